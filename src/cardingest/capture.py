@@ -1,0 +1,171 @@
+"""Read a photo's capture time from EXIF, strictly, falling back step by step.
+
+Order: EXIF DateTimeOriginal (+SubSecTimeOriginal, OffsetTimeOriginal) -> DateTimeDigitized ->
+IFD0 DateTime -> the file's modification time as the mount reports it. A file that cannot be
+parsed never raises here: it falls back and says why in `warning`.
+
+For JPEG we find the ``Exif`` APP1 segment ourselves and hand exifread only that TIFF block:
+it is faster (no scanning of the image data) and copes with files that carry an XMP APP1
+before the EXIF one, which exifread's own JPEG walker gives up on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+import exifread
+
+from .models import TimeSource
+
+logging.getLogger("exifread").setLevel(logging.CRITICAL + 1)
+
+_DATE = re.compile(r"^(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2}):(\d{2})$")
+_SUBSEC = re.compile(r"^\d{1,9}$")
+_OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
+_MAX_SEGMENTS = 64
+STOP_TAG = "SubSecTimeOriginal"
+
+_TAGS: tuple[tuple[str, TimeSource], ...] = (
+    ("EXIF DateTimeOriginal", "exif:DateTimeOriginal"),
+    ("EXIF DateTimeDigitized", "exif:DateTimeDigitized"),
+    ("Image DateTime", "exif:DateTime"),
+)
+
+
+@dataclass(frozen=True)
+class Capture:
+    captured: datetime
+    source: TimeSource
+    subsec: str = ""
+    utc_offset: str | None = None
+    make: str | None = None
+    model: str | None = None
+    warning: str | None = None
+
+
+def parse_exif_date(text: str) -> datetime | None:
+    """A strict EXIF date: ``YYYY:MM:DD HH:MM:SS`` naming a real moment, else None.
+
+    Zeros, blanks, NULs, hour 24 and the like are not dates.
+    """
+    match = _DATE.match(text.strip(" \x00\t\r\n"))
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
+    if year < 1900:
+        return None
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
+def _text(tags: dict, key: str) -> str | None:
+    tag = tags.get(key)
+    if tag is None:
+        return None
+    values = getattr(tag, "values", None)
+    if isinstance(values, bytes | bytearray):
+        raw = bytes(values).decode("latin-1")
+    elif isinstance(values, str):
+        raw = values
+    else:
+        raw = str(getattr(tag, "printable", "") or "")
+    cleaned = raw.replace("\x00", "").strip()
+    return cleaned or None
+
+
+def _exif_block(fh: BinaryIO) -> bytes | None:
+    """The TIFF block of a JPEG's ``Exif`` APP1 segment, or None if there is none."""
+    fh.seek(0)
+    if fh.read(2) != b"\xff\xd8":
+        return None
+    for _ in range(_MAX_SEGMENTS):
+        marker = fh.read(2)
+        while len(marker) == 2 and marker[0] == 0xFF and marker[1] == 0xFF:
+            marker = marker[1:] + fh.read(1)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        code = marker[1]
+        if code in (0xD9, 0xDA):
+            return None
+        if 0xD0 <= code <= 0xD7 or code == 0x01:
+            continue
+        head = fh.read(2)
+        if len(head) < 2:
+            return None
+        length = int.from_bytes(head, "big")
+        if length < 2:
+            return None
+        if code == 0xE1:
+            payload = fh.read(length - 2)
+            if payload.startswith(b"Exif\x00\x00"):
+                return payload[6:]
+            if payload.startswith(b"Exif\x00"):
+                return payload[5:]
+        else:
+            fh.seek(length - 2, io.SEEK_CUR)
+    return None
+
+
+def _read_tags(fh: BinaryIO) -> dict:
+    block = _exif_block(fh)
+    if block is not None:
+        tags = exifread.process_file(
+            io.BytesIO(block), details=False, extract_thumbnail=False, stop_tag=STOP_TAG
+        )
+        if tags:
+            return tags
+    fh.seek(0)
+    return exifread.process_file(
+        fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG
+    )
+
+
+def read_capture(fh: BinaryIO, mtime: float, name: str) -> Capture:
+    """Capture time of the open file `fh`; `name` is used in warnings only."""
+    problems: list[str] = []
+    try:
+        tags = _read_tags(fh)
+    except Exception as exc:  # exifread raises anything on damaged files
+        tags = {}
+        problems.append(f"unreadable EXIF ({type(exc).__name__})")
+    make = _text(tags, "Image Make")
+    model = _text(tags, "Image Model")
+    for key, source in _TAGS:
+        raw = _text(tags, key)
+        if raw is None:
+            continue
+        when = parse_exif_date(raw)
+        if when is None:
+            problems.append(f"{key.split()[1]} {raw!r} is not a date")
+            continue
+        subsec = offset = None
+        if source == "exif:DateTimeOriginal":
+            subsec = _text(tags, "EXIF SubSecTimeOriginal")
+            offset = _text(tags, "EXIF OffsetTimeOriginal")
+        warning = None
+        if problems:
+            warning = f"{name}: {'; '.join(problems)}; using {source.split(':')[1]}"
+        return Capture(
+            captured=when,
+            source=source,
+            subsec=subsec if subsec and _SUBSEC.match(subsec) else "",
+            utc_offset=offset if offset and _OFFSET.match(offset) else None,
+            make=make,
+            model=model,
+            warning=warning,
+        )
+    problems.append("no EXIF capture time")
+    return Capture(
+        captured=datetime.fromtimestamp(mtime).replace(microsecond=0),
+        source="mtime",
+        make=make,
+        model=model,
+        warning=f"{name}: {'; '.join(problems)}; using the file's modification time",
+    )

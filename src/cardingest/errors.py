@@ -1,0 +1,96 @@
+"""One exception type per kind of failure; the CLI maps each to a message and an exit code.
+
+Exit codes (the contract scripts rely on):
+0 all done; 1 runtime failure; 2 input the user must fix (nothing was copied);
+3 done, but some files were held on the card.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_HELD = 3
+
+
+class CardingestError(Exception):
+    """Base class: every failure a user can cause or meet is one of these."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+
+
+class UsageError(CardingestError):
+    """Flags or arguments that do not make sense together."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(CardingestError):
+    """A bad config file, environment variable or setting."""
+
+    exit_code = EXIT_USAGE
+
+
+class InvalidIdError(CardingestError):
+    """A patient ID that fails its scheme's checks or could form a path."""
+
+    exit_code = EXIT_USAGE
+
+
+class MapError(CardingestError):
+    """One or more problems in an ID map; `details` lists every one with its line."""
+
+    exit_code = EXIT_USAGE
+
+
+class SourceError(CardingestError):
+    """No card, several cards, or a source folder that cannot be read."""
+
+    exit_code = EXIT_USAGE
+
+
+class ArchiveLockedError(CardingestError):
+    """Another ingest or wipe holds the archive."""
+
+    exit_code = EXIT_FAILURE
+
+
+class InsufficientSpaceError(CardingestError):
+    """A destination does not have room for the planned copies."""
+
+    exit_code = EXIT_FAILURE
+
+
+class ArchiveError(CardingestError):
+    """The archive (or backup) cannot be created, written or read."""
+
+    exit_code = EXIT_FAILURE
+
+
+class CatalogueError(CardingestError):
+    """The catalogue database is unreadable or from a newer cardingest."""
+
+    exit_code = EXIT_FAILURE
+
+
+class CardWriteError(CardingestError):
+    """The card is read-only, write-protected or gone while removing files."""
+
+    exit_code = EXIT_FAILURE
+
+
+class ConfirmationRequired(CardingestError):
+    """A destructive step needs --yes when there is no terminal to ask on."""
+
+    exit_code = EXIT_USAGE
+
+
+class AuditError(CardingestError):
+    """The audit log's hash chain is broken or the log cannot be written."""
+
+    exit_code = EXIT_FAILURE

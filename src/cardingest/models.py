@@ -1,0 +1,176 @@
+"""Records that cross module boundaries. Plain frozen dataclasses, no behaviour beyond views."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+TimeSource = Literal[
+    "exif:DateTimeOriginal", "exif:DateTimeDigitized", "exif:DateTime", "mtime"
+]
+Action = Literal["copy", "skip", "hold"]
+Consent = Literal["record", "teaching", "publication"]
+CONSENT_LEVELS: tuple[str, ...] = ("record", "teaching", "publication")
+
+
+@dataclass(frozen=True)
+class Card:
+    """A mounted volume with a DCIM folder of DCF folders."""
+
+    mount: str
+    fstype: str
+    device: str
+    label: str | None = None
+    serial: str | None = None
+    total_bytes: int | None = None
+    free_bytes: int | None = None
+    photos: int = 0
+    removable: bool = False
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """One file found under DCIM/, with its capture time and where that came from.
+
+    `path` is POSIX-style and relative to the scanned source root. `captured` is the camera's
+    local wall-clock time, to the second, before any clock offset; `subsec` keeps the
+    sub-second digits as the camera wrote them (for ordering), `utc_offset` the EXIF
+    OffsetTimeOriginal when present.
+    """
+
+    path: str
+    size: int
+    mtime: float
+    captured: datetime
+    time_source: TimeSource
+    subsec: str = ""
+    utc_offset: str | None = None
+    make: str | None = None
+    model: str | None = None
+    warning: str | None = None
+    sidecar: bool = False
+
+    @property
+    def folder(self) -> str:
+        """The parent folder path (relative), e.g. ``DCIM/100CANON``."""
+        return self.path.rpartition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
+
+    @property
+    def stem(self) -> str:
+        return self.name.rpartition(".")[0] or self.name
+
+    @property
+    def extension(self) -> str:
+        """Lower-case extension without the dot; ``jpeg`` becomes ``jpg``."""
+        ext = self.name.rpartition(".")[2].lower() if "." in self.name else ""
+        return "jpg" if ext == "jpeg" else ext
+
+
+@dataclass(frozen=True)
+class MapRow:
+    """One patient group of an ID map (or the single group of ``--id``)."""
+
+    line: int
+    patient_id: str
+    files: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    diagnosis: tuple[str, ...] = ()
+    site: str | None = None
+    consent: str | None = None
+    everything: bool = False
+
+
+@dataclass(frozen=True)
+class IdMap:
+    rows: tuple[MapRow, ...]
+    source: str = "--id"
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    """What the catalogue knows of one archived file, as the planner needs it."""
+
+    patient_id: str
+    archive_path: str
+    sha256: str
+    size: int
+    source_path: str
+    captured_raw: str
+
+
+@dataclass(frozen=True)
+class ArchiveState:
+    """A snapshot of the archive for the planner: what is archived, which names are taken."""
+
+    archived: tuple[ArchivedFile, ...] = ()
+    taken_paths: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    source: str
+    action: Action
+    size: int
+    time_source: TimeSource
+    captured_raw: datetime
+    captured_at: datetime
+    subsec: str = ""
+    utc_offset: str | None = None
+    patient_id: str | None = None
+    target: str | None = None
+    reason: str | None = None
+    diagnosis: tuple[str, ...] = ()
+    site: str | None = None
+    consent: str | None = None
+    make: str | None = None
+    model: str | None = None
+    warning: str | None = None
+    map_line: int | None = None
+    sidecar: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: str
+    archive: str
+    items: tuple[PlanItem, ...]
+    clock_offset: timedelta = timedelta(0)
+    warnings: tuple[str, ...] = ()
+
+    def count(self, action: Action) -> int:
+        return sum(1 for item in self.items if item.action == action)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        tally = Counter(item.action for item in self.items)
+        return {action: tally.get(action, 0) for action in ("copy", "skip", "hold")}
+
+    @property
+    def bytes_to_copy(self) -> int:
+        return sum(item.size for item in self.items if item.action == "copy")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings: flag, then environment, then config file, then default."""
+
+    archive: Path
+    archive_from: str
+    backup: Path | None = None
+    id_scheme: str = "nhi"
+    id_pattern: str | None = None
+    allow_test_ids: bool = False
+    folder_template: str = "{id}"
+    name_template: str = "{id}-{date}-{time}"
+    gap_minutes: float = 5.0
+    operator: str = "unknown"
+    config_file: Path | None = None
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,104 @@
+"""Everything before the first byte is copied: source, ID map, scan, archive snapshot, plan.
+
+`preview` and `ingest` (dry run or not) both call `prepare`, so they share one planner run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from .cards import resolve_source
+from .catalogue import Catalogue, catalogue_path
+from .errors import SourceError, UsageError
+from .idmap import parse_map, single_id_map
+from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
+from .plan import make_plan
+from .scan import scan
+
+
+@dataclass(frozen=True)
+class Prepared:
+    root: Path
+    card: Card | None
+    idmap: IdMap
+    files: tuple[MediaFile, ...]
+    plan: Plan
+
+
+def load_idmap(map_file: Path | None, patient_id: str | None, settings: Settings) -> IdMap:
+    if map_file is not None and patient_id is not None:
+        raise UsageError("Give --map FILE or --id ID, not both")
+    if map_file is None and patient_id is None:
+        raise UsageError(
+            "Say whose photos these are: --map FILE (see 'cardingest map-template') "
+            "or --id ID for a card of one patient"
+        )
+    options = {
+        "scheme": settings.id_scheme,
+        "pattern": settings.id_pattern,
+        "allow_test_ids": settings.allow_test_ids,
+    }
+    if map_file is not None:
+        return parse_map(map_file, **options)  # type: ignore[arg-type]
+    assert patient_id is not None
+    return single_id_map(patient_id, **options)  # type: ignore[arg-type]
+
+
+def scan_source(
+    root: Path, on_file: Callable[[str], None] | None = None
+) -> tuple[MediaFile, ...]:
+    try:
+        return tuple(scan(root, on_file=on_file))
+    except OSError as exc:
+        raise SourceError(
+            f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
+        ) from None
+
+
+def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
+    """What the archive already holds for the map's patients; empty for a new archive."""
+    if not catalogue_path(archive).exists():
+        return ArchiveState()
+    with Catalogue.open(archive, create=False) as catalogue:
+        return catalogue.archive_state({row.patient_id for row in idmap.rows})
+
+
+def prepare(
+    source: str | None,
+    settings: Settings,
+    *,
+    map_file: Path | None = None,
+    patient_id: str | None = None,
+    clock_offset: timedelta = timedelta(0),
+    on_file: Callable[[str], None] | None = None,
+) -> Prepared:
+    idmap = load_idmap(map_file, patient_id, settings)
+    root, card = resolve_source(source)
+    if _inside(settings.archive, root) or _inside(root, settings.archive):
+        raise UsageError(
+            f"The source {root} and the archive {settings.archive} overlap; "
+            "choose an archive outside the card"
+        )
+    files = scan_source(root, on_file)
+    plan = make_plan(
+        files,
+        idmap,
+        state=archive_state(settings.archive, idmap),
+        source=str(root),
+        archive=str(settings.archive),
+        folder_template=settings.folder_template,
+        name_template=settings.name_template,
+        clock_offset=clock_offset,
+    )
+    return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,116 @@
+"""Walk a card (or folder) and yield one record per media file, with its capture time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from .capture import Capture, read_capture
+from .models import MediaFile
+
+PHOTO_EXTENSIONS = frozenset(
+    "jpg jpeg heic heif hif tif tiff dng cr2 cr3 crw nef nrw arw srf sr2 orf rw2 raf pef "
+    "srw x3f 3fr rwl iiq erf kdc dcr mrw mos".split()
+)
+SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
+IGNORED_NAMES = frozenset(
+    {"system volume information", "$recycle.bin", ".trashes", ".spotlight-v100", ".fseventsd"}
+)
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".") or name.lower() in IGNORED_NAMES
+
+
+def _extension(name: str) -> str:
+    return name.rpartition(".")[2].lower() if "." in name else ""
+
+
+def scan_root(source: Path) -> Path:
+    """Where photos live: the DCIM folder (any case) if there is one, else the folder itself."""
+    try:
+        with os.scandir(source) as entries:
+            for entry in entries:
+                if entry.name.lower() == "dcim" and entry.is_dir(follow_symlinks=False):
+                    return Path(entry.path)
+    except OSError:
+        pass
+    return source
+
+
+def _walk(folder: Path) -> Iterator[os.DirEntry[str]]:
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if is_hidden(entry.name):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path))
+        elif entry.is_file(follow_symlinks=False):
+            yield entry
+
+
+def _fallback_time(mtime: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(mtime).replace(microsecond=0)
+    except (OverflowError, OSError, ValueError):
+        return datetime(1980, 1, 1)
+
+
+def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
+    """One media file's record; never raises for a damaged file."""
+    sidecar = _extension(path.name) in SIDECAR_EXTENSIONS
+    capture: Capture
+    if sidecar:
+        capture = Capture(captured=_fallback_time(mtime), source="mtime")
+    elif size == 0:
+        capture = Capture(
+            captured=_fallback_time(mtime),
+            source="mtime",
+            warning=f"{relpath}: empty file (0 bytes)",
+        )
+    else:
+        try:
+            with open(path, "rb") as fh:
+                capture = read_capture(fh, mtime, relpath)
+        except (OverflowError, ValueError):
+            capture = Capture(
+                captured=_fallback_time(mtime),
+                source="mtime",
+                warning=f"{relpath}: unreadable file time; using 1980-01-01",
+            )
+    return MediaFile(
+        path=relpath,
+        size=size,
+        mtime=mtime,
+        captured=capture.captured,
+        time_source=capture.source,
+        subsec=capture.subsec,
+        utc_offset=capture.utc_offset,
+        make=capture.make,
+        model=capture.model,
+        warning=capture.warning,
+        sidecar=sidecar,
+    )
+
+
+def scan(
+    source: Path, *, on_file: Callable[[str], None] | None = None
+) -> Iterator[MediaFile]:
+    """Yield a record for every photo and sidecar below `source`, in path order.
+
+    Paths in the records are relative to `source`. Raises OSError only when a folder itself
+    cannot be listed (a pulled card); a damaged file yields a record with a warning.
+    """
+    source = Path(source)
+    for entry in _walk(scan_root(source)):
+        ext = _extension(entry.name)
+        if ext not in PHOTO_EXTENSIONS and ext not in SIDECAR_EXTENSIONS:
+            continue
+        stat = entry.stat(follow_symlinks=False)
+        relpath = Path(entry.path).relative_to(source).as_posix()
+        if on_file is not None:
+            on_file(relpath)
+        yield read_file(Path(entry.path), relpath, stat.st_size, stat.st_mtime)
