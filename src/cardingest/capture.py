@@ -122,9 +122,7 @@ def _read_tags(fh: BinaryIO) -> dict:
         if tags:
             return tags
     fh.seek(0)
-    return exifread.process_file(
-        fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG
-    )
+    return exifread.process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
 
 
 def read_capture(fh: BinaryIO, mtime: float, name: str) -> Capture:

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from . import __version__, output
 from .cards import find_cards, resolve_source
+from .cli_common import (
+    ArchiveOpt,
+    ClockOpt,
+    IdOpt,
+    JsonOpt,
+    MapOpt,
+    SourceArg,
+    handles_errors,
+    run_prepare,
+    show_plan,
+)
 from .config import load_settings
 from .demo import make_demo_card
-from .errors import EXIT_HELD, EXIT_OK, EXIT_USAGE, CardingestError
+from .errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
+from .ingest import IngestResult, execute
+from .lock import ArchiveLock
 from .maptemplate import map_template
+from .models import Settings
 from .naming import parse_clock_offset
-from .prepare import Prepared, prepare, scan_source
+from .prepare import Prepared, scan_source
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -28,65 +41,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Verified ingest of clinical photos from camera cards into a per-patient archive.",
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-SourceArg = Annotated[
-    str | None,
-    typer.Argument(
-        help="The card's mount point or any folder. Left out: the one camera card found.",
-        show_default=False,
-    ),
-]
-MapOpt = Annotated[
-    Path | None,
-    typer.Option("--map", help="ID map CSV: which photos belong to which patient."),
-]
-IdOpt = Annotated[str | None, typer.Option("--id", help="Give every photo to this patient ID.")]
-ArchiveOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--archive", help="Archive folder (else $CARDINGEST_ARCHIVE, the config file, default)."
-    ),
-]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")
-]
-ClockOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--clock-offset",
-        help="Correct a wrong camera clock: ±HH:MM[:SS] added to every capture time.",
-    ),
-]
-
-
-def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
-    output.err.print(f"[red]error:[/] {escape(exc.message)}")
-    for detail in exc.details:
-        output.err.print(f"  {escape(detail)}")
-    if as_json:
-        output.emit_json(
-            {"error": {"message": exc.message, "details": exc.details, "exit": exc.exit_code}}
-        )
-    return typer.Exit(exc.exit_code)
-
-
-def handles_errors(command: F) -> F:
-    """Turn every CardingestError into its message and exit code, in one place."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("as_json"))
-        try:
-            return command(*args, **kwargs)
-        except CardingestError as exc:
-            raise fail(exc, as_json) from None
-        except KeyboardInterrupt:
-            output.err.print("[red]Interrupted.[/] Nothing is left half-written; run again to finish.")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def version_callback(value: bool) -> None:
@@ -103,41 +57,6 @@ def main_options(
     ] = False,
 ) -> None:
     """Find the card, read capture times, name photos NHI-date-time, copy, verify, then wipe."""
-
-
-def run_prepare(
-    source: str | None,
-    settings: Any,
-    *,
-    map_file: Path | None,
-    patient_id: str | None,
-    clock_offset: timedelta,
-) -> Prepared:
-    with output.progress(True, bytes_mode=False) as bar:
-        task = bar.add_task("Reading capture times", total=None) if bar else None
-
-        def tick(_: str) -> None:
-            if bar is not None and task is not None:
-                bar.advance(task)
-
-        return prepare(
-            source,
-            settings,
-            map_file=map_file,
-            patient_id=patient_id,
-            clock_offset=clock_offset,
-            on_file=tick,
-        )
-
-
-def show_plan(prepared: Prepared, archive_from: str, as_json: bool) -> int:
-    plan = prepared.plan
-    if as_json:
-        output.emit_json(output.plan_dict(plan, prepared.card))
-        output.print_warnings(plan.warnings)
-    else:
-        output.print_plan(plan, prepared.card, archive_from)
-    return EXIT_HELD if plan.count("hold") else EXIT_OK
 
 
 @app.command()
@@ -222,6 +141,148 @@ def demo() -> None:
         str(card), settings, map_file=map_file, patient_id=None, clock_offset=timedelta(0)
     )
     show_plan(prepared, settings.archive_from, False)
+
+
+BackupOpt = Annotated[
+    str | None,
+    typer.Option("--backup", help="Also make a second verified copy here (e.g. a NAS)."),
+]
+
+
+def ingest_document(result: IngestResult, card: Any) -> dict[str, Any]:
+    items = []
+    for outcome in result.outcomes:
+        entry = output.item_dict(outcome.item)
+        entry["action"] = outcome.action
+        entry["target"] = outcome.target
+        if outcome.sha256:
+            entry["sha256"] = outcome.sha256
+        if outcome.backup_target:
+            entry["backup"] = outcome.backup_target
+        if outcome.error:
+            entry["reason"] = outcome.error
+        items.append(entry)
+    return {
+        "ingest_id": result.ingest_id,
+        "source": result.plan.source,
+        "archive": result.plan.archive,
+        "card": output.card_dict(card),
+        "summary": {
+            **result.counts,
+            "bytes": result.bytes_copied,
+            "seconds": round(result.seconds, 3),
+            "manifest": str(result.manifest) if result.manifest else None,
+            "backup_manifest": str(result.backup_manifest) if result.backup_manifest else None,
+            "interrupted": result.interrupted,
+        },
+        "items": items,
+        "warnings": list(result.plan.warnings),
+    }
+
+
+def ingest_exit_code(result: IngestResult) -> int:
+    if result.count("failed"):
+        return EXIT_FAILURE
+    return EXIT_HELD if result.count("hold") else EXIT_OK
+
+
+def run_execute(prepared: Prepared, settings: Settings) -> IngestResult:
+    plan = prepared.plan
+    with output.progress(True, bytes_mode=True) as bar:
+        task = bar.add_task("Copying and verifying", total=plan.bytes_to_copy) if bar else None
+        lock = threading.Lock()
+
+        def on_bytes(count: int) -> None:
+            if bar is not None and task is not None:
+                with lock:
+                    bar.advance(task, count)
+
+        return execute(
+            plan,
+            settings,
+            card=prepared.card,
+            map_source=prepared.idmap.source,
+            on_bytes=on_bytes,
+        )
+
+
+def print_result(result: IngestResult) -> None:
+    counts = result.counts
+    failed = [o for o in result.outcomes if o.action == "failed"]
+    held = [o for o in result.outcomes if o.action == "hold"]
+    for outcome in failed:
+        output.err.print(
+            f"[red]failed:[/] {escape(outcome.item.source)}: {escape(outcome.error or '')}"
+        )
+    for outcome in held[:50]:
+        output.out.print(
+            f"[yellow]held on the card:[/] {escape(outcome.item.source)} "
+            f"({escape(outcome.item.reason or '')})"
+        )
+    if len(held) > 50:
+        output.out.print(f"[yellow]… and {len(held) - 50} more held[/]")
+    output.out.print(
+        f"Ingest {result.ingest_id}: [green]{counts['copied']} copied and verified[/] "
+        f"({output.human_bytes(result.bytes_copied)} in {result.seconds:.1f} s), "
+        f"[cyan]{counts['skipped']} already archived[/], "
+        f"[yellow]{counts['held']} held[/], "
+        + (f"[red]{counts['failed']} failed[/]" if counts["failed"] else "0 failed")
+    )
+    if result.manifest:
+        output.out.print(f"Manifest: {escape(str(result.manifest))}")
+    if result.stale_temps:
+        output.err.print(
+            f"Removed {len(result.stale_temps)} temporary file(s) left by an interrupted run."
+        )
+
+
+@app.command()
+@handles_errors
+def ingest(
+    source: SourceArg = None,
+    map_file: MapOpt = None,
+    patient_id: IdOpt = None,
+    archive: ArchiveOpt = None,
+    backup: BackupOpt = None,
+    clock_offset: ClockOpt = None,
+    wipe: Annotated[
+        bool, typer.Option("--wipe", help="Then remove from the card what is proven archived.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before wiping.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan (as preview does); change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy photos into the archive under ID-date-time names, each proven on disk."""
+    settings = load_settings(archive=archive, backup=backup)
+    offset = parse_clock_offset(clock_offset)
+    if dry_run:
+        prepared = run_prepare(
+            source, settings, map_file=map_file, patient_id=patient_id, clock_offset=offset
+        )
+        raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
+    with ArchiveLock(settings.archive, "ingest") as lock:
+        if lock.took_over_from:
+            output.err.print(
+                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')} "
+                f"on {escape(str(lock.took_over_from.get('host')))}."
+            )
+        prepared = run_prepare(
+            source, settings, map_file=map_file, patient_id=patient_id, clock_offset=offset
+        )
+        if not as_json:
+            output.out.print(
+                f"Archive: {escape(str(settings.archive))} (from {escape(settings.archive_from)})"
+            )
+        result = run_execute(prepared, settings)
+    if as_json:
+        output.emit_json(ingest_document(result, prepared.card))
+        output.print_warnings(result.plan.warnings)
+    else:
+        print_result(result)
+        output.print_warnings(result.plan.warnings)
+    raise typer.Exit(ingest_exit_code(result))
 
 
 def main() -> None:

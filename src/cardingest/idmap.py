@@ -25,7 +25,9 @@ COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
 MAX_MAP_BYTES = 2 * 1024 * 1024
 MAX_TEXT = 200
 _DELIMITERS = (",", ";", "\t")
-_SPEC_NAME = re.compile(r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?(?P<stem>[A-Za-z0-9_]+)(?:\.[A-Za-z0-9]+)?$")
+_SPEC_NAME = re.compile(
+    r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?(?P<stem>[A-Za-z0-9_]+)(?:\.[A-Za-z0-9]+)?$"
+)
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
 _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -98,9 +100,7 @@ def _parse_time(text: str) -> datetime | None:
 
 def _check_text(cell: str, column: str, line: int, problems: list[str]) -> None:
     if _looks_like_formula(cell):
-        problems.append(
-            f"line {line}: {column} {cell[:40]!r} looks like a spreadsheet formula"
-        )
+        problems.append(f"line {line}: {column} {cell[:40]!r} looks like a spreadsheet formula")
     elif len(cell) > MAX_TEXT:
         problems.append(f"line {line}: {column} is longer than {MAX_TEXT} characters")
     elif any(ord(ch) < 32 for ch in cell):
@@ -243,9 +243,7 @@ def _parse_row(
         problems.append(f"line {line}: the id is empty")
     else:
         try:
-            patient_id = validate_id(
-                raw_id, scheme, pattern=pattern, allow_test_ids=allow_test_ids
-            )
+            patient_id = validate_id(raw_id, scheme, pattern=pattern, allow_test_ids=allow_test_ids)
         except InvalidIdError as exc:
             problems.append(f"line {line}: id: {exc.message}")
     files = row.get("files", "")

@@ -8,9 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-TimeSource = Literal[
-    "exif:DateTimeOriginal", "exif:DateTimeDigitized", "exif:DateTime", "mtime"
-]
+TimeSource = Literal["exif:DateTimeOriginal", "exif:DateTimeDigitized", "exif:DateTime", "mtime"]
 Action = Literal["copy", "skip", "hold"]
 Consent = Literal["record", "teaching", "publication"]
 CONSENT_LEVELS: tuple[str, ...] = ("record", "teaching", "publication")

@@ -61,9 +61,7 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
 
 
 def _archived_index(state: ArchiveState) -> dict[tuple[str, str, int, str], ArchivedFile]:
-    return {
-        (a.patient_id, a.source_path, a.size, a.captured_raw): a for a in state.archived
-    }
+    return {(a.patient_id, a.source_path, a.size, a.captured_raw): a for a in state.archived}
 
 
 def _item(
@@ -130,7 +128,10 @@ def make_plan(
         if primary is None:
             for media in shot.files:
                 items[media.path] = _item(
-                    media, media.captured + clock_offset, None, "hold",
+                    media,
+                    media.captured + clock_offset,
+                    None,
+                    "hold",
                     reason="sidecar without its photo",
                 )
             continue
@@ -157,13 +158,22 @@ def make_plan(
                 done = archived.get(key)
                 if media.size == 0:
                     items[media.path] = _item(
-                        media, when, row, "hold", shot_time=primary,
+                        media,
+                        when,
+                        row,
+                        "hold",
+                        shot_time=primary,
                         reason="empty file (0 bytes)",
                     )
                 elif done is not None:
                     items[media.path] = _item(
-                        media, when, row, "skip", shot_time=primary,
-                        target=done.archive_path, reason="already archived",
+                        media,
+                        when,
+                        row,
+                        "skip",
+                        shot_time=primary,
+                        target=done.archive_path,
+                        reason="already archived",
                     )
                 else:
                     pending.append(media)

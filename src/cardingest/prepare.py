@@ -47,9 +47,7 @@ def load_idmap(map_file: Path | None, patient_id: str | None, settings: Settings
     return single_id_map(patient_id, **options)  # type: ignore[arg-type]
 
 
-def scan_source(
-    root: Path, on_file: Callable[[str], None] | None = None
-) -> tuple[MediaFile, ...]:
+def scan_source(root: Path, on_file: Callable[[str], None] | None = None) -> tuple[MediaFile, ...]:
     try:
         return tuple(scan(root, on_file=on_file))
     except OSError as exc:

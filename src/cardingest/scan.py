@@ -11,8 +11,38 @@ from .capture import Capture, read_capture
 from .models import MediaFile
 
 PHOTO_EXTENSIONS = frozenset(
-    "jpg jpeg heic heif hif tif tiff dng cr2 cr3 crw nef nrw arw srf sr2 orf rw2 raf pef "
-    "srw x3f 3fr rwl iiq erf kdc dcr mrw mos".split()
+    [
+        "jpg",
+        "jpeg",
+        "heic",
+        "heif",
+        "hif",
+        "tif",
+        "tiff",
+        "dng",
+        "cr2",
+        "cr3",
+        "crw",
+        "nef",
+        "nrw",
+        "arw",
+        "srf",
+        "sr2",
+        "orf",
+        "rw2",
+        "raf",
+        "pef",
+        "srw",
+        "x3f",
+        "3fr",
+        "rwl",
+        "iiq",
+        "erf",
+        "kdc",
+        "dcr",
+        "mrw",
+        "mos",
+    ]
 )
 SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
 IGNORED_NAMES = frozenset(
@@ -96,9 +126,7 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
     )
 
 
-def scan(
-    source: Path, *, on_file: Callable[[str], None] | None = None
-) -> Iterator[MediaFile]:
+def scan(source: Path, *, on_file: Callable[[str], None] | None = None) -> Iterator[MediaFile]:
     """Yield a record for every photo and sidecar below `source`, in path order.
 
     Paths in the records are relative to `source`. Raises OSError only when a folder itself

@@ -1,0 +1,110 @@
+"""What every command shares: option types, error handling, plan preparation and display."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.markup import escape
+
+from . import output
+from .errors import EXIT_HELD, EXIT_OK, CardingestError
+from .prepare import Prepared, prepare
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SourceArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="The card's mount point or any folder. Left out: the one camera card found.",
+        show_default=False,
+    ),
+]
+MapOpt = Annotated[
+    Path | None,
+    typer.Option("--map", help="ID map CSV: which photos belong to which patient."),
+]
+IdOpt = Annotated[str | None, typer.Option("--id", help="Give every photo to this patient ID.")]
+ArchiveOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--archive", help="Archive folder (else $CARDINGEST_ARCHIVE, the config file, default)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
+ClockOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--clock-offset",
+        help="Correct a wrong camera clock: ±HH:MM[:SS] added to every capture time.",
+    ),
+]
+
+
+def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
+    output.err.print(f"[red]error:[/] {escape(exc.message)}")
+    for detail in exc.details:
+        output.err.print(f"  {escape(detail)}")
+    if as_json:
+        output.emit_json(
+            {"error": {"message": exc.message, "details": exc.details, "exit": exc.exit_code}}
+        )
+    return typer.Exit(exc.exit_code)
+
+
+def handles_errors(command: F) -> F:
+    """Turn every CardingestError into its message and exit code, in one place."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return command(*args, **kwargs)
+        except CardingestError as exc:
+            raise fail(exc, as_json) from None
+        except KeyboardInterrupt:
+            output.err.print(
+                "[red]Interrupted.[/] Nothing is left half-written; run again to finish."
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def run_prepare(
+    source: str | None,
+    settings: Any,
+    *,
+    map_file: Path | None,
+    patient_id: str | None,
+    clock_offset: timedelta,
+) -> Prepared:
+    with output.progress(True, bytes_mode=False) as bar:
+        task = bar.add_task("Reading capture times", total=None) if bar else None
+
+        def tick(_: str) -> None:
+            if bar is not None and task is not None:
+                bar.advance(task)
+
+        return prepare(
+            source,
+            settings,
+            map_file=map_file,
+            patient_id=patient_id,
+            clock_offset=clock_offset,
+            on_file=tick,
+        )
+
+
+def show_plan(prepared: Prepared, archive_from: str, as_json: bool) -> int:
+    plan = prepared.plan
+    if as_json:
+        output.emit_json(output.plan_dict(plan, prepared.card))
+        output.print_warnings(plan.warnings)
+    else:
+        output.print_plan(plan, prepared.card, archive_from)
+    return EXIT_HELD if plan.count("hold") else EXIT_OK

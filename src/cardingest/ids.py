@@ -1,0 +1,230 @@
+"""Patient ID validation and normalisation for each supported scheme.
+
+Every accepted ID also matches `SAFE_ID`, because IDs become folder and file names in the
+archive. Error messages quote only the ID itself, never any other detail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from stdnum import luhn
+
+from cardingest.errors import ConfigError, InvalidIdError
+
+SCHEMES: tuple[str, ...] = ("nhi", "nhs", "ihi", "medicare", "pattern")
+
+# \A and \Z rather than ^ and $: `$` also matches before a trailing newline.
+SAFE_ID: re.Pattern[str] = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+
+_DIGITS = frozenset("0123456789")
+_NHI_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_NHI_VALUE = {letter: value for value, letter in enumerate(_NHI_LETTERS, start=1)}
+_NHI_WEIGHTS = (7, 6, 5, 4, 3, 2)
+_MEDICARE_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9)
+_IHI_PREFIX = "800360"
+_SHOW_MAX = 40
+
+
+def _show(raw: str) -> str:
+    """Quote an ID for a message: repr() makes control characters visible; cap the length."""
+    if len(raw) > _SHOW_MAX:
+        return repr(raw[:_SHOW_MAX]) + f"… ({len(raw)} characters)"
+    return repr(raw)
+
+
+def check_scheme(scheme: str, pattern: str | None) -> None:
+    """Raise ConfigError unless `scheme` is known and, for 'pattern', `pattern` compiles."""
+    if scheme not in SCHEMES:
+        raise ConfigError(
+            f"Unknown patient ID scheme {scheme!r}; choose one of {', '.join(SCHEMES)}."
+        )
+    if scheme != "pattern":
+        return
+    if not pattern:
+        raise ConfigError("The 'pattern' ID scheme needs a pattern (a regular expression).")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(
+            f"The ID pattern {pattern!r} is not a valid regular expression: {exc}."
+        ) from exc
+
+
+def validate_id(
+    raw: str,
+    scheme: str = "nhi",
+    *,
+    pattern: str | None = None,
+    allow_test_ids: bool = False,
+) -> str:
+    """Return the normalised ID, or raise InvalidIdError saying exactly what is wrong.
+
+    Normalising strips surrounding whitespace, upper-cases NHIs and removes spaces and hyphens
+    from the numeric schemes.
+    """
+    check_scheme(scheme, pattern)
+    text = raw.strip()
+    if not text:
+        raise InvalidIdError("The patient ID is empty.")
+    if scheme == "nhi":
+        normalised = _validate_nhi(text, allow_test_ids=allow_test_ids)
+    elif scheme in _VALIDATORS:
+        normalised = _VALIDATORS[scheme](text)
+    else:
+        assert pattern is not None
+        if re.fullmatch(pattern, text) is None:
+            raise InvalidIdError(
+                f"Patient ID {_show(text)} does not match the ID pattern {pattern!r}."
+            )
+        normalised = text
+    if SAFE_ID.fullmatch(normalised) is None:
+        raise InvalidIdError(
+            f"Patient ID {_show(normalised)} cannot be used as a folder name: it must be 1–64 "
+            "characters, start with a letter or digit, and contain only letters, digits, "
+            "'-' and '_'."
+        )
+    return normalised
+
+
+def _nhi_char_problem(char: str, position: int, expected: str) -> str | None:
+    """Describe why `char` cannot stand at 1-based `position`, or return None if it can."""
+    if expected == "digit":
+        if char in _DIGITS:
+            return None
+        return f"character {position} ({char!r}) should be a digit"
+    if char in _NHI_VALUE:
+        return None
+    if char in "IO":
+        return f"character {position} ({char!r}) is not allowed (I and O are not used in NHIs)"
+    return f"character {position} ({char!r}) should be a letter"
+
+
+def _validate_nhi(text: str, *, allow_test_ids: bool) -> str:
+    nhi = text.upper() if text.isascii() else text
+    shown = _show(nhi)
+    if len(nhi) != 7:
+        raise InvalidIdError(
+            f"NHI {shown} has {len(nhi)} characters; an NHI has 7 (3 letters and 4 digits, "
+            "or 3 letters, 2 digits and 2 letters)."
+        )
+    new_format = nhi[5].isascii() and nhi[5].isalpha()
+    if new_format:
+        layout = ("letter",) * 3 + ("digit",) * 2 + ("letter",) * 2
+    else:
+        layout = ("letter",) * 3 + ("digit",) * 4
+    for position, (char, expected) in enumerate(zip(nhi, layout, strict=True), start=1):
+        problem = _nhi_char_problem(char, position, expected)
+        if problem is not None:
+            raise InvalidIdError(f"NHI {shown} is not valid: {problem}.")
+
+    total = sum(
+        (_NHI_VALUE[c] if c in _NHI_VALUE else int(c)) * w
+        for c, w in zip(nhi[:6], _NHI_WEIGHTS, strict=True)
+    )
+    if new_format:
+        remainder = total % 23
+        expected_check = _NHI_LETTERS[23 - remainder - 1] if remainder else None
+    else:
+        remainder = total % 11
+        expected_check = str((11 - remainder) % 10) if remainder else None
+    if expected_check is None:
+        raise InvalidIdError(
+            f"NHI {shown} fails its checksum: no check character is possible for its first six "
+            "characters, so it is probably mistyped."
+        )
+    if nhi[6] != expected_check:
+        kind = "letter" if new_format else "digit"
+        raise InvalidIdError(
+            f"NHI {shown} fails its checksum: the check {kind} should be {expected_check}, "
+            f"not {nhi[6]}."
+        )
+    if nhi[0] == "Z" and not allow_test_ids:
+        raise InvalidIdError(
+            f"NHI {shown} is a test-range NHI (starts with Z), not a real patient's; set "
+            "allow_test_ids = true in the config to accept test IDs."
+        )
+    return nhi
+
+
+def _digits_only(text: str, label: str) -> str:
+    """Remove spaces and hyphens; raise if anything but ASCII digits is left."""
+    for position, char in enumerate(text, start=1):
+        if char not in _DIGITS and char not in " -":
+            raise InvalidIdError(
+                f"{label} {_show(text)} is not valid: character {position} ({char!r}) should be "
+                "a digit (only digits, spaces and hyphens are allowed)."
+            )
+    return text.replace(" ", "").replace("-", "")
+
+
+def _check_length(number: str, label: str, allowed: tuple[int, ...]) -> None:
+    if len(number) not in allowed:
+        need = " or ".join(str(n) for n in allowed)
+        raise InvalidIdError(
+            f"{label} {_show(number)} has {len(number)} digits; it should have {need}."
+        )
+
+
+def _validate_nhs(text: str) -> str:
+    label = "NHS number"
+    number = _digits_only(text, label)
+    _check_length(number, label, (10,))
+    total = sum(int(d) * w for d, w in zip(number[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    if check == 10:
+        raise InvalidIdError(
+            f"{label} {_show(number)} fails its checksum: no check digit is possible for its "
+            "first nine digits, so it is probably mistyped."
+        )
+    expected = str(check % 11)
+    if number[9] != expected:
+        raise InvalidIdError(
+            f"{label} {_show(number)} fails its checksum: the check digit should be "
+            f"{expected}, not {number[9]}."
+        )
+    return number
+
+
+def _validate_ihi(text: str) -> str:
+    label = "IHI"
+    number = _digits_only(text, label)
+    _check_length(number, label, (16,))
+    if not number.startswith(_IHI_PREFIX):
+        raise InvalidIdError(
+            f"{label} {_show(number)} is not valid: an IHI starts with {_IHI_PREFIX}."
+        )
+    expected = luhn.calc_check_digit(number[:15])
+    if number[15] != expected:
+        raise InvalidIdError(
+            f"{label} {_show(number)} fails its checksum: the check digit should be "
+            f"{expected}, not {number[15]}."
+        )
+    return number
+
+
+def _validate_medicare(text: str) -> str:
+    label = "Medicare number"
+    number = _digits_only(text, label)
+    _check_length(number, label, (10, 11))
+    if number[0] not in "23456":
+        raise InvalidIdError(
+            f"{label} {_show(number)} is not valid: it should start with a digit from 2 to 6, "
+            f"not {number[0]}."
+        )
+    total = sum(int(d) * w for d, w in zip(number[:8], _MEDICARE_WEIGHTS, strict=True))
+    expected = str(total % 10)
+    if number[8] != expected:
+        raise InvalidIdError(
+            f"{label} {_show(number)} fails its checksum: the check digit (the 9th) should be "
+            f"{expected}, not {number[8]}."
+        )
+    return number
+
+
+_VALIDATORS: dict[str, Callable[[str], str]] = {
+    "nhs": _validate_nhs,
+    "ihi": _validate_ihi,
+    "medicare": _validate_medicare,
+}

@@ -1,0 +1,335 @@
+"""Execute a plan: verified copies, catalogue rows, manifests, and the audit event.
+
+A photo counts as archived only when every destination holds a copy proven on disk; only
+then does it get a catalogue row. The manifest of an ingest is written from its catalogue
+rows, so it always matches them, even for an ingest that was killed (it is rewritten by the
+next run).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .audit import AuditLog
+from .catalogue import Catalogue, CatalogueRecord
+from .errors import ArchiveError, InsufficientSpaceError
+from .manifest import write_manifest
+from .models import Card, Plan, PlanItem, Settings
+from .naming import format_clock_offset
+from .transfer import Destination, TransferResult, free_space, remove_stale_temps, transfer_many
+
+BATCH_FILES = 50
+BATCH_SECONDS = 2.0
+SPACE_MARGIN = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one planned file."""
+
+    item: PlanItem
+    action: str
+    target: str | None
+    sha256: str | None = None
+    backup_target: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class IngestResult:
+    ingest_id: str
+    plan: Plan
+    outcomes: list[Outcome] = field(default_factory=list)
+    bytes_copied: int = 0
+    seconds: float = 0.0
+    manifest: Path | None = None
+    backup_manifest: Path | None = None
+    interrupted: bool = False
+    stale_temps: list[Path] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.action == action)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            name: self.count(action)
+            for name, action in (
+                ("copied", "copy"),
+                ("skipped", "skip"),
+                ("held", "hold"),
+                ("failed", "failed"),
+            )
+        }
+
+
+def new_ingest_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_space(plan: Plan, roots: list[Path]) -> None:
+    """Refuse before the first byte when a destination cannot hold the copies."""
+    needed = plan.bytes_to_copy
+    if not needed:
+        return
+    for root in roots:
+        free = free_space(root)
+        if free is not None and free < needed + SPACE_MARGIN:
+            raise InsufficientSpaceError(
+                f"Not enough space in {root}: {needed:,} bytes to copy (+{SPACE_MARGIN:,} "
+                f"spare), {free:,} bytes free. Nothing was copied."
+            )
+
+
+def prepare_destination(root: Path) -> list[Path]:
+    """Create the archive (or backup) root and clear temporaries a dead run left behind."""
+    try:
+        (root / ".cardingest").mkdir(parents=True, exist_ok=True)
+        probe = root / ".cardingest" / f".cardingest-tmp-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ArchiveError(f"Cannot write to {root}: {exc.strerror or exc}") from None
+    return remove_stale_temps(root)
+
+
+def repair_manifests(catalogue: Catalogue, archive: Path, backup: Path | None) -> None:
+    """Rewrite the manifest of every ingest that died before writing its own."""
+    for ingest in catalogue.ingests():
+        if ingest.get("status") == "running":
+            _write_manifests(catalogue, ingest["ingest_id"], archive, backup)
+            catalogue.finish_ingest(
+                ingest["ingest_id"],
+                finished=_now(),
+                counts={},
+                bytes_copied=0,
+                manifest=str(_manifest_relpath(ingest["ingest_id"])),
+                status="crashed",
+            )
+
+
+def _manifest_relpath(ingest_id: str) -> Path:
+    return Path(".cardingest", "manifests", f"{ingest_id}.sha256")
+
+
+def _write_manifests(
+    catalogue: Catalogue, ingest_id: str, archive: Path, backup: Path | None
+) -> tuple[Path | None, Path | None]:
+    """Manifests (archive, backup) of one ingest from its catalogue rows; None if it copied none."""
+    rows = [r for r in catalogue.records() if r.ingest_id == ingest_id]
+    if not rows:
+        return None, None
+    manifest = write_manifest(archive, ingest_id, [(r.sha256, r.archive_path) for r in rows])
+    backup_manifest = None
+    if backup is not None:
+        entries = [
+            (r.sha256, Path(r.backup_path).relative_to(backup).as_posix())
+            for r in rows
+            if r.backup_path and Path(r.backup_path).is_relative_to(backup)
+        ]
+        backup_manifest = write_manifest(backup, ingest_id, entries)
+    return manifest, backup_manifest
+
+
+class _Batcher:
+    """Catalogue rows written in batches: one transaction per ~50 files or ~2 seconds."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.pending: list[CatalogueRecord] = []
+        self.last = time.monotonic()
+
+    def add(self, record: CatalogueRecord) -> None:
+        self.pending.append(record)
+        if len(self.pending) >= BATCH_FILES or time.monotonic() - self.last > BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.catalogue.add(self.pending)
+            self.pending = []
+        self.last = time.monotonic()
+
+
+def _record(
+    item: PlanItem,
+    result: TransferResult,
+    ingest_id: str,
+    settings: Settings,
+    card: Card | None,
+) -> CatalogueRecord:
+    assert item.patient_id is not None and result.sha256 is not None
+    backup_path = str(result.published[1].path) if len(result.published) > 1 else None
+    return CatalogueRecord(
+        patient_id=item.patient_id,
+        archive_path=result.published[0].relpath,
+        sha256=result.sha256,
+        size=result.size,
+        captured_at=item.captured_at.isoformat(timespec="seconds"),
+        captured_raw=item.captured_raw.isoformat(timespec="seconds"),
+        time_source=item.time_source,
+        subsec=item.subsec,
+        utc_offset=item.utc_offset,
+        source_path=item.source,
+        card_label=card.label if card else None,
+        card_serial=card.serial if card else None,
+        make=item.make,
+        model=item.model,
+        ingest_id=ingest_id,
+        operator=settings.operator,
+        archived_at=_now(),
+        diagnosis=item.diagnosis,
+        site=item.site,
+        consent=item.consent,
+        backup_path=backup_path,
+    )
+
+
+def _jobs(
+    copies: list[PlanItem], root: Path, destinations: list[Path]
+) -> Iterator[tuple[Path, list[Destination], int]]:
+    for item in copies:
+        assert item.target is not None
+        yield (
+            root / item.source,
+            [Destination(dest, item.target) for dest in destinations],
+            item.size,
+        )
+
+
+def execute(
+    plan: Plan,
+    settings: Settings,
+    *,
+    card: Card | None,
+    map_source: str,
+    on_bytes: Callable[[int], None] | None = None,
+    on_file: Callable[[Outcome], None] | None = None,
+    cancel: threading.Event | None = None,
+    workers: int = 4,
+) -> IngestResult:
+    """Carry out `plan`. The caller holds the archive lock.
+
+    Per-file failures are recorded and the rest carry on. KeyboardInterrupt stops between
+    chunks: files already verified are catalogued and in the manifest, the rest are not,
+    and no temporary file is left under a final name.
+    """
+    archive = settings.archive
+    backup = settings.backup
+    roots = [archive] + ([backup] if backup else [])
+    ingest_id = new_ingest_id()
+    result = IngestResult(ingest_id=ingest_id, plan=plan)
+    for root in roots:
+        result.stale_temps += prepare_destination(root)
+    check_space(plan, roots)
+    started = time.monotonic()
+    audit = AuditLog(archive)
+    with Catalogue.open(archive, create=True) as catalogue:
+        repair_manifests(catalogue, archive, backup)
+        catalogue.begin_ingest(
+            ingest_id,
+            started=_now(),
+            operator=settings.operator,
+            host=socket.gethostname(),
+            source=plan.source,
+            card_label=card.label if card else None,
+            card_serial=card.serial if card else None,
+            archive=str(archive),
+            backup=str(backup) if backup else None,
+            clock_offset=format_clock_offset(plan.clock_offset),
+            map_source=map_source,
+        )
+        known: dict[str, set[str]] = defaultdict(set)
+        batch = _Batcher(catalogue)
+        copies = [item for item in plan.items if item.action == "copy"]
+        done: dict[str, Outcome] = {}
+        status = "finished"
+        try:
+            for item in plan.items:
+                if item.action != "copy":
+                    done[item.source] = Outcome(item, item.action, item.target)
+            results = transfer_many(
+                _jobs(copies, Path(plan.source), roots),
+                workers=workers,
+                on_bytes=on_bytes,
+                cancel=cancel,
+            )
+            for item, transferred in zip(copies, results, strict=False):
+                outcome = _settle(item, transferred, known, catalogue)
+                if outcome.action == "copy":
+                    batch.add(_record(item, transferred, ingest_id, settings, card))
+                    result.bytes_copied += transferred.size
+                    known[item.patient_id or ""].add(transferred.sha256 or "")
+                done[item.source] = outcome
+                if on_file is not None:
+                    on_file(outcome)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            status = "interrupted"
+            raise
+        finally:
+            batch.flush()
+            result.outcomes = [
+                done.get(item.source) or Outcome(item, "failed", None, error="not copied")
+                for item in plan.items
+            ]
+            result.seconds = time.monotonic() - started
+            result.manifest, result.backup_manifest = _write_manifests(
+                catalogue, ingest_id, archive, backup
+            )
+            catalogue.finish_ingest(
+                ingest_id,
+                finished=_now(),
+                counts=result.counts,
+                bytes_copied=result.bytes_copied,
+                manifest=str(_manifest_relpath(ingest_id)),
+                status=status,
+            )
+            audit.append(
+                "ingest",
+                ingest_id=ingest_id,
+                status=status,
+                operator=settings.operator,
+                source=plan.source,
+                card_label=card.label if card else None,
+                card_serial=card.serial if card else None,
+                archive=str(archive),
+                backup=str(backup) if backup else None,
+                counts=result.counts,
+                bytes=result.bytes_copied,
+                manifest=str(_manifest_relpath(ingest_id)),
+                failed=[o.item.source for o in result.outcomes if o.action == "failed"],
+            )
+    return result
+
+
+def _settle(
+    item: PlanItem,
+    transferred: TransferResult,
+    known: dict[str, set[str]],
+    catalogue: Catalogue,
+) -> Outcome:
+    if not transferred.ok:
+        return Outcome(item, "failed", None, error=transferred.error)
+    published = transferred.published
+    backup_target = str(published[1].path) if len(published) > 1 else None
+    return Outcome(
+        item,
+        "copy",
+        published[0].relpath,
+        sha256=transferred.sha256,
+        backup_target=backup_target,
+    )

@@ -1,0 +1,29 @@
+"""Small builders for unit tests of the pure parts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cardingest.models import MediaFile
+
+
+def media(
+    path: str,
+    when: datetime | str = "2026-11-24 09:15:02",
+    *,
+    size: int = 1000,
+    subsec: str = "",
+    source: str = "exif:DateTimeOriginal",
+    sidecar: bool | None = None,
+) -> MediaFile:
+    captured = datetime.fromisoformat(when) if isinstance(when, str) else when
+    is_sidecar = path.lower().endswith((".xmp", ".thm")) if sidecar is None else sidecar
+    return MediaFile(
+        path=path,
+        size=size,
+        mtime=0.0,
+        captured=captured,
+        time_source=source,  # type: ignore[arg-type]
+        subsec=subsec,
+        sidecar=is_sidecar,
+    )

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import media
+
+from cardingest.errors import InvalidIdError, MapError
+from cardingest.idmap import parse_map, parse_map_text, resolve, single_id_map
+
+CARD = [media(f"DCIM/100CANON/IMG_{n:04d}.JPG") for n in range(1, 21)] + [
+    media(f"DCIM/101CANON/IMG_{n:04d}.JPG") for n in range(1, 5)
+]
+
+
+def problems(text: str, **options: object) -> list[str]:
+    with pytest.raises(MapError) as caught:
+        parse_map_text(text, **options)  # type: ignore[arg-type]
+    return caught.value.details
+
+
+def test_design_example_parses() -> None:
+    idmap = parse_map_text(
+        "files,id,diagnosis,site,consent\n"
+        "IMG_0001-IMG_0012,JBX3656,melanoma;naevus,left forearm,record\n"
+        "IMG_0013,ACA31FM,psoriasis,,teaching\n"
+        "101CANON/IMG_0001-101CANON/IMG_0004,MCJ1984,,,\n"
+    )
+    first, second, third = idmap.rows
+    assert (first.line, first.patient_id, first.diagnosis) == (2, "JBX3656", ("melanoma", "naevus"))
+    assert first.site == "left forearm" and first.consent == "record"
+    assert second.consent == "teaching" and second.site is None
+    assert third.files == "101CANON/IMG_0001-101CANON/IMG_0004"
+
+
+def test_spreadsheet_dialects(tmp_path: Path) -> None:
+    path = tmp_path / "map.csv"
+    path.write_bytes(
+        '\ufefffiles;id;diagnosis\r\nIMG_0001-IMG_0003;jbx3656;"melanoma;naevus"\r\n'.encode()
+    )
+    (row,) = parse_map(path).rows
+    assert row.patient_id == "JBX3656"
+    assert row.diagnosis == ("melanoma", "naevus")
+
+
+def test_every_error_reported_at_once_with_line_numbers() -> None:
+    found = problems(
+        "files,id,consent\n"
+        "IMG_0001,ZAC3561,record\n"
+        "IMG_0002,../x,record\n"
+        "IMG_0003,JBX3656,secret\n"
+        "IMG_0004,,\n"
+    )
+    assert [p.split(":")[0] for p in found] == ["line 2", "line 3", "line 4", "line 5"]
+    assert "checksum" in found[0]
+    assert "consent" in found[2]
+
+
+def test_unknown_column_suggests_the_right_one() -> None:
+    (problem,) = problems("files,id,diagnoss\nIMG_0001,JBX3656,x\n")
+    assert problem.startswith("line 1: unknown column 'diagnoss'")
+    assert "did you mean 'diagnosis'" in problem
+
+
+def test_duplicate_header_and_missing_id_column() -> None:
+    assert any("appears twice" in p for p in problems("files,id,id\nIMG_0001,JBX3656,x\n"))
+    assert any("no 'id' column" in p for p in problems("files,site\nIMG_0001,arm\n"))
+
+
+def test_test_range_needs_allow_test_ids() -> None:
+    text = "files,id\nIMG_0001,ZAC5361\n"
+    assert "allow_test_ids" in problems(text)[0]
+    assert parse_map_text(text, allow_test_ids=True).rows[0].patient_id == "ZAC5361"
+
+
+@pytest.mark.parametrize("cell", ["=cmd|' /C calc'!A0", "+1+1", "@SUM(A1)", "-2+3"])
+def test_formula_cells_refused(cell: str) -> None:
+    (problem,) = problems(f'files,id,diagnosis\nIMG_0001,JBX3656,"{cell}"\n')
+    assert problem.startswith("line 2: diagnosis") and "formula" in problem
+
+
+def test_non_utf8_and_binary_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "map.csv"
+    path.write_bytes(b"files,id\nIMG_0001,JBX3656\nIMG_0002,caf\xe9\n")
+    with pytest.raises(MapError) as caught:
+        parse_map(path)
+    assert caught.value.details == ["line 3: byte 0xe9 is not UTF-8"]
+    path.write_bytes(b"files,id\n\x00\x01\x02")
+    with pytest.raises(MapError, match="not a text CSV"):
+        parse_map(path)
+
+
+def test_files_and_times_are_exclusive_and_times_checked() -> None:
+    found = problems(
+        "files,from,to,id\n"
+        "IMG_0001,2026-01-01 10:00,2026-01-01 11:00,JBX3656\n"
+        ",2026-01-01 12:00,yesterday,JBX3656\n"
+        ",2026-01-01 12:00,2026-01-01 11:00,JBX3656\n"
+    )
+    assert "not both" in found[0]
+    assert "line 3: to 'yesterday'" in found[1]
+    assert "line 4: from is after to" in found[2]
+
+
+def test_bad_range_syntax() -> None:
+    found = problems("files,id\nIMG_0009-IMG_0001,JBX3656\nIMG_1-2-3,JBX3656\n../etc,JBX3656\n")
+    assert "backwards" in found[0]
+    assert found[1].startswith("line 3") and found[2].startswith("line 4")
+
+
+def test_resolve_ranges_singles_and_folders() -> None:
+    idmap = parse_map_text(
+        "files,id\n"
+        "100CANON/IMG_0001-100CANON/IMG_0012,JBX3656\n"
+        "100CANON/IMG_0013 100CANON/IMG_0015,ACA31FM\n"
+        "101CANON/IMG_0001-101CANON/IMG_0004,MCJ1984\n"
+    )
+    covered = resolve(idmap, CARD)
+    assert covered["DCIM/100CANON/IMG_0012.JPG"].patient_id == "JBX3656"
+    assert covered["DCIM/100CANON/IMG_0015.JPG"].patient_id == "ACA31FM"
+    assert "DCIM/100CANON/IMG_0014.JPG" not in covered
+    assert covered["DCIM/101CANON/IMG_0004.JPG"].patient_id == "MCJ1984"
+
+
+def test_resolve_reports_ambiguous_empty_and_overlapping_rows_together() -> None:
+    idmap = parse_map_text(
+        "files,id\n"
+        "IMG_0001-IMG_0003,JBX3656\n"
+        "IMG_0500,ACA31FM\n"
+        "100CANON/IMG_0005-100CANON/IMG_0008,MCJ1984\n"
+        "100CANON/IMG_0008-100CANON/IMG_0009,EPT6335\n"
+    )
+    with pytest.raises(MapError) as caught:
+        resolve(idmap, CARD)
+    found = caught.value.details
+    assert any(p.startswith("line 2") and "100CANON and 101CANON" in p for p in found)
+    assert any(p.startswith("line 3") and "matches no file" in p for p in found)
+    assert "lines 4 and 5 both cover DCIM/100CANON/IMG_0008.JPG" in found
+
+
+def test_time_windows() -> None:
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-01-01 10:30:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-01-01 11:30:00"),
+    ]
+    idmap = parse_map_text("from,to,id\n2026-01-01 10:00,2026-01-01 11:00,JBX3656\n")
+    assert list(resolve(idmap, files)) == ["DCIM/100CANON/IMG_0001.JPG"]
+    empty = parse_map_text("from,to,id\n2025-01-01 10:00,2025-01-01 11:00,JBX3656\n")
+    with pytest.raises(MapError, match="problem"):
+        resolve(empty, files)
+
+
+def test_single_id_covers_everything() -> None:
+    covered = resolve(single_id_map("jbx3656"), CARD)
+    assert len(covered) == len(CARD)
+    with pytest.raises(InvalidIdError):
+        single_id_map("ZZZ0044")
