@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,11 +23,13 @@ from .cli_common import (
     JsonOpt,
     MapOpt,
     SourceArg,
+    check_inputs,
     handles_errors,
     run_prepare,
+    scan_and_plan,
     show_plan,
 )
-from .config import load_settings
+from .config import ENV_ARCHIVE, load_settings
 from .demo import make_demo_card
 from .errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
 from .ingest import IngestResult, execute
@@ -127,22 +131,6 @@ def _refuse_overwrite(path: Path) -> int:
     return EXIT_USAGE
 
 
-@app.command()
-@handles_errors
-def demo() -> None:
-    """Make a small demo card in a temporary folder and preview it. Needs no card or config."""
-    workdir = Path(tempfile.mkdtemp(prefix="cardingest-demo-"))
-    card, map_file = make_demo_card(workdir)
-    settings = load_settings(archive=workdir / "archive")
-    output.out.print(f"Demo card: {escape(str(card))}")
-    output.out.print(f"ID map:    {escape(str(map_file))}\n")
-    output.out.print(map_file.read_text(encoding="utf-8"))
-    prepared = run_prepare(
-        str(card), settings, map_file=map_file, patient_id=None, clock_offset=timedelta(0)
-    )
-    show_plan(prepared, settings.archive_from, False)
-
-
 BackupOpt = Annotated[
     str | None,
     typer.Option("--backup", help="Also make a second verified copy here (e.g. a NAS)."),
@@ -206,6 +194,31 @@ def run_execute(prepared: Prepared, settings: Settings) -> IngestResult:
         )
 
 
+def locked_ingest(
+    source: str | None,
+    settings: Settings,
+    *,
+    map_file: Path | None,
+    patient_id: str | None,
+    offset: timedelta,
+    as_json: bool,
+) -> tuple[Prepared, IngestResult]:
+    """Plan and copy under the archive lock, so no other ingest changes what the plan saw."""
+    root, card, idmap = check_inputs(source, settings, map_file, patient_id)
+    with ArchiveLock(settings.archive, "ingest") as lock:
+        if lock.took_over_from:
+            output.err.print(
+                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')} "
+                f"on {escape(str(lock.took_over_from.get('host')))}."
+            )
+        prepared = scan_and_plan(root, card, idmap, settings, offset)
+        if not as_json:
+            output.out.print(
+                f"Archive: {escape(str(settings.archive))} (from {escape(settings.archive_from)})"
+            )
+        return prepared, run_execute(prepared, settings)
+
+
 def print_result(result: IngestResult) -> None:
     counts = result.counts
     failed = [o for o in result.outcomes if o.action == "failed"]
@@ -262,20 +275,14 @@ def ingest(
             source, settings, map_file=map_file, patient_id=patient_id, clock_offset=offset
         )
         raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
-    with ArchiveLock(settings.archive, "ingest") as lock:
-        if lock.took_over_from:
-            output.err.print(
-                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')} "
-                f"on {escape(str(lock.took_over_from.get('host')))}."
-            )
-        prepared = run_prepare(
-            source, settings, map_file=map_file, patient_id=patient_id, clock_offset=offset
-        )
-        if not as_json:
-            output.out.print(
-                f"Archive: {escape(str(settings.archive))} (from {escape(settings.archive_from)})"
-            )
-        result = run_execute(prepared, settings)
+    prepared, result = locked_ingest(
+        source,
+        settings,
+        map_file=map_file,
+        patient_id=patient_id,
+        offset=offset,
+        as_json=as_json,
+    )
     if as_json:
         output.emit_json(ingest_document(result, prepared.card))
         output.print_warnings(result.plan.warnings)
@@ -283,6 +290,43 @@ def ingest(
         print_result(result)
         output.print_warnings(result.plan.warnings)
     raise typer.Exit(ingest_exit_code(result))
+
+
+@app.command()
+@handles_errors
+def demo() -> None:
+    """Make a demo card in a temporary folder, preview it, then ingest it.
+
+    The archive is $CARDINGEST_ARCHIVE when set, else a temporary folder. The demo's patient
+    IDs come from the NHI test range, allowed for the demo only.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="cardingest-demo-"))
+    card, map_file = make_demo_card(workdir)
+    archive = os.environ.get(ENV_ARCHIVE) or str(workdir / "archive")
+    settings = replace(load_settings(archive=archive), allow_test_ids=True)
+    output.out.print(f"Demo card: {escape(str(card))}")
+    output.out.print(f"ID map:    {escape(str(map_file))}\n")
+    output.out.print(escape(map_file.read_text(encoding="utf-8")))
+    output.out.print("[bold]1. Preview[/] (cardingest preview CARD --map MAP)")
+    prepared = run_prepare(
+        str(card), settings, map_file=map_file, patient_id=None, clock_offset=timedelta(0)
+    )
+    show_plan(prepared, settings.archive_from, False)
+    output.out.print("\n[bold]2. Ingest[/] (cardingest ingest CARD --map MAP)")
+    _prepared, result = locked_ingest(
+        str(card),
+        settings,
+        map_file=map_file,
+        patient_id=None,
+        offset=timedelta(0),
+        as_json=False,
+    )
+    print_result(result)
+    output.out.print(
+        f"\nLook in {escape(str(settings.archive))}: one folder per patient; "
+        f"then try: cd {escape(str(settings.archive))} && sha256sum -c "
+        f"{escape(str(result.manifest.relative_to(settings.archive)) if result.manifest else '')}"
+    )
 
 
 def main() -> None:

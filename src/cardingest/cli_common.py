@@ -12,8 +12,10 @@ import typer
 from rich.markup import escape
 
 from . import output
+from .cards import resolve_source
 from .errors import EXIT_HELD, EXIT_OK, CardingestError
-from .prepare import Prepared, prepare
+from .models import Card, IdMap, Settings
+from .prepare import Prepared, load_idmap, prepare
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,11 +79,28 @@ def handles_errors(command: F) -> F:
 
 def run_prepare(
     source: str | None,
-    settings: Any,
+    settings: Settings,
     *,
     map_file: Path | None,
     patient_id: str | None,
     clock_offset: timedelta,
+) -> Prepared:
+    return scan_and_plan(
+        *check_inputs(source, settings, map_file, patient_id), settings, clock_offset
+    )
+
+
+def check_inputs(
+    source: str | None, settings: Settings, map_file: Path | None, patient_id: str | None
+) -> tuple[Path, Card | None, IdMap]:
+    """The ID map and the source, checked before anything is created (even a lock file)."""
+    idmap = load_idmap(map_file, patient_id, settings)
+    root, card = resolve_source(source)
+    return root, card, idmap
+
+
+def scan_and_plan(
+    root: Path, card: Card | None, idmap: IdMap, settings: Settings, clock_offset: timedelta
 ) -> Prepared:
     with output.progress(True, bytes_mode=False) as bar:
         task = bar.add_task("Reading capture times", total=None) if bar else None
@@ -90,14 +109,7 @@ def run_prepare(
             if bar is not None and task is not None:
                 bar.advance(task)
 
-        return prepare(
-            source,
-            settings,
-            map_file=map_file,
-            patient_id=patient_id,
-            clock_offset=clock_offset,
-            on_file=tick,
-        )
+        return prepare(root, card, settings, idmap, clock_offset=clock_offset, on_file=tick)
 
 
 def show_plan(prepared: Prepared, archive_from: str, as_json: bool) -> int:

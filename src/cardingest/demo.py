@@ -7,9 +7,10 @@ from pathlib import Path
 
 from PIL import ExifTags, Image
 
-DEMO_MAP = """files,id,diagnosis,site,consent
-IMG_0001-IMG_0003,JBX3656,melanoma;naevus,left forearm,record
-IMG_0004-IMG_0005,ACA31FM,psoriasis,right elbow,teaching
+DEMO_IDS = ("ZAC5361", "ZAA0067")
+DEMO_MAP = f"""files,id,diagnosis,site,consent
+IMG_0001-IMG_0003,{DEMO_IDS[0]},melanoma;naevus,left forearm,record
+IMG_0004-IMG_0005,{DEMO_IDS[1]},psoriasis,right elbow,teaching
 """
 
 _SHOTS: tuple[tuple[str, datetime | None, str, tuple[int, int, int]], ...] = (
@@ -40,6 +41,9 @@ def _jpeg(path: Path, when: datetime | None, subsec: str, colour: tuple[int, int
 
 def make_demo_card(root: Path) -> tuple[Path, Path]:
     """Write a demo card under `root`; returns (card folder, map file).
+
+    The map uses NHIs from the reserved Z test range, so demo photos can never be taken for
+    a real patient's, even in a real archive.
 
     Two patients, a same-second pair, a photo without EXIF, a photo no map row covers,
     and a camera file that is not a photo.

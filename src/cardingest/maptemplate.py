@@ -53,7 +53,7 @@ def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
     for group in groups:
         times = sorted(m.captured for m in group)
         writer.writerow(
-            [f"# {times[0]:%Y-%m-%d %H:%M:%S} to {times[-1]:%H:%M:%S}, {len(group)} photo(s)"]
+            [f"# {times[0]:%Y-%m-%d %H:%M:%S} to {times[-1]:%H:%M:%S}: {len(group)} photo(s)"]
         )
         writer.writerow([_spec(group, len(folders) > 1), "", "", "", ""])
     return out.getvalue()

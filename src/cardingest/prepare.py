@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from .cards import resolve_source
 from .catalogue import Catalogue, catalogue_path
 from .errors import SourceError, UsageError
 from .idmap import parse_map, single_id_map
@@ -65,16 +64,14 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
 
 
 def prepare(
-    source: str | None,
+    root: Path,
+    card: Card | None,
     settings: Settings,
+    idmap: IdMap,
     *,
-    map_file: Path | None = None,
-    patient_id: str | None = None,
     clock_offset: timedelta = timedelta(0),
     on_file: Callable[[str], None] | None = None,
 ) -> Prepared:
-    idmap = load_idmap(map_file, patient_id, settings)
-    root, card = resolve_source(source)
     if _inside(settings.archive, root) or _inside(root, settings.archive):
         raise UsageError(
             f"The source {root} and the archive {settings.archive} overlap; "

@@ -1,0 +1,42 @@
+"""Shared fixtures: camera samples and real (FUSE-mounted) card images.
+
+Fixtures whose tools or data are missing skip, or fail under ``CARDINGEST_STRICT=1``.
+``cardimage`` (next to this file) is importable from tests because pytest puts this folder on
+``sys.path`` (the default "prepend" import mode, no ``__init__.py`` here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cardimage import CardFactory, require_exfat_tools, require_fat_tools, require_samples
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    """The shared samples folder (``real/`` and ``expected-exiftool.tsv`` inside)."""
+    return require_samples()
+
+
+@pytest.fixture
+def fat_card(tmp_path: Path) -> Iterator[CardFactory]:
+    """``fat_card(files, *, size_mb=64, label="CARD", serial=None, readonly=False) -> Path``.
+
+    Builds a FAT32 image, mounts it with fusefat and returns the mount point; every card is
+    unmounted after the test. ``fat_card.handle(mount)`` gives the ``MountedCard``.
+    """
+    require_fat_tools()
+    factory = CardFactory(tmp_path / "cards", "fat32")
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def exfat_card(tmp_path: Path) -> Iterator[CardFactory]:
+    """Like ``fat_card`` for exFAT (loop device + exfat-fuse, fstype ``fuseblk``)."""
+    require_exfat_tools()
+    factory = CardFactory(tmp_path / "cards", "exfat")
+    yield factory
+    factory.close()

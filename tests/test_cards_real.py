@@ -1,0 +1,162 @@
+"""Card detection on real FUSE mounts: FAT32 through fusefat, exFAT through exfat-fuse."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cardimage import (
+    CardFactory,
+    MountedCard,
+    MountedExfatCard,
+    build_fat32_image,
+    is_mounted,
+    require_binaries,
+    require_fat_tools,
+    samples_real,
+)
+
+from cardingest.cards import find_cards, read_volume_id, resolve_source
+from cardingest.models import Card
+
+pytestmark = pytest.mark.card
+
+
+def camera_files(samples_dir: Path) -> dict[str, Path | bytes]:
+    real = samples_dir / "real"
+    return {
+        "DCIM/100CANON/IMG_0001.JPG": real / "Canon_40D.jpg",
+        "DCIM/100CANON/IMG_0002.JPG": real / "Nikon_D70.jpg",
+        "DCIM/100CANON/IMG_0003.HEIC": real / "IMG_5195.HEIC",
+        "DCIM/100CANON/IMG_0001.THM": b"thumbnail",
+        "DCIM/100CANON/._IMG_0001.JPG": b"apple double",
+        "DCIM/101CANON/32-lens_data.jpeg": real / "32-lens_data.jpeg",
+        "DCIM/MISC/IMG_0009.JPG": real / "Pentax_K10D.jpg",
+        "MISC/readme.txt": b"not a photo",
+    }
+
+
+def listed(mount: Path) -> Card | None:
+    """The card ``find_cards()`` lists at ``mount`` (other tests may mount cards too)."""
+    for card in find_cards():
+        if Path(card.mount) == mount.resolve():
+            return card
+    return None
+
+
+def test_fat32_card_found(fat_card: CardFactory, samples_dir: Path) -> None:
+    mount = fat_card(camera_files(samples_dir), label="EOS_DIGITAL")
+    card = listed(mount)
+    assert card is not None
+    assert card.fstype == "fuse.fusefat"
+    assert card.photos == 4
+    assert card.label == "EOS_DIGITAL"
+    assert card.free_bytes is None
+    path, resolved = resolve_source(str(mount))
+    assert path == mount.resolve()
+    assert resolved == card
+
+
+def test_fat32_image_serial_and_label(tmp_path: Path) -> None:
+    """What fusefat cannot show (its device is the word "fusefat") is read from the image."""
+    require_fat_tools()
+    image = build_fat32_image(tmp_path / "card.img", {}, label="EOS_DIGITAL", serial="972c-e35c")
+    assert read_volume_id(str(image)) == ("fat32", "972C-E35C", "EOS_DIGITAL")
+    if shutil.which("blkid"):
+        uuid = blkid(str(image), "UUID")
+        assert uuid == "972C-E35C"
+
+
+def test_fat16_image_serial_and_label(tmp_path: Path) -> None:
+    require_binaries("mkfs.vfat")
+    image = tmp_path / "fat16.img"
+    with open(image, "wb") as handle:
+        handle.truncate(16 * 1024 * 1024)
+    subprocess.run(
+        ["mkfs.vfat", "-F", "16", "-n", "OLD_CARD", "-i", "0BADF00D", str(image)],
+        check=True,
+        capture_output=True,
+    )
+    assert read_volume_id(str(image)) == ("fat", "0BAD-F00D", "OLD_CARD")
+
+
+def test_exfat_card_found(exfat_card: CardFactory, samples_dir: Path) -> None:
+    mount = exfat_card(camera_files(samples_dir), label="SDXC_CARD")
+    card = listed(mount)
+    assert card is not None
+    assert card.fstype == "fuseblk"
+    device = exfat_card.handle(mount)
+    assert isinstance(device, MountedExfatCard)
+    assert card.device == device.device
+    assert card.photos == 4
+    assert card.label == "SDXC_CARD"
+    assert card.serial is not None
+    assert card.total_bytes and card.free_bytes and card.free_bytes < card.total_bytes
+    if shutil.which("blkid"):
+        assert card.serial == blkid(card.device, "UUID")
+        assert card.label == blkid(card.device, "LABEL")
+    path, resolved = resolve_source(str(mount))
+    assert (path, resolved) == (mount.resolve(), card)
+
+
+def test_exfat_serial_set_at_build(exfat_card: CardFactory) -> None:
+    mount = exfat_card({"DCIM/100NIKON/DSC_0001.NEF": b"raw"}, serial="DEAD-BEEF")
+    card = listed(mount)
+    assert card is not None
+    assert card.serial == "DEAD-BEEF"
+
+
+@pytest.mark.parametrize("files", [{"MISC/IMG_0001.JPG": b"x"}, {"DCIM/MISC/IMG_0001.JPG": b"x"}])
+def test_card_without_dcf_folder_not_listed(
+    fat_card: CardFactory, files: dict[str, Path | bytes]
+) -> None:
+    mount = fat_card(files)
+    assert is_mounted(mount)
+    assert listed(mount) is None
+    assert resolve_source(str(mount)) == (mount.resolve(), None)
+
+
+def test_pulled_card_does_not_break_detection(fat_card: CardFactory) -> None:
+    gone = fat_card({"DCIM/100CANON/IMG_0001.JPG": b"jpeg"}, label="PULLED")
+    kept = fat_card({"DCIM/100CANON/IMG_0001.JPG": b"jpeg"}, label="KEPT")
+    fat_card.handle(gone).pull()
+    with pytest.raises(OSError) as error:
+        list(gone.iterdir())
+    assert error.value.errno == errno.ENOTCONN
+    assert listed(gone) is None
+    assert listed(kept) is not None
+
+
+def test_mounted_card_remount_readonly_and_unmount(tmp_path: Path) -> None:
+    require_fat_tools()
+    image = build_fat32_image(tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": b"jpeg"})
+    card = MountedCard(image, tmp_path / "mnt")
+    with card as mount:
+        (mount / "DCIM" / "100CANON" / "IMG_0002.JPG").write_bytes(b"written")
+        card.remount_readonly()
+        assert (mount / "DCIM" / "100CANON" / "IMG_0002.JPG").read_bytes() == b"written"
+        with pytest.raises(OSError) as error:
+            (mount / "DCIM" / "100CANON" / "IMG_0003.JPG").write_bytes(b"x")
+        assert error.value.errno == errno.EROFS
+        opened = open(mount / "DCIM" / "100CANON" / "IMG_0001.JPG", "rb")  # noqa: SIM115
+        try:
+            card.unmount()
+            assert not is_mounted(mount)
+        finally:
+            opened.close()
+    assert not is_mounted(tmp_path / "mnt")
+
+
+def test_samples_are_where_the_docs_say(samples_dir: Path) -> None:
+    assert samples_real() == samples_dir / "real"
+    assert (samples_dir / "real" / "Canon_40D.jpg").is_file()
+
+
+def blkid(device: str, tag: str) -> str:
+    result = subprocess.run(
+        ["blkid", "-p", "-o", "value", "-s", tag, device], capture_output=True, text=True
+    )
+    return result.stdout.strip()

@@ -1,0 +1,209 @@
+"""The CLI end to end on folders: exact exit codes and JSON documents."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cardingest.cli import app
+from cardingest.demo import make_demo_card
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The demo card; its map uses test-range NHIs, so the config allows them."""
+    config = tmp_path / "test-ids.toml"
+    config.write_text("allow_test_ids = true\n", encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    return make_demo_card(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
+    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout
+
+
+def test_preview_json_is_the_documented_document(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    card, map_file = demo
+    code, out = invoke(
+        "preview", str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"), "--json"
+    )
+    assert code == 3
+    document = json.loads(out)
+    assert document["archive"] == str(tmp_path / "a")
+    sizes = sum((card / f"DCIM/100DEMO_/IMG_000{n}.JPG").stat().st_size for n in range(1, 6))
+    assert document["summary"] == {"copy": 5, "skip": 0, "hold": 1, "bytes_to_copy": sizes}
+    first = document["items"][0]
+    assert {k: first[k] for k in ("source", "id", "captured_at", "time_source", "target")} == {
+        "source": "DCIM/100DEMO_/IMG_0001.JPG",
+        "id": "ZAC5361",
+        "captured_at": "2026-11-24T09:15:02",
+        "time_source": "exif:DateTimeOriginal",
+        "target": "ZAC5361/ZAC5361-20261124-091502.jpg",
+    }
+    assert document["items"][1]["target"] == "ZAC5361/ZAC5361-20261124-091502-2.jpg"
+    held = [i for i in document["items"] if i["action"] == "hold"]
+    assert held == [{**held[0], "source": "DCIM/100DEMO_/IMG_0006.JPG", "target": None, "id": None}]
+    assert held[0]["reason"] == "not in the ID map"
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "message"),
+    [("ZAC3561", "checksum"), ("ZAC5361", "test"), ("../x", "NHI"), ("DAB8233", "checksum")],
+)
+def test_bad_id_exits_2_and_creates_nothing(
+    demo: tuple[Path, Path], tmp_path: Path, patient_id: str, message: str
+) -> None:
+    card, _ = demo
+    archive = tmp_path / "a"
+    os.environ.pop("CARDINGEST_CONFIG")
+    for command in ("preview", "ingest"):
+        result = runner.invoke(
+            app, [command, str(card), "--id", patient_id, "--archive", str(archive)]
+        )
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr
+        assert "Traceback" not in result.output
+    assert not archive.exists()
+
+
+def test_map_and_id_together_or_neither(demo: tuple[Path, Path]) -> None:
+    card, map_file = demo
+    assert invoke("preview", str(card))[0] == 2
+    assert invoke("preview", str(card), "--map", str(map_file), "--id", "JBX3656")[0] == 2
+
+
+def test_missing_source_and_bad_flags(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["preview", str(tmp_path / "nope"), "--id", "JBX3656"])
+    assert result.exit_code == 2 and "nope" in result.stderr
+    result = runner.invoke(
+        app, ["preview", str(tmp_path), "--id", "JBX3656", "--clock-offset", "soon"]
+    )
+    assert result.exit_code == 2 and "clock-offset" in result.stderr
+
+
+def test_bad_map_lists_every_problem_and_copies_nothing(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    card, _ = demo
+    bad = tmp_path / "bad.csv"
+    bad.write_text("files,id,diagnoss\nIMG_0001,ZAC3561,x\nIMG_0002,../x,y\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["ingest", str(card), "--map", str(bad), "--archive", str(tmp_path / "a")]
+    )
+    assert result.exit_code == 2
+    assert "line 1: unknown column 'diagnoss'" in result.stderr
+    bad.write_text("files,id\nIMG_0001,ZAC3561\nIMG_0002,../x\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["ingest", str(card), "--map", str(bad), "--archive", str(tmp_path / "a"), "--json"]
+    )
+    assert result.exit_code == 2
+    details = json.loads(result.stdout)["error"]["details"]
+    assert [d.split(":")[0] for d in details] == ["line 2", "line 3"]
+    assert not (tmp_path / "a").exists()
+
+
+def test_bad_config_is_exit_2(demo: tuple[Path, Path], tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "config.toml"
+    config.write_text('archve = "/x"\n', encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    result = runner.invoke(app, ["preview", str(demo[0]), "--id", "JBX3656"])
+    assert result.exit_code == 2 and "unknown key 'archve'" in result.stderr
+
+
+def test_settings_order_flag_env_config(
+    demo: tuple[Path, Path], tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "config.toml"
+    config.write_text(f'archive = "{tmp_path / "from-config"}"\n', encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    card = str(demo[0])
+    assert json.loads(invoke("preview", card, "--id", "JBX3656", "--json")[1])["archive"] == str(
+        tmp_path / "from-config"
+    )
+    monkeypatch.setenv("CARDINGEST_ARCHIVE", str(tmp_path / "from-env"))
+    assert json.loads(invoke("preview", card, "--id", "JBX3656", "--json")[1])["archive"] == str(
+        tmp_path / "from-env"
+    )
+    out = invoke("preview", card, "--id", "JBX3656", "--json", "--archive", str(tmp_path / "f"))
+    assert json.loads(out[1])["archive"] == str(tmp_path / "f")
+
+
+def test_ingest_then_rerun_copies_nothing(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    card, map_file = demo
+    archive = tmp_path / "a"
+    args = ["ingest", str(card), "--map", str(map_file), "--archive", str(archive), "--json"]
+    code, out = invoke(*args)
+    assert code == 3
+    first = json.loads(out)
+    assert first["summary"]["copied"] == 5 and first["summary"]["held"] == 1
+    for item in first["items"]:
+        if item["action"] == "copy":
+            copy = archive / item["target"]
+            assert copy.read_bytes() == (card / item["source"]).read_bytes()
+    manifest = Path(first["summary"]["manifest"])
+    check = subprocess.run(
+        ["sha256sum", "-c", str(manifest.relative_to(archive))], cwd=archive, capture_output=True
+    )
+    assert check.returncode == 0, check.stdout
+    code, out = invoke(*args)
+    assert code == 3
+    assert json.loads(out)["summary"]["copied"] == 0
+    assert json.loads(out)["summary"]["skipped"] == 5
+
+
+def test_dry_run_is_the_preview(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    card, map_file = demo
+    common = [str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"), "--json"]
+    preview = invoke("preview", *common)
+    dry = invoke("ingest", *common, "--dry-run")
+    assert preview == dry
+    assert not (tmp_path / "a").exists()
+
+
+def test_map_template_round_trips(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    card, _ = demo
+    code, text = invoke("map-template", str(card), "--gap", "5")
+    assert code == 0
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert lines[0] == "files,id,diagnosis,site,consent"
+    assert lines[1:4] == ["IMG_0001-IMG_0003,,,,", "IMG_0004,,,,", "IMG_0005,,,,"]
+    filled = tmp_path / "filled.csv"
+    filled.write_text(text.replace(",,,,", ",JBX3656,,,"), encoding="utf-8")
+    assert (
+        invoke("preview", str(card), "--map", str(filled), "--archive", str(tmp_path / "a"))[0] == 0
+    )
+
+
+def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST")}
+    env["HOME"] = str(tmp_path / "fresh-home")
+    env.pop("XDG_CONFIG_HOME", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "cardingest.cli", "demo"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ZAC5361-20261124-091502-2.jpg" in done.stdout
+    assert not (tmp_path / "fresh-home").exists()
