@@ -1,0 +1,218 @@
+"""The installed console script on real FAT32 and exFAT card images of real camera files.
+
+exiftool, run live on the same mount, is the oracle for capture times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from cardimage import CardFactory, require
+
+EXIFTOOL_ORDER = (
+    ("DateTimeOriginal", "exif:DateTimeOriginal"),
+    ("CreateDate", "exif:DateTimeDigitized"),
+    ("ModifyDate", "exif:DateTime"),
+)
+
+
+def cardingest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("cardingest")
+    require(exe is not None, "the cardingest console script is not installed (pip install .)")
+    assert exe is not None
+    return subprocess.run(
+        [exe, *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env=env,
+    )
+
+
+def sample_card(samples_dir: Path) -> dict[str, Path]:
+    """Every real sample, under camera-like names in two DCF folders."""
+    files: dict[str, Path] = {}
+    for n, path in enumerate(sorted((samples_dir / "real").iterdir()), start=1):
+        folder = "100CANON" if n <= 12 else "101CANON"
+        ext = path.suffix.upper()
+        files[f"DCIM/{folder}/IMG_{n:04d}{ext}"] = path
+    files["DCIM/100CANON/INDEX.CTG"] = b"not a photo"
+    files["MISC/README.TXT"] = b"camera notes"
+    return files
+
+
+def exiftool_times(mount: Path) -> dict[str, tuple[str, str]]:
+    require(shutil.which("exiftool") is not None, "exiftool (libimage-exiftool-perl) missing")
+    done = subprocess.run(
+        [
+            "exiftool", "-j", "-r", "-d", "%Y-%m-%dT%H:%M:%S",
+            "-EXIF:DateTimeOriginal", "-EXIF:CreateDate", "-EXIF:ModifyDate",
+            "-System:FileModifyDate", str(mount / "DCIM"),
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    times = {}
+    for entry in json.loads(done.stdout):
+        rel = Path(entry["SourceFile"]).relative_to(mount).as_posix()
+        for tag, source in EXIFTOOL_ORDER:
+            value = entry.get(tag)
+            if isinstance(value, str) and value[:4].isdigit() and not value.startswith("0000"):
+                times[rel] = (value[:19], source)
+                break
+        else:
+            times[rel] = (entry["FileModifyDate"][:19], "mtime")
+    return times
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    return tmp_path / "archive"
+
+
+def test_cards_lists_the_mounted_card(fat_card: CardFactory, samples_dir: Path) -> None:
+    mount = fat_card(sample_card(samples_dir), label="EOS_DIGITAL")
+    done = cardingest("cards", "--json")
+    assert done.returncode == 0, done.stderr
+    cards = {c["mount"]: c for c in json.loads(done.stdout)["cards"]}
+    assert str(mount) in cards
+    assert cards[str(mount)]["fstype"] == "fuse.fusefat"
+    assert cards[str(mount)]["photos"] == len(list((samples_dir / "real").iterdir()))
+
+
+@pytest.mark.parametrize("kind", ["fat32", "exfat"])
+def test_preview_times_match_exiftool_through_the_mount(
+    kind: str, fat_card: CardFactory, exfat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    factory = fat_card if kind == "fat32" else exfat_card
+    mount = factory(sample_card(samples_dir))
+    done = cardingest("preview", str(mount), "--id", "JBX3656", "--archive", str(archive), "--json")
+    assert done.returncode == 0, done.stderr
+    items = {item["source"]: item for item in json.loads(done.stdout)["items"]}
+    oracle = exiftool_times(mount)
+    assert set(items) == set(oracle)
+    for source, (when, time_source) in oracle.items():
+        assert (items[source]["captured_at"], items[source]["time_source"]) == (
+            when,
+            time_source,
+        ), source
+    assert not archive.exists()
+
+
+def test_ingest_verifies_and_rerun_copies_nothing(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    mount = fat_card(sample_card(samples_dir))
+    done = cardingest("ingest", str(mount), "--id", "JBX3656", "--archive", str(archive), "--json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    oracle = exiftool_times(mount)
+    for item in document["items"]:
+        assert item["action"] == "copy"
+        copy = archive / item["target"]
+        original = (mount / item["source"]).read_bytes()
+        assert copy.read_bytes() == original
+        assert item["sha256"] == hashlib.sha256(original).hexdigest()
+        stamp = datetime.fromisoformat(oracle[item["source"]][0]).strftime("%Y%m%d-%H%M%S")
+        assert copy.name.startswith(f"JBX3656-{stamp}")
+    manifest = Path(document["summary"]["manifest"])
+    check = subprocess.run(
+        ["sha256sum", "-c", str(manifest.relative_to(archive))],
+        cwd=archive,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout
+    assert check.stdout.count(": OK") == len(document["items"])
+    assert not list(archive.rglob(".cardingest-tmp-*"))
+
+    again = cardingest("ingest", str(mount), "--id", "JBX3656", "--archive", str(archive), "--json")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)["summary"]
+    assert (summary["copied"], summary["skipped"]) == (0, len(document["items"]))
+    assert (mount / "DCIM/100CANON/INDEX.CTG").exists()
+
+
+def test_other_file_under_final_name_is_never_replaced(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    photo = samples_dir / "real" / "Canon_40D.jpg"
+    mount = fat_card({"DCIM/100CANON/IMG_0001.JPG": photo})
+    squatter = archive / "JBX3656" / "JBX3656-20080530-155601.jpg"
+    squatter.parent.mkdir(parents=True)
+    squatter.write_bytes(b"someone else's file")
+    done = cardingest("ingest", str(mount), "--id", "JBX3656", "--archive", str(archive), "--json")
+    assert done.returncode == 0, done.stderr
+    (item,) = json.loads(done.stdout)["items"]
+    assert item["target"] == "JBX3656/JBX3656-20080530-155601-2.jpg"
+    assert squatter.read_bytes() == b"someone else's file"
+    assert (archive / item["target"]).read_bytes() == photo.read_bytes()
+
+
+def test_preflight_refuses_when_the_archive_is_too_small(
+    fat_card: CardFactory, samples_dir: Path, tmp_path: Path
+) -> None:
+    mount = fat_card(sample_card(samples_dir))
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)])
+    require(mounted.returncode == 0, "cannot mount a tmpfs here (needs root)")
+    try:
+        done = cardingest("ingest", str(mount), "--id", "JBX3656", "--archive", str(small))
+        assert done.returncode == 1, done.stderr
+        assert "Not enough space" in done.stderr and "Nothing was copied" in done.stderr
+        assert not list((small).glob("JBX3656/*"))
+    finally:
+        subprocess.run(["umount", str(small)])
+
+
+def test_concurrent_ingest_is_refused(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    mount = fat_card(sample_card(samples_dir))
+    holder = subprocess.Popen(
+        ["python3", "-c",
+         "import sys, time; from pathlib import Path; from cardingest.lock import ArchiveLock\n"
+         "with ArchiveLock(Path(sys.argv[1]), 'ingest'):\n"
+         "    print('locked', flush=True); time.sleep(60)", str(archive)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        done = cardingest("ingest", str(mount), "--id", "JBX3656", "--archive", str(archive))
+        assert done.returncode == 1
+        assert "Another cardingest" in done.stderr
+        assert not (archive / "JBX3656").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    done = cardingest("ingest", str(mount), "--id", "JBX3656", "--archive", str(archive))
+    assert done.returncode == 0, done.stderr
+
+
+def test_fsync_and_cache_drop_per_photo(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    require(shutil.which("strace") is not None, "strace missing")
+    mount = fat_card(sample_card(samples_dir))
+    exe = shutil.which("cardingest")
+    assert exe is not None
+    log = archive.parent / "strace.log"
+    done = subprocess.run(
+        ["strace", "-f", "-o", str(log), "-e", "trace=fsync,fdatasync,fadvise64",
+         exe, "ingest", str(mount), "--id", "JBX3656", "--archive", str(archive), "--json"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    copied = json.loads(done.stdout)["summary"]["copied"]
+    assert copied == len(list((samples_dir / "real").iterdir())) >= 20
+    trace = log.read_text()
+    assert trace.count("fsync(") >= copied
+    assert trace.count("POSIX_FADV_DONTNEED") >= copied
