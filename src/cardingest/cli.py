@@ -29,6 +29,9 @@ from .cli_common import (
     scan_and_plan,
     show_plan,
 )
+from .cli_verify import run_audit, run_verify
+from .cli_wipe import exit_code as wipe_exit_code
+from .cli_wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
 from .config import ENV_ARCHIVE, load_settings
 from .demo import make_demo_card
 from .errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
@@ -270,6 +273,8 @@ def ingest(
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
     settings = load_settings(archive=archive, backup=backup)
     offset = parse_clock_offset(clock_offset)
+    if wipe and not dry_run:
+        require_confirmation(yes)
     if dry_run:
         prepared = run_prepare(
             source, settings, map_file=map_file, patient_id=patient_id, clock_offset=offset
@@ -283,13 +288,63 @@ def ingest(
         offset=offset,
         as_json=as_json,
     )
-    if as_json:
-        output.emit_json(ingest_document(result, prepared.card))
-        output.print_warnings(result.plan.warnings)
-    else:
+    document = ingest_document(result, prepared.card) if as_json else None
+    if document is None:
         print_result(result)
         output.print_warnings(result.plan.warnings)
-    raise typer.Exit(ingest_exit_code(result))
+    code = ingest_exit_code(result)
+    if wipe:
+        code = wipe_after_ingest(
+            result, prepared.root, prepared.card, settings, code=code, yes=yes, document=document
+        )
+    if document is not None:
+        output.emit_json(document)
+        output.print_warnings(result.plan.warnings)
+    raise typer.Exit(code)
+
+
+@app.command("wipe")
+@handles_errors
+def wipe_command(
+    source: SourceArg = None,
+    archive: ArchiveOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before removing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the decision for each file; change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove from the card the photos proven archived now; keep everything else.
+
+    Deletes files so the card can be reused; it is not a secure erase.
+    """
+    settings = load_settings(archive=archive)
+    root, card = resolve_source(source)
+    result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
+    if as_json:
+        output.emit_json(result.to_dict())
+    else:
+        print_wipe_result(result)
+    raise typer.Exit(wipe_exit_code(result))
+
+
+VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient's files.")]
+
+
+@app.command()
+@handles_errors
+def verify(
+    archive: ArchiveOpt = None, patient_id: VerifyIdOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Re-hash archived (and backup) copies against the catalogue; list what does not match."""
+    raise typer.Exit(run_verify(load_settings(archive=archive), patient_id, as_json))
+
+
+@app.command()
+@handles_errors
+def audit(archive: ArchiveOpt = None, as_json: JsonOpt = False) -> None:
+    """Check the audit log's hash chain; name the first line that does not match."""
+    raise typer.Exit(run_audit(load_settings(archive=archive), as_json))
 
 
 @app.command()

@@ -1,0 +1,438 @@
+"""The wipe gate: remove from the card only photos proven archived, judged at wipe time.
+
+A photo (a media file or sidecar under ``DCIM/``, as `scan` finds it) is removed only when,
+now: its bytes re-read from the card hash to the sha256 of a catalogue record made from this
+file; that record's archive copy, and its backup copy when it has one, exist and re-hash to
+the same value; and the record was made from this card (when the record and the card both
+know a volume serial they must match; otherwise the path and hash decide). See `Gate` for
+identical bytes archived more than once. Everything else stays on the card with a reason.
+Nothing outside ``DCIM/`` and no folder is ever removed.
+
+"Wipe" deletes files so the card can be reused. It is not secure erasure: flash cards remap
+blocks, so deleted photos can survive on the medium.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from .audit import AuditLog
+from .catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .errors import CardWriteError, CatalogueError, SourceError
+from .models import Card
+from .prepare import scan_source
+from .scan import scan_root
+from .verify import CopyChecker, CopyState, hash_file, record_copies
+
+WipeAction = Literal["remove", "keep"]
+
+NOT_ARCHIVED = "not archived (held, failed or never ingested)"
+_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+@dataclass(frozen=True)
+class WipeItem:
+    """The decision for one card file. ``source`` is relative to the card root."""
+
+    source: str
+    action: WipeAction
+    reason: str
+    sha256: str | None = None
+    archive_path: str | None = None
+    patient_id: str | None = None
+    size: int = 0
+    mtime_ns: int = 0
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "action": self.action,
+            "reason": self.reason,
+            "archive_path": self.archive_path,
+        }
+
+
+@dataclass(frozen=True)
+class WipePlan:
+    source: str
+    archive: str
+    card: Card | None
+    items: tuple[WipeItem, ...]
+
+    @property
+    def to_remove(self) -> list[WipeItem]:
+        return [item for item in self.items if item.action == "remove"]
+
+    @property
+    def to_keep(self) -> list[WipeItem]:
+        return [item for item in self.items if item.action == "keep"]
+
+
+@dataclass
+class WipeResult:
+    """What a wipe did (or, with ``dry_run``, would do); ``items`` hold the final decisions."""
+
+    wipe_id: str
+    plan: WipePlan
+    items: list[WipeItem] = field(default_factory=list)
+    dry_run: bool = False
+    declined: bool = False
+
+    @property
+    def removed(self) -> list[WipeItem]:
+        return [item for item in self.items if item.action == "remove"]
+
+    @property
+    def kept(self) -> list[WipeItem]:
+        return [item for item in self.items if item.action == "keep"]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source": self.plan.source,
+            "archive": self.plan.archive,
+            "dry_run": self.dry_run,
+            "items": [item.to_dict() for item in self.items],
+            "summary": {"removed": len(self.removed), "kept": len(self.kept)},
+        }
+
+
+def new_wipe_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+def _serial(text: str) -> str:
+    return text.replace("-", "").replace(":", "").strip().upper()
+
+
+def same_card(record: CatalogueRecord, card: Card | None) -> bool:
+    """False only when the record and the card both know a serial and they differ."""
+    current = card.serial if card is not None else None
+    if record.card_serial and current:
+        return _serial(record.card_serial) == _serial(current)
+    return True
+
+
+def _copy_problem(where: str, name: str, state: CopyState) -> str:
+    if state.status == "missing":
+        return f"{where} copy {name} is missing"
+    if state.status == "unreadable":
+        return f"{where} copy {name} cannot be read ({state.detail})"
+    return f"{where} copy {name} no longer matches ({state.detail})"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: WipeAction
+    reason: str
+    record: CatalogueRecord | None = None
+
+
+def names_file(record: CatalogueRecord, source: str) -> bool:
+    """Whether the record was made from this card path.
+
+    Equal paths, or the record's path is a trailing part of it (an ingest whose SOURCE was
+    the ``DCIM`` folder or a camera folder rather than the card's root).
+    """
+    recorded = record.source_path
+    return bool(recorded) and (source == recorded or source.endswith("/" + recorded))
+
+
+class Gate:
+    """Decides, for one card file's path and sha256, whether it may leave the card.
+
+    The file must itself have been archived: a record made from this card and this path
+    must carry these bytes. A held photo stays even when identical bytes were archived from
+    another path (a copied file on the card): nobody said whose photo it is.
+
+    Identical bytes can be archived more than once for one patient (the same photo twice on
+    a card). A flipped byte in the archive copy of this file's own record does not keep it on
+    the card if another record of the same patient with the same sha256 verifies: the photo
+    is then safely archived for that patient and removing it loses nothing. Records of other
+    patients never count, so a photo leaves the card only when a verified copy of it is filed
+    under the patient it was archived for.
+    """
+
+    def __init__(
+        self, catalogue: Catalogue, archive: Path, card: Card | None, checker: CopyChecker
+    ) -> None:
+        self.catalogue = catalogue
+        self.archive = archive
+        self.card = card
+        self.checker = checker
+        self._by_name: dict[str, list[CatalogueRecord]] | None = None
+
+    def _copies_problem(self, record: CatalogueRecord) -> str | None:
+        for where, path in record_copies(self.archive, record):
+            state = self.checker.check(path, record.size, record.sha256)
+            if not state.ok:
+                name = record.archive_path if where == "archive" else str(path)
+                return _copy_problem(where, name, state)
+        return None
+
+    def _recorded_at(self, source: str) -> list[CatalogueRecord]:
+        """Records made from this card path, whatever their bytes (loaded once, on demand)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for record in self.catalogue.records():
+                if same_card(record, self.card):
+                    name = record.source_path.rpartition("/")[2]
+                    self._by_name.setdefault(name, []).append(record)
+        candidates = self._by_name.get(source.rpartition("/")[2], [])
+        return [record for record in candidates if names_file(record, source)]
+
+    def _not_own(self, source: str, matches: list[CatalogueRecord]) -> Verdict:
+        elsewhere = [r for r in matches if names_file(r, source)]
+        if elsewhere:
+            serials = ", ".join(sorted({r.card_serial or "?" for r in elsewhere}))
+            current = self.card.serial if self.card else None
+            return Verdict(
+                "keep",
+                f"archived from another card (serial {serials}; this card {current})",
+                elsewhere[0],
+            )
+        earlier = self._recorded_at(source)
+        if earlier:
+            return Verdict(
+                "keep",
+                f"changed on the card since it was archived as {earlier[0].archive_path}",
+                earlier[0],
+            )
+        if matches:
+            return Verdict(
+                "keep",
+                f"{NOT_ARCHIVED}; identical bytes are archived as {matches[0].archive_path}",
+            )
+        return Verdict("keep", NOT_ARCHIVED)
+
+    def decide(self, source: str, sha256: str) -> Verdict:
+        matches = self.catalogue.find_by_sha(sha256)
+        own = [r for r in matches if same_card(r, self.card) and names_file(r, source)]
+        if not own:
+            return self._not_own(source, matches)
+        patients = {record.patient_id for record in own}
+        twins = [r for r in matches if r not in own and r.patient_id in patients]
+        first: Verdict | None = None
+        for record in own + twins:
+            problem = self._copies_problem(record)
+            if problem is None:
+                return Verdict("remove", f"archived as {record.archive_path}", record)
+            first = first or Verdict("keep", problem, record)
+        assert first is not None
+        return first
+
+
+def require_dcim(root: Path) -> None:
+    if scan_root(Path(root)) == Path(root):
+        raise SourceError(f"{root} has no DCIM folder: wipe only removes photos under DCIM/")
+
+
+def require_catalogue(archive: Path) -> None:
+    if not catalogue_path(archive).is_file():
+        raise CatalogueError(
+            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}, "
+            "so nothing can be removed. Is --archive right?"
+        )
+
+
+def _judge(root: Path, source: str, gate: Gate) -> WipeItem:
+    path = root / source
+    try:
+        info = os.stat(path)
+        size, sha256 = hash_file(path)
+    except OSError as exc:
+        return WipeItem(source, "keep", f"cannot be read from the card ({exc.strerror or exc})")
+    if size != info.st_size:
+        return WipeItem(source, "keep", "changed on the card while being read", sha256)
+    verdict = gate.decide(source, sha256)
+    record = verdict.record
+    return WipeItem(
+        source=source,
+        action=verdict.action,
+        reason=verdict.reason,
+        sha256=sha256,
+        archive_path=record.archive_path if record else None,
+        patient_id=record.patient_id if record else None,
+        size=info.st_size,
+        mtime_ns=info.st_mtime_ns,
+    )
+
+
+def plan_wipe(
+    root: Path,
+    card: Card | None,
+    archive: Path,
+    *,
+    on_file: Callable[[str], None] | None = None,
+) -> WipePlan:
+    """Re-read every photo on the card and decide remove or keep. Changes nothing."""
+    root = Path(root)
+    require_dcim(root)
+    require_catalogue(archive)
+    files = scan_source(root)
+    items: list[WipeItem] = []
+    with Catalogue.open(archive, create=False) as catalogue:
+        gate = Gate(catalogue, archive, card, CopyChecker())
+        for media in files:
+            items.append(_judge(root, media.path, gate))
+            if on_file is not None:
+                on_file(media.path)
+    return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
+
+
+def dry_run_result(plan: WipePlan) -> WipeResult:
+    return WipeResult(new_wipe_id(), plan, list(plan.items), dry_run=True)
+
+
+def declined_result(plan: WipePlan) -> WipeResult:
+    """The result when the operator answers no: everything stays."""
+    items = [
+        replace(item, action="keep", reason=f"not confirmed ({item.reason})")
+        if item.action == "remove"
+        else item
+        for item in plan.items
+    ]
+    return WipeResult(new_wipe_id(), plan, items, declined=True)
+
+
+def _in_dcim(source: str) -> bool:
+    parts = source.split("/")
+    return len(parts) > 1 and parts[0].lower() == "dcim" and ".." not in parts
+
+
+def check_writable(root: Path, items: list[WipeItem]) -> None:
+    """Refuse before the first deletion when the card cannot be written."""
+    with contextlib.suppress(OSError, AttributeError):
+        if os.statvfs(root).f_flag & os.ST_RDONLY:
+            raise CardWriteError(
+                f"The card at {root} is read-only (write-protect switch on, or mounted "
+                "read-only): nothing was removed"
+            )
+    for folder in sorted({(root / item.source).parent for item in items}):
+        if not os.access(folder, os.W_OK):
+            raise CardWriteError(
+                f"Cannot remove files in {folder}: the card is read-only or not writable "
+                "by you; nothing was removed"
+            )
+
+
+def _fsync_dirs(folders: set[Path]) -> None:
+    for folder in sorted(folders):
+        with contextlib.suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+class _Remover:
+    """Removes one approved file at a time; `record` writes its audit event."""
+
+    def __init__(self, result: WipeResult, audit: AuditLog) -> None:
+        self.result = result
+        self.audit = audit
+        self.root = Path(result.plan.source)
+        self.card = result.plan.card
+        self.count = 0
+        self.folders: set[Path] = set()
+
+    def remove(self, item: WipeItem) -> WipeItem:
+        if not _in_dcim(item.source):
+            return replace(item, action="keep", reason="not under DCIM/")
+        path = self.root / item.source
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            return replace(item, action="keep", reason=f"gone before removal ({exc.strerror})")
+        if (info.st_size, info.st_mtime_ns) != (item.size, item.mtime_ns):
+            return replace(item, action="keep", reason="changed on the card after the check")
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            raise self._failure(item, exc) from exc
+        self.count += 1
+        self.folders.add(path.parent)
+        return item
+
+    def record(self, item: WipeItem) -> None:
+        self.audit.append(
+            "wipe-remove",
+            wipe_id=self.result.wipe_id,
+            source=item.source,
+            archive_path=item.archive_path,
+            sha256=item.sha256,
+            id=item.patient_id,
+            card_label=self.card.label if self.card else None,
+            card_serial=self.card.serial if self.card else None,
+        )
+
+    def _failure(self, item: WipeItem, exc: OSError) -> CardWriteError:
+        done = f"{self.count} file(s) were removed before this (each in the audit log)"
+        if exc.errno in _READ_ONLY:
+            message = f"The card at {self.root} is read-only or write-protected"
+        else:
+            message = f"The card at {self.root} stopped accepting changes (pulled out?)"
+        return CardWriteError(
+            message, details=[f"could not remove {item.source}: {exc.strerror or exc}", done]
+        )
+
+
+def execute_wipe(plan: WipePlan, *, operator: str) -> WipeResult:
+    """Remove the approved files. The caller holds the archive lock and has confirmed.
+
+    The audit log gets a ``wipe-start`` event (which also proves it can be written before
+    anything is deleted), a ``wipe-remove`` event per removed file and a ``wipe`` summary,
+    also when the wipe stops on an error. A file that changed since the check stays.
+    """
+    result = WipeResult(new_wipe_id(), plan)
+    root = Path(plan.source)
+    targets = plan.to_remove
+    if targets:
+        check_writable(root, targets)
+    audit = AuditLog(Path(plan.archive))
+    card = plan.card
+    identity = {
+        "wipe_id": result.wipe_id,
+        "operator": operator,
+        "source": plan.source,
+        "archive": plan.archive,
+        "card_label": card.label if card else None,
+        "card_serial": card.serial if card else None,
+    }
+    audit.append("wipe-start", **identity, to_remove=len(targets), to_keep=len(plan.to_keep))
+    remover = _Remover(result, audit)
+    final: dict[str, WipeItem] = {}
+    status = "failed"
+    try:
+        for item in plan.items:
+            done = remover.remove(item) if item.action == "remove" else item
+            final[item.source] = done
+            if item.action == "remove" and done.action == "remove":
+                remover.record(done)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        _fsync_dirs(remover.folders)
+        result.items = [
+            final.get(item.source) or replace(item, action="keep", reason="the wipe stopped")
+            for item in plan.items
+        ]
+        audit.append(
+            "wipe",
+            **identity,
+            status=status,
+            counts={"removed": len(result.removed), "kept": len(result.kept)},
+            kept=[{"source": i.source, "reason": i.reason} for i in result.kept],
+        )
+    return result

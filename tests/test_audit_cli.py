@@ -1,0 +1,109 @@
+"""`cardingest audit`: the hash chain of a log written by real ingest, wipe and verify runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cardimage import CardFactory
+from click.testing import Result
+from typer.testing import CliRunner
+
+from cardingest.cli import app
+from cardingest.errors import EXIT_FAILURE, EXIT_OK
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
+    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
+
+
+def cli(*args: str | Path) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def archive(fat_card: CardFactory, samples_dir: Path, tmp_path: Path) -> Path:
+    """An archive whose log holds: ingest, wipe-start, 2 × wipe-remove, wipe, verify."""
+    photos = sorted((samples_dir / "real").glob("*.jpg"), key=lambda p: p.stat().st_size)[:2]
+    mount = fat_card({f"DCIM/100CANON/IMG_{n:04d}.JPG": p for n, p in enumerate(photos, 1)})
+    archive = tmp_path / "archive"
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    assert cli("wipe", mount, "--archive", archive, "--yes").exit_code == EXIT_OK
+    assert cli("verify", "--archive", archive).exit_code == EXIT_OK
+    return archive
+
+
+def log_lines(archive: Path) -> list[bytes]:
+    return (archive / ".cardingest" / "audit.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def rewrite(archive: Path, lines: list[bytes]) -> None:
+    (archive / ".cardingest" / "audit.jsonl").write_bytes(b"".join(lines))
+
+
+def audit(archive: Path) -> tuple[int, dict[str, Any], str]:
+    document = cli("audit", "--archive", archive, "--json")
+    text = cli("audit", "--archive", archive)
+    assert document.exit_code == text.exit_code
+    return document.exit_code, json.loads(document.stdout), text.stdout
+
+
+def edit(line: bytes) -> bytes:
+    record = json.loads(line)
+    record["operator"] = "someone-else"
+    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def test_intact_log_counts_its_events(archive: Path) -> None:
+    code, document, text = audit(archive)
+
+    assert code == EXIT_OK
+    events = [json.loads(line)["event"] for line in log_lines(archive)]
+    assert events == ["ingest", "wipe-start", "wipe-remove", "wipe-remove", "wipe", "verify"]
+    assert (document["ok"], document["events"], document["bad_line"]) == (True, 6, None)
+    assert "6 event(s)" in text
+
+
+def test_no_log_yet(tmp_path: Path) -> None:
+    code, document, _text = audit(tmp_path / "empty")
+    assert (code, document["ok"], document["events"]) == (EXIT_OK, True, 0)
+
+
+@pytest.mark.parametrize(
+    ("damage", "line"),
+    [
+        ("edit line 3", 3),
+        ("edit the last line", 6),
+        ("delete line 4", 4),
+        ("delete the last line", 6),
+        ("swap lines 2 and 3", 2),
+    ],
+)
+def test_damaged_log_names_the_line(archive: Path, damage: str, line: int) -> None:
+    lines = log_lines(archive)
+    if damage == "edit line 3":
+        lines[2] = edit(lines[2])
+    elif damage == "edit the last line":
+        lines[-1] = edit(lines[-1])
+    elif damage == "delete line 4":
+        del lines[3]
+    elif damage == "delete the last line":
+        del lines[-1]
+    else:
+        lines[1], lines[2] = lines[2], lines[1]
+    rewrite(archive, lines)
+
+    code, document, text = audit(archive)
+
+    assert code == EXIT_FAILURE
+    assert (document["ok"], document["bad_line"]) == (False, line)
+    assert document["problem"]
+    assert f"at line {line}:" in text

@@ -1,0 +1,198 @@
+"""`cardingest verify`: archive (and backup) copies re-hashed against the catalogue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cardimage import CardFactory
+from click.testing import Result
+from typer.testing import CliRunner
+
+from cardingest.cli import app
+from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK
+from cardingest.verify import CopyChecker, hash_file
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
+    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    return tmp_path / "archive"
+
+
+def cli(*args: str | Path) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def jpegs(samples_dir: Path, count: int) -> list[Path]:
+    found = [p for p in (samples_dir / "real").iterdir() if p.suffix.lower() in (".jpg", ".jpeg")]
+    return sorted(found, key=lambda p: (p.stat().st_size, p.name))[:count]
+
+
+def ingest(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path, *extra: str
+) -> dict[str, str]:
+    """Ingest 4 real photos (2 patients) from a card; card path -> archive path."""
+    files = {
+        f"DCIM/100CANON/IMG_{n:04d}.JPG": path
+        for n, path in enumerate(jpegs(samples_dir, 4), start=1)
+    }
+    mount = fat_card(files)
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\nIMG_0003-IMG_0004,MCJ1984\n")
+    result = cli("ingest", mount, "--map", map_file, "--archive", archive, "--json", *extra)
+    assert result.exit_code == EXIT_OK, result.output
+    return {item["source"]: item["target"] for item in json.loads(result.stdout)["items"]}
+
+
+def verify(archive: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = cli("verify", "--archive", archive, "--json", *extra)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def audit_events(archive: Path, kind: str) -> list[dict[str, Any]]:
+    lines = (archive / ".cardingest" / "audit.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e["event"] == kind]
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def kinds(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(p["kind"], p["where"], p["path"]) for p in document["problems"]]
+
+
+def test_clean_archive_verifies(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    ingest(fat_card, samples_dir, archive, tmp_path)
+
+    code, document = verify(archive)
+    text = cli("verify", "--archive", archive)
+
+    assert (code, text.exit_code) == (EXIT_OK, EXIT_OK)
+    assert document["ok"] is True
+    assert document["problems"] == []
+    summary = document["summary"]
+    assert (summary["records"], summary["copies"], summary["ok"]) == (4, 4, 4)
+    assert "all match" in text.stdout
+    (event, _second) = audit_events(archive, "verify")
+    assert event["ok"] is True
+    assert event["counts"]["ok"] == 4
+
+
+def test_flipped_byte_is_named(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    targets = ingest(fat_card, samples_dir, archive, tmp_path)
+    damaged = targets["DCIM/100CANON/IMG_0002.JPG"]
+    flip_byte(archive / damaged)
+
+    code, document = verify(archive)
+    text = cli("verify", "--archive", archive)
+
+    assert (code, text.exit_code) == (EXIT_FAILURE, EXIT_FAILURE)
+    assert kinds(document) == [("changed", "archive", damaged)]
+    problem = document["problems"][0]
+    assert problem["id"] == "JBX3656"
+    assert problem["actual_sha256"] != problem["expected_sha256"]
+    assert damaged in text.stdout
+    event = audit_events(archive, "verify")[0]
+    assert (event["ok"], event["changed"]) == (False, [damaged])
+
+
+def test_missing_unexpected_and_what_is_not_unexpected(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    targets = ingest(fat_card, samples_dir, archive, tmp_path)
+    gone = targets["DCIM/100CANON/IMG_0003.JPG"]
+    (archive / gone).unlink()
+    kept = Path(targets["DCIM/100CANON/IMG_0001.JPG"])
+    (archive / kept.with_suffix(".xmp")).write_text("<x:xmpmeta/>")
+    (archive / "JBX3656" / "stray.jpg").write_bytes(b"who put this here")
+    (archive / "JBX3656" / "old").mkdir()
+    (archive / "JBX3656" / "old" / "copy.jpg").write_bytes(b"and this")
+    (archive / ".cardingest" / "notes.txt").write_text("metadata is not checked")
+    (archive / "README.txt").write_text("outside the patient folders")
+
+    code, document = verify(archive)
+
+    assert code == EXIT_FAILURE
+    assert sorted(kinds(document)) == [
+        ("missing", "archive", gone),
+        ("unexpected", "archive", "JBX3656/old/copy.jpg"),
+        ("unexpected", "archive", "JBX3656/stray.jpg"),
+    ]
+    summary = document["summary"]
+    assert (summary["missing"], summary["unexpected"], summary["changed"]) == (1, 2, 0)
+
+
+def test_id_limits_the_check_to_one_patient(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    targets = ingest(fat_card, samples_dir, archive, tmp_path)
+    flip_byte(archive / targets["DCIM/100CANON/IMG_0004.JPG"])
+
+    code, document = verify(archive, "--id", "jbx3656")
+    assert code == EXIT_OK
+    assert (document["id"], document["summary"]["records"]) == ("JBX3656", 2)
+
+    code, document = verify(archive, "--id", "MCJ1984")
+    assert code == EXIT_FAILURE
+    assert kinds(document) == [("changed", "archive", targets["DCIM/100CANON/IMG_0004.JPG"])]
+
+
+def test_backup_copies_are_verified_and_gate_the_wipe(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    backup = tmp_path / "backup"
+    targets = ingest(fat_card, samples_dir, archive, tmp_path, "--backup", str(backup))
+    damaged = backup / targets["DCIM/100CANON/IMG_0001.JPG"]
+    flip_byte(damaged)
+
+    code, document = verify(archive)
+
+    assert code == EXIT_FAILURE
+    assert document["summary"]["copies"] == 8
+    assert kinds(document) == [("changed", "backup", str(damaged))]
+    mount = fat_card.cards[0].mountpoint
+    wiped = cli("wipe", mount, "--archive", archive, "--yes", "--json")
+    assert wiped.exit_code == EXIT_HELD
+    kept = [i for i in json.loads(wiped.stdout)["items"] if i["action"] == "keep"]
+    assert [i["source"] for i in kept] == ["DCIM/100CANON/IMG_0001.JPG"]
+    assert kept[0]["reason"].startswith(f"backup copy {damaged} no longer matches")
+    assert (mount / "DCIM/100CANON/IMG_0001.JPG").exists()
+
+
+def test_no_catalogue_is_an_error(archive: Path) -> None:
+    result = cli("verify", "--archive", archive)
+    assert result.exit_code == EXIT_FAILURE
+    assert "No catalogue" in result.stderr
+    assert not archive.exists()
+
+
+def test_copy_checker_reads_each_copy_once(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"x" * 3_000_000)
+    size, digest = hash_file(path)
+    checker = CopyChecker()
+
+    assert checker.check(path, size, digest).ok
+    assert checker.check(path, size, digest).ok
+    assert checker.bytes_read == size
+    assert checker.check(tmp_path / "gone.jpg", 1, digest).status == "missing"
+    assert checker.check(path, size + 1, digest).status == "changed"

@@ -1,0 +1,528 @@
+"""The wipe gate end to end on FUSE-mounted card images, through the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cardimage import CardFactory, require
+from click.testing import Result
+from typer.testing import CliRunner
+
+from cardingest import cli_wipe, ingest, wipe
+from cardingest.catalogue import CatalogueRecord
+from cardingest.cli import app
+from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
+from cardingest.models import Card
+from cardingest.transfer import TransferResult
+from cardingest.wipe import names_file, same_card
+
+runner = CliRunner()
+
+NOTES = b"camera notes, not a photo"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
+    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    return tmp_path / "archive"
+
+
+def cli(*args: str | Path, input: str | None = None) -> Result:
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def jpegs(samples_dir: Path) -> list[Path]:
+    """Real camera JPEGs, smallest first (keeps card images small)."""
+    found = [p for p in (samples_dir / "real").iterdir() if p.suffix.lower() in (".jpg", ".jpeg")]
+    return sorted(found, key=lambda p: (p.stat().st_size, p.name))
+
+
+def photos(samples: list[Path], count: int, folder: str = "100CANON") -> dict[str, Path]:
+    """``IMG_0001.JPG``… cycling through ``samples`` (so bytes repeat after len(samples))."""
+    return {
+        f"DCIM/{folder}/IMG_{n:04d}.JPG": samples[(n - 1) % len(samples)]
+        for n in range(1, count + 1)
+    }
+
+
+def write_map(tmp_path: Path, *rows: str) -> Path:
+    path = tmp_path / "map.csv"
+    path.write_text("files,id\n" + "".join(f"{row}\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def snapshot(mount: Path) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) on the card, by relative path."""
+    found: dict[str, bytes | None] = {}
+    for folder, dirs, files in os.walk(mount):
+        for name in dirs:
+            found[Path(folder, name).relative_to(mount).as_posix() + "/"] = None
+        for name in files:
+            path = Path(folder, name)
+            found[path.relative_to(mount).as_posix()] = path.read_bytes()
+    return found
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def events(archive: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    lines = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    found = [json.loads(line) for line in lines]
+    return [e for e in found if kind is None or e["event"] == kind]
+
+
+def flip_byte(path: Path, offset: int = 100) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def wipe_json(mount: Path, archive: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = cli("wipe", mount, "--archive", archive, "--json", *extra)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def actions(document: dict[str, Any]) -> dict[str, str]:
+    return {item["source"]: item["action"] for item in document["items"]}
+
+
+def reasons(document: dict[str, Any]) -> dict[str, str]:
+    return {item["source"]: item["reason"] for item in document["items"]}
+
+
+def test_only_archived_photos_leave_the_card(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    samples = jpegs(samples_dir)
+    files: dict[str, Path | bytes] = {
+        **photos(samples[:6], 6),
+        "DCIM/100CANON/IMG_0001.THM": b"thumbnail of IMG_0001",
+        "DCIM/100CANON/IMG_0005.THM": b"thumbnail of IMG_0005",
+        "DCIM/100CANON/INDEX.CTG": NOTES,
+        "DCIM/101CANON/IMG_0101.JPG": samples[6],
+        "MISC/SETTINGS.TXT": NOTES,
+    }
+    mount = fat_card(files)
+    before = snapshot(mount)
+    map_file = write_map(
+        tmp_path, "100CANON/IMG_0001-100CANON/IMG_0003,JBX3656", "IMG_0101,MCJ1984"
+    )
+    assert cli("ingest", mount, "--map", map_file, "--archive", archive).exit_code == EXIT_HELD
+
+    code, document = wipe_json(mount, archive, "--yes")
+
+    assert code == EXIT_HELD
+    removed = {
+        "DCIM/100CANON/IMG_0001.JPG",
+        "DCIM/100CANON/IMG_0001.THM",
+        "DCIM/100CANON/IMG_0002.JPG",
+        "DCIM/100CANON/IMG_0003.JPG",
+        "DCIM/101CANON/IMG_0101.JPG",
+    }
+    assert {s for s, a in actions(document).items() if a == "remove"} == removed
+    assert set(actions(document)) == removed | {
+        "DCIM/100CANON/IMG_0004.JPG",
+        "DCIM/100CANON/IMG_0005.JPG",
+        "DCIM/100CANON/IMG_0005.THM",
+        "DCIM/100CANON/IMG_0006.JPG",
+    }
+    assert document["summary"] == {"removed": 5, "kept": 4}
+    assert reasons(document)["DCIM/100CANON/IMG_0004.JPG"].startswith("not archived")
+    after = snapshot(mount)
+    assert after == {path: data for path, data in before.items() if path not in removed}
+    assert "DCIM/101CANON/" in after
+    removals = events(archive, "wipe-remove")
+    assert {e["source"] for e in removals} == removed
+    for event in removals:
+        assert event["sha256"] == sha(before[event["source"]] or b"")
+        assert (archive / event["archive_path"]).read_bytes() == before[event["source"]]
+    (summary,) = events(archive, "wipe")
+    assert (summary["status"], summary["counts"]) == ("finished", {"removed": 5, "kept": 4})
+    assert all(e["wipe_id"] == summary["wipe_id"] for e in removals)
+
+
+def test_dry_run_shows_each_decision_and_changes_nothing(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    mount = fat_card(photos(jpegs(samples_dir)[:3], 3))
+    map_file = write_map(tmp_path, "IMG_0001-IMG_0002,JBX3656")
+    assert cli("ingest", mount, "--map", map_file, "--archive", archive).exit_code == EXIT_HELD
+    before = snapshot(mount)
+    lines_before = len(events(archive))
+
+    text = cli("wipe", mount, "--archive", archive, "--dry-run")
+    code, document = wipe_json(mount, archive, "--dry-run")
+
+    assert (text.exit_code, code) == (EXIT_HELD, EXIT_HELD)
+    for name, action in (("IMG_0001", "remove"), ("IMG_0002", "remove"), ("IMG_0003", "keep")):
+        line = next(line for line in text.stdout.splitlines() if name in line)
+        assert action in line
+    assert document["dry_run"] is True
+    assert document["summary"] == {"removed": 2, "kept": 1}
+    assert set(document) == {"source", "archive", "dry_run", "items", "summary"}
+    assert set(document["items"][0]) == {"source", "sha256", "action", "reason", "archive_path"}
+    assert snapshot(mount) == before
+    assert len(events(archive)) == lines_before
+
+
+def test_ingest_wipe_clears_a_fully_archived_card(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    mount = fat_card({**photos(jpegs(samples_dir)[:4], 4), "MISC/SETTINGS.TXT": NOTES})
+    before = snapshot(mount)
+
+    result = cli(
+        "ingest", mount, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes", "--json"
+    )
+
+    assert result.exit_code == EXIT_OK
+    document = json.loads(result.stdout)
+    assert document["summary"]["copied"] == 4
+    assert document["wipe"]["summary"] == {"removed": 4, "kept": 0}
+    assert snapshot(mount) == {k: v for k, v in before.items() if "/IMG_" not in k}
+    assert snapshot(mount)["MISC/SETTINGS.TXT"] == NOTES
+    assert "DCIM/100CANON/" in snapshot(mount)
+    assert len(list((archive / "JBX3656").iterdir())) == 4
+
+
+def test_ingest_with_a_failure_does_not_wipe(
+    fat_card: CardFactory,
+    samples_dir: Path,
+    archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mount = fat_card(photos(jpegs(samples_dir)[:3], 3))
+    before = snapshot(mount)
+    real = ingest.transfer_many
+
+    def one_fails(*args: Any, **kwargs: Any) -> Any:
+        for n, done in enumerate(real(*args, **kwargs)):
+            yield done if n else TransferResult(done.source, 0, None, (), "simulated I/O error")
+
+    monkeypatch.setattr(ingest, "transfer_many", one_fails)
+
+    result = cli("ingest", mount, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes")
+
+    assert result.exit_code == EXIT_FAILURE
+    assert "Not wiping" in result.stderr
+    assert snapshot(mount) == before
+    assert not events(archive, "wipe-start")
+
+
+def test_photo_edited_on_the_card_after_ingest_stays(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    mount = fat_card(photos(jpegs(samples_dir)[:3], 3))
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    edited = mount / "DCIM/100CANON/IMG_0002.JPG"
+    with open(edited, "ab") as handle:
+        handle.write(b"edited in camera")
+
+    code, document = wipe_json(mount, archive, "--yes")
+
+    assert code == EXIT_HELD
+    assert actions(document) == {
+        "DCIM/100CANON/IMG_0001.JPG": "remove",
+        "DCIM/100CANON/IMG_0002.JPG": "keep",
+        "DCIM/100CANON/IMG_0003.JPG": "remove",
+    }
+    assert "changed on the card" in reasons(document)["DCIM/100CANON/IMG_0002.JPG"]
+    assert edited.read_bytes().endswith(b"edited in camera")
+
+
+def test_identical_bytes_twice_for_one_patient(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """A flipped copy is covered by a verified twin of the same patient, never another's."""
+    a, b = jpegs(samples_dir)[:2]
+    mount = fat_card(
+        {
+            "DCIM/100CANON/IMG_0001.JPG": a,
+            "DCIM/100CANON/IMG_0002.JPG": a,
+            "DCIM/100CANON/IMG_0003.JPG": a,
+            "DCIM/100CANON/IMG_0004.JPG": b,
+            "DCIM/100CANON/IMG_0005.JPG": b,
+        }
+    )
+    map_file = write_map(
+        tmp_path, "IMG_0001-IMG_0002,JBX3656", "IMG_0004,JBX3656", "IMG_0005,MCJ1984"
+    )
+    ingested = cli("ingest", mount, "--map", map_file, "--archive", archive, "--json")
+    assert ingested.exit_code == EXIT_HELD
+    targets = {i["source"]: i["target"] for i in json.loads(ingested.stdout)["items"]}
+    flip_byte(archive / targets["DCIM/100CANON/IMG_0001.JPG"])
+    flip_byte(archive / targets["DCIM/100CANON/IMG_0004.JPG"])
+
+    code, document = wipe_json(mount, archive, "--yes")
+
+    assert code == EXIT_HELD
+    assert actions(document) == {
+        "DCIM/100CANON/IMG_0001.JPG": "remove",
+        "DCIM/100CANON/IMG_0002.JPG": "remove",
+        "DCIM/100CANON/IMG_0003.JPG": "keep",
+        "DCIM/100CANON/IMG_0004.JPG": "keep",
+        "DCIM/100CANON/IMG_0005.JPG": "remove",
+    }
+    why = reasons(document)
+    assert (
+        why["DCIM/100CANON/IMG_0001.JPG"] == f"archived as {targets['DCIM/100CANON/IMG_0002.JPG']}"
+    )
+    assert why["DCIM/100CANON/IMG_0003.JPG"].startswith("not archived")
+    assert "no longer matches" in why["DCIM/100CANON/IMG_0004.JPG"]
+
+
+def test_no_terminal_and_no_yes_is_refused(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    exe = shutil.which("cardingest")
+    require(exe is not None, "the cardingest console script is not installed (pip install .)")
+    assert exe is not None
+    mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "x")}
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, *map(str, args)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+
+    refused_ingest = run("ingest", mount, "--id", "JBX3656", "--archive", archive, "--wipe")
+    assert refused_ingest.returncode == EXIT_USAGE
+    assert "--yes" in refused_ingest.stderr
+    assert not (archive / ".cardingest" / "catalogue.sqlite").exists()
+
+    assert run("ingest", mount, "--id", "JBX3656", "--archive", archive).returncode == EXIT_OK
+    before = snapshot(mount)
+    refused = run("wipe", mount, "--archive", archive)
+    assert refused.returncode == EXIT_USAGE
+    assert "--yes" in refused.stderr
+    assert refused.stdout == ""
+    assert snapshot(mount) == before
+    assert not events(archive, "wipe-start")
+
+    done = run("wipe", mount, "--archive", archive, "--yes", "--json")
+    assert done.returncode == EXIT_OK
+    assert json.loads(done.stdout)["summary"] == {"removed": 2, "kept": 0}
+
+
+def test_terminal_confirmation(
+    fat_card: CardFactory,
+    samples_dir: Path,
+    archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cli_wipe, "can_ask", lambda: True)
+    mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    before = snapshot(mount)
+
+    declined = cli("wipe", mount, "--archive", archive, input="n\n")
+    assert declined.exit_code == EXIT_HELD
+    assert "Remove 2 file(s)" in declined.stderr
+    assert "not a secure erase" in declined.stderr
+    assert snapshot(mount) == before
+    assert not events(archive, "wipe-remove")
+
+    accepted = cli("wipe", mount, "--archive", archive, input="y\n")
+    assert accepted.exit_code == EXIT_OK
+    assert "IMG_0001.JPG" in accepted.stdout
+    assert not list((mount / "DCIM/100CANON").iterdir())
+
+
+def test_read_only_card_is_a_clear_error(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    mount = fat_card(photos(jpegs(samples_dir)[:3], 3))
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    fat_card.handle(mount).remount_readonly()
+    before = snapshot(mount)
+
+    result = cli("wipe", mount, "--archive", archive, "--yes")
+
+    assert result.exit_code == EXIT_FAILURE
+    assert "read-only" in result.stderr
+    assert snapshot(mount) == before
+    assert not events(archive, "wipe-start")
+
+
+def test_read_only_found_at_the_first_removal(
+    fat_card: CardFactory,
+    samples_dir: Path,
+    archive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the up-front probe, the first failing unlink stops the wipe."""
+    mount = fat_card(photos(jpegs(samples_dir)[:3], 3))
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    fat_card.handle(mount).remount_readonly()
+    before = snapshot(mount)
+    monkeypatch.setattr(wipe, "check_writable", lambda root, items: None)
+
+    result = cli("wipe", mount, "--archive", archive, "--yes", "--json")
+
+    assert result.exit_code == EXIT_FAILURE
+    assert json.loads(result.stdout)["error"]["exit"] == EXIT_FAILURE
+    assert "read-only" in result.stderr
+    assert snapshot(mount) == before
+    assert not events(archive, "wipe-remove")
+    (summary,) = events(archive, "wipe")
+    assert (summary["status"], summary["counts"]) == ("failed", {"removed": 0, "kept": 3})
+
+
+def test_wipe_needs_a_catalogue_and_a_dcim_folder(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    mount = fat_card(photos(jpegs(samples_dir)[:1], 1))
+    before = snapshot(mount)
+    no_catalogue = cli("wipe", mount, "--archive", archive, "--yes")
+    assert no_catalogue.exit_code == EXIT_FAILURE
+    assert "No catalogue" in no_catalogue.stderr
+    assert not archive.exists()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "IMG_0001.JPG").write_bytes(b"not on a card")
+    no_dcim = cli("wipe", plain, "--archive", archive, "--yes")
+    assert no_dcim.exit_code == EXIT_USAGE
+    assert "DCIM" in no_dcim.stderr
+    assert snapshot(mount) == before
+
+
+def test_serials_must_match_when_both_are_known(
+    exfat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    files = photos(jpegs(samples_dir)[:2], 2)
+    first = exfat_card(files, label="FIRST", serial="1234-ABCD")
+    other = exfat_card(files, label="OTHER", serial="5678-ABCD")
+    assert cli("ingest", first, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+
+    code, document = wipe_json(other, archive, "--yes")
+    assert code == EXIT_HELD
+    assert set(actions(document).values()) == {"keep"}
+    assert all("another card" in reason for reason in reasons(document).values())
+
+    code, document = wipe_json(first, archive, "--yes")
+    assert code == EXIT_OK
+    assert set(actions(document).values()) == {"remove"}
+
+
+def record(**fields: Any) -> CatalogueRecord:
+    base: dict[str, Any] = {
+        "patient_id": "JBX3656",
+        "archive_path": "JBX3656/JBX3656-20080530-155601.jpg",
+        "sha256": "0" * 64,
+        "size": 1,
+        "captured_at": "2008-05-30T15:56:01",
+        "captured_raw": "2008-05-30T15:56:01",
+        "time_source": "exif:DateTimeOriginal",
+        "source_path": "DCIM/100CANON/IMG_0001.JPG",
+    }
+    return CatalogueRecord(**{**base, **fields})
+
+
+def card(serial: str | None) -> Card:
+    return Card(mount="/media/CARD", fstype="vfat", device="/dev/sdb1", serial=serial)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "current", "same"),
+    [
+        ("1234-ABCD", "1234-abcd", True),
+        ("1234-ABCD", "1234ABCD", True),
+        ("1234-ABCD", "5678-ABCD", False),
+        (None, "5678-ABCD", True),
+        ("1234-ABCD", None, True),
+    ],
+)
+def test_same_card(recorded: str | None, current: str | None, same: bool) -> None:
+    assert same_card(record(card_serial=recorded), card(current)) is same
+
+
+@pytest.mark.parametrize(
+    ("recorded", "named"),
+    [
+        ("DCIM/100CANON/IMG_0001.JPG", True),
+        ("100CANON/IMG_0001.JPG", True),
+        ("IMG_0001.JPG", True),
+        ("DCIM/101CANON/IMG_0001.JPG", False),
+        ("MG_0001.JPG", False),
+        ("", False),
+    ],
+)
+def test_names_file(recorded: str, named: bool) -> None:
+    assert names_file(record(source_path=recorded), "DCIM/100CANON/IMG_0001.JPG") is named
+
+
+def test_done_when_thirty_of_forty_mapped_one_copy_flipped(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """The issue's check: 40 real photos, a map for 30, one archive copy damaged."""
+    samples = jpegs(samples_dir)
+    files: dict[str, Path | bytes] = {**photos(samples, 40), "DCIM/100CANON/INDEX.CTG": NOTES}
+    mount = fat_card(files, size_mb=96)
+    before = snapshot(mount)
+    map_file = write_map(tmp_path, "IMG_0001-IMG_0015,JBX3656", "IMG_0016-IMG_0030,MCJ1984")
+
+    ingested = cli("ingest", mount, "--map", map_file, "--archive", archive, "--json")
+    assert ingested.exit_code == EXIT_HELD
+    items = json.loads(ingested.stdout)["items"]
+    targets = {i["source"]: i["target"] for i in items if i["action"] == "copy"}
+    assert len(targets) == 30
+    mapped_bytes = [before[source] for source in targets]
+    victim = next(s for s in sorted(targets) if mapped_bytes.count(before[s]) == 1)
+    flip_byte(archive / targets[victim])
+
+    verified = cli("verify", "--archive", archive, "--json")
+    assert verified.exit_code == EXIT_FAILURE
+    problems = json.loads(verified.stdout)["problems"]
+    assert [(p["kind"], p["path"]) for p in problems] == [("changed", targets[victim])]
+
+    code, document = wipe_json(mount, archive, "--yes")
+
+    assert code == EXIT_HELD
+    removed = set(targets) - {victim}
+    assert len(removed) == 29
+    assert {s for s, a in actions(document).items() if a == "remove"} == removed
+    assert snapshot(mount) == {k: v for k, v in before.items() if k not in removed}
+    assert "no longer matches" in reasons(document)[victim]
+
+
+def test_file_changed_between_check_and_removal_stays(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    plan = wipe.plan_wipe(mount, None, archive)
+    assert [item.action for item in plan.items] == ["remove", "remove"]
+    late = mount / "DCIM/100CANON/IMG_0002.JPG"
+    with open(late, "ab") as handle:
+        handle.write(b"written after the check")
+
+    result = wipe.execute_wipe(plan, operator="nurse1")
+
+    assert [(i.action, i.reason) for i in result.items] == [
+        ("remove", plan.items[0].reason),
+        ("keep", "changed on the card after the check"),
+    ]
+    assert late.exists()
+    assert not (mount / "DCIM/100CANON/IMG_0001.JPG").exists()
+    assert [e["source"] for e in events(archive, "wipe-remove")] == [plan.items[0].source]
