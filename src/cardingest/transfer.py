@@ -1,0 +1,562 @@
+"""Copy, verify, never overwrite: the durable step of an ingest.
+
+Each source file is read once. The same bytes go to a temporary file in every destination
+folder while sha256 is computed; each temporary is fsynced, dropped from the page cache and
+read back from disk to be hashed again. Only a copy that matches is published, and publishing
+never replaces an existing file: a hard link to the final name (which fails if the name is
+taken), or, where the filesystem has no hard links, an exclusive empty placeholder that the
+verified temporary is then renamed over. Half-written data only ever lives under
+``TEMP_PREFIX`` names, which `remove_stale_temps` clears after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+TEMP_PREFIX = ".cardingest-tmp-"
+CHUNK = 1024 * 1024
+METADATA_DIR = ".cardingest"
+MAX_SUFFIX = 9999
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
+_NO_DIR_FSYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
+_NOT_A_FILE = frozenset({errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR})
+
+ByteCallback = Callable[[int], None]
+Stopped = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one copy should go: ``root / relpath`` (relpath uses POSIX separators)."""
+
+    root: Path
+    relpath: str
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where one verified copy really is; ``reused`` means an identical file was already there."""
+
+    root: Path
+    relpath: str
+    reused: bool
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root, *self.relpath.split("/"))
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    source: Path
+    size: int
+    sha256: str | None
+    published: tuple[Published, ...]
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Failure(Exception):
+    """This file could not be copied; the message is the result's one-line error."""
+
+
+@dataclass
+class _Temp:
+    destination: Destination
+    folder: Path
+    name: str
+    path: Path
+    fd: int = -1
+    consumed: bool = False
+
+    @property
+    def where(self) -> str:
+        return f"{self.destination.relpath} to {self.destination.root}"
+
+
+_local = threading.local()
+_dirs_lock = threading.Lock()
+
+
+def _never() -> bool:
+    return False
+
+
+def _buffer() -> memoryview:
+    """One reusable chunk buffer per thread, so memory stays flat however many files pass."""
+    view: memoryview | None = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(CHUNK))
+    return view
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _fsync(fd: int) -> None:
+    """fsync, or F_FULLFSYNC where it exists (macOS fsync does not reach the medium)."""
+    full = getattr(fcntl, "F_FULLFSYNC", None) if fcntl is not None else None
+    if full is not None:
+        try:
+            fcntl.fcntl(fd, full)
+            return
+        except OSError:
+            pass
+    os.fsync(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_DIR_FSYNC:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _advise(fd: int, advice_name: str) -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.posix_fadvise(fd, 0, 0, getattr(os, advice_name))
+
+
+def _drop_cache(fd: int) -> None:
+    _advise(fd, "POSIX_FADV_DONTNEED")
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _resolve(destination: Destination) -> tuple[Path, str]:
+    """The destination's folder and file name; refuses anything that could leave the root."""
+    rel = destination.relpath
+    parts = rel.split("/")
+    if (
+        not rel
+        or "\\" in rel
+        or "\0" in rel
+        or any(part in ("", ".", "..") for part in parts)
+        or parts[-1].startswith(TEMP_PREFIX)
+    ):
+        raise _Failure(f"refusing destination {rel!r}: not a plain relative file path")
+    return Path(destination.root, *parts[:-1]), parts[-1]
+
+
+def _ensure_dirs(folder: Path) -> None:
+    """Create ``folder`` with its parents, making each new directory entry durable.
+
+    Serialised so that no worker publishes into a folder whose own entry in its parent is not
+    yet on disk (another worker may have just created it).
+    """
+    with _dirs_lock:
+        missing: list[Path] = []
+        probe = folder
+        while not probe.is_dir() and probe.parent != probe:
+            missing.append(probe)
+            probe = probe.parent
+        for path in reversed(missing):
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                if not path.is_dir():
+                    raise
+                continue
+            _fsync_dir(path.parent)
+
+
+def _open_temp(destination: Destination) -> _Temp:
+    folder, name = _resolve(destination)
+    try:
+        _ensure_dirs(folder)
+        while True:
+            path = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+            try:
+                fd = os.open(path, _CREATE_FLAGS, 0o644)
+            except FileExistsError:
+                continue
+            return _Temp(destination, folder, name, path, fd)
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} creating {destination.relpath} in {destination.root}") from exc
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        written = os.write(fd, data)
+        if written <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        data = data[written:]
+
+
+def _hash_stream(read: Callable[[memoryview], int | None], stopped: Stopped) -> tuple[int, str]:
+    view = _buffer()
+    digest = hashlib.sha256()
+    total = 0
+    while True:
+        if stopped():
+            raise _Failure("cancelled")
+        count = read(view)
+        if not count:
+            return total, digest.hexdigest()
+        digest.update(view[:count])
+        total += count
+
+
+def _read_source(
+    source: Path,
+    destinations: Sequence[Destination],
+    temps: list[_Temp],
+    expected_size: int | None,
+    on_bytes: ByteCallback | None,
+    stopped: Stopped,
+) -> tuple[int, str]:
+    """Read ``source`` once, hashing it and writing every chunk to one temp per destination."""
+    try:
+        src = open(source, "rb")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} opening {source}") from exc
+    with src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise _Failure(f"{source} is not a regular file")
+        want = info.st_size if expected_size is None else expected_size
+        _advise(src.fileno(), "POSIX_FADV_SEQUENTIAL")
+        for destination in destinations:
+            temps.append(_open_temp(destination))
+        view = _buffer()
+        digest = hashlib.sha256()
+        total = 0
+        while True:
+            if stopped():
+                raise _Failure(f"cancelled while copying {source}")
+            try:
+                count = src.readinto(view)
+            except OSError as exc:
+                raise _Failure(f"{_why(exc)} reading {source}") from exc
+            if not count:
+                break
+            total += count
+            if total > want:
+                raise _Failure(
+                    f"{source} changed while reading: more than the expected {want} bytes"
+                )
+            chunk = view[:count]
+            digest.update(chunk)
+            for temp in temps:
+                try:
+                    _write_all(temp.fd, chunk)
+                except OSError as exc:
+                    raise _Failure(f"{_why(exc)} writing {temp.where}") from exc
+            if on_bytes is not None:
+                on_bytes(count)
+        if total != want:
+            raise _Failure(
+                f"{source} changed or was truncated while reading: "
+                f"got {total} of the expected {want} bytes"
+            )
+        return total, digest.hexdigest()
+
+
+def _seal(temp: _Temp) -> None:
+    """Make the temp durable and push it out of the page cache so read-back hits the disk."""
+    try:
+        _fsync(temp.fd)
+        _drop_cache(temp.fd)
+        fd, temp.fd = temp.fd, -1
+        os.close(fd)
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} syncing {temp.where}") from exc
+
+
+def _verify(temp: _Temp, size: int, sha256: str, stopped: Stopped) -> None:
+    try:
+        with open(temp.path, "rb", buffering=0) as copy:
+            _drop_cache(copy.fileno())
+            got_size, got_sha = _hash_stream(copy.readinto, stopped)
+            _drop_cache(copy.fileno())
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} reading back {temp.where}") from exc
+    except _Failure as failure:
+        raise _Failure(f"{failure} while verifying {temp.where}") from None
+    if got_size != size or got_sha != sha256:
+        raise _Failure(
+            f"verification failed for {temp.where}: read back {got_size} bytes with "
+            f"sha256 {got_sha[:16]}…, expected {size} bytes with sha256 {sha256[:16]}…"
+        )
+
+
+def _identical(path: Path, size: int, sha256: str) -> bool:
+    """Whether ``path`` is a regular file with this size and sha256 (symlinks never are)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        if exc.errno in _NOT_A_FILE:
+            return False
+        raise
+    with open(fd, "rb", buffering=0) as existing:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+            return False
+        return _hash_stream(existing.readinto, _never) == (size, sha256)
+
+
+def _candidates(name: str) -> Iterator[str]:
+    yield name
+    pure = PurePosixPath(name)
+    for number in range(2, MAX_SUFFIX + 1):
+        yield f"{pure.stem}-{number}{pure.suffix}"
+
+
+def _publish(
+    temp: Path, folder: Path, name: str, size: int, sha256: str, *, hardlinks: bool = True
+) -> tuple[str, bool]:
+    """Give the verified ``temp`` its final name in ``folder``; returns (name, reused).
+
+    An existing file is never replaced: an identical one is reused (and ``temp`` removed),
+    a different one makes us try ``stem-2.ext``, ``stem-3.ext``… The caller removes ``temp``
+    if this raises.
+    """
+    for candidate in _candidates(name):
+        final = folder / candidate
+        if hardlinks:
+            try:
+                os.link(temp, final)
+            except FileExistsError:
+                if _identical(final, size, sha256):
+                    _unlink_quietly(temp)
+                    _fsync_dir(folder)
+                    return candidate, True
+                continue
+            except OSError as exc:
+                if exc.errno not in _NO_HARDLINKS:
+                    raise
+                hardlinks = False
+            else:
+                _unlink_quietly(temp)
+                _fsync_dir(folder)
+                return candidate, False
+        try:
+            os.close(os.open(final, _CREATE_FLAGS, 0o644))
+        except FileExistsError:
+            if _identical(final, size, sha256):
+                _unlink_quietly(temp)
+                _fsync_dir(folder)
+                return candidate, True
+            continue
+        try:
+            os.replace(temp, final)
+        except BaseException:
+            _unlink_quietly(final)
+            raise
+        _fsync_dir(folder)
+        return candidate, False
+    raise OSError(errno.EEXIST, f"no free name up to -{MAX_SUFFIX}")
+
+
+def _publish_temp(temp: _Temp, size: int, sha256: str) -> Published:
+    try:
+        name, reused = _publish(temp.path, temp.folder, temp.name, size, sha256)
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} publishing {temp.where}") from exc
+    temp.consumed = True
+    relpath = "/".join([*temp.destination.relpath.split("/")[:-1], name])
+    return Published(temp.destination.root, relpath, reused)
+
+
+def _discard(temps: list[_Temp]) -> None:
+    """Close and remove every temp not published; empties the list."""
+    for temp in temps:
+        if temp.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(temp.fd)
+            temp.fd = -1
+        if not temp.consumed:
+            _unlink_quietly(temp.path)
+    temps.clear()
+
+
+def _copy(
+    source: Path,
+    destinations: Sequence[Destination],
+    expected_size: int | None,
+    on_bytes: ByteCallback | None,
+    stopped: Stopped,
+    read_gate: threading.Lock | None,
+) -> TransferResult:
+    temps: list[_Temp] = []
+    size = 0
+    sha256: str | None = None
+    try:
+        if not destinations:
+            raise _Failure(f"no destination given for {source}")
+        for destination in destinations:
+            _resolve(destination)
+        if stopped():
+            raise _Failure(f"cancelled before copying {source}")
+        with read_gate if read_gate is not None else contextlib.nullcontext():
+            try:
+                size, sha256 = _read_source(
+                    source, destinations, temps, expected_size, on_bytes, stopped
+                )
+            except BaseException:
+                _discard(temps)
+                raise
+        for temp in temps:
+            _seal(temp)
+        for temp in temps:
+            _verify(temp, size, sha256, stopped)
+        if stopped():
+            raise _Failure(f"cancelled while copying {source}")
+        published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+        return TransferResult(source, size, sha256, published, None)
+    except _Failure as failure:
+        return TransferResult(source, size, sha256, (), str(failure))
+    except OSError as exc:  # e.g. fstat or close of a source on a card pulled mid-copy
+        return TransferResult(source, size, sha256, (), f"{_why(exc)} copying {source}")
+    finally:
+        _discard(temps)
+
+
+def copy_verified(
+    source: Path,
+    destinations: Sequence[Destination],
+    *,
+    expected_size: int | None = None,
+    on_bytes: ByteCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> TransferResult:
+    """Copy ``source`` to every destination, prove each copy on disk, then publish it.
+
+    ``expected_size`` (the size the scan saw) defaults to the size at open time; reading a
+    different number of bytes fails the file. ``on_bytes`` receives each chunk's length as it
+    is read from the source.
+
+    Failures (any OSError such as ENOSPC or EIO, a vanished or changed source, a read-back
+    mismatch, ``cancel`` set) remove this file's temporaries and return a result with
+    ``error`` set and ``published`` empty. A destination that was already published when a
+    later one failed is left in place rather than rolled back: it is a complete, verified file,
+    and a re-run finds it identical and reuses it, so nothing is lost or doubled. The file still
+    counts as failed because not every destination holds it. Other exceptions (including
+    KeyboardInterrupt) propagate after the temporaries are removed.
+    """
+    stopped = cancel.is_set if cancel is not None else _never
+    return _copy(Path(source), tuple(destinations), expected_size, on_bytes, stopped, None)
+
+
+def transfer_many(
+    jobs: Iterable[tuple[Path, Sequence[Destination], int | None]],
+    *,
+    workers: int = 4,
+    on_bytes: ByteCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[TransferResult]:
+    """`copy_verified` for each ``(source, destinations, expected_size)``, results in job order.
+
+    Up to ``workers`` files are in flight. Reading the source (and writing the temporaries)
+    is done by one worker at a time, so the card is read in job order, while fsync, read-back
+    and publishing of earlier files overlap with it. A file that fails while being read
+    removes its temporaries before the next file starts writing, so one file that does not
+    fit on a full disk does not take the next one down with it. Jobs are pulled lazily and at most
+    ``2 * workers`` are queued, so memory does not grow with the number of files.
+    ``on_bytes`` is called from worker threads.
+
+    If the consumer stops early or an exception (KeyboardInterrupt) escapes, files not yet
+    started are dropped, running ones stop at their next chunk and remove their temporaries,
+    and the exception propagates once they have.
+    """
+    halt = threading.Event()
+
+    def stopped() -> bool:
+        return halt.is_set() or (cancel is not None and cancel.is_set())
+
+    if workers <= 1:
+        for source, destinations, expected_size in jobs:
+            yield _copy(Path(source), tuple(destinations), expected_size, on_bytes, stopped, None)
+        return
+
+    gate = threading.Lock()
+    pending: deque[Future[TransferResult]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cardingest-copy") as pool:
+        try:
+            for source, destinations, expected_size in jobs:
+                pending.append(
+                    pool.submit(
+                        _copy,
+                        Path(source),
+                        tuple(destinations),
+                        expected_size,
+                        on_bytes,
+                        stopped,
+                        gate,
+                    )
+                )
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            if pending:
+                halt.set()
+                for future in pending:
+                    future.cancel()
+
+
+def remove_stale_temps(root: Path) -> list[Path]:
+    """Delete leftover ``TEMP_PREFIX*`` files under ``root`` (a crash, kill -9, pulled card).
+
+    Only regular files with that prefix are touched, anywhere under the root including the
+    ``.cardingest`` metadata folder; symlinks are not followed. Call it while holding the
+    archive lock: a running ingest's temporaries look the same.
+    """
+    removed: list[Path] = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = Path(folder, name)
+            try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue
+                os.unlink(path)
+            except OSError:
+                continue
+            removed.append(path)
+    return sorted(removed)
+
+
+def free_space(path: Path) -> int | None:
+    """Free bytes on the filesystem that holds ``path`` (or would, once created)."""
+    probe = Path(os.path.abspath(path))
+    try:
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None

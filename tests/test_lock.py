@@ -1,0 +1,174 @@
+"""The archive lock: one ingest or wipe at a time, stale locks taken over."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cardingest.errors import EXIT_FAILURE, ArchiveLockedError
+from cardingest.lock import ArchiveLock
+
+
+def lock_file(archive: Path) -> Path:
+    return archive / ".cardingest" / "lock"
+
+
+def dead_pid() -> int:
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(child.stdout)
+
+
+def test_lock_file_holds_who_and_why(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    with ArchiveLock(archive, "ingest") as lock:
+        info = json.loads(lock_file(archive).read_text())
+        assert info["pid"] == os.getpid()
+        assert info["host"] == socket.gethostname()
+        assert info["purpose"] == "ingest"
+        assert info["started"]
+        assert lock.took_over_from is None
+        assert lock.held
+    assert not lock_file(archive).exists()
+    assert not lock.held
+
+
+def test_second_lock_on_same_archive_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    with ArchiveLock(archive, "ingest"):
+        with pytest.raises(ArchiveLockedError) as caught, ArchiveLock(archive, "wipe"):
+            pass
+        message = caught.value.message
+        assert f"pid {os.getpid()} on {socket.gethostname()}" in message
+        assert "ingest since" in message
+        assert str(archive) in message
+        assert caught.value.exit_code == EXIT_FAILURE
+        assert lock_file(archive).exists()
+    with ArchiveLock(archive, "wipe"):
+        assert json.loads(lock_file(archive).read_text())["purpose"] == "wipe"
+    assert not lock_file(archive).exists()
+
+
+def test_lock_held_by_another_process_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+            import sys
+            from pathlib import Path
+            from cardingest.lock import ArchiveLock
+            with ArchiveLock(Path({str(archive)!r}), "ingest"):
+                print("held", flush=True)
+                sys.stdin.readline()
+            """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(ArchiveLockedError, match=f"pid {holder.pid} "):
+            ArchiveLock(archive, "ingest").acquire()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert not lock_file(archive).exists()
+    with ArchiveLock(archive, "ingest") as lock:
+        assert lock.took_over_from is None
+
+
+def test_lock_left_by_dead_process_is_taken_over(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    stale = {
+        "pid": dead_pid(),
+        "host": socket.gethostname(),
+        "started": "2024-01-02T03:04:05+13:00",
+        "purpose": "ingest",
+    }
+    lock_file(archive).parent.mkdir(parents=True)
+    lock_file(archive).write_text(json.dumps(stale))
+
+    with ArchiveLock(archive, "ingest") as lock:
+        assert lock.took_over_from == stale
+        assert json.loads(lock_file(archive).read_text())["pid"] == os.getpid()
+        with pytest.raises(ArchiveLockedError):
+            ArchiveLock(archive, "wipe").acquire()
+    assert not lock_file(archive).exists()
+
+
+def test_lock_of_killed_process_is_taken_over(tmp_path: Path) -> None:
+    """kill -9 leaves the file behind, but its flock dies with the process."""
+    archive = tmp_path / "archive"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+            import time
+            from pathlib import Path
+            from cardingest.lock import ArchiveLock
+            ArchiveLock(Path({str(archive)!r}), "ingest").acquire()
+            print("held", flush=True)
+            time.sleep(60)
+            """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait(timeout=30)
+    assert lock_file(archive).exists()
+
+    with ArchiveLock(archive, "wipe") as lock:
+        assert lock.took_over_from is not None
+        assert lock.took_over_from["pid"] == holder.pid
+    assert not lock_file(archive).exists()
+
+
+def test_unlocked_file_of_live_pid_is_stale(tmp_path: Path) -> None:
+    """A live recorded pid without the flock is a reused pid (say after a reboot)."""
+    archive = tmp_path / "archive"
+    lock_file(archive).parent.mkdir(parents=True)
+    lock_file(archive).write_text(
+        json.dumps({"pid": os.getppid(), "host": "elsewhere", "started": "x", "purpose": "wipe"})
+    )
+    with ArchiveLock(archive, "ingest") as lock:
+        assert lock.took_over_from is not None
+        assert lock.took_over_from["host"] == "elsewhere"
+
+
+def test_unreadable_old_lock_file_is_taken_over(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    lock_file(archive).parent.mkdir(parents=True)
+    lock_file(archive).write_bytes(b"\x00garbage")
+    os.utime(lock_file(archive), (1, 1))
+    with ArchiveLock(archive, "ingest") as lock:
+        assert lock.took_over_from == {}
+    assert not lock_file(archive).exists()
+
+
+def test_release_is_idempotent(tmp_path: Path) -> None:
+    lock = ArchiveLock(tmp_path, "ingest").acquire()
+    lock.release()
+    lock.release()
+    assert not lock_file(tmp_path).exists()

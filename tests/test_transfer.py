@@ -1,0 +1,514 @@
+"""Copy, verify, never overwrite: tests on the real filesystem (tmp_path, tmpfs, fusefat)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cardingest.transfer import (
+    CHUNK,
+    TEMP_PREFIX,
+    Destination,
+    TransferResult,
+    _publish,
+    copy_verified,
+    free_space,
+    remove_stale_temps,
+    transfer_many,
+)
+
+STRICT = os.environ.get("CARDINGEST_STRICT") == "1"
+REL = "JBX3656/JBX3656-20080530-155601.jpg"
+
+
+def skip_or_fail(reason: str) -> None:
+    if STRICT:
+        pytest.fail(f"{reason} (CARDINGEST_STRICT=1)")
+    pytest.skip(reason)
+
+
+def make_file(path: Path, size: int, seed: int = 0) -> bytes:
+    data = hashlib.shake_256(f"{seed}:{size}".encode()).digest(size) if size else b""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def temps_under(*roots: Path) -> list[Path]:
+    return [p for root in roots if root.exists() for p in root.rglob(f"{TEMP_PREFIX}*")]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> tuple[Path, bytes]:
+    path = tmp_path / "card" / "DCIM" / "100CANON" / "IMG_0001.JPG"
+    return path, make_file(path, 2 * CHUNK + 12345)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if shutil.which("mount") is None:
+        skip_or_fail("no mount command")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        skip_or_fail(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_copy_success_is_identical_and_leaves_no_temp(
+    tmp_path: Path, source: tuple[Path, bytes]
+) -> None:
+    src, data = source
+    archive = tmp_path / "archive"
+    seen_modes: list[int] = []
+    counted: list[int] = []
+
+    def on_bytes(count: int) -> None:
+        counted.append(count)
+        for temp in temps_under(archive):
+            seen_modes.append(stat.S_IMODE(temp.stat().st_mode))
+
+    result = copy_verified(src, [Destination(archive, REL)], on_bytes=on_bytes)
+
+    assert result.ok and result.error is None
+    assert result.sha256 == sha(data)
+    assert result.size == len(data) == sum(counted)
+    assert [(p.root, p.relpath, p.reused) for p in result.published] == [(archive, REL, False)]
+    assert (archive / REL).read_bytes() == data
+    assert result.published[0].path == archive / REL
+    assert seen_modes, "the temporary file was never seen during the copy"
+    assert all(mode & ~0o644 == 0 for mode in seen_modes)
+    assert stat.S_IMODE((archive / REL).stat().st_mode) & ~0o644 == 0
+    assert temps_under(archive) == []
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == [Path(REL).name]
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    src = tmp_path / "empty.jpg"
+    src.write_bytes(b"")
+    result = copy_verified(src, [Destination(tmp_path / "a", "X/empty.jpg")], expected_size=0)
+    assert result.ok
+    assert result.sha256 == sha(b"")
+    assert (tmp_path / "a" / "X" / "empty.jpg").read_bytes() == b""
+
+
+def test_existing_different_file_is_never_touched(
+    tmp_path: Path, source: tuple[Path, bytes]
+) -> None:
+    src, data = source
+    archive = tmp_path / "archive"
+    other = make_file(archive / REL, 4000, seed=1)
+    before = (archive / REL).stat()
+
+    first = copy_verified(src, [Destination(archive, REL)])
+    assert first.ok
+    assert first.published[0].relpath == "JBX3656/JBX3656-20080530-155601-2.jpg"
+    assert not first.published[0].reused
+
+    make_file(tmp_path / "second.jpg", 5000, seed=2)
+    second = copy_verified(tmp_path / "second.jpg", [Destination(archive, REL)])
+    assert second.ok
+    assert second.published[0].relpath == "JBX3656/JBX3656-20080530-155601-3.jpg"
+
+    after = (archive / REL).stat()
+    assert (archive / REL).read_bytes() == other
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+    assert (archive / first.published[0].relpath).read_bytes() == data
+    assert temps_under(archive) == []
+
+
+def test_identical_file_is_reused_not_doubled(tmp_path: Path, source: tuple[Path, bytes]) -> None:
+    src, data = source
+    archive = tmp_path / "archive"
+    first = copy_verified(src, [Destination(archive, REL)])
+    inode = (archive / REL).stat().st_ino
+
+    again = copy_verified(src, [Destination(archive, REL)])
+
+    assert again.ok
+    assert again.published[0].relpath == REL
+    assert again.published[0].reused
+    assert again.sha256 == first.sha256 == sha(data)
+    assert (archive / REL).stat().st_ino == inode
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == [Path(REL).name]
+
+
+def test_rerun_after_suffix_reuses_the_suffixed_copy(
+    tmp_path: Path, source: tuple[Path, bytes]
+) -> None:
+    src, _ = source
+    archive = tmp_path / "archive"
+    make_file(archive / REL, 10, seed=3)
+    first = copy_verified(src, [Destination(archive, REL)])
+    again = copy_verified(src, [Destination(archive, REL)])
+    assert first.published[0].relpath == again.published[0].relpath
+    assert again.published[0].reused
+    assert len(list((archive / "JBX3656").iterdir())) == 2
+
+
+def test_same_name_of_different_size_but_symlink_is_not_reused(
+    tmp_path: Path, source: tuple[Path, bytes]
+) -> None:
+    src, _ = source
+    archive = tmp_path / "archive"
+    (archive / "JBX3656").mkdir(parents=True)
+    (archive / REL).symlink_to(src)
+    result = copy_verified(src, [Destination(archive, REL)])
+    assert result.ok
+    assert result.published[0].relpath.endswith("-2.jpg")
+    assert (archive / REL).is_symlink()
+
+
+def test_two_destinations(tmp_path: Path, source: tuple[Path, bytes]) -> None:
+    src, data = source
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    make_file(backup / REL, 99, seed=4)
+
+    result = copy_verified(src, [Destination(archive, REL), Destination(backup, REL)])
+
+    assert result.ok
+    assert [(p.root, p.relpath) for p in result.published] == [
+        (archive, REL),
+        (backup, "JBX3656/JBX3656-20080530-155601-2.jpg"),
+    ]
+    for published in result.published:
+        assert published.path.read_bytes() == data
+    assert temps_under(archive, backup) == []
+
+
+def test_full_destination_fails_cleanly_and_later_files_succeed(
+    tmp_path: Path, tiny_tmpfs: Path
+) -> None:
+    big = tmp_path / "big.jpg"
+    small = tmp_path / "small.jpg"
+    make_file(big, 3 * CHUNK, seed=5)
+    small_data = make_file(small, 100_000, seed=6)
+    archive = tmp_path / "archive"
+
+    results = list(
+        transfer_many(
+            [
+                (
+                    big,
+                    [Destination(archive, "A/big.jpg"), Destination(tiny_tmpfs, "A/big.jpg")],
+                    None,
+                ),
+                (
+                    small,
+                    [Destination(archive, "A/small.jpg"), Destination(tiny_tmpfs, "A/small.jpg")],
+                    None,
+                ),
+            ],
+            workers=2,
+        )
+    )
+
+    failed, ok = results
+    assert not failed.ok and failed.published == ()
+    assert "No space left on device" in (failed.error or "")
+    assert "A/big.jpg" in (failed.error or "")
+    assert "\n" not in (failed.error or "")
+    assert not (tiny_tmpfs / "A" / "big.jpg").exists()
+    assert not (archive / "A" / "big.jpg").exists()
+    assert ok.ok
+    assert (tiny_tmpfs / "A" / "small.jpg").read_bytes() == small_data
+    assert temps_under(archive, tiny_tmpfs) == []
+
+
+def test_source_shorter_than_expected_fails(tmp_path: Path, source: tuple[Path, bytes]) -> None:
+    src, data = source
+    archive = tmp_path / "archive"
+    result = copy_verified(src, [Destination(archive, REL)], expected_size=len(data) + 1)
+    assert not result.ok
+    assert str(src) in (result.error or "")
+    assert "truncated" in (result.error or "")
+    assert not (archive / REL).exists()
+    assert temps_under(archive) == []
+
+
+def test_source_longer_than_expected_fails(tmp_path: Path, source: tuple[Path, bytes]) -> None:
+    src, data = source
+    archive = tmp_path / "archive"
+    result = copy_verified(src, [Destination(archive, REL)], expected_size=len(data) - 1)
+    assert not result.ok
+    assert "changed while reading" in (result.error or "")
+    assert not (archive / REL).exists()
+    assert temps_under(archive) == []
+
+
+def test_missing_source_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "card" / "IMG_9999.JPG"
+    result = copy_verified(missing, [Destination(tmp_path / "archive", REL)], expected_size=5)
+    assert not result.ok
+    assert "No such file or directory" in (result.error or "")
+    assert str(missing) in (result.error or "")
+
+
+@pytest.mark.parametrize("relpath", ["../escape.jpg", "/abs.jpg", "A//b.jpg", "A/./b.jpg", ""])
+def test_relpath_that_could_escape_is_refused(
+    tmp_path: Path, source: tuple[Path, bytes], relpath: str
+) -> None:
+    src, _ = source
+    archive = tmp_path / "archive"
+    result = copy_verified(src, [Destination(archive, relpath)])
+    assert not result.ok and "refusing" in (result.error or "")
+    assert not archive.exists()
+    assert not (tmp_path / "escape.jpg").exists()
+
+
+def test_cancel_before_start(tmp_path: Path, source: tuple[Path, bytes]) -> None:
+    src, _ = source
+    cancel = threading.Event()
+    cancel.set()
+    result = copy_verified(src, [Destination(tmp_path / "archive", REL)], cancel=cancel)
+    assert not result.ok and "cancelled" in (result.error or "")
+    assert temps_under(tmp_path / "archive") == []
+
+
+def test_cancel_mid_copy_leaves_no_temp(tmp_path: Path, source: tuple[Path, bytes]) -> None:
+    src, _ = source
+    archive = tmp_path / "archive"
+    cancel = threading.Event()
+    result = copy_verified(
+        src, [Destination(archive, REL)], cancel=cancel, on_bytes=lambda _n: cancel.set()
+    )
+    assert not result.ok and "cancelled" in (result.error or "")
+    assert not (archive / REL).exists()
+    assert temps_under(archive) == []
+
+
+def test_keyboard_interrupt_leaves_no_temp(tmp_path: Path, source: tuple[Path, bytes]) -> None:
+    src, _ = source
+    archive = tmp_path / "archive"
+
+    def interrupt(_count: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        copy_verified(
+            src, [Destination(archive, REL), Destination(archive, "B/x.jpg")], on_bytes=interrupt
+        )
+    assert not (archive / REL).exists()
+    assert temps_under(archive) == []
+
+
+def _jobs(tmp_path: Path, count: int) -> list[tuple[Path, list[Destination], int | None]]:
+    jobs: list[tuple[Path, list[Destination], int | None]] = []
+    for number in range(count):
+        src = tmp_path / "card" / f"IMG_{number:04d}.JPG"
+        data = make_file(src, 50_000 + number * 1000, seed=number)
+        jobs.append((src, [Destination(tmp_path / "archive", f"P/{number:04d}.jpg")], len(data)))
+    return jobs
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_transfer_many_yields_in_job_order(tmp_path: Path, workers: int) -> None:
+    jobs = _jobs(tmp_path, 24)
+    total: list[int] = []
+    lock = threading.Lock()
+
+    def on_bytes(count: int) -> None:
+        with lock:
+            total.append(count)
+
+    results = list(transfer_many(iter(jobs), workers=workers, on_bytes=on_bytes))
+
+    assert [r.source for r in results] == [src for src, _, _ in jobs]
+    assert all(r.ok for r in results)
+    assert sum(total) == sum(size or 0 for _, _, size in jobs)
+    for result, (src, _, _) in zip(results, jobs, strict=True):
+        assert result.published[0].path.read_bytes() == src.read_bytes()
+    assert temps_under(tmp_path / "archive") == []
+
+
+def test_transfer_many_cancel_fails_the_rest(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path, 30)
+    cancel = threading.Event()
+    results: list[TransferResult] = []
+    for result in transfer_many(jobs, workers=3, cancel=cancel):
+        results.append(result)
+        if len(results) == 5:
+            cancel.set()
+    assert len(results) == len(jobs)
+    assert all(r.ok for r in results[:5])
+    assert not any(r.ok for r in results[-10:])
+    assert all("cancelled" in (r.error or "") for r in results if not r.ok)
+    assert temps_under(tmp_path / "archive") == []
+    for result, (_, destinations, _) in zip(results, jobs, strict=True):
+        if not result.ok:
+            assert not (destinations[0].root / destinations[0].relpath).exists()
+
+
+def test_transfer_many_interrupt_in_worker_propagates_without_temps(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path, 12)
+    seen = 0
+
+    def on_bytes(_count: int) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        list(transfer_many(jobs, workers=3, on_bytes=on_bytes))
+    assert temps_under(tmp_path / "archive") == []
+
+
+def test_abandoned_iteration_leaves_no_temps(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path, 12)
+    results = transfer_many(jobs, workers=3)
+    next(results)
+    results.close()
+    assert temps_under(tmp_path / "archive") == []
+
+
+def test_publish_without_hard_links_never_replaces(tmp_path: Path) -> None:
+    folder = tmp_path / "nolinks"
+    folder.mkdir()
+    data = b"verified bytes"
+    (folder / "x.jpg").write_bytes(b"someone else's")
+
+    temp = folder / f"{TEMP_PREFIX}a"
+    temp.write_bytes(data)
+    assert _publish(temp, folder, "x.jpg", len(data), sha(data), hardlinks=False) == (
+        "x-2.jpg",
+        False,
+    )
+    assert (folder / "x.jpg").read_bytes() == b"someone else's"
+    assert (folder / "x-2.jpg").read_bytes() == data
+    assert not temp.exists()
+
+    temp.write_bytes(data)
+    assert _publish(temp, folder, "x.jpg", len(data), sha(data), hardlinks=False) == (
+        "x-2.jpg",
+        True,
+    )
+    assert not temp.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["x-2.jpg", "x.jpg"]
+
+
+@pytest.mark.card
+def test_copy_onto_fat_card_without_hard_links(tmp_path: Path, source: tuple[Path, bytes]) -> None:
+    """fusefat has no hard links: publishing falls back to the exclusive placeholder."""
+    src, data = source
+    tools = ("mkfs.vfat", "fusefat", "fusermount")
+    if any(shutil.which(tool) is None for tool in tools):
+        skip_or_fail(f"needs {', '.join(tools)}")
+    image, mount = tmp_path / "fat.img", tmp_path / "fat"
+    mount.mkdir()
+    with image.open("wb") as handle:
+        handle.truncate(32 * 1024 * 1024)
+    subprocess.run(["mkfs.vfat", "-F", "32", str(image)], check=True, capture_output=True)
+    done = subprocess.run(
+        ["fusefat", "-o", "rw+", str(image), str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        skip_or_fail(f"cannot mount with fusefat: {done.stderr.strip()}")
+    try:
+        make_file(mount / REL, 10, seed=7)
+        result = copy_verified(src, [Destination(mount, REL)])
+        again = copy_verified(src, [Destination(mount, REL)])
+        assert result.ok, result.error
+        assert result.published[0].relpath.endswith("-2.jpg")
+        assert (mount / result.published[0].relpath).read_bytes() == data
+        assert len((mount / REL).read_bytes()) == 10
+        assert again.ok and again.published[0].reused
+        assert again.published[0].relpath == result.published[0].relpath
+        assert temps_under(mount) == []
+    finally:
+        subprocess.run(["fusermount", "-u", str(mount)], check=False)
+
+
+def test_remove_stale_temps(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    keep = [root / "A" / "a.jpg", root / ".cardingest" / "catalogue.sqlite", root / "b.jpg"]
+    stale = [
+        root / f"{TEMP_PREFIX}0001",
+        root / "A" / f"{TEMP_PREFIX}beef",
+        root / ".cardingest" / "manifests" / f"{TEMP_PREFIX}cafe",
+    ]
+    for path in keep + stale:
+        make_file(path, 10)
+    (root / "A" / f"{TEMP_PREFIX}dir").mkdir()
+    outside = make_file(tmp_path / "outside" / f"{TEMP_PREFIX}x", 3)
+    (root / "link").symlink_to(tmp_path / "outside")
+
+    removed = remove_stale_temps(root)
+
+    assert removed == sorted(stale)
+    assert all(p.exists() for p in keep)
+    assert not any(p.exists() for p in stale)
+    assert (root / "A" / f"{TEMP_PREFIX}dir").is_dir()
+    assert (tmp_path / "outside" / f"{TEMP_PREFIX}x").read_bytes() == outside
+    assert remove_stale_temps(tmp_path / "missing") == []
+
+
+def test_free_space_uses_nearest_existing_ancestor(tmp_path: Path) -> None:
+    assert free_space(tmp_path / "not" / "yet" / "there") == shutil.disk_usage(tmp_path).free
+    assert isinstance(free_space(tmp_path), int)
+
+
+def test_fsync_and_fadvise_are_really_called(tmp_path: Path) -> None:
+    if shutil.which("strace") is None:
+        skip_or_fail("strace is not installed")
+    for number in range(3):
+        make_file(tmp_path / "card" / f"IMG_{number}.JPG", 300_000, seed=number)
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from cardingest.transfer import Destination, transfer_many
+        card = Path({str(tmp_path / "card")!r})
+        jobs = [(p, [Destination(Path({str(tmp_path / "archive")!r}), "P/" + p.name)], None)
+                for p in sorted(card.iterdir())]
+        assert all(r.ok for r in transfer_many(jobs, workers=2))
+        """
+    )
+    log = tmp_path / "strace.log"
+    done = subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-o",
+            str(log),
+            "-e",
+            "trace=fsync,fdatasync,fadvise64",
+            sys.executable,
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0 and "ptrace" in done.stderr:
+        skip_or_fail(f"strace cannot trace here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text()
+    assert calls.count("fsync(") >= 3
+    assert calls.count("fadvise64(") >= 3
+    assert calls.count("POSIX_FADV_DONTNEED") >= 3
