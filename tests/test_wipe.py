@@ -249,7 +249,10 @@ def test_photo_edited_on_the_card_after_ingest_stays(
 def test_identical_bytes_twice_for_one_patient(
     fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
 ) -> None:
-    """A flipped copy is covered by a verified twin of the same patient, never another's."""
+    """The same photo twice on a card is archived once; both card files rest on that copy.
+
+    Another patient's copy of the same bytes never counts.
+    """
     a, b = jpegs(samples_dir)[:2]
     mount = fat_card(
         {
@@ -258,16 +261,21 @@ def test_identical_bytes_twice_for_one_patient(
             "DCIM/100CANON/IMG_0003.JPG": a,
             "DCIM/100CANON/IMG_0004.JPG": b,
             "DCIM/100CANON/IMG_0005.JPG": b,
+            "DCIM/100CANON/IMG_0006.JPG": b,
         }
     )
     map_file = write_map(
-        tmp_path, "IMG_0001-IMG_0002,JBX3656", "IMG_0004,JBX3656", "IMG_0005,MCJ1984"
+        tmp_path, "IMG_0001-IMG_0002,JBX3656", "IMG_0004,JBX3656", "IMG_0005-IMG_0006,MCJ1984"
     )
     ingested = cli("ingest", mount, "--map", map_file, "--archive", archive, "--json")
     assert ingested.exit_code == EXIT_HELD
-    targets = {i["source"]: i["target"] for i in json.loads(ingested.stdout)["items"]}
-    flip_byte(archive / targets["DCIM/100CANON/IMG_0001.JPG"])
-    flip_byte(archive / targets["DCIM/100CANON/IMG_0004.JPG"])
+    items = {i["source"]: i for i in json.loads(ingested.stdout)["items"]}
+    assert items["DCIM/100CANON/IMG_0002.JPG"]["action"] == "skip"
+    assert items["DCIM/100CANON/IMG_0002.JPG"]["reason"] == "already archived (same content)"
+    shared = items["DCIM/100CANON/IMG_0001.JPG"]["target"]
+    assert items["DCIM/100CANON/IMG_0002.JPG"]["target"] == shared
+    assert items["DCIM/100CANON/IMG_0006.JPG"]["action"] == "skip"
+    flip_byte(archive / items["DCIM/100CANON/IMG_0004.JPG"]["target"])
 
     code, document = wipe_json(mount, archive, "--yes")
 
@@ -278,13 +286,28 @@ def test_identical_bytes_twice_for_one_patient(
         "DCIM/100CANON/IMG_0003.JPG": "keep",
         "DCIM/100CANON/IMG_0004.JPG": "keep",
         "DCIM/100CANON/IMG_0005.JPG": "remove",
+        "DCIM/100CANON/IMG_0006.JPG": "remove",
     }
     why = reasons(document)
-    assert (
-        why["DCIM/100CANON/IMG_0001.JPG"] == f"archived as {targets['DCIM/100CANON/IMG_0002.JPG']}"
-    )
+    assert why["DCIM/100CANON/IMG_0002.JPG"] == f"archived as {shared}"
     assert why["DCIM/100CANON/IMG_0003.JPG"].startswith("not archived")
     assert "no longer matches" in why["DCIM/100CANON/IMG_0004.JPG"]
+
+
+def test_a_damaged_shared_copy_keeps_every_card_file_resting_on_it(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    a = jpegs(samples_dir)[0]
+    mount = fat_card({"DCIM/100CANON/IMG_0001.JPG": a, "DCIM/100CANON/IMG_0002.JPG": a})
+    ingested = cli("ingest", mount, "--id", "JBX3656", "--archive", archive, "--json")
+    assert ingested.exit_code == EXIT_OK
+    summary = json.loads(ingested.stdout)["summary"]
+    assert (summary["copied"], summary["skipped"]) == (1, 1)
+    (copy,) = (archive / "JBX3656").glob("*.jpg")
+    flip_byte(copy)
+    code, document = wipe_json(mount, archive, "--yes")
+    assert code == EXIT_HELD
+    assert set(actions(document).values()) == {"keep"}
 
 
 def test_no_terminal_and_no_yes_is_refused(

@@ -163,6 +163,8 @@ class AuditLog:
             raise AuditError(f"The last line of {self.path} is not an audit event")
         digest = _sha(last)
         if head is None:
+            if (seq, prev) == (1, GENESIS):
+                return seq, digest  # the first append crashed before it wrote the head
             raise AuditError(f"{self.head_path} is missing; run a check before writing")
         if (head.lines, head.last) == (seq, digest) or (head.lines, head.last) == (seq - 1, prev):
             return seq, digest
@@ -274,8 +276,8 @@ class AuditLog:
         except AuditError as exc:
             return None, exc.message
         if head is None:
-            if count == 0:
-                return None
+            if count == 0 or (count == 1 and prev_of_last == GENESIS):
+                return None  # empty, or the first append crashed before writing the head
             return None, f"{self.head_path.name} is missing"
         if head.lines > count:
             return count + 1, (

@@ -13,7 +13,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -159,7 +159,24 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX keywords_value ON keywords(lower(value), kind)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Sightings: card files whose content was already archived (skipped as duplicates)."""
+    conn.execute(
+        """
+        CREATE TABLE sightings (
+            id          INTEGER PRIMARY KEY,
+            file_id     INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            source_path TEXT    NOT NULL,
+            card_label  TEXT,
+            card_serial TEXT,
+            ingest_id   TEXT    NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX sightings_file ON sightings(file_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -404,13 +421,69 @@ class Catalogue:
                 raise CatalogueError(f"Ingest {ingest_id} was never begun in this catalogue")
 
     def find_by_sha(self, sha256: str) -> list[CatalogueRecord]:
-        return self._select("WHERE f.sha256 = ? ORDER BY f.archive_path", (sha256.lower(),))
+        """Records with this content, then one per sighting of it on a card.
+
+        A sighting's record is the archived file's record seen from the card path where the
+        same bytes were found again, so the wipe gate can prove that file archived too.
+        """
+        records = self._select("WHERE f.sha256 = ? ORDER BY f.archive_path", (sha256.lower(),))
+        by_id = {record.rowid: record for record in records}
+        with self._errors():
+            sightings = self._conn.execute(
+                "SELECT file_id, source_path, card_label, card_serial, ingest_id FROM sightings"
+                f" WHERE file_id IN ({','.join('?' * len(by_id))}) ORDER BY id",
+                list(by_id),
+            ).fetchall()
+        for file_id, source_path, label, serial, ingest_id in sightings:
+            records.append(
+                replace(
+                    by_id[file_id],
+                    source_path=source_path,
+                    card_label=label,
+                    card_serial=serial,
+                    ingest_id=ingest_id,
+                )
+            )
+        return records
+
+    def add_sighting(
+        self,
+        archive_path: str,
+        *,
+        source_path: str,
+        card_label: str | None,
+        card_serial: str | None,
+        ingest_id: str,
+    ) -> None:
+        """Record that the card file at `source_path` holds the content of `archive_path`."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT id FROM files WHERE archive_path = ?", (archive_path,)
+            ).fetchone()
+            if row is None:
+                raise CatalogueError(f"{archive_path} is not catalogued")
+            known = conn.execute(
+                "SELECT 1 FROM sightings WHERE file_id = ? AND source_path = ?"
+                " AND card_serial IS ?",
+                (row[0], source_path, card_serial),
+            ).fetchone()
+            if known is None:
+                conn.execute(
+                    "INSERT INTO sightings (file_id, source_path, card_label, card_serial,"
+                    " ingest_id) VALUES (?, ?, ?, ?, ?)",
+                    (row[0], source_path, card_label, card_serial, ingest_id),
+                )
 
     def has_sha(self, patient_id: str, sha256: str) -> CatalogueRecord | None:
         found = self._select(
             "WHERE f.sha256 = ? AND f.patient_id = ? ORDER BY f.archive_path LIMIT 1",
             (sha256.lower(), patient_id),
         )
+        return found[0] if found else None
+
+    def record(self, archive_path: str) -> CatalogueRecord | None:
+        """The record of one archive path (POSIX, relative to the archive root), if any."""
+        found = self._select("WHERE f.archive_path = ?", (archive_path,))
         return found[0] if found else None
 
     def records(self, patient_id: str | None = None) -> Iterator[CatalogueRecord]:

@@ -16,6 +16,32 @@ from rich.markup import escape
 
 from . import __version__, output
 from .cards import find_cards, resolve_source
+from .cli_clinic import (
+    AnonymousOpt,
+    ConsentOpt,
+    DiagnosisFilterOpt,
+    DiagnosisOpt,
+    FromOpt,
+    InteractiveOpt,
+    IntervalOpt,
+    OnceOpt,
+    OutOpt,
+    RemoveOpt,
+    SearchIdOpt,
+    ShareIdArg,
+    SiteOpt,
+    SizeOpt,
+    TargetsArg,
+    ToOpt,
+    can_assign,
+    check_watch_inputs,
+    confirm_plan,
+    run_search,
+    run_share,
+    run_tag,
+    run_watch,
+    stop_between_files,
+)
 from .cli_common import (
     ArchiveOpt,
     ClockOpt,
@@ -36,9 +62,9 @@ from .config import ENV_ARCHIVE, load_settings
 from .demo import make_demo_card
 from .errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
 from .ingest import IngestResult, execute
-from .lock import ArchiveLock
+from .lock import ArchiveLock, removed_if_left_empty
 from .maptemplate import map_template
-from .models import Settings
+from .models import Card, Settings
 from .naming import parse_clock_offset
 from .prepare import Prepared, scan_source
 
@@ -98,6 +124,7 @@ def preview(
         map_file=map_file,
         patient_id=patient_id,
         clock_offset=parse_clock_offset(clock_offset),
+        interactive=can_assign(map_file, patient_id, as_json),
     )
     raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
 
@@ -150,8 +177,8 @@ def ingest_document(result: IngestResult, card: Any) -> dict[str, Any]:
             entry["sha256"] = outcome.sha256
         if outcome.backup_target:
             entry["backup"] = outcome.backup_target
-        if outcome.error:
-            entry["reason"] = outcome.error
+        if outcome.error or outcome.reason:
+            entry["reason"] = outcome.error or outcome.reason
         items.append(entry)
     return {
         "ingest_id": result.ingest_id,
@@ -167,7 +194,7 @@ def ingest_document(result: IngestResult, card: Any) -> dict[str, Any]:
             "interrupted": result.interrupted,
         },
         "items": items,
-        "warnings": list(result.plan.warnings),
+        "warnings": list(result.plan.warnings) + result.warnings,
     }
 
 
@@ -177,7 +204,9 @@ def ingest_exit_code(result: IngestResult) -> int:
     return EXIT_HELD if result.count("hold") else EXIT_OK
 
 
-def run_execute(prepared: Prepared, settings: Settings) -> IngestResult:
+def run_execute(
+    prepared: Prepared, settings: Settings, stop: threading.Event | None = None
+) -> IngestResult:
     plan = prepared.plan
     with output.progress(True, bytes_mode=True) as bar:
         task = bar.add_task("Copying and verifying", total=plan.bytes_to_copy) if bar else None
@@ -194,6 +223,7 @@ def run_execute(prepared: Prepared, settings: Settings) -> IngestResult:
             card=prepared.card,
             map_source=prepared.idmap.source,
             on_bytes=on_bytes,
+            stop=stop,
         )
 
 
@@ -205,21 +235,34 @@ def locked_ingest(
     patient_id: str | None,
     offset: timedelta,
     as_json: bool,
+    interactive: bool = False,
+    graceful: bool = False,
 ) -> tuple[Prepared, IngestResult]:
-    """Plan and copy under the archive lock, so no other ingest changes what the plan saw."""
-    root, card, idmap = check_inputs(source, settings, map_file, patient_id)
-    with ArchiveLock(settings.archive, "ingest") as lock:
+    """Plan and copy under the archive lock, so no other ingest changes what the plan saw.
+
+    ``interactive`` asks for the IDs, then shows the plan and asks to go ahead; ``graceful``
+    makes the first Ctrl-C stop between files.
+    """
+    root, card, idmap = check_inputs(
+        source, settings, map_file, patient_id, interactive=interactive
+    )
+    with removed_if_left_empty(settings.archive), ArchiveLock(settings.archive, "ingest") as lock:
         if lock.took_over_from:
             output.err.print(
                 f"Took over a stale lock left by pid {lock.took_over_from.get('pid')} "
                 f"on {escape(str(lock.took_over_from.get('host')))}."
             )
         prepared = scan_and_plan(root, card, idmap, settings, offset)
-        if not as_json:
+        if interactive:
+            confirm_plan(prepared, settings.archive_from)
+        elif not as_json:
             output.out.print(
                 f"Archive: {escape(str(settings.archive))} (from {escape(settings.archive_from)})"
             )
-        return prepared, run_execute(prepared, settings)
+        if not graceful:
+            return prepared, run_execute(prepared, settings)
+        with stop_between_files() as stop:
+            return prepared, run_execute(prepared, settings, stop)
 
 
 def print_result(result: IngestResult) -> None:
@@ -250,6 +293,7 @@ def print_result(result: IngestResult) -> None:
         output.err.print(
             f"Removed {len(result.stale_temps)} temporary file(s) left by an interrupted run."
         )
+    output.print_warnings(result.warnings)
 
 
 @app.command()
@@ -275,9 +319,15 @@ def ingest(
     offset = parse_clock_offset(clock_offset)
     if wipe and not dry_run:
         require_confirmation(yes)
+    interactive = can_assign(map_file, patient_id, as_json)
     if dry_run:
         prepared = run_prepare(
-            source, settings, map_file=map_file, patient_id=patient_id, clock_offset=offset
+            source,
+            settings,
+            map_file=map_file,
+            patient_id=patient_id,
+            clock_offset=offset,
+            interactive=interactive,
         )
         raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
     prepared, result = locked_ingest(
@@ -287,6 +337,7 @@ def ingest(
         patient_id=patient_id,
         offset=offset,
         as_json=as_json,
+        interactive=interactive,
     )
     document = ingest_document(result, prepared.card) if as_json else None
     if document is None:
@@ -345,6 +396,112 @@ def verify(
 def audit(archive: ArchiveOpt = None, as_json: JsonOpt = False) -> None:
     """Check the audit log's hash chain; name the first line that does not match."""
     raise typer.Exit(run_audit(load_settings(archive=archive), as_json))
+
+
+@app.command()
+@handles_errors
+def search(
+    patient_id: SearchIdOpt = None,
+    diagnosis: DiagnosisFilterOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find archived photos by patient ID, diagnosis keyword and capture date."""
+    settings = load_settings(archive=archive)
+    raise typer.Exit(
+        run_search(
+            settings,
+            raw_id=patient_id,
+            diagnosis=diagnosis,
+            start=date_from,
+            end=date_to,
+            as_json=as_json,
+        )
+    )
+
+
+@app.command()
+@handles_errors
+def tag(
+    targets: TargetsArg,
+    diagnosis: DiagnosisOpt = None,
+    site: SiteOpt = None,
+    consent: ConsentOpt = None,
+    remove: RemoveOpt = False,
+    archive: ArchiveOpt = None,
+) -> None:
+    """Add (or --remove) diagnosis keywords, or set site and consent, of archived photos.
+
+    Updates the catalogue and the photos' XMP sidecars; the audit log records the change.
+    """
+    settings = load_settings(archive=archive)
+    raise typer.Exit(
+        run_tag(settings, targets, diagnosis=diagnosis, site=site, consent=consent, remove=remove)
+    )
+
+
+@app.command()
+@handles_errors
+def share(
+    patient_id: ShareIdArg,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    size: SizeOpt = "medium",
+    out_dir: OutOpt = None,
+    archive: ArchiveOpt = None,
+    anonymous: AnonymousOpt = False,
+) -> None:
+    """Copy a patient's photos for a referral: resized, upright, without GPS or camera details.
+
+    The archive is not changed; the share is recorded in the audit log.
+    """
+    settings = load_settings(archive=archive)
+    raise typer.Exit(
+        run_share(
+            settings,
+            patient_id,
+            size=size,
+            start=date_from,
+            end=date_to,
+            out_dir=out_dir,
+            anonymous=anonymous,
+        )
+    )
+
+
+@app.command()
+@handles_errors
+def watch(
+    map_file: MapOpt = None,
+    patient_id: IdOpt = None,
+    interactive: InteractiveOpt = False,
+    archive: ArchiveOpt = None,
+    interval: IntervalOpt = 2.0,
+    once: OnceOpt = False,
+) -> None:
+    """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
+    settings = load_settings(archive=archive)
+    ask = check_watch_inputs(map_file, patient_id, interactive, settings)
+
+    def ingest_card(card: Card) -> int:
+        _prepared, result = locked_ingest(
+            card.mount,
+            settings,
+            map_file=map_file,
+            patient_id=patient_id,
+            offset=timedelta(0),
+            as_json=False,
+            interactive=ask,
+            graceful=True,
+        )
+        print_result(result)
+        if result.interrupted:
+            raise KeyboardInterrupt
+        return ingest_exit_code(result)
+
+    raise typer.Exit(run_watch(ingest_card, interval=interval, once=once))
 
 
 @app.command()

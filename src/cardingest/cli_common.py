@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from . import output
 from .cards import resolve_source
+from .cli_clinic import ask_idmap
 from .errors import EXIT_HELD, EXIT_OK, CardingestError
 from .models import Card, IdMap, Settings
 from .prepare import Prepared, load_idmap, prepare
@@ -84,16 +85,30 @@ def run_prepare(
     map_file: Path | None,
     patient_id: str | None,
     clock_offset: timedelta,
+    interactive: bool = False,
 ) -> Prepared:
     return scan_and_plan(
-        *check_inputs(source, settings, map_file, patient_id), settings, clock_offset
+        *check_inputs(source, settings, map_file, patient_id, interactive=interactive),
+        settings,
+        clock_offset,
     )
 
 
 def check_inputs(
-    source: str | None, settings: Settings, map_file: Path | None, patient_id: str | None
+    source: str | None,
+    settings: Settings,
+    map_file: Path | None,
+    patient_id: str | None,
+    *,
+    interactive: bool = False,
 ) -> tuple[Path, Card | None, IdMap]:
-    """The ID map and the source, checked before anything is created (even a lock file)."""
+    """The ID map and the source, checked before anything is created (even a lock file).
+
+    ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group.
+    """
+    if interactive and map_file is None and patient_id is None:
+        root, card = resolve_source(source)
+        return root, card, ask_idmap(root, settings)
     idmap = load_idmap(map_file, patient_id, settings)
     root, card = resolve_source(source)
     return root, card, idmap

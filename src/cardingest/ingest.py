@@ -13,7 +13,6 @@ import secrets
 import socket
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from .manifest import write_manifest
 from .models import Card, Plan, PlanItem, Settings
 from .naming import format_clock_offset
 from .transfer import Destination, TransferResult, free_space, remove_stale_temps, transfer_many
+from .xmp import reserved_names, write_for_copy
 
 BATCH_FILES = 50
 BATCH_SECONDS = 2.0
@@ -42,6 +42,7 @@ class Outcome:
     sha256: str | None = None
     backup_target: str | None = None
     error: str | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -55,6 +56,7 @@ class IngestResult:
     backup_manifest: Path | None = None
     interrupted: bool = False
     stale_temps: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.action == action)
@@ -132,15 +134,24 @@ def _write_manifests(
     rows = [r for r in catalogue.records() if r.ingest_id == ingest_id]
     if not rows:
         return None, None
-    manifest = write_manifest(archive, ingest_id, [(r.sha256, r.archive_path) for r in rows])
-    backup_manifest = None
-    if backup is not None:
-        entries = [
-            (r.sha256, Path(r.backup_path).relative_to(backup).as_posix())
-            for r in rows
-            if r.backup_path and Path(r.backup_path).is_relative_to(backup)
-        ]
-        backup_manifest = write_manifest(backup, ingest_id, entries)
+    try:
+        manifest = write_manifest(archive, ingest_id, [(r.sha256, r.archive_path) for r in rows])
+        backup_manifest = None
+        if backup is not None:
+            entries = [
+                (r.sha256, Path(r.backup_path).relative_to(backup).as_posix())
+                for r in rows
+                if r.backup_path and Path(r.backup_path).is_relative_to(backup)
+            ]
+            backup_manifest = write_manifest(backup, ingest_id, entries)
+    except OSError as exc:  # a full or failing disk: a message, not a traceback
+        raise ArchiveError(
+            f"Cannot write the manifest of ingest {ingest_id}: {exc.strerror or exc}",
+            details=[
+                "The copies are verified and catalogued; the next ingest writes the "
+                "manifest again once the disk accepts it."
+            ],
+        ) from exc
     return manifest, backup_manifest
 
 
@@ -199,9 +210,14 @@ def _record(
 
 
 def _jobs(
-    copies: list[PlanItem], root: Path, destinations: list[Path]
+    copies: list[PlanItem],
+    root: Path,
+    destinations: list[Path],
+    stop: threading.Event | None = None,
 ) -> Iterator[tuple[Path, list[Destination], int]]:
     for item in copies:
+        if stop is not None and stop.is_set():
+            return
         assert item.target is not None
         yield (
             root / item.source,
@@ -219,13 +235,18 @@ def execute(
     on_bytes: Callable[[int], None] | None = None,
     on_file: Callable[[Outcome], None] | None = None,
     cancel: threading.Event | None = None,
+    stop: threading.Event | None = None,
     workers: int = 4,
 ) -> IngestResult:
     """Carry out `plan`. The caller holds the archive lock.
 
     Per-file failures are recorded and the rest carry on. KeyboardInterrupt stops between
     chunks: files already verified are catalogued and in the manifest, the rest are not,
-    and no temporary file is left under a final name.
+    and no temporary file is left under a final name. Setting `stop` stops between files:
+    no new file is started, the ones under way finish.
+
+    Each verified photo with keywords gets its XMP sidecar (see `xmp.write_for_copy`)
+    before its catalogue row, so a catalogued photo never misses one because of a crash.
     """
     archive = settings.archive
     backup = settings.backup
@@ -252,38 +273,53 @@ def execute(
             clock_offset=format_clock_offset(plan.clock_offset),
             map_source=map_source,
         )
-        known: dict[str, set[str]] = defaultdict(set)
+        known = _KnownContent(catalogue, copies_of(plan), Path(plan.source))
+        reserved = reserved_names(item.target for item in plan.items)
         batch = _Batcher(catalogue)
-        copies = [item for item in plan.items if item.action == "copy"]
+        copies = copies_of(plan)
         done: dict[str, Outcome] = {}
         status = "finished"
         try:
             for item in plan.items:
                 if item.action != "copy":
-                    done[item.source] = Outcome(item, item.action, item.target)
+                    done[item.source] = Outcome(item, item.action, item.target, reason=item.reason)
             results = transfer_many(
-                _jobs(copies, Path(plan.source), roots),
+                _jobs(copies, Path(plan.source), roots, stop),
                 workers=workers,
                 on_bytes=on_bytes,
                 cancel=cancel,
+                content_gate=known,
             )
             for item, transferred in zip(copies, results, strict=False):
-                outcome = _settle(item, transferred, known, catalogue)
+                outcome = _settle(item, transferred)
                 if outcome.action == "copy":
+                    result.warnings += write_for_copy(item, transferred.published, reserved)
                     batch.add(_record(item, transferred, ingest_id, settings, card))
                     result.bytes_copied += transferred.size
-                    known[item.patient_id or ""].add(transferred.sha256 or "")
+                elif transferred.duplicate_of is not None:
+                    batch.flush()
+                    catalogue.add_sighting(
+                        transferred.duplicate_of,
+                        source_path=item.source,
+                        card_label=card.label if card else None,
+                        card_serial=card.serial if card else None,
+                        ingest_id=ingest_id,
+                    )
                 done[item.source] = outcome
                 if on_file is not None:
                     on_file(outcome)
+            if stop is not None and stop.is_set() and len(done) < len(plan.items):
+                result.interrupted = True
+                status = "stopped"
         except KeyboardInterrupt:
             result.interrupted = True
             status = "interrupted"
             raise
         finally:
             batch.flush()
+            missing = "stopped before it was copied" if result.interrupted else "not copied"
             result.outcomes = [
-                done.get(item.source) or Outcome(item, "failed", None, error="not copied")
+                done.get(item.source) or Outcome(item, "failed", None, error=missing)
                 for item in plan.items
             ]
             result.seconds = time.monotonic() - started
@@ -316,14 +352,56 @@ def execute(
     return result
 
 
-def _settle(
-    item: PlanItem,
-    transferred: TransferResult,
-    known: dict[str, set[str]],
-    catalogue: Catalogue,
-) -> Outcome:
+def copies_of(plan: Plan) -> list[PlanItem]:
+    return [item for item in plan.items if item.action == "copy"]
+
+
+class _KnownContent:
+    """Which content each patient already has in the archive: the copy workers' gate.
+
+    Seeded from the catalogue. A worker about to publish content nobody holds yet keeps that
+    content's lock until it has published, so the same photo twice on a card (always in
+    flight together) is archived once and the second file becomes a ``skip``.
+    """
+
+    def __init__(self, catalogue: Catalogue, copies: list[PlanItem], root: Path) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._owner = {str(root / item.source): item.patient_id or "" for item in copies}
+        state = catalogue.archive_state(set(self._owner.values()))
+        self._paths = {(a.patient_id, a.sha256): a.archive_path for a in state.archived}
+
+    def _key(self, source: Path, sha256: str) -> tuple[str, str]:
+        return (self._owner.get(str(source), ""), sha256)
+
+    def enter(self, source: Path, sha256: str) -> str | None:
+        key = self._key(source, sha256)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        lock.acquire()
+        existing = self._paths.get(key)
+        if existing is not None:
+            lock.release()
+        return existing
+
+    def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
+        key = self._key(source, sha256)
+        if relpath is not None:
+            self._paths[key] = relpath
+        self._locks[key].release()
+
+
+def _settle(item: PlanItem, transferred: TransferResult) -> Outcome:
     if not transferred.ok:
         return Outcome(item, "failed", None, error=transferred.error)
+    if transferred.duplicate_of is not None:
+        return Outcome(
+            item,
+            "skip",
+            transferred.duplicate_of,
+            sha256=transferred.sha256,
+            reason="already archived (same content)",
+        )
     published = transferred.published
     backup_target = str(published[1].path) if len(published) > 1 else None
     return Outcome(

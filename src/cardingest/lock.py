@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -152,6 +153,11 @@ class ArchiveLock:
                     return self
                 time.sleep(0.05)
                 continue
+            except FileNotFoundError:  # a refused run removed the empty folder meanwhile
+                if time.monotonic() > deadline:
+                    raise ArchiveError(f"Cannot create {self.path}: its folder vanished") from None
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                continue
             except OSError as exc:
                 raise ArchiveError(f"Cannot create {self.path}: {exc.strerror or exc}") from exc
             return self._claim_new(fd, deadline)
@@ -227,3 +233,27 @@ class ArchiveLock:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(archive_root: Path) -> Iterator[None]:
+    """On an error, remove the folders the block created for ``archive_root`` if still empty.
+
+    Taking the lock creates ``{archive}/.cardingest`` (and the archive's missing parents); an
+    ingest refused after that (the ID map does not fit the card) must not leave an empty
+    archive behind. Only empty folders that did not exist before are removed.
+    """
+    created: list[Path] = []
+    probe = Path(archive_root)
+    while not probe.exists() and probe.parent != probe:
+        created.append(probe)
+        probe = probe.parent
+    try:
+        yield
+    except BaseException:
+        for folder in [Path(archive_root) / METADATA_DIR, *created] if created else []:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise

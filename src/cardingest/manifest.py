@@ -17,6 +17,8 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from .transfer import TEMP_PREFIX
+
 METADIR = ".cardingest"
 MANIFEST_DIR = "manifests"
 
@@ -53,10 +55,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so a crash leaves the old file or the new, never half.
 
     Writes a temporary file in the same folder, fsyncs it, renames it over ``path`` and
-    fsyncs the folder.
+    fsyncs the folder. The temporary has the ``TEMP_PREFIX`` name, so one left by a process
+    killed mid-write (no ``except`` runs) is removed by the next ingest's stale-temp sweep.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
     try:
         try:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 try:
     import fcntl
@@ -42,6 +43,20 @@ _NOT_A_FILE = frozenset({errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR}
 
 ByteCallback = Callable[[int], None]
 Stopped = Callable[[], bool]
+
+
+class ContentGate(Protocol):
+    """Lets the caller skip content it already holds, without a second read of the card.
+
+    `enter` is called once a file verified, before publishing: it returns the relative path
+    where that content is archived already (then nothing is published: `duplicate_of`), or
+    None, and may block while another worker publishes the same content. `leave` always
+    follows a None from `enter`, with the published relpath or None if publishing failed.
+    """
+
+    def enter(self, source: Path, sha256: str) -> str | None: ...
+
+    def leave(self, source: Path, sha256: str, relpath: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,7 @@ class TransferResult:
     sha256: str | None
     published: tuple[Published, ...]
     error: str | None
+    duplicate_of: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -409,6 +425,7 @@ def _copy(
     on_bytes: ByteCallback | None,
     stopped: Stopped,
     read_gate: threading.Lock | None,
+    gate: ContentGate | None = None,
 ) -> TransferResult:
     temps: list[_Temp] = []
     size = 0
@@ -434,7 +451,17 @@ def _copy(
             _verify(temp, size, sha256, stopped)
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
-        published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+        if gate is None:
+            published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+            return TransferResult(source, size, sha256, published, None)
+        existing = gate.enter(source, sha256)
+        if existing is not None:
+            return TransferResult(source, size, sha256, (), None, duplicate_of=existing)
+        published: tuple[Published, ...] = ()
+        try:
+            published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+        finally:
+            gate.leave(source, sha256, published[0].relpath if published else None)
         return TransferResult(source, size, sha256, published, None)
     except _Failure as failure:
         return TransferResult(source, size, sha256, (), str(failure))
@@ -451,6 +478,7 @@ def copy_verified(
     expected_size: int | None = None,
     on_bytes: ByteCallback | None = None,
     cancel: threading.Event | None = None,
+    content_gate: ContentGate | None = None,
 ) -> TransferResult:
     """Copy ``source`` to every destination, prove each copy on disk, then publish it.
 
@@ -465,9 +493,14 @@ def copy_verified(
     and a re-run finds it identical and reuses it, so nothing is lost or doubled. The file still
     counts as failed because not every destination holds it. Other exceptions (including
     KeyboardInterrupt) propagate after the temporaries are removed.
+
+    ``content_gate`` lets the caller skip content it already holds elsewhere (see
+    `ContentGate`); the card is still read only once.
     """
     stopped = cancel.is_set if cancel is not None else _never
-    return _copy(Path(source), tuple(destinations), expected_size, on_bytes, stopped, None)
+    return _copy(
+        Path(source), tuple(destinations), expected_size, on_bytes, stopped, None, content_gate
+    )
 
 
 def transfer_many(
@@ -476,6 +509,7 @@ def transfer_many(
     workers: int = 4,
     on_bytes: ByteCallback | None = None,
     cancel: threading.Event | None = None,
+    content_gate: ContentGate | None = None,
 ) -> Iterator[TransferResult]:
     """`copy_verified` for each ``(source, destinations, expected_size)``, results in job order.
 
@@ -498,7 +532,15 @@ def transfer_many(
 
     if workers <= 1:
         for source, destinations, expected_size in jobs:
-            yield _copy(Path(source), tuple(destinations), expected_size, on_bytes, stopped, None)
+            yield _copy(
+                Path(source),
+                tuple(destinations),
+                expected_size,
+                on_bytes,
+                stopped,
+                None,
+                content_gate,
+            )
         return
 
     gate = threading.Lock()
@@ -515,6 +557,7 @@ def transfer_many(
                         on_bytes,
                         stopped,
                         gate,
+                        content_gate,
                     )
                 )
                 if len(pending) >= 2 * workers:
@@ -552,11 +595,15 @@ def remove_stale_temps(root: Path) -> list[Path]:
 
 
 def free_space(path: Path) -> int | None:
-    """Free bytes on the filesystem that holds ``path`` (or would, once created)."""
+    """Free bytes on the filesystem that holds ``path`` (or would, once created).
+
+    None when unknown: an error, or a FUSE filesystem that reports a size of 0 (fusefat).
+    """
     probe = Path(os.path.abspath(path))
     try:
         while not probe.exists() and probe.parent != probe:
             probe = probe.parent
-        return shutil.disk_usage(probe).free
+        usage = shutil.disk_usage(probe)
     except OSError:
         return None
+    return usage.free if usage.total else None

@@ -1,0 +1,216 @@
+"""Interactive ID assignment: groups by time gap, IDs checked as typed, plan, go-ahead.
+
+The end-to-end tests run the installed console script under a pseudo-terminal (pexpect).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pexpect
+import pytest
+from cardimage import require
+from clinic_helpers import cardingest_exe, invoke, isolate
+from factories import media
+
+from cardingest.assign import ask_ids, build_idmap, file_spec, make_groups
+from cardingest.demo import make_demo_card
+from cardingest.errors import InvalidIdError, UsageError
+from cardingest.ids import validate_id
+from cardingest.plan import make_plan
+
+GAP = timedelta(minutes=5)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return isolate(tmp_path, monkeypatch)
+
+
+def files() -> list:
+    return [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-11-24 09:00:00"),
+        media("DCIM/100CANON/IMG_0001.CR2", "2026-11-24 09:00:00"),
+        media("DCIM/100CANON/IMG_0001.XMP", "2026-11-24 09:00:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-24 09:03:00"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2026-11-24 09:30:00"),
+        media("DCIM/101CANON/IMG_0004.JPG", "2026-11-24 10:00:00"),
+    ]
+
+
+def test_groups_are_described_and_answers_become_an_id_map() -> None:
+    groups = make_groups(files(), GAP)
+    assert [len(g.files) for g in groups] == [3, 1, 1]
+    assert groups[0].describe() == (
+        "Group 1: 3 photo(s), 2026-11-24 09:00:00 to 09:03:00, IMG_0001.JPG … IMG_0002.JPG"
+    )
+    idmap, unnamed = build_idmap(groups, ["JBX3656", None, "MCJ1984"])
+    assert unnamed == []
+    assert idmap.source == "interactive"
+    assert [(r.line, r.patient_id, r.files) for r in idmap.rows] == [
+        (1, "JBX3656", "100CANON/IMG_0001 100CANON/IMG_0002"),
+        (3, "MCJ1984", "101CANON/IMG_0004"),
+    ]
+    plan = make_plan(files(), idmap)
+    actions = {i.source.rpartition("/")[2]: (i.action, i.patient_id) for i in plan.items}
+    assert actions == {
+        "IMG_0001.JPG": ("copy", "JBX3656"),
+        "IMG_0001.CR2": ("copy", "JBX3656"),
+        "IMG_0001.XMP": ("copy", "JBX3656"),
+        "IMG_0002.JPG": ("copy", "JBX3656"),
+        "IMG_0003.JPG": ("hold", None),
+        "IMG_0004.JPG": ("copy", "MCJ1984"),
+    }
+
+
+def test_no_id_at_all_is_a_usage_error() -> None:
+    groups = make_groups(files(), GAP)
+    with pytest.raises(UsageError):
+        build_idmap(groups, [None, None, None])
+
+
+def test_a_name_a_map_cannot_hold_stays_on_the_card() -> None:
+    odd = media("DCIM/100CANON/IMG 0001 (1).JPG", "2026-11-24 09:00:00")
+    assert file_spec(odd) is None
+    assert file_spec(files()[0]) == "100CANON/IMG_0001"
+    groups = make_groups([odd, files()[0]], GAP)
+    idmap, unnamed = build_idmap(groups, ["JBX3656"])
+    assert unnamed == [odd.path]
+    assert idmap.rows[0].files == "100CANON/IMG_0001"
+
+
+def test_invalid_ids_are_explained_and_asked_again() -> None:
+    groups = make_groups(files(), GAP)
+    replies = iter(["ZAC3561", " jbx3656 ", "", "ZZZ0044", "MCJ1984"])
+    asked: list[str] = []
+    told: list[str] = []
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return next(replies)
+
+    answers = ask_ids(groups, ask, told.append, lambda raw: validate_id(raw, "nhi"))
+    assert answers == ["JBX3656", None, "MCJ1984"]
+    assert len(asked) == 5
+    assert asked[0] == "Patient ID for group 1 (blank: leave on the card): "
+    assert [t for t in told if not t.startswith("Group")] == [
+        message_for("ZAC3561"),
+        message_for("ZZZ0044"),
+    ]
+
+
+def message_for(raw: str) -> str:
+    with pytest.raises(InvalidIdError) as caught:
+        validate_id(raw, "nhi")
+    return caught.value.message
+
+
+def test_without_a_terminal_it_is_exit_2_naming_map_and_id(tmp_path: Path) -> None:
+    card, _ = make_demo_card(tmp_path)
+    for command in ("ingest", "preview"):
+        code, _, err = invoke(command, card, "--archive", tmp_path / "a")
+        assert code == 2
+        assert "--map FILE" in err and "--id ID" in err
+    assert not (tmp_path / "a").exists()
+
+
+def spawn(*args: str | Path) -> pexpect.spawn:
+    """The console script on a pseudo-terminal; TERM=dumb makes Rich write plain text."""
+    require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
+    child = pexpect.spawn(
+        cardingest_exe(),
+        [str(a) for a in args],
+        env={**os.environ, "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=60,
+    )
+    return child
+
+
+def finish(child: pexpect.spawn) -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    return int(child.exitstatus)
+
+
+def answer_groups(child: pexpect.spawn) -> None:
+    """Demo card: group 1 gets an invalid ID first, groups 2-3 blank, group 4 ZAA0067."""
+    child.expect(r"6 photo\(s\) in 4 group\(s\)")
+    child.expect(r"Group 1: 3 photo\(s\), 2026-11-24 09:15:02 to 09:16:40")
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    child.sendline("ZAC3561")
+    child.expect("fails its checksum")
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    child.sendline("zac5361")
+    child.expect_exact("Patient ID for group 2 (blank: leave on the card): ")
+    child.sendline("")
+    child.expect_exact("Patient ID for group 3 (blank: leave on the card): ")
+    child.sendline("")
+    child.expect("Group 4: 1 photo")
+    child.expect_exact("Patient ID for group 4 (blank: leave on the card): ")
+    child.sendline("ZAA0067")
+
+
+def test_interactive_ingest_on_a_terminal(tmp_path: Path) -> None:
+    card, _ = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    child = spawn("ingest", card, "--archive", archive)
+    answer_groups(child)
+    child.expect(r"6 file\(s\): 4 to copy .*, 2 held on the card")
+    child.expect(r"Copy 4 file\(s\) .* into .*\? \[y/N\]: ")
+    child.sendline("y")
+    child.expect("4 copied and verified")
+    assert finish(child) == 3
+    assert sorted(p.name for p in (archive / "ZAC5361").glob("*.jpg")) == [
+        "ZAC5361-20261124-091502-2.jpg",
+        "ZAC5361-20261124-091502.jpg",
+        "ZAC5361-20261124-091640.jpg",
+    ]
+    assert [p.name for p in (archive / "ZAA0067").glob("*.jpg")] == ["ZAA0067-20261124-100255.jpg"]
+
+
+def test_saying_no_copies_nothing(tmp_path: Path) -> None:
+    card, _ = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    child = spawn("ingest", card, "--archive", archive)
+    answer_groups(child)
+    child.expect(r"\[y/N\]: ")
+    child.sendline("n")
+    child.expect("Nothing was copied.")
+    assert finish(child) == 0
+    assert not list(archive.glob("Z*"))
+
+
+def test_interactive_preview_shows_the_plan(tmp_path: Path) -> None:
+    card, _ = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    child = spawn("preview", card, "--archive", archive)
+    answer_groups(child)
+    child.expect(r"4 to copy")
+    assert finish(child) == 3
+    assert not archive.exists()
+
+
+def test_ctrl_d_at_a_prompt_stops_with_nothing_copied(tmp_path: Path) -> None:
+    card, _ = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    child = spawn("ingest", card, "--archive", archive)
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    child.sendeof()
+    child.expect("Interrupted")
+    assert finish(child) == 130
+    assert not archive.exists()
+
+
+def test_when_is_interactive(tmp_path: Path) -> None:
+    """--json or an ID map means a script: never asked, even on a terminal."""
+    card, map_file = make_demo_card(tmp_path)
+    child = spawn("preview", card, "--archive", tmp_path / "a", "--json")
+    child.expect("--map FILE")
+    assert finish(child) == 2
+    child = spawn("preview", card, "--map", map_file, "--archive", tmp_path / "a")
+    child.expect("1 held on the card")
+    assert finish(child) == 3

@@ -1,0 +1,230 @@
+"""`cardingest search` and `cardingest tag`: filters, documents, sidecars, audit, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from clinic_helpers import ingest_demo, invoke, isolate, subjects
+
+from cardingest.audit import AuditLog
+from cardingest.lock import ArchiveLock
+from cardingest.xmp import sidecar_path
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    return ingest_demo(tmp_path)[1]
+
+
+def search(archive: Path, *args: str) -> list[dict]:
+    code, out, err = invoke("search", "--archive", archive, "--json", *args)
+    assert code == 0, err
+    return json.loads(out)["results"]
+
+
+def paths(results: list[dict]) -> list[str]:
+    return [r["archive_path"] for r in results]
+
+
+def test_search_by_id_diagnosis_and_dates(archive: Path) -> None:
+    assert len(search(archive)) == 5
+    by_id = search(archive, "--id", "zac5361")
+    assert paths(by_id) == [
+        "ZAC5361/ZAC5361-20261124-091502.jpg",
+        "ZAC5361/ZAC5361-20261124-091502-2.jpg",
+        "ZAC5361/ZAC5361-20261124-091640.jpg",
+    ]
+    first = by_id[0]
+    assert first["diagnosis"] == ["melanoma", "naevus"]
+    assert (first["site"], first["consent"], first["patient_id"]) == (
+        "left forearm",
+        "record",
+        "ZAC5361",
+    )
+    assert {"captured_at", "sha256", "size", "time_source", "source_path"} <= set(first)
+    assert "rowid" not in first
+    assert paths(search(archive, "--diagnosis", "MELANOMA")) == paths(by_id)
+    assert paths(search(archive, "--diagnosis", "Psoriasis")) == [
+        "ZAA0067/ZAA0067-20261124-094107.jpg"
+    ]
+    assert search(archive, "--diagnosis", "melan") == []
+    day = ["--from", "2026-11-24", "--to", "2026-11-24"]
+    assert len(search(archive, *day)) == 4
+    assert len(search(archive, *day, "--id", "ZAA0067")) == 1
+    assert search(archive, "--id", "ZAA0067", "--diagnosis", "melanoma") == []
+    assert search(archive, "--to", "2026-11-23") == []
+
+
+def test_search_table(archive: Path) -> None:
+    code, out, _ = invoke("search", "--archive", archive, "--diagnosis", "melanoma")
+    assert code == 0
+    assert "ZAC5361/ZAC5361-20261124-091640.jpg" in out
+    assert "melanoma; naevus; left forearm" in out
+    assert "3 photo(s)" in out
+    code, out, _ = invoke("search", "--archive", archive, "--diagnosis", "lichen")
+    assert code == 0 and "0 photo(s)" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "yesterday"], "--from 'yesterday' is not a date"),
+        (["--to", "2026-02-30"], "--to '2026-02-30' is not a date"),
+        (["--from", "2026-12-01", "--to", "2026-11-01"], "is after --to"),
+        (["--id", "ZAC3561"], "checksum"),
+        (["--id", "../x"], "NHI"),
+        (["--diagnosis", " "], "--diagnosis is empty"),
+    ],
+)
+def test_search_bad_input_is_exit_2(archive: Path, args: list[str], message: str) -> None:
+    code, out, err = invoke("search", "--archive", archive, *args)
+    assert code == 2
+    assert message in err
+    code, out, _ = invoke("search", "--archive", archive, "--json", *args)
+    assert code == 2 and json.loads(out)["error"]["exit"] == 2
+
+
+def test_search_without_catalogue_is_exit_1_and_creates_nothing(tmp_path: Path) -> None:
+    archive = tmp_path / "nowhere"
+    code, _, err = invoke("search", "--archive", archive, "--id", "JBX3656")
+    assert code == 1
+    assert "No catalogue" in err and "--archive" in err
+    assert not archive.exists()
+
+
+def last_event(archive: Path) -> dict:
+    return list(AuditLog(archive).events())[-1]
+
+
+def test_tag_adds_and_removes_diagnosis_and_rewrites_sidecars(archive: Path) -> None:
+    code, out, err = invoke(
+        "tag", "ZAC5361", "--diagnosis", "Melanoma;lentigo maligna", "--archive", archive
+    )
+    assert code == 0, err
+    assert "3 file(s) retagged" in out
+    records = search(archive, "--id", "ZAC5361")
+    assert all(r["diagnosis"] == ["melanoma", "naevus", "lentigo maligna"] for r in records)
+    assert len(search(archive, "--diagnosis", "LENTIGO MALIGNA")) == 3
+    for record in records:
+        flat, hierarchical = subjects(sidecar_path(archive / record["archive_path"]))
+        assert flat == ["melanoma", "naevus", "lentigo maligna", "left forearm", "record"]
+        assert "diagnosis|lentigo maligna" in hierarchical
+    event = last_event(archive)
+    assert event["event"] == "tag"
+    assert [c["path"] for c in event["changes"]] == sorted(r["archive_path"] for r in records)
+    assert event["changes"][0]["old"]["diagnosis"] == ["melanoma", "naevus"]
+    assert event["changes"][0]["new"]["diagnosis"] == ["melanoma", "naevus", "lentigo maligna"]
+
+    code, out, err = invoke(
+        "tag", "ZAC5361", "--diagnosis", "melanoma;naevus", "--remove", "--archive", archive
+    )
+    assert code == 0, err
+    assert search(archive, "--diagnosis", "melanoma") == []
+    flat, _ = subjects(sidecar_path(archive / records[0]["archive_path"]))
+    assert flat == ["lentigo maligna", "left forearm", "record"]
+    assert AuditLog(archive).check().ok
+
+
+def test_tag_by_path_sets_site_and_consent(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relative = "ZAA0067/ZAA0067-20261124-094107.jpg"
+    code, _, err = invoke(
+        "tag", relative, "--consent", "Publication", "--site", "", "--archive", archive
+    )
+    assert code == 0, err
+    record = search(archive, "--id", "ZAA0067")[0]
+    assert (record["consent"], record["site"], record["diagnosis"]) == (
+        "publication",
+        None,
+        ["psoriasis"],
+    )
+    assert subjects(sidecar_path(archive / relative)) == (
+        ["psoriasis", "publication"],
+        ["diagnosis|psoriasis", "consent|publication"],
+    )
+    absolute = str(archive / relative)
+    code, out, _ = invoke("tag", absolute, "--diagnosis", "psoriasis", "--archive", archive)
+    assert code == 0 and "0 file(s) retagged, 1 already so" in out
+    monkeypatch.chdir(archive / "ZAA0067")
+    code, _, err = invoke(
+        "tag", "ZAA0067-20261124-094107.jpg", "--diagnosis", "eczema", "--archive", archive
+    )
+    assert code == 0, err
+    assert search(archive, "--diagnosis", "eczema")[0]["archive_path"] == relative
+
+
+def test_tag_gives_keywords_to_a_photo_that_had_none(archive: Path) -> None:
+    bare = next(r for r in search(archive, "--id", "ZAA0067") if not r["diagnosis"])
+    xmp = sidecar_path(archive / bare["archive_path"])
+    assert not xmp.exists()
+    code, _, err = invoke(
+        "tag", bare["archive_path"], "--diagnosis", "psoriasis", "--archive", archive
+    )
+    assert code == 0, err
+    assert subjects(xmp) == (["psoriasis"], ["diagnosis|psoriasis"])
+
+
+def test_tag_leaves_a_foreign_sidecar_alone(archive: Path) -> None:
+    record = search(archive, "--id", "ZAA0067")[0]
+    xmp = sidecar_path(archive / record["archive_path"])
+    foreign = b'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0"/>'
+    xmp.write_bytes(foreign)
+    code, _, err = invoke(
+        "tag", record["archive_path"], "--diagnosis", "eczema", "--archive", archive
+    )
+    assert code == 0, err
+    assert xmp.read_bytes() == foreign
+    assert "kept" in err
+    assert search(archive, "--diagnosis", "eczema")
+    assert last_event(archive)["kept"] == [str(xmp)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ZAC5361"], "Nothing to change"),
+        (["ZAC5361", "--consent", "marketing"], "is not one of record, teaching, publication"),
+        (["ZAC5361", "--remove"], "--remove needs --diagnosis"),
+        (
+            ["ZAC5361", "--remove", "--diagnosis", "x", "--site", "arm"],
+            "removes diagnosis keywords only",
+        ),
+        (["ZAC5361", "--diagnosis", "=HYPERLINK(1)"], "looks like a spreadsheet formula"),
+        (["ZAC5361", "--diagnosis", "x" * 201], "longer than 200"),
+        (["ZAC3561", "--diagnosis", "x"], "checksum"),
+        (["JBX3656", "--diagnosis", "x"], "no archived photos of this ID"),
+        (["ZAC5361/nope.jpg", "ZAC5361", "--diagnosis", "x"], "not an archived photo"),
+    ],
+)
+def test_tag_bad_input_is_exit_2_and_changes_nothing(
+    archive: Path, args: list[str], message: str
+) -> None:
+    before = search(archive)
+    events = len(list(AuditLog(archive).events()))
+    code, _, err = invoke("tag", *args, "--archive", archive)
+    assert code == 2, err
+    assert message in " ".join(err.split())
+    assert search(archive) == before
+    assert len(list(AuditLog(archive).events())) == events
+
+
+def test_tag_without_catalogue_is_exit_1(tmp_path: Path) -> None:
+    code, _, err = invoke("tag", "JBX3656", "--diagnosis", "x", "--archive", tmp_path / "none")
+    assert code == 1 and "No catalogue" in err
+    assert not (tmp_path / "none").exists()
+
+
+def test_tag_waits_for_no_one_while_another_holds_the_archive(archive: Path) -> None:
+    with ArchiveLock(archive, "ingest"):
+        code, _, err = invoke("tag", "ZAC5361", "--diagnosis", "x", "--archive", archive)
+    assert code == 1
+    assert "is using" in err
+    assert search(archive, "--diagnosis", "x") == []

@@ -1,0 +1,376 @@
+"""`cardingest share`: referral sizes, upright, no GPS/serial/owner, audit, never overwrite.
+
+The last test is the issue's done-when on a FAT32 card of real camera photos.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from cardimage import CardFactory
+from clinic_helpers import (
+    camera_jpeg,
+    exiftool,
+    invoke,
+    isolate,
+    private_tags,
+    subjects,
+    tree,
+)
+from PIL import Image
+
+from cardingest.audit import AuditLog
+from cardingest.catalogue import CatalogueRecord
+from cardingest.share import fit, share_names, strip_jpeg
+from cardingest.xmp import sidecar_path
+
+MEDIUM = (640, 480)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate(tmp_path, monkeypatch)
+
+
+def within(size: tuple[int, int], box: tuple[int, int]) -> bool:
+    """Fits ``box`` turned to match the photo: long side ≤ long bound, short ≤ short."""
+    return max(size) <= max(box) and min(size) <= min(box)
+
+
+def test_fit_keeps_aspect_never_enlarges_and_turns_the_box() -> None:
+    assert fit((4032, 3024), MEDIUM) == (640, 480)
+    assert fit((3024, 4032), MEDIUM) == (480, 640)
+    assert fit((3872, 2403), MEDIUM) == (640, 397)
+    assert fit((2164, 1626), MEDIUM) == (639, 480)
+    assert fit((100, 68), MEDIUM) == (100, 68)
+    assert fit((4000, 3000), (320, 320)) == (320, 240)
+    assert fit((4000, 3000), None) == (4000, 3000)
+    assert fit((6000, 4000), (2016, 1512)) == (2016, 1344)
+
+
+def record(path: str, when: str, subsec: str = "") -> CatalogueRecord:
+    return CatalogueRecord("JBX3656", path, "0" * 64, 1, when, when, "mtime", subsec=subsec)
+
+
+def test_share_names_number_photos_of_one_second() -> None:
+    records = [
+        record("a.jpg", "2024-03-01T10:00:00"),
+        record("b.jpg", "2024-03-01T10:00:00"),
+        record("c.jpg", "2024-03-01T10:00:01"),
+    ]
+    assert share_names(records, "JBX3656", "small") == [
+        "JBX3656-20240301-100000-small.jpg",
+        "JBX3656-20240301-100000-2-small.jpg",
+        "JBX3656-20240301-100001-small.jpg",
+    ]
+    assert share_names(records[2:], "7F3A9C21", "original") == ["7F3A9C21-20240301-100001.jpg"]
+
+
+def pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB").tobytes()
+
+
+@pytest.mark.samples
+@pytest.mark.parametrize(
+    "name",
+    ["45-gps_ifd.jpg", "87_OSError.jpg", "32-lens_data.jpeg", "no_exif.jpg", "Nikon_D70.jpg"],
+)
+def test_strip_jpeg_keeps_the_pixels_and_drops_the_metadata(
+    samples_dir: Path, tmp_path: Path, name: str
+) -> None:
+    original = (samples_dir / "real" / name).read_bytes()
+    stripped = strip_jpeg(original)
+    assert pixels(stripped) == pixels(original)
+    assert stripped.endswith(b"\xff\xd9") and len(stripped) < len(original)
+    for marker in (b"Exif\x00\x00", b"http://ns.adobe.com/xap", b"Photoshop 3.0", b"MPF\x00"):
+        assert marker not in stripped
+    out = tmp_path / name
+    out.write_bytes(stripped)
+    assert private_tags(exiftool("-a", "-G1", out)[0]) == []
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """JBX3656: three camera JPEGs (one turned by EXIF, one large), consent teaching.
+
+    MCJ1984: one photo with consent record only.
+    """
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    camera_jpeg(folder / "IMG_0001.JPG", datetime(2024, 3, 1, 10, 0, 0))
+    camera_jpeg(folder / "IMG_0002.JPG", datetime(2024, 3, 1, 10, 0, 30), orientation=6)
+    camera_jpeg(folder / "IMG_0003.JPG", datetime(2024, 3, 1, 10, 1, 0), size=(3000, 2000))
+    camera_jpeg(folder / "IMG_0004.JPG", datetime(2024, 3, 2, 9, 0, 0))
+    map_file = tmp_path / "map.csv"
+    map_file.write_text(
+        "files,id,diagnosis,site,consent\n"
+        "IMG_0001-IMG_0003,JBX3656,melanoma,back,teaching\n"
+        "IMG_0004,MCJ1984,psoriasis,,record\n",
+        encoding="utf-8",
+    )
+    archive = tmp_path / "archive"
+    code, _, err = invoke("ingest", tmp_path / "card", "--map", map_file, "--archive", archive)
+    assert code == 0, err
+    return archive
+
+
+def jpegs(folder: Path) -> dict[str, Image.Image]:
+    found = {}
+    for path in sorted(folder.iterdir()):
+        with Image.open(path) as image:
+            image.load()
+            found[path.name] = image
+    return found
+
+
+def test_share_medium_is_small_upright_and_clean(archive: Path, tmp_path: Path) -> None:
+    before = tree(archive)
+    out = tmp_path / "referral"
+    code, stdout, err = invoke(
+        "share", "JBX3656", "--size", "medium", "--out", out, "--archive", archive
+    )
+    assert code == 0, err
+    shared = jpegs(out)
+    assert list(shared) == [
+        "JBX3656-20240301-100000-medium.jpg",
+        "JBX3656-20240301-100030-medium.jpg",
+        "JBX3656-20240301-100100-medium.jpg",
+    ]
+    sizes = [image.size for image in shared.values()]
+    assert sizes == [(640, 480), (480, 640), (640, 427)]
+    turned = shared["JBX3656-20240301-100030-medium.jpg"]
+    assert turned.getpixel((turned.width - 5, 5))[2] > 150
+    for entry in exiftool("-a", "-G1", *sorted(out.iterdir())):
+        assert private_tags(entry) == [], entry["SourceFile"]
+        assert "Orientation" not in str(entry.keys())
+        assert entry["ExifIFD:DateTimeOriginal"].startswith("2024:03:01 10:0")
+        assert not [k for k in entry if k.startswith(("XMP", "IPTC", "Photoshop"))]
+    assert tree(archive) == before
+    assert "Shared 3 of 3" in stdout
+    event = list(AuditLog(archive).events())[-1]
+    assert event["event"] == "share"
+    assert (event["count"], event["size"], event["out"], event["anonymous"]) == (
+        3,
+        "medium",
+        str(out),
+        False,
+    )
+    assert len(event["paths"]) == 3 and event["paths"][0].startswith("JBX3656/")
+
+
+def test_share_sizes_and_date_range(archive: Path, tmp_path: Path) -> None:
+    for size, box in (("small", (320, 320)), ("large", (2016, 1512))):
+        out = tmp_path / size
+        code, _, err = invoke(
+            "share", "JBX3656", "--size", size, "--out", out, "--archive", archive
+        )
+        assert code == 0, err
+        for name, image in jpegs(out).items():
+            assert name.endswith(f"-{size}.jpg")
+            assert within(image.size, box)
+    assert jpegs(tmp_path / "large")["JBX3656-20240301-100100-large.jpg"].size == (2016, 1344)
+    out = tmp_path / "original"
+    code, _, _ = invoke(
+        "share", "JBX3656", "--size", "original", "--out", out, "--archive", archive
+    )
+    assert code == 0
+    originals = jpegs(out)
+    assert originals["JBX3656-20240301-100100.jpg"].size == (3000, 2000)
+    assert originals["JBX3656-20240301-100030.jpg"].size == (600, 800)
+    archived = archive / "JBX3656" / "JBX3656-20240301-100100.jpg"
+    assert pixels((out / "JBX3656-20240301-100100.jpg").read_bytes()) == pixels(
+        archived.read_bytes()
+    )
+    out = tmp_path / "range"
+    code, _, _ = invoke(
+        "share", "JBX3656", "--from", "2024-03-02", "--out", out, "--archive", archive
+    )
+    assert code == 2
+    assert not out.exists()
+
+
+def test_default_out_folder_and_refusal_to_overwrite(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke("share", "jbx3656", "--size", "small", "--archive", archive)
+    assert code == 0, err
+    out = tmp_path / f"share-JBX3656-{date.today():%Y%m%d}"
+    before = tree(out)
+    assert len(before) == 3
+    events = len(list(AuditLog(archive).events()))
+    code, _, err = invoke("share", "JBX3656", "--size", "small", "--archive", archive)
+    assert code == 2
+    assert "Not overwriting 3 file(s)" in err
+    assert tree(out) == before
+    assert len(list(AuditLog(archive).events())) == events
+
+
+def test_anonymous_needs_teaching_or_publication_consent(archive: Path, tmp_path: Path) -> None:
+    out = tmp_path / "anon"
+    code, _, err = invoke("share", "MCJ1984", "--anonymous", "--out", out, "--archive", archive)
+    assert code == 2
+    assert "lack teaching or publication consent" in err
+    assert "consent record" in err
+    assert not out.exists()
+    code, stdout, err = invoke(
+        "share", "JBX3656", "--anonymous", "--out", out, "--archive", archive
+    )
+    assert code == 0, err
+    names = sorted(p.name for p in out.iterdir())
+    token = names[0].split("-")[0]
+    assert len(token) == 8 and all(name.startswith(token + "-") for name in names)
+    assert not any("JBX3656" in name for name in names)
+    assert f"of token {token}" in stdout.splitlines()[-1]
+    event = list(AuditLog(archive).events())[-1]
+    assert (event["anonymous"], event["token"]) == (True, token)
+
+
+def test_tag_then_anonymous_share(archive: Path, tmp_path: Path) -> None:
+    code, _, _ = invoke("tag", "MCJ1984", "--consent", "publication", "--archive", archive)
+    assert code == 0
+    code, _, err = invoke(
+        "share", "MCJ1984", "--anonymous", "--out", tmp_path / "a", "--archive", archive
+    )
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["JBX3656", "--size", "huge"], 2, "--size 'huge' is not one of"),
+        (["ZAC3561"], 2, "checksum"),
+        (["EPT6335"], 2, "No archived photos of EPT6335"),
+        (["JBX3656", "--from", "2024-13-01"], 2, "not a date"),
+        (["JBX3656", "--from", "2024-03-02", "--to", "2024-03-01"], 2, "is after"),
+    ],
+)
+def test_share_bad_input(
+    archive: Path, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    out = tmp_path / "out"
+    got, _, err = invoke("share", *args, "--out", out, "--archive", archive)
+    assert got == code
+    assert message in err
+    assert not out.exists()
+
+
+def test_share_into_the_archive_is_refused(archive: Path) -> None:
+    code, _, err = invoke("share", "JBX3656", "--out", archive / "x", "--archive", archive)
+    assert code == 2 and "inside the archive" in err
+
+
+def test_share_without_catalogue_is_exit_1(tmp_path: Path) -> None:
+    code, _, err = invoke(
+        "share", "JBX3656", "--archive", tmp_path / "none", "--out", tmp_path / "o"
+    )
+    assert code == 1 and "No catalogue" in err
+
+
+def test_missing_archived_file_fails_that_photo_only(archive: Path, tmp_path: Path) -> None:
+    (archive / "JBX3656" / "JBX3656-20240301-100000.jpg").unlink()
+    out = tmp_path / "out"
+    code, _, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
+    assert code == 1
+    assert "failed:" in err and "JBX3656-20240301-100000.jpg" in err
+    assert len(list(out.iterdir())) == 2
+
+
+@pytest.mark.samples
+def test_heic_is_skipped_with_a_message(samples_dir: Path, tmp_path: Path) -> None:
+    card = tmp_path / "card" / "DCIM" / "100APPLE"
+    card.mkdir(parents=True)
+    shutil.copy(samples_dir / "real" / "IMG_5195.HEIC", card / "IMG_0001.HEIC")
+    shutil.copy(samples_dir / "real" / "Canon_40D.jpg", card / "IMG_0002.JPG")
+    archive = tmp_path / "archive"
+    code, _, err = invoke("ingest", tmp_path / "card", "--id", "JBX3656", "--archive", archive)
+    assert code == 0, err
+    out = tmp_path / "out"
+    code, stdout, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
+    assert code == 0, err
+    assert "skipped:" in err and "HEIC" in err
+    assert "1 skipped" in stdout
+    assert len(list(out.iterdir())) == 1
+
+
+REAL_JPEGS = (
+    ("32-lens_data.jpeg", "MCJ1984"),
+    ("42_IndexError.jpg", "MCJ1984"),
+    ("45-gps_ifd.jpg", "MCJ1984"),
+    ("67-0_length_string.jpg", "MCJ1984"),
+    ("87_OSError.jpg", "MCJ1984"),
+    ("Canon_40D.jpg", "MCJ1984"),
+    ("Kodak_CX7530.jpg", "MCJ1984"),
+    ("corrupted.jpg", "MCJ1984"),
+    ("11-tests.jpg", "MCJ1984"),
+    ("22-canon_tags.jpg", "ACA31FM"),
+    ("28-hex_value.jpg", "ACA31FM"),
+    ("30-type_error.jpg", "ACA31FM"),
+    ("33-type_error.jpg", "ACA31FM"),
+    ("35-empty.jpg", "ACA31FM"),
+    ("36-memory_error.jpg", "ACA31FM"),
+    ("Canon_40D_photoshop_import.jpg", "ACA31FM"),
+    ("Nikon_D70.jpg", "ACA31FM"),
+    ("Pentax_K10D.jpg", "ACA31FM"),
+    ("no_exif.jpg", "ACA31FM"),
+)
+"""19 distinct real JPEGs; MCJ1984 gets the ones with GPS, serial numbers, artist and MPO."""
+
+
+@pytest.mark.card
+@pytest.mark.samples
+def test_done_when_on_a_card_of_real_photos(
+    fat_card: CardFactory, samples_dir: Path, tmp_path: Path
+) -> None:
+    files = {
+        f"DCIM/100CANON/IMG_{n:04d}.JPG": samples_dir / "real" / name
+        for n, (name, _) in enumerate(REAL_JPEGS, start=1)
+    }
+    mount = fat_card(files, label="EOS_DIGITAL")
+    map_file = tmp_path / "map.csv"
+    map_file.write_text(
+        "files,id,diagnosis,site,consent\n"
+        "IMG_0001-IMG_0009,MCJ1984,melanoma;lentigo,back,teaching\n"
+        "IMG_0010-IMG_0019,ACA31FM,psoriasis,,record\n",
+        encoding="utf-8",
+    )
+    archive = tmp_path / "archive"
+    code, _, err = invoke("ingest", mount, "--map", map_file, "--archive", archive)
+    assert code == 0, err
+
+    def count(*args: str) -> int:
+        code, out, err = invoke("search", "--archive", archive, "--json", *args)
+        assert code == 0, err
+        return len(json.loads(out)["results"])
+
+    assert count("--id", "MCJ1984") == 9
+    assert count("--diagnosis", "MELANOMA") == 9
+    assert count("--diagnosis", "psoriasis") == 10
+    melanoma = json.loads(invoke("search", "--archive", archive, "--id", "MCJ1984", "--json")[1])
+    for result in melanoma["results"]:
+        flat, hierarchical = subjects(sidecar_path(archive / result["archive_path"]))
+        assert "melanoma" in flat and "diagnosis|melanoma" in hierarchical
+        assert (archive / result["archive_path"]).read_bytes() == (
+            mount / result["source_path"]
+        ).read_bytes()
+
+    out = tmp_path / "referral"
+    code, _, err = invoke(
+        "share", "MCJ1984", "--size", "medium", "--out", out, "--archive", archive
+    )
+    assert code == 0, err
+    shared = sorted(out.iterdir())
+    assert len(shared) == 9
+    for path in shared:
+        with Image.open(path) as image:
+            assert image.format == "JPEG"
+            assert within(image.size, MEDIUM), (path.name, image.size)
+            assert image.width * image.height <= 640 * 480
+    for entry in exiftool("-a", "-G1", "-u", *shared):
+        assert private_tags(entry) == [], entry["SourceFile"]
+        assert not [k for k in entry if k.startswith(("XMP", "IPTC", "Photoshop", "MPF"))]

@@ -1,0 +1,229 @@
+"""`cardingest watch`: each inserted card ingested once, again only after it went away.
+
+The real-card tests start the installed console script and mount FAT32 card images while it
+runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from cardimage import CardFactory, require
+from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke, isolate
+
+from cardingest import watch as watch_module
+from cardingest.cards import find_cards
+from cardingest.cli_clinic import stop_between_files
+from cardingest.config import load_settings
+from cardingest.ingest import execute
+from cardingest.models import Card
+from cardingest.prepare import load_idmap, prepare
+from cardingest.watch import Watcher, watch
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate(tmp_path, monkeypatch)
+
+
+def card(mount: str) -> Card:
+    return Card(mount=mount, fstype="vfat", device="/dev/sdz1", label=mount.rpartition("/")[2])
+
+
+def scripted(*polls: list[Card]) -> Callable[[], list[Card]]:
+    """``find`` returning each poll in turn, then Ctrl-C."""
+    queue: Iterator[list[Card]] = iter(polls)
+
+    def find() -> list[Card]:
+        try:
+            return next(queue)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    return find
+
+
+def test_a_card_is_handled_once_per_insertion_and_others_meanwhile() -> None:
+    a, b = card("/media/A"), card("/media/B")
+    handled: list[str] = []
+    events: list[tuple[str, str]] = []
+    watcher = Watcher(
+        find=scripted([], [a], [a], [a, b], [b], [], [a]),
+        sleep=lambda _: None,
+        notify=lambda event, c: events.append((event, c.mount)),
+    )
+
+    def handle(c: Card) -> int:
+        handled.append(c.mount)
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        watch(handle, watcher)
+    assert handled == ["/media/A", "/media/B", "/media/A"]
+    assert ("removed", "/media/A") in events and ("removed", "/media/B") in events
+
+
+def test_once_returns_the_first_cards_exit_code() -> None:
+    watcher = Watcher(find=scripted([], [], [card("/media/A")]), sleep=lambda _: None)
+    assert watch(lambda _: 3, watcher, once=True) == 3
+
+
+def test_stop_between_files_lets_the_current_file_finish(tmp_path: Path) -> None:
+    source, _ = demo_card(tmp_path)
+    settings = load_settings(archive=tmp_path / "archive")
+    idmap = load_idmap(None, "JBX3656", settings)
+    plan = prepare(source, None, settings, idmap).plan
+    with stop_between_files() as stop:
+
+        def after_first(_outcome: object) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+
+        result = execute(
+            plan, settings, card=None, map_source="--id", on_file=after_first, stop=stop, workers=1
+        )
+    assert stop.is_set()
+    assert result.interrupted
+    assert result.count("copy") == 1
+    stopped = [o for o in result.outcomes if o.action == "failed"]
+    assert len(stopped) == 5 and {o.error for o in stopped} == {"stopped before it was copied"}
+    assert len(list((tmp_path / "archive" / "JBX3656").iterdir())) == 1
+
+
+def test_a_second_ctrl_c_stops_at_once() -> None:
+    with pytest.raises(KeyboardInterrupt), stop_between_files() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.is_set()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--map FILE"),
+        (["--interactive"], "needs a terminal"),
+        (["--interactive", "--id", "JBX3656"], "one of --map FILE, --id ID or --interactive"),
+        (["--id", "ZAC3561"], "checksum"),
+        (["--map", "nope.csv"], "nope.csv"),
+        (["--id", "JBX3656", "--interval", "0"], "--interval"),
+    ],
+)
+def test_watch_bad_input_is_exit_2_before_waiting(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    code, _, err = invoke("watch", "--archive", tmp_path / "a", *args)
+    assert code == 2
+    assert message in err
+    assert not (tmp_path / "a").exists()
+
+
+def test_watch_once_on_a_folder_card_reports_the_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, map_file = demo_card(tmp_path)
+    monkeypatch.setattr(watch_module, "find_cards", lambda: [card(str(source))])
+    archive = tmp_path / "a"
+    code, out, err = invoke("watch", "--map", map_file, "--archive", archive, "--once")
+    assert code == 3, err
+    assert "Watching for camera cards" in out
+    assert "5 copied and verified" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("files,id\nIMG_0100,JBX3656\n", encoding="utf-8")
+    code, out, err = invoke("watch", "--map", bad, "--archive", archive, "--once")
+    assert code == 2
+    assert "matches no file on the card" in err
+
+
+def card_files(tmp_path: Path, count: int, day: int) -> dict[str, Path]:
+    files = {}
+    for n in range(1, count + 1):
+        path = tmp_path / "src" / f"{day}-{n}.jpg"
+        camera_jpeg(path, datetime(2024, 3, day, 10, n, 0), size=(320, 240))
+        files[f"DCIM/100CANON/IMG_{n:04d}.JPG"] = path
+    return files
+
+
+def start_watch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    require(not find_cards(), "a camera card is already mounted on this machine")
+    log = tmp_path / "watch.log"
+    process = subprocess.Popen(
+        [cardingest_exe(), "watch", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for(log, "Watching for camera cards", process)
+    return process, log
+
+
+def wait_for(log: Path, text: str, process: subprocess.Popen[str], count: int = 1) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if log.read_text().count(text) >= count:
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+    pytest.fail(f"never saw {text!r}:\n{log.read_text()}")
+
+
+@pytest.mark.card
+def test_watch_once_ingests_a_card_mounted_while_it_waits(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    process, log = start_watch(
+        tmp_path, "--id", "JBX3656", "--archive", str(archive), "--once", "--interval", "0.2"
+    )
+    try:
+        time.sleep(0.5)
+        assert process.poll() is None, log.read_text()
+        mount = fat_card(card_files(tmp_path, 3, 1), label="EOS_DIGITAL")
+        assert process.wait(timeout=120) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    copies = sorted((archive / "JBX3656").glob("*.jpg"))
+    assert [p.name for p in copies] == [f"JBX3656-20240301-10{n:02d}00.jpg" for n in (1, 2, 3)]
+    for n, copy in enumerate(copies, start=1):
+        assert copy.read_bytes() == (mount / f"DCIM/100CANON/IMG_{n:04d}.JPG").read_bytes()
+    text = log.read_text()
+    assert "Card EOS_DIGITAL" in text and "3 copied and verified" in text
+
+
+@pytest.mark.card
+def test_watch_waits_for_removal_then_takes_the_next_card_until_ctrl_c(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    process, log = start_watch(
+        tmp_path, "--id", "JBX3656", "--archive", str(archive), "--interval", "0.2"
+    )
+    try:
+        first = fat_card(card_files(tmp_path, 2, 1), label="CARD1")
+        wait_for(log, "remove the card", process)
+        time.sleep(1)
+        assert log.read_text().count("copied and verified") == 1
+        fat_card.handle(first).unmount()
+        wait_for(log, "Card CARD1 removed", process)
+        fat_card(card_files(tmp_path, 2, 2), label="CARD2")
+        wait_for(log, "remove the card", process, count=2)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Stopped watching for cards." in log.read_text()
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 4

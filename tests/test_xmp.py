@@ -1,0 +1,167 @@
+"""XMP keyword sidecars: the document, atomic writes, and what an ingest leaves next to photos."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke, isolate, subjects
+
+from cardingest.transfer import TEMP_PREFIX
+from cardingest.xmp import Keywords, is_ours, render, sidecar_path, write_sidecar
+
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate(tmp_path, monkeypatch)
+
+
+def bag(document: bytes, tag: str) -> list[str]:
+    root = ET.fromstring(document)
+    element = root.find(f".//{tag}")
+    assert element is not None
+    return [li.text or "" for li in element.iter(f"{RDF}li")]
+
+
+def test_keywords_flat_and_hierarchical() -> None:
+    keywords = Keywords(("melanoma", "lentigo"), "back", "teaching")
+    assert keywords.flat == ["melanoma", "lentigo", "back", "teaching"]
+    assert keywords.hierarchical == [
+        "diagnosis|melanoma",
+        "diagnosis|lentigo",
+        "site|back",
+        "consent|teaching",
+    ]
+    assert not Keywords()
+    assert Keywords(consent="record")
+
+
+def test_everything_is_xml_escaped_and_read_back_by_exiftool(tmp_path: Path) -> None:
+    nasty = ('<script>&"x"', "a|b", "naevus 'atypical' > 6 mm")
+    keywords = Keywords(nasty, "left & right <arm>", "publication")
+    document = render(keywords)
+    dc = "{http://purl.org/dc/elements/1.1/}subject"
+    lr = "{http://ns.adobe.com/lightroom/1.0/}hierarchicalSubject"
+    assert bag(document, dc) == [*nasty, "left & right <arm>", "publication"]
+    assert bag(document, lr)[1] == "diagnosis|a/b"
+    path = tmp_path / "X.xmp"
+    path.write_bytes(document)
+    flat, hierarchical = subjects(path)
+    assert flat == [*nasty, "left & right <arm>", "publication"]
+    assert hierarchical[0] == 'diagnosis|<script>&"x"'
+    assert "site|left & right <arm>" in hierarchical
+
+
+def test_characters_xml_cannot_hold_are_refused() -> None:
+    with pytest.raises(ValueError):
+        render(Keywords(("bad\x01",)))
+
+
+def test_write_sidecar_lifecycle(tmp_path: Path) -> None:
+    photo = tmp_path / "JBX3656-20080530-155601.jpg"
+    photo.write_bytes(b"photo")
+    assert sidecar_path(photo) == tmp_path / "JBX3656-20080530-155601.xmp"
+    assert write_sidecar(photo, Keywords()) == "none"
+    assert write_sidecar(photo, Keywords(("melanoma",))) == "written"
+    assert is_ours(sidecar_path(photo))
+    assert write_sidecar(photo, Keywords(("melanoma",))) == "unchanged"
+    assert write_sidecar(photo, Keywords(("naevus",))) == "written"
+    assert subjects(sidecar_path(photo))[0] == ["naevus"]
+    assert write_sidecar(photo, Keywords()) == "removed"
+    assert not sidecar_path(photo).exists()
+    assert photo.read_bytes() == b"photo"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_another_programs_sidecar_is_never_touched(tmp_path: Path) -> None:
+    photo = tmp_path / "A.jpg"
+    foreign = b'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0"/>'
+    sidecar_path(photo).write_bytes(foreign)
+    assert write_sidecar(photo, Keywords(("melanoma",))) == "foreign"
+    assert write_sidecar(photo, Keywords()) == "foreign"
+    assert sidecar_path(photo).read_bytes() == foreign
+
+
+def test_ingest_writes_sidecars_only_for_photos_with_keywords(tmp_path: Path) -> None:
+    card, archive, document = ingest_demo(tmp_path)
+    copied = {i["source"].rpartition("/")[2]: i["target"] for i in document["items"]}
+    for name in ("IMG_0001.JPG", "IMG_0002.JPG", "IMG_0003.JPG"):
+        xmp = sidecar_path(archive / copied[name])
+        flat, hierarchical = subjects(xmp)
+        assert flat == ["melanoma", "naevus", "left forearm", "record"]
+        assert hierarchical == [
+            "diagnosis|melanoma",
+            "diagnosis|naevus",
+            "site|left forearm",
+            "consent|record",
+        ]
+    assert subjects(sidecar_path(archive / copied["IMG_0004.JPG"]))[0] == [
+        "psoriasis",
+        "right elbow",
+        "teaching",
+    ]
+    assert not sidecar_path(archive / copied["IMG_0005.JPG"]).exists()
+    for item in document["items"]:
+        if item["target"]:
+            original = card / item["source"]
+            assert (archive / item["target"]).read_bytes() == original.read_bytes()
+    assert not list(archive.rglob(f"{TEMP_PREFIX}*"))
+    code, out, _ = invoke("verify", "--archive", archive, "--json")
+    assert code == 0, out
+
+
+def test_backup_copies_get_sidecars_too(tmp_path: Path) -> None:
+    backup = tmp_path / "backup"
+    _card, _archive, document = ingest_demo(tmp_path, "--backup", str(backup))
+    first = next(i for i in document["items"] if i["source"].endswith("IMG_0001.JPG"))
+    assert subjects(sidecar_path(Path(first["backup"])))[0][0] == "melanoma"
+
+
+def test_camera_xmp_on_the_card_is_kept_not_overwritten(tmp_path: Path) -> None:
+    card, map_file = demo_card(tmp_path)
+    camera_xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Camera 1.0"><!-- rating --></x:xmpmeta>'
+    )
+    (card / "DCIM" / "100DEMO_" / "IMG_0001.XMP").write_bytes(camera_xmp)
+    archive = tmp_path / "archive"
+    code, out, err = invoke("ingest", card, "--map", map_file, "--archive", archive, "--json")
+    assert code == 3, err
+    items = {i["source"]: i for i in json.loads(out)["items"]}
+    xmp_item = items["DCIM/100DEMO_/IMG_0001.XMP"]
+    photo_item = items["DCIM/100DEMO_/IMG_0001.JPG"]
+    assert xmp_item["action"] == "copy"
+    assert xmp_item["target"] == photo_item["target"].replace(".jpg", ".xmp")
+    assert (archive / xmp_item["target"]).read_bytes() == camera_xmp
+    code, out, _ = invoke("search", "--archive", archive, "--diagnosis", "melanoma", "--json")
+    assert photo_item["target"] in [r["archive_path"] for r in json.loads(out)["results"]]
+
+
+def test_a_sidecar_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    code, out, _ = invoke("preview", card, "--map", map_file, "--archive", archive, "--json")
+    first = json.loads(out)["items"][0]
+    blocker = sidecar_path(archive / first["target"])
+    blocker.mkdir(parents=True)
+    code, out, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
+    assert code == 3, err
+    assert "5 copied and verified" in out and "0 failed" in out
+    assert (archive / first["target"]).is_file()
+    assert f"keywords sidecar {blocker} not written" in " ".join(err.split())
+
+
+def test_sidecar_of_a_real_camera_jpeg(tmp_path: Path) -> None:
+    card = tmp_path / "card"
+    camera_jpeg(card / "DCIM" / "100CANON" / "IMG_0001.JPG", datetime(2024, 3, 1, 10, 0, 0))
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id,diagnosis\nIMG_0001,JBX3656,basal cell carcinoma\n")
+    archive = tmp_path / "archive"
+    code, _, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
+    assert code == 0, err
+    xmp = archive / "JBX3656" / "JBX3656-20240301-100000.xmp"
+    assert subjects(xmp) == (["basal cell carcinoma"], ["diagnosis|basal cell carcinoma"])
