@@ -207,3 +207,21 @@ def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "ZAC5361-20261124-091502-2.jpg" in done.stdout
     assert not (tmp_path / "fresh-home").exists()
+
+
+def test_archive_on_a_missing_drive_is_refused(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    card, map_file = demo
+    archive = tmp_path / "unplugged-drive" / "archive"
+    result = runner.invoke(
+        app, ["ingest", str(card), "--map", str(map_file), "--archive", str(archive)]
+    )
+    assert result.exit_code == 1
+    assert "Is the archive drive connected?" in result.stderr
+    assert not (tmp_path / "unplugged-drive").exists()
+    result = runner.invoke(
+        app,
+        ["ingest", str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"),
+         "--backup", str(tmp_path / "nas" / "backup")],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "nas" in result.stderr
+    assert not (tmp_path / "a" / "ZAC5361").exists()

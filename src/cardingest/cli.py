@@ -61,7 +61,7 @@ from .cli_wipe import print_wipe_result, require_confirmation, run_wipe, wipe_af
 from .config import ENV_ARCHIVE, load_settings
 from .demo import make_demo_card
 from .errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
-from .ingest import IngestResult, execute
+from .ingest import IngestResult, check_destination_root, execute
 from .lock import ArchiveLock, removed_if_left_empty
 from .maptemplate import map_template
 from .models import Card, Settings
@@ -246,6 +246,9 @@ def locked_ingest(
     root, card, idmap = check_inputs(
         source, settings, map_file, patient_id, interactive=interactive
     )
+    for destination in (settings.archive, settings.backup):
+        if destination is not None:
+            check_destination_root(destination)
     with removed_if_left_empty(settings.archive), ArchiveLock(settings.archive, "ingest") as lock:
         if lock.took_over_from:
             output.err.print(

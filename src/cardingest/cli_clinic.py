@@ -24,7 +24,14 @@ from rich.table import Table
 from . import output
 from .assign import ask_ids, build_idmap, make_groups
 from .catalogue import Catalogue, CatalogueRecord
-from .errors import EXIT_FAILURE, EXIT_OK, CardingestError, UsageError
+from .errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CardingestError,
+    Interrupted,
+    UsageError,
+)
 from .ids import validate_id
 from .lock import ArchiveLock
 from .models import Card, IdMap, Settings
@@ -40,8 +47,6 @@ from .share import (
 )
 from .tag import Change, TagResult, is_sidecar, parse_change, require_catalogue, tag
 from .watch import Watcher, watch
-
-EXIT_INTERRUPTED = 130
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="Only photos taken on or after this day (YYYY-MM-DD).")
@@ -398,6 +403,9 @@ def _notify(event: str, card: Card) -> None:
 def _handle_safely(handle: Callable[[Card], int], card: Card) -> int:
     try:
         return handle(card)
+    except Interrupted as exc:
+        output.err.print(escape(exc.message))
+        raise KeyboardInterrupt from None
     except CardingestError as exc:
         output.err.print(f"[red]error:[/] {escape(exc.message)}")
         for detail in exc.details:

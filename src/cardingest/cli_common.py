@@ -14,7 +14,7 @@ from rich.markup import escape
 from . import output
 from .cards import resolve_source
 from .cli_clinic import ask_idmap
-from .errors import EXIT_HELD, EXIT_OK, CardingestError
+from .errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
 from .models import Card, IdMap, Settings
 from .prepare import Prepared, load_idmap, prepare
 
@@ -73,7 +73,7 @@ def handles_errors(command: F) -> F:
             output.err.print(
                 "[red]Interrupted.[/] Nothing is left half-written; run again to finish."
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -11,6 +11,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_HELD = 3
+EXIT_INTERRUPTED = 130
 
 
 class CardingestError(Exception):
@@ -94,3 +95,9 @@ class AuditError(CardingestError):
     """The audit log's hash chain is broken or the log cannot be written."""
 
     exit_code = EXIT_FAILURE
+
+
+class Interrupted(CardingestError):
+    """Ctrl-C: stopped cleanly; the message says how far it got."""
+
+    exit_code = EXIT_INTERRUPTED

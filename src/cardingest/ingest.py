@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord
-from .errors import ArchiveError, InsufficientSpaceError
+from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .manifest import write_manifest
 from .models import Card, Plan, PlanItem, Settings
 from .naming import format_clock_offset
@@ -94,6 +94,19 @@ def check_space(plan: Plan, roots: list[Path]) -> None:
                 f"Not enough space in {root}: {needed:,} bytes to copy (+{SPACE_MARGIN:,} "
                 f"spare), {free:,} bytes free. Nothing was copied."
             )
+
+
+def check_destination_root(root: Path) -> None:
+    """Refuse to create an archive whose parent folder is missing too.
+
+    That is how an unplugged archive drive or unmounted share looks; creating the folders
+    would quietly put the archive on the system disk instead.
+    """
+    if not root.exists() and not root.parent.is_dir():
+        raise ArchiveError(
+            f"{root} does not exist, and neither does {root.parent}. Is the archive drive "
+            f"connected? To start a new archive there, create {root.parent} first."
+        )
 
 
 def prepare_destination(root: Path) -> list[Path]:
@@ -314,7 +327,6 @@ def execute(
         except KeyboardInterrupt:
             result.interrupted = True
             status = "interrupted"
-            raise
         finally:
             batch.flush()
             missing = "stopped before it was copied" if result.interrupted else "not copied"
@@ -349,6 +361,12 @@ def execute(
                 manifest=str(_manifest_relpath(ingest_id)),
                 failed=[o.item.source for o in result.outcomes if o.action == "failed"],
             )
+    if status == "interrupted":
+        raise Interrupted(
+            f"Interrupted after {result.count('copy')} of {len(copies)} photo(s) were copied "
+            "and verified (they are catalogued and in the manifest). No file is half-written; "
+            "run the same command again to finish."
+        )
     return result
 
 
