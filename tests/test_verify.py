@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from cardimage import CardFactory
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cardingest.cli import app
 from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 from cardimage import CardFactory, require
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cardingest import cli_wipe, ingest, wipe
 from cardingest.catalogue import CatalogueRecord
