@@ -225,3 +225,17 @@ def test_archive_on_a_missing_drive_is_refused(demo: tuple[Path, Path], tmp_path
     )  # fmt: skip
     assert result.exit_code == 1 and "nas" in result.stderr
     assert not (tmp_path / "a" / "ZAC5361").exists()
+
+
+def test_backup_must_be_separate_from_the_archive(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    card, map_file = demo
+    archive = tmp_path / "a"
+    for backup in (archive, archive / "backup"):
+        result = runner.invoke(
+            app,
+            ["ingest", str(card), "--map", str(map_file), "--archive", str(archive),
+             "--backup", str(backup)],
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert "overlap" in result.stderr
+    assert not (archive / "ZAC5361").exists()

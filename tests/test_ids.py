@@ -180,7 +180,7 @@ def test_invalid_medicare(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "pattern", "normalised"),
-    [("P-0001", r"P-\d{4}", "P-0001"), (" study_12 ", r"study_\d+", "study_12")],
+    [("P-0001", r"P-\d{4}", "P-0001"), (" study_12 ", r"study_\d+", "STUDY_12")],
 )
 def test_pattern_accepts(raw: str, pattern: str, normalised: str) -> None:
     assert validate_id(raw, "pattern", pattern=pattern) == normalised
@@ -215,7 +215,7 @@ def test_control_characters_are_visible_in_message() -> None:
 @pytest.mark.parametrize("raw", ["A", "a" + "b" * 63, "P-1_x", "0"])
 def test_safe_id_accepts(raw: str) -> None:
     assert SAFE_ID.fullmatch(raw)
-    assert validate_id(raw, "pattern", pattern=".*") == raw
+    assert validate_id(raw, "pattern", pattern=".*") == raw.upper()
 
 
 @pytest.mark.parametrize("raw", ["abc\n", "-a", "_a", "a.b", "a b", "é"])
@@ -261,3 +261,13 @@ def test_validate_id_checks_scheme() -> None:
         validate_id("JBX3656", "nope")
     with pytest.raises(ConfigError):
         validate_id("x", "pattern")
+
+
+def test_pattern_ids_are_upper_cased_after_matching() -> None:
+    assert validate_id("ab12", "pattern", pattern="[a-z]{2}[0-9]+") == "AB12"
+
+
+@pytest.mark.parametrize("raw", ["CON", "nul", "com1", "LPT9"])
+def test_windows_reserved_names_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidIdError, match="Windows reserves"):
+        validate_id(raw, "pattern", pattern=".*")

@@ -132,3 +132,54 @@ def test_templates() -> None:
     ):
         with pytest.raises(ConfigError):
             check_templates(folder, name)
+
+
+def test_same_stem_and_extension_twice_never_hangs() -> None:
+    files = [media("DCIM/100CANON/IMG_0001.JPG"), media("DCIM/100CANON/IMG_0001.JPEG")]
+    names = targets(make_plan(files, ONE))
+    assert sorted(names.values()) == [
+        "JBX3656/JBX3656-20261124-091502-2.jpg",
+        "JBX3656/JBX3656-20261124-091502.jpg",
+    ]
+
+
+def test_another_exposure_never_joins_an_archived_base_name() -> None:
+    state = ArchiveState(
+        archived=(
+            ArchivedFile("JBX3656", "JBX3656/JBX3656-20261124-091502.jpg", "a" * 64, 10,
+                         "DCIM/100CANON/IMG_0001.JPG", "2026-11-24T09:15:02"),
+        ),
+        taken_paths=frozenset({"JBX3656/JBX3656-20261124-091502.jpg"}),
+    )  # fmt: skip
+    plan = make_plan([media("DCIM/100CANON/IMG_0002.CR2")], ONE, state=state)
+    assert plan.items[0].target == "JBX3656/JBX3656-20261124-091502-2.cr2"
+
+
+def test_half_archived_shot_resumes_beside_its_twin() -> None:
+    files = [media("DCIM/100CANON/IMG_0001.JPG", size=10), media("DCIM/100CANON/IMG_0001.CR2")]
+    state = ArchiveState(
+        archived=(
+            ArchivedFile("JBX3656", "JBX3656/JBX3656-20261124-091502.jpg", "a" * 64, 10,
+                         "DCIM/100CANON/IMG_0001.JPG", "2026-11-24T09:15:02"),
+        ),
+        taken_paths=frozenset({"JBX3656/JBX3656-20261124-091502.jpg"}),
+    )  # fmt: skip
+    names = targets(make_plan(files, ONE, state=state))
+    assert names["DCIM/100CANON/IMG_0001.CR2"] == "JBX3656/JBX3656-20261124-091502.cr2"
+
+
+def test_time_windows_use_the_corrected_clock() -> None:
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2024-05-01 09:10:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2024-05-01 10:10:00"),
+    ]
+    idmap = parse_map_text(
+        "from,to,id\n2024-05-01 10:00,2024-05-01 10:59,JBX3656\n"
+        "2024-05-01 11:00,2024-05-01 11:59,MCJ1984\n"
+    )
+    plan = make_plan(files, idmap, clock_offset=parse_clock_offset("+01:00"))
+    owners = {item.source: item.patient_id for item in plan.items}
+    assert owners == {
+        "DCIM/100CANON/IMG_0001.JPG": "JBX3656",
+        "DCIM/100CANON/IMG_0002.JPG": "MCJ1984",
+    }

@@ -291,6 +291,9 @@ class Catalogue:
     def archive_state(self, patient_ids: Iterable[str]) -> ArchiveState:
         """What the planner needs for these patients only.
 
+        Sightings (the same content found again at another card path) count as archived
+        from that path too, so a re-run plans them as ``skip``, as the ingest would.
+
         ``taken_paths`` holds every archive path recorded for these IDs, and every recorded
         path under a folder named after one of them (a superset is safe: it only avoids names).
         """
@@ -308,6 +311,13 @@ class Catalogue:
                 for row in rows:
                     archived.append(ArchivedFile(*row))
                     taken.add(row[1])
+                seen = self._conn.execute(
+                    "SELECT f.patient_id, f.archive_path, f.sha256, f.size, s.source_path,"
+                    " f.captured_raw FROM sightings s JOIN files f ON f.id = s.file_id"
+                    f" WHERE f.patient_id IN ({marks})",
+                    chunk,
+                )
+                archived.extend(ArchivedFile(*row) for row in seen)
             for patient_id in ids:
                 rows = self._conn.execute(
                     "SELECT archive_path FROM files WHERE archive_path >= ? AND archive_path < ?",

@@ -16,7 +16,7 @@ from .cards import resolve_source
 from .cli_clinic import ask_idmap
 from .errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
 from .models import Card, IdMap, Settings
-from .prepare import Prepared, load_idmap, prepare
+from .prepare import Prepared, check_separate, load_idmap, prepare
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,9 +108,11 @@ def check_inputs(
     """
     if interactive and map_file is None and patient_id is None:
         root, card = resolve_source(source)
+        check_separate(root, settings)
         return root, card, ask_idmap(root, settings)
     idmap = load_idmap(map_file, patient_id, settings)
     root, card = resolve_source(source)
+    check_separate(root, settings)
     return root, card, idmap
 
 

@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from .errors import InvalidIdError, MapError
@@ -255,6 +255,8 @@ def _parse_row(
         _parse_names(files, line, problems)
     elif start_text or end_text:
         start, end = _parse_time(start_text), _parse_time(end_text)
+        if end is not None and end_text.count(":") == 1:
+            end += timedelta(seconds=59)
         for label, text, value in (("from", start_text, start), ("to", end_text, end)):
             if value is None:
                 problems.append(
@@ -337,11 +339,14 @@ def _matches(spec: str, files: Sequence[MediaFile]) -> tuple[list[MediaFile], st
     return hits, None
 
 
-def resolve(idmap: IdMap, files: Iterable[MediaFile]) -> dict[str, MapRow]:
+def resolve(
+    idmap: IdMap, files: Iterable[MediaFile], clock_offset: timedelta = timedelta(0)
+) -> dict[str, MapRow]:
     """Which row covers each file (by path). Files no row covers are simply absent.
 
-    Raises MapError for ranges that match nothing, ambiguous bare names and files that two
-    rows both claim. Pure: works on the scan records only.
+    ``from``/``to`` rows compare with the corrected time (camera time + `clock_offset`), the
+    time the preview shows. Raises MapError for ranges that match nothing, ambiguous bare
+    names and files that two rows both claim. Pure: works on the scan records only.
     """
     media = [m for m in files if not m.sidecar]
     covered: dict[str, MapRow] = {}
@@ -358,7 +363,11 @@ def resolve(idmap: IdMap, files: Iterable[MediaFile]) -> dict[str, MapRow]:
                     problems.append(f"line {row.line}: files {spec!r} {problem}")
                 hits.extend(found)
         else:
-            hits = [m for m in media if row.start <= m.captured <= row.end]  # type: ignore[operator]
+            hits = [
+                m
+                for m in media
+                if row.start <= m.captured + clock_offset <= row.end  # type: ignore[operator]
+            ]
             if not hits:
                 problems.append(
                     f"line {row.line}: no photo was taken between {row.start} and {row.end}"

@@ -16,6 +16,9 @@ from cardingest.errors import ConfigError, InvalidIdError
 SCHEMES: tuple[str, ...] = ("nhi", "nhs", "ihi", "medicare", "pattern")
 
 # \A and \Z rather than ^ and $: `$` also matches before a trailing newline.
+_WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL"] + [f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)]
+)
 SAFE_ID: re.Pattern[str] = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 _DIGITS = frozenset("0123456789")
@@ -61,8 +64,10 @@ def validate_id(
 ) -> str:
     """Return the normalised ID, or raise InvalidIdError saying exactly what is wrong.
 
-    Normalising strips surrounding whitespace, upper-cases NHIs and removes spaces and hyphens
-    from the numeric schemes.
+    Normalising strips surrounding whitespace, upper-cases NHIs and pattern IDs (the pattern
+    is matched as typed) and removes spaces and hyphens from the numeric schemes. Upper-casing
+    keeps `ab12` and `AB12` from becoming two patients who share a folder on the
+    case-insensitive disks of macOS and Windows.
     """
     check_scheme(scheme, pattern)
     text = raw.strip()
@@ -78,12 +83,16 @@ def validate_id(
             raise InvalidIdError(
                 f"Patient ID {_show(text)} does not match the ID pattern {pattern!r}."
             )
-        normalised = text
+        normalised = text.upper() if text.isascii() else text
     if SAFE_ID.fullmatch(normalised) is None:
         raise InvalidIdError(
-            f"Patient ID {_show(normalised)} cannot be used as a folder name: it must be 1–64 "
+            f"Patient ID {_show(text)} cannot be used as a folder name: it must be 1–64 "
             "characters, start with a letter or digit, and contain only letters, digits, "
             "'-' and '_'."
+        )
+    if normalised.upper() in _WINDOWS_RESERVED:
+        raise InvalidIdError(
+            f"Patient ID {_show(normalised)} cannot be used as a folder name: Windows reserves it."
         )
     return normalised
 

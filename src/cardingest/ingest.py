@@ -161,8 +161,8 @@ def _write_manifests(
         raise ArchiveError(
             f"Cannot write the manifest of ingest {ingest_id}: {exc.strerror or exc}",
             details=[
-                "The copies are verified and catalogued; the next ingest writes the "
-                "manifest again once the disk accepts it."
+                "Every catalogued photo is verified on disk. Run the ingest again when there "
+                "is space: it writes this manifest and copies whatever did not make it."
             ],
         ) from exc
     return manifest, backup_manifest
@@ -291,6 +291,7 @@ def execute(
         batch = _Batcher(catalogue)
         copies = copies_of(plan)
         done: dict[str, Outcome] = {}
+        sightings: list[tuple[str, str]] = []
         status = "finished"
         try:
             for item in plan.items:
@@ -310,14 +311,7 @@ def execute(
                     batch.add(_record(item, transferred, ingest_id, settings, card))
                     result.bytes_copied += transferred.size
                 elif transferred.duplicate_of is not None:
-                    batch.flush()
-                    catalogue.add_sighting(
-                        transferred.duplicate_of,
-                        source_path=item.source,
-                        card_label=card.label if card else None,
-                        card_serial=card.serial if card else None,
-                        ingest_id=ingest_id,
-                    )
+                    sightings.append((transferred.duplicate_of, item.source))
                 done[item.source] = outcome
                 if on_file is not None:
                     on_file(outcome)
@@ -327,8 +321,12 @@ def execute(
         except KeyboardInterrupt:
             result.interrupted = True
             status = "interrupted"
+        except BaseException:
+            status = "failed"
+            raise
         finally:
             batch.flush()
+            _record_sightings(catalogue, sightings, card, ingest_id)
             missing = "stopped before it was copied" if result.interrupted else "not copied"
             result.outcomes = [
                 done.get(item.source) or Outcome(item, "failed", None, error=missing)
@@ -370,6 +368,20 @@ def execute(
     return result
 
 
+def _record_sightings(
+    catalogue: Catalogue, sightings: list[tuple[str, str]], card: Card | None, ingest_id: str
+) -> None:
+    """After the last batch, so the archived file each one names has its row already."""
+    for archive_path, source in sightings:
+        catalogue.add_sighting(
+            archive_path,
+            source_path=source,
+            card_label=card.label if card else None,
+            card_serial=card.serial if card else None,
+            ingest_id=ingest_id,
+        )
+
+
 def copies_of(plan: Plan) -> list[PlanItem]:
     return [item for item in plan.items if item.action == "copy"]
 
@@ -385,7 +397,9 @@ class _KnownContent:
     def __init__(self, catalogue: Catalogue, copies: list[PlanItem], root: Path) -> None:
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._owner = {str(root / item.source): item.patient_id or "" for item in copies}
+        self._owner = {
+            str(root / item.source): item.patient_id or "" for item in copies if not item.sidecar
+        }
         state = catalogue.archive_state(set(self._owner.values()))
         self._paths = {(a.patient_id, a.sha256): a.archive_path for a in state.archived}
 
@@ -393,6 +407,9 @@ class _KnownContent:
         return (self._owner.get(str(source), ""), sha256)
 
     def enter(self, source: Path, sha256: str) -> str | None:
+        """Sidecars always pass: identical XMPs of two shots each belong beside their photo."""
+        if str(source) not in self._owner:
+            return None
         key = self._key(source, sha256)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -403,6 +420,8 @@ class _KnownContent:
         return existing
 
     def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
+        if str(source) not in self._owner:
+            return
         key = self._key(source, sha256)
         if relpath is not None:
             self._paths[key] = relpath

@@ -15,6 +15,7 @@ from .idmap import resolve
 from .models import ArchivedFile, ArchiveState, IdMap, MapRow, MediaFile, Plan, PlanItem
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 
+MAX_SUFFIX = 9999
 _SOURCE_RANK = {
     "exif:DateTimeOriginal": 0,
     "exif:DateTimeDigitized": 1,
@@ -44,20 +45,41 @@ def captured_key(media: MediaFile) -> str:
     return media.captured.isoformat(timespec="seconds")
 
 
+def _split_clashes(members: list[MediaFile]) -> list[list[MediaFile]]:
+    """One shot per extension: a second ``.JPG``/``.jpeg`` with the same stem gets its own."""
+    shots: list[list[MediaFile]] = [[]]
+    for media in sorted(members, key=lambda m: m.path):
+        home = next((g for g in shots if all(m.extension != media.extension for m in g)), None)
+        if home is None:
+            home = []
+            shots.append(home)
+        home.append(media)
+    return shots
+
+
 def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
     groups: dict[tuple[str, str], list[MediaFile]] = defaultdict(list)
     for media in files:
         groups[(media.folder, media.stem.upper())].append(media)
     shots = []
-    for key, members in groups.items():
-        photos = [m for m in members if not m.sidecar]
-        primary = min(
-            photos,
-            key=lambda m: (_SOURCE_RANK[m.time_source], m.extension != "jpg", m.path),
-            default=None,
-        )
-        shots.append(_Shot(key, tuple(sorted(members, key=lambda m: m.path)), primary))
+    for (folder, stem), grouped in groups.items():
+        for n, members in enumerate(_split_clashes(grouped)):
+            photos = [m for m in members if not m.sidecar]
+            primary = min(
+                photos,
+                key=lambda m: (_SOURCE_RANK[m.time_source], m.extension != "jpg", m.path),
+                default=None,
+            )
+            key = (folder, stem if n == 0 else f"{stem}#{n}")
+            shots.append(_Shot(key, tuple(members), primary))
     return sorted(shots, key=lambda s: s.key)
+
+
+def _base(path: str) -> str:
+    """The path without its extension: photos of one shot share it, and so does its XMP."""
+    folder, _, name = path.rpartition("/")
+    stem = name.rpartition(".")[0] or name
+    return f"{folder}/{stem}" if folder else stem
 
 
 def _archived_index(state: ArchiveState) -> dict[tuple[str, str, int, str], ArchivedFile]:
@@ -98,6 +120,52 @@ def _item(
     )
 
 
+class _Namer:
+    """Hands out targets that clash with nothing archived or planned, base names included.
+
+    A base name (the path without extension) belongs to one shot: a later RAW of another
+    exposure must not land beside an archived JPEG, nor share its XMP sidecar.
+    """
+
+    def __init__(self, folder_template: str, name_template: str, taken: frozenset[str]) -> None:
+        self.folder_template = folder_template
+        self.name_template = name_template
+        self.used = set(taken)
+        self.bases = {_base(path) for path in taken}
+
+    def _at(
+        self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile]
+    ) -> list[str]:
+        return [
+            target_path(
+                self.folder_template, self.name_template, patient_id, when, suffix, m.extension
+            )
+            for m in pending
+        ]
+
+    def beside(self, archived: list[str], pending: list[MediaFile]) -> list[str] | None:
+        """Targets next to a shot's files archived by a run that stopped half-way."""
+        if not archived:
+            return None
+        base = _base(archived[0])
+        targets = [f"{base}.{m.extension}" if m.extension else base for m in pending]
+        return None if any(t in self.used for t in targets) else self.claim(targets)
+
+    def next_free(
+        self, patient_id: str, when: datetime, pending: list[MediaFile], start: int
+    ) -> tuple[list[str], int]:
+        for suffix in range(start, MAX_SUFFIX + 1):
+            targets = self._at(patient_id, when, suffix, pending)
+            if _base(targets[0]) not in self.bases:
+                return self.claim(targets), suffix
+        raise ValueError(f"no free name for {pending[0].path} up to -{MAX_SUFFIX}")
+
+    def claim(self, targets: list[str]) -> list[str]:
+        self.used.update(targets)
+        self.bases.add(_base(targets[0]))
+        return targets
+
+
 def make_plan(
     files: Sequence[MediaFile],
     idmap: IdMap,
@@ -116,9 +184,9 @@ def make_plan(
     the 2nd gets ``-2``; a name already taken in the archive by other content moves on to
     the next free ``-N``.
     """
-    assignment = resolve(idmap, files)
+    assignment = resolve(idmap, files, clock_offset)
     archived = _archived_index(state)
-    used = set(state.taken_paths)
+    namer = _Namer(folder_template, name_template, state.taken_paths)
     items: dict[str, PlanItem] = {}
 
     by_name: dict[tuple[str, str], list[_Shot]] = defaultdict(list)
@@ -142,10 +210,10 @@ def make_plan(
                     media, when, None, "hold", shot_time=primary, reason="not in the ID map"
                 )
             continue
-        base = target_path(folder_template, name_template, row.patient_id, when, 1, "")
-        by_name[(row.patient_id, base)].append(shot)
+        name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
+        by_name[(row.patient_id, name)].append(shot)
 
-    for (patient_id, _base), shots in sorted(by_name.items()):
+    for (patient_id, _name), shots in sorted(by_name.items()):
         next_suffix = 1
         for shot in sorted(shots, key=lambda s: s.order):
             primary = shot.primary
@@ -153,9 +221,9 @@ def make_plan(
             row = assignment[primary.path]
             when = primary.captured + clock_offset
             pending: list[MediaFile] = []
+            archived_targets: list[str] = []
             for media in shot.files:
-                key = (patient_id, media.path, media.size, captured_key(primary))
-                done = archived.get(key)
+                done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
                 if media.size == 0:
                     items[media.path] = _item(
                         media,
@@ -166,6 +234,7 @@ def make_plan(
                         reason="empty file (0 bytes)",
                     )
                 elif done is not None:
+                    archived_targets.append(done.archive_path)
                     items[media.path] = _item(
                         media,
                         when,
@@ -177,23 +246,13 @@ def make_plan(
                     )
                 else:
                     pending.append(media)
-            if not pending:
+            targets = namer.beside(archived_targets, pending) if pending else None
+            if pending and targets is None:
+                targets, suffix = namer.next_free(patient_id, when, pending, next_suffix)
+                next_suffix = suffix + 1
+            else:
                 next_suffix += 1
-                continue
-            suffix = next_suffix
-            while True:
-                targets = [
-                    target_path(
-                        folder_template, name_template, patient_id, when, suffix, m.extension
-                    )
-                    for m in pending
-                ]
-                if not any(t in used for t in targets) and len(set(targets)) == len(targets):
-                    break
-                suffix += 1
-            next_suffix = suffix + 1
-            used.update(targets)
-            for media, target in zip(pending, targets, strict=True):
+            for media, target in zip(pending, targets or [], strict=True):
                 items[media.path] = _item(
                     media, when, row, "copy", shot_time=primary, target=target
                 )

@@ -72,11 +72,6 @@ def prepare(
     clock_offset: timedelta = timedelta(0),
     on_file: Callable[[str], None] | None = None,
 ) -> Prepared:
-    if _inside(settings.archive, root) or _inside(root, settings.archive):
-        raise UsageError(
-            f"The source {root} and the archive {settings.archive} overlap; "
-            "choose an archive outside the card"
-        )
     files = scan_source(root, on_file)
     plan = make_plan(
         files,
@@ -89,6 +84,23 @@ def prepare(
         clock_offset=clock_offset,
     )
     return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan)
+
+
+def check_separate(root: Path, settings: Settings) -> None:
+    """The card, the archive and the backup must be three separate places.
+
+    A backup inside the archive (or the same folder) would "verify" the very same file twice.
+    """
+    places = [("source", root), ("archive", settings.archive)]
+    if settings.backup is not None:
+        places.append(("backup", settings.backup))
+    for n, (name, path) in enumerate(places):
+        for other_name, other in places[n + 1 :]:
+            if _inside(path, other) or _inside(other, path):
+                raise UsageError(
+                    f"The {name} {path} and the {other_name} {other} overlap; "
+                    "each must be a separate folder"
+                )
 
 
 def _inside(path: Path, folder: Path) -> bool:
