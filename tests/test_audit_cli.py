@@ -72,8 +72,18 @@ def test_intact_log_counts_its_events(archive: Path) -> None:
 
 
 def test_no_log_yet(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
     code, document, _text = audit(tmp_path / "empty")
     assert (code, document["ok"], document["events"]) == (EXIT_OK, True, 0)
+
+
+def test_a_mistyped_archive_or_a_deleted_log_fails(tmp_path: Path) -> None:
+    code, document, _text = audit(tmp_path / "typo")
+    assert code == EXIT_FAILURE and "No archive" in document["error"]["message"]
+    (tmp_path / "a" / ".cardingest").mkdir(parents=True)
+    (tmp_path / "a" / ".cardingest" / "catalogue.sqlite").write_bytes(b"")
+    code, document, _text = audit(tmp_path / "a")
+    assert code == EXIT_FAILURE and "missing" in document["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,13 @@ def test_scan_skips_hidden_and_non_media(tmp_path: Path) -> None:
     (tmp_path / "notes.jpg").write_bytes(b"x")
     paths = [m.path for m in scan(tmp_path)]
     assert paths == ["DCIM/100CANON/IMG_0001.JPG", "DCIM/100CANON/IMG_0001.THM"]
+
+
+def test_an_unreadable_file_is_held_not_fatal(tmp_path: Path) -> None:
+    from cardingest.idmap import single_id_map
+    from cardingest.plan import make_plan
+
+    vanished = read_file(tmp_path / "IMG_0002.JPG", "DCIM/100CANON/IMG_0002.JPG", 100, 0.0)
+    assert vanished.unreadable and vanished.warning and "cannot be read" in vanished.warning
+    (item,) = make_plan([vanished], single_id_map("JBX3656")).items
+    assert (item.action, item.reason) == ("hold", "cannot be read")

@@ -239,3 +239,17 @@ def test_backup_must_be_separate_from_the_archive(demo: tuple[Path, Path], tmp_p
         assert result.exit_code == 2, result.output
         assert "overlap" in result.stderr
     assert not (archive / "ZAC5361").exists()
+
+
+def test_catalogue_and_audit_record_the_map_digest_not_its_path(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    card, map_file = demo
+    named = tmp_path / "jane-doe-visit.csv"
+    named.write_bytes(map_file.read_bytes())
+    archive = tmp_path / "a"
+    assert invoke("ingest", str(card), "--map", str(named), "--archive", str(archive))[0] == 3
+    meta = archive / ".cardingest"
+    for path in (meta / "audit.jsonl", meta / "catalogue.sqlite"):
+        assert b"jane-doe" not in path.read_bytes()
+    assert b"map sha256:" in (meta / "catalogue.sqlite").read_bytes()

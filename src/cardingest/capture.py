@@ -48,6 +48,14 @@ class Capture:
     warning: str | None = None
 
 
+def file_time(mtime: float) -> datetime:
+    """The file's modification time as local wall-clock time; 1980-01-01 if it is absurd."""
+    try:
+        return datetime.fromtimestamp(mtime).replace(microsecond=0)
+    except (OverflowError, OSError, ValueError):
+        return datetime(1980, 1, 1)
+
+
 def parse_exif_date(text: str) -> datetime | None:
     """A strict EXIF date: ``YYYY:MM:DD HH:MM:SS`` naming a real moment, else None.
 
@@ -57,7 +65,7 @@ def parse_exif_date(text: str) -> datetime | None:
     if not match:
         return None
     year, month, day, hour, minute, second = (int(part) for part in match.groups())
-    if year < 1900:
+    if not 1900 <= year <= 2999:
         return None
     try:
         return datetime(year, month, day, hour, minute, second)
@@ -161,7 +169,7 @@ def read_capture(fh: BinaryIO, mtime: float, name: str) -> Capture:
         )
     problems.append("no EXIF capture time")
     return Capture(
-        captured=datetime.fromtimestamp(mtime).replace(microsecond=0),
+        captured=file_time(mtime),
         source="mtime",
         make=make,
         model=model,

@@ -22,16 +22,9 @@ import psutil
 
 from cardingest.errors import SourceError
 from cardingest.models import Card
+from cardingest.scan import PHOTO_EXTENSIONS
 
 DCF_FOLDER: re.Pattern[str] = re.compile(r"^[1-9][0-9]{2}[0-9A-Z_]{5}$", re.IGNORECASE | re.ASCII)
-
-PHOTO_EXTENSIONS: frozenset[str] = frozenset(
-    {
-        "jpg", "jpeg", "heic", "heif", "tif", "tiff", "dng",
-        "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "orf", "rw2", "raf",
-        "pef", "srw", "x3f", "3fr", "rwl", "iiq", "erf", "kdc", "dcr", "mrw", "mos",
-    }
-)  # fmt: skip
 
 NO_CARD_MESSAGE = (
     "No camera card found. Insert a card or give its folder, e.g. cardingest preview /media/CARD"

@@ -160,7 +160,7 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
-    """Sightings: card files whose content was already archived (skipped as duplicates)."""
+    """Sightings (card files whose content was already archived), and files by ingest."""
     conn.execute(
         """
         CREATE TABLE sightings (
@@ -174,6 +174,7 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute("CREATE INDEX sightings_file ON sightings(file_id)")
+    conn.execute("CREATE INDEX files_ingest ON files(ingest_id)")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
@@ -496,12 +497,18 @@ class Catalogue:
         found = self._select("WHERE f.archive_path = ?", (archive_path,))
         return found[0] if found else None
 
-    def records(self, patient_id: str | None = None) -> Iterator[CatalogueRecord]:
-        """Stream records ordered by archive path, a batch at a time."""
-        if patient_id is None:
-            where, params = "ORDER BY f.archive_path", ()
-        else:
-            where, params = "WHERE f.patient_id = ? ORDER BY f.archive_path", (patient_id,)
+    def records(
+        self, patient_id: str | None = None, *, ingest_id: str | None = None
+    ) -> Iterator[CatalogueRecord]:
+        """Stream records (of one patient, of one ingest) by archive path, a batch at a time."""
+        conditions = [
+            (column, value)
+            for column, value in (("f.patient_id", patient_id), ("f.ingest_id", ingest_id))
+            if value is not None
+        ]
+        where = " AND ".join(f"{column} = ?" for column, _ in conditions)
+        params = tuple(value for _, value in conditions)
+        where = (f"WHERE {where} " if where else "") + "ORDER BY f.archive_path"
         with self._errors():
             cursor = self._conn.execute(self._query(where), params)
         try:

@@ -60,7 +60,7 @@ from .cli_wipe import exit_code as wipe_exit_code
 from .cli_wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
 from .config import ENV_ARCHIVE, load_settings
 from .demo import make_demo_card
-from .errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
+from .errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
 from .ingest import IngestResult, check_destination_root, execute
 from .lock import ArchiveLock, removed_if_left_empty
 from .maptemplate import map_template
@@ -135,7 +135,12 @@ def map_template_command(
     source: SourceArg = None,
     gap: Annotated[
         float | None,
-        typer.Option("--gap", min=0.01, help="Minutes between photos that start a new patient."),
+        typer.Option(
+            "--gap",
+            min=0.01,
+            max=10080,
+            help="Minutes between photos that start a new patient (up to a week).",
+        ),
     ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the CSV here instead of stdout.")
@@ -150,15 +155,14 @@ def map_template_command(
     if out_file is None:
         sys.stdout.write(text)
         return
-    if out_file.exists():
-        raise typer.Exit(_refuse_overwrite(out_file))
-    out_file.write_text(text, encoding="utf-8")
+    try:
+        with open(out_file, "x", encoding="utf-8") as fh:
+            fh.write(text)
+    except FileExistsError:
+        raise UsageError(f"{out_file} exists; not overwriting it") from None
+    except OSError as exc:
+        raise UsageError(f"Cannot write {out_file}: {exc.strerror or exc}") from None
     output.err.print(f"Wrote {escape(str(out_file))}: fill in the id column, then --map it.")
-
-
-def _refuse_overwrite(path: Path) -> int:
-    output.err.print(f"[red]error:[/] {escape(str(path))} exists; not overwriting it")
-    return EXIT_USAGE
 
 
 BackupOpt = Annotated[
@@ -221,7 +225,7 @@ def run_execute(
             plan,
             settings,
             card=prepared.card,
-            map_source=prepared.idmap.source,
+            map_source=prepared.idmap.provenance,
             on_bytes=on_bytes,
             stop=stop,
         )

@@ -11,7 +11,7 @@ from rich.table import Table
 from . import output
 from .audit import AuditLog
 from .catalogue import catalogue_path
-from .errors import EXIT_FAILURE, EXIT_OK, CatalogueError
+from .errors import EXIT_FAILURE, EXIT_OK, AuditError, CatalogueError
 from .ids import validate_id
 from .lock import ArchiveLock
 from .models import Settings
@@ -90,6 +90,10 @@ def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
 
 def run_audit(settings: Settings, as_json: bool) -> int:
     log = AuditLog(settings.archive)
+    if not settings.archive.is_dir():
+        raise AuditError(f"No archive at {settings.archive}")
+    if not log.path.exists() and catalogue_path(settings.archive).exists():
+        raise AuditError(f"The audit log {log.path} is missing, though the archive has a catalogue")
     check = log.check()
     if as_json:
         output.emit_json(

@@ -16,6 +16,7 @@ from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, check_templa
 
 ENV_ARCHIVE = "CARDINGEST_ARCHIVE"
 ENV_CONFIG = "CARDINGEST_CONFIG"
+MAX_GAP_MINUTES = 10080
 KEYS: dict[str, type | tuple[type, ...]] = {
     "archive": str,
     "backup": str,
@@ -103,8 +104,11 @@ def load_settings(
     name_template = data.get("name_template", DEFAULT_NAME_TEMPLATE)
     check_templates(folder_template, name_template)
     gap = float(data.get("gap_minutes", 5))
-    if gap <= 0:
-        raise ConfigError(f"Config file {config_path}: gap_minutes must be more than 0")
+    if not 0 < gap <= MAX_GAP_MINUTES:
+        raise ConfigError(
+            f"Config file {config_path}: gap_minutes must be more than 0 and at most "
+            f"{MAX_GAP_MINUTES} (a week)"
+        )
     try:
         user = getpass.getuser()
     except Exception:

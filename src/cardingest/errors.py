@@ -55,6 +55,12 @@ class SourceError(CardingestError):
     exit_code = EXIT_USAGE
 
 
+class CardReadError(CardingestError):
+    """The card (or source folder) stopped answering while it was being read."""
+
+    exit_code = EXIT_FAILURE
+
+
 class ArchiveLockedError(CardingestError):
     """Another ingest or wipe holds the archive."""
 

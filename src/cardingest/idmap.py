@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import io
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -169,9 +170,10 @@ def parse_map(
     except OSError as exc:
         raise MapError(f"Cannot read the ID map {source}: {exc.strerror or exc}") from None
     text = _decode(data, source)
-    return parse_map_text(
+    parsed = parse_map_text(
         text, source=source, scheme=scheme, pattern=pattern, allow_test_ids=allow_test_ids
     )
+    return replace(parsed, recorded=f"map sha256:{hashlib.sha256(data).hexdigest()}")
 
 
 def parse_map_text(

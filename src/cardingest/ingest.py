@@ -144,7 +144,7 @@ def _write_manifests(
     catalogue: Catalogue, ingest_id: str, archive: Path, backup: Path | None
 ) -> tuple[Path | None, Path | None]:
     """Manifests (archive, backup) of one ingest from its catalogue rows; None if it copied none."""
-    rows = [r for r in catalogue.records() if r.ingest_id == ingest_id]
+    rows = list(catalogue.records(ingest_id=ingest_id))
     if not rows:
         return None, None
     try:

@@ -212,8 +212,15 @@ class ArchiveLock:
         return True
 
     def release(self) -> None:
+        """Remove the lock file; on POSIX while still holding it, so no newcomer's lock is
+        the one removed. Windows cannot delete an open file, so there it closes first."""
         fd, self._fd = self._fd, None
         if fd is None:
+            return
+        if os.name == "nt":
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
             return
         try:
             if _same_file(fd, self.path):

@@ -50,6 +50,7 @@ class MediaFile:
     model: str | None = None
     warning: str | None = None
     sidecar: bool = False
+    unreadable: bool = False
 
     @property
     def folder(self) -> str:
@@ -88,8 +89,19 @@ class MapRow:
 
 @dataclass(frozen=True)
 class IdMap:
+    """The rows, where they came from (for messages) and what may be recorded of that.
+
+    `recorded` goes into the catalogue and audit log: a digest of a map file's content, not
+    its path, since clinics may name map files after patients.
+    """
+
     rows: tuple[MapRow, ...]
     source: str = "--id"
+    recorded: str = ""
+
+    @property
+    def provenance(self) -> str:
+        return self.recorded or self.source
 
 
 @dataclass(frozen=True)

@@ -224,14 +224,14 @@ def make_plan(
             archived_targets: list[str] = []
             for media in shot.files:
                 done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
-                if media.size == 0:
+                if media.size == 0 or media.unreadable:
                     items[media.path] = _item(
                         media,
                         when,
                         row,
                         "hold",
                         shot_time=primary,
-                        reason="empty file (0 bytes)",
+                        reason="empty file (0 bytes)" if media.size == 0 else "cannot be read",
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .catalogue import Catalogue, catalogue_path
-from .errors import SourceError, UsageError
+from .errors import CardReadError, UsageError
 from .idmap import parse_map, single_id_map
 from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan import make_plan
@@ -50,7 +50,7 @@ def scan_source(root: Path, on_file: Callable[[str], None] | None = None) -> tup
     try:
         return tuple(scan(root, on_file=on_file))
     except OSError as exc:
-        raise SourceError(
+        raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
         ) from None
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 
-from .capture import Capture, read_capture
+from .capture import Capture, file_time, read_capture
 from .models import MediaFile
 
 PHOTO_EXTENSIONS = frozenset(
@@ -82,22 +81,15 @@ def _walk(folder: Path) -> Iterator[os.DirEntry[str]]:
             yield entry
 
 
-def _fallback_time(mtime: float) -> datetime:
-    try:
-        return datetime.fromtimestamp(mtime).replace(microsecond=0)
-    except (OverflowError, OSError, ValueError):
-        return datetime(1980, 1, 1)
-
-
 def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
-    """One media file's record; never raises for a damaged file."""
+    """One media file's record; never raises for a damaged or unreadable file."""
     sidecar = _extension(path.name) in SIDECAR_EXTENSIONS
     capture: Capture
     if sidecar:
-        capture = Capture(captured=_fallback_time(mtime), source="mtime")
+        capture = Capture(captured=file_time(mtime), source="mtime")
     elif size == 0:
         capture = Capture(
-            captured=_fallback_time(mtime),
+            captured=file_time(mtime),
             source="mtime",
             warning=f"{relpath}: empty file (0 bytes)",
         )
@@ -105,9 +97,20 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
         try:
             with open(path, "rb") as fh:
                 capture = read_capture(fh, mtime, relpath)
+        except OSError as exc:
+            return MediaFile(
+                path=relpath,
+                size=size,
+                mtime=mtime,
+                captured=file_time(mtime),
+                time_source="mtime",
+                warning=f"{relpath}: cannot be read ({exc.strerror or exc})",
+                sidecar=sidecar,
+                unreadable=True,
+            )
         except (OverflowError, ValueError):
             capture = Capture(
-                captured=_fallback_time(mtime),
+                captured=file_time(mtime),
                 source="mtime",
                 warning=f"{relpath}: unreadable file time; using 1980-01-01",
             )
