@@ -271,3 +271,13 @@ def test_pattern_ids_are_upper_cased_after_matching() -> None:
 def test_windows_reserved_names_are_refused(raw: str) -> None:
     with pytest.raises(InvalidIdError, match="Windows reserves"):
         validate_id(raw, "pattern", pattern=".*")
+
+
+def test_luhn_agrees_with_stdnum() -> None:
+    from stdnum import luhn
+
+    from cardingest.ids import luhn_check_digit
+
+    for number in range(0, 10**6, 997):
+        digits = f"800360{number:09d}"
+        assert luhn_check_digit(digits) == luhn.calc_check_digit(digits)

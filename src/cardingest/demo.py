@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from PIL import ExifTags, Image
-
 DEMO_IDS = ("ZAC5361", "ZAA0067")
 DEMO_MAP = f"""files,id,diagnosis,site,consent
 IMG_0001-IMG_0003,{DEMO_IDS[0]},melanoma;naevus,left forearm,record
@@ -24,6 +22,8 @@ _SHOTS: tuple[tuple[str, datetime | None, str, tuple[int, int, int]], ...] = (
 
 
 def _jpeg(path: Path, when: datetime | None, subsec: str, colour: tuple[int, int, int]) -> None:
+    from PIL import ExifTags, Image
+
     image = Image.new("RGB", (320, 240), colour)
     exif = Image.Exif()
     if when is not None:

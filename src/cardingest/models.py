@@ -29,7 +29,7 @@ class Card:
     removable: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MediaFile:
     """One file found under DCIM/, with its capture time and where that came from.
 
@@ -72,7 +72,7 @@ class MediaFile:
         return "jpg" if ext == "jpeg" else ext
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MapRow:
     """One patient group of an ID map (or the single group of ``--id``)."""
 
@@ -104,7 +104,7 @@ class IdMap:
         return self.recorded or self.source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArchivedFile:
     """What the catalogue knows of one archived file, as the planner needs it."""
 
@@ -124,7 +124,7 @@ class ArchiveState:
     taken_paths: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanItem:
     source: str
     action: Action

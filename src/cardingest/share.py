@@ -25,8 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+if TYPE_CHECKING:
+    from PIL import Image
 
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord
@@ -172,6 +174,8 @@ def strip_jpeg(data: bytes, exif: bytes = b"") -> bytes:
 
 def minimal_exif(captured_at: str) -> bytes:
     """EXIF holding DateTimeOriginal only (camera local time from the catalogue)."""
+    from PIL import ExifTags, Image
+
     exif = Image.Exif()
     try:
         stamp = datetime.fromisoformat(captured_at).strftime("%Y:%m:%d %H:%M:%S")
@@ -192,6 +196,8 @@ def _encode(image: Image.Image, icc: bytes | None, exif: bytes, quality: int) ->
 
 
 def _lossless(path: Path, exif: bytes) -> bytes:
+    from PIL import Image
+
     data = strip_jpeg(path.read_bytes(), exif)
     with Image.open(io.BytesIO(data)) as check:
         check.load()
@@ -203,6 +209,8 @@ def render(path: Path, size: str, captured_at: str) -> tuple[bytes, tuple[int, i
 
     Raises Unshareable for files Pillow cannot read, OSError for unreadable or broken files.
     """
+    from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
     extension = path.suffix.lower().lstrip(".")
     if extension not in READABLE:
         raise Unshareable(f"{extension.upper()} (RAW) files cannot be re-encoded here")
@@ -370,6 +378,8 @@ def _why(exc: Exception) -> str:
 
 
 def _share_one(plan: SharePlan, item: ShareItem, result: ShareResult) -> tuple[str, str | None]:
+    from PIL import Image
+
     source = plan.archive / item.record.archive_path
     try:
         data, pixels = render(source, plan.size, item.record.captured_at)
