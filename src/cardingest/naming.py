@@ -26,16 +26,18 @@ _OFFSET = re.compile(r"^([+-])?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 
 
 def _fields(patient_id: str, when: datetime) -> dict[str, str]:
+    year, month, day = f"{when.year:04d}", f"{when.month:02d}", f"{when.day:02d}"
+    hour, minute, second = f"{when.hour:02d}", f"{when.minute:02d}", f"{when.second:02d}"
     return {
         "id": patient_id,
-        "date": when.strftime("%Y%m%d"),
-        "time": when.strftime("%H%M%S"),
-        "year": f"{when.year:04d}",
-        "month": f"{when.month:02d}",
-        "day": f"{when.day:02d}",
-        "hour": f"{when.hour:02d}",
-        "minute": f"{when.minute:02d}",
-        "second": f"{when.second:02d}",
+        "date": year + month + day,
+        "time": hour + minute + second,
+        "year": year,
+        "month": month,
+        "day": day,
+        "hour": hour,
+        "minute": minute,
+        "second": second,
     }
 
 

@@ -69,16 +69,18 @@ def scan_root(source: Path) -> Path:
     return source
 
 
-def _walk(folder: Path) -> Iterator[os.DirEntry[str]]:
+def _walk(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """Files below `folder` in name order, each with its POSIX path relative to the source."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
         if is_hidden(entry.name):
             continue
+        relpath = f"{relative}/{entry.name}" if relative else entry.name
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path))
+            yield from _walk(entry.path, relpath)
         elif entry.is_file(follow_symlinks=False):
-            yield entry
+            yield entry, relpath
 
 
 def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
@@ -136,12 +138,13 @@ def scan(source: Path, *, on_file: Callable[[str], None] | None = None) -> Itera
     cannot be listed (a pulled card); a damaged file yields a record with a warning.
     """
     source = Path(source)
-    for entry in _walk(scan_root(source)):
+    root = scan_root(source)
+    start = root.relative_to(source).as_posix() if root != source else ""
+    for entry, relpath in _walk(str(root), start):
         ext = _extension(entry.name)
         if ext not in PHOTO_EXTENSIONS and ext not in SIDECAR_EXTENSIONS:
             continue
         stat = entry.stat(follow_symlinks=False)
-        relpath = Path(entry.path).relative_to(source).as_posix()
         if on_file is not None:
             on_file(relpath)
         yield read_file(Path(entry.path), relpath, stat.st_size, stat.st_mtime)
