@@ -1,0 +1,301 @@
+"""ingest: copying a card into the archive, against the tools a clinic would otherwise use.
+
+Contenders, each into a fresh destination (removed between runs, untimed), with ``sync`` and
+the page cache dropped before every timed run so every one reads the card from the disk:
+
+- ``cp -r CARD DEST && sync`` (baseline: unverified, but durable);
+- ``sha256sum`` of the card, ``cp -r && sync``, then ``sha256sum -c`` in the copy (the usual
+  hand-made verified copy; note its check reads the copies back from the page cache);
+- ``rsync -a CARD/ DEST/ && sync``;
+- exiftool's unverified copy-and-rename (``-o DEST/ '-FileName<DateTimeOriginal'``) ``&& sync``
+  (without the sync its copies would still be in the page cache when the clock stops);
+- ``cardingest ingest CARD --id JBX3656 --archive DEST --json`` (sha256, fsync, page cache
+  dropped and every copy read back from the disk, catalogue, manifest).
+
+Targets: cardingest <= 1.5x ``cp -r && sync`` (aim 1.2x), and no slower than exiftool's copy.
+Then the same card on a FAT32 image mounted with fusefat (FUSE), to see what FUSE costs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from .common import (
+    NHI,
+    Card,
+    Contender,
+    MiB,
+    Options,
+    Skip,
+    Table,
+    Target,
+    cardingest_env,
+    expect_files,
+    human,
+    jpeg_template,
+    log,
+    make_card,
+    measure,
+    remove,
+    tool_version,
+    workdir,
+)
+
+EXIFTOOL = "exiftool -o (copy+rename) && sync"
+CARDINGEST_TARGETS = (
+    Target(1.5, label="<= 1.5x cp -r && sync"),
+    Target(1.2, label="aim <= 1.2x"),
+    Target(1.0, against=EXIFTOOL, label="<= exiftool -o"),
+)
+FAT_TOOLS = ("mkfs.vfat", "mcopy", "fusefat", "fusermount")
+
+
+def exiftool_can_copy() -> str | None:
+    """Why exiftool's copy-and-rename cannot run here, or None if it can.
+
+    ``-o DIR/`` with ``-FileName<DateTimeOriginal`` and ``%%-c`` in ``-d`` has worked since
+    exiftool 7; the first run of each case also checks that every file arrived.
+    """
+    version = tool_version(["exiftool", "-ver"])
+    if version is None:
+        return "exiftool is missing"
+    match = re.match(r"(\d+)\.", version)
+    if not match or int(match.group(1)) < 7:
+        return f"exiftool {version} is too old for -o with -FileName<DateTimeOriginal"
+    return None
+
+
+def cardingest_command(cardingest: str, source: Path, archive: Path) -> list[str]:
+    return [cardingest, "ingest", str(source), "--id", NHI, "--archive", str(archive), "--json"]
+
+
+def copy_contenders(
+    card: Card, tmp: Path, cardingest: str, *, all_tools: bool = True
+) -> list[Contender]:
+    """The contenders; without ``all_tools`` only those the targets name (time budget)."""
+    src, dest, sums = card.root, tmp / "dest", tmp / "card.sha256"
+    q = shlex.quote
+    clean, check = remove(dest, sums), expect_files(dest, card.files)
+    contenders = [
+        Contender(
+            "cp -r && sync",
+            f"cp -r {q(str(src))} {q(str(dest))} && sync",
+            baseline=True,
+            before=clean,
+            after=check,
+        )
+    ]
+    if all_tools:
+        contenders += [
+            Contender(
+                "sha256sum, cp -r && sync, sha256sum -c",
+                f"cd {q(str(src))} && find . -type f -print0 | sort -z | xargs -0 sha256sum"
+                f" > {q(str(sums))} && cp -r {q(str(src))} {q(str(dest))} && sync"
+                f" && cd {q(str(dest))} && sha256sum --quiet -c {q(str(sums))}",
+                before=clean,
+                after=check,
+            ),
+            Contender(
+                "rsync -a && sync",
+                f"rsync -a {q(str(src))}/ {q(str(dest))}/ && sync",
+                before=clean,
+                after=check,
+            ),
+        ]
+    why_not = exiftool_can_copy()
+    targets = CARDINGEST_TARGETS
+    if why_not is None:
+        contenders.append(
+            Contender(
+                EXIFTOOL,
+                f"exiftool -q -o {q(str(dest))}/ '-FileName<DateTimeOriginal'"
+                f" -d %Y%m%d-%H%M%S%%-c.%%e -r {q(str(src))} && sync",
+                before=clean,
+                after=check,
+            )
+        )
+    else:
+        log(f"ingest: no exiftool contender: {why_not}")
+        targets = tuple(t for t in targets if t.against is None)
+    contenders.append(
+        Contender(
+            "cardingest ingest --json",
+            cardingest_command(cardingest, src, dest),
+            env=cardingest_env(tmp),
+            before=clean,
+            after=check,
+            targets=targets,
+        )
+    )
+    return contenders
+
+
+def local_case(
+    options: Options, cardingest: str, card: Card, tmp: Path, label: str, *, all_tools: bool
+) -> Table:
+    table = measure(
+        f"ingest: {card.files:,} photos of {label} ({human(card.bytes)}), local disk",
+        copy_contenders(card, tmp, cardingest, all_tools=all_tools),
+        repeat=options.repeat,
+        logs=tmp / "logs",
+        cold=True,
+        data_bytes=card.bytes,
+        note="sync + page cache dropped before every run; fresh destination each run",
+    )
+    remove(tmp / "dest")()
+    return table
+
+
+# --------------------------------------------------------------------------- FUSE
+
+
+def _mounted(mountpoint: Path) -> bool:
+    target = os.path.realpath(mountpoint)
+    with open("/proc/mounts") as fh:
+        return any(line.split()[1] == target for line in fh if len(line.split()) > 1)
+
+
+def _wait(condition: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.05)
+    return bool(callable(condition) and condition())
+
+
+class FatCard:
+    """A FAT32 image mounted read-write with fusefat, run in the foreground as our child."""
+
+    def __init__(self, image: Path, mountpoint: Path) -> None:
+        self.image, self.mountpoint = image, mountpoint
+        self.driver: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Path:
+        self.mountpoint.mkdir(exist_ok=True)
+        self.driver = subprocess.Popen(
+            ["fusefat", "-f", "-o", "rw+", str(self.image), str(self.mountpoint)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # fusefat chatters on stdout when it mounts
+            stderr=subprocess.DEVNULL,
+        )
+        driver = self.driver
+        if not _wait(lambda: _mounted(self.mountpoint) or driver.poll() is not None, 10):
+            self.__exit__()
+            raise RuntimeError(f"fusefat did not mount {self.image}")
+        if not _mounted(self.mountpoint):
+            raise RuntimeError(f"fusefat exited {driver.returncode} mounting {self.image}")
+        return self.mountpoint
+
+    def __exit__(self, *_exc: object) -> None:
+        if _mounted(self.mountpoint):
+            done = _wait(
+                lambda: (
+                    subprocess.run(
+                        ["fusermount", "-u", str(self.mountpoint)], capture_output=True, check=False
+                    ).returncode
+                    == 0
+                ),
+                5,
+            )
+            if not done:
+                subprocess.run(["fusermount", "-uz", str(self.mountpoint)], check=False)
+        if self.driver is not None:
+            try:
+                self.driver.wait(30)
+            except subprocess.TimeoutExpired:
+                self.driver.kill()
+                self.driver.wait()
+
+
+def build_image(tmp: Path, card: Card, image_mib: int) -> Path:
+    image = tmp / "card.img"
+    with open(image, "wb") as fh:
+        fh.truncate(image_mib * MiB)
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    for command in (
+        ["mkfs.vfat", "-F", "32", "-n", "EOS_DIGITAL", str(image)],
+        ["mcopy", "-s", "-m", "-i", str(image), str(card.root / "DCIM"), "::/"],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{shlex.join(command)} failed: {done.stdout}{done.stderr}")
+    return image
+
+
+def fuse_case(options: Options, cardingest: str, card: Card, tmp: Path) -> Table:
+    """``card`` copied onto a FAT32 image (mcopy), mounted with fusefat: cp against us."""
+    missing = [tool for tool in FAT_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise Skip(f"{', '.join(missing)} missing (apt-get install fusefat dosfstools mtools)")
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        raise Skip("/dev/fuse is not usable here")
+    image_mib = card.bytes * 6 // 5 // MiB + 64  # 1,264 MiB for the 1.05 GB card
+    log(f"ingest/fuse: copying the card onto a {image_mib} MiB FAT32 image")
+    image = build_image(tmp, card, image_mib)
+    dest = tmp / "dest"
+    try:
+        with FatCard(image, tmp / "mnt") as mount:
+            clean, check = remove(dest), expect_files(dest, card.files)
+            q = shlex.quote
+            contenders = [
+                Contender(
+                    "cp -r MOUNT && sync",
+                    f"cp -r {q(str(mount))}/DCIM {q(str(dest))} && sync",
+                    baseline=True,
+                    before=clean,
+                    after=check,
+                ),
+                Contender(
+                    "cardingest ingest MOUNT --json",
+                    cardingest_command(cardingest, mount, dest),
+                    env=cardingest_env(tmp),
+                    before=clean,
+                    after=check,
+                    targets=(Target(1.5, label="<= 1.5x cp -r && sync"),),
+                ),
+            ]
+            return measure(
+                f"ingest: the same {card.files} photos ({human(card.bytes)}) "
+                "from a fusefat FAT32 mount",
+                contenders,
+                repeat=options.repeat,
+                logs=tmp / "logs",
+                cold=True,
+                data_bytes=card.bytes,
+                note="compare with the local-disk table above to see the FUSE cost",
+            )
+    finally:
+        remove(dest, image)()
+
+
+def run(options: Options, cardingest: str) -> list[Table | str]:
+    results: list[Table | str] = []
+    template = jpeg_template(48, 36)
+    if options.quick:
+        big, small = (20, 1 * MiB, "~1 MB"), (200, 100 * 1024, "~100 KB")
+    else:
+        big, small = (200, 5 * MiB, "~5 MB"), (2000, 300 * 1024, "~300 KB")
+    with workdir("ingest") as tmp:
+        files, size, label = big
+        log(f"ingest: making {files:,} files of {human(size)}")
+        card = make_card(tmp / "card", files, template, size=size, seed="big")
+        results.append(local_case(options, cardingest, card, tmp, label, all_tools=True))
+        try:
+            results.append(fuse_case(options, cardingest, card, tmp))
+        except Skip as why:
+            results.append(f"== ingest from a fusefat mount: skipped: {why}")
+    # Many small files: only the contenders the targets name (cp, exiftool, cardingest);
+    # sha256sum and rsync would add ~70 s and say nothing the first table does not.
+    with workdir("ingest-small") as tmp:
+        files, size, label = small
+        log(f"ingest: making {files:,} files of {human(size)}")
+        card = make_card(tmp / "card", files, template, size=size, seed="small")
+        results.append(local_case(options, cardingest, card, tmp, label, all_tools=False))
+    return results
