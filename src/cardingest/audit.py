@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cardingest.durable import atomic_write_bytes
 from cardingest.errors import AuditError
-from cardingest.manifest import atomic_write_bytes
+from cardingest.models import METADIR
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-METADIR = ".cardingest"
 GENESIS = "0" * 64
 RESERVED = frozenset({"ts", "event", "host", "prev", "seq"})
 

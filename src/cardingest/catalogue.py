@@ -20,9 +20,8 @@ from types import TracebackType
 from typing import Any
 
 from cardingest.errors import CatalogueError
-from cardingest.models import CONSENT_LEVELS, ArchivedFile, ArchiveState
+from cardingest.models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
 
-METADIR = ".cardingest"
 CATALOGUE_NAME = "catalogue.sqlite"
 
 _SQL_VARS = 500

@@ -22,9 +22,16 @@ from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .manifest import write_manifest
-from .models import Card, Plan, PlanItem, Settings
+from .models import METADIR, Card, Plan, PlanItem, Settings
 from .naming import format_clock_offset
-from .transfer import Destination, TransferResult, free_space, remove_stale_temps, transfer_many
+from .transfer import (
+    TEMP_PREFIX,
+    Destination,
+    TransferResult,
+    free_space,
+    remove_stale_temps,
+    transfer_many,
+)
 from .xmp import reserved_names, write_for_copy
 
 BATCH_FILES = 50
@@ -112,8 +119,8 @@ def check_destination_root(root: Path) -> None:
 def prepare_destination(root: Path) -> list[Path]:
     """Create the archive (or backup) root and clear temporaries a dead run left behind."""
     try:
-        (root / ".cardingest").mkdir(parents=True, exist_ok=True)
-        probe = root / ".cardingest" / f".cardingest-tmp-probe-{os.getpid()}"
+        (root / METADIR).mkdir(parents=True, exist_ok=True)
+        probe = root / METADIR / f"{TEMP_PREFIX}probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
@@ -137,7 +144,7 @@ def repair_manifests(catalogue: Catalogue, archive: Path, backup: Path | None) -
 
 
 def _manifest_relpath(ingest_id: str) -> Path:
-    return Path(".cardingest", "manifests", f"{ingest_id}.sha256")
+    return Path(METADIR, "manifests", f"{ingest_id}.sha256")
 
 
 def _write_manifests(

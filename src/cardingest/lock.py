@@ -26,12 +26,13 @@ import psutil
 
 from cardingest.errors import ArchiveError, ArchiveLockedError
 
+from .models import METADIR
+
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-METADATA_DIR = ".cardingest"
 LOCK_NAME = "lock"
 WAIT_SECONDS = 3.0
 _YOUNG_SECONDS = 2.0
@@ -106,7 +107,7 @@ class ArchiveLock:
     def __init__(self, archive_root: Path, purpose: str) -> None:
         self.archive_root = Path(archive_root)
         self.purpose = purpose
-        self.path = self.archive_root / METADATA_DIR / LOCK_NAME
+        self.path = self.archive_root / METADIR / LOCK_NAME
         self.took_over_from: dict[str, Any] | None = None
         self._fd: int | None = None
 
@@ -258,7 +259,7 @@ def removed_if_left_empty(archive_root: Path) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        for folder in [Path(archive_root) / METADATA_DIR, *created] if created else []:
+        for folder in [Path(archive_root) / METADIR, *created] if created else []:
             try:
                 folder.rmdir()
             except OSError:

@@ -12,6 +12,8 @@ TimeSource = Literal["exif:DateTimeOriginal", "exif:DateTimeDigitized", "exif:Da
 Action = Literal["copy", "skip", "hold"]
 Consent = Literal["record", "teaching", "publication"]
 CONSENT_LEVELS: tuple[str, ...] = ("record", "teaching", "publication")
+METADIR = ".cardingest"
+"""The archive's own folder: catalogue, manifests, audit log, lock."""
 
 
 @dataclass(frozen=True)

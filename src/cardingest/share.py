@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord
+from .durable import fsync_dir
 from .errors import ArchiveError, UsageError
-from .manifest import fsync_dir
 from .tag import is_sidecar, require_catalogue
 from .transfer import TEMP_PREFIX
 

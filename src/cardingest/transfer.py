@@ -26,19 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from .durable import TEMP_PREFIX, fsync_dir
+
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-TEMP_PREFIX = ".cardingest-tmp-"
 CHUNK = 1024 * 1024
-METADATA_DIR = ".cardingest"
 MAX_SUFFIX = 9999
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 _NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
-_NO_DIR_FSYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 _NOT_A_FILE = frozenset({errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR})
 
 ByteCallback = Callable[[int], None]
@@ -144,19 +143,6 @@ def _fsync(fd: int) -> None:
     os.fsync(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in _NO_DIR_FSYNC:
-            raise
-    finally:
-        os.close(fd)
-
-
 def _advise(fd: int, advice_name: str) -> None:
     with contextlib.suppress(AttributeError, OSError):
         os.posix_fadvise(fd, 0, 0, getattr(os, advice_name))
@@ -205,7 +191,7 @@ def _ensure_dirs(folder: Path) -> None:
                 if not path.is_dir():
                     raise
                 continue
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
 
 
 def _open_temp(destination: Destination) -> _Temp:
@@ -367,7 +353,7 @@ def _publish(
             except FileExistsError:
                 if _identical(final, size, sha256):
                     _unlink_quietly(temp)
-                    _fsync_dir(folder)
+                    fsync_dir(folder)
                     return candidate, True
                 continue
             except OSError as exc:
@@ -376,14 +362,14 @@ def _publish(
                 hardlinks = False
             else:
                 _unlink_quietly(temp)
-                _fsync_dir(folder)
+                fsync_dir(folder)
                 return candidate, False
         try:
             os.close(os.open(final, _CREATE_FLAGS, 0o644))
         except FileExistsError:
             if _identical(final, size, sha256):
                 _unlink_quietly(temp)
-                _fsync_dir(folder)
+                fsync_dir(folder)
                 return candidate, True
             continue
         try:
@@ -391,7 +377,7 @@ def _publish(
         except BaseException:
             _unlink_quietly(final)
             raise
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return candidate, False
     raise OSError(errno.EEXIST, f"no free name up to -{MAX_SUFFIX}")
 

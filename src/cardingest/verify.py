@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Literal, cast
 
 from .audit import AuditLog
-from .catalogue import METADIR, Catalogue, CatalogueRecord
+from .catalogue import Catalogue, CatalogueRecord
+from .models import METADIR
 from .transfer import CHUNK, TEMP_PREFIX
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]

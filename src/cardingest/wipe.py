@@ -26,6 +26,7 @@ from typing import Literal
 
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .durable import fsync_dir
 from .errors import CardWriteError, CatalogueError, SourceError
 from .models import Card
 from .prepare import scan_source
@@ -327,11 +328,7 @@ def check_writable(root: Path, items: list[WipeItem]) -> None:
 def _fsync_dirs(folders: set[Path]) -> None:
     for folder in sorted(folders):
         with contextlib.suppress(OSError):
-            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(folder)
 
 
 class _Remover:

@@ -12,19 +12,17 @@ catalogue.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from . import __version__
-from .manifest import fsync_dir
+from .durable import atomic_write_bytes, fsync_dir
 from .models import PlanItem
-from .transfer import TEMP_PREFIX, Published
+from .transfer import Published
 
 TOOLKIT = f"cardingest {__version__}"
 MARKER = b'x:xmptk="cardingest'
@@ -97,30 +95,6 @@ def is_ours(path: Path) -> bool | None:
         return None
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a ``.cardingest-tmp-`` file in the same folder: fsync, rename, fsync folder.
-
-    A crash leaves the old sidecar or the new one; a stray temporary is cleared by the next
-    ingest's stale-temp sweep.
-    """
-    tmp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
 def write_sidecar(photo: Path, keywords: Keywords) -> str:
     """Bring ``photo``'s sidecar in line with ``keywords``; returns what happened.
 
@@ -141,7 +115,7 @@ def write_sidecar(photo: Path, keywords: Keywords) -> str:
     data = render(keywords)
     if ours and path.read_bytes() == data:
         return "unchanged"
-    atomic_write(path, data)
+    atomic_write_bytes(path, data)
     return "written"
 
 
