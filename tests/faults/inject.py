@@ -1,0 +1,104 @@
+"""Run the cardingest CLI with a fault at one chosen code point (scenarios 1c and 5).
+
+    python tests/faults/inject.py POINT ingest SOURCE --id ID --archive DIR ...
+
+POINT names the moment (see ``POINTS``). At most points the process sends itself SIGKILL, so
+nothing after it runs: no ``finally``, no ``except``, exactly as with kill -9 or a power cut
+of the process. ``fill-before-manifest`` instead fills the archive's file system (``dd``
+until ENOSPC) just before the manifest is written. Everything else is the real CLI
+(``cardingest.cli.main``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cardingest import audit, catalogue, cli, ingest, lock
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _after(original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        die()
+        return result
+
+    return wrapper
+
+
+def _before(original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        die()
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+def _replace_into(suffix: str) -> None:
+    """Die when something is renamed over a file whose name ends in ``suffix``."""
+    real = os.replace
+
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(os.fsdecode(dst)).name.endswith(suffix):
+            die()
+        real(src, dst, *args, **kwargs)
+
+    os.replace = replace
+
+
+def _link_then_die() -> None:
+    real = os.link
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        real(src, dst, *args, **kwargs)
+        die()
+
+    os.link = link
+
+
+def _fill_before_manifest() -> None:
+    real = ingest.write_manifest
+
+    def write_manifest(archive: Path, *args: Any, **kwargs: Any) -> Path:
+        filler = Path(archive) / "filler.bin"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
+        return real(archive, *args, **kwargs)
+
+    ingest.write_manifest = write_manifest  # type: ignore[assignment]
+
+
+POINTS: dict[str, Callable[[], None]] = {
+    "after-lock": lambda: setattr(lock.ArchiveLock, "acquire", _after(lock.ArchiveLock.acquire)),
+    "after-link": _link_then_die,
+    "before-rows": lambda: setattr(catalogue.Catalogue, "add", _before(catalogue.Catalogue.add)),
+    "manifest": lambda: _replace_into(".sha256"),
+    "finish": lambda: setattr(
+        catalogue.Catalogue, "finish_ingest", _before(catalogue.Catalogue.finish_ingest)
+    ),
+    "audit-line": lambda: setattr(
+        audit.AuditLog, "_write_head", _before(audit.AuditLog._write_head)
+    ),
+    "audit-head": lambda: _replace_into("audit.head"),
+    "xmp": lambda: _replace_into(".xmp"),
+    "fill-before-manifest": _fill_before_manifest,
+}
+
+
+def main() -> None:
+    point, *args = sys.argv[1:]
+    POINTS[point]()
+    sys.argv = ["cardingest", *args]
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

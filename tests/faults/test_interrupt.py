@@ -1,0 +1,113 @@
+"""Scenarios 2 and 3: Ctrl-C mid-copy, and the card pulled or unmounted mid-copy."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+from cardimage import CardFactory
+
+from .checks import Source, audit_events, photos_of, read_rows
+from .conftest import Checker, Figures
+from .helpers import (
+    PATIENT,
+    Cli,
+    card_size_mb,
+    copy_started,
+    finish,
+    make_photos,
+    published,
+    temps,
+    wait_for,
+)
+
+PHOTOS = 40
+
+
+def card_of_photos(
+    fat_card: CardFactory, samples_dir: Path, seed: int
+) -> tuple[Path, dict[str, bytes]]:
+    files = make_photos(samples_dir, PHOTOS, seed=seed, min_size=1_000_000, max_size=2_000_000)
+    return fat_card(files, size_mb=card_size_mb(files)), files
+
+
+@pytest.mark.fault(2, "Ctrl-C (SIGINT) mid-copy, then re-run")
+@pytest.mark.parametrize("moment", ["first file", "half way"])
+def test_sigint_mid_copy_then_rerun(
+    moment: str,
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    card, files = card_of_photos(fat_card, samples_dir, fault_seed + 20)
+    source = Source(card, photos_of(files))
+    archive = tmp_path / "archive"
+    proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive)
+    if moment == "first file":
+        reached = wait_for(copy_started(archive), 60)
+    else:
+        reached = wait_for(lambda: len(published(archive)) >= PHOTOS // 2, 60)
+    assert reached, f"the copy never reached the {moment}"
+    os.kill(proc.pid, signal.SIGINT)
+    ended = finish(proc)
+    assert ended.returncode == 130, ended.stderr[-2000:]
+    assert "Interrupted" in ended.stderr and re.search(r"run .*again", ended.stderr)
+    assert not temps(archive), "a temporary file survived Ctrl-C"
+    rows = len(read_rows(archive))
+    assert rows < PHOTOS, "the ingest finished before Ctrl-C arrived"
+    ingests = [e for e in audit_events(archive) if e.get("event") == "ingest"]
+    assert ingests and ingests[-1]["status"] == "interrupted"
+    check(archive, [source], final=False, context=f"after Ctrl-C at the {moment}")
+    done = cli.run("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    findings = check(archive, [source], context=f"re-run after Ctrl-C at the {moment}")
+    assert findings.archived == PHOTOS
+    figures.notes.append(f"Ctrl-C at the {moment}: {rows} of {PHOTOS} catalogued by then")
+
+
+@pytest.mark.fault(3, "card pulled or unmounted mid-copy, remounted, re-run")
+@pytest.mark.parametrize("how", ["pulled", "unmounted"])
+def test_card_gone_mid_copy_then_remount_and_rerun(
+    how: str,
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    card, files = card_of_photos(fat_card, samples_dir, fault_seed + 30)
+    source = Source(card, photos_of(files))
+    archive = tmp_path / "archive"
+    handle = fat_card.handle(card)
+    proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    assert wait_for(lambda: len(published(archive)) >= 3, 60), "the copy never started"
+    if how == "pulled":
+        handle.pull()  # the FUSE driver dies: every read fails (ENOTCONN)
+    else:
+        handle.unmount(lazy=True)  # fusermount -uz: detached now, open files drain
+    ended = finish(proc)
+    assert ended.returncode == 1, ended.stderr[-2000:]
+    items = json.loads(ended.stdout)["items"]
+    failed = [item for item in items if item["action"] == "failed"]
+    assert failed and all(item["reason"] for item in failed)
+    assert not temps(archive), "a temporary file survived the card going away"
+    handle.unmount()
+    handle.mount()
+    check(archive, [source], final=False, context=f"card {how} mid-copy, remounted")
+    done = cli.run("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    findings = check(archive, [source], context=f"re-run after the card was {how}")
+    assert findings.archived == PHOTOS
+    figures.notes.append(
+        f"card {how}: {len(failed)} of {PHOTOS} failed ({failed[0]['reason'][:60]}…)"
+    )

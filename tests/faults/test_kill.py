@@ -1,0 +1,301 @@
+"""Scenario 1: kill -9 at random moments during ingest (and at chosen code points), re-run.
+
+A calibration ingest of the same card measures when copying begins and how long a whole run
+takes. Kill moments are then drawn, stratified, from that run's timeline: 1 in 4 uniformly
+over start-up and scan, 3 in 4 uniformly over the copy phase (a re-run after a kill takes
+about as long, since it re-verifies what the killed run published). Delays come from one
+seeded generator (``CARDINGEST_FAULT_SEED``); the seed, the round and every delay are in the
+failure message. Timing on a real machine still varies, so a replay reproduces the same
+delays, not necessarily the same instant in the code.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cardimage import CardFactory, require_fat_tools, require_samples
+
+from .checks import Source, photos_of, read_rows
+from .conftest import Checker, Figures
+from .helpers import (
+    PATIENT,
+    Cli,
+    card_size_mb,
+    copy_started,
+    finish,
+    kill_after,
+    make_photos,
+    published,
+    temps,
+    wait_for,
+)
+
+KILL_POINTS = 20
+MAX_CHAIN = 4
+STARTUP_SHARE = 0.25
+DONE_WHEN_PHOTOS = 120
+DONE_WHEN_KILLS = 6
+EARLY_SHARE = 0.6
+MAX_CHAINS = 5
+INJECT = Path(__file__).with_name("inject.py")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A clean ingest of the card: when its first copy began, how long it took, the names."""
+
+    first_copy: float
+    seconds: float
+    targets: dict[str, str]
+
+    def startup(self, rng: random.Random) -> float:
+        return rng.uniform(0.0, self.first_copy)
+
+    def copying(self, rng: random.Random) -> float:
+        return rng.uniform(self.first_copy, self.seconds)
+
+    def any_moment(self, rng: random.Random) -> float:
+        """Stratified: 1 in 4 during start-up and scan, 3 in 4 while copying."""
+        return self.startup(rng) if rng.random() < STARTUP_SHARE else self.copying(rng)
+
+
+def calibrate(cli: Cli, card: Path, archive: Path) -> Calibration:
+    started = time.monotonic()
+    proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    assert wait_for(copy_started(archive), 120), "the calibration ingest never copied"
+    first_copy = time.monotonic() - started
+    done = finish(proc)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    items = json.loads(done.stdout)["items"]
+    return Calibration(first_copy, seconds, {item["source"]: item["target"] for item in items})
+
+
+def catalogued_targets(archive: Path) -> dict[str, str]:
+    return {row.source_path: row.archive_path for row in read_rows(archive)}
+
+
+def phase(archive: Path, before: int, total: int) -> str:
+    """Where a kill landed, judged from what it left behind."""
+    now = len(published(archive))
+    if temps(archive) or before < now < total:
+        return "mid-copy"
+    if now == total and before < total:
+        return "after the last copy"
+    return "before the first copy"
+
+
+def ingest_args(card: Path, archive: Path) -> tuple[object, ...]:
+    return ("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+
+
+@pytest.mark.fault(1, "kill -9 at random moments during ingest, then re-run")
+def test_kill9_at_random_moments_then_rerun(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    files = make_photos(samples_dir, 40, seed=fault_seed, min_size=1_000_000, max_size=2_000_000)
+    card = fat_card(files, size_mb=card_size_mb(files))
+    source = Source(card, photos_of(files))
+    reference = calibrate(cli, card, tmp_path / "reference")
+    rng = random.Random(fault_seed)
+    round_number = 0
+    while figures.kill_points < KILL_POINTS:
+        round_number += 1
+        assert round_number <= 4 * KILL_POINTS, "kills keep missing the ingest"
+        archive = tmp_path / f"archive-{round_number}"
+        history: list[str] = []
+        for _ in range(rng.randint(1, MAX_CHAIN)):
+            before = len(published(archive))
+            delay = reference.any_moment(rng)
+            ended = kill_after(cli.start(*ingest_args(card, archive)), delay)
+            context = f"round {round_number}, kill after {delay:.3f} s, history {history}"
+            if not ended.killed:
+                assert ended.returncode == 0, f"{context}: {ended.stderr[-2000:]}"
+                history.append(f"{delay:.3f}s: finished first")
+                continue
+            where = phase(archive, before, len(files))
+            figures.killed(where)
+            history.append(f"{delay:.3f}s: {where}")
+            check(archive, [source], final=False, context=f"right after the kill: {context}")
+        done = cli.run(*ingest_args(card, archive))
+        context = f"final re-run of round {round_number} (kills: {history})"
+        assert done.returncode == 0, f"{context}: {done.stderr[-2000:]}"
+        check(archive, [source], context=context)
+        assert catalogued_targets(archive) == reference.targets, context
+    figures.notes.append(
+        f"{round_number} rounds; copying began at {reference.first_copy:.2f} s of "
+        f"{reference.seconds:.2f} s; kill phases {dict(figures.kill_phases)}"
+    )
+
+
+@pytest.mark.fault("1b", "done-when: 120 photos of ~2 MB, kill -9 six times, run once more")
+def test_done_when_120_photos_six_kills(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """Six kills, each while photos are still to be copied, then one run that completes.
+
+    Each delay falls in the first 60 % of the run's copy phase, scaled to the photos not yet
+    catalogued (a run copies, or re-verifies, exactly those), so every kill finds work left.
+    Should a run still finish before its kill, the chain starts again on a fresh archive:
+    the end is always six kills, then one run.
+    """
+    count = DONE_WHEN_PHOTOS
+    files = make_photos(
+        samples_dir, count, seed=fault_seed + 1, min_size=1_900_000, max_size=2_100_000
+    )
+    assert len(set(files.values())) == count
+    card = fat_card(files, size_mb=card_size_mb(files))
+    source = Source(card, photos_of(files))
+    reference = calibrate(cli, card, tmp_path / "reference")
+    rng = random.Random(fault_seed + 1)
+    for chain in range(1, MAX_CHAINS + 1):
+        archive = tmp_path / f"archive-{chain}"
+        history = kill_six_times(cli, card, archive, reference, rng, check, source)
+        if history is not None:
+            break
+    else:
+        raise AssertionError(f"{MAX_CHAINS} chains finished before their sixth kill")
+    for entry in history:
+        figures.killed(entry.split(": ")[1].split(",")[0])
+    done = cli.run(*ingest_args(card, archive))
+    context = f"the run after the kills {history} (chain {chain})"
+    assert done.returncode == 0, f"{context}: {done.stderr[-2000:]}"
+    summary = json.loads(done.stdout)["summary"]
+    assert summary["failed"] == 0 and summary["copied"] + summary["skipped"] == count, context
+    findings = check(archive, [source], context=context)
+    assert findings.archived == count and findings.rows == count == findings.files, context
+    assert catalogued_targets(archive) == reference.targets, context
+    figures.notes.append(
+        f"copying began at {reference.first_copy:.2f} s of {reference.seconds:.2f} s; "
+        f"chain {chain}; kills {history}; the last run copied {summary['copied']}"
+    )
+
+
+def kill_six_times(
+    cli: Cli,
+    card: Path,
+    archive: Path,
+    reference: Calibration,
+    rng: random.Random,
+    check: Checker,
+    source: Source,
+) -> list[str] | None:
+    """The kill history, or None if a run finished before its kill (start a new chain)."""
+    count = len(source.photos)
+    history: list[str] = []
+    while len(history) < DONE_WHEN_KILLS:
+        before = len(published(archive))
+        left = 1 - len(read_rows(archive)) / count
+        copy_phase = left * (reference.seconds - reference.first_copy)
+        delay = reference.first_copy + rng.uniform(0.0, EARLY_SHARE * copy_phase)
+        ended = kill_after(cli.start(*ingest_args(card, archive)), delay)
+        if not ended.killed:
+            assert ended.returncode == 0, ended.stderr[-2000:]
+            return None
+        rows = len(read_rows(archive))
+        history.append(f"{delay:.3f}s: {phase(archive, before, count)}, {rows} rows")
+        check(archive, [source], final=False, context=f"after kill {len(history)}: {history}")
+    return history
+
+
+TARGETED = (
+    ("after-lock", "right after the archive lock is taken"),
+    ("after-link", "right after the first photo is hard-linked, before its temp is removed"),
+    ("before-rows", "after the copies verified, as their catalogue rows are written"),
+    ("manifest", "inside the manifest write, before its rename"),
+    ("finish", "after the manifest, as the ingest is marked finished"),
+    ("audit-line", "after the audit line is written, before audit.head"),
+    ("audit-head", "inside the audit.head write, before its rename"),
+    ("xmp", "inside the first XMP sidecar write, before its rename"),
+)
+
+
+@dataclass(frozen=True)
+class MappedCard:
+    """A card, an ID map with keywords (so XMP sidecars are written) and the clean result."""
+
+    source: Source
+    id_map: Path
+    targets: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def mapped_card(
+    cli: Cli, tmp_path_factory: pytest.TempPathFactory, fault_seed: int
+) -> Iterator[MappedCard]:
+    require_fat_tools()
+    folder = tmp_path_factory.mktemp("mapped")
+    files = make_photos(
+        require_samples(), 12, seed=fault_seed + 2, min_size=300_000, max_size=900_000
+    )
+    factory = CardFactory(folder / "cards", "fat32")
+    try:
+        card = factory(files, size_mb=card_size_mb(files))
+        id_map = folder / "map.csv"
+        id_map.write_text(
+            "files,id,diagnosis,site\n"
+            f"100CANON/IMG_0001-100CANON/IMG_0006,{PATIENT},melanoma;naevus,left forearm\n"
+            f"101CANON/IMG_0007-101CANON/IMG_0012,{PATIENT},psoriasis,\n"
+        )
+        args = ("ingest", card, "--map", id_map, "--archive", folder / "reference", "--json")
+        reference = cli.run(*args)
+        assert reference.returncode == 0, reference.stderr
+        items = json.loads(reference.stdout)["items"]
+        targets = {item["source"]: item["target"] for item in items}
+        yield MappedCard(Source(card, photos_of(files)), id_map, targets)
+    finally:
+        factory.close()
+
+
+@pytest.mark.fault("1c", "kill -9 at chosen code points (injected), then re-run")
+@pytest.mark.parametrize("point", [name for name, _ in TARGETED])
+def test_kill9_at_code_point_then_rerun(
+    point: str,
+    cli: Cli,
+    mapped_card: MappedCard,
+    tmp_path: Path,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    source = mapped_card.source
+    archive = tmp_path / "archive"
+    args = ("ingest", source.root, "--map", mapped_card.id_map, "--archive", archive, "--json")
+    killed = subprocess.run(
+        [sys.executable, str(INJECT), point, *(str(a) for a in args)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=dict(cli.env),
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, f"{point} never reached: {killed.stderr[-2000:]}"
+    figures.killed(point)
+    check(archive, [source], final=False, context=f"killed at {point}")
+    done = cli.run(*args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    check(archive, [source], context=f"re-run after a kill at {point}")
+    assert catalogued_targets(archive) == mapped_card.targets
+    sidecars = sorted(p.name for p in archive.rglob("*.xmp"))
+    assert len(sidecars) == len(source.photos), sidecars
