@@ -293,10 +293,10 @@ def execute(
             clock_offset=format_clock_offset(plan.clock_offset),
             map_source=map_source,
         )
-        known = _KnownContent(catalogue, copies_of(plan), Path(plan.source))
+        copies = copies_of(plan)
+        known = _KnownContent(catalogue, copies, Path(plan.source))
         reserved = reserved_names(item.target for item in plan.items)
         batch = _Batcher(catalogue)
-        copies = copies_of(plan)
         done: dict[str, Outcome] = {}
         sightings: list[tuple[str, str]] = []
         status = "finished"
