@@ -467,21 +467,17 @@ class Catalogue:
     ) -> None:
         """Record that the card file at `source_path` holds the content of `archive_path`."""
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT id FROM files WHERE archive_path = ?", (archive_path,)
-            ).fetchone()
-            if row is None:
-                raise CatalogueError(f"{archive_path} is not catalogued")
+            file_id = _file_id(conn, archive_path)
             known = conn.execute(
                 "SELECT 1 FROM sightings WHERE file_id = ? AND source_path = ?"
                 " AND card_serial IS ?",
-                (row[0], source_path, card_serial),
+                (file_id, source_path, card_serial),
             ).fetchone()
             if known is None:
                 conn.execute(
                     "INSERT INTO sightings (file_id, source_path, card_label, card_serial,"
                     " ingest_id) VALUES (?, ?, ?, ?, ?)",
-                    (row[0], source_path, card_label, card_serial, ingest_id),
+                    (file_id, source_path, card_label, card_serial, ingest_id),
                 )
 
     def has_sha(self, patient_id: str, sha256: str) -> CatalogueRecord | None:
@@ -577,19 +573,15 @@ class Catalogue:
     ) -> None:
         """Change a record's keywords. ``None`` leaves a field as it is; ``()`` or ``''`` clear."""
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT id FROM files WHERE archive_path = ?", (archive_path,)
-            ).fetchone()
-            if row is None:
-                raise CatalogueError(f"{archive_path} is not in the catalogue")
+            file_id = _file_id(conn, archive_path)
             if site is not None:
-                conn.execute("UPDATE files SET site = ? WHERE id = ?", (site or None, row[0]))
+                conn.execute("UPDATE files SET site = ? WHERE id = ?", (site or None, file_id))
             if consent is not None:
                 conn.execute(
-                    "UPDATE files SET consent = ? WHERE id = ?", (_clean_consent(consent), row[0])
+                    "UPDATE files SET consent = ? WHERE id = ?", (_clean_consent(consent), file_id)
                 )
             if diagnosis is not None:
-                self._write_diagnosis(conn, row[0], diagnosis)
+                self._write_diagnosis(conn, file_id, diagnosis)
 
     def count(self) -> int:
         with self._errors():
@@ -635,6 +627,13 @@ class Catalogue:
             for row in rows
         ]
         return records
+
+
+def _file_id(conn: sqlite3.Connection, archive_path: str) -> int:
+    row = conn.execute("SELECT id FROM files WHERE archive_path = ?", (archive_path,)).fetchone()
+    if row is None:
+        raise CatalogueError(f"{archive_path} is not in the catalogue")
+    return int(row[0])
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -336,6 +336,15 @@ def _candidates(name: str) -> Iterator[str]:
         yield f"{pure.stem}-{number}{pure.suffix}"
 
 
+def _reuse(final: Path, temp: Path, size: int, sha256: str) -> bool:
+    """An identical file already holds the final name: drop ``temp`` and keep that one."""
+    if not _identical(final, size, sha256):
+        return False
+    _unlink_quietly(temp)
+    fsync_dir(final.parent)
+    return True
+
+
 def _publish(
     temp: Path, folder: Path, name: str, size: int, sha256: str, *, hardlinks: bool = True
 ) -> tuple[str, bool]:
@@ -351,9 +360,7 @@ def _publish(
             try:
                 os.link(temp, final)
             except FileExistsError:
-                if _identical(final, size, sha256):
-                    _unlink_quietly(temp)
-                    fsync_dir(folder)
+                if _reuse(final, temp, size, sha256):
                     return candidate, True
                 continue
             except OSError as exc:
@@ -367,9 +374,7 @@ def _publish(
         try:
             os.close(os.open(final, _CREATE_FLAGS, 0o644))
         except FileExistsError:
-            if _identical(final, size, sha256):
-                _unlink_quietly(temp)
-                fsync_dir(folder)
+            if _reuse(final, temp, size, sha256):
                 return candidate, True
             continue
         try:
