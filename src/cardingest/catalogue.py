@@ -184,6 +184,15 @@ def catalogue_path(archive: Path) -> Path:
     return Path(archive) / METADIR / CATALOGUE_NAME
 
 
+_INSERT_DIAGNOSIS = (
+    "INSERT INTO keywords (file_id, kind, position, value) VALUES (?, 'diagnosis', ?, ?)"
+)
+
+
+def _keyword_rows(file_id: int, keywords: Sequence[str]) -> list[tuple[int, int, str]]:
+    return [(file_id, n, value) for n, value in enumerate(keywords)]
+
+
 def _clean_keywords(values: Iterable[str]) -> tuple[str, ...]:
     seen: list[str] = []
     for value in values:
@@ -394,15 +403,14 @@ class Catalogue:
                             f" (sha256 {existing[1]}, ID {existing[0]})"
                         )
                     continue
-                self._write_diagnosis(conn, row[0], record.diagnosis)
+                keywords = _clean_keywords(record.diagnosis)
+                if keywords:
+                    conn.executemany(_INSERT_DIAGNOSIS, _keyword_rows(row[0], keywords))
 
     @staticmethod
     def _write_diagnosis(conn: sqlite3.Connection, file_id: int, values: Iterable[str]) -> None:
         conn.execute("DELETE FROM keywords WHERE file_id = ? AND kind = 'diagnosis'", (file_id,))
-        conn.executemany(
-            "INSERT INTO keywords (file_id, kind, position, value) VALUES (?, 'diagnosis', ?, ?)",
-            [(file_id, n, value) for n, value in enumerate(_clean_keywords(values))],
-        )
+        conn.executemany(_INSERT_DIAGNOSIS, _keyword_rows(file_id, _clean_keywords(values)))
 
     def finish_ingest(
         self,

@@ -61,7 +61,7 @@ from .cli_wipe import print_wipe_result, require_confirmation, run_wipe, wipe_af
 from .config import ENV_ARCHIVE, load_settings
 from .demo import make_demo_card
 from .errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
-from .ingest import IngestResult, check_destination_root, execute
+from .ingest import IngestResult, Outcome, check_destination_root, execute
 from .lock import ArchiveLock, removed_if_left_empty
 from .maptemplate import map_template
 from .models import Card, Settings
@@ -171,19 +171,21 @@ BackupOpt = Annotated[
 ]
 
 
+def outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    entry = output.item_dict(outcome.item)
+    entry["action"] = outcome.action
+    entry["target"] = outcome.target
+    if outcome.sha256:
+        entry["sha256"] = outcome.sha256
+    if outcome.backup_target:
+        entry["backup"] = outcome.backup_target
+    if outcome.error or outcome.reason:
+        entry["reason"] = outcome.error or outcome.reason
+    return entry
+
+
 def ingest_document(result: IngestResult, card: Any) -> dict[str, Any]:
-    items = []
-    for outcome in result.outcomes:
-        entry = output.item_dict(outcome.item)
-        entry["action"] = outcome.action
-        entry["target"] = outcome.target
-        if outcome.sha256:
-            entry["sha256"] = outcome.sha256
-        if outcome.backup_target:
-            entry["backup"] = outcome.backup_target
-        if outcome.error or outcome.reason:
-            entry["reason"] = outcome.error or outcome.reason
-        items.append(entry)
+    """The --json document; its items are produced while it is written (`output.emit_json`)."""
     return {
         "ingest_id": result.ingest_id,
         "source": result.plan.source,
@@ -197,7 +199,7 @@ def ingest_document(result: IngestResult, card: Any) -> dict[str, Any]:
             "backup_manifest": str(result.backup_manifest) if result.backup_manifest else None,
             "interrupted": result.interrupted,
         },
-        "items": items,
+        "items": (outcome_dict(outcome) for outcome in result.outcomes),
         "warnings": list(result.plan.warnings) + result.warnings,
     }
 

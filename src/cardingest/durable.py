@@ -8,10 +8,10 @@ import secrets
 from pathlib import Path
 
 TEMP_PREFIX = ".cardingest-tmp-"
+"""Every temporary file cardingest writes starts with this; a dead run's are swept away."""
 _NO_DIR_FSYNC = frozenset(
     {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
 )
-"""Every temporary file cardingest writes starts with this; a dead run's are swept away."""
 
 
 def fsync_dir(folder: Path) -> None:
@@ -26,13 +26,7 @@ def fsync_dir(folder: Path) -> None:
     try:
         os.fsync(fd)
     except OSError as exc:
-        if exc.errno not in (
-            errno.EINVAL,
-            errno.ENOTSUP,
-            errno.EOPNOTSUPP,
-            errno.ENOSYS,
-            errno.EBADF,
-        ):
+        if exc.errno not in _NO_DIR_FSYNC:
             raise
     finally:
         os.close(fd)

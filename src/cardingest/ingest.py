@@ -26,6 +26,7 @@ from .models import METADIR, Card, Plan, PlanItem, Settings
 from .naming import format_clock_offset
 from .transfer import (
     TEMP_PREFIX,
+    WORKERS,
     Destination,
     TransferResult,
     free_space,
@@ -256,7 +257,7 @@ def execute(
     on_file: Callable[[Outcome], None] | None = None,
     cancel: threading.Event | None = None,
     stop: threading.Event | None = None,
-    workers: int = 4,
+    workers: int = WORKERS,
 ) -> IngestResult:
     """Carry out `plan`. The caller holds the archive lock.
 

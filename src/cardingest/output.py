@@ -30,10 +30,28 @@ if not out.is_terminal:
 err = Console(stderr=True, soft_wrap=True)
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def emit_json(document: dict[str, Any]) -> None:
     """One compact line: the C encoder is several times faster than indented output, and
-    scripts do not care (pipe through `python -m json.tool` to read it)."""
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    scripts do not care (pipe through `python -m json.tool` to read it).
+
+    A top-level value that is an iterator (the items of a plan) is written one element at a
+    time, so a document for 10,000 photos is never held in memory whole.
+    """
+    write = sys.stdout.write
+    write("{")
+    for number, (key, value) in enumerate(document.items()):
+        write(f"{', ' if number else ''}{_encode(key)}: ")
+        if isinstance(value, Iterator):
+            write("[")
+            for index, element in enumerate(value):
+                write(f"{', ' if index else ''}{_encode(element)}")
+            write("]")
+        else:
+            write(_encode(value))
+    write("}\n")
     sys.stdout.flush()
 
 
@@ -74,7 +92,7 @@ def plan_dict(plan: Plan, card: Card | None) -> dict[str, Any]:
         "card": card_dict(card),
         "clock_offset": str(plan.clock_offset) if plan.clock_offset else None,
         "summary": {**plan.counts, "bytes_to_copy": plan.bytes_to_copy},
-        "items": [item_dict(item) for item in plan.items],
+        "items": (item_dict(item) for item in plan.items),
         "warnings": list(plan.warnings),
     }
 

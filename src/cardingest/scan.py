@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .capture import Capture, file_time, read_capture
 from .models import MediaFile
+from .pagecache import prefetch
 
 PHOTO_EXTENSIONS = frozenset(
     [
@@ -44,6 +46,10 @@ PHOTO_EXTENSIONS = frozenset(
     ]
 )
 SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
+PREFETCH_FILES = 32
+PREFETCH_BYTES = 64 * 1024
+"""The scan asks the kernel for the heads of the next files while it parses this one, so a
+cold card is read with many requests in flight instead of one at a time (bench/)."""
 IGNORED_NAMES = frozenset(
     {"system volume information", "$recycle.bin", ".trashes", ".spotlight-v100", ".fseventsd"}
 )
@@ -80,6 +86,26 @@ def _walk(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]]:
         if entry.is_dir(follow_symlinks=False):
             yield from _walk(entry.path, relpath)
         elif entry.is_file(follow_symlinks=False):
+            yield entry, relpath
+
+
+def _ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """``files`` unchanged, with the head of each one prefetched PREFETCH_FILES files early."""
+    window: deque[tuple[os.DirEntry[str], str]] = deque()
+    for item in files:
+        prefetch(item[0].path, PREFETCH_BYTES)
+        window.append(item)
+        if len(window) > PREFETCH_FILES:
+            yield window.popleft()
+    yield from window
+
+
+def _media(
+    files: Iterable[tuple[os.DirEntry[str], str]],
+) -> Iterator[tuple[os.DirEntry[str], str]]:
+    for entry, relpath in files:
+        ext = _extension(entry.name)
+        if ext in PHOTO_EXTENSIONS or ext in SIDECAR_EXTENSIONS:
             yield entry, relpath
 
 
@@ -140,10 +166,7 @@ def scan(source: Path, *, on_file: Callable[[str], None] | None = None) -> Itera
     source = Path(source)
     root = scan_root(source)
     start = root.relative_to(source).as_posix() if root != source else ""
-    for entry, relpath in _walk(str(root), start):
-        ext = _extension(entry.name)
-        if ext not in PHOTO_EXTENSIONS and ext not in SIDECAR_EXTENSIONS:
-            continue
+    for entry, relpath in _ahead(_media(_walk(str(root), start))):
         stat = entry.stat(follow_symlinks=False)
         if on_file is not None:
             on_file(relpath)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from . import pagecache
 from .durable import TEMP_PREFIX, fsync_dir
 
 try:
@@ -35,6 +36,12 @@ except ImportError:  # Windows
 
 CHUNK = 1024 * 1024
 MAX_SUFFIX = 9999
+WORKERS = 8
+"""Files in flight by default: the card is read by one of them at a time, and the others
+fsync, read back and publish earlier files meanwhile. Eight kept the disk busier than four
+(bench/, docs/performance.md); each costs one CHUNK buffer."""
+PREFETCH_BYTES = 8 * CHUNK
+"""Read ahead of each queued file: a whole photo, but not the whole of a huge RAW or video."""
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 _NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
@@ -143,15 +150,6 @@ def _fsync(fd: int) -> None:
     os.fsync(fd)
 
 
-def _advise(fd: int, advice_name: str) -> None:
-    with contextlib.suppress(AttributeError, OSError):
-        os.posix_fadvise(fd, 0, 0, getattr(os, advice_name))
-
-
-def _drop_cache(fd: int) -> None:
-    _advise(fd, "POSIX_FADV_DONTNEED")
-
-
 def _unlink_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -249,7 +247,7 @@ def _read_source(
         if not stat.S_ISREG(info.st_mode):
             raise _Failure(f"{source} is not a regular file")
         want = info.st_size if expected_size is None else expected_size
-        _advise(src.fileno(), "POSIX_FADV_SEQUENTIAL")
+        pagecache.sequential(src.fileno())
         for destination in destinations:
             temps.append(_open_temp(destination))
         view = _buffer()
@@ -276,6 +274,7 @@ def _read_source(
                     _write_all(temp.fd, chunk)
                 except OSError as exc:
                     raise _Failure(f"{_why(exc)} writing {temp.where}") from exc
+                pagecache.start_writeback(temp.fd, total - count, count)
             if on_bytes is not None:
                 on_bytes(count)
         if total != want:
@@ -290,7 +289,7 @@ def _seal(temp: _Temp) -> None:
     """Make the temp durable and push it out of the page cache so read-back hits the disk."""
     try:
         _fsync(temp.fd)
-        _drop_cache(temp.fd)
+        pagecache.drop(temp.fd)
         fd, temp.fd = temp.fd, -1
         os.close(fd)
     except OSError as exc:
@@ -300,9 +299,9 @@ def _seal(temp: _Temp) -> None:
 def _verify(temp: _Temp, size: int, sha256: str, stopped: Stopped) -> None:
     try:
         with open(temp.path, "rb", buffering=0) as copy:
-            _drop_cache(copy.fileno())
+            pagecache.drop(copy.fileno())
             got_size, got_sha = _hash_stream(copy.readinto, stopped)
-            _drop_cache(copy.fileno())
+            pagecache.drop(copy.fileno())
     except OSError as exc:
         raise _Failure(f"{_why(exc)} reading back {temp.where}") from exc
     except _Failure as failure:
@@ -497,7 +496,7 @@ def copy_verified(
 def transfer_many(
     jobs: Iterable[tuple[Path, Sequence[Destination], int | None]],
     *,
-    workers: int = 4,
+    workers: int = WORKERS,
     on_bytes: ByteCallback | None = None,
     cancel: threading.Event | None = None,
     content_gate: ContentGate | None = None,
@@ -506,11 +505,12 @@ def transfer_many(
 
     Up to ``workers`` files are in flight. Reading the source (and writing the temporaries)
     is done by one worker at a time, so the card is read in job order, while fsync, read-back
-    and publishing of earlier files overlap with it. A file that fails while being read
-    removes its temporaries before the next file starts writing, so one file that does not
-    fit on a full disk does not take the next one down with it. Jobs are pulled lazily and at most
-    ``2 * workers`` are queued, so memory does not grow with the number of files.
-    ``on_bytes`` is called from worker threads.
+    and publishing of earlier files overlap with it. The first PREFETCH_BYTES of each queued
+    source are prefetched, so the card has read requests in flight while the current file is
+    hashed and written. A file that fails while being read removes its temporaries before the
+    next file starts writing, so one file that does not fit on a full disk does not take the
+    next one down with it. Jobs are pulled lazily and at most ``2 * workers`` are queued, so
+    memory does not grow with the number of files. ``on_bytes`` is called from worker threads.
 
     If the consumer stops early or an exception (KeyboardInterrupt) escapes, files not yet
     started are dropped, running ones stop at their next chunk and remove their temporaries,
@@ -539,6 +539,7 @@ def transfer_many(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cardingest-copy") as pool:
         try:
             for source, destinations, expected_size in jobs:
+                pagecache.prefetch(source, PREFETCH_BYTES)
                 pending.append(
                     pool.submit(
                         _copy,

@@ -6,7 +6,6 @@ first, 1 MiB chunks) at most once per run and remembers the answer.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import stat
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+from . import pagecache
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord
 from .models import METADIR
@@ -39,24 +39,19 @@ class CopyState:
         return self.status == "ok"
 
 
-def _drop_cache(fd: int) -> None:
-    with contextlib.suppress(AttributeError, OSError):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-
-
 def hash_file(path: Path, on_bytes: ByteCallback | None = None) -> tuple[int, str]:
     """(size, sha256) of ``path`` read from the medium in ``CHUNK`` pieces."""
     digest = hashlib.sha256()
     buffer = memoryview(bytearray(CHUNK))
     total = 0
     with open(path, "rb", buffering=0) as handle:
-        _drop_cache(handle.fileno())
+        pagecache.drop(handle.fileno())
         while count := handle.readinto(buffer):
             digest.update(buffer[:count])
             total += count
             if on_bytes is not None:
                 on_bytes(count)
-        _drop_cache(handle.fileno())
+        pagecache.drop(handle.fileno())
     return total, digest.hexdigest()
 
 
