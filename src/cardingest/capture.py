@@ -17,6 +17,7 @@ import io
 import logging
 import re
 import struct
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -102,6 +103,11 @@ def _text(tags: dict, key: str) -> str | None:
         raw = str(getattr(tag, "printable", "") or "")
     cleaned = raw.replace("\x00", "").strip()
     return cleaned or None
+
+
+def _interned(text: str | None) -> str | None:
+    """One string per camera model, not one per photo: a 10,000-photo card has few cameras."""
+    return sys.intern(text) if text is not None else None
 
 
 def _exif_block(fh: BinaryIO) -> bytes | None:
@@ -213,8 +219,8 @@ def read_capture(fh: BinaryIO, mtime: float, name: str) -> Capture:
     except Exception as exc:  # exifread raises anything on damaged files
         tags = {}
         problems.append(f"unreadable EXIF ({type(exc).__name__})")
-    make = _text(tags, "Image Make")
-    model = _text(tags, "Image Model")
+    make = _interned(_text(tags, "Image Make"))
+    model = _interned(_text(tags, "Image Model"))
     for key, source in _TAGS:
         raw = _text(tags, key)
         if raw is None:

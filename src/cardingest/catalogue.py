@@ -525,6 +525,23 @@ class Catalogue:
         finally:
             cursor.close()
 
+    def manifest_entries(self, ingest_id: str) -> Iterator[tuple[str, str, str | None]]:
+        """(sha256, archive path, backup path) of each file of one ingest, streamed."""
+        with self._errors():
+            cursor = self._conn.execute(
+                "SELECT sha256, archive_path, backup_path FROM files WHERE ingest_id = ?",
+                (ingest_id,),
+            )
+        try:
+            while True:
+                with self._errors():
+                    rows = cursor.fetchmany(_FETCH)
+                if not rows:
+                    return
+                yield from ((row[0], row[1], row[2]) for row in rows)
+        finally:
+            cursor.close()
+
     def search(
         self,
         *,

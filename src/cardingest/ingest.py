@@ -152,19 +152,25 @@ def _write_manifests(
     catalogue: Catalogue, ingest_id: str, archive: Path, backup: Path | None
 ) -> tuple[Path | None, Path | None]:
     """Manifests (archive, backup) of one ingest from its catalogue rows; None if it copied none."""
-    rows = list(catalogue.records(ingest_id=ingest_id))
-    if not rows:
+    if next(catalogue.manifest_entries(ingest_id), None) is None:
         return None, None
     try:
-        manifest = write_manifest(archive, ingest_id, [(r.sha256, r.archive_path) for r in rows])
+        manifest = write_manifest(
+            archive,
+            ingest_id,
+            ((sha256, path) for sha256, path, _ in catalogue.manifest_entries(ingest_id)),
+        )
         backup_manifest = None
         if backup is not None:
-            entries = [
-                (r.sha256, Path(r.backup_path).relative_to(backup).as_posix())
-                for r in rows
-                if r.backup_path and Path(r.backup_path).is_relative_to(backup)
-            ]
-            backup_manifest = write_manifest(backup, ingest_id, entries)
+            backup_manifest = write_manifest(
+                backup,
+                ingest_id,
+                (
+                    (sha256, Path(copy).relative_to(backup).as_posix())
+                    for sha256, _, copy in catalogue.manifest_entries(ingest_id)
+                    if copy and Path(copy).is_relative_to(backup)
+                ),
+            )
     except OSError as exc:  # a full or failing disk: a message, not a traceback
         raise ArchiveError(
             f"Cannot write the manifest of ingest {ingest_id}: {exc.strerror or exc}",
