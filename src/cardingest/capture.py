@@ -88,6 +88,15 @@ def parse_exif_date(text: str) -> datetime | None:
         return None
 
 
+def _is_byte_list(values: object) -> bool:
+    """A text tag stored as UNDEFINED or BYTE, which exifread gives as a list of ints."""
+    return (
+        isinstance(values, list)
+        and len(values) > 1
+        and all(isinstance(value, int) and 0 <= value <= 255 for value in values)
+    )
+
+
 def _text(tags: dict, key: str) -> str | None:
     tag = tags.get(key)
     if tag is None:
@@ -97,6 +106,8 @@ def _text(tags: dict, key: str) -> str | None:
         raw = tag
     elif isinstance(values, bytes | bytearray):
         raw = bytes(values).decode("latin-1")
+    elif _is_byte_list(values):
+        raw = bytes(values).split(b"\x00", 1)[0].decode("latin-1")
     elif isinstance(values, str):
         raw = values
     else:

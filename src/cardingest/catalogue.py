@@ -512,33 +512,28 @@ class Catalogue:
         where = " AND ".join(f"{column} = ?" for column, _ in conditions)
         params = tuple(value for _, value in conditions)
         where = (f"WHERE {where} " if where else "") + "ORDER BY f.archive_path"
-        with self._errors():
-            cursor = self._conn.execute(self._query(where), params)
-        try:
-            while True:
-                with self._errors():
-                    rows = cursor.fetchmany(_FETCH)
-                    if not rows:
-                        return
-                    batch = self._hydrate(rows)
-                yield from batch
-        finally:
-            cursor.close()
+        for rows in self._batches(self._query(where), params):
+            with self._errors():
+                batch = self._hydrate(rows)
+            yield from batch
 
     def manifest_entries(self, ingest_id: str) -> Iterator[tuple[str, str, str | None]]:
         """(sha256, archive path, backup path) of each file of one ingest, streamed."""
+        sql = "SELECT sha256, archive_path, backup_path FROM files WHERE ingest_id = ?"
+        for rows in self._batches(sql, (ingest_id,)):
+            yield from ((row[0], row[1], row[2]) for row in rows)
+
+    def _batches(self, sql: str, params: tuple[Any, ...]) -> Iterator[list[Any]]:
+        """The rows of a query, _FETCH at a time, so memory does not grow with the archive."""
         with self._errors():
-            cursor = self._conn.execute(
-                "SELECT sha256, archive_path, backup_path FROM files WHERE ingest_id = ?",
-                (ingest_id,),
-            )
+            cursor = self._conn.execute(sql, params)
         try:
             while True:
                 with self._errors():
                     rows = cursor.fetchmany(_FETCH)
                 if not rows:
                     return
-                yield from ((row[0], row[1], row[2]) for row in rows)
+                yield rows
         finally:
             cursor.close()
 

@@ -1,0 +1,40 @@
+"""The --json writer: one line, the same document json.dumps would give, items streamed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cardingest.output import emit_json
+
+
+def test_streamed_items_make_the_same_document(capsys: pytest.CaptureFixture[str]) -> None:
+    items = [{"source": "DCIM/100CANON/IMG_0001.JPG", "id": "JBX3656"}, {"source": "Māori ✓"}]
+    produced: list[int] = []
+
+    def lazily() -> Iterator[dict[str, str]]:
+        for number, item in enumerate(items):
+            produced.append(number)
+            yield item
+
+    document = {"source": "/media/card", "items": lazily(), "empty": iter(()), "path": Path("a")}
+    emit_json(document)
+    out = capsys.readouterr().out
+    assert out.endswith("}\n") and out.count("\n") == 1
+    assert json.loads(out) == {
+        "source": "/media/card",
+        "items": items,
+        "empty": [],
+        "path": "a",
+    }
+    assert "Māori ✓" in out
+    assert produced == [0, 1]
+
+
+def test_lists_and_nested_values_are_written_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    document = {"cards": [{"label": None, "serial": "1234-ABCD"}], "summary": {"copied": 3}}
+    emit_json(document)
+    assert json.loads(capsys.readouterr().out) == document
