@@ -253,3 +253,27 @@ def test_catalogue_and_audit_record_the_map_digest_not_its_path(
     for path in (meta / "audit.jsonl", meta / "catalogue.sqlite"):
         assert b"jane-doe" not in path.read_bytes()
     assert b"map sha256:" in (meta / "catalogue.sqlite").read_bytes()
+
+
+def test_a_folder_named_after_a_patient_is_not_recorded_by_name(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Catalogue and audit log keep a digest of a plain folder's path, not the path."""
+    card, map_file = demo
+    named = tmp_path / "Jane Doe 1962-03-04"
+    card.rename(named)
+    archive = tmp_path / "a"
+    code, out = invoke(
+        "ingest", str(named), "--map", str(map_file), "--archive", str(archive),
+        "--wipe", "--yes", "--json",
+    )  # fmt: skip
+    assert code == 3, out
+    document = json.loads(out)
+    assert document["summary"]["copied"] > 0 and document["wipe"]["summary"]["removed"] > 0
+    meta = archive / ".cardingest"
+    for path in (meta / "audit.jsonl", meta / "catalogue.sqlite"):
+        assert b"Jane Doe" not in path.read_bytes(), path.name
+    events = [json.loads(line) for line in (meta / "audit.jsonl").read_text().splitlines()]
+    recorded = ("ingest", "wipe-start")
+    sources = {event.get("source") for event in events if event["event"] in recorded}
+    assert len(sources) == 1 and sources.pop().startswith("folder sha256:")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .audit import AuditLog
+from .audit import AuditLog, recorded_source
 from .catalogue import Catalogue, CatalogueRecord
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .manifest import write_manifest
@@ -292,7 +292,7 @@ def execute(
             started=_now(),
             operator=settings.operator,
             host=socket.gethostname(),
-            source=plan.source,
+            source=recorded_source(plan.source, card),
             card_label=card.label if card else None,
             card_serial=card.serial if card else None,
             archive=str(archive),
@@ -363,7 +363,7 @@ def execute(
                 ingest_id=ingest_id,
                 status=status,
                 operator=settings.operator,
-                source=plan.source,
+                source=recorded_source(plan.source, card),
                 card_label=card.label if card else None,
                 card_serial=card.serial if card else None,
                 archive=str(archive),

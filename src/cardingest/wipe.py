@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from .audit import AuditLog
+from .audit import AuditLog, recorded_source
 from .catalogue import Catalogue, CatalogueRecord, catalogue_path
 from .durable import fsync_dir
 from .errors import CardWriteError, CatalogueError, SourceError
@@ -400,7 +400,7 @@ def execute_wipe(plan: WipePlan, *, operator: str) -> WipeResult:
     identity = {
         "wipe_id": result.wipe_id,
         "operator": operator,
-        "source": plan.source,
+        "source": recorded_source(plan.source, card),
         "archive": plan.archive,
         "card_label": card.label if card else None,
         "card_serial": card.serial if card else None,
