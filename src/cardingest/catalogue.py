@@ -176,7 +176,16 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX files_ingest ON files(ingest_id)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Files by card path: the wipe looks up a card file that has no record of its bytes."""
+    conn.execute("CREATE INDEX files_source ON files(source_path)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_0_to_1,
+    _migrate_1_to_2,
+    _migrate_2_to_3,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -437,6 +446,15 @@ class Catalogue:
             )
             if cursor.rowcount != 1:
                 raise CatalogueError(f"Ingest {ingest_id} was never begun in this catalogue")
+
+    def recorded_from(self, source_paths: Sequence[str]) -> list[CatalogueRecord]:
+        """Records whose card path is one of ``source_paths`` (any content, any card)."""
+        if not source_paths:
+            return []
+        marks = ",".join("?" * len(source_paths))
+        return self._select(
+            f"WHERE f.source_path IN ({marks}) ORDER BY f.archive_path", tuple(source_paths)
+        )
 
     def find_by_sha(self, sha256: str) -> list[CatalogueRecord]:
         """Records with this content, then one per sighting of it on a card.

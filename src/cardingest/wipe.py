@@ -169,7 +169,6 @@ class Gate:
         self.archive = archive
         self.card = card
         self.checker = checker
-        self._by_name: dict[str, list[CatalogueRecord]] | None = None
 
     def _copies_problem(self, record: CatalogueRecord) -> str | None:
         for where, path in record_copies(self.archive, record):
@@ -180,15 +179,18 @@ class Gate:
         return None
 
     def _recorded_at(self, source: str) -> list[CatalogueRecord]:
-        """Records made from this card path, whatever their bytes (loaded once, on demand)."""
-        if self._by_name is None:
-            self._by_name = {}
-            for record in self.catalogue.records():
-                if same_card(record, self.card):
-                    name = record.source_path.rpartition("/")[2]
-                    self._by_name.setdefault(name, []).append(record)
-        candidates = self._by_name.get(source.rpartition("/")[2], [])
-        return [record for record in candidates if names_file(record, source)]
+        """Records made from this card path, whatever their bytes.
+
+        A record's path may be a trailing part of ``source`` (see `names_file`), so every
+        trailing part is looked up: ``DCIM/100CANON/X.JPG``, ``100CANON/X.JPG``, ``X.JPG``.
+        """
+        parts = source.split("/")
+        tails = ["/".join(parts[start:]) for start in range(len(parts))]
+        return [
+            record
+            for record in self.catalogue.recorded_from(tails)
+            if same_card(record, self.card) and names_file(record, source)
+        ]
 
     def _not_own(self, source: str, matches: list[CatalogueRecord]) -> Verdict:
         elsewhere = [r for r in matches if names_file(r, source)]
