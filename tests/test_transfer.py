@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cardingest.durable import CLEAN_MARK, remove_stale_temps, writing_to
 from cardingest.transfer import (
     CHUNK,
     TEMP_PREFIX,
@@ -24,7 +25,6 @@ from cardingest.transfer import (
     _publish,
     copy_verified,
     free_space,
-    remove_stale_temps,
     transfer_many,
 )
 
@@ -559,3 +559,29 @@ def test_content_already_archived_elsewhere_is_not_published(tmp_path: Path) -> 
     assert gate.left == [published[0].published[0].relpath]
     assert len(list((archive / "JBX3656").iterdir())) == 1
     assert not list(archive.rglob(f"{TEMP_PREFIX}*"))
+
+
+def test_the_whole_tree_is_swept_only_after_an_unclean_end(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    (root / ".cardingest").mkdir(parents=True)
+    mark = root / ".cardingest" / CLEAN_MARK
+    patient = root / "A" / f"{TEMP_PREFIX}dead-run"
+    make_file(patient, 10)
+
+    with writing_to(root) as swept:  # no mark yet (a new or older archive): everything
+        assert swept == [patient] and not mark.exists()
+    assert mark.exists()
+
+    left = root / "A" / f"{TEMP_PREFIX}not-ours"
+    meta = root / ".cardingest" / f"{TEMP_PREFIX}head"
+    for path in (left, meta):
+        make_file(path, 10)
+    with writing_to(root) as swept:  # clean end before: only the metadata folder
+        assert swept == [meta] and left.exists() and not mark.exists()
+    assert mark.exists()
+
+    with pytest.raises(RuntimeError), writing_to(root):
+        raise RuntimeError("killed, as far as the mark can tell")
+    assert not mark.exists()
+    with writing_to(root) as swept:
+        assert swept == [left]

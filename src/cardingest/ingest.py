@@ -8,6 +8,7 @@ next run).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from .audit import AuditLog, recorded_source
 from .catalogue import Catalogue, CatalogueRecord
+from .durable import writing_to
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .manifest import write_manifest
 from .models import METADIR, Card, Plan, PlanItem, Settings
@@ -30,7 +32,6 @@ from .transfer import (
     Destination,
     TransferResult,
     free_space,
-    remove_stale_temps,
     transfer_many,
 )
 from .xmp import reserved_names, write_for_copy
@@ -117,8 +118,8 @@ def check_destination_root(root: Path) -> None:
         )
 
 
-def prepare_destination(root: Path) -> list[Path]:
-    """Create the archive (or backup) root and clear temporaries a dead run left behind."""
+def prepare_destination(root: Path) -> None:
+    """Create the archive (or backup) root, and prove it writable before anything else."""
     try:
         (root / METADIR).mkdir(parents=True, exist_ok=True)
         probe = root / METADIR / f"{TEMP_PREFIX}probe-{os.getpid()}"
@@ -126,7 +127,6 @@ def prepare_destination(root: Path) -> list[Path]:
         probe.unlink()
     except OSError as exc:
         raise ArchiveError(f"Cannot write to {root}: {exc.strerror or exc}") from None
-    return remove_stale_temps(root)
 
 
 def repair_manifests(catalogue: Catalogue, archive: Path, backup: Path | None) -> None:
@@ -280,99 +280,103 @@ def execute(
     roots = [archive] + ([backup] if backup else [])
     ingest_id = new_ingest_id()
     result = IngestResult(ingest_id=ingest_id, plan=plan)
-    for root in roots:
-        result.stale_temps += prepare_destination(root)
-    check_space(plan, roots)
-    started = time.monotonic()
-    audit = AuditLog(archive)
-    with Catalogue.open(archive, create=True) as catalogue:
-        repair_manifests(catalogue, archive, backup)
-        catalogue.begin_ingest(
-            ingest_id,
-            started=_now(),
-            operator=settings.operator,
-            host=socket.gethostname(),
-            source=recorded_source(plan.source, card),
-            card_label=card.label if card else None,
-            card_serial=card.serial if card else None,
-            archive=str(archive),
-            backup=str(backup) if backup else None,
-            clock_offset=format_clock_offset(plan.clock_offset),
-            map_source=map_source,
-        )
-        copies = copies_of(plan)
-        known = _KnownContent(catalogue, copies, Path(plan.source))
-        reserved = reserved_names(item.target for item in plan.items)
-        batch = _Batcher(catalogue)
-        done: dict[str, Outcome] = {}
-        sightings: list[tuple[str, str]] = []
-        status = "finished"
-        try:
-            for item in plan.items:
-                if item.action != "copy":
-                    done[item.source] = Outcome(item, item.action, item.target, reason=item.reason)
-            results = transfer_many(
-                _jobs(copies, Path(plan.source), roots, stop),
-                workers=workers,
-                on_bytes=on_bytes,
-                cancel=cancel,
-                content_gate=known,
-            )
-            for item, transferred in zip(copies, results, strict=False):
-                outcome = _settle(item, transferred)
-                if outcome.action == "copy":
-                    result.warnings += write_for_copy(item, transferred.published, reserved)
-                    batch.add(_record(item, transferred, ingest_id, settings, card))
-                    result.bytes_copied += transferred.size
-                elif transferred.duplicate_of is not None:
-                    sightings.append((transferred.duplicate_of, item.source))
-                done[item.source] = outcome
-                if on_file is not None:
-                    on_file(outcome)
-            if stop is not None and stop.is_set() and len(done) < len(plan.items):
-                result.interrupted = True
-                status = "stopped"
-        except KeyboardInterrupt:
-            result.interrupted = True
-            status = "interrupted"
-        except BaseException:
-            status = "failed"
-            raise
-        finally:
-            batch.flush()
-            _record_sightings(catalogue, sightings, card, ingest_id)
-            missing = "stopped before it was copied" if result.interrupted else "not copied"
-            result.outcomes = [
-                done.get(item.source) or Outcome(item, "failed", None, error=missing)
-                for item in plan.items
-            ]
-            result.seconds = time.monotonic() - started
-            result.manifest, result.backup_manifest = _write_manifests(
-                catalogue, ingest_id, archive, backup
-            )
-            catalogue.finish_ingest(
+    with contextlib.ExitStack() as destinations:
+        for root in roots:
+            prepare_destination(root)
+            result.stale_temps += destinations.enter_context(writing_to(root))
+        check_space(plan, roots)
+        started = time.monotonic()
+        audit = AuditLog(archive)
+        with Catalogue.open(archive, create=True) as catalogue:
+            repair_manifests(catalogue, archive, backup)
+            catalogue.begin_ingest(
                 ingest_id,
-                finished=_now(),
-                counts=result.counts,
-                bytes_copied=result.bytes_copied,
-                manifest=str(_manifest_relpath(ingest_id)),
-                status=status,
-            )
-            audit.append(
-                "ingest",
-                ingest_id=ingest_id,
-                status=status,
+                started=_now(),
                 operator=settings.operator,
+                host=socket.gethostname(),
                 source=recorded_source(plan.source, card),
                 card_label=card.label if card else None,
                 card_serial=card.serial if card else None,
                 archive=str(archive),
                 backup=str(backup) if backup else None,
-                counts=result.counts,
-                bytes=result.bytes_copied,
-                manifest=str(_manifest_relpath(ingest_id)),
-                failed=[o.item.source for o in result.outcomes if o.action == "failed"],
+                clock_offset=format_clock_offset(plan.clock_offset),
+                map_source=map_source,
             )
+            copies = copies_of(plan)
+            known = _KnownContent(catalogue, copies, Path(plan.source))
+            reserved = reserved_names(item.target for item in plan.items)
+            batch = _Batcher(catalogue)
+            done: dict[str, Outcome] = {}
+            sightings: list[tuple[str, str]] = []
+            status = "finished"
+            try:
+                for item in plan.items:
+                    if item.action != "copy":
+                        done[item.source] = Outcome(
+                            item, item.action, item.target, reason=item.reason
+                        )
+                results = transfer_many(
+                    _jobs(copies, Path(plan.source), roots, stop),
+                    workers=workers,
+                    on_bytes=on_bytes,
+                    cancel=cancel,
+                    content_gate=known,
+                )
+                for item, transferred in zip(copies, results, strict=False):
+                    outcome = _settle(item, transferred)
+                    if outcome.action == "copy":
+                        result.warnings += write_for_copy(item, transferred.published, reserved)
+                        batch.add(_record(item, transferred, ingest_id, settings, card))
+                        result.bytes_copied += transferred.size
+                    elif transferred.duplicate_of is not None:
+                        sightings.append((transferred.duplicate_of, item.source))
+                    done[item.source] = outcome
+                    if on_file is not None:
+                        on_file(outcome)
+                if stop is not None and stop.is_set() and len(done) < len(plan.items):
+                    result.interrupted = True
+                    status = "stopped"
+            except KeyboardInterrupt:
+                result.interrupted = True
+                status = "interrupted"
+            except BaseException:
+                status = "failed"
+                raise
+            finally:
+                batch.flush()
+                _record_sightings(catalogue, sightings, card, ingest_id)
+                missing = "stopped before it was copied" if result.interrupted else "not copied"
+                result.outcomes = [
+                    done.get(item.source) or Outcome(item, "failed", None, error=missing)
+                    for item in plan.items
+                ]
+                result.seconds = time.monotonic() - started
+                result.manifest, result.backup_manifest = _write_manifests(
+                    catalogue, ingest_id, archive, backup
+                )
+                catalogue.finish_ingest(
+                    ingest_id,
+                    finished=_now(),
+                    counts=result.counts,
+                    bytes_copied=result.bytes_copied,
+                    manifest=str(_manifest_relpath(ingest_id)),
+                    status=status,
+                )
+                audit.append(
+                    "ingest",
+                    ingest_id=ingest_id,
+                    status=status,
+                    operator=settings.operator,
+                    source=recorded_source(plan.source, card),
+                    card_label=card.label if card else None,
+                    card_serial=card.serial if card else None,
+                    archive=str(archive),
+                    backup=str(backup) if backup else None,
+                    counts=result.counts,
+                    bytes=result.bytes_copied,
+                    manifest=str(_manifest_relpath(ingest_id)),
+                    failed=[o.item.source for o in result.outcomes if o.action == "failed"],
+                )
     if status == "interrupted":
         raise Interrupted(
             f"Interrupted after {result.count('copy')} of {len(copies)} photo(s) were copied "

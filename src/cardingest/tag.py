@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .durable import writing_to
 from .errors import CatalogueError, UsageError
 from .ids import SAFE_ID
 from .models import CONSENT_LEVELS
@@ -213,7 +214,10 @@ def tag(
     check_id: Callable[[str], str],
     operator: str,
 ) -> TagResult:
-    """Apply ``change`` to every target's record, sidecars and the audit log."""
+    """Apply ``change`` to every target's record, sidecars and the audit log.
+
+    The caller holds the archive lock (sidecars are rewritten through temporary files).
+    """
     require_catalogue(archive)
     result = TagResult()
     with Catalogue.open(archive, create=False) as catalogue:
@@ -233,7 +237,8 @@ def tag(
             )
             result.changed.append(Retag(record.archive_path, old, new))
             touched.append(record)
-        rewrite_sidecars(archive, catalogue, touched, result)
+        with writing_to(archive):
+            rewrite_sidecars(archive, catalogue, touched, result)
     if result.changed:
         AuditLog(archive).append(
             "tag",

@@ -6,7 +6,7 @@ read back from disk to be hashed again. Only a copy that matches is published, a
 never replaces an existing file: a hard link to the final name (which fails if the name is
 taken), or, where the filesystem has no hard links, an exclusive empty placeholder that the
 verified temporary is then renamed over. Half-written data only ever lives under
-``TEMP_PREFIX`` names, which `remove_stale_temps` clears after a crash.
+``TEMP_PREFIX`` names, which `durable.writing_to` clears after a crash.
 """
 
 from __future__ import annotations
@@ -561,29 +561,6 @@ def transfer_many(
                 halt.set()
                 for future in pending:
                     future.cancel()
-
-
-def remove_stale_temps(root: Path) -> list[Path]:
-    """Delete leftover ``TEMP_PREFIX*`` files under ``root`` (a crash, kill -9, pulled card).
-
-    Only regular files with that prefix are touched, anywhere under the root including the
-    ``.cardingest`` metadata folder; symlinks are not followed. Call it while holding the
-    archive lock: a running ingest's temporaries look the same.
-    """
-    removed: list[Path] = []
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            if not name.startswith(TEMP_PREFIX):
-                continue
-            path = Path(folder, name)
-            try:
-                if not stat.S_ISREG(os.lstat(path).st_mode):
-                    continue
-                os.unlink(path)
-            except OSError:
-                continue
-            removed.append(path)
-    return sorted(removed)
 
 
 def free_space(path: Path) -> int | None:

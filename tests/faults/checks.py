@@ -9,7 +9,8 @@ audit log directly, with no cardingest code in the loop, and counts:
 - wiped unverified: a photo gone from the card without an audited ``wipe-remove`` backed by a
   catalogue row whose archive copy (and backup copy) still hash to the photo's bytes;
 - stray: temporary ``.cardingest-tmp-*`` files anywhere, and in a final check anything under
-  ``.cardingest/`` that is not the catalogue, the audit log or a manifest (a lock included);
+  ``.cardingest/`` that is not the catalogue, the audit log, a manifest or the clean mark (a
+  lock included);
 - problems: everything else that does not add up (rows vs files on disk vs manifest lines,
   a card file that changed, a manifest entry that disagrees).
 
@@ -42,6 +43,7 @@ META_FILES = frozenset(
         "catalogue.sqlite-journal",
         "audit.jsonl",
         "audit.head",
+        "clean",
     }
 )
 

@@ -25,9 +25,9 @@ import pytest
 
 from cardingest import audit, durable, transfer
 from cardingest.audit import GENESIS, AuditLog
-from cardingest.durable import TEMP_PREFIX
+from cardingest.durable import TEMP_PREFIX, remove_stale_temps
 from cardingest.lock import ArchiveLock, removed_if_left_empty
-from cardingest.transfer import Destination, copy_verified, remove_stale_temps
+from cardingest.transfer import Destination, copy_verified
 
 pytestmark = pytest.mark.fault("R", "regressions: unit tests for the bugs the suite found")
 
