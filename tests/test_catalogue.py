@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -449,6 +450,7 @@ def test_search_by_id_uses_an_index(cat: Catalogue) -> None:
     try:
         for query, params in (
             ("SELECT * FROM files f WHERE f.patient_id = ?", ("X",)),
+            ("SELECT * FROM files f WHERE f.source_path IN (?, ?)", ("a", "b")),
             (
                 "SELECT file_id FROM keywords WHERE lower(value) = lower(?) AND kind = 'diagnosis'",
                 ("x",),
@@ -460,41 +462,27 @@ def test_search_by_id_uses_an_index(cat: Catalogue) -> None:
         conn.close()
 
 
-def test_records_by_card_path_use_an_index(cat: Catalogue, tmp_path: Path) -> None:
-    """The wipe asks this for a card file with no record of its bytes: no full scan."""
+def test_records_by_card_path(cat: Catalogue) -> None:
+    """The wipe asks this for a card file with no record of its bytes (indexed: see above)."""
     cat.add([rec(n=1), rec(n=2, when="2008-05-30T15:56:02"), rec("ZZZ0016", n=3)])
     found = cat.recorded_from(["DCIM/100CANON/IMG_0002.JPG", "100CANON/IMG_0002.JPG"])
     assert [record.sha256 for record in found] == [sha(2)]
     assert cat.recorded_from([]) == []
-    conn = sqlite3.connect(catalogue_path(tmp_path))
-    try:
-        plan = conn.execute(
-            "EXPLAIN QUERY PLAN SELECT id FROM files WHERE source_path IN (?, ?)", ("a", "b")
-        ).fetchall()
-    finally:
-        conn.close()
-    assert any("files_source" in str(row) for row in plan), plan
 
 
 def test_a_version_2_catalogue_gains_the_card_path_index(tmp_path: Path) -> None:
     path = catalogue_path(tmp_path)
     path.parent.mkdir()
-    conn = sqlite3.connect(path)
-    try:
+    with closing(sqlite3.connect(path)) as conn:
         for migration in catalogue_module.MIGRATIONS[:2]:
             migration(conn)
         conn.execute("PRAGMA user_version = 2")
         conn.commit()
-    finally:
-        conn.close()
     with Catalogue.open(tmp_path, create=False) as cat:
         cat.add([rec(n=7)])
         assert [r.sha256 for r in cat.recorded_from(["IMG_0007.JPG"])] == []
         assert [r.sha256 for r in cat.recorded_from(["DCIM/100CANON/IMG_0007.JPG"])] == [sha(7)]
-    conn = sqlite3.connect(path)
-    try:
+    with closing(sqlite3.connect(path)) as conn:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-    finally:
-        conn.close()
     assert "files_source" in indexes
