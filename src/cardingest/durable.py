@@ -109,5 +109,6 @@ def writing_to(root: Path) -> Iterator[list[Path]]:
         os.unlink(mark)
         fsync_dir(mark.parent)
     yield swept
-    os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644))
-    fsync_dir(mark.parent)
+    with contextlib.suppress(OSError):  # no mark only costs the next run a full sweep
+        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644))
+        fsync_dir(mark.parent)
