@@ -47,7 +47,7 @@ PHOTO_EXTENSIONS = frozenset(
 )
 SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
 PREFETCH_FILES = 32
-PREFETCH_BYTES = 64 * 1024
+HEAD_BYTES = 64 * 1024
 """The scan asks the kernel for the heads of the next files while it parses this one, so a
 cold card is read with many requests in flight instead of one at a time (bench/)."""
 IGNORED_NAMES = frozenset(
@@ -93,7 +93,7 @@ def _ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[tuple[os.D
     """``files`` unchanged, with the head of each one prefetched PREFETCH_FILES files early."""
     window: deque[tuple[os.DirEntry[str], str]] = deque()
     for item in files:
-        prefetch(item[0].path, PREFETCH_BYTES)
+        prefetch(item[0].path, HEAD_BYTES)
         window.append(item)
         if len(window) > PREFETCH_FILES:
             yield window.popleft()
