@@ -24,6 +24,7 @@ DEFAULT_SEED = 20261125
 PATIENT = "JBX3656"
 OTHER_PATIENT = "MCJ1984"
 MIB = 1024 * 1024
+POLL_SECONDS = 0.005
 
 DATED_SAMPLES: tuple[str, ...] = (
     "11-tests.jpg",
@@ -141,6 +142,25 @@ def kill_after(proc: subprocess.Popen[str], delay: float, sig: int = signal.SIGK
     return Ended(killed, delay, proc.returncode, out, err)
 
 
+def kill_when(
+    proc: subprocess.Popen[str], ready: Callable[[], bool], extra: float, timeout: float = 120
+) -> Ended:
+    """Kill ``proc``'s group ``extra`` seconds after ``ready()`` first holds.
+
+    Triggered by what the run has done, not by a clock, so a machine faster or slower than
+    the one that calibrated still gets its kill at the intended stage. ``killed`` is False
+    when the run ended first.
+    """
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not ready():
+        if time.monotonic() > deadline:
+            signal_group(proc, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError(f"the run never got ready for its kill in {timeout} s")
+        time.sleep(POLL_SECONDS)
+    return kill_after(proc, extra)
+
+
 def signal_group(proc: subprocess.Popen[str], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
@@ -156,7 +176,7 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120) -> Ended:
     return Ended(False, 0.0, proc.returncode, out, err)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.005) -> bool:
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = POLL_SECONDS) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -33,6 +33,7 @@ from .helpers import (
     copy_started,
     finish,
     kill_after,
+    kill_when,
     make_photos,
     published,
     temps,
@@ -155,10 +156,9 @@ def test_done_when_120_photos_six_kills(
 ) -> None:
     """Six kills, each while photos are still to be copied, then one run that completes.
 
-    Each delay falls in the first 60 % of the run's copy phase, scaled to the photos not yet
-    catalogued (a run copies, or re-verifies, exactly those), so every kill finds work left.
-    Should a run still finish before its kill, the chain starts again on a fresh archive:
-    the end is always six kills, then one run.
+    Each kill comes while the run is copying, before it has published 60 % of the photos
+    left, so every kill finds work left. Should a run still finish before its kill, the chain
+    starts again on a fresh archive: the end is always six kills, then one run.
     """
     count = DONE_WHEN_PHOTOS
     files = make_photos(
@@ -201,20 +201,33 @@ def kill_six_times(
     check: Checker,
     source: Source,
 ) -> list[str] | None:
-    """The kill history, or None if a run finished before its kill (start a new chain)."""
+    """The kill history, or None if a run finished before its kill (start a new chain).
+
+    Each kill waits for the run to start a copy of its own (a temporary file the dead run did
+    not leave) and to publish a random number of new photos, at most 60 % of those left, then
+    comes a random part of one photo's copy time later.
+    """
     count = len(source.photos)
+    per_photo = (reference.seconds - reference.first_copy) / count
+    folder = archive / PATIENT
     history: list[str] = []
     while len(history) < DONE_WHEN_KILLS:
         before = len(published(archive))
-        left = 1 - len(read_rows(archive)) / count
-        copy_phase = left * (reference.seconds - reference.first_copy)
-        delay = reference.first_copy + rng.uniform(0.0, EARLY_SHARE * copy_phase)
-        ended = kill_after(cli.start(*ingest_args(card, archive)), delay)
+        stale = set(temps(folder))
+        target = before + rng.randint(0, int(EARLY_SHARE * (count - before)))
+        extra = rng.uniform(0.0, per_photo)
+
+        def ready(target: int = target, stale: set[Path] = stale) -> bool:
+            copying = bool(set(temps(folder)) - stale)
+            return copying and len(published(archive)) >= target
+
+        ended = kill_when(cli.start(*ingest_args(card, archive)), ready, extra)
         if not ended.killed:
             assert ended.returncode == 0, ended.stderr[-2000:]
             return None
         rows = len(read_rows(archive))
-        history.append(f"{delay:.3f}s: {phase(archive, before, count)}, {rows} rows")
+        where = phase(archive, before, count)
+        history.append(f"{target - before} new +{extra:.3f}s: {where}, {rows} rows")
         check(archive, [source], final=False, context=f"after kill {len(history)}: {history}")
     return history
 
