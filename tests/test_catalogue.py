@@ -484,5 +484,18 @@ def test_a_version_2_catalogue_gains_the_card_path_index(tmp_path: Path) -> None
         assert [r.sha256 for r in cat.recorded_from(["DCIM/100CANON/IMG_0007.JPG"])] == [sha(7)]
     with closing(sqlite3.connect(path)) as conn:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert "files_source" in indexes
+
+
+def test_copy_problems_are_recorded_cleared_and_kept_from_the_planner_input(
+    cat: Catalogue,
+) -> None:
+    cat.add([rec(n=1), rec(n=2, when="2008-05-30T15:56:02")])
+    first, second = (r.archive_path for r in cat.records())
+    cat.set_problems({first: "archive copy changed"})
+    assert cat.problems() == {first: "archive copy changed"}
+    state = {a.archive_path: a.problem for a in cat.archive_state([rec().patient_id]).archived}
+    assert state == {first: "archive copy changed", second: None}
+    cat.set_problems({first: None, "no/such/path.jpg": "ignored"})
+    assert cat.problems() == {}

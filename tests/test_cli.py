@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from cardingest.cli import app
 from cardingest.demo import make_demo_card
+from cardingest.lock import ArchiveLock
 
 runner = CliRunner()
 
@@ -239,6 +240,26 @@ def test_backup_must_be_separate_from_the_archive(demo: tuple[Path, Path], tmp_p
         assert result.exit_code == 2, result.output
         assert "overlap" in result.stderr
     assert not (archive / "ZAC5361").exists()
+
+
+def test_a_backup_in_use_by_another_ingest_is_refused(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Two archives sharing one backup folder: one ingest writes to it at a time."""
+    card, map_file = demo
+    archive, backup = tmp_path / "a", tmp_path / "nas" / "backup"
+    args = ["ingest", str(card), "--map", str(map_file), "--archive", str(archive),
+            "--backup", str(backup), "--json"]  # fmt: skip
+    with ArchiveLock(backup, "ingest"):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        error = json.loads(result.stdout)["error"]
+        assert f"is using {backup}" in error["message"] and error["exit"] == 1, error
+        assert not (archive / "ZAC5361").exists() and not (backup / "ZAC5361").exists()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3, result.output  # one demo photo is held: not in the map
+    assert json.loads(result.stdout)["summary"]["copied"] == 5
+    assert not (backup / ".cardingest" / "lock").exists()
 
 
 def test_catalogue_and_audit_record_the_map_digest_not_its_path(

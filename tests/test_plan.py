@@ -183,3 +183,25 @@ def test_time_windows_use_the_corrected_clock() -> None:
         "DCIM/100CANON/IMG_0001.JPG": "JBX3656",
         "DCIM/100CANON/IMG_0002.JPG": "MCJ1984",
     }
+
+
+def test_a_photo_whose_copy_is_damaged_is_copied_again_under_its_name() -> None:
+    """verify or wipe noted the problem; the card still has the photo, so it is repaired."""
+    files = [media("DCIM/100CANON/IMG_0001.JPG", size=10), media("DCIM/100CANON/IMG_0002.JPG")]
+    state = ArchiveState(
+        archived=(
+            ArchivedFile("JBX3656", "JBX3656/JBX3656-20261124-091502.jpg", "a" * 64, 10,
+                         "DCIM/100CANON/IMG_0001.JPG", "2026-11-24T09:15:02",
+                         "archive copy JBX3656-20261124-091502.jpg no longer matches"),
+        ),
+        taken_paths=frozenset({"JBX3656/JBX3656-20261124-091502.jpg"}),
+    )  # fmt: skip
+    plan = make_plan(files, ONE, state=state)
+    repaired, other = plan.items
+    assert (repaired.action, repaired.repair) == ("copy", True)
+    assert repaired.target == "JBX3656/JBX3656-20261124-091502.jpg"
+    assert repaired.reason == f"repairs it: {state.archived[0].problem}"
+    assert (other.action, other.repair, other.target) == (
+        "copy", False, "JBX3656/JBX3656-20261124-091502-2.jpg"
+    )  # fmt: skip
+    assert plan.bytes_to_copy == repaired.size + other.size

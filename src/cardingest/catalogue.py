@@ -181,10 +181,16 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX files_source ON files(source_path)")
 
 
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """A damaged or missing copy found by verify or wipe, until an ingest repairs it."""
+    conn.execute("ALTER TABLE files ADD COLUMN problem TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
+    _migrate_3_to_4,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -322,8 +328,8 @@ class Catalogue:
             for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
-                    "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw"
-                    f" FROM files WHERE patient_id IN ({marks}) ORDER BY archive_path",
+                    "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
+                    f" problem FROM files WHERE patient_id IN ({marks}) ORDER BY archive_path",
                     chunk,
                 )
                 for row in rows:
@@ -331,7 +337,7 @@ class Catalogue:
                     taken.add(row[1])
                 seen = self._conn.execute(
                     "SELECT f.patient_id, f.archive_path, f.sha256, f.size, s.source_path,"
-                    " f.captured_raw FROM sightings s JOIN files f ON f.id = s.file_id"
+                    " f.captured_raw, f.problem FROM sightings s JOIN files f ON f.id = s.file_id"
                     f" WHERE f.patient_id IN ({marks})",
                     chunk,
                 )
@@ -512,6 +518,24 @@ class Catalogue:
             (sha256.lower(), patient_id),
         )
         return found[0] if found else None
+
+    def set_problems(self, problems: dict[str, str | None]) -> None:
+        """Record (or, with None, clear) a copy problem per archive path."""
+        if not problems:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE files SET problem = ? WHERE archive_path = ?",
+                [(problem, path) for path, problem in problems.items()],
+            )
+
+    def problems(self) -> dict[str, str]:
+        """Every recorded copy problem, by archive path."""
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT archive_path, problem FROM files WHERE problem IS NOT NULL"
+            ).fetchall()
+        return dict(rows)
 
     def record(self, archive_path: str) -> CatalogueRecord | None:
         """The record of one archive path (POSIX, relative to the archive root), if any."""

@@ -282,6 +282,12 @@ def print_result(result: IngestResult) -> None:
         output.err.print(
             f"[red]failed:[/] {escape(outcome.item.source)}: {escape(outcome.error or '')}"
         )
+    for outcome in result.outcomes:
+        if outcome.item.repair and outcome.action == "copy":
+            output.out.print(
+                f"[green]repaired:[/] {escape(outcome.target or '')} "
+                f"(copied again from {escape(outcome.item.source)})"
+            )
     for outcome in held[:50]:
         output.out.print(
             f"[yellow]held on the card:[/] {escape(outcome.item.source)} "

@@ -69,6 +69,12 @@ def print_report(report: VerifyReport) -> None:
         f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
         f"{counts['unexpected']} unexpected."
     )
+    if counts["missing"] or counts["changed"]:
+        output.out.print(
+            "A photo whose copy is missing or changed stays on its card at the next wipe. "
+            "Ingest that card again to put the copy back; the damaged file is kept in "
+            ".cardingest/damaged/."
+        )
 
 
 def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:

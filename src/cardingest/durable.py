@@ -18,6 +18,8 @@ TEMP_PREFIX = ".cardingest-tmp-"
 _NO_DIR_FSYNC = frozenset(
     {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
 )
+NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
+"""errno values of ``os.link`` on a filesystem without hard links (FAT, some shares)."""
 
 
 def fsync_dir(folder: Path) -> None:

@@ -23,9 +23,11 @@ from .audit import AuditLog, recorded_source
 from .catalogue import Catalogue, CatalogueRecord
 from .durable import writing_to
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
+from .lock import ArchiveLock
 from .manifest import write_manifest
 from .models import METADIR, Card, Plan, PlanItem, Settings
 from .naming import format_clock_offset
+from .repair import repair_copies
 from .transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -265,7 +267,7 @@ def execute(
     stop: threading.Event | None = None,
     workers: int = WORKERS,
 ) -> IngestResult:
-    """Carry out `plan`. The caller holds the archive lock.
+    """Carry out `plan`. The caller holds the archive lock; this takes the backup's.
 
     Per-file failures are recorded and the rest carry on. KeyboardInterrupt stops between
     chunks: files already verified are catalogued and in the manifest, the rest are not,
@@ -283,6 +285,8 @@ def execute(
     with contextlib.ExitStack() as destinations:
         for root in roots:
             prepare_destination(root)
+            if root != archive:
+                destinations.enter_context(ArchiveLock(root, "ingest (as backup)"))
             result.stale_temps += destinations.enter_context(writing_to(root))
         check_space(plan, roots)
         started = time.monotonic()
@@ -330,6 +334,15 @@ def execute(
                         result.bytes_copied += transferred.size
                     elif transferred.duplicate_of is not None:
                         sightings.append((transferred.duplicate_of, item.source))
+                    done[item.source] = outcome
+                    if on_file is not None:
+                        on_file(outcome)
+                for item in repairs_of(plan):
+                    if stop is not None and stop.is_set():
+                        break
+                    outcome = _repair(item, catalogue, audit, plan, settings, ingest_id, on_bytes)
+                    if outcome.action == "copy":
+                        result.bytes_copied += item.size
                     done[item.source] = outcome
                     if on_file is not None:
                         on_file(outcome)
@@ -401,7 +414,60 @@ def _record_sightings(
 
 
 def copies_of(plan: Plan) -> list[PlanItem]:
-    return [item for item in plan.items if item.action == "copy"]
+    """New copies; repairs of archived photos are `repairs_of`."""
+    return [item for item in plan.items if item.action == "copy" and not item.repair]
+
+
+def repairs_of(plan: Plan) -> list[PlanItem]:
+    return [item for item in plan.items if item.repair]
+
+
+def _repair(
+    item: PlanItem,
+    catalogue: Catalogue,
+    audit: AuditLog,
+    plan: Plan,
+    settings: Settings,
+    ingest_id: str,
+    on_bytes: Callable[[int], None] | None,
+) -> Outcome:
+    """Put back the bad copies of the archived photo this card file is (see `repair`)."""
+    assert item.target is not None
+    record = catalogue.record(item.target)
+    if record is None:
+        return Outcome(item, "failed", None, error=f"{item.target} is not in the catalogue")
+    fixed = repair_copies(
+        Path(plan.source) / item.source,
+        record,
+        settings.archive,
+        ingest_id=ingest_id,
+        backup=settings.backup,
+        on_bytes=on_bytes,
+    )
+    if not fixed.ok:
+        return Outcome(item, "failed", None, error=fixed.error)
+    catalogue.set_problems({record.archive_path: None})
+    if not fixed.restored:
+        return Outcome(
+            item, "skip", item.target, record.sha256, reason="already archived (copies check out)"
+        )
+    audit.append(
+        "repair",
+        ingest_id=ingest_id,
+        operator=settings.operator,
+        archive_path=record.archive_path,
+        sha256=record.sha256,
+        restored=list(fixed.restored),
+        set_aside=list(fixed.set_aside),
+    )
+    return Outcome(
+        item,
+        "copy",
+        item.target,
+        sha256=record.sha256,
+        backup_target=record.backup_path,
+        reason="repaired: a damaged or missing copy was put back from the card",
+    )
 
 
 class _KnownContent:
@@ -419,7 +485,9 @@ class _KnownContent:
             str(root / item.source): item.patient_id or "" for item in copies if not item.sidecar
         }
         state = catalogue.archive_state(set(self._owner.values()))
-        self._paths = {(a.patient_id, a.sha256): a.archive_path for a in state.archived}
+        self._paths = {
+            (a.patient_id, a.sha256): a.archive_path for a in state.archived if not a.problem
+        }
 
     def _key(self, source: Path, sha256: str) -> tuple[str, str]:
         return (self._owner.get(str(source), ""), sha256)

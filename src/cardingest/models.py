@@ -116,6 +116,8 @@ class ArchivedFile:
     size: int
     source_path: str
     captured_raw: str
+    problem: str | None = None
+    """Set when verify or wipe found one of its copies damaged or missing: copy it again."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ class PlanItem:
     warning: str | None = None
     map_line: int | None = None
     sidecar: bool = False
+    repair: bool = False
+    """A ``copy`` that puts back a damaged or missing copy of the archived ``target``."""
 
 
 @dataclass(frozen=True)

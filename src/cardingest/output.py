@@ -82,6 +82,8 @@ def item_dict(item: PlanItem) -> dict[str, Any]:
         document["consent"] = item.consent
     if item.warning:
         document["warning"] = item.warning
+    if item.repair:
+        document["repair"] = True
     return document
 
 

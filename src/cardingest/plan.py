@@ -95,6 +95,7 @@ def _item(
     shot_time: MediaFile | None = None,
     target: str | None = None,
     reason: str | None = None,
+    repair: bool = False,
 ) -> PlanItem:
     timed = shot_time or media
     return PlanItem(
@@ -117,6 +118,7 @@ def _item(
         warning=media.warning,
         map_line=row.line if row and row.line else None,
         sidecar=media.sidecar,
+        repair=repair,
     )
 
 
@@ -232,6 +234,18 @@ def make_plan(
                         "hold",
                         shot_time=primary,
                         reason="empty file (0 bytes)" if media.size == 0 else "cannot be read",
+                    )
+                elif done is not None and done.problem:
+                    archived_targets.append(done.archive_path)
+                    items[media.path] = _item(
+                        media,
+                        when,
+                        row,
+                        "copy",
+                        shot_time=primary,
+                        target=done.archive_path,
+                        reason=f"repairs it: {done.problem}",
+                        repair=True,
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)

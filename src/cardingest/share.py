@@ -16,7 +16,6 @@ The archive is never changed; each share is recorded in the audit log.
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import os
 import secrets
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord
-from .durable import fsync_dir
+from .durable import NO_HARDLINKS, fsync_dir
 from .errors import ArchiveError, UsageError
 from .tag import is_sidecar, require_catalogue
 from .transfer import TEMP_PREFIX
@@ -51,7 +50,6 @@ ORIGINAL_QUALITY = 95
 
 _KEEP_APP = {0xE0: b"JFIF\x00", 0xE2: b"ICC_PROFILE\x00", 0xEE: b"Adobe"}
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-_NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
 class ShareError(ArchiveError):
@@ -337,7 +335,7 @@ def publish_new(folder: Path, name: str, data: bytes) -> None:
         try:
             os.link(tmp, final)
         except OSError as exc:
-            if exc.errno not in _NO_HARDLINKS:
+            if exc.errno not in NO_HARDLINKS:
                 raise
             os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
             os.replace(tmp, final)

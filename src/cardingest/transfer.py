@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from . import pagecache
-from .durable import TEMP_PREFIX, fsync_dir
+from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir
 
 try:
     import fcntl
@@ -44,7 +44,6 @@ PREFETCH_BYTES = 8 * CHUNK
 """Read ahead of each queued file: a whole photo, but not the whole of a huge RAW or video."""
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-_NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 _NOT_A_FILE = frozenset({errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR})
 
 ByteCallback = Callable[[int], None]
@@ -363,7 +362,7 @@ def _publish(
                     return candidate, True
                 continue
             except OSError as exc:
-                if exc.errno not in _NO_HARDLINKS:
+                if exc.errno not in NO_HARDLINKS:
                     raise
                 hardlinks = False
             else:

@@ -96,6 +96,30 @@ class CopyChecker:
         return CopyState("ok", got_sha)
 
 
+def mark_change(
+    archive_path: str, states: list[tuple[Where, Path, CopyState]], marked: dict[str, str]
+) -> dict[str, str | None]:
+    """The change to one record's problem mark after its copies were checked: ``{}``, a new
+    problem (the next ingest of its card repairs it, see `repair`) or None to clear one.
+
+    A changed copy always counts. A missing copy counts when its folder is there: a folder
+    gone too looks like a drive or share that is not connected, not a lost file. Then, and
+    for an unreadable copy (an I/O error now), the mark stays as it was.
+    """
+    current = marked.get(archive_path)
+    if all(state.ok for _, _, state in states):
+        return {archive_path: None} if current is not None else {}
+    for where, path, state in states:
+        if state.status == "changed":
+            found = f"{where} copy {path.name} no longer matches"
+        elif state.status == "missing" and path.parent.is_dir():
+            found = f"{where} copy {path.name} is missing"
+        else:
+            continue
+        return {archive_path: found} if found != current else {}
+    return {}
+
+
 def archive_file(archive: Path, record: CatalogueRecord) -> Path:
     return Path(archive, *record.archive_path.split("/"))
 
@@ -241,16 +265,22 @@ def verify_archive(
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
     with Catalogue.open(archive, create=False) as catalogue:
+        marked = catalogue.problems()
+        marks: dict[str, str | None] = {}
         for record in catalogue.records(patient_id):
             report.records += 1
             catalogued.add(record.archive_path)
+            states = []
             for where, path in record_copies(archive, record):
                 report.copies += 1
                 state = checker.check(path, record.size, record.sha256)
+                states.append((where, path, state))
                 if state.ok:
                     report.ok_copies += 1
                 else:
                     report.problems.append(_problem(record, where, path, state))
+            marks.update(mark_change(record.archive_path, states, marked))
+        catalogue.set_problems(marks)
     report.problems.extend(find_unexpected(archive, catalogued))
     report.bytes_read = checker.bytes_read
     return report

@@ -31,7 +31,7 @@ from .errors import CardWriteError, CatalogueError, SourceError
 from .models import Card
 from .prepare import scan_source
 from .scan import scan_root
-from .verify import CopyChecker, CopyState, hash_file, record_copies
+from .verify import CopyChecker, CopyState, Where, hash_file, mark_change, record_copies
 
 WipeAction = Literal["remove", "keep"]
 
@@ -169,14 +169,26 @@ class Gate:
         self.archive = archive
         self.card = card
         self.checker = checker
+        self.marked = catalogue.problems()
+        self.marks: dict[str, str | None] = {}
 
     def _copies_problem(self, record: CatalogueRecord) -> str | None:
+        """The first bad copy of ``record``, if any; a damaged or missing one is also noted
+        in ``marks``, for the catalogue, so that ingesting this card again repairs it."""
+        states: list[tuple[Where, Path, CopyState]] = []
         for where, path in record_copies(self.archive, record):
-            state = self.checker.check(path, record.size, record.sha256)
-            if not state.ok:
-                name = record.archive_path if where == "archive" else str(path)
-                return _copy_problem(where, name, state)
-        return None
+            states.append((where, path, self.checker.check(path, record.size, record.sha256)))
+            if not states[-1][2].ok:
+                break
+        self.marks.update(mark_change(record.archive_path, states, self.marked))
+        where, path, state = states[-1]
+        if state.ok:
+            return None
+        name = record.archive_path if where == "archive" else str(path)
+        problem = _copy_problem(where, name, state)
+        if self.marks.get(record.archive_path, self.marked.get(record.archive_path)):
+            problem += "; ingest this card again to repair it"
+        return problem
 
     def _recorded_at(self, source: str) -> list[CatalogueRecord]:
         """Records made from this card path, whatever their bytes.
@@ -288,6 +300,7 @@ def plan_wipe(
             items.append(_judge(root, media.path, gate))
             if on_file is not None:
                 on_file(media.path)
+        catalogue.set_problems(gate.marks)
     return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
 
 

@@ -168,6 +168,8 @@ def _expected_meta(rel: str) -> bool:
     parts = rel.split("/")
     if len(parts) == 2:
         return parts[1] in META_FILES
+    if parts[1] == "damaged":
+        return True  # bad copies a repair set aside (cardingest.repair)
     return len(parts) == 3 and parts[1] == "manifests" and parts[2].endswith(".sha256")
 
 

@@ -65,6 +65,21 @@ def _link_then_die() -> None:
     os.link = link
 
 
+def _repair_link(*, after: bool) -> None:
+    """Die at the link that sets a damaged copy aside (``.cardingest/damaged/``)."""
+    real = os.link
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        aside = "damaged" in Path(os.fsdecode(dst)).parts
+        if aside and not after:
+            die()
+        real(src, dst, *args, **kwargs)
+        if aside:
+            die()
+
+    os.link = link
+
+
 def _fill_before_manifest() -> None:
     real = ingest.write_manifest
 
@@ -90,6 +105,8 @@ POINTS: dict[str, Callable[[], None]] = {
     "audit-head": lambda: _replace_into("audit.head"),
     "xmp": lambda: _replace_into(".xmp"),
     "fill-before-manifest": _fill_before_manifest,
+    "repair-published": lambda: _repair_link(after=False),
+    "repair-set-aside": lambda: _repair_link(after=True),
 }
 
 

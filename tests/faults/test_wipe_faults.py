@@ -4,6 +4,9 @@ and an archive copy damaged or deleted before verify and wipe."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +14,18 @@ from cardimage import CardFactory
 
 from .checks import Photo, Source, audit_events, photos_of
 from .conftest import Checker
-from .helpers import PATIENT, Cli, card_size_mb, flip_byte, make_photos, sha256_file
+from .helpers import (
+    PATIENT,
+    Cli,
+    card_size_mb,
+    flip_byte,
+    make_photos,
+    sha256,
+    sha256_file,
+)
 
 PHOTOS = 16
+INJECT = Path(__file__).with_name("inject.py")
 
 
 def ingested_card(
@@ -125,3 +137,130 @@ def test_damaged_archive_copy_keeps_photo(
         context="wipe after archive copies were damaged",
     )
     assert findings.on_card == 2
+    damaged_bytes = (archive / damaged).read_bytes()
+
+    repaired = cli.run("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    assert repaired.returncode == 0, repaired.stderr
+    document = json.loads(repaired.stdout)
+    assert document["summary"]["copied"] == 2 and document["summary"]["failed"] == 0
+    by_source = {item["source"]: item for item in document["items"]}
+    for source, target in ((damaged_source, damaged), (deleted_source, deleted)):
+        assert by_source[source]["action"] == "copy" and by_source[source]["target"] == target
+        assert by_source[source]["reason"].startswith("repaired")
+    aside = list((archive / ".cardingest" / "damaged").rglob("*.jpg"))
+    assert [p.read_bytes() for p in aside] == [damaged_bytes]
+    assert aside[0].relative_to(archive / ".cardingest" / "damaged").parts[1:] == tuple(
+        damaged.split("/")
+    )
+    repairs = [e for e in audit_events(archive) if e.get("event") == "repair"]
+    assert sorted(e["archive_path"] for e in repairs) == sorted([damaged, deleted])
+    assert cli.run("verify", "--archive", archive).returncode == 0
+    code, items, stderr = wipe(cli, card, archive)
+    assert code == 0, stderr
+    findings = check(archive, [Source(card, photos_of(files))], context="repaired, then wiped")
+    assert (findings.on_card, findings.archived, findings.rows) == (0, PHOTOS, PHOTOS)
+
+
+@pytest.mark.fault("10b", "a damaged backup copy found by the wipe, repaired by re-ingest")
+def test_wipe_finds_a_damaged_backup_copy_and_ingest_repairs_it(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+) -> None:
+    """The wipe's own check is enough for the repair of the backup copy.
+
+    A card file that changed since its ingest is never filed under the old photo's name,
+    even when that photo's archive copy is damaged too.
+    """
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    files = make_photos(samples_dir, PHOTOS, seed=fault_seed + 101, min_size=200_000,
+                        max_size=700_000)  # fmt: skip
+    card = fat_card(files, size_mb=card_size_mb(files))
+    args = ("ingest", card, "--id", PATIENT, "--archive", archive, "--backup", backup, "--json")
+    first = cli.run(*args)
+    assert first.returncode == 0, first.stderr
+    targets = {item["source"]: item["target"] for item in json.loads(first.stdout)["items"]}
+    spoiled_source, changed_source = sorted(files)[4], sorted(files)[9]
+    flip_byte(backup / targets[spoiled_source], 999)
+    flip_byte(archive / targets[changed_source], 999)
+    flip_byte(card / changed_source, len(files[changed_source]) - 10)
+    code, items, stderr = wipe(cli, card, archive)
+    assert code == 3, stderr
+    assert items[spoiled_source]["action"] == "keep"
+    assert "backup copy" in items[spoiled_source]["reason"]
+    assert "ingest this card again to repair it" in items[spoiled_source]["reason"]
+    assert "changed on the card" in items[changed_source]["reason"]
+    assert cli.run("verify", "--archive", archive).returncode == 1  # notes the changed copy
+
+    again = cli.run(*args)
+    assert again.returncode == 1, again.stderr
+    by_source = {item["source"]: item for item in json.loads(again.stdout)["items"]}
+    assert by_source[spoiled_source]["action"] == "copy", by_source[spoiled_source]
+    assert by_source[changed_source]["action"] == "failed"
+    assert "no longer the photo archived" in by_source[changed_source]["reason"]
+    assert sha256_file(backup / targets[spoiled_source]) == sha256(files[spoiled_source])
+    aside = list((backup / ".cardingest" / "damaged").rglob("*.jpg"))
+    assert len(aside) == 1 and sha256_file(aside[0]) != sha256(files[spoiled_source])
+    assert not (archive / ".cardingest" / "damaged").exists()
+    code, items, stderr = wipe(cli, card, archive)
+    assert code == 3, stderr
+    kept = [source for source, item in items.items() if item["action"] == "keep"]
+    assert kept == [changed_source], items
+    photos = photos_of(files)
+    photos[changed_source] = Photo(
+        changed_source, sha256_file(card / changed_source), len(files[changed_source])
+    )
+    findings = check(
+        archive,
+        [Source(card, photos)],
+        backup=backup,
+        tampered={targets[changed_source]},
+        context="backup repaired; a changed card file stays",
+    )
+    assert findings.archived == PHOTOS - 1
+
+
+@pytest.mark.fault("10c", "kill -9 while a re-ingest puts a repaired copy back, then re-run")
+@pytest.mark.parametrize("point", ["repair-published", "repair-set-aside"])
+def test_kill9_during_a_repair_then_rerun(
+    point: str,
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+) -> None:
+    """Killed with the fresh copy published beside the damaged one, or after the damaged one
+    was linked aside: the re-run still puts the photo back under its own name."""
+    archive = tmp_path / "archive"
+    card, files, targets = ingested_card(cli, fat_card, samples_dir, archive, fault_seed + 102)
+    source = sorted(files)[5]
+    flip_byte(archive / targets[source], 4321)
+    damaged_bytes = (archive / targets[source]).read_bytes()
+    assert cli.run("verify", "--archive", archive).returncode == 1
+    args = ("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    killed = subprocess.run(
+        [sys.executable, str(INJECT), point, *(str(a) for a in args)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=dict(cli.env),
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, f"{point} never reached: {killed.stderr[-2000:]}"
+    photos = [Source(card, photos_of(files))]
+    check(archive, photos, tampered={targets[source]}, final=False, context=f"killed at {point}")
+    done = cli.run(*args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["summary"]["copied"] == 1
+    assert sha256_file(archive / targets[source]) == sha256(files[source])
+    aside = list((archive / ".cardingest" / "damaged").rglob("*.jpg"))
+    assert aside and all(p.read_bytes() == damaged_bytes for p in aside)
+    assert cli.run("verify", "--archive", archive).returncode == 0
+    findings = check(archive, photos, context=f"re-run after a kill at {point}")
+    assert findings.archived == PHOTOS and findings.files == PHOTOS
