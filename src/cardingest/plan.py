@@ -235,28 +235,18 @@ def make_plan(
                         shot_time=primary,
                         reason="empty file (0 bytes)" if media.size == 0 else "cannot be read",
                     )
-                elif done is not None and done.problem:
-                    archived_targets.append(done.archive_path)
-                    items[media.path] = _item(
-                        media,
-                        when,
-                        row,
-                        "copy",
-                        shot_time=primary,
-                        target=done.archive_path,
-                        reason=f"repairs it: {done.problem}",
-                        repair=True,
-                    )
                 elif done is not None:
                     archived_targets.append(done.archive_path)
+                    repair = f"repairs it: {done.problem}" if done.problem else None
                     items[media.path] = _item(
                         media,
                         when,
                         row,
-                        "skip",
+                        "copy" if repair else "skip",
                         shot_time=primary,
                         target=done.archive_path,
-                        reason="already archived",
+                        reason=repair or "already archived",
+                        repair=bool(repair),
                     )
                 else:
                     pending.append(media)

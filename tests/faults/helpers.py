@@ -99,6 +99,22 @@ class Cli:
         return proc
 
 
+INJECT = Path(__file__).with_name("inject.py")
+
+
+def injected(cli: Cli, point: str, *args: object) -> subprocess.CompletedProcess[str]:
+    """The CLI run through ``inject.py`` with a fault at ``point`` (see its ``POINTS``)."""
+    return subprocess.run(
+        [sys.executable, str(INJECT), point, *(str(a) for a in args)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=dict(cli.env),
+        timeout=300,
+        check=False,
+    )
+
+
 STARTED: list[subprocess.Popen[str]] = []
 """Processes `Cli.start` began; the suite kills any still running after each test."""
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from .helpers import (
     fill,
     finish,
     flip_byte,
+    injected,
     keep_full,
     make_photos,
     published,
@@ -34,7 +33,6 @@ from .helpers import (
 )
 
 Tmpfs = Callable[[str, int], Path]
-INJECT = Path(__file__).with_name("inject.py")
 
 
 def photo_card(
@@ -165,15 +163,7 @@ def test_archive_full_at_the_manifest_write(
     disk = tmpfs("small", 32)
     archive = disk / "archive"
     args = ("ingest", card, "--id", PATIENT, "--archive", archive)
-    done = subprocess.run(
-        [sys.executable, str(INJECT), "fill-before-manifest", *(str(a) for a in args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=dict(cli.env),
-        timeout=300,
-        check=False,
-    )
+    done = injected(cli, "fill-before-manifest", *args)
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert "Cannot write the manifest" in done.stderr and "No space left" in done.stderr

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from .helpers import (
     card_size_mb,
     copy_started,
     finish,
+    injected,
     kill_after,
     kill_when,
     make_photos,
@@ -47,7 +46,6 @@ DONE_WHEN_PHOTOS = 120
 DONE_WHEN_KILLS = 6
 EARLY_SHARE = 0.6
 MAX_CHAINS = 5
-INJECT = Path(__file__).with_name("inject.py")
 
 
 @dataclass(frozen=True)
@@ -294,15 +292,7 @@ def test_kill9_at_code_point_then_rerun(
     source = mapped_card.source
     archive = tmp_path / "archive"
     args = ("ingest", source.root, "--map", mapped_card.id_map, "--archive", archive, "--json")
-    killed = subprocess.run(
-        [sys.executable, str(INJECT), point, *(str(a) for a in args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=dict(cli.env),
-        timeout=300,
-        check=False,
-    )
+    killed = injected(cli, point, *args)
     assert killed.returncode == -signal.SIGKILL, f"{point} never reached: {killed.stderr[-2000:]}"
     figures.killed(point)
     check(archive, [source], final=False, context=f"killed at {point}")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,13 +17,13 @@ from .helpers import (
     Cli,
     card_size_mb,
     flip_byte,
+    injected,
     make_photos,
     sha256,
     sha256_file,
 )
 
 PHOTOS = 16
-INJECT = Path(__file__).with_name("inject.py")
 
 
 def ingested_card(
@@ -243,15 +241,7 @@ def test_kill9_during_a_repair_then_rerun(
     damaged_bytes = (archive / targets[source]).read_bytes()
     assert cli.run("verify", "--archive", archive).returncode == 1
     args = ("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
-    killed = subprocess.run(
-        [sys.executable, str(INJECT), point, *(str(a) for a in args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=dict(cli.env),
-        timeout=300,
-        check=False,
-    )
+    killed = injected(cli, point, *args)
     assert killed.returncode == -signal.SIGKILL, f"{point} never reached: {killed.stderr[-2000:]}"
     photos = [Source(card, photos_of(files))]
     check(archive, photos, tampered={targets[source]}, final=False, context=f"killed at {point}")
