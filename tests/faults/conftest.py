@@ -27,6 +27,7 @@ from cardingest.audit import AuditLog
 from .checks import Findings, Source, inspect, manifest_entries
 from .helpers import (
     DEFAULT_SEED,
+    PATIENT,
     SEED_ENV,
     Cli,
     cli_env,
@@ -218,6 +219,14 @@ class Checker:
         self.figures.add(findings)
         where = f"{context} [seed {self.seed}: replay with {_replay(self.seed, self.nodeid)}]"
         assert findings.clean, findings.report(where)
+        return findings
+
+    def rerun(self, source: Source, archive: Path, context: str) -> Findings:
+        """The same one-patient ingest again: it must finish with every photo archived."""
+        done = self.cli.run("ingest", source.root, "--id", PATIENT, "--archive", archive, "--json")
+        assert done.returncode == 0, f"{context}: {done.stderr[-2000:]}"
+        findings = self(archive, [source], context=context)
+        assert findings.archived == len(source.photos), context
         return findings
 
     def _audit(self, archive: Path, findings: Findings, final: bool) -> None:

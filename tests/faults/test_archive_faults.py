@@ -110,10 +110,7 @@ def test_archive_fills_mid_ingest_then_rerun_after_freeing(
     check(archive, [source], final=False, context="archive filled mid-ingest")
     rows = len(read_rows(archive))
     filler.unlink()
-    done = cli.run("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
-    assert done.returncode == 0, done.stderr[-2000:]
-    findings = check(archive, [source], context="re-run after freeing space")
-    assert findings.archived == len(source.photos)
+    check.rerun(source, archive, "re-run after freeing space")
     figures.notes.append(f"{rows} of {len(source.photos)} catalogued; {outcome}")
 
 
@@ -143,10 +140,7 @@ def test_archive_stays_full_clear_error_then_rerun(
     for leftover in disk.glob("fill*"):
         leftover.unlink()
     check(archive, [source], final=False, context="archive kept full to the end")
-    done = cli.run("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
-    assert done.returncode == 0, done.stderr[-2000:]
-    findings = check(archive, [source], context="re-run after the disk was freed")
-    assert findings.archived == len(source.photos)
+    check.rerun(source, archive, "re-run after the disk was freed")
 
 
 @pytest.mark.fault(5, "archive on a small tmpfs that fills mid-ingest")

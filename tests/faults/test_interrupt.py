@@ -66,10 +66,7 @@ def test_sigint_mid_copy_then_rerun(
     ingests = [e for e in audit_events(archive) if e.get("event") == "ingest"]
     assert ingests and ingests[-1]["status"] == "interrupted"
     check(archive, [source], final=False, context=f"after Ctrl-C at the {moment}")
-    done = cli.run("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
-    assert done.returncode == 0, done.stderr[-2000:]
-    findings = check(archive, [source], context=f"re-run after Ctrl-C at the {moment}")
-    assert findings.archived == PHOTOS
+    check.rerun(source, archive, f"re-run after Ctrl-C at the {moment}")
     figures.notes.append(f"Ctrl-C at the {moment}: {rows} of {PHOTOS} catalogued by then")
 
 
@@ -104,10 +101,7 @@ def test_card_gone_mid_copy_then_remount_and_rerun(
     handle.unmount()
     handle.mount()
     check(archive, [source], final=False, context=f"card {how} mid-copy, remounted")
-    done = cli.run("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
-    assert done.returncode == 0, done.stderr[-2000:]
-    findings = check(archive, [source], context=f"re-run after the card was {how}")
-    assert findings.archived == PHOTOS
+    check.rerun(source, archive, f"re-run after the card was {how}")
     figures.notes.append(
         f"card {how}: {len(failed)} of {PHOTOS} failed ({failed[0]['reason'][:60]}…)"
     )
