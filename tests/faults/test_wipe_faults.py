@@ -11,7 +11,7 @@ import pytest
 from cardimage import CardFactory
 
 from .checks import Photo, Source, audit_events, photos_of
-from .conftest import Checker
+from .conftest import Checker, Figures
 from .helpers import (
     PATIENT,
     Cli,
@@ -231,6 +231,7 @@ def test_kill9_during_a_repair_then_rerun(
     tmp_path: Path,
     fault_seed: int,
     check: Checker,
+    figures: Figures,
 ) -> None:
     """Killed with the fresh copy published beside the damaged one, or after the damaged one
     was linked aside: the re-run still puts the photo back under its own name."""
@@ -243,6 +244,7 @@ def test_kill9_during_a_repair_then_rerun(
     args = ("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
     killed = injected(cli, point, *args)
     assert killed.returncode == -signal.SIGKILL, f"{point} never reached: {killed.stderr[-2000:]}"
+    figures.killed(point)
     photos = [Source(card, photos_of(files))]
     check(archive, photos, tampered={targets[source]}, final=False, context=f"killed at {point}")
     done = cli.run(*args)
