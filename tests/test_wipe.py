@@ -548,3 +548,43 @@ def test_file_changed_between_check_and_removal_stays(
     assert late.exists()
     assert not (mount / "DCIM/100CANON/IMG_0001.JPG").exists()
     assert [e["source"] for e in events(archive, "wipe-remove")] == [plan.items[0].source]
+
+
+def test_videos_are_named_at_every_step_and_never_taken_for_archived(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    """cardingest archives photos only: a clip or a sound memo on the card is said to stay,
+    in the preview, the ingest and the wipe, so nobody formats the card thinking it is safe."""
+    clip, memo = b"\x00\x00\x00\x18ftypqt  " + bytes(2000), b"RIFF" + bytes(500)
+    mount = fat_card(
+        {**photos(jpegs(samples_dir)[:2], 2), "DCIM/100CANON/MVI_0003.MOV": clip,
+         "DCIM/100CANON/IMG_0001.WAV": memo, "DCIM/CANONMSC/M0100.CTG": b"index"}
+    )  # fmt: skip
+    said = [
+        "DCIM/100CANON/IMG_0001.WAV: a video or sound file, not archived (photos only); "
+        "it stays on the card",
+        "DCIM/100CANON/MVI_0003.MOV: a video or sound file, not archived (photos only); "
+        "it stays on the card",
+    ]
+
+    preview = cli("preview", mount, "--id", "JBX3656", "--archive", archive, "--json")
+    assert preview.exit_code == EXIT_OK, preview.output
+    assert json.loads(preview.stdout)["warnings"] == said
+
+    result = cli(
+        "ingest", mount, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes", "--json"
+    )
+    assert result.exit_code == EXIT_HELD, result.output
+    document = json.loads(result.stdout)
+    assert document["summary"]["copied"] == 2 and document["warnings"] == said
+    assert actions(document["wipe"]) == {
+        "DCIM/100CANON/IMG_0001.JPG": "remove",
+        "DCIM/100CANON/IMG_0001.WAV": "keep",
+        "DCIM/100CANON/IMG_0002.JPG": "remove",
+        "DCIM/100CANON/MVI_0003.MOV": "keep",
+    }
+    assert reasons(document["wipe"])["DCIM/100CANON/MVI_0003.MOV"] == wipe.NOT_A_PHOTO
+    left = snapshot(mount)
+    assert left["DCIM/100CANON/MVI_0003.MOV"] == clip and left["DCIM/100CANON/IMG_0001.WAV"] == memo
+    assert "DCIM/CANONMSC/M0100.CTG" in left
+    assert sorted(p.suffix for p in (archive / "JBX3656").iterdir()) == [".jpg", ".jpg"]

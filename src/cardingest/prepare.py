@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from .errors import CardReadError, UsageError
 from .idmap import parse_map, single_id_map
 from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan import make_plan
-from .scan import scan
+from .scan import not_photo_warning, scan
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,13 @@ def load_idmap(map_file: Path | None, patient_id: str | None, settings: Settings
     return single_id_map(patient_id, **options)  # type: ignore[arg-type]
 
 
-def scan_source(root: Path, on_file: Callable[[str], None] | None = None) -> tuple[MediaFile, ...]:
+def scan_source(
+    root: Path,
+    on_file: Callable[[str], None] | None = None,
+    not_photos: list[str] | None = None,
+) -> tuple[MediaFile, ...]:
     try:
-        return tuple(scan(root, on_file=on_file))
+        return tuple(scan(root, on_file=on_file, not_photos=not_photos))
     except OSError as exc:
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
@@ -72,7 +76,8 @@ def prepare(
     clock_offset: timedelta = timedelta(0),
     on_file: Callable[[str], None] | None = None,
 ) -> Prepared:
-    files = scan_source(root, on_file)
+    others: list[str] = []
+    files = scan_source(root, on_file, others)
     plan = make_plan(
         files,
         idmap,
@@ -83,6 +88,8 @@ def prepare(
         name_template=settings.name_template,
         clock_offset=clock_offset,
     )
+    if others:
+        plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))
     return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan)
 
 

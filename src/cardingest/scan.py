@@ -46,6 +46,12 @@ PHOTO_EXTENSIONS = frozenset(
     ]
 )
 SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
+NOT_PHOTO_EXTENSIONS = frozenset(
+    {"mov", "mp4", "m4v", "avi", "mts", "m2ts", "mpg", "mpeg", "3gp", "mkv", "wmv", "lrv"}
+    | {"crm", "braw", "r3d", "wav", "m4a", "mp3", "aac"}
+)
+"""Videos and sound memos: cameras make them, cardingest does not archive them, so every
+preview, ingest and wipe names them instead of passing over them in silence."""
 PREFETCH_FILES = 32
 HEAD_BYTES = 64 * 1024
 """The scan asks the kernel for the heads of the next files while it parses this one, so a
@@ -101,12 +107,14 @@ def _ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[tuple[os.D
 
 
 def _media(
-    files: Iterable[tuple[os.DirEntry[str], str]],
+    files: Iterable[tuple[os.DirEntry[str], str]], not_photos: list[str] | None
 ) -> Iterator[tuple[os.DirEntry[str], str]]:
     for entry, relpath in files:
         ext = _extension(entry.name)
         if ext in PHOTO_EXTENSIONS or ext in SIDECAR_EXTENSIONS:
             yield entry, relpath
+        elif ext in NOT_PHOTO_EXTENSIONS and not_photos is not None:
+            not_photos.append(relpath)
 
 
 def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
@@ -157,16 +165,26 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
     )
 
 
-def scan(source: Path, *, on_file: Callable[[str], None] | None = None) -> Iterator[MediaFile]:
+def not_photo_warning(relpath: str) -> str:
+    return f"{relpath}: a video or sound file, not archived (photos only); it stays on the card"
+
+
+def scan(
+    source: Path,
+    *,
+    on_file: Callable[[str], None] | None = None,
+    not_photos: list[str] | None = None,
+) -> Iterator[MediaFile]:
     """Yield a record for every photo and sidecar below `source`, in path order.
 
     Paths in the records are relative to `source`. Raises OSError only when a folder itself
-    cannot be listed (a pulled card); a damaged file yields a record with a warning.
+    cannot be listed (a pulled card); a damaged file yields a record with a warning. Videos
+    and sound files met on the way are added to ``not_photos``.
     """
     source = Path(source)
     root = scan_root(source)
     start = root.relative_to(source).as_posix() if root != source else ""
-    for entry, relpath in _ahead(_media(_walk(str(root), start))):
+    for entry, relpath in _ahead(_media(_walk(str(root), start), not_photos)):
         stat = entry.stat(follow_symlinks=False)
         if on_file is not None:
             on_file(relpath)

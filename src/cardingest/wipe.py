@@ -36,6 +36,7 @@ from .verify import CopyChecker, CopyState, Where, hash_file, mark_change, recor
 WipeAction = Literal["remove", "keep"]
 
 NOT_ARCHIVED = "not archived (held, failed or never ingested)"
+NOT_A_PHOTO = "a video or sound file: cardingest does not archive it; copy it yourself"
 _READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
@@ -292,7 +293,8 @@ def plan_wipe(
     root = Path(root)
     require_dcim(root)
     require_catalogue(archive)
-    files = scan_source(root)
+    not_photos: list[str] = []
+    files = scan_source(root, not_photos=not_photos)
     items: list[WipeItem] = []
     with Catalogue.open(archive, create=False) as catalogue:
         gate = Gate(catalogue, archive, card, CopyChecker())
@@ -301,6 +303,8 @@ def plan_wipe(
             if on_file is not None:
                 on_file(media.path)
         catalogue.set_problems(gate.marks)
+    items += [WipeItem(path, "keep", NOT_A_PHOTO) for path in not_photos]
+    items.sort(key=lambda item: item.source)
     return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
 
 
