@@ -298,3 +298,31 @@ def test_a_folder_named_after_a_patient_is_not_recorded_by_name(
     recorded = ("ingest", "wipe-start")
     sources = {event.get("source") for event in events if event["event"] in recorded}
     assert len(sources) == 1 and sources.pop().startswith("folder sha256:")
+
+
+def test_a_repair_never_takes_over_a_twin_archived_in_the_same_run(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The same bytes archived again from another card path (a new row, ``-2``) while the
+    first row's damaged copy is repaired: each row keeps its own file."""
+    card, _map = demo
+    archive = tmp_path / "a"
+    args = ["ingest", str(card), "--id", "ZAC5361", "--archive", str(archive), "--json"]
+    assert runner.invoke(app, args).exit_code == 0
+    first = "ZAC5361/ZAC5361-20261124-091502.jpg"
+    copy = archive / first
+    copy.write_bytes(copy.read_bytes()[:-3] + b"XYZ")
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
+    folder = card / "DCIM" / "100DEMO_"
+    (folder / "IMG_0009.JPG").write_bytes((folder / "IMG_0001.JPG").read_bytes())
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+    assert items["DCIM/100DEMO_/IMG_0001.JPG"]["repair"] is True
+    assert items["DCIM/100DEMO_/IMG_0001.JPG"]["target"] == first
+    verified = runner.invoke(app, ["verify", "--archive", str(archive), "--json"])
+    assert verified.exit_code == 0, verified.stdout
+    assert json.loads(verified.stdout)["summary"]["missing"] == 0
+    events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]
+    repairs = [e for e in events if e["event"] == "repair"]
+    assert [(e["archive_path"], e["error"]) for e in repairs] == [(first, None)]

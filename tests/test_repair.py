@@ -106,3 +106,24 @@ def test_repair_on_a_fat_archive_without_hard_links(fat_card, card: Path) -> Non
     aside = archive / ".cardingest" / "damaged" / "ING" / NAME
     assert aside.read_bytes() == damaged(PHOTO)
     assert sorted(p.name for p in copy.parent.iterdir()) == [copy.name]
+
+
+def test_a_backup_copy_outside_this_runs_backup_is_never_written(
+    tmp_path: Path, card: Path
+) -> None:
+    """The backup drive is not connected (or not given): the archive copy is put back, the
+    backup's path is not created on whatever disk happens to be there, and it is said why."""
+    archive, offline = tmp_path / "archive", tmp_path / "mnt" / "backup"
+    copy = place(archive, damaged(PHOTO))
+    fixed = repair_copies(card, record_of(PHOTO, offline), archive, ingest_id="ING")
+    assert not fixed.ok and "cannot be checked now" in (fixed.error or "")
+    assert fixed.restored == (str(copy),) and copy.read_bytes() == PHOTO
+    assert not (tmp_path / "mnt").exists()
+
+    place(offline, damaged(PHOTO))
+    fixed = repair_copies(card, record_of(PHOTO, offline), archive, ingest_id="ING2")
+    assert not fixed.ok and "--backup folder that holds it" in (fixed.error or "")
+    assert (offline / NAME).read_bytes() == damaged(PHOTO)
+    fixed = repair_copies(card, record_of(PHOTO, offline), archive, ingest_id="I3", backup=offline)
+    assert fixed.ok and fixed.restored == (str(offline / NAME),)
+    assert (offline / NAME).read_bytes() == PHOTO

@@ -14,7 +14,7 @@ import pytest
 from cardimage import CardFactory, require
 from typer.testing import CliRunner, Result
 
-from cardingest import cli_wipe, ingest, wipe
+from cardingest import cli_wipe, ingest, scan, wipe
 from cardingest.catalogue import CatalogueRecord
 from cardingest.cli import app
 from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
@@ -558,14 +558,19 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
     clip, memo = b"\x00\x00\x00\x18ftypqt  " + bytes(2000), b"RIFF" + bytes(500)
     mount = fat_card(
         {**photos(jpegs(samples_dir)[:2], 2), "DCIM/100CANON/MVI_0003.MOV": clip,
-         "DCIM/100CANON/IMG_0001.WAV": memo, "DCIM/CANONMSC/M0100.CTG": b"index"}
+         "DCIM/100CANON/IMG_0001.WAV": memo, "DCIM/CANONMSC/M0100.CTG": b"index",
+         "PRIVATE/AVCHD/BDMV/STREAM/00000.MTS": clip}
     )  # fmt: skip
-    said = [
-        "DCIM/100CANON/IMG_0001.WAV: a video or sound file, not archived (photos only); "
-        "it stays on the card",
-        "DCIM/100CANON/MVI_0003.MOV: a video or sound file, not archived (photos only); "
-        "it stays on the card",
+    videos = [
+        "DCIM/100CANON/IMG_0001.WAV",
+        "DCIM/100CANON/MVI_0003.MOV",
+        "PRIVATE/AVCHD/BDMV/STREAM/00000.MTS",
     ]
+    said = [scan.not_photo_warning(path) for path in videos]
+    assert said[0] == (
+        "DCIM/100CANON/IMG_0001.WAV: a video or sound file, not archived (photos only); "
+        "it stays on the card"
+    )
 
     preview = cli("preview", mount, "--id", "JBX3656", "--archive", archive, "--json")
     assert preview.exit_code == EXIT_OK, preview.output
@@ -579,12 +584,12 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
     assert document["summary"]["copied"] == 2 and document["warnings"] == said
     assert actions(document["wipe"]) == {
         "DCIM/100CANON/IMG_0001.JPG": "remove",
-        "DCIM/100CANON/IMG_0001.WAV": "keep",
         "DCIM/100CANON/IMG_0002.JPG": "remove",
-        "DCIM/100CANON/MVI_0003.MOV": "keep",
+        **{path: "keep" for path in videos},
     }
     assert reasons(document["wipe"])["DCIM/100CANON/MVI_0003.MOV"] == wipe.NOT_A_PHOTO
     left = snapshot(mount)
     assert left["DCIM/100CANON/MVI_0003.MOV"] == clip and left["DCIM/100CANON/IMG_0001.WAV"] == memo
     assert "DCIM/CANONMSC/M0100.CTG" in left
+    assert left["PRIVATE/AVCHD/BDMV/STREAM/00000.MTS"] == clip
     assert sorted(p.suffix for p in (archive / "JBX3656").iterdir()) == [".jpg", ".jpg"]

@@ -71,9 +71,9 @@ def print_report(report: VerifyReport) -> None:
     )
     if counts["missing"] or counts["changed"]:
         output.out.print(
-            "A photo whose copy is missing or changed stays on its card at the next wipe. "
-            "Ingest that card again to put the copy back; the damaged file is kept in "
-            ".cardingest/damaged/."
+            "A changed copy, or a missing one whose folder is there, is noted in the "
+            "catalogue: while its card still holds the photo, ingesting that card again puts "
+            "the copy back (the bad file is kept in .cardingest/damaged/)."
         )
 
 

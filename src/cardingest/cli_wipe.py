@@ -67,7 +67,7 @@ def _show_plan(plan: WipePlan, archive_from: str, console: Console) -> None:
     if plan.items:
         console.print(wipe_table(list(plan.items)))
     console.print(
-        f"{len(plan.items)} photo file(s) under DCIM/: "
+        f"{len(plan.items)} photo, video or sound file(s): "
         f"[green]{len(plan.to_remove)} proven archived, to remove[/], "
         f"[yellow]{len(plan.to_keep)} to keep[/]"
     )

@@ -307,6 +307,7 @@ def execute(
                 map_source=map_source,
             )
             copies = copies_of(plan)
+            repairs = repairs_of(plan)
             known = _KnownContent(catalogue, copies, Path(plan.source))
             reserved = reserved_names(item.target for item in plan.items)
             batch = _Batcher(catalogue)
@@ -337,7 +338,7 @@ def execute(
                     done[item.source] = outcome
                     if on_file is not None:
                         on_file(outcome)
-                for item in repairs_of(plan):
+                for item in repairs:
                     if stop is not None and stop.is_set():
                         break
                     outcome = _repair(item, catalogue, audit, plan, settings, ingest_id, on_bytes)
@@ -392,9 +393,9 @@ def execute(
                 )
     if status == "interrupted":
         raise Interrupted(
-            f"Interrupted after {result.count('copy')} of {len(copies)} photo(s) were copied "
-            "and verified (they are catalogued and in the manifest). No file is half-written; "
-            "run the same command again to finish."
+            f"Interrupted after {result.count('copy')} of {len(copies) + len(repairs)} photo(s) "
+            "were copied and verified (they are catalogued and in the manifest). No file is "
+            "half-written; run the same command again to finish."
         )
     return result
 
@@ -431,7 +432,11 @@ def _repair(
     ingest_id: str,
     on_bytes: Callable[[int], None] | None,
 ) -> Outcome:
-    """Put back the bad copies of the archived photo this card file is (see `repair`)."""
+    """Put back the bad copies of the archived photo this card file is (see `repair`).
+
+    The audit event comes before the catalogue's note is cleared, so a kill in between
+    leaves the note, and the next ingest finds the copies good and says so in the log.
+    """
     assert item.target is not None
     record = catalogue.record(item.target)
     if record is None:
@@ -444,6 +449,18 @@ def _repair(
         backup=settings.backup,
         on_bytes=on_bytes,
     )
+    if fixed.ok or fixed.restored or fixed.set_aside:
+        audit.append(
+            "repair",
+            ingest_id=ingest_id,
+            operator=settings.operator,
+            archive_path=record.archive_path,
+            sha256=record.sha256,
+            noted=item.reason,
+            restored=list(fixed.restored),
+            set_aside=list(fixed.set_aside),
+            error=fixed.error,
+        )
     if not fixed.ok:
         return Outcome(item, "failed", None, error=fixed.error)
     catalogue.set_problems({record.archive_path: None})
@@ -451,15 +468,6 @@ def _repair(
         return Outcome(
             item, "skip", item.target, record.sha256, reason="already archived (copies check out)"
         )
-    audit.append(
-        "repair",
-        ingest_id=ingest_id,
-        operator=settings.operator,
-        archive_path=record.archive_path,
-        sha256=record.sha256,
-        restored=list(fixed.restored),
-        set_aside=list(fixed.set_aside),
-    )
     return Outcome(
         item,
         "copy",

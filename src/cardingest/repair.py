@@ -1,10 +1,10 @@
 """Put back archive (or backup) copies that verify or a wipe found damaged or missing.
 
 The wipe keeps such a photo on the card, so ingesting that card again can repair it: the
-photo is copied afresh through `transfer.copy_verified` (temporary file, fsync, read-back),
-then moved under its catalogued name. The catalogue row, the manifests and the names stay as
-they were. The damaged file is never deleted: it moves to ``.cardingest/damaged/<ingest id>/``
-beside the archive (or backup) for whoever wants to look at it.
+photo is copied afresh through `transfer.copy_over` (temporary file, fsync, read-back, and it
+must be the archived content), and the verified copy is renamed onto the catalogued name. The
+catalogue row, the manifests and the names stay as they were. The damaged file is never
+deleted: it moves to ``.cardingest/damaged/<ingest id>/`` of its archive (or backup) root.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 from .catalogue import CatalogueRecord
 from .durable import NO_HARDLINKS, fsync_dir
 from .models import METADIR
-from .transfer import Destination, copy_verified
-from .verify import CopyChecker, hash_file, record_copies
+from .transfer import Destination, copy_over, ensure_dirs
+from .verify import CopyChecker, record_copies, repairable
 
 DAMAGED = "damaged"
 
@@ -37,31 +37,38 @@ class Repair:
         return self.error is None
 
 
-def _root_of(path: Path, roots: tuple[Path, ...]) -> Path:
-    for root in roots:
-        if path.is_relative_to(root):
-            return root
-    return path.parent
+class _SetAside:
+    """Keeps each bad file under ``<root>/.cardingest/damaged/<ingest id>/``, and the list.
 
-
-def _set_aside(path: Path, root: Path, ingest_id: str) -> Path | None:
-    """Keep the damaged file under ``root/.cardingest/damaged/``; None if it is gone.
-
-    A hard link, so the damaged bytes stay reachable whatever happens next; where the
-    filesystem has none, a rename (the caller then fills the name at once).
+    A hard link, so the bad bytes stay reachable whatever happens next; where the filesystem
+    has none, a rename (the verified copy takes the name straight after).
     """
-    aside = Path(root, METADIR, DAMAGED, ingest_id, path.relative_to(root))
-    aside.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(path, aside)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno not in NO_HARDLINKS:
-            raise
-        os.rename(path, aside)
-    fsync_dir(aside.parent)
-    return aside
+
+    def __init__(self, roots: dict[Path, Path], ingest_id: str) -> None:
+        self.roots = roots
+        self.ingest_id = ingest_id
+        self.kept: list[str] = []
+
+    def __call__(self, path: Path) -> None:
+        root = self.roots[path]
+        aside = Path(root, METADIR, DAMAGED, self.ingest_id, path.relative_to(root))
+        ensure_dirs(aside.parent)
+        try:
+            os.link(path, aside)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno not in NO_HARDLINKS:
+                raise
+            os.rename(path, aside)
+        fsync_dir(aside.parent)
+        self.kept.append(str(aside))
+
+
+def _root(path: Path, where: str, archive: Path, backup: Path | None) -> Path | None:
+    """The destination root this run holds (locked, swept) that ``path`` lies in, if any."""
+    root = archive if where == "archive" else backup
+    return root if root is not None and path.is_relative_to(root) else None
 
 
 def repair_copies(
@@ -73,57 +80,48 @@ def repair_copies(
     backup: Path | None = None,
     on_bytes: Callable[[int], None] | None = None,
 ) -> Repair:
-    """Copy ``source`` again wherever ``record``'s copies are bad, and put each back.
+    """Copy ``source`` again over each of ``record``'s `repairable` copies.
 
-    Nothing is copied when every copy checks out again (the problem was transient), or when
-    the card file is no longer the archived photo: a repair never files other bytes under a
-    record's name.
+    Nothing is copied when every copy checks out again (the problem was transient). A copy
+    that cannot be checked now (unreadable, or its folder is gone) is left alone and reported,
+    as is a backup copy outside the ``backup`` root of this run: a repair only writes where
+    this ingest holds the lock. ``source`` must still be the archived photo.
     """
-    roots = (archive, *((backup,) if backup else ()))
     checker = CopyChecker()
-    bad = [
-        path
-        for _where, path in record_copies(archive, record)
-        if not checker.check(path, record.size, record.sha256).ok
-    ]
-    if not bad:
-        return Repair(record.archive_path)
-    try:
-        found = hash_file(source)
-    except OSError as exc:
-        return Repair(record.archive_path, error=f"cannot read {source}: {exc.strerror or exc}")
-    if found != (record.size, record.sha256):
-        return Repair(
-            record.archive_path,
-            error=f"the card file is no longer the photo archived as {record.archive_path}",
-        )
-    copied = copy_verified(
+    roots: dict[Path, Path] = {}
+    blocked: list[str] = []
+    for where, path in record_copies(archive, record):
+        state = checker.check(path, record.size, record.sha256)
+        root = _root(path, where, archive, backup)
+        if state.ok:
+            continue
+        if not repairable(state, path):
+            blocked.append(f"{where} copy {path} cannot be checked now ({state.detail})")
+        elif root is None:
+            blocked.append(f"the backup copy {path} is repaired only by an ingest with the "
+                           "--backup folder that holds it")  # fmt: skip
+        else:
+            roots[path] = root
+    problem = "; ".join(blocked) or None
+    if not roots:
+        return Repair(record.archive_path, error=problem)
+    set_aside = _SetAside(roots, ingest_id)
+    copied = copy_over(
         source,
-        [Destination(path.parent, path.name) for path in bad],
+        [Destination(root, path.relative_to(root).as_posix()) for path, root in roots.items()],
+        sha256=record.sha256,
+        set_aside=set_aside,
         expected_size=record.size,
         on_bytes=on_bytes,
     )
+    kept = tuple(set_aside.kept)
     if not copied.ok:
-        return Repair(record.archive_path, error=copied.error)
-    if copied.sha256 != record.sha256:
-        for published in copied.published:
-            if not published.reused:
-                published.path.unlink(missing_ok=True)
-        return Repair(record.archive_path, error=f"{source} changed while it was copied")
-    aside: list[str] = []
-    try:
-        for path, published in zip(bad, copied.published, strict=True):
-            if published.path == path:
-                continue
-            kept = _set_aside(path, _root_of(path, roots), ingest_id)
-            if kept is not None:
-                aside.append(str(kept))
-            os.replace(published.path, path)
-            fsync_dir(path.parent)
-    except OSError as exc:
-        return Repair(
-            record.archive_path,
-            set_aside=tuple(aside),
-            error=f"cannot put back {record.archive_path}: {exc.strerror or exc}",
-        )
-    return Repair(record.archive_path, tuple(str(p) for p in bad), tuple(aside))
+        if copied.sha256 is not None and copied.sha256 != record.sha256:
+            problem = f"the card file is no longer the photo archived as {record.archive_path}"
+        else:
+            problem = copied.error
+        return Repair(record.archive_path, set_aside=kept, error=problem)
+    restored = tuple(str(published.path) for published in copied.published)
+    if problem:
+        problem = f"{problem} (put back: {', '.join(restored)})"
+    return Repair(record.archive_path, restored, kept, problem)

@@ -189,3 +189,19 @@ def scan(
         if on_file is not None:
             on_file(relpath)
         yield read_file(Path(entry.path), relpath, stat.st_size, stat.st_mtime)
+    if not_photos is not None and root != source:
+        not_photos.extend(_videos_beside(source, root))
+
+
+def _videos_beside(source: Path, root: Path) -> Iterator[str]:
+    """Videos on the card outside DCIM/ (AVCHD and XAVC cameras keep them under PRIVATE/)."""
+    with os.scandir(source) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if is_hidden(entry.name) or Path(entry.path) == root:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            found: Iterable[tuple[os.DirEntry[str], str]] = _walk(entry.path, entry.name)
+        else:
+            found = [(entry, entry.name)]
+        yield from (path for e, path in found if _extension(e.name) in NOT_PHOTO_EXTENSIONS)

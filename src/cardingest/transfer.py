@@ -6,7 +6,8 @@ read back from disk to be hashed again. Only a copy that matches is published, a
 never replaces an existing file: a hard link to the final name (which fails if the name is
 taken), or, where the filesystem has no hard links, an exclusive empty placeholder that the
 verified temporary is then renamed over. Half-written data only ever lives under
-``TEMP_PREFIX`` names, which `durable.writing_to` clears after a crash.
+``TEMP_PREFIX`` names, which `durable.writing_to` clears after a crash. The one exception to
+"never replace" is `copy_over`, for a repair: the damaged file is set aside first.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def _resolve(destination: Destination) -> tuple[Path, str]:
     return Path(destination.root, *parts[:-1]), parts[-1]
 
 
-def _ensure_dirs(folder: Path) -> None:
+def ensure_dirs(folder: Path) -> None:
     """Create ``folder`` with its parents, making each new directory entry durable.
 
     Serialised so that no worker publishes into a folder whose own entry in its parent is not
@@ -194,7 +195,7 @@ def _ensure_dirs(folder: Path) -> None:
 def _open_temp(destination: Destination) -> _Temp:
     folder, name = _resolve(destination)
     try:
-        _ensure_dirs(folder)
+        ensure_dirs(folder)
         while True:
             path = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
             try:
@@ -395,6 +396,28 @@ def _publish_temp(temp: _Temp, size: int, sha256: str) -> Published:
     return Published(temp.destination.root, relpath, reused)
 
 
+@dataclass(frozen=True)
+class _Over:
+    """A repair's terms: the content it must be, and who takes the file now at each name."""
+
+    sha256: str
+    set_aside: Callable[[Path], None]
+
+
+def _put_over(temp: _Temp, over: _Over) -> Published:
+    """Hand the file at the final name to ``over.set_aside``, then rename the verified temp
+    onto that name: a kill leaves the old file or the new one there, plus at most a temp."""
+    final = temp.folder / temp.name
+    try:
+        over.set_aside(final)
+        os.replace(temp.path, final)
+        fsync_dir(temp.folder)
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} putting back {temp.where}") from exc
+    temp.consumed = True
+    return Published(temp.destination.root, temp.destination.relpath, False)
+
+
 def _discard(temps: list[_Temp]) -> None:
     """Close and remove every temp not published; empties the list."""
     for temp in temps:
@@ -415,6 +438,8 @@ def _copy(
     stopped: Stopped,
     read_gate: threading.Lock | None,
     gate: ContentGate | None = None,
+    *,
+    over: _Over | None = None,
 ) -> TransferResult:
     temps: list[_Temp] = []
     size = 0
@@ -434,12 +459,17 @@ def _copy(
             except BaseException:
                 _discard(temps)
                 raise
+        if over is not None and sha256 != over.sha256:
+            raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
         for temp in temps:
             _seal(temp)
         for temp in temps:
             _verify(temp, size, sha256, stopped)
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
+        if over is not None:
+            published = tuple(_put_over(temp, over) for temp in temps)
+            return TransferResult(source, size, sha256, published, None)
         if gate is None:
             published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
             return TransferResult(source, size, sha256, published, None)
@@ -489,6 +519,27 @@ def copy_verified(
     stopped = cancel.is_set if cancel is not None else _never
     return _copy(
         Path(source), tuple(destinations), expected_size, on_bytes, stopped, None, content_gate
+    )
+
+
+def copy_over(
+    source: Path,
+    destinations: Sequence[Destination],
+    *,
+    sha256: str,
+    set_aside: Callable[[Path], None],
+    expected_size: int | None = None,
+    on_bytes: ByteCallback | None = None,
+) -> TransferResult:
+    """`copy_verified` for a repair: the one place a verified copy replaces a file.
+
+    ``source`` must have content ``sha256``, else nothing is published. Each destination's
+    current file (damaged, or missing) is first passed to ``set_aside``, which must keep it
+    (a hard link elsewhere, or a rename); then the verified temporary is renamed onto its name.
+    """
+    over = _Over(sha256, set_aside)
+    return _copy(
+        Path(source), tuple(destinations), expected_size, on_bytes, _never, None, over=over
     )
 
 

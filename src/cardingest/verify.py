@@ -96,27 +96,30 @@ class CopyChecker:
         return CopyState("ok", got_sha)
 
 
+def repairable(state: CopyState, path: Path) -> bool:
+    """A copy that is changed, or missing from a folder that is there, can be put back.
+
+    A folder gone too looks like a drive or share that is not connected, not a lost file, and
+    an unreadable copy (an I/O error now) may read again later: neither is touched.
+    """
+    return state.status == "changed" or (state.status == "missing" and path.parent.is_dir())
+
+
 def mark_change(
     archive_path: str, states: list[tuple[Where, Path, CopyState]], marked: dict[str, str]
 ) -> dict[str, str | None]:
     """The change to one record's problem mark after its copies were checked: ``{}``, a new
     problem (the next ingest of its card repairs it, see `repair`) or None to clear one.
-
-    A changed copy always counts. A missing copy counts when its folder is there: a folder
-    gone too looks like a drive or share that is not connected, not a lost file. Then, and
-    for an unreadable copy (an I/O error now), the mark stays as it was.
+    Only `repairable` copies make a mark; otherwise the mark stays as it was.
     """
     current = marked.get(archive_path)
     if all(state.ok for _, _, state in states):
         return {archive_path: None} if current is not None else {}
     for where, path, state in states:
-        if state.status == "changed":
-            found = f"{where} copy {path.name} no longer matches"
-        elif state.status == "missing" and path.parent.is_dir():
-            found = f"{where} copy {path.name} is missing"
-        else:
-            continue
-        return {archive_path: found} if found != current else {}
+        if repairable(state, path):
+            how = "no longer matches" if state.status == "changed" else "is missing"
+            found = f"{where} copy {path.name} {how}"
+            return {archive_path: found} if found != current else {}
     return {}
 
 

@@ -105,7 +105,7 @@ POINTS: dict[str, Callable[[], None]] = {
     "audit-head": lambda: _replace_into("audit.head"),
     "xmp": lambda: _replace_into(".xmp"),
     "fill-before-manifest": _fill_before_manifest,
-    "repair-published": lambda: _repair_link(after=False),
+    "repair-verified": lambda: _repair_link(after=False),
     "repair-set-aside": lambda: _repair_link(after=True),
 }
 

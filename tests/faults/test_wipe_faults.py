@@ -222,7 +222,7 @@ def test_wipe_finds_a_damaged_backup_copy_and_ingest_repairs_it(
 
 
 @pytest.mark.fault("10c", "kill -9 while a re-ingest puts a repaired copy back, then re-run")
-@pytest.mark.parametrize("point", ["repair-published", "repair-set-aside"])
+@pytest.mark.parametrize("point", ["repair-verified", "repair-set-aside"])
 def test_kill9_during_a_repair_then_rerun(
     point: str,
     cli: Cli,
@@ -233,8 +233,8 @@ def test_kill9_during_a_repair_then_rerun(
     check: Checker,
     figures: Figures,
 ) -> None:
-    """Killed with the fresh copy published beside the damaged one, or after the damaged one
-    was linked aside: the re-run still puts the photo back under its own name."""
+    """Killed with the fresh copy verified in a temporary file, or after the damaged copy was
+    linked aside: the re-run puts the photo back under its own name, with one audit event."""
     archive = tmp_path / "archive"
     card, files, targets = ingested_card(cli, fat_card, samples_dir, archive, fault_seed + 102)
     source = sorted(files)[5]
@@ -254,5 +254,7 @@ def test_kill9_during_a_repair_then_rerun(
     aside = list((archive / ".cardingest" / "damaged").rglob("*.jpg"))
     assert aside and all(p.read_bytes() == damaged_bytes for p in aside)
     assert cli.run("verify", "--archive", archive).returncode == 0
+    repairs = [e for e in audit_events(archive) if e.get("event") == "repair"]
+    assert [(e["archive_path"], e["error"]) for e in repairs] == [(targets[source], None)]
     findings = check(archive, photos, context=f"re-run after a kill at {point}")
     assert findings.archived == PHOTOS and findings.files == PHOTOS
