@@ -300,11 +300,12 @@ def test_a_folder_named_after_a_patient_is_not_recorded_by_name(
     assert len(sources) == 1 and sources.pop().startswith("folder sha256:")
 
 
-def test_a_repair_never_takes_over_a_twin_archived_in_the_same_run(
+def test_a_repair_puts_back_its_own_file_when_the_photo_is_twice_on_the_card(
     demo: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """The same bytes archived again from another card path (a new row, ``-2``) while the
-    first row's damaged copy is repaired: each row keeps its own file."""
+    """The same bytes at another card path while the first row's damaged copy is repaired:
+    the second path is a sighting of that row (as for any photo twice on a card), and the
+    repair puts back the row's own file, never anything else."""
     card, _map = demo
     archive = tmp_path / "a"
     args = ["ingest", str(card), "--id", "ZAC5361", "--archive", str(archive), "--json"]
@@ -320,6 +321,8 @@ def test_a_repair_never_takes_over_a_twin_archived_in_the_same_run(
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items["DCIM/100DEMO_/IMG_0001.JPG"]["repair"] is True
     assert items["DCIM/100DEMO_/IMG_0001.JPG"]["target"] == first
+    assert items["DCIM/100DEMO_/IMG_0009.JPG"]["action"] == "skip"
+    assert items["DCIM/100DEMO_/IMG_0009.JPG"]["target"] == first
     verified = runner.invoke(app, ["verify", "--archive", str(archive), "--json"])
     assert verified.exit_code == 0, verified.stdout
     assert json.loads(verified.stdout)["summary"]["missing"] == 0

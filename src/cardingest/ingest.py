@@ -493,9 +493,7 @@ class _KnownContent:
             str(root / item.source): item.patient_id or "" for item in copies if not item.sidecar
         }
         state = catalogue.archive_state(set(self._owner.values()))
-        self._paths = {
-            (a.patient_id, a.sha256): a.archive_path for a in state.archived if not a.problem
-        }
+        self._paths = {(a.patient_id, a.sha256): a.archive_path for a in state.archived}
 
     def _key(self, source: Path, sha256: str) -> tuple[str, str]:
         return (self._owner.get(str(source), ""), sha256)

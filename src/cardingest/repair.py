@@ -92,9 +92,9 @@ def repair_copies(
     blocked: list[str] = []
     for where, path in record_copies(archive, record):
         state = checker.check(path, record.size, record.sha256)
-        root = _root(path, where, archive, backup)
         if state.ok:
             continue
+        root = _root(path, where, archive, backup)
         if not repairable(state, path):
             blocked.append(f"{where} copy {path} cannot be checked now ({state.detail})")
         elif root is None:
