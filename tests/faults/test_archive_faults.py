@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,6 +88,19 @@ def wipe(cli: Cli, card: Path, archive: Path) -> tuple[int, dict[str, dict[str, 
     return done.returncode, {item["source"]: item for item in items}, done.stderr
 
 
+def copying_onto_small_disk(
+    cli: Cli, fat_card: CardFactory, samples_dir: Path, tmpfs: Tmpfs, seed: int
+) -> tuple[Source, Path, Path, subprocess.Popen[str]]:
+    """(source, disk, archive, process) of a 20-photo ingest into an archive on a 64 MiB
+    tmpfs, once it has begun copying."""
+    card, source = photo_card(fat_card, samples_dir, 20, seed)
+    disk = tmpfs("small", 64)
+    archive = disk / "archive"
+    proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive)
+    assert wait_for(copy_started(archive), 60), "the copy never started"
+    return source, disk, archive, proc
+
+
 @pytest.mark.fault(5, "archive on a small tmpfs that fills mid-ingest")
 def test_archive_fills_mid_ingest_then_rerun_after_freeing(
     cli: Cli,
@@ -97,11 +111,9 @@ def test_archive_fills_mid_ingest_then_rerun_after_freeing(
     check: Checker,
     figures: Figures,
 ) -> None:
-    card, source = photo_card(fat_card, samples_dir, 20, fault_seed + 50)
-    disk = tmpfs("small", 64)
-    archive = disk / "archive"
-    proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive)
-    assert wait_for(copy_started(archive), 60), "the copy never started"
+    source, disk, archive, proc = copying_onto_small_disk(
+        cli, fat_card, samples_dir, tmpfs, fault_seed + 50
+    )
     filler = fill(disk)
     ended = finish(proc)
     assert ended.returncode == 1, ended.stderr[-2000:]
@@ -124,11 +136,9 @@ def test_archive_stays_full_clear_error_then_rerun(
     check: Checker,
 ) -> None:
     """Another writer keeps the disk full to the end: even the catalogue cannot be written."""
-    card, source = photo_card(fat_card, samples_dir, 20, fault_seed + 51)
-    disk = tmpfs("small", 64)
-    archive = disk / "archive"
-    proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive)
-    assert wait_for(copy_started(archive), 60), "the copy never started"
+    source, disk, archive, proc = copying_onto_small_disk(
+        cli, fat_card, samples_dir, tmpfs, fault_seed + 51
+    )
     filler = keep_full(disk)
     try:
         ended = finish(proc)
