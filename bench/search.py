@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from cardingest.catalogue import _FILE_COLUMNS, Catalogue
+from cardingest.archive.catalogue import _FILE_COLUMNS, Catalogue
 
 PER_PATIENT = 10
 COMMON = [f"diagnosis-{n:02d}" for n in range(40)]

@@ -14,7 +14,7 @@ from cardimage import require
 from PIL import ExifTags, Image
 from typer.testing import CliRunner
 
-from cardingest.cli import app
+from cardingest.cli.app import app
 from cardingest.demo import make_demo_card
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cardingest.audit import GENESIS, AuditLog
+from cardingest.archive.audit import GENESIS, AuditLog
 from cardingest.errors import AuditError
 
 LINES = 5

@@ -10,7 +10,7 @@ import pytest
 from cardimage import CardFactory
 from typer.testing import CliRunner, Result
 
-from cardingest.cli import app
+from cardingest.cli.app import app
 from cardingest.errors import EXIT_FAILURE, EXIT_OK
 
 runner = CliRunner()

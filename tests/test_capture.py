@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cardingest.capture import parse_exif_date, read_capture
-from cardingest.scan import read_file, scan
+from cardingest.card.capture import parse_exif_date, read_capture
+from cardingest.card.scan import read_file, scan
 
 ORDER = (
     ("DateTimeOriginal", "exif:DateTimeOriginal"),
@@ -107,8 +107,8 @@ def test_scan_skips_hidden_and_non_media(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_file_is_held_not_fatal(tmp_path: Path) -> None:
-    from cardingest.idmap import single_id_map
-    from cardingest.plan import make_plan
+    from cardingest.plan.idmap import single_id_map
+    from cardingest.plan.planner import make_plan
 
     vanished = read_file(tmp_path / "IMG_0002.JPG", "DCIM/100CANON/IMG_0002.JPG", 100, 0.0)
     assert vanished.unreadable and vanished.warning and "cannot be read" in vanished.warning

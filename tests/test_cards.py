@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cardingest import cards
-from cardingest.cards import (
+from cardingest.card import detect as cards
+from cardingest.card.detect import (
     DCF_FOLDER,
     NO_CARD_MESSAGE,
     card_from_partition,
@@ -615,7 +615,7 @@ def test_resolve_none_uses_psutil(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_core_does_not_import_cli_libraries() -> None:
     code = (
-        "import sys, cardingest.cards; "
+        "import sys, cardingest.card.detect; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click')); "
         "print(bad); sys.exit(1 if bad else 0)"
     )

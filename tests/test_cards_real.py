@@ -19,7 +19,7 @@ from cardimage import (
     samples_real,
 )
 
-from cardingest.cards import find_cards, read_volume_id, resolve_source
+from cardingest.card.detect import find_cards, read_volume_id, resolve_source
 from cardingest.models import Card
 
 pytestmark = pytest.mark.card

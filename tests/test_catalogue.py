@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cardingest import catalogue as catalogue_module
-from cardingest.catalogue import (
+from cardingest.archive import catalogue as catalogue_module
+from cardingest.archive.catalogue import (
     METADIR,
     SCHEMA_VERSION,
     Catalogue,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cardingest.cli import app
+from cardingest.archive.lock import ArchiveLock
+from cardingest.cli.app import app
 from cardingest.demo import make_demo_card
-from cardingest.lock import ArchiveLock
 
 runner = CliRunner()
 

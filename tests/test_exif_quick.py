@@ -10,8 +10,8 @@ from pathlib import Path
 import exifread
 import pytest
 
-from cardingest import capture
-from cardingest.capture import STOP_TAG, _exif_block, _quick_tags, _text, read_capture
+from cardingest.card import capture
+from cardingest.card.capture import STOP_TAG, _exif_block, _quick_tags, _text, read_capture
 
 KEYS = (
     "Image Make",

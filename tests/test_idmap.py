@@ -6,7 +6,7 @@ import pytest
 from factories import media
 
 from cardingest.errors import InvalidIdError, MapError
-from cardingest.idmap import parse_map, parse_map_text, resolve, single_id_map
+from cardingest.plan.idmap import parse_map, parse_map_text, resolve, single_id_map
 
 CARD = [media(f"DCIM/100CANON/IMG_{n:04d}.JPG") for n in range(1, 21)] + [
     media(f"DCIM/101CANON/IMG_{n:04d}.JPG") for n in range(1, 5)

@@ -16,11 +16,11 @@ from cardimage import require
 from clinic_helpers import cardingest_exe, invoke, isolate
 from factories import media
 
-from cardingest.assign import ask_ids, build_idmap, file_spec, make_groups
 from cardingest.demo import make_demo_card
 from cardingest.errors import InvalidIdError, UsageError
 from cardingest.ids import validate_id
-from cardingest.plan import make_plan
+from cardingest.plan.assign import ask_ids, build_idmap, file_spec, make_groups
+from cardingest.plan.planner import make_plan
 
 GAP = timedelta(minutes=5)
 

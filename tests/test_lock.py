@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cardingest.archive.lock import ArchiveLock
 from cardingest.errors import EXIT_FAILURE, ArchiveLockedError
-from cardingest.lock import ArchiveLock
 
 
 def lock_file(archive: Path) -> Path:
@@ -70,7 +70,7 @@ def test_lock_held_by_another_process_is_refused(tmp_path: Path) -> None:
                 f"""
             import sys
             from pathlib import Path
-            from cardingest.lock import ArchiveLock
+            from cardingest.archive.lock import ArchiveLock
             with ArchiveLock(Path({str(archive)!r}), "ingest"):
                 print("held", flush=True)
                 sys.stdin.readline()
@@ -124,7 +124,7 @@ def test_lock_of_killed_process_is_taken_over(tmp_path: Path) -> None:
                 f"""
             import time
             from pathlib import Path
-            from cardingest.lock import ArchiveLock
+            from cardingest.archive.lock import ArchiveLock
             ArchiveLock(Path({str(archive)!r}), "ingest").acquire()
             print("held", flush=True)
             time.sleep(60)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cardingest.manifest import format_line, manifest_path, read_manifest, write_manifest
+from cardingest.archive.manifest import format_line, manifest_path, read_manifest, write_manifest
 
 needs_sha256sum = pytest.mark.skipif(
     shutil.which("sha256sum") is None, reason="GNU sha256sum not installed"

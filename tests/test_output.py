@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cardingest.output import emit_json
+from cardingest.cli.output import emit_json
 
 
 def test_streamed_items_make_the_same_document(capsys: pytest.CaptureFixture[str]) -> None:

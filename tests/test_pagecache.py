@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cardingest import pagecache
+from cardingest.storage import pagecache
 
 
 def test_prefetch_of_a_fifo_does_not_hang(tmp_path: Path) -> None:

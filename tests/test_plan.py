@@ -6,10 +6,10 @@ import pytest
 from factories import media
 
 from cardingest.errors import ConfigError, UsageError
-from cardingest.idmap import parse_map_text, single_id_map
 from cardingest.models import ArchivedFile, ArchiveState
-from cardingest.naming import check_templates, parse_clock_offset
-from cardingest.plan import make_plan
+from cardingest.plan.idmap import parse_map_text, single_id_map
+from cardingest.plan.naming import check_templates, parse_clock_offset
+from cardingest.plan.planner import make_plan
 
 ONE = single_id_map("JBX3656")
 

@@ -180,7 +180,8 @@ def test_concurrent_ingest_is_refused(
     mount = fat_card(sample_card(samples_dir))
     holder = subprocess.Popen(
         ["python3", "-c",
-         "import sys, time; from pathlib import Path; from cardingest.lock import ArchiveLock\n"
+         "import sys, time; from pathlib import Path\n"
+         "from cardingest.archive.lock import ArchiveLock\n"
          "with ArchiveLock(Path(sys.argv[1]), 'ingest'):\n"
          "    print('locked', flush=True); time.sleep(60)", str(archive)],
         stdout=subprocess.PIPE, text=True,

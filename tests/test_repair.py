@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cardingest.catalogue import CatalogueRecord
-from cardingest.repair import repair_copies
+from cardingest.archive.catalogue import CatalogueRecord
+from cardingest.archive.repair import repair_copies
 
 NAME = "JBX3656/JBX3656-20080530-155601.jpg"
 PHOTO = b"\xff\xd8" + bytes(range(256)) * 800 + b"\xff\xd9"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from clinic_helpers import ingest_demo, invoke, isolate, subjects
 
-from cardingest.audit import AuditLog
-from cardingest.lock import ArchiveLock
-from cardingest.xmp import sidecar_path
+from cardingest.archive.audit import AuditLog
+from cardingest.archive.lock import ArchiveLock
+from cardingest.archive.xmp import sidecar_path
 
 
 @pytest.fixture(autouse=True)

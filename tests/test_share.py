@@ -24,10 +24,10 @@ from clinic_helpers import (
 )
 from PIL import Image
 
-from cardingest.audit import AuditLog
-from cardingest.catalogue import CatalogueRecord
-from cardingest.share import fit, share_names, strip_jpeg
-from cardingest.xmp import sidecar_path
+from cardingest.archive.audit import AuditLog
+from cardingest.archive.catalogue import CatalogueRecord
+from cardingest.archive.xmp import sidecar_path
+from cardingest.clinic.share import fit, share_names, strip_jpeg
 
 MEDIUM = (640, 480)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from cardingest.durable import CLEAN_MARK, remove_stale_temps, writing_to
-from cardingest.transfer import (
+from cardingest.storage.durable import CLEAN_MARK, remove_stale_temps, writing_to
+from cardingest.storage.transfer import (
     CHUNK,
     TEMP_PREFIX,
     Destination,
@@ -485,7 +485,7 @@ def test_fsync_and_fadvise_are_really_called(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         from pathlib import Path
-        from cardingest.transfer import Destination, transfer_many
+        from cardingest.storage.transfer import Destination, transfer_many
         card = Path({str(tmp_path / "card")!r})
         jobs = [(p, [Destination(Path({str(tmp_path / "archive")!r}), "P/" + p.name)], None)
                 for p in sorted(card.iterdir())]

@@ -10,9 +10,9 @@ import pytest
 from cardimage import CardFactory
 from typer.testing import CliRunner, Result
 
-from cardingest.cli import app
+from cardingest.archive.verify import CopyChecker, hash_file
+from cardingest.cli.app import app
 from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK
-from cardingest.verify import CopyChecker, hash_file
 
 runner = CliRunner()
 

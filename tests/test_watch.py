@@ -18,14 +18,14 @@ import pytest
 from cardimage import CardFactory, require
 from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke, isolate
 
-from cardingest import watch as watch_module
-from cardingest.cards import find_cards
-from cardingest.cli_clinic import stop_between_files
-from cardingest.config import load_settings
+from cardingest.card import watch as watch_module
+from cardingest.card.detect import find_cards
+from cardingest.card.watch import Watcher, watch
+from cardingest.cli.clinic import stop_between_files
+from cardingest.cli.config import load_settings
 from cardingest.ingest import execute
 from cardingest.models import Card
 from cardingest.prepare import load_idmap, prepare
-from cardingest.watch import Watcher, watch
 
 
 @pytest.fixture(autouse=True)

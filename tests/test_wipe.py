@@ -14,12 +14,14 @@ import pytest
 from cardimage import CardFactory, require
 from typer.testing import CliRunner, Result
 
-from cardingest import cli_wipe, ingest, scan, wipe
-from cardingest.catalogue import CatalogueRecord
-from cardingest.cli import app
+from cardingest import ingest, wipe
+from cardingest.archive.catalogue import CatalogueRecord
+from cardingest.card import scan
+from cardingest.cli import wipe as cli_wipe
+from cardingest.cli.app import app
 from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
 from cardingest.models import Card
-from cardingest.transfer import TransferResult
+from cardingest.storage.transfer import TransferResult
 from cardingest.wipe import names_file, same_card
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke, isolate, subjects
 
-from cardingest.transfer import TEMP_PREFIX
-from cardingest.xmp import Keywords, is_ours, render, sidecar_path, write_sidecar
+from cardingest.archive.xmp import Keywords, is_ours, render, sidecar_path, write_sidecar
+from cardingest.storage.transfer import TEMP_PREFIX
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 

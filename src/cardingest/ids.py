@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from cardingest.errors import ConfigError, InvalidIdError
+from .errors import ConfigError, InvalidIdError
 
 SCHEMES: tuple[str, ...] = ("nhi", "nhs", "ihi", "medicare", "pattern")
 

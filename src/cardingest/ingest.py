@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .audit import AuditLog, recorded_source
-from .catalogue import Catalogue, CatalogueRecord
-from .durable import writing_to
+from .archive.audit import AuditLog, recorded_source
+from .archive.catalogue import Catalogue, CatalogueRecord
+from .archive.lock import ArchiveLock
+from .archive.manifest import write_manifest
+from .archive.repair import repair_copies
+from .archive.xmp import reserved_names, write_for_copy
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
-from .lock import ArchiveLock
-from .manifest import write_manifest
 from .models import METADIR, Card, Plan, PlanItem, Settings
-from .naming import format_clock_offset
-from .repair import repair_copies
-from .transfer import (
+from .plan.naming import format_clock_offset
+from .storage.durable import writing_to
+from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
     Destination,
@@ -36,7 +37,6 @@ from .transfer import (
     free_space,
     transfer_many,
 )
-from .xmp import reserved_names, write_for_copy
 
 BATCH_FILES = 50
 BATCH_SECONDS = 2.0

@@ -10,12 +10,12 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from .catalogue import Catalogue, catalogue_path
+from .archive.catalogue import Catalogue, catalogue_path
+from .card.scan import not_photo_warning, scan
 from .errors import CardReadError, UsageError
-from .idmap import parse_map, single_id_map
 from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
-from .plan import make_plan
-from .scan import not_photo_warning, scan
+from .plan.idmap import parse_map, single_id_map
+from .plan.planner import make_plan
 
 
 @dataclass(frozen=True)

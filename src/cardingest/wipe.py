@@ -24,14 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from .audit import AuditLog, recorded_source
-from .catalogue import Catalogue, CatalogueRecord, catalogue_path
-from .durable import fsync_dir
+from .archive.audit import AuditLog, recorded_source
+from .archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .archive.verify import CopyChecker, CopyState, Where, hash_file, mark_change, record_copies
+from .card.scan import scan_root
 from .errors import CardWriteError, CatalogueError, SourceError
 from .models import Card
 from .prepare import scan_source
-from .scan import scan_root
-from .verify import CopyChecker, CopyState, Where, hash_file, mark_change, record_copies
+from .storage.durable import fsync_dir
 
 WipeAction = Literal["remove", "keep"]
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cardingest.durable import TEMP_PREFIX
+from cardingest.storage.durable import TEMP_PREFIX
 
 from .helpers import sha256, sha256_file
 
@@ -169,7 +169,7 @@ def _expected_meta(rel: str) -> bool:
     if len(parts) == 2:
         return parts[1] in META_FILES
     if parts[1] == "damaged":
-        return True  # bad copies a repair set aside (cardingest.repair)
+        return True  # bad copies a repair set aside (cardingest.archive.repair)
     return len(parts) == 3 and parts[1] == "manifests" and parts[2].endswith(".sha256")
 
 

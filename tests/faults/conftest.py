@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from cardimage import require
 
-from cardingest.audit import AuditLog
+from cardingest.archive.audit import AuditLog
 
 from .checks import Findings, Source, inspect, manifest_entries
 from .helpers import (

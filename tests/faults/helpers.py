@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cardimage import require
 
-from cardingest.durable import TEMP_PREFIX
+from cardingest.storage.durable import TEMP_PREFIX
 
 SEED_ENV = "CARDINGEST_FAULT_SEED"
 DEFAULT_SEED = 20261125

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cardingest import audit, catalogue, cli, ingest, lock
+from cardingest import ingest
+from cardingest.archive import audit, catalogue, lock
+from cardingest.cli import app as cli
 
 
 def die() -> None:

@@ -23,11 +23,12 @@ from typing import Any
 
 import pytest
 
-from cardingest import audit, durable, transfer
-from cardingest.audit import GENESIS, AuditLog
-from cardingest.durable import TEMP_PREFIX, remove_stale_temps
-from cardingest.lock import ArchiveLock, removed_if_left_empty
-from cardingest.transfer import Destination, copy_verified
+from cardingest.archive import audit
+from cardingest.archive.audit import GENESIS, AuditLog
+from cardingest.archive.lock import ArchiveLock, removed_if_left_empty
+from cardingest.storage import durable, transfer
+from cardingest.storage.durable import TEMP_PREFIX, remove_stale_temps
+from cardingest.storage.transfer import Destination, copy_verified
 
 pytestmark = pytest.mark.fault("R", "regressions: unit tests for the bugs the suite found")
 

@@ -1,0 +1,323 @@
+"""Append-only, hash-chained JSON-lines audit log: ``{archive}/.cardingest/audit.jsonl``.
+
+Each line is one JSON object with ``ts`` (UTC), ``event``, ``host``, ``seq`` (its 1-based line
+number) and ``prev``: the sha256 of the previous line's exact bytes (``GENESIS`` for the first).
+Editing, deleting or reordering a line breaks the chain at or after it; ``seq`` tells a changed
+line from removed or reordered ones. The chain cannot see the last line being edited or lines
+cut from the end, so ``audit.head`` records the line count and the last line's sha256.
+
+This detects accidents and casual edits. It is not a signature: someone who rewrites the
+whole log and its head can forge a consistent one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import AuditError
+from ..models import METADIR, Card
+from ..storage.durable import atomic_write_bytes
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+GENESIS = "0" * 64
+RESERVED = frozenset({"ts", "event", "host", "prev", "seq"})
+
+_TAIL_BLOCK = 8192
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """Result of :meth:`AuditLog.check`. ``events`` counts the log's lines."""
+
+    ok: bool
+    events: int
+    bad_line: int | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class _Head:
+    lines: int
+    last: str
+
+
+def _sha(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
+def _dumps(record: dict[str, object]) -> str:
+    return json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+
+
+@contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return
+    import msvcrt  # pragma: no cover - Windows
+
+    while True:  # pragma: no cover - Windows
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+            break
+        except OSError:
+            continue
+    try:  # pragma: no cover - Windows
+        yield
+    finally:  # pragma: no cover - Windows
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, size)  # pragma: no cover - Windows
+
+
+def _last_line(fd: int) -> tuple[bytes | None, bool]:
+    """The file's last line without its newline (None if empty), and whether it ended in one."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None, True
+    complete = _read_at(fd, 1, size - 1) == b"\n"
+    pos = size - 1 if complete else size
+    chunks: list[bytes] = []
+    while pos > 0:
+        start = max(0, pos - _TAIL_BLOCK)
+        block = _read_at(fd, pos - start, start)
+        cut = block.rfind(b"\n")
+        if cut != -1:
+            chunks.append(block[cut + 1 :])
+            break
+        chunks.append(block)
+        pos = start
+    return b"".join(reversed(chunks)), complete
+
+
+class AuditLog:
+    def __init__(self, archive: Path) -> None:
+        self.folder = Path(archive) / METADIR
+        self.path = self.folder / "audit.jsonl"
+        self.head_path = self.folder / "audit.head"
+
+    def _read_head(self) -> _Head | None:
+        try:
+            data = json.loads(self.head_path.read_bytes())
+            head = _Head(lines=data["lines"], last=data["last"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise AuditError(f"{self.head_path} is unreadable: {exc}") from exc
+        if not isinstance(head.lines, int) or not isinstance(head.last, str):
+            raise AuditError(f"{self.head_path} is unreadable")
+        return head
+
+    def _write_head(self, lines: int, last: str) -> None:
+        data = json.dumps({"last": last, "lines": lines}, sort_keys=True) + "\n"
+        atomic_write_bytes(self.head_path, data.encode())
+
+    def _tail_state(self, fd: int) -> tuple[int, str]:
+        """Line count and last line's sha256, after checking the tail agrees with the head.
+
+        Refuses to append after a changed or cut tail: chaining onto it would hide the change.
+        An append that crashed after its line but before the head update is accepted.
+        """
+        last, complete = _last_line(fd)
+        head = self._read_head()
+        if last is None:
+            if head is not None and head.lines != 0:
+                raise AuditError(
+                    f"{self.path} is empty but {self.head_path.name} records {head.lines}"
+                    " lines; run a check before writing"
+                )
+            return 0, GENESIS
+        if not complete:
+            raise AuditError(f"{self.path} ends in an incomplete line; run a check")
+        try:
+            record = json.loads(last)
+            seq, prev = record["seq"], record["prev"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditError(f"The last line of {self.path} is not an audit event") from exc
+        if not isinstance(seq, int) or not isinstance(prev, str):
+            raise AuditError(f"The last line of {self.path} is not an audit event")
+        digest = _sha(last)
+        if head is None:
+            if (seq, prev) == (1, GENESIS):
+                return seq, digest  # the first append crashed before it wrote the head
+            raise AuditError(f"{self.head_path} is missing; run a check before writing")
+        if (head.lines, head.last) == (seq, digest) or (head.lines, head.last) == (seq - 1, prev):
+            return seq, digest
+        raise AuditError(
+            f"The end of {self.path} does not match {self.head_path.name}; run a check"
+        )
+
+    def append(self, event: str, **fields: object) -> dict:
+        """Write one event durably and return it as written.
+
+        ``fields`` must not use the reserved keys; values that JSON cannot hold are written
+        as ``str()``.
+        """
+        clash = RESERVED.intersection(fields)
+        if clash:
+            raise ValueError(f"Reserved audit field(s): {', '.join(sorted(clash))}")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(self.path, flags | getattr(os, "O_BINARY", 0), 0o644)
+        except OSError as exc:
+            raise AuditError(f"Cannot open {self.path}: {exc}") from exc
+        try:
+            with _locked(fd):
+                count, prev = self._tail_state(fd)
+                record: dict[str, object] = {
+                    **fields,
+                    "ts": datetime.now(UTC)
+                    .isoformat(timespec="microseconds")
+                    .replace("+00:00", "Z"),
+                    "event": event,
+                    "host": socket.gethostname(),
+                    "prev": prev,
+                    "seq": count + 1,
+                }
+                line = _dumps(record).encode("utf-8")
+                written = os.write(fd, line + b"\n")
+                if written != len(line) + 1:
+                    raise AuditError(
+                        f"Short write to {self.path} ({written} of {len(line) + 1} bytes)"
+                    )
+                os.fsync(fd)
+                self._write_head(count + 1, _sha(line))
+        except OSError as exc:
+            raise AuditError(f"Cannot write {self.path}: {exc}") from exc
+        finally:
+            os.close(fd)
+        return json.loads(line)
+
+    def check(self) -> AuditCheck:
+        """Walk the chain and compare the end with ``audit.head``; report the first problem."""
+        problem: tuple[int | None, str] | None = None
+        expected = GENESIS
+        count = 0
+        last_digest = GENESIS
+        prev_of_last = GENESIS
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            handle = None
+        except OSError as exc:
+            return AuditCheck(False, 0, None, f"Cannot read {self.path}: {exc}")
+        if handle is not None:
+            with handle:
+                for raw in handle:
+                    count += 1
+                    if problem is not None:
+                        continue
+                    problem = self._check_line(raw, count, expected)
+                    line = raw.removesuffix(b"\n")
+                    expected = last_digest = _sha(line)
+                    if problem is None:
+                        prev_of_last = json.loads(line)["prev"]
+        if problem is None:
+            problem = self._check_head(count, last_digest, prev_of_last)
+        if problem is None:
+            return AuditCheck(True, count)
+        return AuditCheck(False, count, problem[0], problem[1])
+
+    @staticmethod
+    def _check_line(raw: bytes, n: int, expected: str) -> tuple[int | None, str] | None:
+        if not raw.endswith(b"\n"):
+            return n, f"line {n} is incomplete (no newline): the log was cut"
+        try:
+            record = json.loads(raw[:-1])
+        except ValueError:
+            return n, f"line {n} is not valid JSON"
+        if not isinstance(record, dict) or not isinstance(record.get("prev"), str):
+            return n, f"line {n} is not an audit event (no prev)"
+        seq = record.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return n, f"line {n} is not an audit event (no seq)"
+        if seq > n:
+            missing = f"event {n}" if seq == n + 1 else f"events {n}-{seq - 1}"
+            return n, f"line {n} holds event {seq}: {missing} removed or moved from here"
+        if seq < n:
+            return n, f"line {n} holds event {seq}, which belongs earlier: lines reordered"
+        if record["prev"] != expected:
+            if n == 1:
+                return 1, "line 1 was changed (its prev is not the genesis value)"
+            return n - 1, f"line {n - 1} was changed (line {n}'s prev does not match it)"
+        return None
+
+    def _check_head(
+        self, count: int, last_digest: str, prev_of_last: str
+    ) -> tuple[int | None, str] | None:
+        try:
+            head = self._read_head()
+        except AuditError as exc:
+            return None, exc.message
+        if head is None:
+            if count == 0 or (count == 1 and prev_of_last == GENESIS):
+                return None  # empty, or the first append crashed before writing the head
+            return None, f"{self.head_path.name} is missing"
+        if head.lines > count:
+            return count + 1, (
+                f"lines removed from the end: {self.head_path.name} records {head.lines}"
+                f" lines, the log has {count}"
+            )
+        if head.lines == count:
+            if head.last != last_digest:
+                return count, f"last line changed (line {count})"
+            return None
+        if head.lines == count - 1 and head.last == prev_of_last:
+            return None
+        return head.lines + 1, (
+            f"{self.head_path.name} records {head.lines} lines but the log has {count}"
+        )
+
+    def events(self) -> Iterator[dict]:
+        """Each event in order; a line that is not JSON raises :class:`AuditError`."""
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise AuditError(f"Cannot read {self.path}: {exc}") from exc
+        with handle:
+            for n, raw in enumerate(handle, start=1):
+                try:
+                    yield json.loads(raw)
+                except ValueError as exc:
+                    raise AuditError(f"{self.path}: line {n} is not valid JSON") from exc
+
+
+def recorded_source(source: str, card: Card | None) -> str:
+    """What the catalogue and the audit log keep of where the photos came from.
+
+    A card's mount point is kept (it is named after the volume). A plain folder is kept only
+    as a digest of its path: clinics name folders after patients, and these records are kept
+    for years. The same folder always gives the same digest, so runs can still be matched.
+    """
+    if card is not None:
+        return source
+    digest = hashlib.sha256(os.fsencode(source)).hexdigest()[:16]
+    return f"folder sha256:{digest}"

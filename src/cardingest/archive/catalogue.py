@@ -1,0 +1,726 @@
+"""The archive's catalogue: one SQLite row per archived file, plus the ingest runs.
+
+Lives at ``{archive}/.cardingest/catalogue.sqlite``. ``PRAGMA user_version`` is the schema
+version; ``MIGRATIONS[n]`` upgrades a file from version ``n`` to ``n + 1``, so a newer
+cardingest upgrades an older catalogue in place and an older cardingest refuses a newer one.
+
+No personal details are stored: patient IDs, never names or birth dates.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, fields, replace
+from datetime import date, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..errors import CatalogueError
+from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
+
+CATALOGUE_NAME = "catalogue.sqlite"
+
+_SQL_VARS = 500
+"""Parameters per ``IN (...)`` chunk, well under SQLite's limit."""
+
+_FETCH = 500
+
+
+@dataclass(frozen=True)
+class CatalogueRecord:
+    """One archived file.
+
+    ``archive_path`` is POSIX and relative to the archive root; ``captured_at`` is ISO 8601
+    camera local time after the clock offset, ``captured_raw`` the same before it.
+    ``backup_path`` is the absolute path of the verified backup copy, if one was made.
+    """
+
+    patient_id: str
+    archive_path: str
+    sha256: str
+    size: int
+    captured_at: str
+    captured_raw: str
+    time_source: str
+    subsec: str = ""
+    utc_offset: str | None = None
+    source_path: str = ""
+    card_label: str | None = None
+    card_serial: str | None = None
+    make: str | None = None
+    model: str | None = None
+    ingest_id: str = ""
+    operator: str = ""
+    archived_at: str = ""
+    diagnosis: tuple[str, ...] = ()
+    site: str | None = None
+    consent: str | None = None
+    backup_path: str | None = None
+    rowid: int | None = None
+
+
+_DERIVED = ("diagnosis", "rowid")
+_FILE_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in fields(CatalogueRecord) if f.name not in _DERIVED
+)
+"""Columns of ``files``, in the order of the record's fields."""
+
+_DIAGNOSIS_AT = [f.name for f in fields(CatalogueRecord)].index("diagnosis")
+
+_INGEST_COLUMNS: tuple[str, ...] = (
+    "ingest_id",
+    "started",
+    "finished",
+    "operator",
+    "host",
+    "source",
+    "card_label",
+    "card_serial",
+    "archive",
+    "backup",
+    "clock_offset",
+    "map_source",
+    "counts",
+    "bytes_copied",
+    "manifest",
+    "status",
+)
+
+
+def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE files (
+            id           INTEGER PRIMARY KEY,
+            patient_id   TEXT    NOT NULL,
+            archive_path TEXT    NOT NULL UNIQUE,
+            sha256       TEXT    NOT NULL,
+            size         INTEGER NOT NULL,
+            captured_at  TEXT    NOT NULL,
+            captured_raw TEXT    NOT NULL,
+            time_source  TEXT    NOT NULL,
+            subsec       TEXT    NOT NULL DEFAULT '',
+            utc_offset   TEXT,
+            source_path  TEXT    NOT NULL DEFAULT '',
+            card_label   TEXT,
+            card_serial  TEXT,
+            make         TEXT,
+            model        TEXT,
+            ingest_id    TEXT    NOT NULL DEFAULT '',
+            operator     TEXT    NOT NULL DEFAULT '',
+            archived_at  TEXT    NOT NULL DEFAULT '',
+            site         TEXT,
+            consent      TEXT,
+            backup_path  TEXT
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE keywords (
+            file_id  INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            kind     TEXT    NOT NULL,
+            position INTEGER NOT NULL,
+            value    TEXT    NOT NULL,
+            PRIMARY KEY (file_id, kind, position)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE ingests (
+            ingest_id    TEXT PRIMARY KEY,
+            started      TEXT NOT NULL,
+            finished     TEXT,
+            operator     TEXT NOT NULL,
+            host         TEXT NOT NULL,
+            source       TEXT NOT NULL,
+            card_label   TEXT,
+            card_serial  TEXT,
+            archive      TEXT NOT NULL,
+            backup       TEXT,
+            clock_offset TEXT NOT NULL,
+            map_source   TEXT NOT NULL,
+            counts       TEXT,
+            bytes_copied INTEGER,
+            manifest     TEXT,
+            status       TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX files_patient ON files(patient_id, captured_at)")
+    conn.execute("CREATE INDEX files_captured ON files(captured_at)")
+    conn.execute("CREATE INDEX files_sha256 ON files(sha256)")
+    conn.execute("CREATE INDEX keywords_value ON keywords(lower(value), kind)")
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Sightings (card files whose content was already archived), and files by ingest."""
+    conn.execute(
+        """
+        CREATE TABLE sightings (
+            id          INTEGER PRIMARY KEY,
+            file_id     INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            source_path TEXT    NOT NULL,
+            card_label  TEXT,
+            card_serial TEXT,
+            ingest_id   TEXT    NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX sightings_file ON sightings(file_id)")
+    conn.execute("CREATE INDEX files_ingest ON files(ingest_id)")
+
+
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Files by card path: the wipe looks up a card file that has no record of its bytes."""
+    conn.execute("CREATE INDEX files_source ON files(source_path)")
+
+
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """A damaged or missing copy found by verify or wipe, until an ingest repairs it."""
+    conn.execute("ALTER TABLE files ADD COLUMN problem TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_0_to_1,
+    _migrate_1_to_2,
+    _migrate_2_to_3,
+    _migrate_3_to_4,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def catalogue_path(archive: Path) -> Path:
+    return Path(archive) / METADIR / CATALOGUE_NAME
+
+
+_INSERT_DIAGNOSIS = (
+    "INSERT INTO keywords (file_id, kind, position, value) VALUES (?, 'diagnosis', ?, ?)"
+)
+
+
+def _keyword_rows(file_id: int, keywords: Sequence[str]) -> list[tuple[int, int, str]]:
+    return [(file_id, n, value) for n, value in enumerate(keywords)]
+
+
+def _clean_keywords(values: Iterable[str]) -> tuple[str, ...]:
+    seen: list[str] = []
+    for value in values:
+        text = value.strip()
+        if text and text not in seen:
+            seen.append(text)
+    return tuple(seen)
+
+
+def _clean_consent(consent: str | None) -> str | None:
+    if consent is None or consent == "":
+        return None
+    if consent not in CONSENT_LEVELS:
+        raise CatalogueError(
+            f"Unknown consent {consent!r}: expected one of {', '.join(CONSENT_LEVELS)}"
+        )
+    return consent
+
+
+def _chunks(items: Sequence[Any], size: int = _SQL_VARS) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Catalogue:
+    """An open catalogue. Use as a context manager, or call :meth:`close`.
+
+    Writes commit per call. Do not write through the same object while iterating
+    :meth:`records`.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, archive: Path, *, create: bool = True) -> Catalogue:
+        path = catalogue_path(archive)
+        if not create and not path.is_file():
+            raise CatalogueError(f"No catalogue at {path}")
+        try:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            else:
+                conn = sqlite3.connect(
+                    f"{path.resolve().as_uri()}?mode=rw",
+                    timeout=30,
+                    isolation_level=None,
+                    uri=True,
+                )
+        except (OSError, sqlite3.Error) as exc:
+            raise CatalogueError(f"Cannot open catalogue {path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            _migrate(conn, path)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise CatalogueError(f"Catalogue {path} could not switch to WAL mode ({mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise CatalogueError(f"Cannot open catalogue {path}: {exc}") from exc
+        except CatalogueError:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    def close(self) -> None:
+        with suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA busy_timeout = 200")
+            self._conn.execute("PRAGMA analysis_limit = 400")
+            self._conn.execute("PRAGMA optimize")
+        self._conn.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise CatalogueError(f"Catalogue {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._errors():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                _rollback(self._conn)
+                raise
+
+    def archive_state(self, patient_ids: Iterable[str]) -> ArchiveState:
+        """What the planner needs for these patients only.
+
+        Sightings (the same content found again at another card path) count as archived
+        from that path too, so a re-run plans them as ``skip``, as the ingest would.
+
+        ``taken_paths`` holds every archive path recorded for these IDs, and every recorded
+        path under a folder named after one of them (a superset is safe: it only avoids names).
+        """
+        ids = sorted(set(patient_ids))
+        archived: list[ArchivedFile] = []
+        taken: set[str] = set()
+        with self._errors():
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
+                    f" problem FROM files WHERE patient_id IN ({marks}) ORDER BY archive_path",
+                    chunk,
+                )
+                for row in rows:
+                    archived.append(ArchivedFile(*row))
+                    taken.add(row[1])
+                seen = self._conn.execute(
+                    "SELECT f.patient_id, f.archive_path, f.sha256, f.size, s.source_path,"
+                    " f.captured_raw, f.problem FROM sightings s JOIN files f ON f.id = s.file_id"
+                    f" WHERE f.patient_id IN ({marks})",
+                    chunk,
+                )
+                archived.extend(ArchivedFile(*row) for row in seen)
+            for patient_id in ids:
+                rows = self._conn.execute(
+                    "SELECT archive_path FROM files WHERE archive_path >= ? AND archive_path < ?",
+                    (patient_id + "/", patient_id + "0"),
+                )
+                taken.update(row[0] for row in rows)
+        return ArchiveState(archived=tuple(archived), taken_paths=frozenset(taken))
+
+    def begin_ingest(
+        self,
+        ingest_id: str,
+        *,
+        started: str,
+        operator: str,
+        host: str,
+        source: str,
+        card_label: str | None,
+        card_serial: str | None,
+        archive: str,
+        backup: str | None,
+        clock_offset: str,
+        map_source: str,
+    ) -> None:
+        with self._transaction() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO ingests (ingest_id, started, operator, host, source, card_label,"
+                    " card_serial, archive, backup, clock_offset, map_source, status)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+                    (
+                        ingest_id,
+                        started,
+                        operator,
+                        host,
+                        source,
+                        card_label,
+                        card_serial,
+                        archive,
+                        backup,
+                        clock_offset,
+                        map_source,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise CatalogueError(f"Ingest {ingest_id} is already recorded") from exc
+
+    def add(self, records: Sequence[CatalogueRecord]) -> None:
+        """Record archived files, all or none.
+
+        Adding a path again with the same sha256 and ID is a no-op, so a resumed ingest can
+        repeat itself; the same path with other content raises :class:`CatalogueError`.
+        """
+        columns = ", ".join(_FILE_COLUMNS)
+        marks = ", ".join("?" * len(_FILE_COLUMNS))
+        insert = (
+            f"INSERT INTO files ({columns}) VALUES ({marks})"
+            " ON CONFLICT(archive_path) DO NOTHING RETURNING id"
+        )
+        with self._transaction() as conn:
+            for record in records:
+                values = [getattr(record, column) for column in _FILE_COLUMNS]
+                values[_FILE_COLUMNS.index("consent")] = _clean_consent(record.consent)
+                values[_FILE_COLUMNS.index("site")] = record.site or None
+                values[_FILE_COLUMNS.index("sha256")] = record.sha256.lower()
+                row = conn.execute(insert, values).fetchone()
+                if row is None:
+                    existing = conn.execute(
+                        "SELECT patient_id, sha256 FROM files WHERE archive_path = ?",
+                        (record.archive_path,),
+                    ).fetchone()
+                    if tuple(existing) != (record.patient_id, record.sha256.lower()):
+                        raise CatalogueError(
+                            f"{record.archive_path} is already catalogued with other content"
+                            f" (sha256 {existing[1]}, ID {existing[0]})"
+                        )
+                    continue
+                keywords = _clean_keywords(record.diagnosis)
+                if keywords:
+                    conn.executemany(_INSERT_DIAGNOSIS, _keyword_rows(row[0], keywords))
+
+    @staticmethod
+    def _write_diagnosis(conn: sqlite3.Connection, file_id: int, values: Iterable[str]) -> None:
+        conn.execute("DELETE FROM keywords WHERE file_id = ? AND kind = 'diagnosis'", (file_id,))
+        conn.executemany(_INSERT_DIAGNOSIS, _keyword_rows(file_id, _clean_keywords(values)))
+
+    def finish_ingest(
+        self,
+        ingest_id: str,
+        *,
+        finished: str,
+        counts: Mapping[str, int],
+        bytes_copied: int,
+        manifest: str | None,
+        status: str,
+    ) -> None:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE ingests SET finished = ?, counts = ?, bytes_copied = ?, manifest = ?,"
+                " status = ? WHERE ingest_id = ?",
+                (
+                    finished,
+                    json.dumps(dict(counts), sort_keys=True),
+                    bytes_copied,
+                    manifest,
+                    status,
+                    ingest_id,
+                ),
+            )
+            if cursor.rowcount != 1:
+                raise CatalogueError(f"Ingest {ingest_id} was never begun in this catalogue")
+
+    def recorded_from(self, source_paths: Sequence[str]) -> list[CatalogueRecord]:
+        """Records whose card path is one of ``source_paths`` (any content, any card)."""
+        if not source_paths:
+            return []
+        marks = ",".join("?" * len(source_paths))
+        return self._select(
+            f"WHERE f.source_path IN ({marks}) ORDER BY f.archive_path", tuple(source_paths)
+        )
+
+    def find_by_sha(self, sha256: str) -> list[CatalogueRecord]:
+        """Records with this content, then one per sighting of it on a card.
+
+        A sighting's record is the archived file's record seen from the card path where the
+        same bytes were found again, so the wipe gate can prove that file archived too.
+        """
+        records = self._select("WHERE f.sha256 = ? ORDER BY f.archive_path", (sha256.lower(),))
+        by_id = {record.rowid: record for record in records}
+        with self._errors():
+            sightings = self._conn.execute(
+                "SELECT file_id, source_path, card_label, card_serial, ingest_id FROM sightings"
+                f" WHERE file_id IN ({','.join('?' * len(by_id))}) ORDER BY id",
+                list(by_id),
+            ).fetchall()
+        for file_id, source_path, label, serial, ingest_id in sightings:
+            records.append(
+                replace(
+                    by_id[file_id],
+                    source_path=source_path,
+                    card_label=label,
+                    card_serial=serial,
+                    ingest_id=ingest_id,
+                )
+            )
+        return records
+
+    def add_sighting(
+        self,
+        archive_path: str,
+        *,
+        source_path: str,
+        card_label: str | None,
+        card_serial: str | None,
+        ingest_id: str,
+    ) -> None:
+        """Record that the card file at `source_path` holds the content of `archive_path`."""
+        with self._transaction() as conn:
+            file_id = _file_id(conn, archive_path)
+            known = conn.execute(
+                "SELECT 1 FROM sightings WHERE file_id = ? AND source_path = ?"
+                " AND card_serial IS ?",
+                (file_id, source_path, card_serial),
+            ).fetchone()
+            if known is None:
+                conn.execute(
+                    "INSERT INTO sightings (file_id, source_path, card_label, card_serial,"
+                    " ingest_id) VALUES (?, ?, ?, ?, ?)",
+                    (file_id, source_path, card_label, card_serial, ingest_id),
+                )
+
+    def has_sha(self, patient_id: str, sha256: str) -> CatalogueRecord | None:
+        found = self._select(
+            "WHERE f.sha256 = ? AND f.patient_id = ? ORDER BY f.archive_path LIMIT 1",
+            (sha256.lower(), patient_id),
+        )
+        return found[0] if found else None
+
+    def set_problems(self, problems: dict[str, str | None]) -> None:
+        """Record (or, with None, clear) a copy problem per archive path."""
+        if not problems:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE files SET problem = ? WHERE archive_path = ?",
+                [(problem, path) for path, problem in problems.items()],
+            )
+
+    def problems(self) -> dict[str, str]:
+        """Every recorded copy problem, by archive path."""
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT archive_path, problem FROM files WHERE problem IS NOT NULL"
+            ).fetchall()
+        return dict(rows)
+
+    def record(self, archive_path: str) -> CatalogueRecord | None:
+        """The record of one archive path (POSIX, relative to the archive root), if any."""
+        found = self._select("WHERE f.archive_path = ?", (archive_path,))
+        return found[0] if found else None
+
+    def records(
+        self, patient_id: str | None = None, *, ingest_id: str | None = None
+    ) -> Iterator[CatalogueRecord]:
+        """Stream records (of one patient, of one ingest) by archive path, a batch at a time."""
+        conditions = [
+            (column, value)
+            for column, value in (("f.patient_id", patient_id), ("f.ingest_id", ingest_id))
+            if value is not None
+        ]
+        where = " AND ".join(f"{column} = ?" for column, _ in conditions)
+        params = tuple(value for _, value in conditions)
+        where = (f"WHERE {where} " if where else "") + "ORDER BY f.archive_path"
+        for rows in self._batches(self._query(where), params):
+            with self._errors():
+                batch = self._hydrate(rows)
+            yield from batch
+
+    def manifest_entries(self, ingest_id: str) -> Iterator[tuple[str, str, str | None]]:
+        """(sha256, archive path, backup path) of each file of one ingest, streamed."""
+        sql = "SELECT sha256, archive_path, backup_path FROM files WHERE ingest_id = ?"
+        for rows in self._batches(sql, (ingest_id,)):
+            yield from ((row[0], row[1], row[2]) for row in rows)
+
+    def _batches(self, sql: str, params: tuple[Any, ...]) -> Iterator[list[Any]]:
+        """The rows of a query, _FETCH at a time, so memory does not grow with the archive."""
+        with self._errors():
+            cursor = self._conn.execute(sql, params)
+        try:
+            while True:
+                with self._errors():
+                    rows = cursor.fetchmany(_FETCH)
+                if not rows:
+                    return
+                yield rows
+        finally:
+            cursor.close()
+
+    def search(
+        self,
+        *,
+        patient_id: str | None = None,
+        diagnosis: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        limit: int | None = None,
+    ) -> list[CatalogueRecord]:
+        """Records matching every filter given, ordered by capture time then path.
+
+        ``diagnosis`` matches one whole keyword, case-insensitively (SQLite's ``lower``, so
+        ASCII letters only). Dates are inclusive and compare the day of ``captured_at``.
+        """
+        clauses: list[str] = []
+        params: list[object] = []
+        if patient_id is not None:
+            clauses.append("f.patient_id = ?")
+            params.append(patient_id)
+        if diagnosis is not None:
+            # With an ID the few rows of that patient are checked one by one; without, the
+            # keyword index yields the matching files.
+            if patient_id is not None:
+                clauses.append(
+                    "EXISTS (SELECT 1 FROM keywords k WHERE k.file_id = f.id"
+                    " AND lower(k.value) = lower(?) AND k.kind = 'diagnosis')"
+                )
+            else:
+                clauses.append(
+                    "f.id IN (SELECT file_id FROM keywords"
+                    " WHERE lower(value) = lower(?) AND kind = 'diagnosis')"
+                )
+            params.append(diagnosis.strip())
+        if date_from is not None:
+            clauses.append("f.captured_at >= ?")
+            params.append(date_from.isoformat())
+        if date_to is not None:
+            clauses.append("f.captured_at < ?")
+            params.append((date_to + timedelta(days=1)).isoformat())
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where += " ORDER BY f.captured_at, f.archive_path"
+        if limit is not None:
+            where += " LIMIT ?"
+            params.append(max(0, limit))
+        return self._select(where, params)
+
+    def update_keywords(
+        self,
+        archive_path: str,
+        *,
+        diagnosis: tuple[str, ...] | None,
+        site: str | None,
+        consent: str | None,
+    ) -> None:
+        """Change a record's keywords. ``None`` leaves a field as it is; ``()`` or ``''`` clear."""
+        with self._transaction() as conn:
+            file_id = _file_id(conn, archive_path)
+            if site is not None:
+                conn.execute("UPDATE files SET site = ? WHERE id = ?", (site or None, file_id))
+            if consent is not None:
+                conn.execute(
+                    "UPDATE files SET consent = ? WHERE id = ?", (_clean_consent(consent), file_id)
+                )
+            if diagnosis is not None:
+                self._write_diagnosis(conn, file_id, diagnosis)
+
+    def count(self) -> int:
+        with self._errors():
+            return int(self._conn.execute("SELECT count(*) FROM files").fetchone()[0])
+
+    def ingests(self) -> list[dict]:
+        """Every ingest run, oldest first; ``counts`` decoded to a dict."""
+        with self._errors():
+            rows = self._conn.execute(
+                f"SELECT {', '.join(_INGEST_COLUMNS)} FROM ingests ORDER BY started, ingest_id"
+            ).fetchall()
+        result = []
+        for row in rows:
+            entry = dict(zip(_INGEST_COLUMNS, row, strict=True))
+            entry["counts"] = json.loads(entry["counts"]) if entry["counts"] else None
+            result.append(entry)
+        return result
+
+    @staticmethod
+    def _query(tail: str) -> str:
+        return f"SELECT f.id, {', '.join('f.' + c for c in _FILE_COLUMNS)} FROM files f {tail}"
+
+    def _select(self, tail: str, params: Sequence[object]) -> list[CatalogueRecord]:
+        with self._errors():
+            rows = self._conn.execute(self._query(tail), params).fetchall()
+            return self._hydrate(rows)
+
+    def _hydrate(self, rows: Sequence[Sequence[Any]]) -> list[CatalogueRecord]:
+        """Turn file rows into records, fetching their keywords in as few queries as possible."""
+        keywords: dict[int, list[str]] = {}
+        ids = [row[0] for row in rows]
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for file_id, value in self._conn.execute(
+                f"SELECT file_id, value FROM keywords WHERE kind = 'diagnosis'"
+                f" AND file_id IN ({marks}) ORDER BY file_id, position",
+                chunk,
+            ):
+                keywords.setdefault(file_id, []).append(value)
+        cut = _DIAGNOSIS_AT + 1
+        records = [
+            CatalogueRecord(*row[1:cut], tuple(keywords.get(row[0], ())), *row[cut:], row[0])
+            for row in rows
+        ]
+        return records
+
+
+def _file_id(conn: sqlite3.Connection, archive_path: str) -> int:
+    row = conn.execute("SELECT id FROM files WHERE archive_path = ?", (archive_path,)).fetchone()
+    if row is None:
+        raise CatalogueError(f"{archive_path} is not in the catalogue")
+    return int(row[0])
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the file up to ``SCHEMA_VERSION``, one migration per transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise CatalogueError(
+            f"Catalogue {path} has schema version {version}; this cardingest knows up to"
+            f" {SCHEMA_VERSION}. Upgrade cardingest to use this archive."
+        )
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current == version:
+                MIGRATIONS[version](conn)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        version = conn.execute("PRAGMA user_version").fetchone()[0]

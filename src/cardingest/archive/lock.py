@@ -1,0 +1,266 @@
+"""One ingest or wipe at a time per archive.
+
+The lock is ``{archive}/.cardingest/lock``, created exclusively and holding JSON
+``{pid, host, started, purpose}``. While it is held the owner also keeps an ``flock`` on it,
+so a crash (kill -9, power loss of a client, a closed laptop) releases it at once: a lock
+file whose flock can be taken has no living owner and is taken over. Where flock is not
+available (Windows, filesystems that refuse it) the recorded pid decides: a lock from this
+host whose process is gone (or whose pid now belongs to a younger process) is stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psutil
+
+from ..errors import ArchiveError, ArchiveLockedError
+from ..models import METADIR
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = "lock"
+WAIT_SECONDS = 3.0
+_YOUNG_SECONDS = 2.0
+_BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
+
+
+def _try_flock(fd: int) -> bool | None:
+    """True if we now hold an exclusive flock, False if someone else does, None if unsupported."""
+    if fcntl is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return False if exc.errno in _BUSY else None
+    return True
+
+
+def _read_info(fd: int) -> dict[str, Any] | None:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        raw = os.read(fd, 65536)
+        info = json.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _write_info(fd: int, info: dict[str, Any]) -> None:
+    data = (json.dumps(info, sort_keys=True) + "\n").encode("utf-8")
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _age(fd: int) -> float:
+    return time.time() - os.fstat(fd).st_mtime
+
+
+def _owner_gone(info: dict[str, Any] | None) -> bool:
+    """Judge by pid alone (no flock): only a lock recorded on this host can be judged."""
+    if info is None or info.get("host") != socket.gethostname():
+        return False
+    pid = info.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return False
+    if not psutil.pid_exists(pid):
+        return True
+    try:
+        started = datetime.fromisoformat(str(info.get("started"))).timestamp()
+        return psutil.Process(pid).create_time() > started + 1
+    except (ValueError, TypeError, OverflowError, psutil.Error):
+        return False
+
+
+class ArchiveLock:
+    """Context manager holding the archive's lock; ``took_over_from`` is a stale lock's JSON.
+
+    ``took_over_from`` is None when the lock was free, else the replaced lock's contents
+    (``{}`` if it could not be read), so the CLI can say whose stale lock it replaced.
+    """
+
+    def __init__(self, archive_root: Path, purpose: str) -> None:
+        self.archive_root = Path(archive_root)
+        self.purpose = purpose
+        self.path = self.archive_root / METADIR / LOCK_NAME
+        self.took_over_from: dict[str, Any] | None = None
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "purpose": self.purpose,
+        }
+
+    def _locked(self, info: dict[str, Any] | None, *, unverifiable: bool = False) -> None:
+        info = info or {}
+        message = (
+            f"Another cardingest (pid {info.get('pid', '?')} on {info.get('host', '?')}, "
+            f"{info.get('purpose', '?')} since {info.get('started', '?')}) "
+            f"is using {self.archive_root}"
+        )
+        details = [f"lock file: {self.path}"]
+        if unverifiable:
+            details.append(
+                "It cannot be checked from here; if that cardingest is surely not running, "
+                "delete the lock file and try again."
+            )
+        raise ArchiveLockedError(message, details=details)
+
+    def acquire(self) -> ArchiveLock:
+        if self._fd is not None:
+            raise RuntimeError(f"{self.path} is already held by this object")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"Cannot create {self.path.parent}: {exc.strerror or exc}") from exc
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if self._take_over_if_stale(last_try=time.monotonic() > deadline):
+                    return self
+                time.sleep(0.05)
+                continue
+            except FileNotFoundError:  # a refused run removed the empty folder meanwhile
+                if time.monotonic() > deadline:
+                    raise ArchiveError(f"Cannot create {self.path}: its folder vanished") from None
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                continue
+            except OSError as exc:
+                raise ArchiveError(f"Cannot create {self.path}: {exc.strerror or exc}") from exc
+            return self._claim_new(fd, deadline)
+
+    def _claim_new(self, fd: int, deadline: float) -> ArchiveLock:
+        try:
+            while _try_flock(fd) is False:
+                if time.monotonic() > deadline:
+                    self._locked(_read_info(fd))
+                time.sleep(0.02)
+            _write_info(fd, self._info())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                if _same_file(fd, self.path) and not _read_info(fd):
+                    os.unlink(self.path)
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def _take_over_if_stale(self, *, last_try: bool) -> bool:
+        """Take an existing lock file if its owner is gone; False means look again shortly."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise ArchiveError(f"Cannot open {self.path}: {exc.strerror or exc}") from exc
+        taken = False
+        try:
+            flocked = _try_flock(fd)
+            info = _read_info(fd)
+            if flocked is False:
+                if info is None and not last_try:
+                    return False
+                self._locked(info)
+            if info is None and _age(fd) < _YOUNG_SECONDS and not last_try:
+                return False
+            if flocked is None and not _owner_gone(info):
+                if info is None and not last_try:
+                    return False
+                self._locked(info, unverifiable=True)
+            if not _same_file(fd, self.path):
+                return False
+            _write_info(fd, self._info())
+            taken = True
+        finally:
+            if not taken:
+                os.close(fd)
+        self._fd = fd
+        self.took_over_from = info if info is not None else {}
+        return True
+
+    def release(self) -> None:
+        """Remove the lock file; on POSIX while still holding it, so no newcomer's lock is
+        the one removed. Windows cannot delete an open file, so there it closes first."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        if os.name == "nt":
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            return
+        try:
+            if _same_file(fd, self.path):
+                os.unlink(self.path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> ArchiveLock:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(archive_root: Path) -> Iterator[None]:
+    """On an error, remove the folders the block created for ``archive_root`` if still empty.
+
+    Taking the lock creates ``{archive}/.cardingest`` (and the archive's missing parents); an
+    ingest refused after that (the ID map does not fit the card) must not leave an empty
+    archive behind. Only empty folders that did not exist before are removed.
+    """
+    created: list[Path] = []
+    probe = Path(archive_root)
+    while not probe.exists() and probe.parent != probe:
+        created.append(probe)
+        probe = probe.parent
+    try:
+        yield
+    except BaseException:
+        for folder in [Path(archive_root) / METADIR, *created] if created else []:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise

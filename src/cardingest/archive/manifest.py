@@ -1,0 +1,123 @@
+"""Per-ingest checksum manifests that GNU ``sha256sum -c`` reads with no cardingest installed.
+
+``{archive}/.cardingest/manifests/{ingest_id}.sha256`` holds one ``<sha256>  <relpath>`` line
+per file, paths relative to the archive root, so that::
+
+    cd ARCHIVE && sha256sum -c .cardingest/manifests/ID.sha256
+
+checks every copy of that ingest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..models import METADIR
+from ..storage.durable import atomic_write_bytes
+
+MANIFEST_DIR = "manifests"
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_INGEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)", re.DOTALL)
+
+
+def manifest_path(archive: Path, ingest_id: str) -> Path:
+    if not _INGEST_ID.fullmatch(ingest_id):
+        raise ValueError(f"Ingest ID {ingest_id!r} cannot name a manifest file")
+    return Path(archive) / METADIR / MANIFEST_DIR / f"{ingest_id}.sha256"
+
+
+def _check_relpath(relpath: str) -> None:
+    if not relpath or relpath.startswith("/") or "\0" in relpath:
+        raise ValueError(f"Manifest path {relpath!r} is not a relative path")
+    if "\r" in relpath:
+        raise ValueError(
+            f"Manifest path {relpath!r} has a carriage return, which coreutils releases"
+            " escape differently"
+        )
+    if any(part in ("", ".", "..") for part in relpath.split("/")):
+        raise ValueError(f"Manifest path {relpath!r} has an empty, '.' or '..' part")
+
+
+def format_line(sha256: str, relpath: str) -> str:
+    """One manifest line, escaped the way coreutils escapes it when needed."""
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"{sha256!r} is not a sha256 hex digest")
+    _check_relpath(relpath)
+    if "\\" in relpath or "\n" in relpath:
+        escaped = relpath.replace("\\", "\\\\").replace("\n", "\\n")
+        return f"\\{sha256.lower()}  {escaped}\n"
+    return f"{sha256.lower()}  {relpath}\n"
+
+
+def write_manifest(archive: Path, ingest_id: str, entries: Iterable[tuple[str, str]]) -> Path:
+    """Write the manifest of one ingest atomically and return its path.
+
+    ``entries`` are ``(sha256, relpath)`` with POSIX paths relative to the archive root;
+    lines are sorted by path. A path with a backslash or a newline is written the way GNU
+    coreutils writes it (the line starts with a backslash, and the path has ``\\\\`` and
+    ``\\n`` escapes), so ``sha256sum -c`` still checks it. Refused with ``ValueError``:
+    absolute paths, ``.``/``..``/empty parts, NUL, and carriage returns (coreutils before 9
+    and after disagree on those). The same path twice with different digests is refused too.
+    An empty ``entries`` still writes an (empty) file, which ``sha256sum -c`` rejects, so
+    callers with nothing copied should not write one.
+    """
+    target = manifest_path(archive, ingest_id)
+    digests: dict[str, str] = {}
+    for sha256, relpath in entries:
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"{sha256!r} is not a sha256 hex digest (for {relpath!r})")
+        _check_relpath(relpath)
+        previous = digests.setdefault(relpath, sha256.lower())
+        if previous != sha256.lower():
+            raise ValueError(f"{relpath!r} appears twice with different digests")
+    text = "".join(format_line(digests[relpath], relpath) for relpath in sorted(digests))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, text.encode("utf-8", "surrogateescape"))
+    return target
+
+
+def _unescape(text: str, line_no: int) -> str:
+    out: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        code = next(chars, "")
+        if code == "\\":
+            out.append("\\")
+        elif code == "n":
+            out.append("\n")
+        elif code == "r":
+            out.append("\r")
+        else:
+            raise ValueError(f"line {line_no}: bad escape \\{code} in the path")
+    return "".join(out)
+
+
+def read_manifest(path: Path | str) -> list[tuple[str, str]]:
+    """Parse a coreutils checksum file into ``(sha256, relpath)`` pairs, in file order.
+
+    Accepts the text (``"  "``) and binary (``" *"``) separators and coreutils' escaped lines;
+    a line that is neither raises ``ValueError`` naming its line number.
+    """
+    data = Path(path).read_bytes()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    entries: list[tuple[str, str]] = []
+    for line_no, raw in enumerate(lines, start=1):
+        line = raw.decode("utf-8", "surrogateescape")
+        escaped = line.startswith("\\")
+        if escaped:
+            line = line[1:]
+        match = _LINE.fullmatch(line)
+        if match is None:
+            raise ValueError(f"{path}: line {line_no} is not a sha256sum line")
+        relpath = _unescape(match.group(2), line_no) if escaped else match.group(2)
+        entries.append((match.group(1).lower(), relpath))
+    return entries

@@ -1,0 +1,127 @@
+"""Put back archive (or backup) copies that verify or a wipe found damaged or missing.
+
+The wipe keeps such a photo on the card, so ingesting that card again can repair it: the
+photo is copied afresh through `transfer.copy_over` (temporary file, fsync, read-back, and it
+must be the archived content), and the verified copy is renamed onto the catalogued name. The
+catalogue row, the manifests and the names stay as they were. The damaged file is never
+deleted: it moves to ``.cardingest/damaged/<ingest id>/`` of its archive (or backup) root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..models import METADIR
+from ..storage.durable import NO_HARDLINKS, fsync_dir
+from ..storage.transfer import Destination, copy_over, ensure_dirs
+from .catalogue import CatalogueRecord
+from .verify import CopyChecker, record_copies, repairable
+
+DAMAGED = "damaged"
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What one repair did: the copies put back, where the bad files went, or why not."""
+
+    archive_path: str
+    restored: tuple[str, ...] = ()
+    set_aside: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _SetAside:
+    """Keeps each bad file under ``<root>/.cardingest/damaged/<ingest id>/``, and the list.
+
+    A hard link, so the bad bytes stay reachable whatever happens next; where the filesystem
+    has none, a rename (the verified copy takes the name straight after).
+    """
+
+    def __init__(self, roots: dict[Path, Path], ingest_id: str) -> None:
+        self.roots = roots
+        self.ingest_id = ingest_id
+        self.kept: list[str] = []
+
+    def __call__(self, path: Path) -> None:
+        root = self.roots[path]
+        aside = Path(root, METADIR, DAMAGED, self.ingest_id, path.relative_to(root))
+        ensure_dirs(aside.parent)
+        try:
+            os.link(path, aside)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno not in NO_HARDLINKS:
+                raise
+            os.rename(path, aside)
+        fsync_dir(aside.parent)
+        self.kept.append(str(aside))
+
+
+def _root(path: Path, where: str, archive: Path, backup: Path | None) -> Path | None:
+    """The destination root this run holds (locked, swept) that ``path`` lies in, if any."""
+    root = archive if where == "archive" else backup
+    return root if root is not None and path.is_relative_to(root) else None
+
+
+def repair_copies(
+    source: Path,
+    record: CatalogueRecord,
+    archive: Path,
+    *,
+    ingest_id: str,
+    backup: Path | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Repair:
+    """Copy ``source`` again over each of ``record``'s `repairable` copies.
+
+    Nothing is copied when every copy checks out again (the problem was transient). A copy
+    that cannot be checked now (unreadable, or its folder is gone) is left alone and reported,
+    as is a backup copy outside the ``backup`` root of this run: a repair only writes where
+    this ingest holds the lock. ``source`` must still be the archived photo.
+    """
+    checker = CopyChecker()
+    roots: dict[Path, Path] = {}
+    blocked: list[str] = []
+    for where, path in record_copies(archive, record):
+        state = checker.check(path, record.size, record.sha256)
+        if state.ok:
+            continue
+        root = _root(path, where, archive, backup)
+        if not repairable(state, path):
+            blocked.append(f"{where} copy {path} cannot be checked now ({state.detail})")
+        elif root is None:
+            blocked.append(f"the backup copy {path} is repaired only by an ingest with the "
+                           "--backup folder that holds it")  # fmt: skip
+        else:
+            roots[path] = root
+    problem = "; ".join(blocked) or None
+    if not roots:
+        return Repair(record.archive_path, error=problem)
+    set_aside = _SetAside(roots, ingest_id)
+    copied = copy_over(
+        source,
+        [Destination(root, path.relative_to(root).as_posix()) for path, root in roots.items()],
+        sha256=record.sha256,
+        set_aside=set_aside,
+        expected_size=record.size,
+        on_bytes=on_bytes,
+    )
+    kept = tuple(set_aside.kept)
+    if not copied.ok:
+        if copied.sha256 is not None and copied.sha256 != record.sha256:
+            problem = f"the card file is no longer the photo archived as {record.archive_path}"
+        else:
+            problem = copied.error
+        return Repair(record.archive_path, set_aside=kept, error=problem)
+    restored = tuple(str(published.path) for published in copied.published)
+    if problem:
+        problem = f"{problem} (put back: {', '.join(restored)})"
+    return Repair(record.archive_path, restored, kept, problem)

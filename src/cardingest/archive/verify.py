@@ -1,0 +1,314 @@
+"""Re-hash archived files against the catalogue: missing, changed and unexpected files.
+
+`CopyChecker` is shared with the wipe gate: it reads each copy from disk (page cache dropped
+first, 1 MiB chunks) at most once per run and remembers the answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+
+from ..models import METADIR
+from ..storage import pagecache
+from ..storage.transfer import CHUNK, TEMP_PREFIX
+from .audit import AuditLog
+from .catalogue import Catalogue, CatalogueRecord
+
+CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
+ProblemKind = Literal["missing", "changed", "unreadable", "unexpected"]
+Where = Literal["archive", "backup"]
+ByteCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class CopyState:
+    """What one copy on disk turned out to be; ``detail`` explains anything but ``ok``."""
+
+    status: CopyStatus
+    sha256: str | None = None
+    detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def hash_file(path: Path, on_bytes: ByteCallback | None = None) -> tuple[int, str]:
+    """(size, sha256) of ``path`` read from the medium in ``CHUNK`` pieces."""
+    digest = hashlib.sha256()
+    buffer = memoryview(bytearray(CHUNK))
+    total = 0
+    with open(path, "rb", buffering=0) as handle:
+        pagecache.drop(handle.fileno())
+        while count := handle.readinto(buffer):
+            digest.update(buffer[:count])
+            total += count
+            if on_bytes is not None:
+                on_bytes(count)
+        pagecache.drop(handle.fileno())
+    return total, digest.hexdigest()
+
+
+class CopyChecker:
+    """Checks copies against an expected size and sha256, each path read at most once."""
+
+    def __init__(self, on_bytes: ByteCallback | None = None) -> None:
+        self._on_bytes = on_bytes
+        self._seen: dict[tuple[Path, int, str], CopyState] = {}
+        self.bytes_read = 0
+
+    def _count(self, count: int) -> None:
+        self.bytes_read += count
+        if self._on_bytes is not None:
+            self._on_bytes(count)
+
+    def check(self, path: Path, size: int, sha256: str) -> CopyState:
+        key = (Path(os.path.abspath(path)), size, sha256.lower())
+        if key not in self._seen:
+            self._seen[key] = self._measure(*key)
+        return self._seen[key]
+
+    def _measure(self, path: Path, size: int, sha256: str) -> CopyState:
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return CopyState("missing", detail="not found")
+        except OSError as exc:
+            return CopyState("unreadable", detail=exc.strerror or str(exc))
+        if not stat.S_ISREG(info.st_mode):
+            return CopyState("changed", detail="not a regular file")
+        if info.st_size != size:
+            return CopyState("changed", detail=f"{info.st_size} bytes, expected {size}")
+        try:
+            got_size, got_sha = hash_file(path, self._count)
+        except FileNotFoundError:
+            return CopyState("missing", detail="not found")
+        except OSError as exc:
+            return CopyState("unreadable", detail=exc.strerror or str(exc))
+        if (got_size, got_sha) != (size, sha256):
+            return CopyState("changed", got_sha, f"sha256 {got_sha}, expected {sha256}")
+        return CopyState("ok", got_sha)
+
+
+def repairable(state: CopyState, path: Path) -> bool:
+    """A copy that is changed, or missing from a folder that is there, can be put back.
+
+    A folder gone too looks like a drive or share that is not connected, not a lost file, and
+    an unreadable copy (an I/O error now) may read again later: neither is touched.
+    """
+    return state.status == "changed" or (state.status == "missing" and path.parent.is_dir())
+
+
+def mark_change(
+    archive_path: str, states: list[tuple[Where, Path, CopyState]], marked: dict[str, str]
+) -> dict[str, str | None]:
+    """The change to one record's problem mark after its copies were checked: ``{}``, a new
+    problem (the next ingest of its card repairs it, see `repair`) or None to clear one.
+    Only `repairable` copies make a mark; otherwise the mark stays as it was.
+    """
+    current = marked.get(archive_path)
+    if all(state.ok for _, _, state in states):
+        return {archive_path: None} if current is not None else {}
+    for where, path, state in states:
+        if repairable(state, path):
+            how = "no longer matches" if state.status == "changed" else "is missing"
+            found = f"{where} copy {path.name} {how}"
+            return {archive_path: found} if found != current else {}
+    return {}
+
+
+def archive_file(archive: Path, record: CatalogueRecord) -> Path:
+    return Path(archive, *record.archive_path.split("/"))
+
+
+def record_copies(archive: Path, record: CatalogueRecord) -> list[tuple[Where, Path]]:
+    """Every copy a record promises: the archive copy, and the backup copy if one was made."""
+    copies: list[tuple[Where, Path]] = [("archive", archive_file(archive, record))]
+    if record.backup_path:
+        copies.append(("backup", Path(record.backup_path)))
+    return copies
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad file. ``path`` is relative to the archive, or absolute for a backup copy."""
+
+    kind: ProblemKind
+    path: str
+    where: Where = "archive"
+    patient_id: str | None = None
+    expected_sha256: str | None = None
+    actual_sha256: str | None = None
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "where": self.where,
+            "id": self.patient_id,
+            "expected_sha256": self.expected_sha256,
+            "actual_sha256": self.actual_sha256,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class VerifyReport:
+    archive: str
+    patient_id: str | None = None
+    records: int = 0
+    copies: int = 0
+    ok_copies: int = 0
+    bytes_read: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def count(self, kind: ProblemKind) -> int:
+        return sum(1 for problem in self.problems if problem.kind == kind)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        kinds: tuple[ProblemKind, ...] = ("missing", "changed", "unreadable", "unexpected")
+        return {
+            "records": self.records,
+            "copies": self.copies,
+            "ok": self.ok_copies,
+            **{kind: self.count(kind) for kind in kinds},
+        }
+
+    def paths(self, kind: ProblemKind) -> list[str]:
+        return [problem.path for problem in self.problems if problem.kind == kind]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "archive": self.archive,
+            "id": self.patient_id,
+            "ok": self.ok,
+            "summary": {**self.counts, "bytes": self.bytes_read},
+            "problems": [problem.to_dict() for problem in self.problems],
+        }
+
+
+def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState) -> Problem:
+    shown = record.archive_path if where == "archive" else str(path)
+    assert state.status != "ok"
+    return Problem(
+        kind=cast(ProblemKind, state.status),
+        path=shown,
+        where=where,
+        patient_id=record.patient_id,
+        expected_sha256=record.sha256,
+        actual_sha256=state.sha256,
+        detail=state.detail,
+    )
+
+
+def _top_folders(relpaths: Iterable[str]) -> list[str]:
+    """The folders holding these files, without any folder that lies inside another."""
+    folders = sorted({path.rpartition("/")[0] for path in relpaths if "/" in path})
+    kept: list[str] = []
+    for folder in folders:
+        if not any(folder.startswith(outer + "/") for outer in kept):
+            kept.append(folder)
+    return kept
+
+
+def _walk_files(archive: Path, folder: str) -> Iterator[str]:
+    """Relative POSIX paths of regular files under ``folder``, skipping metadata and temps."""
+    for current, dirs, files in os.walk(Path(archive, *folder.split("/"))):
+        dirs[:] = sorted(d for d in dirs if d != METADIR)
+        for name in sorted(files):
+            if not name.startswith(TEMP_PREFIX):
+                yield Path(current, name).relative_to(archive).as_posix()
+
+
+def _expected_sidecars(relpaths: Iterable[str]) -> set[str]:
+    """XMP names that belong to catalogued photos: ``name.xmp`` and ``name.jpg.xmp``."""
+    names: set[str] = set()
+    for path in relpaths:
+        stem = path.rpartition(".")[0] or path
+        names.update({f"{stem}.xmp".lower(), f"{path}.xmp".lower()})
+    return names
+
+
+def find_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
+    """Files in the patient folders that no catalogue row names (nor a photo's XMP sidecar)."""
+    sidecars = _expected_sidecars(catalogued)
+    problems = []
+    for folder in _top_folders(catalogued):
+        for relpath in _walk_files(archive, folder):
+            if relpath in catalogued or relpath.lower() in sidecars:
+                continue
+            problems.append(Problem("unexpected", relpath, detail="not in the catalogue"))
+    return problems
+
+
+def verify_archive(
+    archive: Path,
+    *,
+    patient_id: str | None = None,
+    on_bytes: ByteCallback | None = None,
+) -> VerifyReport:
+    """Re-hash every catalogued copy (of one patient with ``patient_id``) and look for strays.
+
+    The caller holds the archive lock, so an ingest cannot publish files while their
+    catalogue rows are still pending (they would look unexpected).
+    """
+    report = VerifyReport(archive=str(archive), patient_id=patient_id)
+    checker = CopyChecker(on_bytes)
+    catalogued: set[str] = set()
+    with Catalogue.open(archive, create=False) as catalogue:
+        marked = catalogue.problems()
+        marks: dict[str, str | None] = {}
+        for record in catalogue.records(patient_id):
+            report.records += 1
+            catalogued.add(record.archive_path)
+            states = []
+            for where, path in record_copies(archive, record):
+                report.copies += 1
+                state = checker.check(path, record.size, record.sha256)
+                states.append((where, path, state))
+                if state.ok:
+                    report.ok_copies += 1
+                else:
+                    report.problems.append(_problem(record, where, path, state))
+            marks.update(mark_change(record.archive_path, states, marked))
+        catalogue.set_problems(marks)
+    report.problems.extend(find_unexpected(archive, catalogued))
+    report.bytes_read = checker.bytes_read
+    return report
+
+
+def total_bytes(archive: Path, patient_id: str | None = None) -> int:
+    """Bytes a full verify reads (for a progress bar)."""
+    with Catalogue.open(archive, create=False) as catalogue:
+        return sum(
+            record.size * len(record_copies(archive, record))
+            for record in catalogue.records(patient_id)
+        )
+
+
+def record_verify(archive: Path, report: VerifyReport, operator: str) -> dict:
+    """Append the run's ``verify`` event to the audit log (counts and every bad path)."""
+    return AuditLog(archive).append(
+        "verify",
+        operator=operator,
+        archive=str(archive),
+        id=report.patient_id,
+        ok=report.ok,
+        counts=report.counts,
+        missing=report.paths("missing"),
+        changed=report.paths("changed"),
+        unreadable=report.paths("unreadable"),
+        unexpected=report.paths("unexpected"),
+    )

@@ -1,0 +1,439 @@
+"""Which mounted volumes are camera cards.
+
+A card is a mounted volume with a ``DCIM`` folder at its root that holds at least one DCF
+folder (``100CANON``, ``101_PANA``...). psutil lists the mounts; everything here is a pure
+decision on one partition record plus a few guarded looks at the disk, so that one unreadable
+or stale mount (a pulled card, a dead FUSE driver) never stops the others from being listed.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import re
+import shutil
+import stat
+import struct
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple, Protocol
+
+import psutil
+
+from ..errors import SourceError
+from ..models import Card
+from .scan import PHOTO_EXTENSIONS
+
+DCF_FOLDER: re.Pattern[str] = re.compile(r"^[1-9][0-9]{2}[0-9A-Z_]{5}$", re.IGNORECASE | re.ASCII)
+
+NO_CARD_MESSAGE = (
+    "No camera card found. Insert a card or give its folder, e.g. cardingest preview /media/CARD"
+)
+
+CARD_FSTYPES: frozenset[str] = frozenset(
+    {
+        "vfat", "msdos", "fat", "fat12", "fat16", "fat32", "exfat",
+        "ntfs", "ntfs3", "hfs", "hfsplus", "apfs",
+        "fuse", "fuseblk", "fuse.fusefat", "fuse.exfat", "fuse.exfat-fuse", "fuse.ntfs-3g",
+    }
+)  # fmt: skip
+"""Filesystems a camera card (or a card reader's volume) is reported as, lower case.
+
+Linux, macOS and Windows spellings; Windows says ``FAT32``/``exFAT``, macOS ``msdos``.
+"""
+
+PSEUDO_FSTYPES: frozenset[str] = frozenset(
+    {
+        "proc", "sysfs", "devtmpfs", "devpts", "devfs", "tmpfs", "ramfs", "cgroup", "cgroup2",
+        "cpuset", "securityfs", "debugfs", "tracefs", "configfs", "pstore", "bpf", "mqueue",
+        "hugetlbfs", "fusectl", "binfmt_misc", "autofs", "overlay", "squashfs", "nsfs",
+        "efivarfs", "selinuxfs", "rpc_pipefs", "nfsd", "nullfs", "fdesc", "fuse.snapfuse",
+        "fuse.gvfsd-fuse", "fuse.portal", "fuse.lxcfs",
+    }
+)  # fmt: skip
+
+REMOVABLE_ROOTS: tuple[PurePosixPath, ...] = (
+    PurePosixPath("/media"),
+    PurePosixPath("/run/media"),
+    PurePosixPath("/Volumes"),
+)
+SNAP_ROOTS: tuple[PurePosixPath, ...] = (PurePosixPath("/snap"), PurePosixPath("/var/lib/snapd"))
+
+SYS_CLASS_BLOCK = Path("/sys/class/block")
+"""Where Linux lists block devices; a module attribute so tests can point it at a fake tree."""
+
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]?$")
+_ROOT_DIR_READ_LIMIT = 256 * 1024
+
+
+class Partition(Protocol):
+    """The fields of a ``psutil.disk_partitions()`` record that this module reads."""
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def mountpoint(self) -> str: ...
+    @property
+    def fstype(self) -> str: ...
+    @property
+    def opts(self) -> str: ...
+
+
+class VolumeId(NamedTuple):
+    """What a FAT or exFAT volume says about itself (boot sector and root directory)."""
+
+    kind: str
+    serial: str | None
+    label: str | None
+
+
+def is_dcf_folder(name: str) -> bool:
+    return DCF_FOLDER.fullmatch(name) is not None
+
+
+def _subdirs(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e for e in entries if _is_dir(e)]
+    except OSError:
+        return []
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _dcf_folders(dcim: Path) -> list[Path]:
+    return sorted(Path(e.path) for e in _subdirs(dcim) if is_dcf_folder(e.name))
+
+
+def dcim_folder(root: Path) -> Path | None:
+    """The ``DCIM`` folder at ``root`` (any letter case) if it holds a DCF folder, else None."""
+    found = [e for e in _subdirs(root) if e.name.lower() == "dcim"]
+    found.sort(key=lambda e: (e.name != "DCIM", e.name))
+    for entry in found:
+        if _dcf_folders(Path(entry.path)):
+            return Path(entry.path)
+    return None
+
+
+def is_photo_name(name: str) -> bool:
+    """A visible file whose extension is a camera photo format (case-insensitive)."""
+    if name.startswith(".") or "." not in name:
+        return False
+    return name.rpartition(".")[2].lower() in PHOTO_EXTENSIONS
+
+
+def count_photos(dcim: Path) -> int:
+    """Photos directly inside the DCF folders of ``dcim`` (DCF folders do not nest)."""
+    total = 0
+    for folder in _dcf_folders(dcim):
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    try:
+                        if is_photo_name(entry.name) and entry.is_file():
+                            total += 1
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+def _fstype(partition: Partition) -> str:
+    return (partition.fstype or "").lower()
+
+
+def _under(mountpoint: str, roots: tuple[PurePosixPath, ...]) -> bool:
+    path = PurePosixPath(mountpoint)
+    return any(path != root and path.is_relative_to(root) for root in roots)
+
+
+def is_windows_drive(mountpoint: str) -> bool:
+    return _WINDOWS_DRIVE.match(mountpoint or "") is not None
+
+
+def is_candidate(partition: Partition) -> bool:
+    """Whether a mount could be a camera card and is worth looking inside.
+
+    Pseudo filesystems and snap loops are dropped; card filesystems and anything mounted where
+    desktops put removable media are kept. A Windows drive letter without a filesystem is an
+    empty card-reader slot, so it is dropped too.
+    """
+    fstype = _fstype(partition)
+    mountpoint = partition.mountpoint or ""
+    if fstype in PSEUDO_FSTYPES or _under(mountpoint, SNAP_ROOTS):
+        return False
+    if fstype in CARD_FSTYPES:
+        return True
+    if is_windows_drive(mountpoint):
+        return bool(fstype)
+    return _under(mountpoint, REMOVABLE_ROOTS)
+
+
+def _sysfs_removable(device: str) -> bool:
+    """Linux: ``removable`` of the disk that holds ``device`` (a partition or a whole disk)."""
+    if not device.startswith("/dev/"):
+        return False
+    try:
+        name = os.path.basename(os.path.realpath(device))
+        if name.startswith("mmcblk") and "boot" not in name and "rpmb" not in name:
+            return True
+        node = (SYS_CLASS_BLOCK / name).resolve()
+        disk = node.parent if (node / "partition").exists() else node
+        return (disk / "removable").read_text(encoding="ascii").strip() == "1"
+    except (OSError, ValueError):
+        return False
+
+
+def is_removable_hint(partition: Partition) -> bool:
+    """A hint that the volume is removable media; never required for a card to be listed.
+
+    SD slots on the mmc bus (``mmcblk*``) count as removable even when sysfs says 0, which
+    built-in laptop readers often do.
+    """
+    opts = {opt.strip().lower() for opt in (partition.opts or "").split(",")}
+    if "removable" in opts:
+        return True
+    if _under(partition.mountpoint or "", REMOVABLE_ROOTS):
+        return True
+    return _sysfs_removable(partition.device or "")
+
+
+def _u16(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from("<H", data, offset)[0])
+
+
+def _u32(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from("<I", data, offset)[0])
+
+
+def _format_serial(value: int) -> str:
+    return f"{value >> 16:04X}-{value & 0xFFFF:04X}"
+
+
+def _fat_label(raw: bytes) -> str | None:
+    text = raw.decode("cp437", errors="replace").rstrip(" \x00")
+    return None if not text or text == "NO NAME" else text
+
+
+def parse_boot_sector(sector: bytes) -> VolumeId | None:
+    """Serial and boot-sector label of a FAT12/16, FAT32 or exFAT volume; None if neither.
+
+    exFAT keeps its label only in the root directory, so its label here is always None.
+    """
+    if len(sector) < 512 or sector[510:512] != b"\x55\xaa":
+        return None
+    if sector[3:11] == b"EXFAT   ":
+        return VolumeId("exfat", _format_serial(_u32(sector, 0x64)), None)
+    if sector[0] not in (0xEB, 0xE9):
+        return None
+    bytes_per_sector = _u16(sector, 0x0B)
+    sectors_per_cluster = sector[0x0D]
+    if bytes_per_sector not in (512, 1024, 2048, 4096) or sectors_per_cluster == 0:
+        return None
+    if sectors_per_cluster & (sectors_per_cluster - 1):
+        return None
+    if _u16(sector, 0x16) == 0:
+        kind, signature_at, serial_at, label_at = "fat32", 0x42, 0x43, 0x47
+    else:
+        kind, signature_at, serial_at, label_at = "fat", 0x26, 0x27, 0x2B
+    signature = sector[signature_at]
+    if signature not in (0x28, 0x29):
+        return None
+    label = _fat_label(sector[label_at : label_at + 11]) if signature == 0x29 else None
+    return VolumeId(kind, _format_serial(_u32(sector, serial_at)), label)
+
+
+def _root_dir_span(sector: bytes, kind: str) -> tuple[int, int]:
+    """Byte offset and length of the start of the root directory."""
+    if kind == "exfat":
+        bytes_per_sector = 1 << sector[0x6C]
+        cluster = bytes_per_sector << sector[0x6D]
+        heap = _u32(sector, 0x58) * bytes_per_sector
+        return heap + (_u32(sector, 0x60) - 2) * cluster, cluster
+    bytes_per_sector = _u16(sector, 0x0B)
+    reserved = _u16(sector, 0x0E)
+    fats = sector[0x10]
+    if kind == "fat32":
+        data_start = (reserved + fats * _u32(sector, 0x24)) * bytes_per_sector
+        cluster = bytes_per_sector * sector[0x0D]
+        return data_start + (_u32(sector, 0x2C) - 2) * cluster, cluster
+    return (reserved + fats * _u16(sector, 0x16)) * bytes_per_sector, _u16(sector, 0x11) * 32
+
+
+def _root_dir_label(entries: bytes, kind: str) -> str | None:
+    """The volume label entry of a root directory (what Windows and blkid show)."""
+    for offset in range(0, len(entries) - 31, 32):
+        entry = entries[offset : offset + 32]
+        if entry[0] == 0x00:
+            break
+        if kind == "exfat":
+            if entry[0] == 0x83:
+                length = min(entry[1], 11)
+                text = entry[2 : 2 + 2 * length].decode("utf-16-le", errors="replace")
+                return text or None
+            continue
+        attributes = entry[11]
+        if entry[0] == 0xE5 or attributes & 0x0F == 0x0F:
+            continue
+        if attributes & 0x08 and not attributes & 0x10:
+            return _fat_label(entry[:11])
+    return None
+
+
+def read_volume_id(device: str) -> VolumeId | None:
+    """Serial and label of the FAT/exFAT volume on ``device``, if it is a readable path.
+
+    Only block devices and regular files (images) are opened: FUSE mounts name ``/dev/fuse``
+    or a word like ``fusefat`` as their device, and reading a character device can block.
+    The root directory's label entry wins over the boot sector's, as on Windows and in blkid.
+    """
+    try:
+        mode = os.stat(device).st_mode
+        if not (stat.S_ISBLK(mode) or stat.S_ISREG(mode)):
+            return None
+        with open(device, "rb") as handle:
+            sector = handle.read(512)
+            volume = parse_boot_sector(sector)
+            if volume is None:
+                return None
+            start, length = _root_dir_span(sector, volume.kind)
+            if start > 0 and length > 0:
+                handle.seek(start)
+                label = _root_dir_label(handle.read(min(length, _ROOT_DIR_READ_LIMIT)), volume.kind)
+                if label is not None:
+                    return volume._replace(label=label)
+            return volume
+    except (OSError, ValueError, struct.error, IndexError):
+        return None
+
+
+def _usage(mountpoint: str, fstype: str) -> tuple[int | None, int | None]:
+    """Total and free bytes; None where FUSE reports nothing useful (0) or the call fails."""
+    try:
+        usage = shutil.disk_usage(mountpoint)
+    except (OSError, ValueError):
+        return None, None
+    if usage.total <= 0:
+        return None, None
+    free = usage.free if usage.free > 0 or not fstype.startswith("fuse") else None
+    return usage.total, free
+
+
+def _mount_name(mountpoint: str) -> str | None:
+    """The last component of a mount point (``E:`` for a Windows drive root)."""
+    if is_windows_drive(mountpoint):
+        return mountpoint[:2].upper()
+    if _WINDOWS_DRIVE.match(mountpoint[:3]):
+        return ntpath.basename(mountpoint.rstrip("\\/")) or None
+    return PurePosixPath(mountpoint).name or None
+
+
+def card_from_partition(partition: Partition) -> Card | None:
+    """A ``Card`` for this mount if it has a DCIM folder with a DCF folder, else None.
+
+    The label is the volume's own when its device can be read, else the mount point's name
+    (which is what desktops name the mount after anyway).
+    """
+    mountpoint = partition.mountpoint
+    if not mountpoint:
+        return None
+    dcim = dcim_folder(Path(mountpoint))
+    if dcim is None:
+        return None
+    fstype = partition.fstype or ""
+    total, free = _usage(mountpoint, fstype.lower())
+    volume = read_volume_id(partition.device) if partition.device else None
+    return Card(
+        mount=mountpoint,
+        fstype=fstype,
+        device=partition.device or "",
+        label=(volume.label if volume else None) or _mount_name(mountpoint),
+        serial=volume.serial if volume else None,
+        total_bytes=total,
+        free_bytes=free,
+        photos=count_photos(dcim),
+        removable=is_removable_hint(partition),
+    )
+
+
+def _partitions() -> list[Partition]:
+    """All mounts: ``all=False`` hides FUSE mounts (fusefat, exfat-fuse) on Linux."""
+    try:
+        return list(psutil.disk_partitions(all=True))
+    except (OSError, RuntimeError):
+        return []
+
+
+def find_cards(partitions: Iterable[Partition] | None = None) -> list[Card]:
+    """Camera cards among ``partitions`` (default: every mount), sorted by mount point.
+
+    A mount point listed twice (stacked or repeated mounts) is looked at once, at the first
+    record that is a candidate.
+    """
+    seen: set[str] = set()
+    cards: list[Card] = []
+    for partition in _partitions() if partitions is None else partitions:
+        if partition.mountpoint in seen or not is_candidate(partition):
+            continue
+        seen.add(partition.mountpoint)
+        card = card_from_partition(partition)
+        if card is not None:
+            cards.append(card)
+    return sorted(cards, key=lambda card: card.mount)
+
+
+def _same_path(mountpoint: str, path: Path) -> bool:
+    return os.path.normcase(os.path.normpath(mountpoint)) == os.path.normcase(str(path))
+
+
+def _describe(card: Card) -> str:
+    label = card.label or "no label"
+    return f"{card.mount} ({label}, {card.fstype}, {card.photos} photos)"
+
+
+def resolve_source(
+    source: str | None, *, partitions: Iterable[Partition] | None = None
+) -> tuple[Path, Card | None]:
+    """The folder to read and, when it is a card's mount point, that card.
+
+    Given a folder, it must exist; it need not be a card (any folder of photos will do), and
+    when it is a mount point with a DCIM folder its card is returned even if its filesystem
+    type would not have been listed by ``find_cards``. Without a folder, exactly one card
+    must be mounted.
+    """
+    if source is None:
+        cards = find_cards(partitions)
+        if not cards:
+            raise SourceError(NO_CARD_MESSAGE)
+        if len(cards) > 1:
+            raise SourceError(
+                f"{len(cards)} camera cards found; give the one to use, "
+                f"e.g. cardingest preview {cards[0].mount}",
+                details=[_describe(card) for card in cards],
+            )
+        return Path(cards[0].mount), cards[0]
+    path = Path(source).expanduser()
+    try:
+        exists = path.exists()
+        is_dir = exists and path.is_dir()
+        resolved = path.resolve()
+    except OSError as exc:
+        raise SourceError(f"Cannot read source {source}: {exc.strerror or exc}") from exc
+    if not exists:
+        raise SourceError(f"Source folder not found: {source}")
+    if not is_dir:
+        raise SourceError(f"Source is not a folder: {source}")
+    if not os.access(resolved, os.R_OK | os.X_OK):
+        raise SourceError(f"Source folder cannot be read: {source}")
+    for partition in _partitions() if partitions is None else partitions:
+        if partition.mountpoint and _same_path(partition.mountpoint, resolved):
+            card = card_from_partition(partition)
+            if card is not None:
+                return resolved, card
+    return resolved, None

@@ -1,0 +1,565 @@
+"""The command line: parse, call the core, render. Errors become messages and exit codes here."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from .. import __version__
+from ..archive.lock import ArchiveLock, removed_if_left_empty
+from ..card.detect import find_cards, resolve_source
+from ..demo import make_demo_card
+from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
+from ..ingest import IngestResult, Outcome, check_destination_root, execute
+from ..models import Card, Settings
+from ..plan.naming import parse_clock_offset
+from ..plan.template import map_template
+from ..prepare import Prepared, scan_source
+from . import output
+from .clinic import (
+    AnonymousOpt,
+    ConsentOpt,
+    DiagnosisFilterOpt,
+    DiagnosisOpt,
+    FromOpt,
+    InteractiveOpt,
+    IntervalOpt,
+    OnceOpt,
+    OutOpt,
+    RemoveOpt,
+    SearchIdOpt,
+    ShareIdArg,
+    SiteOpt,
+    SizeOpt,
+    TargetsArg,
+    ToOpt,
+    can_assign,
+    check_watch_inputs,
+    confirm_plan,
+    run_search,
+    run_share,
+    run_tag,
+    run_watch,
+    stop_between_files,
+)
+from .common import (
+    ArchiveOpt,
+    ClockOpt,
+    IdOpt,
+    JsonOpt,
+    MapOpt,
+    SourceArg,
+    check_inputs,
+    handles_errors,
+    run_prepare,
+    scan_and_plan,
+    show_plan,
+)
+from .config import ENV_ARCHIVE, load_settings
+from .verify import run_audit, run_verify
+from .wipe import exit_code as wipe_exit_code
+from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Verified ingest of clinical photos from camera cards into a per-patient archive.",
+)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"cardingest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """Find the card, read capture times, name photos NHI-date-time, copy, verify, then wipe."""
+
+
+@app.command()
+@handles_errors
+def cards(as_json: JsonOpt = False) -> None:
+    """List mounted camera cards (volumes with a DCIM folder of camera folders)."""
+    found = find_cards()
+    if as_json:
+        output.emit_json({"cards": [output.card_dict(card) for card in found]})
+        return
+    if not found:
+        output.out.print("No camera card found. Insert a card, or give a folder as SOURCE.")
+        return
+    output.out.print(output.cards_table(found))
+
+
+@app.command()
+@handles_errors
+def preview(
+    source: SourceArg = None,
+    map_file: MapOpt = None,
+    patient_id: IdOpt = None,
+    archive: ArchiveOpt = None,
+    clock_offset: ClockOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show exactly what an ingest would do, file by file. Changes nothing."""
+    settings = load_settings(archive=archive)
+    prepared = run_prepare(
+        source,
+        settings,
+        map_file=map_file,
+        patient_id=patient_id,
+        clock_offset=parse_clock_offset(clock_offset),
+        interactive=can_assign(map_file, patient_id, as_json),
+    )
+    raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
+
+
+@app.command("map-template")
+@handles_errors
+def map_template_command(
+    source: SourceArg = None,
+    gap: Annotated[
+        float | None,
+        typer.Option(
+            "--gap",
+            min=0.01,
+            max=10080,
+            help="Minutes between photos that start a new patient (up to a week).",
+        ),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the CSV here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
+    settings = load_settings()
+    root, _card = resolve_source(source)
+    files = scan_source(root)
+    minutes = gap if gap is not None else settings.gap_minutes
+    text = map_template(files, timedelta(minutes=minutes))
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(out_file, "x", encoding="utf-8") as fh:
+            fh.write(text)
+    except FileExistsError:
+        raise UsageError(f"{out_file} exists; not overwriting it") from None
+    except OSError as exc:
+        raise UsageError(f"Cannot write {out_file}: {exc.strerror or exc}") from None
+    output.err.print(f"Wrote {escape(str(out_file))}: fill in the id column, then --map it.")
+
+
+BackupOpt = Annotated[
+    str | None,
+    typer.Option("--backup", help="Also make a second verified copy here (e.g. a NAS)."),
+]
+
+
+def outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    entry = output.item_dict(outcome.item)
+    entry["action"] = outcome.action
+    entry["target"] = outcome.target
+    if outcome.sha256:
+        entry["sha256"] = outcome.sha256
+    if outcome.backup_target:
+        entry["backup"] = outcome.backup_target
+    if outcome.error or outcome.reason:
+        entry["reason"] = outcome.error or outcome.reason
+    return entry
+
+
+def ingest_document(result: IngestResult, card: Any) -> dict[str, Any]:
+    """The --json document; its items are produced while it is written (`output.emit_json`)."""
+    return {
+        "ingest_id": result.ingest_id,
+        "source": result.plan.source,
+        "archive": result.plan.archive,
+        "card": output.card_dict(card),
+        "summary": {
+            **result.counts,
+            "bytes": result.bytes_copied,
+            "seconds": round(result.seconds, 3),
+            "manifest": str(result.manifest) if result.manifest else None,
+            "backup_manifest": str(result.backup_manifest) if result.backup_manifest else None,
+            "interrupted": result.interrupted,
+        },
+        "items": (outcome_dict(outcome) for outcome in result.outcomes),
+        "warnings": list(result.plan.warnings) + result.warnings,
+    }
+
+
+def ingest_exit_code(result: IngestResult) -> int:
+    if result.count("failed"):
+        return EXIT_FAILURE
+    return EXIT_HELD if result.count("hold") else EXIT_OK
+
+
+def run_execute(
+    prepared: Prepared, settings: Settings, stop: threading.Event | None = None
+) -> IngestResult:
+    plan = prepared.plan
+    with output.progress(True, bytes_mode=True) as bar:
+        task = bar.add_task("Copying and verifying", total=plan.bytes_to_copy) if bar else None
+        lock = threading.Lock()
+
+        def on_bytes(count: int) -> None:
+            if bar is not None and task is not None:
+                with lock:
+                    bar.advance(task, count)
+
+        return execute(
+            plan,
+            settings,
+            card=prepared.card,
+            map_source=prepared.idmap.provenance,
+            on_bytes=on_bytes,
+            stop=stop,
+        )
+
+
+def locked_ingest(
+    source: str | None,
+    settings: Settings,
+    *,
+    map_file: Path | None,
+    patient_id: str | None,
+    offset: timedelta,
+    as_json: bool,
+    interactive: bool = False,
+    graceful: bool = False,
+) -> tuple[Prepared, IngestResult]:
+    """Plan and copy under the archive lock, so no other ingest changes what the plan saw.
+
+    ``interactive`` asks for the IDs, then shows the plan and asks to go ahead; ``graceful``
+    makes the first Ctrl-C stop between files.
+    """
+    root, card, idmap = check_inputs(
+        source, settings, map_file, patient_id, interactive=interactive
+    )
+    for destination in (settings.archive, settings.backup):
+        if destination is not None:
+            check_destination_root(destination)
+    with removed_if_left_empty(settings.archive), ArchiveLock(settings.archive, "ingest") as lock:
+        if lock.took_over_from:
+            output.err.print(
+                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')} "
+                f"on {escape(str(lock.took_over_from.get('host')))}."
+            )
+        prepared = scan_and_plan(root, card, idmap, settings, offset)
+        if interactive:
+            confirm_plan(prepared, settings.archive_from)
+        elif not as_json:
+            output.out.print(
+                f"Archive: {escape(str(settings.archive))} (from {escape(settings.archive_from)})"
+            )
+        if not graceful:
+            return prepared, run_execute(prepared, settings)
+        with stop_between_files() as stop:
+            return prepared, run_execute(prepared, settings, stop)
+
+
+def print_result(result: IngestResult) -> None:
+    counts = result.counts
+    failed = [o for o in result.outcomes if o.action == "failed"]
+    held = [o for o in result.outcomes if o.action == "hold"]
+    for outcome in failed:
+        output.err.print(
+            f"[red]failed:[/] {escape(outcome.item.source)}: {escape(outcome.error or '')}"
+        )
+    for outcome in result.outcomes:
+        if outcome.item.repair and outcome.action == "copy":
+            output.out.print(
+                f"[green]repaired:[/] {escape(outcome.target or '')} "
+                f"(copied again from {escape(outcome.item.source)})"
+            )
+    for outcome in held[:50]:
+        output.out.print(
+            f"[yellow]held on the card:[/] {escape(outcome.item.source)} "
+            f"({escape(outcome.item.reason or '')})"
+        )
+    if len(held) > 50:
+        output.out.print(f"[yellow]… and {len(held) - 50} more held[/]")
+    output.out.print(
+        f"Ingest {result.ingest_id}: [green]{counts['copied']} copied and verified[/] "
+        f"({output.human_bytes(result.bytes_copied)} in {result.seconds:.1f} s), "
+        f"[cyan]{counts['skipped']} already archived[/], "
+        f"[yellow]{counts['held']} held[/], "
+        + (f"[red]{counts['failed']} failed[/]" if counts["failed"] else "0 failed")
+    )
+    if result.manifest:
+        output.out.print(f"Manifest: {escape(str(result.manifest))}")
+    if result.stale_temps:
+        output.err.print(
+            f"Removed {len(result.stale_temps)} temporary file(s) left by an interrupted run."
+        )
+    output.print_warnings(result.warnings)
+
+
+@app.command()
+@handles_errors
+def ingest(
+    source: SourceArg = None,
+    map_file: MapOpt = None,
+    patient_id: IdOpt = None,
+    archive: ArchiveOpt = None,
+    backup: BackupOpt = None,
+    clock_offset: ClockOpt = None,
+    wipe: Annotated[
+        bool, typer.Option("--wipe", help="Then remove from the card what is proven archived.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before wiping.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan (as preview does); change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy photos into the archive under ID-date-time names, each proven on disk."""
+    settings = load_settings(archive=archive, backup=backup)
+    offset = parse_clock_offset(clock_offset)
+    if wipe and not dry_run:
+        require_confirmation(yes)
+    interactive = can_assign(map_file, patient_id, as_json)
+    if dry_run:
+        prepared = run_prepare(
+            source,
+            settings,
+            map_file=map_file,
+            patient_id=patient_id,
+            clock_offset=offset,
+            interactive=interactive,
+        )
+        raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
+    prepared, result = locked_ingest(
+        source,
+        settings,
+        map_file=map_file,
+        patient_id=patient_id,
+        offset=offset,
+        as_json=as_json,
+        interactive=interactive,
+    )
+    document = ingest_document(result, prepared.card) if as_json else None
+    if document is None:
+        print_result(result)
+        output.print_warnings(result.plan.warnings)
+    code = ingest_exit_code(result)
+    if wipe:
+        code = wipe_after_ingest(
+            result, prepared.root, prepared.card, settings, code=code, yes=yes, document=document
+        )
+    if document is not None:
+        output.emit_json(document)
+        output.print_warnings(result.plan.warnings)
+    raise typer.Exit(code)
+
+
+@app.command("wipe")
+@handles_errors
+def wipe_command(
+    source: SourceArg = None,
+    archive: ArchiveOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before removing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the decision for each file; change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove from the card the photos proven archived now; keep everything else.
+
+    Deletes files so the card can be reused; it is not a secure erase.
+    """
+    settings = load_settings(archive=archive)
+    root, card = resolve_source(source)
+    result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
+    if as_json:
+        output.emit_json(result.to_dict())
+    else:
+        print_wipe_result(result)
+    raise typer.Exit(wipe_exit_code(result))
+
+
+VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient's files.")]
+
+
+@app.command()
+@handles_errors
+def verify(
+    archive: ArchiveOpt = None, patient_id: VerifyIdOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Re-hash archived (and backup) copies against the catalogue; list what does not match."""
+    raise typer.Exit(run_verify(load_settings(archive=archive), patient_id, as_json))
+
+
+@app.command()
+@handles_errors
+def audit(archive: ArchiveOpt = None, as_json: JsonOpt = False) -> None:
+    """Check the audit log's hash chain; name the first line that does not match."""
+    raise typer.Exit(run_audit(load_settings(archive=archive), as_json))
+
+
+@app.command()
+@handles_errors
+def search(
+    patient_id: SearchIdOpt = None,
+    diagnosis: DiagnosisFilterOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find archived photos by patient ID, diagnosis keyword and capture date."""
+    settings = load_settings(archive=archive)
+    raise typer.Exit(
+        run_search(
+            settings,
+            raw_id=patient_id,
+            diagnosis=diagnosis,
+            start=date_from,
+            end=date_to,
+            as_json=as_json,
+        )
+    )
+
+
+@app.command()
+@handles_errors
+def tag(
+    targets: TargetsArg,
+    diagnosis: DiagnosisOpt = None,
+    site: SiteOpt = None,
+    consent: ConsentOpt = None,
+    remove: RemoveOpt = False,
+    archive: ArchiveOpt = None,
+) -> None:
+    """Add (or --remove) diagnosis keywords, or set site and consent, of archived photos.
+
+    Updates the catalogue and the photos' XMP sidecars; the audit log records the change.
+    """
+    settings = load_settings(archive=archive)
+    raise typer.Exit(
+        run_tag(settings, targets, diagnosis=diagnosis, site=site, consent=consent, remove=remove)
+    )
+
+
+@app.command()
+@handles_errors
+def share(
+    patient_id: ShareIdArg,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    size: SizeOpt = "medium",
+    out_dir: OutOpt = None,
+    archive: ArchiveOpt = None,
+    anonymous: AnonymousOpt = False,
+) -> None:
+    """Copy a patient's photos for a referral: resized, upright, without GPS or camera details.
+
+    The archive is not changed; the share is recorded in the audit log.
+    """
+    settings = load_settings(archive=archive)
+    raise typer.Exit(
+        run_share(
+            settings,
+            patient_id,
+            size=size,
+            start=date_from,
+            end=date_to,
+            out_dir=out_dir,
+            anonymous=anonymous,
+        )
+    )
+
+
+@app.command()
+@handles_errors
+def watch(
+    map_file: MapOpt = None,
+    patient_id: IdOpt = None,
+    interactive: InteractiveOpt = False,
+    archive: ArchiveOpt = None,
+    interval: IntervalOpt = 2.0,
+    once: OnceOpt = False,
+) -> None:
+    """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
+    settings = load_settings(archive=archive)
+    ask = check_watch_inputs(map_file, patient_id, interactive, settings)
+
+    def ingest_card(card: Card) -> int:
+        _prepared, result = locked_ingest(
+            card.mount,
+            settings,
+            map_file=map_file,
+            patient_id=patient_id,
+            offset=timedelta(0),
+            as_json=False,
+            interactive=ask,
+            graceful=True,
+        )
+        print_result(result)
+        if result.interrupted:
+            raise KeyboardInterrupt
+        return ingest_exit_code(result)
+
+    raise typer.Exit(run_watch(ingest_card, interval=interval, once=once))
+
+
+@app.command()
+@handles_errors
+def demo() -> None:
+    """Make a demo card in a temporary folder, preview it, then ingest it.
+
+    The archive is $CARDINGEST_ARCHIVE when set, else a temporary folder. The demo's patient
+    IDs come from the NHI test range, allowed for the demo only.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="cardingest-demo-"))
+    card, map_file = make_demo_card(workdir)
+    archive = os.environ.get(ENV_ARCHIVE) or str(workdir / "archive")
+    settings = replace(load_settings(archive=archive), allow_test_ids=True)
+    output.out.print(f"Demo card: {escape(str(card))}")
+    output.out.print(f"ID map:    {escape(str(map_file))}\n")
+    output.out.print(escape(map_file.read_text(encoding="utf-8")))
+    output.out.print("[bold]1. Preview[/] (cardingest preview CARD --map MAP)")
+    prepared = run_prepare(
+        str(card), settings, map_file=map_file, patient_id=None, clock_offset=timedelta(0)
+    )
+    show_plan(prepared, settings.archive_from, False)
+    output.out.print("\n[bold]2. Ingest[/] (cardingest ingest CARD --map MAP)")
+    _prepared, result = locked_ingest(
+        str(card),
+        settings,
+        map_file=map_file,
+        patient_id=None,
+        offset=timedelta(0),
+        as_json=False,
+    )
+    print_result(result)
+    output.out.print(
+        f"\nLook in {escape(str(settings.archive))}: one folder per patient; "
+        f"then try: cd {escape(str(settings.archive))} && sha256sum -c "
+        f"{escape(str(result.manifest.relative_to(settings.archive)) if result.manifest else '')}"
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

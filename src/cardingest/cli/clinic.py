@@ -1,0 +1,443 @@
+"""CLI side of the clinic workflow: search, tag, share, watch and interactive ID assignment.
+
+The commands themselves are declared in ``cli.py``; this module parses their values, calls
+the core and renders the results.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..archive.catalogue import Catalogue, CatalogueRecord
+from ..archive.lock import ArchiveLock
+from ..card.watch import Watcher, watch
+from ..clinic.share import (
+    SIZES,
+    ShareItem,
+    ShareResult,
+    capture_order,
+    execute_share,
+    plan_share,
+    record_share,
+)
+from ..clinic.tag import Change, TagResult, is_sidecar, parse_change, require_catalogue, tag
+from ..errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CardingestError,
+    Interrupted,
+    UsageError,
+)
+from ..ids import validate_id
+from ..models import Card, IdMap, Settings
+from ..plan.assign import ask_ids, build_idmap, make_groups
+from ..prepare import Prepared, load_idmap, scan_source
+from . import output
+
+FromOpt = Annotated[
+    str | None, typer.Option("--from", help="Only photos taken on or after this day (YYYY-MM-DD).")
+]
+ToOpt = Annotated[
+    str | None, typer.Option("--to", help="Only photos taken on or before this day (YYYY-MM-DD).")
+]
+DiagnosisFilterOpt = Annotated[
+    str | None,
+    typer.Option("--diagnosis", help="Only photos with this diagnosis keyword (any case)."),
+]
+SearchIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient's photos.")]
+TargetsArg = Annotated[
+    list[str],
+    typer.Argument(
+        help="A patient ID (all their photos) or archived photo paths.", show_default=False
+    ),
+]
+DiagnosisOpt = Annotated[
+    str | None,
+    typer.Option("--diagnosis", help="Diagnosis keyword(s), separated by ';'."),
+]
+SiteOpt = Annotated[
+    str | None, typer.Option("--site", help="Body site (replaces it; '' clears it).")
+]
+ConsentOpt = Annotated[
+    str | None,
+    typer.Option("--consent", help="record, teaching or publication (replaces it; '' clears it)."),
+]
+RemoveOpt = Annotated[
+    bool, typer.Option("--remove", help="Remove the --diagnosis keyword(s) instead of adding.")
+]
+ShareIdArg = Annotated[str, typer.Argument(help="The patient ID whose photos to share.")]
+SizeOpt = Annotated[
+    str,
+    typer.Option(
+        "--size",
+        help="small (fits 320×320), medium (640×480), large (2016×1512) or original.",
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Folder for the copies (default ./share-ID-YYYYMMDD)."),
+]
+AnonymousOpt = Annotated[
+    bool,
+    typer.Option(
+        "--anonymous",
+        help="Name the copies with a random token instead of the ID (needs teaching or "
+        "publication consent for every photo).",
+    ),
+]
+InteractiveOpt = Annotated[
+    bool,
+    typer.Option("--interactive", help="Ask for each card's patient IDs, group by group."),
+]
+IntervalOpt = Annotated[
+    float, typer.Option("--interval", min=0.05, help="Seconds between looks for a card.")
+]
+OnceOpt = Annotated[bool, typer.Option("--once", help="Exit after the first card.")]
+
+
+def lookup_id(raw: str, settings: Settings) -> str:
+    """An ID to look up: checked and normalised; test-range IDs are found if archived."""
+    return validate_id(raw, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=True)
+
+
+def parse_day(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a date like 2026-11-25") from None
+
+
+def parse_range(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    first, last = parse_day(start, "--from"), parse_day(end, "--to")
+    if first and last and first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
+    return first, last
+
+
+def record_dict(record: CatalogueRecord) -> dict[str, Any]:
+    document = asdict(record)
+    document.pop("rowid")
+    document["diagnosis"] = list(record.diagnosis)
+    return document
+
+
+def keywords_text(record: CatalogueRecord) -> str:
+    return "; ".join([*record.diagnosis, *([record.site] if record.site else [])])
+
+
+def search_table(records: list[CatalogueRecord]) -> Table:
+    table = Table(header_style="bold")
+    for column in ("ID", "captured", "archive path", "keywords", "consent"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        table.add_row(
+            escape(record.patient_id),
+            record.captured_at.replace("T", " "),
+            escape(record.archive_path),
+            escape(keywords_text(record)) or "-",
+            record.consent or "-",
+        )
+    return table
+
+
+def run_search(
+    settings: Settings,
+    *,
+    raw_id: str | None,
+    diagnosis: str | None,
+    start: str | None,
+    end: str | None,
+    as_json: bool,
+) -> int:
+    """Photos (not sidecars) matching every filter given, in capture order."""
+    patient_id = lookup_id(raw_id, settings) if raw_id is not None else None
+    date_from, date_to = parse_range(start, end)
+    if diagnosis is not None and not diagnosis.strip():
+        raise UsageError("--diagnosis is empty")
+    require_catalogue(settings.archive)
+    with Catalogue.open(settings.archive, create=False) as catalogue:
+        found = catalogue.search(
+            patient_id=patient_id, diagnosis=diagnosis, date_from=date_from, date_to=date_to
+        )
+    records = sorted((r for r in found if not is_sidecar(r.archive_path)), key=capture_order)
+    if as_json:
+        output.emit_json(
+            {"archive": str(settings.archive), "results": [record_dict(r) for r in records]}
+        )
+        return EXIT_OK
+    if records:
+        output.out.print(search_table(records))
+    output.out.print(f"{len(records)} photo(s) in {escape(str(settings.archive))}")
+    return EXIT_OK
+
+
+def _keywords_line(diagnosis: tuple[str, ...], site: str | None, consent: str | None) -> str:
+    parts = ["; ".join(diagnosis) or "-", f"site {site or '-'}", f"consent {consent or '-'}"]
+    return escape(", ".join(parts))
+
+
+def print_tag_result(result: TagResult) -> None:
+    for change in result.changed:
+        old, new = change.old, change.new
+        output.out.print(
+            f"{escape(change.path)}: {_keywords_line(old.diagnosis, old.site, old.consent)} "
+            f"→ {_keywords_line(new.diagnosis, new.site, new.consent)}"
+        )
+    for path in result.kept:
+        output.err.print(
+            f"[yellow]kept:[/] {escape(path)} is not cardingest's (a camera's or an editor's "
+            "XMP); its keywords are in the catalogue only"
+        )
+    for problem in result.problems:
+        output.err.print(f"[red]sidecar not written:[/] {escape(problem)}")
+    sidecars = ", ".join(f"{count} {what}" for what, count in sorted(result.sidecars.items()))
+    output.out.print(
+        f"{len(result.changed)} file(s) retagged, {len(result.unchanged)} already so"
+        + (f"; sidecars: {sidecars}" if sidecars else "")
+    )
+
+
+def run_tag(
+    settings: Settings,
+    targets: list[str],
+    *,
+    diagnosis: str | None,
+    site: str | None,
+    consent: str | None,
+    remove: bool,
+) -> int:
+    change: Change = parse_change(diagnosis, site, consent, remove)
+    require_catalogue(settings.archive)
+    with ArchiveLock(settings.archive, "tag"):
+        result = tag(
+            settings.archive,
+            targets,
+            change,
+            check_id=lambda raw: lookup_id(raw, settings),
+            operator=settings.operator,
+        )
+    print_tag_result(result)
+    return EXIT_FAILURE if result.problems else EXIT_OK
+
+
+def _report_item(item: ShareItem, status: str, why: str | None) -> None:
+    if status == "written":
+        output.out.print(f"{escape(item.record.archive_path)} → {escape(item.name)}")
+    elif status == "skipped":
+        output.err.print(
+            f"[yellow]skipped:[/] {escape(item.record.archive_path)}: {escape(why or '')}"
+        )
+    else:
+        output.err.print(f"[red]failed:[/] {escape(item.record.archive_path)}: {escape(why or '')}")
+
+
+def share_exit_code(result: ShareResult) -> int:
+    """1 when a copy failed or nothing could be shared; 0 otherwise (skips are reported)."""
+    return EXIT_FAILURE if result.failed or not result.written else EXIT_OK
+
+
+def run_share(
+    settings: Settings,
+    raw_id: str,
+    *,
+    size: str,
+    start: str | None,
+    end: str | None,
+    out_dir: Path | None,
+    anonymous: bool,
+) -> int:
+    if size not in SIZES:
+        raise UsageError(f"--size {size!r} is not one of {', '.join(SIZES)}")
+    patient_id = lookup_id(raw_id, settings)
+    date_from, date_to = parse_range(start, end)
+    plan = plan_share(
+        settings.archive,
+        patient_id,
+        size=size,
+        date_from=date_from,
+        date_to=date_to,
+        out_dir=out_dir,
+        anonymous=anonymous,
+    )
+    result = execute_share(plan, _report_item)
+    record_share(result, settings.operator)
+    label = f"token {plan.label}" if anonymous else plan.patient_id
+    output.out.print(
+        f"Shared {len(result.written)} of {len(plan.items)} photo(s) of {escape(label)} "
+        f"({size}) in {escape(str(plan.out_dir))}"
+        + (f"; {len(result.skipped)} skipped" if result.skipped else "")
+        + (f"; [red]{len(result.failed)} failed[/]" if result.failed else "")
+    )
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return share_exit_code(result)
+
+
+def can_assign(map_file: Path | None, patient_id: str | None, as_json: bool) -> bool:
+    """Interactive assignment: no map and no ID, a person at a terminal, no --json."""
+    return map_file is None and patient_id is None and not as_json and sys.stdin.isatty()
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return output.err.input(prompt)
+    except EOFError:
+        raise KeyboardInterrupt from None
+
+
+def ask_idmap(root: Path, settings: Settings) -> IdMap:
+    """Show the card's photos grouped by time gaps and ask for each group's patient ID."""
+    groups = make_groups(scan_source(root), timedelta(minutes=settings.gap_minutes))
+    if not groups:
+        raise UsageError(f"No photos found in {root}")
+    output.err.print(
+        f"{sum(len(g.files) for g in groups)} photo(s) in {len(groups)} group(s) "
+        f"(a new group after a gap of more than {settings.gap_minutes:g} minutes)."
+    )
+
+    def check(raw: str) -> str:
+        return validate_id(
+            raw,
+            settings.id_scheme,
+            pattern=settings.id_pattern,
+            allow_test_ids=settings.allow_test_ids,
+        )
+
+    answers = ask_ids(
+        groups,
+        _ask,
+        lambda text: output.err.print(escape(text)),
+        check,
+    )
+    idmap, unnamed = build_idmap(groups, answers)
+    for path in unnamed:
+        output.err.print(
+            f"[yellow]warning:[/] {escape(path)} cannot be named in an ID map; it stays on the card"
+        )
+    return idmap
+
+
+def confirm_plan(prepared: Prepared, archive_from: str) -> None:
+    """Show the plan and ask to go ahead; a no ends the command with nothing copied."""
+    output.print_plan(prepared.plan, prepared.card, archive_from)
+    copies = prepared.plan.count("copy")
+    if not copies:
+        return
+    question = (
+        f"Copy {copies} file(s) ({output.human_bytes(prepared.plan.bytes_to_copy)}) "
+        f"into {prepared.plan.archive}?"
+    )
+    try:
+        agreed = typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        agreed = False
+    if not agreed:
+        output.err.print("Nothing was copied.")
+        raise typer.Exit(EXIT_OK)
+
+
+@contextmanager
+def stop_between_files() -> Iterator[threading.Event]:
+    """While copying: the first Ctrl-C lets the files under way finish, the second stops now."""
+    stop = threading.Event()
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        output.err.print(
+            "[yellow]Stopping after the photos being copied now[/] (Ctrl-C again to stop at once)"
+        )
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def check_watch_inputs(
+    map_file: Path | None, patient_id: str | None, interactive: bool, settings: Settings
+) -> bool:
+    """Check the flags before waiting for a card; returns whether to ask for IDs."""
+    if interactive and (map_file is not None or patient_id is not None):
+        raise UsageError("Give one of --map FILE, --id ID or --interactive")
+    if interactive or can_assign(map_file, patient_id, False):
+        if not sys.stdin.isatty():
+            raise UsageError("--interactive needs a terminal; pass --map FILE or --id ID")
+        return True
+    load_idmap(map_file, patient_id, settings)
+    return False
+
+
+def _notify(event: str, card: Card) -> None:
+    name = escape(card.label or card.mount)
+    if event == "card":
+        output.out.print(f"[bold]Card {name}[/] at {escape(card.mount)}")
+    elif event == "remove":
+        output.out.print(f"Done with {name}: remove the card; waiting for the next one.")
+    elif event == "removed":
+        output.out.print(f"Card {name} removed.")
+
+
+def _handle_safely(handle: Callable[[Card], int], card: Card) -> int:
+    try:
+        return handle(card)
+    except Interrupted as exc:
+        output.err.print(escape(exc.message))
+        raise KeyboardInterrupt from None
+    except CardingestError as exc:
+        output.err.print(f"[red]error:[/] {escape(exc.message)}")
+        for detail in exc.details:
+            output.err.print(f"  {escape(detail)}")
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+
+
+def run_watch(handle: Callable[[Card], int], *, interval: float, once: bool) -> int:
+    """Ingest each card as it is inserted until Ctrl-C (or the first card with ``once``).
+
+    ``handle`` ingests one card and returns its exit code; it raises KeyboardInterrupt
+    when the operator stopped the copy.
+    """
+    busy = threading.Event()
+
+    def guarded(card: Card) -> int:
+        busy.set()
+        code = _handle_safely(handle, card)
+        busy.clear()
+        return code
+
+    watcher = Watcher(interval=interval, notify=_notify)
+    output.out.print(f"Watching for camera cards every {interval:g} s; Ctrl-C to stop.")
+    try:
+        return watch(guarded, watcher, once=once)
+    except KeyboardInterrupt:
+        if busy.is_set():
+            output.out.print(
+                "Stopped while handling a card: nothing is half-written; insert it again to finish."
+            )
+            return EXIT_INTERRUPTED
+        output.out.print("Stopped watching for cards.")
+        return EXIT_OK

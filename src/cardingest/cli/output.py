@@ -1,0 +1,187 @@
+"""Rendering for the CLI: JSON documents and Rich tables. Only the CLI imports this."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from ..models import Card, Plan, PlanItem
+
+out = Console(soft_wrap=True)
+if not out.is_terminal:
+    out = Console(soft_wrap=True, width=160)
+err = Console(stderr=True, soft_wrap=True)
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def emit_json(document: dict[str, Any]) -> None:
+    """One compact line: the C encoder is several times faster than indented output, and
+    scripts do not care (pipe through `python -m json.tool` to read it).
+
+    A top-level value that is an iterator (the items of a plan) is written one element at a
+    time, so a document for 10,000 photos is never held in memory whole.
+    """
+    write = sys.stdout.write
+    write("{")
+    for number, (key, value) in enumerate(document.items()):
+        write(f"{', ' if number else ''}{_encode(key)}: ")
+        if isinstance(value, Iterator):
+            write("[")
+            for index, element in enumerate(value):
+                write(f"{', ' if index else ''}{_encode(element)}")
+            write("]")
+        else:
+            write(_encode(value))
+    write("}\n")
+    sys.stdout.flush()
+
+
+def card_dict(card: Card | None) -> dict[str, Any] | None:
+    return asdict(card) if card else None
+
+
+def item_dict(item: PlanItem) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "source": item.source,
+        "id": item.patient_id,
+        "captured_at": item.captured_at.isoformat(timespec="seconds"),
+        "time_source": item.time_source,
+        "target": item.target,
+        "action": item.action,
+        "reason": item.reason,
+        "size": item.size,
+    }
+    if item.captured_raw != item.captured_at:
+        document["captured_raw"] = item.captured_raw.isoformat(timespec="seconds")
+    if item.subsec:
+        document["subsec"] = item.subsec
+    if item.utc_offset:
+        document["utc_offset"] = item.utc_offset
+    if item.diagnosis or item.site or item.consent:
+        document["diagnosis"] = list(item.diagnosis)
+        document["site"] = item.site
+        document["consent"] = item.consent
+    if item.warning:
+        document["warning"] = item.warning
+    if item.repair:
+        document["repair"] = True
+    return document
+
+
+def plan_dict(plan: Plan, card: Card | None) -> dict[str, Any]:
+    return {
+        "source": plan.source,
+        "archive": plan.archive,
+        "card": card_dict(card),
+        "clock_offset": str(plan.clock_offset) if plan.clock_offset else None,
+        "summary": {**plan.counts, "bytes_to_copy": plan.bytes_to_copy},
+        "items": (item_dict(item) for item in plan.items),
+        "warnings": list(plan.warnings),
+    }
+
+
+_STYLE = {"copy": "green", "skip": "cyan", "hold": "yellow", "failed": "red"}
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def plan_table(plan: Plan, actions: dict[str, str] | None = None) -> Table:
+    """The plan as a table; `actions` overrides an item's action (e.g. 'failed' after ingest)."""
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("source", overflow="fold")
+    table.add_column("captured")
+    table.add_column("time from")
+    table.add_column("target", overflow="fold")
+    table.add_column("action")
+    for item in plan.items:
+        action = (actions or {}).get(item.source, item.action)
+        note = f" ({item.reason})" if item.reason and action == item.action else ""
+        table.add_row(
+            escape(item.source),
+            item.captured_at.strftime("%Y-%m-%d %H:%M:%S"),
+            item.time_source.removeprefix("exif:"),
+            escape(item.target or "-"),
+            f"[{_STYLE.get(action, 'white')}]{action}[/]{escape(note)}",
+        )
+    return table
+
+
+def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
+    where = f"card {card.label or card.mount}" if card else "folder"
+    out.print(f"Source:  {escape(plan.source)} ({escape(where)})")
+    out.print(f"Archive: {escape(plan.archive)} (from {escape(archive_from)})")
+    if plan.clock_offset:
+        out.print(f"Clock offset: {plan.clock_offset} added to camera times")
+    if plan.items:
+        out.print(plan_table(plan))
+    counts = plan.counts
+    out.print(
+        f"{len(plan.items)} file(s): [green]{counts['copy']} to copy[/] "
+        f"({human_bytes(plan.bytes_to_copy)}), [cyan]{counts['skip']} already archived[/], "
+        f"[yellow]{counts['hold']} held on the card[/]"
+    )
+    print_warnings(plan.warnings)
+
+
+def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> None:
+    for warning in list(warnings)[:limit]:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    if len(warnings) > limit:
+        err.print(f"[yellow]… and {len(warnings) - limit} more warnings[/]")
+
+
+def cards_table(cards: list[Card]) -> Table:
+    table = Table(header_style="bold")
+    for column in ("mount", "label", "file system", "size", "free", "photos", "removable"):
+        table.add_column(column)
+    for card in cards:
+        table.add_row(
+            escape(card.mount),
+            escape(card.label or "-"),
+            card.fstype,
+            human_bytes(card.total_bytes) if card.total_bytes else "-",
+            human_bytes(card.free_bytes) if card.free_bytes is not None else "-",
+            str(card.photos),
+            "yes" if card.removable else "-",
+        )
+    return table
+
+
+@contextmanager
+def progress(enabled: bool, *, bytes_mode: bool) -> Iterator[Progress | None]:
+    """A progress bar on stderr when it is a terminal; None (quiet) otherwise."""
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+    if bytes_mode:
+        columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    else:
+        columns += [MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        yield bar

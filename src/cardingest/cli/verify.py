@@ -1,0 +1,124 @@
+"""CLI side of `verify` and `audit`: progress, tables, documents and exit codes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from ..archive.audit import AuditLog
+from ..archive.catalogue import catalogue_path
+from ..archive.lock import ArchiveLock
+from ..archive.verify import VerifyReport, record_verify, total_bytes, verify_archive
+from ..errors import EXIT_FAILURE, EXIT_OK, AuditError, CatalogueError
+from ..ids import validate_id
+from ..models import Settings
+from . import output
+
+
+def _patient(raw: str | None, settings: Settings) -> str | None:
+    if raw is None:
+        return None
+    return validate_id(raw, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=True)
+
+
+def _measure(archive: Path, patient_id: str | None) -> VerifyReport:
+    total = total_bytes(archive, patient_id)
+    with output.progress(True, bytes_mode=True) as bar:
+        task = bar.add_task("Verifying", total=total) if bar else None
+        lock = threading.Lock()
+
+        def on_bytes(count: int) -> None:
+            if bar is not None and task is not None:
+                with lock:
+                    bar.advance(task, count)
+
+        return verify_archive(archive, patient_id=patient_id, on_bytes=on_bytes)
+
+
+def problems_table(report: VerifyReport) -> Table:
+    table = Table(header_style="bold")
+    for column in ("problem", "copy", "path", "detail"):
+        table.add_column(column, overflow="fold")
+    for problem in report.problems:
+        table.add_row(
+            f"[red]{problem.kind}[/]",
+            problem.where,
+            escape(problem.path),
+            escape(problem.detail or ""),
+        )
+    return table
+
+
+def print_report(report: VerifyReport) -> None:
+    scope = f" of {report.patient_id}" if report.patient_id else ""
+    copies = "copy" if report.copies == 1 else "copies"
+    checked = (
+        f"Checked {report.copies} {copies} of {report.records} catalogued file(s){scope} "
+        f"in {escape(report.archive)}"
+    )
+    if report.ok:
+        output.out.print(f"{checked}: [green]all match[/].")
+        return
+    output.out.print(problems_table(report))
+    counts = report.counts
+    output.out.print(
+        f"{checked}: [red]{len(report.problems)} problem(s)[/]: {counts['missing']} missing, "
+        f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
+        f"{counts['unexpected']} unexpected."
+    )
+    if counts["missing"] or counts["changed"]:
+        output.out.print(
+            "A changed copy, or a missing one whose folder is there, is noted in the "
+            "catalogue: while its card still holds the photo, ingesting that card again puts "
+            "the copy back (the bad file is kept in .cardingest/damaged/)."
+        )
+
+
+def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
+    archive = settings.archive
+    patient_id = _patient(raw_id, settings)
+    if not catalogue_path(archive).is_file():
+        raise CatalogueError(
+            f"No catalogue at {catalogue_path(archive)}: {archive} is not a cardingest archive"
+        )
+    with ArchiveLock(archive, "verify"):
+        report = _measure(archive, patient_id)
+        record_verify(archive, report, settings.operator)
+    if as_json:
+        output.emit_json(report.to_dict())
+    else:
+        print_report(report)
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def run_audit(settings: Settings, as_json: bool) -> int:
+    log = AuditLog(settings.archive)
+    if not settings.archive.is_dir():
+        raise AuditError(f"No archive at {settings.archive}")
+    if not log.path.exists() and catalogue_path(settings.archive).exists():
+        raise AuditError(f"The audit log {log.path} is missing, though the archive has a catalogue")
+    check = log.check()
+    if as_json:
+        output.emit_json(
+            {
+                "log": str(log.path),
+                "ok": check.ok,
+                "events": check.events,
+                "bad_line": check.bad_line,
+                "problem": check.problem,
+            }
+        )
+    elif check.ok:
+        output.out.print(
+            f"Audit log {escape(str(log.path))}: {check.events} event(s), [green]chain intact[/]."
+        )
+    else:
+        where = f"line {check.bad_line}" if check.bad_line is not None else "its head file"
+        output.out.print(
+            f"[red]Audit log {escape(str(log.path))} does not check out at {where}:[/] "
+            f"{escape(check.problem or '')}"
+        )
+    return EXIT_OK if check.ok else EXIT_FAILURE

@@ -1,0 +1,185 @@
+"""CLI side of the wipe: confirmation, the decision table, and `ingest --wipe`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..archive.lock import ArchiveLock
+from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
+from ..ingest import IngestResult
+from ..models import Card, Settings
+from ..wipe import (
+    WipeItem,
+    WipePlan,
+    WipeResult,
+    declined_result,
+    dry_run_result,
+    execute_wipe,
+    plan_wipe,
+    require_catalogue,
+    require_dcim,
+)
+from . import output
+
+_STYLE = {"remove": "green", "keep": "yellow"}
+
+
+def can_ask() -> bool:
+    """Whether there is a terminal to ask for confirmation on."""
+    return sys.stdin.isatty()
+
+
+def require_confirmation(yes: bool) -> None:
+    """Refuse up front, before anything is read or copied, when nobody can say yes."""
+    if not yes and not can_ask():
+        raise ConfirmationRequired(
+            "Not removing anything from the card: there is no terminal to ask for "
+            "confirmation. Add --yes to remove the proven-archived photos from a script."
+        )
+
+
+def wipe_table(items: list[WipeItem]) -> Table:
+    table = Table(header_style="bold")
+    table.add_column("card file", overflow="fold")
+    table.add_column("action")
+    table.add_column("why", overflow="fold")
+    for item in items:
+        style = _STYLE.get(item.action, "white")
+        table.add_row(escape(item.source), f"[{style}]{item.action}[/]", escape(item.reason))
+    return table
+
+
+def exit_code(result: WipeResult) -> int:
+    return EXIT_HELD if result.kept else EXIT_OK
+
+
+def _show_plan(plan: WipePlan, archive_from: str, console: Console) -> None:
+    where = f"card {plan.card.label or plan.card.mount}" if plan.card else "folder"
+    console.print(f"Source:  {escape(plan.source)} ({escape(where)})")
+    console.print(f"Archive: {escape(plan.archive)} (from {escape(archive_from)})")
+    if plan.items:
+        console.print(wipe_table(list(plan.items)))
+    console.print(
+        f"{len(plan.items)} photo, video or sound file(s): "
+        f"[green]{len(plan.to_remove)} proven archived, to remove[/], "
+        f"[yellow]{len(plan.to_keep)} to keep[/]"
+    )
+
+
+def _check(root: Path, card: Card | None, archive: Path) -> WipePlan:
+    with output.progress(True, bytes_mode=False) as bar:
+        task = bar.add_task("Re-reading card and archive", total=None) if bar else None
+
+        def tick(_: str) -> None:
+            if bar is not None and task is not None:
+                bar.advance(task)
+
+        return plan_wipe(root, card, archive, on_file=tick)
+
+
+def _confirmed(plan: WipePlan, yes: bool) -> bool:
+    if yes or not plan.to_remove:
+        return True
+    return typer.confirm(
+        f"Remove {len(plan.to_remove)} file(s) from {plan.source}? "
+        "(deleted so the card can be reused; not a secure erase)",
+        default=False,
+        err=True,
+    )
+
+
+def run_wipe(
+    root: Path,
+    card: Card | None,
+    settings: Settings,
+    *,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> WipeResult:
+    """Check every photo, show the decisions, confirm, remove; the caller renders the result."""
+    archive = settings.archive
+    console = output.err if as_json else output.out
+    require_dcim(root)
+    if dry_run:
+        plan = _check(root, card, archive)
+        if not as_json:
+            _show_plan(plan, settings.archive_from, console)
+        return dry_run_result(plan)
+    require_confirmation(yes)
+    require_catalogue(archive)
+    with ArchiveLock(archive, "wipe") as lock:
+        if lock.took_over_from:
+            output.err.print(
+                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')}."
+            )
+        plan = _check(root, card, archive)
+        if not as_json or not yes:
+            _show_plan(plan, settings.archive_from, console)
+        if not _confirmed(plan, yes):
+            output.err.print("Nothing was removed.")
+            return declined_result(plan)
+        return execute_wipe(plan, operator=settings.operator)
+
+
+def print_wipe_result(result: WipeResult) -> None:
+    if result.dry_run:
+        output.out.print(
+            f"Dry run: {len(result.removed)} file(s) would be removed, "
+            f"{len(result.kept)} kept. Nothing was changed."
+        )
+        return
+    if result.declined:
+        output.out.print(f"Nothing was removed; {len(result.kept)} file(s) stay on the card.")
+        return
+    late = [
+        item
+        for item, planned in zip(result.items, result.plan.items, strict=True)
+        if item.action != planned.action
+    ]
+    for item in late:
+        output.out.print(f"[yellow]kept:[/] {escape(item.source)} ({escape(item.reason)})")
+    output.out.print(
+        f"[green]Removed {len(result.removed)} file(s)[/] from the card; "
+        f"[yellow]kept {len(result.kept)}[/]."
+    )
+
+
+def wipe_after_ingest(
+    result: IngestResult,
+    root: Path,
+    card: Card | None,
+    settings: Settings,
+    *,
+    code: int,
+    yes: bool,
+    document: dict[str, Any] | None,
+) -> int:
+    """`ingest --wipe`: wipe only after an ingest without failures; returns the exit code."""
+    failed = result.count("failed")
+    if failed or result.interrupted:
+        message = f"Not wiping: {failed} file(s) failed to copy; the card was left as it is."
+        output.err.print(f"[red]{escape(message)}[/]")
+        if document is not None:
+            document["wipe"] = {"skipped": message}
+        return code
+    try:
+        wiped = run_wipe(root, card, settings, yes=yes, dry_run=False, as_json=document is not None)
+    except CardingestError as exc:
+        if document is None:
+            raise
+        output.err.print(f"[red]error:[/] {escape(exc.message)}")
+        document["wipe"] = {"error": {"message": exc.message, "details": exc.details}}
+        return exc.exit_code
+    if document is not None:
+        document["wipe"] = wiped.to_dict()
+    else:
+        print_wipe_result(wiped)
+    return EXIT_HELD if EXIT_HELD in (code, exit_code(wiped)) else EXIT_OK

@@ -1,0 +1,255 @@
+"""Change archived photos' keywords after the fact (the histology came back).
+
+The catalogue is updated, each photo's XMP sidecar is rewritten (archive and backup copy),
+and the audit log gets one ``tag`` event with the old and new keywords of every changed
+path. The caller holds the archive lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..archive.audit import AuditLog
+from ..archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from ..archive.xmp import Keywords, sidecar_path, write_sidecar
+from ..card.scan import SIDECAR_EXTENSIONS
+from ..errors import CatalogueError, UsageError
+from ..ids import SAFE_ID
+from ..models import CONSENT_LEVELS
+from ..storage.durable import writing_to
+
+MAX_TEXT = 200
+_FORMULA_START = ("=", "+", "@", "-")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What to do to each target's keywords; ``None`` leaves site or consent as it is."""
+
+    diagnosis: tuple[str, ...] = ()
+    site: str | None = None
+    consent: str | None = None
+    remove: bool = False
+
+
+@dataclass(frozen=True)
+class Retag:
+    path: str
+    old: Keywords
+    new: Keywords
+
+
+@dataclass
+class TagResult:
+    changed: list[Retag] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    sidecars: dict[str, int] = field(default_factory=dict)
+    kept: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def require_catalogue(archive: Path) -> None:
+    if not catalogue_path(archive).is_file():
+        raise CatalogueError(
+            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}. "
+            "Is --archive right?"
+        )
+
+
+def check_text(value: str, what: str) -> str:
+    """A keyword as the ID map accepts it: no formula, no control characters, not too long."""
+    text = value.strip()
+    if text.startswith(_FORMULA_START):
+        raise UsageError(f"{what} {text[:40]!r} looks like a spreadsheet formula")
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"{what} is longer than {MAX_TEXT} characters")
+    if any(ord(ch) < 32 or ch in "\x7f\ufffe\uffff" for ch in text):
+        raise UsageError(f"{what} contains control characters")
+    return text
+
+
+def parse_change(
+    diagnosis: str | None, site: str | None, consent: str | None, remove: bool
+) -> Change:
+    """Check the flags of ``tag``; ``diagnosis`` is ``;``-separated keywords."""
+    keywords = tuple(
+        dict.fromkeys(check_text(k, "diagnosis") for k in (diagnosis or "").split(";") if k.strip())
+    )
+    if remove and not keywords:
+        raise UsageError("--remove needs --diagnosis with the keyword(s) to remove")
+    if remove and (site is not None or consent is not None):
+        raise UsageError(
+            "--remove removes diagnosis keywords only; give --site or --consent without it "
+            "(an empty value clears them)"
+        )
+    if not keywords and site is None and consent is None:
+        raise UsageError("Nothing to change: give --diagnosis, --site or --consent")
+    level = consent.strip().lower() if consent is not None else None
+    if level and level not in CONSENT_LEVELS:
+        raise UsageError(f"--consent {consent!r} is not one of {', '.join(CONSENT_LEVELS)}")
+    return Change(
+        diagnosis=keywords,
+        site=check_text(site, "site") if site is not None else None,
+        consent=level,
+        remove=remove,
+    )
+
+
+def apply(old: Keywords, change: Change) -> Keywords:
+    """The keywords after ``change``; diagnosis keywords compare case-insensitively."""
+    given = {k.lower() for k in change.diagnosis}
+    if change.remove:
+        diagnosis = tuple(k for k in old.diagnosis if k.lower() not in given)
+    else:
+        have = {k.lower() for k in old.diagnosis}
+        diagnosis = old.diagnosis + tuple(k for k in change.diagnosis if k.lower() not in have)
+    site = old.site if change.site is None else (change.site or None)
+    consent = old.consent if change.consent is None else (change.consent or None)
+    return Keywords(diagnosis, site, consent)
+
+
+def keywords_of(record: CatalogueRecord) -> Keywords:
+    return Keywords(record.diagnosis, record.site, record.consent)
+
+
+def is_sidecar(archive_path: str) -> bool:
+    return archive_path.rpartition(".")[2].lower() in SIDECAR_EXTENSIONS
+
+
+def _relative(target: str, archive: Path) -> str | None:
+    path = Path(target).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    try:
+        return path.resolve().relative_to(archive.resolve()).as_posix()
+    except (OSError, ValueError):
+        return None
+
+
+def resolve_targets(
+    catalogue: Catalogue,
+    archive: Path,
+    targets: Sequence[str],
+    check_id: Callable[[str], str],
+) -> list[CatalogueRecord]:
+    """The records named by patient IDs or paths (archive-relative, or on disk in the archive).
+
+    Every target that names nothing is reported at once (UsageError), before any change.
+    """
+    found: dict[str, CatalogueRecord] = {}
+    problems: list[str] = []
+    for target in targets:
+        if SAFE_ID.fullmatch(target.strip()):
+            patient_id = check_id(target)
+            records = list(catalogue.records(patient_id))
+            if not records:
+                problems.append(f"{target}: no archived photos of this ID")
+            found.update((r.archive_path, r) for r in records)
+            continue
+        record = catalogue.record(target.replace("\\", "/"))
+        if record is None:
+            relpath = _relative(target, archive)
+            record = catalogue.record(relpath) if relpath else None
+        if record is None:
+            problems.append(f"{target}: not an archived photo in {archive}")
+        else:
+            found[record.archive_path] = record
+    if problems:
+        raise UsageError("Nothing was changed: some targets are not archived", details=problems)
+    return [found[path] for path in sorted(found)]
+
+
+def _sidecar_copies(archive: Path, record: CatalogueRecord) -> list[Path]:
+    copies = [archive / record.archive_path]
+    if record.backup_path:
+        copies.append(Path(record.backup_path))
+    return copies
+
+
+def rewrite_sidecars(
+    archive: Path,
+    catalogue: Catalogue,
+    records: Iterable[CatalogueRecord],
+    result: TagResult,
+) -> None:
+    """Bring the sidecars of ``records`` (photos only) in line with their catalogue keywords.
+
+    Where the archive holds the camera's own ``NAME.xmp`` (catalogued as a file of its own),
+    it is kept as the camera wrote it.
+    """
+    for record in records:
+        if is_sidecar(record.archive_path):
+            continue
+        camera_xmp = sidecar_path(Path(record.archive_path)).as_posix()
+        if catalogue.record(camera_xmp) is not None:
+            result.kept.append(camera_xmp)
+            continue
+        fresh = catalogue.record(record.archive_path) or record
+        for photo in _sidecar_copies(archive, record):
+            try:
+                outcome = write_sidecar(photo, keywords_of(fresh))
+            except (OSError, ValueError) as exc:
+                result.problems.append(f"{sidecar_path(photo)}: {exc}")
+                continue
+            if outcome == "foreign":
+                result.kept.append(str(sidecar_path(photo)))
+            result.sidecars[outcome] = result.sidecars.get(outcome, 0) + 1
+
+
+def _as_dict(keywords: Keywords) -> dict[str, object]:
+    return {
+        "diagnosis": list(keywords.diagnosis),
+        "site": keywords.site,
+        "consent": keywords.consent,
+    }
+
+
+def tag(
+    archive: Path,
+    targets: Sequence[str],
+    change: Change,
+    *,
+    check_id: Callable[[str], str],
+    operator: str,
+) -> TagResult:
+    """Apply ``change`` to every target's record, sidecars and the audit log.
+
+    The caller holds the archive lock (sidecars are rewritten through temporary files).
+    """
+    require_catalogue(archive)
+    result = TagResult()
+    with Catalogue.open(archive, create=False) as catalogue:
+        records = resolve_targets(catalogue, archive, targets, check_id)
+        touched: list[CatalogueRecord] = []
+        for record in records:
+            old = keywords_of(record)
+            new = apply(old, change)
+            if new == old:
+                result.unchanged.append(record.archive_path)
+                continue
+            catalogue.update_keywords(
+                record.archive_path,
+                diagnosis=new.diagnosis,
+                site=new.site or "",
+                consent=new.consent or "",
+            )
+            result.changed.append(Retag(record.archive_path, old, new))
+            touched.append(record)
+        with writing_to(archive):
+            rewrite_sidecars(archive, catalogue, touched, result)
+    if result.changed:
+        AuditLog(archive).append(
+            "tag",
+            operator=operator,
+            archive=str(archive),
+            changes=[
+                {"path": r.path, "old": _as_dict(r.old), "new": _as_dict(r.new)}
+                for r in result.changed
+            ],
+            sidecars=result.sidecars,
+            kept=result.kept,
+            problems=result.problems,
+        )
+    return result

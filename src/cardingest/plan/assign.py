@@ -1,0 +1,105 @@
+"""Interactive ID assignment: photos grouped by time gaps, one patient ID asked per group.
+
+The answers become an ordinary ID map (one row per answered group, its ``files`` naming each
+photo by folder and stem), so the planner sees nothing new. Asking and telling are passed in,
+so this module needs no terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..errors import InvalidIdError, UsageError
+from ..models import IdMap, MapRow, MediaFile
+from .idmap import parse_spec
+from .template import group_by_gap
+
+SOURCE = "interactive"
+
+
+@dataclass(frozen=True)
+class Group:
+    number: int
+    files: tuple[MediaFile, ...]
+
+    def describe(self) -> str:
+        times = sorted(m.captured for m in self.files)
+        first, last = self.files[0], self.files[-1]
+        span = f"{times[0]:%Y-%m-%d %H:%M:%S}"
+        if times[-1] != times[0]:
+            span += (
+                f" to {times[-1]:%H:%M:%S}"
+                if times[-1].date() == times[0].date()
+                else (f" to {times[-1]:%Y-%m-%d %H:%M:%S}")
+            )
+        names = first.name if first is last else f"{first.name} … {last.name}"
+        return f"Group {self.number}: {len(self.files)} photo(s), {span}, {names}"
+
+
+def make_groups(files: Sequence[MediaFile], gap: timedelta) -> list[Group]:
+    return [
+        Group(number, tuple(group))
+        for number, group in enumerate(group_by_gap(files, gap), start=1)
+    ]
+
+
+def file_spec(media: MediaFile) -> str | None:
+    """How an ID map names this one photo (``100CANON/IMG_0001``), or None if it cannot."""
+    folder = media.folder.rpartition("/")[2]
+    spec = f"{folder}/{media.stem}" if folder else media.stem
+    try:
+        parse_spec(spec)
+    except ValueError:
+        return None
+    return spec
+
+
+def build_idmap(groups: Sequence[Group], answers: Sequence[str | None]) -> tuple[IdMap, list[str]]:
+    """The ID map of the answers (None = leave that group on the card).
+
+    Returns the map and the photos an ID map cannot name (odd file names), which stay on the
+    card. Raises UsageError when no group got an ID.
+    """
+    rows: list[MapRow] = []
+    unnamed: list[str] = []
+    for group, answer in zip(groups, answers, strict=True):
+        if answer is None:
+            continue
+        specs = []
+        for media in group.files:
+            spec = file_spec(media)
+            if spec is None:
+                unnamed.append(media.path)
+            else:
+                specs.append(spec)
+        if specs:
+            files = " ".join(dict.fromkeys(specs))
+            rows.append(MapRow(line=group.number, patient_id=answer, files=files))
+    if not rows:
+        raise UsageError("No patient ID was given, so there is nothing to copy")
+    return IdMap(rows=tuple(rows), source=SOURCE), unnamed
+
+
+def ask_ids(
+    groups: Sequence[Group],
+    ask: Callable[[str], str],
+    tell: Callable[[str], None],
+    check: Callable[[str], str],
+) -> list[str | None]:
+    """One checked ID (or None for blank) per group; an invalid ID is explained and re-asked."""
+    answers: list[str | None] = []
+    for group in groups:
+        tell(group.describe())
+        while True:
+            raw = ask(f"Patient ID for group {group.number} (blank: leave on the card): ")
+            if not raw.strip():
+                answers.append(None)
+                break
+            try:
+                answers.append(check(raw))
+                break
+            except InvalidIdError as exc:
+                tell(exc.message)
+    return answers

@@ -1,0 +1,390 @@
+"""The ID map: which photos belong to which patient.
+
+Parsing (`parse_map`) checks the CSV on its own; resolving (`resolve`) matches its rows against
+the files found on the card. Both collect every problem, each with its line number, and raise
+one `MapError` listing them all, so the operator can fix the sheet in one go.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ..errors import InvalidIdError, MapError
+from ..ids import validate_id
+from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
+
+COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
+MAX_MAP_BYTES = 2 * 1024 * 1024
+MAX_TEXT = 200
+_DELIMITERS = (",", ";", "\t")
+_SPEC_NAME = re.compile(
+    r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?(?P<stem>[A-Za-z0-9_]+)(?:\.[A-Za-z0-9]+)?$"
+)
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+_TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y:%m:%d %H:%M:%S",
+)
+
+
+@dataclass(frozen=True)
+class _Name:
+    folder: str | None
+    stem: str
+
+    @property
+    def number(self) -> int | None:
+        match = _TRAILING_NUMBER.search(self.stem)
+        return int(match.group(1)) if match else None
+
+
+def _looks_like_formula(cell: str) -> bool:
+    return cell[:1] in ("=", "+", "@") or (cell.startswith("-") and len(cell) > 1)
+
+
+def _decode(data: bytes, source: str) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise MapError(
+            f"{source}: the map is UTF-16 text; save it as 'CSV UTF-8 (comma delimited)'",
+            details=["line 1: UTF-16 byte order mark"],
+        )
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise MapError(
+            f"{source}: the map is not a text CSV file",
+            details=[f"line {line}: contains NUL bytes (binary data)"],
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MapError(
+            f"{source}: the map is not UTF-8 text; save it as 'CSV UTF-8 (comma delimited)'",
+            details=[f"line {line}: byte 0x{data[exc.start]:02x} is not UTF-8"],
+        ) from None
+
+
+def _header(text: str) -> tuple[str, list[str]]:
+    """Pick the delimiter whose header row names only known columns."""
+    first = text.splitlines()[0] if text.strip() else ""
+    best: tuple[str, list[str]] | None = None
+    for delimiter in _DELIMITERS:
+        cells = [c.strip().lower() for c in next(csv.reader([first], delimiter=delimiter), [])]
+        if "id" in cells and all(c in COLUMNS for c in cells if c):
+            return delimiter, cells
+        if best is None or len(cells) > len(best[1]):
+            best = (delimiter, cells)
+    assert best is not None
+    return best
+
+
+def _parse_time(text: str) -> datetime | None:
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _check_text(cell: str, column: str, line: int, problems: list[str]) -> None:
+    if _looks_like_formula(cell):
+        problems.append(f"line {line}: {column} {cell[:40]!r} looks like a spreadsheet formula")
+    elif len(cell) > MAX_TEXT:
+        problems.append(f"line {line}: {column} is longer than {MAX_TEXT} characters")
+    elif any(ord(ch) < 32 for ch in cell):
+        problems.append(f"line {line}: {column} contains control characters")
+
+
+def _parse_names(cell: str, line: int, problems: list[str]) -> None:
+    for spec in split_specs(cell):
+        try:
+            parse_spec(spec)
+        except ValueError as exc:
+            problems.append(f"line {line}: files {spec!r}: {exc}")
+
+
+def split_specs(cell: str) -> list[str]:
+    """A files cell may hold several specs separated by spaces or ';'."""
+    return [part for part in re.split(r"[\s;]+", cell) if part]
+
+
+def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
+    """``IMG_0001``, ``IMG_0001-IMG_0012`` or ``101CANON/IMG_0001-101CANON/IMG_0004``."""
+    parts = spec.split("-")
+    if len(parts) > 2 or not all(parts):
+        raise ValueError("write one name or a range FIRST-LAST, e.g. IMG_0001-IMG_0012")
+    names = []
+    for part in parts:
+        match = _SPEC_NAME.match(part)
+        if not match:
+            raise ValueError(f"{part!r} is not a file name like IMG_0001 or 100CANON/IMG_0001")
+        folder = match.group("folder")
+        names.append(_Name(folder.upper() if folder else None, match.group("stem").upper()))
+    if len(names) == 1:
+        return names[0], None
+    first, last = names
+    if first.number is None or last.number is None:
+        raise ValueError("both ends of a range need a file number, e.g. IMG_0001-IMG_0012")
+    if (first.folder is None) != (last.folder is None):
+        raise ValueError("give the folder on both ends of the range, or on neither")
+    if _order(first) > _order(last):
+        raise ValueError("the range runs backwards")
+    return first, last
+
+
+def _order(name: _Name) -> tuple[str, int]:
+    return (name.folder or "", name.number or 0)
+
+
+def parse_map(
+    path: Path,
+    *,
+    scheme: str = "nhi",
+    pattern: str | None = None,
+    allow_test_ids: bool = False,
+) -> IdMap:
+    """Read and check an ID map CSV; raises MapError listing every problem."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_MAP_BYTES:
+            raise MapError(
+                f"{source}: the map is {size:,} bytes; an ID map is at most "
+                f"{MAX_MAP_BYTES // 1024 // 1024} MiB",
+                details=["line 1: file too large"],
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MapError(f"Cannot read the ID map {source}: {exc.strerror or exc}") from None
+    text = _decode(data, source)
+    parsed = parse_map_text(
+        text, source=source, scheme=scheme, pattern=pattern, allow_test_ids=allow_test_ids
+    )
+    return replace(parsed, recorded=f"map sha256:{hashlib.sha256(data).hexdigest()}")
+
+
+def parse_map_text(
+    text: str,
+    *,
+    source: str = "map",
+    scheme: str = "nhi",
+    pattern: str | None = None,
+    allow_test_ids: bool = False,
+) -> IdMap:
+    problems: list[str] = []
+    if not text.strip():
+        raise MapError(f"{source}: the map is empty", details=["line 1: no header row"])
+    delimiter, header = _header(text)
+    seen: set[str] = set()
+    for cell in header:
+        if not cell:
+            problems.append("line 1: a column has no name")
+        elif cell not in COLUMNS:
+            close = difflib.get_close_matches(cell, COLUMNS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(
+                f"line 1: unknown column '{cell[:40]}'{hint}; columns are {', '.join(COLUMNS)}"
+            )
+        elif cell in seen:
+            problems.append(f"line 1: column '{cell}' appears twice")
+        seen.add(cell)
+    if "id" not in header:
+        problems.append("line 1: no 'id' column")
+    if "files" not in header and not {"from", "to"} <= set(header):
+        problems.append("line 1: give a 'files' column, or 'from' and 'to' columns")
+    if problems:
+        raise MapError(f"{source}: the ID map's header is not right", details=problems)
+
+    rows: list[MapRow] = []
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    next(reader)
+    for record in reader:
+        line = reader.line_num
+        cells = [c.strip() for c in record]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if len(cells) > len(header) and any(cells[len(header) :]):
+            problems.append(f"line {line}: more cells than columns (a missing quote?)")
+            continue
+        row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
+        parsed = _parse_row(row, line, scheme, pattern, allow_test_ids, problems)
+        if parsed is not None:
+            rows.append(parsed)
+    if not rows and not problems:
+        problems.append("line 2: the map has no rows")
+    if problems:
+        raise MapError(f"{source}: {len(problems)} problem(s) in the ID map", details=problems)
+    return IdMap(rows=tuple(rows), source=source)
+
+
+def _parse_row(
+    row: dict[str, str],
+    line: int,
+    scheme: str,
+    pattern: str | None,
+    allow_test_ids: bool,
+    problems: list[str],
+) -> MapRow | None:
+    before = len(problems)
+    raw_id = row.get("id", "")
+    patient_id = ""
+    if not raw_id:
+        problems.append(f"line {line}: the id is empty")
+    else:
+        try:
+            patient_id = validate_id(raw_id, scheme, pattern=pattern, allow_test_ids=allow_test_ids)
+        except InvalidIdError as exc:
+            problems.append(f"line {line}: id: {exc.message}")
+    files = row.get("files", "")
+    start_text, end_text = row.get("from", ""), row.get("to", "")
+    start = end = None
+    if files and (start_text or end_text):
+        problems.append(f"line {line}: give files or from/to, not both")
+    elif files:
+        _parse_names(files, line, problems)
+    elif start_text or end_text:
+        start, end = _parse_time(start_text), _parse_time(end_text)
+        if end is not None and end_text.count(":") == 1:
+            end += timedelta(seconds=59)
+        for label, text, value in (("from", start_text, start), ("to", end_text, end)):
+            if value is None:
+                problems.append(
+                    f"line {line}: {label} {text[:40]!r} is not a time like 2026-11-25 14:05:00"
+                )
+        if start and end and start > end:
+            problems.append(f"line {line}: from is after to")
+    else:
+        problems.append(f"line {line}: no files and no from/to: which photos are these?")
+    diagnosis: list[str] = []
+    for keyword in (k.strip() for k in row.get("diagnosis", "").split(";")):
+        if keyword:
+            _check_text(keyword, "diagnosis", line, problems)
+            if keyword.lower() not in (d.lower() for d in diagnosis):
+                diagnosis.append(keyword)
+    site = row.get("site", "") or None
+    if site:
+        _check_text(site, "site", line, problems)
+    consent = (row.get("consent", "") or "").lower() or None
+    if consent and consent not in CONSENT_LEVELS:
+        problems.append(
+            f"line {line}: consent {consent[:40]!r} is not one of {', '.join(CONSENT_LEVELS)}"
+        )
+    if len(problems) > before:
+        return None
+    return MapRow(
+        line=line,
+        patient_id=patient_id,
+        files=files or None,
+        start=start,
+        end=end,
+        diagnosis=tuple(diagnosis),
+        site=site,
+        consent=consent,
+    )
+
+
+def single_id_map(
+    patient_id: str,
+    *,
+    scheme: str = "nhi",
+    pattern: str | None = None,
+    allow_test_ids: bool = False,
+) -> IdMap:
+    """The map of ``--id ID``: every file on the card belongs to one patient."""
+    checked = validate_id(patient_id, scheme, pattern=pattern, allow_test_ids=allow_test_ids)
+    return IdMap(rows=(MapRow(line=0, patient_id=checked, everything=True),), source="--id")
+
+
+def _folder_name(path: str) -> str:
+    folder = path.rpartition("/")[0]
+    return folder.rpartition("/")[2].upper()
+
+
+def _file_name(media: MediaFile) -> _Name:
+    return _Name(_folder_name(media.path), media.stem.upper())
+
+
+def _matches(spec: str, files: Sequence[MediaFile]) -> tuple[list[MediaFile], str | None]:
+    first, last = parse_spec(spec)
+    hits: list[MediaFile] = []
+    for media in files:
+        name = _file_name(media)
+        if last is None:
+            ok = name.stem == first.stem and first.folder in (None, name.folder)
+        elif first.folder is None:
+            ok = name.number is not None and first.number <= name.number <= last.number  # type: ignore[operator]
+        else:
+            ok = name.number is not None and _order(first) <= _order(name) <= _order(last)
+        if ok:
+            hits.append(media)
+    if not hits:
+        return hits, "matches no file on the card"
+    folders = sorted({_folder_name(m.path) for m in hits})
+    if first.folder is None and len(folders) > 1:
+        return hits, (
+            f"matches files in {' and '.join(folders)}; put the folder in front, "
+            f"e.g. {folders[0]}/{first.stem}"
+        )
+    return hits, None
+
+
+def resolve(
+    idmap: IdMap, files: Iterable[MediaFile], clock_offset: timedelta = timedelta(0)
+) -> dict[str, MapRow]:
+    """Which row covers each file (by path). Files no row covers are simply absent.
+
+    ``from``/``to`` rows compare with the corrected time (camera time + `clock_offset`), the
+    time the preview shows. Raises MapError for ranges that match nothing, ambiguous bare
+    names and files that two rows both claim. Pure: works on the scan records only.
+    """
+    media = [m for m in files if not m.sidecar]
+    covered: dict[str, MapRow] = {}
+    clashes: dict[tuple[int, int], list[str]] = defaultdict(list)
+    problems: list[str] = []
+    for row in idmap.rows:
+        hits: list[MediaFile] = []
+        if row.everything:
+            hits = media
+        elif row.files:
+            for spec in split_specs(row.files):
+                found, problem = _matches(spec, media)
+                if problem:
+                    problems.append(f"line {row.line}: files {spec!r} {problem}")
+                hits.extend(found)
+        else:
+            hits = [
+                m
+                for m in media
+                if row.start <= m.captured + clock_offset <= row.end  # type: ignore[operator]
+            ]
+            if not hits:
+                problems.append(
+                    f"line {row.line}: no photo was taken between {row.start} and {row.end}"
+                )
+        for m in hits:
+            other = covered.get(m.path)
+            if other is not None and other is not row:
+                clashes[(other.line, row.line)].append(m.path)
+            covered[m.path] = row
+    for (a, b), paths in sorted(clashes.items()):
+        more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+        problems.append(f"lines {a} and {b} both cover {paths[0]}{more}")
+    if problems:
+        raise MapError(
+            f"{idmap.source}: {len(problems)} problem(s) matching the ID map to the card",
+            details=problems,
+        )
+    return covered

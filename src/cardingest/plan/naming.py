@@ -1,0 +1,112 @@
+"""Archive names from templates, and the camera clock correction."""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import datetime, timedelta
+
+from ..errors import ConfigError, UsageError
+
+DEFAULT_FOLDER_TEMPLATE = "{id}"
+DEFAULT_NAME_TEMPLATE = "{id}-{date}-{time}"
+TOKENS = {
+    "id": "the patient ID",
+    "date": "capture date, YYYYMMDD",
+    "time": "capture time, HHMMSS",
+    "year": "YYYY",
+    "month": "MM",
+    "day": "DD",
+    "hour": "HH",
+    "minute": "MM",
+    "second": "SS",
+}
+_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_OFFSET = re.compile(r"^([+-])?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
+
+
+def _fields(patient_id: str, when: datetime) -> dict[str, str]:
+    year, month, day = f"{when.year:04d}", f"{when.month:02d}", f"{when.day:02d}"
+    hour, minute, second = f"{when.hour:02d}", f"{when.minute:02d}", f"{when.second:02d}"
+    return {
+        "id": patient_id,
+        "date": year + month + day,
+        "time": hour + minute + second,
+        "year": year,
+        "month": month,
+        "day": day,
+        "hour": hour,
+        "minute": minute,
+        "second": second,
+    }
+
+
+def check_templates(folder_template: str, name_template: str) -> None:
+    """Refuse templates with unknown tokens or that could leave the archive."""
+    for key, template, may_nest in (
+        ("folder_template", folder_template, True),
+        ("name_template", name_template, False),
+    ):
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        except ValueError as exc:
+            raise ConfigError(f"{key} {template!r}: {exc}") from None
+        unknown = [n for n in names if n not in TOKENS]
+        if unknown:
+            raise ConfigError(
+                f"{key} {template!r}: unknown token {{{unknown[0]}}}; "
+                f"tokens are {', '.join('{' + t + '}' for t in TOKENS)}"
+            )
+        if "id" not in names and key == "folder_template":
+            raise ConfigError(f"{key} {template!r} must contain {{id}}: one folder per patient")
+        if not may_nest and "/" in template:
+            raise ConfigError(f"{key} {template!r} may not contain '/'")
+        sample = render(template, "ABC1235", datetime(2026, 1, 2, 3, 4, 5))
+        if not all(_COMPONENT.match(part) for part in sample.split("/")):
+            raise ConfigError(
+                f"{key} {template!r} gives {sample!r}: each part must be letters, digits, "
+                "'_', '-' or '.', and not start with '.'"
+            )
+
+
+def render(template: str, patient_id: str, when: datetime) -> str:
+    return template.format(**_fields(patient_id, when))
+
+
+def target_path(
+    folder_template: str,
+    name_template: str,
+    patient_id: str,
+    when: datetime,
+    suffix: int,
+    extension: str,
+) -> str:
+    """``JBX3656/JBX3656-20080530-155601-2.jpg``; suffix 1 means no ``-N``."""
+    folder = render(folder_template, patient_id, when)
+    name = render(name_template, patient_id, when)
+    if suffix > 1:
+        name = f"{name}-{suffix}"
+    return f"{folder}/{name}.{extension}" if extension else f"{folder}/{name}"
+
+
+def parse_clock_offset(text: str | None) -> timedelta:
+    """``+01:00``, ``-00:02:30``: what to add to the camera's clock to get the true time."""
+    if not text:
+        return timedelta(0)
+    match = _OFFSET.match(text.strip())
+    if not match:
+        raise UsageError(
+            f"--clock-offset {text!r} is not ±HH:MM or ±HH:MM:SS (e.g. +01:00, -00:02:30)"
+        )
+    sign, hours, minutes, seconds = match.groups()
+    if int(minutes) > 59 or int(seconds or 0) > 59:
+        raise UsageError(f"--clock-offset {text!r}: minutes and seconds go up to 59")
+    delta = timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds or 0))
+    return -delta if sign == "-" else delta
+
+
+def format_clock_offset(delta: timedelta) -> str:
+    total = int(delta.total_seconds())
+    sign = "-" if total < 0 else "+"
+    total = abs(total)
+    return f"{sign}{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"

@@ -1,0 +1,272 @@
+"""The planner: a pure function from scan records, ID map and archive snapshot to actions.
+
+The dry run prints this plan and ingest executes the very same object, so a preview cannot
+differ from the real run. No I/O happens here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..models import ArchivedFile, ArchiveState, IdMap, MapRow, MediaFile, Plan, PlanItem
+from .idmap import resolve
+from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
+
+MAX_SUFFIX = 9999
+_SOURCE_RANK = {
+    "exif:DateTimeOriginal": 0,
+    "exif:DateTimeDigitized": 1,
+    "exif:DateTime": 2,
+    "mtime": 3,
+}
+
+
+@dataclass(frozen=True)
+class _Shot:
+    """The files of one exposure: a photo plus RAW twin and sidecars sharing its stem."""
+
+    key: tuple[str, str]
+    files: tuple[MediaFile, ...]
+    primary: MediaFile | None
+
+    @property
+    def order(self) -> tuple[float, str, int, str]:
+        primary = self.primary or self.files[0]
+        fraction = float(f"0.{primary.subsec}") if primary.subsec else 0.0
+        number = "".join(ch for ch in primary.stem[-4:] if ch.isdigit())
+        return (fraction, primary.folder, int(number or 0), primary.stem)
+
+
+def captured_key(media: MediaFile) -> str:
+    """How a capture time is recorded in the catalogue (raw camera time, to the second)."""
+    return media.captured.isoformat(timespec="seconds")
+
+
+def _split_clashes(members: list[MediaFile]) -> list[list[MediaFile]]:
+    """One shot per extension: a second ``.JPG``/``.jpeg`` with the same stem gets its own."""
+    shots: list[list[MediaFile]] = [[]]
+    for media in sorted(members, key=lambda m: m.path):
+        home = next((g for g in shots if all(m.extension != media.extension for m in g)), None)
+        if home is None:
+            home = []
+            shots.append(home)
+        home.append(media)
+    return shots
+
+
+def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
+    groups: dict[tuple[str, str], list[MediaFile]] = defaultdict(list)
+    for media in files:
+        groups[(media.folder, media.stem.upper())].append(media)
+    shots = []
+    for (folder, stem), grouped in groups.items():
+        for n, members in enumerate(_split_clashes(grouped)):
+            photos = [m for m in members if not m.sidecar]
+            primary = min(
+                photos,
+                key=lambda m: (_SOURCE_RANK[m.time_source], m.extension != "jpg", m.path),
+                default=None,
+            )
+            key = (folder, stem if n == 0 else f"{stem}#{n}")
+            shots.append(_Shot(key, tuple(members), primary))
+    return sorted(shots, key=lambda s: s.key)
+
+
+def _base(path: str) -> str:
+    """The path without its extension: photos of one shot share it, and so does its XMP."""
+    folder, _, name = path.rpartition("/")
+    stem = name.rpartition(".")[0] or name
+    return f"{folder}/{stem}" if folder else stem
+
+
+def _archived_index(state: ArchiveState) -> dict[tuple[str, str, int, str], ArchivedFile]:
+    return {(a.patient_id, a.source_path, a.size, a.captured_raw): a for a in state.archived}
+
+
+def _item(
+    media: MediaFile,
+    when: datetime,
+    row: MapRow | None,
+    action: str,
+    *,
+    shot_time: MediaFile | None = None,
+    target: str | None = None,
+    reason: str | None = None,
+    repair: bool = False,
+) -> PlanItem:
+    timed = shot_time or media
+    return PlanItem(
+        source=media.path,
+        action=action,  # type: ignore[arg-type]
+        size=media.size,
+        time_source=timed.time_source,
+        captured_raw=timed.captured,
+        captured_at=when,
+        subsec=timed.subsec,
+        utc_offset=timed.utc_offset,
+        patient_id=row.patient_id if row else None,
+        target=target,
+        reason=reason,
+        diagnosis=row.diagnosis if row else (),
+        site=row.site if row else None,
+        consent=row.consent if row else None,
+        make=media.make or timed.make,
+        model=media.model or timed.model,
+        warning=media.warning,
+        map_line=row.line if row and row.line else None,
+        sidecar=media.sidecar,
+        repair=repair,
+    )
+
+
+class _Namer:
+    """Hands out targets that clash with nothing archived or planned, base names included.
+
+    A base name (the path without extension) belongs to one shot: a later RAW of another
+    exposure must not land beside an archived JPEG, nor share its XMP sidecar.
+    """
+
+    def __init__(self, folder_template: str, name_template: str, taken: frozenset[str]) -> None:
+        self.folder_template = folder_template
+        self.name_template = name_template
+        self.used = set(taken)
+        self.bases = {_base(path) for path in taken}
+
+    def _at(
+        self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile]
+    ) -> list[str]:
+        return [
+            target_path(
+                self.folder_template, self.name_template, patient_id, when, suffix, m.extension
+            )
+            for m in pending
+        ]
+
+    def beside(self, archived: list[str], pending: list[MediaFile]) -> list[str] | None:
+        """Targets next to a shot's files archived by a run that stopped half-way."""
+        if not archived:
+            return None
+        base = _base(archived[0])
+        targets = [f"{base}.{m.extension}" if m.extension else base for m in pending]
+        return None if any(t in self.used for t in targets) else self.claim(targets)
+
+    def next_free(
+        self, patient_id: str, when: datetime, pending: list[MediaFile], start: int
+    ) -> tuple[list[str], int]:
+        for suffix in range(start, MAX_SUFFIX + 1):
+            targets = self._at(patient_id, when, suffix, pending)
+            if _base(targets[0]) not in self.bases:
+                return self.claim(targets), suffix
+        raise ValueError(f"no free name for {pending[0].path} up to -{MAX_SUFFIX}")
+
+    def claim(self, targets: list[str]) -> list[str]:
+        self.used.update(targets)
+        self.bases.add(_base(targets[0]))
+        return targets
+
+
+def make_plan(
+    files: Sequence[MediaFile],
+    idmap: IdMap,
+    *,
+    state: ArchiveState = ArchiveState(),
+    source: str = "",
+    archive: str = "",
+    folder_template: str = DEFAULT_FOLDER_TEMPLATE,
+    name_template: str = DEFAULT_NAME_TEMPLATE,
+    clock_offset: timedelta = timedelta(0),
+) -> Plan:
+    """Decide, for every file, copy (with its target), skip (already archived) or hold.
+
+    Raises MapError when the map does not fit the card. Names are deterministic: photos of
+    one patient in the same second are ordered by sub-second, then folder and DCF number, and
+    the 2nd gets ``-2``; a name already taken in the archive by other content moves on to
+    the next free ``-N``.
+    """
+    assignment = resolve(idmap, files, clock_offset)
+    archived = _archived_index(state)
+    namer = _Namer(folder_template, name_template, state.taken_paths)
+    items: dict[str, PlanItem] = {}
+
+    by_name: dict[tuple[str, str], list[_Shot]] = defaultdict(list)
+    for shot in _shots(files):
+        primary = shot.primary
+        row = assignment.get(primary.path) if primary else None
+        if primary is None:
+            for media in shot.files:
+                items[media.path] = _item(
+                    media,
+                    media.captured + clock_offset,
+                    None,
+                    "hold",
+                    reason="sidecar without its photo",
+                )
+            continue
+        when = primary.captured + clock_offset
+        if row is None:
+            for media in shot.files:
+                items[media.path] = _item(
+                    media, when, None, "hold", shot_time=primary, reason="not in the ID map"
+                )
+            continue
+        name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
+        by_name[(row.patient_id, name)].append(shot)
+
+    for (patient_id, _name), shots in sorted(by_name.items()):
+        next_suffix = 1
+        for shot in sorted(shots, key=lambda s: s.order):
+            primary = shot.primary
+            assert primary is not None
+            row = assignment[primary.path]
+            when = primary.captured + clock_offset
+            pending: list[MediaFile] = []
+            archived_targets: list[str] = []
+            for media in shot.files:
+                done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
+                if media.size == 0 or media.unreadable:
+                    items[media.path] = _item(
+                        media,
+                        when,
+                        row,
+                        "hold",
+                        shot_time=primary,
+                        reason="empty file (0 bytes)" if media.size == 0 else "cannot be read",
+                    )
+                elif done is not None:
+                    archived_targets.append(done.archive_path)
+                    repair = f"repairs it: {done.problem}" if done.problem else None
+                    items[media.path] = _item(
+                        media,
+                        when,
+                        row,
+                        "copy" if repair else "skip",
+                        shot_time=primary,
+                        target=done.archive_path,
+                        reason=repair or "already archived",
+                        repair=bool(repair),
+                    )
+                else:
+                    pending.append(media)
+            targets = namer.beside(archived_targets, pending) if pending else None
+            if pending and targets is None:
+                targets, suffix = namer.next_free(patient_id, when, pending, next_suffix)
+                next_suffix = suffix + 1
+            else:
+                next_suffix += 1
+            for media, target in zip(pending, targets or [], strict=True):
+                items[media.path] = _item(
+                    media, when, row, "copy", shot_time=primary, target=target
+                )
+
+    ordered = tuple(items[path] for path in sorted(items))
+    warnings = tuple(m.warning for m in files if m.warning)
+    return Plan(
+        source=source,
+        archive=archive,
+        items=ordered,
+        clock_offset=clock_offset,
+        warnings=warnings,
+    )

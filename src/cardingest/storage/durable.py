@@ -1,0 +1,116 @@
+"""Writes that survive a crash: folder fsync, atomic replacement of small files, and the
+sweep of temporaries a dead run left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..models import METADIR
+
+TEMP_PREFIX = ".cardingest-tmp-"
+"""Every temporary file cardingest writes starts with this; a dead run's are swept away."""
+_NO_DIR_FSYNC = frozenset(
+    {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
+)
+NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
+"""errno values of ``os.link`` on a filesystem without hard links (FAT, some shares)."""
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or create in ``folder`` durable, where the platform allows it."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(folder, flags)
+    except OSError:
+        if os.name == "nt":
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_DIR_FSYNC:
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves the old file or the new, never half.
+
+    Writes a temporary file in the same folder, fsyncs it, renames it over ``path`` and
+    fsyncs the folder. The temporary has the ``TEMP_PREFIX`` name, so one left by a process
+    killed mid-write (no ``except`` runs) is removed by the next ingest's stale-temp sweep.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+CLEAN_MARK = "clean"
+"""``{root}/.cardingest/clean`` exists while nobody writes to the root and the last writer
+finished normally, so no temporary file can be left anywhere in the tree."""
+
+
+def remove_stale_temps(root: Path) -> list[Path]:
+    """Delete leftover ``TEMP_PREFIX*`` files under ``root`` (a crash, kill -9, pulled card).
+
+    Only regular files with that prefix are touched, anywhere under the root including the
+    ``.cardingest`` metadata folder; symlinks are not followed. Call it while holding the
+    archive lock: a running ingest's temporaries look the same.
+    """
+    removed: list[Path] = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = Path(folder, name)
+            try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue
+                os.unlink(path)
+            except OSError:
+                continue
+            removed.append(path)
+    return sorted(removed)
+
+
+@contextlib.contextmanager
+def writing_to(root: Path) -> Iterator[list[Path]]:
+    """Write temporaries under ``root`` inside this block; yields the dead runs' ones removed.
+
+    The whole tree is swept only when the clean mark is missing: the last writer was killed,
+    lost power or its drive, or the archive predates the mark. Otherwise only the metadata
+    folder is, so an archive of years of photos on a network share is not walked at every
+    ingest. The mark is removed (durably) before the block runs and put back only when the
+    block returns normally; any exception leaves it off, and the next writer sweeps it all.
+    The caller holds the archive lock.
+    """
+    mark = Path(root, METADIR, CLEAN_MARK)
+    swept = remove_stale_temps(Path(root, METADIR) if mark.exists() else Path(root))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(mark)
+        fsync_dir(mark.parent)
+    yield swept
+    with contextlib.suppress(OSError):  # no mark only costs the next run a full sweep
+        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644))
+        fsync_dir(mark.parent)
