@@ -30,6 +30,7 @@ from .archive.verify import CopyChecker, CopyState, Where, hash_file, mark_chang
 from .card.scan import scan_root
 from .errors import CardWriteError, CatalogueError, SourceError
 from .models import Card
+from .plan.planner import bad_name_reason
 from .prepare import scan_source
 from .storage.durable import fsync_dir
 
@@ -260,6 +261,9 @@ def require_catalogue(archive: Path) -> None:
 
 
 def _judge(root: Path, source: str, gate: Gate) -> WipeItem:
+    bad_name = bad_name_reason(source)
+    if bad_name is not None:  # never archived under this name: it cannot have a record
+        return WipeItem(source, "keep", f"not archived: {bad_name}")
     path = root / source
     try:
         info = os.stat(path)

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..errors import AuditError
 from ..models import METADIR, Card
 from ..storage.durable import atomic_write_bytes
+from ..text import json_safe, json_safe_value, undecodable
 
 try:
     import fcntl
@@ -58,9 +59,19 @@ def _sha(line: bytes) -> str:
 
 
 def _dumps(record: dict[str, object]) -> str:
-    return json.dumps(
+    """One line; a name that is not valid UTF-8 is written with its bytes as ``\\xNN``."""
+    text = json.dumps(
         record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
+    if undecodable(text):
+        text = json.dumps(
+            json_safe_value(record),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=lambda value: json_safe(str(value)),
+        )
+    return text
 
 
 @contextmanager

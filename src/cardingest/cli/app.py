@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from .. import __version__
 from ..archive.lock import ArchiveLock, removed_if_left_empty
@@ -65,6 +64,7 @@ from .common import (
     show_plan,
 )
 from .config import ENV_ARCHIVE, load_settings
+from .output import escape
 from .verify import run_audit, run_verify
 from .wipe import exit_code as wipe_exit_code
 from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest

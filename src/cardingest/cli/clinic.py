@@ -18,7 +18,6 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from ..archive.catalogue import Catalogue, CatalogueRecord
@@ -47,6 +46,7 @@ from ..models import Card, IdMap, Settings
 from ..plan.assign import ask_ids, build_idmap, make_groups
 from ..prepare import Prepared, load_idmap, scan_source
 from . import output
+from .output import escape
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="Only photos taken on or after this day (YYYY-MM-DD).")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 from ..card.detect import resolve_source
 from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
@@ -17,6 +16,7 @@ from ..models import Card, IdMap, Settings
 from ..prepare import Prepared, check_separate, load_idmap, prepare
 from . import output
 from .clinic import ask_idmap
+from .output import escape
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 
 from ..archive.audit import AuditLog
@@ -16,6 +15,7 @@ from ..errors import EXIT_FAILURE, EXIT_OK, AuditError, CatalogueError
 from ..ids import validate_id
 from ..models import Settings
 from . import output
+from .output import escape
 
 
 def _patient(raw: str | None, settings: Settings) -> str | None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ..archive.lock import ArchiveLock
@@ -27,6 +26,7 @@ from ..wipe import (
     require_dcim,
 )
 from . import output
+from .output import escape
 
 _STYLE = {"remove": "green", "keep": "yellow"}
 

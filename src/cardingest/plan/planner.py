@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..models import ArchivedFile, ArchiveState, IdMap, MapRow, MediaFile, Plan, PlanItem
+from ..text import printable, undecodable
 from .idmap import resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 
@@ -73,6 +74,21 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
             key = (folder, stem if n == 0 else f"{stem}#{n}")
             shots.append(_Shot(key, tuple(members), primary))
     return sorted(shots, key=lambda s: s.key)
+
+
+def bad_name_reason(path: str) -> str | None:
+    """Why a card path cannot be archived as it is named, or None.
+
+    A name that is not valid UTF-8 (a damaged card, a folder copied from another system)
+    could not be recorded in the catalogue, the manifest or the audit log, so such a file is
+    held on the card, with this reason, rather than filed without its record.
+    """
+    if undecodable(path):
+        return (
+            f"the name {printable(path.rpartition('/')[2])} (or its folder's) is not valid "
+            "UTF-8; rename it on a computer, then run again"
+        )
+    return None
 
 
 def _base(path: str) -> str:
@@ -209,7 +225,12 @@ def make_plan(
         if row is None:
             for media in shot.files:
                 items[media.path] = _item(
-                    media, when, None, "hold", shot_time=primary, reason="not in the ID map"
+                    media,
+                    when,
+                    None,
+                    "hold",
+                    shot_time=primary,
+                    reason=bad_name_reason(media.path) or "not in the ID map",
                 )
             continue
         name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
@@ -226,7 +247,12 @@ def make_plan(
             archived_targets: list[str] = []
             for media in shot.files:
                 done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
-                if media.size == 0 or media.unreadable:
+                bad_name = bad_name_reason(media.path)
+                if bad_name is not None:
+                    items[media.path] = _item(
+                        media, when, row, "hold", shot_time=primary, reason=bad_name
+                    )
+                elif media.size == 0 or media.unreadable:
                     items[media.path] = _item(
                         media,
                         when,
