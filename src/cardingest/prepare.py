@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from .archive.catalogue import Catalogue, catalogue_path
+from .archive.catalogue import catalogue_path
+from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan
 from .errors import CardReadError, UsageError
 from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
@@ -63,7 +64,7 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
     if not catalogue_path(archive).exists():
         return ArchiveState()
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:
         return catalogue.archive_state({row.patient_id for row in idmap.rows})
 
 

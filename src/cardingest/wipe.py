@@ -26,6 +26,7 @@ from typing import Literal
 
 from .archive.audit import AuditLog, recorded_source
 from .archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .archive.readonly import reading
 from .archive.verify import CopyChecker, CopyState, Where, hash_file, mark_change, record_copies
 from .card.scan import scan_root
 from .errors import CardWriteError, CatalogueError, SourceError
@@ -300,7 +301,7 @@ def plan_wipe(
     not_photos: list[str] = []
     files = scan_source(root, not_photos=not_photos)
     items: list[WipeItem] = []
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:
         gate = Gate(catalogue, archive, card, CopyChecker())
         for media in files:
             items.append(_judge(root, media.path, gate))

@@ -18,7 +18,8 @@ from ..models import METADIR
 from ..storage import pagecache
 from ..storage.transfer import CHUNK, TEMP_PREFIX
 from .audit import AuditLog
-from .catalogue import Catalogue, CatalogueRecord
+from .catalogue import CatalogueRecord
+from .readonly import reading
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
 ProblemKind = Literal["missing", "changed", "unreadable", "unexpected"]
@@ -267,7 +268,7 @@ def verify_archive(
     report = VerifyReport(archive=str(archive), patient_id=patient_id)
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
         for record in catalogue.records(patient_id):
@@ -291,7 +292,7 @@ def verify_archive(
 
 def total_bytes(archive: Path, patient_id: str | None = None) -> int:
     """Bytes a full verify reads (for a progress bar)."""
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:
         return sum(
             record.size * len(record_copies(archive, record))
             for record in catalogue.records(patient_id)

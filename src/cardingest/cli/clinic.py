@@ -20,8 +20,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..archive.catalogue import Catalogue, CatalogueRecord
+from ..archive.catalogue import CatalogueRecord
 from ..archive.lock import ArchiveLock
+from ..archive.readonly import reading
 from ..card.watch import Watcher, watch
 from ..clinic.share import (
     SIZES,
@@ -171,7 +172,7 @@ def run_search(
     if diagnosis is not None and not diagnosis.strip():
         raise UsageError("--diagnosis is empty")
     require_catalogue(settings.archive)
-    with Catalogue.open(settings.archive, create=False) as catalogue:
+    with reading(settings.archive) as catalogue:
         found = catalogue.search(
             patient_id=patient_id, diagnosis=diagnosis, date_from=date_from, date_to=date_to
         )

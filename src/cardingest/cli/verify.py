@@ -10,6 +10,7 @@ from rich.table import Table
 from ..archive.audit import AuditLog
 from ..archive.catalogue import catalogue_path
 from ..archive.lock import ArchiveLock
+from ..archive.readonly import writable
 from ..archive.verify import VerifyReport, record_verify, total_bytes, verify_archive
 from ..errors import EXIT_FAILURE, EXIT_OK, AuditError, CatalogueError
 from ..ids import validate_id
@@ -84,9 +85,16 @@ def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
         raise CatalogueError(
             f"No catalogue at {catalogue_path(archive)}: {archive} is not a cardingest archive"
         )
-    with ArchiveLock(archive, "verify"):
+    if writable(archive):
+        with ArchiveLock(archive, "verify"):
+            report = _measure(archive, patient_id)
+            record_verify(archive, report, settings.operator)
+    else:  # a write-protected drive or a snapshot: nothing can change it, nothing is written
         report = _measure(archive, patient_id)
-        record_verify(archive, report, settings.operator)
+        output.err.print(
+            f"{escape(str(archive))} is read-only: checked without the archive lock, and "
+            "this verify is not recorded in its audit log."
+        )
     if as_json:
         output.emit_json(report.to_dict())
     else:
