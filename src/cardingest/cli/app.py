@@ -409,9 +409,19 @@ def verify(
 
 @app.command()
 @handles_errors
-def audit(archive: ArchiveOpt = None, as_json: JsonOpt = False) -> None:
+def audit(
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Set aside a torn last line (a write cut by a power cut), recorded in the log.",
+        ),
+    ] = False,
+) -> None:
     """Check the audit log's hash chain; name the first line that does not match."""
-    raise typer.Exit(run_audit(load_settings(archive=archive), as_json))
+    raise typer.Exit(run_audit(load_settings(archive=archive), as_json, repair))
 
 
 @app.command()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.table import Table
 
 from ..archive.audit import AuditLog
+from ..archive.auditrepair import TornTail, repair_torn_tail
 from ..archive.catalogue import catalogue_path
 from ..archive.lock import ArchiveLock
 from ..archive.readonly import writable
@@ -87,6 +89,7 @@ def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
         )
     if writable(archive):
         with ArchiveLock(archive, "verify"):
+            AuditLog(archive).require_appendable()
             report = _measure(archive, patient_id)
             record_verify(archive, report, settings.operator)
     else:  # a write-protected drive or a snapshot: nothing can change it, nothing is written
@@ -102,23 +105,40 @@ def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
-def run_audit(settings: Settings, as_json: bool) -> int:
+def _repair(settings: Settings, as_json: bool) -> TornTail | None:
+    with ArchiveLock(settings.archive, "audit --repair"):
+        torn = repair_torn_tail(settings.archive, operator=settings.operator)
+    if as_json:
+        return torn
+    if torn is None:
+        output.err.print("The audit log ends in a complete line: nothing to repair.")
+    else:
+        output.out.print(
+            f"Set aside the torn last line {torn.line} ({torn.size} bytes, sha256 "
+            f"{torn.sha256}) as {escape(torn.set_aside)}; recorded in an audit-repair event."
+        )
+    return torn
+
+
+def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     log = AuditLog(settings.archive)
     if not settings.archive.is_dir():
         raise AuditError(f"No archive at {settings.archive}")
     if not log.path.exists() and catalogue_path(settings.archive).exists():
         raise AuditError(f"The audit log {log.path} is missing, though the archive has a catalogue")
+    torn = _repair(settings, as_json) if repair else None
     check = log.check()
     if as_json:
-        output.emit_json(
-            {
-                "log": str(log.path),
-                "ok": check.ok,
-                "events": check.events,
-                "bad_line": check.bad_line,
-                "problem": check.problem,
-            }
-        )
+        document: dict[str, object] = {
+            "log": str(log.path),
+            "ok": check.ok,
+            "events": check.events,
+            "bad_line": check.bad_line,
+            "problem": check.problem,
+        }
+        if repair:
+            document["repaired"] = asdict(torn) if torn is not None else None
+        output.emit_json(document)
     elif check.ok:
         output.out.print(
             f"Audit log {escape(str(log.path))}: {check.events} event(s), [green]chain intact[/]."
