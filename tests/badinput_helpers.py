@@ -38,6 +38,7 @@ def cardingest(
     env: dict[str, str] | None = None,
     user: str | None = None,
     stdin: str | None = None,
+    cwd: Path | None = None,
 ) -> Run:
     """Run the installed ``cardingest`` command end to end, as ``user`` if given.
 
@@ -60,6 +61,7 @@ def cardingest(
         env=environment,
         timeout=300,
         input=stdin.encode() if stdin is not None else None,
+        cwd=cwd,
     )
     stderr = done.stderr.decode("utf-8", errors="replace")
     assert "Traceback" not in stderr, stderr
