@@ -17,6 +17,7 @@ from .errors import CardReadError, UsageError
 from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, single_id_map
 from .plan.planner import make_plan
+from .storage.identity import inside_by_identity
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ def check_separate(root: Path, settings: Settings) -> None:
 
 
 def _inside(path: Path, folder: Path) -> bool:
+    """By path, and by identity (a bind mount or a second path to the same folder)."""
     try:
         path.resolve().relative_to(folder.resolve())
     except ValueError:
-        return False
+        return inside_by_identity(path, folder)
     return True
