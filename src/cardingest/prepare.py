@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .archive.catalogue import catalogue_path
 from .archive.readonly import reading
-from .card.scan import not_photo_warning, scan
+from .card.scan import not_photo_warning, scan, special_warning
 from .errors import CardReadError, UsageError
 from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, single_id_map
@@ -52,9 +52,10 @@ def scan_source(
     root: Path,
     on_file: Callable[[str], None] | None = None,
     not_photos: list[str] | None = None,
+    specials: list[tuple[str, str]] | None = None,
 ) -> tuple[MediaFile, ...]:
     try:
-        return tuple(scan(root, on_file=on_file, not_photos=not_photos))
+        return tuple(scan(root, on_file=on_file, not_photos=not_photos, specials=specials))
     except OSError as exc:
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
@@ -79,7 +80,8 @@ def prepare(
     on_file: Callable[[str], None] | None = None,
 ) -> Prepared:
     others: list[str] = []
-    files = scan_source(root, on_file, others)
+    specials: list[tuple[str, str]] = []
+    files = scan_source(root, on_file, others, specials)
     plan = make_plan(
         files,
         idmap,
@@ -92,6 +94,9 @@ def prepare(
     )
     if others:
         plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))
+    if specials:
+        named = (special_warning(path, kind) for path, kind in specials)
+        plan = replace(plan, warnings=(*plan.warnings, *named))
     return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan)
 
 

@@ -39,6 +39,7 @@ WipeAction = Literal["remove", "keep"]
 
 NOT_ARCHIVED = "not archived (held, failed or never ingested)"
 NOT_A_PHOTO = "a video or sound file: cardingest does not archive it; copy it yourself"
+NOT_A_FILE = "not a photo file; never followed or removed"
 _READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
@@ -299,7 +300,8 @@ def plan_wipe(
     require_dcim(root)
     require_catalogue(archive)
     not_photos: list[str] = []
-    files = scan_source(root, not_photos=not_photos)
+    specials: list[tuple[str, str]] = []
+    files = scan_source(root, not_photos=not_photos, specials=specials)
     items: list[WipeItem] = []
     with reading(archive) as catalogue:
         gate = Gate(catalogue, archive, card, CopyChecker())
@@ -309,6 +311,7 @@ def plan_wipe(
                 on_file(media.path)
         catalogue.set_problems(gate.marks)
     items += [WipeItem(path, "keep", NOT_A_PHOTO) for path in not_photos]
+    items += [WipeItem(path, "keep", f"{kind}: {NOT_A_FILE}") for path, kind in specials]
     items.sort(key=lambda item: item.source)
     return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -81,8 +82,35 @@ def scan_root(source: Path) -> Path:
     return source
 
 
-def _walk(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]]:
-    """Files below `folder` in name order, each with its POSIX path relative to the source."""
+def special_kind(entry: os.DirEntry[str]) -> str:
+    """What a folder entry that is neither a folder nor a regular file is, in words."""
+    if entry.is_symlink():
+        return "a symbolic link"
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return "an entry that cannot be examined"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "a device file"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def special_warning(relpath: str, kind: str) -> str:
+    return f"{relpath}: {kind}, not a photo file; not archived or followed, it stays on the card"
+
+
+def _walk(
+    folder: str, relative: str, specials: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """Files below `folder` in name order, each with its POSIX path relative to the source.
+
+    Symbolic links, FIFOs, devices and sockets are never followed or opened; each is added
+    to ``specials`` as (path, what it is), so that it can be named instead of passed over.
+    """
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
@@ -90,9 +118,11 @@ def _walk(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]]:
             continue
         relpath = f"{relative}/{entry.name}" if relative else entry.name
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(entry.path, relpath)
+            yield from _walk(entry.path, relpath, specials)
         elif entry.is_file(follow_symlinks=False):
             yield entry, relpath
+        elif specials is not None:
+            specials.append((relpath, special_kind(entry)))
 
 
 def _ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[tuple[os.DirEntry[str], str]]:
@@ -174,6 +204,7 @@ def scan(
     *,
     on_file: Callable[[str], None] | None = None,
     not_photos: list[str] | None = None,
+    specials: list[tuple[str, str]] | None = None,
 ) -> Iterator[MediaFile]:
     """Yield a record for every photo and sidecar below `source`, in path order.
 
@@ -184,7 +215,7 @@ def scan(
     source = Path(source)
     root = scan_root(source)
     start = root.relative_to(source).as_posix() if root != source else ""
-    for entry, relpath in _ahead(_media(_walk(str(root), start), not_photos)):
+    for entry, relpath in _ahead(_media(_walk(str(root), start, specials), not_photos)):
         stat = entry.stat(follow_symlinks=False)
         if on_file is not None:
             on_file(relpath)
