@@ -46,6 +46,7 @@ from ..ids import validate_id
 from ..models import Card, IdMap, Settings
 from ..plan.assign import ask_ids, build_idmap, make_groups
 from ..prepare import Prepared, load_idmap, scan_source
+from ..text import printable
 from . import output
 from .output import escape
 
@@ -342,7 +343,7 @@ def confirm_plan(prepared: Prepared, archive_from: str) -> None:
         return
     question = (
         f"Copy {copies} file(s) ({output.human_bytes(prepared.plan.bytes_to_copy)}) "
-        f"into {prepared.plan.archive}?"
+        f"into {printable(prepared.plan.archive)}?"
     )
     try:
         agreed = typer.confirm(question, default=False, err=True)

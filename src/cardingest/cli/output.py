@@ -181,7 +181,7 @@ def cards_table(cards: list[Card]) -> Table:
         table.add_row(
             escape(card.mount),
             escape(card.label or "-"),
-            card.fstype,
+            escape(card.fstype),
             human_bytes(card.total_bytes) if card.total_bytes else "-",
             human_bytes(card.free_bytes) if card.free_bytes is not None else "-",
             str(card.photos),

@@ -14,6 +14,7 @@ from ..archive.lock import ArchiveLock
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
 from ..ingest import IngestResult
 from ..models import Card, Settings
+from ..text import printable
 from ..wipe import (
     WipeItem,
     WipePlan,
@@ -88,7 +89,7 @@ def _confirmed(plan: WipePlan, yes: bool) -> bool:
     if yes or not plan.to_remove:
         return True
     return typer.confirm(
-        f"Remove {len(plan.to_remove)} file(s) from {plan.source}? "
+        f"Remove {len(plan.to_remove)} file(s) from {printable(plan.source)}? "
         "(deleted so the card can be reused; not a secure erase)",
         default=False,
         err=True,
