@@ -67,7 +67,7 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     if not catalogue_path(archive).exists():
         return ArchiveState()
     with reading(archive) as catalogue:
-        return catalogue.archive_state({row.patient_id for row in idmap.rows})
+        return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
 
 
 def prepare(

@@ -157,13 +157,13 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
         out.print(f"Clock offset: {plan.clock_offset} added to camera times")
     if plan.items:
         out.print(plan_table(plan))
+    print_warnings(plan.warnings)  # before the summary, which stays the last line
     counts = plan.counts
     out.print(
         f"{len(plan.items)} file(s): [green]{counts['copy']} to copy[/] "
         f"({human_bytes(plan.bytes_to_copy)}), [cyan]{counts['skip']} already archived[/], "
         f"[yellow]{counts['hold']} held on the card[/]"
     )
-    print_warnings(plan.warnings)
 
 
 def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> None:

@@ -125,8 +125,7 @@ def run_wipe(
         if not as_json or not yes:
             _show_plan(plan, settings.archive_from, console)
         if not _confirmed(plan, yes):
-            output.err.print("Nothing was removed.")
-            return declined_result(plan)
+            return declined_result(plan)  # print_wipe_result says nothing was removed
         return execute_wipe(plan, operator=settings.operator)
 
 

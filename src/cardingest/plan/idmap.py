@@ -234,6 +234,11 @@ def parse_map_text(
             rows.append(parsed)
     if not rows and not problems:
         problems.append("line 2: the map has no rows")
+    elif rows and all(row.blank for row in rows) and not problems:
+        problems.append(
+            f"lines {rows[0].line}-{rows[-1].line}: no row has an id; fill in the id column "
+            "(a row left blank leaves its photos on the card)"
+        )
     if problems:
         raise MapError(f"{source}: {len(problems)} problem(s) in the ID map", details=problems)
     return IdMap(rows=tuple(rows), source=source)
@@ -264,8 +269,12 @@ def _parse_row(
     before = len(problems)
     raw_id = row.get("id", "")
     patient_id = ""
-    if not raw_id:
-        problems.append(f"line {line}: the id is empty")
+    if not raw_id:  # left blank: these photos stay on the card, unless more was filled in
+        if any(row.get(column) for column in ("diagnosis", "site", "consent")):
+            problems.append(
+                f"line {line}: the id is empty but diagnosis, site or consent is filled in; "
+                "give the id, or clear the row to leave its photos on the card"
+            )
     else:
         try:
             patient_id = validate_id(raw_id, scheme, pattern=pattern, allow_test_ids=allow_test_ids)
@@ -316,6 +325,7 @@ def _parse_row(
         diagnosis=tuple(diagnosis),
         site=site,
         consent=consent,
+        blank=not raw_id,
     )
 
 

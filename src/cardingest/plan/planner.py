@@ -222,6 +222,18 @@ def make_plan(
                 )
             continue
         when = primary.captured + clock_offset
+        if row is not None and row.blank:
+            where = "group" if idmap.source == "interactive" else "ID map line"
+            for media in shot.files:
+                items[media.path] = _item(
+                    media,
+                    when,
+                    None,
+                    "hold",
+                    shot_time=primary,
+                    reason=bad_name_reason(media.path) or f"left blank ({where} {row.line})",
+                )
+            continue
         if row is None:
             for media in shot.files:
                 items[media.path] = _item(
