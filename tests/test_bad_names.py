@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 from badinput_helpers import cardingest, folder_card, photos
-from cardimage import require_samples
+from cardimage import (
+    MountedCard,
+    build_fat32_image,
+    require,
+    require_fat_tools,
+    require_samples,
+)
 
 BAD = b"DCIM/100CANON/IMG_\xe90002.JPG"
 BAD_FOLDER = b"DCIM/101\xffCAM/IMG_0003.JPG"
@@ -86,4 +93,42 @@ def test_stray_file_with_an_undecodable_name_in_the_archive(card: Path, tmp_path
     assert verify.code == 1
     problems = verify.json()["problems"]
     assert [(p["kind"], p["path"]) for p in problems] == [("unexpected", "JBX3656/stray-\\xfe.jpg")]
+    assert cardingest("audit", "--archive", archive, home=home).code == 0
+
+
+def test_a_damaged_fat32_card_entry_is_held_and_kept(tmp_path: Path) -> None:
+    """A FAT short name holds code-page bytes; a damaged or foreign one reaches Linux through
+    fusefat as bytes that are not UTF-8. Here one directory entry of a real FAT32 image is
+    damaged that way, and the card is mounted with fusefat."""
+    require_fat_tools()
+    require_samples()
+    first, second = photos(2)
+    image = build_fat32_image(
+        tmp_path / "card.img",
+        {"DCIM/100CANON/IMG_0001.JPG": first, "DCIM/100CANON/IMG_0002.JPG": second},
+        64,
+        "CARD",
+    )
+    data = bytearray(image.read_bytes())
+    assert data.count(b"IMG_0002JPG") == 1
+    at = data.index(b"IMG_0002JPG")
+    data[at : at + 11] = b"IMG_\xe9002JPG"
+    image.write_bytes(bytes(data))
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    with MountedCard(image, tmp_path / "media" / "CARD") as card:
+        names = os.listdir(os.fsencode(card / "DCIM" / "100CANON"))
+        require(b"IMG_\xe9002.JPG" in names, f"this fusefat shows the entry as {names!r}")
+        for _ in range(2):
+            run = cardingest(
+                "ingest", card, "--id", "JBX3656", "--archive", archive, "--json", home=home
+            )
+            assert run.code == 3, run.stderr
+            held = [i for i in run.json()["items"] if i["action"] == "hold"]
+            assert [i["source"] for i in held] == ["DCIM/100CANON/IMG_\\xe9002.JPG"]
+        assert on_disk(archive) == catalogued(archive) == {"JBX3656/JBX3656-20080530-155601.jpg"}
+        wipe = cardingest("wipe", card, "--archive", archive, "--yes", "--json", home=home)
+        assert wipe.code == 3, wipe.stderr
+        assert wipe.json()["summary"] == {"removed": 1, "kept": 1}
+        assert os.listdir(os.fsencode(card / "DCIM" / "100CANON")) == [b"IMG_\xe9002.JPG"]
+    assert cardingest("verify", "--archive", archive, home=home).code == 0
     assert cardingest("audit", "--archive", archive, home=home).code == 0

@@ -195,6 +195,20 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
     )
 
 
+def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
+    """The record of a file that is listed but cannot be examined: held, never copied."""
+    return MediaFile(
+        path=relpath,
+        size=0,
+        mtime=0.0,
+        captured=file_time(0.0),
+        time_source="mtime",
+        warning=f"{relpath}: listed on the card but cannot be read ({exc.strerror or exc})",
+        sidecar=_extension(relpath) in SIDECAR_EXTENSIONS,
+        unreadable=True,
+    )
+
+
 def not_photo_warning(relpath: str) -> str:
     return f"{relpath}: a video or sound file, not archived (photos only); it stays on the card"
 
@@ -216,10 +230,16 @@ def scan(
     root = scan_root(source)
     start = root.relative_to(source).as_posix() if root != source else ""
     for entry, relpath in _ahead(_media(_walk(str(root), start, specials), not_photos)):
-        stat = entry.stat(follow_symlinks=False)
         if on_file is not None:
             on_file(relpath)
-        yield read_file(Path(entry.path), relpath, stat.st_size, stat.st_mtime)
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError as exc:
+            # Listed but not found by its name: a damaged directory entry (fusefat shows a
+            # FAT short name with code-page bytes, then cannot look that name up). One file.
+            yield unreadable_entry(relpath, exc)
+            continue
+        yield read_file(Path(entry.path), relpath, info.st_size, info.st_mtime)
     if not_photos is not None and root != source:
         not_photos.extend(_videos_beside(source, root))
 

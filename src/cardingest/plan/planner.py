@@ -271,7 +271,7 @@ def make_plan(
                         row,
                         "hold",
                         shot_time=primary,
-                        reason="empty file (0 bytes)" if media.size == 0 else "cannot be read",
+                        reason="cannot be read" if media.unreadable else "empty file (0 bytes)",
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)
