@@ -37,6 +37,8 @@ def test_every_writer_refuses_first_and_names_the_repair(
         ("ingest", card, "--id", "JBX3656"),
         ("verify",),
         ("tag", "JBX3656", "--diagnosis", "melanoma"),
+        ("wipe", card, "--yes"),
+        ("share", "JBX3656", "--out", card.parent / "shared"),
         ("audit",),
     ):
         run = cardingest(*args, "--archive", archive, home=home)
@@ -45,6 +47,8 @@ def test_every_writer_refuses_first_and_names_the_repair(
     assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == [
         "JBX3656-20080530-155601.jpg"
     ]  # the refused ingest copied nothing; the refused tag wrote no sidecar
+    assert (card / "DCIM/100CANON/IMG_0001.JPG").exists()  # the refused wipe removed nothing
+    assert not (card.parent / "shared").exists()
 
 
 def test_repair_sets_the_tail_aside_and_keeps_the_chain(

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ..archive.audit import AuditLog
 from ..archive.catalogue import CatalogueRecord
 from ..archive.lock import ArchiveLock
 from ..archive.readonly import reading
@@ -277,6 +278,7 @@ def run_share(
         out_dir=out_dir,
         anonymous=anonymous,
     )
+    AuditLog(settings.archive).require_appendable()  # before any copy is written
     result = execute_share(plan, _report_item)
     record_share(result, settings.operator)
     label = f"token {plan.label}" if anonymous else plan.patient_id

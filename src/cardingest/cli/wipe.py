@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..archive.audit import AuditLog
 from ..archive.lock import ArchiveLock
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
 from ..ingest import IngestResult
@@ -121,6 +122,7 @@ def run_wipe(
             output.err.print(
                 f"Took over a stale lock left by pid {lock.took_over_from.get('pid')}."
             )
+        AuditLog(archive).require_appendable()  # a torn log: refuse before re-reading the card
         plan = _check(root, card, archive)
         if not as_json or not yes:
             _show_plan(plan, settings.archive_from, console)
