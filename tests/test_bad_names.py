@@ -132,3 +132,19 @@ def test_a_damaged_fat32_card_entry_is_held_and_kept(tmp_path: Path) -> None:
         assert os.listdir(os.fsencode(card / "DCIM" / "100CANON")) == [b"IMG_\xe9002.JPG"]
     assert cardingest("verify", "--archive", archive, home=home).code == 0
     assert cardingest("audit", "--archive", archive, home=home).code == 0
+
+
+def test_a_source_or_archive_path_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    require_samples()
+    card = folder_card(
+        Path(os.fsdecode(os.fsencode(tmp_path) + b"/card-\xff")),
+        {b"DCIM/100CANON/IMG_0001.JPG": photos(1)[0]},
+    )
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    run = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, "--json", home=home)
+    assert run.code == 2 and "card-\\xff is not valid UTF-8" in run.json()["error"]["message"]
+    bad_archive = Path(os.fsdecode(os.fsencode(tmp_path) + b"/archive-\xfe"))
+    good = folder_card(tmp_path / "card", {b"DCIM/100CANON/IMG_0001.JPG": photos(1)[0]})
+    run = cardingest("ingest", good, "--id", "JBX3656", "--archive", bad_archive, home=home)
+    assert run.code == 2 and "archive-\\xfe is not valid UTF-8" in run.stderr
+    assert not archive.exists() and not bad_archive.exists()

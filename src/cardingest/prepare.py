@@ -18,6 +18,7 @@ from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, single_id_map
 from .plan.planner import make_plan
 from .storage.identity import inside_by_identity
+from .text import printable, undecodable
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,12 @@ def check_separate(root: Path, settings: Settings) -> None:
     places = [("source", root), ("archive", settings.archive)]
     if settings.backup is not None:
         places.append(("backup", settings.backup))
+    for name, path in places:  # it is recorded in the catalogue and the audit log
+        if undecodable(str(path)):
+            raise UsageError(
+                f"The {name} path {printable(str(path))} is not valid UTF-8; use a folder "
+                "(or mount point) with a plain name"
+            )
     for n, (name, path) in enumerate(places):
         for other_name, other in places[n + 1 :]:
             if _inside(path, other) or _inside(other, path):
