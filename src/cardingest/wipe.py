@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Literal
 
 from .archive.audit import AuditLog, recorded_source
-from .archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.verify import CopyChecker, CopyState, Where, hash_file, mark_change, record_copies
 from .card.scan import scan_root
-from .errors import CardWriteError, CatalogueError, SourceError
+from .errors import CardWriteError, SourceError
 from .models import Card
 from .prepare import scan_source
 from .storage.durable import fsync_dir
@@ -251,12 +251,8 @@ def require_dcim(root: Path) -> None:
         raise SourceError(f"{root} has no DCIM folder: wipe only removes photos under DCIM/")
 
 
-def require_catalogue(archive: Path) -> None:
-    if not catalogue_path(archive).is_file():
-        raise CatalogueError(
-            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}, "
-            "so nothing can be removed. Is --archive right?"
-        )
+def require_wipe_catalogue(archive: Path) -> None:
+    require_catalogue(archive, "so nothing can be removed")
 
 
 def _judge(root: Path, source: str, gate: Gate) -> WipeItem:
@@ -292,7 +288,7 @@ def plan_wipe(
     """Re-read every photo on the card and decide remove or keep. Changes nothing."""
     root = Path(root)
     require_dcim(root)
-    require_catalogue(archive)
+    require_wipe_catalogue(archive)
     not_photos: list[str] = []
     files = scan_source(root, not_photos=not_photos)
     items: list[WipeItem] = []

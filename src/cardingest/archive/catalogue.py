@@ -199,6 +199,20 @@ def catalogue_path(archive: Path) -> Path:
     return Path(archive) / METADIR / CATALOGUE_NAME
 
 
+def require_catalogue(archive: Path, consequence: str = "") -> None:
+    """Refuse an archive without a catalogue: most often a wrong ``--archive``.
+
+    ``consequence`` says what that means for the command at hand, e.g. "so nothing can be
+    removed".
+    """
+    if not catalogue_path(archive).is_file():
+        then = f", {consequence}" if consequence else ""
+        raise CatalogueError(
+            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}{then}. "
+            "Is --archive right?"
+        )
+
+
 _INSERT_DIAGNOSIS = (
     "INSERT INTO keywords (file_id, kind, position, value) VALUES (?, 'diagnosis', ?, ?)"
 )

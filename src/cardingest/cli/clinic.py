@@ -21,8 +21,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..archive.catalogue import Catalogue, CatalogueRecord
+from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..archive.lock import ArchiveLock
+from ..card.scan import is_sidecar
 from ..card.watch import Watcher, watch
 from ..clinic.share import (
     SIZES,
@@ -33,7 +34,7 @@ from ..clinic.share import (
     plan_share,
     record_share,
 )
-from ..clinic.tag import Change, TagResult, is_sidecar, parse_change, require_catalogue, tag
+from ..clinic.tag import Change, TagResult, parse_change, tag
 from ..errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,

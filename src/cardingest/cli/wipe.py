@@ -23,8 +23,8 @@ from ..wipe import (
     dry_run_result,
     execute_wipe,
     plan_wipe,
-    require_catalogue,
     require_dcim,
+    require_wipe_catalogue,
 )
 from . import output
 
@@ -114,7 +114,7 @@ def run_wipe(
             _show_plan(plan, settings.archive_from, console)
         return dry_run_result(plan)
     require_confirmation(yes)
-    require_catalogue(archive)
+    require_wipe_catalogue(archive)
     with ArchiveLock(archive, "wipe") as lock:
         if lock.took_over_from:
             output.err.print(

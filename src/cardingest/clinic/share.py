@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     from PIL import Image
 
 from ..archive.audit import AuditLog
-from ..archive.catalogue import Catalogue, CatalogueRecord
-from ..errors import ArchiveError, UsageError
+from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from ..card.scan import is_sidecar
+from ..errors import ShareError, UsageError
 from ..storage.durable import NO_HARDLINKS, fsync_dir
 from ..storage.transfer import TEMP_PREFIX
-from .tag import is_sidecar, require_catalogue
 
 SIZES: dict[str, tuple[int, int] | None] = {
     "small": (320, 320),
@@ -50,10 +50,6 @@ ORIGINAL_QUALITY = 95
 
 _KEEP_APP = {0xE0: b"JFIF\x00", 0xE2: b"ICC_PROFILE\x00", 0xEE: b"Adobe"}
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-
-
-class ShareError(ArchiveError):
-    """The share folder cannot be created or written."""
 
 
 class Unshareable(Exception):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from ..models import MAX_SUFFIX
 from . import pagecache
 from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir
 
@@ -36,7 +37,6 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 CHUNK = 1024 * 1024
-MAX_SUFFIX = 9999
 WORKERS = 8
 """Files in flight by default: the card is read by one of them at a time, and the others
 fsync, read back and publish earlier files meanwhile. Eight kept the disk busier than four
