@@ -27,7 +27,8 @@ from PIL import Image
 from cardingest.archive.audit import AuditLog
 from cardingest.archive.catalogue import CatalogueRecord
 from cardingest.archive.xmp import sidecar_path
-from cardingest.clinic.share import fit, share_names, strip_jpeg
+from cardingest.clinic.jpeg import fit, strip_jpeg
+from cardingest.clinic.share import share_names
 
 MEDIUM = (640, 480)
 

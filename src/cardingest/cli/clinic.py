@@ -25,8 +25,8 @@ from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..archive.lock import ArchiveLock
 from ..card.scan import is_sidecar
 from ..card.watch import Watcher, watch
+from ..clinic.jpeg import SIZES
 from ..clinic.share import (
-    SIZES,
     ShareItem,
     ShareResult,
     capture_order,
