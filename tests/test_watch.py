@@ -21,8 +21,8 @@ from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke, isola
 from cardingest.card import watch as watch_module
 from cardingest.card.detect import find_cards
 from cardingest.card.watch import Watcher, watch
-from cardingest.cli.clinic import stop_between_files
 from cardingest.cli.config import load_settings
+from cardingest.cli.interactive import stop_between_files
 from cardingest.ingest import execute
 from cardingest.models import Card
 from cardingest.prepare import load_idmap, prepare

@@ -42,14 +42,11 @@ from .clinic import (
     SizeOpt,
     TargetsArg,
     ToOpt,
-    can_assign,
     check_watch_inputs,
-    confirm_plan,
     run_search,
     run_share,
     run_tag,
     run_watch,
-    stop_between_files,
 )
 from .common import (
     ArchiveOpt,
@@ -65,6 +62,7 @@ from .common import (
     show_plan,
 )
 from .config import ENV_ARCHIVE, load_settings
+from .interactive import can_assign, confirm_plan, stop_between_files
 from .verify import run_audit, run_verify
 from .wipe import exit_code as wipe_exit_code
 from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest

@@ -16,7 +16,7 @@ from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
 from ..models import Card, IdMap, Settings
 from ..prepare import Prepared, check_separate, load_idmap, prepare
 from . import output
-from .clinic import ask_idmap
+from .interactive import ask_idmap
 
 F = TypeVar("F", bound=Callable[..., Any])
 
