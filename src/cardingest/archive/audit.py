@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import AuditError
 from ..models import METADIR, Card
-from ..storage.durable import atomic_write_bytes
+from ..storage.durable import atomic_write_bytes, sync_file
 
 try:
     import fcntl
@@ -206,7 +206,7 @@ class AuditLog:
                     raise AuditError(
                         f"Short write to {self.path} ({written} of {len(line) + 1} bytes)"
                     )
-                os.fsync(fd)
+                sync_file(fd)
                 self._write_head(count + 1, _sha(line))
         except OSError as exc:
             raise AuditError(f"Cannot write {self.path}: {exc}") from exc

@@ -10,8 +10,6 @@ The archive is never changed; each share is recorded in the audit log.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -27,8 +25,7 @@ from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..card.scan import is_sidecar
 from ..errors import ShareError, UsageError
-from ..storage.durable import NO_HARDLINKS, fsync_dir
-from ..storage.transfer import TEMP_PREFIX
+from ..storage.durable import write_new
 from .jpeg import SIZES, Unshareable, render
 
 SHAREABLE_CONSENT = ("teaching", "publication")
@@ -142,28 +139,6 @@ def plan_share(
     return SharePlan(archive, patient_id, size, out, anonymous, label, items)
 
 
-def publish_new(folder: Path, name: str, data: bytes) -> None:
-    """Write ``folder/name`` via a temporary file; never replaces an existing file."""
-    tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-    final = folder / name
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, final)
-        except OSError as exc:
-            if exc.errno not in NO_HARDLINKS:
-                raise
-            os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-            os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    fsync_dir(folder)
-
-
 def execute_share(
     plan: SharePlan, on_item: Callable[[ShareItem, str, str | None], None] | None = None
 ) -> ShareResult:
@@ -200,7 +175,7 @@ def _share_one(plan: SharePlan, item: ShareItem, result: ShareResult) -> tuple[s
     source = plan.archive / item.record.archive_path
     try:
         data, pixels = render(source, plan.size, item.record.captured_at)
-        publish_new(plan.out_dir, item.name, data)
+        write_new(plan.out_dir, item.name, data)
     except Unshareable as exc:
         result.skipped.append((item, str(exc)))
         return "skipped", str(exc)

@@ -1,5 +1,11 @@
-"""Writes that survive a crash: folder fsync, atomic replacement of small files, and the
-sweep of temporaries a dead run left behind."""
+"""Writes that survive a crash, and the one way cardingest makes anything durable.
+
+``sync_file`` is the primitive every durable write goes through (photo copies, the audit log,
+manifests, sidecars, share copies and folder entries): ``fsync``, or ``F_FULLFSYNC`` on macOS,
+where plain fsync leaves the data in the drive's cache. On top of it: folder sync, atomic
+replacement of small files, exclusive publication of new ones, and the sweep of temporaries a
+dead run left behind.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,31 @@ NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EN
 """errno values of ``os.link`` on a filesystem without hard links (FAT, some shares)."""
 
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+_FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)
+"""Only macOS has it."""
+
+
+def sync_file(fd: int) -> None:
+    """Make what was written through ``fd`` reach the medium before returning.
+
+    On macOS ``fsync`` only hands the data to the drive, which may keep it in its cache across
+    a power cut; ``F_FULLFSYNC`` asks the drive to flush. Where the file system refuses it
+    (some network and FUSE file systems), fsync is the best there is.
+    """
+    if _FULLFSYNC is not None:  # pragma: no cover - macOS only
+        try:
+            fcntl.fcntl(fd, _FULLFSYNC)
+            return
+        except OSError:
+            pass
+    os.fsync(fd)
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename or create in ``folder`` durable, where the platform allows it."""
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
@@ -32,7 +63,7 @@ def fsync_dir(folder: Path) -> None:
             return
         raise
     try:
-        os.fsync(fd)
+        sync_file(fd)
     except OSError as exc:
         if exc.errno not in _NO_DIR_FSYNC:
             raise
@@ -56,7 +87,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            sync_file(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -64,6 +95,36 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def write_new(folder: Path, name: str, data: bytes) -> None:
+    """Write ``folder/name`` durably via a temporary file; never replaces an existing file.
+
+    Raises FileExistsError when the name is taken. On a file system without hard links the
+    name is reserved by an exclusive create first, then the full file renamed onto it.
+    """
+    tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    final = folder / name
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            sync_file(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, final)
+        except OSError as exc:
+            if exc.errno not in NO_HARDLINKS:
+                raise
+            os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(folder)
 
 
 CLEAN_MARK = "clean"

@@ -29,12 +29,7 @@ from typing import Protocol
 
 from ..models import MAX_SUFFIX
 from . import pagecache
-from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
+from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir, sync_file
 
 CHUNK = 1024 * 1024
 WORKERS = 8
@@ -136,18 +131,6 @@ def _buffer() -> memoryview:
 
 def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
-
-
-def _fsync(fd: int) -> None:
-    """fsync, or F_FULLFSYNC where it exists (macOS fsync does not reach the medium)."""
-    full = getattr(fcntl, "F_FULLFSYNC", None) if fcntl is not None else None
-    if full is not None:
-        try:
-            fcntl.fcntl(fd, full)
-            return
-        except OSError:
-            pass
-    os.fsync(fd)
 
 
 def _unlink_quietly(path: Path) -> None:
@@ -288,7 +271,7 @@ def _read_source(
 def _seal(temp: _Temp) -> None:
     """Make the temp durable and push it out of the page cache so read-back hits the disk."""
     try:
-        _fsync(temp.fd)
+        sync_file(temp.fd)
         pagecache.drop(temp.fd)
         fd, temp.fd = temp.fd, -1
         os.close(fd)
@@ -468,11 +451,11 @@ def _copy(
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
         if over is not None:
-            published = tuple(_put_over(temp, over) for temp in temps)
-            return TransferResult(source, size, sha256, published, None)
+            replaced = tuple(_put_over(temp, over) for temp in temps)
+            return TransferResult(source, size, sha256, replaced, None)
         if gate is None:
-            published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
-            return TransferResult(source, size, sha256, published, None)
+            new = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+            return TransferResult(source, size, sha256, new, None)
         existing = gate.enter(source, sha256)
         if existing is not None:
             return TransferResult(source, size, sha256, (), None, duplicate_of=existing)
