@@ -698,10 +698,11 @@ class Catalogue:
             ):
                 keywords.setdefault(file_id, []).append(value)
         cut = _DIAGNOSIS_AT + 1
-        records = [
-            CatalogueRecord(*row[1:cut], tuple(keywords.get(row[0], ())), *row[cut:], row[0])
-            for row in rows
-        ]
+        records: list[CatalogueRecord] = []
+        for row in rows:
+            diagnosis = tuple(keywords.get(row[0], ()))
+            values: tuple[Any, ...] = (*row[1:cut], diagnosis, *row[cut:], row[0])
+            records.append(CatalogueRecord(*values))
         return records
 
 

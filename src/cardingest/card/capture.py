@@ -20,7 +20,7 @@ import struct
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, TypeGuard
 
 import exifread
 
@@ -88,7 +88,7 @@ def parse_exif_date(text: str) -> datetime | None:
         return None
 
 
-def _is_byte_list(values: object) -> bool:
+def _is_byte_list(values: object) -> TypeGuard[list[int]]:
     """A text tag stored as UNDEFINED or BYTE, which exifread gives as a list of ints."""
     return (
         isinstance(values, list)
