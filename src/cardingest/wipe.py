@@ -251,8 +251,8 @@ def require_dcim(root: Path) -> None:
         raise SourceError(f"{root} has no DCIM folder: wipe only removes photos under DCIM/")
 
 
-def require_wipe_catalogue(archive: Path) -> None:
-    require_catalogue(archive, "so nothing can be removed")
+NOTHING_REMOVABLE = "so nothing can be removed"
+"""What a missing catalogue means for a wipe."""
 
 
 def _judge(root: Path, source: str, gate: Gate) -> WipeItem:
@@ -288,7 +288,7 @@ def plan_wipe(
     """Re-read every photo on the card and decide remove or keep. Changes nothing."""
     root = Path(root)
     require_dcim(root)
-    require_wipe_catalogue(archive)
+    require_catalogue(archive, NOTHING_REMOVABLE)
     not_photos: list[str] = []
     files = scan_source(root, not_photos=not_photos)
     items: list[WipeItem] = []

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from .. import __version__
-from ..archive.lock import ArchiveLock, removed_if_left_empty
+from ..archive.lock import removed_if_left_empty
 from ..card.detect import find_cards, resolve_source
 from ..demo import make_demo_card
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
@@ -63,6 +63,7 @@ from .common import (
 )
 from .config import ENV_ARCHIVE, load_settings
 from .interactive import can_assign, confirm_plan, stop_between_files
+from .session import open_archive
 from .verify import run_audit, run_verify
 from .wipe import exit_code as wipe_exit_code
 from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
@@ -254,12 +255,10 @@ def locked_ingest(
     for destination in (settings.archive, settings.backup):
         if destination is not None:
             check_destination_root(destination)
-    with removed_if_left_empty(settings.archive), ArchiveLock(settings.archive, "ingest") as lock:
-        if lock.took_over_from:
-            output.err.print(
-                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')} "
-                f"on {escape(str(lock.took_over_from.get('host')))}."
-            )
+    with (
+        removed_if_left_empty(settings.archive),
+        open_archive(settings.archive, "ingest", creates=True),
+    ):
         prepared = scan_and_plan(root, card, idmap, settings, offset)
         if interactive:
             confirm_plan(prepared, settings.archive_from)

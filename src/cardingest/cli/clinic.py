@@ -19,7 +19,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
-from ..archive.lock import ArchiveLock
 from ..card.scan import is_sidecar
 from ..card.watch import Watcher, watch
 from ..clinic.jpeg import SIZES
@@ -45,6 +44,7 @@ from ..models import Card, Settings
 from ..prepare import load_idmap
 from . import output
 from .interactive import can_assign
+from .session import open_archive
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="Only photos taken on or after this day (YYYY-MM-DD).")
@@ -221,8 +221,7 @@ def run_tag(
     remove: bool,
 ) -> int:
     change: Change = parse_change(diagnosis, site, consent, remove)
-    require_catalogue(settings.archive)
-    with ArchiveLock(settings.archive, "tag"):
+    with open_archive(settings.archive, "tag"):
         result = tag(
             settings.archive,
             targets,

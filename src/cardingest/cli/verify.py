@@ -10,12 +10,12 @@ from rich.table import Table
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import catalogue_path
-from ..archive.lock import ArchiveLock
 from ..archive.verify import VerifyReport, record_verify, total_bytes, verify_archive
-from ..errors import EXIT_FAILURE, EXIT_OK, AuditError, CatalogueError
+from ..errors import EXIT_FAILURE, EXIT_OK, AuditError
 from ..ids import validate_id
 from ..models import Settings
 from . import output
+from .session import open_archive
 
 
 def _patient(raw: str | None, settings: Settings) -> str | None:
@@ -80,11 +80,7 @@ def print_report(report: VerifyReport) -> None:
 def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
-    if not catalogue_path(archive).is_file():
-        raise CatalogueError(
-            f"No catalogue at {catalogue_path(archive)}: {archive} is not a cardingest archive"
-        )
-    with ArchiveLock(archive, "verify"):
+    with open_archive(archive, "verify"):
         report = _measure(archive, patient_id)
         record_verify(archive, report, settings.operator)
     if as_json:

@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..archive.lock import ArchiveLock
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
 from ..ingest import IngestResult
 from ..models import Card, Settings
 from ..wipe import (
+    NOTHING_REMOVABLE,
     WipeItem,
     WipePlan,
     WipeResult,
@@ -24,9 +24,9 @@ from ..wipe import (
     execute_wipe,
     plan_wipe,
     require_dcim,
-    require_wipe_catalogue,
 )
 from . import output
+from .session import open_archive
 
 _STYLE = {"remove": "green", "keep": "yellow"}
 
@@ -114,12 +114,7 @@ def run_wipe(
             _show_plan(plan, settings.archive_from, console)
         return dry_run_result(plan)
     require_confirmation(yes)
-    require_wipe_catalogue(archive)
-    with ArchiveLock(archive, "wipe") as lock:
-        if lock.took_over_from:
-            output.err.print(
-                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')}."
-            )
+    with open_archive(archive, "wipe", consequence=NOTHING_REMOVABLE):
         plan = _check(root, card, archive)
         if not as_json or not yes:
             _show_plan(plan, settings.archive_from, console)
