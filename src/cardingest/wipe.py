@@ -53,15 +53,6 @@ class WipeItem:
     size: int = 0
     mtime_ns: int = 0
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {
-            "source": self.source,
-            "sha256": self.sha256,
-            "action": self.action,
-            "reason": self.reason,
-            "archive_path": self.archive_path,
-        }
-
 
 @dataclass(frozen=True)
 class WipePlan:
@@ -96,15 +87,6 @@ class WipeResult:
     @property
     def kept(self) -> list[WipeItem]:
         return [item for item in self.items if item.action == "keep"]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "source": self.plan.source,
-            "archive": self.plan.archive,
-            "dry_run": self.dry_run,
-            "items": [item.to_dict() for item in self.items],
-            "summary": {"removed": len(self.removed), "kept": len(self.kept)},
-        }
 
 
 def new_wipe_id() -> str:

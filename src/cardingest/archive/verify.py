@@ -147,17 +147,6 @@ class Problem:
     actual_sha256: str | None = None
     detail: str | None = None
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {
-            "kind": self.kind,
-            "path": self.path,
-            "where": self.where,
-            "id": self.patient_id,
-            "expected_sha256": self.expected_sha256,
-            "actual_sha256": self.actual_sha256,
-            "detail": self.detail,
-        }
-
 
 @dataclass
 class VerifyReport:
@@ -188,15 +177,6 @@ class VerifyReport:
 
     def paths(self, kind: ProblemKind) -> list[str]:
         return [problem.path for problem in self.problems if problem.kind == kind]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "archive": self.archive,
-            "id": self.patient_id,
-            "ok": self.ok,
-            "summary": {**self.counts, "bytes": self.bytes_read},
-            "problems": [problem.to_dict() for problem in self.problems],
-        }
 
 
 def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState) -> Problem:

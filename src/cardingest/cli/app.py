@@ -9,7 +9,7 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -19,12 +19,12 @@ from ..archive.lock import removed_if_left_empty
 from ..card.detect import find_cards, resolve_source
 from ..demo import make_demo_card
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
-from ..ingest import IngestResult, Outcome, check_destination_root, execute
+from ..ingest import IngestResult, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..plan.template import map_template
 from ..prepare import Prepared, scan_source
-from . import output
+from . import documents, output
 from .clinic import (
     AnonymousOpt,
     ConsentOpt,
@@ -98,7 +98,7 @@ def cards(as_json: JsonOpt = False) -> None:
     """List mounted camera cards (volumes with a DCIM folder of camera folders)."""
     found = find_cards()
     if as_json:
-        output.emit_json({"cards": [output.card_dict(card) for card in found]})
+        output.emit_json(documents.cards(found))
         return
     if not found:
         output.out.print("No camera card found. Insert a card, or give a folder as SOURCE.")
@@ -169,39 +169,6 @@ BackupOpt = Annotated[
     str | None,
     typer.Option("--backup", help="Also make a second verified copy here (e.g. a NAS)."),
 ]
-
-
-def outcome_dict(outcome: Outcome) -> dict[str, Any]:
-    entry = output.item_dict(outcome.item)
-    entry["action"] = outcome.action
-    entry["target"] = outcome.target
-    if outcome.sha256:
-        entry["sha256"] = outcome.sha256
-    if outcome.backup_target:
-        entry["backup"] = outcome.backup_target
-    if outcome.error or outcome.reason:
-        entry["reason"] = outcome.error or outcome.reason
-    return entry
-
-
-def ingest_document(result: IngestResult, card: Any) -> dict[str, Any]:
-    """The --json document; its items are produced while it is written (`output.emit_json`)."""
-    return {
-        "ingest_id": result.ingest_id,
-        "source": result.plan.source,
-        "archive": result.plan.archive,
-        "card": output.card_dict(card),
-        "summary": {
-            **result.counts,
-            "bytes": result.bytes_copied,
-            "seconds": round(result.seconds, 3),
-            "manifest": str(result.manifest) if result.manifest else None,
-            "backup_manifest": str(result.backup_manifest) if result.backup_manifest else None,
-            "interrupted": result.interrupted,
-        },
-        "items": (outcome_dict(outcome) for outcome in result.outcomes),
-        "warnings": list(result.plan.warnings) + result.warnings,
-    }
 
 
 def ingest_exit_code(result: IngestResult) -> int:
@@ -352,7 +319,7 @@ def ingest(
         as_json=as_json,
         interactive=interactive,
     )
-    document = ingest_document(result, prepared.card) if as_json else None
+    document = documents.ingest(result, prepared.card) if as_json else None
     if document is None:
         print_result(result)
         output.print_warnings(result.plan.warnings)
@@ -386,7 +353,7 @@ def wipe_command(
     root, card = resolve_source(source)
     result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
     if as_json:
-        output.emit_json(result.to_dict())
+        output.emit_json(documents.wipe(result))
     else:
         print_wipe_result(result)
     raise typer.Exit(wipe_exit_code(result))

@@ -9,10 +9,9 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -42,7 +41,7 @@ from ..errors import (
 from ..ids import validate_id
 from ..models import Card, Settings
 from ..prepare import load_idmap
-from . import output
+from . import documents, output
 from .interactive import can_assign
 from .session import open_archive
 
@@ -128,13 +127,6 @@ def parse_range(start: str | None, end: str | None) -> tuple[date | None, date |
     return first, last
 
 
-def record_dict(record: CatalogueRecord) -> dict[str, Any]:
-    document = asdict(record)
-    document.pop("rowid")
-    document["diagnosis"] = list(record.diagnosis)
-    return document
-
-
 def keywords_text(record: CatalogueRecord) -> str:
     return "; ".join([*record.diagnosis, *([record.site] if record.site else [])])
 
@@ -175,9 +167,7 @@ def run_search(
         )
     records = sorted((r for r in found if not is_sidecar(r.archive_path)), key=capture_order)
     if as_json:
-        output.emit_json(
-            {"archive": str(settings.archive), "results": [record_dict(r) for r in records]}
-        )
+        output.emit_json(documents.search(settings.archive, records))
         return EXIT_OK
     if records:
         output.out.print(search_table(records))

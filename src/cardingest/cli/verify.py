@@ -14,7 +14,7 @@ from ..archive.verify import VerifyReport, record_verify, total_bytes, verify_ar
 from ..errors import EXIT_FAILURE, EXIT_OK, AuditError
 from ..ids import validate_id
 from ..models import Settings
-from . import output
+from . import documents, output
 from .session import open_archive
 
 
@@ -84,7 +84,7 @@ def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
         report = _measure(archive, patient_id)
         record_verify(archive, report, settings.operator)
     if as_json:
-        output.emit_json(report.to_dict())
+        output.emit_json(documents.verify(report))
     else:
         print_report(report)
     return EXIT_OK if report.ok else EXIT_FAILURE
@@ -98,15 +98,7 @@ def run_audit(settings: Settings, as_json: bool) -> int:
         raise AuditError(f"The audit log {log.path} is missing, though the archive has a catalogue")
     check = log.check()
     if as_json:
-        output.emit_json(
-            {
-                "log": str(log.path),
-                "ok": check.ok,
-                "events": check.events,
-                "bad_line": check.bad_line,
-                "problem": check.problem,
-            }
-        )
+        output.emit_json(documents.audit(log.path, check))
     elif check.ok:
         output.out.print(
             f"Audit log {escape(str(log.path))}: {check.events} event(s), [green]chain intact[/]."

@@ -25,7 +25,7 @@ from ..wipe import (
     plan_wipe,
     require_dcim,
 )
-from . import output
+from . import documents, output
 from .session import open_archive
 
 _STYLE = {"remove": "green", "keep": "yellow"}
@@ -163,7 +163,7 @@ def wipe_after_ingest(
         message = f"Not wiping: {failed} file(s) failed to copy; the card was left as it is."
         output.err.print(f"[red]{escape(message)}[/]")
         if document is not None:
-            document["wipe"] = {"skipped": message}
+            document["wipe"] = documents.wipe_skipped(message)
         return code
     try:
         wiped = run_wipe(root, card, settings, yes=yes, dry_run=False, as_json=document is not None)
@@ -171,10 +171,10 @@ def wipe_after_ingest(
         if document is None:
             raise
         output.err.print(f"[red]error:[/] {escape(exc.message)}")
-        document["wipe"] = {"error": {"message": exc.message, "details": exc.details}}
+        document["wipe"] = documents.wipe_error(exc)
         return exc.exit_code
     if document is not None:
-        document["wipe"] = wiped.to_dict()
+        document["wipe"] = documents.wipe(wiped)
     else:
         print_wipe_result(wiped)
     return EXIT_HELD if EXIT_HELD in (code, exit_code(wiped)) else EXIT_OK
