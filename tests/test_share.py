@@ -17,7 +17,6 @@ from clinic_helpers import (
     camera_jpeg,
     exiftool,
     invoke,
-    isolate,
     private_tags,
     subjects,
     tree,
@@ -34,8 +33,8 @@ MEDIUM = (640, 480)
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate(tmp_path, monkeypatch)
+def _test_ids(test_ids: Path) -> Path:
+    return test_ids
 
 
 def within(size: tuple[int, int], box: tuple[int, int]) -> bool:

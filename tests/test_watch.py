@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cardimage import CardFactory, require
-from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke, isolate
+from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke
 
 from cardingest.card import watch as watch_module
 from cardingest.card.detect import find_cards
@@ -29,8 +29,8 @@ from cardingest.prepare import load_idmap, prepare
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate(tmp_path, monkeypatch)
+def _test_ids(test_ids: Path) -> Path:
+    return test_ids
 
 
 def card(mount: str) -> Card:
