@@ -104,7 +104,7 @@ def test_preview_ingest_verify_search_audit_wipe_documents(
 
 
 def test_error_document(demo: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    card, map_file, archive = demo
+    card, _, archive = demo
     bad = tmp_path / "bad.csv"
     bad.write_text("files,id,diagnoss\nIMG_0001,ZAC3561,x\n", encoding="utf-8")
     document = run_json("ingest", card, "--map", bad, "--archive", archive, code=2)
