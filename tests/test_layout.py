@@ -42,16 +42,15 @@ def modules() -> Iterator[tuple[str, Path]]:
 
 def imported(module: str, path: Path) -> Iterator[str]:
     """Top-level cardingest names this module imports (``storage``, ``errors``...)."""
-    package = module.split(".")[:-1] if not path.name == "__init__.py" else module.split(".")
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - node.level + 1]
                 target = [*base, *(node.module.split(".") if node.module else [])]
-                names = target if node.module else [*base, *(a.name for a in node.names)]
                 if target:
                     yield target[0]
-                elif names:
+                else:  # from .. import ingest, wipe
                     yield from (alias.name for alias in node.names)
             elif node.module and node.module.startswith("cardingest."):
                 yield node.module.split(".")[1]
