@@ -1,4 +1,5 @@
-"""Rendering for the CLI: JSON documents and Rich tables. Only the CLI imports this."""
+"""Rendering for the CLI: the JSON writer, Rich tables and progress bars. Only the CLI imports
+this; the documents themselves are built in `documents`."""
 
 from __future__ import annotations
 
