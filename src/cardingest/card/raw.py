@@ -201,6 +201,7 @@ def _cr3(reader: _Reader, tags: dict[str, str]) -> None:
             elif name == b"CMT2":
                 block = reader.at(body, stop - body, "CR3 CMT2")
                 _merge(tags, tiff_tags(block, "CR3 CMT2", exif_first=True))
+                return  # CMT3 (maker notes), CMT4 (GPS) and the thumbnail are not needed
         return
     raise _Malformed("CR3 has no Canon metadata box")
 
