@@ -207,10 +207,36 @@ def build_mrw(tiff: bytes) -> bytes:
     return b"\x00MRM" + struct.pack(">I", len(records)) + records + bytes(8 * 8 * 2)
 
 
+def build_x3f(jpeg: bytes) -> bytes:
+    """An X3F (version 2.0): header, an IMA2 section holding the JPEG, the directory, pointer.
+
+    Header: "FOVb" | version | unique ID (16) | mark bits | width | height | rotation (u32,
+    little-endian). Image section: "SECi" | version 2.0 | type 2 | format 18 (JPEG) | width |
+    height | row size, then the JPEG, which starts with its EXIF APP1 segment as a Sigma's
+    does. Directory: "SECd" | version | count | (offset, length, kind) per section; the
+    file's last 4 bytes give the directory's offset.
+    """
+    assert jpeg[2:4] == b"\xff\xe0"
+    jpeg = jpeg[:2] + jpeg[4 + int.from_bytes(jpeg[4:6], "big") :]  # drop the JFIF APP0
+    header = b"FOVb" + struct.pack("<I", 0x00020000) + bytes(16) + struct.pack("<4I", 0, 8, 8, 0)
+    image = b"SECi" + struct.pack("<6I", 0x00020000, 2, 18, 8, 8, 0) + jpeg
+    directory_at = len(header) + len(image)
+    directory = b"SECd" + struct.pack("<II", 0x00020000, 1)
+    directory += struct.pack("<II4s", len(header), len(image), b"IMA2")
+    return header + image + directory + struct.pack("<I", directory_at)
+
+
 @pytest.fixture
 def raf(tmp_path: Path) -> Path:
     path = tmp_path / "DSCF0001.RAF"
     path.write_bytes(build_raf(exif_jpeg("FUJIFILM", "X-T4")))
+    return path
+
+
+@pytest.fixture
+def x3f(tmp_path: Path) -> Path:
+    path = tmp_path / "SDIM0001.X3F"
+    path.write_bytes(build_x3f(exif_jpeg("SIGMA", "SIGMA DP2 Merrill")))
     return path
 
 
@@ -223,9 +249,13 @@ def mrw(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("fixture", "make", "model"),
-    [("raf", "FUJIFILM", "X-T4"), ("mrw", "KONICA MINOLTA", "DYNAX 7D")],
+    [
+        ("raf", "FUJIFILM", "X-T4"),
+        ("mrw", "KONICA MINOLTA", "DYNAX 7D"),
+        ("x3f", "SIGMA", "SIGMA DP2 Merrill"),
+    ],
 )
-def test_built_raf_and_mrw_read_as_exiftool_reads_them(
+def test_built_raf_mrw_x3f_read_as_exiftool_reads_them(
     fixture: str, make: str, model: str, request: pytest.FixtureRequest
 ) -> None:
     path: Path = request.getfixturevalue(fixture)
@@ -271,6 +301,15 @@ def ciff(heap_entries: list[tuple[int, int, int]], values: bytes = b"") -> bytes
     return b"II" + struct.pack("<I", 26) + b"HEAPCCDR" + bytes(12) + heap
 
 
+def x3f_raw_only() -> bytes:
+    """An X3F whose only image section is raw data (type 3), as an SD9 or SD10 writes."""
+    header = b"FOVb" + struct.pack("<I", 0x00020000) + bytes(32)
+    image = b"SECi" + struct.pack("<6I", 0x00020000, 3, 6, 2, 2, 4) + bytes(16)
+    directory = b"SECd" + struct.pack("<II", 0x00020000, 1)
+    directory += struct.pack("<II4s", len(header), len(image), b"IMA2")
+    return header + image + directory + struct.pack("<I", len(header) + len(image))
+
+
 HOSTILE = {
     "cr3 moov past the end": cr3_with(b"", moov_size=0x7FFFFFFF),
     "cr3 64-bit box size": cr3_with(struct.pack(">I4sQ", 1, b"CMT2", 2**63)),
@@ -287,8 +326,22 @@ HOSTILE = {
     "crw table past the heap": ciff([])[:-4] + struct.pack("<I", 0xFFFFFFF0),
     "crw table of 65535 entries": ciff([])[:-6] + b"\xff\xff" + struct.pack("<I", 0),
     "crw value past the heap": ciff([(0x180E | 0x1000, 4, 0x7FFFFFF0)]),
-    "mrw record past the header": b"\x00MRM" + struct.pack(">I", 16) + b"\x00TTW\xff\xff\xff\xff",
+    "mrw record past the header": b"\x00MRM" + struct.pack(">I", 8) + b"\x00TTW\xff\xff\xff\xff",
     "mrw header past the file": b"\x00MRM" + struct.pack(">I", 2**31),
+    "x3f directory pointer past the end": b"FOVb" + bytes(36) + b"\xff\xff\xff\x7f",
+    "x3f directory of 2**32-1 sections": b"FOVb"
+    + bytes(4)
+    + b"SECd"
+    + bytes(4)
+    + b"\xff" * 4
+    + struct.pack("<I", 8),
+    "x3f section past the end": b"FOVb"
+    + bytes(4)
+    + b"SECd"
+    + struct.pack("<II", 0, 1)
+    + struct.pack("<II4s", 0, 2**31, b"IMA2")
+    + struct.pack("<I", 8),
+    "x3f without a JPEG (SD9)": x3f_raw_only(),
     "mrw TTW not a TIFF": b"\x00MRM" + struct.pack(">I", 12) + b"\x00TTW\x00\x00\x00\x04XXXX",
 }
 
@@ -321,6 +374,7 @@ def fuzz_inputs() -> dict[str, bytes]:
     files = {name: (raw_dir() / name).read_bytes() for name in RAW_SAMPLES}
     files["built.raf"] = build_raf(exif_jpeg("FUJIFILM", "X-T4"))
     files["built.mrw"] = build_mrw(tiff_block("KONICA MINOLTA", "DYNAX 7D"))
+    files["built.x3f"] = build_x3f(exif_jpeg("SIGMA", "SIGMA DP2 Merrill"))
     return files
 
 
@@ -397,12 +451,13 @@ def test_preview_json_over_raw_files_matches_exiftool(tmp_path: Path) -> None:
         shutil.copyfile(RAW / name, folder / name)
     (folder / "DSCF0001.RAF").write_bytes(build_raf(exif_jpeg("FUJIFILM", "X-T4")))
     (folder / "PICT0001.MRW").write_bytes(build_mrw(tiff_block("KONICA MINOLTA", "DYNAX 7D")))
+    (folder / "SDIM0001.X3F").write_bytes(build_x3f(exif_jpeg("SIGMA", "SIGMA DP2 Merrill")))
     done = preview_json(folder, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     items = {item["source"]: item for item in json.loads(done.stdout)["items"]}
     expected = {name: row["DateTimeOriginal"] for name, row in rows.items()}
-    expected |= {"DSCF0001.RAF": WHEN, "PICT0001.MRW": WHEN}
+    expected |= {"DSCF0001.RAF": WHEN, "PICT0001.MRW": WHEN, "SDIM0001.X3F": WHEN}
     assert set(items) == set(expected)
     for name, when in expected.items():
         item = items[name]

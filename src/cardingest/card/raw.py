@@ -1,4 +1,4 @@
-"""Capture-time tags from the RAW containers that are not TIFF files: CR3, RAF, CRW and MRW.
+"""Capture-time tags from the RAW containers that are not TIFF files: CR3, RAF, CRW, MRW, X3F.
 
 TIFF-based RAW files (CR2, NEF, DNG, RW2, IIQ, ARW, ...) are read by exifread in ``capture``;
 the formats here wrap their EXIF in something exifread does not walk:
@@ -12,6 +12,10 @@ the formats here wrap their EXIF in something exifread does not walk:
   heap. Tag 0x180E (TimeStamp) holds the capture time as seconds since 1970 in camera local
   time (what exiftool calls ``CanonRaw:DateTimeOriginal``), tag 0x080A make and model.
 - **MRW** (Minolta): ``\\0MRM`` and a list of records; the ``\\0TTW`` record is a TIFF block.
+- **X3F** (Sigma): the last 4 bytes point to a ``SECd`` directory of sections; the ``IMA2``
+  (or ``IMAG``) section that holds a JPEG carries the EXIF (every model but the SD9 and SD10).
+  The ``PROP`` section's ``TIME`` is not used: without a real file to check it against, a
+  file without the JPEG falls back with a warning rather than risk a wrong time.
 
 Every parser is pure byte parsing over ``_Reader``, which refuses any read that is negative,
 past the end of the file, larger than ``MAX_READ`` or beyond a total budget, so a crafted file
@@ -329,12 +333,44 @@ def _mrw(reader: _Reader, tags: dict[str, str]) -> None:
             break
         kind, size = struct.unpack(">4sI", reader.at(position, 8, "MRW record"))
         if position + 8 + size > end:
-            raise _Malformed(f"MRW record {kind!r} at byte {position} runs past the header")
+            name = kind.strip(b"\x00").decode("latin-1")
+            raise _Malformed(f"MRW record {name!r} at byte {position} runs past the header")
         if kind == b"\x00TTW":
             _merge(tags, tiff_tags(reader.at(position + 8, size, "MRW TTW"), "MRW TTW"))
             return
         position += 8 + size
     raise _Malformed("MRW has no TTW record")
+
+
+# --- X3F -------------------------------------------------------------------------------------
+
+_X3F_JPEG = b"SECi\x00\x00\x02\x00\x02\x00\x00\x00\x12\x00\x00\x00"
+"""An X3F image section holding a JPEG: version 2.0, type 2, format 18 (exiftool's test)."""
+_X3F_IMAGE_HEADER = 28
+_X3F_MAX_SECTIONS = 32
+
+
+def _x3f(reader: _Reader, tags: dict[str, str]) -> None:
+    (directory,) = struct.unpack("<I", reader.at(reader.size - 4, 4, "X3F directory pointer"))
+    head = reader.at(directory, 12, "X3F directory")
+    magic, _, count = struct.unpack("<4sII", head)
+    if magic != b"SECd" or count > _X3F_MAX_SECTIONS:
+        raise _Malformed(f"X3F directory at byte {directory} is not one")
+    table = reader.at(directory + 12, 12 * count, "X3F directory")
+    for index in range(count):
+        offset, length, kind = struct.unpack_from("<II4s", table, 12 * index)
+        if kind not in (b"IMA2", b"IMAG") or length <= _X3F_IMAGE_HEADER + 4:
+            continue
+        if offset + length > reader.size:
+            name = kind.decode("latin-1")
+            raise _Malformed(f"X3F section {name!r} at byte {offset} runs past the end")
+        if reader.at(offset, len(_X3F_JPEG), "X3F image section") != _X3F_JPEG:
+            continue
+        start = offset + _X3F_IMAGE_HEADER
+        block = _jpeg_exif(reader, start, offset + length, "X3F JPEG")
+        _merge(tags, tiff_tags(block, "X3F JPEG EXIF"))
+        return
+    raise _Malformed("X3F has no JPEG with EXIF (SD9 and SD10 files have none)")
 
 
 # --- dispatch ---------------------------------------------------------------------------------
@@ -349,11 +385,13 @@ def _format(head: bytes) -> tuple[str, Callable[[_Reader, dict[str, str]], None]
         return "CRW", _crw
     if head.startswith(b"\x00MRM"):
         return "MRW", _mrw
+    if head.startswith(b"FOVb"):
+        return "X3F", _x3f
     return None
 
 
 def read_raw(fh: BinaryIO) -> RawTags | None:
-    """The capture tags of a CR3, RAF, CRW or MRW file; None for any other kind of file.
+    """The capture tags of a CR3, RAF, CRW, MRW or X3F file; None for any other kind of file.
 
     Recognises the container by its first bytes, not its name. Never raises for a damaged
     file: whatever could not be read is named in ``problem`` (tags found before it are kept).
