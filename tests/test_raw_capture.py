@@ -386,9 +386,9 @@ def assert_bounded_raw_read(data: bytes) -> None:
 
 
 def prefix_lengths(size: int) -> list[int]:
-    """Every length up to 256, every 61st to 48 KiB (where headers live), then 64 more."""
+    """Every length up to 256, every 127th to 48 KiB (where headers live), then 64 more."""
     lengths = set(range(min(size, 256) + 1))
-    lengths.update(range(256, min(size, 48 * 1024), 61))
+    lengths.update(range(256, min(size, 48 * 1024), 127))
     lengths.update(range(0, size, max(1, size // 64)))
     return sorted(lengths)
 
