@@ -486,3 +486,9 @@ def test_raw_and_jpeg_pair_keeps_one_name(tmp_path: Path) -> None:
         "JBX3656/JBX3656-20210512-122121.cr3",
         "JBX3656/JBX3656-20210512-122121.jpg",
     ]
+
+
+def test_control_characters_never_reach_make_or_model() -> None:
+    capture, _ = capture_of(build_raf(exif_jpeg("FUJI\x1b[2JFILM", "X-T4\r\x07")))
+    assert (capture.make, capture.model) == ("FUJI[2JFILM", "X-T4")
+    assert seconds(capture) == WHEN

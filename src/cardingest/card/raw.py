@@ -97,8 +97,17 @@ class _Reader:
 
 
 def _text(raw: bytes) -> str | None:
-    """A tag's text up to its first NUL; latin-1 so no byte can fail; None if empty."""
-    text = raw.split(b"\x00", 1)[0].decode("latin-1").strip()
+    """A tag's text up to its first NUL, without control characters; None if empty.
+
+    UTF-8 where it is, else latin-1, so no byte can fail; a crafted make or model cannot put
+    terminal escapes into what preview prints.
+    """
+    raw = raw.split(b"\x00", 1)[0]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    text = "".join(ch for ch in text if ch.isprintable()).strip()
     return text or None
 
 
@@ -146,7 +155,7 @@ def _ifd(
     return pointer
 
 
-def tiff_tags(block: bytes, what: str, *, exif_first: bool = False) -> dict[str, str]:
+def _tiff_tags(block: bytes, what: str, *, exif_first: bool = False) -> dict[str, str]:
     """Capture tags of a TIFF block: IFD0 then the EXIF IFD it points to.
 
     ``exif_first``: the block's first IFD is itself the EXIF IFD (CR3's ``CMT2``).
@@ -201,10 +210,10 @@ def _cr3(reader: _Reader, tags: dict[str, str]) -> None:
             continue
         for name, body, stop in _boxes(reader, start + 16, end, "CR3 Canon uuid"):
             if name == b"CMT1":
-                _merge(tags, tiff_tags(reader.at(body, stop - body, "CR3 CMT1"), "CR3 CMT1"))
+                _merge(tags, _tiff_tags(reader.at(body, stop - body, "CR3 CMT1"), "CR3 CMT1"))
             elif name == b"CMT2":
                 block = reader.at(body, stop - body, "CR3 CMT2")
-                _merge(tags, tiff_tags(block, "CR3 CMT2", exif_first=True))
+                _merge(tags, _tiff_tags(block, "CR3 CMT2", exif_first=True))
                 return  # CMT3 (maker notes), CMT4 (GPS) and the thumbnail are not needed
         return
     raise _Malformed("CR3 has no Canon metadata box")
@@ -243,7 +252,7 @@ def _raf(reader: _Reader, tags: dict[str, str]) -> None:
             f"outside the {reader.size}-byte file"
         )
     block = _jpeg_exif(reader, jpeg_at, jpeg_at + jpeg_length, "RAF JPEG")
-    _merge(tags, tiff_tags(block, "RAF JPEG EXIF"))
+    _merge(tags, _tiff_tags(block, "RAF JPEG EXIF"))
 
 
 # --- CRW (CIFF) -------------------------------------------------------------------------------
@@ -336,7 +345,7 @@ def _mrw(reader: _Reader, tags: dict[str, str]) -> None:
             name = kind.strip(b"\x00").decode("latin-1")
             raise _Malformed(f"MRW record {name!r} at byte {position} runs past the header")
         if kind == b"\x00TTW":
-            _merge(tags, tiff_tags(reader.at(position + 8, size, "MRW TTW"), "MRW TTW"))
+            _merge(tags, _tiff_tags(reader.at(position + 8, size, "MRW TTW"), "MRW TTW"))
             return
         position += 8 + size
     raise _Malformed("MRW has no TTW record")
@@ -368,7 +377,7 @@ def _x3f(reader: _Reader, tags: dict[str, str]) -> None:
             continue
         start = offset + _X3F_IMAGE_HEADER
         block = _jpeg_exif(reader, start, offset + length, "X3F JPEG")
-        _merge(tags, tiff_tags(block, "X3F JPEG EXIF"))
+        _merge(tags, _tiff_tags(block, "X3F JPEG EXIF"))
         return
     raise _Malformed("X3F has no JPEG with EXIF (SD9 and SD10 files have none)")
 
