@@ -492,3 +492,22 @@ def test_control_characters_never_reach_make_or_model() -> None:
     capture, _ = capture_of(build_raf(exif_jpeg("FUJI\x1b[2JFILM", "X-T4\r\x07")))
     assert (capture.make, capture.model) == ("FUJI[2JFILM", "X-T4")
     assert seconds(capture) == WHEN
+
+
+def test_ifd0_time_is_kept_when_the_exif_ifd_is_damaged() -> None:
+    date = b"2004:07:01 09:30:00\x00"
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 2)
+    tiff += struct.pack("<HHII", 0x0132, 2, len(date), 38)
+    tiff += struct.pack("<HHII", 0x8769, 4, 1, 0xFFFF)  # the EXIF IFD is outside the block
+    tiff += struct.pack("<I", 0) + date
+    capture, _ = capture_of(build_mrw(tiff), "PICT0001.MRW")
+    assert (seconds(capture), capture.source) == ("2004:07:01 09:30:00", "exif:DateTime")
+    assert capture.warning is not None
+    assert "unreadable MRW header (MRW TTW: IFD at 65535 is outside the block)" in capture.warning
+
+
+def test_a_box_name_cannot_put_escapes_into_a_warning() -> None:
+    data = cr3_with(struct.pack(">I4s", 2**30, b"\x1b[2J"))
+    capture, _ = capture_of(data, "IMG_0001.CR3")
+    assert capture.warning is not None and "\x1b" not in capture.warning
+    assert "box '?[2J' at byte 56" in capture.warning

@@ -111,6 +111,11 @@ def _text(raw: bytes) -> str | None:
     return text or None
 
 
+def _label(kind: bytes) -> str:
+    """A box, record or section name for a warning, with anything unprintable as ``?``."""
+    return "".join(ch if ch.isprintable() else "?" for ch in kind.decode("latin-1"))
+
+
 # --- TIFF blocks (CR3 CMT1/CMT2, RAF's JPEG, MRW's TTW) --------------------------------------
 
 
@@ -155,20 +160,19 @@ def _ifd(
     return pointer
 
 
-def _tiff_tags(block: bytes, what: str, *, exif_first: bool = False) -> dict[str, str]:
-    """Capture tags of a TIFF block: IFD0 then the EXIF IFD it points to.
+def _tiff_tags(block: bytes, what: str, tags: dict[str, str], *, exif_first: bool = False) -> None:
+    """Capture tags of a TIFF block into ``tags``: IFD0, then the EXIF IFD it points to.
 
-    ``exif_first``: the block's first IFD is itself the EXIF IFD (CR3's ``CMT2``).
+    ``exif_first``: the block's first IFD is itself the EXIF IFD (CR3's ``CMT2``). Tags
+    already in ``tags`` are kept, and so are those found before a damaged IFD.
     """
     order, first = _tiff_header(block, what)
-    tags: dict[str, str] = {}
     if exif_first:
         _ifd(block, order, first, EXIF_TAGS, tags, what)
-        return tags
+        return
     pointer = _ifd(block, order, first, IFD0_TAGS, tags, what)
     if pointer and pointer != first:
         _ifd(block, order, pointer, EXIF_TAGS, tags, what)
-    return tags
 
 
 # --- CR3 --------------------------------------------------------------------------------------
@@ -188,15 +192,10 @@ def _boxes(reader: _Reader, start: int, end: int, what: str) -> Iterator[tuple[b
         elif size == 0:
             size = end - position
         if size < header or position + size > end:
-            name = kind.decode("latin-1")
-            raise _Malformed(f"{what} box {name!r} at byte {position} runs past its parent")
+            name = _label(kind)
+            raise _Malformed(f"{what} box '{name}' at byte {position} runs past its parent")
         yield kind, position + header, position + size
         position += size
-
-
-def _merge(tags: dict[str, str], found: dict[str, str]) -> None:
-    for key, value in found.items():
-        tags.setdefault(key, value)
 
 
 def _cr3(reader: _Reader, tags: dict[str, str]) -> None:
@@ -210,10 +209,10 @@ def _cr3(reader: _Reader, tags: dict[str, str]) -> None:
             continue
         for name, body, stop in _boxes(reader, start + 16, end, "CR3 Canon uuid"):
             if name == b"CMT1":
-                _merge(tags, _tiff_tags(reader.at(body, stop - body, "CR3 CMT1"), "CR3 CMT1"))
+                _tiff_tags(reader.at(body, stop - body, "CR3 CMT1"), "CR3 CMT1", tags)
             elif name == b"CMT2":
                 block = reader.at(body, stop - body, "CR3 CMT2")
-                _merge(tags, _tiff_tags(block, "CR3 CMT2", exif_first=True))
+                _tiff_tags(block, "CR3 CMT2", tags, exif_first=True)
                 return  # CMT3 (maker notes), CMT4 (GPS) and the thumbnail are not needed
         return
     raise _Malformed("CR3 has no Canon metadata box")
@@ -252,7 +251,7 @@ def _raf(reader: _Reader, tags: dict[str, str]) -> None:
             f"outside the {reader.size}-byte file"
         )
     block = _jpeg_exif(reader, jpeg_at, jpeg_at + jpeg_length, "RAF JPEG")
-    _merge(tags, _tiff_tags(block, "RAF JPEG EXIF"))
+    _tiff_tags(block, "RAF JPEG EXIF", tags)
 
 
 # --- CRW (CIFF) -------------------------------------------------------------------------------
@@ -342,10 +341,10 @@ def _mrw(reader: _Reader, tags: dict[str, str]) -> None:
             break
         kind, size = struct.unpack(">4sI", reader.at(position, 8, "MRW record"))
         if position + 8 + size > end:
-            name = kind.strip(b"\x00").decode("latin-1")
-            raise _Malformed(f"MRW record {name!r} at byte {position} runs past the header")
+            name = _label(kind.strip(b"\x00"))
+            raise _Malformed(f"MRW record '{name}' at byte {position} runs past the header")
         if kind == b"\x00TTW":
-            _merge(tags, _tiff_tags(reader.at(position + 8, size, "MRW TTW"), "MRW TTW"))
+            _tiff_tags(reader.at(position + 8, size, "MRW TTW"), "MRW TTW", tags)
             return
         position += 8 + size
     raise _Malformed("MRW has no TTW record")
@@ -371,13 +370,12 @@ def _x3f(reader: _Reader, tags: dict[str, str]) -> None:
         if kind not in (b"IMA2", b"IMAG") or length <= _X3F_IMAGE_HEADER + 4:
             continue
         if offset + length > reader.size:
-            name = kind.decode("latin-1")
-            raise _Malformed(f"X3F section {name!r} at byte {offset} runs past the end")
+            raise _Malformed(f"X3F section '{_label(kind)}' at byte {offset} runs past the end")
         if reader.at(offset, len(_X3F_JPEG), "X3F image section") != _X3F_JPEG:
             continue
         start = offset + _X3F_IMAGE_HEADER
         block = _jpeg_exif(reader, start, offset + length, "X3F JPEG")
-        _merge(tags, _tiff_tags(block, "X3F JPEG EXIF"))
+        _tiff_tags(block, "X3F JPEG EXIF", tags)
         return
     raise _Malformed("X3F has no JPEG with EXIF (SD9 and SD10 files have none)")
 
