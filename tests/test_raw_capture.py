@@ -511,3 +511,9 @@ def test_a_box_name_cannot_put_escapes_into_a_warning() -> None:
     capture, _ = capture_of(data, "IMG_0001.CR3")
     assert capture.warning is not None and "\x1b" not in capture.warning
     assert "box '?[2J' at byte 56" in capture.warning
+
+
+@pytest.mark.parametrize("name", ["IMG_1361.dng", "issue_839_poc.rw2"])
+def test_tiff_based_raw_stays_with_exifread(name: str) -> None:
+    with open(raw_dir() / name, "rb") as fh:
+        assert read_raw(fh) is None
