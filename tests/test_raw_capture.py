@@ -1,8 +1,8 @@
 """RAW capture times (CR3, RAF, CRW, MRW; TIFF-based DNG/RW2) against exiftool, and hostile input.
 
 The oracle is ``../shared/samples/raw/expected-exiftool.tsv`` (exiftool's readings of Exiv2's RAW
-test files, crafted ones included). Fujifilm RAF and Minolta MRW files are built here from their
-documented layouts around a JPEG / TIFF block that Pillow writes, and exiftool (when present)
+test files, crafted ones included). Fujifilm RAF, Minolta MRW and Sigma X3F files are built here
+from their documented layouts around a JPEG / TIFF block that Pillow writes, and exiftool
 confirms it reads the same time from them, so the built files are real ones, not our own echo.
 """
 
@@ -310,6 +310,12 @@ def x3f_raw_only() -> bytes:
     return header + image + directory + struct.pack("<I", len(header) + len(image))
 
 
+def x3f_directory(count: int, entries: bytes) -> bytes:
+    """Just an X3F header, a directory claiming ``count`` sections, and the pointer to it."""
+    directory = b"SECd" + struct.pack("<II", 0x00020000, count) + entries
+    return b"FOVb" + bytes(4) + directory + struct.pack("<I", 8)
+
+
 HOSTILE = {
     "cr3 moov past the end": cr3_with(b"", moov_size=0x7FFFFFFF),
     "cr3 64-bit box size": cr3_with(struct.pack(">I4sQ", 1, b"CMT2", 2**63)),
@@ -329,18 +335,8 @@ HOSTILE = {
     "mrw record past the header": b"\x00MRM" + struct.pack(">I", 8) + b"\x00TTW\xff\xff\xff\xff",
     "mrw header past the file": b"\x00MRM" + struct.pack(">I", 2**31),
     "x3f directory pointer past the end": b"FOVb" + bytes(36) + b"\xff\xff\xff\x7f",
-    "x3f directory of 2**32-1 sections": b"FOVb"
-    + bytes(4)
-    + b"SECd"
-    + bytes(4)
-    + b"\xff" * 4
-    + struct.pack("<I", 8),
-    "x3f section past the end": b"FOVb"
-    + bytes(4)
-    + b"SECd"
-    + struct.pack("<II", 0, 1)
-    + struct.pack("<II4s", 0, 2**31, b"IMA2")
-    + struct.pack("<I", 8),
+    "x3f directory of 2**32-1 sections": x3f_directory(0xFFFFFFFF, b""),
+    "x3f section past the end": x3f_directory(1, struct.pack("<II4s", 0, 2**31, b"IMA2")),
     "x3f without a JPEG (SD9)": x3f_raw_only(),
     "mrw TTW not a TIFF": b"\x00MRM" + struct.pack(">I", 12) + b"\x00TTW\x00\x00\x00\x04XXXX",
 }

@@ -362,8 +362,10 @@ def _x3f(reader: _Reader, tags: dict[str, str]) -> None:
     (directory,) = struct.unpack("<I", reader.at(reader.size - 4, 4, "X3F directory pointer"))
     head = reader.at(directory, 12, "X3F directory")
     magic, _, count = struct.unpack("<4sII", head)
-    if magic != b"SECd" or count > _X3F_MAX_SECTIONS:
-        raise _Malformed(f"X3F directory at byte {directory} is not one")
+    if magic != b"SECd":
+        raise _Malformed(f"X3F directory pointer leads to byte {directory}, not a directory")
+    if count > _X3F_MAX_SECTIONS:
+        raise _Malformed(f"X3F directory at byte {directory} claims {count} sections")
     table = reader.at(directory + 12, 12 * count, "X3F directory")
     for index in range(count):
         offset, length, kind = struct.unpack_from("<II4s", table, 12 * index)
