@@ -65,6 +65,7 @@ from .common import (
     show_plan,
 )
 from .config import ENV_ARCHIVE, load_settings
+from .dicom import dicom_app
 from .verify import run_audit, run_verify
 from .wipe import exit_code as wipe_exit_code
 from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
@@ -75,6 +76,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Verified ingest of clinical photos from camera cards into a per-patient archive.",
 )
+
+app.add_typer(dicom_app, name="dicom")
 
 
 def version_callback(value: bool) -> None:
