@@ -27,6 +27,7 @@ from .config import load_dicom_settings, load_settings
 if TYPE_CHECKING:
     from ..export.photos import Instance, LeftOut, Selection
     from ..export.run import DicomResult, Done
+    from ..ingest import IngestResult
 
 dicom_app = typer.Typer(
     no_args_is_help=True,
@@ -37,7 +38,9 @@ dicom_app = typer.Typer(
 
 DicomIdArg = Annotated[
     str | None,
-    typer.Argument(metavar="ID", help="Only this patient's photos (else every patient's).", show_default=False),
+    typer.Argument(
+        metavar="ID", help="Only this patient's photos (else every patient's).", show_default=False
+    ),
 ]
 DicomOutOpt = Annotated[
     Path | None,
@@ -247,7 +250,7 @@ def send_document(result: DicomResult) -> dict[str, Any]:
         + [_left_out_dict(f, "failed") for f in result.failed]
         + [_left_out_dict(f, "left-out") for f in result.left_out]
         + [
-            {"path": path, "action": "not-sent", "reason": "the PACS stopped answering"}
+            {"path": path, "action": "not-sent", "reason": "not confirmed by the PACS"}
             for path in result.not_sent
         ]
     )
@@ -353,3 +356,56 @@ def send_command(
     raise typer.Exit(
         run_send(settings, patient_id, start=date_from, end=date_to, force=force, as_json=as_json)
     )
+
+
+# --- ingest --send ----------------------------------------------------------------------
+
+
+def require_pacs(settings: Settings) -> None:
+    """Before an ``ingest --send`` copies anything: the [pacs] config must be there and valid."""
+    _options, pacs = load_dicom_settings(settings)
+    if pacs is None:
+        where = settings.config_file or "the config file"
+        raise ConfigError(f"--send needs a [pacs] table in {where} (see config.example.toml)")
+
+
+def send_after_ingest(
+    result: IngestResult,
+    settings: Settings,
+    *,
+    code: int,
+    as_json: bool,
+    document: dict[str, Any] | None,
+) -> int:
+    """Send the JPEG photos of the patients of a clean ingest (no failed copy) not yet sent.
+
+    Returns the combined exit code: 1 if the ingest or the send failed, else the larger.
+    """
+    if result.count("failed") or result.interrupted:
+        message = "Not sending to the PACS: some photos failed to copy; ingest again first."
+        output.err.print(f"[yellow]{message}[/]")
+        if document is not None:
+            document["dicom_send"] = {"skipped": message}
+        return code
+    ids = sorted(
+        {
+            outcome.item.patient_id
+            for outcome in result.outcomes
+            if outcome.action in ("copy", "skip") and outcome.item.patient_id
+        }
+    )
+    if not ids:
+        if document is not None:
+            document["dicom_send"] = {"skipped": "no archived photos in this ingest"}
+        return code
+    sent = send(settings, ids, as_json=as_json)
+    if document is not None:
+        document["dicom_send"] = send_document(sent)
+        if sent.stopped:
+            output.err.print(f"[red]error:[/] {escape(sent.stopped)}")
+    else:
+        print_send(sent)
+    send_code = exit_code(sent)
+    if EXIT_FAILURE in (code, send_code):
+        return EXIT_FAILURE
+    return max(code, send_code)
