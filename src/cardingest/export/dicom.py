@@ -87,6 +87,7 @@ class PhotoFacts:
     model: str | None = None
     site: str | None = None
     instance_number: int = 1
+    series_number: int = 1
     study_start: datetime | None = None
     """The first capture of this patient in this ingest: the Study's date and time."""
 
@@ -214,7 +215,7 @@ def build_dataset(facts: PhotoFacts, frame: Frame, options: DicomOptions) -> Dat
     # General Series: one per camera within the study.
     ds.Modality = "XC"
     ds.SeriesInstanceUID = series_uid(root, facts.patient_id, facts.ingest_id, make, model)
-    ds.SeriesNumber = 1
+    ds.SeriesNumber = facts.series_number
     side = laterality(facts.site)
     if side is None:
         ds.Laterality = ""  # type 2C: the side, if any, is not known

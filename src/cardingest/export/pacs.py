@@ -222,6 +222,7 @@ class StowClient:
             return False
         return any(
             str(ds.SOPInstanceUID) in (item.get("00080018", {}).get("Value") or [])
+            and (item.get("00100020", {}).get("Value") or [ds.PatientID])[0] == ds.PatientID
             for item in items
             if isinstance(item, dict)
         )

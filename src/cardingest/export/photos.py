@@ -93,6 +93,8 @@ class StudyContext:
 
     start: datetime
     numbers: dict[str, int]
+    series: dict[tuple[str, str], int]
+    """Series Number per camera (make, model), in the order each camera first appears."""
 
 
 def study_context(catalogue: Catalogue, patient_id: str, ingest_id: str) -> StudyContext:
@@ -105,7 +107,10 @@ def study_context(catalogue: Catalogue, patient_id: str, ingest_id: str) -> Stud
     ]
     records.sort(key=lambda r: (r.captured_at, r.subsec, r.archive_path))
     start = min(datetime.fromisoformat(r.captured_at) for r in records)
-    return StudyContext(start, {r.archive_path: n for n, r in enumerate(records, 1)})
+    series: dict[tuple[str, str], int] = {}
+    for r in records:
+        series.setdefault((r.make or "", r.model or ""), len(series) + 1)
+    return StudyContext(start, {r.archive_path: n for n, r in enumerate(records, 1)}, series)
 
 
 class Builder:
@@ -157,6 +162,7 @@ class Builder:
             model=record.model,
             site=record.site,
             instance_number=study.numbers.get(record.archive_path, 1),
+            series_number=study.series.get((record.make or "", record.model or ""), 1),
             study_start=study.start,
         )
         dataset = build_dataset(facts, frame, self.options)
