@@ -197,7 +197,7 @@ def send(
     date_to: date | None = None,
     force: bool = False,
     as_json: bool = False,
-    check_empty: str | None = None,
+    check_empty: bool = False,
 ) -> DicomResult:
     """Send the matching photos to the configured PACS under the archive lock."""
     from ..export.pacs import client_for
@@ -216,7 +216,7 @@ def send(
         Catalogue.open(settings.archive, create=False) as catalogue,
     ):
         selection = _select(catalogue, patient_ids, date_from, date_to)
-        if check_empty is not None or len(patient_ids) == 1:
+        if check_empty:
             _check_any(selection, patient_ids[0], bool(date_from or date_to))
         builder = Builder(settings.archive, catalogue, options)
         with output.progress(not as_json, bytes_mode=False) as bar:
@@ -303,6 +303,7 @@ def run_send(
         date_to=date_to,
         force=force,
         as_json=as_json,
+        check_empty=True,
     )
     if as_json:
         output.emit_json({"archive": str(settings.archive), **send_document(result)})
