@@ -311,6 +311,24 @@ def test_bad_config_or_input_is_exit_2_naming_it(
     assert json.loads(result.stdout)["error"]["exit"] == 2
 
 
+def test_a_changed_archive_copy_is_never_exported(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    archive, env = archived
+    copy = Path(shutil.copytree(archive, tmp_path / "archive"))
+    kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    data = bytearray((copy / kodak).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / kodak).write_bytes(bytes(data))
+    out = tmp_path / "out"
+    result = cli("dicom", "export", OTHER, "--archive", copy, "--out", out, "--json", env=env)
+    assert result.returncode == 1, result.stderr
+    failed = [i for i in json.loads(result.stdout)["items"] if i["action"] == "failed"]
+    assert [i["path"] for i in failed] == [kodak]
+    assert "no longer matches its checksum" in failed[0]["reason"]
+    assert not list(out.rglob("*.dcm"))
+
+
 def test_an_id_with_nothing_archived_is_exit_2(
     archived: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:

@@ -36,6 +36,11 @@ class LeftOut:
 
 
 @dataclass(frozen=True)
+class Broken(LeftOut):
+    """An archived copy that cannot be read or no longer matches its checksum: a failure."""
+
+
+@dataclass(frozen=True)
 class Instance:
     """One photo as a DICOM instance, ready to write or send."""
 
@@ -131,13 +136,13 @@ class Builder:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            return LeftOut(
+            return Broken(
                 record.patient_id,
                 record.archive_path,
                 f"cannot read the archived copy: {exc.strerror or exc}",
             )
         if hashlib.sha256(data).hexdigest() != record.sha256.lower():
-            return LeftOut(
+            return Broken(
                 record.patient_id,
                 record.archive_path,
                 "the archived copy no longer matches its checksum: not sent;"

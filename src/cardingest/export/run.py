@@ -22,7 +22,7 @@ from ..errors import PacsError
 from ..storage.durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir
 from .dicom import part10_bytes
 from .pacs import Client, Refused
-from .photos import Builder, Instance, LeftOut, Selection
+from .photos import Broken, Builder, Instance, LeftOut, Selection
 from .settings import PacsConfig
 
 
@@ -117,7 +117,7 @@ def export_files(
             if on_item:
                 on_item(item)
             if isinstance(item, LeftOut):
-                result.left_out.append(item)
+                (result.failed if isinstance(item, Broken) else result.left_out).append(item)
                 continue
             record = item.record
             stem = record.archive_path.rpartition("/")[2].rpartition(".")[0]
@@ -190,7 +190,7 @@ def send_photos(
             for record in todo:
                 item = builder.build(record)
                 if isinstance(item, LeftOut):
-                    result.left_out.append(item)
+                    (result.failed if isinstance(item, Broken) else result.left_out).append(item)
                     remaining.remove(record.archive_path)
                     if on_item:
                         on_item(item)
