@@ -245,6 +245,10 @@ def test_export_writes_files_that_dciodvfy_passes(
     first = pydicom.dcmread(next(f for f in files if f.parent.name == PATIENT))
     assert first.AnatomicRegionSequence[0].CodeValue == "14975008"
 
+    audit = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    exports = [e for e in map(json.loads, audit) if e["event"] == "dicom-export"]
+    assert len(exports[-1]["files"]) == 7 and exports[-1]["out"] == str(out)
+
     # Again: the same UIDs and bytes, nothing overwritten.
     before = {f: f.read_bytes() for f in files}
     again = cli("dicom", "export", "--archive", archive, "--out", out, "--json", env=env)

@@ -202,6 +202,9 @@ def test_pacs_stopped_mid_send_is_exit_1_and_the_rerun_sends_the_rest(
     assert not done & confirmed and len(done) == 5
     assert len(pacs.instances()) == 7 and len(sent_rows(archive)) == 7
     check_stored(pacs, archive, env, [i for i in second["items"] if i["action"] == "sent"])
+    events = audit_events(archive, "dicom-send")
+    assert events[0]["stopped"] and len(events[0]["not_sent"]) == 5 and len(events[-1]["sent"]) == 5
+    assert cli("audit", "--archive", archive, env=env).returncode == 0  # the chain holds
 
 
 def test_a_pacs_that_discards_or_is_down_is_exit_1_and_nothing_counts_as_sent(
