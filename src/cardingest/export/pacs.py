@@ -8,8 +8,10 @@ one that refuses one photo gives :class:`Refused` for that photo.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -93,6 +95,7 @@ class DimseClient:
             )
         self._can_find = any(a == STUDY_ROOT_FIND for a, _ in accepted)
         self._assoc = assoc
+        _no_delay(assoc)
         return self
 
     def __exit__(
@@ -151,6 +154,15 @@ class DimseClient:
         except (RuntimeError, OSError, ValueError) as exc:
             raise PacsError(f"{self._where()}: C-FIND failed: {exc}") from exc
         return found
+
+
+def _no_delay(assoc: Any) -> None:
+    """Send each small DIMSE message at once (TCP_NODELAY): without it every C-FIND waited
+    for a delayed ACK, 90 ms instead of 45 per photo on loopback (measured with Orthanc)."""
+    sock = getattr(getattr(getattr(assoc, "dul", None), "socket", None), "socket", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class StowClient:
