@@ -130,10 +130,16 @@ def padded(data: bytes) -> bytes:
     return data + b"\x00" if len(data) % 2 else data
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that are free now (all held open while choosing)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class Orthanc:
@@ -145,8 +151,8 @@ class Orthanc:
             require(DICOMWEB_PLUGIN.is_file(), f"orthanc-dicomweb not found at {DICOMWEB_PLUGIN}")
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.http_port = free_port()
-        self.dicom_port = free_port()
+        self.http_port, self.dicom_port = free_ports(2)
+        self.started = False
         self.lua = lua
         self.dicomweb = dicomweb
         self.process: subprocess.Popen[bytes] | None = None
@@ -195,17 +201,31 @@ class Orthanc:
         return path
 
     def start(self, *, lua: str | None = None) -> Orthanc:
-        config = self.config(lua=lua if lua is not None else self.lua)
+        """Start Orthanc and wait until its REST API answers (a bounded number of tries).
+
+        The first start takes new free ports if another process took the chosen ones
+        between choosing and binding; a restart keeps them (the test's config names them).
+        """
+        for _attempt in range(1 if self.started else 3):
+            if self._start_once(lua if lua is not None else self.lua):
+                self.started = True
+                return self
+            self.http_port, self.dicom_port = free_ports(2)
+        raise AssertionError(f"Orthanc exited at start:\n{self.log.read_text()[-3000:]}")
+
+    def _start_once(self, lua: str | None) -> bool:
+        config = self.config(lua=lua)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 ["Orthanc", str(config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
             )
         for _ in range(READY_TRIES):
             if self.process.poll() is not None:
-                raise AssertionError(f"Orthanc exited at start:\n{self.log.read_text()[-3000:]}")
+                self.process = None
+                return False
             try:
                 if self.get("/system").get("DicomPort") == self.dicom_port:
-                    return self
+                    return True
             except (urllib.error.URLError, OSError, ValueError):
                 time.sleep(READY_PAUSE)
         self.stop()
