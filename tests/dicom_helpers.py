@@ -53,12 +53,14 @@ PHOTOS: tuple[Photo, ...] = (
     Photo("IMG_0006.JPG", "Nikon_D70.jpg", PATIENT, orientation=3),  # 100x66: cannot
     Photo("IMG_0007.JPG", "Kodak_CX7530.jpg", OTHER),
     Photo("IMG_0008.HEIC", "IMG_5195.HEIC", OTHER),  # not sent
+    Photo("IMG_0009.CR3", "../raw/Canon-R6-pruned.CR3", OTHER),  # RAW: not sent
 )
-JPEGS = [p for p in PHOTOS if not p.card_name.endswith(".HEIC")]
+JPEGS = [p for p in PHOTOS if p.card_name.endswith(".JPG")]
+NOT_SENT = len(PHOTOS) - len(JPEGS)
 MAP = (
     "files,id,diagnosis,site,consent\n"
     f"IMG_0001-IMG_0006,{PATIENT},naevus,left forearm,record\n"
-    f"IMG_0007-IMG_0008,{OTHER},,behind the tattoo,\n"
+    f"IMG_0007-IMG_0009,{OTHER},,behind the tattoo,\n"
 )
 
 

@@ -204,12 +204,17 @@ def test_export_writes_files_that_dciodvfy_passes(
     archive, env = archived
     out = tmp_path / "out"
     result = cli("dicom", "export", "--archive", archive, "--out", out, "--json", env=env)
-    assert result.returncode == 3, result.stderr  # the HEIC is left out
+    assert result.returncode == 3, result.stderr  # the HEIC and the RAW are left out
     document = json.loads(result.stdout)
-    assert document["summary"] == {"written": 7, "unchanged": 0, "failed": 0, "left_out": 1}
-    left = [i for i in document["items"] if i["action"] == "left-out"]
-    assert left[0]["path"].endswith(".heic") and "HEIC" in left[0]["reason"]
-    assert "left out:" in result.stderr and ".heic" in result.stderr
+    assert document["summary"] == {"written": 7, "unchanged": 0, "failed": 0, "left_out": 2}
+    left = sorted(
+        (i["path"].rpartition(".")[2], i["reason"])
+        for i in document["items"]
+        if i["action"] == "left-out"
+    )
+    assert [ext for ext, _ in left] == ["cr3", "heic"]
+    assert left[0][1].startswith("CR3 is not sent") and left[1][1].startswith("HEIC")
+    assert "left out:" in result.stderr and ".heic" in result.stderr and ".cr3" in result.stderr
     records = search(archive, env)
     dates = exiftool_dates(require_samples())
     files = sorted(out.rglob("*.dcm"))

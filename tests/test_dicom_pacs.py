@@ -21,6 +21,7 @@ import pytest
 from cardimage import require_binaries
 from dicom_helpers import (
     JPEGS,
+    NOT_SENT,
     OTHER,
     PATIENT,
     Orthanc,
@@ -144,9 +145,9 @@ def test_send_stores_one_instance_per_jpeg_and_a_second_send_nothing(
     pacs.start()
     env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
     code, document = send(archive, env)
-    assert code == 3  # the HEIC is left out, with its reason
+    assert code == 3  # the HEIC and the RAW are left out, with their reasons
     assert document["summary"] == {
-        "sent": len(JPEGS), "already_sent": 0, "failed": 0, "left_out": 1, "not_sent": 0,
+        "sent": len(JPEGS), "already_sent": 0, "failed": 0, "left_out": NOT_SENT, "not_sent": 0,
     }  # fmt: skip
     sent = [i for i in document["items"] if i["action"] == "sent"]
     assert len(pacs.instances()) == len(JPEGS) == 7
@@ -260,9 +261,9 @@ def test_ingest_send_sends_after_a_clean_ingest(
     result = cli(
         "ingest", card, "--map", map_file, "--archive", archive, "--send", "--json", env=env
     )
-    assert result.returncode == 3, result.stderr  # the HEIC is archived but not sent
+    assert result.returncode == 3, result.stderr  # the HEIC and RAW are archived, not sent
     document = json.loads(result.stdout)
-    assert document["summary"]["copied"] == 8
+    assert document["summary"]["copied"] == 9
     assert document["dicom_send"]["summary"]["sent"] == 7
     assert len(pacs.instances()) == 7
     check_stored(
