@@ -338,6 +338,12 @@ def test_a_changed_archive_copy_is_never_exported(
     assert not list(out.rglob("*.dcm"))
 
 
+def test_a_typo_in_pacs_is_an_error_for_every_command(tmp_path: Path) -> None:
+    env = environment(tmp_path, "[pacs]\nhots = 'pacs.example'\n")
+    result = cli("search", "--archive", tmp_path, env=env)
+    assert result.returncode == 2 and "unknown key [pacs] hots" in result.stderr
+
+
 def test_an_id_with_nothing_archived_is_exit_2(
     archived: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:

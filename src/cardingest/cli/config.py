@@ -121,6 +121,7 @@ def load_settings(
             f"Config file {config_path}: gap_minutes must be more than 0 and at most "
             f"{MAX_GAP_MINUTES} (a week)"
         )
+    _dicom_settings(data, config_path, scheme)  # a typo in [pacs] is an error for every command
     try:
         user = getpass.getuser()
     except Exception:
@@ -163,12 +164,18 @@ def load_dicom_settings(settings: Settings) -> tuple[DicomOptions, PacsConfig | 
     ``PacsConfig`` is None when the config has no ``[pacs]`` table.
     """
     data = _load(settings.config_file) if settings.config_file else {}
-    where = f"Config file {settings.config_file}"
+    return _dicom_settings(data, settings.config_file, settings.id_scheme)
+
+
+def _dicom_settings(
+    data: dict[str, Any], path: Path | None, scheme: str
+) -> tuple[DicomOptions, PacsConfig | None]:
+    where = f"Config file {path}"
     try:
         root = check_uid_root(data.get("dicom_uid_root", DEFAULT_UID_ROOT))
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    issuer = data.get("issuer_of_patient_id", ISSUERS.get(settings.id_scheme))
+    issuer = data.get("issuer_of_patient_id", ISSUERS.get(scheme))
     if issuer is not None and (len(issuer) > 64 or "\\" in issuer):
         raise ConfigError(f"{where}: issuer_of_patient_id is longer than 64 characters")
     options = DicomOptions(uid_root=root, issuer=issuer or None)
