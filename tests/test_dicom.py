@@ -7,7 +7,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sqlite3
 import subprocess
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -336,6 +338,23 @@ def test_a_changed_archive_copy_is_never_exported(
     assert [i["path"] for i in failed] == [kodak]
     assert "no longer matches its checksum" in failed[0]["reason"]
     assert not list(out.rglob("*.dcm"))
+
+
+def test_slates_are_not_exported_once_the_catalogue_has_roles(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    archive, env = archived
+    copy = Path(shutil.copytree(archive, tmp_path / "archive"))
+    kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    with closing(sqlite3.connect(copy / ".cardingest" / "catalogue.sqlite")) as conn:
+        conn.execute("ALTER TABLE files ADD COLUMN role TEXT")  # as the slates work may add
+        conn.execute("UPDATE files SET role = 'slate' WHERE archive_path = ?", (kodak,))
+        conn.commit()
+    out = tmp_path / "out"
+    result = cli("dicom", "export", OTHER, "--archive", copy, "--out", out, "--json", env=env)
+    assert result.returncode == 3, result.stderr  # only the HEIC and RAW are reported
+    items = json.loads(result.stdout)["items"]
+    assert kodak not in {i["path"] for i in items} and not list(out.rglob("*.dcm"))
 
 
 def test_a_typo_in_pacs_is_an_error_for_every_command(tmp_path: Path) -> None:
