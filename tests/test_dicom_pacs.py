@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -283,3 +287,63 @@ def test_ingest_send_without_pacs_config_copies_nothing(
     result = cli("ingest", card, "--map", map_file, "--archive", archive, "--send", env=env)
     assert result.returncode == 2 and "[pacs]" in result.stderr
     assert not archive.exists()
+
+
+HOLD_THIRD = """
+count = 0
+function ReceivedInstanceFilter(dicom, origin, info)
+  count = count + 1
+  if count == 3 then
+    local mark = io.open("{mark}", "w")
+    mark:write("holding")
+    mark:close()
+    local gate = io.open("{gate}", "r")
+    gate:read("*l")
+    gate:close()
+  end
+  return true
+end
+"""
+
+
+def test_send_killed_mid_send_then_rerun_leaves_no_duplicate(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    """kill -9 of cardingest while the PACS holds the third photo: the two confirmed ones are
+    recorded, the re-run sends the other five (the PACS keeps one instance per UID)."""
+    mark, gate = tmp_path / "holding", tmp_path / "gate"
+    os.mkfifo(gate)
+    pacs.start(lua=HOLD_THIRD.replace("{mark}", str(mark)).replace("{gate}", str(gate)))
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    command = [sys.executable, "-m", "cardingest.cli", "dicom", "send", "--archive", str(archive)]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(3000):  # bounded: the filter writes the mark when it holds photo 3
+            if mark.exists() or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert mark.exists(), "the PACS never got the third photo"
+        process.kill()
+        assert process.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+        if mark.exists():  # the filter opens the gate after the mark: this cannot block
+            with open(gate, "w") as release:
+                release.write("go\n")
+    assert len(sent_rows(archive)) == 2
+    pacs.stop()
+    pacs.start(lua="")
+    code, rerun = send(archive, env)
+    assert code == 3, rerun
+    assert rerun["summary"]["sent"] == 5 and rerun["summary"]["already_sent"] == 2
+    assert len(pacs.instances()) == 7 and len(sent_rows(archive)) == 7
+    assert len({row[1] for row in sent_rows(archive)}) == 7
+    assert cli("audit", "--archive", archive, env=env).returncode == 0
