@@ -53,7 +53,8 @@ def _run(args: list[str], data: bytes) -> bytes:
     )
     if result.returncode != 0 or not result.stdout:
         message = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise OSError(message[-1] if message else f"jpegtran exit {result.returncode}")
+        last = message[-1].removeprefix(f"{args[0]}: ") if message else ""
+        raise OSError(last or f"jpegtran exit {result.returncode}")
     return result.stdout
 
 
