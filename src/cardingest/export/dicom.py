@@ -209,7 +209,7 @@ def build_dataset(facts: PhotoFacts, frame: Frame, options: DicomOptions) -> Dat
     ds.StudyDate = _da(start)
     ds.StudyTime = _tm(start)
     ds.ReferringPhysicianName = ""
-    ds.StudyID = ""
+    ds.StudyID = facts.ingest_id[:16]  # the ingest (SH: 16 characters), e.g. its start time
     ds.AccessionNumber = ""
     ds.StudyDescription = "Clinical photographs"
     # General Series: one per camera within the study.
