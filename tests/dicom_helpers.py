@@ -147,7 +147,14 @@ def free_ports(count: int) -> list[int]:
 class Orthanc:
     """A real Orthanc PACS in ``folder``; ``start()``/``stop()`` keep the same storage."""
 
-    def __init__(self, folder: Path, *, lua: str | None = None, dicomweb: bool = False) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        lua: str | None = None,
+        dicomweb: bool = False,
+        allow_store: bool = True,
+    ) -> None:
         require_binaries("Orthanc")
         if dicomweb:
             require(DICOMWEB_PLUGIN.is_file(), f"orthanc-dicomweb not found at {DICOMWEB_PLUGIN}")
@@ -157,6 +164,7 @@ class Orthanc:
         self.started = False
         self.lua = lua
         self.dicomweb = dicomweb
+        self.allow_store = allow_store
         self.process: subprocess.Popen[bytes] | None = None
         self.log = folder / "orthanc.log"
 
@@ -189,7 +197,7 @@ class Orthanc:
                     "AET": "CARDINGEST",
                     "Host": "127.0.0.1",
                     "Port": 1,
-                    "AllowStore": True,
+                    "AllowStore": self.allow_store,
                     "AllowFind": True,
                     "AllowEcho": True,
                 }

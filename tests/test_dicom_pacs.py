@@ -239,6 +239,22 @@ def test_a_pacs_that_discards_or_is_down_is_exit_1_and_nothing_counts_as_sent(
     assert "Traceback" not in result.stderr and sent_rows(archive) == []
 
 
+def test_a_pacs_that_does_not_let_us_store_is_exit_1_with_the_reason(
+    archive: Path, tmp_path: Path
+) -> None:
+    require_binaries("Orthanc")
+    server = Orthanc(tmp_path / "orthanc", allow_store=False)
+    try:
+        server.start()
+        env = environment(tmp_path, server.config_toml(tmp_path / "config.toml"))
+        code, document = send(archive, env, PATIENT)
+        assert code == 1 and document["summary"]["not_sent"] == 6
+        assert "does not let calling AE 'CARDINGEST' store" in document["stopped"]
+        assert sent_rows(archive) == [] and server.instances() == {}
+    finally:
+        server.stop()
+
+
 def test_stow_rs_to_dicomweb(archive: Path, tmp_path: Path) -> None:
     require_binaries("Orthanc")
     server = Orthanc(tmp_path / "orthanc", dicomweb=True)

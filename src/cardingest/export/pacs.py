@@ -109,7 +109,12 @@ class DimseClient:
         self._assoc = None
 
     def _lost(self, when: str) -> PacsError:
-        return PacsError(f"{self._where()} stopped answering {when}")
+        # A PACS that refuses a calling AE's stores often just drops the association, as
+        # one that crashed does: say both.
+        return PacsError(
+            f"{self._where()} stopped answering {when}: it went down, or it does not let"
+            f" calling AE {self.config.calling_ae_title!r} store there (see the PACS's log)"
+        )
 
     def store(self, ds: Dataset) -> str:
         assoc = self._assoc
