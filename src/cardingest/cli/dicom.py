@@ -57,15 +57,9 @@ def _select(
     date_from: date | None,
     date_to: date | None,
 ) -> Selection:
-    from ..export.photos import Selection, select_photos
+    from ..export.photos import select_photos
 
-    photos: list[Any] = []
-    left_out: list[Any] = []
-    for patient_id in patient_ids:
-        part = select_photos(catalogue, patient_id=patient_id, date_from=date_from, date_to=date_to)
-        photos.extend(part.photos)
-        left_out.extend(part.left_out)
-    return Selection(tuple(photos), tuple(left_out))
+    return select_photos(catalogue, patient_ids=patient_ids, date_from=date_from, date_to=date_to)
 
 
 def _check_any(selection: Selection, patient_id: str | None, dated: bool) -> None:

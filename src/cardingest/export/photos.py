@@ -9,7 +9,7 @@ never sent under the patient's ID.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -66,15 +66,21 @@ def _extension(archive_path: str) -> str:
 def select_photos(
     catalogue: Catalogue,
     *,
-    patient_id: str | None,
+    patient_ids: Sequence[str | None],
     date_from: date | None,
     date_to: date | None,
 ) -> Selection:
-    """The JPEG photos matching the filters, in capture order; the other photos, with why."""
+    """The JPEG photos of these patients (None: everyone) matching the dates, in capture
+    order per patient; the other photos, with why."""
     slates = catalogue.role_paths("slate")
     photos: list[CatalogueRecord] = []
     left_out: list[LeftOut] = []
-    for record in catalogue.search(patient_id=patient_id, date_from=date_from, date_to=date_to):
+    records = [
+        record
+        for patient_id in patient_ids
+        for record in catalogue.search(patient_id=patient_id, date_from=date_from, date_to=date_to)
+    ]
+    for record in records:
         ext = _extension(record.archive_path)
         if ext in SIDECAR_EXTENSIONS or record.archive_path in slates:
             continue
