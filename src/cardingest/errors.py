@@ -79,6 +79,10 @@ class ArchiveError(CardingestError):
     exit_code = EXIT_FAILURE
 
 
+class ShareError(ArchiveError):
+    """The share folder cannot be created or written."""
+
+
 class CatalogueError(CardingestError):
     """The catalogue database is unreadable or from a newer cardingest."""
 
@@ -107,3 +111,9 @@ class Interrupted(CardingestError):
     """Ctrl-C: stopped cleanly; the message says how far it got."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class PacsError(CardingestError):
+    """The PACS is down, refused the association or a photo, or did not confirm it."""
+
+    exit_code = EXIT_FAILURE

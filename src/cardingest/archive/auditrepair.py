@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import AuditError
-from ..storage.durable import atomic_write_bytes, fsync_dir
+from ..storage import modes
+from ..storage.durable import fsync_dir, sync_file, write_new
 from .audit import AuditCheck, AuditLog, _locked
 
 REPAIR_COMMAND = "cardingest audit --repair"
@@ -85,12 +86,12 @@ def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:
             digest = hashlib.sha256(torn).hexdigest()
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             folder = log.folder / TORN_FOLDER
-            folder.mkdir(exist_ok=True)
+            for made in modes.make_dirs(folder):
+                fsync_dir(made.parent)
             aside = folder / f"audit-line{line}-{stamp}-{digest[:16]}.bin"
-            atomic_write_bytes(aside, torn)
-            fsync_dir(log.folder)
+            write_new(folder, aside.name, torn)
             os.ftruncate(fd, cut)
-            os.fsync(fd)
+            sync_file(fd)
     except OSError as exc:
         raise AuditError(f"Cannot repair {log.path}: {exc.strerror or exc}") from exc
     finally:

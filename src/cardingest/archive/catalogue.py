@@ -10,6 +10,7 @@ No personal details are stored: patient IDs, never names or birth dates.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -21,6 +22,7 @@ from typing import Any
 
 from ..errors import CatalogueError
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
+from ..storage import modes
 
 CATALOGUE_NAME = "catalogue.sqlite"
 
@@ -186,17 +188,51 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE files ADD COLUMN problem TEXT")
 
 
+def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+    """Photos sent to a PACS: where, when, as which DICOM instance (confirmed by the PACS)."""
+    conn.execute(
+        """
+        CREATE TABLE dicom_sends (
+            id                INTEGER PRIMARY KEY,
+            file_id           INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            destination       TEXT    NOT NULL,
+            sop_instance_uid  TEXT    NOT NULL,
+            sent_at           TEXT    NOT NULL,
+            frame_sha256      TEXT    NOT NULL,
+            transform         TEXT,
+            confirmed_by      TEXT    NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX dicom_sends_file ON dicom_sends(file_id, destination)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
     _migrate_3_to_4,
+    _migrate_4_to_5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def catalogue_path(archive: Path) -> Path:
     return Path(archive) / METADIR / CATALOGUE_NAME
+
+
+def require_catalogue(archive: Path, consequence: str = "") -> None:
+    """Refuse an archive without a catalogue: most often a wrong ``--archive``.
+
+    ``consequence`` says what that means for the command at hand, e.g. "so nothing can be
+    removed".
+    """
+    if not catalogue_path(archive).is_file():
+        then = f", {consequence}" if consequence else ""
+        raise CatalogueError(
+            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}{then}. "
+            "Is --archive right?"
+        )
 
 
 _INSERT_DIAGNOSIS = (
@@ -250,7 +286,9 @@ class Catalogue:
             raise CatalogueError(f"No catalogue at {path}")
         try:
             if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                modes.make_dirs(path.parent)
+                with suppress(FileExistsError):  # SQLite gives its -wal and -shm the same mode
+                    os.close(modes.create(path, os.O_WRONLY))
                 conn = sqlite3.connect(path, timeout=30, isolation_level=None)
             else:
                 conn = sqlite3.connect(
@@ -645,6 +683,52 @@ class Catalogue:
             if diagnosis is not None:
                 self._write_diagnosis(conn, file_id, diagnosis)
 
+    def role_paths(self, role: str) -> set[str]:
+        """Archive paths whose ``role`` is ``role`` (e.g. slates); empty without that column."""
+        with self._errors():
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(files)")}
+            if "role" not in columns:
+                return set()
+            rows = self._conn.execute("SELECT archive_path FROM files WHERE role = ?", (role,))
+            return {row[0] for row in rows}
+
+    def record_dicom_send(
+        self,
+        archive_path: str,
+        *,
+        destination: str,
+        sop_instance_uid: str,
+        sent_at: str,
+        frame_sha256: str,
+        transform: str | None,
+        confirmed_by: str,
+    ) -> None:
+        """Record that the PACS at ``destination`` confirmed it holds this photo's instance."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO dicom_sends (file_id, destination, sop_instance_uid, sent_at,"
+                " frame_sha256, transform, confirmed_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _file_id(conn, archive_path),
+                    destination,
+                    sop_instance_uid,
+                    sent_at,
+                    frame_sha256,
+                    transform,
+                    confirmed_by,
+                ),
+            )
+
+    def dicom_sent(self, destination: str) -> dict[str, str]:
+        """SOP Instance UID by archive path of every photo confirmed at ``destination``."""
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT f.archive_path, d.sop_instance_uid FROM dicom_sends d"
+                " JOIN files f ON f.id = d.file_id WHERE d.destination = ? ORDER BY d.id",
+                (destination,),
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}
+
     def count(self) -> int:
         with self._errors():
             return int(self._conn.execute("SELECT count(*) FROM files").fetchone()[0])
@@ -684,10 +768,11 @@ class Catalogue:
             ):
                 keywords.setdefault(file_id, []).append(value)
         cut = _DIAGNOSIS_AT + 1
-        records = [
-            CatalogueRecord(*row[1:cut], tuple(keywords.get(row[0], ())), *row[cut:], row[0])
-            for row in rows
-        ]
+        records: list[CatalogueRecord] = []
+        for row in rows:
+            diagnosis = tuple(keywords.get(row[0], ()))
+            values: tuple[Any, ...] = (*row[1:cut], diagnosis, *row[cut:], row[0])
+            records.append(CatalogueRecord(*values))
         return records
 
 

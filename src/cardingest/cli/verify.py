@@ -10,15 +10,21 @@ from rich.table import Table
 
 from ..archive.audit import AuditLog
 from ..archive.auditrepair import TornTail, repair_torn_tail
-from ..archive.catalogue import catalogue_path
-from ..archive.lock import ArchiveLock
+from ..archive.catalogue import catalogue_path, require_catalogue
 from ..archive.readonly import writable
-from ..archive.verify import VerifyReport, record_verify, total_bytes, verify_archive
-from ..errors import EXIT_FAILURE, EXIT_OK, AuditError, CatalogueError
+from ..archive.verify import (
+    VerifyReport,
+    record_verify,
+    total_bytes,
+    verify_archive,
+)
+from ..archive.verify import fix_permissions as tighten_exposed
+from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError
 from ..ids import validate_id
 from ..models import Settings
-from . import output
+from . import documents, output
 from .output import escape
+from .session import open_archive
 
 
 def _patient(raw: str | None, settings: Settings) -> str | None:
@@ -70,7 +76,7 @@ def print_report(report: VerifyReport) -> None:
     output.out.print(
         f"{checked}: [red]{len(report.problems)} problem(s)[/]: {counts['missing']} missing, "
         f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
-        f"{counts['unexpected']} unexpected."
+        f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts."
     )
     if counts["missing"] or counts["changed"]:
         output.out.print(
@@ -78,35 +84,58 @@ def print_report(report: VerifyReport) -> None:
             "catalogue: while its card still holds the photo, ingesting that card again puts "
             "the copy back (the bad file is kept in .cardingest/damaged/)."
         )
+    if counts["exposed"]:
+        output.out.print(
+            "Other accounts on this machine can read (or change) what is listed as exposed: "
+            "`cardingest verify --fix-permissions` takes their access away."
+        )
 
 
-def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
+def run_verify(
+    settings: Settings, raw_id: str | None, as_json: bool, *, fix_permissions: bool = False
+) -> int:
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
-    if not catalogue_path(archive).is_file():
-        raise CatalogueError(
-            f"No catalogue at {catalogue_path(archive)}: {archive} is not a cardingest archive"
-        )
-    if writable(archive):
-        with ArchiveLock(archive, "verify"):
-            AuditLog(archive).require_appendable()
-            report = _measure(archive, patient_id)
-            record_verify(archive, report, settings.operator)
-    else:  # a write-protected drive or a snapshot: nothing can change it, nothing is written
+    tightened: list[str] | None = None
+    if not writable(archive):  # a write-protected drive or a snapshot: nothing is written
+        require_catalogue(archive)
+        if fix_permissions:
+            raise ArchiveError(f"{archive} is read-only: its permissions cannot be changed")
         report = _measure(archive, patient_id)
         output.err.print(
             f"{escape(str(archive))} is read-only: checked without the archive lock, and "
             "this verify is not recorded in its audit log."
         )
-    if as_json:
-        output.emit_json(report.to_dict())
     else:
+        with open_archive(archive, "verify"):
+            AuditLog(archive).require_appendable()
+            report = _measure(archive, patient_id)
+            if fix_permissions:
+                try:
+                    tightened = tighten_exposed(archive, report, settings.operator)
+                except OSError as exc:
+                    raise ArchiveError(f"Cannot change permissions: {exc}") from None
+                fixed = set(tightened)
+                report.problems = [
+                    p for p in report.problems if not (p.kind == "exposed" and p.path in fixed)
+                ]
+            record_verify(archive, report, settings.operator)
+    if as_json:
+        document = documents.verify(report)
+        if tightened is not None:
+            document["tightened"] = tightened
+        output.emit_json(document)
+    else:
+        if tightened:
+            output.out.print(
+                f"Took other accounts' access away from {len(tightened)} file(s) and folder(s)."
+            )
         print_report(report)
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
 def _repair(settings: Settings, as_json: bool) -> TornTail | None:
-    with ArchiveLock(settings.archive, "audit --repair"):
+    with open_archive(settings.archive, "audit --repair", creates=True):
         torn = repair_torn_tail(settings.archive, operator=settings.operator)
     if as_json:
         return torn
@@ -129,13 +158,7 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     torn = _repair(settings, as_json) if repair else None
     check = log.check()
     if as_json:
-        document: dict[str, object] = {
-            "log": str(log.path),
-            "ok": check.ok,
-            "events": check.events,
-            "bad_line": check.bad_line,
-            "problem": check.problem,
-        }
+        document = documents.audit(log.path, check)
         if repair:
             document["repaired"] = asdict(torn) if torn is not None else None
         output.emit_json(document)
