@@ -60,6 +60,8 @@ class CatalogueRecord:
     site: str | None = None
     consent: str | None = None
     backup_path: str | None = None
+    role: str = "photo"
+    """``slate``: the photographed barcode that gave the patient ID (``--slates``)."""
     rowid: int | None = None
 
 
@@ -186,11 +188,17 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE files ADD COLUMN problem TEXT")
 
 
+def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+    """The role of an archived file: ``photo``, or ``slate`` (the barcode photo of a group)."""
+    conn.execute("ALTER TABLE files ADD COLUMN role TEXT NOT NULL DEFAULT 'photo'")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
     _migrate_3_to_4,
+    _migrate_4_to_5,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -22,8 +22,9 @@ from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
 from ..ingest import IngestResult, Outcome, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
+from ..plan.slate_template import slate_map_template
 from ..plan.template import map_template
-from ..prepare import Prepared, scan_source
+from ..prepare import Prepared, find_slates, scan_source
 from . import output
 from .clinic import (
     AnonymousOpt,
@@ -57,6 +58,7 @@ from .common import (
     IdOpt,
     JsonOpt,
     MapOpt,
+    SlatesOpt,
     SourceArg,
     check_inputs,
     handles_errors,
@@ -116,6 +118,7 @@ def preview(
     archive: ArchiveOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
+    slates: SlatesOpt = False,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
     settings = load_settings(archive=archive)
@@ -125,7 +128,8 @@ def preview(
         map_file=map_file,
         patient_id=patient_id,
         clock_offset=parse_clock_offset(clock_offset),
-        interactive=can_assign(map_file, patient_id, as_json),
+        interactive=can_assign(map_file, patient_id, as_json) and not slates,
+        slates=slates,
     )
     raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
 
@@ -146,13 +150,26 @@ def map_template_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the CSV here instead of stdout.")
     ] = None,
+    slates: Annotated[
+        bool,
+        typer.Option(
+            "--slates",
+            help="Group the photos by the slates on the card and fill in the id column from "
+            "them, for a person to confirm before ingesting with --map.",
+        ),
+    ] = False,
 ) -> None:
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
     settings = load_settings()
     root, _card = resolve_source(source)
     files = scan_source(root)
     minutes = gap if gap is not None else settings.gap_minutes
-    text = map_template(files, timedelta(minutes=minutes))
+    if slates and gap is not None:
+        raise UsageError("--slates groups the photos by their slates: give no --gap")
+    if slates:
+        text = slate_map_template(files, find_slates(root, files, settings))
+    else:
+        text = map_template(files, timedelta(minutes=minutes))
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -244,6 +261,7 @@ def locked_ingest(
     as_json: bool,
     interactive: bool = False,
     graceful: bool = False,
+    slates: bool = False,
 ) -> tuple[Prepared, IngestResult]:
     """Plan and copy under the archive lock, so no other ingest changes what the plan saw.
 
@@ -251,7 +269,7 @@ def locked_ingest(
     makes the first Ctrl-C stop between files.
     """
     root, card, idmap = check_inputs(
-        source, settings, map_file, patient_id, interactive=interactive
+        source, settings, map_file, patient_id, interactive=interactive, slates=slates
     )
     for destination in (settings.archive, settings.backup):
         if destination is not None:
@@ -329,13 +347,14 @@ def ingest(
         bool, typer.Option("--dry-run", help="Show the plan (as preview does); change nothing.")
     ] = False,
     as_json: JsonOpt = False,
+    slates: SlatesOpt = False,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
     settings = load_settings(archive=archive, backup=backup)
     offset = parse_clock_offset(clock_offset)
     if wipe and not dry_run:
         require_confirmation(yes)
-    interactive = can_assign(map_file, patient_id, as_json)
+    interactive = can_assign(map_file, patient_id, as_json) and not slates
     if dry_run:
         prepared = run_prepare(
             source,
@@ -344,6 +363,7 @@ def ingest(
             patient_id=patient_id,
             clock_offset=offset,
             interactive=interactive,
+            slates=slates,
         )
         raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
     prepared, result = locked_ingest(
@@ -354,6 +374,7 @@ def ingest(
         offset=offset,
         as_json=as_json,
         interactive=interactive,
+        slates=slates,
     )
     document = ingest_document(result, prepared.card) if as_json else None
     if document is None:
@@ -395,6 +416,10 @@ def wipe_command(
     raise typer.Exit(wipe_exit_code(result))
 
 
+ArchivedSlatesOpt = Annotated[
+    bool,
+    typer.Option("--slates", help="Include the slates (photos of the patient's label)."),
+]
 VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient's files.")]
 
 
@@ -423,6 +448,7 @@ def search(
     date_to: ToOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
+    slates: ArchivedSlatesOpt = False,
 ) -> None:
     """Find archived photos by patient ID, diagnosis keyword and capture date."""
     settings = load_settings(archive=archive)
@@ -434,6 +460,7 @@ def search(
             start=date_from,
             end=date_to,
             as_json=as_json,
+            slates=slates,
         )
     )
 
@@ -468,6 +495,7 @@ def share(
     out_dir: OutOpt = None,
     archive: ArchiveOpt = None,
     anonymous: AnonymousOpt = False,
+    slates: ArchivedSlatesOpt = False,
 ) -> None:
     """Copy a patient's photos for a referral: resized, upright, without GPS or camera details.
 
@@ -483,6 +511,7 @@ def share(
             end=date_to,
             out_dir=out_dir,
             anonymous=anonymous,
+            slates=slates,
         )
     )
 
@@ -496,10 +525,11 @@ def watch(
     archive: ArchiveOpt = None,
     interval: IntervalOpt = 2.0,
     once: OnceOpt = False,
+    slates: SlatesOpt = False,
 ) -> None:
     """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
     settings = load_settings(archive=archive)
-    ask = check_watch_inputs(map_file, patient_id, interactive, settings)
+    ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates)
 
     def ingest_card(card: Card) -> int:
         _prepared, result = locked_ingest(
@@ -511,6 +541,7 @@ def watch(
             as_json=False,
             interactive=ask,
             graceful=True,
+            slates=slates,
         )
         print_result(result)
         if result.interrupted:

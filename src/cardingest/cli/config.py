@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..card.slate import check_slate_pattern
 from ..errors import ConfigError
 from ..ids import check_scheme
 from ..models import Settings
@@ -27,6 +28,9 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "name_template": str,
     "gap_minutes": (int, float),
     "operator": str,
+    "slates": bool,
+    "slate_pattern": str,
+    "slate_max_gap": (int, float),
 }
 
 
@@ -109,6 +113,17 @@ def load_settings(
             f"Config file {config_path}: gap_minutes must be more than 0 and at most "
             f"{MAX_GAP_MINUTES} (a week)"
         )
+    slate_pattern = data.get("slate_pattern")
+    try:
+        check_slate_pattern(slate_pattern)
+    except ConfigError as exc:
+        raise ConfigError(f"Config file {config_path}: {exc.message}") from None
+    slate_gap = float(data.get("slate_max_gap", 30))
+    if not 0 < slate_gap <= MAX_GAP_MINUTES:
+        raise ConfigError(
+            f"Config file {config_path}: slate_max_gap must be more than 0 and at most "
+            f"{MAX_GAP_MINUTES} minutes (a week)"
+        )
     try:
         user = getpass.getuser()
     except Exception:
@@ -125,4 +140,7 @@ def load_settings(
         gap_minutes=gap,
         operator=data.get("operator") or user,
         config_file=config_path,
+        slates=bool(data.get("slates", False)),
+        slate_pattern=slate_pattern,
+        slate_max_gap=slate_gap,
     )

@@ -69,6 +69,8 @@ def item_dict(item: PlanItem) -> dict[str, Any]:
         "action": item.action,
         "reason": item.reason,
         "size": item.size,
+        "role": item.role,
+        "slate": item.slate,
     }
     if item.captured_raw != item.captured_at:
         document["captured_raw"] = item.captured_raw.isoformat(timespec="seconds")

@@ -1,0 +1,233 @@
+"""Slates: read the barcodes in a card's photos and keep only the patient IDs they carry.
+
+A slate is a photo of a patient's label or wristband. Its barcode's payload may hold a name or
+a birth date (GS1 wristbands do), so the payload never leaves :func:`_ids_of`: what comes out
+is the valid IDs and, for each barcode that gave none, its symbology and length.
+
+Speed: each photo is read from the card once; a JPEG is decoded at 1/8 scale first (Pillow's
+``draft``: the DCT is reduced, the full image is never built), then at 1/4 only if nothing was
+found, then a finer crop only where zxing found a code-like region it could not decode. Photos
+are read on several threads (Pillow and zxing-cpp release the GIL while they work).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from ..errors import ConfigError, InvalidIdError
+from ..ids import validate_id
+from ..models import MediaFile, SlateRead
+
+if TYPE_CHECKING:
+    import zxingcpp
+
+SYMBOLOGIES = ("QRCode", "DataMatrix", "Code128", "Code39", "PDF417", "Aztec")
+"""The symbologies a slate may use (patient labels and wristbands)."""
+
+
+@cache
+def _formats() -> zxingcpp.BarcodeFormats:
+    import zxingcpp  # imported when a card is read, not at every start of the CLI
+
+    return zxingcpp.BarcodeFormats([getattr(zxingcpp.BarcodeFormat, n) for n in SYMBOLOGIES])
+
+
+READABLE = frozenset({"jpg", "jpeg", "tif", "tiff", "png"})
+"""Extensions read for a barcode; a RAW is read through the JPEG of its RAW+JPEG pair."""
+
+SCHEME_NAMES = {
+    "nhi": "NHI",
+    "nhs": "NHS number",
+    "ihi": "IHI",
+    "medicare": "Medicare number",
+    "pattern": "patient ID",
+}
+
+_STAGES = (480, 960)
+"""Long edge (pixels) asked of the JPEG decoder at each pass; draft picks the DCT scale."""
+_FINE = 2400
+"""Long edge for the last pass, on a crop around a region zxing found but could not decode."""
+_MARGIN = 0.6
+"""The crop of the last pass grows the found region by this fraction on each side."""
+
+
+@dataclass(frozen=True)
+class SlateOptions:
+    """How a payload becomes a patient ID: the ID scheme and the optional ``slate_pattern``."""
+
+    scheme: str = "nhi"
+    pattern: str | None = None
+    allow_test_ids: bool = False
+    slate_pattern: str | None = None
+
+    @property
+    def id_name(self) -> str:
+        return SCHEME_NAMES.get(self.scheme, "patient ID")
+
+
+def check_slate_pattern(text: str | None) -> re.Pattern[str] | None:
+    """Compile ``slate_pattern``; it must have a group (the ID). ConfigError otherwise."""
+    if text is None:
+        return None
+    try:
+        compiled = re.compile(text)
+    except re.error as exc:
+        raise ConfigError(
+            f"slate_pattern {text!r} is not a valid regular expression: {exc}"
+        ) from None
+    if compiled.groups < 1:
+        raise ConfigError(f"slate_pattern {text!r} needs a group, e.g. (…), around the ID")
+    return compiled
+
+
+def payload_id(payload: str, options: SlateOptions) -> str | None:
+    """The valid patient ID a payload carries, or None. Never "corrects" anything.
+
+    With ``slate_pattern`` the ID is the first of its groups that matched (so alternatives
+    such as ``\\(91\\)([A-Z0-9]+)|^([A-Z0-9]+)$`` work); without, the whole payload.
+    """
+    text = payload
+    pattern = check_slate_pattern(options.slate_pattern)
+    if pattern is not None:
+        match = pattern.search(payload)
+        found = next((group for group in match.groups() if group), None) if match else None
+        if found is None:
+            return None
+        text = found
+    if text != text.strip():
+        return None
+    try:
+        return validate_id(
+            text,
+            options.scheme,
+            pattern=options.pattern,
+            allow_test_ids=options.allow_test_ids,
+        )
+    except InvalidIdError:
+        # Its message quotes the text, which may be more than an ID: never pass it on.
+        return None
+
+
+def describe(symbology: str, length: int, options: SlateOptions) -> str:
+    """A barcode that gave no ID, named without its payload."""
+    return f"barcode ({symbology}, {length} characters) is not a valid {options.id_name}"
+
+
+def _ids_of(barcodes: Iterable[zxingcpp.Barcode], options: SlateOptions) -> SlateRead:
+    ids: list[str] = []
+    invalid: list[str] = []
+    for barcode in barcodes:
+        found = payload_id(barcode.text, options)
+        if found is None:
+            invalid.append(describe(str(barcode.format), len(barcode.text), options))
+        elif found not in ids:
+            ids.append(found)
+    return SlateRead(path="", ids=tuple(sorted(ids)), invalid=tuple(invalid))
+
+
+def _open_gray(data: bytes, long_edge: int | None) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    if long_edge is not None and image.format == "JPEG":
+        width, height = image.size
+        ratio = long_edge / max(width, height, 1)
+        if ratio < 1:
+            image.draft("L", (max(1, int(width * ratio)), max(1, int(height * ratio))))
+    return image.convert("L")
+
+
+def _read(image: Image.Image, *, errors: bool) -> list[zxingcpp.Barcode]:
+    import zxingcpp
+
+    return list(
+        zxingcpp.read_barcodes(image, formats=_formats(), try_invert=False, return_errors=errors)
+    )
+
+
+def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Image.Image:
+    position = barcode.position
+    points = [position.top_left, position.top_right, position.bottom_left, position.bottom_right]
+    xs = [p.x * scale for p in points]
+    ys = [p.y * scale for p in points]
+    width, height = max(xs) - min(xs), max(ys) - min(ys)
+    pad = max(width, height) * _MARGIN
+    box = (
+        max(0, int(min(xs) - pad)),
+        max(0, int(min(ys) - pad)),
+        min(image.width, int(max(xs) + pad)),
+        min(image.height, int(max(ys) + pad)),
+    )
+    return image.crop(box)
+
+
+def decode(data: bytes, options: SlateOptions) -> SlateRead:
+    """The IDs in one photo's bytes (a JPEG, TIFF or PNG); raises OSError/ValueError if the
+    image cannot be decoded."""
+    broken: list[zxingcpp.Barcode] = []
+    previous: Image.Image | None = None
+    for long_edge in _STAGES:
+        image = _open_gray(data, long_edge)
+        if previous is not None and image.size == previous.size:
+            break  # a small photo: the first pass already saw every pixel
+        barcodes = _read(image, errors=True)
+        good = [b for b in barcodes if b.valid]
+        if good:
+            return _ids_of(good, options)
+        broken = [b for b in barcodes if not b.valid]
+        previous = image
+        if broken:
+            break
+    if broken and previous is not None:
+        fine = _open_gray(data, _FINE)
+        scale = fine.width / previous.width
+        found: list[zxingcpp.Barcode] = []
+        for barcode in broken:
+            found.extend(b for b in _read(_crop(fine, barcode, scale), errors=False) if b.valid)
+        if found:
+            return _ids_of(found, options)
+    return SlateRead(path="")
+
+
+def slate_image(shot: Sequence[MediaFile]) -> MediaFile | None:
+    """The file of a shot (photo, RAW twin, sidecars) that is read for a barcode."""
+    readable = [m for m in shot if not m.sidecar and m.extension in READABLE]
+    return min(readable, key=lambda m: (m.extension != "jpg", m.path), default=None)
+
+
+def _read_one(root: Path, media: MediaFile, options: SlateOptions) -> SlateRead:
+    try:
+        data = (root / media.path).read_bytes()
+        found = decode(data, options)
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        return SlateRead(path=media.path, invalid=("the photo could not be decoded",))
+    return SlateRead(path=media.path, ids=found.ids, invalid=found.invalid)
+
+
+def read_slates(
+    root: Path,
+    images: Sequence[MediaFile],
+    options: SlateOptions,
+    *,
+    workers: int | None = None,
+    on_file: Callable[[str], None] | None = None,
+) -> dict[str, SlateRead]:
+    """Read every image; returns those with any barcode (or that failed to decode) by path."""
+    check_slate_pattern(options.slate_pattern)
+    count = workers or max(1, min(4, os.cpu_count() or 1))
+    found: dict[str, SlateRead] = {}
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="slate") as pool:
+        for read in pool.map(lambda m: _read_one(root, m, options), images):
+            if on_file is not None:
+                on_file(read.path)
+            if read.ids or read.invalid:
+                found[read.path] = read
+    return found
