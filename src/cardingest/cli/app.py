@@ -17,8 +17,10 @@ from rich.markup import escape
 from .. import __version__
 from ..archive.lock import ArchiveLock, removed_if_left_empty
 from ..card.detect import find_cards, resolve_source
+from ..clinic.slate_sheet import write_sheet
 from ..demo import make_demo_card
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
+from ..ids import validate_id
 from ..ingest import IngestResult, Outcome, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
@@ -549,6 +551,32 @@ def watch(
         return ingest_exit_code(result)
 
     raise typer.Exit(run_watch(ingest_card, interval=interval, once=once))
+
+
+@app.command("slate")
+@handles_errors
+def slate_command(
+    patient_id: Annotated[
+        str, typer.Argument(help="The patient ID to print (checked like any ID).")
+    ],
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="PNG or PDF file to write (default ./slate-ID.png)."),
+    ] = None,
+) -> None:
+    """Make a printable slate: the ID as a QR code, a Code 128 and in large type, nothing else.
+
+    Photograph it before a patient's lesion photos and ingest with --slates.
+    """
+    settings = load_settings()
+    checked = validate_id(
+        patient_id,
+        settings.id_scheme,
+        pattern=settings.id_pattern,
+        allow_test_ids=settings.allow_test_ids,
+    )
+    written = write_sheet(checked, out_file or Path(f"slate-{checked}.png"))
+    output.err.print(f"Wrote {escape(str(written))}: print it at 100% and photograph it first.")
 
 
 @app.command()
