@@ -25,7 +25,7 @@ def _code(payload: str, kind: str) -> Image.Image:
     fmt = zxingcpp.BarcodeFormat.QRCode if kind == "qr" else zxingcpp.BarcodeFormat.Code128
     bitmap = zxingcpp.create_barcode(payload, fmt).to_image(scale=1)
     height, width = bitmap.shape
-    return Image.frombytes("L", (width, height), bytes(memoryview(bitmap)))
+    return Image.frombytes("L", (width, height), bytes(memoryview(bitmap)))  # type: ignore[arg-type]
 
 
 def render(patient_id: str) -> Image.Image:
