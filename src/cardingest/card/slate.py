@@ -4,10 +4,13 @@ A slate is a photo of a patient's label or wristband. Its barcode's payload may 
 a birth date (GS1 wristbands do), so the payload never leaves :func:`_ids_of`: what comes out
 is the valid IDs and, for each barcode that gave none, its symbology and length.
 
-Speed: each photo is read from the card once; a JPEG is decoded at 1/8 scale first (Pillow's
-``draft``: the DCT is reduced, the full image is never built), then at 1/4 only if nothing was
-found, then a finer crop only where zxing found a code-like region it could not decode. Photos
-are read on several threads (Pillow and zxing-cpp release the GIL while they work).
+Speed: each photo is read from the card once and decoded once at a reduced DCT scale (Pillow's
+``draft``; about 1000 pixels across, 1/4 of a 12 MP photo: the full image is never built).
+zxing-cpp looks at that (and at its own downscaled copies, for large codes). Only where it
+found a code it could not decode is a crop around that code decoded again, finer. Photos are
+read on several threads: Pillow and zxing-cpp release the GIL while they work. A code that is
+found but cannot be read even then makes the photo a slate that is not valid (fail closed: a
+slate missed would hand the next patient's photos to the last one).
 """
 
 from __future__ import annotations
@@ -53,10 +56,11 @@ SCHEME_NAMES = {
     "pattern": "patient ID",
 }
 
-_STAGES = (480, 960)
-"""Long edge (pixels) asked of the JPEG decoder at each pass; draft picks the DCT scale."""
-_FINE = 2400
-"""Long edge for the last pass, on a crop around a region zxing found but could not decode."""
+_FIRST = 960
+"""Long edge (pixels) asked of the JPEG decoder: draft picks the smallest DCT scale giving at
+least this (1/4 of a 4000-pixel-wide photo)."""
+_FINE = 1800
+"""Long edge for the second pass, on a crop around a code zxing found but could not decode."""
 _MARGIN = 0.6
 """The crop of the last pass grows the found region by this fraction on each side."""
 
@@ -172,29 +176,25 @@ def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Image.
 def decode(data: bytes, options: SlateOptions) -> SlateRead:
     """The IDs in one photo's bytes (a JPEG, TIFF or PNG); raises OSError/ValueError if the
     image cannot be decoded."""
-    broken: list[zxingcpp.Barcode] = []
-    previous: Image.Image | None = None
-    for long_edge in _STAGES:
-        image = _open_gray(data, long_edge)
-        if previous is not None and image.size == previous.size:
-            break  # a small photo: the first pass already saw every pixel
-        barcodes = _read(image, errors=True)
-        good = [b for b in barcodes if b.valid]
-        if good:
-            return _ids_of(good, options)
-        broken = [b for b in barcodes if not b.valid]
-        previous = image
-        if broken:
-            break
-    if broken and previous is not None:
-        fine = _open_gray(data, _FINE)
-        scale = fine.width / previous.width
-        found: list[zxingcpp.Barcode] = []
-        for barcode in broken:
-            found.extend(b for b in _read(_crop(fine, barcode, scale), errors=False) if b.valid)
-        if found:
-            return _ids_of(found, options)
-    return SlateRead(path="")
+    image = _open_gray(data, _FIRST)
+    barcodes = _read(image, errors=True)
+    good = [b for b in barcodes if b.valid]
+    if good:
+        return _ids_of(good, options)
+    broken = [b for b in barcodes if not b.valid]
+    if not broken:
+        return SlateRead(path="")
+    fine = _open_gray(data, _FINE)
+    scale = fine.width / image.width
+    found: list[zxingcpp.Barcode] = []
+    unread: list[str] = []
+    for barcode in broken:
+        crop = [b for b in _read(_crop(fine, barcode, scale), errors=False) if b.valid]
+        found.extend(crop)
+        if not crop:
+            unread.append(f"a {barcode.format} barcode was found but could not be read")
+    read = _ids_of(found, options)
+    return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread))
 
 
 def slate_image(shot: Sequence[MediaFile]) -> MediaFile | None:
