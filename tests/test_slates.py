@@ -5,14 +5,22 @@ The reader tests decode slates made from the real sample photos (tests/slate_pho
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from factories import media
+from PIL import Image
 from slate_photos import photo_at, slate_photo
 
-from cardingest.card.slate import SlateOptions, check_slate_pattern, decode, payload_id
+from cardingest.card.slate import (
+    SlateOptions,
+    check_slate_pattern,
+    decode,
+    embedded_preview,
+    payload_id,
+)
 from cardingest.errors import ConfigError
 from cardingest.models import IdMap, SlateRead
 from cardingest.plan.planner import make_plan
@@ -143,11 +151,30 @@ def test_raw_jpeg_pair_is_read_through_its_jpeg_and_travels_together() -> None:
     }
 
 
-def test_a_raw_alone_cannot_be_a_slate_and_a_held_one_is_named_in_a_warning() -> None:
-    files = [media(card_path(1, ext="NEF"), at(0)), media(card_path(2), at(1))]
-    result = assign(files, {})
-    assert result.holds[card_path(1, ext="NEF")] == NO_SLATE
-    assert any("IMG_0001.NEF" in w and "not read for a slate" in w for w in result.warnings)
+def test_a_heic_alone_is_not_read_and_a_warning_names_it_after_a_pause() -> None:
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(1)),
+        media(card_path(3, ext="HEIC"), at(20)),  # the first photo after a pause
+        media(card_path(4), at(21)),
+    ]
+    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    assert result.rows[card_path(3, ext="HEIC")].patient_id == "JBX3656"
+    (warning,) = result.warnings
+    assert warning.startswith(f"{card_path(3, ext='HEIC')}: a HEIC file without a JPEG twin")
+    assert "check it is no slate" in warning
+
+
+def test_a_raw_alone_is_read_through_its_preview_or_named_when_held() -> None:
+    readable = ("jpg", "nef")
+    files = [media(card_path(1, ext="NEF"), at(0)), media(card_path(2, ext="NEF"), at(1))]
+    unread = SlateRead(card_path(1, ext="NEF"), unread="a RAW file without a JPEG preview")
+    held = assign(files, {unread.path: unread}, readable=readable)
+    assert held.holds == dict.fromkeys((card_path(1, ext="NEF"), card_path(2, ext="NEF")), NO_SLATE)
+    assert any("without a JPEG preview cannot be read" in w for w in held.warnings)
+    read = assign(files, {unread.path: ok(unread.path, "JBX3656")}, readable=readable)
+    assert read.slates == {card_path(1, ext="NEF")}
+    assert read.rows[card_path(2, ext="NEF")].patient_id == "JBX3656"
 
 
 def test_a_photo_without_exif_time_is_held() -> None:
@@ -238,12 +265,12 @@ def backgrounds(samples_dir: Path) -> list[Path]:
     ("kind", "payload", "fraction", "angle"),
     [
         # The limits the README states: 2D codes from 12% of the frame's width at 20 degrees,
-        # Code 128 from 25%, Code 39 from 30%, PDF417 from 30% up to 10 degrees.
+        # Code 128 from 25%, Code 39 from 35%, PDF417 from 30% up to 10 degrees.
         ("qr", "JBX3656", 0.12, 20),
         ("datamatrix", "JBX3656", 0.12, -20),
         ("aztec", "JBX3656", 0.12, 20),
         ("code128", "JBX3656", 0.25, 20),
-        ("code39", "JBX3656", 0.3, -20),
+        ("code39", "JBX3656", 0.35, -20),
         ("pdf417", "JBX3656", 0.3, 10),
     ],
 )
@@ -297,3 +324,23 @@ def test_reader_decodes_a_12mp_photo_with_a_small_rotated_code(backgrounds: list
     assert decode(data, SlateOptions()).ids == ("MCJ1984",)
     plain = photo_at(backgrounds[1], T0, size=(4000, 3000))
     assert decode(plain, SlateOptions()).ids == ()
+
+
+@pytest.mark.samples
+def test_a_raw_alone_is_read_through_its_embedded_preview(
+    samples_dir: Path, backgrounds: list[Path]
+) -> None:
+    cr3 = (samples_dir / "raw" / "Canon-R6-pruned.CR3").read_bytes()
+    preview = embedded_preview(cr3)
+    assert preview is not None
+    with Image.open(io.BytesIO(preview)) as image:
+        assert image.size == (1620, 1080)  # the preview, not the 160x120 thumbnail
+    assert decode(preview, SlateOptions()).ids == ()
+    # A RAW-like file whose embedded preview is a slate, beside a thumbnail.
+    slate = slate_photo(backgrounds[0], "MCJ1984", "qr", T0, fraction=0.2)
+    thumbnail = photo_at(backgrounds[1], T0, size=(160, 120))
+    raw = b"II*\x00" + bytes(5000) + thumbnail + bytes(3000) + slate + bytes(7000)
+    found = embedded_preview(raw)
+    assert found is not None and found.startswith(slate)
+    assert decode(found, SlateOptions()).ids == ("MCJ1984",)
+    assert embedded_preview(b"II*\x00" + bytes(100) + thumbnail) is None

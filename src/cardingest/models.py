@@ -171,6 +171,8 @@ class SlateRead:
     path: str
     ids: tuple[str, ...] = ()
     invalid: tuple[str, ...] = ()
+    unread: str | None = None
+    """Why no image could be looked at (a RAW without a usable preview): not a slate."""
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,13 @@ def find_slates(
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
         ) from None
-    return assign(files, reads, max_gap=timedelta(minutes=settings.slate_max_gap))
+    return assign(
+        files,
+        reads,
+        max_gap=timedelta(minutes=settings.slate_max_gap),
+        readable=READABLE,
+        group_gap=timedelta(minutes=settings.gap_minutes),
+    )
 
 
 def prepare(

@@ -30,6 +30,7 @@ from PIL import Image
 from ..errors import ConfigError, InvalidIdError
 from ..ids import validate_id
 from ..models import MediaFile, SlateRead
+from .scan import PHOTO_EXTENSIONS
 
 if TYPE_CHECKING:
     import zxingcpp
@@ -45,8 +46,14 @@ def _formats() -> zxingcpp.BarcodeFormats:
     return zxingcpp.BarcodeFormats([getattr(zxingcpp.BarcodeFormat, n) for n in SYMBOLOGIES])
 
 
-READABLE = frozenset({"jpg", "jpeg", "tif", "tiff", "png"})
-"""Extensions read for a barcode; a RAW is read through the JPEG of its RAW+JPEG pair."""
+IMAGES = frozenset({"jpg", "jpeg", "tif", "tiff", "png"})
+RAW = PHOTO_EXTENSIONS - IMAGES - {"heic", "heif", "hif"}
+READABLE = IMAGES | RAW
+"""Extensions read for a barcode. A RAW+JPEG pair is read through its JPEG, a RAW alone
+through the largest JPEG preview embedded in it. HEIC is not read (Pillow cannot)."""
+_PREVIEW_MIN = 640
+"""An embedded preview smaller than this (long edge) is a thumbnail: too small to read."""
+_PREVIEW_TRIES = 32
 
 SCHEME_NAMES = {
     "nhi": "NHI",
@@ -197,15 +204,36 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread))
 
 
-def slate_image(shot: Sequence[MediaFile]) -> MediaFile | None:
-    """The file of a shot (photo, RAW twin, sidecars) that is read for a barcode."""
-    readable = [m for m in shot if not m.sidecar and m.extension in READABLE]
-    return min(readable, key=lambda m: (m.extension != "jpg", m.path), default=None)
+def embedded_preview(data: bytes) -> bytes | None:
+    """The largest JPEG embedded in a RAW file (CR2, CR3, NEF, ARW, DNG, … carry one), or
+    None when there is none at least ``_PREVIEW_MIN`` pixels across."""
+    best: bytes | None = None
+    best_area = 0
+    at = data.find(b"\xff\xd8\xff")
+    for _ in range(_PREVIEW_TRIES):
+        if at < 0:
+            break
+        candidate = data[at:]
+        try:
+            with Image.open(io.BytesIO(candidate)) as image:
+                width, height = image.size
+                ok = image.format == "JPEG"
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            ok, width, height = False, 0, 0
+        if ok and max(width, height) >= _PREVIEW_MIN and width * height > best_area:
+            best, best_area = candidate, width * height
+        at = data.find(b"\xff\xd8\xff", at + 3)
+    return best
 
 
 def _read_one(root: Path, media: MediaFile, options: SlateOptions) -> SlateRead:
     try:
         data = (root / media.path).read_bytes()
+        if media.extension in RAW:
+            preview = embedded_preview(data)
+            if preview is None:
+                return SlateRead(path=media.path, unread="a RAW file without a JPEG preview")
+            data = preview
         found = decode(data, options)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
         return SlateRead(path=media.path, invalid=("the photo could not be decoded",))
@@ -228,6 +256,6 @@ def read_slates(
         for read in pool.map(lambda m: _read_one(root, m, options), images):
             if on_file is not None:
                 on_file(read.path)
-            if read.ids or read.invalid:
+            if read.ids or read.invalid or read.unread:
                 found[read.path] = read
     return found

@@ -24,7 +24,8 @@ from ..models import MapRow, MediaFile, SlateRead
 DEFAULT_MAX_GAP_MINUTES = 30.0
 NO_SLATE = "no slate before this photo"
 NO_EXIF_TIME = "no EXIF capture time, so its place among the slates is not known"
-NOT_READ = "is not read for a slate (only JPEG, TIFF and PNG are)"
+NOT_READ = "cannot be read for a slate"
+_IMAGE_RANK = {"jpg": 0, "jpeg": 0, "tif": 1, "tiff": 1, "png": 1}
 
 _SOURCE_RANK = {
     "exif:DateTimeOriginal": 0,
@@ -101,7 +102,7 @@ def shots(files: Sequence[MediaFile], readable: Collection[str]) -> list[Shot]:
             photos, key=lambda m: (_SOURCE_RANK[m.time_source], m.extension != "jpg", m.path)
         )
         images = [m for m in photos if m.extension in readable]
-        image = min(images, key=lambda m: (m.extension != "jpg", m.path), default=None)
+        image = min(images, key=lambda m: (_IMAGE_RANK.get(m.extension, 2), m.path), default=None)
         found.append(Shot(tuple(sorted(members, key=lambda m: m.path)), primary, image))
     return sorted(found, key=lambda s: s.order)
 
@@ -126,8 +127,14 @@ def assign(
     *,
     max_gap: timedelta = timedelta(minutes=DEFAULT_MAX_GAP_MINUTES),
     readable: Collection[str] = ("jpg", "jpeg", "tif", "tiff", "png"),
+    group_gap: timedelta = timedelta(minutes=5),
 ) -> SlateAssignment:
-    """Give each photo the ID of the slate before it, or hold it with the reason."""
+    """Give each photo the ID of the slate before it, or hold it with the reason.
+
+    A photo that cannot be read for a slate (HEIC, a RAW without a preview) is not a slate;
+    a warning names it when it is held or when it is the first photo after a pause of more
+    than ``group_gap`` (where a slate is most likely).
+    """
     rows: dict[str, MapRow] = {}
     holds: dict[str, str] = {}
     slate_of: dict[str, str] = {}
@@ -141,21 +148,36 @@ def assign(
     held: str | None = None
     members: list[MediaFile] = []
     last: datetime | None = None
+    previous: datetime | None = None
+    warned: set[str] = set()
 
     def close() -> None:
         if slate is not None:
             groups.append(SlateGroup(slate, patient, tuple(members), held))
+
+    def warn(shot: Shot, why: str, where: str) -> None:
+        if shot.primary.path not in warned:
+            warned.add(shot.primary.path)
+            warnings.append(f"{shot.primary.path}: {why} {NOT_READ}; {where}")
 
     def hold(shot: Shot, reason: str) -> None:
         for media in shot.files:
             holds[media.path] = reason
             if slate is not None:
                 slate_of[media.path] = slate
-        if shot.image is None:
-            warnings.append(f"{shot.primary.path} {NOT_READ}; it was held, not read")
+        if unread is not None:
+            warn(shot, unread, "it is held")
 
     for shot in shots(files, readable):
         read = reads.get(shot.image.path) if shot.image is not None else None
+        unread = read.unread if read is not None else None
+        if shot.image is None:
+            unread = f"a {shot.primary.extension.upper()} file without a JPEG twin"
+        if unread is not None:
+            read = None
+            if previous is None or shot.when - previous > group_gap:
+                warn(shot, unread, "it is the first photo after a pause: check it is no slate")
+        previous = shot.when
         if read is not None:
             close()
             slate, members, last = read.path, [shot.primary], shot.when
