@@ -129,7 +129,7 @@ def prepare(
     files = scan_source(root, on_file, others)
     slates = None
     if idmap.slates:
-        slates = find_slates(root, files, settings)
+        slates = find_slates(root, files, settings, on_file)
         rows = {row.patient_id: row for row in slates.rows.values()}
         idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
     plan = make_plan(
