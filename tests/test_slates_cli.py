@@ -12,8 +12,10 @@ from PIL import Image
 from slate_photos import photo_at, slate_photo
 from typer.testing import CliRunner
 
+from cardingest.card import watch as watch_module
 from cardingest.card.slate import SlateOptions, decode
 from cardingest.cli.app import app
+from cardingest.models import Card
 
 runner = CliRunner()
 T0 = datetime(2026, 11, 25, 9, 0, 0)
@@ -129,3 +131,19 @@ def test_slates_from_the_config_then_share_and_search_leave_slates_out(
     # A flag still wins over the config: --id gives every photo, the slate too, to one ID.
     code, out, _ = invoke("preview", str(card), "--id", "ACA31FM", "--json")
     assert {i["id"] for i in json.loads(out)["items"]} == {"ACA31FM"}
+
+
+def test_watch_with_slates_ingests_the_card_by_its_slates(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = Card(mount=str(card), fstype="vfat", device="/dev/sdz1", label="EOS_DIGITAL")
+    monkeypatch.setattr(watch_module, "find_cards", lambda: [found])
+    archive = tmp_path / "archive"
+    code, out, err = invoke("watch", "--slates", "--archive", str(archive), "--once")
+    assert code == 0, err
+    assert "3 copied and verified" in out
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == [
+        "JBX3656-20261125-090000-slate.jpg",
+        "JBX3656-20261125-090200.jpg",
+        "JBX3656-20261125-090300.jpg",
+    ]
