@@ -147,13 +147,17 @@ def _ids_of(barcodes: Iterable[zxingcpp.Barcode], options: SlateOptions) -> Slat
 
 
 def _open_gray(data: bytes, long_edge: int | None) -> Image.Image:
+    """Grey, at least ``long_edge`` pixels across and less than twice that where the photo is
+    larger: a JPEG through the decoder's DCT scaling, other formats reduced after decoding."""
     image = Image.open(io.BytesIO(data))
     if long_edge is not None and image.format == "JPEG":
         width, height = image.size
         ratio = long_edge / max(width, height, 1)
         if ratio < 1:
             image.draft("L", (max(1, int(width * ratio)), max(1, int(height * ratio))))
-    return image.convert("L")
+    gray = image.convert("L")
+    factor = max(gray.size) // long_edge if long_edge else 1
+    return gray.reduce(factor) if factor > 1 else gray
 
 
 def _read(image: Image.Image, *, errors: bool) -> list[zxingcpp.Barcode]:
@@ -252,10 +256,16 @@ def read_slates(
     check_slate_pattern(options.slate_pattern)
     count = workers or max(1, min(4, os.cpu_count() or 1))
     found: dict[str, SlateRead] = {}
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="slate") as pool:
+    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="slate")
+    try:
         for read in pool.map(lambda m: _read_one(root, m, options), images):
             if on_file is not None:
                 on_file(read.path)
             if read.ids or read.invalid or read.unread:
                 found[read.path] = read
+    except BaseException:
+        # Ctrl-C: let the photos being read finish, drop the ones still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return found
