@@ -6,6 +6,8 @@ The reader tests decode slates made from the real sample photos (tests/slate_pho
 from __future__ import annotations
 
 import io
+import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from factories import media
 from PIL import Image
 from slate_photos import photo_at, slate_photo
 
+from cardingest.archive import catalogue as catalogue_module
+from cardingest.archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
 from cardingest.card.slate import (
     SlateOptions,
     check_slate_pattern,
@@ -344,3 +348,44 @@ def test_a_raw_alone_is_read_through_its_embedded_preview(
     assert found is not None and found.startswith(slate)
     assert decode(found, SlateOptions()).ids == ("MCJ1984",)
     assert embedded_preview(b"II*\x00" + bytes(100) + thumbnail) is None
+
+
+# ---- the catalogue keeps the role -------------------------------------------------------
+
+
+def _record(n: int, role: str = "photo") -> CatalogueRecord:
+    return CatalogueRecord(
+        patient_id="JBX3656",
+        archive_path=f"JBX3656/JBX3656-20261125-09000{n}{'-slate' if role == 'slate' else ''}.jpg",
+        sha256=f"{n:064x}",
+        size=1000 + n,
+        captured_at=f"2026-11-25T09:00:0{n}",
+        captured_raw=f"2026-11-25T09:00:0{n}",
+        time_source="exif:DateTimeOriginal",
+        source_path=f"DCIM/100CANON/IMG_{n:04d}.JPG",
+        role=role,
+    )
+
+
+def test_a_version_4_catalogue_gains_the_role_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = catalogue_path(tmp_path)
+    path.parent.mkdir()
+    with closing(sqlite3.connect(path)) as conn:
+        for migration in catalogue_module.MIGRATIONS[:4]:
+            migration(conn)
+        conn.execute("PRAGMA user_version = 4")
+        columns = [c for c in catalogue_module._FILE_COLUMNS if c != "role"]
+        old = _record(1)
+        conn.execute(
+            f"INSERT INTO files ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [getattr(old, c) for c in columns],
+        )
+        conn.commit()
+    with Catalogue.open(tmp_path, create=False) as cat:
+        cat.add([_record(2, "slate")])
+        assert [(r.archive_path, r.role) for r in cat.records()] == [
+            ("JBX3656/JBX3656-20261125-090001.jpg", "photo"),
+            ("JBX3656/JBX3656-20261125-090002-slate.jpg", "slate"),
+        ]
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
