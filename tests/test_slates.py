@@ -26,7 +26,7 @@ from cardingest.card.slate import (
     payload_id,
 )
 from cardingest.errors import ConfigError
-from cardingest.models import IdMap, SlateRead
+from cardingest.models import ArchiveState, IdMap, SlateRead
 from cardingest.plan.planner import make_plan
 from cardingest.plan.slate_template import slate_map_template
 from cardingest.plan.slates import NO_SLATE, assign
@@ -199,6 +199,23 @@ def test_planner_names_slates_and_fills_role_and_slate() -> None:
     assert items[card_path(2)].role == "photo"
     assert items[card_path(3)].slate == card_path(1)
     assert {item.action for item in plan.items} == {"copy"}
+
+
+def test_a_slate_name_taken_by_other_content_gets_the_next_number() -> None:
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(1, ext="CR2"), at(0)),
+        media(card_path(1, ext="XMP"), at(0)),
+    ]
+    slates = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    taken = frozenset({"JBX3656/JBX3656-20261125-090000-slate.jpg"})
+    plan = make_plan(files, SLATES, slates=slates, state=ArchiveState(taken_paths=taken))
+    assert sorted(item.target or "" for item in plan.items) == [
+        "JBX3656/JBX3656-20261125-090000-2-slate.cr2",
+        "JBX3656/JBX3656-20261125-090000-2-slate.jpg",
+        "JBX3656/JBX3656-20261125-090000-2-slate.xmp",
+    ]
+    assert {item.role for item in plan.items} == {"slate"}
 
 
 def test_planner_holds_with_the_slate_reason() -> None:
