@@ -19,11 +19,13 @@ from ..archive.lock import removed_if_left_empty
 from ..card.detect import find_cards, resolve_source
 from ..demo import make_demo_card
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
+from ..ids import validate_id
 from ..ingest import IngestResult, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
+from ..plan.slate_template import slate_map_template
 from ..plan.template import map_template
-from ..prepare import Prepared, scan_source
+from ..prepare import Prepared, find_slates, scan_source
 from ..storage import modes
 from . import documents, output
 from .clinic import (
@@ -55,6 +57,7 @@ from .common import (
     IdOpt,
     JsonOpt,
     MapOpt,
+    SlatesOpt,
     SourceArg,
     check_inputs,
     handles_errors,
@@ -119,6 +122,7 @@ def preview(
     archive: ArchiveOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
+    slates: SlatesOpt = False,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
     settings = load_settings(archive=archive)
@@ -128,7 +132,8 @@ def preview(
         map_file=map_file,
         patient_id=patient_id,
         clock_offset=parse_clock_offset(clock_offset),
-        interactive=can_assign(map_file, patient_id, as_json),
+        interactive=can_assign(map_file, patient_id, as_json) and not slates,
+        slates=slates,
     )
     raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
 
@@ -149,13 +154,26 @@ def map_template_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the CSV here instead of stdout.")
     ] = None,
+    slates: Annotated[
+        bool,
+        typer.Option(
+            "--slates",
+            help="Group the photos by the slates on the card and fill in the id column from "
+            "them, for a person to confirm before ingesting with --map.",
+        ),
+    ] = False,
 ) -> None:
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
     settings = load_settings()
     root, _card = resolve_source(source)
     files = scan_source(root)
     minutes = gap if gap is not None else settings.gap_minutes
-    text = map_template(files, timedelta(minutes=minutes))
+    if slates and gap is not None:
+        raise UsageError("--slates groups the photos by their slates: give no --gap")
+    if slates:
+        text = slate_map_template(files, find_slates(root, files, settings))
+    else:
+        text = map_template(files, timedelta(minutes=minutes))
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -214,6 +232,7 @@ def locked_ingest(
     as_json: bool,
     interactive: bool = False,
     graceful: bool = False,
+    slates: bool = False,
 ) -> tuple[Prepared, IngestResult]:
     """Plan and copy under the archive lock, so no other ingest changes what the plan saw.
 
@@ -221,7 +240,7 @@ def locked_ingest(
     makes the first Ctrl-C stop between files.
     """
     root, card, idmap = check_inputs(
-        source, settings, map_file, patient_id, interactive=interactive
+        source, settings, map_file, patient_id, interactive=interactive, slates=slates
     )
     for destination in (settings.archive, settings.backup):
         if destination is not None:
@@ -303,6 +322,7 @@ def ingest(
         ),
     ] = False,
     as_json: JsonOpt = False,
+    slates: SlatesOpt = False,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
     settings = load_settings(archive=archive, backup=backup)
@@ -311,7 +331,7 @@ def ingest(
         require_pacs(settings)
     if wipe and not dry_run:
         require_confirmation(yes)
-    interactive = can_assign(map_file, patient_id, as_json)
+    interactive = can_assign(map_file, patient_id, as_json) and not slates
     if dry_run:
         prepared = run_prepare(
             source,
@@ -320,6 +340,7 @@ def ingest(
             patient_id=patient_id,
             clock_offset=offset,
             interactive=interactive,
+            slates=slates,
         )
         raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
     prepared, result = locked_ingest(
@@ -330,6 +351,7 @@ def ingest(
         offset=offset,
         as_json=as_json,
         interactive=interactive,
+        slates=slates,
     )
     document = documents.ingest(result, prepared.card) if as_json else None
     if document is None:
@@ -373,6 +395,10 @@ def wipe_command(
     raise typer.Exit(wipe_exit_code(result))
 
 
+ArchivedSlatesOpt = Annotated[
+    bool,
+    typer.Option("--slates", help="Include the slates (photos of the patient's label)."),
+]
 VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient's files.")]
 
 
@@ -412,6 +438,7 @@ def search(
     date_to: ToOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
+    slates: ArchivedSlatesOpt = False,
 ) -> None:
     """Find archived photos by patient ID, diagnosis keyword and capture date."""
     settings = load_settings(archive=archive)
@@ -423,6 +450,7 @@ def search(
             start=date_from,
             end=date_to,
             as_json=as_json,
+            slates=slates,
         )
     )
 
@@ -457,6 +485,7 @@ def share(
     out_dir: OutOpt = None,
     archive: ArchiveOpt = None,
     anonymous: AnonymousOpt = False,
+    slates: ArchivedSlatesOpt = False,
 ) -> None:
     """Copy a patient's photos for a referral: resized, upright, without GPS or camera details.
 
@@ -472,6 +501,7 @@ def share(
             end=date_to,
             out_dir=out_dir,
             anonymous=anonymous,
+            slates=slates,
         )
     )
 
@@ -485,10 +515,11 @@ def watch(
     archive: ArchiveOpt = None,
     interval: IntervalOpt = 2.0,
     once: OnceOpt = False,
+    slates: SlatesOpt = False,
 ) -> None:
     """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
     settings = load_settings(archive=archive)
-    ask = check_watch_inputs(map_file, patient_id, interactive, settings)
+    ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates)
 
     def ingest_card(card: Card) -> int:
         _prepared, result = locked_ingest(
@@ -500,6 +531,7 @@ def watch(
             as_json=False,
             interactive=ask,
             graceful=True,
+            slates=slates,
         )
         print_result(result)
         if result.interrupted:
@@ -507,6 +539,34 @@ def watch(
         return ingest_exit_code(result)
 
     raise typer.Exit(run_watch(ingest_card, interval=interval, once=once))
+
+
+@app.command("slate")
+@handles_errors
+def slate_command(
+    patient_id: Annotated[
+        str, typer.Argument(help="The patient ID to print (checked like any ID).")
+    ],
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="PNG or PDF file to write (default ./slate-ID.png)."),
+    ] = None,
+) -> None:
+    """Make a printable slate: the ID as a QR code, a Code 128 and in large type, nothing else.
+
+    Photograph it before a patient's lesion photos and ingest with --slates.
+    """
+    settings = load_settings()
+    checked = validate_id(
+        patient_id,
+        settings.id_scheme,
+        pattern=settings.id_pattern,
+        allow_test_ids=settings.allow_test_ids,
+    )
+    from ..clinic.slate_sheet import write_sheet  # Pillow, for this command only
+
+    written = write_sheet(checked, out_file or Path(f"slate-{checked}.png"))
+    output.err.print(f"Wrote {escape(str(written))}: print it at 100% and photograph it first.")
 
 
 @app.command()

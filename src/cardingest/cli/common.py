@@ -38,6 +38,14 @@ ArchiveOpt = Annotated[
         "--archive", help="Archive folder (else $CARDINGEST_ARCHIVE, the config file, default)."
     ),
 ]
+SlatesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--slates",
+        help="Read each group's patient ID from a photographed barcode (a slate) on the card, "
+        "instead of --map or --id.",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
 ClockOpt = Annotated[
     str | None,
@@ -84,9 +92,12 @@ def run_prepare(
     patient_id: str | None,
     clock_offset: timedelta,
     interactive: bool = False,
+    slates: bool = False,
 ) -> Prepared:
     return scan_and_plan(
-        *check_inputs(source, settings, map_file, patient_id, interactive=interactive),
+        *check_inputs(
+            source, settings, map_file, patient_id, interactive=interactive, slates=slates
+        ),
         settings,
         clock_offset,
     )
@@ -99,16 +110,20 @@ def check_inputs(
     patient_id: str | None,
     *,
     interactive: bool = False,
+    slates: bool = False,
 ) -> tuple[Path, Card | None, IdMap]:
     """The ID map and the source, checked before anything is created (even a lock file).
 
     ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group.
     """
-    if interactive and map_file is None and patient_id is None:
+    idmap = load_idmap(map_file, patient_id, settings, slates=slates) if slates else None
+    if settings.slates and map_file is None and patient_id is None:
+        interactive = False
+    if interactive and map_file is None and patient_id is None and idmap is None:
         root, card = resolve_source(source)
         check_separate(root, settings)
         return root, card, ask_idmap(root, settings)
-    idmap = load_idmap(map_file, patient_id, settings)
+    idmap = idmap or load_idmap(map_file, patient_id, settings)
     root, card = resolve_source(source)
     check_separate(root, settings)
     return root, card, idmap
