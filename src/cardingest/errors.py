@@ -107,3 +107,9 @@ class Interrupted(CardingestError):
     """Ctrl-C: stopped cleanly; the message says how far it got."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class SheetError(CardingestError):
+    """The contact sheet (``--sheet``) cannot be written."""
+
+    exit_code = EXIT_FAILURE

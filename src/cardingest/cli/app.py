@@ -22,8 +22,9 @@ from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
 from ..ingest import IngestResult, Outcome, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
-from ..plan.template import map_template
+from ..plan.template import group_by_gap, map_template
 from ..prepare import Prepared, scan_source
+from ..review.contact import sheet_files
 from . import output
 from .clinic import (
     AnonymousOpt,
@@ -54,6 +55,7 @@ from .clinic import (
 from .common import (
     ArchiveOpt,
     ClockOpt,
+    GroupsHook,
     IdOpt,
     JsonOpt,
     MapOpt,
@@ -65,6 +67,13 @@ from .common import (
     show_plan,
 )
 from .config import ENV_ARCHIVE, load_settings
+from .sheet import (
+    SheetOpt,
+    groups_writer,
+    write_groups_sheet,
+    write_ingest_sheet,
+    write_plan_sheet,
+)
 from .verify import run_audit, run_verify
 from .wipe import exit_code as wipe_exit_code
 from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
@@ -116,18 +125,25 @@ def preview(
     archive: ArchiveOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
+    sheet: SheetOpt = None,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
     settings = load_settings(archive=archive)
-    prepared = run_prepare(
-        source,
-        settings,
-        map_file=map_file,
-        patient_id=patient_id,
-        clock_offset=parse_clock_offset(clock_offset),
-        interactive=can_assign(map_file, patient_id, as_json),
-    )
-    raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
+    offset = parse_clock_offset(clock_offset)
+    with sheet_files(sheet) as slot:
+        prepared = run_prepare(
+            source,
+            settings,
+            map_file=map_file,
+            patient_id=patient_id,
+            clock_offset=offset,
+            interactive=can_assign(map_file, patient_id, as_json),
+            show_groups=groups_writer(slot, settings.gap_minutes),
+        )
+        code = show_plan(prepared, settings.archive_from, as_json)
+        if slot.requested is not None:
+            write_plan_sheet(slot.requested, prepared, settings)
+    raise typer.Exit(code)
 
 
 @app.command("map-template")
@@ -146,13 +162,24 @@ def map_template_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the CSV here instead of stdout.")
     ] = None,
+    sheet: SheetOpt = None,
 ) -> None:
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
     settings = load_settings()
     root, _card = resolve_source(source)
-    files = scan_source(root)
-    minutes = gap if gap is not None else settings.gap_minutes
-    text = map_template(files, timedelta(minutes=minutes))
+    with sheet_files(sheet) as slot:
+        files = scan_source(root)
+        minutes = gap if gap is not None else settings.gap_minutes
+        text = map_template(files, timedelta(minutes=minutes))
+        if slot.requested is not None:
+            write_groups_sheet(
+                slot.requested,
+                root,
+                group_by_gap(files, timedelta(minutes=minutes)),
+                title="Contact sheet: map template groups (in the order of the CSV rows)",
+                gap_minutes=minutes,
+            )
+            output.err.print(f"Contact sheet of the groups: {escape(str(sheet))}")
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -244,6 +271,7 @@ def locked_ingest(
     as_json: bool,
     interactive: bool = False,
     graceful: bool = False,
+    show_groups: GroupsHook | None = None,
 ) -> tuple[Prepared, IngestResult]:
     """Plan and copy under the archive lock, so no other ingest changes what the plan saw.
 
@@ -251,7 +279,7 @@ def locked_ingest(
     makes the first Ctrl-C stop between files.
     """
     root, card, idmap = check_inputs(
-        source, settings, map_file, patient_id, interactive=interactive
+        source, settings, map_file, patient_id, interactive=interactive, show_groups=show_groups
     )
     for destination in (settings.archive, settings.backup):
         if destination is not None:
@@ -329,6 +357,7 @@ def ingest(
         bool, typer.Option("--dry-run", help="Show the plan (as preview does); change nothing.")
     ] = False,
     as_json: JsonOpt = False,
+    sheet: SheetOpt = None,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
     settings = load_settings(archive=archive, backup=backup)
@@ -336,25 +365,34 @@ def ingest(
     if wipe and not dry_run:
         require_confirmation(yes)
     interactive = can_assign(map_file, patient_id, as_json)
-    if dry_run:
-        prepared = run_prepare(
+    with sheet_files(sheet) as slot:
+        show_groups = groups_writer(slot, settings.gap_minutes)
+        if dry_run:
+            prepared = run_prepare(
+                source,
+                settings,
+                map_file=map_file,
+                patient_id=patient_id,
+                clock_offset=offset,
+                interactive=interactive,
+                show_groups=show_groups,
+            )
+            code = show_plan(prepared, settings.archive_from, as_json)
+            if slot.requested is not None:
+                write_plan_sheet(slot.requested, prepared, settings)
+            raise typer.Exit(code)
+        prepared, result = locked_ingest(
             source,
             settings,
             map_file=map_file,
             patient_id=patient_id,
-            clock_offset=offset,
+            offset=offset,
+            as_json=as_json,
             interactive=interactive,
+            show_groups=show_groups,
         )
-        raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
-    prepared, result = locked_ingest(
-        source,
-        settings,
-        map_file=map_file,
-        patient_id=patient_id,
-        offset=offset,
-        as_json=as_json,
-        interactive=interactive,
-    )
+        if slot.requested is not None:
+            write_ingest_sheet(slot.requested, prepared, result, settings)
     document = ingest_document(result, prepared.card) if as_json else None
     if document is None:
         print_result(result)
@@ -502,16 +540,18 @@ def watch(
     ask = check_watch_inputs(map_file, patient_id, interactive, settings)
 
     def ingest_card(card: Card) -> int:
-        _prepared, result = locked_ingest(
-            card.mount,
-            settings,
-            map_file=map_file,
-            patient_id=patient_id,
-            offset=timedelta(0),
-            as_json=False,
-            interactive=ask,
-            graceful=True,
-        )
+        with sheet_files(None) as slot:
+            _prepared, result = locked_ingest(
+                card.mount,
+                settings,
+                map_file=map_file,
+                patient_id=patient_id,
+                offset=timedelta(0),
+                as_json=False,
+                interactive=ask,
+                graceful=True,
+                show_groups=groups_writer(slot, settings.gap_minutes),
+            )
         print_result(result)
         if result.interrupted:
             raise KeyboardInterrupt

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -14,11 +14,13 @@ from rich.markup import escape
 from ..card.detect import resolve_source
 from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
 from ..models import Card, IdMap, Settings
+from ..plan.assign import Group
 from ..prepare import Prepared, check_separate, load_idmap, prepare
 from . import output
 from .clinic import ask_idmap
 
 F = TypeVar("F", bound=Callable[..., Any])
+GroupsHook = Callable[[Path, Sequence[Group]], None]
 
 SourceArg = Annotated[
     str | None,
@@ -86,9 +88,12 @@ def run_prepare(
     patient_id: str | None,
     clock_offset: timedelta,
     interactive: bool = False,
+    show_groups: GroupsHook | None = None,
 ) -> Prepared:
     return scan_and_plan(
-        *check_inputs(source, settings, map_file, patient_id, interactive=interactive),
+        *check_inputs(
+            source, settings, map_file, patient_id, interactive=interactive, show_groups=show_groups
+        ),
         settings,
         clock_offset,
     )
@@ -101,15 +106,17 @@ def check_inputs(
     patient_id: str | None,
     *,
     interactive: bool = False,
+    show_groups: GroupsHook | None = None,
 ) -> tuple[Path, Card | None, IdMap]:
     """The ID map and the source, checked before anything is created (even a lock file).
 
-    ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group.
+    ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group,
+    after ``show_groups`` (the groups' contact sheet).
     """
     if interactive and map_file is None and patient_id is None:
         root, card = resolve_source(source)
         check_separate(root, settings)
-        return root, card, ask_idmap(root, settings)
+        return root, card, ask_idmap(root, settings, show_groups)
     idmap = load_idmap(map_file, patient_id, settings)
     root, card = resolve_source(source)
     check_separate(root, settings)
