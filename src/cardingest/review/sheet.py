@@ -387,10 +387,10 @@ section h2{font-size:17px;margin:2px 0}
 .pid.unassigned{font-family:inherit;font-size:14px;color:var(--muted);font-weight:400}
 p.facts,p.keywords{margin:2px 0 8px;color:var(--muted)}
 .photos{display:flex;flex-wrap:wrap;gap:10px}
-figure.photo{margin:0;width:200px;border:1px solid var(--line);border-radius:4px;
+figure.photo{margin:0;width:214px;border:1px solid var(--line);border-radius:4px;
 padding:6px;background:#fafbfc}
 .frame{height:150px;display:flex;align-items:center;justify-content:center;background:#eef0f3}
-.frame img{max-width:188px;max-height:150px;width:auto;height:auto;image-orientation:none}
+.frame img{width:100%;height:100%;object-fit:contain;image-orientation:none}
 .placeholder{padding:8px;text-align:center;color:var(--muted);font-size:12px;
 border:2px dashed var(--line);width:100%;height:100%;display:flex;align-items:center;
 justify-content:center}
