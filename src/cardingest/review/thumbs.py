@@ -209,6 +209,8 @@ def make_thumbnail(path: Path, size: int = SIZE) -> Thumbnail:
     """
     ext = _extension(path)
     try:
+        if path.stat().st_size == 0:
+            return Thumbnail(None, origin="none", note="empty file (0 bytes)")
         if ext in HEIF_EXTENSIONS:
             return _heif(path, size)
         if ext in JPEG_EXTENSIONS or ext in TIFF_EXTENSIONS:
