@@ -18,7 +18,7 @@ from .. import __version__
 from ..archive.lock import ArchiveLock, removed_if_left_empty
 from ..card.detect import find_cards, resolve_source
 from ..demo import make_demo_card
-from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
+from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, SheetError, UsageError
 from ..ingest import IngestResult, Outcome, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
@@ -391,13 +391,20 @@ def ingest(
             interactive=interactive,
             show_groups=show_groups,
         )
+        sheet_failed = None
         if slot.requested is not None:
-            write_ingest_sheet(slot.requested, prepared, result, settings)
+            try:
+                write_ingest_sheet(slot.requested, prepared, result, settings)
+            except SheetError as exc:  # the photos are filed: report it, do not hide them
+                sheet_failed = exc.message
     document = ingest_document(result, prepared.card) if as_json else None
     if document is None:
         print_result(result)
         output.print_warnings(result.plan.warnings)
     code = ingest_exit_code(result)
+    if sheet_failed is not None:
+        output.err.print(f"[red]error:[/] {escape(sheet_failed)}")
+        code = EXIT_FAILURE
     if wipe:
         code = wipe_after_ingest(
             result, prepared.root, prepared.card, settings, code=code, yes=yes, document=document

@@ -1,8 +1,9 @@
 """Making a contact sheet file: thumbnails of a sheet's photos, rendered, written privately.
 
 The file holds patient IDs and clinical photos, so it is created exclusively (an existing
-file is never written over) with mode 0600, and written whole: a reader sees the old content
-or the new, never half a page.
+file is never written over) with mode 0600 before any work is done, then written in one go
+and fsynced. Interactive assignment writes its groups first and the plan later into the same
+file, through the descriptor this run holds, so it never writes to a path it did not create.
 """
 
 from __future__ import annotations
