@@ -166,12 +166,11 @@ def plan_sheet(
                 consent=first.consent,
             )
         )
-    for kind, members in (("failed", failed), ("held", held)):
+    apart: list[tuple[SectionKind, list[Final]]] = [("failed", failed), ("held", held)]
+    for kind, members in apart:
         if members:
             members.sort(key=lambda e: e.item.source)
-            sections.append(
-                Section(kind, 0, tuple(_tile(e, naming) for e in members))  # type: ignore[arg-type]
-            )
+            sections.append(Section(kind, 0, tuple(_tile(e, naming) for e in members)))
     counts = {
         "photos": sum(1 for e in entries if not e.item.sidecar),
         "groups": len(ordered),
