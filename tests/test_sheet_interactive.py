@@ -148,3 +148,23 @@ def test_a_failed_command_leaves_no_empty_sheet(tmp_path: Path) -> None:
     code, _, err = invoke("preview", card, "--map", bad_map, "--sheet", sheet)
     assert code == 2, err
     assert not sheet.exists()
+
+
+def test_ingest_dry_run_sheet_is_the_plan_and_copies_nothing(tmp_path: Path) -> None:
+    card, map_file = make_demo_card(tmp_path)
+    archive, sheet = tmp_path / "archive", tmp_path / "plan.html"
+    code, _out, err = invoke(
+        "ingest", card, "--map", map_file, "--archive", archive, "--dry-run", "--sheet", sheet
+    )
+    assert code == 3, err
+    assert not archive.exists()
+    page = Page(sheet.read_text(encoding="utf-8"))
+    assert "Contact sheet: preview (nothing copied yet)" in page.all_text
+    assert [s.get("data-id") for s in page.sections if s.get("data-group")] == [
+        "ZAC5361",
+        "ZAA0067",
+    ]
+    assert [f["data-source"] for f in page.figures if "hold" in (f.get("class") or "")] == [
+        "DCIM/100DEMO_/IMG_0006.JPG"
+    ]
+    assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
