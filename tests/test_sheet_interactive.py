@@ -168,3 +168,13 @@ def test_ingest_dry_run_sheet_is_the_plan_and_copies_nothing(tmp_path: Path) -> 
         "DCIM/100DEMO_/IMG_0006.JPG"
     ]
     assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
+
+
+def test_a_sheet_on_the_card_is_refused(tmp_path: Path) -> None:
+    card, map_file = make_demo_card(tmp_path)
+    for where in (card / "sheet.html", card / "DCIM" / "sheet.html"):
+        code, _out, err = invoke(
+            "preview", card, "--map", map_file, "--archive", tmp_path / "a", "--sheet", where
+        )
+        assert code == 2 and "is on the card" in err, err
+        assert not where.exists()

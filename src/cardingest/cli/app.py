@@ -70,6 +70,7 @@ from .config import ENV_ARCHIVE, load_settings
 from .sheet import (
     SheetOpt,
     groups_writer,
+    refuse_on_card,
     write_groups_sheet,
     write_ingest_sheet,
     write_plan_sheet,
@@ -130,6 +131,7 @@ def preview(
     """Show exactly what an ingest would do, file by file. Changes nothing."""
     settings = load_settings(archive=archive)
     offset = parse_clock_offset(clock_offset)
+    refuse_on_card(sheet, source)
     with sheet_files(sheet) as slot:
         prepared = run_prepare(
             source,
@@ -167,6 +169,7 @@ def map_template_command(
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
     settings = load_settings()
     root, _card = resolve_source(source)
+    refuse_on_card(sheet, str(root))
     with sheet_files(sheet) as slot:
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
@@ -365,6 +368,7 @@ def ingest(
     if wipe and not dry_run:
         require_confirmation(yes)
     interactive = can_assign(map_file, patient_id, as_json)
+    refuse_on_card(sheet, source)
     with sheet_files(sheet) as slot:
         show_groups = groups_writer(slot, settings.gap_minutes)
         if dry_run:

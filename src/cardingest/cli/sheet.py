@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from ..card.detect import resolve_source
+from ..errors import UsageError
 from ..ingest import IngestResult
 from ..models import MediaFile, Settings
 from ..prepare import Prepared
@@ -31,6 +33,21 @@ SheetOpt = Annotated[
         "and photos: do not leave it in a shared, synced or public folder.",
     ),
 ]
+
+
+def refuse_on_card(sheet: Path | None, source: str | None) -> None:
+    """A sheet on the card would leave patient IDs and photos on a card that goes back into a
+    camera (and is read by the next ingest): exit 2 before anything is created."""
+    if sheet is None:
+        return
+    root, _card = resolve_source(source)
+    place = sheet.expanduser().absolute().parent.resolve()
+    card = root.resolve()
+    if place == card or card in place.parents:
+        raise UsageError(
+            f"--sheet {sheet} is on the card ({root}); write it where the clinic keeps its "
+            "records, not on the card"
+        )
 
 
 def _naming(settings: Settings) -> Naming:
