@@ -15,7 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from cardimage import require
-from clinic_helpers import cardingest_exe, invoke, isolate
+from clinic_helpers import cardingest_exe, invoke
 from sheet_helpers import Page
 
 from cardingest.demo import make_demo_card
@@ -25,8 +25,9 @@ GROUP_SIZES = {"1": 3, "2": 1, "3": 1, "4": 1}
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return isolate(tmp_path, monkeypatch)
+def _test_ids(test_ids: Path) -> Path:
+    """The demo card's IDs are from the NHI test range."""
+    return test_ids
 
 
 def spawn(tmp: Path, *args: str | Path) -> pexpect.spawn:

@@ -43,6 +43,8 @@ class SheetFile:
             ) from None
         except OSError as exc:
             raise UsageError(f"--sheet {path}: cannot create it: {exc.strerror or exc}") from None
+        with suppress(OSError):  # 0600 whatever the umask; FAT and some shares have no modes
+            os.fchmod(fd, MODE)
         return cls(path, fd)
 
     @classmethod
