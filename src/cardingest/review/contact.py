@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import SheetError, UsageError
+from ..storage.durable import sync_file
 from .sheet import Sheet, render
 from .thumbs import Thumbnail, make_thumbnails
 
@@ -69,7 +70,7 @@ class SheetFile:
             offset = 0
             while offset < len(view):
                 offset += os.pwrite(self._fd, view[offset:], offset)
-            os.fsync(self._fd)
+            sync_file(self._fd)
         except OSError as exc:
             raise SheetError(
                 f"Cannot write the contact sheet {self.path}: {exc.strerror or exc}"
