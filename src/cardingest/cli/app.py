@@ -174,6 +174,7 @@ def map_template_command(
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
         text = map_template(files, timedelta(minutes=minutes))
+        write_template(text, out_file)
         if slot.requested is not None:
             write_groups_sheet(
                 slot.requested,
@@ -183,6 +184,9 @@ def map_template_command(
                 gap_minutes=minutes,
             )
             output.err.print(f"Contact sheet of the groups: {escape(str(sheet))}")
+
+
+def write_template(text: str, out_file: Path | None) -> None:
     if out_file is None:
         sys.stdout.write(text)
         return
