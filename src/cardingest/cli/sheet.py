@@ -129,7 +129,7 @@ def groups_writer(slot: SheetSlot, gap_minutes: float) -> Callable[[Path, Sequen
         where = "temporary file, removed when this command ends" if target.temporary else "--sheet"
         output.err.print(
             f"Contact sheet of these groups ({where}): open it in a browser to see them:\n"
-            f"  file://{escape(str(target.path.resolve()))}"
+            f"  {escape(target.path.resolve().as_uri())}"
         )
 
     return show
