@@ -117,3 +117,9 @@ class SheetError(CardingestError):
     """The contact sheet (``--sheet``) cannot be written."""
 
     exit_code = EXIT_FAILURE
+
+
+class PacsError(CardingestError):
+    """The PACS is down, refused the association or a photo, or did not confirm it."""
+
+    exit_code = EXIT_FAILURE

@@ -65,6 +65,7 @@ from .common import (
     show_plan,
 )
 from .config import ENV_ARCHIVE, load_settings
+from .dicom import dicom_app, require_pacs, send_after_ingest
 from .interactive import can_assign, confirm_plan, stop_between_files
 from .session import open_archive
 from .sheet import (
@@ -85,6 +86,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Verified ingest of clinical photos from camera cards into a per-patient archive.",
 )
+
+app.add_typer(dicom_app, name="dicom")
 
 
 def version_callback(value: bool) -> None:
@@ -328,12 +331,20 @@ def ingest(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan (as preview does); change nothing.")
     ] = False,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send", help="Then send these patients' JPEG photos to the PACS ([pacs] in config)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     sheet: SheetOpt = None,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
     settings = load_settings(archive=archive, backup=backup)
     offset = parse_clock_offset(clock_offset)
+    if send and not dry_run:
+        require_pacs(settings)
     if wipe and not dry_run:
         require_confirmation(yes)
     interactive = can_assign(map_file, patient_id, as_json)
@@ -378,6 +389,8 @@ def ingest(
     if sheet_failed is not None:
         output.err.print(f"[red]error:[/] {escape(sheet_failed)}")
         code = EXIT_FAILURE
+    if send:
+        code = send_after_ingest(result, settings, code=code, as_json=as_json, document=document)
     if wipe:
         code = wipe_after_ingest(
             result, prepared.root, prepared.card, settings, code=code, yes=yes, document=document
