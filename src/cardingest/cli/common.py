@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -14,11 +14,13 @@ from rich.markup import escape
 from ..card.detect import resolve_source
 from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
 from ..models import Card, IdMap, Settings
+from ..plan.assign import Group
 from ..prepare import Prepared, check_separate, load_idmap, prepare
 from . import documents, output
 from .interactive import ask_idmap
 
 F = TypeVar("F", bound=Callable[..., Any])
+GroupsHook = Callable[[Path, Sequence[Group]], None]
 
 SourceArg = Annotated[
     str | None,
@@ -93,10 +95,17 @@ def run_prepare(
     clock_offset: timedelta,
     interactive: bool = False,
     slates: bool = False,
+    show_groups: GroupsHook | None = None,
 ) -> Prepared:
     return scan_and_plan(
         *check_inputs(
-            source, settings, map_file, patient_id, interactive=interactive, slates=slates
+            source,
+            settings,
+            map_file,
+            patient_id,
+            interactive=interactive,
+            slates=slates,
+            show_groups=show_groups,
         ),
         settings,
         clock_offset,
@@ -111,10 +120,12 @@ def check_inputs(
     *,
     interactive: bool = False,
     slates: bool = False,
+    show_groups: GroupsHook | None = None,
 ) -> tuple[Path, Card | None, IdMap]:
     """The ID map and the source, checked before anything is created (even a lock file).
 
-    ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group.
+    ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group,
+    after ``show_groups`` (the groups' contact sheet).
     """
     idmap = load_idmap(map_file, patient_id, settings, slates=slates) if slates else None
     if settings.slates and map_file is None and patient_id is None:
@@ -122,7 +133,7 @@ def check_inputs(
     if interactive and map_file is None and patient_id is None and idmap is None:
         root, card = resolve_source(source)
         check_separate(root, settings)
-        return root, card, ask_idmap(root, settings)
+        return root, card, ask_idmap(root, settings, show_groups)
     idmap = idmap or load_idmap(map_file, patient_id, settings)
     root, card = resolve_source(source)
     check_separate(root, settings)
