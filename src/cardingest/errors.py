@@ -113,6 +113,12 @@ class Interrupted(CardingestError):
     exit_code = EXIT_INTERRUPTED
 
 
+class SheetError(CardingestError):
+    """The contact sheet (``--sheet``) cannot be written."""
+
+    exit_code = EXIT_FAILURE
+
+
 class PacsError(CardingestError):
     """The PACS is down, refused the association or a photo, or did not confirm it."""
 

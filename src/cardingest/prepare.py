@@ -13,12 +13,16 @@ from pathlib import Path
 from .archive.catalogue import catalogue_path
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
+from .card.slate import READABLE, SlateOptions, read_slates
 from .errors import CardReadError, UsageError
 from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, single_id_map
 from .plan.planner import make_plan
+from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside_by_identity
 from .text import printable, undecodable
+
+SLATES_SOURCE = "slates"
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,22 @@ class Prepared:
     idmap: IdMap
     files: tuple[MediaFile, ...]
     plan: Plan
+    slates: SlateAssignment | None = None
 
 
-def load_idmap(map_file: Path | None, patient_id: str | None, settings: Settings) -> IdMap:
+def load_idmap(
+    map_file: Path | None,
+    patient_id: str | None,
+    settings: Settings,
+    *,
+    slates: bool = False,
+) -> IdMap:
+    """The ID map of ``--map`` or ``--id``; with ``--slates`` (or ``slates = true`` and neither
+    flag) an empty map marked ``slates``: the card's slates give the IDs."""
+    if slates and (map_file is not None or patient_id is not None):
+        raise UsageError("--slates reads the patient IDs from the card: give no --map or --id")
+    if slates or (settings.slates and map_file is None and patient_id is None):
+        return IdMap(rows=(), source=SLATES_SOURCE, recorded=SLATES_SOURCE, slates=True)
     if map_file is not None and patient_id is not None:
         raise UsageError("Give --map FILE or --id ID, not both")
     if map_file is None and patient_id is None:
@@ -71,6 +88,38 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
         return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
 
 
+def slate_options(settings: Settings) -> SlateOptions:
+    return SlateOptions(
+        scheme=settings.id_scheme,
+        pattern=settings.id_pattern,
+        allow_test_ids=settings.allow_test_ids,
+        slate_pattern=settings.slate_pattern,
+    )
+
+
+def find_slates(
+    root: Path,
+    files: tuple[MediaFile, ...],
+    settings: Settings,
+    on_file: Callable[[str], None] | None = None,
+) -> SlateAssignment:
+    """Read each photo's barcodes (once) and assign the photos to the slates' patients."""
+    images = [shot.image for shot in shots(files, READABLE) if shot.image is not None]
+    try:
+        reads = read_slates(root, images, slate_options(settings), on_file=on_file)
+    except OSError as exc:
+        raise CardReadError(
+            f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
+        ) from None
+    return assign(
+        files,
+        reads,
+        max_gap=timedelta(minutes=settings.slate_max_gap),
+        readable=READABLE,
+        group_gap=timedelta(minutes=settings.gap_minutes),
+    )
+
+
 def prepare(
     root: Path,
     card: Card | None,
@@ -83,9 +132,15 @@ def prepare(
     others: list[str] = []
     specials: list[tuple[str, str]] = []
     files = scan_source(root, on_file, others, specials)
+    slates = None
+    if idmap.slates:
+        slates = find_slates(root, files, settings, on_file)
+        rows = {row.patient_id: row for row in slates.rows.values()}
+        idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
     plan = make_plan(
         files,
         idmap,
+        slates=slates,
         state=archive_state(settings.archive, idmap),
         source=str(root),
         archive=str(settings.archive),
@@ -98,7 +153,7 @@ def prepare(
     if specials:
         named = (special_warning(path, kind) for path, kind in specials)
         plan = replace(plan, warnings=(*plan.warnings, *named))
-    return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan)
+    return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan, slates=slates)
 
 
 def check_separate(root: Path, settings: Settings) -> None:

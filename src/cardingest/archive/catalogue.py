@@ -62,6 +62,8 @@ class CatalogueRecord:
     site: str | None = None
     consent: str | None = None
     backup_path: str | None = None
+    role: str = "photo"
+    """``slate``: the photographed barcode that gave the patient ID (``--slates``)."""
     rowid: int | None = None
 
 
@@ -207,12 +209,18 @@ def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX dicom_sends_file ON dicom_sends(file_id, destination)")
 
 
+def _migrate_5_to_6(conn: sqlite3.Connection) -> None:
+    """The role of an archived file: ``photo``, or ``slate`` (the barcode photo of a group)."""
+    conn.execute("ALTER TABLE files ADD COLUMN role TEXT NOT NULL DEFAULT 'photo'")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
     _migrate_3_to_4,
     _migrate_4_to_5,
+    _migrate_5_to_6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..card.slate import check_slate_pattern
 from ..errors import ConfigError
 from ..export.settings import (
     DEFAULT_CALLING_AE,
@@ -43,6 +44,9 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "pacs": dict,
     "dicom_uid_root": str,
     "issuer_of_patient_id": str,
+    "slates": bool,
+    "slate_pattern": str,
+    "slate_max_gap": (int, float),
 }
 
 
@@ -179,6 +183,17 @@ def load_settings(
     group = data.get("archive_group")
     modes.share_with_group(_group_id(group, config_path) if group else None)
     _dicom_settings(data, config_path, scheme)  # a typo in [pacs] is an error for every command
+    slate_pattern = data.get("slate_pattern")
+    try:
+        check_slate_pattern(slate_pattern)
+    except ConfigError as exc:
+        raise ConfigError(f"Config file {config_path}: {exc.message}") from None
+    slate_gap = float(data.get("slate_max_gap", 30))
+    if not 0 < slate_gap <= MAX_GAP_MINUTES:
+        raise ConfigError(
+            f"Config file {config_path}: slate_max_gap must be more than 0 and at most "
+            f"{MAX_GAP_MINUTES} minutes (a week)"
+        )
     try:
         user = getpass.getuser()
     except Exception:
@@ -196,6 +211,9 @@ def load_settings(
         operator=data.get("operator") or user,
         config_file=config_path,
         archive_group=group,
+        slates=bool(data.get("slates", False)),
+        slate_pattern=slate_pattern,
+        slate_max_gap=slate_gap,
     )
 
 

@@ -49,6 +49,8 @@ def item(planned: PlanItem) -> Document:
         "action": planned.action,
         "reason": planned.reason,
         "size": planned.size,
+        "role": planned.role,
+        "slate": planned.slate,
     }
     if planned.captured_raw != planned.captured_at:
         document["captured_raw"] = planned.captured_raw.isoformat(timespec="seconds")
