@@ -10,14 +10,17 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from .archive.catalogue import Catalogue, catalogue_path
-from .card.scan import not_photo_warning, scan
+from .archive.catalogue import catalogue_path
+from .archive.readonly import reading
+from .card.scan import not_photo_warning, scan, special_warning
 from .card.slate import READABLE, SlateOptions, read_slates
 from .errors import CardReadError, UsageError
 from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, single_id_map
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
+from .storage.identity import inside_by_identity
+from .text import printable, undecodable
 
 SLATES_SOURCE = "slates"
 
@@ -67,9 +70,10 @@ def scan_source(
     root: Path,
     on_file: Callable[[str], None] | None = None,
     not_photos: list[str] | None = None,
+    specials: list[tuple[str, str]] | None = None,
 ) -> tuple[MediaFile, ...]:
     try:
-        return tuple(scan(root, on_file=on_file, not_photos=not_photos))
+        return tuple(scan(root, on_file=on_file, not_photos=not_photos, specials=specials))
     except OSError as exc:
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
@@ -80,8 +84,8 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
     if not catalogue_path(archive).exists():
         return ArchiveState()
-    with Catalogue.open(archive, create=False) as catalogue:
-        return catalogue.archive_state({row.patient_id for row in idmap.rows})
+    with reading(archive) as catalogue:
+        return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
 
 
 def slate_options(settings: Settings) -> SlateOptions:
@@ -126,7 +130,8 @@ def prepare(
     on_file: Callable[[str], None] | None = None,
 ) -> Prepared:
     others: list[str] = []
-    files = scan_source(root, on_file, others)
+    specials: list[tuple[str, str]] = []
+    files = scan_source(root, on_file, others, specials)
     slates = None
     if idmap.slates:
         slates = find_slates(root, files, settings, on_file)
@@ -145,6 +150,9 @@ def prepare(
     )
     if others:
         plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))
+    if specials:
+        named = (special_warning(path, kind) for path, kind in specials)
+        plan = replace(plan, warnings=(*plan.warnings, *named))
     return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan, slates=slates)
 
 
@@ -156,6 +164,12 @@ def check_separate(root: Path, settings: Settings) -> None:
     places = [("source", root), ("archive", settings.archive)]
     if settings.backup is not None:
         places.append(("backup", settings.backup))
+    for name, path in places:  # it is recorded in the catalogue and the audit log
+        if undecodable(str(path)):
+            raise UsageError(
+                f"The {name} path {printable(str(path))} is not valid UTF-8; use a folder "
+                "(or mount point) with a plain name"
+            )
     for n, (name, path) in enumerate(places):
         for other_name, other in places[n + 1 :]:
             if _inside(path, other) or _inside(other, path):
@@ -166,8 +180,9 @@ def check_separate(root: Path, settings: Settings) -> None:
 
 
 def _inside(path: Path, folder: Path) -> bool:
+    """By path, and by identity (a bind mount or a second path to the same folder)."""
     try:
         path.resolve().relative_to(folder.resolve())
     except ValueError:
-        return False
+        return inside_by_identity(path, folder)
     return True
