@@ -593,8 +593,8 @@ def test_the_first_job_publishes_even_when_a_later_one_verifies_first(
             second_waits.set()
         return real_enter(source, sha256)
 
-    def hold_first(temp: Path) -> None:
-        if temp.parent.name == "A":
+    def hold_first(source: Path, temp: Path) -> None:
+        if source == first:
             assert second_waits.wait(60), "the second file never reached the gate"
 
     monkeypatch.setattr(gate, "enter", enter)

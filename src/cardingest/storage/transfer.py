@@ -129,9 +129,10 @@ class _Temp:
 _local = threading.local()
 _dirs_lock = threading.Lock()
 
-_after_seal: Callable[[Path], None] | None = None
-"""Fault-injection point for the tests: called with each temporary's path after its fsync
-and page-cache drop, before it is read back. Always None in the product."""
+_after_seal: Callable[[Path, Path], None] | None = None
+"""Fault-injection point for the tests: called with the source and each of its temporaries
+after the temporary's fsync and page-cache drop, before it is read back. Always None in the
+product."""
 
 
 class _Turns:
@@ -516,7 +517,7 @@ def _copy(
             _seal(temp)
         for temp in temps:
             if _after_seal is not None:
-                _after_seal(temp.path)
+                _after_seal(source, temp.path)
             _verify(temp, size, sha256, stopped)
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
