@@ -14,6 +14,25 @@ import pytest
 from cardimage import CardFactory, require_exfat_tools, require_fat_tools, require_samples
 
 
+@pytest.fixture(autouse=True)
+def machine_independent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty HOME and config of its own, and sees only the cards it mounts.
+
+    The user's own config (a name template, an archive), ``$CARDINGEST_ARCHIVE``, and camera
+    cards mounted on the machine (or by another test run) never reach a test. Tests that
+    need settings set ``CARDINGEST_CONFIG`` themselves, over this one.
+    """
+    home = tmp_path / "machine-home"
+    (home / ".config").mkdir(parents=True, exist_ok=True)
+    config = home / "empty-config.toml"
+    config.write_text("", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
+    monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path))
+
+
 @pytest.fixture
 def samples_dir() -> Path:
     """The shared samples folder (``real/`` and ``expected-exiftool.tsv`` inside)."""

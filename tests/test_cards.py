@@ -506,6 +506,26 @@ def test_find_cards_lists_all_mounts(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert calls == [True]
 
 
+def test_only_cards_under_the_configured_folder_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$CARDINGEST_CARDS_UNDER (tests set it to their tmp_path): other mounts are not cards."""
+    inside = make_card(tmp_path / "cards" / "CARD")
+    beside = make_card(tmp_path / "cards-elsewhere" / "CARD")
+    outside = make_card(tmp_path.parent / f"{tmp_path.name}-outside" / "CARD")
+    mounts = [LINUX_FUSEFAT._replace(mountpoint=str(m)) for m in (outside, beside, inside)]
+    monkeypatch.setattr(cards.psutil, "disk_partitions", lambda all=False: mounts)
+    monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path / "cards"))
+    assert [card.mount for card in find_cards()] == [str(inside)]
+    assert resolve_source(None)[0] == inside
+    monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(inside))
+    assert [card.mount for card in find_cards()] == [str(inside)]
+    monkeypatch.delenv("CARDINGEST_CARDS_UNDER")
+    assert sorted(card.mount for card in find_cards()) == sorted(
+        map(str, (inside, beside, outside))
+    )
+
+
 # --- resolve_source ----------------------------------------------------------------------
 
 

@@ -493,11 +493,15 @@ def test_fsync_and_fadvise_are_really_called(tmp_path: Path) -> None:
         assert all(r.ok for r in transfer_many(jobs, workers=2))
         """
     )
-    log = tmp_path / "strace.log"
+    # -ff: one log per thread, so a call is never split into "<unfinished ...>" and
+    # "<... resumed>" lines by another worker's call in between.
+    log = tmp_path / "strace" / "log"
+    log.parent.mkdir()
     done = subprocess.run(
         [
             "strace",
             "-f",
+            "-ff",
             "-o",
             str(log),
             "-e",
@@ -512,7 +516,10 @@ def test_fsync_and_fadvise_are_really_called(tmp_path: Path) -> None:
     if done.returncode != 0 and "ptrace" in done.stderr:
         skip_or_fail(f"strace cannot trace here: {done.stderr.strip()[:200]}")
     assert done.returncode == 0, done.stderr
-    calls = log.read_text()
+    logs = sorted(log.parent.iterdir())
+    assert len(logs) >= 3  # the main thread and two workers
+    calls = "".join(path.read_text() for path in logs)
+    assert "unfinished" not in calls and "resumed" not in calls
     assert calls.count("fsync(") >= 3
     assert len(re.findall(r"fadvise64\(\d+, 0, 0, POSIX_FADV_DONTNEED\)", calls)) >= 6
     assert len(re.findall(r"fadvise64\(\d+, \d+, [1-9]\d*, POSIX_FADV_DONTNEED\)", calls)) >= 3
