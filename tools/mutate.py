@@ -32,7 +32,11 @@ WORK = ROOT / ".mutation"
 
 MODULES: dict[str, list[str]] = {
     "ids": ["tests/test_ids.py"],
-    "plan/naming": ["tests/test_plan.py", "tests/test_naming_order.py"],
+    "plan/naming": [
+        "tests/test_plan.py",
+        "tests/test_naming_order.py",
+        "tests/test_naming_rules.py",
+    ],
     "plan/planner": ["tests/test_plan.py", "tests/test_naming_order.py"],
     "archive/audit": ["tests/test_audit.py", "tests/test_audit_forgery.py"],
     "archive/manifest": ["tests/test_manifest.py", "tests/test_manifest_scope.py"],
