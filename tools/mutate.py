@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 
 MODULES: dict[str, list[str]] = {
-    "ids": ["tests/test_ids.py"],
+    "ids": ["tests/test_ids.py", "tests/test_nhi_vectors.py", "tests/test_id_messages.py"],
     "plan/naming": [
         "tests/test_plan.py",
         "tests/test_naming_order.py",
