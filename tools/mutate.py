@@ -38,8 +38,17 @@ MODULES: dict[str, list[str]] = {
         "tests/test_naming_rules.py",
     ],
     "plan/planner": ["tests/test_plan.py", "tests/test_naming_order.py"],
-    "archive/audit": ["tests/test_audit.py", "tests/test_audit_forgery.py"],
-    "archive/manifest": ["tests/test_manifest.py", "tests/test_manifest_scope.py"],
+    "archive/audit": [
+        "tests/test_audit.py",
+        "tests/test_audit_forgery.py",
+        "tests/test_audit_cli.py",
+        "tests/test_audit_rules.py",
+    ],
+    "archive/manifest": [
+        "tests/test_manifest.py",
+        "tests/test_manifest_scope.py",
+        "tests/test_manifest_rules.py",
+    ],
     "archive/verify": ["tests/test_verify.py"],
     "archive/catalogue": ["tests/test_catalogue.py"],
     "card/capture": [
