@@ -86,6 +86,12 @@ def test_nested_folder_template() -> None:
             "folder_template '{id}/../x' gives 'ABC1235/../x': each part must be letters, "
             "digits, '_', '-' or '.', and not start with '.'",
         ),
+        (
+            "{id}",
+            "{time} {id}",
+            "name_template '{time} {id}' gives '030405 ABC1235': each part must be letters, "
+            "digits, '_', '-' or '.', and not start with '.'",
+        ),
         ("{id", "{id}", "folder_template '{id': expected '}' before end of string"),
     ],
 )
@@ -151,6 +157,8 @@ def test_bad_clock_offset_messages(text: str, message: str) -> None:
         (-timedelta(seconds=59), "-00:00:59"),
         (timedelta(hours=26, minutes=3, seconds=4), "+26:03:04"),
         (timedelta(minutes=59, seconds=59), "+00:59:59"),
+        (timedelta(minutes=59), "+00:59:00"),
+        (-timedelta(hours=2, minutes=1), "-02:01:00"),
     ],
 )
 def test_format_clock_offset(delta: timedelta, text: str) -> None:

@@ -65,14 +65,14 @@ def test_old_format_remainder_zero_is_refused_whatever_the_check_digit(prefix: s
 @pytest.mark.parametrize("first", ["JBX", "ZAC"])
 def test_new_format_agrees_with_python_nhi_except_remainder_zero(first: str) -> None:
     disagree = set()
-    for digits in itertools.product("0123456789", repeat=2):
+    for digits in itertools.product("0369", "0123456789"):
         for fifth, check in itertools.product(LETTERS, LETTERS):
             nhi = first + "".join(digits) + fifth + check
             if accepted(nhi) != is_nhi(nhi, allow_test_values=True):
                 disagree.add(nhi)
     expected = {
         first + "".join(d) + f + "Y"
-        for d in itertools.product("0123456789", repeat=2)
+        for d in itertools.product("0369", "0123456789")
         for f in LETTERS
         if weighted(first + "".join(d) + f) % 23 == 0
     }
