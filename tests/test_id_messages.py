@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cardingest.errors import InvalidIdError
-from cardingest.ids import validate_id
+from cardingest.errors import ConfigError, InvalidIdError
+from cardingest.ids import check_scheme, validate_id
 
 NHI_LENGTH = "an NHI has 7 (3 letters and 4 digits, or 3 letters, 2 digits and 2 letters)."
 DIGITS_ONLY = "should be a digit (only digits, spaces and hyphens are allowed)."
@@ -98,3 +98,38 @@ def test_nhs_checksum_with_no_check_digit_possible() -> None:
         "NHS number '0000000060' fails its checksum: no check digit is possible for its "
         "first nine digits, so it is probably mistyped."
     )
+
+
+def test_medicare_with_a_letter() -> None:
+    with pytest.raises(InvalidIdError) as error:
+        validate_id("2123x56701", "medicare")
+    assert error.value.message == (
+        f"Medicare number '2123x56701' is not valid: character 5 ('x') {DIGITS_ONLY}"
+    )
+
+
+def test_an_id_that_cannot_be_a_folder_name() -> None:
+    with pytest.raises(InvalidIdError) as error:
+        validate_id("../x", "pattern", pattern=".*")
+    assert error.value.message == (
+        "Patient ID '../x' cannot be used as a folder name: it must be 1–64 characters, start "
+        "with a letter or digit, and contain only letters, digits, '-' and '_'."
+    )
+
+
+@pytest.mark.parametrize(
+    ("scheme", "pattern", "message"),
+    [
+        (
+            "nope",
+            None,
+            "Unknown patient ID scheme 'nope'; choose one of nhi, nhs, ihi, medicare, pattern.",
+        ),
+        ("pattern", None, "The 'pattern' ID scheme needs a pattern (a regular expression)."),
+        ("pattern", "", "The 'pattern' ID scheme needs a pattern (a regular expression)."),
+    ],
+)
+def test_scheme_messages(scheme: str, pattern: str | None, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        check_scheme(scheme, pattern)
+    assert error.value.message == message
