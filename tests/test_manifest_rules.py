@@ -105,3 +105,10 @@ def test_an_empty_manifest_has_no_entries(tmp_path: Path) -> None:
     manifest = tmp_path / "m.sha256"
     manifest.write_bytes(b"")
     assert read_manifest(manifest) == []
+
+
+def test_a_last_line_without_its_newline_still_counts(tmp_path: Path) -> None:
+    """sha256sum -c reads such a file (hand-edited manifests often end like this)."""
+    manifest = tmp_path / "m.sha256"
+    manifest.write_bytes(DIGEST.encode() + b"  a.jpg\n" + DIGEST.encode() + b"  b.jpg")
+    assert read_manifest(manifest) == [(DIGEST, "a.jpg"), (DIGEST, "b.jpg")]
