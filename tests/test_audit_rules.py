@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cardingest.archive.audit import AuditLog
+from cardingest.archive.audit import AuditLog, recorded_source
 from cardingest.errors import AuditError
+from cardingest.models import Card
 
 
 def lines_of(log: AuditLog) -> list[bytes]:
@@ -183,3 +184,45 @@ def test_head_problems_are_worded_exactly(tmp_path: Path) -> None:
     assert (result.bad_line, result.problem) == (3, "audit.head records 2 lines but the log has 4")
     log.head_path.unlink()
     assert log.check().problem == "audit.head is missing"
+
+
+def test_a_one_line_log_whose_head_was_never_written_checks_out(tmp_path: Path) -> None:
+    """The very first append died between its line and its head: nothing is wrong."""
+    log = AuditLog(tmp_path)
+    log.append("ingest")
+    log.head_path.unlink()
+    result = log.check()
+    assert (result.ok, result.events, result.problem) == (True, 1, None)
+    log.append("ingest")
+    log.head_path.unlink()
+    assert log.check().problem == "audit.head is missing"
+
+
+def test_a_changed_genesis_is_worded_exactly(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 2)
+    lines = lines_of(log)
+    lines[0] = lines[0].replace(b"0" * 64, b"1" * 64)
+    log.path.write_bytes(b"".join(lines))
+    result = log.check()
+    assert (result.bad_line, result.problem) == (
+        1,
+        "line 1 was changed (its prev is not the genesis value)",
+    )
+
+
+def test_events_of_an_unreadable_log_say_so(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    log.path.mkdir(parents=True)
+    with pytest.raises(AuditError) as error:
+        list(log.events())
+    assert error.value.message.startswith(f"Cannot read {log.path}: ")
+
+
+def test_what_is_kept_of_the_source() -> None:
+    """A card's mount point is kept; a plain folder only as the first 16 hex of its sha256."""
+    card = Card(mount="/media/EOS_DIGITAL", fstype="vfat", device="/dev/sdb1")
+    assert recorded_source("/media/EOS_DIGITAL", card) == "/media/EOS_DIGITAL"
+    folder = "/home/nurse/Smith, Jane/photos"
+    digest = hashlib.sha256(folder.encode()).hexdigest()
+    assert recorded_source(folder, None) == f"folder sha256:{digest[:16]}"
+    assert "Smith" not in recorded_source(folder, None)
