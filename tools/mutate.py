@@ -37,7 +37,11 @@ MODULES: dict[str, list[str]] = {
         "tests/test_naming_order.py",
         "tests/test_naming_rules.py",
     ],
-    "plan/planner": ["tests/test_plan.py", "tests/test_naming_order.py"],
+    "plan/planner": [
+        "tests/test_plan.py",
+        "tests/test_naming_order.py",
+        "tests/test_plan_items.py",
+    ],
     "archive/audit": [
         "tests/test_audit.py",
         "tests/test_audit_forgery.py",
