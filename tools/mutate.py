@@ -123,7 +123,9 @@ def run(module: str, jobs: int, show: bool) -> int:
     # before, or the interpreter caches "no such path entry" and imports the originals.
     (work / "mutants" / "src").mkdir(parents=True)
     env["PYTHONPATH"] = str(work / "mutants" / "src")
-    # Quiet, machine-independent runs (see tests/conftest.py): no strict skips here.
+    # The copy lives elsewhere, so point the tests at the real samples (else they skip and
+    # every mutant they would have caught "survives"). No strict mode: skips stay skips.
+    env.setdefault("CARDINGEST_SAMPLES", str(ROOT.parent / "shared" / "samples"))
     env.pop("CARDINGEST_STRICT", None)
     print(f"== {module}: mutating src/cardingest/{module}.py against {' '.join(tests)}")
     subprocess.run(
