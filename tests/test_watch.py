@@ -150,6 +150,15 @@ def card_files(tmp_path: Path, count: int, day: int) -> dict[str, Path]:
     return files
 
 
+def _operator_signals() -> None:
+    """Ctrl-C must reach the watcher as it does at a terminal.
+
+    A suite started in the background by a script (``pytest &``, nohup) inherits SIGINT
+    ignored, and so would the watcher: it would never stop.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_watch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
     require(not find_cards(), "a camera card is already mounted on this machine")
     log = tmp_path / "watch.log"
@@ -159,6 +168,8 @@ def start_watch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread's stack
+        preexec_fn=_operator_signals,
     )
     wait_for(log, "Watching for camera cards", process)
     return process, log
@@ -182,8 +193,12 @@ def exit_code(process: subprocess.Popen[str], log: Path) -> int:
     try:
         return process.wait(timeout=300)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        process.send_signal(signal.SIGABRT)  # faulthandler writes the Python stacks to the log
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         pytest.fail(f"cardingest watch did not exit; its output:\n{log.read_text()}")
 
 
