@@ -59,6 +59,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_capture.py",
         "tests/test_exif_quick.py",
         "tests/test_capture_order.py",
+        "tests/test_capture_rules.py",
     ],
     "storage/transfer": ["tests/test_transfer.py", "tests/test_readback.py"],
     "wipe": ["tests/test_wipe.py"],
