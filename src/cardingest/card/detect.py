@@ -375,7 +375,7 @@ def _below(mountpoint: str, folder: str) -> bool:
 def _partitions() -> list[Partition]:
     """All mounts: ``all=False`` hides FUSE mounts (fusefat, exfat-fuse) on Linux."""
     try:
-        found = list(psutil.disk_partitions(all=True))
+        found: list[Partition] = list(psutil.disk_partitions(all=True))
     except (OSError, RuntimeError):
         return []
     under = os.environ.get(ENV_CARDS_UNDER)
