@@ -41,6 +41,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_plan.py",
         "tests/test_naming_order.py",
         "tests/test_plan_items.py",
+        "tests/test_plan_edges.py",
     ],
     "archive/audit": [
         "tests/test_audit.py",
