@@ -61,6 +61,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_exif_quick.py",
         "tests/test_capture_order.py",
         "tests/test_capture_rules.py",
+        "tests/test_capture_paths.py",
     ],
     "storage/transfer": ["tests/test_transfer.py", "tests/test_readback.py"],
     "wipe": ["tests/test_wipe.py"],
