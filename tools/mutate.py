@@ -54,7 +54,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_manifest_scope.py",
         "tests/test_manifest_rules.py",
     ],
-    "archive/verify": ["tests/test_verify.py"],
+    "archive/verify": ["tests/test_verify.py", "tests/test_verify_rules.py"],
     "archive/catalogue": ["tests/test_catalogue.py"],
     "card/capture": [
         "tests/test_capture.py",
