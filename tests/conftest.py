@@ -16,12 +16,18 @@ from cardimage import CardFactory, require_exfat_tools, require_fat_tools, requi
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs with a HOME of its own and no cardingest settings from the environment,
-    so the user's config (an archive, a name template) or shell never changes what it sees."""
+    """Every test runs with a HOME of its own, no cardingest settings from the environment,
+    and sees only the cards it mounts itself (under its own tmp_path).
+
+    The user's config (an archive, a name template), ``$CARDINGEST_ARCHIVE``, and camera cards
+    mounted on the machine (or by another test run) never reach a test. Tests that need
+    settings set ``CARDINGEST_CONFIG`` themselves (``test_ids`` does).
+    """
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
     monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
     monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
+    monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path))
 
 
 @pytest.fixture

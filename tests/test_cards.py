@@ -13,7 +13,6 @@ import pytest
 from cardingest.card import detect as cards
 from cardingest.card.detect import (
     DCF_FOLDER,
-    NO_CARD_MESSAGE,
     card_from_partition,
     dcim_folder,
     find_cards,
@@ -505,6 +504,26 @@ def test_find_cards_lists_all_mounts(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert calls == [True]
 
 
+def test_only_cards_under_the_configured_folder_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$CARDINGEST_CARDS_UNDER (tests set it to their tmp_path): other mounts are not cards."""
+    inside = make_card(tmp_path / "cards" / "CARD")
+    beside = make_card(tmp_path / "cards-elsewhere" / "CARD")
+    outside = make_card(tmp_path.parent / f"{tmp_path.name}-outside" / "CARD")
+    mounts = [LINUX_FUSEFAT._replace(mountpoint=str(m)) for m in (outside, beside, inside)]
+    monkeypatch.setattr(cards.psutil, "disk_partitions", lambda all=False: mounts)
+    monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path / "cards"))
+    assert [card.mount for card in find_cards()] == [str(inside)]
+    assert resolve_source(None)[0] == inside
+    monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(inside))
+    assert [card.mount for card in find_cards()] == [str(inside)]
+    monkeypatch.delenv("CARDINGEST_CARDS_UNDER")
+    assert sorted(card.mount for card in find_cards()) == sorted(
+        map(str, (inside, beside, outside))
+    )
+
+
 # --- resolve_source ----------------------------------------------------------------------
 
 
@@ -563,7 +582,6 @@ def test_resolve_file_is_not_a_folder(tmp_path: Path) -> None:
 def test_resolve_no_card() -> None:
     with pytest.raises(SourceError) as error:
         resolve_source(None, partitions=[])
-    assert error.value.message == NO_CARD_MESSAGE
     assert error.value.message == (
         "No camera card found. Insert a card or give its folder, e.g. "
         "cardingest preview /media/CARD"

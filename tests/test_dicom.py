@@ -340,9 +340,7 @@ def test_a_changed_archive_copy_is_never_exported(
     assert not list(out.rglob("*.dcm"))
 
 
-def test_slates_are_not_exported(
-    archived: tuple[Path, dict[str, str]], tmp_path: Path
-) -> None:
+def test_slates_are_not_exported(archived: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     archive, env = archived
     copy = Path(shutil.copytree(archive, tmp_path / "archive"))
     kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))

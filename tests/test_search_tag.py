@@ -10,7 +10,6 @@ from clinic_helpers import ingest_demo, invoke, subjects
 
 from cardingest.archive.audit import AuditLog
 from cardingest.archive.lock import ArchiveLock
-from cardingest.archive.xmp import sidecar_path
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +20,11 @@ def _test_ids(test_ids: Path) -> Path:
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
     return ingest_demo(tmp_path)[1]
+
+
+def xmp_beside(photo: Path) -> Path:
+    """Where exiftool and Lightroom look for a photo's sidecar: same name, ``.xmp``."""
+    return photo.parent / (photo.name.rsplit(".", 1)[0] + ".xmp")
 
 
 def search(archive: Path, *args: str) -> list[dict]:
@@ -113,7 +117,7 @@ def test_tag_adds_and_removes_diagnosis_and_rewrites_sidecars(archive: Path) -> 
     assert all(r["diagnosis"] == ["melanoma", "naevus", "lentigo maligna"] for r in records)
     assert len(search(archive, "--diagnosis", "LENTIGO MALIGNA")) == 3
     for record in records:
-        flat, hierarchical = subjects(sidecar_path(archive / record["archive_path"]))
+        flat, hierarchical = subjects(xmp_beside(archive / record["archive_path"]))
         assert flat == ["melanoma", "naevus", "lentigo maligna", "left forearm", "record"]
         assert "diagnosis|lentigo maligna" in hierarchical
     event = last_event(archive)
@@ -127,7 +131,7 @@ def test_tag_adds_and_removes_diagnosis_and_rewrites_sidecars(archive: Path) -> 
     )
     assert code == 0, err
     assert search(archive, "--diagnosis", "melanoma") == []
-    flat, _ = subjects(sidecar_path(archive / records[0]["archive_path"]))
+    flat, _ = subjects(xmp_beside(archive / records[0]["archive_path"]))
     assert flat == ["lentigo maligna", "left forearm", "record"]
     assert AuditLog(archive).check().ok
 
@@ -146,7 +150,7 @@ def test_tag_by_path_sets_site_and_consent(
         None,
         ["psoriasis"],
     )
-    assert subjects(sidecar_path(archive / relative)) == (
+    assert subjects(xmp_beside(archive / relative)) == (
         ["psoriasis", "publication"],
         ["diagnosis|psoriasis", "consent|publication"],
     )
@@ -163,7 +167,7 @@ def test_tag_by_path_sets_site_and_consent(
 
 def test_tag_gives_keywords_to_a_photo_that_had_none(archive: Path) -> None:
     bare = next(r for r in search(archive, "--id", "ZAA0067") if not r["diagnosis"])
-    xmp = sidecar_path(archive / bare["archive_path"])
+    xmp = xmp_beside(archive / bare["archive_path"])
     assert not xmp.exists()
     code, _, err = invoke(
         "tag", bare["archive_path"], "--diagnosis", "psoriasis", "--archive", archive
@@ -174,7 +178,7 @@ def test_tag_gives_keywords_to_a_photo_that_had_none(archive: Path) -> None:
 
 def test_tag_leaves_a_foreign_sidecar_alone(archive: Path) -> None:
     record = search(archive, "--id", "ZAA0067")[0]
-    xmp = sidecar_path(archive / record["archive_path"])
+    xmp = xmp_beside(archive / record["archive_path"])
     foreign = b'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0"/>'
     xmp.write_bytes(foreign)
     code, _, err = invoke(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cardingest.storage import transfer
 from cardingest.storage.durable import CLEAN_MARK, remove_stale_temps, writing_to
 from cardingest.storage.transfer import (
     CHUNK,
@@ -492,11 +493,15 @@ def test_fsync_and_fadvise_are_really_called(tmp_path: Path) -> None:
         assert all(r.ok for r in transfer_many(jobs, workers=2))
         """
     )
-    log = tmp_path / "strace.log"
+    # -ff: one log per thread, so a call is never split into "<unfinished ...>" and
+    # "<... resumed>" lines by another worker's call in between.
+    log = tmp_path / "strace" / "log"
+    log.parent.mkdir()
     done = subprocess.run(
         [
             "strace",
             "-f",
+            "-ff",
             "-o",
             str(log),
             "-e",
@@ -511,7 +516,10 @@ def test_fsync_and_fadvise_are_really_called(tmp_path: Path) -> None:
     if done.returncode != 0 and "ptrace" in done.stderr:
         skip_or_fail(f"strace cannot trace here: {done.stderr.strip()[:200]}")
     assert done.returncode == 0, done.stderr
-    calls = log.read_text()
+    logs = sorted(log.parent.iterdir())
+    assert len(logs) >= 3  # the main thread and two workers
+    calls = "".join(path.read_text() for path in logs)
+    assert "unfinished" not in calls and "resumed" not in calls
     assert calls.count("fsync(") >= 3
     assert len(re.findall(r"fadvise64\(\d+, 0, 0, POSIX_FADV_DONTNEED\)", calls)) >= 6
     assert len(re.findall(r"fadvise64\(\d+, \d+, [1-9]\d*, POSIX_FADV_DONTNEED\)", calls)) >= 3
@@ -519,28 +527,38 @@ def test_fsync_and_fadvise_are_really_called(tmp_path: Path) -> None:
 
 
 class _Gate:
-    """Holds one lock from a None `enter` to its `leave`, as the ingest's gate does."""
+    """First claimant publishes, later ones wait for it: the ingest's gate, without patients."""
 
     def __init__(self, known: dict[str, str]) -> None:
         self.known = known
+        self.claims: list[str] = []
         self.left: list[str | None] = []
-        self.lock = threading.Lock()
+        self.queue: dict[str, list[Path]] = {}
+        self.cond = threading.Condition()
+
+    def claim(self, source: Path, sha256: str) -> None:
+        with self.cond:
+            self.claims.append(source.name)
+            self.queue.setdefault(sha256, []).append(source)
 
     def enter(self, source: Path, sha256: str) -> str | None:
-        self.lock.acquire()
-        existing = self.known.get(sha256)
-        if existing is not None:
-            self.lock.release()
-        return existing
+        with self.cond:
+            while sha256 not in self.known and self.queue[sha256][0] != source:
+                self.cond.wait()
+            return self.known.get(sha256)
 
     def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
-        self.left.append(relpath)
-        if relpath is not None:
-            self.known[sha256] = relpath
-        self.lock.release()
+        with self.cond:
+            self.left.append(relpath)
+            if relpath is not None:
+                self.known[sha256] = relpath
+            self.queue[sha256].remove(source)
+            self.cond.notify_all()
 
 
-def test_content_already_archived_elsewhere_is_not_published(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 4])
+def test_content_already_archived_elsewhere_is_not_published(tmp_path: Path, workers: int) -> None:
+    """The first job with the content publishes it, the second rests on it: by job order."""
     archive = tmp_path / "archive"
     first, second = tmp_path / "IMG_0001.JPG", tmp_path / "IMG_0002.JPG"
     for source in (first, second):
@@ -550,15 +568,52 @@ def test_content_already_archived_elsewhere_is_not_published(tmp_path: Path) -> 
         (first, [Destination(archive, "JBX3656/a.jpg")], None),
         (second, [Destination(archive, "JBX3656/b.jpg")], None),
     ]
-    results = list(transfer_many(jobs, workers=4, content_gate=gate))
+    results = list(transfer_many(jobs, workers=workers, content_gate=gate))
     assert [r.ok for r in results] == [True, True]
-    published = [r for r in results if r.published]
-    duplicate = [r for r in results if r.duplicate_of]
-    assert len(published) == 1 and len(duplicate) == 1
-    assert duplicate[0].duplicate_of == published[0].published[0].relpath
-    assert gate.left == [published[0].published[0].relpath]
-    assert len(list((archive / "JBX3656").iterdir())) == 1
+    assert [p.relpath for p in results[0].published] == ["JBX3656/a.jpg"]
+    assert results[1].published == ()
+    assert results[1].duplicate_of == "JBX3656/a.jpg"
+    assert gate.claims == ["IMG_0001.JPG", "IMG_0002.JPG"]
+    assert gate.left == ["JBX3656/a.jpg", None]
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == ["a.jpg"]
     assert not list(archive.rglob(f"{TEMP_PREFIX}*"))
+
+
+def test_the_first_job_publishes_even_when_a_later_one_verifies_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first file is held after its fsync until the second has reached the gate.
+
+    Had the gate let whoever verifies first publish, the second file would be "the copy"
+    and the first a duplicate of ``b.jpg``.
+    """
+    archive = tmp_path / "archive"
+    first, second = tmp_path / "IMG_0001.JPG", tmp_path / "IMG_0002.JPG"
+    for source in (first, second):
+        source.write_bytes(b"the same photo" * 5000)
+    gate = _Gate({})
+    second_waits = threading.Event()
+    real_enter = gate.enter
+
+    def enter(source: Path, sha256: str) -> str | None:
+        if source == second:
+            second_waits.set()
+        return real_enter(source, sha256)
+
+    def hold_first(source: Path, temp: Path) -> None:
+        if source == first:
+            assert second_waits.wait(60), "the second file never reached the gate"
+
+    monkeypatch.setattr(gate, "enter", enter)
+    monkeypatch.setattr(transfer, "_after_seal", hold_first)
+    jobs = [
+        (first, [Destination(archive, "A/a.jpg")], None),
+        (second, [Destination(archive, "B/b.jpg")], None),
+    ]
+    results = list(transfer_many(jobs, workers=2, content_gate=gate))
+    assert [p.relpath for p in results[0].published] == ["A/a.jpg"]
+    assert results[1].duplicate_of == "A/a.jpg"
+    assert not (archive / "B" / "b.jpg").exists()
 
 
 def test_the_whole_tree_is_swept_only_after_an_unclean_end(tmp_path: Path) -> None:

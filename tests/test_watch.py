@@ -150,6 +150,15 @@ def card_files(tmp_path: Path, count: int, day: int) -> dict[str, Path]:
     return files
 
 
+def _operator_signals() -> None:
+    """Ctrl-C must reach the watcher as it does at a terminal.
+
+    A suite started in the background by a script (``pytest &``, nohup) inherits SIGINT
+    ignored, and so would the watcher: it would never stop.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_watch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
     require(not find_cards(), "a camera card is already mounted on this machine")
     log = tmp_path / "watch.log"
@@ -159,13 +168,15 @@ def start_watch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread's stack
+        preexec_fn=_operator_signals,
     )
     wait_for(log, "Watching for camera cards", process)
     return process, log
 
 
 def wait_for(log: Path, text: str, process: subprocess.Popen[str], count: int = 1) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if log.read_text().count(text) >= count:
             return
@@ -175,6 +186,20 @@ def wait_for(log: Path, text: str, process: subprocess.Popen[str], count: int = 
     process.kill()
     process.wait()
     pytest.fail(f"never saw {text!r}:\n{log.read_text()}")
+
+
+def exit_code(process: subprocess.Popen[str], log: Path) -> int:
+    """The watcher's exit code; a guard of minutes against a hang, not a timing assumption."""
+    try:
+        return process.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # faulthandler writes the Python stacks to the log
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        pytest.fail(f"cardingest watch did not exit; its output:\n{log.read_text()}")
 
 
 @pytest.mark.card
@@ -189,7 +214,7 @@ def test_watch_once_ingests_a_card_mounted_while_it_waits(
         time.sleep(0.5)
         assert process.poll() is None, log.read_text()
         mount = fat_card(card_files(tmp_path, 3, 1), label="EOS_DIGITAL")
-        assert process.wait(timeout=120) == 0, log.read_text()
+        assert exit_code(process, log) == 0, log.read_text()
     finally:
         if process.poll() is None:
             process.kill()
@@ -220,7 +245,7 @@ def test_watch_waits_for_removal_then_takes_the_next_card_until_ctrl_c(
         fat_card(card_files(tmp_path, 2, 2), label="CARD2")
         wait_for(log, "remove the card", process, count=2)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0, log.read_text()
+        assert exit_code(process, log) == 0, log.read_text()
     finally:
         if process.poll() is None:
             process.kill()

@@ -574,7 +574,9 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
         "DCIM/100CANON/IMG_0002.JPG": "remove",
         **{path: "keep" for path in videos},
     }
-    assert reasons(document["wipe"])["DCIM/100CANON/MVI_0003.MOV"] == wipe.NOT_A_PHOTO
+    assert reasons(document["wipe"])["DCIM/100CANON/MVI_0003.MOV"] == (
+        "a video or sound file: cardingest does not archive it; copy it yourself"
+    )
     left = snapshot(mount)
     assert left["DCIM/100CANON/MVI_0003.MOV"] == clip and left["DCIM/100CANON/IMG_0001.WAV"] == memo
     assert "DCIM/CANONMSC/M0100.CTG" in left

@@ -484,43 +484,58 @@ def _repair(
 class _KnownContent:
     """Which content each patient already has in the archive: the copy workers' gate.
 
-    Seeded from the catalogue. A worker about to publish content nobody holds yet keeps that
-    content's lock until it has published, so the same photo twice on a card (always in
-    flight together) is archived once and the second file becomes a ``skip``.
+    Seeded from the catalogue. Files claim their content in plan order (the order the card
+    is read in); of several files with the same content for one patient (the same photo
+    twice on a card), the first in plan order publishes it and the others wait for it and
+    become a ``skip`` resting on its copy, whichever worker finishes first. If the first
+    fails to publish, the next in line does. So which file is "the copy", and its name,
+    never depend on timing.
     """
 
     def __init__(self, catalogue: Catalogue, copies: list[PlanItem], root: Path) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._cond = threading.Condition()
         self._owner = {
             str(root / item.source): item.patient_id or "" for item in copies if not item.sidecar
         }
         state = catalogue.archive_state(set(self._owner.values()))
         self._paths = {(a.patient_id, a.sha256): a.archive_path for a in state.archived}
+        self._queues: dict[tuple[str, str], list[str]] = {}
 
     def _key(self, source: Path, sha256: str) -> tuple[str, str]:
         return (self._owner.get(str(source), ""), sha256)
 
+    def claim(self, source: Path, sha256: str) -> None:
+        """Sidecars never wait: identical XMPs of two shots each belong beside their photo."""
+        if str(source) not in self._owner:
+            return
+        with self._cond:
+            self._queues.setdefault(self._key(source, sha256), []).append(str(source))
+
     def enter(self, source: Path, sha256: str) -> str | None:
-        """Sidecars always pass: identical XMPs of two shots each belong beside their photo."""
         if str(source) not in self._owner:
             return None
         key = self._key(source, sha256)
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        lock.acquire()
-        existing = self._paths.get(key)
-        if existing is not None:
-            lock.release()
-        return existing
+        with self._cond:
+            while True:
+                existing = self._paths.get(key)
+                if existing is not None:
+                    return existing
+                queue = self._queues.get(key)
+                if not queue or queue[0] == str(source):
+                    return None
+                self._cond.wait()
 
     def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
         if str(source) not in self._owner:
             return
         key = self._key(source, sha256)
-        if relpath is not None:
-            self._paths[key] = relpath
-        self._locks[key].release()
+        with self._cond:
+            if relpath is not None:
+                self._paths[key] = relpath
+            queue = self._queues.get(key, [])
+            if str(source) in queue:
+                queue.remove(str(source))
+            self._cond.notify_all()
 
 
 def _settle(item: PlanItem, transferred: TransferResult) -> Outcome:

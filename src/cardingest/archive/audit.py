@@ -326,8 +326,13 @@ class AuditLog:
             if head.last != last_digest:
                 return count, f"last line changed (line {count})"
             return None
-        if head.lines == count - 1 and head.last == prev_of_last:
-            return None
+        if head.lines == count - 1:
+            if head.last == prev_of_last:
+                return None  # an append crashed after its line, before the head
+            return count - 1, (
+                f"line {count - 1} changed after {self.head_path.name} recorded it"
+                f" (line {count} was chained to the changed line)"
+            )
         return head.lines + 1, (
             f"{self.head_path.name} records {head.lines} lines but the log has {count}"
         )

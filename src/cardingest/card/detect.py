@@ -249,12 +249,26 @@ def card_from_partition(partition: Partition) -> Card | None:
     )
 
 
+ENV_CARDS_UNDER = "CARDINGEST_CARDS_UNDER"
+"""Only mounts at or below this folder count as cards when it is set: a kiosk that must
+ignore other drives, and the test suite (a card another program mounted must not matter)."""
+
+
+def _below(mountpoint: str, folder: str) -> bool:
+    mount, root = os.path.normpath(mountpoint), os.path.normpath(folder)
+    return mount == root or mount.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def _partitions() -> list[Partition]:
     """All mounts: ``all=False`` hides FUSE mounts (fusefat, exfat-fuse) on Linux."""
     try:
-        return list(psutil.disk_partitions(all=True))
+        found: list[Partition] = list(psutil.disk_partitions(all=True))
     except (OSError, RuntimeError):
         return []
+    under = os.environ.get(ENV_CARDS_UNDER)
+    if under:
+        return [p for p in found if _below(p.mountpoint, os.path.abspath(under))]
+    return found
 
 
 def find_cards(partitions: Iterable[Partition] | None = None) -> list[Card]:

@@ -49,11 +49,19 @@ Stopped = Callable[[], bool]
 class ContentGate(Protocol):
     """Lets the caller skip content it already holds, without a second read of the card.
 
-    `enter` is called once a file verified, before publishing: it returns the relative path
-    where that content is archived already (then nothing is published: `duplicate_of`), or
-    None, and may block while another worker publishes the same content. `leave` always
-    follows a None from `enter`, with the published relpath or None if publishing failed.
+    `claim` is called as soon as a file's content is known (its source read and hashed), in
+    job order: `transfer_many` reads sources one at a time, in the order of its jobs. `enter`
+    is called once the file verified, before publishing: it returns the relative path where
+    that content is archived already (then nothing is published: `duplicate_of`), or None,
+    and may block while an earlier claimant of the same content publishes it. `leave` follows
+    every `claim` exactly once, with the published relpath, or None if this file published
+    nothing (a duplicate, or a failure anywhere after its read).
+
+    So the same content twice in one run is archived by the first of its jobs, whichever
+    worker happens to finish first: names never depend on timing.
     """
+
+    def claim(self, source: Path, sha256: str) -> None: ...
 
     def enter(self, source: Path, sha256: str) -> str | None: ...
 
@@ -115,6 +123,46 @@ class _Temp:
 
 _local = threading.local()
 _dirs_lock = threading.Lock()
+
+_after_seal: Callable[[Path, Path], None] | None = None
+"""Fault-injection point for the tests: called with the source and each of its temporaries
+after the temporary's fsync and page-cache drop, before it is read back. Always None in the
+product."""
+
+
+class _Turns:
+    """Jobs take their turn at reading the card in job order (0, 1, 2, ...).
+
+    A job that ends without reading (refused, cancelled, failed early) still passes its
+    turn, so the next one never waits for it. A job waiting for its turn gives up when
+    ``stopped()``: the jobs before it may have been dropped and will never come.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0
+        self._passed: set[int] = set()
+
+    @contextlib.contextmanager
+    def turn(self, index: int, stopped: Stopped) -> Iterator[None]:
+        with self._cond:
+            while self._next != index:
+                if stopped():
+                    raise _Failure("cancelled before reading")
+                self._cond.wait(0.1)
+        try:
+            yield
+        finally:
+            self.passed(index)
+
+    def passed(self, index: int) -> None:
+        with self._cond:
+            if index >= self._next:
+                self._passed.add(index)
+            while self._next in self._passed:
+                self._passed.discard(self._next)
+                self._next += 1
+            self._cond.notify_all()
 
 
 def _never() -> bool:
@@ -408,7 +456,7 @@ def _copy(
     expected_size: int | None,
     on_bytes: ByteCallback | None,
     stopped: Stopped,
-    read_gate: threading.Lock | None,
+    turns: tuple[_Turns, int] | None,
     gate: ContentGate | None = None,
     *,
     over: _Over | None = None,
@@ -416,6 +464,7 @@ def _copy(
     temps: list[_Temp] = []
     size = 0
     sha256: str | None = None
+    claimed = False
     try:
         if not destinations:
             raise _Failure(f"no destination given for {source}")
@@ -423,7 +472,7 @@ def _copy(
             _resolve(destination)
         if stopped():
             raise _Failure(f"cancelled before copying {source}")
-        with read_gate if read_gate is not None else contextlib.nullcontext():
+        with turns[0].turn(turns[1], stopped) if turns else contextlib.nullcontext():
             try:
                 size, sha256 = _read_source(
                     source, destinations, temps, expected_size, on_bytes, stopped
@@ -431,11 +480,16 @@ def _copy(
             except BaseException:
                 _discard(temps)
                 raise
+            if gate is not None:
+                gate.claim(source, sha256)
+                claimed = True
         if over is not None and sha256 != over.sha256:
             raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
         for temp in temps:
             _seal(temp)
         for temp in temps:
+            if _after_seal is not None:
+                _after_seal(source, temp.path)
             _verify(temp, size, sha256, stopped)
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
@@ -448,17 +502,19 @@ def _copy(
         existing = gate.enter(source, sha256)
         if existing is not None:
             return TransferResult(source, size, sha256, (), None, duplicate_of=existing)
-        published: tuple[Published, ...] = ()
-        try:
-            published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
-        finally:
-            gate.leave(source, sha256, published[0].relpath if published else None)
+        published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+        claimed = False
+        gate.leave(source, sha256, published[0].relpath)
         return TransferResult(source, size, sha256, published, None)
     except _Failure as failure:
         return TransferResult(source, size, sha256, (), str(failure))
     except OSError as exc:  # e.g. fstat or close of a source on a card pulled mid-copy
         return TransferResult(source, size, sha256, (), f"{_why(exc)} copying {source}")
     finally:
+        if turns is not None:
+            turns[0].passed(turns[1])
+        if claimed and gate is not None and sha256 is not None:
+            gate.leave(source, sha256, None)
         _discard(temps)
 
 
@@ -556,11 +612,11 @@ def transfer_many(
             )
         return
 
-    gate = threading.Lock()
+    turns = _Turns()
     pending: deque[Future[TransferResult]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cardingest-copy") as pool:
         try:
-            for source, destinations, expected_size in jobs:
+            for index, (source, destinations, expected_size) in enumerate(jobs):
                 pagecache.prefetch(source, PREFETCH_BYTES)
                 pending.append(
                     pool.submit(
@@ -570,7 +626,7 @@ def transfer_many(
                         expected_size,
                         on_bytes,
                         stopped,
-                        gate,
+                        (turns, index),
                         content_gate,
                     )
                 )

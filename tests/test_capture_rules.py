@@ -1,0 +1,117 @@
+"""Capture-time details written out: the mtime fallback, the year bounds, offsets that are not
+offsets, and the warning an operator reads. JPEGs are built here with Pillow's EXIF writer."""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cardingest.card.capture import Capture, file_time, parse_exif_date, read_capture
+
+DTO, DTD, OFFSET_TIME_ORIGINAL, SUBSEC_ORIGINAL = 0x9003, 0x9004, 0x9011, 0x9291
+
+
+def jpeg(ifd0: dict[int, str], exif: dict[int, str]) -> io.BytesIO:
+    image = Image.new("RGB", (8, 8))
+    data = image.getexif()
+    for tag, value in ifd0.items():
+        data[tag] = value
+    for tag, value in exif.items():
+        data.get_ifd(0x8769)[tag] = value
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=data.tobytes())
+    out.seek(0)
+    return out
+
+
+def test_file_time_is_local_wall_clock_to_the_second() -> None:
+    when = datetime(2024, 3, 1, 10, 11, 12)
+    assert file_time(time.mktime(when.timetuple()) + 0.75) == when
+
+
+@pytest.mark.parametrize("mtime", [1e20, -1e20, float("nan")])
+def test_an_absurd_mtime_becomes_1980(mtime: float) -> None:
+    assert file_time(mtime) == datetime(1980, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1900:01:01 00:00:00", datetime(1900, 1, 1)),
+        ("2999:12:31 23:59:59", datetime(2999, 12, 31, 23, 59, 59)),
+        (" 2024:01:02 03:04:05\x00\r\n", datetime(2024, 1, 2, 3, 4, 5)),
+        ("\t2024-01-02T03:04:05 ", datetime(2024, 1, 2, 3, 4, 5)),
+        ("1899:12:31 23:59:59", None),
+        ("3000:01:01 00:00:00", None),
+        ("X2024:01:02 03:04:05", None),
+    ],
+)
+def test_date_bounds_and_padding(text: str, expected: datetime | None) -> None:
+    assert parse_exif_date(text) == expected
+
+
+def test_no_date_falls_back_to_mtime_and_keeps_make_and_model() -> None:
+    mtime = time.mktime(datetime(2023, 5, 6, 7, 8, 9).timetuple())
+    capture = read_capture(jpeg({0x010F: "Canon", 0x0110: "EOS R5"}, {}), mtime, "IMG_0001.JPG")
+    assert capture == Capture(
+        captured=datetime(2023, 5, 6, 7, 8, 9),
+        source="mtime",
+        make="Canon",
+        model="EOS R5",
+        warning="IMG_0001.JPG: no EXIF capture time; using the file's modification time",
+    )
+
+
+def test_bad_dates_are_each_named_and_the_one_used_said() -> None:
+    fh = jpeg(
+        {0x0132: "2022:01:01 00:00:00"},
+        {DTO: "0000:00:00 00:00:00", DTD: "2021:13:01 00:00:00"},
+    )
+    capture = read_capture(fh, 0.0, "IMG_0002.JPG")
+    assert capture.source == "exif:DateTime"
+    assert capture.captured == datetime(2022, 1, 1)
+    assert capture.warning == (
+        "IMG_0002.JPG: DateTimeOriginal '0000:00:00 00:00:00' is not a date; "
+        "DateTimeDigitized '2021:13:01 00:00:00' is not a date; using DateTime"
+    )
+
+
+def test_an_offset_that_is_not_one_is_dropped_and_subseconds_kept() -> None:
+    fh = jpeg(
+        {}, {DTO: "2024:01:02 03:04:05", OFFSET_TIME_ORIGINAL: "UTC+1", SUBSEC_ORIGINAL: "07"}
+    )
+    capture = read_capture(fh, 0.0, "IMG_0003.JPG")
+    assert (capture.source, capture.subsec, capture.utc_offset) == (
+        "exif:DateTimeOriginal",
+        "07",
+        None,
+    )
+    fh = jpeg(
+        {}, {DTO: "2024:01:02 03:04:05", OFFSET_TIME_ORIGINAL: "-09:30", SUBSEC_ORIGINAL: "x1"}
+    )
+    capture = read_capture(fh, 0.0, "IMG_0004.JPG")
+    assert (capture.subsec, capture.utc_offset) == ("", "-09:30")
+
+
+def test_subseconds_and_offset_belong_to_datetimeoriginal_only() -> None:
+    fh = jpeg(
+        {}, {DTD: "2024:01:02 03:04:05", OFFSET_TIME_ORIGINAL: "+13:00", SUBSEC_ORIGINAL: "5"}
+    )
+    capture = read_capture(fh, 0.0, "IMG_0005.JPG")
+    assert (capture.source, capture.subsec, capture.utc_offset) == (
+        "exif:DateTimeDigitized",
+        "",
+        None,
+    )
+
+
+def test_files_on_disk_read_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "IMG_0006.JPG"
+    path.write_bytes(jpeg({}, {DTO: "2024:01:02 03:04:05"}).getvalue())
+    with open(path, "rb") as fh:
+        assert read_capture(fh, 0.0, path.name).captured == datetime(2024, 1, 2, 3, 4, 5)

@@ -1,0 +1,82 @@
+"""Same-second order, written out by hand: sub-seconds are fractions, folders come before
+DCF numbers. The expected names are literal strings, not built from the planner's own code."""
+
+from __future__ import annotations
+
+from factories import media
+
+from cardingest.plan.idmap import single_id_map
+from cardingest.plan.planner import make_plan
+
+ONE = single_id_map("JBX3656")
+BASE = "JBX3656/JBX3656-20261124-091502"
+
+
+def names(files: list) -> dict[str, str | None]:  # type: ignore[type-arg]
+    plan = make_plan(files, ONE)
+    found = {item.source: item.target for item in plan.items}
+    assert make_plan(list(reversed(files)), ONE).items == plan.items
+    return found
+
+
+def test_folder_comes_before_the_dcf_number_across_a_rollover() -> None:
+    """After IMG_9999 the camera starts 101CANON at IMG_0001: that shot came later."""
+    found = names(
+        [
+            media("DCIM/101CANON/IMG_0001.JPG"),
+            media("DCIM/100CANON/IMG_9999.JPG"),
+            media("DCIM/101CANON/IMG_0002.JPG"),
+            media("DCIM/100CANON/IMG_9998.JPG"),
+        ]
+    )
+    assert found == {
+        "DCIM/100CANON/IMG_9998.JPG": BASE + ".jpg",
+        "DCIM/100CANON/IMG_9999.JPG": BASE + "-2.jpg",
+        "DCIM/101CANON/IMG_0001.JPG": BASE + "-3.jpg",
+        "DCIM/101CANON/IMG_0002.JPG": BASE + "-4.jpg",
+    }
+
+
+def test_subseconds_are_fractions_not_integers() -> None:
+    """ "5" is 0.5 s and "10" is 0.10 s: the shot with "10" came first."""
+    found = names(
+        [
+            media("DCIM/100CANON/IMG_0001.JPG", subsec="5"),
+            media("DCIM/100CANON/IMG_0002.JPG", subsec="10"),
+            media("DCIM/100CANON/IMG_0003.JPG", subsec="075"),
+            media("DCIM/100CANON/IMG_0004.JPG", subsec="9"),
+        ]
+    )
+    assert found == {
+        "DCIM/100CANON/IMG_0003.JPG": BASE + ".jpg",  # 0.075
+        "DCIM/100CANON/IMG_0002.JPG": BASE + "-2.jpg",  # 0.10
+        "DCIM/100CANON/IMG_0001.JPG": BASE + "-3.jpg",  # 0.5
+        "DCIM/100CANON/IMG_0004.JPG": BASE + "-4.jpg",  # 0.9
+    }
+
+
+def test_subsecond_wins_over_folder_and_number() -> None:
+    """The sub-second is the camera's own order; folder and number only break ties."""
+    found = names(
+        [
+            media("DCIM/100CANON/IMG_0001.JPG", subsec="80"),
+            media("DCIM/101CANON/IMG_0001.JPG", subsec="20"),
+        ]
+    )
+    assert found == {
+        "DCIM/101CANON/IMG_0001.JPG": BASE + ".jpg",
+        "DCIM/100CANON/IMG_0001.JPG": BASE + "-2.jpg",
+    }
+
+
+def test_a_missing_subsecond_counts_as_zero() -> None:
+    found = names(
+        [
+            media("DCIM/100CANON/IMG_0001.JPG", subsec="1"),
+            media("DCIM/100CANON/IMG_0002.JPG"),
+        ]
+    )
+    assert found == {
+        "DCIM/100CANON/IMG_0002.JPG": BASE + ".jpg",
+        "DCIM/100CANON/IMG_0001.JPG": BASE + "-2.jpg",
+    }

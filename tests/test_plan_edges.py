@@ -1,0 +1,193 @@
+"""Planner edges, each with its expected names written out: unreadable files, the time of a
+shot's sidecars, which photo of a RAW+JPEG pair times the shot, base names that must not be
+shared, dotted name templates, and the last free suffix."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from cardingest.models import ArchivedFile, ArchiveState, MediaFile
+from cardingest.plan.idmap import parse_map_text, single_id_map
+from cardingest.plan.planner import make_plan
+
+ONE = single_id_map("JBX3656")
+T = datetime(2026, 11, 24, 9, 15, 2)
+BASE = "JBX3656/JBX3656-20261124-091502"
+
+
+def photo(path: str, when: datetime = T, **fields: object) -> MediaFile:
+    source = "mtime" if path.lower().endswith((".xmp", ".thm")) else "exif:DateTimeOriginal"
+    return MediaFile(path, int(fields.pop("size", 100)), 0.0, when, source, **fields)  # type: ignore[arg-type]
+
+
+def items(files: list[MediaFile], idmap=ONE, **kwargs: object) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    return {i.source: i for i in make_plan(files, idmap, **kwargs).items}  # type: ignore[arg-type]
+
+
+def test_defaults_of_a_plan() -> None:
+    plan = make_plan([], ONE)
+    assert (plan.source, plan.archive, plan.items, plan.warnings) == ("", "", (), ())
+
+
+def test_a_file_that_cannot_be_read_is_held_with_its_shot_time() -> None:
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.JPG"),
+            photo(
+                "DCIM/100CANON/IMG_0001.XMP", datetime(2020, 1, 1), unreadable=True, sidecar=True
+            ),
+        ]
+    )
+    held = found["DCIM/100CANON/IMG_0001.XMP"]
+    assert (held.action, held.reason) == ("hold", "cannot be read")
+    assert (held.time_source, held.captured_raw) == ("exif:DateTimeOriginal", T)
+
+
+def test_an_empty_sidecar_is_held_with_its_shot_time() -> None:
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.JPG"),
+            photo("DCIM/100CANON/IMG_0001.XMP", datetime(2020, 1, 1), size=0, sidecar=True),
+        ]
+    )
+    held = found["DCIM/100CANON/IMG_0001.XMP"]
+    assert (held.action, held.reason, held.time_source, held.captured_at) == (
+        "hold",
+        "empty file (0 bytes)",
+        "exif:DateTimeOriginal",
+        T,
+    )
+
+
+def test_an_unmapped_shot_holds_its_sidecar_at_the_photo_time() -> None:
+    idmap = parse_map_text("files,id\nIMG_0002,JBX3656\n")
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.JPG"),
+            photo("DCIM/100CANON/IMG_0001.XMP", datetime(2020, 1, 1), sidecar=True),
+            photo("DCIM/100CANON/IMG_0002.JPG"),
+        ],
+        idmap,
+    )
+    held = found["DCIM/100CANON/IMG_0001.XMP"]
+    assert (held.action, held.reason, held.time_source, held.captured_raw) == (
+        "hold",
+        "not in the ID map",
+        "exif:DateTimeOriginal",
+        T,
+    )
+
+
+def test_an_archived_sidecar_is_skipped_at_the_photo_time() -> None:
+    state = ArchiveState(
+        archived=(
+            ArchivedFile("JBX3656", BASE + ".jpg", "a" * 64, 100, "DCIM/100CANON/IMG_0001.JPG",
+                         "2026-11-24T09:15:02"),
+            ArchivedFile("JBX3656", BASE + ".xmp", "b" * 64, 100, "DCIM/100CANON/IMG_0001.XMP",
+                         "2026-11-24T09:15:02"),
+        ),
+        taken_paths=frozenset({BASE + ".jpg", BASE + ".xmp"}),
+    )  # fmt: skip
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.JPG"),
+            photo("DCIM/100CANON/IMG_0001.XMP", datetime(2020, 1, 1), sidecar=True),
+        ],
+        state=state,
+    )
+    skipped = found["DCIM/100CANON/IMG_0001.XMP"]
+    assert (skipped.action, skipped.target, skipped.time_source, skipped.captured_at) == (
+        "skip",
+        BASE + ".xmp",
+        "exif:DateTimeOriginal",
+        T,
+    )
+
+
+def test_the_jpeg_times_a_raw_jpeg_pair() -> None:
+    """Both have DateTimeOriginal; the JPEG's (09:15:02) names the shot, not the RAW's."""
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.CR2", datetime(2026, 11, 24, 9, 15, 3)),
+            photo("DCIM/100CANON/IMG_0001.JPG"),
+        ]
+    )
+    assert found["DCIM/100CANON/IMG_0001.CR2"].target == BASE + ".cr2"
+    assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + ".jpg"
+
+
+def test_two_files_of_one_stem_and_extension_get_names_by_path() -> None:
+    """IMG_0001.JPEG sorts before IMG_0001.JPG, so it is the first shot."""
+    found = items([photo("DCIM/100CANON/IMG_0001.JPG"), photo("DCIM/100CANON/IMG_0001.JPEG")])
+    assert found["DCIM/100CANON/IMG_0001.JPEG"].target == BASE + ".jpg"
+    assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + "-2.jpg"
+
+
+def test_a_raw_of_another_shot_never_shares_a_base_name() -> None:
+    found = items([photo("DCIM/100CANON/IMG_0001.JPG"), photo("DCIM/100CANON/IMG_0002.CR2")])
+    assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + ".jpg"
+    assert found["DCIM/100CANON/IMG_0002.CR2"].target == BASE + "-2.cr2"
+
+
+def test_the_second_of_a_second_is_2_even_after_an_archived_3() -> None:
+    """IMG_0001 was archived as -3 (older photos took the rest then were deleted)."""
+    state = ArchiveState(
+        archived=(
+            ArchivedFile("JBX3656", BASE + "-3.jpg", "a" * 64, 100, "DCIM/100CANON/IMG_0001.JPG",
+                         "2026-11-24T09:15:02"),
+        ),
+        taken_paths=frozenset({BASE + "-3.jpg"}),
+    )  # fmt: skip
+    found = items(
+        [photo("DCIM/100CANON/IMG_0001.JPG"), photo("DCIM/100CANON/IMG_0002.JPG")], state=state
+    )
+    assert found["DCIM/100CANON/IMG_0001.JPG"].action == "skip"
+    assert found["DCIM/100CANON/IMG_0002.JPG"].target == BASE + "-2.jpg"
+
+
+def test_a_half_archived_shot_whose_twin_name_is_taken_moves_on() -> None:
+    """The RAW went in as -7; another file already holds -7.jpg, so the JPEG gets the first
+    free base name instead of landing on (or beside) someone else's file."""
+    state = ArchiveState(
+        archived=(
+            ArchivedFile("JBX3656", BASE + "-7.cr2", "a" * 64, 100, "DCIM/100CANON/IMG_0001.CR2",
+                         "2026-11-24T09:15:02"),
+        ),
+        taken_paths=frozenset({BASE + "-7.cr2", BASE + "-7.jpg"}),
+    )  # fmt: skip
+    found = items(
+        [photo("DCIM/100CANON/IMG_0001.CR2"), photo("DCIM/100CANON/IMG_0001.JPG")], state=state
+    )
+    assert found["DCIM/100CANON/IMG_0001.CR2"].action == "skip"
+    assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + ".jpg"
+
+
+def test_dots_in_the_name_template_are_part_of_the_name() -> None:
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.JPG"),
+            photo("DCIM/100CANON/IMG_0002.CR2", datetime(2026, 11, 25, 9, 15, 2)),
+        ],
+        name_template="{id}.{date}",
+    )
+    assert found["DCIM/100CANON/IMG_0001.JPG"].target == "JBX3656/JBX3656.20261124.jpg"
+    assert found["DCIM/100CANON/IMG_0002.CR2"].target == "JBX3656/JBX3656.20261125.cr2"
+
+
+def _taken(up_to: int) -> frozenset[str]:
+    return frozenset({BASE + ".jpg"} | {f"{BASE}-{n}.jpg" for n in range(2, up_to + 1)})
+
+
+def test_the_last_free_suffix_is_used() -> None:
+    state = ArchiveState(taken_paths=_taken(9998))
+    found = items([photo("DCIM/100CANON/IMG_0001.JPG")], state=state)
+    assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + "-9999.jpg"
+
+
+def test_no_free_suffix_left_is_an_error_naming_the_file() -> None:
+    state = ArchiveState(taken_paths=_taken(9999))
+    with pytest.raises(ValueError) as error:
+        make_plan([photo("DCIM/100CANON/IMG_0001.JPG")], ONE, state=state)
+    assert str(error.value) == "no free name for DCIM/100CANON/IMG_0001.JPG up to -9999"
