@@ -1,8 +1,10 @@
 """Copy, verify, never overwrite: the durable step of an ingest.
 
 Each source file is read once. The same bytes go to a temporary file in every destination
-folder while sha256 is computed; each temporary is fsynced, dropped from the page cache and
-read back from disk to be hashed again. Only a copy that matches is published, and publishing
+folder while their sha256 (the checksum the catalogue keeps) and XXH3-128 are computed in the
+same pass; each temporary is fsynced, dropped from the page cache and read back from disk,
+where XXH3-128 alone (some 30 times cheaper than a second sha256) proves it holds the bytes
+read from the card. Only a copy that matches is published, and publishing
 never replaces an existing file: a hard link to the final name (which fails if the name is
 taken), or, where the filesystem has no hard links, an exclusive empty placeholder that the
 verified temporary is then renamed over. Half-written data only ever lives under
@@ -26,6 +28,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
+
+import xxhash
 
 from ..models import MAX_SUFFIX
 from . import modes, pagecache
@@ -187,9 +191,20 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
-def _hash_stream(read: Callable[[memoryview], int | None], stopped: Stopped) -> tuple[int, str]:
+class _Digest(Protocol):
+    def update(self, data: memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _hash_stream(
+    read: Callable[[memoryview], int | None],
+    stopped: Stopped,
+    digest: _Digest | None = None,
+) -> tuple[int, str]:
+    """(bytes, hex digest) of a stream: sha256 unless another ``digest`` is given."""
     view = _buffer()
-    digest = hashlib.sha256()
+    digest = hashlib.sha256() if digest is None else digest
     total = 0
     while True:
         if stopped():
@@ -208,8 +223,12 @@ def _read_source(
     expected_size: int | None,
     on_bytes: ByteCallback | None,
     stopped: Stopped,
-) -> tuple[int, str]:
-    """Read ``source`` once, hashing it and writing every chunk to one temp per destination."""
+) -> tuple[int, str, str]:
+    """Read ``source`` once, writing every chunk to one temp per destination.
+
+    Returns (bytes, sha256, xxh3-128): both digests of the one read, the second for the
+    read-back comparison.
+    """
     try:
         src = open(source, "rb")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
@@ -224,6 +243,7 @@ def _read_source(
             temps.append(_open_temp(destination))
         view = _buffer()
         digest = hashlib.sha256()
+        check = xxhash.xxh3_128()
         total = 0
         while True:
             if stopped():
@@ -241,6 +261,7 @@ def _read_source(
                 )
             chunk = view[:count]
             digest.update(chunk)
+            check.update(chunk)
             for temp in temps:
                 try:
                     _write_all(temp.fd, chunk)
@@ -254,7 +275,7 @@ def _read_source(
                 f"{source} changed or was truncated while reading: "
                 f"got {total} of the expected {want} bytes"
             )
-        return total, digest.hexdigest()
+        return total, digest.hexdigest(), check.hexdigest()
 
 
 def _seal(temp: _Temp) -> None:
@@ -268,20 +289,22 @@ def _seal(temp: _Temp) -> None:
         raise _Failure(f"{_why(exc)} syncing {temp.where}") from exc
 
 
-def _verify(temp: _Temp, size: int, sha256: str, stopped: Stopped) -> None:
+def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
+    """Read ``temp`` back from the disk: it must be ``size`` bytes with XXH3-128 ``xxh3``,
+    the digest of the bytes read from the card."""
     try:
         with open(temp.path, "rb", buffering=0) as copy:
             pagecache.drop(copy.fileno())
-            got_size, got_sha = _hash_stream(copy.readinto, stopped)
+            got_size, got = _hash_stream(copy.readinto, stopped, xxhash.xxh3_128())
             pagecache.drop(copy.fileno())
     except OSError as exc:
         raise _Failure(f"{_why(exc)} reading back {temp.where}") from exc
     except _Failure as failure:
         raise _Failure(f"{failure} while verifying {temp.where}") from None
-    if got_size != size or got_sha != sha256:
+    if got_size != size or got != xxh3:
         raise _Failure(
             f"verification failed for {temp.where}: read back {got_size} bytes with "
-            f"sha256 {got_sha[:16]}…, expected {size} bytes with sha256 {sha256[:16]}…"
+            f"xxh3-128 {got[:16]}…, expected {size} bytes with xxh3-128 {xxh3[:16]}…"
         )
 
 
@@ -416,6 +439,7 @@ def _copy(
     temps: list[_Temp] = []
     size = 0
     sha256: str | None = None
+    xxh3 = ""
     try:
         if not destinations:
             raise _Failure(f"no destination given for {source}")
@@ -425,7 +449,7 @@ def _copy(
             raise _Failure(f"cancelled before copying {source}")
         with read_gate if read_gate is not None else contextlib.nullcontext():
             try:
-                size, sha256 = _read_source(
+                size, sha256, xxh3 = _read_source(
                     source, destinations, temps, expected_size, on_bytes, stopped
                 )
             except BaseException:
@@ -436,7 +460,7 @@ def _copy(
         for temp in temps:
             _seal(temp)
         for temp in temps:
-            _verify(temp, size, sha256, stopped)
+            _verify(temp, size, xxh3, stopped)
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
         if over is not None:
