@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-import psutil
-
 from ..errors import SourceError
 from ..models import Card
 from .scan import PHOTO_EXTENSIONS
@@ -245,6 +243,8 @@ def card_from_partition(partition: Partition) -> Card | None:
 
 def _partitions() -> list[Partition]:
     """All mounts: ``all=False`` hides FUSE mounts (fusefat, exfat-fuse) on Linux."""
+    import psutil  # lazily: only finding cards needs it
+
     try:
         return list(psutil.disk_partitions(all=True))
     except (OSError, RuntimeError):

@@ -11,11 +11,10 @@ import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..card.scan import is_sidecar
@@ -44,6 +43,9 @@ from ..prepare import load_idmap
 from . import documents, output
 from .interactive import can_assign
 from .session import open_archive
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="Only photos taken on or after this day (YYYY-MM-DD).")
@@ -132,6 +134,8 @@ def keywords_text(record: CatalogueRecord) -> str:
 
 
 def search_table(records: list[CatalogueRecord]) -> Table:
+    from rich.table import Table  # lazily: --help does not pay for it
+
     table = Table(header_style="bold")
     for column in ("ID", "captured", "archive path", "keywords", "consent"):
         table.add_column(column, overflow="fold")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.table import Table
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import catalogue_path
@@ -22,6 +22,9 @@ from ..ids import validate_id
 from ..models import Settings
 from . import documents, output
 from .session import open_archive
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _patient(raw: str | None, settings: Settings) -> str | None:
@@ -45,6 +48,8 @@ def _measure(archive: Path, patient_id: str | None) -> VerifyReport:
 
 
 def problems_table(report: VerifyReport) -> Table:
+    from rich.table import Table  # lazily: --help does not pay for it
+
     table = Table(header_style="bold")
     for column in ("problem", "copy", "path", "detail"):
         table.add_column(column, overflow="fold")

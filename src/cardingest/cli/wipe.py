@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
 from ..ingest import IngestResult
@@ -27,6 +26,9 @@ from ..wipe import (
 )
 from . import documents, output
 from .session import open_archive
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 _STYLE = {"remove": "green", "keep": "yellow"}
 
@@ -46,6 +48,8 @@ def require_confirmation(yes: bool) -> None:
 
 
 def wipe_table(items: list[WipeItem]) -> Table:
+    from rich.table import Table  # lazily: --help does not pay for it
+
     table = Table(header_style="bold")
     table.add_column("card file", overflow="fold")
     table.add_column("action")

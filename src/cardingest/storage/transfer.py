@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import mmap
 import os
 import secrets
 import shutil
@@ -35,7 +36,9 @@ from ..models import MAX_SUFFIX
 from . import modes, pagecache
 from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir, sync_file
 
-CHUNK = 1024 * 1024
+CHUNK = int(os.environ.get("EXP_CHUNK", 1024 * 1024))
+READBACK_CHUNK = int(os.environ.get("EXP_RB", 1024 * 1024))
+_DIRECT = getattr(os, "O_DIRECT", 0) if os.environ.get("EXP_DIRECT") else 0
 WORKERS = 8
 """Files in flight by default: the card is read by one of them at a time, and the others
 fsync, read back and publish earlier files meanwhile. Eight kept the disk busier than four
@@ -131,6 +134,18 @@ def _buffer() -> memoryview:
     if view is None:
         view = _local.view = memoryview(bytearray(CHUNK))
     return view
+
+
+def _direct_buffer() -> memoryview:
+    """A page-aligned buffer per thread (anonymous mmap), as O_DIRECT reads need."""
+    view: memoryview | None = getattr(_local, "direct", None)
+    if view is None:
+        view = _local.direct = memoryview(mmap.mmap(-1, READBACK_CHUNK))
+    return view
+
+
+class _NoDirect(Exception):
+    """This file system refuses O_DIRECT reads: read through the page cache instead."""
 
 
 def _why(exc: OSError) -> str:
@@ -293,10 +308,7 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
     """Read ``temp`` back from the disk: it must be ``size`` bytes with XXH3-128 ``xxh3``,
     the digest of the bytes read from the card."""
     try:
-        with open(temp.path, "rb", buffering=0) as copy:
-            pagecache.drop(copy.fileno())
-            got_size, got = _hash_stream(copy.readinto, stopped, xxhash.xxh3_128())
-            pagecache.drop(copy.fileno())
+        got_size, got = _read_back(temp.path, stopped)
     except OSError as exc:
         raise _Failure(f"{_why(exc)} reading back {temp.where}") from exc
     except _Failure as failure:
@@ -306,6 +318,53 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
             f"verification failed for {temp.where}: read back {got_size} bytes with "
             f"xxh3-128 {got[:16]}…, expected {size} bytes with xxh3-128 {xxh3[:16]}…"
         )
+
+
+def _read_direct(fd: int, stopped: Stopped) -> tuple[int, str]:
+    view = _direct_buffer()
+    digest = xxhash.xxh3_128()
+    total = 0
+    while True:
+        if stopped():
+            raise _Failure("cancelled")
+        try:
+            count = os.readv(fd, [view])
+        except OSError as exc:
+            if exc.errno == errno.EINVAL and total == 0:
+                raise _NoDirect from exc
+            raise
+        if not count:
+            return total, digest.hexdigest()
+        digest.update(view[:count])
+        total += count
+
+
+def _read_back(path: Path, stopped: Stopped) -> tuple[int, str]:
+    """(bytes, xxh3-128) of ``path`` read from the disk, not from the page cache.
+
+    The file's cached pages are dropped first and after. Where the file system allows it the
+    read is O_DIRECT (no copy through the page cache); else a plain read after the drop.
+    """
+    if _DIRECT:
+        try:
+            fd = os.open(path, os.O_RDONLY | _DIRECT | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+        else:
+            try:
+                pagecache.drop(fd)
+                return _read_direct(fd, stopped)
+            except _NoDirect:
+                pass
+            finally:
+                pagecache.drop(fd)
+                os.close(fd)
+    with open(path, "rb", buffering=0) as copy:
+        pagecache.drop(copy.fileno())
+        found = _hash_stream(copy.readinto, stopped, xxhash.xxh3_128())
+        pagecache.drop(copy.fileno())
+        return found
 
 
 def _identical(path: Path, size: int, sha256: str) -> bool:
