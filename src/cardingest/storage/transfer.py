@@ -36,9 +36,9 @@ from ..models import MAX_SUFFIX
 from . import modes, pagecache
 from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir, sync_file
 
-CHUNK = int(os.environ.get("EXP_CHUNK", 1024 * 1024))
-READBACK_CHUNK = int(os.environ.get("EXP_RB", 1024 * 1024))
-_DIRECT = getattr(os, "O_DIRECT", 0) if os.environ.get("EXP_DIRECT") else 0
+CHUNK = 1024 * 1024
+_DIRECT = getattr(os, "O_DIRECT", 0)
+"""Read-back around the page cache where the file system allows it (Linux: ext4, xfs...)."""
 WORKERS = 8
 """Files in flight by default: the card is read by one of them at a time, and the others
 fsync, read back and publish earlier files meanwhile. Eight kept the disk busier than four
@@ -136,12 +136,29 @@ def _buffer() -> memoryview:
     return view
 
 
-def _direct_buffer() -> memoryview:
-    """A page-aligned buffer per thread (anonymous mmap), as O_DIRECT reads need."""
-    view: memoryview | None = getattr(_local, "direct", None)
-    if view is None:
-        view = _local.direct = memoryview(mmap.mmap(-1, READBACK_CHUNK))
-    return view
+class _AlignedPool:
+    """Page-aligned buffers (anonymous mmap) for O_DIRECT reads, reused: there are only ever
+    as many as were in use at one time, so memory stays flat however many files pass."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free: list[memoryview] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[memoryview]:
+        with self._lock:
+            view = self._free.pop() if self._free else None
+        if view is None:
+            view = memoryview(mmap.mmap(-1, self.size))
+        try:
+            yield view
+        finally:
+            with self._lock:
+                self._free.append(view)
+
+
+_aligned = _AlignedPool(CHUNK)
 
 
 class _NoDirect(Exception):
@@ -245,7 +262,7 @@ def _read_source(
     read-back comparison.
     """
     try:
-        src = open(source, "rb")  # noqa: SIM115 - closed by the with below
+        src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
     except OSError as exc:
         raise _Failure(f"{_why(exc)} opening {source}") from exc
     with src:
@@ -256,35 +273,35 @@ def _read_source(
         pagecache.sequential(src.fileno())
         for destination in destinations:
             temps.append(_open_temp(destination))
-        view = _buffer()
         digest = hashlib.sha256()
         check = xxhash.xxh3_128()
         total = 0
-        while True:
-            if stopped():
-                raise _Failure(f"cancelled while copying {source}")
-            try:
-                count = src.readinto(view)
-            except OSError as exc:
-                raise _Failure(f"{_why(exc)} reading {source}") from exc
-            if not count:
-                break
-            total += count
-            if total > want:
-                raise _Failure(
-                    f"{source} changed while reading: more than the expected {want} bytes"
-                )
-            chunk = view[:count]
-            digest.update(chunk)
-            check.update(chunk)
-            for temp in temps:
+        with _aligned.take() as view:
+            while True:
+                if stopped():
+                    raise _Failure(f"cancelled while copying {source}")
                 try:
-                    _write_all(temp.fd, chunk)
+                    count = src.readinto(view)
                 except OSError as exc:
-                    raise _Failure(f"{_why(exc)} writing {temp.where}") from exc
-                pagecache.start_writeback(temp.fd, total - count, count)
-            if on_bytes is not None:
-                on_bytes(count)
+                    raise _Failure(f"{_why(exc)} reading {source}") from exc
+                if not count:
+                    break
+                total += count
+                if total > want:
+                    raise _Failure(
+                        f"{source} changed while reading: more than the expected {want} bytes"
+                    )
+                chunk = view[:count]
+                digest.update(chunk)
+                check.update(chunk)
+                for temp in temps:
+                    try:
+                        _write_all(temp.fd, chunk)
+                    except OSError as exc:
+                        raise _Failure(f"{_why(exc)} writing {temp.where}") from exc
+                    pagecache.start_writeback(temp.fd, total - count, count)
+                if on_bytes is not None:
+                    on_bytes(count)
         if total != want:
             raise _Failure(
                 f"{source} changed or was truncated while reading: "
@@ -321,22 +338,22 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
 
 
 def _read_direct(fd: int, stopped: Stopped) -> tuple[int, str]:
-    view = _direct_buffer()
-    digest = xxhash.xxh3_128()
-    total = 0
-    while True:
-        if stopped():
-            raise _Failure("cancelled")
-        try:
-            count = os.readv(fd, [view])
-        except OSError as exc:
-            if exc.errno == errno.EINVAL and total == 0:
-                raise _NoDirect from exc
-            raise
-        if not count:
-            return total, digest.hexdigest()
-        digest.update(view[:count])
-        total += count
+    with _aligned.take() as view:
+        digest = xxhash.xxh3_128()
+        total = 0
+        while True:
+            if stopped():
+                raise _Failure("cancelled")
+            try:
+                count = os.readv(fd, [view])
+            except OSError as exc:
+                if exc.errno == errno.EINVAL and total == 0:
+                    raise _NoDirect from exc
+                raise
+            if not count:
+                return total, digest.hexdigest()
+            digest.update(view[:count])
+            total += count
 
 
 def _read_back(path: Path, stopped: Stopped) -> tuple[int, str]:
