@@ -61,9 +61,9 @@ def human_bytes(size: float) -> str:
 
 
 def plan_table(plan: Plan, actions: dict[str, str] | None = None) -> Table:
+    """The plan as a table; `actions` overrides an item's action (e.g. 'failed' after ingest)."""
     from rich.table import Table
 
-    """The plan as a table; `actions` overrides an item's action (e.g. 'failed' after ingest)."""
     table = Table(show_lines=False, header_style="bold")
     table.add_column("source", overflow="fold")
     table.add_column("captured")
