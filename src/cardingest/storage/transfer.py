@@ -325,7 +325,7 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
     """Read ``temp`` back from the disk: it must be ``size`` bytes with XXH3-128 ``xxh3``,
     the digest of the bytes read from the card."""
     try:
-        got_size, got = _read_back(temp.path, stopped)
+        got_size, got = hash_from_disk(temp.path, xxhash.xxh3_128(), follow=False, stopped=stopped)
     except OSError as exc:
         raise _Failure(f"{_why(exc)} reading back {temp.where}") from exc
     except _Failure as failure:
@@ -337,9 +337,10 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
         )
 
 
-def _read_direct(fd: int, stopped: Stopped) -> tuple[int, str]:
+def _read_direct(
+    fd: int, digest: _Digest, stopped: Stopped, on_bytes: ByteCallback | None
+) -> tuple[int, str]:
     with _aligned.take() as view:
-        digest = xxhash.xxh3_128()
         total = 0
         while True:
             if stopped():
@@ -354,33 +355,51 @@ def _read_direct(fd: int, stopped: Stopped) -> tuple[int, str]:
                 return total, digest.hexdigest()
             digest.update(view[:count])
             total += count
+            if on_bytes is not None:
+                on_bytes(count)
 
 
-def _read_back(path: Path, stopped: Stopped) -> tuple[int, str]:
-    """(bytes, xxh3-128) of ``path`` read from the disk, not from the page cache.
+def hash_from_disk(
+    path: Path,
+    digest: _Digest,
+    *,
+    follow: bool = True,
+    stopped: Stopped = _never,
+    on_bytes: ByteCallback | None = None,
+) -> tuple[int, str]:
+    """(bytes, hex digest) of ``path`` read from the medium, not from the page cache.
 
-    The file's cached pages are dropped first and after. Where the file system allows it the
-    read is O_DIRECT (no copy through the page cache); else a plain read after the drop.
+    The file's cached pages are dropped before and after. Where the file system allows it the
+    read is O_DIRECT (nothing copied through the page cache); else a plain read after the
+    drop. ``follow`` False refuses a symlink. ``on_bytes`` gets each chunk's length.
     """
+    nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
     if _DIRECT:
         try:
-            fd = os.open(path, os.O_RDONLY | _DIRECT | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, os.O_RDONLY | _DIRECT | nofollow)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
         else:
             try:
                 pagecache.drop(fd)
-                return _read_direct(fd, stopped)
+                return _read_direct(fd, digest, stopped, on_bytes)
             except _NoDirect:
                 pass
             finally:
                 pagecache.drop(fd)
                 os.close(fd)
-    with open(path, "rb", buffering=0) as copy:
-        pagecache.drop(copy.fileno())
-        found = _hash_stream(copy.readinto, stopped, xxhash.xxh3_128())
-        pagecache.drop(copy.fileno())
+    with open(os.open(path, os.O_RDONLY | nofollow), "rb", buffering=0) as handle:
+        pagecache.drop(handle.fileno())
+
+        def read(view: memoryview) -> int | None:
+            count = handle.readinto(view)
+            if count and on_bytes is not None:
+                on_bytes(count)
+            return count
+
+        found = _hash_stream(read, stopped, digest)
+        pagecache.drop(handle.fileno())
         return found
 
 
