@@ -38,7 +38,8 @@ from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir, sync_file
 
 CHUNK = 1024 * 1024
 _DIRECT = getattr(os, "O_DIRECT", 0)
-"""Read-back around the page cache where the file system allows it (Linux: ext4, xfs...)."""
+"""Reads that must come from the disk (read-back, `hash_from_disk`) go around the page cache
+where the file system allows it (Linux: ext4, xfs, vfat...); elsewhere they drop it first."""
 WORKERS = 8
 """Files in flight by default: the card is read by one of them at a time, and the others
 fsync, read back and publish earlier files meanwhile. Eight kept the disk busier than four
