@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import platform
+import resource
 import shlex
 import shutil
 import statistics
@@ -228,6 +229,43 @@ def run_timed(
             f"`{describe(command)}` exited {proc.returncode}:\n{_tail(errlog)}".rstrip()
         )
     return seconds
+
+
+def run_cpu(
+    command: Command,
+    *,
+    errlog: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    ok: Sequence[int] = (0,),
+) -> float:
+    """CPU-seconds (user + system) of one run and its children (``RUSAGE_CHILDREN``).
+
+    Unlike wall-clock time this hardly moves with the load other processes put on the
+    machine, so it is the measure for work done per byte.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run_timed(command, errlog=errlog, cwd=cwd, env=env, ok=ok)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+HASHLIB_PASS = """
+import hashlib, os, sys
+view = memoryview(bytearray(1 << 20))
+for folder, dirs, files in os.walk(sys.argv[1]):
+    dirs.sort()
+    for name in sorted(files):
+        digest = hashlib.sha256()
+        with open(os.path.join(folder, name), "rb", buffering=0) as fh:
+            while count := fh.readinto(view):
+                digest.update(view[:count])
+"""
+"""One Python ``hashlib.sha256`` pass over every file below argv[1], 1 MiB at a time."""
+
+
+def hashlib_pass(root: Path) -> list[str]:
+    return [sys.executable, "-c", HASHLIB_PASS, str(root)]
 
 
 def run_peak_rss(

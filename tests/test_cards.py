@@ -8,6 +8,7 @@ import sys
 from collections import namedtuple
 from pathlib import Path
 
+import psutil
 import pytest
 
 from cardingest.card import detect as cards
@@ -499,7 +500,7 @@ def test_find_cards_lists_all_mounts(tmp_path: Path, monkeypatch: pytest.MonkeyP
         calls.append(all)
         return [LINUX_FUSEFAT._replace(mountpoint=str(mount))] if all else []
 
-    monkeypatch.setattr(cards.psutil, "disk_partitions", disk_partitions)
+    monkeypatch.setattr(psutil, "disk_partitions", disk_partitions)  # imported lazily
     assert [card.mount for card in find_cards()] == [str(mount)]
     assert calls == [True]
 
@@ -512,7 +513,7 @@ def test_only_cards_under_the_configured_folder_count(
     beside = make_card(tmp_path / "cards-elsewhere" / "CARD")
     outside = make_card(tmp_path.parent / f"{tmp_path.name}-outside" / "CARD")
     mounts = [LINUX_FUSEFAT._replace(mountpoint=str(m)) for m in (outside, beside, inside)]
-    monkeypatch.setattr(cards.psutil, "disk_partitions", lambda all=False: mounts)
+    monkeypatch.setattr(psutil, "disk_partitions", lambda all=False: mounts)
     monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path / "cards"))
     assert [card.mount for card in find_cards()] == [str(inside)]
     assert resolve_source(None)[0] == inside
@@ -619,7 +620,7 @@ def test_resolve_several_cards_lists_them(tmp_path: Path) -> None:
 def test_resolve_none_uses_psutil(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mount = make_card(tmp_path / "CARD")
     monkeypatch.setattr(
-        cards.psutil,
+        psutil,  # imported lazily by detect
         "disk_partitions",
         lambda all=False: [LINUX_FUSEBLK._replace(mountpoint=str(mount))] if all else [],
     )

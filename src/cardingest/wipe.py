@@ -18,7 +18,9 @@ import contextlib
 import errno
 import os
 import secrets
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,16 +242,49 @@ NOTHING_REMOVABLE = "so nothing can be removed"
 """What a missing catalogue means for a wipe."""
 
 
-def _judge(root: Path, source: str, gate: Gate) -> WipeItem:
-    bad_name = bad_name_reason(source)
-    if bad_name is not None:  # never archived under this name: it cannot have a record
-        return WipeItem(source, "keep", f"not archived: {bad_name}")
-    path = root / source
+CardRead = tuple[os.stat_result, int, str] | OSError
+"""A card file's stat before the read, then the size and sha256 read, or why it failed."""
+
+READ_AHEAD = 4
+"""Card files hashed ahead of the one being judged, while its archive copies are read."""
+
+
+def _read_card(path: Path) -> CardRead:
     try:
         info = os.stat(path)
         size, sha256 = hash_file(path)
     except OSError as exc:
-        return WipeItem(source, "keep", f"cannot be read from the card ({exc.strerror or exc})")
+        return exc
+    return info, size, sha256
+
+
+def _read_ahead(root: Path, sources: Iterable[str]) -> Iterator[tuple[str, CardRead]]:
+    """Each card file's `_read_card`, in order: one thread reads (and hashes) the card a few
+    files ahead while the caller reads the archive copies, so the two reads overlap."""
+    pending: deque[tuple[str, Future[CardRead]]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardingest-wipe") as pool:
+        try:
+            for source in sources:
+                pending.append((source, pool.submit(_read_card, root / source)))
+                if len(pending) > READ_AHEAD:
+                    name, future = pending.popleft()
+                    yield name, future.result()
+            while pending:
+                name, future = pending.popleft()
+                yield name, future.result()
+        finally:
+            for _name, future in pending:
+                future.cancel()
+
+
+def _judge(source: str, read: CardRead, gate: Gate) -> WipeItem:
+    bad_name = bad_name_reason(source)
+    if bad_name is not None:  # never archived under this name: it cannot have a record
+        return WipeItem(source, "keep", f"not archived: {bad_name}")
+    if isinstance(read, OSError):
+        why = read.strerror or read
+        return WipeItem(source, "keep", f"cannot be read from the card ({why})")
+    info, size, sha256 = read
     if size != info.st_size:
         return WipeItem(source, "keep", "changed on the card while being read", sha256)
     verdict = gate.decide(source, sha256)
@@ -283,10 +318,10 @@ def plan_wipe(
     items: list[WipeItem] = []
     with reading(archive) as catalogue:
         gate = Gate(catalogue, archive, card, CopyChecker())
-        for media in files:
-            items.append(_judge(root, media.path, gate))
+        for source, read in _read_ahead(root, (media.path for media in files)):
+            items.append(_judge(source, read, gate))
             if on_file is not None:
-                on_file(media.path)
+                on_file(source)
         catalogue.set_problems(gate.marks)
     items += [WipeItem(path, "keep", NOT_A_PHOTO) for path in not_photos]
     items += [WipeItem(path, "keep", f"{kind}: {NOT_A_FILE}") for path, kind in specials]

@@ -22,8 +22,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import psutil
-
 from ..errors import ArchiveError, ArchiveLockedError
 from ..models import METADIR
 from ..storage import modes
@@ -88,6 +86,8 @@ def _owner_gone(info: dict[str, Any] | None) -> bool:
     pid = info.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool):
         return False
+    import psutil  # lazily: only a stale-looking lock needs it
+
     if not psutil.pid_exists(pid):
         return True
     try:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from ..models import METADIR
-from ..storage import pagecache
-from ..storage.transfer import CHUNK, TEMP_PREFIX
+from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
 from .catalogue import CatalogueRecord
 from .permissions import find_exposed, tighten
@@ -42,19 +41,9 @@ class CopyState:
 
 
 def hash_file(path: Path, on_bytes: ByteCallback | None = None) -> tuple[int, str]:
-    """(size, sha256) of ``path`` read from the medium in ``CHUNK`` pieces."""
-    digest = hashlib.sha256()
-    buffer = memoryview(bytearray(CHUNK))
-    total = 0
-    with open(path, "rb", buffering=0) as handle:
-        pagecache.drop(handle.fileno())
-        while count := handle.readinto(buffer):
-            digest.update(buffer[:count])
-            total += count
-            if on_bytes is not None:
-                on_bytes(count)
-        pagecache.drop(handle.fileno())
-    return total, digest.hexdigest()
+    """(size, sha256) of ``path`` read from the medium (not the page cache), 1 MiB at a time:
+    O_DIRECT where the file system allows it."""
+    return hash_from_disk(path, hashlib.sha256(), on_bytes=on_bytes)
 
 
 class CopyChecker:

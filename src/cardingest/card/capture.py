@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, TypeGuard
 
-import exifread
-
 from ..models import TimeSource
 from .raw import read_raw
 
@@ -212,16 +210,21 @@ def _quick_tags(block: bytes) -> dict[str, str] | None:
 
 
 def _read_tags(fh: BinaryIO) -> dict:
+    """The quick reader's tags, else exifread's (imported only when a file needs it)."""
     block = _exif_block(fh)
     if block is not None:
         quick = _quick_tags(block)
         if quick:
             return quick
+        import exifread
+
         tags = exifread.process_file(
             io.BytesIO(block), details=False, extract_thumbnail=False, stop_tag=STOP_TAG
         )
         if tags:
             return tags
+    import exifread
+
     fh.seek(0)
     return exifread.process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
 

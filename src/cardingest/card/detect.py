@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-import psutil
-
 from ..errors import SourceError
 from ..models import Card
 from .fusefat import fusefat_source
@@ -261,6 +259,8 @@ def _below(mountpoint: str, folder: str) -> bool:
 
 def _partitions() -> list[Partition]:
     """All mounts: ``all=False`` hides FUSE mounts (fusefat, exfat-fuse) on Linux."""
+    import psutil  # lazily: only finding cards needs it
+
     try:
         found: list[Partition] = list(psutil.disk_partitions(all=True))
     except (OSError, RuntimeError):

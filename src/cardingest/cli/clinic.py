@@ -11,10 +11,9 @@ import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import CatalogueRecord, require_catalogue
@@ -46,6 +45,9 @@ from . import documents, output
 from .interactive import can_assign
 from .output import escape
 from .session import open_archive
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="Only photos taken on or after this day (YYYY-MM-DD).")
@@ -134,6 +136,8 @@ def keywords_text(record: CatalogueRecord) -> str:
 
 
 def search_table(records: list[CatalogueRecord]) -> Table:
+    from rich.table import Table  # lazily: --help does not pay for it
+
     table = Table(header_style="bold")
     for column in ("ID", "captured", "archive path", "keywords", "consent"):
         table.add_column(column, overflow="fold")

@@ -7,23 +7,17 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape as _markup_escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from ..models import Card, Plan
 from ..text import json_safe, json_safe_value, printable, undecodable
+
+if TYPE_CHECKING:  # imported where used: --help and --json runs do not pay for them
+    from rich.progress import Progress
+    from rich.table import Table
 
 out = Console(soft_wrap=True)
 if not out.is_terminal:
@@ -86,6 +80,8 @@ def human_bytes(size: float) -> str:
 
 def plan_table(plan: Plan, actions: dict[str, str] | None = None) -> Table:
     """The plan as a table; `actions` overrides an item's action (e.g. 'failed' after ingest)."""
+    from rich.table import Table
+
     table = Table(show_lines=False, header_style="bold")
     table.add_column("source", overflow="fold")
     table.add_column("captured")
@@ -151,6 +147,8 @@ def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> No
 
 
 def cards_table(cards: list[Card]) -> Table:
+    from rich.table import Table
+
     table = Table(header_style="bold")
     for column in ("mount", "label", "file system", "size", "free", "photos", "removable"):
         table.add_column(column)
@@ -173,6 +171,16 @@ def progress(enabled: bool, *, bytes_mode: bool) -> Iterator[Progress | None]:
     if not enabled or not err.is_terminal:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
     if bytes_mode:
         columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]

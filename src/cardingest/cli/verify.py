@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict
 from pathlib import Path
-
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from ..archive.audit import AuditLog
 from ..archive.auditrepair import TornTail, repair_torn_tail
@@ -25,6 +24,9 @@ from ..models import Settings
 from . import documents, output
 from .output import escape
 from .session import open_archive
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _patient(raw: str | None, settings: Settings) -> str | None:
@@ -48,6 +50,8 @@ def _measure(archive: Path, patient_id: str | None) -> VerifyReport:
 
 
 def problems_table(report: VerifyReport) -> Table:
+    from rich.table import Table  # lazily: --help does not pay for it
+
     table = Table(header_style="bold")
     for column in ("problem", "copy", "path", "detail"):
         table.add_column(column, overflow="fold")

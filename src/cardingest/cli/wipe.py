@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ..archive.audit import AuditLog
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
@@ -30,6 +29,9 @@ from . import documents, output
 from .output import escape
 from .session import open_archive
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 _STYLE = {"remove": "green", "keep": "yellow"}
 
 
@@ -48,6 +50,8 @@ def require_confirmation(yes: bool) -> None:
 
 
 def wipe_table(items: list[WipeItem]) -> Table:
+    from rich.table import Table  # lazily: --help does not pay for it
+
     table = Table(header_style="bold")
     table.add_column("card file", overflow="fold")
     table.add_column("action")
