@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -13,8 +14,8 @@ from pathlib import Path
 from .archive.catalogue import Catalogue, catalogue_path
 from .card.scan import not_photo_warning, scan
 from .errors import CardReadError, UsageError
-from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
-from .plan.idmap import parse_map, single_id_map
+from .models import ArchivedFile, ArchiveState, Card, IdMap, MediaFile, Plan, Settings
+from .plan.idmap import parse_map, resolve, single_id_map
 from .plan.planner import make_plan
 
 
@@ -67,6 +68,54 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
         return catalogue.archive_state({row.patient_id for row in idmap.rows})
 
 
+_HASH_CHUNK = 1024 * 1024
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_elsewhere(
+    root: Path,
+    archive: Path,
+    files: tuple[MediaFile, ...],
+    idmap: IdMap,
+    clock_offset: timedelta,
+) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
+    """Hash the card photos whose size matches a file archived under another patient.
+
+    Returns the files (those candidates with their `sha256`, or marked unreadable when they
+    cannot be read, so they are held: a patient in doubt fails closed) and the catalogue's
+    files of those sizes, for the planner to compare. Equal content has equal size, so no
+    other photo needs reading; a card of new photos costs one query.
+    """
+    if not catalogue_path(archive).exists():
+        return files, ()
+    photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]
+    with Catalogue.open(archive, create=False) as catalogue:
+        found = catalogue.archived_with_sizes({m.size for m in photos})
+    if not found:
+        return files, ()
+    owners: dict[int, set[str]] = {}
+    for archived in found:
+        owners.setdefault(archived.size, set()).add(archived.patient_id)
+    assignment = resolve(idmap, files, clock_offset)
+    hashed: dict[str, MediaFile] = {}
+    for media in photos:
+        row = assignment.get(media.path)
+        if row is None or not owners.get(media.size, set()) - {row.patient_id}:
+            continue
+        try:
+            hashed[media.path] = replace(media, sha256=_sha256(root / media.path))
+        except OSError:
+            hashed[media.path] = replace(media, unreadable=True)
+    return tuple(hashed.get(m.path, m) for m in files), tuple(found)
+
+
 def prepare(
     root: Path,
     card: Card | None,
@@ -78,10 +127,12 @@ def prepare(
 ) -> Prepared:
     others: list[str] = []
     files = scan_source(root, on_file, others)
+    files, elsewhere = content_elsewhere(root, settings.archive, files, idmap, clock_offset)
     plan = make_plan(
         files,
         idmap,
-        state=archive_state(settings.archive, idmap),
+        state=replace(archive_state(settings.archive, idmap), elsewhere=elsewhere),
+        allow_other_patient=settings.allow_other_patient,
         source=str(root),
         archive=str(settings.archive),
         folder_template=settings.folder_template,

@@ -350,6 +350,22 @@ class Catalogue:
                 taken.update(row[0] for row in rows)
         return ArchiveState(archived=tuple(archived), taken_paths=frozenset(taken))
 
+    def archived_with_sizes(self, sizes: Iterable[int]) -> list[ArchivedFile]:
+        """Every archived file (any patient) of one of these sizes: the candidates for
+        "this content is already filed", which only the sha256 then decides."""
+        wanted = sorted(set(sizes))
+        found: list[ArchivedFile] = []
+        with self._errors():
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
+                    f" problem FROM files WHERE size IN ({marks}) ORDER BY archive_path",
+                    chunk,
+                )
+                found.extend(ArchivedFile(*row) for row in rows)
+        return found
+
     def begin_ingest(
         self,
         ingest_id: str,

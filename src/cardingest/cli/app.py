@@ -107,6 +107,16 @@ def cards(as_json: JsonOpt = False) -> None:
     output.out.print(output.cards_table(found))
 
 
+AllowOtherOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-other-patient",
+        help="For this run, also archive photos whose content is already filed under another "
+        "patient (held otherwise).",
+    ),
+]
+
+
 @app.command()
 @handles_errors
 def preview(
@@ -116,9 +126,10 @@ def preview(
     archive: ArchiveOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
+    allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
-    settings = load_settings(archive=archive)
+    settings = replace(load_settings(archive=archive), allow_other_patient=allow_other_patient)
     prepared = run_prepare(
         source,
         settings,
@@ -329,9 +340,12 @@ def ingest(
         bool, typer.Option("--dry-run", help="Show the plan (as preview does); change nothing.")
     ] = False,
     as_json: JsonOpt = False,
+    allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
-    settings = load_settings(archive=archive, backup=backup)
+    settings = replace(
+        load_settings(archive=archive, backup=backup), allow_other_patient=allow_other_patient
+    )
     offset = parse_clock_offset(clock_offset)
     if wipe and not dry_run:
         require_confirmation(yes)
