@@ -65,6 +65,7 @@ from .common import (
     show_plan,
 )
 from .config import ENV_ARCHIVE, load_settings
+from .move import move_command
 from .verify import run_audit, run_verify
 from .wipe import exit_code as wipe_exit_code
 from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
@@ -569,6 +570,9 @@ def demo() -> None:
         f"then try: cd {escape(str(settings.archive))} && sha256sum -c "
         f"{escape(str(result.manifest.relative_to(settings.archive)) if result.manifest else '')}"
     )
+
+
+app.command("move")(move_command)
 
 
 def main() -> None:
