@@ -93,7 +93,7 @@ def folder_card(tmp_path_factory: pytest.TempPathFactory) -> Source:
     for rel, data in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
-    return Source(root, photos_of(files))
+    return Source(root, photos_of(files, PATIENT))
 
 
 @pytest.mark.fault(12, "hostile ID maps: exit 2 with a line number, nothing written")
