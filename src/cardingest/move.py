@@ -15,8 +15,9 @@ Carrying it out is idempotent, step by step:
 5. append one ``move`` audit event (once: a re-run looks for its ``move_id`` first);
 6. delete the journal.
 
-Any command run later that finds a journal finishes it first (the caller holds the lock).
-Until then every catalogued photo exists under its catalogued path: no step loses a file.
+The next ``cardingest move`` (the same command, or any other) finds the journal and finishes
+it first. Until then every catalogued photo exists under its catalogued path: no step loses a
+file (only `verify` may meanwhile see the new names as unexpected).
 """
 
 from __future__ import annotations
