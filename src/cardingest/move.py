@@ -36,6 +36,7 @@ from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
 from .archive.manifest import write_manifest
 from .archive.xmp import sidecar_path
+from .card.scan import SIDECAR_EXTENSIONS
 from .errors import ArchiveError, CatalogueError, UsageError
 from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
@@ -247,7 +248,9 @@ def plan_move(
             result.already.append((record.archive_path, record.archive_path))
     conflicts: list[str] = []
     for record in moving:
-        there = catalogue.has_sha(request.to, record.sha256)
+        # Sidecars (THM, camera XMP) of two shots may well be identical: photos decide.
+        photo = _extension(record.archive_path).lower() not in SIDECAR_EXTENSIONS
+        there = catalogue.has_sha(request.to, record.sha256) if photo else None
         if there is not None:
             conflicts.append(
                 f"{record.archive_path}: the same photo is already archived under "
