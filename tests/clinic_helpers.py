@@ -9,10 +9,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 from cardimage import require
 from PIL import ExifTags, Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cardingest.cli.app import app
 from cardingest.demo import make_demo_card
@@ -26,19 +25,13 @@ IMG_0005,ZAA0067,,,
 """
 
 
-def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh HOME, and a config that accepts the demo's test-range NHIs."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
-    config = tmp_path / "test-ids.toml"
-    config.write_text("allow_test_ids = true\n", encoding="utf-8")
-    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
-    return config
+def cli(*args: str | Path, input: str | None = None) -> Result:
+    """The one in-process CLI runner of the tests (stdout and stderr kept apart)."""
+    return runner.invoke(app, [str(a) for a in args], input=input)
 
 
 def invoke(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
+    result = cli(*args)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -14,6 +14,25 @@ import pytest
 from cardimage import CardFactory, require_exfat_tools, require_fat_tools, require_samples
 
 
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs with a HOME of its own and no cardingest settings from the environment,
+    so the user's config (an archive, a name template) or shell never changes what it sees."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
+    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
+
+
+@pytest.fixture
+def test_ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config that accepts test-range NHIs (the demo card's ZAC5361, ZAA0067...)."""
+    config = tmp_path / "test-ids.toml"
+    config.write_text("allow_test_ids = true\n", encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    return config
+
+
 @pytest.fixture
 def samples_dir() -> Path:
     """The shared samples folder (``real/`` and ``expected-exiftool.tsv`` inside)."""

@@ -8,24 +8,9 @@ from typing import Any
 
 import pytest
 from cardimage import CardFactory
-from typer.testing import CliRunner, Result
+from clinic_helpers import cli
 
-from cardingest.cli.app import app
 from cardingest.errors import EXIT_FAILURE, EXIT_OK
-
-runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
-    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
-
-
-def cli(*args: str | Path) -> Result:
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture

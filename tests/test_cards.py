@@ -20,10 +20,9 @@ from cardingest.card.detect import (
     is_candidate,
     is_dcf_folder,
     is_removable_hint,
-    parse_boot_sector,
-    read_volume_id,
     resolve_source,
 )
+from cardingest.card.volume import parse_boot_sector, read_volume_id
 from cardingest.errors import SourceError
 
 sdiskpart = namedtuple("sdiskpart", ["device", "mountpoint", "fstype", "opts"])

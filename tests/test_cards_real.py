@@ -19,7 +19,8 @@ from cardimage import (
     samples_real,
 )
 
-from cardingest.card.detect import find_cards, read_volume_id, resolve_source
+from cardingest.card.detect import find_cards, resolve_source
+from cardingest.card.volume import read_volume_id
 from cardingest.models import Card
 
 pytestmark = pytest.mark.card

@@ -9,34 +9,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from clinic_helpers import cli
 
 from cardingest.archive.lock import ArchiveLock
-from cardingest.cli.app import app
 from cardingest.demo import make_demo_card
-
-runner = CliRunner()
 
 
 @pytest.fixture
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+def demo(tmp_path: Path, test_ids: Path) -> tuple[Path, Path]:
     """The demo card; its map uses test-range NHIs, so the config allows them."""
-    config = tmp_path / "test-ids.toml"
-    config.write_text("allow_test_ids = true\n", encoding="utf-8")
-    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
     return make_demo_card(tmp_path)
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
-    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
-
-
 def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
+    result = cli(*args)
     return result.exit_code, result.stdout
 
 
@@ -81,9 +67,7 @@ def test_bad_id_exits_2_and_creates_nothing(
     archive = tmp_path / "a"
     os.environ.pop("CARDINGEST_CONFIG")
     for command in ("preview", "ingest"):
-        result = runner.invoke(
-            app, [command, str(card), "--id", patient_id, "--archive", str(archive)]
-        )
+        result = cli(command, str(card), "--id", patient_id, "--archive", str(archive))
         assert result.exit_code == 2, result.output
         assert message in result.stderr
         assert "Traceback" not in result.output
@@ -97,11 +81,9 @@ def test_map_and_id_together_or_neither(demo: tuple[Path, Path]) -> None:
 
 
 def test_missing_source_and_bad_flags(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["preview", str(tmp_path / "nope"), "--id", "JBX3656"])
+    result = cli("preview", str(tmp_path / "nope"), "--id", "JBX3656")
     assert result.exit_code == 2 and "nope" in result.stderr
-    result = runner.invoke(
-        app, ["preview", str(tmp_path), "--id", "JBX3656", "--clock-offset", "soon"]
-    )
+    result = cli("preview", str(tmp_path), "--id", "JBX3656", "--clock-offset", "soon")
     assert result.exit_code == 2 and "clock-offset" in result.stderr
 
 
@@ -111,15 +93,11 @@ def test_bad_map_lists_every_problem_and_copies_nothing(
     card, _ = demo
     bad = tmp_path / "bad.csv"
     bad.write_text("files,id,diagnoss\nIMG_0001,ZAC3561,x\nIMG_0002,../x,y\n", encoding="utf-8")
-    result = runner.invoke(
-        app, ["ingest", str(card), "--map", str(bad), "--archive", str(tmp_path / "a")]
-    )
+    result = cli("ingest", str(card), "--map", str(bad), "--archive", str(tmp_path / "a"))
     assert result.exit_code == 2
     assert "line 1: unknown column 'diagnoss'" in result.stderr
     bad.write_text("files,id\nIMG_0001,ZAC3561\nIMG_0002,../x\n", encoding="utf-8")
-    result = runner.invoke(
-        app, ["ingest", str(card), "--map", str(bad), "--archive", str(tmp_path / "a"), "--json"]
-    )
+    result = cli("ingest", str(card), "--map", str(bad), "--archive", str(tmp_path / "a"), "--json")
     assert result.exit_code == 2
     details = json.loads(result.stdout)["error"]["details"]
     assert [d.split(":")[0] for d in details] == ["line 2", "line 3"]
@@ -130,7 +108,7 @@ def test_bad_config_is_exit_2(demo: tuple[Path, Path], tmp_path: Path, monkeypat
     config = tmp_path / "config.toml"
     config.write_text('archve = "/x"\n', encoding="utf-8")
     monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
-    result = runner.invoke(app, ["preview", str(demo[0]), "--id", "JBX3656"])
+    result = cli(*["preview", str(demo[0]), "--id", "JBX3656"])
     assert result.exit_code == 2 and "unknown key 'archve'" in result.stderr
 
 
@@ -218,16 +196,13 @@ def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
 def test_archive_on_a_missing_drive_is_refused(demo: tuple[Path, Path], tmp_path: Path) -> None:
     card, map_file = demo
     archive = tmp_path / "unplugged-drive" / "archive"
-    result = runner.invoke(
-        app, ["ingest", str(card), "--map", str(map_file), "--archive", str(archive)]
-    )
+    result = cli("ingest", str(card), "--map", str(map_file), "--archive", str(archive))
     assert result.exit_code == 1
     assert "Is the archive drive connected?" in result.stderr
     assert not (tmp_path / "unplugged-drive").exists()
-    result = runner.invoke(
-        app,
-        ["ingest", str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"),
-         "--backup", str(tmp_path / "nas" / "backup")],
+    result = cli(
+        "ingest", str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"),
+         "--backup", str(tmp_path / "nas" / "backup"),
     )  # fmt: skip
     assert result.exit_code == 1 and "nas" in result.stderr
     assert not (tmp_path / "a" / "ZAC5361").exists()
@@ -237,10 +212,9 @@ def test_backup_must_be_separate_from_the_archive(demo: tuple[Path, Path], tmp_p
     card, map_file = demo
     archive = tmp_path / "a"
     for backup in (archive, archive / "backup"):
-        result = runner.invoke(
-            app,
-            ["ingest", str(card), "--map", str(map_file), "--archive", str(archive),
-             "--backup", str(backup)],
+        result = cli(
+            "ingest", str(card), "--map", str(map_file), "--archive", str(archive),
+             "--backup", str(backup),
         )  # fmt: skip
         assert result.exit_code == 2, result.output
         assert "overlap" in result.stderr
@@ -256,12 +230,12 @@ def test_a_backup_in_use_by_another_ingest_is_refused(
     args = ["ingest", str(card), "--map", str(map_file), "--archive", str(archive),
             "--backup", str(backup), "--json"]  # fmt: skip
     with ArchiveLock(backup, "ingest"):
-        result = runner.invoke(app, args)
+        result = cli(*args)
         assert result.exit_code == 1, result.output
         error = json.loads(result.stdout)["error"]
         assert f"is using {backup}" in error["message"] and error["exit"] == 1, error
         assert not (archive / "ZAC5361").exists() and not (backup / "ZAC5361").exists()
-    result = runner.invoke(app, args)
+    result = cli(*args)
     assert result.exit_code == 3, result.output  # one demo photo is held: not in the map
     assert json.loads(result.stdout)["summary"]["copied"] == 5
     assert not (backup / ".cardingest" / "lock").exists()
@@ -314,21 +288,21 @@ def test_a_repair_puts_back_its_own_file_when_the_photo_is_twice_on_the_card(
     card, _map = demo
     archive = tmp_path / "a"
     args = ["ingest", str(card), "--id", "ZAC5361", "--archive", str(archive), "--json"]
-    assert runner.invoke(app, args).exit_code == 0
+    assert cli(*args).exit_code == 0
     first = "ZAC5361/ZAC5361-20261124-091502.jpg"
     copy = archive / first
     copy.write_bytes(copy.read_bytes()[:-3] + b"XYZ")
-    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
+    assert cli("verify", "--archive", str(archive)).exit_code == 1
     folder = card / "DCIM" / "100DEMO_"
     (folder / "IMG_0009.JPG").write_bytes((folder / "IMG_0001.JPG").read_bytes())
-    result = runner.invoke(app, args)
+    result = cli(*args)
     assert result.exit_code == 0, result.output
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items["DCIM/100DEMO_/IMG_0001.JPG"]["repair"] is True
     assert items["DCIM/100DEMO_/IMG_0001.JPG"]["target"] == first
     assert items["DCIM/100DEMO_/IMG_0009.JPG"]["action"] == "skip"
     assert items["DCIM/100DEMO_/IMG_0009.JPG"]["target"] == first
-    verified = runner.invoke(app, ["verify", "--archive", str(archive), "--json"])
+    verified = cli("verify", "--archive", str(archive), "--json")
     assert verified.exit_code == 0, verified.stdout
     assert json.loads(verified.stdout)["summary"]["missing"] == 0
     events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]

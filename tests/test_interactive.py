@@ -13,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from cardimage import require
-from clinic_helpers import cardingest_exe, invoke, isolate
+from clinic_helpers import cardingest_exe, invoke
 from factories import media
 
 from cardingest.demo import make_demo_card
@@ -26,8 +26,8 @@ GAP = timedelta(minutes=5)
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return isolate(tmp_path, monkeypatch)
+def _test_ids(test_ids: Path) -> Path:
+    return test_ids
 
 
 def files() -> list:

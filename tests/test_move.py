@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clinic_helpers import demo_card, ingest_demo, invoke, isolate
+from clinic_helpers import demo_card, ingest_demo, invoke
 
 from cardingest.archive.lock import ArchiveLock
 
@@ -22,8 +22,9 @@ SECOND = "ZAC5361/ZAC5361-20261124-091502-2.jpg"
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return isolate(tmp_path, monkeypatch)
+def demo_ids(test_ids: Path) -> Path:
+    """The demo card's test-range NHIs are accepted (conftest's ``test_ids``)."""
+    return test_ids
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from clinic_helpers import ingest_demo, invoke, isolate, subjects
+from clinic_helpers import ingest_demo, invoke, subjects
 
 from cardingest.archive.audit import AuditLog
 from cardingest.archive.lock import ArchiveLock
@@ -14,8 +14,8 @@ from cardingest.archive.xmp import sidecar_path
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate(tmp_path, monkeypatch)
+def _test_ids(test_ids: Path) -> Path:
+    return test_ids
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from clinic_helpers import (
     camera_jpeg,
     exiftool,
     invoke,
-    isolate,
     private_tags,
     subjects,
     tree,
@@ -27,14 +26,15 @@ from PIL import Image
 from cardingest.archive.audit import AuditLog
 from cardingest.archive.catalogue import CatalogueRecord
 from cardingest.archive.xmp import sidecar_path
-from cardingest.clinic.share import fit, share_names, strip_jpeg
+from cardingest.clinic.jpeg import fit, strip_jpeg
+from cardingest.clinic.share import share_names
 
 MEDIUM = (640, 480)
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate(tmp_path, monkeypatch)
+def _test_ids(test_ids: Path) -> Path:
+    return test_ids
 
 
 def within(size: tuple[int, int], box: tuple[int, int]) -> bool:

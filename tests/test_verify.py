@@ -8,30 +8,15 @@ from typing import Any
 
 import pytest
 from cardimage import CardFactory
-from typer.testing import CliRunner, Result
+from clinic_helpers import cli
 
 from cardingest.archive.verify import CopyChecker, hash_file
-from cardingest.cli.app import app
 from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK
-
-runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
-    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
 
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
     return tmp_path / "archive"
-
-
-def cli(*args: str | Path) -> Result:
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def jpegs(samples_dir: Path, count: int) -> list[Path]:
@@ -131,7 +116,8 @@ def test_missing_unexpected_and_what_is_not_unexpected(
     code, document = verify(archive)
 
     assert code == EXIT_FAILURE
-    assert sorted(kinds(document)) == [
+    found = [k for k in kinds(document) if k[0] != "exposed"]  # see test_permissions.py
+    assert sorted(found) == [
         ("missing", "archive", gone),
         ("unexpected", "archive", "JBX3656/old/copy.jpg"),
         ("unexpected", "archive", "JBX3656/stray.jpg"),

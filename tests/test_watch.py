@@ -16,21 +16,21 @@ from pathlib import Path
 
 import pytest
 from cardimage import CardFactory, require
-from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke, isolate
+from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke
 
 from cardingest.card import watch as watch_module
 from cardingest.card.detect import find_cards
 from cardingest.card.watch import Watcher, watch
-from cardingest.cli.clinic import stop_between_files
 from cardingest.cli.config import load_settings
+from cardingest.cli.interactive import stop_between_files
 from cardingest.ingest import execute
 from cardingest.models import Card
 from cardingest.prepare import load_idmap, prepare
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate(tmp_path, monkeypatch)
+def _test_ids(test_ids: Path) -> Path:
+    return test_ids
 
 
 def card(mount: str) -> Card:

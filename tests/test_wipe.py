@@ -12,38 +12,23 @@ from typing import Any
 
 import pytest
 from cardimage import CardFactory, require
-from typer.testing import CliRunner, Result
+from clinic_helpers import cli
 
 from cardingest import ingest, wipe
 from cardingest.archive.catalogue import CatalogueRecord
 from cardingest.card import scan
 from cardingest.cli import wipe as cli_wipe
-from cardingest.cli.app import app
 from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
 from cardingest.models import Card
 from cardingest.storage.transfer import TransferResult
 from cardingest.wipe import names_file, same_card
 
-runner = CliRunner()
-
 NOTES = b"camera notes, not a photo"
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
-    monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
 
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
     return tmp_path / "archive"
-
-
-def cli(*args: str | Path, input: str | None = None) -> Result:
-    return runner.invoke(app, [str(a) for a in args], input=input)
 
 
 def jpegs(samples_dir: Path) -> list[Path]:

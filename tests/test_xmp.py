@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke, isolate, subjects
+from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke, subjects
 
 from cardingest.archive.xmp import Keywords, is_ours, render, sidecar_path, write_sidecar
 from cardingest.storage.transfer import TEMP_PREFIX
@@ -17,8 +17,8 @@ RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate(tmp_path, monkeypatch)
+def _test_ids(test_ids: Path) -> Path:
+    return test_ids
 
 
 def bag(document: bytes, tag: str) -> list[str]:

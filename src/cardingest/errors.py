@@ -79,6 +79,10 @@ class ArchiveError(CardingestError):
     exit_code = EXIT_FAILURE
 
 
+class ShareError(ArchiveError):
+    """The share folder cannot be created or written."""
+
+
 class CatalogueError(CardingestError):
     """The catalogue database is unreadable or from a newer cardingest."""
 

@@ -13,6 +13,8 @@ Action = Literal["copy", "skip", "hold"]
 Consent = Literal["record", "teaching", "publication"]
 CONSENT_LEVELS: tuple[str, ...] = ("record", "teaching", "publication")
 METADIR = ".cardingest"
+MAX_SUFFIX = 9999
+"""The highest same-second or name-clash suffix (``-2`` ... ``-9999``) before giving up."""
 """The archive's own folder: catalogue, manifests, audit log, lock."""
 
 
@@ -195,6 +197,7 @@ class Settings:
     gap_minutes: float = 5.0
     operator: str = "unknown"
     config_file: Path | None = None
+    archive_group: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
     allow_other_patient: bool = False
     """Per run (`--allow-other-patient`), never from the config: archive content that is

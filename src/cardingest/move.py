@@ -42,6 +42,7 @@ from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX
 from .storage.durable import NO_HARDLINKS, atomic_write_bytes, fsync_dir, writing_to
+from .storage.modes import make_dirs
 
 JOURNAL_NAME = "move-journal.json"
 
@@ -369,7 +370,8 @@ def _link(old: Path, new: Path) -> None:
         return
     if not old.exists():
         raise ArchiveError(f"{old} is gone and {new} does not exist; run verify")
-    new.parent.mkdir(parents=True, exist_ok=True)
+    for folder in make_dirs(new.parent):  # the patient's folder, with its mode (storage.modes)
+        fsync_dir(folder.parent)
     try:
         os.link(old, new)
     except OSError as exc:

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Literal
 
 from .archive.audit import AuditLog, recorded_source
-from .archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.verify import CopyChecker, CopyState, Where, hash_file, mark_change, record_copies
 from .card.scan import scan_root
-from .errors import CardWriteError, CatalogueError, SourceError
+from .errors import CardWriteError, SourceError
 from .models import Card
 from .prepare import scan_source
 from .storage.durable import fsync_dir
@@ -52,15 +52,6 @@ class WipeItem:
     patient_id: str | None = None
     size: int = 0
     mtime_ns: int = 0
-
-    def to_dict(self) -> dict[str, str | None]:
-        return {
-            "source": self.source,
-            "sha256": self.sha256,
-            "action": self.action,
-            "reason": self.reason,
-            "archive_path": self.archive_path,
-        }
 
 
 @dataclass(frozen=True)
@@ -96,15 +87,6 @@ class WipeResult:
     @property
     def kept(self) -> list[WipeItem]:
         return [item for item in self.items if item.action == "keep"]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "source": self.plan.source,
-            "archive": self.plan.archive,
-            "dry_run": self.dry_run,
-            "items": [item.to_dict() for item in self.items],
-            "summary": {"removed": len(self.removed), "kept": len(self.kept)},
-        }
 
 
 def new_wipe_id() -> str:
@@ -251,12 +233,8 @@ def require_dcim(root: Path) -> None:
         raise SourceError(f"{root} has no DCIM folder: wipe only removes photos under DCIM/")
 
 
-def require_catalogue(archive: Path) -> None:
-    if not catalogue_path(archive).is_file():
-        raise CatalogueError(
-            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}, "
-            "so nothing can be removed. Is --archive right?"
-        )
+NOTHING_REMOVABLE = "so nothing can be removed"
+"""What a missing catalogue means for a wipe."""
 
 
 def _judge(root: Path, source: str, gate: Gate) -> WipeItem:
@@ -292,7 +270,7 @@ def plan_wipe(
     """Re-read every photo on the card and decide remove or keep. Changes nothing."""
     root = Path(root)
     require_dcim(root)
-    require_catalogue(archive)
+    require_catalogue(archive, NOTHING_REMOVABLE)
     not_photos: list[str] = []
     files = scan_source(root, not_photos=not_photos)
     items: list[WipeItem] = []

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,11 +148,34 @@ class Findings:
         return "\n".join(lines)
 
 
+def _snapshot(path: Path) -> sqlite3.Connection:
+    """An in-memory copy of the catalogue, its write-ahead log applied.
+
+    Right after a kill -9 the WAL is hot and only a writer may recover it: a ``mode=ro``
+    connection then fails with "attempt to write a readonly database". The checker must not
+    write to the archive it judges, so it copies the database and its WAL to a private
+    folder and recovers the copy there.
+    """
+    with tempfile.TemporaryDirectory(prefix="checker-") as private:
+        copy = Path(private, path.name)
+        for suffix in ("", "-wal"):
+            source = Path(f"{path}{suffix}")
+            if source.exists():
+                shutil.copyfile(source, f"{copy}{suffix}")
+        disk = sqlite3.connect(copy)
+        try:
+            memory = sqlite3.connect(":memory:")
+            disk.backup(memory)
+        finally:
+            disk.close()
+    return memory
+
+
 def read_rows(archive: Path) -> list[Row]:
     path = archive / METADIR / "catalogue.sqlite"
     if not path.is_file():
         return []
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = _snapshot(path)
     try:
         cursor = conn.execute(
             "SELECT patient_id, archive_path, sha256, size, source_path, backup_path, ingest_id"

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from ..errors import AuditError
 from ..models import METADIR, Card
-from ..storage.durable import atomic_write_bytes
+from ..storage import modes
+from ..storage.durable import atomic_write_bytes, sync_file
 
 try:
     import fcntl
@@ -182,9 +183,14 @@ class AuditLog:
         if clash:
             raise ValueError(f"Reserved audit field(s): {', '.join(sorted(clash))}")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-            fd = os.open(self.path, flags | getattr(os, "O_BINARY", 0), 0o644)
+            modes.make_dirs(self.folder)
+            flags = (
+                os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+            )
+            try:
+                fd = modes.create(self.path, flags)
+            except FileExistsError:
+                fd = os.open(self.path, flags)
         except OSError as exc:
             raise AuditError(f"Cannot open {self.path}: {exc}") from exc
         try:
@@ -206,7 +212,7 @@ class AuditLog:
                     raise AuditError(
                         f"Short write to {self.path} ({written} of {len(line) + 1} bytes)"
                     )
-                os.fsync(fd)
+                sync_file(fd)
                 self._write_head(count + 1, _sha(line))
         except OSError as exc:
             raise AuditError(f"Cannot write {self.path}: {exc}") from exc

@@ -10,6 +10,7 @@ No personal details are stored: patient IDs, never names or birth dates.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -21,6 +22,7 @@ from typing import Any
 
 from ..errors import CatalogueError
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
+from ..storage import modes
 
 CATALOGUE_NAME = "catalogue.sqlite"
 
@@ -199,6 +201,20 @@ def catalogue_path(archive: Path) -> Path:
     return Path(archive) / METADIR / CATALOGUE_NAME
 
 
+def require_catalogue(archive: Path, consequence: str = "") -> None:
+    """Refuse an archive without a catalogue: most often a wrong ``--archive``.
+
+    ``consequence`` says what that means for the command at hand, e.g. "so nothing can be
+    removed".
+    """
+    if not catalogue_path(archive).is_file():
+        then = f", {consequence}" if consequence else ""
+        raise CatalogueError(
+            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}{then}. "
+            "Is --archive right?"
+        )
+
+
 _INSERT_DIAGNOSIS = (
     "INSERT INTO keywords (file_id, kind, position, value) VALUES (?, 'diagnosis', ?, ?)"
 )
@@ -250,7 +266,9 @@ class Catalogue:
             raise CatalogueError(f"No catalogue at {path}")
         try:
             if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                modes.make_dirs(path.parent)
+                with suppress(FileExistsError):  # SQLite gives its -wal and -shm the same mode
+                    os.close(modes.create(path, os.O_WRONLY))
                 conn = sqlite3.connect(path, timeout=30, isolation_level=None)
             else:
                 conn = sqlite3.connect(
@@ -732,10 +750,11 @@ class Catalogue:
             ):
                 keywords.setdefault(file_id, []).append(value)
         cut = _DIAGNOSIS_AT + 1
-        records = [
-            CatalogueRecord(*row[1:cut], tuple(keywords.get(row[0], ())), *row[cut:], row[0])
-            for row in rows
-        ]
+        records: list[CatalogueRecord] = []
+        for row in rows:
+            diagnosis = tuple(keywords.get(row[0], ()))
+            values: tuple[Any, ...] = (*row[1:cut], diagnosis, *row[cut:], row[0])
+            records.append(CatalogueRecord(*values))
         return records
 
 

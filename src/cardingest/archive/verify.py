@@ -19,9 +19,10 @@ from ..storage import pagecache
 from ..storage.transfer import CHUNK, TEMP_PREFIX
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord
+from .permissions import find_exposed, tighten
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
-ProblemKind = Literal["missing", "changed", "unreadable", "unexpected"]
+ProblemKind = Literal["missing", "changed", "unreadable", "unexpected", "exposed"]
 Where = Literal["archive", "backup"]
 ByteCallback = Callable[[int], None]
 
@@ -147,17 +148,6 @@ class Problem:
     actual_sha256: str | None = None
     detail: str | None = None
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {
-            "kind": self.kind,
-            "path": self.path,
-            "where": self.where,
-            "id": self.patient_id,
-            "expected_sha256": self.expected_sha256,
-            "actual_sha256": self.actual_sha256,
-            "detail": self.detail,
-        }
-
 
 @dataclass
 class VerifyReport:
@@ -178,7 +168,13 @@ class VerifyReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        kinds: tuple[ProblemKind, ...] = ("missing", "changed", "unreadable", "unexpected")
+        kinds: tuple[ProblemKind, ...] = (
+            "missing",
+            "changed",
+            "unreadable",
+            "unexpected",
+            "exposed",
+        )
         return {
             "records": self.records,
             "copies": self.copies,
@@ -188,15 +184,6 @@ class VerifyReport:
 
     def paths(self, kind: ProblemKind) -> list[str]:
         return [problem.path for problem in self.problems if problem.kind == kind]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "archive": self.archive,
-            "id": self.patient_id,
-            "ok": self.ok,
-            "summary": {**self.counts, "bytes": self.bytes_read},
-            "problems": [problem.to_dict() for problem in self.problems],
-        }
 
 
 def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState) -> Problem:
@@ -267,6 +254,7 @@ def verify_archive(
     report = VerifyReport(archive=str(archive), patient_id=patient_id)
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
+    backups: list[Path] = []
     with Catalogue.open(archive, create=False) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
@@ -275,6 +263,8 @@ def verify_archive(
             catalogued.add(record.archive_path)
             states = []
             for where, path in record_copies(archive, record):
+                if where == "backup":
+                    backups.append(path)
                 report.copies += 1
                 state = checker.check(path, record.size, record.sha256)
                 states.append((where, path, state))
@@ -285,6 +275,9 @@ def verify_archive(
             marks.update(mark_change(record.archive_path, states, marked))
         catalogue.set_problems(marks)
     report.problems.extend(find_unexpected(archive, catalogued))
+    report.problems.extend(
+        Problem("exposed", item.path, detail=item.detail) for item in find_exposed(archive, backups)
+    )
     report.bytes_read = checker.bytes_read
     return report
 
@@ -311,4 +304,15 @@ def record_verify(archive: Path, report: VerifyReport, operator: str) -> dict:
         changed=report.paths("changed"),
         unreadable=report.paths("unreadable"),
         unexpected=report.paths("unexpected"),
+        exposed=report.paths("exposed"),
     )
+
+
+def fix_permissions(archive: Path, report: VerifyReport, operator: str) -> list[str]:
+    """Take other accounts' access away from what ``report`` found exposed; audited."""
+    changed = tighten(archive, report.paths("exposed"))
+    if changed:
+        AuditLog(archive).append(
+            "permissions", operator=operator, archive=str(archive), tightened=changed
+        )
+    return changed

@@ -46,6 +46,13 @@ PHOTO_EXTENSIONS = frozenset(
     ]
 )
 SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
+
+
+def is_sidecar(path: str) -> bool:
+    """Whether a file name (on a card or in the archive) is a THM or XMP sidecar."""
+    return path.rpartition(".")[2].lower() in SIDECAR_EXTENSIONS
+
+
 NOT_PHOTO_EXTENSIONS = frozenset(
     {"mov", "mp4", "m4v", "avi", "mts", "m2ts", "mpg", "mpeg", "3gp", "mkv", "wmv", "lrv"}
     | {"crm", "braw", "r3d", "wav", "m4a", "mp3", "aac"}
@@ -119,7 +126,7 @@ def _media(
 
 def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
     """One media file's record; never raises for a damaged or unreadable file."""
-    sidecar = _extension(path.name) in SIDECAR_EXTENSIONS
+    sidecar = is_sidecar(path.name)
     capture: Capture
     if sidecar:
         capture = Capture(captured=file_time(mtime), source="mtime")

@@ -9,22 +9,23 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from .. import __version__
-from ..archive.lock import ArchiveLock, removed_if_left_empty
+from ..archive.lock import removed_if_left_empty
 from ..card.detect import find_cards, resolve_source
 from ..demo import make_demo_card
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
-from ..ingest import IngestResult, Outcome, check_destination_root, execute
+from ..ingest import IngestResult, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..plan.template import map_template
 from ..prepare import Prepared, scan_source
-from . import output
+from ..storage import modes
+from . import documents, output
 from .clinic import (
     AnonymousOpt,
     ConsentOpt,
@@ -42,14 +43,11 @@ from .clinic import (
     SizeOpt,
     TargetsArg,
     ToOpt,
-    can_assign,
     check_watch_inputs,
-    confirm_plan,
     run_search,
     run_share,
     run_tag,
     run_watch,
-    stop_between_files,
 )
 from .common import (
     ArchiveOpt,
@@ -65,7 +63,9 @@ from .common import (
     show_plan,
 )
 from .config import ENV_ARCHIVE, load_settings
+from .interactive import can_assign, confirm_plan, stop_between_files
 from .move import move_command
+from .session import open_archive
 from .verify import run_audit, run_verify
 from .wipe import exit_code as wipe_exit_code
 from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
@@ -100,7 +100,7 @@ def cards(as_json: JsonOpt = False) -> None:
     """List mounted camera cards (volumes with a DCIM folder of camera folders)."""
     found = find_cards()
     if as_json:
-        output.emit_json({"cards": [output.card_dict(card) for card in found]})
+        output.emit_json(documents.cards(found))
         return
     if not found:
         output.out.print("No camera card found. Insert a card, or give a folder as SOURCE.")
@@ -169,7 +169,7 @@ def map_template_command(
         sys.stdout.write(text)
         return
     try:
-        with open(out_file, "x", encoding="utf-8") as fh:
+        with os.fdopen(modes.create(out_file, os.O_WRONLY), "w", encoding="utf-8") as fh:
             fh.write(text)
     except FileExistsError:
         raise UsageError(f"{out_file} exists; not overwriting it") from None
@@ -182,39 +182,6 @@ BackupOpt = Annotated[
     str | None,
     typer.Option("--backup", help="Also make a second verified copy here (e.g. a NAS)."),
 ]
-
-
-def outcome_dict(outcome: Outcome) -> dict[str, Any]:
-    entry = output.item_dict(outcome.item)
-    entry["action"] = outcome.action
-    entry["target"] = outcome.target
-    if outcome.sha256:
-        entry["sha256"] = outcome.sha256
-    if outcome.backup_target:
-        entry["backup"] = outcome.backup_target
-    if outcome.error or outcome.reason:
-        entry["reason"] = outcome.error or outcome.reason
-    return entry
-
-
-def ingest_document(result: IngestResult, card: Any) -> dict[str, Any]:
-    """The --json document; its items are produced while it is written (`output.emit_json`)."""
-    return {
-        "ingest_id": result.ingest_id,
-        "source": result.plan.source,
-        "archive": result.plan.archive,
-        "card": output.card_dict(card),
-        "summary": {
-            **result.counts,
-            "bytes": result.bytes_copied,
-            "seconds": round(result.seconds, 3),
-            "manifest": str(result.manifest) if result.manifest else None,
-            "backup_manifest": str(result.backup_manifest) if result.backup_manifest else None,
-            "interrupted": result.interrupted,
-        },
-        "items": (outcome_dict(outcome) for outcome in result.outcomes),
-        "warnings": list(result.plan.warnings) + result.warnings,
-    }
 
 
 def ingest_exit_code(result: IngestResult) -> int:
@@ -268,12 +235,10 @@ def locked_ingest(
     for destination in (settings.archive, settings.backup):
         if destination is not None:
             check_destination_root(destination)
-    with removed_if_left_empty(settings.archive), ArchiveLock(settings.archive, "ingest") as lock:
-        if lock.took_over_from:
-            output.err.print(
-                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')} "
-                f"on {escape(str(lock.took_over_from.get('host')))}."
-            )
+    with (
+        removed_if_left_empty(settings.archive),
+        open_archive(settings.archive, "ingest", creates=True),
+    ):
         prepared = scan_and_plan(root, card, idmap, settings, offset)
         if interactive:
             confirm_plan(prepared, settings.archive_from)
@@ -370,7 +335,7 @@ def ingest(
         as_json=as_json,
         interactive=interactive,
     )
-    document = ingest_document(result, prepared.card) if as_json else None
+    document = documents.ingest(result, prepared.card) if as_json else None
     if document is None:
         print_result(result)
         output.print_warnings(result.plan.warnings)
@@ -404,7 +369,7 @@ def wipe_command(
     root, card = resolve_source(source)
     result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
     if as_json:
-        output.emit_json(result.to_dict())
+        output.emit_json(documents.wipe(result))
     else:
         print_wipe_result(result)
     raise typer.Exit(wipe_exit_code(result))
@@ -416,10 +381,21 @@ VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient
 @app.command()
 @handles_errors
 def verify(
-    archive: ArchiveOpt = None, patient_id: VerifyIdOpt = None, as_json: JsonOpt = False
+    archive: ArchiveOpt = None,
+    patient_id: VerifyIdOpt = None,
+    fix_permissions: Annotated[
+        bool,
+        typer.Option(
+            "--fix-permissions",
+            help="Take other accounts' access away from what they can read (audited).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Re-hash archived (and backup) copies against the catalogue; list what does not match."""
-    raise typer.Exit(run_verify(load_settings(archive=archive), patient_id, as_json))
+    """Re-hash archived (and backup) copies against the catalogue; list what does not match,
+    and what other accounts on this machine can read."""
+    settings = load_settings(archive=archive)
+    raise typer.Exit(run_verify(settings, patient_id, as_json, fix_permissions=fix_permissions))
 
 
 @app.command()

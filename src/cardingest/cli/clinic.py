@@ -1,4 +1,4 @@
-"""CLI side of the clinic workflow: search, tag, share, watch and interactive ID assignment.
+"""CLI side of the clinic workflow: search, tag, share and watch.
 
 The commands themselves are declared in ``cli.py``; this module parses their values, calls
 the core and renders the results.
@@ -6,26 +6,22 @@ the core and renders the results.
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
-from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..archive.catalogue import Catalogue, CatalogueRecord
-from ..archive.lock import ArchiveLock
+from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from ..card.scan import is_sidecar
 from ..card.watch import Watcher, watch
+from ..clinic.jpeg import SIZES
 from ..clinic.share import (
-    SIZES,
     ShareItem,
     ShareResult,
     capture_order,
@@ -33,7 +29,7 @@ from ..clinic.share import (
     plan_share,
     record_share,
 )
-from ..clinic.tag import Change, TagResult, is_sidecar, parse_change, require_catalogue, tag
+from ..clinic.tag import Change, TagResult, parse_change, tag
 from ..errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -43,10 +39,11 @@ from ..errors import (
     UsageError,
 )
 from ..ids import validate_id
-from ..models import Card, IdMap, Settings
-from ..plan.assign import ask_ids, build_idmap, make_groups
-from ..prepare import Prepared, load_idmap, scan_source
-from . import output
+from ..models import Card, Settings
+from ..prepare import load_idmap
+from . import documents, output
+from .interactive import can_assign
+from .session import open_archive
 
 FromOpt = Annotated[
     str | None, typer.Option("--from", help="Only photos taken on or after this day (YYYY-MM-DD).")
@@ -130,13 +127,6 @@ def parse_range(start: str | None, end: str | None) -> tuple[date | None, date |
     return first, last
 
 
-def record_dict(record: CatalogueRecord) -> dict[str, Any]:
-    document = asdict(record)
-    document.pop("rowid")
-    document["diagnosis"] = list(record.diagnosis)
-    return document
-
-
 def keywords_text(record: CatalogueRecord) -> str:
     return "; ".join([*record.diagnosis, *([record.site] if record.site else [])])
 
@@ -177,9 +167,7 @@ def run_search(
         )
     records = sorted((r for r in found if not is_sidecar(r.archive_path)), key=capture_order)
     if as_json:
-        output.emit_json(
-            {"archive": str(settings.archive), "results": [record_dict(r) for r in records]}
-        )
+        output.emit_json(documents.search(settings.archive, records))
         return EXIT_OK
     if records:
         output.out.print(search_table(records))
@@ -223,8 +211,7 @@ def run_tag(
     remove: bool,
 ) -> int:
     change: Change = parse_change(diagnosis, site, consent, remove)
-    require_catalogue(settings.archive)
-    with ArchiveLock(settings.archive, "tag"):
+    with open_archive(settings.archive, "tag"):
         result = tag(
             settings.archive,
             targets,
@@ -287,93 +274,6 @@ def run_share(
     if result.interrupted:
         raise KeyboardInterrupt
     return share_exit_code(result)
-
-
-def can_assign(map_file: Path | None, patient_id: str | None, as_json: bool) -> bool:
-    """Interactive assignment: no map and no ID, a person at a terminal, no --json."""
-    return map_file is None and patient_id is None and not as_json and sys.stdin.isatty()
-
-
-def _ask(prompt: str) -> str:
-    try:
-        return output.err.input(prompt)
-    except EOFError:
-        raise KeyboardInterrupt from None
-
-
-def ask_idmap(root: Path, settings: Settings) -> IdMap:
-    """Show the card's photos grouped by time gaps and ask for each group's patient ID."""
-    groups = make_groups(scan_source(root), timedelta(minutes=settings.gap_minutes))
-    if not groups:
-        raise UsageError(f"No photos found in {root}")
-    output.err.print(
-        f"{sum(len(g.files) for g in groups)} photo(s) in {len(groups)} group(s) "
-        f"(a new group after a gap of more than {settings.gap_minutes:g} minutes)."
-    )
-
-    def check(raw: str) -> str:
-        return validate_id(
-            raw,
-            settings.id_scheme,
-            pattern=settings.id_pattern,
-            allow_test_ids=settings.allow_test_ids,
-        )
-
-    answers = ask_ids(
-        groups,
-        _ask,
-        lambda text: output.err.print(escape(text)),
-        check,
-    )
-    idmap, unnamed = build_idmap(groups, answers)
-    for path in unnamed:
-        output.err.print(
-            f"[yellow]warning:[/] {escape(path)} cannot be named in an ID map; it stays on the card"
-        )
-    return idmap
-
-
-def confirm_plan(prepared: Prepared, archive_from: str) -> None:
-    """Show the plan and ask to go ahead; a no ends the command with nothing copied."""
-    output.print_plan(prepared.plan, prepared.card, archive_from)
-    copies = prepared.plan.count("copy")
-    if not copies:
-        return
-    question = (
-        f"Copy {copies} file(s) ({output.human_bytes(prepared.plan.bytes_to_copy)}) "
-        f"into {prepared.plan.archive}?"
-    )
-    try:
-        agreed = typer.confirm(question, default=False, err=True)
-    except typer.Abort:
-        agreed = False
-    if not agreed:
-        output.err.print("Nothing was copied.")
-        raise typer.Exit(EXIT_OK)
-
-
-@contextmanager
-def stop_between_files() -> Iterator[threading.Event]:
-    """While copying: the first Ctrl-C lets the files under way finish, the second stops now."""
-    stop = threading.Event()
-
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        output.err.print(
-            "[yellow]Stopping after the photos being copied now[/] (Ctrl-C again to stop at once)"
-        )
-
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:
-        yield stop
-        return
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def check_watch_inputs(

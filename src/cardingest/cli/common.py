@@ -15,8 +15,8 @@ from ..card.detect import resolve_source
 from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
 from ..models import Card, IdMap, Settings
 from ..prepare import Prepared, check_separate, load_idmap, prepare
-from . import output
-from .clinic import ask_idmap
+from . import documents, output
+from .interactive import ask_idmap
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,9 +53,7 @@ def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
     for detail in exc.details:
         output.err.print(f"  {escape(detail)}")
     if as_json:
-        output.emit_json(
-            {"error": {"message": exc.message, "details": exc.details, "exit": exc.exit_code}}
-        )
+        output.emit_json(documents.error(exc))
     return typer.Exit(exc.exit_code)
 
 
@@ -132,7 +130,7 @@ def scan_and_plan(
 def show_plan(prepared: Prepared, archive_from: str, as_json: bool) -> int:
     plan = prepared.plan
     if as_json:
-        output.emit_json(output.plan_dict(plan, prepared.card))
+        output.emit_json(documents.plan(plan, prepared.card))
         output.print_warnings(plan.warnings)
     else:
         output.print_plan(plan, prepared.card, archive_from)

@@ -19,6 +19,7 @@ from . import output
 from .clinic import lookup_id, parse_day
 from .common import ArchiveOpt, JsonOpt, handles_errors
 from .config import load_settings
+from .session import open_archive
 
 MovePathsArg = Annotated[
     list[str] | None,
@@ -122,7 +123,7 @@ def run_move(
                 stack.enter_context(ArchiveLock(root, "move (as backup)"))
             yield
 
-    with ArchiveLock(settings.archive, "move"):
+    with open_archive(settings.archive, "move", consequence="nothing to move"):
         result = move(
             settings.archive,
             request,

@@ -1,4 +1,5 @@
-"""Rendering for the CLI: JSON documents and Rich tables. Only the CLI imports this."""
+"""Rendering for the CLI: the JSON writer, Rich tables and progress bars. Only the CLI imports
+this; the documents themselves are built in `documents`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..models import Card, Plan, PlanItem
+from ..models import Card, Plan
 
 out = Console(soft_wrap=True)
 if not out.is_terminal:
@@ -53,50 +53,6 @@ def emit_json(document: dict[str, Any]) -> None:
             write(_encode(value))
     write("}\n")
     sys.stdout.flush()
-
-
-def card_dict(card: Card | None) -> dict[str, Any] | None:
-    return asdict(card) if card else None
-
-
-def item_dict(item: PlanItem) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "source": item.source,
-        "id": item.patient_id,
-        "captured_at": item.captured_at.isoformat(timespec="seconds"),
-        "time_source": item.time_source,
-        "target": item.target,
-        "action": item.action,
-        "reason": item.reason,
-        "size": item.size,
-    }
-    if item.captured_raw != item.captured_at:
-        document["captured_raw"] = item.captured_raw.isoformat(timespec="seconds")
-    if item.subsec:
-        document["subsec"] = item.subsec
-    if item.utc_offset:
-        document["utc_offset"] = item.utc_offset
-    if item.diagnosis or item.site or item.consent:
-        document["diagnosis"] = list(item.diagnosis)
-        document["site"] = item.site
-        document["consent"] = item.consent
-    if item.warning:
-        document["warning"] = item.warning
-    if item.repair:
-        document["repair"] = True
-    return document
-
-
-def plan_dict(plan: Plan, card: Card | None) -> dict[str, Any]:
-    return {
-        "source": plan.source,
-        "archive": plan.archive,
-        "card": card_dict(card),
-        "clock_offset": str(plan.clock_offset) if plan.clock_offset else None,
-        "summary": {**plan.counts, "bytes_to_copy": plan.bytes_to_copy},
-        "items": (item_dict(item) for item in plan.items),
-        "warnings": list(plan.warnings),
-    }
 
 
 _STYLE = {"copy": "green", "skip": "cyan", "hold": "yellow", "failed": "red"}

@@ -10,12 +10,18 @@ from rich.table import Table
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import catalogue_path
-from ..archive.lock import ArchiveLock
-from ..archive.verify import VerifyReport, record_verify, total_bytes, verify_archive
-from ..errors import EXIT_FAILURE, EXIT_OK, AuditError, CatalogueError
+from ..archive.verify import (
+    VerifyReport,
+    record_verify,
+    total_bytes,
+    verify_archive,
+)
+from ..archive.verify import fix_permissions as tighten_exposed
+from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError
 from ..ids import validate_id
 from ..models import Settings
-from . import output
+from . import documents, output
+from .session import open_archive
 
 
 def _patient(raw: str | None, settings: Settings) -> str | None:
@@ -67,7 +73,7 @@ def print_report(report: VerifyReport) -> None:
     output.out.print(
         f"{checked}: [red]{len(report.problems)} problem(s)[/]: {counts['missing']} missing, "
         f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
-        f"{counts['unexpected']} unexpected."
+        f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts."
     )
     if counts["missing"] or counts["changed"]:
         output.out.print(
@@ -75,21 +81,41 @@ def print_report(report: VerifyReport) -> None:
             "catalogue: while its card still holds the photo, ingesting that card again puts "
             "the copy back (the bad file is kept in .cardingest/damaged/)."
         )
+    if counts["exposed"]:
+        output.out.print(
+            "Other accounts on this machine can read (or change) what is listed as exposed: "
+            "`cardingest verify --fix-permissions` takes their access away."
+        )
 
 
-def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
+def run_verify(
+    settings: Settings, raw_id: str | None, as_json: bool, *, fix_permissions: bool = False
+) -> int:
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
-    if not catalogue_path(archive).is_file():
-        raise CatalogueError(
-            f"No catalogue at {catalogue_path(archive)}: {archive} is not a cardingest archive"
-        )
-    with ArchiveLock(archive, "verify"):
+    tightened: list[str] | None = None
+    with open_archive(archive, "verify"):
         report = _measure(archive, patient_id)
+        if fix_permissions:
+            try:
+                tightened = tighten_exposed(archive, report, settings.operator)
+            except OSError as exc:
+                raise ArchiveError(f"Cannot change permissions: {exc}") from None
+            fixed = set(tightened)
+            report.problems = [
+                p for p in report.problems if not (p.kind == "exposed" and p.path in fixed)
+            ]
         record_verify(archive, report, settings.operator)
     if as_json:
-        output.emit_json(report.to_dict())
+        document = documents.verify(report)
+        if tightened is not None:
+            document["tightened"] = tightened
+        output.emit_json(document)
     else:
+        if tightened:
+            output.out.print(
+                f"Took other accounts' access away from {len(tightened)} file(s) and folder(s)."
+            )
         print_report(report)
     return EXIT_OK if report.ok else EXIT_FAILURE
 
@@ -102,15 +128,7 @@ def run_audit(settings: Settings, as_json: bool) -> int:
         raise AuditError(f"The audit log {log.path} is missing, though the archive has a catalogue")
     check = log.check()
     if as_json:
-        output.emit_json(
-            {
-                "log": str(log.path),
-                "ok": check.ok,
-                "events": check.events,
-                "bad_line": check.bad_line,
-                "problem": check.problem,
-            }
-        )
+        output.emit_json(documents.audit(log.path, check))
     elif check.ok:
         output.out.print(
             f"Audit log {escape(str(log.path))}: {check.events} event(s), [green]chain intact[/]."

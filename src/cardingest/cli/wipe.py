@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..archive.lock import ArchiveLock
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
 from ..ingest import IngestResult
 from ..models import Card, Settings
 from ..wipe import (
+    NOTHING_REMOVABLE,
     WipeItem,
     WipePlan,
     WipeResult,
@@ -23,10 +23,10 @@ from ..wipe import (
     dry_run_result,
     execute_wipe,
     plan_wipe,
-    require_catalogue,
     require_dcim,
 )
-from . import output
+from . import documents, output
+from .session import open_archive
 
 _STYLE = {"remove": "green", "keep": "yellow"}
 
@@ -114,12 +114,7 @@ def run_wipe(
             _show_plan(plan, settings.archive_from, console)
         return dry_run_result(plan)
     require_confirmation(yes)
-    require_catalogue(archive)
-    with ArchiveLock(archive, "wipe") as lock:
-        if lock.took_over_from:
-            output.err.print(
-                f"Took over a stale lock left by pid {lock.took_over_from.get('pid')}."
-            )
+    with open_archive(archive, "wipe", consequence=NOTHING_REMOVABLE):
         plan = _check(root, card, archive)
         if not as_json or not yes:
             _show_plan(plan, settings.archive_from, console)
@@ -168,7 +163,7 @@ def wipe_after_ingest(
         message = f"Not wiping: {failed} file(s) failed to copy; the card was left as it is."
         output.err.print(f"[red]{escape(message)}[/]")
         if document is not None:
-            document["wipe"] = {"skipped": message}
+            document["wipe"] = documents.wipe_skipped(message)
         return code
     try:
         wiped = run_wipe(root, card, settings, yes=yes, dry_run=False, as_json=document is not None)
@@ -176,10 +171,10 @@ def wipe_after_ingest(
         if document is None:
             raise
         output.err.print(f"[red]error:[/] {escape(exc.message)}")
-        document["wipe"] = {"error": {"message": exc.message, "details": exc.details}}
+        document["wipe"] = documents.wipe_error(exc)
         return exc.exit_code
     if document is not None:
-        document["wipe"] = wiped.to_dict()
+        document["wipe"] = documents.wipe(wiped)
     else:
         print_wipe_result(wiped)
     return EXIT_HELD if EXIT_HELD in (code, exit_code(wiped)) else EXIT_OK

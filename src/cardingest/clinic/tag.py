@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..archive.audit import AuditLog
-from ..archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..archive.xmp import Keywords, sidecar_path, write_sidecar
-from ..card.scan import SIDECAR_EXTENSIONS
-from ..errors import CatalogueError, UsageError
+from ..card.scan import is_sidecar
+from ..errors import UsageError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
@@ -48,14 +48,6 @@ class TagResult:
     sidecars: dict[str, int] = field(default_factory=dict)
     kept: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def require_catalogue(archive: Path) -> None:
-    if not catalogue_path(archive).is_file():
-        raise CatalogueError(
-            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}. "
-            "Is --archive right?"
-        )
 
 
 def check_text(value: str, what: str) -> str:
@@ -112,10 +104,6 @@ def apply(old: Keywords, change: Change) -> Keywords:
 
 def keywords_of(record: CatalogueRecord) -> Keywords:
     return Keywords(record.diagnosis, record.site, record.consent)
-
-
-def is_sidecar(archive_path: str) -> bool:
-    return archive_path.rpartition(".")[2].lower() in SIDECAR_EXTENSIONS
 
 
 def _relative(target: str, archive: Path) -> str | None:

@@ -11,11 +11,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..models import ArchivedFile, ArchiveState, IdMap, MapRow, MediaFile, Plan, PlanItem
+from ..models import (
+    MAX_SUFFIX,
+    ArchivedFile,
+    ArchiveState,
+    IdMap,
+    MapRow,
+    MediaFile,
+    Plan,
+    PlanItem,
+)
 from .idmap import resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 
-MAX_SUFFIX = 9999
 _SOURCE_RANK = {
     "exif:DateTimeOriginal": 0,
     "exif:DateTimeDigitized": 1,

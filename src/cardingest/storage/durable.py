@@ -1,5 +1,11 @@
-"""Writes that survive a crash: folder fsync, atomic replacement of small files, and the
-sweep of temporaries a dead run left behind."""
+"""Writes that survive a crash, and the one way cardingest makes anything durable.
+
+``sync_file`` is the primitive every durable write goes through (photo copies, the audit log,
+manifests, sidecars, share copies and folder entries): ``fsync``, or ``F_FULLFSYNC`` on macOS,
+where plain fsync leaves the data in the drive's cache. On top of it: folder sync, atomic
+replacement of small files, exclusive publication of new ones, and the sweep of temporaries a
+dead run left behind.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..models import METADIR
+from . import modes
 
+_WRITE = os.O_WRONLY | getattr(os, "O_BINARY", 0)
 TEMP_PREFIX = ".cardingest-tmp-"
 """Every temporary file cardingest writes starts with this; a dead run's are swept away."""
 _NO_DIR_FSYNC = frozenset(
@@ -20,6 +28,31 @@ _NO_DIR_FSYNC = frozenset(
 )
 NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 """errno values of ``os.link`` on a filesystem without hard links (FAT, some shares)."""
+
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+_FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)
+"""Only macOS has it."""
+
+
+def sync_file(fd: int) -> None:
+    """Make what was written through ``fd`` reach the medium before returning.
+
+    On macOS ``fsync`` only hands the data to the drive, which may keep it in its cache across
+    a power cut; ``F_FULLFSYNC`` asks the drive to flush. Where the file system refuses it
+    (some network and FUSE file systems), fsync is the best there is.
+    """
+    if _FULLFSYNC is not None:  # pragma: no cover - macOS only
+        try:
+            fcntl.fcntl(fd, _FULLFSYNC)
+            return
+        except OSError:
+            pass
+    os.fsync(fd)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -32,7 +65,7 @@ def fsync_dir(folder: Path) -> None:
             return
         raise
     try:
-        os.fsync(fd)
+        sync_file(fd)
     except OSError as exc:
         if exc.errno not in _NO_DIR_FSYNC:
             raise
@@ -49,14 +82,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """
     path = Path(path)
     tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    fd = modes.create(tmp, _WRITE)
     try:
         try:
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            sync_file(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -64,6 +97,36 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def write_new(folder: Path, name: str, data: bytes) -> None:
+    """Write ``folder/name`` durably via a temporary file; never replaces an existing file.
+
+    Raises FileExistsError when the name is taken. On a file system without hard links the
+    name is reserved by an exclusive create first, then the full file renamed onto it.
+    """
+    tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    final = folder / name
+    try:
+        fd = modes.create(tmp, _WRITE)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            sync_file(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, final)
+        except OSError as exc:
+            if exc.errno not in NO_HARDLINKS:
+                raise
+            os.close(modes.create(final, _WRITE))
+            os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(folder)
 
 
 CLEAN_MARK = "clean"
@@ -112,5 +175,5 @@ def writing_to(root: Path) -> Iterator[list[Path]]:
         fsync_dir(mark.parent)
     yield swept
     with contextlib.suppress(OSError):  # no mark only costs the next run a full sweep
-        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644))
+        os.close(modes.create(mark, _WRITE))
         fsync_dir(mark.parent)

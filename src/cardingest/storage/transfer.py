@@ -27,16 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from . import pagecache
-from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
+from ..models import MAX_SUFFIX
+from . import modes, pagecache
+from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir, sync_file
 
 CHUNK = 1024 * 1024
-MAX_SUFFIX = 9999
 WORKERS = 8
 """Files in flight by default: the card is read by one of them at a time, and the others
 fsync, read back and publish earlier files meanwhile. Eight kept the disk busier than four
@@ -44,7 +39,7 @@ fsync, read back and publish earlier files meanwhile. Eight kept the disk busier
 PREFETCH_BYTES = 8 * CHUNK
 """Read ahead of each queued file: a whole photo, but not the whole of a huge RAW or video."""
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_WRITE = os.O_WRONLY | getattr(os, "O_BINARY", 0)
 _NOT_A_FILE = frozenset({errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR})
 
 ByteCallback = Callable[[int], None]
@@ -138,18 +133,6 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _fsync(fd: int) -> None:
-    """fsync, or F_FULLFSYNC where it exists (macOS fsync does not reach the medium)."""
-    full = getattr(fcntl, "F_FULLFSYNC", None) if fcntl is not None else None
-    if full is not None:
-        try:
-            fcntl.fcntl(fd, full)
-            return
-        except OSError:
-            pass
-    os.fsync(fd)
-
-
 def _unlink_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -177,18 +160,7 @@ def ensure_dirs(folder: Path) -> None:
     yet on disk (another worker may have just created it).
     """
     with _dirs_lock:
-        missing: list[Path] = []
-        probe = folder
-        while not probe.is_dir() and probe.parent != probe:
-            missing.append(probe)
-            probe = probe.parent
-        for path in reversed(missing):
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                if not path.is_dir():
-                    raise
-                continue
+        for path in modes.make_dirs(folder):
             fsync_dir(path.parent)
 
 
@@ -199,7 +171,7 @@ def _open_temp(destination: Destination) -> _Temp:
         while True:
             path = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
             try:
-                fd = os.open(path, _CREATE_FLAGS, 0o644)
+                fd = modes.create(path, _WRITE)
             except FileExistsError:
                 continue
             return _Temp(destination, folder, name, path, fd)
@@ -288,7 +260,7 @@ def _read_source(
 def _seal(temp: _Temp) -> None:
     """Make the temp durable and push it out of the page cache so read-back hits the disk."""
     try:
-        _fsync(temp.fd)
+        sync_file(temp.fd)
         pagecache.drop(temp.fd)
         fd, temp.fd = temp.fd, -1
         os.close(fd)
@@ -371,7 +343,7 @@ def _publish(
                 fsync_dir(folder)
                 return candidate, False
         try:
-            os.close(os.open(final, _CREATE_FLAGS, 0o644))
+            os.close(modes.create(final, _WRITE))
         except FileExistsError:
             if _reuse(final, temp, size, sha256):
                 return candidate, True
@@ -468,11 +440,11 @@ def _copy(
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
         if over is not None:
-            published = tuple(_put_over(temp, over) for temp in temps)
-            return TransferResult(source, size, sha256, published, None)
+            replaced = tuple(_put_over(temp, over) for temp in temps)
+            return TransferResult(source, size, sha256, replaced, None)
         if gate is None:
-            published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
-            return TransferResult(source, size, sha256, published, None)
+            new = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+            return TransferResult(source, size, sha256, new, None)
         existing = gate.enter(source, sha256)
         if existing is not None:
             return TransferResult(source, size, sha256, (), None, duplicate_of=existing)

@@ -1,0 +1,184 @@
+"""Every ``--json`` document, built in one place so that the contract scripts rely on is
+read here, pinned by the golden tests (``tests/golden/``), and changed deliberately.
+
+Builders take the core's records and return plain dicts; ``output.emit_json`` writes them.
+A top-level iterator (the items of a plan or an ingest) is streamed, never held whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..archive.audit import AuditCheck
+from ..archive.catalogue import CatalogueRecord
+from ..archive.verify import Problem, VerifyReport
+from ..errors import CardingestError
+from ..ingest import IngestResult, Outcome
+from ..models import Card, Plan, PlanItem
+from ..wipe import WipeItem, WipeResult
+
+Document = dict[str, Any]
+
+
+def error(exc: CardingestError) -> Document:
+    return {"error": {"message": exc.message, "details": exc.details, "exit": exc.exit_code}}
+
+
+def card(found: Card | None) -> Document | None:
+    return asdict(found) if found else None
+
+
+def cards(found: Iterable[Card]) -> Document:
+    return {"cards": [card(one) for one in found]}
+
+
+def item(planned: PlanItem) -> Document:
+    document: Document = {
+        "source": planned.source,
+        "id": planned.patient_id,
+        "captured_at": planned.captured_at.isoformat(timespec="seconds"),
+        "time_source": planned.time_source,
+        "target": planned.target,
+        "action": planned.action,
+        "reason": planned.reason,
+        "size": planned.size,
+    }
+    if planned.captured_raw != planned.captured_at:
+        document["captured_raw"] = planned.captured_raw.isoformat(timespec="seconds")
+    if planned.subsec:
+        document["subsec"] = planned.subsec
+    if planned.utc_offset:
+        document["utc_offset"] = planned.utc_offset
+    if planned.diagnosis or planned.site or planned.consent:
+        document["diagnosis"] = list(planned.diagnosis)
+        document["site"] = planned.site
+        document["consent"] = planned.consent
+    if planned.warning:
+        document["warning"] = planned.warning
+    if planned.repair:
+        document["repair"] = True
+    return document
+
+
+def plan(planned: Plan, on: Card | None) -> Document:
+    """``preview --json`` (and ``ingest --dry-run --json``)."""
+    return {
+        "source": planned.source,
+        "archive": planned.archive,
+        "card": card(on),
+        "clock_offset": str(planned.clock_offset) if planned.clock_offset else None,
+        "summary": {**planned.counts, "bytes_to_copy": planned.bytes_to_copy},
+        "items": (item(one) for one in planned.items),
+        "warnings": list(planned.warnings),
+    }
+
+
+def outcome(done: Outcome) -> Document:
+    entry = item(done.item)
+    entry["action"] = done.action
+    entry["target"] = done.target
+    if done.sha256:
+        entry["sha256"] = done.sha256
+    if done.backup_target:
+        entry["backup"] = done.backup_target
+    if done.error or done.reason:
+        entry["reason"] = done.error or done.reason
+    return entry
+
+
+def ingest(result: IngestResult, on: Card | None) -> Document:
+    """``ingest --json``; a ``wipe`` entry is added by ``ingest --wipe``."""
+    return {
+        "ingest_id": result.ingest_id,
+        "source": result.plan.source,
+        "archive": result.plan.archive,
+        "card": card(on),
+        "summary": {
+            **result.counts,
+            "bytes": result.bytes_copied,
+            "seconds": round(result.seconds, 3),
+            "manifest": _path(result.manifest),
+            "backup_manifest": _path(result.backup_manifest),
+            "interrupted": result.interrupted,
+        },
+        "items": (outcome(one) for one in result.outcomes),
+        "warnings": list(result.plan.warnings) + result.warnings,
+    }
+
+
+def wipe_skipped(message: str) -> Document:
+    return {"skipped": message}
+
+
+def wipe_error(exc: CardingestError) -> Document:
+    return {"error": {"message": exc.message, "details": exc.details}}
+
+
+def wipe_item(decided: WipeItem) -> Document:
+    return {
+        "source": decided.source,
+        "sha256": decided.sha256,
+        "action": decided.action,
+        "reason": decided.reason,
+        "archive_path": decided.archive_path,
+    }
+
+
+def wipe(result: WipeResult) -> Document:
+    return {
+        "source": result.plan.source,
+        "archive": result.plan.archive,
+        "dry_run": result.dry_run,
+        "items": [wipe_item(one) for one in result.items],
+        "summary": {"removed": len(result.removed), "kept": len(result.kept)},
+    }
+
+
+def problem(found: Problem) -> Document:
+    return {
+        "kind": found.kind,
+        "path": found.path,
+        "where": found.where,
+        "id": found.patient_id,
+        "expected_sha256": found.expected_sha256,
+        "actual_sha256": found.actual_sha256,
+        "detail": found.detail,
+    }
+
+
+def verify(report: VerifyReport) -> Document:
+    return {
+        "archive": report.archive,
+        "id": report.patient_id,
+        "ok": report.ok,
+        "summary": {**report.counts, "bytes": report.bytes_read},
+        "problems": [problem(one) for one in report.problems],
+    }
+
+
+def audit(log: Path, check: AuditCheck) -> Document:
+    return {
+        "log": str(log),
+        "ok": check.ok,
+        "events": check.events,
+        "bad_line": check.bad_line,
+        "problem": check.problem,
+    }
+
+
+def record(archived: CatalogueRecord) -> Document:
+    document = asdict(archived)
+    document.pop("rowid")
+    document["diagnosis"] = list(archived.diagnosis)
+    return document
+
+
+def search(archive: Path, records: Iterable[CatalogueRecord]) -> Document:
+    return {"archive": str(archive), "results": [record(one) for one in records]}
+
+
+def _path(path: Path | None) -> str | None:
+    return str(path) if path else None

@@ -1,0 +1,110 @@
+"""The questions ingest asks a person at a terminal: the patient ID of each group of photos
+(when no map or ID was given), whether to go ahead with the plan, and Ctrl-C between files."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+import typer
+from rich.markup import escape
+
+from ..errors import EXIT_OK, UsageError
+from ..ids import validate_id
+from ..models import IdMap, Settings
+from ..plan.assign import ask_ids, build_idmap, make_groups
+from ..prepare import Prepared, scan_source
+from . import output
+
+
+def can_assign(map_file: Path | None, patient_id: str | None, as_json: bool) -> bool:
+    """Interactive assignment: no map and no ID, a person at a terminal, no --json."""
+    return map_file is None and patient_id is None and not as_json and sys.stdin.isatty()
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return output.err.input(prompt)
+    except EOFError:
+        raise KeyboardInterrupt from None
+
+
+def ask_idmap(root: Path, settings: Settings) -> IdMap:
+    """Show the card's photos grouped by time gaps and ask for each group's patient ID."""
+    groups = make_groups(scan_source(root), timedelta(minutes=settings.gap_minutes))
+    if not groups:
+        raise UsageError(f"No photos found in {root}")
+    output.err.print(
+        f"{sum(len(g.files) for g in groups)} photo(s) in {len(groups)} group(s) "
+        f"(a new group after a gap of more than {settings.gap_minutes:g} minutes)."
+    )
+
+    def check(raw: str) -> str:
+        return validate_id(
+            raw,
+            settings.id_scheme,
+            pattern=settings.id_pattern,
+            allow_test_ids=settings.allow_test_ids,
+        )
+
+    answers = ask_ids(
+        groups,
+        _ask,
+        lambda text: output.err.print(escape(text)),
+        check,
+    )
+    idmap, unnamed = build_idmap(groups, answers)
+    for path in unnamed:
+        output.err.print(
+            f"[yellow]warning:[/] {escape(path)} cannot be named in an ID map; it stays on the card"
+        )
+    return idmap
+
+
+def confirm_plan(prepared: Prepared, archive_from: str) -> None:
+    """Show the plan and ask to go ahead; a no ends the command with nothing copied."""
+    output.print_plan(prepared.plan, prepared.card, archive_from)
+    copies = prepared.plan.count("copy")
+    if not copies:
+        return
+    question = (
+        f"Copy {copies} file(s) ({output.human_bytes(prepared.plan.bytes_to_copy)}) "
+        f"into {prepared.plan.archive}?"
+    )
+    try:
+        agreed = typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        agreed = False
+    if not agreed:
+        output.err.print("Nothing was copied.")
+        raise typer.Exit(EXIT_OK)
+
+
+@contextmanager
+def stop_between_files() -> Iterator[threading.Event]:
+    """While copying: the first Ctrl-C lets the files under way finish, the second stops now."""
+    stop = threading.Event()
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        output.err.print(
+            "[yellow]Stopping after the photos being copied now[/] (Ctrl-C again to stop at once)"
+        )
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,103 @@
+"""The architecture, checked: the pipeline's layers import only downwards, the CLI framework
+stays in ``cli/``, and every durable write goes through ``storage.durable``."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parent.parent / "src" / "cardingest"
+
+LAYERS: dict[str, int] = {
+    "errors": 0,
+    "models": 0,
+    "ids": 0,
+    "storage": 1,
+    "card": 2,
+    "plan": 3,
+    "archive": 4,
+    "clinic": 5,
+    "review": 5,
+    "export": 5,
+    "prepare": 6,
+    "ingest": 6,
+    "wipe": 6,
+    "move": 6,
+    "demo": 6,
+    "cli": 7,
+}
+"""Rank of each top-level module or package: a module may import its own rank or lower.
+Use cases (prepare, ingest, wipe, move) sit above the stages they drive; the CLI on top."""
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        if parts != ("__init__",):
+            yield ".".join(parts), path
+
+
+def imported(module: str, path: Path) -> Iterator[str]:
+    """Top-level cardingest names this module imports (``storage``, ``errors``...)."""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = [*base, *(node.module.split(".") if node.module else [])]
+                if target:
+                    yield target[0]
+                else:  # from .. import ingest, wipe
+                    yield from (alias.name for alias in node.names)
+            elif node.module and node.module.startswith("cardingest."):
+                yield node.module.split(".")[1]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("cardingest."):
+                    yield alias.name.split(".")[1]
+
+
+def third_party(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+ALL = list(modules())
+
+
+def test_every_top_level_module_has_a_layer() -> None:
+    tops = {module.split(".")[0] for module, _ in ALL} - {"__main__"}
+    assert tops <= set(LAYERS), f"give these a layer in LAYERS: {sorted(tops - set(LAYERS))}"
+
+
+@pytest.mark.parametrize(("module", "path"), ALL, ids=[m for m, _ in ALL])
+def test_imports_only_downwards(module: str, path: Path) -> None:
+    own = LAYERS[module.split(".")[0]]
+    upward = sorted(
+        name for name in set(imported(module, path)) if name in LAYERS and LAYERS[name] > own
+    )
+    assert not upward, f"{module} imports from a layer above it: {upward}"
+
+
+@pytest.mark.parametrize(("module", "path"), ALL, ids=[m for m, _ in ALL])
+def test_only_the_cli_imports_typer_or_rich(module: str, path: Path) -> None:
+    if module.split(".")[0] != "cli":
+        assert not third_party(path) & {"typer", "rich", "click"}, module
+
+
+def test_durable_writes_go_through_storage_durable() -> None:
+    """``os.fsync`` appears once, in ``sync_file`` (which adds F_FULLFSYNC on macOS)."""
+    callers = [
+        module
+        for module, path in ALL
+        if "os.fsync(" in path.read_text(encoding="utf-8") and module != "storage.durable"
+    ]
+    assert not callers, f"use storage.durable.sync_file in {callers}"
