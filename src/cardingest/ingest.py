@@ -236,6 +236,7 @@ def _record(
         site=item.site,
         consent=item.consent,
         backup_path=backup_path,
+        role=item.role,
     )
 
 

@@ -6,17 +6,21 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 from .archive.catalogue import Catalogue, catalogue_path
 from .card.scan import not_photo_warning, scan
+from .card.slate import READABLE, SlateOptions, read_slates
 from .errors import CardReadError, UsageError
-from .models import ArchivedFile, ArchiveState, Card, IdMap, MediaFile, Plan, Settings
+from .models import ArchivedFile, ArchiveState, Card, IdMap, MapRow, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, resolve, single_id_map
 from .plan.planner import make_plan
+from .plan.slates import SlateAssignment, assign, shots
+
+SLATES_SOURCE = "slates"
 
 
 @dataclass(frozen=True)
@@ -26,9 +30,22 @@ class Prepared:
     idmap: IdMap
     files: tuple[MediaFile, ...]
     plan: Plan
+    slates: SlateAssignment | None = None
 
 
-def load_idmap(map_file: Path | None, patient_id: str | None, settings: Settings) -> IdMap:
+def load_idmap(
+    map_file: Path | None,
+    patient_id: str | None,
+    settings: Settings,
+    *,
+    slates: bool = False,
+) -> IdMap:
+    """The ID map of ``--map`` or ``--id``; with ``--slates`` (or ``slates = true`` and neither
+    flag) an empty map marked ``slates``: the card's slates give the IDs."""
+    if slates and (map_file is not None or patient_id is not None):
+        raise UsageError("--slates reads the patient IDs from the card: give no --map or --id")
+    if slates or (settings.slates and map_file is None and patient_id is None):
+        return IdMap(rows=(), source=SLATES_SOURCE, recorded=SLATES_SOURCE, slates=True)
     if map_file is not None and patient_id is not None:
         raise UsageError("Give --map FILE or --id ID, not both")
     if map_file is None and patient_id is None:
@@ -68,6 +85,38 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
         return catalogue.archive_state({row.patient_id for row in idmap.rows})
 
 
+def slate_options(settings: Settings) -> SlateOptions:
+    return SlateOptions(
+        scheme=settings.id_scheme,
+        pattern=settings.id_pattern,
+        allow_test_ids=settings.allow_test_ids,
+        slate_pattern=settings.slate_pattern,
+    )
+
+
+def find_slates(
+    root: Path,
+    files: tuple[MediaFile, ...],
+    settings: Settings,
+    on_file: Callable[[str], None] | None = None,
+) -> SlateAssignment:
+    """Read each photo's barcodes (once) and assign the photos to the slates' patients."""
+    images = [shot.image for shot in shots(files, READABLE) if shot.image is not None]
+    try:
+        reads = read_slates(root, images, slate_options(settings), on_file=on_file)
+    except OSError as exc:
+        raise CardReadError(
+            f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
+        ) from None
+    return assign(
+        files,
+        reads,
+        max_gap=timedelta(minutes=settings.slate_max_gap),
+        readable=READABLE,
+        group_gap=timedelta(minutes=settings.gap_minutes),
+    )
+
+
 _HASH_CHUNK = 1024 * 1024
 
 
@@ -83,15 +132,15 @@ def content_elsewhere(
     root: Path,
     archive: Path,
     files: tuple[MediaFile, ...],
-    idmap: IdMap,
-    clock_offset: timedelta,
+    assignment: Mapping[str, MapRow],
 ) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
     """Hash the card photos whose size matches a file archived under another patient.
 
     Returns the files (those candidates with their `sha256`, or marked unreadable when they
     cannot be read, so they are held: a patient in doubt fails closed) and the catalogue's
     files of those sizes, for the planner to compare. Equal content has equal size, so no
-    other photo needs reading; a card of new photos costs one query.
+    other photo needs reading; a card of new photos costs one query. ``assignment`` is each
+    card path's row (from the ID map or the slates), as the planner will see it.
     """
     if not catalogue_path(archive).exists():
         return files, ()
@@ -103,7 +152,6 @@ def content_elsewhere(
     owners: dict[int, set[str]] = {}
     for archived in found:
         owners.setdefault(archived.size, set()).add(archived.patient_id)
-    assignment = resolve(idmap, files, clock_offset)
     hashed: dict[str, MediaFile] = {}
     for media in photos:
         row = assignment.get(media.path)
@@ -127,10 +175,17 @@ def prepare(
 ) -> Prepared:
     others: list[str] = []
     files = scan_source(root, on_file, others)
-    files, elsewhere = content_elsewhere(root, settings.archive, files, idmap, clock_offset)
+    slates = None
+    if idmap.slates:
+        slates = find_slates(root, files, settings, on_file)
+        rows = {row.patient_id: row for row in slates.rows.values()}
+        idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
+    assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+    files, elsewhere = content_elsewhere(root, settings.archive, files, assignment)
     plan = make_plan(
         files,
         idmap,
+        slates=slates,
         state=replace(archive_state(settings.archive, idmap), elsewhere=elsewhere),
         allow_other_patient=settings.allow_other_patient,
         source=str(root),
@@ -141,7 +196,7 @@ def prepare(
     )
     if others:
         plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))
-    return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan)
+    return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan, slates=slates)
 
 
 def check_separate(root: Path, settings: Settings) -> None:

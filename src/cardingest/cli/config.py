@@ -9,7 +9,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..card.slate import check_slate_pattern
 from ..errors import ConfigError
+from ..export.settings import (
+    DEFAULT_CALLING_AE,
+    DEFAULT_TIMEOUT,
+    DEFAULT_UID_ROOT,
+    ISSUERS,
+    DicomOptions,
+    PacsConfig,
+    check_uid_root,
+)
 from ..ids import check_scheme
 from ..models import Settings
 from ..plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, check_templates
@@ -29,6 +39,12 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "gap_minutes": (int, float),
     "operator": str,
     "archive_group": str,
+    "pacs": dict,
+    "dicom_uid_root": str,
+    "issuer_of_patient_id": str,
+    "slates": bool,
+    "slate_pattern": str,
+    "slate_max_gap": (int, float),
 }
 
 
@@ -135,6 +151,18 @@ def load_settings(
         )
     group = data.get("archive_group")
     modes.share_with_group(_group_id(group, config_path) if group else None)
+    _dicom_settings(data, config_path, scheme)  # a typo in [pacs] is an error for every command
+    slate_pattern = data.get("slate_pattern")
+    try:
+        check_slate_pattern(slate_pattern)
+    except ConfigError as exc:
+        raise ConfigError(f"Config file {config_path}: {exc.message}") from None
+    slate_gap = float(data.get("slate_max_gap", 30))
+    if not 0 < slate_gap <= MAX_GAP_MINUTES:
+        raise ConfigError(
+            f"Config file {config_path}: slate_max_gap must be more than 0 and at most "
+            f"{MAX_GAP_MINUTES} minutes (a week)"
+        )
     try:
         user = getpass.getuser()
     except Exception:
@@ -152,4 +180,82 @@ def load_settings(
         operator=data.get("operator") or user,
         config_file=config_path,
         archive_group=group,
+        slates=bool(data.get("slates", False)),
+        slate_pattern=slate_pattern,
+        slate_max_gap=slate_gap,
+    )
+
+
+PACS_KEYS: dict[str, type | tuple[type, ...]] = {
+    "host": str,
+    "port": int,
+    "ae_title": str,
+    "calling_ae_title": str,
+    "stow_url": str,
+    "timeout": (int, float),
+}
+
+
+def _ae_title(value: str, key: str, where: str) -> str:
+    text = value.strip()
+    if not 1 <= len(text) <= 16 or not text.isascii() or "\\" in text:
+        raise ConfigError(f"{where}: [pacs] {key} {value!r} must be 1-16 ASCII characters")
+    return text
+
+
+def load_dicom_settings(settings: Settings) -> tuple[DicomOptions, PacsConfig | None]:
+    """``dicom_uid_root``, ``issuer_of_patient_id`` and the ``[pacs]`` table, checked.
+
+    ``PacsConfig`` is None when the config has no ``[pacs]`` table.
+    """
+    data = _load(settings.config_file) if settings.config_file else {}
+    return _dicom_settings(data, settings.config_file, settings.id_scheme)
+
+
+def _dicom_settings(
+    data: dict[str, Any], path: Path | None, scheme: str
+) -> tuple[DicomOptions, PacsConfig | None]:
+    where = f"Config file {path}"
+    try:
+        root = check_uid_root(data.get("dicom_uid_root", DEFAULT_UID_ROOT))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    issuer = data.get("issuer_of_patient_id", ISSUERS.get(scheme))
+    if issuer is not None and (len(issuer) > 64 or "\\" in issuer):
+        raise ConfigError(f"{where}: issuer_of_patient_id is longer than 64 characters")
+    options = DicomOptions(uid_root=root, issuer=issuer or None)
+    table = data.get("pacs")
+    if table is None:
+        return options, None
+    for key, value in table.items():
+        expected = PACS_KEYS.get(key)
+        if expected is None:
+            raise ConfigError(f"{where}: unknown key [pacs] {key}; keys are {', '.join(PACS_KEYS)}")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            names = expected.__name__ if isinstance(expected, type) else "number"
+            raise ConfigError(f"{where}: [pacs] {key} should be a {names}")
+    stow = table.get("stow_url")
+    if stow is not None and not stow.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: [pacs] stow_url must start with http:// or https://")
+    if stow is None:
+        missing = [key for key in ("host", "port", "ae_title") if key not in table]
+        if missing:
+            raise ConfigError(
+                f"{where}: [pacs] needs {', '.join(missing)} (or stow_url for DICOMweb)"
+            )
+    port = table.get("port")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: [pacs] port {port} is not between 1 and 65535")
+    timeout = float(table.get("timeout", DEFAULT_TIMEOUT))
+    if not 0 < timeout <= 3600:
+        raise ConfigError(f"{where}: [pacs] timeout must be more than 0 and at most 3600 seconds")
+    return options, PacsConfig(
+        host=table.get("host"),
+        port=port,
+        ae_title=_ae_title(table["ae_title"], "ae_title", where) if "ae_title" in table else None,
+        calling_ae_title=_ae_title(
+            table.get("calling_ae_title", DEFAULT_CALLING_AE), "calling_ae_title", where
+        ),
+        stow_url=stow,
+        timeout=timeout,
     )

@@ -95,6 +95,7 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
         out.print(f"Clock offset: {plan.clock_offset} added to camera times")
     if plan.items:
         out.print(plan_table(plan))
+    print_slates(plan)
     counts = plan.counts
     out.print(
         f"{len(plan.items)} file(s): [green]{counts['copy']} to copy[/] "
@@ -102,6 +103,26 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
         f"[yellow]{counts['hold']} held on the card[/]"
     )
     print_warnings(plan.warnings)
+
+
+def print_slates(plan: Plan) -> None:
+    """With --slates: one line per slate, the ID it gave and how many photos it took."""
+    slates = [item for item in plan.items if item.role == "slate" and item.slate == item.source]
+    for slate in slates:
+        group = [
+            item
+            for item in plan.items
+            if item.slate == slate.source and item.role == "photo" and not item.sidecar
+        ]
+        taken = sum(1 for item in group if item.action != "hold")
+        if slate.patient_id:
+            text = f"[bold]{escape(slate.patient_id)}[/]: {taken} photo(s)"
+        else:
+            text = f"[yellow]held[/] ({escape(slate.reason or '')})"
+        held = len(group) - taken
+        if slate.patient_id and held:
+            text += f", [yellow]{held} held[/]"
+        out.print(f"Slate {escape(slate.source)}: {text}")
 
 
 def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> None:

@@ -23,6 +23,7 @@ from ..models import (
 )
 from .idmap import resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
+from .slates import SlateAssignment
 
 _SOURCE_RANK = {
     "exif:DateTimeOriginal": 0,
@@ -124,6 +125,7 @@ def _item(
     target: str | None = None,
     reason: str | None = None,
     repair: bool = False,
+    slates: SlateAssignment | None = None,
 ) -> PlanItem:
     timed = shot_time or media
     return PlanItem(
@@ -147,6 +149,8 @@ def _item(
         map_line=row.line if row and row.line else None,
         sidecar=media.sidecar,
         repair=repair,
+        role="slate" if slates and media.path in slates.slates else "photo",
+        slate=slates.slate_of.get(media.path) if slates else None,
     )
 
 
@@ -183,11 +187,14 @@ class _Namer:
         self.bases = {_base(path) for path in taken}
 
     def _at(
-        self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile]
+        self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile], tail: str
     ) -> list[str]:
         return [
-            target_path(
-                self.folder_template, self.name_template, patient_id, when, suffix, m.extension
+            _tailed(
+                target_path(
+                    self.folder_template, self.name_template, patient_id, when, suffix, m.extension
+                ),
+                tail,
             )
             for m in pending
         ]
@@ -201,10 +208,10 @@ class _Namer:
         return None if any(t in self.used for t in targets) else self.claim(targets)
 
     def next_free(
-        self, patient_id: str, when: datetime, pending: list[MediaFile], start: int
+        self, patient_id: str, when: datetime, pending: list[MediaFile], start: int, tail: str = ""
     ) -> tuple[list[str], int]:
         for suffix in range(start, MAX_SUFFIX + 1):
-            targets = self._at(patient_id, when, suffix, pending)
+            targets = self._at(patient_id, when, suffix, pending, tail)
             if _base(targets[0]) not in self.bases:
                 return self.claim(targets), suffix
         raise ValueError(f"no free name for {pending[0].path} up to -{MAX_SUFFIX}")
@@ -215,10 +222,24 @@ class _Namer:
         return targets
 
 
+def _tailed(target: str, tail: str) -> str:
+    """``JBX3656/JBX3656-20080530-155601-slate.jpg`` for the tail ``-slate``."""
+    if not tail:
+        return target
+    folder, _, name = target.rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    name = f"{stem}{tail}.{extension}" if dot else f"{name}{tail}"
+    return f"{folder}/{name}" if folder else name
+
+
+SLATE_TAIL = "-slate"
+
+
 def make_plan(
     files: Sequence[MediaFile],
     idmap: IdMap,
     *,
+    slates: SlateAssignment | None = None,
     state: ArchiveState = ArchiveState(),
     source: str = "",
     archive: str = "",
@@ -237,8 +258,11 @@ def make_plan(
     one patient in the same second are ordered by sub-second, then folder and DCF number, and
     the 2nd gets ``-2``; a name already taken in the archive by other content moves on to
     the next free ``-N``.
+
+    With ``slates`` (``--slates``) the patients come from the slates read on the card instead
+    of the map's rows; a slate itself is archived as ``{name}-slate.{ext}``.
     """
-    assignment = resolve(idmap, files, clock_offset)
+    assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
     namer = _Namer(folder_template, name_template, state.taken_paths)
@@ -256,13 +280,19 @@ def make_plan(
                     None,
                     "hold",
                     reason="sidecar without its photo",
+                    slates=slates,
                 )
             continue
         when = primary.captured + clock_offset
         if row is None:
             for media in shot.files:
+                reason = "not in the ID map"
+                if slates is not None:
+                    reason = slates.holds.get(media.path) or slates.holds.get(
+                        primary.path, "no slate"
+                    )
                 items[media.path] = _item(
-                    media, when, None, "hold", shot_time=primary, reason="not in the ID map"
+                    media, when, None, "hold", shot_time=primary, reason=reason, slates=slates
                 )
             continue
         name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
@@ -287,6 +317,7 @@ def make_plan(
                         "hold",
                         shot_time=primary,
                         reason="empty file (0 bytes)" if media.size == 0 else "cannot be read",
+                        slates=slates,
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)
@@ -300,6 +331,7 @@ def make_plan(
                         target=done.archive_path,
                         reason=repair or "already archived",
                         repair=bool(repair),
+                        slates=slates,
                     )
                 else:
                     pending.append(media)
@@ -315,21 +347,25 @@ def make_plan(
                         "hold",
                         shot_time=primary,
                         reason=other_patient_reason(other.patient_id, other.archive_path),
+                        slates=slates,
                     )
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
-                targets, suffix = namer.next_free(patient_id, when, pending, next_suffix)
+                tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
+                targets, suffix = namer.next_free(patient_id, when, pending, next_suffix, tail)
                 next_suffix = suffix + 1
             else:
                 next_suffix += 1
             for media, target in zip(pending, targets or [], strict=True):
                 items[media.path] = _item(
-                    media, when, row, "copy", shot_time=primary, target=target
+                    media, when, row, "copy", shot_time=primary, target=target, slates=slates
                 )
 
     ordered = tuple(items[path] for path in sorted(items))
     warnings = tuple(m.warning for m in files if m.warning)
+    if slates is not None:
+        warnings += slates.warnings
     return Plan(
         source=source,
         archive=archive,
