@@ -195,3 +195,13 @@ def test_from_with_dates_moves_only_those_days(tmp_path: Path) -> None:
         "ZAC5361/ZAC5361-20261124-091640.jpg",
     }
     assert all(m["from"] == "ZAC5361" and m["new"].startswith("ZAA0067/") for m in event["moves"])
+
+
+def test_a_slate_keeps_its_tail(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        conn.execute("UPDATE files SET role = 'slate' WHERE archive_path = ?", (FIRST,))
+    code, out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive, "--json")
+    assert code == 0, err
+    assert json.loads(out)["moved"][0]["new"] == "ZAA0067/ZAA0067-20261124-091502-slate.jpg"
+    sha256sum_ok(archive)

@@ -40,7 +40,7 @@ from .card.scan import SIDECAR_EXTENSIONS
 from .errors import ArchiveError, CatalogueError, UsageError
 from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
-from .plan.planner import MAX_SUFFIX
+from .plan.planner import MAX_SUFFIX, SLATE_TAIL
 from .storage.durable import NO_HARDLINKS, atomic_write_bytes, fsync_dir, writing_to
 from .storage.modes import make_dirs
 
@@ -221,9 +221,11 @@ class _Names:
         name_template: str,
         patient_id: str,
         when: datetime,
+        tail: str = "",
     ) -> str:
         for suffix in range(1, MAX_SUFFIX + 1):
-            base = _base(target_path(folder_template, name_template, patient_id, when, suffix, "x"))
+            name = target_path(folder_template, name_template, patient_id, when, suffix, "x")
+            base = _base(name) + tail
             if self._free(base):
                 self.bases.add(base)
                 return base
@@ -278,7 +280,9 @@ def plan_move(
     for _old_base, members in sorted(shots.items(), key=lambda kv: _shot_order(kv[1])):
         first = min(members, key=lambda r: r.archive_path)
         when = datetime.fromisoformat(first.captured_at)
-        new_base = names.claim(folder_template, name_template, request.to, when)
+        # A slate (the barcode photo of a group) keeps its "-slate" tail, as an ingest names it.
+        tail = SLATE_TAIL if any(r.role == "slate" for r in members) else ""
+        new_base = names.claim(folder_template, name_template, request.to, when, tail)
         for record in sorted(members, key=lambda r: r.archive_path):
             ext = _extension(record.archive_path)
             new = f"{new_base}.{ext}" if ext else new_base
