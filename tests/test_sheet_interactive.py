@@ -76,9 +76,11 @@ def test_groups_sheet_is_a_private_temporary_file_while_asking(tmp_path: Path) -
     assert "ID not yet given" in Page(sheet.read_text(encoding="utf-8")).all_text
     child.sendline("ZAC5361")
     for number in (2, 3):
-        child.expect_exact(f"Patient ID for group {number} (blank: leave on the card): ")
+        child.expect_exact(f"Patient ID for group {number} (blank: leave on the card, .: same as")
         child.sendline("")
-    child.expect_exact("Patient ID for group 4 (blank: leave on the card): ")
+    child.expect_exact(
+        "Patient ID for group 4 (blank: leave on the card, .: same as group 3 (blank)): "
+    )
     child.sendline("ZAA0067")
     child.expect(r"4 to copy")
     assert finish(child) == 3
@@ -95,9 +97,11 @@ def test_ingest_sheet_first_shows_the_groups_then_what_was_filed(tmp_path: Path)
     assert groups_on(sheet) == GROUP_SIZES
     child.sendline("ZAC5361")
     for number in (2, 3):
-        child.expect_exact(f"Patient ID for group {number} (blank: leave on the card): ")
+        child.expect_exact(f"Patient ID for group {number} (blank: leave on the card, .: same as")
         child.sendline("")
-    child.expect_exact("Patient ID for group 4 (blank: leave on the card): ")
+    child.expect_exact(
+        "Patient ID for group 4 (blank: leave on the card, .: same as group 3 (blank)): "
+    )
     child.sendline("ZAA0067")
     child.expect(r"\[y/N\]: ")
     child.sendline("y")

@@ -293,6 +293,7 @@ def execute(
         check_space(plan, roots)
         started = time.monotonic()
         audit = AuditLog(archive)
+        audit.require_appendable()
         with Catalogue.open(archive, create=True) as catalogue:
             repair_manifests(catalogue, archive, backup)
             catalogue.begin_ingest(

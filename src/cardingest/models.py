@@ -93,6 +93,8 @@ class MapRow:
     site: str | None = None
     consent: str | None = None
     everything: bool = False
+    blank: bool = False
+    """A row whose id was left empty: its photos stay on the card (``patient_id`` is "")."""
 
 
 @dataclass(frozen=True)

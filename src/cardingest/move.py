@@ -557,6 +557,8 @@ def move(
             f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}. "
             "Is --archive right?"
         )
+    # A torn or changed audit log would refuse the move's event after the files moved.
+    AuditLog(archive).require_appendable()
     result = MoveResult(to=request.to)
     finish_interrupted(archive, result, backup_locks)
     with Catalogue.open(archive, create=False) as catalogue:

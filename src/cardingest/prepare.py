@@ -11,14 +11,17 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from .archive.catalogue import Catalogue, catalogue_path
-from .card.scan import not_photo_warning, scan
+from .archive.catalogue import catalogue_path
+from .archive.readonly import reading
+from .card.scan import not_photo_warning, scan, special_warning
 from .card.slate import READABLE, SlateOptions, read_slates
 from .errors import CardReadError, UsageError
 from .models import ArchivedFile, ArchiveState, Card, IdMap, MapRow, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, resolve, single_id_map
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
+from .storage.identity import inside_by_identity
+from .text import printable, undecodable
 
 SLATES_SOURCE = "slates"
 
@@ -68,9 +71,10 @@ def scan_source(
     root: Path,
     on_file: Callable[[str], None] | None = None,
     not_photos: list[str] | None = None,
+    specials: list[tuple[str, str]] | None = None,
 ) -> tuple[MediaFile, ...]:
     try:
-        return tuple(scan(root, on_file=on_file, not_photos=not_photos))
+        return tuple(scan(root, on_file=on_file, not_photos=not_photos, specials=specials))
     except OSError as exc:
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
@@ -81,8 +85,8 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
     if not catalogue_path(archive).exists():
         return ArchiveState()
-    with Catalogue.open(archive, create=False) as catalogue:
-        return catalogue.archive_state({row.patient_id for row in idmap.rows})
+    with reading(archive) as catalogue:
+        return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
 
 
 def slate_options(settings: Settings) -> SlateOptions:
@@ -145,7 +149,7 @@ def content_elsewhere(
     if not catalogue_path(archive).exists():
         return files, ()
     photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:
         found = catalogue.archived_with_sizes({m.size for m in photos})
     if not found:
         return files, ()
@@ -174,7 +178,8 @@ def prepare(
     on_file: Callable[[str], None] | None = None,
 ) -> Prepared:
     others: list[str] = []
-    files = scan_source(root, on_file, others)
+    specials: list[tuple[str, str]] = []
+    files = scan_source(root, on_file, others, specials)
     slates = None
     if idmap.slates:
         slates = find_slates(root, files, settings, on_file)
@@ -196,6 +201,9 @@ def prepare(
     )
     if others:
         plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))
+    if specials:
+        named = (special_warning(path, kind) for path, kind in specials)
+        plan = replace(plan, warnings=(*plan.warnings, *named))
     return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan, slates=slates)
 
 
@@ -207,6 +215,12 @@ def check_separate(root: Path, settings: Settings) -> None:
     places = [("source", root), ("archive", settings.archive)]
     if settings.backup is not None:
         places.append(("backup", settings.backup))
+    for name, path in places:  # it is recorded in the catalogue and the audit log
+        if undecodable(str(path)):
+            raise UsageError(
+                f"The {name} path {printable(str(path))} is not valid UTF-8; use a folder "
+                "(or mount point) with a plain name"
+            )
     for n, (name, path) in enumerate(places):
         for other_name, other in places[n + 1 :]:
             if _inside(path, other) or _inside(other, path):
@@ -217,8 +231,9 @@ def check_separate(root: Path, settings: Settings) -> None:
 
 
 def _inside(path: Path, folder: Path) -> bool:
+    """By path, and by identity (a bind mount or a second path to the same folder)."""
     try:
         path.resolve().relative_to(folder.resolve())
     except ValueError:
-        return False
+        return inside_by_identity(path, folder)
     return True

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .. import __version__
 from ..archive.lock import removed_if_left_empty
@@ -71,6 +70,7 @@ from .config import ENV_ARCHIVE, load_settings
 from .dicom import dicom_app, require_pacs, send_after_ingest
 from .interactive import can_assign, confirm_plan, stop_between_files
 from .move import move_command
+from .output import escape
 from .session import open_archive
 from .sheet import (
     SheetOpt,
@@ -319,10 +319,31 @@ def locked_ingest(
             return prepared, run_execute(prepared, settings, stop)
 
 
+def card_removed(result: IngestResult) -> bool:
+    """Whether every failed photo is gone from where the plan found it: the card was pulled
+    or unmounted (or the folder removed), rather than photos failing one by one."""
+    failed = [o for o in result.outcomes if o.action == "failed"]
+    root = Path(result.plan.source)
+    if not failed or any(os.path.lexists(root / o.item.source) for o in failed):
+        return False
+    try:  # a pulled FUSE card answers ENOTCONN; an unmounted one is an empty folder
+        with os.scandir(root) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return True
+
+
 def print_result(result: IngestResult) -> None:
     counts = result.counts
     failed = [o for o in result.outcomes if o.action == "failed"]
     held = [o for o in result.outcomes if o.action == "hold"]
+    if card_removed(result):  # one message, not one line per photo left behind
+        planned = sum(1 for item in result.plan.items if item.action == "copy")
+        output.err.print(
+            f"[red]The card was removed after {counts['copied']} of {planned} photo(s) were "
+            f"copied and verified; insert it and run the same command again to finish.[/]"
+        )
+        failed = []
     for outcome in failed:
         output.err.print(
             f"[red]failed:[/] {escape(outcome.item.source)}: {escape(outcome.error or '')}"
@@ -340,6 +361,14 @@ def print_result(result: IngestResult) -> None:
         )
     if len(held) > 50:
         output.out.print(f"[yellow]… and {len(held) - 50} more held[/]")
+    # Warnings, then the manifest, then the summary: the summary is the last line printed.
+    output.print_warnings([*result.plan.warnings, *result.warnings])
+    if result.stale_temps:
+        output.err.print(
+            f"Removed {len(result.stale_temps)} temporary file(s) left by an interrupted run."
+        )
+    if result.manifest:
+        output.out.print(f"Manifest: {escape(str(result.manifest))}")
     output.out.print(
         f"Ingest {result.ingest_id}: [green]{counts['copied']} copied and verified[/] "
         f"({output.human_bytes(result.bytes_copied)} in {result.seconds:.1f} s), "
@@ -347,13 +376,6 @@ def print_result(result: IngestResult) -> None:
         f"[yellow]{counts['held']} held[/], "
         + (f"[red]{counts['failed']} failed[/]" if counts["failed"] else "0 failed")
     )
-    if result.manifest:
-        output.out.print(f"Manifest: {escape(str(result.manifest))}")
-    if result.stale_temps:
-        output.err.print(
-            f"Removed {len(result.stale_temps)} temporary file(s) left by an interrupted run."
-        )
-    output.print_warnings(result.warnings)
 
 
 @app.command()
@@ -384,6 +406,8 @@ def ingest(
     allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
+    if yes and not wipe:
+        raise UsageError("--yes only answers the wipe's question: add --wipe, or leave out --yes")
     settings = replace(
         load_settings(archive=archive, backup=backup), allow_other_patient=allow_other_patient
     )
@@ -431,7 +455,6 @@ def ingest(
     document = documents.ingest(result, prepared.card) if as_json else None
     if document is None:
         print_result(result)
-        output.print_warnings(result.plan.warnings)
     code = ingest_exit_code(result)
     if sheet_failed is not None:
         output.err.print(f"[red]error:[/] {escape(sheet_failed)}")
@@ -502,9 +525,19 @@ def verify(
 
 @app.command()
 @handles_errors
-def audit(archive: ArchiveOpt = None, as_json: JsonOpt = False) -> None:
+def audit(
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Set aside a torn last line (a write cut by a power cut), recorded in the log.",
+        ),
+    ] = False,
+) -> None:
     """Check the audit log's hash chain; name the first line that does not match."""
-    raise typer.Exit(run_audit(load_settings(archive=archive), as_json))
+    raise typer.Exit(run_audit(load_settings(archive=archive), as_json, repair))
 
 
 @app.command()

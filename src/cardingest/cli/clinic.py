@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from ..archive.audit import AuditLog
+from ..archive.catalogue import CatalogueRecord, require_catalogue
+from ..archive.readonly import reading
 from ..card.scan import is_sidecar
 from ..card.watch import Watcher, watch
 from ..clinic.jpeg import SIZES
@@ -43,6 +44,7 @@ from ..models import Card, Settings
 from ..prepare import load_idmap
 from . import documents, output
 from .interactive import can_assign
+from .output import escape
 from .session import open_archive
 
 FromOpt = Annotated[
@@ -163,7 +165,7 @@ def run_search(
     if diagnosis is not None and not diagnosis.strip():
         raise UsageError("--diagnosis is empty")
     require_catalogue(settings.archive)
-    with Catalogue.open(settings.archive, create=False) as catalogue:
+    with reading(settings.archive) as catalogue:
         found = catalogue.search(
             patient_id=patient_id, diagnosis=diagnosis, date_from=date_from, date_to=date_to
         )
@@ -269,6 +271,7 @@ def run_share(
         anonymous=anonymous,
         slates=slates,
     )
+    AuditLog(settings.archive).require_appendable()  # before any copy is written
     result = execute_share(plan, _report_item)
     record_share(result, settings.operator)
     label = f"token {plan.label}" if anonymous else plan.patient_id

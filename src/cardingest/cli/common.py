@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 from ..card.detect import resolve_source
 from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
@@ -18,6 +17,7 @@ from ..plan.assign import Group
 from ..prepare import Prepared, check_separate, load_idmap, prepare
 from . import documents, output
 from .interactive import ask_idmap
+from .output import escape
 
 F = TypeVar("F", bound=Callable[..., Any])
 GroupsHook = Callable[[Path, Sequence[Group]], None]

@@ -24,9 +24,11 @@ from ..ids import check_scheme
 from ..models import Settings
 from ..plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, check_templates
 from ..storage import modes
+from ..storage.capped import read_capped
 
 ENV_ARCHIVE = "CARDINGEST_ARCHIVE"
 ENV_CONFIG = "CARDINGEST_CONFIG"
+MAX_CONFIG_BYTES = 256 * 1024
 MAX_GAP_MINUTES = 10080
 KEYS: dict[str, type | tuple[type, ...]] = {
     "archive": str,
@@ -63,14 +65,36 @@ def default_archive() -> Path:
     return Path.home() / "cardingest-archive"
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> str:
+    """The config's text: capped in size whatever the file is (/dev/zero, a pipe), and
+    UTF-8 (as TOML requires), else a message with the line of the first bad byte."""
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        if path.is_dir():
+            raise ConfigError(f"Config file {path} is a folder")
+        raw = read_capped(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist (from ${ENV_CONFIG})") from None
     except OSError as exc:
         raise ConfigError(f"Cannot read config file {path}: {exc.strerror or exc}") from None
+    if raw is None:
+        raise ConfigError(
+            f"Config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a "
+            "cardingest config"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"Config file {path}, line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8; "
+            "save the file as UTF-8 text"
+        ) from None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    text = _read(path)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from None
     for key, value in data.items():
@@ -127,11 +151,18 @@ def load_settings(
         config_path = default_config_path()
         data = _load(config_path)
 
+    if archive is not None and not str(archive).strip():
+        raise ConfigError("--archive is empty; give the archive folder")
     if archive:
         archive_path, archive_from = _expand(str(archive)), "--archive"
     elif env.get(ENV_ARCHIVE):
         archive_path, archive_from = _expand(env[ENV_ARCHIVE]), f"${ENV_ARCHIVE}"
     elif "archive" in data:
+        if not str(data["archive"]).strip():
+            raise ConfigError(
+                f"Config file {config_path}: 'archive' is empty; give the archive folder "
+                "(an empty value would mean the current folder)"
+            )
         archive_path, archive_from = _expand(data["archive"]), f"config {config_path}"
     else:
         archive_path, archive_from = default_archive(), "default"

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from ..archive.catalogue import Catalogue, require_catalogue
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ConfigError, UsageError
@@ -21,6 +20,7 @@ from . import documents, output
 from .clinic import FromOpt, ToOpt, lookup_id, parse_range
 from .common import ArchiveOpt, JsonOpt, handles_errors
 from .config import load_dicom_settings, load_settings
+from .output import escape
 from .session import open_archive
 
 if TYPE_CHECKING:

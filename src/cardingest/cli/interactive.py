@@ -13,14 +13,15 @@ from pathlib import Path
 from types import FrameType
 
 import typer
-from rich.markup import escape
 
 from ..errors import EXIT_OK, UsageError
 from ..ids import validate_id
 from ..models import IdMap, Settings
 from ..plan.assign import Group, ask_ids, build_idmap, make_groups
 from ..prepare import Prepared, scan_source
+from ..text import printable
 from . import output
+from .output import escape
 
 
 def can_assign(map_file: Path | None, patient_id: str | None, as_json: bool) -> bool:
@@ -84,7 +85,7 @@ def confirm_plan(prepared: Prepared, archive_from: str) -> None:
         return
     question = (
         f"Copy {copies} file(s) ({output.human_bytes(prepared.plan.bytes_to_copy)}) "
-        f"into {prepared.plan.archive}?"
+        f"into {printable(prepared.plan.archive)}?"
     )
     try:
         agreed = typer.confirm(question, default=False, err=True)

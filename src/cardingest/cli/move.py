@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from ..archive.lock import ArchiveLock
 from ..errors import EXIT_OK, UsageError
@@ -19,6 +18,7 @@ from . import output
 from .clinic import lookup_id, parse_day
 from .common import ArchiveOpt, JsonOpt, handles_errors
 from .config import load_settings
+from .output import escape
 from .session import open_archive
 
 MovePathsArg = Annotated[

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.markup import escape
-
 from ..archive.catalogue import require_catalogue
 from ..archive.lock import ArchiveLock
 from . import output
+from .output import escape
 
 
 @contextmanager

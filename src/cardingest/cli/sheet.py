@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ..card.detect import resolve_source
 from ..errors import UsageError
@@ -22,6 +21,7 @@ from ..prepare import Prepared
 from ..review.contact import SheetFile, SheetSlot, write_sheet
 from ..review.sheet import Final, Naming, Sheet, groups_sheet, plan_sheet
 from . import output
+from .output import escape
 
 SheetOpt = Annotated[
     Path | None,

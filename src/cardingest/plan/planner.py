@@ -21,6 +21,7 @@ from ..models import (
     Plan,
     PlanItem,
 )
+from ..text import printable, undecodable
 from .idmap import resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .slates import SlateAssignment
@@ -82,6 +83,21 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
             key = (folder, stem if n == 0 else f"{stem}#{n}")
             shots.append(_Shot(key, tuple(members), primary))
     return sorted(shots, key=lambda s: s.key)
+
+
+def bad_name_reason(path: str) -> str | None:
+    """Why a card path cannot be archived as it is named, or None.
+
+    A name that is not valid UTF-8 (a damaged card, a folder copied from another system)
+    could not be recorded in the catalogue, the manifest or the audit log, so such a file is
+    held on the card, with this reason, rather than filed without its record.
+    """
+    if undecodable(path):
+        return (
+            f"the name {printable(path.rpartition('/')[2])} (or its folder's) is not valid "
+            "UTF-8; rename it on a computer, then run again"
+        )
+    return None
 
 
 def _base(path: str) -> str:
@@ -284,6 +300,18 @@ def make_plan(
                 )
             continue
         when = primary.captured + clock_offset
+        if row is not None and row.blank:
+            where = "group" if idmap.source == "interactive" else "ID map line"
+            for media in shot.files:
+                items[media.path] = _item(
+                    media,
+                    when,
+                    None,
+                    "hold",
+                    shot_time=primary,
+                    reason=bad_name_reason(media.path) or f"left blank ({where} {row.line})",
+                )
+            continue
         if row is None:
             for media in shot.files:
                 reason = "not in the ID map"
@@ -292,7 +320,13 @@ def make_plan(
                         primary.path, "no slate"
                     )
                 items[media.path] = _item(
-                    media, when, None, "hold", shot_time=primary, reason=reason, slates=slates
+                    media,
+                    when,
+                    None,
+                    "hold",
+                    shot_time=primary,
+                    reason=bad_name_reason(media.path) or reason,
+                    slates=slates,
                 )
             continue
         name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
@@ -309,14 +343,19 @@ def make_plan(
             archived_targets: list[str] = []
             for media in shot.files:
                 done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
-                if media.size == 0 or media.unreadable:
+                bad_name = bad_name_reason(media.path)
+                if bad_name is not None:
+                    items[media.path] = _item(
+                        media, when, row, "hold", shot_time=primary, reason=bad_name
+                    )
+                elif media.size == 0 or media.unreadable:
                     items[media.path] = _item(
                         media,
                         when,
                         row,
                         "hold",
                         shot_time=primary,
-                        reason="empty file (0 bytes)" if media.size == 0 else "cannot be read",
+                        reason="cannot be read" if media.unreadable else "empty file (0 bytes)",
                         slates=slates,
                     )
                 elif done is not None:
