@@ -340,14 +340,13 @@ def test_a_changed_archive_copy_is_never_exported(
     assert not list(out.rglob("*.dcm"))
 
 
-def test_slates_are_not_exported_once_the_catalogue_has_roles(
+def test_slates_are_not_exported(
     archived: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     archive, env = archived
     copy = Path(shutil.copytree(archive, tmp_path / "archive"))
     kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))
     with closing(sqlite3.connect(copy / ".cardingest" / "catalogue.sqlite")) as conn:
-        conn.execute("ALTER TABLE files ADD COLUMN role TEXT")  # as the slates work may add
         conn.execute("UPDATE files SET role = 'slate' WHERE archive_path = ?", (kodak,))
         conn.commit()
     out = tmp_path / "out"

@@ -740,11 +740,8 @@ class Catalogue:
                 self._write_diagnosis(conn, file_id, diagnosis)
 
     def role_paths(self, role: str) -> set[str]:
-        """Archive paths whose ``role`` is ``role`` (e.g. slates); empty without that column."""
+        """Archive paths whose ``role`` is ``role`` (e.g. slates)."""
         with self._errors():
-            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(files)")}
-            if "role" not in columns:
-                return set()
             rows = self._conn.execute("SELECT archive_path FROM files WHERE role = ?", (role,))
             return {row[0] for row in rows}
 
