@@ -53,7 +53,12 @@ def test_preview_json_is_the_documented_document(demo: tuple[Path, Path], tmp_pa
 
 @pytest.mark.parametrize(
     ("patient_id", "message"),
-    [("ZAC3561", "checksum"), ("ZAC5361", "test"), ("../x", "NHI"), ("DAB8233", "checksum")],
+    [
+        ("ZAC3561", "fails its check"),
+        ("ZAC5361", "test"),
+        ("../x", "NHI"),
+        ("DAB8233", "fails its check"),
+    ],
 )
 def test_bad_id_exits_2_and_creates_nothing(
     demo: tuple[Path, Path], tmp_path: Path, patient_id: str, message: str

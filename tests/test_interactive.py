@@ -143,7 +143,7 @@ def answer_groups(child: pexpect.spawn) -> None:
     child.expect(r"Group 1: 3 photo\(s\), 2026-11-24 09:15:02 to 09:16:40")
     child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
     child.sendline("ZAC3561")
-    child.expect("fails its checksum")
+    child.expect("fails its check")
     child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
     child.sendline("zac5361")
     child.expect_exact(

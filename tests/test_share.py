@@ -244,7 +244,7 @@ def test_tag_then_anonymous_share(archive: Path, tmp_path: Path) -> None:
     ("args", "code", "message"),
     [
         (["JBX3656", "--size", "huge"], 2, "--size 'huge' is not one of"),
-        (["ZAC3561"], 2, "checksum"),
+        (["ZAC3561"], 2, "fails its check"),
         (["EPT6335"], 2, "No archived photos of EPT6335"),
         (["JBX3656", "--from", "2024-13-01"], 2, "not a date"),
         (["JBX3656", "--from", "2024-03-02", "--to", "2024-03-01"], 2, "is after"),

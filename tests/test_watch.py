@@ -110,7 +110,7 @@ def test_a_second_ctrl_c_stops_at_once() -> None:
         ([], "--map FILE"),
         (["--interactive"], "needs a terminal"),
         (["--interactive", "--id", "JBX3656"], "one of --map FILE, --id ID or --interactive"),
-        (["--id", "ZAC3561"], "checksum"),
+        (["--id", "ZAC3561"], "fails its check"),
         (["--map", "nope.csv"], "nope.csv"),
         (["--id", "JBX3656", "--interval", "0"], "--interval"),
     ],

@@ -35,6 +35,19 @@ def _show(raw: str) -> str:
     return repr(raw)
 
 
+def _fails_check(label: str, shown: str) -> InvalidIdError:
+    """The one answer to an ID whose check character does not fit the rest.
+
+    It never says which character was expected, nor that the rest could be completed: a
+    transposed typo "corrected" that way is another patient's valid ID. It sends the user back
+    to the record instead.
+    """
+    return InvalidIdError(
+        f"{label} {shown} fails its check: it is not a valid {label}. Re-check the whole ID "
+        "against the patient's record; do not change one character to make it pass."
+    )
+
+
 def check_scheme(scheme: str, pattern: str | None) -> None:
     """Raise ConfigError unless `scheme` is known and, for 'pattern', `pattern` compiles."""
     if scheme not in SCHEMES:
@@ -136,17 +149,8 @@ def _validate_nhi(text: str, *, allow_test_ids: bool) -> str:
     else:
         remainder = total % 11
         expected_check = str((11 - remainder) % 10) if remainder else None
-    if expected_check is None:
-        raise InvalidIdError(
-            f"NHI {shown} fails its checksum: no check character is possible for its first six "
-            "characters, so it is probably mistyped."
-        )
-    if nhi[6] != expected_check:
-        kind = "letter" if new_format else "digit"
-        raise InvalidIdError(
-            f"NHI {shown} fails its checksum: the check {kind} should be {expected_check}, "
-            f"not {nhi[6]}."
-        )
+    if expected_check is None or nhi[6] != expected_check:
+        raise _fails_check("NHI", shown)
     if nhi[0] == "Z" and not allow_test_ids:
         raise InvalidIdError(
             f"NHI {shown} is a test-range NHI (starts with Z), not a real patient's; set "
@@ -180,17 +184,8 @@ def _validate_nhs(text: str) -> str:
     _check_length(number, label, (10,))
     total = sum(int(d) * w for d, w in zip(number[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11
-    if check == 10:
-        raise InvalidIdError(
-            f"{label} {_show(number)} fails its checksum: no check digit is possible for its "
-            "first nine digits, so it is probably mistyped."
-        )
-    expected = str(check % 11)
-    if number[9] != expected:
-        raise InvalidIdError(
-            f"{label} {_show(number)} fails its checksum: the check digit should be "
-            f"{expected}, not {number[9]}."
-        )
+    if check == 10 or number[9] != str(check % 11):
+        raise _fails_check(label, _show(number))
     return number
 
 
@@ -211,12 +206,8 @@ def _validate_ihi(text: str) -> str:
         raise InvalidIdError(
             f"{label} {_show(number)} is not valid: an IHI starts with {_IHI_PREFIX}."
         )
-    expected = luhn_check_digit(number[:15])
-    if number[15] != expected:
-        raise InvalidIdError(
-            f"{label} {_show(number)} fails its checksum: the check digit should be "
-            f"{expected}, not {number[15]}."
-        )
+    if number[15] != luhn_check_digit(number[:15]):
+        raise _fails_check(label, _show(number))
     return number
 
 
@@ -230,12 +221,8 @@ def _validate_medicare(text: str) -> str:
             f"not {number[0]}."
         )
     total = sum(int(d) * w for d, w in zip(number[:8], _MEDICARE_WEIGHTS, strict=True))
-    expected = str(total % 10)
-    if number[8] != expected:
-        raise InvalidIdError(
-            f"{label} {_show(number)} fails its checksum: the check digit (the 9th) should be "
-            f"{expected}, not {number[8]}."
-        )
+    if number[8] != str(total % 10):
+        raise _fails_check(label, _show(number))
     return number
 
 

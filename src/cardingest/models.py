@@ -56,6 +56,9 @@ class MediaFile:
     warning: str | None = None
     sidecar: bool = False
     unreadable: bool = False
+    sha256: str | None = None
+    """Set by `prepare` only where the catalogue holds content of this size under another
+    patient, so the planner can hold a photo already filed for someone else."""
 
     @property
     def folder(self) -> str:
@@ -133,6 +136,9 @@ class ArchiveState:
 
     archived: tuple[ArchivedFile, ...] = ()
     taken_paths: frozenset[str] = frozenset()
+    elsewhere: tuple[ArchivedFile, ...] = ()
+    """Archived files, of any patient, as large as a card file: their sha256 is compared with
+    the card file's, so content already filed under another patient is held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,3 +226,6 @@ class Settings:
     slate_pattern: str | None = None
     slate_max_gap: float = 30.0
     extra: dict[str, object] = field(default_factory=dict)
+    allow_other_patient: bool = False
+    """Per run (`--allow-other-patient`), never from the config: archive content that is
+    already filed under another patient instead of holding it."""

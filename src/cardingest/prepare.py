@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -15,8 +16,8 @@ from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
 from .card.slate import READABLE, SlateOptions, read_slates
 from .errors import CardReadError, UsageError
-from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
-from .plan.idmap import parse_map, single_id_map
+from .models import ArchivedFile, ArchiveState, Card, IdMap, MapRow, MediaFile, Plan, Settings
+from .plan.idmap import parse_map, resolve, single_id_map
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside_by_identity
@@ -120,6 +121,53 @@ def find_slates(
     )
 
 
+_HASH_CHUNK = 1024 * 1024
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_elsewhere(
+    root: Path,
+    archive: Path,
+    files: tuple[MediaFile, ...],
+    assignment: Mapping[str, MapRow],
+) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
+    """Hash the card photos whose size matches a file archived under another patient.
+
+    Returns the files (those candidates with their `sha256`, or marked unreadable when they
+    cannot be read, so they are held: a patient in doubt fails closed) and the catalogue's
+    files of those sizes, for the planner to compare. Equal content has equal size, so no
+    other photo needs reading; a card of new photos costs one query. ``assignment`` is each
+    card path's row (from the ID map or the slates), as the planner will see it.
+    """
+    if not catalogue_path(archive).exists():
+        return files, ()
+    photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]
+    with reading(archive) as catalogue:
+        found = catalogue.archived_with_sizes({m.size for m in photos})
+    if not found:
+        return files, ()
+    owners: dict[int, set[str]] = {}
+    for archived in found:
+        owners.setdefault(archived.size, set()).add(archived.patient_id)
+    hashed: dict[str, MediaFile] = {}
+    for media in photos:
+        row = assignment.get(media.path)
+        if row is None or not owners.get(media.size, set()) - {row.patient_id}:
+            continue
+        try:
+            hashed[media.path] = replace(media, sha256=_sha256(root / media.path))
+        except OSError:
+            hashed[media.path] = replace(media, unreadable=True)
+    return tuple(hashed.get(m.path, m) for m in files), tuple(found)
+
+
 def prepare(
     root: Path,
     card: Card | None,
@@ -137,11 +185,14 @@ def prepare(
         slates = find_slates(root, files, settings, on_file)
         rows = {row.patient_id: row for row in slates.rows.values()}
         idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
+    assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+    files, elsewhere = content_elsewhere(root, settings.archive, files, assignment)
     plan = make_plan(
         files,
         idmap,
         slates=slates,
-        state=archive_state(settings.archive, idmap),
+        state=replace(archive_state(settings.archive, idmap), elsewhere=elsewhere),
+        allow_other_patient=settings.allow_other_patient,
         source=str(root),
         archive=str(settings.archive),
         folder_template=settings.folder_template,

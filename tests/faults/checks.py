@@ -6,6 +6,8 @@ audit log directly, with no cardingest code in the loop, and counts:
 - lost: a photo put on the card that is neither still on the card, byte for byte, nor
   archived byte-identical with a catalogue row made from that card path;
 - doubled: two catalogue rows for one patient, sha256 and card path, or for one archive path;
+- mislabelled: a catalogue row (an archived photo) whose patient is not the one the scenario
+  intended for the photo with those bytes (every scenario states its intent: `photos_of`);
 - wiped unverified: a photo gone from the card without an audited ``wipe-remove`` backed by a
   catalogue row whose archive copy (and backup copy) still hash to the photo's bytes;
 - stray: temporary ``.cardingest-tmp-*`` files anywhere, and in a final check anything under
@@ -52,15 +54,32 @@ META_FILES = frozenset(
 
 @dataclass(frozen=True)
 class Photo:
-    """One file put on the card (or source folder): its path there and its content."""
+    """One file put on the card (or source folder): its path there, its content, and the
+    patient(s) the scenario means it for (more than one only where it says so on purpose)."""
 
     path: str
     sha256: str
     size: int
+    patients: frozenset[str]
 
 
-def photos_of(files: Mapping[str, bytes]) -> dict[str, Photo]:
-    return {path: Photo(path, sha256(data), len(data)) for path, data in files.items()}
+Intent = str | Mapping[str, str | Iterable[str]]
+"""One patient ID for every file, or a patient ID (or several) per card path."""
+
+
+def intended(intent: Intent, path: str) -> frozenset[str]:
+    if isinstance(intent, str):
+        return frozenset({intent})
+    value = intent[path]
+    return frozenset({value} if isinstance(value, str) else value)
+
+
+def photos_of(files: Mapping[str, bytes], intent: Intent) -> dict[str, Photo]:
+    """The photos of a card and whose they are meant to be (no default: a scenario says)."""
+    return {
+        path: Photo(path, sha256(data), len(data), intended(intent, path))
+        for path, data in files.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,7 @@ CopyOk = Callable[[Row], bool]
 class Findings:
     lost: list[str] = field(default_factory=list)
     doubled: list[str] = field(default_factory=list)
+    mislabelled: list[str] = field(default_factory=list)
     wiped_unverified: list[str] = field(default_factory=list)
     stray: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -102,7 +122,12 @@ class Findings:
     @property
     def clean(self) -> bool:
         return not (
-            self.lost or self.doubled or self.wiped_unverified or self.stray or self.problems
+            self.lost
+            or self.doubled
+            or self.mislabelled
+            or self.wiped_unverified
+            or self.stray
+            or self.problems
         )
 
     def summary(self) -> str:
@@ -110,13 +135,14 @@ class Findings:
             f"photos {self.photos}: archived {self.archived}, still on the card {self.on_card}; "
             f"catalogue rows {self.rows}, files on disk {self.files}, "
             f"manifest lines {self.manifest_lines}; lost {len(self.lost)}, "
-            f"doubled {len(self.doubled)}, wiped unverified {len(self.wiped_unverified)}, "
+            f"doubled {len(self.doubled)}, mislabelled {len(self.mislabelled)}, "
+            f"wiped unverified {len(self.wiped_unverified)}, "
             f"stray {len(self.stray)}, other problems {len(self.problems)}"
         )
 
     def report(self, context: str) -> str:
         lines = [context, self.summary()]
-        for name in ("lost", "doubled", "wiped_unverified", "stray", "problems"):
+        for name in ("lost", "doubled", "mislabelled", "wiped_unverified", "stray", "problems"):
             for entry in getattr(self, name)[:20]:
                 lines.append(f"  {name}: {entry}")
         return "\n".join(lines)
@@ -290,6 +316,7 @@ def inspect(
         )
 
     _check_doubled(found, rows)
+    _check_mislabelled(found, rows, sources)
     _check_rows_on_disk(found, rows, disk, spoiled, hashes, archive, final)
     _check_manifests(found, rows, archive, final)
     if backup is not None:
@@ -315,6 +342,21 @@ def _check_doubled(found: Findings, rows: list[Row]) -> None:
     for path, count in Counter(r.archive_path for r in rows).items():
         if count > 1:
             found.doubled.append(f"{path} has {count} catalogue rows")
+
+
+def _check_mislabelled(found: Findings, rows: list[Row], sources: Sequence[Source]) -> None:
+    """Every row of a scenario's photo is filed under a patient the scenario meant it for."""
+    meant: dict[str, set[str]] = defaultdict(set)
+    for source in sources:
+        for photo in source.photos.values():
+            meant[photo.sha256].update(photo.patients)
+    for row in rows:
+        patients = meant.get(row.sha256)
+        if patients and row.patient_id not in patients:
+            found.mislabelled.append(
+                f"{row.archive_path} (from {row.source_path}) is filed under {row.patient_id}, "
+                f"meant for {', '.join(sorted(patients))}"
+            )
 
 
 def _check_rows_on_disk(

@@ -60,6 +60,7 @@ class Figures:
     checks: int = 0
     lost: int = 0
     doubled: int = 0
+    mislabelled: int = 0
     wiped_unverified: int = 0
     stray: int = 0
     problems: int = 0
@@ -73,6 +74,7 @@ class Figures:
         self.checks += 1
         self.lost += len(findings.lost)
         self.doubled += len(findings.doubled)
+        self.mislabelled += len(findings.mislabelled)
         self.wiped_unverified += len(findings.wiped_unverified)
         self.stray += len(findings.stray)
         self.problems += len(findings.problems)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cardingest import ingest
+from cardingest import move as move_module
 from cardingest.archive import audit, catalogue, lock
 from cardingest.cli import app as cli
 
@@ -109,6 +110,18 @@ POINTS: dict[str, Callable[[], None]] = {
     "fill-before-manifest": _fill_before_manifest,
     "repair-verified": lambda: _repair_link(after=False),
     "repair-set-aside": lambda: _repair_link(after=True),
+    # cardingest move (scenario 14b); "after-link", "manifest" and "audit-line" apply too.
+    "move-journal": lambda: setattr(
+        move_module, "_write_journal", _after(move_module._write_journal)
+    ),
+    "move-rows": lambda: setattr(
+        catalogue.Catalogue, "move_rows", _before(catalogue.Catalogue.move_rows)
+    ),
+    "move-rows-done": lambda: setattr(
+        catalogue.Catalogue, "move_rows", _after(catalogue.Catalogue.move_rows)
+    ),
+    "move-unlink": lambda: setattr(move_module, "_unlink_old", _after(move_module._unlink_old)),
+    "move-audited": lambda: setattr(audit.AuditLog, "append", _after(audit.AuditLog.append)),
 }
 
 

@@ -6,7 +6,7 @@
 
 Set ``CARDINGEST_FAULT_SEED`` to replay another seed. With ``--run`` the exit code is
 pytest's; without, it is 1 when the recorded run had a failure or found anything lost,
-doubled, wiped unverified or stray.
+doubled, mislabelled, wiped unverified or stray.
 """
 
 from __future__ import annotations
@@ -23,11 +23,19 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 RESULTS = HERE / ".results.json"
-FIGURES = ("kill_points", "damaged_inputs", "checks", "lost", "doubled", "wiped_unverified")
-BAD = ("lost", "doubled", "wiped_unverified", "stray", "problems")
+FIGURES = (
+    "kill_points",
+    "damaged_inputs",
+    "checks",
+    "lost",
+    "doubled",
+    "mislabelled",
+    "wiped_unverified",
+)
+BAD = ("lost", "doubled", "mislabelled", "wiped_unverified", "stray", "problems")
 HEADER = (
     "| # | Scenario | Tests | Result | Kill points | Damaged inputs | Consistency checks "
-    "| Lost | Doubled | Wiped unverified |"
+    "| Lost | Doubled | Mislabelled | Wiped unverified |"
 )
 
 
@@ -59,10 +67,10 @@ def group(tests: list[dict[str, Any]]) -> list[tuple[str, str, list[dict[str, An
 
 def table(document: dict[str, Any]) -> str:
     tests = document["tests"]
-    lines = [HEADER, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|"]
+    lines = [HEADER, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|"]
     totals = dict.fromkeys(FIGURES, 0)
     for scenario, title, rows in group(tests):
-        sums = {name: sum(int(row[name]) for row in rows) for name in FIGURES}
+        sums = {name: sum(int(row.get(name, 0)) for row in rows) for name in FIGURES}
         for name in FIGURES:
             totals[name] += sums[name]
         cells = [

@@ -43,10 +43,13 @@ def photo_card(
     seed: int,
     sizes: tuple[int, int] = (1_000_000, 2_000_000),
     label: str = "CARD",
+    *,
+    patient: str,
 ) -> tuple[Path, Source]:
+    """A card of photos all meant for ``patient``."""
     files = make_photos(samples_dir, count, seed=seed, min_size=sizes[0], max_size=sizes[1])
     card = fat_card(files, size_mb=card_size_mb(files), label=label)
-    return card, Source(card, photos_of(files))
+    return card, Source(card, photos_of(files, patient))
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, str, int]]:
@@ -93,7 +96,7 @@ def copying_onto_small_disk(
 ) -> tuple[Source, Path, Path, subprocess.Popen[str]]:
     """(source, disk, archive, process) of a 20-photo ingest into an archive on a 64 MiB
     tmpfs, once it has begun copying."""
-    card, source = photo_card(fat_card, samples_dir, 20, seed)
+    card, source = photo_card(fat_card, samples_dir, 20, seed, patient=PATIENT)
     disk = tmpfs("small", 64)
     archive = disk / "archive"
     proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive)
@@ -163,7 +166,9 @@ def test_archive_full_at_the_manifest_write(
     check: Checker,
 ) -> None:
     """The copies and rows made it; the manifest does not fit: a message, then a repair."""
-    card, source = photo_card(fat_card, samples_dir, 8, fault_seed + 52, (100_000, 300_000))
+    card, source = photo_card(
+        fat_card, samples_dir, 8, fault_seed + 52, (100_000, 300_000), patient=PATIENT
+    )
     disk = tmpfs("small", 32)
     archive = disk / "archive"
     args = ("ingest", card, "--id", PATIENT, "--archive", archive)
@@ -192,7 +197,9 @@ def test_readonly_archive_changes_nothing(
     fault_seed: int,
     check: Checker,
 ) -> None:
-    card, source = photo_card(fat_card, samples_dir, 12, fault_seed + 60, (100_000, 400_000))
+    card, source = photo_card(
+        fat_card, samples_dir, 12, fault_seed + 60, (100_000, 400_000), patient=PATIENT
+    )
     disk = tmpfs("archive-disk", 64)
     archive = disk / "archive"
     if archive_state == "existing":
@@ -223,11 +230,15 @@ def test_two_ingests_at_once(
     check: Checker,
     figures: Figures,
 ) -> None:
-    card_a, source_a = photo_card(fat_card, samples_dir, 40, fault_seed + 70, label="CARD_A")
+    card_a, source_a = photo_card(
+        fat_card, samples_dir, 40, fault_seed + 70, label="CARD_A", patient=PATIENT
+    )
     runs = [(card_a, PATIENT)]
     sources = [source_a]
     if cards == "two cards":
-        card_b, source_b = photo_card(fat_card, samples_dir, 40, fault_seed + 71, label="CARD_B")
+        card_b, source_b = photo_card(
+            fat_card, samples_dir, 40, fault_seed + 71, label="CARD_B", patient=OTHER_PATIENT
+        )
         runs.append((card_b, OTHER_PATIENT))
         sources.append(source_b)
     else:
@@ -263,7 +274,9 @@ def test_unwritable_backup_archives_nothing(
     fault_seed: int,
     check: Checker,
 ) -> None:
-    card, source = photo_card(fat_card, samples_dir, 12, fault_seed + 80, (100_000, 400_000))
+    card, source = photo_card(
+        fat_card, samples_dir, 12, fault_seed + 80, (100_000, 400_000), patient=PATIENT
+    )
     archive = tmp_path / "archive"
     disk = tmpfs("nas", 32)
     backup = disk / "backup"
@@ -296,7 +309,7 @@ def test_backup_fills_mid_ingest_wipe_keeps_unbacked(
     check: Checker,
     figures: Figures,
 ) -> None:
-    card, source = photo_card(fat_card, samples_dir, 20, fault_seed + 81)
+    card, source = photo_card(fat_card, samples_dir, 20, fault_seed + 81, patient=PATIENT)
     archive = tmp_path / "archive"
     disk = tmpfs("nas", 64)
     backup = disk / "backup"
@@ -334,7 +347,9 @@ def test_flipped_byte_in_backup_found_by_verify_and_kept_by_wipe(
     fault_seed: int,
     check: Checker,
 ) -> None:
-    card, source = photo_card(fat_card, samples_dir, 12, fault_seed + 82, (100_000, 400_000))
+    card, source = photo_card(
+        fat_card, samples_dir, 12, fault_seed + 82, (100_000, 400_000), patient=PATIENT
+    )
     archive, backup = tmp_path / "archive", tmp_path / "nas" / "backup"
     backup.parent.mkdir()  # the NAS share is mounted; cardingest makes the backup folder
     args = ("ingest", card, "--id", PATIENT, "--archive", archive, "--backup", backup, "--json")

@@ -114,7 +114,7 @@ def test_damaged_inputs_scan_and_ingest(
                 assert planned[name][key] == item[key], (name, key)
             if item["target"]:
                 assert sha256_file(archive / str(item["target"])) == sha256(data), name
-        sources.append(Source(folder, photos_of(files)))
+        sources.append(Source(folder, photos_of(files, PATIENT)))
         figures.notes.append(
             f"{kind}: {len(files)} files, "
             f"{sum(i['time_source'] == 'mtime' for i in items.values())} fell back to mtime"

@@ -15,7 +15,7 @@ from cardimage import require_samples
 
 from .checks import Source, photos_of
 from .conftest import Checker
-from .helpers import PATIENT, Cli
+from .helpers import OTHER_PATIENT, PATIENT, Cli
 
 HEADER = b"files,id,diagnosis,site\n"
 ROW = f"100CANON/IMG_0001,{PATIENT},melanoma,left forearm\n".encode()
@@ -93,7 +93,9 @@ def folder_card(tmp_path_factory: pytest.TempPathFactory) -> Source:
     for rel, data in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
-    return Source(root, photos_of(files))
+    # Meant as the control map below files them: 100CANON for PATIENT, 101CANON for the other.
+    intent = {rel: PATIENT if "/100CANON/" in rel else OTHER_PATIENT for rel in files}
+    return Source(root, photos_of(files, intent))
 
 
 @pytest.mark.fault(12, "hostile ID maps: exit 2 with a line number, nothing written")

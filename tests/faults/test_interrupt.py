@@ -48,7 +48,7 @@ def test_sigint_mid_copy_then_rerun(
     figures: Figures,
 ) -> None:
     card, files = card_of_photos(fat_card, samples_dir, fault_seed + 20)
-    source = Source(card, photos_of(files))
+    source = Source(card, photos_of(files, PATIENT))
     archive = tmp_path / "archive"
     proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive)
     if moment == "first file":
@@ -83,7 +83,7 @@ def test_card_gone_mid_copy_then_remount_and_rerun(
     figures: Figures,
 ) -> None:
     card, files = card_of_photos(fat_card, samples_dir, fault_seed + 30)
-    source = Source(card, photos_of(files))
+    source = Source(card, photos_of(files, PATIENT))
     archive = tmp_path / "archive"
     handle = fat_card.handle(card)
     proc = cli.start("ingest", card, "--id", PATIENT, "--archive", archive, "--json")

@@ -109,7 +109,7 @@ def test_kill9_at_random_moments_then_rerun(
 ) -> None:
     files = make_photos(samples_dir, 40, seed=fault_seed, min_size=1_000_000, max_size=2_000_000)
     card = fat_card(files, size_mb=card_size_mb(files))
-    source = Source(card, photos_of(files))
+    source = Source(card, photos_of(files, PATIENT))
     reference = calibrate(cli, card, tmp_path / "reference")
     rng = random.Random(fault_seed)
     round_number = 0
@@ -164,7 +164,7 @@ def test_done_when_120_photos_six_kills(
     )
     assert len(set(files.values())) == count
     card = fat_card(files, size_mb=card_size_mb(files))
-    source = Source(card, photos_of(files))
+    source = Source(card, photos_of(files, PATIENT))
     reference = calibrate(cli, card, tmp_path / "reference")
     rng = random.Random(fault_seed + 1)
     for chain in range(1, MAX_CHAINS + 1):
@@ -274,7 +274,7 @@ def mapped_card(
         assert reference.returncode == 0, reference.stderr
         items = json.loads(reference.stdout)["items"]
         targets = {item["source"]: item["target"] for item in items}
-        yield MappedCard(Source(card, photos_of(files)), id_map, targets)
+        yield MappedCard(Source(card, photos_of(files, PATIENT)), id_map, targets)
     finally:
         factory.close()
 

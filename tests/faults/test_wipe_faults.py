@@ -59,7 +59,7 @@ def test_readonly_card_wipe_removes_nothing(
 ) -> None:
     archive = tmp_path / "archive"
     card, files, _targets = ingested_card(cli, fat_card, samples_dir, archive, fault_seed + 40)
-    source = Source(card, photos_of(files))
+    source = Source(card, photos_of(files, PATIENT))
     handle = fat_card.handle(card)
     handle.remount_readonly()
     code, _items, stderr = wipe(cli, card, archive)
@@ -87,13 +87,15 @@ def test_photo_changed_on_card_stays(
 ) -> None:
     archive = tmp_path / "archive"
     card, files, _targets = ingested_card(cli, fat_card, samples_dir, archive, fault_seed + 90)
-    photos = photos_of(files)
+    photos = photos_of(files, PATIENT)
     flipped, grown = sorted(files)[3], sorted(files)[8]
     flip_byte(card / flipped, len(files[flipped]) // 2)
     with open(card / grown, "ab") as handle:
         handle.write(b"edited in the camera")
     for path in (flipped, grown):
-        photos[path] = Photo(path, sha256_file(card / path), (card / path).stat().st_size)
+        photos[path] = Photo(
+            path, sha256_file(card / path), (card / path).stat().st_size, frozenset({PATIENT})
+        )
     code, items, stderr = wipe(cli, card, archive)
     assert code == 3, stderr
     for path in (flipped, grown):
@@ -130,7 +132,7 @@ def test_damaged_archive_copy_keeps_photo(
     assert sum(item["action"] == "remove" for item in items.values()) == PHOTOS - 2
     findings = check(
         archive,
-        [Source(card, photos_of(files))],
+        [Source(card, photos_of(files, PATIENT))],
         tampered={damaged, deleted},
         context="wipe after archive copies were damaged",
     )
@@ -155,7 +157,9 @@ def test_damaged_archive_copy_keeps_photo(
     assert cli.run("verify", "--archive", archive).returncode == 0
     code, items, stderr = wipe(cli, card, archive)
     assert code == 0, stderr
-    findings = check(archive, [Source(card, photos_of(files))], context="repaired, then wiped")
+    findings = check(
+        archive, [Source(card, photos_of(files, PATIENT))], context="repaired, then wiped"
+    )
     assert (findings.on_card, findings.archived, findings.rows) == (0, PHOTOS, PHOTOS)
 
 
@@ -207,9 +211,12 @@ def test_wipe_finds_a_damaged_backup_copy_and_ingest_repairs_it(
     assert code == 3, stderr
     kept = [source for source, item in items.items() if item["action"] == "keep"]
     assert kept == [changed_source], items
-    photos = photos_of(files)
+    photos = photos_of(files, PATIENT)
     photos[changed_source] = Photo(
-        changed_source, sha256_file(card / changed_source), len(files[changed_source])
+        changed_source,
+        sha256_file(card / changed_source),
+        len(files[changed_source]),
+        frozenset({PATIENT}),
     )
     findings = check(
         archive,
@@ -245,7 +252,7 @@ def test_kill9_during_a_repair_then_rerun(
     killed = injected(cli, point, *args)
     assert killed.returncode == -signal.SIGKILL, f"{point} never reached: {killed.stderr[-2000:]}"
     figures.killed(point)
-    photos = [Source(card, photos_of(files))]
+    photos = [Source(card, photos_of(files, PATIENT))]
     check(archive, photos, tampered={targets[source]}, final=False, context=f"killed at {point}")
     done = cli.run(*args)
     assert done.returncode == 0, done.stderr[-2000:]

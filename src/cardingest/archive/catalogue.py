@@ -396,6 +396,54 @@ class Catalogue:
                 taken.update(row[0] for row in rows)
         return ArchiveState(archived=tuple(archived), taken_paths=frozenset(taken))
 
+    def archived_with_sizes(self, sizes: Iterable[int]) -> list[ArchivedFile]:
+        """Every archived file (any patient) of one of these sizes: the candidates for
+        "this content is already filed", which only the sha256 then decides."""
+        wanted = sorted(set(sizes))
+        found: list[ArchivedFile] = []
+        with self._errors():
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
+                    f" problem FROM files WHERE size IN ({marks}) ORDER BY archive_path",
+                    chunk,
+                )
+                found.extend(ArchivedFile(*row) for row in rows)
+        return found
+
+    def move_rows(self, changes: Sequence[tuple[str, str, str, str | None]]) -> int:
+        """Refile rows, all or none: ``(old path, new path, new patient ID, new backup path)``.
+
+        A row already at its new path is left alone, so a move that was interrupted can run
+        again; a new path catalogued for another file raises :class:`CatalogueError`.
+        Returns the number of rows changed.
+        """
+        changed = 0
+        with self._transaction() as conn:
+            for old, new, patient_id, backup_path in changes:
+                there = conn.execute(
+                    "SELECT patient_id FROM files WHERE archive_path = ?", (new,)
+                ).fetchone()
+                if there is not None:
+                    if (
+                        there[0] != patient_id
+                        or conn.execute(
+                            "SELECT 1 FROM files WHERE archive_path = ?", (old,)
+                        ).fetchone()
+                    ):
+                        raise CatalogueError(f"{new} is already catalogued for another file")
+                    continue
+                cursor = conn.execute(
+                    "UPDATE files SET patient_id = ?, archive_path = ?, backup_path = ?"
+                    " WHERE archive_path = ?",
+                    (patient_id, new, backup_path, old),
+                )
+                if cursor.rowcount != 1:
+                    raise CatalogueError(f"{old} is not in the catalogue")
+                changed += 1
+        return changed
+
     def begin_ingest(
         self,
         ingest_id: str,

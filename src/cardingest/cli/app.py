@@ -69,6 +69,7 @@ from .common import (
 from .config import ENV_ARCHIVE, load_settings
 from .dicom import dicom_app, require_pacs, send_after_ingest
 from .interactive import can_assign, confirm_plan, stop_between_files
+from .move import move_command
 from .output import escape
 from .session import open_archive
 from .sheet import (
@@ -123,6 +124,16 @@ def cards(as_json: JsonOpt = False) -> None:
     output.out.print(output.cards_table(found))
 
 
+AllowOtherOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-other-patient",
+        help="For this run, also archive photos whose content is already filed under another "
+        "patient (held otherwise).",
+    ),
+]
+
+
 @app.command()
 @handles_errors
 def preview(
@@ -134,9 +145,10 @@ def preview(
     as_json: JsonOpt = False,
     slates: SlatesOpt = False,
     sheet: SheetOpt = None,
+    allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
-    settings = load_settings(archive=archive)
+    settings = replace(load_settings(archive=archive), allow_other_patient=allow_other_patient)
     offset = parse_clock_offset(clock_offset)
     refuse_on_card(sheet, source)
     with sheet_files(sheet) as slot:
@@ -391,11 +403,14 @@ def ingest(
     as_json: JsonOpt = False,
     slates: SlatesOpt = False,
     sheet: SheetOpt = None,
+    allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
     if yes and not wipe:
         raise UsageError("--yes only answers the wipe's question: add --wipe, or leave out --yes")
-    settings = load_settings(archive=archive, backup=backup)
+    settings = replace(
+        load_settings(archive=archive, backup=backup), allow_other_patient=allow_other_patient
+    )
     offset = parse_clock_offset(clock_offset)
     if send and not dry_run:
         require_pacs(settings)
@@ -702,6 +717,9 @@ def demo() -> None:
         f"then try: cd {escape(str(settings.archive))} && sha256sum -c "
         f"{escape(str(result.manifest.relative_to(settings.archive)) if result.manifest else '')}"
     )
+
+
+app.command("move")(move_command)
 
 
 def main() -> None:

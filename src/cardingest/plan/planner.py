@@ -111,6 +111,26 @@ def _archived_index(state: ArchiveState) -> dict[tuple[str, str, int, str], Arch
     return {(a.patient_id, a.source_path, a.size, a.captured_raw): a for a in state.archived}
 
 
+def _filed_elsewhere(
+    state: ArchiveState,
+) -> tuple[dict[str, list[ArchivedFile]], set[tuple[str, str]]]:
+    """Archived content by sha256, and which (patient, sha256) pairs are archived at all."""
+    by_sha: dict[str, list[ArchivedFile]] = defaultdict(list)
+    for archived in state.elsewhere:
+        by_sha[archived.sha256.lower()].append(archived)
+    owned = {(a.patient_id, a.sha256.lower()) for a in (*state.archived, *state.elsewhere)}
+    return by_sha, owned
+
+
+def other_patient_reason(patient_id: str, archive_path: str) -> str:
+    """Why a photo is held: its bytes are already filed for another patient."""
+    return (
+        f"the same photo is already archived under patient {patient_id} ({archive_path}); "
+        "check which patient it belongs to (cardingest move corrects a misfiled photo), or "
+        "run again with --allow-other-patient if it is meant for both"
+    )
+
+
 def _item(
     media: MediaFile,
     when: datetime,
@@ -148,6 +168,25 @@ def _item(
         role="slate" if slates and media.path in slates.slates else "photo",
         slate=slates.slate_of.get(media.path) if slates else None,
     )
+
+
+def _other_owner(
+    pending: list[MediaFile],
+    patient_id: str,
+    by_sha: dict[str, list[ArchivedFile]],
+    owned: set[tuple[str, str]],
+) -> ArchivedFile | None:
+    """The archived file of another patient with the content of one of these photos."""
+    for media in pending:
+        if media.sidecar or media.sha256 is None:
+            continue
+        sha = media.sha256.lower()
+        if (patient_id, sha) in owned:
+            continue
+        for archived in by_sha.get(sha, ()):
+            if archived.patient_id != patient_id:
+                return archived
+    return None
 
 
 class _Namer:
@@ -223,8 +262,13 @@ def make_plan(
     folder_template: str = DEFAULT_FOLDER_TEMPLATE,
     name_template: str = DEFAULT_NAME_TEMPLATE,
     clock_offset: timedelta = timedelta(0),
+    allow_other_patient: bool = False,
 ) -> Plan:
     """Decide, for every file, copy (with its target), skip (already archived) or hold.
+
+    A shot with a photo whose content (``MediaFile.sha256``, compared with
+    ``state.elsewhere``) is archived under another patient, and not under this one, is held
+    with that patient's ID in the reason, unless ``allow_other_patient``.
 
     Raises MapError when the map does not fit the card. Names are deterministic: photos of
     one patient in the same second are ordered by sub-second, then folder and DCF number, and
@@ -236,6 +280,7 @@ def make_plan(
     """
     assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
     archived = _archived_index(state)
+    by_sha, owned = _filed_elsewhere(state)
     namer = _Namer(folder_template, name_template, state.taken_paths)
     items: dict[str, PlanItem] = {}
 
@@ -329,6 +374,21 @@ def make_plan(
                     )
                 else:
                     pending.append(media)
+            other = (
+                None if allow_other_patient else _other_owner(pending, patient_id, by_sha, owned)
+            )
+            if other is not None:
+                for media in pending:
+                    items[media.path] = _item(
+                        media,
+                        when,
+                        row,
+                        "hold",
+                        shot_time=primary,
+                        reason=other_patient_reason(other.patient_id, other.archive_path),
+                        slates=slates,
+                    )
+                pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
                 tail = SLATE_TAIL if slates and primary.path in slates.slates else ""

@@ -1,0 +1,172 @@
+"""``cardingest move``: refile archived photos under the right patient (see `cardingest.move`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..archive.lock import ArchiveLock
+from ..errors import EXIT_OK, UsageError
+from ..ids import validate_id
+from ..models import Settings
+from ..move import FileMove, MoveRequest, MoveResult, move
+from . import output
+from .clinic import lookup_id, parse_day
+from .common import ArchiveOpt, JsonOpt, handles_errors
+from .config import load_settings
+from .output import escape
+from .session import open_archive
+
+MovePathsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Archived photos to move (archive-relative paths, or paths in the archive).",
+        show_default=False,
+    ),
+]
+MoveToOpt = Annotated[
+    str,
+    typer.Option(
+        "--to", help="The patient ID the photos belong to (required).", show_default=False
+    ),
+]
+MoveFromOpt = Annotated[
+    str | None,
+    typer.Option("--from", help="Move this patient's photos (narrowed by the filters below)."),
+]
+MoveDiagnosisOpt = Annotated[
+    str | None, typer.Option("--diagnosis", help="With --from: only photos with this keyword.")
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="With --from: captured on or after YYYY-MM-DD.")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="With --from: captured on or before YYYY-MM-DD.")
+]
+
+
+def _move_dict(item: FileMove) -> dict[str, Any]:
+    return {
+        "from": item.patient_from,
+        "old": item.old,
+        "new": item.new,
+        "sha256": item.sha256,
+        "old_backup": item.old_backup,
+        "new_backup": item.new_backup,
+    }
+
+
+def move_document(result: MoveResult, settings: Settings) -> dict[str, Any]:
+    return {
+        "archive": str(settings.archive),
+        "to": result.to,
+        "move_id": result.move_id,
+        "resumed": result.resumed,
+        "moved": [_move_dict(item) for item in result.moved],
+        "sidecars": [{"old": a, "new": b} for a, b in result.sidecars],
+        "already": [{"path": a, "now": b} for a, b in result.already],
+    }
+
+
+def print_move_result(result: MoveResult) -> None:
+    for move_id in result.resumed:
+        output.err.print(f"Finished move {escape(move_id)}, which had been interrupted.")
+    for item in result.moved:
+        output.out.print(f"{escape(item.old)} → {escape(item.new)}")
+    for asked, now in result.already:
+        again = f" (now {escape(now)})" if now != asked else ""
+        output.out.print(f"[cyan]already under {escape(result.to)}:[/] {escape(asked)}{again}")
+    backups = sum(1 for item in result.moved if item.new_backup)
+    output.out.print(
+        f"Moved {len(result.moved)} file(s) to {escape(result.to)}"
+        + (f", {backups} backup copy(ies)" if backups else "")
+        + (f", {len(result.sidecars)} keyword sidecar(s)" if result.sidecars else "")
+        + (
+            f"; catalogue, manifests and audit log updated (move {result.move_id})"
+            if result.move_id
+            else "; nothing to move"
+        )
+    )
+
+
+def run_move(
+    settings: Settings,
+    paths: list[str] | None,
+    *,
+    to: str,
+    from_id: str | None,
+    diagnosis: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> int:
+    target = validate_id(
+        to, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=settings.allow_test_ids
+    )
+    request = MoveRequest(
+        to=target,
+        paths=tuple(paths or ()),
+        from_id=lookup_id(from_id, settings) if from_id is not None else None,
+        diagnosis=diagnosis.strip() if diagnosis and diagnosis.strip() else None,
+        since=parse_day(since, "--since"),
+        until=parse_day(until, "--until"),
+    )
+
+    @contextlib.contextmanager
+    def backup_locks(roots: set[Path]) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for root in sorted(roots):
+                stack.enter_context(ArchiveLock(root, "move (as backup)"))
+            yield
+
+    with open_archive(settings.archive, "move", consequence="nothing to move"):
+        result = move(
+            settings.archive,
+            request,
+            operator=settings.operator,
+            folder_template=settings.folder_template,
+            name_template=settings.name_template,
+            backup_locks=backup_locks,
+        )
+    if as_json:
+        output.emit_json(move_document(result, settings))
+    else:
+        print_move_result(result)
+    return EXIT_OK
+
+
+@handles_errors
+def move_command(
+    paths: MovePathsArg = None,
+    to: MoveToOpt = "",
+    from_id: MoveFromOpt = None,
+    diagnosis: MoveDiagnosisOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Refile archived photos under the right patient, under fresh names.
+
+    Give archive paths, or --from ID with the filters. Sidecars and backup copies move too;
+    the catalogue and manifests follow; the audit log records old and new paths.
+    """
+    if not to:
+        raise UsageError("Say which patient the photos belong to: --to ID")
+    settings = load_settings(archive=archive)
+    raise typer.Exit(
+        run_move(
+            settings,
+            paths,
+            to=to,
+            from_id=from_id,
+            diagnosis=diagnosis,
+            since=since,
+            until=until,
+            as_json=as_json,
+        )
+    )

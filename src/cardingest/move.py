@@ -1,0 +1,581 @@
+"""Refile archived photos under the right patient: ``cardingest move``.
+
+A move takes whole shots (a photo with its RAW twin and camera sidecars share one base name),
+with cardingest's keyword sidecar (``NAME.xmp``) and the backup copies, to fresh names under
+the target patient, made by the same naming rules as an ingest (``-N`` where a name is taken).
+
+It survives kill -9 through an intent record, ``.cardingest/move-journal.json``, written
+(atomically, fsynced) before the first file is touched and naming every old and new path.
+Carrying it out is idempotent, step by step:
+
+1. hard-link each old file to its new name (a rename where the file system has no links);
+2. refile the catalogue rows (one transaction);
+3. rewrite the coreutils manifests of the ingests concerned from their rows;
+4. unlink the old names (only where the new name holds the same file), drop empty folders;
+5. append one ``move`` audit event (once: a re-run looks for its ``move_id`` first);
+6. delete the journal.
+
+The next ``cardingest move`` (the same command, or any other) finds the journal and finishes
+it first. Until then every catalogued photo exists under its catalogued path: no step loses a
+file (only `verify` may meanwhile see the new names as unexpected).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from .archive.audit import AuditLog
+from .archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .archive.manifest import write_manifest
+from .archive.xmp import sidecar_path
+from .card.scan import SIDECAR_EXTENSIONS
+from .errors import ArchiveError, CatalogueError, UsageError
+from .models import METADIR
+from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
+from .plan.planner import MAX_SUFFIX, SLATE_TAIL
+from .storage.durable import NO_HARDLINKS, atomic_write_bytes, fsync_dir, writing_to
+from .storage.modes import make_dirs
+
+JOURNAL_NAME = "move-journal.json"
+
+
+@dataclass(frozen=True)
+class FileMove:
+    """One catalogued file going to its new name (and its backup copy, if it has one)."""
+
+    patient_from: str
+    old: str
+    new: str
+    sha256: str
+    ingest_id: str
+    old_backup: str | None = None
+    new_backup: str | None = None
+
+
+@dataclass(frozen=True)
+class MoveRequest:
+    """What to move: archive paths (or on-disk paths in the archive), or a patient + filters."""
+
+    to: str
+    paths: tuple[str, ...] = ()
+    from_id: str | None = None
+    diagnosis: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+@dataclass
+class MoveResult:
+    move_id: str | None = None
+    to: str = ""
+    moved: list[FileMove] = field(default_factory=list)
+    sidecars: list[tuple[str, str]] = field(default_factory=list)
+    already: list[tuple[str, str]] = field(default_factory=list)
+    """(path asked for, where an earlier move put it)."""
+    resumed: list[str] = field(default_factory=list)
+    """The move IDs of interrupted moves this run finished first."""
+
+
+def journal_path(archive: Path) -> Path:
+    return Path(archive) / METADIR / JOURNAL_NAME
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _base(path: str) -> str:
+    folder, _, name = path.rpartition("/")
+    stem = name.rpartition(".")[0] or name
+    return f"{folder}/{stem}" if folder else stem
+
+
+def _extension(path: str) -> str:
+    name = path.rpartition("/")[2]
+    return name.rpartition(".")[2] if "." in name else ""
+
+
+def _relative(target: str, archive: Path) -> str | None:
+    path = Path(target).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    try:
+        return path.resolve().relative_to(Path(archive).resolve()).as_posix()
+    except (OSError, ValueError):
+        return None
+
+
+def _backup_root(record: CatalogueRecord) -> Path | None:
+    if not record.backup_path:
+        return None
+    root = Path(record.backup_path)
+    for _ in record.archive_path.split("/"):
+        root = root.parent
+    if Path(root, *record.archive_path.split("/")) != Path(record.backup_path):
+        raise ArchiveError(
+            f"The backup copy {record.backup_path} of {record.archive_path} is not under the "
+            "same name in its backup folder; nothing was moved"
+        )
+    return root
+
+
+# --- choosing what moves and where ---------------------------------------------------------
+
+
+def _earlier_moves(archive: Path) -> dict[str, str]:
+    """Old path -> new path of every move in the audit log (to answer a re-run)."""
+    moved: dict[str, str] = {}
+    for event in AuditLog(archive).events():
+        if event.get("event") != "move":
+            continue
+        for entry in event.get("moves") or []:
+            if isinstance(entry, dict):
+                moved[str(entry.get("old"))] = str(entry.get("new"))
+    return moved
+
+
+def _select(
+    catalogue: Catalogue, archive: Path, request: MoveRequest, result: MoveResult
+) -> list[CatalogueRecord]:
+    """The records asked for, each widened to its whole shot; problems raise UsageError."""
+    chosen: dict[str, CatalogueRecord] = {}
+    problems: list[str] = []
+    earlier: dict[str, str] | None = None
+    for target in request.paths:
+        record = catalogue.record(target.replace("\\", "/"))
+        relpath = target.replace("\\", "/")
+        if record is None:
+            relpath = _relative(target, archive) or relpath
+            record = catalogue.record(relpath)
+        if record is None:
+            if earlier is None:
+                earlier = _earlier_moves(archive)
+            new = earlier.get(relpath)
+            done = catalogue.record(new) if new else None
+            if new and done is not None and done.patient_id == request.to:
+                result.already.append((relpath, new))
+            else:
+                problems.append(f"{target}: not an archived photo in {archive}")
+            continue
+        chosen[record.archive_path] = record
+    if request.from_id is not None:
+        found = catalogue.search(
+            patient_id=request.from_id,
+            diagnosis=request.diagnosis,
+            date_from=request.since,
+            date_to=request.until,
+        )
+        if not found and not result.resumed:
+            problems.append(f"--from {request.from_id}: no archived photos match")
+        chosen.update((r.archive_path, r) for r in found)
+    if problems:
+        raise UsageError("Nothing was moved: some targets are not archived", details=problems)
+    # Whole shots: every row of the same patient folder with the same base name.
+    shots: dict[str, CatalogueRecord] = {}
+    for patient_id in sorted({r.patient_id for r in chosen.values()}):
+        bases = {_base(p) for p, r in chosen.items() if r.patient_id == patient_id}
+        for record in catalogue.records(patient_id):
+            if _base(record.archive_path) in bases:
+                shots[record.archive_path] = record
+    for path, record in chosen.items():
+        shots.setdefault(path, record)
+    return [shots[path] for path in sorted(shots)]
+
+
+def _shot_order(records: Sequence[CatalogueRecord]) -> tuple[str, str, str]:
+    first = min(records, key=lambda r: r.archive_path)
+    return (first.captured_at, first.subsec, first.archive_path)
+
+
+class _Names:
+    """Fresh names under the target patient: a base name clashes with nothing catalogued or
+    on disk (archive or backup), nor with another shot of this move."""
+
+    def __init__(self, taken: Iterable[str], roots: Iterable[Path]) -> None:
+        self.bases = {_base(path) for path in taken}
+        self.roots = list(roots)
+
+    def _free(self, base: str) -> bool:
+        if base in self.bases:
+            return False
+        folder, _, stem = base.rpartition("/")
+        for root in self.roots:
+            place = Path(root, *folder.split("/"))
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(place):
+                    if entry.name == stem or entry.name.startswith(stem + "."):
+                        return False
+        return True
+
+    def claim(
+        self,
+        folder_template: str,
+        name_template: str,
+        patient_id: str,
+        when: datetime,
+        tail: str = "",
+    ) -> str:
+        for suffix in range(1, MAX_SUFFIX + 1):
+            name = target_path(folder_template, name_template, patient_id, when, suffix, "x")
+            base = _base(name) + tail
+            if self._free(base):
+                self.bases.add(base)
+                return base
+        raise ArchiveError(
+            f"No free name for a photo of {patient_id} at {when} up to -{MAX_SUFFIX}"
+        )
+
+
+def plan_move(
+    archive: Path,
+    catalogue: Catalogue,
+    request: MoveRequest,
+    result: MoveResult,
+    *,
+    folder_template: str = DEFAULT_FOLDER_TEMPLATE,
+    name_template: str = DEFAULT_NAME_TEMPLATE,
+) -> tuple[list[FileMove], list[tuple[str, str]]]:
+    """The file moves and the keyword-sidecar moves (absolute paths) for ``request``."""
+    records = _select(catalogue, archive, request, result)
+    moving = [r for r in records if r.patient_id != request.to]
+    for record in records:
+        if record.patient_id == request.to:
+            result.already.append((record.archive_path, record.archive_path))
+    conflicts: list[str] = []
+    for record in moving:
+        # Sidecars (THM, camera XMP) of two shots may well be identical: photos decide.
+        photo = _extension(record.archive_path).lower() not in SIDECAR_EXTENSIONS
+        there = catalogue.has_sha(request.to, record.sha256) if photo else None
+        if there is not None:
+            conflicts.append(
+                f"{record.archive_path}: the same photo is already archived under "
+                f"{request.to} as {there.archive_path}; leave it out of this move"
+            )
+        if not (archive / record.archive_path).is_file():
+            conflicts.append(f"{record.archive_path}: missing from the archive (run verify)")
+        if record.backup_path and not Path(record.backup_path).is_file():
+            conflicts.append(
+                f"{record.archive_path}: its backup copy {record.backup_path} is not there "
+                "(is the backup drive connected?)"
+            )
+    if conflicts:
+        raise UsageError("Nothing was moved", details=conflicts)
+    backup_roots = {root for r in moving if (root := _backup_root(r)) is not None}
+    taken = catalogue.archive_state([request.to]).taken_paths
+    names = _Names(taken, [archive, *sorted(backup_roots)])
+    shots: dict[str, list[CatalogueRecord]] = {}
+    for record in moving:
+        shots.setdefault(_base(record.archive_path), []).append(record)
+    moves: list[FileMove] = []
+    sidecars: list[tuple[str, str]] = []
+    catalogued = {r.archive_path for r in records}
+    for _old_base, members in sorted(shots.items(), key=lambda kv: _shot_order(kv[1])):
+        first = min(members, key=lambda r: r.archive_path)
+        when = datetime.fromisoformat(first.captured_at)
+        # A slate (the barcode photo of a group) keeps its "-slate" tail, as an ingest names it.
+        tail = SLATE_TAIL if any(r.role == "slate" for r in members) else ""
+        new_base = names.claim(folder_template, name_template, request.to, when, tail)
+        for record in sorted(members, key=lambda r: r.archive_path):
+            ext = _extension(record.archive_path)
+            new = f"{new_base}.{ext}" if ext else new_base
+            root = _backup_root(record)
+            moves.append(
+                FileMove(
+                    patient_from=record.patient_id,
+                    old=record.archive_path,
+                    new=new,
+                    sha256=record.sha256,
+                    ingest_id=record.ingest_id,
+                    old_backup=record.backup_path,
+                    new_backup=str(Path(root, *new.split("/"))) if root else None,
+                )
+            )
+            if ext.lower() == "xmp":
+                continue
+            keyword_xmp = sidecar_path(Path(record.archive_path)).as_posix()
+            if keyword_xmp in catalogued or catalogue.record(keyword_xmp) is not None:
+                continue  # the camera's own XMP: catalogued, it moves as a file of the shot
+            new_xmp = sidecar_path(Path(new))
+            for place in [archive, *([root] if root else [])]:
+                old_path = Path(place, *keyword_xmp.split("/"))
+                if old_path.is_file():
+                    sidecars.append((str(old_path), str(Path(place, *new_xmp.parts))))
+    return moves, sidecars
+
+
+# --- carrying it out ----------------------------------------------------------------------
+
+
+def _journal_data(move_id: str, request: MoveRequest, operator: str, moves: list[FileMove],
+                  sidecars: list[tuple[str, str]]) -> dict[str, Any]:  # fmt: skip
+    return {
+        "move_id": move_id,
+        "to": request.to,
+        "operator": operator,
+        "started": _now(),
+        "moves": [m.__dict__ for m in moves],
+        "sidecars": [list(pair) for pair in sidecars],
+    }
+
+
+def _write_journal(archive: Path, data: dict[str, Any]) -> None:
+    try:
+        atomic_write_bytes(journal_path(archive), json.dumps(data, indent=1).encode("utf-8"))
+    except OSError as exc:
+        raise ArchiveError(f"Cannot write {journal_path(archive)}: {exc.strerror or exc}") from exc
+
+
+def read_journal(archive: Path) -> dict[str, Any] | None:
+    path = journal_path(archive)
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ArchiveError(
+            f"{path} (an interrupted move) cannot be read: {exc}; it names every path the "
+            "move touched. Keep it and ask for help; no photo has been removed."
+        ) from exc
+    if not isinstance(data, dict) or "moves" not in data:
+        raise ArchiveError(f"{path} is not a move journal")
+    return data
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    try:
+        if os.path.samefile(a, b):
+            return True
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                ca, cb = fa.read(1 << 20), fb.read(1 << 20)
+                if ca != cb:
+                    return False
+                if not ca:
+                    return True
+    except OSError:
+        return False
+
+
+def _link(old: Path, new: Path) -> None:
+    """Give ``old``'s file the name ``new`` too; idempotent; never replaces another file."""
+    if new.exists():
+        if old.exists() and not _same_content(old, new):
+            raise ArchiveError(f"{new} exists with other content; {old} was not moved")
+        return
+    if not old.exists():
+        raise ArchiveError(f"{old} is gone and {new} does not exist; run verify")
+    for folder in make_dirs(new.parent):  # the patient's folder, with its mode (storage.modes)
+        fsync_dir(folder.parent)
+    try:
+        os.link(old, new)
+    except OSError as exc:
+        if exc.errno not in NO_HARDLINKS:
+            raise
+        if new.exists():
+            raise ArchiveError(f"{new} appeared while moving {old}") from None
+        os.rename(old, new)  # no hard links here: the journal still names both
+    fsync_dir(new.parent)
+
+
+def _unlink_old(old: Path, new: Path) -> None:
+    if not old.exists():
+        return
+    if not _same_content(old, new):
+        raise ArchiveError(f"{new} does not hold {old}'s file; {old} was kept")
+    old.unlink()
+    fsync_dir(old.parent)
+
+
+def _drop_empty(folders: Iterable[Path], stop: Iterable[Path]) -> None:
+    """Remove folders the move left empty, up to (not including) the archive/backup roots."""
+    roots = {Path(r) for r in stop}
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        current = folder
+        while current not in roots and current.parent != current:
+            try:
+                current.rmdir()
+            except OSError:
+                break
+            current = current.parent
+
+
+def _rewrite_manifests(
+    catalogue: Catalogue, archive: Path, moves: Sequence[FileMove]
+) -> list[Path]:
+    written: list[Path] = []
+    for ingest_id in sorted({m.ingest_id for m in moves if m.ingest_id}):
+        entries = list(catalogue.manifest_entries(ingest_id))
+        if not entries:
+            continue
+        written.append(write_manifest(archive, ingest_id, ((s, p) for s, p, _ in entries)))
+        backup_roots = {
+            Path(m.new_backup).parents[len(m.new.split("/")) - 1]
+            for m in moves
+            if m.ingest_id == ingest_id and m.new_backup
+        }
+        for root in sorted(backup_roots):
+            written.append(
+                write_manifest(
+                    root,
+                    ingest_id,
+                    (
+                        (sha, Path(copy).relative_to(root).as_posix())
+                        for sha, _path, copy in entries
+                        if copy and Path(copy).is_relative_to(root)
+                    ),
+                )
+            )
+    return written
+
+
+def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list[tuple[str, str]]]:
+    """Steps 1-6 of the module doc for one journal; safe to repeat after a kill at any point."""
+    moves = [FileMove(**entry) for entry in data["moves"]]
+    sidecars = [(str(a), str(b)) for a, b in data["sidecars"]]
+    pairs: list[tuple[Path, Path]] = []
+    for move in moves:
+        pairs.append((Path(archive, *move.old.split("/")), Path(archive, *move.new.split("/"))))
+        if move.old_backup and move.new_backup:
+            pairs.append((Path(move.old_backup), Path(move.new_backup)))
+    pairs += [(Path(a), Path(b)) for a, b in sidecars]
+    try:
+        for old, new in pairs:
+            _link(old, new)
+        with Catalogue.open(archive, create=False) as catalogue:
+            catalogue.move_rows([(m.old, m.new, data["to"], m.new_backup) for m in moves])
+            _rewrite_manifests(catalogue, archive, moves)
+        for old, new in pairs:
+            _unlink_old(old, new)
+    except OSError as exc:
+        raise ArchiveError(
+            f"Move {data['move_id']} stopped: {exc.strerror or exc} ({exc.filename}). Nothing "
+            "is lost: run the same move again to finish it."
+        ) from exc
+    roots = [Path(archive)] + [
+        Path(m.old_backup).parents[len(m.old.split("/")) - 1] for m in moves if m.old_backup
+    ]
+    _drop_empty((old.parent for old, _new in pairs), roots)
+    log = AuditLog(archive)
+    if not any(
+        e.get("event") == "move" and e.get("move_id") == data["move_id"] for e in log.events()
+    ):
+        log.append(
+            "move",
+            move_id=data["move_id"],
+            operator=data.get("operator", ""),
+            to=data["to"],
+            moves=[
+                {
+                    "from": m.patient_from,
+                    "old": m.old,
+                    "new": m.new,
+                    "sha256": m.sha256,
+                    "old_backup": m.old_backup,
+                    "new_backup": m.new_backup,
+                }
+                for m in moves
+            ],
+            sidecars=[{"old": a, "new": b} for a, b in sidecars],
+        )
+    path = journal_path(archive)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+        fsync_dir(path.parent)
+    return moves, sidecars
+
+
+BackupLocks = Callable[[set[Path]], contextlib.AbstractContextManager[Any]]
+
+
+def _backup_roots(moves: Iterable[FileMove]) -> set[Path]:
+    return {Path(m.old_backup).parents[len(m.old.split("/")) - 1] for m in moves if m.old_backup}
+
+
+@contextlib.contextmanager
+def _writing(archive: Path, roots: set[Path], backup_locks: BackupLocks | None) -> Any:
+    """The backups' locks, and the temporaries of a dead run swept from every root."""
+    with contextlib.ExitStack() as stack:
+        if backup_locks is not None and roots:
+            stack.enter_context(backup_locks(roots))
+        for root in [Path(archive), *sorted(roots)]:
+            stack.enter_context(writing_to(root))
+        yield
+
+
+def finish_interrupted(
+    archive: Path, result: MoveResult | None = None, backup_locks: BackupLocks | None = None
+) -> str | None:
+    """Finish a move a kill interrupted, if its journal is there; returns its move ID.
+
+    The caller holds the archive lock.
+    """
+    data = read_journal(archive)
+    if data is None:
+        return None
+    roots = _backup_roots(FileMove(**entry) for entry in data["moves"])
+    with _writing(archive, roots, backup_locks):
+        carry_out(archive, data)
+    if result is not None:
+        result.resumed.append(str(data["move_id"]))
+    return str(data["move_id"])
+
+
+def move(
+    archive: Path,
+    request: MoveRequest,
+    *,
+    operator: str,
+    folder_template: str = DEFAULT_FOLDER_TEMPLATE,
+    name_template: str = DEFAULT_NAME_TEMPLATE,
+    backup_locks: BackupLocks | None = None,
+) -> MoveResult:
+    """Move what ``request`` names to ``request.to``. The caller holds the archive lock.
+
+    An interrupted move is finished first. ``backup_locks`` is called with the backup roots
+    involved, before any change there, and must return a context that holds their locks.
+    """
+    if not request.paths and request.from_id is None:
+        raise UsageError("Say what to move: archive paths, or --from ID (with filters)")
+    if request.paths and request.from_id is not None:
+        raise UsageError("Give archive paths or --from ID, not both")
+    if request.from_id is None and (request.diagnosis or request.since or request.until):
+        raise UsageError("--diagnosis, --since and --until filter --from ID; give --from too")
+    if request.from_id is not None and request.from_id == request.to:
+        raise UsageError(f"--from and --to are the same ID ({request.to}); nothing to move")
+    if not catalogue_path(archive).is_file():
+        raise CatalogueError(
+            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}. "
+            "Is --archive right?"
+        )
+    # A torn or changed audit log would refuse the move's event after the files moved.
+    AuditLog(archive).require_appendable()
+    result = MoveResult(to=request.to)
+    finish_interrupted(archive, result, backup_locks)
+    with Catalogue.open(archive, create=False) as catalogue:
+        moves, sidecars = plan_move(
+            archive,
+            catalogue,
+            request,
+            result,
+            folder_template=folder_template,
+            name_template=name_template,
+        )
+    if not moves:
+        return result
+    move_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    data = _journal_data(move_id, request, operator, moves, sidecars)
+    with _writing(archive, _backup_roots(moves), backup_locks):
+        _write_journal(archive, data)
+        result.moved, result.sidecars = carry_out(archive, data)
+    result.move_id = move_id
+    return result

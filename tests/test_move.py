@@ -1,0 +1,207 @@
+"""``cardingest move`` end to end on a real archive: what it refuses, names it picks, output.
+
+The kill -9 cases are in the fault suite (tests/faults/test_mislabel.py, scenario 14b).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from clinic_helpers import demo_card, ingest_demo, invoke
+
+from cardingest.archive.lock import ArchiveLock
+
+FIRST = "ZAC5361/ZAC5361-20261124-091502.jpg"
+SECOND = "ZAC5361/ZAC5361-20261124-091502-2.jpg"
+
+
+@pytest.fixture(autouse=True)
+def demo_ids(test_ids: Path) -> Path:
+    """The demo card's test-range NHIs are accepted (conftest's ``test_ids``)."""
+    return test_ids
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (catalogue and audit log included) with its sha256."""
+    found = {}
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            if name.startswith("catalogue.sqlite-"):
+                continue
+            found[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def rows(archive: Path) -> dict[str, str]:
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        return dict(conn.execute("SELECT archive_path, patient_id FROM files"))
+
+
+def sha256sum_ok(root: Path) -> None:
+    manifests = sorted((root / ".cardingest" / "manifests").glob("*.sha256"))
+    assert manifests
+    done = subprocess.run(
+        ["sha256sum", "-c", *[str(m.relative_to(root)) for m in manifests]],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--to", "ZAA0076"], "fails its check"),
+        (["--to", "../x"], "NHI"),
+        (["--to", "JBX3566"], "Re-check the whole ID"),
+        ([], "--to ID"),
+        (["--to", "ZAA0067", "--from", "ZAC5361", FIRST], "not both"),
+        (["--to", "ZAA0067", "--diagnosis", "melanoma", FIRST], "give --from too"),
+        (["--to", "ZAA0067", "--from", "ZAA0067"], "the same ID"),
+        (["--to", "ZAA0067", "ZAC5361/nothing.jpg"], "not an archived photo"),
+        (["--to", "ZAA0067", "--from", "ZAC5361", "--since", "24-11-2026"], "is not a date"),
+        (["--to", "ZAA0067", "--from", "ZAC5361", "--diagnosis", "histiocytoma"], "no archived"),
+    ],
+)
+def test_refused_with_exit_2_and_nothing_changed(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = snapshot(archive)
+    code, out, err = invoke("move", *args, "--archive", archive)
+    assert code == 2, err
+    assert expected in err
+    assert "Traceback" not in out + err
+    assert snapshot(archive) == before
+    code, out, _err = invoke("move", *args, "--archive", archive, "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["exit"] == 2
+
+
+def test_move_by_path_renames_with_the_naming_rules(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    code, out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive, "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    (moved,) = document["moved"]
+    assert (moved["old"], moved["new"]) == (SECOND, "ZAA0067/ZAA0067-20261124-091502.jpg")
+    # The other photo of that second gets -2 under the new patient.
+    code, out, err = invoke("move", archive / FIRST, "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, err
+    assert f"{FIRST} → ZAA0067/ZAA0067-20261124-091502-2.jpg" in out
+    assert rows(archive)["ZAA0067/ZAA0067-20261124-091502-2.jpg"] == "ZAA0067"
+    assert (archive / "ZAA0067/ZAA0067-20261124-091502-2.xmp").is_file()
+    assert not (archive / FIRST).exists() and not (archive / SECOND).exists()
+    sha256sum_ok(archive)
+    code, out, err = invoke("verify", "--archive", archive)
+    assert code == 0, out + err
+    code, out, err = invoke("audit", "--archive", archive)
+    assert code == 0, out + err
+    # Again: already done, said so, exit 0.
+    code, out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, err
+    assert "already under ZAA0067" in out and "nothing to move" in out
+
+
+def test_a_file_on_disk_not_in_the_catalogue_is_never_overwritten(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    squatter = archive / "ZAA0067" / "ZAA0067-20261124-091502.jpg"
+    squatter.write_bytes(b"someone else's file")
+    code, out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive, "--json")
+    assert code == 0, err
+    assert json.loads(out)["moved"][0]["new"] == "ZAA0067/ZAA0067-20261124-091502-2.jpg"
+    assert squatter.read_bytes() == b"someone else's file"
+
+
+def test_same_content_already_under_the_target_is_refused(tmp_path: Path) -> None:
+    card, archive, _ = ingest_demo(tmp_path)
+    code, _out, err = invoke(
+        "ingest", card, "--id", "ZAA0067", "--archive", archive, "--allow-other-patient"
+    )
+    assert code == 0, err
+    before = snapshot(archive)
+    code, _out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
+    assert code == 2
+    assert "already archived under ZAA0067" in err
+    assert snapshot(archive) == before
+
+
+def test_a_missing_backup_copy_stops_the_move(tmp_path: Path) -> None:
+    card, map_file = demo_card(tmp_path)
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    code, _out, err = invoke(
+        "ingest", card, "--map", map_file, "--archive", archive, "--backup", backup
+    )
+    assert code == 3, err
+    kept = (backup / FIRST).read_bytes()
+    (backup / FIRST).unlink()
+    before = snapshot(archive)
+    code, _out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
+    assert code == 2
+    assert "backup copy" in err and "is not there" in err
+    assert snapshot(archive) == before
+    code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, err
+    assert (backup / "ZAA0067/ZAA0067-20261124-091502.jpg").is_file()
+    assert (backup / "ZAA0067/ZAA0067-20261124-091502.xmp").is_file()
+    assert not (backup / SECOND).exists()
+    (backup / FIRST).write_bytes(kept)  # put back by hand, as the README says
+    sha256sum_ok(archive)
+    sha256sum_ok(backup)
+
+
+def test_a_locked_archive_is_exit_1(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = snapshot(archive)
+    with ArchiveLock(archive, "ingest"):
+        code, _out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
+    assert code == 1
+    assert "Another cardingest" in err
+    after = snapshot(archive)
+    after.pop(".cardingest/lock", None)
+    before.pop(".cardingest/lock", None)
+    assert after == before
+
+
+def test_from_with_dates_moves_only_those_days(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    code, out, err = invoke(
+        "move", "--from", "ZAC5361", "--since", "2026-11-25", "--to", "ZAA0067",
+        "--archive", archive, "--json",
+    )  # fmt: skip
+    assert code == 2 and "no archived photos match" in err
+    code, out, err = invoke(
+        "move", "--from", "ZAC5361", "--since", "2026-11-24", "--until", "2026-11-24",
+        "--to", "ZAA0067", "--archive", archive, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(json.loads(out)["moved"]) == 3
+    assert set(rows(archive).values()) == {"ZAA0067"}
+    assert not (archive / "ZAC5361").exists()
+    events = [json.loads(line) for line in (archive / ".cardingest/audit.jsonl").open()]
+    (event,) = [e for e in events if e["event"] == "move"]
+    assert {m["old"] for m in event["moves"]} == {
+        FIRST,
+        SECOND,
+        "ZAC5361/ZAC5361-20261124-091640.jpg",
+    }
+    assert all(m["from"] == "ZAC5361" and m["new"].startswith("ZAA0067/") for m in event["moves"])
+
+
+def test_a_slate_keeps_its_tail(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        conn.execute("UPDATE files SET role = 'slate' WHERE archive_path = ?", (FIRST,))
+    code, out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive, "--json")
+    assert code == 0, err
+    assert json.loads(out)["moved"][0]["new"] == "ZAA0067/ZAA0067-20261124-091502-slate.jpg"
+    sha256sum_ok(archive)
