@@ -192,3 +192,5 @@ class Settings:
     operator: str = "unknown"
     config_file: Path | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    catalogue: str | None = None
+    single_workstation: bool = False

@@ -50,6 +50,7 @@ from .clinic import (
 )
 from .common import (
     ArchiveOpt,
+    CatalogueOpt,
     ClockOpt,
     IdOpt,
     JsonOpt,
@@ -113,11 +114,12 @@ def preview(
     map_file: MapOpt = None,
     patient_id: IdOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     prepared = run_prepare(
         source,
         settings,
@@ -224,7 +226,12 @@ def locked_ingest(
             check_destination_root(destination)
     with (
         removed_if_left_empty(settings.archive),
-        open_archive(settings.archive, "ingest", creates=True),
+        open_archive(
+            settings.archive,
+            "ingest",
+            creates=True,
+            patients={row.patient_id for row in idmap.rows},
+        ),
     ):
         prepared = scan_and_plan(root, card, idmap, settings, offset)
         if interactive:
@@ -283,6 +290,7 @@ def ingest(
     map_file: MapOpt = None,
     patient_id: IdOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     backup: BackupOpt = None,
     clock_offset: ClockOpt = None,
     wipe: Annotated[
@@ -295,7 +303,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
-    settings = load_settings(archive=archive, backup=backup)
+    settings = load_settings(archive=archive, catalogue=catalogue, backup=backup)
     offset = parse_clock_offset(clock_offset)
     if wipe and not dry_run:
         require_confirmation(yes)
@@ -339,6 +347,7 @@ def ingest(
 def wipe_command(
     source: SourceArg = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before removing.")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the decision for each file; change nothing.")
@@ -349,7 +358,7 @@ def wipe_command(
 
     Deletes files so the card can be reused; it is not a secure erase.
     """
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     root, card = resolve_source(source)
     result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
     if as_json:
@@ -365,17 +374,24 @@ VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient
 @app.command()
 @handles_errors
 def verify(
-    archive: ArchiveOpt = None, patient_id: VerifyIdOpt = None, as_json: JsonOpt = False
+    archive: ArchiveOpt = None,
+    patient_id: VerifyIdOpt = None,
+    as_json: JsonOpt = False,
+    catalogue: CatalogueOpt = None,
 ) -> None:
     """Re-hash archived (and backup) copies against the catalogue; list what does not match."""
-    raise typer.Exit(run_verify(load_settings(archive=archive), patient_id, as_json))
+    raise typer.Exit(
+        run_verify(load_settings(archive=archive, catalogue=catalogue), patient_id, as_json)
+    )
 
 
 @app.command()
 @handles_errors
-def audit(archive: ArchiveOpt = None, as_json: JsonOpt = False) -> None:
+def audit(
+    archive: ArchiveOpt = None, as_json: JsonOpt = False, catalogue: CatalogueOpt = None
+) -> None:
     """Check the audit log's hash chain; name the first line that does not match."""
-    raise typer.Exit(run_audit(load_settings(archive=archive), as_json))
+    raise typer.Exit(run_audit(load_settings(archive=archive, catalogue=catalogue), as_json))
 
 
 @app.command()
@@ -386,10 +402,11 @@ def search(
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find archived photos by patient ID, diagnosis keyword and capture date."""
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_search(
             settings,
@@ -411,12 +428,13 @@ def tag(
     consent: ConsentOpt = None,
     remove: RemoveOpt = False,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
 ) -> None:
     """Add (or --remove) diagnosis keywords, or set site and consent, of archived photos.
 
     Updates the catalogue and the photos' XMP sidecars; the audit log records the change.
     """
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_tag(settings, targets, diagnosis=diagnosis, site=site, consent=consent, remove=remove)
     )
@@ -431,13 +449,14 @@ def share(
     size: SizeOpt = "medium",
     out_dir: OutOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     anonymous: AnonymousOpt = False,
 ) -> None:
     """Copy a patient's photos for a referral: resized, upright, without GPS or camera details.
 
     The archive is not changed; the share is recorded in the audit log.
     """
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_share(
             settings,
@@ -458,11 +477,12 @@ def watch(
     patient_id: IdOpt = None,
     interactive: InteractiveOpt = False,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     interval: IntervalOpt = 2.0,
     once: OnceOpt = False,
 ) -> None:
     """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     ask = check_watch_inputs(map_file, patient_id, interactive, settings)
 
     def ingest_card(card: Card) -> int:

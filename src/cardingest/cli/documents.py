@@ -159,7 +159,7 @@ def verify(report: VerifyReport) -> Document:
     }
 
 
-def audit(log: Path, check: AuditCheck) -> Document:
+def audit(log: Path | str, check: AuditCheck) -> Document:
     return {
         "log": str(log),
         "ok": check.ok,

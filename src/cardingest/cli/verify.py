@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..archive.audit import AuditLog
-from ..archive.catalogue import catalogue_path
+from ..archive.catalogue import catalogue_path, check_not_migrated, require_catalogue
 from ..archive.verify import VerifyReport, record_verify, total_bytes, verify_archive
 from ..errors import EXIT_FAILURE, EXIT_OK, AuditError
 from ..ids import validate_id
@@ -94,19 +94,25 @@ def run_audit(settings: Settings, as_json: bool) -> int:
     log = AuditLog(settings.archive)
     if not settings.archive.is_dir():
         raise AuditError(f"No archive at {settings.archive}")
-    if not log.path.exists() and catalogue_path(settings.archive).exists():
-        raise AuditError(f"The audit log {log.path} is missing, though the archive has a catalogue")
+    if log.in_database:
+        require_catalogue(settings.archive)
+    else:
+        check_not_migrated(settings.archive)
+        if not log.path.exists() and catalogue_path(settings.archive).exists():
+            raise AuditError(
+                f"The audit log {log.path} is missing, though the archive has a catalogue"
+            )
     check = log.check()
     if as_json:
-        output.emit_json(documents.audit(log.path, check))
+        output.emit_json(documents.audit(log.where, check))
     elif check.ok:
         output.out.print(
-            f"Audit log {escape(str(log.path))}: {check.events} event(s), [green]chain intact[/]."
+            f"Audit log {escape(log.where)}: {check.events} event(s), [green]chain intact[/]."
         )
     else:
         where = f"line {check.bad_line}" if check.bad_line is not None else "its head file"
         output.out.print(
-            f"[red]Audit log {escape(str(log.path))} does not check out at {where}:[/] "
+            f"[red]Audit log {escape(log.where)} does not check out at {where}:[/] "
             f"{escape(check.problem or '')}"
         )
     return EXIT_OK if check.ok else EXIT_FAILURE
