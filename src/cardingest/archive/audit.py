@@ -247,7 +247,7 @@ class AuditLog:
     def check(self) -> AuditCheck:
         """Walk the chain and compare the end with ``audit.head``; report the first problem."""
         if self._pg is not None:
-            return self._check_database(self._pg)
+            return self.check_database(self._pg)
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:
@@ -281,7 +281,7 @@ class AuditLog:
                 prev_of_last = json.loads(line)["prev"]
         return count, problem, last_digest, prev_of_last
 
-    def _check_database(self, pg: PgAudit) -> AuditCheck:
+    def check_database(self, pg: PgAudit) -> AuditCheck:
         """The chain in PostgreSQL, and its end against the head kept with the archive's row."""
         count, problem, last_digest, _prev = self._walk(pg.lines())
         if problem is None:

@@ -487,9 +487,10 @@ def locked(
 class PgAudit:
     """One archive's audit chain in ``cardingest.audit``, appended under an advisory lock."""
 
-    def __init__(self, url: str, archive: Path) -> None:
+    def __init__(self, url: str, archive: Path, *, migrating: bool = False) -> None:
         self.url = url
         self.archive = Path(archive)
+        self.migrating = migrating
 
     @contextmanager
     def _tied(self) -> Iterator[tuple[psycopg.Connection[Any], Tie]]:
@@ -498,7 +499,7 @@ class PgAudit:
         except CatalogueError as exc:
             raise AuditError(exc.message, details=exc.details) from None
         try:
-            yield conn, tie(conn, self.url, self.archive, create=False)
+            yield conn, tie(conn, self.url, self.archive, create=False, migrating=self.migrating)
         except psycopg.Error as exc:
             raise AuditError(f"Audit log in {redact(self.url)}: {exc}") from None
         finally:

@@ -25,6 +25,7 @@ from ..plan.naming import parse_clock_offset
 from ..plan.template import map_template
 from ..prepare import Prepared, scan_source
 from . import documents, output
+from .catalogue import catalogue_app
 from .clinic import (
     AnonymousOpt,
     ConsentOpt,
@@ -75,6 +76,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Verified ingest of clinical photos from camera cards into a per-patient archive.",
 )
+app.add_typer(catalogue_app, name="catalogue")
 
 
 def version_callback(value: bool) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..archive.audit import AuditCheck
 from ..archive.catalogue import CatalogueRecord
+from ..archive.migrate import MigrateReport
 from ..archive.verify import Problem, VerifyReport
 from ..errors import CardingestError
 from ..ingest import IngestResult, Outcome
@@ -182,3 +183,14 @@ def search(archive: Path, records: Iterable[CatalogueRecord]) -> Document:
 
 def _path(path: Path | None) -> str | None:
     return str(path) if path else None
+
+
+def migrate(report: MigrateReport) -> Document:
+    return {
+        "archive": report.archive,
+        "to": report.to,
+        "archive_id": report.archive_id,
+        "counts": dict(report.counts),
+        "audit_events": report.audit_events,
+        "copied": report.copied,
+    }

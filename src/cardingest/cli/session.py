@@ -36,12 +36,15 @@ def open_archive(
     creates: bool = False,
     consequence: str = "",
     patients: Iterable[str] | None = None,
+    migrating: bool = False,
 ) -> Iterator[object]:
     """Hold ``archive``'s lock for ``purpose`` (the word other runs see in the lock file).
 
     ``creates``: the command may make a new archive (ingest), so no catalogue is needed yet.
     ``consequence``: what a missing catalogue means for this command, for its message.
     ``patients``: the only patients the command writes (PostgreSQL: lock only those).
+    ``migrating``: ``catalogue migrate`` reads a SQLite catalogue wherever it is, even one
+    already marked as moved (a re-run), under its lock file.
     """
     location = location_for(archive)
     if location.url is not None:
@@ -59,9 +62,10 @@ def open_archive(
         ) as held:
             yield held
         return
-    if not creates:
-        require_catalogue(archive, consequence)
-    check_sqlite_place(archive, single_workstation=location.single_workstation)
+    if not migrating:
+        if not creates:
+            require_catalogue(archive, consequence)
+        check_sqlite_place(archive, single_workstation=location.single_workstation)
     with ArchiveLock(archive, purpose) as lock:
         stale = lock.took_over_from
         if stale is not None:
