@@ -127,7 +127,15 @@ class PgServer:
         log = str(self.root / "server.log")
         options = f"-c listen_addresses='' -k {self.root} -c fsync=off -c max_connections=100"
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", options, "-w", "start"
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            log,
+            "-o",
+            options,
+            "-w",
+            "start",
         )
 
     def close(self) -> None:

@@ -635,6 +635,8 @@ class Catalogue:
         """
         records = self._select("WHERE f.sha256 = ? ORDER BY f.archive_path", (sha256.lower(),))
         by_id = {record.rowid: record for record in records}
+        if not by_id:
+            return records
         with self._errors():
             sightings = self._conn.execute(
                 "SELECT file_id, source_path, card_label, card_serial, ingest_id FROM sightings"

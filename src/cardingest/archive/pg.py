@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql as pgsql
 
 from ..errors import ArchiveError, ArchiveLockedError, AuditError, CatalogueError, ConfigError
 from ..models import METADIR
@@ -163,6 +164,20 @@ def _bootstrap(conn: psycopg.Connection[Any]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_KEY,))
         for statement in _SHARED_DDL:
             conn.execute(statement)
+        # Default privileges may have handed the new table to the desks' role in full: the
+        # audit log is append-only for everyone but its owner.
+        grantees = conn.execute(
+            "SELECT DISTINCT grantee FROM information_schema.role_table_grants"
+            " WHERE table_schema = 'cardingest' AND table_name = 'audit'"
+            " AND privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')"
+            " AND grantee <> current_user"
+        ).fetchall()
+        for (grantee,) in grantees:
+            conn.execute(
+                pgsql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON cardingest.audit FROM {}").format(
+                    pgsql.Identifier(str(grantee))
+                )
+            )
 
 
 def id_path(archive: Path) -> Path:
@@ -204,10 +219,21 @@ class Tie:
 
 def register(conn: psycopg.Connection[Any], archive: Path, archive_id: str | None = None) -> Tie:
     """Give ``archive`` a new id and schema in the database, then write the id file."""
-    archive_id = archive_id or uuid.uuid4().hex
+    _bootstrap(conn)
+    conn.execute("SELECT pg_advisory_lock(%s)", (_BOOTSTRAP_KEY,))
+    try:
+        # Several desks may make the same new archive at once: the first one's id wins.
+        found = read_archive_id(archive) if archive_id is None else None
+        if found is not None:
+            return Tie(conn.info.dsn, found, schema_of(found))
+        return _register(conn, archive, archive_id or uuid.uuid4().hex)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_BOOTSTRAP_KEY,))
+
+
+def _register(conn: psycopg.Connection[Any], archive: Path, archive_id: str) -> Tie:
     schema = schema_of(archive_id)
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_KEY,))
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         conn.execute(f'SET LOCAL search_path TO "{schema}"')
         exists = conn.execute("SELECT to_regclass('files') IS NOT NULL").fetchone()
@@ -268,8 +294,7 @@ def tie(
                 f"No catalogue for {archive} in {redact(url)}: nothing is archived there"
                 f"{then}. Is --archive right?"
             )
-        registered = register(conn, archive)
-        return Tie(url, registered.archive_id, registered.schema)
+        archive_id = register(conn, archive).archive_id
     row = conn.execute(
         "SELECT schema_name, schema_version FROM cardingest.archives WHERE archive_id = %s",
         (archive_id,),
