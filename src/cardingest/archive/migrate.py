@@ -20,15 +20,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogueError, ConfigError
 from .audit import GENESIS, AuditLog, _dumps
 from .backend import CatalogueLocation, bind, redact
 from .catalogue import MIGRATED_TABLE, catalogue_path, migrated_to
-from .pg import PgAudit, Tie, connect, lock_key, read_archive_id, register, tie
+
+if TYPE_CHECKING:  # psycopg loads only when a PostgreSQL catalogue is used (start-up time)
+    import psycopg
+
+    from .pg import Tie
 
 TABLES: tuple[tuple[str, str], ...] = (
     ("files", "id"),
@@ -119,6 +121,8 @@ def _copy(
     SQLite catalogue was written since); it is replaced in the same transaction. Nothing else
     can have written there: PostgreSQL is refused for an archive until its move is marked.
     """
+    from .pg import lock_key
+
     with pg.transaction():
         pg.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(found.archive_id, "audit"),))
         if stale:
@@ -202,6 +206,8 @@ def _compare(
 
 
 def _already(archive: Path, url: str, found: Tie, pg: psycopg.Connection[Any]) -> MigrateReport:
+    from .pg import PgAudit
+
     counts = {}
     for table, _order in TABLES:
         row = pg.execute(f'SELECT count(*) FROM "{found.schema}".{table}').fetchone()
@@ -254,6 +260,10 @@ def _mark(archive: Path, url: str, archive_id: str) -> None:
 def migrate(archive: Path, url: str) -> MigrateReport:
     """Move ``archive``'s SQLite catalogue and audit log to ``url``. The caller holds the
     archive's lock file, so no SQLite writer runs meanwhile."""
+    import psycopg
+
+    from .pg import PgAudit, Tie, connect, read_archive_id, register, tie
+
     archive = Path(archive)
     path = catalogue_path(archive)
     if not path.is_file():
