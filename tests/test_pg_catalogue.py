@@ -60,6 +60,14 @@ def _run_commands(tmp: Path, archive: Path, *catalogue: str) -> dict[str, Any]:
     assert code == 3, err
     results["again"] = sorted((i["source"], i["action"]) for i in json.loads(out)["items"])
     code, out, err = invoke(
+        "preview", card, "--map", map_file, "--archive", archive, "--json", *catalogue
+    )
+    assert code == 3, err
+    results["preview"] = sorted(
+        (i["source"], i["action"], i["target"]) for i in json.loads(out)["items"]
+    )
+    assert {a for _s, a, _t in results["preview"]} == {"skip", "hold"}
+    code, out, err = invoke(
         "tag", "ZAC5361", "--diagnosis", "bcc", "--archive", archive, *catalogue
     )
     assert code == 0, err

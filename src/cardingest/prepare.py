@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from .archive.catalogue import Catalogue, catalogue_path
+from .archive.backend import ARCHIVE_ID_NAME, location_for
+from .archive.catalogue import Catalogue, catalogue_path, check_sqlite_place
 from .card.scan import not_photo_warning, scan
 from .errors import CardReadError, UsageError
-from .models import ArchiveState, Card, IdMap, MediaFile, Plan, Settings
+from .models import METADIR, ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, single_id_map
 from .plan.planner import make_plan
 
@@ -61,7 +62,15 @@ def scan_source(
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
-    if not catalogue_path(archive).exists():
+    location = location_for(archive)
+    if location.postgres:
+        if (
+            not (archive / METADIR / ARCHIVE_ID_NAME).exists()
+            and not catalogue_path(archive).exists()
+        ):
+            return ArchiveState()  # a new archive: the ingest ties it to the database
+    elif not catalogue_path(archive).exists():
+        check_sqlite_place(archive, single_workstation=location.single_workstation)
         return ArchiveState()
     with Catalogue.open(archive, create=False) as catalogue:
         return catalogue.archive_state({row.patient_id for row in idmap.rows})
