@@ -28,6 +28,7 @@ from .archive.xmp import reserved_names, write_for_copy
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .models import METADIR, Card, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
+from .storage import modes
 from .storage.durable import remove_stale_temps_in, writing_to
 from .storage.transfer import (
     TEMP_PREFIX,
@@ -123,9 +124,9 @@ def check_destination_root(root: Path) -> None:
 def prepare_destination(root: Path) -> None:
     """Create the archive (or backup) root, and prove it writable before anything else."""
     try:
-        (root / METADIR).mkdir(parents=True, exist_ok=True)
+        modes.make_dirs(root / METADIR)
         probe = root / METADIR / f"{TEMP_PREFIX}probe-{os.getpid()}"
-        probe.write_bytes(b"")
+        os.close(modes.create(probe, os.O_WRONLY))
         probe.unlink()
     except OSError as exc:
         raise ArchiveError(f"Cannot write to {root}: {exc.strerror or exc}") from None

@@ -191,6 +191,7 @@ class Settings:
     gap_minutes: float = 5.0
     operator: str = "unknown"
     config_file: Path | None = None
+    archive_group: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
     catalogue: str | None = None
     single_workstation: bool = False

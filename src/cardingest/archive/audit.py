@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AuditError
 from ..models import METADIR, Card
+from ..storage import modes
 from ..storage.durable import atomic_write_bytes, sync_file
 from .backend import location_for
 
@@ -222,9 +223,14 @@ class AuditLog:
                 self._pg.append(lambda count, prev: _line(event, fields, count, prev))
             )
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-            fd = os.open(self.path, flags | getattr(os, "O_BINARY", 0), 0o644)
+            modes.make_dirs(self.folder)
+            flags = (
+                os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+            )
+            try:
+                fd = modes.create(self.path, flags)
+            except FileExistsError:
+                fd = os.open(self.path, flags)
         except OSError as exc:
             raise AuditError(f"Cannot open {self.path}: {exc}") from exc
         try:

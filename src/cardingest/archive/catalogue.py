@@ -10,6 +10,7 @@ No personal details are stored: patient IDs, never names or birth dates.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 
 from ..errors import CatalogueError, ConfigError
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
+from ..storage import modes
 from .backend import ARCHIVE_ID_NAME, location_for, network_fstype
 
 CATALOGUE_NAME = "catalogue.sqlite"
@@ -416,7 +418,9 @@ class Catalogue:
             raise CatalogueError(f"No catalogue at {path}")
         try:
             if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                modes.make_dirs(path.parent)
+                with suppress(FileExistsError):  # SQLite gives its -wal and -shm the same mode
+                    os.close(modes.create(path, os.O_WRONLY))
                 conn = sqlite3.connect(path, timeout=30, isolation_level=None)
             else:
                 conn = sqlite3.connect(

@@ -26,6 +26,7 @@ import psutil
 
 from ..errors import ArchiveError, ArchiveLockedError
 from ..models import METADIR
+from ..storage import modes
 from .backend import location_for
 
 try:
@@ -142,13 +143,13 @@ class ArchiveLock:
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this object")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            modes.make_dirs(self.path.parent)
         except OSError as exc:
             raise ArchiveError(f"Cannot create {self.path.parent}: {exc.strerror or exc}") from exc
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = modes.create(self.path, os.O_RDWR)
             except FileExistsError:
                 if self._take_over_if_stale(last_try=time.monotonic() > deadline):
                     return self
@@ -157,7 +158,7 @@ class ArchiveLock:
             except FileNotFoundError:  # a refused run removed the empty folder meanwhile
                 if time.monotonic() > deadline:
                     raise ArchiveError(f"Cannot create {self.path}: its folder vanished") from None
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                modes.make_dirs(self.path.parent)
                 continue
             except OSError as exc:
                 raise ArchiveError(f"Cannot create {self.path}: {exc.strerror or exc}") from exc

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..models import METADIR
+from ..storage import modes
 from ..storage.durable import atomic_write_bytes
 
 MANIFEST_DIR = "manifests"
@@ -75,7 +76,7 @@ def write_manifest(archive: Path, ingest_id: str, entries: Iterable[tuple[str, s
         if previous != sha256.lower():
             raise ValueError(f"{relpath!r} appears twice with different digests")
     text = "".join(format_line(digests[relpath], relpath) for relpath in sorted(digests))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    modes.make_dirs(target.parent)
     atomic_write_bytes(target, text.encode("utf-8", "surrogateescape"))
     return target
 

@@ -37,6 +37,7 @@ from psycopg import sql as pgsql
 
 from ..errors import ArchiveError, ArchiveLockedError, AuditError, CatalogueError, ConfigError
 from ..models import METADIR
+from ..storage import modes
 from ..storage.durable import atomic_write_bytes
 from .backend import ARCHIVE_ID_NAME, redact
 from .catalogue import Catalogue, catalogue_path, migrated_to
@@ -246,7 +247,7 @@ def _register(conn: psycopg.Connection[Any], archive: Path, archive_id: str) -> 
             (archive_id, schema, PG_SCHEMA_VERSION),
         )
     try:
-        (Path(archive) / METADIR).mkdir(parents=True, exist_ok=True)
+        modes.make_dirs(Path(archive) / METADIR)
         atomic_write_bytes(id_path(archive), (archive_id + "\n").encode("ascii"))
     except OSError as exc:
         raise ArchiveError(f"Cannot write {id_path(archive)}: {exc.strerror or exc}") from None

@@ -19,9 +19,10 @@ from ..storage import pagecache
 from ..storage.transfer import CHUNK, TEMP_PREFIX
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord
+from .permissions import find_exposed, tighten
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
-ProblemKind = Literal["missing", "changed", "unreadable", "unexpected"]
+ProblemKind = Literal["missing", "changed", "unreadable", "unexpected", "exposed"]
 Where = Literal["archive", "backup"]
 ByteCallback = Callable[[int], None]
 
@@ -167,7 +168,13 @@ class VerifyReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        kinds: tuple[ProblemKind, ...] = ("missing", "changed", "unreadable", "unexpected")
+        kinds: tuple[ProblemKind, ...] = (
+            "missing",
+            "changed",
+            "unreadable",
+            "unexpected",
+            "exposed",
+        )
         return {
             "records": self.records,
             "copies": self.copies,
@@ -247,6 +254,7 @@ def verify_archive(
     report = VerifyReport(archive=str(archive), patient_id=patient_id)
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
+    backups: list[Path] = []
     with Catalogue.open(archive, create=False) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
@@ -255,6 +263,8 @@ def verify_archive(
             catalogued.add(record.archive_path)
             states = []
             for where, path in record_copies(archive, record):
+                if where == "backup":
+                    backups.append(path)
                 report.copies += 1
                 state = checker.check(path, record.size, record.sha256)
                 states.append((where, path, state))
@@ -265,6 +275,9 @@ def verify_archive(
             marks.update(mark_change(record.archive_path, states, marked))
         catalogue.set_problems(marks)
     report.problems.extend(find_unexpected(archive, catalogued))
+    report.problems.extend(
+        Problem("exposed", item.path, detail=item.detail) for item in find_exposed(archive, backups)
+    )
     report.bytes_read = checker.bytes_read
     return report
 
@@ -291,4 +304,15 @@ def record_verify(archive: Path, report: VerifyReport, operator: str) -> dict:
         changed=report.paths("changed"),
         unreadable=report.paths("unreadable"),
         unexpected=report.paths("unexpected"),
+        exposed=report.paths("exposed"),
     )
+
+
+def fix_permissions(archive: Path, report: VerifyReport, operator: str) -> list[str]:
+    """Take other accounts' access away from what ``report`` found exposed; audited."""
+    changed = tighten(archive, report.paths("exposed"))
+    if changed:
+        AuditLog(archive).append(
+            "permissions", operator=operator, archive=str(archive), tightened=changed
+        )
+    return changed

@@ -8,7 +8,10 @@ For JPEG we find the ``Exif`` APP1 segment ourselves: it is faster (no scanning 
 data) and copes with files that carry an XMP APP1 before the EXIF one, which exifread's own
 JPEG walker gives up on. The few tags we need are then read straight from that TIFF block
 when it is well formed (plain ASCII values inside the block), several times faster than
-exifread; anything unusual goes to exifread, as does every other file type.
+exifread; anything unusual goes to exifread, as do TIFF-based RAW files (CR2, NEF, DNG, ...).
+CR3, RAF, CRW and MRW, whose EXIF sits in containers exifread does not walk, are read by
+``raw`` from their header blocks; a damaged container falls back with a warning like any
+other file.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import BinaryIO, TypeGuard
 import exifread
 
 from ..models import TimeSource
+from .raw import read_raw
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL + 1)
 
@@ -106,7 +110,7 @@ def _text(tags: dict, key: str) -> str | None:
         raw = tag
     elif isinstance(values, bytes | bytearray):
         raw = bytes(values).decode("latin-1")
-    elif _is_byte_list(values):
+    elif isinstance(values, list) and _is_byte_list(values):
         raw = bytes(values).split(b"\x00", 1)[0].decode("latin-1")
     elif isinstance(values, str):
         raw = values
@@ -225,8 +229,15 @@ def _read_tags(fh: BinaryIO) -> dict:
 def read_capture(fh: BinaryIO, mtime: float, name: str) -> Capture:
     """Capture time of the open file `fh`; `name` is used in warnings only."""
     problems: list[str] = []
+    tags: dict
     try:
-        tags = _read_tags(fh)
+        container = read_raw(fh)
+        if container is None:
+            tags = _read_tags(fh)
+        else:
+            tags = container.tags
+            if container.problem:
+                problems.append(container.problem)
     except Exception as exc:  # exifread raises anything on damaged files
         tags = {}
         problems.append(f"unreadable EXIF ({type(exc).__name__})")

@@ -24,6 +24,7 @@ from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..plan.template import map_template
 from ..prepare import Prepared, scan_source
+from ..storage import modes
 from . import documents, output
 from .catalogue import catalogue_app
 from .clinic import (
@@ -160,7 +161,7 @@ def map_template_command(
         sys.stdout.write(text)
         return
     try:
-        with open(out_file, "x", encoding="utf-8") as fh:
+        with os.fdopen(modes.create(out_file, os.O_WRONLY), "w", encoding="utf-8") as fh:
             fh.write(text)
     except FileExistsError:
         raise UsageError(f"{out_file} exists; not overwriting it") from None
@@ -378,13 +379,20 @@ VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient
 def verify(
     archive: ArchiveOpt = None,
     patient_id: VerifyIdOpt = None,
+    fix_permissions: Annotated[
+        bool,
+        typer.Option(
+            "--fix-permissions",
+            help="Take other accounts' access away from what they can read (audited).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     catalogue: CatalogueOpt = None,
 ) -> None:
-    """Re-hash archived (and backup) copies against the catalogue; list what does not match."""
-    raise typer.Exit(
-        run_verify(load_settings(archive=archive, catalogue=catalogue), patient_id, as_json)
-    )
+    """Re-hash archived (and backup) copies against the catalogue; list what does not match,
+    and what other accounts on this machine can read."""
+    settings = load_settings(archive=archive, catalogue=catalogue)
+    raise typer.Exit(run_verify(settings, patient_id, as_json, fix_permissions=fix_permissions))
 
 
 @app.command()

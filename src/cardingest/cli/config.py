@@ -14,6 +14,7 @@ from ..errors import ConfigError
 from ..ids import check_scheme
 from ..models import Settings
 from ..plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, check_templates
+from ..storage import modes
 
 ENV_ARCHIVE = "CARDINGEST_ARCHIVE"
 ENV_CONFIG = "CARDINGEST_CONFIG"
@@ -31,6 +32,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "operator": str,
     "catalogue": str,
     "single_workstation": bool,
+    "archive_group": str,
 }
 
 
@@ -69,6 +71,28 @@ def _load(path: Path) -> dict[str, Any]:
             names = expected.__name__ if isinstance(expected, type) else "number"
             raise ConfigError(f"Config file {path}: '{key}' should be a {names}")
     return data
+
+
+def _group_id(name: str, config_path: Path | None) -> int:
+    """The gid of ``archive_group``; this account must belong to it to hand files to it."""
+    try:
+        import grp
+    except ImportError:  # Windows: access is the folder's ACL, set by the administrator
+        raise ConfigError(
+            f"Config file {config_path}: archive_group works on Linux and macOS only"
+        ) from None
+    try:
+        gid = grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ConfigError(
+            f"Config file {config_path}: archive_group '{name}' is not a group"
+        ) from None
+    if os.geteuid() != 0 and gid != os.getegid() and gid not in os.getgroups():
+        raise ConfigError(
+            f"Config file {config_path}: archive_group '{name}': this account is not a member, "
+            "so it cannot give files to that group"
+        )
+    return gid
 
 
 def _expand(text: str) -> Path:
@@ -115,6 +139,8 @@ def load_settings(
             f"Config file {config_path}: gap_minutes must be more than 0 and at most "
             f"{MAX_GAP_MINUTES} (a week)"
         )
+    group = data.get("archive_group")
+    modes.share_with_group(_group_id(group, config_path) if group else None)
     try:
         user = getpass.getuser()
     except Exception:
@@ -143,4 +169,5 @@ def load_settings(
         gap_minutes=gap,
         operator=data.get("operator") or user,
         config_file=config_path,
+        archive_group=group,
     )

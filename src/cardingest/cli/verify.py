@@ -10,8 +10,14 @@ from rich.table import Table
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import catalogue_path, check_not_migrated, require_catalogue
-from ..archive.verify import VerifyReport, record_verify, total_bytes, verify_archive
-from ..errors import EXIT_FAILURE, EXIT_OK, AuditError
+from ..archive.verify import (
+    VerifyReport,
+    record_verify,
+    total_bytes,
+    verify_archive,
+)
+from ..archive.verify import fix_permissions as tighten_exposed
+from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError
 from ..ids import validate_id
 from ..models import Settings
 from . import documents, output
@@ -67,7 +73,7 @@ def print_report(report: VerifyReport) -> None:
     output.out.print(
         f"{checked}: [red]{len(report.problems)} problem(s)[/]: {counts['missing']} missing, "
         f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
-        f"{counts['unexpected']} unexpected."
+        f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts."
     )
     if counts["missing"] or counts["changed"]:
         output.out.print(
@@ -75,17 +81,41 @@ def print_report(report: VerifyReport) -> None:
             "catalogue: while its card still holds the photo, ingesting that card again puts "
             "the copy back (the bad file is kept in .cardingest/damaged/)."
         )
+    if counts["exposed"]:
+        output.out.print(
+            "Other accounts on this machine can read (or change) what is listed as exposed: "
+            "`cardingest verify --fix-permissions` takes their access away."
+        )
 
 
-def run_verify(settings: Settings, raw_id: str | None, as_json: bool) -> int:
+def run_verify(
+    settings: Settings, raw_id: str | None, as_json: bool, *, fix_permissions: bool = False
+) -> int:
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
+    tightened: list[str] | None = None
     with open_archive(archive, "verify"):
         report = _measure(archive, patient_id)
+        if fix_permissions:
+            try:
+                tightened = tighten_exposed(archive, report, settings.operator)
+            except OSError as exc:
+                raise ArchiveError(f"Cannot change permissions: {exc}") from None
+            fixed = set(tightened)
+            report.problems = [
+                p for p in report.problems if not (p.kind == "exposed" and p.path in fixed)
+            ]
         record_verify(archive, report, settings.operator)
     if as_json:
-        output.emit_json(documents.verify(report))
+        document = documents.verify(report)
+        if tightened is not None:
+            document["tightened"] = tightened
+        output.emit_json(document)
     else:
+        if tightened:
+            output.out.print(
+                f"Took other accounts' access away from {len(tightened)} file(s) and folder(s)."
+            )
         print_report(report)
     return EXIT_OK if report.ok else EXIT_FAILURE
 

@@ -25,6 +25,7 @@ from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..card.scan import is_sidecar
 from ..errors import ShareError, UsageError
+from ..storage import modes
 from ..storage.durable import write_new
 from .jpeg import SIZES, Unshareable, render
 
@@ -149,7 +150,7 @@ def execute_share(
     """
     result = ShareResult(plan)
     try:
-        plan.out_dir.mkdir(parents=True, exist_ok=True)
+        modes.make_dirs(plan.out_dir)
     except OSError as exc:
         raise ShareError(f"Cannot create {plan.out_dir}: {exc.strerror or exc}") from None
     for item in plan.items:

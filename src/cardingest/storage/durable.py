@@ -18,7 +18,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..models import METADIR
+from . import modes
 
+_WRITE = os.O_WRONLY | getattr(os, "O_BINARY", 0)
 TEMP_PREFIX = ".cardingest-tmp-"
 """Every temporary file cardingest writes starts with this; a dead run's are swept away."""
 _NO_DIR_FSYNC = frozenset(
@@ -80,7 +82,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """
     path = Path(path)
     tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    fd = modes.create(tmp, _WRITE)
     try:
         try:
             view = memoryview(data)
@@ -106,7 +108,7 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
     tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
     final = folder / name
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        fd = modes.create(tmp, _WRITE)
         try:
             view = memoryview(data)
             while view:
@@ -119,7 +121,7 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
         except OSError as exc:
             if exc.errno not in NO_HARDLINKS:
                 raise
-            os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.close(modes.create(final, _WRITE))
             os.replace(tmp, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -199,5 +201,5 @@ def writing_to(root: Path) -> Iterator[list[Path]]:
         fsync_dir(mark.parent)
     yield swept
     with contextlib.suppress(OSError):  # no mark only costs the next run a full sweep
-        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644))
+        os.close(modes.create(mark, _WRITE))
         fsync_dir(mark.parent)

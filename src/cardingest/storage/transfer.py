@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from ..models import MAX_SUFFIX
-from . import pagecache
+from . import modes, pagecache
 from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir, sync_file
 
 CHUNK = 1024 * 1024
@@ -39,7 +39,7 @@ fsync, read back and publish earlier files meanwhile. Eight kept the disk busier
 PREFETCH_BYTES = 8 * CHUNK
 """Read ahead of each queued file: a whole photo, but not the whole of a huge RAW or video."""
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_WRITE = os.O_WRONLY | getattr(os, "O_BINARY", 0)
 _NOT_A_FILE = frozenset({errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR})
 
 ByteCallback = Callable[[int], None]
@@ -160,18 +160,7 @@ def ensure_dirs(folder: Path) -> None:
     yet on disk (another worker may have just created it).
     """
     with _dirs_lock:
-        missing: list[Path] = []
-        probe = folder
-        while not probe.is_dir() and probe.parent != probe:
-            missing.append(probe)
-            probe = probe.parent
-        for path in reversed(missing):
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                if not path.is_dir():
-                    raise
-                continue
+        for path in modes.make_dirs(folder):
             fsync_dir(path.parent)
 
 
@@ -182,7 +171,7 @@ def _open_temp(destination: Destination) -> _Temp:
         while True:
             path = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
             try:
-                fd = os.open(path, _CREATE_FLAGS, 0o644)
+                fd = modes.create(path, _WRITE)
             except FileExistsError:
                 continue
             return _Temp(destination, folder, name, path, fd)
@@ -354,7 +343,7 @@ def _publish(
                 fsync_dir(folder)
                 return candidate, False
         try:
-            os.close(os.open(final, _CREATE_FLAGS, 0o644))
+            os.close(modes.create(final, _WRITE))
         except FileExistsError:
             if _reuse(final, temp, size, sha256):
                 return candidate, True

@@ -1,0 +1,119 @@
+"""Who may read what cardingest writes: nobody but its owner (and, if configured, the clinic's
+group), whatever the umask.
+
+Photos, sidecars and their folders get 0640 / 0750; everything under ``.cardingest/`` (the
+catalogue, audit log, manifests, lock) 0600 / 0700. With ``archive_group`` set, files are
+given that group and 0640 everywhere, folders 2750 (setgid, so files made inside inherit the
+group). Modes are set explicitly after each create, so neither a loose umask (022 leaves files
+world-readable) nor a strict one (077 would shut the group out) changes them. Only what
+cardingest creates is set: an existing file or folder keeps its mode (``verify`` reports one
+that others can read; ``verify --fix-permissions`` tightens it).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from ..models import METADIR
+
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+OTHERS = stat.S_IRWXO
+
+_group: int | None = None
+_POSIX = os.name == "posix"
+
+
+def share_with_group(gid: int | None) -> None:
+    """From now on, give what is created to group ``gid`` (None: owner only). Set once, by
+    the CLI, from ``archive_group``."""
+    global _group
+    _group = gid
+
+
+def _private(path: Path | str) -> bool:
+    return _group is None and METADIR in Path(path).parts
+
+
+def file_mode(path: Path | str) -> int:
+    return PRIVATE_FILE_MODE if _private(path) else FILE_MODE
+
+
+def dir_mode(path: Path | str) -> int:
+    if _group is not None:
+        return DIR_MODE | stat.S_ISGID
+    return PRIVATE_DIR_MODE if _private(path) else DIR_MODE
+
+
+_NO_MODES = frozenset({errno.EPERM, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
+"""errno of chmod on a file system without Unix modes (FAT, some shares): its mount options
+decide who may read, and nothing here can change that."""
+
+
+def created_file(fd: int, path: Path | str) -> None:
+    """Give a file cardingest has just created (open on ``fd``) its group and mode."""
+    if not _POSIX:
+        return
+    if _group is not None:
+        os.fchown(fd, -1, _group)
+    try:
+        os.fchmod(fd, file_mode(path))
+    except OSError as exc:
+        if exc.errno not in _NO_MODES:
+            raise
+
+
+def create(path: Path | str, flags: int) -> int:
+    """``os.open`` with ``O_CREAT | O_EXCL``, the new file given its group and mode."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, file_mode(path))
+    try:
+        created_file(fd, path)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    return fd
+
+
+def mkdir(path: Path) -> None:
+    """``os.mkdir`` with the folder's group and mode (FileExistsError if it is there)."""
+    mode = dir_mode(path)
+    os.mkdir(path, mode & 0o777)
+    if _POSIX:
+        if _group is not None:
+            os.chown(path, -1, _group)
+        try:
+            os.chmod(path, mode)
+        except OSError as exc:
+            if exc.errno not in _NO_MODES:
+                raise
+
+
+def make_dirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents with their modes; returns those created,
+    outermost first (the caller makes their entries durable where it must)."""
+    missing: list[Path] = []
+    probe = Path(folder)
+    while not probe.is_dir() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    created: list[Path] = []
+    for path in reversed(missing):
+        try:
+            mkdir(path)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            continue
+        created.append(path)
+    return created
+
+
+def exposed(mode: int) -> bool:
+    """Whether a file or folder with ``st_mode`` can be read, written or entered by others."""
+    return bool(mode & OTHERS)

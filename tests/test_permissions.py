@@ -1,0 +1,148 @@
+"""Patient data private on disk: what cardingest creates is closed to other accounts whatever
+the umask, open to `archive_group` when one is set, and `verify` finds what is not."""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clinic_helpers import cli
+
+from cardingest.demo import make_demo_card
+from cardingest.storage import modes
+
+
+@pytest.fixture
+def umask() -> Iterator[None]:
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+        modes.share_with_group(None)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text("allow_test_ids = true\n", encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(path))
+    return path
+
+
+def everything(*roots: Path) -> Iterator[tuple[Path, int]]:
+    for root in roots:
+        yield root, os.lstat(root).st_mode
+        for current, dirs, files in os.walk(root):
+            for name in [*dirs, *files]:
+                path = Path(current, name)
+                yield path, os.lstat(path).st_mode
+
+
+def ingest_demo(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
+    card, map_file = make_demo_card(tmp_path)
+    archive, backup = tmp_path / "archive", tmp_path / "nas" / "backup"
+    backup.parent.mkdir(exist_ok=True)
+    result = cli(
+        "ingest", card, "--map", map_file, "--archive", archive, "--backup", backup, *extra
+    )
+    assert result.exit_code == 3, result.stderr
+    return archive, backup
+
+
+def test_nothing_created_is_open_to_others_under_umask_022(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    archive, backup = ingest_demo(tmp_path)
+    share = tmp_path / "referral"
+    assert cli("share", "ZAC5361", "--archive", archive, "--out", share).exit_code == 0
+    template = tmp_path / "map.csv"
+    card = tmp_path / "DEMO_CARD"
+    assert cli("map-template", card, "--out", template).exit_code == 0
+    assert cli("verify", "--archive", archive).exit_code == 0
+
+    seen = dict(everything(archive, backup, share, template))
+    assert len(seen) > 20
+    open_to_others = {str(p): stat.filemode(m) for p, m in seen.items() if m & 0o007}
+    assert not open_to_others
+    for path, mode in seen.items():
+        private = ".cardingest" in path.parts
+        if stat.S_ISDIR(mode):
+            assert stat.S_IMODE(mode) == (0o700 if private else 0o750), path
+        else:
+            assert stat.S_IMODE(mode) == (0o600 if private else 0o640), path
+    catalogue = archive / ".cardingest" / "catalogue.sqlite"
+    assert stat.S_IMODE(catalogue.stat().st_mode) == 0o600
+    for journal in archive.glob(".cardingest/catalogue.sqlite-*"):
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600, journal
+
+
+def test_archive_group_can_read_and_no_one_else(tmp_path: Path, umask: None, config: Path) -> None:
+    os.umask(0o077)  # a strict umask must not shut the group out either
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    archive, backup = ingest_demo(tmp_path)
+    for path, mode in everything(archive, backup):
+        assert os.lstat(path).st_gid == os.getegid(), path
+        assert not mode & 0o007, path
+        if stat.S_ISDIR(mode):
+            assert stat.S_IMODE(mode) == 0o2750, (path, oct(mode))
+        else:
+            assert stat.S_IMODE(mode) == 0o640, (path, oct(mode))
+
+
+def test_unknown_archive_group_is_exit_2(tmp_path: Path, config: Path) -> None:
+    config.write_text('archive_group = "no-such-group-here"\n', encoding="utf-8")
+    result = cli("verify", "--archive", tmp_path / "archive")
+    assert result.exit_code == 2
+    assert "archive_group 'no-such-group-here' is not a group" in result.stderr
+
+
+def test_verify_names_what_others_can_read_and_fix_permissions_closes_it(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    archive, _ = ingest_demo(tmp_path)
+    photo = next((archive / "ZAC5361").glob("*.jpg"))
+    photo.chmod(0o644)
+    (archive / "ZAA0067").chmod(0o755)
+    catalogue = archive / ".cardingest" / "catalogue.sqlite"
+    catalogue.chmod(0o666)
+
+    result = cli("verify", "--archive", archive, "--json")
+    assert result.exit_code == 1
+    exposed = {p["path"] for p in json.loads(result.stdout)["problems"] if p["kind"] == "exposed"}
+    relative = photo.relative_to(archive).as_posix()
+    assert exposed == {relative, "ZAA0067", ".cardingest/catalogue.sqlite"}
+    text = cli("verify", "--archive", archive)
+    assert "--fix-permissions" in text.stdout and relative in text.stdout
+
+    fixed = cli("verify", "--archive", archive, "--fix-permissions", "--json")
+    assert fixed.exit_code == 0, fixed.stdout
+    assert sorted(json.loads(fixed.stdout)["tightened"]) == sorted(exposed)
+    assert stat.S_IMODE(photo.stat().st_mode) == 0o640  # owner and group keep theirs
+    assert stat.S_IMODE(catalogue.stat().st_mode) == 0o660
+    assert cli("verify", "--archive", archive).exit_code == 0
+    events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]
+    assert [sorted(e["tightened"]) for e in events if e["event"] == "permissions"] == [
+        sorted(exposed)
+    ]
+
+
+def test_an_existing_loose_folder_is_reported_not_silently_changed(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir(mode=0o750)
+    (archive / "ZAC5361").mkdir()
+    (archive / "ZAC5361").chmod(0o755)
+    ingest_demo(tmp_path)
+    assert stat.S_IMODE((archive / "ZAC5361").stat().st_mode) == 0o755
+    result = cli("verify", "--archive", archive, "--json")
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert [(p["kind"], p["path"]) for p in problems] == [("exposed", "ZAC5361")]
