@@ -341,6 +341,10 @@ class SqlConnection(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
+    def any_of(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        """``column`` equal to any of ``values``: (condition, parameters) per query to run."""
+        ...
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
     def begin(self) -> None: ...
@@ -361,6 +365,10 @@ class SqliteConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(sql, params)
+
+    def any_of(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        for chunk in _chunks(values):
+            yield f"{column} IN ({','.join('?' * len(chunk))})", list(chunk)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
@@ -846,12 +854,11 @@ class Catalogue:
         """Turn file rows into records, fetching their keywords in as few queries as possible."""
         keywords: dict[int, list[str]] = {}
         ids = [row[0] for row in rows]
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
+        for condition, params in self._conn.any_of("file_id", ids):
             for file_id, value in self._conn.execute(
                 f"SELECT file_id, value FROM keywords WHERE kind = 'diagnosis'"
-                f" AND file_id IN ({marks}) ORDER BY file_id, position",
-                chunk,
+                f" AND {condition} ORDER BY file_id, position",
+                params,
             ):
                 keywords.setdefault(file_id, []).append(value)
         cut = _DIAGNOSIS_AT + 1

@@ -343,6 +343,11 @@ class PgConnection:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self._sql(sql), list(params))
 
+    def any_of(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        """One query with an array parameter: no chunks, one plan whatever the count."""
+        if values:
+            yield f"{column} = ANY(?)", [list(values)]
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.conn.cursor() as cursor:
             cursor.executemany(self._sql(sql), [list(row) for row in rows])
