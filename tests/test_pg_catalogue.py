@@ -75,6 +75,12 @@ def _run_commands(tmp: Path, archive: Path, *catalogue: str) -> dict[str, Any]:
         code, out, err = invoke("search", *query, "--archive", archive, "--json", *catalogue)
         assert code == 0, err
         results[f"search {query}"] = _stable(json.loads(out)["results"])
+    share = tmp / "share"
+    code, _out, err = invoke(
+        "share", "ZAC5361", "--size", "small", "--out", share, "--archive", archive, *catalogue
+    )
+    assert code == 0, err
+    results["share"] = sorted(p.name for p in share.iterdir())
     code, out, err = invoke("verify", "--archive", archive, "--json", *catalogue)
     assert code == 0, err
     document = json.loads(out)
@@ -143,6 +149,9 @@ def test_an_archive_is_refused_by_another_database_before_anything_is_written(
         code, _out, err = invoke(*command, "--archive", archive, "--catalogue", second)
         assert code == 2, (command, err)
         assert "not known to the catalogue database" in err, err
+    with psycopg.connect(second, autocommit=True) as conn:
+        untouched = conn.execute("SELECT to_regclass('cardingest.archives')").fetchone()
+    assert untouched == (None,), "nothing may be written to the wrong database either"
     # Without any catalogue URL, SQLite is refused too: the rows are in PostgreSQL.
     code, _out, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
     assert code == 2 and "is in PostgreSQL" in err, err

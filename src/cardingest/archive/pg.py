@@ -267,7 +267,6 @@ def tie(
 
     A mismatch is a ConfigError (exit 2), raised before anything is written.
     """
-    _bootstrap(conn)
     archive_id = read_archive_id(archive)
     if (
         archive_id is not None
@@ -296,10 +295,13 @@ def tie(
                 f"{then}. Is --archive right?"
             )
         archive_id = register(conn, archive).archive_id
-    row = conn.execute(
-        "SELECT schema_name, schema_version FROM cardingest.archives WHERE archive_id = %s",
-        (archive_id,),
-    ).fetchone()
+    known = conn.execute("SELECT to_regclass('cardingest.archives') IS NOT NULL").fetchone()
+    row = None
+    if known is not None and known[0]:  # a database cardingest never used knows no archive
+        row = conn.execute(
+            "SELECT schema_name, schema_version FROM cardingest.archives WHERE archive_id = %s",
+            (archive_id,),
+        ).fetchone()
     if row is None:
         raise ConfigError(
             f"The archive {archive} (id {archive_id}) is not known to the catalogue database"
