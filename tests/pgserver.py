@@ -120,9 +120,6 @@ class PgServer:
     def stop(self, mode: str = "fast") -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
-    def restart(self) -> None:
-        self.start_again()
-
     def start_again(self) -> None:
         log = str(self.root / "server.log")
         options = f"-c listen_addresses='' -k {self.root} -c fsync=off -c max_connections=100"
