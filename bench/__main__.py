@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .common import Options, Skip, Table, cardingest_exe, load, log, machine_header
 
-CASES = ("preview", "ingest", "verify", "search", "memory")
+CASES = ("preview", "ingest", "verify", "search", "memory", "slates", "sheet")
 SEARCH_SCRIPT = Path(__file__).with_name("search.py")
 DEFAULT_OUT = Path(__file__).with_name("out") / "latest.txt"
 

@@ -36,6 +36,7 @@ _VOLATILE = {
     "seconds": "<seconds>",
     "archived_at": "<time>",
     "operator": "<operator>",
+    "sop_instance_uid": "<uid>",
 }
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _INGEST_ID = re.compile(r"\d{8}T\d{6}Z?-[0-9a-f]+")
@@ -99,6 +100,9 @@ def test_preview_ingest_verify_search_audit_wipe_documents(
     check("verify", run_json("verify", *where, code=0), normalise)
     check("search", run_json("search", "--diagnosis", "psoriasis", *where, code=0), normalise)
     check("audit", run_json("audit", *where, code=0), normalise)
+    out = tmp_path / "dicom"
+    export = run_json("dicom", "export", "--out", out, *where, code=0)
+    check("dicom-export", export, normalise)
     check("wipe-dry-run", run_json("wipe", card, *where, "--dry-run", code=3), normalise)
     check("wipe", run_json("wipe", card, *where, "--yes", code=3), normalise)
 

@@ -49,7 +49,7 @@ def test_every_error_reported_at_once_with_line_numbers() -> None:
         "IMG_0001,ZAC3561,record\n"
         "IMG_0002,../x,record\n"
         "IMG_0003,JBX3656,secret\n"
-        "IMG_0004,,\n"
+        "IMG_0004,,teaching\n"  # an empty id is "leave on the card", unless more is filled in
     )
     assert [p.split(":")[0] for p in found] == ["line 2", "line 3", "line 4", "line 5"]
     assert "checksum" in found[0]

@@ -50,9 +50,10 @@ def test_groups_are_described_and_answers_become_an_id_map() -> None:
     idmap, unnamed = build_idmap(groups, ["JBX3656", None, "MCJ1984"])
     assert unnamed == []
     assert idmap.source == "interactive"
-    assert [(r.line, r.patient_id, r.files) for r in idmap.rows] == [
-        (1, "JBX3656", "100CANON/IMG_0001 100CANON/IMG_0002"),
-        (3, "MCJ1984", "101CANON/IMG_0004"),
+    assert [(r.line, r.patient_id, r.files, r.blank) for r in idmap.rows] == [
+        (1, "JBX3656", "100CANON/IMG_0001 100CANON/IMG_0002", False),
+        (2, "", "100CANON/IMG_0003", True),  # left blank: held as "left blank"
+        (3, "MCJ1984", "101CANON/IMG_0004", False),
     ]
     plan = make_plan(files(), idmap)
     actions = {i.source.rpartition("/")[2]: (i.action, i.patient_id) for i in plan.items}
@@ -145,12 +146,18 @@ def answer_groups(child: pexpect.spawn) -> None:
     child.expect("fails its checksum")
     child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
     child.sendline("zac5361")
-    child.expect_exact("Patient ID for group 2 (blank: leave on the card): ")
+    child.expect_exact(
+        "Patient ID for group 2 (blank: leave on the card, .: same as group 1 (ZAC5361)): "
+    )
     child.sendline("")
-    child.expect_exact("Patient ID for group 3 (blank: leave on the card): ")
+    child.expect_exact(
+        "Patient ID for group 3 (blank: leave on the card, .: same as group 2 (blank)): "
+    )
     child.sendline("")
     child.expect("Group 4: 1 photo")
-    child.expect_exact("Patient ID for group 4 (blank: leave on the card): ")
+    child.expect_exact(
+        "Patient ID for group 4 (blank: leave on the card, .: same as group 3 (blank)): "
+    )
     child.sendline("ZAA0067")
 
 

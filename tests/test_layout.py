@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "models": 0,
     "ids": 0,
+    "text": 0,
     "storage": 1,
     "card": 2,
     "plan": 3,

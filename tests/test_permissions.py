@@ -64,9 +64,11 @@ def test_nothing_created_is_open_to_others_under_umask_022(
     template = tmp_path / "map.csv"
     card = tmp_path / "DEMO_CARD"
     assert cli("map-template", card, "--out", template).exit_code == 0
+    dicom = tmp_path / "dicom"
+    assert cli("dicom", "export", "--out", dicom, "--archive", archive).exit_code == 0
     assert cli("verify", "--archive", archive).exit_code == 0
 
-    seen = dict(everything(archive, backup, share, template))
+    seen = dict(everything(archive, backup, share, template, dicom))
     assert len(seen) > 20
     open_to_others = {str(p): stat.filemode(m) for p, m in seen.items() if m & 0o007}
     assert not open_to_others

@@ -121,9 +121,10 @@ def test_missing_unexpected_and_what_is_not_unexpected(
         ("missing", "archive", gone),
         ("unexpected", "archive", "JBX3656/old/copy.jpg"),
         ("unexpected", "archive", "JBX3656/stray.jpg"),
+        ("unexpected", "archive", "README.txt"),  # the top level too (issue 12, item 6)
     ]
     summary = document["summary"]
-    assert (summary["missing"], summary["unexpected"], summary["changed"]) == (1, 2, 0)
+    assert (summary["missing"], summary["unexpected"], summary["changed"]) == (1, 3, 0)
 
 
 def test_id_limits_the_check_to_one_patient(

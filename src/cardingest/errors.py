@@ -111,3 +111,15 @@ class Interrupted(CardingestError):
     """Ctrl-C: stopped cleanly; the message says how far it got."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class SheetError(CardingestError):
+    """The contact sheet (``--sheet``) cannot be written."""
+
+    exit_code = EXIT_FAILURE
+
+
+class PacsError(CardingestError):
+    """The PACS is down, refused the association or a photo, or did not confirm it."""
+
+    exit_code = EXIT_FAILURE

@@ -236,6 +236,7 @@ def _record(
         site=item.site,
         consent=item.consent,
         backup_path=backup_path,
+        role=item.role,
     )
 
 
@@ -302,6 +303,7 @@ def execute(
         check_space(plan, roots)
         started = time.monotonic()
         audit = AuditLog(archive)
+        audit.require_appendable()
         with Catalogue.open(archive, create=True) as catalogue:
             if alone:
                 repair_manifests(catalogue, archive, backup)

@@ -10,6 +10,7 @@ from typing import Literal
 
 TimeSource = Literal["exif:DateTimeOriginal", "exif:DateTimeDigitized", "exif:DateTime", "mtime"]
 Action = Literal["copy", "skip", "hold"]
+Role = Literal["photo", "slate"]
 Consent = Literal["record", "teaching", "publication"]
 CONSENT_LEVELS: tuple[str, ...] = ("record", "teaching", "publication")
 METADIR = ".cardingest"
@@ -89,6 +90,8 @@ class MapRow:
     site: str | None = None
     consent: str | None = None
     everything: bool = False
+    blank: bool = False
+    """A row whose id was left empty: its photos stay on the card (``patient_id`` is "")."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class IdMap:
     rows: tuple[MapRow, ...]
     source: str = "--id"
     recorded: str = ""
+    slates: bool = False
+    """The patients come from slate photos on the card (``--slates``), not from these rows."""
 
     @property
     def provenance(self) -> str:
@@ -153,6 +158,25 @@ class PlanItem:
     sidecar: bool = False
     repair: bool = False
     """A ``copy`` that puts back a damaged or missing copy of the archived ``target``."""
+    role: Role = "photo"
+    """``slate``: the photographed barcode that gave this group its patient ID."""
+    slate: str | None = None
+    """With ``--slates``: the card path of the slate that assigned (or held) this file."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlateRead:
+    """What the barcodes of one photo say, without their payloads.
+
+    ``ids`` are the distinct valid patient IDs read; ``invalid`` describes each barcode that
+    gave none by its symbology and length only (a payload may hold a name or birth date).
+    """
+
+    path: str
+    ids: tuple[str, ...] = ()
+    invalid: tuple[str, ...] = ()
+    unread: str | None = None
+    """Why no image could be looked at (a RAW without a usable preview): not a slate."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +216,9 @@ class Settings:
     operator: str = "unknown"
     config_file: Path | None = None
     archive_group: str | None = None
+    slates: bool = False
+    slate_pattern: str | None = None
+    slate_max_gap: float = 30.0
     extra: dict[str, object] = field(default_factory=dict)
     catalogue: str | None = None
     single_workstation: bool = False

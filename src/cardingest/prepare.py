@@ -11,12 +11,19 @@ from datetime import timedelta
 from pathlib import Path
 
 from .archive.backend import ARCHIVE_ID_NAME, location_for
-from .archive.catalogue import Catalogue, catalogue_path, check_sqlite_place
-from .card.scan import not_photo_warning, scan
+from .archive.catalogue import catalogue_path, check_sqlite_place
+from .archive.readonly import reading
+from .card.scan import not_photo_warning, scan, special_warning
+from .card.slate import READABLE, SlateOptions, read_slates
 from .errors import CardReadError, UsageError
 from .models import METADIR, ArchiveState, Card, IdMap, MediaFile, Plan, Settings
 from .plan.idmap import parse_map, single_id_map
 from .plan.planner import make_plan
+from .plan.slates import SlateAssignment, assign, shots
+from .storage.identity import inside_by_identity
+from .text import printable, undecodable
+
+SLATES_SOURCE = "slates"
 
 
 @dataclass(frozen=True)
@@ -26,9 +33,22 @@ class Prepared:
     idmap: IdMap
     files: tuple[MediaFile, ...]
     plan: Plan
+    slates: SlateAssignment | None = None
 
 
-def load_idmap(map_file: Path | None, patient_id: str | None, settings: Settings) -> IdMap:
+def load_idmap(
+    map_file: Path | None,
+    patient_id: str | None,
+    settings: Settings,
+    *,
+    slates: bool = False,
+) -> IdMap:
+    """The ID map of ``--map`` or ``--id``; with ``--slates`` (or ``slates = true`` and neither
+    flag) an empty map marked ``slates``: the card's slates give the IDs."""
+    if slates and (map_file is not None or patient_id is not None):
+        raise UsageError("--slates reads the patient IDs from the card: give no --map or --id")
+    if slates or (settings.slates and map_file is None and patient_id is None):
+        return IdMap(rows=(), source=SLATES_SOURCE, recorded=SLATES_SOURCE, slates=True)
     if map_file is not None and patient_id is not None:
         raise UsageError("Give --map FILE or --id ID, not both")
     if map_file is None and patient_id is None:
@@ -51,9 +71,10 @@ def scan_source(
     root: Path,
     on_file: Callable[[str], None] | None = None,
     not_photos: list[str] | None = None,
+    specials: list[tuple[str, str]] | None = None,
 ) -> tuple[MediaFile, ...]:
     try:
-        return tuple(scan(root, on_file=on_file, not_photos=not_photos))
+        return tuple(scan(root, on_file=on_file, not_photos=not_photos, specials=specials))
     except OSError as exc:
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
@@ -72,8 +93,40 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     elif not catalogue_path(archive).exists():
         check_sqlite_place(archive, single_workstation=location.single_workstation)
         return ArchiveState()
-    with Catalogue.open(archive, create=False) as catalogue:
-        return catalogue.archive_state({row.patient_id for row in idmap.rows})
+    with reading(archive) as catalogue:
+        return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
+
+
+def slate_options(settings: Settings) -> SlateOptions:
+    return SlateOptions(
+        scheme=settings.id_scheme,
+        pattern=settings.id_pattern,
+        allow_test_ids=settings.allow_test_ids,
+        slate_pattern=settings.slate_pattern,
+    )
+
+
+def find_slates(
+    root: Path,
+    files: tuple[MediaFile, ...],
+    settings: Settings,
+    on_file: Callable[[str], None] | None = None,
+) -> SlateAssignment:
+    """Read each photo's barcodes (once) and assign the photos to the slates' patients."""
+    images = [shot.image for shot in shots(files, READABLE) if shot.image is not None]
+    try:
+        reads = read_slates(root, images, slate_options(settings), on_file=on_file)
+    except OSError as exc:
+        raise CardReadError(
+            f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
+        ) from None
+    return assign(
+        files,
+        reads,
+        max_gap=timedelta(minutes=settings.slate_max_gap),
+        readable=READABLE,
+        group_gap=timedelta(minutes=settings.gap_minutes),
+    )
 
 
 def prepare(
@@ -86,10 +139,17 @@ def prepare(
     on_file: Callable[[str], None] | None = None,
 ) -> Prepared:
     others: list[str] = []
-    files = scan_source(root, on_file, others)
+    specials: list[tuple[str, str]] = []
+    files = scan_source(root, on_file, others, specials)
+    slates = None
+    if idmap.slates:
+        slates = find_slates(root, files, settings, on_file)
+        rows = {row.patient_id: row for row in slates.rows.values()}
+        idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
     plan = make_plan(
         files,
         idmap,
+        slates=slates,
         state=archive_state(settings.archive, idmap),
         source=str(root),
         archive=str(settings.archive),
@@ -99,7 +159,10 @@ def prepare(
     )
     if others:
         plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))
-    return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan)
+    if specials:
+        named = (special_warning(path, kind) for path, kind in specials)
+        plan = replace(plan, warnings=(*plan.warnings, *named))
+    return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan, slates=slates)
 
 
 def check_separate(root: Path, settings: Settings) -> None:
@@ -110,6 +173,12 @@ def check_separate(root: Path, settings: Settings) -> None:
     places = [("source", root), ("archive", settings.archive)]
     if settings.backup is not None:
         places.append(("backup", settings.backup))
+    for name, path in places:  # it is recorded in the catalogue and the audit log
+        if undecodable(str(path)):
+            raise UsageError(
+                f"The {name} path {printable(str(path))} is not valid UTF-8; use a folder "
+                "(or mount point) with a plain name"
+            )
     for n, (name, path) in enumerate(places):
         for other_name, other in places[n + 1 :]:
             if _inside(path, other) or _inside(other, path):
@@ -120,8 +189,9 @@ def check_separate(root: Path, settings: Settings) -> None:
 
 
 def _inside(path: Path, folder: Path) -> bool:
+    """By path, and by identity (a bind mount or a second path to the same folder)."""
     try:
         path.resolve().relative_to(folder.resolve())
     except ValueError:
-        return False
+        return inside_by_identity(path, folder)
     return True

@@ -26,10 +26,12 @@ from typing import Literal
 
 from .archive.audit import AuditLog, recorded_source
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from .archive.readonly import reading
 from .archive.verify import CopyChecker, CopyState, Where, hash_file, mark_change, record_copies
 from .card.scan import scan_root
 from .errors import CardWriteError, SourceError
 from .models import Card
+from .plan.planner import bad_name_reason
 from .prepare import scan_source
 from .storage.durable import fsync_dir
 
@@ -37,6 +39,7 @@ WipeAction = Literal["remove", "keep"]
 
 NOT_ARCHIVED = "not archived (held, failed or never ingested)"
 NOT_A_PHOTO = "a video or sound file: cardingest does not archive it; copy it yourself"
+NOT_A_FILE = "not a photo file; never followed or removed"
 _READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
@@ -238,6 +241,9 @@ NOTHING_REMOVABLE = "so nothing can be removed"
 
 
 def _judge(root: Path, source: str, gate: Gate) -> WipeItem:
+    bad_name = bad_name_reason(source)
+    if bad_name is not None:  # never archived under this name: it cannot have a record
+        return WipeItem(source, "keep", f"not archived: {bad_name}")
     path = root / source
     try:
         info = os.stat(path)
@@ -272,9 +278,10 @@ def plan_wipe(
     require_dcim(root)
     require_catalogue(archive, NOTHING_REMOVABLE)
     not_photos: list[str] = []
-    files = scan_source(root, not_photos=not_photos)
+    specials: list[tuple[str, str]] = []
+    files = scan_source(root, not_photos=not_photos, specials=specials)
     items: list[WipeItem] = []
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:
         gate = Gate(catalogue, archive, card, CopyChecker())
         for media in files:
             items.append(_judge(root, media.path, gate))
@@ -282,6 +289,7 @@ def plan_wipe(
                 on_file(media.path)
         catalogue.set_problems(gate.marks)
     items += [WipeItem(path, "keep", NOT_A_PHOTO) for path in not_photos]
+    items += [WipeItem(path, "keep", f"{kind}: {NOT_A_FILE}") for path, kind in specials]
     items.sort(key=lambda item: item.source)
     return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
 

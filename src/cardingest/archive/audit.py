@@ -27,6 +27,7 @@ from ..errors import AuditError
 from ..models import METADIR, Card
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes, sync_file
+from ..text import json_safe, json_safe_value, undecodable
 from .backend import location_for
 
 if TYPE_CHECKING:
@@ -64,9 +65,19 @@ def _sha(line: bytes) -> str:
 
 
 def _dumps(record: dict[str, object]) -> str:
-    return json.dumps(
+    """One line; a name that is not valid UTF-8 is written with its bytes as ``\\xNN``."""
+    text = json.dumps(
         record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
+    if undecodable(text):
+        text = json.dumps(
+            json_safe_value(record),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=lambda value: json_safe(str(value)),
+        )
+    return text
 
 
 @contextmanager
@@ -190,7 +201,10 @@ class AuditLog:
                 )
             return 0, GENESIS
         if not complete:
-            raise AuditError(f"{self.path} ends in an incomplete line; run a check")
+            raise AuditError(
+                f"{self.path} ends in an incomplete line (a write cut short, e.g. by a power "
+                "cut); run 'cardingest audit --repair' to set it aside, then try again"
+            )
         try:
             record = json.loads(last)
             seq, prev = record["seq"], record["prev"]
@@ -208,6 +222,21 @@ class AuditLog:
         raise AuditError(
             f"The end of {self.path} does not match {self.head_path.name}; run a check"
         )
+
+    def require_appendable(self) -> None:
+        """Raise AuditError now if an append would be refused (a torn or changed end), so a
+        command fails before it changes anything rather than after, unable to record it."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise AuditError(f"Cannot open {self.path}: {exc}") from exc
+        try:
+            with _locked(fd):
+                self._tail_state(fd)
+        finally:
+            os.close(fd)
 
     def append(self, event: str, **fields: object) -> dict:
         """Write one event durably and return it as written.
@@ -308,7 +337,10 @@ class AuditLog:
     @staticmethod
     def _check_line(raw: bytes, n: int, expected: str) -> tuple[int | None, str] | None:
         if not raw.endswith(b"\n"):
-            return n, f"line {n} is incomplete (no newline): the log was cut"
+            return n, (
+                f"line {n} is incomplete (no newline): the log was cut; if it is the last "
+                "line (a power cut), 'cardingest audit --repair' sets it aside"
+            )
         try:
             record = json.loads(raw[:-1])
         except ValueError:

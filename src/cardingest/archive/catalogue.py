@@ -63,6 +63,8 @@ class CatalogueRecord:
     site: str | None = None
     consent: str | None = None
     backup_path: str | None = None
+    role: str = "photo"
+    """``slate``: the photographed barcode that gave the patient ID (``--slates``)."""
     rowid: int | None = None
 
 
@@ -189,11 +191,37 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE files ADD COLUMN problem TEXT")
 
 
+def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+    """Photos sent to a PACS: where, when, as which DICOM instance (confirmed by the PACS)."""
+    conn.execute(
+        """
+        CREATE TABLE dicom_sends (
+            id                INTEGER PRIMARY KEY,
+            file_id           INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            destination       TEXT    NOT NULL,
+            sop_instance_uid  TEXT    NOT NULL,
+            sent_at           TEXT    NOT NULL,
+            frame_sha256      TEXT    NOT NULL,
+            transform         TEXT,
+            confirmed_by      TEXT    NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX dicom_sends_file ON dicom_sends(file_id, destination)")
+
+
+def _migrate_5_to_6(conn: sqlite3.Connection) -> None:
+    """The role of an archived file: ``photo``, or ``slate`` (the barcode photo of a group)."""
+    conn.execute("ALTER TABLE files ADD COLUMN role TEXT NOT NULL DEFAULT 'photo'")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
     _migrate_2_to_3,
     _migrate_3_to_4,
+    _migrate_4_to_5,
+    _migrate_5_to_6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -823,6 +851,49 @@ class Catalogue:
                 )
             if diagnosis is not None:
                 self._write_diagnosis(conn, file_id, diagnosis)
+
+    def role_paths(self, role: str) -> set[str]:
+        """Archive paths whose ``role`` is ``role`` (e.g. slates)."""
+        with self._errors():
+            rows = self._conn.execute("SELECT archive_path FROM files WHERE role = ?", (role,))
+            return {row[0] for row in rows}
+
+    def record_dicom_send(
+        self,
+        archive_path: str,
+        *,
+        destination: str,
+        sop_instance_uid: str,
+        sent_at: str,
+        frame_sha256: str,
+        transform: str | None,
+        confirmed_by: str,
+    ) -> None:
+        """Record that the PACS at ``destination`` confirmed it holds this photo's instance."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO dicom_sends (file_id, destination, sop_instance_uid, sent_at,"
+                " frame_sha256, transform, confirmed_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _file_id(conn, archive_path),
+                    destination,
+                    sop_instance_uid,
+                    sent_at,
+                    frame_sha256,
+                    transform,
+                    confirmed_by,
+                ),
+            )
+
+    def dicom_sent(self, destination: str) -> dict[str, str]:
+        """SOP Instance UID by archive path of every photo confirmed at ``destination``."""
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT f.archive_path, d.sop_instance_uid FROM dicom_sends d"
+                " JOIN files f ON f.id = d.file_id WHERE d.destination = ? ORDER BY d.id",
+                (destination,),
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}
 
     def count(self) -> int:
         with self._errors():

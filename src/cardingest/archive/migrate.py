@@ -37,6 +37,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("keywords", "file_id, kind, position"),
     ("ingests", "ingest_id"),
     ("sightings", "id"),
+    ("dicom_sends", "id"),
 )
 """The catalogue's tables and the order their rows are compared in."""
 

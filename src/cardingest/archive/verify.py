@@ -18,8 +18,9 @@ from ..models import METADIR
 from ..storage import pagecache
 from ..storage.transfer import CHUNK, TEMP_PREFIX
 from .audit import AuditLog
-from .catalogue import Catalogue, CatalogueRecord
+from .catalogue import CatalogueRecord
 from .permissions import find_exposed, tighten
+from .readonly import reading
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
 ProblemKind = Literal["missing", "changed", "unreadable", "unexpected", "exposed"]
@@ -240,6 +241,66 @@ def find_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
     return problems
 
 
+SYSTEM_NAMES = frozenset(
+    {"lost+found", "system volume information", "$recycle.bin", ".trashes", ".ds_store"}
+    | {".spotlight-v100", ".fseventsd", ".temporaryitems", "desktop.ini", "thumbs.db"}
+)
+"""What an operating system keeps at the root of a drive: an archive may be a drive's root."""
+
+
+def _skipped_at_top(name: str) -> bool:
+    return name == METADIR or name.startswith(TEMP_PREFIX) or name.lower() in SYSTEM_NAMES
+
+
+def find_all_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
+    """Every file anywhere in the archive that no catalogue row names (nor a photo's XMP
+    sidecar): strays at the top level, in patient folders without a single catalogued file,
+    and beside catalogued photos; and folders holding nothing catalogued at all."""
+    sidecars = _expected_sidecars(catalogued)
+    holding = {folder for path in catalogued for folder in _parents(path)}
+    problems: list[Problem] = []
+    try:
+        with os.scandir(archive) as it:
+            top = sorted(it, key=lambda entry: entry.name)
+    except OSError:
+        return problems
+    for entry in top:
+        if _skipped_at_top(entry.name):
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            if entry.name not in catalogued:
+                problems.append(
+                    Problem("unexpected", entry.name, detail="a file at the archive's top level")
+                )
+            continue
+        for current, dirs, files in os.walk(entry.path):
+            dirs.sort()
+            folder = Path(current).relative_to(archive).as_posix()
+            if not files and not dirs and folder not in holding:
+                problems.append(
+                    Problem("unexpected", f"{folder}/", detail="an empty folder, not catalogued")
+                )
+            for name in sorted(files):
+                relpath = f"{folder}/{name}"
+                if name.startswith(TEMP_PREFIX) or relpath in catalogued:
+                    continue
+                if relpath.lower() in sidecars:
+                    continue
+                detail = (
+                    "not in the catalogue"
+                    if folder in holding
+                    else "in a folder with no catalogued photo"
+                )
+                problems.append(Problem("unexpected", relpath, detail=detail))
+    return problems
+
+
+def _parents(relpath: str) -> Iterator[str]:
+    parts = relpath.split("/")[:-1]
+    for end in range(1, len(parts) + 1):
+        yield "/".join(parts[:end])
+
+
 def verify_archive(
     archive: Path,
     *,
@@ -255,7 +316,7 @@ def verify_archive(
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
     backups: list[Path] = []
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
         for record in catalogue.records(patient_id):
@@ -274,7 +335,10 @@ def verify_archive(
                     report.problems.append(_problem(record, where, path, state))
             marks.update(mark_change(record.archive_path, states, marked))
         catalogue.set_problems(marks)
-    report.problems.extend(find_unexpected(archive, catalogued))
+    if patient_id is None:
+        report.problems.extend(find_all_unexpected(archive, catalogued))
+    else:
+        report.problems.extend(find_unexpected(archive, catalogued))
     report.problems.extend(
         Problem("exposed", item.path, detail=item.detail) for item in find_exposed(archive, backups)
     )
@@ -284,7 +348,7 @@ def verify_archive(
 
 def total_bytes(archive: Path, patient_id: str | None = None) -> int:
     """Bytes a full verify reads (for a progress bar)."""
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:
         return sum(
             record.size * len(record_copies(archive, record))
             for record in catalogue.records(patient_id)

@@ -20,6 +20,7 @@ import psutil
 
 from ..errors import SourceError
 from ..models import Card
+from .fusefat import fusefat_source
 from .scan import PHOTO_EXTENSIONS
 from .volume import read_volume_id
 
@@ -230,11 +231,16 @@ def card_from_partition(partition: Partition) -> Card | None:
     fstype = partition.fstype or ""
     total, free = _usage(mountpoint, fstype.lower())
     volume = read_volume_id(partition.device) if partition.device else None
+    label = volume.label if volume else None
+    if volume is None and fstype.lower().endswith("fusefat"):
+        served = fusefat_source(mountpoint)  # the label only: the serial rules stay as they were
+        image = read_volume_id(served) if served else None
+        label = image.label if image else None
     return Card(
         mount=mountpoint,
         fstype=fstype,
         device=partition.device or "",
-        label=(volume.label if volume else None) or _mount_name(mountpoint),
+        label=label or _mount_name(mountpoint),
         serial=volume.serial if volume else None,
         total_bytes=total,
         free_bytes=free,

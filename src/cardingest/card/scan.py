@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -88,8 +89,35 @@ def scan_root(source: Path) -> Path:
     return source
 
 
-def _walk(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]]:
-    """Files below `folder` in name order, each with its POSIX path relative to the source."""
+def special_kind(entry: os.DirEntry[str]) -> str:
+    """What a folder entry that is neither a folder nor a regular file is, in words."""
+    if entry.is_symlink():
+        return "a symbolic link"
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return "an entry that cannot be examined"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "a device file"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def special_warning(relpath: str, kind: str) -> str:
+    return f"{relpath}: {kind}, not a photo file; not archived or followed, it stays on the card"
+
+
+def _walk(
+    folder: str, relative: str, specials: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """Files below `folder` in name order, each with its POSIX path relative to the source.
+
+    Symbolic links, FIFOs, devices and sockets are never followed or opened; each is added
+    to ``specials`` as (path, what it is), so that it can be named instead of passed over.
+    """
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
@@ -97,9 +125,11 @@ def _walk(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]]:
             continue
         relpath = f"{relative}/{entry.name}" if relative else entry.name
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(entry.path, relpath)
+            yield from _walk(entry.path, relpath, specials)
         elif entry.is_file(follow_symlinks=False):
             yield entry, relpath
+        elif specials is not None:
+            specials.append((relpath, special_kind(entry)))
 
 
 def _ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[tuple[os.DirEntry[str], str]]:
@@ -172,6 +202,20 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
     )
 
 
+def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
+    """The record of a file that is listed but cannot be examined: held, never copied."""
+    return MediaFile(
+        path=relpath,
+        size=0,
+        mtime=0.0,
+        captured=file_time(0.0),
+        time_source="mtime",
+        warning=f"{relpath}: listed on the card but cannot be read ({exc.strerror or exc})",
+        sidecar=_extension(relpath) in SIDECAR_EXTENSIONS,
+        unreadable=True,
+    )
+
+
 def not_photo_warning(relpath: str) -> str:
     return f"{relpath}: a video or sound file, not archived (photos only); it stays on the card"
 
@@ -181,6 +225,7 @@ def scan(
     *,
     on_file: Callable[[str], None] | None = None,
     not_photos: list[str] | None = None,
+    specials: list[tuple[str, str]] | None = None,
 ) -> Iterator[MediaFile]:
     """Yield a record for every photo and sidecar below `source`, in path order.
 
@@ -191,11 +236,17 @@ def scan(
     source = Path(source)
     root = scan_root(source)
     start = root.relative_to(source).as_posix() if root != source else ""
-    for entry, relpath in _ahead(_media(_walk(str(root), start), not_photos)):
-        stat = entry.stat(follow_symlinks=False)
+    for entry, relpath in _ahead(_media(_walk(str(root), start, specials), not_photos)):
         if on_file is not None:
             on_file(relpath)
-        yield read_file(Path(entry.path), relpath, stat.st_size, stat.st_mtime)
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError as exc:
+            # Listed but not found by its name: a damaged directory entry (fusefat shows a
+            # FAT short name with code-page bytes, then cannot look that name up). One file.
+            yield unreadable_entry(relpath, exc)
+            continue
+        yield read_file(Path(entry.path), relpath, info.st_size, info.st_mtime)
     if not_photos is not None and root != source:
         not_photos.extend(_videos_beside(source, root))
 

@@ -12,18 +12,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .. import __version__
 from ..archive.lock import removed_if_left_empty
 from ..card.detect import find_cards, resolve_source
 from ..demo import make_demo_card
-from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, UsageError
+from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, SheetError, UsageError
+from ..ids import validate_id
 from ..ingest import IngestResult, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
-from ..plan.template import map_template
-from ..prepare import Prepared, scan_source
+from ..plan.slate_template import slate_map_template
+from ..plan.template import group_by_gap, map_template
+from ..prepare import Prepared, find_slates, scan_source
+from ..review.contact import sheet_files
 from ..storage import modes
 from . import documents, output
 from .catalogue import catalogue_app
@@ -54,9 +56,11 @@ from .common import (
     ArchiveOpt,
     CatalogueOpt,
     ClockOpt,
+    GroupsHook,
     IdOpt,
     JsonOpt,
     MapOpt,
+    SlatesOpt,
     SourceArg,
     check_inputs,
     handles_errors,
@@ -65,8 +69,18 @@ from .common import (
     show_plan,
 )
 from .config import ENV_ARCHIVE, load_settings
+from .dicom import dicom_app, require_pacs, send_after_ingest
 from .interactive import can_assign, confirm_plan, stop_between_files
+from .output import escape
 from .session import open_archive
+from .sheet import (
+    SheetOpt,
+    groups_writer,
+    refuse_on_card,
+    write_groups_sheet,
+    write_ingest_sheet,
+    write_plan_sheet,
+)
 from .verify import run_audit, run_verify
 from .wipe import exit_code as wipe_exit_code
 from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
@@ -78,6 +92,8 @@ app = typer.Typer(
     help="Verified ingest of clinical photos from camera cards into a per-patient archive.",
 )
 app.add_typer(catalogue_app, name="catalogue")
+
+app.add_typer(dicom_app, name="dicom")
 
 
 def version_callback(value: bool) -> None:
@@ -120,18 +136,28 @@ def preview(
     catalogue: CatalogueOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
+    slates: SlatesOpt = False,
+    sheet: SheetOpt = None,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
     settings = load_settings(archive=archive, catalogue=catalogue)
-    prepared = run_prepare(
-        source,
-        settings,
-        map_file=map_file,
-        patient_id=patient_id,
-        clock_offset=parse_clock_offset(clock_offset),
-        interactive=can_assign(map_file, patient_id, as_json),
-    )
-    raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
+    offset = parse_clock_offset(clock_offset)
+    refuse_on_card(sheet, source)
+    with sheet_files(sheet) as slot:
+        prepared = run_prepare(
+            source,
+            settings,
+            map_file=map_file,
+            patient_id=patient_id,
+            clock_offset=offset,
+            interactive=can_assign(map_file, patient_id, as_json) and not slates,
+            slates=slates,
+            show_groups=groups_writer(slot, settings.gap_minutes),
+        )
+        code = show_plan(prepared, settings.archive_from, as_json)
+        if slot.requested is not None:
+            write_plan_sheet(slot.requested, prepared, settings)
+    raise typer.Exit(code)
 
 
 @app.command("map-template")
@@ -150,13 +176,46 @@ def map_template_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the CSV here instead of stdout.")
     ] = None,
+    slates: Annotated[
+        bool,
+        typer.Option(
+            "--slates",
+            help="Group the photos by the slates on the card and fill in the id column from "
+            "them, for a person to confirm before ingesting with --map.",
+        ),
+    ] = False,
+    sheet: SheetOpt = None,
 ) -> None:
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
     settings = load_settings()
     root, _card = resolve_source(source)
-    files = scan_source(root)
-    minutes = gap if gap is not None else settings.gap_minutes
-    text = map_template(files, timedelta(minutes=minutes))
+    if slates and gap is not None:
+        raise UsageError("--slates groups the photos by their slates: give no --gap")
+    if slates and sheet is not None:
+        raise UsageError(
+            "--sheet shows time-gap groups; for the slate groups use preview --slates --sheet"
+        )
+    refuse_on_card(sheet, str(root))
+    with sheet_files(sheet) as slot:
+        files = scan_source(root)
+        minutes = gap if gap is not None else settings.gap_minutes
+        if slates:
+            text = slate_map_template(files, find_slates(root, files, settings))
+        else:
+            text = map_template(files, timedelta(minutes=minutes))
+        write_template(text, out_file)
+        if slot.requested is not None:
+            write_groups_sheet(
+                slot.requested,
+                root,
+                group_by_gap(files, timedelta(minutes=minutes)),
+                title="Contact sheet: map template groups (in the order of the CSV rows)",
+                gap_minutes=minutes,
+            )
+            output.err.print(f"Contact sheet of the groups: {escape(str(sheet))}")
+
+
+def write_template(text: str, out_file: Path | None) -> None:
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -215,6 +274,8 @@ def locked_ingest(
     as_json: bool,
     interactive: bool = False,
     graceful: bool = False,
+    slates: bool = False,
+    show_groups: GroupsHook | None = None,
 ) -> tuple[Prepared, IngestResult]:
     """Plan and copy under the archive lock, so no other ingest changes what the plan saw.
 
@@ -222,7 +283,13 @@ def locked_ingest(
     makes the first Ctrl-C stop between files.
     """
     root, card, idmap = check_inputs(
-        source, settings, map_file, patient_id, interactive=interactive
+        source,
+        settings,
+        map_file,
+        patient_id,
+        interactive=interactive,
+        slates=slates,
+        show_groups=show_groups,
     )
     for destination in (settings.archive, settings.backup):
         if destination is not None:
@@ -249,10 +316,31 @@ def locked_ingest(
             return prepared, run_execute(prepared, settings, stop)
 
 
+def card_removed(result: IngestResult) -> bool:
+    """Whether every failed photo is gone from where the plan found it: the card was pulled
+    or unmounted (or the folder removed), rather than photos failing one by one."""
+    failed = [o for o in result.outcomes if o.action == "failed"]
+    root = Path(result.plan.source)
+    if not failed or any(os.path.lexists(root / o.item.source) for o in failed):
+        return False
+    try:  # a pulled FUSE card answers ENOTCONN; an unmounted one is an empty folder
+        with os.scandir(root) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return True
+
+
 def print_result(result: IngestResult) -> None:
     counts = result.counts
     failed = [o for o in result.outcomes if o.action == "failed"]
     held = [o for o in result.outcomes if o.action == "hold"]
+    if card_removed(result):  # one message, not one line per photo left behind
+        planned = sum(1 for item in result.plan.items if item.action == "copy")
+        output.err.print(
+            f"[red]The card was removed after {counts['copied']} of {planned} photo(s) were "
+            f"copied and verified; insert it and run the same command again to finish.[/]"
+        )
+        failed = []
     for outcome in failed:
         output.err.print(
             f"[red]failed:[/] {escape(outcome.item.source)}: {escape(outcome.error or '')}"
@@ -270,6 +358,14 @@ def print_result(result: IngestResult) -> None:
         )
     if len(held) > 50:
         output.out.print(f"[yellow]… and {len(held) - 50} more held[/]")
+    # Warnings, then the manifest, then the summary: the summary is the last line printed.
+    output.print_warnings([*result.plan.warnings, *result.warnings])
+    if result.stale_temps:
+        output.err.print(
+            f"Removed {len(result.stale_temps)} temporary file(s) left by an interrupted run."
+        )
+    if result.manifest:
+        output.out.print(f"Manifest: {escape(str(result.manifest))}")
     output.out.print(
         f"Ingest {result.ingest_id}: [green]{counts['copied']} copied and verified[/] "
         f"({output.human_bytes(result.bytes_copied)} in {result.seconds:.1f} s), "
@@ -277,13 +373,6 @@ def print_result(result: IngestResult) -> None:
         f"[yellow]{counts['held']} held[/], "
         + (f"[red]{counts['failed']} failed[/]" if counts["failed"] else "0 failed")
     )
-    if result.manifest:
-        output.out.print(f"Manifest: {escape(str(result.manifest))}")
-    if result.stale_temps:
-        output.err.print(
-            f"Removed {len(result.stale_temps)} temporary file(s) left by an interrupted run."
-        )
-    output.print_warnings(result.warnings)
 
 
 @app.command()
@@ -303,38 +392,70 @@ def ingest(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan (as preview does); change nothing.")
     ] = False,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send", help="Then send these patients' JPEG photos to the PACS ([pacs] in config)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
+    slates: SlatesOpt = False,
+    sheet: SheetOpt = None,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
+    if yes and not wipe:
+        raise UsageError("--yes only answers the wipe's question: add --wipe, or leave out --yes")
     settings = load_settings(archive=archive, catalogue=catalogue, backup=backup)
     offset = parse_clock_offset(clock_offset)
+    if send and not dry_run:
+        require_pacs(settings)
     if wipe and not dry_run:
         require_confirmation(yes)
-    interactive = can_assign(map_file, patient_id, as_json)
-    if dry_run:
-        prepared = run_prepare(
+    interactive = can_assign(map_file, patient_id, as_json) and not slates
+    refuse_on_card(sheet, source)
+    with sheet_files(sheet) as slot:
+        show_groups = groups_writer(slot, settings.gap_minutes)
+        if dry_run:
+            prepared = run_prepare(
+                source,
+                settings,
+                map_file=map_file,
+                patient_id=patient_id,
+                clock_offset=offset,
+                interactive=interactive,
+                slates=slates,
+                show_groups=show_groups,
+            )
+            code = show_plan(prepared, settings.archive_from, as_json)
+            if slot.requested is not None:
+                write_plan_sheet(slot.requested, prepared, settings)
+            raise typer.Exit(code)
+        prepared, result = locked_ingest(
             source,
             settings,
             map_file=map_file,
             patient_id=patient_id,
-            clock_offset=offset,
+            offset=offset,
+            as_json=as_json,
             interactive=interactive,
+            slates=slates,
+            show_groups=show_groups,
         )
-        raise typer.Exit(show_plan(prepared, settings.archive_from, as_json))
-    prepared, result = locked_ingest(
-        source,
-        settings,
-        map_file=map_file,
-        patient_id=patient_id,
-        offset=offset,
-        as_json=as_json,
-        interactive=interactive,
-    )
+        sheet_failed = None
+        if slot.requested is not None:
+            try:
+                write_ingest_sheet(slot.requested, prepared, result, settings)
+            except SheetError as exc:  # the photos are filed: report it, do not hide them
+                sheet_failed = exc.message
     document = documents.ingest(result, prepared.card) if as_json else None
     if document is None:
         print_result(result)
-        output.print_warnings(result.plan.warnings)
     code = ingest_exit_code(result)
+    if sheet_failed is not None:
+        output.err.print(f"[red]error:[/] {escape(sheet_failed)}")
+        code = EXIT_FAILURE
+    if send:
+        code = send_after_ingest(result, settings, code=code, as_json=as_json, document=document)
     if wipe:
         code = wipe_after_ingest(
             result, prepared.root, prepared.card, settings, code=code, yes=yes, document=document
@@ -371,6 +492,10 @@ def wipe_command(
     raise typer.Exit(wipe_exit_code(result))
 
 
+ArchivedSlatesOpt = Annotated[
+    bool,
+    typer.Option("--slates", help="Include the slates (photos of the patient's label)."),
+]
 VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient's files.")]
 
 
@@ -398,10 +523,21 @@ def verify(
 @app.command()
 @handles_errors
 def audit(
-    archive: ArchiveOpt = None, as_json: JsonOpt = False, catalogue: CatalogueOpt = None
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Set aside a torn last line (a write cut by a power cut), recorded in the log.",
+        ),
+    ] = False,
+    catalogue: CatalogueOpt = None,
 ) -> None:
     """Check the audit log's hash chain; name the first line that does not match."""
-    raise typer.Exit(run_audit(load_settings(archive=archive, catalogue=catalogue), as_json))
+    raise typer.Exit(
+        run_audit(load_settings(archive=archive, catalogue=catalogue), as_json, repair)
+    )
 
 
 @app.command()
@@ -414,6 +550,7 @@ def search(
     archive: ArchiveOpt = None,
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
+    slates: ArchivedSlatesOpt = False,
 ) -> None:
     """Find archived photos by patient ID, diagnosis keyword and capture date."""
     settings = load_settings(archive=archive, catalogue=catalogue)
@@ -425,6 +562,7 @@ def search(
             start=date_from,
             end=date_to,
             as_json=as_json,
+            slates=slates,
         )
     )
 
@@ -461,6 +599,7 @@ def share(
     archive: ArchiveOpt = None,
     catalogue: CatalogueOpt = None,
     anonymous: AnonymousOpt = False,
+    slates: ArchivedSlatesOpt = False,
 ) -> None:
     """Copy a patient's photos for a referral: resized, upright, without GPS or camera details.
 
@@ -476,6 +615,7 @@ def share(
             end=date_to,
             out_dir=out_dir,
             anonymous=anonymous,
+            slates=slates,
         )
     )
 
@@ -490,28 +630,60 @@ def watch(
     catalogue: CatalogueOpt = None,
     interval: IntervalOpt = 2.0,
     once: OnceOpt = False,
+    slates: SlatesOpt = False,
 ) -> None:
     """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
     settings = load_settings(archive=archive, catalogue=catalogue)
-    ask = check_watch_inputs(map_file, patient_id, interactive, settings)
+    ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates)
 
     def ingest_card(card: Card) -> int:
-        _prepared, result = locked_ingest(
-            card.mount,
-            settings,
-            map_file=map_file,
-            patient_id=patient_id,
-            offset=timedelta(0),
-            as_json=False,
-            interactive=ask,
-            graceful=True,
-        )
+        with sheet_files(None) as slot:
+            _prepared, result = locked_ingest(
+                card.mount,
+                settings,
+                map_file=map_file,
+                patient_id=patient_id,
+                offset=timedelta(0),
+                as_json=False,
+                interactive=ask,
+                graceful=True,
+                slates=slates,
+                show_groups=groups_writer(slot, settings.gap_minutes),
+            )
         print_result(result)
         if result.interrupted:
             raise KeyboardInterrupt
         return ingest_exit_code(result)
 
     raise typer.Exit(run_watch(ingest_card, interval=interval, once=once))
+
+
+@app.command("slate")
+@handles_errors
+def slate_command(
+    patient_id: Annotated[
+        str, typer.Argument(help="The patient ID to print (checked like any ID).")
+    ],
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="PNG or PDF file to write (default ./slate-ID.png)."),
+    ] = None,
+) -> None:
+    """Make a printable slate: the ID as a QR code, a Code 128 and in large type, nothing else.
+
+    Photograph it before a patient's lesion photos and ingest with --slates.
+    """
+    settings = load_settings()
+    checked = validate_id(
+        patient_id,
+        settings.id_scheme,
+        pattern=settings.id_pattern,
+        allow_test_ids=settings.allow_test_ids,
+    )
+    from ..clinic.slate_sheet import write_sheet  # Pillow, for this command only
+
+    written = write_sheet(checked, out_file or Path(f"slate-{checked}.png"))
+    output.err.print(f"Wrote {escape(str(written))}: print it at 100% and photograph it first.")
 
 
 @app.command()

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from ..archive.audit import AuditLog
+from ..archive.catalogue import CatalogueRecord, require_catalogue
+from ..archive.readonly import reading
 from ..card.scan import is_sidecar
 from ..card.watch import Watcher, watch
 from ..clinic.jpeg import SIZES
@@ -43,6 +44,7 @@ from ..models import Card, Settings
 from ..prepare import load_idmap
 from . import documents, output
 from .interactive import can_assign
+from .output import escape
 from .session import open_archive
 
 FromOpt = Annotated[
@@ -154,18 +156,23 @@ def run_search(
     start: str | None,
     end: str | None,
     as_json: bool,
+    slates: bool = False,
 ) -> int:
-    """Photos (not sidecars) matching every filter given, in capture order."""
+    """Photos (not sidecars) matching every filter given, in capture order; slates only
+    with ``slates``."""
     patient_id = lookup_id(raw_id, settings) if raw_id is not None else None
     date_from, date_to = parse_range(start, end)
     if diagnosis is not None and not diagnosis.strip():
         raise UsageError("--diagnosis is empty")
     require_catalogue(settings.archive)
-    with Catalogue.open(settings.archive, create=False) as catalogue:
+    with reading(settings.archive) as catalogue:
         found = catalogue.search(
             patient_id=patient_id, diagnosis=diagnosis, date_from=date_from, date_to=date_to
         )
-    records = sorted((r for r in found if not is_sidecar(r.archive_path)), key=capture_order)
+    records = sorted(
+        (r for r in found if not is_sidecar(r.archive_path) and (slates or r.role != "slate")),
+        key=capture_order,
+    )
     if as_json:
         output.emit_json(documents.search(settings.archive, records))
         return EXIT_OK
@@ -248,6 +255,7 @@ def run_share(
     end: str | None,
     out_dir: Path | None,
     anonymous: bool,
+    slates: bool = False,
 ) -> int:
     if size not in SIZES:
         raise UsageError(f"--size {size!r} is not one of {', '.join(SIZES)}")
@@ -261,7 +269,9 @@ def run_share(
         date_to=date_to,
         out_dir=out_dir,
         anonymous=anonymous,
+        slates=slates,
     )
+    AuditLog(settings.archive).require_appendable()  # before any copy is written
     result = execute_share(plan, _report_item)
     record_share(result, settings.operator)
     label = f"token {plan.label}" if anonymous else plan.patient_id
@@ -277,9 +287,19 @@ def run_share(
 
 
 def check_watch_inputs(
-    map_file: Path | None, patient_id: str | None, interactive: bool, settings: Settings
+    map_file: Path | None,
+    patient_id: str | None,
+    interactive: bool,
+    settings: Settings,
+    *,
+    slates: bool = False,
 ) -> bool:
     """Check the flags before waiting for a card; returns whether to ask for IDs."""
+    if slates or (settings.slates and map_file is None and patient_id is None):
+        if interactive:
+            raise UsageError("Give one of --slates, --interactive, --map FILE or --id ID")
+        load_idmap(map_file, patient_id, settings, slates=True)
+        return False
     if interactive and (map_file is not None or patient_id is not None):
         raise UsageError("Give one of --map FILE, --id ID or --interactive")
     if interactive or can_assign(map_file, patient_id, False):

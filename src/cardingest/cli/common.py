@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 from ..card.detect import resolve_source
 from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
 from ..models import Card, IdMap, Settings
+from ..plan.assign import Group
 from ..prepare import Prepared, check_separate, load_idmap, prepare
 from . import documents, output
 from .interactive import ask_idmap
+from .output import escape
 
 F = TypeVar("F", bound=Callable[..., Any])
+GroupsHook = Callable[[Path, Sequence[Group]], None]
 
 SourceArg = Annotated[
     str | None,
@@ -45,6 +47,14 @@ CatalogueOpt = Annotated[
         help="postgresql:// URL of a shared catalogue (else $CARDINGEST_CATALOGUE, the config;"
         " default: SQLite in the archive).",
         show_default=False,
+    ),
+]
+SlatesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--slates",
+        help="Read each group's patient ID from a photographed barcode (a slate) on the card, "
+        "instead of --map or --id.",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
@@ -93,9 +103,19 @@ def run_prepare(
     patient_id: str | None,
     clock_offset: timedelta,
     interactive: bool = False,
+    slates: bool = False,
+    show_groups: GroupsHook | None = None,
 ) -> Prepared:
     return scan_and_plan(
-        *check_inputs(source, settings, map_file, patient_id, interactive=interactive),
+        *check_inputs(
+            source,
+            settings,
+            map_file,
+            patient_id,
+            interactive=interactive,
+            slates=slates,
+            show_groups=show_groups,
+        ),
         settings,
         clock_offset,
     )
@@ -108,16 +128,22 @@ def check_inputs(
     patient_id: str | None,
     *,
     interactive: bool = False,
+    slates: bool = False,
+    show_groups: GroupsHook | None = None,
 ) -> tuple[Path, Card | None, IdMap]:
     """The ID map and the source, checked before anything is created (even a lock file).
 
-    ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group.
+    ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group,
+    after ``show_groups`` (the groups' contact sheet).
     """
-    if interactive and map_file is None and patient_id is None:
+    idmap = load_idmap(map_file, patient_id, settings, slates=slates) if slates else None
+    if settings.slates and map_file is None and patient_id is None:
+        interactive = False
+    if interactive and map_file is None and patient_id is None and idmap is None:
         root, card = resolve_source(source)
         check_separate(root, settings)
-        return root, card, ask_idmap(root, settings)
-    idmap = load_idmap(map_file, patient_id, settings)
+        return root, card, ask_idmap(root, settings, show_groups)
+    idmap = idmap or load_idmap(map_file, patient_id, settings)
     root, card = resolve_source(source)
     check_separate(root, settings)
     return root, card, idmap

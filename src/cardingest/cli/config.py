@@ -10,15 +10,27 @@ from pathlib import Path
 from typing import Any
 
 from ..archive.backend import CatalogueLocation, bind, check_url
+from ..card.slate import check_slate_pattern
 from ..errors import ConfigError
+from ..export.settings import (
+    DEFAULT_CALLING_AE,
+    DEFAULT_TIMEOUT,
+    DEFAULT_UID_ROOT,
+    ISSUERS,
+    DicomOptions,
+    PacsConfig,
+    check_uid_root,
+)
 from ..ids import check_scheme
 from ..models import Settings
 from ..plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, check_templates
 from ..storage import modes
+from ..storage.capped import read_capped
 
 ENV_ARCHIVE = "CARDINGEST_ARCHIVE"
 ENV_CONFIG = "CARDINGEST_CONFIG"
 ENV_CATALOGUE = "CARDINGEST_CATALOGUE"
+MAX_CONFIG_BYTES = 256 * 1024
 MAX_GAP_MINUTES = 10080
 KEYS: dict[str, type | tuple[type, ...]] = {
     "archive": str,
@@ -33,6 +45,12 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "catalogue": str,
     "single_workstation": bool,
     "archive_group": str,
+    "pacs": dict,
+    "dicom_uid_root": str,
+    "issuer_of_patient_id": str,
+    "slates": bool,
+    "slate_pattern": str,
+    "slate_max_gap": (int, float),
 }
 
 
@@ -51,14 +69,36 @@ def default_archive() -> Path:
     return Path.home() / "cardingest-archive"
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> str:
+    """The config's text: capped in size whatever the file is (/dev/zero, a pipe), and
+    UTF-8 (as TOML requires), else a message with the line of the first bad byte."""
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        if path.is_dir():
+            raise ConfigError(f"Config file {path} is a folder")
+        raw = read_capped(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist (from ${ENV_CONFIG})") from None
     except OSError as exc:
         raise ConfigError(f"Cannot read config file {path}: {exc.strerror or exc}") from None
+    if raw is None:
+        raise ConfigError(
+            f"Config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a "
+            "cardingest config"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"Config file {path}, line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8; "
+            "save the file as UTF-8 text"
+        ) from None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    text = _read(path)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from None
     for key, value in data.items():
@@ -117,11 +157,18 @@ def load_settings(
         config_path = default_config_path()
         data = _load(config_path)
 
+    if archive is not None and not str(archive).strip():
+        raise ConfigError("--archive is empty; give the archive folder")
     if archive:
         archive_path, archive_from = _expand(str(archive)), "--archive"
     elif env.get(ENV_ARCHIVE):
         archive_path, archive_from = _expand(env[ENV_ARCHIVE]), f"${ENV_ARCHIVE}"
     elif "archive" in data:
+        if not str(data["archive"]).strip():
+            raise ConfigError(
+                f"Config file {config_path}: 'archive' is empty; give the archive folder "
+                "(an empty value would mean the current folder)"
+            )
         archive_path, archive_from = _expand(data["archive"]), f"config {config_path}"
     else:
         archive_path, archive_from = default_archive(), "default"
@@ -141,6 +188,18 @@ def load_settings(
         )
     group = data.get("archive_group")
     modes.share_with_group(_group_id(group, config_path) if group else None)
+    _dicom_settings(data, config_path, scheme)  # a typo in [pacs] is an error for every command
+    slate_pattern = data.get("slate_pattern")
+    try:
+        check_slate_pattern(slate_pattern)
+    except ConfigError as exc:
+        raise ConfigError(f"Config file {config_path}: {exc.message}") from None
+    slate_gap = float(data.get("slate_max_gap", 30))
+    if not 0 < slate_gap <= MAX_GAP_MINUTES:
+        raise ConfigError(
+            f"Config file {config_path}: slate_max_gap must be more than 0 and at most "
+            f"{MAX_GAP_MINUTES} minutes (a week)"
+        )
     try:
         user = getpass.getuser()
     except Exception:
@@ -170,4 +229,82 @@ def load_settings(
         operator=data.get("operator") or user,
         config_file=config_path,
         archive_group=group,
+        slates=bool(data.get("slates", False)),
+        slate_pattern=slate_pattern,
+        slate_max_gap=slate_gap,
+    )
+
+
+PACS_KEYS: dict[str, type | tuple[type, ...]] = {
+    "host": str,
+    "port": int,
+    "ae_title": str,
+    "calling_ae_title": str,
+    "stow_url": str,
+    "timeout": (int, float),
+}
+
+
+def _ae_title(value: str, key: str, where: str) -> str:
+    text = value.strip()
+    if not 1 <= len(text) <= 16 or not text.isascii() or "\\" in text:
+        raise ConfigError(f"{where}: [pacs] {key} {value!r} must be 1-16 ASCII characters")
+    return text
+
+
+def load_dicom_settings(settings: Settings) -> tuple[DicomOptions, PacsConfig | None]:
+    """``dicom_uid_root``, ``issuer_of_patient_id`` and the ``[pacs]`` table, checked.
+
+    ``PacsConfig`` is None when the config has no ``[pacs]`` table.
+    """
+    data = _load(settings.config_file) if settings.config_file else {}
+    return _dicom_settings(data, settings.config_file, settings.id_scheme)
+
+
+def _dicom_settings(
+    data: dict[str, Any], path: Path | None, scheme: str
+) -> tuple[DicomOptions, PacsConfig | None]:
+    where = f"Config file {path}"
+    try:
+        root = check_uid_root(data.get("dicom_uid_root", DEFAULT_UID_ROOT))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    issuer = data.get("issuer_of_patient_id", ISSUERS.get(scheme))
+    if issuer is not None and (len(issuer) > 64 or "\\" in issuer):
+        raise ConfigError(f"{where}: issuer_of_patient_id is longer than 64 characters")
+    options = DicomOptions(uid_root=root, issuer=issuer or None)
+    table = data.get("pacs")
+    if table is None:
+        return options, None
+    for key, value in table.items():
+        expected = PACS_KEYS.get(key)
+        if expected is None:
+            raise ConfigError(f"{where}: unknown key [pacs] {key}; keys are {', '.join(PACS_KEYS)}")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            names = expected.__name__ if isinstance(expected, type) else "number"
+            raise ConfigError(f"{where}: [pacs] {key} should be a {names}")
+    stow = table.get("stow_url")
+    if stow is not None and not stow.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: [pacs] stow_url must start with http:// or https://")
+    if stow is None:
+        missing = [key for key in ("host", "port", "ae_title") if key not in table]
+        if missing:
+            raise ConfigError(
+                f"{where}: [pacs] needs {', '.join(missing)} (or stow_url for DICOMweb)"
+            )
+    port = table.get("port")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: [pacs] port {port} is not between 1 and 65535")
+    timeout = float(table.get("timeout", DEFAULT_TIMEOUT))
+    if not 0 < timeout <= 3600:
+        raise ConfigError(f"{where}: [pacs] timeout must be more than 0 and at most 3600 seconds")
+    return options, PacsConfig(
+        host=table.get("host"),
+        port=port,
+        ae_title=_ae_title(table["ae_title"], "ae_title", where) if "ae_title" in table else None,
+        calling_ae_title=_ae_title(
+            table.get("calling_ae_title", DEFAULT_CALLING_AE), "calling_ae_title", where
+        ),
+        stow_url=stow,
+        timeout=timeout,
     )

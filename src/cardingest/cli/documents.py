@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..archive.audit import AuditCheck
 from ..archive.catalogue import CatalogueRecord
@@ -20,6 +20,10 @@ from ..errors import CardingestError
 from ..ingest import IngestResult, Outcome
 from ..models import Card, Plan, PlanItem
 from ..wipe import WipeItem, WipeResult
+
+if TYPE_CHECKING:  # export/ loads pydicom: only `dicom` commands pay for it
+    from ..export.photos import LeftOut
+    from ..export.run import DicomResult, Done
 
 Document = dict[str, Any]
 
@@ -46,6 +50,8 @@ def item(planned: PlanItem) -> Document:
         "action": planned.action,
         "reason": planned.reason,
         "size": planned.size,
+        "role": planned.role,
+        "slate": planned.slate,
     }
     if planned.captured_raw != planned.captured_at:
         document["captured_raw"] = planned.captured_raw.isoformat(timespec="seconds")
@@ -179,6 +185,72 @@ def record(archived: CatalogueRecord) -> Document:
 
 def search(archive: Path, records: Iterable[CatalogueRecord]) -> Document:
     return {"archive": str(archive), "results": [record(one) for one in records]}
+
+
+def _left_out(item: LeftOut, action: str) -> Document:
+    return {
+        "id": item.patient_id,
+        "path": item.archive_path,
+        "action": action,
+        "reason": item.reason,
+    }
+
+
+def _done(item: Done, action: str) -> Document:
+    entry: Document = {
+        "id": item.patient_id,
+        "path": item.archive_path,
+        "action": action,
+        "sop_instance_uid": item.sop_instance_uid,
+    }
+    if item.target:
+        entry["file"] = item.target
+    if item.transform:
+        entry["transform"] = item.transform
+    if item.note:
+        entry["note"] = item.note
+    return entry
+
+
+def dicom_export(archive: Path, out: Path, result: DicomResult) -> Document:
+    """``dicom export --json``."""
+    return {
+        "archive": str(archive),
+        "out": str(out),
+        "summary": {
+            "written": len(result.done),
+            "unchanged": len(result.already),
+            "failed": len(result.failed),
+            "left_out": len(result.left_out),
+        },
+        "items": [_done(d, "written") for d in result.done]
+        + [_done(d, "unchanged") for d in result.already]
+        + [_left_out(f, "failed") for f in result.failed]
+        + [_left_out(f, "left-out") for f in result.left_out],
+    }
+
+
+def dicom_send(result: DicomResult) -> Document:
+    """``dicom send --json`` (after the archive) and the ``dicom_send`` of ``ingest --send``."""
+    return {
+        "destination": result.destination,
+        "summary": {
+            "sent": len(result.done),
+            "already_sent": len(result.already),
+            "failed": len(result.failed),
+            "left_out": len(result.left_out),
+            "not_sent": len(result.not_sent),
+        },
+        "stopped": result.stopped,
+        "items": [_done(d, "sent") for d in result.done]
+        + [_done(d, "already-sent") for d in result.already]
+        + [_left_out(f, "failed") for f in result.failed]
+        + [_left_out(f, "left-out") for f in result.left_out]
+        + [
+            {"path": path, "action": "not-sent", "reason": "not confirmed by the PACS"}
+            for path in result.not_sent
+        ],
+    }
 
 
 def _path(path: Path | None) -> str | None:

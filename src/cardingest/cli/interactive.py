@@ -6,21 +6,22 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
 import typer
-from rich.markup import escape
 
 from ..errors import EXIT_OK, UsageError
 from ..ids import validate_id
 from ..models import IdMap, Settings
-from ..plan.assign import ask_ids, build_idmap, make_groups
+from ..plan.assign import Group, ask_ids, build_idmap, make_groups
 from ..prepare import Prepared, scan_source
+from ..text import printable
 from . import output
+from .output import escape
 
 
 def can_assign(map_file: Path | None, patient_id: str | None, as_json: bool) -> bool:
@@ -35,8 +36,15 @@ def _ask(prompt: str) -> str:
         raise KeyboardInterrupt from None
 
 
-def ask_idmap(root: Path, settings: Settings) -> IdMap:
-    """Show the card's photos grouped by time gaps and ask for each group's patient ID."""
+def ask_idmap(
+    root: Path,
+    settings: Settings,
+    show_groups: Callable[[Path, Sequence[Group]], None] | None = None,
+) -> IdMap:
+    """Show the card's photos grouped by time gaps and ask for each group's patient ID.
+
+    ``show_groups`` (the contact sheet of the groups) runs before the first question.
+    """
     groups = make_groups(scan_source(root), timedelta(minutes=settings.gap_minutes))
     if not groups:
         raise UsageError(f"No photos found in {root}")
@@ -44,6 +52,8 @@ def ask_idmap(root: Path, settings: Settings) -> IdMap:
         f"{sum(len(g.files) for g in groups)} photo(s) in {len(groups)} group(s) "
         f"(a new group after a gap of more than {settings.gap_minutes:g} minutes)."
     )
+    if show_groups is not None:
+        show_groups(root, groups)
 
     def check(raw: str) -> str:
         return validate_id(
@@ -75,7 +85,7 @@ def confirm_plan(prepared: Prepared, archive_from: str) -> None:
         return
     question = (
         f"Copy {copies} file(s) ({output.human_bytes(prepared.plan.bytes_to_copy)}) "
-        f"into {prepared.plan.archive}?"
+        f"into {printable(prepared.plan.archive)}?"
     )
     try:
         agreed = typer.confirm(question, default=False, err=True)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..models import Card, Plan
+from ..text import json_safe, json_safe_value, printable, undecodable
 
 out = Console(soft_wrap=True)
 if not out.is_terminal:
@@ -30,7 +31,24 @@ if not out.is_terminal:
 err = Console(stderr=True, soft_wrap=True)
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_plain_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def escape(text: str) -> str:
+    """Untrusted text (a card file name, a map cell, a path) for a Rich console: markup
+    escaped, and control characters, escape sequences and undecodable bytes shown as
+    ``\\xNN`` so they cannot act on the terminal. Use it for every such string printed."""
+    return _markup_escape(printable(text))
+
+
+def _encode(value: Any) -> str:
+    """JSON text that is valid UTF-8 even when a file name is not (its bytes become \\xNN)."""
+    text = _plain_encode(value)
+    if not undecodable(text):
+        return text
+    return json.dumps(
+        json_safe_value(value), ensure_ascii=False, default=lambda o: json_safe(str(o))
+    )
 
 
 def emit_json(document: dict[str, Any]) -> None:
@@ -95,13 +113,34 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
         out.print(f"Clock offset: {plan.clock_offset} added to camera times")
     if plan.items:
         out.print(plan_table(plan))
+    print_slates(plan)
+    print_warnings(plan.warnings)  # before the summary, which stays the last line
     counts = plan.counts
     out.print(
         f"{len(plan.items)} file(s): [green]{counts['copy']} to copy[/] "
         f"({human_bytes(plan.bytes_to_copy)}), [cyan]{counts['skip']} already archived[/], "
         f"[yellow]{counts['hold']} held on the card[/]"
     )
-    print_warnings(plan.warnings)
+
+
+def print_slates(plan: Plan) -> None:
+    """With --slates: one line per slate, the ID it gave and how many photos it took."""
+    slates = [item for item in plan.items if item.role == "slate" and item.slate == item.source]
+    for slate in slates:
+        group = [
+            item
+            for item in plan.items
+            if item.slate == slate.source and item.role == "photo" and not item.sidecar
+        ]
+        taken = sum(1 for item in group if item.action != "hold")
+        if slate.patient_id:
+            text = f"[bold]{escape(slate.patient_id)}[/]: {taken} photo(s)"
+        else:
+            text = f"[yellow]held[/] ({escape(slate.reason or '')})"
+        held = len(group) - taken
+        if slate.patient_id and held:
+            text += f", [yellow]{held} held[/]"
+        out.print(f"Slate {escape(slate.source)}: {text}")
 
 
 def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> None:
@@ -119,7 +158,7 @@ def cards_table(cards: list[Card]) -> Table:
         table.add_row(
             escape(card.mount),
             escape(card.label or "-"),
-            card.fstype,
+            escape(card.fstype),
             human_bytes(card.total_bytes) if card.total_bytes else "-",
             human_bytes(card.free_bytes) if card.free_bytes is not None else "-",
             str(card.photos),

@@ -16,12 +16,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.markup import escape
-
 from ..archive.backend import location_for
 from ..archive.catalogue import check_sqlite_place, require_catalogue
 from ..archive.lock import ArchiveLock
 from . import output
+from .output import escape
 
 
 def _waiting(message: str) -> None:

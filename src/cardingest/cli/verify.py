@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 
 from ..archive.audit import AuditLog
+from ..archive.auditrepair import TornTail, repair_torn_tail
 from ..archive.catalogue import catalogue_path, check_not_migrated, require_catalogue
+from ..archive.readonly import writable
 from ..archive.verify import (
     VerifyReport,
     record_verify,
@@ -21,6 +23,7 @@ from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError
 from ..ids import validate_id
 from ..models import Settings
 from . import documents, output
+from .output import escape
 from .session import open_archive
 
 
@@ -94,18 +97,29 @@ def run_verify(
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
     tightened: list[str] | None = None
-    with open_archive(archive, "verify"):
-        report = _measure(archive, patient_id)
+    if not writable(archive):  # a write-protected drive or a snapshot: nothing is written
+        require_catalogue(archive)
         if fix_permissions:
-            try:
-                tightened = tighten_exposed(archive, report, settings.operator)
-            except OSError as exc:
-                raise ArchiveError(f"Cannot change permissions: {exc}") from None
-            fixed = set(tightened)
-            report.problems = [
-                p for p in report.problems if not (p.kind == "exposed" and p.path in fixed)
-            ]
-        record_verify(archive, report, settings.operator)
+            raise ArchiveError(f"{archive} is read-only: its permissions cannot be changed")
+        report = _measure(archive, patient_id)
+        output.err.print(
+            f"{escape(str(archive))} is read-only: checked without the archive lock, and "
+            "this verify is not recorded in its audit log."
+        )
+    else:
+        with open_archive(archive, "verify"):
+            AuditLog(archive).require_appendable()
+            report = _measure(archive, patient_id)
+            if fix_permissions:
+                try:
+                    tightened = tighten_exposed(archive, report, settings.operator)
+                except OSError as exc:
+                    raise ArchiveError(f"Cannot change permissions: {exc}") from None
+                fixed = set(tightened)
+                report.problems = [
+                    p for p in report.problems if not (p.kind == "exposed" and p.path in fixed)
+                ]
+            record_verify(archive, report, settings.operator)
     if as_json:
         document = documents.verify(report)
         if tightened is not None:
@@ -120,7 +134,22 @@ def run_verify(
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
-def run_audit(settings: Settings, as_json: bool) -> int:
+def _repair(settings: Settings, as_json: bool) -> TornTail | None:
+    with open_archive(settings.archive, "audit --repair", creates=True):
+        torn = repair_torn_tail(settings.archive, operator=settings.operator)
+    if as_json:
+        return torn
+    if torn is None:
+        output.err.print("The audit log ends in a complete line: nothing to repair.")
+    else:
+        output.out.print(
+            f"Set aside the torn last line {torn.line} ({torn.size} bytes, sha256 "
+            f"{torn.sha256}) as {escape(torn.set_aside)}; recorded in an audit-repair event."
+        )
+    return torn
+
+
+def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     log = AuditLog(settings.archive)
     if not settings.archive.is_dir():
         raise AuditError(f"No archive at {settings.archive}")
@@ -132,9 +161,13 @@ def run_audit(settings: Settings, as_json: bool) -> int:
             raise AuditError(
                 f"The audit log {log.path} is missing, though the archive has a catalogue"
             )
+    torn = _repair(settings, as_json) if repair and not log.in_database else None
     check = log.check()
     if as_json:
-        output.emit_json(documents.audit(log.where, check))
+        document = documents.audit(log.where, check)
+        if repair:
+            document["repaired"] = asdict(torn) if torn is not None else None
+        output.emit_json(document)
     elif check.ok:
         output.out.print(
             f"Audit log {escape(log.where)}: {check.events} event(s), [green]chain intact[/]."

@@ -8,12 +8,13 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from ..archive.audit import AuditLog
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
 from ..ingest import IngestResult
 from ..models import Card, Settings
+from ..text import printable
 from ..wipe import (
     NOTHING_REMOVABLE,
     WipeItem,
@@ -26,6 +27,7 @@ from ..wipe import (
     require_dcim,
 )
 from . import documents, output
+from .output import escape
 from .session import open_archive
 
 _STYLE = {"remove": "green", "keep": "yellow"}
@@ -88,7 +90,7 @@ def _confirmed(plan: WipePlan, yes: bool) -> bool:
     if yes or not plan.to_remove:
         return True
     return typer.confirm(
-        f"Remove {len(plan.to_remove)} file(s) from {plan.source}? "
+        f"Remove {len(plan.to_remove)} file(s) from {printable(plan.source)}? "
         "(deleted so the card can be reused; not a secure erase)",
         default=False,
         err=True,
@@ -115,12 +117,12 @@ def run_wipe(
         return dry_run_result(plan)
     require_confirmation(yes)
     with open_archive(archive, "wipe", consequence=NOTHING_REMOVABLE):
+        AuditLog(archive).require_appendable()  # a torn log: refuse before re-reading the card
         plan = _check(root, card, archive)
         if not as_json or not yes:
             _show_plan(plan, settings.archive_from, console)
         if not _confirmed(plan, yes):
-            output.err.print("Nothing was removed.")
-            return declined_result(plan)
+            return declined_result(plan)  # print_wipe_result says nothing was removed
         return execute_wipe(plan, operator=settings.operator)
 
 

@@ -59,13 +59,25 @@ class ShareResult:
 
 
 def select(
-    archive: Path, patient_id: str, date_from: date | None, date_to: date | None
+    archive: Path,
+    patient_id: str,
+    date_from: date | None,
+    date_to: date | None,
+    *,
+    slates: bool = False,
 ) -> list[CatalogueRecord]:
-    """The patient's archived photos (not sidecars) in the date range, in capture order."""
+    """The patient's archived photos (not sidecars) in the date range, in capture order.
+
+    Slates (the photographed label or wristband) only with ``slates``.
+    """
     require_catalogue(archive)
     with Catalogue.open(archive, create=False) as catalogue:
         found = catalogue.search(patient_id=patient_id, date_from=date_from, date_to=date_to)
-    photos = [record for record in found if not is_sidecar(record.archive_path)]
+    photos = [
+        record
+        for record in found
+        if not is_sidecar(record.archive_path) and (slates or record.role != "slate")
+    ]
     return sorted(photos, key=capture_order)
 
 
@@ -114,11 +126,14 @@ def plan_share(
     out_dir: Path | None = None,
     anonymous: bool = False,
     today: date | None = None,
+    slates: bool = False,
 ) -> SharePlan:
     """Everything checked before the first file is written (UsageError otherwise)."""
     if size not in SIZES:
         raise UsageError(f"--size {size!r} is not one of {', '.join(SIZES)}")
-    records = select(archive, patient_id, date_from, date_to)
+    if slates and anonymous:
+        raise UsageError("--anonymous cannot share slates: a slate shows the patient's label")
+    records = select(archive, patient_id, date_from, date_to, slates=slates)
     if not records:
         raise UsageError(f"No archived photos of {patient_id} in {archive} for those dates")
     if anonymous:

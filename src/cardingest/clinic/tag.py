@@ -207,6 +207,7 @@ def tag(
     The caller holds the archive lock (sidecars are rewritten through temporary files).
     """
     require_catalogue(archive)
+    AuditLog(archive).require_appendable()
     result = TagResult()
     with Catalogue.open(archive, create=False) as catalogue:
         records = resolve_targets(catalogue, archive, targets, check_id)

@@ -19,10 +19,16 @@ from .template import group_by_gap
 SOURCE = "interactive"
 
 
+SAME_AS_BEFORE = "."
+"""The one-key answer: the same patient as the group before."""
+
+
 @dataclass(frozen=True)
 class Group:
     number: int
     files: tuple[MediaFile, ...]
+    qualify: bool = False
+    """Name photos with their folder: the same file name is in more than one folder."""
 
     def describe(self) -> str:
         times = sorted(m.captured for m in self.files)
@@ -34,13 +40,22 @@ class Group:
                 if times[-1].date() == times[0].date()
                 else (f" to {times[-1]:%Y-%m-%d %H:%M:%S}")
             )
-        names = first.name if first is last else f"{first.name} … {last.name}"
+
+        def name(media: MediaFile) -> str:
+            folder = media.folder.rpartition("/")[2]
+            return f"{folder}/{media.name}" if self.qualify and folder else media.name
+
+        names = name(first) if first is last else f"{name(first)} … {name(last)}"
         return f"Group {self.number}: {len(self.files)} photo(s), {span}, {names}"
 
 
 def make_groups(files: Sequence[MediaFile], gap: timedelta) -> list[Group]:
+    folders: dict[str, set[str]] = {}
+    for media in files:
+        folders.setdefault(media.name.upper(), set()).add(media.folder)
+    qualify = any(len(where) > 1 for where in folders.values())
     return [
-        Group(number, tuple(group))
+        Group(number, tuple(group), qualify)
         for number, group in enumerate(group_by_gap(files, gap), start=1)
     ]
 
@@ -65,8 +80,6 @@ def build_idmap(groups: Sequence[Group], answers: Sequence[str | None]) -> tuple
     rows: list[MapRow] = []
     unnamed: list[str] = []
     for group, answer in zip(groups, answers, strict=True):
-        if answer is None:
-            continue
         specs = []
         for media in group.files:
             spec = file_spec(media)
@@ -74,10 +87,14 @@ def build_idmap(groups: Sequence[Group], answers: Sequence[str | None]) -> tuple
                 unnamed.append(media.path)
             else:
                 specs.append(spec)
-        if specs:
+        if specs:  # a group left blank is a blank row: "left blank", not "not in the map"
             files = " ".join(dict.fromkeys(specs))
-            rows.append(MapRow(line=group.number, patient_id=answer, files=files))
-    if not rows:
+            rows.append(
+                MapRow(
+                    line=group.number, patient_id=answer or "", files=files, blank=answer is None
+                )
+            )
+    if all(row.blank for row in rows):
         raise UsageError("No patient ID was given, so there is nothing to copy")
     return IdMap(rows=tuple(rows), source=SOURCE), unnamed
 
@@ -93,9 +110,19 @@ def ask_ids(
     for group in groups:
         tell(group.describe())
         while True:
-            raw = ask(f"Patient ID for group {group.number} (blank: leave on the card): ")
+            hint = ""
+            if answers:
+                before = answers[-1] or "blank"
+                hint = f", {SAME_AS_BEFORE}: same as group {group.number - 1} ({before})"
+            raw = ask(f"Patient ID for group {group.number} (blank: leave on the card{hint}): ")
             if not raw.strip():
                 answers.append(None)
+                break
+            if raw.strip() == SAME_AS_BEFORE:
+                if not answers:
+                    tell("There is no group before this one: type the patient ID.")
+                    continue
+                answers.append(answers[-1])
                 break
             try:
                 answers.append(check(raw))

@@ -13,14 +13,16 @@ import hashlib
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
+from ..storage.capped import read_capped
 
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
 MAX_MAP_BYTES = 2 * 1024 * 1024
@@ -76,12 +78,18 @@ def _decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def _header(text: str) -> tuple[str, list[str]]:
+def _header(text: str, source: str) -> tuple[str, list[str]]:
     """Pick the delimiter whose header row names only known columns."""
     first = text.splitlines()[0] if text.strip() else ""
     best: tuple[str, list[str]] | None = None
     for delimiter in _DELIMITERS:
-        cells = [c.strip().lower() for c in next(csv.reader([first], delimiter=delimiter), [])]
+        try:
+            cells = [c.strip().lower() for c in next(csv.reader([first], delimiter=delimiter), [])]
+        except csv.Error as exc:
+            raise MapError(
+                f"{source}: the ID map's header is not right",
+                details=[f"line 1: not CSV ({exc})"],
+            ) from None
         if "id" in cells and all(c in COLUMNS for c in cells if c):
             return delimiter, cells
         if best is None or len(cells) > len(best[1]):
@@ -159,16 +167,17 @@ def parse_map(
     """Read and check an ID map CSV; raises MapError listing every problem."""
     source = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_MAP_BYTES:
-            raise MapError(
-                f"{source}: the map is {size:,} bytes; an ID map is at most "
-                f"{MAX_MAP_BYTES // 1024 // 1024} MiB",
-                details=["line 1: file too large"],
-            )
-        data = path.read_bytes()
+        if path.is_dir():
+            raise MapError(f"{source} is a folder, not an ID map CSV file")
+        data = read_capped(path, MAX_MAP_BYTES)
     except OSError as exc:
         raise MapError(f"Cannot read the ID map {source}: {exc.strerror or exc}") from None
+    if data is None:  # also /dev/zero or a pipe that never ends: stat() cannot tell
+        raise MapError(
+            f"{source}: the map is larger than {MAX_MAP_BYTES // 1024 // 1024} MiB; "
+            "an ID map is a small CSV file",
+            details=["line 1: file too large"],
+        )
     text = _decode(data, source)
     parsed = parse_map_text(
         text, source=source, scheme=scheme, pattern=pattern, allow_test_ids=allow_test_ids
@@ -187,7 +196,7 @@ def parse_map_text(
     problems: list[str] = []
     if not text.strip():
         raise MapError(f"{source}: the map is empty", details=["line 1: no header row"])
-    delimiter, header = _header(text)
+    delimiter, header = _header(text, source)
     seen: set[str] = set()
     for cell in header:
         if not cell:
@@ -211,7 +220,7 @@ def parse_map_text(
     rows: list[MapRow] = []
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     next(reader)
-    for record in reader:
+    for record in _records(reader, problems):
         line = reader.line_num
         cells = [c.strip() for c in record]
         if not any(cells) or cells[0].startswith("#"):
@@ -225,9 +234,28 @@ def parse_map_text(
             rows.append(parsed)
     if not rows and not problems:
         problems.append("line 2: the map has no rows")
+    elif rows and all(row.blank for row in rows) and not problems:
+        problems.append(
+            f"lines {rows[0].line}-{rows[-1].line}: no row has an id; fill in the id column "
+            "(a row left blank leaves its photos on the card)"
+        )
     if problems:
         raise MapError(f"{source}: {len(problems)} problem(s) in the ID map", details=problems)
     return IdMap(rows=tuple(rows), source=source)
+
+
+def _records(reader: Any, problems: list[str]) -> Iterator[list[str]]:
+    """The reader's rows; a CSV error (a cell over the csv module's field limit, a stray
+    NUL) ends the reading with a problem naming its line, since nothing after it is sure."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(f"line {reader.line_num}: not readable as CSV ({exc})")
+            return
+        yield record
 
 
 def _parse_row(
@@ -241,8 +269,12 @@ def _parse_row(
     before = len(problems)
     raw_id = row.get("id", "")
     patient_id = ""
-    if not raw_id:
-        problems.append(f"line {line}: the id is empty")
+    if not raw_id:  # left blank: these photos stay on the card, unless more was filled in
+        if any(row.get(column) for column in ("diagnosis", "site", "consent")):
+            problems.append(
+                f"line {line}: the id is empty but diagnosis, site or consent is filled in; "
+                "give the id, or clear the row to leave its photos on the card"
+            )
     else:
         try:
             patient_id = validate_id(raw_id, scheme, pattern=pattern, allow_test_ids=allow_test_ids)
@@ -293,6 +325,7 @@ def _parse_row(
         diagnosis=tuple(diagnosis),
         site=site,
         consent=consent,
+        blank=not raw_id,
     )
 
 

@@ -21,8 +21,10 @@ from ..models import (
     Plan,
     PlanItem,
 )
+from ..text import printable, undecodable
 from .idmap import resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
+from .slates import SlateAssignment
 
 _SOURCE_RANK = {
     "exif:DateTimeOriginal": 0,
@@ -83,6 +85,21 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
     return sorted(shots, key=lambda s: s.key)
 
 
+def bad_name_reason(path: str) -> str | None:
+    """Why a card path cannot be archived as it is named, or None.
+
+    A name that is not valid UTF-8 (a damaged card, a folder copied from another system)
+    could not be recorded in the catalogue, the manifest or the audit log, so such a file is
+    held on the card, with this reason, rather than filed without its record.
+    """
+    if undecodable(path):
+        return (
+            f"the name {printable(path.rpartition('/')[2])} (or its folder's) is not valid "
+            "UTF-8; rename it on a computer, then run again"
+        )
+    return None
+
+
 def _base(path: str) -> str:
     """The path without its extension: photos of one shot share it, and so does its XMP."""
     folder, _, name = path.rpartition("/")
@@ -104,6 +121,7 @@ def _item(
     target: str | None = None,
     reason: str | None = None,
     repair: bool = False,
+    slates: SlateAssignment | None = None,
 ) -> PlanItem:
     timed = shot_time or media
     return PlanItem(
@@ -127,6 +145,8 @@ def _item(
         map_line=row.line if row and row.line else None,
         sidecar=media.sidecar,
         repair=repair,
+        role="slate" if slates and media.path in slates.slates else "photo",
+        slate=slates.slate_of.get(media.path) if slates else None,
     )
 
 
@@ -144,11 +164,14 @@ class _Namer:
         self.bases = {_base(path) for path in taken}
 
     def _at(
-        self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile]
+        self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile], tail: str
     ) -> list[str]:
         return [
-            target_path(
-                self.folder_template, self.name_template, patient_id, when, suffix, m.extension
+            _tailed(
+                target_path(
+                    self.folder_template, self.name_template, patient_id, when, suffix, m.extension
+                ),
+                tail,
             )
             for m in pending
         ]
@@ -162,10 +185,10 @@ class _Namer:
         return None if any(t in self.used for t in targets) else self.claim(targets)
 
     def next_free(
-        self, patient_id: str, when: datetime, pending: list[MediaFile], start: int
+        self, patient_id: str, when: datetime, pending: list[MediaFile], start: int, tail: str = ""
     ) -> tuple[list[str], int]:
         for suffix in range(start, MAX_SUFFIX + 1):
-            targets = self._at(patient_id, when, suffix, pending)
+            targets = self._at(patient_id, when, suffix, pending, tail)
             if _base(targets[0]) not in self.bases:
                 return self.claim(targets), suffix
         raise ValueError(f"no free name for {pending[0].path} up to -{MAX_SUFFIX}")
@@ -176,10 +199,24 @@ class _Namer:
         return targets
 
 
+def _tailed(target: str, tail: str) -> str:
+    """``JBX3656/JBX3656-20080530-155601-slate.jpg`` for the tail ``-slate``."""
+    if not tail:
+        return target
+    folder, _, name = target.rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    name = f"{stem}{tail}.{extension}" if dot else f"{name}{tail}"
+    return f"{folder}/{name}" if folder else name
+
+
+SLATE_TAIL = "-slate"
+
+
 def make_plan(
     files: Sequence[MediaFile],
     idmap: IdMap,
     *,
+    slates: SlateAssignment | None = None,
     state: ArchiveState = ArchiveState(),
     source: str = "",
     archive: str = "",
@@ -193,8 +230,11 @@ def make_plan(
     one patient in the same second are ordered by sub-second, then folder and DCF number, and
     the 2nd gets ``-2``; a name already taken in the archive by other content moves on to
     the next free ``-N``.
+
+    With ``slates`` (``--slates``) the patients come from the slates read on the card instead
+    of the map's rows; a slate itself is archived as ``{name}-slate.{ext}``.
     """
-    assignment = resolve(idmap, files, clock_offset)
+    assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
     archived = _archived_index(state)
     namer = _Namer(folder_template, name_template, state.taken_paths)
     items: dict[str, PlanItem] = {}
@@ -211,13 +251,37 @@ def make_plan(
                     None,
                     "hold",
                     reason="sidecar without its photo",
+                    slates=slates,
                 )
             continue
         when = primary.captured + clock_offset
-        if row is None:
+        if row is not None and row.blank:
+            where = "group" if idmap.source == "interactive" else "ID map line"
             for media in shot.files:
                 items[media.path] = _item(
-                    media, when, None, "hold", shot_time=primary, reason="not in the ID map"
+                    media,
+                    when,
+                    None,
+                    "hold",
+                    shot_time=primary,
+                    reason=bad_name_reason(media.path) or f"left blank ({where} {row.line})",
+                )
+            continue
+        if row is None:
+            for media in shot.files:
+                reason = "not in the ID map"
+                if slates is not None:
+                    reason = slates.holds.get(media.path) or slates.holds.get(
+                        primary.path, "no slate"
+                    )
+                items[media.path] = _item(
+                    media,
+                    when,
+                    None,
+                    "hold",
+                    shot_time=primary,
+                    reason=bad_name_reason(media.path) or reason,
+                    slates=slates,
                 )
             continue
         name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
@@ -234,14 +298,20 @@ def make_plan(
             archived_targets: list[str] = []
             for media in shot.files:
                 done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
-                if media.size == 0 or media.unreadable:
+                bad_name = bad_name_reason(media.path)
+                if bad_name is not None:
+                    items[media.path] = _item(
+                        media, when, row, "hold", shot_time=primary, reason=bad_name
+                    )
+                elif media.size == 0 or media.unreadable:
                     items[media.path] = _item(
                         media,
                         when,
                         row,
                         "hold",
                         shot_time=primary,
-                        reason="empty file (0 bytes)" if media.size == 0 else "cannot be read",
+                        reason="cannot be read" if media.unreadable else "empty file (0 bytes)",
+                        slates=slates,
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)
@@ -255,22 +325,26 @@ def make_plan(
                         target=done.archive_path,
                         reason=repair or "already archived",
                         repair=bool(repair),
+                        slates=slates,
                     )
                 else:
                     pending.append(media)
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
-                targets, suffix = namer.next_free(patient_id, when, pending, next_suffix)
+                tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
+                targets, suffix = namer.next_free(patient_id, when, pending, next_suffix, tail)
                 next_suffix = suffix + 1
             else:
                 next_suffix += 1
             for media, target in zip(pending, targets or [], strict=True):
                 items[media.path] = _item(
-                    media, when, row, "copy", shot_time=primary, target=target
+                    media, when, row, "copy", shot_time=primary, target=target, slates=slates
                 )
 
     ordered = tuple(items[path] for path in sorted(items))
     warnings = tuple(m.warning for m in files if m.warning)
+    if slates is not None:
+        warnings += slates.warnings
     return Plan(
         source=source,
         archive=archive,

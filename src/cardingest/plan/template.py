@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from ..models import MediaFile
+from ..text import printable
+from .idmap import parse_spec
 
 _NUMBER = re.compile(r"(\d+)$")
 
@@ -44,7 +46,20 @@ def _spec(group: list[MediaFile], qualify: bool) -> str:
     return f"{name(first)}-{name(last)}"
 
 
+def nameable(media: MediaFile) -> bool:
+    """Whether an ID map can name this photo: its folder and stem are plain letters, digits
+    and ``_``. Anything else (control characters, a leading ``=``, ``+``, ``-`` or ``@`` that a
+    spreadsheet would run as a formula) is never written into a ``files`` cell."""
+    try:
+        parse_spec(f"{media.folder.rpartition('/')[2] or 'X'}/{media.stem}")
+    except ValueError:
+        return False
+    return True
+
+
 def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
+    """The starter map. A photo whose name a map cannot hold is listed, escaped, on a ``#``
+    comment line (ignored when the map is read; a spreadsheet shows it as text)."""
     groups = group_by_gap(files, gap)
     folders = {m.folder for m in files}
     out = io.StringIO()
@@ -55,5 +70,15 @@ def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
         writer.writerow(
             [f"# {times[0]:%Y-%m-%d %H:%M:%S} to {times[-1]:%H:%M:%S}: {len(group)} photo(s)"]
         )
-        writer.writerow([_spec(group, len(folders) > 1), "", "", "", ""])
+        named = [m for m in group if nameable(m)]
+        for media in group:
+            if not nameable(media):
+                writer.writerow(
+                    [
+                        f"# {printable(media.path)}: a name an ID map cannot hold (shown "
+                        "escaped); only a range around its number covers it"
+                    ]
+                )
+        if named:
+            writer.writerow([_spec(named, len(folders) > 1), "", "", "", ""])
     return out.getvalue()

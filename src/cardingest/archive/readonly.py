@@ -1,0 +1,68 @@
+"""Reading an archive that cannot be written: a write-protected drive, a snapshot, a share.
+
+Commands that only read (verify, search, preview, a dry-run wipe) must work there. Two things
+stand in the way: the archive lock is a file to create, and SQLite cannot open a WAL-mode
+database on a read-only medium when a write-ahead log is left over ("hot", after a crash or a
+kill -9): replaying it needs a writer, and ``immutable=1`` would silently ignore the rows in
+it. So a read-only catalogue is read from a private copy of the database and its WAL (in a
+temporary folder, removed afterwards), where SQLite can replay the log as it always does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import CatalogueError
+from ..models import METADIR
+from .backend import location_for
+from .catalogue import Catalogue, catalogue_path
+
+
+def writable(archive: Path) -> bool:
+    """Whether this process can write the archive's ``.cardingest`` folder (and catalogue).
+
+    False on a read-only mount (even for root) and for a user without write permission.
+    """
+    meta = Path(archive) / METADIR
+    folder = meta if meta.is_dir() else Path(archive)
+    with contextlib.suppress(OSError, AttributeError):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    database = catalogue_path(archive)
+    return not database.exists() or os.access(database, os.W_OK)
+
+
+@contextlib.contextmanager
+def reading(archive: Path) -> Iterator[Catalogue]:
+    """The catalogue opened for reading: in place when the archive is writable, else from a
+    private copy (see the module's notes). Writes through a copy change nothing on disk."""
+    if location_for(archive).postgres or writable(archive):
+        with Catalogue.open(archive, create=False) as catalogue:
+            yield catalogue
+        return
+    source = catalogue_path(archive)
+    if not source.is_file():
+        raise CatalogueError(f"No catalogue at {source}")
+    scratch = Path(tempfile.mkdtemp(prefix="cardingest-readonly-"))
+    try:
+        copy = catalogue_path(scratch)
+        copy.parent.mkdir()
+        try:
+            shutil.copyfile(source, copy)
+            wal = source.with_name(source.name + "-wal")
+            if wal.is_file():
+                shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+        except OSError as exc:
+            raise CatalogueError(f"Cannot read catalogue {source}: {exc.strerror or exc}") from exc
+        with Catalogue.open(scratch, create=False) as catalogue:
+            catalogue.path = source
+            yield catalogue
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

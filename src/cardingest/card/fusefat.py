@@ -1,0 +1,55 @@
+"""Where a fusefat mount reads its volume from.
+
+fusefat names no device in ``/proc/mounts`` (the device field is the word ``fusefat``), so
+the volume's label and serial cannot be read from there. The driver's own command line names
+the image or device it serves: ``fusefat [-f] [-s] [-o OPTS] SOURCE MOUNTPOINT``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+_WITH_VALUE = frozenset({"-o"})
+
+
+def _positional(cmdline: list[str]) -> list[str]:
+    args: list[str] = []
+    skip = False
+    for arg in cmdline[1:]:
+        if skip:
+            skip = False
+        elif arg in _WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            args.append(arg)
+    return args
+
+
+def _fusefat_processes() -> Iterator[tuple[list[str], str]]:
+    """(command line, working folder) of each running fusefat (Linux ``/proc``; fusefat is a
+    Linux driver). Processes that end meanwhile or cannot be read are passed over."""
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                raw = handle.read()
+            cmdline = [os.fsdecode(arg) for arg in raw.split(b"\0") if arg]
+            if not cmdline or os.path.basename(cmdline[0]) != "fusefat":
+                continue
+            yield cmdline, os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+
+
+def fusefat_source(mountpoint: str) -> str | None:
+    """The image or device file a running fusefat serves at ``mountpoint``, if found."""
+    target = os.path.realpath(mountpoint)
+    for cmdline, cwd in _fusefat_processes():
+        args = _positional(cmdline)
+        if len(args) >= 2 and os.path.realpath(os.path.join(cwd, args[-1])) == target:
+            return os.path.join(cwd, args[-2])
+    return None

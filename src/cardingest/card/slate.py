@@ -1,0 +1,276 @@
+"""Slates: read the barcodes in a card's photos and keep only the patient IDs they carry.
+
+A slate is a photo of a patient's label or wristband. Its barcode's payload may hold a name or
+a birth date (GS1 wristbands do), so the payload never leaves :func:`_ids_of`: what comes out
+is the valid IDs and, for each barcode that gave none, its symbology and length.
+
+Speed: each photo is read from the card once and decoded once at a reduced DCT scale (Pillow's
+``draft``; about 1000 pixels across, 1/4 of a 12 MP photo: the full image is never built).
+zxing-cpp looks at that (and at its own downscaled copies, for large codes). Only where it
+found a code it could not decode is a crop around that code decoded again, finer. Photos are
+read on several threads: Pillow and zxing-cpp release the GIL while they work. A code that is
+found but cannot be read even then makes the photo a slate that is not valid (fail closed: a
+slate missed would hand the next patient's photos to the last one).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError, InvalidIdError
+from ..ids import validate_id
+from ..models import MediaFile, SlateRead
+from .scan import PHOTO_EXTENSIONS
+
+if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
+    import zxingcpp
+    from PIL import Image
+
+SYMBOLOGIES = ("QRCode", "DataMatrix", "Code128", "Code39", "PDF417", "Aztec")
+"""The symbologies a slate may use (patient labels and wristbands)."""
+
+
+@cache
+def _formats() -> zxingcpp.BarcodeFormats:
+    import zxingcpp  # imported when a card is read, not at every start of the CLI
+
+    return zxingcpp.BarcodeFormats([getattr(zxingcpp.BarcodeFormat, n) for n in SYMBOLOGIES])
+
+
+IMAGES = frozenset({"jpg", "jpeg", "tif", "tiff", "png"})
+RAW = PHOTO_EXTENSIONS - IMAGES - {"heic", "heif", "hif"}
+READABLE = IMAGES | RAW
+"""Extensions read for a barcode. A RAW+JPEG pair is read through its JPEG, a RAW alone
+through the largest JPEG preview embedded in it. HEIC is not read (Pillow cannot)."""
+_PREVIEW_MIN = 640
+"""An embedded preview smaller than this (long edge) is a thumbnail: too small to read."""
+_PREVIEW_TRIES = 32
+
+SCHEME_NAMES = {
+    "nhi": "NHI",
+    "nhs": "NHS number",
+    "ihi": "IHI",
+    "medicare": "Medicare number",
+    "pattern": "patient ID",
+}
+
+_FIRST = 960
+"""Long edge (pixels) asked of the JPEG decoder: draft picks the smallest DCT scale giving at
+least this (1/4 of a 4000-pixel-wide photo)."""
+_FINE = 1800
+"""Long edge for the second pass, on a crop around a code zxing found but could not decode."""
+_MARGIN = 0.6
+"""The crop of the last pass grows the found region by this fraction on each side."""
+
+
+@dataclass(frozen=True)
+class SlateOptions:
+    """How a payload becomes a patient ID: the ID scheme and the optional ``slate_pattern``."""
+
+    scheme: str = "nhi"
+    pattern: str | None = None
+    allow_test_ids: bool = False
+    slate_pattern: str | None = None
+
+    @property
+    def id_name(self) -> str:
+        return SCHEME_NAMES.get(self.scheme, "patient ID")
+
+
+def check_slate_pattern(text: str | None) -> re.Pattern[str] | None:
+    """Compile ``slate_pattern``; it must have a group (the ID). ConfigError otherwise."""
+    if text is None:
+        return None
+    try:
+        compiled = re.compile(text)
+    except re.error as exc:
+        raise ConfigError(
+            f"slate_pattern {text!r} is not a valid regular expression: {exc}"
+        ) from None
+    if compiled.groups < 1:
+        raise ConfigError(f"slate_pattern {text!r} needs a group, e.g. (…), around the ID")
+    return compiled
+
+
+def payload_id(payload: str, options: SlateOptions) -> str | None:
+    """The valid patient ID a payload carries, or None. Never "corrects" anything.
+
+    With ``slate_pattern`` the ID is the first of its groups that matched (so alternatives
+    such as ``\\(91\\)([A-Z0-9]+)|^([A-Z0-9]+)$`` work); without, the whole payload.
+    """
+    text = payload
+    pattern = check_slate_pattern(options.slate_pattern)
+    if pattern is not None:
+        match = pattern.search(payload)
+        found = next((group for group in match.groups() if group), None) if match else None
+        if found is None:
+            return None
+        text = found
+    if text != text.strip():
+        return None
+    try:
+        return validate_id(
+            text,
+            options.scheme,
+            pattern=options.pattern,
+            allow_test_ids=options.allow_test_ids,
+        )
+    except InvalidIdError:
+        # Its message quotes the text, which may be more than an ID: never pass it on.
+        return None
+
+
+def describe(symbology: str, length: int, options: SlateOptions) -> str:
+    """A barcode that gave no ID, named without its payload."""
+    return f"barcode ({symbology}, {length} characters) is not a valid {options.id_name}"
+
+
+def _ids_of(barcodes: Iterable[zxingcpp.Barcode], options: SlateOptions) -> SlateRead:
+    ids: list[str] = []
+    invalid: list[str] = []
+    for barcode in barcodes:
+        found = payload_id(barcode.text, options)
+        if found is None:
+            invalid.append(describe(str(barcode.format), len(barcode.text), options))
+        elif found not in ids:
+            ids.append(found)
+    return SlateRead(path="", ids=tuple(sorted(ids)), invalid=tuple(invalid))
+
+
+def _open_gray(data: bytes, long_edge: int | None) -> Image.Image:
+    """Grey, at least ``long_edge`` pixels across and less than twice that where the photo is
+    larger: a JPEG through the decoder's DCT scaling, other formats reduced after decoding."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    if long_edge is not None and image.format == "JPEG":
+        width, height = image.size
+        ratio = long_edge / max(width, height, 1)
+        if ratio < 1:
+            image.draft("L", (max(1, int(width * ratio)), max(1, int(height * ratio))))
+    gray = image.convert("L")
+    factor = max(gray.size) // long_edge if long_edge else 1
+    return gray.reduce(factor) if factor > 1 else gray
+
+
+def _read(image: Image.Image, *, errors: bool) -> list[zxingcpp.Barcode]:
+    import zxingcpp
+
+    return list(
+        zxingcpp.read_barcodes(image, formats=_formats(), try_invert=False, return_errors=errors)
+    )
+
+
+def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Image.Image:
+    position = barcode.position
+    points = [position.top_left, position.top_right, position.bottom_left, position.bottom_right]
+    xs = [p.x * scale for p in points]
+    ys = [p.y * scale for p in points]
+    width, height = max(xs) - min(xs), max(ys) - min(ys)
+    pad = max(width, height) * _MARGIN
+    box = (
+        max(0, int(min(xs) - pad)),
+        max(0, int(min(ys) - pad)),
+        min(image.width, int(max(xs) + pad)),
+        min(image.height, int(max(ys) + pad)),
+    )
+    return image.crop(box)
+
+
+def decode(data: bytes, options: SlateOptions) -> SlateRead:
+    """The IDs in one photo's bytes (a JPEG, TIFF or PNG); raises OSError/ValueError if the
+    image cannot be decoded."""
+    image = _open_gray(data, _FIRST)
+    barcodes = _read(image, errors=True)
+    good = [b for b in barcodes if b.valid]
+    if good:
+        return _ids_of(good, options)
+    broken = [b for b in barcodes if not b.valid]
+    if not broken:
+        return SlateRead(path="")
+    fine = _open_gray(data, _FINE)
+    scale = fine.width / image.width
+    found: list[zxingcpp.Barcode] = []
+    unread: list[str] = []
+    for barcode in broken:
+        crop = [b for b in _read(_crop(fine, barcode, scale), errors=False) if b.valid]
+        found.extend(crop)
+        if not crop:
+            unread.append(f"a {barcode.format} barcode was found but could not be read")
+    read = _ids_of(found, options)
+    return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread))
+
+
+def embedded_preview(data: bytes) -> bytes | None:
+    """The largest JPEG embedded in a RAW file (CR2, CR3, NEF, ARW, DNG, … carry one), or
+    None when there is none at least ``_PREVIEW_MIN`` pixels across."""
+    from PIL import Image
+
+    best: bytes | None = None
+    best_area = 0
+    at = data.find(b"\xff\xd8\xff")
+    for _ in range(_PREVIEW_TRIES):
+        if at < 0:
+            break
+        candidate = data[at:]
+        try:
+            with Image.open(io.BytesIO(candidate)) as image:
+                width, height = image.size
+                ok = image.format == "JPEG"
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            ok, width, height = False, 0, 0
+        if ok and max(width, height) >= _PREVIEW_MIN and width * height > best_area:
+            best, best_area = candidate, width * height
+        at = data.find(b"\xff\xd8\xff", at + 3)
+    return best
+
+
+def _read_one(root: Path, media: MediaFile, options: SlateOptions) -> SlateRead:
+    from PIL import Image
+
+    try:
+        data = (root / media.path).read_bytes()
+        if media.extension in RAW:
+            preview = embedded_preview(data)
+            if preview is None:
+                return SlateRead(path=media.path, unread="a RAW file without a JPEG preview")
+            data = preview
+        found = decode(data, options)
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        return SlateRead(path=media.path, invalid=("the photo could not be decoded",))
+    return SlateRead(path=media.path, ids=found.ids, invalid=found.invalid)
+
+
+def read_slates(
+    root: Path,
+    images: Sequence[MediaFile],
+    options: SlateOptions,
+    *,
+    workers: int | None = None,
+    on_file: Callable[[str], None] | None = None,
+) -> dict[str, SlateRead]:
+    """Read every image; returns those with any barcode (or that failed to decode) by path."""
+    check_slate_pattern(options.slate_pattern)
+    count = workers or max(1, min(4, os.cpu_count() or 1))
+    found: dict[str, SlateRead] = {}
+    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="slate")
+    try:
+        for read in pool.map(lambda m: _read_one(root, m, options), images):
+            if on_file is not None:
+                on_file(read.path)
+            if read.ids or read.invalid or read.unread:
+                found[read.path] = read
+    except BaseException:
+        # Ctrl-C: let the photos being read finish, drop the ones still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return found

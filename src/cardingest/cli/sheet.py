@@ -1,0 +1,135 @@
+"""``--sheet FILE.html``: the contact sheet of a plan, an ingest or the interactive groups.
+
+Thin: builds the sheet from what the command already has (the Plan, the ingest outcomes, the
+time-gap groups) and hands it to ``review``; messages go to stderr, so ``--json`` still prints
+one document and nothing else on stdout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..card.detect import resolve_source
+from ..errors import UsageError
+from ..ingest import IngestResult
+from ..models import MediaFile, Settings
+from ..prepare import Prepared
+from ..review.contact import SheetFile, SheetSlot, write_sheet
+from ..review.sheet import Final, Naming, Sheet, groups_sheet, plan_sheet
+from . import output
+from .output import escape
+
+SheetOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sheet",
+        dir_okay=False,
+        help="Also write a contact sheet of the photos here (one HTML file, thumbnails "
+        "inside; mode 0600; an existing file is never written over). It shows patient IDs "
+        "and photos: do not leave it in a shared, synced or public folder.",
+    ),
+]
+
+
+def refuse_on_card(sheet: Path | None, source: str | None) -> None:
+    """A sheet on the card would leave patient IDs and photos on a card that goes back into a
+    camera (and is read by the next ingest): exit 2 before anything is created."""
+    if sheet is None:
+        return
+    root, _card = resolve_source(source)
+    place = sheet.expanduser().absolute().parent.resolve()
+    card = root.resolve()
+    if place == card or card in place.parents:
+        raise UsageError(
+            f"--sheet {sheet} is on the card ({root}); write it where the clinic keeps its "
+            "records, not on the card"
+        )
+
+
+def _naming(settings: Settings) -> Naming:
+    return Naming(settings.folder_template, settings.name_template)
+
+
+def _write(target: SheetFile, sheet: Sheet, root: Path) -> None:
+    count = sum(len(s.photos) for s in sheet.sections)
+    with output.progress(True, bytes_mode=False) as bar:
+        task = bar.add_task("Making thumbnails", total=count) if bar else None
+
+        def tick(_: Path) -> None:
+            if bar is not None and task is not None:
+                bar.advance(task)
+
+        write_sheet(target, sheet, root, on_done=tick)
+
+
+def write_plan_sheet(target: SheetFile, prepared: Prepared, settings: Settings) -> None:
+    """The sheet of what preview (or ingest --dry-run) would do."""
+    sheet = plan_sheet(
+        prepared.plan,
+        title="Contact sheet: preview (nothing copied yet)",
+        naming=_naming(settings),
+        facts=[("Map", prepared.idmap.source)],
+    )
+    _write(target, sheet, prepared.root)
+    output.err.print(f"Contact sheet of the plan: {escape(str(target.path))}")
+
+
+def write_ingest_sheet(
+    target: SheetFile, prepared: Prepared, result: IngestResult, settings: Settings
+) -> None:
+    """The sheet of what the ingest did: final actions, failures and held photos."""
+    finals = [Final(o.item, o.action, o.target, o.error or o.reason) for o in result.outcomes]
+    sheet = plan_sheet(
+        result.plan,
+        title=f"Contact sheet: ingest {result.ingest_id}",
+        finals=finals,
+        naming=_naming(settings),
+        facts=[("Map", prepared.idmap.source), ("Ingest", result.ingest_id)],
+        notice="Stopped before the end: photos not reached are listed as held."
+        if result.interrupted
+        else "",
+    )
+    _write(target, sheet, prepared.root)
+    output.err.print(f"Contact sheet of the ingest: {escape(str(target.path))}")
+
+
+def write_groups_sheet(
+    target: SheetFile,
+    root: Path,
+    groups: Sequence[Sequence[MediaFile]],
+    *,
+    title: str,
+    gap_minutes: float,
+) -> None:
+    sheet = groups_sheet(
+        groups,
+        title=title,
+        source=str(root),
+        facts=[("Grouping", f"a new group after more than {gap_minutes:g} minutes")],
+    )
+    _write(target, sheet, root)
+
+
+def groups_writer(slot: SheetSlot, gap_minutes: float) -> Callable[[Path, Sequence], None]:
+    """For interactive assignment: write the groups' sheet before the first question."""
+
+    def show(root: Path, groups: Sequence) -> None:
+        target = slot.for_groups()
+        write_groups_sheet(
+            target,
+            root,
+            [g.files for g in groups],
+            title="Contact sheet: groups to assign (group numbers match the questions)",
+            gap_minutes=gap_minutes,
+        )
+        where = "temporary file, removed when this command ends" if target.temporary else "--sheet"
+        output.err.print(
+            f"Contact sheet of these groups ({where}): open it in a browser to see them:\n"
+            f"  {escape(target.path.resolve().as_uri())}"
+        )
+
+    return show

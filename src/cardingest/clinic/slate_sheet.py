@@ -1,0 +1,71 @@
+"""``cardingest slate ID``: a printable slate for clinics whose labels carry no barcode.
+
+An A6 page at 300 dpi (PNG, or PDF when the file name ends in ``.pdf``): a large QR code, a
+Code 128 and the ID in large type. Nothing else about the patient is on it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import UsageError
+from ..storage import modes
+
+DPI = 300
+PAGE = (1240, 1748)
+"""A6 (105 × 148 mm) at 300 dpi."""
+_MARGIN = 90
+
+
+def _code(payload: str, kind: str) -> Image.Image:
+    import zxingcpp
+
+    fmt = zxingcpp.BarcodeFormat.QRCode if kind == "qr" else zxingcpp.BarcodeFormat.Code128
+    bitmap = zxingcpp.create_barcode(payload, fmt).to_image(scale=1)
+    height, width = bitmap.shape
+    return Image.frombytes("L", (width, height), bytes(memoryview(bitmap)))  # type: ignore[arg-type]
+
+
+def render(patient_id: str) -> Image.Image:
+    """The sheet for an already validated ID."""
+    page = Image.new("L", PAGE, 255)
+    width = PAGE[0] - 2 * _MARGIN
+    qr = _code(patient_id, "qr")
+    scale = width // qr.width
+    qr = qr.resize((qr.width * scale, qr.height * scale), Image.Resampling.NEAREST)
+    page.paste(qr, ((PAGE[0] - qr.width) // 2, _MARGIN))
+    top = _MARGIN + qr.height + 40
+    bars = _code(patient_id, "code128")
+    scale = max(1, width // bars.width)
+    bars = bars.resize((bars.width * scale, 260), Image.Resampling.NEAREST)
+    page.paste(bars, ((PAGE[0] - bars.width) // 2, top))
+    top += bars.height + 50
+    draw = ImageDraw.Draw(page)
+    size = 200
+    font = ImageFont.load_default(size=size)
+    while size > 40 and draw.textlength(patient_id, font=font) > width:
+        size -= 10
+        font = ImageFont.load_default(size=size)
+    draw.text((PAGE[0] // 2, top), patient_id, fill=0, font=font, anchor="ma")
+    return page
+
+
+def write_sheet(patient_id: str, out: Path) -> Path:
+    """Write the sheet; never over an existing file (UsageError, exit 2)."""
+    kind = "PDF" if out.suffix.lower() == ".pdf" else "PNG"
+    if out.suffix.lower() not in (".pdf", ".png"):
+        raise UsageError(f"--out {out}: the file name must end in .png or .pdf")
+    buffer = io.BytesIO()
+    render(patient_id).save(buffer, kind, dpi=(DPI, DPI), resolution=DPI)
+    try:
+        with os.fdopen(modes.create(out, os.O_WRONLY), "wb") as handle:
+            handle.write(buffer.getvalue())
+    except FileExistsError:
+        raise UsageError(f"{out} exists; not overwriting it") from None
+    except OSError as exc:
+        raise UsageError(f"Cannot write {out}: {exc.strerror or exc}") from None
+    return out

@@ -1,0 +1,1 @@
+"""Export to hospital imaging systems: DICOM files and sending them to a PACS."""

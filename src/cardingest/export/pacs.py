@@ -1,0 +1,260 @@
+"""The network side: DICOM C-STORE (pynetdicom) or DICOMweb STOW-RS, each confirmed by a query.
+
+A photo counts as sent only when the PACS said it stored it (success, or success with a
+warning) and then a query for its SOP Instance UID finds it there (C-FIND, or QIDO-RS for
+STOW). A PACS that is down, refuses the association or drops it raises :class:`PacsError`;
+one that refuses one photo gives :class:`Refused` for that photo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from types import TracebackType
+from typing import Any, Protocol
+
+from pydicom.dataset import Dataset
+from pydicom.uid import JPEGBaseline8Bit
+
+from ..errors import PacsError
+from .dicom import VL_PHOTOGRAPHIC, part10_bytes
+from .settings import PacsConfig
+
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+_WARNINGS = frozenset({0x0001, 0xB000, 0xB006, 0xB007})
+"""C-STORE warning statuses: the PACS stored the instance (coerced or with a remark)."""
+
+
+class Refused(Exception):
+    """The PACS refused or did not confirm this one photo; the others may still go."""
+
+
+class Client(Protocol):
+    def __enter__(self) -> Client: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def store(self, ds: Dataset) -> str:
+        """Send one instance; return how the PACS confirmed it. Raises Refused or PacsError."""
+        ...
+
+
+def client_for(config: PacsConfig) -> Client:
+    return StowClient(config) if config.stow_url else DimseClient(config)
+
+
+class DimseClient:
+    """One association for the whole run: C-STORE each instance, then C-FIND it back."""
+
+    def __init__(self, config: PacsConfig) -> None:
+        self.config = config
+        self._assoc: Any = None
+
+    def _where(self) -> str:
+        c = self.config
+        return f"PACS {c.ae_title} at {c.host}:{c.port}"
+
+    def __enter__(self) -> DimseClient:
+        from pynetdicom import AE
+
+        c = self.config
+        ae = AE(ae_title=c.calling_ae_title)
+        ae.acse_timeout = c.timeout
+        ae.dimse_timeout = c.timeout
+        ae.network_timeout = c.timeout
+        ae.connection_timeout = c.timeout
+        # Ask for JPEG Baseline explicitly: a bare context offers only uncompressed syntaxes.
+        ae.add_requested_context(VL_PHOTOGRAPHIC, [JPEGBaseline8Bit])
+        ae.add_requested_context(STUDY_ROOT_FIND)
+        assoc = ae.associate(c.host or "", c.port or 0, ae_title=c.ae_title or "")
+        if not assoc.is_established:
+            if assoc.is_rejected:
+                raise PacsError(
+                    f"{self._where()} rejected the association (check ae_title"
+                    f" {c.ae_title!r} and that it knows calling AE {c.calling_ae_title!r})"
+                )
+            raise PacsError(f"{self._where()} does not answer (down, or wrong host/port?)")
+        accepted = {
+            (str(ctx.abstract_syntax), str(ctx.transfer_syntax[0]))
+            for ctx in assoc.accepted_contexts
+        }
+        if (str(VL_PHOTOGRAPHIC), str(JPEGBaseline8Bit)) not in accepted:
+            assoc.release()
+            raise PacsError(
+                f"{self._where()} does not accept VL Photographic Images in JPEG Baseline"
+            )
+        self._can_find = any(a == STUDY_ROOT_FIND for a, _ in accepted)
+        self._assoc = assoc
+        _no_delay(assoc)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._assoc is not None and self._assoc.is_established:
+            self._assoc.release()
+        self._assoc = None
+
+    def _lost(self, when: str) -> PacsError:
+        # A PACS that refuses a calling AE's stores often just drops the association, as
+        # one that crashed does: say both.
+        return PacsError(
+            f"{self._where()} stopped answering {when}: it went down, or it does not let"
+            f" calling AE {self.config.calling_ae_title!r} store there (see the PACS's log)"
+        )
+
+    def store(self, ds: Dataset) -> str:
+        assoc = self._assoc
+        if assoc is None or not assoc.is_established:
+            raise self._lost("before the next photo")
+        try:
+            status = assoc.send_c_store(ds)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise PacsError(f"{self._where()}: C-STORE failed: {exc}") from exc
+        code = getattr(status, "Status", None)
+        if code is None:
+            raise self._lost("during a C-STORE")
+        if code != 0x0000 and code not in _WARNINGS:
+            comment = getattr(status, "ErrorComment", "") or ""
+            raise Refused(
+                f"the PACS refused it (status 0x{code:04X}{' ' + comment if comment else ''})"
+            )
+        if not self._can_find:
+            raise Refused("stored, but the PACS does not answer queries to confirm it")
+        if not self._found(ds):
+            raise Refused("the PACS said it stored it but a query does not find it")
+        return "c-find"
+
+    def _found(self, ds: Dataset) -> bool:
+        query = Dataset()
+        query.QueryRetrieveLevel = "IMAGE"
+        query.StudyInstanceUID = ds.StudyInstanceUID
+        query.SeriesInstanceUID = ds.SeriesInstanceUID
+        query.SOPInstanceUID = ds.SOPInstanceUID
+        query.PatientID = ""
+        found = False
+        try:
+            for status, identifier in self._assoc.send_c_find(query, STUDY_ROOT_FIND):
+                code = getattr(status, "Status", None)
+                if code is None:
+                    raise self._lost("during a C-FIND")
+                if code in (0xFF00, 0xFF01) and identifier is not None:
+                    found = found or (
+                        identifier.get("SOPInstanceUID") == ds.SOPInstanceUID
+                        and identifier.get("PatientID") in ("", None, ds.PatientID)
+                    )
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise PacsError(f"{self._where()}: C-FIND failed: {exc}") from exc
+        return found
+
+
+def _no_delay(assoc: Any) -> None:
+    """Send each small DIMSE message at once (TCP_NODELAY): without it every C-FIND waited
+    for a delayed ACK, 90 ms instead of 45 per photo on loopback (measured with Orthanc)."""
+    sock = getattr(getattr(getattr(assoc, "dul", None), "socket", None), "socket", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class StowClient:
+    """DICOMweb: STOW-RS POST of each instance to ``stow_url``, then QIDO-RS for it."""
+
+    def __init__(self, config: PacsConfig) -> None:
+        self.config = config
+        self.url = (config.stow_url or "").rstrip("/")
+
+    def __enter__(self) -> StowClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def _open(self, request: urllib.request.Request) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise PacsError(f"DICOMweb server {self.url} does not answer: {reason}") from exc
+
+    def store(self, ds: Dataset) -> str:
+        boundary = f"cardingest-{secrets.token_hex(12)}"
+        body = (
+            f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+            + part10_bytes(ds)
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        request = urllib.request.Request(
+            self.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+                "Accept": "application/dicom+json",
+            },
+        )
+        code, answer = self._open(request)
+        if code >= 500 or code in (401, 403, 404, 405):
+            raise PacsError(f"DICOMweb server {self.url} answered HTTP {code} to STOW-RS")
+        stored = _referenced(answer, "00081199")
+        if code not in (200, 202) or str(ds.SOPInstanceUID) not in stored:
+            raise Refused(f"STOW-RS did not store it (HTTP {code})")
+        if not self._found(ds):
+            raise Refused("STOW-RS said it stored it but a QIDO-RS query does not find it")
+        return "qido-rs"
+
+    def _found(self, ds: Dataset) -> bool:
+        query = urllib.parse.urlencode({"SOPInstanceUID": str(ds.SOPInstanceUID)})
+        url = f"{self.url}/{urllib.parse.quote(str(ds.StudyInstanceUID))}/instances?{query}"
+        request = urllib.request.Request(url, headers={"Accept": "application/dicom+json"})
+        code, answer = self._open(request)
+        if code >= 500:
+            raise PacsError(f"DICOMweb server {self.url} answered HTTP {code} to QIDO-RS")
+        if code != 200:
+            return False
+        try:
+            items = json.loads(answer or b"[]")
+        except ValueError:
+            return False
+        return any(
+            str(ds.SOPInstanceUID) in (item.get("00080018", {}).get("Value") or [])
+            and (item.get("00100020", {}).get("Value") or [ds.PatientID])[0] == ds.PatientID
+            for item in items
+            if isinstance(item, dict)
+        )
+
+
+def _referenced(answer: bytes, tag: str) -> set[str]:
+    """SOP Instance UIDs listed in a STOW-RS response's sequence ``tag``."""
+    try:
+        document = json.loads(answer or b"{}")
+    except ValueError:
+        return set()
+    if not isinstance(document, dict):
+        return set()
+    uids: set[str] = set()
+    for item in document.get(tag, {}).get("Value") or []:
+        if isinstance(item, dict):
+            uids.update(item.get("00081155", {}).get("Value") or [])
+    return uids

@@ -1,0 +1,234 @@
+"""The two DICOM jobs: write Part 10 files to a folder, and send to a PACS.
+
+Both read the catalogue, build each instance from the archived file (checked against its
+sha256 first) and record what they did in the audit log. A send records each photo in the
+catalogue only once the PACS has confirmed it, one at a time, so a run stopped at any point
+(PACS down, Ctrl-C, kill) leaves exactly the confirmed photos marked sent; the next run sends
+the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..archive.audit import AuditLog
+from ..archive.catalogue import Catalogue
+from ..errors import PacsError
+from ..storage import modes
+from ..storage.durable import write_new
+from .dicom import part10_bytes
+from .pacs import Client, Refused
+from .photos import Broken, Builder, Instance, LeftOut, Selection
+from .settings import PacsConfig
+
+
+@dataclass(frozen=True)
+class Done:
+    """One photo exported or sent."""
+
+    patient_id: str
+    archive_path: str
+    sop_instance_uid: str
+    target: str | None = None
+    transform: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class DicomResult:
+    """What an export or a send did, photo by photo."""
+
+    done: list[Done] = field(default_factory=list)
+    already: list[Done] = field(default_factory=list)
+    failed: list[LeftOut] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
+    not_sent: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    destination: str | None = None
+    out_dir: Path | None = None
+
+    @property
+    def notes(self) -> list[Done]:
+        return [d for d in self.done if d.note]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "done": len(self.done),
+            "already": len(self.already),
+            "failed": len(self.failed),
+            "left_out": len(self.left_out),
+            "not_sent": len(self.not_sent),
+        }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _write_new(path: Path, data: bytes) -> bool:
+    """Write ``path`` durably unless it exists. True when written, False when the same bytes
+    are already there; raises FileExistsError when other bytes are."""
+    try:
+        if path.read_bytes() == data:
+            return False
+        raise FileExistsError(f"{path} exists with other content; not overwriting it")
+    except FileNotFoundError:
+        pass
+    modes.make_dirs(path.parent)
+    try:
+        write_new(path.parent, path.name, data)
+    except FileExistsError:
+        raise FileExistsError(f"{path} appeared while writing; not overwriting it") from None
+    return True
+
+
+def export_files(
+    archive: Path,
+    builder: Builder,
+    selection: Selection,
+    out_dir: Path,
+    *,
+    operator: str,
+    on_item: Callable[[Instance | LeftOut], None] | None = None,
+) -> DicomResult:
+    """One ``OUT/ID/NAME.dcm`` per photo; an identical file already there is left as it is."""
+    result = DicomResult(left_out=list(selection.left_out), out_dir=out_dir)
+    try:
+        for item in builder.each(selection.photos):
+            if on_item:
+                on_item(item)
+            if isinstance(item, LeftOut):
+                (result.failed if isinstance(item, Broken) else result.left_out).append(item)
+                continue
+            record = item.record
+            stem = record.archive_path.rpartition("/")[2].rpartition(".")[0]
+            target = out_dir / record.patient_id / f"{stem}.dcm"
+            done = Done(
+                record.patient_id,
+                record.archive_path,
+                item.sop_instance_uid,
+                str(target),
+                item.transform,
+                item.note,
+            )
+            try:
+                written = _write_new(target, part10_bytes(item.dataset))
+            except OSError as exc:
+                reason = str(exc) if isinstance(exc, FileExistsError) else (exc.strerror or "")
+                result.failed.append(
+                    LeftOut(record.patient_id, record.archive_path, f"cannot write: {reason}")
+                )
+                continue
+            (result.done if written else result.already).append(done)
+    finally:
+        AuditLog(archive).append(
+            "dicom-export",
+            operator=operator,
+            out=str(out_dir),
+            counts=result.counts(),
+            files=[
+                {"path": d.archive_path, "sop_instance_uid": d.sop_instance_uid}
+                for d in result.done
+            ],
+            failed=[{"path": f.archive_path, "reason": f.reason} for f in result.failed],
+        )
+    return result
+
+
+def send_photos(
+    archive: Path,
+    catalogue: Catalogue,
+    builder: Builder,
+    selection: Selection,
+    config: PacsConfig,
+    client: Client,
+    *,
+    force: bool,
+    operator: str,
+    on_item: Callable[[Done | LeftOut], None] | None = None,
+) -> DicomResult:
+    """Send what is not yet confirmed at this PACS (everything with ``force``).
+
+    A PACS that is down or stops answering ends the run (``stopped``); the photos not
+    confirmed by then are listed in ``not_sent`` and stay unsent in the catalogue.
+    """
+    destination = config.destination
+    result = DicomResult(left_out=list(selection.left_out), destination=destination)
+    sent = catalogue.dicom_sent(destination)
+    todo = []
+    for record in selection.photos:
+        if record.archive_path in sent and not force:
+            result.already.append(
+                Done(record.patient_id, record.archive_path, sent[record.archive_path])
+            )
+        else:
+            todo.append(record)
+    if not todo:
+        return result
+    remaining = [r.archive_path for r in todo]
+    try:
+        with client:
+            for record in todo:
+                item = builder.build(record)
+                if isinstance(item, LeftOut):
+                    (result.failed if isinstance(item, Broken) else result.left_out).append(item)
+                    remaining.remove(record.archive_path)
+                    if on_item:
+                        on_item(item)
+                    continue
+                try:
+                    confirmed_by = client.store(item.dataset)
+                except Refused as exc:
+                    failed = LeftOut(record.patient_id, record.archive_path, str(exc))
+                    result.failed.append(failed)
+                    remaining.remove(record.archive_path)
+                    if on_item:
+                        on_item(failed)
+                    continue
+                catalogue.record_dicom_send(
+                    record.archive_path,
+                    destination=destination,
+                    sop_instance_uid=item.sop_instance_uid,
+                    sent_at=_now(),
+                    frame_sha256=item.frame_sha256,
+                    transform=item.transform,
+                    confirmed_by=confirmed_by,
+                )
+                remaining.remove(record.archive_path)
+                done = Done(
+                    record.patient_id,
+                    record.archive_path,
+                    item.sop_instance_uid,
+                    None,
+                    item.transform,
+                    item.note,
+                )
+                result.done.append(done)
+                if on_item:
+                    on_item(done)
+    except PacsError as exc:
+        result.stopped = exc.message
+    finally:
+        result.not_sent = remaining
+        AuditLog(archive).append(
+            "dicom-send",
+            operator=operator,
+            destination=destination,
+            counts=result.counts(),
+            sent=[
+                {
+                    "path": d.archive_path,
+                    "id": d.patient_id,
+                    "sop_instance_uid": d.sop_instance_uid,
+                    "transform": d.transform,
+                }
+                for d in result.done
+            ],
+            failed=[{"path": f.archive_path, "reason": f.reason} for f in result.failed],
+            not_sent=remaining,
+            stopped=result.stopped,
+        )
+    return result

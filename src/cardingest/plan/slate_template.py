@@ -1,0 +1,59 @@
+"""``map-template --slates``: the ID map the slates give, for a person to confirm.
+
+One row per slate group with the ``id`` filled in, each photo named by folder and stem (capture
+order need not follow file numbers, so no ranges), and a ``# slate …`` comment line above it.
+Held groups and held photos appear only in comments, so ``--map`` holds them too. The slate
+itself is left out of the row: filed through a map it would be an ordinary photo, and a
+wristband photo often shows the patient's name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from ..models import MediaFile
+from .assign import file_spec
+from .slates import SlateAssignment
+
+
+def _comment(text: str) -> list[str]:
+    # A comma would make the csv module quote the cell, and the line would not start with '#'.
+    return [f"# {text}".replace(",", ";")]
+
+
+def slate_map_template(files: Sequence[MediaFile], slates: SlateAssignment) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["files", "id", "diagnosis", "site", "consent"])
+    for group in slates.groups:
+        photos = group.photos[1:]
+        if group.patient_id is None:
+            writer.writerow(_comment(f"slate {group.slate}: held ({group.reason})"))
+            continue
+        times = sorted(m.captured for m in group.photos)
+        writer.writerow(
+            _comment(
+                f"slate {group.slate}: {group.patient_id}; {len(photos)} photo(s) "
+                f"{times[0]:%Y-%m-%d %H:%M:%S} to {times[-1]:%H:%M:%S}"
+            )
+        )
+        specs = [file_spec(m) for m in photos]
+        for media, spec in zip(photos, specs, strict=True):
+            if spec is None:
+                writer.writerow(_comment(f"{media.path} cannot be named in a map; it is held"))
+        named = [spec for spec in specs if spec is not None]
+        if named:
+            writer.writerow([" ".join(named), group.patient_id, "", "", ""])
+    held = sorted(
+        (path, reason)
+        for path, reason in slates.holds.items()
+        if path not in slates.slates and not any(path == g.slate for g in slates.groups)
+    )
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in held:
+        by_reason.setdefault(reason, []).append(path)
+    for reason, paths in by_reason.items():
+        writer.writerow(_comment(f"held ({reason}): {' '.join(paths)}"))
+    return out.getvalue()

@@ -1,0 +1,224 @@
+"""Slate assignment: which patient each photo belongs to, from the slates read on the card.
+
+Pure: scan records and the slates read from them (``card.slate``) in, assignments and holds
+out; no I/O. Photos are taken in capture order across the whole card. Each slate starts a
+group and the photos after it, up to the next slate, belong to its ID. Everything doubtful
+is held with its reason (fail closed):
+
+- photos before the first slate: "no slate before this photo";
+- a slate that gives no valid ID, or two different ones: it and its whole group;
+- a gap longer than ``max_gap`` between a photo and the previous one of its group: that photo
+  and the rest of the group ("no new slate after a 47-minute gap");
+- a photo whose capture time is not from EXIF (its place in the order is not known).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..models import MapRow, MediaFile, SlateRead
+
+DEFAULT_MAX_GAP_MINUTES = 30.0
+NO_SLATE = "no slate before this photo"
+NO_EXIF_TIME = "no EXIF capture time, so its place among the slates is not known"
+NOT_READ = "cannot be read for a slate"
+_IMAGE_RANK = {"jpg": 0, "jpeg": 0, "tif": 1, "tiff": 1, "png": 1}
+
+_SOURCE_RANK = {
+    "exif:DateTimeOriginal": 0,
+    "exif:DateTimeDigitized": 1,
+    "exif:DateTime": 2,
+    "mtime": 3,
+}
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One exposure: its photo files and sidecars (one folder, one stem)."""
+
+    files: tuple[MediaFile, ...]
+    primary: MediaFile
+    image: MediaFile | None
+    """The file read for a barcode (the JPEG of a RAW+JPEG pair), None if none can be."""
+
+    @property
+    def when(self) -> datetime:
+        return self.primary.captured
+
+    @property
+    def order(self) -> tuple[datetime, float, str, int, str]:
+        primary = self.primary
+        fraction = float(f"0.{primary.subsec}") if primary.subsec.isdigit() else 0.0
+        digits = "".join(ch for ch in primary.stem[-4:] if ch.isdigit())
+        return (primary.captured, fraction, primary.folder, int(digits or 0), primary.stem)
+
+
+@dataclass(frozen=True)
+class SlateGroup:
+    """A slate and the photos it assigned (``patient_id`` None when the slate is held)."""
+
+    slate: str
+    patient_id: str | None
+    photos: tuple[MediaFile, ...]
+    """The slate's own shot first, then the photos assigned to its ID, in capture order."""
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SlateAssignment:
+    rows: Mapping[str, MapRow] = field(default_factory=dict)
+    """Card path of every assigned file (photos, RAW twins, sidecars) to its patient."""
+    holds: Mapping[str, str] = field(default_factory=dict)
+    """Card path of every held file to the reason."""
+    slate_of: Mapping[str, str] = field(default_factory=dict)
+    """Card path to the slate that assigned (or held) it."""
+    slates: frozenset[str] = frozenset()
+    """Card paths of the slates' own files (role ``slate``)."""
+    groups: tuple[SlateGroup, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def patient_ids(self) -> tuple[str, ...]:
+        return tuple(sorted({row.patient_id for row in self.rows.values()}))
+
+
+def shots(files: Sequence[MediaFile], readable: Collection[str]) -> list[Shot]:
+    """Files grouped by folder and stem, in capture order; sidecars travel with their photo.
+
+    ``readable``: the extensions that can be read for a barcode.
+    """
+    grouped: dict[tuple[str, str], list[MediaFile]] = defaultdict(list)
+    for media in files:
+        grouped[(media.folder, media.stem.upper())].append(media)
+    found = []
+    for members in grouped.values():
+        photos = [m for m in members if not m.sidecar]
+        if not photos:
+            continue  # a sidecar without its photo: the planner holds it
+        primary = min(
+            photos, key=lambda m: (_SOURCE_RANK[m.time_source], m.extension != "jpg", m.path)
+        )
+        images = [m for m in photos if m.extension in readable]
+        image = min(images, key=lambda m: (_IMAGE_RANK.get(m.extension, 2), m.path), default=None)
+        found.append(Shot(tuple(sorted(members, key=lambda m: m.path)), primary, image))
+    return sorted(found, key=lambda s: s.order)
+
+
+def _gap_reason(gap: timedelta) -> str:
+    minutes = int(gap.total_seconds() // 60)
+    return f"no new slate after a {minutes}-minute gap"
+
+
+def _slate_problem(read: SlateRead) -> str | None:
+    name = read.path.rpartition("/")[2]
+    if len(read.ids) > 1:
+        return f"slate {name}: two different patient IDs ({', '.join(read.ids)})"
+    if read.invalid:
+        return f"slate {name}: {'; '.join(dict.fromkeys(read.invalid))}"
+    return None
+
+
+def assign(
+    files: Sequence[MediaFile],
+    reads: Mapping[str, SlateRead],
+    *,
+    max_gap: timedelta = timedelta(minutes=DEFAULT_MAX_GAP_MINUTES),
+    readable: Collection[str] = ("jpg", "jpeg", "tif", "tiff", "png"),
+    group_gap: timedelta = timedelta(minutes=5),
+) -> SlateAssignment:
+    """Give each photo the ID of the slate before it, or hold it with the reason.
+
+    A photo that cannot be read for a slate (HEIC, a RAW without a preview) is not a slate;
+    a warning names it when it is held or when it is the first photo after a pause of more
+    than ``group_gap`` (where a slate is most likely).
+    """
+    rows: dict[str, MapRow] = {}
+    holds: dict[str, str] = {}
+    slate_of: dict[str, str] = {}
+    slate_files: set[str] = set()
+    groups: list[SlateGroup] = []
+    warnings: list[str] = []
+    row_of: dict[str, MapRow] = {}
+
+    slate: str | None = None
+    patient: str | None = None
+    held: str | None = None
+    members: list[MediaFile] = []
+    last: datetime | None = None
+    previous: datetime | None = None
+    warned: set[str] = set()
+
+    def close() -> None:
+        if slate is not None:
+            groups.append(SlateGroup(slate, patient, tuple(members), held))
+
+    def warn(shot: Shot, why: str, where: str) -> None:
+        if shot.primary.path not in warned:
+            warned.add(shot.primary.path)
+            warnings.append(f"{shot.primary.path}: {why} {NOT_READ}; {where}")
+
+    def hold(shot: Shot, reason: str) -> None:
+        for media in shot.files:
+            holds[media.path] = reason
+            if slate is not None:
+                slate_of[media.path] = slate
+        if unread is not None:
+            warn(shot, unread, "it is held")
+
+    for shot in shots(files, readable):
+        read = reads.get(shot.image.path) if shot.image is not None else None
+        unread = read.unread if read is not None else None
+        if shot.image is None:
+            unread = f"a {shot.primary.extension.upper()} file without a JPEG twin"
+        if unread is not None:
+            read = None
+            if previous is None or shot.when - previous > group_gap:
+                warn(shot, unread, "it is the first photo after a pause: check it is no slate")
+        previous = shot.when
+        if read is not None:
+            close()
+            slate, members, last = read.path, [shot.primary], shot.when
+            problem = _slate_problem(read)
+            if shot.primary.time_source == "mtime":
+                problem = f"slate {shot.primary.name}: {NO_EXIF_TIME}"
+            patient = None if problem else read.ids[0]
+            held = problem
+            slate_files.update(m.path for m in shot.files)
+            if problem:
+                hold(shot, problem)
+                continue
+            assert patient is not None
+            row = row_of.setdefault(patient, MapRow(line=0, patient_id=patient))
+            for media in shot.files:
+                rows[media.path] = row
+                slate_of[media.path] = slate
+            continue
+        if shot.primary.time_source == "mtime":
+            hold(shot, NO_EXIF_TIME)
+            continue
+        if slate is None:
+            hold(shot, NO_SLATE)
+            continue
+        if held is None and last is not None and shot.when - last > max_gap:
+            held = _gap_reason(shot.when - last)
+        last = shot.when
+        if held is not None:
+            hold(shot, held)
+            continue
+        assert patient is not None
+        members.append(shot.primary)
+        for media in shot.files:
+            rows[media.path] = row_of[patient]
+            slate_of[media.path] = slate
+    close()
+    return SlateAssignment(
+        rows=rows,
+        holds=holds,
+        slate_of=slate_of,
+        slates=frozenset(slate_files),
+        groups=tuple(groups),
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,136 @@
+"""Making a contact sheet file: thumbnails of a sheet's photos, rendered, written privately.
+
+The file holds patient IDs and clinical photos, so it is created exclusively (an existing
+file is never written over) with mode 0600 before any work is done, then written in one go
+and fsynced. Interactive assignment writes its groups first and the plan later into the same
+file, through the descriptor this run holds, so it never writes to a path it did not create.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import SheetError, UsageError
+from ..storage.durable import sync_file
+from .sheet import Sheet, render
+from .thumbs import Thumbnail, make_thumbnails
+
+MODE = 0o600
+
+
+class SheetFile:
+    """A contact sheet file this run created (exclusively, 0600) and may write, whole."""
+
+    def __init__(self, path: Path, fd: int, *, temporary: bool = False) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self.temporary = temporary
+        self.written = False
+
+    @classmethod
+    def create(cls, path: Path) -> SheetFile:
+        """Create ``path``; exit 2 (UsageError) if it exists or cannot be made."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, MODE)
+        except FileExistsError:
+            raise UsageError(
+                f"--sheet {path} exists; a contact sheet never writes over a file "
+                "(give a new name, or delete the old sheet)"
+            ) from None
+        except OSError as exc:
+            raise UsageError(f"--sheet {path}: cannot create it: {exc.strerror or exc}") from None
+        with suppress(OSError):  # 0600 whatever the umask; FAT and some shares have no modes
+            os.fchmod(fd, MODE)
+        return cls(path, fd)
+
+    @classmethod
+    def temporary_file(cls) -> SheetFile:
+        """A private temporary sheet (mode 0600, random name in the temp folder)."""
+        try:
+            fd, name = tempfile.mkstemp(prefix="cardingest-sheet-", suffix=".html")
+        except OSError as exc:
+            raise SheetError(
+                f"Cannot create a temporary contact sheet: {exc.strerror or exc}"
+            ) from None
+        return cls(Path(name), fd, temporary=True)
+
+    def write(self, text: str) -> None:
+        """Replace the whole content (this run's own file) and flush it to the disk."""
+        if self._fd is None:
+            raise SheetError(f"The contact sheet {self.path} is already closed")
+        data = text.encode("utf-8")
+        try:
+            os.ftruncate(self._fd, 0)
+            view = memoryview(data)
+            offset = 0
+            while offset < len(view):
+                offset += os.pwrite(self._fd, view[offset:], offset)
+            sync_file(self._fd)
+        except OSError as exc:
+            raise SheetError(
+                f"Cannot write the contact sheet {self.path}: {exc.strerror or exc}"
+            ) from None
+        self.written = True
+
+    def close(self, *, keep: bool) -> None:
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._fd = None
+        if not keep:
+            with suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+@contextmanager
+def sheet_files(path: Path | None) -> Iterator[SheetSlot]:
+    """The ``--sheet`` file (created now, so an existing one stops the command before any
+    work) and, on demand, a temporary one; on the way out a temporary sheet is removed, as
+    is a requested one that was never written (the command failed first)."""
+    slot = SheetSlot(SheetFile.create(path) if path is not None else None)
+    try:
+        yield slot
+    finally:
+        for sheet in (slot.requested, slot.scratch):
+            if sheet is not None:
+                sheet.close(keep=sheet.written and not sheet.temporary)
+
+
+class SheetSlot:
+    def __init__(self, requested: SheetFile | None) -> None:
+        self.requested = requested
+        self.scratch: SheetFile | None = None
+
+    def for_groups(self) -> SheetFile:
+        """Where the interactive groups go: the --sheet file, else a private temporary one."""
+        if self.requested is not None:
+            return self.requested
+        if self.scratch is None:
+            self.scratch = SheetFile.temporary_file()
+        return self.scratch
+
+
+def thumbnails_for(
+    sheet: Sheet, root: Path, on_done: Callable[[Path], None] | None = None
+) -> dict[str, Thumbnail]:
+    """Thumbnails of the photos (not sidecars) on ``sheet``, read from the card at ``root``."""
+    sources = list(dict.fromkeys(t.source for s in sheet.sections for t in s.photos))
+    thumbs = make_thumbnails([root / source for source in sources], on_done=on_done)
+    return dict(zip(sources, thumbs, strict=True))
+
+
+def write_sheet(
+    target: SheetFile,
+    sheet: Sheet,
+    root: Path,
+    *,
+    on_done: Callable[[Path], None] | None = None,
+    now: datetime | None = None,
+) -> None:
+    thumbs = thumbnails_for(sheet, root, on_done)
+    target.write(render(sheet, thumbs, generated=now or datetime.now()))

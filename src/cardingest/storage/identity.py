@@ -1,0 +1,42 @@
+"""Whether one folder lies inside another by identity (device and inode), not by its path.
+
+A bind mount, a second mount of the same share or a symlinked parent gives one folder two
+paths that no string or ``resolve()`` comparison sees as the same. Walking up from a path and
+comparing each folder's ``(st_dev, st_ino)`` with the other folder's does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else its closest existing parent (a new archive)."""
+    current = Path(os.path.abspath(path))
+    while not current.exists() and current.parent != current:
+        current = current.parent
+    return current
+
+
+def inside_by_identity(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (or, if it does not exist yet, where it would be made) is ``folder``
+    or lies below it, judged by device and inode of every folder up the tree."""
+    target = _identity(folder)
+    if target is None:
+        return False
+    current = _nearest_existing(path)
+    while True:
+        if _identity(current) == target:
+            return True
+        if current.parent == current:
+            return False
+        current = current.parent

@@ -1,0 +1,84 @@
+"""Helpers for the bad-input tests (issue 12): the real CLI as a subprocess, real folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cardimage import samples_real
+
+CARDINGEST = str(Path(sys.executable).with_name("cardingest"))
+"""The console script installed next to this Python (pip install -e . / .ci/run)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8")
+
+    def json(self) -> Any:
+        """The one JSON document on stdout; it must be valid UTF-8 (strict) and JSON."""
+        return json.loads(self.stdout.decode("utf-8", errors="strict"))
+
+
+def cardingest(
+    *args: str | Path | bytes,
+    home: Path,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+) -> Run:
+    """Run the installed ``cardingest`` command end to end, as ``user`` if given.
+
+    A traceback on stderr fails the calling test: nothing a user can cause may end in one.
+    """
+    command: list[str | bytes] = [CARDINGEST]
+    command += [a if isinstance(a, bytes) else str(a) for a in args]
+    if user is not None:
+        command = ["runuser", "-u", user, "--", *command]
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST_")},
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "COLUMNS": "200",
+        **(env or {}),
+    }
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        env=environment,
+        timeout=300,
+        input=stdin.encode() if stdin is not None else None,
+        cwd=cwd,
+    )
+    stderr = done.stderr.decode("utf-8", errors="replace")
+    assert "Traceback" not in stderr, stderr
+    return Run(done.returncode, done.stdout, stderr)
+
+
+def photos(count: int) -> list[Path]:
+    """Real camera JPEGs with EXIF dates, smallest first."""
+    names = ["Canon_40D.jpg", "11-tests.jpg", "22-canon_tags.jpg", "45-gps_ifd.jpg"]
+    found = [samples_real() / name for name in names if (samples_real() / name).is_file()]
+    return found[:count]
+
+
+def folder_card(root: Path, files: dict[bytes, Path]) -> Path:
+    """A plain folder laid out like a card; names are bytes, so they may be anything."""
+    for relpath, sample in files.items():
+        target = os.fsencode(root) + b"/" + relpath
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(sample, target)
+    return root

@@ -1,0 +1,94 @@
+"""Issue 12, item 8: a torn last line of the audit log (a power cut mid-append) is set aside
+by `cardingest audit --repair`; until then every writer refuses before changing anything and
+names that command."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from badinput_helpers import cardingest, folder_card, photos
+from cardimage import require_samples
+
+TORN = b'{"event":"ingest","ingest_id":"20261130T0'
+
+
+@pytest.fixture
+def archived(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(home, card, archive) after one ingest of one photo, then a torn append."""
+    require_samples()
+    first, second = photos(2)
+    card = folder_card(tmp_path / "card", {b"DCIM/100CANON/IMG_0001.JPG": first})
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    folder_card(card, {b"DCIM/100CANON/IMG_0002.JPG": second})
+    with open(archive / ".cardingest" / "audit.jsonl", "ab") as log:
+        log.write(TORN)
+    return home, card, archive
+
+
+def test_every_writer_refuses_first_and_names_the_repair(
+    archived: tuple[Path, Path, Path],
+) -> None:
+    home, card, archive = archived
+    for args in (
+        ("ingest", card, "--id", "JBX3656"),
+        ("verify",),
+        ("tag", "JBX3656", "--diagnosis", "melanoma"),
+        ("wipe", card, "--yes"),
+        ("share", "JBX3656", "--out", card.parent / "shared"),
+        ("audit",),
+    ):
+        run = cardingest(*args, "--archive", archive, home=home)
+        assert run.code == 1, (args, run.stderr)
+        assert "cardingest audit --repair" in run.stderr + run.text, args
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == [
+        "JBX3656-20080530-155601.jpg"
+    ]  # the refused ingest copied nothing; the refused tag wrote no sidecar
+    assert (card / "DCIM/100CANON/IMG_0001.JPG").exists()  # the refused wipe removed nothing
+    assert not (card.parent / "shared").exists()
+
+
+def test_repair_sets_the_tail_aside_and_keeps_the_chain(
+    archived: tuple[Path, Path, Path],
+) -> None:
+    home, card, archive = archived
+    log = archive / ".cardingest" / "audit.jsonl"
+    lines_before = log.read_bytes().count(b"\n")
+    run = cardingest("audit", "--repair", "--archive", archive, "--json", home=home)
+    assert run.code == 0, run.stderr
+    document = run.json()
+    assert document["ok"] is True and document["events"] == lines_before + 1
+    repaired = document["repaired"]
+    digest = hashlib.sha256(TORN).hexdigest()
+    assert (repaired["size"], repaired["sha256"], repaired["line"]) == (
+        len(TORN),
+        digest,
+        lines_before + 1,
+    )
+    assert (archive / repaired["set_aside"]).read_bytes() == TORN
+    event = json.loads(log.read_bytes().splitlines()[-1])
+    assert event["event"] == "audit-repair"
+    assert (event["torn_bytes"], event["torn_sha256"]) == (len(TORN), digest)
+
+    again = cardingest("audit", "--repair", "--archive", archive, home=home)
+    assert again.code == 0 and "nothing to repair" in again.stderr
+    ingest = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home)
+    assert ingest.code == 0, ingest.stderr
+    assert cardingest("verify", "--archive", archive, home=home).code == 0
+    assert cardingest("audit", "--archive", archive, home=home).code == 0
+
+
+def test_repair_refuses_a_log_edited_before_the_tail(archived: tuple[Path, Path, Path]) -> None:
+    home, _card, archive = archived
+    log = archive / ".cardingest" / "audit.jsonl"
+    data = log.read_bytes()
+    edited = data.replace(b'"operator":"', b'"operator":"X', 1)
+    assert edited != data
+    log.write_bytes(edited)
+    run = cardingest("audit", "--repair", "--archive", archive, home=home)
+    assert run.code == 1 and "Not repairing" in run.stderr
+    assert log.read_bytes() == edited
+    assert not (archive / ".cardingest" / "torn").exists()

@@ -1,0 +1,374 @@
+"""DICOM export: JPEG markers, lossless turns, datasets, UIDs, config, and the real
+``cardingest dicom export`` on an archive ingested from real camera photos, checked by
+dciodvfy (dicom3tools)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sqlite3
+import subprocess
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+
+import pydicom
+import pytest
+from cardimage import require_binaries, require_samples
+from dicom_helpers import (
+    JPEGS,
+    OTHER,
+    PATIENT,
+    cli,
+    dicom_datetime,
+    exiftool_dates,
+    ingest,
+    make_source,
+    padded,
+    search,
+)
+from PIL import Image
+from pydicom.encaps import generate_frames
+
+from cardingest.export.dicom import (
+    VL_PHOTOGRAPHIC,
+    PhotoFacts,
+    anatomic_region,
+    build_dataset,
+    instance_uid,
+    part10_bytes,
+    study_uid,
+)
+from cardingest.export.jpeg import jpeg_info
+from cardingest.export.rotate import upright_frame
+from cardingest.export.settings import DicomOptions, check_uid_root
+
+REAL = ["22-canon_tags.jpg", "Pentax_K10D.jpg", "32-lens_data.jpeg", "Canon_40D.jpg"]
+
+
+def sample(name: str) -> bytes:
+    return (require_samples() / "real" / name).read_bytes()
+
+
+def oriented(tmp_path: Path, name: str, orientation: int) -> bytes:
+    """A real sample with EXIF Orientation set by exiftool (in a temporary copy)."""
+    require_binaries("exiftool")
+    path = tmp_path / f"o{orientation}-{name}"
+    shutil.copyfile(require_samples() / "real" / name, path)
+    subprocess.run(
+        ["exiftool", "-q", "-n", "-overwrite_original", f"-Orientation={orientation}", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path.read_bytes()
+
+
+def pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB").tobytes()
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_jpeg_markers_agree_with_pillow(name: str) -> None:
+    data = sample(name)
+    info = jpeg_info(data)
+    with Image.open(io.BytesIO(data)) as image:
+        assert (info.columns, info.rows) == image.size
+        assert (info.process == "progressive") == bool(image.info.get("progressive"))
+    assert info.precision == 8 and info.components == 3 and info.orientation == 1
+
+
+def test_not_a_jpeg_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="not a JPEG"):
+        jpeg_info(b"II*\x00" + bytes(100))
+    with pytest.raises(ValueError):
+        jpeg_info(sample("22-canon_tags.jpg")[:300])
+
+
+def test_a_portrait_photo_is_turned_losslessly(tmp_path: Path) -> None:
+    require_binaries("jpegtran")
+    data = oriented(tmp_path, "22-canon_tags.jpg", 6)
+    assert jpeg_info(data).orientation == 6
+    frame = upright_frame(data)
+    assert frame.transform == "jpegtran -rotate 90" and frame.note is None
+    assert (frame.info.rows, frame.info.columns) == (1600, 1200)
+    assert frame.info.baseline and frame.info.orientation == 1
+    # Lossless: turning the frame back gives exactly the camera's pixels.
+    back = subprocess.run(
+        ["jpegtran", "-perfect", "-rotate", "270"], input=frame.data, capture_output=True
+    ).stdout
+    assert pixels(back) == pixels(data)
+
+
+def test_a_photo_that_cannot_turn_losslessly_goes_unrotated_and_says_so(tmp_path: Path) -> None:
+    require_binaries("jpegtran")
+    data = oriented(tmp_path, "Nikon_D70.jpg", 3)  # 100x66: edge blocks cannot move whole
+    frame = upright_frame(data)
+    assert frame.data == data and frame.transform is None
+    assert frame.note is not None and "sent unrotated" in frame.note
+
+
+def test_a_progressive_jpeg_becomes_baseline_with_the_same_pixels() -> None:
+    require_binaries("jpegtran")
+    data = sample("32-lens_data.jpeg")
+    frame = upright_frame(data)
+    assert frame.info.baseline and frame.data != data
+    assert pixels(frame.data) == pixels(data)
+
+
+def test_uids_are_deterministic_and_valid() -> None:
+    sha = "ab" * 32
+    first = instance_uid("2.25", PATIENT, sha)
+    assert first == instance_uid("2.25", PATIENT, sha.upper())
+    assert first != instance_uid("2.25", OTHER, sha)
+    assert first.startswith("2.25.") and first.is_valid and len(first) <= 64
+    root = "1.2.826.0.1.3680043.10.543"
+    custom = instance_uid(root, PATIENT, sha)
+    assert custom.startswith(root + ".") and custom.is_valid and len(custom) <= 64
+    assert study_uid(root, PATIENT, "ingest-1") != study_uid(root, PATIENT, "ingest-2")
+    for bad in ("1.02.3", "abc", "3.1", "1..2", "1." + "2" * 45):
+        with pytest.raises(ValueError, match="dicom_uid_root"):
+            check_uid_root(bad)
+
+
+def test_body_sites_are_coded_where_known() -> None:
+    region = anatomic_region("Left forearm")
+    assert region is not None
+    assert (region.CodeValue, region.CodingSchemeDesignator) == ("14975008", "SCT")
+    assert region.AnatomicRegionModifierSequence[0].CodeMeaning == "Left"
+    back = anatomic_region("upper back")
+    assert back is not None and back.CodeMeaning == "Back"
+    assert "AnatomicRegionModifierSequence" not in back
+    assert anatomic_region("behind the tattoo") is None
+    assert anatomic_region(None) is None
+
+
+def test_dataset_holds_the_camera_jpeg_and_no_invented_patient_details() -> None:
+    data = sample("Pentax_K10D.jpg")  # odd length
+    assert len(data) % 2 == 1
+    facts = PhotoFacts(
+        patient_id=PATIENT,
+        sha256="cd" * 32,
+        ingest_id="20261130T010203Z-abc",
+        captured_at=datetime(2008, 5, 4, 16, 47, 24),
+        subsec="25",
+        utc_offset="+12:00",
+        make="PENTAX Corporation",
+        model="PENTAX K10D",
+        site="right cheek",
+    )
+    ds = build_dataset(facts, upright_frame(data), DicomOptions(issuer="NHI"))
+    read = pydicom.dcmread(io.BytesIO(part10_bytes(ds)))
+    assert read.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
+    assert read.SOPClassUID == VL_PHOTOGRAPHIC == "1.2.840.10008.5.1.4.1.1.77.1.4"
+    assert (read.Modality, read.PatientID, read.IssuerOfPatientID) == ("XC", PATIENT, "NHI")
+    assert read.PatientName == "" and read.PatientBirthDate == "" and read.PatientSex == ""
+    assert read.AcquisitionDateTime == "20080504164724.25"
+    assert (read.ContentDate, read.ContentTime) == ("20080504", "164724.25")
+    assert read.TimezoneOffsetFromUTC == "+1200"
+    assert read.PhotometricInterpretation == "YBR_FULL_422"
+    assert (read.Rows, read.Columns) == (72, 100)
+    assert (read.Manufacturer, read.ManufacturerModelName) == ("PENTAX Corporation", "PENTAX K10D")
+    assert read.ImageLaterality == "R"
+    assert read.AnatomicRegionSequence[0].CodeMeaning == "Cheek"
+    frames = list(generate_frames(read.PixelData, number_of_frames=1))
+    assert frames[0][: len(data)] == data and bytes(frames[0]) == padded(data)
+
+
+# --- the real CLI on a real ingested archive ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def archived(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """An archive made by the real ``cardingest ingest`` of real camera files."""
+    root = tmp_path_factory.mktemp("dicom-archive")
+    env = environment(root)
+    map_file = make_source(root / "card")
+    ingest(root / "card", map_file, root / "archive", env=env)
+    return root / "archive", env
+
+
+def environment(root: Path, config_text: str = "") -> dict[str, str]:
+    config = root / "config.toml"
+    config.write_text(config_text, encoding="utf-8")
+    return {
+        "HOME": str(root / "home"),
+        "XDG_CONFIG_HOME": str(root / "home" / ".config"),
+        "CARDINGEST_CONFIG": str(config),
+    }
+
+
+def test_export_writes_files_that_dciodvfy_passes(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    require_binaries("dciodvfy", "jpegtran")
+    archive, env = archived
+    out = tmp_path / "out"
+    result = cli("dicom", "export", "--archive", archive, "--out", out, "--json", env=env)
+    assert result.returncode == 3, result.stderr  # the HEIC and the RAW are left out
+    document = json.loads(result.stdout)
+    assert document["summary"] == {"written": 7, "unchanged": 0, "failed": 0, "left_out": 2}
+    left = sorted(
+        (i["path"].rpartition(".")[2], i["reason"])
+        for i in document["items"]
+        if i["action"] == "left-out"
+    )
+    assert [ext for ext, _ in left] == ["cr3", "heic"]
+    assert left[0][1].startswith("CR3 is not sent") and left[1][1].startswith("HEIC")
+    assert "left out:" in result.stderr and ".heic" in result.stderr and ".cr3" in result.stderr
+    records = search(archive, env)
+    dates = exiftool_dates(require_samples())
+    files = sorted(out.rglob("*.dcm"))
+    assert len(files) == len(JPEGS) == 7
+    for path in files:
+        check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+        report = check.stdout + check.stderr
+        assert "VLPhotographicImage" in report  # dciodvfy recognised the IOD and checked it
+        errors = [line for line in report.splitlines() if "Error" in line]
+        assert errors == [], f"{path.name}: {errors}"
+        ds = pydicom.dcmread(path)
+        item = next(i for i in document["items"] if i.get("file") == str(path))
+        record = records[item["path"]]
+        assert ds.PatientID == record["patient_id"] == path.parent.name
+        assert ds.SOPInstanceUID == item["sop_instance_uid"]
+        assert ds.AcquisitionDateTime.startswith(dicom_datetime(record["captured_at"]))
+        original = (archive / item["path"]).read_bytes()
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+        if "transform" not in item:
+            assert bytes(frame) == padded(original)
+    # exiftool's DateTimeOriginal is the oracle for the capture time.
+    by_path = {i["path"]: i for i in document["items"]}
+    canon = next(p for p in by_path if p.endswith("JBX3656-20071129-161621.jpg"))
+    ds = pydicom.dcmread(by_path[canon]["file"])
+    expected = dates["22-canon_tags.jpg"].replace(":", "").replace(" ", "")
+    assert ds.AcquisitionDateTime[:14] == expected
+    # One study per patient and ingest; the coded site and the free-text one.
+    studies = {pydicom.dcmread(f).StudyInstanceUID for f in files if f.parent.name == PATIENT}
+    assert len(studies) == 1
+    kodak = pydicom.dcmread(next((out / OTHER).glob("*.dcm")))
+    assert "AnatomicRegionSequence" not in kodak
+    assert kodak.ImageComments == "Body site: behind the tattoo"
+    first = pydicom.dcmread(next(f for f in files if f.parent.name == PATIENT))
+    assert first.AnatomicRegionSequence[0].CodeValue == "14975008"
+
+    audit = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    exports = [e for e in map(json.loads, audit) if e["event"] == "dicom-export"]
+    assert len(exports[-1]["files"]) == 7 and exports[-1]["out"] == str(out)
+
+    # Again: the same UIDs and bytes, nothing overwritten.
+    before = {f: f.read_bytes() for f in files}
+    again = cli("dicom", "export", "--archive", archive, "--out", out, "--json", env=env)
+    assert again.returncode == 3, again.stderr
+    assert json.loads(again.stdout)["summary"]["unchanged"] == 7
+    assert {f: f.read_bytes() for f in sorted(out.rglob("*.dcm"))} == before
+
+
+def test_export_one_patient_and_a_date_range(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    archive, env = archived
+    out = tmp_path / "one"
+    result = cli(
+        "dicom", "export", PATIENT.lower(), "--from", "2008-01-01", "--to", "2008-12-31",
+        "--archive", archive, "--out", out, "--json", env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = json.loads(result.stdout)["items"]
+    assert {i["id"] for i in written} == {PATIENT}
+    assert all("2008" in i["path"] for i in written) and len(written) == 3
+
+
+def test_export_refuses_to_overwrite_another_file(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    archive, env = archived
+    out = tmp_path / "out"
+    (out / OTHER).mkdir(parents=True)
+    kodak = next(p for p in search(archive, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    squatter = out / OTHER / (Path(kodak).stem + ".dcm")
+    squatter.write_bytes(b"someone else's file")
+    result = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, env=env)
+    assert result.returncode == 1
+    assert "not overwriting" in result.stderr and squatter.read_bytes() == b"someone else's file"
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "message"),
+    [
+        ("[pacs]\nhost = 'x'\nport = 104\nae_title = 'A'\nbogus = 1\n", [], "[pacs] bogus"),
+        ("[pacs]\nhost = 'x'\nport = 70000\nae_title = 'A'\n", [], "port 70000"),
+        ("[pacs]\nhost = 'x'\nae_title = 'A'\n", [], "needs port"),
+        ("[pacs]\nhost = 'x'\nport = 104\nae_title = 'MUCH_TOO_LONG_AE_TITLE'\n", [], "1-16"),
+        ("dicom_uid_root = '1.02'\n[pacs]\nstow_url = 'http://x'\n", [], "dicom_uid_root"),
+        ("", [], "No [pacs] table"),
+        ("[pacs]\nstow_url = 'ftp://x'\n", [], "stow_url"),
+        ("[pacs]\nstow_url = 'http://127.0.0.1:9'\n", ["NOTANID"], "NOTANID"),
+        ("[pacs]\nstow_url = 'http://127.0.0.1:9'\n", ["--from", "2008-13-01"], "--from"),
+    ],
+)
+def test_bad_config_or_input_is_exit_2_naming_it(
+    archived: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    config: str,
+    args: list[str],
+    message: str,
+) -> None:
+    archive, _env = archived
+    env = environment(tmp_path, config)
+    result = cli("dicom", "send", *args, "--archive", archive, "--json", env=env)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["error"]["exit"] == 2
+
+
+def test_a_changed_archive_copy_is_never_exported(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    archive, env = archived
+    copy = Path(shutil.copytree(archive, tmp_path / "archive"))
+    kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    data = bytearray((copy / kodak).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / kodak).write_bytes(bytes(data))
+    out = tmp_path / "out"
+    result = cli("dicom", "export", OTHER, "--archive", copy, "--out", out, "--json", env=env)
+    assert result.returncode == 1, result.stderr
+    failed = [i for i in json.loads(result.stdout)["items"] if i["action"] == "failed"]
+    assert [i["path"] for i in failed] == [kodak]
+    assert "no longer matches its checksum" in failed[0]["reason"]
+    assert not list(out.rglob("*.dcm"))
+
+
+def test_slates_are_not_exported(archived: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    archive, env = archived
+    copy = Path(shutil.copytree(archive, tmp_path / "archive"))
+    kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    with closing(sqlite3.connect(copy / ".cardingest" / "catalogue.sqlite")) as conn:
+        conn.execute("UPDATE files SET role = 'slate' WHERE archive_path = ?", (kodak,))
+        conn.commit()
+    out = tmp_path / "out"
+    result = cli("dicom", "export", OTHER, "--archive", copy, "--out", out, "--json", env=env)
+    assert result.returncode == 3, result.stderr  # only the HEIC and RAW are reported
+    items = json.loads(result.stdout)["items"]
+    assert kodak not in {i["path"] for i in items} and not list(out.rglob("*.dcm"))
+
+
+def test_a_typo_in_pacs_is_an_error_for_every_command(tmp_path: Path) -> None:
+    env = environment(tmp_path, "[pacs]\nhots = 'pacs.example'\n")
+    result = cli("search", "--archive", tmp_path, env=env)
+    assert result.returncode == 2 and "unknown key [pacs] hots" in result.stderr
+
+
+def test_an_id_with_nothing_archived_is_exit_2(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    archive, env = archived
+    result = cli("dicom", "export", "MCJ1984", "--archive", archive, "--out", tmp_path, env=env)
+    assert result.returncode == 2 and "No photos of MCJ1984" in result.stderr
+
+
+def test_no_catalogue_is_exit_1(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    result = cli("dicom", "export", "--archive", tmp_path / "empty", env=env)
+    assert result.returncode == 1 and "No catalogue" in result.stderr

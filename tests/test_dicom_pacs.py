@@ -1,0 +1,365 @@
+"""``cardingest dicom send`` to a real Orthanc PACS that the tests start on loopback.
+
+Each stored instance is checked through Orthanc's REST API: its raw frame is the archived
+JPEG (or its lossless upright turn), its Patient ID and acquisition time are right. A second
+send stores nothing new; Orthanc stopped mid-send (a Lua filter that exits Orthanc at the
+third photo, so the point is exact, not timed) is exit 1 and the re-run sends only the rest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from cardimage import require_binaries
+from dicom_helpers import (
+    JPEGS,
+    NOT_SENT,
+    OTHER,
+    PATIENT,
+    Orthanc,
+    cli,
+    dicom_datetime,
+    ingest,
+    make_source,
+    padded,
+    search,
+)
+from PIL import Image
+
+STOP_AT_THIRD = """
+count = 0
+function ReceivedInstanceFilter(dicom, origin, info)
+  count = count + 1
+  if count == 3 then
+    os.exit(1)
+  end
+  return true
+end
+"""
+DISCARD_ALL = """
+function ReceivedInstanceFilter(dicom, origin, info)
+  return false
+end
+"""
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Real camera files in a card-like folder, and the archive the real ingest made of them."""
+    root = tmp_path_factory.mktemp("pacs-source")
+    map_file = make_source(root / "card")
+    env = environment(root, root / "config.toml")
+    ingest(root / "card", map_file, root / "archive", env=env)
+    return root / "card", map_file, root / "archive"
+
+
+def environment(root: Path, config: Path) -> dict[str, str]:
+    if not config.exists():
+        config.write_text("", encoding="utf-8")
+    return {
+        "HOME": str(root / "home"),
+        "XDG_CONFIG_HOME": str(root / "home" / ".config"),
+        "CARDINGEST_CONFIG": str(config),
+    }
+
+
+@pytest.fixture
+def archive(source: tuple[Path, Path, Path], tmp_path: Path) -> Path:
+    """A private copy of the ingested archive (sends are recorded in its catalogue)."""
+    return Path(shutil.copytree(source[2], tmp_path / "archive"))
+
+
+@pytest.fixture
+def pacs(tmp_path: Path) -> Iterator[Orthanc]:
+    require_binaries("Orthanc", "jpegtran")
+    server = Orthanc(tmp_path / "orthanc")
+    yield server
+    server.stop()
+
+
+def send(archive: Path, env: dict[str, str], *args: str) -> tuple[int, dict]:
+    result = cli("dicom", "send", *args, "--archive", archive, "--json", env=env)
+    assert "Traceback" not in result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def sent_rows(archive: Path) -> list[tuple[str, str, str | None]]:
+    path = archive / ".cardingest" / "catalogue.sqlite"
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+        return conn.execute(
+            "SELECT f.archive_path, d.sop_instance_uid, d.transform FROM dicom_sends d"
+            " JOIN files f ON f.id = d.file_id ORDER BY d.id"
+        ).fetchall()
+
+
+def audit_events(archive: Path, name: str) -> list[dict]:
+    lines = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    return [event for event in map(json.loads, lines) if event["event"] == name]
+
+
+def check_stored(pacs: Orthanc, archive: Path, env: dict[str, str], items: list[dict]) -> None:
+    """Every sent item is in Orthanc with the archived JPEG (or its turn) as its frame."""
+    stored = pacs.instances()
+    records = search(archive, env)
+    for item in items:
+        tags = stored[item["sop_instance_uid"]]
+        record = records[item["path"]]
+        assert tags["PatientID"] == record["patient_id"] == item["id"]
+        assert tags["IssuerOfPatientID"] == "NHI"
+        assert tags["PatientName"] == "" and tags["PatientBirthDate"] == ""
+        assert tags["SOPClassUID"] == "1.2.840.10008.5.1.4.1.1.77.1.4"
+        assert tags["Modality"] == "XC"
+        assert tags["AcquisitionDateTime"].startswith(dicom_datetime(record["captured_at"]))
+        original = (archive / item["path"]).read_bytes()
+        frame = pacs.frame(tags["orthanc_id"])
+        transform = item.get("transform")
+        if transform is None:
+            assert frame == padded(original), item["path"]
+        elif transform == "jpegtran -rotate 90":
+            turned = subprocess.run(
+                ["jpegtran", "-perfect", "-copy", "icc", "-rotate", "90"],
+                input=original,
+                capture_output=True,
+                check=True,
+            ).stdout
+            assert frame == padded(turned)
+            with Image.open(io.BytesIO(original)) as before, Image.open(io.BytesIO(frame)) as after:
+                assert after.size == (before.size[1], before.size[0])
+        else:
+            assert transform.endswith("(progressive to baseline)")
+            with Image.open(io.BytesIO(original)) as a, Image.open(io.BytesIO(frame)) as b:
+                assert a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
+
+
+def test_send_stores_one_instance_per_jpeg_and_a_second_send_nothing(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    pacs.start()
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    code, document = send(archive, env)
+    assert code == 3  # the HEIC and the RAW are left out, with their reasons
+    assert document["summary"] == {
+        "sent": len(JPEGS), "already_sent": 0, "failed": 0, "left_out": NOT_SENT, "not_sent": 0,
+    }  # fmt: skip
+    sent = [i for i in document["items"] if i["action"] == "sent"]
+    assert len(pacs.instances()) == len(JPEGS) == 7
+    check_stored(pacs, archive, env, sent)
+    # The two photos that ask to be turned: one turned losslessly, one could not be.
+    transforms = sorted(str(i.get("transform")) for i in sent)
+    assert transforms.count("jpegtran -rotate 90") == 1
+    assert sum("unrotated" in i.get("note", "") for i in sent) == 1
+    # One study per patient and ingest.
+    studies = pacs.get("/studies?expand")
+    assert sorted(s["PatientMainDicomTags"]["PatientID"] for s in studies) == [OTHER, PATIENT]
+    # Recorded: catalogue (where, when, UID) and audit log.
+    rows = sent_rows(archive)
+    assert sorted(r[1] for r in rows) == sorted(i["sop_instance_uid"] for i in sent)
+    event = audit_events(archive, "dicom-send")[-1]
+    assert (
+        event["destination"] == document["destination"] == f"TESTPACS@127.0.0.1:{pacs.dicom_port}"
+    )
+    assert len(event["sent"]) == 7
+
+    before = pacs.last_change()
+    code, again = send(archive, env)
+    assert code == 3 and again["summary"]["sent"] == 0
+    assert again["summary"]["already_sent"] == 7
+    assert pacs.last_change() == before and len(pacs.instances()) == 7
+    assert len(sent_rows(archive)) == 7
+
+    # --force sends again: the same instances (deterministic UIDs), no duplicates.
+    code, forced = send(archive, env, "--force", PATIENT)
+    assert code == 0 and forced["summary"]["sent"] == 6
+    assert len(pacs.instances()) == 7
+
+
+def test_pacs_stopped_mid_send_is_exit_1_and_the_rerun_sends_the_rest(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    pacs.start(lua=STOP_AT_THIRD)
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    code, first = send(archive, env)
+    assert code == 1
+    assert first["stopped"] and "stopped answering" in first["stopped"]
+    assert first["summary"]["sent"] == 2 and first["summary"]["not_sent"] == 5
+    assert pacs.wait_exit() != 0
+    confirmed = {r[0] for r in sent_rows(archive)}
+    assert confirmed == {i["path"] for i in first["items"] if i["action"] == "sent"}
+
+    pacs.start(lua="")
+    assert len(pacs.instances()) == 2
+    code, second = send(archive, env)
+    assert code == 3, second
+    done = {i["path"] for i in second["items"] if i["action"] == "sent"}
+    assert done == {i["path"] for i in first["items"] if i["action"] == "not-sent"}
+    assert not done & confirmed and len(done) == 5
+    assert len(pacs.instances()) == 7 and len(sent_rows(archive)) == 7
+    check_stored(pacs, archive, env, [i for i in second["items"] if i["action"] == "sent"])
+    events = audit_events(archive, "dicom-send")
+    assert events[0]["stopped"] and len(events[0]["not_sent"]) == 5 and len(events[-1]["sent"]) == 5
+    assert cli("audit", "--archive", archive, env=env).returncode == 0  # the chain holds
+
+
+def test_a_pacs_that_discards_or_is_down_is_exit_1_and_nothing_counts_as_sent(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    # Orthanc 1.10 answers C-STORE success for an instance its filter discards: only the
+    # query back shows it is not there.
+    pacs.start(lua=DISCARD_ALL)
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    code, document = send(archive, env, OTHER)
+    assert code == 1 and document["summary"]["failed"] == 1
+    failed = [i for i in document["items"] if i["action"] == "failed"]
+    assert "a query does not find it" in failed[0]["reason"]
+    assert sent_rows(archive) == [] and pacs.instances() == {}
+    # A calling AE title the PACS does not know.
+    stranger = tmp_path / "stranger.toml"
+    stranger.write_text(
+        pacs.config_toml(stranger).read_text().replace('"CARDINGEST"', '"STRANGER"'), "utf-8"
+    )
+    result = cli("dicom", "send", OTHER, "--archive", archive, env=environment(tmp_path, stranger))
+    assert result.returncode == 1, result.stderr
+    assert "STRANGER" in result.stderr or "refused" in result.stderr, result.stderr
+    assert sent_rows(archive) == []
+    pacs.stop()
+    result = cli("dicom", "send", OTHER, "--archive", archive, env=env)
+    assert result.returncode == 1 and "does not answer" in result.stderr
+    assert "Traceback" not in result.stderr and sent_rows(archive) == []
+
+
+def test_a_pacs_that_does_not_let_us_store_is_exit_1_with_the_reason(
+    archive: Path, tmp_path: Path
+) -> None:
+    require_binaries("Orthanc")
+    server = Orthanc(tmp_path / "orthanc", allow_store=False)
+    try:
+        server.start()
+        env = environment(tmp_path, server.config_toml(tmp_path / "config.toml"))
+        code, document = send(archive, env, PATIENT)
+        assert code == 1 and document["summary"]["not_sent"] == 6
+        assert "does not let calling AE 'CARDINGEST' store" in document["stopped"]
+        assert sent_rows(archive) == [] and server.instances() == {}
+    finally:
+        server.stop()
+
+
+def test_stow_rs_to_dicomweb(archive: Path, tmp_path: Path) -> None:
+    require_binaries("Orthanc")
+    server = Orthanc(tmp_path / "orthanc", dicomweb=True)
+    try:
+        server.start()
+        env = environment(tmp_path, server.config_toml(tmp_path / "config.toml", stow=True))
+        code, document = send(archive, env, PATIENT)
+        assert code == 0 and document["summary"]["sent"] == 6
+        assert document["destination"] == f"{server.url}/dicom-web/studies"
+        check_stored(server, archive, env, document["items"])
+        code, again = send(archive, env, PATIENT)
+        assert code == 0 and again["summary"]["already_sent"] == 6
+    finally:
+        server.stop()
+
+
+def test_ingest_send_sends_after_a_clean_ingest(
+    source: tuple[Path, Path, Path], pacs: Orthanc, tmp_path: Path
+) -> None:
+    card, map_file, _archive = source
+    pacs.start()
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    archive = tmp_path / "fresh-archive"
+    result = cli(
+        "ingest", card, "--map", map_file, "--archive", archive, "--send", "--json", env=env
+    )
+    assert result.returncode == 3, result.stderr  # the HEIC and RAW are archived, not sent
+    document = json.loads(result.stdout)
+    assert document["summary"]["copied"] == 9
+    assert document["dicom_send"]["summary"]["sent"] == 7
+    assert len(pacs.instances()) == 7
+    check_stored(
+        pacs,
+        archive,
+        env,
+        [i for i in document["dicom_send"]["items"] if i["action"] == "sent"],
+    )
+
+
+def test_ingest_send_without_pacs_config_copies_nothing(
+    source: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    card, map_file, _archive = source
+    env = environment(tmp_path, tmp_path / "config.toml")
+    archive = tmp_path / "untouched"
+    result = cli("ingest", card, "--map", map_file, "--archive", archive, "--send", env=env)
+    assert result.returncode == 2 and "[pacs]" in result.stderr
+    assert not archive.exists()
+
+
+HOLD_THIRD = """
+count = 0
+function ReceivedInstanceFilter(dicom, origin, info)
+  count = count + 1
+  if count == 3 then
+    local mark = io.open("{mark}", "w")
+    mark:write("holding")
+    mark:close()
+    local gate = io.open("{gate}", "r")
+    gate:read("*l")
+    gate:close()
+  end
+  return true
+end
+"""
+
+
+def test_send_killed_mid_send_then_rerun_leaves_no_duplicate(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    """kill -9 of cardingest while the PACS holds the third photo: the two confirmed ones are
+    recorded, the re-run sends the other five (the PACS keeps one instance per UID)."""
+    mark, gate = tmp_path / "holding", tmp_path / "gate"
+    os.mkfifo(gate)
+    pacs.start(lua=HOLD_THIRD.replace("{mark}", str(mark)).replace("{gate}", str(gate)))
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    command = [sys.executable, "-m", "cardingest.cli", "dicom", "send", "--archive", str(archive)]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(3000):  # bounded: the filter writes the mark when it holds photo 3
+            if mark.exists() or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert mark.exists(), "the PACS never got the third photo"
+        process.kill()
+        assert process.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+        if mark.exists():  # the filter opens the gate after the mark: this cannot block
+            with open(gate, "w") as release:
+                release.write("go\n")
+    assert len(sent_rows(archive)) == 2
+    pacs.stop()
+    pacs.start(lua="")
+    code, rerun = send(archive, env)
+    assert code == 3, rerun
+    assert rerun["summary"]["sent"] == 5 and rerun["summary"]["already_sent"] == 2
+    assert len(pacs.instances()) == 7 and len(sent_rows(archive)) == 7
+    assert len({row[1] for row in sent_rows(archive)}) == 7
+    assert cli("audit", "--archive", archive, env=env).returncode == 0

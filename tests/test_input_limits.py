@@ -1,0 +1,85 @@
+"""Issue 12, item 7: limits before parsing. Maps and configs that are not regular files are
+read with the same cap as a file; a CSV cell over the csv field limit and a config that is not
+UTF-8 are exit 2 with the file and line; an empty archive setting is refused."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from badinput_helpers import cardingest, folder_card, photos
+from cardimage import require_samples
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> Path:
+    require_samples()
+    return folder_card(tmp_path / "card", {b"DCIM/100CANON/IMG_0001.JPG": photos(1)[0]})
+
+
+@pytest.fixture
+def endless_fifo(tmp_path: Path) -> Iterator[Path]:
+    """A named pipe with a writer that never stops (`yes` into it)."""
+    fifo = tmp_path / "endless.csv"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"exec yes 'files,id' > '{fifo}'"])
+    yield fifo
+    writer.kill()
+    writer.wait()
+
+
+def preview(card: Path, tmp_path: Path, *args: str | Path, env: dict[str, str] | None = None):
+    return cardingest(
+        "preview", card, *args, "--archive", tmp_path / "archive", home=tmp_path / "home", env=env
+    )
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_a_map_that_never_ends_is_capped(
+    kind: str, card: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    source = Path("/dev/zero") if kind == "dev-zero" else request.getfixturevalue("endless_fifo")
+    run = preview(card, tmp_path, "--map", source)
+    assert run.code == 2, run.stderr
+    assert str(source) in run.stderr and "larger than 2 MiB" in run.stderr
+    assert not (tmp_path / "archive").exists()
+
+
+def test_a_config_that_never_ends_is_capped(card: Path, tmp_path: Path) -> None:
+    run = preview(card, tmp_path, "--id", "JBX3656", env={"CARDINGEST_CONFIG": "/dev/zero"})
+    assert run.code == 2 and "/dev/zero" in run.stderr and "larger than" in run.stderr
+
+
+def test_a_cell_over_the_csv_field_limit_names_its_line(card: Path, tmp_path: Path) -> None:
+    huge = "x" * (csv.field_size_limit() + 10)
+    map_file = tmp_path / "map.csv"
+    map_file.write_text(f'files,id\nIMG_0001,JBX3656\n"{huge}",JBX3656\n', encoding="utf-8")
+    run = preview(card, tmp_path, "--map", map_file)
+    assert run.code == 2, run.stderr
+    assert str(map_file) in run.stderr and "line 3" in run.stderr
+    assert "field larger than field limit" in run.stderr
+
+
+def test_a_config_that_is_not_utf8_names_its_line(card: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_bytes(b'operator = "clinic"\n# notes\nsite = "caf\xe9"\n')
+    run = preview(card, tmp_path, "--id", "JBX3656", env={"CARDINGEST_CONFIG": str(config)})
+    assert run.code == 2, run.stderr
+    assert str(config) in run.stderr and "line 3" in run.stderr and "0xe9" in run.stderr
+
+
+def test_an_empty_archive_setting_is_refused(card: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('archive = ""\n', encoding="utf-8")
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    env = {"CARDINGEST_CONFIG": str(config)}
+    run = cardingest("ingest", card, "--id", "JBX3656", home=home, env=env, cwd=cwd)
+    assert run.code == 2 and "'archive' is empty" in run.stderr
+    empty = cardingest("ingest", card, "--id", "JBX3656", "--archive", "", home=home, cwd=cwd)
+    assert empty.code == 2 and "--archive is empty" in empty.stderr
+    assert list(cwd.iterdir()) == []  # never the current folder

@@ -1,0 +1,75 @@
+"""Issue 12, item 11: an archive that is the card, or inside it, reached through another path
+(a bind mount), is refused like a path overlap: by device and inode up the tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from badinput_helpers import cardingest, photos
+from cardimage import CardFactory, require, require_samples
+
+
+@pytest.fixture
+def bind() -> Iterator[Callable[[Path, Path], Path]]:
+    """``bind(source, target)``: a second path to ``source``; unmounted after the test."""
+    require(os.geteuid() == 0, "a bind mount needs root")
+    made: list[Path] = []
+
+    def mount(source: Path, target: Path) -> Path:
+        target.mkdir(parents=True)
+        done = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True)
+        require(done.returncode == 0, f"cannot bind-mount here: {done.stderr!r}")
+        made.append(target)
+        return target
+
+    yield mount
+    for target in reversed(made):
+        subprocess.run(["umount", str(target)], check=False)
+
+
+def _files(card: Path) -> list[str]:
+    return sorted(p.relative_to(card).as_posix() for p in card.rglob("*"))
+
+
+def test_archive_on_the_card_through_a_bind_mount_is_refused(
+    fat_card: CardFactory, tmp_path: Path, bind: Callable[[Path, Path], Path]
+) -> None:
+    require_samples()
+    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": photos(1)[0]})
+    alias = bind(card, tmp_path / "alias")
+    home = tmp_path / "home"
+    before = _files(card)
+    for archive in (alias / "archive", alias, alias / "DCIM" / "100CANON"):
+        run = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home)
+        assert run.code == 2, (archive, run.stderr)
+        assert "overlap" in run.stderr
+    assert _files(card) == before  # nothing was created on the card
+
+
+def test_backup_reaching_the_archive_through_a_bind_mount_is_refused(
+    tmp_path: Path, bind: Callable[[Path, Path], Path]
+) -> None:
+    require_samples()
+    card = tmp_path / "card" / "DCIM" / "100CANON"
+    card.mkdir(parents=True)
+    (card / "IMG_0001.JPG").write_bytes(photos(1)[0].read_bytes())
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    alias = bind(archive, tmp_path / "nas")
+    run = cardingest(
+        "ingest",
+        tmp_path / "card",
+        "--id",
+        "JBX3656",
+        "--archive",
+        archive,
+        "--backup",
+        alias / "backup",
+        home=tmp_path / "home",
+    )
+    assert run.code == 2 and "overlap" in run.stderr
+    assert list(archive.iterdir()) == []

@@ -1,0 +1,97 @@
+"""Issue 12, item 9: a read-only archive can be verified, searched, previewed and dry-run
+wiped, even with a hot write-ahead log left by a killed writer. The archive is made read-only
+with a read-only bind mount (root ignores file modes, not a read-only mount)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from badinput_helpers import cardingest, photos
+from cardimage import CardFactory, require, require_samples
+
+HOT_WAL = """
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA wal_autocheckpoint = 0")
+file_id = db.execute("SELECT id FROM files ORDER BY id LIMIT 1").fetchone()[0]
+db.execute("INSERT INTO keywords VALUES (?, 'diagnosis', 0, 'melanoma')", (file_id,))
+os._exit(0)  # like kill -9: no checkpoint, the row lives only in the WAL
+"""
+
+
+def _bind_readonly(source: Path, target: Path) -> None:
+    target.mkdir()
+    subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
+    subprocess.run(["mount", "-o", "remount,ro,bind", str(target)], check=True)
+
+
+@pytest.fixture
+def readonly_view(tmp_path: Path) -> Iterator[Path]:
+    """``tmp_path/ro``: where the test's archive at ``tmp_path/archive`` is bound read-only."""
+    require(os.geteuid() == 0, "a read-only bind mount needs root")
+    target = tmp_path / "ro"
+    yield target
+    # Path.is_mount cannot see a bind mount of a folder of the same filesystem: ask the kernel.
+    if f" {target} " in Path("/proc/mounts").read_text():
+        subprocess.run(["umount", str(target)], check=False)
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_readonly_archive_with_a_hot_wal(
+    fat_card: CardFactory, tmp_path: Path, readonly_view: Path
+) -> None:
+    require_samples()
+    first, second = photos(2)
+    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": first, "DCIM/100CANON/IMG_0002.JPG": second})
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    database = archive / ".cardingest" / "catalogue.sqlite"
+    subprocess.run([sys.executable, "-c", HOT_WAL, str(database)], check=True)
+    wal = database.with_name("catalogue.sqlite-wal")
+    assert wal.stat().st_size > 0, "the WAL should hold the new keyword row"
+    try:
+        _bind_readonly(archive, readonly_view)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        require(False, f"cannot make a read-only bind mount here: {exc}")
+    before = _tree(archive)
+
+    verify = cardingest("verify", "--archive", readonly_view, "--json", home=home)
+    assert verify.code == 0, verify.stderr
+    assert verify.json()["summary"]["ok"] == 2
+    assert "read-only" in verify.stderr
+
+    search = cardingest(
+        "search", "--diagnosis", "melanoma", "--archive", readonly_view, "--json", home=home
+    )
+    assert search.code == 0, search.stderr
+    assert len(search.json()["results"]) == 1  # the row only the hot WAL holds
+
+    preview = cardingest(
+        "preview", card, "--id", "JBX3656", "--archive", readonly_view, "--json", home=home
+    )
+    assert preview.code == 0, preview.stderr
+    assert preview.json()["summary"]["skip"] == 2
+
+    dry = cardingest("wipe", card, "--archive", readonly_view, "--dry-run", "--json", home=home)
+    assert dry.code == 0, dry.stderr
+    assert dry.json()["summary"] == {"removed": 2, "kept": 0}
+    assert (card / "DCIM/100CANON/IMG_0001.JPG").exists()
+
+    # A real wipe needs to write the audit log: a clear refusal, nothing removed.
+    real = cardingest("wipe", card, "--archive", readonly_view, "--yes", home=home)
+    assert real.code == 1 and "error" in real.stderr
+    assert (card / "DCIM/100CANON/IMG_0001.JPG").exists()
+
+    subprocess.run(["umount", str(readonly_view)], check=True)
+    assert _tree(archive) == before  # nothing written: no lock, no WAL replay, no marks

@@ -1,0 +1,185 @@
+"""Interactive assignment writes the contact sheet of its groups before the first question.
+
+The installed console script runs under a pseudo-terminal (pexpect) on the demo card.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+from cardimage import require
+from clinic_helpers import cardingest_exe, invoke
+from sheet_helpers import Page
+
+from cardingest.demo import make_demo_card
+
+GROUP_SIZES = {"1": 3, "2": 1, "3": 1, "4": 1}
+"""The demo card's time-gap groups, as the prompts number them."""
+
+
+@pytest.fixture(autouse=True)
+def _test_ids(test_ids: Path) -> Path:
+    """The demo card's IDs are from the NHI test range."""
+    return test_ids
+
+
+def spawn(tmp: Path, *args: str | Path) -> pexpect.spawn:
+    require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
+    return pexpect.spawn(
+        cardingest_exe(),
+        [str(a) for a in args],
+        env={**os.environ, "TERM": "dumb", "TMPDIR": str(tmp)},
+        encoding="utf-8",
+        timeout=60,
+    )
+
+
+def finish(child: pexpect.spawn) -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    return int(child.exitstatus)
+
+
+def groups_on(sheet: Path) -> dict[str, int]:
+    """Photos per numbered group on a sheet."""
+    page = Page(sheet.read_text(encoding="utf-8"))
+    counts: dict[str, int] = {}
+    text = sheet.read_text(encoding="utf-8")
+    for number in (s["data-group"] for s in page.sections if s.get("data-group")):
+        assert number is not None
+        start = text.index(f'data-group="{number}"')
+        end = text.find("<section", start)
+        counts[number] = text[start : end if end >= 0 else None].count("<figure")
+    return counts
+
+
+def test_groups_sheet_is_a_private_temporary_file_while_asking(tmp_path: Path) -> None:
+    card, _ = make_demo_card(tmp_path)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    child = spawn(scratch, "preview", card, "--archive", tmp_path / "archive")
+    child.expect(r"Contact sheet of these groups \(temporary file[^)]*\)")
+    child.expect(r"file://(\S+\.html)")
+    sheet = Path(child.match.group(1))
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    # While the nurse types: the sheet is there, private, its group numbers the prompts'.
+    assert sheet.parent == scratch
+    assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
+    assert groups_on(sheet) == GROUP_SIZES
+    assert "ID not yet given" in Page(sheet.read_text(encoding="utf-8")).all_text
+    child.sendline("ZAC5361")
+    for number in (2, 3):
+        child.expect_exact(f"Patient ID for group {number} (blank: leave on the card, .: same as")
+        child.sendline("")
+    child.expect_exact(
+        "Patient ID for group 4 (blank: leave on the card, .: same as group 3 (blank)): "
+    )
+    child.sendline("ZAA0067")
+    child.expect(r"4 to copy")
+    assert finish(child) == 3
+    assert not sheet.exists()  # removed when the command ended
+    assert list(scratch.iterdir()) == []
+
+
+def test_ingest_sheet_first_shows_the_groups_then_what_was_filed(tmp_path: Path) -> None:
+    card, _ = make_demo_card(tmp_path)
+    sheet = tmp_path / "sheet.html"
+    child = spawn(tmp_path, "ingest", card, "--archive", tmp_path / "archive", "--sheet", sheet)
+    child.expect(r"Contact sheet of these groups \(--sheet\)")
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    assert groups_on(sheet) == GROUP_SIZES
+    child.sendline("ZAC5361")
+    for number in (2, 3):
+        child.expect_exact(f"Patient ID for group {number} (blank: leave on the card, .: same as")
+        child.sendline("")
+    child.expect_exact(
+        "Patient ID for group 4 (blank: leave on the card, .: same as group 3 (blank)): "
+    )
+    child.sendline("ZAA0067")
+    child.expect(r"\[y/N\]: ")
+    child.sendline("y")
+    child.expect("copied and verified")
+    assert finish(child) == 3
+    page = Page(sheet.read_text(encoding="utf-8"))
+    assert "Contact sheet: ingest" in page.all_text
+    ids = [s.get("data-id") for s in page.sections if s.get("data-group")]
+    assert ids == ["ZAC5361", "ZAA0067"]
+    assert re.search(r"ZAC5361-20261124-091502\s*-2", page.all_text)
+    assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
+
+
+def test_an_existing_sheet_stops_the_command_before_anything_is_done(tmp_path: Path) -> None:
+    card, map_file = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    sheet = tmp_path / "kept.html"
+    sheet.write_text("the clinic's earlier sheet", encoding="utf-8")
+    for command in ("ingest", "preview", "map-template"):
+        extra = [] if command == "map-template" else ["--map", map_file, "--archive", archive]
+        code, out, err = invoke(command, card, *extra, "--sheet", sheet)
+        assert code == 2, (command, err)
+        assert "exists" in err and "never writes over" in err
+        assert sheet.read_text(encoding="utf-8") == "the clinic's earlier sheet"
+    assert not archive.exists()
+    code, out, err = invoke(
+        "ingest", card, "--map", map_file, "--archive", archive, "--sheet", sheet, "--json"
+    )
+    assert code == 2 and json.loads(out)["error"]["exit"] == 2
+    code, _, err = invoke(
+        "preview",
+        card,
+        "--map",
+        map_file,
+        "--archive",
+        archive,
+        "--sheet",
+        tmp_path / "no" / "s.html",
+    )
+    assert code == 2 and "cannot create it" in err
+    assert not archive.exists()
+
+
+def test_a_failed_command_leaves_no_empty_sheet(tmp_path: Path) -> None:
+    card, _ = make_demo_card(tmp_path)
+    bad_map = tmp_path / "bad.csv"
+    bad_map.write_text("files,id\nIMG_0001,ZAC3561\n", encoding="utf-8")
+    sheet = tmp_path / "sheet.html"
+    code, _, err = invoke("preview", card, "--map", bad_map, "--sheet", sheet)
+    assert code == 2, err
+    assert not sheet.exists()
+
+
+def test_ingest_dry_run_sheet_is_the_plan_and_copies_nothing(tmp_path: Path) -> None:
+    card, map_file = make_demo_card(tmp_path)
+    archive, sheet = tmp_path / "archive", tmp_path / "plan.html"
+    code, _out, err = invoke(
+        "ingest", card, "--map", map_file, "--archive", archive, "--dry-run", "--sheet", sheet
+    )
+    assert code == 3, err
+    assert not archive.exists()
+    page = Page(sheet.read_text(encoding="utf-8"))
+    assert "Contact sheet: preview (nothing copied yet)" in page.all_text
+    assert [s.get("data-id") for s in page.sections if s.get("data-group")] == [
+        "ZAC5361",
+        "ZAA0067",
+    ]
+    assert [f["data-source"] for f in page.figures if "hold" in (f.get("class") or "")] == [
+        "DCIM/100DEMO_/IMG_0006.JPG"
+    ]
+    assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
+
+
+def test_a_sheet_on_the_card_is_refused(tmp_path: Path) -> None:
+    card, map_file = make_demo_card(tmp_path)
+    for where in (card / "sheet.html", card / "DCIM" / "sheet.html"):
+        code, _out, err = invoke(
+            "preview", card, "--map", map_file, "--archive", tmp_path / "a", "--sheet", where
+        )
+        assert code == 2 and "is on the card" in err, err
+        assert not where.exists()

@@ -1,0 +1,412 @@
+"""Slates: the pure assignment (plan/slates.py), the payload rules and the barcode reader.
+
+The reader tests decode slates made from the real sample photos (tests/slate_photos.py).
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from factories import media
+from PIL import Image
+from slate_photos import photo_at, slate_photo
+
+from cardingest.archive import catalogue as catalogue_module
+from cardingest.archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from cardingest.card.slate import (
+    SlateOptions,
+    check_slate_pattern,
+    decode,
+    embedded_preview,
+    payload_id,
+)
+from cardingest.errors import ConfigError
+from cardingest.models import ArchiveState, IdMap, SlateRead
+from cardingest.plan.planner import make_plan
+from cardingest.plan.slate_template import slate_map_template
+from cardingest.plan.slates import NO_SLATE, assign
+
+T0 = datetime(2026, 11, 25, 9, 0, 0)
+SLATES = IdMap(rows=(), source="slates", slates=True)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def card_path(n: int, folder: str = "100CANON", ext: str = "JPG") -> str:
+    return f"DCIM/{folder}/IMG_{n:04d}.{ext}"
+
+
+def ok(path: str, *ids: str) -> SlateRead:
+    return SlateRead(path=path, ids=ids)
+
+
+BAD = "barcode (QR Code, 7 characters) is not a valid NHI"
+
+
+def test_each_slate_starts_a_group_in_capture_order_across_folders() -> None:
+    # DCF numbering restarts in 101CANON; capture order decides, not file names.
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(1)),
+        media(card_path(1, "101CANON"), at(5)),
+        media(card_path(2, "101CANON"), at(6)),
+        media(card_path(3), at(7)),
+    ]
+    reads = {
+        card_path(1): ok(card_path(1), "JBX3656"),
+        card_path(1, "101CANON"): ok(card_path(1, "101CANON"), "ACA31FM"),
+    }
+    result = assign(files, reads)
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(1): "JBX3656",
+        card_path(2): "JBX3656",
+        card_path(1, "101CANON"): "ACA31FM",
+        card_path(2, "101CANON"): "ACA31FM",
+        card_path(3): "ACA31FM",
+    }
+    assert result.slates == {card_path(1), card_path(1, "101CANON")}
+    assert result.slate_of[card_path(3)] == card_path(1, "101CANON")
+    assert not result.holds
+
+
+def test_photos_before_the_first_slate_are_held() -> None:
+    files = [media(card_path(n), at(n)) for n in range(1, 5)]
+    result = assign(files, {card_path(3): ok(card_path(3), "JBX3656")})
+    assert result.holds == {card_path(1): NO_SLATE, card_path(2): NO_SLATE}
+    assert set(result.rows) == {card_path(3), card_path(4)}
+
+
+def test_invalid_slate_holds_itself_and_its_group_until_the_next_slate() -> None:
+    files = [media(card_path(n), at(n)) for n in range(1, 7)]
+    reads = {
+        card_path(1): ok(card_path(1), "JBX3656"),
+        card_path(3): SlateRead(card_path(3), invalid=(BAD,)),
+        card_path(5): ok(card_path(5), "MCJ1984"),
+    }
+    result = assign(files, reads)
+    reason = f"slate IMG_0003.JPG: {BAD}"
+    assert result.holds == {card_path(3): reason, card_path(4): reason}
+    assert result.rows[card_path(2)].patient_id == "JBX3656"
+    assert result.rows[card_path(6)].patient_id == "MCJ1984"
+    assert result.slate_of[card_path(4)] == card_path(3)
+
+
+def test_two_different_ids_in_one_slate_hold_the_group() -> None:
+    files = [media(card_path(n), at(n)) for n in range(1, 4)]
+    result = assign(files, {card_path(1): ok(card_path(1), "ACA31FM", "JBX3656")})
+    reason = "slate IMG_0001.JPG: two different patient IDs (ACA31FM, JBX3656)"
+    assert result.holds == dict.fromkeys((card_path(n) for n in range(1, 4)), reason)
+    assert not result.rows
+
+
+def test_a_valid_id_beside_a_barcode_that_is_not_one_holds_the_group() -> None:
+    files = [media(card_path(1), at(0)), media(card_path(2), at(1))]
+    result = assign(files, {card_path(1): SlateRead(card_path(1), ("JBX3656",), (BAD,))})
+    assert set(result.holds) == {card_path(1), card_path(2)}
+    assert not result.rows
+
+
+def test_a_gap_holds_that_photo_and_the_rest_of_the_group() -> None:
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(10)),
+        media(card_path(3), at(57)),  # 47 minutes after the previous photo
+        media(card_path(4), at(58)),
+        media(card_path(5), at(60)),  # a new slate ends the held stretch
+        media(card_path(6), at(61)),
+    ]
+    reads = {card_path(1): ok(card_path(1), "JBX3656"), card_path(5): ok(card_path(5), "ACA31FM")}
+    result = assign(files, reads)
+    reason = "no new slate after a 47-minute gap"
+    assert result.holds == {card_path(3): reason, card_path(4): reason}
+    assert result.rows[card_path(2)].patient_id == "JBX3656"
+    assert result.rows[card_path(6)].patient_id == "ACA31FM"
+
+
+def test_gap_limit_is_configurable_and_exactly_the_limit_is_allowed() -> None:
+    files = [media(card_path(1), at(0)), media(card_path(2), at(5)), media(card_path(3), at(11))]
+    reads = {card_path(1): ok(card_path(1), "JBX3656")}
+    result = assign(files, reads, max_gap=timedelta(minutes=5))
+    assert card_path(2) in result.rows
+    assert result.holds == {card_path(3): "no new slate after a 6-minute gap"}
+
+
+def test_raw_jpeg_pair_is_read_through_its_jpeg_and_travels_together() -> None:
+    files = [
+        media(card_path(1, ext="CR2"), at(0)),
+        media(card_path(1), at(0)),
+        media(card_path(2, ext="CR2"), at(1)),
+        media(card_path(2, ext="XMP"), at(1), source="mtime"),
+    ]
+    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    assert result.slates == {card_path(1), card_path(1, ext="CR2")}
+    assert {p for p, r in result.rows.items() if r.patient_id == "JBX3656"} == {
+        card_path(1),
+        card_path(1, ext="CR2"),
+        card_path(2, ext="CR2"),
+        card_path(2, ext="XMP"),
+    }
+
+
+def test_a_heic_alone_is_not_read_and_a_warning_names_it_after_a_pause() -> None:
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(1)),
+        media(card_path(3, ext="HEIC"), at(20)),  # the first photo after a pause
+        media(card_path(4), at(21)),
+    ]
+    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    assert result.rows[card_path(3, ext="HEIC")].patient_id == "JBX3656"
+    (warning,) = result.warnings
+    assert warning.startswith(f"{card_path(3, ext='HEIC')}: a HEIC file without a JPEG twin")
+    assert "check it is no slate" in warning
+
+
+def test_a_raw_alone_is_read_through_its_preview_or_named_when_held() -> None:
+    readable = ("jpg", "nef")
+    files = [media(card_path(1, ext="NEF"), at(0)), media(card_path(2, ext="NEF"), at(1))]
+    unread = SlateRead(card_path(1, ext="NEF"), unread="a RAW file without a JPEG preview")
+    held = assign(files, {unread.path: unread}, readable=readable)
+    assert held.holds == dict.fromkeys((card_path(1, ext="NEF"), card_path(2, ext="NEF")), NO_SLATE)
+    assert any("without a JPEG preview cannot be read" in w for w in held.warnings)
+    read = assign(files, {unread.path: ok(unread.path, "JBX3656")}, readable=readable)
+    assert read.slates == {card_path(1, ext="NEF")}
+    assert read.rows[card_path(2, ext="NEF")].patient_id == "JBX3656"
+
+
+def test_a_photo_without_exif_time_is_held() -> None:
+    files = [media(card_path(1), at(0)), media(card_path(2), at(1), source="mtime")]
+    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    assert "no EXIF capture time" in result.holds[card_path(2)]
+
+
+def test_planner_names_slates_and_fills_role_and_slate() -> None:
+    files = [media(card_path(1), at(0)), media(card_path(2), at(0)), media(card_path(3), at(1))]
+    slates = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    plan = make_plan(files, SLATES, slates=slates)
+    items = {item.source: item for item in plan.items}
+    assert items[card_path(1)].target == "JBX3656/JBX3656-20261125-090000-slate.jpg"
+    assert items[card_path(1)].role == "slate"
+    # The photo in the same second as its slate is the second shot of that second.
+    assert items[card_path(2)].target == "JBX3656/JBX3656-20261125-090000-2.jpg"
+    assert items[card_path(2)].role == "photo"
+    assert items[card_path(3)].slate == card_path(1)
+    assert {item.action for item in plan.items} == {"copy"}
+
+
+def test_a_slate_name_taken_by_other_content_gets_the_next_number() -> None:
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(1, ext="CR2"), at(0)),
+        media(card_path(1, ext="XMP"), at(0)),
+    ]
+    slates = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    taken = frozenset({"JBX3656/JBX3656-20261125-090000-slate.jpg"})
+    plan = make_plan(files, SLATES, slates=slates, state=ArchiveState(taken_paths=taken))
+    assert sorted(item.target or "" for item in plan.items) == [
+        "JBX3656/JBX3656-20261125-090000-2-slate.cr2",
+        "JBX3656/JBX3656-20261125-090000-2-slate.jpg",
+        "JBX3656/JBX3656-20261125-090000-2-slate.xmp",
+    ]
+    assert {item.role for item in plan.items} == {"slate"}
+
+
+def test_planner_holds_with_the_slate_reason() -> None:
+    files = [media(card_path(1), at(0)), media(card_path(2), at(1))]
+    slates = assign(files, {card_path(2): ok(card_path(2), "JBX3656")})
+    plan = make_plan(files, SLATES, slates=slates)
+    held = [item for item in plan.items if item.action == "hold"]
+    assert [(i.source, i.reason) for i in held] == [(card_path(1), NO_SLATE)]
+
+
+def test_map_template_lists_groups_without_the_slates() -> None:
+    files = [media(card_path(n), at(n)) for n in range(1, 6)]
+    reads = {
+        card_path(2): ok(card_path(2), "JBX3656"),
+        card_path(4): SlateRead(card_path(4), invalid=(BAD,)),
+    }
+    text = slate_map_template(files, assign(files, reads))
+    lines = text.splitlines()
+    assert lines[0] == "files,id,diagnosis,site,consent"
+    assert "100CANON/IMG_0003,JBX3656,,," in lines
+    assert all(not line.startswith("100CANON/IMG_0002") for line in lines)
+    assert all(line.startswith("#") for line in lines[1:] if "JBX3656" not in line[:30])
+    assert any(line.startswith("# held (no slate before this photo)") for line in lines)
+
+
+# ---- payloads: only the ID is kept, never "corrected" ----------------------------------
+
+
+def test_payload_id_takes_a_valid_id_only() -> None:
+    options = SlateOptions()
+    assert payload_id("JBX3656", options) == "JBX3656"
+    assert payload_id("jbx3656", options) == "JBX3656"  # upper-cased, as everywhere
+    assert payload_id("JBX3657", options) is None  # check digit: never corrected
+    assert payload_id(" JBX3656", options) is None
+    assert payload_id("ZAC5361", options) is None  # test range
+    assert payload_id("ZAC5361", SlateOptions(allow_test_ids=True)) == "ZAC5361"
+    assert payload_id("../JBX3656", options) is None
+
+
+def test_slate_pattern_first_matching_group_is_the_id() -> None:
+    gs1 = SlateOptions(slate_pattern=r"\(91\)([A-Z0-9]+)|^([A-Z0-9]+)$")
+    assert payload_id("(91)ACA31FM(7250)19800101(7254)JANE", gs1) == "ACA31FM"
+    assert payload_id("MCJ1984", gs1) == "MCJ1984"
+    assert payload_id("(7250)19800101", gs1) is None
+    url = SlateOptions(slate_pattern=r"[?&]nhi=([A-Za-z0-9]+)")
+    assert payload_id("https://clinic.example/p?nhi=JBX3656&x=1", url) == "JBX3656"
+    assert payload_id("https://clinic.example/p?id=JBX3656", url) is None
+
+
+def test_slate_pattern_must_compile_and_have_a_group() -> None:
+    with pytest.raises(ConfigError, match="group"):
+        check_slate_pattern("[A-Z]+")
+    with pytest.raises(ConfigError, match="not a valid regular expression"):
+        check_slate_pattern("([A-Z")
+
+
+# ---- the reader, on slates made from real camera photos --------------------------------
+
+
+@pytest.fixture
+def backgrounds(samples_dir: Path) -> list[Path]:
+    real = samples_dir / "real"
+    return [real / name for name in ("22-canon_tags.jpg", "36-memory_error.jpg")]
+
+
+@pytest.mark.samples
+@pytest.mark.parametrize(
+    ("kind", "payload", "fraction", "angle"),
+    [
+        # The limits the README states: 2D codes from 12% of the frame's width at 20 degrees,
+        # Code 128 from 25%, Code 39 from 35%, PDF417 from 30% up to 10 degrees.
+        ("qr", "JBX3656", 0.12, 20),
+        ("datamatrix", "JBX3656", 0.12, -20),
+        ("aztec", "JBX3656", 0.12, 20),
+        ("code128", "JBX3656", 0.25, 20),
+        ("code39", "JBX3656", 0.35, -20),
+        ("pdf417", "JBX3656", 0.3, 10),
+    ],
+)
+def test_reader_finds_each_symbology(
+    backgrounds: list[Path], kind: str, payload: str, fraction: float, angle: float
+) -> None:
+    for seed in (1,):
+        data = slate_photo(
+            backgrounds[0],
+            payload,
+            kind,
+            T0,
+            fraction=fraction,
+            angle=angle,
+            keystone=0.05,
+            blur=1.5,
+            size=(4000, 3000),
+            seed=seed,
+        )
+        assert decode(data, SlateOptions()).ids == ("JBX3656",)
+
+
+@pytest.mark.samples
+def test_reader_finds_nothing_in_plain_photos(samples_dir: Path) -> None:
+    for path in sorted((samples_dir / "real").glob("*.jp*g")):
+        try:
+            found = decode(path.read_bytes(), SlateOptions())
+        except (OSError, ValueError):
+            continue  # the deliberately broken samples
+        assert found.ids == () and found.invalid == (), path.name
+
+
+@pytest.mark.samples
+def test_reader_never_keeps_the_rest_of_a_gs1_payload(backgrounds: list[Path]) -> None:
+    payload = "(91)ACA31FM(7250)19800101(7254)JANE(7253)DOE"
+    data = slate_photo(backgrounds[1], payload, "datamatrix", T0, gs1=True, fraction=0.25)
+    without = decode(data, SlateOptions())
+    assert without.ids == ()
+    (problem,) = without.invalid
+    assert "Data Matrix" in problem and "JANE" not in problem and "1980" not in problem
+    with_pattern = decode(data, SlateOptions(slate_pattern=r"\(91\)([A-Z0-9]+)"))
+    assert with_pattern.ids == ("ACA31FM",) and with_pattern.invalid == ()
+    assert "JANE" not in repr(with_pattern)
+
+
+@pytest.mark.samples
+def test_reader_decodes_a_12mp_photo_with_a_small_rotated_code(backgrounds: list[Path]) -> None:
+    data = slate_photo(
+        backgrounds[0], "MCJ1984", "qr", T0, fraction=0.12, angle=20, size=(4000, 3000), seed=7
+    )
+    assert decode(data, SlateOptions()).ids == ("MCJ1984",)
+    plain = photo_at(backgrounds[1], T0, size=(4000, 3000))
+    assert decode(plain, SlateOptions()).ids == ()
+
+
+@pytest.mark.samples
+def test_a_raw_alone_is_read_through_its_embedded_preview(
+    samples_dir: Path, backgrounds: list[Path]
+) -> None:
+    cr3 = (samples_dir / "raw" / "Canon-R6-pruned.CR3").read_bytes()
+    preview = embedded_preview(cr3)
+    assert preview is not None
+    with Image.open(io.BytesIO(preview)) as image:
+        assert image.size == (1620, 1080)  # the preview, not the 160x120 thumbnail
+    assert decode(preview, SlateOptions()).ids == ()
+    # A RAW-like file whose embedded preview is a slate, beside a thumbnail.
+    slate = slate_photo(backgrounds[0], "MCJ1984", "qr", T0, fraction=0.2)
+    thumbnail = photo_at(backgrounds[1], T0, size=(160, 120))
+    raw = b"II*\x00" + bytes(5000) + thumbnail + bytes(3000) + slate + bytes(7000)
+    found = embedded_preview(raw)
+    assert found is not None and found.startswith(slate)
+    assert decode(found, SlateOptions()).ids == ("MCJ1984",)
+    assert embedded_preview(b"II*\x00" + bytes(100) + thumbnail) is None
+
+
+# ---- the catalogue keeps the role -------------------------------------------------------
+
+
+def _record(n: int, role: str = "photo") -> CatalogueRecord:
+    return CatalogueRecord(
+        patient_id="JBX3656",
+        archive_path=f"JBX3656/JBX3656-20261125-09000{n}{'-slate' if role == 'slate' else ''}.jpg",
+        sha256=f"{n:064x}",
+        size=1000 + n,
+        captured_at=f"2026-11-25T09:00:0{n}",
+        captured_raw=f"2026-11-25T09:00:0{n}",
+        time_source="exif:DateTimeOriginal",
+        source_path=f"DCIM/100CANON/IMG_{n:04d}.JPG",
+        role=role,
+    )
+
+
+def test_a_version_4_catalogue_gains_the_role_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = catalogue_path(tmp_path)
+    path.parent.mkdir()
+    with closing(sqlite3.connect(path)) as conn:
+        for migration in catalogue_module.MIGRATIONS[:4]:
+            migration(conn)
+        conn.execute("PRAGMA user_version = 4")
+        columns = [c for c in catalogue_module._FILE_COLUMNS if c != "role"]
+        old = _record(1)
+        conn.execute(
+            f"INSERT INTO files ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [getattr(old, c) for c in columns],
+        )
+        conn.commit()
+    with Catalogue.open(tmp_path, create=False) as cat:
+        cat.add([_record(2, "slate")])
+        assert [(r.archive_path, r.role) for r in cat.records()] == [
+            ("JBX3656/JBX3656-20261125-090001.jpg", "photo"),
+            ("JBX3656/JBX3656-20261125-090002-slate.jpg", "slate"),
+        ]
+    with closing(sqlite3.connect(path)) as conn:
+        assert (
+            conn.execute("PRAGMA user_version").fetchone()[0]
+            == catalogue_module.SCHEMA_VERSION
+            == 6
+        )

@@ -1,0 +1,138 @@
+"""Slates through the CLI on folders: the slate sheet, settings, flags, share and watch."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from clinic_helpers import invoke
+from PIL import Image
+from slate_photos import photo_at, slate_photo
+
+from cardingest.card import watch as watch_module
+from cardingest.card.slate import SlateOptions, decode
+from cardingest.models import Card
+
+T0 = datetime(2026, 11, 25, 9, 0, 0)
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(path))
+
+
+@pytest.fixture
+def card(tmp_path: Path, samples_dir: Path) -> Path:
+    """A folder card: a slate for JBX3656, then two photos."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0001.JPG").write_bytes(
+        slate_photo(real / "45-gps_ifd.jpg", "JBX3656", "qr", T0, fraction=0.25)
+    )
+    for n in (2, 3):
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            photo_at(real / "22-canon_tags.jpg", T0 + timedelta(minutes=n))
+        )
+    return tmp_path / "card"
+
+
+def test_slate_sheet_decodes_to_the_id_in_both_codes(tmp_path: Path, samples_dir: Path) -> None:
+    code, _, err = invoke("slate", "jbx3656")
+    assert code == 0, err
+    sheet = tmp_path / "slate-JBX3656.png"
+    with Image.open(sheet) as image:
+        assert image.format == "PNG"
+        found = zxingcpp.read_barcodes(image.convert("L"))
+    assert sorted((str(b.format), b.text) for b in found) == [
+        ("Code 128", "JBX3656"),
+        ("QR Code", "JBX3656"),
+    ]
+    # Photographed from across the room: a real photo with the sheet in it.
+    shot = slate_photo(samples_dir / "real" / "22-canon_tags.jpg", "JBX3656", "qr", T0)
+    assert decode(shot, SlateOptions()).ids == ("JBX3656",)
+    assert invoke("slate", "JBX3656")[0] == 2  # never overwrites
+    assert invoke("slate", "JBX3657")[0] == 2  # an invalid ID is refused, not corrected
+    code, _, _ = invoke("slate", "JBX3656", "--out", str(tmp_path / "sheet.pdf"))
+    assert code == 0
+    assert (tmp_path / "sheet.pdf").read_bytes().startswith(b"%PDF")
+    assert invoke("slate", "JBX3656", "--out", str(tmp_path / "sheet.txt"))[0] == 2
+
+
+def test_slates_exclude_map_and_id(card: Path, tmp_path: Path) -> None:
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id\nIMG_0001-IMG_0003,JBX3656\n", encoding="utf-8")
+    for extra in (["--id", "JBX3656"], ["--map", str(map_file)]):
+        code, _, err = invoke("preview", str(card), "--slates", *extra)
+        assert code == 2 and "--slates" in err
+    assert invoke("watch", "--slates", "--id", "JBX3656", "--once")[0] == 2
+    assert invoke("map-template", str(card), "--slates", "--gap", "3")[0] == 2
+
+
+def test_bad_slate_settings_are_exit_2(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for text, words in (
+        ("slate_pattern = '[A-Z]+'\n", "group"),
+        ("slate_pattern = '([A-Z'\n", "not a valid regular expression"),
+        ("slate_max_gap = 0\n", "slate_max_gap"),
+        ("slates = 'yes'\n", "'slates' should be a bool"),
+    ):
+        config(tmp_path, monkeypatch, text)
+        code, _, err = invoke("preview", str(card), "--slates")
+        assert code == 2, text
+        assert words in err.replace("\n", " "), err
+
+
+def test_slates_from_the_config_then_share_and_search_leave_slates_out(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "archive"
+    config(tmp_path, monkeypatch, f"slates = true\narchive = '{archive}'\n")
+    code, out, err = invoke("ingest", str(card), "--json")
+    assert code == 0, err
+    items = json.loads(out)["items"]
+    assert [(i["role"], i["target"]) for i in items] == [
+        ("slate", "JBX3656/JBX3656-20261125-090000-slate.jpg"),
+        ("photo", "JBX3656/JBX3656-20261125-090200.jpg"),
+        ("photo", "JBX3656/JBX3656-20261125-090300.jpg"),
+    ]
+    code, out, _ = invoke("search", "--id", "JBX3656", "--json")
+    assert [r["role"] for r in json.loads(out)["results"]] == ["photo", "photo"]
+
+    code, _, err = invoke("share", "JBX3656", "--out", str(tmp_path / "share"))
+    assert code == 0, err
+    assert len(list((tmp_path / "share").iterdir())) == 2
+    code, _, err = invoke("share", "JBX3656", "--slates", "--out", str(tmp_path / "with"))
+    assert code == 0, err
+    assert len(list((tmp_path / "with").iterdir())) == 3
+    code, _, err = invoke("share", "JBX3656", "--slates", "--anonymous", "--out", "x")
+    assert code == 2 and "slates" in err
+    # A flag still wins over the config: --id gives every photo, the slate too, to one ID.
+    code, out, _ = invoke("preview", str(card), "--id", "ACA31FM", "--json")
+    assert {i["id"] for i in json.loads(out)["items"]} == {"ACA31FM"}
+
+
+def test_watch_with_slates_ingests_the_card_by_its_slates(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = Card(mount=str(card), fstype="vfat", device="/dev/sdz1", label="EOS_DIGITAL")
+    monkeypatch.setattr(watch_module, "find_cards", lambda: [found])
+    archive = tmp_path / "archive"
+    code, out, err = invoke("watch", "--slates", "--archive", str(archive), "--once")
+    assert code == 0, err
+    assert "3 copied and verified" in out
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == [
+        "JBX3656-20261125-090000-slate.jpg",
+        "JBX3656-20261125-090200.jpg",
+        "JBX3656-20261125-090300.jpg",
+    ]

@@ -1,0 +1,180 @@
+"""Issue 12, "usability found on the way": blank map rows, the interactive assignment, a
+pulled card, the FAT label of a fusefat mount, the order of the last lines, --yes alone."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pexpect
+import pytest
+from badinput_helpers import CARDINGEST, cardingest, folder_card, photos
+from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_samples
+from factories import media
+from rich.console import Console
+
+from cardingest.card.detect import find_cards
+from cardingest.cli import app as cli_app
+from cardingest.cli import output
+from cardingest.cli.common import run_prepare
+from cardingest.cli.config import load_settings
+from cardingest.ingest import execute
+from cardingest.plan.assign import ask_ids, build_idmap, make_groups
+from cardingest.plan.planner import make_plan
+
+GAP = timedelta(minutes=5)
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> Path:
+    require_samples()
+    first, second, third = photos(3)
+    return folder_card(
+        tmp_path / "card",
+        {
+            b"DCIM/100CANON/IMG_0001.JPG": first,
+            b"DCIM/100CANON/IMG_0002.JPG": second,
+            b"DCIM/100CANON/IMG_0003.JPG": third,
+        },
+    )
+
+
+def test_a_map_row_with_an_empty_id_leaves_its_photos_on_the_card(
+    card: Path, tmp_path: Path
+) -> None:
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id,diagnosis\nIMG_0001,JBX3656,\nIMG_0002-IMG_0003,,\n")
+    run = cardingest("preview", card, "--map", map_file, "--archive", archive, "--json", home=home)
+    assert run.code == 3, run.stderr
+    items = {i["source"].rpartition("/")[2]: i for i in run.json()["items"]}
+    assert items["IMG_0001.JPG"]["action"] == "copy"
+    for name in ("IMG_0002.JPG", "IMG_0003.JPG"):
+        assert (items[name]["action"], items[name]["reason"]) == (
+            "hold",
+            "left blank (ID map line 3)",
+        )
+    # An empty id with a diagnosis is a doubt about the patient: refused, line named.
+    map_file.write_text("files,id,diagnosis\nIMG_0001,JBX3656,\nIMG_0002,,melanoma\n")
+    doubt = cardingest("preview", card, "--map", map_file, "--archive", archive, home=home)
+    assert doubt.code == 2 and "line 3: the id is empty but diagnosis" in doubt.stderr
+    map_file.write_text("files,id\nIMG_0001,\nIMG_0002,\n")
+    untouched = cardingest("preview", card, "--map", map_file, "--archive", archive, home=home)
+    assert untouched.code == 2 and "no row has an id" in untouched.stderr
+
+
+def test_interactive_same_as_before_folders_and_left_blank() -> None:
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-11-24 09:00:00"),
+        media("DCIM/101CANON/IMG_0001.JPG", "2026-11-24 09:30:00"),
+        media("DCIM/101CANON/IMG_0002.JPG", "2026-11-24 10:00:00"),
+        media("DCIM/101CANON/IMG_0003.JPG", "2026-11-24 10:30:00"),
+    ]
+    groups = make_groups(files, GAP)
+    assert groups[0].describe().endswith(", 100CANON/IMG_0001.JPG")
+    assert groups[1].describe().endswith(", 101CANON/IMG_0001.JPG")
+    replies = iter([".", "jbx3656", ".", "", "."])
+    told: list[str] = []
+    answers = ask_ids(groups, lambda _prompt: next(replies), told.append, str.upper)
+    assert answers == ["JBX3656", "JBX3656", None, None]
+    assert "There is no group before this one: type the patient ID." in told
+    idmap, _ = build_idmap(groups, answers)
+    plan = make_plan(files, idmap)
+    reasons = {item.source: item.reason for item in plan.items if item.action == "hold"}
+    assert reasons == {
+        "DCIM/101CANON/IMG_0002.JPG": "left blank (group 3)",
+        "DCIM/101CANON/IMG_0003.JPG": "left blank (group 4)",
+    }
+
+
+def test_a_pulled_card_is_one_message(
+    fat_card: CardFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_samples()
+    mount = fat_card(
+        {f"DCIM/100CANON/IMG_000{n}.JPG": sample for n, sample in enumerate(photos(4), 1)}
+    )
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    settings = load_settings(archive=tmp_path / "archive")
+    prepared = run_prepare(
+        str(mount), settings, map_file=None, patient_id="JBX3656", clock_offset=timedelta(0)
+    )
+    handle = fat_card.handle(mount)
+
+    def pull_after_the_first(_outcome: object) -> None:
+        if handle._driver_pid() is not None:
+            handle.pull()
+
+    result = execute(
+        prepared.plan,
+        settings,
+        card=prepared.card,
+        map_source="--id",
+        on_file=pull_after_the_first,
+        workers=1,
+    )
+    copied, failed = result.count("copy"), result.count("failed")
+    assert copied >= 1 and failed >= 1 and copied + failed == 4
+    stdout, stderr = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(output, "out", Console(file=stdout, width=200))
+    monkeypatch.setattr(output, "err", Console(file=stderr, width=200))
+    cli_app.print_result(result)
+    assert stderr.getvalue().count("\n") == 1, stderr.getvalue()
+    assert (
+        f"The card was removed after {copied} of 4 photo(s) were copied and verified; "
+        "insert it and run the same command again to finish." in stderr.getvalue()
+    )
+    assert "failed:" not in stderr.getvalue()
+
+
+def test_fusefat_label_comes_from_the_volume(tmp_path: Path) -> None:
+    require_samples()
+    image = build_fat32_image(
+        tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": photos(1)[0]}, 64, "EOS_DIGITAL"
+    )
+    with MountedCard(image, tmp_path / "media" / "sdcard") as mount:
+        (found,) = [card for card in find_cards() if card.mount == str(mount)]
+    assert found.label == "EOS_DIGITAL"  # not "sdcard", the mount folder's name
+
+
+def test_the_summary_line_is_printed_last(card: Path, tmp_path: Path) -> None:
+    (card / "DCIM" / "100CANON" / "MVI_0004.MOV").write_bytes(b"a video")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    for command in ("preview", "ingest"):
+        run = cardingest(command, card, "--id", "JBX3656", "--archive", archive, home=home)
+        assert run.code == 0, run.stderr
+        assert "MVI_0004.MOV: a video" in run.stderr
+        last = run.text.strip().splitlines()[-1]
+        assert last.startswith("3 file(s)" if command == "preview" else "Ingest "), last
+    # (stdout and stderr are separate pipes here; on a terminal, warnings come first too)
+
+
+def test_yes_without_wipe_is_refused(card: Path, tmp_path: Path) -> None:
+    run = cardingest(
+        "ingest", card, "--id", "JBX3656", "--archive", tmp_path / "a", "--yes", home=tmp_path
+    )
+    assert run.code == 2 and "--wipe" in run.stderr
+    assert not (tmp_path / "a").exists()
+
+
+def test_declined_wipe_says_nothing_was_removed_once(card: Path, tmp_path: Path) -> None:
+    require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    child = pexpect.spawn(
+        CARDINGEST,
+        ["wipe", str(card), "--archive", str(archive)],
+        env={**os.environ, "TERM": "dumb", "HOME": str(home)},
+        encoding="utf-8",
+        timeout=60,
+    )
+    child.expect(r"\[y/N\]: ")
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    assert (child.before or "").count("Nothing was removed") == 1
+    assert (card / "DCIM/100CANON/IMG_0001.JPG").exists()
