@@ -81,6 +81,12 @@ def _run_commands(tmp: Path, archive: Path, *catalogue: str) -> dict[str, Any]:
     )
     assert code == 0, err
     results["share"] = sorted(p.name for p in share.iterdir())
+    dicom = tmp / "dicom"
+    code, _out, err = invoke(
+        "dicom", "export", "ZAC5361", "--out", dicom, "--archive", archive, *catalogue
+    )
+    assert code == 0, err
+    results["dicom export"] = sorted(str(p.relative_to(dicom)) for p in dicom.rglob("*.dcm"))
     code, out, err = invoke("verify", "--archive", archive, "--json", *catalogue)
     assert code == 0, err
     document = json.loads(out)
