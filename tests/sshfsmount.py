@@ -76,6 +76,10 @@ class SshfsMount:
 
     def close(self) -> None:
         if self.mounted:
-            subprocess.run(["fusermount", "-u", str(self.mountpoint)], check=False)
+            done = subprocess.run(
+                ["fusermount", "-u", str(self.mountpoint)], capture_output=True, check=False
+            )
+            if done.returncode != 0:  # still busy: detach it now, the kernel ends it when idle
+                subprocess.run(["fusermount", "-u", "-z", str(self.mountpoint)], check=False)
             self.mounted = False
         shutil.rmtree(self.root, ignore_errors=True)

@@ -66,8 +66,11 @@ def test_single_workstation_allows_it_with_a_rollback_journal(
         assert code == 0, (command, err)
     catalogue = archive / ".cardingest" / "catalogue.sqlite"
     assert not Path(f"{catalogue}-wal").exists()
-    with sqlite3.connect(catalogue) as conn:
+    conn = sqlite3.connect(catalogue)
+    try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    finally:
+        conn.close()
 
 
 def test_postgresql_serves_an_archive_on_a_network_share(
