@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cardimage import CardFactory, require_exfat_tools, require_fat_tools, require_samples
+from pgserver import PgServer, require_postgres
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +29,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CARDINGEST_ARCHIVE", raising=False)
     monkeypatch.delenv("CARDINGEST_CONFIG", raising=False)
     monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path))
+    monkeypatch.delenv("CARDINGEST_CATALOGUE", raising=False)
 
 
 @pytest.fixture
@@ -65,3 +67,22 @@ def exfat_card(tmp_path: Path) -> Iterator[CardFactory]:
     factory = CardFactory(tmp_path / "cards", "exfat")
     yield factory
     factory.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the session (Unix socket in a temporary folder)."""
+    server = PgServer(require_postgres())
+    try:
+        server.start()
+    except BaseException:
+        server.close()
+        raise
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a new, empty database on the session's server."""
+    return pg_server.fresh_database()

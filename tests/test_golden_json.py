@@ -129,3 +129,14 @@ def test_cards_document(tmp_path: Path) -> None:
         removable=True,
     )
     check("cards", json.loads(json.dumps(documents.cards([card]))), Normaliser(tmp_path))
+
+
+def test_catalogue_migrate_document(
+    demo: tuple[Path, Path, Path], tmp_path: Path, pg_url: str
+) -> None:
+    card, map_file, archive = demo
+    run_json("ingest", card, "--map", map_file, "--archive", archive, code=3)
+    document = run_json("catalogue", "migrate", "--to", pg_url, "--archive", archive, code=0)
+    assert document["to"] == pg_url and re.fullmatch(r"[0-9a-f]{32}", document["archive_id"])
+    document.update(to="<url>", archive_id="<archive id>")
+    check("catalogue-migrate", document, Normaliser(tmp_path))

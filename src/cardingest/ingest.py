@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .archive.audit import AuditLog, recorded_source
 from .archive.catalogue import Catalogue, CatalogueRecord
-from .archive.lock import ArchiveLock
+from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
 from .archive.repair import repair_copies
 from .archive.xmp import reserved_names, write_for_copy
@@ -29,7 +29,7 @@ from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .models import METADIR, Card, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
 from .storage import modes
-from .storage.durable import writing_to
+from .storage.durable import remove_stale_temps_in, writing_to
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -257,6 +257,10 @@ def _jobs(
         )
 
 
+def _target_folders(plan: Plan, root: Path) -> set[Path]:
+    return {(root / item.target).parent for item in plan.items if item.target is not None}
+
+
 def execute(
     plan: Plan,
     settings: Settings,
@@ -285,17 +289,25 @@ def execute(
     ingest_id = new_ingest_id()
     result = IngestResult(ingest_id=ingest_id, plan=plan)
     with contextlib.ExitStack() as destinations:
+        solo = contextlib.ExitStack()
+        destinations.enter_context(solo)
+        alone = solo.enter_context(sole_writer(archive))
         for root in roots:
             prepare_destination(root)
             if root != archive:
                 destinations.enter_context(ArchiveLock(root, "ingest (as backup)"))
-            result.stale_temps += destinations.enter_context(writing_to(root))
+            if alone or root != archive:
+                result.stale_temps += destinations.enter_context(writing_to(root))
+            else:  # other workstations write here too: only our patients' folders
+                result.stale_temps += remove_stale_temps_in(_target_folders(plan, root))
         check_space(plan, roots)
         started = time.monotonic()
         audit = AuditLog(archive)
         audit.require_appendable()
         with Catalogue.open(archive, create=True) as catalogue:
-            repair_manifests(catalogue, archive, backup)
+            if alone:
+                repair_manifests(catalogue, archive, backup)
+            solo.close()
             catalogue.begin_ingest(
                 ingest_id,
                 started=_now(),

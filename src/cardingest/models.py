@@ -229,3 +229,5 @@ class Settings:
     allow_other_patient: bool = False
     """Per run (`--allow-other-patient`), never from the config: archive content that is
     already filed under another patient instead of holding it."""
+    catalogue: str | None = None
+    single_workstation: bool = False

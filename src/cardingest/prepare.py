@@ -11,12 +11,23 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from .archive.catalogue import catalogue_path
+from .archive.backend import ARCHIVE_ID_NAME, location_for
+from .archive.catalogue import catalogue_path, check_sqlite_place
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
 from .card.slate import READABLE, SlateOptions, read_slates
 from .errors import CardReadError, UsageError
-from .models import ArchivedFile, ArchiveState, Card, IdMap, MapRow, MediaFile, Plan, Settings
+from .models import (
+    METADIR,
+    ArchivedFile,
+    ArchiveState,
+    Card,
+    IdMap,
+    MapRow,
+    MediaFile,
+    Plan,
+    Settings,
+)
 from .plan.idmap import parse_map, resolve, single_id_map
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
@@ -83,7 +94,15 @@ def scan_source(
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
-    if not catalogue_path(archive).exists():
+    location = location_for(archive)
+    if location.postgres:
+        if (
+            not (archive / METADIR / ARCHIVE_ID_NAME).exists()
+            and not catalogue_path(archive).exists()
+        ):
+            return ArchiveState()  # a new archive: the ingest ties it to the database
+    elif not catalogue_path(archive).exists():
+        check_sqlite_place(archive, single_workstation=location.single_workstation)
         return ArchiveState()
     with reading(archive) as catalogue:
         return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})

@@ -16,17 +16,22 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import AuditError
 from ..models import METADIR, Card
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes, sync_file
 from ..text import json_safe, json_safe_value, undecodable
+from .backend import location_for
+
+if TYPE_CHECKING:
+    from .pg import PgAudit
 
 try:
     import fcntl
@@ -127,11 +132,42 @@ def _last_line(fd: int) -> tuple[bytes | None, bool]:
     return b"".join(reversed(chunks)), complete
 
 
+def _line(event: str, fields: dict[str, object], count: int, prev: str) -> bytes:
+    """The exact bytes of event ``count + 1`` (no newline), chained onto ``prev``."""
+    record: dict[str, object] = {
+        **fields,
+        "ts": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "event": event,
+        "host": socket.gethostname(),
+        "prev": prev,
+        "seq": count + 1,
+    }
+    return _dumps(record).encode("utf-8")
+
+
 class AuditLog:
+    """The archive's audit log: the JSONL file, or rows in PostgreSQL when the archive's
+    catalogue is there (see ``pg.PgAudit``); the lines and the chain are the same."""
+
     def __init__(self, archive: Path) -> None:
         self.folder = Path(archive) / METADIR
         self.path = self.folder / "audit.jsonl"
         self.head_path = self.folder / "audit.head"
+        location = location_for(archive)
+        self._pg: PgAudit | None = None
+        if location.url is not None:
+            from .pg import PgAudit
+
+            self._pg = PgAudit(location.url, Path(archive))
+
+    @property
+    def where(self) -> str:
+        """Where the log is kept, for messages: its file, or the database and archive id."""
+        return self._pg.where() if self._pg is not None else str(self.path)
+
+    @property
+    def in_database(self) -> bool:
+        return self._pg is not None
 
     def _read_head(self) -> _Head | None:
         try:
@@ -211,6 +247,10 @@ class AuditLog:
         clash = RESERVED.intersection(fields)
         if clash:
             raise ValueError(f"Reserved audit field(s): {', '.join(sorted(clash))}")
+        if self._pg is not None:
+            return json.loads(
+                self._pg.append(lambda count, prev: _line(event, fields, count, prev))
+            )
         try:
             modes.make_dirs(self.folder)
             flags = (
@@ -225,17 +265,7 @@ class AuditLog:
         try:
             with _locked(fd):
                 count, prev = self._tail_state(fd)
-                record: dict[str, object] = {
-                    **fields,
-                    "ts": datetime.now(UTC)
-                    .isoformat(timespec="microseconds")
-                    .replace("+00:00", "Z"),
-                    "event": event,
-                    "host": socket.gethostname(),
-                    "prev": prev,
-                    "seq": count + 1,
-                }
-                line = _dumps(record).encode("utf-8")
+                line = _line(event, fields, count, prev)
                 written = os.write(fd, line + b"\n")
                 if written != len(line) + 1:
                     raise AuditError(
@@ -251,30 +281,55 @@ class AuditLog:
 
     def check(self) -> AuditCheck:
         """Walk the chain and compare the end with ``audit.head``; report the first problem."""
-        problem: tuple[int | None, str] | None = None
-        expected = GENESIS
-        count = 0
-        last_digest = GENESIS
-        prev_of_last = GENESIS
+        if self._pg is not None:
+            return self.check_database(self._pg)
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:
             handle = None
         except OSError as exc:
             return AuditCheck(False, 0, None, f"Cannot read {self.path}: {exc}")
-        if handle is not None:
+        if handle is None:
+            count, problem, last_digest, prev_of_last = 0, None, GENESIS, GENESIS
+        else:
             with handle:
-                for raw in handle:
-                    count += 1
-                    if problem is not None:
-                        continue
-                    problem = self._check_line(raw, count, expected)
-                    line = raw.removesuffix(b"\n")
-                    expected = last_digest = _sha(line)
-                    if problem is None:
-                        prev_of_last = json.loads(line)["prev"]
+                count, problem, last_digest, prev_of_last = self._walk(handle)
         if problem is None:
             problem = self._check_head(count, last_digest, prev_of_last)
+        if problem is None:
+            return AuditCheck(True, count)
+        return AuditCheck(False, count, problem[0], problem[1])
+
+    def _walk(self, lines: Iterable[bytes]) -> tuple[int, tuple[int | None, str] | None, str, str]:
+        """(lines, first problem, last line's sha256, last line's prev) of a chain."""
+        problem: tuple[int | None, str] | None = None
+        expected = last_digest = prev_of_last = GENESIS
+        count = 0
+        for raw in lines:
+            count += 1
+            if problem is not None:
+                continue
+            problem = self._check_line(raw, count, expected)
+            line = raw.removesuffix(b"\n")
+            expected = last_digest = _sha(line)
+            if problem is None:
+                prev_of_last = json.loads(line)["prev"]
+        return count, problem, last_digest, prev_of_last
+
+    def check_database(self, pg: PgAudit) -> AuditCheck:
+        """The chain in PostgreSQL, and its end against the head kept with the archive's row."""
+        count, problem, last_digest, _prev = self._walk(pg.lines())
+        if problem is None:
+            lines, last = pg.head()
+            if lines > count:
+                problem = (
+                    count + 1,
+                    f"events removed from the end: {lines} recorded, {count} left",
+                )
+            elif lines < count:
+                problem = (lines + 1, f"{count - lines} event(s) after the recorded head")
+            elif count and last != last_digest:
+                problem = (count, f"last event changed (event {count})")
         if problem is None:
             return AuditCheck(True, count)
         return AuditCheck(False, count, problem[0], problem[1])
@@ -339,6 +394,13 @@ class AuditLog:
 
     def events(self) -> Iterator[dict]:
         """Each event in order; a line that is not JSON raises :class:`AuditError`."""
+        if self._pg is not None:
+            for n, raw in enumerate(self._pg.lines(), start=1):
+                try:
+                    yield json.loads(raw)
+                except ValueError as exc:
+                    raise AuditError(f"{self.where}: event {n} is not valid JSON") from exc
+            return
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:

@@ -18,11 +18,12 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from ..errors import CatalogueError
+from ..errors import CatalogueError, ConfigError
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
 from ..storage import modes
+from .backend import ARCHIVE_ID_NAME, location_for, network_fstype
 
 CATALOGUE_NAME = "catalogue.sqlite"
 
@@ -229,12 +230,93 @@ def catalogue_path(archive: Path) -> Path:
     return Path(archive) / METADIR / CATALOGUE_NAME
 
 
+MIGRATED_TABLE = "migrated_to"
+
+
+def refuse_network(archive: Path) -> None:
+    """SQLite with WAL on a network file system corrupts: refuse it (exit 2) with advice."""
+    fstype = network_fstype(archive)
+    if fstype is None:
+        return
+    raise ConfigError(
+        f"The archive {archive} is on a network file system ({fstype}); a SQLite catalogue"
+        " there can be corrupted when more than one machine writes to it.",
+        details=[
+            "Several workstations: keep the catalogue in PostgreSQL"
+            ' (catalogue = "postgresql://…" in the config, or --catalogue URL;'
+            ' see "Several workstations" in the README).',
+            "Only ever one machine writing there: set single_workstation = true in the config.",
+        ],
+    )
+
+
+def migrated_to(archive: Path) -> str | None:
+    """The PostgreSQL URL (without password) this archive's SQLite catalogue moved to, if any."""
+    path = catalogue_path(archive)
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (MIGRATED_TABLE,)
+        ).fetchone()
+        if row is None:
+            return None
+        found = conn.execute(f"SELECT url FROM {MIGRATED_TABLE} LIMIT 1").fetchone()
+        return str(found[0]) if found else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def check_not_migrated(archive: Path) -> None:
+    """Refuse SQLite for an archive whose catalogue is in PostgreSQL (exit 2)."""
+    if (Path(archive) / METADIR / ARCHIVE_ID_NAME).exists() and not catalogue_path(
+        archive
+    ).is_file():
+        raise ConfigError(
+            f"The catalogue of {archive} is in PostgreSQL, and no --catalogue URL was given",
+            details=[
+                'Give --catalogue URL, set $CARDINGEST_CATALOGUE, or put catalogue = "…"'
+                ' in the config (see "Several workstations" in the README).'
+            ],
+        )
+    url = migrated_to(archive)
+    if url is not None:
+        raise ConfigError(
+            f"The catalogue of {archive} has moved to PostgreSQL: {url}",
+            details=[
+                f"Use --catalogue {url} (with the password, if it needs one), set "
+                '$CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
+            ],
+        )
+
+
+def check_sqlite_place(archive: Path, *, single_workstation: bool) -> None:
+    """Before a SQLite archive is written: not moved to PostgreSQL, not on a network share."""
+    check_not_migrated(archive)
+    if not single_workstation:
+        refuse_network(archive)
+
+
 def require_catalogue(archive: Path, consequence: str = "") -> None:
     """Refuse an archive without a catalogue: most often a wrong ``--archive``.
 
     ``consequence`` says what that means for the command at hand, e.g. "so nothing can be
-    removed".
+    removed". A PostgreSQL-bound archive must be tied to its database (see ``pg``).
     """
+    location = location_for(archive)
+    if location.postgres:
+        from .pg import require_tied
+
+        assert location.url is not None
+        require_tied(location.url, archive, consequence)
+        return
+    check_not_migrated(archive)
     if not catalogue_path(archive).is_file():
         then = f", {consequence}" if consequence else ""
         raise CatalogueError(
@@ -276,20 +358,98 @@ def _chunks(items: Sequence[Any], size: int = _SQL_VARS) -> Iterator[Sequence[An
         yield items[start : start + size]
 
 
+class SqlConnection(Protocol):
+    """What the catalogue needs of a database: SQLite's ``?`` placeholders, both backends.
+
+    :class:`SqliteConnection` wraps sqlite3; ``pg.PgConnection`` translates for psycopg.
+    """
+
+    errors: tuple[type[Exception], ...]
+    integrity_errors: tuple[type[Exception], ...]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def any_of(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        """``column`` equal to any of ``values``: (condition, parameters) per query to run."""
+        ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    def begin(self) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteConnection:
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    def any_of(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        for chunk in _chunks(values):
+            yield f"{column} IN ({','.join('?' * len(chunk))})", list(chunk)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        _rollback(self.conn)
+
+    def close(self) -> None:
+        with suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA busy_timeout = 200")
+            self.conn.execute("PRAGMA analysis_limit = 400")
+            self.conn.execute("PRAGMA optimize")
+        self.conn.close()
+
+
 class Catalogue:
     """An open catalogue. Use as a context manager, or call :meth:`close`.
 
     Writes commit per call. Do not write through the same object while iterating
-    :meth:`records`.
+    :meth:`records`. ``path`` names it in messages: the SQLite file, or the PostgreSQL URL
+    (without its password) and the archive's schema.
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: SqlConnection, path: Path | str) -> None:
         self._conn = conn
         self.path = path
 
     @classmethod
     def open(cls, archive: Path, *, create: bool = True) -> Catalogue:
+        """The archive's catalogue, in SQLite or in PostgreSQL as the archive is bound."""
+        location = location_for(archive)
+        if location.postgres:
+            from .pg import open_catalogue
+
+            assert location.url is not None
+            return open_catalogue(location.url, archive, create=create)
+        return cls.open_sqlite(archive, create=create, wal=not location.single_workstation)
+
+    @classmethod
+    def open_sqlite(
+        cls, archive: Path, *, create: bool = True, wal: bool = True, migrating: bool = False
+    ) -> Catalogue:
         path = catalogue_path(archive)
+        if not migrating:
+            check_not_migrated(archive)
+        if wal:
+            refuse_network(archive)
         if not create and not path.is_file():
             raise CatalogueError(f"No catalogue at {path}")
         try:
@@ -310,9 +470,12 @@ class Catalogue:
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn, path)
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise CatalogueError(f"Catalogue {path} could not switch to WAL mode ({mode})")
+            wanted = "wal" if wal else "delete"
+            mode = conn.execute(f"PRAGMA journal_mode = {wanted.upper()}").fetchone()[0]
+            if str(mode).lower() != wanted:
+                raise CatalogueError(
+                    f"Catalogue {path} could not switch to {wanted.upper()} mode ({mode})"
+                )
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
             conn.close()
@@ -320,13 +483,9 @@ class Catalogue:
         except CatalogueError:
             conn.close()
             raise
-        return cls(conn, path)
+        return cls(SqliteConnection(conn), path)
 
     def close(self) -> None:
-        with suppress(sqlite3.Error):
-            self._conn.execute("PRAGMA busy_timeout = 200")
-            self._conn.execute("PRAGMA analysis_limit = 400")
-            self._conn.execute("PRAGMA optimize")
         self._conn.close()
 
     def __enter__(self) -> Catalogue:
@@ -344,18 +503,18 @@ class Catalogue:
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as exc:
+        except self._conn.errors as exc:
             raise CatalogueError(f"Catalogue {self.path}: {exc}") from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[SqlConnection]:
         with self._errors():
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.begin()
             try:
                 yield self._conn
-                self._conn.execute("COMMIT")
+                self._conn.commit()
             except BaseException:
-                _rollback(self._conn)
+                self._conn.rollback()
                 raise
 
     def archive_state(self, patient_ids: Iterable[str]) -> ArchiveState:
@@ -479,7 +638,7 @@ class Catalogue:
                         map_source,
                     ),
                 )
-            except sqlite3.IntegrityError as exc:
+            except conn.integrity_errors as exc:
                 raise CatalogueError(f"Ingest {ingest_id} is already recorded") from exc
 
     def add(self, records: Sequence[CatalogueRecord]) -> None:
@@ -517,7 +676,7 @@ class Catalogue:
                     conn.executemany(_INSERT_DIAGNOSIS, _keyword_rows(row[0], keywords))
 
     @staticmethod
-    def _write_diagnosis(conn: sqlite3.Connection, file_id: int, values: Iterable[str]) -> None:
+    def _write_diagnosis(conn: SqlConnection, file_id: int, values: Iterable[str]) -> None:
         conn.execute("DELETE FROM keywords WHERE file_id = ? AND kind = 'diagnosis'", (file_id,))
         conn.executemany(_INSERT_DIAGNOSIS, _keyword_rows(file_id, _clean_keywords(values)))
 
@@ -564,6 +723,8 @@ class Catalogue:
         """
         records = self._select("WHERE f.sha256 = ? ORDER BY f.archive_path", (sha256.lower(),))
         by_id = {record.rowid: record for record in records}
+        if not by_id:
+            return records
         with self._errors():
             sightings = self._conn.execute(
                 "SELECT file_id, source_path, card_label, card_serial, ingest_id FROM sightings"
@@ -812,12 +973,11 @@ class Catalogue:
         """Turn file rows into records, fetching their keywords in as few queries as possible."""
         keywords: dict[int, list[str]] = {}
         ids = [row[0] for row in rows]
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
+        for condition, params in self._conn.any_of("file_id", ids):
             for file_id, value in self._conn.execute(
                 f"SELECT file_id, value FROM keywords WHERE kind = 'diagnosis'"
-                f" AND file_id IN ({marks}) ORDER BY file_id, position",
-                chunk,
+                f" AND {condition} ORDER BY file_id, position",
+                params,
             ):
                 keywords.setdefault(file_id, []).append(value)
         cut = _DIAGNOSIS_AT + 1
@@ -829,7 +989,7 @@ class Catalogue:
         return records
 
 
-def _file_id(conn: sqlite3.Connection, archive_path: str) -> int:
+def _file_id(conn: SqlConnection, archive_path: str) -> int:
     row = conn.execute("SELECT id FROM files WHERE archive_path = ?", (archive_path,)).fetchone()
     if row is None:
         raise CatalogueError(f"{archive_path} is not in the catalogue")

@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import ArchiveError, ArchiveLockedError
 from ..models import METADIR
 from ..storage import modes
+from .backend import location_for
 
 try:
     import fcntl
@@ -265,3 +266,24 @@ def removed_if_left_empty(archive_root: Path) -> Iterator[None]:
             except OSError:
                 break
         raise
+
+
+@contextlib.contextmanager
+def sole_writer(archive_root: Path) -> Iterator[bool]:
+    """Inside: True if no other command works on the archive (nor can start to).
+
+    With the lock file that is always so. With a PostgreSQL catalogue several ingests share
+    the archive; then only a run that finds itself alone may sweep the whole tree for a dead
+    run's temporary files or close a dead run's ingest record.
+    """
+    if not location_for(archive_root).postgres:
+        yield True
+        return
+    from .pg import held
+
+    locks = held(archive_root)
+    if locks is None:
+        yield False
+        return
+    with locks.alone() as alone:
+        yield alone

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import CatalogueError
 from ..models import METADIR
+from .backend import location_for
 from .catalogue import Catalogue, catalogue_path
 
 
@@ -42,7 +43,7 @@ def writable(archive: Path) -> bool:
 def reading(archive: Path) -> Iterator[Catalogue]:
     """The catalogue opened for reading: in place when the archive is writable, else from a
     private copy (see the module's notes). Writes through a copy change nothing on disk."""
-    if writable(archive):
+    if location_for(archive).postgres or writable(archive):
         with Catalogue.open(archive, create=False) as catalogue:
             yield catalogue
         return

@@ -28,6 +28,7 @@ from ..prepare import Prepared, find_slates, scan_source
 from ..review.contact import sheet_files
 from ..storage import modes
 from . import documents, output
+from .catalogue import catalogue_app
 from .clinic import (
     AnonymousOpt,
     ConsentOpt,
@@ -53,6 +54,7 @@ from .clinic import (
 )
 from .common import (
     ArchiveOpt,
+    CatalogueOpt,
     ClockOpt,
     GroupsHook,
     IdOpt,
@@ -90,6 +92,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Verified ingest of clinical photos from camera cards into a per-patient archive.",
 )
+app.add_typer(catalogue_app, name="catalogue")
 
 app.add_typer(dicom_app, name="dicom")
 
@@ -141,6 +144,7 @@ def preview(
     map_file: MapOpt = None,
     patient_id: IdOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
     slates: SlatesOpt = False,
@@ -148,7 +152,9 @@ def preview(
     allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
-    settings = replace(load_settings(archive=archive), allow_other_patient=allow_other_patient)
+    settings = replace(
+        load_settings(archive=archive, catalogue=catalogue), allow_other_patient=allow_other_patient
+    )
     offset = parse_clock_offset(clock_offset)
     refuse_on_card(sheet, source)
     with sheet_files(sheet) as slot:
@@ -304,7 +310,12 @@ def locked_ingest(
             check_destination_root(destination)
     with (
         removed_if_left_empty(settings.archive),
-        open_archive(settings.archive, "ingest", creates=True),
+        open_archive(
+            settings.archive,
+            "ingest",
+            creates=True,
+            patients={row.patient_id for row in idmap.rows},
+        ),
     ):
         prepared = scan_and_plan(root, card, idmap, settings, offset)
         if interactive:
@@ -385,6 +396,7 @@ def ingest(
     map_file: MapOpt = None,
     patient_id: IdOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     backup: BackupOpt = None,
     clock_offset: ClockOpt = None,
     wipe: Annotated[
@@ -409,7 +421,8 @@ def ingest(
     if yes and not wipe:
         raise UsageError("--yes only answers the wipe's question: add --wipe, or leave out --yes")
     settings = replace(
-        load_settings(archive=archive, backup=backup), allow_other_patient=allow_other_patient
+        load_settings(archive=archive, catalogue=catalogue, backup=backup),
+        allow_other_patient=allow_other_patient,
     )
     offset = parse_clock_offset(clock_offset)
     if send and not dry_run:
@@ -476,6 +489,7 @@ def ingest(
 def wipe_command(
     source: SourceArg = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before removing.")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the decision for each file; change nothing.")
@@ -486,7 +500,7 @@ def wipe_command(
 
     Deletes files so the card can be reused; it is not a secure erase.
     """
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     root, card = resolve_source(source)
     result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
     if as_json:
@@ -516,10 +530,11 @@ def verify(
         ),
     ] = False,
     as_json: JsonOpt = False,
+    catalogue: CatalogueOpt = None,
 ) -> None:
     """Re-hash archived (and backup) copies against the catalogue; list what does not match,
     and what other accounts on this machine can read."""
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(run_verify(settings, patient_id, as_json, fix_permissions=fix_permissions))
 
 
@@ -535,9 +550,12 @@ def audit(
             help="Set aside a torn last line (a write cut by a power cut), recorded in the log.",
         ),
     ] = False,
+    catalogue: CatalogueOpt = None,
 ) -> None:
     """Check the audit log's hash chain; name the first line that does not match."""
-    raise typer.Exit(run_audit(load_settings(archive=archive), as_json, repair))
+    raise typer.Exit(
+        run_audit(load_settings(archive=archive, catalogue=catalogue), as_json, repair)
+    )
 
 
 @app.command()
@@ -548,11 +566,12 @@ def search(
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
     slates: ArchivedSlatesOpt = False,
 ) -> None:
     """Find archived photos by patient ID, diagnosis keyword and capture date."""
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_search(
             settings,
@@ -575,12 +594,13 @@ def tag(
     consent: ConsentOpt = None,
     remove: RemoveOpt = False,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
 ) -> None:
     """Add (or --remove) diagnosis keywords, or set site and consent, of archived photos.
 
     Updates the catalogue and the photos' XMP sidecars; the audit log records the change.
     """
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_tag(settings, targets, diagnosis=diagnosis, site=site, consent=consent, remove=remove)
     )
@@ -595,6 +615,7 @@ def share(
     size: SizeOpt = "medium",
     out_dir: OutOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     anonymous: AnonymousOpt = False,
     slates: ArchivedSlatesOpt = False,
 ) -> None:
@@ -602,7 +623,7 @@ def share(
 
     The archive is not changed; the share is recorded in the audit log.
     """
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_share(
             settings,
@@ -624,12 +645,13 @@ def watch(
     patient_id: IdOpt = None,
     interactive: InteractiveOpt = False,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     interval: IntervalOpt = 2.0,
     once: OnceOpt = False,
     slates: SlatesOpt = False,
 ) -> None:
     """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates)
 
     def ingest_card(card: Card) -> int:

@@ -40,6 +40,15 @@ ArchiveOpt = Annotated[
         "--archive", help="Archive folder (else $CARDINGEST_ARCHIVE, the config file, default)."
     ),
 ]
+CatalogueOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--catalogue",
+        help="postgresql:// URL of a shared catalogue (else $CARDINGEST_CATALOGUE, the config;"
+        " default: SQLite in the archive).",
+        show_default=False,
+    ),
+]
 SlatesOpt = Annotated[
     bool,
     typer.Option(

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..archive.backend import CatalogueLocation, bind, check_url
 from ..card.slate import check_slate_pattern
 from ..errors import ConfigError
 from ..export.settings import (
@@ -28,6 +29,7 @@ from ..storage.capped import read_capped
 
 ENV_ARCHIVE = "CARDINGEST_ARCHIVE"
 ENV_CONFIG = "CARDINGEST_CONFIG"
+ENV_CATALOGUE = "CARDINGEST_CATALOGUE"
 MAX_CONFIG_BYTES = 256 * 1024
 MAX_GAP_MINUTES = 10080
 KEYS: dict[str, type | tuple[type, ...]] = {
@@ -40,6 +42,8 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "name_template": str,
     "gap_minutes": (int, float),
     "operator": str,
+    "catalogue": str,
+    "single_workstation": bool,
     "archive_group": str,
     "pacs": dict,
     "dicom_uid_root": str,
@@ -139,8 +143,10 @@ def load_settings(
     *,
     archive: str | Path | None = None,
     backup: str | Path | None = None,
+    catalogue: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
+    """Resolve the settings, and bind the archive to its catalogue (SQLite or PostgreSQL)."""
     env = os.environ if environ is None else environ
     config_path: Path | None = None
     data: dict[str, Any] = {}
@@ -198,7 +204,19 @@ def load_settings(
         user = getpass.getuser()
     except Exception:
         user = "unknown"
+    if catalogue:
+        url: str | None = check_url(catalogue, "--catalogue")
+    elif env.get(ENV_CATALOGUE):
+        url = check_url(env[ENV_CATALOGUE], f"${ENV_CATALOGUE}")
+    elif data.get("catalogue"):
+        url = check_url(data["catalogue"], f"Config file {config_path}")
+    else:
+        url = None
+    single = bool(data.get("single_workstation", False))
+    bind(archive_path.absolute(), CatalogueLocation(url=url, single_workstation=single))
     return Settings(
+        catalogue=url,
+        single_workstation=single,
         archive=archive_path.absolute(),
         archive_from=archive_from,
         backup=_expand(str(backup_text)).absolute() if backup_text else None,

@@ -18,7 +18,7 @@ from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ConfigError, UsageError
 from ..models import Settings
 from . import documents, output
 from .clinic import FromOpt, ToOpt, lookup_id, parse_range
-from .common import ArchiveOpt, JsonOpt, handles_errors
+from .common import ArchiveOpt, CatalogueOpt, JsonOpt, handles_errors
 from .config import load_dicom_settings, load_settings
 from .output import escape
 from .session import open_archive
@@ -247,13 +247,14 @@ def export_command(
     out_dir: DicomOutOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
+    catalogue: CatalogueOpt = None,
 ) -> None:
     """Write one DICOM file (VL Photographic Image, JPEG Baseline) per archived JPEG photo.
 
     Files go to OUT/ID/NAME.dcm; an identical file already there is left as it is, another
     file is never overwritten. HEIC and RAW photos are left out (exit 3).
     """
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_export(
             settings, patient_id, start=date_from, end=date_to, out_dir=out_dir, as_json=as_json
@@ -270,6 +271,7 @@ def send_command(
     force: ForceOpt = False,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
+    catalogue: CatalogueOpt = None,
 ) -> None:
     """Send archived JPEG photos to the PACS in the config's [pacs] table.
 
@@ -277,7 +279,7 @@ def send_command(
     before are skipped (--force sends them again). PACS down or refusing: exit 1, and a
     re-run sends what was not confirmed. HEIC and RAW photos are left out (exit 3).
     """
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_send(settings, patient_id, start=date_from, end=date_to, force=force, as_json=as_json)
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..archive.audit import AuditCheck
 from ..archive.catalogue import CatalogueRecord
+from ..archive.migrate import MigrateReport
 from ..archive.verify import Problem, VerifyReport
 from ..errors import CardingestError
 from ..ingest import IngestResult, Outcome
@@ -165,7 +166,7 @@ def verify(report: VerifyReport) -> Document:
     }
 
 
-def audit(log: Path, check: AuditCheck) -> Document:
+def audit(log: Path | str, check: AuditCheck) -> Document:
     return {
         "log": str(log),
         "ok": check.ok,
@@ -254,3 +255,14 @@ def dicom_send(result: DicomResult) -> Document:
 
 def _path(path: Path | None) -> str | None:
     return str(path) if path else None
+
+
+def migrate(report: MigrateReport) -> Document:
+    return {
+        "archive": report.archive,
+        "to": report.to,
+        "archive_id": report.archive_id,
+        "counts": dict(report.counts),
+        "audit_events": report.audit_events,
+        "copied": report.copied,
+    }

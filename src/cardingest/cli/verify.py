@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..archive.audit import AuditLog
 from ..archive.auditrepair import TornTail, repair_torn_tail
-from ..archive.catalogue import catalogue_path, require_catalogue
+from ..archive.catalogue import catalogue_path, check_not_migrated, require_catalogue
 from ..archive.readonly import writable
 from ..archive.verify import (
     VerifyReport,
@@ -157,23 +157,29 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     log = AuditLog(settings.archive)
     if not settings.archive.is_dir():
         raise AuditError(f"No archive at {settings.archive}")
-    if not log.path.exists() and catalogue_path(settings.archive).exists():
-        raise AuditError(f"The audit log {log.path} is missing, though the archive has a catalogue")
-    torn = _repair(settings, as_json) if repair else None
+    if log.in_database:
+        require_catalogue(settings.archive)
+    else:
+        check_not_migrated(settings.archive)
+        if not log.path.exists() and catalogue_path(settings.archive).exists():
+            raise AuditError(
+                f"The audit log {log.path} is missing, though the archive has a catalogue"
+            )
+    torn = _repair(settings, as_json) if repair and not log.in_database else None
     check = log.check()
     if as_json:
-        document = documents.audit(log.path, check)
+        document = documents.audit(log.where, check)
         if repair:
             document["repaired"] = asdict(torn) if torn is not None else None
         output.emit_json(document)
     elif check.ok:
         output.out.print(
-            f"Audit log {escape(str(log.path))}: {check.events} event(s), [green]chain intact[/]."
+            f"Audit log {escape(log.where)}: {check.events} event(s), [green]chain intact[/]."
         )
     else:
         where = f"line {check.bad_line}" if check.bad_line is not None else "its head file"
         output.out.print(
-            f"[red]Audit log {escape(str(log.path))} does not check out at {where}:[/] "
+            f"[red]Audit log {escape(log.where)} does not check out at {where}:[/] "
             f"{escape(check.problem or '')}"
         )
     return EXIT_OK if check.ok else EXIT_FAILURE

@@ -14,7 +14,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..models import METADIR
@@ -144,6 +144,32 @@ def remove_stale_temps(root: Path) -> list[Path]:
     removed: list[Path] = []
     for folder, _dirs, files in os.walk(root):
         for name in files:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = Path(folder, name)
+            try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue
+                os.unlink(path)
+            except OSError:
+                continue
+            removed.append(path)
+    return sorted(removed)
+
+
+def remove_stale_temps_in(folders: Iterable[Path]) -> list[Path]:
+    """Delete leftover ``TEMP_PREFIX*`` files directly in ``folders`` (not below them).
+
+    For a writer that shares the archive with others (a PostgreSQL catalogue): it may sweep
+    only the folders it alone writes to, those of the patients it holds.
+    """
+    removed: list[Path] = []
+    for folder in sorted(set(folders)):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
             if not name.startswith(TEMP_PREFIX):
                 continue
             path = Path(folder, name)

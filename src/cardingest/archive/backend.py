@@ -1,0 +1,139 @@
+"""Where an archive's catalogue lives: SQLite in ``.cardingest/`` (the default) or PostgreSQL.
+
+The CLI binds each archive it opens to a :class:`CatalogueLocation` (from ``--catalogue``,
+``$CARDINGEST_CATALOGUE`` or the config); the catalogue, the audit log and the locks ask
+:func:`location_for` which backend to use, so the use cases below the CLI stay the same for
+both. An archive nobody bound uses SQLite, as before.
+
+SQLite refuses an archive on a network file system (NFS, SMB/CIFS, sshfs and other FUSE
+network mounts): SQLite's own documentation says its locking, and WAL above all, does not
+work there. ``single_workstation = true`` says only one machine ever writes there; then the
+catalogue uses a rollback journal instead of WAL and the lock file is kept.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+
+from ..errors import ConfigError
+
+ARCHIVE_ID_NAME = "archive-id"
+"""In ``.cardingest/``: the id that ties an archive to its PostgreSQL catalogue."""
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+NETWORK_FSTYPES = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb",
+        "smb2",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "afs",
+        "9p",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "davfs",
+        "fuse.sshfs",
+        "fuse.rclone",
+        "fuse.davfs2",
+        "fuse.gvfsd-fuse",
+        "fuse.s3fs",
+        "fuse.glusterfs",
+        "fuse.cephfs",
+        "fuse.smbnetfs",
+        "fuse.curlftpfs",
+        "webdav",
+    }
+)
+"""File system types (as the mount table names them) that live on another machine."""
+
+
+@dataclass(frozen=True)
+class CatalogueLocation:
+    """``url`` None: SQLite in the archive; else a ``postgresql://`` URL."""
+
+    url: str | None = None
+    single_workstation: bool = False
+    source: str = "default"
+
+    @property
+    def postgres(self) -> bool:
+        return self.url is not None
+
+
+_BOUND: dict[Path, CatalogueLocation] = {}
+
+
+def _key(archive: Path) -> Path:
+    return Path(os.path.abspath(archive))
+
+
+def bind(archive: Path, location: CatalogueLocation) -> None:
+    """Use ``location`` for ``archive`` from now on in this process."""
+    _BOUND[_key(archive)] = location
+
+
+def location_for(archive: Path) -> CatalogueLocation:
+    return _BOUND.get(_key(archive), CatalogueLocation())
+
+
+def check_url(url: str, where: str) -> str:
+    """A PostgreSQL URL as given, or a ConfigError naming where it came from."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(
+            f"{where}: catalogue must be a postgresql:// URL (got {redact(url)!r}); "
+            "leave it out to keep the SQLite catalogue in the archive"
+        )
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def mount_of(path: Path) -> tuple[str, str] | None:
+    """(file system type, mount point) of the mount holding ``path``, from the mount table."""
+    probe = Path(os.path.abspath(path))
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    real = os.path.realpath(probe)
+    best: tuple[str, str] | None = None
+    try:
+        partitions = psutil.disk_partitions(all=True)
+    except (OSError, RuntimeError):
+        return None
+    for part in partitions:
+        point = part.mountpoint
+        inside = real == point or real.startswith(point.rstrip(os.sep) + os.sep)
+        if inside and (best is None or len(point) > len(best[1])):
+            best = (part.fstype.lower(), point)
+    return best
+
+
+def network_fstype(path: Path) -> str | None:
+    """The network file system type ``path`` lies on, or None for a local disk."""
+    found = mount_of(path)
+    if found is None:
+        return None
+    fstype = found[0]
+    if fstype in NETWORK_FSTYPES or fstype.startswith(("nfs", "smb", "cifs")):
+        return fstype
+    return None

@@ -1,0 +1,86 @@
+"""Run the real cardingest CLI with one fault at a chosen code point (PostgreSQL scenarios).
+
+    python tests/pg_inject.py POINT ARGS...
+
+POINT:
+- ``die-after-first-copy``: SIGKILL itself once the first photo is copied, verified and
+  queued for the catalogue (published on disk, no row yet): kill -9 of a workstation.
+- ``run-after-first-copy``: at that moment run the command in ``$CARDINGEST_TEST_HOOK``
+  (a JSON list, e.g. stopping the database server), then carry on.
+- ``wait-after-first-copy``: at that moment print ``HOOK-REACHED`` on stderr and wait for a
+  line on stdin (the test decides when the ingest goes on).
+- ``die-in-migrate-copy``: SIGKILL inside the migration's transaction, rows inserted.
+- ``die-before-migrate-mark``: SIGKILL after the copy is committed and checked, before the
+  SQLite file is marked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from cardingest import ingest
+from cardingest.archive import migrate
+from cardingest.cli import app as cli
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _once(action: Callable[[], None]) -> Callable[..., Any]:
+    original = ingest._Batcher.add
+    done: list[bool] = []
+
+    def add(self: Any, record: Any) -> None:
+        original(self, record)
+        if not done:
+            done.append(True)
+            action()
+
+    return add
+
+
+def _run_hook() -> None:
+    subprocess.run(json.loads(os.environ["CARDINGEST_TEST_HOOK"]), check=True)
+
+
+def _wait() -> None:
+    sys.stderr.write("HOOK-REACHED\n")
+    sys.stderr.flush()
+    sys.stdin.readline()
+
+
+def _before(original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        die()
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+def main() -> None:
+    point, args = sys.argv[1], sys.argv[2:]
+    if point == "die-after-first-copy":
+        ingest._Batcher.add = _once(die)  # type: ignore[method-assign]
+    elif point == "run-after-first-copy":
+        ingest._Batcher.add = _once(_run_hook)  # type: ignore[method-assign]
+    elif point == "wait-after-first-copy":
+        ingest._Batcher.add = _once(_wait)  # type: ignore[method-assign]
+    elif point == "die-in-migrate-copy":
+        migrate._migrate_line = _before(migrate._migrate_line)  # type: ignore[assignment]
+    elif point == "die-before-migrate-mark":
+        migrate._mark = _before(migrate._mark)  # type: ignore[assignment]
+    else:
+        raise SystemExit(f"unknown point {point}")
+    sys.argv = ["cardingest", *args]
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""The catalogue in PostgreSQL: every command the same on both backends, the archive tied to
+its database, the audit chain and its append-only role, migration, and several workstations.
+
+A real server (``initdb`` + ``pg_ctl``, Unix socket only) is started once per session by the
+``pg_server`` fixture; each test gets a database of its own (``pg_url``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from clinic_helpers import demo_card, invoke
+from pg_helpers import Desk, card_files, check_archive, json_out, write_folder
+
+from cardingest.archive.pg import lock_key
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+VOLATILE = ("ingest_id", "archived_at", "operator")
+
+
+def _stable(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k not in VOLATILE} for r in records]
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``root`` with its size and mtime: "nothing was written"."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _run_commands(tmp: Path, archive: Path, *catalogue: str) -> dict[str, Any]:
+    """The same work through the CLI: ingest, re-ingest, tag, search, verify, wipe, audit."""
+    card, map_file = demo_card(tmp)
+    for path in card.rglob("*"):  # the photo without EXIF is dated by its mtime
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    results: dict[str, Any] = {}
+    code, out, err = invoke(
+        "ingest", card, "--map", map_file, "--archive", archive, "--json", *catalogue
+    )
+    assert code == 3, err
+    results["ingest"] = sorted(
+        (i["source"], i["action"], i["target"]) for i in json.loads(out)["items"]
+    )
+    code, out, err = invoke(
+        "ingest", card, "--map", map_file, "--archive", archive, "--json", *catalogue
+    )
+    assert code == 3, err
+    results["again"] = sorted((i["source"], i["action"]) for i in json.loads(out)["items"])
+    code, out, err = invoke(
+        "preview", card, "--map", map_file, "--archive", archive, "--json", *catalogue
+    )
+    assert code == 3, err
+    results["preview"] = sorted(
+        (i["source"], i["action"], i["target"]) for i in json.loads(out)["items"]
+    )
+    assert {a for _s, a, _t in results["preview"]} == {"skip", "hold"}
+    code, out, err = invoke(
+        "tag", "ZAC5361", "--diagnosis", "bcc", "--archive", archive, *catalogue
+    )
+    assert code == 0, err
+    for query in (("--id", "ZAC5361"), ("--diagnosis", "BCC"), ("--from", "2026-11-24")):
+        code, out, err = invoke("search", *query, "--archive", archive, "--json", *catalogue)
+        assert code == 0, err
+        results[f"search {query}"] = _stable(json.loads(out)["results"])
+    share = tmp / "share"
+    code, _out, err = invoke(
+        "share", "ZAC5361", "--size", "small", "--out", share, "--archive", archive, *catalogue
+    )
+    assert code == 0, err
+    results["share"] = sorted(p.name for p in share.iterdir())
+    dicom = tmp / "dicom"
+    code, _out, err = invoke(
+        "dicom", "export", "ZAC5361", "--out", dicom, "--archive", archive, *catalogue
+    )
+    assert code == 0, err
+    results["dicom export"] = sorted(str(p.relative_to(dicom)) for p in dicom.rglob("*.dcm"))
+    code, out, err = invoke("verify", "--archive", archive, "--json", *catalogue)
+    assert code == 0, err
+    document = json.loads(out)
+    document.pop("archive", None)
+    results["verify"] = document
+    code, out, err = invoke("wipe", card, "--archive", archive, "--yes", "--json", *catalogue)
+    assert code in (0, 3), err
+    results["wipe"] = sorted((i["source"], i["action"]) for i in json.loads(out)["items"])
+    results["card after wipe"] = sorted(str(p.relative_to(card)) for p in card.rglob("*"))
+    code, out, err = invoke("audit", "--archive", archive, "--json", *catalogue)
+    assert code == 0, err
+    audit = json.loads(out)
+    results["audit"] = (audit["ok"], audit["events"])
+    return results
+
+
+def test_every_command_gives_the_same_results_on_both(
+    tmp_path: Path, pg_url: str, test_ids: Path
+) -> None:
+    on_sqlite = _run_commands(tmp_path / "a", tmp_path / "a" / "archive")
+    archive = tmp_path / "b" / "archive"
+    on_postgres = _run_commands(tmp_path / "b", archive, "--catalogue", pg_url)
+    assert on_postgres == on_sqlite
+    assert on_sqlite["search ('--diagnosis', 'BCC')"], "the comparison must compare something"
+    assert not list(archive.rglob("*.sqlite*")), "no SQLite file in a PostgreSQL archive"
+    assert (archive / ".cardingest" / "archive-id").is_file()
+
+
+def test_the_environment_and_the_config_name_the_catalogue_too(
+    tmp_path: Path, pg_url: str, test_ids: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    monkeypatch.setenv("CARDINGEST_CATALOGUE", pg_url)
+    code, _out, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
+    assert code == 3, err
+    monkeypatch.delenv("CARDINGEST_CATALOGUE")
+    test_ids.write_text(f'allow_test_ids = true\ncatalogue = "{pg_url}"\n', encoding="utf-8")
+    code, out, err = invoke("search", "--archive", archive, "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["results"]) == 5
+    test_ids.write_text('allow_test_ids = true\ncatalogue = "mysql://x"\n', encoding="utf-8")
+    code, _out, err = invoke("search", "--archive", archive)
+    assert code == 2 and "postgresql://" in err
+
+
+def test_an_archive_is_refused_by_another_database_before_anything_is_written(
+    tmp_path: Path, pg_server: Any, test_ids: Path
+) -> None:
+    first, second = pg_server.fresh_database(), pg_server.fresh_database()
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    code, _out, err = invoke(
+        "ingest", card, "--map", map_file, "--archive", archive, "--catalogue", first
+    )
+    assert code == 3, err
+    before = _tree(archive)
+    for command in (
+        ("ingest", card, "--map", map_file),
+        ("verify",),
+        ("search",),
+        ("audit",),
+        ("wipe", card, "--yes"),
+        ("tag", "ZAC5361", "--diagnosis", "x"),
+    ):
+        code, _out, err = invoke(*command, "--archive", archive, "--catalogue", second)
+        assert code == 2, (command, err)
+        assert "not known to the catalogue database" in err, err
+    with psycopg.connect(second, autocommit=True) as conn:
+        untouched = conn.execute("SELECT to_regclass('cardingest.archives')").fetchone()
+    assert untouched == (None,), "nothing may be written to the wrong database either"
+    # Without any catalogue URL, SQLite is refused too: the rows are in PostgreSQL.
+    code, _out, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
+    assert code == 2 and "is in PostgreSQL" in err, err
+    code, _out, err = invoke("search", "--archive", archive)
+    assert code == 2, err
+    assert _tree(archive) == before
+    # A SQLite archive is not silently taken over by a database either.
+    sqlite_archive = tmp_path / "sqlite-archive"
+    code, _out, err = invoke("ingest", card, "--map", map_file, "--archive", sqlite_archive)
+    assert code == 3, err
+    before = _tree(sqlite_archive)
+    code, _out, err = invoke(
+        "ingest", card, "--map", map_file, "--archive", sqlite_archive, "--catalogue", first
+    )
+    assert code == 2 and "catalogue migrate" in err, err
+    assert _tree(sqlite_archive) == before
+
+
+def test_one_database_serves_several_archives_without_mixing(
+    tmp_path: Path, pg_url: str, test_ids: Path
+) -> None:
+    card, _map_file = demo_card(tmp_path)
+    one, two = tmp_path / "one", tmp_path / "two"
+    for archive, patient in ((one, "ZAC5361"), (two, "ZAA0067")):
+        code, _out, err = invoke(
+            "ingest", card, "--id", patient, "--archive", archive, "--catalogue", pg_url
+        )
+        assert code == 0, err
+    for archive, patient in ((one, "ZAC5361"), (two, "ZAA0067")):
+        code, out, err = invoke("search", "--archive", archive, "--json", "--catalogue", pg_url)
+        assert code == 0, err
+        found = {r["patient_id"] for r in json.loads(out)["results"]}
+        assert found == {patient}
+        code, out, err = invoke("audit", "--archive", archive, "--json", "--catalogue", pg_url)
+        assert code == 0 and json.loads(out)["events"] == 1, err
+
+
+def test_the_audit_chain_in_postgresql_finds_a_changed_or_removed_event(
+    tmp_path: Path, pg_url: str, test_ids: Path
+) -> None:
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    for _ in range(3):
+        code, _out, err = invoke(
+            "ingest", card, "--map", map_file, "--archive", archive, "--catalogue", pg_url
+        )
+        assert code == 3, err
+    code, out, err = invoke("audit", "--archive", archive, "--json", "--catalogue", pg_url)
+    assert code == 0 and json.loads(out)["events"] == 3, err
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            'UPDATE cardingest.audit SET line = replace(line, \'"status":"finished"\','
+            ' \'"status":"Finished"\') WHERE seq = 2'
+        )
+    code, out, err = invoke("audit", "--archive", archive, "--json", "--catalogue", pg_url)
+    document = json.loads(out)
+    assert code == 1 and document["bad_line"] == 2, document
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            'UPDATE cardingest.audit SET line = replace(line, \'"status":"Finished"\','
+            ' \'"status":"finished"\') WHERE seq = 2'
+        )
+        conn.execute("DELETE FROM cardingest.audit WHERE seq = 3")
+    code, out, err = invoke("audit", "--archive", archive, "--json", "--catalogue", pg_url)
+    document = json.loads(out)
+    assert code == 1 and "removed from the end" in document["problem"], document
+
+
+def _readme_sql() -> str:
+    match = re.search(r"<!-- roles -->\s*```sql\n(.*?)```", README, re.S)
+    assert match, "README.md has no role setup block (<!-- roles --> then ```sql)"
+    return match.group(1)
+
+
+def test_the_readme_roles_make_the_audit_log_append_only(
+    tmp_path: Path, pg_server: Any, pg_url: str, test_ids: Path
+) -> None:
+    """The README's SQL, run as written: the desks' role ingests, but cannot change history."""
+    database = pg_url.split("@/")[1].split("?")[0]
+    sql = _readme_sql().replace("clinic_photos", database).replace("'change-me'", "'pw1'")
+    sql = sql.replace("'change-me-too'", "'pw2'")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for statement in [s.strip() for s in sql.split(";") if s.strip()]:
+            conn.execute(statement)  # type: ignore[arg-type]
+    owner_url = pg_server.url(database, user="cardingest_owner")
+    desk_url = pg_server.url(database, user="cardingest_desk")
+    card, _map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    code, _out, err = invoke(
+        "ingest", card, "--id", "ZAC5361", "--archive", archive, "--catalogue", owner_url
+    )
+    assert code == 0, err
+    other = tmp_path / "other"
+    write_folder(other, card_files(2, start=datetime(2026, 11, 25, 10), seed=5))
+    code, _out, err = invoke(
+        "ingest", other, "--id", "ZAA0067", "--archive", archive, "--catalogue", desk_url
+    )
+    assert code == 0, err
+    for command in (("verify",), ("tag", "ZAA0067", "--diagnosis", "bcc"), ("audit",)):
+        code, _out, err = invoke(*command, "--archive", archive, "--catalogue", desk_url)
+        assert code == 0, (command, err)
+    with psycopg.connect(desk_url, autocommit=True) as conn:
+        for statement in (
+            "UPDATE cardingest.audit SET line = line",
+            "DELETE FROM cardingest.audit",
+            "TRUNCATE cardingest.audit",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)  # type: ignore[arg-type]
+
+
+def test_two_ingests_of_one_patient_take_turns_and_other_patients_go_side_by_side(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The test holds patient A's lock itself (as another desk would); B's card goes through,
+    A's ingest waits, saying so, and copies nothing until the lock is let go."""
+    archive = tmp_path / "archive"
+    desk = Desk.make(tmp_path / "desk", "nurse-1", pg_url, archive)
+    first = write_folder(tmp_path / "first", card_files(2, start=datetime(2026, 11, 1, 9), seed=1))
+    result = desk.run("ingest", first, "--id", "JBX3656")
+    assert result.returncode == 0, result.stderr
+    archive_id = (archive / ".cardingest" / "archive-id").read_text().strip()
+    card_a = write_folder(tmp_path / "a", card_files(3, start=datetime(2026, 11, 2, 9), seed=2))
+    card_b = write_folder(tmp_path / "b", card_files(3, start=datetime(2026, 11, 3, 9), seed=3))
+    with psycopg.connect(pg_url, autocommit=True) as other_desk:
+        other_desk.execute(
+            "SELECT pg_advisory_lock(%s)", (lock_key(archive_id, "patient\0JBX3656"),)
+        )
+        waiting = desk.start("ingest", card_a, "--id", "JBX3656")
+        assert waiting.stderr is not None
+        line = waiting.stderr.readline()
+        assert "Waiting for another workstation working on patient JBX3656" in line, line
+        side = desk.run("ingest", card_b, "--id", "MCJ1984")
+        assert side.returncode == 0, side.stderr
+        assert len(list((archive / "MCJ1984").iterdir())) == 3
+        assert len(list((archive / "JBX3656").iterdir())) == 2, "A must not copy yet"
+        assert waiting.poll() is None
+    _out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert len(list((archive / "JBX3656").iterdir())) == 5
+
+
+def test_three_workstations_ingest_three_cards_into_one_archive_at_once(
+    tmp_path: Path, pg_url: str, fat_card: Any
+) -> None:
+    """Done when: three processes, own config and operator, three FAT32 cards, at once."""
+    archive = tmp_path / "archive"
+    patients = ("JBX3656", "MCJ1984", "EPT6335")
+    cards: dict[str, dict[str, bytes]] = {}
+    procs = []
+    for n, patient in enumerate(patients):
+        files = card_files(12, start=datetime(2026, 11, 10 + n, 9), seed=10 + n)
+        cards[patient] = files
+        mount = fat_card(files, label=f"CARD{n}", serial=f"1234-00{n}0")
+        desk = Desk.make(tmp_path / f"desk{n}", f"nurse-{n}", pg_url, archive)
+        procs.append((desk, desk.start("ingest", mount, "--id", patient, "--json")))
+    for _desk, proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err + out
+        assert {i["action"] for i in json.loads(out)["items"]} == {"copy"}
+    findings = check_archive(archive, pg_url, cards)
+    assert findings.lost == [] and findings.doubled == [] and findings.wrong_patient == []
+    assert findings.stray == [] and findings.rows == findings.files == 36
+    desk = procs[0][0]
+    assert desk.run("verify").returncode == 0
+    audit = json_out(desk.run("audit", "--json"))
+    assert audit["ok"] and audit["events"] == 4  # three ingests and the verify
+    found = json_out(desk.run("search", "--json"))["results"]
+    assert len(found) == 36
+    assert {r["operator"] for r in found} == {"nurse-0", "nurse-1", "nurse-2"}
+    assert not [p for p in archive.rglob("*") if "sqlite" in p.name]
+
+
+def test_migrate_moves_a_sqlite_archive_and_every_command_answers_the_same(
+    tmp_path: Path, pg_url: str
+) -> None:
+    archive = tmp_path / "archive"
+    desk = Desk.make(tmp_path / "desk", "nurse-1", pg_url, archive)
+    sqlite_env = {"CARDINGEST_CONFIG": str(tmp_path / "sqlite.toml")}
+    (tmp_path / "sqlite.toml").write_text(f'archive = "{archive}"\n', encoding="utf-8")
+    cards = {
+        "JBX3656": card_files(150, start=datetime(2026, 10, 1, 9), seed=6),
+        "MCJ1984": card_files(150, start=datetime(2026, 10, 2, 9), seed=7),
+    }
+    roots = {}
+    for patient, files in cards.items():
+        roots[patient] = write_folder(tmp_path / patient, files)
+        done = desk.run("ingest", roots[patient], "--id", patient, extra=sqlite_env)
+        assert done.returncode == 0, done.stderr
+    assert desk.run("tag", "MCJ1984", "--diagnosis", "melanoma", extra=sqlite_env).returncode == 0
+
+    def answers(extra: dict) -> dict:
+        return {
+            "search": _stable(json_out(desk.run("search", "--json", extra=extra))["results"]),
+            "melanoma": len(
+                json_out(desk.run("search", "--diagnosis", "melanoma", "--json", extra=extra))[
+                    "results"
+                ]
+            ),
+            "verify": {
+                k: v
+                for k, v in json_out(desk.run("verify", "--json", extra=extra)).items()
+                if k != "archive"
+            },
+        }
+
+    before = answers(sqlite_env)
+    assert len(before["search"]) == 300 and before["melanoma"] == 150
+    events_before = json_out(desk.run("audit", "--json", extra=sqlite_env))["events"]
+    # Interrupted inside its transaction: nothing there; re-run: everything, once.
+    killed = desk.run("catalogue", "migrate", "--to", pg_url, point="die-in-migrate-copy")
+    assert killed.returncode == -9, killed.stderr
+    killed = desk.run("catalogue", "migrate", "--to", pg_url, point="die-before-migrate-mark")
+    assert killed.returncode == -9, killed.stderr
+    assert desk.run("search", extra=sqlite_env).returncode == 0, "not marked: SQLite still works"
+    moved = desk.run("catalogue", "migrate", "--to", pg_url, "--json")
+    assert moved.returncode == 0, moved.stderr
+    document = json.loads(moved.stdout)
+    assert document["counts"]["files"] == 300 and document["copied"] is False
+    assert document["audit_events"] == events_before + 1
+    after = answers({})
+    assert after["search"] == before["search"] and after["melanoma"] == before["melanoma"]
+    assert after["verify"] == before["verify"] and before["verify"]["ok"]
+    refused = desk.run("search", extra=sqlite_env)
+    assert refused.returncode == 2 and "has moved to PostgreSQL" in refused.stderr
+    wiped = desk.run("wipe", roots["JBX3656"], "--yes", "--json")
+    assert wiped.returncode == 0, wiped.stderr
+    assert not list(roots["JBX3656"].rglob("*.JPG"))
+    assert json_out(desk.run("audit", "--json"))["ok"]
+    findings = check_archive(archive, pg_url, cards)
+    assert findings.lost == [] and findings.doubled == [] and findings.rows == 300
+
+
+def test_copying_a_card_twice_from_two_desks_gives_the_same_names(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Names stay deterministic: the second desk finds everything archived (skip)."""
+    archive = tmp_path / "archive"
+    files = card_files(5, start=datetime(2026, 11, 7, 9), seed=9)
+    card = write_folder(tmp_path / "card", files)
+    names = []
+    for n in range(2):
+        desk = Desk.make(tmp_path / f"desk{n}", f"nurse-{n}", pg_url, archive)
+        items = json_out(desk.run("ingest", card, "--id", "JBX3656", "--json"))["items"]
+        names.append(sorted((i["source"], i["target"], i["action"]) for i in items))
+    assert [t for _s, t, _a in names[0]] == [t for _s, t, _a in names[1]]
+    assert {a for _s, _t, a in names[1]} == {"skip"}
+    shutil.rmtree(card)
