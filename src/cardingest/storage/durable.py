@@ -143,17 +143,7 @@ def remove_stale_temps(root: Path) -> list[Path]:
     """
     removed: list[Path] = []
     for folder, _dirs, files in os.walk(root):
-        for name in files:
-            if not name.startswith(TEMP_PREFIX):
-                continue
-            path = Path(folder, name)
-            try:
-                if not stat.S_ISREG(os.lstat(path).st_mode):
-                    continue
-                os.unlink(path)
-            except OSError:
-                continue
-            removed.append(path)
+        removed += _remove_temps(folder, files)
     return sorted(removed)
 
 
@@ -169,18 +159,25 @@ def remove_stale_temps_in(folders: Iterable[Path]) -> list[Path]:
             names = os.listdir(folder)
         except OSError:
             continue
-        for name in names:
-            if not name.startswith(TEMP_PREFIX):
-                continue
-            path = Path(folder, name)
-            try:
-                if not stat.S_ISREG(os.lstat(path).st_mode):
-                    continue
-                os.unlink(path)
-            except OSError:
-                continue
-            removed.append(path)
+        removed += _remove_temps(folder, names)
     return sorted(removed)
+
+
+def _remove_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
+    """Unlink the regular files among ``names`` in ``folder`` that are temporaries."""
+    removed: list[Path] = []
+    for name in names:
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        path = Path(folder, name)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
