@@ -93,7 +93,10 @@ def test_source_that_fails_on_close_is_a_failed_copy(
     source.parent.mkdir()
     source.write_bytes(os.urandom(300_000))
     monkeypatch.setattr(
-        transfer, "open", lambda path, mode: io.BufferedReader(_PulledOnClose(path)), raising=False
+        transfer,
+        "open",
+        lambda path, mode, **_: io.BufferedReader(_PulledOnClose(path)),
+        raising=False,
     )
     archive = tmp_path / "archive"
     result = copy_verified(source, [Destination(archive, "JBX3656/a.jpg")])
