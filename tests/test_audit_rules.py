@@ -30,7 +30,7 @@ def test_where_the_log_and_head_live_and_what_the_head_holds(tmp_path: Path) -> 
     path = archive / ".cardingest" / "audit.jsonl"
     head = archive / ".cardingest" / "audit.head"
     line = path.read_bytes()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # private whatever the umask
     digest = hashlib.sha256(line.rstrip(b"\n")).hexdigest()
     assert head.read_bytes() == b'{"last": "' + digest.encode() + b'", "lines": 1}\n'
 
@@ -73,7 +73,11 @@ def test_empty_log_with_a_zero_head_checks_out(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("tail", "message"),
     [
-        (b'{"seq": 1', "{path} ends in an incomplete line; run a check"),
+        (
+            b'{"seq": 1',
+            "{path} ends in an incomplete line (a write cut short, e.g. by a power cut); "
+            "run 'cardingest audit --repair' to set it aside, then try again",
+        ),
         (b"[1]\n", "The last line of {path} is not an audit event"),
         (b'{"seq": 1, "prev": 5}\n', "The last line of {path} is not an audit event"),
         (b'{"seq": "1", "prev": "x"}\n', "The last line of {path} is not an audit event"),

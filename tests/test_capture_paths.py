@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 from test_exif_quick import tiff
 
-from cardingest.card import capture
 from cardingest.card.capture import read_capture
 
 
@@ -46,7 +45,7 @@ def exifread_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         calls.append(kwargs)
         return real(fh, **kwargs)
 
-    monkeypatch.setattr(capture.exifread, "process_file", spy)
+    monkeypatch.setattr(exifread, "process_file", spy)  # capture imports it lazily
     return calls
 
 

@@ -1,5 +1,5 @@
 """What the operator reads when an ID is refused, compared whole and written out by hand:
-which scheme, which character, what it should be."""
+which scheme and which character is out of place; for a failed check, never what it should be."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from cardingest.ids import check_scheme, validate_id
 
 NHI_LENGTH = "an NHI has 7 (3 letters and 4 digits, or 3 letters, 2 digits and 2 letters)."
 DIGITS_ONLY = "should be a digit (only digits, spaces and hyphens are allowed)."
+NO_HINT = (
+    " Re-check the whole ID against the patient's record; do not change one character to make "
+    "it pass."
+)
+"""A failed check never says which character is wrong or what it should be (issue 12): a
+transposed typo "corrected" by the tool would be another patient's valid ID."""
 
 
 @pytest.mark.parametrize(
@@ -34,8 +40,7 @@ DIGITS_ONLY = "should be a digit (only digits, spaces and hyphens are allowed)."
         (
             "JBX00LY",
             "nhi",
-            "NHI 'JBX00LY' fails its checksum: no check character is possible for its first six "
-            "characters, so it is probably mistyped.",
+            "NHI 'JBX00LY' fails its check: it is not a valid NHI." + NO_HINT,
         ),
         (
             "ZAC5361",
@@ -47,7 +52,7 @@ DIGITS_ONLY = "should be a digit (only digits, spaces and hyphens are allowed)."
         (
             "9434765918",
             "nhs",
-            "NHS number '9434765918' fails its checksum: the check digit should be 9, not 8.",
+            "NHS number '9434765918' fails its check: it is not a valid NHS number." + NO_HINT,
         ),
         (
             "94347659xx",
@@ -58,7 +63,7 @@ DIGITS_ONLY = "should be a digit (only digits, spaces and hyphens are allowed)."
         (
             "8003601234567890",
             "ihi",
-            "IHI '8003601234567890' fails its checksum: the check digit should be 4, not 0.",
+            "IHI '8003601234567890' fails its check: it is not a valid IHI." + NO_HINT,
         ),
         (
             "80036012345678x0",
@@ -79,8 +84,8 @@ DIGITS_ONLY = "should be a digit (only digits, spaces and hyphens are allowed)."
         (
             "2123456791",
             "medicare",
-            "Medicare number '2123456791' fails its checksum: the check digit (the 9th) should "
-            "be 0, not 9.",
+            "Medicare number '2123456791' fails its check: it is not a valid Medicare number."
+            + NO_HINT,
         ),
     ],
 )
@@ -95,8 +100,7 @@ def test_nhs_checksum_with_no_check_digit_possible() -> None:
     with pytest.raises(InvalidIdError) as error:
         validate_id("0000000060", "nhs")
     assert error.value.message == (
-        "NHS number '0000000060' fails its checksum: no check digit is possible for its "
-        "first nine digits, so it is probably mistyped."
+        "NHS number '0000000060' fails its check: it is not a valid NHS number." + NO_HINT
     )
 
 
