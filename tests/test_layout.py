@@ -4,6 +4,8 @@ stays in ``cli/``, and every durable write goes through ``storage.durable``."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +104,17 @@ def test_durable_writes_go_through_storage_durable() -> None:
         if "os.fsync(" in path.read_text(encoding="utf-8") and module != "storage.durable"
     ]
     assert not callers, f"use storage.durable.sync_file in {callers}"
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """`cardingest --help`, `cards` and every other command pay at start-up only for what
+    they all need: Pillow, zxing-cpp, pydicom, pynetdicom and psycopg load in the commands
+    that use them (slates, sheets, share, DICOM, PostgreSQL)."""
+    script = (
+        "import sys, cardingest.cli.app\n"
+        "heavy = ('PIL', 'zxingcpp', 'pydicom', 'pynetdicom', 'psycopg')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..archive.audit import AuditCheck
+from ..archive.auditrepair import TornTail
 from ..archive.catalogue import CatalogueRecord
 from ..archive.migrate import MigrateReport
 from ..archive.verify import Problem, VerifyReport
 from ..errors import CardingestError
 from ..ingest import IngestResult, Outcome
 from ..models import Card, Plan, PlanItem
+from ..move import FileMove, MoveResult
 from ..wipe import WipeItem, WipeResult
 
 if TYPE_CHECKING:  # export/ loads pydicom: only `dicom` commands pay for it
@@ -156,24 +158,34 @@ def problem(found: Problem) -> Document:
     }
 
 
-def verify(report: VerifyReport) -> Document:
-    return {
+def verify(report: VerifyReport, tightened: list[str] | None = None) -> Document:
+    """``verify --json``; ``tightened`` (the paths closed) with ``--fix-permissions``."""
+    document: Document = {
         "archive": report.archive,
         "id": report.patient_id,
         "ok": report.ok,
         "summary": {**report.counts, "bytes": report.bytes_read},
         "problems": [problem(one) for one in report.problems],
     }
+    if tightened is not None:
+        document["tightened"] = tightened
+    return document
 
 
-def audit(log: Path | str, check: AuditCheck) -> Document:
-    return {
+def audit(
+    log: Path | str, check: AuditCheck, *, repair: bool = False, torn: TornTail | None = None
+) -> Document:
+    """``audit --json``; with ``--repair``, ``repaired`` is what was set aside (or null)."""
+    document: Document = {
         "log": str(log),
         "ok": check.ok,
         "events": check.events,
         "bad_line": check.bad_line,
         "problem": check.problem,
     }
+    if repair:
+        document["repaired"] = asdict(torn) if torn is not None else None
+    return document
 
 
 def record(archived: CatalogueRecord) -> Document:
@@ -250,6 +262,30 @@ def dicom_send(result: DicomResult) -> Document:
             {"path": path, "action": "not-sent", "reason": "not confirmed by the PACS"}
             for path in result.not_sent
         ],
+    }
+
+
+def _file_move(item: FileMove) -> Document:
+    return {
+        "from": item.patient_from,
+        "old": item.old,
+        "new": item.new,
+        "sha256": item.sha256,
+        "old_backup": item.old_backup,
+        "new_backup": item.new_backup,
+    }
+
+
+def move(archive: Path, result: MoveResult) -> Document:
+    """``move --json``."""
+    return {
+        "archive": str(archive),
+        "to": result.to,
+        "move_id": result.move_id,
+        "resumed": result.resumed,
+        "moved": [_file_move(item) for item in result.moved],
+        "sidecars": [{"old": a, "new": b} for a, b in result.sidecars],
+        "already": [{"path": a, "now": b} for a, b in result.already],
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -13,8 +13,8 @@ from ..archive.lock import ArchiveLock
 from ..errors import EXIT_OK, UsageError
 from ..ids import validate_id
 from ..models import Settings
-from ..move import FileMove, MoveRequest, MoveResult, move
-from . import output
+from ..move import MoveRequest, MoveResult, move
+from . import documents, output
 from .clinic import lookup_id, parse_day
 from .common import ArchiveOpt, JsonOpt, handles_errors
 from .config import load_settings
@@ -47,29 +47,6 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="With --from: captured on or before YYYY-MM-DD.")
 ]
-
-
-def _move_dict(item: FileMove) -> dict[str, Any]:
-    return {
-        "from": item.patient_from,
-        "old": item.old,
-        "new": item.new,
-        "sha256": item.sha256,
-        "old_backup": item.old_backup,
-        "new_backup": item.new_backup,
-    }
-
-
-def move_document(result: MoveResult, settings: Settings) -> dict[str, Any]:
-    return {
-        "archive": str(settings.archive),
-        "to": result.to,
-        "move_id": result.move_id,
-        "resumed": result.resumed,
-        "moved": [_move_dict(item) for item in result.moved],
-        "sidecars": [{"old": a, "new": b} for a, b in result.sidecars],
-        "already": [{"path": a, "now": b} for a, b in result.already],
-    }
 
 
 def print_move_result(result: MoveResult) -> None:
@@ -133,7 +110,7 @@ def run_move(
             backup_locks=backup_locks,
         )
     if as_json:
-        output.emit_json(move_document(result, settings))
+        output.emit_json(documents.move(settings.archive, result))
     else:
         print_move_result(result)
     return EXIT_OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,10 +124,7 @@ def run_verify(
                 ]
             record_verify(archive, report, settings.operator)
     if as_json:
-        document = documents.verify(report)
-        if tightened is not None:
-            document["tightened"] = tightened
-        output.emit_json(document)
+        output.emit_json(documents.verify(report, tightened))
     else:
         if tightened:
             output.out.print(
@@ -168,10 +164,7 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     torn = _repair(settings, as_json) if repair and not log.in_database else None
     check = log.check()
     if as_json:
-        document = documents.audit(log.where, check)
-        if repair:
-            document["repaired"] = asdict(torn) if torn is not None else None
-        output.emit_json(document)
+        output.emit_json(documents.audit(log.where, check, repair=repair, torn=torn))
     elif check.ok:
         output.out.print(
             f"Audit log {escape(log.where)}: {check.events} event(s), [green]chain intact[/]."

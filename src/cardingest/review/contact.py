@@ -14,11 +14,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import SheetError, UsageError
 from ..storage.durable import sync_file
 from .sheet import Sheet, render
-from .thumbs import Thumbnail, make_thumbnails
+
+if TYPE_CHECKING:  # Pillow loads only when a sheet is made
+    from .thumbs import Thumbnail
 
 MODE = 0o600
 
@@ -120,6 +123,8 @@ def thumbnails_for(
 ) -> dict[str, Thumbnail]:
     """Thumbnails of the photos (not sidecars) on ``sheet``, read from the card at ``root``."""
     sources = list(dict.fromkeys(t.source for s in sheet.sections for t in s.photos))
+    from .thumbs import make_thumbnails
+
     thumbs = make_thumbnails([root / source for source in sources], on_done=on_done)
     return dict(zip(sources, thumbs, strict=True))
 

@@ -17,11 +17,13 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..models import MediaFile, Plan, PlanItem
 from ..plan.naming import target_path
-from .thumbs import Thumbnail
+
+if TYPE_CHECKING:
+    from .thumbs import Thumbnail
 
 SectionKind = Literal["group", "held", "failed"]
 
