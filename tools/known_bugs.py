@@ -33,14 +33,14 @@ BUGS = [
     ),
     (
         "c1 number before folder",
-        "src/cardingest/plan/planner.py",
+        "src/cardingest/plan/shots.py",
         "return (fraction, primary.folder, int(number or 0), primary.stem)",
         "return (fraction, int(number or 0), primary.folder, primary.stem)",
         "tests/test_naming_order.py",
     ),
     (
         "c2 subsec as integer",
-        "src/cardingest/plan/planner.py",
+        "src/cardingest/plan/shots.py",
         'fraction = float(f"0.{primary.subsec}") if primary.subsec else 0.0',
         "fraction = float(int(primary.subsec)) if primary.subsec else 0.0",
         "tests/test_naming_order.py",

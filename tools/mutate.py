@@ -43,6 +43,11 @@ MODULES: dict[str, list[str]] = {
         "tests/test_plan_items.py",
         "tests/test_plan_edges.py",
     ],
+    "plan/shots": [
+        "tests/test_plan.py",
+        "tests/test_naming_order.py",
+        "tests/test_slates.py",
+    ],
     "archive/audit": [
         "tests/test_audit.py",
         "tests/test_audit_forgery.py",

@@ -24,14 +24,8 @@ from ..models import (
 from ..text import printable, undecodable
 from .idmap import resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
+from .shots import primary_photo, same_second_order
 from .slates import SlateAssignment
-
-_SOURCE_RANK = {
-    "exif:DateTimeOriginal": 0,
-    "exif:DateTimeDigitized": 1,
-    "exif:DateTime": 2,
-    "mtime": 3,
-}
 
 
 @dataclass(frozen=True)
@@ -44,10 +38,7 @@ class _Shot:
 
     @property
     def order(self) -> tuple[float, str, int, str]:
-        primary = self.primary or self.files[0]
-        fraction = float(f"0.{primary.subsec}") if primary.subsec else 0.0
-        number = "".join(ch for ch in primary.stem[-4:] if ch.isdigit())
-        return (fraction, primary.folder, int(number or 0), primary.stem)
+        return same_second_order(self.primary or self.files[0])
 
 
 def captured_key(media: MediaFile) -> str:
@@ -74,12 +65,7 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
     shots = []
     for (folder, stem), grouped in groups.items():
         for n, members in enumerate(_split_clashes(grouped)):
-            photos = [m for m in members if not m.sidecar]
-            primary = min(
-                photos,
-                key=lambda m: (_SOURCE_RANK[m.time_source], m.extension != "jpg", m.path),
-                default=None,
-            )
+            primary = primary_photo(m for m in members if not m.sidecar)
             key = (folder, stem if n == 0 else f"{stem}#{n}")
             shots.append(_Shot(key, tuple(members), primary))
     return sorted(shots, key=lambda s: s.key)

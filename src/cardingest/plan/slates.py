@@ -20,19 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..models import MapRow, MediaFile, SlateRead
+from .shots import primary_photo, same_second_order
 
 DEFAULT_MAX_GAP_MINUTES = 30.0
 NO_SLATE = "no slate before this photo"
 NO_EXIF_TIME = "no EXIF capture time, so its place among the slates is not known"
 NOT_READ = "cannot be read for a slate"
 _IMAGE_RANK = {"jpg": 0, "jpeg": 0, "tif": 1, "tiff": 1, "png": 1}
-
-_SOURCE_RANK = {
-    "exif:DateTimeOriginal": 0,
-    "exif:DateTimeDigitized": 1,
-    "exif:DateTime": 2,
-    "mtime": 3,
-}
 
 
 @dataclass(frozen=True)
@@ -50,10 +44,7 @@ class Shot:
 
     @property
     def order(self) -> tuple[datetime, float, str, int, str]:
-        primary = self.primary
-        fraction = float(f"0.{primary.subsec}") if primary.subsec.isdigit() else 0.0
-        digits = "".join(ch for ch in primary.stem[-4:] if ch.isdigit())
-        return (primary.captured, fraction, primary.folder, int(digits or 0), primary.stem)
+        return (self.primary.captured, *same_second_order(self.primary))
 
 
 @dataclass(frozen=True)
@@ -98,9 +89,8 @@ def shots(files: Sequence[MediaFile], readable: Collection[str]) -> list[Shot]:
         photos = [m for m in members if not m.sidecar]
         if not photos:
             continue  # a sidecar without its photo: the planner holds it
-        primary = min(
-            photos, key=lambda m: (_SOURCE_RANK[m.time_source], m.extension != "jpg", m.path)
-        )
+        primary = primary_photo(photos)
+        assert primary is not None
         images = [m for m in photos if m.extension in readable]
         image = min(images, key=lambda m: (_IMAGE_RANK.get(m.extension, 2), m.path), default=None)
         found.append(Shot(tuple(sorted(members, key=lambda m: m.path)), primary, image))

@@ -1,0 +1,33 @@
+"""What the planner and the slate assignment both need to know about one exposure: which of
+its files gives its capture time, and where it stands among shots of the same second."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..models import MediaFile
+
+TIME_SOURCE_RANK = {
+    "exif:DateTimeOriginal": 0,
+    "exif:DateTimeDigitized": 1,
+    "exif:DateTime": 2,
+    "mtime": 3,
+}
+
+
+def primary_photo(photos: Iterable[MediaFile]) -> MediaFile | None:
+    """The file whose time stands for the shot: the best time source, then a JPEG, then the
+    path (so a RAW+JPEG pair takes one time for both)."""
+    return min(
+        photos,
+        key=lambda m: (TIME_SOURCE_RANK[m.time_source], m.extension != "jpg", m.path),
+        default=None,
+    )
+
+
+def same_second_order(primary: MediaFile) -> tuple[float, str, int, str]:
+    """Order among shots of one second: sub-seconds as a fraction ("5" is .5, "10" is .10),
+    then folder before DCF number (100CANON before 101CANON), then the stem."""
+    fraction = float(f"0.{primary.subsec}") if primary.subsec else 0.0
+    number = "".join(ch for ch in primary.stem[-4:] if ch.isdigit())
+    return (fraction, primary.folder, int(number or 0), primary.stem)
