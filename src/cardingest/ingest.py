@@ -547,6 +547,8 @@ class _KnownContent:
             queue = self._queues.get(key, [])
             if str(source) in queue:
                 queue.remove(str(source))
+            if not queue:
+                self._queues.pop(key, None)
             self._cond.notify_all()
 
 
