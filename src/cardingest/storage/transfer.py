@@ -375,7 +375,9 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
     """Read ``temp`` back from the disk: it must be ``size`` bytes with XXH3-128 ``xxh3``,
     the digest of the bytes read from the card."""
     try:
-        got_size, got = hash_from_disk(temp.path, xxhash.xxh3_128(), follow=False, stopped=stopped)
+        got_size, got = hash_from_disk(
+            temp.path, xxhash.xxh3_128(), follow=False, stopped=stopped, overlap=False
+        )
     except OSError as exc:
         raise _Failure(f"{_why(exc)} reading back {temp.where}") from exc
     except _Failure as failure:
@@ -387,19 +389,29 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
         )
 
 
+def _read_now(fd: int, buffer: memoryview, offset: int) -> Future[int]:
+    done: Future[int] = Future()
+    try:
+        done.set_result(os.preadv(fd, [buffer], offset))
+    except OSError as exc:
+        done.set_exception(exc)
+    return done
+
+
 def _read_direct(
-    fd: int, digest: _Digest, stopped: Stopped, on_bytes: ByteCallback | None
+    fd: int, digest: _Digest, stopped: Stopped, on_bytes: ByteCallback | None, overlap: bool
 ) -> tuple[int, str]:
     """Read ``fd`` (opened O_DIRECT) to its end, one chunk ahead of the digest.
 
-    An O_DIRECT read waits for the disk and gets no kernel read-ahead, so the next chunk is
-    already being read (on a helper thread) while this one is hashed: two requests in flight
-    instead of one (docs/performance.md has what that bought).
+    An O_DIRECT read waits for the disk and gets no kernel read-ahead. With ``overlap`` the
+    next chunk is already being read (on a helper thread) while this one is hashed: two
+    requests in flight instead of one (docs/performance.md has what that bought).
     """
+    start = read_at if overlap else _read_now
     with _aligned.take() as one, _aligned.take() as other:
         view = one
         total = 0
-        ahead = read_at(fd, view, 0)
+        ahead = start(fd, view, 0)
         try:
             while True:
                 if stopped():
@@ -414,7 +426,7 @@ def _read_direct(
                     return total, digest.hexdigest()
                 total += count
                 following = other if view is one else one
-                ahead = read_at(fd, following, total)
+                ahead = start(fd, following, total)
                 digest.update(view[:count])
                 if on_bytes is not None:
                     on_bytes(count)
@@ -430,12 +442,15 @@ def hash_from_disk(
     follow: bool = True,
     stopped: Stopped = _never,
     on_bytes: ByteCallback | None = None,
+    overlap: bool = True,
 ) -> tuple[int, str]:
     """(bytes, hex digest) of ``path`` read from the medium, not from the page cache.
 
     The file's cached pages are dropped before and after. Where the file system allows it the
     read is O_DIRECT (nothing copied through the page cache); else a plain read after the
     drop. ``follow`` False refuses a symlink. ``on_bytes`` gets each chunk's length.
+    ``overlap`` False reads on the calling thread only: the read-back, whose cheap XXH3 leaves
+    nothing to overlap and whose eight workers already keep the disk busy.
     """
     nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
     if _DIRECT:
@@ -447,7 +462,7 @@ def hash_from_disk(
         else:
             try:
                 pagecache.drop(fd)
-                return _read_direct(fd, digest, stopped, on_bytes)
+                return _read_direct(fd, digest, stopped, on_bytes, overlap)
             except _NoDirect:
                 pass
             finally:
