@@ -712,3 +712,21 @@ def test_reads_from_the_disk_give_every_byte_once_with_the_next_chunk_read_ahead
     assert got == (size, hashlib.sha256(data).hexdigest())
     chunks = -(-size // CHUNK)
     assert offsets == [n * CHUNK for n in range(chunks)] + [size]
+
+
+@pytest.mark.parametrize("size", [0, CHUNK - 1, CHUNK, 2 * CHUNK + 1])
+def test_the_read_back_reads_one_chunk_at_a_time_on_its_own_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """``overlap=False`` (the read-back) hands nothing to a helper thread and still gives
+    every byte once."""
+    if not _direct_reads_work(tmp_path):
+        skip_or_fail(f"O_DIRECT reads are refused on {tmp_path}'s file system (tmpfs?)")
+    data = make_file(tmp_path / "photo.jpg", size, seed=size)
+
+    def read_at(fd: int, buffer: memoryview, offset: int) -> Future[int]:
+        raise AssertionError("the read-back must not use a helper thread")
+
+    monkeypatch.setattr(transfer, "read_at", read_at)
+    got = transfer.hash_from_disk(tmp_path / "photo.jpg", xxhash.xxh3_128(), overlap=False)
+    assert got == (size, xxhash.xxh3_128(data).hexdigest())

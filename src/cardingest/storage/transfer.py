@@ -407,32 +407,35 @@ def _read_direct(
     next chunk is already being read (on a helper thread) while this one is hashed: two
     requests in flight instead of one (docs/performance.md has what that bought).
     """
-    start = read_at if overlap else _read_now
-    with _aligned.take() as one, _aligned.take() as other:
-        view = one
+    with contextlib.ExitStack() as buffers:
+        views = [buffers.enter_context(_aligned.take()) for _ in range(2 if overlap else 1)]
         total = 0
-        ahead = start(fd, view, 0)
+        turn = 0
+        pending = (read_at if overlap else _read_now)(fd, views[0], 0)
         try:
             while True:
                 if stopped():
                     raise _Failure("cancelled")
                 try:
-                    count = ahead.result()
+                    count = pending.result()
                 except OSError as exc:
                     if exc.errno == errno.EINVAL and total == 0:
                         raise _NoDirect from exc
                     raise
                 if not count:
                     return total, digest.hexdigest()
+                view = views[turn]
                 total += count
-                following = other if view is one else one
-                ahead = start(fd, following, total)
+                turn = (turn + 1) % len(views)
+                if overlap:
+                    pending = read_at(fd, views[turn], total)
                 digest.update(view[:count])
                 if on_bytes is not None:
                     on_bytes(count)
-                view = following
+                if not overlap:
+                    pending = _read_now(fd, view, total)
         finally:
-            ahead.exception()
+            pending.exception()
 
 
 def hash_from_disk(
