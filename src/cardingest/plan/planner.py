@@ -71,6 +71,12 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
     return sorted(shots, key=lambda s: s.key)
 
 
+NO_FREE_NAME = (
+    f"every name up to -{MAX_SUFFIX} is taken for this patient and time: the name template "
+    "tells too little apart (add {time})"
+)
+
+
 def bad_name_reason(path: str) -> str | None:
     """Why a card path cannot be archived as it is named, or None.
 
@@ -211,12 +217,14 @@ class _Namer:
 
     def next_free(
         self, patient_id: str, when: datetime, pending: list[MediaFile], start: int, tail: str = ""
-    ) -> tuple[list[str], int]:
+    ) -> tuple[list[str], int] | None:
+        """The first free names from suffix ``start`` on, and that suffix; None when every
+        name up to -MAX_SUFFIX is taken (a name template that tells too little apart)."""
         for suffix in range(start, MAX_SUFFIX + 1):
             targets = self._at(patient_id, when, suffix, pending, tail)
             if _base(targets[0]) not in self.bases:
                 return self.claim(targets), suffix
-        raise ValueError(f"no free name for {pending[0].path} up to -{MAX_SUFFIX}")
+        return None
 
     def claim(self, targets: list[str]) -> list[str]:
         self.used.update(targets)
@@ -378,7 +386,21 @@ def make_plan(
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
                 tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
-                targets, suffix = namer.next_free(patient_id, when, pending, next_suffix, tail)
+                free = namer.next_free(patient_id, when, pending, next_suffix, tail)
+                if free is None:
+                    for media in pending:
+                        items[media.path] = _item(
+                            media,
+                            when,
+                            row,
+                            "hold",
+                            shot_time=primary,
+                            reason=NO_FREE_NAME,
+                            slates=slates,
+                        )
+                    pending, next_suffix = [], MAX_SUFFIX + 1
+                    continue
+                targets, suffix = free
                 next_suffix = suffix + 1
             else:
                 next_suffix += 1
