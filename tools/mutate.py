@@ -24,10 +24,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
@@ -191,7 +195,29 @@ def _scores(work: Path, module: str = "") -> tuple[Counter[str], list[str]]:
     return counts, survivors
 
 
-def run(module: str, jobs: int, show: bool) -> int:
+def _stop_hung(parent: int, wall_limit: float) -> None:
+    """Time out a mutant that waits forever (a lost wake-up, a lock never released).
+
+    mutmut's own timeout is a CPU-time limit (RLIMIT_CPU), which a process asleep on a
+    condition variable never reaches. A mutant process running longer than ``wall_limit``
+    seconds gets the signal that limit would have sent (SIGXCPU), so mutmut records it as a
+    timeout: a hang the tests noticed, i.e. killed.
+    """
+    try:
+        children = psutil.Process(parent).children(recursive=True)
+    except psutil.Error:
+        return
+    now = time.time()
+    for child in children:
+        try:
+            name = child.cmdline()[:1]
+            if name and name[0].startswith("mutmut: ") and now - child.create_time() > wall_limit:
+                child.send_signal(signal.SIGXCPU)
+        except psutil.Error:
+            continue
+
+
+def run(module: str, jobs: int, show: bool, wall_limit: float = 60.0) -> int:
     tests = [t for t in MODULES[module] if (ROOT / t.partition("::")[0]).exists()]
     work = _prepare(module, tests)
     env = dict(os.environ)
@@ -204,12 +230,17 @@ def run(module: str, jobs: int, show: bool) -> int:
     env.setdefault("CARDINGEST_SAMPLES", str(ROOT.parent / "shared" / "samples"))
     env.pop("CARDINGEST_STRICT", None)
     print(f"== {module}: mutating src/cardingest/{module}.py against {' '.join(tests)}")
-    subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)],
-        cwd=work,
-        env=env,
-        check=False,
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)], cwd=work, env=env
     )
+    try:
+        while runner.poll() is None:
+            _stop_hung(runner.pid, wall_limit)
+            time.sleep(2)
+    finally:
+        if runner.poll() is None:
+            runner.terminate()
+            runner.wait()
     counts, survivors = _scores(work, module)
     total = sum(counts.values())
     killed = counts["killed"]
@@ -240,6 +271,12 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="print the modules and tests")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested in parallel")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    parser.add_argument(
+        "--wall-limit",
+        type=float,
+        default=60.0,
+        help="seconds after which a mutant still running counts as timed out (a hang)",
+    )
     args = parser.parse_args()
     if args.list:
         for module, tests in MODULES.items():
@@ -251,7 +288,7 @@ def main() -> int:
         parser.error(f"name modules from --list (unknown: {', '.join(unknown) or 'none given'})")
     status = 0
     for module in modules:
-        status |= run(module, args.jobs, args.show)
+        status |= run(module, args.jobs, args.show, args.wall_limit)
     return status
 
 
