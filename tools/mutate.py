@@ -210,8 +210,8 @@ def _stop_hung(parent: int, wall_limit: float) -> None:
     now = time.time()
     for child in children:
         try:
-            name = child.cmdline()[:1]
-            if name and name[0].startswith("mutmut: ") and now - child.create_time() > wall_limit:
+            title = " ".join(child.cmdline())  # setproctitle's "mutmut: <mutant name>"
+            if title.startswith("mutmut: ") and now - child.create_time() > wall_limit:
                 child.send_signal(signal.SIGXCPU)
         except psutil.Error:
             continue
