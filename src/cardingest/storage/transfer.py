@@ -494,19 +494,29 @@ def hash_from_disk(
         return found
 
 
+_PEEK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_PEEK |= getattr(os, "O_NONBLOCK", 0)
+"""Opens whatever holds a final name without waiting: a named pipe there would block a plain
+read-only open until a writer came, and hang the ingest."""
+
+
 def _identical(path: Path, size: int, sha256: str) -> bool:
-    """Whether ``path`` is a regular file with this size and sha256 (symlinks never are)."""
+    """Whether ``path`` is a regular file with this size and sha256 (symlinks, folders and
+    pipes never are: the photo then takes the next free name)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, _PEEK)
     except OSError as exc:
         if exc.errno in _NOT_A_FILE:
             return False
         raise
-    with open(fd, "rb", buffering=0) as existing:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size != size:
             return False
-        return _hash_stream(existing.readinto, _never) == (size, sha256)
+        with open(fd, "rb", buffering=0, closefd=False) as existing:
+            return _hash_stream(existing.readinto, _never) == (size, sha256)
+    finally:
+        os.close(fd)
 
 
 def _candidates(name: str) -> Iterator[str]:
