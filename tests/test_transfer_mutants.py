@@ -1,0 +1,344 @@
+"""Copy, verify, never overwrite: the paths the older transfer tests left unchecked.
+
+Written for the mutation run of ``storage/transfer`` (issue 20, docs/testing.md). Real files
+on the local disk (ext4 here, read back with O_DIRECT) and on a tmpfs the test mounts itself
+(no O_DIRECT: the read-back falls back to plain reads), with every expected message and
+result written out by hand.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cardimage import require
+
+from cardingest.storage import transfer
+from cardingest.storage.transfer import (
+    TEMP_PREFIX,
+    Destination,
+    Published,
+    TransferResult,
+    copy_over,
+    copy_verified,
+    free_space,
+    hash_from_disk,
+    transfer_many,
+)
+
+REL = "JBX3656/JBX3656-20080530-155601.jpg"
+
+
+def make_file(path: Path, size: int, seed: int = 0) -> bytes:
+    data = hashlib.shake_256(f"{seed}:{size}".encode()).digest(size) if size else b""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def temps_under(*roots: Path) -> list[Path]:
+    return [p for root in roots if root.exists() for p in root.rglob(f"{TEMP_PREFIX}*")]
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of the test's own: a real file system that refuses O_DIRECT."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    require(shutil.which("mount") is not None, "no mount command")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+# --- a repair: copy_over ----------------------------------------------------------------------
+
+
+def test_a_repair_sets_the_damaged_file_aside_then_puts_the_verified_copy_there(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 3 * 1024 * 1024 + 5)
+    archive = tmp_path / "archive"
+    damaged = archive / REL
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"damaged copy")
+    aside = tmp_path / "aside"
+    handed: list[Path] = []
+
+    def set_aside(path: Path) -> None:
+        handed.append(path)
+        assert not temps_under(aside)
+        os.replace(path, aside)
+
+    counted: list[int] = []
+    result = copy_over(
+        source,
+        [Destination(archive, REL)],
+        sha256=sha(data),
+        set_aside=set_aside,
+        expected_size=len(data),
+        on_bytes=counted.append,
+    )
+
+    assert result == TransferResult(
+        source, len(data), sha(data), (Published(archive, REL, False),), None
+    )
+    assert handed == [damaged]
+    assert damaged.read_bytes() == data and aside.read_bytes() == b"damaged copy"
+    assert sum(counted) == len(data)
+    assert temps_under(archive) == []
+
+
+def test_a_repair_from_other_bytes_puts_nothing_back(tmp_path: Path) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 4096)
+    archive = tmp_path / "archive"
+    damaged = archive / REL
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"damaged copy")
+    wanted = sha(b"what the catalogue says it was")
+    handed: list[Path] = []
+
+    result = copy_over(source, [Destination(archive, REL)], sha256=wanted, set_aside=handed.append)
+
+    assert result == TransferResult(
+        source,
+        4096,
+        sha(data),
+        (),
+        f"{source} is not the expected content (sha256 {sha(data)[:16]}…)",
+    )
+    assert handed == [] and damaged.read_bytes() == b"damaged copy"
+    assert temps_under(archive) == []
+
+
+def test_a_repair_whose_set_aside_fails_leaves_the_old_file(tmp_path: Path) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 4096)
+    archive = tmp_path / "archive"
+    damaged = archive / REL
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"damaged copy")
+
+    def refuse(path: Path) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    result = copy_over(source, [Destination(archive, REL)], sha256=sha(data), set_aside=refuse)
+
+    assert result.error == f"Permission denied putting back {REL} to {archive}"
+    assert (result.published, result.sha256) == ((), sha(data))
+    assert damaged.read_bytes() == b"damaged copy"
+    assert temps_under(archive) == []
+
+
+def test_a_repair_reads_no_more_than_the_size_it_was_told(tmp_path: Path) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 4096)
+    archive = tmp_path / "archive"
+    result = copy_over(
+        source,
+        [Destination(archive, REL)],
+        sha256=sha(data),
+        set_aside=lambda path: None,
+        expected_size=4000,
+    )
+    assert result.error == f"{source} changed while reading: more than the expected 4000 bytes"
+    assert not (archive / REL).exists() and temps_under(archive) == []
+
+
+# --- publishing next to what is already there ----------------------------------------------------
+
+
+def test_a_folder_with_the_final_name_and_the_same_size_is_passed_over(tmp_path: Path) -> None:
+    """Not a file, so not "identical", whatever its size says: the copy takes ``-2``."""
+    archive = tmp_path / "archive"
+    taken = archive / REL
+    taken.mkdir(parents=True)
+    size = os.stat(taken).st_size
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, size)
+    result = copy_verified(source, [Destination(archive, REL)])
+    second = REL.replace(".jpg", "-2.jpg")
+    assert result == TransferResult(
+        source, size, sha(data), (Published(archive, second, False),), None
+    )
+    assert (archive / second).read_bytes() == data and taken.is_dir()
+
+
+def test_a_named_pipe_with_the_final_name_is_passed_over_without_waiting(
+    tmp_path: Path,
+) -> None:
+    """A plain read-only open of a pipe waits for a writer: the ingest would hang there."""
+    archive = tmp_path / "archive"
+    (archive / REL).parent.mkdir(parents=True)
+    os.mkfifo(archive / REL)
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 0)
+    result = copy_verified(source, [Destination(archive, REL)])
+    second = REL.replace(".jpg", "-2.jpg")
+    assert result.published == (Published(archive, second, False),)
+    assert (archive / second).read_bytes() == data
+
+
+def test_a_copy_with_the_same_bytes_under_the_final_name_is_reused(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 70_000)
+    (archive / REL).parent.mkdir(parents=True)
+    (archive / REL).write_bytes(data)
+    before = os.stat(archive / REL)
+    result = copy_verified(source, [Destination(archive, REL)])
+    assert result.published == (Published(archive, REL, True),)
+    after = os.stat(archive / REL)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert sorted(p.name for p in (archive / REL).parent.iterdir()) == [Path(REL).name]
+
+
+# --- cancelled while reading back -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["local disk", "tmpfs"])
+def test_a_cancel_during_the_read_back_publishes_nothing(
+    tmp_path: Path, tmpfs: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    archive = tmp_path / "archive" if where == "local disk" else tmpfs / "archive"
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    make_file(source, 3 * 1024 * 1024)
+    cancel = threading.Event()
+    monkeypatch.setattr(transfer, "_after_seal", lambda src, temp: cancel.set())
+    result = copy_verified(source, [Destination(archive, REL)], cancel=cancel)
+    assert result.error == f"cancelled while verifying {REL} to {archive}"
+    assert result.published == ()
+    assert not (archive / REL).exists() and temps_under(archive) == []
+
+
+def test_a_cancel_after_the_read_back_publishes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "archive"
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    make_file(source, 1000)
+    cancel = threading.Event()
+    real = transfer._verify
+
+    def verify_then_cancel(*args: object) -> None:
+        real(*args)  # type: ignore[arg-type]
+        cancel.set()
+
+    monkeypatch.setattr(transfer, "_verify", verify_then_cancel)
+    result = copy_verified(source, [Destination(archive, REL)], cancel=cancel)
+    assert result.error == f"cancelled while copying {source}"
+    assert not (archive / REL).exists() and temps_under(archive) == []
+
+
+# --- reading from the disk ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["local disk", "tmpfs"])
+def test_hash_from_disk_counts_every_byte_and_refuses_a_link_when_asked(
+    tmp_path: Path, tmpfs: Path, where: str
+) -> None:
+    folder = tmp_path if where == "local disk" else tmpfs
+    path = folder / "photo.jpg"
+    data = make_file(path, 2 * 1024 * 1024 + 7)
+    counted: list[int] = []
+    got = hash_from_disk(path, hashlib.sha256(), on_bytes=counted.append)
+    assert got == (len(data), sha(data))
+    assert sum(counted) == len(data) and all(counted)
+    link = folder / "link.jpg"
+    link.symlink_to(path)
+    assert hash_from_disk(link, hashlib.sha256()) == (len(data), sha(data))
+    with pytest.raises(OSError) as caught:
+        hash_from_disk(link, hashlib.sha256(), follow=False)
+    assert caught.value.errno == errno.ELOOP
+    empty = folder / "empty.jpg"
+    empty.write_bytes(b"")
+    assert hash_from_disk(empty, hashlib.sha256()) == (0, sha(b""))
+
+
+@pytest.mark.parametrize("where", ["local disk", "tmpfs"])
+def test_hash_from_disk_stops_when_told(tmp_path: Path, tmpfs: Path, where: str) -> None:
+    folder = tmp_path if where == "local disk" else tmpfs
+    path = folder / "photo.jpg"
+    make_file(path, 3 * 1024 * 1024)
+    calls: list[int] = []
+
+    def stop_at_the_second_chunk() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(transfer._Failure, match=r"^cancelled$"):
+        hash_from_disk(path, hashlib.sha256(), stopped=stop_at_the_second_chunk)
+
+
+# --- messages that name the file ------------------------------------------------------------------
+
+
+def test_a_missing_source_and_an_unwritable_destination_are_named(tmp_path: Path) -> None:
+    missing = tmp_path / "card" / "IMG_0404.JPG"
+    assert copy_verified(missing, [Destination(tmp_path / "archive", REL)]).error == (
+        f"No such file or directory opening {missing}"
+    )
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    make_file(source, 100)
+    blocked = tmp_path / "blocked"
+    blocked.write_bytes(b"a file where the archive folder should be")
+    assert copy_verified(source, [Destination(blocked, REL)]).error == (
+        f"File exists creating {REL} in {blocked}"
+    )
+    assert copy_verified(source, []).error == f"no destination given for {source}"
+    folder = tmp_path / "card" / "DCIM"
+    folder.mkdir()
+    assert copy_verified(folder, [Destination(tmp_path / "archive", REL)]).error == (
+        f"Is a directory opening {folder}"
+    )
+    device = Path("/dev/null")
+    assert copy_verified(device, [Destination(tmp_path / "archive", REL)]).error == (
+        "/dev/null is not a regular file"
+    )
+    assert not (tmp_path / "archive").exists()
+
+
+def test_free_space_of_a_folder_not_made_yet_is_its_disks(tmp_path: Path) -> None:
+    usage = shutil.disk_usage(tmp_path)
+    got = free_space(tmp_path / "not" / "made" / "yet")
+    assert got is not None and abs(got - usage.free) < 64 * 1024 * 1024
+    assert not (tmp_path / "not").exists()
+
+
+def test_transfer_many_with_one_worker_copies_in_order(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    jobs = []
+    for n in range(1, 4):
+        source = tmp_path / "card" / f"IMG_{n:04d}.JPG"
+        make_file(source, 1000 * n, seed=n)
+        jobs.append((source, [Destination(archive, f"JBX3656/{n}.jpg")], None))
+    counted: list[int] = []
+    results = list(transfer_many(jobs, workers=1, on_bytes=counted.append))
+    assert [(r.source.name, r.size, r.error) for r in results] == [
+        ("IMG_0001.JPG", 1000, None),
+        ("IMG_0002.JPG", 2000, None),
+        ("IMG_0003.JPG", 3000, None),
+    ]
+    assert sum(counted) == 6000
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == ["1.jpg", "2.jpg", "3.jpg"]
