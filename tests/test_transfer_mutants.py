@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cardimage import require
+from cardimage import CardFactory, require
 
 from cardingest.storage import transfer
 from cardingest.storage.transfer import (
@@ -342,3 +342,109 @@ def test_transfer_many_with_one_worker_copies_in_order(tmp_path: Path) -> None:
     ]
     assert sum(counted) == 6000
     assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == ["1.jpg", "2.jpg", "3.jpg"]
+
+
+def test_a_reason_without_an_errno_text_is_still_given(tmp_path: Path) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 100)
+
+    def no_room(path: Path) -> None:
+        raise OSError("the set-aside folder is full")
+
+    result = copy_over(
+        source, [Destination(tmp_path / "a", REL)], sha256=sha(data), set_aside=no_room
+    )
+    assert result.error == f"the set-aside folder is full putting back {REL} to {tmp_path / 'a'}"
+
+
+def test_free_space_is_the_space_of_the_file_system_that_will_hold_it(tmpfs: Path) -> None:
+    got = free_space(tmpfs / "archive" / "JBX3656")
+    assert got is not None and 15 * 1024 * 1024 < got <= 16 * 1024 * 1024
+
+
+class Gate:
+    """A content gate that knows one sha256 as archived already, and logs what it is told."""
+
+    def __init__(self, known: dict[str, str]) -> None:
+        self.known = known
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def claim(self, source: Path, sha256: str) -> None:
+        self.calls.append(("claim", source.name, None))
+
+    def enter(self, source: Path, sha256: str) -> str | None:
+        self.calls.append(("enter", source.name, None))
+        return self.known.get(sha256)
+
+    def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
+        self.calls.append(("leave", source.name, relpath))
+
+
+def test_copy_verified_asks_the_content_gate(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    old = tmp_path / "card" / "IMG_0001.JPG"
+    new = tmp_path / "card" / "IMG_0002.JPG"
+    old_data = make_file(old, 5000, seed=1)
+    make_file(new, 5000, seed=2)
+    gate = Gate({sha(old_data): "JBX3656/already.jpg"})
+    skipped = copy_verified(old, [Destination(archive, REL)], content_gate=gate)
+    assert (skipped.duplicate_of, skipped.published, skipped.error) == (
+        "JBX3656/already.jpg",
+        (),
+        None,
+    )
+    copied = copy_verified(new, [Destination(archive, "JBX3656/b.jpg")], content_gate=gate)
+    assert copied.published == (Published(archive, "JBX3656/b.jpg", False),)
+    assert gate.calls == [
+        ("claim", "IMG_0001.JPG", None),
+        ("enter", "IMG_0001.JPG", None),
+        ("leave", "IMG_0001.JPG", None),
+        ("claim", "IMG_0002.JPG", None),
+        ("enter", "IMG_0002.JPG", None),
+        ("leave", "IMG_0002.JPG", "JBX3656/b.jpg"),
+    ]
+    assert not (archive / REL).exists() and temps_under(archive) == []
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_transfer_many_holds_each_file_to_its_expected_size(tmp_path: Path, workers: int) -> None:
+    archive = tmp_path / "archive"
+    jobs = []
+    for n, expected in ((1, 1000), (2, 1999), (3, None)):
+        source = tmp_path / "card" / f"IMG_{n:04d}.JPG"
+        make_file(source, 2000, seed=n)
+        jobs.append((source, [Destination(archive, f"JBX3656/{n}.jpg")], expected))
+    results = list(transfer_many(jobs, workers=workers))
+    card = tmp_path / "card"
+    assert [r.error for r in results] == [
+        f"{card / 'IMG_0001.JPG'} changed while reading: more than the expected 1000 bytes",
+        f"{card / 'IMG_0002.JPG'} changed while reading: more than the expected 1999 bytes",
+        None,
+    ]
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == ["3.jpg"]
+
+
+def test_transfer_many_pulls_at_most_twice_its_workers_ahead(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    pulled: list[int] = []
+
+    def jobs() -> Iterator[tuple[Path, list[Destination], int | None]]:
+        for n in range(1, 11):
+            source = tmp_path / "card" / f"IMG_{n:04d}.JPG"
+            make_file(source, 100, seed=n)
+            pulled.append(n)
+            yield source, [Destination(archive, f"JBX3656/{n}.jpg")], None
+
+    results = transfer_many(jobs(), workers=2)
+    first = next(results)
+    assert first.source.name == "IMG_0001.JPG"
+    assert len(pulled) == 4, "2 workers: 4 jobs queued before the first result is handed out"
+    assert [r.source.name for r in results] == [f"IMG_{n:04d}.JPG" for n in range(2, 11)]
+
+
+@pytest.mark.card
+def test_free_space_on_fusefat_is_unknown_not_zero(fat_card: CardFactory) -> None:
+    """fusefat reports a size of 0: "unknown", or the preflight would refuse every ingest."""
+    mount = fat_card({"DCIM/100CANON/IMG_0001.JPG": b"photo"})
+    assert shutil.disk_usage(mount).total == 0
+    assert free_space(mount / "DCIM") is None

@@ -74,7 +74,11 @@ MODULES: dict[str, list[str]] = {
         "tests/test_capture_rules.py",
         "tests/test_capture_paths.py",
     ],
-    "storage/transfer": ["tests/test_transfer.py", "tests/test_readback.py"],
+    "storage/transfer": [
+        "tests/test_transfer.py",
+        "tests/test_transfer_mutants.py",
+        "tests/test_readback.py",
+    ],
     "wipe": [
         "tests/test_wipe_mutants.py",
         "tests/test_wipe.py::test_same_card",
