@@ -16,11 +16,13 @@ import hashlib
 import json
 import os
 import re
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cardimage import require_samples
+from cardimage import CardFactory, require_samples
 from clinic_helpers import invoke
 
 from cardingest import wipe
@@ -552,12 +554,18 @@ def test_only_files_under_dcim_that_did_not_change_are_removed(tmp_path: Path) -
 def test_a_removal_the_card_refuses_stops_the_wipe_with_what_was_done(tmp_path: Path) -> None:
     card = make_card(
         tmp_path / "card",
-        {FIRST: b"photo one", "DCIM/100CANON/SUB/IMG_0009.JPG": b"x", THIRD: b"photo three"},
+        {
+            FIRST: b"photo one",
+            SECOND: b"photo two",
+            "DCIM/100CANON/SUB/IMG_0009.JPG": b"x",
+            THIRD: b"photo three",
+        },
     )
     archive = tmp_path / "archive"
     archive.mkdir()
     items = (
         item_for(card, FIRST),
+        item_for(card, SECOND),
         item_for(card, "DCIM/100CANON/SUB"),  # a folder: unlink fails with EISDIR
         item_for(card, THIRD),
     )
@@ -567,17 +575,74 @@ def test_a_removal_the_card_refuses_stops_the_wipe_with_what_was_done(tmp_path: 
     assert caught.value.message == f"The card at {card} stopped accepting changes (pulled out?)"
     assert caught.value.details == [
         f"could not remove DCIM/100CANON/SUB: {os.strerror(errno.EISDIR)}",
-        "1 file(s) were removed before this (each in the audit log)",
+        "2 file(s) were removed before this (each in the audit log)",
     ]
     assert not (card / FIRST).exists() and (card / THIRD).exists()
     [summary] = events(archive, "wipe")
     assert summary["status"] == "failed"
-    assert summary["counts"] == {"removed": 1, "kept": 2}
+    assert summary["counts"] == {"removed": 2, "kept": 2}
     assert summary["kept"] == [
         {"source": "DCIM/100CANON/SUB", "reason": "the wipe stopped"},
         {"source": THIRD, "reason": "the wipe stopped"},
     ]
-    assert [e["source"] for e in events(archive, "wipe-remove")] == [FIRST]
+    assert [e["source"] for e in events(archive, "wipe-remove")] == [FIRST, SECOND]
+
+
+def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = make_card(tmp_path / "card", {FIRST: b"photo one", SECOND: b"photo two"})
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    plan = WipePlan(str(card), str(archive), None, (item_for(card, FIRST), item_for(card, SECOND)))
+    unlink = os.unlink
+
+    def ctrl_c_at_the_second(path: Any, *args: Any, **kwargs: Any) -> None:
+        if str(path).endswith("IMG_0002.JPG"):
+            raise KeyboardInterrupt
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", ctrl_c_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        execute_wipe(plan, operator="nurse1")
+    monkeypatch.undo()
+    [summary] = events(archive, "wipe")
+    assert (summary["status"], summary["counts"]) == ("interrupted", {"removed": 1, "kept": 1})
+    assert summary["kept"] == [{"source": SECOND, "reason": "the wipe stopped"}]
+    assert (card / SECOND).exists() and not (card / FIRST).exists()
+
+
+def test_a_wipe_id_is_utc_time_whatever_the_clinics_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    try:
+        stamp = wipe.new_wipe_id()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert WIPE_ID.match(stamp)
+    when = datetime.strptime(stamp[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert abs(datetime.now(UTC) - when) < timedelta(minutes=10), "UTC, not New Zealand time"
+
+
+@pytest.mark.card
+def test_a_read_only_card_is_refused_before_anything_is_written(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    mount = fat_card({FIRST: b"photo one"}, readonly=True)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    plan = WipePlan(str(mount), str(archive), None, (item_for(mount, FIRST),))
+    with pytest.raises(CardWriteError) as caught:
+        execute_wipe(plan, operator="nurse1")
+    assert caught.value.message == (
+        f"The card at {mount} is read-only (write-protect switch on, or mounted read-only):"
+        " nothing was removed"
+    )
+    assert (mount / FIRST).read_bytes() == b"photo one"
+    assert not (archive / ".cardingest" / "audit.jsonl").exists()
 
 
 def test_the_writable_check_passes_where_statvfs_cannot_look(tmp_path: Path) -> None:
