@@ -448,3 +448,63 @@ def test_free_space_on_fusefat_is_unknown_not_zero(fat_card: CardFactory) -> Non
     mount = fat_card({"DCIM/100CANON/IMG_0001.JPG": b"photo"})
     assert shutil.disk_usage(mount).total == 0
     assert free_space(mount / "DCIM") is None
+
+
+# --- buffers: memory stays flat however many files pass --------------------------------------
+
+
+def test_each_thread_reuses_one_chunk_buffer() -> None:
+    mine = transfer._buffer()
+    assert mine is transfer._buffer() and len(mine) == 1024 * 1024
+    theirs: list[memoryview] = []
+    worker = threading.Thread(
+        target=lambda: theirs.extend([transfer._buffer(), transfer._buffer()])
+    )
+    worker.start()
+    worker.join()
+    assert theirs[0] is theirs[1] and theirs[0] is not mine and len(theirs[0]) == 1024 * 1024
+
+
+def test_aligned_buffers_are_handed_back_and_reused() -> None:
+    pool = transfer._AlignedPool(8192)
+    with pool.take() as first, pool.take() as second:
+        assert (len(first), len(second)) == (8192, 8192)
+        assert first is not second
+    with pool.take() as again:
+        assert again is second or again is first
+    with pool.take() as one, pool.take() as two, pool.take() as three:
+        assert {id(one), id(two)} == {id(first), id(second)}
+        assert three is not first and three is not second and len(three) == 8192
+
+
+# --- names: nested folders and the last free suffix --------------------------------------------
+
+
+def test_a_copy_in_a_nested_folder_keeps_its_folders_when_it_takes_a_suffix(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    rel = "JBX3656/2008/05/photo.jpg"
+    (archive / rel).parent.mkdir(parents=True)
+    (archive / rel).write_bytes(b"another photo")
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 500)
+    result = copy_verified(source, [Destination(archive, rel)])
+    assert result.published == (Published(archive, "JBX3656/2008/05/photo-2.jpg", False),)
+    assert (archive / "JBX3656/2008/05/photo-2.jpg").read_bytes() == data
+
+
+def test_suffixes_end_at_9999_and_then_the_copy_fails_by_name(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    folder = archive / "JBX3656"
+    folder.mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(b"x")
+    for number in range(2, 9999):
+        (folder / f"a-{number}.jpg").write_bytes(b"x")
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    make_file(source, 10)
+    last = copy_verified(source, [Destination(archive, "JBX3656/a.jpg")])
+    assert last.published == (Published(archive, "JBX3656/a-9999.jpg", False),)
+    other = tmp_path / "card" / "IMG_0002.JPG"
+    make_file(other, 11)
+    full = copy_verified(other, [Destination(archive, "JBX3656/a.jpg")])
+    assert full.error == f"no free name up to -9999 publishing JBX3656/a.jpg to {archive}"
+    assert not (folder / "a-10000.jpg").exists() and temps_under(archive) == []
