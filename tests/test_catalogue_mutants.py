@@ -675,8 +675,20 @@ def test_moving_rows_refiles_them_all_or_none(cat: Catalogue) -> None:
         "ACA31FM/two.jpg": ("ACA31FM", None),
         "MCJ1984/three.jpg": ("MCJ1984", None),
     }
-    # Interrupted and run again: rows already at their new place are left alone.
+    # Interrupted and run again: rows already at their new place are left alone, and the
+    # rows after them in the batch still move.
     assert cat.move_rows([("JBX3656/one.jpg", "ACA31FM/one.jpg", "ACA31FM", None)]) == 0
+    assert (
+        cat.move_rows(
+            [
+                ("JBX3656/two.jpg", "ACA31FM/two.jpg", "ACA31FM", None),
+                ("MCJ1984/three.jpg", "MCJ1984/three-moved.jpg", "MCJ1984", None),
+            ]
+        )
+        == 1
+    )
+    assert cat.move_rows([("MCJ1984/three.jpg", "MCJ1984/three-moved.jpg", "MCJ1984", None)]) == 0
+    cat.move_rows([("MCJ1984/three-moved.jpg", "MCJ1984/three.jpg", "MCJ1984", None)])
     assert cat.record("ACA31FM/one.jpg").backup_path == "/backup/ACA31FM/one.jpg"  # type: ignore[union-attr]
     # A new path that another patient's file holds: refused, and nothing of the batch done.
     with pytest.raises(CatalogueError) as caught:
