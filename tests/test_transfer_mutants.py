@@ -1,9 +1,9 @@
 """Copy, verify, never overwrite: the paths the older transfer tests left unchecked.
 
 Written for the mutation run of ``storage/transfer`` (issue 20, docs/testing.md). Real files
-on the local disk (ext4 here, read back with O_DIRECT) and on a tmpfs the test mounts itself
-(no O_DIRECT: the read-back falls back to plain reads), with every expected message and
-result written out by hand.
+on the local disk and on a tmpfs the test mounts itself, with every expected message and
+result written out by hand. (Both take O_DIRECT reads on current kernels, as fusefat does:
+the plain-read fallback of ``hash_from_disk`` is not reached on such a machine.)
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def temps_under(*roots: Path) -> list[Path]:
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs of the test's own: a real file system that refuses O_DIRECT."""
+    """A tmpfs of the test's own: a second real file system, with its own size."""
     mount = tmp_path / "tmpfs"
     mount.mkdir()
     require(shutil.which("mount") is not None, "no mount command")
