@@ -583,7 +583,9 @@ def _publish_temp(temp: _Temp, size: int, sha256: str) -> Published:
     except OSError as exc:
         raise _Failure(f"{_why(exc)} publishing {temp.where}") from exc
     temp.consumed = True
-    relpath = "/".join([*temp.destination.relpath.split("/")[:-1], name])
+    relpath = temp.destination.relpath
+    if name != temp.name:
+        relpath = "/".join([*relpath.split("/")[:-1], name])
     return Published(temp.destination.root, relpath, reused)
 
 
