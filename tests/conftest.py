@@ -7,29 +7,12 @@ Fixtures whose tools or data are missing skip, or fail under ``CARDINGEST_STRICT
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cardimage import CardFactory, require_exfat_tools, require_fat_tools, require_samples
 from pgserver import PgServer, require_postgres
-
-from cardingest.storage import ahead
-
-
-def _forget_read_helpers() -> None:
-    """A forked test process starts without the parent's read-helper threads.
-
-    mutmut (tools/mutate.py) runs each mutant's tests in a fork of one test process. Threads
-    do not survive a fork, but ``storage.ahead``'s pool object does, and it would queue every
-    read for helpers that no longer exist: each test reading from the disk would then wait
-    forever, and count as a timeout (a "killed" mutant) instead of a result.
-    """
-    ahead._pool = None
-
-
-os.register_at_fork(after_in_child=_forget_read_helpers)
 
 
 @pytest.fixture(autouse=True)
