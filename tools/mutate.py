@@ -129,7 +129,7 @@ def _prepare(module: str, tests: list[str]) -> Path:
 
 
 _SQL_STRONG = re.compile(
-    r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|PRAGMA|BEGIN|COMMIT|ROLLBACK|WHERE|JOIN"
+    r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|PRAGMA|BEGIN|COMMIT|ROLLBACK|WHERE|JOIN|AND"
     r"|VALUES|LIMIT|EXISTS|CONFLICT|ORDER BY)\b|[=<>] \?|\bIS \?|\bIN \("
 )
 """SQL as the code writes it: keywords in capitals, or a ``?`` placeholder."""
