@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import xxhash
 from cardimage import CardFactory, require
 
 from cardingest.storage import transfer
@@ -296,8 +297,8 @@ def test_hash_from_disk_stops_when_told(tmp_path: Path, tmpfs: Path, where: str)
 
 def test_a_missing_source_and_an_unwritable_destination_are_named(tmp_path: Path) -> None:
     missing = tmp_path / "card" / "IMG_0404.JPG"
-    assert copy_verified(missing, [Destination(tmp_path / "archive", REL)]).error == (
-        f"No such file or directory opening {missing}"
+    assert copy_verified(missing, [Destination(tmp_path / "archive", REL)]) == TransferResult(
+        missing, 0, None, (), f"No such file or directory opening {missing}"
     )
     source = tmp_path / "card" / "IMG_0001.JPG"
     make_file(source, 100)
@@ -388,13 +389,16 @@ def test_copy_verified_asks_the_content_gate(tmp_path: Path) -> None:
     make_file(new, 5000, seed=2)
     gate = Gate({sha(old_data): "JBX3656/already.jpg"})
     skipped = copy_verified(old, [Destination(archive, REL)], content_gate=gate)
-    assert (skipped.duplicate_of, skipped.published, skipped.error) == (
-        "JBX3656/already.jpg",
-        (),
-        None,
+    assert skipped == TransferResult(
+        old, 5000, sha(old_data), (), None, duplicate_of="JBX3656/already.jpg"
     )
+    new_data = new.read_bytes()
+    (archive / "JBX3656").mkdir(parents=True, exist_ok=True)
+    (archive / "JBX3656" / "b.jpg").write_bytes(new_data)  # left by an earlier, cut-off run
     copied = copy_verified(new, [Destination(archive, "JBX3656/b.jpg")], content_gate=gate)
-    assert copied.published == (Published(archive, "JBX3656/b.jpg", False),)
+    assert copied == TransferResult(
+        new, 5000, sha(new_data), (Published(archive, "JBX3656/b.jpg", True),), None
+    )
     assert gate.calls == [
         ("claim", "IMG_0001.JPG", None),
         ("enter", "IMG_0001.JPG", None),
@@ -508,3 +512,49 @@ def test_suffixes_end_at_9999_and_then_the_copy_fails_by_name(tmp_path: Path) ->
     full = copy_verified(other, [Destination(archive, "JBX3656/a.jpg")])
     assert full.error == f"no free name up to -9999 publishing JBX3656/a.jpg to {archive}"
     assert not (folder / "a-10000.jpg").exists() and temps_under(archive) == []
+
+
+def test_a_gate_that_fails_with_an_os_error_fails_only_this_file(tmp_path: Path) -> None:
+    """The caller's gate may do I/O of its own (the catalogue): its OSError is this file's."""
+
+    class Broken(Gate):
+        def enter(self, source: Path, sha256: str) -> str | None:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    archive = tmp_path / "archive"
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 3000)
+    gate = Broken({})
+    result = copy_verified(source, [Destination(archive, REL)], content_gate=gate)
+    assert result == TransferResult(
+        source, 3000, sha(data), (), f"Input/output error copying {source}"
+    )
+    assert gate.calls == [("claim", "IMG_0001.JPG", None), ("leave", "IMG_0001.JPG", None)]
+    assert not (archive / REL).exists() and temps_under(archive) == []
+
+
+def test_a_read_back_that_fails_or_differs_says_so_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "archive"
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 5000)
+    monkeypatch.setattr(transfer, "_after_seal", lambda src, temp: os.unlink(temp))
+    gone = copy_verified(source, [Destination(archive, REL)])
+    assert gone.error == f"No such file or directory reading back {REL} to {archive}"
+
+    def flip(src: Path, temp: Path) -> None:
+        with open(temp, "r+b") as handle:
+            handle.seek(10)
+            handle.write(bytes([data[10] ^ 0xFF]))
+
+    monkeypatch.setattr(transfer, "_after_seal", flip)
+    changed = copy_verified(source, [Destination(archive, REL)])
+    wrong = bytearray(data)
+    wrong[10] ^= 0xFF
+    got, want = xxhash.xxh3_128(bytes(wrong)).hexdigest(), xxhash.xxh3_128(data).hexdigest()
+    assert changed.error == (
+        f"verification failed for {REL} to {archive}: read back 5000 bytes with "
+        f"xxh3-128 {got[:16]}…, expected 5000 bytes with xxh3-128 {want[:16]}…"
+    )
+    assert not (archive / REL).exists() and temps_under(archive) == []
