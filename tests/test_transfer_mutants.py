@@ -558,3 +558,16 @@ def test_a_read_back_that_fails_or_differs_says_so_exactly(
         f"xxh3-128 {got[:16]}…, expected 5000 bytes with xxh3-128 {want[:16]}…"
     )
     assert not (archive / REL).exists() and temps_under(archive) == []
+
+
+@pytest.mark.parametrize(
+    "relpath", ["JBX3656\\a.jpg", "JBX3656/a\0.jpg", f"JBX3656/{TEMP_PREFIX}0123abcd"]
+)
+def test_a_destination_with_a_backslash_nul_or_temporary_name_is_refused(
+    tmp_path: Path, relpath: str
+) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    make_file(source, 100)
+    result = copy_verified(source, [Destination(tmp_path / "archive", relpath)])
+    assert result.error == f"refusing destination {relpath!r}: not a plain relative file path"
+    assert not (tmp_path / "archive").exists()
