@@ -67,6 +67,8 @@ MODULES: dict[str, list[str]] = {
         "tests/test_capture_order.py",
         "tests/test_capture_rules.py",
         "tests/test_capture_paths.py",
+        "tests/test_capture_mutants.py",
+        "tests/test_raw_capture.py",
     ],
     "storage/transfer": ["tests/test_transfer.py", "tests/test_readback.py"],
     "wipe": ["tests/test_wipe.py"],
