@@ -59,7 +59,12 @@ MODULES: dict[str, list[str]] = {
         "tests/test_manifest_scope.py",
         "tests/test_manifest_rules.py",
     ],
-    "archive/verify": ["tests/test_verify.py", "tests/test_verify_rules.py"],
+    "archive/verify": [
+        "tests/test_verify.py",
+        "tests/test_verify_rules.py",
+        "tests/test_verify_mutants.py",
+        "tests/test_verify_everything.py",
+    ],
     "archive/catalogue": ["tests/test_catalogue.py"],
     "card/capture": [
         "tests/test_capture.py",
