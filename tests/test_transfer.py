@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -677,3 +678,55 @@ def test_read_back_of_a_changed_copy_fails_with_the_verification_message(
     finally:
         _discard(temps)
     assert temps_under(tmp_path / "a") == []
+
+
+def _direct_reads_work(folder: Path) -> bool:
+    probe = folder / "probe"
+    probe.write_bytes(b"\0" * 4096)
+    try:
+        os.close(os.open(probe, os.O_RDONLY | getattr(os, "O_DIRECT", 0)))
+    except OSError:
+        return False
+    return hasattr(os, "O_DIRECT")
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 4097])
+def test_reads_from_the_disk_give_every_byte_once_with_the_next_chunk_read_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """`hash_from_disk` reads chunk n + 1 while chunk n is hashed: sizes around the chunk
+    boundary must still give the file's own digest, read through O_DIRECT, at offsets that
+    step by what each read returned."""
+    if not _direct_reads_work(tmp_path):
+        skip_or_fail(f"O_DIRECT reads are refused on {tmp_path}'s file system (tmpfs?)")
+    data = make_file(tmp_path / "photo.jpg", size, seed=size)
+    offsets: list[int] = []
+    real_read_at = transfer.read_at
+
+    def read_at(fd: int, buffer: memoryview, offset: int) -> Future[int]:
+        offsets.append(offset)
+        return real_read_at(fd, buffer, offset)
+
+    monkeypatch.setattr(transfer, "read_at", read_at)
+    got = transfer.hash_from_disk(tmp_path / "photo.jpg", hashlib.sha256())
+    assert got == (size, hashlib.sha256(data).hexdigest())
+    chunks = -(-size // CHUNK)
+    assert offsets == [n * CHUNK for n in range(chunks)] + [size]
+
+
+@pytest.mark.parametrize("size", [0, CHUNK - 1, CHUNK, 2 * CHUNK + 1])
+def test_the_read_back_reads_one_chunk_at_a_time_on_its_own_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """``overlap=False`` (the read-back) hands nothing to a helper thread and still gives
+    every byte once."""
+    if not _direct_reads_work(tmp_path):
+        skip_or_fail(f"O_DIRECT reads are refused on {tmp_path}'s file system (tmpfs?)")
+    data = make_file(tmp_path / "photo.jpg", size, seed=size)
+
+    def read_at(fd: int, buffer: memoryview, offset: int) -> Future[int]:
+        raise AssertionError("the read-back must not use a helper thread")
+
+    monkeypatch.setattr(transfer, "read_at", read_at)
+    got = transfer.hash_from_disk(tmp_path / "photo.jpg", xxhash.xxh3_128(), overlap=False)
+    assert got == (size, xxhash.xxh3_128(data).hexdigest())

@@ -14,9 +14,9 @@ Role = Literal["photo", "slate"]
 Consent = Literal["record", "teaching", "publication"]
 CONSENT_LEVELS: tuple[str, ...] = ("record", "teaching", "publication")
 METADIR = ".cardingest"
+"""The archive's own folder: catalogue, manifests, audit log, lock."""
 MAX_SUFFIX = 9999
 """The highest same-second or name-clash suffix (``-2`` ... ``-9999``) before giving up."""
-"""The archive's own folder: catalogue, manifests, audit log, lock."""
 
 
 @dataclass(frozen=True)

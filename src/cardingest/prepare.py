@@ -42,7 +42,6 @@ class Prepared:
     root: Path
     card: Card | None
     idmap: IdMap
-    files: tuple[MediaFile, ...]
     plan: Plan
     slates: SlateAssignment | None = None
 
@@ -223,7 +222,7 @@ def prepare(
     if specials:
         named = (special_warning(path, kind) for path, kind in specials)
         plan = replace(plan, warnings=(*plan.warnings, *named))
-    return Prepared(root=root, card=card, idmap=idmap, files=files, plan=plan, slates=slates)
+    return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
 
 
 def check_separate(root: Path, settings: Settings) -> None:
