@@ -5,7 +5,6 @@ The end-to-end tests run the installed console script under a pseudo-terminal (p
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from cardimage import require
 from clinic_helpers import cardingest_exe, invoke
 from factories import media
+from terminal import on_terminal
 
 from cardingest.demo import make_demo_card
 from cardingest.errors import InvalidIdError, UsageError
@@ -121,14 +121,7 @@ def test_without_a_terminal_it_is_exit_2_naming_map_and_id(tmp_path: Path) -> No
 def spawn(*args: str | Path) -> pexpect.spawn:
     """The console script on a pseudo-terminal; TERM=dumb makes Rich write plain text."""
     require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
-    child = pexpect.spawn(
-        cardingest_exe(),
-        [str(a) for a in args],
-        env={**os.environ, "TERM": "dumb"},
-        encoding="utf-8",
-        timeout=60,
-    )
-    return child
+    return on_terminal(cardingest_exe(), args)
 
 
 def finish(child: pexpect.spawn) -> int:

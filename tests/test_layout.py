@@ -118,3 +118,26 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["preview", "ingest"])
+def test_a_json_run_never_imports_rich(tmp_path: Path, test_ids: Path, command: str) -> None:
+    """Scripts get JSON and nothing else: Rich (consoles, tables, progress bars) is for
+    people, and loads only when something is shown to one."""
+    from cardingest.demo import make_demo_card
+
+    card, map_file = make_demo_card(tmp_path)
+    args = [command, str(card), "--map", str(map_file), "--archive", str(tmp_path / "a")]
+    script = (
+        "import sys\n"
+        "from cardingest.cli import main\n"
+        f"sys.argv = ['cardingest', *{args!r}, '--json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        "print('rich' in sys.modules, code, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.startswith("{"), done.stderr
+    assert done.stderr.split()[-2:] in (["False", "0"], ["False", "3"]), done.stderr

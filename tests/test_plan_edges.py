@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
 from cardingest.models import ArchivedFile, ArchiveState, MediaFile
 from cardingest.plan.idmap import parse_map_text, single_id_map
 from cardingest.plan.planner import make_plan
@@ -186,8 +184,21 @@ def test_the_last_free_suffix_is_used() -> None:
     assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + "-9999.jpg"
 
 
-def test_no_free_suffix_left_is_an_error_naming_the_file() -> None:
+def test_no_free_suffix_left_holds_the_shot_and_the_next_ones_of_that_name() -> None:
     state = ArchiveState(taken_paths=_taken(9999))
-    with pytest.raises(ValueError) as error:
-        make_plan([photo("DCIM/100CANON/IMG_0001.JPG")], ONE, state=state)
-    assert str(error.value) == "no free name for DCIM/100CANON/IMG_0001.JPG up to -9999"
+    later = T.replace(minute=T.minute + 1)
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.JPG"),
+            photo("DCIM/100CANON/IMG_0002.JPG", subsec="5"),
+            photo("DCIM/100CANON/IMG_0003.JPG", later),
+        ],
+        state=state,
+    )
+    for held in ("DCIM/100CANON/IMG_0001.JPG", "DCIM/100CANON/IMG_0002.JPG"):
+        assert (found[held].action, found[held].target) == ("hold", None)
+        assert found[held].reason == (
+            "every name up to -9999 is taken for this patient and time: "
+            "the name template tells too little apart (add {time})"
+        )
+    assert found["DCIM/100CANON/IMG_0003.JPG"].action == "copy"

@@ -6,7 +6,6 @@ The installed console script runs under a pseudo-terminal (pexpect) on the demo 
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import sys
@@ -17,6 +16,7 @@ import pytest
 from cardimage import require
 from clinic_helpers import cardingest_exe, invoke
 from sheet_helpers import Page
+from terminal import on_terminal
 
 from cardingest.demo import make_demo_card
 
@@ -32,13 +32,7 @@ def _test_ids(test_ids: Path) -> Path:
 
 def spawn(tmp: Path, *args: str | Path) -> pexpect.spawn:
     require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
-    return pexpect.spawn(
-        cardingest_exe(),
-        [str(a) for a in args],
-        env={**os.environ, "TERM": "dumb", "TMPDIR": str(tmp)},
-        encoding="utf-8",
-        timeout=60,
-    )
+    return on_terminal(cardingest_exe(), args, {"TMPDIR": str(tmp)})
 
 
 def finish(child: pexpect.spawn) -> int:

@@ -730,3 +730,28 @@ def test_the_read_back_reads_one_chunk_at_a_time_on_its_own_thread(
     monkeypatch.setattr(transfer, "read_at", read_at)
     got = transfer.hash_from_disk(tmp_path / "photo.jpg", xxhash.xxh3_128(), overlap=False)
     assert got == (size, xxhash.xxh3_128(data).hexdigest())
+
+
+def test_a_forked_child_reads_ahead_with_threads_of_its_own(tmp_path: Path) -> None:
+    """The helper threads of `read_at` do not survive a fork: a child must not wait for them."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    data = make_file(tmp_path / "photo.jpg", 3 * CHUNK + 5, seed=7)
+    script = textwrap.dedent(
+        f"""
+        import hashlib, os, sys
+        from pathlib import Path
+        from cardingest.storage import transfer
+        path = Path({str(tmp_path / "photo.jpg")!r})
+        fd = os.open(path, os.O_RDONLY)
+        transfer.read_at(fd, memoryview(bytearray(16)), 0).result()
+        child = os.fork()
+        if child == 0:
+            size, digest = transfer.hash_from_disk(path, hashlib.sha256())
+            os._exit(0 if digest == {hashlib.sha256(data).hexdigest()!r} else 3)
+        _, status = os.waitpid(child, 0)
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=60, capture_output=True)
+    assert done.returncode == 0, done.stderr

@@ -4,7 +4,6 @@ pulled card, the FAT label of a fusefat mount, the order of the last lines, --ye
 from __future__ import annotations
 
 import io
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from badinput_helpers import CARDINGEST, cardingest, folder_card, photos
 from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_samples
 from factories import media
 from rich.console import Console
+from terminal import on_terminal
 
 from cardingest.card.detect import find_cards
 from cardingest.cli import app as cli_app
@@ -164,13 +164,7 @@ def test_declined_wipe_says_nothing_was_removed_once(card: Path, tmp_path: Path)
     require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
     home, archive = tmp_path / "home", tmp_path / "archive"
     assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
-    child = pexpect.spawn(
-        CARDINGEST,
-        ["wipe", str(card), "--archive", str(archive)],
-        env={**os.environ, "TERM": "dumb", "HOME": str(home)},
-        encoding="utf-8",
-        timeout=60,
-    )
+    child = on_terminal(CARDINGEST, ["wipe", card, "--archive", archive], {"HOME": str(home)})
     child.expect(r"\[y/N\]: ")
     child.sendline("n")
     child.expect(pexpect.EOF)

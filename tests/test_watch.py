@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from cardimage import CardFactory, require
 from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke
+from terminal import operator_signals
 
 from cardingest.card import watch as watch_module
 from cardingest.card.detect import find_cards
@@ -150,15 +151,6 @@ def card_files(tmp_path: Path, count: int, day: int) -> dict[str, Path]:
     return files
 
 
-def _operator_signals() -> None:
-    """Ctrl-C must reach the watcher as it does at a terminal.
-
-    A suite started in the background by a script (``pytest &``, nohup) inherits SIGINT
-    ignored, and so would the watcher: it would never stop.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start_watch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
     require(not find_cards(), "a camera card is already mounted on this machine")
     log = tmp_path / "watch.log"
@@ -169,7 +161,7 @@ def start_watch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread's stack
-        preexec_fn=_operator_signals,
+        preexec_fn=operator_signals,
     )
     wait_for(log, "Watching for camera cards", process)
     return process, log

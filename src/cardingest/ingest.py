@@ -44,7 +44,7 @@ BATCH_SECONDS = 2.0
 SPACE_MARGIN = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one planned file."""
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cardimage import require
+from terminal import operator_signals
 
 from cardingest.storage.durable import TEMP_PREFIX
 
@@ -85,7 +86,8 @@ class Cli:
         )
 
     def start(self, *args: object) -> subprocess.Popen[str]:
-        """Start in a session of its own, so the whole process group can be killed."""
+        """Start in a session of its own, so the whole process group can be killed, and
+        with the default Ctrl-C (`terminal.operator_signals`), so SIGINT interrupts it."""
         proc = subprocess.Popen(
             self.argv(args),
             stdin=subprocess.DEVNULL,
@@ -94,6 +96,7 @@ class Cli:
             text=True,
             env=dict(self.env),
             start_new_session=True,
+            preexec_fn=operator_signals,
         )
         STARTED.append(proc)
         return proc

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ..archive.backend import CatalogueLocation, bind, check_url
 from ..archive.catalogue import catalogue_path
@@ -14,6 +13,7 @@ from ..errors import UsageError
 from . import documents, output
 from .common import ArchiveOpt, JsonOpt, handles_errors
 from .config import load_settings
+from .output import escape
 from .session import open_archive
 
 catalogue_app = typer.Typer(

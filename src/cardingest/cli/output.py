@@ -7,22 +7,43 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.markup import escape as _markup_escape
+from typing import TYPE_CHECKING, Any, cast
 
 from ..models import Card, Plan
 from ..text import json_safe, json_safe_value, printable, undecodable
 
 if TYPE_CHECKING:  # imported where used: --help and --json runs do not pay for them
+    from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
-out = Console(soft_wrap=True)
-if not out.is_terminal:
-    out = Console(soft_wrap=True, width=160)
-err = Console(stderr=True, soft_wrap=True)
+
+class _FirstUse:
+    """A Rich console made when first used, so that runs which print only JSON (and
+    ``--help``) never import Rich: a tenth of the start-up of a command."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def get(self) -> Console:
+        """The console itself: for Rich objects that take one (a progress bar)."""
+        if self._console is None:
+            from rich.console import Console
+
+            console = Console(stderr=self._stderr, soft_wrap=True)
+            if not self._stderr and not console.is_terminal:
+                console = Console(soft_wrap=True, width=160)
+            self._console = console
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+_out, _err = _FirstUse(stderr=False), _FirstUse(stderr=True)
+out = cast("Console", _out)
+err = cast("Console", _err)
 
 
 _plain_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
@@ -32,7 +53,9 @@ def escape(text: str) -> str:
     """Untrusted text (a card file name, a map cell, a path) for a Rich console: markup
     escaped, and control characters, escape sequences and undecodable bytes shown as
     ``\\xNN`` so they cannot act on the terminal. Use it for every such string printed."""
-    return _markup_escape(printable(text))
+    from rich.markup import escape as markup_escape
+
+    return markup_escape(printable(text))
 
 
 def _encode(value: Any) -> str:
@@ -140,10 +163,17 @@ def print_slates(plan: Plan) -> None:
 
 
 def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> None:
+    """At most ``limit`` warnings on stderr: in colour on a terminal, else as plain lines
+    (a script's log), which also keeps Rich out of ``--json`` runs."""
+    more = f"… and {len(warnings) - limit} more warnings" if len(warnings) > limit else ""
+    if not sys.stderr.isatty():
+        lines = [f"warning: {printable(warning)}\n" for warning in list(warnings)[:limit]]
+        sys.stderr.write("".join(lines) + (f"{more}\n" if more else ""))
+        return
     for warning in list(warnings)[:limit]:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
-    if len(warnings) > limit:
-        err.print(f"[yellow]… and {len(warnings) - limit} more warnings[/]")
+    if more:
+        err.print(f"[yellow]{more}[/]")
 
 
 def cards_table(cards: list[Card]) -> Table:
@@ -168,7 +198,7 @@ def cards_table(cards: list[Card]) -> Table:
 @contextmanager
 def progress(enabled: bool, *, bytes_mode: bool) -> Iterator[Progress | None]:
     """A progress bar on stderr when it is a terminal; None (quiet) otherwise."""
-    if not enabled or not err.is_terminal:
+    if not enabled or not sys.stderr.isatty() or not err.is_terminal:
         yield None
         return
     from rich.progress import (
@@ -186,5 +216,5 @@ def progress(enabled: bool, *, bytes_mode: bool) -> Iterator[Progress | None]:
         columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
     else:
         columns += [MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=_err.get(), transient=True) as bar:
         yield bar

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from ..archive.audit import AuditLog
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
@@ -30,6 +29,7 @@ from .output import escape
 from .session import open_archive
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
 _STYLE = {"remove": "green", "keep": "yellow"}

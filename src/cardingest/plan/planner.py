@@ -28,7 +28,7 @@ from .shots import primary_photo, same_second_order
 from .slates import SlateAssignment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Shot:
     """The files of one exposure: a photo plus RAW twin and sidecars sharing its stem."""
 
@@ -39,6 +39,12 @@ class _Shot:
     @property
     def order(self) -> tuple[float, str, int, str]:
         return same_second_order(self.primary or self.files[0])
+
+
+def _shifted(when: datetime, offset: timedelta) -> datetime:
+    """``when`` moved by the clock offset; the same object when there is none (a card of
+    10,000 photos would otherwise hold 10,000 copies while it is planned)."""
+    return when + offset if offset else when
 
 
 def captured_key(media: MediaFile) -> str:
@@ -60,8 +66,10 @@ def _split_clashes(members: list[MediaFile]) -> list[list[MediaFile]]:
 
 def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
     groups: dict[tuple[str, str], list[MediaFile]] = defaultdict(list)
+    folders: dict[str, str] = {}
     for media in files:
-        groups[(media.folder, media.stem.upper())].append(media)
+        folder = folders.setdefault(media.folder, media.folder)  # one string per folder
+        groups[(folder, media.stem.upper())].append(media)
     shots = []
     for (folder, stem), grouped in groups.items():
         for n, members in enumerate(_split_clashes(grouped)):
@@ -69,6 +77,12 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
             key = (folder, stem if n == 0 else f"{stem}#{n}")
             shots.append(_Shot(key, tuple(members), primary))
     return sorted(shots, key=lambda s: s.key)
+
+
+NO_FREE_NAME = (
+    f"every name up to -{MAX_SUFFIX} is taken for this patient and time: the name template "
+    "tells too little apart (add {time})"
+)
 
 
 def bad_name_reason(path: str) -> str | None:
@@ -211,12 +225,14 @@ class _Namer:
 
     def next_free(
         self, patient_id: str, when: datetime, pending: list[MediaFile], start: int, tail: str = ""
-    ) -> tuple[list[str], int]:
+    ) -> tuple[list[str], int] | None:
+        """The first free names from suffix ``start`` on, and that suffix; None when every
+        name up to -MAX_SUFFIX is taken (a name template that tells too little apart)."""
         for suffix in range(start, MAX_SUFFIX + 1):
             targets = self._at(patient_id, when, suffix, pending, tail)
             if _base(targets[0]) not in self.bases:
                 return self.claim(targets), suffix
-        raise ValueError(f"no free name for {pending[0].path} up to -{MAX_SUFFIX}")
+        return None
 
     def claim(self, targets: list[str]) -> list[str]:
         self.used.update(targets)
@@ -278,14 +294,14 @@ def make_plan(
             for media in shot.files:
                 items[media.path] = _item(
                     media,
-                    media.captured + clock_offset,
+                    _shifted(media.captured, clock_offset),
                     None,
                     "hold",
                     reason="sidecar without its photo",
                     slates=slates,
                 )
             continue
-        when = primary.captured + clock_offset
+        when = _shifted(primary.captured, clock_offset)
         if row is not None and row.blank:
             where = "group" if idmap.source == "interactive" else "ID map line"
             for media in shot.files:
@@ -318,13 +334,14 @@ def make_plan(
         name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
         by_name[(row.patient_id, name)].append(shot)
 
-    for (patient_id, _name), shots in sorted(by_name.items()):
+    for patient_id, name in sorted(by_name):
+        shots = by_name.pop((patient_id, name))  # freed once named: lower peak memory
         next_suffix = 1
         for shot in sorted(shots, key=lambda s: s.order):
             primary = shot.primary
             assert primary is not None
             row = assignment[primary.path]
-            when = primary.captured + clock_offset
+            when = _shifted(primary.captured, clock_offset)
             pending: list[MediaFile] = []
             archived_targets: list[str] = []
             for media in shot.files:
@@ -378,7 +395,21 @@ def make_plan(
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
                 tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
-                targets, suffix = namer.next_free(patient_id, when, pending, next_suffix, tail)
+                free = namer.next_free(patient_id, when, pending, next_suffix, tail)
+                if free is None:
+                    for media in pending:
+                        items[media.path] = _item(
+                            media,
+                            when,
+                            row,
+                            "hold",
+                            shot_time=primary,
+                            reason=NO_FREE_NAME,
+                            slates=slates,
+                        )
+                    pending, next_suffix = [], MAX_SUFFIX + 1
+                    continue
+                targets, suffix = free
                 next_suffix = suffix + 1
             else:
                 next_suffix += 1

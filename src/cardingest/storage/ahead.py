@@ -27,6 +27,16 @@ def _helpers() -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_in_child() -> None:
+    """A forked child has the pool but none of its threads: it makes its own."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def read_at(fd: int, buffer: memoryview, offset: int) -> Future[int]:
     """``os.preadv(fd, [buffer], offset)`` on a helper thread; the future holds its count."""
     return _helpers().submit(os.preadv, fd, [buffer], offset)
