@@ -73,7 +73,12 @@ MODULES: dict[str, list[str]] = {
         "tests/test_manifest_scope.py",
         "tests/test_manifest_rules.py",
     ],
-    "archive/verify": ["tests/test_verify.py", "tests/test_verify_rules.py"],
+    "archive/verify": [
+        "tests/test_verify.py",
+        "tests/test_verify_rules.py",
+        "tests/test_verify_mutants.py",
+        "tests/test_verify_everything.py",
+    ],
     "archive/catalogue": ["tests/test_catalogue.py", "tests/test_catalogue_mutants.py"],
     "card/capture": [
         "tests/test_capture.py",
@@ -81,6 +86,8 @@ MODULES: dict[str, list[str]] = {
         "tests/test_capture_order.py",
         "tests/test_capture_rules.py",
         "tests/test_capture_paths.py",
+        "tests/test_capture_mutants.py",
+        "tests/test_raw_capture.py",
     ],
     "storage/transfer": [
         "tests/test_transfer.py",

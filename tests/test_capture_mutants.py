@@ -1,0 +1,296 @@
+"""Capture-time reading where the mutation run of ``card/capture`` found no test (issue 20).
+
+JPEG and TIFF bytes are built here by hand, byte by byte, so each layout is exactly the one
+named: segments the JPEG walker must skip or stop at, IFDs that end where the quick TIFF reader's
+bounds are, and tags of the types exifread hands over as bytes, byte lists and numbers. Where
+the quick reader gives up, the real exifread answers; expected values are written out.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from datetime import datetime
+
+import pytest
+
+from cardingest.card.capture import Capture, _exif_block, _quick_tags, read_capture
+
+MAKE, MODEL, DATETIME = 0x010F, 0x0110, 0x0132
+DTO, DTD, POINTER = 0x9003, 0x9004, 0x8769
+ASCII, BYTE, SHORT, LONG, UNDEFINED = 2, 1, 3, 4, 7
+
+# (tag, type, count, value bytes); values of 4 bytes or fewer sit in the entry itself.
+Entry = tuple[int, int, int, bytes]
+
+
+def text(tag: int, value: bytes, kind: int = ASCII) -> Entry:
+    return (tag, kind, len(value), value)
+
+
+def build(order: str, ifd0: list[Entry], exif: list[Entry] | None = None) -> bytes:
+    """A TIFF block: header, IFD0 (entries in the order given), the EXIF IFD when ``exif`` is
+    given (IFD0 gets a pointer to it, as its last entry), then the values too long to inline."""
+    mark = b"II" if order == "<" else b"MM"
+    first = list(ifd0) + ([(POINTER, LONG, 1, b"")] if exif is not None else [])
+    size0 = 2 + 12 * len(first) + 4
+    size1 = 2 + 12 * len(exif) + 4 if exif is not None else 0
+    data = bytearray()
+    data_at = 8 + size0 + size1
+
+    def ifd(entries: list[Entry]) -> bytes:
+        out = struct.pack(order + "H", len(entries))
+        for tag, kind, count, value in entries:
+            if tag == POINTER:
+                out += struct.pack(order + "HHII", tag, kind, count, 8 + size0)
+            elif len(value) <= 4:
+                out += struct.pack(order + "HHI", tag, kind, count) + value.ljust(4, b"\0")
+            else:
+                out += struct.pack(order + "HHII", tag, kind, count, data_at + len(data))
+                data.extend(value)
+        return out + b"\0\0\0\0"
+
+    head = mark + struct.pack(order + "HI", 42, 8)
+    return head + ifd(first) + (ifd(exif) if exif is not None else b"") + bytes(data)
+
+
+def segment(code: int, payload: bytes) -> bytes:
+    return bytes([0xFF, code]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def app1(block: bytes, magic: bytes = b"Exif\0\0") -> bytes:
+    return segment(0xE1, magic + block)
+
+
+SOI, EOI = b"\xff\xd8", b"\xff\xd9"
+WHEN = datetime(2021, 3, 4, 5, 6, 7)
+DATE = b"2021:03:04 05:06:07\0"
+# The quick reader reads this one itself; the other has its date stored as UNDEFINED, which
+# the quick reader hands to exifread (run on the block the JPEG walker found).
+QUICK = build("<", [text(MAKE, b"Canon\0")], [text(DTO, DATE)])
+SLOW = build("<", [text(MAKE, b"Canon\0")], [text(DTO, DATE, UNDEFINED)])
+
+
+# -- the JPEG walker -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("why", "before"),
+    [
+        ("a restart marker RST0 (no length)", b"\xff\xd0"),
+        ("a restart marker RST7 (no length)", b"\xff\xd7"),
+        ("a TEM marker (no length)", b"\xff\x01"),
+        ("an empty APP0 segment (length 2)", b"\xff\xe0\x00\x02"),
+        ("a quantisation table", segment(0xDB, bytes(range(65)))),
+        ("fill bytes", b"\xff\xff\xff"),
+    ],
+)
+@pytest.mark.parametrize("block", [QUICK, SLOW], ids=["quick", "exifread"])
+def test_the_exif_segment_is_found_after(why: str, before: bytes, block: bytes) -> None:
+    """exifread's own JPEG walker gives up on each of these layouts: only our walker finds the
+    date, so a walker that stops early would file the photo by its modification time."""
+    jpeg = SOI + before + app1(block) + EOI
+    assert _exif_block(io.BytesIO(jpeg)) == block, why
+    got = read_capture(io.BytesIO(jpeg), 0.0, "IMG_0001.JPG")
+    assert (got.source, got.captured, got.make, got.warning) == (
+        "exif:DateTimeOriginal",
+        WHEN,
+        "Canon",
+        None,
+    ), why
+
+
+@pytest.mark.parametrize("block", [QUICK, SLOW], ids=["quick", "exifread"])
+def test_an_exif_header_with_one_nul_is_read(block: bytes) -> None:
+    """``Exif\\0`` without its second NUL (some writers): the TIFF block starts right after."""
+    jpeg = SOI + app1(block, magic=b"Exif\0") + EOI
+    assert _exif_block(io.BytesIO(jpeg)) == block
+    got = read_capture(io.BytesIO(jpeg), 0.0, "IMG_0002.JPG")
+    assert (got.source, got.captured, got.make) == ("exif:DateTimeOriginal", WHEN, "Canon")
+
+
+@pytest.mark.parametrize(
+    ("why", "jpeg"),
+    [
+        ("after the end of the image", SOI + EOI + b"\x00\x02" + app1(QUICK)),
+        ("after the start of the scan", SOI + b"\xff\xda\x00\x02" + app1(QUICK) + EOI),
+        ("after a byte that is not a marker", SOI + b"\x00" + app1(QUICK) + EOI),
+        ("after a stray byte before fill", SOI + b"\x00\xff" + app1(QUICK) + EOI),
+        ("in a segment with a length below 2", SOI + b"\xff\xe0\x00\x01" + app1(QUICK) + EOI),
+        ("in a file that ends after SOI", SOI),
+        ("in a file that ends inside a marker", SOI + b"\xff"),
+        ("in a file that ends inside a length", SOI + b"\xff\xe0\x00"),
+    ],
+)
+def test_no_exif_segment_is_taken_from(why: str, jpeg: bytes) -> None:
+    """The walker reads only the header segments, and only while they are well formed."""
+    assert _exif_block(io.BytesIO(jpeg)) is None, why
+
+
+def test_a_jpeg_cut_off_after_its_start_falls_back_with_a_warning() -> None:
+    """Our walker finds nothing; exifread, given the whole file, raises: a warning, no crash."""
+    got = read_capture(io.BytesIO(SOI), 0.0, "IMG_0003.JPG")
+    assert (got.source, got.warning) == (
+        "mtime",
+        "IMG_0003.JPG: unreadable EXIF (IndexError); no EXIF capture time; "
+        "using the file's modification time",
+    )
+
+
+# -- the quick TIFF reader -------------------------------------------------------------------
+
+
+def test_ifd0_alone_is_read_quickly() -> None:
+    """No EXIF IFD at all (only IFD0 DateTime): still a well-formed block."""
+    for order in "<>":
+        block = build(order, [text(MAKE, b"Nikon\0"), text(DATETIME, DATE)])
+        assert _quick_tags(block) == {
+            "Image Make": "Nikon",
+            "Image DateTime": "2021:03:04 05:06:07",
+        }, order
+
+
+def test_entries_after_the_exif_pointer_are_read_too() -> None:
+    """IFD0 entries out of tag order: the pointer first, then Make and Model."""
+    ifd0 = [text(MAKE, b"Sony\0"), text(MODEL, b"A7\0")]
+    block = build("<", ifd0, [text(DTO, DATE)])
+    count = struct.unpack_from("<H", block, 8)[0]
+    entries = [block[10 + 12 * i : 22 + 12 * i] for i in range(count)]
+    assert struct.unpack_from("<H", entries[-1])[0] == POINTER
+    swapped = block[:10] + entries[-1] + b"".join(entries[:-1]) + block[10 + 12 * count :]
+    assert _quick_tags(swapped) == {
+        "Image Make": "Sony",
+        "Image Model": "A7",
+        "EXIF DateTimeOriginal": "2021:03:04 05:06:07",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(b"Abc\0", "Abc"), (b"Sony\0", "Sony"), (b"Leica\0", "Leica"), (b"Olympus\0", "Olympus")],
+)
+def test_values_of_four_bytes_are_inline_and_longer_ones_are_not(
+    value: bytes, expected: str
+) -> None:
+    for order in "<>":
+        block = build(order, [text(MAKE, value)], [text(DTO, DATE)])
+        assert _quick_tags(block) == {
+            "Image Make": expected,
+            "EXIF DateTimeOriginal": "2021:03:04 05:06:07",
+        }, order
+
+
+def test_a_block_that_ends_right_after_its_last_entry_is_read() -> None:
+    """IFD0 with one inline entry and nothing after it, not even the next-IFD offset: the
+    entries all lie inside the block, so the quick reader reads them and reads no further."""
+    block = b"II*\0" + struct.pack("<IH", 8, 1) + struct.pack("<HHI4s", MAKE, ASCII, 4, b"Abc\0")
+    assert len(block) == 8 + 2 + 12
+    assert _quick_tags(block) == {"Image Make": "Abc"}
+
+
+def test_an_exif_ifd_with_no_entries_at_the_very_end_is_read() -> None:
+    """The EXIF IFD is its 2-byte count (0) as the block's last bytes."""
+    make = struct.pack("<HHI4s", MAKE, ASCII, 4, b"Abc\0")
+    pointer = struct.pack("<HHII", POINTER, LONG, 1, 8 + 2 + 24 + 4)
+    block = b"II*\0" + struct.pack("<IH", 8, 2) + make + pointer + bytes(4) + struct.pack("<H", 0)
+    assert _quick_tags(block) == {"Image Make": "Abc"}
+
+
+@pytest.mark.parametrize(
+    ("why", "block"),
+    [
+        ("IFD0 at the block's last byte", b"II*\0" + struct.pack("<I", 12) + b"\0\0\0\0\0"),
+        ("IFD0 just past the end", b"II*\0" + struct.pack("<I", 13) + b"\0\0\0\0\0"),
+        (
+            "IFD0 claims one more entry than the block holds",
+            b"II*\0" + struct.pack("<IH", 8, 2) + struct.pack("<HHI4s", MAKE, ASCII, 4, b"Abc\0"),
+        ),
+        (
+            "the EXIF IFD claims one entry it does not have",
+            b"II*\0"
+            + struct.pack("<IH", 8, 1)
+            + struct.pack("<HHII", POINTER, LONG, 1, 22)
+            + struct.pack("<H", 1)
+            + bytes(8),
+        ),
+    ],
+)
+def test_an_ifd_past_the_block_is_handed_over_not_raised(why: str, block: bytes) -> None:
+    assert _quick_tags(block) is None, why
+
+
+# -- what exifread hands over: bytes, byte lists, numbers ------------------------------------
+
+
+def read(block: bytes, name: str = "IMG_0004.JPG") -> Capture:
+    return read_capture(io.BytesIO(SOI + app1(block) + EOI), 0.0, name)
+
+
+def test_a_make_that_is_not_utf8_is_read_as_latin1() -> None:
+    """An ASCII-typed make with a Latin-1 byte: the quick reader hands over, exifread gives
+    bytes, and the make is the Latin-1 text."""
+    got = read(build("<", [text(MAKE, b"Ca\xefon\0")], [text(DTO, DATE)]))
+    assert (got.make, got.source, got.captured) == ("Ca\u00efon", "exif:DateTimeOriginal", WHEN)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ((MODEL, BYTE, 2, b"AB"), "AB"),
+        ((MODEL, BYTE, 3, b"A\xff\0"), "A\u00ff"),
+        ((MODEL, UNDEFINED, 6, b"EOS\0R5"), "EOS"),
+        ((MODEL, BYTE, 1, b"A"), "65"),  # one byte is a number, not text
+        ((MODEL, SHORT, 1, struct.pack("<H", 300)), "300"),
+        ((MODEL, SHORT, 2, struct.pack("<HH", 65, 256)), "[65, 256]"),
+        ((MODEL, LONG, 1, struct.pack("<I", 70000)), "70000"),
+    ],
+)
+def test_models_of_other_types(model: Entry, expected: str) -> None:
+    got = read(build("<", [text(MAKE, b"Canon\0"), model], [text(DTO, DATE)]))
+    assert (got.model, got.make, got.captured, got.warning) == (expected, "Canon", WHEN, None)
+
+
+@pytest.mark.parametrize(
+    ("dto", "shown"),
+    [
+        ((DTO, LONG, 1, struct.pack("<I", 70000)), "'70000'"),
+        ((DTO, SHORT, 2, struct.pack("<HH", 65, 256)), "'[65, 256]'"),
+    ],
+)
+def test_a_date_stored_as_numbers_is_not_a_date_and_says_so(dto: Entry, shown: str) -> None:
+    got = read(build("<", [text(MAKE, b"Canon\0")], [dto, text(DTD, b"2020:01:02 03:04:05\0")]))
+    assert (got.source, got.captured) == ("exif:DateTimeDigitized", datetime(2020, 1, 2, 3, 4, 5))
+    assert (
+        got.warning
+        == f"IMG_0004.JPG: DateTimeOriginal {shown} is not a date; using DateTimeDigitized"
+    )
+
+
+def test_every_reason_is_in_the_warning_when_no_date_is_left() -> None:
+    got = read(
+        build(
+            "<",
+            [text(DATETIME, b"0000:00:00 00:00:00\0")],
+            [text(DTO, b"2021:02:30 10:00:00\0"), text(DTD, b"        \0", UNDEFINED)],
+        )
+    )
+    assert got.source == "mtime"
+    assert got.warning == (
+        "IMG_0004.JPG: DateTimeOriginal '2021:02:30 10:00:00' is not a date; "
+        "DateTime '0000:00:00 00:00:00' is not a date; "
+        "no EXIF capture time; using the file's modification time"
+    )
+
+
+def test_a_block_exifread_cannot_parse_is_named_in_the_warning() -> None:
+    """An EXIF pointer with a count of 0: the quick reader hands over, exifread raises
+    IndexError on it; the photo falls back to its file time and the warning says why."""
+    make = struct.pack("<HHI4s", MAKE, ASCII, 4, b"Abc\0")
+    pointer = struct.pack("<HHII", POINTER, LONG, 0, 38)
+    block = b"II*\0" + struct.pack("<IH", 8, 2) + make + pointer + bytes(4 + 16)
+    got = read(block, "IMG_0005.JPG")
+    assert (got.source, got.make) == ("mtime", None)
+    assert got.warning == (
+        "IMG_0005.JPG: unreadable EXIF (IndexError); no EXIF capture time; "
+        "using the file's modification time"
+    )
