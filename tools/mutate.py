@@ -92,6 +92,7 @@ MODULES: dict[str, list[str]] = {
     "storage/transfer": [
         "tests/test_transfer.py",
         "tests/test_transfer_mutants.py",
+        "tests/test_transfer_cached.py",
         "tests/test_readback.py",
     ],
     "wipe": [
