@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # imported where used: --help and --json runs do not pay for 
 
 class _FirstUse:
     """A Rich console made when first used, so that runs which print only JSON (and
-    ``--help``) never import Rich: a tenth of the start-up of a command."""
+    ``--help``) never import Rich (about a tenth of a command's import time)."""
 
     def __init__(self, stderr: bool) -> None:
         self._stderr = stderr

@@ -407,7 +407,7 @@ def make_plan(
                             reason=NO_FREE_NAME,
                             slates=slates,
                         )
-                    pending, next_suffix = [], MAX_SUFFIX + 1
+                    next_suffix = MAX_SUFFIX + 1
                     continue
                 targets, suffix = free
                 next_suffix = suffix + 1
