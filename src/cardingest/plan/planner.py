@@ -170,6 +170,21 @@ def _item(
     )
 
 
+def _held(
+    files: list[MediaFile],
+    when: datetime,
+    row: MapRow,
+    primary: MediaFile,
+    reason: str,
+    slates: SlateAssignment | None,
+) -> dict[str, PlanItem]:
+    """Hold items for the files of a shot that has its patient but cannot be copied."""
+    return {
+        media.path: _item(media, when, row, "hold", shot_time=primary, reason=reason, slates=slates)
+        for media in files
+    }
+
+
 def _other_owner(
     pending: list[MediaFile],
     patient_id: str,
@@ -381,32 +396,15 @@ def make_plan(
                 None if allow_other_patient else _other_owner(pending, patient_id, by_sha, owned)
             )
             if other is not None:
-                for media in pending:
-                    items[media.path] = _item(
-                        media,
-                        when,
-                        row,
-                        "hold",
-                        shot_time=primary,
-                        reason=other_patient_reason(other.patient_id, other.archive_path),
-                        slates=slates,
-                    )
+                reason = other_patient_reason(other.patient_id, other.archive_path)
+                items.update(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
                 tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
                 free = namer.next_free(patient_id, when, pending, next_suffix, tail)
                 if free is None:
-                    for media in pending:
-                        items[media.path] = _item(
-                            media,
-                            when,
-                            row,
-                            "hold",
-                            shot_time=primary,
-                            reason=NO_FREE_NAME,
-                            slates=slates,
-                        )
+                    items.update(_held(pending, when, row, primary, NO_FREE_NAME, slates))
                     next_suffix = MAX_SUFFIX + 1
                     continue
                 targets, suffix = free
