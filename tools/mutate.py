@@ -58,6 +58,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_idmap.py",
     ],
     "plan/shots": [
+        "tests/test_shots.py",
         "tests/test_plan.py",
         "tests/test_naming_order.py",
         "tests/test_slates.py",

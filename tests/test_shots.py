@@ -1,0 +1,59 @@
+"""Which file gives a shot its time, and where a shot stands in its second (`plan/shots`),
+with the expected values written out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cardingest.models import MediaFile, TimeSource
+from cardingest.plan.shots import primary_photo, same_second_order
+
+T = datetime(2026, 11, 24, 9, 15, 2)
+
+
+def media(path: str, source: TimeSource = "exif:DateTimeOriginal", subsec: str = "") -> MediaFile:
+    return MediaFile(path, 100, 0.0, T, source, subsec=subsec)
+
+
+def test_the_jpeg_of_a_raw_pair_gives_the_time_though_the_raw_sorts_first() -> None:
+    raw, jpeg = media("DCIM/100CANON/IMG_0001.CR2"), media("DCIM/100CANON/IMG_0001.JPG")
+    assert primary_photo([raw, jpeg]) is jpeg
+    assert primary_photo([jpeg, raw]) is jpeg
+
+
+def test_a_better_time_source_wins_over_the_jpeg() -> None:
+    raw = media("DCIM/100CANON/IMG_0001.CR2")
+    jpeg = media("DCIM/100CANON/IMG_0001.JPG", "exif:DateTime")
+    assert primary_photo([jpeg, raw]) is raw
+    assert primary_photo([]) is None
+
+
+def test_the_order_key_is_fraction_folder_dcf_number_stem() -> None:
+    assert same_second_order(media("DCIM/101CANON/IMG_0042.JPG", subsec="5")) == (
+        0.5,
+        "DCIM/101CANON",
+        42,
+        "IMG_0042",
+    )
+    assert same_second_order(media("DCIM/100CANON/IMG_0042.JPG")) == (
+        0.0,
+        "DCIM/100CANON",
+        42,
+        "IMG_0042",
+    )
+
+
+def test_the_dcf_number_is_the_last_four_characters_digits() -> None:
+    assert same_second_order(media("DCIM/100_PANA/P1010042.JPG"))[2] == 42
+    assert same_second_order(media("DCIM/100CANON/IMG_12345.JPG"))[2] == 2345
+    assert same_second_order(media("DCIM/100CANON/PHOTO.JPG"))[2] == 0
+
+
+def test_the_number_orders_shots_whose_prefixes_differ() -> None:
+    """Canon writes _MG_ for Adobe RGB photos: _MG_0004 was taken before IMG_0005."""
+    shots = [media("DCIM/100CANON/IMG_0005.JPG"), media("DCIM/100CANON/_MG_0004.JPG")]
+    ordered = sorted(shots, key=same_second_order)
+    assert [m.path for m in ordered] == [
+        "DCIM/100CANON/_MG_0004.JPG",
+        "DCIM/100CANON/IMG_0005.JPG",
+    ]
