@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from pathlib import Path
 
 from cardingest.models import MediaFile
 
@@ -27,3 +29,11 @@ def media(
         subsec=subsec,
         sidecar=is_sidecar,
     )
+
+
+def make_file(path: Path, size: int, seed: int = 0) -> bytes:
+    """A file of ``size`` reproducible, incompressible bytes (folders made); returns them."""
+    data = hashlib.shake_256(f"{seed}:{size}".encode()).digest(size) if size else b""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data

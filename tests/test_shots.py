@@ -3,16 +3,9 @@ with the expected values written out."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from factories import media
 
-from cardingest.models import MediaFile, TimeSource
 from cardingest.plan.shots import primary_photo, same_second_order
-
-T = datetime(2026, 11, 24, 9, 15, 2)
-
-
-def media(path: str, source: TimeSource = "exif:DateTimeOriginal", subsec: str = "") -> MediaFile:
-    return MediaFile(path, 100, 0.0, T, source, subsec=subsec)
 
 
 def test_the_jpeg_of_a_raw_pair_gives_the_time_though_the_raw_sorts_first() -> None:
@@ -23,7 +16,7 @@ def test_the_jpeg_of_a_raw_pair_gives_the_time_though_the_raw_sorts_first() -> N
 
 def test_a_better_time_source_wins_over_the_jpeg() -> None:
     raw = media("DCIM/100CANON/IMG_0001.CR2")
-    jpeg = media("DCIM/100CANON/IMG_0001.JPG", "exif:DateTime")
+    jpeg = media("DCIM/100CANON/IMG_0001.JPG", source="exif:DateTime")
     assert primary_photo([jpeg, raw]) is raw
     assert primary_photo([]) is None
 

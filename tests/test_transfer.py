@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from factories import make_file
 
 from cardingest.storage import transfer
 from cardingest.storage.durable import CLEAN_MARK, remove_stale_temps, writing_to
@@ -46,13 +47,6 @@ def skip_or_fail(reason: str) -> None:
     if STRICT:
         pytest.fail(f"{reason} (CARDINGEST_STRICT=1)")
     pytest.skip(reason)
-
-
-def make_file(path: Path, size: int, seed: int = 0) -> bytes:
-    data = hashlib.shake_256(f"{seed}:{size}".encode()).digest(size) if size else b""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return data
 
 
 def temps_under(*roots: Path) -> list[Path]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from factories import make_file
 
 from cardingest.storage import transfer
 from cardingest.storage.transfer import CHUNK, Destination, _Failure, copy_verified
@@ -25,15 +26,9 @@ def no_direct_io(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transfer, "_DIRECT", 0)
 
 
-def payload(path: Path, size: int) -> bytes:
-    data = hashlib.shake_256(f"cached:{size}".encode()).digest(size) if size else b""
-    path.write_bytes(data)
-    return data
-
-
 @pytest.mark.parametrize("size", [0, 1, CHUNK, 2 * CHUNK + 3])
 def test_every_byte_is_read_once_and_reported_chunk_by_chunk(tmp_path: Path, size: int) -> None:
-    data = payload(tmp_path / "photo.jpg", size)
+    data = make_file(tmp_path / "photo.jpg", size)
     seen: list[int] = []
     got = transfer.hash_from_disk(tmp_path / "photo.jpg", hashlib.sha256(), on_bytes=seen.append)
     assert got == (size, hashlib.sha256(data).hexdigest())
@@ -42,13 +37,13 @@ def test_every_byte_is_read_once_and_reported_chunk_by_chunk(tmp_path: Path, siz
 
 
 def test_the_digest_given_is_the_one_used(tmp_path: Path) -> None:
-    data = payload(tmp_path / "photo.jpg", 5000)
+    data = make_file(tmp_path / "photo.jpg", 5000)
     got = transfer.hash_from_disk(tmp_path / "photo.jpg", xxhash.xxh3_128())
     assert got == (5000, xxhash.xxh3_128(data).hexdigest())
 
 
 def test_a_link_is_followed_only_when_asked(tmp_path: Path) -> None:
-    data = payload(tmp_path / "photo.jpg", 300)
+    data = make_file(tmp_path / "photo.jpg", 300)
     (tmp_path / "link.jpg").symlink_to(tmp_path / "photo.jpg")
     followed = transfer.hash_from_disk(tmp_path / "link.jpg", hashlib.sha256())
     assert followed == (300, hashlib.sha256(data).hexdigest())
@@ -57,7 +52,7 @@ def test_a_link_is_followed_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_a_stop_during_the_read_is_a_cancel(tmp_path: Path) -> None:
-    payload(tmp_path / "photo.jpg", 3 * CHUNK)
+    make_file(tmp_path / "photo.jpg", 3 * CHUNK)
     calls: list[int] = []
 
     def stopped() -> bool:
@@ -76,7 +71,7 @@ def test_a_missing_file_is_an_oserror(tmp_path: Path) -> None:
 def test_a_copy_is_verified_and_a_changed_one_refused_without_o_direct(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = payload(tmp_path / "card.jpg", CHUNK + 17)
+    data = make_file(tmp_path / "card.jpg", CHUNK + 17)
     archive = tmp_path / "archive"
     done = copy_verified(tmp_path / "card.jpg", [Destination(archive, "JBX3656/a.jpg")])
     assert done.ok and (archive / "JBX3656" / "a.jpg").read_bytes() == data

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import xxhash
 from cardimage import CardFactory, require
+from factories import make_file
 
 from cardingest.storage import transfer
 from cardingest.storage.transfer import (
@@ -35,13 +36,6 @@ from cardingest.storage.transfer import (
 )
 
 REL = "JBX3656/JBX3656-20080530-155601.jpg"
-
-
-def make_file(path: Path, size: int, seed: int = 0) -> bytes:
-    data = hashlib.shake_256(f"{seed}:{size}".encode()).digest(size) if size else b""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return data
 
 
 def sha(data: bytes) -> str:
