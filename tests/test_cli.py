@@ -180,6 +180,7 @@ def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST")}
     env["HOME"] = str(tmp_path / "fresh-home")
     env.pop("XDG_CONFIG_HOME", None)
+    env["TMPDIR"] = str(tmp_path)  # the demo keeps its folder for the user to look at
     done = subprocess.run(
         [sys.executable, "-m", "cardingest.cli", "demo"],
         stdin=subprocess.DEVNULL,
