@@ -23,7 +23,6 @@ def media(
     return MediaFile(
         path=path,
         size=size,
-        mtime=0.0,
         captured=captured,
         time_source=source,  # type: ignore[arg-type]
         subsec=subsec,

@@ -17,7 +17,7 @@ BASE = "JBX3656/JBX3656-20261124-091502"
 
 def photo(path: str, when: datetime = T, **fields: object) -> MediaFile:
     source = "mtime" if path.lower().endswith((".xmp", ".thm")) else "exif:DateTimeOriginal"
-    return MediaFile(path, int(fields.pop("size", 100)), 0.0, when, source, **fields)  # type: ignore[arg-type]
+    return MediaFile(path, int(fields.pop("size", 100)), when, source, **fields)  # type: ignore[arg-type]
 
 
 def items(files: list[MediaFile], idmap=ONE, **kwargs: object) -> dict:  # type: ignore[no-untyped-def,type-arg]

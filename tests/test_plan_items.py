@@ -30,7 +30,6 @@ def shot_files() -> list[MediaFile]:
         MediaFile(
             "DCIM/100CANON/IMG_0001.CR2",
             5000,
-            0.0,
             datetime(2026, 11, 24, 9, 15, 3),
             "exif:DateTimeDigitized",
             make="Canon",
@@ -39,7 +38,6 @@ def shot_files() -> list[MediaFile]:
         MediaFile(
             "DCIM/100CANON/IMG_0001.JPG",
             2000,
-            0.0,
             T,
             "exif:DateTimeOriginal",
             subsec="25",
@@ -48,20 +46,17 @@ def shot_files() -> list[MediaFile]:
             model="EOS R5",
             warning="IMG_0001.JPG: something odd",
         ),
-        MediaFile(
-            "DCIM/100CANON/img_0001.xmp", 300, 0.0, datetime(2020, 1, 1), "mtime", sidecar=True
-        ),
-        MediaFile("DCIM/100CANON/IMG_0002.JPG", 0, 0.0, T2, "exif:DateTimeOriginal"),
-        MediaFile("DCIM/100CANON/IMG_0004.JPG", 1000, 0.0, T, "mtime"),
+        MediaFile("DCIM/100CANON/img_0001.xmp", 300, datetime(2020, 1, 1), "mtime", sidecar=True),
+        MediaFile("DCIM/100CANON/IMG_0002.JPG", 0, T2, "exif:DateTimeOriginal"),
+        MediaFile("DCIM/100CANON/IMG_0004.JPG", 1000, T, "mtime"),
         MediaFile(
             "DCIM/100CANON/IMG_0009.THM",
             10,
-            0.0,
             datetime(2021, 5, 6, 7, 8, 9),
             "mtime",
             sidecar=True,
         ),
-        MediaFile("DCIM/101CANON/IMG_0003.JPG", 1500, 0.0, T, "exif:DateTimeOriginal", subsec="5"),
+        MediaFile("DCIM/101CANON/IMG_0003.JPG", 1500, T, "exif:DateTimeOriginal", subsec="5"),
     ]
 
 
@@ -176,9 +171,9 @@ def test_every_field_of_every_item() -> None:
 
 def test_two_orphan_sidecars_are_both_held() -> None:
     files = [
-        MediaFile("DCIM/100CANON/IMG_0008.XMP", 1, 0.0, T, "mtime", sidecar=True),
-        MediaFile("DCIM/100CANON/IMG_0009.THM", 1, 0.0, T, "mtime", sidecar=True),
-        MediaFile("DCIM/100CANON/IMG_0001.JPG", 1, 0.0, T, "exif:DateTimeOriginal"),
+        MediaFile("DCIM/100CANON/IMG_0008.XMP", 1, T, "mtime", sidecar=True),
+        MediaFile("DCIM/100CANON/IMG_0009.THM", 1, T, "mtime", sidecar=True),
+        MediaFile("DCIM/100CANON/IMG_0001.JPG", 1, T, "exif:DateTimeOriginal"),
     ]
     plan = make_plan(files, single_id_map("JBX3656"))
     actions = {i.source: (i.action, i.reason) for i in plan.items}
@@ -193,9 +188,9 @@ def test_a_skip_keeps_its_archived_name_and_the_next_shot_moves_on() -> None:
     """IMG_0001 is archived (as -2, after an older photo took the plain name); IMG_0003 of
     the same second gets the next free suffix after it, not a gap and not a clash."""
     files = [
-        MediaFile("DCIM/100CANON/IMG_0001.JPG", 10, 0.0, T, "exif:DateTimeOriginal"),
-        MediaFile("DCIM/100CANON/IMG_0003.JPG", 30, 0.0, T, "exif:DateTimeOriginal"),
-        MediaFile("DCIM/100CANON/IMG_0002.JPG", 0, 0.0, T, "exif:DateTimeOriginal"),
+        MediaFile("DCIM/100CANON/IMG_0001.JPG", 10, T, "exif:DateTimeOriginal"),
+        MediaFile("DCIM/100CANON/IMG_0003.JPG", 30, T, "exif:DateTimeOriginal"),
+        MediaFile("DCIM/100CANON/IMG_0002.JPG", 0, T, "exif:DateTimeOriginal"),
     ]
     base = "JBX3656/JBX3656-20261124-091502"
     state = ArchiveState(
@@ -225,8 +220,8 @@ def test_a_skip_keeps_its_archived_name_and_the_next_shot_moves_on() -> None:
 def test_names_with_dots_and_a_half_archived_shot() -> None:
     """A RAW archived before a stop: its JPEG twin lands beside it, dots in names kept."""
     files = [
-        MediaFile("DCIM/100CANON/IMG_0001.x.CR2", 10, 0.0, T, "exif:DateTimeOriginal"),
-        MediaFile("DCIM/100CANON/IMG_0001.x.JPG", 20, 0.0, T, "exif:DateTimeOriginal"),
+        MediaFile("DCIM/100CANON/IMG_0001.x.CR2", 10, T, "exif:DateTimeOriginal"),
+        MediaFile("DCIM/100CANON/IMG_0001.x.JPG", 20, T, "exif:DateTimeOriginal"),
     ]
     state = ArchiveState(
         archived=(

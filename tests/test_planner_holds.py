@@ -23,9 +23,7 @@ BAD = "DCIM/100CANON/IMG_\udce90001.JPG"
 
 
 def photo(path: str, when: datetime = T, **fields: object) -> MediaFile:
-    return MediaFile(
-        path, int(fields.pop("size", 100)), 0.0, when, "exif:DateTimeOriginal", **fields
-    )  # type: ignore[arg-type]
+    return MediaFile(path, int(fields.pop("size", 100)), when, "exif:DateTimeOriginal", **fields)  # type: ignore[arg-type]
 
 
 def plan_of(files: list[MediaFile], idmap=ONE, **kwargs: object) -> dict[str, PlanItem]:  # type: ignore[no-untyped-def]

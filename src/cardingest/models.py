@@ -46,7 +46,6 @@ class MediaFile:
 
     path: str
     size: int
-    mtime: float
     captured: datetime
     time_source: TimeSource
     subsec: str = ""

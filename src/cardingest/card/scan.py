@@ -174,7 +174,6 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
             return MediaFile(
                 path=relpath,
                 size=size,
-                mtime=mtime,
                 captured=file_time(mtime),
                 time_source="mtime",
                 warning=f"{relpath}: cannot be read ({exc.strerror or exc})",
@@ -190,7 +189,6 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
     return MediaFile(
         path=relpath,
         size=size,
-        mtime=mtime,
         captured=capture.captured,
         time_source=capture.source,
         subsec=capture.subsec,
@@ -207,7 +205,6 @@ def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
     return MediaFile(
         path=relpath,
         size=0,
-        mtime=0.0,
         captured=file_time(0.0),
         time_source="mtime",
         warning=f"{relpath}: listed on the card but cannot be read ({exc.strerror or exc})",

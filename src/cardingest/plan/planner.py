@@ -7,7 +7,7 @@ differ from the real run. No I/O happens here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +32,6 @@ from .slates import SlateAssignment
 class _Shot:
     """The files of one exposure: a photo plus RAW twin and sidecars sharing its stem."""
 
-    key: tuple[str, str]
     files: tuple[MediaFile, ...]
     primary: MediaFile | None
 
@@ -65,18 +64,34 @@ def _split_clashes(members: list[MediaFile]) -> list[list[MediaFile]]:
 
 
 def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
+    """The card's shots, in no particular order: `make_plan` names them in the order of their
+    names and `same_second_order`, which tells every photo apart."""
     groups: dict[tuple[str, str], list[MediaFile]] = defaultdict(list)
     folders: dict[str, str] = {}
     for media in files:
         folder = folders.setdefault(media.folder, media.folder)  # one string per folder
         groups[(folder, media.stem.upper())].append(media)
-    shots = []
-    for (folder, stem), grouped in groups.items():
-        for n, members in enumerate(_split_clashes(grouped)):
-            primary = primary_photo(m for m in members if not m.sidecar)
-            key = (folder, stem if n == 0 else f"{stem}#{n}")
-            shots.append(_Shot(key, tuple(members), primary))
-    return sorted(shots, key=lambda s: s.key)
+    return [
+        _Shot(tuple(members), primary_photo(m for m in members if not m.sidecar))
+        for grouped in groups.values()
+        for members in _split_clashes(grouped)
+    ]
+
+
+def _by_name(
+    named: list[tuple[str, str, int, _Shot]],
+) -> Iterator[tuple[str, list[_Shot]]]:
+    """(patient, shots) for each name the shots would take without a ``-N``: names in order,
+    shots of one name in `same_second_order`. Emptied as it goes: a card of 10,000 photos
+    never holds a second index of its shots while they are named."""
+    named.sort(reverse=True)
+    while named:
+        patient_id, name, _, shot = named.pop()
+        shots = [shot]
+        while named and named[-1][:2] == (patient_id, name):
+            shots.append(named.pop()[3])
+        shots.sort(key=lambda s: s.order)
+        yield patient_id, shots
 
 
 NO_FREE_NAME = (
@@ -208,7 +223,9 @@ class _Namer:
     """Hands out targets that clash with nothing archived or planned, base names included.
 
     A base name (the path without extension) belongs to one shot: a later RAW of another
-    exposure must not land beside an archived JPEG, nor share its XMP sidecar.
+    exposure must not land beside an archived JPEG, nor share its XMP sidecar. ``used`` holds
+    the archived targets and those given `beside` them, the only ones a later `beside` can
+    meet; every other target has a base of its own, in ``bases``.
     """
 
     def __init__(self, folder_template: str, name_template: str, taken: frozenset[str]) -> None:
@@ -236,7 +253,10 @@ class _Namer:
             return None
         base = _base(archived[0])
         targets = [f"{base}.{m.extension}" if m.extension else base for m in pending]
-        return None if any(t in self.used for t in targets) else self.claim(targets)
+        if any(t in self.used for t in targets):
+            return None
+        self.used.update(targets)
+        return targets
 
     def next_free(
         self, patient_id: str, when: datetime, pending: list[MediaFile], start: int, tail: str = ""
@@ -245,14 +265,11 @@ class _Namer:
         name up to -MAX_SUFFIX is taken (a name template that tells too little apart)."""
         for suffix in range(start, MAX_SUFFIX + 1):
             targets = self._at(patient_id, when, suffix, pending, tail)
-            if _base(targets[0]) not in self.bases:
-                return self.claim(targets), suffix
+            base = _base(targets[0])
+            if base not in self.bases:
+                self.bases.add(base)  # its targets cannot be any in `used`: none has this base
+                return targets, suffix
         return None
-
-    def claim(self, targets: list[str]) -> list[str]:
-        self.used.update(targets)
-        self.bases.add(_base(targets[0]))
-        return targets
 
 
 def _tailed(target: str, tail: str) -> str:
@@ -301,7 +318,7 @@ def make_plan(
     namer = _Namer(folder_template, name_template, state.taken_paths)
     items: dict[str, PlanItem] = {}
 
-    by_name: dict[tuple[str, str], list[_Shot]] = defaultdict(list)
+    named: list[tuple[str, str, int, _Shot]] = []
     for shot in _shots(files):
         primary = shot.primary
         row = assignment.get(primary.path) if primary else None
@@ -347,12 +364,11 @@ def make_plan(
                 )
             continue
         name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
-        by_name[(row.patient_id, name)].append(shot)
+        named.append((row.patient_id, name, len(named), shot))
 
-    for patient_id, name in sorted(by_name):
-        shots = by_name.pop((patient_id, name))  # freed once named: lower peak memory
+    for patient_id, shots in _by_name(named):
         next_suffix = 1
-        for shot in sorted(shots, key=lambda s: s.order):
+        for shot in shots:
             primary = shot.primary
             assert primary is not None
             row = assignment[primary.path]
