@@ -11,7 +11,8 @@ checks every copy of that ingest.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 from ..models import METADIR
@@ -22,6 +23,8 @@ MANIFEST_DIR = "manifests"
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _INGEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_LINES_PER_WRITE = 512
+
 _LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)", re.DOTALL)
 
 
@@ -67,18 +70,34 @@ def write_manifest(archive: Path, ingest_id: str, entries: Iterable[tuple[str, s
     callers with nothing copied should not write one.
     """
     target = manifest_path(archive, ingest_id)
-    digests: dict[str, str] = {}
+    rows: list[tuple[str, str]] = []
     for sha256, relpath in entries:
         if not _SHA256.fullmatch(sha256):
             raise ValueError(f"{sha256!r} is not a sha256 hex digest (for {relpath!r})")
         _check_relpath(relpath)
-        previous = digests.setdefault(relpath, sha256.lower())
-        if previous != sha256.lower():
+        rows.append((relpath, sha256))
+    rows.sort()
+    for (relpath, sha256), (next_path, next_sha) in pairwise(rows):
+        if relpath == next_path and sha256.lower() != next_sha.lower():
             raise ValueError(f"{relpath!r} appears twice with different digests")
-    text = "".join(format_line(digests[relpath], relpath) for relpath in sorted(digests))
     modes.make_dirs(target.parent)
-    atomic_write_bytes(target, text.encode("utf-8", "surrogateescape"))
+    atomic_write_bytes(target, _encoded(rows))
     return target
+
+
+def _encoded(rows: list[tuple[str, str]]) -> Iterator[bytes]:
+    """The manifest's bytes a few hundred lines at a time (sorted ``rows``, each path once):
+    a manifest of 10,000 photos is never held whole in memory."""
+    lines: list[str] = []
+    previous = None
+    for relpath, sha256 in rows:
+        if relpath != previous:
+            lines.append(format_line(sha256, relpath))
+            previous = relpath
+        if len(lines) == _LINES_PER_WRITE:
+            yield "".join(lines).encode("utf-8", "surrogateescape")
+            lines.clear()
+    yield "".join(lines).encode("utf-8", "surrogateescape")
 
 
 def _unescape(text: str, line_no: int) -> str:

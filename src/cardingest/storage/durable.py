@@ -73,8 +73,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a crash leaves the old file or the new, never half.
+def atomic_write_bytes(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Replace ``path`` with ``data`` (bytes, or chunks of them written in turn) so a crash
+    or an error raised by the chunks leaves the old file or the new, never half.
 
     Writes a temporary file in the same folder, fsyncs it, renames it over ``path`` and
     fsyncs the folder. The temporary has the ``TEMP_PREFIX`` name, so one left by a process
@@ -85,10 +86,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd = modes.create(tmp, _WRITE)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for chunk in (data,) if isinstance(data, bytes) else data:
+                view = memoryview(chunk)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             sync_file(fd)
         finally:
             os.close(fd)
