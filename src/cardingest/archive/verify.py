@@ -190,23 +190,26 @@ def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState
     )
 
 
-def _top_folders(relpaths: Iterable[str]) -> list[str]:
-    """The folders holding these files, without any folder that lies inside another."""
-    folders = sorted({path.rpartition("/")[0] for path in relpaths if "/" in path})
+def patient_folders(patient_id: str, relpaths: Iterable[str]) -> list[str]:
+    """The folders that belong to one patient: for each of the patient's files, its folder
+    down to the first part naming the patient (``JBX3656`` of ``JBX3656/2024-03-15/x.jpg``;
+    ``2024-03-15/JBX3656`` with a ``{date}/{id}`` template), or the file's own folder where
+    no part names the patient. Folders inside another one are left out."""
+    folders: set[str] = set()
+    for path in relpaths:
+        parts = path.split("/")[:-1]
+        named = next((n for n, part in enumerate(parts) if patient_id in part), len(parts) - 1)
+        if parts:
+            folders.add("/".join(parts[: named + 1]))
     kept: list[str] = []
-    for folder in folders:
+    for folder in sorted(folders):
         if not any(folder.startswith(outer + "/") for outer in kept):
             kept.append(folder)
     return kept
 
 
-def _walk_files(archive: Path, folder: str) -> Iterator[str]:
-    """Relative POSIX paths of regular files under ``folder``, skipping metadata and temps."""
-    for current, dirs, files in os.walk(Path(archive, *folder.split("/"))):
-        dirs[:] = sorted(d for d in dirs if d != METADIR)
-        for name in sorted(files):
-            if not name.startswith(TEMP_PREFIX):
-                yield Path(current, name).relative_to(archive).as_posix()
+def _within(relpath: str, folders: list[str]) -> bool:
+    return any(relpath.startswith(folder + "/") for folder in folders)
 
 
 def _expected_sidecars(relpaths: Iterable[str]) -> set[str]:
@@ -216,18 +219,6 @@ def _expected_sidecars(relpaths: Iterable[str]) -> set[str]:
         stem = path.rpartition(".")[0] or path
         names.update({f"{stem}.xmp".lower(), f"{path}.xmp".lower()})
     return names
-
-
-def find_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
-    """Files in the patient folders that no catalogue row names (nor a photo's XMP sidecar)."""
-    sidecars = _expected_sidecars(catalogued)
-    problems = []
-    for folder in _top_folders(catalogued):
-        for relpath in _walk_files(archive, folder):
-            if relpath in catalogued or relpath.lower() in sidecars:
-                continue
-            problems.append(Problem("unexpected", relpath, detail="not in the catalogue"))
-    return problems
 
 
 SYSTEM_NAMES = frozenset(
@@ -298,19 +289,26 @@ def verify_archive(
 ) -> VerifyReport:
     """Re-hash every catalogued copy (of one patient with ``patient_id``) and look for strays.
 
+    With ``patient_id`` the strays are those a whole-archive verify finds in the patient's
+    folders (`patient_folders`), so the two never disagree about a file.
+
     The caller holds the archive lock, so an ingest cannot publish files while their
     catalogue rows are still pending (they would look unexpected).
     """
     report = VerifyReport(archive=str(archive), patient_id=patient_id)
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
+    mine: list[str] = []
     backups: list[Path] = []
     with reading(archive) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
+        if patient_id is not None:
+            catalogued.update(r.archive_path for r in catalogue.records())
         for record in catalogue.records(patient_id):
             report.records += 1
             catalogued.add(record.archive_path)
+            mine.append(record.archive_path)
             states = []
             for where, path in record_copies(archive, record):
                 if where == "backup":
@@ -324,10 +322,11 @@ def verify_archive(
                     report.problems.append(_problem(record, where, path, state))
             marks.update(mark_change(record.archive_path, states, marked))
         catalogue.set_problems(marks)
-    if patient_id is None:
-        report.problems.extend(find_all_unexpected(archive, catalogued))
-    else:
-        report.problems.extend(find_unexpected(archive, catalogued))
+    strays = find_all_unexpected(archive, catalogued)
+    if patient_id is not None:
+        folders = patient_folders(patient_id, mine)
+        strays = [problem for problem in strays if _within(problem.path, folders)]
+    report.problems.extend(strays)
     report.problems.extend(
         Problem("exposed", item.path, detail=item.detail) for item in find_exposed(archive, backups)
     )
