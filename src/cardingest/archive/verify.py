@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -193,19 +194,17 @@ def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState
 def patient_folders(patient_id: str, relpaths: Iterable[str]) -> list[str]:
     """The folders that belong to one patient: for each of the patient's files, its folder
     down to the first part naming the patient (``JBX3656`` of ``JBX3656/2024-03-15/x.jpg``;
-    ``2024-03-15/JBX3656`` with a ``{date}/{id}`` template), or the file's own folder where
-    no part names the patient. Folders inside another one are left out."""
+    ``2024-03-15/JBX3656`` with a ``{date}/{id}`` template; ``patient-JBX3656``), or the
+    file's own folder where no part names the patient. A part names the patient when it holds
+    the ID with no letter or digit either side: ``12`` is not named by ``2012``."""
+    naming = re.compile(rf"(?<![^\W_]){re.escape(patient_id)}(?![^\W_])")
     folders: set[str] = set()
     for path in relpaths:
         parts = path.split("/")[:-1]
-        named = next((n for n, part in enumerate(parts) if patient_id in part), len(parts) - 1)
+        named = next((n for n, part in enumerate(parts) if naming.search(part)), len(parts) - 1)
         if parts:
             folders.add("/".join(parts[: named + 1]))
-    kept: list[str] = []
-    for folder in sorted(folders):
-        if not any(folder.startswith(outer + "/") for outer in kept):
-            kept.append(folder)
-    return kept
+    return sorted(folders)
 
 
 def _within(relpath: str, folders: list[str]) -> bool:
