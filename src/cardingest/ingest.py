@@ -29,7 +29,7 @@ from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .models import METADIR, Card, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
 from .storage import modes
-from .storage.durable import remove_stale_temps_in, writing_to
+from .storage.durable import FolderSyncs, remove_stale_temps_in, writing_to
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -186,10 +186,15 @@ def _write_manifests(
 
 
 class _Batcher:
-    """Catalogue rows written in batches: one transaction per ~50 files or ~2 seconds."""
+    """Catalogue rows written in batches: one transaction per ~50 files or ~2 seconds.
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    The folders the batch's files were published into are fsynced first (``folders``), so a
+    row is only ever committed for a file whose name is on the disk.
+    """
+
+    def __init__(self, catalogue: Catalogue, folders: FolderSyncs) -> None:
         self.catalogue = catalogue
+        self.folders = folders
         self.pending: list[CatalogueRecord] = []
         self.last = time.monotonic()
 
@@ -200,6 +205,7 @@ class _Batcher:
 
     def flush(self) -> None:
         if self.pending:
+            self.folders.sync()
             self.catalogue.add(self.pending)
             self.pending = []
         self.last = time.monotonic()
@@ -325,7 +331,8 @@ def execute(
             repairs = repairs_of(plan)
             known = _KnownContent(catalogue, copies, Path(plan.source))
             reserved = reserved_names(item.target for item in plan.items)
-            batch = _Batcher(catalogue)
+            folders = FolderSyncs()
+            batch = _Batcher(catalogue, folders)
             done: dict[str, Outcome] = {}
             sightings: list[tuple[str, str]] = []
             status = "finished"
@@ -341,6 +348,7 @@ def execute(
                     on_bytes=on_bytes,
                     cancel=cancel,
                     content_gate=known,
+                    folders=folders,
                 )
                 for item, transferred in zip(copies, results, strict=False):
                     outcome = _settle(item, transferred)

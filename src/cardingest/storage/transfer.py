@@ -35,7 +35,7 @@ import xxhash
 from ..models import MAX_SUFFIX
 from . import modes, pagecache
 from .ahead import read_at
-from .durable import NO_HARDLINKS, TEMP_PREFIX, fsync_dir, sync_file
+from .durable import NO_HARDLINKS, TEMP_PREFIX, FolderSyncs, fsync_dir, sync_file
 
 CHUNK = 1024 * 1024
 _DIRECT = getattr(os, "O_DIRECT", 0)
@@ -535,14 +535,23 @@ def _reuse(final: Path, temp: Path, size: int, sha256: str) -> bool:
 
 
 def _publish(
-    temp: Path, folder: Path, name: str, size: int, sha256: str, *, hardlinks: bool = True
+    temp: Path,
+    folder: Path,
+    name: str,
+    size: int,
+    sha256: str,
+    *,
+    hardlinks: bool = True,
+    folders: FolderSyncs | None = None,
 ) -> tuple[str, bool]:
     """Give the verified ``temp`` its final name in ``folder``; returns (name, reused).
 
     An existing file is never replaced: an identical one is reused (and ``temp`` removed),
     a different one makes us try ``stem-2.ext``, ``stem-3.ext``… The caller removes ``temp``
-    if this raises.
+    if this raises. The new name is made durable by an fsync of ``folder`` now, or, with
+    ``folders``, by the caller's `FolderSyncs.sync` before it records the file.
     """
+    synced = fsync_dir if folders is None else folders.add
     for candidate in _candidates(name):
         final = folder / candidate
         if hardlinks:
@@ -558,7 +567,7 @@ def _publish(
                 hardlinks = False
             else:
                 _unlink_quietly(temp)
-                fsync_dir(folder)
+                synced(folder)
                 return candidate, False
         try:
             os.close(modes.create(final, _WRITE))
@@ -571,14 +580,16 @@ def _publish(
         except BaseException:
             _unlink_quietly(final)
             raise
-        fsync_dir(folder)
+        synced(folder)
         return candidate, False
     raise OSError(errno.EEXIST, f"no free name up to -{MAX_SUFFIX}")
 
 
-def _publish_temp(temp: _Temp, size: int, sha256: str) -> Published:
+def _publish_temp(
+    temp: _Temp, size: int, sha256: str, folders: FolderSyncs | None = None
+) -> Published:
     try:
-        name, reused = _publish(temp.path, temp.folder, temp.name, size, sha256)
+        name, reused = _publish(temp.path, temp.folder, temp.name, size, sha256, folders=folders)
     except OSError as exc:
         raise _Failure(f"{_why(exc)} publishing {temp.where}") from exc
     temp.consumed = True
@@ -632,6 +643,7 @@ def _copy(
     gate: ContentGate | None = None,
     *,
     over: _Over | None = None,
+    folders: FolderSyncs | None = None,
 ) -> TransferResult:
     temps: list[_Temp] = []
     size = 0
@@ -670,12 +682,12 @@ def _copy(
             replaced = tuple(_put_over(temp, over) for temp in temps)
             return TransferResult(source, size, sha256, replaced, None)
         if gate is None:
-            new = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+            new = tuple(_publish_temp(temp, size, sha256, folders) for temp in temps)
             return TransferResult(source, size, sha256, new, None)
         existing = gate.enter(source, sha256)
         if existing is not None:
             return TransferResult(source, size, sha256, (), None, duplicate_of=existing)
-        published = tuple(_publish_temp(temp, size, sha256) for temp in temps)
+        published = tuple(_publish_temp(temp, size, sha256, folders) for temp in temps)
         claimed = False
         gate.leave(source, sha256, published[0].relpath)
         return TransferResult(source, size, sha256, published, None)
@@ -751,6 +763,7 @@ def transfer_many(
     on_bytes: ByteCallback | None = None,
     cancel: threading.Event | None = None,
     content_gate: ContentGate | None = None,
+    folders: FolderSyncs | None = None,
 ) -> Iterator[TransferResult]:
     """`copy_verified` for each ``(source, destinations, expected_size)``, results in job order.
 
@@ -762,6 +775,8 @@ def transfer_many(
     next file starts writing, so one file that does not fit on a full disk does not take the
     next one down with it. Jobs are pulled lazily and at most ``2 * workers`` are queued, so
     memory does not grow with the number of files. ``on_bytes`` is called from worker threads.
+    With ``folders`` the folders a file is published into are not fsynced per file: the
+    caller syncs them (`FolderSyncs.sync`) before it records any file as archived.
 
     If the consumer stops early or an exception (KeyboardInterrupt) escapes, files not yet
     started are dropped, running ones stop at their next chunk and remove their temporaries,
@@ -782,6 +797,7 @@ def transfer_many(
                 stopped,
                 None,
                 content_gate,
+                folders=folders,
             )
         return
 
@@ -801,6 +817,7 @@ def transfer_many(
                         stopped,
                         (turns, index),
                         content_gate,
+                        folders=folders,
                     )
                 )
                 if len(pending) >= 2 * workers:
