@@ -405,6 +405,33 @@ def test_one_patients_check_reports_what_the_whole_check_reports_in_that_patient
     assert one["summary"]["records"] == 2
 
 
+def test_one_patients_check_of_a_patient_with_no_catalogued_photo(
+    archive_with_backup: tuple[Path, Path, dict[str, Shot]],
+) -> None:
+    """A folder filed by hand for a patient the catalogue does not know is that patient's:
+    ``verify --id`` reports its files as the whole check does. With neither photos nor
+    strays, the text says so instead of "all match"."""
+    archive, _, _ = archive_with_backup
+    code, document = verify_json(archive, "--id", "ACA31FM")
+    assert (code, document["problems"], document["summary"]["records"]) == (0, [], 0)
+    text = cli("verify", "--archive", archive, "--id", "ACA31FM")
+    assert text.exit_code == 0
+    assert "No photos of ACA31FM are catalogued in" in text.stdout
+    assert "all match" not in text.stdout
+
+    (archive / "ACA31FM").mkdir(mode=0o700)
+    (archive / "ACA31FM" / "by-hand.jpg").write_text("filed by hand")
+    code, document = verify_json(archive, "--id", "ACA31FM")
+    _, whole = verify_json(archive)
+    assert code == 1
+    assert [(p["kind"], p["path"], p["detail"]) for p in document["problems"]] == [
+        ("unexpected", "ACA31FM/by-hand.jpg", "in a folder with no catalogued photo")
+    ]
+    assert document["problems"] == [
+        p for p in whole["problems"] if p["path"].startswith("ACA31FM/")
+    ]
+
+
 def test_a_patient_folder_whose_photos_are_all_gone_is_not_a_stray_folder(
     archive_with_backup: tuple[Path, Path, dict[str, Shot]],
 ) -> None:

@@ -95,6 +95,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_transfer_mutants.py",
         "tests/test_transfer_cached.py",
         "tests/test_readback.py",
+        "tests/test_folder_syncs.py",
     ],
     "wipe": [
         "tests/test_wipe_mutants.py",

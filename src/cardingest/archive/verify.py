@@ -197,7 +197,7 @@ def patient_folders(patient_id: str, relpaths: Iterable[str]) -> list[str]:
     ``2024-03-15/JBX3656`` with a ``{date}/{id}`` template; ``patient-JBX3656``), or the
     file's own folder where no part names the patient. A part names the patient when it holds
     the ID with no letter or digit either side: ``12`` is not named by ``2012``."""
-    naming = re.compile(rf"(?<![^\W_]){re.escape(patient_id)}(?![^\W_])")
+    naming = _naming(patient_id)
     folders: set[str] = set()
     for path in relpaths:
         parts = path.split("/")[:-1]
@@ -207,8 +207,17 @@ def patient_folders(patient_id: str, relpaths: Iterable[str]) -> list[str]:
     return sorted(folders)
 
 
-def _within(relpath: str, folders: list[str]) -> bool:
-    return any(relpath.startswith(folder + "/") for folder in folders)
+def _naming(patient_id: str) -> re.Pattern[str]:
+    """Matches a path part that holds the ID with no letter or digit either side."""
+    return re.compile(rf"(?<![^\W_]){re.escape(patient_id)}(?![^\W_])")
+
+
+def _belongs(relpath: str, folders: list[str], naming: re.Pattern[str]) -> bool:
+    """A path inside one of the patient's ``folders``, or below a folder naming the patient
+    (``ZAC5361/`` filed by hand, with no photo of that patient catalogued)."""
+    return any(relpath.startswith(folder + "/") for folder in folders) or any(
+        naming.search(part) for part in relpath.split("/")[:-1]
+    )
 
 
 def _expected_sidecars(relpaths: Iterable[str]) -> set[str]:
@@ -289,7 +298,8 @@ def verify_archive(
     """Re-hash every catalogued copy (of one patient with ``patient_id``) and look for strays.
 
     With ``patient_id`` the strays are those a whole-archive verify finds in the patient's
-    folders (`patient_folders`), so the two never disagree about a file.
+    folders (`patient_folders`) or below a folder naming the patient, so the two never
+    disagree about a file.
 
     The caller holds the archive lock, so an ingest cannot publish files while their
     catalogue rows are still pending (they would look unexpected).
@@ -323,8 +333,8 @@ def verify_archive(
         catalogue.set_problems(marks)
     strays = find_all_unexpected(archive, catalogued)
     if patient_id is not None:
-        folders = patient_folders(patient_id, mine)
-        strays = [problem for problem in strays if _within(problem.path, folders)]
+        folders, naming = patient_folders(patient_id, mine), _naming(patient_id)
+        strays = [problem for problem in strays if _belongs(problem.path, folders, naming)]
     report.problems.extend(strays)
     report.problems.extend(
         Problem("exposed", item.path, detail=item.detail) for item in find_exposed(archive, backups)
