@@ -124,3 +124,40 @@ def test_a_photo_published_while_its_folder_is_synced_is_synced_again(
     folders.sync()
     folders.sync()
     assert calls == [tmp_path, tmp_path]
+
+
+def test_a_folder_that_cannot_be_synced_fails_the_ingest_cleanly_and_a_rerun_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk refuses the fsync of the patient folder at the first batch: exit 1 with the
+    folder and the reason, no traceback, no row for a photo whose name was not made durable,
+    nothing wiped; the next ingest archives every photo once."""
+    card = card_of(tmp_path / "card", PHOTOS)
+    archive = tmp_path / "archive"
+    real_sync = durable.fsync_dir
+    patient = archive / "JBX3656"
+
+    def failing(folder: Path) -> None:
+        if Path(folder) == patient:
+            raise OSError(5, "Input/output error")
+        real_sync(folder)
+
+    monkeypatch.setattr(durable, "fsync_dir", failing)
+    failed = cli("ingest", card, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes")
+    assert failed.exit_code == 1, failed.output
+    assert failed.exception is None or isinstance(failed.exception, SystemExit)
+    assert f"cannot make new names in {patient} durable (Input/output error)" in failed.output
+    assert "stay on the card" in failed.output
+    assert len(list((card / "DCIM" / "100CANON").iterdir())) == PHOTOS
+
+    monkeypatch.setattr(durable, "fsync_dir", real_sync)
+    again = cli("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)["summary"]
+    assert summary["copied"] + summary["skipped"] == PHOTOS
+    with Catalogue.open(archive) as catalogue:
+        rows = list(catalogue.records("JBX3656"))
+    assert len(rows) == PHOTOS
+    assert sorted(p.name for p in patient.iterdir()) == sorted(
+        Path(row.archive_path).name for row in rows
+    )

@@ -205,7 +205,15 @@ class _Batcher:
 
     def flush(self) -> None:
         if self.pending:
-            self.folders.sync()
+            try:
+                self.folders.sync()
+            except OSError as exc:
+                raise ArchiveError(
+                    f"cannot make new names in {exc.filename or 'the archive'} durable "
+                    f"({exc.strerror or exc}): the last {len(self.pending)} photo(s) copied "
+                    "are not recorded and stay on the card; check the disk, then run the "
+                    "ingest again"
+                ) from exc
             self.catalogue.add(self.pending)
             self.pending = []
         self.last = time.monotonic()

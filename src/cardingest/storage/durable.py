@@ -101,9 +101,11 @@ class FolderSyncs:
         for done, folder in enumerate(pending):
             try:
                 fsync_dir(folder)
-            except BaseException:
+            except BaseException as exc:
                 with self._lock:
                     self._pending.update(pending[done:])
+                if isinstance(exc, OSError) and exc.filename is None:
+                    raise OSError(exc.errno, exc.strerror, str(folder)) from exc
                 raise
 
 
