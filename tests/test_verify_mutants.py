@@ -310,8 +310,9 @@ def test_one_patients_check_walks_that_patients_folders_only(
     tmp_path: Path, config: Path, private_umask: None
 ) -> None:
     """Two ingests of JBX3656, the second with a nested folder template: the patient's photos
-    sit in ``JBX3656/`` and ``JBX3656/2024/``. ``verify --id`` walks both, sidecars and
-    temporaries aside, and never another patient's folder."""
+    sit in ``JBX3656/`` and ``JBX3656/2024/``. ``verify --id`` walks the whole patient folder
+    (a ``.cardingest`` inside it too), sidecars and temporaries aside, and never another
+    patient's folder; test_verify_id.py compares it with the whole archive's check."""
     archive = tmp_path / "archive"
     first = "files,id\nIMG_0001,JBX3656\nIMG_0003,MCJ1984\n"
     ingest(make_card(tmp_path / "card1", ["IMG_0001.JPG", "IMG_0003.JPG"]), archive, first)
@@ -332,7 +333,7 @@ def test_one_patients_check_walks_that_patients_folders_only(
     (patient / "old" / "deeper").mkdir(parents=True)
     (patient / "old" / "deeper" / "x.jpg").write_text("two folders down")
     (patient / "old" / ".cardingest").mkdir()
-    (patient / "old" / ".cardingest" / "y.jpg").write_text("metadata is not walked")
+    (patient / "old" / ".cardingest" / "y.jpg").write_text("not the archive's metadata")
     (archive / "MCJ1984" / "other.txt").write_text("another patient's stray")
     (archive / "top.txt").write_text("at the top")
 
@@ -340,17 +341,24 @@ def test_one_patients_check_walks_that_patients_folders_only(
 
     assert code == 1
     assert document["id"] == "JBX3656"
+    no_photo = "in a folder with no catalogued photo"
     assert [(p["kind"], p["path"], p["where"], p["detail"]) for p in document["problems"]] == [
         ("unexpected", "JBX3656/notes.txt", "archive", "not in the catalogue"),
         ("unexpected", "JBX3656/2024/stray.jpg", "archive", "not in the catalogue"),
-        ("unexpected", "JBX3656/old/deeper/x.jpg", "archive", "not in the catalogue"),
+        ("unexpected", "JBX3656/old/.cardingest/y.jpg", "archive", no_photo),
+        ("unexpected", "JBX3656/old/deeper/x.jpg", "archive", no_photo),
     ]
     assert document["summary"]["records"] == 2
     (event,) = events(archive, "verify")
     assert (event["id"], event["ok"], event["unexpected"]) == (
         "JBX3656",
         False,
-        ["JBX3656/notes.txt", "JBX3656/2024/stray.jpg", "JBX3656/old/deeper/x.jpg"],
+        [
+            "JBX3656/notes.txt",
+            "JBX3656/2024/stray.jpg",
+            "JBX3656/old/.cardingest/y.jpg",
+            "JBX3656/old/deeper/x.jpg",
+        ],
     )
     # The whole archive: folders that hold catalogued photos (at any depth) are told apart
     # from folders that do not.

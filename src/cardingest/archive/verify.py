@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+from ..errors import UsageError
 from ..models import METADIR
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
@@ -190,23 +191,37 @@ def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState
     )
 
 
-def _top_folders(relpaths: Iterable[str]) -> list[str]:
-    """The folders holding these files, without any folder that lies inside another."""
-    folders = sorted({path.rpartition("/")[0] for path in relpaths if "/" in path})
+def patient_folders(archive: Path, patient_id: str, catalogued: Iterable[str]) -> list[str]:
+    """The folders of one patient, as the whole-archive walk meets them: for each catalogued
+    path, its folders down to the first one whose name holds the ID (``JBX3656`` for
+    ``{id}/{date}``, ``2024/JBX3656`` for ``{year}/{id}``; the file's own folder if none
+    does), and ``ID`` at the top if it is there; no folder inside another, none reached
+    through a symbolic link (the walk does not follow them)."""
+    candidates = {patient_id}
+    for path in catalogued:
+        parents = list(_parents(path))
+        named = [folder for folder in parents if patient_id in folder.rpartition("/")[2]]
+        candidates.update(named[:1] or parents[-1:])
     kept: list[str] = []
-    for folder in folders:
-        if not any(folder.startswith(outer + "/") for outer in kept):
+    for folder in sorted(candidates):
+        inside = any(folder.startswith(outer + "/") for outer in kept)
+        walked = not _skipped_at_top(folder.partition("/")[0]) and _real_folder(archive, folder)
+        if walked and not inside:
             kept.append(folder)
     return kept
 
 
-def _walk_files(archive: Path, folder: str) -> Iterator[str]:
-    """Relative POSIX paths of regular files under ``folder``, skipping metadata and temps."""
-    for current, dirs, files in os.walk(Path(archive, *folder.split("/"))):
-        dirs[:] = sorted(d for d in dirs if d != METADIR)
-        for name in sorted(files):
-            if not name.startswith(TEMP_PREFIX):
-                yield Path(current, name).relative_to(archive).as_posix()
+def _real_folder(archive: Path, folder: str) -> bool:
+    """``folder`` is a directory, and no folder on the way to it is a symbolic link."""
+    path = archive
+    for part in folder.split("/"):
+        path = path / part
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _expected_sidecars(relpaths: Iterable[str]) -> set[str]:
@@ -216,18 +231,6 @@ def _expected_sidecars(relpaths: Iterable[str]) -> set[str]:
         stem = path.rpartition(".")[0] or path
         names.update({f"{stem}.xmp".lower(), f"{path}.xmp".lower()})
     return names
-
-
-def find_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
-    """Files in the patient folders that no catalogue row names (nor a photo's XMP sidecar)."""
-    sidecars = _expected_sidecars(catalogued)
-    problems = []
-    for folder in _top_folders(catalogued):
-        for relpath in _walk_files(archive, folder):
-            if relpath in catalogued or relpath.lower() in sidecars:
-                continue
-            problems.append(Problem("unexpected", relpath, detail="not in the catalogue"))
-    return problems
 
 
 SYSTEM_NAMES = frozenset(
@@ -241,13 +244,23 @@ def _skipped_at_top(name: str) -> bool:
     return name == METADIR or name.startswith(TEMP_PREFIX) or name.lower() in SYSTEM_NAMES
 
 
-def find_all_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
+def find_all_unexpected(
+    archive: Path, catalogued: set[str], folders: Iterable[str] | None = None
+) -> list[Problem]:
     """Every file anywhere in the archive that no catalogue row names (nor a photo's XMP
     sidecar): strays at the top level, in patient folders without a single catalogued file,
-    and beside catalogued photos; and folders holding nothing catalogued at all."""
+    and beside catalogued photos; and folders holding nothing catalogued at all.
+
+    With ``folders`` (archive-relative, see `patient_folders`), only what lies in those, each
+    found and described exactly as the whole walk finds and describes it.
+    """
     sidecars = _expected_sidecars(catalogued)
     holding = {folder for path in catalogued for folder in _parents(path)}
     problems: list[Problem] = []
+    if folders is not None:
+        for folder in folders:
+            problems.extend(_unexpected_in(archive, folder, catalogued, sidecars, holding))
+        return problems
     try:
         with os.scandir(archive) as it:
             top = sorted(it, key=lambda entry: entry.name)
@@ -256,38 +269,51 @@ def find_all_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
     for entry in top:
         if _skipped_at_top(entry.name):
             continue
-        if not entry.is_dir(follow_symlinks=False):
-            if entry.name not in catalogued:
-                problems.append(
-                    Problem("unexpected", entry.name, detail="a file at the archive's top level")
-                )
-            continue
-        for current, dirs, files in os.walk(entry.path):
-            dirs.sort()
-            folder = Path(current).relative_to(archive).as_posix()
-            if not files and not dirs and folder not in holding:
-                problems.append(
-                    Problem("unexpected", f"{folder}/", detail="an empty folder, not catalogued")
-                )
-            for name in sorted(files):
-                relpath = f"{folder}/{name}"
-                if name.startswith(TEMP_PREFIX) or relpath in catalogued:
-                    continue
-                if relpath.lower() in sidecars:
-                    continue
-                detail = (
-                    "not in the catalogue"
-                    if folder in holding
-                    else "in a folder with no catalogued photo"
-                )
-                problems.append(Problem("unexpected", relpath, detail=detail))
+        if entry.is_dir(follow_symlinks=False):
+            problems.extend(_unexpected_in(archive, entry.name, catalogued, sidecars, holding))
+        elif entry.name not in catalogued:
+            problems.append(
+                Problem("unexpected", entry.name, detail="a file at the archive's top level")
+            )
     return problems
+
+
+def _unexpected_in(
+    archive: Path, top: str, catalogued: set[str], sidecars: set[str], holding: set[str]
+) -> Iterator[Problem]:
+    """Strays and uncatalogued empty folders in the folder ``top``, at every depth (a nested
+    ``.cardingest`` too: only the archive's own is metadata); links are not followed."""
+    for current, dirs, files in os.walk(Path(archive, *top.split("/"))):
+        dirs.sort()
+        folder = Path(current).relative_to(archive).as_posix()
+        if not files and not dirs and folder not in holding:
+            yield Problem("unexpected", f"{folder}/", detail="an empty folder, not catalogued")
+        for name in sorted(files):
+            relpath = f"{folder}/{name}"
+            if name.startswith(TEMP_PREFIX) or relpath in catalogued:
+                continue
+            if relpath.lower() in sidecars:
+                continue
+            detail = (
+                "not in the catalogue"
+                if folder in holding
+                else "in a folder with no catalogued photo"
+            )
+            yield Problem("unexpected", relpath, detail=detail)
 
 
 def _parents(relpath: str) -> Iterator[str]:
     parts = relpath.split("/")[:-1]
     for end in range(1, len(parts) + 1):
         yield "/".join(parts[:end])
+
+
+def _within(path: str, folders: list[str]) -> bool:
+    """``path`` (as `find_exposed` shows it) is a backup copy (only the patient's are looked
+    at), one of ``folders`` or in one."""
+    if os.path.isabs(path):
+        return True
+    return any(path == folder or path.startswith(folder + "/") for folder in folders)
 
 
 def verify_archive(
@@ -297,6 +323,10 @@ def verify_archive(
     on_bytes: ByteCallback | None = None,
 ) -> VerifyReport:
     """Re-hash every catalogued copy (of one patient with ``patient_id``) and look for strays.
+
+    With ``patient_id``, the problems are exactly those the whole archive's check reports in
+    that patient's folders (`patient_folders`) and backup copies; an ID with no catalogued
+    photo and no folder is a `UsageError`.
 
     The caller holds the archive lock, so an ingest cannot publish files while their
     catalogue rows are still pending (they would look unexpected).
@@ -324,12 +354,14 @@ def verify_archive(
                     report.problems.append(_problem(record, where, path, state))
             marks.update(mark_change(record.archive_path, states, marked))
         catalogue.set_problems(marks)
-    if patient_id is None:
-        report.problems.extend(find_all_unexpected(archive, catalogued))
-    else:
-        report.problems.extend(find_unexpected(archive, catalogued))
+    folders = None if patient_id is None else patient_folders(archive, patient_id, catalogued)
+    if patient_id is not None and not catalogued and not folders:
+        raise UsageError(f"No photos of {patient_id} are archived: is the ID or --archive right?")
+    report.problems.extend(find_all_unexpected(archive, catalogued, folders))
     report.problems.extend(
-        Problem("exposed", item.path, detail=item.detail) for item in find_exposed(archive, backups)
+        Problem("exposed", item.path, detail=item.detail)
+        for item in find_exposed(archive, backups)
+        if folders is None or _within(item.path, folders)
     )
     report.bytes_read = checker.bytes_read
     return report
