@@ -218,3 +218,32 @@ def test_an_id_that_is_not_there_invalid_or_in_lower_case(tmp_path: Path) -> Non
     upper, lower = verify_json(archive, "--id", X), verify_json(archive, "--id", X.lower())
     assert upper == lower
     assert upper[0] == 0 and upper[1]["id"] == X and upper[1]["summary"]["records"] == 1
+
+
+def test_a_short_id_inside_a_folder_name_is_not_that_patients_folder(tmp_path: Path) -> None:
+    """With ``id_scheme = "pattern"`` an ID may be ``24``: the year folder ``2024`` holds
+    those digits but is not patient 24's folder; ``2024/24`` is."""
+    Path(os.environ["CARDINGEST_CONFIG"]).write_text(
+        f'operator = "{OPERATOR}"\nid_scheme = "pattern"\nid_pattern = "^[0-9]{{2}}$"\n'
+        'folder_template = "{year}/{id}"\n',
+        encoding="utf-8",
+    )
+    archive = tmp_path / "archive"
+    card = make_card(tmp_path / "card", ["IMG_0001.JPG", "IMG_0003.JPG"])
+    ingest(card, archive, "files,id\nIMG_0001,24\nIMG_0003,12\n")
+    assert (archive / "2024" / "24" / "24-20240102-030405.jpg").is_file()
+    (archive / "2024" / "stray.jpg").write_text("in the year folder")
+    (archive / "2024" / "24" / "stray.jpg").write_text("in patient 24's folder")
+    (archive / "2024" / "12" / "stray.jpg").write_text("in patient 12's folder")
+
+    code, whole = verify_json(archive)
+    assert code == 1
+    assert sorted(p["path"] for p in whole["problems"]) == [
+        "2024/12/stray.jpg",
+        "2024/24/stray.jpg",
+        "2024/stray.jpg",
+    ]
+    for patient_id in ("24", "12"):
+        code, one = verify_json(archive, "--id", patient_id)
+        assert code == 1
+        assert [p["path"] for p in one["problems"]] == [f"2024/{patient_id}/stray.jpg"]

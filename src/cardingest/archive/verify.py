@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -193,14 +194,16 @@ def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState
 
 def patient_folders(archive: Path, patient_id: str, catalogued: Iterable[str]) -> list[str]:
     """The folders of one patient, as the whole-archive walk meets them: for each catalogued
-    path, its folders down to the first one whose name holds the ID (``JBX3656`` for
-    ``{id}/{date}``, ``2024/JBX3656`` for ``{year}/{id}``; the file's own folder if none
-    does), and ``ID`` at the top if it is there; no folder inside another, none reached
-    through a symbolic link (the walk does not follow them)."""
+    path, its folders down to the first one whose name holds the ID with no letter or digit
+    either side (``JBX3656`` for ``{id}/{date}``, ``2024/JBX3656`` for ``{year}/{id}``, and
+    ``2024/24`` for ID ``24``; the file's own folder if none does), and ``ID`` at the top if
+    it is there; no folder inside another, none reached through a symbolic link (the walk
+    does not follow them)."""
+    holds_id = re.compile(rf"(?<![^\W_]){re.escape(patient_id)}(?![^\W_])").search
     candidates = {patient_id}
     for path in catalogued:
         parents = list(_parents(path))
-        named = [folder for folder in parents if patient_id in folder.rpartition("/")[2]]
+        named = [folder for folder in parents if holds_id(folder.rpartition("/")[2])]
         candidates.update(named[:1] or parents[-1:])
     kept: list[str] = []
     for folder in sorted(candidates):
