@@ -310,9 +310,9 @@ def test_one_patients_check_walks_that_patients_folders_only(
     tmp_path: Path, config: Path, private_umask: None
 ) -> None:
     """Two ingests of JBX3656, the second with a nested folder template: the patient's photos
-    sit in ``JBX3656/`` and ``JBX3656/2024/``. ``verify --id`` walks all of ``JBX3656/``,
-    sidecars and temporaries aside, and never another patient's folder: it reports what the
-    whole-archive check reports there, with the same details."""
+    sit in ``JBX3656/`` and ``JBX3656/2024/``. ``verify --id`` walks the whole patient folder
+    (a ``.cardingest`` inside it too), sidecars and temporaries aside, and never another
+    patient's folder; test_verify_id.py compares it with the whole archive's check."""
     archive = tmp_path / "archive"
     first = "files,id\nIMG_0001,JBX3656\nIMG_0003,MCJ1984\n"
     ingest(make_card(tmp_path / "card1", ["IMG_0001.JPG", "IMG_0003.JPG"]), archive, first)
@@ -341,21 +341,25 @@ def test_one_patients_check_walks_that_patients_folders_only(
 
     assert code == 1
     assert document["id"] == "JBX3656"
-    strays = [
-        "JBX3656/notes.txt",
-        "JBX3656/2024/stray.jpg",
-        "JBX3656/old/.cardingest/y.jpg",
-        "JBX3656/old/deeper/x.jpg",
-    ]
+    no_photo = "in a folder with no catalogued photo"
     assert [(p["kind"], p["path"], p["where"], p["detail"]) for p in document["problems"]] == [
-        ("unexpected", strays[0], "archive", "not in the catalogue"),
-        ("unexpected", strays[1], "archive", "not in the catalogue"),
-        ("unexpected", strays[2], "archive", "in a folder with no catalogued photo"),
-        ("unexpected", strays[3], "archive", "in a folder with no catalogued photo"),
+        ("unexpected", "JBX3656/notes.txt", "archive", "not in the catalogue"),
+        ("unexpected", "JBX3656/2024/stray.jpg", "archive", "not in the catalogue"),
+        ("unexpected", "JBX3656/old/.cardingest/y.jpg", "archive", no_photo),
+        ("unexpected", "JBX3656/old/deeper/x.jpg", "archive", no_photo),
     ]
     assert document["summary"]["records"] == 2
     (event,) = events(archive, "verify")
-    assert (event["id"], event["ok"], event["unexpected"]) == ("JBX3656", False, strays)
+    assert (event["id"], event["ok"], event["unexpected"]) == (
+        "JBX3656",
+        False,
+        [
+            "JBX3656/notes.txt",
+            "JBX3656/2024/stray.jpg",
+            "JBX3656/old/.cardingest/y.jpg",
+            "JBX3656/old/deeper/x.jpg",
+        ],
+    )
     # The whole archive: folders that hold catalogued photos (at any depth) are told apart
     # from folders that do not.
     code, document = verify_json(archive)
@@ -368,67 +372,6 @@ def test_one_patients_check_walks_that_patients_folders_only(
         ("JBX3656/old/deeper/x.jpg", "in a folder with no catalogued photo"),
         ("MCJ1984/other.txt", "not in the catalogue"),
         ("top.txt", "a file at the archive's top level"),
-    ]
-
-
-@pytest.mark.parametrize("template", ["{id}", "{id}/{year}", "{year}/{id}"])
-def test_one_patients_check_reports_what_the_whole_check_reports_in_that_patients_folder(
-    tmp_path: Path, config: Path, private_umask: None, template: str
-) -> None:
-    """Whatever the folder template, ``verify --id`` finds in the patient's folder exactly
-    the strays (and details) that a whole-archive ``verify`` finds there: beside the photos,
-    directly in the patient folder above nested photos, in a ``.cardingest`` folder inside it,
-    deeper down, and empty folders. Strays of another patient, of a year folder, and at the
-    top level are not this patient's."""
-    config.write_text(
-        f'operator = "{OPERATOR}"\nfolder_template = "{template}"\n', encoding="utf-8"
-    )
-    archive = tmp_path / "archive"
-    document = ingest(make_card(tmp_path / "card", list(SHOTS)), archive, MAP)
-    targets = {item["id"]: item["target"] for item in document["items"]}
-    mine = targets["JBX3656"].split("/")
-    folder = "/".join(mine[: mine.index("JBX3656") + 1])
-    other = targets["MCJ1984"].rpartition("/")[0]
-    strays = [f"{folder}/notes.txt", f"{folder}/.cardingest/y.jpg", f"{folder}/a/b/x.jpg"]
-    for stray in [*strays, f"{other}/other.txt", "top.txt", "2024/loose.txt"]:
-        (archive / stray).parent.mkdir(parents=True, exist_ok=True)
-        (archive / stray).write_text("stray")
-    (archive / folder / "empty").mkdir()
-
-    code, whole = verify_json(archive)
-    code_one, one = verify_json(archive, "--id", "JBX3656")
-
-    assert (code, code_one) == (1, 1)
-    in_folder = [p for p in whole["problems"] if p["path"].startswith(folder + "/")]
-    assert one["problems"] == in_folder
-    assert sorted(p["path"] for p in one["problems"]) == sorted([*strays, f"{folder}/empty/"])
-    assert one["summary"]["records"] == 2
-
-
-def test_one_patients_check_of_a_patient_with_no_catalogued_photo(
-    archive_with_backup: tuple[Path, Path, dict[str, Shot]],
-) -> None:
-    """A folder filed by hand for a patient the catalogue does not know is that patient's:
-    ``verify --id`` reports its files as the whole check does. With neither photos nor
-    strays, the text says so instead of "all match"."""
-    archive, _, _ = archive_with_backup
-    code, document = verify_json(archive, "--id", "ACA31FM")
-    assert (code, document["problems"], document["summary"]["records"]) == (0, [], 0)
-    text = cli("verify", "--archive", archive, "--id", "ACA31FM")
-    assert text.exit_code == 0
-    assert "No photos of ACA31FM are catalogued in" in text.stdout
-    assert "all match" not in text.stdout
-
-    (archive / "ACA31FM").mkdir(mode=0o700)
-    (archive / "ACA31FM" / "by-hand.jpg").write_text("filed by hand")
-    code, document = verify_json(archive, "--id", "ACA31FM")
-    _, whole = verify_json(archive)
-    assert code == 1
-    assert [(p["kind"], p["path"], p["detail"]) for p in document["problems"]] == [
-        ("unexpected", "ACA31FM/by-hand.jpg", "in a folder with no catalogued photo")
-    ]
-    assert document["problems"] == [
-        p for p in whole["problems"] if p["path"].startswith("ACA31FM/")
     ]
 
 

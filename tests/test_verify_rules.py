@@ -5,13 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from cardingest.archive.verify import (
-    CopyChecker,
-    CopyState,
-    mark_change,
-    patient_folders,
-    repairable,
-)
+from cardingest.archive.verify import CopyChecker, CopyState, mark_change, repairable
 
 DATA = b"photo"
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -65,27 +59,3 @@ def test_problem_marks(tmp_path: Path) -> None:
     assert mark_change(rel, [missing, ok], {}) == {rel: "archive copy a.jpg is missing"}
     assert mark_change(rel, [missing], {rel: "archive copy a.jpg is missing"}) == {}
     assert mark_change(rel, [gone, ok], {rel: "old"}) == {}
-
-
-def test_the_folders_of_one_patient() -> None:
-    """Down to the first folder naming the patient (the ID as a whole word), else the file's
-    own folder; a top-level file has none."""
-    paths = [
-        "JBX3656/JBX3656-20240102-030405.jpg",
-        "JBX3656/2024/JBX3656-20240102-030406.jpg",
-        "2024/JBX3656/JBX3656-20240102-030407.jpg",
-        "by-hand/patient_JBX3656/x.jpg",
-        "loose/y.jpg",
-        "z.jpg",
-    ]
-    assert patient_folders("JBX3656", paths) == [
-        "2024/JBX3656",
-        "JBX3656",
-        "by-hand/patient_JBX3656",
-        "loose",
-    ]
-    assert patient_folders("12", ["2012/12/a.jpg", "2012/b.jpg", "x12/c.jpg"]) == [
-        "2012",
-        "2012/12",
-        "x12",
-    ]

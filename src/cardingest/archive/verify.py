@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+from ..errors import UsageError
 from ..models import METADIR
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
@@ -191,33 +192,39 @@ def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState
     )
 
 
-def patient_folders(patient_id: str, relpaths: Iterable[str]) -> list[str]:
-    """The folders that belong to one patient: for each of the patient's files, its folder
-    down to the first part naming the patient (``JBX3656`` of ``JBX3656/2024-03-15/x.jpg``;
-    ``2024-03-15/JBX3656`` with a ``{date}/{id}`` template; ``patient-JBX3656``), or the
-    file's own folder where no part names the patient. A part names the patient when it holds
-    the ID with no letter or digit either side: ``12`` is not named by ``2012``."""
-    naming = _naming(patient_id)
-    folders: set[str] = set()
-    for path in relpaths:
-        parts = path.split("/")[:-1]
-        named = next((n for n, part in enumerate(parts) if naming.search(part)), len(parts) - 1)
-        if parts:
-            folders.add("/".join(parts[: named + 1]))
-    return sorted(folders)
+def patient_folders(archive: Path, patient_id: str, catalogued: Iterable[str]) -> list[str]:
+    """The folders of one patient, as the whole-archive walk meets them: for each catalogued
+    path, its folders down to the first one whose name holds the ID with no letter or digit
+    either side (``JBX3656`` for ``{id}/{date}``, ``2024/JBX3656`` for ``{year}/{id}``, and
+    ``2024/24`` for ID ``24``; the file's own folder if none does), and ``ID`` at the top if
+    it is there; no folder inside another, none reached through a symbolic link (the walk
+    does not follow them)."""
+    holds_id = re.compile(rf"(?<![^\W_]){re.escape(patient_id)}(?![^\W_])").search
+    candidates = {patient_id}
+    for path in catalogued:
+        parents = list(_parents(path))
+        named = [folder for folder in parents if holds_id(folder.rpartition("/")[2])]
+        candidates.update(named[:1] or parents[-1:])
+    kept: list[str] = []
+    for folder in sorted(candidates):
+        inside = any(folder.startswith(outer + "/") for outer in kept)
+        walked = not _skipped_at_top(folder.partition("/")[0]) and _real_folder(archive, folder)
+        if walked and not inside:
+            kept.append(folder)
+    return kept
 
 
-def _naming(patient_id: str) -> re.Pattern[str]:
-    """Matches a path part that holds the ID with no letter or digit either side."""
-    return re.compile(rf"(?<![^\W_]){re.escape(patient_id)}(?![^\W_])")
-
-
-def _belongs(relpath: str, folders: list[str], naming: re.Pattern[str]) -> bool:
-    """A path inside one of the patient's ``folders``, or below a folder naming the patient
-    (``ZAC5361/`` filed by hand, with no photo of that patient catalogued)."""
-    return any(relpath.startswith(folder + "/") for folder in folders) or any(
-        naming.search(part) for part in relpath.split("/")[:-1]
-    )
+def _real_folder(archive: Path, folder: str) -> bool:
+    """``folder`` is a directory, and no folder on the way to it is a symbolic link."""
+    path = archive
+    for part in folder.split("/"):
+        path = path / part
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _expected_sidecars(relpaths: Iterable[str]) -> set[str]:
@@ -240,13 +247,23 @@ def _skipped_at_top(name: str) -> bool:
     return name == METADIR or name.startswith(TEMP_PREFIX) or name.lower() in SYSTEM_NAMES
 
 
-def find_all_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
+def find_all_unexpected(
+    archive: Path, catalogued: set[str], folders: Iterable[str] | None = None
+) -> list[Problem]:
     """Every file anywhere in the archive that no catalogue row names (nor a photo's XMP
     sidecar): strays at the top level, in patient folders without a single catalogued file,
-    and beside catalogued photos; and folders holding nothing catalogued at all."""
+    and beside catalogued photos; and folders holding nothing catalogued at all.
+
+    With ``folders`` (archive-relative, see `patient_folders`), only what lies in those, each
+    found and described exactly as the whole walk finds and describes it.
+    """
     sidecars = _expected_sidecars(catalogued)
     holding = {folder for path in catalogued for folder in _parents(path)}
     problems: list[Problem] = []
+    if folders is not None:
+        for folder in folders:
+            problems.extend(_unexpected_in(archive, folder, catalogued, sidecars, holding))
+        return problems
     try:
         with os.scandir(archive) as it:
             top = sorted(it, key=lambda entry: entry.name)
@@ -255,38 +272,51 @@ def find_all_unexpected(archive: Path, catalogued: set[str]) -> list[Problem]:
     for entry in top:
         if _skipped_at_top(entry.name):
             continue
-        if not entry.is_dir(follow_symlinks=False):
-            if entry.name not in catalogued:
-                problems.append(
-                    Problem("unexpected", entry.name, detail="a file at the archive's top level")
-                )
-            continue
-        for current, dirs, files in os.walk(entry.path):
-            dirs.sort()
-            folder = Path(current).relative_to(archive).as_posix()
-            if not files and not dirs and folder not in holding:
-                problems.append(
-                    Problem("unexpected", f"{folder}/", detail="an empty folder, not catalogued")
-                )
-            for name in sorted(files):
-                relpath = f"{folder}/{name}"
-                if name.startswith(TEMP_PREFIX) or relpath in catalogued:
-                    continue
-                if relpath.lower() in sidecars:
-                    continue
-                detail = (
-                    "not in the catalogue"
-                    if folder in holding
-                    else "in a folder with no catalogued photo"
-                )
-                problems.append(Problem("unexpected", relpath, detail=detail))
+        if entry.is_dir(follow_symlinks=False):
+            problems.extend(_unexpected_in(archive, entry.name, catalogued, sidecars, holding))
+        elif entry.name not in catalogued:
+            problems.append(
+                Problem("unexpected", entry.name, detail="a file at the archive's top level")
+            )
     return problems
+
+
+def _unexpected_in(
+    archive: Path, top: str, catalogued: set[str], sidecars: set[str], holding: set[str]
+) -> Iterator[Problem]:
+    """Strays and uncatalogued empty folders in the folder ``top``, at every depth (a nested
+    ``.cardingest`` too: only the archive's own is metadata); links are not followed."""
+    for current, dirs, files in os.walk(Path(archive, *top.split("/"))):
+        dirs.sort()
+        folder = Path(current).relative_to(archive).as_posix()
+        if not files and not dirs and folder not in holding:
+            yield Problem("unexpected", f"{folder}/", detail="an empty folder, not catalogued")
+        for name in sorted(files):
+            relpath = f"{folder}/{name}"
+            if name.startswith(TEMP_PREFIX) or relpath in catalogued:
+                continue
+            if relpath.lower() in sidecars:
+                continue
+            detail = (
+                "not in the catalogue"
+                if folder in holding
+                else "in a folder with no catalogued photo"
+            )
+            yield Problem("unexpected", relpath, detail=detail)
 
 
 def _parents(relpath: str) -> Iterator[str]:
     parts = relpath.split("/")[:-1]
     for end in range(1, len(parts) + 1):
         yield "/".join(parts[:end])
+
+
+def _within(path: str, folders: list[str]) -> bool:
+    """``path`` (as `find_exposed` shows it) is a backup copy (only the patient's are looked
+    at), one of ``folders`` or in one."""
+    if os.path.isabs(path):
+        return True
+    return any(path == folder or path.startswith(folder + "/") for folder in folders)
 
 
 def verify_archive(
@@ -297,9 +327,9 @@ def verify_archive(
 ) -> VerifyReport:
     """Re-hash every catalogued copy (of one patient with ``patient_id``) and look for strays.
 
-    With ``patient_id`` the strays are those a whole-archive verify finds in the patient's
-    folders (`patient_folders`) or below a folder naming the patient, so the two never
-    disagree about a file.
+    With ``patient_id``, the problems are exactly those the whole archive's check reports in
+    that patient's folders (`patient_folders`) and backup copies; an ID with no catalogued
+    photo and no folder is a `UsageError`.
 
     The caller holds the archive lock, so an ingest cannot publish files while their
     catalogue rows are still pending (they would look unexpected).
@@ -307,17 +337,13 @@ def verify_archive(
     report = VerifyReport(archive=str(archive), patient_id=patient_id)
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
-    mine: list[str] = []
     backups: list[Path] = []
     with reading(archive) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
-        if patient_id is not None:
-            catalogued.update(r.archive_path for r in catalogue.records())
         for record in catalogue.records(patient_id):
             report.records += 1
             catalogued.add(record.archive_path)
-            mine.append(record.archive_path)
             states = []
             for where, path in record_copies(archive, record):
                 if where == "backup":
@@ -331,13 +357,14 @@ def verify_archive(
                     report.problems.append(_problem(record, where, path, state))
             marks.update(mark_change(record.archive_path, states, marked))
         catalogue.set_problems(marks)
-    strays = find_all_unexpected(archive, catalogued)
-    if patient_id is not None:
-        folders, naming = patient_folders(patient_id, mine), _naming(patient_id)
-        strays = [problem for problem in strays if _belongs(problem.path, folders, naming)]
-    report.problems.extend(strays)
+    folders = None if patient_id is None else patient_folders(archive, patient_id, catalogued)
+    if patient_id is not None and not catalogued and not folders:
+        raise UsageError(f"No photos of {patient_id} are archived: is the ID or --archive right?")
+    report.problems.extend(find_all_unexpected(archive, catalogued, folders))
     report.problems.extend(
-        Problem("exposed", item.path, detail=item.detail) for item in find_exposed(archive, backups)
+        Problem("exposed", item.path, detail=item.detail)
+        for item in find_exposed(archive, backups)
+        if folders is None or _within(item.path, folders)
     )
     report.bytes_read = checker.bytes_read
     return report

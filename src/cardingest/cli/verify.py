@@ -71,12 +71,6 @@ def print_report(report: VerifyReport) -> None:
         f"Checked {report.copies} {copies} of {report.records} catalogued file(s){scope} "
         f"in {escape(report.archive)}"
     )
-    if report.ok and report.patient_id and not report.records:
-        output.out.print(
-            f"No photos of {report.patient_id} are catalogued in {escape(report.archive)}"
-            " (check the ID), and no stray files are in a folder of that name."
-        )
-        return
     if report.ok:
         output.out.print(f"{checked}: [green]all match[/].")
         return
