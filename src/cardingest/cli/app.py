@@ -514,7 +514,10 @@ ArchivedSlatesOpt = Annotated[
     bool,
     typer.Option("--slates", help="Include the slates (photos of the patient's label)."),
 ]
-VerifyIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient's files.")]
+VerifyIdOpt = Annotated[
+    str | None,
+    typer.Option("--id", help="Only this patient: their copies and what lies in their folders."),
+]
 
 
 @app.command()
