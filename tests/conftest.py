@@ -7,12 +7,14 @@ Fixtures whose tools or data are missing skip, or fail under ``CARDINGEST_STRICT
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cardimage import CardFactory, require_exfat_tools, require_fat_tools, require_samples
 from pgserver import PgServer, require_postgres
+from sshfsmount import SshfsMount, require_sshfs
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +88,14 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer) -> str:
     """The URL of a new, empty database on the session's server."""
     return pg_server.fresh_database()
+
+
+@pytest.fixture
+def share() -> Iterator[Path]:
+    """A folder on a real sshfs mount (outside tmp_path: pytest's cleanup must not walk it)."""
+    require_sshfs()
+    mount = SshfsMount(Path(tempfile.mkdtemp(prefix="cdsshfs-")))
+    try:
+        yield mount.mount()
+    finally:
+        mount.close()

@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from clinic_helpers import invoke
-from sshfsmount import SshfsMount, require_sshfs
 
 from cardingest.archive import backend
 from cardingest.archive import catalogue as catalogue_module
@@ -41,17 +39,6 @@ from cardingest.models import ArchivedFile
 def unbound(monkeypatch: pytest.MonkeyPatch) -> None:
     """Archive bindings (``backend.bind``) made by a test stay in that test."""
     monkeypatch.setattr(backend, "_BOUND", {})
-
-
-@pytest.fixture
-def share() -> Iterator[Path]:
-    """A folder on a real sshfs mount (outside tmp_path: pytest's cleanup must not walk it)."""
-    require_sshfs()
-    mount = SshfsMount(Path(tempfile.mkdtemp(prefix="cdsshfs-")))
-    try:
-        yield mount.mount()
-    finally:
-        mount.close()
 
 
 def digest(text: str) -> str:

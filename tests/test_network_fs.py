@@ -4,26 +4,11 @@ a rollback journal; PostgreSQL does not care where the archive folder is."""
 from __future__ import annotations
 
 import sqlite3
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from clinic_helpers import demo_card, invoke
-from sshfsmount import SshfsMount, require_sshfs
 
 from cardingest.archive.backend import network_fstype
-
-
-@pytest.fixture
-def share() -> Iterator[Path]:
-    """A folder on a real sshfs mount (outside tmp_path: pytest's cleanup must not walk it)."""
-    require_sshfs()
-    mount = SshfsMount(Path(tempfile.mkdtemp(prefix="cdsshfs-")))
-    try:
-        yield mount.mount()
-    finally:
-        mount.close()
 
 
 def _tree(root: Path) -> list[str]:
