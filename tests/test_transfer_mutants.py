@@ -68,15 +68,22 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
 # --- a repair: copy_over ----------------------------------------------------------------------
 
 
-def test_a_repair_sets_the_damaged_file_aside_then_puts_the_verified_copy_there(
-    tmp_path: Path,
-) -> None:
+def damaged_archive(tmp_path: Path, size: int) -> tuple[Path, bytes, Path, Path]:
+    """(card file of ``size`` bytes, its bytes, archive, archive copy at REL holding other
+    bytes): what a repair starts from."""
     source = tmp_path / "card" / "IMG_0001.JPG"
-    data = make_file(source, 3 * 1024 * 1024 + 5)
+    data = make_file(source, size)
     archive = tmp_path / "archive"
     damaged = archive / REL
     damaged.parent.mkdir(parents=True)
     damaged.write_bytes(b"damaged copy")
+    return source, data, archive, damaged
+
+
+def test_a_repair_sets_the_damaged_file_aside_then_puts_the_verified_copy_there(
+    tmp_path: Path,
+) -> None:
+    source, data, archive, damaged = damaged_archive(tmp_path, 3 * 1024 * 1024 + 5)
     aside = tmp_path / "aside"
     handed: list[Path] = []
 
@@ -105,12 +112,7 @@ def test_a_repair_sets_the_damaged_file_aside_then_puts_the_verified_copy_there(
 
 
 def test_a_repair_from_other_bytes_puts_nothing_back(tmp_path: Path) -> None:
-    source = tmp_path / "card" / "IMG_0001.JPG"
-    data = make_file(source, 4096)
-    archive = tmp_path / "archive"
-    damaged = archive / REL
-    damaged.parent.mkdir(parents=True)
-    damaged.write_bytes(b"damaged copy")
+    source, data, archive, damaged = damaged_archive(tmp_path, 4096)
     wanted = sha(b"what the catalogue says it was")
     handed: list[Path] = []
 
@@ -128,12 +130,7 @@ def test_a_repair_from_other_bytes_puts_nothing_back(tmp_path: Path) -> None:
 
 
 def test_a_repair_whose_set_aside_fails_leaves_the_old_file(tmp_path: Path) -> None:
-    source = tmp_path / "card" / "IMG_0001.JPG"
-    data = make_file(source, 4096)
-    archive = tmp_path / "archive"
-    damaged = archive / REL
-    damaged.parent.mkdir(parents=True)
-    damaged.write_bytes(b"damaged copy")
+    source, data, archive, damaged = damaged_archive(tmp_path, 4096)
 
     def refuse(path: Path) -> None:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
