@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xxhash
 from cardimage import CardFactory, require_samples
 from clinic_helpers import invoke
 
@@ -308,6 +309,40 @@ def test_a_record_from_another_card_at_this_path_is_not_an_earlier_version(
     }
 
 
+def test_only_the_card_is_hashed_with_sha256_its_copies_are_compared_by_xxh3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive and backup copies are proven to hold the bytes just read from the card
+    (same size and XXH3-128, as the read-back does), not hashed with sha256 again: one
+    sha256 pass per card file (issue 16). A copy that differs is measured in full, so its
+    reason names its sha256 (test_a_damaged_copy_is_named_and_marked_for_repair)."""
+    files = {FIRST: b"photo one" * 5000, SECOND: b"photo two" * 7000}
+    card = make_card(tmp_path / "card", files)
+    archive = tmp_path / "archive"
+    archived(archive, files[FIRST], serial=None, backup=tmp_path / "backup")
+    archived(archive, files[SECOND], name="b.jpg", source=SECOND, serial=None)
+    hashed: list[int] = []
+    real = hashlib.sha256
+
+    class Counted:
+        def __init__(self) -> None:
+            self.inner = real()
+
+        def update(self, data: memoryview) -> None:
+            hashed.append(len(data))
+            self.inner.update(data)
+
+        def hexdigest(self) -> str:
+            return self.inner.hexdigest()
+
+    monkeypatch.setattr(hashlib, "sha256", Counted)
+    assert decisions(plan_wipe(card, None, archive)) == {
+        FIRST: ("remove", "archived as JBX3656/a.jpg"),
+        SECOND: ("remove", "archived as JBX3656/b.jpg"),
+    }
+    assert sum(hashed) == sum(map(len, files.values()))
+
+
 def test_a_damaged_copy_is_named_and_marked_for_repair(tmp_path: Path) -> None:
     card = make_card(
         tmp_path / "card", {FIRST: b"photo one", SECOND: b"photo two", THIRD: b"photo three"}
@@ -391,10 +426,11 @@ def test_a_card_file_that_cannot_be_read_or_changes_while_read_stays(tmp_path: P
         )
         read = wipe._read_card(card / FIRST)
         assert not isinstance(read, OSError)
-        info, size, digest = read
-        assert (size, digest) == (9, sha(b"photo one"))
+        info, found = read
+        assert (found.size, found.sha256) == (9, sha(b"photo one"))
+        assert found.xxh3 == xxhash.xxh3_128_hexdigest(b"photo one")
         (card / FIRST).write_bytes(b"photo one, and more")
-        grown = (os.stat(card / FIRST), size, digest)
+        grown = (os.stat(card / FIRST), found)
         assert wipe._judge(FIRST, grown, gate) == WipeItem(
             FIRST, "keep", "changed on the card while being read", sha(b"photo one")
         )
@@ -432,7 +468,8 @@ def test_card_files_are_read_ahead_but_judged_in_order(tmp_path: Path) -> None:
         if name.endswith("GONE.JPG"):
             assert isinstance(read, FileNotFoundError)
         else:
-            assert not isinstance(read, OSError) and read[1:] == (len(name), sha(name.encode()))
+            assert not isinstance(read, OSError)
+            assert (read[1].size, read[1].sha256) == (len(name), sha(name.encode()))
 
 
 def test_a_folder_without_dcim_or_an_archive_without_a_catalogue_is_refused(

@@ -29,7 +29,15 @@ from typing import Literal
 from .archive.audit import AuditLog, recorded_source
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.readonly import reading
-from .archive.verify import CopyChecker, CopyState, Where, hash_file, mark_change, record_copies
+from .archive.verify import (
+    CopyChecker,
+    CopyState,
+    Fingerprint,
+    Where,
+    fingerprint,
+    mark_change,
+    record_copies,
+)
 from .card.scan import scan_root
 from .errors import CardWriteError, SourceError
 from .models import Card
@@ -160,12 +168,15 @@ class Gate:
         self.marked = catalogue.problems()
         self.marks: dict[str, str | None] = {}
 
-    def _copies_problem(self, record: CatalogueRecord) -> str | None:
+    def _copies_problem(self, record: CatalogueRecord, read: Fingerprint) -> str | None:
         """The first bad copy of ``record``, if any; a damaged or missing one is also noted
-        in ``marks``, for the catalogue, so that ingesting this card again repairs it."""
+        in ``marks``, for the catalogue, so that ingesting this card again repairs it.
+
+        ``read`` is the card file just read, whose sha256 is the record's: a copy is good
+        when it holds those same bytes (`CopyChecker.check_same`)."""
         states: list[tuple[Where, Path, CopyState]] = []
         for where, path in record_copies(self.archive, record):
-            states.append((where, path, self.checker.check(path, record.size, record.sha256)))
+            states.append((where, path, self.checker.check_same(path, read)))
             if not states[-1][2].ok:
                 break
         self.marks.update(mark_change(record.archive_path, states, self.marked))
@@ -216,8 +227,9 @@ class Gate:
             )
         return Verdict("keep", NOT_ARCHIVED)
 
-    def decide(self, source: str, sha256: str) -> Verdict:
-        matches = self.catalogue.find_by_sha(sha256)
+    def decide(self, source: str, read: Fingerprint) -> Verdict:
+        """Remove or keep the card file at ``source``, whose bytes were just ``read``."""
+        matches = self.catalogue.find_by_sha(read.sha256)
         own = [r for r in matches if same_card(r, self.card) and names_file(r, source)]
         if not own:
             return self._not_own(source, matches)
@@ -225,7 +237,7 @@ class Gate:
         twins = [r for r in matches if r not in own and r.patient_id in patients]
         first: Verdict | None = None
         for record in own + twins:
-            problem = self._copies_problem(record)
+            problem = self._copies_problem(record, read)
             if problem is None:
                 return Verdict("remove", f"archived as {record.archive_path}", record)
             first = first or Verdict("keep", problem, record)
@@ -242,8 +254,8 @@ NOTHING_REMOVABLE = "so nothing can be removed"
 """What a missing catalogue means for a wipe."""
 
 
-CardRead = tuple[os.stat_result, int, str] | OSError
-"""A card file's stat before the read, then the size and sha256 read, or why it failed."""
+CardRead = tuple[os.stat_result, Fingerprint] | OSError
+"""A card file's stat before the read, then what the read found, or why it failed."""
 
 READ_AHEAD = 4
 """Card files hashed ahead of the one being judged, while its archive copies are read."""
@@ -252,10 +264,10 @@ READ_AHEAD = 4
 def _read_card(path: Path) -> CardRead:
     try:
         info = os.stat(path)
-        size, sha256 = hash_file(path)
+        read = fingerprint(path)
     except OSError as exc:
         return exc
-    return info, size, sha256
+    return info, read
 
 
 def _read_ahead(root: Path, sources: Iterable[str]) -> Iterator[tuple[str, CardRead]]:
@@ -284,10 +296,11 @@ def _judge(source: str, read: CardRead, gate: Gate) -> WipeItem:
     if isinstance(read, OSError):
         why = read.strerror or read
         return WipeItem(source, "keep", f"cannot be read from the card ({why})")
-    info, size, sha256 = read
-    if size != info.st_size:
+    info, found = read
+    sha256 = found.sha256
+    if found.size != info.st_size:
         return WipeItem(source, "keep", "changed on the card while being read", sha256)
-    verdict = gate.decide(source, sha256)
+    verdict = gate.decide(source, found)
     record = verdict.record
     return WipeItem(
         source=source,

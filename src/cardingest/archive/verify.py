@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+import xxhash
+
 from ..errors import UsageError
 from ..models import METADIR
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
@@ -48,6 +50,38 @@ def hash_file(path: Path, on_bytes: ByteCallback | None = None) -> tuple[int, st
     return hash_from_disk(path, hashlib.sha256(), on_bytes=on_bytes)
 
 
+class _Sha256AndXxh3:
+    """Both digests of the same bytes, from one read; ``hexdigest`` is the sha256."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.xxh3 = xxhash.xxh3_128()
+
+    def update(self, data: memoryview, /) -> None:
+        self.sha256.update(data)
+        self.xxh3.update(data)
+
+    def hexdigest(self) -> str:
+        return self.sha256.hexdigest()
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A file's size, sha256 and XXH3-128, all from one read of it."""
+
+    size: int
+    sha256: str
+    xxh3: str
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    """`hash_file`, plus the XXH3-128 that lets `CopyChecker.check_same` prove a copy holds
+    these very bytes without a second sha256 pass."""
+    digests = _Sha256AndXxh3()
+    size, sha256 = hash_from_disk(path, digests)
+    return Fingerprint(size, sha256, digests.xxh3.hexdigest())
+
+
 class CopyChecker:
     """Checks copies against an expected size and sha256, each path read at most once."""
 
@@ -66,6 +100,30 @@ class CopyChecker:
         if key not in self._seen:
             self._seen[key] = self._measure(*key)
         return self._seen[key]
+
+    def check_same(self, path: Path, original: Fingerprint) -> CopyState:
+        """`check` against ``original.sha256``, for a copy of a file just read whole.
+
+        The copy is read once with XXH3-128 only: if it has the original's size and XXH3,
+        it holds the original's bytes, so it has their sha256 too (the read-back's argument,
+        storage/transfer.py), at a thirtieth of a sha256 pass. Anything else is measured
+        again in full, so the state and its detail are exactly `check`'s.
+        """
+        key = (Path(os.path.abspath(path)), original.size, original.sha256.lower())
+        if key not in self._seen:
+            same = self._same(key[0], original)
+            self._seen[key] = CopyState("ok", key[2]) if same else self._measure(*key)
+        return self._seen[key]
+
+    def _same(self, path: Path, original: Fingerprint) -> bool:
+        try:
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode) or info.st_size != original.size:
+                return False
+            got = hash_from_disk(path, xxhash.xxh3_128(), on_bytes=self._count)
+        except OSError:
+            return False
+        return got == (original.size, original.xxh3)
 
     def _measure(self, path: Path, size: int, sha256: str) -> CopyState:
         try:
