@@ -3,11 +3,11 @@
 A photo (a media file or sidecar under ``DCIM/``, as `scan` finds it) is removed only when,
 now: its bytes re-read from the card hash to the sha256 of a catalogue record made from this
 file; that record's archive copy, and its backup copy when it has one, exist and hold those
-very bytes (same size and XXH3-128 as the card's read: `CopyChecker.check_same`); and the
-record was made from this card (when the record and the card both
-know a volume serial they must match; otherwise the path and hash decide). See `Gate` for
-identical bytes archived more than once. Everything else stays on the card with a reason.
-Nothing outside ``DCIM/`` and no folder is ever removed.
+very bytes (the size and XXH3-128 of the card's read: `CopyChecker.check_same`); and the
+record was made from this card (when the record and the card both know a volume serial they
+must match; otherwise the path and hash decide). See `Gate` for identical bytes archived
+more than once. Everything else stays on the card with a reason. Nothing outside ``DCIM/``
+and no folder is ever removed.
 
 "Wipe" deletes files so the card can be reused. It is not secure erasure: flash cards remap
 blocks, so deleted photos can survive on the medium.
