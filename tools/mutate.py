@@ -80,6 +80,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_verify_mutants.py",
         "tests/test_verify_everything.py",
         "tests/test_verify_id.py",
+        "tests/test_copy_checker.py",
     ],
     "archive/catalogue": ["tests/test_catalogue.py", "tests/test_catalogue_mutants.py"],
     "card/capture": [
