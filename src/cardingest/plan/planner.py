@@ -192,12 +192,16 @@ def _held(
     primary: MediaFile,
     reason: str,
     slates: SlateAssignment | None,
-) -> dict[str, PlanItem]:
+) -> list[PlanItem]:
     """Hold items for the files of a shot that has its patient but cannot be copied."""
-    return {
-        media.path: _item(media, when, row, "hold", shot_time=primary, reason=reason, slates=slates)
+    return [
+        _item(media, when, row, "hold", shot_time=primary, reason=reason, slates=slates)
         for media in files
-    }
+    ]
+
+
+def _source(item: PlanItem) -> str:
+    return item.source
 
 
 def _other_owner(
@@ -297,6 +301,7 @@ def make_plan(
     name_template: str = DEFAULT_NAME_TEMPLATE,
     clock_offset: timedelta = timedelta(0),
     allow_other_patient: bool = False,
+    assignment: dict[str, MapRow] | None = None,
 ) -> Plan:
     """Decide, for every file, copy (with its target), skip (already archived) or hold.
 
@@ -311,12 +316,18 @@ def make_plan(
 
     With ``slates`` (``--slates``) the patients come from the slates read on the card instead
     of the map's rows; a slate itself is archived as ``{name}-slate.{ext}``.
+
+    ``assignment``: the rows of the files, when the caller has resolved them already (the
+    same `resolve` of these files, map and offset, or the slates' rows).
     """
-    assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+    if assignment is None:
+        assignment = (
+            dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+        )
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
     namer = _Namer(folder_template, name_template, state.taken_paths)
-    items: dict[str, PlanItem] = {}
+    items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, int, _Shot]] = []
     for shot in _shots(files):
@@ -324,26 +335,30 @@ def make_plan(
         row = assignment.get(primary.path) if primary else None
         if primary is None:
             for media in shot.files:
-                items[media.path] = _item(
-                    media,
-                    _shifted(media.captured, clock_offset),
-                    None,
-                    "hold",
-                    reason="sidecar without its photo",
-                    slates=slates,
+                items.append(
+                    _item(
+                        media,
+                        _shifted(media.captured, clock_offset),
+                        None,
+                        "hold",
+                        reason="sidecar without its photo",
+                        slates=slates,
+                    )
                 )
             continue
         when = _shifted(primary.captured, clock_offset)
         if row is not None and row.blank:
             where = "group" if idmap.source == "interactive" else "ID map line"
             for media in shot.files:
-                items[media.path] = _item(
-                    media,
-                    when,
-                    None,
-                    "hold",
-                    shot_time=primary,
-                    reason=bad_name_reason(media.path) or f"left blank ({where} {row.line})",
+                items.append(
+                    _item(
+                        media,
+                        when,
+                        None,
+                        "hold",
+                        shot_time=primary,
+                        reason=bad_name_reason(media.path) or f"left blank ({where} {row.line})",
+                    )
                 )
             continue
         if row is None:
@@ -353,14 +368,16 @@ def make_plan(
                     reason = slates.holds.get(media.path) or slates.holds.get(
                         primary.path, "no slate"
                     )
-                items[media.path] = _item(
-                    media,
-                    when,
-                    None,
-                    "hold",
-                    shot_time=primary,
-                    reason=bad_name_reason(media.path) or reason,
-                    slates=slates,
+                items.append(
+                    _item(
+                        media,
+                        when,
+                        None,
+                        "hold",
+                        shot_time=primary,
+                        reason=bad_name_reason(media.path) or reason,
+                        slates=slates,
+                    )
                 )
             continue
         name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
@@ -379,32 +396,36 @@ def make_plan(
                 done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
                 bad_name = bad_name_reason(media.path)
                 if bad_name is not None:
-                    items[media.path] = _item(
-                        media, when, row, "hold", shot_time=primary, reason=bad_name
+                    items.append(
+                        _item(media, when, row, "hold", shot_time=primary, reason=bad_name)
                     )
                 elif media.size == 0 or media.unreadable:
-                    items[media.path] = _item(
-                        media,
-                        when,
-                        row,
-                        "hold",
-                        shot_time=primary,
-                        reason="cannot be read" if media.unreadable else "empty file (0 bytes)",
-                        slates=slates,
+                    items.append(
+                        _item(
+                            media,
+                            when,
+                            row,
+                            "hold",
+                            shot_time=primary,
+                            reason="cannot be read" if media.unreadable else "empty file (0 bytes)",
+                            slates=slates,
+                        )
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)
                     repair = f"repairs it: {done.problem}" if done.problem else None
-                    items[media.path] = _item(
-                        media,
-                        when,
-                        row,
-                        "copy" if repair else "skip",
-                        shot_time=primary,
-                        target=done.archive_path,
-                        reason=repair or "already archived",
-                        repair=bool(repair),
-                        slates=slates,
+                    items.append(
+                        _item(
+                            media,
+                            when,
+                            row,
+                            "copy" if repair else "skip",
+                            shot_time=primary,
+                            target=done.archive_path,
+                            reason=repair or "already archived",
+                            repair=bool(repair),
+                            slates=slates,
+                        )
                     )
                 else:
                     pending.append(media)
@@ -413,14 +434,14 @@ def make_plan(
             )
             if other is not None:
                 reason = other_patient_reason(other.patient_id, other.archive_path)
-                items.update(_held(pending, when, row, primary, reason, slates))
+                items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
                 tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
                 free = namer.next_free(patient_id, when, pending, next_suffix, tail)
                 if free is None:
-                    items.update(_held(pending, when, row, primary, NO_FREE_NAME, slates))
+                    items.extend(_held(pending, when, row, primary, NO_FREE_NAME, slates))
                     next_suffix = MAX_SUFFIX + 1
                     continue
                 targets, suffix = free
@@ -428,11 +449,13 @@ def make_plan(
             else:
                 next_suffix += 1
             for media, target in zip(pending, targets or [], strict=True):
-                items[media.path] = _item(
-                    media, when, row, "copy", shot_time=primary, target=target, slates=slates
+                items.append(
+                    _item(media, when, row, "copy", shot_time=primary, target=target, slates=slates)
                 )
 
-    ordered = tuple(items[path] for path in sorted(items))
+    del namer  # its base names: freed before the plan's tuple is made
+    items.sort(key=_source)
+    ordered = tuple(items)
     warnings = tuple(m.warning for m in files if m.warning)
     if slates is not None:
         warnings += slates.warnings
