@@ -7,7 +7,7 @@ differ from the real run. No I/O happens here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -223,6 +223,45 @@ def _other_owner(
     return None
 
 
+class _Bases:
+    """The base names (`_base`) of a set of paths, answered from the paths themselves.
+
+    The paths are the targets the plan keeps anyway (and the archived ones), so a card of
+    10,000 photos does not hold a second string per photo for its base name. A path's base
+    is the path itself, or the path without ``.{extension}``; so ``base`` is among the
+    bases when one of the paths is ``base`` or ``{base}.{ext}`` for one of the extensions
+    seen, and has it as its base. A path whose base is neither (a leading ``/``) keeps its
+    base string, in ``_other``.
+    """
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self._paths: set[str] = set()
+        self._extensions: set[str] = set()
+        self._other: set[str] = set()
+        for path in paths:
+            self.add(path)
+
+    def add(self, path: str) -> None:
+        """Add ``path`` (and so its base)."""
+        self._paths.add(path)
+        base = _base(path)
+        if base == path:
+            return
+        extension = path.rpartition(".")[2]
+        if f"{base}.{extension}" == path:
+            self._extensions.add(extension)
+        else:
+            self._other.add(base)
+
+    def __contains__(self, base: object) -> bool:
+        if not isinstance(base, str):
+            return False
+        if base in self._other:
+            return True
+        candidates = (base, *(f"{base}.{extension}" for extension in self._extensions))
+        return any(path in self._paths and _base(path) == base for path in candidates)
+
+
 class _Namer:
     """Hands out targets that clash with nothing archived or planned, base names included.
 
@@ -236,7 +275,7 @@ class _Namer:
         self.folder_template = folder_template
         self.name_template = name_template
         self.used = set(taken)
-        self.bases = {_base(path) for path in taken}
+        self.bases = _Bases(taken)
 
     def _at(
         self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile], tail: str
@@ -269,9 +308,8 @@ class _Namer:
         name up to -MAX_SUFFIX is taken (a name template that tells too little apart)."""
         for suffix in range(start, MAX_SUFFIX + 1):
             targets = self._at(patient_id, when, suffix, pending, tail)
-            base = _base(targets[0])
-            if base not in self.bases:
-                self.bases.add(base)  # its targets cannot be any in `used`: none has this base
+            if _base(targets[0]) not in self.bases:
+                self.bases.add(targets[0])  # none of its targets is in `used`: no such base
                 return targets, suffix
         return None
 
