@@ -43,7 +43,7 @@ from .storage.transfer import (
 BATCH_FILES = 50
 BATCH_SECONDS = 2.0
 SPACE_MARGIN = 16 * 1024 * 1024
-CATALOGUE_CACHE_KIB: int | None = None
+CATALOGUE_CACHE_KIB = 256
 """SQLite's page cache for the ingest's connection: rows are appended in batches, so a
 small cache costs little, where the 2 MiB default grows with the card (issue 16)."""
 
