@@ -5,11 +5,18 @@ an ingest's outcomes (`ingest.Outcomes`, a list of `Outcome` before)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+from clinic_helpers import cli
 
+import cardingest.ingest as ingest_module
+from cardingest.archive.catalogue import Catalogue
+from cardingest.demo import make_demo_card
 from cardingest.ingest import Outcome, Outcomes, _content
 from cardingest.models import PlanItem
 from cardingest.plan.planner import _base, _Bases
@@ -97,3 +104,53 @@ def test_content_keys_are_equal_exactly_when_the_digests_are() -> None:
     assert _content(sha256) == _content(str(sha256))
     assert _content(sha256.upper()) != _content(sha256)  # text that is not hashlib's stays text
     assert _content("not a digest") == "not a digest"
+
+
+def test_an_ingest_bounds_its_catalogue_cache_and_reports_every_outcome(
+    tmp_path: Path, test_ids: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo card through the CLI: the catalogue's page cache is the bounded one, and the
+    JSON items (read from `Outcomes`) agree with the plan and the catalogue, photo by photo."""
+    card, map_file = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    seen: list[int] = []
+    open_catalogue = Catalogue.open
+
+    def recording(*args: Any, **kwargs: Any) -> Catalogue:
+        catalogue = open_catalogue(*args, **kwargs)
+        seen.append(catalogue._conn.conn.execute("PRAGMA cache_size").fetchone()[0])  # type: ignore[attr-defined]
+        return catalogue
+
+    monkeypatch.setattr(ingest_module.Catalogue, "open", recording)
+    preview = json.loads(
+        cli("preview", card, "--map", map_file, "--archive", archive, "--json").stdout
+    )
+    result = cli("ingest", card, "--map", map_file, "--archive", archive, "--json")
+    assert result.exit_code in (0, 3), result.stderr
+    document = json.loads(result.stdout)
+    assert seen == [-ingest_module.CATALOGUE_CACHE_KIB]
+    assert list(document) == [
+        "ingest_id",
+        "source",
+        "archive",
+        "card",
+        "summary",
+        "items",
+        "warnings",
+    ]
+    planned = {item["source"]: item for item in preview["items"]}
+    assert [item["source"] for item in document["items"]] == list(planned)
+    with Catalogue.open(archive, create=False) as catalogue:
+        rows = {record.source_path: record for record in catalogue.records()}
+    for item in document["items"]:
+        plan = planned[item["source"]]
+        if item["action"] == "copy":
+            record = rows[item["source"]]
+            assert (item["target"], item["sha256"]) == (record.archive_path, record.sha256)
+            assert item["target"] == plan["target"]
+        else:
+            assert item["action"] == plan["action"] and "sha256" not in item
+            assert item["reason"] == plan["reason"]
+    counts = document["summary"]
+    assert counts["copied"] == len(rows) == sum(i["action"] == "copy" for i in document["items"])
+    assert counts["held"] == sum(i["action"] == "hold" for i in document["items"])
