@@ -14,7 +14,8 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,9 @@ from .storage.transfer import (
 BATCH_FILES = 50
 BATCH_SECONDS = 2.0
 SPACE_MARGIN = 16 * 1024 * 1024
+CATALOGUE_CACHE_KIB = 256
+"""SQLite's page cache for the ingest's connection: rows are appended in batches, so a
+small cache costs little, where the 2 MiB default grows with the card (issue 16)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +61,106 @@ class Outcome:
     reason: str | None = None
 
 
+_MISSING, _AS_PLANNED, _COPIED, _OTHER = 0, 1, 2, 3
+
+
+class Outcomes(Sequence[Outcome]):
+    """The outcome of every plan item, in plan order, held compactly until the end.
+
+    The ``--json`` document and the summary need every outcome after the last copy, so a
+    card of 10,000 photos would keep 10,000 `Outcome` objects, each with its SHA-256 as hex
+    text. Here a photo copied under its planned name keeps one code byte and its 32-byte
+    digest; a file the plan did not copy keeps one byte; anything else (a failure, a skip of
+    same content, a backup copy, a repair) keeps its `Outcome`. Reading one builds an
+    `Outcome` equal to the one stored.
+    """
+
+    def __init__(self, items: Sequence[PlanItem] = (), missing: str = "not copied") -> None:
+        self._items = items
+        self._codes = bytearray(len(items))
+        self._digests = bytearray(32 * len(items))
+        self._others: dict[int, Outcome] = {}
+        self.missing = missing
+        """The error of an item that never got an outcome (the run stopped before it)."""
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def set(self, index: int, outcome: Outcome) -> None:
+        item = self._items[index]
+        assert outcome.item is item
+        self._others.pop(index, None)
+        if outcome == Outcome(item, item.action, item.target, reason=item.reason):
+            self._codes[index] = _AS_PLANNED
+            return
+        digest = _digest(outcome.sha256)
+        if digest is not None and outcome == Outcome(
+            item, "copy", item.target, sha256=outcome.sha256
+        ):
+            self._codes[index] = _COPIED
+            self._digests[32 * index : 32 * index + 32] = digest
+            return
+        self._codes[index] = _OTHER
+        self._others[index] = outcome
+
+    def action(self, index: int) -> str:
+        code = self._codes[index]
+        if code == _AS_PLANNED:
+            return self._items[index].action
+        if code == _COPIED:
+            return "copy"
+        if code == _OTHER:
+            return self._others[index].action
+        return "failed"
+
+    def unsettled(self) -> int:
+        """How many items have no outcome yet."""
+        return self._codes.count(_MISSING)
+
+    def actions(self) -> Iterator[str]:
+        return (self.action(index) for index in range(len(self)))
+
+    def _get(self, index: int) -> Outcome:
+        item = self._items[index]
+        code = self._codes[index]
+        if code == _AS_PLANNED:
+            return Outcome(item, item.action, item.target, reason=item.reason)
+        if code == _COPIED:
+            sha256 = self._digests[32 * index : 32 * index + 32].hex()
+            return Outcome(item, "copy", item.target, sha256=sha256)
+        if code == _OTHER:
+            return self._others[index]
+        return Outcome(item, "failed", None, error=self.missing)
+
+    def __getitem__(self, index: int) -> Outcome:  # type: ignore[override]
+        if not isinstance(index, int):
+            raise TypeError("Outcomes are read one at a time")
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._get(index)
+
+    def __iter__(self) -> Iterator[Outcome]:
+        return (self._get(index) for index in range(len(self)))
+
+
+def _digest(sha256: str | None) -> bytes | None:
+    """The 32 bytes of a lower-case hex SHA-256, or None if it would not read back the same."""
+    if sha256 is None or len(sha256) != 64:
+        return None
+    try:
+        digest = bytes.fromhex(sha256)
+    except ValueError:
+        return None
+    return digest if digest.hex() == sha256 else None
+
+
 @dataclass
 class IngestResult:
     ingest_id: str
     plan: Plan
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: Sequence[Outcome] = field(default_factory=Outcomes)
     bytes_copied: int = 0
     seconds: float = 0.0
     manifest: Path | None = None
@@ -71,7 +170,10 @@ class IngestResult:
     warnings: list[str] = field(default_factory=list)
 
     def count(self, action: str) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.action == action)
+        outcomes = self.outcomes
+        if isinstance(outcomes, Outcomes):
+            return sum(1 for done in outcomes.actions() if done == action)
+        return sum(1 for outcome in outcomes if outcome.action == action)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -318,7 +420,7 @@ def execute(
         started = time.monotonic()
         audit = AuditLog(archive)
         audit.require_appendable()
-        with Catalogue.open(archive, create=True) as catalogue:
+        with Catalogue.open(archive, create=True, cache_kib=CATALOGUE_CACHE_KIB) as catalogue:
             if alone:
                 repair_manifests(catalogue, archive, backup)
             solo.close()
@@ -335,20 +437,21 @@ def execute(
                 clock_offset=format_clock_offset(plan.clock_offset),
                 map_source=map_source,
             )
-            copies = copies_of(plan)
-            repairs = repairs_of(plan)
-            known = _KnownContent(catalogue, copies, Path(plan.source))
+            copy_at = array("l", _positions(plan, repair=False))
+            repair_at = array("l", _positions(plan, repair=True))
+            copies = [plan.items[index] for index in copy_at]
+            known: _KnownContent | None = _KnownContent(catalogue, copies, Path(plan.source))
             reserved = reserved_names(item.target for item in plan.items)
             folders = FolderSyncs()
             batch = _Batcher(catalogue, folders)
-            done: dict[str, Outcome] = {}
+            outcomes = Outcomes(plan.items)
             sightings: list[tuple[str, str]] = []
             status = "finished"
             try:
-                for item in plan.items:
+                for index, item in enumerate(plan.items):
                     if item.action != "copy":
-                        done[item.source] = Outcome(
-                            item, item.action, item.target, reason=item.reason
+                        outcomes.set(
+                            index, Outcome(item, item.action, item.target, reason=item.reason)
                         )
                 results = transfer_many(
                     _jobs(copies, Path(plan.source), roots, stop),
@@ -358,7 +461,7 @@ def execute(
                     content_gate=known,
                     folders=folders,
                 )
-                for item, transferred in zip(copies, results, strict=False):
+                for index, item, transferred in zip(copy_at, copies, results, strict=False):
                     outcome = _settle(item, transferred)
                     if outcome.action == "copy":
                         result.warnings += write_for_copy(item, transferred.published, reserved)
@@ -366,19 +469,27 @@ def execute(
                         result.bytes_copied += transferred.size
                     elif transferred.duplicate_of is not None:
                         sightings.append((transferred.duplicate_of, item.source))
-                    done[item.source] = outcome
+                    outcomes.set(index, outcome)
                     if on_file is not None:
                         on_file(outcome)
-                for item in repairs:
+                # Every copy is settled: let the copy workers go, and with them the content
+                # gate (an entry per card file and per archived photo), before the manifest
+                # is sorted, where the ingest's memory peaks.
+                close = getattr(results, "close", None)
+                if close is not None:
+                    close()
+                known = None
+                for index in repair_at:
                     if stop is not None and stop.is_set():
                         break
+                    item = plan.items[index]
                     outcome = _repair(item, catalogue, audit, plan, settings, ingest_id, on_bytes)
                     if outcome.action == "copy":
                         result.bytes_copied += item.size
-                    done[item.source] = outcome
+                    outcomes.set(index, outcome)
                     if on_file is not None:
                         on_file(outcome)
-                if stop is not None and stop.is_set() and len(done) < len(plan.items):
+                if stop is not None and stop.is_set() and outcomes.unsettled():
                     result.interrupted = True
                     status = "stopped"
             except KeyboardInterrupt:
@@ -390,11 +501,9 @@ def execute(
             finally:
                 batch.flush()
                 _record_sightings(catalogue, sightings, card, ingest_id)
-                missing = "stopped before it was copied" if result.interrupted else "not copied"
-                result.outcomes = [
-                    done.get(item.source) or Outcome(item, "failed", None, error=missing)
-                    for item in plan.items
-                ]
+                if result.interrupted:
+                    outcomes.missing = "stopped before it was copied"
+                result.outcomes = outcomes
                 result.seconds = time.monotonic() - started
                 result.manifest, result.backup_manifest = _write_manifests(
                     catalogue, ingest_id, archive, backup
@@ -424,7 +533,7 @@ def execute(
                 )
     if status == "interrupted":
         raise Interrupted(
-            f"Interrupted after {result.count('copy')} of {len(copies) + len(repairs)} photo(s) "
+            f"Interrupted after {result.count('copy')} of {len(copy_at) + len(repair_at)} photo(s) "
             "were copied and verified (they are catalogued and in the manifest). No file is "
             "half-written; run the same command again to finish."
         )
@@ -443,6 +552,13 @@ def _record_sightings(
             card_serial=card.serial if card else None,
             ingest_id=ingest_id,
         )
+
+
+def _positions(plan: Plan, *, repair: bool) -> Iterator[int]:
+    """Where in the plan its new copies (or its repairs) are, in plan order."""
+    for index, item in enumerate(plan.items):
+        if item.repair if repair else item.action == "copy" and not item.repair:
+            yield index
 
 
 def copies_of(plan: Plan) -> list[PlanItem]:
@@ -522,50 +638,76 @@ class _KnownContent:
 
     def __init__(self, catalogue: Catalogue, copies: list[PlanItem], root: Path) -> None:
         self._cond = threading.Condition()
-        self._owner = {
-            str(root / item.source): item.patient_id or "" for item in copies if not item.sidecar
-        }
+        # Keyed by the path below the card's root (the plan item's own string where it is
+        # the same), not by a second full path per card file.
+        self._prefix = str(root / "_")[:-1]
+        self._owner: dict[str, str] = {}
+        for item in copies:
+            if not item.sidecar:
+                below = self._below(root / item.source)
+                self._owner[item.source if below == item.source else below] = item.patient_id or ""
         state = catalogue.archive_state(set(self._owner.values()))
-        self._paths = {(a.patient_id, a.sha256): a.archive_path for a in state.archived}
-        self._queues: dict[tuple[str, str], list[str]] = {}
+        # Patient -> content -> archive path: one entry per archived photo, and per photo
+        # published by this run; the content a 32-byte digest (see `_content`).
+        self._paths: dict[str, dict[bytes | str, str]] = {}
+        for archived in state.archived:
+            self._paths.setdefault(archived.patient_id, {})[_content(archived.sha256)] = (
+                archived.archive_path
+            )
+        self._queues: dict[tuple[str, bytes | str], list[str]] = {}
 
-    def _key(self, source: Path, sha256: str) -> tuple[str, str]:
-        return (self._owner.get(str(source), ""), sha256)
+    def _below(self, source: Path) -> str:
+        text = str(source)
+        return text[len(self._prefix) :] if text.startswith(self._prefix) else text
+
+    def _patient(self, source: Path) -> str | None:
+        """The patient of a card file the gate knows; None for a sidecar (never waits)."""
+        return self._owner.get(self._below(source))
 
     def claim(self, source: Path, sha256: str) -> None:
         """Sidecars never wait: identical XMPs of two shots each belong beside their photo."""
-        if str(source) not in self._owner:
+        patient = self._patient(source)
+        if patient is None:
             return
         with self._cond:
-            self._queues.setdefault(self._key(source, sha256), []).append(str(source))
+            self._queues.setdefault((patient, _content(sha256)), []).append(str(source))
 
     def enter(self, source: Path, sha256: str) -> str | None:
-        if str(source) not in self._owner:
+        patient = self._patient(source)
+        if patient is None:
             return None
-        key = self._key(source, sha256)
+        content = _content(sha256)
         with self._cond:
             while True:
-                existing = self._paths.get(key)
+                existing = self._paths.get(patient, {}).get(content)
                 if existing is not None:
                     return existing
-                queue = self._queues.get(key)
+                queue = self._queues.get((patient, content))
                 if not queue or queue[0] == str(source):
                     return None
                 self._cond.wait()
 
     def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
-        if str(source) not in self._owner:
+        patient = self._patient(source)
+        if patient is None:
             return
-        key = self._key(source, sha256)
+        key = (patient, _content(sha256))
         with self._cond:
             if relpath is not None:
-                self._paths[key] = relpath
+                self._paths.setdefault(patient, {})[key[1]] = relpath
             queue = self._queues.get(key, [])
             if str(source) in queue:
                 queue.remove(str(source))
             if not queue:
                 self._queues.pop(key, None)
             self._cond.notify_all()
+
+
+def _content(sha256: str) -> bytes | str:
+    """A SHA-256 as a dict key: its 32 bytes (65 bytes of memory, not 113 for the hex text).
+    Two keys are equal exactly when the texts are: a text that is not lower-case hex (never
+    from hashlib) stays text."""
+    return _digest(sha256) or sha256
 
 
 def _settle(item: PlanItem, transferred: TransferResult) -> Outcome:

@@ -216,6 +216,7 @@ def prepare(
         folder_template=settings.folder_template,
         name_template=settings.name_template,
         clock_offset=clock_offset,
+        assignment=assignment,
     )
     if others:
         plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))

@@ -431,19 +431,31 @@ class Catalogue:
         self.path = path
 
     @classmethod
-    def open(cls, archive: Path, *, create: bool = True) -> Catalogue:
-        """The archive's catalogue, in SQLite or in PostgreSQL as the archive is bound."""
+    def open(cls, archive: Path, *, create: bool = True, cache_kib: int | None = None) -> Catalogue:
+        """The archive's catalogue, in SQLite or in PostgreSQL as the archive is bound.
+
+        ``cache_kib`` bounds SQLite's page cache for this connection (its default is 2 MiB,
+        which a long ingest fills); PostgreSQL keeps its cache in the server.
+        """
         location = location_for(archive)
         if location.postgres:
             from .pg import open_catalogue
 
             assert location.url is not None
             return open_catalogue(location.url, archive, create=create)
-        return cls.open_sqlite(archive, create=create, wal=not location.single_workstation)
+        return cls.open_sqlite(
+            archive, create=create, wal=not location.single_workstation, cache_kib=cache_kib
+        )
 
     @classmethod
     def open_sqlite(
-        cls, archive: Path, *, create: bool = True, wal: bool = True, migrating: bool = False
+        cls,
+        archive: Path,
+        *,
+        create: bool = True,
+        wal: bool = True,
+        migrating: bool = False,
+        cache_kib: int | None = None,
     ) -> Catalogue:
         path = catalogue_path(archive)
         if not migrating:
@@ -477,6 +489,8 @@ class Catalogue:
                     f"Catalogue {path} could not switch to {wanted.upper()} mode ({mode})"
                 )
             conn.execute("PRAGMA synchronous = FULL")
+            if cache_kib is not None:
+                conn.execute(f"PRAGMA cache_size = {-int(cache_kib)}")
         except sqlite3.Error as exc:
             conn.close()
             raise CatalogueError(f"Cannot open catalogue {path}: {exc}") from exc

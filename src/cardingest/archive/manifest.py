@@ -70,14 +70,18 @@ def write_manifest(archive: Path, ingest_id: str, entries: Iterable[tuple[str, s
     callers with nothing copied should not write one.
     """
     target = manifest_path(archive, ingest_id)
-    rows: list[tuple[str, str]] = []
+    # One string per line to sort, "path NUL digest" (a path has no NUL), not a tuple of two:
+    # sorted, these come in the order of (path, digest) pairs, at about half the memory.
+    rows: list[str] = []
     for sha256, relpath in entries:
         if not _SHA256.fullmatch(sha256):
             raise ValueError(f"{sha256!r} is not a sha256 hex digest (for {relpath!r})")
         _check_relpath(relpath)
-        rows.append((relpath, sha256))
+        rows.append(f"{relpath}\0{sha256}")
     rows.sort()
-    for (relpath, sha256), (next_path, next_sha) in pairwise(rows):
+    for row, next_row in pairwise(rows):
+        relpath, _, sha256 = row.partition("\0")
+        next_path, _, next_sha = next_row.partition("\0")
         if relpath == next_path and sha256.lower() != next_sha.lower():
             raise ValueError(f"{relpath!r} appears twice with different digests")
     modes.make_dirs(target.parent)
@@ -85,12 +89,13 @@ def write_manifest(archive: Path, ingest_id: str, entries: Iterable[tuple[str, s
     return target
 
 
-def _encoded(rows: list[tuple[str, str]]) -> Iterator[bytes]:
+def _encoded(rows: list[str]) -> Iterator[bytes]:
     """The manifest's bytes a few hundred lines at a time (sorted ``rows``, each path once):
     a manifest of 10,000 photos is never held whole in memory."""
     lines: list[str] = []
     previous = None
-    for relpath, sha256 in rows:
+    for row in rows:
+        relpath, _, sha256 = row.partition("\0")
         if relpath != previous:
             lines.append(format_line(sha256, relpath))
             previous = relpath

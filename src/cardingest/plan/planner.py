@@ -7,7 +7,7 @@ differ from the real run. No I/O happens here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -192,12 +192,16 @@ def _held(
     primary: MediaFile,
     reason: str,
     slates: SlateAssignment | None,
-) -> dict[str, PlanItem]:
+) -> list[PlanItem]:
     """Hold items for the files of a shot that has its patient but cannot be copied."""
-    return {
-        media.path: _item(media, when, row, "hold", shot_time=primary, reason=reason, slates=slates)
+    return [
+        _item(media, when, row, "hold", shot_time=primary, reason=reason, slates=slates)
         for media in files
-    }
+    ]
+
+
+def _source(item: PlanItem) -> str:
+    return item.source
 
 
 def _other_owner(
@@ -219,6 +223,45 @@ def _other_owner(
     return None
 
 
+class _Bases:
+    """The base names (`_base`) of a set of paths, answered from the paths themselves.
+
+    The paths are the targets the plan keeps anyway (and the archived ones), so a card of
+    10,000 photos does not hold a second string per photo for its base name. A path's base
+    is the path itself, or the path without ``.{extension}``; so ``base`` is among the
+    bases when one of the paths is ``base`` or ``{base}.{ext}`` for one of the extensions
+    seen, and has it as its base. A path whose base is neither (a leading ``/``) keeps its
+    base string, in ``_other``.
+    """
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self._paths: set[str] = set()
+        self._extensions: set[str] = set()
+        self._other: set[str] = set()
+        for path in paths:
+            self.add(path)
+
+    def add(self, path: str) -> None:
+        """Add ``path`` (and so its base)."""
+        self._paths.add(path)
+        base = _base(path)
+        if base == path:
+            return
+        extension = path.rpartition(".")[2]
+        if f"{base}.{extension}" == path:
+            self._extensions.add(extension)
+        else:
+            self._other.add(base)
+
+    def __contains__(self, base: object) -> bool:
+        if not isinstance(base, str):
+            return False
+        if base in self._other:
+            return True
+        candidates = (base, *(f"{base}.{extension}" for extension in self._extensions))
+        return any(path in self._paths and _base(path) == base for path in candidates)
+
+
 class _Namer:
     """Hands out targets that clash with nothing archived or planned, base names included.
 
@@ -232,7 +275,7 @@ class _Namer:
         self.folder_template = folder_template
         self.name_template = name_template
         self.used = set(taken)
-        self.bases = {_base(path) for path in taken}
+        self.bases = _Bases(taken)
 
     def _at(
         self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile], tail: str
@@ -265,9 +308,8 @@ class _Namer:
         name up to -MAX_SUFFIX is taken (a name template that tells too little apart)."""
         for suffix in range(start, MAX_SUFFIX + 1):
             targets = self._at(patient_id, when, suffix, pending, tail)
-            base = _base(targets[0])
-            if base not in self.bases:
-                self.bases.add(base)  # its targets cannot be any in `used`: none has this base
+            if _base(targets[0]) not in self.bases:
+                self.bases.add(targets[0])  # none of its targets is in `used`: no such base
                 return targets, suffix
         return None
 
@@ -297,6 +339,7 @@ def make_plan(
     name_template: str = DEFAULT_NAME_TEMPLATE,
     clock_offset: timedelta = timedelta(0),
     allow_other_patient: bool = False,
+    assignment: dict[str, MapRow] | None = None,
 ) -> Plan:
     """Decide, for every file, copy (with its target), skip (already archived) or hold.
 
@@ -311,12 +354,18 @@ def make_plan(
 
     With ``slates`` (``--slates``) the patients come from the slates read on the card instead
     of the map's rows; a slate itself is archived as ``{name}-slate.{ext}``.
+
+    ``assignment``: the rows of the files, when the caller has resolved them already (the
+    same `resolve` of these files, map and offset, or the slates' rows).
     """
-    assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+    if assignment is None:
+        assignment = (
+            dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+        )
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
     namer = _Namer(folder_template, name_template, state.taken_paths)
-    items: dict[str, PlanItem] = {}
+    items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, int, _Shot]] = []
     for shot in _shots(files):
@@ -324,26 +373,30 @@ def make_plan(
         row = assignment.get(primary.path) if primary else None
         if primary is None:
             for media in shot.files:
-                items[media.path] = _item(
-                    media,
-                    _shifted(media.captured, clock_offset),
-                    None,
-                    "hold",
-                    reason="sidecar without its photo",
-                    slates=slates,
+                items.append(
+                    _item(
+                        media,
+                        _shifted(media.captured, clock_offset),
+                        None,
+                        "hold",
+                        reason="sidecar without its photo",
+                        slates=slates,
+                    )
                 )
             continue
         when = _shifted(primary.captured, clock_offset)
         if row is not None and row.blank:
             where = "group" if idmap.source == "interactive" else "ID map line"
             for media in shot.files:
-                items[media.path] = _item(
-                    media,
-                    when,
-                    None,
-                    "hold",
-                    shot_time=primary,
-                    reason=bad_name_reason(media.path) or f"left blank ({where} {row.line})",
+                items.append(
+                    _item(
+                        media,
+                        when,
+                        None,
+                        "hold",
+                        shot_time=primary,
+                        reason=bad_name_reason(media.path) or f"left blank ({where} {row.line})",
+                    )
                 )
             continue
         if row is None:
@@ -353,14 +406,16 @@ def make_plan(
                     reason = slates.holds.get(media.path) or slates.holds.get(
                         primary.path, "no slate"
                     )
-                items[media.path] = _item(
-                    media,
-                    when,
-                    None,
-                    "hold",
-                    shot_time=primary,
-                    reason=bad_name_reason(media.path) or reason,
-                    slates=slates,
+                items.append(
+                    _item(
+                        media,
+                        when,
+                        None,
+                        "hold",
+                        shot_time=primary,
+                        reason=bad_name_reason(media.path) or reason,
+                        slates=slates,
+                    )
                 )
             continue
         name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
@@ -379,32 +434,36 @@ def make_plan(
                 done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
                 bad_name = bad_name_reason(media.path)
                 if bad_name is not None:
-                    items[media.path] = _item(
-                        media, when, row, "hold", shot_time=primary, reason=bad_name
+                    items.append(
+                        _item(media, when, row, "hold", shot_time=primary, reason=bad_name)
                     )
                 elif media.size == 0 or media.unreadable:
-                    items[media.path] = _item(
-                        media,
-                        when,
-                        row,
-                        "hold",
-                        shot_time=primary,
-                        reason="cannot be read" if media.unreadable else "empty file (0 bytes)",
-                        slates=slates,
+                    items.append(
+                        _item(
+                            media,
+                            when,
+                            row,
+                            "hold",
+                            shot_time=primary,
+                            reason="cannot be read" if media.unreadable else "empty file (0 bytes)",
+                            slates=slates,
+                        )
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)
                     repair = f"repairs it: {done.problem}" if done.problem else None
-                    items[media.path] = _item(
-                        media,
-                        when,
-                        row,
-                        "copy" if repair else "skip",
-                        shot_time=primary,
-                        target=done.archive_path,
-                        reason=repair or "already archived",
-                        repair=bool(repair),
-                        slates=slates,
+                    items.append(
+                        _item(
+                            media,
+                            when,
+                            row,
+                            "copy" if repair else "skip",
+                            shot_time=primary,
+                            target=done.archive_path,
+                            reason=repair or "already archived",
+                            repair=bool(repair),
+                            slates=slates,
+                        )
                     )
                 else:
                     pending.append(media)
@@ -413,14 +472,14 @@ def make_plan(
             )
             if other is not None:
                 reason = other_patient_reason(other.patient_id, other.archive_path)
-                items.update(_held(pending, when, row, primary, reason, slates))
+                items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
                 tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
                 free = namer.next_free(patient_id, when, pending, next_suffix, tail)
                 if free is None:
-                    items.update(_held(pending, when, row, primary, NO_FREE_NAME, slates))
+                    items.extend(_held(pending, when, row, primary, NO_FREE_NAME, slates))
                     next_suffix = MAX_SUFFIX + 1
                     continue
                 targets, suffix = free
@@ -428,11 +487,13 @@ def make_plan(
             else:
                 next_suffix += 1
             for media, target in zip(pending, targets or [], strict=True):
-                items[media.path] = _item(
-                    media, when, row, "copy", shot_time=primary, target=target, slates=slates
+                items.append(
+                    _item(media, when, row, "copy", shot_time=primary, target=target, slates=slates)
                 )
 
-    ordered = tuple(items[path] for path in sorted(items))
+    del namer  # its base names: freed before the plan's tuple is made
+    items.sort(key=_source)
+    ordered = tuple(items)
     warnings = tuple(m.warning for m in files if m.warning)
     if slates is not None:
         warnings += slates.warnings
