@@ -708,6 +708,39 @@ def test_reads_from_the_disk_give_every_byte_once_with_the_next_chunk_read_ahead
     assert offsets == [n * CHUNK for n in range(chunks)] + [size]
 
 
+@pytest.mark.parametrize(
+    ("size", "lengths"),
+    [
+        (0, [CHUNK]),
+        (5000, [8192, CHUNK]),
+        (4096, [4096, CHUNK]),
+        (CHUNK, [CHUNK, CHUNK]),
+        (2 * CHUNK + 1, [CHUNK, CHUNK, 4096, CHUNK]),
+    ],
+)
+def test_direct_reads_ask_for_no_more_pages_than_the_file_has_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, lengths: list[int]
+) -> None:
+    """The kernel pins every page of an O_DIRECT read's buffer, so a small photo read into a
+    whole chunk would make 1 MiB of each pooled buffer resident for good (issue 16, memory):
+    each read asks for the rest of the file in whole pages; the read that finds the end may
+    ask for a chunk (it pins nothing)."""
+    if not _direct_reads_work(tmp_path):
+        skip_or_fail(f"O_DIRECT reads are refused on {tmp_path}'s file system (tmpfs?)")
+    data = make_file(tmp_path / "photo.jpg", size, seed=size)
+    asked: list[int] = []
+    real_read_at = transfer.read_at
+
+    def read_at(fd: int, buffer: memoryview, offset: int) -> Future[int]:
+        asked.append(len(buffer))
+        return real_read_at(fd, buffer, offset)
+
+    monkeypatch.setattr(transfer, "read_at", read_at)
+    got = transfer.hash_from_disk(tmp_path / "photo.jpg", hashlib.sha256())
+    assert got == (size, hashlib.sha256(data).hexdigest())
+    assert asked == lengths
+
+
 @pytest.mark.parametrize("size", [0, CHUNK - 1, CHUNK, 2 * CHUNK + 1])
 def test_the_read_back_reads_one_chunk_at_a_time_on_its_own_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int

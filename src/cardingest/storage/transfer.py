@@ -38,6 +38,7 @@ from .ahead import read_at
 from .durable import NO_HARDLINKS, TEMP_PREFIX, FolderSyncs, fsync_dir, sync_file
 
 CHUNK = 1024 * 1024
+_PAGE = 4096
 _DIRECT = getattr(os, "O_DIRECT", 0)
 """Reads that must come from the disk (read-back, `hash_from_disk`) go around the page cache
 where the file system allows it (Linux: ext4, xfs, vfat...); elsewhere they drop it first."""
@@ -415,11 +416,21 @@ def _read_direct(
     next chunk is already being read (on a helper thread) while this one is hashed: two
     requests in flight instead of one (docs/performance.md has what that bought).
     """
+    size = os.fstat(fd).st_size
+
+    def span(view: memoryview, offset: int) -> memoryview:
+        """As much of ``view`` as the rest of the file needs, in whole pages: the kernel pins
+        (and so makes resident) every page of an O_DIRECT read's buffer, so a 5 KB photo
+        read into a whole chunk would keep 1 MiB of memory per pooled buffer. At or past the
+        recorded end (the read that finds the end, or a file that grew) the whole chunk."""
+        rest = size - offset
+        return view if rest <= 0 or rest >= len(view) else view[: -(-rest // _PAGE) * _PAGE]
+
     with contextlib.ExitStack() as buffers:
         views = [buffers.enter_context(_aligned.take()) for _ in range(2 if overlap else 1)]
         total = 0
         turn = 0
-        pending = (read_at if overlap else _read_now)(fd, views[0], 0)
+        pending = (read_at if overlap else _read_now)(fd, span(views[0], 0), 0)
         try:
             while True:
                 if stopped():
@@ -436,12 +447,12 @@ def _read_direct(
                 total += count
                 turn = (turn + 1) % len(views)
                 if overlap:
-                    pending = read_at(fd, views[turn], total)
+                    pending = read_at(fd, span(views[turn], total), total)
                 digest.update(view[:count])
                 if on_bytes is not None:
                     on_bytes(count)
                 if not overlap:
-                    pending = _read_now(fd, view, total)
+                    pending = _read_now(fd, span(view, total), total)
         finally:
             pending.exception()
 
