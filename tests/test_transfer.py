@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -714,6 +715,7 @@ def test_reads_from_the_disk_give_every_byte_once_with_the_next_chunk_read_ahead
         (0, [CHUNK]),
         (5000, [8192, CHUNK]),
         (4096, [4096, CHUNK]),
+        (4097, [8192, CHUNK]),
         (CHUNK, [CHUNK, CHUNK]),
         (2 * CHUNK + 1, [CHUNK, CHUNK, 4096, CHUNK]),
     ],
@@ -729,16 +731,19 @@ def test_direct_reads_ask_for_no_more_pages_than_the_file_has_left(
         skip_or_fail(f"O_DIRECT reads are refused on {tmp_path}'s file system (tmpfs?)")
     data = make_file(tmp_path / "photo.jpg", size, seed=size)
     asked: list[int] = []
+    direct: list[bool] = []
     real_read_at = transfer.read_at
 
     def read_at(fd: int, buffer: memoryview, offset: int) -> Future[int]:
         asked.append(len(buffer))
+        direct.append(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT))
         return real_read_at(fd, buffer, offset)
 
     monkeypatch.setattr(transfer, "read_at", read_at)
     got = transfer.hash_from_disk(tmp_path / "photo.jpg", hashlib.sha256())
     assert got == (size, hashlib.sha256(data).hexdigest())
     assert asked == lengths
+    assert all(direct)
 
 
 @pytest.mark.parametrize("size", [0, CHUNK - 1, CHUNK, 2 * CHUNK + 1])
