@@ -561,15 +561,6 @@ def _positions(plan: Plan, *, repair: bool) -> Iterator[int]:
             yield index
 
 
-def copies_of(plan: Plan) -> list[PlanItem]:
-    """New copies; repairs of archived photos are `repairs_of`."""
-    return [item for item in plan.items if item.action == "copy" and not item.repair]
-
-
-def repairs_of(plan: Plan) -> list[PlanItem]:
-    return [item for item in plan.items if item.repair]
-
-
 def _repair(
     item: PlanItem,
     catalogue: Catalogue,

@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import ArchiveError, ArchiveLockedError
 from ..models import METADIR
 from ..storage import modes
+from ..storage.durable import write_all
 from .backend import location_for
 
 try:
@@ -63,8 +64,7 @@ def _write_info(fd: int, info: dict[str, Any]) -> None:
     data = (json.dumps(info, sort_keys=True) + "\n").encode("utf-8")
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
-    while data:
-        data = data[os.write(fd, data) :]
+    write_all(fd, data)
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -74,6 +74,16 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of ``data`` at ``fd``'s position, however many writes it takes."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[written:]
+
+
 class FolderSyncs:
     """Folders with new entries not yet made durable, synced together (each once) by
     `sync` before anything is recorded about the files in them.
@@ -123,10 +133,7 @@ def atomic_write_bytes(path: Path, data: bytes | Iterable[bytes]) -> None:
     try:
         try:
             for chunk in (data,) if isinstance(data, bytes) else data:
-                view = memoryview(chunk)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
+                write_all(fd, chunk)
             sync_file(fd)
         finally:
             os.close(fd)
@@ -148,9 +155,7 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
     try:
         fd = modes.create(tmp, _WRITE)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             sync_file(fd)
         finally:
             os.close(fd)

@@ -35,7 +35,7 @@ import xxhash
 from ..models import MAX_SUFFIX
 from . import modes, pagecache
 from .ahead import read_at
-from .durable import NO_HARDLINKS, TEMP_PREFIX, FolderSyncs, fsync_dir, sync_file
+from .durable import NO_HARDLINKS, TEMP_PREFIX, FolderSyncs, fsync_dir, sync_file, write_all
 
 CHUNK = 1024 * 1024
 _PAGE = 4096
@@ -274,14 +274,6 @@ def _open_temp(destination: Destination) -> _Temp:
         raise _Failure(f"{_why(exc)} creating {destination.relpath} in {destination.root}") from exc
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        if written <= 0:
-            raise OSError(errno.EIO, "write made no progress")
-        data = data[written:]
-
-
 class _Digest(Protocol):
     def update(self, data: memoryview, /) -> None: ...
 
@@ -355,7 +347,7 @@ def _read_source(
                 check.update(chunk)
                 for temp in temps:
                     try:
-                        _write_all(temp.fd, chunk)
+                        write_all(temp.fd, chunk)
                     except OSError as exc:
                         raise _Failure(f"{_why(exc)} writing {temp.where}") from exc
                     pagecache.start_writeback(temp.fd, total - count, count)
