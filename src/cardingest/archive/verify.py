@@ -95,8 +95,13 @@ class CopyChecker:
         if self._on_bytes is not None:
             self._on_bytes(count)
 
+    @staticmethod
+    def _key(path: Path, size: int, sha256: str) -> tuple[Path, int, str]:
+        """What a copy's answer is remembered under: the same file and expectation once."""
+        return Path(os.path.abspath(path)), size, sha256.lower()
+
     def check(self, path: Path, size: int, sha256: str) -> CopyState:
-        key = (Path(os.path.abspath(path)), size, sha256.lower())
+        key = self._key(path, size, sha256)
         if key not in self._seen:
             self._seen[key] = self._measure(*key)
         return self._seen[key]
@@ -109,7 +114,7 @@ class CopyChecker:
         storage/transfer.py), at a thirtieth of a sha256 pass. Anything else is measured
         again in full, so the state and its detail are exactly `check`'s.
         """
-        key = (Path(os.path.abspath(path)), original.size, original.sha256.lower())
+        key = self._key(path, original.size, original.sha256)
         if key not in self._seen:
             same = self._same(key[0], original)
             self._seen[key] = CopyState("ok", key[2]) if same else self._measure(*key)
