@@ -204,29 +204,35 @@ def local_case(
 def cpu_case(options: Options, cardingest: str, card: Card, tmp: Path) -> Table:
     """CPU-seconds of the ingest against one Python sha256 pass over the card (both cold)."""
     dest = tmp / "dest"
-    contenders = [
-        Contender("hashlib.sha256 pass (python)", hashlib_pass(card.root), baseline=True),
-        Contender(
-            "cardingest ingest --json",
-            cardingest_command(cardingest, card.root, dest),
-            env=cardingest_env(tmp),
-            before=remove(dest),
-            after=expect_files(dest, card.files),
-            targets=CPU_TARGETS,
-        ),
-    ]
-    table = measure(
-        f"ingest CPU: {card.files:,} photos ({human(card.bytes)}), user + system CPU-seconds",
-        contenders,
+    ours = Contender(
+        "cardingest ingest --json",
+        cardingest_command(cardingest, card.root, dest),
+        env=cardingest_env(tmp),
+        before=remove(dest),
+        after=expect_files(dest, card.files),
+        targets=CPU_TARGETS,
+    )
+    note = "page cache dropped before every run; getrusage(RUSAGE_CHILDREN) of each run"
+    table = cpu_against_sha256("ingest CPU", ours, options, card, tmp, note)
+    remove(dest)()
+    return table
+
+
+def cpu_against_sha256(
+    what: str, ours: Contender, options: Options, card: Card, tmp: Path, note: str
+) -> Table:
+    """A table of CPU-seconds: ``ours`` against one Python sha256 pass over the card, both
+    with the page cache dropped first."""
+    return measure(
+        f"{what}: {card.files:,} photos ({human(card.bytes)}), user + system CPU-seconds",
+        [Contender("hashlib.sha256 pass (python)", hashlib_pass(card.root), baseline=True), ours],
         repeat=options.repeat,
         logs=tmp / "logs",
         cold=True,
         probe=run_cpu,
         unit="CPU s",
-        note="page cache dropped before every run; getrusage(RUSAGE_CHILDREN) of each run",
+        note=note,
     )
-    remove(dest)()
-    return table
 
 
 def warm_case(options: Options, cardingest: str, card: Card, tmp: Path) -> Table:
@@ -350,22 +356,13 @@ def wipe_cases(options: Options, cardingest: str, card: Card, tmp: Path) -> list
         data_bytes=2 * card.bytes,
         note="sha256 of every card file, XXH3-128 of its archive copy, against reading both once",
     )
-    gate_cpu = measure(
-        f"wipe gate CPU: {card.files:,} photos ({human(card.bytes)}), user + system CPU-seconds",
-        [
-            Contender(
-                "hashlib.sha256 pass over the card (python)",
-                hashlib_pass(card.root),
-                baseline=True,
-            ),
-            Contender("cardingest wipe --dry-run --json", dry_wipe, env=env),
-        ],
-        repeat=options.repeat,
-        logs=tmp / "logs",
-        cold=True,
-        probe=run_cpu,
-        unit="CPU s",
-        note="the card's sha256 is the gate's floor; the copies are compared by XXH3-128",
+    gate_cpu = cpu_against_sha256(
+        "wipe gate CPU",
+        Contender("cardingest wipe --dry-run --json", dry_wipe, env=env),
+        options,
+        card,
+        tmp,
+        "the card's sha256 is the gate's floor; the copies are compared by XXH3-128",
     )
     remove(archive)()
     return [copy_and_wipe, gate, gate_cpu]
