@@ -61,6 +61,11 @@ class Outcome:
     reason: str | None = None
 
 
+def as_planned(item: PlanItem) -> Outcome:
+    """The outcome of an item that needs no copy: just what the plan says (a hold, a skip)."""
+    return Outcome(item, item.action, item.target, reason=item.reason)
+
+
 _MISSING, _AS_PLANNED, _COPIED, _OTHER = 0, 1, 2, 3
 
 
@@ -90,7 +95,7 @@ class Outcomes(Sequence[Outcome]):
         item = self._items[index]
         assert outcome.item is item
         self._others.pop(index, None)
-        if outcome == Outcome(item, item.action, item.target, reason=item.reason):
+        if outcome == as_planned(item):
             self._codes[index] = _AS_PLANNED
             return
         digest = _digest(outcome.sha256)
@@ -124,7 +129,7 @@ class Outcomes(Sequence[Outcome]):
         item = self._items[index]
         code = self._codes[index]
         if code == _AS_PLANNED:
-            return Outcome(item, item.action, item.target, reason=item.reason)
+            return as_planned(item)
         if code == _COPIED:
             sha256 = self._digests[32 * index : 32 * index + 32].hex()
             return Outcome(item, "copy", item.target, sha256=sha256)
@@ -450,9 +455,7 @@ def execute(
             try:
                 for index, item in enumerate(plan.items):
                     if item.action != "copy":
-                        outcomes.set(
-                            index, Outcome(item, item.action, item.target, reason=item.reason)
-                        )
+                        outcomes.set(index, as_planned(item))
                 results = transfer_many(
                     _jobs(copies, Path(plan.source), roots, stop),
                     workers=workers,
