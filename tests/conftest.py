@@ -7,6 +7,7 @@ Fixtures whose tools or data are missing skip, or fail under ``CARDINGEST_STRICT
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,30 @@ def test_ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config.write_text("allow_test_ids = true\n", encoding="utf-8")
     monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
     return config
+
+
+@pytest.fixture
+def sha256_fed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``hashlib.sha256`` made to note the length of every chunk it is fed, in this list:
+    how many bytes a command hashed with SHA-256, wherever it did."""
+    fed: list[int] = []
+    real = hashlib.sha256
+
+    class Counted:
+        def __init__(self, data: bytes = b"") -> None:
+            self.inner = real()
+            if data:
+                self.update(data)
+
+        def update(self, data: bytes | memoryview) -> None:
+            fed.append(len(data))
+            self.inner.update(data)
+
+        def hexdigest(self) -> str:
+            return self.inner.hexdigest()
+
+    monkeypatch.setattr(hashlib, "sha256", Counted)
+    return fed
 
 
 @pytest.fixture

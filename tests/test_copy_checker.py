@@ -12,7 +12,7 @@ import errno
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import xxhash
@@ -20,31 +20,6 @@ from factories import make_file
 
 from cardingest.archive import verify
 from cardingest.archive.verify import CopyChecker, CopyState, Fingerprint, fingerprint
-
-
-class _Counted:
-    """hashlib.sha256, counting every byte it is fed (into ``fed``)."""
-
-    fed: ClassVar[list[int]] = []
-    real = hashlib.sha256
-
-    def __init__(self) -> None:
-        self.inner = self.real()
-
-    def update(self, data: memoryview) -> None:
-        self.fed.append(len(data))
-        self.inner.update(data)
-
-    def hexdigest(self) -> str:
-        return self.inner.hexdigest()
-
-
-@pytest.fixture
-def sha256_fed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    fed: ClassVar[list[int]] = []
-    monkeypatch.setattr(_Counted, "fed", fed)
-    monkeypatch.setattr(hashlib, "sha256", _Counted)
-    return fed
 
 
 @pytest.fixture

@@ -310,7 +310,7 @@ def test_a_record_from_another_card_at_this_path_is_not_an_earlier_version(
 
 
 def test_only_the_card_is_hashed_with_sha256_its_copies_are_compared_by_xxh3(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sha256_fed: list[int]
 ) -> None:
     """The archive and backup copies are proven to hold the bytes just read from the card
     (same size and XXH3-128, as the read-back does), not hashed with sha256 again: one
@@ -321,26 +321,12 @@ def test_only_the_card_is_hashed_with_sha256_its_copies_are_compared_by_xxh3(
     archive = tmp_path / "archive"
     archived(archive, files[FIRST], serial=None, backup=tmp_path / "backup")
     archived(archive, files[SECOND], name="b.jpg", source=SECOND, serial=None)
-    hashed: list[int] = []
-    real = hashlib.sha256
-
-    class Counted:
-        def __init__(self) -> None:
-            self.inner = real()
-
-        def update(self, data: memoryview) -> None:
-            hashed.append(len(data))
-            self.inner.update(data)
-
-        def hexdigest(self) -> str:
-            return self.inner.hexdigest()
-
-    monkeypatch.setattr(hashlib, "sha256", Counted)
+    sha256_fed.clear()  # what setting the archive up hashed
     assert decisions(plan_wipe(card, None, archive)) == {
         FIRST: ("remove", "archived as JBX3656/a.jpg"),
         SECOND: ("remove", "archived as JBX3656/b.jpg"),
     }
-    assert sum(hashed) == sum(map(len, files.values()))
+    assert sum(sha256_fed) == sum(map(len, files.values()))
 
 
 def test_a_damaged_copy_is_named_and_marked_for_repair(tmp_path: Path) -> None:
