@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections import deque
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..models import MediaFile
-from ..storage.pagecache import prefetch
+from ..storage.pagecache import will_need
 from .capture import Capture, file_time, read_capture
 
 PHOTO_EXTENSIONS = frozenset(
@@ -132,15 +133,43 @@ def _walk(
             specials.append((relpath, special_kind(entry)))
 
 
-def _ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[tuple[os.DirEntry[str], str]]:
-    """``files`` unchanged, with the head of each one prefetched PREFETCH_FILES files early."""
-    window: deque[tuple[os.DirEntry[str], str]] = deque()
-    for item in files:
-        prefetch(item[0].path, HEAD_BYTES)
-        window.append(item)
-        if len(window) > PREFETCH_FILES:
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+"""O_NONBLOCK: a FIFO swapped in for a photo must not hang the open; O_NOFOLLOW: nor may a
+link swapped in be followed."""
+
+_Opened = tuple[os.DirEntry[str], str, "int | OSError"]
+
+
+def _opened_ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[_Opened]:
+    """Each file with its open descriptor (or why it would not open), opened PREFETCH_FILES
+    files early with a hint to read its head, so a cold card is read with many requests in
+    flight. The caller closes each descriptor it is given; those never given are closed here.
+    """
+    window: deque[_Opened] = deque()
+    try:
+        for entry, relpath in files:
+            opened: int | OSError
+            try:
+                opened = os.open(entry.path, _OPEN_FLAGS)
+            except OSError as exc:
+                opened = exc
+            else:
+                will_need(opened, HEAD_BYTES)
+            window.append((entry, relpath, opened))
+            if len(window) > PREFETCH_FILES:
+                yield window.popleft()
+        while window:
             yield window.popleft()
-    yield from window
+    finally:
+        for _, _, opened in window:
+            if isinstance(opened, int):
+                os.close(opened)
 
 
 def _media(
@@ -156,36 +185,45 @@ def _media(
 
 def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
     """One media file's record; never raises for a damaged or unreadable file."""
-    sidecar = is_sidecar(path.name)
-    capture: Capture
-    if sidecar:
-        capture = Capture(captured=file_time(mtime), source="mtime")
-    elif size == 0:
+    if _without_reading(path.name, size):
+        return _record_unread(relpath, size, mtime)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        return _unreadable(relpath, size, mtime, exc)
+    try:
+        return _read_open(fd, relpath, size, mtime)
+    finally:
+        os.close(fd)
+
+
+def _without_reading(name: str, size: int) -> bool:
+    """Sidecars and empty files are dated by their file time: nothing in them to read."""
+    return size == 0 or is_sidecar(name)
+
+
+def _record_unread(relpath: str, size: int, mtime: float) -> MediaFile:
+    warning = None if size or is_sidecar(relpath) else f"{relpath}: empty file (0 bytes)"
+    return _record(
+        relpath, size, Capture(captured=file_time(mtime), source="mtime", warning=warning)
+    )
+
+
+def _read_open(fd: int, relpath: str, size: int, mtime: float) -> MediaFile:
+    try:
+        capture = read_capture(io.BufferedReader(_HeadFirst(fd)), mtime, relpath)
+    except OSError as exc:
+        return _unreadable(relpath, size, mtime, exc)
+    except (OverflowError, ValueError):
         capture = Capture(
             captured=file_time(mtime),
             source="mtime",
-            warning=f"{relpath}: empty file (0 bytes)",
+            warning=f"{relpath}: unreadable file time; using 1980-01-01",
         )
-    else:
-        try:
-            with open(path, "rb") as fh:
-                capture = read_capture(fh, mtime, relpath)
-        except OSError as exc:
-            return MediaFile(
-                path=relpath,
-                size=size,
-                captured=file_time(mtime),
-                time_source="mtime",
-                warning=f"{relpath}: cannot be read ({exc.strerror or exc})",
-                sidecar=sidecar,
-                unreadable=True,
-            )
-        except (OverflowError, ValueError):
-            capture = Capture(
-                captured=file_time(mtime),
-                source="mtime",
-                warning=f"{relpath}: unreadable file time; using 1980-01-01",
-            )
+    return _record(relpath, size, capture)
+
+
+def _record(relpath: str, size: int, capture: Capture) -> MediaFile:
     return MediaFile(
         path=relpath,
         size=size,
@@ -196,8 +234,77 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
         make=capture.make,
         model=capture.model,
         warning=capture.warning,
-        sidecar=sidecar,
+        sidecar=is_sidecar(relpath),
     )
+
+
+def _unreadable(relpath: str, size: int, mtime: float, exc: OSError) -> MediaFile:
+    return MediaFile(
+        path=relpath,
+        size=size,
+        captured=file_time(mtime),
+        time_source="mtime",
+        warning=f"{relpath}: cannot be read ({exc.strerror or exc})",
+        sidecar=is_sidecar(relpath),
+        unreadable=True,
+    )
+
+
+class _HeadFirst(io.RawIOBase):
+    """An open file read by position: its first HEAD_BYTES in one read, the rest on demand.
+
+    A capture time almost always lies in the head, so most files cost one read and no seek.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._head = os.pread(fd, HEAD_BYTES, 0)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            pos = offset
+        elif whence == os.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == os.SEEK_END:
+            pos = os.fstat(self._fd).st_size + offset
+        else:
+            raise ValueError(f"invalid whence ({whence})")
+        if pos < 0:
+            raise OSError(22, "Invalid argument")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        start, end = self._pos, self._pos + len(view)
+        if end <= len(self._head):
+            view[:] = self._head[start:end]
+        else:
+            data = os.pread(self._fd, len(view), start)
+            view[: len(data)] = data
+            end = start + len(data)
+        self._pos = end
+        return end - start
+
+
+def _read_entry(fd: int, relpath: str) -> MediaFile:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return unreadable_entry(relpath, OSError("no longer a regular file"))
+    if _without_reading(relpath, info.st_size):
+        return _record_unread(relpath, info.st_size, info.st_mtime)
+    return _read_open(fd, relpath, info.st_size, info.st_mtime)
 
 
 def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
@@ -233,17 +340,24 @@ def scan(
     source = Path(source)
     root = scan_root(source)
     start = root.relative_to(source).as_posix() if root != source else ""
-    for entry, relpath in _ahead(_media(_walk(str(root), start, specials), not_photos)):
+    for entry, relpath, opened in _opened_ahead(
+        _media(_walk(str(root), start, specials), not_photos)
+    ):
         if on_file is not None:
             on_file(relpath)
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except FileNotFoundError as exc:
+        if isinstance(opened, int):
+            try:
+                record = _read_entry(opened, relpath)
+            finally:
+                os.close(opened)
+            yield record
+        elif isinstance(opened, FileNotFoundError):
             # Listed but not found by its name: a damaged directory entry (fusefat shows a
             # FAT short name with code-page bytes, then cannot look that name up). One file.
-            yield unreadable_entry(relpath, exc)
-            continue
-        yield read_file(Path(entry.path), relpath, info.st_size, info.st_mtime)
+            yield unreadable_entry(relpath, opened)
+        else:
+            info = entry.stat(follow_symlinks=False)
+            yield _unreadable(relpath, info.st_size, info.st_mtime, opened)
     if not_photos is not None and root != source:
         not_photos.extend(_videos_beside(source, root))
 

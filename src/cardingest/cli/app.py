@@ -331,14 +331,13 @@ def locked_ingest(
 
 
 def card_removed(result: IngestResult) -> bool:
-    """Whether every failed photo is gone from where the plan found it: the card was pulled
-    or unmounted (or the folder removed), rather than photos failing one by one."""
-    failed = [o for o in result.outcomes if o.action == "failed"]
-    root = Path(result.plan.source)
-    if not failed or any(os.path.lexists(root / o.item.source) for o in failed):
+    """Whether photos failed because the card went (pulled, unmounted, the folder removed),
+    rather than one by one: the card's folder can no longer be listed, or is empty."""
+    if not any(o.action == "failed" for o in result.outcomes):
         return False
-    try:  # a pulled FUSE card answers ENOTCONN; an unmounted one is an empty folder
-        with os.scandir(root) as entries:
+    try:  # a pulled FUSE card answers ENOTCONN (its files' cached attributes may still answer
+        # lstat for a second); an unmounted one is an empty folder
+        with os.scandir(result.plan.source) as entries:
             return next(entries, None) is None
     except OSError:
         return True

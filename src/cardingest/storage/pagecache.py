@@ -40,18 +40,21 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     _advise(fd, "POSIX_FADV_DONTNEED", offset, length)
 
 
-def prefetch(path: str | os.PathLike[str], length: int = 0) -> None:
-    """Ask for the first ``length`` bytes of ``path`` (0: all of it) to be read in the background.
+def will_need(fd: int, length: int = 0) -> None:
+    """Ask for the file's first ``length`` bytes (0: all of it) to be read in the background."""
+    _advise(fd, "POSIX_FADV_WILLNEED", 0, length)
 
-    Used a few files ahead of the one being read, so a card is read with many requests in
-    flight rather than one at a time. O_NONBLOCK: a FIFO swapped in for a photo must not
-    hang the open.
+
+def prefetch(path: str | os.PathLike[str], length: int = 0) -> None:
+    """:func:`will_need` for a file not yet open: the copy asks a few files ahead of the one
+    it reads, so a card is read with many requests in flight rather than one at a time.
+    O_NONBLOCK: a FIFO swapped in for a photo must not hang the open.
     """
     if _FADVISE is None:
         return
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         try:
-            _advise(fd, "POSIX_FADV_WILLNEED", 0, length)
+            will_need(fd, length)
         finally:
             os.close(fd)
