@@ -38,3 +38,26 @@ def test_lists_and_nested_values_are_written_whole(capsys: pytest.CaptureFixture
     document = {"cards": [{"label": None, "serial": "1234-ABCD"}], "summary": {"copied": 3}}
     emit_json(document)
     assert json.loads(capsys.readouterr().out) == document
+
+
+def test_a_long_document_goes_out_in_large_pieces_and_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stdout may be unbuffered (PYTHONUNBUFFERED): 10,000 items are not 10,000 writes, and
+    no item is held back past the end."""
+    writes: list[str] = []
+
+    class Unbuffered:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr("sys.stdout", Unbuffered())
+    items = [{"source": f"DCIM/100CANON/IMG_{n:04d}.JPG", "action": "copy"} for n in range(10000)]
+    emit_json({"items": iter(items), "summary": {"copy": 10000}})
+    out = "".join(writes)
+    assert json.loads(out) == {"items": items, "summary": {"copy": 10000}}
+    assert len(writes) <= len(out) // (64 * 1024) + 2

@@ -72,10 +72,23 @@ def emit_json(document: dict[str, Any]) -> None:
     """One compact line: the C encoder is several times faster than indented output, and
     scripts do not care (pipe through `python -m json.tool` to read it).
 
-    A top-level value that is an iterator (the items of a plan) is written one element at a
-    time, so a document for 10,000 photos is never held in memory whole.
+    A top-level value that is an iterator (the items of a plan) is encoded one element at a
+    time, so a document for 10,000 photos is never held in memory whole; it is written in
+    pieces of about _JSON_PIECE characters, not one write per element (stdout may be
+    unbuffered: ``PYTHONUNBUFFERED``, ``python -u``).
     """
-    write = sys.stdout.write
+    parts: list[str] = []
+    size = 0
+
+    def write(text: str) -> None:
+        nonlocal size
+        parts.append(text)
+        size += len(text)
+        if size >= _JSON_PIECE:
+            sys.stdout.write("".join(parts))
+            parts.clear()
+            size = 0
+
     write("{")
     for number, (key, value) in enumerate(document.items()):
         write(f"{', ' if number else ''}{_encode(key)}: ")
@@ -86,8 +99,11 @@ def emit_json(document: dict[str, Any]) -> None:
             write("]")
         else:
             write(_encode(value))
-    write("}\n")
+    sys.stdout.write("".join(parts) + "}\n")
     sys.stdout.flush()
+
+
+_JSON_PIECE = 64 * 1024
 
 
 _STYLE = {"copy": "green", "skip": "cyan", "hold": "yellow", "failed": "red"}
