@@ -70,7 +70,19 @@ def check_templates(folder_template: str, name_template: str) -> None:
 
 
 def render(template: str, patient_id: str, when: datetime) -> str:
-    return template.format(**_fields(patient_id, when))
+    return template.format_map(_fields(patient_id, when))
+
+
+def base_path(folder_template: str, name_template: str, patient_id: str, when: datetime) -> str:
+    """``JBX3656/JBX3656-20080530-155601``: a photo's target without ``-N`` or extension."""
+    fields = _fields(patient_id, when)
+    return f"{folder_template.format_map(fields)}/{name_template.format_map(fields)}"
+
+
+def suffixed(base: str, suffix: int, extension: str) -> str:
+    """``base`` with ``-N`` (suffix 1 means none) and the extension."""
+    name = f"{base}-{suffix}" if suffix > 1 else base
+    return f"{name}.{extension}" if extension else name
 
 
 def target_path(
@@ -82,11 +94,7 @@ def target_path(
     extension: str,
 ) -> str:
     """``JBX3656/JBX3656-20080530-155601-2.jpg``; suffix 1 means no ``-N``."""
-    folder = render(folder_template, patient_id, when)
-    name = render(name_template, patient_id, when)
-    if suffix > 1:
-        name = f"{name}-{suffix}"
-    return f"{folder}/{name}.{extension}" if extension else f"{folder}/{name}"
+    return suffixed(base_path(folder_template, name_template, patient_id, when), suffix, extension)
 
 
 def parse_clock_offset(text: str | None) -> timedelta:

@@ -23,7 +23,7 @@ from ..models import (
 )
 from ..text import printable, undecodable
 from .idmap import resolve
-from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
+from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
 from .shots import primary_photo, same_second_order
 from .slates import SlateAssignment
 
@@ -53,6 +53,8 @@ def captured_key(media: MediaFile) -> str:
 
 def _split_clashes(members: list[MediaFile]) -> list[list[MediaFile]]:
     """One shot per extension: a second ``.JPG``/``.jpeg`` with the same stem gets its own."""
+    if len(members) == 1:  # most shots on most cards: one JPEG
+        return [members]
     shots: list[list[MediaFile]] = [[]]
     for media in sorted(members, key=lambda m: m.path):
         home = next((g for g in shots if all(m.extension != media.extension for m in g)), None)
@@ -80,10 +82,10 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
 
 def _by_name(
     named: list[tuple[str, str, int, _Shot]],
-) -> Iterator[tuple[str, list[_Shot]]]:
-    """(patient, shots) for each name the shots would take without a ``-N``: names in order,
-    shots of one name in `same_second_order`. Emptied as it goes: a card of 10,000 photos
-    never holds a second index of its shots while they are named."""
+) -> Iterator[tuple[str, str, list[_Shot]]]:
+    """(patient, name, shots) for each name the shots would take without a ``-N``: names in
+    order, shots of one name in `same_second_order`. Emptied as it goes: a card of 10,000
+    photos never holds a second index of its shots while they are named."""
     named.sort(reverse=True)
     while named:
         patient_id, name, _, shot = named.pop()
@@ -91,7 +93,7 @@ def _by_name(
         while named and named[-1][:2] == (patient_id, name):
             shots.append(named.pop()[3])
         shots.sort(key=lambda s: s.order)
-        yield patient_id, shots
+        yield patient_id, name, shots
 
 
 NO_FREE_NAME = (
@@ -277,18 +279,8 @@ class _Namer:
         self.used = set(taken)
         self.bases = _Bases(taken)
 
-    def _at(
-        self, patient_id: str, when: datetime, suffix: int, pending: list[MediaFile], tail: str
-    ) -> list[str]:
-        return [
-            _tailed(
-                target_path(
-                    self.folder_template, self.name_template, patient_id, when, suffix, m.extension
-                ),
-                tail,
-            )
-            for m in pending
-        ]
+    def _at(self, base: str, suffix: int, pending: list[MediaFile], tail: str) -> list[str]:
+        return [_tailed(suffixed(base, suffix, m.extension), tail) for m in pending]
 
     def beside(self, archived: list[str], pending: list[MediaFile]) -> list[str] | None:
         """Targets next to a shot's files archived by a run that stopped half-way."""
@@ -302,12 +294,13 @@ class _Namer:
         return targets
 
     def next_free(
-        self, patient_id: str, when: datetime, pending: list[MediaFile], start: int, tail: str = ""
+        self, base: str, pending: list[MediaFile], start: int, tail: str = ""
     ) -> tuple[list[str], int] | None:
-        """The first free names from suffix ``start`` on, and that suffix; None when every
-        name up to -MAX_SUFFIX is taken (a name template that tells too little apart)."""
+        """The first free names from ``base`` and suffix ``start`` on, and that suffix; None
+        when every name up to -MAX_SUFFIX is taken (a name template that tells too little
+        apart)."""
         for suffix in range(start, MAX_SUFFIX + 1):
-            targets = self._at(patient_id, when, suffix, pending, tail)
+            targets = self._at(base, suffix, pending, tail)
             if _base(targets[0]) not in self.bases:
                 self.bases.add(targets[0])  # none of its targets is in `used`: no such base
                 return targets, suffix
@@ -418,10 +411,10 @@ def make_plan(
                     )
                 )
             continue
-        name = target_path(folder_template, name_template, row.patient_id, when, 1, "")
+        name = base_path(folder_template, name_template, row.patient_id, when)
         named.append((row.patient_id, name, len(named), shot))
 
-    for patient_id, shots in _by_name(named):
+    for patient_id, base, shots in _by_name(named):
         next_suffix = 1
         for shot in shots:
             primary = shot.primary
@@ -477,7 +470,7 @@ def make_plan(
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
                 tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
-                free = namer.next_free(patient_id, when, pending, next_suffix, tail)
+                free = namer.next_free(base, pending, next_suffix, tail)
                 if free is None:
                     items.extend(_held(pending, when, row, primary, NO_FREE_NAME, slates))
                     next_suffix = MAX_SUFFIX + 1
