@@ -70,12 +70,14 @@ class MediaFile:
 
     @property
     def stem(self) -> str:
-        return self.name.rpartition(".")[0] or self.name
+        name = self.name
+        return name.rpartition(".")[0] or name
 
     @property
     def extension(self) -> str:
         """Lower-case extension without the dot; ``jpeg`` becomes ``jpg``."""
-        ext = self.name.rpartition(".")[2].lower() if "." in self.name else ""
+        _, dot, ext = self.name.rpartition(".")
+        ext = ext.lower() if dot else ""
         return "jpg" if ext == "jpeg" else ext
 
 
