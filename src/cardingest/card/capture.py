@@ -23,10 +23,10 @@ import struct
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, TypeGuard
+from typing import BinaryIO, TypeGuard, cast
 
 from ..models import TimeSource
-from .raw import read_raw
+from .raw import SeekableFile, read_raw
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL + 1)
 
@@ -123,7 +123,7 @@ def _interned(text: str | None) -> str | None:
     return sys.intern(text) if text is not None else None
 
 
-def _exif_block(fh: BinaryIO) -> bytes | None:
+def _exif_block(fh: SeekableFile) -> bytes | None:
     """The TIFF block of a JPEG's ``Exif`` APP1 segment, or None if there is none."""
     fh.seek(0)
     if fh.read(2) != b"\xff\xd8":
@@ -209,7 +209,7 @@ def _quick_tags(block: bytes) -> dict[str, str] | None:
     return tags
 
 
-def _read_tags(fh: BinaryIO) -> dict:
+def _read_tags(fh: SeekableFile) -> dict:
     """The quick reader's tags, else exifread's (imported only when a file needs it)."""
     block = _exif_block(fh)
     if block is not None:
@@ -226,10 +226,11 @@ def _read_tags(fh: BinaryIO) -> dict:
     import exifread
 
     fh.seek(0)
-    return exifread.process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
+    whole = cast(BinaryIO, fh)  # exifread reads, seeks and tells; nothing more
+    return exifread.process_file(whole, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
 
 
-def read_capture(fh: BinaryIO, mtime: float, name: str) -> Capture:
+def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
     """Capture time of the open file `fh`; `name` is used in warnings only."""
     problems: list[str] = []
     tags: dict

@@ -31,7 +31,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import Protocol
 
 MAX_READ = 512 * 1024
 """The largest single block read (a CR3 ``CMT`` box, a JPEG APP1 segment, an MRW record)."""
@@ -60,6 +60,16 @@ _CIFF_MAKEMODEL = 0x080A
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class SeekableFile(Protocol):
+    """What the capture readers need of a file: an open file, or the scan's `HeadFirst`."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
 class _Malformed(Exception):
     """Internal: the container is not what its header claims; the message says where."""
 
@@ -76,7 +86,7 @@ class RawTags:
 class _Reader:
     """Bounded random access to a file: every read is checked against the file and a budget."""
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: SeekableFile) -> None:
         self._fh = fh
         self.size = fh.seek(0, io.SEEK_END)
         self._budget = READ_BUDGET
@@ -399,7 +409,7 @@ def _format(head: bytes) -> tuple[str, Callable[[_Reader, dict[str, str]], None]
     return None
 
 
-def read_raw(fh: BinaryIO) -> RawTags | None:
+def read_raw(fh: SeekableFile) -> RawTags | None:
     """The capture tags of a CR3, RAF, CRW, MRW or X3F file; None for any other kind of file.
 
     Recognises the container by its first bytes, not its name. Never raises for a damaged

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import errno
 import os
 import stat
 from collections import deque
@@ -211,7 +211,7 @@ def _record_unread(relpath: str, size: int, mtime: float) -> MediaFile:
 
 def _read_open(fd: int, relpath: str, size: int, mtime: float) -> MediaFile:
     try:
-        capture = read_capture(io.BufferedReader(_HeadFirst(fd)), mtime, relpath)
+        capture = read_capture(_HeadFirst(fd), mtime, relpath)
     except OSError as exc:
         return _unreadable(relpath, size, mtime, exc)
     except (OverflowError, ValueError):
@@ -250,28 +250,24 @@ def _unreadable(relpath: str, size: int, mtime: float, exc: OSError) -> MediaFil
     )
 
 
-class _HeadFirst(io.RawIOBase):
+class _HeadFirst:
     """An open file read by position: its first HEAD_BYTES in one read, the rest on demand.
 
-    A capture time almost always lies in the head, so most files cost one read and no seek.
+    A capture time almost always lies in the head, so most files cost one read and no seek;
+    a file shorter than the head is all there.
     """
 
+    __slots__ = ("_fd", "_head", "_pos")
+
     def __init__(self, fd: int) -> None:
-        super().__init__()
         self._fd = fd
         self._head = os.pread(fd, HEAD_BYTES, 0)
         self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def tell(self) -> int:
         return self._pos
 
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
         if whence == os.SEEK_SET:
             pos = offset
         elif whence == os.SEEK_CUR:
@@ -281,21 +277,21 @@ class _HeadFirst(io.RawIOBase):
         else:
             raise ValueError(f"invalid whence ({whence})")
         if pos < 0:
-            raise OSError(22, "Invalid argument")
+            raise OSError(errno.EINVAL, "negative seek position")
         self._pos = pos
         return pos
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        start, end = self._pos, self._pos + len(view)
-        if end <= len(self._head):
-            view[:] = self._head[start:end]
+    def read(self, size: int = -1, /) -> bytes:
+        start = self._pos
+        if size < 0:
+            size = max(0, os.fstat(self._fd).st_size - start)
+        head = self._head
+        if start + size <= len(head) or len(head) < HEAD_BYTES:
+            data = head[start : start + size]
         else:
-            data = os.pread(self._fd, len(view), start)
-            view[: len(data)] = data
-            end = start + len(data)
-        self._pos = end
-        return end - start
+            data = os.pread(self._fd, size, start)
+        self._pos = start + len(data)
+        return data
 
 
 def _read_entry(fd: int, relpath: str) -> MediaFile:
