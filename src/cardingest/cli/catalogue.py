@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..archive.backend import CatalogueLocation, bind, check_url
-from ..archive.catalogue import catalogue_path
+from ..archive.backend import CatalogueLocation, bind, catalogue_path, check_url
 from ..archive.migrate import migrate
 from ..errors import UsageError
 from . import documents, output
