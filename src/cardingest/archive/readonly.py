@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +54,8 @@ def reading(archive: Path) -> Iterator[Catalogue]:
     source = catalogue_path(archive)
     if not source.is_file():
         raise CatalogueError(f"No catalogue at {source}")
+    import tempfile  # only for a read-only archive
+
     scratch = Path(tempfile.mkdtemp(prefix="cardingest-readonly-"))
     try:
         copy = catalogue_path(scratch)
