@@ -178,14 +178,16 @@ NOT_AT_START_UP = (
 )
 """Loaded only by the commands that use them: the copy, the lock and the catalogue, the wipe,
 the contact sheet, the slate reader, the clinic commands; SQLite for an existing catalogue."""
+FOR_A_PLAN = ("cardingest.prepare", "cardingest.plan.idmap", "cardingest.plan.planner")
+FOR_A_CARD = ("cardingest.card.detect", "cardingest.card.scan", "psutil")
 
 
 @pytest.mark.parametrize("command", ["preview", "cards", "--help"])
 def test_a_command_imports_only_what_it_needs(tmp_path: Path, test_ids: Path, command: str) -> None:
     """A preview of a card for a new archive, `cards` and `--help` start and run without the
     modules above (each loaded where it is used, in the command or function that needs it);
-    `--help` also without psutil, which only looking at the mounts needs. A top-level import
-    of one of them, anywhere on the way, fails this test."""
+    `cards` also without the planner, `--help` without the planner and the card reader. A
+    top-level import of one of them, anywhere on the way, fails this test."""
     from cardingest.demo import make_demo_card
 
     card, map_file = make_demo_card(tmp_path)
@@ -199,8 +201,8 @@ def test_a_command_imports_only_what_it_needs(tmp_path: Path, test_ids: Path, co
     }[command]
     unwanted = {
         "preview": NOT_AT_START_UP,  # logging comes with exifread: a demo photo has no EXIF
-        "cards": (*NOT_AT_START_UP, "logging"),
-        "--help": (*NOT_AT_START_UP, "logging", "psutil"),
+        "cards": (*NOT_AT_START_UP, "logging", *FOR_A_PLAN),
+        "--help": (*NOT_AT_START_UP, "logging", *FOR_A_PLAN, *FOR_A_CARD),
     }[command]
     script = (
         "import sys\n"

@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .. import __version__
-from ..card.detect import find_cards, resolve_source
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, SheetError, UsageError
 from ..ids import validate_id
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
-from ..prepare import Prepared, find_slates, scan_source
 from ..review.contact import sheet_files
 from ..storage import modes
 from . import documents, output
@@ -75,6 +73,7 @@ from .sheet import (
 # without ingest, wipe, verify, the clinic commands, the lock or SQLite (tests/test_layout.py).
 if TYPE_CHECKING:
     from ..ingest import IngestResult
+    from ..prepare import Prepared
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -107,6 +106,8 @@ def main_options(
 @handles_errors
 def cards(as_json: JsonOpt = False) -> None:
     """List mounted camera cards (volumes with a DCIM folder of camera folders)."""
+    from ..card.detect import find_cards
+
     found = find_cards()
     if as_json:
         output.emit_json(documents.cards(found))
@@ -191,8 +192,10 @@ def map_template_command(
     sheet: SheetOpt = None,
 ) -> None:
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
+    from ..card.detect import resolve_source
     from ..plan.slate_template import slate_map_template
     from ..plan.template import group_by_gap, map_template
+    from ..prepare import find_slates, scan_source
 
     settings = load_settings()
     root, _card = resolve_source(source)
@@ -500,6 +503,7 @@ def wipe_command(
 
     Deletes files so the card can be reused; it is not a secure erase.
     """
+    from ..card.detect import resolve_source
     from .wipe import exit_code as wipe_exit_code
     from .wipe import print_wipe_result, run_wipe
 

@@ -11,17 +11,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from ..card.detect import resolve_source
 from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError, UsageError
 from ..ids import validate_id
 from ..models import Card, IdMap, Settings
-from ..prepare import Prepared, check_separate, load_idmap, prepare
 from . import documents, output
 from .interactive import ask_idmap
 from .output import escape
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the card reader and the planner load when a plan is made, not for --help
     from ..plan.assign import Group
+    from ..prepare import Prepared
 
 F = TypeVar("F", bound=Callable[..., Any])
 GroupsHook = Callable[[Path, Sequence["Group"]], None]
@@ -117,6 +116,9 @@ def check_inputs(
     ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group,
     after ``show_groups`` (the groups' contact sheet).
     """
+    from ..card.detect import resolve_source
+    from ..prepare import check_separate, load_idmap
+
     idmap = load_idmap(map_file, patient_id, settings, slates=slates) if slates else None
     if settings.slates and map_file is None and patient_id is None:
         interactive = False
@@ -133,6 +135,8 @@ def check_inputs(
 def scan_and_plan(
     root: Path, card: Card | None, idmap: IdMap, settings: Settings, clock_offset: timedelta
 ) -> Prepared:
+    from ..prepare import prepare
+
     with output.progress(True, bytes_mode=False) as bar:
         task = bar.add_task("Reading capture times", total=None) if bar else None
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..card.detect import resolve_source
 from ..errors import UsageError
 from ..models import MediaFile, Settings
 from ..review.contact import SheetFile, SheetSlot, write_sheet
@@ -29,6 +28,8 @@ def refuse_on_card(sheet: Path | None, source: str | None) -> None:
     camera (and is read by the next ingest): exit 2 before anything is created."""
     if sheet is None:
         return
+    from ..card.detect import resolve_source
+
     root, _card = resolve_source(source)
     place = sheet.expanduser().absolute().parent.resolve()
     card = root.resolve()
