@@ -419,8 +419,6 @@ def ingest(
     allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
-    from .wipe import require_confirmation, wipe_after_ingest
-
     if yes and not wipe:
         raise UsageError("--yes only answers the wipe's question: add --wipe, or leave out --yes")
     settings = replace(
@@ -431,6 +429,8 @@ def ingest(
     if send and not dry_run:
         require_pacs(settings)
     if wipe and not dry_run:
+        from .wipe import require_confirmation
+
         require_confirmation(yes)
     interactive = can_assign(map_file, patient_id, as_json) and not slates
     refuse_on_card(sheet, source)
@@ -478,6 +478,8 @@ def ingest(
     if send:
         code = send_after_ingest(result, settings, code=code, as_json=as_json, document=document)
     if wipe:
+        from .wipe import wipe_after_ingest
+
         code = wipe_after_ingest(
             result, prepared.root, prepared.card, settings, code=code, yes=yes, document=document
         )
