@@ -178,7 +178,7 @@ NOT_AT_START_UP = (
 )
 """Loaded only by the commands that use them: the copy, the lock and the catalogue, the wipe,
 the contact sheet, the slate reader, the clinic commands; SQLite for an existing catalogue."""
-FOR_A_PLAN = ("cardingest.prepare", "cardingest.plan.idmap", "cardingest.plan.planner")
+FOR_A_PLAN = ("cardingest.prepare", "cardingest.plan.idmap", "cardingest.plan.planner", "hashlib")
 FOR_A_CARD = ("cardingest.card.detect", "cardingest.card.scan", "psutil")
 
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -149,6 +148,8 @@ _HASH_CHUNK = 1024 * 1024
 
 
 def _sha256(path: Path) -> str:
+    import hashlib  # OpenSSL starts (2-3 ms) only when a photo is hashed
+
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):
