@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +94,8 @@ def _read(path: Path) -> str:
 
 
 def _load(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a config file to read
+
     text = _read(path)
     try:
         data = tomllib.loads(text)
