@@ -10,15 +10,10 @@ from pathlib import Path
 import pytest
 
 from cardingest.archive import catalogue as catalogue_module
-from cardingest.archive.catalogue import (
-    METADIR,
-    SCHEMA_VERSION,
-    Catalogue,
-    CatalogueRecord,
-    catalogue_path,
-)
+from cardingest.archive.backend import catalogue_path
+from cardingest.archive.catalogue import SCHEMA_VERSION, Catalogue, CatalogueRecord
 from cardingest.errors import CatalogueError
-from cardingest.models import ArchivedFile
+from cardingest.models import METADIR, ArchivedFile
 
 
 def sha(n: int) -> str:

@@ -20,17 +20,16 @@ from clinic_helpers import invoke
 
 from cardingest.archive import backend
 from cardingest.archive import catalogue as catalogue_module
-from cardingest.archive.backend import CatalogueLocation, bind
-from cardingest.archive.catalogue import (
-    Catalogue,
-    CatalogueRecord,
+from cardingest.archive.backend import (
+    CatalogueLocation,
+    bind,
     catalogue_path,
     check_not_migrated,
     check_sqlite_place,
     migrated_to,
     refuse_network,
-    require_catalogue,
 )
+from cardingest.archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from cardingest.errors import CatalogueError, ConfigError
 from cardingest.models import ArchivedFile
 

@@ -141,3 +141,80 @@ def test_a_json_run_never_imports_rich(tmp_path: Path, test_ids: Path, command: 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.startswith("{"), done.stderr
     assert done.stderr.split()[-2:] in (["False", "0"], ["False", "3"]), done.stderr
+
+
+NOT_AT_START_UP = (
+    "cardingest.ingest",
+    "cardingest.wipe",
+    "cardingest.move",
+    "cardingest.demo",
+    "cardingest.archive.audit",
+    "cardingest.archive.auditrepair",
+    "cardingest.archive.catalogue",
+    "cardingest.archive.lock",
+    "cardingest.archive.manifest",
+    "cardingest.archive.migrate",
+    "cardingest.archive.permissions",
+    "cardingest.archive.repair",
+    "cardingest.archive.verify",
+    "cardingest.archive.xmp",
+    "cardingest.card.slate",
+    "cardingest.card.watch",
+    "cardingest.clinic",
+    "cardingest.plan.assign",
+    "cardingest.plan.slate_template",
+    "cardingest.plan.template",
+    "cardingest.review.sheet",
+    "cardingest.storage.durable",
+    "cardingest.storage.transfer",
+    "cardingest.cli.clinic",
+    "cardingest.cli.session",
+    "cardingest.cli.verify",
+    "cardingest.cli.wipe",
+    "concurrent.futures",
+    "sqlite3",
+    "tempfile",
+    "xxhash",
+)
+"""Loaded only by the commands that use them: the copy, the lock and the catalogue, the wipe,
+the contact sheet, the slate reader, the clinic commands; SQLite for an existing catalogue."""
+FOR_A_PLAN = ("cardingest.prepare", "cardingest.plan.idmap", "cardingest.plan.planner", "hashlib")
+FOR_A_CARD = ("cardingest.card.detect", "cardingest.card.scan", "psutil")
+
+
+@pytest.mark.parametrize("command", ["preview", "cards", "--help"])
+def test_a_command_imports_only_what_it_needs(tmp_path: Path, test_ids: Path, command: str) -> None:
+    """A preview of a card for a new archive, `cards` and `--help` start and run without the
+    modules above (each loaded where it is used, in the command or function that needs it);
+    `cards` also without the planner, `--help` without the planner and the card reader. A
+    top-level import of one of them, anywhere on the way, fails this test."""
+    from cardingest.demo import make_demo_card
+
+    card, map_file = make_demo_card(tmp_path)
+    args = {
+        "preview": [
+            *("preview", str(card), "--map", str(map_file)),
+            *("--archive", str(tmp_path / "a"), "--json"),
+        ],
+        "cards": ["cards", "--json"],
+        "--help": ["--help"],
+    }[command]
+    unwanted = {
+        "preview": NOT_AT_START_UP,  # logging comes with exifread: a demo photo has no EXIF
+        "cards": (*NOT_AT_START_UP, "logging", *FOR_A_PLAN),
+        "--help": (*NOT_AT_START_UP, "logging", *FOR_A_PLAN, *FOR_A_CARD),
+    }[command]
+    script = (
+        "import sys\n"
+        "from cardingest.cli import main\n"
+        f"sys.argv = ['cardingest', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        f"loaded = sorted(m for m in {unwanted!r} if m in sys.modules)\n"
+        "print(code, *loaded, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout, done.stderr
+    assert done.stderr.split("\n")[-2].split() in (["0"], ["3"]), done.stderr

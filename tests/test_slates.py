@@ -17,7 +17,8 @@ from PIL import Image
 from slate_photos import photo_at, slate_photo
 
 from cardingest.archive import catalogue as catalogue_module
-from cardingest.archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from cardingest.archive.backend import catalogue_path
+from cardingest.archive.catalogue import Catalogue, CatalogueRecord
 from cardingest.card.slate import (
     SlateOptions,
     check_slate_pattern,

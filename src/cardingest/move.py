@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from .archive.audit import AuditLog
-from .archive.catalogue import Catalogue, CatalogueRecord, catalogue_path
+from .archive.backend import catalogue_path
+from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.manifest import write_manifest
 from .archive.xmp import sidecar_path
 from .card.scan import SIDECAR_EXTENSIONS

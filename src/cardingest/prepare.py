@@ -5,17 +5,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .archive.backend import ARCHIVE_ID_NAME, location_for
-from .archive.catalogue import catalogue_path, check_sqlite_place
+from .archive.backend import ARCHIVE_ID_NAME, catalogue_path, check_sqlite_place, location_for
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
-from .card.slate import READABLE, SlateOptions, read_slates
 from .errors import CardReadError, UsageError
 from .models import (
     METADIR,
@@ -33,6 +31,9 @@ from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside_by_identity
 from .text import printable, undecodable
+
+if TYPE_CHECKING:  # the slate reader (threads, Pillow, zxing-cpp) loads for --slates only
+    from .card.slate import SlateOptions
 
 SLATES_SOURCE = "slates"
 
@@ -108,6 +109,8 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
 
 
 def slate_options(settings: Settings) -> SlateOptions:
+    from .card.slate import SlateOptions
+
     return SlateOptions(
         scheme=settings.id_scheme,
         pattern=settings.id_pattern,
@@ -123,6 +126,8 @@ def find_slates(
     on_file: Callable[[str], None] | None = None,
 ) -> SlateAssignment:
     """Read each photo's barcodes (once) and assign the photos to the slates' patients."""
+    from .card.slate import READABLE, read_slates
+
     images = [shot.image for shot in shots(files, READABLE) if shot.image is not None]
     try:
         reads = read_slates(root, images, slate_options(settings), on_file=on_file)
@@ -143,6 +148,8 @@ _HASH_CHUNK = 1024 * 1024
 
 
 def _sha256(path: Path) -> str:
+    import hashlib  # OpenSSL starts (2-3 ms) only when a photo is hashed
+
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):

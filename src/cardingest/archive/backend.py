@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psutil
-
 from ..errors import ConfigError
+from ..models import METADIR
 
 ARCHIVE_ID_NAME = "archive-id"
 """In ``.cardingest/``: the id that ties an archive to its PostgreSQL catalogue."""
+CATALOGUE_NAME = "catalogue.sqlite"
+"""In ``.cardingest/``: the SQLite catalogue."""
+MIGRATED_TABLE = "migrated_to"
+"""The table a SQLite catalogue moved to PostgreSQL holds its new URL in."""
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -109,6 +112,11 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
+def catalogue_path(archive: Path) -> Path:
+    """The SQLite catalogue's place in the archive (which may not exist yet)."""
+    return Path(archive) / METADIR / CATALOGUE_NAME
+
+
 def mount_of(path: Path) -> tuple[str, str] | None:
     """(file system type, mount point) of the mount holding ``path``, from the mount table."""
     probe = Path(os.path.abspath(path))
@@ -116,6 +124,8 @@ def mount_of(path: Path) -> tuple[str, str] | None:
         probe = probe.parent
     real = os.path.realpath(probe)
     best: tuple[str, str] | None = None
+    import psutil  # here, not at start-up: only archives and cards need the mount table
+
     try:
         partitions = psutil.disk_partitions(all=True)
     except (OSError, RuntimeError):
@@ -137,3 +147,75 @@ def network_fstype(path: Path) -> str | None:
     if fstype in NETWORK_FSTYPES or fstype.startswith(("nfs", "smb", "cifs")):
         return fstype
     return None
+
+
+def refuse_network(archive: Path) -> None:
+    """SQLite with WAL on a network file system corrupts: refuse it (exit 2) with advice."""
+    fstype = network_fstype(archive)
+    if fstype is None:
+        return
+    raise ConfigError(
+        f"The archive {archive} is on a network file system ({fstype}); a SQLite catalogue"
+        " there can be corrupted when more than one machine writes to it.",
+        details=[
+            "Several workstations: keep the catalogue in PostgreSQL"
+            ' (catalogue = "postgresql://…" in the config, or --catalogue URL;'
+            ' see "Several workstations" in the README).',
+            "Only ever one machine writing there: set single_workstation = true in the config.",
+        ],
+    )
+
+
+def migrated_to(archive: Path) -> str | None:
+    """The PostgreSQL URL (without password) this archive's SQLite catalogue moved to, if any."""
+    path = catalogue_path(archive)
+    if not path.is_file():
+        return None
+    import sqlite3  # only for an archive with a SQLite catalogue
+
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (MIGRATED_TABLE,)
+        ).fetchone()
+        if row is None:
+            return None
+        found = conn.execute(f"SELECT url FROM {MIGRATED_TABLE} LIMIT 1").fetchone()
+        return str(found[0]) if found else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def check_not_migrated(archive: Path) -> None:
+    """Refuse SQLite for an archive whose catalogue is in PostgreSQL (exit 2)."""
+    if (Path(archive) / METADIR / ARCHIVE_ID_NAME).exists() and not catalogue_path(
+        archive
+    ).is_file():
+        raise ConfigError(
+            f"The catalogue of {archive} is in PostgreSQL, and no --catalogue URL was given",
+            details=[
+                'Give --catalogue URL, set $CARDINGEST_CATALOGUE, or put catalogue = "…"'
+                ' in the config (see "Several workstations" in the README).'
+            ],
+        )
+    url = migrated_to(archive)
+    if url is not None:
+        raise ConfigError(
+            f"The catalogue of {archive} has moved to PostgreSQL: {url}",
+            details=[
+                f"Use --catalogue {url} (with the password, if it needs one), set "
+                '$CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
+            ],
+        )
+
+
+def check_sqlite_place(archive: Path, *, single_workstation: bool) -> None:
+    """Before a SQLite archive is written: not moved to PostgreSQL, not on a network share."""
+    check_not_migrated(archive)
+    if not single_workstation:
+        refuse_network(archive)

@@ -20,12 +20,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from ..errors import CatalogueError, ConfigError
-from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
+from ..errors import CatalogueError
+from ..models import CONSENT_LEVELS, ArchivedFile, ArchiveState
 from ..storage import modes
-from .backend import ARCHIVE_ID_NAME, location_for, network_fstype
-
-CATALOGUE_NAME = "catalogue.sqlite"
+from .backend import (
+    catalogue_path,
+    check_not_migrated,
+    location_for,
+    refuse_network,
+)
 
 _SQL_VARS = 500
 """Parameters per ``IN (...)`` chunk, well under SQLite's limit."""
@@ -224,83 +227,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_5_to_6,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def catalogue_path(archive: Path) -> Path:
-    return Path(archive) / METADIR / CATALOGUE_NAME
-
-
-MIGRATED_TABLE = "migrated_to"
-
-
-def refuse_network(archive: Path) -> None:
-    """SQLite with WAL on a network file system corrupts: refuse it (exit 2) with advice."""
-    fstype = network_fstype(archive)
-    if fstype is None:
-        return
-    raise ConfigError(
-        f"The archive {archive} is on a network file system ({fstype}); a SQLite catalogue"
-        " there can be corrupted when more than one machine writes to it.",
-        details=[
-            "Several workstations: keep the catalogue in PostgreSQL"
-            ' (catalogue = "postgresql://…" in the config, or --catalogue URL;'
-            ' see "Several workstations" in the README).',
-            "Only ever one machine writing there: set single_workstation = true in the config.",
-        ],
-    )
-
-
-def migrated_to(archive: Path) -> str | None:
-    """The PostgreSQL URL (without password) this archive's SQLite catalogue moved to, if any."""
-    path = catalogue_path(archive)
-    if not path.is_file():
-        return None
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error:
-        return None
-    try:
-        row = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (MIGRATED_TABLE,)
-        ).fetchone()
-        if row is None:
-            return None
-        found = conn.execute(f"SELECT url FROM {MIGRATED_TABLE} LIMIT 1").fetchone()
-        return str(found[0]) if found else None
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-
-
-def check_not_migrated(archive: Path) -> None:
-    """Refuse SQLite for an archive whose catalogue is in PostgreSQL (exit 2)."""
-    if (Path(archive) / METADIR / ARCHIVE_ID_NAME).exists() and not catalogue_path(
-        archive
-    ).is_file():
-        raise ConfigError(
-            f"The catalogue of {archive} is in PostgreSQL, and no --catalogue URL was given",
-            details=[
-                'Give --catalogue URL, set $CARDINGEST_CATALOGUE, or put catalogue = "…"'
-                ' in the config (see "Several workstations" in the README).'
-            ],
-        )
-    url = migrated_to(archive)
-    if url is not None:
-        raise ConfigError(
-            f"The catalogue of {archive} has moved to PostgreSQL: {url}",
-            details=[
-                f"Use --catalogue {url} (with the password, if it needs one), set "
-                '$CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
-            ],
-        )
-
-
-def check_sqlite_place(archive: Path, *, single_workstation: bool) -> None:
-    """Before a SQLite archive is written: not moved to PostgreSQL, not on a network share."""
-    check_not_migrated(archive)
-    if not single_workstation:
-        refuse_network(archive)
 
 
 def require_catalogue(archive: Path, consequence: str = "") -> None:

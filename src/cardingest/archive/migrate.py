@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogueError, ConfigError
 from .audit import GENESIS, AuditLog, _dumps
-from .backend import CatalogueLocation, bind, redact
-from .catalogue import MIGRATED_TABLE, catalogue_path, migrated_to
+from .backend import MIGRATED_TABLE, CatalogueLocation, bind, catalogue_path, migrated_to, redact
 
 if TYPE_CHECKING:  # psycopg loads only when a PostgreSQL catalogue is used (start-up time)
     import psycopg

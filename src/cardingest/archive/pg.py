@@ -39,8 +39,8 @@ from ..errors import ArchiveError, ArchiveLockedError, AuditError, CatalogueErro
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes
-from .backend import ARCHIVE_ID_NAME, redact
-from .catalogue import Catalogue, catalogue_path, migrated_to
+from .backend import ARCHIVE_ID_NAME, catalogue_path, migrated_to, redact
+from .catalogue import Catalogue
 
 CONNECT_TIMEOUT = 10
 LOCK_WAIT = "15min"

@@ -13,14 +13,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import CatalogueError
 from ..models import METADIR
-from .backend import location_for
-from .catalogue import Catalogue, catalogue_path
+from .backend import catalogue_path, location_for
+
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
 
 
 def writable(archive: Path) -> bool:
@@ -43,6 +45,8 @@ def writable(archive: Path) -> bool:
 def reading(archive: Path) -> Iterator[Catalogue]:
     """The catalogue opened for reading: in place when the archive is writable, else from a
     private copy (see the module's notes). Writes through a copy change nothing on disk."""
+    from .catalogue import Catalogue  # here: a preview of a new archive needs no SQLite
+
     if location_for(archive).postgres or writable(archive):
         with Catalogue.open(archive, create=False) as catalogue:
             yield catalogue
@@ -50,6 +54,8 @@ def reading(archive: Path) -> Iterator[Catalogue]:
     source = catalogue_path(archive)
     if not source.is_file():
         raise CatalogueError(f"No catalogue at {source}")
+    import tempfile  # only for a read-only archive
+
     scratch = Path(tempfile.mkdtemp(prefix="cardingest-readonly-"))
     try:
         copy = catalogue_path(scratch)

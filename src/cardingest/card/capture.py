@@ -17,18 +17,17 @@ other file.
 from __future__ import annotations
 
 import io
-import logging
 import re
 import struct
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, TypeGuard, cast
+from functools import cache
+from types import ModuleType
+from typing import TypeGuard
 
 from ..models import TimeSource
 from .raw import SeekableFile, read_raw
-
-logging.getLogger("exifread").setLevel(logging.CRITICAL + 1)
 
 _DATE = re.compile(r"^(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2}):(\d{2})$")
 _SUBSEC = re.compile(r"^\d{1,9}$")
@@ -209,6 +208,17 @@ def _quick_tags(block: bytes) -> dict[str, str] | None:
     return tags
 
 
+@cache
+def _exifread() -> ModuleType:
+    """exifread (and logging), imported when a file first needs it, its log silenced."""
+    import logging
+
+    import exifread
+
+    logging.getLogger("exifread").setLevel(logging.CRITICAL + 1)
+    return exifread
+
+
 def _read_tags(fh: SeekableFile) -> dict:
     """The quick reader's tags, else exifread's (imported only when a file needs it)."""
     block = _exif_block(fh)
@@ -216,18 +226,15 @@ def _read_tags(fh: SeekableFile) -> dict:
         quick = _quick_tags(block)
         if quick:
             return quick
-        import exifread
-
+        exifread = _exifread()
         tags = exifread.process_file(
             io.BytesIO(block), details=False, extract_thumbnail=False, stop_tag=STOP_TAG
         )
         if tags:
             return tags
-    import exifread
-
+    exifread = _exifread()
     fh.seek(0)
-    whole = cast(BinaryIO, fh)  # exifread reads, seeks and tells; nothing more
-    return exifread.process_file(whole, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
+    return exifread.process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
 
 
 def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:

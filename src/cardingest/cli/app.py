@@ -4,64 +4,25 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .. import __version__
-from ..archive.lock import removed_if_left_empty
-from ..card.detect import find_cards, resolve_source
-from ..demo import make_demo_card
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, SheetError, UsageError
 from ..ids import validate_id
-from ..ingest import IngestResult, check_destination_root, execute
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
-from ..plan.slate_template import slate_map_template
-from ..plan.template import group_by_gap, map_template
-from ..prepare import Prepared, find_slates, scan_source
 from ..review.contact import sheet_files
 from ..storage import modes
 from . import documents, output
 from .catalogue import catalogue_app
-from .clinic import (
-    AnonymousOpt,
-    ConsentOpt,
-    DiagnosisFilterOpt,
-    DiagnosisOpt,
-    FromOpt,
-    InteractiveOpt,
-    IntervalOpt,
-    OnceOpt,
-    OutOpt,
-    RemoveOpt,
-    SearchIdOpt,
-    ShareIdArg,
-    SiteOpt,
-    SizeOpt,
-    TargetsArg,
-    ToOpt,
-    check_watch_inputs,
-    run_search,
-    run_share,
-    run_tag,
-    run_watch,
-)
 from .common import (
-    ArchiveOpt,
-    CatalogueOpt,
-    ClockOpt,
     GroupsHook,
-    IdOpt,
-    JsonOpt,
-    MapOpt,
-    SlatesOpt,
-    SourceArg,
     check_inputs,
     handles_errors,
     run_prepare,
@@ -72,19 +33,47 @@ from .config import ENV_ARCHIVE, load_settings
 from .dicom import dicom_app, require_pacs, send_after_ingest
 from .interactive import can_assign, confirm_plan, stop_between_files
 from .move import move_command
-from .output import escape
-from .session import open_archive
-from .sheet import (
+from .options import (
+    AnonymousOpt,
+    ArchiveOpt,
+    CatalogueOpt,
+    ClockOpt,
+    ConsentOpt,
+    DiagnosisFilterOpt,
+    DiagnosisOpt,
+    FromOpt,
+    IdOpt,
+    InteractiveOpt,
+    IntervalOpt,
+    JsonOpt,
+    MapOpt,
+    OnceOpt,
+    OutOpt,
+    RemoveOpt,
+    SearchIdOpt,
+    ShareIdArg,
     SheetOpt,
+    SiteOpt,
+    SizeOpt,
+    SlatesOpt,
+    SourceArg,
+    TargetsArg,
+    ToOpt,
+)
+from .output import escape
+from .sheet import (
     groups_writer,
     refuse_on_card,
     write_groups_sheet,
     write_ingest_sheet,
     write_plan_sheet,
 )
-from .verify import run_audit, run_verify
-from .wipe import exit_code as wipe_exit_code
-from .wipe import print_wipe_result, require_confirmation, run_wipe, wipe_after_ingest
+
+# A command imports the core only it uses in its body: `preview`, `cards` and --help start
+# without ingest, wipe, verify, the clinic commands, the lock or SQLite (tests/test_layout.py).
+if TYPE_CHECKING:
+    from ..ingest import IngestResult
+    from ..prepare import Prepared
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -117,6 +106,8 @@ def main_options(
 @handles_errors
 def cards(as_json: JsonOpt = False) -> None:
     """List mounted camera cards (volumes with a DCIM folder of camera folders)."""
+    from ..card.detect import find_cards
+
     found = find_cards()
     if as_json:
         output.emit_json(documents.cards(found))
@@ -201,6 +192,11 @@ def map_template_command(
     sheet: SheetOpt = None,
 ) -> None:
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
+    from ..card.detect import resolve_source
+    from ..plan.slate_template import slate_map_template
+    from ..plan.template import group_by_gap, map_template
+    from ..prepare import find_slates, scan_source
+
     settings = load_settings()
     root, _card = resolve_source(source)
     if slates and gap is not None:
@@ -258,6 +254,8 @@ def ingest_exit_code(result: IngestResult) -> int:
 def run_execute(
     prepared: Prepared, settings: Settings, stop: threading.Event | None = None
 ) -> IngestResult:
+    from ..ingest import execute
+
     plan = prepared.plan
     with output.progress(True, bytes_mode=True) as bar:
         task = bar.add_task("Copying and verifying", total=plan.bytes_to_copy) if bar else None
@@ -296,6 +294,10 @@ def locked_ingest(
     ``interactive`` asks for the IDs, then shows the plan and asks to go ahead; ``graceful``
     makes the first Ctrl-C stop between files.
     """
+    from ..archive.lock import removed_if_left_empty
+    from ..ingest import check_destination_root
+    from .session import open_archive
+
     root, card, idmap = check_inputs(
         source,
         settings,
@@ -427,6 +429,8 @@ def ingest(
     if send and not dry_run:
         require_pacs(settings)
     if wipe and not dry_run:
+        from .wipe import require_confirmation
+
         require_confirmation(yes)
     interactive = can_assign(map_file, patient_id, as_json) and not slates
     refuse_on_card(sheet, source)
@@ -474,6 +478,8 @@ def ingest(
     if send:
         code = send_after_ingest(result, settings, code=code, as_json=as_json, document=document)
     if wipe:
+        from .wipe import wipe_after_ingest
+
         code = wipe_after_ingest(
             result, prepared.root, prepared.card, settings, code=code, yes=yes, document=document
         )
@@ -499,6 +505,10 @@ def wipe_command(
 
     Deletes files so the card can be reused; it is not a secure erase.
     """
+    from ..card.detect import resolve_source
+    from .wipe import exit_code as wipe_exit_code
+    from .wipe import print_wipe_result, run_wipe
+
     settings = load_settings(archive=archive, catalogue=catalogue)
     root, card = resolve_source(source)
     result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
@@ -536,6 +546,8 @@ def verify(
 ) -> None:
     """Re-hash archived (and backup) copies against the catalogue; list what does not match,
     and what other accounts on this machine can read."""
+    from .verify import run_verify
+
     settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(run_verify(settings, patient_id, as_json, fix_permissions=fix_permissions))
 
@@ -555,6 +567,8 @@ def audit(
     catalogue: CatalogueOpt = None,
 ) -> None:
     """Check the audit log's hash chain; name the first line that does not match."""
+    from .verify import run_audit
+
     raise typer.Exit(
         run_audit(load_settings(archive=archive, catalogue=catalogue), as_json, repair)
     )
@@ -573,6 +587,8 @@ def search(
     slates: ArchivedSlatesOpt = False,
 ) -> None:
     """Find archived photos by patient ID, diagnosis keyword and capture date."""
+    from .clinic import run_search
+
     settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_search(
@@ -602,6 +618,8 @@ def tag(
 
     Updates the catalogue and the photos' XMP sidecars; the audit log records the change.
     """
+    from .clinic import run_tag
+
     settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_tag(settings, targets, diagnosis=diagnosis, site=site, consent=consent, remove=remove)
@@ -625,6 +643,8 @@ def share(
 
     The archive is not changed; the share is recorded in the audit log.
     """
+    from .clinic import run_share
+
     settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_share(
@@ -653,6 +673,8 @@ def watch(
     slates: SlatesOpt = False,
 ) -> None:
     """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
+    from .clinic import check_watch_inputs, run_watch
+
     settings = load_settings(archive=archive, catalogue=catalogue)
     ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates)
 
@@ -714,6 +736,10 @@ def demo() -> None:
     The archive is $CARDINGEST_ARCHIVE when set, else a temporary folder. The demo's patient
     IDs come from the NHI test range, allowed for the demo only.
     """
+    import tempfile
+
+    from ..demo import make_demo_card
+
     workdir = Path(tempfile.mkdtemp(prefix="cardingest-demo-"))
     card, map_file = make_demo_card(workdir)
     archive = os.environ.get(ENV_ARCHIVE) or str(workdir / "archive")

@@ -6,15 +6,13 @@ from typing import Annotated
 
 import typer
 
-from ..archive.backend import CatalogueLocation, bind, check_url
-from ..archive.catalogue import catalogue_path
-from ..archive.migrate import migrate
+from ..archive.backend import CatalogueLocation, bind, catalogue_path, check_url
 from ..errors import UsageError
 from . import documents, output
-from .common import ArchiveOpt, JsonOpt, handles_errors
+from .common import handles_errors
 from .config import load_settings
+from .options import ArchiveOpt, JsonOpt
 from .output import escape
-from .session import open_archive
 
 catalogue_app = typer.Typer(
     no_args_is_help=True,
@@ -38,6 +36,9 @@ def migrate_command(
 
     Safe to run again after an interruption: it finishes without copying anything twice.
     """
+    from ..archive.migrate import migrate  # loaded by this command only, as is the lock
+    from .session import open_archive
+
     url = check_url(to, "--to")
     settings = load_settings(archive=archive)
     # The SQLite side, under its lock file; it may sit on a network share: that is why it moves.

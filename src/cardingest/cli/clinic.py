@@ -9,9 +9,8 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -38,97 +37,16 @@ from ..errors import (
     Interrupted,
     UsageError,
 )
-from ..ids import validate_id
 from ..models import Card, Settings
 from ..prepare import load_idmap
 from . import documents, output
+from .common import lookup_id, parse_range
 from .interactive import can_assign
 from .output import escape
 from .session import open_archive
 
 if TYPE_CHECKING:
     from rich.table import Table
-
-FromOpt = Annotated[
-    str | None, typer.Option("--from", help="Only photos taken on or after this day (YYYY-MM-DD).")
-]
-ToOpt = Annotated[
-    str | None, typer.Option("--to", help="Only photos taken on or before this day (YYYY-MM-DD).")
-]
-DiagnosisFilterOpt = Annotated[
-    str | None,
-    typer.Option("--diagnosis", help="Only photos with this diagnosis keyword (any case)."),
-]
-SearchIdOpt = Annotated[str | None, typer.Option("--id", help="Only this patient's photos.")]
-TargetsArg = Annotated[
-    list[str],
-    typer.Argument(
-        help="A patient ID (all their photos) or archived photo paths.", show_default=False
-    ),
-]
-DiagnosisOpt = Annotated[
-    str | None,
-    typer.Option("--diagnosis", help="Diagnosis keyword(s), separated by ';'."),
-]
-SiteOpt = Annotated[
-    str | None, typer.Option("--site", help="Body site (replaces it; '' clears it).")
-]
-ConsentOpt = Annotated[
-    str | None,
-    typer.Option("--consent", help="record, teaching or publication (replaces it; '' clears it)."),
-]
-RemoveOpt = Annotated[
-    bool, typer.Option("--remove", help="Remove the --diagnosis keyword(s) instead of adding.")
-]
-ShareIdArg = Annotated[str, typer.Argument(help="The patient ID whose photos to share.")]
-SizeOpt = Annotated[
-    str,
-    typer.Option(
-        "--size",
-        help="small (fits 320×320), medium (640×480), large (2016×1512) or original.",
-    ),
-]
-OutOpt = Annotated[
-    Path | None,
-    typer.Option("--out", help="Folder for the copies (default ./share-ID-YYYYMMDD)."),
-]
-AnonymousOpt = Annotated[
-    bool,
-    typer.Option(
-        "--anonymous",
-        help="Name the copies with a random token instead of the ID (needs teaching or "
-        "publication consent for every photo).",
-    ),
-]
-InteractiveOpt = Annotated[
-    bool,
-    typer.Option("--interactive", help="Ask for each card's patient IDs, group by group."),
-]
-IntervalOpt = Annotated[
-    float, typer.Option("--interval", min=0.05, help="Seconds between looks for a card.")
-]
-OnceOpt = Annotated[bool, typer.Option("--once", help="Exit after the first card.")]
-
-
-def lookup_id(raw: str, settings: Settings) -> str:
-    """An ID to look up: checked and normalised; test-range IDs are found if archived."""
-    return validate_id(raw, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=True)
-
-
-def parse_day(text: str | None, flag: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"{flag} {text!r} is not a date like 2026-11-25") from None
-
-
-def parse_range(start: str | None, end: str | None) -> tuple[date | None, date | None]:
-    first, last = parse_day(start, "--from"), parse_day(end, "--to")
-    if first and last and first > last:
-        raise UsageError(f"--from {first} is after --to {last}")
-    return first, last
 
 
 def keywords_text(record: CatalogueRecord) -> str:

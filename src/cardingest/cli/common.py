@@ -1,70 +1,29 @@
-"""What every command shares: option types, error handling, plan preparation and display."""
+"""What every command shares: error handling, IDs and dates given to look up, plan preparation
+and display (the option types are in ``options``)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from ..card.detect import resolve_source
-from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError
+from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError, UsageError
+from ..ids import validate_id
 from ..models import Card, IdMap, Settings
-from ..plan.assign import Group
-from ..prepare import Prepared, check_separate, load_idmap, prepare
 from . import documents, output
 from .interactive import ask_idmap
 from .output import escape
 
-F = TypeVar("F", bound=Callable[..., Any])
-GroupsHook = Callable[[Path, Sequence[Group]], None]
+if TYPE_CHECKING:  # the card reader and the planner load when a plan is made, not for --help
+    from ..plan.assign import Group
+    from ..prepare import Prepared
 
-SourceArg = Annotated[
-    str | None,
-    typer.Argument(
-        help="The card's mount point or any folder. Left out: the one camera card found.",
-        show_default=False,
-    ),
-]
-MapOpt = Annotated[
-    Path | None,
-    typer.Option("--map", help="ID map CSV: which photos belong to which patient."),
-]
-IdOpt = Annotated[str | None, typer.Option("--id", help="Give every photo to this patient ID.")]
-ArchiveOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--archive", help="Archive folder (else $CARDINGEST_ARCHIVE, the config file, default)."
-    ),
-]
-CatalogueOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--catalogue",
-        help="postgresql:// URL of a shared catalogue (else $CARDINGEST_CATALOGUE, the config;"
-        " default: SQLite in the archive).",
-        show_default=False,
-    ),
-]
-SlatesOpt = Annotated[
-    bool,
-    typer.Option(
-        "--slates",
-        help="Read each group's patient ID from a photographed barcode (a slate) on the card, "
-        "instead of --map or --id.",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
-ClockOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--clock-offset",
-        help="Correct a wrong camera clock: ±HH:MM[:SS] added to every capture time.",
-    ),
-]
+F = TypeVar("F", bound=Callable[..., Any])
+GroupsHook = Callable[[Path, Sequence["Group"]], None]
 
 
 def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
@@ -93,6 +52,27 @@ def handles_errors(command: F) -> F:
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def lookup_id(raw: str, settings: Settings) -> str:
+    """An ID to look up: checked and normalised; test-range IDs are found if archived."""
+    return validate_id(raw, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=True)
+
+
+def parse_day(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a date like 2026-11-25") from None
+
+
+def parse_range(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    first, last = parse_day(start, "--from"), parse_day(end, "--to")
+    if first and last and first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
+    return first, last
 
 
 def run_prepare(
@@ -136,6 +116,9 @@ def check_inputs(
     ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group,
     after ``show_groups`` (the groups' contact sheet).
     """
+    from ..card.detect import resolve_source
+    from ..prepare import check_separate, load_idmap
+
     idmap = load_idmap(map_file, patient_id, settings, slates=slates) if slates else None
     if settings.slates and map_file is None and patient_id is None:
         interactive = False
@@ -152,6 +135,8 @@ def check_inputs(
 def scan_and_plan(
     root: Path, card: Card | None, idmap: IdMap, settings: Settings, clock_offset: timedelta
 ) -> Prepared:
+    from ..prepare import prepare
+
     with output.progress(True, bytes_mode=False) as bar:
         task = bar.add_task("Reading capture times", total=None) if bar else None
 

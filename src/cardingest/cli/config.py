@@ -5,12 +5,10 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from ..archive.backend import CatalogueLocation, bind, check_url
-from ..card.slate import check_slate_pattern
 from ..errors import ConfigError
 from ..export.settings import (
     DEFAULT_CALLING_AE,
@@ -96,6 +94,8 @@ def _read(path: Path) -> str:
 
 
 def _load(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a config file to read
+
     text = _read(path)
     try:
         data = tomllib.loads(text)
@@ -190,10 +190,13 @@ def load_settings(
     modes.share_with_group(_group_id(group, config_path) if group else None)
     _dicom_settings(data, config_path, scheme)  # a typo in [pacs] is an error for every command
     slate_pattern = data.get("slate_pattern")
-    try:
-        check_slate_pattern(slate_pattern)
-    except ConfigError as exc:
-        raise ConfigError(f"Config file {config_path}: {exc.message}") from None
+    if slate_pattern is not None:
+        from ..card.slate import check_slate_pattern  # the slate reader, only when configured
+
+        try:
+            check_slate_pattern(slate_pattern)
+        except ConfigError as exc:
+            raise ConfigError(f"Config file {config_path}: {exc.message}") from None
     slate_gap = float(data.get("slate_max_gap", 30))
     if not 0 < slate_gap <= MAX_GAP_MINUTES:
         raise ConfigError(

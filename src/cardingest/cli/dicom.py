@@ -13,17 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..archive.catalogue import Catalogue, require_catalogue
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ConfigError, UsageError
 from ..models import Settings
 from . import documents, output
-from .clinic import FromOpt, ToOpt, lookup_id, parse_range
-from .common import ArchiveOpt, CatalogueOpt, JsonOpt, handles_errors
+from .common import handles_errors, lookup_id, parse_range
 from .config import load_dicom_settings, load_settings
+from .options import ArchiveOpt, CatalogueOpt, FromOpt, JsonOpt, ToOpt
 from .output import escape
-from .session import open_archive
 
 if TYPE_CHECKING:
+    from ..archive.catalogue import Catalogue
     from ..export.photos import Instance, LeftOut, Selection
     from ..export.run import DicomResult, Done
     from ..ingest import IngestResult
@@ -96,6 +95,7 @@ def run_export(
     out_dir: Path | None,
     as_json: bool,
 ) -> int:
+    from ..archive.catalogue import Catalogue, require_catalogue
     from ..export.photos import Builder
     from ..export.run import export_files
 
@@ -150,9 +150,11 @@ def send(
     check_empty: bool = False,
 ) -> DicomResult:
     """Send the matching photos to the configured PACS under the archive lock."""
+    from ..archive.catalogue import Catalogue
     from ..export.pacs import client_for
     from ..export.photos import Builder
     from ..export.run import send_photos
+    from .session import open_archive
 
     options, pacs = load_dicom_settings(settings)
     if pacs is None:

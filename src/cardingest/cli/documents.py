@@ -12,20 +12,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..archive.audit import AuditCheck
-from ..archive.auditrepair import TornTail
-from ..archive.catalogue import CatalogueRecord
-from ..archive.migrate import MigrateReport
-from ..archive.verify import Problem, VerifyReport
 from ..errors import CardingestError
-from ..ingest import IngestResult, Outcome
 from ..models import Card, Plan, PlanItem
-from ..move import FileMove, MoveResult
-from ..wipe import WipeItem, WipeResult
 
-if TYPE_CHECKING:  # export/ loads pydicom: only `dicom` commands pay for it
+if TYPE_CHECKING:  # each command loads the core modules it uses; pydicom for `dicom` only
+    from ..archive.audit import AuditCheck
+    from ..archive.auditrepair import TornTail
+    from ..archive.catalogue import CatalogueRecord
+    from ..archive.migrate import MigrateReport
+    from ..archive.verify import Problem, VerifyReport
     from ..export.photos import LeftOut
     from ..export.run import DicomResult, Done
+    from ..ingest import IngestResult, Outcome
+    from ..move import FileMove, MoveResult
+    from ..wipe import WipeItem, WipeResult
 
 Document = dict[str, Any]
 

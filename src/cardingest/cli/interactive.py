@@ -11,17 +11,20 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import EXIT_OK, UsageError
 from ..ids import validate_id
 from ..models import IdMap, Settings
-from ..plan.assign import Group, ask_ids, build_idmap, make_groups
-from ..prepare import Prepared, scan_source
 from ..text import printable
 from . import output
 from .output import escape
+
+if TYPE_CHECKING:
+    from ..plan.assign import Group
+    from ..prepare import Prepared
 
 
 def can_assign(map_file: Path | None, patient_id: str | None, as_json: bool) -> bool:
@@ -45,6 +48,9 @@ def ask_idmap(
 
     ``show_groups`` (the contact sheet of the groups) runs before the first question.
     """
+    from ..plan.assign import ask_ids, build_idmap, make_groups
+    from ..prepare import scan_source
+
     groups = make_groups(scan_source(root), timedelta(minutes=settings.gap_minutes))
     if not groups:
         raise UsageError(f"No photos found in {root}")

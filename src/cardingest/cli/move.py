@@ -5,21 +5,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..archive.lock import ArchiveLock
 from ..errors import EXIT_OK, UsageError
 from ..ids import validate_id
 from ..models import Settings
-from ..move import MoveRequest, MoveResult, move
 from . import documents, output
-from .clinic import lookup_id, parse_day
-from .common import ArchiveOpt, JsonOpt, handles_errors
+from .common import handles_errors, lookup_id, parse_day
 from .config import load_settings
+from .options import ArchiveOpt, JsonOpt
 from .output import escape
-from .session import open_archive
+
+if TYPE_CHECKING:  # registered with the app at start-up; the move code loads when it runs
+    from ..move import MoveResult
 
 MovePathsArg = Annotated[
     list[str] | None,
@@ -81,6 +81,10 @@ def run_move(
     until: str | None,
     as_json: bool,
 ) -> int:
+    from ..archive.lock import ArchiveLock
+    from ..move import MoveRequest, move
+    from .session import open_archive
+
     target = validate_id(
         to, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=settings.allow_test_ids
     )

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..archive.backend import location_for
-from ..archive.catalogue import check_sqlite_place, require_catalogue
+from ..archive.backend import check_sqlite_place, location_for
+from ..archive.catalogue import require_catalogue
 from ..archive.lock import ArchiveLock
 from . import output
 from .output import escape

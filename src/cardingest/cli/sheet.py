@@ -9,30 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from ..card.detect import resolve_source
 from ..errors import UsageError
-from ..ingest import IngestResult
 from ..models import MediaFile, Settings
-from ..prepare import Prepared
 from ..review.contact import SheetFile, SheetSlot, write_sheet
-from ..review.sheet import Final, Naming, Sheet, groups_sheet, plan_sheet
 from . import output
 from .output import escape
 
-SheetOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--sheet",
-        dir_okay=False,
-        help="Also write a contact sheet of the photos here (one HTML file, thumbnails "
-        "inside; mode 0600; an existing file is never written over). It shows patient IDs "
-        "and photos: do not leave it in a shared, synced or public folder.",
-    ),
-]
+if TYPE_CHECKING:  # review.sheet loads when a sheet is made: every preview imports this module
+    from ..ingest import IngestResult
+    from ..prepare import Prepared
+    from ..review.sheet import Naming, Sheet
 
 
 def refuse_on_card(sheet: Path | None, source: str | None) -> None:
@@ -40,6 +28,8 @@ def refuse_on_card(sheet: Path | None, source: str | None) -> None:
     camera (and is read by the next ingest): exit 2 before anything is created."""
     if sheet is None:
         return
+    from ..card.detect import resolve_source
+
     root, _card = resolve_source(source)
     place = sheet.expanduser().absolute().parent.resolve()
     card = root.resolve()
@@ -51,6 +41,8 @@ def refuse_on_card(sheet: Path | None, source: str | None) -> None:
 
 
 def _naming(settings: Settings) -> Naming:
+    from ..review.sheet import Naming
+
     return Naming(settings.folder_template, settings.name_template)
 
 
@@ -68,6 +60,8 @@ def _write(target: SheetFile, sheet: Sheet, root: Path) -> None:
 
 def write_plan_sheet(target: SheetFile, prepared: Prepared, settings: Settings) -> None:
     """The sheet of what preview (or ingest --dry-run) would do."""
+    from ..review.sheet import plan_sheet
+
     sheet = plan_sheet(
         prepared.plan,
         title="Contact sheet: preview (nothing copied yet)",
@@ -82,6 +76,8 @@ def write_ingest_sheet(
     target: SheetFile, prepared: Prepared, result: IngestResult, settings: Settings
 ) -> None:
     """The sheet of what the ingest did: final actions, failures and held photos."""
+    from ..review.sheet import Final, plan_sheet
+
     finals = [Final(o.item, o.action, o.target, o.error or o.reason) for o in result.outcomes]
     sheet = plan_sheet(
         result.plan,
@@ -105,6 +101,8 @@ def write_groups_sheet(
     title: str,
     gap_minutes: float,
 ) -> None:
+    from ..review.sheet import groups_sheet
+
     sheet = groups_sheet(
         groups,
         title=title,

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from ..archive.audit import AuditLog
 from ..archive.auditrepair import TornTail, repair_torn_tail
-from ..archive.catalogue import catalogue_path, check_not_migrated, require_catalogue
+from ..archive.backend import catalogue_path, check_not_migrated
+from ..archive.catalogue import require_catalogue
 from ..archive.readonly import writable
 from ..archive.verify import (
     VerifyReport,

@@ -9,7 +9,6 @@ file, through the descriptor this run holds, so it never writes to a path it did
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -17,10 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SheetError, UsageError
-from ..storage.durable import sync_file
-from .sheet import Sheet, render
 
-if TYPE_CHECKING:  # Pillow loads only when a sheet is made
+if TYPE_CHECKING:  # the sheet and Pillow load only when a sheet is made
+    from .sheet import Sheet
     from .thumbs import Thumbnail
 
 MODE = 0o600
@@ -54,6 +52,8 @@ class SheetFile:
     @classmethod
     def temporary_file(cls) -> SheetFile:
         """A private temporary sheet (mode 0600, random name in the temp folder)."""
+        import tempfile
+
         try:
             fd, name = tempfile.mkstemp(prefix="cardingest-sheet-", suffix=".html")
         except OSError as exc:
@@ -66,6 +66,8 @@ class SheetFile:
         """Replace the whole content (this run's own file) and flush it to the disk."""
         if self._fd is None:
             raise SheetError(f"The contact sheet {self.path} is already closed")
+        from ..storage.durable import sync_file  # here: every preview imports this module
+
         data = text.encode("utf-8")
         try:
             os.ftruncate(self._fd, 0)
@@ -137,5 +139,7 @@ def write_sheet(
     on_done: Callable[[Path], None] | None = None,
     now: datetime | None = None,
 ) -> None:
+    from .sheet import render
+
     thumbs = thumbnails_for(sheet, root, on_done)
     target.write(render(sheet, thumbs, generated=now or datetime.now()))
