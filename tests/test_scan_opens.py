@@ -16,6 +16,7 @@ import pytest
 
 from cardingest.card import scan as scan_module
 from cardingest.card.scan import HEAD_BYTES, PREFETCH_FILES, read_file, scan
+from cardingest.storage import positional
 
 
 def exif_jpeg(when: str, *, padding: int = 0) -> bytes:
@@ -64,32 +65,37 @@ def test_a_capture_time_beyond_the_first_read_is_found(tmp_path: Path) -> None:
 
 
 def test_what_is_swapped_in_after_the_listing_is_held_not_followed(tmp_path: Path) -> None:
-    """The files PREFETCH_FILES ahead are opened while the first is read: swap two of those
-    still unopened for a FIFO and a link to a real photo. Neither may hang the scan or be
-    read; each is held, as is one that vanished."""
-    paths = card(tmp_path, PREFETCH_FILES + 4)
+    """The files PREFETCH_FILES ahead are opened while the first is read: swap some of those
+    still unopened for a FIFO and links to a real photo. None may hang the scan or be read;
+    each is held, as is one that vanished, and a link removed after its open failed."""
+    paths = card(tmp_path, PREFETCH_FILES + 5)  # the first PREFETCH_FILES + 1 open at once
     outside = tmp_path / "elsewhere.jpg"
     outside.write_bytes(exif_jpeg("2001:01:01 01:01:01"))
     fifo, link, gone = paths[-3], paths[-2], paths[-1]
+    brief = paths[-4]
 
     def swap(relpath: str) -> None:
         if relpath.endswith("IMG_0001.JPG"):
-            for path in (fifo, link, gone):
+            for path in (fifo, link, gone, brief):
                 path.unlink()
             os.mkfifo(fifo)
             link.symlink_to(outside)
+            brief.symlink_to(outside)
+        elif relpath.endswith(brief.name):
+            brief.unlink()  # its open failed (a link); now it is gone as well
 
     records = {Path(m.path).name: m for m in scan(tmp_path, on_file=swap)}
     assert len(records) == len(paths)
-    for path in (fifo, link, gone):
+    for path in (fifo, link, gone, brief):
         record = records[path.name]
         assert record.unreadable and record.warning, path.name
         assert record.captured != datetime(2001, 1, 1, 1, 1, 1)
     assert "no longer a regular file" in records[fifo.name].warning
     assert "cannot be read" in records[link.name].warning
     assert "listed on the card but cannot be read" in records[gone.name].warning
+    assert "listed on the card but cannot be read" in records[brief.name].warning
     readable = [m for m in records.values() if not m.unreadable]
-    assert len(readable) == len(paths) - 3
+    assert len(readable) == len(paths) - 4
     assert all(m.time_source == "exif:DateTimeOriginal" for m in readable)
 
 
@@ -120,3 +126,52 @@ def test_each_file_is_opened_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     records = list(scan(tmp_path))
     assert [m.time_source for m in records] == ["exif:DateTimeOriginal"] * 5
     assert sorted(opened) == sorted(str(p) for p in paths)
+
+
+def test_a_progress_callback_that_raises_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    """Ctrl-C arrives in the progress callback: the file just handed over is closed too."""
+    card(tmp_path, 3)
+    before = open_descriptors()
+
+    def interrupted(_relpath: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        list(scan(tmp_path, on_file=interrupted))
+    assert open_descriptors() == before
+
+
+@pytest.mark.parametrize("without_pread", [False, True])
+def test_short_reads_are_not_the_end_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, without_pread: bool
+) -> None:
+    """A FUSE or network file system may answer a read with fewer bytes than asked before
+    the end; Windows has no pread. The capture time 8 KB in, and one past the head, are
+    still found."""
+    real_read, real_pread = os.read, os.pread
+    calls: list[int] = []
+
+    def short_pread(fd: int, size: int, offset: int) -> bytes:
+        calls.append(size)
+        return real_pread(fd, min(size, 4096), offset)
+
+    def short_read(fd: int, size: int) -> bytes:
+        calls.append(size)
+        return real_read(fd, min(size, 4096))
+
+    if without_pread:
+        monkeypatch.delattr(os, "pread")
+        monkeypatch.setattr(os, "read", short_read)
+    else:
+        monkeypatch.setattr(os, "pread", short_pread)
+    for padding in (8000, HEAD_BYTES + 1000):
+        path = tmp_path / f"IMG_{padding}.JPG"
+        path.write_bytes(exif_jpeg("2026:01:02 03:04:05", padding=padding))
+        record = read_file(path, path.name, path.stat().st_size, path.stat().st_mtime)
+        assert record.time_source == "exif:DateTimeOriginal", (padding, record.warning)
+        assert record.captured == datetime(2026, 1, 2, 3, 4, 5)
+    assert calls and max(calls) > 4096
+    whole = (tmp_path / "IMG_8000.JPG").read_bytes()
+    with open(tmp_path / "IMG_8000.JPG", "rb") as handle:
+        assert positional.read_range(handle.fileno(), 0, len(whole) + 100) == whole
+        assert positional.read_range(handle.fileno(), 5000, 10) == whole[5000:5010]

@@ -27,6 +27,7 @@ from ..errors import AuditError
 from ..models import METADIR, Card
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes, sync_file
+from ..storage.positional import read_range
 from ..text import json_safe, json_safe_value, undecodable
 from .backend import location_for
 
@@ -105,24 +106,17 @@ def _locked(fd: int) -> Iterator[None]:
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
-def _read_at(fd: int, size: int, offset: int) -> bytes:
-    if hasattr(os, "pread"):
-        return os.pread(fd, size, offset)
-    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
-    return os.read(fd, size)  # pragma: no cover - Windows
-
-
 def _last_line(fd: int) -> tuple[bytes | None, bool]:
     """The file's last line without its newline (None if empty), and whether it ended in one."""
     size = os.fstat(fd).st_size
     if size == 0:
         return None, True
-    complete = _read_at(fd, 1, size - 1) == b"\n"
+    complete = read_range(fd, size - 1, 1) == b"\n"
     pos = size - 1 if complete else size
     chunks: list[bytes] = []
     while pos > 0:
         start = max(0, pos - _TAIL_BLOCK)
-        block = _read_at(fd, pos - start, start)
+        block = read_range(fd, start, pos - start)
         cut = block.rfind(b"\n")
         if cut != -1:
             chunks.append(block[cut + 1 :])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..models import MediaFile
 from ..storage.pagecache import will_need
+from ..storage.positional import read_range
 from .capture import Capture, file_time, read_capture
 
 PHOTO_EXTENSIONS = frozenset(
@@ -261,7 +262,7 @@ class _HeadFirst:
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._head = os.pread(fd, HEAD_BYTES, 0)
+        self._head = read_range(fd, 0, HEAD_BYTES)
         self._pos = 0
 
     def tell(self) -> int:
@@ -289,9 +290,29 @@ class _HeadFirst:
         if start + size <= len(head) or len(head) < HEAD_BYTES:
             data = head[start : start + size]
         else:
-            data = os.pread(self._fd, size, start)
+            data = read_range(self._fd, start, size)
         self._pos = start + len(data)
         return data
+
+
+def _record_of(entry: os.DirEntry[str], relpath: str, opened: int | OSError) -> MediaFile:
+    """The record of a file opened by `_opened_ahead`, or of why it would not open.
+
+    Raises OSError where the card stops answering (a pulled card), as listing it would.
+    """
+    if isinstance(opened, int):
+        return _read_entry(opened, relpath)
+    if not isinstance(opened, FileNotFoundError):
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            pass
+        else:
+            return _unreadable(relpath, info.st_size, info.st_mtime, opened)
+    # Listed but not found by its name: a damaged directory entry (fusefat shows a FAT short
+    # name with code-page bytes, then cannot look that name up), or a file removed since the
+    # listing. One file, held.
+    return unreadable_entry(relpath, opened)
 
 
 def _read_entry(fd: int, relpath: str) -> MediaFile:
@@ -329,9 +350,10 @@ def scan(
 ) -> Iterator[MediaFile]:
     """Yield a record for every photo and sidecar below `source`, in path order.
 
-    Paths in the records are relative to `source`. Raises OSError only when a folder itself
-    cannot be listed (a pulled card); a damaged file yields a record with a warning. Videos
-    and sound files met on the way are added to ``not_photos``.
+    Paths in the records are relative to `source`. Raises OSError only when the card stops
+    answering (a folder cannot be listed, an open file cannot be examined: a pulled card); a
+    damaged file yields a record with a warning. Videos and sound files met on the way are
+    added to ``not_photos``.
     """
     source = Path(source)
     root = scan_root(source)
@@ -339,21 +361,14 @@ def scan(
     for entry, relpath, opened in _opened_ahead(
         _media(_walk(str(root), start, specials), not_photos)
     ):
-        if on_file is not None:
-            on_file(relpath)
-        if isinstance(opened, int):
-            try:
-                record = _read_entry(opened, relpath)
-            finally:
+        try:
+            if on_file is not None:
+                on_file(relpath)
+            record = _record_of(entry, relpath, opened)
+        finally:
+            if isinstance(opened, int):
                 os.close(opened)
-            yield record
-        elif isinstance(opened, FileNotFoundError):
-            # Listed but not found by its name: a damaged directory entry (fusefat shows a
-            # FAT short name with code-page bytes, then cannot look that name up). One file.
-            yield unreadable_entry(relpath, opened)
-        else:
-            info = entry.stat(follow_symlinks=False)
-            yield _unreadable(relpath, info.st_size, info.st_mtime, opened)
+        yield record
     if not_photos is not None and root != source:
         not_photos.extend(_videos_beside(source, root))
 

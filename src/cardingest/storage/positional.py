@@ -1,0 +1,29 @@
+"""Reading a file's bytes at an offset, whole: one loop for every system.
+
+A single ``pread`` may return fewer bytes than asked before the end of the file (FUSE file
+systems with ``direct_io``, network mounts); Windows has no ``pread`` at all.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def read_range(fd: int, offset: int, size: int) -> bytes:
+    """``size`` bytes of ``fd`` from ``offset``, fewer only where the file ends."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = _read_once(fd, offset + got, size - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _read_once(fd: int, offset: int, size: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, size)  # pragma: no cover - Windows
