@@ -212,7 +212,7 @@ def _record_unread(relpath: str, size: int, mtime: float) -> MediaFile:
 
 def _read_open(fd: int, relpath: str, size: int, mtime: float) -> MediaFile:
     try:
-        capture = read_capture(_HeadFirst(fd), mtime, relpath)
+        capture = read_capture(_HeadFirst(fd, size), mtime, relpath)
     except OSError as exc:
         return _unreadable(relpath, size, mtime, exc)
     except (OverflowError, ValueError):
@@ -255,14 +255,15 @@ class _HeadFirst:
     """An open file read by position: its first HEAD_BYTES in one read, the rest on demand.
 
     A capture time almost always lies in the head, so most files cost one read and no seek;
-    a file shorter than the head is all there.
+    a file no longer than the head (its size at open) is all there.
     """
 
-    __slots__ = ("_fd", "_head", "_pos")
+    __slots__ = ("_fd", "_head", "_pos", "_whole")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
-        self._head = read_range(fd, 0, HEAD_BYTES)
+        self._head = read_range(fd, 0, min(size, HEAD_BYTES))
+        self._whole = len(self._head) == size
         self._pos = 0
 
     def tell(self) -> int:
@@ -287,7 +288,7 @@ class _HeadFirst:
         if size < 0:
             size = max(0, os.fstat(self._fd).st_size - start)
         head = self._head
-        if start + size <= len(head) or len(head) < HEAD_BYTES:
+        if start + size <= len(head) or self._whole:
             data = head[start : start + size]
         else:
             data = read_range(self._fd, start, size)
