@@ -1,4 +1,4 @@
-"""Card detection decided on fake psutil partition records (no real mounts needed)."""
+"""Card detection decided on fake mount records (no real mounts needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sys
 from collections import namedtuple
 from pathlib import Path
 
-import psutil
 import pytest
 
 from cardingest.card import detect as cards
@@ -24,6 +23,7 @@ from cardingest.card.detect import (
 )
 from cardingest.card.volume import parse_boot_sector, read_volume_id
 from cardingest.errors import SourceError
+from cardingest.storage import mounts as mount_table
 
 sdiskpart = namedtuple("sdiskpart", ["device", "mountpoint", "fstype", "opts"])
 usage = namedtuple("usage", ["total", "used", "free"])
@@ -494,15 +494,10 @@ def test_find_cards_none(tmp_path: Path) -> None:
 
 def test_find_cards_lists_all_mounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mount = make_card(tmp_path / "CARD")
-    calls: list[bool] = []
-
-    def disk_partitions(all: bool = False) -> list[sdiskpart]:
-        calls.append(all)
-        return [LINUX_FUSEFAT._replace(mountpoint=str(mount))] if all else []
-
-    monkeypatch.setattr(psutil, "disk_partitions", disk_partitions)  # imported lazily
+    monkeypatch.setattr(
+        mount_table, "mounts", lambda: [LINUX_FUSEFAT._replace(mountpoint=str(mount))]
+    )
     assert [card.mount for card in find_cards()] == [str(mount)]
-    assert calls == [True]
 
 
 def test_only_cards_under_the_configured_folder_count(
@@ -513,7 +508,7 @@ def test_only_cards_under_the_configured_folder_count(
     beside = make_card(tmp_path / "cards-elsewhere" / "CARD")
     outside = make_card(tmp_path.parent / f"{tmp_path.name}-outside" / "CARD")
     mounts = [LINUX_FUSEFAT._replace(mountpoint=str(m)) for m in (outside, beside, inside)]
-    monkeypatch.setattr(psutil, "disk_partitions", lambda all=False: mounts)
+    monkeypatch.setattr(mount_table, "mounts", lambda: mounts)
     monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path / "cards"))
     assert [card.mount for card in find_cards()] == [str(inside)]
     assert resolve_source(None)[0] == inside
@@ -617,12 +612,12 @@ def test_resolve_several_cards_lists_them(tmp_path: Path) -> None:
     assert error.value.details[1].startswith(str(second))
 
 
-def test_resolve_none_uses_psutil(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_none_reads_the_mount_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mount = make_card(tmp_path / "CARD")
     monkeypatch.setattr(
-        psutil,  # imported lazily by detect
-        "disk_partitions",
-        lambda all=False: [LINUX_FUSEBLK._replace(mountpoint=str(mount))] if all else [],
+        mount_table, "mounts", lambda: [LINUX_FUSEBLK._replace(mountpoint=str(mount))]
     )
     path, card = resolve_source(None)
     assert card is not None

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigError
 from ..models import METADIR
+from ..storage import mounts as mount_table
 
 ARCHIVE_ID_NAME = "archive-id"
 """In ``.cardingest/``: the id that ties an archive to its PostgreSQL catalogue."""
@@ -124,10 +125,8 @@ def mount_of(path: Path) -> tuple[str, str] | None:
         probe = probe.parent
     real = os.path.realpath(probe)
     best: tuple[str, str] | None = None
-    import psutil  # here, not at start-up: only archives and cards need the mount table
-
     try:
-        partitions = psutil.disk_partitions(all=True)
+        partitions = mount_table.mounts()
     except (OSError, RuntimeError):
         return None
     for part in partitions:

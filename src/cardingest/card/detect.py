@@ -1,7 +1,7 @@
 """Which mounted volumes are camera cards.
 
 A card is a mounted volume with a ``DCIM`` folder at its root that holds at least one DCF
-folder (``100CANON``, ``101_PANA``...). psutil lists the mounts; everything here is a pure
+folder (``100CANON``, ``101_PANA``...). `storage.mounts` lists the mounts; everything here is a pure
 decision on one partition record plus a few guarded looks at the disk, so that one unreadable
 or stale mount (a pulled card, a dead FUSE driver) never stops the others from being listed.
 """
@@ -18,6 +18,7 @@ from typing import Protocol
 
 from ..errors import SourceError
 from ..models import Card
+from ..storage import mounts as mount_table
 from .fusefat import fusefat_source
 from .scan import PHOTO_EXTENSIONS
 from .volume import read_volume_id
@@ -64,7 +65,7 @@ _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]?$")
 
 
 class Partition(Protocol):
-    """The fields of a ``psutil.disk_partitions()`` record that this module reads."""
+    """The fields of a mount record (`storage.mounts.Mount`, or psutil's) this module reads."""
 
     @property
     def device(self) -> str: ...
@@ -259,10 +260,8 @@ def _below(mountpoint: str, folder: str) -> bool:
 
 def _partitions() -> list[Partition]:
     """All mounts: ``all=False`` hides FUSE mounts (fusefat, exfat-fuse) on Linux."""
-    import psutil  # lazily: only finding cards needs it
-
     try:
-        found: list[Partition] = list(psutil.disk_partitions(all=True))
+        found: list[Partition] = list(mount_table.mounts())
     except (OSError, RuntimeError):
         return []
     under = os.environ.get(ENV_CARDS_UNDER)

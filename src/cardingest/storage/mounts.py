@@ -1,0 +1,57 @@
+"""The mount table: each mounted file system's device, mount point, type and options.
+
+On Linux it is read from ``/proc/self/mounts``, where psutil reads it too: importing psutil
+and what it brings (socket, platform, ipaddress) cost about 20 ms, a tenth of a preview of
+3,000 photos. Elsewhere (macOS, Windows) psutil lists the mounts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+PROC_MOUNTS = "/proc/self/mounts"
+_ESCAPED = re.compile(rb"\\([0-3][0-7]{2})")
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    device: str
+    mountpoint: str
+    fstype: str
+    opts: str
+
+
+def mounts() -> list[Mount]:
+    """Every mount, in the table's order. Raises OSError when the table cannot be read."""
+    try:
+        with open(PROC_MOUNTS, "rb") as handle:
+            table = handle.read()
+    except FileNotFoundError:
+        return _from_psutil()
+    return parse_mounts(table)
+
+
+def parse_mounts(table: bytes) -> list[Mount]:
+    """The lines of a ``/proc/self/mounts``: fields split at blanks, in which the kernel
+    writes a space, tab, newline or backslash as ``\\040``, ``\\011``, ``\\012``, ``\\134``;
+    device ``none`` is no device, as psutil has it."""
+    found: list[Mount] = []
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        device, mountpoint, fstype, opts = (_unescaped(field) for field in fields[:4])
+        found.append(Mount("" if device == "none" else device, mountpoint, fstype, opts))
+    return found
+
+
+def _unescaped(field: bytes) -> str:
+    return os.fsdecode(_ESCAPED.sub(lambda octal: bytes([int(octal[1], 8)]), field))
+
+
+def _from_psutil() -> list[Mount]:  # pragma: no cover - systems without /proc
+    import psutil
+
+    return [Mount(p.device, p.mountpoint, p.fstype, p.opts) for p in psutil.disk_partitions(True)]
