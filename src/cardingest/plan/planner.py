@@ -92,7 +92,8 @@ def _by_name(
         shots = [shot]
         while named and named[-1][:2] == (patient_id, name):
             shots.append(named.pop()[3])
-        shots.sort(key=lambda s: s.order)
+        if len(shots) > 1:
+            shots.sort(key=lambda s: s.order)
         yield patient_id, name, shots
 
 
