@@ -425,7 +425,11 @@ def make_plan(
             pending: list[MediaFile] = []
             archived_targets: list[str] = []
             for media in shot.files:
-                done = archived.get((patient_id, media.path, media.size, captured_key(primary)))
+                done = (
+                    archived.get((patient_id, media.path, media.size, captured_key(primary)))
+                    if archived
+                    else None
+                )
                 bad_name = bad_name_reason(media.path)
                 if bad_name is not None:
                     items.append(
