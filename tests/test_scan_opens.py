@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -91,7 +92,10 @@ def test_what_is_swapped_in_after_the_listing_is_held_not_followed(tmp_path: Pat
         assert record.unreadable and record.warning, path.name
         assert record.captured != datetime(2001, 1, 1, 1, 1, 1)
     assert "no longer a regular file" in records[fifo.name].warning
-    assert "cannot be read" in records[link.name].warning
+    assert records[link.name].warning == (
+        f"DCIM/100CANON/{link.name}: cannot be read (Too many levels of symbolic links)"
+    )
+    assert records[link.name].size == len(str(outside))  # the link's own size, not followed
     assert "listed on the card but cannot be read" in records[gone.name].warning
     assert "listed on the card but cannot be read" in records[brief.name].warning
     readable = [m for m in records.values() if not m.unreadable]
@@ -175,3 +179,213 @@ def test_short_reads_are_not_the_end_of_the_file(
     with open(tmp_path / "IMG_8000.JPG", "rb") as handle:
         assert positional.read_range(handle.fileno(), 0, len(whole) + 100) == whole
         assert positional.read_range(handle.fileno(), 5000, 10) == whole[5000:5010]
+
+
+def test_the_head_first_reader_reads_as_a_file_does(tmp_path: Path) -> None:
+    """Any sequence of seek, read and tell gives what a plain open file gives, for files
+    shorter than, as long as and longer than the head, and past their end."""
+    import random
+
+    from cardingest.card.scan import _HeadFirst
+
+    chooser = random.Random(1234)
+    for size in (0, 1, 5000, HEAD_BYTES - 1, HEAD_BYTES, HEAD_BYTES + 1, 3 * HEAD_BYTES + 7):
+        path = tmp_path / f"f{size}"
+        path.write_bytes(bytes(chooser.randrange(256) for _ in range(size)))
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            ours = _HeadFirst(fd, size)
+            with open(path, "rb") as theirs:
+                for _ in range(300):
+                    step = chooser.randrange(5)
+                    if step == 0:
+                        offset = chooser.randrange(size + 100)
+                        assert ours.seek(offset) == theirs.seek(offset)
+                    elif step == 1:
+                        offset = chooser.randrange(-50, 50)
+                        if theirs.tell() + offset >= 0:
+                            assert ours.seek(offset, os.SEEK_CUR) == theirs.seek(offset, 1)
+                    elif step == 2:
+                        offset = -chooser.randrange(min(size, 200) + 1)
+                        assert ours.seek(offset, os.SEEK_END) == theirs.seek(offset, 2)
+                    elif step == 3:
+                        count = chooser.choice([0, 1, 2, 16, 4096, HEAD_BYTES, -1])
+                        assert ours.read(count) == theirs.read(count), (size, count)
+                    assert ours.tell() == theirs.tell()
+            with pytest.raises(OSError):
+                ours.seek(-1)
+            with pytest.raises(ValueError, match="whence"):
+                ours.seek(0, 7)
+        finally:
+            os.close(fd)
+
+
+def test_records_of_files_that_are_not_read(tmp_path: Path) -> None:
+    """An empty photo and a sidecar are dated by their file time without being read; the
+    empty one says so, and every record keeps its size and whether it is a sidecar."""
+    from cardingest.card.capture import file_time
+
+    folder = tmp_path / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:01:02 03:04:05"))
+    (folder / "IMG_0001.THM").write_bytes(b"thumbnail")
+    (folder / "IMG_0002.JPG").write_bytes(b"")
+    (folder / "IMG_0003.XMP").write_bytes(b"")
+    stamp = datetime(2025, 6, 7, 8, 9, 10).timestamp()
+    for path in folder.iterdir():
+        os.utime(path, (stamp, stamp))
+    records = {Path(m.path).name: m for m in scan(tmp_path)}
+    photo, thumb = records["IMG_0001.JPG"], records["IMG_0001.THM"]
+    empty, xmp = records["IMG_0002.JPG"], records["IMG_0003.XMP"]
+    assert (photo.size, photo.sidecar, photo.time_source) == (
+        len(exif_jpeg("2026:01:02 03:04:05")),
+        False,
+        "exif:DateTimeOriginal",
+    )
+    assert (thumb.size, thumb.sidecar, thumb.time_source, thumb.warning) == (
+        9,
+        True,
+        "mtime",
+        None,
+    )
+    assert thumb.captured == file_time(stamp)
+    assert (empty.size, empty.sidecar, empty.time_source) == (0, False, "mtime")
+    assert empty.warning == "DCIM/100CANON/IMG_0002.JPG: empty file (0 bytes)"
+    assert empty.captured == file_time(stamp)
+    assert (xmp.size, xmp.sidecar, xmp.warning) == (0, True, None)
+    assert read_file(folder / "IMG_0002.JPG", "IMG_0002.JPG", 0, stamp) == replace(
+        empty, path="IMG_0002.JPG", warning="IMG_0002.JPG: empty file (0 bytes)"
+    )
+
+
+def test_a_file_that_fails_to_read_is_held_with_its_size_and_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card answers the open but not the read (a bad block): that one file is held,
+    with its size, its kind and the system's words for why."""
+    import errno
+
+    paths = card(tmp_path, 3)
+    (tmp_path / "DCIM" / "100CANON" / "IMG_0002.THM").write_bytes(b"thumbnail")
+    bad = os.fstat(os.open(paths[1], os.O_RDONLY)).st_ino
+    real_pread = os.pread
+
+    def failing(fd: int, size: int, offset: int) -> bytes:
+        if os.fstat(fd).st_ino == bad:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr(os, "pread", failing)
+    records = {Path(m.path).name: m for m in scan(tmp_path)}
+    held = records["IMG_0002.JPG"]
+    assert held.unreadable and not held.sidecar
+    assert held.size == paths[1].stat().st_size
+    assert held.warning == "DCIM/100CANON/IMG_0002.JPG: cannot be read (Input/output error)"
+    assert not records["IMG_0001.JPG"].unreadable and not records["IMG_0003.JPG"].unreadable
+    assert records["IMG_0002.THM"].sidecar and not records["IMG_0002.THM"].unreadable
+
+
+def test_videos_and_sounds_are_named_not_read(tmp_path: Path) -> None:
+    """A clip in DCIM and one under PRIVATE/ (AVCHD) are listed as not photos, in order;
+    hidden folders and the DCIM folder itself are not searched twice."""
+    card(tmp_path, 1)
+    folder = tmp_path / "DCIM" / "100CANON"
+    (folder / "MVI_0002.MOV").write_bytes(b"clip")
+    (folder / "IMG_0003.WAV").write_bytes(b"memo")
+    (folder / "notes.txt").write_bytes(b"text")
+    stream = tmp_path / "PRIVATE" / "AVCHD" / "BDMV" / "STREAM"
+    stream.mkdir(parents=True)
+    (stream / "00000.MTS").write_bytes(b"clip")
+    (tmp_path / ".Trashes").mkdir()
+    (tmp_path / ".Trashes" / "OLD.MP4").write_bytes(b"clip")
+    (tmp_path / "ROOT.MP4").write_bytes(b"clip")
+    not_photos: list[str] = []
+    records = list(scan(tmp_path, not_photos=not_photos))
+    assert [m.path for m in records] == ["DCIM/100CANON/IMG_0001.JPG"]
+    assert not_photos == [
+        "DCIM/100CANON/IMG_0003.WAV",
+        "DCIM/100CANON/MVI_0002.MOV",
+        "PRIVATE/AVCHD/BDMV/STREAM/00000.MTS",
+        "ROOT.MP4",
+    ]
+
+
+def test_what_is_not_a_file_is_named_by_its_kind_and_never_opened(tmp_path: Path) -> None:
+    """A link, a FIFO, a socket and (as root) a device file in DCIM, and a link to a folder:
+    each is named with its kind and passed over; none is followed or opened."""
+    import socket
+    import stat as stat_module
+
+    card(tmp_path, 1)
+    folder = tmp_path / "DCIM" / "100CANON"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "IMG_0009.JPG").write_bytes(exif_jpeg("2001:01:01 01:01:01"))
+    (folder / "IMG_0002.JPG").symlink_to(outside / "IMG_0009.JPG")
+    (folder / "101LINK").symlink_to(outside)
+    os.mkfifo(folder / "IMG_0003.JPG")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(folder / "IMG_0004.JPG"))
+    expected = {
+        "DCIM/100CANON/101LINK": "a symbolic link",
+        "DCIM/100CANON/IMG_0002.JPG": "a symbolic link",
+        "DCIM/100CANON/IMG_0003.JPG": "a named pipe (FIFO)",
+        "DCIM/100CANON/IMG_0004.JPG": "a socket",
+    }
+    try:
+        os.mknod(folder / "IMG_0005.JPG", 0o600 | stat_module.S_IFCHR, os.makedev(1, 3))
+        expected["DCIM/100CANON/IMG_0005.JPG"] = "a device file"
+    except PermissionError:
+        pass  # not root: no device file to make
+    specials: list[tuple[str, str]] = []
+    try:
+        records = list(scan(tmp_path, specials=specials))
+    finally:
+        server.close()
+    assert [m.path for m in records] == ["DCIM/100CANON/IMG_0001.JPG"]
+    assert dict(specials) == expected
+    assert [path for path, _ in specials] == sorted(expected)
+
+
+def test_a_file_gone_before_its_open_is_one_held_record(tmp_path: Path) -> None:
+    from cardingest.card.capture import file_time
+
+    paths = card(tmp_path, PREFETCH_FILES + 3)
+    sidecar = paths[-1].with_suffix(".THM")
+    sidecar.write_bytes(b"thumbnail")
+
+    def remove(relpath: str) -> None:
+        if relpath.endswith("IMG_0001.JPG"):
+            paths[-1].unlink()
+            sidecar.unlink()
+
+    records = {Path(m.path).name: m for m in scan(tmp_path, on_file=remove)}
+    for gone in (paths[-1], sidecar):
+        record = records[gone.name]
+        assert record.unreadable and record.time_source == "mtime"
+        assert (record.size, record.captured) == (0, file_time(0.0))
+        assert record.sidecar == (gone == sidecar)
+        assert record.warning == (
+            f"DCIM/100CANON/{gone.name}: listed on the card but cannot be read "
+            "(No such file or directory)"
+        )
+
+
+def test_names_with_more_than_one_dot_and_folders_without_dcim(tmp_path: Path) -> None:
+    """A folder of photos without DCIM is read as it is; an extension is what follows the
+    last dot; system folders are passed over whatever their case; a missing file keeps the
+    size the listing gave it."""
+    (tmp_path / "IMG.0001.JPG").write_bytes(exif_jpeg("2026:01:02 03:04:05"))
+    (tmp_path / "IMG.0001.XMP").write_bytes(b"<x:xmpmeta/>")
+    (tmp_path / "clip.v2.MOV").write_bytes(b"clip")
+    hidden = tmp_path / "System Volume Information"
+    hidden.mkdir()
+    (hidden / "IMG_0009.JPG").write_bytes(exif_jpeg("2001:01:01 01:01:01"))
+    not_photos: list[str] = []
+    records = {m.path: m for m in scan(tmp_path, not_photos=not_photos)}
+    assert sorted(records) == ["IMG.0001.JPG", "IMG.0001.XMP"]
+    assert records["IMG.0001.JPG"].time_source == "exif:DateTimeOriginal"
+    assert records["IMG.0001.XMP"].sidecar and not records["IMG.0001.JPG"].sidecar
+    assert not_photos == ["clip.v2.MOV"]
+    gone = read_file(tmp_path / "IMG_0002.JPG", "IMG_0002.JPG", 1234, 0.0)
+    assert (gone.unreadable, gone.size) == (True, 1234)

@@ -92,6 +92,15 @@ MODULES: dict[str, list[str]] = {
         "tests/test_capture_mutants.py",
         "tests/test_raw_capture.py",
     ],
+    "card/scan": [
+        "tests/test_scan_opens.py",
+        "tests/test_capture.py",
+        "tests/test_capture_paths.py",
+        "tests/test_capture_order.py",
+        "tests/test_raw_capture.py",
+        "tests/test_special_files.py",
+        "tests/test_bad_names.py",
+    ],
     "storage/transfer": [
         "tests/test_transfer.py",
         "tests/test_transfer_mutants.py",

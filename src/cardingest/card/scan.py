@@ -211,17 +211,13 @@ def _record_unread(relpath: str, size: int, mtime: float) -> MediaFile:
 
 
 def _read_open(fd: int, relpath: str, size: int, mtime: float) -> MediaFile:
+    """The record of an open file. `read_capture` turns whatever a damaged file raises into
+    a warning, and `file_time` an absurd file time into 1980-01-01; a read that fails is the
+    card's, and holds the file."""
     try:
-        capture = read_capture(_HeadFirst(fd, size), mtime, relpath)
+        return _record(relpath, size, read_capture(_HeadFirst(fd, size), mtime, relpath))
     except OSError as exc:
         return _unreadable(relpath, size, mtime, exc)
-    except (OverflowError, ValueError):
-        capture = Capture(
-            captured=file_time(mtime),
-            source="mtime",
-            warning=f"{relpath}: unreadable file time; using 1980-01-01",
-        )
-    return _record(relpath, size, capture)
 
 
 def _record(relpath: str, size: int, capture: Capture) -> MediaFile:
