@@ -389,3 +389,5 @@ def test_names_with_more_than_one_dot_and_folders_without_dcim(tmp_path: Path) -
     assert not_photos == ["clip.v2.MOV"]
     gone = read_file(tmp_path / "IMG_0002.JPG", "IMG_0002.JPG", 1234, 0.0)
     assert (gone.unreadable, gone.size) == (True, 1234)
+    nul = read_file(tmp_path / "IMG\x000003.JPG", "IMG_0003.JPG", 10, 0.0)
+    assert nul.unreadable and nul.warning == "IMG_0003.JPG: cannot be read (embedded null byte)"

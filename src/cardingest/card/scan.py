@@ -192,6 +192,8 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         return _unreadable(relpath, size, mtime, exc)
+    except ValueError as exc:  # a NUL in the path: no file has that name
+        return _unreadable(relpath, size, mtime, OSError(errno.EINVAL, str(exc)))
     try:
         return _read_open(fd, relpath, size, mtime)
     finally:
