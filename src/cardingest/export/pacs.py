@@ -65,7 +65,7 @@ class DimseClient:
         return f"PACS {c.ae_title} at {c.host}:{c.port}"
 
     def __enter__(self) -> DimseClient:
-        from pynetdicom import AE
+        from pynetdicom import AE, evt
 
         c = self.config
         ae = AE(ae_title=c.calling_ae_title)
@@ -76,11 +76,21 @@ class DimseClient:
         # Ask for JPEG Baseline explicitly: a bare context offers only uncompressed syntaxes.
         ae.add_requested_context(VL_PHOTOGRAPHIC, [JPEGBaseline8Bit])
         ae.add_requested_context(STUDY_ROOT_FIND)
-        assoc = ae.associate(c.host or "", c.port or 0, ae_title=c.ae_title or "")
+        connected: list[bool] = []
+        assoc = ae.associate(
+            c.host or "",
+            c.port or 0,
+            ae_title=c.ae_title or "",
+            evt_handlers=[(evt.EVT_CONN_OPEN, lambda _event: connected.append(True))],
+        )
         if not assoc.is_established:
-            if assoc.is_rejected:
+            if assoc.is_rejected or connected:
+                # A PACS that refuses a calling AE may close the connection right after its
+                # A-ASSOCIATE-RJ, and on a busy machine the close is seen first (an abort):
+                # either way it answered, and the AE titles are what to check.
+                what = "rejected" if assoc.is_rejected else "did not accept"
                 raise PacsError(
-                    f"{self._where()} rejected the association (check ae_title"
+                    f"{self._where()} {what} the association (check ae_title"
                     f" {c.ae_title!r} and that it knows calling AE {c.calling_ae_title!r})"
                 )
             raise PacsError(f"{self._where()} does not answer (down, or wrong host/port?)")
