@@ -274,13 +274,12 @@ class _Namer:
     meet; every other target has a base of its own, in ``bases``.
     """
 
-    def __init__(self, folder_template: str, name_template: str, taken: frozenset[str]) -> None:
-        self.folder_template = folder_template
-        self.name_template = name_template
+    def __init__(self, taken: frozenset[str]) -> None:
         self.used = set(taken)
         self.bases = _Bases(taken)
 
-    def _at(self, base: str, suffix: int, pending: list[MediaFile], tail: str) -> list[str]:
+    @staticmethod
+    def _at(base: str, suffix: int, pending: list[MediaFile], tail: str) -> list[str]:
         return [_tailed(suffixed(base, suffix, m.extension), tail) for m in pending]
 
     def beside(self, archived: list[str], pending: list[MediaFile]) -> list[str] | None:
@@ -295,7 +294,7 @@ class _Namer:
         return targets
 
     def next_free(
-        self, base: str, pending: list[MediaFile], start: int, tail: str = ""
+        self, base: str, pending: list[MediaFile], start: int, tail: str
     ) -> tuple[list[str], int] | None:
         """The first free names from ``base`` and suffix ``start`` on, and that suffix; None
         when every name up to -MAX_SUFFIX is taken (a name template that tells too little
@@ -358,7 +357,7 @@ def make_plan(
         )
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
-    namer = _Namer(folder_template, name_template, state.taken_paths)
+    namer = _Namer(state.taken_paths)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, int, _Shot]] = []
