@@ -22,6 +22,7 @@ from pathlib import Path
 from ..errors import AuditError
 from ..storage import modes
 from ..storage.durable import fsync_dir, sync_file, write_new
+from ..storage.positional import read_range
 from .audit import AuditCheck, AuditLog, _locked
 
 REPAIR_COMMAND = "cardingest audit --repair"
@@ -69,7 +70,7 @@ def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:
     try:
         with _locked(fd):
             size = os.fstat(fd).st_size
-            data = os.pread(fd, size, 0) if size else b""
+            data = read_range(fd, 0, size)
             cut = data.rfind(b"\n") + 1
             torn = data[cut:]
             if not torn:

@@ -287,7 +287,7 @@ class _Namer:
         if not archived:
             return None
         base = _base(archived[0])
-        targets = [f"{base}.{m.extension}" if m.extension else base for m in pending]
+        targets = [suffixed(base, 1, m.extension) for m in pending]
         if any(t in self.used for t in targets):
             return None
         self.used.update(targets)
