@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..models import MediaFile
 from ..storage.pagecache import will_need
-from ..storage.positional import read_range
+from ..storage.positional import PEEK, read_range
 from .capture import Capture, file_time, read_capture
 
 PHOTO_EXTENSIONS = frozenset(
@@ -134,16 +134,6 @@ def _walk(
             specials.append((relpath, special_kind(entry)))
 
 
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_BINARY", 0)
-)
-"""O_NONBLOCK: a FIFO swapped in for a photo must not hang the open; O_NOFOLLOW: nor may a
-link swapped in be followed."""
-
 _Opened = tuple[os.DirEntry[str], str, "int | OSError"]
 
 
@@ -157,7 +147,7 @@ def _opened_ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[_Op
         for entry, relpath in files:
             opened: int | OSError
             try:
-                opened = os.open(entry.path, _OPEN_FLAGS)
+                opened = os.open(entry.path, PEEK)
             except OSError as exc:
                 opened = exc
             else:
@@ -189,7 +179,7 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
     if _without_reading(path.name, size):
         return _record_unread(relpath, size, mtime)
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, PEEK)
     except OSError as exc:
         return _unreadable(relpath, size, mtime, exc)
     except ValueError as exc:  # a NUL in the path: no file has that name

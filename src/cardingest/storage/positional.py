@@ -1,4 +1,4 @@
-"""Reading a file's bytes at an offset, whole: one loop for every system.
+"""Opening a file that may have been swapped, and reading its bytes at an offset, whole.
 
 A single ``pread`` may return fewer bytes than asked before the end of the file (FUSE file
 systems with ``direct_io``, network mounts); Windows has no ``pread`` at all.
@@ -7,6 +7,16 @@ systems with ``direct_io``, network mounts); Windows has no ``pread`` at all.
 from __future__ import annotations
 
 import os
+
+PEEK = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+"""Open flags for reading whatever holds a name now, without waiting or following it: a
+FIFO put there would block a plain open until a writer came, and a link is not followed.
+(Python opens every descriptor close-on-exec.)"""
 
 
 def read_range(fd: int, offset: int, size: int) -> bytes:

@@ -36,6 +36,7 @@ from ..models import MAX_SUFFIX
 from . import modes, pagecache
 from .ahead import read_at
 from .durable import NO_HARDLINKS, TEMP_PREFIX, FolderSyncs, fsync_dir, sync_file, write_all
+from .positional import PEEK
 
 CHUNK = 1024 * 1024
 _PAGE = 4096
@@ -496,17 +497,11 @@ def hash_from_disk(
         return found
 
 
-_PEEK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-_PEEK |= getattr(os, "O_NONBLOCK", 0)
-"""Opens whatever holds a final name without waiting: a named pipe there would block a plain
-read-only open until a writer came, and hang the ingest."""
-
-
 def _identical(path: Path, size: int, sha256: str) -> bool:
     """Whether ``path`` is a regular file with this size and sha256 (symlinks, folders and
     pipes never are: the photo then takes the next free name)."""
     try:
-        fd = os.open(path, _PEEK)
+        fd = os.open(path, PEEK)
     except OSError as exc:
         if exc.errno in _NOT_A_FILE:
             return False
