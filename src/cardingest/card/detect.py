@@ -1,9 +1,10 @@
 """Which mounted volumes are camera cards.
 
 A card is a mounted volume with a ``DCIM`` folder at its root that holds at least one DCF
-folder (``100CANON``, ``101_PANA``...). `storage.mounts` lists the mounts; everything here is a pure
-decision on one partition record plus a few guarded looks at the disk, so that one unreadable
-or stale mount (a pulled card, a dead FUSE driver) never stops the others from being listed.
+folder (``100CANON``, ``101_PANA``...). `storage.mounts` lists the mounts; everything here is
+a pure decision on one partition record plus a few guarded looks at the disk, so that one
+unreadable or stale mount (a pulled card, a dead FUSE driver) never stops the others from
+being listed.
 """
 
 from __future__ import annotations
@@ -259,7 +260,8 @@ def _below(mountpoint: str, folder: str) -> bool:
 
 
 def _partitions() -> list[Partition]:
-    """All mounts: ``all=False`` hides FUSE mounts (fusefat, exfat-fuse) on Linux."""
+    """Every mount, FUSE mounts (fusefat, exfat-fuse) included; only those under
+    $CARDINGEST_CARDS_UNDER when it is set."""
     try:
         found: list[Partition] = list(mount_table.mounts())
     except (OSError, RuntimeError):

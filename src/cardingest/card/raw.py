@@ -61,7 +61,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SeekableFile(Protocol):
-    """What the capture readers need of a file: an open file, or the scan's `HeadFirst`."""
+    """What the capture readers need of a file: an open file, or the scan's `_HeadFirst`."""
 
     def read(self, size: int = -1, /) -> bytes: ...
 
