@@ -151,7 +151,10 @@ def test_time_windows() -> None:
 
 
 def test_single_id_covers_everything() -> None:
-    covered = resolve(single_id_map("jbx3656"), CARD)
-    assert len(covered) == len(CARD)
+    idmap = single_id_map("jbx3656")
+    covered = resolve(idmap, CARD)
+    for photo in CARD:
+        assert covered.get(photo.path) is covered[photo.path] is idmap.rows[0]
+    assert idmap.rows[0].patient_id == "JBX3656"
     with pytest.raises(InvalidIdError):
         single_id_map("ZZZ0044")

@@ -18,7 +18,7 @@ import cardingest.ingest as ingest_module
 from cardingest.archive.catalogue import Catalogue
 from cardingest.demo import make_demo_card
 from cardingest.ingest import Outcome, Outcomes, _content
-from cardingest.models import PlanItem
+from cardingest.models import MapRow, MediaFile, PlanItem
 from cardingest.plan.planner import _base, _Bases
 
 PARTS = ["", ".", "..", "a", "a.", ".a", "a.b", "a.b.", "IMG_0001", "x.JPG", "x.jpg", "x.xmp"]
@@ -42,19 +42,17 @@ def test_bases_answer_as_the_set_of_base_strings_did() -> None:
             assert (probe in compact) == (probe in plain), (paths, probe)
 
 
-def _item(n: int, action: str = "copy", **extra: object) -> PlanItem:
+def _item(n: int, action: str = "copy") -> PlanItem:
     when = datetime(2026, 11, 30, 12, 0, n % 60)
+    media = MediaFile(f"DCIM/100CANON/IMG_{n:04d}.JPG", 5000 + n, when, "exif:DateTimeOriginal")
     return PlanItem(
-        source=f"DCIM/100CANON/IMG_{n:04d}.JPG",
+        media=media,
         action=action,  # type: ignore[arg-type]
-        size=5000 + n,
-        time_source="exif:DateTimeOriginal",
-        captured_raw=when,
         captured_at=when,
-        patient_id="JBX3656",
+        timed=media,
+        row=MapRow(0, "JBX3656", everything=True),
         target=f"JBX3656/JBX3656-20261130-1200{n % 60:02d}.jpg" if action != "hold" else None,
         reason="not in the ID map" if action == "hold" else None,
-        **extra,  # type: ignore[arg-type]
     )
 
 

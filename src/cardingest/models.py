@@ -144,31 +144,89 @@ class ArchiveState:
 
 @dataclass(frozen=True, slots=True)
 class PlanItem:
-    source: str
+    """What happens to one card file, and why.
+
+    It keeps the scan's record of the file (``media``), of the photo whose time the file
+    takes (``timed``: the shot's photo for a sidecar, else ``media`` itself) and the ID map
+    row that names its patient, rather than copies of their fields: a plan of 10,000 photos
+    holds each value once (bench/memory.py). The views below read through them.
+    """
+
+    media: MediaFile
     action: Action
-    size: int
-    time_source: TimeSource
-    captured_raw: datetime
     captured_at: datetime
-    subsec: str = ""
-    utc_offset: str | None = None
-    patient_id: str | None = None
+    timed: MediaFile
+    row: MapRow | None = None
     target: str | None = None
     reason: str | None = None
-    diagnosis: tuple[str, ...] = ()
-    site: str | None = None
-    consent: str | None = None
-    make: str | None = None
-    model: str | None = None
-    warning: str | None = None
-    map_line: int | None = None
-    sidecar: bool = False
     repair: bool = False
     """A ``copy`` that puts back a damaged or missing copy of the archived ``target``."""
     role: Role = "photo"
     """``slate``: the photographed barcode that gave this group its patient ID."""
     slate: str | None = None
     """With ``--slates``: the card path of the slate that assigned (or held) this file."""
+
+    @property
+    def source(self) -> str:
+        return self.media.path
+
+    @property
+    def size(self) -> int:
+        return self.media.size
+
+    @property
+    def sidecar(self) -> bool:
+        return self.media.sidecar
+
+    @property
+    def warning(self) -> str | None:
+        return self.media.warning
+
+    @property
+    def time_source(self) -> TimeSource:
+        return self.timed.time_source
+
+    @property
+    def captured_raw(self) -> datetime:
+        """The camera's time, before any clock offset."""
+        return self.timed.captured
+
+    @property
+    def subsec(self) -> str:
+        return self.timed.subsec
+
+    @property
+    def utc_offset(self) -> str | None:
+        return self.timed.utc_offset
+
+    @property
+    def make(self) -> str | None:
+        return self.media.make or self.timed.make
+
+    @property
+    def model(self) -> str | None:
+        return self.media.model or self.timed.model
+
+    @property
+    def patient_id(self) -> str | None:
+        return self.row.patient_id if self.row else None
+
+    @property
+    def diagnosis(self) -> tuple[str, ...]:
+        return self.row.diagnosis if self.row else ()
+
+    @property
+    def site(self) -> str | None:
+        return self.row.site if self.row else None
+
+    @property
+    def consent(self) -> str | None:
+        return self.row.consent if self.row else None
+
+    @property
+    def map_line(self) -> int | None:
+        """The ID map line that names the patient; None for ``--id`` (line 0) and slates."""
+        return self.row.line if self.row and self.row.line else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -21,12 +21,11 @@ from .models import (
     ArchiveState,
     Card,
     IdMap,
-    MapRow,
     MediaFile,
     Plan,
     Settings,
 )
-from .plan.idmap import parse_map, resolve, single_id_map
+from .plan.idmap import Rows, parse_map, resolve, single_id_map
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside_by_identity
@@ -161,7 +160,7 @@ def content_elsewhere(
     root: Path,
     archive: Path,
     files: tuple[MediaFile, ...],
-    assignment: Mapping[str, MapRow],
+    assignment: Rows,
 ) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
     """Hash the card photos whose size matches a file archived under another patient.
 

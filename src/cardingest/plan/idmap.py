@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
@@ -375,15 +375,43 @@ def _matches(spec: str, files: Sequence[MediaFile]) -> tuple[list[MediaFile], st
     return hits, None
 
 
+class Rows(Protocol):
+    """The row that names the patient of each photo of the card, by card path (None: no
+    row covers it). Asked only about the photos of the card it was resolved for, never
+    about their sidecars, which go with their photo."""
+
+    def get(self, path: str, /) -> MapRow | None: ...
+
+    def __getitem__(self, path: str, /) -> MapRow: ...
+
+
+class EveryPhoto:
+    """The rows of ``--id``: its one row for every photo. A card of 10,000 photos does not
+    hold a dict of 10,000 paths to one row while it is planned (bench/memory.py)."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: MapRow) -> None:
+        self.row = row
+
+    def get(self, path: str, /) -> MapRow:
+        return self.row
+
+    def __getitem__(self, path: str, /) -> MapRow:
+        return self.row
+
+
 def resolve(
     idmap: IdMap, files: Iterable[MediaFile], clock_offset: timedelta = timedelta(0)
-) -> dict[str, MapRow]:
-    """Which row covers each file (by path). Files no row covers are simply absent.
+) -> Rows:
+    """Which row covers each photo (by path). Photos no row covers are simply absent.
 
     ``from``/``to`` rows compare with the corrected time (camera time + `clock_offset`), the
     time the preview shows. Raises MapError for ranges that match nothing, ambiguous bare
     names and files that two rows both claim. Pure: works on the scan records only.
     """
+    if len(idmap.rows) == 1 and idmap.rows[0].everything:
+        return EveryPhoto(idmap.rows[0])
     media = [m for m in files if not m.sidecar]
     covered: dict[str, MapRow] = {}
     clashes: dict[tuple[int, int], list[str]] = defaultdict(list)

@@ -22,15 +22,19 @@ from ..models import (
     PlanItem,
 )
 from ..text import printable, undecodable
-from .idmap import resolve
+from .idmap import Rows, resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
 from .shots import primary_photo, same_second_order
 from .slates import SlateAssignment
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Shot:
-    """The files of one exposure: a photo plus RAW twin and sidecars sharing its stem."""
+    """The files of one exposure: a photo plus RAW twin and sidecars sharing its stem.
+
+    Shots sort in `same_second_order`, so (patient, name, shot) entries sort in the order
+    they are named without an index to keep the sort off the shots.
+    """
 
     files: tuple[MediaFile, ...]
     primary: MediaFile | None
@@ -38,6 +42,9 @@ class _Shot:
     @property
     def order(self) -> tuple[float, str, int, str]:
         return same_second_order(self.primary or self.files[0])
+
+    def __lt__(self, other: _Shot) -> bool:
+        return self.order < other.order
 
 
 def _shifted(when: datetime, offset: timedelta) -> datetime:
@@ -80,20 +87,18 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
     ]
 
 
-def _by_name(
-    named: list[tuple[str, str, int, _Shot]],
-) -> Iterator[tuple[str, str, list[_Shot]]]:
+def _by_name(named: list[tuple[str, str, _Shot]]) -> Iterator[tuple[str, str, list[_Shot]]]:
     """(patient, name, shots) for each name the shots would take without a ``-N``: names in
-    order, shots of one name in `same_second_order`. Emptied as it goes: a card of 10,000
-    photos never holds a second index of its shots while they are named."""
-    named.sort(reverse=True)
+    order, shots of one name in `same_second_order`, shots equal in that in card order.
+    Emptied as it goes: a card of 10,000 photos never holds a second index of its shots
+    while they are named."""
+    named.sort()
+    named.reverse()  # popped from the end: in order, and equals in card order
     while named:
-        patient_id, name, _, shot = named.pop()
+        patient_id, name, shot = named.pop()
         shots = [shot]
         while named and named[-1][:2] == (patient_id, name):
-            shots.append(named.pop()[3])
-        if len(shots) > 1:
-            shots.sort(key=lambda s: s.order)
+            shots.append(named.pop()[2])
         yield patient_id, name, shots
 
 
@@ -161,27 +166,14 @@ def _item(
     repair: bool = False,
     slates: SlateAssignment | None = None,
 ) -> PlanItem:
-    timed = shot_time or media
     return PlanItem(
-        source=media.path,
+        media=media,
         action=action,  # type: ignore[arg-type]
-        size=media.size,
-        time_source=timed.time_source,
-        captured_raw=timed.captured,
         captured_at=when,
-        subsec=timed.subsec,
-        utc_offset=timed.utc_offset,
-        patient_id=row.patient_id if row else None,
+        timed=shot_time or media,
+        row=row,
         target=target,
         reason=reason,
-        diagnosis=row.diagnosis if row else (),
-        site=row.site if row else None,
-        consent=row.consent if row else None,
-        make=media.make or timed.make,
-        model=media.model or timed.model,
-        warning=media.warning,
-        map_line=row.line if row and row.line else None,
-        sidecar=media.sidecar,
         repair=repair,
         role="slate" if slates and media.path in slates.slates else "photo",
         slate=slates.slate_of.get(media.path) if slates else None,
@@ -332,7 +324,7 @@ def make_plan(
     name_template: str = DEFAULT_NAME_TEMPLATE,
     clock_offset: timedelta = timedelta(0),
     allow_other_patient: bool = False,
-    assignment: dict[str, MapRow] | None = None,
+    assignment: Rows | None = None,
 ) -> Plan:
     """Decide, for every file, copy (with its target), skip (already archived) or hold.
 
@@ -360,7 +352,7 @@ def make_plan(
     namer = _Namer(state.taken_paths)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
-    named: list[tuple[str, str, int, _Shot]] = []
+    named: list[tuple[str, str, _Shot]] = []
     for shot in _shots(files):
         primary = shot.primary
         row = assignment.get(primary.path) if primary else None
@@ -412,7 +404,7 @@ def make_plan(
                 )
             continue
         name = base_path(folder_template, name_template, row.patient_id, when)
-        named.append((row.patient_id, name, len(named), shot))
+        named.append((row.patient_id, name, shot))
 
     for patient_id, base, shots in _by_name(named):
         next_suffix = 1
