@@ -7,7 +7,7 @@ differ from the real run. No I/O happens here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,18 +87,30 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
     ]
 
 
-def _by_name(named: list[tuple[str, str, _Shot]]) -> Iterator[tuple[str, str, list[_Shot]]]:
+def _by_name(
+    named: list[tuple[str, _Shot]], name_of: Callable[[str, _Shot], str]
+) -> Iterator[tuple[str, str, list[_Shot]]]:
     """(patient, name, shots) for each name the shots would take without a ``-N``: names in
     order, shots of one name in `same_second_order`, shots equal in that in card order.
-    Emptied as it goes: a card of 10,000 photos never holds a second index of its shots
-    while they are named."""
-    named.sort()
+
+    Each name is rendered twice, for the sort and when its turn comes, rather than held for
+    every shot while the shots are named: a card of 10,000 photos then peaks with its targets
+    or its names, not both (bench/memory.py). Emptied as it goes.
+    """
+    named.sort(key=lambda entry: (entry[0], name_of(*entry), entry[1]))
     named.reverse()  # popped from the end: in order, and equals in card order
+    following: str | None = None
     while named:
-        patient_id, name, shot = named.pop()
+        patient_id, shot = named.pop()
+        name = following if following is not None else name_of(patient_id, shot)
+        following = None
         shots = [shot]
-        while named and named[-1][:2] == (patient_id, name):
-            shots.append(named.pop()[2])
+        while named:
+            next_name = name_of(*named[-1])
+            if named[-1][0] != patient_id or next_name != name:
+                following = next_name
+                break
+            shots.append(named.pop()[1])
         yield patient_id, name, shots
 
 
@@ -352,7 +364,7 @@ def make_plan(
     namer = _Namer(state.taken_paths)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
-    named: list[tuple[str, str, _Shot]] = []
+    named: list[tuple[str, _Shot]] = []
     for shot in _shots(files):
         primary = shot.primary
         row = assignment.get(primary.path) if primary else None
@@ -403,10 +415,14 @@ def make_plan(
                     )
                 )
             continue
-        name = base_path(folder_template, name_template, row.patient_id, when)
-        named.append((row.patient_id, name, shot))
+        named.append((row.patient_id, shot))
 
-    for patient_id, base, shots in _by_name(named):
+    def name_of(patient_id: str, shot: _Shot) -> str:
+        assert shot.primary is not None
+        when = _shifted(shot.primary.captured, clock_offset)
+        return base_path(folder_template, name_template, patient_id, when)
+
+    for patient_id, base, shots in _by_name(named, name_of):
         next_suffix = 1
         for shot in shots:
             primary = shot.primary
