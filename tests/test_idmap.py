@@ -156,5 +156,11 @@ def test_single_id_covers_everything() -> None:
     for photo in CARD:
         assert covered.get(photo.path) is covered[photo.path] is idmap.rows[0]
     assert idmap.rows[0].patient_id == "JBX3656"
+    # A sidecar goes with its photo, as with a map's rows; and `in` is refused, not endless.
+    assert covered.get("DCIM/100CANON/IMG_0001.XMP") is None
+    with pytest.raises(KeyError):
+        covered["DCIM/100CANON/IMG_0001.thm"]
+    with pytest.raises(TypeError):
+        "DCIM/100CANON/IMG_0001.JPG" in covered  # type: ignore[operator]  # noqa: B015
     with pytest.raises(InvalidIdError):
         single_id_map("ZZZ0044")

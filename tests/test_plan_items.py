@@ -276,3 +276,49 @@ def test_names_with_dots_and_a_half_archived_shot() -> None:
     items = {i.source: i for i in make_plan(files, single_id_map("JBX3656"), state=state).items}
     assert items["DCIM/100CANON/IMG_0001.x.CR2"].action == "skip"
     assert items["DCIM/100CANON/IMG_0001.x.JPG"].target == "JBX3656/JBX3656-20261124-091502-7.jpg"
+
+
+def test_every_field_with_a_single_id() -> None:
+    """``--id``: no map line, no map fields; a sidecar takes its photo's time and patient."""
+    files = [
+        MediaFile("DCIM/100CANON/IMG_0001.JPG", 2000, T, "exif:DateTimeOriginal", make="Canon"),
+        MediaFile("DCIM/100CANON/IMG_0001.XMP", 300, datetime(2020, 1, 1), "mtime", sidecar=True),
+        MediaFile("DCIM/100CANON/IMG_0009.THM", 10, T2, "mtime", sidecar=True),
+    ]
+    plan = make_plan(files, single_id_map("jbx3656"))
+    base = "JBX3656/JBX3656-20261124-091502"
+    assert [seen(item) for item in plan.items] == [
+        expected(
+            "DCIM/100CANON/IMG_0001.JPG",
+            "copy",
+            2000,
+            "exif:DateTimeOriginal",
+            T,
+            T,
+            patient_id="JBX3656",
+            target=base + ".jpg",
+            make="Canon",
+        ),
+        expected(
+            "DCIM/100CANON/IMG_0001.XMP",
+            "copy",
+            300,
+            "exif:DateTimeOriginal",
+            T,
+            T,
+            patient_id="JBX3656",
+            target=base + ".xmp",
+            make="Canon",
+            sidecar=True,
+        ),
+        expected(
+            "DCIM/100CANON/IMG_0009.THM",
+            "hold",
+            10,
+            "mtime",
+            T2,
+            T2,
+            reason="sidecar without its photo",
+            sidecar=True,
+        ),
+    ]

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..card.scan import is_sidecar
 from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
@@ -387,17 +388,24 @@ class Rows(Protocol):
 
 class EveryPhoto:
     """The rows of ``--id``: its one row for every photo. A card of 10,000 photos does not
-    hold a dict of 10,000 paths to one row while it is planned (bench/memory.py)."""
+    hold a dict of 10,000 paths to one row while it is planned (bench/memory.py).
+
+    A sidecar gets None, as from a map's rows: it goes with its photo. Not iterable, so
+    ``path in rows`` raises rather than asking for rows[0], rows[1]... forever.
+    """
 
     __slots__ = ("row",)
+    __iter__ = None
 
     def __init__(self, row: MapRow) -> None:
         self.row = row
 
-    def get(self, path: str, /) -> MapRow:
-        return self.row
+    def get(self, path: str, /) -> MapRow | None:
+        return None if is_sidecar(path) else self.row
 
     def __getitem__(self, path: str, /) -> MapRow:
+        if is_sidecar(path):
+            raise KeyError(path)
         return self.row
 
 

@@ -28,13 +28,9 @@ from .shots import primary_photo, same_second_order
 from .slates import SlateAssignment
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True)
 class _Shot:
-    """The files of one exposure: a photo plus RAW twin and sidecars sharing its stem.
-
-    Shots sort in `same_second_order`, so (patient, name, shot) entries sort in the order
-    they are named without an index to keep the sort off the shots.
-    """
+    """The files of one exposure: a photo plus RAW twin and sidecars sharing its stem."""
 
     files: tuple[MediaFile, ...]
     primary: MediaFile | None
@@ -42,9 +38,6 @@ class _Shot:
     @property
     def order(self) -> tuple[float, str, int, str]:
         return same_second_order(self.primary or self.files[0])
-
-    def __lt__(self, other: _Shot) -> bool:
-        return self.order < other.order
 
 
 def _shifted(when: datetime, offset: timedelta) -> datetime:
@@ -97,7 +90,7 @@ def _by_name(
     every shot while the shots are named: a card of 10,000 photos then peaks with its targets
     or its names, not both (bench/memory.py). Emptied as it goes.
     """
-    named.sort(key=lambda entry: (entry[0], name_of(*entry), entry[1]))
+    named.sort(key=lambda entry: (entry[0], name_of(*entry)))
     named.reverse()  # popped from the end: in order, and equals in card order
     following: str | None = None
     while named:
@@ -111,6 +104,8 @@ def _by_name(
                 following = next_name
                 break
             shots.append(named.pop()[1])
+        if len(shots) > 1:
+            shots.sort(key=lambda s: s.order)
         yield patient_id, name, shots
 
 
