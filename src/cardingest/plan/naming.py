@@ -25,31 +25,20 @@ _COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _OFFSET = re.compile(r"^([+-])?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 
 
-class _Fields(dict[str, str]):
-    """A template's tokens, each made when the template asks for it: most templates use only
-    id, date and time, and the planner renders every photo's name twice (`base_path`)."""
-
-    __slots__ = ("when",)
-
-    def __init__(self, patient_id: str, when: datetime) -> None:
-        super().__init__(id=patient_id)
-        self.when = when
-
-    def __missing__(self, token: str) -> str:
-        when = self.when
-        if token == "date":
-            value = f"{when.year:04d}{when.month:02d}{when.day:02d}"
-        elif token == "time":
-            value = f"{when.hour:02d}{when.minute:02d}{when.second:02d}"
-        elif token in _PARTS:
-            value = f"{getattr(when, token):0{_PARTS[token]}d}"
-        else:
-            raise KeyError(token)
-        self[token] = value
-        return value
-
-
-_PARTS = {"year": 4, "month": 2, "day": 2, "hour": 2, "minute": 2, "second": 2}
+def _fields(patient_id: str, when: datetime) -> dict[str, str]:
+    year, month, day = f"{when.year:04d}", f"{when.month:02d}", f"{when.day:02d}"
+    hour, minute, second = f"{when.hour:02d}", f"{when.minute:02d}", f"{when.second:02d}"
+    return {
+        "id": patient_id,
+        "date": year + month + day,
+        "time": hour + minute + second,
+        "year": year,
+        "month": month,
+        "day": day,
+        "hour": hour,
+        "minute": minute,
+        "second": second,
+    }
 
 
 def check_templates(folder_template: str, name_template: str) -> None:
@@ -81,12 +70,12 @@ def check_templates(folder_template: str, name_template: str) -> None:
 
 
 def render(template: str, patient_id: str, when: datetime) -> str:
-    return template.format_map(_Fields(patient_id, when))
+    return template.format_map(_fields(patient_id, when))
 
 
 def base_path(folder_template: str, name_template: str, patient_id: str, when: datetime) -> str:
     """``JBX3656/JBX3656-20080530-155601``: a photo's target without ``-N`` or extension."""
-    fields = _Fields(patient_id, when)
+    fields = _fields(patient_id, when)
     return f"{folder_template.format_map(fields)}/{name_template.format_map(fields)}"
 
 

@@ -7,7 +7,7 @@ differ from the real run. No I/O happens here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -81,29 +81,23 @@ def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
 
 
 def _by_name(
-    named: list[tuple[str, _Shot]], name_of: Callable[[str, _Shot], str]
+    named: list[tuple[str, str, str, _Shot]],
 ) -> Iterator[tuple[str, str, list[_Shot]]]:
     """(patient, name, shots) for each name the shots would take without a ``-N``: names in
-    order, shots of one name in `same_second_order`, shots equal in that in card order.
+    order, shots of one name in `same_second_order`, then in card order.
 
-    Each name is rendered twice, for the sort and when its turn comes, rather than held for
-    every shot while the shots are named: a card of 10,000 photos then peaks with its targets
-    or its names, not both (bench/memory.py). Emptied as it goes.
+    Entries are (patient, name, card path of the shot's first file, shot): the path, unique
+    and already held, keeps the sort off the shots and is the card order of the shots of one
+    stem (the scan lists a folder in name order; `_split_clashes` keeps it). Emptied
+    as it goes: a card of 10,000 photos never holds a second index of its shots while they
+    are named.
     """
-    named.sort(key=lambda entry: (entry[0], name_of(*entry)))
-    named.reverse()  # popped from the end: in order, and equals in card order
-    following: str | None = None
+    named.sort(reverse=True)
     while named:
-        patient_id, shot = named.pop()
-        name = following if following is not None else name_of(patient_id, shot)
-        following = None
+        patient_id, name, _, shot = named.pop()
         shots = [shot]
-        while named:
-            next_name = name_of(*named[-1])
-            if named[-1][0] != patient_id or next_name != name:
-                following = next_name
-                break
-            shots.append(named.pop()[1])
+        while named and named[-1][:2] == (patient_id, name):
+            shots.append(named.pop()[3])
         if len(shots) > 1:
             shots.sort(key=lambda s: s.order)
         yield patient_id, name, shots
@@ -359,7 +353,7 @@ def make_plan(
     namer = _Namer(state.taken_paths)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
-    named: list[tuple[str, _Shot]] = []
+    named: list[tuple[str, str, str, _Shot]] = []
     for shot in _shots(files):
         primary = shot.primary
         row = assignment.get(primary.path) if primary else None
@@ -410,14 +404,10 @@ def make_plan(
                     )
                 )
             continue
-        named.append((row.patient_id, shot))
+        name = base_path(folder_template, name_template, row.patient_id, when)
+        named.append((row.patient_id, name, shot.files[0].path, shot))
 
-    def name_of(patient_id: str, shot: _Shot) -> str:
-        assert shot.primary is not None
-        when = _shifted(shot.primary.captured, clock_offset)
-        return base_path(folder_template, name_template, patient_id, when)
-
-    for patient_id, base, shots in _by_name(named, name_of):
+    for patient_id, base, shots in _by_name(named):
         next_suffix = 1
         for shot in shots:
             primary = shot.primary
