@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from factories import media
 
-from cardingest.plan.idmap import single_id_map
+from cardingest.plan.idmap import parse_map_text, single_id_map
 from cardingest.plan.planner import make_plan
 
 ONE = single_id_map("JBX3656")
@@ -80,3 +80,19 @@ def test_a_missing_subsecond_counts_as_zero() -> None:
         "DCIM/100CANON/IMG_0002.JPG": BASE + ".jpg",
         "DCIM/100CANON/IMG_0001.JPG": BASE + "-2.jpg",
     }
+
+
+def test_two_patients_named_into_one_folder_never_share_a_name() -> None:
+    """A folder template without {id} (which the config refuses, but the planner does not
+    rely on that) puts two patients' photos of one second under one name. The planner keeps
+    no record of a shot named without -N when no folder holds two patients; here one does,
+    so the second patient's photo must still get -2, not the first one's name."""
+    idmap = parse_map_text("files,id\n100CANON/IMG_0001,JBX3656\n100CANON/IMG_0002,ACA31FM\n")
+    files = [media("DCIM/100CANON/IMG_0001.JPG"), media("DCIM/100CANON/IMG_0002.JPG")]
+    for folder_template in ("shared", "{date}"):
+        plan = make_plan(files, idmap, folder_template=folder_template, name_template="{time}")
+        folder = "shared" if folder_template == "shared" else "20261124"
+        assert {item.target: item.patient_id for item in plan.items} == {
+            f"{folder}/091502.jpg": "ACA31FM",
+            f"{folder}/091502-2.jpg": "JBX3656",
+        }

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 
 from ..models import (
     MAX_SUFFIX,
@@ -65,19 +66,25 @@ def _split_clashes(members: list[MediaFile]) -> list[list[MediaFile]]:
     return shots
 
 
+def _shot_key(media: MediaFile) -> str:
+    """The files of one shot share their folder and stem, whatever the stem's case (NUL is in
+    no path)."""
+    return f"{media.folder}\0{media.stem.upper()}"
+
+
 def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
     """The card's shots, in no particular order: `make_plan` names them in the order of their
-    names and `same_second_order`, which tells every photo apart."""
-    groups: dict[tuple[str, str], list[MediaFile]] = defaultdict(list)
-    folders: dict[str, str] = {}
-    for media in files:
-        folder = folders.setdefault(media.folder, media.folder)  # one string per folder
-        groups[(folder, media.stem.upper())].append(media)
-    return [
-        _Shot(tuple(members), primary_photo(m for m in members if not m.sidecar))
-        for grouped in groups.values()
-        for members in _split_clashes(grouped)
-    ]
+    names and `same_second_order`, which tells every photo apart.
+
+    Grouped by a stable sort, not a dict of lists: the keys live only while the card is
+    sorted, and the files of one stem keep their card order. A dict held a key, a list and
+    an entry per photo while the shots were made, the peak of a 10,000-photo preview.
+    """
+    shots: list[_Shot] = []
+    for _, grouped in groupby(sorted(files, key=_shot_key), key=_shot_key):
+        for members in _split_clashes(list(grouped)):
+            shots.append(_Shot(tuple(members), primary_photo(m for m in members if not m.sidecar)))
+    return shots
 
 
 def _by_name(
@@ -101,6 +108,16 @@ def _by_name(
         if len(shots) > 1:
             shots.sort(key=lambda s: s.order)
         yield patient_id, name, shots
+
+
+def _folder_shared(named: list[tuple[str, str, str, _Shot]]) -> bool:
+    """Whether names of two patients share a folder: only a folder template without ``{id}``
+    does that (`naming.check_templates` refuses one; the planner does not rely on it)."""
+    owners: dict[str, str] = {}
+    for patient_id, name, _, _ in named:
+        if owners.setdefault(name.rpartition("/")[0], patient_id) != patient_id:
+            return True
+    return False
 
 
 NO_FREE_NAME = (
@@ -265,11 +282,19 @@ class _Namer:
     exposure must not land beside an archived JPEG, nor share its XMP sidecar. ``used`` holds
     the archived targets and those given `beside` them, the only ones a later `beside` can
     meet; every other target has a base of its own, in ``bases``.
+
+    A shot given its name as it is (no ``-N``, no tail) is not added to ``bases`` unless
+    ``every_base``: `make_plan` names each patient's shots in the order of their names, so
+    a later candidate of that patient, ``B`` or ``B-N`` for a name ``B``, is greater than
+    every name handed out before; and no candidate of another patient can equal it while no
+    folder holds two patients' names. The archive's names, ``-N`` names and tailed names are
+    always kept. A card of 10,000 new photos then holds no set of their 10,000 targets.
     """
 
-    def __init__(self, taken: frozenset[str]) -> None:
+    def __init__(self, taken: frozenset[str], *, every_base: bool = True) -> None:
         self.used = set(taken)
         self.bases = _Bases(taken)
+        self.every_base = every_base
 
     @staticmethod
     def _at(base: str, suffix: int, pending: list[MediaFile], tail: str) -> list[str]:
@@ -295,7 +320,8 @@ class _Namer:
         for suffix in range(start, MAX_SUFFIX + 1):
             targets = self._at(base, suffix, pending, tail)
             if _base(targets[0]) not in self.bases:
-                self.bases.add(targets[0])  # none of its targets is in `used`: no such base
+                if self.every_base or suffix > 1 or tail:
+                    self.bases.add(targets[0])  # none of its targets is in `used`: no such base
                 return targets, suffix
         return None
 
@@ -350,7 +376,6 @@ def make_plan(
         )
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
-    namer = _Namer(state.taken_paths)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, str, _Shot]] = []
@@ -407,6 +432,7 @@ def make_plan(
         name = base_path(folder_template, name_template, row.patient_id, when)
         named.append((row.patient_id, name, shot.files[0].path, shot))
 
+    namer = _Namer(state.taken_paths, every_base=_folder_shared(named))
     for patient_id, base, shots in _by_name(named):
         next_suffix = 1
         for shot in shots:
