@@ -288,7 +288,9 @@ class _Namer:
     a later candidate of that patient, ``B`` or ``B-N`` for a name ``B``, is greater than
     every name handed out before; and no candidate of another patient can equal it while no
     folder holds two patients' names. The archive's names, ``-N`` names and tailed names are
-    always kept. A card of 10,000 new photos then holds no set of their 10,000 targets.
+    always kept: a later name could equal ``B-2`` only if names varied in length, which no
+    template token makes today (tests/test_plan_names_random.py checks the outcome, not this
+    reasoning). A card of 10,000 new photos then holds no set of their 10,000 targets.
     """
 
     def __init__(self, taken: frozenset[str], *, every_base: bool = True) -> None:
