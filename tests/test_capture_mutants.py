@@ -1,9 +1,9 @@
 """Capture-time reading where the mutation run of ``card/capture`` found no test (issue 20).
 
-JPEG and TIFF bytes are built here by hand, byte by byte, so each layout is exactly the one
-named: segments the JPEG walker must skip or stop at, IFDs that end where the quick TIFF reader's
-bounds are, and tags of the types exifread hands over as bytes, byte lists and numbers. Where
-the quick reader gives up, the real exifread answers; expected values are written out.
+JPEG and TIFF bytes are built by hand, byte by byte (``exif_bytes``), so each layout is exactly
+the one named: segments the JPEG walker must skip or stop at, IFDs that end where the quick TIFF
+reader's bounds are, and tags of the types exifread hands over as bytes, byte lists and numbers.
+Where the quick reader gives up, the real exifread answers; expected values are written out.
 """
 
 from __future__ import annotations
@@ -13,56 +13,29 @@ import struct
 from datetime import datetime
 
 import pytest
+from exif_bytes import (
+    ASCII,
+    BYTE,
+    DATETIME,
+    DTD,
+    DTO,
+    EOI,
+    LONG,
+    MAKE,
+    MODEL,
+    POINTER,
+    SHORT,
+    SOI,
+    UNDEFINED,
+    Entry,
+    app1,
+    build,
+    segment,
+    text,
+)
 
 from cardingest.card.capture import Capture, _exif_block, _quick_tags, read_capture
 
-MAKE, MODEL, DATETIME = 0x010F, 0x0110, 0x0132
-DTO, DTD, POINTER = 0x9003, 0x9004, 0x8769
-ASCII, BYTE, SHORT, LONG, UNDEFINED = 2, 1, 3, 4, 7
-
-# (tag, type, count, value bytes); values of 4 bytes or fewer sit in the entry itself.
-Entry = tuple[int, int, int, bytes]
-
-
-def text(tag: int, value: bytes, kind: int = ASCII) -> Entry:
-    return (tag, kind, len(value), value)
-
-
-def build(order: str, ifd0: list[Entry], exif: list[Entry] | None = None) -> bytes:
-    """A TIFF block: header, IFD0 (entries in the order given), the EXIF IFD when ``exif`` is
-    given (IFD0 gets a pointer to it, as its last entry), then the values too long to inline."""
-    mark = b"II" if order == "<" else b"MM"
-    first = list(ifd0) + ([(POINTER, LONG, 1, b"")] if exif is not None else [])
-    size0 = 2 + 12 * len(first) + 4
-    size1 = 2 + 12 * len(exif) + 4 if exif is not None else 0
-    data = bytearray()
-    data_at = 8 + size0 + size1
-
-    def ifd(entries: list[Entry]) -> bytes:
-        out = struct.pack(order + "H", len(entries))
-        for tag, kind, count, value in entries:
-            if tag == POINTER:
-                out += struct.pack(order + "HHII", tag, kind, count, 8 + size0)
-            elif len(value) <= 4:
-                out += struct.pack(order + "HHI", tag, kind, count) + value.ljust(4, b"\0")
-            else:
-                out += struct.pack(order + "HHII", tag, kind, count, data_at + len(data))
-                data.extend(value)
-        return out + b"\0\0\0\0"
-
-    head = mark + struct.pack(order + "HI", 42, 8)
-    return head + ifd(first) + (ifd(exif) if exif is not None else b"") + bytes(data)
-
-
-def segment(code: int, payload: bytes) -> bytes:
-    return bytes([0xFF, code]) + struct.pack(">H", len(payload) + 2) + payload
-
-
-def app1(block: bytes, magic: bytes = b"Exif\0\0") -> bytes:
-    return segment(0xE1, magic + block)
-
-
-SOI, EOI = b"\xff\xd8", b"\xff\xd9"
 WHEN = datetime(2021, 3, 4, 5, 6, 7)
 DATE = b"2021:03:04 05:06:07\0"
 # The quick reader reads this one itself; the other has its date stored as UNDEFINED, which

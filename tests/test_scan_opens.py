@@ -8,34 +8,16 @@ scan, however it ends.
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from exif_bytes import exif_jpeg
 
 from cardingest.card import scan as scan_module
 from cardingest.card.scan import HEAD_BYTES, PREFETCH_FILES, read_file, scan
 from cardingest.storage import positional
-
-
-def exif_jpeg(when: str, *, padding: int = 0) -> bytes:
-    """A JPEG whose APP1 Exif block holds DateTimeOriginal, after ``padding`` bytes of APP2s."""
-    value = when.encode() + b"\x00"
-    exif_ifd = 8 + 2 + 12 + 4
-    tiff = b"II*\x00" + struct.pack("<I", 8)
-    tiff += struct.pack("<H", 1) + struct.pack("<HHII", 0x8769, 4, 1, exif_ifd) + b"\0" * 4
-    tiff += struct.pack("<H", 1) + struct.pack("<HHII", 0x9003, 2, len(value), exif_ifd + 18)
-    tiff += b"\0" * 4 + value
-    app1 = b"Exif\x00\x00" + tiff
-    filler = b""
-    while len(filler) < padding:
-        chunk = b"\0" * min(65533, padding - len(filler))
-        filler += b"\xff\xe2" + struct.pack(">H", len(chunk) + 2) + chunk
-    return (
-        b"\xff\xd8" + filler + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + b"\xff\xd9"
-    )
 
 
 def card(tmp_path: Path, count: int) -> list[Path]:
