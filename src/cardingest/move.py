@@ -37,7 +37,7 @@ from .archive.backend import catalogue_path
 from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.manifest import write_manifest
 from .archive.xmp import sidecar_path
-from .card.scan import SIDECAR_EXTENSIONS
+from .card.kinds import SIDECAR_EXTENSIONS
 from .errors import ArchiveError, CatalogueError, UsageError
 from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path

@@ -21,7 +21,7 @@ from ..errors import SourceError
 from ..models import Card
 from ..storage import mounts as mount_table
 from .fusefat import fusefat_source
-from .scan import PHOTO_EXTENSIONS
+from .kinds import PHOTO_EXTENSIONS
 from .volume import read_volume_id
 
 DCF_FOLDER: re.Pattern[str] = re.compile(r"^[1-9][0-9]{2}[0-9A-Z_]{5}$", re.IGNORECASE | re.ASCII)

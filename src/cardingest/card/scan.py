@@ -13,48 +13,7 @@ from ..models import MediaFile
 from ..storage.pagecache import will_need
 from ..storage.positional import PEEK, read_range
 from .capture import Capture, file_time, read_capture
-
-PHOTO_EXTENSIONS = frozenset(
-    [
-        "jpg",
-        "jpeg",
-        "heic",
-        "heif",
-        "hif",
-        "tif",
-        "tiff",
-        "dng",
-        "cr2",
-        "cr3",
-        "crw",
-        "nef",
-        "nrw",
-        "arw",
-        "srf",
-        "sr2",
-        "orf",
-        "rw2",
-        "raf",
-        "pef",
-        "srw",
-        "x3f",
-        "3fr",
-        "rwl",
-        "iiq",
-        "erf",
-        "kdc",
-        "dcr",
-        "mrw",
-        "mos",
-    ]
-)
-SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
-
-
-def is_sidecar(path: str) -> bool:
-    """Whether a file name (on a card or in the archive) is a THM or XMP sidecar."""
-    return path.rpartition(".")[2].lower() in SIDECAR_EXTENSIONS
-
+from .kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
 
 NOT_PHOTO_EXTENSIONS = frozenset(
     {"mov", "mp4", "m4v", "avi", "mts", "m2ts", "mpg", "mpeg", "3gp", "mkv", "wmv", "lrv"}

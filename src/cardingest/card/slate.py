@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError, InvalidIdError
 from ..ids import validate_id
 from ..models import MediaFile, SlateRead
-from .scan import PHOTO_EXTENSIONS
+from .kinds import PHOTO_EXTENSIONS
 
 if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
     import zxingcpp

@@ -17,7 +17,7 @@ import typer
 from ..archive.audit import AuditLog
 from ..archive.catalogue import CatalogueRecord, require_catalogue
 from ..archive.readonly import reading
-from ..card.scan import is_sidecar
+from ..card.kinds import is_sidecar
 from ..card.watch import Watcher, watch
 from ..clinic.jpeg import SIZES
 from ..clinic.share import (

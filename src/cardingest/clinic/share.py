@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
-from ..card.scan import is_sidecar
+from ..card.kinds import is_sidecar
 from ..errors import ShareError, UsageError
 from ..storage import modes
 from ..storage.durable import write_new

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..archive.xmp import Keywords, sidecar_path, write_sidecar
-from ..card.scan import is_sidecar
+from ..card.kinds import is_sidecar
 from ..errors import UsageError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS

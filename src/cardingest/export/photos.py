@@ -17,12 +17,12 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from ..archive.catalogue import Catalogue, CatalogueRecord
+from ..card.kinds import SIDECAR_EXTENSIONS
 from .dicom import DicomOptions, PhotoFacts, build_dataset, instance_uid
 from .jpeg import jpeg_info
 from .rotate import NotSendable, upright_frame
 
 JPEG_EXTENSIONS = frozenset({"jpg", "jpeg"})
-SIDECAR_EXTENSIONS = frozenset({"xmp", "thm"})
 HEIF_EXTENSIONS = frozenset({"heic", "heif", "hif", "avif"})
 
 

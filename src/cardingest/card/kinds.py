@@ -1,0 +1,45 @@
+"""Which card files are photos and which are their sidecars, by extension: the scan, `cards`,
+the planner and the slate reader ask, and only the scan needs the capture-time readers."""
+
+from __future__ import annotations
+
+PHOTO_EXTENSIONS = frozenset(
+    [
+        "jpg",
+        "jpeg",
+        "heic",
+        "heif",
+        "hif",
+        "tif",
+        "tiff",
+        "dng",
+        "cr2",
+        "cr3",
+        "crw",
+        "nef",
+        "nrw",
+        "arw",
+        "srf",
+        "sr2",
+        "orf",
+        "rw2",
+        "raf",
+        "pef",
+        "srw",
+        "x3f",
+        "3fr",
+        "rwl",
+        "iiq",
+        "erf",
+        "kdc",
+        "dcr",
+        "mrw",
+        "mos",
+    ]
+)
+SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
+
+
+def is_sidecar(path: str) -> bool:
+    """Whether a file name (on a card or in the archive) is a THM or XMP sidecar."""
+    return path.rpartition(".")[2].lower() in SIDECAR_EXTENSIONS
