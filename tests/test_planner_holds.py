@@ -276,3 +276,32 @@ def test_tails_and_bases_in_nested_folders_and_dotted_names() -> None:
     assert found["DCIM/100CANON/IMG_0002.CR2"].target == (
         "JBX3656/2026/11/JBX3656.20261124.091502-2.cr2"
     )
+
+
+def test_a_name_listed_twice_holds_its_whole_shot_and_nothing_else() -> None:
+    """A damaged folder can list one name twice: which entry is the photo is in doubt, so
+    both stay on the card, with the RAW and sidecar of that stem; the next shot is filed."""
+    jpeg = photo("DCIM/100CANON/IMG_0001.JPG", size=10)
+    files = [
+        jpeg,
+        photo("DCIM/100CANON/IMG_0001.CR2"),
+        replace(jpeg, size=11),
+        photo("DCIM/100CANON/img_0001.xmp", sidecar=True),
+        photo("DCIM/100CANON/IMG_0002.JPG"),
+    ]
+    check = "check the card on a computer: its folder may be damaged"
+    twice = f"listed twice in its folder, so which entry is the photo is in doubt; {check}"
+    beside = f"IMG_0001.JPG, of the same shot, is listed twice in its folder; {check}"
+    held = [
+        (i.source, i.size, i.patient_id, i.target, i.reason)
+        for i in make_plan(files, ONE).items
+        if i.action == "hold"
+    ]
+    assert held == [
+        ("DCIM/100CANON/IMG_0001.CR2", 100, None, None, beside),
+        ("DCIM/100CANON/IMG_0001.JPG", 10, None, None, twice),
+        ("DCIM/100CANON/IMG_0001.JPG", 11, None, None, twice),
+        ("DCIM/100CANON/img_0001.xmp", 100, None, None, beside),
+    ]
+    filed = {i.source: i.target for i in make_plan(files, ONE).items if i.action == "copy"}
+    assert filed == {"DCIM/100CANON/IMG_0002.JPG": "JBX3656/JBX3656-20261124-091502.jpg"}

@@ -72,19 +72,41 @@ def _shot_key(media: MediaFile) -> str:
     return f"{media.folder}\0{media.stem.upper()}"
 
 
-def _shots(files: Sequence[MediaFile]) -> list[_Shot]:
-    """The card's shots, in no particular order: `make_plan` names them in the order of their
-    names and `same_second_order`, which tells every photo apart.
+def _shots(files: Sequence[MediaFile]) -> tuple[list[_Shot], list[tuple[MediaFile, str]]]:
+    """The card's shots, in no particular order (`make_plan` names them in the order of their
+    names and `same_second_order`, which tells every photo apart), and the files of every
+    stem with a path listed twice, with the reason each is held: a damaged folder can list
+    one name twice, and which entry is the photo is then in doubt, so its shot stays on the
+    card.
 
     Grouped by a stable sort, not a dict of lists: the keys live only while the card is
     sorted, and the files of one stem keep their card order. A dict held a key, a list and
     an entry per photo while the shots were made, the peak of a 10,000-photo preview.
     """
     shots: list[_Shot] = []
+    doubtful: list[tuple[MediaFile, str]] = []
     for _, grouped in groupby(sorted(files, key=_shot_key), key=_shot_key):
-        for members in _split_clashes(list(grouped)):
-            shots.append(_Shot(tuple(members), primary_photo(m for m in members if not m.sidecar)))
-    return shots
+        members = list(grouped)
+        if len(members) > 1 and len({m.path for m in members}) < len(members):
+            doubtful.extend(_listed_twice(members))
+            continue
+        for shot in _split_clashes(members):
+            shots.append(_Shot(tuple(shot), primary_photo(m for m in shot if not m.sidecar)))
+    return shots, doubtful
+
+
+def _listed_twice(members: list[MediaFile]) -> Iterator[tuple[MediaFile, str]]:
+    """The files of a stem one of whose paths is listed twice, each with why it is held."""
+    paths = [m.path for m in members]
+    twice = sorted({path for path in paths if paths.count(path) > 1})
+    check = "check the card on a computer: its folder may be damaged"
+    for media in members:
+        if media.path in twice:
+            reason = f"listed twice in its folder, so which entry is the photo is in doubt; {check}"
+        else:
+            named = printable(twice[0].rpartition("/")[2])
+            reason = f"{named}, of the same shot, is listed twice in its folder; {check}"
+        yield media, reason
 
 
 def _by_name(
@@ -284,13 +306,15 @@ class _Namer:
     meet; every other target has a base of its own, in ``bases``.
 
     A shot given its name as it is (no ``-N``, no tail) is not added to ``bases`` unless
-    ``every_base``: `make_plan` names each patient's shots in the order of their names, so
-    a later candidate of that patient, ``B`` or ``B-N`` for a name ``B``, is greater than
-    every name handed out before; and no candidate of another patient can equal it while no
-    folder holds two patients' names. The archive's names, ``-N`` names and tailed names are
-    always kept: a later name could equal ``B-2`` only if names varied in length, which no
-    template token makes today (tests/test_plan_names_random.py checks the outcome, not this
-    reasoning). A card of 10,000 new photos then holds no set of their 10,000 targets.
+    ``every_base``. `make_plan` names each patient's shots in the order of their names: every
+    candidate for a later name ``C`` of that patient (``C``, ``C-N``, ``C-slate``) starts
+    with ``C``, and ``C`` is greater than any name ``B`` named before, so none of them is
+    ``B``; within one name the suffix moves past 1 after its first shot. Names of other
+    patients lie in other folders unless two patients share one (``every_base`` then). The
+    archive's names, ``-N`` names and tailed names are always kept. This holds because every
+    target has an extension (the scan lists photos and sidecars only), so a base is its
+    target without it. A card of 10,000 new photos then holds no set of their 10,000
+    targets; tests/test_plan_names_random.py checks the outcome on random cards.
     """
 
     def __init__(self, taken: frozenset[str], *, every_base: bool = True) -> None:
@@ -381,7 +405,11 @@ def make_plan(
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, str, _Shot]] = []
-    for shot in _shots(files):
+    shots, doubtful = _shots(files)
+    for media, reason in doubtful:
+        when = _shifted(media.captured, clock_offset)
+        items.append(_item(media, when, None, "hold", reason=reason, slates=slates))
+    for shot in shots:
         primary = shot.primary
         row = assignment.get(primary.path) if primary else None
         if primary is None:
