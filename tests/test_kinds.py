@@ -1,0 +1,47 @@
+"""Which card files are photos, which are sidecars and which are named as not archived,
+written out as the formats a clinic's cameras make, and checked through a real scan of a
+folder holding one file of each (`card.kinds`, `card.scan`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cardingest.card.kinds import is_sidecar
+from cardingest.card.scan import scan
+
+PHOTOS = [
+    "jpg", "jpeg", "heic", "heif", "hif", "tif", "tiff", "dng", "cr2", "cr3", "crw", "nef",
+    "nrw", "arw", "srf", "sr2", "orf", "rw2", "raf", "pef", "srw", "x3f", "3fr", "rwl", "iiq",
+    "erf", "kdc", "dcr", "mrw", "mos",
+]  # fmt: skip
+SIDECARS = ["thm", "xmp"]
+NOT_PHOTOS = [
+    "mov", "mp4", "m4v", "avi", "mts", "m2ts", "mpg", "mpeg", "3gp", "mkv", "wmv", "lrv",
+    "crm", "braw", "r3d", "wav", "m4a", "mp3", "aac",
+]  # fmt: skip
+OTHER = ["txt", "ctg", "dat", "jpg~", "xmp.bak", "png", "gif", "bmp", "webp", "avif"]
+
+
+def test_photos_sidecars_and_what_is_named_as_not_archived(tmp_path: Path) -> None:
+    folder = tmp_path / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for number, ext in enumerate(PHOTOS + SIDECARS + NOT_PHOTOS + OTHER, start=1):
+        name = f"IMG_{number:04d}.{ext.upper() if number % 2 else ext}"
+        (folder / name).write_bytes(b"not really an image")
+    not_photos: list[str] = []
+    records = list(scan(tmp_path, not_photos=not_photos))
+
+    def kinds(extensions: list[str]) -> set[str]:
+        return {e.lower() for e in extensions}
+
+    found = {r.path.rpartition(".")[2].lower(): r.sidecar for r in records}
+    assert {ext for ext, sidecar in found.items() if not sidecar} == kinds(PHOTOS)
+    assert {ext for ext, sidecar in found.items() if sidecar} == kinds(SIDECARS)
+    assert {p.rpartition(".")[2].lower() for p in not_photos} == kinds(NOT_PHOTOS)
+
+
+def test_a_sidecar_is_known_by_its_last_extension_in_any_case() -> None:
+    for path in ("a.xmp", "DCIM/100CANON/IMG_0001.XMP", "IMG_0001.JPG.xmp", "x/y.Thm"):
+        assert is_sidecar(path), path
+    for path in ("a.jpg", "xmp", "DCIM/xmp", "IMG_0001.xmp.jpg", "DCIM/a.xmp/IMG_0001", "a.xmpp"):
+        assert not is_sidecar(path), path
