@@ -56,6 +56,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_interactive.py",
         "tests/test_no_correction.py",
         "tests/test_idmap.py",
+        "tests/test_plan_names_random.py",
     ],
     "plan/shots": [
         "tests/test_shots.py",
@@ -92,6 +93,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_capture_mutants.py",
         "tests/test_raw_capture.py",
     ],
+    "card/kinds": ["tests/test_kinds.py", "tests/test_scan_opens.py", "tests/test_bad_names.py"],
     "card/scan": [
         "tests/test_scan_opens.py",
         "tests/test_capture.py",

@@ -42,7 +42,7 @@ SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})
 
 def is_sidecar(path: str) -> bool:
     """Whether a file name (on a card or in the archive) is a THM or XMP sidecar: its last
-    extension is, whatever its case. A file named ``xmp`` has no extension."""
-    name = path.rpartition("/")[2]
-    _, dot, extension = name.rpartition(".")
+    extension is, whatever its case. A file named ``xmp`` has no extension (and a dot in a
+    folder's name leaves a ``/`` in what follows it)."""
+    _, dot, extension = path.rpartition(".")
     return bool(dot) and extension.lower() in SIDECAR_EXTENSIONS
