@@ -96,3 +96,20 @@ def test_two_patients_named_into_one_folder_never_share_a_name() -> None:
             f"{folder}/091502.jpg": "ACA31FM",
             f"{folder}/091502-2.jpg": "JBX3656",
         }
+
+
+def test_a_folder_is_shared_only_when_two_patients_name_into_it() -> None:
+    """The check behind the namer's saving, on (patient, name, path, shot) entries: the
+    folder is what lies before a name's last '/'."""
+    from cardingest.plan.planner import _folder_shared
+
+    def entries(*pairs: tuple[str, str]) -> list:  # type: ignore[type-arg]
+        return [(patient, name, f"DCIM/{n}.JPG", None) for n, (patient, name) in enumerate(pairs)]
+
+    own = entries(
+        ("JBX3656", "2026/JBX3656/a"), ("JBX3656", "2026/JBX3656/b"), ("ACA31FM", "2026/ACA31FM/a")
+    )
+    assert not _folder_shared(own)
+    assert not _folder_shared([])
+    assert _folder_shared(entries(("JBX3656", "2026/x/a"), ("ACA31FM", "2026/x/b")))
+    assert _folder_shared(entries(("JBX3656", "x/a"), ("JBX3656", "x/b"), ("ACA31FM", "x/c")))

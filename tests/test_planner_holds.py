@@ -305,3 +305,24 @@ def test_a_name_listed_twice_holds_its_whole_shot_and_nothing_else() -> None:
     ]
     filed = {i.source: i.target for i in make_plan(files, ONE).items if i.action == "copy"}
     assert filed == {"DCIM/100CANON/IMG_0002.JPG": "JBX3656/JBX3656-20261124-091502.jpg"}
+
+
+def test_a_lone_photo_listed_twice_is_held_at_its_own_time_and_role() -> None:
+    """Two entries of one name and nothing else of the stem; the shot's time moved by the
+    clock offset as for any hold; a slate listed twice keeps its role."""
+    offset = timedelta(minutes=90)
+    slates = SlateAssignment(rows={SLATE: ROW}, slates=frozenset({SLATE}))
+    for idmap, kwargs, path, role in (
+        (ONE, {}, "DCIM/100CANON/IMG_0005.JPG", "photo"),
+        (ONE, {"slates": slates}, SLATE, "slate"),
+    ):
+        entry = photo(path, size=10)
+        items = make_plan([entry, replace(entry, size=12)], idmap, clock_offset=offset, **kwargs)
+        assert [
+            (i.source, i.size, i.action, i.captured_raw, i.captured_at, i.role, i.patient_id)
+            for i in items.items
+        ] == [
+            (path, 10, "hold", T, T + offset, role, None),
+            (path, 12, "hold", T, T + offset, role, None),
+        ]
+        assert all(i.reason and i.reason.startswith("listed twice") for i in items.items)

@@ -317,7 +317,7 @@ class _Namer:
     targets; tests/test_plan_names_random.py checks the outcome on random cards.
     """
 
-    def __init__(self, taken: frozenset[str], *, every_base: bool = True) -> None:
+    def __init__(self, taken: frozenset[str], *, every_base: bool) -> None:
         self.used = set(taken)
         self.bases = _Bases(taken)
         self.every_base = every_base
