@@ -147,7 +147,7 @@ class PlanItem:
     """What happens to one card file, and why.
 
     It keeps the scan's record of the file (``media``), of the photo whose time the file
-    takes (``timed``: the shot's photo for a sidecar, else ``media`` itself) and the ID map
+    takes (``timed``: the shot's photo for a RAW twin or sidecar, else ``media``) and the ID map
     row that names its patient, rather than copies of their fields: a plan of 10,000 photos
     holds each value once (bench/memory.py). The views below read through them.
     """

@@ -405,11 +405,11 @@ def make_plan(
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, str, _Shot]] = []
-    shots, doubtful = _shots(files)
+    card_shots, doubtful = _shots(files)
     for media, reason in doubtful:
         when = _shifted(media.captured, clock_offset)
         items.append(_item(media, when, None, "hold", reason=reason, slates=slates))
-    for shot in shots:
+    for shot in card_shots:
         primary = shot.primary
         row = assignment.get(primary.path) if primary else None
         if primary is None:
@@ -462,6 +462,7 @@ def make_plan(
         name = base_path(folder_template, name_template, row.patient_id, when)
         named.append((row.patient_id, name, shot.files[0].path, shot))
 
+    del card_shots  # each shot lives on in `named` until it is named
     namer = _Namer(state.taken_paths, every_base=_folder_shared(named))
     for patient_id, base, shots in _by_name(named):
         next_suffix = 1
