@@ -404,9 +404,10 @@ class EveryPhoto:
         return None if is_sidecar(path) else self.row
 
     def __getitem__(self, path: str, /) -> MapRow:
-        if is_sidecar(path):
+        row = self.get(path)
+        if row is None:
             raise KeyError(path)
-        return self.row
+        return row
 
 
 def resolve(

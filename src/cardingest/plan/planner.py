@@ -25,7 +25,7 @@ from ..models import (
 from ..text import printable, undecodable
 from .idmap import Rows, resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
-from .shots import primary_photo, same_second_order
+from .shots import primary_photo, same_second_order, shot_key
 from .slates import SlateAssignment
 
 
@@ -66,12 +66,6 @@ def _split_clashes(members: list[MediaFile]) -> list[list[MediaFile]]:
     return shots
 
 
-def _shot_key(media: MediaFile) -> str:
-    """The files of one shot share their folder and stem, whatever the stem's case (NUL is in
-    no path)."""
-    return f"{media.folder}\0{media.stem.upper()}"
-
-
 def _shots(files: Sequence[MediaFile]) -> tuple[list[_Shot], list[tuple[MediaFile, str]]]:
     """The card's shots, in no particular order (`make_plan` names them in the order of their
     names and `same_second_order`, which tells every photo apart), and the files of every
@@ -85,7 +79,7 @@ def _shots(files: Sequence[MediaFile]) -> tuple[list[_Shot], list[tuple[MediaFil
     """
     shots: list[_Shot] = []
     doubtful: list[tuple[MediaFile, str]] = []
-    for _, grouped in groupby(sorted(files, key=_shot_key), key=_shot_key):
+    for _, grouped in groupby(sorted(files, key=shot_key), key=shot_key):
         members = list(grouped)
         if len(members) > 1 and len({m.path for m in members}) < len(members):
             doubtful.extend(_listed_twice(members))
@@ -100,13 +94,11 @@ def _listed_twice(members: list[MediaFile]) -> Iterator[tuple[MediaFile, str]]:
     paths = [m.path for m in members]
     twice = sorted({path for path in paths if paths.count(path) > 1})
     check = "check the card on a computer: its folder may be damaged"
+    listed = f"listed twice in its folder, so which entry is the photo is in doubt; {check}"
+    named = printable(twice[0].rpartition("/")[2])
+    beside = f"{named}, of the same shot, is listed twice in its folder; {check}"
     for media in members:
-        if media.path in twice:
-            reason = f"listed twice in its folder, so which entry is the photo is in doubt; {check}"
-        else:
-            named = printable(twice[0].rpartition("/")[2])
-            reason = f"{named}, of the same shot, is listed twice in its folder; {check}"
-        yield media, reason
+        yield media, listed if media.path in twice else beside
 
 
 def _by_name(

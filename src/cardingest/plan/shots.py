@@ -31,3 +31,9 @@ def same_second_order(primary: MediaFile) -> tuple[float, str, int, str]:
     fraction = float(f"0.{primary.subsec}") if primary.subsec else 0.0
     number = "".join(ch for ch in primary.stem[-4:] if ch.isdigit())
     return (fraction, primary.folder, int(number or 0), primary.stem)
+
+
+def shot_key(media: MediaFile) -> str:
+    """The files of one shot share their folder and stem, whatever the stem's case (NUL is in
+    no path)."""
+    return f"{media.folder}\0{media.stem.upper()}"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..models import MapRow, MediaFile, SlateRead
-from .shots import primary_photo, same_second_order
+from .shots import primary_photo, same_second_order, shot_key
 
 DEFAULT_MAX_GAP_MINUTES = 30.0
 NO_SLATE = "no slate before this photo"
@@ -81,9 +81,9 @@ def shots(files: Sequence[MediaFile], readable: Collection[str]) -> list[Shot]:
 
     ``readable``: the extensions that can be read for a barcode.
     """
-    grouped: dict[tuple[str, str], list[MediaFile]] = defaultdict(list)
+    grouped: dict[str, list[MediaFile]] = defaultdict(list)
     for media in files:
-        grouped[(media.folder, media.stem.upper())].append(media)
+        grouped[shot_key(media)].append(media)
     found = []
     for members in grouped.values():
         photos = [m for m in members if not m.sidecar]
