@@ -1,5 +1,6 @@
-"""What the planner and the slate assignment both need to know about one exposure: which of
-its files gives its capture time, and where it stands among shots of the same second."""
+"""What the planner and the slate assignment both need to know about one exposure: which files
+make it, which of them gives its capture time, and where it stands among shots of the same
+second."""
 
 from __future__ import annotations
 
