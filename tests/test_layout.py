@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "models": 0,
     "ids": 0,
     "text": 0,
+    "host": 0,
     "storage": 1,
     "card": 2,
     "plan": 3,
@@ -224,3 +225,34 @@ def test_a_command_imports_only_what_it_needs(tmp_path: Path, test_ids: Path, co
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout, done.stderr
     assert done.stderr.split("\n")[-2].split() in (["0"], ["3"]), done.stderr
+
+
+def test_a_run_builds_only_the_command_it_runs(tmp_path: Path, test_ids: Path) -> None:
+    """Typer turns every command's parameters into options on each run, unless `main` hands
+    it only the one named (`cli.app.only`); `tests/test_docs.py` checks that its help and
+    errors stay the same."""
+    from cardingest.demo import make_demo_card
+
+    card, map_file = make_demo_card(tmp_path)
+    args = ["preview", str(card), "--map", str(map_file), "--archive", str(tmp_path / "a")]
+    script = (
+        "import sys\n"
+        "import typer.main\n"
+        "built = []\n"
+        "build = typer.main.get_command_from_info\n"
+        "def counted(*args, **kwargs):\n"
+        "    command = build(*args, **kwargs)\n"
+        "    built.append(command.name)\n"
+        "    return command\n"
+        "typer.main.get_command_from_info = counted\n"
+        "from cardingest.cli import main\n"
+        f"sys.argv = ['cardingest', *{args!r}, '--json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        "print(code, *built, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.startswith("{"), done.stderr
+    assert done.stderr.split("\n")[-2].split()[1:] == ["preview"], done.stderr

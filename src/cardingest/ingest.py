@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import socket
 import threading
 import time
 from array import array
@@ -27,6 +25,7 @@ from .archive.manifest import write_manifest
 from .archive.repair import repair_copies
 from .archive.xmp import reserved_names, write_for_copy
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
+from .host import host_name
 from .models import METADIR, Card, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
 from .storage import modes
@@ -194,7 +193,7 @@ class IngestResult:
 
 
 def new_ingest_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + os.urandom(3).hex()
 
 
 def _now() -> str:
@@ -433,7 +432,7 @@ def execute(
                 ingest_id,
                 started=_now(),
                 operator=settings.operator,
-                host=socket.gethostname(),
+                host=host_name(),
                 source=recorded_source(plan.source, card),
                 card_label=card.label if card else None,
                 card_serial=card.serial if card else None,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -573,7 +572,7 @@ def move(
         )
     if not moves:
         return result
-    move_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    move_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + os.urandom(3).hex()
     data = _journal_data(move_id, request, operator, moves, sidecars)
     with _writing(archive, _backup_roots(moves), backup_locks):
         _write_journal(archive, data)

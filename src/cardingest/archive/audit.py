@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AuditError
+from ..host import host_name
 from ..models import METADIR, Card
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes, sync_file
@@ -132,7 +132,7 @@ def _line(event: str, fields: dict[str, object], count: int, prev: str) -> bytes
         **fields,
         "ts": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "event": event,
-        "host": socket.gethostname(),
+        "host": host_name(),
         "prev": prev,
         "seq": count + 1,
     }

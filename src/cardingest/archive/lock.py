@@ -14,7 +14,6 @@ import contextlib
 import errno
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -23,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import ArchiveError, ArchiveLockedError
+from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import write_all
@@ -82,7 +82,7 @@ def _age(fd: int) -> float:
 
 def _owner_gone(info: dict[str, Any] | None) -> bool:
     """Judge by pid alone (no flock): only a lock recorded on this host can be judged."""
-    if info is None or info.get("host") != socket.gethostname():
+    if info is None or info.get("host") != host_name():
         return False
     pid = info.get("pid")
     if not isinstance(pid, int) or isinstance(pid, bool):
@@ -119,7 +119,7 @@ class ArchiveLock:
     def _info(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": host_name(),
             "started": datetime.now().astimezone().isoformat(timespec="seconds"),
             "purpose": self.purpose,
         }

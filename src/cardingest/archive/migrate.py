@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogueError, ConfigError
+from ..host import host_name
 from .audit import GENESIS, AuditLog, _dumps
 from .backend import MIGRATED_TABLE, CatalogueLocation, bind, catalogue_path, migrated_to, redact
 
@@ -87,7 +87,7 @@ def _migrate_line(prev: str, seq: int, archive_id: str, counts: dict[str, int]) 
         "counts": counts,
         "ts": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "event": MIGRATE_EVENT,
-        "host": socket.gethostname(),
+        "host": host_name(),
         "prev": prev,
         "seq": seq,
     }

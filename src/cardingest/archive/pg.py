@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -36,6 +35,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql as pgsql
 
 from ..errors import ArchiveError, ArchiveLockedError, AuditError, CatalogueError, ConfigError
+from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes
@@ -159,7 +159,7 @@ def _unreachable(url: str, exc: Exception) -> CatalogueError:
 
 def connect(url: str, purpose: str = "catalogue") -> psycopg.Connection[Any]:
     """An autocommit connection, named for ``pg_stat_activity``; unreachable -> exit 1."""
-    name = f"cardingest {purpose} {socket.gethostname()} pid {os.getpid()}"[:63]
+    name = f"cardingest {purpose} {host_name()} pid {os.getpid()}"[:63]
     try:
         return psycopg.connect(
             url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.models import CommandInfo
 
 from .. import __version__
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, SheetError, UsageError
@@ -772,8 +774,30 @@ def demo() -> None:
 app.command("move")(move_command)
 
 
+def _name(command: CommandInfo) -> str:
+    return command.name or typer.main.get_command_name(command.callback.__name__)
+
+
+def only(name: str) -> typer.Typer | None:
+    """The app with its one command or group ``name``, or None if it has none by that name.
+
+    Typer builds the options of every command on each run (some 15 ms for 37 commands);
+    a run uses one. Help, parsing and errors of that command are the same as in `app`
+    (tests/test_docs.py compares them).
+    """
+    commands = [c for c in app.registered_commands if c.callback and _name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return None
+    narrowed = copy.copy(app)
+    narrowed.registered_commands = commands
+    narrowed.registered_groups = groups
+    return narrowed
+
+
 def main() -> None:
-    app()
+    first = sys.argv[1] if len(sys.argv) > 1 else ""
+    (only(first) or app)()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Iterable, Iterator
@@ -128,7 +127,7 @@ def atomic_write_bytes(path: Path, data: bytes | Iterable[bytes]) -> None:
     killed mid-write (no ``except`` runs) is removed by the next ingest's stale-temp sweep.
     """
     path = Path(path)
-    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
     fd = modes.create(tmp, _WRITE)
     try:
         try:
@@ -150,7 +149,7 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
     Raises FileExistsError when the name is taken. On a file system without hard links the
     name is reserved by an exclusive create first, then the full file renamed onto it.
     """
-    tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+    tmp = folder / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
     final = folder / name
     try:
         fd = modes.create(tmp, _WRITE)
