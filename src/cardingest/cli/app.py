@@ -774,8 +774,10 @@ def demo() -> None:
 app.command("move")(move_command)
 
 
-def _name(command: CommandInfo) -> str:
-    return command.name or typer.main.get_command_name(command.callback.__name__)
+def _name(command: CommandInfo) -> str | None:
+    if command.name:
+        return command.name
+    return typer.main.get_command_name(command.callback.__name__) if command.callback else None
 
 
 def only(name: str) -> typer.Typer | None:
@@ -785,7 +787,7 @@ def only(name: str) -> typer.Typer | None:
     a run uses one. Help, parsing and errors of that command are the same as in `app`
     (tests/test_docs.py compares them).
     """
-    commands = [c for c in app.registered_commands if c.callback and _name(c) == name]
+    commands = [c for c in app.registered_commands if _name(c) == name]
     groups = [g for g in app.registered_groups if g.name == name]
     if not commands and not groups:
         return None
