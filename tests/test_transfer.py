@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -30,11 +31,13 @@ from cardingest.storage.transfer import (
     _discard,
     _Failure,
     _never,
+    _open_temp,
     _publish,
     _read_source,
     _seal,
     _Temp,
     _verify,
+    _write_held,
     copy_verified,
     free_space,
     transfer_many,
@@ -83,20 +86,21 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.parametrize("size", [300_000, 2 * CHUNK + 12345], ids=["streamed", "held"])
 def test_copy_success_is_identical_and_leaves_no_temp(
-    tmp_path: Path, source: tuple[Path, bytes]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
 ) -> None:
-    src, data = source
+    src = tmp_path / "card" / "DCIM" / "100CANON" / "IMG_0001.JPG"
+    data = make_file(src, size)
     archive = tmp_path / "archive"
     seen_modes: list[int] = []
     counted: list[int] = []
 
-    def on_bytes(count: int) -> None:
-        counted.append(count)
-        for temp in temps_under(archive):
-            seen_modes.append(stat.S_IMODE(temp.stat().st_mode))
+    def sealed(_source: Path, temp: Path) -> None:
+        seen_modes.append(stat.S_IMODE(temp.stat().st_mode))
 
-    result = copy_verified(src, [Destination(archive, REL)], on_bytes=on_bytes)
+    monkeypatch.setattr(transfer, "_after_seal", sealed)
+    result = copy_verified(src, [Destination(archive, REL)], on_bytes=counted.append)
 
     assert result.ok and result.error is None
     assert result.sha256 == sha(data)
@@ -654,9 +658,14 @@ def test_read_back_of_a_changed_copy_fails_with_the_verification_message(
     match the XXH3-128, so a byte flipped after the fsync fails the copy."""
     src, data = source
     temps: list[_Temp] = []
-    size, sha256, xxh3 = _read_source(
-        src, [Destination(tmp_path / "a", REL)], temps, None, None, _never
-    )
+    with contextlib.ExitStack() as buffers:
+        read = _read_source(
+            src, [Destination(tmp_path / "a", REL)], temps, None, None, _never, buffers, None
+        )
+        size, sha256, xxh3 = read.size, read.sha256, read.xxh3
+        assert read.held is not None
+        temps.append(_open_temp(Destination(tmp_path / "a", REL)))
+        _write_held(temps[0], read.held, _never)
     try:
         assert (size, sha256) == (len(data), sha(data))
         assert xxh3 == xxhash.xxh3_128(data).hexdigest()

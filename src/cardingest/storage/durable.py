@@ -73,6 +73,32 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def direct(fd: int, on: bool) -> bool:
+    """Turn O_DIRECT on or off for ``fd``'s writes: whether ``fd`` now has it as asked.
+
+    With it, whole aligned blocks go from the caller's buffer to the disk, around the page
+    cache. A file system that cannot do that refuses (False), and nothing has changed.
+    """
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag or fcntl is None:
+        return not on
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | flag if on else flags & ~flag)
+    except OSError:
+        return False
+    return True
+
+
+def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    """Write all of ``data`` at ``offset``, however many writes it takes."""
+    while data:
+        written = os.pwrite(fd, data, offset)
+        if written <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        data, offset = data[written:], offset + written
+
+
 def write_all(fd: int, data: bytes | memoryview) -> None:
     """Write all of ``data`` at ``fd``'s position, however many writes it takes."""
     view = memoryview(data)

@@ -1,15 +1,17 @@
 """Copy, verify, never overwrite: the durable step of an ingest.
 
-Each source file is read once. The same bytes go to a temporary file in every destination
-folder while their sha256 (the checksum the catalogue keeps) and XXH3-128 are computed in the
-same pass; each temporary is fsynced, dropped from the page cache and read back from disk,
-where XXH3-128 alone (some 30 times cheaper than a second sha256) proves it holds the bytes
-read from the card. Only a copy that matches is published, and publishing
-never replaces an existing file: a hard link to the final name (which fails if the name is
-taken), or, where the filesystem has no hard links, an exclusive empty placeholder that the
-verified temporary is then renamed over. Half-written data only ever lives under
-``TEMP_PREFIX`` names, which `durable.writing_to` clears after a crash. The one exception to
-"never replace" is `copy_over`, for a repair: the damaged file is set aside first.
+Each source file is read once, and its sha256 (the checksum the catalogue keeps) and
+XXH3-128 are computed in the same pass. A photo is read whole into memory and then written to
+a temporary file in every destination folder, its whole pages with O_DIRECT (HELD_BYTES);
+a small file or a video streams, each chunk written as it is read. Each temporary is fsynced,
+dropped from the page cache and read back from disk, where XXH3-128 alone (some 30 times
+cheaper than a second sha256) proves it holds the bytes read from the card. Only a copy that
+matches is published, and publishing never replaces an existing file: a hard link to the
+final name (which fails if the name is taken), or, where the filesystem has no hard links, an
+exclusive empty placeholder that the verified temporary is then renamed over. Half-written
+data only ever lives under ``TEMP_PREFIX`` names, which `durable.writing_to` clears after a
+crash. The one exception to "never replace" is `copy_over`, for a repair: the damaged file is
+set aside first.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import mmap
 import os
 import shutil
@@ -34,7 +37,16 @@ import xxhash
 from ..models import MAX_SUFFIX
 from . import modes, pagecache
 from .ahead import read_at
-from .durable import NO_HARDLINKS, TEMP_PREFIX, FolderSyncs, fsync_dir, sync_file, write_all
+from .durable import (
+    NO_HARDLINKS,
+    TEMP_PREFIX,
+    FolderSyncs,
+    direct,
+    fsync_dir,
+    pwrite_all,
+    sync_file,
+    write_all,
+)
 from .positional import PEEK
 
 CHUNK = 1024 * 1024
@@ -45,13 +57,24 @@ where the file system allows it (Linux: ext4, xfs, vfat...); elsewhere they drop
 WORKERS = 8
 """Files in flight by default: the card is read by one of them at a time, and the others
 fsync, read back and publish earlier files meanwhile. Eight kept the disk busier than four
-(bench/, docs/performance.md); each costs one CHUNK buffer."""
+(bench/, docs/performance.md); each costs one CHUNK buffer, and up to HOLDERS of them a
+photo held in memory."""
 PREFETCH_BYTES = CHUNK
 """Read ahead of each queued file: all of a small photo, the head of a large one. The kernel's
 own read-ahead takes the rest as the file is read, for less CPU: a prefetch hint fills the
 page cache in single pages, the read's read-ahead in large folios where the file system has
 them (ext4, xfs). Prefetching whole 5 MB photos cost 0.07 CPU-s more per GB
 (docs/performance.md)."""
+
+HELD_BYTES = 16 * CHUNK
+"""A file of CHUNK to this size (a photo, a RAW) is read whole into memory in its turn at the
+card and written after that turn, its whole pages with O_DIRECT: no copy into the page cache,
+no writeback, nothing to drop before the read-back, about half the CPU of writing through the
+page cache (docs/performance.md). Smaller files, where an O_DIRECT write per file costs more
+than it saves, and larger ones (video) stream through the page cache a chunk at a time."""
+HOLDERS = 4
+"""Files held in memory at once by one `transfer_many`: at most HOLDERS * HELD_BYTES of
+buffers, however far the card's reader runs ahead of the disk's writes."""
 
 _WRITE = os.O_WRONLY | getattr(os, "O_BINARY", 0)
 _NOT_A_FILE = frozenset({errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR})
@@ -169,7 +192,7 @@ class _Turns:
         if ready is not None:
             while not ready.wait(0.1):
                 if stopped():
-                    raise _Failure("cancelled before reading")
+                    raise _Failure("cancelled while waiting for its turn")
         try:
             yield
         finally:
@@ -185,6 +208,31 @@ class _Turns:
             now = self._waiting.pop(self._next, None)
         if now is not None:
             now.set()
+
+
+@dataclass(frozen=True)
+class _Order:
+    """A job's place in `transfer_many`: its turn to read the card, then its turn to write,
+    and the slots for files held in memory between the two (HOLDERS).
+
+    Writes take turns in job order too, so a file that fails on a full disk has removed its
+    temporaries before the next file writes a byte."""
+
+    reads: _Turns
+    writes: _Turns
+    holders: threading.Semaphore
+    index: int
+
+
+@contextlib.contextmanager
+def _slot(slots: threading.Semaphore, stopped: Stopped) -> Iterator[None]:
+    while not slots.acquire(timeout=0.1):
+        if stopped():
+            raise _Failure("cancelled while waiting for memory")
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def _never() -> bool:
@@ -303,6 +351,17 @@ def _hash_stream(
         total += count
 
 
+@dataclass
+class _Read:
+    """What one read of a source gave: its size, sha256 and XXH3-128 (for the read-back
+    comparison), and its bytes (``held``: whole CHUNKs but the last) unless it streamed."""
+
+    size: int
+    sha256: str
+    xxh3: str
+    held: list[memoryview] | None
+
+
 def _read_source(
     source: Path,
     destinations: Sequence[Destination],
@@ -310,12 +369,12 @@ def _read_source(
     expected_size: int | None,
     on_bytes: ByteCallback | None,
     stopped: Stopped,
-) -> tuple[int, str, str]:
-    """Read ``source`` once, writing every chunk to one temp per destination.
-
-    Returns (bytes, sha256, xxh3-128): both digests of the one read, the second for the
-    read-back comparison.
-    """
+    buffers: contextlib.ExitStack,
+    order: _Order | None,
+) -> _Read:
+    """Read ``source`` once: into memory (buffers kept by ``buffers``) if it is CHUNK to
+    HELD_BYTES long, else writing every chunk to one temp per destination in its turn to
+    write. Both digests come from this one read; XXH3-128 is for the read-back comparison."""
     try:
         src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
     except OSError as exc:
@@ -326,43 +385,139 @@ def _read_source(
             raise _Failure(f"{source} is not a regular file")
         want = info.st_size if expected_size is None else expected_size
         pagecache.sequential(src.fileno())
-        for destination in destinations:
-            temps.append(_open_temp(destination))
-        digest = hashlib.sha256()
-        check = xxhash.xxh3_128()
-        total = 0
-        with _aligned.take() as view:
-            while True:
-                if stopped():
-                    raise _Failure(f"cancelled while copying {source}")
+        if _DIRECT and CHUNK <= want <= HELD_BYTES:
+            if order is not None:
+                buffers.enter_context(_slot(order.holders, stopped))
+            return _read_into_memory(src, source, want, buffers, on_bytes, stopped)
+        with _writing(order, stopped):
+            try:
+                return _stream(src, source, want, destinations, temps, on_bytes, stopped)
+            except BaseException:
+                _discard(temps)
+                raise
+
+
+def _read_into_memory(
+    src: io.FileIO,
+    source: Path,
+    want: int,
+    buffers: contextlib.ExitStack,
+    on_bytes: ByteCallback | None,
+    stopped: Stopped,
+) -> _Read:
+    digest = hashlib.sha256()
+    check = xxhash.xxh3_128()
+    held: list[memoryview] = []
+    total = 0
+    while True:
+        if stopped():
+            raise _Failure(f"cancelled while copying {source}")
+        view = buffers.enter_context(_aligned.take())
+        filled = 0
+        while filled < len(view):
+            try:
+                count = src.readinto(view[filled:])
+            except OSError as exc:
+                raise _Failure(f"{_why(exc)} reading {source}") from exc
+            if not count:
+                break
+            filled += count
+            total += count
+            if total > want:
+                raise _Failure(
+                    f"{source} changed while reading: more than the expected {want} bytes"
+                )
+            if on_bytes is not None:
+                on_bytes(count)
+        if filled:
+            chunk = view[:filled]
+            digest.update(chunk)
+            check.update(chunk)
+            held.append(chunk)
+        if filled < len(view):
+            break
+    if total != want:
+        raise _Failure(
+            f"{source} changed or was truncated while reading: "
+            f"got {total} of the expected {want} bytes"
+        )
+    return _Read(total, digest.hexdigest(), check.hexdigest(), held)
+
+
+def _stream(
+    src: io.FileIO,
+    source: Path,
+    want: int,
+    destinations: Sequence[Destination],
+    temps: list[_Temp],
+    on_bytes: ByteCallback | None,
+    stopped: Stopped,
+) -> _Read:
+    for destination in destinations:
+        temps.append(_open_temp(destination))
+    digest = hashlib.sha256()
+    check = xxhash.xxh3_128()
+    total = 0
+    with _aligned.take() as view:
+        while True:
+            if stopped():
+                raise _Failure(f"cancelled while copying {source}")
+            try:
+                count = src.readinto(view)
+            except OSError as exc:
+                raise _Failure(f"{_why(exc)} reading {source}") from exc
+            if not count:
+                break
+            total += count
+            if total > want:
+                raise _Failure(
+                    f"{source} changed while reading: more than the expected {want} bytes"
+                )
+            chunk = view[:count]
+            digest.update(chunk)
+            check.update(chunk)
+            for temp in temps:
                 try:
-                    count = src.readinto(view)
+                    write_all(temp.fd, chunk)
                 except OSError as exc:
-                    raise _Failure(f"{_why(exc)} reading {source}") from exc
-                if not count:
-                    break
-                total += count
-                if total > want:
-                    raise _Failure(
-                        f"{source} changed while reading: more than the expected {want} bytes"
-                    )
-                chunk = view[:count]
-                digest.update(chunk)
-                check.update(chunk)
-                for temp in temps:
-                    try:
-                        write_all(temp.fd, chunk)
-                    except OSError as exc:
-                        raise _Failure(f"{_why(exc)} writing {temp.where}") from exc
-                    pagecache.start_writeback(temp.fd, total - count, count)
-                if on_bytes is not None:
-                    on_bytes(count)
-        if total != want:
-            raise _Failure(
-                f"{source} changed or was truncated while reading: "
-                f"got {total} of the expected {want} bytes"
-            )
-        return total, digest.hexdigest(), check.hexdigest()
+                    raise _Failure(f"{_why(exc)} writing {temp.where}") from exc
+                pagecache.start_writeback(temp.fd, total - count, count)
+            if on_bytes is not None:
+                on_bytes(count)
+    if total != want:
+        raise _Failure(
+            f"{source} changed or was truncated while reading: "
+            f"got {total} of the expected {want} bytes"
+        )
+    return _Read(total, digest.hexdigest(), check.hexdigest(), None)
+
+
+def _write_held(temp: _Temp, held: list[memoryview], stopped: Stopped) -> None:
+    """Write a file held in memory to ``temp``: its whole pages with O_DIRECT where the file
+    system takes it, the last page's tail (and everything, where it does not) through the
+    page cache."""
+    fd = temp.fd
+    uncached = direct(fd, True)
+    offset = 0
+    try:
+        for chunk in held:
+            if stopped():
+                raise _Failure(f"cancelled while writing {temp.where}")
+            whole = len(chunk) - len(chunk) % _PAGE if uncached else 0
+            if whole:
+                try:
+                    pwrite_all(fd, chunk[:whole], offset)
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+                    whole = 0
+            if whole < len(chunk):
+                if uncached:
+                    uncached = not direct(fd, False)
+                pwrite_all(fd, chunk[whole:], offset + whole)
+            offset += len(chunk)
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} writing {temp.where}") from exc
 
 
 def _seal(temp: _Temp) -> None:
@@ -392,6 +547,10 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
             f"verification failed for {temp.where}: read back {got_size} bytes with "
             f"xxh3-128 {got[:16]}…, expected {size} bytes with xxh3-128 {xxh3[:16]}…"
         )
+
+
+def _writing(order: _Order | None, stopped: Stopped) -> contextlib.AbstractContextManager[None]:
+    return order.writes.turn(order.index, stopped) if order else contextlib.nullcontext()
 
 
 def _read_now(fd: int, buffer: memoryview, offset: int) -> Future[int]:
@@ -640,7 +799,7 @@ def _copy(
     expected_size: int | None,
     on_bytes: ByteCallback | None,
     stopped: Stopped,
-    turns: tuple[_Turns, int] | None,
+    order: _Order | None,
     gate: ContentGate | None = None,
     *,
     over: _Over | None = None,
@@ -658,19 +817,26 @@ def _copy(
             _resolve(destination)
         if stopped():
             raise _Failure(f"cancelled before copying {source}")
-        with turns[0].turn(turns[1], stopped) if turns else contextlib.nullcontext():
-            try:
-                size, sha256, xxh3 = _read_source(
-                    source, destinations, temps, expected_size, on_bytes, stopped
+        with contextlib.ExitStack() as buffers:
+            with order.reads.turn(order.index, stopped) if order else contextlib.nullcontext():
+                read = _read_source(
+                    source, destinations, temps, expected_size, on_bytes, stopped, buffers, order
                 )
-            except BaseException:
-                _discard(temps)
-                raise
-            if gate is not None:
-                gate.claim(source, sha256)
-                claimed = True
-        if over is not None and sha256 != over.sha256:
-            raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
+                size, sha256, xxh3 = read.size, read.sha256, read.xxh3
+                if gate is not None:
+                    gate.claim(source, sha256)
+                    claimed = True
+            if over is not None and sha256 != over.sha256:
+                raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
+            if read.held is not None:
+                with _writing(order, stopped):
+                    try:
+                        for destination in destinations:
+                            temps.append(_open_temp(destination))
+                            _write_held(temps[-1], read.held, stopped)
+                    except BaseException:
+                        _discard(temps)
+                        raise
         for temp in temps:
             _seal(temp)
         for temp in temps:
@@ -697,8 +863,9 @@ def _copy(
     except OSError as exc:  # e.g. fstat or close of a source on a card pulled mid-copy
         return TransferResult(source, size, sha256, (), f"{_why(exc)} copying {source}")
     finally:
-        if turns is not None:
-            turns[0].passed(turns[1])
+        if order is not None:
+            order.reads.passed(order.index)
+            order.writes.passed(order.index)
         if claimed and gate is not None and sha256 is not None:
             gate.leave(source, sha256, None)
         _discard(temps)
@@ -768,16 +935,18 @@ def transfer_many(
 ) -> Iterator[TransferResult]:
     """`copy_verified` for each ``(source, destinations, expected_size)``, results in job order.
 
-    Up to ``workers`` files are in flight. Reading the source (and writing the temporaries)
-    is done by one worker at a time, so the card is read in job order, while fsync, read-back
-    and publishing of earlier files overlap with it. The first PREFETCH_BYTES of each queued
-    source are prefetched, so the card has read requests in flight while the current file is
-    hashed and written. A file that fails while being read removes its temporaries before the
-    next file starts writing, so one file that does not fit on a full disk does not take the
-    next one down with it. Jobs are pulled lazily and at most ``2 * workers`` are queued, so
-    memory does not grow with the number of files. ``on_bytes`` is called from worker threads.
-    With ``folders`` the folders a file is published into are not fsynced per file: the
-    caller syncs them (`FolderSyncs.sync`) before it records any file as archived.
+    Up to ``workers`` files are in flight. Reading the source is done by one worker at a
+    time, so the card is read in job order; writing the temporaries too, in the same order
+    but apart from the reading for a photo held in memory (`HELD_BYTES`), while fsync,
+    read-back and publishing of earlier files overlap with both. The first PREFETCH_BYTES of
+    each queued source are prefetched, so the card has read requests in flight while the
+    current file is hashed. A file that fails while it is written removes its temporaries
+    before the next file starts writing, so one file that does not fit on a full disk does
+    not take the next one down with it. Jobs are pulled lazily and at most ``2 * workers``
+    are queued, so memory does not grow with the number of files. ``on_bytes`` is called
+    from worker threads. With ``folders`` the folders a file is published into are not
+    fsynced per file: the caller syncs them (`FolderSyncs.sync`) before it records any file
+    as archived.
 
     If the consumer stops early or an exception (KeyboardInterrupt) escapes, files not yet
     started are dropped, running ones stop at their next chunk and remove their temporaries,
@@ -802,7 +971,7 @@ def transfer_many(
             )
         return
 
-    turns = _Turns()
+    reads, writes, holders = _Turns(), _Turns(), threading.Semaphore(HOLDERS)
     pending: deque[Future[TransferResult]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cardingest-copy") as pool:
         try:
@@ -816,7 +985,7 @@ def transfer_many(
                         expected_size,
                         on_bytes,
                         stopped,
-                        (turns, index),
+                        _Order(reads, writes, holders, index),
                         content_gate,
                         folders=folders,
                     )

@@ -1,0 +1,207 @@
+"""Photos held in memory between their turn at the card and their O_DIRECT write.
+
+A file of CHUNK to HELD_BYTES is read whole in its turn at the card and written after it:
+its whole pages with O_DIRECT, the last page's tail through the page cache. Real files on
+the local disk; the writes are watched (which went around the page cache) without being
+changed, except where a test stands in for a file system that refuses O_DIRECT.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from factories import make_file
+
+from cardingest.storage import transfer
+from cardingest.storage.durable import TEMP_PREFIX
+from cardingest.storage.transfer import (
+    CHUNK,
+    HELD_BYTES,
+    Destination,
+    copy_verified,
+    transfer_many,
+)
+
+PAGE = 4096
+REL = "JBX3656/JBX3656-20080530-155601.jpg"
+Write = tuple[int, int, bool]
+"""(offset, length, through O_DIRECT) of one pwrite_all."""
+
+
+def watch_writes(monkeypatch: pytest.MonkeyPatch) -> list[Write]:
+    writes: list[Write] = []
+    real = transfer.pwrite_all
+
+    def watched(fd: int, data: memoryview, offset: int) -> None:
+        uncached = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+        writes.append((offset, len(data), uncached))
+        real(fd, data, offset)
+
+    monkeypatch.setattr(transfer, "pwrite_all", watched)
+    return writes
+
+
+def no_temps(*roots: Path) -> bool:
+    return not [p for root in roots if root.exists() for p in root.rglob(f"{TEMP_PREFIX}*")]
+
+
+@pytest.mark.parametrize(
+    "size",
+    [CHUNK, CHUNK + 1, CHUNK + PAGE - 1, CHUNK + PAGE, 3 * CHUNK + 12345, HELD_BYTES],
+)
+def test_a_held_photo_is_written_in_whole_pages_around_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, size, seed=size)
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    writes = watch_writes(monkeypatch)
+
+    result = copy_verified(source, [Destination(archive, REL), Destination(backup, REL)])
+
+    assert result.ok, result.error
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert (archive / REL).read_bytes() == data == (backup / REL).read_bytes()
+    tail = size % PAGE
+    one_copy: list[Write] = []
+    for offset in range(0, size, CHUNK):
+        length = min(CHUNK, size - offset)
+        whole = length - length % PAGE
+        if whole:
+            one_copy.append((offset, whole, True))
+        if length > whole:
+            one_copy.append((offset + whole, length - whole, False))
+    assert writes == one_copy * 2
+    assert sum(length for _, length, uncached in writes if not uncached) == 2 * tail
+    assert no_temps(archive, backup)
+
+
+@pytest.mark.parametrize("size", [CHUNK - 1, HELD_BYTES + 1])
+def test_smaller_and_larger_files_stream_through_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, size, seed=size)
+    writes = watch_writes(monkeypatch)
+
+    result = copy_verified(source, [Destination(tmp_path / "archive", REL)])
+
+    assert result.ok, result.error
+    assert (tmp_path / "archive" / REL).read_bytes() == data
+    assert writes == []
+
+
+def test_where_the_file_system_refuses_o_direct_the_held_photo_is_written_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 2 * CHUNK + 5, seed=1)
+    monkeypatch.setattr(transfer, "direct", lambda _fd, on: not on)
+    writes = watch_writes(monkeypatch)
+
+    result = copy_verified(source, [Destination(tmp_path / "archive", REL)])
+
+    assert result.ok, result.error
+    assert (tmp_path / "archive" / REL).read_bytes() == data
+    assert writes == [(0, CHUNK, False), (CHUNK, CHUNK, False), (2 * CHUNK, 5, False)]
+
+
+def test_an_o_direct_write_refused_with_einval_is_written_again_through_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems take the O_DIRECT flag and then refuse the write itself (EINVAL:
+    an alignment larger than a page). The same bytes go through the page cache instead."""
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, CHUNK + 100, seed=2)
+    real = transfer.pwrite_all
+    refused: list[int] = []
+
+    def refusing(fd: int, data: memoryview, offset: int) -> None:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd, data, offset)
+
+    monkeypatch.setattr(transfer, "pwrite_all", refusing)
+
+    result = copy_verified(source, [Destination(tmp_path / "archive", REL)])
+
+    assert result.ok, result.error
+    assert refused == [0]
+    assert (tmp_path / "archive" / REL).read_bytes() == data
+    assert no_temps(tmp_path / "archive")
+
+
+def test_a_full_disk_during_an_o_direct_write_fails_the_file_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    make_file(source, 3 * CHUNK, seed=3)
+    real = transfer.pwrite_all
+
+    def full(fd: int, data: memoryview, offset: int) -> None:
+        if offset >= CHUNK:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data, offset)
+
+    monkeypatch.setattr(transfer, "pwrite_all", full)
+
+    result = copy_verified(source, [Destination(tmp_path / "archive", REL)])
+
+    assert not result.ok and result.published == ()
+    assert result.error == f"No space left on device writing {REL} to {tmp_path / 'archive'}"
+    assert not (tmp_path / "archive" / REL).exists()
+    assert no_temps(tmp_path / "archive")
+
+
+def test_no_more_than_holders_photos_are_held_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first photo's write waits until a second photo is held, then until a third is
+    or a second has passed. With HOLDERS 2 no third can be read while two are held, so that
+    wait ends by its timeout and two were held at most. Without the limit a third is read."""
+    monkeypatch.setattr(transfer, "HOLDERS", 2)
+    sources = []
+    for number in range(5):
+        sources.append(tmp_path / "card" / f"IMG_{number}.JPG")
+        make_file(sources[-1], CHUNK + number, seed=number)
+    held, most = [0], [0]
+    lock, second, third = threading.Lock(), threading.Event(), threading.Event()
+    read, write = transfer._read_into_memory, transfer._write_held
+
+    def reading(*args: object, **kwargs: object) -> transfer._Read:
+        found = read(*args, **kwargs)  # type: ignore[arg-type]
+        with lock:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+            for count, event in ((2, second), (3, third)):
+                if held[0] >= count:
+                    event.set()
+        return found
+
+    def writing(temp: transfer._Temp, chunks: list[memoryview], stopped: object) -> None:
+        if temp.destination.relpath.endswith("0.JPG"):
+            assert second.wait(timeout=60)
+            third.wait(timeout=1)
+        write(temp, chunks, stopped)  # type: ignore[arg-type]
+        with lock:
+            held[0] -= 1
+
+    monkeypatch.setattr(transfer, "_read_into_memory", reading)
+    monkeypatch.setattr(transfer, "_write_held", writing)
+    archive = tmp_path / "archive"
+
+    jobs = [(s, [Destination(archive, f"P/{s.name}")], None) for s in sources]
+    results = list(transfer_many(jobs, workers=4))
+
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert most[0] == 2
+    assert [(archive / "P" / s.name).read_bytes() for s in sources] == [
+        s.read_bytes() for s in sources
+    ]
