@@ -205,3 +205,48 @@ def test_no_more_than_holders_photos_are_held_at_once(
     assert [(archive / "P" / s.name).read_bytes() for s in sources] == [
         s.read_bytes() for s in sources
     ]
+
+
+def overlapping_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wait: float
+) -> tuple[list[bool], list[bytes]]:
+    """Two held photos through `transfer_many`; the first one's write waits (up to ``wait``
+    seconds) for the second's to begin. Returns whether it began meanwhile, and the copies."""
+    sources = []
+    for number in range(2):
+        sources.append(tmp_path / "card" / f"IMG_{number}.JPG")
+        make_file(sources[-1], CHUNK + 100 * number, seed=number)
+    second, overlapped = threading.Event(), []
+    write = transfer._write_held
+
+    def writing(temp: transfer._Temp, chunks: list[memoryview], stopped: object) -> None:
+        if temp.destination.relpath.endswith("0.JPG"):
+            overlapped.append(second.wait(timeout=wait))
+        else:
+            second.set()
+        write(temp, chunks, stopped)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transfer, "_write_held", writing)
+    archive = tmp_path / "archive"
+    jobs = [(s, [Destination(archive, f"P/{s.name}")], None) for s in sources]
+    assert all(r.ok for r in transfer_many(jobs, workers=2))
+    copies = [(archive / "P" / s.name).read_bytes() for s in sources]
+    assert copies == [s.read_bytes() for s in sources]
+    return overlapped, copies
+
+
+def test_held_photos_are_written_side_by_side_where_the_disk_has_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overlapped, _ = overlapping_writes(tmp_path, monkeypatch, wait=30)
+    assert overlapped == [True]
+
+
+def test_on_a_nearly_full_disk_held_photos_are_written_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Less than ROOM free: a photo that does not fit must fail alone, so the second photo
+    does not begin to write while the first is writing (the wait ends by its timeout)."""
+    monkeypatch.setattr(transfer, "free_space", lambda _path: transfer.ROOM - 1)
+    overlapped, _ = overlapping_writes(tmp_path, monkeypatch, wait=1)
+    assert overlapped == [False]

@@ -75,6 +75,9 @@ than it saves, and larger ones (video) stream through the page cache a chunk at 
 HOLDERS = 4
 """Files held in memory at once by one `transfer_many`: at most HOLDERS * HELD_BYTES of
 buffers, however far the card's reader runs ahead of the disk's writes."""
+ROOM = 2 * HOLDERS * HELD_BYTES
+"""Free space every destination must have for held photos to be written side by side: all
+that can be in flight at once, for an archive and a backup on one disk (`_Room`)."""
 
 _WRITE = os.O_WRONLY | getattr(os, "O_BINARY", 0)
 _NOT_A_FILE = frozenset({errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR})
@@ -210,16 +213,61 @@ class _Turns:
             now.set()
 
 
+class _Room:
+    """Who may write now. Photos held in memory write side by side while every destination
+    has ROOM free; anything else (a streamed file, a photo for a nearly full disk) writes
+    alone. So a file that does not fit on a full disk fails alone, and has removed its
+    temporaries before the next file writes a byte. One waiting to write alone goes first."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._sharing = 0
+        self._alone = False
+        self._queued = 0
+
+    def _wait(self, stopped: Stopped) -> None:
+        self._changed.wait(0.1)
+        if stopped():
+            raise _Failure("cancelled while waiting to write")
+
+    @contextlib.contextmanager
+    def shared(self, stopped: Stopped) -> Iterator[None]:
+        with self._changed:
+            while self._alone or self._queued:
+                self._wait(stopped)
+            self._sharing += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._sharing -= 1
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self, stopped: Stopped) -> Iterator[None]:
+        with self._changed:
+            self._queued += 1
+            try:
+                while self._alone or self._sharing:
+                    self._wait(stopped)
+            finally:
+                self._queued -= 1
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._alone = False
+                self._changed.notify_all()
+
+
 @dataclass(frozen=True)
 class _Order:
-    """A job's place in `transfer_many`: its turn to read the card, then its turn to write,
-    and the slots for files held in memory between the two (HOLDERS).
-
-    Writes take turns in job order too, so a file that fails on a full disk has removed its
-    temporaries before the next file writes a byte."""
+    """A job's place in `transfer_many`: its turn to read the card, the slots for files held
+    in memory until they are written (HOLDERS), and who may write now (`_Room`)."""
 
     reads: _Turns
-    writes: _Turns
+    room: _Room
     holders: threading.Semaphore
     index: int
 
@@ -373,8 +421,8 @@ def _read_source(
     order: _Order | None,
 ) -> _Read:
     """Read ``source`` once: into memory (buffers kept by ``buffers``) if it is CHUNK to
-    HELD_BYTES long, else writing every chunk to one temp per destination in its turn to
-    write. Both digests come from this one read; XXH3-128 is for the read-back comparison."""
+    HELD_BYTES long, else writing every chunk to one temp per destination, alone (`_Room`).
+    Both digests come from this one read; XXH3-128 is for the read-back comparison."""
     try:
         src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
     except OSError as exc:
@@ -549,8 +597,16 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
         )
 
 
-def _writing(order: _Order | None, stopped: Stopped) -> contextlib.AbstractContextManager[None]:
-    return order.writes.turn(order.index, stopped) if order else contextlib.nullcontext()
+def _writing(
+    order: _Order | None, stopped: Stopped, destinations: Sequence[Destination] = ()
+) -> contextlib.AbstractContextManager[None]:
+    """Leave to write: side by side for a held photo (``destinations`` given) where every
+    destination has ROOM, else alone."""
+    if order is None:
+        return contextlib.nullcontext()
+    if destinations and all((free_space(d.root) or 0) >= ROOM for d in destinations):
+        return order.room.shared(stopped)
+    return order.room.alone(stopped)
 
 
 def _read_now(fd: int, buffer: memoryview, offset: int) -> Future[int]:
@@ -829,7 +885,7 @@ def _copy(
             if over is not None and sha256 != over.sha256:
                 raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
             if read.held is not None:
-                with _writing(order, stopped):
+                with _writing(order, stopped, destinations):
                     try:
                         for destination in destinations:
                             temps.append(_open_temp(destination))
@@ -865,7 +921,6 @@ def _copy(
     finally:
         if order is not None:
             order.reads.passed(order.index)
-            order.writes.passed(order.index)
         if claimed and gate is not None and sha256 is not None:
             gate.leave(source, sha256, None)
         _discard(temps)
@@ -936,17 +991,17 @@ def transfer_many(
     """`copy_verified` for each ``(source, destinations, expected_size)``, results in job order.
 
     Up to ``workers`` files are in flight. Reading the source is done by one worker at a
-    time, so the card is read in job order; writing the temporaries too, in the same order
-    but apart from the reading for a photo held in memory (`HELD_BYTES`), while fsync,
-    read-back and publishing of earlier files overlap with both. The first PREFETCH_BYTES of
-    each queued source are prefetched, so the card has read requests in flight while the
-    current file is hashed. A file that fails while it is written removes its temporaries
-    before the next file starts writing, so one file that does not fit on a full disk does
-    not take the next one down with it. Jobs are pulled lazily and at most ``2 * workers``
-    are queued, so memory does not grow with the number of files. ``on_bytes`` is called
-    from worker threads. With ``folders`` the folders a file is published into are not
-    fsynced per file: the caller syncs them (`FolderSyncs.sync`) before it records any file
-    as archived.
+    time, so the card is read in job order, while writing, fsync, read-back and publishing of
+    earlier files overlap with it. The first PREFETCH_BYTES of each queued source are
+    prefetched, so the card has read requests in flight while the current file is hashed.
+    Photos held in memory (`HELD_BYTES`) are written side by side where the disks have room;
+    anything else is written alone (`_Room`), and a file that fails while it is written
+    removes its temporaries before the next one writes, so one file that does not fit on a
+    full disk does not take the next one down with it. Jobs are pulled lazily and at most
+    ``2 * workers`` are queued, so memory does not grow with the number of files.
+    ``on_bytes`` is called from worker threads. With ``folders`` the folders a file is
+    published into are not fsynced per file: the caller syncs them (`FolderSyncs.sync`)
+    before it records any file as archived.
 
     If the consumer stops early or an exception (KeyboardInterrupt) escapes, files not yet
     started are dropped, running ones stop at their next chunk and remove their temporaries,
@@ -971,7 +1026,7 @@ def transfer_many(
             )
         return
 
-    reads, writes, holders = _Turns(), _Turns(), threading.Semaphore(HOLDERS)
+    reads, room, holders = _Turns(), _Room(), threading.Semaphore(HOLDERS)
     pending: deque[Future[TransferResult]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cardingest-copy") as pool:
         try:
@@ -985,7 +1040,7 @@ def transfer_many(
                         expected_size,
                         on_bytes,
                         stopped,
-                        _Order(reads, writes, holders, index),
+                        _Order(reads, room, holders, index),
                         content_gate,
                         folders=folders,
                     )
