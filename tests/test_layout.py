@@ -122,6 +122,23 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def run_main(args: list[str], report: str, setup: str = "") -> subprocess.CompletedProcess[str]:
+    """``cardingest ARGS`` through `cli.main` in a fresh interpreter: ``setup`` (Python) runs
+    first, ``report`` after, with the exit code in ``code``."""
+    script = (
+        "import sys\n"
+        f"{setup}"
+        "from cardingest.cli import main\n"
+        f"sys.argv = ['cardingest', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        f"{report}\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+
+
 @pytest.mark.parametrize("command", ["preview", "ingest"])
 def test_a_json_run_never_imports_rich(tmp_path: Path, test_ids: Path, command: str) -> None:
     """Scripts get JSON and nothing else: Rich (consoles, tables, progress bars) is for
@@ -130,17 +147,7 @@ def test_a_json_run_never_imports_rich(tmp_path: Path, test_ids: Path, command: 
 
     card, map_file = make_demo_card(tmp_path)
     args = [command, str(card), "--map", str(map_file), "--archive", str(tmp_path / "a")]
-    script = (
-        "import sys\n"
-        "from cardingest.cli import main\n"
-        f"sys.argv = ['cardingest', *{args!r}, '--json']\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as done:\n"
-        "    code = done.code\n"
-        "print('rich' in sys.modules, code, file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    done = run_main([*args, "--json"], "print('rich' in sys.modules, code, file=sys.stderr)")
     assert done.stdout.startswith("{"), done.stderr
     assert done.stderr.split()[-2:] in (["False", "0"], ["False", "3"]), done.stderr
 
@@ -211,18 +218,11 @@ def test_a_command_imports_only_what_it_needs(tmp_path: Path, test_ids: Path, co
         "cards": (*NOT_AT_START_UP, "logging", *FOR_A_PLAN, *MOUNT_TABLE, *CARD_READER),
         "--help": (*NOT_AT_START_UP, "logging", *FOR_A_PLAN, *FOR_A_CARD),
     }[command]
-    script = (
-        "import sys\n"
-        "from cardingest.cli import main\n"
-        f"sys.argv = ['cardingest', *{args!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as done:\n"
-        "    code = done.code\n"
+    report = (
         f"loaded = sorted(m for m in {unwanted!r} if m in sys.modules)\n"
-        "print(code, *loaded, file=sys.stderr)\n"
+        "print(code, *loaded, file=sys.stderr)"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    done = run_main(args, report)
     assert done.stdout, done.stderr
     assert done.stderr.split("\n")[-2].split() in (["0"], ["3"]), done.stderr
 
@@ -235,8 +235,7 @@ def test_a_run_builds_only_the_command_it_runs(tmp_path: Path, test_ids: Path) -
 
     card, map_file = make_demo_card(tmp_path)
     args = ["preview", str(card), "--map", str(map_file), "--archive", str(tmp_path / "a")]
-    script = (
-        "import sys\n"
+    counting = (
         "import typer.main\n"
         "built = []\n"
         "build = typer.main.get_command_from_info\n"
@@ -245,14 +244,7 @@ def test_a_run_builds_only_the_command_it_runs(tmp_path: Path, test_ids: Path) -
         "    built.append(command.name)\n"
         "    return command\n"
         "typer.main.get_command_from_info = counted\n"
-        "from cardingest.cli import main\n"
-        f"sys.argv = ['cardingest', *{args!r}, '--json']\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as done:\n"
-        "    code = done.code\n"
-        "print(code, *built, file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    done = run_main([*args, "--json"], "print(code, *built, file=sys.stderr)", counting)
     assert done.stdout.startswith("{"), done.stderr
     assert done.stderr.split("\n")[-2].split()[1:] == ["preview"], done.stderr
