@@ -250,3 +250,63 @@ def test_on_a_nearly_full_disk_held_photos_are_written_one_at_a_time(
     monkeypatch.setattr(transfer, "free_space", lambda _path: transfer.ROOM - 1)
     overlapped, _ = overlapping_writes(tmp_path, monkeypatch, wait=1)
     assert overlapped == [False]
+
+
+def test_a_photo_that_finished_after_an_earlier_one_is_handed_over_when_the_run_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Photo 1 is published while photo 0 still waits before its read-back; then the run is
+    cancelled and the consumer stops after photo 0's (failed) result. Photo 1's result, never
+    handed out, goes to ``unclaimed``, so an interrupted ingest can catalogue it."""
+    sources = []
+    for number in range(2):
+        sources.append(tmp_path / "card" / f"IMG_{number}.JPG")
+        make_file(sources[-1], CHUNK + number, seed=number)
+    archive = tmp_path / "archive"
+    go, cancel = threading.Event(), threading.Event()
+
+    def after_seal(source: Path, _temp: Path) -> None:
+        if source.name == "IMG_0.JPG":
+            assert go.wait(timeout=60)
+
+    monkeypatch.setattr(transfer, "_after_seal", after_seal)
+    unclaimed: list[tuple[int, transfer.TransferResult]] = []
+    jobs = [(s, [Destination(archive, f"P/{s.name}")], None) for s in sources]
+    results = transfer_many(
+        jobs, workers=2, cancel=cancel, unclaimed=lambda i, r: unclaimed.append((i, r))
+    )
+    first: list[transfer.TransferResult] = []
+    consumer = threading.Thread(target=lambda: first.append(next(results)))
+    consumer.start()
+    for _ in range(600):
+        if (archive / "P" / "IMG_1.JPG").exists():
+            break
+        threading.Event().wait(0.1)
+    cancel.set()
+    go.set()
+    consumer.join(timeout=60)
+    results.close()
+
+    assert [r.ok for r in first] == [False] and "cancelled" in (first[0].error or "")
+    assert [(i, r.ok, [p.relpath for p in r.published]) for i, r in unclaimed] == [
+        (1, True, ["P/IMG_1.JPG"])
+    ]
+    assert not (archive / "P" / "IMG_0.JPG").exists()
+    assert no_temps(archive)
+
+
+def test_a_held_photo_that_grows_or_shrinks_while_read_fails(tmp_path: Path) -> None:
+    """The size the scan saw is the size read: one byte more or less fails the photo."""
+    source = tmp_path / "card" / "IMG_0001.JPG"
+    data = make_file(source, 2 * CHUNK, seed=4)
+    archive = tmp_path / "archive"
+    grew = copy_verified(source, [Destination(archive, REL)], expected_size=len(data) - 1)
+    shrank = copy_verified(source, [Destination(archive, REL)], expected_size=len(data) + 1)
+    assert grew.error == (
+        f"{source} changed while reading: more than the expected {len(data) - 1} bytes"
+    )
+    assert shrank.error == (
+        f"{source} changed or was truncated while reading: "
+        f"got {len(data)} of the expected {len(data) + 1} bytes"
+    )
+    assert not (archive / REL).exists() and no_temps(archive)

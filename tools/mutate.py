@@ -108,6 +108,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_transfer.py",
         "tests/test_transfer_mutants.py",
         "tests/test_transfer_cached.py",
+        "tests/test_transfer_held.py",
         "tests/test_readback.py",
         "tests/test_folder_syncs.py",
     ],

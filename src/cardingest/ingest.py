@@ -451,35 +451,42 @@ def execute(
             outcomes = Outcomes(plan.items)
             sightings: list[tuple[str, str]] = []
             status = "finished"
+
+            def settle(position: int, transferred: TransferResult) -> None:
+                item = copies[position]
+                outcome = _settle(item, transferred)
+                if outcome.action == "copy":
+                    result.warnings += write_for_copy(item, transferred.published, reserved)
+                    batch.add(_record(item, transferred, ingest_id, settings, card))
+                    result.bytes_copied += transferred.size
+                elif transferred.duplicate_of is not None:
+                    sightings.append((transferred.duplicate_of, item.source))
+                outcomes.set(copy_at[position], outcome)
+                if on_file is not None:
+                    on_file(outcome)
+
+            # Finished after an interrupt, beyond the last result handed out: what they
+            # published is recorded too (`transfer_many`'s ``unclaimed``).
+            late: list[tuple[int, TransferResult]] = []
+            results = transfer_many(
+                _jobs(copies, Path(plan.source), roots, stop),
+                workers=workers,
+                on_bytes=on_bytes,
+                cancel=cancel,
+                content_gate=known,
+                folders=folders,
+                unclaimed=lambda position, transferred: late.append((position, transferred)),
+            )
             try:
                 for index, item in enumerate(plan.items):
                     if item.action != "copy":
                         outcomes.set(index, as_planned(item))
-                results = transfer_many(
-                    _jobs(copies, Path(plan.source), roots, stop),
-                    workers=workers,
-                    on_bytes=on_bytes,
-                    cancel=cancel,
-                    content_gate=known,
-                    folders=folders,
-                )
-                for index, item, transferred in zip(copy_at, copies, results, strict=False):
-                    outcome = _settle(item, transferred)
-                    if outcome.action == "copy":
-                        result.warnings += write_for_copy(item, transferred.published, reserved)
-                        batch.add(_record(item, transferred, ingest_id, settings, card))
-                        result.bytes_copied += transferred.size
-                    elif transferred.duplicate_of is not None:
-                        sightings.append((transferred.duplicate_of, item.source))
-                    outcomes.set(index, outcome)
-                    if on_file is not None:
-                        on_file(outcome)
+                for position, transferred in enumerate(results):
+                    settle(position, transferred)
                 # Every copy is settled: let the copy workers go, and with them the content
                 # gate (an entry per card file and per archived photo), before the manifest
                 # is sorted, where the ingest's memory peaks.
-                close = getattr(results, "close", None)
-                if close is not None:
-                    close()
+                results.close()
                 known = None
                 for index in repair_at:
                     if stop is not None and stop.is_set():
@@ -497,6 +504,10 @@ def execute(
             except KeyboardInterrupt:
                 result.interrupted = True
                 status = "interrupted"
+                results.close()
+                for position, transferred in late:
+                    if transferred.published:
+                        settle(position, transferred)
             except BaseException:
                 status = "failed"
                 raise

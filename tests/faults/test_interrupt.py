@@ -63,6 +63,9 @@ def test_sigint_mid_copy_then_rerun(
     assert not temps(archive), "a temporary file survived Ctrl-C"
     rows = len(read_rows(archive))
     assert rows < PHOTOS, "the ingest finished before Ctrl-C arrived"
+    # A photo that finished after one before it in card order was still being copied is
+    # catalogued too: nothing in the patient's folder is unknown to the catalogue.
+    assert len(published(archive)) == rows, "a published photo is not in the catalogue"
     ingests = [e for e in audit_events(archive) if e.get("event") == "ingest"]
     assert ingests and ingests[-1]["status"] == "interrupted"
     check(archive, [source], final=False, context=f"after Ctrl-C at the {moment}")

@@ -26,8 +26,8 @@ import shutil
 import stat
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -217,7 +217,10 @@ class _Room:
     """Who may write now. Photos held in memory write side by side while every destination
     has ROOM free; anything else (a streamed file, a photo for a nearly full disk) writes
     alone. So a file that does not fit on a full disk fails alone, and has removed its
-    temporaries before the next file writes a byte. One waiting to write alone goes first."""
+    temporaries before the next file writes a byte. One waiting to write alone goes first.
+
+    Whether there is room is asked when leave is given, under the lock, so no file can
+    write alone between the question and the writes it allows."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
@@ -231,33 +234,31 @@ class _Room:
             raise _Failure("cancelled while waiting to write")
 
     @contextlib.contextmanager
-    def shared(self, stopped: Stopped) -> Iterator[None]:
+    def writing(self, roomy: Callable[[], bool] | None, stopped: Stopped) -> Iterator[None]:
+        """Leave to write: side by side if ``roomy`` is given and says so when it is asked,
+        else alone."""
         with self._changed:
-            while self._alone or self._queued:
+            while roomy is not None and (self._alone or self._queued):
                 self._wait(stopped)
-            self._sharing += 1
+            shared = roomy is not None and roomy()
+            if shared:
+                self._sharing += 1
+            else:
+                self._queued += 1
+                try:
+                    while self._alone or self._sharing:
+                        self._wait(stopped)
+                finally:
+                    self._queued -= 1
+                self._alone = True
         try:
             yield
         finally:
             with self._changed:
-                self._sharing -= 1
-                self._changed.notify_all()
-
-    @contextlib.contextmanager
-    def alone(self, stopped: Stopped) -> Iterator[None]:
-        with self._changed:
-            self._queued += 1
-            try:
-                while self._alone or self._sharing:
-                    self._wait(stopped)
-            finally:
-                self._queued -= 1
-            self._alone = True
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._alone = False
+                if shared:
+                    self._sharing -= 1
+                else:
+                    self._alone = False
                 self._changed.notify_all()
 
 
@@ -269,6 +270,7 @@ class _Order:
     reads: _Turns
     room: _Room
     holders: threading.Semaphore
+    pool: _AlignedPool
     index: int
 
 
@@ -434,9 +436,12 @@ def _read_source(
         want = info.st_size if expected_size is None else expected_size
         pagecache.sequential(src.fileno())
         if _DIRECT and CHUNK <= want <= HELD_BYTES:
-            if order is not None:
+            if order is None:
+                pool = _AlignedPool(CHUNK)
+            else:
                 buffers.enter_context(_slot(order.holders, stopped))
-            return _read_into_memory(src, source, want, buffers, on_bytes, stopped)
+                pool = order.pool
+            return _read_into_memory(src, source, want, buffers, pool, on_bytes, stopped)
         with _writing(order, stopped):
             try:
                 return _stream(src, source, want, destinations, temps, on_bytes, stopped)
@@ -450,17 +455,20 @@ def _read_into_memory(
     source: Path,
     want: int,
     buffers: contextlib.ExitStack,
+    pool: _AlignedPool,
     on_bytes: ByteCallback | None,
     stopped: Stopped,
 ) -> _Read:
+    """Read the ``want`` bytes of ``src`` into buffers from ``pool`` (kept by ``buffers``),
+    every one full but the last, then one byte more, which must not be there."""
     digest = hashlib.sha256()
     check = xxhash.xxh3_128()
     held: list[memoryview] = []
     total = 0
-    while True:
+    while total < want:
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
-        view = buffers.enter_context(_aligned.take())
+        view = buffers.enter_context(pool.take())[: want - total]
         filled = 0
         while filled < len(view):
             try:
@@ -468,27 +476,23 @@ def _read_into_memory(
             except OSError as exc:
                 raise _Failure(f"{_why(exc)} reading {source}") from exc
             if not count:
-                break
-            filled += count
-            total += count
-            if total > want:
                 raise _Failure(
-                    f"{source} changed while reading: more than the expected {want} bytes"
+                    f"{source} changed or was truncated while reading: "
+                    f"got {total + filled} of the expected {want} bytes"
                 )
+            filled += count
             if on_bytes is not None:
                 on_bytes(count)
-        if filled:
-            chunk = view[:filled]
-            digest.update(chunk)
-            check.update(chunk)
-            held.append(chunk)
-        if filled < len(view):
-            break
-    if total != want:
-        raise _Failure(
-            f"{source} changed or was truncated while reading: "
-            f"got {total} of the expected {want} bytes"
-        )
+        total += filled
+        digest.update(view)
+        check.update(view)
+        held.append(view)
+    try:
+        more = src.read(1)
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} reading {source}") from exc
+    if more:
+        raise _Failure(f"{source} changed while reading: more than the expected {want} bytes")
     return _Read(total, digest.hexdigest(), check.hexdigest(), held)
 
 
@@ -604,9 +608,11 @@ def _writing(
     destination has ROOM, else alone."""
     if order is None:
         return contextlib.nullcontext()
-    if destinations and all((free_space(d.root) or 0) >= ROOM for d in destinations):
-        return order.room.shared(stopped)
-    return order.room.alone(stopped)
+
+    def roomy() -> bool:
+        return all((free_space(d.root) or 0) >= ROOM for d in destinations)
+
+    return order.room.writing(roomy if destinations else None, stopped)
 
 
 def _read_now(fd: int, buffer: memoryview, offset: int) -> Future[int]:
@@ -987,7 +993,8 @@ def transfer_many(
     cancel: threading.Event | None = None,
     content_gate: ContentGate | None = None,
     folders: FolderSyncs | None = None,
-) -> Iterator[TransferResult]:
+    unclaimed: Callable[[int, TransferResult], None] | None = None,
+) -> Generator[TransferResult, None, None]:
     """`copy_verified` for each ``(source, destinations, expected_size)``, results in job order.
 
     Up to ``workers`` files are in flight. Reading the source is done by one worker at a
@@ -1005,7 +1012,10 @@ def transfer_many(
 
     If the consumer stops early or an exception (KeyboardInterrupt) escapes, files not yet
     started are dropped, running ones stop at their next chunk and remove their temporaries,
-    and the exception propagates once they have.
+    and the exception propagates once they have. A later file may have finished before an
+    earlier one that was still running: each finished one not yet handed out goes to
+    ``unclaimed`` with its position among the jobs, so the caller can record what it
+    published.
     """
     halt = threading.Event()
 
@@ -1027,12 +1037,14 @@ def transfer_many(
         return
 
     reads, room, holders = _Turns(), _Room(), threading.Semaphore(HOLDERS)
-    pending: deque[Future[TransferResult]] = deque()
+    held = _AlignedPool(CHUNK)  # let go with this run, not kept for the process's life
+    pending: deque[tuple[int, Future[TransferResult]]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cardingest-copy") as pool:
         try:
             for index, (source, destinations, expected_size) in enumerate(jobs):
                 pagecache.prefetch(source, PREFETCH_BYTES)
-                pending.append(
+                job = (
+                    index,
                     pool.submit(
                         _copy,
                         Path(source),
@@ -1040,20 +1052,34 @@ def transfer_many(
                         expected_size,
                         on_bytes,
                         stopped,
-                        _Order(reads, room, holders, index),
+                        _Order(reads, room, holders, held, index),
                         content_gate,
                         folders=folders,
-                    )
+                    ),
                 )
+                pending.append(job)
                 if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
+                    yield _first(pending)
             while pending:
-                yield pending.popleft().result()
+                yield _first(pending)
         finally:
             if pending:
                 halt.set()
-                for future in pending:
+                for _index, future in pending:
                     future.cancel()
+                if unclaimed is not None:
+                    wait([future for _index, future in pending])
+                    for index, future in pending:
+                        if not future.cancelled() and future.exception() is None:
+                            unclaimed(index, future.result())
+
+
+def _first(pending: deque[tuple[int, Future[TransferResult]]]) -> TransferResult:
+    """The first job's result, taken off the queue only once it is there: a job whose wait
+    was interrupted is still pending, for `transfer_many`'s ``unclaimed``."""
+    done = pending[0][1].result()
+    pending.popleft()
+    return done
 
 
 def free_space(path: Path) -> int | None:
