@@ -297,9 +297,27 @@ def keep_full(folder: Path) -> subprocess.Popen[bytes]:
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the group and wait until its members are gone, not only its leader: a ``dd``
+    still exiting holds its (already unlinked) file open, and with it the disk's space."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    for _ in range(200):
+        if not _members(proc.pid):
+            return
+        time.sleep(0.05)
+
+
+def _members(group: int) -> list[int]:
+    """Processes of ``group`` that still run (zombies have closed their files already)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == group and fields[0] != "Z":
+                    found.append(int(entry.name))
+    return found
 
 
 def mount_tmpfs(path: Path, size_mb: int) -> subprocess.CompletedProcess[str]:
