@@ -344,3 +344,43 @@ def test_a_held_photo_read_in_short_pieces_is_copied_whole(
     assert result.ok, result.error
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert (tmp_path / "archive" / REL).read_bytes() == data
+
+
+def test_the_card_is_read_one_photo_at_a_time_in_card_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Photo 0's read waits (up to a second) for photo 1's read to begin. In turns, photo 1
+    begins only after photo 0 is read, so the wait ends by its timeout, and the reads follow
+    card order: the card's heads never seek between two files, and content seen twice is
+    claimed in card order."""
+    sources = []
+    for number in range(2):
+        sources.append(tmp_path / "card" / f"IMG_{number}.JPG")
+        make_file(sources[-1], 2 * CHUNK + number, seed=number)
+    second_reads, order, overlapped = threading.Event(), [], []
+
+    class Watched(io.FileIO):
+        def readinto(self, buffer: Any) -> int | None:
+            name = Path(str(self.name)).name
+            if name == "IMG_1.JPG":
+                second_reads.set()
+            elif not overlapped:
+                overlapped.append(second_reads.wait(timeout=1))
+            if not order or order[-1] != name:
+                order.append(name)
+            return super().readinto(buffer)
+
+    real_open = open
+
+    def opening(path: Any, mode: str = "r", buffering: int = -1) -> Any:
+        if Path(path) in sources:
+            return Watched(path, "rb")
+        return real_open(path, mode, buffering)
+
+    monkeypatch.setattr(transfer, "open", opening, raising=False)
+    archive = tmp_path / "archive"
+    jobs = [(s, [Destination(archive, f"P/{s.name}")], None) for s in sources]
+
+    assert all(r.ok for r in transfer_many(jobs, workers=2))
+    assert overlapped == [False]
+    assert order == ["IMG_0.JPG", "IMG_1.JPG"]
