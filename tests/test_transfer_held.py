@@ -318,6 +318,20 @@ def test_a_held_photo_that_grows_or_shrinks_while_read_fails(tmp_path: Path) -> 
     assert not (archive / REL).exists() and no_temps(archive)
 
 
+def open_card_files_as(
+    monkeypatch: pytest.MonkeyPatch, kind: type[io.FileIO], paths: list[Path]
+) -> None:
+    """The copy opens these card files as ``kind`` (a FileIO that reads in its own way)."""
+    real_open = open
+
+    def opening(path: Any, mode: str = "r", buffering: int = -1) -> Any:
+        if Path(path) in paths:
+            return kind(path, "rb")
+        return real_open(path, mode, buffering)
+
+    monkeypatch.setattr(transfer, "open", opening, raising=False)
+
+
 class ShortReads(io.FileIO):
     """A card file whose reads come back short, as on some FUSE and network file systems."""
 
@@ -330,14 +344,7 @@ def test_a_held_photo_read_in_short_pieces_is_copied_whole(
 ) -> None:
     source = tmp_path / "card" / "IMG_0001.JPG"
     data = make_file(source, 3 * CHUNK + 777, seed=9)
-    real_open = open
-
-    def opening(path: Any, mode: str = "r", buffering: int = -1) -> Any:
-        if Path(path) == source:
-            return ShortReads(path, "rb")
-        return real_open(path, mode, buffering)
-
-    monkeypatch.setattr(transfer, "open", opening, raising=False)
+    open_card_files_as(monkeypatch, ShortReads, [source])
 
     result = copy_verified(source, [Destination(tmp_path / "archive", REL)])
 
@@ -370,14 +377,7 @@ def test_the_card_is_read_one_photo_at_a_time_in_card_order(
                 order.append(name)
             return super().readinto(buffer)
 
-    real_open = open
-
-    def opening(path: Any, mode: str = "r", buffering: int = -1) -> Any:
-        if Path(path) in sources:
-            return Watched(path, "rb")
-        return real_open(path, mode, buffering)
-
-    monkeypatch.setattr(transfer, "open", opening, raising=False)
+    open_card_files_as(monkeypatch, Watched, sources)
     archive = tmp_path / "archive"
     jobs = [(s, [Destination(archive, f"P/{s.name}")], None) for s in sources]
 

@@ -442,12 +442,18 @@ def _read_source(
                 buffers.enter_context(_slot(order.holders, stopped))
                 pool = order.pool
             return _read_into_memory(src, source, want, buffers, pool, on_bytes, stopped)
-        with _writing(order, stopped):
-            try:
-                return _stream(src, source, want, destinations, temps, on_bytes, stopped)
-            except BaseException:
-                _discard(temps)
-                raise
+        with _writing(order, stopped, temps):
+            return _stream(src, source, want, destinations, temps, on_bytes, stopped)
+
+
+def _grew(source: Path, want: int) -> _Failure:
+    return _Failure(f"{source} changed while reading: more than the expected {want} bytes")
+
+
+def _truncated(source: Path, got: int, want: int) -> _Failure:
+    return _Failure(
+        f"{source} changed or was truncated while reading: got {got} of the expected {want} bytes"
+    )
 
 
 def _read_into_memory(
@@ -476,10 +482,7 @@ def _read_into_memory(
             except OSError as exc:
                 raise _Failure(f"{_why(exc)} reading {source}") from exc
             if not count:
-                raise _Failure(
-                    f"{source} changed or was truncated while reading: "
-                    f"got {total + filled} of the expected {want} bytes"
-                )
+                raise _truncated(source, total + filled, want)
             filled += count
             if on_bytes is not None:
                 on_bytes(count)
@@ -492,7 +495,7 @@ def _read_into_memory(
     except OSError as exc:
         raise _Failure(f"{_why(exc)} reading {source}") from exc
     if more:
-        raise _Failure(f"{source} changed while reading: more than the expected {want} bytes")
+        raise _grew(source, want)
     return _Read(total, digest.hexdigest(), check.hexdigest(), held)
 
 
@@ -522,9 +525,7 @@ def _stream(
                 break
             total += count
             if total > want:
-                raise _Failure(
-                    f"{source} changed while reading: more than the expected {want} bytes"
-                )
+                raise _grew(source, want)
             chunk = view[:count]
             digest.update(chunk)
             check.update(chunk)
@@ -537,10 +538,7 @@ def _stream(
             if on_bytes is not None:
                 on_bytes(count)
     if total != want:
-        raise _Failure(
-            f"{source} changed or was truncated while reading: "
-            f"got {total} of the expected {want} bytes"
-        )
+        raise _truncated(source, total, want)
     return _Read(total, digest.hexdigest(), check.hexdigest(), None)
 
 
@@ -601,18 +599,30 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
         )
 
 
+@contextlib.contextmanager
 def _writing(
-    order: _Order | None, stopped: Stopped, destinations: Sequence[Destination] = ()
-) -> contextlib.AbstractContextManager[None]:
+    order: _Order | None,
+    stopped: Stopped,
+    temps: list[_Temp],
+    destinations: Sequence[Destination] = (),
+) -> Iterator[None]:
     """Leave to write: side by side for a held photo (``destinations`` given) where every
-    destination has ROOM, else alone."""
-    if order is None:
-        return contextlib.nullcontext()
+    destination has ROOM, else alone. A failure removes ``temps`` before the leave is given
+    back, so the next file never writes beside a failed one's leftovers."""
 
     def roomy() -> bool:
         return all((free_space(d.root) or 0) >= ROOM for d in destinations)
 
-    return order.room.writing(roomy if destinations else None, stopped)
+    with (
+        order.room.writing(roomy if destinations else None, stopped)
+        if order
+        else contextlib.nullcontext()
+    ):
+        try:
+            yield
+        except BaseException:
+            _discard(temps)
+            raise
 
 
 def _read_now(fd: int, buffer: memoryview, offset: int) -> Future[int]:
@@ -891,14 +901,10 @@ def _copy(
             if over is not None and sha256 != over.sha256:
                 raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
             if read.held is not None:
-                with _writing(order, stopped, destinations):
-                    try:
-                        for destination in destinations:
-                            temps.append(_open_temp(destination))
-                            _write_held(temps[-1], read.held, stopped)
-                    except BaseException:
-                        _discard(temps)
-                        raise
+                with _writing(order, stopped, temps, destinations):
+                    for destination in destinations:
+                        temps.append(_open_temp(destination))
+                        _write_held(temps[-1], read.held, stopped)
         for temp in temps:
             _seal(temp)
         for temp in temps:
