@@ -4,6 +4,7 @@ pulled card, the FAT label of a fusefat mount, the order of the last lines, --ye
 from __future__ import annotations
 
 import io
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -172,3 +173,21 @@ def test_declined_wipe_says_nothing_was_removed_once(card: Path, tmp_path: Path)
     assert child.exitstatus == 3
     assert (child.before or "").count("Nothing was removed") == 1
     assert (card / "DCIM/100CANON/IMG_0001.JPG").exists()
+
+
+def test_the_ingest_bar_counts_the_photos_finished(card: Path, tmp_path: Path) -> None:
+    """The bar follows the bytes read from the card, which run ahead of the writes and
+    read-backs (issue 16): its label counts the photos finished, so a full bar with copies
+    still being verified is not taken for the end. The last frame is drawn when the run
+    ends, so it holds the final count whatever the timing."""
+    require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
+    child = on_terminal(
+        CARDINGEST,
+        ["ingest", card, "--id", "JBX3656", "--archive", tmp_path / "a"],
+        {"HOME": str(tmp_path / "home"), "TERM": "xterm", "COLUMNS": "160"},
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before or "")
+    assert "Copying and verifying: 3 of 3 finished" in screen

@@ -259,14 +259,23 @@ def run_execute(
     from ..ingest import execute
 
     plan = prepared.plan
+    files = plan.count("copy")
     with output.progress(True, bytes_mode=True) as bar:
-        task = bar.add_task("Copying and verifying", total=plan.bytes_to_copy) if bar else None
+        task = bar.add_task(copying_label(0, files), total=plan.bytes_to_copy) if bar else None
         lock = threading.Lock()
+        finished = 0
 
         def on_bytes(count: int) -> None:
             if bar is not None and task is not None:
                 with lock:
                     bar.advance(task, count)
+
+        def on_file(_outcome: object) -> None:
+            nonlocal finished
+            finished += 1
+            if bar is not None and task is not None:
+                with lock:
+                    bar.update(task, description=copying_label(finished, files))
 
         return execute(
             plan,
@@ -274,8 +283,17 @@ def run_execute(
             card=prepared.card,
             map_source=prepared.idmap.provenance,
             on_bytes=on_bytes,
+            on_file=on_file,
             stop=stop,
         )
+
+
+def copying_label(finished: int, files: int) -> str:
+    """The ingest bar's label. The bar itself follows the bytes read from the card, which
+    run ahead of the writes and read-backs: the count says how many photos are finished
+    (verified and filed, or failed), so a full bar with work still going is not mistaken
+    for the end."""
+    return f"Copying and verifying: {finished} of {files} finished"
 
 
 def locked_ingest(
