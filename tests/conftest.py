@@ -8,12 +8,22 @@ Fixtures whose tools or data are missing skip, or fail under ``CARDINGEST_STRICT
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
-from cardimage import CardFactory, require_exfat_tools, require_fat_tools, require_samples
+from cardimage import (
+    CardFactory,
+    require,
+    require_exfat_tools,
+    require_fat_tools,
+    require_samples,
+)
 from pgserver import PgServer, require_postgres
 from sshfsmount import SshfsMount, require_sshfs
 
@@ -124,3 +134,55 @@ def share() -> Iterator[Path]:
         yield mount.mount()
     finally:
         mount.close()
+
+
+def _require_root_tools() -> None:
+    missing = [t for t in ("mkfs.ext4", "losetup", "mount", "umount") if shutil.which(t) is None]
+    if missing:
+        require(False, f"needs {', '.join(missing)} to make a block-device filesystem")
+    if os.geteuid() != 0:
+        require(False, "needs root to attach a loop device")
+
+
+class LoopDisk(NamedTuple):
+    mount: Path
+    stat: Path
+    """/sys/block/loopN/stat: what reached this file system's disk."""
+    image: Path
+    """The file behind the loop device: its bytes are the disk's."""
+
+
+@pytest.fixture
+def loop_ext4(tmp_path: Path) -> Iterator[LoopDisk]:
+    """An ext4 file system of its own on a loop device (root only).
+
+    Whatever the temporary folder is (a tmpfs has no writeback at all) and whatever else the
+    machine writes, the loop device's own counters show what reached this file system's
+    disk, and its image file is the disk itself.
+    """
+    _require_root_tools()
+    image, mount = tmp_path / "disk.img", tmp_path / "mnt"
+    mount.mkdir()
+    with open(image, "wb") as fh:
+        fh.truncate(96 * 1024 * 1024)
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)],
+        check=True,
+        capture_output=True,
+    )
+    attached = subprocess.run(
+        ["losetup", "--find", "--show", str(image)], capture_output=True, text=True
+    )
+    if attached.returncode != 0:
+        require(False, f"cannot attach a loop device: {attached.stderr.strip()}")
+    device = attached.stdout.strip()
+    try:
+        mounted = subprocess.run(["mount", "-t", "ext4", device, str(mount)], capture_output=True)
+        if mounted.returncode != 0:
+            require(False, f"cannot mount ext4 on {device}: {mounted.stderr.decode().strip()}")
+        try:
+            yield LoopDisk(mount, Path("/sys/block", Path(device).name, "stat"), image)
+        finally:
+            subprocess.run(["umount", str(mount)], check=False)
+    finally:
+        subprocess.run(["losetup", "-d", device], check=False)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import mmap
 import os
-import shutil
-import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cardimage import require
+from conftest import LoopDisk
 
 from cardingest.storage import pagecache
 
@@ -41,69 +41,20 @@ def test_hints_on_a_pipe_are_quiet() -> None:
         os.close(write_end)
 
 
-def _require_root_tools() -> None:
-    missing = [t for t in ("mkfs.ext4", "losetup", "mount", "umount") if shutil.which(t) is None]
-    if missing:
-        _skip_or_fail(f"needs {', '.join(missing)} to make a block-device filesystem")
-    if os.geteuid() != 0:
-        _skip_or_fail("needs root to attach a loop device")
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("CARDINGEST_STRICT") == "1":
-        pytest.fail(f"{reason} (CARDINGEST_STRICT=1)")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def loop_ext4(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """An ext4 filesystem of its own on a loop device: (mount point, /sys/block/loopN/stat).
-
-    Whatever the temporary folder is (a tmpfs has no writeback at all) and whatever else the
-    machine writes, the loop device's own counters show what reached this filesystem's disk.
-    """
-    _require_root_tools()
-    image, mount = tmp_path / "disk.img", tmp_path / "mnt"
-    mount.mkdir()
-    with open(image, "wb") as fh:
-        fh.truncate(96 * 1024 * 1024)
-    subprocess.run(
-        ["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)],
-        check=True,
-        capture_output=True,
-    )
-    attached = subprocess.run(
-        ["losetup", "--find", "--show", str(image)], capture_output=True, text=True
-    )
-    if attached.returncode != 0:
-        _skip_or_fail(f"cannot attach a loop device: {attached.stderr.strip()}")
-    device = attached.stdout.strip()
-    try:
-        mounted = subprocess.run(["mount", "-t", "ext4", device, str(mount)], capture_output=True)
-        if mounted.returncode != 0:
-            _skip_or_fail(f"cannot mount ext4 on {device}: {mounted.stderr.decode().strip()}")
-        try:
-            yield mount, Path("/sys/block", Path(device).name, "stat")
-        finally:
-            subprocess.run(["umount", str(mount)], check=False)
-    finally:
-        subprocess.run(["losetup", "-d", device], check=False)
-
-
 def _sectors_written(stat: Path) -> int:
     """Field 7 of /sys/block/<dev>/stat: 512-byte sectors written to the device."""
     return int(stat.read_text().split()[6])
 
 
 @pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="Linux only: /sys/block counters")
-def test_start_writeback_really_starts_writing(loop_ext4: tuple[Path, Path]) -> None:
+def test_start_writeback_really_starts_writing(loop_ext4: LoopDisk) -> None:
     """16 MiB written, then the hint: they reach the disk without an fsync.
 
     Without the hint the kernel keeps them dirty for dirty_expire_centisecs (30 s by default;
     16 MiB is far below the background threshold), so the 25 s allowed here is no race: the
     correct code finishes in a fraction of a second, a missing hint never does.
     """
-    mount, stat = loop_ext4
+    mount, stat = loop_ext4.mount, loop_ext4.stat
     size = 16 * 1024 * 1024
     path = mount / "photo.bin"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -120,5 +71,63 @@ def test_start_writeback_really_starts_writing(loop_ext4: tuple[Path, Path]) -> 
         else:
             written = (_sectors_written(stat) - before) * 512
             pytest.fail(f"only {written} of {size} bytes reached the disk after the hint")
+    finally:
+        os.close(fd)
+
+
+def require_cachestat() -> None:
+    require(pagecache.can_count(), "cachestat(2) needs Linux 6.5 or later")
+
+
+def on_disk(path: Path, data: bytes) -> int:
+    """``path`` written with ``data`` and fsynced, its pages dropped; an open descriptor."""
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    pagecache.drop(fd)
+    return fd
+
+
+def test_cached_counts_the_pages_a_read_brings_and_a_drop_takes(tmp_path: Path) -> None:
+    require_cachestat()
+    fd = on_disk(tmp_path / "photo.jpg", os.urandom(64 * 4096))
+    try:
+        if pagecache.cached(fd) != 0:
+            require(False, f"{tmp_path}'s file system keeps pages after a drop (tmpfs?)")
+        os.pread(fd, 4096, 0)
+        assert (pagecache.cached(fd) or 0) >= 1
+        pagecache.drop(fd)
+        assert pagecache.cached(fd) == 0
+    finally:
+        os.close(fd)
+
+
+def test_a_mapped_page_stays_after_a_drop_and_is_counted(tmp_path: Path) -> None:
+    """What another program holds mapped the kernel does not drop: `cached` must see it."""
+    require_cachestat()
+    fd = on_disk(tmp_path / "photo.jpg", os.urandom(16 * 4096))
+    try:
+        with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as mapped:
+            assert len(mapped[:]) == 16 * 4096  # every page read through the map
+            pagecache.drop(fd)
+            assert (pagecache.cached(fd) or 0) >= 1
+    finally:
+        os.close(fd)
+
+
+def test_a_kernel_without_cachestat_says_nothing_and_is_asked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A system call number the kernel does not have answers ENOSYS, as cachestat does
+    before Linux 6.5: no count, and no more asking."""
+    require_cachestat()
+    monkeypatch.setattr(pagecache, "_CACHESTAT", 100_000)
+    monkeypatch.setattr(pagecache, "_count", None)
+    monkeypatch.setattr(pagecache, "_counting", True)
+    fd = on_disk(tmp_path / "photo.jpg", b"x" * 4096)
+    try:
+        assert pagecache.cached(fd) is None
+        assert not pagecache.can_count()
+        assert pagecache.cached(fd) is None
     finally:
         os.close(fd)

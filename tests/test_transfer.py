@@ -21,7 +21,7 @@ import pytest
 import xxhash
 from factories import make_file
 
-from cardingest.storage import transfer
+from cardingest.storage import pagecache, transfer
 from cardingest.storage.durable import CLEAN_MARK, remove_stale_temps, writing_to
 from cardingest.storage.transfer import (
     CHUNK,
@@ -684,6 +684,13 @@ def test_read_back_of_a_changed_copy_fails_with_the_verification_message(
     assert temps_under(tmp_path / "a") == []
 
 
+@pytest.fixture
+def o_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hash_from_disk` reads O_DIRECT, as where the kernel cannot say what is cached
+    (the read-ahead path has tests of its own: test_read_ahead.py)."""
+    monkeypatch.setattr(pagecache, "can_count", lambda: False)
+
+
 def _direct_reads_work(folder: Path) -> bool:
     probe = folder / "probe"
     probe.write_bytes(b"\0" * 4096)
@@ -694,6 +701,7 @@ def _direct_reads_work(folder: Path) -> bool:
     return hasattr(os, "O_DIRECT")
 
 
+@pytest.mark.usefixtures("o_direct")
 @pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 4097])
 def test_reads_from_the_disk_give_every_byte_once_with_the_next_chunk_read_ahead(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
@@ -718,6 +726,7 @@ def test_reads_from_the_disk_give_every_byte_once_with_the_next_chunk_read_ahead
     assert offsets == [n * CHUNK for n in range(chunks)] + [size]
 
 
+@pytest.mark.usefixtures("o_direct")
 @pytest.mark.parametrize(
     ("size", "lengths"),
     [
@@ -782,7 +791,8 @@ def test_a_forked_child_reads_ahead_with_threads_of_its_own(tmp_path: Path) -> N
         f"""
         import hashlib, os, sys
         from pathlib import Path
-        from cardingest.storage import transfer
+        from cardingest.storage import pagecache, transfer
+        pagecache.can_count = lambda: False  # O_DIRECT, with its helper threads
         path = Path({str(tmp_path / "photo.jpg")!r})
         fd = os.open(path, os.O_RDONLY)
         transfer.read_at(fd, memoryview(bytearray(16)), 0).result()

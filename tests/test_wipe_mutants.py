@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -397,6 +398,30 @@ def test_a_verified_twin_of_the_same_patient_lets_the_photo_go(tmp_path: Path) -
 
 
 # --- what the card itself says ---------------------------------------------------------------
+
+
+def test_the_gate_hashes_two_card_files_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One SHA-256 runs on one core, so the gate hashes CARD_READERS (two) card files at
+    once (docs/performance.md). Each read here waits for a second one to start: with one
+    reader the first never meets it, and the wait gives up."""
+    archive = tmp_path / "archive"
+    archived(archive, b"photo one", serial=None)
+    names = [f"DCIM/100CANON/IMG_000{n}.JPG" for n in range(1, 5)]
+    card = make_card(tmp_path / "card", {name: name.encode() for name in names})
+    meet = threading.Barrier(2, timeout=10)
+    real = wipe._read_card
+
+    def paired(path: Path) -> wipe.CardRead:
+        meet.wait()
+        return real(path)
+
+    monkeypatch.setattr(wipe, "_read_card", paired)
+    plan = plan_wipe(card, None, archive)
+    assert wipe.CARD_READERS == 2
+    assert [item.source for item in plan.items] == names
+    assert {item.sha256 for item in plan.items} == {sha(name.encode()) for name in names}
 
 
 def test_a_card_file_that_cannot_be_read_or_changes_while_read_stays(tmp_path: Path) -> None:

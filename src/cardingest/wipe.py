@@ -259,6 +259,9 @@ CardRead = tuple[os.stat_result, Fingerprint] | OSError
 
 READ_AHEAD = 4
 """Card files hashed ahead of the one being judged, while its archive copies are read."""
+CARD_READERS = 2
+"""Card files hashed at once: one SHA-256 runs on one core, so two readers use both cores
+of a small machine and keep two files' read-ahead going (docs/performance.md)."""
 
 
 def _read_card(path: Path) -> CardRead:
@@ -271,10 +274,10 @@ def _read_card(path: Path) -> CardRead:
 
 
 def _read_ahead(root: Path, sources: Iterable[str]) -> Iterator[tuple[str, CardRead]]:
-    """Each card file's `_read_card`, in order: one thread reads (and hashes) the card a few
-    files ahead while the caller reads the archive copies, so the two reads overlap."""
+    """Each card file's `_read_card`, in order: CARD_READERS threads read (and hash) the card
+    a few files ahead while the caller reads the archive copies, so the reads overlap."""
     pending: deque[tuple[str, Future[CardRead]]] = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardingest-wipe") as pool:
+    with ThreadPoolExecutor(CARD_READERS, thread_name_prefix="cardingest-wipe") as pool:
         try:
             for source in sources:
                 pending.append((source, pool.submit(_read_card, root / source)))

@@ -9,7 +9,10 @@ is a read from the disk only where the hint is honoured (see the README's platfo
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import sys
+from collections.abc import Callable
 
 _FADVISE = getattr(os, "posix_fadvise", None)
 
@@ -58,3 +61,66 @@ def prefetch(path: str | os.PathLike[str], length: int = 0) -> None:
             will_need(fd, length)
         finally:
             os.close(fd)
+
+
+_CACHESTAT = 451
+"""cachestat(2)'s number on every Linux architecture but alpha (new system calls share one
+table there)."""
+
+_count: Callable[[int], int | None] | None = None
+_counting = sys.platform.startswith("linux") and not os.uname().machine.startswith("alpha")
+
+
+def can_count() -> bool:
+    """Whether `cached` may answer: False once the kernel has said it has no cachestat."""
+    return _counting
+
+
+def cached(fd: int) -> int | None:
+    """How many of the file's pages are in the page cache; None where the kernel cannot say
+    (cachestat(2) came with Linux 6.5) or will not for this file.
+
+    Unlike the hints above, this one is relied on: 0 straight after `drop` means every page
+    a read then gets comes from the disk (`transfer.hash_from_disk`). Anything but 0 sends
+    the caller back to O_DIRECT.
+    """
+    global _count, _counting
+    if not _counting:
+        return None
+    if _count is None:
+        _count = _cachestat()
+        if _count is None:
+            _counting = False
+            return None
+    return _count(fd)
+
+
+def _cachestat() -> Callable[[int], int | None] | None:
+    import ctypes
+
+    try:
+        syscall = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    syscall.restype = ctypes.c_long
+
+    class Range(ctypes.Structure):
+        _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]  # len 0: to the end
+
+    class Stat(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_uint64)
+            for name in ("cache", "dirty", "writeback", "evicted", "recently_evicted")
+        ]
+
+    def count(fd: int) -> int | None:
+        global _counting
+        whole, stat = Range(0, 0), Stat()
+        number, handle = ctypes.c_long(_CACHESTAT), ctypes.c_uint(fd)
+        if syscall(number, handle, ctypes.byref(whole), ctypes.byref(stat), ctypes.c_uint(0)):
+            if ctypes.get_errno() == errno.ENOSYS:
+                _counting = False
+            return None
+        return int(stat.cache)
+
+    return count
