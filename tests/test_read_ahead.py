@@ -15,6 +15,8 @@ import hashlib
 import mmap
 import os
 import struct
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +123,56 @@ def test_what_is_hashed_is_the_disk_even_under_a_mapped_page_that_differs(
     before = os.urandom(64 * 1024)
     after = bytes(byte ^ 0xFF for byte in before)
     path.write_bytes(before)
-    block = os.statvfs(loop_ext4.mount).f_bsize
-    fd = os.open(path, os.O_RDONLY)
+    got = hashed_over_a_changed_disk(path, path, loop_ext4)
+    assert got == (len(after), hashlib.sha256(after).hexdigest())
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["as-is", "overlay-taken-for-own-cache"])
+def test_on_overlayfs_what_is_hashed_is_the_disk_under_a_mapped_lower_page(
+    loop_ext4: LoopDisk, monkeypatch: pytest.MonkeyPatch, known: bool
+) -> None:
+    """Overlayfs passes reads and drops down to the real file, whose mapped page survives
+    the drop, while cachestat looks at the overlay file's own cache, always empty: a plain
+    read would hash the mapped page. Not a file system whose reads come from the file's own
+    cache, so the read is O_DIRECT; and were it taken for one (``known``), the first read,
+    which leaves nothing in the cache cachestat counts, sends it there too."""
+    require_cachestat()
+    if known:
+        monkeypatch.setattr(pagecache, "_OWN_CACHE", pagecache._OWN_CACHE | {OVERLAYFS})
+    lower, upper, work, merged = (loop_ext4.mount / name for name in ("l", "u", "w", "o"))
+    for folder in (lower, upper, work, merged):
+        folder.mkdir()
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    mounted = subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], capture_output=True
+    )
+    require(mounted.returncode == 0, f"cannot mount overlayfs: {mounted.stderr.decode().strip()}")
     try:
+        before = os.urandom(64 * 1024)
+        after = bytes(byte ^ 0xFF for byte in before)
+        (merged / "photo.jpg").write_bytes(before)
+        if not known:
+            fd = os.open(merged / "photo.jpg", os.O_RDONLY)
+            try:
+                assert pagecache.cached(fd) is None
+            finally:
+                os.close(fd)
+        got = hashed_over_a_changed_disk(upper / "photo.jpg", merged / "photo.jpg", loop_ext4)
+    finally:
+        subprocess.run(["umount", str(merged)], check=False)
+    assert got == (len(after), hashlib.sha256(after).hexdigest())
+
+
+OVERLAYFS = 0x794C7630
+
+
+def hashed_over_a_changed_disk(real: Path, read: Path, disk: LoopDisk) -> tuple[int, str]:
+    """`hash_from_disk` of ``read`` while ``real`` (the file on the loop disk that holds its
+    bytes) is mapped and its blocks on the disk have every bit flipped."""
+    block = os.statvfs(disk.mount).f_bsize
+    fd = os.open(real, os.O_RDONLY)
+    try:
+        before = os.pread(fd, os.fstat(fd).st_size, 0)
         os.fsync(fd)
         where = [
             struct.unpack("i", fcntl.ioctl(fd, FIBMAP, struct.pack("i", n)))[0] * block
@@ -131,14 +180,55 @@ def test_what_is_hashed_is_the_disk_even_under_a_mapped_page_that_differs(
         ]
         with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as mapped:
             assert mapped[:] == before
-            with open(loop_ext4.image, "r+b") as disk:
+            with open(disk.image, "r+b") as image:
                 for n, offset in enumerate(where):
-                    disk.seek(offset)
-                    disk.write(after[n * block : (n + 1) * block])
-                disk.flush()
-                os.fsync(disk.fileno())
+                    image.seek(offset)
+                    image.write(bytes(byte ^ 0xFF for byte in before[n * block : (n + 1) * block]))
+                image.flush()
+                os.fsync(image.fileno())
             assert os.pread(fd, len(before), 0) == before  # the cache still holds them
-            got = transfer.hash_from_disk(path, hashlib.sha256())
+            return transfer.hash_from_disk(read, hashlib.sha256())
     finally:
         os.close(fd)
-    assert got == (len(after), hashlib.sha256(after).hexdigest())
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("read_ahead", [True, False], ids=["read-ahead", "o-direct"])
+def test_a_fifo_a_folder_or_a_device_is_refused_at_once_and_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_ahead: bool
+) -> None:
+    """A card file swapped for a FIFO must not hang the wipe gate (an open of a FIFO waits for
+    a writer), nor a link to /dev/zero feed it for ever; a folder must not leak the
+    descriptor opened to look at it."""
+    require(Path("/proc/self/fd").is_dir(), "counts descriptors in /proc/self/fd")
+    if not read_ahead:
+        monkeypatch.setattr(pagecache, "can_count", lambda: False)
+    os.mkfifo(tmp_path / "fifo.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")
+    results: dict[str, BaseException | tuple[int, str]] = {}
+
+    def hash_each() -> None:
+        for name in ("fifo.jpg", "folder.jpg", "zero.jpg"):
+            try:
+                results[name] = transfer.hash_from_disk(tmp_path / name, hashlib.sha256())
+            except OSError as exc:
+                results[name] = exc
+
+    before = open_descriptors()
+    worker = threading.Thread(target=hash_each, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    if worker.is_alive():  # let the stuck open go before failing
+        os.close(os.open(tmp_path / "fifo.jpg", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("hash_from_disk is stuck on a FIFO or a device")
+    assert open_descriptors() == before
+    for name in ("fifo.jpg", "folder.jpg", "zero.jpg"):
+        refused = results[name]
+        assert isinstance(refused, OSError), name
+        assert refused.filename == str(tmp_path / name)
+    assert isinstance(results["folder.jpg"], IsADirectoryError)
+    assert results["fifo.jpg"].strerror == "not a regular file"  # type: ignore[union-attr]

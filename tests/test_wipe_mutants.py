@@ -424,6 +424,23 @@ def test_the_gate_hashes_two_card_files_at_once(
     assert {item.sha256 for item in plan.items} == {sha(name.encode()) for name in names}
 
 
+def test_a_card_file_swapped_for_a_fifo_after_the_scan_stays_without_a_wait(
+    tmp_path: Path,
+) -> None:
+    """The gate reads what the scan listed; a FIFO put in a photo's place since then is
+    refused at once (an open of a FIFO would wait for a writer), and the file stays."""
+    archive = tmp_path / "archive"
+    archived(archive, b"photo one", serial=None)
+    card = make_card(tmp_path / "card", {SECOND: b"photo two"})
+    (card / SECOND).unlink()
+    os.mkfifo(card / SECOND)
+    with Catalogue.open(archive) as catalogue:
+        gate = wipe.Gate(catalogue, archive, None, wipe.CopyChecker())
+        assert wipe._judge(SECOND, wipe._read_card(card / SECOND), gate) == WipeItem(
+            SECOND, "keep", "cannot be read from the card (not a regular file)"
+        )
+
+
 def test_a_card_file_that_cannot_be_read_or_changes_while_read_stays(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     archived(archive, b"photo one", serial=None)

@@ -64,11 +64,27 @@ def prefetch(path: str | os.PathLike[str], length: int = 0) -> None:
 
 
 _CACHESTAT = 451
-"""cachestat(2)'s number on every Linux architecture but alpha (new system calls share one
-table there)."""
+"""cachestat(2)'s number on the architectures in _GENERIC (new system calls share one number
+there; alpha and mips add an offset)."""
+_GENERIC = frozenset(
+    {"x86_64", "i686", "i386", "aarch64", "armv7l", "riscv64", "ppc64le", "s390x", "loongarch64"}
+)
+_OWN_CACHE = frozenset(
+    {
+        0xEF53,  # ext2, ext3, ext4
+        0x58465342,  # xfs
+        0x9123683E,  # btrfs
+        0xF2F52010,  # f2fs
+        0x4D44,  # vfat, msdos
+        0x2011BAB0,  # exfat
+    }
+)
+"""File systems (statfs f_type) whose reads of a file are served from that file's own page
+cache or from the disk. Elsewhere a read can come from a cache that cachestat does not count:
+overlayfs (the lower file's), FUSE passthrough, NFS and CIFS with fscache, ZFS's ARC."""
 
 _count: Callable[[int], int | None] | None = None
-_counting = sys.platform.startswith("linux") and not os.uname().machine.startswith("alpha")
+_counting = sys.platform.startswith("linux") and os.uname().machine in _GENERIC
 
 
 def can_count() -> bool:
@@ -77,8 +93,10 @@ def can_count() -> bool:
 
 
 def cached(fd: int) -> int | None:
-    """How many of the file's pages are in the page cache; None where the kernel cannot say
-    (cachestat(2) came with Linux 6.5) or will not for this file.
+    """How many of the file's pages a read could get from memory rather than the disk: its
+    pages in the page cache (cachestat(2), Linux 6.5 and later) on a file system in
+    _OWN_CACHE. None where that cannot be said: another file system, an older kernel, or a
+    refusal (the kernel answers only the file's owner and those who may write it).
 
     Unlike the hints above, this one is relied on: 0 straight after `drop` means every page
     a read then gets comes from the disk (`transfer.hash_from_disk`). Anything but 0 sends
@@ -99,10 +117,13 @@ def _cachestat() -> Callable[[int], int | None] | None:
     import ctypes
 
     try:
-        syscall = ctypes.CDLL(None, use_errno=True).syscall
+        libc = ctypes.CDLL(None, use_errno=True)
+        syscall, fstatfs = libc.syscall, libc.fstatfs
     except (OSError, AttributeError):
         return None
     syscall.restype = ctypes.c_long
+    fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    fstatfs.restype = ctypes.c_int
 
     class Range(ctypes.Structure):
         _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]  # len 0: to the end
@@ -113,8 +134,16 @@ def _cachestat() -> Callable[[int], int | None] | None:
             for name in ("cache", "dirty", "writeback", "evicted", "recently_evicted")
         ]
 
+    def own_cache(fd: int) -> bool:
+        info = ctypes.create_string_buffer(256)  # struct statfs: f_type (a long) comes first
+        if fstatfs(fd, info) != 0:
+            return False
+        return (ctypes.c_long.from_buffer(info).value & 0xFFFFFFFF) in _OWN_CACHE
+
     def count(fd: int) -> int | None:
         global _counting
+        if not own_cache(fd):
+            return None
         whole, stat = Range(0, 0), Stat()
         number, handle = ctypes.c_long(_CACHESTAT), ctypes.c_uint(fd)
         if syscall(number, handle, ctypes.byref(whole), ctypes.byref(stat), ctypes.c_uint(0)):

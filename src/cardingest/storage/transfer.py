@@ -717,7 +717,7 @@ def hash_from_disk(
             return found
     if _DIRECT:
         try:
-            fd = os.open(path, os.O_RDONLY | _DIRECT | nofollow)
+            fd = _open_file(path, _DIRECT | nofollow)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
@@ -730,11 +730,31 @@ def hash_from_disk(
             finally:
                 pagecache.drop(fd)
                 os.close(fd)
-    with open(os.open(path, os.O_RDONLY | nofollow), "rb", buffering=0) as handle:
+    with open(_open_file(path, nofollow), "rb", buffering=0) as handle:
         pagecache.drop(handle.fileno())
         found = _hash_stream(_counted(handle, on_bytes, CHUNK), stopped, digest)
         pagecache.drop(handle.fileno())
         return found
+
+
+def _open_file(path: Path, flags: int) -> int:
+    """``path`` opened for reading, if it is a regular file. O_NONBLOCK: a FIFO swapped in for
+    a photo must not hang the open; it, a folder or a device is closed again and refused."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | flags)
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
+        raise OSError(code, "not a regular file", str(path))
+    return fd
+
+
+class _FromMemory(Exception):
+    """A read through the page cache that the cache did not see (`_hash_read_ahead`)."""
 
 
 def _hash_read_ahead(
@@ -745,28 +765,47 @@ def _hash_read_ahead(
     on_bytes: ByteCallback | None,
 ) -> tuple[int, str] | None:
     """`hash_from_disk` through the page cache, if no page of the file is left in it after
-    the drop: then every page read is fetched from the disk, with the kernel's read-ahead
-    working while the CPU hashes. None, with nothing read, where a page stayed (dirty, or
-    mapped by another program) or the kernel cannot say.
+    the drop (`pagecache.cached`): then every page read is fetched from the disk, with the
+    kernel's read-ahead working while the CPU hashes. None, with nothing hashed or counted,
+    where a page stayed (dirty, or mapped by another program), the kernel cannot say, or the
+    first read left no page in the cache (it was served from somewhere `cached` does not
+    look: nothing is trusted that the count cannot follow).
     """
-    with open(os.open(path, os.O_RDONLY | nofollow), "rb", buffering=0) as handle:
+    with open(_open_file(path, nofollow), "rb", buffering=0) as handle:
         fd = handle.fileno()
         pagecache.drop(fd)
         if pagecache.cached(fd) != 0:
             return None
+
+        def seen() -> None:
+            if not pagecache.cached(fd):
+                raise _FromMemory
+
         try:
-            return _hash_stream(_counted(handle, on_bytes, READ_PIECE), stopped, digest)
+            return _hash_stream(_counted(handle, on_bytes, READ_PIECE, seen), stopped, digest)
+        except _FromMemory:
+            return None
         finally:
             pagecache.drop(fd)
 
 
 def _counted(
-    handle: io.FileIO, on_bytes: ByteCallback | None, most: int
+    handle: io.FileIO,
+    on_bytes: ByteCallback | None,
+    most: int,
+    first: Callable[[], None] | None = None,
 ) -> Callable[[memoryview], int | None]:
-    """``handle``'s reads of at most ``most`` bytes, each count given to ``on_bytes``."""
+    """``handle``'s reads of at most ``most`` bytes, each count given to ``on_bytes``;
+    ``first`` is called after the first read that returns bytes, before it is counted."""
+    pending = first
 
     def read(view: memoryview) -> int | None:
+        nonlocal pending
         count = handle.readinto(view[:most])
+        if count and pending is not None:
+            check = pending
+            pending = None
+            check()
         if count and on_bytes is not None:
             on_bytes(count)
         return count
