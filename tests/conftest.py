@@ -45,6 +45,17 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CARDINGEST_CATALOGUE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def fresh_cachestat_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pagecache.cached` builds its probe once per process: each test builds its own (a
+    mutant of the probe must not hide behind one built before it), and gets back the state
+    the test changed."""
+    from cardingest.storage import pagecache
+
+    monkeypatch.setattr(pagecache, "_count", None)
+    monkeypatch.setattr(pagecache, "_counting", pagecache._counting)
+
+
 @pytest.fixture
 def test_ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A config that accepts test-range NHIs (the demo card's ZAC5361, ZAA0067...)."""

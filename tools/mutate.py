@@ -111,7 +111,9 @@ MODULES: dict[str, list[str]] = {
         "tests/test_transfer_held.py",
         "tests/test_readback.py",
         "tests/test_folder_syncs.py",
+        "tests/test_read_ahead.py",
     ],
+    "storage/pagecache": ["tests/test_pagecache.py", "tests/test_read_ahead.py"],
     "wipe": [
         "tests/test_wipe_mutants.py",
         "tests/test_wipe.py::test_same_card",
