@@ -12,9 +12,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from cardimage import (
@@ -54,6 +54,14 @@ def fresh_cachestat_probe(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(pagecache, "_count", None)
     monkeypatch.setattr(pagecache, "_counting", pagecache._counting)
+
+
+def hashed(path: Path, new_digest: Callable[[], Any], **options: Any) -> tuple[int, str]:
+    """`transfer.hash_from_disk`, with its digest as hex."""
+    from cardingest.storage import transfer
+
+    size, digest = transfer.hash_from_disk(path, new_digest, **options)
+    return size, digest.hexdigest()
 
 
 @pytest.fixture

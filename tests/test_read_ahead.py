@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from cardimage import require
-from conftest import LoopDisk
+from conftest import LoopDisk, hashed
 from test_pagecache import on_disk, require_cachestat
 
 from cardingest.storage import pagecache, transfer
@@ -46,7 +46,7 @@ def direct_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     real = transfer._read_direct
 
-    def spy(fd: int, *args: Any) -> tuple[int, str]:
+    def spy(fd: int, *args: Any) -> int:
         seen.append(fd)
         return real(fd, *args)
 
@@ -64,7 +64,7 @@ def test_a_file_out_of_the_cache_is_read_with_the_read_ahead_and_dropped_after(
     dropped(path, data)
     direct = direct_reads(monkeypatch)
     pieces: list[int] = []
-    got = transfer.hash_from_disk(path, hashlib.sha256(), on_bytes=pieces.append)
+    got = hashed(path, hashlib.sha256, on_bytes=pieces.append)
     assert got == (size, hashlib.sha256(data).hexdigest())
     assert direct == []
     assert sum(pieces) == size
@@ -88,11 +88,53 @@ def test_a_page_another_program_holds_mapped_sends_the_read_to_o_direct(
     try:
         with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as mapped:
             assert mapped[:] == data
-            got = transfer.hash_from_disk(path, hashlib.sha256())
+            got = hashed(path, hashlib.sha256)
     finally:
         os.close(fd)
     assert got == (len(data), hashlib.sha256(data).hexdigest())
     assert len(direct) == 1
+
+
+@pytest.mark.parametrize("how", ["write", "mapping"])
+def test_a_write_into_the_file_while_it_is_read_sends_the_read_to_o_direct(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Another program writes into the copy while the gate reads it, even the bytes it
+    already holds: the written pages, read from the cache, may never reach the disk (a
+    failing write-back), so the file is read again O_DIRECT, which writes them out first
+    and reports such a failure."""
+    require_cachestat()
+    data = os.urandom(2 * CHUNK + 3)
+    path = tmp_path / "photo.jpg"
+    dropped(path, data)
+    direct = direct_reads(monkeypatch)
+    real = pagecache.cached
+    calls = 0
+
+    def cached_then_written(fd: int) -> int | None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the check after the first read, with most of the file still to read
+            written_into(path, CHUNK, data[CHUNK : CHUNK + 10], how)
+        return real(fd)
+
+    monkeypatch.setattr(pagecache, "cached", cached_then_written)
+    got = hashed(path, hashlib.sha256)
+    assert calls >= 2
+    assert got == (len(data), hashlib.sha256(data).hexdigest())
+    assert len(direct) == 1
+
+
+def written_into(path: Path, offset: int, data: bytes, how: str) -> None:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if how == "write":
+            os.pwrite(fd, data, offset)
+        else:
+            with mmap.mmap(fd, 0) as mapped:
+                mapped[offset : offset + len(data)] = data
+    finally:
+        os.close(fd)
 
 
 def test_without_cachestat_the_read_is_o_direct(
@@ -104,7 +146,7 @@ def test_without_cachestat_the_read_is_o_direct(
     path.write_bytes(data)
     monkeypatch.setattr(pagecache, "can_count", lambda: False)
     direct = direct_reads(monkeypatch)
-    assert transfer.hash_from_disk(path, hashlib.sha256()) == (
+    assert hashed(path, hashlib.sha256) == (
         len(data),
         hashlib.sha256(data).hexdigest(),
     )
@@ -187,7 +229,7 @@ def hashed_over_a_changed_disk(real: Path, read: Path, disk: LoopDisk) -> tuple[
                 image.flush()
                 os.fsync(image.fileno())
             assert os.pread(fd, len(before), 0) == before  # the cache still holds them
-            return transfer.hash_from_disk(read, hashlib.sha256())
+            return hashed(read, hashlib.sha256)
     finally:
         os.close(fd)
 
@@ -214,7 +256,7 @@ def test_a_fifo_a_folder_or_a_device_is_refused_at_once_and_closed(
     def hash_each() -> None:
         for name in ("fifo.jpg", "folder.jpg", "zero.jpg"):
             try:
-                results[name] = transfer.hash_from_disk(tmp_path / name, hashlib.sha256())
+                results[name] = hashed(tmp_path / name, hashlib.sha256)
             except OSError as exc:
                 results[name] = exc
 

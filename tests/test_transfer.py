@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from conftest import hashed
 from factories import make_file
 
 from cardingest.storage import pagecache, transfer
@@ -720,7 +721,7 @@ def test_reads_from_the_disk_give_every_byte_once_with_the_next_chunk_read_ahead
         return real_read_at(fd, buffer, offset)
 
     monkeypatch.setattr(transfer, "read_at", read_at)
-    got = transfer.hash_from_disk(tmp_path / "photo.jpg", hashlib.sha256())
+    got = hashed(tmp_path / "photo.jpg", hashlib.sha256)
     assert got == (size, hashlib.sha256(data).hexdigest())
     chunks = -(-size // CHUNK)
     assert offsets == [n * CHUNK for n in range(chunks)] + [size]
@@ -758,7 +759,7 @@ def test_direct_reads_ask_for_no_more_pages_than_the_file_has_left(
         return real_read_at(fd, buffer, offset)
 
     monkeypatch.setattr(transfer, "read_at", read_at)
-    got = transfer.hash_from_disk(tmp_path / "photo.jpg", hashlib.sha256())
+    got = hashed(tmp_path / "photo.jpg", hashlib.sha256)
     assert got == (size, hashlib.sha256(data).hexdigest())
     assert asked == lengths
     assert all(direct)
@@ -778,7 +779,7 @@ def test_the_read_back_reads_one_chunk_at_a_time_on_its_own_thread(
         raise AssertionError("the read-back must not use a helper thread")
 
     monkeypatch.setattr(transfer, "read_at", read_at)
-    got = transfer.hash_from_disk(tmp_path / "photo.jpg", xxhash.xxh3_128(), overlap=False)
+    got = hashed(tmp_path / "photo.jpg", xxhash.xxh3_128, overlap=False)
     assert got == (size, xxhash.xxh3_128(data).hexdigest())
 
 
@@ -798,8 +799,8 @@ def test_a_forked_child_reads_ahead_with_threads_of_its_own(tmp_path: Path) -> N
         transfer.read_at(fd, memoryview(bytearray(16)), 0).result()
         child = os.fork()
         if child == 0:
-            size, digest = transfer.hash_from_disk(path, hashlib.sha256())
-            os._exit(0 if digest == {hashlib.sha256(data).hexdigest()!r} else 3)
+            size, digest = transfer.hash_from_disk(path, hashlib.sha256)
+            os._exit(0 if digest.hexdigest() == {hashlib.sha256(data).hexdigest()!r} else 3)
         _, status = os.waitpid(child, 0)
         sys.exit(os.waitstatus_to_exitcode(status))
         """

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from conftest import hashed
 from factories import make_file
 
 from cardingest.storage import transfer
@@ -30,7 +31,7 @@ def no_direct_io(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_byte_is_read_once_and_reported_chunk_by_chunk(tmp_path: Path, size: int) -> None:
     data = make_file(tmp_path / "photo.jpg", size)
     seen: list[int] = []
-    got = transfer.hash_from_disk(tmp_path / "photo.jpg", hashlib.sha256(), on_bytes=seen.append)
+    got = hashed(tmp_path / "photo.jpg", hashlib.sha256, on_bytes=seen.append)
     assert got == (size, hashlib.sha256(data).hexdigest())
     expected = {0: [], 1: [1], CHUNK: [CHUNK], 2 * CHUNK + 3: [CHUNK, CHUNK, 3]}[size]
     assert seen == expected
@@ -38,17 +39,17 @@ def test_every_byte_is_read_once_and_reported_chunk_by_chunk(tmp_path: Path, siz
 
 def test_the_digest_given_is_the_one_used(tmp_path: Path) -> None:
     data = make_file(tmp_path / "photo.jpg", 5000)
-    got = transfer.hash_from_disk(tmp_path / "photo.jpg", xxhash.xxh3_128())
+    got = hashed(tmp_path / "photo.jpg", xxhash.xxh3_128)
     assert got == (5000, xxhash.xxh3_128(data).hexdigest())
 
 
 def test_a_link_is_followed_only_when_asked(tmp_path: Path) -> None:
     data = make_file(tmp_path / "photo.jpg", 300)
     (tmp_path / "link.jpg").symlink_to(tmp_path / "photo.jpg")
-    followed = transfer.hash_from_disk(tmp_path / "link.jpg", hashlib.sha256())
+    followed = hashed(tmp_path / "link.jpg", hashlib.sha256)
     assert followed == (300, hashlib.sha256(data).hexdigest())
     with pytest.raises(OSError):
-        transfer.hash_from_disk(tmp_path / "link.jpg", hashlib.sha256(), follow=False)
+        hashed(tmp_path / "link.jpg", hashlib.sha256, follow=False)
 
 
 def test_a_stop_during_the_read_is_a_cancel(tmp_path: Path) -> None:
@@ -60,12 +61,12 @@ def test_a_stop_during_the_read_is_a_cancel(tmp_path: Path) -> None:
         return len(calls) > 2
 
     with pytest.raises(_Failure, match=r"^cancelled$"):
-        transfer.hash_from_disk(tmp_path / "photo.jpg", hashlib.sha256(), stopped=stopped)
+        hashed(tmp_path / "photo.jpg", hashlib.sha256, stopped=stopped)
 
 
 def test_a_missing_file_is_an_oserror(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        transfer.hash_from_disk(tmp_path / "gone.jpg", hashlib.sha256())
+        hashed(tmp_path / "gone.jpg", hashlib.sha256)
 
 
 def test_a_copy_is_verified_and_a_changed_one_refused_without_o_direct(

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import xxhash
 from cardimage import CardFactory, require
+from conftest import hashed
 from factories import make_file
 
 from cardingest.storage import transfer
@@ -31,7 +32,6 @@ from cardingest.storage.transfer import (
     copy_over,
     copy_verified,
     free_space,
-    hash_from_disk,
     transfer_many,
 )
 
@@ -254,18 +254,18 @@ def test_hash_from_disk_counts_every_byte_and_refuses_a_link_when_asked(
     path = folder / "photo.jpg"
     data = make_file(path, 2 * 1024 * 1024 + 7)
     counted: list[int] = []
-    got = hash_from_disk(path, hashlib.sha256(), on_bytes=counted.append)
+    got = hashed(path, hashlib.sha256, on_bytes=counted.append)
     assert got == (len(data), sha(data))
     assert sum(counted) == len(data) and all(counted)
     link = folder / "link.jpg"
     link.symlink_to(path)
-    assert hash_from_disk(link, hashlib.sha256()) == (len(data), sha(data))
+    assert hashed(link, hashlib.sha256) == (len(data), sha(data))
     with pytest.raises(OSError) as caught:
-        hash_from_disk(link, hashlib.sha256(), follow=False)
+        hashed(link, hashlib.sha256, follow=False)
     assert caught.value.errno == errno.ELOOP
     empty = folder / "empty.jpg"
     empty.write_bytes(b"")
-    assert hash_from_disk(empty, hashlib.sha256()) == (0, sha(b""))
+    assert hashed(empty, hashlib.sha256) == (0, sha(b""))
 
 
 @pytest.mark.parametrize("where", ["local disk", "tmpfs"])
@@ -280,7 +280,7 @@ def test_hash_from_disk_stops_when_told(tmp_path: Path, tmpfs: Path, where: str)
         return len(calls) > 1
 
     with pytest.raises(transfer._Failure, match=r"^cancelled$"):
-        hash_from_disk(path, hashlib.sha256(), stopped=stop_at_the_second_chunk)
+        hashed(path, hashlib.sha256, stopped=stop_at_the_second_chunk)
 
 
 # --- messages that name the file ------------------------------------------------------------------

@@ -47,7 +47,8 @@ class CopyState:
 def hash_file(path: Path, on_bytes: ByteCallback | None = None) -> tuple[int, str]:
     """(size, sha256) of ``path`` read from the medium (not the page cache), 1 MiB at a time:
     O_DIRECT where the file system allows it."""
-    return hash_from_disk(path, hashlib.sha256(), on_bytes=on_bytes)
+    size, digest = hash_from_disk(path, hashlib.sha256, on_bytes=on_bytes)
+    return size, digest.hexdigest()
 
 
 class _Sha256AndXxh3:
@@ -77,9 +78,8 @@ class Fingerprint:
 def fingerprint(path: Path) -> Fingerprint:
     """`hash_file`, plus the XXH3-128 that lets `CopyChecker.check_same` prove a copy holds
     these very bytes without a second sha256 pass."""
-    digests = _Sha256AndXxh3()
-    size, sha256 = hash_from_disk(path, digests)
-    return Fingerprint(size, sha256, digests.xxh3.hexdigest())
+    size, digests = hash_from_disk(path, _Sha256AndXxh3)
+    return Fingerprint(size, digests.sha256.hexdigest(), digests.xxh3.hexdigest())
 
 
 class CopyChecker:
@@ -125,10 +125,10 @@ class CopyChecker:
             info = os.stat(path)
             if not stat.S_ISREG(info.st_mode) or info.st_size != original.size:
                 return False
-            got = hash_from_disk(path, xxhash.xxh3_128(), on_bytes=self._count)
+            size, digest = hash_from_disk(path, xxhash.xxh3_128, on_bytes=self._count)
         except OSError:
             return False
-        return got == (original.size, original.xxh3)
+        return (size, digest.hexdigest()) == (original.size, original.xxh3)
 
     def _measure(self, path: Path, size: int, sha256: str) -> CopyState:
         try:

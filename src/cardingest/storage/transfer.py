@@ -30,7 +30,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import xxhash
 
@@ -387,6 +387,9 @@ class _Digest(Protocol):
     def hexdigest(self) -> str: ...
 
 
+_D = TypeVar("_D", bound=_Digest)
+
+
 def _hash_stream(
     read: Callable[[memoryview], int | None],
     stopped: Stopped,
@@ -590,9 +593,10 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
     """Read ``temp`` back from the disk: it must be ``size`` bytes with XXH3-128 ``xxh3``,
     the digest of the bytes read from the card."""
     try:
-        got_size, got = hash_from_disk(
-            temp.path, xxhash.xxh3_128(), follow=False, stopped=stopped, overlap=False
+        got_size, digest = hash_from_disk(
+            temp.path, xxhash.xxh3_128, follow=False, stopped=stopped, overlap=False
         )
+        got = digest.hexdigest()
     except OSError as exc:
         raise _Failure(f"{_why(exc)} reading back {temp.where}") from exc
     except _Failure as failure:
@@ -640,15 +644,20 @@ def _read_now(fd: int, buffer: memoryview, offset: int) -> Future[int]:
 
 
 def _read_direct(
-    fd: int, digest: _Digest, stopped: Stopped, on_bytes: ByteCallback | None, overlap: bool
-) -> tuple[int, str]:
-    """Read ``fd`` (opened O_DIRECT) to its end, one chunk ahead of the digest.
+    fd: int,
+    size: int,
+    digest: _Digest,
+    stopped: Stopped,
+    on_bytes: ByteCallback | None,
+    overlap: bool,
+) -> int:
+    """Read ``fd`` (opened O_DIRECT, ``size`` bytes at open) to its end into ``digest``, one
+    chunk ahead of it; the bytes read.
 
     An O_DIRECT read waits for the disk and gets no kernel read-ahead. With ``overlap`` the
     next chunk is already being read (on a helper thread) while this one is hashed: two
     requests in flight instead of one (docs/performance.md has what that bought).
     """
-    size = os.fstat(fd).st_size
 
     def span(view: memoryview, offset: int) -> memoryview:
         """As much of ``view`` as the rest of the file needs, in whole pages: the kernel pins
@@ -674,7 +683,7 @@ def _read_direct(
                         raise _NoDirect from exc
                     raise
                 if not count:
-                    return total, digest.hexdigest()
+                    return total
                 view = views[turn]
                 total += count
                 turn = (turn + 1) % len(views)
@@ -691,14 +700,15 @@ def _read_direct(
 
 def hash_from_disk(
     path: Path,
-    digest: _Digest,
+    new_digest: Callable[[], _D],
     *,
     follow: bool = True,
     stopped: Stopped = _never,
     on_bytes: ByteCallback | None = None,
     overlap: bool = True,
-) -> tuple[int, str]:
-    """(bytes, hex digest) of ``path`` read from the medium, not from the page cache.
+) -> tuple[int, _D]:
+    """(bytes, digest) of ``path`` read from the medium, not from the page cache, into a
+    ``new_digest()`` (a fresh one for each read, so a read given up on leaves no trace).
 
     The file's cached pages are dropped before and after. ``overlap`` (a reader that hashes
     one file at a time: verify, the wipe gate) keeps the disk reading while the CPU hashes:
@@ -712,45 +722,49 @@ def hash_from_disk(
     """
     nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
     if overlap and pagecache.can_count():
-        found = _hash_read_ahead(path, digest, nofollow, stopped, on_bytes)
-        if found is not None:
-            return found
+        digest = new_digest()
+        size = _hash_read_ahead(path, digest, nofollow, stopped, on_bytes)
+        if size is not None:
+            return size, digest
+    digest = new_digest()
     if _DIRECT:
         try:
-            fd = _open_file(path, _DIRECT | nofollow)
+            fd, info = _open_file(path, _DIRECT | nofollow)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
         else:
             try:
                 pagecache.drop(fd)
-                return _read_direct(fd, digest, stopped, on_bytes, overlap)
+                size = _read_direct(fd, info.st_size, digest, stopped, on_bytes, overlap)
+                return size, digest
             except _NoDirect:
                 pass
             finally:
                 pagecache.drop(fd)
                 os.close(fd)
-    with open(_open_file(path, nofollow), "rb", buffering=0) as handle:
+    with open(_open_file(path, nofollow)[0], "rb", buffering=0) as handle:
         pagecache.drop(handle.fileno())
-        found = _hash_stream(_counted(handle, on_bytes, CHUNK), stopped, digest)
+        size = _hash_stream(_counted(handle, on_bytes, CHUNK), stopped, digest)[0]
         pagecache.drop(handle.fileno())
-        return found
+        return size, digest
 
 
-def _open_file(path: Path, flags: int) -> int:
-    """``path`` opened for reading, if it is a regular file. O_NONBLOCK: a FIFO swapped in for
-    a photo must not hang the open; it, a folder or a device is closed again and refused."""
+def _open_file(path: Path, flags: int) -> tuple[int, os.stat_result]:
+    """``path`` opened for reading, with its fstat, if it is a regular file. O_NONBLOCK: a
+    FIFO swapped in for a photo must not hang the open; it, a folder or a device is closed
+    again and refused."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | flags)
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
     except OSError:
         os.close(fd)
         raise
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
+        code = errno.EISDIR if stat.S_ISDIR(info.st_mode) else errno.EINVAL
         raise OSError(code, "not a regular file", str(path))
-    return fd
+    return fd, info
 
 
 class _FromMemory(Exception):
@@ -763,16 +777,22 @@ def _hash_read_ahead(
     nofollow: int,
     stopped: Stopped,
     on_bytes: ByteCallback | None,
-) -> tuple[int, str] | None:
-    """`hash_from_disk` through the page cache, if no page of the file is left in it after
-    the drop (`pagecache.cached`): then every page read is fetched from the disk, with the
-    kernel's read-ahead working while the CPU hashes. None, with nothing hashed or counted,
-    where a page stayed (dirty, or mapped by another program), the kernel cannot say, or the
-    first read left no page in the cache (it was served from somewhere `cached` does not
-    look: nothing is trusted that the count cannot follow).
+) -> int | None:
+    """`hash_from_disk` through the page cache into ``digest``, if no page of the file is
+    left in it after the drop (`pagecache.cached`): then every page read is fetched from the
+    disk, with the kernel's read-ahead working while the CPU hashes. The bytes hashed, or
+    None where that cannot be trusted, and the digest is to be thrown away:
+    - a page stayed (dirty, or mapped by another program), or the kernel cannot say;
+    - the first read left no page in the cache: it was served from somewhere `cached` does
+      not look. Nothing is hashed or counted in these two;
+    - the file was written while it was read (its change time moved): the written pages,
+      hashed from the cache, may never reach the disk, where an O_DIRECT read writes them
+      out first and reports a failure. Since Linux 6.13 every write, through a mapping
+      too, moves the change time once an fstat has looked at it; before, every write but
+      one in the clock tick of the file's last change. The bytes read were counted.
     """
-    with open(_open_file(path, nofollow), "rb", buffering=0) as handle:
-        fd = handle.fileno()
+    fd, opened = _open_file(path, nofollow)
+    with open(fd, "rb", buffering=0) as handle:
         pagecache.drop(fd)
         if pagecache.cached(fd) != 0:
             return None
@@ -782,11 +802,12 @@ def _hash_read_ahead(
                 raise _FromMemory
 
         try:
-            return _hash_stream(_counted(handle, on_bytes, READ_PIECE, seen), stopped, digest)
+            size = _hash_stream(_counted(handle, on_bytes, READ_PIECE, seen), stopped, digest)[0]
         except _FromMemory:
             return None
         finally:
             pagecache.drop(fd)
+        return size if os.fstat(fd).st_ctime_ns == opened.st_ctime_ns else None
 
 
 def _counted(
