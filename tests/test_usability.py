@@ -4,10 +4,13 @@ pulled card, the FAT label of a fusefat mount, the order of the last lines, --ye
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
@@ -16,6 +19,7 @@ from cardimage import CardFactory, MountedCard, build_fat32_image, require, requ
 from factories import media
 from rich.console import Console
 from terminal import on_terminal
+from typer.testing import CliRunner
 
 from cardingest.card.detect import find_cards
 from cardingest.cli import app as cli_app
@@ -173,6 +177,69 @@ def test_declined_wipe_says_nothing_was_removed_once(card: Path, tmp_path: Path)
     assert child.exitstatus == 3
     assert (child.before or "").count("Nothing was removed") == 1
     assert (card / "DCIM/100CANON/IMG_0001.JPG").exists()
+
+
+def test_ctrl_c_at_the_wipe_question_says_the_card_is_as_it_was(card: Path, tmp_path: Path) -> None:
+    require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    child = on_terminal(CARDINGEST, ["wipe", card, "--archive", archive], {"HOME": str(home)})
+    child.expect(r"\[y/N\]: ")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert "Interrupted before anything was removed: the card is as it was." in (child.before or "")
+    assert "Aborted" not in (child.before or "")
+    assert len(list((card / "DCIM/100CANON").iterdir())) == 3
+
+
+@pytest.mark.parametrize("when", ["re-reading", "removing"])
+def test_ctrl_c_during_a_wipe_says_what_was_removed(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """Ctrl-C while the gate re-reads card and archive, or after the first removal: exit
+    130, one message saying what the card still holds, and with --json a document."""
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    monkeypatch.setenv("HOME", str(home))
+    if when == "re-reading":
+        from cardingest.cli import wipe as cli_wipe
+
+        real_plan = cli_wipe.plan_wipe
+
+        def ctrl_c_at_the_first_file(*args: Any, **options: Any) -> Any:
+            def stop(_: str) -> None:
+                raise KeyboardInterrupt
+
+            return real_plan(*args, **{**options, "on_file": stop})
+
+        monkeypatch.setattr(cli_wipe, "plan_wipe", ctrl_c_at_the_first_file)
+        said = "Interrupted before anything was removed: the card is as it was."
+        left = 3
+    else:
+        real_unlink = os.unlink
+
+        def ctrl_c_at_the_second(path: Any, *args: Any, **options: Any) -> None:
+            if str(path).endswith("IMG_0002.JPG"):
+                raise KeyboardInterrupt
+            real_unlink(path, *args, **options)
+
+        monkeypatch.setattr(os, "unlink", ctrl_c_at_the_second)
+        said = (
+            "Interrupted after 1 of 3 file(s) proven archived were removed from the card; "
+            "everything else is still on it."
+        )
+        left = 2
+    ran = CliRunner().invoke(
+        cli_app.app, ["wipe", str(card), "--archive", str(archive), "--yes", "--json"]
+    )
+    monkeypatch.undo()
+    assert ran.exit_code == 130, ran.output
+    assert said in ran.stderr
+    document = json.loads(ran.stdout)
+    assert document["error"]["exit"] == 130 and said in document["error"]["message"]
+    assert len(list((card / "DCIM/100CANON").iterdir())) == left
 
 
 def test_the_ingest_bar_counts_the_photos_finished(card: Path, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from clinic_helpers import invoke
 
 from cardingest import wipe
 from cardingest.archive.catalogue import Catalogue, CatalogueRecord
-from cardingest.errors import CardWriteError, CatalogueError, SourceError
+from cardingest.errors import CardWriteError, CatalogueError, Interrupted, SourceError
 from cardingest.models import Card
 from cardingest.wipe import (
     WipeItem,
@@ -668,9 +668,14 @@ def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(
         unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", ctrl_c_at_the_second)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted) as caught:
         execute_wipe(plan, operator="nurse1")
     monkeypatch.undo()
+    assert caught.value.message == (
+        "Interrupted after 1 of 2 file(s) proven archived were removed from the card; "
+        "everything else is still on it. Run the same command again to finish."
+    )
+    assert caught.value.exit_code == 130
     [summary] = events(archive, "wipe")
     assert (summary["status"], summary["counts"]) == ("interrupted", {"removed": 1, "kept": 1})
     assert summary["kept"] == [{"source": SECOND, "reason": "the wipe stopped"}]

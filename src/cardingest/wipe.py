@@ -39,7 +39,7 @@ from .archive.verify import (
     record_copies,
 )
 from .card.scan import scan_root
-from .errors import CardWriteError, SourceError
+from .errors import CardWriteError, Interrupted, SourceError
 from .models import Card
 from .plan.planner import bad_name_reason
 from .prepare import scan_source
@@ -474,7 +474,6 @@ def execute_wipe(plan: WipePlan, *, operator: str) -> WipeResult:
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
-        raise
     finally:
         _fsync_dirs(remover.folders)
         result.items = [
@@ -487,5 +486,11 @@ def execute_wipe(plan: WipePlan, *, operator: str) -> WipeResult:
             status=status,
             counts={"removed": len(result.removed), "kept": len(result.kept)},
             kept=[{"source": i.source, "reason": i.reason} for i in result.kept],
+        )
+    if status == "interrupted":
+        raise Interrupted(
+            f"Interrupted after {len(result.removed)} of {len(targets)} file(s) proven archived "
+            "were removed from the card; everything else is still on it. Run the same command "
+            "again to finish."
         )
     return result

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..archive.audit import AuditLog
-from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired
+from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired, Interrupted
 from ..ingest import IngestResult
 from ..models import Card, Settings
 from ..text import printable
@@ -93,12 +95,27 @@ def _check(root: Path, card: Card | None, archive: Path) -> WipePlan:
 def _confirmed(plan: WipePlan, yes: bool) -> bool:
     if yes or not plan.to_remove:
         return True
-    return typer.confirm(
-        f"Remove {len(plan.to_remove)} file(s) from {printable(plan.source)}? "
-        "(deleted so the card can be reused; not a secure erase)",
-        default=False,
-        err=True,
-    )
+    try:
+        return typer.confirm(
+            f"Remove {len(plan.to_remove)} file(s) from {printable(plan.source)}? "
+            "(deleted so the card can be reused; not a secure erase)",
+            default=False,
+            err=True,
+        )
+    except typer.Abort:  # Ctrl-C or end of input at the question
+        raise KeyboardInterrupt from None
+
+
+@contextlib.contextmanager
+def _nothing_removed_yet() -> Iterator[None]:
+    """Ctrl-C before the first removal: say that the card is as it was."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "Interrupted before anything was removed: the card is as it was. Run the same "
+            "command again to finish."
+        ) from None
 
 
 def run_wipe(
@@ -115,18 +132,20 @@ def run_wipe(
     console = output.err if as_json else output.out
     require_dcim(root)
     if dry_run:
-        plan = _check(root, card, archive)
+        with _nothing_removed_yet():
+            plan = _check(root, card, archive)
         if not as_json:
             _show_plan(plan, settings.archive_from, console)
         return dry_run_result(plan)
     require_confirmation(yes)
     with open_archive(archive, "wipe", consequence=NOTHING_REMOVABLE):
         AuditLog(archive).require_appendable()  # a torn log: refuse before re-reading the card
-        plan = _check(root, card, archive)
-        if not as_json or not yes:
-            _show_plan(plan, settings.archive_from, console)
-        if not _confirmed(plan, yes):
-            return declined_result(plan)  # print_wipe_result says nothing was removed
+        with _nothing_removed_yet():
+            plan = _check(root, card, archive)
+            if not as_json or not yes:
+                _show_plan(plan, settings.archive_from, console)
+            if not _confirmed(plan, yes):
+                return declined_result(plan)  # print_wipe_result says nothing was removed
         return execute_wipe(plan, operator=settings.operator)
 
 
