@@ -12,7 +12,6 @@ import typer
 
 from ..archive.audit import AuditLog
 from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired, Interrupted
-from ..ingest import IngestResult
 from ..models import Card, Settings
 from ..text import printable
 from ..wipe import (
@@ -33,6 +32,8 @@ from .session import open_archive
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from ..ingest import IngestResult  # the ingest's modules, only for `ingest --wipe`
 
 _STYLE = {"remove": "green", "keep": "yellow"}
 
