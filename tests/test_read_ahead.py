@@ -14,14 +14,23 @@ import fcntl
 import hashlib
 import mmap
 import os
+import signal
 import struct
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cardimage import require
+from cardimage import (
+    MountedCard,
+    build_fat32_image,
+    require,
+    require_fat_tools,
+    require_fuse,
+)
 from conftest import LoopDisk, hashed
 from test_pagecache import on_disk, require_cachestat
 
@@ -95,46 +104,126 @@ def test_a_page_another_program_holds_mapped_sends_the_read_to_o_direct(
     assert len(direct) == 1
 
 
+@pytest.mark.parametrize("settled", [False, True], ids=["dirty", "written-back"])
 @pytest.mark.parametrize("how", ["write", "mapping"])
 def test_a_write_into_the_file_while_it_is_read_sends_the_read_to_o_direct(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, settled: bool
 ) -> None:
     """Another program writes into the copy while the gate reads it, even the bytes it
-    already holds: the written pages, read from the cache, may never reach the disk (a
-    failing write-back), so the file is read again O_DIRECT, which writes them out first
-    and reports such a failure."""
+    already holds: a written page read from the cache may never reach the disk (a failing
+    write-back), so the file is read again O_DIRECT, which hashes what the disk holds. Its
+    pages still dirty at the end of the read, or already written back (``settled``: then
+    only the moved change time tells)."""
     require_cachestat()
     data = os.urandom(2 * CHUNK + 3)
     path = tmp_path / "photo.jpg"
     dropped(path, data)
     direct = direct_reads(monkeypatch)
-    real = pagecache.cached
-    calls = 0
 
-    def cached_then_written(fd: int) -> int | None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # the check after the first read, with most of the file still to read
-            written_into(path, CHUNK, data[CHUNK : CHUNK + 10], how)
-        return real(fd)
+    def write() -> None:
+        written_into(path, CHUNK, data[CHUNK : CHUNK + 10], how, settled)
 
-    monkeypatch.setattr(pagecache, "cached", cached_then_written)
+    calls = after_the_first_read(monkeypatch, write)
     got = hashed(path, hashlib.sha256)
-    assert calls >= 2
+    assert calls
     assert got == (len(data), hashlib.sha256(data).hexdigest())
     assert len(direct) == 1
 
 
-def written_into(path: Path, offset: int, data: bytes, how: str) -> None:
+def after_the_first_read(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> list[int]:
+    """``then`` called at `_hash_read_ahead`'s check after its first read (the second call
+    of `pagecache.cached`), with most of the file still to read; the calls so far."""
+    real = pagecache.cached
+    calls: list[int] = []
+
+    def cached(fd: int) -> int | None:
+        calls.append(fd)
+        if len(calls) == 2:
+            then()
+        return real(fd)
+
+    monkeypatch.setattr(pagecache, "cached", cached)
+    return calls
+
+
+def written_into(path: Path, offset: int, data: bytes, how: str, settled: bool) -> None:
     fd = os.open(path, os.O_RDWR)
     try:
         if how == "write":
             os.pwrite(fd, data, offset)
+            if settled:
+                os.fsync(fd)
         else:
             with mmap.mmap(fd, 0) as mapped:
                 mapped[offset : offset + len(data)] = data
+                if settled:
+                    mapped.flush()
+        if settled:
+            assert pagecache.unwritten(fd) == 0
     finally:
         os.close(fd)
+
+
+def test_a_write_begun_before_the_open_and_ending_in_the_read_sends_it_to_o_direct(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write moves the change time when it begins, before it copies its bytes. One that
+    began before the open and copies them while the file is read leaves the change time as
+    the open saw it: its pages, dirty at the end of the read, must send it to O_DIRECT.
+    The write waits here on its source, a page of a file on a FUSE card whose driver is
+    stopped until the first read is done. (Were something to write the whole machine's
+    dirty pages back in the two milliseconds left of the read, the plain read would be
+    right to stand, and this test would fail.)"""
+    require_cachestat()
+    require_fuse()
+    require_fat_tools()
+    data = os.urandom(4 * CHUNK)
+    offset, length = 3 * CHUNK, 16 * 4096
+    path = tmp_path / "photo.jpg"
+    dropped(path, data)
+    image = build_fat32_image(tmp_path / "source.img", {"SRC.BIN": data[offset : offset + length]})
+    direct = direct_reads(monkeypatch)
+    card = MountedCard(image)
+    with card as mount:
+        assert card.process is not None
+        driver = card.process.pid
+        source_fd = os.open(mount / "SRC.BIN", os.O_RDONLY)
+        target = os.open(path, os.O_WRONLY)
+        try:
+            before = os.fstat(target).st_ctime_ns
+            os.kill(driver, signal.SIGSTOP)
+            try:
+                with mmap.mmap(source_fd, length, prot=mmap.PROT_READ) as source:
+                    writer = threading.Thread(target=os.pwrite, args=(target, source, offset))
+                    writer.start()
+                    assert waited(lambda: os.fstat(target).st_ctime_ns != before), "no write"
+
+                    def let_the_write_finish() -> None:
+                        os.kill(driver, signal.SIGCONT)
+                        writer.join(60)
+                        assert not writer.is_alive()
+
+                    calls = after_the_first_read(monkeypatch, let_the_write_finish)
+                    got = hashed(path, hashlib.sha256)
+            finally:
+                os.kill(driver, signal.SIGCONT)
+        finally:
+            os.close(target)
+            os.close(source_fd)
+    assert len(calls) >= 2
+    assert got == (len(data), hashlib.sha256(data).hexdigest())
+    assert len(direct) == 1
+
+
+def waited(condition: Callable[[], bool], seconds: float = 60) -> bool:
+    """Whether ``condition`` came true within ``seconds`` (a bound for a stuck test, not a
+    timing the test relies on)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_without_cachestat_the_read_is_o_direct(

@@ -83,7 +83,7 @@ _OWN_CACHE = frozenset(
 cache or from the disk. Elsewhere a read can come from a cache that cachestat does not count:
 overlayfs (the lower file's), FUSE passthrough, NFS and CIFS with fscache, ZFS's ARC."""
 
-_count: Callable[[int], int | None] | None = None
+_count: Callable[[int], tuple[int, int] | None] | None = None
 _counting = sys.platform.startswith("linux") and os.uname().machine in _GENERIC
 
 
@@ -102,6 +102,18 @@ def cached(fd: int) -> int | None:
     a read then gets comes from the disk (`transfer.hash_from_disk`). Anything but 0 sends
     the caller back to O_DIRECT.
     """
+    counts = _counts(fd)
+    return None if counts is None else counts[0]
+
+
+def unwritten(fd: int) -> int | None:
+    """Of the file's cached pages, how many hold bytes not yet written to the disk: dirty,
+    or being written. None where `cached` is None."""
+    counts = _counts(fd)
+    return None if counts is None else counts[1]
+
+
+def _counts(fd: int) -> tuple[int, int] | None:
     global _count, _counting
     if not _counting:
         return None
@@ -113,7 +125,7 @@ def cached(fd: int) -> int | None:
     return _count(fd)
 
 
-def _cachestat() -> Callable[[int], int | None] | None:
+def _cachestat() -> Callable[[int], tuple[int, int] | None] | None:
     import ctypes
 
     try:
@@ -140,7 +152,7 @@ def _cachestat() -> Callable[[int], int | None] | None:
             return False
         return (ctypes.c_long.from_buffer(info).value & 0xFFFFFFFF) in _OWN_CACHE
 
-    def count(fd: int) -> int | None:
+    def count(fd: int) -> tuple[int, int] | None:
         global _counting
         if not own_cache(fd):
             return None
@@ -150,6 +162,6 @@ def _cachestat() -> Callable[[int], int | None] | None:
             if ctypes.get_errno() == errno.ENOSYS:
                 _counting = False
             return None
-        return int(stat.cache)
+        return int(stat.cache), int(stat.dirty) + int(stat.writeback)
 
     return count

@@ -785,11 +785,18 @@ def _hash_read_ahead(
     - a page stayed (dirty, or mapped by another program), or the kernel cannot say;
     - the first read left no page in the cache: it was served from somewhere `cached` does
       not look. Nothing is hashed or counted in these two;
-    - the file was written while it was read (its change time moved): the written pages,
-      hashed from the cache, may never reach the disk, where an O_DIRECT read writes them
-      out first and reports a failure. Since Linux 6.13 every write, through a mapping
-      too, moves the change time once an fstat has looked at it; before, every write but
-      one in the clock tick of the file's last change. The bytes read were counted.
+    - the file was written while it was read. A page read from the cache may then hold
+      bytes that are not on the disk, and never will be if their write-back fails; an
+      O_DIRECT read hashes what the disk holds. Either sign sends the read there:
+      - a page dirty or being written back at the end of the read, before the last drop;
+      - the change time moved since the open's fstat: a write that began after it, even
+        one already written back. ext4, xfs and btrfs (Linux 6.13 and later) move it on
+        every write once an fstat has looked; f2fs and exfat once per clock tick, vfat
+        once per 2 seconds. A mapped page's first store after a write-back moves it; a
+        page already dirty at the start is caught by the count after the drop.
+      Not seen: a write begun before the open whose pages were written back before the
+      end of the read, the only case in which, with that write-back failing, the bytes
+      hashed are not the disk's. The bytes read were counted.
     """
     fd, opened = _open_file(path, nofollow)
     with open(fd, "rb", buffering=0) as handle:
@@ -803,11 +810,12 @@ def _hash_read_ahead(
 
         try:
             size = _hash_stream(_counted(handle, on_bytes, READ_PIECE, seen), stopped, digest)[0]
+            written = pagecache.unwritten(fd) != 0
         except _FromMemory:
             return None
         finally:
             pagecache.drop(fd)
-        return size if os.fstat(fd).st_ctime_ns == opened.st_ctime_ns else None
+        return None if written or os.fstat(fd).st_ctime_ns != opened.st_ctime_ns else size
 
 
 def _counted(
