@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -198,8 +199,10 @@ def test_a_wipe_not_confirmed_says_nothing_was_removed_once(
 def test_ctrl_c_during_a_wipe_says_what_was_removed(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
 ) -> None:
-    """Ctrl-C while the gate re-reads card and archive, or after the first removal: exit
-    130, one message saying what the card still holds, and with --json a document."""
+    """Ctrl-C while the gate re-reads card and archive, or as the first file is removed:
+    exit 130, one message saying what the card still holds, and with --json a document.
+    A Ctrl-C right after an unlink waits for the file's audit event (a KeyboardInterrupt
+    there would leave the file gone yet counted as kept)."""
     home, archive = tmp_path / "home", tmp_path / "archive"
     assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
     monkeypatch.setenv("HOME", str(home))
@@ -220,12 +223,12 @@ def test_ctrl_c_during_a_wipe_says_what_was_removed(
     else:
         real_unlink = os.unlink
 
-        def ctrl_c_at_the_second(path: Any, *args: Any, **options: Any) -> None:
-            if str(path).endswith("IMG_0002.JPG"):
-                raise KeyboardInterrupt
+        def ctrl_c_as_the_first_is_removed(path: Any, *args: Any, **options: Any) -> None:
             real_unlink(path, *args, **options)
+            if str(path).endswith("IMG_0001.JPG"):  # a real SIGINT, right after the unlink
+                os.kill(os.getpid(), signal.SIGINT)
 
-        monkeypatch.setattr(os, "unlink", ctrl_c_at_the_second)
+        monkeypatch.setattr(os, "unlink", ctrl_c_as_the_first_is_removed)
         said = (
             "Interrupted after 1 of 3 file(s) proven archived were removed from the card; "
             "everything else is still on it."
@@ -240,6 +243,9 @@ def test_ctrl_c_during_a_wipe_says_what_was_removed(
     document = json.loads(ran.stdout)
     assert document["error"]["exit"] == 130 and said in document["error"]["message"]
     assert len(list((card / "DCIM/100CANON").iterdir())) == left
+    log = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    removed = [e["source"] for e in map(json.loads, log) if e["event"] == "wipe-remove"]
+    assert removed == ([] if when == "re-reading" else ["DCIM/100CANON/IMG_0001.JPG"])
 
 
 def test_the_ingest_bar_counts_the_photos_finished(card: Path, tmp_path: Path) -> None:

@@ -667,10 +667,9 @@ def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(
             raise KeyboardInterrupt
         unlink(path, *args, **kwargs)
 
-    monkeypatch.setattr(os, "unlink", ctrl_c_at_the_second)
-    with pytest.raises(Interrupted) as caught:
+    with monkeypatch.context() as patched, pytest.raises(Interrupted) as caught:
+        patched.setattr(os, "unlink", ctrl_c_at_the_second)
         execute_wipe(plan, operator="nurse1")
-    monkeypatch.undo()
     assert caught.value.message == (
         "Interrupted after 1 of 2 file(s) proven archived were removed from the card; "
         "everything else is still on it. Run the same command again to finish."
@@ -679,6 +678,28 @@ def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(
     [summary] = events(archive, "wipe")
     assert (summary["status"], summary["counts"]) == ("interrupted", {"removed": 1, "kept": 1})
     assert summary["kept"] == [{"source": SECOND, "reason": "the wipe stopped"}]
+    assert (card / SECOND).exists() and not (card / FIRST).exists()
+
+
+def test_a_wipe_asked_to_stop_stops_between_files(tmp_path: Path) -> None:
+    """``stopped`` (the CLI's first Ctrl-C) is asked before each file, never between a
+    removal and its audit event."""
+    card = make_card(tmp_path / "card", {FIRST: b"photo one", SECOND: b"photo two"})
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    plan = WipePlan(str(card), str(archive), None, (item_for(card, FIRST), item_for(card, SECOND)))
+    asked: list[bool] = []
+
+    def after_the_first() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    with pytest.raises(Interrupted, match=r"^Interrupted after 1 of 2 file\(s\)"):
+        execute_wipe(plan, operator="nurse1", stopped=after_the_first)
+    assert len(asked) == 2
+    assert [e["source"] for e in events(archive, "wipe-remove")] == [FIRST]
+    [summary] = events(archive, "wipe")
+    assert (summary["status"], summary["counts"]) == ("interrupted", {"removed": 1, "kept": 1})
     assert (card / SECOND).exists() and not (card / FIRST).exists()
 
 

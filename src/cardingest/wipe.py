@@ -439,12 +439,17 @@ class _Remover:
         )
 
 
-def execute_wipe(plan: WipePlan, *, operator: str) -> WipeResult:
+def execute_wipe(
+    plan: WipePlan, *, operator: str, stopped: Callable[[], bool] = lambda: False
+) -> WipeResult:
     """Remove the approved files. The caller holds the archive lock and has confirmed.
 
     The audit log gets a ``wipe-start`` event (which also proves it can be written before
     anything is deleted), a ``wipe-remove`` event per removed file and a ``wipe`` summary,
     also when the wipe stops on an error. A file that changed since the check stays.
+    ``stopped`` (a first Ctrl-C) is asked between files, so a removal and its event are
+    not parted: a KeyboardInterrupt raised right after an unlink would leave the file
+    gone yet counted as kept.
     """
     result = WipeResult(new_wipe_id(), plan)
     root = Path(plan.source)
@@ -467,11 +472,15 @@ def execute_wipe(plan: WipePlan, *, operator: str) -> WipeResult:
     status = "failed"
     try:
         for item in plan.items:
+            if stopped():
+                status = "interrupted"
+                break
             done = remover.remove(item) if item.action == "remove" else item
             final[item.source] = done
             if item.action == "remove" and done.action == "remove":
                 remover.record(done)
-        status = "finished"
+        else:
+            status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
     finally:

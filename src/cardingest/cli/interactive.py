@@ -103,17 +103,19 @@ def confirm_plan(prepared: Prepared, archive_from: str) -> None:
 
 
 @contextmanager
-def stop_between_files() -> Iterator[threading.Event]:
-    """While copying: the first Ctrl-C lets the files under way finish, the second stops now."""
+def stop_between_files(
+    notice: str | None = "Stopping after the photos being copied now",
+) -> Iterator[threading.Event]:
+    """The first Ctrl-C lets the files under way finish (and says ``notice``), the second
+    stops now."""
     stop = threading.Event()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        output.err.print(
-            "[yellow]Stopping after the photos being copied now[/] (Ctrl-C again to stop at once)"
-        )
+        if notice is not None:
+            output.err.print(f"[yellow]{notice}[/] (Ctrl-C again to stop at once)")
 
     try:
         previous = signal.signal(signal.SIGINT, on_interrupt)

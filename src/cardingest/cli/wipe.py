@@ -26,6 +26,7 @@ from ..wipe import (
     require_dcim,
 )
 from . import documents, output
+from .interactive import stop_between_files
 from .output import escape
 from .session import open_archive
 
@@ -147,7 +148,8 @@ def run_wipe(
                 _show_plan(plan, settings.archive_from, console)
             if not _confirmed(plan, yes):
                 return declined_result(plan)  # print_wipe_result says nothing was removed
-        return execute_wipe(plan, operator=settings.operator)
+        with stop_between_files(notice=None) as stop:  # a removal and its audit event
+            return execute_wipe(plan, operator=settings.operator, stopped=stop.is_set)
 
 
 def print_wipe_result(result: WipeResult) -> None:
