@@ -232,6 +232,75 @@ def test_photo_edited_on_the_card_after_ingest_stays(
     assert edited.read_bytes().endswith(b"edited in camera")
 
 
+def test_an_archive_copy_that_is_a_link_to_the_card_file_is_no_copy(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    """A copy replaced by a symbolic link to the card file itself reads as the photo; were
+    it followed, the wipe would remove the only copy. It is no copy: verify names it, the
+    wipe keeps the photo, and the next ingest puts a real copy back, the card untouched."""
+    mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    card_file = mount / "DCIM/100CANON/IMG_0001.JPG"
+    original = card_file.read_bytes()
+    [copy] = [p for p in (archive / "JBX3656").iterdir() if p.read_bytes() == original]
+    copy.unlink()
+    copy.symlink_to(card_file)
+
+    verified = cli("verify", "--archive", archive, "--json")
+    assert verified.exit_code == EXIT_FAILURE
+    [problem] = json.loads(verified.stdout)["problems"]
+    assert (problem["kind"], problem["detail"]) == ("changed", "a symbolic link, not a copy")
+    code, document = wipe_json(mount, archive, "--yes")
+    assert code == EXIT_HELD
+    assert actions(document)["DCIM/100CANON/IMG_0001.JPG"] == "keep"
+    assert "a symbolic link, not a copy" in reasons(document)["DCIM/100CANON/IMG_0001.JPG"]
+    assert card_file.read_bytes() == original
+
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    assert not copy.is_symlink() and copy.read_bytes() == original
+    assert card_file.read_bytes() == original
+    assert cli("verify", "--archive", archive).exit_code == EXIT_OK
+
+
+@pytest.mark.parametrize("when", ["before the ingest", "after the ingest"])
+def test_a_patient_folder_that_is_a_link_onto_the_card_is_no_folder(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, when: str
+) -> None:
+    """A patient's folder that is a symbolic link could lead onto the card: an ingest
+    through it would "archive" the photos on the card, and the wipe would then clear them
+    from DCIM. The ingest refuses to write through it; copies reached through it are no
+    copies (the wipe keeps their photos), and are not repaired through it either."""
+    mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
+    elsewhere = mount / "PATIENTS"
+    elsewhere.mkdir()
+    folder = archive / "JBX3656"
+    if when == "after the ingest":
+        assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+        for copy in folder.iterdir():
+            (elsewhere / copy.name).write_bytes(copy.read_bytes())
+        shutil.rmtree(folder)
+    else:
+        archive.mkdir()
+    folder.symlink_to(elsewhere)
+    before = snapshot(mount)
+
+    ingested = cli("ingest", mount, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes")
+    # before: every copy fails; after: the photos are archived, and the wipe keeps them
+    assert ingested.exit_code == (EXIT_FAILURE if when == "before the ingest" else EXIT_HELD)
+    assert "is a symbolic link" in ingested.stdout + ingested.stderr
+    assert snapshot(mount) == before
+    if when == "after the ingest":
+        code, document = wipe_json(mount, archive, "--yes")
+        assert code == EXIT_HELD
+        assert set(actions(document).values()) == {"keep"}
+        assert all("is a symbolic link" in why for why in reasons(document).values())
+        verified = json.loads(cli("verify", "--archive", archive, "--json").stdout)
+        assert {p["kind"] for p in verified["problems"] if p["where"] == "archive"} >= {
+            "unreadable"
+        }
+        assert snapshot(mount) == before
+
+
 def test_identical_bytes_twice_for_one_patient(
     fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
 ) -> None:

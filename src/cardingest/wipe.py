@@ -175,8 +175,8 @@ class Gate:
         ``read`` is the card file just read, whose sha256 is the record's: a copy is good
         when it holds those same bytes (`CopyChecker.check_same`)."""
         states: list[tuple[Where, Path, CopyState]] = []
-        for where, path in record_copies(self.archive, record):
-            states.append((where, path, self.checker.check_same(path, read)))
+        for where, path, root in record_copies(self.archive, record):
+            states.append((where, path, self.checker.check_same(path, read, root)))
             if not states[-1][2].ok:
                 break
         self.marks.update(mark_change(record.archive_path, states, self.marked))

@@ -90,8 +90,8 @@ def repair_copies(
     checker = CopyChecker()
     roots: dict[Path, Path] = {}
     blocked: list[str] = []
-    for where, path in record_copies(archive, record):
-        state = checker.check(path, record.size, record.sha256)
+    for where, path, under in record_copies(archive, record):
+        state = checker.check(path, record.size, record.sha256, under)
         if state.ok:
             continue
         root = _root(path, where, archive, backup)

@@ -19,6 +19,7 @@ import xxhash
 
 from ..errors import UsageError
 from ..models import METADIR
+from ..storage.links import link_below
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
 from .catalogue import CatalogueRecord
@@ -44,10 +45,12 @@ class CopyState:
         return self.status == "ok"
 
 
-def hash_file(path: Path, on_bytes: ByteCallback | None = None) -> tuple[int, str]:
+def hash_file(
+    path: Path, on_bytes: ByteCallback | None = None, *, follow: bool = True
+) -> tuple[int, str]:
     """(size, sha256) of ``path`` read from the medium (not the page cache), 1 MiB at a time:
-    O_DIRECT where the file system allows it."""
-    size, digest = hash_from_disk(path, hashlib.sha256, on_bytes=on_bytes)
+    O_DIRECT where the file system allows it. ``follow`` False refuses a symbolic link."""
+    size, digest = hash_from_disk(path, hashlib.sha256, follow=follow, on_bytes=on_bytes)
     return size, digest.hexdigest()
 
 
@@ -100,13 +103,16 @@ class CopyChecker:
         """What a copy's answer is remembered under: the same file and expectation once."""
         return Path(os.path.abspath(path)), size, sha256.lower()
 
-    def check(self, path: Path, size: int, sha256: str) -> CopyState:
+    def check(self, path: Path, size: int, sha256: str, root: Path | None = None) -> CopyState:
+        """``path`` against a size and sha256. A copy is a regular file: a symbolic link in
+        its place, or in place of a folder between ``root`` (its archive or backup) and it,
+        makes it no copy (`storage.links`)."""
         key = self._key(path, size, sha256)
         if key not in self._seen:
-            self._seen[key] = self._measure(*key)
+            self._seen[key] = _linked(root, key[0]) or self._measure(*key)
         return self._seen[key]
 
-    def check_same(self, path: Path, original: Fingerprint) -> CopyState:
+    def check_same(self, path: Path, original: Fingerprint, root: Path | None = None) -> CopyState:
         """`check` against ``original.sha256``, for a copy of a file just read whole.
 
         The copy is read once with XXH3-128 only: if it has the original's size and XXH3,
@@ -116,33 +122,40 @@ class CopyChecker:
         """
         key = self._key(path, original.size, original.sha256)
         if key not in self._seen:
-            same = self._same(key[0], original)
-            self._seen[key] = CopyState("ok", key[2]) if same else self._measure(*key)
+            linked = _linked(root, key[0])
+            if linked is not None:
+                self._seen[key] = linked
+            elif self._same(key[0], original):
+                self._seen[key] = CopyState("ok", key[2])
+            else:
+                self._seen[key] = self._measure(*key)
         return self._seen[key]
 
     def _same(self, path: Path, original: Fingerprint) -> bool:
         try:
-            info = os.stat(path)
+            info = os.lstat(path)
             if not stat.S_ISREG(info.st_mode) or info.st_size != original.size:
                 return False
-            size, digest = hash_from_disk(path, xxhash.xxh3_128, on_bytes=self._count)
+            size, digest = hash_from_disk(path, xxhash.xxh3_128, follow=False, on_bytes=self._count)
         except OSError:
             return False
         return (size, digest.hexdigest()) == (original.size, original.xxh3)
 
     def _measure(self, path: Path, size: int, sha256: str) -> CopyState:
         try:
-            info = os.stat(path)
+            info = os.lstat(path)
         except FileNotFoundError:
             return CopyState("missing", detail="not found")
         except OSError as exc:
             return CopyState("unreadable", detail=exc.strerror or str(exc))
+        if stat.S_ISLNK(info.st_mode):
+            return CopyState("changed", detail="a symbolic link, not a copy")
         if not stat.S_ISREG(info.st_mode):
             return CopyState("changed", detail="not a regular file")
         if info.st_size != size:
             return CopyState("changed", detail=f"{info.st_size} bytes, expected {size}")
         try:
-            got_size, got_sha = hash_file(path, self._count)
+            got_size, got_sha = hash_file(path, self._count, follow=False)
         except FileNotFoundError:
             return CopyState("missing", detail="not found")
         except OSError as exc:
@@ -150,6 +163,23 @@ class CopyChecker:
         if (got_size, got_sha) != (size, sha256):
             return CopyState("changed", got_sha, f"sha256 {got_sha}, expected {sha256}")
         return CopyState("ok", got_sha)
+
+
+def _linked(root: Path | None, path: Path) -> CopyState | None:
+    """A folder between ``root`` and ``path`` that is a symbolic link makes ``path`` no copy
+    of the archive, and not one to repair either: a repair would write through the link."""
+    if root is None:
+        return None
+    try:
+        parts = path.relative_to(os.path.abspath(root)).parts
+    except ValueError:
+        return None
+    linked = link_below(root, parts[:-1])
+    if linked is None:
+        return None
+    return CopyState(
+        "unreadable", detail=f"its folder {linked.name} is a symbolic link, not a folder"
+    )
 
 
 def repairable(state: CopyState, path: Path) -> bool:
@@ -183,11 +213,14 @@ def archive_file(archive: Path, record: CatalogueRecord) -> Path:
     return Path(archive, *record.archive_path.split("/"))
 
 
-def record_copies(archive: Path, record: CatalogueRecord) -> list[tuple[Where, Path]]:
-    """Every copy a record promises: the archive copy, and the backup copy if one was made."""
-    copies: list[tuple[Where, Path]] = [("archive", archive_file(archive, record))]
+def record_copies(archive: Path, record: CatalogueRecord) -> list[tuple[Where, Path, Path]]:
+    """Every copy a record promises, with the root it lies under: the archive copy, and the
+    backup copy if one was made (its root: its path without the record's archive path)."""
+    copies: list[tuple[Where, Path, Path]] = [("archive", archive_file(archive, record), archive)]
     if record.backup_path:
-        copies.append(("backup", Path(record.backup_path)))
+        backup = Path(record.backup_path)
+        depth = len(record.archive_path.split("/"))
+        copies.append(("backup", backup, backup.parents[depth - 1]))
     return copies
 
 
@@ -408,11 +441,11 @@ def verify_archive(
             report.records += 1
             catalogued.add(record.archive_path)
             states = []
-            for where, path in record_copies(archive, record):
+            for where, path, root in record_copies(archive, record):
                 if where == "backup":
                     backups.append(path)
                 report.copies += 1
-                state = checker.check(path, record.size, record.sha256)
+                state = checker.check(path, record.size, record.sha256, root)
                 states.append((where, path, state))
                 if state.ok:
                     report.ok_copies += 1
