@@ -219,7 +219,7 @@ def record_copies(archive: Path, record: CatalogueRecord) -> list[tuple[Where, P
     copies: list[tuple[Where, Path, Path]] = [("archive", archive_file(archive, record), archive)]
     if record.backup_path:
         backup = Path(record.backup_path)
-        depth = len(record.archive_path.split("/"))
+        depth = min(len(record.archive_path.split("/")), len(backup.parents))
         copies.append(("backup", backup, backup.parents[depth - 1]))
     return copies
 
