@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +300,44 @@ def test_a_patient_folder_that_is_a_link_onto_the_card_is_no_folder(
             "unreadable"
         }
         assert snapshot(mount) == before
+
+
+@pytest.fixture
+def memory_archive(tmp_path: Path) -> Iterator[Path]:
+    """An archive folder on a tmpfs of the test's own."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)], capture_output=True
+    )
+    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mount / "archive"
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_an_archive_in_memory_is_never_wiped_for(
+    fat_card: CardFactory, samples_dir: Path, memory_archive: Path
+) -> None:
+    """/tmp is a tmpfs on many systems: "copied and verified" there is gone at the next
+    restart. The ingest warns; `wipe` and `ingest --wipe` refuse (exit 2), the card as it
+    was."""
+    mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
+    before = snapshot(mount)
+    into = ("--id", "JBX3656", "--archive", memory_archive)
+    refused = cli("ingest", mount, *into, "--wipe", "--yes")
+    assert refused.exit_code == EXIT_USAGE
+    assert "is on tmpfs, in memory" in refused.stderr
+    assert not memory_archive.exists()
+    ingested = cli("ingest", mount, *into)
+    assert ingested.exit_code == EXIT_OK, ingested.stdout + ingested.stderr
+    assert "warning: the archive" in ingested.stderr and "is on tmpfs" in ingested.stderr
+    for extra in ("--yes", "--dry-run"):
+        wiped = cli("wipe", mount, "--archive", memory_archive, extra, "--json")
+        assert wiped.exit_code == EXIT_USAGE
+        assert "is on tmpfs, in memory" in json.loads(wiped.stdout)["error"]["message"]
+    assert snapshot(mount) == before
 
 
 def test_identical_bytes_twice_for_one_patient(

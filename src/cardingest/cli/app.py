@@ -330,6 +330,7 @@ def locked_ingest(
     for destination in (settings.archive, settings.backup):
         if destination is not None:
             check_destination_root(destination)
+    warn_in_memory(settings.archive)
     with (
         removed_if_left_empty(settings.archive),
         open_archive(
@@ -350,6 +351,18 @@ def locked_ingest(
             return prepared, run_execute(prepared, settings)
         with stop_between_files() as stop:
             return prepared, run_execute(prepared, settings, stop)
+
+
+def warn_in_memory(archive: Path) -> None:
+    from ..storage.mounts import in_memory
+
+    kind = in_memory(archive)
+    if kind is not None:
+        output.err.print(
+            f"[yellow]warning:[/] the archive {escape(str(archive))} is on {kind}, in memory: "
+            "a restart loses every copy there, and no photo archived there is wiped from "
+            "the card"
+        )
 
 
 def card_removed(result: IngestResult) -> bool:
@@ -449,9 +462,10 @@ def ingest(
     if send and not dry_run:
         require_pacs(settings)
     if wipe and not dry_run:
-        from .wipe import require_confirmation
+        from .wipe import require_confirmation, require_disk_archive
 
         require_confirmation(yes)
+        require_disk_archive(settings.archive)
     interactive = can_assign(map_file, patient_id, as_json) and not slates
     refuse_on_card(sheet, source)
     with sheet_files(sheet) as slot:

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..archive.audit import AuditLog
-from ..errors import EXIT_HELD, EXIT_OK, CardingestError, ConfirmationRequired, Interrupted
+from ..errors import (
+    EXIT_HELD,
+    EXIT_OK,
+    CardingestError,
+    ConfirmationRequired,
+    Interrupted,
+    UsageError,
+)
 from ..models import Card, Settings
 from ..text import printable
 from ..wipe import (
@@ -42,6 +49,19 @@ _STYLE = {"remove": "green", "keep": "yellow"}
 def can_ask() -> bool:
     """Whether there is a terminal to ask for confirmation on."""
     return sys.stdin.isatty()
+
+
+def require_disk_archive(archive: Path) -> None:
+    """Refuse up front an archive in memory (tmpfs, ramfs): a restart loses its copies, so
+    no photo may leave the card for them."""
+    from ..storage.mounts import in_memory
+
+    kind = in_memory(archive)
+    if kind is not None:
+        raise UsageError(
+            f"Not removing anything from the card: the archive {archive} is on {kind}, in "
+            "memory, and a restart loses every copy there. Archive to a disk, then wipe."
+        )
 
 
 def require_confirmation(yes: bool) -> None:
@@ -133,6 +153,7 @@ def run_wipe(
     archive = settings.archive
     console = output.err if as_json else output.out
     require_dcim(root)
+    require_disk_archive(archive)
     if dry_run:
         with _nothing_removed_yet():
             plan = _check(root, card, archive)

@@ -33,6 +33,37 @@ def mounts() -> list[Mount]:
     return parse_mounts(table)
 
 
+IN_MEMORY = frozenset({"tmpfs", "ramfs"})
+
+
+def in_memory(path: os.PathLike[str] | str) -> str | None:
+    """The type of the in-memory file system (tmpfs, ramfs) ``path``, or the nearest folder
+    above it that exists, lies on, by device; None on any other, or if that cannot be said.
+    Whatever is written there is gone at the next restart."""
+    probe = os.path.abspath(path)
+    while True:
+        try:
+            device = os.stat(probe).st_dev
+            break
+        except OSError:
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                return None
+            probe = parent
+    try:
+        table = mounts()
+    except OSError:
+        return None
+    for mount in table:
+        if mount.fstype in IN_MEMORY:
+            try:
+                if os.stat(mount.mountpoint).st_dev == device:
+                    return mount.fstype
+            except OSError:
+                continue
+    return None
+
+
 def parse_mounts(table: bytes) -> list[Mount]:
     """The lines of a ``/proc/self/mounts``: fields split at blanks, in which the kernel
     writes a space, tab, newline or backslash as ``\\040``, ``\\011``, ``\\012``, ``\\134``;
