@@ -39,8 +39,10 @@ def cardingest(
     user: str | None = None,
     stdin: str | None = None,
     cwd: Path | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> Run:
-    """Run the installed ``cardingest`` command end to end, as ``user`` if given.
+    """Run the installed ``cardingest`` command end to end, as ``user`` if given, behind
+    ``prefix`` (a command such as `setpriv` that runs it).
 
     A traceback on stderr fails the calling test: nothing a user can cause may end in one.
     """
@@ -48,6 +50,7 @@ def cardingest(
     command += [a if isinstance(a, bytes) else str(a) for a in args]
     if user is not None:
         command = ["runuser", "-u", user, "--", *command]
+    command = [*prefix, *command]
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST_")},
         "HOME": str(home),

@@ -7,14 +7,16 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pexpect
 import pytest
+import typer
 from badinput_helpers import CARDINGEST, cardingest, folder_card, photos
 from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_samples
 from factories import media
@@ -25,7 +27,7 @@ from typer.testing import CliRunner
 from cardingest.card.detect import find_cards
 from cardingest.cli import app as cli_app
 from cardingest.cli import output
-from cardingest.cli.common import run_prepare
+from cardingest.cli.common import handles_errors, run_prepare
 from cardingest.cli.config import load_settings
 from cardingest.ingest import execute
 from cardingest.plan.assign import ask_ids, build_idmap, make_groups
@@ -246,6 +248,61 @@ def test_ctrl_c_during_a_wipe_says_what_was_removed(
     log = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     removed = [e["source"] for e in map(json.loads, log) if e["event"] == "wipe-remove"]
     assert removed == ([] if when == "re-reading" else ["DCIM/100CANON/IMG_0001.JPG"])
+
+
+NO_OVERRIDE = tuple(
+    f"--{which}=-dac_override,-dac_read_search,-fowner" for which in ("inh-caps", "bounding-set")
+)
+"""`setpriv` options: root without the power to read what others keep to themselves."""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify"],
+        ["audit"],
+        ["search", "--id", "JBX3656"],
+        ["wipe", "{card}", "--dry-run"],
+        ["preview", "{card}", "--id", "JBX3656"],
+        ["ingest", "{card}", "--id", "JBX3656"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_an_archive_whose_records_are_another_accounts_is_one_message(
+    card: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """A shared drive where a colleague's login made the archive: its ``.cardingest`` is
+    theirs alone (0700). Every command says so (exit 1, a JSON document), no traceback."""
+    require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
+    archive, home = tmp_path / "archive", tmp_path / "home"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    for path in [archive / ".cardingest", *(archive / ".cardingest").rglob("*")]:
+        os.chown(path, 65534, 65534)  # nobody
+    argv = [part.replace("{card}", str(card)) for part in command]
+    ran = cardingest(
+        *argv, "--archive", archive, "--json", home=home, prefix=("setpriv", *NO_OVERRIDE)
+    )
+    said = f"Cannot read {archive / '.cardingest'}: permission denied."
+    assert ran.code == 1, ran.stderr
+    assert said in ran.stderr
+    assert said in json.loads(ran.stdout)["error"]["message"]
+
+
+def test_a_permission_refused_where_none_was_foreseen_is_a_message_not_a_traceback() -> None:
+    """The CLI's one place for errors also turns a PermissionError no code foresaw into a
+    message, exit 1, and with --json a document."""
+    probe = typer.Typer()
+
+    @probe.command()
+    @handles_errors
+    def touch(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        raise PermissionError(13, "Permission denied", "/srv/archive/.cardingest/x")
+
+    ran = CliRunner().invoke(probe, ["--json"])
+    said = "Permission denied: /srv/archive/.cardingest/x. This account may not read or change it"
+    assert ran.exit_code == 1
+    assert said in ran.stderr and "Traceback" not in ran.stderr
+    assert said in json.loads(ran.stdout)["error"]["message"]
 
 
 def test_the_ingest_bar_counts_the_photos_finished(card: Path, tmp_path: Path) -> None:

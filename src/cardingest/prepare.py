@@ -11,7 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .archive.backend import ARCHIVE_ID_NAME, catalogue_path, check_sqlite_place, location_for
+from .archive.backend import (
+    ARCHIVE_ID_NAME,
+    catalogue_path,
+    check_sqlite_place,
+    location_for,
+    require_readable,
+)
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
 from .errors import CardReadError, UsageError
@@ -93,6 +99,7 @@ def scan_source(
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
+    require_readable(archive)
     location = location_for(archive)
     if location.postgres:
         if (
@@ -170,6 +177,7 @@ def content_elsewhere(
     other photo needs reading; a card of new photos costs one query. ``assignment`` is each
     card path's row (from the ID map or the slates), as the planner will see it.
     """
+    require_readable(archive)
     if not catalogue_path(archive).exists():
         return files, ()
     photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ConfigError
+from ..errors import ArchiveError, ConfigError
 from ..models import METADIR
 from ..storage import mounts as mount_table
 
@@ -191,7 +191,9 @@ def migrated_to(archive: Path) -> str | None:
 
 
 def check_not_migrated(archive: Path) -> None:
-    """Refuse SQLite for an archive whose catalogue is in PostgreSQL (exit 2)."""
+    """Refuse SQLite for an archive whose catalogue is in PostgreSQL (exit 2), and one whose
+    records this account may not read (exit 1)."""
+    require_readable(archive)
     if (Path(archive) / METADIR / ARCHIVE_ID_NAME).exists() and not catalogue_path(
         archive
     ).is_file():
@@ -211,6 +213,22 @@ def check_not_migrated(archive: Path) -> None:
                 '$CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
             ],
         )
+
+
+def require_readable(archive: Path) -> None:
+    """The archive's own folder (``.cardingest``, 0700) of another account: one message, not
+    a traceback from the first file looked for in it."""
+    meta = Path(archive) / METADIR
+    try:
+        os.stat(meta / ARCHIVE_ID_NAME)
+    except PermissionError:
+        raise ArchiveError(
+            f"Cannot read {meta}: permission denied. The archive's records belong to another "
+            "account; run cardingest as that account, or ask whoever looks after the archive "
+            "to give yours access."
+        ) from None
+    except OSError:
+        pass
 
 
 def check_sqlite_place(archive: Path, *, single_workstation: bool) -> None:

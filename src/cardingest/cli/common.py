@@ -50,6 +50,12 @@ def handles_errors(command: F) -> F:
                 "[red]Interrupted.[/] Nothing is left half-written; run again to finish."
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except PermissionError as exc:  # one not foreseen where it arose: a message all the same
+            denied = CardingestError(
+                f"Permission denied: {exc.filename or exc}. This account may not read or "
+                "change it; nothing further was done."
+            )
+            raise fail(denied, as_json) from None
 
     return wrapper  # type: ignore[return-value]
 
