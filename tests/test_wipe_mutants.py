@@ -471,6 +471,7 @@ def test_a_card_file_that_cannot_be_read_or_changes_while_read_stays(tmp_path: P
             "JBX3656",
             info.st_size,
             info.st_mtime_ns,
+            info.st_ctime_ns,
         )
 
 
@@ -557,6 +558,7 @@ def item_for(card: Path, source: str, **changes: Any) -> WipeItem:
         "patient_id": "JBX3656",
         "size": info.st_size,
         "mtime_ns": info.st_mtime_ns,
+        "ctime_ns": info.st_ctime_ns,
     }
     fields.update(changes)
     return WipeItem(**fields)
@@ -651,6 +653,28 @@ def test_a_removal_the_card_refuses_stops_the_wipe_with_what_was_done(tmp_path: 
         {"source": THIRD, "reason": "the wipe stopped"},
     ]
     assert [e["source"] for e in events(archive, "wipe-remove")] == [FIRST, SECOND]
+
+
+def test_a_card_file_rewritten_in_place_with_its_time_put_back_stays(tmp_path: Path) -> None:
+    """The question can stay open for as long as nobody answers: a file rewritten in place,
+    its size the same and its modification time put back (`exiftool -P` editing a tag of
+    fixed length does this), moved its change time, which nothing can set back."""
+    card = make_card(tmp_path / "card", {FIRST: b"photo one", SECOND: b"photo two"})
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    plan = WipePlan(str(card), str(archive), None, (item_for(card, FIRST), item_for(card, SECOND)))
+    edited = card / SECOND
+    before = os.stat(edited)
+    edited.write_bytes(b"photo 2wo")
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(edited)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    result = execute_wipe(plan, operator="nurse1")
+    assert [(i.action, i.reason) for i in result.items] == [
+        ("remove", "archived as JBX3656/a.jpg"),
+        ("keep", "changed on the card after the check"),
+    ]
+    assert edited.read_bytes() == b"photo 2wo"
 
 
 def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(

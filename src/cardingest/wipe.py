@@ -65,6 +65,7 @@ class WipeItem:
     patient_id: str | None = None
     size: int = 0
     mtime_ns: int = 0
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,7 @@ def _judge(source: str, read: CardRead, gate: Gate) -> WipeItem:
         patient_id=record.patient_id if record else None,
         size=info.st_size,
         mtime_ns=info.st_mtime_ns,
+        ctime_ns=info.st_ctime_ns,
     )
 
 
@@ -406,7 +408,11 @@ class _Remover:
             info = os.stat(path)
         except OSError as exc:
             return replace(item, action="keep", reason=f"gone before removal ({exc.strerror})")
-        if (info.st_size, info.st_mtime_ns) != (item.size, item.mtime_ns):
+        if (info.st_size, info.st_mtime_ns, info.st_ctime_ns) != (
+            item.size,
+            item.mtime_ns,
+            item.ctime_ns,
+        ):
             return replace(item, action="keep", reason="changed on the card after the check")
         try:
             os.unlink(path)
