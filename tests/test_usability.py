@@ -305,6 +305,17 @@ def test_a_permission_refused_where_none_was_foreseen_is_a_message_not_a_traceba
     assert said in json.loads(ran.stdout)["error"]["message"]
 
 
+def test_a_clock_offset_is_shown_as_it_was_given(card: Path, tmp_path: Path) -> None:
+    """Not Python's ``-1 day, 23:57:30`` for -00:02:30: a nurse would think a day went."""
+    home = tmp_path / "home"
+    for given, shown in (("-00:02:30", "-00:02:30"), ("+25:00", "+25:00:00")):
+        argv = ("preview", card, "--id", "JBX3656", "--archive", tmp_path / "a")
+        table = cardingest(*argv, "--clock-offset", given, home=home)
+        assert f"Clock offset: {shown} added to camera times" in table.text
+        document = cardingest(*argv, "--clock-offset", given, "--json", home=home)
+        assert json.loads(document.stdout)["clock_offset"] == shown
+
+
 def test_the_ingest_bar_counts_the_photos_finished(card: Path, tmp_path: Path) -> None:
     """The bar follows the bytes read from the card, which run ahead of the writes and
     read-backs (issue 16): its label counts the photos finished, so a full bar with copies

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,13 +73,20 @@ def item(planned: PlanItem) -> Document:
     return document
 
 
+def offset_text(offset: timedelta) -> str:
+    """``-00:02:30``, never Python's ``-1 day, 23:57:30``."""
+    from ..plan.naming import format_clock_offset
+
+    return format_clock_offset(offset)
+
+
 def plan(planned: Plan, on: Card | None) -> Document:
     """``preview --json`` (and ``ingest --dry-run --json``)."""
     return {
         "source": planned.source,
         "archive": planned.archive,
         "card": card(on),
-        "clock_offset": str(planned.clock_offset) if planned.clock_offset else None,
+        "clock_offset": offset_text(planned.clock_offset) if planned.clock_offset else None,
         "summary": {**planned.counts, "bytes_to_copy": planned.bytes_to_copy},
         "items": (item(one) for one in planned.items),
         "warnings": list(planned.warnings),

@@ -145,7 +145,9 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
     out.print(f"Source:  {escape(plan.source)} ({escape(where)})")
     out.print(f"Archive: {escape(plan.archive)} (from {escape(archive_from)})")
     if plan.clock_offset:
-        out.print(f"Clock offset: {plan.clock_offset} added to camera times")
+        from .documents import offset_text
+
+        out.print(f"Clock offset: {offset_text(plan.clock_offset)} added to camera times")
     if plan.items:
         out.print(plan_table(plan))
     print_slates(plan)
