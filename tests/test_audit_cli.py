@@ -57,9 +57,21 @@ def test_intact_log_counts_its_events(archive: Path) -> None:
 
 
 def test_no_log_yet(tmp_path: Path) -> None:
-    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".cardingest").mkdir(parents=True)
     code, document, _text = audit(tmp_path / "empty")
     assert (code, document["ok"], document["events"]) == (EXIT_OK, True, 0)
+
+
+def test_a_folder_that_is_no_archive_does_not_pass(tmp_path: Path) -> None:
+    """An empty folder, or the card given by mistake, has no log to check: that is said,
+    not "0 event(s), chain intact"."""
+    (tmp_path / "card" / "DCIM").mkdir(parents=True)
+    code, document, _text = audit(tmp_path / "card")
+    assert code == EXIT_FAILURE
+    assert document["error"]["message"] == (
+        f"No archive at {tmp_path / 'card'}: it has no .cardingest folder, so no audit log to "
+        "check. Is --archive right?"
+    )
 
 
 def test_a_mistyped_archive_or_a_deleted_log_fails(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from ..archive.verify import (
 from ..archive.verify import fix_permissions as tighten_exposed
 from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError
 from ..ids import validate_id
-from ..models import Settings
+from ..models import METADIR, Settings
 from . import documents, output
 from .output import escape
 from .session import open_archive
@@ -158,6 +158,11 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
         require_catalogue(settings.archive)
     else:
         check_not_migrated(settings.archive)
+        if not (settings.archive / METADIR).is_dir():
+            raise AuditError(
+                f"No archive at {settings.archive}: it has no {METADIR} folder, so no audit "
+                "log to check. Is --archive right?"
+            )
         if not log.path.exists() and catalogue_path(settings.archive).exists():
             raise AuditError(
                 f"The audit log {log.path} is missing, though the archive has a catalogue"
