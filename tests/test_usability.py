@@ -305,6 +305,29 @@ def test_a_permission_refused_where_none_was_foreseen_is_a_message_not_a_traceba
     assert said in json.loads(ran.stdout)["error"]["message"]
 
 
+def test_ctrl_c_in_the_wipe_of_ingest_wipe_is_in_its_json(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest --wipe --json`: the photos copied, then Ctrl-C while the wipe re-reads. The
+    document has the ingest and the wipe's error, with its exit code like any error's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    from cardingest.cli import wipe as cli_wipe
+
+    def ctrl_c(*args: Any, **options: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_wipe, "plan_wipe", ctrl_c)
+    argv = ["ingest", str(card), "--id", "JBX3656", "--archive", str(tmp_path / "a")]
+    ran = CliRunner().invoke(cli_app.app, [*argv, "--wipe", "--yes", "--json"])
+    monkeypatch.undo()
+    assert ran.exit_code == 130, ran.output
+    document = json.loads(ran.stdout)
+    assert document["summary"]["copied"] == 3
+    assert document["wipe"]["error"]["exit"] == 130
+    assert "the card is as it was" in document["wipe"]["error"]["message"]
+    assert len(list((card / "DCIM/100CANON").iterdir())) == 3
+
+
 def test_a_clock_offset_is_shown_as_it_was_given(card: Path, tmp_path: Path) -> None:
     """Not Python's ``-1 day, 23:57:30`` for -00:02:30: a nurse would think a day went."""
     home = tmp_path / "home"

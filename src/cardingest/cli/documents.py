@@ -131,7 +131,8 @@ def wipe_skipped(message: str) -> Document:
 
 
 def wipe_error(exc: CardingestError) -> Document:
-    return {"error": {"message": exc.message, "details": exc.details}}
+    """The wipe's part of ``ingest --wipe --json`` when it failed: `error`'s document."""
+    return error(exc)
 
 
 def wipe_item(decided: WipeItem) -> Document:
