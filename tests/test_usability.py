@@ -328,6 +328,24 @@ def test_ctrl_c_in_the_wipe_of_ingest_wipe_is_in_its_json(
     assert len(list((card / "DCIM/100CANON").iterdir())) == 3
 
 
+@pytest.mark.parametrize(
+    ("command", "flag"), [("preview", "--archive"), ("ingest", "--archive"), ("ingest", "--backup")]
+)
+def test_an_archive_or_backup_that_is_a_file_is_refused(
+    card: Path, tmp_path: Path, command: str, flag: str
+) -> None:
+    """Not a plan that passes and an ingest that fails with "Cannot create …/.cardingest:
+    File exists"."""
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"not a folder")
+    archive = plain if flag == "--archive" else tmp_path / "archive"
+    argv = ["--archive", archive] + (["--backup", plain] if flag == "--backup" else [])
+    ran = cardingest(command, card, "--id", "JBX3656", *argv, home=tmp_path / "home")
+    assert ran.code == 2
+    assert f"{plain} is not a folder: an archive or backup must be one" in ran.stderr
+    assert plain.read_bytes() == b"not a folder"
+
+
 def test_a_clock_offset_is_shown_as_it_was_given(card: Path, tmp_path: Path) -> None:
     """Not Python's ``-1 day, 23:57:30`` for -00:02:30: a nurse would think a day went."""
     home = tmp_path / "home"

@@ -16,6 +16,7 @@ from .archive.backend import (
     catalogue_path,
     check_sqlite_place,
     location_for,
+    require_folder,
     require_readable,
 )
 from .archive.readonly import reading
@@ -99,6 +100,7 @@ def scan_source(
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
+    require_folder(archive)
     require_readable(archive)
     location = location_for(archive)
     if location.postgres:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ArchiveError, ConfigError
+from ..errors import ArchiveError, ConfigError, UsageError
 from ..models import METADIR
 from ..storage import mounts as mount_table
 
@@ -213,6 +213,12 @@ def check_not_migrated(archive: Path) -> None:
                 '$CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
             ],
         )
+
+
+def require_folder(root: Path) -> None:
+    """An archive (or backup) that is there must be a folder, not a file or a device."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root} is not a folder: an archive or backup must be one")
 
 
 def require_readable(archive: Path) -> None:
