@@ -281,6 +281,32 @@ def test_missing_archived_file_fails_that_photo_only(archive: Path, tmp_path: Pa
     assert len(list(out.iterdir())) == 2
 
 
+@pytest.mark.parametrize("swap", ["link", "file"])
+def test_another_patients_photo_in_place_of_a_copy_is_never_shared(
+    archive: Path, tmp_path: Path, swap: str
+) -> None:
+    """A copy replaced by a link to MCJ1984's photo, or by a file with its bytes: shared,
+    it would go out on a referral under JBX3656's name. Each photo is proven by its
+    record's SHA-256 (and reached without a link) before it is shared, as for DICOM."""
+    copy = archive / "JBX3656" / "JBX3656-20240301-100000.jpg"
+    [other] = (archive / "MCJ1984").glob("*.jpg")
+    copy.unlink()
+    if swap == "link":
+        copy.symlink_to(other)
+    else:
+        copy.write_bytes(other.read_bytes())
+    out = tmp_path / "out"
+    options = ("--size", "original", "--out", out, "--archive", archive)
+    code, _, err = invoke("share", "JBX3656", *options)
+    assert code == 1
+    why = "is a symbolic link" if swap == "link" else "no longer matches its checksum"
+    assert "JBX3656-20240301-100000.jpg" in err and why in err
+    shared = sorted(path.name for path in out.iterdir())
+    assert shared == ["JBX3656-20240301-100030.jpg", "JBX3656-20240301-100100.jpg"]
+    for path in out.iterdir():
+        assert pixels(path.read_bytes()) != pixels(other.read_bytes())
+
+
 @pytest.mark.samples
 def test_heic_is_skipped_with_a_message(samples_dir: Path, tmp_path: Path) -> None:
     card = tmp_path / "card" / "DCIM" / "100APPLE"

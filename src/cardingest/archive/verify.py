@@ -182,6 +182,30 @@ def _linked(root: Path | None, path: Path) -> CopyState | None:
     )
 
 
+class DamagedCopy(Exception):
+    """An archive copy that is not the photo its record names: sent or shared, it could be
+    another patient's."""
+
+
+def read_copy(archive: Path, record: CatalogueRecord) -> bytes:
+    """The bytes of ``record``'s archive copy, proven to be the archived photo: a regular
+    file reached without a link below the archive's root (`storage.links`), with the
+    record's sha256. OSError if it cannot be read; DamagedCopy, with the reason, if it is
+    not the photo."""
+    path = archive_file(archive, record)
+    linked = link_below(archive, record.archive_path.split("/"))
+    if linked is not None:
+        raise DamagedCopy(f"{linked.name} is a symbolic link, not the archived copy")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DamagedCopy("not a regular file")
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != record.sha256.lower():
+        raise DamagedCopy("the archived copy no longer matches its checksum")
+    return data
+
+
 def repairable(state: CopyState, path: Path) -> bool:
     """A copy that is changed, or missing from a folder that is there, can be put back.
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -146,29 +145,32 @@ def _encode(image: Image.Image, icc: bytes | None, exif: bytes, quality: int) ->
     return buffer.getvalue()
 
 
-def _lossless(path: Path, exif: bytes) -> bytes:
+def _lossless(original: bytes, exif: bytes) -> bytes:
     from PIL import Image
 
-    data = strip_jpeg(path.read_bytes(), exif)
+    data = strip_jpeg(original, exif)
     with Image.open(io.BytesIO(data)) as check:
         check.load()
     return data
 
 
-def render(path: Path, size: str, captured_at: str) -> tuple[bytes, tuple[int, int]]:
-    """The shareable JPEG of one archived photo and its pixel size.
+def render(
+    data: bytes, extension: str, size: str, captured_at: str
+) -> tuple[bytes, tuple[int, int]]:
+    """The shareable JPEG of one archived photo (its bytes, and the extension of its file
+    name) and its pixel size.
 
-    Raises Unshareable for files Pillow cannot read, OSError for unreadable or broken files.
+    Raises Unshareable for files Pillow cannot read, OSError for broken files.
     """
     from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-    extension = path.suffix.lower().lstrip(".")
+    extension = extension.lower().lstrip(".")
     if extension not in READABLE:
         raise Unshareable(f"{extension.upper()} (RAW) files cannot be re-encoded here")
     box = SIZES[size]
     exif = minimal_exif(captured_at)
     try:
-        source = Image.open(path)
+        source = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         hint = " (HEIC needs the pillow-heif plugin)" if extension in HEIF else ""
         raise Unshareable(f"Pillow cannot read this {extension.upper()} file{hint}") from None
@@ -176,7 +178,7 @@ def render(path: Path, size: str, captured_at: str) -> tuple[bytes, tuple[int, i
         upright = source.getexif().get(ExifTags.Base.Orientation, 1) in (0, 1)
         if box is None and upright and source.format in ("JPEG", "MPO"):
             with contextlib.suppress(ValueError, OSError):
-                return _lossless(path, exif), source.size
+                return _lossless(data, exif), source.size
         if box is not None:
             source.draft("RGB", (max(box), max(box)))
         mode = source.mode

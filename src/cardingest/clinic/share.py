@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from ..archive.verify import DamagedCopy, read_copy
 from ..card.kinds import is_sidecar
 from ..errors import ShareError, UsageError
 from ..storage import modes
@@ -188,10 +189,15 @@ def _why(exc: Exception) -> str:
 def _share_one(plan: SharePlan, item: ShareItem, result: ShareResult) -> tuple[str, str | None]:
     from PIL import Image
 
-    source = plan.archive / item.record.archive_path
+    extension = PurePosixPath(item.record.archive_path).suffix
     try:
-        data, pixels = render(source, plan.size, item.record.captured_at)
+        original = read_copy(plan.archive, item.record)
+        data, pixels = render(original, extension, plan.size, item.record.captured_at)
         write_new(plan.out_dir, item.name, data)
+    except DamagedCopy as exc:
+        why = f"{exc}: not shared; run `cardingest verify`"
+        result.failed.append((item, why))
+        return "failed", why
     except Unshareable as exc:
         result.skipped.append((item, str(exc)))
         return "skipped", str(exc)

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from ..archive.catalogue import Catalogue, CatalogueRecord
+from ..archive.verify import DamagedCopy, read_copy
 from ..card.kinds import SIDECAR_EXTENSIONS
 from .dicom import DicomOptions, PhotoFacts, build_dataset, instance_uid
 from .jpeg import jpeg_info
@@ -138,21 +139,19 @@ class Builder:
 
     def build(self, record: CatalogueRecord) -> Instance | LeftOut:
         """The instance of one archived JPEG, or why it cannot be made."""
-        path = self.archive / record.archive_path
         try:
-            data = path.read_bytes()
+            data = read_copy(self.archive, record)
         except OSError as exc:
             return Broken(
                 record.patient_id,
                 record.archive_path,
                 f"cannot read the archived copy: {exc.strerror or exc}",
             )
-        if hashlib.sha256(data).hexdigest() != record.sha256.lower():
+        except DamagedCopy as exc:
             return Broken(
                 record.patient_id,
                 record.archive_path,
-                "the archived copy no longer matches its checksum: not sent;"
-                " run `cardingest verify`",
+                f"{exc}: not sent; run `cardingest verify`",
             )
         try:
             frame = upright_frame(data, jpeg_info(data))
