@@ -112,6 +112,30 @@ def test_move_by_path_renames_with_the_naming_rules(tmp_path: Path) -> None:
     assert "already under ZAA0067" in out and "nothing to move" in out
 
 
+def test_a_target_folder_that_is_a_link_is_refused_and_the_move_finishes_later(
+    tmp_path: Path,
+) -> None:
+    """The new patient's folder is a symbolic link (here onto the card): moved there, the
+    only copy would leave the archive. Nothing is moved; with the link gone, the same
+    move finishes it."""
+    card, archive, _ = ingest_demo(tmp_path)
+    target = archive / "ZZZ0016"
+    elsewhere = card / "ELSEWHERE"
+    elsewhere.mkdir()
+    target.symlink_to(elsewhere)
+    before = rows(archive)
+    code, _out, err = invoke("move", SECOND, "--to", "ZZZ0016", "--archive", archive)
+    assert code == 1
+    assert f"{target} is a symbolic link, not a folder of {archive}. Nothing was moved" in err
+    assert list(elsewhere.iterdir()) == [] and (archive / SECOND).is_file()
+    assert rows(archive) == before
+    target.unlink()
+    code, _out, err = invoke("move", SECOND, "--to", "ZZZ0016", "--archive", archive)
+    assert code == 0, err
+    assert not (archive / SECOND).exists() and target.is_dir() and not target.is_symlink()
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
 def test_a_file_on_disk_not_in_the_catalogue_is_never_overwritten(tmp_path: Path) -> None:
     _card, archive, _ = ingest_demo(tmp_path)
     squatter = archive / "ZAA0067" / "ZAA0067-20261124-091502.jpg"

@@ -176,6 +176,25 @@ def test_tag_gives_keywords_to_a_photo_that_had_none(archive: Path) -> None:
     assert subjects(xmp) == (["psoriasis"], ["diagnosis|psoriasis"])
 
 
+def test_tag_writes_no_sidecar_through_a_linked_patient_folder(
+    archive: Path, tmp_path: Path
+) -> None:
+    """The patient's folder moved elsewhere (onto a card, say) and a link left in its place:
+    a diagnosis written through it would land there. Not written, said, exit 1."""
+    bare = next(r for r in search(archive, "--id", "ZAA0067") if not r["diagnosis"])
+    folder = archive / "ZAA0067"
+    elsewhere = tmp_path / "elsewhere"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere)
+    before = sorted(path.name for path in elsewhere.iterdir())
+    code, _, err = invoke(
+        "tag", bare["archive_path"], "--diagnosis", "melanoma", "--archive", archive
+    )
+    assert code == 1
+    assert f"{folder} is a symbolic link, not a folder of {archive}" in err
+    assert sorted(path.name for path in elsewhere.iterdir()) == before
+
+
 def test_tag_leaves_a_foreign_sidecar_alone(archive: Path) -> None:
     record = search(archive, "--id", "ZAA0067")[0]
     xmp = xmp_beside(archive / record["archive_path"])

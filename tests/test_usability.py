@@ -339,6 +339,12 @@ def test_an_archive_or_backup_that_is_a_file_is_refused(
     plain = tmp_path / "plain"
     plain.write_bytes(b"not a folder")
     archive = plain if flag == "--archive" else tmp_path / "archive"
+    dotted = tmp_path / "dotted"
+    (dotted / ".cardingest").parent.mkdir()
+    (dotted / ".cardingest").write_bytes(b"not a folder")
+    ran = cardingest(command, card, "--id", "JBX3656", "--archive", dotted, home=tmp_path / "home")
+    assert ran.code == 2
+    assert f"{dotted / '.cardingest'} is not a folder" in ran.stderr
     argv = ["--archive", archive] + (["--backup", plain] if flag == "--backup" else [])
     ran = cardingest(command, card, "--id", "JBX3656", *argv, home=tmp_path / "home")
     assert ran.code == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -302,6 +303,60 @@ def test_a_patient_folder_that_is_a_link_onto_the_card_is_no_folder(
         assert snapshot(mount) == before
 
 
+@contextlib.contextmanager
+def bound(source: Path, onto: Path) -> Iterator[None]:
+    """``source`` bind-mounted onto the folder ``onto`` (root only)."""
+    done = subprocess.run(["mount", "--bind", str(source), str(onto)], capture_output=True)
+    require(done.returncode == 0, f"cannot bind-mount: {done.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(onto)], check=False)
+
+
+def test_a_folder_mounted_inside_the_archive_is_refused(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    """The card's folder bind-mounted in place of the patient's: "copies" would land on the
+    card, and the wipe would then clear DCIM. A mount inside the archive is refused by the
+    ingest and by the wipe (exit 2), before anything is written or removed."""
+    mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
+    (archive / "JBX3656").mkdir(parents=True)
+    before = snapshot(mount)
+    with bound(mount / "DCIM/100CANON", archive / "JBX3656"):
+        for argv in (["ingest", mount, "--id", "JBX3656", "--wipe", "--yes"], ["wipe", mount]):
+            ran = cli(*argv, "--archive", archive, "--yes" if argv[0] == "wipe" else "--json")
+            assert ran.exit_code == EXIT_USAGE, ran.stdout + ran.stderr
+            assert "is another file system mounted inside" in ran.stderr
+    assert snapshot(mount) == before
+
+
+def test_a_card_folder_that_is_the_archive_folder_keeps_its_photos(
+    samples_dir: Path, tmp_path: Path, archive: Path
+) -> None:
+    """The other way round: the archive's folder bind-mounted in place of the card's, whose
+    photo bears the very name it was archived under. The card file then is its archive
+    copy (the same file on disk): removed, the only copy would go."""
+    sample = jpegs(samples_dir)[0]
+    scratch, card = tmp_path / "scratch", tmp_path / "card"
+    (scratch / "DCIM" / "100CANON").mkdir(parents=True)
+    shutil.copy(sample, scratch / "DCIM" / "100CANON" / "IMG_0001.JPG")
+    assert cli("ingest", scratch, "--id", "JBX3656", "--archive", tmp_path / "a0").exit_code == 0
+    [named] = (tmp_path / "a0" / "JBX3656").iterdir()
+    folder = card / "DCIM" / "JBX3656"
+    folder.mkdir(parents=True)
+    shutil.copy(sample, folder / named.name)
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    copy = archive / "JBX3656" / named.name
+    assert copy.is_file()
+    with bound(archive / "JBX3656", folder):
+        code, document = wipe_json(card, archive, "--yes")
+    assert code == EXIT_HELD
+    why = reasons(document)[f"DCIM/JBX3656/{named.name}"]
+    assert "is this card file itself (the same file on disk)" in why
+    assert copy.read_bytes() == sample.read_bytes()
+
+
 @pytest.fixture
 def memory_archive(tmp_path: Path) -> Iterator[Path]:
     """An archive folder on a tmpfs of the test's own."""
@@ -318,7 +373,7 @@ def memory_archive(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_an_archive_in_memory_is_never_wiped_for(
-    fat_card: CardFactory, samples_dir: Path, memory_archive: Path
+    fat_card: CardFactory, samples_dir: Path, memory_archive: Path, tmp_path: Path
 ) -> None:
     """/tmp is a tmpfs on many systems: "copied and verified" there is gone at the next
     restart. The ingest warns; `wipe` and `ingest --wipe` refuse (exit 2), the card as it
@@ -333,6 +388,10 @@ def test_an_archive_in_memory_is_never_wiped_for(
     ingested = cli("ingest", mount, *into)
     assert ingested.exit_code == EXIT_OK, ingested.stdout + ingested.stderr
     assert "warning: the archive" in ingested.stderr and "is on tmpfs" in ingested.stderr
+    backed = cli("ingest", mount, "--id", "JBX3656", "--archive", tmp_path / "disk", "--backup",
+                 memory_archive.parent / "backup")  # fmt: skip
+    assert backed.exit_code == EXIT_OK, backed.stdout + backed.stderr
+    assert "warning: the backup" in backed.stderr and "is on tmpfs" in backed.stderr
     for extra in ("--yes", "--dry-run"):
         wiped = cli("wipe", mount, "--archive", memory_archive, extra, "--json")
         assert wiped.exit_code == EXIT_USAGE

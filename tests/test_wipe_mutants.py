@@ -18,6 +18,7 @@ import os
 import re
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -472,6 +473,8 @@ def test_a_card_file_that_cannot_be_read_or_changes_while_read_stays(tmp_path: P
             info.st_size,
             info.st_mtime_ns,
             info.st_ctime_ns,
+            info.st_dev,
+            info.st_ino,
         )
 
 
@@ -559,6 +562,8 @@ def item_for(card: Path, source: str, **changes: Any) -> WipeItem:
         "size": info.st_size,
         "mtime_ns": info.st_mtime_ns,
         "ctime_ns": info.st_ctime_ns,
+        "device": info.st_dev,
+        "inode": info.st_ino,
     }
     fields.update(changes)
     return WipeItem(**fields)
@@ -675,6 +680,23 @@ def test_a_card_file_rewritten_in_place_with_its_time_put_back_stays(tmp_path: P
         ("keep", "changed on the card after the check"),
     ]
     assert edited.read_bytes() == b"photo 2wo"
+
+
+@pytest.mark.parametrize("field", ["device", "inode"])
+def test_another_file_at_the_checked_path_stays(tmp_path: Path, field: str) -> None:
+    """A folder swapped for another between the check and the removal (or another card at
+    the same mount point) can hold a file of the same size and times at the same path: it
+    is not the file checked, and stays."""
+    card = make_card(tmp_path / "card", {FIRST: b"photo one"})
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    checked = item_for(card, FIRST)
+    plan = WipePlan(str(card), str(archive), None, (replace(checked, **{field: 1}),))
+    result = execute_wipe(plan, operator="nurse1")
+    assert [(i.action, i.reason) for i in result.items] == [
+        ("keep", "changed on the card after the check")
+    ]
+    assert (card / FIRST).exists()
 
 
 def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .archive.audit import AuditLog, recorded_source
-from .archive.backend import require_folder
+from .archive.backend import require_folder, require_one_file_system
 from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
@@ -222,6 +222,7 @@ def check_destination_root(root: Path) -> None:
     would quietly put the archive on the system disk instead.
     """
     require_folder(root)
+    require_one_file_system(root)
     if not root.exists() and not root.parent.is_dir():
         raise ArchiveError(
             f"{root} does not exist, and neither does {root.parent}. Is the archive drive "

@@ -42,6 +42,7 @@ from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX, SLATE_TAIL
 from .storage.durable import NO_HARDLINKS, atomic_write_bytes, fsync_dir, writing_to
+from .storage.links import leaves_root
 from .storage.modes import make_dirs
 
 JOURNAL_NAME = "move-journal.json"
@@ -366,6 +367,21 @@ def _same_content(a: Path, b: Path) -> bool:
         return False
 
 
+def _refuse_leaving(new: Path, roots: Iterable[Path]) -> None:
+    """A new name whose folder, below its archive or backup root, is a symbolic link or
+    another mount: the photo would leave the archive (for the card, say). Refused before
+    anything is linked; the move can be run again once the folder is a real one."""
+    for root in roots:
+        if new.is_relative_to(root):
+            left = leaves_root(root, new.relative_to(root).parts[:-1])
+            if left is not None:
+                raise ArchiveError(
+                    f"Not moving: {left[0]} {left[1]}, not a folder of {root}. Nothing was "
+                    "moved; remove it, then run the same move again to finish."
+                )
+            return
+
+
 def _link(old: Path, new: Path) -> None:
     """Give ``old``'s file the name ``new`` too; idempotent; never replaces another file."""
     if new.exists():
@@ -448,6 +464,11 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
         if move.old_backup and move.new_backup:
             pairs.append((Path(move.old_backup), Path(move.new_backup)))
     pairs += [(Path(a), Path(b)) for a, b in sidecars]
+    roots = [Path(archive)] + [
+        Path(m.old_backup).parents[len(m.old.split("/")) - 1] for m in moves if m.old_backup
+    ]
+    for _old, new in pairs:
+        _refuse_leaving(new, roots)
     try:
         for old, new in pairs:
             _link(old, new)
@@ -461,9 +482,6 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
             f"Move {data['move_id']} stopped: {exc.strerror or exc} ({exc.filename}). Nothing "
             "is lost: run the same move again to finish it."
         ) from exc
-    roots = [Path(archive)] + [
-        Path(m.old_backup).parents[len(m.old.split("/")) - 1] for m in moves if m.old_backup
-    ]
     _drop_empty((old.parent for old, _new in pairs), roots)
     log = AuditLog(archive)
     if not any(

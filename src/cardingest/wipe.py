@@ -66,6 +66,8 @@ class WipeItem:
     size: int = 0
     mtime_ns: int = 0
     ctime_ns: int = 0
+    device: int = 0
+    inode: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,18 @@ def _copy_problem(where: str, name: str, state: CopyState) -> str:
     return f"{where} copy {name} no longer matches ({state.detail})"
 
 
+FileId = tuple[int, int]
+"""A file's device and inode: the same file, whatever path reaches it."""
+
+
+def file_id(path: Path) -> FileId | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 @dataclass(frozen=True)
 class Verdict:
     action: WipeAction
@@ -169,16 +183,22 @@ class Gate:
         self.marked = catalogue.problems()
         self.marks: dict[str, str | None] = {}
 
-    def _copies_problem(self, record: CatalogueRecord, read: Fingerprint) -> str | None:
+    def _copies_problem(
+        self, record: CatalogueRecord, read: Fingerprint, card_file: FileId | None
+    ) -> str | None:
         """The first bad copy of ``record``, if any; a damaged or missing one is also noted
         in ``marks``, for the catalogue, so that ingesting this card again repairs it.
 
         ``read`` is the card file just read, whose sha256 is the record's: a copy is good
-        when it holds those same bytes (`CopyChecker.check_same`)."""
+        when it holds those same bytes (`CopyChecker.check_same`), and is not that card file
+        itself (``card_file``, its device and inode) reached through a mount or a hard link."""
         states: list[tuple[Where, Path, CopyState]] = []
         for where, path, root in record_copies(self.archive, record):
-            states.append((where, path, self.checker.check_same(path, read, root)))
-            if not states[-1][2].ok:
+            state = self.checker.check_same(path, read, root)
+            if state.ok and card_file is not None and file_id(path) == card_file:
+                return f"{where} copy {path.name} is this card file itself (the same file on disk)"
+            states.append((where, path, state))
+            if not state.ok:
                 break
         self.marks.update(mark_change(record.archive_path, states, self.marked))
         where, path, state = states[-1]
@@ -228,8 +248,9 @@ class Gate:
             )
         return Verdict("keep", NOT_ARCHIVED)
 
-    def decide(self, source: str, read: Fingerprint) -> Verdict:
-        """Remove or keep the card file at ``source``, whose bytes were just ``read``."""
+    def decide(self, source: str, read: Fingerprint, card_file: FileId | None = None) -> Verdict:
+        """Remove or keep the card file at ``source`` (``card_file``: its device and inode),
+        whose bytes were just ``read``."""
         matches = self.catalogue.find_by_sha(read.sha256)
         own = [r for r in matches if same_card(r, self.card) and names_file(r, source)]
         if not own:
@@ -238,7 +259,7 @@ class Gate:
         twins = [r for r in matches if r not in own and r.patient_id in patients]
         first: Verdict | None = None
         for record in own + twins:
-            problem = self._copies_problem(record, read)
+            problem = self._copies_problem(record, read, card_file)
             if problem is None:
                 return Verdict("remove", f"archived as {record.archive_path}", record)
             first = first or Verdict("keep", problem, record)
@@ -304,7 +325,7 @@ def _judge(source: str, read: CardRead, gate: Gate) -> WipeItem:
     sha256 = found.sha256
     if found.size != info.st_size:
         return WipeItem(source, "keep", "changed on the card while being read", sha256)
-    verdict = gate.decide(source, found)
+    verdict = gate.decide(source, found, (info.st_dev, info.st_ino))
     record = verdict.record
     return WipeItem(
         source=source,
@@ -316,6 +337,8 @@ def _judge(source: str, read: CardRead, gate: Gate) -> WipeItem:
         size=info.st_size,
         mtime_ns=info.st_mtime_ns,
         ctime_ns=info.st_ctime_ns,
+        device=info.st_dev,
+        inode=info.st_ino,
     )
 
 
@@ -408,7 +431,9 @@ class _Remover:
             info = os.stat(path)
         except OSError as exc:
             return replace(item, action="keep", reason=f"gone before removal ({exc.strerror})")
-        if (info.st_size, info.st_mtime_ns, info.st_ctime_ns) != (
+        if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns) != (
+            item.device,
+            item.inode,
             item.size,
             item.mtime_ns,
             item.ctime_ns,

@@ -216,9 +216,23 @@ def check_not_migrated(archive: Path) -> None:
 
 
 def require_folder(root: Path) -> None:
-    """An archive (or backup) that is there must be a folder, not a file or a device."""
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"{root} is not a folder: an archive or backup must be one")
+    """An archive (or backup) that is there must be a folder, not a file or a device, and
+    so must its ``.cardingest``."""
+    for path in (root, root / METADIR):
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{path} is not a folder: an archive or backup must be one")
+
+
+def require_one_file_system(root: Path) -> None:
+    """Nothing mounted inside an archive (or backup): a bind mount of the card's folder in
+    place of a patient's folder would put the copies on the card."""
+    inside = mount_table.mounted_below(root)
+    if inside:
+        raise UsageError(
+            f"{inside[0]} is another file system mounted inside {root}: cardingest keeps an "
+            "archive on one file system, so that no copy can land on the card or in memory. "
+            "Unmount it, or choose another folder."
+        )
 
 
 def require_readable(archive: Path) -> None:

@@ -19,7 +19,7 @@ import xxhash
 
 from ..errors import UsageError
 from ..models import METADIR
-from ..storage.links import link_below
+from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
 from .catalogue import CatalogueRecord
@@ -166,20 +166,19 @@ class CopyChecker:
 
 
 def _linked(root: Path | None, path: Path) -> CopyState | None:
-    """A folder between ``root`` and ``path`` that is a symbolic link makes ``path`` no copy
-    of the archive, and not one to repair either: a repair would write through the link."""
+    """A folder between ``root`` and ``path`` that is a symbolic link or another mount makes
+    ``path`` no copy of the archive, and not one to repair either: a repair would write
+    through it."""
     if root is None:
         return None
     try:
         parts = path.relative_to(os.path.abspath(root)).parts
     except ValueError:
         return None
-    linked = link_below(root, parts[:-1])
-    if linked is None:
+    left = leaves_root(root, parts[:-1])
+    if left is None:
         return None
-    return CopyState(
-        "unreadable", detail=f"its folder {linked.name} is a symbolic link, not a folder"
-    )
+    return CopyState("unreadable", detail=f"its folder {left[0].name} {left[1]}")
 
 
 class DamagedCopy(Exception):
@@ -193,9 +192,9 @@ def read_copy(archive: Path, record: CatalogueRecord) -> bytes:
     record's sha256. OSError if it cannot be read; DamagedCopy, with the reason, if it is
     not the photo."""
     path = archive_file(archive, record)
-    linked = link_below(archive, record.archive_path.split("/"))
-    if linked is not None:
-        raise DamagedCopy(f"{linked.name} is a symbolic link, not the archived copy")
+    left = leaves_root(archive, record.archive_path.split("/"))
+    if left is not None:
+        raise DamagedCopy(f"{left[0].name} {left[1]}, not the archived copy")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     with open(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -330,7 +330,7 @@ def locked_ingest(
     for destination in (settings.archive, settings.backup):
         if destination is not None:
             check_destination_root(destination)
-    warn_in_memory(settings.archive)
+    warn_in_memory(settings.archive, settings.backup)
     with (
         removed_if_left_empty(settings.archive),
         open_archive(
@@ -353,7 +353,7 @@ def locked_ingest(
             return prepared, run_execute(prepared, settings, stop)
 
 
-def warn_in_memory(archive: Path) -> None:
+def warn_in_memory(archive: Path, backup: Path | None) -> None:
     from ..storage.mounts import in_memory
 
     kind = in_memory(archive)
@@ -362,6 +362,12 @@ def warn_in_memory(archive: Path) -> None:
             f"[yellow]warning:[/] the archive {escape(str(archive))} is on {kind}, in memory: "
             "a restart loses every copy there, and no photo archived there is wiped from "
             "the card"
+        )
+    kind = in_memory(backup) if backup is not None else None
+    if kind is not None:
+        output.err.print(
+            f"[yellow]warning:[/] the backup {escape(str(backup))} is on {kind}, in memory: "
+            "a restart loses every copy there"
         )
 
 

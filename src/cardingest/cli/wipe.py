@@ -52,10 +52,12 @@ def can_ask() -> bool:
 
 
 def require_disk_archive(archive: Path) -> None:
-    """Refuse up front an archive in memory (tmpfs, ramfs): a restart loses its copies, so
-    no photo may leave the card for them."""
+    """Refuse up front an archive in memory (tmpfs, ramfs), or with another file system
+    mounted inside it: a restart loses the copies, or they may lie on the card."""
+    from ..archive.backend import require_one_file_system
     from ..storage.mounts import in_memory
 
+    require_one_file_system(archive)
     kind = in_memory(archive)
     if kind is not None:
         raise UsageError(

@@ -13,12 +13,14 @@ from pathlib import Path
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from ..archive.verify import record_copies
 from ..archive.xmp import Keywords, sidecar_path, write_sidecar
 from ..card.kinds import is_sidecar
 from ..errors import UsageError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
+from ..storage.links import leaves_root
 
 MAX_TEXT = 200
 _FORMULA_START = ("=", "+", "@", "-")
@@ -149,13 +151,6 @@ def resolve_targets(
     return [found[path] for path in sorted(found)]
 
 
-def _sidecar_copies(archive: Path, record: CatalogueRecord) -> list[Path]:
-    copies = [archive / record.archive_path]
-    if record.backup_path:
-        copies.append(Path(record.backup_path))
-    return copies
-
-
 def rewrite_sidecars(
     archive: Path,
     catalogue: Catalogue,
@@ -175,7 +170,13 @@ def rewrite_sidecars(
             result.kept.append(camera_xmp)
             continue
         fresh = catalogue.record(record.archive_path) or record
-        for photo in _sidecar_copies(archive, record):
+        for _where, photo, root in record_copies(archive, record):
+            left = leaves_root(root, photo.relative_to(root).parts[:-1])
+            if left is not None:  # the diagnosis could land anywhere, on the card say
+                result.problems.append(
+                    f"{sidecar_path(photo)}: {left[0]} {left[1]}, not a folder of {root}"
+                )
+                continue
             try:
                 outcome = write_sidecar(photo, keywords_of(fresh))
             except (OSError, ValueError) as exc:

@@ -1,9 +1,10 @@
-"""Symbolic links inside an archive: cardingest follows none below the archive's root.
+"""Below an archive's root, cardingest follows no symbolic link and enters no other mount.
 
-The root itself may be a link (``/srv/archive`` to a mounted disk). Below it, a link in
-place of a copy is not a copy, and one in place of a patient's folder can lead anywhere,
-the card included: a copy written or checked through it may lie on the card it is to
-replace, and the wipe would then remove the only one.
+The root itself may be a link (``/srv/archive`` to a mounted disk) or a mount point. Below
+it, a link in place of a copy is not a copy, and a link or a mount (a bind mount, a tmpfs)
+in place of a patient's folder can lead anywhere, the card or memory included: a copy
+written or checked there may lie on the card it is to replace, and the wipe would then
+remove the only one.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def link_below(root: Path, parts: Sequence[str]) -> Path | None:
+def leaves_root(root: Path, parts: Sequence[str]) -> tuple[Path, str] | None:
     """The first of ``root/parts[0]``, ``root/parts[0]/parts[1]``, ... that is a symbolic
-    link, if any. The walk ends at the first one that cannot be looked at (missing): there
-    is nothing below it to follow."""
+    link or on another file system than ``root``, with what it is. The walk ends at the
+    first one that cannot be looked at (missing): there is nothing below it to follow."""
+    try:
+        device = os.stat(root).st_dev
+    except OSError:
+        return None
     path = Path(root)
     for part in parts:
         path = path / part
         try:
-            mode = os.lstat(path).st_mode
+            info = os.lstat(path)
         except OSError:
             return None
-        if stat.S_ISLNK(mode):
-            return path
+        if stat.S_ISLNK(info.st_mode):
+            return path, "is a symbolic link"
+        if info.st_dev != device:
+            return path, "is another file system mounted in the archive"
     return None

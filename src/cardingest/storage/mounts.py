@@ -64,6 +64,18 @@ def in_memory(path: os.PathLike[str] | str) -> str | None:
     return None
 
 
+def mounted_below(root: os.PathLike[str] | str) -> list[str]:
+    """The mount points strictly inside ``root`` (after its links are resolved): a bind
+    mount, a tmpfs or another disk in place of one of its folders. Empty if the table
+    cannot be read."""
+    inside = os.path.realpath(root).rstrip(os.sep) + os.sep
+    try:
+        table = mounts()
+    except OSError:
+        return []
+    return [mount.mountpoint for mount in table if mount.mountpoint.startswith(inside)]
+
+
 def parse_mounts(table: bytes) -> list[Mount]:
     """The lines of a ``/proc/self/mounts``: fields split at blanks, in which the kernel
     writes a space, tab, newline or backslash as ``\\040``, ``\\011``, ``\\012``, ``\\134``;

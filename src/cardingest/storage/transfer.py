@@ -47,7 +47,7 @@ from .durable import (
     sync_file,
     write_all,
 )
-from .links import link_below
+from .links import leaves_root
 from .positional import PEEK
 
 CHUNK = 1024 * 1024
@@ -371,12 +371,11 @@ def _open_temp(destination: Destination) -> _Temp:
     folder, name = _resolve(destination)
     try:
         ensure_dirs(folder)
-        linked = link_below(destination.root, folder.relative_to(destination.root).parts)
-        if linked is not None:
+        left = leaves_root(destination.root, folder.relative_to(destination.root).parts)
+        if left is not None:
             raise _Failure(
-                f"refusing to write {destination.relpath} in {destination.root}: {linked} is "
-                "a symbolic link, not a folder of the archive (it could lead anywhere, the "
-                "card included)"
+                f"refusing to write {destination.relpath} in {destination.root}: {left[0]} "
+                f"{left[1]}, not a folder of it (it could lead anywhere, the card included)"
             )
         while True:
             path = folder / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
