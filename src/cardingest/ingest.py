@@ -287,8 +287,9 @@ def _write_manifests(
         raise ArchiveError(
             f"Cannot write the manifest of ingest {ingest_id}: {exc.strerror or exc}",
             details=[
-                "Every catalogued photo is verified on disk. Run the ingest again when there "
-                "is space: it writes this manifest and copies whatever did not make it."
+                "Every catalogued photo is verified on disk. Run the ingest again once the "
+                "disk can be written (space, permissions): it writes this manifest and copies "
+                "whatever did not make it."
             ],
         ) from exc
     return manifest, backup_manifest
