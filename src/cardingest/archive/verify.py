@@ -105,8 +105,8 @@ class CopyChecker:
 
     def check(self, path: Path, size: int, sha256: str, root: Path | None = None) -> CopyState:
         """``path`` against a size and sha256. A copy is a regular file: a symbolic link in
-        its place, or in place of a folder between ``root`` (its archive or backup) and it,
-        makes it no copy (`storage.links`)."""
+        its place, or a link or another mount in place of a folder between ``root`` (its
+        archive or backup) and it, makes it no copy (`storage.links`)."""
         key = self._key(path, size, sha256)
         if key not in self._seen:
             self._seen[key] = _linked(root, key[0]) or self._measure(*key)
@@ -188,7 +188,7 @@ class DamagedCopy(Exception):
 
 def read_copy(archive: Path, record: CatalogueRecord) -> bytes:
     """The bytes of ``record``'s archive copy, proven to be the archived photo: a regular
-    file reached without a link below the archive's root (`storage.links`), with the
+    file reached without a link or a mount below the archive's root (`storage.links`), with the
     record's sha256. OSError if it cannot be read; DamagedCopy, with the reason, if it is
     not the photo."""
     path = archive_file(archive, record)
