@@ -331,6 +331,27 @@ def test_a_folder_mounted_inside_the_archive_is_refused(
     assert snapshot(mount) == before
 
 
+def test_copies_on_a_file_system_mounted_inside_the_archive_are_no_copies(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """Mounted after the ingest (a tmpfs over the patient's folder, holding the same
+    files): verify calls its copies unreadable, however good their bytes."""
+    mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    folder = archive / "JBX3656"
+    held = {path.name: path.read_bytes() for path in folder.iterdir()}
+    done = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(folder)], capture_output=True)
+    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        for name, data in held.items():
+            (folder / name).write_bytes(data)
+        verified = json.loads(cli("verify", "--archive", archive, "--json").stdout)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    details = {p["detail"] for p in verified["problems"] if p["kind"] == "unreadable"}
+    assert details == {"its folder JBX3656 is another file system mounted in the archive"}
+
+
 def test_a_card_folder_that_is_the_archive_folder_keeps_its_photos(
     samples_dir: Path, tmp_path: Path, archive: Path
 ) -> None:
