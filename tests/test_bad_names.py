@@ -148,3 +148,24 @@ def test_a_source_or_archive_path_that_is_not_utf8_is_refused(tmp_path: Path) ->
     run = cardingest("ingest", good, "--id", "JBX3656", "--archive", bad_archive, home=home)
     assert run.code == 2 and "archive-\\xfe is not valid UTF-8" in run.stderr
     assert not archive.exists() and not bad_archive.exists()
+
+
+@pytest.mark.parametrize("digit", ["²", "①", "٣"])
+def test_a_number_in_other_digits_orders_a_burst_without_a_traceback(
+    tmp_path: Path, digit: str
+) -> None:
+    """Two shots of one second are ordered by their DCF number; a name whose "number" is a
+    superscript, a circled or an Arabic-Indic digit is still a name (not an int() error)."""
+    [first] = photos(1)
+    card = folder_card(
+        tmp_path / "card",
+        {
+            b"DCIM/100CANON/IMG_0001.JPG": first,
+            f"DCIM/100CANON/IMG_000{digit}.JPG".encode(): first,
+        },
+    )
+    ran = cardingest("ingest", card, "--id", "JBX3656", "--archive", tmp_path / "a",
+                     "--json", home=tmp_path)  # fmt: skip
+    assert ran.code in (0, 3), ran.stderr
+    summary = ran.json()["summary"]
+    assert summary["copied"] + summary["skipped"] + summary["held"] == 2, summary

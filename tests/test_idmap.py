@@ -43,6 +43,14 @@ def test_spreadsheet_dialects(tmp_path: Path) -> None:
     assert row.diagnosis == ("melanoma", "naevus")
 
 
+def test_excel_for_mac_line_ends_are_lines() -> None:
+    """ "CSV (Macintosh)" ends lines with CR alone: rows, and their line numbers, as usual."""
+    idmap = parse_map_text("files,id\rIMG_0001,JBX3656\rIMG_0002,MCJ1984\r")
+    assert [(row.line, row.patient_id) for row in idmap.rows] == [(2, "JBX3656"), (3, "MCJ1984")]
+    found = problems("files,id\rIMG_0001,JBX3656\rIMG_0002,../x\r")
+    assert [p.split(":")[0] for p in found] == ["line 3"]
+
+
 def test_every_error_reported_at_once_with_line_numbers() -> None:
     found = problems(
         "files,id,consent\n"

@@ -84,7 +84,8 @@ def select(
 
 def capture_order(record: CatalogueRecord) -> tuple[str, float, str, str]:
     """Capture time, then sub-second and card order: the order the archive names follow."""
-    fraction = float(f"0.{record.subsec}") if record.subsec.isdigit() else 0.0
+    subsec = record.subsec
+    fraction = float(f"0.{subsec}") if subsec.isascii() and subsec.isdigit() else 0.0
     return (record.captured_at, fraction, record.source_path, record.archive_path)
 
 

@@ -155,7 +155,7 @@ def _da(moment: datetime) -> str:
 
 
 def _tm(moment: datetime, subsec: str = "") -> str:
-    digits = "".join(ch for ch in subsec if ch.isdigit())[:6]
+    digits = "".join(ch for ch in subsec if ch.isascii() and ch.isdigit())[:6]
     return moment.strftime("%H%M%S") + (f".{digits}" if digits else "")
 
 

@@ -196,6 +196,7 @@ def parse_map_text(
     allow_test_ids: bool = False,
 ) -> IdMap:
     problems: list[str] = []
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # Excel for Mac: CR alone
     if not text.strip():
         raise MapError(f"{source}: the map is empty", details=["line 1: no header row"])
     delimiter, header = _header(text, source)

@@ -30,7 +30,7 @@ def same_second_order(primary: MediaFile) -> tuple[float, str, int, str]:
     """Order among shots of one second: sub-seconds as a fraction ("5" is .5, "10" is .10),
     then folder before DCF number (100CANON before 101CANON), then the stem."""
     fraction = float(f"0.{primary.subsec}") if primary.subsec else 0.0
-    number = "".join(ch for ch in primary.stem[-4:] if ch.isdigit())
+    number = "".join(ch for ch in primary.stem[-4:] if ch.isascii() and ch.isdigit())
     return (fraction, primary.folder, int(number or 0), primary.stem)
 
 

@@ -99,7 +99,8 @@ def same_second_suffix(item: PlanItem, target: str | None, naming: Naming) -> st
         return None
     stem = target.rpartition(".")[0] if "." in target.rpartition("/")[2] else target
     rest = stem[len(plain) :] if stem.startswith(plain) else ""
-    return rest if len(rest) > 1 and rest[0] == "-" and rest[1:].isdigit() else None
+    number = rest[1:]
+    return rest if rest[:1] == "-" and number.isascii() and number.isdigit() else None
 
 
 def _tile(final: Final, naming: Naming) -> Tile:
