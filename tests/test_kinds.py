@@ -7,25 +7,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from cardingest.card.kinds import is_sidecar
-from cardingest.card.scan import scan
+from cardingest.card.scan import not_photo_warning, scan
 
 PHOTOS = [
     "jpg", "jpeg", "heic", "heif", "hif", "tif", "tiff", "dng", "cr2", "cr3", "crw", "nef",
     "nrw", "arw", "srf", "sr2", "orf", "rw2", "raf", "pef", "srw", "x3f", "3fr", "rwl", "iiq",
-    "erf", "kdc", "dcr", "mrw", "mos",
+    "erf", "kdc", "dcr", "mrw", "mos", "mpo", "gpr", "raw", "fff", "mef",
 ]  # fmt: skip
 SIDECARS = ["thm", "xmp"]
 NOT_PHOTOS = [
     "mov", "mp4", "m4v", "avi", "mts", "m2ts", "mpg", "mpeg", "3gp", "mkv", "wmv", "lrv",
     "crm", "braw", "r3d", "wav", "m4a", "mp3", "aac",
 ]  # fmt: skip
-OTHER = ["txt", "ctg", "dat", "jpg~", "xmp.bak", "png", "gif", "bmp", "webp", "avif"]
+UNKNOWN = ["jpg~", "xmp.bak", "png", "gif", "bmp", "webp", "avif", "jxl"]
+"""Named too (it may be a photo of a kind cardingest does not know), in other words."""
+HOUSEKEEPING = ["txt", "ctg", "dat", "bin"]
+"""The cameras' own files: passed over."""
 
 
 def test_photos_sidecars_and_what_is_named_as_not_archived(tmp_path: Path) -> None:
     folder = tmp_path / "DCIM" / "100CANON"
     folder.mkdir(parents=True)
-    for number, ext in enumerate(PHOTOS + SIDECARS + NOT_PHOTOS + OTHER, start=1):
+    for number, ext in enumerate(PHOTOS + SIDECARS + NOT_PHOTOS + UNKNOWN + HOUSEKEEPING, 1):
         name = f"IMG_{number:04d}.{ext.upper() if number % 2 else ext}"
         (folder / name).write_bytes(b"not really an image")
     not_photos: list[str] = []
@@ -37,7 +40,12 @@ def test_photos_sidecars_and_what_is_named_as_not_archived(tmp_path: Path) -> No
     found = {r.path.rpartition(".")[2].lower(): r.sidecar for r in records}
     assert {ext for ext, sidecar in found.items() if not sidecar} == kinds(PHOTOS)
     assert {ext for ext, sidecar in found.items() if sidecar} == kinds(SIDECARS)
-    assert {p.rpartition(".")[2].lower() for p in not_photos} == kinds(NOT_PHOTOS)
+    assert {p.rpartition(".")[2].lower() for p in not_photos} == kinds(NOT_PHOTOS) | {
+        ext.rpartition(".")[2] for ext in UNKNOWN
+    }
+    said = {p.rpartition(".")[2].lower(): not_photo_warning(p) for p in not_photos}
+    assert "a video or sound file, not archived" in said["mov"]
+    assert "not a kind of photo cardingest knows, not archived" in said["png"]
 
 
 def test_a_sidecar_is_known_by_its_last_extension_in_any_case() -> None:

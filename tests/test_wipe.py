@@ -725,6 +725,34 @@ def test_file_changed_between_check_and_removal_stays(
     assert [e["source"] for e in events(archive, "wipe-remove")] == [plan.items[0].source]
 
 
+def test_a_file_of_a_kind_cardingest_does_not_know_is_named_and_kept(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    """A PNG or a JPEG XL under DCIM/ may be a photo of a kind cardingest does not know: not
+    passed over in silence ("kept 0", exit 0, then a formatted card), but named and kept,
+    exit 3. An MPO (Fuji 3D, a JPEG) is a photo and is archived."""
+    [sample] = jpegs(samples_dir)[:1]
+    mount = fat_card(
+        {"DCIM/100CANON/DSCF0001.MPO": sample, "DCIM/100CANON/IMG_0002.PNG": b"\x89PNG" + bytes(99),
+         "DCIM/100CANON/IMG_0003.JXL": b"\xff\x0a" + bytes(99), "DCIM/CANONMSC/M0100.CTG": b"x"}
+    )  # fmt: skip
+    result = cli(
+        "ingest", mount, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes", "--json"
+    )
+    assert result.exit_code == EXIT_HELD, result.output
+    document = json.loads(result.stdout)
+    unknown = ["DCIM/100CANON/IMG_0002.PNG", "DCIM/100CANON/IMG_0003.JXL"]
+    assert document["summary"]["copied"] == 1
+    assert document["warnings"] == [scan.not_photo_warning(path) for path in unknown]
+    assert "not a kind of photo cardingest knows" in document["warnings"][0]
+    assert actions(document["wipe"]) == {
+        "DCIM/100CANON/DSCF0001.MPO": "remove",
+        **{path: "keep" for path in unknown},
+    }
+    left = snapshot(mount)
+    assert all(path in left for path in unknown) and "DCIM/CANONMSC/M0100.CTG" in left
+
+
 def test_videos_are_named_at_every_step_and_never_taken_for_archived(
     fat_card: CardFactory, samples_dir: Path, archive: Path
 ) -> None:

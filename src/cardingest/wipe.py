@@ -38,7 +38,7 @@ from .archive.verify import (
     mark_change,
     record_copies,
 )
-from .card.scan import scan_root
+from .card.scan import not_archived_kind, scan_root
 from .errors import CardWriteError, Interrupted, SourceError
 from .models import Card
 from .plan.planner import bad_name_reason
@@ -48,7 +48,13 @@ from .storage.durable import fsync_dir
 WipeAction = Literal["remove", "keep"]
 
 NOT_ARCHIVED = "not archived (held, failed or never ingested)"
-NOT_A_PHOTO = "a video or sound file: cardingest does not archive it; copy it yourself"
+
+
+def not_a_photo(path: str) -> str:
+    """Why the wipe keeps a file the scan passed over (a video, or a kind it does not know)."""
+    return f"{not_archived_kind(path)}: cardingest does not archive it; copy it yourself"
+
+
 NOT_A_FILE = "not a photo file; never followed or removed"
 _READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
@@ -364,7 +370,7 @@ def plan_wipe(
             if on_file is not None:
                 on_file(source)
         catalogue.set_problems(gate.marks)
-    items += [WipeItem(path, "keep", NOT_A_PHOTO) for path in not_photos]
+    items += [WipeItem(path, "keep", not_a_photo(path)) for path in not_photos]
     items += [WipeItem(path, "keep", f"{kind}: {NOT_A_FILE}") for path, kind in specials]
     items.sort(key=lambda item: item.source)
     return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))

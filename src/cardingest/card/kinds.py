@@ -35,6 +35,11 @@ PHOTO_EXTENSIONS = frozenset(
         "dcr",
         "mrw",
         "mos",
+        "mpo",  # Fuji 3D and other multi-picture JPEGs
+        "gpr",  # GoPro RAW (DNG)
+        "raw",  # Panasonic and Leica before RW2
+        "fff",  # Hasselblad
+        "mef",  # Mamiya
     ]
 )
 SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})

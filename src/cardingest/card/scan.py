@@ -21,6 +21,13 @@ NOT_PHOTO_EXTENSIONS = frozenset(
 )
 """Videos and sound memos: cameras make them, cardingest does not archive them, so every
 preview, ingest and wipe names them instead of passing over them in silence."""
+HOUSEKEEPING_EXTENSIONS = frozenset(
+    {"ctg", "dat", "bin", "inf", "idx", "ini", "cfg", "xml", "txt", "log", "db", "lrf"}
+)
+"""The cameras' own files under DCIM/ (Canon's CTG catalogues, Nikon's NC_FLLST.DAT, ...):
+passed over. Any other file there that is not a photo, a sidecar, a video or a sound file
+is named like a video (`not_photo_warning`): it may be a photo of a kind cardingest does
+not know (PNG, JPEG XL), and nobody should format the card believing it archived."""
 PREFETCH_FILES = 32
 HEAD_BYTES = 64 * 1024
 """The scan asks the kernel for the heads of the next files while it parses this one, so a
@@ -129,7 +136,7 @@ def _media(
         ext = _extension(entry.name)
         if ext in PHOTO_EXTENSIONS or ext in SIDECAR_EXTENSIONS:
             yield entry, relpath
-        elif ext in NOT_PHOTO_EXTENSIONS and not_photos is not None:
+        elif ext not in HOUSEKEEPING_EXTENSIONS and not_photos is not None:
             not_photos.append(relpath)
 
 
@@ -286,7 +293,16 @@ def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
 
 
 def not_photo_warning(relpath: str) -> str:
-    return f"{relpath}: a video or sound file, not archived (photos only); it stays on the card"
+    kind = not_archived_kind(relpath)
+    return f"{relpath}: {kind}, not archived (photos only); it stays on the card"
+
+
+def not_archived_kind(relpath: str) -> str:
+    """What a file the scan passes over is, in words: a video or sound file, or a file of a
+    kind cardingest does not know (which may be a photo all the same)."""
+    if _extension(relpath) in NOT_PHOTO_EXTENSIONS:
+        return "a video or sound file"
+    return "not a kind of photo cardingest knows"
 
 
 def scan(
