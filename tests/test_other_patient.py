@@ -153,3 +153,40 @@ def test_same_bytes_under_another_name_and_folder(tmp_path: Path, samples_dir: P
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_same_bytes_twice_on_one_card_for_two_patients_are_both_held(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """One run, one card: a photo and its copy given to two patients by the map. One of
+    them is wrong, and nobody can tell which: both stay on the card, each naming the other,
+    unless --allow-other-patient says it is meant for both."""
+    real = sorted(p for p in (samples_dir / "real").iterdir() if p.suffix.lower() == ".jpg")
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    shutil.copyfile(real[0], folder / "IMG_0001.JPG")
+    shutil.copyfile(real[0], folder / "IMG_0002.JPG")
+    shutil.copyfile(real[1], folder / "IMG_0003.JPG")
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0003,EPT6335\n", encoding="utf-8")
+    card, archive = str(tmp_path / "card"), str(tmp_path / "archive")
+    code, doc = run_json("ingest", card, "--map", str(mapping), "--archive", archive)
+    assert code == 3
+    actions = {i["source"]: (i["action"], i["reason"]) for i in doc["items"]}
+    assert actions["DCIM/100CANON/IMG_0001.JPG"] == (
+        "hold",
+        "the same photo as DCIM/100CANON/IMG_0002.JPG on this card, which is given to patient "
+        "EPT6335; check which patient it belongs to, or run again with --allow-other-patient "
+        "if it is meant for both",
+    )
+    assert actions["DCIM/100CANON/IMG_0002.JPG"][0] == "hold"
+    assert (
+        "IMG_0001.JPG on this card, which is given to patient JBX3656"
+        in (actions["DCIM/100CANON/IMG_0002.JPG"][1])
+    )
+    assert actions["DCIM/100CANON/IMG_0003.JPG"][0] == "copy"
+    code, doc = run_json(
+        "ingest", card, "--map", str(mapping), "--archive", archive, "--allow-other-patient"
+    )
+    assert code == 0
+    assert doc["summary"]["copied"] == 2

@@ -173,23 +173,27 @@ def content_elsewhere(
 ) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
     """Hash the card photos whose size matches a file archived under another patient.
 
-    Returns the files (those candidates with their `sha256`, or marked unreadable when they
-    cannot be read, so they are held: a patient in doubt fails closed) and the catalogue's
-    files of those sizes, for the planner to compare. Equal content has equal size, so no
-    other photo needs reading; a card of new photos costs one query. ``assignment`` is each
-    card path's row (from the ID map or the slates), as the planner will see it.
+    Card photos whose size matches a card photo given to another patient are hashed too
+    (the same bytes twice on one card). Returns the files (those candidates with their
+    `sha256`, or marked unreadable when they cannot be read, so they are held: a patient in
+    doubt fails closed) and the catalogue's files of those sizes, for the planner to
+    compare. Equal content has equal size, so no other photo needs reading; a card of new
+    photos costs one query. ``assignment`` is each card path's row (from the ID map or the
+    slates), as the planner will see it.
     """
     require_readable(archive)
-    if not catalogue_path(archive).exists():
-        return files, ()
     photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]
-    with reading(archive) as catalogue:
-        found = catalogue.archived_with_sizes({m.size for m in photos})
-    if not found:
-        return files, ()
+    found: list[ArchivedFile] = []
+    if catalogue_path(archive).exists():
+        with reading(archive) as catalogue:
+            found = list(catalogue.archived_with_sizes({m.size for m in photos}))
     owners: dict[int, set[str]] = {}
     for archived in found:
         owners.setdefault(archived.size, set()).add(archived.patient_id)
+    for media in photos:  # the same bytes twice on one card, given to two patients
+        given = assignment.get(media.path)
+        if given is not None and not given.blank:
+            owners.setdefault(media.size, set()).add(given.patient_id)
     hashed: dict[str, MediaFile] = {}
     for media in photos:
         row = assignment.get(media.path)

@@ -231,6 +231,31 @@ def _source(item: PlanItem) -> str:
     return item.source
 
 
+def _given_on_card(
+    files: Iterable[MediaFile], assignment: Rows
+) -> dict[str, list[tuple[str, str]]]:
+    """The card's hashed photos by sha256: (patient given, card path) of each."""
+    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for media in files:
+        given = assignment.get(media.path)
+        if media.sha256 is not None and not media.sidecar and given and not given.blank:
+            found[media.sha256.lower()].append((given.patient_id, media.path))
+    return found
+
+
+def _twin_elsewhere(
+    pending: list[MediaFile], patient_id: str, on_card: dict[str, list[tuple[str, str]]]
+) -> tuple[str, str] | None:
+    """Another card photo with the bytes of one of these, given to another patient."""
+    for media in pending:
+        if media.sidecar or media.sha256 is None:
+            continue
+        for other, path in on_card.get(media.sha256.lower(), ()):
+            if other != patient_id:
+                return other, path
+    return None
+
+
 def _other_owner(
     pending: list[MediaFile],
     patient_id: str,
@@ -394,6 +419,7 @@ def make_plan(
         )
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
+    on_card = _given_on_card(files, assignment)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, str, _Shot]] = []
@@ -509,8 +535,17 @@ def make_plan(
             other = (
                 None if allow_other_patient else _other_owner(pending, patient_id, by_sha, owned)
             )
+            twin = None if allow_other_patient else _twin_elsewhere(pending, patient_id, on_card)
             if other is not None:
                 reason = other_patient_reason(other.patient_id, other.archive_path)
+                items.extend(_held(pending, when, row, primary, reason, slates))
+                pending = []
+            elif twin is not None:
+                reason = (
+                    f"the same photo as {twin[1]} on this card, which is given to patient "
+                    f"{twin[0]}; check which patient it belongs to, or run again with "
+                    "--allow-other-patient if it is meant for both"
+                )
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
