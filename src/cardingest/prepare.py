@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -173,8 +173,9 @@ def content_elsewhere(
 ) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
     """Hash the card photos whose size matches a file archived under another patient.
 
-    Card photos whose size matches a card photo given to another patient are hashed too
-    (the same bytes twice on one card). Returns the files (those candidates with their
+    Card photos whose size and capture time match a card photo given to another patient
+    are hashed too (the same bytes twice on one card; fixed-size RAW files of two patients
+    are not all read). Returns the files (those candidates with their
     `sha256`, or marked unreadable when they cannot be read, so they are held: a patient in
     doubt fails closed) and the catalogue's files of those sizes, for the planner to
     compare. Equal content has equal size, so no other photo needs reading; a card of new
@@ -190,20 +191,30 @@ def content_elsewhere(
     owners: dict[int, set[str]] = {}
     for archived in found:
         owners.setdefault(archived.size, set()).add(archived.patient_id)
-    for media in photos:  # the same bytes twice on one card, given to two patients
+    twins: dict[tuple[int, datetime, str], set[str]] = {}
+    for media in photos:  # the same bytes twice on one card: the same size and capture time
         given = assignment.get(media.path)
         if given is not None and not given.blank:
-            owners.setdefault(media.size, set()).add(given.patient_id)
+            twins.setdefault(_twin_key(media), set()).add(given.patient_id)
     hashed: dict[str, MediaFile] = {}
     for media in photos:
         row = assignment.get(media.path)
-        if row is None or not owners.get(media.size, set()) - {row.patient_id}:
+        if row is None:
+            continue
+        others = owners.get(media.size, set()) | twins.get(_twin_key(media), set())
+        if not others - {row.patient_id}:
             continue
         try:
             hashed[media.path] = replace(media, sha256=_sha256(root / media.path))
         except OSError:
             hashed[media.path] = replace(media, unreadable=True)
     return tuple(hashed.get(m.path, m) for m in files), tuple(found)
+
+
+def _twin_key(media: MediaFile) -> tuple[int, datetime, str]:
+    """Equal for two copies of one photo; for two photos, only by a rare chance (fixed-size
+    RAW files of one second), which the sha256 then settles."""
+    return media.size, media.captured, media.subsec
 
 
 def prepare(
