@@ -352,6 +352,33 @@ def test_an_archive_or_backup_that_is_a_file_is_refused(
     assert plain.read_bytes() == b"not a folder"
 
 
+def test_an_ingest_that_died_is_named_with_what_it_may_have_left(
+    card: Path, tmp_path: Path
+) -> None:
+    """A kill -9 or a power cut can leave photos published under the names the dead run's
+    map gave them, before their rows were written. If that map was wrong and the next run's
+    is right, those files stay under the wrong patient: the next ingest says so."""
+    from cardingest.archive.catalogue import Catalogue
+
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    with Catalogue.open(archive) as catalogue:
+        catalogue.begin_ingest(
+            "20261201T000000Z-dead00", started="2026-12-01T00:00:00Z", operator="nurse1",
+            host="desk", source="card", card_label=None, card_serial=None,
+            archive=str(archive), backup=None, clock_offset="+00:00:00", map_source="map.csv",
+        )  # fmt: skip
+    ran = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, "--json",
+                     home=home)  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    [said] = [w for w in ran.json()["warnings"] if "stopped before it finished" in w]
+    assert said.startswith("ingest 20261201T000000Z-dead00 (started 2026-12-01T00:00:00Z)")
+    assert "`cardingest verify` lists them as unexpected" in said
+    again = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, "--json",
+                       home=home)  # fmt: skip
+    assert not [w for w in again.json()["warnings"] if "stopped before it finished" in w]
+
+
 def test_a_clock_offset_is_shown_as_it_was_given(card: Path, tmp_path: Path) -> None:
     """Not Python's ``-1 day, 23:57:30`` for -00:02:30: a nurse would think a day went."""
     home = tmp_path / "home"

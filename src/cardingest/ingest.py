@@ -241,10 +241,20 @@ def prepare_destination(root: Path) -> None:
         raise ArchiveError(f"Cannot write to {root}: {exc.strerror or exc}") from None
 
 
-def repair_manifests(catalogue: Catalogue, archive: Path, backup: Path | None) -> None:
-    """Rewrite the manifest of every ingest that died before writing its own."""
+def repair_manifests(catalogue: Catalogue, archive: Path, backup: Path | None) -> list[str]:
+    """Rewrite the manifest of every ingest that died before writing its own; a warning
+    for each, about the photos it may have published without recording them."""
+    warnings = []
     for ingest in catalogue.ingests():
         if ingest.get("status") == "running":
+            warnings.append(
+                f"ingest {ingest['ingest_id']} (started {ingest.get('started')}) stopped "
+                "before it finished: photos it had copied but not yet recorded may lie in the "
+                "archive under the names its ID map gave them, unknown to the catalogue. "
+                "`cardingest verify` lists them as unexpected; if that map was wrong, remove "
+                "them (that loses nothing: a photo leaves the card only once a recorded copy "
+                "of it is proven)"
+            )
             _write_manifests(catalogue, ingest["ingest_id"], archive, backup)
             catalogue.finish_ingest(
                 ingest["ingest_id"],
@@ -254,6 +264,7 @@ def repair_manifests(catalogue: Catalogue, archive: Path, backup: Path | None) -
                 manifest=str(_manifest_relpath(ingest["ingest_id"])),
                 status="crashed",
             )
+    return warnings
 
 
 def _manifest_relpath(ingest_id: str) -> Path:
@@ -430,7 +441,7 @@ def execute(
         audit.require_appendable()
         with Catalogue.open(archive, create=True, cache_kib=CATALOGUE_CACHE_KIB) as catalogue:
             if alone:
-                repair_manifests(catalogue, archive, backup)
+                result.warnings += repair_manifests(catalogue, archive, backup)
             solo.close()
             catalogue.begin_ingest(
                 ingest_id,
