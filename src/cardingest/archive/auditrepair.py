@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from ..errors import AuditError
 from ..storage import modes
 from ..storage.durable import fsync_dir, sync_file, write_new
 from ..storage.positional import read_range
+from ..storage.scratch import scratch
 from .audit import AuditCheck, AuditLog, _locked
 
 REPAIR_COMMAND = "cardingest audit --repair"
@@ -42,16 +42,13 @@ class TornTail:
 
 def _check_prefix(log: AuditLog, prefix: bytes) -> AuditCheck:
     """The log's check as if it ended after ``prefix`` (its head file as it is)."""
-    scratch = Path(tempfile.mkdtemp(prefix="cardingest-audit-"))
-    try:
-        copy = AuditLog(scratch)
+    with scratch("cardingest-audit-") as folder:
+        copy = AuditLog(folder)
         copy.folder.mkdir(parents=True)
         copy.path.write_bytes(prefix)
         if log.head_path.exists():
             shutil.copyfile(log.head_path, copy.head_path)
         return copy.check()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CatalogueError
 from ..models import METADIR
+from ..storage.scratch import scratch
 from .backend import catalogue_path, location_for
 
 if TYPE_CHECKING:
@@ -54,11 +55,8 @@ def reading(archive: Path) -> Iterator[Catalogue]:
     source = catalogue_path(archive)
     if not source.is_file():
         raise CatalogueError(f"No catalogue at {source}")
-    import tempfile  # only for a read-only archive
-
-    scratch = Path(tempfile.mkdtemp(prefix="cardingest-readonly-"))
-    try:
-        copy = catalogue_path(scratch)
+    with scratch("cardingest-readonly-") as folder:
+        copy = catalogue_path(folder)
         copy.parent.mkdir()
         try:
             shutil.copyfile(source, copy)
@@ -67,8 +65,6 @@ def reading(archive: Path) -> Iterator[Catalogue]:
                 shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
         except OSError as exc:
             raise CatalogueError(f"Cannot read catalogue {source}: {exc.strerror or exc}") from exc
-        with Catalogue.open(scratch, create=False) as catalogue:
+        with Catalogue.open(folder, create=False) as catalogue:
             catalogue.path = source
             yield catalogue
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

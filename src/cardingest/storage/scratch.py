@@ -1,0 +1,60 @@
+"""Private scratch folders in the system's temporary folder, for copies of patient records.
+
+A read-only archive's catalogue is read from a copy, and a torn audit log is checked in
+one: patient IDs, card paths and diagnoses, on the system disk rather than in the archive
+(which may be encrypted). Each folder is the owner's alone (``mkdtemp``: 0700) and named
+after its process, so a run that was killed (kill -9, a power cut) leaves it behind only
+until the next run sweeps it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A new folder ``{prefix}{pid}-…`` in the temporary folder, removed on the way out;
+    first, those of this prefix whose process is gone are removed."""
+    sweep(prefix)
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep(prefix: str) -> list[Path]:
+    """Remove this account's ``{prefix}{pid}-…`` folders whose process is gone."""
+    named = re.compile(rf"{re.escape(prefix)}(\d+)-")
+    swept: list[Path] = []
+    root = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            found = named.match(entry.name)
+            if found is None or not entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                    continue
+                if _alive(int(found.group(1))):
+                    continue
+                shutil.rmtree(entry.path)
+                swept.append(Path(entry.path))
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another account's process: alive
+        return True
+    return True
