@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import CatalogueError
 from ..models import METADIR
-from ..storage.scratch import scratch
 from .backend import catalogue_path, location_for
 
 if TYPE_CHECKING:
@@ -55,6 +54,9 @@ def reading(archive: Path) -> Iterator[Catalogue]:
     source = catalogue_path(archive)
     if not source.is_file():
         raise CatalogueError(f"No catalogue at {source}")
+
+    from ..storage.scratch import scratch  # tempfile, only for a read-only archive
+
     with scratch("cardingest-readonly-") as folder:
         copy = catalogue_path(folder)
         copy.parent.mkdir()
