@@ -10,10 +10,11 @@ import json
 import os
 import sqlite3
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from clinic_helpers import demo_card, ingest_demo, invoke
+from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke
 
 from cardingest.archive.lock import ArchiveLock
 
@@ -134,6 +135,37 @@ def test_a_target_folder_that_is_a_link_is_refused_and_the_move_finishes_later(
     assert code == 0, err
     assert not (archive / SECOND).exists() and target.is_dir() and not target.is_symlink()
     assert invoke("verify", "--archive", archive)[0] == 0
+
+
+def test_two_shots_of_one_second_keep_their_order_under_the_new_patient(
+    tmp_path: Path,
+) -> None:
+    """The ingest names IMG_0001 with the base name and IMG_0002 ``-2`` (card order); the
+    move gives the same order, not the archive names' (``-2.jpg`` sorts before ``.jpg``)."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    when = datetime(2024, 5, 1, 10, 0, 0)
+    camera_jpeg(folder / "IMG_0001.JPG", when, colour=(10, 20, 30))
+    camera_jpeg(folder / "IMG_0002.JPG", when, colour=(30, 20, 10))
+    archive = tmp_path / "archive"
+    code, _out, err = invoke("ingest", tmp_path / "card", "--id", "ZAC5361", "--archive", archive)
+    assert code == 0, err
+    before = {source: path.rpartition("/")[2] for path, source in sources(archive).items()}
+    assert before == {
+        "DCIM/100CANON/IMG_0001.JPG": "ZAC5361-20240501-100000.jpg",
+        "DCIM/100CANON/IMG_0002.JPG": "ZAC5361-20240501-100000-2.jpg",
+    }
+    code, _out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, err
+    after = {source: path.rpartition("/")[2] for path, source in sources(archive).items()}
+    assert after == {
+        "DCIM/100CANON/IMG_0001.JPG": "ZAA0067-20240501-100000.jpg",
+        "DCIM/100CANON/IMG_0002.JPG": "ZAA0067-20240501-100000-2.jpg",
+    }
+
+
+def sources(archive: Path) -> dict[str, str]:
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        return dict(conn.execute("SELECT archive_path, source_path FROM files"))
 
 
 def test_a_file_on_disk_not_in_the_catalogue_is_never_overwritten(tmp_path: Path) -> None:

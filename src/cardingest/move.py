@@ -191,9 +191,18 @@ def _select(
     return [shots[path] for path in sorted(shots)]
 
 
-def _shot_order(records: Sequence[CatalogueRecord]) -> tuple[str, str, str]:
-    first = min(records, key=lambda r: r.archive_path)
-    return (first.captured_at, first.subsec, first.archive_path)
+def _shot_order(records: Sequence[CatalogueRecord]) -> tuple[str, float, str, int, str]:
+    """The ingest's order of shots (`plan.shots.same_second_order`), from what the catalogue
+    kept of them: capture time, sub-second as a fraction, then the card folder and DCF
+    number. Not the archive names: ``…-2.jpg`` sorts before ``….jpg``, which would swap the
+    names of two shots of one second."""
+    first = min(records, key=lambda r: r.source_path)
+    folder, _, name = first.source_path.rpartition("/")
+    stem = name.rpartition(".")[0] or name
+    number = "".join(ch for ch in stem[-4:] if ch.isascii() and ch.isdigit())
+    subsec = first.subsec
+    fraction = float(f"0.{subsec}") if subsec.isascii() and subsec.isdigit() else 0.0
+    return (first.captured_at, fraction, folder, int(number or 0), stem)
 
 
 class _Names:
