@@ -154,13 +154,36 @@ def test_two_shots_of_one_second_keep_their_order_under_the_new_patient(
         "DCIM/100CANON/IMG_0001.JPG": "ZAC5361-20240501-100000.jpg",
         "DCIM/100CANON/IMG_0002.JPG": "ZAC5361-20240501-100000-2.jpg",
     }
-    code, _out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive", archive)
+    code, out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive", archive)
     assert code == 0, err
+    assert "keyword sidecar" not in out
     after = {source: path.rpartition("/")[2] for path, source in sources(archive).items()}
     assert after == {
         "DCIM/100CANON/IMG_0001.JPG": "ZAA0067-20240501-100000.jpg",
         "DCIM/100CANON/IMG_0002.JPG": "ZAA0067-20240501-100000-2.jpg",
     }
+
+
+def test_a_shot_of_a_jpeg_and_a_raw_moves_its_keyword_sidecar_once(tmp_path: Path) -> None:
+    """IMG_0001.JPG and IMG_0001.TIF share one keyword sidecar (NAME.xmp): moved once,
+    counted once, in the audit event once."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    when = datetime(2024, 5, 1, 10, 0, 0)
+    camera_jpeg(folder / "IMG_0001.JPG", when)
+    camera_jpeg(folder / "IMG_0001.TIF", when, colour=(1, 2, 3))  # its RAW twin, in short
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("files,id,diagnosis\nIMG_0001,ZAC5361,melanoma\n", encoding="utf-8")
+    archive = tmp_path / "archive"
+    code, _out, err = invoke("ingest", tmp_path / "card", "--map", mapping, "--archive", archive)
+    assert code == 0, err
+    code, out, err = invoke(
+        "move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive", archive, "--json"
+    )
+    assert code == 0, err
+    assert len(json.loads(out)["sidecars"]) == 1
+    assert sorted(p.name for p in (archive / "ZAA0067").iterdir()) == [
+        "ZAA0067-20240501-100000.jpg", "ZAA0067-20240501-100000.tif", "ZAA0067-20240501-100000.xmp",
+    ]  # fmt: skip
 
 
 def sources(archive: Path) -> dict[str, str]:

@@ -316,8 +316,9 @@ def plan_move(
             new_xmp = sidecar_path(Path(new))
             for place in [archive, *([root] if root else [])]:
                 old_path = Path(place, *keyword_xmp.split("/"))
-                if old_path.is_file():
-                    sidecars.append((str(old_path), str(Path(place, *new_xmp.parts))))
+                pair = (str(old_path), str(Path(place, *new_xmp.parts)))
+                if pair not in sidecars and old_path.is_file():  # one per shot, not per file
+                    sidecars.append(pair)
     return moves, sidecars
 
 
