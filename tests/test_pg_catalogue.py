@@ -68,6 +68,16 @@ def _run_commands(tmp: Path, archive: Path, *catalogue: str) -> dict[str, Any]:
     )
     assert {a for _s, a, _t in results["preview"]} == {"skip", "hold"}
     code, out, err = invoke(
+        "preview", card, "--id", "ZAA0067", "--archive", archive, "--json", *catalogue
+    )
+    assert code == 3, err
+    results["under another patient"] = sorted(
+        (i["source"], i["action"], i["reason"]) for i in json.loads(out)["items"]
+    )
+    assert any("already archived under patient ZAC5361" in (r or "") for *_, r in (
+        results["under another patient"]
+    )), "photos filed for ZAC5361 are held, not filed again for ZAA0067"  # fmt: skip
+    code, out, err = invoke(
         "tag", "ZAC5361", "--diagnosis", "bcc", "--archive", archive, *catalogue
     )
     assert code == 0, err

@@ -98,16 +98,21 @@ def scan_source(
         ) from None
 
 
+def has_catalogue(archive: Path) -> bool:
+    """Whether the archive has a catalogue yet: its SQLite file, or its tie to a PostgreSQL
+    database (``.cardingest/archive-id``) when the settings name one."""
+    if catalogue_path(archive).exists():
+        return True
+    return location_for(archive).postgres and (archive / METADIR / ARCHIVE_ID_NAME).exists()
+
+
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
     require_folder(archive)
     require_readable(archive)
     location = location_for(archive)
     if location.postgres:
-        if (
-            not (archive / METADIR / ARCHIVE_ID_NAME).exists()
-            and not catalogue_path(archive).exists()
-        ):
+        if not has_catalogue(archive):
             return ArchiveState()  # a new archive: the ingest ties it to the database
     elif not catalogue_path(archive).exists():
         check_sqlite_place(archive, single_workstation=location.single_workstation)
@@ -185,7 +190,7 @@ def content_elsewhere(
     require_readable(archive)
     photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]
     found: list[ArchivedFile] = []
-    if catalogue_path(archive).exists():
+    if has_catalogue(archive):
         with reading(archive) as catalogue:
             found = list(catalogue.archived_with_sizes({m.size for m in photos}))
     owners: dict[int, set[str]] = {}
