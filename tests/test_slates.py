@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from factories import media
-from PIL import Image
-from slate_photos import photo_at, slate_photo
+from PIL import Image, ImageDraw
+from slate_photos import label, photo_at, slate_photo
 
 from cardingest.archive import catalogue as catalogue_module
 from cardingest.archive.backend import catalogue_path
@@ -313,6 +313,29 @@ def test_reader_finds_each_symbology(
             seed=seed,
         )
         assert decode(data, SlateOptions()).ids == ("JBX3656",)
+
+
+@pytest.mark.samples
+def test_a_code_found_but_not_read_beside_one_that_reads_is_not_dropped(
+    backgrounds: list[Path],
+) -> None:
+    """The last patient's slate still in the frame reads; the new patient's wristband code
+    has glare across it. Filing the group under the code that reads would give the new
+    patient's photos to the last: the code not read is named, so the group is held."""
+    with Image.open(backgrounds[0]) as source:
+        photo = source.convert("RGB").resize((1600, 1200))
+    photo.paste(label("JBX3656", "qr", 400), (50, 50))
+    wristband = label("MCJ1984", "datamatrix", 400)
+    width, height = wristband.size
+    ImageDraw.Draw(wristband).rectangle(
+        [int(width * 0.3), int(height * 0.2), int(width * 0.5), int(height * 0.8)], fill="white"
+    )
+    photo.paste(wristband, (900, 300))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=90)
+    found = decode(buffer.getvalue(), SlateOptions())
+    assert found.ids == ("JBX3656",), found
+    assert found.invalid == ("a Data Matrix barcode was found but could not be read",)
 
 
 @pytest.mark.samples

@@ -191,14 +191,14 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     image = _open_gray(data, _FIRST)
     barcodes = _read(image, errors=True)
     good = [b for b in barcodes if b.valid]
-    if good:
-        return _ids_of(good, options)
     broken = [b for b in barcodes if not b.valid]
     if not broken:
-        return SlateRead(path="")
+        return _ids_of(good, options) if good else SlateRead(path="")
+    # A code found but not read holds the group even beside one that reads: it could be
+    # another patient's (fail closed). Each is read again, finer, from its own crop.
     fine = _open_gray(data, _FINE)
     scale = fine.width / image.width
-    found: list[zxingcpp.Barcode] = []
+    found: list[zxingcpp.Barcode] = list(good)
     unread: list[str] = []
     for barcode in broken:
         crop = [b for b in _read(_crop(fine, barcode, scale), errors=False) if b.valid]
