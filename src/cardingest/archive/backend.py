@@ -14,6 +14,7 @@ catalogue uses a rollback journal instead of WAL and the lock file is kept.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -94,7 +95,13 @@ def location_for(archive: Path) -> CatalogueLocation:
 
 def check_url(url: str, where: str) -> str:
     """A PostgreSQL URL as given, or a ConfigError naming where it came from."""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
+        raise ConfigError(
+            f"{where}: the catalogue URL cannot be read ({exc}); it is "
+            "postgresql://USER:PASSWORD@HOST/DATABASE"
+        ) from None
     if scheme not in POSTGRES_SCHEMES:
         raise ConfigError(
             f"{where}: catalogue must be a postgresql:// URL (got {redact(url)!r}); "
@@ -105,12 +112,33 @@ def check_url(url: str, where: str) -> str:
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "the catalogue URL (which cannot be read)"
+    if password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)
     user = (parts.username or "") + ":***"
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def scrubbed(text: str, url: str) -> str:
+    """``text`` (a database driver's message), unless it repeats a piece of the URL's
+    password: the driver reads an unescaped ``@`` or ``:`` or a bad ``%`` differently, and
+    quotes what it could not parse."""
+    try:
+        password = urlsplit(url).password or ""
+    except ValueError:
+        password = url.partition("//")[2].rpartition("@")[0].partition(":")[2]
+    pieces = {piece for piece in re.split(r"[@:/?#%]+", password) if len(piece) >= 2}
+    if any(piece in text for piece in pieces | {password} - {""}):
+        return (
+            "the URL could not be used as given (a password holding @, :, /, ? or % must "
+            "be percent-encoded: @ as %40, : as %3A)"
+        )
+    return text
 
 
 def catalogue_path(archive: Path) -> Path:

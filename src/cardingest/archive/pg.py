@@ -39,7 +39,7 @@ from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes
-from .backend import ARCHIVE_ID_NAME, catalogue_path, migrated_to, redact
+from .backend import ARCHIVE_ID_NAME, catalogue_path, migrated_to, redact, scrubbed
 from .catalogue import Catalogue
 
 CONNECT_TIMEOUT = 10
@@ -152,7 +152,7 @@ _ARCHIVE_DDL = (
 def _unreachable(url: str, exc: Exception) -> CatalogueError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return CatalogueError(
-        f"Cannot reach the catalogue database {redact(url)}: {reason}",
+        f"Cannot reach the catalogue database {redact(url)}: {scrubbed(reason, url)}",
         details=["Nothing was copied or changed. Check the server, the network and the URL."],
     )
 
