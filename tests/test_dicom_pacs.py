@@ -185,6 +185,33 @@ def test_send_stores_one_instance_per_jpeg_and_a_second_send_nothing(
     assert len(pacs.instances()) == 7
 
 
+def test_a_photo_moved_to_another_patient_is_sent_again_under_it_with_a_note(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    """Sent under PATIENT, then refiled under OTHER: its instance at the PACS still says
+    PATIENT. A send of OTHER's photos must not call it "already sent": it sends it under
+    OTHER, and says that the old instance is still there to be removed."""
+    pacs.start()
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    code, document = send(archive, env)
+    assert code == 3
+    moved = next(i for i in document["items"] if i["action"] == "sent" and i["id"] == PATIENT)
+    done = cli("move", moved["path"], "--to", OTHER, "--archive", archive, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    [(old, new)] = [(m["old"], m["new"]) for m in json.loads(done.stdout)["moved"]]
+    assert old == moved["path"]
+    code, again = send(archive, env, OTHER)
+    resent = [i for i in again["items"] if i["action"] == "sent"]
+    assert [i["path"] for i in resent] == [new]
+    assert (
+        f"sent before under another patient ID, as instance {moved['sop_instance_uid']}"
+        in resent[0]["note"]
+    )
+    stored = pacs.instances()
+    assert stored[resent[0]["sop_instance_uid"]]["PatientID"] == OTHER
+    assert stored[moved["sop_instance_uid"]]["PatientID"] == PATIENT  # for the PACS to remove
+
+
 def test_pacs_stopped_mid_send_is_exit_1_and_the_rerun_sends_the_rest(
     archive: Path, pacs: Orthanc, tmp_path: Path
 ) -> None:

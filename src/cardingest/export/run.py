@@ -150,7 +150,10 @@ def send_photos(
     operator: str,
     on_item: Callable[[Done | LeftOut], None] | None = None,
 ) -> DicomResult:
-    """Send what is not yet confirmed at this PACS (everything with ``force``).
+    """Send what is not yet confirmed at this PACS (everything with ``force``). A photo
+    confirmed under another patient ID (moved since: its instance UID, made from the ID,
+    differs) is not "sent": it is sent under its patient now, with a note about the
+    instance left at the PACS under the old ID.
 
     A PACS that is down or stops answering ends the run (``stopped``); the photos not
     confirmed by then are listed in ``not_sent`` and stay unsent in the catalogue.
@@ -159,11 +162,13 @@ def send_photos(
     result = DicomResult(left_out=list(selection.left_out), destination=destination)
     sent = catalogue.dicom_sent(destination)
     todo = []
+    elsewhere: dict[str, str] = {}
     for record in selection.photos:
-        if record.archive_path in sent and not force:
-            result.already.append(
-                Done(record.patient_id, record.archive_path, sent[record.archive_path])
-            )
+        before = sent.get(record.archive_path)
+        if before is not None and before != builder.uid(record):
+            elsewhere[record.archive_path] = before  # sent under another patient, then moved
+        if before is not None and not force and record.archive_path not in elsewhere:
+            result.already.append(Done(record.patient_id, record.archive_path, before))
         else:
             todo.append(record)
     if not todo:
@@ -198,13 +203,21 @@ def send_photos(
                     confirmed_by=confirmed_by,
                 )
                 remaining.remove(record.archive_path)
+                note = item.note
+                if record.archive_path in elsewhere:
+                    moved = (
+                        f"sent before under another patient ID, as instance "
+                        f"{elsewhere[record.archive_path]}, which is still at this PACS: have "
+                        "it removed there"
+                    )
+                    note = f"{note}; {moved}" if note else moved
                 done = Done(
                     record.patient_id,
                     record.archive_path,
                     item.sop_instance_uid,
                     None,
                     item.transform,
-                    item.note,
+                    note,
                 )
                 result.done.append(done)
                 if on_item:
