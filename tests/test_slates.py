@@ -77,6 +77,25 @@ def test_each_slate_starts_a_group_in_capture_order_across_folders() -> None:
     assert not result.holds
 
 
+def test_a_photo_after_a_pause_with_no_code_found_is_named() -> None:
+    """A slate too blurred for its code to be found is a plain photo: the next patient's
+    photos would go to the last slate's patient. The first photo after a pause with no
+    code in it is named; one within the group is not."""
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(1)),
+        media(card_path(3), at(12)),
+        media(card_path(4), at(13)),
+    ]
+    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    assert {r.patient_id for r in result.rows.values()} == {"JBX3656"}
+    assert list(result.warnings) == [
+        f"{card_path(3)}: the first photo after a pause of 11 minutes, and no code was found "
+        "in it: filed under JBX3656, the last slate's patient. If it is a slate (blurred, cut "
+        "off), the photos after it are another patient's: check"
+    ]
+
+
 def test_photos_before_the_first_slate_are_held() -> None:
     files = [media(card_path(n), at(n)) for n in range(1, 5)]
     result = assign(files, {card_path(3): ok(card_path(3), "JBX3656")})

@@ -167,6 +167,16 @@ def assign(
             read = None
             if previous is None or shot.when - previous > group_gap:
                 warn(shot, unread, "it is the first photo after a pause: check it is no slate")
+        elif read is None and patient is not None and previous is not None:
+            pause = shot.when - previous
+            if pause > group_gap and shot.primary.path not in warned:
+                warned.add(shot.primary.path)
+                warnings.append(
+                    f"{shot.primary.path}: the first photo after a pause of "
+                    f"{int(pause.total_seconds() // 60)} minutes, and no code was found in it: "
+                    f"filed under {patient}, the last slate's patient. If it is a slate "
+                    "(blurred, cut off), the photos after it are another patient's: check"
+                )
         previous = shot.when
         if read is not None:
             close()
