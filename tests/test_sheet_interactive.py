@@ -171,9 +171,16 @@ def test_ingest_dry_run_sheet_is_the_plan_and_copies_nothing(tmp_path: Path) -> 
 
 def test_a_sheet_on_the_card_is_refused(tmp_path: Path) -> None:
     card, map_file = make_demo_card(tmp_path)
-    for where in (card / "sheet.html", card / "DCIM" / "sheet.html"):
+    linked = tmp_path / "linked"
+    linked.symlink_to(card)
+    for source, where in (
+        (card, card / "sheet.html"),
+        (card, card / "DCIM" / "sheet.html"),
+        (card / "DCIM", card / "sheet.html"),  # the card given as its DCIM folder
+        (card, linked / "sheet.html"),  # another path to the card
+    ):
         code, _out, err = invoke(
-            "preview", card, "--map", map_file, "--archive", tmp_path / "a", "--sheet", where
+            "preview", source, "--map", map_file, "--archive", tmp_path / "a", "--sheet", where
         )
         assert code == 2 and "is on the card" in err, err
         assert not where.exists()

@@ -29,11 +29,14 @@ def refuse_on_card(sheet: Path | None, source: str | None) -> None:
     if sheet is None:
         return
     from ..card.detect import resolve_source
+    from ..storage.identity import inside_by_identity
 
-    root, _card = resolve_source(source)
-    place = sheet.expanduser().absolute().parent.resolve()
-    card = root.resolve()
-    if place == card or card in place.parents:
+    root, card = resolve_source(source)
+    top = Path(card.mount) if card is not None else root
+    if top.name.lower() == "dcim":  # the source given as the card's DCIM folder
+        top = top.parent
+    place = sheet.expanduser().absolute().parent
+    if inside_by_identity(place, top):  # by device and inode: a bind mount, a link
         raise UsageError(
             f"--sheet {sheet} is on the card ({root}); write it where the clinic keeps its "
             "records, not on the card"
