@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..errors import ArchiveError, ConfigError, UsageError
 from ..models import METADIR
@@ -110,32 +110,40 @@ def check_url(url: str, where: str) -> str:
     return url
 
 
+def _userinfo(url: str) -> tuple[int, int] | None:
+    """Where the password of a ``scheme://user:password@host…`` URL lies (start, end), found
+    as libpq finds it: up to the last ``@``, so that a ``?``, ``#``, ``/`` or ``@`` left
+    unescaped in it is still taken for part of the password (``urlsplit`` would end it at
+    the first ``?`` or ``#`` and see none)."""
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return None
+    start = scheme_end + 3
+    at = url.rfind("@", start)
+    if at < 0:
+        return None
+    colon = url.find(":", start, at)
+    return (colon + 1, at) if colon >= 0 else None
+
+
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "the catalogue URL (which cannot be read)"
-    if password is None:
+    where = _userinfo(url)
+    if where is None:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+    return f"{url[: where[0]]}***{url[where[1] :]}"
 
 
 def scrubbed(text: str, url: str) -> str:
     """``text`` (a database driver's message), unless it repeats a piece of the URL's
     password: the driver reads an unescaped ``@`` or ``:`` or a bad ``%`` differently, and
     quotes what it could not parse."""
-    try:
-        password = urlsplit(url).password or ""
-    except ValueError:
-        password = url.partition("//")[2].rpartition("@")[0].partition(":")[2]
+    where = _userinfo(url)
+    password = url[where[0] : where[1]] if where else ""
     pieces = {piece for piece in re.split(r"[@:/?#%]+", password) if len(piece) >= 2}
     if any(piece in text for piece in pieces | {password} - {""}):
         return (
-            "the URL could not be used as given (a password holding @, :, /, ? or % must "
+            "the URL could not be used as given (a password holding @, :, /, ?, # or % must "
             "be percent-encoded: @ as %40, : as %3A)"
         )
     return text
