@@ -9,6 +9,7 @@ holds the shot with that patient's ID in the reason, unless the run says
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -190,3 +191,26 @@ def test_the_same_bytes_twice_on_one_card_for_two_patients_are_both_held(
     )
     assert code == 0
     assert doc["summary"]["copied"] == 2
+
+
+def test_two_copies_without_exif_time_for_two_patients_are_held(tmp_path: Path) -> None:
+    """A photo with no EXIF date is dated by its file time, which its copy need not share
+    (copied later): the copies are still found, by their size, and held."""
+    from PIL import Image
+
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (64, 48), (90, 30, 60)).save(folder / "IMG_0001.JPG", "JPEG")
+    shutil.copyfile(folder / "IMG_0001.JPG", folder / "IMG_0002.JPG")
+    os.utime(folder / "IMG_0001.JPG", (1_700_000_000, 1_700_000_000))
+    os.utime(folder / "IMG_0002.JPG", (1_700_000_100, 1_700_000_100))
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002,EPT6335\n", encoding="utf-8")
+    code, doc = run_json(
+        "ingest", str(tmp_path / "card"), "--map", str(mapping), "--archive", str(tmp_path / "a")
+    )
+    assert code == 3
+    assert {i["source"]: i["action"] for i in doc["items"]} == {
+        "DCIM/100CANON/IMG_0001.JPG": "hold",
+        "DCIM/100CANON/IMG_0002.JPG": "hold",
+    }

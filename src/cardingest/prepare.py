@@ -196,7 +196,7 @@ def content_elsewhere(
     owners: dict[int, set[str]] = {}
     for archived in found:
         owners.setdefault(archived.size, set()).add(archived.patient_id)
-    twins: dict[tuple[int, datetime, str], set[str]] = {}
+    twins: dict[tuple[int, datetime | None, str], set[str]] = {}
     for media in photos:  # the same bytes twice on one card: the same size and capture time
         given = assignment.get(media.path)
         if given is not None and not given.blank:
@@ -216,9 +216,12 @@ def content_elsewhere(
     return tuple(hashed.get(m.path, m) for m in files), tuple(found)
 
 
-def _twin_key(media: MediaFile) -> tuple[int, datetime, str]:
+def _twin_key(media: MediaFile) -> tuple[int, datetime | None, str]:
     """Equal for two copies of one photo; for two photos, only by a rare chance (fixed-size
-    RAW files of one second), which the sha256 then settles."""
+    RAW files of one second), which the sha256 then settles. A photo dated by its file time
+    (no EXIF date) is keyed by its size alone: two copies of it need not share that time."""
+    if media.time_source == "mtime":
+        return media.size, None, ""
     return media.size, media.captured, media.subsec
 
 
