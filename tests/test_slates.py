@@ -89,6 +89,11 @@ def test_a_photo_after_a_pause_with_no_code_found_is_named() -> None:
     ]
     result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
     assert {r.patient_id for r in result.rows.values()} == {"JBX3656"}
+    # held after a pause too long (or for want of an EXIF time): held, so not "filed under"
+    late = [*files, media(card_path(5), at(13 + 45))]
+    held = assign(late, {card_path(1): ok(card_path(1), "JBX3656")})
+    assert card_path(5) in held.holds
+    assert not [w for w in held.warnings if w.startswith(card_path(5))]
     assert list(result.warnings) == [
         f"{card_path(3)}: the first photo after a pause of 11 minutes, and no code was found "
         "in it: filed under JBX3656, the last slate's patient. If it is a slate (blurred, cut "

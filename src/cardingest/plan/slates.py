@@ -167,16 +167,7 @@ def assign(
             read = None
             if previous is None or shot.when - previous > group_gap:
                 warn(shot, unread, "it is the first photo after a pause: check it is no slate")
-        elif read is None and patient is not None and previous is not None:
-            pause = shot.when - previous
-            if pause > group_gap and shot.primary.path not in warned:
-                warned.add(shot.primary.path)
-                warnings.append(
-                    f"{shot.primary.path}: the first photo after a pause of "
-                    f"{int(pause.total_seconds() // 60)} minutes, and no code was found in it: "
-                    f"filed under {patient}, the last slate's patient. If it is a slate "
-                    "(blurred, cut off), the photos after it are another patient's: check"
-                )
+        pause = shot.when - previous if previous is not None else None
         previous = shot.when
         if read is not None:
             close()
@@ -213,6 +204,14 @@ def assign(
         for media in shot.files:
             rows[media.path] = row_of[patient]
             slate_of[media.path] = slate
+        if unread is None and pause is not None and pause > group_gap:
+            warned.add(shot.primary.path)  # filed, with no code found, after a pause
+            warnings.append(
+                f"{shot.primary.path}: the first photo after a pause of "
+                f"{int(pause.total_seconds() // 60)} minutes, and no code was found in it: "
+                f"filed under {patient}, the last slate's patient. If it is a slate "
+                "(blurred, cut off), the photos after it are another patient's: check"
+            )
     close()
     return SlateAssignment(
         rows=rows,
