@@ -13,17 +13,24 @@ import contextlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 
+def _host() -> str:
+    """This machine's name, as it may stand in a folder name (a shared temporary folder, on
+    NFS say, is swept only of this machine's dead runs: another's pids mean nothing here)."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
 @contextlib.contextmanager
 def scratch(prefix: str) -> Iterator[Path]:
-    """A new folder ``{prefix}{pid}-…`` in the temporary folder, removed on the way out;
-    first, those of this prefix whose process is gone are removed."""
+    """A new folder ``{prefix}{host}-{pid}-…`` in the temporary folder, removed on the way
+    out; first, this machine's of this prefix whose process is gone are removed."""
     sweep(prefix)
-    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{_host()}-{os.getpid()}-"))
     try:
         yield folder
     finally:
@@ -31,8 +38,9 @@ def scratch(prefix: str) -> Iterator[Path]:
 
 
 def sweep(prefix: str) -> list[Path]:
-    """Remove this account's ``{prefix}{pid}-…`` folders whose process is gone."""
-    named = re.compile(rf"{re.escape(prefix)}(\d+)-")
+    """Remove this account's ``{prefix}{host}-{pid}-…`` folders of this machine whose
+    process is gone."""
+    named = re.compile(rf"{re.escape(prefix)}{re.escape(_host())}-(\d{{1,9}})-")
     swept: list[Path] = []
     root = Path(tempfile.gettempdir())
     with contextlib.suppress(OSError):
