@@ -177,6 +177,7 @@ def test_a_sheet_on_the_card_is_refused(tmp_path: Path) -> None:
         (card, card / "sheet.html"),
         (card, card / "DCIM" / "sheet.html"),
         (card / "DCIM", card / "sheet.html"),  # the card given as its DCIM folder
+        (card / "DCIM" / "100DEMO_", card / "sheet.html"),  # or as one of its camera folders
         (card, linked / "sheet.html"),  # another path to the card
     ):
         code, _out, err = invoke(

@@ -32,9 +32,11 @@ def refuse_on_card(sheet: Path | None, source: str | None) -> None:
     from ..storage.identity import inside_by_identity
 
     root, card = resolve_source(source)
-    top = Path(card.mount) if card is not None else root
-    if top.name.lower() == "dcim":  # the source given as the card's DCIM folder
-        top = top.parent
+    top = Path(card.mount) if card is not None else root.absolute()
+    for folder in (top, *top.parents):  # the source given as DCIM, or a folder inside it
+        if folder.name.lower() == "dcim":
+            top = folder.parent
+            break
     place = sheet.expanduser().absolute().parent
     if inside_by_identity(place, top):  # by device and inode: a bind mount, a link
         raise UsageError(
