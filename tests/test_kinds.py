@@ -12,16 +12,16 @@ from cardingest.card.scan import not_photo_warning, scan
 PHOTOS = [
     "jpg", "jpeg", "heic", "heif", "hif", "tif", "tiff", "dng", "cr2", "cr3", "crw", "nef",
     "nrw", "arw", "srf", "sr2", "orf", "rw2", "raf", "pef", "srw", "x3f", "3fr", "rwl", "iiq",
-    "erf", "kdc", "dcr", "mrw", "mos", "mpo", "gpr", "raw", "fff", "mef",
+    "erf", "kdc", "dcr", "mrw", "mos", "mpo", "gpr", "raw", "fff", "mef", "ori", "x3i",
 ]  # fmt: skip
 SIDECARS = ["thm", "xmp"]
 NOT_PHOTOS = [
     "mov", "mp4", "m4v", "avi", "mts", "m2ts", "mpg", "mpeg", "3gp", "mkv", "wmv", "lrv",
-    "crm", "braw", "r3d", "wav", "m4a", "mp3", "aac",
+    "crm", "braw", "r3d", "wav", "m4a", "mp3", "aac", "nev", "360", "insv", "osv", "mxf",
 ]  # fmt: skip
 UNKNOWN = ["jpg~", "xmp.bak", "png", "gif", "bmp", "webp", "avif", "jxl"]
 """Named too (it may be a photo of a kind cardingest does not know), in other words."""
-HOUSEKEEPING = ["txt", "ctg", "dat", "bin"]
+HOUSEKEEPING = ["txt", "ctg", "dat", "bin", "aae", "ndf", "srt"]
 """The cameras' own files: passed over."""
 
 

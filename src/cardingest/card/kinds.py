@@ -40,6 +40,8 @@ PHOTO_EXTENSIONS = frozenset(
         "raw",  # Panasonic and Leica before RW2
         "fff",  # Hasselblad
         "mef",  # Mamiya
+        "ori",  # Olympus / OM System high-res shot original (ORF)
+        "x3i",  # Sigma
     ]
 )
 SIDECAR_EXTENSIONS = frozenset({"thm", "xmp"})

@@ -17,12 +17,13 @@ from .kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
 
 NOT_PHOTO_EXTENSIONS = frozenset(
     {"mov", "mp4", "m4v", "avi", "mts", "m2ts", "mpg", "mpeg", "3gp", "mkv", "wmv", "lrv"}
-    | {"crm", "braw", "r3d", "wav", "m4a", "mp3", "aac"}
+    | {"crm", "braw", "r3d", "wav", "m4a", "mp3", "aac", "nev", "360", "insv", "osv", "mxf"}
 )
 """Videos and sound memos: cameras make them, cardingest does not archive them, so every
 preview, ingest and wipe names them instead of passing over them in silence."""
 HOUSEKEEPING_EXTENSIONS = frozenset(
     {"ctg", "dat", "bin", "inf", "idx", "ini", "cfg", "xml", "txt", "log", "db", "lrf"}
+    | {"aae", "ndf", "nksc", "srt"}  # Apple edits, Nikon dust-off and NX Studio, DJI subtitles
 )
 """The cameras' own files under DCIM/ (Canon's CTG catalogues, Nikon's NC_FLLST.DAT, ...):
 passed over. Any other file there that is not a photo, a sidecar, a video or a sound file
