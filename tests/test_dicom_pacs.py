@@ -204,7 +204,7 @@ def test_a_photo_moved_to_another_patient_is_sent_again_under_it_with_a_note(
     resent = [i for i in again["items"] if i["action"] == "sent"]
     assert [i["path"] for i in resent] == [new]
     assert (
-        f"sent before under another patient ID, as instance {moved['sop_instance_uid']}"
+        f"sent before as instance {moved['sop_instance_uid']}, under another patient ID"
         in resent[0]["note"]
     )
     stored = pacs.instances()

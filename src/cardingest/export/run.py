@@ -152,8 +152,8 @@ def send_photos(
 ) -> DicomResult:
     """Send what is not yet confirmed at this PACS (everything with ``force``). A photo
     confirmed under another patient ID (moved since: its instance UID, made from the ID,
-    differs) is not "sent": it is sent under its patient now, with a note about the
-    instance left at the PACS under the old ID.
+    differs; so does a changed ``dicom_uid_root``) is not "sent": it is sent under its
+    patient now, with a note about the instance left at the PACS.
 
     A PACS that is down or stops answering ends the run (``stopped``); the photos not
     confirmed by then are listed in ``not_sent`` and stay unsent in the catalogue.
@@ -206,9 +206,10 @@ def send_photos(
                 note = item.note
                 if record.archive_path in elsewhere:
                     moved = (
-                        f"sent before under another patient ID, as instance "
-                        f"{elsewhere[record.archive_path]}, which is still at this PACS: have "
-                        "it removed there"
+                        f"sent before as instance {elsewhere[record.archive_path]}, under "
+                        "another patient ID (a `move` since) or another `dicom_uid_root`; "
+                        "that instance is still at this PACS: if it is under the wrong "
+                        "patient, have it removed there"
                     )
                     note = f"{note}; {moved}" if note else moved
                 done = Done(
