@@ -6,6 +6,7 @@ The reader tests decode slates made from the real sample photos (tests/slate_pho
 from __future__ import annotations
 
 import io
+import random
 import sqlite3
 from contextlib import closing
 from datetime import datetime, timedelta
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from factories import media
-from PIL import Image, ImageDraw
-from slate_photos import label, photo_at, slate_photo
+from PIL import Image, ImageDraw, ImageFilter
+from slate_photos import _keystone, label, photo_at, slate_photo
 
 from cardingest.archive import catalogue as catalogue_module
 from cardingest.archive.backend import catalogue_path
@@ -360,6 +361,36 @@ def test_a_code_found_but_not_read_beside_one_that_reads_is_not_dropped(
     found = decode(buffer.getvalue(), SlateOptions())
     assert found.ids == ("JBX3656",), found
     assert found.invalid == ("a Data Matrix barcode was found but could not be read",)
+
+
+@pytest.mark.samples
+@pytest.mark.parametrize(("keystone", "blur", "seed"), [(0.1, 4, 69), (0.2, 2, 71)])
+def test_a_printed_slate_turned_far_is_not_held_for_a_code_in_its_own_print(
+    samples_dir: Path, keystone: float, blur: float, seed: int
+) -> None:
+    """`cardingest slate`'s sheet, a quarter of the frame, turned 60 degrees: zxing also
+    reports a "Data Matrix" it cannot read, right beside the QR code, in the sheet's own
+    bars and print. That is the same slate, not another patient's code."""
+    from cardingest.clinic.slate_sheet import render
+
+    photo = Image.open(samples_dir / "real" / "Canon_40D.jpg").convert("RGB").resize((4000, 3000))
+    paper = render("JBX3656").convert("RGB")
+    width = int(photo.width * 0.25)
+    size = (width, int(width * paper.height / paper.width))
+    card = _keystone(paper.resize(size, Image.Resampling.BILINEAR), keystone)
+    mask = _keystone(Image.new("RGB", card.size, (255, 255, 255)), keystone).convert("L")
+    card = card.rotate(60, expand=True, resample=Image.Resampling.BICUBIC)
+    mask = mask.rotate(60, expand=True, resample=Image.Resampling.BICUBIC)
+    chance = random.Random(seed)
+    where = (
+        chance.randint(0, max(0, photo.width - card.width)),
+        chance.randint(0, max(0, photo.height - card.height)),
+    )
+    photo.paste(card, where, mask)
+    buffer = io.BytesIO()
+    photo.filter(ImageFilter.GaussianBlur(blur)).save(buffer, "JPEG", quality=85)
+    found = decode(buffer.getvalue(), SlateOptions())
+    assert (found.ids, found.invalid) == (("JBX3656",), ())
 
 
 @pytest.mark.samples

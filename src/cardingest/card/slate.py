@@ -191,11 +191,13 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     image = _open_gray(data, _FIRST)
     barcodes = _read(image, errors=True)
     good = [b for b in barcodes if b.valid]
-    broken = [b for b in barcodes if not b.valid]
+    broken = [b for b in barcodes if not b.valid and not _beside(b, good)]
     if not broken:
         return _ids_of(good, options) if good else SlateRead(path="")
-    # A code found but not read holds the group even beside one that reads: it could be
-    # another patient's (fail closed). Each is read again, finer, from its own crop.
+    # A code found but not read holds the group even where another code reads: it could be
+    # another patient's (fail closed). Each is read again, finer, from its own crop. One
+    # right beside a code that reads is taken for part of the same slate (a slate turned
+    # far can show zxing a "Data Matrix" in its own bars and print).
     fine = _open_gray(data, _FINE)
     scale = fine.width / image.width
     found: list[zxingcpp.Barcode] = list(good)
@@ -207,6 +209,29 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
             unread.append(f"a {barcode.format} barcode was found but could not be read")
     read = _ids_of(found, options)
     return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread))
+
+
+def _box(barcode: zxingcpp.Barcode) -> tuple[float, float, float, float]:
+    corners = barcode.position
+    points = (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
+    xs, ys = [p.x for p in points], [p.y for p in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _beside(barcode: zxingcpp.Barcode, good: list[zxingcpp.Barcode]) -> bool:
+    """Whether ``barcode`` lies within half a code's size of one of the ``good`` ones."""
+    left, top, right, bottom = _box(barcode)
+    for other in good:
+        x0, y0, x1, y1 = _box(other)
+        margin = max(x1 - x0, y1 - y0) / 2
+        if (
+            left <= x1 + margin
+            and right >= x0 - margin
+            and top <= y1 + margin
+            and (bottom >= y0 - margin)
+        ):
+            return True
+    return False
 
 
 def embedded_preview(data: bytes) -> bytes | None:
