@@ -41,6 +41,7 @@ from .errors import ArchiveError, CatalogueError, UsageError
 from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX, SLATE_TAIL
+from .plan.shots import dcf_number, subsec_fraction
 from .storage.durable import NO_HARDLINKS, atomic_write_bytes, fsync_dir, writing_to
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
@@ -199,10 +200,7 @@ def _shot_order(records: Sequence[CatalogueRecord]) -> tuple[str, float, str, in
     first = min(records, key=lambda r: r.source_path)
     folder, _, name = first.source_path.rpartition("/")
     stem = name.rpartition(".")[0] or name
-    number = "".join(ch for ch in stem[-4:] if ch.isascii() and ch.isdigit())
-    subsec = first.subsec
-    fraction = float(f"0.{subsec}") if subsec.isascii() and subsec.isdigit() else 0.0
-    return (first.captured_at, fraction, folder, int(number or 0), stem)
+    return (first.captured_at, subsec_fraction(first.subsec), folder, dcf_number(stem), stem)
 
 
 class _Names:

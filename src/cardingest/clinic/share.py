@@ -26,6 +26,7 @@ from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..archive.verify import DamagedCopy, read_copy
 from ..card.kinds import is_sidecar
 from ..errors import ShareError, UsageError
+from ..plan.shots import subsec_fraction
 from ..storage import modes
 from ..storage.durable import write_new
 from .jpeg import SIZES, Unshareable, render
@@ -84,8 +85,7 @@ def select(
 
 def capture_order(record: CatalogueRecord) -> tuple[str, float, str, str]:
     """Capture time, then sub-second and card order: the order the archive names follow."""
-    subsec = record.subsec
-    fraction = float(f"0.{subsec}") if subsec.isascii() and subsec.isdigit() else 0.0
+    fraction = subsec_fraction(record.subsec)
     return (record.captured_at, fraction, record.source_path, record.archive_path)
 
 

@@ -29,9 +29,18 @@ def primary_photo(photos: Iterable[MediaFile]) -> MediaFile | None:
 def same_second_order(primary: MediaFile) -> tuple[float, str, int, str]:
     """Order among shots of one second: sub-seconds as a fraction ("5" is .5, "10" is .10),
     then folder before DCF number (100CANON before 101CANON), then the stem."""
-    fraction = float(f"0.{primary.subsec}") if primary.subsec else 0.0
-    number = "".join(ch for ch in primary.stem[-4:] if ch.isascii() and ch.isdigit())
-    return (fraction, primary.folder, int(number or 0), primary.stem)
+    return (subsec_fraction(primary.subsec), primary.folder, dcf_number(primary.stem), primary.stem)
+
+
+def subsec_fraction(subsec: str) -> float:
+    """EXIF sub-seconds as a fraction of a second ("5" is .5, "10" is .10); 0 if none."""
+    return float(f"0.{subsec}") if subsec.isascii() and subsec.isdigit() else 0.0
+
+
+def dcf_number(stem: str) -> int:
+    """The file number a camera puts in the last four characters of a name (IMG_0042: 42);
+    0 if none (ASCII digits only: int() refuses ², and isdigit() does not)."""
+    return int("".join(ch for ch in stem[-4:] if ch.isascii() and ch.isdigit()) or 0)
 
 
 def shot_key(media: MediaFile) -> str:
