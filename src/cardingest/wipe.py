@@ -44,6 +44,7 @@ from .models import Card
 from .plan.planner import bad_name_reason
 from .prepare import scan_source
 from .storage.durable import fsync_dir
+from .storage.identity import file_id
 
 WipeAction = Literal["remove", "keep"]
 
@@ -136,15 +137,7 @@ def _copy_problem(where: str, name: str, state: CopyState) -> str:
 
 
 FileId = tuple[int, int]
-"""A file's device and inode: the same file, whatever path reaches it."""
-
-
-def file_id(path: Path) -> FileId | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
+"""A file's device and inode (`storage.identity.file_id`)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def file_id(path: Path) -> tuple[int, int] | None:
+    """``path``'s device and inode (links followed): the same file, whatever path reaches
+    it; None if it cannot be looked at."""
     try:
         info = os.stat(path)
     except OSError:
@@ -30,12 +32,12 @@ def _nearest_existing(path: Path) -> Path:
 def inside_by_identity(path: Path, folder: Path) -> bool:
     """Whether ``path`` (or, if it does not exist yet, where it would be made) is ``folder``
     or lies below it, judged by device and inode of every folder up the tree."""
-    target = _identity(folder)
+    target = file_id(folder)
     if target is None:
         return False
     current = _nearest_existing(path)
     while True:
-        if _identity(current) == target:
+        if file_id(current) == target:
             return True
         if current.parent == current:
             return False

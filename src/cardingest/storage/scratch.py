@@ -13,16 +13,17 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from ..host import host_name
 
 
 def _host() -> str:
     """This machine's name, as it may stand in a folder name (a shared temporary folder, on
     NFS say, is swept only of this machine's dead runs: another's pids mean nothing here)."""
-    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+    return re.sub(r"[^A-Za-z0-9.]", "_", host_name()) or "host"
 
 
 @contextlib.contextmanager
@@ -40,6 +41,8 @@ def scratch(prefix: str) -> Iterator[Path]:
 def sweep(prefix: str) -> list[Path]:
     """Remove this account's ``{prefix}{host}-{pid}-…`` folders of this machine whose
     process is gone."""
+    import psutil  # lazily, as the archive lock does: only a read-only archive sweeps
+
     named = re.compile(rf"{re.escape(prefix)}{re.escape(_host())}-(\d{{1,9}})-")
     swept: list[Path] = []
     root = Path(tempfile.gettempdir())
@@ -51,18 +54,8 @@ def sweep(prefix: str) -> list[Path]:
             with contextlib.suppress(OSError):
                 if entry.stat(follow_symlinks=False).st_uid != os.getuid():
                     continue
-                if _alive(int(found.group(1))):
+                if psutil.pid_exists(int(found.group(1))):
                     continue
                 shutil.rmtree(entry.path)
                 swept.append(Path(entry.path))
     return swept
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another account's process: alive
-        return True
-    return True
