@@ -108,8 +108,6 @@ def has_catalogue(archive: Path) -> bool:
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
-    require_folder(archive)
-    require_readable(archive)
     location = location_for(archive)
     if location.postgres:
         if not has_catalogue(archive):
@@ -187,7 +185,6 @@ def content_elsewhere(
     photos costs one query. ``assignment`` is each card path's row (from the ID map or the
     slates), as the planner will see it.
     """
-    require_readable(archive)
     photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]
     found: list[ArchivedFile] = []
     if has_catalogue(archive):
@@ -243,6 +240,8 @@ def prepare(
         rows = {row.patient_id: row for row in slates.rows.values()}
         idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
     assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+    require_folder(settings.archive)  # before the archive is read: one message, not a traceback
+    require_readable(settings.archive)
     files, elsewhere = content_elsewhere(root, settings.archive, files, assignment)
     plan = make_plan(
         files,

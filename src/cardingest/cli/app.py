@@ -356,19 +356,14 @@ def locked_ingest(
 def warn_in_memory(archive: Path, backup: Path | None) -> None:
     from ..storage.mounts import in_memory
 
-    kind = in_memory(archive)
-    if kind is not None:
-        output.err.print(
-            f"[yellow]warning:[/] the archive {escape(str(archive))} is on {kind}, in memory: "
-            "a restart loses every copy there, and no photo archived there is wiped from "
-            "the card"
-        )
-    kind = in_memory(backup) if backup is not None else None
-    if kind is not None:
-        output.err.print(
-            f"[yellow]warning:[/] the backup {escape(str(backup))} is on {kind}, in memory: "
-            "a restart loses every copy there"
-        )
+    wiped = ", and no photo archived there is wiped from the card"
+    for what, root, more in (("archive", archive, wiped), ("backup", backup, "")):
+        kind = in_memory(root) if root is not None else None
+        if kind is not None:
+            output.err.print(
+                f"[yellow]warning:[/] the {what} {escape(str(root))} is on {kind}, in memory: "
+                f"a restart loses every copy there{more}"
+            )
 
 
 def card_removed(result: IngestResult) -> bool:
