@@ -7,6 +7,7 @@ Fixtures whose tools or data are missing skip, or fail under ``CARDINGEST_STRICT
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -161,6 +162,24 @@ def _require_root_tools() -> None:
         require(False, f"needs {', '.join(missing)} to make a block-device filesystem")
     if os.geteuid() != 0:
         require(False, "needs root to attach a loop device")
+
+
+@contextlib.contextmanager
+def tmpfs_on(folder: Path, size_mb: int) -> Iterator[Path]:
+    """A tmpfs of the test's own mounted on the existing ``folder`` (root only): a second
+    real file system, with its own size; unmounted after."""
+    require(shutil.which("mount") is not None, "no mount command")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 class LoopDisk(NamedTuple):

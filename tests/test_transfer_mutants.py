@@ -12,15 +12,14 @@ import errno
 import hashlib
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import xxhash
-from cardimage import CardFactory, require
-from conftest import hashed
+from cardimage import CardFactory
+from conftest import hashed, tmpfs_on
 from factories import make_file
 
 from cardingest.storage import transfer
@@ -51,18 +50,8 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs of the test's own: a second real file system, with its own size."""
     mount = tmp_path / "tmpfs"
     mount.mkdir()
-    require(shutil.which("mount") is not None, "no mount command")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
-    try:
+    with tmpfs_on(mount, 16):
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 # --- a repair: copy_over ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cardimage import CardFactory, require
 from clinic_helpers import cli
+from conftest import tmpfs_on
 
 from cardingest import ingest, wipe
 from cardingest.archive.catalogue import CatalogueRecord
@@ -340,14 +341,10 @@ def test_copies_on_a_file_system_mounted_inside_the_archive_are_no_copies(
     assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
     folder = archive / "JBX3656"
     held = {path.name: path.read_bytes() for path in folder.iterdir()}
-    done = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(folder)], capture_output=True)
-    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs_on(folder, 16):
         for name, data in held.items():
             (folder / name).write_bytes(data)
         verified = json.loads(cli("verify", "--archive", archive, "--json").stdout)
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
     details = {p["detail"] for p in verified["problems"] if p["kind"] == "unreadable"}
     assert details == {"its folder JBX3656 is another file system mounted in the archive"}
 
@@ -383,14 +380,8 @@ def memory_archive(tmp_path: Path) -> Iterator[Path]:
     """An archive folder on a tmpfs of the test's own."""
     mount = tmp_path / "tmpfs"
     mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)], capture_output=True
-    )
-    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs_on(mount, 32):
         yield mount / "archive"
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_an_archive_in_memory_is_never_wiped_for(
