@@ -173,6 +173,16 @@ def mount_of(path: Path) -> tuple[str, str] | None:
     return best
 
 
+IN_MEMORY_FSTYPES = frozenset({"tmpfs", "ramfs"})
+
+
+def memory_fstype(path: Path) -> str | None:
+    """The in-memory file system type (tmpfs, ramfs) ``path`` lies on, or None: whatever is
+    written there is gone at the next restart."""
+    found = mount_of(path)
+    return found[0] if found is not None and found[0] in IN_MEMORY_FSTYPES else None
+
+
 def network_fstype(path: Path) -> str | None:
     """The network file system type ``path`` lies on, or None for a local disk."""
     found = mount_of(path)

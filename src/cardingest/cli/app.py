@@ -354,11 +354,11 @@ def locked_ingest(
 
 
 def warn_in_memory(archive: Path, backup: Path | None) -> None:
-    from ..storage.mounts import in_memory
+    from ..archive.backend import memory_fstype
 
     wiped = ", and no photo archived there is wiped from the card"
     for what, root, more in (("archive", archive, wiped), ("backup", backup, "")):
-        kind = in_memory(root) if root is not None else None
+        kind = memory_fstype(root) if root is not None else None
         if kind is not None:
             output.err.print(
                 f"[yellow]warning:[/] the {what} {escape(str(root))} is on {kind}, in memory: "

@@ -54,11 +54,10 @@ def can_ask() -> bool:
 def require_disk_archive(archive: Path) -> None:
     """Refuse up front an archive in memory (tmpfs, ramfs), or with another file system
     mounted inside it: a restart loses the copies, or they may lie on the card."""
-    from ..archive.backend import require_one_file_system
-    from ..storage.mounts import in_memory
+    from ..archive.backend import memory_fstype, require_one_file_system
 
     require_one_file_system(archive)
-    kind = in_memory(archive)
+    kind = memory_fstype(archive)
     if kind is not None:
         raise UsageError(
             f"Not removing anything from the card: the archive {archive} is on {kind}, in "

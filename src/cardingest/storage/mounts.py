@@ -33,37 +33,6 @@ def mounts() -> list[Mount]:
     return parse_mounts(table)
 
 
-IN_MEMORY = frozenset({"tmpfs", "ramfs"})
-
-
-def in_memory(path: os.PathLike[str] | str) -> str | None:
-    """The type of the in-memory file system (tmpfs, ramfs) ``path``, or the nearest folder
-    above it that exists, lies on, by device; None on any other, or if that cannot be said.
-    Whatever is written there is gone at the next restart."""
-    probe = os.path.abspath(path)
-    while True:
-        try:
-            device = os.stat(probe).st_dev
-            break
-        except OSError:
-            parent = os.path.dirname(probe)
-            if parent == probe:
-                return None
-            probe = parent
-    try:
-        table = mounts()
-    except OSError:
-        return None
-    for mount in table:
-        if mount.fstype in IN_MEMORY:
-            try:
-                if os.stat(mount.mountpoint).st_dev == device:
-                    return mount.fstype
-            except OSError:
-                continue
-    return None
-
-
 def mounted_below(root: os.PathLike[str] | str) -> list[str]:
     """The mount points strictly inside ``root`` (after its links are resolved): a bind
     mount, a tmpfs or another disk in place of one of its folders. Empty if the table
