@@ -21,6 +21,7 @@ from pathlib import Path
 from .archive.audit import AuditLog, recorded_source
 from .archive.backend import require_folder, require_one_file_system
 from .archive.catalogue import Catalogue, CatalogueRecord
+from .archive.journal import PublishJournal, recover
 from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
 from .archive.repair import repair_copies
@@ -29,6 +30,7 @@ from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .host import host_name
 from .models import METADIR, Card, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
+from .prepare import has_catalogue
 from .storage import modes
 from .storage.durable import FolderSyncs, remove_stale_temps_in, writing_to
 from .storage.transfer import (
@@ -241,19 +243,45 @@ def prepare_destination(root: Path) -> None:
         raise ArchiveError(f"Cannot write to {root}: {exc.strerror or exc}") from None
 
 
-def repair_manifests(catalogue: Catalogue, archive: Path, backup: Path | None) -> list[str]:
-    """Rewrite the manifest of every ingest that died before writing its own; a warning
-    for each, about the photos it may have published without recording them."""
+def recover_dead_runs(
+    catalogue: Catalogue, audit: AuditLog, archive: Path, backup: Path | None
+) -> list[str]:
+    """Finish what runs that died left, for a run alone on the archive; a warning for each.
+
+    The photos a dead run published without recording them are recorded from its publish
+    journal (`journal.recover`), its manifest is written from its rows, and its ingest is
+    closed as ``crashed``. Done before planning (`recover`): a plan made first would not see
+    those photos, and could file them again under another patient.
+    """
     warnings = []
+    journaled = set()
+    for recovered in recover(catalogue, archive):
+        journaled.add(recovered.ingest_id)
+        warnings += list(recovered.problems)
+        if not recovered.recorded:
+            continue
+        paths = [record.archive_path for record in recovered.recorded]
+        audit.append("recover", ingest_id=recovered.ingest_id, recorded=paths)
+        _write_manifests(catalogue, recovered.ingest_id, archive, backup)
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        warnings.append(
+            f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
+            f"without recording them; they are recorded now, under the IDs its map gave them: "
+            f"{shown}. If that map was wrong, put them right with `cardingest move`"
+        )
     for ingest in catalogue.ingests():
         if ingest.get("status") == "running":
             warnings.append(
                 f"ingest {ingest['ingest_id']} (started {ingest.get('started')}) stopped "
-                "before it finished: photos it had copied but not yet recorded may lie in the "
-                "archive under the names its ID map gave them, unknown to the catalogue. "
-                "`cardingest verify` lists them as unexpected; if that map was wrong, remove "
-                "them (that loses nothing: a photo leaves the card only once a recorded copy "
-                "of it is proven)"
+                + (
+                    "before it finished; every photo it copied is recorded"
+                    if ingest["ingest_id"] in journaled
+                    else "before it finished, with no publish journal: photos it had copied "
+                    "but not yet recorded may lie in the archive under the names its ID map "
+                    "gave them, unknown to the catalogue. `cardingest verify` lists them as "
+                    "unexpected; if that map was wrong, remove them (that loses nothing: a "
+                    "photo leaves the card only once a recorded copy of it is proven)"
+                )
             )
             _write_manifests(catalogue, ingest["ingest_id"], archive, backup)
             catalogue.finish_ingest(
@@ -265,6 +293,18 @@ def repair_manifests(catalogue: Catalogue, archive: Path, backup: Path | None) -
                 status="crashed",
             )
     return warnings
+
+
+def recover_before_planning(archive: Path, backup: Path | None) -> list[str]:
+    """`recover_dead_runs` for a command about to plan an ingest, under the archive's lock.
+    Nothing to do for a new archive, nor beside another desk's live run (PostgreSQL)."""
+    if not has_catalogue(archive):
+        return []
+    with sole_writer(archive) as alone:
+        if not alone:
+            return []
+        with Catalogue.open(archive, create=False) as catalogue:
+            return recover_dead_runs(catalogue, AuditLog(archive), archive, backup)
 
 
 def _manifest_relpath(ingest_id: str) -> Path:
@@ -347,13 +387,30 @@ def _record(
     settings: Settings,
     card: Card | None,
 ) -> CatalogueRecord:
-    assert item.patient_id is not None and result.sha256 is not None
+    assert result.sha256 is not None
     backup_path = str(result.published[1].path) if len(result.published) > 1 else None
+    where = (result.published[0].relpath, backup_path)
+    return _row(item, result.sha256, result.size, where, ingest_id, settings, card)
+
+
+def _row(
+    item: PlanItem,
+    sha256: str,
+    size: int,
+    where: tuple[str, str | None],
+    ingest_id: str,
+    settings: Settings,
+    card: Card | None,
+) -> CatalogueRecord:
+    """The catalogue row of ``item``'s copy at ``where``: its archive path, and its backup
+    copy's full path (None without a backup)."""
+    assert item.patient_id is not None
+    archive_path, backup_path = where
     return CatalogueRecord(
         patient_id=item.patient_id,
-        archive_path=result.published[0].relpath,
-        sha256=result.sha256,
-        size=result.size,
+        archive_path=archive_path,
+        sha256=sha256,
+        size=size,
         captured_at=item.captured_at.isoformat(timespec="seconds"),
         captured_raw=item.captured_raw.isoformat(timespec="seconds"),
         time_source=item.time_source,
@@ -441,7 +498,7 @@ def execute(
         audit.require_appendable()
         with Catalogue.open(archive, create=True, cache_kib=CATALOGUE_CACHE_KIB) as catalogue:
             if alone:
-                result.warnings += repair_manifests(catalogue, archive, backup)
+                result.warnings += recover_dead_runs(catalogue, audit, archive, backup)
             solo.close()
             catalogue.begin_ingest(
                 ingest_id,
@@ -459,8 +516,18 @@ def execute(
             copy_at = array("l", _positions(plan, repair=False))
             repair_at = array("l", _positions(plan, repair=True))
             copies = [plan.items[index] for index in copy_at]
-            known: _KnownContent | None = _KnownContent(catalogue, copies, Path(plan.source))
             reserved = reserved_names(item.target for item in plan.items)
+            journal = PublishJournal.start(archive, ingest_id, backup, reserved)
+
+            def journaled(item: PlanItem, sha256: str) -> None:
+                assert item.target is not None
+                copy = str(Path(backup, *item.target.split("/"))) if backup else None
+                where = (item.target, copy)
+                journal.publishing(_row(item, sha256, item.size, where, ingest_id, settings, card))
+
+            known: _KnownContent | None = _KnownContent(
+                catalogue, copies, Path(plan.source), journaled
+            )
             folders = FolderSyncs()
             batch = _Batcher(catalogue, folders)
             outcomes = Outcomes(plan.items)
@@ -527,7 +594,12 @@ def execute(
                 status = "failed"
                 raise
             finally:
-                batch.flush()
+                try:
+                    batch.flush()
+                finally:
+                    journal.close()
+                if status != "failed":  # else a file may be published and not recorded
+                    journal.remove()
                 _record_sightings(catalogue, sightings, card, ingest_id)
                 if result.interrupted:
                     outcomes.missing = "stopped before it was copied"
@@ -652,20 +724,29 @@ class _KnownContent:
     twice on a card), the first in plan order publishes it and the others wait for it and
     become a ``skip`` resting on its copy, whichever worker finishes first. If the first
     fails to publish, the next in line does. So which file is "the copy", and its name,
-    never depend on timing.
+    never depend on timing. A file let through to publish is first noted in the run's
+    publish journal (``journaled``, see `archive.journal`).
     """
 
-    def __init__(self, catalogue: Catalogue, copies: list[PlanItem], root: Path) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        copies: list[PlanItem],
+        root: Path,
+        journaled: Callable[[PlanItem, str], None] | None = None,
+    ) -> None:
         self._cond = threading.Condition()
+        self._copies = copies
+        self._journaled = journaled
         # Keyed by the path below the card's root (the plan item's own string where it is
         # the same), not by a second full path per card file.
         self._prefix = str(root / "_")[:-1]
-        self._owner: dict[str, str] = {}
-        for item in copies:
-            if not item.sidecar:
-                below = self._below(root / item.source)
-                self._owner[item.source if below == item.source else below] = item.patient_id or ""
-        state = catalogue.archive_state(set(self._owner.values()))
+        self._position: dict[str, int] = {}
+        for position, item in enumerate(copies):
+            below = self._below(root / item.source)
+            self._position[item.source if below == item.source else below] = position
+        patients = {item.patient_id or "" for item in copies if not item.sidecar}
+        state = catalogue.archive_state(patients)
         # Patient -> content -> archive path: one entry per archived photo, and per photo
         # published by this run; the content a 32-byte digest (see `_content`).
         self._paths: dict[str, dict[bytes | str, str]] = {}
@@ -679,9 +760,14 @@ class _KnownContent:
         text = str(source)
         return text[len(self._prefix) :] if text.startswith(self._prefix) else text
 
+    def _item(self, source: Path) -> PlanItem | None:
+        position = self._position.get(self._below(source))
+        return None if position is None else self._copies[position]
+
     def _patient(self, source: Path) -> str | None:
         """The patient of a card file the gate knows; None for a sidecar (never waits)."""
-        return self._owner.get(self._below(source))
+        item = self._item(source)
+        return None if item is None or item.sidecar else item.patient_id or ""
 
     def claim(self, source: Path, sha256: str) -> None:
         """Sidecars never wait: identical XMPs of two shots each belong beside their photo."""
@@ -692,6 +778,14 @@ class _KnownContent:
             self._queues.setdefault((patient, _content(sha256)), []).append(str(source))
 
     def enter(self, source: Path, sha256: str) -> str | None:
+        existing = self._published(source, sha256)
+        if existing is None and self._journaled is not None:
+            item = self._item(source)
+            if item is not None:
+                self._journaled(item, sha256)
+        return existing
+
+    def _published(self, source: Path, sha256: str) -> str | None:
         patient = self._patient(source)
         if patient is None:
             return None

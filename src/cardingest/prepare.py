@@ -19,6 +19,7 @@ from .archive.backend import (
     require_folder,
     require_readable,
 )
+from .archive.journal import journals
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
 from .errors import CardReadError, UsageError
@@ -261,6 +262,14 @@ def prepare(
     if specials:
         named = (special_warning(path, kind) for path, kind in specials)
         plan = replace(plan, warnings=(*plan.warnings, *named))
+    pending = [
+        f"ingest {ingest_id} stopped before it recorded the photos it had copied: the next "
+        "ingest that has the archive to itself records them first, under the IDs its map "
+        "gave them, and may then hold photos this plan copies"
+        for ingest_id in journals(settings.archive)
+    ]
+    if pending:
+        plan = replace(plan, warnings=(*plan.warnings, *pending))
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
 
 

@@ -85,6 +85,53 @@ def test_second_patient_is_held(
     assert len(inspect(archive, [source]).mislabelled) == PHOTOS
 
 
+@pytest.mark.fault("13b", "kill -9 under a wrong map before its rows, then the right map")
+def test_kill9_under_a_wrong_map_then_the_right_one(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+) -> None:
+    """A run with the wrong map killed after it published its copies, before it recorded
+    them: the next run records them from the publish journal under the wrong patient, where
+    they are seen (held, exit 3, and counted as mislabelled) and `move` puts them right.
+    Without the journal they stayed in the wrong patient's folder, unknown to any command."""
+    card, files = card_of(fat_card, samples_dir, fault_seed + 131)
+    archive, backup = tmp_path / "archive", tmp_path / "nas" / "backup"
+    backup.parent.mkdir(parents=True)
+    source = Source(card, photos_of(files, PATIENT))
+    wrong = mapped(tmp_path, OTHER_PATIENT)
+    where = ("--archive", archive, "--backup", backup)
+    killed = injected(cli, "before-rows", "ingest", card, "--map", wrong, *where, "--json")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    published = sorted(p.name for p in (archive / OTHER_PATIENT).glob(f"{OTHER_PATIENT}-*.jpg"))
+    assert published and not read_rows(archive), "the dead run should publish, record nothing"
+
+    right = mapped(tmp_path, PATIENT)
+    code, document = run_json(cli, "ingest", card, "--map", right, *where)
+    assert code == 3, document
+    [said] = [w for w in document["warnings"] if "without recording them" in w]
+    assert f"stopped after it copied {len(published)} photo(s)" in said
+    held = [item for item in document["items"] if item["action"] == "hold"]
+    assert len(held) == len(published), document["items"]
+    for item in held:
+        assert f"already archived under patient {OTHER_PATIENT} ({OTHER_PATIENT}/" in item["reason"]
+    findings = inspect(archive, [source], backup=backup)
+    assert len(findings.mislabelled) == len(published), findings.report("recovered")
+    assert not findings.problems and not findings.stray, findings.report("recovered")
+    assert len(list((archive / OTHER_PATIENT).glob("*.xmp"))) == len(published)
+    assert [e["event"] for e in _events(archive)].count("recover") == 1
+
+    code, document = run_json(cli, "move", "--from", OTHER_PATIENT, "--to", PATIENT, *where[:2])
+    assert code == 0, document
+    code, document = run_json(cli, "ingest", card, "--map", right, *where)
+    assert code == 0, document
+    findings = check(archive, [source], backup=backup, context="recovered, moved, re-ingested")
+    assert findings.archived == PHOTOS and findings.rows == PHOTOS
+
+
 def misfiled_archive(
     cli: Cli, card: Path, folder: Path, archive: Path, backup: Path
 ) -> dict[str, str]:

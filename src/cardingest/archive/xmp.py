@@ -137,20 +137,30 @@ def reserved_names(plan_targets: Iterable[str | None]) -> set[str]:
 def write_for_copy(item: PlanItem, published: Sequence[Published], reserved: set[str]) -> list[str]:
     """Sidecars next to each verified copy of one photo; returns the problems, if any.
 
-    Nothing is written for a sidecar file itself, for a photo without keywords, or where
-    the plan puts the camera's own XMP under the same ``NAME.xmp``: that file is kept as the
-    camera wrote it (never overwritten), and the keywords stay in the catalogue only.
+    Nothing is written for a sidecar file itself or for a photo without keywords (see
+    `write_sidecars` for the names left to the camera's own XMP).
     """
     keywords = Keywords(item.diagnosis, item.site, item.consent)
     if item.sidecar or not keywords:
         return []
+    return write_sidecars(keywords, [(copy.relpath, copy.path) for copy in published], reserved)
+
+
+def write_sidecars(
+    keywords: Keywords, copies: Sequence[tuple[str, Path]], reserved: set[str]
+) -> list[str]:
+    """``keywords``' sidecar next to each ``(relpath, path)`` copy of a photo; the problems.
+
+    Where the plan puts the camera's own XMP under the same ``NAME.xmp`` (``reserved``) that
+    file is kept as the camera wrote it (never overwritten), and the keywords stay in the
+    catalogue only.
+    """
     problems = []
-    for copy in published:
-        if copy.relpath.rpartition(".")[0].lower() in reserved:
+    for relpath, path in copies:
+        if relpath.rpartition(".")[0].lower() in reserved:
             continue
         try:
-            write_sidecar(copy.path, keywords)
+            write_sidecar(path, keywords)
         except (OSError, ValueError) as exc:
-            where = sidecar_path(copy.path)
-            problems.append(f"keywords sidecar {where} not written: {exc}")
+            problems.append(f"keywords sidecar {sidecar_path(path)} not written: {exc}")
     return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
@@ -315,7 +316,7 @@ def locked_ingest(
     makes the first Ctrl-C stop between files.
     """
     from ..archive.lock import removed_if_left_empty
-    from ..ingest import check_destination_root
+    from ..ingest import check_destination_root, recover_before_planning
     from .session import open_archive
 
     root, card, idmap = check_inputs(
@@ -340,6 +341,7 @@ def locked_ingest(
             patients={row.patient_id for row in idmap.rows},
         ),
     ):
+        recovered = recover_before_planning(settings.archive, settings.backup)
         prepared = scan_and_plan(root, card, idmap, settings, offset)
         if interactive:
             confirm_plan(prepared, settings.archive_from)
@@ -347,10 +349,10 @@ def locked_ingest(
             output.out.print(
                 f"Archive: {escape(str(settings.archive))} (from {escape(settings.archive_from)})"
             )
-        if not graceful:
-            return prepared, run_execute(prepared, settings)
-        with stop_between_files() as stop:
-            return prepared, run_execute(prepared, settings, stop)
+        with stop_between_files() if graceful else contextlib.nullcontext() as stop:
+            result = run_execute(prepared, settings, stop)
+        result.warnings[:0] = recovered
+        return prepared, result
 
 
 def warn_in_memory(archive: Path, backup: Path | None) -> None:

@@ -868,7 +868,9 @@ def _identical(path: Path, size: int, sha256: str) -> bool:
         os.close(fd)
 
 
-def _candidates(name: str) -> Iterator[str]:
+def candidate_names(name: str) -> Iterator[str]:
+    """The names publishing tries for ``name``, in order: it, then ``stem-2.ext``… up to
+    ``-MAX_SUFFIX``."""
     yield name
     pure = PurePosixPath(name)
     for number in range(2, MAX_SUFFIX + 1):
@@ -902,7 +904,7 @@ def _publish(
     ``folders``, by the caller's `FolderSyncs.sync` before it records the file.
     """
     synced = fsync_dir if folders is None else folders.add
-    for candidate in _candidates(name):
+    for candidate in candidate_names(name):
         final = folder / candidate
         if hardlinks:
             try:
