@@ -22,6 +22,7 @@ from badinput_helpers import folder_card, photos
 from cardimage import require_samples
 from typer.testing import CliRunner
 
+from cardingest.archive import journal as journal_module
 from cardingest.archive.catalogue import Catalogue
 from cardingest.archive.journal import journal_folder
 from cardingest.cli.app import app
@@ -200,10 +201,15 @@ def test_a_photo_whose_line_cannot_be_written_is_not_published(
 ) -> None:
     archive = tmp_path / "archive"
 
-    def full(fd: int) -> None:
-        raise OSError(28, os.strerror(28))
+    synced: list[int] = []
 
-    monkeypatch.setattr(os, "fdatasync", full)
+    def full(fd: int) -> None:
+        """The header reaches the disk; no line after it does."""
+        if synced:
+            raise OSError(28, os.strerror(28))
+        synced.append(fd)
+
+    monkeypatch.setattr(journal_module, "sync_file", full)
     code, document = ingest(card, "--id", PATIENT, "--archive", archive)
     assert code == EXIT_FAILURE
     assert {item["action"] for item in document["items"]} == {"failed"}

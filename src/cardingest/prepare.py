@@ -19,7 +19,6 @@ from .archive.backend import (
     require_folder,
     require_readable,
 )
-from .archive.journal import journals
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
 from .errors import CardReadError, UsageError
@@ -262,15 +261,25 @@ def prepare(
     if specials:
         named = (special_warning(path, kind) for path, kind in specials)
         plan = replace(plan, warnings=(*plan.warnings, *named))
-    pending = [
-        f"ingest {ingest_id} stopped before it recorded the photos it had copied: the next "
-        "ingest that has the archive to itself records them first, under the IDs its map "
-        "gave them, and may then hold photos this plan copies"
-        for ingest_id in journals(settings.archive)
-    ]
+    pending = unrecorded_warnings(settings.archive)
     if pending:
         plan = replace(plan, warnings=(*plan.warnings, *pending))
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
+
+
+def unrecorded_warnings(archive: Path) -> list[str]:
+    """A warning for each dead run's publish journal in ``archive``: photos it copied that
+    the next ingest records before it plans (`ingest.recover_before_planning`)."""
+    if not has_catalogue(archive):
+        return []  # nor a journal; and a new archive's preview loads no catalogue module
+    from .archive.journal import journals
+
+    return [
+        f"ingest {ingest_id} stopped before it recorded the photos it had copied: the next "
+        "ingest that has the archive to itself records them first, under the IDs its map "
+        "gave them, and may then hold photos this plan copies"
+        for ingest_id in journals(archive)
+    ]
 
 
 def check_separate(root: Path, settings: Settings) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from ..errors import ArchiveError
 from ..models import METADIR
 from ..storage import modes
-from ..storage.durable import fsync_dir, write_all
+from ..storage.durable import fsync_dir, sync_file, write_all
 from ..storage.transfer import candidate_names
 from .catalogue import Catalogue, CatalogueRecord
 from .verify import CopyChecker, CopyState, mark_change
@@ -77,7 +77,7 @@ class PublishJournal:
             raise ArchiveError(f"Cannot write {path}: {exc.strerror or exc}") from exc
         try:
             journal._append(header)
-            os.fsync(journal._fd)
+            sync_file(journal._fd)
             fsync_dir(folder)
             fsync_dir(folder.parent)
         except OSError as exc:
@@ -97,7 +97,7 @@ class PublishJournal:
                 if self._fd < 0:
                     raise OSError(errno.EBADF, "the ingest has ended")
                 self._append(asdict(record))
-                os.fdatasync(self._fd)
+                sync_file(self._fd)
             except OSError as exc:
                 why = f"{exc.strerror or exc} writing the publish journal {self.path}, before"
                 raise OSError(exc.errno, why) from exc
