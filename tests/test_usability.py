@@ -406,3 +406,35 @@ def test_the_ingest_bar_counts_the_photos_finished(card: Path, tmp_path: Path) -
     assert child.exitstatus == 0
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before or "")
     assert "Copying and verifying: 3 of 3 finished" in screen
+
+
+def test_a_map_run_again_after_its_wipe_says_the_rows_photos_were_archived(
+    card: Path, tmp_path: Path
+) -> None:
+    """`ingest --map --wipe` run a second time: the rows whose photos the first run archived
+    and wiped match nothing now. Still exit 2 (a map must not fit a card it was not made
+    for), but the message says the archive holds those photos and what to do, and a row
+    that never matched (a typo) gets no such claim."""
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002,ACA31FM\n")
+    argv = ("ingest", card, "--map", map_file, "--archive", archive)
+    assert cardingest(*argv, "--wipe", "--yes", home=home).code == 3
+    assert sorted(p.name for p in (card / "DCIM/100CANON").iterdir()) == ["IMG_0003.JPG"]
+    map_file.write_text("files,id\nIMG_0001,JBX3656\nIMG_0009,ACA31FM\nIMG_0003,MCJ1984\n")
+    again = cardingest(*argv, "--wipe", "--yes", "--json", home=home)
+    assert again.code == 2, again.stderr
+    details = again.json()["error"]["details"]
+    assert "line 2: files 'IMG_0001' matches no file on the card" in details
+    assert "line 3: files 'IMG_0009' matches no file on the card" in details
+    archived = [d for d in details if re.match(r"line \d+: the archive holds", d)]
+    assert len(archived) == 1 and re.fullmatch(
+        r"line 2: the archive holds 1 photo\(s\) of JBX3656 from IMG_0001 \(archived "
+        r"\d{4}-\d\d-\d\d\): most likely they were wiped from the card after that ingest",
+        archived[0],
+    ), details
+    assert "`cardingest search --id JBX3656`" in details[-1]
+    assert "remove the row from the map and run again" in details[-1]
+    assert "the archive holds 1 photo(s) of JBX3656" in again.stderr
+    assert sorted(p.name for p in (card / "DCIM/100CANON").iterdir()) == ["IMG_0003.JPG"]
+    assert not (archive / "MCJ1984").exists()  # nothing was copied
