@@ -281,6 +281,23 @@ def require_one_file_system(root: Path) -> None:
         )
 
 
+def denied(path: Path | str, doing: str = "read") -> str:
+    """The message of a PermissionError met on one of the archive's own files (``doing``:
+    "read", "write", "create"...): the path, why, and what to do, with no errno."""
+    if doing == "read":
+        return (
+            f"Cannot read {path}: permission denied. The archive's records belong to another "
+            "account; run cardingest as that account, or ask whoever looks after the archive "
+            "to give yours access."
+        )
+    return (
+        f"Cannot {doing} {path}: permission denied. This account may not change the "
+        "archive's records (they belong to another account, or the folder is read-only for "
+        "it); run cardingest as the account the archive belongs to, or ask whoever looks "
+        "after the archive to give yours write access."
+    )
+
+
 def require_readable(archive: Path) -> None:
     """The archive's own folder (``.cardingest``, 0700) of another account: one message, not
     a traceback from the first file looked for in it."""
@@ -288,11 +305,7 @@ def require_readable(archive: Path) -> None:
     try:
         os.stat(meta / ARCHIVE_ID_NAME)
     except PermissionError:
-        raise ArchiveError(
-            f"Cannot read {meta}: permission denied. The archive's records belong to another "
-            "account; run cardingest as that account, or ask whoever looks after the archive "
-            "to give yours access."
-        ) from None
+        raise ArchiveError(denied(meta)) from None
     except OSError:
         pass
 
