@@ -134,6 +134,26 @@ def redact(url: str) -> str:
     return f"{url[: where[0]]}***{url[where[1] :]}"
 
 
+PRIVILEGE_DENIED = "42501"
+"""PostgreSQL's SQLSTATE insufficient_privilege ("permission denied for schema …")."""
+
+
+def role_denied(where: str, role: str | None, reason: str) -> ConfigError:
+    """A database role that may not use the archive's schema or tables: a setup problem of
+    the role's permissions (README "Setting up the database"), not of the server."""
+    who = f"The database role {role}" if role else "This database role"
+    return ConfigError(
+        f"{who} may not use the archive's tables in {where}: {reason}",
+        details=[
+            "This is a permissions problem of the database role, not of the server or the "
+            'network. The usual cause: the ALTER DEFAULT PRIVILEGES lines of "Setting up the '
+            'database" (README.md) were run while connected to another database (postgres), '
+            "so they did nothing here. Run them again connected to this one (\\c NAME); for "
+            "the archives made already, also the GRANT lines the README gives after them.",
+        ],
+    )
+
+
 def scrubbed(text: str, url: str) -> str:
     """``text`` (a database driver's message), unless it repeats a piece of the URL's
     password: the driver reads an unescaped ``@`` or ``:`` or a bad ``%`` differently, and
