@@ -276,6 +276,42 @@ def test_from_with_dates_moves_only_those_days(tmp_path: Path) -> None:
     assert all(m["from"] == "ZAC5361" and m["new"].startswith("ZAA0067/") for m in event["moves"])
 
 
+def test_from_repeated_after_it_finished_says_already_moved(tmp_path: Path) -> None:
+    """A script runs `move --from A --to B` twice: the second run finds nothing of A, but the
+    audit log shows A's photos moved to B, so it says "already moved" and exits 0. A --from
+    that never had photos (a typo), or a patient moved elsewhere, is still exit 2."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    argv = ("move", "--from", "ZAC5361", "--to", "ZAA0105", "--archive", archive)
+    code, out, err = invoke(*argv, "--json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert len(first["moved"]) == 3
+    before = snapshot(archive)
+    code, out, err = invoke(*argv)
+    assert code == 0, err
+    assert f"already moved: 3 file(s) of ZAC5361 to ZAA0105 by move(s) {first['move_id']}" in out
+    code, out, err = invoke(*argv, "--json")
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["moved"] == [] and again["earlier_moves"] == [first["move_id"]]
+    assert {(a["path"], a["now"]) for a in again["already"]} == {
+        (m["old"], m["new"]) for m in first["moved"]
+    }
+    # The filters of the first run narrow the answer the same way.
+    code, out, err = invoke(*argv, "--diagnosis", "melanoma")
+    assert code == 0 and "already moved: 3 file(s)" in out, err
+    assert snapshot(archive) == before
+    # Asked to move them somewhere else: they were moved, but not there.
+    code, out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0113", "--archive", archive)
+    assert code == 2
+    assert "the audit log records 3 file(s) of ZAC5361 moved to ZAA0105" in err
+    # A typo: never archived, never moved.
+    code, out, err = invoke("move", "--from", "ZAA0121", "--to", "ZAA0105", "--archive", archive)
+    assert code == 2
+    assert "nothing was ever archived under ZAA0121" in err and "Check the ID" in err
+    assert snapshot(archive) == before
+
+
 def test_a_slate_keeps_its_tail(tmp_path: Path) -> None:
     _card, archive, _ = ingest_demo(tmp_path)
     with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:

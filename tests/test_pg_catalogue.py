@@ -236,9 +236,9 @@ def test_the_audit_chain_in_postgresql_finds_a_changed_or_removed_event(
     assert code == 1 and "removed from the end" in document["problem"], document
 
 
-def _readme_sql() -> str:
-    match = re.search(r"<!-- roles -->\s*```sql\n(.*?)```", README, re.S)
-    assert match, "README.md has no role setup block (<!-- roles --> then ```sql)"
+def _readme_sql(marker: str = "roles") -> str:
+    match = re.search(rf"<!-- {marker} -->\s*```sql\n(.*?)```", README, re.S)
+    assert match, f"README.md has no block <!-- {marker} --> then ```sql"
     return match.group(1)
 
 
@@ -416,3 +416,60 @@ def test_copying_a_card_twice_from_two_desks_gives_the_same_names(
     assert [t for _s, t, _a in names[0]] == [t for _s, t, _a in names[1]]
     assert {a for _s, _t, a in names[1]} == {"skip"}
     shutil.rmtree(card)
+
+
+def test_default_privileges_set_in_the_wrong_database_are_a_permissions_message(
+    tmp_path: Path, pg_server: Any, pg_url: str, test_ids: Path
+) -> None:
+    """The README's roles, with its ALTER DEFAULT PRIVILEGES run while connected to
+    ``postgres`` instead of the archive's database (the mistake the README warns about):
+    the desk's role may not use the schema the owner made. Its commands say it is the
+    database role's permissions and point to "Setting up the database" (exit 2, as other
+    config errors), not psycopg's bare "permission denied for schema"."""
+    database = pg_url.split("@/")[1].split("?")[0]
+    owner, desk = f"{database}_owner", f"{database}_desk"  # roles are server-wide
+    sql = _readme_sql().replace("clinic_photos", database).replace("'change-me'", "'pw1'")
+    sql = sql.replace("'change-me-too'", "'pw2'")
+    sql = sql.replace("cardingest_owner", owner).replace("cardingest_desk", desk)
+    statements = [s.strip() for s in sql.split(";") if s.strip()]
+    with (
+        psycopg.connect(pg_url, autocommit=True) as right,
+        psycopg.connect(pg_server.url("postgres"), autocommit=True) as wrong,
+    ):
+        for statement in statements:
+            where = wrong if statement.startswith("ALTER DEFAULT PRIVILEGES") else right
+            where.execute(statement)  # type: ignore[arg-type]
+    card, _map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    owner_url, desk_url = pg_server.url(database, user=owner), pg_server.url(database, user=desk)
+    code, _out, err = invoke("ingest", card, "--id", "ZAC5361", "--archive", archive,
+                             "--catalogue", owner_url)  # fmt: skip
+    assert code == 0, err
+    for command in (
+        ("verify",),
+        ("search", "--id", "ZAC5361"),
+        ("ingest", card, "--id", "ZAC5361"),
+    ):
+        code, out, err = invoke(*command, "--archive", archive, "--catalogue", desk_url, "--json")
+        assert code == 2, (command, err)
+        assert f"The database role {desk} may not use the archive's tables" in err, err
+        assert "Setting up the database" in err and "ALTER DEFAULT PRIVILEGES" in err
+        assert "pw2" not in err
+        assert json.loads(out)["error"]["exit"] == 2
+    # The README's way out: the default privileges where they belong, and its grants for
+    # the archive made meanwhile. Then the desk works, and still cannot change history.
+    archive_id = (archive / ".cardingest" / "archive-id").read_text().strip()
+    repair = _readme_sql("roles-repair").replace("a_ARCHIVEID", f"a_{archive_id}")
+    with psycopg.connect(pg_url, autocommit=True) as right:
+        for statement in statements + [s.strip() for s in repair.split(";") if s.strip()]:
+            if not statement.startswith("CREATE ROLE"):
+                statement = statement.replace("cardingest_desk", desk)
+                right.execute(statement.replace("cardingest_owner", owner))  # type: ignore[arg-type]
+    for command in (("verify",), ("search", "--id", "ZAC5361"), ("audit",)):
+        code, _out, err = invoke(*command, "--archive", archive, "--catalogue", desk_url)
+        assert code == 0, (command, err)
+    with (
+        psycopg.connect(desk_url, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("DELETE FROM cardingest.audit")

@@ -406,3 +406,126 @@ def test_the_ingest_bar_counts_the_photos_finished(card: Path, tmp_path: Path) -
     assert child.exitstatus == 0
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before or "")
     assert "Copying and verifying: 3 of 3 finished" in screen
+
+
+def test_a_map_run_again_after_its_wipe_says_the_rows_photos_were_archived(
+    card: Path, tmp_path: Path
+) -> None:
+    """`ingest --map --wipe` run a second time: the rows whose photos the first run archived
+    and wiped match nothing now. Still exit 2 (a map must not fit a card it was not made
+    for), but the message says the archive holds those photos and what to do, and a row
+    that never matched (a typo) gets no such claim."""
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002,ACA31FM\n")
+    argv = ("ingest", card, "--map", map_file, "--archive", archive)
+    assert cardingest(*argv, "--wipe", "--yes", home=home).code == 3
+    assert sorted(p.name for p in (card / "DCIM/100CANON").iterdir()) == ["IMG_0003.JPG"]
+    map_file.write_text("files,id\nIMG_0001,JBX3656\nIMG_0009,ACA31FM\nIMG_0003,MCJ1984\n")
+    again = cardingest(*argv, "--wipe", "--yes", "--json", home=home)
+    assert again.code == 2, again.stderr
+    details = again.json()["error"]["details"]
+    assert "line 2: files 'IMG_0001' matches no file on the card" in details
+    assert "line 3: files 'IMG_0009' matches no file on the card" in details
+    archived = [d for d in details if re.match(r"line \d+: the archive holds", d)]
+    assert len(archived) == 1 and re.fullmatch(
+        r"line 2: the archive holds 1 photo\(s\) of JBX3656 from IMG_0001 \(archived "
+        r"\d{4}-\d\d-\d\d\): most likely they were wiped from the card after that ingest",
+        archived[0],
+    ), details
+    assert "`cardingest search --id JBX3656`" in details[-1]
+    assert "remove the row from the map and run again" in details[-1]
+    assert "the archive holds 1 photo(s) of JBX3656" in again.stderr
+    assert sorted(p.name for p in (card / "DCIM/100CANON").iterdir()) == ["IMG_0003.JPG"]
+    assert not (archive / "MCJ1984").exists()  # nothing was copied
+
+
+def _another_accounts(path: Path, mode: int) -> None:
+    os.chown(path, 65534, 65534)  # nobody
+    os.chmod(path, mode)
+
+
+def _records_theirs(meta: Path) -> None:
+    for path in [meta, *meta.rglob("*")]:
+        _another_accounts(path, 0o700 if path.is_dir() else 0o600)
+
+
+def _records_read_only(meta: Path) -> None:
+    for path in [meta, *meta.rglob("*")]:
+        _another_accounts(path, 0o755 if path.is_dir() else 0o644)
+
+
+def _lock_theirs(meta: Path) -> None:
+    (meta / "lock").touch()  # left by a run of that account
+    _another_accounts(meta / "lock", 0o644)
+
+
+MIGRATE = ["catalogue", "migrate", "--to", "postgresql://localhost:1/cardingest"]
+
+
+@pytest.mark.parametrize(
+    ("command", "setup", "said"),
+    [
+        (MIGRATE, _records_theirs, "Cannot read {meta}: permission denied."),
+        (
+            MIGRATE,
+            _records_read_only,
+            "Cannot create the lock file {meta}/lock: permission denied.",
+        ),
+        (
+            ["ingest", "{card}", "--id", "JBX3656"],
+            _records_read_only,
+            "Cannot create the lock file {meta}/lock: permission denied.",
+        ),
+        (
+            MIGRATE,
+            lambda meta: _another_accounts(meta / "catalogue.sqlite", 0o644),
+            "Cannot write {meta}/catalogue.sqlite: permission denied.",
+        ),
+        (
+            MIGRATE,
+            _lock_theirs,
+            "Cannot open the lock file {meta}/lock: permission denied.",
+        ),
+        (
+            ["audit"],
+            lambda meta: _another_accounts(meta / "audit.jsonl", 0o600),
+            "Cannot read {meta}/audit.jsonl: permission denied.",
+        ),
+        (
+            ["ingest", "{card}", "--id", "JBX3656"],
+            lambda meta: _another_accounts(meta / "audit.jsonl", 0o644),
+            "Cannot write {meta}/audit.jsonl: permission denied.",
+        ),
+    ],
+    ids=[
+        "migrate-theirs",
+        "migrate-read-only",
+        "ingest-read-only",
+        "migrate-catalogue-read-only",
+        "migrate-lock-theirs",
+        "audit-log-theirs",
+        "ingest-audit-log-read-only",
+    ],
+)
+def test_records_this_account_may_not_read_or_write_name_the_file_and_what_to_do(
+    card: Path, tmp_path: Path, command: list[str], setup: Any, said: str
+) -> None:
+    """`catalogue migrate`, the lock file and the audit log of an archive whose records are
+    another account's, or read-only for this one: the file, "permission denied" and what to
+    do (exit 1, a JSON document), not an errno or a finding about the chain. Root is run
+    without the powers that would let it through, as another account would be."""
+    require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
+    archive, home = tmp_path / "archive", tmp_path / "home"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    meta = archive / ".cardingest"
+    setup(meta)
+    argv = [part.replace("{card}", str(card)) for part in command]
+    ran = cardingest(
+        *argv, "--archive", archive, "--json", home=home, prefix=("setpriv", *NO_OVERRIDE)
+    )
+    message = said.replace("{meta}", str(meta))
+    assert ran.code == 1, ran.stderr
+    assert message in ran.stderr
+    assert "run cardingest as th" in ran.stderr and "Errno" not in ran.stderr
+    assert message in json.loads(ran.stdout)["error"]["message"]

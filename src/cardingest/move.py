@@ -84,6 +84,10 @@ class MoveResult:
     """(path asked for, where an earlier move put it)."""
     resumed: list[str] = field(default_factory=list)
     """The move IDs of interrupted moves this run finished first."""
+    from_id: str | None = None
+    earlier: list[str] = field(default_factory=list)
+    """``--from`` with nothing left to move: the IDs of the earlier moves that moved what it
+    asks for to ``to`` already; their files are in ``already``."""
 
 
 def journal_path(archive: Path) -> Path:
@@ -144,6 +148,72 @@ def _earlier_moves(archive: Path) -> dict[str, str]:
     return moved
 
 
+def _moved_already(
+    catalogue: Catalogue, archive: Path, request: MoveRequest, result: MoveResult
+) -> str | None:
+    """``--from A --to B`` that finds nothing of A to move: done already, when the audit log
+    has moves of A's photos to B that are B's now and match the filters (they go into
+    ``result``, and None is returned); else the problem, saying why nothing matches."""
+    source = str(request.from_id)
+    filters = " ".join(
+        f"{flag} {value}"
+        for flag, value in (
+            ("--diagnosis", request.diagnosis),
+            ("--since", request.since),
+            ("--until", request.until),
+        )
+        if value is not None
+    )
+    moved: list[tuple[str, str, str, str]] = []  # move ID, to, old path, new path
+    for event in AuditLog(archive).events():
+        if event.get("event") != "move":
+            continue
+        for entry in event.get("moves") or []:
+            if isinstance(entry, dict) and entry.get("from") == source:
+                moved.append(
+                    (
+                        str(event.get("move_id")),
+                        str(event.get("to")),
+                        str(entry.get("old")),
+                        str(entry.get("new")),
+                    )
+                )
+    if any(to == request.to for _, to, _, _ in moved):
+        now = catalogue.search(
+            patient_id=request.to,
+            diagnosis=request.diagnosis,
+            date_from=request.since,
+            date_to=request.until,
+        )
+        theirs = {record.archive_path for record in now}
+        done = [m for m in moved if m[1] == request.to and m[3] in theirs]
+        if done:
+            result.from_id = source
+            result.already.extend((old, new) for _, _, old, new in done)
+            for move_id, *_ in done:
+                if move_id not in result.earlier:
+                    result.earlier.append(move_id)
+            return None
+    where = f" {filters}" if filters else ""
+    if next(iter(catalogue.records(source)), None) is not None:
+        return (
+            f"--from {source}: no archived photos match{where} ({source} has archived photos, "
+            "none of them within these filters)"
+        )
+    if moved:
+        targets = ", ".join(sorted({to for _, to, _, _ in moved}))
+        return (
+            f"--from {source}: no archived photos match{where}: nothing is archived under "
+            f"{source} now; the audit log records {len(moved)} file(s) of {source} moved "
+            f"to {targets} (`cardingest search --id` lists a patient's photos)"
+        )
+    return (
+        f"--from {source}: no archived photos match: nothing was ever archived under "
+        f"{source} in {archive}, nor moved from it. Check the ID "
+        f"(`cardingest search --id {source}`) and --archive"
+    )
+
+
 def _select(
     catalogue: Catalogue, archive: Path, request: MoveRequest, result: MoveResult
 ) -> list[CatalogueRecord]:
@@ -176,7 +246,9 @@ def _select(
             date_to=request.until,
         )
         if not found and not result.resumed:
-            problems.append(f"--from {request.from_id}: no archived photos match")
+            problem = _moved_already(catalogue, archive, request, result)
+            if problem:
+                problems.append(problem)
         chosen.update((r.archive_path, r) for r in found)
     if problems:
         raise UsageError("Nothing was moved: some targets are not archived", details=problems)

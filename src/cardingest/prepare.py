@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,24 +21,26 @@ from .archive.backend import (
 )
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
-from .errors import CardReadError, UsageError
+from .errors import CardingestError, CardReadError, UsageError
 from .models import (
     METADIR,
     ArchivedFile,
     ArchiveState,
     Card,
     IdMap,
+    MapRow,
     MediaFile,
     Plan,
     Settings,
 )
-from .plan.idmap import Rows, parse_map, resolve, single_id_map
+from .plan.idmap import Rows, UnfitMapError, parse_map, resolve, single_id_map, spec_covers
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside_by_identity
 from .text import printable, undecodable
 
 if TYPE_CHECKING:  # the slate reader (threads, Pillow, zxing-cpp) loads for --slates only
+    from .archive.catalogue import CatalogueRecord
     from .card.slate import SlateOptions
 
 SLATES_SOURCE = "slates"
@@ -104,6 +106,61 @@ def has_catalogue(archive: Path) -> bool:
     if catalogue_path(archive).exists():
         return True
     return location_for(archive).postgres and (archive / METADIR / ARCHIVE_ID_NAME).exists()
+
+
+def archived_already(
+    archive: Path, card: Card | None, unmatched: Sequence[tuple[MapRow, str | None]]
+) -> list[str]:
+    """For each map row that matches no photo of the card, what the catalogue holds of its
+    patient from those card files (or that time): the photos of an earlier ingest, wiped
+    from the card since. A catalogue of another card (by its volume serial) does not count.
+    Best effort: an archive that cannot be read says nothing here (the ingest says why)."""
+    said: list[str] = []
+    try:
+        if not has_catalogue(archive):
+            return said
+        with reading(archive) as catalogue:
+            for row, spec in unmatched:
+                if row.blank:
+                    continue
+                found = [
+                    record
+                    for record in catalogue.records(row.patient_id)
+                    if record.role == "photo"
+                    and _same_card(record, card)
+                    and _named_by(row, spec, record)
+                ]
+                if not found:
+                    continue
+                which = spec if spec is not None else f"between {row.start} and {row.end}"
+                last = max(record.archived_at for record in found)[:10]
+                said.append(
+                    f"line {row.line}: the archive holds {len(found)} photo(s) of "
+                    f"{row.patient_id} from {which} (archived {last}): most likely they "
+                    "were wiped from the card after that ingest"
+                )
+    except (CardingestError, OSError):
+        return []
+    return said
+
+
+def _same_card(record: CatalogueRecord, card: Card | None) -> bool:
+    return (
+        card is None
+        or not card.serial
+        or not record.card_serial
+        or (record.card_serial == card.serial)
+    )
+
+
+def _named_by(row: MapRow, spec: str | None, record: CatalogueRecord) -> bool:
+    if spec is not None:
+        return spec_covers(spec, record.source_path)
+    try:
+        when = datetime.fromisoformat(record.captured_at).replace(tzinfo=None)
+    except ValueError:
+        return False
+    return row.start is not None and row.end is not None and row.start <= when <= row.end
 
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
@@ -239,7 +296,12 @@ def prepare(
         slates = find_slates(root, files, settings, on_file)
         rows = {row.patient_id: row for row in slates.rows.values()}
         idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
-    assignment = dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+    try:
+        assignment = (
+            dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
+        )
+    except UnfitMapError as exc:
+        raise exc.with_archived(archived_already(settings.archive, card, exc.unmatched)) from None
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
     files, elsewhere = content_elsewhere(root, settings.archive, files, assignment)

@@ -29,7 +29,7 @@ from ..storage import modes
 from ..storage.durable import atomic_write_bytes, sync_file
 from ..storage.positional import read_range
 from ..text import json_safe, json_safe_value, undecodable
-from .backend import location_for
+from .backend import denied, location_for
 
 if TYPE_CHECKING:
     from .pg import PgAudit
@@ -139,6 +139,10 @@ def _line(event: str, fields: dict[str, object], count: int, prev: str) -> bytes
     return _dumps(record).encode("utf-8")
 
 
+class _Denied(AuditError):
+    """A file of the log this account may not read: no finding about the chain."""
+
+
 class AuditLog:
     """The archive's audit log: the JSONL file, or rows in PostgreSQL when the archive's
     catalogue is there (see ``pg.PgAudit``); the lines and the chain are the same."""
@@ -169,6 +173,8 @@ class AuditLog:
             head = _Head(lines=data["lines"], last=data["last"])
         except FileNotFoundError:
             return None
+        except PermissionError:
+            raise _Denied(denied(self.head_path)) from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise AuditError(f"{self.head_path} is unreadable: {exc}") from exc
         if not isinstance(head.lines, int) or not isinstance(head.last, str):
@@ -224,6 +230,8 @@ class AuditLog:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             return
+        except PermissionError:
+            raise AuditError(denied(self.path)) from None
         except OSError as exc:
             raise AuditError(f"Cannot open {self.path}: {exc}") from exc
         try:
@@ -254,6 +262,8 @@ class AuditLog:
                 fd = modes.create(self.path, flags)
             except FileExistsError:
                 fd = os.open(self.path, flags)
+        except PermissionError as exc:
+            raise AuditError(denied(exc.filename or self.path, "write")) from None
         except OSError as exc:
             raise AuditError(f"Cannot open {self.path}: {exc}") from exc
         try:
@@ -267,6 +277,8 @@ class AuditLog:
                     )
                 sync_file(fd)
                 self._write_head(count + 1, _sha(line))
+        except PermissionError:  # the line was written: its head file, beside it, was not
+            raise AuditError(denied(self.head_path, "write")) from None
         except OSError as exc:
             raise AuditError(f"Cannot write {self.path}: {exc}") from exc
         finally:
@@ -281,6 +293,8 @@ class AuditLog:
             handle = self.path.open("rb")
         except FileNotFoundError:
             handle = None
+        except PermissionError:  # no finding about the chain: a message, as for any reader
+            raise AuditError(denied(self.path)) from None
         except OSError as exc:
             return AuditCheck(False, 0, None, f"Cannot read {self.path}: {exc}")
         if handle is None:
@@ -360,6 +374,8 @@ class AuditLog:
     ) -> tuple[int | None, str] | None:
         try:
             head = self._read_head()
+        except _Denied:
+            raise
         except AuditError as exc:
             return None, exc.message
         if head is None:
@@ -399,6 +415,8 @@ class AuditLog:
             handle = self.path.open("rb")
         except FileNotFoundError:
             return
+        except PermissionError:
+            raise AuditError(denied(self.path)) from None
         except OSError as exc:
             raise AuditError(f"Cannot read {self.path}: {exc}") from exc
         with handle:

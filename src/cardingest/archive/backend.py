@@ -134,6 +134,26 @@ def redact(url: str) -> str:
     return f"{url[: where[0]]}***{url[where[1] :]}"
 
 
+PRIVILEGE_DENIED = "42501"
+"""PostgreSQL's SQLSTATE insufficient_privilege ("permission denied for schema …")."""
+
+
+def role_denied(where: str, role: str | None, reason: str) -> ConfigError:
+    """A database role that may not use the archive's schema or tables: a setup problem of
+    the role's permissions (README "Setting up the database"), not of the server."""
+    who = f"The database role {role}" if role else "This database role"
+    return ConfigError(
+        f"{who} may not use the archive's tables in {where}: {reason}",
+        details=[
+            "This is a permissions problem of the database role, not of the server or the "
+            'network. The usual cause: the ALTER DEFAULT PRIVILEGES lines of "Setting up the '
+            'database" (README.md) were run while connected to another database (postgres), '
+            "so they did nothing here. Run them again connected to this one (\\c NAME); for "
+            "the archives made already, also the GRANT lines the README gives after them.",
+        ],
+    )
+
+
 def scrubbed(text: str, url: str) -> str:
     """``text`` (a database driver's message), unless it repeats a piece of the URL's
     password: the driver reads an unescaped ``@`` or ``:`` or a bad ``%`` differently, and
@@ -281,6 +301,23 @@ def require_one_file_system(root: Path) -> None:
         )
 
 
+def denied(path: Path | str, doing: str = "read") -> str:
+    """The message of a PermissionError met on one of the archive's own files (``doing``:
+    "read", "write", "create"...): the path, why, and what to do, with no errno."""
+    if doing == "read":
+        return (
+            f"Cannot read {path}: permission denied. The archive's records belong to another "
+            "account; run cardingest as that account, or ask whoever looks after the archive "
+            "to give yours access."
+        )
+    return (
+        f"Cannot {doing} {path}: permission denied. This account may not change the "
+        "archive's records (they belong to another account, or the folder is read-only for "
+        "it); run cardingest as the account the archive belongs to, or ask whoever looks "
+        "after the archive to give yours write access."
+    )
+
+
 def require_readable(archive: Path) -> None:
     """The archive's own folder (``.cardingest``, 0700) of another account: one message, not
     a traceback from the first file looked for in it."""
@@ -288,11 +325,7 @@ def require_readable(archive: Path) -> None:
     try:
         os.stat(meta / ARCHIVE_ID_NAME)
     except PermissionError:
-        raise ArchiveError(
-            f"Cannot read {meta}: permission denied. The archive's records belong to another "
-            "account; run cardingest as that account, or ask whoever looks after the archive "
-            "to give yours access."
-        ) from None
+        raise ArchiveError(denied(meta)) from None
     except OSError:
         pass
 

@@ -24,10 +24,12 @@ from ..errors import CatalogueError
 from ..models import CONSENT_LEVELS, ArchivedFile, ArchiveState
 from ..storage import modes
 from .backend import (
+    PRIVILEGE_DENIED,
     catalogue_path,
     check_not_migrated,
     location_for,
     refuse_network,
+    role_denied,
 )
 
 _SQL_VARS = 500
@@ -444,6 +446,11 @@ class Catalogue:
         try:
             yield
         except self._conn.errors as exc:
+            if getattr(exc, "sqlstate", None) == PRIVILEGE_DENIED:  # PostgreSQL's role
+                reason = str(exc).strip().splitlines()[0]
+                raise role_denied(
+                    str(self.path), getattr(self._conn, "role", None), reason
+                ) from None
             raise CatalogueError(f"Catalogue {self.path}: {exc}") from exc
 
     @contextmanager

@@ -26,7 +26,7 @@ from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import write_all
-from .backend import location_for
+from .backend import denied, location_for
 
 try:
     import fcntl
@@ -144,6 +144,8 @@ class ArchiveLock:
             raise RuntimeError(f"{self.path} is already held by this object")
         try:
             modes.make_dirs(self.path.parent)
+        except PermissionError:
+            raise ArchiveError(denied(self.path.parent, "create")) from None
         except OSError as exc:
             raise ArchiveError(f"Cannot create {self.path.parent}: {exc.strerror or exc}") from exc
         deadline = time.monotonic() + WAIT_SECONDS
@@ -160,6 +162,8 @@ class ArchiveLock:
                     raise ArchiveError(f"Cannot create {self.path}: its folder vanished") from None
                 modes.make_dirs(self.path.parent)
                 continue
+            except PermissionError:
+                raise ArchiveError(denied(self.path, "create the lock file")) from None
             except OSError as exc:
                 raise ArchiveError(f"Cannot create {self.path}: {exc.strerror or exc}") from exc
             return self._claim_new(fd, deadline)
@@ -186,6 +190,8 @@ class ArchiveLock:
             fd = os.open(self.path, os.O_RDWR)
         except FileNotFoundError:
             return False
+        except PermissionError:
+            raise ArchiveError(denied(self.path, "open the lock file")) from None
         except OSError as exc:
             raise ArchiveError(f"Cannot open {self.path}: {exc.strerror or exc}") from exc
         taken = False

@@ -21,10 +21,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CatalogueError, ConfigError
+from ..errors import ArchiveError, CatalogueError, ConfigError
 from ..host import host_name
 from .audit import GENESIS, AuditLog, _dumps
-from .backend import MIGRATED_TABLE, CatalogueLocation, bind, catalogue_path, migrated_to, redact
+from .backend import (
+    MIGRATED_TABLE,
+    CatalogueLocation,
+    bind,
+    catalogue_path,
+    denied,
+    migrated_to,
+    redact,
+)
 
 if TYPE_CHECKING:  # psycopg loads only when a PostgreSQL catalogue is used (start-up time)
     import psycopg
@@ -257,6 +265,21 @@ def _mark(archive: Path, url: str, archive_id: str) -> None:
         raise CatalogueError(f"Cannot mark {path} as migrated: {exc}") from exc
 
 
+def _require_writable(path: Path) -> None:
+    """The SQLite file is marked as migrated at the end: one this account may not write is
+    refused now, before anything is copied, not after."""
+    try:
+        with path.open("r+b"):
+            pass
+    except PermissionError:
+        raise ArchiveError(
+            denied(path, "write"),
+            details=["The migration marks this file as moved when it is done; nothing was copied."],
+        ) from None
+    except OSError as exc:
+        raise CatalogueError(f"Cannot open {path}: {exc.strerror or exc}") from exc
+
+
 def migrate(archive: Path, url: str) -> MigrateReport:
     """Move ``archive``'s SQLite catalogue and audit log to ``url``. The caller holds the
     archive's lock file, so no SQLite writer runs meanwhile."""
@@ -272,6 +295,8 @@ def migrate(archive: Path, url: str) -> MigrateReport:
     done = migrated_to(archive)
     if done is not None and done != redact(url):
         raise ConfigError(f"The catalogue of {archive} was already migrated to {done}")
+    if done is None:
+        _require_writable(path)
     try:
         sqlite = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:

@@ -34,12 +34,27 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql as pgsql
 
-from ..errors import ArchiveError, ArchiveLockedError, AuditError, CatalogueError, ConfigError
+from ..errors import (
+    ArchiveError,
+    ArchiveLockedError,
+    AuditError,
+    CardingestError,
+    CatalogueError,
+    ConfigError,
+)
 from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes
-from .backend import ARCHIVE_ID_NAME, catalogue_path, migrated_to, redact, scrubbed
+from .backend import (
+    ARCHIVE_ID_NAME,
+    PRIVILEGE_DENIED,
+    catalogue_path,
+    migrated_to,
+    redact,
+    role_denied,
+    scrubbed,
+)
 from .catalogue import Catalogue
 
 CONNECT_TIMEOUT = 10
@@ -149,8 +164,18 @@ _ARCHIVE_DDL = (
 )
 
 
-def _unreachable(url: str, exc: Exception) -> CatalogueError:
+def _role(url: str) -> str | None:
+    """The role the URL logs in as, if it names one (else libpq's default: the OS user)."""
+    try:
+        return psycopg.conninfo.conninfo_to_dict(url).get("user") or None  # type: ignore[return-value]
+    except psycopg.Error:
+        return None
+
+
+def _unreachable(url: str, exc: Exception) -> CardingestError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if getattr(exc, "sqlstate", None) == PRIVILEGE_DENIED:
+        return role_denied(redact(url), _role(url), scrubbed(reason, url))
     return CatalogueError(
         f"Cannot reach the catalogue database {redact(url)}: {scrubbed(reason, url)}",
         details=["Nothing was copied or changed. Check the server, the network and the URL."],
@@ -349,6 +374,8 @@ class PgConnection:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
+        self.role: str | None = conn.info.user
+        """For a message when the role may not do what is asked (see `role_denied`)."""
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -546,6 +573,8 @@ class PgAudit:
         try:
             yield conn, tie(conn, self.url, self.archive, create=False, migrating=self.migrating)
         except psycopg.Error as exc:
+            if exc.sqlstate == PRIVILEGE_DENIED:
+                raise _unreachable(self.url, exc) from None
             raise AuditError(f"Audit log in {redact(self.url)}: {exc}") from None
         finally:
             conn.close()

@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from ..archive.backend import CatalogueLocation, bind, catalogue_path, check_url
+from ..archive.backend import (
+    CatalogueLocation,
+    bind,
+    catalogue_path,
+    check_url,
+    require_readable,
+)
 from ..errors import UsageError
 from . import documents, output
 from .common import handles_errors
@@ -43,6 +49,7 @@ def migrate_command(
     settings = load_settings(archive=archive)
     # The SQLite side, under its lock file; it may sit on a network share: that is why it moves.
     bind(settings.archive, CatalogueLocation())
+    require_readable(settings.archive)  # another account's records: one message
     if not catalogue_path(settings.archive).is_file():
         raise UsageError(
             f"No SQLite catalogue at {catalogue_path(settings.archive)}: nothing to migrate."

@@ -295,6 +295,7 @@ def move(archive: Path, result: MoveResult) -> Document:
         "moved": [_file_move(item) for item in result.moved],
         "sidecars": [{"old": a, "new": b} for a, b in result.sidecars],
         "already": [{"path": a, "now": b} for a, b in result.already],
+        "earlier_moves": result.earlier,
     }
 
 

@@ -57,6 +57,12 @@ def print_move_result(result: MoveResult) -> None:
     for asked, now in result.already:
         again = f" (now {escape(now)})" if now != asked else ""
         output.out.print(f"[cyan]already under {escape(result.to)}:[/] {escape(asked)}{again}")
+    if result.earlier and not result.moved:
+        output.out.print(
+            f"[cyan]already moved:[/] {len(result.already)} file(s) of "
+            f"{escape(str(result.from_id))} to {escape(result.to)} by move(s) "
+            f"{escape(', '.join(result.earlier))}"
+        )
     backups = sum(1 for item in result.moved if item.new_backup)
     output.out.print(
         f"Moved {len(result.moved)} file(s) to {escape(result.to)}"

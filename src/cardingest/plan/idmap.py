@@ -353,19 +353,27 @@ def _file_name(media: MediaFile) -> _Name:
     return _Name(_folder_name(media.path), media.stem.upper())
 
 
+def _covers(first: _Name, last: _Name | None, name: _Name) -> bool:
+    if last is None:
+        return name.stem == first.stem and first.folder in (None, name.folder)
+    if first.folder is None:
+        return name.number is not None and first.number <= name.number <= last.number  # type: ignore[operator]
+    return name.number is not None and _order(first) <= _order(name) <= _order(last)
+
+
+def spec_covers(spec: str, path: str) -> bool:
+    """Whether a checked ``files`` spec names the card path ``path`` (POSIX, relative to the
+    card root), as it names a photo of the card: for a card path the catalogue recorded."""
+    first, last = parse_spec(spec)
+    stem = path.rpartition("/")[2]
+    return _covers(
+        first, last, _Name(_folder_name(path), (stem.rpartition(".")[0] or stem).upper())
+    )
+
+
 def _matches(spec: str, files: Sequence[MediaFile]) -> tuple[list[MediaFile], str | None]:
     first, last = parse_spec(spec)
-    hits: list[MediaFile] = []
-    for media in files:
-        name = _file_name(media)
-        if last is None:
-            ok = name.stem == first.stem and first.folder in (None, name.folder)
-        elif first.folder is None:
-            ok = name.number is not None and first.number <= name.number <= last.number  # type: ignore[operator]
-        else:
-            ok = name.number is not None and _order(first) <= _order(name) <= _order(last)
-        if ok:
-            hits.append(media)
+    hits = [media for media in files if _covers(first, last, _file_name(media))]
     if not hits:
         return hits, "matches no file on the card"
     folders = sorted({_folder_name(m.path) for m in hits})
@@ -426,6 +434,7 @@ def resolve(
     covered: dict[str, MapRow] = {}
     clashes: dict[tuple[int, int], list[str]] = defaultdict(list)
     problems: list[str] = []
+    unmatched: list[tuple[MapRow, str | None]] = []
     for row in idmap.rows:
         hits: list[MediaFile] = []
         if row.everything:
@@ -435,6 +444,8 @@ def resolve(
                 found, problem = _matches(spec, media)
                 if problem:
                     problems.append(f"line {row.line}: files {spec!r} {problem}")
+                if not found:
+                    unmatched.append((row, spec))
                 hits.extend(found)
         else:
             hits = [
@@ -446,6 +457,7 @@ def resolve(
                 problems.append(
                     f"line {row.line}: no photo was taken between {row.start} and {row.end}"
                 )
+                unmatched.append((row, None))
         for m in hits:
             other = covered.get(m.path)
             if other is not None and other is not row:
@@ -455,8 +467,50 @@ def resolve(
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
         problems.append(f"lines {a} and {b} both cover {paths[0]}{more}")
     if problems:
-        raise MapError(
+        raise UnfitMapError(
             f"{idmap.source}: {len(problems)} problem(s) matching the ID map to the card",
             details=problems,
+            unmatched=unmatched,
         )
     return covered
+
+
+class UnfitMapError(MapError):
+    """The map does not fit the card. ``unmatched``: each row (with its ``files`` spec, None
+    for a ``from``/``to`` row) that matches no photo of it. The details end with what to do
+    about those: their photos may have been archived and wiped from the card already
+    (`wiped_hint`); the caller, who can read the archive, may say which were (``archived``,
+    see `with_archived`)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[str],
+        unmatched: Sequence[tuple[MapRow, str | None]],
+        archived: Sequence[str] = (),
+    ) -> None:
+        self.problems = list(details)
+        self.unmatched = tuple(unmatched)
+        hint = wiped_hint(self.unmatched)
+        super().__init__(message, details=[*details, *archived, *([hint] if hint else [])])
+
+    def with_archived(self, archived: Sequence[str]) -> UnfitMapError:
+        """The same error, with what the archive holds of the rows that matched nothing."""
+        return UnfitMapError(
+            self.message, details=self.problems, unmatched=self.unmatched, archived=archived
+        )
+
+
+def wiped_hint(unmatched: Sequence[tuple[MapRow, str | None]]) -> str:
+    """What to do about map rows that match no photo: they may be rows of an earlier ingest
+    whose photos were wiped from the card since, which loses nothing."""
+    ids = [row.patient_id for row, _ in unmatched if not row.blank]
+    if not ids:
+        return ""
+    return (
+        "A row that matches no photo may be one whose photos were archived and then wiped "
+        "from the card (ingest --wipe, or wipe): check with "
+        f"`cardingest search --id {ids[0]}` (what the archive holds of a patient) or "
+        f"`cardingest verify --id {ids[0]}`, then remove the row from the map and run again."
+    )
