@@ -60,6 +60,9 @@ class ContentClaims:
         self.archive_id = found.archive_id
         try:
             self._check_table(archive)
+            # A claim matters only while its ingest's session lives, and a server that
+            # crashes ends every session: no claim needs to wait for the disk to commit.
+            self._conn.execute("SET synchronous_commit = off")
             self._conn.execute(
                 "SELECT pg_advisory_lock(%s)", (_ingest_key(self.archive_id, ingest_id),)
             )
