@@ -7,7 +7,8 @@ Layout in the database:
 - ``cardingest.audit``: every archive's audit events, one row each (``archive_id``, ``seq``,
   the exact JSON line and its sha256); workstations may insert and read it, never change it;
 - one schema per archive (``a_<id>``) with the catalogue's tables (files, keywords, ingests,
-  sightings), so one database serves several archives without mixing their rows.
+  sightings), so one database serves several archives without mixing their rows, and the
+  running ingests' ``content_claims`` (see ``claims``).
 
 The archive keeps its id in ``.cardingest/archive-id``; an archive whose id the database does
 not know (or a database asked for an archive without an id that already has a SQLite
