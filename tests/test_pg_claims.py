@@ -225,3 +225,73 @@ def test_an_archive_made_before_claims_gets_its_table_from_the_owner_and_desks_w
     assert done.returncode == 0, done.stderr
     findings = check_archive(archive, pg_url, {PATIENT_B: files})
     assert findings.lost == [] and findings.doubled == []
+
+
+class _Claims:
+    """The database's part, in memory: content -> its patient."""
+
+    def __init__(self, owners: dict[str, str]) -> None:
+        self.owners = owners
+        self.held: list[str] = []
+        self.claimed: list[tuple[str, str]] = []
+
+    def claim(self, sha256: str, patient_id: str, archive_path: str, *, check: bool) -> str | None:
+        self.claimed.append((sha256, patient_id))
+        other = self.owners.get(sha256)
+        return f"under patient {other}" if check and other and other != patient_id else None
+
+
+class _Inner:
+    """The ingest's own gate: this patient already has ``known``."""
+
+    def __init__(self, known: dict[str, str]) -> None:
+        self.known = known
+
+    def claim(self, source: Path, sha256: str) -> None: ...
+
+    def enter(self, source: Path, sha256: str) -> str | None:
+        return self.known.get(sha256)
+
+    def leave(self, source: Path, sha256: str, relpath: str | None) -> None: ...
+
+
+def test_the_gate_holds_the_rest_of_a_held_shot_and_claims_only_what_it_publishes() -> None:
+    from dataclasses import replace
+
+    import pytest
+    from factories import media
+
+    from cardingest.archive.claims import ClaimingGate, guarded
+    from cardingest.models import IdMap, MapRow
+    from cardingest.plan.planner import make_plan
+    from cardingest.storage.transfer import Held
+
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG"),
+        media("DCIM/100CANON/IMG_0001.CR2"),
+        media("DCIM/100CANON/IMG_0001.XMP"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-24 09:20:00"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2026-11-24 09:25:00"),
+    ]
+    plan = make_plan(
+        [replace(f, size=1000 + n) for n, f in enumerate(files)],
+        IdMap(rows=(MapRow(line=0, patient_id=PATIENT_B, everything=True),)),
+    )
+    root = Path("/card")
+    copies = [i for i in plan.items if i.action == "copy"]
+    claims = _Claims({"jpg1": PATIENT_A, "cr2-1": PATIENT_A})
+    gate = ClaimingGate(_Inner({"jpg3": f"{PATIENT_B}/x.jpg"}), claims, copies, root, check=True)  # type: ignore[arg-type]
+    with pytest.raises(Held, match=PATIENT_A):
+        gate.enter(root / "DCIM/100CANON/IMG_0001.JPG", "jpg1")
+    for rest, sha in (("IMG_0001.CR2", "cr2-x"), ("IMG_0001.XMP", "xmp")):
+        with pytest.raises(Held, match=PATIENT_A):  # its shot is held: not even claimed
+            gate.enter(root / "DCIM/100CANON" / rest, sha)
+    assert gate.enter(root / "DCIM/100CANON/IMG_0002.JPG", "jpg2") is None
+    assert gate.enter(root / "DCIM/100CANON/IMG_0003.JPG", "jpg3") == f"{PATIENT_B}/x.jpg"
+    assert claims.claimed == [("jpg1", PATIENT_B), ("jpg2", PATIENT_B)], "a skip claims nothing"
+    assert len(claims.held) == 3
+    allowed = guarded(_Inner({}), claims, copies, root, allow_other_patient=True)  # type: ignore[arg-type]
+    assert allowed is not None
+    assert allowed.enter(root / "DCIM/100CANON/IMG_0001.JPG", "jpg1") is None
+    inner = _Inner({})
+    assert guarded(inner, None, copies, root, allow_other_patient=False) is inner, "SQLite"
