@@ -9,6 +9,9 @@ POINT:
   (a JSON list, e.g. stopping the database server), then carry on.
 - ``wait-after-first-copy``: at that moment print ``HOOK-REACHED`` on stderr and wait for a
   line on stdin (the test decides when the ingest goes on).
+- ``wait-before-recording``: every photo copied, verified and published, none recorded (no
+  batch before the last): print ``HOOK-REACHED`` and wait for a line on stdin.
+- ``wait-before-copying``: planned, nothing copied yet: print ``HOOK-REACHED`` and wait.
 - ``die-in-migrate-copy``: SIGKILL inside the migration's transaction, rows inserted.
 - ``die-before-migrate-mark``: SIGKILL after the copy is committed and checked, before the
   SQLite file is marked.
@@ -56,6 +59,27 @@ def _wait() -> None:
     sys.stdin.readline()
 
 
+def _before_first_flush() -> Callable[..., Any]:
+    original = ingest._Batcher.flush
+    done: list[bool] = []
+
+    def flush(self: Any) -> None:
+        if self.pending and not done:
+            done.append(True)
+            _wait()
+        original(self)
+
+    return flush
+
+
+def _waiting_first(original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _wait()
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
 def _before(original: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         die()
@@ -72,6 +96,11 @@ def main() -> None:
         ingest._Batcher.add = _once(_run_hook)  # type: ignore[method-assign]
     elif point == "wait-after-first-copy":
         ingest._Batcher.add = _once(_wait)  # type: ignore[method-assign]
+    elif point == "wait-before-recording":
+        ingest.BATCH_FILES, ingest.BATCH_SECONDS = 1 << 30, float("inf")
+        ingest._Batcher.flush = _before_first_flush()  # type: ignore[method-assign]
+    elif point == "wait-before-copying":
+        cli.run_execute = _waiting_first(cli.run_execute)
     elif point == "die-in-migrate-copy":
         migrate._migrate_line = _before(migrate._migrate_line)  # type: ignore[assignment]
     elif point == "die-before-migrate-mark":

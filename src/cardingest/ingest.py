@@ -21,6 +21,7 @@ from pathlib import Path
 from .archive.audit import AuditLog, recorded_source
 from .archive.backend import require_folder, require_one_file_system
 from .archive.catalogue import Catalogue, CatalogueRecord
+from .archive.claims import content_claims, guarded
 from .archive.journal import PublishJournal, recover
 from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
@@ -496,6 +497,7 @@ def execute(
         started = time.monotonic()
         audit = AuditLog(archive)
         audit.require_appendable()
+        claims = destinations.enter_context(content_claims(roots, ingest_id))
         with Catalogue.open(archive, create=True, cache_kib=CATALOGUE_CACHE_KIB) as catalogue:
             if alone:
                 result.warnings += recover_dead_runs(catalogue, audit, archive, backup)
@@ -528,6 +530,13 @@ def execute(
             known: _KnownContent | None = _KnownContent(
                 catalogue, copies, Path(plan.source), journaled
             )
+            gate = guarded(  # PostgreSQL: other desks' photos (see `claims`)
+                known,
+                claims,
+                copies,
+                Path(plan.source),
+                allow_other_patient=settings.allow_other_patient,
+            )
             folders = FolderSyncs()
             batch = _Batcher(catalogue, folders)
             outcomes = Outcomes(plan.items)
@@ -555,7 +564,7 @@ def execute(
                 workers=workers,
                 on_bytes=on_bytes,
                 cancel=cancel,
-                content_gate=known,
+                content_gate=gate,
                 folders=folders,
                 unclaimed=lambda position, transferred: late.append((position, transferred)),
             )
@@ -569,7 +578,7 @@ def execute(
                 # gate (an entry per card file and per archived photo), before the manifest
                 # is sorted, where the ingest's memory peaks.
                 results.close()
-                known = None
+                known = gate = None
                 for index in repair_at:
                     if stop is not None and stop.is_set():
                         break
@@ -826,6 +835,8 @@ def _content(sha256: str) -> bytes | str:
 def _settle(item: PlanItem, transferred: TransferResult) -> Outcome:
     if not transferred.ok:
         return Outcome(item, "failed", None, error=transferred.error)
+    if transferred.held is not None:
+        return Outcome(item, "hold", None, reason=transferred.held)
     if transferred.duplicate_of is not None:
         return Outcome(
             item,

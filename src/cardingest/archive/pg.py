@@ -7,7 +7,8 @@ Layout in the database:
 - ``cardingest.audit``: every archive's audit events, one row each (``archive_id``, ``seq``,
   the exact JSON line and its sha256); workstations may insert and read it, never change it;
 - one schema per archive (``a_<id>``) with the catalogue's tables (files, keywords, ingests,
-  sightings), so one database serves several archives without mixing their rows.
+  sightings), so one database serves several archives without mixing their rows, and the
+  running ingests' ``content_claims`` (see ``claims``).
 
 The archive keeps its id in ``.cardingest/archive-id``; an archive whose id the database does
 not know (or a database asked for an archive without an id that already has a SQLite
@@ -61,7 +62,8 @@ CONNECT_TIMEOUT = 10
 LOCK_WAIT = "15min"
 """How long a command waits for another workstation's lock before giving up (exit 1)."""
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
+"""1: the catalogue's tables; 2: ``content_claims`` (see ``claims``)."""
 
 _BOOTSTRAP_KEY = 0x63617264696E6700  # "carding\\0": serialises creating the shared tables
 
@@ -83,6 +85,20 @@ _SHARED_DDL = (
         PRIMARY KEY (archive_id, seq)
     )""",
 )
+
+_CLAIMS_DDL = (
+    """CREATE TABLE IF NOT EXISTS content_claims (
+        sha256       text COLLATE "C" NOT NULL,
+        patient_id   text COLLATE "C" NOT NULL,
+        ingest_id    text COLLATE "C" NOT NULL,
+        archive_path text COLLATE "C" NOT NULL,
+        PRIMARY KEY (sha256, ingest_id)
+    )""",
+)
+"""Photos being published by running ingests, not yet recorded (see ``claims``)."""
+
+_UPGRADES: dict[int, tuple[str, ...]] = {2: _CLAIMS_DDL}
+"""What makes an archive's schema version ``n`` from ``n - 1``."""
 
 _ARCHIVE_DDL = (
     """CREATE TABLE files (
@@ -161,6 +177,7 @@ _ARCHIVE_DDL = (
     "CREATE INDEX files_source ON files (source_path)",
     "CREATE INDEX keywords_value ON keywords (lower(value), kind)",
     "CREATE INDEX sightings_file ON sightings (file_id)",
+    *_CLAIMS_DDL,
 )
 
 
@@ -353,7 +370,34 @@ def tie(
             f"The catalogue of {archive} in {redact(url)} has schema version {row[1]}; this"
             f" cardingest knows up to {PG_SCHEMA_VERSION}. Upgrade cardingest."
         )
+    if row[1] < PG_SCHEMA_VERSION:
+        _upgrade(conn, archive_id, str(row[0]))
     return Tie(url, archive_id, str(row[0]))
+
+
+def _upgrade(conn: psycopg.Connection[Any], archive_id: str, schema: str) -> None:
+    """Bring an archive's tables up to `PG_SCHEMA_VERSION`, if this role may create tables
+    there (the owner's URL); a desk's role leaves them as they are, without an error in the
+    server's log. What needs a newer table says so itself (``claims``)."""
+    allowed = conn.execute("SELECT has_schema_privilege(%s, 'CREATE')", (schema,)).fetchone()
+    if not (allowed and allowed[0]):
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_KEY,))
+        row = conn.execute(
+            "SELECT schema_version FROM cardingest.archives WHERE archive_id = %s FOR UPDATE",
+            (archive_id,),
+        ).fetchone()
+        if row is None or row[0] >= PG_SCHEMA_VERSION:
+            return  # another desk upgraded it meanwhile
+        conn.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(pgsql.Identifier(schema)))
+        for version in range(int(row[0]) + 1, PG_SCHEMA_VERSION + 1):
+            for statement in _UPGRADES[version]:
+                conn.execute(statement)
+        conn.execute(
+            "UPDATE cardingest.archives SET schema_version = %s WHERE archive_id = %s",
+            (PG_SCHEMA_VERSION, archive_id),
+        )
 
 
 def require_tied(url: str, archive: Path, consequence: str = "") -> None:

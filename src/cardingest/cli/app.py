@@ -405,7 +405,7 @@ def print_result(result: IngestResult) -> None:
     for outcome in held[:50]:
         output.out.print(
             f"[yellow]held on the card:[/] {escape(outcome.item.source)} "
-            f"({escape(outcome.item.reason or '')})"
+            f"({escape(outcome.reason or outcome.item.reason or '')})"
         )
     if len(held) > 50:
         output.out.print(f"[yellow]… and {len(held) - 50} more held[/]")

@@ -101,7 +101,9 @@ class ContentGate(Protocol):
     that content is archived already (then nothing is published: `duplicate_of`), or None,
     and may block while an earlier claimant of the same content publishes it. `leave` follows
     every `claim` exactly once, with the published relpath, or None if this file published
-    nothing (a duplicate, or a failure anywhere after its read).
+    nothing (a duplicate, or a failure anywhere after its read). `enter` may raise `Held` to
+    keep the file out of the archive: nothing is published, and the result carries the reason
+    (`TransferResult.held`).
 
     So the same content twice in one run is archived by the first of its jobs, whichever
     worker happens to finish first: names never depend on timing.
@@ -112,6 +114,14 @@ class ContentGate(Protocol):
     def enter(self, source: Path, sha256: str) -> str | None: ...
 
     def leave(self, source: Path, sha256: str, relpath: str | None) -> None: ...
+
+
+class Held(Exception):
+    """Raised by a `ContentGate`'s ``enter``: this file must stay on the card, for ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,8 @@ class TransferResult:
     published: tuple[Published, ...]
     error: str | None
     duplicate_of: str | None = None
+    held: str | None = None
+    """Why the content gate kept this verified file from being published (`Held`)."""
 
     @property
     def ok(self) -> bool:
@@ -1046,6 +1058,8 @@ def _copy(
         claimed = False
         gate.leave(source, sha256, published[0].relpath)
         return TransferResult(source, size, sha256, published, None)
+    except Held as held:
+        return TransferResult(source, size, sha256, (), None, held=held.reason)
     except _Failure as failure:
         return TransferResult(source, size, sha256, (), str(failure))
     except OSError as exc:  # e.g. fstat or close of a source on a card pulled mid-copy

@@ -1,0 +1,308 @@
+"""Two desks, the same photos, two patients, at once (PostgreSQL): one patient gets them.
+
+The planner's "already archived under another patient" hold sees committed rows only; two
+ingests that plan before either records a row would both file the photos. At the moment of
+publishing, each photo claims its content in the database (``archive/claims.py``): the
+second desk holds what the first has filed or is filing. Each scenario pauses a real
+cardingest process at a chosen code point (``pg_inject.py``) and lets it go on by writing a
+line to its stdin: no sleeps, no timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pg_helpers import Desk, card_files, check_archive, json_out, write_folder
+
+PATIENT_A, PATIENT_B = "JBX3656", "MCJ1984"
+
+
+def _paused(desk: Desk, *args: object, point: str) -> subprocess.Popen[str]:
+    """A desk's ingest, stopped at ``point`` until `_go` lets it on."""
+    proc = desk.start(*args, point=point)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert line.strip() == "HOOK-REACHED", line + proc.stderr.read()
+    return proc
+
+
+def _go(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    assert proc.stdin is not None
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out, err
+
+
+def _rows(url: str, archive: Path, table: str = "files") -> list[tuple[Any, ...]]:
+    archive_id = (archive / ".cardingest" / "archive-id").read_text().strip()
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(f'SELECT * FROM "a_{archive_id}".{table}').fetchall()  # type: ignore[arg-type]
+
+
+def _card_unchanged(card: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        assert hashlib.sha256((card / rel).read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+def _setup(tmp_path: Path, url: str, count: int = 4) -> tuple[Path, dict, Path, Path, Desk, Desk]:
+    """The same photos on two cards (one card read at two desks), and two desks."""
+    archive = tmp_path / "archive"
+    files = card_files(count, start=datetime(2026, 11, 20, 9), seed=21)
+    card_a = write_folder(tmp_path / "card-a", files)
+    card_b = write_folder(tmp_path / "card-b", files)
+    desk_a = Desk.make(tmp_path / "desk-a", "nurse-a", url, archive)
+    desk_b = Desk.make(tmp_path / "desk-b", "nurse-b", url, archive)
+    first = desk_a.run("ingest", write_folder(tmp_path / "older", card_files(1, start=datetime(
+        2026, 11, 1, 9), seed=20)), "--id", "EPT6335")  # fmt: skip
+    assert first.returncode == 0, first.stderr  # the archive exists: both desks just use it
+    return archive, files, card_a, card_b, desk_a, desk_b
+
+
+def test_a_photo_being_filed_by_another_desk_is_held_not_filed_twice(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Desk A has published every photo but recorded none; desk B, the same photos for
+    another patient, plans them as new (no row to see) and holds each at publishing."""
+    archive, files, card_a, card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
+    a = _paused(
+        desk_a, "ingest", card_a, "--id", PATIENT_A, "--json", point="wait-before-recording"
+    )
+    try:
+        assert len(list((archive / PATIENT_A).iterdir())) == len(files), "A has published"
+        assert [r for r in _rows(pg_url, archive) if r[1] == PATIENT_A] == [], "none recorded"
+        preview = json_out(desk_b.run("preview", card_b, "--id", PATIENT_B, "--json"))
+        assert {i["action"] for i in preview["items"]} == {"copy"}, "the plan cannot see them"
+        b = desk_b.run("ingest", card_b, "--id", PATIENT_B, "--json")
+        assert b.returncode == 3, b.stderr
+        assert "Traceback" not in b.stderr
+        items = json.loads(b.stdout)["items"]
+        assert {i["action"] for i in items} == {"hold"}
+        for item in items:
+            assert item["target"] is None
+            assert f"being archived under patient {PATIENT_A} (" in item["reason"], item
+            assert "--allow-other-patient" in item["reason"] and "nurse-a on " in item["reason"]
+        shown = desk_b.run("ingest", card_b, "--id", PATIENT_B)
+        assert shown.returncode == 3 and f"under patient {PATIENT_A}" in shown.stdout
+    finally:
+        code, out, err = _go(a)
+    assert code == 0, err
+    assert {i["action"] for i in json.loads(out)["items"]} == {"copy"}
+    findings = check_archive(archive, pg_url, {PATIENT_A: files})
+    assert findings.lost == [] and findings.doubled == [] and findings.wrong_patient == []
+    assert findings.stray == [] and findings.rows == findings.files == len(files) + 1
+    assert not (archive / PATIENT_B).exists()
+    _card_unchanged(card_b, files)
+    assert _rows(pg_url, archive, "content_claims") == [], "claims end with their ingest"
+    assert desk_b.run("verify").returncode == 0
+    # Once A has recorded them, B's plan holds them as before.
+    again = json_out(desk_b.run("ingest", card_b, "--id", PATIENT_B, "--json"))
+    assert all(f"already archived under patient {PATIENT_A}" in i["reason"] for i in again["items"])
+
+
+def test_two_desks_that_both_planned_first_file_the_photos_under_one_patient(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Both plan before either copies; A finishes, then B publishes: B holds every photo,
+    naming A's patient and file as the planner would."""
+    archive, files, card_a, card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
+    a = _paused(desk_a, "ingest", card_a, "--id", PATIENT_A, "--json", point="wait-before-copying")
+    try:
+        b = _paused(
+            desk_b, "ingest", card_b, "--id", PATIENT_B, "--json", point="wait-before-copying"
+        )
+        try:
+            code_a, out_a, err_a = _go(a)
+            assert code_a == 0, err_a
+        finally:
+            code_b, out_b, err_b = _go(b)
+    finally:
+        if a.poll() is None:
+            _go(a)
+    assert code_b == 3, err_b
+    assert "Traceback" not in err_b
+    filed = {i["source"]: i["target"] for i in json.loads(out_a)["items"]}
+    for item in json.loads(out_b)["items"]:
+        assert item["action"] == "hold" and item["target"] is None
+        assert item["reason"].startswith(
+            f"the same photo is already archived under patient {PATIENT_A} "
+            f"({filed[item['source']]})"
+        ), item
+    findings = check_archive(archive, pg_url, {PATIENT_A: files})
+    assert findings.lost == [] and findings.doubled == [] and findings.wrong_patient == []
+    assert findings.stray == [] and findings.rows == findings.files == len(files) + 1
+    assert not (archive / PATIENT_B).exists()
+    _card_unchanged(card_b, files)
+
+
+def test_allow_other_patient_files_both_while_the_other_desk_is_filing(
+    tmp_path: Path, pg_url: str
+) -> None:
+    archive, files, card_a, card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
+    a = _paused(
+        desk_a, "ingest", card_a, "--id", PATIENT_A, "--json", point="wait-before-recording"
+    )
+    try:
+        b = desk_b.run("ingest", card_b, "--id", PATIENT_B, "--allow-other-patient", "--json")
+    finally:
+        code, _out, err = _go(a)
+    assert b.returncode == 0, b.stderr
+    assert {i["action"] for i in json.loads(b.stdout)["items"]} == {"copy"}
+    assert code == 0, err
+    findings = check_archive(archive, pg_url, {PATIENT_A: files, PATIENT_B: files})
+    assert findings.lost == [] and findings.doubled == [] and findings.wrong_patient == []
+    assert findings.rows == findings.files == 2 * len(files) + 1
+
+
+def test_the_claims_of_a_desk_that_died_do_not_hold_anything(tmp_path: Path, pg_url: str) -> None:
+    """kill -9 after A published (and claimed) a photo: its claim is dead with it. What A
+    published is recorded from its publish journal by B's ingest (alone on the archive), for
+    A's patient, so B holds exactly that and files the rest."""
+    archive, files, card_a, card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
+    killed = desk_a.run("ingest", card_a, "--id", PATIENT_A, point="die-after-first-copy")
+    assert killed.returncode == -9, killed.stderr
+    assert _rows(pg_url, archive, "content_claims"), "the dead desk left its claims"
+    published = sorted(p.name for p in (archive / PATIENT_A).glob("*.jpg"))
+    assert published
+    b = desk_b.run("ingest", card_b, "--id", PATIENT_B, "--json")
+    assert b.returncode == 3, b.stderr
+    items = json.loads(b.stdout)["items"]
+    held = [i for i in items if i["action"] == "hold"]
+    assert len(held) == len(published), items
+    assert all(f"already archived under patient {PATIENT_A}" in i["reason"] for i in held)
+    assert {i["action"] for i in items} == {"copy", "hold"}
+    assert _rows(pg_url, archive, "content_claims") == []
+    filed = {i["source"]: files[i["source"]] for i in items if i["action"] == "copy"}
+    recorded = {i["source"]: files[i["source"]] for i in held}
+    findings = check_archive(archive, pg_url, {PATIENT_A: recorded, PATIENT_B: filed})
+    assert findings.lost == [] and findings.doubled == [] and findings.stray == []
+    assert findings.wrong_patient == [] and findings.rows == findings.files
+
+
+def test_an_archive_made_before_claims_gets_its_table_from_the_owner_and_desks_wait_for_it(
+    tmp_path: Path, pg_server: Any, pg_url: str
+) -> None:
+    """Schema version 1 (no ``content_claims``): a desk's role cannot add the table, so its
+    ingest is refused before anything is copied, saying what to run; any command with the
+    owner's URL upgrades the archive, and the desk goes on."""
+    database = pg_url.split("@/")[1].split("?")[0]
+    owner, desk_role = f"own_{database}", f"desk_{database}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for statement in (
+            f"CREATE ROLE {owner} LOGIN",
+            f"CREATE ROLE {desk_role} LOGIN",
+            f"GRANT CONNECT, CREATE ON DATABASE {database} TO {owner}",
+            f"GRANT CONNECT ON DATABASE {database} TO {desk_role}",
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} GRANT USAGE ON SCHEMAS TO {desk_role}",
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} GRANT SELECT, INSERT, UPDATE, DELETE"
+            f" ON TABLES TO {desk_role}",
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} GRANT USAGE ON SEQUENCES TO {desk_role}",
+        ):
+            conn.execute(statement)  # type: ignore[arg-type]
+    owner_url = pg_server.url(database, user=owner)
+    desk_url = pg_server.url(database, user=desk_role)
+    archive = tmp_path / "archive"
+    owner_desk = Desk.make(tmp_path / "owner", "it", owner_url, archive)
+    first = owner_desk.run(
+        "ingest", write_folder(tmp_path / "c0", card_files(1, start=datetime(2026, 1, 1), seed=1)),
+        "--id", PATIENT_A,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    archive_id = (archive / ".cardingest" / "archive-id").read_text().strip()
+    with psycopg.connect(owner_url, autocommit=True) as conn:  # as cardingest 1 left it
+        conn.execute(f'DROP TABLE "a_{archive_id}".content_claims')  # type: ignore[arg-type]
+        conn.execute("UPDATE cardingest.archives SET schema_version = 1")
+    desk = Desk.make(tmp_path / "desk", "nurse", desk_url, archive)
+    files = card_files(2, start=datetime(2026, 2, 1), seed=2)
+    card = write_folder(tmp_path / "c1", files)
+    refused = desk.run("ingest", card, "--id", PATIENT_B)
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "has no table of photos being filed" in refused.stderr
+    assert "cardingest audit --archive" in refused.stderr
+    assert not (archive / PATIENT_B).exists()
+    assert desk.run("search", "--json").returncode == 0, "reading needs no new table"
+    assert owner_desk.run("audit").returncode == 0
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        version = conn.execute("SELECT schema_version FROM cardingest.archives").fetchone()
+    assert version == (2,)
+    done = desk.run("ingest", card, "--id", PATIENT_B)
+    assert done.returncode == 0, done.stderr
+    findings = check_archive(archive, pg_url, {PATIENT_B: files})
+    assert findings.lost == [] and findings.doubled == []
+
+
+class _Claims:
+    """The database's part, in memory: content -> its patient."""
+
+    def __init__(self, owners: dict[str, str]) -> None:
+        self.owners = owners
+        self.held: list[str] = []
+        self.claimed: list[tuple[str, str]] = []
+
+    def claim(self, sha256: str, patient_id: str, archive_path: str, *, check: bool) -> str | None:
+        self.claimed.append((sha256, patient_id))
+        other = self.owners.get(sha256)
+        return f"under patient {other}" if check and other and other != patient_id else None
+
+
+class _Inner:
+    """The ingest's own gate: this patient already has ``known``."""
+
+    def __init__(self, known: dict[str, str]) -> None:
+        self.known = known
+
+    def claim(self, source: Path, sha256: str) -> None: ...
+
+    def enter(self, source: Path, sha256: str) -> str | None:
+        return self.known.get(sha256)
+
+    def leave(self, source: Path, sha256: str, relpath: str | None) -> None: ...
+
+
+def test_the_gate_holds_the_rest_of_a_held_shot_and_claims_only_what_it_publishes() -> None:
+    from dataclasses import replace
+
+    import pytest
+    from factories import media
+
+    from cardingest.archive.claims import ClaimingGate, guarded
+    from cardingest.models import IdMap, MapRow
+    from cardingest.plan.planner import make_plan
+    from cardingest.storage.transfer import Held
+
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG"),
+        media("DCIM/100CANON/IMG_0001.CR2"),
+        media("DCIM/100CANON/IMG_0001.XMP"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-24 09:20:00"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2026-11-24 09:25:00"),
+    ]
+    plan = make_plan(
+        [replace(f, size=1000 + n) for n, f in enumerate(files)],
+        IdMap(rows=(MapRow(line=0, patient_id=PATIENT_B, everything=True),)),
+    )
+    root = Path("/card")
+    copies = [i for i in plan.items if i.action == "copy"]
+    claims = _Claims({"jpg1": PATIENT_A, "cr2-1": PATIENT_A})
+    gate = ClaimingGate(_Inner({"jpg3": f"{PATIENT_B}/x.jpg"}), claims, copies, root, check=True)  # type: ignore[arg-type]
+    with pytest.raises(Held, match=PATIENT_A):
+        gate.enter(root / "DCIM/100CANON/IMG_0001.JPG", "jpg1")
+    for rest, sha in (("IMG_0001.CR2", "cr2-x"), ("IMG_0001.XMP", "xmp")):
+        with pytest.raises(Held, match=PATIENT_A):  # its shot is held: not even claimed
+            gate.enter(root / "DCIM/100CANON" / rest, sha)
+    assert gate.enter(root / "DCIM/100CANON/IMG_0002.JPG", "jpg2") is None
+    assert gate.enter(root / "DCIM/100CANON/IMG_0003.JPG", "jpg3") == f"{PATIENT_B}/x.jpg"
+    assert claims.claimed == [("jpg1", PATIENT_B), ("jpg2", PATIENT_B)], "a skip claims nothing"
+    assert len(claims.held) == 3
+    allowed = guarded(_Inner({}), claims, copies, root, allow_other_patient=True)  # type: ignore[arg-type]
+    assert allowed is not None
+    assert allowed.enter(root / "DCIM/100CANON/IMG_0001.JPG", "jpg1") is None
+    inner = _Inner({})
+    assert guarded(inner, None, copies, root, allow_other_patient=False) is inner, "SQLite"
