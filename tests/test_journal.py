@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,46 @@ def test_preview_says_the_next_ingest_records_a_dead_runs_photos_first(
     assert code == EXIT_OK and journal.is_file()
     said = f"ingest {journal.stem} stopped before it recorded"
     assert any(w.startswith(said) for w in document["warnings"]), document["warnings"]
+
+
+def test_a_line_is_durable_only_once_a_sync_that_began_after_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: `durable` waits for a sync begun after the line was written, and one
+    sync answers for every line written before it began. The sync is held on an event, so
+    no outcome here depends on timing (a `durable` that returned early would be seen
+    returned; one that waits is never seen returned before the event)."""
+    from cardingest.archive.catalogue import CatalogueRecord
+
+    real = journal_module.sync_file
+    release = threading.Event()
+    syncs: list[int] = []
+
+    def held_sync(fd: int) -> None:
+        if syncs:  # the header's sync (the first) goes through
+            assert release.wait(60)
+        real(fd)
+        syncs.append(os.fstat(fd).st_size)
+
+    monkeypatch.setattr(journal_module, "sync_file", held_sync)
+    journal = journal_module.PublishJournal.start(tmp_path, "ingest-1", None, ())
+    record = CatalogueRecord(
+        patient_id=PATIENT, archive_path=f"{PATIENT}/a.jpg", sha256="ab" * 32, size=1,
+        captured_at="2026-01-01T00:00:00", captured_raw="2026-01-01T00:00:00", time_source="x",
+    )  # fmt: skip
+    first, second = journal.note(record), journal.note(record)
+    waited: list[int] = []
+    waiter = threading.Thread(target=lambda: (journal.durable(second), waited.append(second)))
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and not waited, "durable returned before its sync"
+    release.set()
+    waiter.join(60)
+    journal.durable(first)
+    assert waited == [second]
+    assert syncs[-1] == journal.path.stat().st_size  # both lines were on the disk
+    journal.close()
+    with pytest.raises(OSError, match="the ingest has ended"):
+        journal.note(record)
+    journal.remove()
+    assert not journal.path.exists()

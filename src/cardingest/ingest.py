@@ -9,6 +9,7 @@ next run).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import time
@@ -521,14 +522,15 @@ def execute(
             reserved = reserved_names(item.target for item in plan.items)
             journal = PublishJournal.start(archive, ingest_id, backup, reserved)
 
-            def journaled(item: PlanItem, sha256: str) -> None:
+            def row(item: PlanItem, sha256: str) -> CatalogueRecord:
+                """The row ``item`` gets if it is named as planned (the journal's line)."""
                 assert item.target is not None
                 copy = str(Path(backup, *item.target.split("/"))) if backup else None
                 where = (item.target, copy)
-                journal.publishing(_row(item, sha256, item.size, where, ingest_id, settings, card))
+                return _row(item, sha256, item.size, where, ingest_id, settings, card)
 
             known: _KnownContent | None = _KnownContent(
-                catalogue, copies, Path(plan.source), journaled
+                catalogue, copies, Path(plan.source), _Journaling(journal, row)
             )
             gate = guarded(  # PostgreSQL: other desks' photos (see `claims`)
                 known,
@@ -733,8 +735,9 @@ class _KnownContent:
     twice on a card), the first in plan order publishes it and the others wait for it and
     become a ``skip`` resting on its copy, whichever worker finishes first. If the first
     fails to publish, the next in line does. So which file is "the copy", and its name,
-    never depend on timing. A file let through to publish is first noted in the run's
-    publish journal (``journaled``, see `archive.journal`).
+    never depend on timing. Each file's row is noted in the run's publish journal once its
+    content is known, and a file is let through to publish only once that line is on the
+    disk (``journal``, see `archive.journal`).
     """
 
     def __init__(
@@ -742,11 +745,11 @@ class _KnownContent:
         catalogue: Catalogue,
         copies: list[PlanItem],
         root: Path,
-        journaled: Callable[[PlanItem, str], None] | None = None,
+        journal: _Journaling | None = None,
     ) -> None:
         self._cond = threading.Condition()
         self._copies = copies
-        self._journaled = journaled
+        self._journal = journal
         # Keyed by the path below the card's root (the plan item's own string where it is
         # the same), not by a second full path per card file.
         self._prefix = str(root / "_")[:-1]
@@ -780,6 +783,10 @@ class _KnownContent:
 
     def claim(self, source: Path, sha256: str) -> None:
         """Sidecars never wait: identical XMPs of two shots each belong beside their photo."""
+        if self._journal is not None:
+            item = self._item(source)
+            if item is not None:
+                self._journal.note(str(source), item, sha256)
         patient = self._patient(source)
         if patient is None:
             return
@@ -788,10 +795,8 @@ class _KnownContent:
 
     def enter(self, source: Path, sha256: str) -> str | None:
         existing = self._published(source, sha256)
-        if existing is None and self._journaled is not None:
-            item = self._item(source)
-            if item is not None:
-                self._journaled(item, sha256)
+        if existing is None and self._journal is not None:
+            self._journal.durable(str(source))
         return existing
 
     def _published(self, source: Path, sha256: str) -> str | None:
@@ -810,6 +815,8 @@ class _KnownContent:
                 self._cond.wait()
 
     def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
+        if self._journal is not None:
+            self._journal.forget(str(source))
         patient = self._patient(source)
         if patient is None:
             return
@@ -823,6 +830,34 @@ class _KnownContent:
             if not queue:
                 self._queues.pop(key, None)
             self._cond.notify_all()
+
+
+class _Journaling:
+    """The gate's side of the publish journal: the line each file in flight was given."""
+
+    def __init__(
+        self, journal: PublishJournal, row: Callable[[PlanItem, str], CatalogueRecord]
+    ) -> None:
+        self._journal = journal
+        self._row = row
+        self._lock = threading.Lock()
+        self._lines: dict[str, int] = {}
+
+    def note(self, source: str, item: PlanItem, sha256: str) -> None:
+        line = self._journal.note(self._row(item, sha256))
+        with self._lock:
+            self._lines[source] = line
+
+    def durable(self, source: str) -> None:
+        with self._lock:
+            line = self._lines.get(source)
+        if line is None:
+            raise OSError(errno.EIO, "not in the publish journal")
+        self._journal.durable(line)
+
+    def forget(self, source: str) -> None:
+        with self._lock:
+            self._lines.pop(source, None)
 
 
 def _content(sha256: str) -> bytes | str:

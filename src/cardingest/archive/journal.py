@@ -48,12 +48,23 @@ def journal_folder(archive: Path) -> Path:
 
 
 class PublishJournal:
-    """One ingest's journal, appended to by the copy workers."""
+    """One ingest's journal. A copy worker `note`s its photo's row as soon as the photo is
+    read from the card, and waits, right before naming it, until the line is `durable`.
+
+    The lines reach the disk through one thread of the journal's own, each sync covering
+    every line written before it (group commit): a photo's line is usually on the disk
+    before its copy is written and read back, so the wait costs nothing, and two workers'
+    lines share a sync.
+    """
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self._fd = fd
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._written = 0
+        self._synced = 0
+        self._failed: OSError | None = None
+        self._syncer = threading.Thread(target=self._sync, name="cardingest-journal", daemon=True)
 
     @classmethod
     def start(
@@ -81,34 +92,74 @@ class PublishJournal:
             fsync_dir(folder)
             fsync_dir(folder.parent)
         except OSError as exc:
-            journal.close()
+            os.close(journal._fd)
             journal.remove()
             raise ArchiveError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+        journal._syncer.start()
         return journal
 
     def _append(self, entry: dict[str, object]) -> None:
         write_all(self._fd, (json.dumps(entry, separators=(",", ":")) + "\n").encode("utf-8"))
 
-    def publishing(self, record: CatalogueRecord) -> None:
-        """Note, durably, a photo about to be named ``record.archive_path`` (and, with a
-        backup, ``record.backup_path``). OSError if it cannot be: then it is not named."""
-        with self._lock:
+    def note(self, record: CatalogueRecord) -> int:
+        """Write the line of a photo that may be named ``record.archive_path`` (and, with a
+        backup, ``record.backup_path``); its number, for `durable`."""
+        line = (json.dumps(asdict(record), separators=(",", ":")) + "\n").encode("utf-8")
+        with self._changed:
+            self._check()
             try:
-                if self._fd < 0:
-                    raise OSError(errno.EBADF, "the ingest has ended")
-                self._append(asdict(record))
-                sync_file(self._fd)
+                write_all(self._fd, line)
             except OSError as exc:
-                why = f"{exc.strerror or exc} writing the publish journal {self.path}, before"
-                raise OSError(exc.errno, why) from exc
+                self._failed = exc
+                self._check()
+            self._written += 1
+            self._changed.notify_all()
+            return self._written
+
+    def durable(self, line: int) -> None:
+        """Return once line number ``line`` is on the disk; OSError if it cannot be (then
+        its photo must not be named)."""
+        with self._changed:
+            while self._synced < line:
+                self._check()
+                self._changed.wait()
+
+    def _check(self) -> None:
+        if self._failed is not None:
+            exc = self._failed
+            why = f"{exc.strerror or exc} writing the publish journal {self.path}, before"
+            raise OSError(exc.errno, why)
+
+    def _sync(self) -> None:
+        while True:
+            with self._changed:
+                while self._synced == self._written and self._fd >= 0:
+                    self._changed.wait()
+                if self._fd < 0:
+                    return
+                fd, upto = self._fd, self._written
+            try:
+                sync_file(fd)  # close() waits for this thread before it closes fd
+            except OSError as exc:
+                with self._changed:
+                    self._failed = exc
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self._synced = upto
+                self._changed.notify_all()
 
     def close(self) -> None:
-        """No more lines: a copy worker still running (the run failed) publishes nothing."""
-        with self._lock:
-            if self._fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(self._fd)
-                self._fd = -1
+        """No more lines: a copy worker still running (the run failed) names nothing more."""
+        with self._changed:
+            if self._fd < 0:
+                return
+            self._failed = self._failed or OSError(errno.ESHUTDOWN, "the ingest has ended")
+            fd, self._fd = self._fd, -1
+            self._changed.notify_all()
+        self._syncer.join()
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
     def remove(self) -> None:
         """Once every photo it names is recorded."""
