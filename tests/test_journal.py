@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import stat
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -201,16 +200,17 @@ def test_a_photo_whose_line_cannot_be_written_is_not_published(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive = tmp_path / "archive"
+    real = journal_module.write_all
+    written: list[int] = []
 
-    synced: list[int] = []
-
-    def full(fd: int) -> None:
-        """The header reaches the disk; no line after it does."""
-        if synced:
+    def full(fd: int, data: bytes) -> None:
+        """The header is written; no line after it is."""
+        if written:
             raise OSError(28, os.strerror(28))
-        synced.append(fd)
+        written.append(fd)
+        real(fd, data)
 
-    monkeypatch.setattr(journal_module, "sync_file", full)
+    monkeypatch.setattr(journal_module, "write_all", full)
     code, document = ingest(card, "--id", PATIENT, "--archive", archive)
     assert code == EXIT_FAILURE
     assert {item["action"] for item in document["items"]} == {"failed"}
@@ -218,6 +218,53 @@ def test_a_photo_whose_line_cannot_be_written_is_not_published(
     assert reason.startswith("No space left on device writing the publish journal "), reason
     assert not list((archive / PATIENT).iterdir())
     assert not rows(archive)
+
+
+def test_the_lines_of_a_batch_are_on_the_disk_before_its_rows(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch syncs the journal first: a power cut after a row never loses the line of
+    a photo named since (the same order as the folders' syncs before the rows)."""
+    archive = tmp_path / "archive"
+    real_sync, real_add = journal_module.sync_file, Catalogue.add
+    synced: list[int] = []
+
+    def sync(fd: int) -> None:
+        real_sync(fd)
+        synced.append(os.fstat(fd).st_size)
+
+    def add(self: Catalogue, records: Any) -> None:
+        [journal] = journal_folder(archive).iterdir()
+        on_disk = journal.read_bytes()[: synced[-1]]
+        for record in records:
+            assert f'"archive_path":"{record.archive_path}"'.encode() in on_disk
+        real_add(self, records)
+
+    monkeypatch.setattr(journal_module, "sync_file", sync)
+    monkeypatch.setattr(Catalogue, "add", add)
+    code, _ = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK
+    assert len(rows(archive)) == 3 and len(synced) >= 2
+
+
+def test_a_file_the_journal_does_not_name_is_named_in_the_warning(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut can keep a name and lose its line: that file is named, not recorded, and
+    the run is not said to have left every photo recorded."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", OTHER, "--archive", archive)
+    journal = the_journal(archive)
+    *kept, lost = journal.read_text().splitlines()
+    journal.write_text("\n".join(kept) + "\n")
+    unnamed = json.loads(lost)["archive_path"]
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_HELD, document
+    [said] = [w for w in document["warnings"] if "not in its publish journal" in w]
+    assert "1 file(s) in the folders it copied into" in said and unnamed in said
+    assert unnamed not in rows(archive)
+    assert any("see above for what it may have left" in w for w in document["warnings"])
+    assert not any("every photo it copied is recorded" in w for w in document["warnings"])
 
 
 def test_a_finished_run_leaves_no_journal(card: Path, tmp_path: Path) -> None:
@@ -238,46 +285,3 @@ def test_preview_says_the_next_ingest_records_a_dead_runs_photos_first(
     assert code == EXIT_OK and journal.is_file()
     said = f"ingest {journal.stem} stopped before it recorded"
     assert any(w.startswith(said) for w in document["warnings"]), document["warnings"]
-
-
-def test_a_line_is_durable_only_once_a_sync_that_began_after_it_ends(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Group commit: `durable` waits for a sync begun after the line was written, and one
-    sync answers for every line written before it began. The sync is held on an event, so
-    no outcome here depends on timing (a `durable` that returned early would be seen
-    returned; one that waits is never seen returned before the event)."""
-    from cardingest.archive.catalogue import CatalogueRecord
-
-    real = journal_module.sync_file
-    release = threading.Event()
-    syncs: list[int] = []
-
-    def held_sync(fd: int) -> None:
-        if syncs:  # the header's sync (the first) goes through
-            assert release.wait(60)
-        real(fd)
-        syncs.append(os.fstat(fd).st_size)
-
-    monkeypatch.setattr(journal_module, "sync_file", held_sync)
-    journal = journal_module.PublishJournal.start(tmp_path, "ingest-1", None, ())
-    record = CatalogueRecord(
-        patient_id=PATIENT, archive_path=f"{PATIENT}/a.jpg", sha256="ab" * 32, size=1,
-        captured_at="2026-01-01T00:00:00", captured_raw="2026-01-01T00:00:00", time_source="x",
-    )  # fmt: skip
-    first, second = journal.note(record), journal.note(record)
-    waited: list[int] = []
-    waiter = threading.Thread(target=lambda: (journal.durable(second), waited.append(second)))
-    waiter.start()
-    waiter.join(0.5)
-    assert waiter.is_alive() and not waited, "durable returned before its sync"
-    release.set()
-    waiter.join(60)
-    journal.durable(first)
-    assert waited == [second]
-    assert syncs[-1] == journal.path.stat().st_size  # both lines were on the disk
-    journal.close()
-    with pytest.raises(OSError, match="the ingest has ended"):
-        journal.note(record)
-    journal.remove()
-    assert not journal.path.exists()

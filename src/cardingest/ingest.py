@@ -9,7 +9,6 @@ next run).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import threading
 import time
@@ -256,20 +255,28 @@ def recover_dead_runs(
     those photos, and could file them again under another patient.
     """
     warnings = []
-    journaled = set()
+    complete: dict[str, bool] = {}  # ingest -> its journal accounts for every file it left
     for recovered in recover(catalogue, archive):
-        journaled.add(recovered.ingest_id)
+        complete[recovered.ingest_id] = not recovered.unknown
         warnings += list(recovered.problems)
+        if recovered.unknown:
+            warnings.append(
+                f"ingest {recovered.ingest_id} stopped; {len(recovered.unknown)} file(s) in "
+                "the folders it copied into have no catalogue row and are not in its publish "
+                "journal (a power cut can lose the journal's last lines, or they were put "
+                f"there by hand): {_some(recovered.unknown)}. `cardingest verify` lists them; "
+                "if they are photos its map misfiled, remove them (that loses nothing: a "
+                "photo leaves the card only once a recorded copy of it is proven)"
+            )
         if not recovered.recorded:
             continue
         paths = [record.archive_path for record in recovered.recorded]
         audit.append("recover", ingest_id=recovered.ingest_id, recorded=paths)
         _write_manifests(catalogue, recovered.ingest_id, archive, backup)
-        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         warnings.append(
             f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
             f"without recording them; they are recorded now, under the IDs its map gave them: "
-            f"{shown}. If that map was wrong, put them right with `cardingest move`"
+            f"{_some(paths)}. If that map was wrong, put them right with `cardingest move`"
         )
     for ingest in catalogue.ingests():
         if ingest.get("status") == "running":
@@ -277,7 +284,9 @@ def recover_dead_runs(
                 f"ingest {ingest['ingest_id']} (started {ingest.get('started')}) stopped "
                 + (
                     "before it finished; every photo it copied is recorded"
-                    if ingest["ingest_id"] in journaled
+                    if complete.get(ingest["ingest_id"])
+                    else "before it finished (see above for what it may have left)"
+                    if ingest["ingest_id"] in complete
                     else "before it finished, with no publish journal: photos it had copied "
                     "but not yet recorded may lie in the archive under the names its ID map "
                     "gave them, unknown to the catalogue. `cardingest verify` lists them as "
@@ -295,6 +304,10 @@ def recover_dead_runs(
                 status="crashed",
             )
     return warnings
+
+
+def _some(paths: Sequence[str]) -> str:
+    return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 def recover_before_planning(archive: Path, backup: Path | None) -> list[str]:
@@ -352,12 +365,16 @@ class _Batcher:
     """Catalogue rows written in batches: one transaction per ~50 files or ~2 seconds.
 
     The folders the batch's files were published into are fsynced first (``folders``), so a
-    row is only ever committed for a file whose name is on the disk.
+    row is only ever committed for a file whose name is on the disk; the publish journal
+    before them, so its lines are on the disk up to this batch (see `archive.journal`).
     """
 
-    def __init__(self, catalogue: Catalogue, folders: FolderSyncs) -> None:
+    def __init__(
+        self, catalogue: Catalogue, folders: FolderSyncs, journal: PublishJournal | None = None
+    ) -> None:
         self.catalogue = catalogue
         self.folders = folders
+        self.journal = journal
         self.pending: list[CatalogueRecord] = []
         self.last = time.monotonic()
 
@@ -369,6 +386,8 @@ class _Batcher:
     def flush(self) -> None:
         if self.pending:
             try:
+                if self.journal is not None:
+                    self.journal.sync()
                 self.folders.sync()
             except OSError as exc:
                 raise ArchiveError(
@@ -520,18 +539,17 @@ def execute(
             repair_at = array("l", _positions(plan, repair=True))
             copies = [plan.items[index] for index in copy_at]
             reserved = reserved_names(item.target for item in plan.items)
-            journal = PublishJournal.start(archive, ingest_id, backup, reserved)
+            folders = {item.target.rpartition("/")[0] for item in copies if item.target}
+            journal = PublishJournal.start(archive, ingest_id, backup, folders, reserved)
 
-            def row(item: PlanItem, sha256: str) -> CatalogueRecord:
-                """The row ``item`` gets if it is named as planned (the journal's line)."""
+            def note(item: PlanItem, sha256: str) -> None:
+                """The journal's line: the row ``item`` gets if it is named as planned."""
                 assert item.target is not None
                 copy = str(Path(backup, *item.target.split("/"))) if backup else None
                 where = (item.target, copy)
-                return _row(item, sha256, item.size, where, ingest_id, settings, card)
+                journal.note(_row(item, sha256, item.size, where, ingest_id, settings, card))
 
-            known: _KnownContent | None = _KnownContent(
-                catalogue, copies, Path(plan.source), _Journaling(journal, row)
-            )
+            known: _KnownContent | None = _KnownContent(catalogue, copies, Path(plan.source), note)
             gate = guarded(  # PostgreSQL: other desks' photos (see `claims`)
                 known,
                 claims,
@@ -539,8 +557,8 @@ def execute(
                 Path(plan.source),
                 allow_other_patient=settings.allow_other_patient,
             )
-            folders = FolderSyncs()
-            batch = _Batcher(catalogue, folders)
+            synced = FolderSyncs()
+            batch = _Batcher(catalogue, synced, journal)
             outcomes = Outcomes(plan.items)
             sightings: list[tuple[str, str]] = []
             status = "finished"
@@ -567,7 +585,7 @@ def execute(
                 on_bytes=on_bytes,
                 cancel=cancel,
                 content_gate=gate,
-                folders=folders,
+                folders=synced,
                 unclaimed=lambda position, transferred: late.append((position, transferred)),
             )
             try:
@@ -735,9 +753,8 @@ class _KnownContent:
     twice on a card), the first in plan order publishes it and the others wait for it and
     become a ``skip`` resting on its copy, whichever worker finishes first. If the first
     fails to publish, the next in line does. So which file is "the copy", and its name,
-    never depend on timing. Each file's row is noted in the run's publish journal once its
-    content is known, and a file is let through to publish only once that line is on the
-    disk (``journal``, see `archive.journal`).
+    never depend on timing. Each file's row is noted in the run's publish journal as soon as
+    its content is known, before its copy is written (``note``, see `archive.journal`).
     """
 
     def __init__(
@@ -745,11 +762,11 @@ class _KnownContent:
         catalogue: Catalogue,
         copies: list[PlanItem],
         root: Path,
-        journal: _Journaling | None = None,
+        note: Callable[[PlanItem, str], None] | None = None,
     ) -> None:
         self._cond = threading.Condition()
         self._copies = copies
-        self._journal = journal
+        self._note = note
         # Keyed by the path below the card's root (the plan item's own string where it is
         # the same), not by a second full path per card file.
         self._prefix = str(root / "_")[:-1]
@@ -783,23 +800,16 @@ class _KnownContent:
 
     def claim(self, source: Path, sha256: str) -> None:
         """Sidecars never wait: identical XMPs of two shots each belong beside their photo."""
-        if self._journal is not None:
-            item = self._item(source)
-            if item is not None:
-                self._journal.note(str(source), item, sha256)
-        patient = self._patient(source)
+        item = self._item(source)
+        if self._note is not None and item is not None:
+            self._note(item, sha256)
+        patient = None if item is None or item.sidecar else item.patient_id or ""
         if patient is None:
             return
         with self._cond:
             self._queues.setdefault((patient, _content(sha256)), []).append(str(source))
 
     def enter(self, source: Path, sha256: str) -> str | None:
-        existing = self._published(source, sha256)
-        if existing is None and self._journal is not None:
-            self._journal.durable(str(source))
-        return existing
-
-    def _published(self, source: Path, sha256: str) -> str | None:
         patient = self._patient(source)
         if patient is None:
             return None
@@ -815,8 +825,6 @@ class _KnownContent:
                 self._cond.wait()
 
     def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
-        if self._journal is not None:
-            self._journal.forget(str(source))
         patient = self._patient(source)
         if patient is None:
             return
@@ -830,34 +838,6 @@ class _KnownContent:
             if not queue:
                 self._queues.pop(key, None)
             self._cond.notify_all()
-
-
-class _Journaling:
-    """The gate's side of the publish journal: the line each file in flight was given."""
-
-    def __init__(
-        self, journal: PublishJournal, row: Callable[[PlanItem, str], CatalogueRecord]
-    ) -> None:
-        self._journal = journal
-        self._row = row
-        self._lock = threading.Lock()
-        self._lines: dict[str, int] = {}
-
-    def note(self, source: str, item: PlanItem, sha256: str) -> None:
-        line = self._journal.note(self._row(item, sha256))
-        with self._lock:
-            self._lines[source] = line
-
-    def durable(self, source: str) -> None:
-        with self._lock:
-            line = self._lines.get(source)
-        if line is None:
-            raise OSError(errno.EIO, "not in the publish journal")
-        self._journal.durable(line)
-
-    def forget(self, source: str) -> None:
-        with self._lock:
-            self._lines.pop(source, None)
 
 
 def _content(sha256: str) -> bytes | str:
