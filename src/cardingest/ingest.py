@@ -753,8 +753,8 @@ class _KnownContent:
     twice on a card), the first in plan order publishes it and the others wait for it and
     become a ``skip`` resting on its copy, whichever worker finishes first. If the first
     fails to publish, the next in line does. So which file is "the copy", and its name,
-    never depend on timing. Each file's row is noted in the run's publish journal as soon as
-    its content is known, before its copy is written (``note``, see `archive.journal`).
+    never depend on timing. A file let through to publish has its row noted in the run's
+    publish journal first (``note``, see `archive.journal`).
     """
 
     def __init__(
@@ -800,16 +800,20 @@ class _KnownContent:
 
     def claim(self, source: Path, sha256: str) -> None:
         """Sidecars never wait: identical XMPs of two shots each belong beside their photo."""
-        item = self._item(source)
-        if self._note is not None and item is not None:
-            self._note(item, sha256)
-        patient = None if item is None or item.sidecar else item.patient_id or ""
+        patient = self._patient(source)
         if patient is None:
             return
         with self._cond:
             self._queues.setdefault((patient, _content(sha256)), []).append(str(source))
 
     def enter(self, source: Path, sha256: str) -> str | None:
+        existing = self._published(source, sha256)
+        item = self._item(source)
+        if existing is None and self._note is not None and item is not None:
+            self._note(item, sha256)
+        return existing
+
+    def _published(self, source: Path, sha256: str) -> str | None:
         patient = self._patient(source)
         if patient is None:
             return None
