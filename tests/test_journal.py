@@ -159,6 +159,9 @@ def test_a_copy_changed_since_is_not_recorded_and_its_photo_is_copied_again(
     assert f"{PATIENT}/{changed.name}" not in rows(archive)
     assert len(rows(archive)) == 3  # the photo itself is copied again, under -2
     assert changed.read_bytes() == b"not the photo any more"
+    [said] = [w for w in document["warnings"] if "have no catalogue row" in w]
+    assert f"{PATIENT}/{changed.name}" in said
+    assert not any("every photo it copied is recorded" in w for w in document["warnings"])
 
 
 def test_a_backup_copy_that_never_got_its_name_is_marked_for_repair(
@@ -260,7 +263,7 @@ def test_a_file_the_journal_does_not_name_is_named_in_the_warning(
     unnamed = json.loads(lost)["archive_path"]
     code, document = ingest(card, "--id", PATIENT, "--archive", archive)
     assert code == EXIT_HELD, document
-    [said] = [w for w in document["warnings"] if "not in its publish journal" in w]
+    [said] = [w for w in document["warnings"] if "have no catalogue row" in w]
     assert "1 file(s) in the folders it copied into" in said and unnamed in said
     assert unnamed not in rows(archive)
     assert any("see above for what it may have left" in w for w in document["warnings"])
@@ -285,3 +288,159 @@ def test_preview_says_the_next_ingest_records_a_dead_runs_photos_first(
     assert code == EXIT_OK and journal.is_file()
     said = f"ingest {journal.stem} stopped before it recorded"
     assert any(w.startswith(said) for w in document["warnings"]), document["warnings"]
+
+
+def forge(archive: Path, lines: list[dict[str, Any]], folders: list[str] | None = None) -> Path:
+    """Replace the dead run's journal lines (its header kept, ``folders`` put in it)."""
+    journal = the_journal(archive)
+    header, first, *_ = [json.loads(line) for line in journal.read_text().splitlines()]
+    if folders is not None:
+        header["folders"] = folders
+    text = [json.dumps(header)] + [json.dumps(dict(first, **line)) for line in lines]
+    journal.write_text("\n".join(text) + "\n")
+    return journal
+
+
+def test_a_journal_edited_to_reach_outside_the_archive_records_nothing_there(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines naming a file outside the archive, one in ``.cardingest``, a backup path
+    outside the ingest's backup folder, or a folder outside the archive: each is passed over
+    (named in a warning), nothing outside is read into the catalogue, listed or written."""
+    archive = tmp_path / "archive"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.jpg"
+    secret.write_bytes((card / "DCIM/100CANON/IMG_0001.JPG").read_bytes())
+    (outside / "Smith_John.pdf").write_bytes(b"%PDF")
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    audit_head = archive / ".cardingest" / "audit.head"
+    forged = [
+        {"archive_path": "../outside/secret.jpg", "sha256": sha256(secret)},
+        {"archive_path": "/etc/hostname"},
+        {"archive_path": ".cardingest/audit.head"},
+        {"backup_path": str(outside / "secret.jpg"), "diagnosis": ["melanoma"]},
+        {"size": "12"},
+        {"diagnosis": "melanoma"},
+        {"captured_at": "yesterday"},
+    ]
+    forge(archive, forged, folders=["../outside", PATIENT])
+    before = audit_head.read_bytes() if audit_head.exists() else None
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK, document
+    warnings = "\n".join(document["warnings"])
+    assert f"{len(forged)} line(s) of " in warnings and "were passed over" in warnings
+    assert "Smith_John" not in warnings and "secret" not in warnings
+    assert sorted(rows(archive)) == sorted(
+        f"{PATIENT}/{p.name}" for p in (archive / PATIENT).glob("*.jpg")
+    )
+    assert sorted(p.name for p in outside.iterdir()) == ["Smith_John.pdf", "secret.jpg"]
+    if before is not None:
+        assert audit_head.exists()
+    assert not list(journal_folder(archive).iterdir())
+
+
+@pytest.mark.parametrize("kind", ["folder", "garbage", "types", "unknown ingest"])
+def test_a_file_in_the_journal_folder_that_is_no_journal_is_named_not_a_traceback(
+    card: Path, tmp_path: Path, kind: str
+) -> None:
+    archive = tmp_path / "archive"
+    assert ingest(card, "--id", PATIENT, "--archive", archive)[0] == EXIT_OK
+    odd = journal_folder(archive) / "20261201T000000Z-dddddd.jsonl"
+    if kind == "folder":
+        odd.mkdir()
+    elif kind == "garbage":
+        odd.write_bytes(b"\x00\xffnot json\n")
+    elif kind == "types":
+        odd.write_text('{"journal": 1, "ingest_id": "x", "folders": 5, "reserved": 5}\n')
+    else:
+        header = {"journal": 1, "ingest_id": "nope", "folders": [], "reserved": []}
+        odd.write_text(json.dumps(header) + "\n" + json.dumps({"archive_path": "a"}) + "\n")
+    for _ in range(2):  # the next ingest is not blocked either
+        code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+        assert code == EXIT_OK, document
+        [said] = [w for w in document["warnings"] if w.startswith(str(odd))]
+        assert "is not a publish journal this cardingest can read" in said
+    assert odd.exists()
+
+
+def test_rows_a_killed_recovery_wrote_have_their_audit_event(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `recover` event comes before the rows: a recovery killed after the rows leaves no
+    row without an event; one killed before them, an event the next run's rows fulfil."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", OTHER, "--archive", archive)
+    dead_run(monkeypatch, card, "--id", OTHER, "--archive", archive)  # killed in its recovery
+    assert not rows(archive)
+    events = [
+        json.loads(line) for line in (archive / ".cardingest/audit.jsonl").read_text().splitlines()
+    ]
+    [event] = [e for e in events if e["event"] == "recover"]
+    assert len(event["recorded"]) == 3
+    code, document = ingest(card, "--id", OTHER, "--archive", archive)
+    assert code == EXIT_OK, document
+    assert set(rows(archive)) == set(event["recorded"])
+
+
+def test_a_recovery_killed_before_it_closed_the_dead_ingest_is_finished_by_the_next(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its journal stays until the dead ingest is closed: the next run does not say the
+    dead run had none."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", OTHER, "--archive", archive)
+
+    def finish(self: Catalogue, *args: object, **kwargs: object) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Catalogue, "finish_ingest", finish)
+        with pytest.raises(Killed):
+            runner.invoke(app, ["ingest", str(card), "--id", OTHER, "--archive", str(archive)],
+                          catch_exceptions=False)  # fmt: skip
+    code, document = ingest(card, "--id", OTHER, "--archive", archive)
+    assert code == EXIT_OK, document
+    said = "\n".join(document["warnings"])
+    assert "every photo it copied is recorded" in said and "no publish journal" not in said
+    assert len(rows(archive)) == 3 and not list(journal_folder(archive).iterdir())
+
+
+def test_ingest_wipe_keeps_what_it_held_even_if_archived_under_another_patient(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "held on the card" is true: the card stays the copy a person checks the archive's
+    (another patient's) against."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", OTHER, "--archive", archive)
+    before = sorted(p.name for p in (card / "DCIM/100CANON").iterdir())
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive, "--wipe", "--yes")
+    assert code == EXIT_HELD, document
+    assert sorted(p.name for p in (card / "DCIM/100CANON").iterdir()) == before
+    kept = [i for i in document["wipe"]["items"] if i["action"] == "keep"]
+    assert len(kept) == 3 and document["wipe"]["summary"] == {"removed": 0, "kept": 3}
+    assert all(
+        k["reason"].startswith(
+            f"held by the ingest: the same photo is already archived under patient {OTHER}"
+        )
+        for k in kept
+    ), kept
+
+
+def test_a_journal_that_cannot_be_started_leaves_no_ingest_running(
+    card: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    assert ingest(card, "--id", PATIENT, "--archive", archive)[0] == EXIT_OK
+    folder = journal_folder(archive)
+    folder.rmdir()
+    folder.write_bytes(b"a file where the journal folder goes")
+    result = runner.invoke(
+        app,
+        ["ingest", str(card), "--id", OTHER, "--archive", str(archive), "--allow-other-patient"],
+    )
+    assert result.exit_code == EXIT_FAILURE, result.output
+    folder.unlink()
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK
+    assert not any("stopped" in w for w in document["warnings"]), document["warnings"]

@@ -33,7 +33,7 @@ from .models import METADIR, Card, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
 from .prepare import has_catalogue
 from .storage import modes
-from .storage.durable import FolderSyncs, remove_stale_temps_in, writing_to
+from .storage.durable import FolderSyncs, fsync_dir, remove_stale_temps_in, writing_to
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -254,30 +254,33 @@ def recover_dead_runs(
     closed as ``crashed``. Done before planning (`recover`): a plan made first would not see
     those photos, and could file them again under another patient.
     """
-    warnings = []
-    complete: dict[str, bool] = {}  # ingest -> its journal accounts for every file it left
-    for recovered in recover(catalogue, archive):
-        complete[recovered.ingest_id] = not recovered.unknown
+
+    def audited(ingest_id: str, paths: list[str]) -> None:
+        audit.append("recover", ingest_id=ingest_id, recorded=paths)
+
+    done, warnings = recover(catalogue, archive, audited)
+    complete = {recovered.ingest_id: not recovered.unknown for recovered in done}
+    for recovered in done:
         warnings += list(recovered.problems)
         if recovered.unknown:
             warnings.append(
                 f"ingest {recovered.ingest_id} stopped; {len(recovered.unknown)} file(s) in "
-                "the folders it copied into have no catalogue row and are not in its publish "
-                "journal (a power cut can lose the journal's last lines, or they were put "
-                f"there by hand): {_some(recovered.unknown)}. `cardingest verify` lists them; "
-                "if they are photos its map misfiled, remove them (that loses nothing: a "
-                "photo leaves the card only once a recorded copy of it is proven)"
+                "the folders it copied into have no catalogue row (a copy changed since, a "
+                "name a power cut kept while it lost the journal's line, or a file put there "
+                f"by hand): {_some(recovered.unknown)}. `cardingest verify` lists them; if "
+                "they are photos its map misfiled, remove them (that loses nothing: a photo "
+                "leaves the card only once a recorded copy of it is proven)"
             )
-        if not recovered.recorded:
-            continue
-        paths = [record.archive_path for record in recovered.recorded]
-        audit.append("recover", ingest_id=recovered.ingest_id, recorded=paths)
-        _write_manifests(catalogue, recovered.ingest_id, archive, backup)
-        warnings.append(
-            f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
-            f"without recording them; they are recorded now, under the IDs its map gave them: "
-            f"{_some(paths)}. If that map was wrong, put them right with `cardingest move`"
-        )
+        if recovered.recorded:
+            paths = [record.archive_path for record in recovered.recorded]
+            _write_manifests(catalogue, recovered.ingest_id, archive, backup)
+            warnings.append(
+                f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
+                "without recording them; they are recorded now, under the IDs and keywords "
+                f"its map gave them: {_some(paths)}. If that map was wrong, put them right "
+                "with `cardingest move`, and their diagnosis, site and consent with "
+                "`cardingest tag`"
+            )
     for ingest in catalogue.ingests():
         if ingest.get("status") == "running":
             warnings.append(
@@ -303,6 +306,10 @@ def recover_dead_runs(
                 manifest=str(_manifest_relpath(ingest["ingest_id"])),
                 status="crashed",
             )
+    for recovered in done:  # last: a kill before this finds the journal again, and its rows
+        recovered.path.unlink(missing_ok=True)
+    if done:
+        fsync_dir(done[0].path.parent)
     return warnings
 
 
@@ -522,25 +529,32 @@ def execute(
             if alone:
                 result.warnings += recover_dead_runs(catalogue, audit, archive, backup)
             solo.close()
-            catalogue.begin_ingest(
-                ingest_id,
-                started=_now(),
-                operator=settings.operator,
-                host=host_name(),
-                source=recorded_source(plan.source, card),
-                card_label=card.label if card else None,
-                card_serial=card.serial if card else None,
-                archive=str(archive),
-                backup=str(backup) if backup else None,
-                clock_offset=format_clock_offset(plan.clock_offset),
-                map_source=map_source,
-            )
             copy_at = array("l", _positions(plan, repair=False))
             repair_at = array("l", _positions(plan, repair=True))
             copies = [plan.items[index] for index in copy_at]
             reserved = reserved_names(item.target for item in plan.items)
             folders = {item.target.rpartition("/")[0] for item in copies if item.target}
+            # Before the ingest's record: a run killed in between leaves a journal that
+            # names nothing, of an ingest the catalogue does not know (removed by `recover`).
             journal = PublishJournal.start(archive, ingest_id, backup, folders, reserved)
+            try:
+                catalogue.begin_ingest(
+                    ingest_id,
+                    started=_now(),
+                    operator=settings.operator,
+                    host=host_name(),
+                    source=recorded_source(plan.source, card),
+                    card_label=card.label if card else None,
+                    card_serial=card.serial if card else None,
+                    archive=str(archive),
+                    backup=str(backup) if backup else None,
+                    clock_offset=format_clock_offset(plan.clock_offset),
+                    map_source=map_source,
+                )
+            except BaseException:
+                journal.close()
+                journal.remove()
+                raise
 
             def note(item: PlanItem, sha256: str) -> None:
                 """The journal's line: the row ``item`` gets if it is named as planned."""

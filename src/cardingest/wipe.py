@@ -19,7 +19,7 @@ import contextlib
 import errno
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -367,6 +367,20 @@ def plan_wipe(
     items += [WipeItem(path, "keep", f"{kind}: {NOT_A_FILE}") for path, kind in specials]
     items.sort(key=lambda item: item.source)
     return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
+
+
+def keep_held(plan: WipePlan, held: Mapping[str, str]) -> WipePlan:
+    """``ingest --wipe``: what the ingest held stays on the card, as it said, even a photo
+    archived already (under another patient: the card is the copy a person checks against)."""
+    if not held:
+        return plan
+    items = tuple(
+        replace(item, action="keep", reason=f"held by the ingest: {held[item.source]}")
+        if item.action == "remove" and item.source in held
+        else item
+        for item in plan.items
+    )
+    return replace(plan, items=items)
 
 
 def dry_run_result(plan: WipePlan) -> WipeResult:

@@ -25,15 +25,19 @@ import contextlib
 import errno
 import json
 import os
+import re
+import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields, replace
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import ArchiveError
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import fsync_dir, sync_file, write_all
+from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, candidate_names
 from .catalogue import Catalogue, CatalogueRecord
 from .verify import CopyChecker, CopyState, mark_change
@@ -87,6 +91,9 @@ class PublishJournal:
             "folders": sorted(folders),
             "reserved": sorted(reserved),
         }
+        left = leaves_root(archive, [METADIR, FOLDER])
+        if left is not None:
+            raise ArchiveError(f"Cannot write {path}: {left[0]} {left[1]}")
         try:
             modes.make_dirs(folder)
             journal = cls(path, modes.create(path, os.O_WRONLY | os.O_APPEND))
@@ -141,33 +148,67 @@ class PublishJournal:
 
 @dataclass(frozen=True, slots=True)
 class Recovered:
-    """What `recover` recorded from one dead run's journal, and what it could not write."""
+    """What `recover` did with one dead run's journal (``path``, removed by the caller once
+    the run's ingest record is closed)."""
 
     ingest_id: str
+    path: Path
     recorded: tuple[CatalogueRecord, ...]
     problems: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
-    """Files in the folders it named photos in with no row and no line (see `unlisted`)."""
+    """Files in the folders it named photos in with no row (see `unlisted`)."""
 
 
-def _read(path: Path) -> tuple[dict, list[CatalogueRecord]]:
-    """The header and the rows-to-be; a line a kill cut short, or not a row, is passed over."""
-    entries = []
-    for line in path.read_bytes().split(b"\n"):
-        with contextlib.suppress(ValueError):
-            entries.append(json.loads(line))
-    if not entries or not isinstance(entries[0], dict) or entries[0].get("journal") != VERSION:
-        return {}, []
-    records = []
-    for entry in entries[1:]:
-        if not isinstance(entry, dict):
-            continue
-        try:
-            entry.update(diagnosis=tuple(entry.get("diagnosis") or ()), rowid=None)
-            records.append(CatalogueRecord(**entry))
-        except TypeError:
-            continue
-    return entries[0], records
+_TEXT = frozenset(
+    {"patient_id", "archive_path", "sha256", "captured_at", "captured_raw", "time_source",
+     "subsec", "source_path", "ingest_id", "operator", "archived_at", "role"}
+)  # fmt: skip
+_OTHER = frozenset({"size", "diagnosis", "rowid"})
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def below_archive(relpath: object) -> bool:
+    """A path of a photo in the archive: relative, POSIX, no ``.``/``..``/empty part, not in
+    ``.cardingest``. A journal is a file anyone who may write the archive can edit: none of
+    its paths may lead anywhere else."""
+    if not isinstance(relpath, str) or not relpath or "\0" in relpath:
+        return False
+    parts = relpath.split("/")
+    return parts[0] != METADIR and all(part not in ("", ".", "..") for part in parts)
+
+
+def _row(entry: object, ingest_id: str, backup: str | None) -> CatalogueRecord | None:
+    """The row a line gives, if every field has its kind, its paths lie in the archive (and
+    the ingest's backup folder), and it is the journal's own ingest's; else None."""
+    if not isinstance(entry, dict) or set(entry) != set(_FIELDS):
+        return None
+    values = dict(entry, rowid=None)
+    for name, value in values.items():
+        text = isinstance(value, str)
+        if not text and (name in _TEXT or (name not in _OTHER and value is not None)):
+            return None  # a text field, or one that may also be None
+    size, diagnosis = values["size"], values["diagnosis"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return None
+    if not isinstance(diagnosis, list) or not all(isinstance(d, str) for d in diagnosis):
+        return None
+    values["diagnosis"] = tuple(diagnosis)
+    if values["ingest_id"] != ingest_id or not _SHA256.fullmatch(values["sha256"]):
+        return None
+    if not below_archive(values["archive_path"]):
+        return None
+    copy = values["backup_path"]
+    if (copy is None) != (backup is None):
+        return None
+    if copy is not None and copy != str(Path(backup or "", *values["archive_path"].split("/"))):
+        return None  # the backup copy's planned path: the backup folder and the same relpath
+    try:
+        for name in ("captured_at", "captured_raw", "archived_at"):
+            datetime.fromisoformat(values[name])
+    except ValueError:
+        return None
+    return CatalogueRecord(**values)
 
 
 def _copy_named(
@@ -180,7 +221,7 @@ def _copy_named(
     """Where publishing put ``record``'s content for ``relpath`` under ``root``, and whether
     a row has it already: the first of the names it tries that holds the content. Names
     with another file's row are passed over unread; with ``catalogue`` None (a backup) every
-    name is read."""
+    name is read. No link or other mount below ``root`` is followed (`CopyChecker`)."""
     folder, _, name = relpath.rpartition("/")
     for candidate in candidate_names(name):
         below = f"{folder}/{candidate}" if folder else candidate
@@ -212,59 +253,146 @@ def _backed_up(
     return record, mark_change(record.archive_path, [("backup", path, missing)], {})
 
 
-def recover(catalogue: Catalogue, archive: Path) -> list[Recovered]:
-    """Record what each journal in ``archive`` names and finds published under no row, then
-    remove the journal. Only for a run alone on the archive: a live run's journal looks the
-    same. A journal that is not one (another program's file) is left alone."""
+class _NotAJournal(Exception):
+    """A file in the journal folder that cannot be read as one: named, left for a person."""
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The journal's lines, read as they come (a huge file costs no memory), from a regular
+    file reached without a link."""
+    try:
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
+    except OSError as exc:
+        raise _NotAJournal(exc.strerror or str(exc)) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _NotAJournal("not a regular file")
+    with open(fd, "rb") as handle:
+        try:
+            yield from handle
+        except OSError as exc:
+            raise _NotAJournal(exc.strerror or str(exc)) from exc
+
+
+def _header(line: bytes | None) -> tuple[str, list[str], set[str]]:
+    """The ingest, the folders and the reserved sidecar names a journal's first line gives."""
+    try:
+        header = json.loads(line or b"")
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("journal") != VERSION:
+        raise _NotAJournal("its first line is not a publish journal's")
+    ingest_id, folders, reserved = (header.get(k) for k in ("ingest_id", "folders", "reserved"))
+    if not isinstance(ingest_id, str) or not isinstance(folders, list):
+        raise _NotAJournal("its first line is not a publish journal's")
+    if not isinstance(reserved, list) or not all(isinstance(r, str) for r in reserved):
+        raise _NotAJournal("its first line is not a publish journal's")
+    return ingest_id, [f for f in folders if f == "" or below_archive(f)], set(reserved)
+
+
+def recover(
+    catalogue: Catalogue,
+    archive: Path,
+    audited: Callable[[str, list[str]], None],
+) -> tuple[list[Recovered], list[str]]:
+    """Record what each journal in ``archive`` names and finds published under no row; the
+    journals done with, and a warning for each file there that is not one.
+
+    Only for a run alone on the archive (a live run's journal looks the same). ``audited``
+    is told each ingest's newly recorded paths before they are: a kill in between leaves
+    an event for rows that the next run then writes, never rows with no event.
+    """
     folder = journal_folder(archive)
+    left = leaves_root(archive, [METADIR, FOLDER])
+    if left is not None:
+        return [], [f"{left[0]} {left[1]}: no publish journal there is read"]
     try:
         paths = sorted(p for p in folder.iterdir() if p.name.endswith(".jsonl"))
     except (FileNotFoundError, NotADirectoryError):
-        return []
-    done = []
+        return [], []
+    except OSError as exc:
+        return [], [f"Cannot read the publish journals in {folder}: {exc.strerror or exc}"]
+    ingests = {ingest["ingest_id"]: ingest for ingest in catalogue.ingests()}
+    done: list[Recovered] = []
+    warnings: list[str] = []
     for path in paths:
-        header, records = _read(path)
-        ingest_id = header.get("ingest_id")
-        if not isinstance(ingest_id, str):
-            continue
-        backup = Path(header["backup"]) if isinstance(header.get("backup"), str) else None
-        checker = CopyChecker()
-        adopted: list[CatalogueRecord] = []
-        marks: dict[str, str | None] = {}
-        for record in records:
-            if record.ingest_id != ingest_id:
-                continue
-            found, recorded = _copy_named(archive, record.archive_path, record, checker, catalogue)
-            if found is None or recorded:
-                continue
-            placed, mark = _backed_up(
-                replace(record, archive_path=found), backup, record.archive_path, checker
-            )
-            adopted.append(placed)
-            marks.update(mark)
-        problems = _sidecars(archive, adopted, set(header.get("reserved") or ()))
-        catalogue.add(adopted)
-        if marks:
-            catalogue.set_problems(marks)
-        unknown = unlisted(catalogue, archive, header.get("folders") or (), records)
-        done.append(Recovered(ingest_id, tuple(adopted), tuple(problems), tuple(unknown)))
-        os.unlink(path)
-        fsync_dir(folder)
-    return done
-
-
-def unlisted(
-    catalogue: Catalogue, archive: Path, folders: Iterable[object], records: list[CatalogueRecord]
-) -> list[str]:
-    """Files in ``folders`` with no row that no line names: what a power cut can leave (a
-    name that reached the disk, its line not), or a file put there by hand. Keywords
-    sidecars are passed over: the ingest writes them after the name, with no line."""
-    named = {record.archive_path for record in records}
-    found = []
-    for folder in sorted(f for f in folders if isinstance(f, str)):
-        below = Path(archive, *folder.split("/")) if folder else Path(archive)
         try:
-            entries = sorted(os.scandir(below), key=lambda e: e.name)
+            done.append(_recover_one(catalogue, archive, path, ingests, audited))
+        except _NotAJournal as exc:
+            warnings.append(
+                f"{path} is not a publish journal this cardingest can read ({exc}): nothing in "
+                "it was recorded. Move it out of that folder once you have looked at it"
+            )
+    return done, warnings
+
+
+def _recover_one(
+    catalogue: Catalogue,
+    archive: Path,
+    path: Path,
+    ingests: dict[str, dict],
+    audited: Callable[[str, list[str]], None],
+) -> Recovered:
+    lines = _lines(path)
+    ingest_id, folders, reserved = _header(next(lines, None))
+    ingest = ingests.get(ingest_id)
+    if ingest is None:
+        if next(lines, None) is None:  # a run killed before its ingest began named nothing
+            return Recovered(ingest_id, path, ())
+        raise _NotAJournal(f"it names ingest {ingest_id}, which the catalogue does not know")
+    backup = ingest.get("backup")
+    checker = CopyChecker()
+    adopted: list[CatalogueRecord] = []
+    marks: dict[str, str | None] = {}
+    invalid = 0
+    for line in lines:
+        try:
+            record = _row(json.loads(line), ingest_id, backup)
+        except ValueError:
+            record = None
+        if record is None:
+            invalid += 1
+            continue
+        found, recorded = _copy_named(archive, record.archive_path, record, checker, catalogue)
+        if found is None or recorded:
+            continue
+        placed, mark = _backed_up(
+            replace(record, archive_path=found),
+            Path(backup) if backup else None,
+            record.archive_path,
+            checker,
+        )
+        adopted.append(placed)
+        marks.update(mark)
+    problems = _sidecars(archive, adopted, reserved)
+    if invalid:
+        problems.append(
+            f"{invalid} line(s) of {path} are not rows of its ingest (a line a kill cut short, "
+            "or an edit) and were passed over"
+        )
+    if adopted:
+        audited(ingest_id, [record.archive_path for record in adopted])
+        catalogue.add(adopted)
+    if marks:
+        catalogue.set_problems(marks)
+    unknown = unlisted(catalogue, archive, folders)
+    return Recovered(ingest_id, path, tuple(adopted), tuple(problems), tuple(unknown))
+
+
+def unlisted(catalogue: Catalogue, archive: Path, folders: Iterable[str]) -> list[str]:
+    """Files in ``folders`` with no row: what a power cut can leave (a name that reached the
+    disk, its line not), a journaled copy changed since, or a file put there by hand.
+    Keywords sidecars are passed over: the ingest writes them after the name, with no line.
+    A folder reached through a link or another mount is not looked into."""
+    found = []
+    for folder in sorted(folders):
+        parts = folder.split("/") if folder else []
+        if leaves_root(archive, parts) is not None:
+            continue
+        try:
+            entries = sorted(os.scandir(Path(archive, *parts)), key=lambda e: e.name)
         except OSError:
             continue
         for entry in entries:
@@ -273,7 +401,6 @@ def unlisted(
                 entry.is_file(follow_symlinks=False)
                 and not entry.name.startswith(TEMP_PREFIX)
                 and not entry.name.lower().endswith(".xmp")
-                and relpath not in named
                 and catalogue.record(relpath) is None
             ):
                 found.append(relpath)
@@ -296,7 +423,10 @@ def _sidecars(archive: Path, records: list[CatalogueRecord], reserved: set[str])
 
 def journals(archive: Path) -> Iterator[str]:
     """The ingests whose journal lies in ``archive`` (read-only: for the dry run's warning)."""
+    if leaves_root(archive, [METADIR, FOLDER]) is not None:
+        return
     with contextlib.suppress(OSError):
         for path in sorted(journal_folder(archive).iterdir()):
             if path.name.endswith(".jsonl"):
-                yield path.name.removesuffix(".jsonl")
+                with contextlib.suppress(_NotAJournal):
+                    yield _header(next(_lines(path), None))[0]

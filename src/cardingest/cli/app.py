@@ -351,7 +351,9 @@ def locked_ingest(
             )
         with stop_between_files() if graceful else contextlib.nullcontext() as stop:
             result = run_execute(prepared, settings, stop)
-        result.warnings[:0] = recovered
+        # The ingest finishes what the recovery before planning left (nothing, or the same
+        # journals it could not read): said once.
+        result.warnings[:] = [*recovered, *(w for w in result.warnings if w not in recovered)]
         return prepared, result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from ..wipe import (
     declined_result,
     dry_run_result,
     execute_wipe,
+    keep_held,
     plan_wipe,
     require_dcim,
 )
@@ -149,15 +150,17 @@ def run_wipe(
     yes: bool,
     dry_run: bool,
     as_json: bool,
+    held: Mapping[str, str] | None = None,
 ) -> WipeResult:
-    """Check every photo, show the decisions, confirm, remove; the caller renders the result."""
+    """Check every photo, show the decisions, confirm, remove; the caller renders the result.
+    ``held``: card paths an ingest just held, with why (kept whatever the gate finds)."""
     archive = settings.archive
     console = output.err if as_json else output.out
     require_dcim(root)
     require_disk_archive(archive)
     if dry_run:
         with _nothing_removed_yet():
-            plan = _check(root, card, archive)
+            plan = keep_held(_check(root, card, archive), held or {})
         if not as_json:
             _show_plan(plan, settings.archive_from, console)
         return dry_run_result(plan)
@@ -165,7 +168,7 @@ def run_wipe(
     with open_archive(archive, "wipe", consequence=NOTHING_REMOVABLE):
         AuditLog(archive).require_appendable()  # a torn log: refuse before re-reading the card
         with _nothing_removed_yet():
-            plan = _check(root, card, archive)
+            plan = keep_held(_check(root, card, archive), held or {})
             if not as_json or not yes:
                 _show_plan(plan, settings.archive_from, console)
             if not _confirmed(plan, yes):
@@ -215,8 +218,15 @@ def wipe_after_ingest(
         if document is not None:
             document["wipe"] = documents.wipe_skipped(message)
         return code
+    held = {
+        o.item.source: o.reason or o.item.reason or ""
+        for o in result.outcomes
+        if o.action == "hold"
+    }
     try:
-        wiped = run_wipe(root, card, settings, yes=yes, dry_run=False, as_json=document is not None)
+        wiped = run_wipe(
+            root, card, settings, yes=yes, dry_run=False, as_json=document is not None, held=held
+        )
     except CardingestError as exc:
         if document is None:
             raise
