@@ -85,3 +85,16 @@ def folder_card(root: Path, files: dict[bytes, Path]) -> Path:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(sample, target)
     return root
+
+
+def three_photo_card(root: Path) -> Path:
+    """A plain folder card of three real photos, DCIM/100CANON/IMG_0001.JPG to IMG_0003."""
+    first, second, third = photos(3)
+    return folder_card(
+        root,
+        {
+            b"DCIM/100CANON/IMG_0001.JPG": first,
+            b"DCIM/100CANON/IMG_0002.JPG": second,
+            b"DCIM/100CANON/IMG_0003.JPG": third,
+        },
+    )

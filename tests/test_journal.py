@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from badinput_helpers import folder_card, photos
+from badinput_helpers import three_photo_card
 from cardimage import require_samples
 from typer.testing import CliRunner
 
@@ -39,15 +39,7 @@ class Killed(BaseException):
 @pytest.fixture
 def card(tmp_path: Path) -> Path:
     require_samples()
-    first, second, third = photos(3)
-    return folder_card(
-        tmp_path / "card",
-        {
-            b"DCIM/100CANON/IMG_0001.JPG": first,
-            b"DCIM/100CANON/IMG_0002.JPG": second,
-            b"DCIM/100CANON/IMG_0003.JPG": third,
-        },
-    )
+    return three_photo_card(tmp_path / "card")
 
 
 def ingest(*args: object) -> tuple[int, dict[str, Any]]:

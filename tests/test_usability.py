@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import pexpect
 import pytest
 import typer
-from badinput_helpers import CARDINGEST, cardingest, folder_card, photos
+from badinput_helpers import CARDINGEST, cardingest, photos, three_photo_card
 from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_samples
 from factories import media
 from rich.console import Console
@@ -39,15 +39,7 @@ GAP = timedelta(minutes=5)
 @pytest.fixture
 def card(tmp_path: Path) -> Path:
     require_samples()
-    first, second, third = photos(3)
-    return folder_card(
-        tmp_path / "card",
-        {
-            b"DCIM/100CANON/IMG_0001.JPG": first,
-            b"DCIM/100CANON/IMG_0002.JPG": second,
-            b"DCIM/100CANON/IMG_0003.JPG": third,
-        },
-    )
+    return three_photo_card(tmp_path / "card")
 
 
 def test_a_map_row_with_an_empty_id_leaves_its_photos_on_the_card(
