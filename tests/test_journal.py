@@ -436,3 +436,15 @@ def test_a_journal_that_cannot_be_started_leaves_no_ingest_running(
     code, document = ingest(card, "--id", PATIENT, "--archive", archive)
     assert code == EXIT_OK
     assert not any("stopped" in w for w in document["warnings"]), document["warnings"]
+
+
+def test_verify_says_why_a_dead_runs_copies_are_unexpected(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    result = runner.invoke(app, ["verify", "--archive", str(archive), "--json"])
+    assert result.exit_code == EXIT_FAILURE
+    assert json.loads(result.stdout)["summary"]["unexpected"] == 3
+    said = f"ingest {the_journal(archive).stem} stopped before it recorded the photos"
+    assert said in result.stderr

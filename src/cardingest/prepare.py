@@ -330,18 +330,13 @@ def prepare(
 
 
 def unrecorded_warnings(archive: Path) -> list[str]:
-    """A warning for each dead run's publish journal in ``archive``: photos it copied that
-    the next ingest records before it plans (`ingest.recover_before_planning`)."""
+    """`journal.pending_warnings`, loading the journal's modules only for an archive with a
+    catalogue (a new archive's preview loads none of them, and has no journal)."""
     if not has_catalogue(archive):
-        return []  # nor a journal; and a new archive's preview loads no catalogue module
-    from .archive.journal import journals
+        return []
+    from .archive.journal import pending_warnings
 
-    return [
-        f"ingest {ingest_id} stopped before it recorded the photos it had copied: the next "
-        "ingest that has the archive to itself records them first, under the IDs its map "
-        "gave them, and may then hold photos this plan copies"
-        for ingest_id in journals(archive)
-    ]
+    return pending_warnings(archive)
 
 
 def check_separate(root: Path, settings: Settings) -> None:

@@ -430,3 +430,15 @@ def journals(archive: Path) -> Iterator[str]:
             if path.name.endswith(".jsonl"):
                 with contextlib.suppress(_NotAJournal):
                     yield _header(next(_lines(path), None))[0]
+
+
+def pending_warnings(archive: Path) -> list[str]:
+    """A warning for each dead run's journal in ``archive``, for a command that does not
+    recover it (`preview`, `verify`): its copies are recorded by the next ingest."""
+    return [
+        f"ingest {ingest_id} stopped before it recorded the photos it had copied: the next "
+        "ingest that has the archive to itself records them, before it plans, under the IDs "
+        "its map gave them; until then the catalogue does not know them (and a plan shown "
+        "now may hold them then)"
+        for ingest_id in journals(archive)
+    ]

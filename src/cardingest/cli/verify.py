@@ -10,6 +10,7 @@ from ..archive.audit import AuditLog
 from ..archive.auditrepair import TornTail, repair_torn_tail
 from ..archive.backend import catalogue_path, check_not_migrated
 from ..archive.catalogue import require_catalogue
+from ..archive.journal import pending_warnings
 from ..archive.readonly import writable
 from ..archive.verify import (
     VerifyReport,
@@ -124,6 +125,8 @@ def run_verify(
                     p for p in report.problems if not (p.kind == "exposed" and p.path in fixed)
                 ]
             record_verify(archive, report, settings.operator)
+    # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
+    output.print_warnings(pending_warnings(archive))
     if as_json:
         output.emit_json(documents.verify(report, tightened))
     else:
