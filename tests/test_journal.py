@@ -23,7 +23,7 @@ from cardimage import require_samples
 from typer.testing import CliRunner
 
 from cardingest.archive import journal as journal_module
-from cardingest.archive.catalogue import Catalogue
+from cardingest.archive.catalogue import Catalogue, CatalogueRecord
 from cardingest.archive.journal import journal_folder
 from cardingest.cli.app import app
 from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK
@@ -448,3 +448,52 @@ def test_verify_says_why_a_dead_runs_copies_are_unexpected(
     assert json.loads(result.stdout)["summary"]["unexpected"] == 3
     said = f"ingest {the_journal(archive).stem} stopped before it recorded the photos"
     assert said in result.stderr
+
+
+def test_a_backup_path_edited_to_lie_outside_the_backup_folder_is_passed_over(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the keywords sidecar of the line would be written next to any file there."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    victim = tmp_path / "elsewhere" / "victim.jpg"
+    victim.parent.mkdir()
+    victim.write_bytes(b"not ours")
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive, "--backup", backup)
+    forge(archive, [{"backup_path": str(victim), "diagnosis": ["melanoma"], "site": "back"}])
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive, "--backup", backup)
+    assert code == EXIT_OK, document
+    assert any("1 line(s) of " in w for w in document["warnings"]), document["warnings"]
+    assert sorted(p.name for p in victim.parent.iterdir()) == ["victim.jpg"]
+    assert all(
+        copy is not None and Path(copy).is_relative_to(backup)
+        for _, copy, _ in rows(archive).values()
+    )
+
+
+def test_a_name_taken_by_another_recorded_photo_is_passed_over_for_the_next(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing took ``-2`` because the planned name held another photo: the copy is found
+    there, past the name whose row is another content's."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    journal = the_journal(archive)
+    planned = json.loads(journal.read_text().splitlines()[1])["archive_path"]
+    taken = archive / planned
+    later = taken.with_name(taken.stem + "-2" + taken.suffix)
+    taken.rename(later)
+    other = card.parent / "other.jpg"
+    other.write_bytes(b"another photo, recorded: its row" + b"x" * 8)
+    taken.write_bytes(other.read_bytes())
+    with Catalogue.open(archive, create=False) as catalogue:
+        [dead] = [i for i in catalogue.ingests() if i["ingest_id"] == journal.stem]
+        catalogue.add([CatalogueRecord(
+            patient_id=PATIENT, archive_path=planned, sha256=sha256(other), size=len(b"x" * 40),
+            captured_at="2020-01-01T00:00:00", captured_raw="2020-01-01T00:00:00",
+            time_source="file", source_path="DCIM/OTHER.JPG", ingest_id=dead["ingest_id"],
+        )])  # fmt: skip
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK, document
+    found = rows(archive)
+    assert f"{PATIENT}/{later.name}" in found and len(found) == 4
+    assert not any("have no catalogue row" in w for w in document["warnings"]), document["warnings"]
