@@ -86,7 +86,7 @@ def test_the_journal_names_each_photo_before_it_is_named_and_is_private(
     journal = the_journal(archive)
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
     header, *lines = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert header["ingest_id"] == journal.stem and header["backup"] is None
+    assert header["ingest_id"] == journal.stem and header["folders"] == [PATIENT]
     named = {line["archive_path"]: line["sha256"] for line in lines}
     assert named == {f"{PATIENT}/{p.name}": sha256(p) for p in published}
     assert {line["patient_id"] for line in lines} == {PATIENT}

@@ -536,7 +536,7 @@ def execute(
             folders = {item.target.rpartition("/")[0] for item in copies if item.target}
             # Before the ingest's record: a run killed in between leaves a journal that
             # names nothing, of an ingest the catalogue does not know (removed by `recover`).
-            journal = PublishJournal.start(archive, ingest_id, backup, folders, reserved)
+            journal = PublishJournal.start(archive, ingest_id, folders, reserved)
             try:
                 catalogue.begin_ingest(
                     ingest_id,

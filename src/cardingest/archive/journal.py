@@ -15,8 +15,9 @@ ingest, for the patient that run's map gave. A wrong map's photos are then held 
 "already archived under another patient" check, as after any finished ingest with a wrong
 map, and `cardingest move` puts them right.
 
-Each line reaches the disk before its name is made (`PublishJournal.publishing`), so a power
-cut cannot keep the name and lose the line.
+Anyone who may write the archive may edit a journal: every line is checked before anything
+it names is read (`_row`), and nothing outside the archive and the ingest's backup folder
+(from the catalogue, not the journal) is read or written.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class PublishJournal:
     sync before every name cost 10 % of the time of an ingest of small photos (issue 16).
     So a power cut can lose the lines of the photos named since the last batch while their
     names survive; `recover` then names those files (in the folders the journal's header
-    lists, with no row and no line) instead of saying every copied photo is recorded.
+    lists, with no row) instead of saying every copied photo is recorded.
     """
 
     def __init__(self, path: Path, fd: int) -> None:
@@ -75,19 +76,17 @@ class PublishJournal:
         cls,
         archive: Path,
         ingest_id: str,
-        backup: Path | None,
         folders: Iterable[str],
         reserved: Iterable[str],
     ) -> PublishJournal:
-        """A new journal for ``ingest_id``, its header on the disk: the ingest, its backup
-        folder, the archive folders its plan names photos in, and the sidecar names its plan
-        fills with the camera's own XMP files (no keywords sidecar may go there)."""
+        """A new journal for ``ingest_id``, its header on the disk: the ingest, the archive
+        folders its plan names photos in, and the sidecar names its plan fills with the
+        camera's own XMP files (no keywords sidecar may go there)."""
         folder = journal_folder(archive)
         path = folder / f"{ingest_id}.jsonl"
         header = {
             "journal": VERSION,
             "ingest_id": ingest_id,
-            "backup": str(backup) if backup else None,
             "folders": sorted(folders),
             "reserved": sorted(reserved),
         }
