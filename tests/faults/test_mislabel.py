@@ -93,6 +93,7 @@ def test_kill9_under_a_wrong_map_then_the_right_one(
     tmp_path: Path,
     fault_seed: int,
     check: Checker,
+    figures: Figures,
 ) -> None:
     """A run with the wrong map killed after it published its copies, before it recorded
     them: the next run records them from the publish journal under the wrong patient, where
@@ -106,6 +107,7 @@ def test_kill9_under_a_wrong_map_then_the_right_one(
     where = ("--archive", archive, "--backup", backup)
     killed = injected(cli, "before-rows", "ingest", card, "--map", wrong, *where, "--json")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    figures.killed("before-rows")
     published = sorted(p.name for p in (archive / OTHER_PATIENT).glob(f"{OTHER_PATIENT}-*.jpg"))
     assert published and not read_rows(archive), "the dead run should publish, record nothing"
 
