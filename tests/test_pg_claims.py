@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from pg_helpers import Desk, card_files, check_archive, json_out, write_folder
 
 PATIENT_A, PATIENT_B = "JBX3656", "MCJ1984"
@@ -185,12 +186,14 @@ def test_the_claims_of_a_desk_that_died_do_not_hold_anything(tmp_path: Path, pg_
     assert findings.wrong_patient == [] and findings.rows == findings.files
 
 
+@pytest.mark.parametrize("upgrader", ["owner", "superuser"])
 def test_an_archive_made_before_claims_gets_its_table_from_the_owner_and_desks_wait_for_it(
-    tmp_path: Path, pg_server: Any, pg_url: str
+    tmp_path: Path, pg_server: Any, pg_url: str, upgrader: str
 ) -> None:
     """Schema version 1 (no ``content_claims``): a desk's role cannot add the table, so its
     ingest is refused before anything is copied, saying what to run; any command with the
-    owner's URL upgrades the archive, and the desk goes on."""
+    owner's URL upgrades the archive, and the desk goes on. A superuser's URL makes the
+    table as the owner too, so the owner's default privileges reach the desks."""
     database = pg_url.split("@/")[1].split("?")[0]
     owner, desk_role = f"own_{database}", f"desk_{database}"
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -228,7 +231,10 @@ def test_an_archive_made_before_claims_gets_its_table_from_the_owner_and_desks_w
     assert "cardingest audit --archive" in refused.stderr
     assert not (archive / PATIENT_B).exists()
     assert desk.run("search", "--json").returncode == 0, "reading needs no new table"
-    assert owner_desk.run("audit").returncode == 0
+    upgrading = (
+        owner_desk if upgrader == "owner" else Desk.make(tmp_path / "su", "it", pg_url, archive)
+    )
+    assert upgrading.run("audit").returncode == 0
     with psycopg.connect(owner_url, autocommit=True) as conn:
         version = conn.execute("SELECT schema_version FROM cardingest.archives").fetchone()
     assert version == (2,)
@@ -291,7 +297,8 @@ def test_the_gate_holds_the_rest_of_a_held_shot_and_claims_only_what_it_publishe
     root = Path("/card")
     copies = [i for i in plan.items if i.action == "copy"]
     claims = _Claims({"jpg1": PATIENT_A, "cr2-1": PATIENT_A})
-    gate = ClaimingGate(_Inner({"jpg3": f"{PATIENT_B}/x.jpg"}), claims, copies, root, check=True)  # type: ignore[arg-type]
+    item_of = {root / item.source: item for item in copies}.get
+    gate = ClaimingGate(_Inner({"jpg3": f"{PATIENT_B}/x.jpg"}), claims, item_of, check=True)  # type: ignore[arg-type]
     with pytest.raises(Held, match=PATIENT_A):
         gate.enter(root / "DCIM/100CANON/IMG_0001.JPG", "jpg1")
     for rest, sha in (("IMG_0001.CR2", "cr2-x"), ("IMG_0001.XMP", "xmp")):
@@ -301,8 +308,44 @@ def test_the_gate_holds_the_rest_of_a_held_shot_and_claims_only_what_it_publishe
     assert gate.enter(root / "DCIM/100CANON/IMG_0003.JPG", "jpg3") == f"{PATIENT_B}/x.jpg"
     assert claims.claimed == [("jpg1", PATIENT_B), ("jpg2", PATIENT_B)], "a skip claims nothing"
     assert len(claims.held) == 3
-    allowed = guarded(_Inner({}), claims, copies, root, allow_other_patient=True)  # type: ignore[arg-type]
+    allowed = guarded(_Inner({}), claims, item_of, allow_other_patient=True)  # type: ignore[arg-type]
     assert allowed is not None
     assert allowed.enter(root / "DCIM/100CANON/IMG_0001.JPG", "jpg1") is None
     inner = _Inner({})
-    assert guarded(inner, None, copies, root, allow_other_patient=False) is inner, "SQLite"
+    assert guarded(inner, None, item_of, allow_other_patient=False) is inner, "SQLite"
+
+
+def test_a_dead_desks_unrecorded_photos_stay_held_until_it_is_recovered(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """A killed after naming a photo; desk C is busy, so no ingest is alone to record A's
+    journal. A's claims still hold that photo for A's patient (B holds it, naming the
+    stopped ingest), so the recovery that comes later files it under one patient only."""
+    archive, _files, card_a, card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
+    desk_c = Desk.make(tmp_path / "desk-c", "nurse-c", pg_url, archive)
+    card_c = write_folder(
+        tmp_path / "card-c", card_files(1, start=datetime(2026, 10, 1, 9), seed=33)
+    )
+    c = _paused(desk_c, "ingest", card_c, "--id", "EPT6335", "--json", point="wait-before-copying")
+    try:
+        killed = desk_a.run("ingest", card_a, "--id", PATIENT_A, point="die-after-first-copy")
+        assert killed.returncode == -9, killed.stderr
+        named = sorted(p.name for p in (archive / PATIENT_A).glob("*.jpg"))
+        assert named, "A named a photo before it died"
+        b = desk_b.run("ingest", card_b, "--id", PATIENT_B, "--json")
+        assert b.returncode == 3, b.stderr
+        held = [i for i in json_out(b)["items"] if i["action"] == "hold"]
+        assert len(held) == len(named), held
+        assert all(
+            f"had copied the same photo for patient {PATIENT_A}" in i["reason"] for i in held
+        )
+    finally:
+        code, _out, err = _go(c)
+    assert code == 0, err
+    again = desk_c.run("ingest", card_c, "--id", "EPT6335", "--json")  # alone: recovers A
+    assert again.returncode == 0, again.stderr
+    patients: dict[str, set[str]] = {}
+    for row in _rows(pg_url, archive):
+        patients.setdefault(row[3], set()).add(row[1])
+    assert all(len(who) == 1 for who in patients.values()), patients
+    assert _rows(pg_url, archive, "content_claims") == []

@@ -9,6 +9,7 @@ next run).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import time
@@ -37,6 +38,7 @@ from .storage.durable import FolderSyncs, fsync_dir, remove_stale_temps_in, writ
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
+    ContentGate,
     Destination,
     TransferResult,
     free_space,
@@ -251,8 +253,9 @@ def recover_dead_runs(
 
     The photos a dead run published without recording them are recorded from its publish
     journal (`journal.recover`), its manifest is written from its rows, and its ingest is
-    closed as ``crashed``. Done before planning (`recover`): a plan made first would not see
-    those photos, and could file them again under another patient.
+    closed as ``crashed``. Done before planning (`recover_before_planning`): a plan made
+    first would not see those photos, and could file them again under another patient.
+    `execute` calls it again, for a caller that did not: then it finds nothing left.
     """
 
     def audited(ingest_id: str, paths: list[str]) -> None:
@@ -260,6 +263,7 @@ def recover_dead_runs(
 
     done, warnings = recover(catalogue, archive, audited)
     complete = {recovered.ingest_id: not recovered.unknown for recovered in done}
+    manifested: set[str] = set()
     for recovered in done:
         warnings += list(recovered.problems)
         if recovered.unknown:
@@ -274,6 +278,7 @@ def recover_dead_runs(
         if recovered.recorded:
             paths = [record.archive_path for record in recovered.recorded]
             _write_manifests(catalogue, recovered.ingest_id, archive, backup)
+            manifested.add(recovered.ingest_id)
             warnings.append(
                 f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
                 "without recording them; they are recorded now, under the IDs and keywords "
@@ -290,14 +295,16 @@ def recover_dead_runs(
                     if complete.get(ingest["ingest_id"])
                     else "before it finished (see above for what it may have left)"
                     if ingest["ingest_id"] in complete
-                    else "before it finished, with no publish journal: photos it had copied "
+                    else "before it finished, and no publish journal of it could be read: "
+                    "photos it had copied "
                     "but not yet recorded may lie in the archive under the names its ID map "
                     "gave them, unknown to the catalogue. `cardingest verify` lists them as "
                     "unexpected; if that map was wrong, remove them (that loses nothing: a "
                     "photo leaves the card only once a recorded copy of it is proven)"
                 )
             )
-            _write_manifests(catalogue, ingest["ingest_id"], archive, backup)
+            if ingest["ingest_id"] not in manifested:
+                _write_manifests(catalogue, ingest["ingest_id"], archive, backup)
             catalogue.finish_ingest(
                 ingest["ingest_id"],
                 finished=_now(),
@@ -347,15 +354,13 @@ def _write_manifests(
         )
         backup_manifest = None
         if backup is not None:
-            backup_manifest = write_manifest(
-                backup,
-                ingest_id,
-                (
-                    (sha256, Path(copy).relative_to(backup).as_posix())
-                    for sha256, _, copy in catalogue.manifest_entries(ingest_id)
-                    if copy and Path(copy).is_relative_to(backup)
-                ),
-            )
+            copies = [
+                (sha256, Path(copy).relative_to(backup).as_posix())
+                for sha256, _, copy in catalogue.manifest_entries(ingest_id)
+                if copy and Path(copy).is_relative_to(backup)
+            ]
+            if copies:  # none: a dead run's, with no copy in this backup
+                backup_manifest = write_manifest(backup, ingest_id, copies)
     except OSError as exc:  # a full or failing disk: a message, not a traceback
         raise ArchiveError(
             f"Cannot write the manifest of ingest {ingest_id}: {exc.strerror or exc}",
@@ -555,6 +560,7 @@ def execute(
                 journal.close()
                 journal.remove()
                 raise
+            destinations.callback(journal.close)  # whatever fails before the copies start
 
             def note(item: PlanItem, sha256: str) -> None:
                 """The journal's line: the row ``item`` gets if it is named as planned."""
@@ -563,19 +569,19 @@ def execute(
                 where = (item.target, copy)
                 journal.note(_row(item, sha256, item.size, where, ingest_id, settings, card))
 
-            known: _KnownContent | None = _KnownContent(catalogue, copies, Path(plan.source), note)
-            gate = guarded(  # PostgreSQL: other desks' photos (see `claims`)
-                known,
-                claims,
-                copies,
-                Path(plan.source),
-                allow_other_patient=settings.allow_other_patient,
+            own = _KnownContent(catalogue, copies, Path(plan.source))
+            claiming = guarded(  # PostgreSQL: other desks' photos (see `claims`)
+                own, claims, own.item, allow_other_patient=settings.allow_other_patient
             )
+            # Outermost: a line is written only for a file about to be named.
+            gate: ContentGate | None = _Journaled(claiming or own, own.item, note)
+            del own, claiming  # let go with ``gate``, below
             synced = FolderSyncs()
             batch = _Batcher(catalogue, synced, journal)
             outcomes = Outcomes(plan.items)
             sightings: list[tuple[str, str]] = []
             status = "finished"
+            drained = False
 
             def settle(position: int, transferred: TransferResult) -> None:
                 item = copies[position]
@@ -612,7 +618,7 @@ def execute(
                 # gate (an entry per card file and per archived photo), before the manifest
                 # is sorted, where the ingest's memory peaks.
                 results.close()
-                known = gate = None
+                gate = None
                 for index in repair_at:
                     if stop is not None and stop.is_set():
                         break
@@ -626,6 +632,7 @@ def execute(
                 if stop is not None and stop.is_set() and outcomes.unsettled():
                     result.interrupted = True
                     status = "stopped"
+                drained = True  # every result settled: all that was named is in a batch
             except KeyboardInterrupt:
                 result.interrupted = True
                 status = "interrupted"
@@ -635,13 +642,17 @@ def execute(
                         settle(position, transferred)
             except BaseException:
                 status = "failed"
+                results.close()  # the copy workers stop before the run's records close
                 raise
             finally:
                 try:
                     batch.flush()
                 finally:
                     journal.close()
-                if status != "failed":  # else a file may be published and not recorded
+                # After an interrupt or a failure a file may be named and not recorded
+                # (a result taken off the queue as the interrupt came): the next ingest
+                # records it from the journal.
+                if drained:
                     journal.remove()
                 _record_sightings(catalogue, sightings, card, ingest_id)
                 if result.interrupted:
@@ -678,7 +689,8 @@ def execute(
         raise Interrupted(
             f"Interrupted after {result.count('copy')} of {len(copy_at) + len(repair_at)} photo(s) "
             "were copied and verified (they are catalogued and in the manifest). No file is "
-            "half-written; run the same command again to finish."
+            "half-written; run the same command again to finish (it also records any photo "
+            "named as the interrupt came)."
         )
     return result
 
@@ -767,20 +779,12 @@ class _KnownContent:
     twice on a card), the first in plan order publishes it and the others wait for it and
     become a ``skip`` resting on its copy, whichever worker finishes first. If the first
     fails to publish, the next in line does. So which file is "the copy", and its name,
-    never depend on timing. A file let through to publish has its row noted in the run's
-    publish journal first (``note``, see `archive.journal`).
+    never depend on timing.
     """
 
-    def __init__(
-        self,
-        catalogue: Catalogue,
-        copies: list[PlanItem],
-        root: Path,
-        note: Callable[[PlanItem, str], None] | None = None,
-    ) -> None:
+    def __init__(self, catalogue: Catalogue, copies: list[PlanItem], root: Path) -> None:
         self._cond = threading.Condition()
         self._copies = copies
-        self._note = note
         # Keyed by the path below the card's root (the plan item's own string where it is
         # the same), not by a second full path per card file.
         self._prefix = str(root / "_")[:-1]
@@ -803,13 +807,14 @@ class _KnownContent:
         text = str(source)
         return text[len(self._prefix) :] if text.startswith(self._prefix) else text
 
-    def _item(self, source: Path) -> PlanItem | None:
+    def item(self, source: Path) -> PlanItem | None:
+        """The plan item of a card file, by its full path."""
         position = self._position.get(self._below(source))
         return None if position is None else self._copies[position]
 
     def _patient(self, source: Path) -> str | None:
         """The patient of a card file the gate knows; None for a sidecar (never waits)."""
-        item = self._item(source)
+        item = self.item(source)
         return None if item is None or item.sidecar else item.patient_id or ""
 
     def claim(self, source: Path, sha256: str) -> None:
@@ -821,13 +826,6 @@ class _KnownContent:
             self._queues.setdefault((patient, _content(sha256)), []).append(str(source))
 
     def enter(self, source: Path, sha256: str) -> str | None:
-        existing = self._published(source, sha256)
-        item = self._item(source)
-        if existing is None and self._note is not None and item is not None:
-            self._note(item, sha256)
-        return existing
-
-    def _published(self, source: Path, sha256: str) -> str | None:
         patient = self._patient(source)
         if patient is None:
             return None
@@ -856,6 +854,36 @@ class _KnownContent:
             if not queue:
                 self._queues.pop(key, None)
             self._cond.notify_all()
+
+
+class _Journaled:
+    """The content gate the copy workers see: ``inner``'s decision, and for a file let
+    through to be named, its line in the publish journal first (``note``)."""
+
+    def __init__(
+        self,
+        inner: ContentGate,
+        item_of: Callable[[Path], PlanItem | None],
+        note: Callable[[PlanItem, str], None],
+    ) -> None:
+        self._inner = inner
+        self._item_of = item_of
+        self._note = note
+
+    def claim(self, source: Path, sha256: str) -> None:
+        self._inner.claim(source, sha256)
+
+    def enter(self, source: Path, sha256: str) -> str | None:
+        existing = self._inner.enter(source, sha256)
+        item = self._item_of(source)
+        if existing is None:
+            if item is None:  # never: every job is a plan item; fail closed all the same
+                raise OSError(errno.EINVAL, f"{source} is not in the plan")
+            self._note(item, sha256)
+        return existing
+
+    def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
+        self._inner.leave(source, sha256, relpath)
 
 
 def _content(sha256: str) -> bytes | str:

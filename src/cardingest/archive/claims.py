@@ -20,7 +20,7 @@ from its planning to its end, so the planner saw every row there will be.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,31 +80,22 @@ class ClaimingGate:
         self,
         inner: ContentGate,
         claims: ContentClaims,
-        copies: Sequence[PlanItem],
-        root: Path,
+        item_of: Callable[[Path], PlanItem | None],
         *,
         check: bool,
     ) -> None:
         self._inner = inner
         self._claims = claims
+        self._item_of = item_of
         self._check = check
-        self._prefix = str(root / "_")[:-1]
-        self._items: dict[str, PlanItem] = {}
-        for item in copies:
-            below = self._below(root / item.source)
-            self._items[item.source if below == item.source else below] = item
         self._held: dict[str, str] = {}
         """Shot (its photo's card path) -> why it is held."""
-
-    def _below(self, source: Path) -> str:
-        text = str(source)
-        return text[len(self._prefix) :] if text.startswith(self._prefix) else text
 
     def claim(self, source: Path, sha256: str) -> None:
         self._inner.claim(source, sha256)
 
     def enter(self, source: Path, sha256: str) -> str | None:
-        item = self._items.get(self._below(source))
+        item = self._item_of(source)
         if item is not None and (held := self._held.get(item.timed.path)) is not None:
             self._claims.held.append(item.target or "")
             raise Held(held)
@@ -125,13 +116,13 @@ class ClaimingGate:
 def guarded(
     gate: ContentGate | None,
     claims: ContentClaims | None,
-    copies: Sequence[PlanItem],
-    root: Path,
+    item_of: Callable[[Path], PlanItem | None],
     *,
     allow_other_patient: bool,
 ) -> ContentGate | None:
-    """``gate``, claiming content first where there are claims (PostgreSQL). With
-    ``allow_other_patient`` the photos are claimed (other desks see them) but never held."""
+    """``gate``, claiming content first where there are claims (PostgreSQL); ``item_of``
+    gives the plan item of a card file. With ``allow_other_patient`` the photos are claimed
+    (other desks see them) but never held."""
     if claims is None or gate is None:
         return gate
-    return ClaimingGate(gate, claims, copies, root, check=not allow_other_patient)
+    return ClaimingGate(gate, claims, item_of, check=not allow_other_patient)

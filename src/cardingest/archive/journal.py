@@ -122,7 +122,10 @@ class PublishJournal:
         try:
             self._write({name: getattr(record, name) for name in _FIELDS})
         except OSError as exc:
-            why = f"{exc.strerror or exc} writing the publish journal {self.path}, before"
+            why = (
+                f"{exc.strerror or exc} writing the publish journal {self.path}: the verified "
+                "copy was not named (nothing was left half-written), after"
+            )
             raise OSError(exc.errno, why) from exc
 
     def sync(self) -> None:
@@ -132,7 +135,8 @@ class PublishJournal:
                 sync_file(self._fd)
 
     def close(self) -> None:
-        """No more lines: a copy worker still running (the run failed) names nothing more."""
+        """No more lines: a copy worker still running (the run failed) that has not written
+        its line yet names nothing."""
         with self._lock:
             fd, self._fd = self._fd, -1
         if fd >= 0:
@@ -165,6 +169,8 @@ _TEXT = frozenset(
 _OTHER = frozenset({"size", "diagnosis", "rowid"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_LONGEST = 1 << 20
+"""Bytes in a line: a row is under 2 KiB, with keywords and long paths a few."""
 
 
 def below_archive(relpath: object) -> bool:
@@ -216,17 +222,21 @@ def _copy_named(
     record: CatalogueRecord,
     checker: CopyChecker,
     catalogue: Catalogue | None,
+    taken: set[str],
 ) -> tuple[str | None, bool]:
     """Where publishing put ``record``'s content for ``relpath`` under ``root``, and whether
     a row has it already: the first of the names it tries that holds the content. Names
-    with another file's row are passed over unread; with ``catalogue`` None (a backup) every
-    name is read. No link or other mount below ``root`` is followed (`CopyChecker`)."""
+    with another file's row, or ``taken`` by an earlier line, are passed over unread; with
+    ``catalogue`` None (a backup) every other name is read. No link or other mount below
+    ``root`` is followed (`CopyChecker`)."""
     folder, _, name = relpath.rpartition("/")
     for candidate in candidate_names(name):
         below = f"{folder}/{candidate}" if folder else candidate
         path = Path(root, *below.split("/"))
         if not os.path.lexists(path):
             return None, False
+        if below in taken:
+            continue
         row = catalogue.record(below) if catalogue is not None else None
         if row is not None:
             if row.sha256 == record.sha256 and row.patient_id == record.patient_id:
@@ -238,14 +248,19 @@ def _copy_named(
 
 
 def _backed_up(
-    record: CatalogueRecord, backup: Path | None, planned: str, checker: CopyChecker
+    record: CatalogueRecord,
+    backup: Path | None,
+    planned: str,
+    checker: CopyChecker,
+    taken: set[str],
 ) -> tuple[CatalogueRecord, dict[str, str | None]]:
     """``record`` with its backup copy where publishing put it, and the problem mark a
     backup copy that never got its name needs (the next ingest of the card repairs it)."""
     if record.backup_path is None or backup is None:
         return record, {}
-    found, _ = _copy_named(backup, planned, record, checker, None)
+    found, _ = _copy_named(backup, planned, record, checker, None, taken)
     if found is not None:
+        taken.add(found)
         return replace(record, backup_path=str(Path(backup, *found.split("/")))), {}
     path = Path(record.backup_path)
     missing = CopyState("missing", detail="not found")
@@ -258,29 +273,40 @@ class _NotAJournal(Exception):
 
 def _lines(path: Path) -> Iterator[bytes]:
     """The journal's lines, read as they come (a huge file costs no memory), from a regular
-    file reached without a link."""
+    file reached without a link; a line longer than any row makes it no journal."""
     try:
-        fd = os.open(
-            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        )
+        fd = os.open(path, _READ)
     except OSError as exc:
         raise _NotAJournal(exc.strerror or str(exc)) from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)  # open() of a folder's fd would raise
+    except OSError as exc:
+        os.close(fd)
+        raise _NotAJournal(exc.strerror or str(exc)) from exc
+    if not regular:
         os.close(fd)
         raise _NotAJournal("not a regular file")
     with open(fd, "rb") as handle:
         try:
-            yield from handle
+            while line := handle.readline(_LONGEST + 1):
+                if len(line) > _LONGEST:
+                    raise _NotAJournal(f"a line longer than {_LONGEST} bytes")
+                yield line
         except OSError as exc:
             raise _NotAJournal(exc.strerror or str(exc)) from exc
 
 
+def _parsed(line: bytes | None) -> object:
+    """A line's JSON, or None; nesting too deep for the parser is no row either."""
+    try:
+        return json.loads(line or b"")
+    except (ValueError, RecursionError):
+        return None
+
+
 def _header(line: bytes | None) -> tuple[str, list[str], set[str]]:
     """The ingest, the folders and the reserved sidecar names a journal's first line gives."""
-    try:
-        header = json.loads(line or b"")
-    except ValueError:
-        header = None
+    header = _parsed(line)
     if not isinstance(header, dict) or header.get("journal") != VERSION:
         raise _NotAJournal("its first line is not a publish journal's")
     ingest_id, folders, reserved = (header.get(k) for k in ("ingest_id", "folders", "reserved"))
@@ -346,22 +372,25 @@ def _recover_one(
     adopted: list[CatalogueRecord] = []
     marks: dict[str, str | None] = {}
     invalid = 0
+    taken: set[str] = set()  # archive paths, then backup ones: one file answers one line
+    backed: set[str] = set()
     for line in lines:
-        try:
-            record = _row(json.loads(line), ingest_id, backup)
-        except ValueError:
-            record = None
+        record = _row(_parsed(line), ingest_id, backup)
         if record is None:
             invalid += 1
             continue
-        found, recorded = _copy_named(archive, record.archive_path, record, checker, catalogue)
+        found, recorded = _copy_named(
+            archive, record.archive_path, record, checker, catalogue, taken
+        )
         if found is None or recorded:
             continue
+        taken.add(found)
         placed, mark = _backed_up(
             replace(record, archive_path=found),
             Path(backup) if backup else None,
             record.archive_path,
             checker,
+            backed,
         )
         adopted.append(placed)
         marks.update(mark)
@@ -432,12 +461,12 @@ def journals(archive: Path) -> Iterator[str]:
 
 
 def pending_warnings(archive: Path) -> list[str]:
-    """A warning for each dead run's journal in ``archive``, for a command that does not
-    recover it (`preview`, `verify`): its copies are recorded by the next ingest."""
+    """A warning for each journal in ``archive``, for a command that does not recover it
+    (`preview`, `verify`, and an ingest beside another desk's): a live run's looks the same."""
     return [
-        f"ingest {ingest_id} stopped before it recorded the photos it had copied: the next "
-        "ingest that has the archive to itself records them, before it plans, under the IDs "
-        "its map gave them; until then the catalogue does not know them (and a plan shown "
-        "now may hold them then)"
+        f"ingest {ingest_id} is running, or it stopped before it recorded the photos it had "
+        "copied: if it stopped, the next ingest that has the archive to itself records them, "
+        "before it plans, under the IDs its map gave them; until then the catalogue does not "
+        "know them (and a plan shown now may hold them then)"
         for ingest_id in journals(archive)
     ]

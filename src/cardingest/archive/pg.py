@@ -376,11 +376,17 @@ def tie(
 
 
 def _upgrade(conn: psycopg.Connection[Any], archive_id: str, schema: str) -> None:
-    """Bring an archive's tables up to `PG_SCHEMA_VERSION`, if this role may create tables
-    there (the owner's URL); a desk's role leaves them as they are, without an error in the
-    server's log. What needs a newer table says so itself (``claims``)."""
-    allowed = conn.execute("SELECT has_schema_privilege(%s, 'CREATE')", (schema,)).fetchone()
-    if not (allowed and allowed[0]):
+    """Bring an archive's tables up to `PG_SCHEMA_VERSION`, if this role may act as the
+    archive's owner (the owner's URL, or a superuser's); a desk's role leaves them as they
+    are, without an error in the server's log. What needs a newer table says so itself
+    (``claims``). The tables are made as the owner, so the owner's default privileges give
+    the desks theirs, as for the tables made with the archive."""
+    owner = conn.execute(
+        "SELECT pg_get_userbyid(nspowner), pg_has_role(current_user, nspowner, 'MEMBER')"
+        " FROM pg_namespace WHERE nspname = %s",
+        (schema,),
+    ).fetchone()
+    if owner is None or not owner[1]:
         return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_KEY,))
@@ -391,9 +397,11 @@ def _upgrade(conn: psycopg.Connection[Any], archive_id: str, schema: str) -> Non
         if row is None or row[0] >= PG_SCHEMA_VERSION:
             return  # another desk upgraded it meanwhile
         conn.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(pgsql.Identifier(schema)))
+        conn.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(str(owner[0]))))
         for version in range(int(row[0]) + 1, PG_SCHEMA_VERSION + 1):
             for statement in _UPGRADES[version]:
                 conn.execute(statement)
+        conn.execute("RESET ROLE")
         conn.execute(
             "UPDATE cardingest.archives SET schema_version = %s WHERE archive_id = %s",
             (PG_SCHEMA_VERSION, archive_id),

@@ -12,7 +12,7 @@ import psycopg
 
 from ..errors import ConfigError
 from ..plan.planner import other_patient_reason
-from .backend import redact, scrubbed
+from .backend import redact, role_denied, scrubbed
 from .pg import _connect_tied, _unreachable, lock_key
 
 _CONFLICTS = """
@@ -46,6 +46,18 @@ def claimed_reason(patient_id: str, archive_path: str, ingest_id: str, by: str) 
     )
 
 
+def stopped_reason(patient_id: str, archive_path: str, ingest_id: str, by: str) -> str:
+    """Why a photo is held: an ingest that stopped before it recorded it filed it for
+    another patient; the next ingest alone on the archive records it from its journal."""
+    return (
+        f"an ingest that stopped ({ingest_id}{by}) had copied the same photo for patient "
+        f"{patient_id} ({archive_path}) without recording it; the next ingest that has the "
+        "archive to itself records it. Check which patient it belongs to (cardingest move "
+        "corrects a misfiled photo), or run again with --allow-other-patient if it is meant "
+        "for both"
+    )
+
+
 class ContentClaims:
     """One ingest's claims: a connection of its own (the copy workers use it, one at a time,
     while the catalogue's connection may be in the middle of a batch)."""
@@ -76,9 +88,16 @@ class ContentClaims:
 
     def _check_table(self, archive: Path) -> None:
         row = self._conn.execute(
-            "SELECT has_table_privilege(to_regclass('content_claims'), 'INSERT')"
+            "SELECT to_regclass('content_claims') IS NOT NULL,"
+            " has_table_privilege(to_regclass('content_claims'), 'INSERT')"
             " AND has_table_privilege(to_regclass('content_claims'), 'DELETE')"
         ).fetchone()
+        if row is not None and row[0] and not row[1]:  # there, but not for this role
+            raise role_denied(
+                redact(self.url),
+                self._conn.info.user,
+                "permission denied for table content_claims",
+            )
         if row is None or not row[0]:
             raise ConfigError(
                 f"The catalogue of {archive} in {redact(self.url)} has no table of photos being "
@@ -97,14 +116,28 @@ class ContentClaims:
             for (ingest_id,) in found:
                 self._forget_if_dead(str(ingest_id))
 
-    def _forget_if_dead(self, ingest_id: str) -> bool:
-        """Inside a transaction: True (and its claims deleted) if ``ingest_id`` is not running."""
+    def _alive(self, ingest_id: str) -> bool:
+        """Inside a transaction: whether ``ingest_id``'s desk still holds its claims' lock."""
         if ingest_id == self.ingest_id:
-            return False
+            return True
         got = self._conn.execute(
             "SELECT pg_try_advisory_xact_lock(%s)", (_ingest_key(self.archive_id, ingest_id),)
         ).fetchone()
-        if not (got and got[0]):
+        return not (got and got[0])
+
+    def _unrecovered(self, ingest_id: str) -> bool:
+        """A dead ingest still ``running`` in the catalogue: what it named may have no row
+        yet (its publish journal is recorded by the next ingest alone on the archive), so
+        its claims still hold those photos for its patient."""
+        row = self._conn.execute(
+            "SELECT status FROM ingests WHERE ingest_id = %s", (ingest_id,)
+        ).fetchone()
+        return row is not None and row[0] == "running"
+
+    def _forget_if_dead(self, ingest_id: str) -> bool:
+        """Inside a transaction: True (and its claims deleted) if ``ingest_id``'s claims
+        count for nothing any more: its desk is gone, and its ingest is closed."""
+        if self._alive(ingest_id) or self._unrecovered(ingest_id):
             return False
         self._conn.execute("DELETE FROM content_claims WHERE ingest_id = %s", (ingest_id,))
         return True
@@ -146,9 +179,12 @@ class ContentClaims:
         for patient, path, ingest_id, operator, host in sorted(rows, key=lambda r: r[2] or ""):
             if ingest_id is None:
                 return other_patient_reason(str(patient), str(path))
-            if not self._forget_if_dead(str(ingest_id)):
-                by = f", {operator} on {host}" if operator and host else ""
+            by = f", {operator} on {host}" if operator and host else ""
+            if self._alive(str(ingest_id)):
                 return claimed_reason(str(patient), str(path), str(ingest_id), by)
+            if self._unrecovered(str(ingest_id)):
+                return stopped_reason(str(patient), str(path), str(ingest_id), by)
+            self._conn.execute("DELETE FROM content_claims WHERE ingest_id = %s", (ingest_id,))
         return None
 
     def _lost(self, exc: Exception) -> str:
