@@ -497,3 +497,36 @@ def test_a_name_taken_by_another_recorded_photo_is_passed_over_for_the_next(
     found = rows(archive)
     assert f"{PATIENT}/{later.name}" in found and len(found) == 4
     assert not any("have no catalogue row" in w for w in document["warnings"]), document["warnings"]
+
+
+def test_a_photo_named_as_ctrl_c_came_is_recorded_by_the_next_ingest(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the first result is being filed: that photo is named, off the queue, and
+    not recorded. The journal stays (only a run that settled every result removes it), and
+    the next ingest records it: nothing named stays unknown."""
+    from cardingest import ingest as ingest_module
+
+    archive = tmp_path / "archive"
+    real = ingest_module.write_for_copy
+    filed: list[str] = []
+
+    def interrupted(item: Any, published: Any, reserved: Any) -> list[str]:
+        filed.append(item.source)
+        if len(filed) == 1:
+            raise KeyboardInterrupt
+        return real(item, published, reserved)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest_module, "write_for_copy", interrupted)
+        result = runner.invoke(
+            app, ["ingest", str(card), "--id", PATIENT, "--archive", str(archive)]
+        )
+    assert result.exit_code == 130, result.output
+    named = {f"{PATIENT}/{p.name}" for p in (archive / PATIENT).glob("*.jpg")}
+    assert named - set(rows(archive)), "the first photo is named and not recorded"
+    assert the_journal(archive).is_file()
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK, document
+    assert named <= set(rows(archive)) and len(rows(archive)) == 3
+    assert not list(journal_folder(archive).iterdir())
