@@ -99,6 +99,7 @@ def test_move_by_path_renames_with_the_naming_rules(tmp_path: Path) -> None:
     code, out, err = invoke("move", archive / FIRST, "--to", "ZAA0067", "--archive", archive)
     assert code == 0, err
     assert f"{FIRST} → ZAA0067/ZAA0067-20261124-091502-2.jpg" in out
+    assert "They keep their diagnosis, site and consent" in " ".join(out.split())
     assert rows(archive)["ZAA0067/ZAA0067-20261124-091502-2.jpg"] == "ZAA0067"
     assert (archive / "ZAA0067/ZAA0067-20261124-091502-2.xmp").is_file()
     assert not (archive / FIRST).exists() and not (archive / SECOND).exists()
@@ -111,6 +112,7 @@ def test_move_by_path_renames_with_the_naming_rules(tmp_path: Path) -> None:
     code, out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
     assert code == 0, err
     assert "already under ZAA0067" in out and "nothing to move" in out
+    assert "They keep their" not in out
 
 
 def test_a_target_folder_that_is_a_link_is_refused_and_the_move_finishes_later(

@@ -74,6 +74,12 @@ def print_move_result(result: MoveResult) -> None:
             else "; nothing to move"
         )
     )
+    if result.moved:  # a consent of the wrong row would let a share go out anonymised
+        output.out.print(
+            "They keep their diagnosis, site and consent: if the map that misfiled them gave "
+            f"those too, check them (cardingest search --id {escape(result.to)}) and correct "
+            "them with cardingest tag."
+        )
 
 
 def run_move(

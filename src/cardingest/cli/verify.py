@@ -107,6 +107,7 @@ def run_verify(
         if fix_permissions:
             raise ArchiveError(f"{archive} is read-only: its permissions cannot be changed")
         report = _measure(archive, patient_id)
+        pending = pending_warnings(archive)
         output.err.print(
             f"{escape(str(archive))} is read-only: checked without the archive lock, and "
             "this verify is not recorded in its audit log."
@@ -115,6 +116,7 @@ def run_verify(
         with open_archive(archive, "verify"):
             AuditLog(archive).require_appendable()
             report = _measure(archive, patient_id)
+            pending = pending_warnings(archive)  # under the lock: a journal seen is a dead run's
             if fix_permissions:
                 try:
                     tightened = tighten_exposed(archive, report, settings.operator)
@@ -126,7 +128,7 @@ def run_verify(
                 ]
             record_verify(archive, report, settings.operator)
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
-    output.print_warnings(pending_warnings(archive))
+    output.print_warnings(pending)
     if as_json:
         output.emit_json(documents.verify(report, tightened))
     else:
