@@ -448,6 +448,7 @@ def test_verify_says_why_a_dead_runs_copies_are_unexpected(
     assert json.loads(result.stdout)["summary"]["unexpected"] == 3
     said = f"ingest {the_journal(archive).stem} is running, or it stopped before it recorded"
     assert said in result.stderr
+    assert json.loads(result.stdout)["warnings"][0].startswith(said)
 
 
 def test_a_backup_path_edited_to_lie_outside_the_backup_folder_is_passed_over(

@@ -7,7 +7,7 @@ A top-level iterator (the items of a plan or an ingest) is streamed, never held 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -167,14 +167,18 @@ def problem(found: Problem) -> Document:
     }
 
 
-def verify(report: VerifyReport, tightened: list[str] | None = None) -> Document:
-    """``verify --json``; ``tightened`` (the paths closed) with ``--fix-permissions``."""
+def verify(
+    report: VerifyReport, tightened: list[str] | None = None, warnings: Sequence[str] = ()
+) -> Document:
+    """``verify --json``; ``tightened`` (the paths closed) with ``--fix-permissions``;
+    ``warnings``: a dead ingest's publish journal, say, why some copies are unexpected."""
     document: Document = {
         "archive": report.archive,
         "id": report.patient_id,
         "ok": report.ok,
         "summary": {**report.counts, "bytes": report.bytes_read},
         "problems": [problem(one) for one in report.problems],
+        "warnings": list(warnings),
     }
     if tightened is not None:
         document["tightened"] = tightened

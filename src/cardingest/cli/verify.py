@@ -130,7 +130,7 @@ def run_verify(
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
     output.print_warnings(pending)
     if as_json:
-        output.emit_json(documents.verify(report, tightened))
+        output.emit_json(documents.verify(report, tightened, pending))
     else:
         if tightened:
             output.out.print(
