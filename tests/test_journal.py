@@ -531,3 +531,22 @@ def test_a_photo_named_as_ctrl_c_came_is_recorded_by_the_next_ingest(
     assert code == EXIT_OK, document
     assert named <= set(rows(archive)) and len(rows(archive)) == 3
     assert not list(journal_folder(archive).iterdir())
+
+
+def test_move_records_a_dead_runs_copies_first_so_they_can_be_moved(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command one reaches for after a wrong map's run was killed: it finds the photos
+    (not "nothing was ever archived under …") and moves them."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", OTHER, "--archive", archive)
+    result = runner.invoke(
+        app, ["move", "--from", OTHER, "--to", PATIENT, "--archive", str(archive), "--json"]
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert len(json.loads(result.stdout)["moved"]) == 3
+    assert "without recording them; they are recorded now" in " ".join(result.stderr.split())
+    assert {patient for patient, _, _ in rows(archive).values()} == {PATIENT}
+    assert not list(journal_folder(archive).iterdir())
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK and {i["action"] for i in document["items"]} == {"skip"}

@@ -116,7 +116,12 @@ def run_move(
                 stack.enter_context(ArchiveLock(root, "move (as backup)"))
             yield
 
+    from ..ingest import recover_before_planning
+
     with open_archive(settings.archive, "move", consequence="nothing to move"):
+        # A run killed before it recorded its copies (a wrong map's, often, which is why
+        # photos are moved): recorded first, so they can be moved as any others.
+        output.print_warnings(recover_before_planning(settings.archive, settings.backup))
         result = move(
             settings.archive,
             request,
