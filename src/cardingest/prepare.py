@@ -21,6 +21,7 @@ from .archive.backend import (
 )
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
+from .card.volume import same_volume
 from .errors import CardingestError, CardReadError, UsageError
 from .models import (
     METADIR,
@@ -127,7 +128,7 @@ def archived_already(
                     record
                     for record in catalogue.records(row.patient_id)
                     if record.role == "photo"
-                    and _same_card(record, card)
+                    and same_volume(record.card_serial, card.serial if card else None)
                     and _named_by(row, spec, record)
                 ]
                 if not found:
@@ -142,15 +143,6 @@ def archived_already(
     except (CardingestError, OSError):
         return []
     return said
-
-
-def _same_card(record: CatalogueRecord, card: Card | None) -> bool:
-    return (
-        card is None
-        or not card.serial
-        or not record.card_serial
-        or (record.card_serial == card.serial)
-    )
 
 
 def _named_by(row: MapRow, spec: str | None, record: CatalogueRecord) -> bool:

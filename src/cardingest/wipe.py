@@ -39,6 +39,7 @@ from .archive.verify import (
     record_copies,
 )
 from .card.scan import not_archived_kind, scan_root
+from .card.volume import same_volume
 from .errors import CardWriteError, Interrupted, SourceError
 from .models import Card
 from .plan.planner import bad_name_reason
@@ -116,16 +117,9 @@ def new_wipe_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + os.urandom(3).hex()
 
 
-def _serial(text: str) -> str:
-    return text.replace("-", "").replace(":", "").strip().upper()
-
-
 def same_card(record: CatalogueRecord, card: Card | None) -> bool:
     """False only when the record and the card both know a serial and they differ."""
-    current = card.serial if card is not None else None
-    if record.card_serial and current:
-        return _serial(record.card_serial) == _serial(current)
-    return True
+    return same_volume(record.card_serial, card.serial if card is not None else None)
 
 
 def _copy_problem(where: str, name: str, state: CopyState) -> str:

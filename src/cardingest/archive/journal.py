@@ -39,7 +39,7 @@ from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import fsync_dir, sync_file, write_all
 from ..storage.links import leaves_root
-from ..storage.transfer import TEMP_PREFIX, candidate_names
+from ..storage.transfer import TEMP_PREFIX, candidate_names, plain_relpath
 from .catalogue import Catalogue, CatalogueRecord
 from .verify import CopyChecker, CopyState, mark_change
 from .xmp import Keywords, write_sidecars
@@ -174,13 +174,10 @@ _LONGEST = 1 << 20
 
 
 def below_archive(relpath: object) -> bool:
-    """A path of a photo in the archive: relative, POSIX, no ``.``/``..``/empty part, not in
-    ``.cardingest``. A journal is a file anyone who may write the archive can edit: none of
-    its paths may lead anywhere else."""
-    if not isinstance(relpath, str) or not relpath or "\0" in relpath:
-        return False
-    parts = relpath.split("/")
-    return parts[0] != METADIR and all(part not in ("", ".", "..") for part in parts)
+    """A path of a photo in the archive: a plain relative path (`transfer.plain_relpath`,
+    as publishing requires), not in ``.cardingest``. A journal is a file anyone who may
+    write the archive can edit: none of its paths may lead anywhere else."""
+    return isinstance(relpath, str) and plain_relpath(relpath) and relpath.split("/")[0] != METADIR
 
 
 def _row(entry: object, ingest_id: str, backup: str | None) -> CatalogueRecord | None:
@@ -307,12 +304,14 @@ def _parsed(line: bytes | None) -> object:
 def _header(line: bytes | None) -> tuple[str, list[str], set[str]]:
     """The ingest, the folders and the reserved sidecar names a journal's first line gives."""
     header = _parsed(line)
-    if not isinstance(header, dict) or header.get("journal") != VERSION:
-        raise _NotAJournal("its first line is not a publish journal's")
-    ingest_id, folders, reserved = (header.get(k) for k in ("ingest_id", "folders", "reserved"))
-    if not isinstance(ingest_id, str) or not isinstance(folders, list):
-        raise _NotAJournal("its first line is not a publish journal's")
-    if not isinstance(reserved, list) or not all(isinstance(r, str) for r in reserved):
+    fields = header if isinstance(header, dict) and header.get("journal") == VERSION else {}
+    ingest_id, folders, reserved = (fields.get(k) for k in ("ingest_id", "folders", "reserved"))
+    if not (
+        isinstance(ingest_id, str)
+        and isinstance(folders, list)
+        and isinstance(reserved, list)
+        and all(isinstance(r, str) for r in reserved)
+    ):
         raise _NotAJournal("its first line is not a publish journal's")
     return ingest_id, [f for f in folders if f == "" or below_archive(f)], set(reserved)
 

@@ -31,6 +31,18 @@ def _format_serial(value: int) -> str:
     return f"{value >> 16:04X}-{value & 0xFFFF:04X}"
 
 
+def _serial_key(serial: str) -> str:
+    return serial.replace("-", "").replace(":", "").strip().upper()
+
+
+def same_volume(recorded: str | None, current: str | None) -> bool:
+    """False only when both volume serials are known and differ (``1234-ABCD`` is
+    ``1234abcd``): a catalogue record of another card."""
+    if recorded and current:
+        return _serial_key(recorded) == _serial_key(current)
+    return True
+
+
 def _fat_label(raw: bytes) -> str | None:
     text = raw.decode("cp437", errors="replace").rstrip(" \x00")
     return None if not text or text == "NO NAME" else text

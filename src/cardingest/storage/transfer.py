@@ -353,18 +353,25 @@ def _unlink_quietly(path: Path) -> None:
         os.unlink(path)
 
 
-def _resolve(destination: Destination) -> tuple[Path, str]:
-    """The destination's folder and file name; refuses anything that could leave the root."""
-    rel = destination.relpath
+def plain_relpath(rel: str) -> bool:
+    """A relative POSIX file path that cannot leave its root: no empty, ``.`` or ``..`` part,
+    no backslash or NUL, and not one of our temporaries' names."""
     parts = rel.split("/")
-    if (
+    return not (
         not rel
         or "\\" in rel
         or "\0" in rel
         or any(part in ("", ".", "..") for part in parts)
         or parts[-1].startswith(TEMP_PREFIX)
-    ):
+    )
+
+
+def _resolve(destination: Destination) -> tuple[Path, str]:
+    """The destination's folder and file name; refuses anything that could leave the root."""
+    rel = destination.relpath
+    if not plain_relpath(rel):
         raise _Failure(f"refusing destination {rel!r}: not a plain relative file path")
+    parts = rel.split("/")
     return Path(destination.root, *parts[:-1]), parts[-1]
 
 
