@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -136,16 +136,18 @@ def _backup_root(record: CatalogueRecord) -> Path | None:
 # --- choosing what moves and where ---------------------------------------------------------
 
 
+def _logged_moves(archive: Path) -> Iterator[tuple[dict, dict]]:
+    """(move event, its entry) for every file a move in the audit log moved."""
+    for event in AuditLog(archive).events():
+        if event.get("event") == "move":
+            for entry in event.get("moves") or []:
+                if isinstance(entry, dict):
+                    yield event, entry
+
+
 def _earlier_moves(archive: Path) -> dict[str, str]:
     """Old path -> new path of every move in the audit log (to answer a re-run)."""
-    moved: dict[str, str] = {}
-    for event in AuditLog(archive).events():
-        if event.get("event") != "move":
-            continue
-        for entry in event.get("moves") or []:
-            if isinstance(entry, dict):
-                moved[str(entry.get("old"))] = str(entry.get("new"))
-    return moved
+    return {str(entry.get("old")): str(entry.get("new")) for _, entry in _logged_moves(archive)}
 
 
 def _moved_already(
@@ -164,20 +166,16 @@ def _moved_already(
         )
         if value is not None
     )
-    moved: list[tuple[str, str, str, str]] = []  # move ID, to, old path, new path
-    for event in AuditLog(archive).events():
-        if event.get("event") != "move":
-            continue
-        for entry in event.get("moves") or []:
-            if isinstance(entry, dict) and entry.get("from") == source:
-                moved.append(
-                    (
-                        str(event.get("move_id")),
-                        str(event.get("to")),
-                        str(entry.get("old")),
-                        str(entry.get("new")),
-                    )
-                )
+    moved = [  # move ID, to, old path, new path
+        (
+            str(event.get("move_id")),
+            str(event.get("to")),
+            str(entry.get("old")),
+            str(entry.get("new")),
+        )
+        for event, entry in _logged_moves(archive)
+        if entry.get("from") == source
+    ]
     if any(to == request.to for _, to, _, _ in moved):
         now = catalogue.search(
             patient_id=request.to,
