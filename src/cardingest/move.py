@@ -42,7 +42,13 @@ from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX, SLATE_TAIL
 from .plan.shots import dcf_number, subsec_fraction
-from .storage.durable import NO_HARDLINKS, atomic_write_bytes, fsync_dir, writing_to
+from .storage.durable import (
+    NO_HARDLINKS,
+    atomic_write_bytes,
+    fsync_dir,
+    remove_empty_folders,
+    writing_to,
+)
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
 
@@ -490,19 +496,6 @@ def _unlink_old(old: Path, new: Path) -> None:
     fsync_dir(old.parent)
 
 
-def _drop_empty(folders: Iterable[Path], stop: Iterable[Path]) -> None:
-    """Remove folders the move left empty, up to (not including) the archive/backup roots."""
-    roots = {Path(r) for r in stop}
-    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
-        current = folder
-        while current not in roots and current.parent != current:
-            try:
-                current.rmdir()
-            except OSError:
-                break
-            current = current.parent
-
-
 def _rewrite_manifests(
     catalogue: Catalogue, archive: Path, moves: Sequence[FileMove]
 ) -> list[Path]:
@@ -560,7 +553,7 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
             f"Move {data['move_id']} stopped: {exc.strerror or exc} ({exc.filename}). Nothing "
             "is lost: run the same move again to finish it."
         ) from exc
-    _drop_empty((old.parent for old, _new in pairs), roots)
+    remove_empty_folders((old.parent for old, _new in pairs), roots)
     log = AuditLog(archive)
     if not any(
         e.get("event") == "move" and e.get("move_id") == data["move_id"] for e in log.events()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..models import PlanItem
+from ..storage.durable import remove_empty_folders
 from ..storage.transfer import ContentGate, Held
 from .backend import location_for
 
@@ -52,20 +53,10 @@ def content_claims(roots: Sequence[Path], ingest_id: str) -> Iterator[ContentCla
         yield claims
     finally:
         claims.close()
-        for target in claims.held:
-            for root in roots:
-                _remove_empty_folders(root, target)
-
-
-def _remove_empty_folders(root: Path, target: str) -> None:
-    """``target``'s folder and its parents below ``root``, as long as they are empty."""
-    parts = target.split("/")[:-1]
-    while parts:
-        try:
-            Path(root, *parts).rmdir()
-        except OSError:  # not empty (another photo, another desk), or gone already
-            return
-        parts.pop()
+        remove_empty_folders(
+            (Path(root, *target.split("/")[:-1]) for target in claims.held for root in roots),
+            roots,
+        )
 
 
 class ClaimingGate:

@@ -268,3 +268,18 @@ def writing_to(root: Path) -> Iterator[list[Path]]:
     with contextlib.suppress(OSError):  # no mark only costs the next run a full sweep
         os.close(modes.create(mark, _WRITE))
         fsync_dir(mark.parent)
+
+
+def remove_empty_folders(folders: Iterable[Path], roots: Iterable[Path]) -> None:
+    """Remove each of ``folders`` and its parents while they are empty, up to (not
+    including) the root they lie under: what a move or a held photo left empty. A folder
+    not empty (another photo, another desk's) or gone already ends its walk."""
+    stop = {Path(root) for root in roots}
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        current = folder
+        while current not in stop and current.parent != current:
+            try:
+                current.rmdir()
+            except OSError:
+                break
+            current = current.parent
