@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import pytest
+from badinput_helpers import three_photo_card
+from cardimage import require_samples
+from typer.testing import CliRunner
 
 from cardingest.archive.catalogue import CatalogueRecord
 from cardingest.archive.repair import repair_copies
+from cardingest.cli.app import app
 
 NAME = "JBX3656/JBX3656-20080530-155601.jpg"
+runner = CliRunner()
 PHOTO = b"\xff\xd8" + bytes(range(256)) * 800 + b"\xff\xd9"
 
 
@@ -127,3 +134,57 @@ def test_a_backup_copy_outside_this_runs_backup_is_never_written(
     fixed = repair_copies(card, record_of(PHOTO, offline), archive, ingest_id="I3", backup=offline)
     assert fixed.ok and fixed.restored == (str(offline / NAME),)
     assert (offline / NAME).read_bytes() == PHOTO
+
+
+def test_a_repaired_copy_gets_back_its_keywords_sidecar_from_the_catalogue(
+    tmp_path: Path,
+) -> None:
+    """A backup copy gone with its sidecar: the ingest that puts the photo back writes the
+    sidecar again with the keywords the catalogue holds (set by ``tag`` after the first
+    ingest), not with none or the map's."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
+    ingest += ["--backup", str(backup), "--json"]
+    assert runner.invoke(app, ingest).exit_code == 0
+    tagged = ["tag", "JBX3656", "--diagnosis", "melanoma", "--site", "back"]
+    assert runner.invoke(app, [*tagged, "--archive", str(archive)]).exit_code == 0
+    photo = sorted((backup / "JBX3656").glob("*.jpg"))[0]
+    sidecar = photo.with_suffix(".xmp")
+    assert b"melanoma" in sidecar.read_bytes()
+    photo.unlink()
+    sidecar.unlink()
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
+    result = runner.invoke(app, ingest)
+    assert result.exit_code == 0, result.output
+    [repaired] = [i for i in json.loads(result.stdout)["items"] if i["action"] == "copy"]
+    assert repaired["reason"].startswith("repaired"), repaired
+    assert photo.read_bytes() == (archive / "JBX3656" / photo.name).read_bytes()
+    assert sidecar.read_bytes() == (archive / "JBX3656" / sidecar.name).read_bytes()
+    assert b"melanoma" in sidecar.read_bytes() and b"back" in sidecar.read_bytes()
+
+
+def test_a_patient_folder_removed_from_the_backup_is_put_back(tmp_path: Path) -> None:
+    """The backup drive is there (its ``.cardingest`` is) but a patient's folder was removed:
+    verify marks its copies, the wipe keeps the card's photos and says to ingest again, and
+    that ingest puts the folder and the copies back. Before, a folder gone was taken for a
+    drive not connected, and the card could never be wiped."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
+    ingest += ["--backup", str(backup), "--json"]
+    assert runner.invoke(app, ingest).exit_code == 0
+    kept = {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()}
+    shutil.rmtree(backup / "JBX3656")
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
+    wipe = runner.invoke(app, ["wipe", str(card), "--archive", str(archive), "--dry-run"])
+    assert wipe.exit_code == 3, wipe.output  # photos kept on the card
+    assert "ingest this card again to repair it" in " ".join(wipe.output.split())
+    result = runner.invoke(app, ingest)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)["items"]
+    assert [i["reason"].split(":")[0] for i in items] == ["repaired"] * 3
+    assert {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()} == kept
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0

@@ -27,7 +27,8 @@ from .archive.journal import PublishJournal, recover
 from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
 from .archive.repair import repair_copies
-from .archive.xmp import reserved_names, write_for_copy
+from .archive.xmp import Keywords, reserved_names, write_for_copy, write_sidecars
+from .card.kinds import is_sidecar
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .host import host_name
 from .models import METADIR, Card, Plan, PlanItem, Settings
@@ -623,7 +624,10 @@ def execute(
                     if stop is not None and stop.is_set():
                         break
                     item = plan.items[index]
-                    outcome = _repair(item, catalogue, audit, plan, settings, ingest_id, on_bytes)
+                    outcome, problems = _repair(
+                        item, catalogue, audit, plan, settings, ingest_id, on_bytes, reserved
+                    )
+                    result.warnings += problems
                     if outcome.action == "copy":
                         result.bytes_copied += item.size
                     outcomes.set(index, outcome)
@@ -724,8 +728,10 @@ def _repair(
     settings: Settings,
     ingest_id: str,
     on_bytes: Callable[[int], None] | None,
-) -> Outcome:
-    """Put back the bad copies of the archived photo this card file is (see `repair`).
+    reserved: set[str],
+) -> tuple[Outcome, list[str]]:
+    """Put back the bad copies of the archived photo this card file is (see `repair`), and
+    their keywords sidecars, from the catalogue's keywords; the outcome and any problems.
 
     The audit event comes before the catalogue's note is cleared, so a kill in between
     leaves the note, and the next ingest finds the copies good and says so in the log.
@@ -733,7 +739,7 @@ def _repair(
     assert item.target is not None
     record = catalogue.record(item.target)
     if record is None:
-        return Outcome(item, "failed", None, error=f"{item.target} is not in the catalogue")
+        return Outcome(item, "failed", None, error=f"{item.target} is not in the catalogue"), []
     fixed = repair_copies(
         Path(plan.source) / item.source,
         record,
@@ -755,12 +761,17 @@ def _repair(
             error=fixed.error,
         )
     if not fixed.ok:
-        return Outcome(item, "failed", None, error=fixed.error)
+        return Outcome(item, "failed", None, error=fixed.error), []
     catalogue.set_problems({record.archive_path: None})
     if not fixed.restored:
         return Outcome(
             item, "skip", item.target, record.sha256, reason="already archived (copies check out)"
-        )
+        ), []
+    keywords = Keywords(record.diagnosis, record.site, record.consent)
+    problems = []
+    if keywords and not is_sidecar(record.archive_path):
+        restored = [(record.archive_path, Path(path)) for path in fixed.restored]
+        problems = write_sidecars(keywords, restored, reserved)
     return Outcome(
         item,
         "copy",
@@ -768,7 +779,7 @@ def _repair(
         sha256=record.sha256,
         backup_target=record.backup_path,
         reason="repaired: a damaged or missing copy was put back from the card",
-    )
+    ), problems
 
 
 class _KnownContent:

@@ -206,12 +206,18 @@ def read_copy(archive: Path, record: CatalogueRecord) -> bytes:
 
 
 def repairable(state: CopyState, path: Path) -> bool:
-    """A copy that is changed, or missing from a folder that is there, can be put back.
+    """A copy that is changed, or missing from an archive (or backup) that is there, can be
+    put back.
 
-    A folder gone too looks like a drive or share that is not connected, not a lost file, and
-    an unreadable copy (an I/O error now) may read again later: neither is touched.
+    A missing copy's archive is there when its folder is, or when a folder above it is a
+    root with its ``.cardingest``: the patient's folder was removed, not the drive
+    unplugged. With no such root above (a drive or share not connected, its mount point
+    empty) nothing is touched, nor is an unreadable copy (an I/O error now), which may read
+    again later.
     """
-    return state.status == "changed" or (state.status == "missing" and path.parent.is_dir())
+    if state.status != "missing":
+        return state.status == "changed"
+    return path.parent.is_dir() or any((folder / METADIR).is_dir() for folder in path.parents)
 
 
 def mark_change(
