@@ -12,6 +12,8 @@ POINT:
 - ``wait-before-recording``: every photo copied, verified and published, none recorded (no
   batch before the last): print ``HOOK-REACHED`` and wait for a line on stdin.
 - ``wait-before-copying``: planned, nothing copied yet: print ``HOOK-REACHED`` and wait.
+- ``interrupt-after-first-copy``: Ctrl-C (a KeyboardInterrupt) once the first photo is
+  copied, verified and queued: the run stops as ``interrupted`` and keeps its journal.
 - ``die-in-migrate-copy``: SIGKILL inside the migration's transaction, rows inserted.
 - ``die-before-migrate-mark``: SIGKILL after the copy is committed and checked, before the
   SQLite file is marked.
@@ -51,6 +53,10 @@ def _once(action: Callable[[], None]) -> Callable[..., Any]:
 
 def _run_hook() -> None:
     subprocess.run(json.loads(os.environ["CARDINGEST_TEST_HOOK"]), check=True)
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
 
 
 def _wait() -> None:
@@ -94,6 +100,8 @@ def main() -> None:
         ingest._Batcher.add = _once(die)  # type: ignore[method-assign]
     elif point == "run-after-first-copy":
         ingest._Batcher.add = _once(_run_hook)  # type: ignore[method-assign]
+    elif point == "interrupt-after-first-copy":
+        ingest._Batcher.add = _once(_interrupt)  # type: ignore[method-assign]
     elif point == "wait-after-first-copy":
         ingest._Batcher.add = _once(_wait)  # type: ignore[method-assign]
     elif point == "wait-before-recording":

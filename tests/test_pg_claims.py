@@ -349,3 +349,71 @@ def test_a_dead_desks_unrecorded_photos_stay_held_until_it_is_recovered(
         patients.setdefault(row[3], set()).add(row[1])
     assert all(len(who) == 1 for who in patients.values()), patients
     assert _rows(pg_url, archive, "content_claims") == []
+
+
+def test_a_journal_line_the_dead_desk_never_claimed_is_not_recorded(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Someone who may write the archive's share, not the database, adds a line to a dead
+    desk's journal for a file of theirs under another patient (a copy of a real photo, its
+    true SHA-256): the recovery records the dead desk's own lines, which its claims vouch
+    for, and passes over that one, saying so; verify names the file as unexpected."""
+    archive, _files, card_a, card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
+    killed = desk_a.run("ingest", card_a, "--id", PATIENT_A, point="die-after-first-copy")
+    assert killed.returncode == -9, killed.stderr
+    [journal] = (archive / ".cardingest" / "journal").glob("*.jsonl")
+    lines = journal.read_text().splitlines()
+    genuine = json.loads(lines[1])
+    forged_path = f"{PATIENT_B}/{PATIENT_B}-20261120-090000.jpg"
+    (archive / PATIENT_B).mkdir()
+    (archive / forged_path).write_bytes((archive / genuine["archive_path"]).read_bytes())
+    forged = dict(genuine, patient_id=PATIENT_B, archive_path=forged_path)
+    journal.write_text("\n".join([*lines, json.dumps(forged)]) + "\n")
+    b = desk_b.run("ingest", card_b, "--id", PATIENT_A, "--json")
+    assert b.returncode == 0, b.stderr
+    warnings = json_out(b)["warnings"]
+    assert any("1 line(s)" in w and "never claimed" in w for w in warnings), warnings
+    recorded = {row[2]: row[1] for row in _rows(pg_url, archive)}
+    assert recorded[genuine["archive_path"]] == PATIENT_A
+    assert forged_path not in recorded and PATIENT_B not in recorded.values()
+    verify = desk_b.run("verify", "--json")
+    assert verify.returncode == 1, verify.stderr
+    problems = json_out(verify)["problems"]
+    assert [p["path"] for p in problems if p["kind"] == "unexpected"] == [forged_path]
+
+
+def test_an_interrupted_desks_claims_last_as_long_as_its_journal(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Ctrl-C leaves the journal (a photo may be named and not recorded), and the claims
+    that vouch for its lines stay with it while desk C is busy (no ingest is alone on the
+    archive to recover the journal): another desk's ingest keeps them. The ingest that
+    recovers the journal lets them go."""
+    archive, _files, card_a, _card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
+    desk_c = Desk.make(tmp_path / "desk-c", "nurse-c", pg_url, archive)
+    card_c = write_folder(
+        tmp_path / "card-c", card_files(1, start=datetime(2026, 10, 1, 9), seed=33)
+    )
+    c = _paused(desk_c, "ingest", card_c, "--id", "EPT6335", "--json", point="wait-before-copying")
+    try:
+        stopped = desk_a.run(
+            "ingest", card_a, "--id", PATIENT_A, point="interrupt-after-first-copy"
+        )
+        assert stopped.returncode == 130, stopped.stderr
+        assert list((archive / ".cardingest" / "journal").glob("*.jsonl"))
+        claims = _rows(pg_url, archive, "content_claims")
+        assert claims and {row[1] for row in claims} == {PATIENT_A}
+        beside = desk_b.run(
+            "ingest",
+            write_folder(tmp_path / "card-d", card_files(1, start=datetime(2026, 9, 1), seed=34)),
+            "--id", PATIENT_B, "--json",
+        )  # fmt: skip
+        assert beside.returncode == 0, beside.stderr
+        assert _rows(pg_url, archive, "content_claims") == claims
+    finally:
+        code, _out, err = _go(c)
+    assert code == 0, err
+    assert not list((archive / ".cardingest" / "journal").glob("*.jsonl"))  # C recovered it
+    alone = desk_b.run("ingest", card_c, "--id", "EPT6335", "--json")
+    assert alone.returncode == 0, alone.stderr
+    assert _rows(pg_url, archive, "content_claims") == []

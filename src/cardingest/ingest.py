@@ -658,6 +658,8 @@ def execute(
                 # records it from the journal.
                 if drained:
                     journal.remove()
+                elif claims is not None:
+                    claims.keep = True  # they vouch for the journal's lines (`recover`)
                 _record_sightings(catalogue, sightings, card, ingest_id)
                 if result.interrupted:
                     outcomes.missing = "stopped before it was copied"

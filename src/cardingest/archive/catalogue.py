@@ -294,6 +294,8 @@ class SqlConnection(Protocol):
 
     errors: tuple[type[Exception], ...]
     integrity_errors: tuple[type[Exception], ...]
+    claims: bool
+    """Whether the database keeps running ingests' content claims (PostgreSQL, `claims`)."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
@@ -315,6 +317,7 @@ class SqlConnection(Protocol):
 class SqliteConnection:
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
     integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    claims = False
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -893,6 +896,22 @@ class Catalogue:
     def count(self) -> int:
         with self._errors():
             return int(self._conn.execute("SELECT count(*) FROM files").fetchone()[0])
+
+    def claimed(self, ingest_id: str) -> set[tuple[str, str, str]] | None:
+        """The content claims ``ingest_id`` made, as (sha256, patient ID, archive path);
+        None where the database keeps none (SQLite); none at all in a schema older than
+        its table."""
+        if not self._conn.claims:
+            return None
+        with self._errors():
+            there = self._conn.execute("SELECT to_regclass('content_claims') IS NOT NULL")
+            if not there.fetchone()[0]:
+                return set()
+            rows = self._conn.execute(
+                "SELECT sha256, patient_id, archive_path FROM content_claims WHERE ingest_id = ?",
+                (ingest_id,),
+            ).fetchall()
+        return {(str(sha256), str(patient), str(path)) for sha256, patient, path in rows}
 
     def ingests(self) -> list[dict]:
         """Every ingest run, oldest first; ``counts`` decoded to a dict."""

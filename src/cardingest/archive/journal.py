@@ -34,6 +34,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 
+from ..card.kinds import is_sidecar
 from ..errors import ArchiveError
 from ..models import METADIR
 from ..storage import modes
@@ -52,6 +53,10 @@ _FIELDS = tuple(field.name for field in fields(CatalogueRecord))
 
 def journal_folder(archive: Path) -> Path:
     return Path(archive, METADIR, FOLDER)
+
+
+def journal_path(archive: Path, ingest_id: str) -> Path:
+    return journal_folder(archive) / f"{ingest_id}.jsonl"
 
 
 class PublishJournal:
@@ -82,8 +87,8 @@ class PublishJournal:
         """A new journal for ``ingest_id``, its header on the disk: the ingest, the archive
         folders its plan names photos in, and the sidecar names its plan fills with the
         camera's own XMP files (no keywords sidecar may go there)."""
-        folder = journal_folder(archive)
-        path = folder / f"{ingest_id}.jsonl"
+        path = journal_path(archive, ingest_id)
+        folder = path.parent
         header = {
             "journal": VERSION,
             "ingest_id": ingest_id,
@@ -367,16 +372,20 @@ def _recover_one(
             return Recovered(ingest_id, path, ())
         raise _NotAJournal(f"it names ingest {ingest_id}, which the catalogue does not know")
     backup = ingest.get("backup")
+    vouched = _claims_check(catalogue.claimed(ingest_id))
     checker = CopyChecker()
     adopted: list[CatalogueRecord] = []
     marks: dict[str, str | None] = {}
-    invalid = 0
+    invalid = unclaimed = 0
     taken: set[str] = set()  # archive paths, then backup ones: one file answers one line
     backed: set[str] = set()
     for line in lines:
         record = _row(_parsed(line), ingest_id, backup)
         if record is None:
             invalid += 1
+            continue
+        if not vouched(record):
+            unclaimed += 1
             continue
         found, recorded = _copy_named(
             archive, record.archive_path, record, checker, catalogue, taken
@@ -399,6 +408,11 @@ def _recover_one(
             f"{invalid} line(s) of {path} are not rows of its ingest (a line a kill cut short, "
             "or an edit) and were passed over"
         )
+    if unclaimed:
+        problems.append(
+            f"{unclaimed} line(s) of {path} name a photo its ingest never claimed in the "
+            "catalogue database (an edit of the journal?) and were passed over"
+        )
     if adopted:
         audited(ingest_id, [record.archive_path for record in adopted])
         catalogue.add(adopted)
@@ -406,6 +420,28 @@ def _recover_one(
         catalogue.set_problems(marks)
     unknown = unlisted(catalogue, archive, folders)
     return Recovered(ingest_id, path, tuple(adopted), tuple(problems), tuple(unknown))
+
+
+def _claims_check(
+    claimed: set[tuple[str, str, str]] | None,
+) -> Callable[[CatalogueRecord], bool]:
+    """Whether a line's photo is one its ingest claimed (`claims`): with PostgreSQL each
+    photo is claimed, for its patient and planned name, in the database right before its
+    line is written, and a sidecar goes with its photo's name. So someone who may write the
+    archive's share but not the database cannot have a file of theirs recorded under any
+    patient through a journal line. None (SQLite: whoever may edit the journal may edit the
+    catalogue next to it) vouches for every line."""
+    if claimed is None:
+        return lambda record: True
+    stems = {(patient, path.rpartition(".")[0].lower()) for _, patient, path in claimed}
+
+    def vouched(record: CatalogueRecord) -> bool:
+        if is_sidecar(record.archive_path):
+            stem = record.archive_path.rpartition(".")[0].lower()
+            return (record.patient_id, stem) in stems
+        return (record.sha256, record.patient_id, record.archive_path) in claimed
+
+    return vouched
 
 
 def unlisted(catalogue: Catalogue, archive: Path, folders: Iterable[str]) -> list[str]:

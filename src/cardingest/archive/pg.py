@@ -423,6 +423,7 @@ class PgConnection:
 
     errors: tuple[type[Exception], ...] = (psycopg.Error,)
     integrity_errors: tuple[type[Exception], ...] = (psycopg.IntegrityError,)
+    claims = True
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from contextlib import suppress
@@ -13,6 +14,7 @@ import psycopg
 from ..errors import ConfigError
 from ..plan.planner import other_patient_reason
 from .backend import redact, role_denied, scrubbed
+from .journal import journal_path
 from .pg import _connect_tied, _unreachable, lock_key
 
 _CONFLICTS = """
@@ -64,7 +66,10 @@ class ContentClaims:
 
     def __init__(self, url: str, archive: Path, ingest_id: str) -> None:
         self.url = url
+        self.archive = archive
         self.ingest_id = ingest_id
+        self.keep = False
+        """Set when the run leaves its publish journal: the claims stay with it (`close`)."""
         self._mutex = threading.Lock()
         self.held: list[str] = []
         """The planned archive paths of the photos held (for `claims.content_claims`)."""
@@ -126,13 +131,16 @@ class ContentClaims:
         return not (got and got[0])
 
     def _unrecovered(self, ingest_id: str) -> bool:
-        """A dead ingest still ``running`` in the catalogue: what it named may have no row
-        yet (its publish journal is recorded by the next ingest alone on the archive), so
-        its claims still hold those photos for its patient."""
+        """A dead ingest still ``running`` in the catalogue, or whose publish journal is
+        there: what it named may have no row yet (the next ingest alone on the archive
+        records it from the journal, which its claims vouch for), so its claims still hold
+        those photos for its patient."""
         row = self._conn.execute(
             "SELECT status FROM ingests WHERE ingest_id = %s", (ingest_id,)
         ).fetchone()
-        return row is not None and row[0] == "running"
+        if row is not None and row[0] == "running":
+            return True
+        return row is not None and os.path.lexists(journal_path(self.archive, ingest_id))
 
     def _forget_if_dead(self, ingest_id: str) -> bool:
         """Inside a transaction: True (and its claims deleted) if ``ingest_id``'s claims
@@ -193,7 +201,11 @@ class ContentClaims:
         return f"the catalogue database {redact(self.url)}: {scrubbed(reason, self.url)}"
 
     def close(self) -> None:
-        """The ingest's rows are committed by now: its claims have done their work."""
+        """The ingest's rows are committed by now: its claims have done their work, unless
+        it leaves a journal (`keep`), whose lines they vouch for."""
         with self._mutex, suppress(psycopg.Error):
-            self._conn.execute("DELETE FROM content_claims WHERE ingest_id = %s", (self.ingest_id,))
+            if not self.keep:
+                self._conn.execute(
+                    "DELETE FROM content_claims WHERE ingest_id = %s", (self.ingest_id,)
+                )
         self._conn.close()
