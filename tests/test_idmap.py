@@ -172,3 +172,65 @@ def test_single_id_covers_everything() -> None:
         "DCIM/100CANON/IMG_0001.JPG" in covered  # type: ignore[operator]  # noqa: B015
     with pytest.raises(InvalidIdError):
         single_id_map("ZZZ0044")
+
+
+def test_a_range_covers_only_names_like_its_ends() -> None:
+    """A range compares file numbers only among names with its ends' prefix: a phone's
+    next-day photo whose last digits fall inside (IMG_20260312_100100 in a range of the
+    11th), an edited copy (IMG_0003_2) or another camera's name are not in it."""
+    phone = [
+        media("DCIM/Camera/IMG_20260311_100000.jpg"),
+        media("DCIM/Camera/IMG_20260311_100200.jpg"),
+        media("DCIM/Camera/IMG_20260312_100100.jpg"),
+        media("DCIM/Camera/IMG_20260312_143000.jpg"),
+    ]
+    idmap = parse_map_text(
+        "files,id\nIMG_20260311_100000-IMG_20260311_100200,JBX3656\nIMG_20260312_143000,ACA31FM\n"
+    )
+    covered = resolve(idmap, phone)
+    assert sorted(covered) == [
+        "DCIM/Camera/IMG_20260311_100000.jpg",
+        "DCIM/Camera/IMG_20260311_100200.jpg",
+        "DCIM/Camera/IMG_20260312_143000.jpg",
+    ]
+    card = [media(f"DCIM/100CANON/{name}.JPG") for name in ("IMG_0001", "IMG_0003_2", "_MG_0002")]
+    covered = resolve(parse_map_text("files,id\nIMG_0001-IMG_0004,JBX3656\n"), card)
+    assert list(covered) == ["DCIM/100CANON/IMG_0001.JPG"]
+
+
+def test_a_range_over_folders_stays_in_one_cameras_folders() -> None:
+    """100CANON/IMG_9998-101CANON/IMG_0002 (a rollover) covers those two folders' photos,
+    never the Sony, Olympus or Fuji folders that sort between them."""
+    card = [
+        media("DCIM/100CANON/IMG_9998.JPG"),
+        media("DCIM/100CANON/IMG_9999.JPG"),
+        media("DCIM/100MSDCF/IMG_9999.JPG"),
+        media("DCIM/100OLYMP/P1000001.JPG"),
+        media("DCIM/100_FUJI/DSCF0001.JPG"),
+        media("DCIM/101CANON/IMG_0001.JPG"),
+        media("DCIM/101CANON/IMG_0002.JPG"),
+        media("DCIM/101CANON/IMG_0003.JPG"),
+    ]
+    idmap = parse_map_text("files,id\n100CANON/IMG_9998-101CANON/IMG_0002,JBX3656\n")
+    assert sorted(resolve(idmap, card)) == [
+        "DCIM/100CANON/IMG_9998.JPG",
+        "DCIM/100CANON/IMG_9999.JPG",
+        "DCIM/101CANON/IMG_0001.JPG",
+        "DCIM/101CANON/IMG_0002.JPG",
+    ]
+    fuji = resolve(parse_map_text("files,id\nDSCF0001-DSCF0003,JBX3656\n"), card)
+    assert list(fuji) == ["DCIM/100_FUJI/DSCF0001.JPG"]  # no other folder to qualify
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("IMG_0001-DSC_0004", "named alike up to the number (IMG_ and DSC_)"),
+        ("100CANON/IMG_0001-101NIKON/IMG_0004", "one camera's numbered folders"),
+        ("Camera/IMG_0001-Other/IMG_0004", "one camera's numbered folders"),
+        ("101CANON/IMG_0001-100CANON/IMG_0004", "backwards"),
+    ],
+)
+def test_ranges_that_would_cross_names_or_cameras_are_refused(spec: str, words: str) -> None:
+    [found] = problems(f"files,id\n{spec},JBX3656\n")
+    assert found.startswith("line 2") and words in found, found

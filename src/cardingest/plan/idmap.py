@@ -32,6 +32,8 @@ _SPEC_NAME = re.compile(
     r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?(?P<stem>[A-Za-z0-9_]+)(?:\.[A-Za-z0-9]+)?$"
 )
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
+_DCF_FOLDER = re.compile(r"(\d{3})([A-Z0-9_]{5})")
+"""A camera's numbered folder (DCF): 100CANON, then 101CANON when the numbers roll over."""
 _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
@@ -50,6 +52,19 @@ class _Name:
     def number(self) -> int | None:
         match = _TRAILING_NUMBER.search(self.stem)
         return int(match.group(1)) if match else None
+
+    @property
+    def prefix(self) -> str:
+        """The name before its number: ``IMG_`` of IMG_0042, ``IMG_20260311_`` of a phone's
+        IMG_20260311_100000. A range covers only names with its ends' prefix."""
+        match = _TRAILING_NUMBER.search(self.stem)
+        return self.stem[: match.start()] if match else self.stem
+
+    @property
+    def camera_folder(self) -> tuple[int, str] | None:
+        """A DCF folder's number and the name after it (100CANON: 100, CANON)."""
+        match = _DCF_FOLDER.fullmatch(self.folder or "")
+        return (int(match.group(1)), match.group(2)) if match else None
 
 
 def _looks_like_formula(cell: str) -> bool:
@@ -148,13 +163,28 @@ def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
         raise ValueError("both ends of a range need a file number, e.g. IMG_0001-IMG_0012")
     if (first.folder is None) != (last.folder is None):
         raise ValueError("give the folder on both ends of the range, or on neither")
+    if first.prefix != last.prefix:
+        raise ValueError(
+            f"both ends of a range must be named alike up to the number ({first.prefix} and "
+            f"{last.prefix}): a range covers only such names, e.g. IMG_0001-IMG_0012; list "
+            "the others, or use the from and to columns"
+        )
+    if first.folder != last.folder:
+        one, other = first.camera_folder, last.camera_folder
+        if one is None or other is None or one[1] != other[1]:
+            raise ValueError(
+                "a range over two folders needs one camera's numbered folders, e.g. "
+                "100CANON/IMG_9998-101CANON/IMG_0002; list each folder's files otherwise"
+            )
     if _order(first) > _order(last):
         raise ValueError("the range runs backwards")
     return first, last
 
 
-def _order(name: _Name) -> tuple[str, int]:
-    return (name.folder or "", name.number or 0)
+def _order(name: _Name) -> tuple[int, int]:
+    """Where a range end or a file stands in its camera's numbering: folder, then file."""
+    folder = name.camera_folder
+    return (folder[0] if folder else 0, name.number or 0)
 
 
 def parse_map(
@@ -354,11 +384,24 @@ def _file_name(media: MediaFile) -> _Name:
 
 
 def _covers(first: _Name, last: _Name | None, name: _Name) -> bool:
+    """Whether a spec (a name, or a range from `parse_spec`) covers a card file's name.
+
+    A range covers the names with its ends' prefix whose number lies between theirs, in
+    the ends' folder (any folder with none given), or across one camera's numbered folders
+    (100CANON to 101CANON, never 100MSDCF between them): no other camera's photos, and no
+    IMG_0099_3 or a phone's next-day IMG_20260312_100100, whatever their last digits.
+    """
     if last is None:
         return name.stem == first.stem and first.folder in (None, name.folder)
-    if first.folder is None:
-        return name.number is not None and first.number <= name.number <= last.number  # type: ignore[operator]
-    return name.number is not None and _order(first) <= _order(name) <= _order(last)
+    if name.number is None or name.prefix != first.prefix:
+        return False
+    if first.folder is None or first.folder == last.folder:
+        in_folder = first.folder in (None, name.folder)
+        return in_folder and first.number <= name.number <= last.number  # type: ignore[operator]
+    folder, camera = name.camera_folder, first.camera_folder
+    if folder is None or camera is None or folder[1] != camera[1]:
+        return False
+    return _order(first) <= _order(name) <= _order(last)
 
 
 def spec_covers(spec: str, path: str) -> bool:

@@ -6,44 +6,80 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..models import MediaFile
 from ..text import printable
 from .idmap import parse_spec
+from .shots import primary_photo, shot_key
 
 _NUMBER = re.compile(r"(\d+)$")
 
 
-def _dcf_order(media: MediaFile) -> tuple[str, int, str]:
+def _dcf_order(media: MediaFile) -> tuple[str, str, int, str]:
+    """Folder, the name before its number, the number: a camera's DCF order, and a phone's
+    IMG_20260311_100000 by day, then time."""
     match = _NUMBER.search(media.stem)
-    return (media.folder.upper(), int(match.group(1)) if match else -1, media.stem.upper())
+    prefix = media.stem[: match.start()] if match else media.stem
+    number = int(match.group(1)) if match else -1
+    return (media.folder.upper(), prefix.upper(), number, media.stem.upper())
 
 
 def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaFile]]:
-    """Photos in card order, split wherever the clock jumps by more than `gap`.
+    """Photos in card order, split wherever the clock jumps forward by more than `gap`, or
+    back at all (a camera whose clock was reset or changed, or another camera's folder).
 
     Walking in DCF order (not time order) keeps every group a contiguous range of file
-    numbers, so the ranges written to the map can never overlap.
+    numbers among names alike up to the number, so the ranges written to the map (`_spec`)
+    can never overlap. A shot's files (RAW and
+    JPEG) stay together and take its time (`shots.primary_photo`), as the plan does.
     """
-    photos = sorted((m for m in files if not m.sidecar), key=_dcf_order)
+    shots: dict[str, list[MediaFile]] = {}
+    for media in sorted((m for m in files if not m.sidecar), key=_dcf_order):
+        shots.setdefault(shot_key(media), []).append(media)
     groups: list[list[MediaFile]] = []
-    for media in photos:
-        if groups and abs(media.captured - groups[-1][-1].captured) <= gap:
-            groups[-1].append(media)
-        else:
-            groups.append([media])
+    last: datetime | None = None
+    for shot in shots.values():
+        primary = primary_photo(shot)
+        assert primary is not None
+        when = primary.captured
+        if last is None or not timedelta(0) <= when - last <= gap:
+            groups.append([])
+        groups[-1].extend(shot)
+        last = when
     return groups
+
+
+def _runs(group: list[MediaFile], qualify: bool) -> list[list[MediaFile]]:
+    """The group cut where a range could not go on: another folder, or a name that differs
+    before its number (IMG_ and _MG_; a phone's next day), as `idmap.parse_spec` requires."""
+
+    def key(media: MediaFile) -> tuple[str, str]:
+        match = _NUMBER.search(media.stem)
+        prefix = media.stem[: match.start()] if match else media.stem
+        return (media.folder if qualify else "", prefix.upper())
+
+    runs: list[list[MediaFile]] = []
+    for media in group:
+        if runs and key(runs[-1][-1]) == key(media):
+            runs[-1].append(media)
+        else:
+            runs.append([media])
+    return runs
 
 
 def _spec(group: list[MediaFile], qualify: bool) -> str:
     def name(m: MediaFile) -> str:
         return f"{m.folder.rpartition('/')[2]}/{m.stem}" if qualify else m.stem
 
-    first, last = group[0], group[-1]
-    if first is last or any(_NUMBER.search(m.stem) is None for m in group):
-        return " ".join(dict.fromkeys(name(m) for m in group))
-    return f"{name(first)}-{name(last)}"
+    specs: list[str] = []
+    for run in _runs(group, qualify):
+        first, last = run[0], run[-1]
+        if name(first) == name(last) or any(_NUMBER.search(m.stem) is None for m in run):
+            specs.extend(name(m) for m in run)
+        else:
+            specs.append(f"{name(first)}-{name(last)}")
+    return " ".join(dict.fromkeys(specs))
 
 
 def nameable(media: MediaFile) -> bool:

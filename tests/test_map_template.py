@@ -1,0 +1,78 @@
+"""`map-template`'s groups and specs: every row it writes, once given an ID, covers exactly
+its group's photos (`idmap.resolve`), whatever the names and clocks on the card."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+from factories import media
+
+from cardingest.models import MediaFile
+from cardingest.plan.idmap import parse_map_text, resolve
+from cardingest.plan.template import group_by_gap, map_template
+
+GAP = timedelta(minutes=10)
+IDS = ["JBX3656", "ACA31FM", "MCJ1984", "EPT6335", "ASE37QK", "BGJ06AS"]
+
+
+def filled(files: list[MediaFile]) -> tuple[str, list[list[MediaFile]]]:
+    """The template with an ID in every row, and its groups."""
+    rows = list(csv.reader(io.StringIO(map_template(files, GAP))))
+    ids = iter(IDS)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in rows:
+        if row and not row[0].startswith("#") and row[0] != "files":
+            row[1] = next(ids)
+        writer.writerow(row)
+    return out.getvalue(), group_by_gap(files, GAP)
+
+
+def assert_round_trip(files: list[MediaFile]) -> list[list[MediaFile]]:
+    text, groups = filled(files)
+    covered = resolve(parse_map_text(text), files)
+    for number, group in enumerate(groups):
+        assert {covered[m.path].patient_id for m in group} == {IDS[number]}, (text, number)
+    assert sorted(covered) == sorted(m.path for m in files if not m.sidecar)
+    return groups
+
+
+def test_a_raw_and_its_jpeg_are_one_group_whatever_the_raws_time() -> None:
+    """A RAW whose time comes from elsewhere (here its file time, a month off): the shot
+    takes its JPEG's time, as the plan does, so the map holds the shot once."""
+    files = [
+        media("DCIM/100MSDCF/DSC00001.JPG", "2026-03-01 09:00:01"),
+        media("DCIM/100MSDCF/DSC00001.ARW", "2026-04-01 09:00:00", source="mtime"),
+        media("DCIM/100MSDCF/DSC00002.JPG", "2026-03-01 09:00:05"),
+    ]
+    assert [len(g) for g in assert_round_trip(files)] == [3]
+
+
+def test_a_clock_reset_starts_a_new_group() -> None:
+    """A camera back at its factory date after the battery ran out: the second session's
+    times go back, so it is another group, however close the times are."""
+    files = [media(f"DCIM/100KODAK/100_{n:04d}.JPG", f"2000-01-01 00:00:{5 + 15 * n:02d}")
+             for n in range(3)]  # fmt: skip
+    files += [media(f"DCIM/100KODAK/100_{n:04d}.JPG", f"2000-01-01 00:00:{n:02d}")
+              for n in range(3, 6)]  # fmt: skip
+    assert [len(g) for g in assert_round_trip(files)] == [3, 3]
+
+
+def test_names_a_range_cannot_span_are_written_as_ranges_it_can() -> None:
+    """A phone's names carry the date, a Canon switches to _MG_ in Adobe RGB, a card holds
+    two cameras' folders: each row still covers exactly its group."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-03-01 09:00:00"),
+        media("DCIM/100CANON/_MG_0002.JPG", "2026-03-01 09:00:10"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2026-03-01 09:00:20"),
+        media("DCIM/100CANON/IMG_0004.JPG", "2026-03-01 09:00:30"),
+        media("DCIM/100MSDCF/DSC00001.JPG", "2026-03-01 09:01:00"),
+        media("DCIM/Camera/IMG_20260301_235900.jpg", "2026-03-01 23:59:00"),
+        media("DCIM/Camera/IMG_20260302_000100.jpg", "2026-03-02 00:01:00"),
+    ]
+    groups = assert_round_trip(files)
+    # IMG_0001, 0003, 0004; then _MG_0002, whose time goes back, with the Sony 50 s later;
+    # then the phone's two photos, either side of midnight.
+    assert [len(g) for g in groups] == [3, 2, 2]
