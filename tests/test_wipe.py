@@ -296,7 +296,10 @@ def test_a_patient_folder_that_is_a_link_onto_the_card_is_no_folder(
         code, document = wipe_json(mount, archive, "--yes")
         assert code == EXIT_HELD
         assert set(actions(document).values()) == {"keep"}
-        assert all("is a symbolic link" in why for why in reasons(document).values())
+        said = reasons(document)
+        assert all("is a symbolic link" in said[p] for p in said if p.startswith("DCIM/"))
+        outside = [p for p in said if p.startswith("PATIENTS/")]  # the copies, on the card
+        assert outside and all(said[p].startswith("a photo outside DCIM/") for p in outside)
         verified = json.loads(cli("verify", "--archive", archive, "--json").stdout)
         assert {p["kind"] for p in verified["problems"] if p["where"] == "archive"} >= {
             "unreadable"
@@ -753,22 +756,29 @@ def test_a_file_of_a_kind_cardingest_does_not_know_is_named_and_kept(
 def test_videos_are_named_at_every_step_and_never_taken_for_archived(
     fat_card: CardFactory, samples_dir: Path, archive: Path
 ) -> None:
-    """cardingest archives photos only: a clip or a sound memo on the card is said to stay,
-    in the preview, the ingest and the wipe, so nobody formats the card thinking it is safe."""
+    """cardingest archives photos under DCIM/ only: a clip, a sound memo or a photo put at
+    the card's top is said to stay, in the preview, the ingest and the wipe, so nobody
+    formats the card thinking it is safe."""
     clip, memo = b"\x00\x00\x00\x18ftypqt  " + bytes(2000), b"RIFF" + bytes(500)
     mount = fat_card(
         {**photos(jpegs(samples_dir)[:2], 2), "DCIM/100CANON/MVI_0003.MOV": clip,
          "DCIM/100CANON/IMG_0001.WAV": memo, "DCIM/CANONMSC/M0100.CTG": b"index",
-         "PRIVATE/AVCHD/BDMV/STREAM/00000.MTS": clip}
+         "PRIVATE/AVCHD/BDMV/STREAM/00000.MTS": clip,
+         "IMG_0009.JPG": jpegs(samples_dir)[2].read_bytes()}
     )  # fmt: skip
     videos = [
         "DCIM/100CANON/IMG_0001.WAV",
         "DCIM/100CANON/MVI_0003.MOV",
+        "IMG_0009.JPG",
         "PRIVATE/AVCHD/BDMV/STREAM/00000.MTS",
     ]
     said = [scan.not_photo_warning(path) for path in videos]
     assert said[0] == (
-        "DCIM/100CANON/IMG_0001.WAV: a video or sound file, not archived (photos only); "
+        "DCIM/100CANON/IMG_0001.WAV: a video or sound file, not archived (only photos under "
+        "DCIM/ are); it stays on the card"
+    )
+    assert said[2] == (
+        "IMG_0009.JPG: a photo outside DCIM/, not archived (only photos under DCIM/ are); "
         "it stays on the card"
     )
 
@@ -793,5 +803,5 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
     left = snapshot(mount)
     assert left["DCIM/100CANON/MVI_0003.MOV"] == clip and left["DCIM/100CANON/IMG_0001.WAV"] == memo
     assert "DCIM/CANONMSC/M0100.CTG" in left
-    assert left["PRIVATE/AVCHD/BDMV/STREAM/00000.MTS"] == clip
+    assert left["PRIVATE/AVCHD/BDMV/STREAM/00000.MTS"] == clip and "IMG_0009.JPG" in left
     assert sorted(p.suffix for p in (archive / "JBX3656").iterdir()) == [".jpg", ".jpg"]

@@ -295,14 +295,21 @@ def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
 
 def not_photo_warning(relpath: str) -> str:
     kind = not_archived_kind(relpath)
-    return f"{relpath}: {kind}, not archived (photos only); it stays on the card"
+    return f"{relpath}: {kind}, not archived (only photos under DCIM/ are); it stays on the card"
+
+
+_NOT_ARCHIVED_BESIDE = NOT_PHOTO_EXTENSIONS | PHOTO_EXTENSIONS | SIDECAR_EXTENSIONS
 
 
 def not_archived_kind(relpath: str) -> str:
-    """What a file the scan passes over is, in words: a video or sound file, or a file of a
-    kind cardingest does not know (which may be a photo all the same)."""
-    if _extension(relpath) in NOT_PHOTO_EXTENSIONS:
+    """What a file the scan passes over is, in words: a video or sound file, a photo outside
+    DCIM/ (the scan only meets photos there), or a file of a kind cardingest does not know
+    (which may be a photo all the same)."""
+    extension = _extension(relpath)
+    if extension in NOT_PHOTO_EXTENSIONS:
         return "a video or sound file"
+    if extension in PHOTO_EXTENSIONS or extension in SIDECAR_EXTENSIONS:
+        return "a photo outside DCIM/"
     return "not a kind of photo cardingest knows"
 
 
@@ -335,11 +342,13 @@ def scan(
                 os.close(opened)
         yield record
     if not_photos is not None and root != source:
-        not_photos.extend(_videos_beside(source, root))
+        not_photos.extend(_beside(source, root))
 
 
-def _videos_beside(source: Path, root: Path) -> Iterator[str]:
-    """Videos on the card outside DCIM/ (AVCHD and XAVC cameras keep them under PRIVATE/)."""
+def _beside(source: Path, root: Path) -> Iterator[str]:
+    """Videos and photos on the card outside DCIM/: AVCHD and XAVC cameras keep their videos
+    under PRIVATE/, and a photo put at the card's top by hand would otherwise go unmentioned
+    until the card is formatted."""
     with os.scandir(source) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
@@ -349,4 +358,4 @@ def _videos_beside(source: Path, root: Path) -> Iterator[str]:
             found: Iterable[tuple[os.DirEntry[str], str]] = _walk(entry.path, entry.name)
         else:
             found = [(entry, entry.name)]
-        yield from (path for e, path in found if _extension(e.name) in NOT_PHOTO_EXTENSIONS)
+        yield from (path for e, path in found if _extension(e.name) in _NOT_ARCHIVED_BESIDE)
