@@ -161,3 +161,20 @@ def blkid(device: str, tag: str) -> str:
         ["blkid", "-p", "-o", "value", "-s", tag, device], capture_output=True, text=True
     )
     return result.stdout.strip()
+
+
+def test_a_card_mounted_with_relative_paths_shows_its_own_label(tmp_path: Path) -> None:
+    """``fusefat card.img mnt`` run in the image's folder, as a person types it: fusefat goes
+    to ``/`` once it runs in the background, so its relative paths are read from where the
+    mount is. The label is the volume's, not the mount folder's name."""
+    require_fat_tools()
+    build_fat32_image(
+        tmp_path / "card.img", {"DCIM/100NIKON/DSC_0001.JPG": b"jpeg"}, label="NIKON_D750"
+    )
+    (tmp_path / "mnt").mkdir()
+    subprocess.run(["fusefat", "-o", "ro", "card.img", "mnt"], cwd=tmp_path, check=True)
+    try:
+        card = listed(tmp_path / "mnt")
+        assert card is not None and card.label == "NIKON_D750", card
+    finally:
+        subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)

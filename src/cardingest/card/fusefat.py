@@ -50,6 +50,24 @@ def fusefat_source(mountpoint: str) -> str | None:
     target = os.path.realpath(mountpoint)
     for cmdline, cwd in _fusefat_processes():
         args = _positional(cmdline)
-        if len(args) >= 2 and os.path.realpath(os.path.join(cwd, args[-1])) == target:
-            return os.path.join(cwd, args[-2])
+        if len(args) < 2:
+            continue
+        for start in (cwd, _started_in(args[-1], target)):
+            if start is not None and os.path.realpath(os.path.join(start, args[-1])) == target:
+                return os.path.join(start, args[-2])
     return None
+
+
+def _started_in(mount_arg: str, target: str) -> str | None:
+    """The folder fusefat was started in, from a relative mount point argument: fusefat
+    changes its working folder to ``/`` once mounted, so ``fusefat card.img mnt`` run in
+    ``/home/x`` shows ``/`` as its folder and ``mnt`` as its mount point at ``/home/x/mnt``."""
+    if os.path.isabs(mount_arg):
+        return None
+    relative = os.path.normpath(mount_arg)
+    if relative.startswith(".."):
+        return None
+    if relative == ".":
+        return target
+    tail = os.sep + relative
+    return target[: -len(tail)] or os.sep if target.endswith(tail) else None
