@@ -521,3 +521,16 @@ def test_records_this_account_may_not_read_or_write_name_the_file_and_what_to_do
     assert message in ran.stderr
     assert "run cardingest as th" in ran.stderr and "Errno" not in ran.stderr
     assert message in json.loads(ran.stdout)["error"]["message"]
+
+
+def test_a_card_with_no_photos_says_so(tmp_path: Path) -> None:
+    """Only a video left on the card (or nothing at all): preview and ingest say that no
+    photos were found, not just "0 file(s)"."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "MVI_0001.MOV").write_bytes(b"\x00\x00\x00\x18ftypqt  ")
+    args = [str(tmp_path / "card"), "--id", "JBX3656", "--archive", str(tmp_path / "a")]
+    for command in ("preview", "ingest"):
+        result = CliRunner().invoke(cli_app.app, [command, *args])
+        assert result.exit_code == 0, result.output
+        assert "No photos found" in result.output and "MVI_0001.MOV" in result.output

@@ -310,6 +310,9 @@ def prepare(
         clock_offset=clock_offset,
         assignment=assignment,
     )
+    odd_clock = clock_warning(files, clock_offset, datetime.now())
+    if odd_clock:
+        plan = replace(plan, warnings=(*plan.warnings, odd_clock))
     if others:
         plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))
     if specials:
@@ -319,6 +322,32 @@ def prepare(
     if pending:
         plan = replace(plan, warnings=(*plan.warnings, *pending))
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
+
+
+EARLIEST_PLAUSIBLE = datetime(2000, 1, 2)
+"""Before this a photo's date is a camera clock never set (cameras start at 2000-01-01, or
+1970 and 1980 for a file time), not a clinic's photo."""
+
+
+def clock_warning(files: Sequence[MediaFile], clock_offset: timedelta, now: datetime) -> str | None:
+    """One warning for the photos dated before `EARLIEST_PLAUSIBLE` or more than a day after
+    ``now`` (camera time, after the clock offset): their names would carry that date."""
+    latest = now + timedelta(days=1)
+    odd = sorted(
+        (media.captured + clock_offset, media.path)
+        for media in files
+        if not media.sidecar and not EARLIEST_PLAUSIBLE <= media.captured + clock_offset <= latest
+    )
+    if not odd:
+        return None
+    (first, path), (last, _) = odd[0], odd[-1]
+    span = f"{first:%Y-%m-%d %H:%M:%S}" + (f" to {last:%Y-%m-%d %H:%M:%S}" if last != first else "")
+    return (
+        f"{len(odd)} photo(s) dated {span} (first: {printable(path)}): before "
+        f"{EARLIEST_PLAUSIBLE:%Y-%m-%d} or in the future, so the camera's clock looks unset "
+        "or wrong, and their names carry that date. Check the camera's clock; --clock-offset "
+        "corrects a known error"
+    )
 
 
 def unrecorded_warnings(archive: Path) -> list[str]:

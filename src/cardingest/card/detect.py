@@ -315,8 +315,8 @@ def resolve_source(
             raise SourceError(NO_CARD_MESSAGE)
         if len(cards) > 1:
             raise SourceError(
-                f"{len(cards)} camera cards found; give the one to use, "
-                f"e.g. cardingest preview {cards[0].mount}",
+                f"{len(cards)} camera cards found; give the one to use as the command's "
+                f"SOURCE, e.g. {cards[0].mount}",
                 details=[_describe(card) for card in cards],
             )
         return Path(cards[0].mount), cards[0]

@@ -411,6 +411,8 @@ def print_result(result: IngestResult) -> None:
         )
     if len(held) > 50:
         output.out.print(f"[yellow]… and {len(held) - 50} more held[/]")
+    if not result.plan.items:
+        output.print_no_photos()
     # Warnings, then the manifest, then the summary: the summary is the last line printed.
     output.print_warnings([*result.plan.warnings, *result.warnings])
     if result.stale_temps:

@@ -150,6 +150,8 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
         out.print(f"Clock offset: {offset_text(plan.clock_offset)} added to camera times")
     if plan.items:
         out.print(plan_table(plan))
+    else:
+        print_no_photos()
     print_slates(plan)
     print_warnings(plan.warnings)  # before the summary, which stays the last line
     counts = plan.counts
@@ -157,6 +159,13 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
         f"{len(plan.items)} file(s): [green]{counts['copy']} to copy[/] "
         f"({human_bytes(plan.bytes_to_copy)}), [cyan]{counts['skip']} already archived[/], "
         f"[yellow]{counts['hold']} held on the card[/]"
+    )
+
+
+def print_no_photos() -> None:
+    out.print(
+        "[yellow]No photos found[/] (they are read from the source's DCIM/ folder, or from "
+        "the folder itself when it has none): nothing to archive."
     )
 
 

@@ -1,0 +1,51 @@
+"""A camera clock never set (2000-01-01, a file time of 1980) or set in the future: the
+preview and the ingest say so once, since every archive name would carry that date."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from exif_bytes import exif_jpeg
+from factories import media
+from typer.testing import CliRunner
+
+from cardingest.cli.app import app
+from cardingest.prepare import clock_warning
+
+NOW = datetime(2026, 12, 1, 9, 0)
+
+
+def test_only_photos_dated_before_2000_01_02_or_after_tomorrow_are_named() -> None:
+    files = [
+        media("DCIM/100KODAK/100_0001.JPG", "2000-01-01 00:00:05"),
+        media("DCIM/100KODAK/100_0002.JPG", "2000-01-01 00:00:40"),
+        media("DCIM/100KODAK/100_0002.XMP", "1980-01-01 00:00:00"),  # a sidecar: no
+        media("DCIM/100KODAK/100_0003.JPG", "2026-12-02 08:00:00"),  # tomorrow: fine
+        media("DCIM/100KODAK/100_0004.JPG", "2000-01-02 00:00:00"),
+    ]
+    said = clock_warning(files, timedelta(0), NOW)
+    assert said is not None and said.startswith(
+        "2 photo(s) dated 2000-01-01 00:00:05 to 2000-01-01 00:00:40 (first: "
+        "DCIM/100KODAK/100_0001.JPG): before 2000-01-02 or in the future"
+    )
+    future = [media("DCIM/100KODAK/100_0001.JPG", "2099-05-05 10:00:00")]
+    assert "1 photo(s) dated 2099-05-05 10:00:00 (first" in (
+        clock_warning(future, timedelta(0), NOW) or ""
+    )
+    assert clock_warning(future, timedelta(days=-73 * 365), NOW) is None  # corrected
+
+
+def test_the_preview_warns_and_the_clock_offset_is_taken_into_account(tmp_path: Path) -> None:
+    card = tmp_path / "card" / "DCIM" / "100KODAK"
+    card.mkdir(parents=True)
+    (card / "100_0001.JPG").write_bytes(exif_jpeg("2000:01:01 00:00:05"))
+    runner = CliRunner()
+    args = ["preview", str(tmp_path / "card"), "--id", "JBX3656", "--json"]
+    args += ["--archive", str(tmp_path / "archive")]
+    document = json.loads(runner.invoke(app, args).stdout)
+    [said] = document["warnings"]
+    assert "the camera's clock looks unset or wrong" in said
+    fixed = runner.invoke(app, [*args, "--clock-offset", "+48:00"])  # 2000-01-03
+    assert json.loads(fixed.stdout)["warnings"] == [], fixed.output
