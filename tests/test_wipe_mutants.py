@@ -33,6 +33,7 @@ from cardingest.archive.catalogue import Catalogue, CatalogueRecord
 from cardingest.errors import CardWriteError, CatalogueError, Interrupted, SourceError
 from cardingest.models import Card
 from cardingest.wipe import (
+    CHANGED_SINCE,
     WipeItem,
     WipePlan,
     declined_result,
@@ -146,7 +147,10 @@ def test_a_folder_ingested_then_wiped_leaves_a_full_record(
     assert seen == [FIRST, SECOND]
     assert decisions(plan) == {
         FIRST: ("remove", f"archived as {target[FIRST]}"),
-        SECOND: ("keep", f"changed on the card since it was archived as {target[SECOND]}"),
+        SECOND: (
+            "keep",
+            f"changed on the card since it was archived as {target[SECOND]}{CHANGED_SINCE}",
+        ),
         "DCIM/100CANON/IMG_0009.JPG": (
             "keep",
             "a symbolic link: not a photo file; never followed or removed",
@@ -293,7 +297,10 @@ def test_a_record_made_from_a_deeper_source_names_the_card_file(tmp_path: Path) 
     (card / SECOND).write_bytes(b"photo two, edited")
     assert decisions(plan_wipe(card, None, archive)) == {
         FIRST: ("remove", "archived as JBX3656/a.jpg"),
-        SECOND: ("keep", "changed on the card since it was archived as JBX3656/b.jpg"),
+        SECOND: (
+            "keep",
+            f"changed on the card since it was archived as JBX3656/b.jpg{CHANGED_SINCE}",
+        ),
     }
 
 
@@ -307,7 +314,10 @@ def test_a_record_from_another_card_at_this_path_is_not_an_earlier_version(
         FIRST: ("keep", "not archived (held, failed or never ingested)")
     }
     assert decisions(plan_wipe(card, card_of(card, "9999-0000"), archive)) == {
-        FIRST: ("keep", "changed on the card since it was archived as JBX3656/a.jpg")
+        FIRST: (
+            "keep",
+            f"changed on the card since it was archived as JBX3656/a.jpg{CHANGED_SINCE}",
+        )
     }
 
 

@@ -57,6 +57,12 @@ def not_a_photo(path: str) -> str:
     return f"{not_archived_kind(path)}: cardingest does not archive it; copy it yourself"
 
 
+CHANGED_SINCE = (
+    ": the archive keeps the photo as it was then (an ingest that finds the same name, "
+    "size and time says it is already archived); copy this file yourself if the change "
+    "matters"
+)
+"""A card file edited in place (a rotation or a rating in the camera) after its ingest."""
 NOT_A_FILE = "not a photo file; never followed or removed"
 _READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
@@ -231,7 +237,8 @@ class Gate:
         if earlier:
             return Verdict(
                 "keep",
-                f"changed on the card since it was archived as {earlier[0].archive_path}",
+                f"changed on the card since it was archived as {earlier[0].archive_path}"
+                f"{CHANGED_SINCE}",
                 earlier[0],
             )
         if matches:
