@@ -5,16 +5,36 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 
+import pytest
 from factories import media
 
+from cardingest.errors import InvalidIdError
+from cardingest.ids import validate_id
 from cardingest.models import MediaFile
 from cardingest.plan.idmap import parse_map_text, resolve
 from cardingest.plan.template import group_by_gap, map_template
 
 GAP = timedelta(minutes=10)
-IDS = ["JBX3656", "ACA31FM", "MCJ1984", "EPT6335", "ASE37QK", "BGJ06AS"]
+
+
+def _valid_ids(count: int) -> list[str]:
+    """Valid NHIs (old format), as many as a random card has groups."""
+    found: list[str] = []
+    for number in range(100, 1000):
+        for check in "0123456789":
+            try:
+                found.append(validate_id(f"JBX{number}{check}"))
+            except InvalidIdError:
+                continue
+            if len(found) == count:
+                return found
+    raise AssertionError("not enough IDs")
+
+
+IDS = _valid_ids(400)
 
 
 def filled(files: list[MediaFile]) -> tuple[str, list[list[MediaFile]]]:
@@ -76,3 +96,41 @@ def test_names_a_range_cannot_span_are_written_as_ranges_it_can() -> None:
     # IMG_0001, 0003, 0004; then _MG_0002, whose time goes back, with the Sony 50 s later;
     # then the phone's two photos, either side of midnight.
     assert [len(g) for g in groups] == [3, 2, 2]
+
+
+def random_card(rng: random.Random) -> list[MediaFile]:
+    """Several cameras' folders (with a rollover), names with and without the colour-space
+    prefix, a phone's dated names, RAW+JPEG shots, bursts, clock jumps both ways."""
+    files: list[MediaFile] = []
+    when = datetime(2026, 3, 1, 9)
+    for folder, prefixes in rng.sample(FOLDERS, rng.randint(1, len(FOLDERS))):
+        number = rng.choice([1, 9990])
+        for _ in range(rng.randint(1, 12)):
+            when += rng.choice([timedelta(0), timedelta(seconds=20), timedelta(minutes=30),
+                                -timedelta(minutes=3), -timedelta(days=9000)])  # fmt: skip
+            if folder == "Camera":
+                stem = f"IMG_{when:%Y%m%d_%H%M%S}"
+            else:
+                stem = f"{rng.choice(prefixes)}{number % 10000:04d}"
+                number += rng.choice([1, 1, 2])
+            real = folder if number < 10000 or folder == "Camera" else f"101{folder[3:]}"
+            stamp = when.isoformat(sep=" ")
+            files.append(media(f"DCIM/{real}/{stem}.JPG", stamp))
+            if rng.random() < 0.3:
+                files.append(media(f"DCIM/{real}/{stem}.CR2", stamp, source="mtime"))
+    unique = {m.path: m for m in files}  # a name met twice (a clock back in a phone) once
+    return list(unique.values())
+
+
+FOLDERS = [
+    ("100CANON", ["IMG_", "IMG_", "_MG_"]),
+    ("100MSDCF", ["DSC0"]),
+    ("100_FUJI", ["DSCF"]),
+    ("100OLYMP", ["P100"]),
+    ("Camera", []),
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_row_covers_exactly_its_group_on_random_cards(seed: int) -> None:
+    assert_round_trip(random_card(random.Random(seed)))
