@@ -209,15 +209,16 @@ def repairable(state: CopyState, path: Path) -> bool:
     """A copy that is changed, or missing from an archive (or backup) that is there, can be
     put back.
 
-    A missing copy's archive is there when its folder is, or when a folder above it is a
-    root with its ``.cardingest``: the patient's folder was removed, not the drive
-    unplugged. With no such root above (a drive or share not connected, its mount point
+    A missing copy's archive is there when its folder is, or when the nearest folder above
+    it that is there is a root with its ``.cardingest``: the patient's folder was removed,
+    not the drive unplugged. Otherwise (a drive or share not connected, its mount point
     empty) nothing is touched, nor is an unreadable copy (an I/O error now), which may read
     again later.
     """
     if state.status != "missing":
         return state.status == "changed"
-    return path.parent.is_dir() or any((folder / METADIR).is_dir() for folder in path.parents)
+    nearest = next((folder for folder in path.parents if folder.is_dir()), None)
+    return nearest is not None and (nearest == path.parent or (nearest / METADIR).is_dir())
 
 
 def mark_change(
