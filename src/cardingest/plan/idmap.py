@@ -55,16 +55,21 @@ class _Name:
 
     @property
     def prefix(self) -> str:
-        """The name before its number: ``IMG_`` of IMG_0042, ``IMG_20260311_`` of a phone's
-        IMG_20260311_100000. A range covers only names with its ends' prefix."""
-        match = _TRAILING_NUMBER.search(self.stem)
-        return self.stem[: match.start()] if match else self.stem
+        """`number_prefix`: a range covers only names with its ends' prefix."""
+        return number_prefix(self.stem)
 
     @property
     def camera_folder(self) -> tuple[int, str] | None:
         """A DCF folder's number and the name after it (100CANON: 100, CANON)."""
         match = _DCF_FOLDER.fullmatch(self.folder or "")
         return (int(match.group(1)), match.group(2)) if match else None
+
+
+def number_prefix(stem: str) -> str:
+    """A file name before its number: ``IMG_`` of IMG_0042, ``IMG_20260311_`` of a phone's
+    IMG_20260311_100000 (the whole name if it ends in no number)."""
+    match = _TRAILING_NUMBER.search(stem)
+    return stem[: match.start()] if match else stem
 
 
 def _looks_like_formula(cell: str) -> bool:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from ..models import MediaFile
 from ..text import printable
-from .idmap import parse_spec
+from .idmap import number_prefix, parse_spec
 from .shots import primary_photo, shot_key
 
 _NUMBER = re.compile(r"(\d+)$")
@@ -20,9 +20,8 @@ def _dcf_order(media: MediaFile) -> tuple[str, str, int, str]:
     """Folder, the name before its number, the number: a camera's DCF order, and a phone's
     IMG_20260311_100000 by day, then time."""
     match = _NUMBER.search(media.stem)
-    prefix = media.stem[: match.start()] if match else media.stem
     number = int(match.group(1)) if match else -1
-    return (media.folder.upper(), prefix.upper(), number, media.stem.upper())
+    return (media.folder.upper(), number_prefix(media.stem).upper(), number, media.stem.upper())
 
 
 def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaFile]]:
@@ -31,8 +30,8 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
 
     Walking in DCF order (not time order) keeps every group a contiguous range of file
     numbers among names alike up to the number, so the ranges written to the map (`_spec`)
-    can never overlap. A shot's files (RAW and
-    JPEG) stay together and take its time (`shots.primary_photo`), as the plan does.
+    can never overlap. A shot's files (RAW and JPEG) stay together and take its time
+    (`shots.primary_photo`), as the plan does.
     """
     shots: dict[str, list[MediaFile]] = {}
     for media in sorted((m for m in files if not m.sidecar), key=_dcf_order):
@@ -55,9 +54,7 @@ def _runs(group: list[MediaFile], qualify: bool) -> list[list[MediaFile]]:
     before its number (IMG_ and _MG_; a phone's next day), as `idmap.parse_spec` requires."""
 
     def key(media: MediaFile) -> tuple[str, str]:
-        match = _NUMBER.search(media.stem)
-        prefix = media.stem[: match.start()] if match else media.stem
-        return (media.folder if qualify else "", prefix.upper())
+        return (media.folder if qualify else "", number_prefix(media.stem).upper())
 
     runs: list[list[MediaFile]] = []
     for media in group:
