@@ -47,6 +47,19 @@ def _rows(url: str, archive: Path, table: str = "files") -> list[tuple[Any, ...]
         return conn.execute(f'SELECT * FROM "a_{archive_id}".{table}').fetchall()  # type: ignore[arg-type]
 
 
+def _busy_desk(tmp_path: Path, url: str, archive: Path) -> tuple[Desk, Path, subprocess.Popen[str]]:
+    """Desk C, its card, and its ingest paused before copying: while it waits, no other
+    ingest has the archive to itself (none recovers a journal)."""
+    desk_c = Desk.make(tmp_path / "desk-c", "nurse-c", url, archive)
+    card_c = write_folder(
+        tmp_path / "card-c", card_files(1, start=datetime(2026, 10, 1, 9), seed=33)
+    )
+    paused = _paused(
+        desk_c, "ingest", card_c, "--id", "EPT6335", "--json", point="wait-before-copying"
+    )
+    return desk_c, card_c, paused
+
+
 def _card_unchanged(card: Path, files: dict[str, bytes]) -> None:
     for rel, data in files.items():
         assert hashlib.sha256((card / rel).read_bytes()).digest() == hashlib.sha256(data).digest()
@@ -322,11 +335,7 @@ def test_a_dead_desks_unrecorded_photos_stay_held_until_it_is_recovered(
     journal. A's claims still hold that photo for A's patient (B holds it, naming the
     stopped ingest), so the recovery that comes later files it under one patient only."""
     archive, _files, card_a, card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
-    desk_c = Desk.make(tmp_path / "desk-c", "nurse-c", pg_url, archive)
-    card_c = write_folder(
-        tmp_path / "card-c", card_files(1, start=datetime(2026, 10, 1, 9), seed=33)
-    )
-    c = _paused(desk_c, "ingest", card_c, "--id", "EPT6335", "--json", point="wait-before-copying")
+    desk_c, card_c, c = _busy_desk(tmp_path, pg_url, archive)
     try:
         killed = desk_a.run("ingest", card_a, "--id", PATIENT_A, point="die-after-first-copy")
         assert killed.returncode == -9, killed.stderr
@@ -390,11 +399,7 @@ def test_an_interrupted_desks_claims_last_as_long_as_its_journal(
     archive to recover the journal): another desk's ingest keeps them. The ingest that
     recovers the journal lets them go."""
     archive, _files, card_a, _card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
-    desk_c = Desk.make(tmp_path / "desk-c", "nurse-c", pg_url, archive)
-    card_c = write_folder(
-        tmp_path / "card-c", card_files(1, start=datetime(2026, 10, 1, 9), seed=33)
-    )
-    c = _paused(desk_c, "ingest", card_c, "--id", "EPT6335", "--json", point="wait-before-copying")
+    _desk_c, card_c, c = _busy_desk(tmp_path, pg_url, archive)
     try:
         stopped = desk_a.run(
             "ingest", card_a, "--id", PATIENT_A, point="interrupt-after-first-copy"

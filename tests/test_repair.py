@@ -136,18 +136,25 @@ def test_a_backup_copy_outside_this_runs_backup_is_never_written(
     assert (offline / NAME).read_bytes() == PHOTO
 
 
-def test_a_repaired_copy_gets_back_its_keywords_sidecar_from_the_catalogue(
-    tmp_path: Path,
-) -> None:
-    """A backup copy gone with its sidecar: the ingest that puts the photo back writes the
-    sidecar again with the keywords the catalogue holds (set by ``tag`` after the first
-    ingest), not with none or the map's."""
+def ingested_with_backup(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """Three real photos ingested for JBX3656 with a backup; the archive, the backup, and
+    the command line that ingests the card again."""
     require_samples()
     card = three_photo_card(tmp_path / "card")
     archive, backup = tmp_path / "archive", tmp_path / "backup"
     ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
     ingest += ["--backup", str(backup), "--json"]
     assert runner.invoke(app, ingest).exit_code == 0
+    return archive, backup, ingest
+
+
+def test_a_repaired_copy_gets_back_its_keywords_sidecar_from_the_catalogue(
+    tmp_path: Path,
+) -> None:
+    """A backup copy gone with its sidecar: the ingest that puts the photo back writes the
+    sidecar again with the keywords the catalogue holds (set by ``tag`` after the first
+    ingest), not with none or the map's."""
+    archive, backup, ingest = ingested_with_backup(tmp_path)
     tagged = ["tag", "JBX3656", "--diagnosis", "melanoma", "--site", "back"]
     assert runner.invoke(app, [*tagged, "--archive", str(archive)]).exit_code == 0
     photo = sorted((backup / "JBX3656").glob("*.jpg"))[0]
@@ -170,16 +177,11 @@ def test_a_patient_folder_removed_from_the_backup_is_put_back(tmp_path: Path) ->
     verify marks its copies, the wipe keeps the card's photos and says to ingest again, and
     that ingest puts the folder and the copies back. Before, a folder gone was taken for a
     drive not connected, and the card could never be wiped."""
-    require_samples()
-    card = three_photo_card(tmp_path / "card")
-    archive, backup = tmp_path / "archive", tmp_path / "backup"
-    ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
-    ingest += ["--backup", str(backup), "--json"]
-    assert runner.invoke(app, ingest).exit_code == 0
+    archive, backup, ingest = ingested_with_backup(tmp_path)
     kept = {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()}
     shutil.rmtree(backup / "JBX3656")
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
-    wipe = runner.invoke(app, ["wipe", str(card), "--archive", str(archive), "--dry-run"])
+    wipe = runner.invoke(app, ["wipe", ingest[1], "--archive", str(archive), "--dry-run"])
     assert wipe.exit_code == 3, wipe.output  # photos kept on the card
     assert "ingest this card again to repair it" in " ".join(wipe.output.split())
     result = runner.invoke(app, ingest)
