@@ -31,7 +31,7 @@ from cardingest.errors import ConfigError
 from cardingest.models import ArchiveState, IdMap, SlateRead
 from cardingest.plan.planner import make_plan
 from cardingest.plan.slate_template import slate_map_template
-from cardingest.plan.slates import NO_SLATE, assign
+from cardingest.plan.slates import CLOCK_BACK, NO_SLATE, assign
 
 T0 = datetime(2026, 11, 25, 9, 0, 0)
 SLATES = IdMap(rows=(), source="slates", slates=True)
@@ -489,3 +489,30 @@ def test_a_version_4_catalogue_gains_the_role_and_keeps_its_rows(tmp_path: Path)
             == catalogue_module.SCHEMA_VERSION
             == 6
         )
+
+
+def test_photos_after_the_clock_went_back_are_held_not_given_to_the_wrong_slate() -> None:
+    """JBX3656's slate and two photos at 10:00-10:05; then the clock is put back an hour (the
+    end of daylight saving): ACA31FM's slate at 09:15, MCJ1984's at 09:58, its photos at
+    10:02 and 10:04. In capture order those two follow JBX3656's photos; in the camera's
+    numbering they follow MCJ1984's slate. Neither order is sure: they are held."""
+    times = [60, 61, 65, 15, 16, 58, 62, 64]  # minutes after 09:00, in file-number order
+    files = [media(card_path(n + 1), at(t)) for n, t in enumerate(times)]
+    reads = {
+        card_path(1): ok(card_path(1), "JBX3656"),
+        card_path(4): ok(card_path(4), "ACA31FM"),
+        card_path(6): ok(card_path(6), "MCJ1984"),
+    }
+    result = assign(files, reads)
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(1): "JBX3656",
+        card_path(2): "JBX3656",
+        card_path(3): "JBX3656",
+        card_path(4): "ACA31FM",
+        card_path(5): "ACA31FM",
+        card_path(6): "MCJ1984",
+    }
+    assert result.holds == {card_path(7): CLOCK_BACK, card_path(8): CLOCK_BACK}
+    assert result.warnings[-1].startswith(f"2 file(s) held (first: {card_path(7)})")
+    [jbx] = [g for g in result.groups if g.patient_id == "JBX3656"]
+    assert [m.path for m in jbx.photos] == [card_path(n) for n in (1, 2, 3)]

@@ -14,18 +14,24 @@ is held with its reason (fail closed):
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ..models import MapRow, MediaFile, SlateRead
-from .shots import primary_photo, same_second_order, shot_key
+from .shots import dcf_number, primary_photo, same_second_order, shot_key
 
 DEFAULT_MAX_GAP_MINUTES = 30.0
 NO_SLATE = "no slate before this photo"
 NO_EXIF_TIME = "no EXIF capture time, so its place among the slates is not known"
 NOT_READ = "cannot be read for a slate"
+CLOCK_BACK = (
+    "the camera's clock went back on this card (a photo is dated earlier than the one "
+    "numbered before it), so which slate this photo follows is in doubt; check it and give "
+    "its patient with a map or --id"
+)
 _IMAGE_RANK = {"jpg": 0, "jpeg": 0, "tif": 1, "tiff": 1, "png": 1}
 
 
@@ -124,7 +130,69 @@ def assign(
     A photo that cannot be read for a slate (HEIC, a RAW without a preview) is not a slate;
     a warning names it when it is held or when it is the first photo after a pause of more
     than ``group_gap`` (where a slate is most likely).
+
+    "Before" is in capture order, which is the order the photos were taken in unless the
+    camera's clock was put back (the end of daylight saving, a reset, a correction). That
+    shows in a folder whose file numbers run against the times. Then the photos are also
+    assigned in the card's own order (folder, then file number), and a photo the two orders
+    give to different patients is held (`CLOCK_BACK`): which slate it follows is in doubt.
     """
+    found = shots(files, readable)
+    by_time = _assign_in(found, reads, max_gap, group_gap)
+    numbered = sorted(found, key=_card_order)
+    if not _clock_went_back(numbered):
+        return by_time
+    by_card = _assign_in(numbered, reads, max_gap, group_gap)
+    doubt = {
+        path
+        for path in {*by_time.rows, *by_card.rows}
+        if _patient(by_time, path) != _patient(by_card, path)
+    }
+    if not doubt:
+        return by_time
+    groups = tuple(
+        replace(group, photos=tuple(m for m in group.photos if m.path not in doubt))
+        for group in by_time.groups
+    )
+    first = min(doubt)
+    return replace(
+        by_time,
+        rows={path: row for path, row in by_time.rows.items() if path not in doubt},
+        holds={**by_time.holds, **dict.fromkeys(doubt, CLOCK_BACK)},
+        groups=groups,
+        warnings=(
+            *by_time.warnings,
+            f"{len(doubt)} file(s) held (first: {first}): {CLOCK_BACK}",
+        ),
+    )
+
+
+def _card_order(shot: Shot) -> tuple[str, int, str]:
+    """Where a shot stands in the order its camera numbered it: folder, then file number."""
+    return (shot.primary.folder, dcf_number(shot.primary.stem), shot.primary.stem)
+
+
+def _clock_went_back(numbered: Sequence[Shot]) -> bool:
+    """Whether, in some folder, a photo's capture time is earlier than the one numbered
+    before it (``numbered``: in `_card_order`)."""
+    return any(
+        later.primary.folder == earlier.primary.folder and later.when < earlier.when
+        for earlier, later in itertools.pairwise(numbered)
+    )
+
+
+def _patient(assignment: SlateAssignment, path: str) -> str | None:
+    row = assignment.rows.get(path)
+    return row.patient_id if row is not None else None
+
+
+def _assign_in(
+    order: Sequence[Shot],
+    reads: Mapping[str, SlateRead],
+    max_gap: timedelta,
+    group_gap: timedelta,
+) -> SlateAssignment:
+    """`assign`, taking the shots in ``order``."""
     rows: dict[str, MapRow] = {}
     holds: dict[str, str] = {}
     slate_of: dict[str, str] = {}
@@ -158,7 +226,7 @@ def assign(
         if unread is not None:
             warn(shot, unread, "it is held")
 
-    for shot in shots(files, readable):
+    for shot in order:
         read = reads.get(shot.image.path) if shot.image is not None else None
         unread = read.unread if read is not None else None
         if shot.image is None:
