@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from factories import media
 
-from cardingest.errors import InvalidIdError
+from cardingest.errors import InvalidIdError, MapError
 from cardingest.ids import validate_id
 from cardingest.models import MediaFile
 from cardingest.plan.idmap import parse_map_text, resolve
@@ -134,3 +134,31 @@ FOLDERS = [
 @pytest.mark.parametrize("seed", range(40))
 def test_every_row_covers_exactly_its_group_on_random_cards(seed: int) -> None:
     assert_round_trip(random_card(random.Random(seed)))
+
+
+def test_folders_of_one_name_are_left_to_times_and_the_map_refuses_them() -> None:
+    """DCIM/100CANON and DCIM/OLD/100CANON: a files cell names a folder by its name, so it
+    would cover both. The template names them in comments, and a map that names either is
+    refused (exit 2), never filed under the one row."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-03-10 09:00:00"),
+        media("DCIM/OLD/100CANON/IMG_0001.JPG", "2026-03-10 11:00:00"),
+        media("DCIM/101CANON/IMG_0002.JPG", "2026-03-10 12:00:00"),
+    ]
+    text = map_template(files, GAP)
+    assert "# DCIM/OLD/100CANON/IMG_0001.JPG: another folder on this card" in text
+    cells = [row[0] for row in csv.reader(io.StringIO(text)) if not row[0].startswith("#")]
+    assert cells == ["files", "101CANON/IMG_0002"]
+    for spec in ("100CANON/IMG_0001", "IMG_0001", "100CANON/IMG_0001-101CANON/IMG_0002"):
+        with pytest.raises(MapError) as caught:
+            resolve(parse_map_text(f"files,id\n{spec},JBX3656\n"), files)
+        assert "DCIM/100CANON and DCIM/OLD/100CANON" in caught.value.details[0], spec
+
+
+def test_a_photo_beside_the_folders_gets_a_name_a_map_can_read() -> None:
+    files = [
+        media("IMG_0001.JPG", "2026-03-10 09:00:00"),
+        media("IMG_0002.JPG", "2026-03-10 09:00:10"),
+        media("sub/IMG_0003.JPG", "2026-03-10 11:00:00"),
+    ]
+    assert [len(g) for g in assert_round_trip(files)] == [2, 1]

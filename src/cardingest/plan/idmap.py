@@ -424,6 +424,13 @@ def _matches(spec: str, files: Sequence[MediaFile]) -> tuple[list[MediaFile], st
     hits = [media for media in files if _covers(first, last, _file_name(media))]
     if not hits:
         return hits, "matches no file on the card"
+    alike = folders_alike(hits)
+    if alike:
+        return hits, (
+            f"matches files in {' and '.join(alike[0])}, folders of one name that a map cannot "
+            "tell apart; give them from and to times instead, or ingest each folder as a "
+            "source of its own"
+        )
     folders = sorted({_folder_name(m.path) for m in hits})
     if first.folder is None and len(folders) > 1:
         return hits, (
@@ -431,6 +438,17 @@ def _matches(spec: str, files: Sequence[MediaFile]) -> tuple[list[MediaFile], st
             f"e.g. {folders[0]}/{first.stem}"
         )
     return hits, None
+
+
+def folders_alike(files: Iterable[MediaFile]) -> list[list[str]]:
+    """The folders of ``files`` that share one name at different places (DCIM/100CANON and
+    DCIM/OLD/100CANON, or two cards' folders copied side by side), name by name: a map
+    names a folder by its name only, so it cannot tell them apart."""
+    by_name: dict[str, set[str]] = {}
+    for media in files:
+        folder = media.path.rpartition("/")[0]
+        by_name.setdefault(_folder_name(media.path), set()).add(folder)
+    return [sorted(found) for _, found in sorted(by_name.items()) if len(found) > 1]
 
 
 class Rows(Protocol):

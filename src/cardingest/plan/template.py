@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from ..models import MediaFile
 from ..text import printable
-from .idmap import number_prefix, parse_spec
+from .idmap import folders_alike, number_prefix, parse_spec
 from .shots import primary_photo, shot_key
 
 _NUMBER = re.compile(r"(\d+)$")
@@ -67,12 +67,14 @@ def _runs(group: list[MediaFile], qualify: bool) -> list[list[MediaFile]]:
 
 def _spec(group: list[MediaFile], qualify: bool) -> str:
     def name(m: MediaFile) -> str:
-        return f"{m.folder.rpartition('/')[2]}/{m.stem}" if qualify else m.stem
+        folder = m.folder.rpartition("/")[2]
+        return f"{folder}/{m.stem}" if qualify and folder else m.stem
 
     specs: list[str] = []
     for run in _runs(group, qualify):
         first, last = run[0], run[-1]
-        if name(first) == name(last) or any(_NUMBER.search(m.stem) is None for m in run):
+        loose = qualify and not first.folder  # beside folders: a bare range covers theirs too
+        if loose or name(first) == name(last) or any(_NUMBER.search(m.stem) is None for m in run):
             specs.extend(name(m) for m in run)
         else:
             specs.append(f"{name(first)}-{name(last)}")
@@ -95,6 +97,7 @@ def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
     comment line (ignored when the map is read; a spreadsheet shows it as text)."""
     groups = group_by_gap(files, gap)
     folders = {m.folder for m in files}
+    alike = {folder for found in folders_alike(files) for folder in found}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["files", "id", "diagnosis", "site", "consent"])
@@ -103,13 +106,22 @@ def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
         writer.writerow(
             [f"# {times[0]:%Y-%m-%d %H:%M:%S} to {times[-1]:%H:%M:%S}: {len(group)} photo(s)"]
         )
-        named = [m for m in group if nameable(m)]
+        named = [m for m in group if nameable(m) and m.path.rpartition("/")[0] not in alike]
+        named_paths = {m.path for m in named}
         for media in group:
             if not nameable(media):
                 writer.writerow(
                     [
                         f"# {printable(media.path)}: a name an ID map cannot hold (shown "
                         "escaped); only a range around its number covers it"
+                    ]
+                )
+            elif media.path not in named_paths:
+                writer.writerow(
+                    [
+                        f"# {printable(media.path)}: another folder on this card has its "
+                        "folder's name, and a files cell cannot tell them apart; give it from "
+                        "and to times, or ingest its folder as a source of its own"
                     ]
                 )
         if named:
