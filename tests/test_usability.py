@@ -534,3 +534,26 @@ def test_a_card_with_no_photos_says_so(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli_app.app, [command, *args])
         assert result.exit_code == 0, result.output
         assert "No photos found" in result.output and "MVI_0001.MOV" in result.output
+
+
+def test_a_map_used_for_another_card_before_is_named(tmp_path: Path) -> None:
+    """Yesterday's map fits today's card when the camera started its numbers again: the
+    preview and the ingest say the map was used before, for another card. The same card
+    again (a run finished after an interruption) says nothing."""
+    require_samples()
+    first, second = three_photo_card(tmp_path / "one"), three_photo_card(tmp_path / "two")
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0003,JBX3656\n", encoding="utf-8")
+    archive = ["--archive", str(tmp_path / "a"), "--json"]
+    runner = CliRunner()
+
+    def warnings(command: str, card: Path) -> list[str]:
+        result = runner.invoke(cli_app.app, [command, str(card), "--map", str(idmap), *archive])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["warnings"]
+
+    assert warnings("ingest", first) == []
+    assert warnings("preview", first) == []
+    [said] = warnings("preview", second)
+    assert said.startswith(f"this ID map ({idmap}) was used before, for ingest ")
+    assert "Check that it was made for this card" in said

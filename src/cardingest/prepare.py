@@ -310,6 +310,9 @@ def prepare(
         clock_offset=clock_offset,
         assignment=assignment,
     )
+    reused = map_used_before(settings.archive, card, root, idmap)
+    if reused:
+        plan = replace(plan, warnings=(*plan.warnings, reused))
     odd_clock = clock_warning(files, clock_offset, datetime.now())
     if odd_clock:
         plan = replace(plan, warnings=(*plan.warnings, odd_clock))
@@ -322,6 +325,38 @@ def prepare(
     if pending:
         plan = replace(plan, warnings=(*plan.warnings, *pending))
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
+
+
+def map_used_before(archive: Path, card: Card | None, root: Path, idmap: IdMap) -> str | None:
+    """A warning when this very map file (by its content) was used for an ingest of another
+    card: yesterday's map fits a card whose camera started its numbers again just as well,
+    and would file the new photos under yesterday's patients. Best effort: an archive that
+    cannot be read says nothing here."""
+    if not idmap.recorded.startswith("map sha256:") or not has_catalogue(archive):
+        return None
+    from .archive.audit import recorded_source
+
+    here = recorded_source(str(root), card)
+    serial = card.serial if card else None
+    try:
+        with reading(archive) as catalogue:
+            ingests = catalogue.ingests()
+    except (CardingestError, OSError):
+        return None
+    for ingest in reversed(ingests):
+        if ingest["map_source"] != idmap.recorded:
+            continue
+        known = ingest["card_serial"] is not None and serial is not None
+        if same_volume(ingest["card_serial"], serial) if known else ingest["source"] == here:
+            continue
+        was = ingest["card_label"] or "another source"
+        return (
+            f"this ID map ({printable(idmap.source)}) was used before, for ingest "
+            f"{ingest['ingest_id']} of {str(ingest['started'])[:10]} from {printable(was)}: a "
+            "map fits any card with the same file names, and would file its photos under "
+            "that map's patients. Check that it was made for this card"
+        )
+    return None
 
 
 EARLIEST_PLAUSIBLE = datetime(2000, 1, 2)
