@@ -34,6 +34,7 @@ from typing import Any
 from .archive.audit import AuditLog
 from .archive.backend import catalogue_path
 from .archive.catalogue import Catalogue, CatalogueRecord
+from .archive.lock import ArchiveLock
 from .archive.manifest import write_manifest
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
@@ -434,6 +435,24 @@ def read_journal(archive: Path) -> dict[str, Any] | None:
     return data
 
 
+def pending_move_warnings(archive: Path) -> list[str]:
+    """A warning for an interrupted move, for `verify`: until it finishes, its photos are
+    on disk under both names, the old ones "unexpected"."""
+    if not journal_path(archive).exists():
+        return []
+    try:
+        data = read_journal(archive)
+    except ArchiveError as exc:
+        return [str(exc)]
+    if data is None:
+        return []
+    return [
+        f"move {data.get('move_id')} of {len(data['moves'])} file(s) to {data.get('to')} was "
+        "interrupted: until it finishes, the photos are under both names (the old ones are "
+        "unexpected). The next cardingest move or tag finishes it first"
+    ]
+
+
 def _same_content(a: Path, b: Path) -> bool:
     try:
         if os.path.samefile(a, b):
@@ -584,6 +603,19 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
 
 
 BackupLocks = Callable[[set[Path]], contextlib.AbstractContextManager[Any]]
+
+
+def lock_backups(doing: str) -> BackupLocks:
+    """The `BackupLocks` of a command: each backup root's lock, held as ``doing``."""
+
+    @contextlib.contextmanager
+    def held(roots: set[Path]) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for root in sorted(roots):
+                stack.enter_context(ArchiveLock(root, doing))
+            yield
+
+    return held
 
 
 def _backup_roots(moves: Iterable[FileMove]) -> set[Path]:

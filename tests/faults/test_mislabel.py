@@ -254,3 +254,44 @@ def test_kill9_during_move_then_rerun(
     assert len(moves) == 1 and len(moves[0]["moves"]) == PHOTOS, moves
     assert len(list((archive / PATIENT).glob("*.xmp"))) == PHOTOS
     assert len(list((backup / PATIENT).glob("*.xmp"))) == PHOTOS
+
+
+@pytest.mark.fault("14c", "kill -9 in a move, then tag (not move) on the new patient")
+def test_tag_after_a_killed_move_finishes_the_move_first(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """Killed with the new names linked and the rows moved, the old names still there: a
+    `tag` of the new patient then rewrote the new names' sidecars, after which the move
+    could never finish (every move failed) and the old patient's folder kept the photos.
+    `tag` now finishes the move first, then tags."""
+    card, files = card_of(fat_card, samples_dir, fault_seed + 142)
+    archive, backup = tmp_path / "archive", tmp_path / "nas" / "backup"
+    source = Source(card, photos_of(files, PATIENT))
+    misfiled_archive(cli, card, tmp_path, archive, backup)
+    args = ("move", "--from", OTHER_PATIENT, "--to", PATIENT, "--archive", archive)
+    killed = injected(cli, "move-rows-done", *args)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    figures.killed("move-rows-done")
+    verified = cli.run("verify", "--archive", archive, "--json")
+    assert verified.returncode == 1  # the old names are unexpected until the move finishes
+    [said] = json.loads(verified.stdout)["warnings"]
+    assert f"to {PATIENT} was interrupted" in said and "move or tag finishes it" in said
+
+    tagged = cli.run("tag", PATIENT, "--diagnosis", "histology-bcc", "--archive", archive)
+    assert tagged.returncode == 0, tagged.stderr[-2000:]
+    assert "which had been interrupted" in tagged.stderr
+    assert not (archive / ".cardingest" / "move-journal.json").exists()
+    findings = check(archive, [source], backup=backup, context="tag after a killed move")
+    assert findings.archived == PHOTOS and findings.rows == PHOTOS
+    assert not (archive / OTHER_PATIENT).exists() or not any((archive / OTHER_PATIENT).iterdir())
+    for root in (archive, backup):
+        sidecars = list((root / PATIENT).glob("*.xmp"))
+        assert len(sidecars) == PHOTOS and all(b"histology-bcc" in x.read_bytes() for x in sidecars)
+    back = cli.run("move", "--from", PATIENT, "--to", OTHER_PATIENT, "--archive", archive)
+    assert back.returncode == 0, back.stderr[-2000:]

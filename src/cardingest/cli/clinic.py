@@ -110,6 +110,8 @@ def _keywords_line(diagnosis: tuple[str, ...], site: str | None, consent: str | 
 
 
 def print_tag_result(result: TagResult) -> None:
+    for move_id in result.resumed:
+        output.err.print(f"Finished move {escape(move_id)} first, which had been interrupted.")
     for change in result.changed:
         old, new = change.old, change.new
         output.out.print(

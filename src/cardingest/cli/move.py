@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -93,8 +90,7 @@ def run_move(
     until: str | None,
     as_json: bool,
 ) -> int:
-    from ..archive.lock import ArchiveLock
-    from ..move import MoveRequest, move
+    from ..move import MoveRequest, lock_backups, move
     from .session import open_archive
 
     target = validate_id(
@@ -109,13 +105,6 @@ def run_move(
         until=parse_day(until, "--until"),
     )
 
-    @contextlib.contextmanager
-    def backup_locks(roots: set[Path]) -> Iterator[None]:
-        with contextlib.ExitStack() as stack:
-            for root in sorted(roots):
-                stack.enter_context(ArchiveLock(root, "move (as backup)"))
-            yield
-
     from ..ingest import recover_before_planning
 
     with open_archive(settings.archive, "move", consequence="nothing to move"):
@@ -128,7 +117,7 @@ def run_move(
             operator=settings.operator,
             folder_template=settings.folder_template,
             name_template=settings.name_template,
-            backup_locks=backup_locks,
+            backup_locks=lock_backups("move (as backup)"),
         )
     if as_json:
         output.emit_json(documents.move(settings.archive, result))

@@ -22,6 +22,7 @@ from ..archive.verify import fix_permissions as tighten_exposed
 from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError
 from ..ids import validate_id
 from ..models import METADIR, Settings
+from ..move import pending_move_warnings
 from . import documents, output
 from .output import escape
 from .session import open_archive
@@ -107,7 +108,7 @@ def run_verify(
         if fix_permissions:
             raise ArchiveError(f"{archive} is read-only: its permissions cannot be changed")
         report = _measure(archive, patient_id)
-        pending = pending_warnings(archive)
+        pending = pending_warnings(archive) + pending_move_warnings(archive)
         output.err.print(
             f"{escape(str(archive))} is read-only: checked without the archive lock, and "
             "this verify is not recorded in its audit log."
@@ -116,7 +117,8 @@ def run_verify(
         with open_archive(archive, "verify"):
             AuditLog(archive).require_appendable()
             report = _measure(archive, patient_id)
-            pending = pending_warnings(archive)  # under the lock: a journal seen is a dead run's
+            # Under the lock: a journal seen is a dead run's.
+            pending = pending_warnings(archive) + pending_move_warnings(archive)
             if fix_permissions:
                 try:
                     tightened = tighten_exposed(archive, report, settings.operator)
