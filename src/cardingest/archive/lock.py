@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..errors import ArchiveError, ArchiveLockedError
+from ..errors import ArchiveError, ArchiveLockedError, InsufficientSpaceError
 from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
@@ -60,11 +60,20 @@ def _read_info(fd: int) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def _write_info(fd: int, info: dict[str, Any]) -> None:
+def _write_info(fd: int, info: dict[str, Any], path: Path) -> None:
+    """The lock file's content; a disk that refuses it is a message, not a traceback."""
     data = (json.dumps(info, sort_keys=True) + "\n").encode("utf-8")
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    write_all(fd, data)
+    try:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        write_all(fd, data)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientSpaceError(
+                f"Cannot write the lock file {path}: the disk is full. Free some space on it "
+                "and run the command again; nothing was changed"
+            ) from None
+        raise ArchiveError(f"Cannot write the lock file {path}: {exc.strerror or exc}") from None
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -174,7 +183,7 @@ class ArchiveLock:
                 if time.monotonic() > deadline:
                     self._locked(_read_info(fd))
                 time.sleep(0.02)
-            _write_info(fd, self._info())
+            _write_info(fd, self._info(), self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 if _same_file(fd, self.path) and not _read_info(fd):
@@ -210,7 +219,7 @@ class ArchiveLock:
                 self._locked(info, unverifiable=True)
             if not _same_file(fd, self.path):
                 return False
-            _write_info(fd, self._info())
+            _write_info(fd, self._info(), self.path)
             taken = True
         finally:
             if not taken:

@@ -41,13 +41,28 @@ def writable(archive: Path) -> bool:
     return not database.exists() or os.access(database, os.W_OK)
 
 
+FULL_BELOW = 1024 * 1024
+"""Free bytes under which SQLite cannot open a WAL database in place (its -shm and -wal)."""
+
+
+def disk_full(archive: Path) -> bool:
+    """Whether the disk holding the archive's ``.cardingest`` has (almost) no space left."""
+    meta = Path(archive) / METADIR
+    try:
+        found = os.statvfs(meta if meta.is_dir() else Path(archive))
+    except (OSError, AttributeError):
+        return False
+    return found.f_bavail * found.f_frsize < FULL_BELOW
+
+
 @contextlib.contextmanager
 def reading(archive: Path) -> Iterator[Catalogue]:
-    """The catalogue opened for reading: in place when the archive is writable, else from a
-    private copy (see the module's notes). Writes through a copy change nothing on disk."""
+    """The catalogue opened for reading: in place when the archive is writable, else (or on
+    a full disk) from a private copy (see the module's notes). Writes through a copy change
+    nothing on disk."""
     from .catalogue import Catalogue  # here: a preview of a new archive needs no SQLite
 
-    if location_for(archive).postgres or writable(archive):
+    if location_for(archive).postgres or (writable(archive) and not disk_full(archive)):
         with Catalogue.open(archive, create=False) as catalogue:
             yield catalogue
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from ..archive.verify import (
     verify_archive,
 )
 from ..archive.verify import fix_permissions as tighten_exposed
-from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError
+from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError, InsufficientSpaceError
 from ..ids import validate_id
 from ..models import METADIR, Settings
 from ..move import pending_move_warnings
@@ -103,18 +104,24 @@ def run_verify(
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
     tightened: list[str] | None = None
-    if not writable(archive):  # a write-protected drive or a snapshot: nothing is written
-        require_catalogue(archive)
-        if fix_permissions:
-            raise ArchiveError(f"{archive} is read-only: its permissions cannot be changed")
-        report = _measure(archive, patient_id)
-        pending = pending_warnings(archive) + pending_move_warnings(archive)
-        output.err.print(
-            f"{escape(str(archive))} is read-only: checked without the archive lock, and "
-            "this verify is not recorded in its audit log."
-        )
-    else:
-        with open_archive(archive, "verify"):
+    unlocked = None if writable(archive) else "is read-only"  # a write-protected drive
+    with contextlib.ExitStack() as held:
+        if unlocked is None:
+            try:
+                held.enter_context(open_archive(archive, "verify"))
+            except InsufficientSpaceError:  # when a check is needed most
+                unlocked = "is on a full disk (its lock file cannot be written)"
+        if unlocked is not None:
+            require_catalogue(archive)
+            if fix_permissions:
+                raise ArchiveError(f"{archive} {unlocked}: its permissions cannot be changed")
+            report = _measure(archive, patient_id)
+            pending = pending_warnings(archive) + pending_move_warnings(archive)
+            output.err.print(
+                f"{escape(str(archive))} {unlocked}: checked without the archive lock, and "
+                "this verify is not recorded in its audit log."
+            )
+        else:
             AuditLog(archive).require_appendable()
             report = _measure(archive, patient_id)
             # Under the lock: a journal seen is a dead run's.
