@@ -228,8 +228,14 @@ def test_a_missing_backup_copy_stops_the_move(tmp_path: Path) -> None:
     before = snapshot(archive)
     code, _out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
     assert code == 2
-    assert "backup copy" in err and "is not there" in err
+    said = " ".join(err.split())
+    assert "backup copy" in said and "is missing, though the backup drive is there" in said
+    assert "Ingest its card again" in said
     assert snapshot(archive) == before
+    backup.rename(tmp_path / "unplugged")  # the drive itself gone: the other question
+    code, _out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
+    assert code == 2 and "(is the backup drive connected?)" in " ".join(err.split())
+    (tmp_path / "unplugged").rename(backup)
     code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
     assert code == 0, err
     assert (backup / "ZAA0067/ZAA0067-20261124-091502.jpg").is_file()

@@ -347,10 +347,7 @@ def plan_move(
         if not (archive / record.archive_path).is_file():
             conflicts.append(f"{record.archive_path}: missing from the archive (run verify)")
         if record.backup_path and not Path(record.backup_path).is_file():
-            conflicts.append(
-                f"{record.archive_path}: its backup copy {record.backup_path} is not there "
-                "(is the backup drive connected?)"
-            )
+            conflicts.append(_backup_gone(record))
     if conflicts:
         raise UsageError("Nothing was moved", details=conflicts)
     backup_roots = {root for r in moving if (root := _backup_root(r)) is not None}
@@ -433,6 +430,21 @@ def read_journal(archive: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or "moves" not in data:
         raise ArchiveError(f"{path} is not a move journal")
     return data
+
+
+def _backup_gone(record: CatalogueRecord) -> str:
+    """Why a photo whose backup copy is not there cannot move, and what to do."""
+    root = _backup_root(record)
+    if root is None or not (root / METADIR).is_dir():
+        return (
+            f"{record.archive_path}: its backup copy {record.backup_path} is not there (is "
+            "the backup drive connected?)"
+        )
+    return (
+        f"{record.archive_path}: its backup copy {record.backup_path} is missing, though the "
+        "backup drive is there. Ingest its card again if the card still holds the photo (that "
+        "puts the copy back), or copy the archive copy to that path; then move again"
+    )
 
 
 def pending_move_warnings(archive: Path) -> list[str]:
