@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cardingest.archive.audit import AuditLog, recorded_source
+from cardingest.archive.audit import AuditLog
+from cardingest.archive.provenance import recorded_source
 from cardingest.errors import AuditError
 from cardingest.models import Card
 

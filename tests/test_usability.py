@@ -557,3 +557,25 @@ def test_a_map_used_for_another_card_before_is_named(tmp_path: Path) -> None:
     [said] = warnings("preview", second)
     assert said.startswith(f"this ID map ({idmap}) was used before, for ingest ")
     assert "Check that it was made for this card" in said
+
+
+def test_a_backup_left_out_after_ingests_that_made_one_is_named(tmp_path: Path) -> None:
+    """An ingest whose --backup was forgotten would leave the new photos with one copy, and
+    --wipe would take that as enough: the preview and the ingest say so."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive = ["--archive", str(tmp_path / "a"), "--json"]
+    backup = ["--backup", str(tmp_path / "b")]
+    runner = CliRunner()
+
+    def warnings(*args: str) -> list[str]:
+        result = runner.invoke(cli_app.app, [*args, *archive])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["warnings"]
+
+    assert warnings("ingest", str(card), "--id", "JBX3656", *backup) == []
+    assert warnings("ingest", str(card), "--id", "JBX3656", "--dry-run", *backup) == []
+    assert warnings("preview", str(card), "--id", "JBX3656") == []  # it has no --backup
+    [said] = warnings("ingest", str(card), "--id", "JBX3656", "--dry-run")
+    assert said.startswith("the last ingest into this archive (")
+    assert f"also copied to the backup {tmp_path / 'b'}, and this one makes no backup" in said

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .archive.audit import AuditLog, recorded_source
+from .archive.audit import AuditLog
 from .archive.backend import require_folder, require_one_file_system
 from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.claims import content_claims, guarded
 from .archive.journal import PublishJournal, recover
 from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
+from .archive.provenance import recorded_source
 from .archive.repair import repair_copies
 from .archive.xmp import Keywords, reserved_names, write_for_copy, write_sidecars
 from .card.kinds import is_sidecar

@@ -310,7 +310,7 @@ def prepare(
         clock_offset=clock_offset,
         assignment=assignment,
     )
-    reused = map_used_before(settings.archive, card, root, idmap)
+    reused = map_used_before(_earlier_ingests(settings.archive), card, root, idmap)
     if reused:
         plan = replace(plan, warnings=(*plan.warnings, reused))
     odd_clock = clock_warning(files, clock_offset, datetime.now())
@@ -327,22 +327,49 @@ def prepare(
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
 
 
-def map_used_before(archive: Path, card: Card | None, root: Path, idmap: IdMap) -> str | None:
+def _earlier_ingests(archive: Path) -> list[dict]:
+    """The archive's ingests, oldest first; none for a new archive, or one that cannot be
+    read (best effort: the warnings below are not worth an error)."""
+    if not has_catalogue(archive):
+        return []
+    try:
+        with reading(archive) as catalogue:
+            return catalogue.ingests()
+    except (CardingestError, OSError):
+        return []
+
+
+def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
+    """For an ingest (``preview`` has no ``--backup``): a warning when the last ingest made
+    a backup copy and this one will make none. A ``--backup`` forgotten on the command line
+    leaves the new photos with one copy, which ``--wipe`` then takes as enough."""
+    if backup is not None:
+        return prepared
+    ingests = _earlier_ingests(Path(prepared.plan.archive))
+    last = next((i for i in reversed(ingests) if i["status"] != "running"), None)
+    if last is None or not last["backup"]:
+        return prepared
+    said = (
+        f"the last ingest into this archive ({last['ingest_id']}) also copied to the backup "
+        f"{printable(str(last['backup']))}, and this one makes no backup copy: give --backup "
+        "(or set backup in the config) unless one copy is meant"
+    )
+    plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
+    return replace(prepared, plan=plan)
+
+
+def map_used_before(
+    ingests: Sequence[dict], card: Card | None, root: Path, idmap: IdMap
+) -> str | None:
     """A warning when this very map file (by its content) was used for an ingest of another
     card: yesterday's map fits a card whose camera started its numbers again just as well,
-    and would file the new photos under yesterday's patients. Best effort: an archive that
-    cannot be read says nothing here."""
-    if not idmap.recorded.startswith("map sha256:") or not has_catalogue(archive):
+    and would file the new photos under yesterday's patients."""
+    if not idmap.recorded.startswith("map sha256:"):
         return None
-    from .archive.audit import recorded_source
+    from .archive.provenance import recorded_source
 
     here = recorded_source(str(root), card)
     serial = card.serial if card else None
-    try:
-        with reading(archive) as catalogue:
-            ingests = catalogue.ingests()
-    except (CardingestError, OSError):
-        return None
     for ingest in reversed(ingests):
         if ingest["map_source"] != idmap.recorded:
             continue

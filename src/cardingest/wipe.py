@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from .archive.audit import AuditLog, recorded_source
+from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from .archive.provenance import recorded_source
 from .archive.readonly import reading
 from .archive.verify import (
     CopyChecker,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AuditError
 from ..host import host_name
-from ..models import METADIR, Card
+from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes, sync_file
 from ..storage.positional import read_range
@@ -425,16 +425,3 @@ class AuditLog:
                     yield json.loads(raw)
                 except ValueError as exc:
                     raise AuditError(f"{self.path}: line {n} is not valid JSON") from exc
-
-
-def recorded_source(source: str, card: Card | None) -> str:
-    """What the catalogue and the audit log keep of where the photos came from.
-
-    A card's mount point is kept (it is named after the volume). A plain folder is kept only
-    as a digest of its path: clinics name folders after patients, and these records are kept
-    for years. The same folder always gives the same digest, so runs can still be matched.
-    """
-    if card is not None:
-        return source
-    digest = hashlib.sha256(os.fsencode(source)).hexdigest()[:16]
-    return f"folder sha256:{digest}"

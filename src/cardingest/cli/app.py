@@ -317,6 +317,7 @@ def locked_ingest(
     """
     from ..archive.lock import removed_if_left_empty
     from ..ingest import check_destination_root, recover_before_planning
+    from ..prepare import with_backup_check
     from .session import open_archive
 
     root, card, idmap = check_inputs(
@@ -342,7 +343,9 @@ def locked_ingest(
         ),
     ):
         recovered = recover_before_planning(settings.archive, settings.backup)
-        prepared = scan_and_plan(root, card, idmap, settings, offset)
+        prepared = with_backup_check(
+            scan_and_plan(root, card, idmap, settings, offset), settings.backup
+        )
         if interactive:
             confirm_plan(prepared, settings.archive_from)
         elif not as_json:
@@ -488,6 +491,9 @@ def ingest(
                 slates=slates,
                 show_groups=show_groups,
             )
+            from ..prepare import with_backup_check
+
+            prepared = with_backup_check(prepared, settings.backup)
             code = show_plan(prepared, settings.archive_from, as_json)
             if slot.requested is not None:
                 write_plan_sheet(slot.requested, prepared, settings)

@@ -110,8 +110,6 @@ def _keywords_line(diagnosis: tuple[str, ...], site: str | None, consent: str | 
 
 
 def print_tag_result(result: TagResult) -> None:
-    for move_id in result.resumed:
-        output.err.print(f"Finished move {escape(move_id)} first, which had been interrupted.")
     for change in result.changed:
         old, new = change.old, change.new
         output.out.print(
@@ -141,8 +139,14 @@ def run_tag(
     consent: str | None,
     remove: bool,
 ) -> int:
+    from ..move import finish_interrupted, lock_backups
+
     change: Change = parse_change(diagnosis, site, consent, remove)
     with open_archive(settings.archive, "tag"):
+        # Sidecars must not be rewritten under new names an interrupted move still checks.
+        moved = finish_interrupted(settings.archive, backup_locks=lock_backups("tag (as backup)"))
+        if moved is not None:
+            output.err.print(f"Finished move {escape(moved)} first, which had been interrupted.")
         result = tag(
             settings.archive,
             targets,

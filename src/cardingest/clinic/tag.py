@@ -19,7 +19,6 @@ from ..card.kinds import is_sidecar
 from ..errors import UsageError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS
-from ..move import finish_interrupted, lock_backups
 from ..storage.durable import writing_to
 from ..storage.links import leaves_root
 
@@ -51,8 +50,6 @@ class TagResult:
     sidecars: dict[str, int] = field(default_factory=dict)
     kept: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    resumed: list[str] = field(default_factory=list)
-    """The interrupted move finished first, if there was one (`move.finish_interrupted`)."""
 
 
 def check_text(value: str, what: str) -> str:
@@ -213,10 +210,6 @@ def tag(
     require_catalogue(archive)
     AuditLog(archive).require_appendable()
     result = TagResult()
-    # Its photos' sidecars must not be rewritten under names the move is still to take.
-    moved = finish_interrupted(archive, backup_locks=lock_backups("tag (as backup)"))
-    if moved is not None:
-        result.resumed.append(moved)
     with Catalogue.open(archive, create=False) as catalogue:
         records = resolve_targets(catalogue, archive, targets, check_id)
         touched: list[CatalogueRecord] = []
