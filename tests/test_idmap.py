@@ -234,3 +234,13 @@ def test_a_range_over_folders_stays_in_one_cameras_folders() -> None:
 def test_ranges_that_would_cross_names_or_cameras_are_refused(spec: str, words: str) -> None:
     [found] = problems(f"files,id\n{spec},JBX3656\n")
     assert found.startswith("line 2") and words in found, found
+
+
+def test_a_spreadsheets_empty_columns_after_the_last_are_no_columns() -> None:
+    """Excel saves ``files,id,,,`` when cells beside the table were ever touched; a value in
+    such a column is still refused, and an empty name between columns too."""
+    idmap = parse_map_text("files,id,,,\nIMG_0001,JBX3656,,,\n")
+    assert [row.patient_id for row in idmap.rows] == ["JBX3656"]
+    [found] = problems("files,id,,\nIMG_0001,JBX3656,,oops\n")
+    assert found == "line 2: more cells than columns (a missing quote?)"
+    assert problems("files,,id\nIMG_0001,,JBX3656\n") == ["line 1: a column has no name"]

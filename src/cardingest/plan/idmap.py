@@ -235,6 +235,8 @@ def parse_map_text(
     if not text.strip():
         raise MapError(f"{source}: the map is empty", details=["line 1: no header row"])
     delimiter, header = _header(text, source)
+    while header and not header[-1]:  # a spreadsheet's empty columns after the last one
+        header.pop()
     seen: set[str] = set()
     for cell in header:
         if not cell:
