@@ -14,7 +14,7 @@ from datetime import timedelta
 from ..errors import InvalidIdError, UsageError
 from ..models import IdMap, MapRow, MediaFile
 from .idmap import parse_spec
-from .template import group_by_gap
+from .template import group_by_gap, group_span
 
 SOURCE = "interactive"
 
@@ -31,15 +31,8 @@ class Group:
     """Name photos with their folder: the same file name is in more than one folder."""
 
     def describe(self) -> str:
-        times = sorted(m.captured for m in self.files)
         first, last = self.files[0], self.files[-1]
-        span = f"{times[0]:%Y-%m-%d %H:%M:%S}"
-        if times[-1] != times[0]:
-            span += (
-                f" to {times[-1]:%H:%M:%S}"
-                if times[-1].date() == times[0].date()
-                else (f" to {times[-1]:%Y-%m-%d %H:%M:%S}")
-            )
+        span = group_span(self.files)
 
         def name(media: MediaFile) -> str:
             folder = media.folder.rpartition("/")[2]

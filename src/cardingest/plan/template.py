@@ -49,6 +49,20 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
     return groups
 
 
+def group_span(group: Sequence[MediaFile]) -> str:
+    """When a group's shots were taken (each at its shot's time, as the plan names it): the
+    first, and the last if another, with its date if another day."""
+    shots: dict[str, list[MediaFile]] = {}
+    for media in group:
+        shots.setdefault(shot_key(media), []).append(media)
+    times = sorted(p.captured for s in shots.values() if (p := primary_photo(s)) is not None)
+    first, last = times[0], times[-1]
+    if last == first:
+        return f"{first:%Y-%m-%d %H:%M:%S}"
+    end = f"{last:%H:%M:%S}" if last.date() == first.date() else f"{last:%Y-%m-%d %H:%M:%S}"
+    return f"{first:%Y-%m-%d %H:%M:%S} to {end}"
+
+
 def _runs(group: list[MediaFile], qualify: bool) -> list[list[MediaFile]]:
     """The group cut where a range could not go on: another folder, or a name that differs
     before its number (IMG_ and _MG_; a phone's next day), as `idmap.parse_spec` requires."""
@@ -102,10 +116,7 @@ def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["files", "id", "diagnosis", "site", "consent"])
     for group in groups:
-        times = sorted(m.captured for m in group)
-        writer.writerow(
-            [f"# {times[0]:%Y-%m-%d %H:%M:%S} to {times[-1]:%H:%M:%S}: {len(group)} photo(s)"]
-        )
+        writer.writerow([f"# {group_span(group)}: {len(group)} photo(s)"])
         named = [m for m in group if nameable(m) and m.path.rpartition("/")[0] not in alike]
         named_paths = {m.path for m in named}
         for media in group:
@@ -113,7 +124,7 @@ def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
                 writer.writerow(
                     [
                         f"# {printable(media.path)}: a name an ID map cannot hold (shown "
-                        "escaped); only a range around its number covers it"
+                        "escaped); give it from and to times, or ingest it with --id"
                     ]
                 )
             elif media.path not in named_paths:
