@@ -244,3 +244,22 @@ def test_a_spreadsheets_empty_columns_after_the_last_are_no_columns() -> None:
     [found] = problems("files,id,,\nIMG_0001,JBX3656,,oops\n")
     assert found == "line 2: more cells than columns (a missing quote?)"
     assert problems("files,,id\nIMG_0001,,JBX3656\n") == ["line 1: a column has no name"]
+
+
+def test_a_shot_whose_raw_and_jpeg_two_rows_cover_is_refused() -> None:
+    """A DNG whose own time falls in another row's from/to window than its JPEG's: the shot
+    goes to one patient, so the map must say which, not have the JPEG's row win."""
+    files = [
+        media("DCIM/100CANON/IMG_9998.JPG", "2026-03-10 09:00:30"),
+        media("DCIM/100CANON/IMG_9998.DNG", "2020-12-29 14:24:45"),
+    ]
+    idmap = parse_map_text(
+        "from,to,id\n2026-03-10 09:00,2026-03-10 09:01:59,JBX3656\n"
+        "2020-12-29 14:00,2020-12-29 15:00,ACA31FM\n"
+    )
+    with pytest.raises(MapError) as caught:
+        resolve(idmap, files)
+    assert caught.value.details == [
+        "lines 2 and 3 cover DCIM/100CANON/IMG_9998.JPG and DCIM/100CANON/IMG_9998.DNG, files "
+        "of one shot, which goes to one patient: give both to one row"
+    ]

@@ -12,7 +12,7 @@ import difflib
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
+from .shots import shot_key
 
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
 MAX_MAP_BYTES = 2 * 1024 * 1024
@@ -534,6 +535,7 @@ def resolve(
     for (a, b), paths in sorted(clashes.items()):
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
         problems.append(f"lines {a} and {b} both cover {paths[0]}{more}")
+    problems += _split_shots(media, covered)
     if problems:
         raise UnfitMapError(
             f"{idmap.source}: {len(problems)} problem(s) matching the ID map to the card",
@@ -541,6 +543,26 @@ def resolve(
             unmatched=unmatched,
         )
     return covered
+
+
+def _split_shots(media: Iterable[MediaFile], covered: Mapping[str, MapRow]) -> list[str]:
+    """A shot (a RAW and its JPEG) whose files two rows cover: its RAW's own time may fall
+    in another ``from``/``to`` window than its JPEG's, but a shot goes to one patient, and
+    the map does not say which."""
+    rows: dict[str, dict[int, str]] = {}
+    for m in media:
+        row = covered.get(m.path)
+        if row is not None:
+            rows.setdefault(shot_key(m), {}).setdefault(row.line, m.path)
+    found = []
+    for lines in rows.values():
+        if len(lines) > 1:
+            (a, one), (b, other) = sorted(lines.items())[:2]
+            found.append(
+                f"lines {a} and {b} cover {one} and {other}, files of one shot, which goes to "
+                "one patient: give both to one row"
+            )
+    return found
 
 
 class UnfitMapError(MapError):
