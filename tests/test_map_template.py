@@ -14,6 +14,7 @@ from factories import media
 from cardingest.errors import InvalidIdError, MapError
 from cardingest.ids import validate_id
 from cardingest.models import MediaFile
+from cardingest.plan.assign import build_idmap, make_groups
 from cardingest.plan.idmap import parse_map_text, resolve
 from cardingest.plan.template import group_by_gap, map_template
 
@@ -162,3 +163,18 @@ def test_a_photo_beside_the_folders_gets_a_name_a_map_can_read() -> None:
         media("sub/IMG_0003.JPG", "2026-03-10 11:00:00"),
     ]
     assert [len(g) for g in assert_round_trip(files)] == [2, 1]
+
+
+def test_at_the_prompt_folders_of_one_name_stay_on_the_card() -> None:
+    """The interactive groups name photos as a map does: photos in DCIM/100CANON and
+    DCIM/OLD/100CANON cannot be told apart, so they are left out (and stay on the card, with
+    a warning) instead of the map failing once every ID was typed."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-03-10 09:00:00"),
+        media("DCIM/OLD/100CANON/IMG_0001.JPG", "2026-03-10 11:00:00"),
+        media("DCIM/101CANON/IMG_0002.JPG", "2026-03-10 12:00:00"),
+    ]
+    groups = make_groups(files, GAP)
+    idmap, unnamed = build_idmap(groups, IDS[: len(groups)])
+    assert sorted(unnamed) == ["DCIM/100CANON/IMG_0001.JPG", "DCIM/OLD/100CANON/IMG_0001.JPG"]
+    assert list(resolve(idmap, files)) == ["DCIM/101CANON/IMG_0002.JPG"]

@@ -78,7 +78,9 @@ def ask_idmap(
     idmap, unnamed = build_idmap(groups, answers)
     for path in unnamed:
         output.err.print(
-            f"[yellow]warning:[/] {escape(path)} cannot be named in an ID map; it stays on the card"
+            f"[yellow]warning:[/] {escape(path)} cannot be named in an ID map (an odd name, "
+            "or its folder's name is another folder's too); it stays on the card: ingest it "
+            "with --id, or with a map's from and to times"
         )
     return idmap
 

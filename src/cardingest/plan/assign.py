@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from ..errors import InvalidIdError, UsageError
 from ..models import IdMap, MapRow, MediaFile
-from .idmap import parse_spec
+from .idmap import folders_alike, parse_spec
 from .template import group_by_gap, group_span
 
 SOURCE = "interactive"
@@ -67,15 +67,17 @@ def file_spec(media: MediaFile) -> str | None:
 def build_idmap(groups: Sequence[Group], answers: Sequence[str | None]) -> tuple[IdMap, list[str]]:
     """The ID map of the answers (None = leave that group on the card).
 
-    Returns the map and the photos an ID map cannot name (odd file names), which stay on the
-    card. Raises UsageError when no group got an ID.
+    Returns the map and the photos an ID map cannot name (odd file names, or a folder whose
+    name another folder on the card has too), which stay on the card. Raises UsageError when
+    no group got an ID.
     """
     rows: list[MapRow] = []
     unnamed: list[str] = []
+    alike = {f for found in folders_alike(m for g in groups for m in g.files) for f in found}
     for group, answer in zip(groups, answers, strict=True):
         specs = []
         for media in group.files:
-            spec = file_spec(media)
+            spec = None if media.path.rpartition("/")[0] in alike else file_spec(media)
             if spec is None:
                 unnamed.append(media.path)
             else:

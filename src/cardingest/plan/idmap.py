@@ -536,6 +536,8 @@ def resolve(
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
         problems.append(f"lines {a} and {b} both cover {paths[0]}{more}")
     problems += _split_shots(media, covered)
+    if problems and idmap.source == "interactive":  # its rows are the groups asked about
+        problems = [re.sub(r"^line(s?) ", r"group\1 ", problem) for problem in problems]
     if problems:
         raise UnfitMapError(
             f"{idmap.source}: {len(problems)} problem(s) matching the ID map to the card",

@@ -382,6 +382,9 @@ def _tailed(target: str, tail: str) -> str:
 SLATE_TAIL = "-slate"
 
 
+NOT_ASKED = "its name cannot be given in an ID map, so it was in no group asked about"
+
+
 def make_plan(
     files: Sequence[MediaFile],
     idmap: IdMap,
@@ -460,7 +463,7 @@ def make_plan(
             continue
         if row is None:
             for media in shot.files:
-                reason = "not in the ID map"
+                reason = NOT_ASKED if idmap.source == "interactive" else "not in the ID map"
                 if slates is not None:
                     reason = slates.holds.get(media.path) or slates.holds.get(
                         primary.path, "no slate"
