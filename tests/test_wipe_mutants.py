@@ -355,7 +355,9 @@ def test_a_damaged_copy_is_named_and_marked_for_repair(tmp_path: Path) -> None:
     (archive / "JBX3656" / "c.jpg").write_bytes(b"photo three")
     (archive / "JBX3656" / "a.jpg").unlink()
     (archive / "JBX3656" / "b.jpg").write_bytes(b"photo TWO")
-    repair = "; ingest this card again to repair it"
+    repair = (
+        "; ingest this card again to repair it (with this photo given to JBX3656, whose it is now)"
+    )
     expected = {
         FIRST: ("keep", f"archive copy JBX3656/a.jpg is missing{repair}"),
         SECOND: (
@@ -399,7 +401,8 @@ def test_a_verified_twin_of_the_same_patient_lets_the_photo_go(tmp_path: Path) -
         FIRST: ("remove", "archived as JBX3656/z-twin.jpg"),
         SECOND: (
             "keep",
-            "archive copy JBX3656/b.jpg is missing; ingest this card again to repair it",
+            "archive copy JBX3656/b.jpg is missing; ingest this card again to repair it (with "
+            "this photo given to JBX3656, whose it is now)",
         ),
     }
     assert [(i.archive_path, i.patient_id) for i in plan.items] == [

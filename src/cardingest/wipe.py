@@ -207,7 +207,10 @@ class Gate:
         name = record.archive_path if where == "archive" else str(path)
         problem = _copy_problem(where, name, state)
         if self.marks.get(record.archive_path, self.marked.get(record.archive_path)):
-            problem += "; ingest this card again to repair it"
+            problem += (
+                "; ingest this card again to repair it (with this photo given to "
+                f"{record.patient_id}, whose it is now)"
+            )
         return problem
 
     def _recorded_at(self, source: str) -> list[CatalogueRecord]:
