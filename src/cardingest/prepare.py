@@ -310,7 +310,7 @@ def prepare(
         clock_offset=clock_offset,
         assignment=assignment,
     )
-    reused = map_used_before(_earlier_ingests(settings.archive), card, root, idmap)
+    reused = map_used_before(settings.archive, card, root, idmap)
     if reused:
         plan = replace(plan, warnings=(*plan.warnings, reused))
     odd_clock = clock_warning(files, clock_offset, datetime.now())
@@ -358,9 +358,7 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     return replace(prepared, plan=plan)
 
 
-def map_used_before(
-    ingests: Sequence[dict], card: Card | None, root: Path, idmap: IdMap
-) -> str | None:
+def map_used_before(archive: Path, card: Card | None, root: Path, idmap: IdMap) -> str | None:
     """A warning when this very map file (by its content) was used for an ingest of another
     card: yesterday's map fits a card whose camera started its numbers again just as well,
     and would file the new photos under yesterday's patients."""
@@ -370,7 +368,7 @@ def map_used_before(
 
     here = recorded_source(str(root), card)
     serial = card.serial if card else None
-    for ingest in reversed(ingests):
+    for ingest in reversed(_earlier_ingests(archive)):
         if ingest["map_source"] != idmap.recorded:
             continue
         known = ingest["card_serial"] is not None and serial is not None
