@@ -14,7 +14,6 @@ is held with its reason (fail closed):
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,9 +27,10 @@ NO_SLATE = "no slate before this photo"
 NO_EXIF_TIME = "no EXIF capture time, so its place among the slates is not known"
 NOT_READ = "cannot be read for a slate"
 CLOCK_BACK = (
-    "the camera's clock went back on this card (a photo is dated earlier than the one "
-    "numbered before it), so which slate this photo follows is in doubt; check it and give "
-    "its patient with a map or --id"
+    "the order the camera numbered the photos in (folder, then file) and their capture times "
+    "disagree here (its clock was put back, or it wrote to an older folder, or two cameras "
+    "share the card), so which slate this photo follows is in doubt; check it and give its "
+    "patient with a map or --id"
 )
 _IMAGE_RANK = {"jpg": 0, "jpeg": 0, "tif": 1, "tiff": 1, "png": 1}
 
@@ -132,17 +132,15 @@ def assign(
     than ``group_gap`` (where a slate is most likely).
 
     "Before" is in capture order, which is the order the photos were taken in unless the
-    camera's clock was put back (the end of daylight saving, a reset, a correction). That
-    shows in a folder whose file numbers run against the times. Then the photos are also
+    camera's clock was put back (the end of daylight saving, a reset, a correction), or the
+    camera wrote to an older folder, or two cameras share the card. So the photos are also
     assigned in the card's own order (folder, then file number), and a photo the two orders
     give to different patients is held (`CLOCK_BACK`): which slate it follows is in doubt.
+    On a card whose numbers follow the clock the two orders agree.
     """
     found = shots(files, readable)
     by_time = _assign_in(found, reads, max_gap, group_gap)
-    numbered = sorted(found, key=_card_order)
-    if not _clock_went_back(numbered):
-        return by_time
-    by_card = _assign_in(numbered, reads, max_gap, group_gap)
+    by_card = _assign_in(sorted(found, key=_card_order), reads, max_gap, group_gap)
     doubt = {
         path
         for path in {*by_time.rows, *by_card.rows}
@@ -170,15 +168,6 @@ def assign(
 def _card_order(shot: Shot) -> tuple[str, int, str]:
     """Where a shot stands in the order its camera numbered it: folder, then file number."""
     return (shot.primary.folder, dcf_number(shot.primary.stem), shot.primary.stem)
-
-
-def _clock_went_back(numbered: Sequence[Shot]) -> bool:
-    """Whether, in some folder, a photo's capture time is earlier than the one numbered
-    before it (``numbered``: in `_card_order`)."""
-    return any(
-        later.primary.folder == earlier.primary.folder and later.when < earlier.when
-        for earlier, later in itertools.pairwise(numbered)
-    )
 
 
 def _patient(assignment: SlateAssignment, path: str) -> str | None:
