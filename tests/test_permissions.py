@@ -148,3 +148,32 @@ def test_an_existing_loose_folder_is_reported_not_silently_changed(
     assert result.exit_code == 1
     problems = json.loads(result.stdout)["problems"]
     assert [(p["kind"], p["path"]) for p in problems] == [("exposed", "ZAC5361")]
+
+
+def test_root_keeps_the_archive_its_owners(
+    tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sudo cardingest verify` (or tag, or an ingest) on the clinic account's archive: what
+    it writes or rewrites (the audit head, sidecars, folders, copies) stays that account's,
+    so the account can go on using its archive."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test gives the archive to another account")
+    monkeypatch.setattr(modes, "_owner", None, raising=False)  # put back after the test
+    archive, backup = ingest_demo(tmp_path)
+    clinic = (54321, 54321)
+    for root in (archive, backup):
+        for path, _mode in everything(root):
+            os.lchown(path, *clinic)
+    assert cli("verify", "--archive", archive).exit_code == 0
+    assert cli("tag", "ZAC5361", "--diagnosis", "melanoma", "--archive", archive).exit_code == 0
+    card, map_file = make_demo_card(tmp_path / "again")
+    again = cli("ingest", card, "--map", map_file, "--archive", archive, "--backup", backup)
+    assert again.exit_code == 3, again.stderr
+    owners = {
+        path: (os.lstat(path).st_uid, os.lstat(path).st_gid)
+        for root in (archive, backup)
+        for path, _mode in everything(root)
+    }
+    assert {owner for owner in owners.values()} == {clinic}, [
+        path for path, owner in owners.items() if owner != clinic
+    ]

@@ -188,6 +188,7 @@ def load_settings(
         )
     group = data.get("archive_group")
     modes.share_with_group(_group_id(group, config_path) if group else None)
+    modes.keep_owner(archive_path)
     _dicom_settings(data, config_path, scheme)  # a typo in [pacs] is an error for every command
     slate_pattern = data.get("slate_pattern")
     if slate_pattern is not None:

@@ -26,6 +26,7 @@ PRIVATE_DIR_MODE = 0o700
 OTHERS = stat.S_IRWXO
 
 _group: int | None = None
+_owner: tuple[int, int] | None = None
 _POSIX = os.name == "posix"
 
 
@@ -34,6 +35,35 @@ def share_with_group(gid: int | None) -> None:
     the CLI, from ``archive_group``."""
     global _group
     _group = gid
+
+
+def keep_owner(archive: Path) -> None:
+    """Run as root on an archive another account owns (``sudo cardingest verify``): give
+    what is created or rewritten from now on to that account, as if it had made it. Else a
+    root-owned audit head or folder would lock the clinic's own account out of its archive.
+    Set once, by the CLI; nothing for anyone but root, or an archive that is not there yet."""
+    global _owner
+    _owner = None
+    if not _POSIX or os.geteuid() != 0:
+        return
+    try:
+        found = os.stat(archive)
+    except OSError:
+        return
+    if found.st_uid != 0:
+        _owner = (found.st_uid, found.st_gid)
+
+
+def _give(path_or_fd: int | Path) -> None:
+    """The configured owner and group of a file or folder cardingest just created."""
+    if _owner is None and _group is None:
+        return
+    uid = _owner[0] if _owner is not None else -1
+    gid = _group if _group is not None else (_owner[1] if _owner is not None else -1)
+    if isinstance(path_or_fd, int):
+        os.fchown(path_or_fd, uid, gid)
+    else:
+        os.chown(path_or_fd, uid, gid)
 
 
 def _private(path: Path | str) -> bool:
@@ -59,8 +89,7 @@ def created_file(fd: int, path: Path | str) -> None:
     """Give a file cardingest has just created (open on ``fd``) its group and mode."""
     if not _POSIX:
         return
-    if _group is not None:
-        os.fchown(fd, -1, _group)
+    _give(fd)
     try:
         os.fchmod(fd, file_mode(path))
     except OSError as exc:
@@ -85,8 +114,7 @@ def mkdir(path: Path) -> None:
     mode = dir_mode(path)
     os.mkdir(path, mode & 0o777)
     if _POSIX:
-        if _group is not None:
-            os.chown(path, -1, _group)
+        _give(path)
         try:
             os.chmod(path, mode)
         except OSError as exc:
