@@ -579,3 +579,21 @@ def test_a_backup_left_out_after_ingests_that_made_one_is_named(tmp_path: Path) 
     [said] = warnings("ingest", str(card), "--id", "JBX3656", "--dry-run")
     assert said.startswith("the last ingest into this archive (")
     assert f"also copied to the backup {tmp_path / 'b'}, and this one makes no backup" in said
+
+
+def test_a_loop_of_symbolic_links_is_a_message(tmp_path: Path) -> None:
+    """A source or an archive that leads round a loop of links: exit 2 with the path, in
+    JSON too, not a traceback."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    runner = CliRunner()
+    for args in (
+        ["preview", str(tmp_path / "loop1"), "--id", "JBX3656"],
+        ["ingest", str(card), "--id", "JBX3656", "--archive", str(tmp_path / "loop1")],
+    ):
+        result = runner.invoke(cli_app.app, [*args, "--json"])
+        assert result.exit_code == 2, result.output
+        said = json.loads(result.stdout)["error"]["message"]
+        assert "loop of symbolic links" in said and "loop1" in said, said

@@ -50,6 +50,13 @@ def handles_errors(command: F) -> F:
                 "[red]Interrupted.[/] Nothing is left half-written; run again to finish."
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except RuntimeError as exc:  # Path.resolve before Python 3.13: a symbolic-link loop
+            if not str(exc).startswith("Symlink loop"):
+                raise
+            looped = UsageError(
+                f"{exc}: a folder given leads round a loop of symbolic links; give a real one"
+            )
+            raise fail(looped, as_json) from None
         except PermissionError as exc:  # one not foreseen where it arose: a message all the same
             denied = CardingestError(
                 f"Permission denied: {exc.filename or exc}. This account may not read or "
