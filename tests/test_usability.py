@@ -597,3 +597,22 @@ def test_a_loop_of_symbolic_links_is_a_message(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         said = json.loads(result.stdout)["error"]["message"]
         assert "loop of symbolic links" in said and "loop1" in said, said
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["preview", "--id", "JBX3656", "--bogus"], "No such option: --bogus"),
+        (["verify", "extra"], "unexpected extra argument"),
+        (["search", "--id", "JBX3656", "--nope"], "No such option: --nope"),
+    ],
+)
+def test_json_runs_get_a_json_error_for_what_the_parser_refuses(
+    tmp_path: Path, args: list[str], words: str
+) -> None:
+    """An unknown option or an extra argument: refused by the parser before the command
+    runs, and still one JSON document on stdout for the script that asked for it."""
+    ran = cardingest(*args, "--json", home=tmp_path)
+    assert ran.code == 2, ran.stderr
+    document = json.loads(ran.text)
+    assert document["error"]["exit"] == 2 and words in document["error"]["message"], document

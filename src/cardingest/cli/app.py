@@ -16,7 +16,7 @@ import typer
 from typer.models import CommandInfo
 
 from .. import __version__
-from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, SheetError, UsageError
+from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE, SheetError, UsageError
 from ..ids import validate_id
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
@@ -844,7 +844,25 @@ def only(name: str) -> typer.Typer | None:
 
 def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else ""
-    (only(first) or app)()
+    command = only(first) or app
+    if "--json" not in sys.argv[1:]:
+        command()
+        return
+    # A script asked for JSON: an option or argument Click itself refuses (unknown, unreadable,
+    # missing) is the same one document on stdout as any other error, not stdout left empty.
+    try:
+        code = command(standalone_mode=False)
+    except Exception as exc:  # Click's own, vendored by newer Typer: known by class name
+        kinds = {kind.__name__ for kind in type(exc).__mro__}
+        if "UsageError" in kinds:
+            exc.show()  # type: ignore[attr-defined]
+            output.emit_json(documents.error(UsageError(exc.format_message())))  # type: ignore[attr-defined]
+            sys.exit(EXIT_USAGE)
+        if "Abort" in kinds:
+            output.err.print("Aborted.")
+            sys.exit(EXIT_FAILURE)
+        raise
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":
