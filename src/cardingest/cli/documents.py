@@ -86,7 +86,7 @@ def plan(planned: Plan, on: Card | None) -> Document:
         "source": planned.source,
         "archive": planned.archive,
         "card": card(on),
-        "clock_offset": offset_text(planned.clock_offset) if planned.clock_offset else None,
+        "clock_offset": _offset(planned),
         "summary": {**planned.counts, "bytes_to_copy": planned.bytes_to_copy},
         "items": (item(one) for one in planned.items),
         "warnings": list(planned.warnings),
@@ -106,6 +106,10 @@ def outcome(done: Outcome) -> Document:
     return entry
 
 
+def _offset(planned: Plan) -> str | None:
+    return offset_text(planned.clock_offset) if planned.clock_offset else None
+
+
 def ingest(result: IngestResult, on: Card | None) -> Document:
     """``ingest --json``; a ``wipe`` entry is added by ``ingest --wipe``."""
     return {
@@ -113,6 +117,7 @@ def ingest(result: IngestResult, on: Card | None) -> Document:
         "source": result.plan.source,
         "archive": result.plan.archive,
         "card": card(on),
+        "clock_offset": _offset(result.plan),
         "summary": {
             **result.counts,
             "bytes": result.bytes_copied,
