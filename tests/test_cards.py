@@ -579,8 +579,8 @@ def test_resolve_no_card() -> None:
     with pytest.raises(SourceError) as error:
         resolve_source(None, partitions=[])
     assert error.value.message == (
-        "No camera card found. Insert a card or give its folder, e.g. "
-        "cardingest preview /media/CARD"
+        "No camera card found. Insert a card, or give its folder as the command's SOURCE, "
+        "e.g. /media/CARD"
     )
 
 

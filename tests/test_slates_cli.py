@@ -85,7 +85,7 @@ def test_bad_slate_settings_are_exit_2(
         ("slate_pattern = '[A-Z]+'\n", "group"),
         ("slate_pattern = '([A-Z'\n", "not a valid regular expression"),
         ("slate_max_gap = 0\n", "slate_max_gap"),
-        ("slates = 'yes'\n", "'slates' should be a bool"),
+        ("slates = 'yes'\n", "'slates' should be true or false"),
     ):
         config(tmp_path, monkeypatch, text)
         code, _, err = invoke("preview", str(card), "--slates")

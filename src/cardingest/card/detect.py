@@ -27,7 +27,8 @@ from .volume import read_volume_id
 DCF_FOLDER: re.Pattern[str] = re.compile(r"^[1-9][0-9]{2}[0-9A-Z_]{5}$", re.IGNORECASE | re.ASCII)
 
 NO_CARD_MESSAGE = (
-    "No camera card found. Insert a card or give its folder, e.g. cardingest preview /media/CARD"
+    "No camera card found. Insert a card, or give its folder as the command's SOURCE, e.g. "
+    "/media/CARD"
 )
 
 CARD_FSTYPES: frozenset[str] = frozenset(

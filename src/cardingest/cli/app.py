@@ -178,7 +178,8 @@ def map_template_command(
             "--gap",
             min=0.01,
             max=10080,
-            help="Minutes between photos that start a new patient (up to a week).",
+            help="Minutes between photos that start a new patient (up to a week; default "
+            "gap_minutes in the config, else 5).",
         ),
     ] = None,
     out_file: Annotated[

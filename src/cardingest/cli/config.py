@@ -108,8 +108,7 @@ def _load(path: Path) -> dict[str, Any]:
             )
         expected = KEYS[key]
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            names = expected.__name__ if isinstance(expected, type) else "number"
-            raise ConfigError(f"Config file {path}: '{key}' should be a {names}")
+            raise ConfigError(f"Config file {path}: '{key}' should be {_kind(expected)}")
     return data
 
 
@@ -137,6 +136,14 @@ def _group_id(name: str, config_path: Path | None) -> int:
 
 def _expand(text: str) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(text)))
+
+
+_KINDS = {str: "text in quotes", bool: "true or false", int: "a whole number"}
+
+
+def _kind(expected: type | tuple[type, ...]) -> str:
+    """What a config value should be, in words ("'port' should be a whole number")."""
+    return _KINDS.get(expected, "a number") if isinstance(expected, type) else "a number"
 
 
 def load_settings(
@@ -285,8 +292,7 @@ def _dicom_settings(
         if expected is None:
             raise ConfigError(f"{where}: unknown key [pacs] {key}; keys are {', '.join(PACS_KEYS)}")
         if not isinstance(value, expected) or isinstance(value, bool):
-            names = expected.__name__ if isinstance(expected, type) else "number"
-            raise ConfigError(f"{where}: [pacs] {key} should be a {names}")
+            raise ConfigError(f"{where}: [pacs] {key} should be {_kind(expected)}")
     stow = table.get("stow_url")
     if stow is not None and not stow.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: [pacs] stow_url must start with http:// or https://")
