@@ -19,6 +19,7 @@ import pytest
 import typer
 from badinput_helpers import CARDINGEST, cardingest, photos, three_photo_card
 from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_samples
+from exif_bytes import exif_jpeg
 from factories import media
 from rich.console import Console
 from terminal import on_terminal
@@ -616,3 +617,28 @@ def test_json_runs_get_a_json_error_for_what_the_parser_refuses(
     assert ran.code == 2, ran.stderr
     document = json.loads(ran.text)
     assert document["error"]["exit"] == 2 and words in document["error"]["message"], document
+
+
+def test_a_map_that_fits_a_card_whose_numbers_started_again_is_named(tmp_path: Path) -> None:
+    """Monday's card ingested with Monday's map and wiped; on Tuesday the camera numbers
+    its photos IMG_0001 again, and Monday's map fits the same card file for file. The
+    preview names the photos whose names Monday's photos of that patient had."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in (1, 2):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:16 09:0{n}:00"))
+    idmap = tmp_path / "monday.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\n", encoding="utf-8")
+    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    runner = CliRunner()
+    assert runner.invoke(cli_app.app, ["ingest", *args, "--wipe", "--yes"]).exit_code == 0
+    for n in (1, 2):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:17 10:0{n}:00"))
+    result = runner.invoke(cli_app.app, ["preview", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    [said] = [w for w in json.loads(result.stdout)["warnings"] if "numbers again" in w]
+    assert said.startswith(
+        "2 photo(s) the map gives a patient have the card names of other photos archived "
+        "before for that patient (first: DCIM/100CANON/IMG_0001.JPG, now taken 2026-03-17 "
+        "10:01:00; archived as JBX3656/JBX3656-20260316-090100.jpg, taken 2026-03-16 09:01:00)"
+    ), said

@@ -177,6 +177,29 @@ def _filed_elsewhere(
     return by_sha, owned
 
 
+def _names_again(items: Sequence[PlanItem], state: ArchiveState) -> tuple[str, ...]:
+    """One warning when photos a map file gives a patient have the card names of other
+    photos archived before for that patient: a camera that started its numbers again (a new
+    day, the card wiped) makes yesterday's map fit today's card, file for file."""
+    before = {(a.patient_id, a.source_path): a for a in state.archived}
+    again = [
+        (item, found)
+        for item in items
+        if item.action == "copy" and not item.repair and item.patient_id is not None
+        if (found := before.get((item.patient_id, item.source))) is not None
+    ]
+    if not again:
+        return ()
+    item, found = again[0]
+    return (
+        f"{len(again)} photo(s) the map gives a patient have the card names of other photos "
+        f"archived before for that patient (first: {item.source}, now taken "
+        f"{item.captured_at:%Y-%m-%d %H:%M:%S}; archived as {found.archive_path}, taken "
+        f"{found.captured_raw.replace('T', ' ')}): a camera that started its numbers again "
+        "makes an old ID map fit a new card. Check that this map was made for these photos",
+    )
+
+
 def other_patient_reason(patient_id: str, archive_path: str) -> str:
     """Why a photo is held: its bytes are already filed for another patient."""
     return (
@@ -574,6 +597,8 @@ def make_plan(
     warnings = tuple(m.warning for m in files if m.warning)
     if slates is not None:
         warnings += slates.warnings
+    if idmap.recorded.startswith("map sha256:"):
+        warnings += _names_again(ordered, state)
     return Plan(
         source=source,
         archive=archive,
