@@ -263,3 +263,19 @@ def test_a_shot_whose_raw_and_jpeg_two_rows_cover_is_refused() -> None:
         "lines 2 and 3 cover DCIM/100CANON/IMG_9998.JPG and DCIM/100CANON/IMG_9998.DNG, files "
         "of one shot, which goes to one patient: give both to one row"
     ]
+
+
+def test_a_shot_a_row_covers_only_in_part_is_refused() -> None:
+    """The RAW's own time falls in a window, its JPEG's in none: held as "not in the ID map"
+    before, with the row that covers the RAW silently doing nothing."""
+    files = [
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-03-16 10:05:00"),
+        media("DCIM/100CANON/IMG_0002.CR2", "2026-03-16 10:06:00"),
+    ]
+    idmap = parse_map_text("from,to,id\n2026-03-16 10:05:30,2026-03-16 10:06:30,JBX3656\n")
+    with pytest.raises(MapError) as caught:
+        resolve(idmap, files)
+    assert caught.value.details == [
+        "line 2 covers DCIM/100CANON/IMG_0002.CR2 but not DCIM/100CANON/IMG_0002.JPG, a file "
+        "of the same shot, which goes to one patient: widen the row to both"
+    ]

@@ -548,21 +548,29 @@ def resolve(
 
 
 def _split_shots(media: Iterable[MediaFile], covered: Mapping[str, MapRow]) -> list[str]:
-    """A shot (a RAW and its JPEG) whose files two rows cover: its RAW's own time may fall
-    in another ``from``/``to`` window than its JPEG's, but a shot goes to one patient, and
-    the map does not say which."""
-    rows: dict[str, dict[int, str]] = {}
+    """A shot (a RAW and its JPEG) that rows cover only in part, or two rows cover: its
+    RAW's own time may fall in another ``from``/``to`` window than its JPEG's, or in none,
+    but a shot goes to one patient, and the map does not say which."""
+    shots: dict[str, list[MediaFile]] = {}
     for m in media:
-        row = covered.get(m.path)
-        if row is not None:
-            rows.setdefault(shot_key(m), {}).setdefault(row.line, m.path)
+        shots.setdefault(shot_key(m), []).append(m)
     found = []
-    for lines in rows.values():
-        if len(lines) > 1:
-            (a, one), (b, other) = sorted(lines.items())[:2]
+    for files in shots.values():
+        rows = {covered[m.path].line: m.path for m in files if m.path in covered}
+        if not rows:
+            continue
+        if len(rows) > 1:
+            (a, one), (b, other) = sorted(rows.items())[:2]
             found.append(
                 f"lines {a} and {b} cover {one} and {other}, files of one shot, which goes to "
                 "one patient: give both to one row"
+            )
+        elif any(m.path not in covered for m in files):
+            [(line, one)] = rows.items()
+            left = next(m.path for m in files if m.path not in covered)
+            found.append(
+                f"line {line} covers {one} but not {left}, a file of the same shot, which "
+                "goes to one patient: widen the row to both"
             )
     return found
 
