@@ -94,9 +94,11 @@ def test_names_a_range_cannot_span_are_written_as_ranges_it_can() -> None:
         media("DCIM/Camera/IMG_20260302_000100.jpg", "2026-03-02 00:01:00"),
     ]
     groups = assert_round_trip(files)
-    # IMG_0001, 0003, 0004; then _MG_0002, whose time goes back, with the Sony 50 s later;
-    # then the phone's two photos, either side of midnight.
-    assert [len(g) for g in groups] == [3, 2, 2]
+    # The Canon's four (IMG_ and _MG_ in one numbering) with the Sony 30 s later; then the
+    # phone's two photos, either side of midnight.
+    assert [len(g) for g in groups] == [5, 2]
+    text = map_template(files, GAP)
+    assert "IMG_0001 _MG_0002 IMG_0003-IMG_0004" in text.replace("100CANON/", "")
 
 
 def random_card(rng: random.Random) -> list[MediaFile]:

@@ -16,12 +16,17 @@ from .shots import primary_photo, shot_key
 _NUMBER = re.compile(r"(\d+)$")
 
 
+_DCF_NAME = re.compile(r"[A-Za-z0-9_]{4}\d{4}")
+"""A camera's file name: four characters, then the file number (IMG_0042, _MG_0043)."""
+
+
 def _dcf_order(media: MediaFile) -> tuple[str, str, int, str]:
-    """Folder, the name before its number, the number: a camera's DCF order, and a phone's
-    IMG_20260311_100000 by day, then time."""
+    """Folder, then the file number for a camera's names (IMG_ and _MG_ in one sequence),
+    else the name before its number first: a phone's IMG_20260311_100000 by day, then time."""
     match = _NUMBER.search(media.stem)
     number = int(match.group(1)) if match else -1
-    return (media.folder.upper(), number_prefix(media.stem).upper(), number, media.stem.upper())
+    prefix = "" if _DCF_NAME.fullmatch(media.stem) else number_prefix(media.stem).upper()
+    return (media.folder.upper(), prefix, number, media.stem.upper())
 
 
 def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaFile]]:
@@ -116,7 +121,8 @@ def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["files", "id", "diagnosis", "site", "consent"])
     for group in groups:
-        writer.writerow([f"# {group_span(group)}: {len(group)} photo(s)"])
+        shots = len({shot_key(media) for media in group})
+        writer.writerow([f"# {group_span(group)}: {shots} photo(s)"])
         named = [m for m in group if nameable(m) and m.path.rpartition("/")[0] not in alike]
         named_paths = {m.path for m in named}
         for media in group:
