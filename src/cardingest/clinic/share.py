@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     pass
 
 from ..archive.audit import AuditLog
-from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from ..archive.catalogue import CatalogueRecord, require_catalogue
+from ..archive.readonly import reading
 from ..archive.verify import DamagedCopy, read_copy
 from ..card.kinds import is_sidecar
 from ..errors import ShareError, UsageError
@@ -73,7 +74,7 @@ def select(
     Slates (the photographed label or wristband) only with ``slates``.
     """
     require_catalogue(archive)
-    with Catalogue.open(archive, create=False) as catalogue:
+    with reading(archive) as catalogue:  # a read-only or full archive's too
         found = catalogue.search(patient_id=patient_id, date_from=date_from, date_to=date_to)
     photos = [
         record
