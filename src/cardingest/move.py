@@ -460,8 +460,9 @@ def pending_move_warnings(archive: Path) -> list[str]:
         return []
     return [
         f"move {data.get('move_id')} of {len(data['moves'])} file(s) to {data.get('to')} was "
-        "interrupted: until it finishes, the photos are under both names (the old ones are "
-        "unexpected). The next cardingest move or tag finishes it first"
+        "interrupted: until it finishes, its photos may be under both names (those the "
+        "catalogue does not name show as unexpected). The next cardingest move or tag "
+        "finishes it first"
     ]
 
 
