@@ -132,6 +132,7 @@ def test_an_ingest_bounds_its_catalogue_cache_and_reports_every_outcome(
         "source",
         "archive",
         "card",
+        "clock_offset",
         "summary",
         "items",
         "warnings",

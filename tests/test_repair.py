@@ -190,3 +190,20 @@ def test_a_patient_folder_removed_from_the_backup_is_put_back(tmp_path: Path) ->
     assert [i["reason"].split(":")[0] for i in items] == ["repaired"] * 3
     assert {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()} == kept
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
+
+
+def test_an_ingest_puts_back_a_copy_gone_without_a_verify_first(tmp_path: Path) -> None:
+    """A backup copy deleted (here its whole patient folder) and the card ingested again
+    with --backup: the ingest sees the copy is not there and puts it back; before, it said
+    "already archived" until a verify or a wipe had noted the gap."""
+    archive, backup, ingest = ingested_with_backup(tmp_path)
+    kept = {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()}
+    shutil.rmtree(backup / "JBX3656")
+    preview = runner.invoke(app, ["ingest", *ingest[1:], "--dry-run"])
+    assert preview.exit_code == 0, preview.output
+    planned = json.loads(preview.stdout)["items"]
+    assert all(i["repair"] and "backup copy" in i["reason"] for i in planned), planned
+    result = runner.invoke(app, ingest)
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()} == kept
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0

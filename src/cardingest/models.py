@@ -129,6 +129,7 @@ class ArchivedFile:
     captured_raw: str
     problem: str | None = None
     """Set when verify or wipe found one of its copies damaged or missing: copy it again."""
+    backup_path: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -155,6 +156,32 @@ def _named_by(row: MapRow, spec: str | None, record: CatalogueRecord) -> bool:
     return row.start is not None and row.end is not None and row.start <= when <= row.end
 
 
+def copies_gone(state: ArchiveState, files: Sequence[MediaFile], archive: Path) -> ArchiveState:
+    """``state`` with a problem noted for each archived photo of these card files whose
+    archive or backup copy is not there, where `verify` would note it (its folder there, or
+    its root): the plan then repairs it, as after a verify. Only a file's presence is looked
+    at (no reading), and only for photos on this card."""
+    on_card = {media.path for media in files}
+    if not any(a.source_path in on_card for a in state.archived):
+        return state
+    from .archive.verify import CopyState, repairable  # an archive with photos of this card
+
+    def gone(found: ArchivedFile) -> str | None:
+        copies = [("archive", Path(archive, *found.archive_path.split("/")))]
+        if found.backup_path:
+            copies.append(("backup", Path(found.backup_path)))
+        for where, path in copies:
+            if not os.path.lexists(path) and repairable(CopyState("missing"), path):
+                return f"{where} copy {path.name} is missing"
+        return None
+
+    archived = tuple(
+        replace(a, problem=gone(a)) if a.problem is None and a.source_path in on_card else a
+        for a in state.archived
+    )
+    return replace(state, archived=archived)
+
+
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     """What the archive already holds for the map's patients; empty for a new archive."""
     location = location_for(archive)
@@ -297,11 +324,12 @@ def prepare(
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
     files, elsewhere = content_elsewhere(root, settings.archive, files, assignment)
+    state = copies_gone(archive_state(settings.archive, idmap), files, settings.archive)
     plan = make_plan(
         files,
         idmap,
         slates=slates,
-        state=replace(archive_state(settings.archive, idmap), elsewhere=elsewhere),
+        state=replace(state, elsewhere=elsewhere),
         allow_other_patient=settings.allow_other_patient,
         source=str(root),
         archive=str(settings.archive),

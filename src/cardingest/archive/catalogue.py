@@ -484,7 +484,8 @@ class Catalogue:
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
                     "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
-                    f" problem FROM files WHERE patient_id IN ({marks}) ORDER BY archive_path",
+                    f" problem, backup_path FROM files WHERE patient_id IN ({marks})"
+                    " ORDER BY archive_path",
                     chunk,
                 )
                 for row in rows:
@@ -492,8 +493,8 @@ class Catalogue:
                     taken.add(row[1])
                 seen = self._conn.execute(
                     "SELECT f.patient_id, f.archive_path, f.sha256, f.size, s.source_path,"
-                    " f.captured_raw, f.problem FROM sightings s JOIN files f ON f.id = s.file_id"
-                    f" WHERE f.patient_id IN ({marks})",
+                    " f.captured_raw, f.problem, f.backup_path FROM sightings s"
+                    f" JOIN files f ON f.id = s.file_id WHERE f.patient_id IN ({marks})",
                     chunk,
                 )
                 archived.extend(ArchivedFile(*row) for row in seen)
@@ -515,7 +516,8 @@ class Catalogue:
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
                     "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
-                    f" problem FROM files WHERE size IN ({marks}) ORDER BY archive_path",
+                    f" problem, backup_path FROM files WHERE size IN ({marks})"
+                    " ORDER BY archive_path",
                     chunk,
                 )
                 found.extend(ArchivedFile(*row) for row in rows)
