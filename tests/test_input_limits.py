@@ -82,4 +82,8 @@ def test_an_empty_archive_setting_is_refused(card: Path, tmp_path: Path) -> None
     assert run.code == 2 and "'archive' is empty" in run.stderr
     empty = cardingest("ingest", card, "--id", "JBX3656", "--archive", "", home=home, cwd=cwd)
     assert empty.code == 2 and "--archive is empty" in empty.stderr
+    unset = {"CARDINGEST_ARCHIVE": " "}  # a script's variable that came out empty
+    blank = cardingest("ingest", card, "--id", "JBX3656", home=home, env=unset, cwd=cwd)
+    assert blank.code == 2 and "$CARDINGEST_ARCHIVE is set but empty" in blank.stderr
     assert list(cwd.iterdir()) == []  # never the current folder
+    assert not home.exists() or not (home / "cardingest-archive").exists()  # nor the default

@@ -168,7 +168,12 @@ def load_settings(
         raise ConfigError("--archive is empty; give the archive folder")
     if archive:
         archive_path, archive_from = _expand(str(archive)), "--archive"
-    elif env.get(ENV_ARCHIVE):
+    elif ENV_ARCHIVE in env:
+        if not env[ENV_ARCHIVE].strip():
+            raise ConfigError(
+                f"${ENV_ARCHIVE} is set but empty; give the archive folder, or unset it (an "
+                "empty value would mean the default archive, not the one meant)"
+            )
         archive_path, archive_from = _expand(env[ENV_ARCHIVE]), f"${ENV_ARCHIVE}"
     elif "archive" in data:
         if not str(data["archive"]).strip():
