@@ -244,3 +244,24 @@ def test_watch_waits_for_removal_then_takes_the_next_card_until_ctrl_c(
             process.wait()
     assert "Stopped watching for cards." in log.read_text()
     assert len(list((archive / "JBX3656").glob("*.jpg"))) == 4
+
+
+def test_a_card_swapped_in_at_the_same_mount_point_is_new() -> None:
+    """Every Canon card is EOS_DIGITAL, and a desktop mounts each at /media/EOS_DIGITAL: a
+    card taken out and another put in between two looks is still a new card (its serial,
+    or the mount's device number, differs)."""
+    first = card("/media/EOS_DIGITAL")
+    other = Card(
+        mount=first.mount, fstype="vfat", device="/dev/sdz1", label="EOS_DIGITAL",
+        serial="1A2B-3C4D",
+    )  # fmt: skip
+    handled: list[str | None] = []
+    watcher = Watcher(find=scripted([first], [first], [other], [other]), sleep=lambda _: None)
+
+    def handle(c: Card) -> int:
+        handled.append(c.serial)
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        watch(handle, watcher)
+    assert handled == [None, "1A2B-3C4D"]

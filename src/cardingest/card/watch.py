@@ -6,6 +6,7 @@ A card is handled once when it appears; it is accepted again only after it has g
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +35,25 @@ class Watcher:
     notify: Notify = _quiet
     handled: dict[str, Card] = field(default_factory=dict)
 
+    insertions: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """What each handled card was when it was handled (`insertion`)."""
+
     def poll(self) -> Card | None:
-        """One look: forget handled cards that went away; return the first new card, if any."""
+        """One look: forget handled cards that went away, or whose mount point now holds
+        another card (swapped within one interval: a Canon's cards are all EOS_DIGITAL, and a
+        desktop names the mount after the label); return the first new card, if any."""
         present = {card.mount: card for card in self.find()}
-        for mount in [m for m in self.handled if m not in present]:
-            self.notify("removed", self.handled.pop(mount))
+        for mount in list(self.handled):
+            now = present.get(mount)
+            if now is None or insertion(now) != self.insertions.get(mount):
+                self.insertions.pop(mount, None)
+                self.notify("removed", self.handled.pop(mount))
         fresh = [card for mount, card in sorted(present.items()) if mount not in self.handled]
-        return fresh[0] if fresh else None
+        if not fresh:
+            return None
+        # Taken now, not when the card is done with: a swap during its ingest is a new card.
+        self.insertions[fresh[0].mount] = insertion(fresh[0])
+        return fresh[0]
 
     def next_card(self) -> Card:
         while True:
@@ -51,7 +64,20 @@ class Watcher:
 
     def done_with(self, card: Card) -> None:
         self.handled[card.mount] = card
+        self.insertions.setdefault(card.mount, insertion(card))
         self.notify("remove", card)
+
+
+def insertion(card: Card) -> tuple[object, ...]:
+    """What tells one insertion of a card from the next at the same mount point: its device,
+    volume serial, label, size and file system, and the mounted file system's device number
+    (a FUSE mount gets a new one each time; a card reader's slot keeps its own, but then the
+    serial tells the cards apart). Not the photo count: the wipe changes it."""
+    try:
+        mounted: int | None = os.stat(card.mount).st_dev
+    except OSError:
+        mounted = None
+    return (card.device, card.serial, card.label, card.fstype, card.total_bytes, mounted)
 
 
 def watch(handle: Callable[[Card], int], watcher: Watcher, *, once: bool = False) -> int:
