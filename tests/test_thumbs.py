@@ -112,3 +112,27 @@ def test_a_raw_thumbnail_is_its_embedded_preview(samples_dir: Path, tmp_path: Pa
     got = decoded(make_thumbnail(raw))
     assert max(got.size) == SIZE
     assert difference(got, preview) < 12
+
+
+def test_a_file_saved_after_it_was_taken_is_shown_from_its_own_pixels(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """An editor can leave the camera's thumbnail of the photo as it was (here another
+    picture entirely in its place): a file saved more than two minutes after it was taken is
+    decoded, so the sheet shows what will be filed. The camera's own file keeps its fast
+    EXIF thumbnail."""
+    exiftool = require_exiftool()
+    photo = tmp_path / "IMG_0002.JPG"
+    shutil.copyfile(samples_dir / "real" / "22-canon_tags.jpg", photo)
+    other = Image.new("RGB", (160, 120), (255, 0, 0))
+    other.save(tmp_path / "other.jpg", "JPEG")
+    planted = [exiftool, "-q", "-overwrite_original", f"-ThumbnailImage<={tmp_path / 'other.jpg'}"]
+    subprocess.run([*planted, str(photo)], check=True)
+    assert make_thumbnail(photo).origin == "exif thumbnail"  # same times: the camera's own
+    later = [exiftool, "-q", "-overwrite_original", "-ModifyDate=2007:12:01 09:00:00"]
+    subprocess.run([*later, str(photo)], check=True)
+    thumb = make_thumbnail(photo)
+    assert thumb.origin == "reduced decode"
+    with Image.open(photo) as whole:
+        assert difference(decoded(thumb), whole) < 12
+        assert difference(decoded(thumb), other) > 40

@@ -3,7 +3,8 @@
 In order of cost:
 
 1. a JPEG's EXIF thumbnail (IFD1, usually 160×120, a few KB): read from the header, nothing
-   of the photo itself is decoded;
+   of the photo itself is decoded; not for a file saved well after it was taken (an editor
+   may have left the old thumbnail, and the sheet must show what will be filed);
 2. a RAW file's embedded JPEG preview, found in the first few MiB of the file;
 3. a reduced decode (Pillow ``draft``: libjpeg decodes at 1/2, 1/4 or 1/8 scale);
 4. otherwise a labelled placeholder (HEIC without pillow-heif, a RAW without a preview, a
@@ -21,6 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import ExifTags, Image
@@ -31,6 +33,10 @@ QUALITY = 80
 RAW_WINDOW = 8 * 1024 * 1024
 """How much of a RAW file is searched for its embedded preview."""
 RAW_CANDIDATES = 24
+EDIT_SLACK = timedelta(minutes=2)
+"""How long after a photo was taken its file may be saved and still be the camera's own (a
+camera writes both times at once; a burst or a slow card a little later)."""
+_EXIF_TIME = "%Y:%m:%d %H:%M:%S"
 MIN_EXIF_THUMB = 120
 """An EXIF thumbnail smaller than this (longest side) is not worth showing: decode instead."""
 
@@ -109,10 +115,27 @@ def _crop_to(image: Image.Image, width: int, height: int) -> Image.Image:
     return image.crop((left, 0, left + keep, image.height))
 
 
+def _edited_since_taken(exif: Image.Exif) -> bool:
+    """Whether the file was saved well after it was taken (ModifyDate more than
+    `EDIT_SLACK` after DateTimeOriginal): an editor that changed the photo may have left the
+    camera's thumbnail of the photo as it was, and the sheet must show the photo itself."""
+    modified = exif.get(ExifTags.Base.DateTime)
+    taken = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.DateTimeOriginal)
+    try:
+        saved = datetime.strptime(str(modified).strip("\x00 "), _EXIF_TIME)
+        shot = datetime.strptime(str(taken).strip("\x00 "), _EXIF_TIME)
+    except ValueError:
+        return False
+    return saved - shot > EDIT_SLACK
+
+
 def _exif_thumbnail(image: Image.Image) -> Image.Image | None:
-    """The JPEG in the EXIF IFD1 of an opened JPEG, decoded (it is tiny), or None."""
+    """The JPEG in the EXIF IFD1 of an opened JPEG, decoded (it is tiny), or None; None too
+    for a file edited since it was taken (`_edited_since_taken`)."""
     raw = image.info.get("exif")
     if not isinstance(raw, bytes) or not raw.startswith(b"Exif\x00\x00"):
+        return None
+    if _edited_since_taken(image.getexif()):
         return None
     ifd1 = image.getexif().get_ifd(ExifTags.IFD.IFD1)
     offset, length = ifd1.get(_JPEG_THUMB_OFFSET), ifd1.get(_JPEG_THUMB_LENGTH)
