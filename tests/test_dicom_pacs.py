@@ -266,6 +266,32 @@ def test_a_pacs_that_discards_or_is_down_is_exit_1_and_nothing_counts_as_sent(
     assert "Traceback" not in result.stderr and sent_rows(archive) == []
 
 
+def test_a_photo_a_forced_send_finds_gone_from_the_pacs_is_no_longer_sent(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    """Confirmed once, then gone from the PACS (its storage lost, a rule discarding it):
+    `--force` finds it missing, and from then on a plain send sends it again instead of
+    saying "sent before"."""
+    pacs.start()
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    code, first = send(archive, env, OTHER)
+    assert code in (0, 3) and first["summary"]["sent"] >= 1, first  # 3: some left out
+    pacs.stop()
+    shutil.rmtree(pacs.folder / "db")
+    pacs.start(lua=DISCARD_ALL)
+    code, forced = send(archive, env, OTHER, "--force")
+    assert code == 1 and forced["summary"]["failed"] == first["summary"]["sent"], forced
+    code, plain = send(archive, env, OTHER)
+    assert code == 1, plain  # tried again, not "sent before"
+    assert plain["summary"]["already_sent"] == 0, plain
+    assert plain["summary"]["failed"] == first["summary"]["sent"], plain
+    pacs.stop()
+    pacs.start()
+    code, again = send(archive, env, OTHER)
+    assert code in (0, 3) and again["summary"]["sent"] == first["summary"]["sent"], again
+    check_stored(pacs, archive, env, [i for i in again["items"] if i["action"] == "sent"])
+
+
 def test_a_pacs_that_does_not_let_us_store_is_exit_1_with_the_reason(
     archive: Path, tmp_path: Path
 ) -> None:

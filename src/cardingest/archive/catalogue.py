@@ -886,14 +886,29 @@ class Catalogue:
             )
 
     def dicom_sent(self, destination: str) -> dict[str, str]:
-        """SOP Instance UID by archive path of every photo confirmed at ``destination``."""
+        """SOP Instance UID by archive path of every photo confirmed at ``destination``, by
+        its last record there: one with no UID (`record_dicom_missing`) unconfirms it."""
         with self._errors():
             rows = self._conn.execute(
                 "SELECT f.archive_path, d.sop_instance_uid FROM dicom_sends d"
                 " JOIN files f ON f.id = d.file_id WHERE d.destination = ? ORDER BY d.id",
                 (destination,),
             ).fetchall()
-        return {row[0]: row[1] for row in rows}
+        last = {row[0]: row[1] for row in rows}
+        return {path: uid for path, uid in last.items() if uid}
+
+    def record_dicom_missing(
+        self, archive_path: str, *, destination: str, checked_at: str, why: str
+    ) -> None:
+        """Record that the PACS at ``destination`` does not hold this photo now (a query did
+        not find it): a row with no instance UID, so the next send sends it again. Rows are
+        only added, so the history of what was confirmed when stays."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO dicom_sends (file_id, destination, sop_instance_uid, sent_at,"
+                " frame_sha256, transform, confirmed_by) VALUES (?, ?, '', ?, '', NULL, ?)",
+                (_file_id(conn, archive_path), destination, checked_at, f"not found: {why}"),
+            )
 
     def count(self) -> int:
         with self._errors():

@@ -34,6 +34,11 @@ class Refused(Exception):
     """The PACS refused or did not confirm this one photo; the others may still go."""
 
 
+class NotFound(Refused):
+    """The PACS said it stored the photo, and a query then does not find it there: it does
+    not hold it, whatever an earlier send's confirmation said."""
+
+
 class Client(Protocol):
     def __enter__(self) -> Client: ...
 
@@ -145,7 +150,7 @@ class DimseClient:
         if not self._can_find:
             raise Refused("stored, but the PACS does not answer queries to confirm it")
         if not self._found(ds):
-            raise Refused("the PACS said it stored it but a query does not find it")
+            raise NotFound("the PACS said it stored it but a query does not find it")
         return "c-find"
 
     def _found(self, ds: Dataset) -> bool:
@@ -231,7 +236,7 @@ class StowClient:
         if code not in (200, 202) or str(ds.SOPInstanceUID) not in stored:
             raise Refused(f"STOW-RS did not store it (HTTP {code})")
         if not self._found(ds):
-            raise Refused("STOW-RS said it stored it but a QIDO-RS query does not find it")
+            raise NotFound("STOW-RS said it stored it but a QIDO-RS query does not find it")
         return "qido-rs"
 
     def _found(self, ds: Dataset) -> bool:

@@ -20,7 +20,7 @@ from ..errors import PacsError
 from ..storage import modes
 from ..storage.durable import write_new
 from .dicom import part10_bytes
-from .pacs import Client, Refused
+from .pacs import Client, NotFound, Refused
 from .photos import Broken, Builder, Instance, LeftOut, Selection
 from .settings import PacsConfig
 
@@ -187,6 +187,13 @@ def send_photos(
                 try:
                     confirmed_by = client.store(item.dataset)
                 except Refused as exc:
+                    if isinstance(exc, NotFound) and record.archive_path in sent:
+                        catalogue.record_dicom_missing(  # a plain send must not say "sent"
+                            record.archive_path,
+                            destination=destination,
+                            checked_at=_now(),
+                            why=str(exc),
+                        )
                     failed = LeftOut(record.patient_id, record.archive_path, str(exc))
                     result.failed.append(failed)
                     remaining.remove(record.archive_path)
