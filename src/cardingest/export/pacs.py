@@ -127,8 +127,9 @@ class DimseClient:
         # A PACS that refuses a calling AE's stores often just drops the association, as
         # one that crashed does: say both.
         return PacsError(
-            f"{self._where()} stopped answering {when}: it went down, or it does not let"
-            f" calling AE {self.config.calling_ae_title!r} store there (see the PACS's log)"
+            f"{self._where()} stopped answering {when}: it went down, took longer than the "
+            f"timeout ({self.config.timeout:g} s, [pacs] timeout in the config), or it does not "
+            f"let calling AE {self.config.calling_ae_title!r} store there (see the PACS's log)"
         )
 
     def store(self, ds: Dataset) -> str:
