@@ -95,6 +95,11 @@ def send(archive: Path, env: dict[str, str], *args: str) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
+def again_at(pacs: Orthanc) -> str:
+    """The destination name a send to ``pacs`` records."""
+    return f"TESTPACS@127.0.0.1:{pacs.dicom_port}"
+
+
 def sent_rows(archive: Path) -> list[tuple[str, str, str | None]]:
     path = archive / ".cardingest" / "catalogue.sqlite"
     with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
@@ -199,6 +204,10 @@ def test_a_photo_moved_to_another_patient_is_sent_again_under_it_with_a_note(
     done = cli("move", moved["path"], "--to", OTHER, "--archive", archive, "--json", env=env)
     assert done.returncode == 0, done.stderr
     [(old, new)] = [(m["old"], m["new"]) for m in json.loads(done.stdout)["moved"]]
+    # The move says at once that the PACS holds it under the old patient.
+    [at_pacs] = json.loads(done.stdout)["at_pacs"]
+    assert at_pacs["path"] == new and at_pacs["destinations"] == [again_at(pacs)]
+    assert "1 of the moved photos were sent to" in " ".join(done.stderr.split())
     assert old == moved["path"]
     code, again = send(archive, env, OTHER)
     resent = [i for i in again["items"] if i["action"] == "sent"]

@@ -95,6 +95,8 @@ class MoveResult:
     earlier: list[str] = field(default_factory=list)
     """``--from`` with nothing left to move: the IDs of the earlier moves that moved what it
     asks for to ``to`` already; their files are in ``already``."""
+    at_pacs: dict[str, list[str]] = field(default_factory=dict)
+    """Moved photos (new path) a PACS holds, under the old patient ID: by destination."""
 
 
 def journal_path(archive: Path) -> Path:
@@ -712,4 +714,6 @@ def move(
         _write_journal(archive, data)
         result.moved, result.sidecars = carry_out(archive, data)
     result.move_id = move_id
+    with Catalogue.open(archive, create=False) as catalogue:
+        result.at_pacs = catalogue.dicom_destinations([m.new for m in result.moved])
     return result

@@ -897,6 +897,24 @@ class Catalogue:
         last = {row[0]: row[1] for row in rows}
         return {path: uid for path, uid in last.items() if uid}
 
+    def dicom_destinations(self, archive_paths: Sequence[str]) -> dict[str, list[str]]:
+        """The PACS destinations that hold each of these photos, by their last record there
+        (one with no instance UID says the PACS does not)."""
+        last: dict[tuple[str, str], str] = {}
+        with self._errors():
+            for condition, params in self._conn.any_of("f.archive_path", archive_paths):
+                rows = self._conn.execute(
+                    "SELECT f.archive_path, d.destination, d.sop_instance_uid FROM dicom_sends d"
+                    f" JOIN files f ON f.id = d.file_id WHERE {condition} ORDER BY d.id",
+                    params,
+                ).fetchall()
+                last.update(((path, where), uid) for path, where, uid in rows)
+        held: dict[str, list[str]] = {}
+        for (path, where), uid in sorted(last.items()):
+            if uid:
+                held.setdefault(path, []).append(where)
+        return held
+
     def record_dicom_missing(
         self, archive_path: str, *, destination: str, checked_at: str, why: str
     ) -> None:

@@ -305,6 +305,7 @@ def move(archive: Path, result: MoveResult) -> Document:
         "sidecars": [{"old": a, "new": b} for a, b in result.sidecars],
         "already": [{"path": a, "now": b} for a, b in result.already],
         "earlier_moves": result.earlier,
+        "at_pacs": [{"path": path, "destinations": at} for path, at in result.at_pacs.items()],
     }
 
 

@@ -79,6 +79,18 @@ def print_move_result(result: MoveResult) -> None:
         )
 
 
+def warn_at_pacs(result: MoveResult) -> None:
+    """On stderr, with --json too: moved photos a PACS holds under the old patient."""
+    if result.at_pacs:
+        places = sorted({where for found in result.at_pacs.values() for where in found})
+        output.err.print(
+            f"[yellow]warning:[/] {len(result.at_pacs)} of the moved photos were sent to "
+            f"{escape(', '.join(places))} before, under the patient they were filed under: those "
+            f"instances stay there. `cardingest dicom send {escape(result.to)}` sends them under "
+            f"{escape(result.to)}; have the old ones removed at the PACS."
+        )
+
+
 def run_move(
     settings: Settings,
     paths: list[str] | None,
@@ -123,6 +135,7 @@ def run_move(
         output.emit_json(documents.move(settings.archive, result))
     else:
         print_move_result(result)
+    warn_at_pacs(result)
     return EXIT_OK
 
 
