@@ -377,18 +377,28 @@ def test_a_journal_line_the_dead_desk_never_claimed_is_not_recorded(
     (archive / PATIENT_B).mkdir()
     (archive / forged_path).write_bytes((archive / genuine["archive_path"]).read_bytes())
     forged = dict(genuine, patient_id=PATIENT_B, archive_path=forged_path)
-    journal.write_text("\n".join([*lines, json.dumps(forged)]) + "\n")
+    # A sidecar's name beside the dead desk's own photo, with a photo's bytes in it: no
+    # claim is for those bytes there.
+    beside = genuine["archive_path"].rpartition(".")[0] + ".thm"
+    (archive / beside).write_bytes(b"another patient's photo")
+    other = hashlib.sha256(b"another patient's photo").hexdigest()
+    sidecar = dict(genuine, archive_path=beside, sha256=other, size=23,
+                   source_path=genuine["source_path"].rpartition(".")[0] + ".THM")  # fmt: skip
+    journal.write_text("\n".join([*lines, json.dumps(forged), json.dumps(sidecar)]) + "\n")
     b = desk_b.run("ingest", card_b, "--id", PATIENT_A, "--json")
     assert b.returncode == 0, b.stderr
     warnings = json_out(b)["warnings"]
-    assert any("1 line(s)" in w and "never claimed" in w for w in warnings), warnings
+    assert any("2 line(s)" in w and "never claimed" in w for w in warnings), warnings
     recorded = {row[2]: row[1] for row in _rows(pg_url, archive)}
     assert recorded[genuine["archive_path"]] == PATIENT_A
     assert forged_path not in recorded and PATIENT_B not in recorded.values()
+    assert beside not in recorded
     verify = desk_b.run("verify", "--json")
     assert verify.returncode == 1, verify.stderr
     problems = json_out(verify)["problems"]
-    assert [p["path"] for p in problems if p["kind"] == "unexpected"] == [forged_path]
+    assert sorted(p["path"] for p in problems if p["kind"] == "unexpected") == sorted(
+        [forged_path, beside]
+    )
 
 
 def test_an_interrupted_desks_claims_last_as_long_as_its_journal(

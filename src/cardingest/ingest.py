@@ -665,6 +665,7 @@ def execute(
                 if result.interrupted:
                     outcomes.missing = "stopped before it was copied"
                 result.outcomes = outcomes
+                result.warnings += split_shots(outcomes)
                 result.seconds = time.monotonic() - started
                 result.manifest, result.backup_manifest = _write_manifests(
                     catalogue, ingest_id, archive, backup
@@ -700,6 +701,28 @@ def execute(
             "named as the interrupt came)."
         )
     return result
+
+
+def split_shots(outcomes: Sequence[Outcome]) -> list[str]:
+    """A warning for each shot whose photos went apart: some filed, some held. The planner
+    holds a shot whole; only two desks filing the same shot at once (PostgreSQL, each
+    claiming one of its files first) can split it, and then a person must say whose it is."""
+    shots: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        if not outcome.item.sidecar:
+            shots.setdefault(outcome.item.timed.path, []).append(outcome)
+    said = []
+    for primary, parts in shots.items():
+        filed = [o for o in parts if o.action == "copy"]
+        held = [o for o in parts if o.action == "hold"]
+        if filed and held:
+            said.append(
+                f"{primary}: the photos of this shot went apart: {filed[0].item.source} was "
+                f"filed as {filed[0].target}, {held[0].item.source} held ({held[0].reason}). "
+                "A shot is one patient's: check whose, then `cardingest move` the filed one if "
+                "it is the other's (its card files stay on the card)"
+            )
+    return said
 
 
 def _record_sightings(

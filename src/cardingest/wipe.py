@@ -376,16 +376,31 @@ def plan_wipe(
 
 def keep_held(plan: WipePlan, held: Mapping[str, str]) -> WipePlan:
     """``ingest --wipe``: what the ingest held stays on the card, as it said, even a photo
-    archived already (under another patient: the card is the copy a person checks against)."""
+    archived already (under another patient: the card is the copy a person checks against),
+    and so does the rest of its shot (a shot two desks split: which patient is in doubt)."""
     if not held:
         return plan
+    shots = {_shot(source): reason for source, reason in held.items()}
+
+    def why(source: str) -> str | None:
+        if source in held:
+            return f"held by the ingest: {held[source]}"
+        twin = shots.get(_shot(source))
+        return f"its shot's other file was held by the ingest: {twin}" if twin else None
+
     items = tuple(
-        replace(item, action="keep", reason=f"held by the ingest: {held[item.source]}")
-        if item.action == "remove" and item.source in held
+        replace(item, action="keep", reason=reason)
+        if item.action == "remove" and (reason := why(item.source)) is not None
         else item
         for item in plan.items
     )
     return replace(plan, items=items)
+
+
+def _shot(source: str) -> str:
+    """A card path's shot: its folder and stem (IMG_0003.JPG and IMG_0003.CR2 are one)."""
+    folder, _, name = source.rpartition("/")
+    return f"{folder}/{(name.rpartition('.')[0] or name).upper()}"
 
 
 def dry_run_result(plan: WipePlan) -> WipeResult:

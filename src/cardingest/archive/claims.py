@@ -91,9 +91,12 @@ class ClaimingGate:
             self._claims.held.append(item.target or "")
             raise Held(held)
         existing = self._inner.enter(source, sha256)
-        if existing is not None or item is None or item.sidecar or item.patient_id is None:
+        if existing is not None or item is None or item.patient_id is None:
             return existing
-        reason = self._claims.claim(sha256, item.patient_id, item.target or "", check=self._check)
+        # A sidecar is claimed too, never checked (a camera writes the same XMP for many
+        # shots): its claim is what lets a dead run's journal line for it be recorded.
+        check = self._check and not item.sidecar
+        reason = self._claims.claim(sha256, item.patient_id, item.target or "", check=check)
         if reason is not None:
             self._held.setdefault(item.timed.path, reason)
             self._claims.held.append(item.target or "")

@@ -205,6 +205,8 @@ def _row(entry: object, ingest_id: str, backup: str | None) -> CatalogueRecord |
         return None
     if not below_archive(values["archive_path"]):
         return None
+    if is_sidecar(values["archive_path"]) != is_sidecar(values["source_path"]):
+        return None  # a photo's bytes under a sidecar's name, or the other way round
     copy = values["backup_path"]
     if (copy is None) != (backup is None):
         return None
@@ -425,23 +427,15 @@ def _recover_one(
 def _claims_check(
     claimed: set[tuple[str, str, str]] | None,
 ) -> Callable[[CatalogueRecord], bool]:
-    """Whether a line's photo is one its ingest claimed (`claims`): with PostgreSQL each
-    photo is claimed, for its patient and planned name, in the database right before its
-    line is written, and a sidecar goes with its photo's name. So someone who may write the
-    archive's share but not the database cannot have a file of theirs recorded under any
-    patient through a journal line. None (SQLite: whoever may edit the journal may edit the
-    catalogue next to it) vouches for every line."""
+    """Whether a line's file is one its ingest claimed (`claims`): with PostgreSQL each
+    photo and sidecar is claimed, with its content, for its patient and planned name, in the
+    database right before its line is written. So someone who may write the archive's share
+    but not the database cannot have a file of theirs recorded under any patient through a
+    journal line. None (SQLite: whoever may edit the journal may edit the catalogue next to
+    it) vouches for every line."""
     if claimed is None:
         return lambda record: True
-    stems = {(patient, path.rpartition(".")[0].lower()) for _, patient, path in claimed}
-
-    def vouched(record: CatalogueRecord) -> bool:
-        if is_sidecar(record.archive_path):
-            stem = record.archive_path.rpartition(".")[0].lower()
-            return (record.patient_id, stem) in stems
-        return (record.sha256, record.patient_id, record.archive_path) in claimed
-
-    return vouched
+    return lambda record: (record.sha256, record.patient_id, record.archive_path) in claimed
 
 
 def unlisted(catalogue: Catalogue, archive: Path, folders: Iterable[str]) -> list[str]:
