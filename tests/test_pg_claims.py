@@ -432,3 +432,19 @@ def test_an_interrupted_desks_claims_last_as_long_as_its_journal(
     alone = desk_b.run("ingest", card_c, "--id", "EPT6335", "--json")
     assert alone.returncode == 0, alone.stderr
     assert _rows(pg_url, archive, "content_claims") == []
+
+
+def test_move_corrects_a_misfiled_card_with_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """`move` is what every hold message points to: it works on a PostgreSQL archive too
+    (it looked for a SQLite file and said nothing was archived)."""
+    archive, files, card_a, _card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
+    filed = desk_a.run("ingest", card_a, "--id", PATIENT_A, "--json")
+    assert filed.returncode == 0, filed.stderr
+    moved = desk_b.run("move", "--from", PATIENT_A, "--to", PATIENT_B, "--json")
+    assert moved.returncode == 0, moved.stderr
+    assert len(json_out(moved)["moved"]) == len(files)
+    findings = check_archive(archive, pg_url, {PATIENT_B: files})
+    assert findings.lost == [] and findings.wrong_patient == [] and findings.stray == []
+    again = desk_b.run("move", "--from", PATIENT_A, "--to", PATIENT_B, "--json")
+    assert again.returncode == 0 and json_out(again)["moved"] == [], again.stderr
+    assert desk_b.run("verify").returncode == 0

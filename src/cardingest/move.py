@@ -32,13 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from .archive.audit import AuditLog
-from .archive.backend import catalogue_path
-from .archive.catalogue import Catalogue, CatalogueRecord
+from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.lock import ArchiveLock
 from .archive.manifest import write_manifest
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
-from .errors import ArchiveError, CatalogueError, UsageError
+from .errors import ArchiveError, UsageError
 from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX, SLATE_TAIL
@@ -688,11 +687,7 @@ def move(
         raise UsageError("--diagnosis, --since and --until filter --from ID; give --from too")
     if request.from_id is not None and request.from_id == request.to:
         raise UsageError(f"--from and --to are the same ID ({request.to}); nothing to move")
-    if not catalogue_path(archive).is_file():
-        raise CatalogueError(
-            f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}. "
-            "Is --archive right?"
-        )
+    require_catalogue(archive)  # in SQLite or PostgreSQL, as the archive is bound
     # A torn or changed audit log would refuse the move's event after the files moved.
     AuditLog(archive).require_appendable()
     result = MoveResult(to=request.to)

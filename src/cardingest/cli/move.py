@@ -12,7 +12,7 @@ from ..models import Settings
 from . import documents, output
 from .common import handles_errors, lookup_id, parse_day
 from .config import load_settings
-from .options import ArchiveOpt, JsonOpt
+from .options import ArchiveOpt, CatalogueOpt, JsonOpt
 from .output import escape
 
 if TYPE_CHECKING:  # registered with the app at start-up; the move code loads when it runs
@@ -148,6 +148,7 @@ def move_command(
     since: SinceOpt = None,
     until: UntilOpt = None,
     archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Refile archived photos under the right patient, under fresh names.
@@ -157,7 +158,7 @@ def move_command(
     """
     if not to:
         raise UsageError("Say which patient the photos belong to: --to ID")
-    settings = load_settings(archive=archive)
+    settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
         run_move(
             settings,
