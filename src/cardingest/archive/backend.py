@@ -150,6 +150,9 @@ def role_denied(where: str, role: str | None, reason: str) -> ConfigError:
             'database" (README.md) were run while connected to another database (postgres), '
             "so they did nothing here. Run them again connected to this one (\\c NAME); for "
             "the archives made already, also the GRANT lines the README gives after them.",
+            "Or this archive is new, and a desk's role cannot make it: make each archive "
+            "once with the owner's URL (its first ingest, with --catalogue OWNER-URL); then "
+            "the desks use it.",
         ],
     )
 
