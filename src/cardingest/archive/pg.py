@@ -23,6 +23,7 @@ one patient take turns; verify, wipe and tag hold the whole archive.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,6 +58,10 @@ from .backend import (
     scrubbed,
 )
 from .catalogue import Catalogue
+
+# psycopg logs the errors it meets while closing a pipeline or a copy that an error already
+# ended ("error ignored terminating <Pipeline [BAD]>"): that error is the one reported.
+logging.getLogger("psycopg").setLevel(logging.ERROR)
 
 CONNECT_TIMEOUT = 10
 LOCK_WAIT = "15min"
