@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cardimage import CardFactory, require
+from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_fat_tools
 from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke
 from terminal import operator_signals
 
@@ -265,3 +265,29 @@ def test_a_card_swapped_in_at_the_same_mount_point_is_new() -> None:
     with pytest.raises(KeyboardInterrupt):
         watch(handle, watcher)
     assert handled == [None, "1A2B-3C4D"]
+
+
+def test_a_fusefat_card_swapped_for_one_of_the_same_size_and_label_is_new(
+    tmp_path: Path,
+) -> None:
+    """Two EOS_DIGITAL images of one size at one mount point, swapped between two looks:
+    FUSE hands the second mount the same device number, and fusefat names no serial; the
+    image behind the mount tells them apart."""
+    require_fat_tools()
+    mount = tmp_path / "media" / "EOS_DIGITAL"
+    mount.mkdir(parents=True)
+    images = [
+        build_fat32_image(
+            tmp_path / name, {f"DCIM/100CANON/IMG_000{n}.JPG": b"jpeg"}, label="EOS_DIGITAL"
+        )
+        for n, name in enumerate(("a.img", "b.img"), start=1)
+    ]
+    watcher = Watcher(sleep=lambda _: None)
+    with MountedCard(images[0], mount):
+        first = watcher.poll()
+        assert first is not None and first.label == "EOS_DIGITAL"
+        watcher.done_with(first)
+        assert watcher.poll() is None  # the same card, left in
+    with MountedCard(images[1], mount):
+        second = watcher.poll()
+        assert second is not None and second.mount == first.mount

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from ..models import Card
 from .detect import find_cards
+from .fusefat import fusefat_source
+from .volume import read_volume_id
 
 Notify = Callable[[str, Card], None]
 
@@ -70,14 +72,35 @@ class Watcher:
 
 def insertion(card: Card) -> tuple[object, ...]:
     """What tells one insertion of a card from the next at the same mount point: its device,
-    volume serial, label, size and file system, and the mounted file system's device number
-    (a FUSE mount gets a new one each time; a card reader's slot keeps its own, but then the
-    serial tells the cards apart). Not the photo count: the wipe changes it."""
+    label, size and file system, and its volume serial, which each formatting gives anew.
+    Not the photo count: the wipe changes it. Not the mounted file system's device number:
+    FUSE hands the same one out again."""
+    return (card.device, card.label, card.fstype, card.total_bytes, volume_serial(card))
+
+
+def volume_serial(card: Card) -> str | None:
+    """The card's volume serial, wherever it can be read: the card's own (its device was
+    readable), a fusefat mount's image (with the image's path: two images are two cards), or
+    the name udev gives the device under ``/dev/disk/by-uuid`` (readable without root)."""
+    if card.serial:
+        return card.serial
+    if card.fstype.endswith("fusefat"):
+        image = fusefat_source(card.mount)
+        found = read_volume_id(image) if image else None
+        return f"{image}:{found.serial if found else ''}" if image else None
+    if not card.device.startswith("/dev/"):
+        return None
     try:
-        mounted: int | None = os.stat(card.mount).st_dev
+        device = os.path.realpath(card.device)
+        for link in os.scandir(BY_UUID):
+            if os.path.realpath(link.path) == device:
+                return link.name
     except OSError:
-        mounted = None
-    return (card.device, card.serial, card.label, card.fstype, card.total_bytes, mounted)
+        return None
+    return None
+
+
+BY_UUID = "/dev/disk/by-uuid"
 
 
 def watch(handle: Callable[[Card], int], watcher: Watcher, *, once: bool = False) -> int:
