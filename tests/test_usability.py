@@ -642,3 +642,22 @@ def test_a_map_that_fits_a_card_whose_numbers_started_again_is_named(tmp_path: P
         "before for that patient (first: DCIM/100CANON/IMG_0001.JPG, now taken 2026-03-17 "
         "10:01:00; archived as JBX3656/JBX3656-20260316-090100.jpg, taken 2026-03-16 09:01:00)"
     ), said
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["preview", "--id", "JBX3656", "--id", "MCJ1984"],
+        ["move", "--from", "JBX3656", "--from=EPT6335", "--to", "ACA31FM"],
+        ["tag", "JBX3656", "--consent", "record", "--consent", "publication"],
+    ],
+)
+def test_an_option_given_twice_is_refused_not_the_last_taken(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """`--id A --id B` filed every photo under B without a word; the second --from of a
+    move was the only one moved. Given twice, such an option is exit 2, nothing done."""
+    ran = cardingest(*args, "--json", home=tmp_path)
+    assert ran.code == 2, ran.stderr
+    said = json.loads(ran.text)["error"]["message"]
+    assert said.endswith("is given twice; give it once (the last would win)"), said

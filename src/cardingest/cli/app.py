@@ -7,6 +7,7 @@ import copy
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -843,10 +844,40 @@ def only(name: str) -> typer.Typer | None:
     return narrowed
 
 
+ONCE_ONLY = frozenset(
+    {"--id", "--to", "--from", "--map", "--archive", "--backup", "--catalogue", "--out",
+     "--clock-offset", "--since", "--until", "--diagnosis", "--site", "--consent"}
+)  # fmt: skip
+"""Options whose second use would silently replace the first (`--id A --id B` filing every
+photo under B): given twice, they are an error."""
+
+
+def repeated_option(args: Sequence[str]) -> str | None:
+    """The first of `ONCE_ONLY` given twice in ``args`` (before a ``--``), if any."""
+    seen: set[str] = set()
+    for arg in args:
+        if arg == "--":
+            break
+        name = arg.partition("=")[0]
+        if name in ONCE_ONLY:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
+
+
 def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     command = only(first) or app
-    if "--json" not in sys.argv[1:]:
+    as_json = any(arg == "--json" or arg.startswith("--json=") for arg in sys.argv[1:])
+    twice = repeated_option(sys.argv[1:])
+    if twice is not None:
+        error = UsageError(f"{twice} is given twice; give it once (the last would win)")
+        output.err.print(f"[red]error:[/] {escape(error.message)}")
+        if as_json:
+            output.emit_json(documents.error(error))
+        sys.exit(EXIT_USAGE)
+    if not as_json:
         command()
         return
     # A script asked for JSON: an option or argument Click itself refuses (unknown, unreadable,
