@@ -129,6 +129,13 @@ def test_a_file_saved_after_it_was_taken_is_shown_from_its_own_pixels(
     planted = [exiftool, "-q", "-overwrite_original", f"-ThumbnailImage<={tmp_path / 'other.jpg'}"]
     subprocess.run([*planted, str(photo)], check=True)
     assert make_thumbnail(photo).origin == "exif thumbnail"  # same times: the camera's own
+    earlier = [exiftool, "-q", "-overwrite_original", "-ModifyDate=2007:11:29 15:30:00"]
+    subprocess.run([*earlier, str(photo)], check=True)  # 46 minutes before it was taken
+    assert make_thumbnail(photo).origin == "reduced decode"
+    utc = [exiftool, "-q", "-overwrite_original", "-ModifyDate=2007:11:29 03:17:00",
+           "-OffsetTime=+00:00", "-OffsetTimeOriginal=+13:00"]  # fmt: skip
+    subprocess.run([*utc, str(photo)], check=True)  # 16:16 at +13:00 is 03:16 UTC: same
+    assert make_thumbnail(photo).origin == "exif thumbnail"
     later = [exiftool, "-q", "-overwrite_original", "-ModifyDate=2007:12:01 09:00:00"]
     subprocess.run([*later, str(photo)], check=True)
     thumb = make_thumbnail(photo)

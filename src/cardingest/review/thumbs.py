@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from PIL import ExifTags, Image
@@ -116,17 +116,40 @@ def _crop_to(image: Image.Image, width: int, height: int) -> Image.Image:
 
 
 def _edited_since_taken(exif: Image.Exif) -> bool:
-    """Whether the file was saved well after it was taken (ModifyDate more than
-    `EDIT_SLACK` after DateTimeOriginal): an editor that changed the photo may have left the
-    camera's thumbnail of the photo as it was, and the sheet must show the photo itself."""
-    modified = exif.get(ExifTags.Base.DateTime)
-    taken = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.DateTimeOriginal)
+    """Whether the file may have been saved by something other than the camera: its
+    ModifyDate more than `EDIT_SLACK` from its DateTimeOriginal (or CreateDate) either way,
+    in UTC where both carry an offset, or either time missing. An editor that changed the
+    photo may have left the camera's thumbnail of it as it was, and the sheet must show the
+    photo itself."""
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    taken = ifd.get(ExifTags.Base.DateTimeOriginal) or ifd.get(ExifTags.Base.DateTimeDigitized)
+    taken_offset = ifd.get(ExifTags.Base.OffsetTimeOriginal) or ifd.get(
+        ExifTags.Base.OffsetTimeDigitized
+    )
+    saved = _exif_time(exif.get(ExifTags.Base.DateTime), ifd.get(ExifTags.Base.OffsetTime))
+    shot = _exif_time(taken, taken_offset)
+    if saved is None or shot is None:
+        return True
+    if (saved.tzinfo is None) != (shot.tzinfo is None):
+        saved, shot = saved.replace(tzinfo=None), shot.replace(tzinfo=None)
+    return abs(saved - shot) > EDIT_SLACK
+
+
+def _exif_time(value: object, offset: object) -> datetime | None:
+    """An EXIF date and time, with its ``±HH:MM`` offset where one is given."""
     try:
-        saved = datetime.strptime(str(modified).strip("\x00 "), _EXIF_TIME)
-        shot = datetime.strptime(str(taken).strip("\x00 "), _EXIF_TIME)
+        when = datetime.strptime(str(value).strip("\x00 "), _EXIF_TIME)
     except ValueError:
-        return False
-    return saved - shot > EDIT_SLACK
+        return None
+    text = str(offset or "").strip("\x00 ")
+    if len(text) == 6 and text[0] in "+-" and text[3] == ":":
+        try:
+            minutes = int(text[1:3]) * 60 + int(text[4:6])
+        except ValueError:
+            return when
+        sign = -1 if text[0] == "-" else 1
+        return when.replace(tzinfo=timezone(timedelta(minutes=sign * minutes)))
+    return when
 
 
 def _exif_thumbnail(image: Image.Image) -> Image.Image | None:
