@@ -580,6 +580,10 @@ def test_a_backup_left_out_after_ingests_that_made_one_is_named(tmp_path: Path) 
     [said] = warnings("ingest", str(card), "--id", "JBX3656", "--dry-run")
     assert said.startswith("the last ingest into this archive (")
     assert f"also copied to the backup {tmp_path / 'b'}, and this one makes no backup" in said
+    # An ingest without --backup that filed nothing (the card archived already) does not
+    # silence it for the next one.
+    assert warnings("ingest", str(card), "--id", "JBX3656") == [said]
+    assert warnings("ingest", str(card), "--id", "JBX3656", "--dry-run") == [said]
 
 
 def test_a_loop_of_symbolic_links_is_a_message(tmp_path: Path) -> None:

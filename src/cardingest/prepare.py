@@ -374,7 +374,8 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     if backup is not None:
         return prepared
     ingests = _earlier_ingests(Path(prepared.plan.archive))
-    last = next((i for i in reversed(ingests) if i["status"] != "running"), None)
+    copied = (i for i in reversed(ingests) if (i["counts"] or {}).get("copied"))
+    last = next(copied, None)  # the last that filed photos (an empty card's says nothing)
     if last is None or not last["backup"]:
         return prepared
     said = (
