@@ -597,11 +597,16 @@ def test_a_loop_of_symbolic_links_is_a_message(tmp_path: Path) -> None:
     for args in (
         ["preview", str(tmp_path / "loop1"), "--id", "JBX3656"],
         ["ingest", str(card), "--id", "JBX3656", "--archive", str(tmp_path / "loop1")],
+        ["verify", "--archive", str(tmp_path / "loop1")],
+        ["search", "--archive", str(tmp_path / "loop1")],
     ):
         result = runner.invoke(cli_app.app, [*args, "--json"])
         assert result.exit_code == 2, result.output
         said = json.loads(result.stdout)["error"]["message"]
         assert "loop of symbolic links" in said and "loop1" in said, said
+    (tmp_path / "unplugged").symlink_to(tmp_path / "media" / "NAS")
+    result = runner.invoke(cli_app.app, ["verify", "--archive", str(tmp_path / "unplugged")])
+    assert result.exit_code == 2 and "which is not there" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..archive.backend import CatalogueLocation, bind, check_url
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..export.settings import (
     DEFAULT_CALLING_AE,
     DEFAULT_TIMEOUT,
@@ -146,6 +147,23 @@ def _kind(expected: type | tuple[type, ...]) -> str:
     return _KINDS.get(expected, "a number") if isinstance(expected, type) else "a number"
 
 
+def _not_a_broken_link(path: Path, what: str) -> None:
+    """A folder that is a loop of symbolic links, or a link to nothing: exit 2 saying so,
+    not "no catalogue" or "File exists" from what would try to use it."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(
+                f"{what} {path} leads round a loop of symbolic links; give a real folder"
+            ) from None
+        if path.is_symlink():
+            raise UsageError(
+                f"{what} {path} is a symbolic link to {os.readlink(path)}, which is not "
+                "there; give a real folder (or connect its drive)"
+            ) from None
+
+
 def load_settings(
     *,
     archive: str | Path | None = None,
@@ -229,6 +247,9 @@ def load_settings(
     else:
         url = None
     single = bool(data.get("single_workstation", False))
+    _not_a_broken_link(archive_path, "The archive")
+    if backup_text:
+        _not_a_broken_link(_expand(str(backup_text)), "The backup")
     bind(archive_path.absolute(), CatalogueLocation(url=url, single_workstation=single))
     return Settings(
         catalogue=url,
