@@ -542,3 +542,27 @@ def test_the_clock_put_back_where_a_new_folder_starts_is_seen_too() -> None:
         card_path(3, "101CANON"): "ACA31FM",
         card_path(4, "101CANON"): "ACA31FM",
     }
+
+
+@pytest.mark.samples
+def test_another_patients_code_not_read_right_beside_the_slate_holds_the_group(
+    backgrounds: list[Path],
+) -> None:
+    """The last patient's slate still in the frame reads, and the new patient's label, its
+    code not readable (glare), sits right beside it: it is no phantom of the slate's own
+    print (it is the slate code's size), so the group is held, never filed under the slate
+    that reads."""
+    with Image.open(backgrounds[0]) as source:
+        photo = source.convert("RGB").resize((1600, 1200))
+    photo.paste(label("JBX3656", "qr", 400), (50, 50))
+    sticker = label("MCJ1984", "datamatrix", 360)
+    width, height = sticker.size
+    ImageDraw.Draw(sticker).rectangle(
+        [int(width * 0.3), int(height * 0.2), int(width * 0.5), int(height * 0.8)], fill="white"
+    )
+    photo.paste(sticker, (375, 60))  # its code a fifth of the slate code's size from it
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=90)
+    found = decode(buffer.getvalue(), SlateOptions())
+    assert found.ids == ("JBX3656",), found
+    assert found.invalid == ("a Data Matrix barcode was found but could not be read",)

@@ -218,17 +218,30 @@ def _box(barcode: zxingcpp.Barcode) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
+BESIDE_GAP = 0.1
+"""How close (in sizes of the code that reads) a code not read must lie to be the sheet's own."""
+BESIDE_SIZE = 0.6
+"""How large (against the code that reads) a code not read may be to be the sheet's own."""
+
+
 def _beside(barcode: zxingcpp.Barcode, good: list[zxingcpp.Barcode]) -> bool:
-    """Whether ``barcode`` lies within half a code's size of one of the ``good`` ones."""
+    """Whether ``barcode`` is a phantom of a ``good`` code's own sheet: touching it (within
+    `BESIDE_GAP` of its size) and smaller (at most `BESIDE_SIZE` of it). A turned slate shows
+    zxing such a "Data Matrix" in its bars and print, right against the QR code; another
+    patient's label or wristband beside the slate is its own size and further off, and holds
+    the group."""
     left, top, right, bottom = _box(barcode)
+    size = max(right - left, bottom - top)
     for other in good:
         x0, y0, x1, y1 = _box(other)
-        margin = max(x1 - x0, y1 - y0) / 2
+        own = max(x1 - x0, y1 - y0)
+        margin = own * BESIDE_GAP
         if (
-            left <= x1 + margin
+            size <= own * BESIDE_SIZE
+            and left <= x1 + margin
             and right >= x0 - margin
             and top <= y1 + margin
-            and (bottom >= y0 - margin)
+            and bottom >= y0 - margin
         ):
             return True
     return False

@@ -218,7 +218,7 @@ def map_template_command(
             text = slate_map_template(files, find_slates(root, files, settings))
         else:
             text = map_template(files, timedelta(minutes=minutes))
-        write_template(text, out_file)
+        write_template(text, out_file, filled=slates)
         if slot.requested is not None:
             write_groups_sheet(
                 slot.requested,
@@ -230,7 +230,8 @@ def map_template_command(
             output.err.print(f"Contact sheet of the groups: {escape(str(sheet))}")
 
 
-def write_template(text: str, out_file: Path | None) -> None:
+def write_template(text: str, out_file: Path | None, *, filled: bool = False) -> None:
+    """``filled``: the slates gave the ids; a person checks them rather than fills them in."""
     if out_file is None:
         sys.stdout.write(text)
         return
@@ -241,7 +242,8 @@ def write_template(text: str, out_file: Path | None) -> None:
         raise UsageError(f"{out_file} exists; not overwriting it") from None
     except OSError as exc:
         raise UsageError(f"Cannot write {out_file}: {exc.strerror or exc}") from None
-    output.err.print(f"Wrote {escape(str(out_file))}: fill in the id column, then --map it.")
+    todo = "check the ids the slates gave" if filled else "fill in the id column"
+    output.err.print(f"Wrote {escape(str(out_file))}: {todo}, then --map it.")
 
 
 BackupOpt = Annotated[
