@@ -27,6 +27,8 @@ from pathlib import Path
 
 from PIL import ExifTags, Image
 
+from ..card.capture import parse_exif_date
+
 SIZE = 240
 """Longest side of a thumbnail, in pixels."""
 QUALITY = 80
@@ -36,7 +38,6 @@ RAW_CANDIDATES = 24
 EDIT_SLACK = timedelta(minutes=2)
 """How long after a photo was taken its file may be saved and still be the camera's own (a
 camera writes both times at once; a burst or a slow card a little later)."""
-_EXIF_TIME = "%Y:%m:%d %H:%M:%S"
 MIN_EXIF_THUMB = 120
 """An EXIF thumbnail smaller than this (longest side) is not worth showing: decode instead."""
 
@@ -136,10 +137,10 @@ def _edited_since_taken(exif: Image.Exif) -> bool:
 
 
 def _exif_time(value: object, offset: object) -> datetime | None:
-    """An EXIF date and time, with its ``±HH:MM`` offset where one is given."""
-    try:
-        when = datetime.strptime(str(value).strip("\x00 "), _EXIF_TIME)
-    except ValueError:
+    """An EXIF date and time (`capture.parse_exif_date`), with its ``±HH:MM`` offset where
+    one is given."""
+    when = parse_exif_date(str(value)) if value is not None else None
+    if when is None:
         return None
     text = str(offset or "").strip("\x00 ")
     if len(text) == 6 and text[0] in "+-" and text[3] == ":":
