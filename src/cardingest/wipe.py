@@ -44,6 +44,7 @@ from .card.volume import same_volume
 from .errors import CardWriteError, Interrupted, SourceError
 from .models import Card
 from .plan.planner import bad_name_reason
+from .plan.shots import shot_of
 from .prepare import scan_source
 from .storage.durable import fsync_dir
 from .storage.identity import file_id
@@ -380,12 +381,12 @@ def keep_held(plan: WipePlan, held: Mapping[str, str]) -> WipePlan:
     and so does the rest of its shot (a shot two desks split: which patient is in doubt)."""
     if not held:
         return plan
-    shots = {_shot(source): reason for source, reason in held.items()}
+    shots = {shot_of(source): reason for source, reason in held.items()}
 
     def why(source: str) -> str | None:
         if source in held:
             return f"held by the ingest: {held[source]}"
-        twin = shots.get(_shot(source))
+        twin = shots.get(shot_of(source))
         return f"its shot's other file was held by the ingest: {twin}" if twin else None
 
     items = tuple(
@@ -395,12 +396,6 @@ def keep_held(plan: WipePlan, held: Mapping[str, str]) -> WipePlan:
         for item in plan.items
     )
     return replace(plan, items=items)
-
-
-def _shot(source: str) -> str:
-    """A card path's shot: its folder and stem (IMG_0003.JPG and IMG_0003.CR2 are one)."""
-    folder, _, name = source.rpartition("/")
-    return f"{folder}/{(name.rpartition('.')[0] or name).upper()}"
 
 
 def dry_run_result(plan: WipePlan) -> WipeResult:

@@ -46,4 +46,10 @@ def dcf_number(stem: str) -> int:
 def shot_key(media: MediaFile) -> str:
     """The files of one shot share their folder and stem, whatever the stem's case (NUL is in
     no path)."""
-    return f"{media.folder}\0{media.stem.upper()}"
+    return shot_of(media.path)
+
+
+def shot_of(path: str) -> str:
+    """`shot_key` of a card path (``DCIM/100CANON/IMG_0003.CR2`` and ``…/IMG_0003.JPG``)."""
+    folder, _, name = path.rpartition("/")
+    return f"{folder}\0{(name.rpartition('.')[0] or name).upper()}"
