@@ -38,15 +38,9 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
     can never overlap. A shot's files (RAW and JPEG) stay together and take its time
     (`shots.primary_photo`), as the plan does.
     """
-    shots: dict[str, list[MediaFile]] = {}
-    for media in sorted((m for m in files if not m.sidecar), key=_dcf_order):
-        shots.setdefault(shot_key(media), []).append(media)
     groups: list[list[MediaFile]] = []
     last: datetime | None = None
-    for shot in shots.values():
-        primary = primary_photo(shot)
-        assert primary is not None
-        when = primary.captured
+    for shot, when in _timed_shots(sorted((m for m in files if not m.sidecar), key=_dcf_order)):
         if last is None or not timedelta(0) <= when - last <= gap:
             groups.append([])
         groups[-1].extend(shot)
@@ -54,13 +48,24 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
     return groups
 
 
+def _timed_shots(files: Sequence[MediaFile]) -> list[tuple[list[MediaFile], datetime]]:
+    """The files grouped by shot, in order of first appearance, each with its shot's time
+    (its `shots.primary_photo`'s)."""
+    shots: dict[str, list[MediaFile]] = {}
+    for media in files:
+        shots.setdefault(shot_key(media), []).append(media)
+    timed = []
+    for shot in shots.values():
+        primary = primary_photo(shot)
+        assert primary is not None
+        timed.append((shot, primary.captured))
+    return timed
+
+
 def group_span(group: Sequence[MediaFile]) -> str:
     """When a group's shots were taken (each at its shot's time, as the plan names it): the
     first, and the last if another, with its date if another day."""
-    shots: dict[str, list[MediaFile]] = {}
-    for media in group:
-        shots.setdefault(shot_key(media), []).append(media)
-    times = sorted(p.captured for s in shots.values() if (p := primary_photo(s)) is not None)
+    times = sorted(when for _, when in _timed_shots(group))
     first, last = times[0], times[-1]
     if last == first:
         return f"{first:%Y-%m-%d %H:%M:%S}"
