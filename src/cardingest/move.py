@@ -701,6 +701,7 @@ def move(
             folder_template=folder_template,
             name_template=name_template,
         )
+        at_pacs = catalogue.dicom_destinations([m.old for m in moves]) if moves else {}
     if not moves:
         return result
     move_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + os.urandom(3).hex()
@@ -709,6 +710,5 @@ def move(
         _write_journal(archive, data)
         result.moved, result.sidecars = carry_out(archive, data)
     result.move_id = move_id
-    with Catalogue.open(archive, create=False) as catalogue:
-        result.at_pacs = catalogue.dicom_destinations([m.new for m in result.moved])
+    result.at_pacs = {m.new: at_pacs[m.old] for m in result.moved if m.old in at_pacs}
     return result
