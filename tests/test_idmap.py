@@ -198,6 +198,17 @@ def test_a_range_covers_only_names_like_its_ends() -> None:
     assert list(covered) == ["DCIM/100CANON/IMG_0001.JPG"]
 
 
+def test_a_range_covers_only_numbers_written_like_its_ends() -> None:
+    """IMG_00050 (another device's five digits) is not in IMG_0001-IMG_0099, though 50 lies
+    between 1 and 99; a camera that writes no leading zeros still gets IMG_9-IMG_12."""
+    card = [media(f"DCIM/100CANON/{name}.JPG") for name in ("IMG_0001", "IMG_00050", "IMG_0099")]
+    covered = resolve(parse_map_text("files,id\nIMG_0001-IMG_0099,JBX3656\n"), card)
+    assert sorted(covered) == ["DCIM/100CANON/IMG_0001.JPG", "DCIM/100CANON/IMG_0099.JPG"]
+    unpadded = [media(f"DCIM/100PHONE/IMG_{n}.JPG") for n in (8, 9, 10, 12, 13)]
+    covered = resolve(parse_map_text("files,id\nIMG_9-IMG_12,JBX3656\n"), unpadded)
+    assert sorted(covered) == [f"DCIM/100PHONE/IMG_{n}.JPG" for n in (10, 12, 9)]
+
+
 def test_a_range_over_folders_stays_in_one_cameras_folders() -> None:
     """100CANON/IMG_9998-101CANON/IMG_0002 (a rollover) covers those two folders' photos,
     never the Sony, Olympus or Fuji folders that sort between them."""

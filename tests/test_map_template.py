@@ -103,16 +103,19 @@ def test_names_a_range_cannot_span_are_written_as_ranges_it_can() -> None:
 
 def random_card(rng: random.Random) -> list[MediaFile]:
     """Several cameras' folders (with a rollover), names with and without the colour-space
-    prefix, a phone's dated names, RAW+JPEG shots, bursts, clock jumps both ways."""
+    prefix, numbers with and without leading zeros, a phone's dated names, RAW+JPEG shots, bursts, clock jumps both ways."""
     files: list[MediaFile] = []
     when = datetime(2026, 3, 1, 9)
     for folder, prefixes in rng.sample(FOLDERS, rng.randint(1, len(FOLDERS))):
-        number = rng.choice([1, 9990])
+        number = rng.choice([1, 8, 95, 9990])
         for _ in range(rng.randint(1, 12)):
             when += rng.choice([timedelta(0), timedelta(seconds=20), timedelta(minutes=30),
                                 -timedelta(minutes=3), -timedelta(days=9000)])  # fmt: skip
             if folder == "Camera":
                 stem = f"IMG_{when:%Y%m%d_%H%M%S}"
+            elif folder == "100NOPAD":
+                stem = f"{rng.choice(prefixes)}{number % 10000}"
+                number += rng.choice([1, 1, 2])
             else:
                 stem = f"{rng.choice(prefixes)}{number % 10000:04d}"
                 number += rng.choice([1, 1, 2])
@@ -130,6 +133,7 @@ FOLDERS = [
     ("100MSDCF", ["DSC0"]),
     ("100_FUJI", ["DSCF"]),
     ("100OLYMP", ["P100"]),
+    ("100NOPAD", ["IMG_"]),  # a device that writes no leading zeros: IMG_9, then IMG_10
     ("Camera", []),
 ]
 

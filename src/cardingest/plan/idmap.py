@@ -55,6 +55,12 @@ class _Name:
         return int(match.group(1)) if match else None
 
     @property
+    def digits(self) -> int:
+        """How many digits the name's number is written with (4 in IMG_0042)."""
+        match = _TRAILING_NUMBER.search(self.stem)
+        return len(match.group(1)) if match else 0
+
+    @property
     def prefix(self) -> str:
         """`number_prefix`: a range covers only names with its ends' prefix."""
         return number_prefix(self.stem)
@@ -396,12 +402,16 @@ def _covers(first: _Name, last: _Name | None, name: _Name) -> bool:
 
     A range covers the names with its ends' prefix whose number lies between theirs, in
     the ends' folder (any folder with none given), or across one camera's numbered folders
-    (100CANON to 101CANON, never 100MSDCF between them): no other camera's photos, and no
-    IMG_0099_3 or a phone's next-day IMG_20260312_100100, whatever their last digits.
+    (100CANON to 101CANON, never 100MSDCF between them): no other camera's photos, no
+    IMG_0099_3 or a phone's next-day IMG_20260312_100100, whatever their last digits, and
+    no number written wider or narrower than the ends' (IMG_00050 is not in IMG_0001-IMG_0099;
+    IMG_9-IMG_12 of a camera that writes no leading zeros covers IMG_10).
     """
     if last is None:
         return name.stem == first.stem and first.folder in (None, name.folder)
     if name.number is None or name.prefix != first.prefix:
+        return False
+    if not min(first.digits, last.digits) <= name.digits <= max(first.digits, last.digits):
         return False
     if first.folder is None or first.folder == last.folder:
         in_folder = first.folder in (None, name.folder)

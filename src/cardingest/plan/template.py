@@ -74,11 +74,13 @@ def group_span(group: Sequence[MediaFile]) -> str:
 
 
 def _runs(group: list[MediaFile], qualify: bool) -> list[list[MediaFile]]:
-    """The group cut where a range could not go on: another folder, or a name that differs
-    before its number (IMG_ and _MG_; a phone's next day), as `idmap.parse_spec` requires."""
+    """The group cut where a range could not go on: another folder, a name that differs
+    before its number (IMG_ and _MG_; a phone's next day), as `idmap.parse_spec` requires,
+    or a number written with another count of digits, which a range leaves out."""
 
-    def key(media: MediaFile) -> tuple[str, str]:
-        return (media.folder if qualify else "", number_prefix(media.stem).upper())
+    def key(media: MediaFile) -> tuple[str, str, int]:
+        prefix = number_prefix(media.stem)
+        return (media.folder if qualify else "", prefix.upper(), len(media.stem) - len(prefix))
 
     runs: list[list[MediaFile]] = []
     for media in group:
