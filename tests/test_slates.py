@@ -427,6 +427,23 @@ def test_reader_never_keeps_the_rest_of_a_gs1_payload(backgrounds: list[Path]) -
 
 
 @pytest.mark.samples
+def test_a_slate_with_a_test_range_id_names_the_setting(backgrounds: list[Path]) -> None:
+    """A Z NHI (the test range) on a slate says it is one and how to accept it; another
+    invalid payload keeps the plain message. Neither quotes the payload."""
+    test_id = decode(slate_photo(backgrounds[0], "ZAC5361", "qr", T0), SlateOptions())
+    assert test_id.ids == ()
+    (problem,) = test_id.invalid
+    assert "test-range NHI" in problem and "allow_test_ids = true" in problem
+    assert "ZAC5361" not in problem
+    allowed = decode(
+        slate_photo(backgrounds[0], "ZAC5361", "qr", T0), SlateOptions(allow_test_ids=True)
+    )
+    assert allowed.ids == ("ZAC5361",)
+    wrong = decode(slate_photo(backgrounds[0], "ZAC5362", "qr", T0), SlateOptions())
+    assert wrong.invalid == (BAD,)
+
+
+@pytest.mark.samples
 def test_reader_decodes_a_12mp_photo_with_a_small_rotated_code(backgrounds: list[Path]) -> None:
     data = slate_photo(
         backgrounds[0], "MCJ1984", "qr", T0, fraction=0.12, angle=20, size=(4000, 3000), seed=7

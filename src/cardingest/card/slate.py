@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,9 +128,16 @@ def payload_id(payload: str, options: SlateOptions) -> str | None:
         return None
 
 
-def describe(symbology: str, length: int, options: SlateOptions) -> str:
-    """A barcode that gave no ID, named without its payload."""
-    return f"barcode ({symbology}, {length} characters) is not a valid {options.id_name}"
+def describe(symbology: str, payload: str, options: SlateOptions) -> str:
+    """A barcode that gave no ID, named without its payload; a test-range ID (a Z NHI) is
+    named as such, with the setting that accepts it."""
+    named = f"barcode ({symbology}, {len(payload)} characters)"
+    if not options.allow_test_ids and payload_id(payload, replace(options, allow_test_ids=True)):
+        return (
+            f"{named} holds a test-range {options.id_name}, not a real patient's; set "
+            "allow_test_ids = true in the config to accept test IDs"
+        )
+    return f"{named} is not a valid {options.id_name}"
 
 
 def _ids_of(barcodes: Iterable[zxingcpp.Barcode], options: SlateOptions) -> SlateRead:
@@ -139,7 +146,7 @@ def _ids_of(barcodes: Iterable[zxingcpp.Barcode], options: SlateOptions) -> Slat
     for barcode in barcodes:
         found = payload_id(barcode.text, options)
         if found is None:
-            invalid.append(describe(str(barcode.format), len(barcode.text), options))
+            invalid.append(describe(str(barcode.format), barcode.text, options))
         elif found not in ids:
             ids.append(found)
     return SlateRead(path="", ids=tuple(sorted(ids)), invalid=tuple(invalid))
