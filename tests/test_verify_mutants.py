@@ -266,6 +266,7 @@ def test_every_problem_of_a_whole_archive_in_full(
         "unreadable": 0,
         "unexpected": 6,
         "exposed": 1,
+        "keywords": 0,
         "bytes": read,
     }
     (event,) = events(archive, "verify")
@@ -284,6 +285,7 @@ def test_every_problem_of_a_whole_archive_in_full(
             "unreadable": 0,
             "unexpected": 6,
             "exposed": 1,
+            "keywords": 0,
         },
         "missing": [A1],
         "changed": [A2, str(backup / B1)],
@@ -297,6 +299,7 @@ def test_every_problem_of_a_whole_archive_in_full(
             "zz-link",
         ],
         "exposed": [str(backup / A1)],
+        "keywords": [],
     }
     with reading(archive) as catalogue:
         assert catalogue.problems() == {

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke, subjects
 
-from cardingest.archive.xmp import Keywords, is_ours, render, sidecar_path, write_sidecar
+from cardingest.archive.xmp import (
+    TOOLKIT,
+    Keywords,
+    is_ours,
+    render,
+    sidecar_path,
+    write_sidecar,
+)
 from cardingest.storage.transfer import TEMP_PREFIX
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
@@ -165,3 +172,58 @@ def test_sidecar_of_a_real_camera_jpeg(tmp_path: Path) -> None:
     assert code == 0, err
     xmp = archive / "JBX3656" / "JBX3656-20240301-100000.xmp"
     assert subjects(xmp) == (["basal cell carcinoma"], ["diagnosis|basal cell carcinoma"])
+
+
+def test_verify_names_sidecars_that_disagree_and_fix_sidecars_writes_them_again(
+    tmp_path: Path,
+) -> None:
+    """A keywords sidecar deleted, edited, left after its keywords went, or missing beside a
+    backup copy is named by `verify` (exit 1); one only another version wrote, or another
+    program's file, is not. `--fix-sidecars` writes them again from the catalogue."""
+    backup = tmp_path / "backup"
+    _card, archive, document = ingest_demo(tmp_path, "--backup", str(backup))
+    items = {i["source"].rpartition("/")[2]: i for i in document["items"] if i["target"]}
+    xmp = {name: sidecar_path(archive / item["target"]) for name, item in items.items()}
+    first = xmp["IMG_0001.JPG"].read_bytes()
+    xmp["IMG_0001.JPG"].unlink()
+    xmp["IMG_0002.JPG"].write_bytes(xmp["IMG_0002.JPG"].read_bytes().replace(b"melanoma", b"x"))
+    older = xmp["IMG_0003.JPG"].read_bytes().replace(TOOLKIT.encode(), b"cardingest 0.1")
+    xmp["IMG_0003.JPG"].write_bytes(older)
+    xmp["IMG_0004.JPG"].write_bytes(b'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="digiKam"/>')
+    sidecar_path(Path(items["IMG_0004.JPG"]["backup"])).unlink()
+    xmp["IMG_0005.JPG"].write_bytes(render(Keywords(("naevus",))))
+    xmp["IMG_0005.JPG"].chmod(0o600)  # as the archive keeps its files
+
+    code, out, _ = invoke("verify", "--archive", archive, "--json")
+    assert code == 1
+    report = json.loads(out)
+    found = {(p["path"], p["where"]): p["detail"] for p in report["problems"]}
+    relative = {name: path.relative_to(archive).as_posix() for name, path in xmp.items()}
+    assert found == {
+        (relative["IMG_0001.JPG"], "archive"): "keywords sidecar missing: the catalogue has "
+        "keywords for this photo",
+        (relative["IMG_0002.JPG"], "archive"): "keywords sidecar out of date: it says other "
+        "keywords than the catalogue",
+        (str(sidecar_path(Path(items["IMG_0004.JPG"]["backup"]))), "backup"): "keywords sidecar "
+        "missing: the catalogue has keywords for this photo",
+        (relative["IMG_0005.JPG"], "archive"): "keywords sidecar left over: the catalogue has "
+        "no keywords for this photo",
+    }
+    assert report["summary"]["keywords"] == 4
+    code, out, _ = invoke("verify", "--archive", archive)
+    assert code == 1 and "--fix-sidecars" in out
+
+    code, out, _ = invoke("verify", "--archive", archive, "--fix-sidecars", "--json")
+    assert code == 0, out
+    assert len(json.loads(out)["rewritten"]) == 4
+    assert xmp["IMG_0001.JPG"].read_bytes() == first
+    assert bag(xmp["IMG_0002.JPG"].read_bytes(), "{http://purl.org/dc/elements/1.1/}subject")[
+        0
+    ] == ("melanoma")
+    assert xmp["IMG_0003.JPG"].read_bytes() == older
+    assert b"digiKam" in xmp["IMG_0004.JPG"].read_bytes()
+    assert is_ours(sidecar_path(Path(items["IMG_0004.JPG"]["backup"])))
+    assert not xmp["IMG_0005.JPG"].exists()
+    events = (archive / ".cardingest" / "audit.jsonl").read_text().splitlines()
+    assert json.loads(events[-2])["event"] == "sidecars"
+    assert invoke("verify", "--archive", archive)[0] == 0

@@ -17,6 +17,7 @@ from typing import Literal, cast
 
 import xxhash
 
+from ..card.kinds import is_sidecar
 from ..errors import UsageError
 from ..models import METADIR
 from ..storage.links import leaves_root
@@ -25,9 +26,10 @@ from .audit import AuditLog
 from .catalogue import CatalogueRecord
 from .permissions import find_exposed, tighten
 from .readonly import reading
+from .xmp import Keywords, sidecar_path, sidecar_problem, write_sidecar
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
-ProblemKind = Literal["missing", "changed", "unreadable", "unexpected", "exposed"]
+ProblemKind = Literal["missing", "changed", "unreadable", "unexpected", "exposed", "keywords"]
 Where = Literal["archive", "backup"]
 ByteCallback = Callable[[int], None]
 
@@ -276,6 +278,8 @@ class VerifyReport:
     ok_copies: int = 0
     bytes_read: int = 0
     problems: list[Problem] = field(default_factory=list)
+    sidecars: dict[str, tuple[Path, Keywords]] = field(default_factory=dict, repr=False)
+    """The photo and keywords behind each ``keywords`` problem's path, for `fix_sidecars`."""
 
     @property
     def ok(self) -> bool:
@@ -292,6 +296,7 @@ class VerifyReport:
             "unreadable",
             "unexpected",
             "exposed",
+            "keywords",
         )
         return {
             "records": self.records,
@@ -316,6 +321,24 @@ def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState
         actual_sha256=state.sha256,
         detail=state.detail,
     )
+
+
+def _sidecar_problems(
+    report: VerifyReport, record: CatalogueRecord, copies: Iterable[tuple[Where, Path]]
+) -> None:
+    """Keywords problems of ``record``'s sidecars, beside each of its good ``copies``."""
+    keywords = Keywords(record.diagnosis, record.site, record.consent)
+    for where, photo in copies:
+        found = sidecar_problem(photo, keywords)
+        if found is None:
+            continue
+        sidecar = sidecar_path(photo)
+        shown = sidecar_path(Path(record.archive_path)).as_posix()
+        path = shown if where == "archive" else str(sidecar)
+        report.problems.append(
+            Problem("keywords", path, where, record.patient_id, detail=f"keywords sidecar {found}")
+        )
+        report.sidecars[path] = (photo, keywords)
 
 
 def patient_folders(archive: Path, patient_id: str, catalogued: Iterable[str]) -> list[str]:
@@ -464,6 +487,7 @@ def verify_archive(
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
     backups: list[Path] = []
+    photos: list[tuple[CatalogueRecord, list[tuple[Where, Path]]]] = []
     with reading(archive) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
@@ -482,7 +506,12 @@ def verify_archive(
                 else:
                     report.problems.append(_problem(record, where, path, state))
             marks.update(mark_change(record.archive_path, states, marked))
+            if not is_sidecar(record.archive_path):
+                photos.append((record, [(w, p) for w, p, state in states if state.ok]))
         catalogue.set_problems(marks)
+    for record, good in photos:
+        if sidecar_path(Path(record.archive_path)).as_posix() not in catalogued:
+            _sidecar_problems(report, record, good)  # else the camera's own XMP, kept as is
     folders = None if patient_id is None else patient_folders(archive, patient_id, catalogued)
     if patient_id is not None and not catalogued and not folders:
         raise UsageError(f"No photos of {patient_id} are archived: is the ID or --archive right?")
@@ -519,6 +548,7 @@ def record_verify(archive: Path, report: VerifyReport, operator: str) -> dict:
         unreadable=report.paths("unreadable"),
         unexpected=report.paths("unexpected"),
         exposed=report.paths("exposed"),
+        keywords=report.paths("keywords"),
     )
 
 
@@ -530,3 +560,16 @@ def fix_permissions(archive: Path, report: VerifyReport, operator: str) -> list[
             "permissions", operator=operator, archive=str(archive), tightened=changed
         )
     return changed
+
+
+def fix_sidecars(archive: Path, report: VerifyReport, operator: str) -> list[str]:
+    """Write again, from the catalogue, the keywords sidecars ``report`` found wrong (a left
+    over one is removed); audited. Returns the paths put right; OSError when the disk refuses.
+    """
+    fixed = []
+    for path, (photo, keywords) in report.sidecars.items():
+        write_sidecar(photo, keywords)
+        fixed.append(path)
+    if fixed:
+        AuditLog(archive).append("sidecars", operator=operator, archive=str(archive), fixed=fixed)
+    return fixed

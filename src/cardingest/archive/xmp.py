@@ -100,6 +100,36 @@ def is_ours(path: Path) -> bool | None:
         return None
 
 
+_TOOLKIT_ATTRIBUTE = re.compile(rb' x:xmptk="[^"]*"')
+_MAX_SIDECAR = 1024 * 1024
+
+
+def sidecar_problem(photo: Path, keywords: Keywords) -> str | None:
+    """What is wrong with ``photo``'s sidecar against the catalogue's ``keywords``, for
+    `verify`: missing, out of date, or left after the keywords were removed. None when it
+    agrees, and for another program's file under that name (never ours to judge). The
+    version of cardingest that wrote it does not count."""
+    path = sidecar_path(photo)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_SIDECAR)
+    except FileNotFoundError:
+        return "missing: the catalogue has keywords for this photo" if keywords else None
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    if MARKER not in data[:_HEAD_BYTES]:
+        return None
+    if not keywords:
+        return "left over: the catalogue has no keywords for this photo"
+    try:
+        expected = render(keywords)
+    except ValueError:
+        return None  # keywords XML cannot hold are never written; the catalogue keeps them
+    if _TOOLKIT_ATTRIBUTE.sub(b"", data) != _TOOLKIT_ATTRIBUTE.sub(b"", expected):
+        return "out of date: it says other keywords than the catalogue"
+    return None
+
+
 def write_sidecar(photo: Path, keywords: Keywords) -> str:
     """Bring ``photo``'s sidecar in line with ``keywords``; returns what happened.
 

@@ -592,15 +592,32 @@ def verify(
             help="Take other accounts' access away from what they can read (audited).",
         ),
     ] = False,
+    fix_sidecars: Annotated[
+        bool,
+        typer.Option(
+            "--fix-sidecars",
+            help="Write keywords sidecars that are missing or out of date again, from the "
+            "catalogue (audited).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     catalogue: CatalogueOpt = None,
 ) -> None:
     """Re-hash archived (and backup) copies against the catalogue; list what does not match,
-    and what other accounts on this machine can read."""
+    keywords sidecars that disagree with it, and what other accounts on this machine can
+    read."""
     from .verify import run_verify
 
     settings = load_settings(archive=archive, catalogue=catalogue)
-    raise typer.Exit(run_verify(settings, patient_id, as_json, fix_permissions=fix_permissions))
+    raise typer.Exit(
+        run_verify(
+            settings,
+            patient_id,
+            as_json,
+            fix_permissions=fix_permissions,
+            fix_sidecars=fix_sidecars,
+        )
+    )
 
 
 @app.command()

@@ -173,10 +173,14 @@ def problem(found: Problem) -> Document:
 
 
 def verify(
-    report: VerifyReport, tightened: list[str] | None = None, warnings: Sequence[str] = ()
+    report: VerifyReport,
+    tightened: list[str] | None = None,
+    warnings: Sequence[str] = (),
+    rewritten: list[str] | None = None,
 ) -> Document:
-    """``verify --json``; ``tightened`` (the paths closed) with ``--fix-permissions``;
-    ``warnings``: a dead ingest's publish journal, say, why some copies are unexpected."""
+    """``verify --json``; ``tightened`` (the paths closed) with ``--fix-permissions``,
+    ``rewritten`` (the sidecars written again) with ``--fix-sidecars``; ``warnings``: a dead
+    ingest's publish journal, say, why some copies are unexpected."""
     document: Document = {
         "archive": report.archive,
         "id": report.patient_id,
@@ -187,6 +191,8 @@ def verify(
     }
     if tightened is not None:
         document["tightened"] = tightened
+    if rewritten is not None:
+        document["rewritten"] = rewritten
     return document
 
 

@@ -20,6 +20,7 @@ from ..archive.verify import (
     verify_archive,
 )
 from ..archive.verify import fix_permissions as tighten_exposed
+from ..archive.verify import fix_sidecars as rewrite_sidecars
 from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError, InsufficientSpaceError
 from ..ids import validate_id
 from ..models import METADIR, Settings
@@ -83,7 +84,8 @@ def print_report(report: VerifyReport) -> None:
     output.out.print(
         f"{checked}: [red]{len(report.problems)} problem(s)[/]: {counts['missing']} missing, "
         f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
-        f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts."
+        f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts, "
+        f"{counts['keywords']} keywords sidecar(s) not as catalogued."
     )
     if counts["missing"] or counts["changed"]:
         output.out.print(
@@ -96,14 +98,25 @@ def print_report(report: VerifyReport) -> None:
             "Other accounts on this machine can read (or change) what is listed as exposed: "
             "`cardingest verify --fix-permissions` takes their access away."
         )
+    if counts["keywords"]:
+        output.out.print(
+            "A keywords sidecar (what digiKam and exiftool read) disagrees with the catalogue: "
+            "`cardingest verify --fix-sidecars` writes it again from the catalogue."
+        )
 
 
 def run_verify(
-    settings: Settings, raw_id: str | None, as_json: bool, *, fix_permissions: bool = False
+    settings: Settings,
+    raw_id: str | None,
+    as_json: bool,
+    *,
+    fix_permissions: bool = False,
+    fix_sidecars: bool = False,
 ) -> int:
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
     tightened: list[str] | None = None
+    rewritten: list[str] | None = None
     unlocked = None if writable(archive) else "is read-only"  # a write-protected drive
     with contextlib.ExitStack() as held:
         if unlocked is None:
@@ -113,8 +126,8 @@ def run_verify(
                 unlocked = "is on a full disk (its lock file cannot be written)"
         if unlocked is not None:
             require_catalogue(archive)
-            if fix_permissions:
-                raise ArchiveError(f"{archive} {unlocked}: its permissions cannot be changed")
+            if fix_permissions or fix_sidecars:
+                raise ArchiveError(f"{archive} {unlocked}: nothing in it can be changed")
             report = _measure(archive, patient_id)
             pending = pending_warnings(archive) + pending_move_warnings(archive)
             output.err.print(
@@ -135,15 +148,28 @@ def run_verify(
                 report.problems = [
                     p for p in report.problems if not (p.kind == "exposed" and p.path in fixed)
                 ]
+            if fix_sidecars:
+                try:
+                    rewritten = rewrite_sidecars(archive, report, settings.operator)
+                except OSError as exc:
+                    raise ArchiveError(f"Cannot write a keywords sidecar: {exc}") from None
+                done = set(rewritten)
+                report.problems = [
+                    p for p in report.problems if not (p.kind == "keywords" and p.path in done)
+                ]
             record_verify(archive, report, settings.operator)
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
     output.print_warnings(pending)
     if as_json:
-        output.emit_json(documents.verify(report, tightened, pending))
+        output.emit_json(documents.verify(report, tightened, pending, rewritten))
     else:
         if tightened:
             output.out.print(
                 f"Took other accounts' access away from {len(tightened)} file(s) and folder(s)."
+            )
+        if rewritten:
+            output.out.print(
+                f"Wrote {len(rewritten)} keywords sidecar(s) again from the catalogue."
             )
         print_report(report)
     return EXIT_OK if report.ok else EXIT_FAILURE
