@@ -67,9 +67,14 @@ def test_readonly_archive_with_a_hot_wal(
     before = _tree(archive)
 
     verify = cardingest("verify", "--archive", readonly_view, "--json", home=home)
-    assert verify.code == 0, verify.stderr
     assert verify.json()["summary"]["ok"] == 2
     assert "read-only" in verify.stderr
+    # The keyword only the hot WAL holds is seen: the killed writer wrote no sidecar for it.
+    assert verify.code == 1, verify.stderr
+    (problem,) = verify.json()["problems"]
+    assert problem["kind"] == "keywords" and "missing" in problem["detail"]
+    fix = cardingest("verify", "--archive", readonly_view, "--fix-sidecars", home=home)
+    assert fix.code == 1 and "read-only: nothing in it can be changed" in fix.stderr
 
     search = cardingest(
         "search", "--diagnosis", "melanoma", "--archive", readonly_view, "--json", home=home
