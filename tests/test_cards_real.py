@@ -178,3 +178,30 @@ def test_a_card_mounted_with_relative_paths_shows_its_own_label(tmp_path: Path) 
         assert card is not None and card.label == "NIKON_D750", card
     finally:
         subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)
+
+
+def test_another_relative_fusefat_mount_is_not_taken_for_this_one(tmp_path: Path) -> None:
+    """Two desks' worth of ``fusefat IMAGE mnt``, typed in two folders: read from this
+    mount's place, the other's ``mnt`` is this mount too, but its image is not there. Each
+    mount shows its own volume's label (the other one was started first, so it is met first)."""
+    require_fat_tools()
+    other = tmp_path / "other"
+    other.mkdir()
+    build_fat32_image(other / "cam2.img", {"DCIM/100CANON/IMG_0001.JPG": b"x"}, label="OTHER")
+    build_fat32_image(
+        tmp_path / "card.img", {"DCIM/100NIKON/DSC_0001.JPG": b"jpeg"}, label="NIKON_D750"
+    )
+    mounts = [other / "mnt", tmp_path / "mnt"]
+    for mount in mounts:
+        mount.mkdir()
+    subprocess.run(["fusefat", "-o", "ro", "cam2.img", "mnt"], cwd=other, check=True)
+    try:
+        subprocess.run(["fusefat", "-o", "ro", "card.img", "mnt"], cwd=tmp_path, check=True)
+        try:
+            mine, theirs = listed(tmp_path / "mnt"), listed(other / "mnt")
+            assert mine is not None and mine.label == "NIKON_D750", mine
+            assert theirs is not None and theirs.label == "OTHER", theirs
+        finally:
+            subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)
+    finally:
+        subprocess.run(["fusermount", "-u", str(other / "mnt")], check=True)

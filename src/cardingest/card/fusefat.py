@@ -46,16 +46,24 @@ def _fusefat_processes() -> Iterator[tuple[list[str], str]]:
 
 
 def fusefat_source(mountpoint: str) -> str | None:
-    """The image or device file a running fusefat serves at ``mountpoint``, if found."""
+    """The image or device file a running fusefat serves at ``mountpoint``, if found.
+
+    Relative paths are read from where the mount is (`_started_in`), so another fusefat run
+    as ``fusefat other.img mnt`` in another folder could seem to serve it too: only a file
+    that is there counts, and two such candidates are no answer (the label falls back to the
+    mount folder's name rather than another card's)."""
     target = os.path.realpath(mountpoint)
+    found: set[str] = set()
     for cmdline, cwd in _fusefat_processes():
         args = _positional(cmdline)
         if len(args) < 2:
             continue
         for start in (cwd, _started_in(args[-1], target)):
             if start is not None and os.path.realpath(os.path.join(start, args[-1])) == target:
-                return os.path.join(start, args[-2])
-    return None
+                source = os.path.join(start, args[-2])
+                if os.path.exists(source):
+                    found.add(os.path.realpath(source))
+    return found.pop() if len(found) == 1 else None
 
 
 def _started_in(mount_arg: str, target: str) -> str | None:
