@@ -103,7 +103,8 @@ def test_names_a_range_cannot_span_are_written_as_ranges_it_can() -> None:
 
 def random_card(rng: random.Random) -> list[MediaFile]:
     """Several cameras' folders (with a rollover), names with and without the colour-space
-    prefix, numbers with and without leading zeros, a phone's dated names, RAW+JPEG shots, bursts, clock jumps both ways."""
+    prefix, numbers with and without leading zeros, a phone's dated names, RAW+JPEG shots,
+    bursts, clock jumps both ways."""
     files: list[MediaFile] = []
     when = datetime(2026, 3, 1, 9)
     for folder, prefixes in rng.sample(FOLDERS, rng.randint(1, len(FOLDERS))):

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -241,6 +242,42 @@ def test_ctrl_c_during_a_wipe_says_what_was_removed(
     log = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     removed = [e["source"] for e in map(json.loads, log) if e["event"] == "wipe-remove"]
     assert removed == ([] if when == "re-reading" else ["DCIM/100CANON/IMG_0001.JPG"])
+
+
+def test_ctrl_c_in_any_command_is_130_and_a_json_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that no command catches itself (here while cards are looked for) is exit 130
+    and one line, and with --json the error document a script reads, not an empty stdout."""
+    from cardingest.card import detect
+
+    def ctrl_c() -> list[Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(detect, "find_cards", ctrl_c)
+    ran = CliRunner().invoke(cli_app.app, ["cards", "--json"])
+    assert ran.exit_code == 130, ran.output
+    assert "Interrupted. Nothing is left half-written" in ran.stderr
+    assert json.loads(ran.stdout)["error"]["exit"] == 130
+
+
+def test_ctrl_c_while_the_program_loads_is_130_not_a_traceback() -> None:
+    """SIGINT lands while Typer and the commands are imported (the first tenth of a second):
+    the import is made to raise KeyboardInterrupt there, as the signal would."""
+    code = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def ctrl_c(name, *args, **kwargs):\n"
+        "    if name == 'typer':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = ctrl_c\n"
+        "sys.argv = ['cardingest', 'cards', '--json']\n"
+        "from cardingest.cli import main\n"
+        "main()\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ran.returncode == 130, ran.stderr
+    assert ran.stderr == "Interrupted before anything was done.\n"
+    assert json.loads(ran.stdout)["error"]["exit"] == 130
 
 
 NO_OVERRIDE = tuple(

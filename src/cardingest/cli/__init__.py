@@ -1,6 +1,25 @@
 """The command line: a thin Typer app over the use cases; the only package that imports
 Typer or Rich."""
 
-from .app import main
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    """The console script. A Ctrl-C while Typer and the commands load (nothing has been
+    touched yet) is exit 130 with one line, as it is later, not a traceback."""
+    try:
+        from .app import main as run
+    except KeyboardInterrupt:
+        if any(arg == "--json" or arg.startswith("--json=") for arg in sys.argv[1:]):
+            sys.stdout.write(
+                '{"error": {"message": "Interrupted before anything was done.", '
+                '"details": [], "exit": 130}}\n'
+            )
+        sys.stderr.write("Interrupted before anything was done.\n")
+        raise SystemExit(130) from None
+    run()
+
 
 __all__ = ["main"]

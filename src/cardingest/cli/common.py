@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from ..errors import EXIT_HELD, EXIT_INTERRUPTED, EXIT_OK, CardingestError, UsageError
+from ..errors import EXIT_HELD, EXIT_OK, CardingestError, Interrupted, UsageError
 from ..ids import validate_id
 from ..models import Card, IdMap, Settings
 from . import documents, output
@@ -46,10 +46,8 @@ def handles_errors(command: F) -> F:
         except CardingestError as exc:
             raise fail(exc, as_json) from None
         except KeyboardInterrupt:
-            output.err.print(
-                "[red]Interrupted.[/] Nothing is left half-written; run again to finish."
-            )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            stopped = Interrupted("Interrupted. Nothing is left half-written; run again to finish.")
+            raise fail(stopped, as_json) from None
         except RuntimeError as exc:  # Path.resolve before Python 3.13: a symbolic-link loop
             if not str(exc).startswith("Symlink loop"):
                 raise
