@@ -280,6 +280,164 @@ def test_raf_only_reads_its_header_blocks(raf: Path) -> None:
     assert fh.total < 4096
 
 
+# --- HEIF built from ISO/IEC 23008-12 ---------------------------------------------------------
+
+
+def full_box(kind: bytes, version: int, body: bytes) -> bytes:
+    return box(kind, bytes([version, 0, 0, 0]) + body)
+
+
+def build_heif(
+    exif: bytes,
+    *,
+    brand: bytes = b"heix",
+    iloc_version: int = 1,
+    in_idat: bool = False,
+    split: bool = False,
+    wide_ids: bool = False,
+    thumbnail_exif: bytes | None = None,
+) -> bytes:
+    """A HEIF still: ftyp, meta (hdlr, pitm, iinf, iref, iloc, idat?) and mdat.
+
+    Item 1 is the primary image (an ``hvc1`` item whose data is stand-in bytes), item 2 its
+    ``Exif`` item: the 4-byte offset to the TIFF header, ``Exif\0\0``, the TIFF block. A
+    camera puts it in ``mdat`` and points at it from a base offset (Canon's and Sony's HIF,
+    the layout exifread cannot follow); ``in_idat`` keeps it in ``idat`` instead (method 1),
+    ``split`` in two extents. ``wide_ids``: version 3 ``infe`` and version 2 ``iloc`` with
+    32-bit IDs. ``thumbnail_exif``: another Exif item (3), listed first, that describes a
+    thumbnail (item 4), not the primary image.
+    """
+    id_size = 4 if wide_ids else 2
+    payload = struct.pack(">I", 6) + b"Exif\x00\x00" + exif
+    items = (
+        [(2, payload)]
+        if thumbnail_exif is None
+        else [(3, struct.pack(">I", 6) + b"Exif\x00\x00" + thumbnail_exif), (2, payload)]
+    )
+    image = (1, b"\x00" * 32)
+
+    def infe(item: int, kind: bytes) -> bytes:
+        version = 3 if wide_ids else 2
+        return full_box(
+            b"infe", version, item.to_bytes(id_size, "big") + b"\x00\x00" + kind + b"\x00"
+        )
+
+    entries = [infe(1, b"hvc1")] + [infe(item, b"Exif") for item, _ in items]
+    if thumbnail_exif is not None:
+        entries.append(infe(4, b"hvc1"))
+    iinf = full_box(b"iinf", 0, struct.pack(">H", len(entries)) + b"".join(entries))
+    refs = [(2, 1)] + ([(3, 4)] if thumbnail_exif is not None else [])
+    iref = full_box(
+        b"iref",
+        1 if wide_ids else 0,
+        b"".join(
+            box(b"cdsc", a.to_bytes(id_size, "big") + b"\x00\x01" + b.to_bytes(id_size, "big"))
+            for a, b in refs
+        ),
+    )
+    pitm = full_box(b"pitm", 1 if wide_ids else 0, (1).to_bytes(id_size, "big"))
+    hdlr = full_box(b"hdlr", 0, bytes(4) + b"pict" + bytes(12) + b"\x00")
+    stored = [image] + items + ([(4, b"\x00" * 16)] if thumbnail_exif is not None else [])
+    version = 2 if wide_ids else iloc_version
+
+    def iloc(data_at: int) -> bytes:
+        """Every item's extents; item data lie one after another from ``data_at``."""
+        body = bytes([0x44, 0x40 if version else 0x00])  # offset, length, base: 4 bytes
+        body += len(stored).to_bytes(2 if version < 2 else 4, "big")
+        position = 0
+        for item, data in stored:
+            body += item.to_bytes(2 if version < 2 else 4, "big")
+            method = 1 if in_idat and item == 2 else 0
+            if version:
+                body += struct.pack(">H", method)
+            body += b"\x00\x00"  # data reference index
+            base = 0 if method else data_at
+            if version:
+                body += struct.pack(">I", base)
+            at = position if version else data_at + position
+            if method:
+                at = 0
+            parts = [(at, len(data))]
+            if split and item == 2:
+                half = len(data) // 2
+                parts = [(at, half), (at + half, len(data) - half)]
+            body += struct.pack(">H", len(parts))
+            for offset, length in parts:
+                body += struct.pack(">II", offset, length)
+            if not method:
+                position += len(data)
+        return full_box(b"iloc", version, body)
+
+    idat = box(b"idat", payload) if in_idat else b""
+    ftyp = box(b"ftyp", brand + bytes(4) + b"mif1" + brand)
+    mdat_data = b"".join(data for item, data in stored if not (in_idat and item == 2))
+
+    def meta(data_at: int) -> bytes:
+        return full_box(b"meta", 0, hdlr + pitm + iinf + iref + iloc(data_at) + idat)
+
+    head = ftyp + meta(0)
+    data_at = len(head) + 8  # the meta box's size does not depend on the offsets
+    return ftyp + meta(data_at) + box(b"mdat", mdat_data)
+
+
+HEIF_LAYOUTS = {
+    "heix, base offset (Canon, Sony)": {},
+    "heic, iloc version 0": {"brand": b"heic", "iloc_version": 0},
+    "mif1, in idat": {"brand": b"mif1", "in_idat": True},
+    "two extents": {"split": True},
+    "32-bit item IDs": {"wide_ids": True},
+}
+
+
+@pytest.mark.parametrize("layout", sorted(HEIF_LAYOUTS))
+def test_built_heif_reads_as_exiftool_reads_it(layout: str, tmp_path: Path) -> None:
+    """A HEIF's Exif item, wherever its layout puts it, gives the time exiftool reads;
+    exifread reads none of the base-offset or heix files (the cameras' own)."""
+    path = tmp_path / "IMG_0001.HIF"
+    path.write_bytes(build_heif(tiff_block("SONY", "ILCE-7M4"), **HEIF_LAYOUTS[layout]))
+    stat = path.stat()
+    record = read_file(path, path.name, stat.st_size, stat.st_mtime)
+    assert (record.time_source, record.warning) == ("exif:DateTimeOriginal", None)
+    assert record.captured == datetime(2024, 3, 5, 10, 11, 12)
+    assert (record.subsec, record.utc_offset, record.model) == ("45", "+13:00", "ILCE-7M4")
+    seen = exiftool("-EXIF:all", "-Warning", "-d", "%Y:%m:%d %H:%M:%S", path)[0]
+    if HEIF_LAYOUTS[layout].get("in_idat"):  # the standard allows it; exiftool 12 reads none
+        assert "construction method 1" in seen["Warning"]
+        return
+    assert seen["DateTimeOriginal"] == WHEN and seen["Model"] == "ILCE-7M4"
+
+
+def test_a_heif_exif_item_of_a_thumbnail_does_not_name_the_photo() -> None:
+    """Two Exif items: the one whose ``cdsc`` reference points at the primary image counts,
+    though the thumbnail's comes first."""
+    other = tiff_block("SONY", "ILCE-7M4").replace(WHEN.encode(), b"2001:01:01 01:01:01")
+    capture, fh = capture_of(build_heif(tiff_block("SONY", "ILCE-7M4"), thumbnail_exif=other))
+    assert seconds(capture) == WHEN and capture.warning is None
+    assert fh.largest <= MAX_READ
+
+
+def test_a_date_time_original_in_ifd0_is_the_capture_time(tmp_path: Path) -> None:
+    """A few cameras and editors (a Casio QV-R51's TIFF saved by paint.net) put
+    DateTimeOriginal in IFD0; exiftool reads it as the DateTimeOriginal, not DateTime."""
+    exif = Image.Exif()
+    exif[0x0110] = "QV-R51"
+    exif[0x0132] = "2024:03:05 18:00:00"
+    exif[0x9003] = WHEN
+    for kind in ("JPEG", "TIFF"):
+        path = tmp_path / f"CIMG0001.{kind.lower()}"
+        Image.new("RGB", (16, 16), (180, 110, 90)).save(path, kind, exif=exif)
+        stat = path.stat()
+        record = read_file(path, path.name, stat.st_size, stat.st_mtime)
+        assert (record.time_source, record.warning) == ("exif:DateTimeOriginal", None)
+        assert record.captured == datetime(2024, 3, 5, 10, 11, 12)
+        assert exiftool("-EXIF:DateTimeOriginal", path)[0]["DateTimeOriginal"] == WHEN
+
+
+def test_a_video_is_not_taken_for_a_heif() -> None:
+    mp4 = box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41") + box(b"mdat", bytes(64))
+    assert read_raw(CountingFile(mp4)) is None
+
+
 # --- hostile containers made here ------------------------------------------------------------
 
 
@@ -371,6 +529,8 @@ def fuzz_inputs() -> dict[str, bytes]:
     files["built.raf"] = build_raf(exif_jpeg("FUJIFILM", "X-T4"))
     files["built.mrw"] = build_mrw(tiff_block("KONICA MINOLTA", "DYNAX 7D"))
     files["built.x3f"] = build_x3f(exif_jpeg("SIGMA", "SIGMA DP2 Merrill"))
+    files["built.hif"] = build_heif(tiff_block("CANON", "EOS R5"))
+    files["built-idat.heic"] = build_heif(tiff_block("Apple", "iPhone"), in_idat=True)
     return files
 
 

@@ -1,17 +1,18 @@
 """Read a photo's capture time from EXIF, strictly, falling back step by step.
 
-Order: EXIF DateTimeOriginal (+SubSecTimeOriginal, OffsetTimeOriginal) -> DateTimeDigitized ->
-IFD0 DateTime -> the file's modification time as the mount reports it. A file that cannot be
-parsed never raises here: it falls back and says why in `warning`.
+Order: EXIF DateTimeOriginal (+SubSecTimeOriginal, OffsetTimeOriginal; in IFD0 where a camera
+put it there, as exiftool reads it too) -> DateTimeDigitized -> IFD0 DateTime -> the file's
+modification time as the mount reports it. A file that cannot be parsed never raises here: it
+falls back and says why in `warning`.
 
 For JPEG we find the ``Exif`` APP1 segment ourselves: it is faster (no scanning of the image
 data) and copes with files that carry an XMP APP1 before the EXIF one, which exifread's own
 JPEG walker gives up on. The few tags we need are then read straight from that TIFF block
 when it is well formed (plain ASCII values inside the block), several times faster than
 exifread; anything unusual goes to exifread, as do TIFF-based RAW files (CR2, NEF, DNG, ...).
-CR3, RAF, CRW and MRW, whose EXIF sits in containers exifread does not walk, are read by
-``raw`` from their header blocks; a damaged container falls back with a warning like any
-other file.
+CR3, RAF, CRW, MRW, X3F and HEIF, whose EXIF sits in containers exifread does not walk (or,
+for HEIF, only under some brands and layouts), are read by ``raw`` from their header blocks;
+a damaged container falls back with a warning like any other file (a HEIF to exifread first).
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
 _MAX_SEGMENTS = 64
 STOP_TAG = "SubSecTimeOriginal"
 
-_IFD0_TAGS = {0x010F: "Image Make", 0x0110: "Image Model", 0x0132: "Image DateTime"}
+_IFD0_TAGS = {
+    0x010F: "Image Make",
+    0x0110: "Image Model",
+    0x0132: "Image DateTime",
+    0x9003: "Image DateTimeOriginal",  # a few cameras and editors put it in IFD0
+}
 _EXIF_TAGS = {
     0x9003: "EXIF DateTimeOriginal",
     0x9004: "EXIF DateTimeDigitized",
@@ -48,6 +54,7 @@ _POINTER_TYPES = (4, 13)
 
 _TAGS: tuple[tuple[str, TimeSource], ...] = (
     ("EXIF DateTimeOriginal", "exif:DateTimeOriginal"),
+    ("Image DateTimeOriginal", "exif:DateTimeOriginal"),
     ("EXIF DateTimeDigitized", "exif:DateTimeDigitized"),
     ("Image DateTime", "exif:DateTime"),
 )
@@ -247,7 +254,11 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
             tags = _read_tags(fh)
         else:
             tags = container.tags
-            if container.problem:
+            if container.problem and container.format == "HEIF" and not tags:
+                tags = _read_tags(fh)  # exifread's HEIF walker, as before our own reader
+                if not tags:
+                    problems.append(container.problem)
+            elif container.problem:
                 problems.append(container.problem)
     except Exception as exc:  # exifread raises anything on damaged files
         tags = {}

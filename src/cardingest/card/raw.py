@@ -1,4 +1,4 @@
-"""Capture-time tags from the RAW containers that are not TIFF files: CR3, RAF, CRW, MRW, X3F.
+"""Capture-time tags from containers that are not TIFF files: CR3, RAF, CRW, MRW, X3F, HEIF.
 
 TIFF-based RAW files (CR2, NEF, DNG, RW2, IIQ, ARW, ...) are read by exifread in ``capture``;
 the formats here wrap their EXIF in something exifread does not walk:
@@ -12,6 +12,10 @@ the formats here wrap their EXIF in something exifread does not walk:
   heap. Tag 0x180E (TimeStamp) holds the capture time as seconds since 1970 in camera local
   time (what exiftool calls ``CanonRaw:DateTimeOriginal``), tag 0x080A make and model.
 - **MRW** (Minolta): ``\\0MRM`` and a list of records; the ``\\0TTW`` record is a TIFF block.
+- **HEIF** (HEIC of phones, HIF of Canon and Sony cameras; any ``ftyp`` with a HEIF brand): the
+  ``meta`` box lists items (``iinf``) and where each lies (``iloc``: extents in the file from a
+  base offset, or in ``idat``); the ``Exif`` item describing the primary image (``iref``
+  ``cdsc`` to ``pitm``) starts with the offset of its TIFF block.
 - **X3F** (Sigma): the last 4 bytes point to a ``SECd`` directory of sections; the ``IMA2``
   (or ``IMAG``) section that holds a JPEG carries the EXIF (every model but the SD9 and SD10).
   The ``PROP`` section's ``TIME`` is not used: without a real file to check it against, a
@@ -44,7 +48,12 @@ MAX_HEAP_DEPTH = 8
 MAX_HEAP_ENTRIES = 4096
 """CIFF entries looked at in one file, over all heaps."""
 
-IFD0_TAGS = {0x010F: "Image Make", 0x0110: "Image Model", 0x0132: "Image DateTime"}
+IFD0_TAGS = {
+    0x010F: "Image Make",
+    0x0110: "Image Model",
+    0x0132: "Image DateTime",
+    0x9003: "Image DateTimeOriginal",
+}
 EXIF_TAGS = {
     0x9003: "EXIF DateTimeOriginal",
     0x9004: "EXIF DateTimeDigitized",
@@ -76,7 +85,8 @@ class _Malformed(Exception):
 
 @dataclass(frozen=True)
 class RawTags:
-    """What one RAW container gave: tags by capture's names, and why it stopped, if it did."""
+    """What one container (a RAW, a HEIF) gave: tags by capture's names, and why it stopped,
+    if it did."""
 
     format: str
     tags: dict[str, str] = field(default_factory=dict)
@@ -188,10 +198,12 @@ def _tiff_tags(block: bytes, what: str, tags: dict[str, str], *, exif_first: boo
 # --- CR3 --------------------------------------------------------------------------------------
 
 
-def _boxes(reader: _Reader, start: int, end: int, what: str) -> Iterator[tuple[bytes, int, int]]:
+def _boxes(
+    reader: _Reader, start: int, end: int, what: str, *, limit: int = MAX_BOXES
+) -> Iterator[tuple[bytes, int, int]]:
     """ISO-BMFF boxes between ``start`` and ``end``: (type, payload start, payload end)."""
     position = start
-    for _ in range(MAX_BOXES):
+    for _ in range(limit):
         if end - position < 8:
             return
         size, kind = struct.unpack(">I4s", reader.at(position, 8, f"{what} box header"))
@@ -392,12 +404,158 @@ def _x3f(reader: _Reader, tags: dict[str, str]) -> None:
     raise _Malformed("X3F has no JPEG with EXIF (SD9 and SD10 files have none)")
 
 
+# --- HEIF (HEIC, HIF) -------------------------------------------------------------------------
+
+_HEIF_BRANDS = frozenset(
+    {b"mif1", b"msf1", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"avif", b"avis"}
+)
+MAX_HEIF_ITEMS = 4096
+"""Items looked at in a HEIF ``iinf`` or ``iloc`` (a burst holds a few hundred)."""
+
+
+def _heif_brands(reader: _Reader) -> bool:
+    """Whether the ``ftyp`` box names a HEIF brand, as major or compatible brand (``heix`` for
+    Canon's and Sony's 10-bit HIF, ``heic`` for phones, ``mif1`` for any still image)."""
+    size = struct.unpack(">I", reader.at(0, 4, "HEIF ftyp"))[0] if reader.size >= 16 else 0
+    if size < 16 or size > 1024 or size > reader.size:
+        return False
+    body = reader.at(8, size - 8, "HEIF ftyp")
+    brands = [body[0:4]] + [body[i : i + 4] for i in range(8, len(body) - 3, 4)]
+    return any(brand in _HEIF_BRANDS for brand in brands)
+
+
+class _Fields:
+    """Big-endian fields read one after another from a box's payload."""
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self._data = data
+        self._at = 0
+        self._what = what
+
+    def take(self, size: int) -> int:
+        """An unsigned field of ``size`` bytes (0, 1, 2, 4 or 8; 0 is the value 0)."""
+        if size not in (0, 1, 2, 4, 8):
+            raise _Malformed(f"{self._what}: a field of {size} bytes")
+        if self._at + size > len(self._data):
+            raise _Malformed(f"{self._what} is cut short")
+        value = int.from_bytes(self._data[self._at : self._at + size], "big")
+        self._at += size
+        return value
+
+    def rest(self) -> bytes:
+        return self._data[self._at :]
+
+
+def _heif_items(reader: _Reader, start: int, end: int) -> dict[int, bytes]:
+    """``iinf``: the type of each item, by item ID (version 2 and 3 ``infe`` entries)."""
+    fields = _Fields(reader.at(start, min(end - start, 4 + 4), "HEIF iinf"), "HEIF iinf")
+    version = fields.take(4) >> 24
+    fields.take(2 if version == 0 else 4)  # the entry count: the boxes themselves count
+    first = start + (6 if version == 0 else 8)
+    types: dict[int, bytes] = {}
+    for kind, body, stop in _boxes(reader, first, end, "HEIF iinf", limit=MAX_HEIF_ITEMS):
+        if kind != b"infe" or stop - body < 12:
+            continue
+        entry = _Fields(reader.at(body, min(stop - body, 16), "HEIF infe"), "HEIF infe")
+        infe_version = entry.take(4) >> 24
+        if infe_version < 2:
+            continue  # no item types before version 2
+        item = entry.take(2 if infe_version == 2 else 4)
+        entry.take(2)  # protection index
+        types[item] = entry.rest()[:4]
+    return types
+
+
+def _heif_locations(
+    reader: _Reader, start: int, end: int
+) -> dict[int, tuple[int, list[tuple[int, int]]]]:
+    """``iloc``: each item's construction method and extents (absolute offset, length) for
+    method 0 (in the file), offsets into ``idat`` for method 1."""
+    fields = _Fields(reader.at(start, end - start, "HEIF iloc"), "HEIF iloc")
+    version = fields.take(4) >> 24
+    sizes = fields.take(1)
+    offset_size, length_size = sizes >> 4, sizes & 15
+    sizes = fields.take(1)
+    base_size, index_size = sizes >> 4, (sizes & 15 if version in (1, 2) else 0)
+    count = fields.take(2 if version < 2 else 4)
+    if count > MAX_HEIF_ITEMS:
+        raise _Malformed(f"HEIF iloc claims {count} items")
+    found: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+    for _ in range(count):
+        item = fields.take(2 if version < 2 else 4)
+        method = fields.take(2) & 15 if version in (1, 2) else 0
+        fields.take(2)  # data reference index: 0, this file
+        base = fields.take(base_size)
+        extents = []
+        for _ in range(fields.take(2)):
+            fields.take(index_size)
+            offset, length = fields.take(offset_size), fields.take(length_size)
+            extents.append((base + offset, length))
+        found[item] = (method, extents)
+    return found
+
+
+def _heif_described(reader: _Reader, start: int, end: int) -> dict[int, list[int]]:
+    """``iref``'s ``cdsc`` references: the items each metadata item describes."""
+    fields = _Fields(reader.at(start, 4, "HEIF iref"), "HEIF iref")
+    wide = fields.take(4) >> 24 != 0
+    described: dict[int, list[int]] = {}
+    for kind, body, stop in _boxes(reader, start + 4, end, "HEIF iref", limit=MAX_HEIF_ITEMS):
+        if kind != b"cdsc":
+            continue
+        ref = _Fields(reader.at(body, stop - body, "HEIF cdsc"), "HEIF cdsc")
+        source = ref.take(4 if wide else 2)
+        described[source] = [ref.take(4 if wide else 2) for _ in range(ref.take(2))]
+    return described
+
+
+def _heif(reader: _Reader, tags: dict[str, str]) -> None:
+    """The ``Exif`` item of the primary image (``pitm``), or the first one, read through
+    ``iinf`` (item types), ``iloc`` (where each item is: in the file, from a base offset
+    onwards, or in ``idat``) and ``iref`` (which image an Exif item describes)."""
+    meta = next((box for box in _boxes(reader, 0, reader.size, "HEIF") if box[0] == b"meta"), None)
+    if meta is None:
+        raise _Malformed("HEIF has no 'meta' box")
+    boxes = {
+        kind: (body, stop) for kind, body, stop in _boxes(reader, meta[1] + 4, meta[2], "HEIF meta")
+    }
+    if b"iinf" not in boxes or b"iloc" not in boxes:
+        raise _Malformed("HEIF has no item list")
+    types = _heif_items(reader, *boxes[b"iinf"])
+    exif = sorted(item for item, kind in types.items() if kind == b"Exif")
+    if not exif:
+        raise _Malformed("HEIF has no Exif item")
+    if b"pitm" in boxes and b"iref" in boxes:
+        body, stop = boxes[b"pitm"]
+        pitm = _Fields(reader.at(body, min(stop - body, 8), "HEIF pitm"), "HEIF pitm")
+        primary = pitm.take(2 if pitm.take(4) >> 24 == 0 else 4)
+        described = _heif_described(reader, *boxes[b"iref"])
+        exif.sort(key=lambda item: primary not in described.get(item, ()))
+    method, extents = _heif_locations(reader, *boxes[b"iloc"]).get(exif[0], (0, []))
+    base = 0
+    if method == 1:
+        if b"idat" not in boxes:
+            raise _Malformed("HEIF Exif item is in an 'idat' box the file lacks")
+        base = boxes[b"idat"][0]
+    elif method != 0:
+        raise _Malformed(f"HEIF Exif item is stored by construction method {method}")
+    if not extents or sum(length for _, length in extents) > MAX_READ:
+        raise _Malformed("HEIF Exif item has no place in the file, or claims too much")
+    data = b"".join(reader.at(base + at, length, "HEIF Exif item") for at, length in extents)
+    if len(data) < 4:
+        raise _Malformed("HEIF Exif item is cut short")
+    skip = 4 + int.from_bytes(data[:4], "big")  # to the TIFF header, past "Exif\0\0"
+    _tiff_tags(data[skip:], "HEIF Exif item", tags)
+
+
 # --- dispatch ---------------------------------------------------------------------------------
 
 
 def _format(head: bytes) -> tuple[str, Callable[[_Reader, dict[str, str]], None]] | None:
     if head[4:8] == b"ftyp" and head[8:12] == b"crx ":
         return "CR3", _cr3
+    if head[4:8] == b"ftyp":
+        return "HEIF", _heif  # a video's ftyp too: `read_raw` asks for a HEIF brand
     if head.startswith(b"FUJIFILM"):
         return "RAF", _raf
     if head[:2] in (b"II", b"MM") and head[6:14] == b"HEAPCCDR":
@@ -422,7 +580,10 @@ def read_raw(fh: SeekableFile) -> RawTags | None:
     name, parse = found
     tags: dict[str, str] = {}
     try:
-        parse(_Reader(fh), tags)
+        reader = _Reader(fh)
+        if name == "HEIF" and not _heif_brands(reader):
+            return None
+        parse(reader, tags)
     except (_Malformed, struct.error, OverflowError, ValueError) as exc:
         detail = str(exc) or type(exc).__name__
         return RawTags(name, tags, problem=f"unreadable {name} header ({detail})")
