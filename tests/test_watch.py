@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_fat_tools
 from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke
+from slate_photos import slate_photo
 from terminal import operator_signals
 
 from cardingest.card import watch as watch_module
@@ -114,11 +115,19 @@ def test_a_second_ctrl_c_stops_at_once() -> None:
         (["--id", "ZAC3561"], "fails its check"),
         (["--map", "nope.csv"], "nope.csv"),
         (["--id", "JBX3656", "--interval", "0"], "--interval"),
+        (["--id", "JBX3656"], "--id names the patients of one card"),
+        (["--map", "map.csv"], "--map names the patients of one card"),
     ],
 )
 def test_watch_bad_input_is_exit_2_before_waiting(
-    args: list[str], message: str, tmp_path: Path
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also ``--id`` or ``--map`` without ``--once``: the next patient's card would be filed
+    under them."""
+    (tmp_path / "map.csv").write_text(
+        "files,from,to,id\n,2024-01-01 00:00,2024-01-02 00:00,JBX3656\n"
+    )
+    monkeypatch.chdir(tmp_path)
     code, _, err = invoke("watch", "--archive", tmp_path / "a", *args)
     assert code == 2
     assert message in err
@@ -149,6 +158,17 @@ def card_files(tmp_path: Path, count: int, day: int) -> dict[str, Path]:
         camera_jpeg(path, datetime(2024, 3, day, 10, n, 0), size=(320, 240))
         files[f"DCIM/100CANON/IMG_{n:04d}.JPG"] = path
     return files
+
+
+def slated_card_files(
+    tmp_path: Path, samples_dir: Path, patient: str, count: int, day: int
+) -> dict[str, Path]:
+    """``card_files`` after a slate of ``patient`` (IMG_0000, a minute before the photos)."""
+    slate = tmp_path / "src" / f"{day}-slate.jpg"
+    slate.parent.mkdir(parents=True, exist_ok=True)
+    background = samples_dir / "real" / "22-canon_tags.jpg"
+    slate.write_bytes(slate_photo(background, patient, "qr", datetime(2024, 3, day, 10, 0, 0)))
+    return {"DCIM/100CANON/IMG_0000.JPG": slate, **card_files(tmp_path, count, day)}
 
 
 def start_watch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
@@ -221,20 +241,18 @@ def test_watch_once_ingests_a_card_mounted_while_it_waits(
 
 @pytest.mark.card
 def test_watch_waits_for_removal_then_takes_the_next_card_until_ctrl_c(
-    fat_card: CardFactory, tmp_path: Path
+    fat_card: CardFactory, tmp_path: Path, samples_dir: Path
 ) -> None:
     archive = tmp_path / "archive"
-    process, log = start_watch(
-        tmp_path, "--id", "JBX3656", "--archive", str(archive), "--interval", "0.2"
-    )
+    process, log = start_watch(tmp_path, "--slates", "--archive", str(archive), "--interval", "0.2")
     try:
-        first = fat_card(card_files(tmp_path, 2, 1), label="CARD1")
+        first = fat_card(slated_card_files(tmp_path, samples_dir, "JBX3656", 2, 1), label="CARD1")
         wait_for(log, "remove the card", process)
         time.sleep(1)
         assert log.read_text().count("copied and verified") == 1
         fat_card.handle(first).unmount()
         wait_for(log, "Card CARD1 removed", process)
-        fat_card(card_files(tmp_path, 2, 2), label="CARD2")
+        fat_card(slated_card_files(tmp_path, samples_dir, "ACA31FM", 2, 2), label="CARD2")
         wait_for(log, "remove the card", process, count=2)
         process.send_signal(signal.SIGINT)
         assert exit_code(process, log) == 0, log.read_text()
@@ -243,7 +261,9 @@ def test_watch_waits_for_removal_then_takes_the_next_card_until_ctrl_c(
             process.kill()
             process.wait()
     assert "Stopped watching for cards." in log.read_text()
-    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 4
+    # Each card under its own slate's patient: the slate and two photos.
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3
+    assert len(list((archive / "ACA31FM").glob("*.jpg"))) == 3
 
 
 def test_a_card_swapped_in_at_the_same_mount_point_is_new() -> None:

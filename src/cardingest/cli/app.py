@@ -744,7 +744,7 @@ def watch(
     from .clinic import check_watch_inputs, run_watch
 
     settings = load_settings(archive=archive, catalogue=catalogue)
-    ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates)
+    ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates, once=once)
 
     def ingest_card(card: Card) -> int:
         with sheet_files(None) as slot:

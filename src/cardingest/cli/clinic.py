@@ -221,8 +221,13 @@ def check_watch_inputs(
     settings: Settings,
     *,
     slates: bool = False,
+    once: bool,
 ) -> bool:
-    """Check the flags before waiting for a card; returns whether to ask for IDs."""
+    """Check the flags before waiting for a card; returns whether to ask for IDs.
+
+    ``--id`` and ``--map`` name the patients of one card: without ``--once`` every card
+    inserted after it, the next patient's too, would be filed under them.
+    """
     if slates or (settings.slates and map_file is None and patient_id is None):
         if interactive:
             raise UsageError("Give one of --slates, --interactive, --map FILE or --id ID")
@@ -235,6 +240,13 @@ def check_watch_inputs(
             raise UsageError("--interactive needs a terminal; pass --map FILE or --id ID")
         return True
     load_idmap(map_file, patient_id, settings)
+    if not once and (map_file is not None or patient_id is not None):
+        given = "--id" if patient_id is not None else "--map"
+        raise UsageError(
+            f"{given} names the patients of one card, so watch takes it with --once only: "
+            "every card inserted after it would be filed under them too. Add --once, or watch "
+            "with --slates or --interactive to take card after card"
+        )
     return False
 
 
