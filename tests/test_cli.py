@@ -192,6 +192,29 @@ def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "ZAC5361-20261124-091502-2.jpg" in done.stdout
     assert not (tmp_path / "fresh-home").exists()
+    assert "files,id,diagnosis,site,consent\n" in done.stdout and "\\x0a" not in done.stdout
+
+
+def test_the_demo_never_files_its_test_patients_in_the_clinics_archive(tmp_path: Path) -> None:
+    """$CARDINGEST_ARCHIVE and a config naming the clinic's archive (and a backup) are set,
+    as on a clinic's desk: the demo still uses its own temporary archive only."""
+    clinic, backup = tmp_path / "clinic-archive", tmp_path / "clinic-backup"
+    config = tmp_path / "config.toml"
+    config.write_text(f'archive = "{clinic}"\nbackup = "{backup}"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST")}
+    env.update(CARDINGEST_ARCHIVE=str(clinic), CARDINGEST_CONFIG=str(config), TMPDIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "cardingest.cli", "demo"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not clinic.exists() and not backup.exists()
+    (demo_dir,) = tmp_path.glob("cardingest-demo-*")
+    assert list((demo_dir / "archive").glob("ZAC5361/*.jpg"))
 
 
 def test_archive_on_a_missing_drive_is_refused(demo: tuple[Path, Path], tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from .common import (
     scan_and_plan,
     show_plan,
 )
-from .config import ENV_ARCHIVE, load_settings
+from .config import ENV_CONFIG, load_settings
 from .dicom import dicom_app, require_pacs, send_after_ingest
 from .interactive import can_assign, confirm_plan, stop_between_files
 from .move import move_command
@@ -801,8 +801,8 @@ def slate_command(
 def demo() -> None:
     """Make a demo card in a temporary folder, preview it, then ingest it.
 
-    The archive is $CARDINGEST_ARCHIVE when set, else a temporary folder. The demo's patient
-    IDs come from the NHI test range, allowed for the demo only.
+    The archive is a temporary folder, and no config, environment setting or PostgreSQL
+    catalogue is used: the demo's test-range patients never reach a clinic's archive.
     """
     import tempfile
 
@@ -810,11 +810,17 @@ def demo() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="cardingest-demo-"))
     card, map_file = make_demo_card(workdir)
-    archive = os.environ.get(ENV_ARCHIVE) or str(workdir / "archive")
-    settings = replace(load_settings(archive=archive), allow_test_ids=True)
+    empty = workdir / "config.toml"
+    empty.write_text("", encoding="utf-8")
+    settings = replace(
+        load_settings(archive=workdir / "archive", environ={ENV_CONFIG: str(empty)}),
+        allow_test_ids=True,
+    )
     output.out.print(f"Demo card: {escape(str(card))}")
     output.out.print(f"ID map:    {escape(str(map_file))}\n")
-    output.out.print(escape(map_file.read_text(encoding="utf-8")))
+    for line in map_file.read_text(encoding="utf-8").splitlines():
+        output.out.print(escape(line))
+    output.out.print()
     output.out.print("[bold]1. Preview[/] (cardingest preview CARD --map MAP)")
     prepared = run_prepare(
         str(card), settings, map_file=map_file, patient_id=None, clock_offset=timedelta(0)
