@@ -100,3 +100,24 @@ def test_readonly_archive_with_a_hot_wal(
 
     subprocess.run(["umount", str(readonly_view)], check=True)
     assert _tree(archive) == before  # nothing written: no lock, no WAL replay, no marks
+
+
+def test_share_from_a_read_only_archive_writes_nothing_it_cannot_record(
+    fat_card: CardFactory, tmp_path: Path, readonly_view: Path
+) -> None:
+    """A share is recorded in the audit log (with --anonymous, the only link from the token to
+    the patient): where the log cannot be written, no copy is made, and the message says why."""
+    require_samples()
+    first, second = photos(2)
+    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": first, "DCIM/100CANON/IMG_0002.JPG": second})
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    try:
+        _bind_readonly(archive, readonly_view)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        require(False, f"cannot make a read-only bind mount here: {exc}")
+    out = tmp_path / "referral"
+    shared = cardingest("share", "JBX3656", "--archive", readonly_view, "--out", out, home=home)
+    assert shared.code == 1, shared.stderr
+    assert "read-only file system" in shared.stderr
+    assert not out.exists() or not any(out.iterdir())

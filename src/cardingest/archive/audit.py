@@ -139,6 +139,16 @@ def _line(event: str, fields: dict[str, object], count: int, prev: str) -> bytes
     return _dumps(record).encode("utf-8")
 
 
+def _why(folder: Path) -> str:
+    """Why a folder cannot be written: a read-only mount, or its permissions."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "it is on a read-only file system (a write-protected drive or mount)"
+    except OSError:
+        pass
+    return "this account may not write there"
+
+
 class _Denied(AuditError):
     """A file of the log this account may not read: no finding about the chain."""
 
@@ -224,16 +234,19 @@ class AuditLog:
         )
 
     def require_appendable(self) -> None:
-        """Raise AuditError now if an append would be refused (a torn or changed end), so a
-        command fails before it changes anything rather than after, unable to record it."""
+        """Raise AuditError now if an append would be refused (a torn or changed end, a log or
+        folder this account or the mount will not let it write), so a command fails before it
+        changes or writes anything rather than after, unable to record it."""
+        if self._pg is None and self.folder.is_dir() and not os.access(self.folder, os.W_OK):
+            raise AuditError(f"Cannot write the audit log in {self.folder}: {_why(self.folder)}")
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            fd = os.open(self.path, os.O_RDWR | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             return
         except PermissionError:
-            raise AuditError(denied(self.path)) from None
+            raise AuditError(denied(self.path, "write")) from None
         except OSError as exc:
-            raise AuditError(f"Cannot open {self.path}: {exc}") from exc
+            raise AuditError(f"Cannot write {self.path}: {exc.strerror or exc}") from None
         try:
             with _locked(fd):
                 self._tail_state(fd)
