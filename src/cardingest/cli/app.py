@@ -29,6 +29,7 @@ from .common import (
     GroupsHook,
     check_inputs,
     handles_errors,
+    refuse_on_card,
     run_prepare,
     scan_and_plan,
     show_plan,
@@ -67,7 +68,6 @@ from .options import (
 from .output import escape
 from .sheet import (
     groups_writer,
-    refuse_on_card,
     write_groups_sheet,
     write_ingest_sheet,
     write_plan_sheet,
@@ -151,7 +151,7 @@ def preview(
         load_settings(archive=archive, catalogue=catalogue), allow_other_patient=allow_other_patient
     )
     offset = parse_clock_offset(clock_offset)
-    refuse_on_card(sheet, source)
+    refuse_on_card(sheet, "--sheet", source)
     with sheet_files(sheet) as slot:
         prepared = run_prepare(
             source,
@@ -210,7 +210,8 @@ def map_template_command(
         raise UsageError(
             "--sheet shows time-gap groups; for the slate groups use preview --slates --sheet"
         )
-    refuse_on_card(sheet, str(root))
+    refuse_on_card(sheet, "--sheet", str(root))
+    refuse_on_card(out_file, "--out", str(root))
     with sheet_files(sheet) as slot:
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
@@ -481,7 +482,7 @@ def ingest(
         require_confirmation(yes)
         require_disk_archive(settings.archive)
     interactive = can_assign(map_file, patient_id, as_json) and not slates
-    refuse_on_card(sheet, source)
+    refuse_on_card(sheet, "--sheet", source)
     with sheet_files(sheet) as slot:
         show_groups = groups_writer(slot, settings.gap_minutes)
         if dry_run:
@@ -792,7 +793,9 @@ def slate_command(
     )
     from ..clinic.slate_sheet import write_sheet  # Pillow, for this command only
 
-    written = write_sheet(checked, out_file or Path(f"slate-{checked}.png"))
+    target = out_file or Path(f"slate-{checked}.png")
+    refuse_on_card(target, "--out")
+    written = write_sheet(checked, target)
     output.err.print(f"Wrote {escape(str(written))}: print it at 100% and photograph it first.")
 
 

@@ -40,7 +40,7 @@ from ..errors import (
 from ..models import Card, Settings
 from ..prepare import load_idmap
 from . import documents, output
-from .common import lookup_id, parse_range
+from .common import lookup_id, parse_range, refuse_on_card
 from .interactive import can_assign
 from .output import escape
 from .session import open_archive
@@ -189,6 +189,7 @@ def run_share(
         raise UsageError(f"--size {size!r} is not one of {', '.join(SIZES)}")
     patient_id = lookup_id(raw_id, settings)
     date_from, date_to = parse_range(start, end)
+    refuse_on_card(out_dir or Path.cwd(), "--out")  # the default folder goes in the current one
     plan = plan_share(
         settings.archive,
         patient_id,

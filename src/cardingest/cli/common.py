@@ -65,6 +65,36 @@ def handles_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def refuse_on_card(path: Path | None, option: str, source: str | None = None) -> None:
+    """Patient data (a sheet, a map, shared or DICOM copies, a slate) written on a camera card
+    would stay there after the wipe, which takes only photos, and go back into the camera:
+    exit 2 before anything is made. The command's own card counts (``source``: the card or
+    folder it reads, also given as its DCIM or a folder inside), and so does every mounted
+    camera card; judged by device and inode, so a bind mount or a link is no way round."""
+    if path is None:
+        return
+    from ..card.detect import find_cards, resolve_source
+    from ..storage.identity import inside_by_identity
+
+    tops: list[tuple[Path, str]] = []
+    if source is not None:
+        root, card = resolve_source(source)
+        top = Path(card.mount) if card is not None else root.absolute()
+        for folder in (top, *top.parents):
+            if folder.name.lower() == "dcim":
+                top = folder.parent
+                break
+        tops.append((top, str(root)))
+    tops += [(Path(card.mount), card.mount) for card in find_cards()]
+    place = path.expanduser().absolute()
+    for top, shown in tops:
+        if inside_by_identity(place, top):
+            raise UsageError(
+                f"{option} {path} is on the card ({shown}); write it where the clinic keeps "
+                "its records, not on the card"
+            )
+
+
 def lookup_id(raw: str, settings: Settings) -> str:
     """An ID to look up: checked and normalised; test-range IDs are found if archived."""
     return validate_id(raw, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=True)

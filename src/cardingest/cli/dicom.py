@@ -16,7 +16,7 @@ import typer
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ConfigError, UsageError
 from ..models import Settings
 from . import documents, output
-from .common import handles_errors, lookup_id, parse_range
+from .common import handles_errors, lookup_id, parse_range, refuse_on_card
 from .config import load_dicom_settings, load_settings
 from .options import ArchiveOpt, CatalogueOpt, FromOpt, JsonOpt, ToOpt
 from .output import escape
@@ -103,6 +103,7 @@ def run_export(
     patient_id = lookup_id(raw_id, settings) if raw_id else None
     date_from, date_to = parse_range(start, end)
     out = (out_dir or Path(f"dicom-{date.today():%Y%m%d}")).absolute()
+    refuse_on_card(out, "--out")
     require_catalogue(settings.archive)
     with Catalogue.open(settings.archive, create=False) as catalogue:
         selection = _select(catalogue, [patient_id], date_from, date_to)

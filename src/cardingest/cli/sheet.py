@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UsageError
 from ..models import MediaFile, Settings
 from ..review.contact import SheetFile, SheetSlot, write_sheet
 from . import output
@@ -21,28 +20,6 @@ if TYPE_CHECKING:  # review.sheet loads when a sheet is made: every preview impo
     from ..ingest import IngestResult
     from ..prepare import Prepared
     from ..review.sheet import Naming, Sheet
-
-
-def refuse_on_card(sheet: Path | None, source: str | None) -> None:
-    """A sheet on the card would leave patient IDs and photos on a card that goes back into a
-    camera (and is read by the next ingest): exit 2 before anything is created."""
-    if sheet is None:
-        return
-    from ..card.detect import resolve_source
-    from ..storage.identity import inside_by_identity
-
-    root, card = resolve_source(source)
-    top = Path(card.mount) if card is not None else root.absolute()
-    for folder in (top, *top.parents):  # the source given as DCIM, or a folder inside it
-        if folder.name.lower() == "dcim":
-            top = folder.parent
-            break
-    place = sheet.expanduser().absolute().parent
-    if inside_by_identity(place, top):  # by device and inode: a bind mount, a link
-        raise UsageError(
-            f"--sheet {sheet} is on the card ({root}); write it where the clinic keeps its "
-            "records, not on the card"
-        )
 
 
 def _naming(settings: Settings) -> Naming:
