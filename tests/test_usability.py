@@ -665,10 +665,13 @@ def test_json_runs_get_a_json_error_for_what_the_parser_refuses(
     assert document["error"]["exit"] == 2 and words in document["error"]["message"], document
 
 
-def test_a_map_that_fits_a_card_whose_numbers_started_again_is_named(tmp_path: Path) -> None:
+def test_a_map_that_fits_a_card_whose_numbers_started_again_leaves_its_photos_held(
+    tmp_path: Path,
+) -> None:
     """Monday's card ingested with Monday's map and wiped; on Tuesday the camera numbers
     its photos IMG_0001 again, and Monday's map fits the same card file for file. The
-    preview names the photos whose names Monday's photos of that patient had."""
+    photos whose names Monday's photos of that patient had stay on the card (exit 3), with
+    the reason; once checked, --id files them."""
     folder = tmp_path / "card" / "DCIM" / "100CANON"
     folder.mkdir(parents=True)
     for n in (1, 2):
@@ -678,16 +681,27 @@ def test_a_map_that_fits_a_card_whose_numbers_started_again_is_named(tmp_path: P
     args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
     runner = CliRunner()
     assert runner.invoke(cli_app.app, ["ingest", *args, "--wipe", "--yes"]).exit_code == 0
-    for n in (1, 2):
+    for n in (1, 2, 3):
         (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:17 10:0{n}:00"))
-    result = runner.invoke(cli_app.app, ["preview", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    [said] = [w for w in json.loads(result.stdout)["warnings"] if "numbers again" in w]
-    assert said.startswith(
-        "2 photo(s) the map gives a patient have the card names of other photos archived "
-        "before for that patient (first: DCIM/100CANON/IMG_0001.JPG, now taken 2026-03-17 "
-        "10:01:00; archived as JBX3656/JBX3656-20260316-090100.jpg, taken 2026-03-16 09:01:00)"
-    ), said
+    idmap.write_text("files,id\nIMG_0001-IMG_0003,JBX3656\n", encoding="utf-8")  # edited
+    result = runner.invoke(cli_app.app, ["ingest", *args, "--json"])
+    assert result.exit_code == 3, result.output
+    items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+    assert [items[f"DCIM/100CANON/IMG_000{n}.JPG"]["action"] for n in (1, 2, 3)] == [
+        "hold",
+        "hold",
+        "copy",
+    ]
+    assert items["DCIM/100CANON/IMG_0001.JPG"]["reason"] == (
+        "the map gives this photo (taken 2026-03-17 10:01:00) to JBX3656, whose photo "
+        "JBX3656/JBX3656-20260316-090100.jpg (taken 2026-03-16 09:01:00) came from the same "
+        "card name DCIM/100CANON/IMG_0001.JPG: the camera started its numbers again, so the "
+        "map may be an older card's. Check whose photo it is, then ingest it with --id or a "
+        "map made for this card"
+    )
+    checked = runner.invoke(cli_app.app, ["ingest", *args[:1], "--id", "JBX3656", *args[3:]])
+    assert checked.exit_code == 0, checked.output
+    assert len(list((tmp_path / "a" / "JBX3656").glob("*.jpg"))) == 5
 
 
 @pytest.mark.parametrize(

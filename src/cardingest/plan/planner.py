@@ -177,26 +177,27 @@ def _filed_elsewhere(
     return by_sha, owned
 
 
-def _names_again(items: Sequence[PlanItem], state: ArchiveState) -> tuple[str, ...]:
-    """One warning when photos a map file gives a patient have the card names of other
-    photos archived before for that patient: a camera that started its numbers again (a new
-    day, the card wiped) makes yesterday's map fit today's card, file for file."""
-    before = {(a.patient_id, a.source_path): a for a in state.archived}
-    again = [
-        (item, found)
-        for item in items
-        if item.action == "copy" and not item.repair and item.patient_id is not None
-        if (found := before.get((item.patient_id, item.source))) is not None
-    ]
-    if not again:
-        return ()
-    item, found = again[0]
+def _named_before(
+    pending: Sequence[MediaFile], patient_id: str, before: dict[tuple[str, str], ArchivedFile]
+) -> tuple[MediaFile, ArchivedFile] | None:
+    """A photo of the shot whose card name (folder and file) another photo archived for the
+    same patient had: a camera that started its numbers again (a new day, the card wiped)
+    makes yesterday's map fit today's card file for file, so whose photo it is is in doubt."""
+    for media in pending:
+        found = before.get((patient_id, media.path))
+        if found is not None:
+            return media, found
+    return None
+
+
+def named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) -> str:
+    """Why a photo a map gives a patient is held: that patient's earlier photo had its name."""
     return (
-        f"{len(again)} photo(s) the map gives a patient have the card names of other photos "
-        f"archived before for that patient (first: {item.source}, now taken "
-        f"{item.captured_at:%Y-%m-%d %H:%M:%S}; archived as {found.archive_path}, taken "
-        f"{found.captured_raw.replace('T', ' ')}): a camera that started its numbers again "
-        "makes an old ID map fit a new card. Check that this map was made for these photos",
+        f"the map gives this photo (taken {when:%Y-%m-%d %H:%M:%S}) to {found.patient_id}, "
+        f"whose photo {found.archive_path} (taken {found.captured_raw.replace('T', ' ')}) came "
+        f"from the same card name {media.path}: the camera started its numbers again, so the "
+        "map may be an older card's. Check whose photo it is, then ingest it with --id or a "
+        "map made for this card"
     )
 
 
@@ -445,6 +446,11 @@ def make_plan(
         )
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
+    before = (
+        {(a.patient_id, a.source_path): a for a in state.archived}
+        if idmap.recorded.startswith("map sha256:")
+        else {}
+    )
     on_card = _given_on_card(files, assignment)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
@@ -562,6 +568,7 @@ def make_plan(
                 None if allow_other_patient else _other_owner(pending, patient_id, by_sha, owned)
             )
             twin = None if allow_other_patient else _twin_elsewhere(pending, patient_id, on_card)
+            reused = _named_before(pending, patient_id, before) if before else None
             if other is not None:
                 reason = other_patient_reason(other.patient_id, other.archive_path)
                 items.extend(_held(pending, when, row, primary, reason, slates))
@@ -572,6 +579,10 @@ def make_plan(
                     f"{twin[0]}; check which patient it belongs to, or run again with "
                     "--allow-other-patient if it is meant for both"
                 )
+                items.extend(_held(pending, when, row, primary, reason, slates))
+                pending = []
+            elif reused is not None:
+                reason = named_before_reason(reused[0], when, reused[1])
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
@@ -597,8 +608,6 @@ def make_plan(
     warnings = tuple(m.warning for m in files if m.warning)
     if slates is not None:
         warnings += slates.warnings
-    if idmap.recorded.startswith("map sha256:"):
-        warnings += _names_again(ordered, state)
     return Plan(
         source=source,
         archive=archive,
