@@ -12,7 +12,9 @@ import pytest
 from clinic_helpers import cli
 
 from cardingest.archive.lock import ArchiveLock
+from cardingest.cli.config import load_settings
 from cardingest.demo import make_demo_card
+from cardingest.errors import ConfigError
 
 
 @pytest.fixture
@@ -110,6 +112,18 @@ def test_bad_config_is_exit_2(demo: tuple[Path, Path], tmp_path: Path, monkeypat
     monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
     result = cli(*["preview", str(demo[0]), "--id", "JBX3656"])
     assert result.exit_code == 2 and "unknown key 'archve'" in result.stderr
+
+
+def test_the_id_scheme_is_read_in_any_case(tmp_path: Path) -> None:
+    """``id_scheme = "NHI"``, as the README and the forms write it, is the nhi scheme; an
+    unknown one is still refused."""
+    config = tmp_path / "config.toml"
+    config.write_text('id_scheme = " NHI "\n', encoding="utf-8")
+    settings = load_settings(archive=tmp_path / "a", environ={"CARDINGEST_CONFIG": str(config)})
+    assert settings.id_scheme == "nhi"
+    config.write_text('id_scheme = "NHIS"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="Unknown patient ID scheme 'nhis'"):
+        load_settings(archive=tmp_path / "a", environ={"CARDINGEST_CONFIG": str(config)})
 
 
 def test_settings_order_flag_env_config(

@@ -204,7 +204,7 @@ def load_settings(
         archive_path, archive_from = default_archive(), "default"
 
     backup_text = backup or data.get("backup")
-    scheme = data.get("id_scheme", "nhi")
+    scheme = str(data.get("id_scheme", "nhi")).strip().lower()  # "NHI" as the README writes it
     pattern = data.get("id_pattern")
     check_scheme(scheme, pattern)
     folder_template = data.get("folder_template", DEFAULT_FOLDER_TEMPLATE)
