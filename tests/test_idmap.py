@@ -43,6 +43,27 @@ def test_spreadsheet_dialects(tmp_path: Path) -> None:
     assert row.diagnosis == ("melanoma", "naevus")
 
 
+def test_excels_separator_line_names_the_delimiter_and_counts_as_a_line() -> None:
+    """Excel writes ``sep=;`` above the header (and reads it back): it names the delimiter,
+    and line numbers still match the spreadsheet's rows."""
+    idmap = parse_map_text('sep=;\r\nfiles;id;diagnosis\r\nIMG_0001;JBX3656;"a,b"\r\n')
+    assert [(r.line, r.patient_id, r.diagnosis) for r in idmap.rows] == [(3, "JBX3656", ("a,b",))]
+    assert problems("SEP=,\nfiles,id\nIMG_0001,../x\n")[0].startswith("line 3:")
+    assert problems("sep=;\nfiles;idd\n")[0].startswith("line 2: unknown column 'idd'")
+
+
+def test_a_workbook_and_a_spreadsheets_own_dates_say_what_to_do(tmp_path: Path) -> None:
+    """An .xlsx saved under .csv, and a time Excel rewrote as 1/12/2026 9:00 (day or month
+    first depends on the machine, so it is never read): each says how to save it right."""
+    path = tmp_path / "map.csv"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(64))
+    with pytest.raises(MapError, match="spreadsheet workbook .* 'CSV UTF-8"):
+        parse_map(path)
+    (found,) = problems("from,to,id\n1/12/2026 9:00,1/12/2026 10:00,JBX3656\n")[:1]
+    assert found.startswith("line 2: from '1/12/2026 9:00' is not a time like")
+    assert "format the column as text" in found
+
+
 def test_excel_for_mac_line_ends_are_lines() -> None:
     """ "CSV (Macintosh)" ends lines with CR alone: rows, and their line numbers, as usual."""
     idmap = parse_map_text("files,id\rIMG_0001,JBX3656\rIMG_0002,MCJ1984\r")

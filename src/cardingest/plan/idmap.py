@@ -35,6 +35,9 @@ _SPEC_NAME = re.compile(
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
 _DCF_FOLDER = re.compile(r"(\d{3})([A-Z0-9_]{5})")
 """A camera's numbered folder (DCF): 100CANON, then 101CANON when the numbers roll over."""
+_SPREADSHEET_DATE = re.compile(r"^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b")
+"""1/12/2026 9:00 or 01.12.26: what Excel writes back for a time it took for a date. Day or
+month first depends on the machine's settings, so it is never read, only named."""
 _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
@@ -89,6 +92,12 @@ def _decode(data: bytes, source: str) -> str:
             f"{source}: the map is UTF-16 text; save it as 'CSV UTF-8 (comma delimited)'",
             details=["line 1: UTF-16 byte order mark"],
         )
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise MapError(
+            f"{source}: the map is a spreadsheet workbook (.xlsx, .xls or .ods), not a CSV "
+            "file; save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'",
+            details=["line 1: a workbook, not text"],
+        )
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise MapError(
@@ -105,17 +114,20 @@ def _decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def _header(text: str, source: str) -> tuple[str, list[str]]:
+_EXCEL_SEPARATOR = re.compile(r"^\ufeff?sep=([,;\t])\s*$", re.IGNORECASE)
+"""The line Excel writes (and reads) above the header to name the delimiter: ``sep=;``."""
+
+
+def _header(first: str, source: str, line: int, delimiters: Sequence[str]) -> tuple[str, list[str]]:
     """Pick the delimiter whose header row names only known columns."""
-    first = text.splitlines()[0] if text.strip() else ""
     best: tuple[str, list[str]] | None = None
-    for delimiter in _DELIMITERS:
+    for delimiter in delimiters:
         try:
             cells = [c.strip().lower() for c in next(csv.reader([first], delimiter=delimiter), [])]
         except csv.Error as exc:
             raise MapError(
                 f"{source}: the ID map's header is not right",
-                details=[f"line 1: not CSV ({exc})"],
+                details=[f"line {line}: not CSV ({exc})"],
             ) from None
         if "id" in cells and all(c in COLUMNS for c in cells if c):
             return delimiter, cells
@@ -241,32 +253,38 @@ def parse_map_text(
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # Excel for Mac: CR alone
     if not text.strip():
         raise MapError(f"{source}: the map is empty", details=["line 1: no header row"])
-    delimiter, header = _header(text, source)
+    lines = text.split("\n", 2)
+    hint = _EXCEL_SEPARATOR.match(lines[0])
+    head = 2 if hint else 1  # the header's line
+    first = lines[head - 1] if len(lines) >= head else ""
+    delimiter, header = _header(first, source, head, [hint.group(1)] if hint else _DELIMITERS)
     while header and not header[-1]:  # a spreadsheet's empty columns after the last one
         header.pop()
     seen: set[str] = set()
     for cell in header:
         if not cell:
-            problems.append("line 1: a column has no name")
+            problems.append(f"line {head}: a column has no name")
         elif cell not in COLUMNS:
             close = difflib.get_close_matches(cell, COLUMNS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint_text = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append(
-                f"line 1: unknown column '{cell[:40]}'{hint}; columns are {', '.join(COLUMNS)}"
+                f"line {head}: unknown column '{cell[:40]}'{hint_text}; columns are "
+                f"{', '.join(COLUMNS)}"
             )
         elif cell in seen:
-            problems.append(f"line 1: column '{cell}' appears twice")
+            problems.append(f"line {head}: column '{cell}' appears twice")
         seen.add(cell)
     if "id" not in header:
-        problems.append("line 1: no 'id' column")
+        problems.append(f"line {head}: no 'id' column")
     if "files" not in header and not {"from", "to"} <= set(header):
-        problems.append("line 1: give a 'files' column, or 'from' and 'to' columns")
+        problems.append(f"line {head}: give a 'files' column, or 'from' and 'to' columns")
     if problems:
         raise MapError(f"{source}: the ID map's header is not right", details=problems)
 
     rows: list[MapRow] = []
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    next(reader)
+    for _ in range(head):
+        next(reader)
     for record in _records(reader, problems):
         line = reader.line_num
         cells = [c.strip() for c in record]
@@ -280,7 +298,7 @@ def parse_map_text(
         if parsed is not None:
             rows.append(parsed)
     if not rows and not problems:
-        problems.append("line 2: the map has no rows")
+        problems.append(f"line {head + 1}: the map has no rows")
     elif rows and all(row.blank for row in rows) and not problems:
         problems.append(
             f"lines {rows[0].line}-{rows[-1].line}: no row has an id; fill in the id column "
@@ -340,8 +358,15 @@ def _parse_row(
             end += timedelta(seconds=59)
         for label, text, value in (("from", start_text, start), ("to", end_text, end)):
             if value is None:
+                spreadsheet = (
+                    " (a spreadsheet rewrote it in its own date format: format the column as "
+                    "text, or type the time as 2026-11-25 14:05, then save again)"
+                    if _SPREADSHEET_DATE.match(text)
+                    else ""
+                )
                 problems.append(
-                    f"line {line}: {label} {text[:40]!r} is not a time like 2026-11-25 14:05:00"
+                    f"line {line}: {label} {text[:40]!r} is not a time like "
+                    f"2026-11-25 14:05:00{spreadsheet}"
                 )
         if start and end and start > end:
             problems.append(f"line {line}: from is after to")
