@@ -179,8 +179,8 @@ def test_saying_no_copies_nothing(tmp_path: Path) -> None:
     answer_groups(child)
     child.expect(r"\[y/N\]: ")
     child.sendline("n")
-    child.expect("Nothing was copied.")
-    assert finish(child) == 0
+    child.expect("Nothing was copied; the photos are still on the card.")
+    assert finish(child) == 3  # as a no to the wipe: done, and photos left on the card
     assert not list(archive.glob("Z*"))
 
 

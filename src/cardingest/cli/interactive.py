@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..errors import EXIT_OK, UsageError
+from ..errors import EXIT_HELD, UsageError
 from ..ids import validate_id
 from ..models import IdMap, Settings
 from ..text import printable
@@ -99,9 +99,9 @@ def confirm_plan(prepared: Prepared, archive_from: str) -> None:
         agreed = typer.confirm(question, default=False, err=True)
     except typer.Abort:
         agreed = False
-    if not agreed:
-        output.err.print("Nothing was copied.")
-        raise typer.Exit(EXIT_OK)
+    if not agreed:  # the photos stay on the card, as when the wipe's question gets a no
+        output.err.print("Nothing was copied; the photos are still on the card.")
+        raise typer.Exit(EXIT_HELD)
 
 
 @contextmanager

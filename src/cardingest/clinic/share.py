@@ -138,7 +138,8 @@ def plan_share(
         raise UsageError("--anonymous cannot share slates: a slate shows the patient's label")
     records = select(archive, patient_id, date_from, date_to, slates=slates)
     if not records:
-        raise UsageError(f"No archived photos of {patient_id} in {archive} for those dates")
+        dates = " for those dates" if date_from or date_to else ""
+        raise UsageError(f"No archived photos of {patient_id} in {archive}{dates}")
     if anonymous:
         check_consent(records)
     label = secrets.token_hex(4).upper() if anonymous else patient_id
