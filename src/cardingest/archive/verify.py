@@ -509,8 +509,9 @@ def verify_archive(
             if not is_sidecar(record.archive_path):
                 photos.append((record, [(w, p) for w, p, state in states if state.ok]))
         catalogue.set_problems(marks)
+    named = {path.lower() for path in catalogued}
     for record, good in photos:
-        if sidecar_path(Path(record.archive_path)).as_posix() not in catalogued:
+        if sidecar_path(Path(record.archive_path)).as_posix().lower() not in named:
             _sidecar_problems(report, record, good)  # else the camera's own XMP, kept as is
     folders = None if patient_id is None else patient_folders(archive, patient_id, catalogued)
     if patient_id is not None and not catalogued and not folders:
@@ -568,8 +569,8 @@ def fix_sidecars(archive: Path, report: VerifyReport, operator: str) -> list[str
     """
     fixed = []
     for path, (photo, keywords) in report.sidecars.items():
-        write_sidecar(photo, keywords)
-        fixed.append(path)
+        if write_sidecar(photo, keywords) != "foreign":  # another program's file since: kept
+            fixed.append(path)
     if fixed:
         AuditLog(archive).append("sidecars", operator=operator, archive=str(archive), fixed=fixed)
     return fixed
