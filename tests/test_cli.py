@@ -190,11 +190,8 @@ def test_map_template_round_trips(demo: tuple[Path, Path], tmp_path: Path) -> No
     )
 
 
-def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST")}
-    env["HOME"] = str(tmp_path / "fresh-home")
-    env.pop("XDG_CONFIG_HOME", None)
-    env["TMPDIR"] = str(tmp_path)  # the demo keeps its folder for the user to look at
+def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``cardingest demo`` as a new user runs it, without a terminal; it must succeed."""
     done = subprocess.run(
         [sys.executable, "-m", "cardingest.cli", "demo"],
         stdin=subprocess.DEVNULL,
@@ -204,6 +201,15 @@ def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST")}
+    env["HOME"] = str(tmp_path / "fresh-home")
+    env.pop("XDG_CONFIG_HOME", None)
+    env["TMPDIR"] = str(tmp_path)  # the demo keeps its folder for the user to look at
+    done = run_demo(env)
     assert "ZAC5361-20261124-091502-2.jpg" in done.stdout
     assert not (tmp_path / "fresh-home").exists()
     assert "files,id,diagnosis,site,consent\n" in done.stdout and "\\x0a" not in done.stdout
@@ -217,15 +223,7 @@ def test_the_demo_never_files_its_test_patients_in_the_clinics_archive(tmp_path:
     config.write_text(f'archive = "{clinic}"\nbackup = "{backup}"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST")}
     env.update(CARDINGEST_ARCHIVE=str(clinic), CARDINGEST_CONFIG=str(config), TMPDIR=str(tmp_path))
-    done = subprocess.run(
-        [sys.executable, "-m", "cardingest.cli", "demo"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    run_demo(env)
     assert not clinic.exists() and not backup.exists()
     (demo_dir,) = tmp_path.glob("cardingest-demo-*")
     assert list((demo_dir / "archive").glob("ZAC5361/*.jpg"))

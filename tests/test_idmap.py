@@ -57,7 +57,7 @@ def test_a_workbook_and_a_spreadsheets_own_dates_say_what_to_do(tmp_path: Path) 
     first depends on the machine, so it is never read): each says how to save it right."""
     path = tmp_path / "map.csv"
     path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(64))
-    with pytest.raises(MapError, match="spreadsheet workbook .* 'CSV UTF-8"):
+    with pytest.raises(MapError, match=r"spreadsheet workbook .* 'CSV UTF-8"):
         parse_map(path)
     (found,) = problems("from,to,id\n1/12/2026 9:00,1/12/2026 10:00,JBX3656\n")[:1]
     assert found.startswith("line 2: from '1/12/2026 9:00' is not a time like")

@@ -14,6 +14,7 @@ from ..archive.catalogue import require_catalogue
 from ..archive.journal import pending_warnings
 from ..archive.readonly import writable
 from ..archive.verify import (
+    ProblemKind,
     VerifyReport,
     record_verify,
     total_bytes,
@@ -105,6 +106,12 @@ def print_report(report: VerifyReport) -> None:
         )
 
 
+def _settled(report: VerifyReport, kind: ProblemKind, paths: list[str]) -> None:
+    """Take the problems of ``kind`` at ``paths``, put right by a ``--fix-…``, off the report."""
+    fixed = set(paths)
+    report.problems = [p for p in report.problems if not (p.kind == kind and p.path in fixed)]
+
+
 def run_verify(
     settings: Settings,
     raw_id: str | None,
@@ -144,19 +151,13 @@ def run_verify(
                     tightened = tighten_exposed(archive, report, settings.operator)
                 except OSError as exc:
                     raise ArchiveError(f"Cannot change permissions: {exc}") from None
-                fixed = set(tightened)
-                report.problems = [
-                    p for p in report.problems if not (p.kind == "exposed" and p.path in fixed)
-                ]
+                _settled(report, "exposed", tightened)
             if fix_sidecars:
                 try:
                     rewritten = rewrite_sidecars(archive, report, settings.operator)
                 except OSError as exc:
                     raise ArchiveError(f"Cannot write a keywords sidecar: {exc}") from None
-                done = set(rewritten)
-                report.problems = [
-                    p for p in report.problems if not (p.kind == "keywords" and p.path in done)
-                ]
+                _settled(report, "keywords", rewritten)
             record_verify(archive, report, settings.operator)
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
     output.print_warnings(pending)
