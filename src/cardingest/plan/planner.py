@@ -190,7 +190,7 @@ def _named_before(
     return None
 
 
-def named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) -> str:
+def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) -> str:
     """Why a photo a map gives a patient is held: that patient's earlier photo had its name."""
     return (
         f"the map gives this photo (taken {when:%Y-%m-%d %H:%M:%S}) to {found.patient_id}, "
@@ -582,7 +582,7 @@ def make_plan(
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             elif reused is not None:
-                reason = named_before_reason(reused[0], when, reused[1])
+                reason = _named_before_reason(reused[0], when, reused[1])
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
