@@ -123,13 +123,16 @@ def test_a_pulled_card_is_one_message(
     stdout, stderr = io.StringIO(), io.StringIO()
     monkeypatch.setattr(output, "out", Console(file=stdout, width=200))
     monkeypatch.setattr(output, "err", Console(file=stderr, width=200))
+    said = (
+        f"The card was removed after {copied} of 4 photo(s) were copied and verified; "
+        "insert it and run the same command again to finish."
+    )
     cli_app.print_result(result)
     assert stderr.getvalue().count("\n") == 1, stderr.getvalue()
-    assert (
-        f"The card was removed after {copied} of 4 photo(s) were copied and verified; "
-        "insert it and run the same command again to finish." in stderr.getvalue()
-    )
+    assert said in stderr.getvalue()
     assert "failed:" not in stderr.getvalue()
+    stderr.truncate(0)  # with --json the document lists each photo; stderr says it once too
+    assert cli_app.said_card_removed(result) and stderr.getvalue().count(said) == 1
 
 
 def test_fusefat_label_comes_from_the_volume(tmp_path: Path) -> None:
@@ -465,6 +468,7 @@ def test_a_map_run_again_after_its_wipe_says_the_rows_photos_were_archived(
     ), details
     assert "`cardingest search --id JBX3656`" in details[-1]
     assert "remove the row from the map and run again" in details[-1]
+    assert "ingest --wipe stopped during its wipe, `cardingest wipe` finishes it" in details[-1]
     assert "the archive holds 1 photo(s) of JBX3656" in again.stderr
     assert sorted(p.name for p in (card / "DCIM/100CANON").iterdir()) == ["IMG_0003.JPG"]
     assert not (archive / "MCJ1984").exists()  # nothing was copied

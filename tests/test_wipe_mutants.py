@@ -731,7 +731,9 @@ def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(
         execute_wipe(plan, operator="nurse1")
     assert caught.value.message == (
         "Interrupted after 1 of 2 file(s) proven archived were removed from the card; "
-        "everything else is still on it. Run the same command again to finish."
+        "everything else is still on it. Run `cardingest wipe` on the card to finish (after "
+        "an ingest --wipe too: its map may no longer fit a card whose photos of a row are all "
+        "gone)."
     )
     assert caught.value.exit_code == 130
     [summary] = events(archive, "wipe")

@@ -558,7 +558,8 @@ def execute_wipe(
     if status == "interrupted":
         raise Interrupted(
             f"Interrupted after {len(result.removed)} of {len(targets)} file(s) proven archived "
-            "were removed from the card; everything else is still on it. Run the same command "
-            "again to finish."
+            "were removed from the card; everything else is still on it. Run `cardingest wipe` "
+            "on the card to finish (after an ingest --wipe too: its map may no longer fit a "
+            "card whose photos of a row are all gone)."
         )
     return result

@@ -391,16 +391,24 @@ def card_removed(result: IngestResult) -> bool:
         return True
 
 
+def said_card_removed(result: IngestResult) -> bool:
+    """One message on stderr when the card went mid-copy (with ``--json`` too), not one line
+    per photo left behind; whether it was said."""
+    if not card_removed(result):
+        return False
+    planned = sum(1 for item in result.plan.items if item.action == "copy")
+    output.err.print(
+        f"[red]The card was removed after {result.counts['copied']} of {planned} photo(s) "
+        f"were copied and verified; insert it and run the same command again to finish.[/]"
+    )
+    return True
+
+
 def print_result(result: IngestResult) -> None:
     counts = result.counts
     failed = [o for o in result.outcomes if o.action == "failed"]
     held = [o for o in result.outcomes if o.action == "hold"]
-    if card_removed(result):  # one message, not one line per photo left behind
-        planned = sum(1 for item in result.plan.items if item.action == "copy")
-        output.err.print(
-            f"[red]The card was removed after {counts['copied']} of {planned} photo(s) were "
-            f"copied and verified; insert it and run the same command again to finish.[/]"
-        )
+    if said_card_removed(result):
         failed = []
     for outcome in failed:
         output.err.print(
@@ -523,6 +531,8 @@ def ingest(
     document = documents.ingest(result, prepared.card) if as_json else None
     if document is None:
         print_result(result)
+    else:
+        said_card_removed(result)  # the document lists each photo; a person reads stderr
     code = ingest_exit_code(result)
     if sheet_failed is not None:
         output.err.print(f"[red]error:[/] {escape(sheet_failed)}")

@@ -647,5 +647,6 @@ def wiped_hint(unmatched: Sequence[tuple[MapRow, str | None]]) -> str:
         "A row that matches no photo may be one whose photos were archived and then wiped "
         "from the card (ingest --wipe, or wipe): check with "
         f"`cardingest search --id {ids[0]}` (what the archive holds of a patient) or "
-        f"`cardingest verify --id {ids[0]}`, then remove the row from the map and run again."
+        f"`cardingest verify --id {ids[0]}`, then remove the row from the map and run again. "
+        "After an ingest --wipe stopped during its wipe, `cardingest wipe` finishes it."
     )
