@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cardimage import samples_real
+from cardimage import CardFactory, require_samples, samples_real
 
 CARDINGEST = str(Path(sys.executable).with_name("cardingest"))
 """The console script installed next to this Python (pip install -e . / .ci/run)."""
@@ -98,3 +98,14 @@ def three_photo_card(root: Path) -> Path:
             b"DCIM/100CANON/IMG_0003.JPG": third,
         },
     )
+
+
+def ingested_fat_card(fat_card: CardFactory, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Two real photos on a mounted FAT32 card, ingested under JBX3656 by the installed
+    command: (card, home, archive)."""
+    require_samples()
+    first, second = photos(2)
+    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": first, "DCIM/100CANON/IMG_0002.JPG": second})
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    return card, home, archive

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from badinput_helpers import cardingest, photos
-from cardimage import CardFactory, require_samples
+from badinput_helpers import cardingest, ingested_fat_card
+from cardimage import CardFactory
 
 from cardingest.demo import make_demo_card
 
@@ -26,11 +26,7 @@ def test_a_map_template_on_the_card_it_reads_is_refused(tmp_path: Path) -> None:
 def test_copies_and_slates_are_not_written_on_a_mounted_card(
     fat_card: CardFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    require_samples()
-    first, second = photos(2)
-    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": first, "DCIM/100CANON/IMG_0002.JPG": second})
-    home, archive = tmp_path / "home", tmp_path / "archive"
-    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    card, home, archive = ingested_fat_card(fat_card, tmp_path)
     before = sorted(p.name for p in card.iterdir())
     attempts = [
         ("share", "JBX3656", "--archive", archive, "--out", card / "referral"),

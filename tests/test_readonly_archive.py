@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from badinput_helpers import cardingest, photos
-from cardimage import CardFactory, require, require_samples
+from badinput_helpers import cardingest, ingested_fat_card
+from cardimage import CardFactory, require
 
 HOT_WAL = """
 import os, sqlite3, sys
@@ -51,11 +51,7 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
 def test_readonly_archive_with_a_hot_wal(
     fat_card: CardFactory, tmp_path: Path, readonly_view: Path
 ) -> None:
-    require_samples()
-    first, second = photos(2)
-    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": first, "DCIM/100CANON/IMG_0002.JPG": second})
-    home, archive = tmp_path / "home", tmp_path / "archive"
-    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    card, home, archive = ingested_fat_card(fat_card, tmp_path)
     database = archive / ".cardingest" / "catalogue.sqlite"
     subprocess.run([sys.executable, "-c", HOT_WAL, str(database)], check=True)
     wal = database.with_name("catalogue.sqlite-wal")
@@ -107,11 +103,7 @@ def test_share_from_a_read_only_archive_writes_nothing_it_cannot_record(
 ) -> None:
     """A share is recorded in the audit log (with --anonymous, the only link from the token to
     the patient): where the log cannot be written, no copy is made, and the message says why."""
-    require_samples()
-    first, second = photos(2)
-    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": first, "DCIM/100CANON/IMG_0002.JPG": second})
-    home, archive = tmp_path / "home", tmp_path / "archive"
-    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    _card, home, archive = ingested_fat_card(fat_card, tmp_path)
     try:
         _bind_readonly(archive, readonly_view)
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
