@@ -146,6 +146,12 @@ def test_camera_xmp_on_the_card_is_kept_not_overwritten(tmp_path: Path) -> None:
     assert (archive / xmp_item["target"]).read_bytes() == camera_xmp
     code, out, _ = invoke("search", "--archive", archive, "--diagnosis", "melanoma", "--json")
     assert photo_item["target"] in [r["archive_path"] for r in json.loads(out)["results"]]
+    code, out, _ = invoke("verify", "--archive", archive, "--json")
+    assert code == 0, out  # the camera's XMP is not judged as a keywords sidecar
+    (archive / xmp_item["target"]).unlink()  # lost: a missing copy, not a sidecar to write
+    code, out, _ = invoke("verify", "--archive", archive, "--json")
+    kinds = [(p["kind"], p["path"]) for p in json.loads(out)["problems"]]
+    assert code == 1 and kinds == [("missing", xmp_item["target"])], kinds
 
 
 def test_a_sidecar_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path: Path) -> None:

@@ -324,21 +324,23 @@ def _problem(record: CatalogueRecord, where: Where, path: Path, state: CopyState
 
 
 def _sidecar_problems(
-    report: VerifyReport, record: CatalogueRecord, copies: Iterable[tuple[Where, Path]]
-) -> None:
-    """Keywords problems of ``record``'s sidecars, beside each of its good ``copies``."""
+    record: CatalogueRecord, copies: Iterable[tuple[Where, Path]]
+) -> list[tuple[Problem, Path, Keywords]]:
+    """Keywords problems of ``record``'s sidecars beside each of its good ``copies``, each with
+    the photo and keywords `fix_sidecars` writes it again from."""
     keywords = Keywords(record.diagnosis, record.site, record.consent)
+    found = []
     for where, photo in copies:
-        found = sidecar_problem(photo, keywords)
-        if found is None:
+        problem = sidecar_problem(photo, keywords)
+        if problem is None:
             continue
-        sidecar = sidecar_path(photo)
         shown = sidecar_path(Path(record.archive_path)).as_posix()
-        path = shown if where == "archive" else str(sidecar)
-        report.problems.append(
-            Problem("keywords", path, where, record.patient_id, detail=f"keywords sidecar {found}")
+        path = shown if where == "archive" else str(sidecar_path(photo))
+        detail = f"keywords sidecar {problem}"
+        found.append(
+            (Problem("keywords", path, where, record.patient_id, detail=detail), photo, keywords)
         )
-        report.sidecars[path] = (photo, keywords)
+    return found
 
 
 def patient_folders(archive: Path, patient_id: str, catalogued: Iterable[str]) -> list[str]:
@@ -487,7 +489,7 @@ def verify_archive(
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
     backups: list[Path] = []
-    photos: list[tuple[CatalogueRecord, list[tuple[Where, Path]]]] = []
+    sidecars: list[tuple[str, tuple[Problem, Path, Keywords]]] = []  # found wrong: a few
     with reading(archive) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
@@ -507,12 +509,15 @@ def verify_archive(
                     report.problems.append(_problem(record, where, path, state))
             marks.update(mark_change(record.archive_path, states, marked))
             if not is_sidecar(record.archive_path):
-                photos.append((record, [(w, p) for w, p, state in states if state.ok]))
+                good = [(w, p) for w, p, state in states if state.ok]
+                name = sidecar_path(Path(record.archive_path)).as_posix().lower()
+                sidecars += [(name, found) for found in _sidecar_problems(record, good)]
         catalogue.set_problems(marks)
     named = {path.lower() for path in catalogued}
-    for record, good in photos:
-        if sidecar_path(Path(record.archive_path)).as_posix().lower() not in named:
-            _sidecar_problems(report, record, good)  # else the camera's own XMP, kept as is
+    for name, (problem, photo, keywords) in sidecars:
+        if name not in named:  # else the camera's own XMP, catalogued and kept as it is
+            report.problems.append(problem)
+            report.sidecars[problem.path] = (photo, keywords)
     folders = None if patient_id is None else patient_folders(archive, patient_id, catalogued)
     if patient_id is not None and not catalogued and not folders:
         raise UsageError(f"No photos of {patient_id} are archived: is the ID or --archive right?")
