@@ -48,6 +48,7 @@ from .plan.shots import shot_of
 from .prepare import scan_source
 from .storage.durable import fsync_dir
 from .storage.identity import file_id
+from .storage.mounts import mounted_read_only
 
 WipeAction = Literal["remove", "keep"]
 
@@ -420,12 +421,11 @@ def _in_dcim(source: str) -> bool:
 
 def check_writable(root: Path, items: list[WipeItem]) -> None:
     """Refuse before the first deletion when the card cannot be written."""
-    with contextlib.suppress(OSError, AttributeError):
-        if os.statvfs(root).f_flag & os.ST_RDONLY:
-            raise CardWriteError(
-                f"The card at {root} is read-only (write-protect switch on, or mounted "
-                "read-only): nothing was removed"
-            )
+    if mounted_read_only(root):
+        raise CardWriteError(
+            f"The card at {root} is read-only (write-protect switch on, or mounted "
+            "read-only): nothing was removed"
+        )
     for folder in sorted({(root / item.source).parent for item in items}):
         if not os.access(folder, os.W_OK):
             raise CardWriteError(

@@ -27,6 +27,7 @@ from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes, sync_file
+from ..storage.mounts import mounted_read_only
 from ..storage.positional import read_range
 from ..text import json_safe, json_safe_value, undecodable
 from .backend import denied, location_for
@@ -141,11 +142,8 @@ def _line(event: str, fields: dict[str, object], count: int, prev: str) -> bytes
 
 def _why(folder: Path) -> str:
     """Why a folder cannot be written: a read-only mount, or its permissions."""
-    try:
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return "it is on a read-only file system (a write-protected drive or mount)"
-    except OSError:
-        pass
+    if mounted_read_only(folder):
+        return "it is on a read-only file system (a write-protected drive or mount)"
     return "this account may not write there"
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CatalogueError
 from ..models import METADIR
+from ..storage.mounts import mounted_read_only
 from .backend import catalogue_path, location_for
 
 if TYPE_CHECKING:
@@ -32,9 +33,8 @@ def writable(archive: Path) -> bool:
     """
     meta = Path(archive) / METADIR
     folder = meta if meta.is_dir() else Path(archive)
-    with contextlib.suppress(OSError, AttributeError):
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return False
+    if mounted_read_only(folder):
+        return False
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
     database = catalogue_path(archive)

@@ -23,6 +23,16 @@ class Mount:
     opts: str
 
 
+def mounted_read_only(path: os.PathLike[str] | str) -> bool:
+    """Whether ``path`` lies on a file system mounted read-only (a write-protected card or
+    drive, a read-only bind mount): no account may write there, root included. False where
+    it cannot be told (no ``statvfs``, or the path gone)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
 def mounts() -> list[Mount]:
     """Every mount, in the table's order. Raises OSError when the table cannot be read."""
     try:
