@@ -176,6 +176,24 @@ def test_dry_run_is_the_preview(demo: tuple[Path, Path], tmp_path: Path) -> None
     assert not (tmp_path / "a").exists()
 
 
+def test_dry_run_with_wipe_and_send_says_it_did_neither(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    card, map_file = demo
+    common = [str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"), "--json"]
+    before = sorted(p.name for p in card.rglob("*"))
+    preview = cli("preview", *common)
+    dry = cli("ingest", *common, "--dry-run", "--wipe", "--send")
+    assert (dry.exit_code, dry.stdout) == (preview.exit_code, preview.stdout)
+    assert "nothing was removed from the card. With --wipe" in dry.stderr
+    assert "held photos stay" in dry.stderr
+    assert "nothing was sent. With --send" in dry.stderr
+    assert sorted(p.name for p in card.rglob("*")) == before
+    assert not (tmp_path / "a").exists()
+    quiet = cli("ingest", *common, "--dry-run")
+    assert "Dry run:" not in quiet.stderr
+
+
 def test_map_template_round_trips(demo: tuple[Path, Path], tmp_path: Path) -> None:
     card, _ = demo
     code, text = invoke("map-template", str(card), "--gap", "5")

@@ -62,3 +62,38 @@ def test_only_knows_no_options_or_misspelt_commands() -> None:
     """Those go to the whole app: its help, --version, and "No such command" with a hint."""
     assert only("--help") is None and only("--version") is None and only("") is None
     assert only("ingets") is None and only("wipe") is not None
+
+
+def value_options() -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+    root = typer.main.get_command(app)
+    for path in ALL:
+        command = root
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            if param.param_type_name == "option" and not getattr(param, "is_flag", True):
+                yield path, command, param
+
+
+VALUE_OPTIONS = list(value_options())
+
+
+@pytest.mark.parametrize(
+    ("path", "command", "option"),
+    VALUE_OPTIONS,
+    ids=[" ".join((*path, option.opts[0])) for path, _, option in VALUE_OPTIONS],
+)
+def test_an_option_without_its_value_does_not_take_the_next_option(
+    path: tuple[str, ...], command: Any, option: Any
+) -> None:
+    """`verify --id --json` once looked up a patient called "--json"."""
+    args = list(path)
+    for param in command.params:
+        if param.required and param is not option:
+            args += ["JBX3656"] if param.param_type_name == "argument" else [param.opts[0], "x"]
+    result = cli(*args, option.opts[0], "--help")
+    assert result.exit_code == 2, result.output
+    if option.type.name in ("float", "integer", "float range", "integer range"):
+        assert "Invalid value" in result.stderr  # the parser refuses it before the command runs
+    else:
+        assert f"{option.opts[0]} needs a value, and got the option --help" in result.stderr

@@ -446,6 +446,20 @@ def print_result(result: IngestResult) -> None:
     )
 
 
+def say_not_done_in_dry_run(*, wipe: bool, send: bool) -> None:
+    """What ``--wipe`` and ``--send`` would do after the real run; a dry run does neither."""
+    if wipe:
+        output.err.print(
+            "Dry run: nothing was removed from the card. With --wipe, the real run then removes "
+            "the photos it proves archived (to copy, and already archived); held photos stay."
+        )
+    if send:
+        output.err.print(
+            "Dry run: nothing was sent. With --send, the real run then sends these patients' "
+            "JPEG photos to the PACS."
+        )
+
+
 @app.command()
 @handles_errors
 def ingest(
@@ -510,6 +524,7 @@ def ingest(
             code = show_plan(prepared, settings.archive_from, as_json)
             if slot.requested is not None:
                 write_plan_sheet(slot.requested, prepared, settings)
+            say_not_done_in_dry_run(wipe=wipe, send=send)
             raise typer.Exit(code)
         prepared, result = locked_ingest(
             source,

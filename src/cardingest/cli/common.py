@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -35,6 +35,32 @@ def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
+def refuse_option_as_value() -> None:
+    """Click gives an option the next word whatever it is: ``verify --id --json`` looks up a
+    patient called "--json" and prints no JSON. No option's value is ever another option's
+    name, so that is exit 2, naming both."""
+    try:  # typer 0.26 and later carry their own copy of Click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return
+    params = ctx.command.get_params(ctx)
+    names = {name for param in params for name in (*param.opts, *param.secondary_opts)}
+    for param in params:
+        if param.param_type_name != "option" or getattr(param, "is_flag", True) or not param.name:
+            continue
+        given = ctx.params.get(param.name)
+        for value in given if isinstance(given, list | tuple) else (given,):
+            if isinstance(value, str | PurePath) and str(value).split("=")[0] in names:
+                raise UsageError(
+                    f"{param.opts[0]} needs a value, and got the option {value}: "
+                    f"give {param.opts[0]} its value first"
+                )
+
+
 def handles_errors(command: F) -> F:
     """Turn every CardingestError into its message and exit code, in one place."""
 
@@ -42,6 +68,7 @@ def handles_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
         try:
+            refuse_option_as_value()
             return command(*args, **kwargs)
         except CardingestError as exc:
             raise fail(exc, as_json) from None
