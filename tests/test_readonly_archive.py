@@ -98,18 +98,20 @@ def test_readonly_archive_with_a_hot_wal(
     assert _tree(archive) == before  # nothing written: no lock, no WAL replay, no marks
 
 
-def test_share_from_a_read_only_archive_writes_nothing_it_cannot_record(
-    fat_card: CardFactory, tmp_path: Path, readonly_view: Path
+@pytest.mark.parametrize("command", [["share"], ["dicom", "export"]], ids=" ".join)
+def test_copies_from_a_read_only_archive_are_not_made_when_they_cannot_be_recorded(
+    fat_card: CardFactory, tmp_path: Path, readonly_view: Path, command: list[str]
 ) -> None:
-    """A share is recorded in the audit log (with --anonymous, the only link from the token to
-    the patient): where the log cannot be written, no copy is made, and the message says why."""
+    """A share or a DICOM export is recorded in the audit log (with --anonymous, the only link
+    from the token to the patient): where the log cannot be written, no copy is made, and the
+    message says why (an export once failed with SQLite's "unable to open database file")."""
     _card, home, archive = ingested_fat_card(fat_card, tmp_path)
     try:
         _bind_readonly(archive, readonly_view)
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         require(False, f"cannot make a read-only bind mount here: {exc}")
     out = tmp_path / "referral"
-    shared = cardingest("share", "JBX3656", "--archive", readonly_view, "--out", out, home=home)
+    shared = cardingest(*command, "JBX3656", "--archive", readonly_view, "--out", out, home=home)
     assert shared.code == 1, shared.stderr
     assert "read-only file system" in shared.stderr
     assert not out.exists() or not any(out.iterdir())

@@ -95,6 +95,7 @@ def run_export(
     out_dir: Path | None,
     as_json: bool,
 ) -> int:
+    from ..archive.audit import AuditLog
     from ..archive.catalogue import Catalogue, require_catalogue
     from ..export.photos import Builder
     from ..export.run import export_files
@@ -105,6 +106,7 @@ def run_export(
     out = (out_dir or Path(f"dicom-{date.today():%Y%m%d}")).absolute()
     refuse_on_card(out, "--out")
     require_catalogue(settings.archive)
+    AuditLog(settings.archive).require_appendable()  # each export is recorded: check first
     with Catalogue.open(settings.archive, create=False) as catalogue:
         selection = _select(catalogue, [patient_id], date_from, date_to)
         _check_any(selection, patient_id, bool(date_from or date_to))
