@@ -385,6 +385,35 @@ def test_an_archive_or_backup_that_is_a_file_is_refused(
     assert plain.read_bytes() == b"not a folder"
 
 
+@pytest.mark.parametrize("where", ["archive", "backup"])
+def test_a_file_where_a_patients_folder_goes_is_one_message_before_any_copy(
+    card: Path, tmp_path: Path, where: str
+) -> None:
+    """Not a "File exists" for each of the patient's photos."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    (tmp_path / where).mkdir()
+    (tmp_path / where / "JBX3656").write_bytes(b"notes")
+    ran = cardingest(
+        "ingest",
+        card,
+        "--id",
+        "JBX3656",
+        "--archive",
+        archive,
+        "--backup",
+        backup,
+        "--json",
+        home=tmp_path / "home",
+    )
+    assert ran.code == 1, ran.stderr
+    message = json.loads(ran.stdout)["error"]["message"]
+    assert message.startswith(f"{tmp_path / where / 'JBX3656'} is a file, not a folder")
+    assert "nothing was copied" in message and "File exists" not in ran.stderr
+    assert not list(tmp_path.glob("*/JBX3656/*.jpg"))
+    assert (tmp_path / where / "JBX3656").read_bytes() == b"notes"
+    assert len(list((card / "DCIM/100CANON").iterdir())) == 3
+
+
 def test_an_ingest_that_died_is_named_with_what_it_may_have_left(
     card: Path, tmp_path: Path
 ) -> None:

@@ -37,6 +37,7 @@ from .plan.naming import format_clock_offset
 from .prepare import has_catalogue
 from .storage import modes
 from .storage.durable import FolderSyncs, fsync_dir, remove_stale_temps_in, writing_to
+from .storage.links import not_a_folder
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -220,6 +221,26 @@ def check_space(plan: Plan, roots: list[Path]) -> None:
                 f"Not enough space in {root}: {needed:,} bytes to copy (+{SPACE_MARGIN:,} "
                 f"spare), {free:,} bytes free. Nothing was copied."
             )
+
+
+def check_folders(plan: Plan, roots: list[Path]) -> None:
+    """A file where a patient's folder goes would fail each of that patient's photos with
+    "File exists": one message before the first byte instead."""
+    folders = sorted(
+        {
+            item.target.rpartition("/")[0]
+            for item in plan.items
+            if item.action == "copy" and item.target
+        }
+    )
+    for root in roots:
+        for folder in filter(None, folders):
+            found = not_a_folder(root, folder.split("/"))
+            if found is not None:
+                raise ArchiveError(
+                    f"{found} is a file, not a folder: photos are to be filed in it. Move it "
+                    "aside (or rename it) and run the command again; nothing was copied."
+                )
 
 
 def check_destination_root(root: Path) -> None:
@@ -528,6 +549,7 @@ def execute(
             else:  # other workstations write here too: only our patients' folders
                 result.stale_temps += remove_stale_temps_in(_target_folders(plan, root))
         check_space(plan, roots)
+        check_folders(plan, roots)
         started = time.monotonic()
         audit = AuditLog(archive)
         audit.require_appendable()

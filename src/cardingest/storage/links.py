@@ -35,3 +35,19 @@ def leaves_root(root: Path, parts: Sequence[str]) -> tuple[Path, str] | None:
         if info.st_dev != device:
             return path, "is another file system mounted in the archive"
     return None
+
+
+def not_a_folder(root: Path, parts: Sequence[str]) -> Path | None:
+    """The first of ``root/parts[0]``, ``root/parts[0]/parts[1]``, ... that is there but is
+    neither a folder nor a link (a file where a patient's folder goes): nothing can be filed
+    below it. Links are `leaves_root`'s to refuse."""
+    path = Path(root)
+    for part in parts:
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return None
+        if not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
+            return path
+    return None
