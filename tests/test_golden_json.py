@@ -103,6 +103,8 @@ def test_preview_ingest_verify_search_audit_wipe_documents(
     out = tmp_path / "dicom"
     export = run_json("dicom", "export", "--out", out, *where, code=0)
     check("dicom-export", export, normalise)
+    shared = run_json("share", "ZAC5361", "--out", tmp_path / "referral", *where, code=0)
+    check("share", shared, normalise)
     check("wipe-dry-run", run_json("wipe", card, *where, "--dry-run", code=3), normalise)
     check("wipe", run_json("wipe", card, *where, "--yes", code=3), normalise)
 

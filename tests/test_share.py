@@ -234,10 +234,15 @@ def test_anonymous_needs_teaching_or_publication_consent(archive: Path, tmp_path
 def test_tag_then_anonymous_share(archive: Path, tmp_path: Path) -> None:
     code, _, _ = invoke("tag", "MCJ1984", "--consent", "publication", "--archive", archive)
     assert code == 0
-    code, _, err = invoke(
-        "share", "MCJ1984", "--anonymous", "--out", tmp_path / "a", "--archive", archive
+    code, out, err = invoke(
+        "share", "MCJ1984", "--anonymous", "--out", tmp_path / "a", "--archive", archive, "--json"
     )
     assert code == 0, err
+    document = json.loads(out)
+    [written] = [path.name for path in (tmp_path / "a").iterdir()]
+    assert document["token"] and written.startswith(document["token"])
+    assert [item["name"] for item in document["items"]] == [written]
+    assert f"Shared 1 of 1 photo(s) of token {document['token']}" in err
 
 
 @pytest.mark.parametrize(
@@ -281,6 +286,13 @@ def test_missing_archived_file_fails_that_photo_only(archive: Path, tmp_path: Pa
     assert code == 1
     assert "failed:" in err and "JBX3656-20240301-100000.jpg" in err
     assert len(list(out.iterdir())) == 2
+    code, stdout, _ = invoke(
+        "share", "JBX3656", "--out", tmp_path / "o2", "--archive", archive, "--json"
+    )
+    document = json.loads(stdout)  # nothing else on stdout
+    assert code == 1 and document["summary"] == {"written": 2, "skipped": 0, "failed": 1}
+    [failed] = [item for item in document["items"] if item["action"] == "failed"]
+    assert failed["source"] == "JBX3656/JBX3656-20240301-100000.jpg" and failed["reason"]
 
 
 @pytest.mark.parametrize("swap", ["link", "file"])

@@ -732,6 +732,7 @@ def share(
     catalogue: CatalogueOpt = None,
     anonymous: AnonymousOpt = False,
     slates: ArchivedSlatesOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Copy a patient's photos for a referral: resized, upright, without GPS or camera details.
 
@@ -750,6 +751,7 @@ def share(
             out_dir=out_dir,
             anonymous=anonymous,
             slates=slates,
+            as_json=as_json,
         )
     )
 

@@ -6,6 +6,7 @@ the core and renders the results.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from collections.abc import Callable
@@ -158,9 +159,10 @@ def run_tag(
     return EXIT_FAILURE if result.problems else EXIT_OK
 
 
-def _report_item(item: ShareItem, status: str, why: str | None) -> None:
+def _report_item(item: ShareItem, status: str, why: str | None, *, as_json: bool) -> None:
     if status == "written":
-        output.out.print(f"{escape(item.record.archive_path)} → {escape(item.name)}")
+        if not as_json:
+            output.out.print(f"{escape(item.record.archive_path)} → {escape(item.name)}")
     elif status == "skipped":
         output.err.print(
             f"[yellow]skipped:[/] {escape(item.record.archive_path)}: {escape(why or '')}"
@@ -184,6 +186,7 @@ def run_share(
     out_dir: Path | None,
     anonymous: bool,
     slates: bool = False,
+    as_json: bool = False,
 ) -> int:
     if size not in SIZES:
         raise UsageError(f"--size {size!r} is not one of {', '.join(SIZES)}")
@@ -201,10 +204,12 @@ def run_share(
         slates=slates,
     )
     AuditLog(settings.archive).require_appendable()  # before any copy is written
-    result = execute_share(plan, _report_item)
+    result = execute_share(plan, functools.partial(_report_item, as_json=as_json))
     record_share(result, settings.operator)
+    if as_json and not result.interrupted:
+        output.emit_json(documents.share(result))
     label = f"token {plan.label}" if anonymous else plan.patient_id
-    output.out.print(
+    (output.err if as_json else output.out).print(
         f"Shared {len(result.written)} of {len(plan.items)} photo(s) of {escape(label)} "
         f"({size}) in {escape(str(plan.out_dir))}"
         + (f"; {len(result.skipped)} skipped" if result.skipped else "")

@@ -42,7 +42,7 @@ def refuse_option_as_value() -> None:
     try:  # typer 0.26 and later carry their own copy of Click
         from typer._click.globals import get_current_context
     except ImportError:
-        from click.globals import get_current_context
+        from click.globals import get_current_context  # type: ignore[no-redef, import-not-found, unused-ignore]
 
     ctx = get_current_context(silent=True)
     if ctx is None:

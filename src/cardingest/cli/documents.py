@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # each command loads the core modules it uses; pydicom for `d
     from ..archive.catalogue import CatalogueRecord
     from ..archive.migrate import MigrateReport
     from ..archive.verify import Problem, VerifyReport
+    from ..clinic.share import ShareResult
     from ..export.photos import LeftOut
     from ..export.run import DicomResult, Done
     from ..ingest import IngestResult, Outcome
@@ -221,6 +222,38 @@ def record(archived: CatalogueRecord) -> Document:
 
 def search(archive: Path, records: Iterable[CatalogueRecord]) -> Document:
     return {"archive": str(archive), "results": [record(one) for one in records]}
+
+
+def share(result: ShareResult) -> Document:
+    """``share --json``: each photo written (with its pixel size), skipped or failed."""
+    plan = result.plan
+    return {
+        "archive": str(plan.archive),
+        "id": plan.patient_id,
+        "token": plan.label if plan.anonymous else None,
+        "size": plan.size,
+        "out": str(plan.out_dir.absolute()),
+        "summary": {
+            "written": len(result.written),
+            "skipped": len(result.skipped),
+            "failed": len(result.failed),
+        },
+        "items": [
+            {
+                "source": item.record.archive_path,
+                "action": "written",
+                "name": item.name,
+                "width": width,
+                "height": height,
+            }
+            for item, (width, height) in result.written
+        ]
+        + [
+            {"source": item.record.archive_path, "action": action, "reason": reason}
+            for action, done in (("skipped", result.skipped), ("failed", result.failed))
+            for item, reason in done
+        ],
+    }
 
 
 def _left_out(item: LeftOut, action: str) -> Document:
