@@ -198,13 +198,27 @@ def loop_ext4(tmp_path: Path) -> Iterator[LoopDisk]:
     machine writes, the loop device's own counters show what reached this file system's
     disk, and its image file is the disk itself.
     """
+    with _loop_ext4(tmp_path) as disk:
+        yield disk
+
+
+@pytest.fixture
+def loop_ext4_small_blocks(tmp_path: Path) -> Iterator[LoopDisk]:
+    """The same with 1 KiB blocks, as mkfs.ext4 makes for a file system under 512 MB."""
+    with _loop_ext4(tmp_path, "-b", "1024") as disk:
+        yield disk
+
+
+@contextlib.contextmanager
+def _loop_ext4(tmp_path: Path, *options: str) -> Iterator[LoopDisk]:
     _require_root_tools()
     image, mount = tmp_path / "disk.img", tmp_path / "mnt"
     mount.mkdir()
     with open(image, "wb") as fh:
         fh.truncate(96 * 1024 * 1024)
+    lazy = "lazy_itable_init=0,lazy_journal_init=0"
     subprocess.run(
-        ["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)],
+        ["mkfs.ext4", "-q", "-F", *options, "-E", lazy, str(image)],
         check=True,
         capture_output=True,
     )

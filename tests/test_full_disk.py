@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
-from badinput_helpers import three_photo_card
+import pytest
+from badinput_helpers import cardingest, three_photo_card
 from cardimage import require_samples
-from conftest import tmpfs_on
+from conftest import LoopDisk, tmpfs_on
 from typer.testing import CliRunner
 
 from cardingest.cli.app import app
@@ -57,3 +59,48 @@ def test_a_full_archive_disk_is_a_message_and_can_still_be_checked(tmp_path: Pat
         found = runner.invoke(app, ["search", "--id", "JBX3656", *archive, "--json"])
         assert found.exit_code == EXIT_OK, found.output
         assert len(json.loads(found.stdout)["results"]) == 3
+
+
+def leave_free(folder: Path, kib: int) -> Path:
+    """Fill the file system, then free exactly ``kib`` one-KiB blocks; the fill's folder."""
+    filler = folder / "fill"
+    filler.mkdir()
+    spares = [filler / f"spare{n}" for n in range(kib)]
+    for spare in spares:
+        spare.write_bytes(bytes(1024))
+    fill(filler)
+    for n in range(100_000):  # the blocks the big file could not take
+        try:
+            (filler / f"block{n}").write_bytes(bytes(1024))
+        except OSError:
+            (filler / f"block{n}").unlink(missing_ok=True)
+            break
+    for spare in spares:
+        spare.unlink()
+    os.sync()
+    return filler
+
+
+@pytest.mark.parametrize("free_kib", [9, 36])
+def test_a_nearly_full_disk_of_small_blocks_is_a_message_not_a_bus_error(
+    loop_ext4_small_blocks: LoopDisk, tmp_path: Path, free_kib: int
+) -> None:
+    """On 1 KiB blocks SQLite's -shm has holes; with 8-10 KiB free, opening the catalogue
+    died by SIGBUS (exit 135) in every command, with 24-40 KiB free the first write did."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    home = tmp_path / "home"
+    archive = ("--archive", loop_ext4_small_blocks.mount / "archive")
+    assert cardingest("ingest", card, "--id", "JBX3656", *archive, home=home).code == 0
+    filler = leave_free(loop_ext4_small_blocks.mount, free_kib)
+    for args in (("tag", "JBX3656", "--diagnosis", "eczema"), ("ingest", card, "--id", "JBX3656")):
+        ran = cardingest(*args, *archive, home=home)
+        assert ran.code == EXIT_FAILURE, (args, ran.code, ran.stderr)
+        assert "is nearly full, and its small blocks" in " ".join(ran.stderr.split())
+    for args in (("verify",), ("search", "--id", "JBX3656"), ("audit",)):
+        ran = cardingest(*args, *archive, "--json", home=home)
+        assert ran.code == EXIT_OK, (args, ran.code, ran.stderr)
+        assert json.loads(ran.stdout)
+    shutil.rmtree(filler)
+    tagged = cardingest("tag", "JBX3656", "--diagnosis", "eczema", *archive, home=home)
+    assert tagged.code == EXIT_OK, tagged.stderr

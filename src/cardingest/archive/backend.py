@@ -239,6 +239,11 @@ def migrated_to(archive: Path) -> str | None:
     path = catalogue_path(archive)
     if not path.is_file():
         return None
+    from .readonly import private_copy, sqlite_could_fault
+
+    if sqlite_could_fault(archive):
+        with private_copy(archive) as folder:
+            return migrated_to(folder)
     import sqlite3  # only for an archive with a SQLite catalogue
 
     try:

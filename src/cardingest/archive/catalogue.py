@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from ..errors import CatalogueError
+from ..errors import CatalogueError, InsufficientSpaceError
 from ..models import CONSENT_LEVELS, ArchivedFile, ArchiveState
 from ..storage import modes
 from .backend import (
@@ -31,6 +31,7 @@ from .backend import (
     refuse_network,
     role_denied,
 )
+from .readonly import FULL_BELOW, sqlite_could_fault
 
 _SQL_VARS = 500
 """Parameters per ``IN (...)`` chunk, well under SQLite's limit."""
@@ -393,6 +394,13 @@ class Catalogue:
             check_not_migrated(archive)
         if wal:
             refuse_network(archive)
+            if sqlite_could_fault(archive):
+                raise InsufficientSpaceError(
+                    f"The disk holding {archive} is nearly full, and its small blocks would let "
+                    "SQLite crash writing the catalogue there. Free at least "
+                    f"{FULL_BELOW // 1024:,} KiB on it and run the command again; nothing was "
+                    "changed."
+                )
         if not create and not path.is_file():
             raise CatalogueError(f"No catalogue at {path}")
         try:

@@ -11,6 +11,7 @@ temporary folder, removed afterwards), where SQLite can replay the log as it alw
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import shutil
 from collections.abc import Iterator
@@ -55,17 +56,27 @@ def disk_full(archive: Path) -> bool:
     return found.f_bavail * found.f_frsize < FULL_BELOW
 
 
-@contextlib.contextmanager
-def reading(archive: Path) -> Iterator[Catalogue]:
-    """The catalogue opened for reading: in place when the archive is writable, else (or on
-    a full disk) from a private copy (see the module's notes). Writes through a copy change
-    nothing on disk."""
-    from .catalogue import Catalogue  # here: a preview of a new archive needs no SQLite
+def sqlite_could_fault(archive: Path) -> bool:
+    """Whether SQLite, opening the catalogue in place, could be killed by SIGBUS here.
 
-    if location_for(archive).postgres or (writable(archive) and not disk_full(archive)):
-        with Catalogue.open(archive, create=False) as catalogue:
-            yield catalogue
-        return
+    On a file system whose blocks are smaller than a memory page (ext4 under 512 MB has
+    1 KiB blocks), SQLite grows its shared-memory file (``-shm``) by writing one byte per
+    page, which leaves the rest of each page a hole; on a nearly full disk the kernel
+    cannot give a hole a block when SQLite stores into its mapping, and the process dies.
+    There, under FULL_BELOW free, the catalogue is read from a private copy and not written.
+    """
+    meta = Path(archive) / METADIR
+    try:
+        found = os.statvfs(meta if meta.is_dir() else Path(archive))
+    except (OSError, AttributeError):
+        return False
+    return found.f_frsize < mmap.PAGESIZE and found.f_bavail * found.f_frsize < FULL_BELOW
+
+
+@contextlib.contextmanager
+def private_copy(archive: Path) -> Iterator[Path]:
+    """A temporary folder holding a copy of the archive's SQLite catalogue and its WAL,
+    removed afterwards."""
     source = catalogue_path(archive)
     if not source.is_file():
         raise CatalogueError(f"No catalogue at {source}")
@@ -82,6 +93,20 @@ def reading(archive: Path) -> Iterator[Catalogue]:
                 shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
         except OSError as exc:
             raise CatalogueError(f"Cannot read catalogue {source}: {exc.strerror or exc}") from exc
-        with Catalogue.open(folder, create=False) as catalogue:
-            catalogue.path = source
+        yield folder
+
+
+@contextlib.contextmanager
+def reading(archive: Path) -> Iterator[Catalogue]:
+    """The catalogue opened for reading: in place when the archive is writable, else (or on
+    a full disk) from a private copy (see the module's notes). Writes through a copy change
+    nothing on disk."""
+    from .catalogue import Catalogue  # here: a preview of a new archive needs no SQLite
+
+    if location_for(archive).postgres or (writable(archive) and not disk_full(archive)):
+        with Catalogue.open(archive, create=False) as catalogue:
             yield catalogue
+        return
+    with private_copy(archive) as folder, Catalogue.open(folder, create=False) as catalogue:
+        catalogue.path = catalogue_path(archive)
+        yield catalogue
