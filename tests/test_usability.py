@@ -503,6 +503,54 @@ def test_a_map_run_again_after_its_wipe_says_the_rows_photos_were_archived(
     assert not (archive / "MCJ1984").exists()  # nothing was copied
 
 
+def test_the_same_ingest_map_wipe_run_again_finishes_a_stopped_wipe(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C as the wipe of `ingest --map --wipe` removes IMG_0001: the same command again
+    finishes it. The row of IMG_0001 matches nothing now; an ingest from this card with this
+    very map archived its photo, so that part of the map is done and said to be. The same
+    map on another card (here a copy without IMG_0001) still does not fit it."""
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0003,ACA31FM\n")
+    other = tmp_path / "other"
+    shutil.copytree(card, other)
+    (other / "DCIM/100CANON/IMG_0001.JPG").unlink()
+    argv = ["ingest", str(card), "--map", str(map_file), "--archive", str(archive), "--wipe"]
+    monkeypatch.setenv("HOME", str(home))
+    real_unlink = os.unlink
+
+    def ctrl_c_as_the_first_is_removed(path: Any, *args: Any, **options: Any) -> None:
+        real_unlink(path, *args, **options)
+        if str(path).endswith("IMG_0001.JPG"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "unlink", ctrl_c_as_the_first_is_removed)
+    stopped = CliRunner().invoke(cli_app.app, [*argv, "--yes"])
+    monkeypatch.undo()
+    assert stopped.exit_code == 130, stopped.output
+    assert sorted(p.name for p in (card / "DCIM/100CANON").iterdir()) == [
+        "IMG_0002.JPG",
+        "IMG_0003.JPG",
+    ]
+    elsewhere = cardingest(*[str(other) if a == str(card) else a for a in argv], "--yes", home=home)
+    assert elsewhere.code == 2 and "matches no file on the card" in elsewhere.stderr
+    assert len(list((other / "DCIM/100CANON").iterdir())) == 2
+    again = cardingest(*argv, "--yes", "--json", home=home)
+    assert again.code == 0, again.stderr
+    document = again.json()
+    assert document["summary"]["copied"] == 0 and document["summary"]["skipped"] == 2
+    assert document["wipe"]["summary"]["removed"] == 2
+    assert re.search(
+        r"line 2: the photos of IMG_0001 are no longer on the card; 1 of them were archived "
+        r"for JBX3656 by ingest \S+ with this map, so that part of the map is done",
+        " ".join(again.stderr.split()),
+    ), again.stderr
+    assert not list((card / "DCIM/100CANON").iterdir())
+    filed = sorted(p.relative_to(archive).parts[0] for p in archive.glob("*/*.jpg"))
+    assert filed == ["ACA31FM", "ACA31FM", "JBX3656"]
+
+
 def _another_accounts(path: Path, mode: int) -> None:
     os.chown(path, 65534, 65534)  # nobody
     os.chmod(path, mode)

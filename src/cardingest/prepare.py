@@ -35,7 +35,15 @@ from .models import (
     Plan,
     Settings,
 )
-from .plan.idmap import Rows, UnfitMapError, parse_map, resolve, single_id_map, spec_covers
+from .plan.idmap import (
+    Rows,
+    UnfitMapError,
+    parse_map,
+    resolve,
+    single_id_map,
+    spec_covers,
+    split_specs,
+)
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside_by_identity
@@ -144,6 +152,72 @@ def archived_already(
     except (CardingestError, OSError):
         return []
     return said
+
+
+def rows_finished(
+    archive: Path,
+    card: Card | None,
+    root: Path,
+    idmap: IdMap,
+    unmatched: Sequence[tuple[MapRow, str | None]],
+) -> tuple[IdMap | None, list[str]]:
+    """The same ingest run again, after its wipe was stopped: the map without its rows (or
+    files cells' parts) that match no photo because an ingest from this card with this very
+    map file (by its content) archived their photos, which are no longer on the card, and a
+    line saying so for each. ``(None, [])`` unless every row that matched nothing is such;
+    then the map is wrong for this card as before."""
+    if not idmap.recorded.startswith("map sha256:") or not has_catalogue(archive):
+        return None, []
+    from .archive.provenance import recorded_source
+
+    here = recorded_source(str(root), card)
+    serial = card.serial if card else None
+    done: dict[int, set[str | None]] = {}
+    said: list[str] = []
+    try:
+        with reading(archive) as catalogue:
+            runs = {
+                ingest["ingest_id"]
+                for ingest in catalogue.ingests()
+                if ingest["map_source"] == idmap.recorded
+                and (
+                    same_volume(ingest["card_serial"], serial)
+                    if ingest["card_serial"] is not None and serial is not None
+                    else ingest["source"] == here
+                )
+            }
+            for row, spec in unmatched:
+                found = (
+                    [
+                        record
+                        for record in catalogue.records(row.patient_id)
+                        if record.role == "photo"
+                        and record.ingest_id in runs
+                        and _named_by(row, spec, record)
+                    ]
+                    if runs and not row.blank
+                    else []
+                )
+                if not found:
+                    return None, []
+                done.setdefault(row.line, set()).add(spec)
+                which = spec if spec is not None else f"between {row.start} and {row.end}"
+                said.append(
+                    f"line {row.line}: the photos of {which} are no longer on the card; "
+                    f"{len(found)} of them were archived for {row.patient_id} by ingest "
+                    f"{found[0].ingest_id} with this map, so that part of the map is done"
+                )
+    except (CardingestError, OSError):
+        return None, []
+    rows = []
+    for row in idmap.rows:
+        if row.line not in done:
+            rows.append(row)
+        elif row.files is not None:
+            left = [spec for spec in split_specs(row.files) if spec not in done[row.line]]
+            if left:
+                rows.append(replace(row, files=" ".join(left)))
+    return replace(idmap, rows=tuple(rows)), said
 
 
 def _named_by(row: MapRow, spec: str | None, record: CatalogueRecord) -> bool:
@@ -315,12 +389,20 @@ def prepare(
         slates = find_slates(root, files, settings, on_file)
         rows = {row.patient_id: row for row in slates.rows.values()}
         idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
+    finished: list[str] = []
     try:
         assignment = (
             dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
         )
     except UnfitMapError as exc:
-        raise exc.with_archived(archived_already(settings.archive, card, exc.unmatched)) from None
+        rest, finished = rows_finished(settings.archive, card, root, idmap, exc.unmatched)
+        try:
+            if rest is None:
+                raise exc
+            assignment, idmap = resolve(rest, files, clock_offset), rest
+        except UnfitMapError:
+            said = archived_already(settings.archive, card, exc.unmatched)
+            raise exc.with_archived(said) from None
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
     files, elsewhere = content_elsewhere(root, settings.archive, files, assignment)
@@ -341,6 +423,7 @@ def prepare(
     reused = map_used_before(settings.archive, card, root, idmap)
     if reused:
         plan = replace(plan, warnings=(*plan.warnings, reused))
+    plan = replace(plan, warnings=(*plan.warnings, *finished))
     odd_clock = clock_warning(files, clock_offset, datetime.now())
     if odd_clock:
         plan = replace(plan, warnings=(*plan.warnings, odd_clock))
