@@ -182,6 +182,12 @@ def test_dry_run_with_wipe_and_send_says_it_did_neither(
     card, map_file = demo
     common = [str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"), "--json"]
     before = sorted(p.name for p in card.rglob("*"))
+    no_pacs = cli("ingest", *common, "--dry-run", "--send")  # the real run would refuse it
+    assert no_pacs.exit_code == 2 and "--send needs a [pacs] table" in no_pacs.stderr
+    config = Path(os.environ["CARDINGEST_CONFIG"])
+    config.write_text(
+        config.read_text() + '[pacs]\nhost = "127.0.0.1"\nport = 104\nae_title = "PACS"\n'
+    )
     preview = cli("preview", *common)
     dry = cli("ingest", *common, "--dry-run", "--wipe", "--send")
     assert (dry.exit_code, dry.stdout) == (preview.exit_code, preview.stdout)

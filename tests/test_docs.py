@@ -97,3 +97,13 @@ def test_an_option_without_its_value_does_not_take_the_next_option(
         assert "Invalid value" in result.stderr  # the parser refuses it before the command runs
     else:
         assert f"{option.opts[0]} needs a value, and got the option --help" in result.stderr
+
+
+def test_a_value_that_looks_like_an_option_is_refused() -> None:
+    """`ingest --archive --dryrun` (a typo) once filed the card in a folder named --dryrun."""
+    result = cli("ingest", "card", "--archive", "--dryrun", "--id", "JBX3656")
+    assert result.exit_code == 2
+    assert "--archive got --dryrun, which looks like an option, not a value" in result.stderr
+    assert not Path("--dryrun").exists()
+    offset = cli("preview", "nowhere", "--id", "JBX3656", "--clock-offset", "-01:00")
+    assert "looks like an option" not in offset.stderr  # one dash: a value

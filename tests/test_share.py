@@ -10,6 +10,7 @@ import json
 import shutil
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cardimage import CardFactory
@@ -243,6 +244,37 @@ def test_tag_then_anonymous_share(archive: Path, tmp_path: Path) -> None:
     assert document["token"] and written.startswith(document["token"])
     assert [item["name"] for item in document["items"]] == [written]
     assert f"Shared 1 of 1 photo(s) of token {document['token']}" in err
+    assert document["id"] is None and "MCJ1984" not in out  # kept beside the copies, it leaks
+    assert "source" not in document["items"][0]
+
+
+def test_a_share_stopped_by_ctrl_c_says_how_to_share_them_all(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "run again to finish": the copies made are there, and a second run into the same
+    folder is refused (it never overwrites)."""
+    from cardingest.clinic import share as share_module
+
+    real = share_module._share_one
+    done: list[str] = []
+
+    def ctrl_c_at_the_second(plan: Any, item: Any, result: Any) -> Any:
+        if done:
+            raise KeyboardInterrupt
+        done.append(item.name)
+        return real(plan, item, result)
+
+    monkeypatch.setattr(share_module, "_share_one", ctrl_c_at_the_second)
+    out = tmp_path / "out"
+    code, stdout, _ = invoke("share", "JBX3656", "--out", out, "--archive", archive, "--json")
+    assert code == 130
+    message = json.loads(stdout)["error"]["message"]
+    assert message == (
+        f"Interrupted after 1 of 3 photo(s) were shared in {out}; none is half-written, and the "
+        "share is in the audit log. To share them all, remove that folder or give another "
+        "--out, and run it again."
+    )
+    assert [path.name for path in out.iterdir()] == done
 
 
 @pytest.mark.parametrize(

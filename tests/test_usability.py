@@ -385,33 +385,41 @@ def test_an_archive_or_backup_that_is_a_file_is_refused(
     assert plain.read_bytes() == b"not a folder"
 
 
-@pytest.mark.parametrize("where", ["archive", "backup"])
-def test_a_file_where_a_patients_folder_goes_is_one_message_before_any_copy(
-    card: Path, tmp_path: Path, where: str
+@pytest.mark.parametrize(
+    ("where", "what", "said"),
+    [
+        ("archive", "file", "is a file, not a folder"),
+        ("backup", "file", "is a file, not a folder"),
+        ("archive", "dangling link", "is a symbolic link, not a folder of the archive"),
+        ("backup", "link to a folder", "is a symbolic link, not a folder of the archive"),
+    ],
+)
+def test_a_file_or_link_where_a_patients_folder_goes_is_one_message_before_any_copy(
+    card: Path, tmp_path: Path, where: str, what: str, said: str
 ) -> None:
-    """Not a "File exists" for each of the patient's photos."""
+    """Not a "File exists" (or "is a symbolic link") for each of the patient's photos, and
+    the preview says so first."""
     archive, backup = tmp_path / "archive", tmp_path / "backup"
     (tmp_path / where).mkdir()
-    (tmp_path / where / "JBX3656").write_bytes(b"notes")
-    ran = cardingest(
-        "ingest",
-        card,
-        "--id",
-        "JBX3656",
-        "--archive",
-        archive,
-        "--backup",
-        backup,
-        "--json",
-        home=tmp_path / "home",
-    )
+    blocking = tmp_path / where / "JBX3656"
+    if what == "file":
+        blocking.write_bytes(b"notes")
+    else:
+        blocking.symlink_to(tmp_path if what == "link to a folder" else tmp_path / "nowhere")
+    home = tmp_path / "home"
+    argv = ("--id", "JBX3656", "--archive", archive, "--backup", backup)
+    ran = cardingest("ingest", card, *argv, "--json", home=home)
     assert ran.code == 1, ran.stderr
     message = json.loads(ran.stdout)["error"]["message"]
-    assert message.startswith(f"{tmp_path / where / 'JBX3656'} is a file, not a folder")
-    assert "nothing was copied" in message and "File exists" not in ran.stderr
+    assert message.startswith(f"{blocking} {said}")
+    assert "nothing was copied" in message and "failed:" not in ran.stderr
     assert not list(tmp_path.glob("*/JBX3656/*.jpg"))
-    assert (tmp_path / where / "JBX3656").read_bytes() == b"notes"
+    assert blocking.is_symlink() == (what != "file")
     assert len(list((card / "DCIM/100CANON").iterdir())) == 3
+    previewed = cardingest("ingest", card, *argv, "--dry-run", home=home)
+    assert f"{blocking} {said}: photos are to be filed in it, so the ingest will copy nothing" in (
+        " ".join(previewed.stderr.split())
+    )
 
 
 def test_an_ingest_that_died_is_named_with_what_it_may_have_left(

@@ -34,10 +34,9 @@ from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .host import host_name
 from .models import METADIR, Card, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
-from .prepare import has_catalogue
+from .prepare import blocked_folders, has_catalogue
 from .storage import modes
 from .storage.durable import FolderSyncs, fsync_dir, remove_stale_temps_in, writing_to
-from .storage.links import not_a_folder
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -224,23 +223,15 @@ def check_space(plan: Plan, roots: list[Path]) -> None:
 
 
 def check_folders(plan: Plan, roots: list[Path]) -> None:
-    """A file where a patient's folder goes would fail each of that patient's photos with
-    "File exists": one message before the first byte instead."""
-    folders = sorted(
-        {
-            item.target.rpartition("/")[0]
-            for item in plan.items
-            if item.action == "copy" and item.target
-        }
-    )
-    for root in roots:
-        for folder in filter(None, folders):
-            found = not_a_folder(root, folder.split("/"))
-            if found is not None:
-                raise ArchiveError(
-                    f"{found} is a file, not a folder: photos are to be filed in it. Move it "
-                    "aside (or rename it) and run the command again; nothing was copied."
-                )
+    """A file or a link where a patient's folder goes would fail each of that patient's
+    photos ("File exists", "is a symbolic link"): one message before the first byte."""
+    found = blocked_folders(plan, roots)
+    if found:
+        raise ArchiveError(
+            f"{found[0]}: photos are to be filed in it. Move it aside (or rename it) and run "
+            "the command again; nothing was copied.",
+            details=found[1:],
+        )
 
 
 def check_destination_root(root: Path) -> None:

@@ -47,6 +47,7 @@ from .plan.idmap import (
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside_by_identity
+from .storage.links import blocked
 from .text import printable, undecodable
 
 if TYPE_CHECKING:  # the slate reader (threads, Pillow, zxing-cpp) loads for --slates only
@@ -424,6 +425,13 @@ def prepare(
     if reused:
         plan = replace(plan, warnings=(*plan.warnings, reused))
     plan = replace(plan, warnings=(*plan.warnings, *finished))
+    roots = [settings.archive, *([settings.backup] if settings.backup else [])]
+    stand_in_the_way = (
+        f"{why}: photos are to be filed in it, so the ingest will copy nothing until it is "
+        "moved aside"
+        for why in blocked_folders(plan, roots)
+    )
+    plan = replace(plan, warnings=(*plan.warnings, *stand_in_the_way))
     odd_clock = clock_warning(files, clock_offset, datetime.now())
     if odd_clock:
         plan = replace(plan, warnings=(*plan.warnings, odd_clock))
@@ -436,6 +444,19 @@ def prepare(
     if pending:
         plan = replace(plan, warnings=(*plan.warnings, *pending))
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
+
+
+def blocked_folders(plan: Plan, roots: Sequence[Path]) -> list[str]:
+    """What stands where the plan's copies go, once each: a file, a link or another mount in
+    place of a patient's folder (`storage.links.blocked`)."""
+    folders = {i.target.rpartition("/")[0] for i in plan.items if i.action == "copy" and i.target}
+    found = []
+    for root in roots:
+        for folder in sorted(folders - {""}):
+            why = blocked(root, folder.split("/"))
+            if why is not None:
+                found.append(why)
+    return found
 
 
 def _earlier_ingests(archive: Path) -> list[dict]:

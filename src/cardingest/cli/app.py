@@ -496,12 +496,13 @@ def ingest(
         allow_other_patient=allow_other_patient,
     )
     offset = parse_clock_offset(clock_offset)
-    if send and not dry_run:
+    if send:  # a dry run too: it must not promise a send the real run refuses
         require_pacs(settings)
-    if wipe and not dry_run:
+    if wipe:
         from .wipe import require_confirmation, require_disk_archive
 
-        require_confirmation(yes)
+        if not dry_run:
+            require_confirmation(yes)
         require_disk_archive(settings.archive)
     interactive = can_assign(map_file, patient_id, as_json) and not slates
     refuse_on_card(sheet, "--sheet", source)

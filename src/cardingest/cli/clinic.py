@@ -216,7 +216,11 @@ def run_share(
         + (f"; [red]{len(result.failed)} failed[/]" if result.failed else "")
     )
     if result.interrupted:
-        raise KeyboardInterrupt
+        raise Interrupted(
+            f"Interrupted after {len(result.written)} of {len(plan.items)} photo(s) were shared "
+            f"in {plan.out_dir}; none is half-written, and the share is in the audit log. To "
+            "share them all, remove that folder or give another --out, and run it again."
+        )
     return share_exit_code(result)
 
 

@@ -36,9 +36,10 @@ def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
 
 
 def refuse_option_as_value() -> None:
-    """Click gives an option the next word whatever it is: ``verify --id --json`` looks up a
-    patient called "--json" and prints no JSON. No option's value is ever another option's
-    name, so that is exit 2, naming both."""
+    """Click gives an option the next word whatever it is: ``verify --id --json`` looked up a
+    patient called "--json", and ``ingest --archive --dryrun`` (a typo) filed the photos in a
+    folder called ``--dryrun``. No ID, file, folder or keyword starts with ``--``, so such a
+    value is exit 2 (a full path still names a file of that name)."""
     try:  # typer 0.26 and later carry their own copy of Click
         from typer._click.globals import get_current_context
     except ImportError:
@@ -54,11 +55,18 @@ def refuse_option_as_value() -> None:
             continue
         given = ctx.params.get(param.name)
         for value in given if isinstance(given, list | tuple) else (given,):
-            if isinstance(value, str | PurePath) and str(value).split("=")[0] in names:
+            if not isinstance(value, str | PurePath) or not str(value).startswith("--"):
+                continue
+            if str(value).split("=")[0] in names:
                 raise UsageError(
                     f"{param.opts[0]} needs a value, and got the option {value}: "
                     f"give {param.opts[0]} its value first"
                 )
+            raise UsageError(
+                f"{param.opts[0]} got {value}, which looks like an option, not a value: give "
+                f"{param.opts[0]} its value first (a file or folder of that name: give its "
+                "full path)"
+            )
 
 
 def handles_errors(command: F) -> F:

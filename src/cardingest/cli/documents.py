@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # each command loads the core modules it uses; pydicom for `d
     from ..archive.catalogue import CatalogueRecord
     from ..archive.migrate import MigrateReport
     from ..archive.verify import Problem, VerifyReport
-    from ..clinic.share import ShareResult
+    from ..clinic.share import ShareItem, ShareResult
     from ..export.photos import LeftOut
     from ..export.run import DicomResult, Done
     from ..ingest import IngestResult, Outcome
@@ -225,12 +225,22 @@ def search(archive: Path, records: Iterable[CatalogueRecord]) -> Document:
 
 
 def share(result: ShareResult) -> Document:
-    """``share --json``: each photo written (with its pixel size), skipped or failed."""
+    """``share --json``: each photo written (with its pixel size), skipped or failed. An
+    anonymous share's document holds no patient ID (no ``id``, no archive paths, which
+    carry it): a script may keep it beside the copies. The audit log links the token back."""
     plan = result.plan
+    named = not plan.anonymous
+
+    def which(item: ShareItem) -> Document:
+        return {"source": item.record.archive_path} if named else {}
+
+    def why(reason: str) -> str:
+        return reason if named else reason.replace(plan.patient_id, "[ID]")
+
     return {
         "archive": str(plan.archive),
-        "id": plan.patient_id,
-        "token": plan.label if plan.anonymous else None,
+        "id": plan.patient_id if named else None,
+        "token": None if named else plan.label,
         "size": plan.size,
         "out": str(plan.out_dir.absolute()),
         "summary": {
@@ -239,17 +249,11 @@ def share(result: ShareResult) -> Document:
             "failed": len(result.failed),
         },
         "items": [
-            {
-                "source": item.record.archive_path,
-                "action": "written",
-                "name": item.name,
-                "width": width,
-                "height": height,
-            }
-            for item, (width, height) in result.written
+            {**which(item), "action": "written", "name": item.name, "width": w, "height": h}
+            for item, (w, h) in result.written
         ]
         + [
-            {"source": item.record.archive_path, "action": action, "reason": reason}
+            {**which(item), "action": action, "name": item.name, "reason": why(reason)}
             for action, done in (("skipped", result.skipped), ("failed", result.failed))
             for item, reason in done
         ],

@@ -37,10 +37,13 @@ def leaves_root(root: Path, parts: Sequence[str]) -> tuple[Path, str] | None:
     return None
 
 
-def not_a_folder(root: Path, parts: Sequence[str]) -> Path | None:
-    """The first of ``root/parts[0]``, ``root/parts[0]/parts[1]``, ... that is there but is
-    neither a folder nor a link (a file where a patient's folder goes): nothing can be filed
-    below it. Links are `leaves_root`'s to refuse."""
+def blocked(root: Path, parts: Sequence[str]) -> str | None:
+    """What stands in the way of filing below ``root/parts[0]/parts[1]/...``: one of them a
+    link or another mount (`leaves_root`), or there but not a folder (a file where a
+    patient's folder goes); None if nothing does."""
+    left = leaves_root(root, parts)
+    if left is not None:
+        return f"{left[0]} {left[1]}, not a folder of the archive"
     path = Path(root)
     for part in parts:
         path = path / part
@@ -48,6 +51,6 @@ def not_a_folder(root: Path, parts: Sequence[str]) -> Path | None:
             mode = os.lstat(path).st_mode
         except OSError:
             return None
-        if not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
-            return path
+        if not stat.S_ISDIR(mode):
+            return f"{path} is a file, not a folder"
     return None
