@@ -180,12 +180,7 @@ def rows_finished(
             runs = {
                 ingest["ingest_id"]
                 for ingest in catalogue.ingests()
-                if ingest["map_source"] == idmap.recorded
-                and (
-                    same_volume(ingest["card_serial"], serial)
-                    if ingest["card_serial"] is not None and serial is not None
-                    else ingest["source"] == here
-                )
+                if ingest["map_source"] == idmap.recorded and _same_card(ingest, serial, here)
             }
             for row, spec in unmatched:
                 found = (
@@ -219,6 +214,14 @@ def rows_finished(
             if left:
                 rows.append(replace(row, files=" ".join(left)))
     return replace(idmap, rows=tuple(rows)), said
+
+
+def _same_card(ingest: dict, serial: str | None, here: str) -> bool:
+    """Whether an earlier ingest read this card: by volume serial where both are known, else
+    by the source it recorded."""
+    if ingest["card_serial"] is not None and serial is not None:
+        return same_volume(ingest["card_serial"], serial)
+    return bool(ingest["source"] == here)
 
 
 def _named_by(row: MapRow, spec: str | None, record: CatalogueRecord) -> bool:
@@ -504,8 +507,7 @@ def map_used_before(archive: Path, card: Card | None, root: Path, idmap: IdMap) 
     for ingest in reversed(_earlier_ingests(archive)):
         if ingest["map_source"] != idmap.recorded:
             continue
-        known = ingest["card_serial"] is not None and serial is not None
-        if same_volume(ingest["card_serial"], serial) if known else ingest["source"] == here:
+        if _same_card(ingest, serial, here):
             continue
         was = ingest["card_label"] or "another source"
         return (
