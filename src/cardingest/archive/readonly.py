@@ -46,14 +46,23 @@ FULL_BELOW = 1024 * 1024
 """Free bytes under which SQLite cannot open a WAL database in place (its -shm and -wal)."""
 
 
-def disk_full(archive: Path) -> bool:
-    """Whether the disk holding the archive's ``.cardingest`` has (almost) no space left."""
+def _file_system(archive: Path) -> os.statvfs_result | None:
+    """What ``statvfs`` says of the disk holding the archive's ``.cardingest`` (or the
+    archive, before it has one); None where it cannot be told."""
     meta = Path(archive) / METADIR
     try:
-        found = os.statvfs(meta if meta.is_dir() else Path(archive))
+        return os.statvfs(meta if meta.is_dir() else Path(archive))
     except (OSError, AttributeError):
-        return False
-    return found.f_bavail * found.f_frsize < FULL_BELOW
+        return None
+
+
+def _nearly_full(found: os.statvfs_result | None) -> bool:
+    return found is not None and found.f_bavail * found.f_frsize < FULL_BELOW
+
+
+def disk_full(archive: Path) -> bool:
+    """Whether the disk holding the archive's ``.cardingest`` has (almost) no space left."""
+    return _nearly_full(_file_system(archive))
 
 
 def sqlite_could_fault(archive: Path) -> bool:
@@ -65,12 +74,8 @@ def sqlite_could_fault(archive: Path) -> bool:
     cannot give a hole a block when SQLite stores into its mapping, and the process dies.
     There, under FULL_BELOW free, the catalogue is read from a private copy and not written.
     """
-    meta = Path(archive) / METADIR
-    try:
-        found = os.statvfs(meta if meta.is_dir() else Path(archive))
-    except (OSError, AttributeError):
-        return False
-    return found.f_frsize < mmap.PAGESIZE and found.f_bavail * found.f_frsize < FULL_BELOW
+    found = _file_system(archive)
+    return found is not None and found.f_frsize < mmap.PAGESIZE and _nearly_full(found)
 
 
 @contextlib.contextmanager
