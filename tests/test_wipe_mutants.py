@@ -732,8 +732,7 @@ def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(
     assert caught.value.message == (
         "Interrupted after 1 of 2 file(s) proven archived were removed from the card; "
         "everything else is still on it. Run `cardingest wipe` on the card to finish (after "
-        "an ingest --wipe too: its map may no longer fit a card whose photos of a row are all "
-        "gone)."
+        "an ingest --wipe, the same command with the same map file finishes it too)."
     )
     assert caught.value.exit_code == 130
     [summary] = events(archive, "wipe")

@@ -559,7 +559,7 @@ def execute_wipe(
         raise Interrupted(
             f"Interrupted after {len(result.removed)} of {len(targets)} file(s) proven archived "
             "were removed from the card; everything else is still on it. Run `cardingest wipe` "
-            "on the card to finish (after an ingest --wipe too: its map may no longer fit a "
-            "card whose photos of a row are all gone)."
+            "on the card to finish (after an ingest --wipe, the same command with the same map "
+            "file finishes it too)."
         )
     return result
