@@ -180,7 +180,8 @@ def rows_finished(
             runs = {
                 ingest["ingest_id"]
                 for ingest in catalogue.ingests()
-                if ingest["map_source"] == idmap.recorded and _same_card(ingest, serial, here)
+                if ingest["map_source"] == idmap.recorded
+                and _ingest_read_this_card(ingest, serial, here)
             }
             for row, spec in unmatched:
                 found = (
@@ -216,7 +217,7 @@ def rows_finished(
     return replace(idmap, rows=tuple(rows)), said
 
 
-def _same_card(ingest: dict, serial: str | None, here: str) -> bool:
+def _ingest_read_this_card(ingest: dict, serial: str | None, here: str) -> bool:
     """Whether an earlier ingest read this card: by volume serial where both are known, else
     by the source it recorded."""
     if ingest["card_serial"] is not None and serial is not None:
@@ -507,7 +508,7 @@ def map_used_before(archive: Path, card: Card | None, root: Path, idmap: IdMap) 
     for ingest in reversed(_earlier_ingests(archive)):
         if ingest["map_source"] != idmap.recorded:
             continue
-        if _same_card(ingest, serial, here):
+        if _ingest_read_this_card(ingest, serial, here):
             continue
         was = ingest["card_label"] or "another source"
         return (
