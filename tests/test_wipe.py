@@ -578,9 +578,13 @@ def test_read_only_found_at_the_first_removal(
     assert json.loads(result.stdout)["error"]["exit"] == EXIT_FAILURE
     assert "read-only" in result.stderr
     assert snapshot(mount) == before
-    assert not events(archive, "wipe-remove")
+    (attempt,) = events(archive, "wipe-remove")  # written right before the refused removal
     (summary,) = events(archive, "wipe")
     assert (summary["status"], summary["counts"]) == ("failed", {"removed": 0, "kept": 3})
+    assert summary["kept"][0] == {
+        "source": attempt["source"],
+        "reason": "its removal failed (Read-only file system)",
+    }
 
 
 def test_wipe_needs_a_catalogue_and_a_dcim_folder(

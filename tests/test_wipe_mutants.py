@@ -667,10 +667,16 @@ def test_a_removal_the_card_refuses_stops_the_wipe_with_what_was_done(tmp_path: 
     assert summary["status"] == "failed"
     assert summary["counts"] == {"removed": 2, "kept": 2}
     assert summary["kept"] == [
-        {"source": "DCIM/100CANON/SUB", "reason": "the wipe stopped"},
+        {"source": "DCIM/100CANON/SUB", "reason": "its removal failed (Is a directory)"},
         {"source": THIRD, "reason": "the wipe stopped"},
     ]
-    assert [e["source"] for e in events(archive, "wipe-remove")] == [FIRST, SECOND]
+    # each event is written before its removal, so the refused one has its event too: the
+    # summary's kept list says it stayed
+    assert [e["source"] for e in events(archive, "wipe-remove")] == [
+        FIRST,
+        SECOND,
+        "DCIM/100CANON/SUB",
+    ]
 
 
 def test_a_card_file_rewritten_in_place_with_its_time_put_back_stays(tmp_path: Path) -> None:

@@ -441,7 +441,11 @@ def _fsync_dirs(folders: set[Path]) -> None:
 
 
 class _Remover:
-    """Removes one approved file at a time; `record` writes its audit event."""
+    """Removes one approved file at a time, its audit event written first.
+
+    Event before removal: a kill between the two leaves an event whose file is still on the
+    card (the next wipe removes it), never a file gone without its event.
+    """
 
     def __init__(self, result: WipeResult, audit: AuditLog) -> None:
         self.result = result
@@ -450,6 +454,7 @@ class _Remover:
         self.card = result.plan.card
         self.count = 0
         self.folders: set[Path] = set()
+        self.failed: WipeItem | None = None
 
     def remove(self, item: WipeItem) -> WipeItem:
         if not _in_dcim(item.source):
@@ -467,15 +472,19 @@ class _Remover:
             item.ctime_ns,
         ):
             return replace(item, action="keep", reason="changed on the card after the check")
+        self._record(item)
         try:
             os.unlink(path)
         except OSError as exc:
+            self.failed = replace(
+                item, action="keep", reason=f"its removal failed ({exc.strerror or exc})"
+            )
             raise self._failure(item, exc) from exc
         self.count += 1
         self.folders.add(path.parent)
         return item
 
-    def record(self, item: WipeItem) -> None:
+    def _record(self, item: WipeItem) -> None:
         self.audit.append(
             "wipe-remove",
             wipe_id=self.result.wipe_id,
@@ -504,8 +513,9 @@ def execute_wipe(
     """Remove the approved files. The caller holds the archive lock and has confirmed.
 
     The audit log gets a ``wipe-start`` event (which also proves it can be written before
-    anything is deleted), a ``wipe-remove`` event per removed file and a ``wipe`` summary,
-    also when the wipe stops on an error. A file that changed since the check stays.
+    anything is deleted), a ``wipe-remove`` event right before each removal and a ``wipe``
+    summary, also when the wipe stops on an error (a file whose removal then failed is in
+    the summary's kept list). A file that changed since the check stays.
     ``stopped`` (a first Ctrl-C) is asked between files, so a removal and its event are
     not parted: a KeyboardInterrupt raised right after an unlink would leave the file
     gone yet counted as kept.
@@ -534,16 +544,15 @@ def execute_wipe(
             if stopped():
                 status = "interrupted"
                 break
-            done = remover.remove(item) if item.action == "remove" else item
-            final[item.source] = done
-            if item.action == "remove" and done.action == "remove":
-                remover.record(done)
+            final[item.source] = remover.remove(item) if item.action == "remove" else item
         else:
             status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
         _fsync_dirs(remover.folders)
+        if remover.failed is not None:
+            final[remover.failed.source] = remover.failed
         result.items = [
             final.get(item.source) or replace(item, action="keep", reason="the wipe stopped")
             for item in plan.items

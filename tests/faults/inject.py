@@ -83,6 +83,31 @@ def _repair_link(*, after: bool) -> None:
     os.link = link
 
 
+def _card_unlink_then_die() -> None:
+    """Die right after the wipe removes its first card file (a path under ``DCIM/``)."""
+    real = os.unlink
+
+    def unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        real(path, *args, **kwargs)
+        if "DCIM" in Path(os.fsdecode(path)).parts:
+            die()
+
+    os.unlink = unlink
+
+
+def _after_event(name: str) -> None:
+    """Die right after the audit log's first ``name`` event is written."""
+    real = audit.AuditLog.append
+
+    def append(self: audit.AuditLog, event: str, **fields: Any) -> dict:
+        written = real(self, event, **fields)
+        if event == name:
+            die()
+        return written
+
+    audit.AuditLog.append = append  # type: ignore[method-assign]
+
+
 def _fill_before_manifest() -> None:
     real = ingest.write_manifest
 
@@ -122,6 +147,9 @@ POINTS: dict[str, Callable[[], None]] = {
     ),
     "move-unlink": lambda: setattr(move_module, "_unlink_old", _after(move_module._unlink_old)),
     "move-audited": lambda: setattr(audit.AuditLog, "append", _after(audit.AuditLog.append)),
+    # cardingest wipe (scenario 4b)
+    "wipe-event": lambda: _after_event("wipe-remove"),
+    "wipe-unlink": _card_unlink_then_die,
 }
 
 

@@ -76,6 +76,36 @@ def test_readonly_card_wipe_removes_nothing(
     assert (findings.on_card, findings.archived) == (0, PHOTOS)
 
 
+@pytest.mark.fault("4b", "kill -9 in a wipe, between an event and its removal, then wipe again")
+@pytest.mark.parametrize("point", ["wipe-event", "wipe-unlink"])
+def test_kill9_in_a_wipe_leaves_no_removal_unlogged(
+    point: str,
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """Each ``wipe-remove`` event is written before its file goes: a kill right after the
+    event leaves the file on the card, a kill right after the removal leaves its event."""
+    archive = tmp_path / "archive"
+    card, files, _targets = ingested_card(cli, fat_card, samples_dir, archive, fault_seed + 45)
+    source = Source(card, photos_of(files, PATIENT))
+    killed = injected(cli, point, "wipe", card, "--archive", archive, "--yes", "--json")
+    assert killed.returncode == -signal.SIGKILL, f"{point} never reached: {killed.stderr[-2000:]}"
+    figures.killed(point)
+    findings = check(archive, [source], final=False, context=f"wipe killed at {point}")
+    assert findings.on_card == (PHOTOS if point == "wipe-event" else PHOTOS - 1)
+    assert len(removals(archive)) == 1
+    code, items, stderr = wipe(cli, card, archive)
+    assert code == 0, stderr
+    assert len(items) == findings.on_card
+    findings = check(archive, [source], context=f"the wipe again after a kill at {point}")
+    assert (findings.on_card, findings.archived) == (0, PHOTOS)
+
+
 @pytest.mark.fault(9, "a photo changed on the card between ingest and wipe stays")
 def test_photo_changed_on_card_stays(
     cli: Cli,
