@@ -26,7 +26,7 @@ from ..errors import AuditError
 from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
-from ..storage.durable import atomic_write_bytes, sync_file
+from ..storage.durable import atomic_write_bytes, remove_stale_temps_of, sync_file
 from ..storage.mounts import mounted_read_only
 from ..storage.positional import read_range
 from ..text import json_safe, json_safe_value, undecodable
@@ -159,6 +159,7 @@ class AuditLog:
         self.folder = Path(archive) / METADIR
         self.path = self.folder / "audit.jsonl"
         self.head_path = self.folder / "audit.head"
+        self._head_temps_swept = False
         location = location_for(archive)
         self._pg: PgAudit | None = None
         if location.url is not None:
@@ -190,6 +191,10 @@ class AuditLog:
         return head
 
     def _write_head(self, lines: int, last: str) -> None:
+        """Called holding the log's lock, under which a head temporary is a dead writer's."""
+        if not self._head_temps_swept:
+            remove_stale_temps_of(self.head_path)
+            self._head_temps_swept = True
         data = json.dumps({"last": last, "lines": lines}, sort_keys=True) + "\n"
         atomic_write_bytes(self.head_path, data.encode())
 

@@ -231,6 +231,20 @@ def remove_stale_temps_in(folders: Iterable[Path]) -> list[Path]:
     return sorted(removed)
 
 
+def remove_stale_temps_of(path: Path) -> list[Path]:
+    """Delete the temporaries `atomic_write_bytes` left beside ``path`` (a killed writer).
+
+    For a file whose writers take turns under a lock: the caller holds it, so no temporary
+    of that name is a live writer's.
+    """
+    prefix = f"{TEMP_PREFIX}{path.name}."
+    try:
+        names = [name for name in os.listdir(path.parent) if name.startswith(prefix)]
+    except OSError:
+        return []
+    return _remove_temps(path.parent, names)
+
+
 def _remove_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
     """Unlink the regular files among ``names`` in ``folder`` that are temporaries."""
     removed: list[Path] = []
