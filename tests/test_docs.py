@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +13,7 @@ import pytest
 import typer
 from clinic_helpers import cli, runner
 
-from cardingest.cli.app import app, only
+from cardingest.cli.app import app, only, swallowed_option
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -97,6 +100,33 @@ def test_an_option_without_its_value_does_not_take_the_next_option(
         assert "Invalid value" in result.stderr  # the parser refuses it before the command runs
     else:
         assert f"{option.opts[0]} needs a value, and got the option --help" in result.stderr
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_swallowed_option_is_named_before_the_word_it_left_over(
+    as_json: bool, tmp_path: Path
+) -> None:
+    """`ingest card --id --archive A0`: Click takes --archive for the ID, then fails on A0,
+    "Got unexpected extra argument(s) (A0)", which names the wrong thing. The installed
+    command's `main` finds it first."""
+    args = ["ingest", "card", "--id", "--archive", "A0", *(["--json"] if as_json else [])]
+    done = subprocess.run(
+        [sys.executable, "-m", "cardingest.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    message = "--id needs a value, and got the option --archive: give --id its value first"
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "extra argument" not in done.stderr
+    if as_json:
+        assert json.loads(done.stdout) == {"error": {"message": message, "details": [], "exit": 2}}
+    assert not list(tmp_path.iterdir())
+    flag = swallowed_option(app, ["preview", "card", "--json", "--slates"])
+    assert flag is None, "a flag followed by an option is not a swallowed value"
+    after_end = swallowed_option(app, ["ingest", "--id", "X", "--", "--archive", "--json"])
+    assert after_end is None, "words after -- are arguments"
 
 
 def test_a_value_that_looks_like_an_option_is_refused() -> None:

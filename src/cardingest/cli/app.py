@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import os
 import sys
 import threading
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from typer.models import CommandInfo
@@ -23,7 +24,7 @@ from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..review.contact import sheet_files
 from ..storage import modes
-from . import documents, output
+from . import common, documents, output
 from .catalogue import catalogue_app
 from .common import (
     GroupsHook,
@@ -922,17 +923,50 @@ def repeated_option(args: Sequence[str]) -> str | None:
     return None
 
 
+def swallowed_option(command: typer.Typer, args: Sequence[str]) -> UsageError | None:
+    """An option of the command run whose value is missing, so the next option would be
+    taken for it (what `common.refuse_option_as_value` refuses after parsing).
+
+    Found before Click parses: a word the swallowed option leaves (`ingest card --id
+    --archive A0`) would make Click fail first with "unexpected extra argument (A0)", which
+    names the wrong thing. Only a run with two `--` words in a row builds the command to
+    look (about 1 ms).
+    """
+    words = list(args[: args.index("--")] if "--" in args else args)
+    pairs = [
+        (word, after)
+        for word, after in itertools.pairwise(words)
+        if word.startswith("--") and "=" not in word and after.startswith("--")
+    ]
+    if not pairs:
+        return None
+    found = typer.main.get_command(command)
+    while words and words[0] in getattr(found, "commands", {}):
+        found = found.commands[words.pop(0)]  # type: ignore[attr-defined]
+    names = common.option_names(found.params)
+    for word, after in pairs:
+        if any(common.takes_value(p) and word in p.opts for p in found.params):
+            return common.option_as_value(word, after, names)
+    return None
+
+
+def _refuse(error: UsageError, as_json: bool) -> NoReturn:
+    output.err.print(f"[red]error:[/] {escape(error.message)}")
+    if as_json:
+        output.emit_json(documents.error(error))
+    sys.exit(EXIT_USAGE)
+
+
 def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     command = only(first) or app
     as_json = any(arg == "--json" or arg.startswith("--json=") for arg in sys.argv[1:])
     twice = repeated_option(sys.argv[1:])
     if twice is not None:
-        error = UsageError(f"{twice} is given twice; give it once (the last would win)")
-        output.err.print(f"[red]error:[/] {escape(error.message)}")
-        if as_json:
-            output.emit_json(documents.error(error))
-        sys.exit(EXIT_USAGE)
+        _refuse(UsageError(f"{twice} is given twice; give it once (the last would win)"), as_json)
+    swallowed = swallowed_option(command, sys.argv[1:])
+    if swallowed is not None:
+        _refuse(swallowed, as_json)
     if not as_json:
         command()
         return

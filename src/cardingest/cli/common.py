@@ -49,24 +49,36 @@ def refuse_option_as_value() -> None:
     if ctx is None:
         return
     params = ctx.command.get_params(ctx)
-    names = {name for param in params for name in (*param.opts, *param.secondary_opts)}
+    names = option_names(params)
     for param in params:
-        if param.param_type_name != "option" or getattr(param, "is_flag", True) or not param.name:
+        if not takes_value(param) or not param.name:
             continue
         given = ctx.params.get(param.name)
         for value in given if isinstance(given, list | tuple) else (given,):
-            if not isinstance(value, str | PurePath) or not str(value).startswith("--"):
-                continue
-            if str(value).split("=")[0] in names:
-                raise UsageError(
-                    f"{param.opts[0]} needs a value, and got the option {value}: "
-                    f"give {param.opts[0]} its value first"
-                )
-            raise UsageError(
-                f"{param.opts[0]} got {value}, which looks like an option, not a value: give "
-                f"{param.opts[0]} its value first (a file or folder of that name: give its "
-                "full path)"
-            )
+            if isinstance(value, str | PurePath) and str(value).startswith("--"):
+                raise option_as_value(param.opts[0], str(value), names)
+
+
+def option_names(params: Sequence[Any]) -> set[str]:
+    """Every name of a command's Click parameters (``--id``, ``--json``, ``--no-…``)."""
+    return {name for param in params for name in (*param.opts, *param.secondary_opts)}
+
+
+def takes_value(param: Any) -> bool:
+    """Whether a Click parameter is an option that takes the next word as its value."""
+    return param.param_type_name == "option" and not getattr(param, "is_flag", True)
+
+
+def option_as_value(option: str, value: str, names: set[str]) -> UsageError:
+    """The error for ``option`` given ``value``, a word that starts with ``--``."""
+    if value.split("=")[0] in names:
+        return UsageError(
+            f"{option} needs a value, and got the option {value}: give {option} its value first"
+        )
+    return UsageError(
+        f"{option} got {value}, which looks like an option, not a value: give {option} its "
+        "value first (a file or folder of that name: give its full path)"
+    )
 
 
 def handles_errors(command: F) -> F:
