@@ -19,7 +19,14 @@ import pexpect
 import pytest
 import typer
 from badinput_helpers import CARDINGEST, cardingest, photos, three_photo_card
-from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_samples
+from cardimage import (
+    CardFactory,
+    MountedCard,
+    build_fat32_image,
+    require,
+    require_samples,
+    samples_real,
+)
 from exif_bytes import exif_jpeg
 from factories import media
 from rich.console import Console
@@ -810,3 +817,58 @@ def test_an_option_given_twice_is_refused_not_the_last_taken(
     assert ran.code == 2, ran.stderr
     said = json.loads(ran.text)["error"]["message"]
     assert said.endswith("is given twice; give it once (the last would win)"), said
+
+
+def test_another_photo_of_an_archived_photos_name_size_and_time_is_not_called_archived(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    """Two cards (FAT32, two serials) whose IMG_0100.JPG have one size and one capture time
+    but other bytes (two cameras of one model; an edit saved in the camera): the second was
+    reported "already archived" with exit 0 though it was in the archive nowhere. A card
+    formatted on that word lost it."""
+    require_samples()
+    photo = (samples_real() / "Canon_40D.jpg").read_bytes()
+    other, edited = bytearray(photo), bytearray(photo)
+    other[-3000] ^= 0x33
+    edited[-2000] ^= 0x01
+    name = "DCIM/100CANON/IMG_0100.JPG"
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    first = fat_card({name: photo}, label="CARDA", serial="1111-1111")
+    second = fat_card({name: bytes(other)}, label="CARDB", serial="2222-2222")
+    by_id = ("--id", "JBX3656", "--archive", archive, "--json")
+
+    def only_item(run: Any) -> tuple[str, str | None, str | None]:
+        [item] = run.json()["items"]
+        return item["action"], item["target"], item["reason"]
+
+    assert cardingest("ingest", first, *by_id, home=home).code == 0
+    planned = cardingest("preview", second, *by_id, home=home)
+    assert only_item(planned) == ("copy", "JBX3656/JBX3656-20080530-155601-2.jpg", None)
+    done = cardingest("ingest", second, *by_id, home=home)
+    assert done.code == 0, done.stderr
+    assert only_item(done)[0] == "copy"
+    assert (archive / "JBX3656" / "JBX3656-20080530-155601-2.jpg").read_bytes() == other
+    again = cardingest("ingest", second, *by_id, home=home)
+    assert again.code == 0, again.stderr
+    assert only_item(again) == ("skip", "JBX3656/JBX3656-20080530-155601-2.jpg", "already archived")
+
+    with open(first / name, "r+b") as card_file:  # in place, same size: a camera's rotation
+        card_file.seek(len(photo) - 2000)
+        card_file.write(edited[-2000:-1999])
+    id_map = tmp_path / "map.csv"
+    id_map.write_text("files,id\nIMG_0100,JBX3656\n", encoding="utf-8")
+    mapped = cardingest("ingest", first, "--map", id_map, *by_id[2:], home=home)
+    assert mapped.code == 3, mapped.stderr
+    action, _target, reason = only_item(mapped)
+    assert action == "hold"
+    assert reason == (
+        "the map gives this photo to JBX3656, whose photo JBX3656/JBX3656-20080530-155601.jpg "
+        f"came from the same card name {name} with the same capture time but other content: "
+        "changed in the camera since, or another card's photo. Check whose photo it is, then "
+        "ingest it with --id or a map made for this card"
+    )
+    copied = cardingest("ingest", first, *by_id, home=home)
+    assert copied.code == 0, copied.stderr
+    assert only_item(copied)[:2] == ("copy", "JBX3656/JBX3656-20080530-155601-3.jpg")
+    kept = sorted(p.read_bytes() for p in (archive / "JBX3656").glob("*.jpg"))
+    assert kept == sorted([photo, bytes(other), bytes(edited)])

@@ -328,43 +328,53 @@ def content_elsewhere(
     archive: Path,
     files: tuple[MediaFile, ...],
     assignment: Rows,
+    archived: Sequence[ArchivedFile] = (),
+    on_file: Callable[[str], None] | None = None,
 ) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
     """Hash the card photos whose size matches a file archived under another patient.
 
     Card photos whose size and capture time match a card photo given to another patient
     are hashed too (the same bytes twice on one card; fixed-size RAW files of two patients
-    are not all read). Returns the files (those candidates with their
-    `sha256`, or marked unreadable when they cannot be read, so they are held: a patient in
-    doubt fails closed) and the catalogue's files of those sizes, for the planner to
-    compare. Equal content has equal size, so no other photo needs reading; a card of new
+    are not all read), and so is every card file (sidecars too) whose card path and size
+    match one of ``archived`` (the map's patients' files): the planner calls it archived
+    only if its content is the same (not a photo changed in the camera since, or another
+    card's photo of the same name, size and time). Returns the files (those candidates with
+    their `sha256`, or marked unreadable when they cannot be read, so they are held: a
+    patient in doubt fails closed) and the catalogue's files of those sizes, for the planner
+    to compare. Equal content has equal size, so no other photo needs reading; a card of new
     photos costs one query. ``assignment`` is each card path's row (from the ID map or the
-    slates), as the planner will see it.
+    slates), as the planner will see it. ``on_file`` is called after each file hashed.
     """
+    by_name = {(a.source_path, a.size) for a in archived}
     photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]
     found: list[ArchivedFile] = []
     if has_catalogue(archive):
         with reading(archive) as catalogue:
             found = list(catalogue.archived_with_sizes({m.size for m in photos}))
     owners: dict[int, set[str]] = {}
-    for archived in found:
-        owners.setdefault(archived.size, set()).add(archived.patient_id)
+    for other in found:
+        owners.setdefault(other.size, set()).add(other.patient_id)
     twins: dict[tuple[int, datetime | None, str], set[str]] = {}
     for media in photos:  # the same bytes twice on one card: the same size and capture time
         given = assignment.get(media.path)
         if given is not None and not given.blank:
             twins.setdefault(_twin_key(media), set()).add(given.patient_id)
-    hashed: dict[str, MediaFile] = {}
+    wanted = [m for m in files if (m.path, m.size) in by_name and not m.unreadable]
     for media in photos:
         row = assignment.get(media.path)
-        if row is None:
+        if row is None or (media.path, media.size) in by_name:
             continue
         others = owners.get(media.size, set()) | twins.get(_twin_key(media), set())
-        if not others - {row.patient_id}:
-            continue
+        if others - {row.patient_id}:
+            wanted.append(media)
+    hashed: dict[str, MediaFile] = {}
+    for media in wanted:
         try:
             hashed[media.path] = replace(media, sha256=_sha256(root / media.path))
         except OSError:
             hashed[media.path] = replace(media, unreadable=True)
+        if on_file is not None:
+            on_file(media.path)
     return tuple(hashed.get(m.path, m) for m in files), tuple(found)
 
 
@@ -410,8 +420,11 @@ def prepare(
             raise exc.with_archived(said) from None
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
-    files, elsewhere = content_elsewhere(root, settings.archive, files, assignment)
-    state = copies_gone(archive_state(settings.archive, idmap), files, settings.archive)
+    state = archive_state(settings.archive, idmap)
+    files, elsewhere = content_elsewhere(
+        root, settings.archive, files, assignment, state.archived, on_file
+    )
+    state = copies_gone(state, files, settings.archive)
     plan = make_plan(
         files,
         idmap,

@@ -61,9 +61,8 @@ def not_a_photo(path: str) -> str:
 
 
 CHANGED_SINCE = (
-    ": the archive keeps the photo as it was then (an ingest that finds the same name, "
-    "size and time says it is already archived); copy this file yourself if the change "
-    "matters"
+    ": the archive keeps the photo as it was then; to keep the changed one too, ingest it "
+    "again with --id (it is copied as a new photo)"
 )
 """A card file edited in place (a rotation or a rating in the camera) after its ingest."""
 NOT_A_FILE = "not a photo file; never followed or removed"

@@ -215,7 +215,8 @@ def test_wipe_finds_a_damaged_backup_copy_and_ingest_repairs_it(
     """The wipe's own check is enough for the repair of the backup copy.
 
     A card file that changed since its ingest is never filed under the old photo's name,
-    even when that photo's archive copy is damaged too.
+    even when that photo's archive copy is damaged too: it is a new photo, copied (with
+    --id) to a name of its own.
     """
     archive, backup = tmp_path / "archive", tmp_path / "backup"
     files = make_photos(samples_dir, PHOTOS, seed=fault_seed + 101, min_size=200_000,
@@ -238,23 +239,25 @@ def test_wipe_finds_a_damaged_backup_copy_and_ingest_repairs_it(
     assert cli.run("verify", "--archive", archive).returncode == 1  # notes the changed copy
 
     again = cli.run(*args)
-    assert again.returncode == 1, again.stderr
+    assert again.returncode == 0, again.stderr
     by_source = {item["source"]: item for item in json.loads(again.stdout)["items"]}
     assert by_source[spoiled_source]["action"] == "copy", by_source[spoiled_source]
-    assert by_source[changed_source]["action"] == "failed"
-    assert "no longer the photo archived" in by_source[changed_source]["reason"]
+    assert by_source[changed_source]["action"] == "copy", by_source[changed_source]
+    renamed = by_source[changed_source]["target"]
+    assert renamed != targets[changed_source]
+    changed = sha256_file(card / changed_source)
+    assert sha256_file(archive / renamed) == changed
     assert sha256_file(backup / targets[spoiled_source]) == sha256(files[spoiled_source])
     aside = list((backup / ".cardingest" / "damaged").rglob("*.jpg"))
     assert len(aside) == 1 and sha256_file(aside[0]) != sha256(files[spoiled_source])
     assert not (archive / ".cardingest" / "damaged").exists()
     code, items, stderr = wipe(cli, card, archive)
-    assert code == 3, stderr
-    kept = [source for source, item in items.items() if item["action"] == "keep"]
-    assert kept == [changed_source], items
+    assert code == 0, stderr
+    assert {item["action"] for item in items.values()} == {"remove"}, items
     photos = photos_of(files, PATIENT)
     photos[changed_source] = Photo(
         changed_source,
-        sha256_file(card / changed_source),
+        changed,
         len(files[changed_source]),
         frozenset({PATIENT}),
     )
@@ -263,9 +266,9 @@ def test_wipe_finds_a_damaged_backup_copy_and_ingest_repairs_it(
         [Source(card, photos)],
         backup=backup,
         tampered={targets[changed_source]},
-        context="backup repaired; a changed card file stays",
+        context="backup repaired; a changed card file archived as a new photo",
     )
-    assert findings.archived == PHOTOS - 1
+    assert (findings.archived, findings.on_card) == (PHOTOS, 0)
 
 
 @pytest.mark.fault("10c", "kill -9 while a re-ingest puts a repaired copy back, then re-run")

@@ -162,8 +162,16 @@ def _base(path: str) -> str:
     return f"{folder}/{stem}" if folder else stem
 
 
-def _archived_index(state: ArchiveState) -> dict[tuple[str, str, int, str], ArchivedFile]:
-    return {(a.patient_id, a.source_path, a.size, a.captured_raw): a for a in state.archived}
+_ArchivedIndex = dict[tuple[str, str, int, str], list[ArchivedFile]]
+"""Archived files by patient, card path, size and capture time: several when cards of
+one camera model reused a name (and the second was of other content)."""
+
+
+def _archived_index(state: ArchiveState) -> _ArchivedIndex:
+    index: _ArchivedIndex = {}
+    for a in state.archived:
+        index.setdefault((a.patient_id, a.source_path, a.size, a.captured_raw), []).append(a)
+    return index
 
 
 def _filed_elsewhere(
@@ -175,6 +183,19 @@ def _filed_elsewhere(
         by_sha[archived.sha256.lower()].append(archived)
     owned = {(a.patient_id, a.sha256.lower()) for a in (*state.archived, *state.elsewhere)}
     return by_sha, owned
+
+
+def _archived_as(
+    archived: _ArchivedIndex, patient_id: str, media: MediaFile, captured: str
+) -> ArchivedFile | None:
+    """The patient's archived file from this card path, of this size and capture time, of
+    the card file's content (hashed by `prepare` for such a file). Other content (an edit
+    saved in the camera, another card's photo of the same name, size and time) is not
+    archived: it is planned as any new photo."""
+    found = archived.get((patient_id, media.path, media.size, captured), [])
+    if media.sha256 is None:
+        return found[0] if found else None
+    return next((a for a in found if a.sha256.lower() == media.sha256.lower()), None)
 
 
 def _named_before(
@@ -190,8 +211,18 @@ def _named_before(
     return None
 
 
-def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) -> str:
-    """Why a photo a map gives a patient is held: that patient's earlier photo had its name."""
+def _named_before_reason(
+    media: MediaFile, when: datetime, found: ArchivedFile, captured: str
+) -> str:
+    """Why a photo a map gives a patient is held: that patient's earlier photo had its name
+    (and, for a photo changed in the camera or another card's, its capture time too)."""
+    if found.captured_raw == captured:
+        return (
+            f"the map gives this photo to {found.patient_id}, whose photo {found.archive_path} "
+            f"came from the same card name {media.path} with the same capture time but other "
+            "content: changed in the camera since, or another card's photo. Check whose photo "
+            "it is, then ingest it with --id or a map made for this card"
+        )
     return (
         f"the map gives this photo (taken {when:%Y-%m-%d %H:%M:%S}) to {found.patient_id}, "
         f"whose photo {found.archive_path} (taken {found.captured_raw.replace('T', ' ')}) came "
@@ -525,7 +556,7 @@ def make_plan(
             archived_targets: list[str] = []
             for media in shot.files:
                 done = (
-                    archived.get((patient_id, media.path, media.size, captured_key(primary)))
+                    _archived_as(archived, patient_id, media, captured_key(primary))
                     if archived
                     else None
                 )
@@ -582,7 +613,7 @@ def make_plan(
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             elif reused is not None:
-                reason = _named_before_reason(reused[0], when, reused[1])
+                reason = _named_before_reason(reused[0], when, reused[1], captured_key(primary))
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
