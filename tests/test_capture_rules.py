@@ -4,11 +4,13 @@ offsets, and the warning an operator reads. JPEGs are built here with Pillow's E
 from __future__ import annotations
 
 import io
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from clinic_helpers import exiftool, require_exiftool
 from PIL import Image
 
 from cardingest.card.capture import Capture, file_time, parse_exif_date, read_capture
@@ -49,10 +51,49 @@ def test_an_absurd_mtime_becomes_1980(mtime: float) -> None:
         ("1899:12:31 23:59:59", None),
         ("3000:01:01 00:00:00", None),
         ("X2024:01:02 03:04:05", None),
+        # as exiftool reads them (`exiftool -d %Y%m%d-%H%M%S`): the wall-clock time written
+        ("2024:05:01 13:04:00.25", datetime(2024, 5, 1, 13, 4)),
+        ("2024:05:01 13:05:00+02:00", datetime(2024, 5, 1, 13, 5)),
+        ("2024:05:01 13:06:07Z", datetime(2024, 5, 1, 13, 6, 7)),
+        ("2024:05:01 13:07:00.5-09:30", datetime(2024, 5, 1, 13, 7)),
+        ("2024:05:01 13:01", datetime(2024, 5, 1, 13, 1)),
+        ("2024:05:01 13:01.5", None),
+        ("2024:05:01 13:01:00.", None),
+        ("2024:05:01 13:01:00+2", None),
+        ("2024:05:01 13:01:00 extra", None),
+        ("2024:05:01 13", None),
     ],
 )
 def test_date_bounds_and_padding(text: str, expected: datetime | None) -> None:
     assert parse_exif_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2024:05:01 13:04:00.25",
+        "2024:05:01 13:05:00+02:00",
+        "2024:05:01 13:01",
+        "2024:05:01 13:06:07Z",
+    ],
+)
+def test_a_date_with_a_fraction_zone_or_no_seconds_reads_as_exiftool_reads_it(
+    written: str, tmp_path: Path
+) -> None:
+    """exiftool writes these and names by them (`-d %Y%m%d-%H%M%S`): a camera's or editor's
+    DateTimeOriginal with them was taken for no date, and the photo named by its file time."""
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(jpeg({}, {DTO: "2000:01:01 00:00:00"}).getvalue())
+    tool = require_exiftool()
+    subprocess.run(
+        [tool, "-q", "-overwrite_original", f"-DateTimeOriginal#={written}", str(path)],
+        check=True,
+    )
+    [seen] = exiftool("-d", "%Y-%m-%d %H:%M:%S", "-DateTimeOriginal", path)
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
+    assert f"{capture.captured:%Y-%m-%d %H:%M:%S}" == seen["DateTimeOriginal"]
 
 
 def test_no_date_falls_back_to_mtime_and_keeps_make_and_model() -> None:

@@ -30,7 +30,12 @@ from typing import TypeGuard
 from ..models import TimeSource
 from .raw import SeekableFile, read_raw
 
-_DATE = re.compile(r"^(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2}):(\d{2})$")
+_DATE = re.compile(
+    r"^(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?"
+    r"(?:Z|[+-]\d{2}:\d{2})?$"
+)
+"""An EXIF date, also with a fraction of a second, a zone, or no seconds after it, as some
+cameras and editors write it and exiftool reads it (the wall-clock time as written)."""
 _SUBSEC = re.compile(r"^\d{1,9}$")
 _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
 _MAX_SEGMENTS = 64
@@ -82,12 +87,14 @@ def file_time(mtime: float) -> datetime:
 def parse_exif_date(text: str) -> datetime | None:
     """A strict EXIF date: ``YYYY:MM:DD HH:MM:SS`` naming a real moment, else None.
 
-    Zeros, blanks, NULs, hour 24 and the like are not dates.
+    Zeros, blanks, NULs, hour 24 and the like are not dates. A fraction of a second or a
+    zone after the seconds is left out (the name is the camera's wall-clock time, as
+    exiftool's ``-d`` gives it); with no seconds, the minute's start, as exiftool reads it.
     """
     match = _DATE.match(text.strip(" \x00\t\r\n"))
     if not match:
         return None
-    year, month, day, hour, minute, second = (int(part) for part in match.groups())
+    year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
     if not 1900 <= year <= 2999:
         return None
     try:
