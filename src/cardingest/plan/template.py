@@ -136,8 +136,9 @@ def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
             if not nameable(media):
                 writer.writerow(
                     [
-                        f"# {printable(media.path)}: a name an ID map cannot hold (shown "
-                        "escaped); give it from and to times, or ingest it with --id"
+                        f"# {printable(media.path)}: a name an ID map cannot hold (only "
+                        "letters A-Z, digits and _); give it from and to times, or ingest "
+                        "it with --id"
                     ]
                 )
             elif media.path not in named_paths:
