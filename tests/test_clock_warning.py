@@ -4,6 +4,7 @@ preview and the ingest say so once, since every archive name would carry that da
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def test_only_photos_dated_before_2000_01_02_or_after_tomorrow_are_named() -> No
         media("DCIM/100KODAK/100_0002.XMP", "1980-01-01 00:00:00"),  # a sidecar: no
         media("DCIM/100KODAK/100_0003.JPG", "2026-12-02 08:00:00"),  # tomorrow: fine
         media("DCIM/100KODAK/100_0004.JPG", "2000-01-02 00:00:00"),
+        media("DCIM/100KODAK/100_0000.JPG", "1980-01-01 00:00:00", size=0),  # held: no name
+        replace(media("DCIM/100KODAK/100_0009.JPG", "2099-01-01 00:00:00"), unreadable=True),
     ]
     said = clock_warning(files, timedelta(0), NOW)
     assert said is not None and said.startswith(

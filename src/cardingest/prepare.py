@@ -540,12 +540,16 @@ EARLIEST_PLAUSIBLE = datetime(2000, 1, 2)
 
 def clock_warning(files: Sequence[MediaFile], clock_offset: timedelta, now: datetime) -> str | None:
     """One warning for the photos dated before `EARLIEST_PLAUSIBLE` or more than a day after
-    ``now`` (camera time, after the clock offset): their names would carry that date."""
+    ``now`` (camera time, after the clock offset): their names would carry that date. Empty
+    and unreadable files, held and never named, are left out."""
     latest = now + timedelta(days=1)
     odd = sorted(
         (media.captured + clock_offset, media.path)
         for media in files
-        if not media.sidecar and not EARLIEST_PLAUSIBLE <= media.captured + clock_offset <= latest
+        if not media.sidecar
+        and media.size > 0
+        and not media.unreadable
+        and not EARLIEST_PLAUSIBLE <= media.captured + clock_offset <= latest
     )
     if not odd:
         return None
