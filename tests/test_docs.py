@@ -123,6 +123,10 @@ def test_a_swallowed_option_is_named_before_the_word_it_left_over(
     if as_json:
         assert json.loads(done.stdout) == {"error": {"message": message, "details": [], "exit": 2}}
     assert not list(tmp_path.iterdir())
+    help_asked = swallowed_option(app, ["ingest", "card", "--id", "--help"])
+    assert help_asked is not None and help_asked.message == (
+        "--id needs a value, and got the option --help: give --id its value first"
+    )
     flag = swallowed_option(app, ["preview", "card", "--json", "--slates"])
     assert flag is None, "a flag followed by an option is not a swallowed value"
     after_end = swallowed_option(app, ["ingest", "--id", "X", "--", "--archive", "--json"])

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 from badinput_helpers import cardingest, folder_card, photos
 from cardimage import require, require_samples
+from factories import media
+
+from cardingest.models import ArchivedFile, MediaFile
+from cardingest.prepare import content_elsewhere
 
 SPECIALS = {
     "DCIM/100CANON/IMG_0002.JPG": "a symbolic link",
@@ -70,3 +75,35 @@ def test_specials_are_named_in_preview_ingest_and_wipe(card: Path, tmp_path: Pat
     for path in SPECIALS:
         assert os.path.lexists(card / path)
     assert (tmp_path / "elsewhere" / "IMG_0005.JPG").exists()  # a link's target is not touched
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "link"])
+def test_an_archived_name_swapped_for_a_special_file_is_held_not_waited_on(
+    kind: str, tmp_path: Path
+) -> None:
+    """A card file named and sized as an archived photo is hashed before the plan calls it
+    archived; a FIFO put there since the scan would block a plain open for ever."""
+    root = tmp_path / "card"
+    path = "DCIM/100CANON/IMG_0001.JPG"
+    where = root / path
+    where.parent.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(where)
+    elif kind == "folder":
+        where.mkdir()
+    else:
+        (tmp_path / "photo").write_bytes(b"x" * 10)
+        where.symlink_to(tmp_path / "photo")
+    archived = ArchivedFile("JBX3656", "JBX3656/a.jpg", "0" * 64, 10, path, "2026-11-24T09:15:02")
+    found: list[tuple[MediaFile, ...]] = []
+
+    def plan_inputs() -> None:
+        files = (media(path, size=10),)
+        found.append(content_elsewhere(root, tmp_path / "archive", files, {}, [archived])[0])
+
+    worker = threading.Thread(target=plan_inputs, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the hash waited on the FIFO"
+    [[held]] = found
+    assert held.unreadable and held.sha256 is None

@@ -792,9 +792,24 @@ def test_a_map_that_fits_a_card_whose_numbers_started_again_leaves_its_photos_he
         "the map gives this photo (taken 2026-03-17 10:01:00) to JBX3656, whose photo "
         "JBX3656/JBX3656-20260316-090100.jpg (taken 2026-03-16 09:01:00) came from the same "
         "card name DCIM/100CANON/IMG_0001.JPG: the camera started its numbers again, so the "
-        "map may be an older card's. Check whose photo it is, then ingest it with --id or a "
-        "map made for this card"
+        "map may be an older card's. Check whose photo it is, then give it to its patient by "
+        "from and to times in the map (times, unlike names, are this card's own), or ingest "
+        "the card with --id if all its photos are that patient's"
     )
+    renamed = runner.invoke(cli_app.app, ["ingest", *args])  # the same map, another file
+    assert renamed.exit_code == 3, renamed.output
+    idmap.write_text(
+        "files,id,from,to\nIMG_0001,JBX3656,,\n,JBX3656,2026-03-17 10:02,2026-03-17 10:03\n",
+        encoding="utf-8",
+    )
+    by_times = runner.invoke(cli_app.app, ["ingest", *args, "--json"])
+    assert by_times.exit_code == 3, by_times.output
+    items = {i["source"]: i for i in json.loads(by_times.stdout)["items"]}
+    assert [items[f"DCIM/100CANON/IMG_000{n}.JPG"]["action"] for n in (1, 2, 3)] == [
+        "hold",
+        "copy",
+        "skip",
+    ]
     checked = runner.invoke(cli_app.app, ["ingest", *args[:1], "--id", "JBX3656", *args[3:]])
     assert checked.exit_code == 0, checked.output
     assert len(list((tmp_path / "a" / "JBX3656").glob("*.jpg"))) == 5
@@ -825,7 +840,8 @@ def test_another_photo_of_an_archived_photos_name_size_and_time_is_not_called_ar
     """Two cards (FAT32, two serials) whose IMG_0100.JPG have one size and one capture time
     but other bytes (two cameras of one model; an edit saved in the camera): the second was
     reported "already archived" with exit 0 though it was in the archive nowhere. A card
-    formatted on that word lost it."""
+    formatted on that word lost it. With a map too, the changed photo is a new one: a name
+    archived before with the same capture time is this shot, not a restarted camera's."""
     require_samples()
     photo = (samples_real() / "Canon_40D.jpg").read_bytes()
     other, edited = bytearray(photo), bytearray(photo)
@@ -858,17 +874,7 @@ def test_another_photo_of_an_archived_photos_name_size_and_time_is_not_called_ar
     id_map = tmp_path / "map.csv"
     id_map.write_text("files,id\nIMG_0100,JBX3656\n", encoding="utf-8")
     mapped = cardingest("ingest", first, "--map", id_map, *by_id[2:], home=home)
-    assert mapped.code == 3, mapped.stderr
-    action, _target, reason = only_item(mapped)
-    assert action == "hold"
-    assert reason == (
-        "the map gives this photo to JBX3656, whose photo JBX3656/JBX3656-20080530-155601.jpg "
-        f"came from the same card name {name} with the same capture time but other content: "
-        "changed in the camera since, or another card's photo. Check whose photo it is, then "
-        "ingest it with --id or a map made for this card"
-    )
-    copied = cardingest("ingest", first, *by_id, home=home)
-    assert copied.code == 0, copied.stderr
-    assert only_item(copied)[:2] == ("copy", "JBX3656/JBX3656-20080530-155601-3.jpg")
+    assert mapped.code == 0, mapped.stderr  # its own shot changed, not an old name reused
+    assert only_item(mapped)[:2] == ("copy", "JBX3656/JBX3656-20080530-155601-3.jpg")
     kept = sorted(p.read_bytes() for p in (archive / "JBX3656").glob("*.jpg"))
     assert kept == sorted([photo, bytes(other), bytes(edited)])

@@ -747,6 +747,31 @@ def test_ctrl_c_during_the_wipe_is_logged_as_interrupted(
     assert (card / SECOND).exists() and not (card / FIRST).exists()
 
 
+def test_a_second_ctrl_c_right_after_a_removal_is_counted_as_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt can land between the unlink and its count: the summary says what
+    the card has (the file gone: removed), not "the wipe stopped"."""
+    card = make_card(tmp_path / "card", {FIRST: b"photo one", SECOND: b"photo two"})
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    plan = WipePlan(str(card), str(archive), None, (item_for(card, FIRST), item_for(card, SECOND)))
+    unlink = os.unlink
+
+    def ctrl_c_after_the_first(path: Any, *args: Any, **kwargs: Any) -> None:
+        unlink(path, *args, **kwargs)
+        if str(path).endswith("IMG_0001.JPG"):
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched, pytest.raises(Interrupted):
+        patched.setattr(os, "unlink", ctrl_c_after_the_first)
+        execute_wipe(plan, operator="nurse1")
+    assert not (card / FIRST).exists() and (card / SECOND).exists()
+    [summary] = events(archive, "wipe")
+    assert (summary["status"], summary["counts"]) == ("interrupted", {"removed": 1, "kept": 1})
+    assert summary["kept"] == [{"source": SECOND, "reason": "the wipe stopped"}]
+
+
 def test_a_wipe_asked_to_stop_stops_between_files(tmp_path: Path) -> None:
     """``stopped`` (the CLI's first Ctrl-C) is asked before each file, never between a
     removal and its audit event."""

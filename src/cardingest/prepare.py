@@ -48,6 +48,7 @@ from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside_by_identity
 from .storage.links import blocked
+from .storage.positional import open_regular
 from .text import printable, undecodable
 
 if TYPE_CHECKING:  # the slate reader (threads, Pillow, zxing-cpp) loads for --slates only
@@ -317,9 +318,12 @@ def _sha256(path: Path) -> str:
     import hashlib  # OpenSSL starts (2-3 ms) only when a photo is hashed
 
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
+    fd = open_regular(path)
+    try:
+        while chunk := os.read(fd, _HASH_CHUNK):
             digest.update(chunk)
+    finally:
+        os.close(fd)
     return digest.hexdigest()
 
 

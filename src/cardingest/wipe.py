@@ -61,8 +61,8 @@ def not_a_photo(path: str) -> str:
 
 
 CHANGED_SINCE = (
-    ": the archive keeps the photo as it was then; to keep the changed one too, ingest it "
-    "again with --id (it is copied as a new photo)"
+    ": the archive keeps the photo as it was then; to keep the changed one too, ingest the "
+    "card again (it is copied as a new photo)"
 )
 """A card file edited in place (a rotation or a rating in the camera) after its ingest."""
 NOT_A_FILE = "not a photo file; never followed or removed"
@@ -454,6 +454,7 @@ class _Remover:
         self.count = 0
         self.folders: set[Path] = set()
         self.failed: WipeItem | None = None
+        self.in_hand: WipeItem | None = None
 
     def remove(self, item: WipeItem) -> WipeItem:
         if not _in_dcim(item.source):
@@ -472,16 +473,36 @@ class _Remover:
         ):
             return replace(item, action="keep", reason="changed on the card after the check")
         self._record(item)
+        self.in_hand = item
         try:
             os.unlink(path)
         except OSError as exc:
+            self.in_hand = None
             self.failed = replace(
                 item, action="keep", reason=f"its removal failed ({exc.strerror or exc})"
             )
             raise self._failure(item, exc) from exc
+        self.in_hand = None
         self.count += 1
         self.folders.add(path.parent)
         return item
+
+    def stopped_in_hand(self) -> WipeItem | None:
+        """The file whose removal a second Ctrl-C cut into, as the card has it now: removed
+        if it is gone from a folder still there (a pulled card's folder is gone too)."""
+        item, self.in_hand = self.in_hand, None
+        if item is None:
+            return None
+        path = self.root / item.source
+        try:
+            os.lstat(path)
+        except FileNotFoundError:
+            if os.path.isdir(path.parent):
+                self.folders.add(path.parent)
+                return item
+        except OSError:
+            pass
+        return None
 
     def _record(self, item: WipeItem) -> None:
         self.audit.append(
@@ -549,6 +570,9 @@ def execute_wipe(
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
+        cut = remover.stopped_in_hand()
+        if cut is not None:
+            final[cut.source] = cut
         _fsync_dirs(remover.folders)
         if remover.failed is not None:
             final[remover.failed.source] = remover.failed

@@ -943,7 +943,7 @@ def swallowed_option(command: typer.Typer, args: Sequence[str]) -> UsageError | 
     found = typer.main.get_command(command)
     while words and words[0] in getattr(found, "commands", {}):
         found = found.commands[words.pop(0)]  # type: ignore[attr-defined]
-    names = common.option_names(found.params)
+    names = common.option_names(found.params) | {"--help"}  # Click adds it to every command
     for word, after in pairs:
         if any(common.takes_value(p) and word in p.opts for p in found.params):
             return common.option_as_value(word, after, names)

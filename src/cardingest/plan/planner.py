@@ -199,36 +199,35 @@ def _archived_as(
 
 
 def _named_before(
-    pending: Sequence[MediaFile], patient_id: str, before: dict[tuple[str, str], ArchivedFile]
+    pending: Sequence[MediaFile],
+    patient_id: str,
+    before: dict[tuple[str, str], list[ArchivedFile]],
+    captured: str,
 ) -> tuple[MediaFile, ArchivedFile] | None:
     """A photo of the shot whose card name (folder and file) another photo archived for the
     same patient had: a camera that started its numbers again (a new day, the card wiped)
-    makes yesterday's map fit today's card file for file, so whose photo it is is in doubt."""
+    makes yesterday's map fit today's card file for file, so whose photo it is is in doubt.
+
+    Not when one of those photos has the shot's capture time (``captured``): that is this
+    shot, changed in the camera since (or another card's of that very second), not a new
+    day's photo under an old name.
+    """
     for media in pending:
-        found = before.get((patient_id, media.path))
-        if found is not None:
-            return media, found
+        found = before.get((patient_id, media.path), [])
+        if found and all(a.captured_raw != captured for a in found):
+            return media, found[0]
     return None
 
 
-def _named_before_reason(
-    media: MediaFile, when: datetime, found: ArchivedFile, captured: str
-) -> str:
-    """Why a photo a map gives a patient is held: that patient's earlier photo had its name
-    (and, for a photo changed in the camera or another card's, its capture time too)."""
-    if found.captured_raw == captured:
-        return (
-            f"the map gives this photo to {found.patient_id}, whose photo {found.archive_path} "
-            f"came from the same card name {media.path} with the same capture time but other "
-            "content: changed in the camera since, or another card's photo. Check whose photo "
-            "it is, then ingest it with --id or a map made for this card"
-        )
+def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) -> str:
+    """Why a photo a map gives a patient is held: that patient's earlier photo had its name."""
     return (
         f"the map gives this photo (taken {when:%Y-%m-%d %H:%M:%S}) to {found.patient_id}, "
         f"whose photo {found.archive_path} (taken {found.captured_raw.replace('T', ' ')}) came "
         f"from the same card name {media.path}: the camera started its numbers again, so the "
-        "map may be an older card's. Check whose photo it is, then ingest it with --id or a "
-        "map made for this card"
+        "map may be an older card's. Check whose photo it is, then give it to its patient by "
+        "from and to times in the map (times, unlike names, are this card's own), or ingest "
+        "the card with --id if all its photos are that patient's"
     )
 
 
@@ -477,11 +476,10 @@ def make_plan(
         )
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
-    before = (
-        {(a.patient_id, a.source_path): a for a in state.archived}
-        if idmap.recorded.startswith("map sha256:")
-        else {}
-    )
+    before: dict[tuple[str, str], list[ArchivedFile]] = {}
+    if idmap.recorded.startswith("map sha256:"):
+        for a in state.archived:
+            before.setdefault((a.patient_id, a.source_path), []).append(a)
     on_card = _given_on_card(files, assignment)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
@@ -599,7 +597,11 @@ def make_plan(
                 None if allow_other_patient else _other_owner(pending, patient_id, by_sha, owned)
             )
             twin = None if allow_other_patient else _twin_elsewhere(pending, patient_id, on_card)
-            reused = _named_before(pending, patient_id, before) if before else None
+            reused = (
+                _named_before(pending, patient_id, before, captured_key(primary))
+                if before and row.start is None  # a row of times names this card's photos
+                else None
+            )
             if other is not None:
                 reason = other_patient_reason(other.patient_id, other.archive_path)
                 items.extend(_held(pending, when, row, primary, reason, slates))
@@ -613,7 +615,7 @@ def make_plan(
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             elif reused is not None:
-                reason = _named_before_reason(reused[0], when, reused[1], captured_key(primary))
+                reason = _named_before_reason(reused[0], when, reused[1])
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None

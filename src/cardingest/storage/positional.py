@@ -6,7 +6,9 @@ systems with ``direct_io``, network mounts); Windows has no ``pread`` at all.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 PEEK = (
     os.O_RDONLY
@@ -17,6 +19,21 @@ PEEK = (
 """Open flags for reading whatever holds a name now, without waiting or following it: a
 FIFO put there would block a plain open until a writer came, and a link is not followed.
 (Python opens every descriptor close-on-exec.)"""
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """A descriptor of ``path`` opened with `PEEK`, if it is a regular file; a FIFO, folder,
+    device or link put there since the scan is an OSError, never a wait."""
+    fd = os.open(path, PEEK)
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+    return fd
 
 
 def read_range(fd: int, offset: int, size: int) -> bytes:
