@@ -536,9 +536,8 @@ def execute_wipe(
     anything is deleted), a ``wipe-remove`` event right before each removal and a ``wipe``
     summary, also when the wipe stops on an error (a file whose removal then failed is in
     the summary's kept list). A file that changed since the check stays.
-    ``stopped`` (a first Ctrl-C) is asked between files, so a removal and its event are
-    not parted: a KeyboardInterrupt raised right after an unlink would leave the file
-    gone yet counted as kept.
+    ``stopped`` (a first Ctrl-C) is asked between files; a KeyboardInterrupt (a second)
+    raised right after an unlink is settled by looking at the card (`stopped_in_hand`).
     """
     result = WipeResult(new_wipe_id(), plan)
     root = Path(plan.source)
