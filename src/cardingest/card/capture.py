@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TypeGuard
 
 from ..models import TimeSource
-from .raw import SeekableFile, read_raw
+from .raw import EXIF_TAGS, IFD0_TAGS, SeekableFile, read_raw
 
 _DATE = re.compile(
     r"^(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?"
@@ -41,18 +41,6 @@ _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
 _MAX_SEGMENTS = 64
 STOP_TAG = "SubSecTimeOriginal"
 
-_IFD0_TAGS = {
-    0x010F: "Image Make",
-    0x0110: "Image Model",
-    0x0132: "Image DateTime",
-    0x9003: "Image DateTimeOriginal",  # a few cameras and editors put it in IFD0
-}
-_EXIF_TAGS = {
-    0x9003: "EXIF DateTimeOriginal",
-    0x9004: "EXIF DateTimeDigitized",
-    0x9011: "EXIF OffsetTimeOriginal",
-    0x9291: "EXIF SubSecTimeOriginal",
-}
 _EXIF_POINTER = 0x8769
 _ASCII = 2
 _POINTER_TYPES = (4, 13)
@@ -214,10 +202,10 @@ def _quick_tags(block: bytes) -> dict[str, str] | None:
     if magic != 42:
         return None
     tags: dict[str, str] = {}
-    pointer = _read_ifd(block, order, first, _IFD0_TAGS, tags)
+    pointer = _read_ifd(block, order, first, IFD0_TAGS, tags)
     if pointer is None:
         return None
-    if pointer and _read_ifd(block, order, pointer, _EXIF_TAGS, tags) is None:
+    if pointer and _read_ifd(block, order, pointer, EXIF_TAGS, tags) is None:
         return None
     return tags
 

@@ -52,8 +52,9 @@ IFD0_TAGS = {
     0x010F: "Image Make",
     0x0110: "Image Model",
     0x0132: "Image DateTime",
-    0x9003: "Image DateTimeOriginal",
+    0x9003: "Image DateTimeOriginal",  # a few cameras and editors put it in IFD0
 }
+"""The tags read here and by `capture`'s quick JPEG reader, by their exifread names."""
 EXIF_TAGS = {
     0x9003: "EXIF DateTimeOriginal",
     0x9004: "EXIF DateTimeDigitized",
