@@ -4,6 +4,12 @@ Typer or Rich."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+
+
+def json_asked(args: Sequence[str]) -> bool:
+    """Whether a command line asks for ``--json`` (read before Click parses it)."""
+    return any(arg == "--json" or arg.startswith("--json=") for arg in args)
 
 
 def main() -> None:
@@ -12,7 +18,7 @@ def main() -> None:
     try:
         from .app import main as run
     except KeyboardInterrupt:
-        if any(arg == "--json" or arg.startswith("--json=") for arg in sys.argv[1:]):
+        if json_asked(sys.argv[1:]):
             sys.stdout.write(
                 '{"error": {"message": "Interrupted before anything was done.", '
                 '"details": [], "exit": 130}}\n'

@@ -24,7 +24,7 @@ from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..review.contact import sheet_files
 from ..storage import modes
-from . import common, documents, output
+from . import common, documents, json_asked, output
 from .catalogue import catalogue_app
 from .common import (
     GroupsHook,
@@ -960,7 +960,7 @@ def _refuse(error: UsageError, as_json: bool) -> NoReturn:
 def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     command = only(first) or app
-    as_json = any(arg == "--json" or arg.startswith("--json=") for arg in sys.argv[1:])
+    as_json = json_asked(sys.argv[1:])
     twice = repeated_option(sys.argv[1:])
     if twice is not None:
         _refuse(UsageError(f"{twice} is given twice; give it once (the last would win)"), as_json)
