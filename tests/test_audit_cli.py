@@ -10,7 +10,7 @@ import pytest
 from cardimage import CardFactory
 from clinic_helpers import cli
 
-from cardingest.errors import EXIT_FAILURE, EXIT_OK
+from cardingest.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_a_folder_that_is_no_archive_does_not_pass(tmp_path: Path) -> None:
     not "0 event(s), chain intact"."""
     (tmp_path / "card" / "DCIM").mkdir(parents=True)
     code, document, _text = audit(tmp_path / "card")
-    assert code == EXIT_FAILURE
+    assert code == EXIT_USAGE
     assert document["error"]["message"] == (
         f"No archive at {tmp_path / 'card'}: it has no .cardingest folder, so no audit log to "
         "check. Is --archive right?"
@@ -76,7 +76,7 @@ def test_a_folder_that_is_no_archive_does_not_pass(tmp_path: Path) -> None:
 
 def test_a_mistyped_archive_or_a_deleted_log_fails(tmp_path: Path) -> None:
     code, document, _text = audit(tmp_path / "typo")
-    assert code == EXIT_FAILURE and "No archive" in document["error"]["message"]
+    assert code == EXIT_USAGE and "No archive" in document["error"]["message"]
     (tmp_path / "a" / ".cardingest").mkdir(parents=True)
     (tmp_path / "a" / ".cardingest" / "catalogue.sqlite").write_bytes(b"")
     code, document, _text = audit(tmp_path / "a")

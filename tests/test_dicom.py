@@ -368,7 +368,7 @@ def test_an_id_with_nothing_archived_is_exit_2(
     assert result.returncode == 2 and "No photos of MCJ1984" in result.stderr
 
 
-def test_no_catalogue_is_exit_1(tmp_path: Path) -> None:
+def test_no_catalogue_is_exit_2(tmp_path: Path) -> None:
     env = environment(tmp_path)
     result = cli("dicom", "export", "--archive", tmp_path / "empty", env=env)
-    assert result.returncode == 1 and "No catalogue" in result.stderr
+    assert result.returncode == 2 and "No catalogue" in result.stderr

@@ -95,10 +95,10 @@ def test_search_bad_input_is_exit_2(archive: Path, args: list[str], message: str
     assert code == 2 and json.loads(out)["error"]["exit"] == 2
 
 
-def test_search_without_catalogue_is_exit_1_and_creates_nothing(tmp_path: Path) -> None:
+def test_search_without_catalogue_is_exit_2_and_creates_nothing(tmp_path: Path) -> None:
     archive = tmp_path / "nowhere"
     code, _, err = invoke("search", "--archive", archive, "--id", "JBX3656")
-    assert code == 1
+    assert code == 2
     assert "No catalogue" in err and "--archive" in err
     assert not archive.exists()
 
@@ -239,9 +239,9 @@ def test_tag_bad_input_is_exit_2_and_changes_nothing(
     assert len(list(AuditLog(archive).events())) == events
 
 
-def test_tag_without_catalogue_is_exit_1(tmp_path: Path) -> None:
+def test_tag_without_catalogue_is_exit_2(tmp_path: Path) -> None:
     code, _, err = invoke("tag", "JBX3656", "--diagnosis", "x", "--archive", tmp_path / "none")
-    assert code == 1 and "No catalogue" in err
+    assert code == 2 and "No catalogue" in err
     assert not (tmp_path / "none").exists()
 
 

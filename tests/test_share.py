@@ -304,11 +304,11 @@ def test_share_into_the_archive_is_refused(archive: Path) -> None:
     assert code == 2 and "inside the archive" in err
 
 
-def test_share_without_catalogue_is_exit_1(tmp_path: Path) -> None:
+def test_share_without_catalogue_is_exit_2(tmp_path: Path) -> None:
     code, _, err = invoke(
         "share", "JBX3656", "--archive", tmp_path / "none", "--out", tmp_path / "o"
     )
-    assert code == 1 and "No catalogue" in err
+    assert code == 2 and "No catalogue" in err
 
 
 def test_missing_archived_file_fails_that_photo_only(archive: Path, tmp_path: Path) -> None:

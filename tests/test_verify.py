@@ -12,7 +12,7 @@ from cardimage import CardFactory
 from clinic_helpers import cli
 
 from cardingest.archive.verify import CopyChecker, hash_file
-from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK
+from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def test_backup_copies_are_verified_and_gate_the_wipe(
 
 def test_no_catalogue_is_an_error(archive: Path) -> None:
     result = cli("verify", "--archive", archive)
-    assert result.exit_code == EXIT_FAILURE
+    assert result.exit_code == EXIT_USAGE
     assert "No catalogue" in result.stderr
     assert not archive.exists()
 

@@ -593,7 +593,7 @@ def test_wipe_needs_a_catalogue_and_a_dcim_folder(
     mount = fat_card(photos(jpegs(samples_dir)[:1], 1))
     before = snapshot(mount)
     no_catalogue = cli("wipe", mount, "--archive", archive, "--yes")
-    assert no_catalogue.exit_code == EXIT_FAILURE
+    assert no_catalogue.exit_code == EXIT_USAGE
     assert "No catalogue" in no_catalogue.stderr
     assert not archive.exists()
     plain = tmp_path / "plain"

@@ -89,6 +89,12 @@ class CatalogueError(CardingestError):
     exit_code = EXIT_FAILURE
 
 
+class NoArchiveError(CatalogueError):
+    """The folder given as the archive holds none: most often a wrong ``--archive``."""
+
+    exit_code = EXIT_USAGE
+
+
 class CardWriteError(CardingestError):
     """The card is read-only, write-protected or gone while removing files."""
 

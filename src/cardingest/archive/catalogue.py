@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from ..errors import CatalogueError, InsufficientSpaceError
+from ..errors import CatalogueError, InsufficientSpaceError, NoArchiveError
 from ..models import CONSENT_LEVELS, ArchivedFile, ArchiveState
 from ..storage import modes
 from .backend import (
@@ -248,7 +248,7 @@ def require_catalogue(archive: Path, consequence: str = "") -> None:
     check_not_migrated(archive)
     if not catalogue_path(archive).is_file():
         then = f", {consequence}" if consequence else ""
-        raise CatalogueError(
+        raise NoArchiveError(
             f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}{then}. "
             "Is --archive right?"
         )

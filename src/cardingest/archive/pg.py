@@ -43,6 +43,7 @@ from ..errors import (
     CardingestError,
     CatalogueError,
     ConfigError,
+    NoArchiveError,
 )
 from ..host import host_name
 from ..models import METADIR
@@ -349,7 +350,7 @@ def tie(
             )
         if not create:
             then = f", {consequence}" if consequence else ""
-            raise CatalogueError(
+            raise NoArchiveError(
                 f"No catalogue for {archive} in {redact(url)}: nothing is archived there"
                 f"{then}. Is --archive right?"
             )

@@ -22,7 +22,14 @@ from ..archive.verify import (
 )
 from ..archive.verify import fix_permissions as tighten_exposed
 from ..archive.verify import fix_sidecars as rewrite_sidecars
-from ..errors import EXIT_FAILURE, EXIT_OK, ArchiveError, AuditError, InsufficientSpaceError
+from ..errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    ArchiveError,
+    AuditError,
+    InsufficientSpaceError,
+    NoArchiveError,
+)
 from ..ids import validate_id
 from ..models import METADIR, Settings
 from ..move import pending_move_warnings
@@ -194,13 +201,13 @@ def _repair(settings: Settings, as_json: bool) -> TornTail | None:
 def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     log = AuditLog(settings.archive)
     if not settings.archive.is_dir():
-        raise AuditError(f"No archive at {settings.archive}")
+        raise NoArchiveError(f"No archive at {settings.archive}. Is --archive right?")
     if log.in_database:
         require_catalogue(settings.archive)
     else:
         check_not_migrated(settings.archive)
         if not (settings.archive / METADIR).is_dir():
-            raise AuditError(
+            raise NoArchiveError(
                 f"No archive at {settings.archive}: it has no {METADIR} folder, so no audit "
                 "log to check. Is --archive right?"
             )
