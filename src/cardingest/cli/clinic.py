@@ -50,22 +50,19 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
-def keywords_text(record: CatalogueRecord) -> str:
-    return "; ".join([*record.diagnosis, *([record.site] if record.site else [])])
-
-
 def search_table(records: list[CatalogueRecord]) -> Table:
     from rich.table import Table  # lazily: --help does not pay for it
 
     table = Table(header_style="bold")
-    for column in ("ID", "captured", "archive path", "keywords", "consent"):
+    for column in ("ID", "captured", "archive path", "diagnosis", "site", "consent"):
         table.add_column(column, overflow="fold")
     for record in records:
         table.add_row(
             escape(record.patient_id),
             record.captured_at.replace("T", " "),
             escape(record.archive_path),
-            escape(keywords_text(record)) or "-",
+            escape("; ".join(record.diagnosis)) or "-",
+            escape(record.site or "") or "-",
             record.consent or "-",
         )
     return table
