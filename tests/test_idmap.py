@@ -179,6 +179,20 @@ def test_time_windows() -> None:
         resolve(empty, files)
 
 
+def test_rows_of_times_that_meet_at_a_minute_overlap_and_say_why() -> None:
+    files = [media("DCIM/100CANON/IMG_0001.JPG", "2026-01-01 10:20:30")]
+    idmap = parse_map_text(
+        "from,to,id\n2026-01-01 10:00,2026-01-01 10:20,JBX3656\n"
+        "2026-01-01 10:20:01,2026-01-01 10:45,ACA31FM\n"
+    )
+    with pytest.raises(MapError) as caught:
+        resolve(idmap, files)
+    assert caught.value.details == [
+        "lines 2 and 3 both cover DCIM/100CANON/IMG_0001.JPG (a to time without seconds covers "
+        "its whole minute: 10:20 runs to 10:20:59)"
+    ]
+
+
 def test_single_id_covers_everything() -> None:
     idmap = single_id_map("jbx3656")
     covered = resolve(idmap, CARD)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -79,6 +80,24 @@ def test_a_clock_reset_starts_a_new_group() -> None:
     files += [media(f"DCIM/100KODAK/100_{n:04d}.JPG", f"2000-01-01 00:00:{n:02d}")
               for n in range(3, 6)]  # fmt: skip
     assert [len(g) for g in assert_round_trip(files)] == [3, 3]
+
+
+def test_the_hour_daylight_saving_repeats_is_counted_as_an_hour() -> None:
+    """Clocks go back at 03:00 (+13:00 to +12:00): a phone's 02:45 comes twice, an hour apart,
+    and the photos between are another patient's. By the clock alone they would be one
+    group; by their UTC offsets they are three."""
+
+    def phone(name: str, when: str, offset: str) -> MediaFile:
+        return replace(media(f"DCIM/Camera/{name}.jpg", when), utc_offset=offset)
+
+    files = [
+        phone("PXL_20260405_021000", "2026-04-05 02:10:00", "+12:00"),
+        phone("PXL_20260405_024500", "2026-04-05 02:45:00", "+13:00"),
+        phone("PXL_20260405_024501", "2026-04-05 02:45:01", "+12:00"),
+    ]
+    assert [len(g) for g in assert_round_trip(files)] == [1, 1, 1]
+    same = [replace(m, utc_offset="+12:00") for m in files]
+    assert [len(g) for g in group_by_gap(same, timedelta(hours=1))] == [3]
 
 
 def test_names_a_range_cannot_span_are_written_as_ranges_it_can() -> None:

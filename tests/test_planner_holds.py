@@ -326,3 +326,65 @@ def test_a_lone_photo_listed_twice_is_held_at_its_own_time_and_role() -> None:
             (path, 12, "hold", T, T + offset, role, None),
         ]
         assert all(i.reason and i.reason.startswith("listed twice") for i in items.items)
+
+
+WINDOWS = parse_map_text(
+    "from,to,id\n2026-11-24 09:00,2026-11-24 09:30,JBX3656\n"
+    "2026-11-24 09:31,2026-11-24 10:00,ACA31FM\n"
+)
+
+
+def test_a_time_that_is_not_the_shutters_is_not_placed_by_a_row_of_times() -> None:
+    """EXIF DateTime is when the file was last saved, a file time when the card's copy was
+    written: a window of times could give the photo to whoever was seen then."""
+    saved = replace(photo("DCIM/100CANON/IMG_0002.JPG"), time_source="exif:DateTime")
+    touched = replace(photo("DCIM/100CANON/IMG_0003.JPG"), time_source="mtime")
+    digitized = replace(photo("DCIM/100CANON/IMG_0004.JPG"), time_source="exif:DateTimeDigitized")
+    raw = replace(photo("DCIM/100CANON/IMG_0002.CR2"), time_source="mtime")
+    later = photo("DCIM/100CANON/IMG_0005.JPG", T + timedelta(minutes=40))
+    files = [photo("DCIM/100CANON/IMG_0001.JPG"), saved, touched, digitized, raw, later]
+    found = plan_of(files, WINDOWS)
+    assert found["DCIM/100CANON/IMG_0001.JPG"].action == "copy"
+    assert found["DCIM/100CANON/IMG_0004.JPG"].action == "copy"
+    held = found["DCIM/100CANON/IMG_0002.JPG"]
+    assert (held.action, held.target, held.patient_id, held.map_line) == (
+        "hold",
+        None,
+        "JBX3656",
+        2,
+    )
+    assert held.reason == (
+        "its time is EXIF DateTime, when the file was last saved, which need not be when it "
+        "was taken, so the times of ID map line 2 cannot place it; give it to its patient by "
+        "file name in the map"
+    )
+    assert found["DCIM/100CANON/IMG_0003.JPG"].reason == (
+        "its time is the file's modification time, as it has no EXIF capture time, which need "
+        "not be when it was taken, so the times of ID map line 2 cannot place it; give it to "
+        "its patient by file name in the map"
+    )
+    assert found["DCIM/100CANON/IMG_0002.CR2"].reason == held.reason, "the shot is held whole"
+    by_name = parse_map_text("files,id\nIMG_0001-IMG_0005,JBX3656\n")
+    assert {i.action for i in plan_of(files, by_name).values()} == {"copy"}
+    assert {i.action for i in plan_of(files).values()} == {"copy"}
+
+
+def test_a_row_of_times_across_a_clock_change_holds_its_photos() -> None:
+    """Daylight saving ends: 02:45 comes twice. A window holding photos of two UTC offsets
+    may cover two moments an hour apart, and the map cannot say which it meant."""
+    first = photo("DCIM/Camera/PXL_1.jpg", T, utc_offset="+13:00")
+    again = photo("DCIM/Camera/PXL_2.jpg", T, utc_offset="+12:00")
+    between = photo("DCIM/Camera/PXL_3.jpg", T + timedelta(minutes=40), utc_offset="+12:00")
+    found = plan_of([first, again, between], WINDOWS)
+    for held in (found["DCIM/Camera/PXL_1.jpg"], found["DCIM/Camera/PXL_2.jpg"]):
+        assert (held.action, held.patient_id) == ("hold", "JBX3656")
+        assert held.reason == (
+            "the photos in the times of ID map line 2 carry the UTC offsets +12:00 and +13:00: "
+            "the camera's clock changed within them (daylight saving), so one clock time there "
+            "can stand for two moments; give these photos to their patients by file name in "
+            "the map"
+        )
+    assert found["DCIM/Camera/PXL_3.jpg"].action == "copy"
+    one_offset = [replace(first, utc_offset="+12:00"), again, replace(between, utc_offset=None)]
+    assert {i.action for i in plan_of(one_offset, WINDOWS).values()} == {"copy"}
+    assert {i.action for i in plan_of([first, again]).values()} == {"copy"}

@@ -567,9 +567,15 @@ def resolve(
             if other is not None and other is not row:
                 clashes[(other.line, row.line)].append(m.path)
             covered[m.path] = row
+    timed = {row.line for row in idmap.rows if row.start is not None}
     for (a, b), paths in sorted(clashes.items()):
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
-        problems.append(f"lines {a} and {b} both cover {paths[0]}{more}")
+        minute = (
+            " (a to time without seconds covers its whole minute: 10:20 runs to 10:20:59)"
+            if a in timed and b in timed
+            else ""
+        )
+        problems.append(f"lines {a} and {b} both cover {paths[0]}{more}{minute}")
     problems += _split_shots(media, covered)
     if problems and idmap.source == "interactive":  # its rows are the groups asked about
         problems = [re.sub(r"^line(s?) ", r"group\1 ", problem) for problem in problems]

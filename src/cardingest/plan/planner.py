@@ -25,7 +25,7 @@ from ..models import (
 from ..text import printable, undecodable
 from .idmap import Rows, resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
-from .shots import primary_photo, same_second_order, shot_key
+from .shots import primary_photo, same_second_order, shot_key, shutter_time
 from .slates import SlateAssignment
 
 
@@ -281,6 +281,42 @@ def _held(
     ]
 
 
+_SAVED_TIME = {
+    "exif:DateTime": "EXIF DateTime, when the file was last saved",
+    "mtime": "the file's modification time, as it has no EXIF capture time",
+}
+
+
+def _time_row_doubt(primary: MediaFile, row: MapRow, clock_changes: dict[int, list[str]]) -> str:
+    """Why a row of ``from``/``to`` times cannot place this shot, or "" if it can."""
+    if not shutter_time(primary):
+        return (
+            f"its time is {_SAVED_TIME[primary.time_source]}, which need not be when it was "
+            f"taken, so the times of ID map line {row.line} cannot place it; give it to its "
+            "patient by file name in the map"
+        )
+    offsets = clock_changes.get(row.line)
+    if offsets:
+        return (
+            f"the photos in the times of ID map line {row.line} carry the UTC offsets "
+            f"{' and '.join(offsets)}: the camera's clock changed within them (daylight "
+            "saving), so one clock time there can stand for two moments; give these photos "
+            "to their patients by file name in the map"
+        )
+    return ""
+
+
+def _clock_changes(files: Iterable[MediaFile], assignment: Rows) -> dict[int, list[str]]:
+    """The map lines of times whose photos carry different UTC offsets (EXIF
+    OffsetTimeOriginal), by line."""
+    found: dict[int, set[str]] = defaultdict(set)
+    for media in files:
+        row = assignment.get(media.path)
+        if row is not None and row.start is not None and media.utc_offset:
+            found[row.line].add(media.utc_offset)
+    return {line: sorted(offsets) for line, offsets in found.items() if len(offsets) > 1}
+
+
 def _source(item: PlanItem) -> str:
     return item.source
 
@@ -481,6 +517,7 @@ def make_plan(
         for a in state.archived:
             before.setdefault((a.patient_id, a.source_path), []).append(a)
     on_card = _given_on_card(files, assignment)
+    clock_changes = _clock_changes(files, assignment)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, str, _Shot]] = []
@@ -537,6 +574,10 @@ def make_plan(
                         slates=slates,
                     )
                 )
+            continue
+        doubt = _time_row_doubt(primary, row, clock_changes) if row.start is not None else ""
+        if doubt:
+            items.extend(_held(list(shot.files), when, row, primary, doubt, slates))
             continue
         name = base_path(folder_template, name_template, row.patient_id, when)
         named.append((row.patient_id, name, shot.files[0].path, shot))

@@ -5,6 +5,7 @@ second."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from ..models import MediaFile
 
@@ -14,6 +15,30 @@ TIME_SOURCE_RANK = {
     "exif:DateTime": 2,
     "mtime": 3,
 }
+
+
+def shutter_time(media: MediaFile) -> bool:
+    """Whether its time says when the shot was taken: EXIF DateTimeOriginal or
+    DateTimeDigitized. EXIF DateTime is when the file was last saved (an edit), a file time
+    when the card's copy was written, shifted by the driver's idea of the card's time zone."""
+    return TIME_SOURCE_RANK[media.time_source] <= TIME_SOURCE_RANK["exif:DateTimeDigitized"]
+
+
+def elapsed(before: MediaFile, after: MediaFile) -> timedelta:
+    """The time from one photo to another: by the camera's clock, corrected where both carry
+    their UTC offset (EXIF OffsetTimeOriginal), so that the hour the clocks go back for
+    daylight saving counts as an hour, not as none."""
+    gap = after.captured - before.captured
+    if before.utc_offset and after.utc_offset:
+        gap -= _offset(after.utc_offset) - _offset(before.utc_offset)
+    return gap
+
+
+def _offset(text: str) -> timedelta:
+    """``+13:00`` as a timedelta (the scan keeps only offsets of that form)."""
+    sign = -1 if text.startswith("-") else 1
+    hours, minutes = text[1:].split(":")
+    return sign * timedelta(hours=int(hours), minutes=int(minutes))
 
 
 def primary_photo(photos: Iterable[MediaFile]) -> MediaFile | None:
