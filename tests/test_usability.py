@@ -878,3 +878,31 @@ def test_another_photo_of_an_archived_photos_name_size_and_time_is_not_called_ar
     assert only_item(mapped)[:2] == ("copy", "JBX3656/JBX3656-20080530-155601-3.jpg")
     kept = sorted(p.read_bytes() for p in (archive / "JBX3656").glob("*.jpg"))
     assert kept == sorted([photo, bytes(other), bytes(edited)])
+
+
+@pytest.mark.parametrize("lost", ["removed", "emptied"])
+def test_an_archive_whose_catalogue_was_lost_is_refused_not_started_again(
+    card: Path, tmp_path: Path, lost: str
+) -> None:
+    """A new, empty catalogue would not know the photos already filed: the same card under
+    another ID would then be filed a second time, under that patient."""
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    first = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home)
+    assert first.code == 0, first.stderr
+    catalogue = archive / ".cardingest" / "catalogue.sqlite"
+    for leftover in catalogue.parent.glob("catalogue.sqlite*"):
+        leftover.unlink()
+    if lost == "emptied":
+        catalogue.write_bytes(b"")
+    before = sorted(p.relative_to(archive) for p in archive.rglob("*"))
+    state = "missing" if lost == "removed" else "empty"
+    for command in ("preview", "ingest"):
+        run = cardingest(command, card, "--id", "ACA31FM", "--archive", archive, home=home)
+        assert run.code == 1
+        assert f"The catalogue {catalogue} is {state}, but the audit log" in run.stderr
+        assert "Restore catalogue.sqlite" in run.stderr
+    for command in (("verify",), ("search", "--id", "JBX3656"), ("wipe", card, "--dry-run")):
+        run = cardingest(*command, "--archive", archive, home=home)
+        assert run.code == 1 and f"is {state}, but the audit log" in run.stderr
+    assert sorted(p.relative_to(archive) for p in archive.rglob("*")) == before
+    assert not (archive / "ACA31FM").exists()

@@ -17,6 +17,7 @@ from .archive.backend import (
     catalogue_path,
     check_sqlite_place,
     location_for,
+    refuse_lost,
     require_folder,
     require_readable,
 )
@@ -269,6 +270,7 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
         if not has_catalogue(archive):
             return ArchiveState()  # a new archive: the ingest ties it to the database
     elif not catalogue_path(archive).exists():
+        refuse_lost(archive)
         check_sqlite_place(archive, single_workstation=location.single_workstation)
         return ArchiveState()
     with reading(archive) as catalogue:

@@ -287,7 +287,7 @@ def test_unwritable_backup_archives_nothing(
     assert "Cannot write to" in done.stderr and str(backup) in done.stderr
     assert not read_rows(archive) and not published(archive)
     code, _items, stderr = wipe(cli, card, archive)
-    assert code == 1 and "nothing can be removed" in stderr, stderr
+    assert code == 2 and "nothing can be removed" in stderr, stderr
     findings = check(archive, [source], context="backup unwritable")
     assert findings.on_card == len(source.photos)
     remount(disk, "rw")

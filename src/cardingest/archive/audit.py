@@ -24,13 +24,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import AuditError
 from ..host import host_name
-from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes, remove_stale_temps_of, sync_file
 from ..storage.mounts import mounted_read_only
 from ..storage.positional import read_range
 from ..text import json_safe, json_safe_value, undecodable
-from .backend import denied, location_for
+from .backend import audit_log_path, denied, location_for
 
 if TYPE_CHECKING:
     from .pg import PgAudit
@@ -156,8 +155,8 @@ class AuditLog:
     catalogue is there (see ``pg.PgAudit``); the lines and the chain are the same."""
 
     def __init__(self, archive: Path) -> None:
-        self.folder = Path(archive) / METADIR
-        self.path = self.folder / "audit.jsonl"
+        self.path = audit_log_path(archive)
+        self.folder = self.path.parent
         self.head_path = self.folder / "audit.head"
         self._head_temps_swept = False
         location = location_for(archive)

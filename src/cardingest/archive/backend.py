@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import ArchiveError, ConfigError, UsageError
+from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
 from ..models import METADIR
 from ..storage import mounts as mount_table
 
@@ -175,6 +176,27 @@ def scrubbed(text: str, url: str) -> str:
 def catalogue_path(archive: Path) -> Path:
     """The SQLite catalogue's place in the archive (which may not exist yet)."""
     return Path(archive) / METADIR / CATALOGUE_NAME
+
+
+def audit_log_path(archive: Path) -> Path:
+    """The audit log file's place in the archive (for a SQLite catalogue)."""
+    return Path(archive) / METADIR / "audit.jsonl"
+
+
+def refuse_lost(archive: Path) -> None:
+    """Refuse an archive whose SQLite catalogue is gone or empty while its audit log records
+    earlier commands: a new catalogue would not know the photos already filed there, so the
+    same photo could be filed again, even under another patient."""
+    path = catalogue_path(archive)
+    with suppress(OSError):
+        if audit_log_path(archive).stat().st_size and not (path.is_file() and path.stat().st_size):
+            state = "empty" if path.exists() else "missing"
+            raise CatalogueError(
+                f"The catalogue {path} is {state}, but the audit log beside it records earlier "
+                "ingests: the record of which photos this archive holds, and for whom, is "
+                "gone. Restore catalogue.sqlite from the archive's backup and run the command "
+                "again; nothing was changed"
+            )
 
 
 def mount_of(path: Path) -> tuple[str, str] | None:

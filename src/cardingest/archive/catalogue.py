@@ -28,6 +28,7 @@ from .backend import (
     catalogue_path,
     check_not_migrated,
     location_for,
+    refuse_lost,
     refuse_network,
     role_denied,
 )
@@ -246,6 +247,7 @@ def require_catalogue(archive: Path, consequence: str = "") -> None:
         require_tied(location.url, archive, consequence)
         return
     check_not_migrated(archive)
+    refuse_lost(archive)
     if not catalogue_path(archive).is_file():
         then = f", {consequence}" if consequence else ""
         raise NoArchiveError(
@@ -392,6 +394,7 @@ class Catalogue:
         path = catalogue_path(archive)
         if not migrating:
             check_not_migrated(archive)
+            refuse_lost(archive)
         if wal:
             refuse_network(archive)
             if sqlite_could_fault(archive):
