@@ -27,6 +27,7 @@ import pytest
 import xxhash
 from cardimage import CardFactory, require_samples
 from clinic_helpers import invoke
+from exif_bytes import exif_jpeg
 
 from cardingest import wipe
 from cardingest.archive.catalogue import Catalogue, CatalogueRecord
@@ -34,6 +35,7 @@ from cardingest.errors import CardWriteError, CatalogueError, Interrupted, Sourc
 from cardingest.models import Card
 from cardingest.wipe import (
     CHANGED_SINCE,
+    INGEST_AGAIN,
     WipeItem,
     WipePlan,
     declined_result,
@@ -297,10 +299,7 @@ def test_a_record_made_from_a_deeper_source_names_the_card_file(tmp_path: Path) 
     (card / SECOND).write_bytes(b"photo two, edited")
     assert decisions(plan_wipe(card, None, archive)) == {
         FIRST: ("remove", "archived as JBX3656/a.jpg"),
-        SECOND: (
-            "keep",
-            f"changed on the card since it was archived as JBX3656/b.jpg{CHANGED_SINCE}",
-        ),
+        SECOND: ("keep", _not_the_photo("JBX3656/b.jpg")),
     }
 
 
@@ -314,10 +313,46 @@ def test_a_record_from_another_card_at_this_path_is_not_an_earlier_version(
         FIRST: ("keep", "not archived (held, failed or never ingested)")
     }
     assert decisions(plan_wipe(card, card_of(card, "9999-0000"), archive)) == {
+        FIRST: ("keep", _not_the_photo("JBX3656/a.jpg"))
+    }
+
+
+def _not_the_photo(archive_path: str) -> str:
+    """The reason for a card file with no EXIF time whose bytes are not those archived from
+    its name: changed, or another photo under a reused name, cannot be told apart."""
+    return (
+        f"not the photo archived from this card name as {archive_path}: changed since, or "
+        "another photo under a name the camera used again; not archived. To archive it, "
+        f"{INGEST_AGAIN}"
+    )
+
+
+def test_another_photo_under_a_reused_name_is_told_from_a_changed_one(tmp_path: Path) -> None:
+    """The camera started its numbers again: today's IMG_0001 is another shot, perhaps another
+    patient's, and the reason must not send it to the patient of yesterday's IMG_0001. The
+    same shot changed in the camera keeps its capture time."""
+    yesterday = exif_jpeg("2008:05:30 15:56:01")
+    card = make_card(
+        tmp_path / "card",
+        {
+            FIRST: exif_jpeg("2008:05:31 09:00:00"),
+            SECOND: exif_jpeg("2008:05:30 15:56:01", padding=9),
+        },
+    )
+    archive = tmp_path / "archive"
+    archived(archive, yesterday, serial=None)
+    archived(archive, yesterday + b"x", name="b.jpg", source=SECOND, serial=None)
+    assert decisions(plan_wipe(card, None, archive)) == {
         FIRST: (
             "keep",
-            f"changed on the card since it was archived as JBX3656/a.jpg{CHANGED_SINCE}",
-        )
+            "another photo (taken 2008-05-31 09:00:00) under the card name of JBX3656/a.jpg "
+            "(taken 2008-05-30 15:56:01): the camera started its numbers again; not archived. "
+            f"To archive it, {INGEST_AGAIN}",
+        ),
+        SECOND: (
+            "keep",
+            f"changed on the card since it was archived as JBX3656/b.jpg{CHANGED_SINCE}",
+        ),
     }
 
 
@@ -450,7 +485,7 @@ def test_a_card_file_swapped_for_a_fifo_after_the_scan_stays_without_a_wait(
     os.mkfifo(card / SECOND)
     with Catalogue.open(archive) as catalogue:
         gate = wipe.Gate(catalogue, archive, None, wipe.CopyChecker())
-        assert wipe._judge(SECOND, wipe._read_card(card / SECOND), gate) == WipeItem(
+        assert wipe._judge(SECOND, wipe._read_card(card / SECOND), gate, None) == WipeItem(
             SECOND, "keep", "cannot be read from the card (not a regular file)"
         )
 
@@ -463,7 +498,7 @@ def test_a_card_file_that_cannot_be_read_or_changes_while_read_stays(tmp_path: P
         gate = wipe.Gate(catalogue, archive, None, wipe.CopyChecker())
         gone = wipe._read_card(card / SECOND)
         assert isinstance(gone, FileNotFoundError)
-        assert wipe._judge(SECOND, gone, gate) == WipeItem(
+        assert wipe._judge(SECOND, gone, gate, None) == WipeItem(
             SECOND, "keep", "cannot be read from the card (No such file or directory)"
         )
         read = wipe._read_card(card / FIRST)
@@ -473,10 +508,10 @@ def test_a_card_file_that_cannot_be_read_or_changes_while_read_stays(tmp_path: P
         assert found.xxh3 == xxhash.xxh3_128_hexdigest(b"photo one")
         (card / FIRST).write_bytes(b"photo one, and more")
         grown = (os.stat(card / FIRST), found)
-        assert wipe._judge(FIRST, grown, gate) == WipeItem(
+        assert wipe._judge(FIRST, grown, gate, None) == WipeItem(
             FIRST, "keep", "changed on the card while being read", sha(b"photo one")
         )
-        assert wipe._judge(FIRST, read, gate) == WipeItem(
+        assert wipe._judge(FIRST, read, gate, None) == WipeItem(
             FIRST,
             "remove",
             "archived as JBX3656/a.jpg",

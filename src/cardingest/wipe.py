@@ -42,9 +42,9 @@ from .archive.verify import (
 from .card.scan import not_archived_kind, scan_root
 from .card.volume import same_volume
 from .errors import CardWriteError, Interrupted, SourceError
-from .models import Card
-from .plan.planner import bad_name_reason
-from .plan.shots import shot_of
+from .models import Card, MediaFile
+from .plan.planner import bad_name_reason, captured_key
+from .plan.shots import primary_photo, shot_key, shot_of, shutter_time
 from .prepare import scan_source
 from .storage.durable import fsync_dir
 from .storage.identity import file_id
@@ -60,6 +60,10 @@ def not_a_photo(path: str) -> str:
     return f"{not_archived_kind(path)}: cardingest does not archive it; copy it yourself"
 
 
+INGEST_AGAIN = (
+    "ingest the card again, giving it to the patient it shows by file name or by from and to "
+    "times in the ID map, or with --id if all the card's photos are that patient's"
+)
 CHANGED_SINCE = (
     ": the archive keeps the photo as it was then; to keep the changed one too, ingest the "
     "card again (it is copied as a new photo)"
@@ -228,7 +232,7 @@ class Gate:
             if same_card(record, self.card) and names_file(record, source)
         ]
 
-    def _not_own(self, source: str, matches: list[CatalogueRecord]) -> Verdict:
+    def _not_own(self, source: str, matches: list[CatalogueRecord], taken: str | None) -> Verdict:
         elsewhere = [r for r in matches if names_file(r, source)]
         if elsewhere:
             serials = ", ".join(sorted({r.card_serial or "?" for r in elsewhere}))
@@ -240,12 +244,7 @@ class Gate:
             )
         earlier = self._recorded_at(source)
         if earlier:
-            return Verdict(
-                "keep",
-                f"changed on the card since it was archived as {earlier[0].archive_path}"
-                f"{CHANGED_SINCE}",
-                earlier[0],
-            )
+            return Verdict("keep", _other_bytes_reason(earlier, taken), earlier[0])
         if matches:
             return Verdict(
                 "keep",
@@ -253,13 +252,20 @@ class Gate:
             )
         return Verdict("keep", NOT_ARCHIVED)
 
-    def decide(self, source: str, read: Fingerprint, card_file: FileId | None = None) -> Verdict:
+    def decide(
+        self,
+        source: str,
+        read: Fingerprint,
+        card_file: FileId | None = None,
+        taken: str | None = None,
+    ) -> Verdict:
         """Remove or keep the card file at ``source`` (``card_file``: its device and inode),
-        whose bytes were just ``read``."""
+        whose bytes were just ``read``; ``taken``: its shutter time as the catalogue records
+        one (`planner.captured_key`), if it has one."""
         matches = self.catalogue.find_by_sha(read.sha256)
         own = [r for r in matches if same_card(r, self.card) and names_file(r, source)]
         if not own:
-            return self._not_own(source, matches)
+            return self._not_own(source, matches, taken)
         patients = {record.patient_id for record in own}
         twins = [r for r in matches if r not in own and r.patient_id in patients]
         first: Verdict | None = None
@@ -270,6 +276,42 @@ class Gate:
             first = first or Verdict("keep", problem, record)
         assert first is not None
         return first
+
+
+def _shot_times(files: Iterable[MediaFile]) -> dict[str, str]:
+    """Each card file's shot time as an ingest records it (a RAW takes its JPEG's, as the
+    planner does), where it is the shutter's."""
+    shots: dict[str, list[MediaFile]] = {}
+    for media in files:
+        shots.setdefault(shot_key(media), []).append(media)
+    taken: dict[str, str] = {}
+    for members in shots.values():
+        primary = primary_photo(m for m in members if not m.sidecar)
+        if primary is not None and shutter_time(primary):
+            taken.update((m.path, captured_key(primary)) for m in members)
+    return taken
+
+
+def _other_bytes_reason(earlier: list[CatalogueRecord], taken: str | None) -> str:
+    """Why a card file whose bytes differ from those archived from its card name stays.
+
+    The same capture time: the shot was changed in the camera since. Another time: another
+    photo, under a name the camera used again, which may be another patient's; the earlier
+    record's patient is then not suggested for it."""
+    record = earlier[0]
+    if taken is not None and any(r.captured_raw == taken for r in earlier):
+        return f"changed on the card since it was archived as {record.archive_path}{CHANGED_SINCE}"
+    if taken is None:
+        return (
+            f"not the photo archived from this card name as {record.archive_path}: changed "
+            "since, or another photo under a name the camera used again; not archived. To "
+            f"archive it, {INGEST_AGAIN}"
+        )
+    return (
+        f"another photo (taken {taken.replace('T', ' ')}) under the card name of "
+        f"{record.archive_path} (taken {record.captured_raw.replace('T', ' ')}): the camera "
+        f"started its numbers again; not archived. To archive it, {INGEST_AGAIN}"
+    )
 
 
 def require_dcim(root: Path) -> None:
@@ -319,7 +361,7 @@ def _read_ahead(root: Path, sources: Iterable[str]) -> Iterator[tuple[str, CardR
                 future.cancel()
 
 
-def _judge(source: str, read: CardRead, gate: Gate) -> WipeItem:
+def _judge(source: str, read: CardRead, gate: Gate, taken: str | None) -> WipeItem:
     bad_name = bad_name_reason(source)
     if bad_name is not None:  # never archived under this name: it cannot have a record
         return WipeItem(source, "keep", f"not archived: {bad_name}")
@@ -330,7 +372,7 @@ def _judge(source: str, read: CardRead, gate: Gate) -> WipeItem:
     sha256 = found.sha256
     if found.size != info.st_size:
         return WipeItem(source, "keep", "changed on the card while being read", sha256)
-    verdict = gate.decide(source, found, (info.st_dev, info.st_ino))
+    verdict = gate.decide(source, found, (info.st_dev, info.st_ino), taken)
     record = verdict.record
     return WipeItem(
         source=source,
@@ -364,8 +406,9 @@ def plan_wipe(
     items: list[WipeItem] = []
     with reading(archive) as catalogue:
         gate = Gate(catalogue, archive, card, CopyChecker())
+        taken = _shot_times(files)
         for source, read in _read_ahead(root, (media.path for media in files)):
-            items.append(_judge(source, read, gate))
+            items.append(_judge(source, read, gate, taken.get(source)))
             if on_file is not None:
                 on_file(source)
         catalogue.set_problems(gate.marks)
