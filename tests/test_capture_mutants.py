@@ -34,7 +34,7 @@ from exif_bytes import (
     text,
 )
 
-from cardingest.card.capture import Capture, _exif_block, _quick_tags, read_capture
+from cardingest.card.capture import CUT_SHORT, Capture, _exif_block, _quick_tags, read_capture
 
 WHEN = datetime(2021, 3, 4, 5, 6, 7)
 DATE = b"2021:03:04 05:06:07\0"
@@ -105,7 +105,7 @@ def test_a_jpeg_cut_off_after_its_start_falls_back_with_a_warning() -> None:
     got = read_capture(io.BytesIO(SOI), 0.0, "IMG_0003.JPG")
     assert (got.source, got.warning) == (
         "mtime",
-        "IMG_0003.JPG: unreadable EXIF (IndexError); no EXIF capture time; "
+        f"IMG_0003.JPG: {CUT_SHORT}; unreadable EXIF (IndexError); no EXIF capture time; "
         "using the file's modification time",
     )
 

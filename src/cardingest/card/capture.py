@@ -239,6 +239,70 @@ def _read_tags(fh: SeekableFile) -> dict:
     return exifread.process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
 
 
+_EOI = b"\xff\xd9"
+_TAIL_PIECE = 1024 * 1024
+_TAIL_LIMIT = 64 * 1024 * 1024
+CUT_SHORT = (
+    "the JPEG is cut short (it ends before its end-of-image marker: written while the card "
+    "was pulled or the battery ran out?); it is copied as it is: check the photo"
+)
+
+
+def cut_short(fh: SeekableFile) -> bool:
+    """Whether a JPEG ends before its image does: no end-of-image marker (FF D9) after the
+    start of its image data, or no image data at all.
+
+    Image data never holds FF D9 (an FF there is followed by 00 or a restart marker), so a
+    marker found is the image's end, and bytes after it (a phone's motion video, padding) are
+    passed over. Only a marker found is trusted: a file whose headers cannot be walked, or
+    whose last _TAIL_LIMIT bytes hold none, is not called cut short."""
+    fh.seek(0)
+    if fh.read(2) != b"\xff\xd8":
+        return False
+    end = fh.seek(0, io.SEEK_END)
+    if end >= 4:
+        fh.seek(end - 2)
+        if fh.read(2) == _EOI:
+            return False
+    start = _image_data(fh)
+    if start is None or start < 0:
+        return start is not None
+    pos = end
+    while pos > start and end - pos < _TAIL_LIMIT:
+        low = max(start, pos - _TAIL_PIECE)
+        fh.seek(low)
+        if _EOI in fh.read(pos - low + 1):  # one byte more: a marker across two pieces
+            return False
+        pos = low
+    return pos <= start
+
+
+def _image_data(fh: SeekableFile) -> int | None:
+    """Where a JPEG's image data starts (after its first SOS header); -1 if the file ends
+    among its headers; None where they cannot be walked."""
+    fh.seek(2)
+    for _ in range(_MAX_SEGMENTS * 4):
+        marker = fh.read(2)
+        while len(marker) == 2 and marker == b"\xff\xff":
+            marker = marker[1:] + fh.read(1)
+        if len(marker) < 2:
+            return -1
+        if marker[0] != 0xFF or marker[1] == 0xD9:
+            return None
+        if 0xD0 <= marker[1] <= 0xD7 or marker[1] == 0x01:
+            continue
+        head = fh.read(2)
+        if len(head) < 2:
+            return -1
+        length = int.from_bytes(head, "big")
+        if length < 2:
+            return None
+        here = fh.seek(length - 2, io.SEEK_CUR)
+        if marker[1] == 0xDA:
+            return here
+    return None
+
+
 def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
     """Capture time of the open file `fh`; `name` is used in warnings only."""
     problems: list[str] = []
@@ -246,6 +310,8 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
     try:
         container = read_raw(fh)
         if container is None:
+            if cut_short(fh):
+                problems.append(CUT_SHORT)
             tags = _read_tags(fh)
         else:
             tags = container.tags

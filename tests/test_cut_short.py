@@ -1,0 +1,79 @@
+"""A JPEG cut short (the card pulled or the battery gone while the camera wrote it) is copied
+as it is, with a warning to check the photo; a whole one never gets that warning, whatever
+follows its end (a phone's motion video, padding) or precedes its image (an EXIF thumbnail
+with its own end marker)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from clinic_helpers import cli
+
+from cardingest.card.capture import CUT_SHORT, cut_short, read_capture
+
+
+def _capture_warning(path: Path) -> str | None:
+    with open(path, "rb") as fh:
+        return read_capture(fh, path.stat().st_mtime, path.name).warning
+
+
+def _samples(samples_dir: Path) -> list[Path]:
+    return sorted(p for p in (samples_dir / "real").iterdir() if p.suffix in (".jpg", ".jpeg"))
+
+
+def test_no_real_camera_jpeg_is_called_cut_short(samples_dir: Path) -> None:
+    for sample in _samples(samples_dir):
+        with open(sample, "rb") as fh:
+            assert not cut_short(fh), sample.name
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, "headers", "header end"])
+def test_a_jpeg_cut_anywhere_is_named(samples_dir: Path, tmp_path: Path, keep: object) -> None:
+    """Cut in the image data (the thumbnail's end marker in the EXIF block before it must not
+    count), in the headers, or right after the image data's header."""
+    sample = (samples_dir / "real" / "Canon_40D.jpg").read_bytes()
+    assert sample.count(b"\xff\xd9") >= 2, "a thumbnail with its own end marker"
+    sos = sample.rindex(b"\xff\xda")  # the main image's: image data holds no FF DA
+    image_data = sos + 2 + int.from_bytes(sample[sos + 2 : sos + 4], "big")
+    if keep == "headers":
+        size = 300
+    elif keep == "header end":
+        size = image_data
+    else:
+        assert isinstance(keep, float)
+        size = image_data + int((len(sample) - image_data) * keep)
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(sample[:size])
+    warning = _capture_warning(path)
+    assert warning is not None and CUT_SHORT in warning
+
+
+@pytest.mark.parametrize("tail", [b"\x00" * 4096, b"\x00\x00\x00\x18ftypmp42" + bytes(3 << 20)])
+def test_bytes_after_the_end_marker_are_passed_over(
+    samples_dir: Path, tmp_path: Path, tail: bytes
+) -> None:
+    path = tmp_path / "PXL_0001.MP.jpg"
+    path.write_bytes((samples_dir / "real" / "Nikon_D70.jpg").read_bytes() + tail)
+    assert _capture_warning(path) is None
+
+
+def test_the_preview_names_a_cut_photo_and_the_ingest_copies_it_as_it_is(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    card = tmp_path / "card" / "DCIM" / "100NIKON"
+    card.mkdir(parents=True)
+    shutil.copyfile(samples_dir / "real" / "Nikon_D70.jpg", card / "DSC_0001.JPG")
+    whole = (samples_dir / "real" / "Nikon_D70.jpg").read_bytes()
+    (card / "DSC_0002.JPG").write_bytes(whole[: len(whole) - 4000])
+    archive = tmp_path / "archive"
+    args = ("--id", "JBX3656", "--archive", archive, "--json")
+    preview = json.loads(cli("preview", tmp_path / "card", *args).stdout)
+    assert [w.split(":")[0] for w in preview["warnings"]] == ["DCIM/100NIKON/DSC_0002.JPG"]
+    assert CUT_SHORT in preview["warnings"][0]
+    done = cli("ingest", tmp_path / "card", *args)
+    assert done.exit_code == 0, done.stderr
+    copied = {i["source"]: i["target"] for i in json.loads(done.stdout)["items"]}
+    assert (archive / copied["DCIM/100NIKON/DSC_0002.JPG"]).read_bytes() == whole[:-4000]
