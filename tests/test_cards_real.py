@@ -180,6 +180,25 @@ def test_a_card_mounted_with_relative_paths_shows_its_own_label(tmp_path: Path) 
         subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)
 
 
+def test_a_card_image_given_relative_to_an_absolute_mount_shows_its_own_label(
+    tmp_path: Path,
+) -> None:
+    """``fusefat card.img /media/CARD`` typed in the image's folder: the mount point says
+    nothing of that folder, and fusefat has moved to ``/``; the image it holds open does."""
+    require_fat_tools()
+    build_fat32_image(
+        tmp_path / "card.img", {"DCIM/100MSDCF/DSC00001.JPG": b"jpeg"}, label="SONY_A7"
+    )
+    mount = tmp_path / "media" / "A"
+    mount.mkdir(parents=True)
+    subprocess.run(["fusefat", "-o", "ro", "card.img", str(mount)], cwd=tmp_path, check=True)
+    try:
+        card = listed(mount)
+        assert card is not None and card.label == "SONY_A7", card
+    finally:
+        subprocess.run(["fusermount", "-u", str(mount)], check=True)
+
+
 def test_another_relative_fusefat_mount_is_not_taken_for_this_one(tmp_path: Path) -> None:
     """Two desks' worth of ``fusefat IMAGE mnt``, typed in two folders: read from this
     mount's place, the other's ``mnt`` is this mount too, but its image is not there. Each

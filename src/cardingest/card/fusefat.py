@@ -26,9 +26,10 @@ def _positional(cmdline: list[str]) -> list[str]:
     return args
 
 
-def _fusefat_processes() -> Iterator[tuple[list[str], str]]:
-    """(command line, working folder) of each running fusefat (Linux ``/proc``; fusefat is a
-    Linux driver). Processes that end meanwhile or cannot be read are passed over."""
+def _fusefat_processes() -> Iterator[tuple[list[str], str, list[str]]]:
+    """(command line, working folder, open files) of each running fusefat (Linux ``/proc``;
+    fusefat is a Linux driver). Processes that end meanwhile or cannot be read are passed
+    over."""
     try:
         pids = [name for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
@@ -40,9 +41,25 @@ def _fusefat_processes() -> Iterator[tuple[list[str], str]]:
             cmdline = [os.fsdecode(arg) for arg in raw.split(b"\0") if arg]
             if not cmdline or os.path.basename(cmdline[0]) != "fusefat":
                 continue
-            yield cmdline, os.readlink(f"/proc/{pid}/cwd")
+            yield cmdline, os.readlink(f"/proc/{pid}/cwd"), _open_files(pid)
         except OSError:
             continue
+
+
+def _open_files(pid: str) -> list[str]:
+    """The paths a process holds open (its image, once mounted: the one way to find a
+    relative image's folder after fusefat moved to ``/``); none if they cannot be read."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []
+    found = []
+    for fd in fds:
+        try:
+            found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+    return found
 
 
 def fusefat_source(mountpoint: str) -> str | None:
@@ -54,7 +71,7 @@ def fusefat_source(mountpoint: str) -> str | None:
     mount folder's name rather than another card's)."""
     target = os.path.realpath(mountpoint)
     found: set[str] = set()
-    for cmdline, cwd in _fusefat_processes():
+    for cmdline, cwd, open_files in _fusefat_processes():
         args = _positional(cmdline)
         if len(args) < 2:
             continue
@@ -63,7 +80,16 @@ def fusefat_source(mountpoint: str) -> str | None:
                 source = os.path.join(start, args[-2])
                 if os.path.exists(source):
                     found.add(os.path.realpath(source))
+                elif os.path.isabs(args[-1]):  # surely this mount: its image is held open
+                    found.update(_held_open(args[-2], open_files))
     return found.pop() if len(found) == 1 else None
+
+
+def _held_open(source_arg: str, open_files: list[str]) -> list[str]:
+    """The open files that are the relative ``source_arg`` wherever it was started: those
+    whose path ends with it (``card.img`` or ``cards/card.img``) and still exist."""
+    tail = os.sep + os.path.normpath(source_arg)
+    return [os.path.realpath(p) for p in open_files if p.endswith(tail) and os.path.exists(p)]
 
 
 def _started_in(mount_arg: str, target: str) -> str | None:
