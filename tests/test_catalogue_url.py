@@ -1,6 +1,7 @@
-"""A catalogue URL's password never reaches a message, however the URL is mistyped, and a
-URL that cannot be read is input to fix (exit 2), not a traceback. No server is needed: the
-socket folder does not exist."""
+"""A catalogue URL's password never reaches a message, however the URL is mistyped or
+wherever in it the password stands (user info, ``?password=``), a URL that cannot be read is
+input to fix (exit 2), not a traceback, and so is a libpq key=value connection string, which
+is not repeated. No server is needed: the socket folder does not exist."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from badinput_helpers import cardingest
+
+from cardingest.archive.backend import redact, scrubbed
 
 NOWHERE = "@/clinic_photos?host=/nonexistent-socket-folder"
 
@@ -44,3 +47,86 @@ def test_a_url_that_cannot_be_read_is_exit_2(tmp_path: Path) -> None:
     assert ran.code == 2
     assert "the catalogue URL cannot be read (Invalid IPv6 URL)" in ran.stderr
     assert "Secret9" not in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("query", "secret"),
+    [
+        ("&password=SeCrEt3&sslmode=disable", "SeCrEt3"),
+        ("&PassWord=Upper5Case", "Upper5Case"),  # libpq's keys are lower-case; masked anyway
+        ("&pass%77ord=Encoded7Key", "Encoded7Key"),  # libpq decodes a key as it does a value
+        ("&sslpassword=Key8Phrase", "Key8Phrase"),  # the client key's password
+        ("&password=p%40ss9Word", "ss9Word"),
+    ],
+    ids=["password", "upper-case", "encoded-key", "sslpassword", "encoded-value"],
+)
+def test_a_password_in_the_query_is_not_repeated(tmp_path: Path, query: str, secret: str) -> None:
+    url = f"postgresql://cardingest_desk{NOWHERE}{query}"
+    ran = cardingest("search", "--archive", tmp_path, "--catalogue", url, "--json", home=tmp_path)
+    assert ran.code == 1
+    assert secret not in ran.stderr and secret not in ran.text
+    assert "=***" in ran.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "conninfo",
+    [
+        "host=127.0.0.1 user=cardingest_desk password=SeCrEt3 dbname=clinic_photos",
+        "host=127.0.0.1 password = 'a SeCrEt3 \\' b' dbname=clinic_photos",
+        "  dbname=clinic_photos password=SeCrEt3",
+    ],
+    ids=["bare", "quoted", "leading-space"],
+)
+def test_a_key_value_connection_string_is_refused_without_its_password(
+    tmp_path: Path, conninfo: str
+) -> None:
+    """The catalogue is a URL; a libpq key=value string is input to fix, and not repeated."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'catalogue = "{conninfo.replace(chr(92), chr(92) * 2)}"\n', "utf-8")
+    runs = [
+        cardingest("search", "--archive", tmp_path, "--catalogue", conninfo, home=tmp_path),
+        cardingest(
+            "search", "--archive", tmp_path, home=tmp_path, env={"CARDINGEST_CATALOGUE": conninfo}
+        ),
+        cardingest(
+            "search", "--archive", tmp_path, home=tmp_path, env={"CARDINGEST_CONFIG": str(config)}
+        ),
+        cardingest("catalogue", "migrate", "--to", conninfo, "--json", home=tmp_path),
+    ]
+    for ran in runs:
+        assert ran.code == 2, ran.stderr
+        assert "SeCrEt3" not in ran.stderr and "SeCrEt3" not in ran.text
+        assert "not a key=value connection string" in ran.stderr + ran.text
+        assert "postgresql://USER:PASSWORD@HOST:PORT/DATABASE" in ran.stderr + ran.text
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        (
+            "postgresql://u@127.0.0.1:55432/db?password=X9&sslmode=disable",
+            "postgresql://u@127.0.0.1:55432/db?password=***&sslmode=disable",
+        ),
+        ("postgresql://u:pw@h/db?PASSWORD=X9", "postgresql://u:***@h/db?PASSWORD=***"),
+        ("postgres://h/db?pass%77ord=X9", "postgres://h/db?pass%77ord=***"),
+        ("postgresql://h/db?sslpassword=X9&user=u", "postgresql://h/db?sslpassword=***&user=u"),
+        ("postgresql://h/db?sslmode=disable", "postgresql://h/db?sslmode=disable"),
+        ("postgresql://u:Pass?word=7@h/db", "postgresql://u:***@h/db"),
+        ("host=h user=d password=X9", "host=h user=d password=***"),
+        ("host=h password = 'a X9\\' b' user=d", "host=h password = *** user=d"),
+        ("password='unterminated X9", "password=***"),
+        ("host=h sslpassword=X9", "host=h sslpassword=***"),
+        ("mysql://u:X9@h/db", "mysql://u:***@h/db"),
+    ],
+)
+def test_redact_masks_every_password_a_url_or_connection_string_holds(
+    given: str, shown: str
+) -> None:
+    assert redact(given) == shown
+    assert "X9" not in redact(given)
+
+
+def test_scrubbed_hides_a_driver_message_that_quotes_a_query_password() -> None:
+    url = "postgresql://u@h/db?password=Open%zzSesame"
+    assert "Sesame" not in scrubbed('invalid percent-encoded token: "Open%zzSesame"', url)
+    assert scrubbed("connection refused", url) == "connection refused"

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -399,6 +400,43 @@ def test_migrate_moves_a_sqlite_archive_and_every_command_answers_the_same(
     assert json_out(desk.run("audit", "--json"))["ok"]
     findings = check_archive(archive, pg_url, cards)
     assert findings.lost == [] and findings.doubled == [] and findings.rows == 300
+
+
+def test_a_password_given_as_a_query_setting_is_never_shown_or_stored(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """libpq also takes the password as ``?password=``: masked like ``user:password@`` in
+    messages and JSON, and never written into the archive (the migration marker included).
+    The test server trusts every local connection, so the password is given and unused."""
+    secret = "SeCrEt3qp"
+    url = f"{pg_url}&password={secret}&sslmode=disable"
+    archive = tmp_path / "archive"
+    desk = Desk.make(tmp_path / "desk", "nurse-1", url, archive)
+    sqlite_env = {"CARDINGEST_CONFIG": str(tmp_path / "sqlite.toml")}
+    (tmp_path / "sqlite.toml").write_text(f'archive = "{archive}"\n', encoding="utf-8")
+    card = write_folder(tmp_path / "card", card_files(2, start=datetime(2026, 11, 9, 9), seed=11))
+    assert desk.run("ingest", card, "--id", "JBX3656", extra=sqlite_env).returncode == 0
+    runs = [desk.run("catalogue", "migrate", "--to", url, "--json")]
+    moved = json_out(runs[0])
+    assert moved["to"].endswith("&password=***&sslmode=disable"), moved["to"]
+    runs.append(desk.run("catalogue", "migrate", "--to", url))  # again: "Already moved"
+    assert runs[-1].returncode == 0 and "Already moved" in runs[-1].stdout, runs[-1].stderr
+    runs.append(desk.run("audit", "--json"))
+    assert json_out(runs[-1])["log"].startswith(pg_url + "&password=***")
+    runs.append(desk.run("search", extra=sqlite_env))
+    assert runs[-1].returncode == 2 and "has moved to PostgreSQL" in runs[-1].stderr
+    assert "&password=***&sslmode=disable" in runs[-1].stderr
+    runs.append(desk.run("verify", "--json"))
+    runs.append(desk.run("search", "--catalogue", url.replace(pg_url, pg_url + "_none")))
+    assert runs[-1].returncode == 1 and "password=***" in runs[-1].stderr, runs[-1].stderr
+    for done in runs:
+        assert secret not in done.stdout + done.stderr
+    for path in archive.rglob("*"):
+        assert not path.is_file() or secret.encode() not in path.read_bytes(), path
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as marked:
+        assert marked.execute("SELECT url FROM migrated_to").fetchone() == (
+            pg_url + "&password=***&sslmode=disable",
+        )
 
 
 def test_copying_a_card_twice_from_two_desks_gives_the_same_names(

@@ -18,7 +18,7 @@ import re
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
 from ..models import METADIR
@@ -94,8 +94,16 @@ def location_for(archive: Path) -> CatalogueLocation:
     return _BOUND.get(_key(archive), CatalogueLocation())
 
 
+_KEY_VALUE = re.compile(r"^\s*[A-Za-z_]+\s*=")
+"""The start of a libpq ``key=value`` connection string (``host=… password=…``)."""
+
+
 def check_url(url: str, where: str) -> str:
-    """A PostgreSQL URL as given, or a ConfigError naming where it came from."""
+    """A PostgreSQL URL as given, or a ConfigError naming where it came from.
+
+    A libpq ``key=value`` connection string is refused (exit 2) without being repeated: the
+    catalogue is always a URL (README "Several workstations"), which is what is redacted,
+    compared and recorded, and any libpq setting fits in one as ``?key=value``."""
     try:
         scheme = urlsplit(url).scheme.lower()
     except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
@@ -103,6 +111,16 @@ def check_url(url: str, where: str) -> str:
             f"{where}: the catalogue URL cannot be read ({exc}); it is "
             "postgresql://USER:PASSWORD@HOST/DATABASE"
         ) from None
+    if scheme not in POSTGRES_SCHEMES and "://" not in url and _KEY_VALUE.match(url):
+        raise ConfigError(
+            f"{where}: the catalogue must be a postgresql:// URL, not a key=value connection "
+            "string (host=… user=… password=…)",
+            details=[
+                "Write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE (a password holding "
+                "@, :, /, ?, # or % percent-encoded: @ as %40, : as %3A); other settings go "
+                "after a ?, e.g. ?sslmode=require."
+            ],
+        )
     if scheme not in POSTGRES_SCHEMES:
         raise ConfigError(
             f"{where}: catalogue must be a postgresql:// URL (got {redact(url)!r}); "
@@ -127,12 +145,57 @@ def _userinfo(url: str) -> tuple[int, int] | None:
     return (colon + 1, at) if colon >= 0 else None
 
 
+_URL_START = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
+_QUERY_SETTING = re.compile(r"[?&]([^?&=#]*)=([^&]*)")
+"""A ``?key=value`` or ``&key=value`` of a URL's query; libpq reads it up to the next ``&``."""
+_KEY_VALUE_SETTING = re.compile(
+    r"(?<![^\s])([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)+)", re.DOTALL
+)
+"""A ``key=value`` of a libpq connection string: the value bare, or quoted with '…'."""
+
+
+def _secret_key(key: str) -> bool:
+    """A libpq setting that holds a secret: ``password`` (and ``sslpassword``, the client
+    key's), in any case and however percent-encoded (libpq decodes a URL's keys)."""
+    return unquote(key).strip().lower().endswith("password")
+
+
+def _secret_spans(url: str) -> list[tuple[int, int]]:
+    """Where ``url`` holds a password (start, end), in order, overlaps merged: the user
+    info's and a ``?password=`` query setting of a URL, or a ``password=`` setting of a
+    libpq key=value connection string."""
+    spans: list[tuple[int, int]] = []
+    if _URL_START.match(url):
+        where = _userinfo(url)
+        if where is not None:
+            spans.append(where)
+        spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
+    else:
+        spans += [m.span(2) for m in _KEY_VALUE_SETTING.finditer(url) if _secret_key(m.group(1))]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    where = _userinfo(url)
-    if where is None:
-        return url
-    return f"{url[: where[0]]}***{url[where[1] :]}"
+    """The URL (or connection string) without its passwords, for messages, output and
+    anything stored: each becomes ``***``."""
+    shown, last = [], 0
+    for start, end in _secret_spans(url):
+        shown += [url[last:start], "***"]
+        last = end
+    return "".join(shown) + url[last:]
+
+
+def _passwords(url: str) -> set[str]:
+    """Each password in ``url``, as written and percent-decoded."""
+    found = {url[start:end] for start, end in _secret_spans(url)}
+    found |= {unquote(text) for text in found}
+    return {text.strip("'") for text in found} - {""}
 
 
 PRIVILEGE_DENIED = "42501"
@@ -162,10 +225,9 @@ def scrubbed(text: str, url: str) -> str:
     """``text`` (a database driver's message), unless it repeats a piece of the URL's
     password: the driver reads an unescaped ``@`` or ``:`` or a bad ``%`` differently, and
     quotes what it could not parse."""
-    where = _userinfo(url)
-    password = url[where[0] : where[1]] if where else ""
-    pieces = {piece for piece in re.split(r"[@:/?#%]+", password) if len(piece) >= 2}
-    if any(piece in text for piece in pieces | {password} - {""}):
+    passwords = _passwords(url)
+    pieces = {p for pw in passwords for p in re.split(r"[@:/?#%&=' ]+", pw) if len(p) >= 2}
+    if any(piece in text for piece in pieces | passwords):
         return (
             "the URL could not be used as given (a password holding @, :, /, ?, # or % must "
             "be percent-encoded: @ as %40, : as %3A)"
@@ -279,7 +341,8 @@ def migrated_to(archive: Path) -> str | None:
         if row is None:
             return None
         found = conn.execute(f"SELECT url FROM {MIGRATED_TABLE} LIMIT 1").fetchone()
-        return str(found[0]) if found else None
+        # redacted again: an older cardingest kept a ?password= setting in it
+        return redact(str(found[0])) if found else None
     except sqlite3.Error:
         return None
     finally:
