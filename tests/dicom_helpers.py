@@ -8,6 +8,7 @@ the test ends. Readiness is a bounded number of tries of its REST ``/system``.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -154,7 +155,10 @@ class Orthanc:
         lua: str | None = None,
         dicomweb: bool = False,
         allow_store: bool = True,
+        users: dict[str, str] | None = None,
     ) -> None:
+        """``users``: HTTP basic authentication on, with these users and passwords (the
+        test's own requests log in as the first)."""
         require_binaries("Orthanc")
         if dicomweb:
             require(DICOMWEB_PLUGIN.is_file(), f"orthanc-dicomweb not found at {DICOMWEB_PLUGIN}")
@@ -165,6 +169,7 @@ class Orthanc:
         self.lua = lua
         self.dicomweb = dicomweb
         self.allow_store = allow_store
+        self.users = dict(users or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.log = folder / "orthanc.log"
 
@@ -187,7 +192,8 @@ class Orthanc:
             "DicomAet": "TESTPACS",
             "DicomCheckCalledAet": True,
             "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
+            "AuthenticationEnabled": bool(self.users),
+            "RegisteredUsers": self.users,
             "DicomAlwaysAllowEcho": False,
             "DicomAlwaysAllowStore": False,
             "DicomAlwaysAllowFind": False,
@@ -261,7 +267,11 @@ class Orthanc:
         return code
 
     def raw(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+        request = urllib.request.Request(self.url + path)
+        for user, password in list(self.users.items())[:1]:
+            pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            request.add_header("Authorization", f"Basic {pair}")
+        with urllib.request.urlopen(request, timeout=30) as response:
             return bytes(response.read())
 
     def get(self, path: str) -> Any:

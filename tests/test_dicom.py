@@ -42,7 +42,7 @@ from cardingest.export.dicom import (
 )
 from cardingest.export.jpeg import jpeg_info
 from cardingest.export.rotate import upright_frame
-from cardingest.export.settings import DicomOptions, check_uid_root
+from cardingest.export.settings import DicomOptions, PacsConfig, check_uid_root, split_stow_url
 
 REAL = ["22-canon_tags.jpg", "Pentax_K10D.jpg", "32-lens_data.jpeg", "Canon_40D.jpg"]
 
@@ -320,6 +320,50 @@ def test_bad_config_or_input_is_exit_2_naming_it(
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert json.loads(result.stdout)["error"]["exit"] == 2
+
+
+@pytest.mark.parametrize(
+    "stow_url",
+    [
+        "http://admin:Se/cr3tPW@127.0.0.1:9/dicom-web/studies",  # / ends the host early
+        "http://admin:Se?cr3tPW@127.0.0.1:9/dicom-web/studies",
+        "http://admin:Se#cr3tPW@127.0.0.1:9/dicom-web/studies",
+        "http://admin:Secr3tPW@127.0.0.1:9x/dicom-web/studies",  # a port that is no number
+        "http://admin:Secr3tPW@[::1/dicom-web/studies",
+    ],
+)
+def test_a_stow_url_that_cannot_be_read_is_exit_2_without_its_password(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path, stow_url: str
+) -> None:
+    archive, _env = archived
+    env = environment(tmp_path, f'[pacs]\nstow_url = "{stow_url}"\n')
+    result = cli("dicom", "send", "--archive", archive, "--json", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "cr3tPW" not in result.stderr + result.stdout
+    assert "[pacs] stow_url cannot be read" in result.stderr and "percent-encoded" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "url", "auth"),
+    [
+        ("https://pacs.example/dicom-web/studies", "https://pacs.example/dicom-web/studies", None),
+        (
+            "http://admin:S3cretPW@127.0.0.1:18042/dicom-web/studies",
+            "http://127.0.0.1:18042/dicom-web/studies",
+            ("admin", "S3cretPW"),
+        ),
+        ("https://u%40clinic:p%3Aw%40d%2F@h/x", "https://h/x", ("u@clinic", "p:w@d/")),
+        ("https://admin:p@ss@h:8443/x", "https://h:8443/x", ("admin", "p@ss")),
+        ("https://admin@h/x", "https://h/x", ("admin", "")),
+        ("https://admin:pw@[::1]:8042/x", "https://[::1]:8042/x", ("admin", "pw")),
+    ],
+)
+def test_split_stow_url_takes_the_login_out_of_the_url(
+    given: str, url: str, auth: tuple[str, str] | None
+) -> None:
+    assert split_stow_url(given) == (url, auth)
+    if auth is not None and auth[1]:
+        assert auth[1] not in repr(PacsConfig(stow_url=url, stow_auth=auth))
 
 
 def test_a_changed_archive_copy_is_never_exported(

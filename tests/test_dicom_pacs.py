@@ -333,6 +333,49 @@ def test_stow_rs_to_dicomweb(archive: Path, tmp_path: Path) -> None:
         server.stop()
 
 
+def test_stow_rs_logs_in_with_the_user_and_password_of_stow_url(
+    archive: Path, tmp_path: Path
+) -> None:
+    """A DICOMweb server that wants HTTP basic authentication (Orthanc with users): the user
+    and password of ``stow_url`` (percent-decoded) log in, and are never shown or stored."""
+    require_binaries("Orthanc")
+    secret = "S3cret:PW@x"  # as a clinic might choose it: the URL has it percent-encoded
+    server = Orthanc(tmp_path / "orthanc", dicomweb=True, users={"admin": secret})
+    config = tmp_path / "config.toml"
+    env = environment(tmp_path, config)
+
+    def send_with(userinfo: str) -> tuple[int, dict, str]:
+        config.write_text(
+            f'[pacs]\nstow_url = "http://{userinfo}127.0.0.1:{server.http_port}'
+            '/dicom-web/studies"\n',
+            encoding="utf-8",
+        )
+        result = cli("dicom", "send", PATIENT, "--archive", archive, "--json", env=env)
+        assert "Traceback" not in result.stderr
+        for shown in (result.stdout, result.stderr):
+            assert "S3cret" not in shown and "S3cret%3APW" not in shown
+        return result.returncode, json.loads(result.stdout), result.stderr
+
+    try:
+        server.start()
+        code, document, err = send_with("")  # no user: the server's 401, with advice
+        assert code == 1 and document["summary"]["not_sent"] == 6, err
+        assert "HTTP 401" in document["stopped"] and "USER:PASSWORD@" in err
+        code, document, _err = send_with("admin:wrong@")
+        assert code == 1 and "HTTP 401" in document["stopped"]
+        assert server.instances() == {} and sent_rows(archive) == []
+        code, document, err = send_with("admin:S3cret%3APW%40x@")
+        assert code == 0 and document["summary"]["sent"] == 6, err
+        assert document["destination"] == f"{server.url}/dicom-web/studies"
+        check_stored(server, archive, env, document["items"])
+        code, again, _err = send_with("admin:S3cret%3APW%40x@")
+        assert code == 0 and again["summary"]["already_sent"] == 6
+        for path in archive.rglob("*"):  # the catalogue's dicom_sends, the audit log
+            assert not path.is_file() or b"S3cret" not in path.read_bytes(), path
+    finally:
+        server.stop()
+
+
 def test_ingest_send_sends_after_a_clean_ingest(
     source: tuple[Path, Path, Path], pacs: Orthanc, tmp_path: Path
 ) -> None:

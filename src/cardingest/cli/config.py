@@ -19,6 +19,7 @@ from ..export.settings import (
     DicomOptions,
     PacsConfig,
     check_uid_root,
+    split_stow_url,
 )
 from ..ids import check_scheme
 from ..models import Settings
@@ -319,9 +320,12 @@ def _dicom_settings(
             raise ConfigError(f"{where}: unknown key [pacs] {key}; keys are {', '.join(PACS_KEYS)}")
         if not isinstance(value, expected) or isinstance(value, bool):
             raise ConfigError(f"{where}: [pacs] {key} should be {_kind(expected)}")
-    stow = table.get("stow_url")
-    if stow is not None and not stow.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: [pacs] stow_url must start with http:// or https://")
+    stow, stow_auth = table.get("stow_url"), None
+    if stow is not None:
+        try:
+            stow, stow_auth = split_stow_url(stow)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: [pacs] stow_url {exc}") from None
     if stow is None:
         missing = [key for key in ("host", "port", "ae_title") if key not in table]
         if missing:
@@ -343,4 +347,5 @@ def _dicom_settings(
         ),
         stow_url=stow,
         timeout=timeout,
+        stow_auth=stow_auth,
     )

@@ -8,6 +8,7 @@ one that refuses one photo gives :class:`Refused` for that photo.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import secrets
@@ -192,6 +193,10 @@ class StowClient:
     def __init__(self, config: PacsConfig) -> None:
         self.config = config
         self.url = (config.stow_url or "").rstrip("/")
+        self.authorization: str | None = None
+        if config.stow_auth is not None:
+            pair = ":".join(config.stow_auth).encode("utf-8")
+            self.authorization = f"Basic {base64.b64encode(pair).decode('ascii')}"
 
     def __enter__(self) -> StowClient:
         return self
@@ -205,6 +210,8 @@ class StowClient:
         return None
 
     def _open(self, request: urllib.request.Request) -> tuple[int, bytes]:
+        if self.authorization is not None:  # sent at once; never carried to a redirect
+            request.add_unredirected_header("Authorization", self.authorization)
         try:
             with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
                 return response.status, response.read()
@@ -231,7 +238,13 @@ class StowClient:
             },
         )
         code, answer = self._open(request)
-        if code >= 500 or code in (401, 403, 404, 405):
+        if code == 401:
+            raise PacsError(
+                f"DICOMweb server {self.url} answered HTTP 401 to STOW-RS: it wants a user "
+                'name and password (stow_url = "https://USER:PASSWORD@host/…" in the [pacs] '
+                "config), or the ones given are wrong"
+            )
+        if code >= 500 or code in (403, 404, 405):
             raise PacsError(f"DICOMweb server {self.url} answered HTTP {code} to STOW-RS")
         stored = _referenced(answer, "00081199")
         if code not in (200, 202) or str(ds.SOPInstanceUID) not in stored:

@@ -6,7 +6,8 @@ Kept free of pydicom so that reading the config stays quick for every command.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 DEFAULT_UID_ROOT = "2.25"
 """UUID-derived UIDs (PS3.5 B.2): no organisation root needed."""
@@ -34,7 +35,10 @@ class PacsConfig:
     ae_title: str | None = None
     calling_ae_title: str = DEFAULT_CALLING_AE
     stow_url: str | None = None
+    """The STOW-RS URL without any user name or password (those are in ``stow_auth``)."""
     timeout: float = DEFAULT_TIMEOUT
+    stow_auth: tuple[str, str] | None = field(default=None, repr=False)
+    """(user, password) for HTTP basic authentication, from the ``stow_url`` of the config."""
 
     @property
     def destination(self) -> str:
@@ -42,6 +46,32 @@ class PacsConfig:
         if self.stow_url:
             return self.stow_url
         return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``http(s)://USER:PASSWORD@host…`` as (the URL without them, (user, password)), both
+    percent-decoded; a URL without user info as (itself, None). Raises ValueError with a
+    reason that never repeats the URL (it may hold a password)."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    try:
+        parts = urlsplit(url)
+        readable = bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a bracket left open, or a port that is not a number
+        readable = False
+    # an @ past the host: a password's unescaped / ? or # ended the host before it
+    if not readable or "@" in url[len(parts.scheme) + 3 + len(parts.netloc) :]:
+        raise ValueError(
+            "cannot be read as http(s)://[USER:PASSWORD@]HOST[:PORT]/PATH (a user name or "
+            "password holding @, :, /, ?, # or % must be percent-encoded: @ as %40, : as %3A, "
+            "/ as %2F)"
+        )
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    plain = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return plain, (unquote(user), unquote(password))
 
 
 def check_uid_root(root: str) -> str:
