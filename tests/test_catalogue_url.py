@@ -5,6 +5,8 @@ is not repeated. No server is needed: the socket folder does not exist."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -74,8 +76,9 @@ def test_a_password_in_the_query_is_not_repeated(tmp_path: Path, query: str, sec
         "host=127.0.0.1 user=cardingest_desk password=SeCrEt3 dbname=clinic_photos",
         "host=127.0.0.1 password = 'a SeCrEt3 \\' b' dbname=clinic_photos",
         "  dbname=clinic_photos password=SeCrEt3",
+        "dbname=postgresql://cardingest_desk:SeCrEt3@db.clinic.local/clinic_photos",
     ],
-    ids=["bare", "quoted", "leading-space"],
+    ids=["bare", "quoted", "leading-space", "uri-as-dbname"],
 )
 def test_a_key_value_connection_string_is_refused_without_its_password(
     tmp_path: Path, conninfo: str
@@ -130,3 +133,20 @@ def test_scrubbed_hides_a_driver_message_that_quotes_a_query_password() -> None:
     url = "postgresql://u@h/db?password=Open%zzSesame"
     assert "Sesame" not in scrubbed('invalid percent-encoded token: "Open%zzSesame"', url)
     assert scrubbed("connection refused", url) == "connection refused"
+
+
+def test_a_migration_marker_an_older_version_stored_with_its_password_is_not_shown(
+    tmp_path: Path,
+) -> None:
+    """Before the query's password was masked, the marker kept it: it is masked when read."""
+    meta = tmp_path / "archive" / ".cardingest"
+    meta.mkdir(parents=True)
+    with closing(sqlite3.connect(meta / "catalogue.sqlite")) as conn, conn:
+        conn.execute("CREATE TABLE migrated_to (url TEXT, archive_id TEXT, at TEXT)")
+        conn.execute(
+            "INSERT INTO migrated_to VALUES (?, 'a1', '2026-01-01T00:00:00+00:00')",
+            ("postgresql://desk@db.clinic.local/clinic_photos?password=Old7Secret",),
+        )
+    ran = cardingest("search", "--archive", meta.parent, home=tmp_path)
+    assert ran.code == 2 and "has moved to PostgreSQL" in ran.stderr, ran.stderr
+    assert "Old7Secret" not in ran.stderr and "clinic_photos?password=***" in ran.stderr

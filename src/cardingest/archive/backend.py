@@ -111,7 +111,7 @@ def check_url(url: str, where: str) -> str:
             f"{where}: the catalogue URL cannot be read ({exc}); it is "
             "postgresql://USER:PASSWORD@HOST/DATABASE"
         ) from None
-    if scheme not in POSTGRES_SCHEMES and "://" not in url and _KEY_VALUE.match(url):
+    if _KEY_VALUE.match(url):  # a URL's scheme never holds "=": this is key=value
         raise ConfigError(
             f"{where}: the catalogue must be a postgresql:// URL, not a key=value connection "
             "string (host=… user=… password=…)",
