@@ -298,9 +298,10 @@ def _other_bytes_reason(earlier: list[CatalogueRecord], taken: str | None) -> st
     The same capture time: the shot was changed in the camera since. Another time: another
     photo, under a name the camera used again, which may be another patient's; the earlier
     record's patient is then not suggested for it."""
+    same = next((r for r in earlier if r.captured_raw == taken), None)
+    if same is not None:
+        return f"changed on the card since it was archived as {same.archive_path}{CHANGED_SINCE}"
     record = earlier[0]
-    if taken is not None and any(r.captured_raw == taken for r in earlier):
-        return f"changed on the card since it was archived as {record.archive_path}{CHANGED_SINCE}"
     if taken is None:
         return (
             f"not the photo archived from this card name as {record.archive_path}: changed "
