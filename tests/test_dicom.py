@@ -303,6 +303,8 @@ def test_export_refuses_to_overwrite_another_file(
         ("dicom_uid_root = '1.02'\n[pacs]\nstow_url = 'http://x'\n", [], "dicom_uid_root"),
         ("", [], "No [pacs] table"),
         ("[pacs]\nstow_url = 'ftp://x'\n", [], "stow_url"),
+        ("[pacs]\nhost = 'pacs..example'\nport = 104\nae_title = 'A'\n", [], "not a host name"),
+        ("[pacs]\nstow_url = 'http://pacs..example/dicom-web'\n", [], "not a host name"),
         ("[pacs]\nstow_url = 'http://127.0.0.1:9'\n", ["NOTANID"], "NOTANID"),
         ("[pacs]\nstow_url = 'http://127.0.0.1:9'\n", ["--from", "2008-13-01"], "--from"),
     ],
@@ -364,6 +366,40 @@ def test_split_stow_url_takes_the_login_out_of_the_url(
     assert split_stow_url(given) == (url, auth)
     if auth is not None and auth[1]:
         assert auth[1] not in repr(PacsConfig(stow_url=url, stow_auth=auth))
+
+
+UNKNOWN_HOST = "[pacs]\nhost = 'no-such-host.invalid'\nport = 14104\nae_title = 'TESTPACS'\n"
+
+
+def test_a_pacs_host_not_found_is_exit_1_and_ingest_send_keeps_its_json(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A [pacs] host no name server knows (a typo, a renamed server) is a PACS that does not
+    answer: said without a traceback, exit 1, nothing counts as sent, and the document of an
+    `ingest --send --json` that archived the photos is still written."""
+    archive, _env = archived
+    copy = Path(shutil.copytree(archive, tmp_path / "archive"))
+    env = environment(tmp_path, UNKNOWN_HOST)
+    result = cli("dicom", "send", "--archive", copy, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "no-such-host.invalid:14104 does not answer (host not found" in result.stderr
+    result = cli("dicom", "send", "--archive", copy, "--json", env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    document = json.loads(result.stdout)
+    assert "does not answer (host not found" in document["stopped"]
+    assert document["summary"]["sent"] == 0 and document["summary"]["not_sent"] == len(JPEGS)
+
+    root = archive.parent
+    fresh = tmp_path / "fresh"
+    result = cli(
+        "ingest", root / "card", "--map", root / "map.csv", "--archive", fresh, "--send",
+        "--json", env=env,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    document = json.loads(result.stdout)
+    assert document["summary"]["copied"] == 9
+    assert "does not answer (host not found" in document["dicom_send"]["stopped"]
+    assert document["dicom_send"]["summary"]["not_sent"] == len(JPEGS)
 
 
 def test_a_changed_archive_copy_is_never_exported(

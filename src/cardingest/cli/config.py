@@ -6,6 +6,7 @@ import errno
 import getpass
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,19 @@ def _ae_title(value: str, key: str, where: str) -> str:
     return text
 
 
+def _host_name(host: str | None, key: str, where: str) -> None:
+    """A host name the name lookup can take: Python encodes it (IDNA) before asking, and one
+    with an empty or over-long label (``pacs..example``) is refused there, not looked up."""
+    try:
+        if host is not None:
+            host.encode("idna")
+    except UnicodeError:
+        raise ConfigError(
+            f"{where}: [pacs] {key} has {host!r}, which is not a host name (an empty or"
+            " over-long part between dots)"
+        ) from None
+
+
 def load_dicom_settings(settings: Settings) -> tuple[DicomOptions, PacsConfig | None]:
     """``dicom_uid_root``, ``issuer_of_patient_id`` and the ``[pacs]`` table, checked.
 
@@ -332,6 +346,12 @@ def _dicom_settings(
             raise ConfigError(
                 f"{where}: [pacs] needs {', '.join(missing)} (or stow_url for DICOMweb)"
             )
+    _host_name(table.get("host"), "host", where)
+    if stow is not None:
+        try:
+            _host_name(urllib.parse.urlsplit(stow).hostname, "stow_url", where)
+        except ValueError:
+            raise ConfigError(f"{where}: [pacs] stow_url {stow!r} is not a URL") from None
     port = table.get("port")
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"{where}: [pacs] port {port} is not between 1 and 65535")

@@ -83,12 +83,20 @@ class DimseClient:
         ae.add_requested_context(VL_PHOTOGRAPHIC, [JPEGBaseline8Bit])
         ae.add_requested_context(STUDY_ROOT_FIND)
         connected: list[bool] = []
-        assoc = ae.associate(
-            c.host or "",
-            c.port or 0,
-            ae_title=c.ae_title or "",
-            evt_handlers=[(evt.EVT_CONN_OPEN, lambda _event: connected.append(True))],
-        )
+        try:
+            assoc = ae.associate(
+                c.host or "",
+                c.port or 0,
+                ae_title=c.ae_title or "",
+                evt_handlers=[(evt.EVT_CONN_OPEN, lambda _event: connected.append(True))],
+            )
+        except OSError as exc:  # the host name looked up, or the socket made, before connecting
+            why = (
+                "host not found: check [pacs] host"
+                if isinstance(exc, socket.gaierror)
+                else exc.strerror or str(exc)
+            )
+            raise PacsError(f"{self._where()} does not answer ({why})") from exc
         if not assoc.is_established:
             if assoc.is_rejected or connected:
                 # A PACS that refuses a calling AE may close the connection right after its
