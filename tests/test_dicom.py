@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +46,10 @@ from cardingest.export.dicom import (
 from cardingest.export.jpeg import jpeg_info
 from cardingest.export.rotate import upright_frame
 from cardingest.export.settings import DicomOptions, PacsConfig, check_uid_root, split_stow_url
+from cardingest.storage import durable
+from cardingest.storage.durable import TEMP_PREFIX
 
+INJECT = Path(__file__).parent / "faults" / "inject.py"
 REAL = ["22-canon_tags.jpg", "Pentax_K10D.jpg", "32-lens_data.jpeg", "Canon_40D.jpg"]
 
 
@@ -291,6 +297,109 @@ def test_export_refuses_to_overwrite_another_file(
     result = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, env=env)
     assert result.returncode == 1
     assert "not overwriting" in result.stderr and squatter.read_bytes() == b"someone else's file"
+
+
+def injected(point: str, *args: str | Path) -> list[str]:
+    """The CLI through ``tests/faults/inject.py``, with a fault at ``point``."""
+    return [sys.executable, str(INJECT), point, *map(str, args)]
+
+
+def temps(folder: Path) -> list[Path]:
+    return sorted(folder.rglob(f"{TEMP_PREFIX}*"))
+
+
+def test_the_next_export_removes_what_a_killed_one_was_writing(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """kill -9 while a DICOM file is written under its temporary name leaves that partial
+    file (a patient's photo) in --out; the next export into the folder removes it, so it
+    does not go onto the CD or stick with the rest."""
+    archive, env = archived
+    out = tmp_path / "out"
+    args = ("dicom", "export", PATIENT, "--archive", archive, "--out", out)
+    killed = subprocess.run(
+        injected("dicom-temp", *args),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (left,) = temps(out)
+    assert left.parent == out / PATIENT and left.stat().st_size > 0
+    again = cli(*args, env=env)
+    assert again.returncode == 0, again.stderr
+    assert temps(out) == [] and len(list((out / PATIENT).glob("*.dcm"))) == 6
+
+
+def test_an_export_writing_meanwhile_keeps_its_temporary(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """An export paused with its first file under a temporary name is not a killed one: the
+    exports started meanwhile into the same folder leave that temporary alone (and remove a
+    killed one's), and the paused export then finishes."""
+    archive, env = archived
+    env = {**os.environ, **env}
+    out = tmp_path / "out"
+    first = ("dicom", "export", PATIENT, "--to", "2007-12-31", "--archive", archive, "--out", out)
+    paused = subprocess.Popen(
+        injected("dicom-temp-wait", *first),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert paused.stderr is not None
+        for line in paused.stderr:  # ends when the process does, if it never pauses
+            if "HOOK-REACHED" in line:
+                break
+        (live,) = temps(out)
+        killed = subprocess.run(
+            injected("dicom-temp", *first),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            timeout=600,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert len(temps(out)) == 2 and live in temps(out)
+        later = ("dicom", "export", PATIENT, "--from", "2008-01-01", "--archive", archive)
+        result = cli(*later, "--out", out, env=env)
+        assert result.returncode == 0, result.stderr
+        assert temps(out) == [live]
+        _stdout, stderr = paused.communicate("go\n", timeout=600)
+        assert paused.returncode == 0, stderr
+    finally:
+        if paused.poll() is None:
+            paused.kill()
+            paused.communicate()
+    assert temps(out) == [] and len(list((out / PATIENT).glob("*.dcm"))) == 6
+
+
+def test_a_sweep_in_the_instant_a_temporary_is_made_costs_only_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between its creation and its lock a new temporary looks like a dead run's: a sweep
+    then removes it, and the writer takes another name instead of writing into the removed
+    file (and failing at the link)."""
+    real = durable.modes.create
+    swept: list[Path] = []
+
+    def create(path: Path, flags: int) -> int:
+        fd = real(path, flags)
+        if not swept:
+            swept.extend(durable.remove_dead_temps_in([tmp_path]))
+        return fd
+
+    monkeypatch.setattr(durable.modes, "create", create)
+    durable.write_new(tmp_path, "x.dcm", b"data")
+    assert len(swept) == 1 and swept[0].name.startswith(TEMP_PREFIX)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.dcm"]
+    assert (tmp_path / "x.dcm").read_bytes() == b"data"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@
 POINT names the moment (see ``POINTS``). At most points the process sends itself SIGKILL, so
 nothing after it runs: no ``finally``, no ``except``, exactly as with kill -9 or a power cut
 of the process. ``fill-before-manifest`` instead fills the archive's file system (``dd``
-until ENOSPC) just before the manifest is written. Everything else is the real CLI
+until ENOSPC) just before the manifest is written, and ``dicom-temp-wait`` pauses: it prints
+``HOOK-REACHED`` on stderr and waits for a line on stdin. Everything else is the real CLI
 (``cardingest.cli.main``).
 """
 
@@ -108,6 +109,27 @@ def _after_event(name: str) -> None:
     audit.AuditLog.append = append  # type: ignore[method-assign]
 
 
+def _at_dicom_link(action: Callable[[], None]) -> None:
+    """Run ``action`` the first time a temporary is linked to a ``.dcm`` name: the DICOM file
+    is written and synced under its temporary name, not yet published."""
+    real = os.link
+    done: list[bool] = []
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(os.fsdecode(dst)).suffix == ".dcm" and not done:
+            done.append(True)
+            action()
+        real(src, dst, *args, **kwargs)
+
+    os.link = link
+
+
+def _wait() -> None:
+    sys.stderr.write("HOOK-REACHED\n")
+    sys.stderr.flush()
+    sys.stdin.readline()
+
+
 def _fill_before_manifest() -> None:
     real = ingest.write_manifest
 
@@ -150,6 +172,9 @@ POINTS: dict[str, Callable[[], None]] = {
     # cardingest wipe (scenario 4b)
     "wipe-event": lambda: _after_event("wipe-remove"),
     "wipe-unlink": _card_unlink_then_die,
+    # cardingest dicom export: its first file written under a temporary name, not published
+    "dicom-temp": lambda: _at_dicom_link(die),
+    "dicom-temp-wait": lambda: _at_dicom_link(_wait),
 }
 
 

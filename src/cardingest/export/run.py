@@ -18,7 +18,7 @@ from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue
 from ..errors import PacsError
 from ..storage import modes
-from ..storage.durable import write_new
+from ..storage.durable import remove_dead_temps_in, write_new
 from .dicom import part10_bytes
 from .pacs import Client, NotFound, Refused
 from .photos import Broken, Builder, Instance, LeftOut, Selection
@@ -94,8 +94,13 @@ def export_files(
     operator: str,
     on_item: Callable[[Instance | LeftOut], None] | None = None,
 ) -> DicomResult:
-    """One ``OUT/ID/NAME.dcm`` per photo; an identical file already there is left as it is."""
+    """One ``OUT/ID/NAME.dcm`` per photo; an identical file already there is left as it is.
+
+    First the temporaries a killed export left in the folders this one writes are removed
+    (not those of an export writing there now), so none goes onto the CD or stick.
+    """
     result = DicomResult(left_out=list(selection.left_out), out_dir=out_dir)
+    remove_dead_temps_in({out_dir / record.patient_id for record in selection.photos})
     try:
         for item in builder.each(selection.photos):
             if on_item:

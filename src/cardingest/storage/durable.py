@@ -174,16 +174,20 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
 
     Raises FileExistsError when the name is taken. On a file system without hard links the
     name is reserved by an exclusive create first, then the full file renamed onto it.
+
+    The temporary stays locked (``flock``) until it is gone, so `remove_dead_temps_in` tells
+    it from one a killed run left, without a lock over the whole folder.
     """
-    tmp = folder / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
     final = folder / name
+    tmp, fd = _locked_temp(folder)
     try:
-        fd = modes.create(tmp, _WRITE)
         try:
             write_all(fd, data)
             sync_file(fd)
         finally:
-            os.close(fd)
+            if os.name == "nt":  # no flock to keep, and Windows cannot rename an open file
+                os.close(fd)
+                fd = -1
         try:
             os.link(tmp, final)
         except OSError as exc:
@@ -192,9 +196,41 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
             os.close(modes.create(final, _WRITE))
             os.replace(tmp, final)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        finally:
+            if fd >= 0:
+                os.close(fd)
     fsync_dir(folder)
+
+
+_TEMP_TRIES = 8
+_LOCK_BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
+
+
+def _lock_temp(fd: int) -> bool | None:
+    """An exclusive flock on ``fd``, not waited for: True when taken, False when another
+    open file holds it, None where the platform or file system has no flock."""
+    if fcntl is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return False if exc.errno in _LOCK_BUSY else None
+    return True
+
+
+def _locked_temp(folder: Path) -> tuple[Path, int]:
+    """A new temporary in ``folder``, created and locked. A sweep can take one in the instant
+    between the two (it then removes it): that one is given up for another name."""
+    for _ in range(_TEMP_TRIES):
+        tmp = folder / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
+        fd = modes.create(tmp, _WRITE)
+        if _lock_temp(fd) is not False and os.fstat(fd).st_nlink > 0:
+            return tmp, fd
+        os.close(fd)
+    raise OSError(errno.EBUSY, "each temporary file made here was removed at once", str(folder))
 
 
 CLEAN_MARK = "clean"
@@ -229,6 +265,60 @@ def remove_stale_temps_in(folders: Iterable[Path]) -> list[Path]:
             continue
         removed += _remove_temps(folder, names)
     return sorted(removed)
+
+
+def remove_dead_temps_in(folders: Iterable[Path]) -> list[Path]:
+    """Delete the temporaries of `write_new` directly in ``folders`` that no writer holds.
+
+    For folders outside the archive that runs write without a common lock (``dicom export
+    --out``): a writer keeps its temporary locked until it is gone, so one whose lock can be
+    taken was left by a run that was killed. Where the file system has no flock nothing is
+    removed, since a live writer's temporary cannot be told from a dead one's there.
+    """
+    removed: list[Path] = []
+    for folder in sorted(set(folders)):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            path = Path(folder, name)
+            if name.startswith(TEMP_PREFIX) and _remove_if_dead(path):
+                removed.append(path)
+    return sorted(removed)
+
+
+def _remove_if_dead(path: Path) -> bool:
+    """Unlink the temporary ``path`` if it is a regular file whose flock can be taken."""
+    if fcntl is None:
+        return False
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        try:  # read-write: NFS gives an exclusive lock only on a file open for writing
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except PermissionError:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if _lock_temp(fd) is not True or not _same_file(fd, path):
+            return False
+        os.unlink(path)  # still holding the lock: no writer can have taken this file meanwhile
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        on_disk = os.lstat(path)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def remove_stale_temps_of(path: Path) -> list[Path]:
