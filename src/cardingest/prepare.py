@@ -47,7 +47,7 @@ from .plan.idmap import (
 )
 from .plan.planner import make_plan
 from .plan.slates import SlateAssignment, assign, shots
-from .storage.identity import inside_by_identity
+from .storage.identity import inside
 from .storage.links import blocked
 from .storage.positional import open_regular
 from .text import printable, undecodable
@@ -595,17 +595,8 @@ def check_separate(root: Path, settings: Settings) -> None:
             )
     for n, (name, path) in enumerate(places):
         for other_name, other in places[n + 1 :]:
-            if _inside(path, other) or _inside(other, path):
+            if inside(path, other) or inside(other, path):
                 raise UsageError(
                     f"The {name} {path} and the {other_name} {other} overlap; "
                     "each must be a separate folder"
                 )
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """By path, and by identity (a bind mount or a second path to the same folder)."""
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return inside_by_identity(path, folder)
-    return True

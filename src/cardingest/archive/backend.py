@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
 from ..models import METADIR
+from ..storage import identity
 from ..storage import mounts as mount_table
 
 ARCHIVE_ID_NAME = "archive-id"
@@ -391,6 +392,21 @@ def require_one_file_system(root: Path) -> None:
             f"{inside[0]} is another file system mounted inside {root}: cardingest keeps an "
             "archive on one file system, so that no copy can land on the card or in memory. "
             "Unmount it, or choose another folder."
+        )
+
+
+def refuse_inside_archive(path: Path | None, option: str, archive: Path) -> None:
+    """What a command writes for people (shared or DICOM copies, a sheet, a map, a slate)
+    never goes into the archive, which holds only the photos cardingest files and its own
+    records: there it would be taken for part of it, in a patient's folder for that
+    patient's. Exit 2 before anything is made; judged by path and by device and inode, so a
+    link or a bind mount is no way round."""
+    if path is None:
+        return
+    if identity.inside(Path(path).expanduser().absolute(), Path(archive)):
+        raise UsageError(
+            f"{option} {path} is inside the archive {archive}; write it elsewhere: the archive"
+            " holds only the photos cardingest files and its own records"
         )
 
 

@@ -18,6 +18,7 @@ import typer
 from typer.models import CommandInfo
 
 from .. import __version__
+from ..archive.backend import refuse_inside_archive
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE, SheetError, UsageError
 from ..ids import validate_id
 from ..models import Card, Settings
@@ -153,6 +154,7 @@ def preview(
     )
     offset = parse_clock_offset(clock_offset)
     refuse_on_card(sheet, "--sheet", source)
+    refuse_inside_archive(sheet, "--sheet", settings.archive)
     with sheet_files(sheet) as slot:
         prepared = run_prepare(
             source,
@@ -213,6 +215,8 @@ def map_template_command(
         )
     refuse_on_card(sheet, "--sheet", str(root))
     refuse_on_card(out_file, "--out", str(root))
+    refuse_inside_archive(sheet, "--sheet", settings.archive)  # the configured archive
+    refuse_inside_archive(out_file, "--out", settings.archive)
     with sheet_files(sheet) as slot:
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
@@ -507,6 +511,7 @@ def ingest(
         require_disk_archive(settings.archive)
     interactive = can_assign(map_file, patient_id, as_json) and not slates
     refuse_on_card(sheet, "--sheet", source)
+    refuse_inside_archive(sheet, "--sheet", settings.archive)
     with sheet_files(sheet) as slot:
         show_groups = groups_writer(slot, settings.gap_minutes)
         if dry_run:
@@ -824,6 +829,7 @@ def slate_command(
 
     target = out_file or Path(f"slate-{checked}.png")
     refuse_on_card(target, "--out")
+    refuse_inside_archive(target, "--out", settings.archive)
     written = write_sheet(checked, target)
     output.err.print(f"Wrote {escape(str(written))}: print it at 100% and photograph it first.")
 

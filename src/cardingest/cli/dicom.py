@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..archive.backend import refuse_inside_archive
 from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ConfigError, UsageError
 from ..models import Settings
 from . import documents, output
@@ -105,6 +106,7 @@ def run_export(
     date_from, date_to = parse_range(start, end)
     out = (out_dir or Path(f"dicom-{date.today():%Y%m%d}")).absolute()
     refuse_on_card(out, "--out")
+    refuse_inside_archive(out, "--out", settings.archive)
     require_catalogue(settings.archive)
     AuditLog(settings.archive).require_appendable()  # each export is recorded: check first
     with Catalogue.open(settings.archive, create=False) as catalogue:

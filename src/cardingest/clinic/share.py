@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     pass
 
 from ..archive.audit import AuditLog
+from ..archive.backend import refuse_inside_archive
 from ..archive.catalogue import CatalogueRecord, require_catalogue
 from ..archive.readonly import reading
 from ..archive.verify import DamagedCopy, read_copy
@@ -115,10 +116,6 @@ def check_consent(records: Sequence[CatalogueRecord]) -> None:
         )
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
-
-
 def plan_share(
     archive: Path,
     patient_id: str,
@@ -145,8 +142,7 @@ def plan_share(
     label = secrets.token_hex(4).upper() if anonymous else patient_id
     stamp = (today or date.today()).strftime("%Y%m%d")
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"share-{label}-{stamp}"
-    if _inside(out, archive):
-        raise UsageError(f"--out {out} is inside the archive; the archive is never changed")
+    refuse_inside_archive(out, "--out", archive)
     items = tuple(
         ShareItem(r, n) for r, n in zip(records, share_names(records, label, size), strict=True)
     )

@@ -42,3 +42,13 @@ def inside_by_identity(path: Path, folder: Path) -> bool:
         if current.parent == current:
             return False
         current = current.parent
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it: by path (links resolved), and by
+    identity (a bind mount or a second path to the same folder)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return inside_by_identity(path, folder)
+    return True

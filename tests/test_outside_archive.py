@@ -1,0 +1,61 @@
+"""Nothing a command writes for people goes into the archive: shared or DICOM copies, a
+contact sheet, a map or a slate there would sit among the photos (in a patient's folder,
+taken for that patient's). Each is refused (exit 2) before anything is made, as `share`
+always was: given inside, through a link to the archive, or as the default folder made in
+the current one; for `map-template` and `slate`, which take no --archive, the configured
+archive counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from clinic_helpers import ingest_demo, invoke
+
+
+def tree(root: Path) -> list[tuple[str, int]]:
+    return sorted(
+        (str(path.relative_to(root)), path.stat().st_size)
+        for path in root.rglob("*")
+        if path.is_file()
+    )
+
+
+def test_outputs_inside_the_archive_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "archive"  # the configured archive, and the one ingest_demo makes
+    config = tmp_path / "config.toml"
+    config.write_text(f"archive = {str(archive)!r}\nallow_test_ids = true\n", encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    card, _archive, _document = ingest_demo(tmp_path)
+    map_file = tmp_path / "demo-map.csv"
+    link = tmp_path / "link"
+    link.symlink_to(archive)
+    one, other = archive / "ZAC5361", archive / "ZAA0067"
+    assert one.is_dir() and other.is_dir()
+    before = tree(archive)
+    attempts = [
+        ("dicom", "export", "ZAC5361", "--archive", archive, "--out", other),
+        ("dicom", "export", "ZAC5361", "--archive", archive, "--out", link / "ZAA0067"),
+        ("preview", card, "--map", map_file, "--archive", archive, "--sheet", one / "s.html"),
+        ("preview", card, "--slates", "--archive", archive, "--sheet", one / "s.html"),
+        ("ingest", card, "--map", map_file, "--archive", archive, "--sheet", one / "s.html"),
+        ("map-template", card, "--out", archive / "map.csv"),
+        ("map-template", card, "--sheet", link / "groups.html"),
+        ("slate", "ZAC5361", "--out", one / "slate.png"),
+        ("share", "ZAC5361", "--archive", archive, "--out", other),
+    ]
+    for args in attempts:
+        code, _out, err = invoke(*args)
+        assert code == 2, (args, err)
+        assert "is inside the archive" in " ".join(err.split()), (args, err)
+    monkeypatch.chdir(other)  # the default folder is made in the current one
+    for args in [("dicom", "export", "ZAC5361", "--archive", archive), ("slate", "ZAC5361")]:
+        code, _out, err = invoke(*args)
+        assert code == 2 and "is inside the archive" in " ".join(err.split()), (args, err)
+    assert tree(archive) == before
+    # Beside the archive is fine.
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = invoke("map-template", card, "--out", tmp_path / "map.csv")
+    assert code == 0 and (tmp_path / "map.csv").is_file(), err
