@@ -25,29 +25,12 @@ from ..errors import ArchiveError, ArchiveLockedError, InsufficientSpaceError
 from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
-from ..storage.durable import write_all
+from ..storage.durable import try_flock, write_all
 from .backend import denied, location_for
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = "lock"
 WAIT_SECONDS = 3.0
 _YOUNG_SECONDS = 2.0
-_BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
-
-
-def _try_flock(fd: int) -> bool | None:
-    """True if we now hold an exclusive flock, False if someone else does, None if unsupported."""
-    if fcntl is None:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        return False if exc.errno in _BUSY else None
-    return True
 
 
 def _read_info(fd: int) -> dict[str, Any] | None:
@@ -179,7 +162,7 @@ class ArchiveLock:
 
     def _claim_new(self, fd: int, deadline: float) -> ArchiveLock:
         try:
-            while _try_flock(fd) is False:
+            while try_flock(fd) is False:
                 if time.monotonic() > deadline:
                     self._locked(_read_info(fd))
                 time.sleep(0.02)
@@ -205,7 +188,7 @@ class ArchiveLock:
             raise ArchiveError(f"Cannot open {self.path}: {exc.strerror or exc}") from exc
         taken = False
         try:
-            flocked = _try_flock(fd)
+            flocked = try_flock(fd)
             info = _read_info(fd)
             if flocked is False:
                 if info is None and not last_try:

@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..models import METADIR
@@ -209,7 +209,7 @@ _TEMP_TRIES = 8
 _LOCK_BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
 
 
-def _lock_temp(fd: int) -> bool | None:
+def try_flock(fd: int) -> bool | None:
     """An exclusive flock on ``fd``, not waited for: True when taken, False when another
     open file holds it, None where the platform or file system has no flock."""
     if fcntl is None:
@@ -227,7 +227,7 @@ def _locked_temp(folder: Path) -> tuple[Path, int]:
     for _ in range(_TEMP_TRIES):
         tmp = folder / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
         fd = modes.create(tmp, _WRITE)
-        if _lock_temp(fd) is not False and os.fstat(fd).st_nlink > 0:
+        if try_flock(fd) is not False and os.fstat(fd).st_nlink > 0:
             return tmp, fd
         os.close(fd)
     raise OSError(errno.EBUSY, "each temporary file made here was removed at once", str(folder))
@@ -257,14 +257,7 @@ def remove_stale_temps_in(folders: Iterable[Path]) -> list[Path]:
     For a writer that shares the archive with others (a PostgreSQL catalogue): it may sweep
     only the folders it alone writes to, those of the patients it holds.
     """
-    removed: list[Path] = []
-    for folder in sorted(set(folders)):
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            continue
-        removed += _remove_temps(folder, names)
-    return sorted(removed)
+    return _swept(folders, _remove_temps)
 
 
 def remove_dead_temps_in(folders: Iterable[Path]) -> list[Path]:
@@ -275,16 +268,27 @@ def remove_dead_temps_in(folders: Iterable[Path]) -> list[Path]:
     taken was left by a run that was killed. Where the file system has no flock nothing is
     removed, since a live writer's temporary cannot be told from a dead one's there.
     """
+    return _swept(folders, _remove_dead_temps)
+
+
+def _remove_dead_temps(folder: Path, names: Iterable[str]) -> list[Path]:
+    return [
+        Path(folder, name)
+        for name in names
+        if name.startswith(TEMP_PREFIX) and _remove_if_dead(Path(folder, name))
+    ]
+
+
+def _swept(folders: Iterable[Path], sweep: Callable[[Path, list[str]], list[Path]]) -> list[Path]:
+    """What ``sweep`` removed in each of ``folders`` (given its names); unreadable ones are
+    passed over."""
     removed: list[Path] = []
     for folder in sorted(set(folders)):
         try:
             names = os.listdir(folder)
         except OSError:
             continue
-        for name in names:
-            path = Path(folder, name)
-            if name.startswith(TEMP_PREFIX) and _remove_if_dead(path):
-                removed.append(path)
+        removed += sweep(Path(folder), names)
     return sorted(removed)
 
 
@@ -302,7 +306,7 @@ def _remove_if_dead(path: Path) -> bool:
     except OSError:
         return False
     try:
-        if _lock_temp(fd) is not True or not _same_file(fd, path):
+        if try_flock(fd) is not True or not _same_file(fd, path):
             return False
         os.unlink(path)  # still holding the lock: no writer can have taken this file meanwhile
     except OSError:
