@@ -26,6 +26,7 @@ from ..host import host_name
 from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import try_flock, write_all
+from ..storage.identity import same_file
 from .backend import denied, location_for
 
 LOCK_NAME = "lock"
@@ -57,15 +58,6 @@ def _write_info(fd: int, info: dict[str, Any], path: Path) -> None:
                 "and run the command again; nothing was changed"
             ) from None
         raise ArchiveError(f"Cannot write the lock file {path}: {exc.strerror or exc}") from None
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        on_disk = os.stat(path)
-    except OSError:
-        return False
-    mine = os.fstat(fd)
-    return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _age(fd: int) -> float:
@@ -169,7 +161,7 @@ class ArchiveLock:
             _write_info(fd, self._info(), self.path)
         except BaseException:
             with contextlib.suppress(OSError):
-                if _same_file(fd, self.path) and not _read_info(fd):
+                if same_file(fd, self.path) and not _read_info(fd):
                     os.unlink(self.path)
             os.close(fd)
             raise
@@ -200,7 +192,7 @@ class ArchiveLock:
                 if info is None and not last_try:
                     return False
                 self._locked(info, unverifiable=True)
-            if not _same_file(fd, self.path):
+            if not same_file(fd, self.path):
                 return False
             _write_info(fd, self._info(), self.path)
             taken = True
@@ -223,7 +215,7 @@ class ArchiveLock:
                 os.unlink(self.path)
             return
         try:
-            if _same_file(fd, self.path):
+            if same_file(fd, self.path):
                 os.unlink(self.path)
         except OSError:
             pass

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..models import METADIR
 from . import modes
+from .identity import same_file
 
 _WRITE = os.O_WRONLY | getattr(os, "O_BINARY", 0)
 TEMP_PREFIX = ".cardingest-tmp-"
@@ -306,7 +307,7 @@ def _remove_if_dead(path: Path) -> bool:
     except OSError:
         return False
     try:
-        if try_flock(fd) is not True or not _same_file(fd, path):
+        if try_flock(fd) is not True or not same_file(fd, path, follow_links=False):
             return False
         os.unlink(path)  # still holding the lock: no writer can have taken this file meanwhile
     except OSError:
@@ -314,15 +315,6 @@ def _remove_if_dead(path: Path) -> bool:
     finally:
         os.close(fd)
     return True
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        on_disk = os.lstat(path)
-    except OSError:
-        return False
-    mine = os.fstat(fd)
-    return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def remove_stale_temps_of(path: Path) -> list[Path]:

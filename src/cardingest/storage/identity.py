@@ -21,6 +21,18 @@ def file_id(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
+def same_file(fd: int, path: Path, *, follow_links: bool = True) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (another process may have
+    removed or replaced it since); a link at ``path`` is itself compared unless
+    ``follow_links``."""
+    try:
+        on_disk = os.stat(path) if follow_links else os.lstat(path)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 def _nearest_existing(path: Path) -> Path:
     """``path`` itself if it exists, else its closest existing parent (a new archive)."""
     current = Path(os.path.abspath(path))
