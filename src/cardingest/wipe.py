@@ -44,7 +44,7 @@ from .card.volume import same_volume
 from .errors import CardWriteError, Interrupted, SourceError
 from .models import Card, MediaFile
 from .plan.planner import bad_name_reason, captured_key
-from .plan.shots import primary_photo, shot_key, shot_of, shutter_time
+from .plan.shots import by_shot, primary_photo, shot_of, shutter_time
 from .prepare import scan_source
 from .storage.durable import fsync_dir
 from .storage.identity import file_id
@@ -281,11 +281,8 @@ class Gate:
 def _shot_times(files: Iterable[MediaFile]) -> dict[str, str]:
     """Each card file's shot time as an ingest records it (a RAW takes its JPEG's, as the
     planner does), where it is the shutter's."""
-    shots: dict[str, list[MediaFile]] = {}
-    for media in files:
-        shots.setdefault(shot_key(media), []).append(media)
     taken: dict[str, str] = {}
-    for members in shots.values():
+    for members in by_shot(files):
         primary = primary_photo(m for m in members if not m.sidecar)
         if primary is not None and shutter_time(primary):
             taken.update((m.path, captured_key(primary)) for m in members)

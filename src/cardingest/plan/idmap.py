@@ -23,7 +23,7 @@ from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
-from .shots import shot_key
+from .shots import by_shot
 
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
 MAX_MAP_BYTES = 2 * 1024 * 1024
@@ -592,11 +592,8 @@ def _split_shots(media: Iterable[MediaFile], covered: Mapping[str, MapRow]) -> l
     """A shot (a RAW and its JPEG) that rows cover only in part, or two rows cover: its
     RAW's own time may fall in another ``from``/``to`` window than its JPEG's, or in none,
     but a shot goes to one patient, and the map does not say which."""
-    shots: dict[str, list[MediaFile]] = {}
-    for m in media:
-        shots.setdefault(shot_key(m), []).append(m)
     found = []
-    for files in shots.values():
+    for files in by_shot(media):
         rows = {covered[m.path].line: m.path for m in files if m.path in covered}
         if not rows:
             continue

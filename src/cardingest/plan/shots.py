@@ -68,6 +68,14 @@ def dcf_number(stem: str) -> int:
     return int("".join(ch for ch in stem[-4:] if ch.isascii() and ch.isdigit()) or 0)
 
 
+def by_shot(files: Iterable[MediaFile]) -> list[list[MediaFile]]:
+    """The files grouped by shot (`shot_key`), in order of each shot's first file."""
+    shots: dict[str, list[MediaFile]] = {}
+    for media in files:
+        shots.setdefault(shot_key(media), []).append(media)
+    return list(shots.values())
+
+
 def shot_key(media: MediaFile) -> str:
     """The files of one shot share their folder and stem, whatever the stem's case (NUL is in
     no path)."""

@@ -14,13 +14,12 @@ is held with its reason (fail closed):
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ..models import MapRow, MediaFile, SlateRead
-from .shots import dcf_number, primary_photo, same_second_order, shot_key
+from .shots import by_shot, dcf_number, primary_photo, same_second_order
 
 DEFAULT_MAX_GAP_MINUTES = 30.0
 NO_SLATE = "no slate before this photo"
@@ -87,11 +86,8 @@ def shots(files: Sequence[MediaFile], readable: Collection[str]) -> list[Shot]:
 
     ``readable``: the extensions that can be read for a barcode.
     """
-    grouped: dict[str, list[MediaFile]] = defaultdict(list)
-    for media in files:
-        grouped[shot_key(media)].append(media)
     found = []
-    for members in grouped.values():
+    for members in by_shot(files):
         photos = [m for m in members if not m.sidecar]
         if not photos:
             continue  # a sidecar without its photo: the planner holds it

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from ..models import MediaFile
 from ..text import printable
 from .idmap import folders_alike, number_prefix, parse_spec
-from .shots import elapsed, primary_photo, shot_key
+from .shots import by_shot, elapsed, primary_photo, shot_key
 
 _NUMBER = re.compile(r"(\d+)$")
 
@@ -40,7 +40,7 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
     """
     groups: list[list[MediaFile]] = []
     last: MediaFile | None = None
-    for shot in _shots(sorted((m for m in files if not m.sidecar), key=_dcf_order)):
+    for shot in by_shot(sorted((m for m in files if not m.sidecar), key=_dcf_order)):
         primary = primary_photo(shot)
         assert primary is not None
         if last is None or not timedelta(0) <= elapsed(last, primary) <= gap:
@@ -50,19 +50,11 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
     return groups
 
 
-def _shots(files: Sequence[MediaFile]) -> list[list[MediaFile]]:
-    """The files grouped by shot, in order of first appearance."""
-    shots: dict[str, list[MediaFile]] = {}
-    for media in files:
-        shots.setdefault(shot_key(media), []).append(media)
-    return list(shots.values())
-
-
 def _timed_shots(files: Sequence[MediaFile]) -> list[tuple[list[MediaFile], datetime]]:
     """The files grouped by shot, in order of first appearance, each with its shot's time
     (its `shots.primary_photo`'s)."""
     timed = []
-    for shot in _shots(files):
+    for shot in by_shot(files):
         primary = primary_photo(shot)
         assert primary is not None
         timed.append((shot, primary.captured))
