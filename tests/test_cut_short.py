@@ -5,14 +5,16 @@ with its own end marker)."""
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 from clinic_helpers import cli
 
-from cardingest.card.capture import CUT_SHORT, cut_short, read_capture
+from cardingest.card.capture import _TAIL_WINDOW, CUT_SHORT, cut_short, read_capture
 
 
 def _capture_warning(path: Path) -> str | None:
@@ -77,3 +79,59 @@ def test_the_preview_names_a_cut_photo_and_the_ingest_copies_it_as_it_is(
     assert done.exit_code == 0, done.stderr
     copied = {i["source"]: i["target"] for i in json.loads(done.stdout)["items"]}
     assert (archive / copied["DCIM/100NIKON/DSC_0002.JPG"]).read_bytes() == whole[:-4000]
+
+
+LARGE = "42_IndexError.jpg"
+"""A real camera JPEG whose image data is far longer than the window `cut_short` reads."""
+
+
+@pytest.mark.parametrize("keep", [0.2, 0.5, 0.97])
+@pytest.mark.parametrize("filled", [False, True], ids=["cut", "cut-then-zeros"])
+def test_a_long_jpeg_cut_anywhere_is_named(
+    samples_dir: Path, tmp_path: Path, keep: float, filled: bool
+) -> None:
+    """Cut far from the start of its image data; or cut and then filled with zeros to the
+    size the camera had reserved."""
+    sample = (samples_dir / "real" / LARGE).read_bytes()
+    assert len(sample) > 16 * _TAIL_WINDOW
+    kept = sample[: int(len(sample) * keep)]
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(kept + bytes(len(sample) - len(kept)) if filled else kept)
+    warning = _capture_warning(path)
+    assert warning is not None and CUT_SHORT in warning
+
+
+def test_a_progressive_jpeg_cut_in_a_later_scan_is_named(tmp_path: Path) -> None:
+    """A progressive JPEG's later scans bring their own tables and headers (FF C4, FF DA):
+    image data still, not something after the image."""
+    from PIL import Image
+
+    noise = Image.frombytes("RGB", (900, 700), random.Random(5).randbytes(900 * 700 * 3))
+    path = tmp_path / "IMG_0001.JPG"
+    noise.save(path, "JPEG", quality=95, progressive=True)
+    whole = path.read_bytes()
+    assert whole.count(b"\xff\xda") > 3 and len(whole) > 4 * _TAIL_WINDOW
+    assert CUT_SHORT not in (_capture_warning(path) or "")
+    last_scan = whole.rindex(b"\xff\xda")
+    path.write_bytes(whole[: last_scan - 1000])
+    warning = _capture_warning(path)
+    assert warning is not None and CUT_SHORT in warning
+
+
+def test_a_long_trailer_is_passed_over_from_its_last_bytes(samples_dir: Path) -> None:
+    """A phone's motion video after the image, with no end marker in its last bytes, and
+    only those read: the card is not read backwards to find the image's end."""
+    video = random.Random(7).randbytes(4 << 20).replace(b"\xff\xd9", b"\xff\x00")
+    data = (samples_dir / "real" / LARGE).read_bytes() + video
+
+    class Counted(io.BytesIO):
+        read_bytes = 0
+
+        def read(self, size: int | None = -1, /) -> bytes:
+            got = super().read(size)
+            self.read_bytes += len(got)
+            return got
+
+    fh = Counted(data)
+    assert not cut_short(fh)
+    assert fh.read_bytes <= _TAIL_WINDOW + 64 * 1024

@@ -240,8 +240,13 @@ def _read_tags(fh: SeekableFile) -> dict:
 
 
 _EOI = b"\xff\xd9"
-_TAIL_PIECE = 1024 * 1024
-_TAIL_LIMIT = 64 * 1024 * 1024
+_TAIL_WINDOW = 64 * 1024
+_PADDING = b"\x00\xff"
+_PADDING_LIMIT = 64 * 1024 * 1024
+_NOT_IN_SCANS = re.compile(rb"\xff[^\x00\xff\xd0-\xd7\xc4\xcc\xda-\xdd\xe0-\xef\xfe]")
+"""An FF pair that cannot lie between the start of a JPEG's image data and its end marker:
+image data stuffs an FF as FF 00 and holds restart markers, and a progressive JPEG's later
+scans bring their own tables, headers and comments. Anything else comes after the image."""
 CUT_SHORT = (
     "the JPEG is cut short (it ends before its end-of-image marker: written while the card "
     "was pulled or the battery ran out?); it is copied as it is: check the photo"
@@ -249,13 +254,17 @@ CUT_SHORT = (
 
 
 def cut_short(fh: SeekableFile) -> bool:
-    """Whether a JPEG ends before its image does: no end-of-image marker (FF D9) after the
-    start of its image data, or no image data at all.
+    """Whether a JPEG ends inside its image: no end-of-image marker (FF D9) after the start
+    of its image data, or no image data at all.
 
-    Image data never holds FF D9 (an FF there is followed by 00 or a restart marker), so a
-    marker found is the image's end, and bytes after it (a phone's motion video, padding) are
-    passed over. Only a marker found is trusted: a file whose headers cannot be walked, or
-    whose last _TAIL_LIMIT bytes hold none, is not called cut short."""
+    Only the file's last _TAIL_WINDOW bytes are read, not the whole file, so a card is not
+    read twice to find out. An end marker there, or bytes that cannot be image data (a pair
+    `_NOT_IN_SCANS`: a phone's motion video, an appended file), say the image ended before
+    them. A window of nothing but padding (00 or FF bytes: space a camera reserved) is
+    passed over to the bytes before it, up to _PADDING_LIMIT from the end. Cut short is a
+    window from the start of the image data with no end marker, or one whose last bytes
+    before any padding could all be image data. Image data never holds FF D9, so the EXIF
+    thumbnail's own marker, which lies before it, never counts."""
     fh.seek(0)
     if fh.read(2) != b"\xff\xd8":
         return False
@@ -267,14 +276,20 @@ def cut_short(fh: SeekableFile) -> bool:
     start = _image_data(fh)
     if start is None or start < 0:
         return start is not None
-    pos = end
-    while pos > start and end - pos < _TAIL_LIMIT:
-        low = max(start, pos - _TAIL_PIECE)
+    high = end
+    while True:
+        low = max(start, high - _TAIL_WINDOW)
         fh.seek(low)
-        if _EOI in fh.read(pos - low + 1):  # one byte more: a marker across two pieces
+        window = fh.read(high - low)
+        if _EOI in window:
             return False
-        pos = low
-    return pos <= start
+        body = window.rstrip(_PADDING)
+        if body or low == start:
+            break
+        if end - low >= _PADDING_LIMIT:
+            return False
+        high = low
+    return low == start or _NOT_IN_SCANS.search(body) is None
 
 
 def _image_data(fh: SeekableFile) -> int | None:
