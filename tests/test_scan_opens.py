@@ -16,8 +16,8 @@ import pytest
 from exif_bytes import exif_jpeg
 
 from cardingest.card import scan as scan_module
-from cardingest.card.scan import HEAD_BYTES, PREFETCH_FILES, read_file, scan
-from cardingest.storage import positional
+from cardingest.card.scan import HEAD_BYTES, PREFETCH_FILES, TAIL_BYTES, read_file, scan
+from cardingest.storage import pagecache, positional
 
 
 def card(tmp_path: Path, count: int) -> list[Path]:
@@ -373,3 +373,31 @@ def test_names_with_more_than_one_dot_and_folders_without_dcim(tmp_path: Path) -
     assert (gone.unreadable, gone.size) == (True, 1234)
     nul = read_file(tmp_path / "IMG\x000003.JPG", "IMG_0003.JPG", 10, 0.0)
     assert nul.unreadable and nul.warning == "IMG_0003.JPG: cannot be read (embedded null byte)"
+
+
+def test_the_last_bytes_of_each_long_jpeg_are_asked_for_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cut_short` reads a JPEG's last bytes, so the scan asks for them with the head: a cold
+    card then has those reads in flight too. Not for a JPEG the head holds whole, nor for a
+    RAW, whose end nothing reads."""
+    folder = tmp_path / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    long_jpeg = exif_jpeg("2026:01:02 03:04:05") + bytes(3 * HEAD_BYTES)
+    sizes = {"IMG_0001.JPG": len(long_jpeg), "IMG_0002.JPG": None, "IMG_0003.CR2": None}
+    (folder / "IMG_0001.JPG").write_bytes(long_jpeg)
+    (folder / "IMG_0002.JPG").write_bytes(exif_jpeg("2026:01:02 03:04:06"))
+    (folder / "IMG_0003.CR2").write_bytes(bytes(3 * HEAD_BYTES))
+    asked: list[tuple[str, int, int]] = []
+    real = os.posix_fadvise
+
+    def advise(fd: int, offset: int, length: int, advice: int) -> None:
+        if advice == os.POSIX_FADV_WILLNEED:
+            asked.append((os.path.basename(os.readlink(f"/proc/self/fd/{fd}")), offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(pagecache, "_FADVISE", advise)
+    list(scan(tmp_path))
+    tails = [(name, offset, length) for name, offset, length in asked if offset > 0]
+    assert tails == [("IMG_0001.JPG", sizes["IMG_0001.JPG"] - TAIL_BYTES, TAIL_BYTES)]
+    assert {name for name, offset, _ in asked if offset == 0} == set(sizes)

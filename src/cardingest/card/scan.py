@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..models import MediaFile
-from ..storage.pagecache import will_need
+from ..storage.pagecache import will_need, will_need_tail
 from ..storage.positional import PEEK, read_range
 from .capture import Capture, file_time, read_capture
 from .kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
@@ -33,6 +33,10 @@ PREFETCH_FILES = 32
 HEAD_BYTES = 64 * 1024
 """The scan asks the kernel for the heads of the next files while it parses this one, so a
 cold card is read with many requests in flight instead of one at a time (bench/)."""
+TAIL_BYTES = 4096
+_TAIL_READ = frozenset({"jpg", "jpeg", "mpo"})
+"""JPEGs' last bytes are asked for too: `capture.cut_short` reads them to see the image's end
+(2,000 real photos, cold: a preview took 0.61-0.71 s without the hint, 0.42-0.46 s with it)."""
 IGNORED_NAMES = frozenset(
     {"system volume information", "$recycle.bin", ".trashes", ".spotlight-v100", ".fseventsd"}
 )
@@ -119,6 +123,8 @@ def _opened_ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[_Op
                 opened = exc
             else:
                 will_need(opened, HEAD_BYTES)
+                if _extension(entry.name) in _TAIL_READ:
+                    will_need_tail(opened, TAIL_BYTES, beyond=HEAD_BYTES)
             window.append((entry, relpath, opened))
             if len(window) > PREFETCH_FILES:
                 yield window.popleft()
