@@ -8,6 +8,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import signal
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from cardingest.archive.catalogue import CatalogueRecord
 from cardingest.archive.xmp import sidecar_path
 from cardingest.clinic.jpeg import fit, strip_jpeg
 from cardingest.clinic.share import share_names
+from cardingest.storage.durable import TEMP_PREFIX
 
 MEDIUM = (640, 480)
 
@@ -446,3 +450,52 @@ def test_done_when_on_a_card_of_real_photos(
     for entry in exiftool("-a", "-G1", "-u", *shared):
         assert private_tags(entry) == [], entry["SourceFile"]
         assert not [k for k in entry if k.startswith(("XMP", "IPTC", "Photoshop", "MPF"))]
+
+
+def test_a_share_into_a_folder_that_holds_other_files_is_refused(
+    archive: Path, tmp_path: Path
+) -> None:
+    """Another patient's photo already there would go out on this referral with the rest
+    (and an identified one with an anonymous share): a share goes into a new or empty
+    folder. A file given as --out is input to fix too."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "MCJ1984-20240301-100000-medium.jpg").write_bytes(b"another patient's photo")
+    code, stdout, err = invoke("share", "JBX3656", "--out", out, "--archive", archive, "--json")
+    assert code == 2, err
+    message = json.loads(stdout)["error"]["message"]
+    assert f"--out {out} already holds 1 file(s) or folder(s)" in message
+    assert "choose another --out" in message
+    assert [p.name for p in out.iterdir()] == ["MCJ1984-20240301-100000-medium.jpg"]
+    afile = tmp_path / "referral.jpg"
+    afile.write_bytes(b"x")
+    code, _, err = invoke("share", "JBX3656", "--out", afile, "--archive", archive)
+    assert code == 2 and "is a file, not a folder" in err and afile.read_bytes() == b"x"
+
+
+def test_the_next_share_removes_what_a_killed_one_was_writing(
+    archive: Path, tmp_path: Path
+) -> None:
+    """kill -9 while a copy is written under its temporary name leaves that partial file (a
+    patient's photo) in --out; the next share into the folder removes it rather than
+    sending it out with the rest."""
+    out = tmp_path / "out"
+    args = ("share", "JBX3656", "--out", out, "--archive", archive)
+    inject = Path(__file__).parent / "faults" / "inject.py"
+    killed = subprocess.run(
+        [sys.executable, str(inject), "share-temp", *map(str, args)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (left,) = out.iterdir()
+    assert left.name.startswith(TEMP_PREFIX) and left.stat().st_size > 0
+    code, _, err = invoke(*args)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "JBX3656-20240301-100000-medium.jpg",
+        "JBX3656-20240301-100030-medium.jpg",
+        "JBX3656-20240301-100100-medium.jpg",
+    ]

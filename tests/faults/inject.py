@@ -109,14 +109,15 @@ def _after_event(name: str) -> None:
     audit.AuditLog.append = append  # type: ignore[method-assign]
 
 
-def _at_dicom_link(action: Callable[[], None]) -> None:
-    """Run ``action`` the first time a temporary is linked to a ``.dcm`` name: the DICOM file
-    is written and synced under its temporary name, not yet published."""
+def _at_link(suffix: str, action: Callable[[], None]) -> None:
+    """Run ``action`` the first time a temporary is linked to a name ending in ``suffix``
+    (a DICOM file, a shared copy): it is written and synced under its temporary name, not
+    yet published."""
     real = os.link
     done: list[bool] = []
 
     def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-        if Path(os.fsdecode(dst)).suffix == ".dcm" and not done:
+        if Path(os.fsdecode(dst)).suffix == suffix and not done:
             done.append(True)
             action()
         real(src, dst, *args, **kwargs)
@@ -173,8 +174,10 @@ POINTS: dict[str, Callable[[], None]] = {
     "wipe-event": lambda: _after_event("wipe-remove"),
     "wipe-unlink": _card_unlink_then_die,
     # cardingest dicom export: its first file written under a temporary name, not published
-    "dicom-temp": lambda: _at_dicom_link(die),
-    "dicom-temp-wait": lambda: _at_dicom_link(_wait),
+    "dicom-temp": lambda: _at_link(".dcm", die),
+    "dicom-temp-wait": lambda: _at_link(".dcm", _wait),
+    # cardingest share: its first copy written under a temporary name, not published
+    "share-temp": lambda: _at_link(".jpg", die),
 }
 
 

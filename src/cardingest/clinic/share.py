@@ -10,6 +10,7 @@ The archive is never changed; each share is recorded in the audit log.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from ..card.kinds import is_sidecar
 from ..errors import ShareError, UsageError
 from ..plan.shots import subsec_fraction
 from ..storage import modes
-from ..storage.durable import write_new
+from ..storage.durable import TEMP_PREFIX, remove_dead_temps_in, write_new
 from .jpeg import SIZES, Unshareable, render
 
 SHAREABLE_CONSENT = ("teaching", "publication")
@@ -146,13 +147,35 @@ def plan_share(
     items = tuple(
         ShareItem(r, n) for r, n in zip(records, share_names(records, label, size), strict=True)
     )
-    taken = [str(out / item.name) for item in items if (out / item.name).exists()]
+    refuse_filled(out, {item.name for item in items})
+    return SharePlan(archive, patient_id, size, out, anonymous, label, items)
+
+
+def refuse_filled(out: Path, names: set[str]) -> None:
+    """A share goes into a new or empty folder (UsageError otherwise), so nothing already
+    there (an earlier share, another patient's photos) goes out with it, and nothing there
+    is written over. A temporary a killed share left is not counted: `execute_share`
+    removes it."""
+    try:
+        entries = sorted(name for name in os.listdir(out) if not name.startswith(TEMP_PREFIX))
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise UsageError(f"--out {out} is a file, not a folder; choose another --out") from None
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot be read ({exc.strerror or exc})") from None
+    taken = [str(out / name) for name in entries if name in names]
     if taken:
         raise UsageError(
             f"Not overwriting {len(taken)} file(s) already in {out}; choose another --out",
             details=taken,
         )
-    return SharePlan(archive, patient_id, size, out, anonymous, label, items)
+    if entries:
+        raise UsageError(
+            f"--out {out} already holds {len(entries)} file(s) or folder(s); a share goes into "
+            "a new or empty folder, so that nothing else goes out with it: choose another --out",
+            details=[str(out / name) for name in entries],
+        )
 
 
 def execute_share(
@@ -168,6 +191,7 @@ def execute_share(
         modes.make_dirs(plan.out_dir)
     except OSError as exc:
         raise ShareError(f"Cannot create {plan.out_dir}: {exc.strerror or exc}") from None
+    remove_dead_temps_in([plan.out_dir])
     for item in plan.items:
         try:
             status, why = _share_one(plan, item, result)
