@@ -219,6 +219,8 @@ def test_tag_leaves_a_foreign_sidecar_alone(archive: Path) -> None:
         (["ZAC5361"], "Nothing to change"),
         (["ZAC5361", "--consent", "marketing"], "is not one of record, teaching, publication"),
         (["ZAC5361", "--remove"], "--remove needs --diagnosis"),
+        (["ZAC5361", "--diagnosis", ";;;"], "--diagnosis ';;;' holds no keyword"),
+        (["ZAC5361", "--remove", "--diagnosis", " ; "], "--diagnosis ' ; ' holds no keyword"),
         (
             ["ZAC5361", "--remove", "--diagnosis", "x", "--site", "arm"],
             "removes diagnosis keywords only",

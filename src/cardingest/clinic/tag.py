@@ -71,6 +71,10 @@ def parse_change(
     keywords = tuple(
         dict.fromkeys(check_text(k, "diagnosis") for k in (diagnosis or "").split(";") if k.strip())
     )
+    if diagnosis is not None and not keywords:
+        raise UsageError(
+            f"--diagnosis {diagnosis!r} holds no keyword (keywords are separated by ';')"
+        )
     if remove and not keywords:
         raise UsageError("--remove needs --diagnosis with the keyword(s) to remove")
     if remove and (site is not None or consent is not None):
