@@ -68,6 +68,14 @@ def test_holds_unmapped_empty_and_orphan_sidecars() -> None:
     assert reasons["DCIM/100CANON/IMG_0009.THM"] == ("hold", "sidecar without its photo")
 
 
+def test_an_empty_file_no_row_covers_is_held_as_empty_not_as_unmapped() -> None:
+    """A row for it would not get it archived: the reason says what would."""
+    files = [media("DCIM/100CANON/IMG_0001.JPG"), media("DCIM/100CANON/IMG_0002.JPG", size=0)]
+    idmap = parse_map_text("files,id\nIMG_0001,JBX3656\n")
+    reasons = {item.source: (item.action, item.reason) for item in make_plan(files, idmap).items}
+    assert reasons["DCIM/100CANON/IMG_0002.JPG"] == ("hold", "empty file (0 bytes)")
+
+
 def test_already_archived_is_skipped_and_taken_names_move_on() -> None:
     files = [
         media("DCIM/100CANON/IMG_0001.JPG", size=10),

@@ -287,6 +287,14 @@ _SAVED_TIME = {
 }
 
 
+def _unusable(media: MediaFile) -> str | None:
+    """Why a file cannot be archived whoever it belongs to: a patient given to it would not
+    change that, so this is its reason before any of the map's."""
+    if media.unreadable:
+        return "cannot be read"
+    return "empty file (0 bytes)" if media.size == 0 else None
+
+
 def _time_row_doubt(primary: MediaFile, row: MapRow, clock_changes: dict[int, list[str]]) -> str:
     """Why a row of ``from``/``to`` times cannot place this shot, or "" if it can."""
     if not shutter_time(primary):
@@ -570,7 +578,7 @@ def make_plan(
                         None,
                         "hold",
                         shot_time=primary,
-                        reason=bad_name_reason(media.path) or reason,
+                        reason=bad_name_reason(media.path) or _unusable(media) or reason,
                         slates=slates,
                     )
                 )
@@ -604,7 +612,7 @@ def make_plan(
                     items.append(
                         _item(media, when, row, "hold", shot_time=primary, reason=bad_name)
                     )
-                elif media.size == 0 or media.unreadable:
+                elif unusable := _unusable(media):
                     items.append(
                         _item(
                             media,
@@ -612,7 +620,7 @@ def make_plan(
                             row,
                             "hold",
                             shot_time=primary,
-                            reason="cannot be read" if media.unreadable else "empty file (0 bytes)",
+                            reason=unusable,
                             slates=slates,
                         )
                     )
