@@ -121,6 +121,10 @@ def test_an_existing_sheet_stops_the_command_before_anything_is_done(tmp_path: P
         assert "exists" in err and "never writes over" in err
         assert sheet.read_text(encoding="utf-8") == "the clinic's earlier sheet"
     assert not archive.exists()
+    left = tmp_path / "stopped.html"  # what a run killed before writing its sheet leaves
+    left.touch()
+    code, _, err = invoke("preview", card, "--map", map_file, "--sheet", left)
+    assert code == 2 and "exists (empty: left by a run that was stopped?)" in " ".join(err.split())
     code, out, err = invoke(
         "ingest", card, "--map", map_file, "--archive", archive, "--sheet", sheet, "--json"
     )

@@ -39,8 +39,12 @@ class SheetFile:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, MODE)
         except FileExistsError:
+            empty = ""
+            with suppress(OSError):
+                if os.lstat(path).st_size == 0:
+                    empty = " (empty: left by a run that was stopped?)"
             raise UsageError(
-                f"--sheet {path} exists; a contact sheet never writes over a file "
+                f"--sheet {path} exists{empty}; a contact sheet never writes over a file "
                 "(give a new name, or delete the old sheet)"
             ) from None
         except OSError as exc:
