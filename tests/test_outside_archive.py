@@ -59,3 +59,35 @@ def test_outputs_inside_the_archive_are_refused(
     monkeypatch.chdir(tmp_path)
     code, _out, err = invoke("map-template", card, "--out", tmp_path / "map.csv")
     assert code == 0 and (tmp_path / "map.csv").is_file(), err
+
+
+def test_outputs_inside_the_backup_are_refused_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backup is the archive's second copy: a sheet or shared copies in a patient's
+    folder there would be taken for that patient's photos as surely."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"archive = {str(archive)!r}\nbackup = {str(backup)!r}\nallow_test_ids = true\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    card, _archive, _document = ingest_demo(tmp_path)
+    one, other = backup / "ZAC5361", backup / "ZAA0067"
+    assert one.is_dir() and other.is_dir()
+    before = tree(backup)
+    map_file = tmp_path / "demo-map.csv"
+    attempts = [
+        ("dicom", "export", "ZAC5361", "--out", other),
+        ("preview", card, "--map", map_file, "--sheet", one / "s.html"),
+        ("ingest", card, "--map", map_file, "--sheet", one / "s.html"),
+        ("map-template", card, "--out", backup / "map.csv"),
+        ("slate", "ZAC5361", "--out", one / "slate.png"),
+        ("share", "ZAC5361", "--out", other),
+    ]
+    for args in attempts:
+        code, _out, err = invoke(*args)
+        assert code == 2, (args, err)
+        assert f"is inside the backup {backup}" in " ".join(err.split()), (args, err)
+    assert tree(backup) == before

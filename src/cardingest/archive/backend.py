@@ -395,19 +395,23 @@ def require_one_file_system(root: Path) -> None:
         )
 
 
-def refuse_inside_archive(path: Path | None, option: str, archive: Path) -> None:
+def refuse_inside_archive(
+    path: Path | None, option: str, archive: Path, backup: Path | None = None
+) -> None:
     """What a command writes for people (shared or DICOM copies, a sheet, a map, a slate)
-    never goes into the archive, which holds only the photos cardingest files and its own
-    records: there it would be taken for part of it, in a patient's folder for that
-    patient's. Exit 2 before anything is made; judged by path and by device and inode, so a
-    link or a bind mount is no way round."""
+    never goes into the archive or its backup, which hold only the photos cardingest files
+    and its own records: there it would be taken for part of it, in a patient's folder for
+    that patient's. Exit 2 before anything is made; judged by path and by device and inode,
+    so a link or a bind mount is no way round."""
     if path is None:
         return
-    if identity.inside(Path(path).expanduser().absolute(), Path(archive)):
-        raise UsageError(
-            f"{option} {path} is inside the archive {archive}; write it elsewhere: the archive"
-            " holds only the photos cardingest files and its own records"
-        )
+    where = Path(path).expanduser().absolute()
+    for what, root in (("archive", archive), ("backup", backup)):
+        if root is not None and identity.inside(where, Path(root)):
+            raise UsageError(
+                f"{option} {path} is inside the {what} {root}; write it elsewhere: the {what}"
+                " holds only the photos cardingest files and its own records"
+            )
 
 
 def denied(path: Path | str, doing: str = "read") -> str:

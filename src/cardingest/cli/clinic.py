@@ -199,6 +199,7 @@ def run_share(
         out_dir=out_dir,
         anonymous=anonymous,
         slates=slates,
+        backup=settings.backup,
     )
     AuditLog(settings.archive).require_appendable()  # before any copy is written
     result = execute_share(plan, functools.partial(_report_item, as_json=as_json))

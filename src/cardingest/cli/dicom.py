@@ -106,7 +106,7 @@ def run_export(
     date_from, date_to = parse_range(start, end)
     out = (out_dir or Path(f"dicom-{date.today():%Y%m%d}")).absolute()
     refuse_on_card(out, "--out")
-    refuse_inside_archive(out, "--out", settings.archive)
+    refuse_inside_archive(out, "--out", settings.archive, settings.backup)
     require_catalogue(settings.archive)
     AuditLog(settings.archive).require_appendable()  # each export is recorded: check first
     with Catalogue.open(settings.archive, create=False) as catalogue:

@@ -128,6 +128,7 @@ def plan_share(
     anonymous: bool = False,
     today: date | None = None,
     slates: bool = False,
+    backup: Path | None = None,
 ) -> SharePlan:
     """Everything checked before the first file is written (UsageError otherwise)."""
     if size not in SIZES:
@@ -143,7 +144,7 @@ def plan_share(
     label = secrets.token_hex(4).upper() if anonymous else patient_id
     stamp = (today or date.today()).strftime("%Y%m%d")
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"share-{label}-{stamp}"
-    refuse_inside_archive(out, "--out", archive)
+    refuse_inside_archive(out, "--out", archive, backup)
     items = tuple(
         ShareItem(r, n) for r, n in zip(records, share_names(records, label, size), strict=True)
     )
