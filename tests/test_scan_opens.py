@@ -16,7 +16,8 @@ import pytest
 from exif_bytes import exif_jpeg
 
 from cardingest.card import scan as scan_module
-from cardingest.card.scan import HEAD_BYTES, PREFETCH_FILES, TAIL_BYTES, read_file, scan
+from cardingest.card.capture import TAIL_BYTES
+from cardingest.card.scan import HEAD_BYTES, PREFETCH_FILES, read_file, scan
 from cardingest.storage import pagecache, positional
 
 

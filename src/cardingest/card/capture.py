@@ -240,9 +240,10 @@ def _read_tags(fh: SeekableFile) -> dict:
 
 
 _EOI = b"\xff\xd9"
-_TAIL_WINDOW = 64 * 1024
+TAIL_BYTES = 4096
+"""The end of a JPEG that `cut_short` reads first (and the scan asks for ahead)."""
 _PADDING = b"\x00\xff"
-_PADDING_LIMIT = 64 * 1024 * 1024
+_MOST_READ = 64 * 1024 * 1024
 _NOT_IN_SCANS = re.compile(rb"\xff[^\x00\xff\xd0-\xd7\xc4\xcc\xda-\xdd\xe0-\xef\xfe]")
 """An FF pair that cannot lie between the start of a JPEG's image data and its end marker:
 image data stuffs an FF as FF 00 and holds restart markers, and a progressive JPEG's later
@@ -257,14 +258,14 @@ def cut_short(fh: SeekableFile) -> bool:
     """Whether a JPEG ends inside its image: no end-of-image marker (FF D9) after the start
     of its image data, or no image data at all.
 
-    Only the file's last _TAIL_WINDOW bytes are read, not the whole file, so a card is not
-    read twice to find out. An end marker there, or bytes that cannot be image data (a pair
-    `_NOT_IN_SCANS`: a phone's motion video, an appended file), say the image ended before
-    them. A window of nothing but padding (00 or FF bytes: space a camera reserved) is
-    passed over to the bytes before it, up to _PADDING_LIMIT from the end. Cut short is a
-    window from the start of the image data with no end marker, or one whose last bytes
-    before any padding could all be image data. Image data never holds FF D9, so the EXIF
-    thumbnail's own marker, which lies before it, never counts."""
+    The file is read backwards from its end, a page first and then in pieces that double,
+    until an end marker is found (the image ended), or the start of the image data (it was
+    cut short). Padding (00 and FF bytes: space a camera reserved) is passed over, and the
+    first bytes before it that cannot be image data (a pair `_NOT_IN_SCANS`: a phone's
+    motion video, an appended file) end the search at once. So a whole photo costs its last
+    page, and only one that looks cut short is read further. Image data never holds FF D9,
+    so the EXIF thumbnail's own marker, which lies before it, never counts. A file whose
+    last _MOST_READ bytes hold no marker is not called cut short."""
     fh.seek(0)
     if fh.read(2) != b"\xff\xd8":
         return False
@@ -276,20 +277,21 @@ def cut_short(fh: SeekableFile) -> bool:
     start = _image_data(fh)
     if start is None or start < 0:
         return start is not None
-    high = end
-    while True:
-        low = max(start, high - _TAIL_WINDOW)
+    pos, judged = end, False
+    while pos > start:
+        if end - pos >= _MOST_READ:
+            return False
+        low = max(start, pos - max(TAIL_BYTES, end - pos))
         fh.seek(low)
-        window = fh.read(high - low)
-        if _EOI in window:
+        piece = fh.read(min(pos + 1, end) - low)  # one byte more: a marker across two pieces
+        if _EOI in piece:
             return False
-        body = window.rstrip(_PADDING)
-        if body or low == start:
-            break
-        if end - low >= _PADDING_LIMIT:
-            return False
-        high = low
-    return low == start or _NOT_IN_SCANS.search(body) is None
+        if not judged and (body := piece.rstrip(_PADDING)):
+            if _NOT_IN_SCANS.search(body):
+                return False
+            judged = True
+        pos = low
+    return True
 
 
 def _image_data(fh: SeekableFile) -> int | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..models import MediaFile
 from ..storage.pagecache import will_need, will_need_tail
 from ..storage.positional import PEEK, read_range
-from .capture import Capture, file_time, read_capture
+from .capture import TAIL_BYTES, Capture, file_time, read_capture
 from .kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
 
 NOT_PHOTO_EXTENSIONS = frozenset(
@@ -33,7 +33,6 @@ PREFETCH_FILES = 32
 HEAD_BYTES = 64 * 1024
 """The scan asks the kernel for the heads of the next files while it parses this one, so a
 cold card is read with many requests in flight instead of one at a time (bench/)."""
-TAIL_BYTES = 4096
 _TAIL_READ = frozenset({"jpg", "jpeg", "mpo"})
 """JPEGs' last bytes are asked for too: `capture.cut_short` reads them to see the image's end
 (2,000 real photos, cold: a preview took 0.61-0.71 s without the hint, 0.42-0.46 s with it)."""
