@@ -815,6 +815,63 @@ def test_a_map_that_fits_a_card_whose_numbers_started_again_leaves_its_photos_he
     assert len(list((tmp_path / "a" / "JBX3656").glob("*.jpg"))) == 5
 
 
+def test_a_shot_changed_in_the_camera_is_not_filed_under_a_second_patient(
+    tmp_path: Path,
+) -> None:
+    """A photo archived under JBX3656, then rated in the camera (new bytes, same card name
+    and capture time), and the card ingested again with a map that gives it to MCJ1984: the
+    same shot would be filed under two patients. It stays on the card with the reason."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    photo = folder / "IMG_0001.JPG"
+    photo.write_bytes(exif_jpeg("2026:03:22 09:01:00"))
+    archive = tmp_path / "a"
+    runner = CliRunner()
+    first = ["ingest", str(tmp_path / "card"), "--id", "JBX3656", "--archive", str(archive)]
+    assert runner.invoke(cli_app.app, first).exit_code == 0
+    photo.write_bytes(photo.read_bytes() + b"rated in the camera")
+    idmap = tmp_path / "map.csv"
+    idmap.write_text("files,id\nIMG_0001,MCJ1984\n", encoding="utf-8")
+    again = ["ingest", str(tmp_path / "card"), "--map", str(idmap), "--archive", str(archive)]
+    result = runner.invoke(cli_app.app, [*again, "--json"])
+    assert result.exit_code == 3, result.output
+    (item,) = json.loads(result.stdout)["items"]
+    assert item["action"] == "hold"
+    assert item["reason"].startswith(
+        "patient JBX3656's photo JBX3656/JBX3656-20260322-090100.jpg came from the same card "
+        "name DCIM/100CANON/IMG_0001.JPG with the same capture time (2026-03-22 09:01:00)"
+    )
+    assert not (archive / "MCJ1984").exists()
+    meant = runner.invoke(cli_app.app, [*again, "--allow-other-patient"])
+    assert meant.exit_code == 0, meant.output
+
+
+def test_a_camera_with_its_clock_unset_is_not_taken_at_its_word_for_an_old_name(
+    tmp_path: Path,
+) -> None:
+    """Its numbers and its factory clock both started again: new photos under the card
+    names and times of photos archived under the map's patient. Equal times prove nothing
+    on such a clock, so the photos stay on the card as from a camera whose numbers started
+    again."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in (1, 2):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2000:01:01 00:00:0{n}"))
+    idmap = tmp_path / "map.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\n", encoding="utf-8")
+    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    runner = CliRunner()
+    assert runner.invoke(cli_app.app, ["ingest", *args, "--wipe", "--yes"]).exit_code == 0
+    for n in (1, 2):
+        new = exif_jpeg(f"2000:01:01 00:00:0{n}") + b"another patient's photo"
+        (folder / f"IMG_000{n}.JPG").write_bytes(new)
+    result = runner.invoke(cli_app.app, ["ingest", *args, "--json"])
+    assert result.exit_code == 3, result.output
+    items = json.loads(result.stdout)["items"]
+    assert [i["action"] for i in items] == ["hold", "hold"]
+    assert "the camera started its numbers again" in items[0]["reason"]
+
+
 @pytest.mark.parametrize(
     "args",
     [

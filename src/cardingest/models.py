@@ -141,6 +141,10 @@ class ArchiveState:
     elsewhere: tuple[ArchivedFile, ...] = ()
     """Archived files, of any patient, as large as a card file: their sha256 is compared with
     the card file's, so content already filed under another patient is held."""
+    same_names: tuple[ArchivedFile, ...] = ()
+    """Archived files, of any patient, from one of the card's file names: the same shot (card
+    name and capture time) filed under another patient puts a photo's patient in doubt, even
+    once it was changed in the camera."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from .plan.idmap import (
     split_specs,
 )
 from .plan.planner import make_plan
+from .plan.shots import EARLIEST_PLAUSIBLE
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside
 from .storage.links import blocked
@@ -329,6 +330,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def names_archived(archive: Path, files: Sequence[MediaFile]) -> tuple[ArchivedFile, ...]:
+    """The catalogue's files, of any patient, from one of these card paths (one query)."""
+    if not files or not has_catalogue(archive):
+        return ()
+    with reading(archive) as catalogue:
+        return tuple(catalogue.archived_from_names(media.path for media in files))
+
+
 def content_elsewhere(
     root: Path,
     archive: Path,
@@ -435,7 +444,9 @@ def prepare(
         files,
         idmap,
         slates=slates,
-        state=replace(state, elsewhere=elsewhere),
+        state=replace(
+            state, elsewhere=elsewhere, same_names=names_archived(settings.archive, files)
+        ),
         allow_other_patient=settings.allow_other_patient,
         source=str(root),
         archive=str(settings.archive),
@@ -537,11 +548,6 @@ def map_used_before(archive: Path, card: Card | None, root: Path, idmap: IdMap) 
             "that map's patients. Check that it was made for this card"
         )
     return None
-
-
-EARLIEST_PLAUSIBLE = datetime(2000, 1, 2)
-"""Before this a photo's date is a camera clock never set (cameras start at 2000-01-01, or
-1970 and 1980 for a file time), not a clinic's photo."""
 
 
 def clock_warning(files: Sequence[MediaFile], clock_offset: timedelta, now: datetime) -> str | None:

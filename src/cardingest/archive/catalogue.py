@@ -520,14 +520,21 @@ class Catalogue:
     def archived_with_sizes(self, sizes: Iterable[int]) -> list[ArchivedFile]:
         """Every archived file (any patient) of one of these sizes: the candidates for
         "this content is already filed", which only the sha256 then decides."""
-        wanted = sorted(set(sizes))
+        return self._archived_where("size", sizes)
+
+    def archived_from_names(self, paths: Iterable[str]) -> list[ArchivedFile]:
+        """Every archived file (any patient) that came from one of these card paths."""
+        return self._archived_where("source_path", paths)
+
+    def _archived_where(self, column: str, values: Iterable[Any]) -> list[ArchivedFile]:
+        wanted = sorted(set(values))
         found: list[ArchivedFile] = []
         with self._errors():
             for chunk in _chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
                     "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
-                    f" problem, backup_path FROM files WHERE size IN ({marks})"
+                    f" problem, backup_path FROM files WHERE {column} IN ({marks})"
                     " ORDER BY archive_path",
                     chunk,
                 )

@@ -25,7 +25,13 @@ from ..models import (
 from ..text import printable, undecodable
 from .idmap import Rows, resolve
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
-from .shots import primary_photo, same_second_order, shot_key, shutter_time
+from .shots import (
+    EARLIEST_PLAUSIBLE,
+    primary_photo,
+    same_second_order,
+    shot_key,
+    shutter_time,
+)
 from .slates import SlateAssignment
 
 
@@ -210,13 +216,42 @@ def _named_before(
 
     Not when one of those photos has the shot's capture time (``captured``): that is this
     shot, changed in the camera since (or another card's of that very second), not a new
-    day's photo under an old name.
+    day's photo under an old name. Unless that time is a clock never set
+    (`EARLIEST_PLAUSIBLE`), which every photo of such a camera shares.
     """
+    unset = captured < EARLIEST_PLAUSIBLE.isoformat()
     for media in pending:
         found = before.get((patient_id, media.path), [])
-        if found and all(a.captured_raw != captured for a in found):
+        if found and (unset or all(a.captured_raw != captured for a in found)):
             return media, found[0]
     return None
+
+
+def _same_shot_elsewhere(
+    pending: Sequence[MediaFile],
+    patient_id: str,
+    same_name: dict[str, list[ArchivedFile]],
+    captured: str,
+) -> tuple[MediaFile, ArchivedFile] | None:
+    """A photo of the shot whose card name and capture time another patient's archived
+    photo has: the same shot, changed in the camera since (its bytes differ, or it would be
+    `_other_owner`'s), or on a camera with its clock unset a new photo under an old name."""
+    for media in pending:
+        for archived in same_name.get(media.path, ()):
+            if archived.patient_id != patient_id and archived.captured_raw == captured:
+                return media, archived
+    return None
+
+
+def _same_shot_reason(media: MediaFile, found: ArchivedFile) -> str:
+    return (
+        f"patient {found.patient_id}'s photo {found.archive_path} came from the same card name "
+        f"{media.path} with the same capture time ({found.captured_raw.replace('T', ' ')}): "
+        "the same shot, changed in the camera since, or a new photo from a camera whose "
+        "numbers and clock started again; check which patient it belongs to (cardingest move "
+        "corrects a misfiled photo), or run again with --allow-other-patient if it is meant "
+        "for both"
+    )
 
 
 def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) -> str:
@@ -520,6 +555,9 @@ def make_plan(
         )
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
+    same_name: dict[str, list[ArchivedFile]] = defaultdict(list)
+    for a in state.same_names:
+        same_name[a.source_path].append(a)
     before: dict[tuple[str, str], list[ArchivedFile]] = {}
     if idmap.recorded.startswith("map sha256:"):
         for a in state.archived:
@@ -646,6 +684,11 @@ def make_plan(
                 None if allow_other_patient else _other_owner(pending, patient_id, by_sha, owned)
             )
             twin = None if allow_other_patient else _twin_elsewhere(pending, patient_id, on_card)
+            shot_elsewhere = (
+                None
+                if allow_other_patient
+                else _same_shot_elsewhere(pending, patient_id, same_name, captured_key(primary))
+            )
             reused = (
                 _named_before(pending, patient_id, before, captured_key(primary))
                 if before and row.start is None  # a row of times names this card's photos
@@ -653,6 +696,10 @@ def make_plan(
             )
             if other is not None:
                 reason = other_patient_reason(other.patient_id, other.archive_path)
+                items.extend(_held(pending, when, row, primary, reason, slates))
+                pending = []
+            elif shot_elsewhere is not None:
+                reason = _same_shot_reason(shot_elsewhere[0], shot_elsewhere[1])
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             elif twin is not None:

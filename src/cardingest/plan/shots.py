@@ -5,9 +5,13 @@ second."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..models import MediaFile
+
+EARLIEST_PLAUSIBLE = datetime(2000, 1, 2)
+"""Before this a photo's date is a camera clock never set (cameras start at 2000-01-01, or
+1970 and 1980 for a file time), not a clinic's photo: its time tells no shot from another."""
 
 TIME_SOURCE_RANK = {
     "exif:DateTimeOriginal": 0,
