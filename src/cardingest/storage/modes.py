@@ -1,13 +1,13 @@
 """Who may read what cardingest writes: nobody but its owner (and, if configured, the clinic's
 group), whatever the umask.
 
-Photos, sidecars and their folders get 0640 / 0750; everything under ``.cardingest/`` (the
-catalogue, audit log, manifests, lock) 0600 / 0700. With ``archive_group`` set, files are
-given that group and 0640 everywhere, folders 2750 (setgid, so files made inside inherit the
-group). Modes are set explicitly after each create, so neither a loose umask (022 leaves files
-world-readable) nor a strict one (077 would shut the group out) changes them. Only what
-cardingest creates is set: an existing file or folder keeps its mode (``verify`` reports one
-that others can read; ``verify --fix-permissions`` tightens it).
+Without ``archive_group`` everything gets 0600 / 0700: the account's primary group is not the
+clinic's choice (on many systems, a domain's "users" hold every account). With
+``archive_group`` set, files are given that group and 0640, folders 2750 (setgid, so files
+made inside inherit the group). Modes are set explicitly after each create, so neither a
+loose umask (022 leaves files world-readable) nor a strict one (077 would shut the group out)
+changes them. Only what cardingest creates is set: an existing file or folder keeps its mode
+(``verify`` reports one that others can read; ``verify --fix-permissions`` tightens it).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import errno
 import os
 import stat
 from pathlib import Path
-
-from ..models import METADIR
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -66,18 +64,12 @@ def _give(path_or_fd: int | Path) -> None:
         os.chown(path_or_fd, uid, gid)
 
 
-def _private(path: Path | str) -> bool:
-    return _group is None and METADIR in Path(path).parts
+def file_mode() -> int:
+    return PRIVATE_FILE_MODE if _group is None else FILE_MODE
 
 
-def file_mode(path: Path | str) -> int:
-    return PRIVATE_FILE_MODE if _private(path) else FILE_MODE
-
-
-def dir_mode(path: Path | str) -> int:
-    if _group is not None:
-        return DIR_MODE | stat.S_ISGID
-    return PRIVATE_DIR_MODE if _private(path) else DIR_MODE
+def dir_mode() -> int:
+    return PRIVATE_DIR_MODE if _group is None else DIR_MODE | stat.S_ISGID
 
 
 _NO_MODES = frozenset({errno.EPERM, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
@@ -91,7 +83,7 @@ def created_file(fd: int, path: Path | str) -> None:
         return
     _give(fd)
     try:
-        os.fchmod(fd, file_mode(path))
+        os.fchmod(fd, file_mode())
     except OSError as exc:
         if exc.errno not in _NO_MODES:
             raise
@@ -99,7 +91,7 @@ def created_file(fd: int, path: Path | str) -> None:
 
 def create(path: Path | str, flags: int) -> int:
     """``os.open`` with ``O_CREAT | O_EXCL``, the new file given its group and mode."""
-    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, file_mode(path))
+    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, file_mode())
     try:
         created_file(fd, path)
     except BaseException:
@@ -111,7 +103,7 @@ def create(path: Path | str, flags: int) -> int:
 
 def mkdir(path: Path) -> None:
     """``os.mkdir`` with the folder's group and mode (FileExistsError if it is there)."""
-    mode = dir_mode(path)
+    mode = dir_mode()
     os.mkdir(path, mode & 0o777)
     if _POSIX:
         _give(path)
