@@ -79,28 +79,34 @@ def test_each_slate_starts_a_group_in_capture_order_across_folders() -> None:
     assert result.slate_of[card_path(3)] == card_path(1, "101CANON")
 
 
-def test_a_photo_after_a_pause_with_no_code_found_is_named() -> None:
+def test_a_photo_after_a_pause_with_no_code_found_holds_the_rest_of_its_group() -> None:
     """A slate too blurred for its code to be found is a plain photo: the next patient's
-    photos would go to the last slate's patient. The first photo after a pause with no
-    code in it is named; one within the group is not."""
+    photos would go to the last slate's patient. So the first photo with no code in it after
+    a pause among a patient's photos is held, with the photos after it, up to the next slate.
+    A pause between the slate and its first photo is the usual, and holds nothing."""
     files = [
         media(card_path(1), at(0)),
-        media(card_path(2), at(1)),
-        media(card_path(3), at(12)),
-        media(card_path(4), at(13)),
+        media(card_path(2), at(9)),  # the slate photographed at the desk, the lesion later
+        media(card_path(3), at(20)),
+        media(card_path(4), at(21)),
+        media(card_path(5), at(22)),
+        media(card_path(6), at(23)),
     ]
-    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
-    assert {r.patient_id for r in result.rows.values()} == {"JBX3656"}
-    # held after a pause too long (or for want of an EXIF time): held, so not "filed under"
-    late = [*files, media(card_path(5), at(13 + 45))]
-    held = assign(late, {card_path(1): ok(card_path(1), "JBX3656")})
-    assert card_path(5) in held.holds
-    assert not [w for w in held.warnings if w.startswith(card_path(5))]
-    assert list(result.warnings) == [
-        f"{card_path(3)}: the first photo after a pause of 11 minutes, and no code was found "
-        "in it: filed under JBX3656, the last slate's patient. If it is a slate (blurred, cut "
-        "off), the photos after it are another patient's: check"
-    ]
+    reads = {card_path(1): ok(card_path(1), "JBX3656"), card_path(5): ok(card_path(5), "MCJ1984")}
+    result = assign(files, reads)
+    reason = (
+        "the first photo after a pause of 11 minutes, and no code was found in it: if it is "
+        "a slate (blurred, cut off), the photos from here to the next slate are another "
+        "patient's, not the last slate's"
+    )
+    assert result.holds == {card_path(3): reason, card_path(4): reason}
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(1): "JBX3656",
+        card_path(2): "JBX3656",
+        card_path(5): "MCJ1984",
+        card_path(6): "MCJ1984",
+    }
+    assert result.warnings == ()
 
 
 def test_photos_before_the_first_slate_are_held() -> None:
@@ -190,10 +196,11 @@ def test_a_heic_alone_is_not_read_and_a_warning_names_it_after_a_pause() -> None
         media(card_path(4), at(21)),
     ]
     result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
-    assert result.rows[card_path(3, ext="HEIC")].patient_id == "JBX3656"
+    assert "could not be read as a slate" in result.holds[card_path(3, ext="HEIC")]
+    assert card_path(4) in result.holds
     (warning,) = result.warnings
     assert warning.startswith(f"{card_path(3, ext='HEIC')}: a HEIC file without a JPEG twin")
-    assert "check it is no slate" in warning
+    assert warning.endswith("it is held")
 
 
 def test_a_raw_alone_is_read_through_its_preview_or_named_when_held() -> None:

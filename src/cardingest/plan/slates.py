@@ -104,6 +104,18 @@ def _gap_reason(gap: timedelta) -> str:
     return f"no new slate after a {minutes}-minute gap"
 
 
+def _pause_reason(pause: timedelta, unread: str | None) -> str:
+    """Why the first photo after a pause, and the rest of its group, are held: it is no
+    slate that could be read, yet it may be one (too blurred for its code to be found), and
+    then these photos are the next patient's, not the last slate's."""
+    what = "it could not be read as a slate" if unread else "no code was found in it"
+    return (
+        f"the first photo after a pause of {int(pause.total_seconds() // 60)} minutes, and "
+        f"{what}: if it is a slate (blurred, cut off), the photos from here to the next "
+        "slate are another patient's, not the last slate's"
+    )
+
+
 def _slate_problem(read: SlateRead) -> str | None:
     name = read.path.rpartition("/")[2]
     if len(read.ids) > 1:
@@ -218,8 +230,6 @@ def _assign_in(
             unread = f"a {shot.primary.extension.upper()} file without a JPEG twin"
         if unread is not None:
             read = None
-            if previous is None or shot.when - previous > group_gap:
-                warn(shot, unread, "it is the first photo after a pause: check it is no slate")
         pause = shot.when - previous if previous is not None else None
         previous = shot.when
         if read is not None:
@@ -248,6 +258,8 @@ def _assign_in(
             continue
         if held is None and last is not None and shot.when - last > max_gap:
             held = _gap_reason(shot.when - last)
+        elif held is None and len(members) > 1 and pause is not None and pause > group_gap:
+            held = _pause_reason(pause, unread)  # a pause after the slate alone is the usual
         last = shot.when
         if held is not None:
             hold(shot, held)
@@ -257,14 +269,6 @@ def _assign_in(
         for media in shot.files:
             rows[media.path] = row_of[patient]
             slate_of[media.path] = slate
-        if unread is None and pause is not None and pause > group_gap:
-            warned.add(shot.primary.path)  # filed, with no code found, after a pause
-            warnings.append(
-                f"{shot.primary.path}: the first photo after a pause of "
-                f"{int(pause.total_seconds() // 60)} minutes, and no code was found in it: "
-                f"filed under {patient}, the last slate's patient. If it is a slate "
-                "(blurred, cut off), the photos after it are another patient's: check"
-            )
     close()
     return SlateAssignment(
         rows=rows,
