@@ -119,6 +119,7 @@ def test_bad_dates_are_each_named_and_the_one_used_said() -> None:
     assert capture.warning == (
         "IMG_0002.JPG: DateTimeOriginal '0000:00:00 00:00:00' is not a date; "
         "DateTimeDigitized '2021:13:01 00:00:00' is not a date; using DateTime"
+        ", when the file was last saved, not always when it was taken"
     )
 
 

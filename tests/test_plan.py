@@ -213,3 +213,25 @@ def test_a_photo_whose_copy_is_damaged_is_copied_again_under_its_name() -> None:
         "copy", False, "JBX3656/JBX3656-20261124-091502-2.jpg"
     )  # fmt: skip
     assert plan.bytes_to_copy == repaired.size + other.size
+
+
+def test_a_raw_and_a_jpeg_of_one_name_but_not_one_time_are_held() -> None:
+    """A RAW copied in beside another photo's JPEG: one name, two shutter times. Taking the
+    JPEG's time for the RAW (and its patient, by that time) would be a guess; a second apart
+    is one shot, as cameras write them."""
+    files = [
+        media("DCIM/100CANON/IMG_9998.CR3", "2021-05-12 12:21:21"),
+        media("DCIM/100CANON/IMG_9998.JPG", "2026-03-10 10:00:00"),
+        media("DCIM/100CANON/IMG_9999.CR3", "2026-03-10 10:01:00"),
+        media("DCIM/100CANON/IMG_9999.JPG", "2026-03-10 10:01:01"),
+    ]
+    items = {item.source: item for item in make_plan(files, ONE).items}
+    reason = (
+        "IMG_9998.CR3 (taken 2021-05-12 12:21:21) and IMG_9998.JPG (taken 2026-03-10 10:00:00) "
+        "share a name but not a capture time, so they are not one shot and which time is whose "
+        "is in doubt; check them on a computer and rename one"
+    )
+    for held in ("DCIM/100CANON/IMG_9998.CR3", "DCIM/100CANON/IMG_9998.JPG"):
+        assert (items[held].action, items[held].reason) == ("hold", reason)
+    assert items["DCIM/100CANON/IMG_9999.CR3"].target == "JBX3656/JBX3656-20260310-100101.cr3"
+    assert items["DCIM/100CANON/IMG_9999.JPG"].action == "copy"

@@ -356,8 +356,12 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
             subsec = _text(tags, "EXIF SubSecTimeOriginal")
             offset = _text(tags, "EXIF OffsetTimeOriginal")
         warning = None
+        if source == "exif:DateTime" and not problems:
+            problems.append("no EXIF DateTimeOriginal or DateTimeDigitized")
         if problems:
             warning = f"{name}: {'; '.join(problems)}; using {source.split(':')[1]}"
+        if source == "exif:DateTime":
+            warning = f"{warning}, when the file was last saved, not always when it was taken"
         return Capture(
             captured=when,
             source=source,

@@ -91,8 +91,35 @@ def _shots(files: Sequence[MediaFile]) -> tuple[list[_Shot], list[tuple[MediaFil
             doubtful.extend(_listed_twice(members))
             continue
         for shot in _split_clashes(members):
+            apart = _times_apart(shot)
+            if apart:
+                doubtful.extend((media, apart) for media in shot)
+                continue
             shots.append(_Shot(tuple(shot), primary_photo(m for m in shot if not m.sidecar)))
     return shots, doubtful
+
+
+SAME_SHOT_SECONDS = 2
+"""How far apart the shutter times of a RAW and its JPEG twin may be and still be one shot
+(cameras write the same time in both; a sub-second apart rounds to two seconds at most)."""
+
+
+def _times_apart(shot: list[MediaFile]) -> str:
+    """Why files of one name are not one shot, or "": their own shutter times differ (a RAW
+    copied in beside another photo's JPEG), so neither time can be trusted to be the other's."""
+    timed = [m for m in shot if not m.sidecar and shutter_time(m)]
+    first = min(timed, key=lambda m: m.captured, default=None)
+    last = max(timed, key=lambda m: m.captured, default=None)
+    if first is None or last is None:
+        return ""
+    if (last.captured - first.captured).total_seconds() <= SAME_SHOT_SECONDS:
+        return ""
+    return (
+        f"{printable(first.name)} (taken {first.captured:%Y-%m-%d %H:%M:%S}) and "
+        f"{printable(last.name)} (taken {last.captured:%Y-%m-%d %H:%M:%S}) share a name but "
+        "not a capture time, so they are not one shot and which time is whose is in doubt; "
+        "check them on a computer and rename one"
+    )
 
 
 def _listed_twice(members: list[MediaFile]) -> Iterator[tuple[MediaFile, str]]:
