@@ -11,13 +11,16 @@ import pexpect
 
 
 def operator_signals() -> None:
-    """Ctrl-C must reach the command as it does at a terminal.
+    """Ctrl-C must reach the command as it does at a terminal, and SIGTERM and SIGHUP as a
+    service manager or a closed terminal send them.
 
     A suite started in the background by a script (``pytest &``, nohup, a mutation run)
-    inherits SIGINT ignored, and so would every command it starts: a test that presses
-    Ctrl-C would then wait for an exit that never comes.
+    inherits SIGINT (and under nohup SIGHUP) ignored, and so would every command it starts:
+    a test that presses Ctrl-C would then wait for an exit that never comes, and cardingest
+    leaves a signal ignored at its start ignored.
     """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def on_terminal(

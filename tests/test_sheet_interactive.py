@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -79,6 +80,32 @@ def test_groups_sheet_is_a_private_temporary_file_while_asking(tmp_path: Path) -
     child.expect(r"4 to copy")
     assert finish(child) == 3
     assert not sheet.exists()  # removed when the command ended
+    assert list(scratch.iterdir()) == []
+
+
+def sheet_at_first_question(child: pexpect.spawn) -> Path:
+    """The temporary sheet of a run waiting at its first question."""
+    child.expect(r"file://(\S+\.html)")
+    sheet = Path(child.match.group(1))
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    assert sheet.is_file()
+    return sheet
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_at_a_question_removes_the_temporary_sheet(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """The terminal closed (SIGHUP) or the session ended (SIGTERM) while the nurse was being
+    asked: as after Ctrl-C, exit 130 and the sheet of the card's photos is gone."""
+    card, _ = make_demo_card(tmp_path)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    child = spawn(scratch, "ingest", card, "--archive", tmp_path / "archive")
+    sheet_at_first_question(child)
+    child.kill(sig)
+    assert finish(child) == 130
+    assert "Interrupted" in str(child.before)
     assert list(scratch.iterdir()) == []
 
 

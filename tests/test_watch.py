@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -104,6 +105,40 @@ def test_a_second_ctrl_c_stops_at_once() -> None:
         assert stop.is_set()
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(1)
+
+
+INJECT = Path(__file__).parent / "faults" / "inject.py"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_while_waiting_stops_watch_as_ctrl_c_does(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    """systemd stops a ``watch`` service with SIGTERM: the clean stop of Ctrl-C (exit 0, "Stopped
+    watching"), not a kill. The signal lands while ``watch`` is held at its first look for a
+    card (`tests/faults/inject.py`, ``watch-wait``)."""
+    args = ("watch-wait", "watch", "--slates", "--archive", tmp_path / "a", "--interval", "0.2")
+    process = subprocess.Popen(
+        [sys.executable, str(INJECT), *map(str, args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=operator_signals,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # ends when the process does, if it never pauses
+            if "HOOK-REACHED" in line:
+                break
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=300)  # a guard against a hang, not a wait
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "Stopped watching for cards." in out and "Traceback" not in err
 
 
 @pytest.mark.parametrize(

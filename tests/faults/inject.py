@@ -5,9 +5,10 @@
 POINT names the moment (see ``POINTS``). At most points the process sends itself SIGKILL, so
 nothing after it runs: no ``finally``, no ``except``, exactly as with kill -9 or a power cut
 of the process. ``fill-before-manifest`` instead fills the archive's file system (``dd``
-until ENOSPC) just before the manifest is written, and ``dicom-temp-wait`` pauses: it prints
-``HOOK-REACHED`` on stderr and waits for a line on stdin. Everything else is the real CLI
-(``cardingest.cli.main``).
+until ENOSPC) just before the manifest is written, and the ``…-wait`` points pause: they
+print ``HOOK-REACHED`` on stderr and wait for a line on stdin (a signal sent then lands in
+that wait). Everything else is the real CLI, through the console script's own entry point
+(``cardingest.cli.main``, which also makes SIGTERM and SIGHUP act as Ctrl-C).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any
 from cardingest import ingest
 from cardingest import move as move_module
 from cardingest.archive import audit, catalogue, lock
-from cardingest.cli import app as cli
+from cardingest.card import watch
+from cardingest.cli import main as console_script
 
 
 def die() -> None:
@@ -131,6 +133,41 @@ def _wait() -> None:
     sys.stdin.readline()
 
 
+def _wait_after_first_file() -> None:
+    """Pause in the main thread once the ingest has settled its first photo (copied, verified,
+    its row batched), while the copy workers carry on with the photos queued after it."""
+    real = ingest.execute
+
+    def execute(*args: Any, **kwargs: Any) -> ingest.IngestResult:
+        told = kwargs.get("on_file")
+        settled: list[bool] = []
+
+        def on_file(outcome: Any) -> None:
+            if told is not None:
+                told(outcome)
+            if not settled:
+                settled.append(True)
+                _wait()
+
+        return real(*args, **{**kwargs, "on_file": on_file})
+
+    ingest.execute = execute  # type: ignore[assignment]
+
+
+def _wait_at_first_look() -> None:
+    """Pause ``watch`` in its first look for a card, before any card is handled."""
+    real = watch.find_cards
+    looked: list[bool] = []
+
+    def find_cards() -> Any:
+        if not looked:
+            looked.append(True)
+            _wait()
+        return real()
+
+    watch.find_cards = find_cards
+
+
 def _fill_before_manifest() -> None:
     real = ingest.write_manifest
 
@@ -178,6 +215,9 @@ POINTS: dict[str, Callable[[], None]] = {
     "dicom-temp-wait": lambda: _at_link(".dcm", _wait),
     # cardingest share: its first copy written under a temporary name, not published
     "share-temp": lambda: _at_link(".jpg", die),
+    # a pause for a signal (SIGTERM, SIGHUP): mid-ingest, and in `watch` waiting for a card
+    "ingest-file-wait": _wait_after_first_file,
+    "watch-wait": _wait_at_first_look,
 }
 
 
@@ -185,7 +225,7 @@ def main() -> None:
     point, *args = sys.argv[1:]
     POINTS[point]()
     sys.argv = ["cardingest", *args]
-    cli.main()
+    console_script()
 
 
 if __name__ == "__main__":

@@ -6,15 +6,20 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cardimage import CardFactory
+from terminal import operator_signals
 
 from .checks import Source, audit_events, photos_of, read_rows
 from .conftest import Checker, Figures
 from .helpers import (
+    INJECT,
     PATIENT,
+    STARTED,
     Cli,
     card_size_mb,
     copy_started,
@@ -71,6 +76,65 @@ def test_sigint_mid_copy_then_rerun(
     check(archive, [source], final=False, context=f"after Ctrl-C at the {moment}")
     check.rerun(source, archive, f"re-run after Ctrl-C at the {moment}")
     figures.notes.append(f"Ctrl-C at the {moment}: {rows} of {PHOTOS} catalogued by then")
+
+
+@pytest.mark.fault("2b", "SIGTERM or SIGHUP mid-copy (as Ctrl-C), then re-run")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_mid_copy_is_ctrl_c_then_rerun(
+    sig: signal.Signals,
+    cli: Cli,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """``timeout``, systemd and a closed terminal stop a run with SIGTERM or SIGHUP: it ends
+    as after Ctrl-C (exit 130, one JSON document saying so and what was done, no temporary,
+    the lock released), not killed outright. The signal lands while the main thread waits at
+    a hook after the first photo is settled, the copy workers still at the photos after it."""
+    files = make_photos(samples_dir, 24, seed=fault_seed + 25, min_size=300_000, max_size=600_000)
+    card = tmp_path / "card"
+    for name, data in files.items():
+        (card / name).parent.mkdir(parents=True, exist_ok=True)
+        (card / name).write_bytes(data)
+    source = Source(card, photos_of(files, PATIENT))
+    archive = tmp_path / "archive"
+    args = ("ingest-file-wait", "ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    proc = subprocess.Popen(
+        [sys.executable, str(INJECT), *map(str, args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(cli.env),
+        start_new_session=True,
+        preexec_fn=operator_signals,
+    )
+    STARTED.append(proc)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # ends when the process does, if it never pauses
+        if "HOOK-REACHED" in line:
+            break
+    proc.send_signal(sig)
+    ended = finish(proc)  # stdin closed: the hook's wait ends whether or not the signal did
+    assert ended.returncode == 130, ended.stderr[-2000:]
+    assert "Traceback" not in ended.stderr
+    document = json.loads(ended.stdout)  # one document, nothing else
+    assert document["error"]["exit"] == 130
+    message = document["error"]["message"]
+    assert re.search(r"Interrupted after \d+ of 24 photo\(s\) were copied and verified", message)
+    assert re.search(r"run .*again", message)
+    assert not temps(archive, card), f"a temporary file survived {sig.name}"
+    rows = len(read_rows(archive))
+    assert 1 <= rows < len(files), f"{sig.name} came after the ingest finished"
+    assert len(published(archive)) == rows, "a published photo is not in the catalogue"
+    ingests = [e for e in audit_events(archive) if e.get("event") == "ingest"]
+    assert ingests and ingests[-1]["status"] == "interrupted"
+    check(archive, [source], final=False, context=f"after {sig.name} mid-copy")
+    # The lock was let go: the same ingest again runs, and finishes with every photo filed.
+    check.rerun(source, archive, f"re-run after {sig.name} mid-copy")
+    figures.notes.append(f"{sig.name} after the first photo: {rows} of {len(files)} catalogued")
 
 
 @pytest.mark.fault(3, "card pulled or unmounted mid-copy, remounted, re-run")

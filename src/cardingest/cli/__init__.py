@@ -13,8 +13,12 @@ def json_asked(args: Sequence[str]) -> bool:
 
 
 def main() -> None:
-    """The console script. A Ctrl-C while Typer and the commands load (nothing has been
-    touched yet) is exit 130 with one line, as it is later, not a traceback."""
+    """The console script. SIGTERM and SIGHUP are Ctrl-C from here on (`signals`). A Ctrl-C
+    while Typer and the commands load (nothing has been touched yet) is exit 130 with one
+    line, as it is later, not a traceback."""
+    from .signals import stop_like_ctrl_c
+
+    stop_like_ctrl_c()
     try:
         from .app import main as run
     except KeyboardInterrupt:

@@ -1,0 +1,97 @@
+"""SIGTERM and SIGHUP are Ctrl-C for the command line (`cardingest.cli.signals`), and only
+for it: a program that imports cardingest keeps its own signal handling.
+
+The end-to-end runs are elsewhere: mid-ingest in ``tests/faults/test_interrupt.py``, at a
+question in ``tests/test_sheet_interactive.py``, ``watch`` waiting in ``tests/test_watch.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from cardingest.cli.interactive import stop_between_files
+from cardingest.cli.signals import STOPPING, as_ctrl_c, stop_like_ctrl_c
+
+
+@pytest.fixture
+def handlers() -> Iterator[None]:
+    """The test process's handlers of SIGINT, SIGTERM and SIGHUP, put back afterwards."""
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, *STOPPING)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)
+
+
+@pytest.mark.usefixtures("handlers")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_the_signal_is_a_keyboard_interrupt_in_the_main_thread(sig: signal.Signals) -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in STOPPING:
+        signal.signal(signum, signal.SIG_DFL)
+    stop_like_ctrl_c()
+    assert signal.getsignal(sig) is as_ctrl_c  # else the signal would end the test run
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), sig)
+        pytest.fail("the signal did not interrupt")  # pragma: no cover
+
+
+@pytest.mark.usefixtures("handlers")
+def test_where_ctrl_c_stops_between_files_so_do_sigterm_and_sighup() -> None:
+    """``watch`` (and the wipe) stop between files at the first Ctrl-C and at once at the
+    second: systemd's SIGTERM, then another signal, do the same."""
+    for signum in STOPPING:
+        signal.signal(signum, signal.SIG_DFL)
+    stop_like_ctrl_c()
+    assert all(signal.getsignal(signum) is as_ctrl_c for signum in STOPPING)
+    with stop_between_files(notice=None) as stop:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt:
+            pytest.fail("the first signal stopped at once, not after the files under way")
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGHUP)
+            pytest.fail("the second signal did not stop at once")  # pragma: no cover
+
+
+@pytest.mark.usefixtures("handlers")
+def test_with_ctrl_c_ignored_the_signal_still_interrupts() -> None:
+    """A job started in the background by a shell script has SIGINT ignored; ``kill`` and
+    ``timeout`` must still stop it the Ctrl-C way."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    stop_like_ctrl_c()
+    assert signal.getsignal(signal.SIGTERM) is as_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        pytest.fail("the signal did not interrupt")  # pragma: no cover
+
+
+def test_only_the_console_script_installs_them_and_an_ignored_one_stays_ignored() -> None:
+    """Importing the commands, the ingest or the sheet changes no handler; the console
+    script's ``main`` sets SIGTERM's, and leaves SIGHUP ignored under ``nohup``."""
+    script = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "import cardingest.cli, cardingest.cli.app, cardingest.ingest, cardingest.review.contact\n"
+        "before = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n"
+        "sys.argv = ['cardingest', '--version']\n"
+        "try:\n"
+        "    cardingest.cli.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "from cardingest.cli.signals import as_ctrl_c\n"
+        "print(before, signal.getsignal(signal.SIGTERM) is as_ctrl_c,\n"
+        "      signal.getsignal(signal.SIGHUP) is signal.SIG_IGN)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-3:] == ["True", "True", "True"], done.stdout
