@@ -5,11 +5,14 @@ The installed console script runs under a pseudo-terminal (pexpect) on the demo 
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import signal
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 import pexpect
@@ -20,6 +23,7 @@ from sheet_helpers import Page
 from terminal import on_terminal
 
 from cardingest.demo import make_demo_card
+from cardingest.review.contact import SheetFile
 
 GROUP_SIZES = {"1": 3, "2": 1, "3": 1, "4": 1}
 """The demo card's time-gap groups, as the prompts number them."""
@@ -106,6 +110,95 @@ def test_sigterm_or_sighup_at_a_question_removes_the_temporary_sheet(
     child.kill(sig)
     assert finish(child) == 130
     assert "Interrupted" in str(child.before)
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_sheet_left_by_a_killed_run_goes_with_the_next_temporary_sheet(tmp_path: Path) -> None:
+    """kill -9 leaves the temporary sheet (thumbnails of the whole card); the next run that
+    makes one removes it, and keeps its own while it asks."""
+    card, _ = make_demo_card(tmp_path)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    killed = spawn(scratch, "preview", card, "--archive", tmp_path / "archive")
+    left = sheet_at_first_question(killed)
+    killed.kill(signal.SIGKILL)
+    killed.expect(pexpect.EOF)
+    killed.close()
+    assert left.is_file()
+    child = spawn(scratch, "preview", card, "--archive", tmp_path / "archive")
+    sheet = sheet_at_first_question(child)
+    assert list(scratch.iterdir()) == [sheet]
+    child.sendcontrol("c")
+    assert finish(child) == 130
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_temporary_sheet_sweeps_dead_ones_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leftover sheet whose lock can be taken is removed when a temporary sheet is made;
+    one a live run holds (its lock: here another open file description), a live temporary
+    sheet of this process, another user's, a link and other names are left."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    dead = scratch / "cardingest-sheet-dead0001.html"
+    held = scratch / "cardingest-sheet-held0001.html"
+    kept = [
+        held,
+        scratch / "cardingest-sheet-notes.txt",
+        scratch / "other-sheet-x.html",
+        scratch / "cardingest-sheet-folder.html",
+    ]
+    for path in (dead, *kept[:-1]):
+        path.write_bytes(b"<html>thumbnails</html>")
+        path.chmod(0o600)
+    kept[-1].mkdir()
+    link = scratch / "cardingest-sheet-link.html"
+    link.symlink_to(scratch / "other-sheet-x.html")
+    kept.append(link)
+    if os.geteuid() == 0:  # root can remove anyone's file: it must not
+        theirs = scratch / "cardingest-sheet-theirs01.html"
+        theirs.write_bytes(b"<html>another user's</html>")
+        os.chown(theirs, 65534, 65534)
+        kept.append(theirs)
+    holder = os.open(held, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        first = SheetFile.temporary_file()
+        assert not dead.exists()
+        assert all(os.path.lexists(path) for path in kept)
+        second = SheetFile.temporary_file()
+        assert first.path.is_file() and second.path.is_file()  # each held by its run
+        for sheet in (first, second):
+            sheet.close(keep=False)
+            assert not sheet.path.exists()
+    finally:
+        os.close(holder)
+    assert all(os.path.lexists(path) for path in kept)
+    assert held.read_bytes() == b"<html>thumbnails</html>"
+    # Its holder gone, the sheet is a dead run's.
+    SheetFile.temporary_file().close(keep=False)
+    assert not held.exists()
+    assert all(os.path.lexists(path) for path in kept[1:])
+
+
+def test_ctrl_c_during_the_sweep_leaves_no_new_sheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep reads the whole temp folder: a Ctrl-C (or SIGTERM) then removes the sheet
+    just made, which is not yet the command's to remove."""
+    from cardingest.storage import durable
+
+    def interrupted(*_args: object, **_kwargs: object) -> list[Path]:
+        raise KeyboardInterrupt
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(durable, "remove_dead_files", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        SheetFile.temporary_file()
     assert list(scratch.iterdir()) == []
 
 

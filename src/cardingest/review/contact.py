@@ -4,6 +4,8 @@ The file holds patient IDs and clinical photos, so it is created exclusively (an
 file is never written over) with mode 0600 before any work is done, then written in one go
 and fsynced. Interactive assignment writes its groups first and the plan later into the same
 file, through the descriptor this run holds, so it never writes to a path it did not create.
+A temporary sheet stays ``flock``ed while it exists: one whose lock can be taken was left by a
+run that was killed, and the next temporary sheet removes it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ if TYPE_CHECKING:  # the sheet and Pillow load only when a sheet is made
     from .thumbs import Thumbnail
 
 MODE = 0o600
+TEMPORARY_PREFIX = "cardingest-sheet-"
+TEMPORARY_SUFFIX = ".html"
+"""A private temporary sheet's name in the temp folder: ``cardingest-sheet-XXXXXXXX.html``."""
+_TEMPORARY_TRIES = 8
 
 
 class SheetFile:
@@ -55,16 +61,41 @@ class SheetFile:
 
     @classmethod
     def temporary_file(cls) -> SheetFile:
-        """A private temporary sheet (mode 0600, random name in the temp folder)."""
+        """A private temporary sheet (mode 0600, random name in the temp folder), kept
+        ``flock``ed while it exists, so that a later run tells it from one a killed run left.
+
+        Those (kill -9, a power cut: thumbnails of a whole card) are removed here, this
+        user's that no live run holds (`durable.remove_dead_files`), never by age."""
         import tempfile
 
-        try:
-            fd, name = tempfile.mkstemp(prefix="cardingest-sheet-", suffix=".html")
-        except OSError as exc:
+        from ..storage.durable import remove_dead_files, try_flock
+
+        for _ in range(_TEMPORARY_TRIES):
+            try:
+                fd, name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX)
+            except OSError as exc:
+                raise SheetError(
+                    f"Cannot create a temporary contact sheet: {exc.strerror or exc}"
+                ) from None
+            # Another run's sweep may take a new sheet in the instant before its lock (and
+            # remove it): that one is given up for another name.
+            if try_flock(fd) is not False and os.fstat(fd).st_nlink > 0:
+                break
+            os.close(fd)
+        else:
             raise SheetError(
-                f"Cannot create a temporary contact sheet: {exc.strerror or exc}"
-            ) from None
-        return cls(Path(name), fd, temporary=True)
+                "Cannot create a temporary contact sheet: each one made was removed at once"
+            )
+        sheet = cls(Path(name), fd, temporary=True)
+        try:
+            if hasattr(os, "geteuid"):
+                remove_dead_files(
+                    sheet.path.parent, TEMPORARY_PREFIX, TEMPORARY_SUFFIX, owner=os.geteuid()
+                )
+        except BaseException:  # Ctrl-C (or SIGTERM) during the sweep: not one more left over
+            sheet.close(keep=False)
+            raise
+        return sheet
 
     def write(self, text: str) -> None:
         """Replace the whole content (this run's own file) and flush it to the disk."""
@@ -87,13 +118,17 @@ class SheetFile:
         self.written = True
 
     def close(self, *, keep: bool) -> None:
+        """Close the file; unless ``keep``, remove it first, while a temporary sheet's lock
+        is still held (no sweep can have taken it)."""
         if self._fd is None:
             return
-        os.close(self._fd)
-        self._fd = None
-        if not keep:
-            with suppress(FileNotFoundError):
-                os.unlink(self.path)
+        fd, self._fd = self._fd, None
+        try:
+            if not keep:
+                with suppress(FileNotFoundError):
+                    os.unlink(self.path)
+        finally:
+            os.close(fd)
 
 
 @contextmanager

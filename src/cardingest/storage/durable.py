@@ -272,6 +272,25 @@ def remove_dead_temps_in(folders: Iterable[Path]) -> list[Path]:
     return _swept(folders, _remove_dead_temps)
 
 
+def remove_dead_files(folder: Path, prefix: str, suffix: str, *, owner: int) -> list[Path]:
+    """Delete the files named ``prefix…suffix`` directly in ``folder`` that user ``owner``
+    owns and no live process holds: for files a run keeps `flock`ed while they exist, in a
+    folder others write to without a common lock (the temp folder: a run's private temporary
+    contact sheet). A file of another user, or one that is not a regular file, is never
+    touched; where the file system has no flock nothing is removed."""
+
+    def sweep(where: Path, names: list[str]) -> list[Path]:
+        return [
+            Path(where, name)
+            for name in names
+            if name.startswith(prefix)
+            and name.endswith(suffix)
+            and _remove_if_dead(Path(where, name), owner=owner)
+        ]
+
+    return _swept([folder], sweep)
+
+
 def _remove_dead_temps(folder: Path, names: Iterable[str]) -> list[Path]:
     return [
         Path(folder, name)
@@ -293,12 +312,14 @@ def _swept(folders: Iterable[Path], sweep: Callable[[Path, list[str]], list[Path
     return sorted(removed)
 
 
-def _remove_if_dead(path: Path) -> bool:
-    """Unlink the temporary ``path`` if it is a regular file whose flock can be taken."""
+def _remove_if_dead(path: Path, *, owner: int | None = None) -> bool:
+    """Unlink the temporary ``path`` if it is a regular file whose flock can be taken (and,
+    given ``owner``, that user's: checked before it is opened and again once it is)."""
     if fcntl is None:
         return False
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
+        found = os.lstat(path)
+        if not stat.S_ISREG(found.st_mode) or not _owned_by(found, owner):
             return False
         try:  # read-write: NFS gives an exclusive lock only on a file open for writing
             fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -307,7 +328,9 @@ def _remove_if_dead(path: Path) -> bool:
     except OSError:
         return False
     try:
-        if try_flock(fd) is not True or not same_file(fd, path, follow_links=False):
+        if not _owned_by(os.fstat(fd), owner) or try_flock(fd) is not True:
+            return False
+        if not same_file(fd, path, follow_links=False):
             return False
         os.unlink(path)  # still holding the lock: no writer can have taken this file meanwhile
     except OSError:
@@ -315,6 +338,10 @@ def _remove_if_dead(path: Path) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def _owned_by(found: os.stat_result, owner: int | None) -> bool:
+    return owner is None or found.st_uid == owner
 
 
 def remove_stale_temps_of(path: Path) -> list[Path]:
