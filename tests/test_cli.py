@@ -228,6 +228,16 @@ def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return done
 
 
+@pytest.mark.parametrize("gap", ["nan", "inf", "0"])
+def test_map_template_refuses_a_gap_that_is_no_number_of_minutes(
+    demo: tuple[Path, Path], gap: str
+) -> None:
+    card, _ = demo
+    result = cli("map-template", str(card), "--gap", gap)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--gap" in result.stderr
+
+
 def test_demo_runs_without_terminal_config_or_home(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST")}
     env["HOME"] = str(tmp_path / "fresh-home")

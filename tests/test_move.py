@@ -282,6 +282,12 @@ def test_from_with_dates_moves_only_those_days(tmp_path: Path) -> None:
         "ZAC5361/ZAC5361-20261124-091640.jpg",
     }
     assert all(m["from"] == "ZAC5361" and m["new"].startswith("ZAA0067/") for m in event["moves"])
+    code, out, err = invoke(
+        "move", "--from", "ZAA0067", "--since", "0001-01-01", "--until", "9999-12-31",
+        "--to", "ZAC5361", "--archive", archive, "--json",
+    )  # fmt: skip
+    assert code == 0, err  # the last day a date can have, which has no next day
+    assert len(json.loads(out)["moved"]) == 5
 
 
 def test_from_repeated_after_it_finished_says_already_moved(tmp_path: Path) -> None:

@@ -66,6 +66,12 @@ def test_search_by_id_diagnosis_and_dates(archive: Path) -> None:
     assert search(archive, "--to", "2026-11-23") == []
 
 
+def test_search_from_the_first_to_the_last_day_a_date_can_have(archive: Path) -> None:
+    """9999-12-31 has no next day to search up to: every photo is on or before it."""
+    assert len(search(archive, "--from", "0001-01-01", "--to", "9999-12-31")) == 5
+    assert search(archive, "--from", "9999-12-31", "--to", "9999-12-31") == []
+
+
 def test_search_table(archive: Path) -> None:
     code, out, _ = invoke("search", "--archive", archive, "--diagnosis", "melanoma")
     assert code == 0

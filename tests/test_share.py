@@ -197,6 +197,13 @@ def test_share_sizes_and_date_range(archive: Path, tmp_path: Path) -> None:
     )
     assert code == 2
     assert not out.exists()
+    out = tmp_path / "always"
+    code, _, err = invoke(
+        "share", "JBX3656", "--from", "0001-01-01", "--to", "9999-12-31", "--out", out,
+        "--archive", archive,
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(jpegs(out)) == 3
 
 
 def test_default_out_folder_and_refusal_to_overwrite(

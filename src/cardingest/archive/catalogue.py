@@ -816,7 +816,8 @@ class Catalogue:
         """Records matching every filter given, ordered by capture time then path.
 
         ``diagnosis`` matches one whole keyword, case-insensitively (SQLite's ``lower``, so
-        ASCII letters only). Dates are inclusive and compare the day of ``captured_at``.
+        ASCII letters only). Dates are inclusive and compare the day of ``captured_at``; a
+        ``date_to`` of 9999-12-31 (``date.max``, which has no next day) leaves out no photo.
         """
         clauses: list[str] = []
         params: list[object] = []
@@ -840,7 +841,7 @@ class Catalogue:
         if date_from is not None:
             clauses.append("f.captured_at >= ?")
             params.append(date_from.isoformat())
-        if date_to is not None:
+        if date_to is not None and date_to < date.max:
             clauses.append("f.captured_at < ?")
             params.append((date_to + timedelta(days=1)).isoformat())
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""

@@ -66,6 +66,7 @@ from .options import (
     SourceArg,
     TargetsArg,
     ToOpt,
+    finite,
 )
 from .output import escape
 from .sheet import (
@@ -182,6 +183,7 @@ def map_template_command(
             "--gap",
             min=0.01,
             max=10080,
+            callback=finite,
             help="Minutes between photos that start a new patient (up to a week; default "
             "gap_minutes in the config, else 5).",
         ),

@@ -6,10 +6,20 @@ these must import without the core: a module here loads only Typer and the stand
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+def finite(value: float | None) -> float | None:
+    """Refuses nan, which Click's range check lets through (every comparison with it is
+    false), and infinity."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
 
 SourceArg = Annotated[
     str | None,
@@ -120,6 +130,13 @@ InteractiveOpt = Annotated[
     typer.Option("--interactive", help="Ask for each card's patient IDs, group by group."),
 ]
 IntervalOpt = Annotated[
-    float, typer.Option("--interval", min=0.05, help="Seconds between looks for a card.")
+    float,
+    typer.Option(
+        "--interval",
+        min=0.05,
+        max=3600,
+        callback=finite,
+        help="Seconds between looks for a card (up to an hour).",
+    ),
 ]
 OnceOpt = Annotated[bool, typer.Option("--once", help="Exit after the first card.")]
