@@ -761,6 +761,28 @@ def test_json_runs_get_a_json_error_for_what_the_parser_refuses(
     assert document["error"]["exit"] == 2 and words in document["error"]["message"], document
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["map-template", "card"],
+        ["tag", "JBX3656", "--diagnosis", "naevus"],
+        ["slate", "JBX3656"],
+        ["watch", "--once", "--id", "JBX3656"],
+        ["dicom"],
+        [],
+    ],
+    ids=["map-template", "tag", "slate", "watch", "group", "bare"],
+)
+def test_json_given_to_a_command_without_it_is_said_on_stderr_alone(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """``map-template CARD --json > today.csv``: the shell made the file for the map, so the
+    unknown option is said on stderr and stdout stays empty, as for any other unknown one."""
+    ran = cardingest(*args, "--json", home=tmp_path, cwd=tmp_path)
+    assert (ran.code, ran.stdout) == (2, b"")
+    assert "No such option: --json" in ran.stderr
+
+
 def test_a_map_that_fits_a_card_whose_numbers_started_again_leaves_its_photos_held(
     tmp_path: Path,
 ) -> None:
@@ -884,10 +906,11 @@ def test_an_option_given_twice_is_refused_not_the_last_taken(
     tmp_path: Path, args: list[str]
 ) -> None:
     """`--id A --id B` filed every photo under B without a word; the second --from of a
-    move was the only one moved. Given twice, such an option is exit 2, nothing done."""
+    move was the only one moved. Given twice, such an option is exit 2, nothing done (said
+    on stderr alone by tag, which has no --json)."""
     ran = cardingest(*args, "--json", home=tmp_path)
     assert ran.code == 2, ran.stderr
-    said = json.loads(ran.text)["error"]["message"]
+    said = json.loads(ran.text)["error"]["message"] if args[0] != "tag" else ran.stderr.strip()
     assert said.endswith("is given twice; give it once (the last would win)"), said
 
 

@@ -931,6 +931,30 @@ def repeated_option(args: Sequence[str]) -> str | None:
     return None
 
 
+def takes_json(command: typer.Typer, args: Sequence[str]) -> bool:
+    """Whether the command ``args`` run has a ``--json`` option, read from its signature
+    without building it. Given to one without (``map-template CARD --json > map.csv``),
+    ``--json`` is an unknown option said on stderr alone: stdout may be a file the shell
+    made for that command's own output."""
+    from typer.models import OptionInfo
+    from typer.utils import get_params_from_function
+
+    group = command
+    for word in args:
+        inner = next((g.typer_instance for g in group.registered_groups if g.name == word), None)
+        if inner is not None:
+            group = inner
+            continue
+        found = next((c for c in group.registered_commands if _name(c) == word), None)
+        if found is None or found.callback is None:
+            return False
+        return any(
+            isinstance(param.default, OptionInfo) and "--json" in (param.default.param_decls or ())
+            for param in get_params_from_function(found.callback).values()
+        )
+    return False
+
+
 def swallowed_option(command: typer.Typer, args: Sequence[str]) -> UsageError | None:
     """An option of the command run whose value is missing, so the next option would be
     taken for it (what `common.refuse_option_as_value` refuses after parsing).
@@ -968,7 +992,7 @@ def _refuse(error: UsageError, as_json: bool) -> NoReturn:
 def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     command = only(first) or app
-    as_json = json_asked(sys.argv[1:])
+    as_json = json_asked(sys.argv[1:]) and takes_json(command, sys.argv[1:])
     twice = repeated_option(sys.argv[1:])
     if twice is not None:
         _refuse(UsageError(f"{twice} is given twice; give it once (the last would win)"), as_json)
