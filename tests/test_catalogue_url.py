@@ -35,6 +35,31 @@ def test_a_mistyped_password_is_not_repeated(tmp_path: Path, userinfo: str, secr
     assert "cardingest_desk:***@" in ran.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("url", "secret", "why"),
+    [
+        ("postgresql://desk:Pass9word@ho st/db", "Pass9word", 'unexpected spaces found in "ho st"'),
+        ("postgresql://desk:S3c@Ret7x:PW9@127.0.0.1/db", "Ret7x", "must be percent-encoded"),
+        ("postgresql://desk:S3c@Ret8y@127.0.0.1/db", "Ret8y", "must be percent-encoded"),
+        ("postgresql://desk:S3cret%zz@127.0.0.1/db", "S3cret", "must be percent-encoded"),
+        ("postgresql://desk:Pass9word@127.0.0.1:65536/db", "Pass9word", "port '65536' is not"),
+        ("postgresql://desk:Pass9word@127.0.0.1/db?sslmod=off", "Pass9word", '"sslmod"'),
+    ],
+    ids=["space", "unescaped-at-colon", "unescaped-at", "bad-percent", "port", "unknown-key"],
+)
+def test_a_url_libpq_cannot_use_as_given_is_exit_2_without_its_password(
+    tmp_path: Path, url: str, secret: str, why: str
+) -> None:
+    """Malformed, not a server that does not answer (exit 1): input to fix, where it was
+    given, before anything is done."""
+    ran = cardingest("search", "--archive", tmp_path, "--catalogue", url, "--json", home=tmp_path)
+    assert ran.code == 2, ran.stderr
+    said = ran.json()["error"]["message"]
+    assert said.startswith("--catalogue: the catalogue URL postgresql://desk:***@"), said
+    assert why in said and secret not in said and secret not in ran.stderr
+    assert not (tmp_path / ".cardingest").exists()
+
+
 def test_a_good_password_leaves_the_drivers_reason_to_be_read(tmp_path: Path) -> None:
     url = f"postgresql://cardingest_desk:Plain1Secret{NOWHERE}"
     ran = cardingest("search", "--archive", tmp_path, "--catalogue", url, home=tmp_path)
@@ -52,20 +77,23 @@ def test_a_url_that_cannot_be_read_is_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "secret"),
+    ("query", "secret", "code"),
     [
-        ("&password=SeCrEt3&sslmode=disable", "SeCrEt3"),
-        ("&PassWord=Upper5Case", "Upper5Case"),  # libpq's keys are lower-case; masked anyway
-        ("&pass%77ord=Encoded7Key", "Encoded7Key"),  # libpq decodes a key as it does a value
-        ("&sslpassword=Key8Phrase", "Key8Phrase"),  # the client key's password
-        ("&password=p%40ss9Word", "ss9Word"),
+        ("&password=SeCrEt3&sslmode=disable", "SeCrEt3", 1),
+        # libpq's keys are lower-case: an unknown one is a URL to fix; masked all the same
+        ("&PassWord=Upper5Case", "Upper5Case", 2),
+        ("&pass%77ord=Encoded7Key", "Encoded7Key", 1),  # libpq decodes a key as a value
+        ("&sslpassword=Key8Phrase", "Key8Phrase", 1),  # the client key's password
+        ("&password=p%40ss9Word", "ss9Word", 1),
     ],
     ids=["password", "upper-case", "encoded-key", "sslpassword", "encoded-value"],
 )
-def test_a_password_in_the_query_is_not_repeated(tmp_path: Path, query: str, secret: str) -> None:
+def test_a_password_in_the_query_is_not_repeated(
+    tmp_path: Path, query: str, secret: str, code: int
+) -> None:
     url = f"postgresql://cardingest_desk{NOWHERE}{query}"
     ran = cardingest("search", "--archive", tmp_path, "--catalogue", url, "--json", home=tmp_path)
-    assert ran.code == 1
+    assert ran.code == code
     assert secret not in ran.stderr and secret not in ran.text
     assert "=***" in ran.json()["error"]["message"]
 

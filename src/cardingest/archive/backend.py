@@ -127,7 +127,32 @@ def check_url(url: str, where: str) -> str:
             f"{where}: catalogue must be a postgresql:// URL (got {redact(url)!r}); "
             "leave it out to keep the SQLite catalogue in the archive"
         )
+    why = _unusable(url)
+    if why is not None:
+        raise ConfigError(
+            f"{where}: the catalogue URL {redact(url)} cannot be read: {scrubbed(why, url)}; "
+            "it is postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
     return url
+
+
+def _unusable(url: str) -> str | None:
+    """Why libpq cannot use ``url`` whatever the server does, or None: it cannot parse it (a
+    space, a bad ``%``, an unknown ``?key``), or what it reads as a port is no port number or
+    a host holds an ``@`` (an ``@`` or ``:`` left unescaped in the password ends it early)."""
+    import psycopg  # loaded only when a catalogue URL is given
+
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for port in str(parts.get("port") or "").split(","):
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            return f"port {port!r} is not a number from 1 to 65535"
+    for host in str(parts.get("host") or "").split(","):
+        if "@" in host:
+            return f"host {host!r} holds an @"
+    return None
 
 
 def _userinfo(url: str) -> tuple[int, int] | None:
