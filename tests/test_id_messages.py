@@ -27,7 +27,26 @@ transposed typo "corrected" by the tool would be another patient's valid ID."""
         (
             "JBX31F\u00e9",
             "nhi",
-            "NHI 'JBX31F\u00e9' is not valid: character 7 ('\u00e9') should be a letter.",
+            "NHI 'JBX31F\u00e9' is not valid: character 7 ('\u00e9', LATIN SMALL LETTER E WITH "
+            "ACUTE) should be a letter A–Z.",
+        ),
+        (
+            "\u0408BX3656",
+            "nhi",
+            "NHI '\u0408BX3656' is not valid: character 1 ('\u0408', CYRILLIC CAPITAL LETTER JE) "
+            "should be a letter A–Z.",
+        ),
+        (
+            "\uff2aBX3656",
+            "nhi",
+            "NHI '\uff2aBX3656' is not valid: character 1 ('\uff2a', FULLWIDTH LATIN CAPITAL "
+            "LETTER J) should be a letter A–Z.",
+        ),
+        (
+            "jbx365\uff16",
+            "nhi",
+            "NHI 'JBX365\uff16' is not valid: character 7 ('\uff16', FULLWIDTH DIGIT SIX) should "
+            "be a digit 0–9.",
         ),
         ("JBX365A", "nhi", "NHI 'JBX365A' is not valid: character 7 ('A') should be a digit."),
         ("JB13656", "nhi", "NHI 'JB13656' is not valid: character 3 ('1') should be a letter."),
@@ -58,6 +77,12 @@ transposed typo "corrected" by the tool would be another patient's valid ID."""
             "94347659xx",
             "nhs",
             f"NHS number '94347659xx' is not valid: character 9 ('x') {DIGITS_ONLY}",
+        ),
+        (
+            "\uff19434765919",
+            "nhs",
+            "NHS number '\uff19434765919' is not valid: character 1 ('\uff19', FULLWIDTH DIGIT "
+            "NINE) should be a digit 0–9 (only digits, spaces and hyphens are allowed).",
         ),
         ("800360123456789", "ihi", "IHI '800360123456789' has 15 digits; it should have 16."),
         (

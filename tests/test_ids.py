@@ -84,7 +84,7 @@ def test_nhi_format_messages(raw: str, expected: str) -> None:
 
 def test_nhi_rejects_non_ascii_lookalikes() -> None:
     # "ſ".upper() == "S": a lookalike must not be folded into a valid NHI.
-    assert "should be a letter" in _message("AſE37QK")
+    assert "('ſ', LATIN SMALL LETTER LONG S) should be a letter A–Z" in _message("AſE37QK")
 
 
 def test_nhi_message_names_only_the_id() -> None:
@@ -107,7 +107,7 @@ def test_valid_nhs(raw: str) -> None:
         ("943476591", "has 9 digits; it should have 10"),
         ("94347659190", "has 11 digits; it should have 10"),
         ("943476591X", "character 10 ('X') should be a digit"),
-        ("９434765919", "character 1 ('９') should be a digit"),
+        ("９434765919", "character 1 ('９', FULLWIDTH DIGIT NINE) should be a digit 0–9"),
     ],
 )
 def test_invalid_nhs(raw: str, expected: str) -> None:

@@ -297,6 +297,11 @@ def test_a_share_stopped_by_ctrl_c_says_how_to_share_them_all(
         (["JBX3656", "--from", "2030-01-01"], 2, "for those dates"),
         (["JBX3656", "--from", "2024-13-01"], 2, "not a date"),
         (["JBX3656", "--from", "2024-03-02", "--to", "2024-03-01"], 2, "is after"),
+        (
+            ["\u0408BX3656"],  # a Cyrillic Ј
+            2,
+            "character 1 ('\u0408', CYRILLIC CAPITAL LETTER JE) should be a letter A–Z",
+        ),
     ],
 )
 def test_share_bad_input(

@@ -7,6 +7,7 @@ archive. Error messages quote only the ID itself, never any other detail.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 from .errors import ConfigError, InvalidIdError
@@ -26,6 +27,7 @@ _NHI_WEIGHTS = (7, 6, 5, 4, 3, 2)
 _MEDICARE_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9)
 _IHI_PREFIX = "800360"
 _SHOW_MAX = 40
+_KINDS = {"letter": "A–Z", "digit": "0–9"}
 
 
 def _show(raw: str) -> str:
@@ -33,6 +35,16 @@ def _show(raw: str) -> str:
     if len(raw) > _SHOW_MAX:
         return repr(raw[:_SHOW_MAX]) + f"… ({len(raw)} characters)"
     return repr(raw)
+
+
+def _should_be(char: str, position: int, kind: str) -> str:
+    """``character N ('c') should be a letter`` (or ``digit``). A character outside ASCII is
+    named, and the letters A–Z or digits 0–9 said: a look-alike (Cyrillic Ј, fullwidth Ｊ or
+    ９) is told from what it resembles only by its name."""
+    if char.isascii():
+        return f"character {position} ({char!r}) should be a {kind}"
+    name = unicodedata.name(char, f"U+{ord(char):04X}")
+    return f"character {position} ({char!r}, {name}) should be a {kind} {_KINDS[kind]}"
 
 
 def _fails_check(label: str, shown: str) -> InvalidIdError:
@@ -113,16 +125,16 @@ def _nhi_char_problem(char: str, position: int, expected: str) -> str | None:
     if expected == "digit":
         if char in _DIGITS:
             return None
-        return f"character {position} ({char!r}) should be a digit"
+        return _should_be(char, position, "digit")
     if char in _NHI_VALUE:
         return None
     if char in "IO":
         return f"character {position} ({char!r}) is not allowed (I and O are not used in NHIs)"
-    return f"character {position} ({char!r}) should be a letter"
+    return _should_be(char, position, "letter")
 
 
 def _validate_nhi(text: str, *, allow_test_ids: bool) -> str:
-    nhi = text.upper() if text.isascii() else text
+    nhi = "".join(char.upper() if char.isascii() else char for char in text)
     shown = _show(nhi)
     if len(nhi) != 7:
         raise InvalidIdError(
@@ -164,8 +176,8 @@ def _digits_only(text: str, label: str) -> str:
     for position, char in enumerate(text, start=1):
         if char not in _DIGITS and char not in " -":
             raise InvalidIdError(
-                f"{label} {_show(text)} is not valid: character {position} ({char!r}) should be "
-                "a digit (only digits, spaces and hyphens are allowed)."
+                f"{label} {_show(text)} is not valid: {_should_be(char, position, 'digit')} "
+                "(only digits, spaces and hyphens are allowed)."
             )
     return text.replace(" ", "").replace("-", "")
 
