@@ -72,6 +72,9 @@ def test_a_folder_that_is_no_archive_does_not_pass(tmp_path: Path) -> None:
         f"No archive at {tmp_path / 'card'}: it has no .cardingest folder, so no audit log to "
         "check. Is --archive right?"
     )
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Checking the log: `audit`")[1].split("\n## ")[0]
+    assert f"is no archive (exit {code})" in " ".join(section.split())
 
 
 def test_a_mistyped_archive_or_a_deleted_log_fails(tmp_path: Path) -> None:
