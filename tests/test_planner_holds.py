@@ -31,7 +31,7 @@ def plan_of(files: list[MediaFile], idmap=ONE, **kwargs: object) -> dict[str, Pl
 
 
 def test_a_name_that_is_not_utf8_is_held_with_its_shot_time_and_patient() -> None:
-    raw = photo("DCIM/100CANON/IMG_\udce90001.CR2", T + timedelta(seconds=40))
+    raw = photo("DCIM/100CANON/IMG_\udce90001.CR2", T + timedelta(seconds=1))
     found = plan_of([photo(BAD, subsec="25", make="Canon", model="EOS R5"), raw])
     item = found[BAD]
     assert (item.action, item.target, item.patient_id) == ("hold", None, "JBX3656")

@@ -130,6 +130,7 @@ class ArchivedFile:
     problem: str | None = None
     """Set when verify or wipe found one of its copies damaged or missing: copy it again."""
     backup_path: str | None = None
+    ingest_id: str = ""
 
 
 @dataclass(frozen=True)

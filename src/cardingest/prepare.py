@@ -330,12 +330,26 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def names_archived(archive: Path, files: Sequence[MediaFile]) -> tuple[ArchivedFile, ...]:
-    """The catalogue's files, of any patient, from one of these card paths (one query)."""
-    if not files or not has_catalogue(archive):
+def names_archived(
+    archive: Path, files: Sequence[MediaFile], card: Card | None, root: Path
+) -> tuple[ArchivedFile, ...]:
+    """The catalogue's files, of any patient, from one of these card paths of this card (by
+    its volume serial, else its source): a shot changed in the camera is on the card it was
+    taken on, where another card's photo of the same name and second is not that shot."""
+    paths = [media.path for media in files if not undecodable(media.path)]
+    if not paths or not has_catalogue(archive):
         return ()
+    from .archive.provenance import recorded_source
+
+    here, serial = recorded_source(str(root), card), card.serial if card else None
+    ingests = {ingest["ingest_id"]: ingest for ingest in _earlier_ingests(archive)}
     with reading(archive) as catalogue:
-        return tuple(catalogue.archived_from_names(media.path for media in files))
+        found = catalogue.archived_from_names(paths)
+    return tuple(
+        a
+        for a in found
+        if a.ingest_id in ingests and _ingest_read_this_card(ingests[a.ingest_id], serial, here)
+    )
 
 
 def content_elsewhere(
@@ -445,7 +459,9 @@ def prepare(
         idmap,
         slates=slates,
         state=replace(
-            state, elsewhere=elsewhere, same_names=names_archived(settings.archive, files)
+            state,
+            elsewhere=elsewhere,
+            same_names=names_archived(settings.archive, files, card, root),
         ),
         allow_other_patient=settings.allow_other_patient,
         source=str(root),

@@ -534,7 +534,7 @@ class Catalogue:
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
                     "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
-                    f" problem, backup_path FROM files WHERE {column} IN ({marks})"
+                    f" problem, backup_path, ingest_id FROM files WHERE {column} IN ({marks})"
                     " ORDER BY archive_path",
                     chunk,
                 )
