@@ -13,6 +13,7 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -603,6 +604,8 @@ def test_files_of_given_sizes_are_the_candidates_of_any_patient(cat: Catalogue) 
     )
     cat.set_problems({"ACA31FM/c.jpg": "archive copy is missing"})
     found = cat.archived_with_sizes([20, 10, 10, 40])
+    assert {a.ingest_id for a in found} == {"ing-1"}
+    found = [replace(a, ingest_id="") for a in found]
     assert found == [
         ArchivedFile(
             "ACA31FM",
@@ -831,3 +834,18 @@ def test_an_ingest_keeps_its_counts_as_sorted_json(cat: Catalogue) -> None:
         "/srv/backup",
         None,
     )
+
+
+def test_files_from_given_card_names_are_those_of_any_patient(cat: Catalogue) -> None:
+    cat.add(
+        [
+            rec("JBX3656", "b.jpg", content="b", size=10, source="DCIM/100CANON/IMG_0003.JPG"),
+            rec("MCJ1984", "a.jpg", content="a", size=10, source="DCIM/100CANON/IMG_0003.JPG"),
+            rec("ACA31FM", "c.jpg", content="c", size=20, source="DCIM/100CANON/IMG_0004.JPG"),
+        ]
+    )
+    found = cat.archived_from_names(["DCIM/100CANON/IMG_0003.JPG", "DCIM/100CANON/IMG_0009.JPG"])
+    assert [(a.patient_id, a.ingest_id) for a in found] == [
+        ("JBX3656", "ing-1"),
+        ("MCJ1984", "ing-1"),
+    ]
