@@ -27,7 +27,6 @@ MODE = 0o600
 TEMPORARY_PREFIX = "cardingest-sheet-"
 TEMPORARY_SUFFIX = ".html"
 """A private temporary sheet's name in the temp folder: ``cardingest-sheet-XXXXXXXX.html``."""
-_TEMPORARY_TRIES = 8
 
 
 class SheetFile:
@@ -68,25 +67,19 @@ class SheetFile:
         user's that no live run holds (`durable.remove_dead_files`), never by age."""
         import tempfile
 
-        from ..storage.durable import remove_dead_files, try_flock
+        from ..storage.durable import locked_new, remove_dead_files
 
-        for _ in range(_TEMPORARY_TRIES):
-            try:
-                fd, name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX)
-            except OSError as exc:
-                raise SheetError(
-                    f"Cannot create a temporary contact sheet: {exc.strerror or exc}"
-                ) from None
-            # Another run's sweep may take a new sheet in the instant before its lock (and
-            # remove it): that one is given up for another name.
-            if try_flock(fd) is not False and os.fstat(fd).st_nlink > 0:
-                break
-            os.close(fd)
-        else:
+        def create() -> tuple[Path, int]:
+            fd, name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX)
+            return Path(name), fd
+
+        try:
+            path, fd = locked_new(create)
+        except OSError as exc:
             raise SheetError(
-                "Cannot create a temporary contact sheet: each one made was removed at once"
-            )
-        sheet = cls(Path(name), fd, temporary=True)
+                f"Cannot create a temporary contact sheet: {exc.strerror or exc}"
+            ) from None
+        sheet = cls(path, fd, temporary=True)
         try:
             if hasattr(os, "geteuid"):
                 remove_dead_files(

@@ -223,15 +223,26 @@ def try_flock(fd: int) -> bool | None:
 
 
 def _locked_temp(folder: Path) -> tuple[Path, int]:
-    """A new temporary in ``folder``, created and locked. A sweep can take one in the instant
-    between the two (it then removes it): that one is given up for another name."""
-    for _ in range(_TEMP_TRIES):
+    """A new temporary in ``folder``, created and locked (`locked_new`)."""
+
+    def create() -> tuple[Path, int]:
         tmp = folder / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
-        fd = modes.create(tmp, _WRITE)
+        return tmp, modes.create(tmp, _WRITE)
+
+    return locked_new(create)
+
+
+def locked_new(create: Callable[[], tuple[Path, int]]) -> tuple[Path, int]:
+    """A file ``create`` makes under a new name, open and ``flock``ed, for a folder that
+    `remove_dead_temps_in` or `remove_dead_files` sweeps. A sweep can take the file in the
+    instant between its creation and its lock (it then removes it): that one is given up for
+    another name. OSError (EBUSY) when every try was taken."""
+    for _ in range(_TEMP_TRIES):
+        path, fd = create()
         if try_flock(fd) is not False and os.fstat(fd).st_nlink > 0:
-            return tmp, fd
+            return path, fd
         os.close(fd)
-    raise OSError(errno.EBUSY, "each temporary file made here was removed at once", str(folder))
+    raise OSError(errno.EBUSY, "each file made was removed at once", str(path.parent))
 
 
 CLEAN_MARK = "clean"
@@ -269,7 +280,7 @@ def remove_dead_temps_in(folders: Iterable[Path]) -> list[Path]:
     taken was left by a run that was killed. Where the file system has no flock nothing is
     removed, since a live writer's temporary cannot be told from a dead one's there.
     """
-    return _swept(folders, _remove_dead_temps)
+    return _swept(folders, _dead_ones(TEMP_PREFIX))
 
 
 def remove_dead_files(folder: Path, prefix: str, suffix: str, *, owner: int) -> list[Path]:
@@ -278,25 +289,24 @@ def remove_dead_files(folder: Path, prefix: str, suffix: str, *, owner: int) -> 
     folder others write to without a common lock (the temp folder: a run's private temporary
     contact sheet). A file of another user, or one that is not a regular file, is never
     touched; where the file system has no flock nothing is removed."""
+    return _swept([folder], _dead_ones(prefix, suffix, owner))
 
-    def sweep(where: Path, names: list[str]) -> list[Path]:
+
+def _dead_ones(
+    prefix: str, suffix: str = "", owner: int | None = None
+) -> Callable[[Path, list[str]], list[Path]]:
+    """A sweep (`_swept`) of the files named ``prefix…suffix`` that `_remove_if_dead` removes."""
+
+    def sweep(folder: Path, names: list[str]) -> list[Path]:
         return [
-            Path(where, name)
+            Path(folder, name)
             for name in names
             if name.startswith(prefix)
             and name.endswith(suffix)
-            and _remove_if_dead(Path(where, name), owner=owner)
+            and _remove_if_dead(Path(folder, name), owner=owner)
         ]
 
-    return _swept([folder], sweep)
-
-
-def _remove_dead_temps(folder: Path, names: Iterable[str]) -> list[Path]:
-    return [
-        Path(folder, name)
-        for name in names
-        if name.startswith(TEMP_PREFIX) and _remove_if_dead(Path(folder, name))
-    ]
+    return sweep
 
 
 def _swept(folders: Iterable[Path], sweep: Callable[[Path, list[str]], list[Path]]) -> list[Path]:
