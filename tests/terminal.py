@@ -4,10 +4,38 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pexpect
+
+INJECT = Path(__file__).parent / "faults" / "inject.py"
+
+
+def injected(point: str, *args: object) -> list[str]:
+    """The argv of the CLI run through ``tests/faults/inject.py`` with a fault at ``point``."""
+    return [sys.executable, str(INJECT), point, *map(str, args)]
+
+
+def paused_at(point: str, *args: object, **popen: Any) -> subprocess.Popen[str]:
+    """The CLI through ``inject.py``, started and returned once held at ``point``, a hook that
+    says HOOK-REACHED on stderr and waits for a line on stdin (or for stdin to close)."""
+    process = subprocess.Popen(
+        injected(point, *args),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # ends when the process does, if it never pauses
+        if "HOOK-REACHED" in line:
+            break
+    return process
 
 
 def operator_signals() -> None:

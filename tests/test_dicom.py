@@ -11,7 +11,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from dicom_helpers import (
 )
 from PIL import Image
 from pydicom.encaps import generate_frames
+from terminal import injected, paused_at
 
 from cardingest.export.dicom import (
     VL_PHOTOGRAPHIC,
@@ -49,7 +49,6 @@ from cardingest.export.settings import DicomOptions, PacsConfig, check_uid_root,
 from cardingest.storage import durable
 from cardingest.storage.durable import TEMP_PREFIX
 
-INJECT = Path(__file__).parent / "faults" / "inject.py"
 REAL = ["22-canon_tags.jpg", "Pentax_K10D.jpg", "32-lens_data.jpeg", "Canon_40D.jpg"]
 
 
@@ -299,11 +298,6 @@ def test_export_refuses_to_overwrite_another_file(
     assert "not overwriting" in result.stderr and squatter.read_bytes() == b"someone else's file"
 
 
-def injected(point: str, *args: str | Path) -> list[str]:
-    """The CLI through ``tests/faults/inject.py``, with a fault at ``point``."""
-    return [sys.executable, str(INJECT), point, *map(str, args)]
-
-
 def temps(folder: Path) -> list[Path]:
     return sorted(folder.rglob(f"{TEMP_PREFIX}*"))
 
@@ -343,19 +337,8 @@ def test_an_export_writing_meanwhile_keeps_its_temporary(
     env = {**os.environ, **env}
     out = tmp_path / "out"
     first = ("dicom", "export", PATIENT, "--to", "2007-12-31", "--archive", archive, "--out", out)
-    paused = subprocess.Popen(
-        injected("dicom-temp-wait", *first),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    paused = paused_at("dicom-temp-wait", *first, env=env)
     try:
-        assert paused.stderr is not None
-        for line in paused.stderr:  # ends when the process does, if it never pauses
-            if "HOOK-REACHED" in line:
-                break
         (live,) = temps(out)
         killed = subprocess.run(
             injected("dicom-temp", *first),

@@ -10,7 +10,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from clinic_helpers import (
     tree,
 )
 from PIL import Image
+from terminal import injected
 
 from cardingest.archive.audit import AuditLog
 from cardingest.archive.catalogue import CatalogueRecord
@@ -493,9 +493,8 @@ def test_the_next_share_removes_what_a_killed_one_was_writing(
     sending it out with the rest."""
     out = tmp_path / "out"
     args = ("share", "JBX3656", "--out", out, "--archive", archive)
-    inject = Path(__file__).parent / "faults" / "inject.py"
     killed = subprocess.run(
-        [sys.executable, str(inject), "share-temp", *map(str, args)],
+        injected("share-temp", *args),
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,

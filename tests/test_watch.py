@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -19,7 +18,7 @@ import pytest
 from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_fat_tools
 from clinic_helpers import camera_jpeg, cardingest_exe, demo_card, invoke
 from slate_photos import slate_photo
-from terminal import operator_signals
+from terminal import operator_signals, paused_at
 
 from cardingest.card import watch as watch_module
 from cardingest.card.detect import find_cards
@@ -107,9 +106,6 @@ def test_a_second_ctrl_c_stops_at_once() -> None:
         time.sleep(1)
 
 
-INJECT = Path(__file__).parent / "faults" / "inject.py"
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_or_sighup_while_waiting_stops_watch_as_ctrl_c_does(
     sig: signal.Signals, tmp_path: Path
@@ -117,20 +113,9 @@ def test_sigterm_or_sighup_while_waiting_stops_watch_as_ctrl_c_does(
     """systemd stops a ``watch`` service with SIGTERM: the clean stop of Ctrl-C (exit 0, "Stopped
     watching"), not a kill. The signal lands while ``watch`` is held at its first look for a
     card (`tests/faults/inject.py`, ``watch-wait``)."""
-    args = ("watch-wait", "watch", "--slates", "--archive", tmp_path / "a", "--interval", "0.2")
-    process = subprocess.Popen(
-        [sys.executable, str(INJECT), *map(str, args)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=operator_signals,
-    )
+    args = ("watch", "--slates", "--archive", tmp_path / "a", "--interval", "0.2")
+    process = paused_at("watch-wait", *args, preexec_fn=operator_signals)
     try:
-        assert process.stderr is not None
-        for line in process.stderr:  # ends when the process does, if it never pauses
-            if "HOOK-REACHED" in line:
-                break
         process.send_signal(sig)
         out, err = process.communicate(timeout=300)  # a guard against a hang, not a wait
     finally:

@@ -6,18 +6,15 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cardimage import CardFactory
-from terminal import operator_signals
+from terminal import operator_signals, paused_at
 
 from .checks import Source, audit_events, photos_of, read_rows
 from .conftest import Checker, Figures
 from .helpers import (
-    INJECT,
     PATIENT,
     STARTED,
     Cli,
@@ -100,22 +97,15 @@ def test_sigterm_or_sighup_mid_copy_is_ctrl_c_then_rerun(
         (card / name).write_bytes(data)
     source = Source(card, photos_of(files, PATIENT))
     archive = tmp_path / "archive"
-    args = ("ingest-file-wait", "ingest", card, "--id", PATIENT, "--archive", archive, "--json")
-    proc = subprocess.Popen(
-        [sys.executable, str(INJECT), *map(str, args)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    args = ("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    proc = paused_at(
+        "ingest-file-wait",
+        *args,
         env=dict(cli.env),
         start_new_session=True,
         preexec_fn=operator_signals,
     )
     STARTED.append(proc)
-    assert proc.stderr is not None
-    for line in proc.stderr:  # ends when the process does, if it never pauses
-        if "HOOK-REACHED" in line:
-            break
     proc.send_signal(sig)
     ended = finish(proc)  # stdin closed: the hook's wait ends whether or not the signal did
     assert ended.returncode == 130, ended.stderr[-2000:]
