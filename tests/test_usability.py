@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -835,6 +835,55 @@ def test_a_map_that_fits_a_card_whose_numbers_started_again_leaves_its_photos_he
     checked = runner.invoke(cli_app.app, ["ingest", *args[:1], "--id", "JBX3656", *args[3:]])
     assert checked.exit_code == 0, checked.output
     assert len(list((tmp_path / "a" / "JBX3656").glob("*.jpg"))) == 5
+
+
+@pytest.mark.parametrize("wiped", [False, True], ids=["kept", "wiped"])
+def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
+    tmp_path: Path, wiped: bool
+) -> None:
+    """Yesterday's map (IMG_0001-IMG_0009 for JBX3656) filed the card's two photos; a new
+    photo taken since has a name the map's range covers, and the same map run again on the
+    same card (the command from the shell's history) would file it under JBX3656. The map
+    was made before the photo existed: it stays on the card with the reason, in the preview
+    and the ingest, whether or not the first ingest wiped the card. A map made for it files
+    it."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in (1, 2):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:16 09:0{n}:00"))
+    idmap = tmp_path / "yesterday.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
+    archive = ["--archive", str(tmp_path / "a"), "--json"]
+    args = [str(tmp_path / "card"), "--map", str(idmap), *archive]
+    runner = CliRunner()
+    first = runner.invoke(cli_app.app, ["ingest", *args, *(["--wipe", "--yes"] if wiped else [])])
+    assert first.exit_code == 0, first.output
+    ingest_id = json.loads(first.stdout)["ingest_id"]
+    later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
+    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
+    for command in ("preview", "ingest"):
+        result = runner.invoke(cli_app.app, [command, *args])
+        assert result.exit_code == 3, result.output
+        items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+        new = items.pop("DCIM/100CANON/IMG_0003.JPG")
+        assert new["action"] == "hold"
+        assert new["reason"].startswith(
+            f"taken {later:%Y-%m-%d %H:%M:%S}, after this very map was used for this card "
+            f"(ingest {ingest_id}, "
+        )
+        assert "so its line 2 cannot say whose photo it is" in new["reason"]
+        assert [i["action"] for i in items.values()] == ([] if wiped else ["skip", "skip"])
+    assert (folder / "IMG_0003.JPG").exists()
+    assert sorted(p.name for p in (tmp_path / "a" / "JBX3656").iterdir()) == [
+        "JBX3656-20260316-090100.jpg",
+        "JBX3656-20260316-090200.jpg",
+    ]
+    today = tmp_path / "today.csv"
+    today.write_text("files,id\nIMG_0003,MCJ1984\n", encoding="utf-8")
+    made = [str(tmp_path / "card"), "--map", str(today), *archive]
+    result = runner.invoke(cli_app.app, ["ingest", *made])
+    assert result.exit_code == (3 if not wiped else 0), result.output  # the map leaves 1-2
+    assert (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{later:%Y%m%d-%H%M%S}.jpg").is_file()
 
 
 def test_a_shot_changed_in_the_camera_is_not_filed_under_a_second_patient(

@@ -146,6 +146,18 @@ class ArchiveState:
     """Archived files, of any patient, from one of the card's file names: the same shot (card
     name and capture time) filed under another patient puts a photo's patient in doubt, even
     once it was changed in the camera."""
+    map_used: MapUse | None = None
+    """The last complete ingest of this card with this very map file (by its content)."""
+
+
+@dataclass(frozen=True)
+class MapUse:
+    """An earlier ingest of the card with the map in hand: a photo taken after it started was
+    not on the card when the map was made, so the map's names cannot say whose it is."""
+
+    ingest_id: str
+    started: datetime
+    """The ingest's start on this workstation's wall clock (naive, like capture times)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from .models import (
     Card,
     IdMap,
     MapRow,
+    MapUse,
     MediaFile,
     Plan,
     Settings,
@@ -331,25 +332,19 @@ def _sha256(path: Path) -> str:
 
 
 def names_archived(
-    archive: Path, files: Sequence[MediaFile], card: Card | None, root: Path
+    archive: Path, files: Sequence[MediaFile], this_card: Sequence[dict]
 ) -> tuple[ArchivedFile, ...]:
-    """The catalogue's files, of any patient, from one of these card paths of this card (by
-    its volume serial, else its source): a shot changed in the camera is on the card it was
-    taken on, where another card's photo of the same name and second is not that shot."""
+    """The catalogue's files, of any patient, from one of these card paths, archived by one
+    of ``this_card``'s ingests (`card_history`): a shot changed in the camera is on the card
+    it was taken on, where another card's photo of the same name and second is not that
+    shot."""
     paths = [media.path for media in files if not undecodable(media.path)]
-    if not paths or not has_catalogue(archive):
+    runs = {ingest["ingest_id"] for ingest in this_card}
+    if not paths or not runs:
         return ()
-    from .archive.provenance import recorded_source
-
-    here, serial = recorded_source(str(root), card), card.serial if card else None
-    ingests = {ingest["ingest_id"]: ingest for ingest in _earlier_ingests(archive)}
     with reading(archive) as catalogue:
         found = catalogue.archived_from_names(paths)
-    return tuple(
-        a
-        for a in found
-        if a.ingest_id in ingests and _ingest_read_this_card(ingests[a.ingest_id], serial, here)
-    )
+    return tuple(a for a in found if a.ingest_id in runs)
 
 
 def content_elsewhere(
@@ -454,6 +449,7 @@ def prepare(
         root, settings.archive, files, assignment, state.archived, on_file
     )
     state = copies_gone(state, files, settings.archive)
+    this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)
     plan = make_plan(
         files,
         idmap,
@@ -461,7 +457,8 @@ def prepare(
         state=replace(
             state,
             elsewhere=elsewhere,
-            same_names=names_archived(settings.archive, files, card, root),
+            same_names=names_archived(settings.archive, files, this_card),
+            map_used=last_map_use(this_card, idmap),
         ),
         allow_other_patient=settings.allow_other_patient,
         source=str(root),
@@ -471,7 +468,7 @@ def prepare(
         clock_offset=clock_offset,
         assignment=assignment,
     )
-    reused = map_used_before(settings.archive, card, root, idmap)
+    reused = map_used_before(other_cards, idmap)
     if reused:
         plan = replace(plan, warnings=(*plan.warnings, reused))
     plan = replace(plan, warnings=(*plan.warnings, *finished))
@@ -541,20 +538,28 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     return replace(prepared, plan=plan)
 
 
-def map_used_before(archive: Path, card: Card | None, root: Path, idmap: IdMap) -> str | None:
+def card_history(
+    ingests: Sequence[dict], card: Card | None, root: Path
+) -> tuple[list[dict], list[dict]]:
+    """The archive's ingests (`_earlier_ingests`) that read this card, and the others."""
+    from .archive.provenance import recorded_source
+
+    here, serial = recorded_source(str(root), card), card.serial if card else None
+    this_card: list[dict] = []
+    others: list[dict] = []
+    for ingest in ingests:
+        (this_card if _ingest_read_this_card(ingest, serial, here) else others).append(ingest)
+    return this_card, others
+
+
+def map_used_before(other_cards: Sequence[dict], idmap: IdMap) -> str | None:
     """A warning when this very map file (by its content) was used for an ingest of another
     card: yesterday's map fits a card whose camera started its numbers again just as well,
     and would file the new photos under yesterday's patients."""
     if not idmap.recorded.startswith("map sha256:"):
         return None
-    from .archive.provenance import recorded_source
-
-    here = recorded_source(str(root), card)
-    serial = card.serial if card else None
-    for ingest in reversed(_earlier_ingests(archive)):
+    for ingest in reversed(other_cards):
         if ingest["map_source"] != idmap.recorded:
-            continue
-        if _ingest_read_this_card(ingest, serial, here):
             continue
         was = ingest["card_label"] or "another source"
         return (
@@ -563,6 +568,28 @@ def map_used_before(archive: Path, card: Card | None, root: Path, idmap: IdMap) 
             "map fits any card with the same file names, and would file its photos under "
             "that map's patients. Check that it was made for this card"
         )
+    return None
+
+
+def last_map_use(this_card: Sequence[dict], idmap: IdMap) -> MapUse | None:
+    """The last ingest of this card with this very map file that ended with every photo it
+    meant to copy copied: the card held then every photo the map was made for. One that
+    stopped or failed is left out, so its run again (which copies what was left) holds
+    nothing."""
+    if not idmap.recorded.startswith("map sha256:"):
+        return None
+    for ingest in reversed(this_card):
+        if ingest["map_source"] != idmap.recorded or ingest["status"] != "finished":
+            continue
+        if (ingest["counts"] or {}).get("failed"):
+            continue
+        try:
+            started = datetime.fromisoformat(str(ingest["started"]))
+        except ValueError:
+            continue
+        if started.tzinfo is None:
+            continue
+        return MapUse(str(ingest["ingest_id"]), started.astimezone().replace(tzinfo=None))
     return None
 
 

@@ -18,6 +18,7 @@ from ..models import (
     ArchiveState,
     IdMap,
     MapRow,
+    MapUse,
     MediaFile,
     Plan,
     PlanItem,
@@ -290,6 +291,19 @@ def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) 
         "map may be an older card's. Check whose photo it is, then give it to its patient by "
         "from and to times in the map (times, unlike names, are this card's own), or ingest "
         "the card with --id if all its photos are that patient's"
+    )
+
+
+def _taken_after_reason(when: datetime, row: MapRow, used: MapUse) -> str:
+    """Why a photo a map's file names give a patient is held: it was taken after that very
+    map was used for this card, so the map was made before the photo existed."""
+    return (
+        f"taken {when:%Y-%m-%d %H:%M:%S}, after this very map was used for this card (ingest "
+        f"{used.ingest_id}, {used.started:%Y-%m-%d %H:%M}): the map was made before the photo "
+        f"was taken, so its line {row.line} cannot say whose photo it is. Make a map for the "
+        "new photos (cardingest map-template), or give them to their patients by from and to "
+        "times; if the photo was on the card then and the camera's clock runs ahead, correct "
+        "it with --clock-offset"
     )
 
 
@@ -586,7 +600,8 @@ def make_plan(
     for a in state.same_names:
         same_name[a.source_path].append(a)
     before: dict[tuple[str, str], list[ArchivedFile]] = {}
-    if idmap.recorded.startswith("map sha256:"):
+    map_file = idmap.recorded.startswith("map sha256:")
+    if map_file:
         for a in state.archived:
             before.setdefault((a.patient_id, a.source_path), []).append(a)
     on_card = _given_on_card(files, assignment)
@@ -721,6 +736,7 @@ def make_plan(
                 if before and row.start is None  # a row of times names this card's photos
                 else None
             )
+            map_used = state.map_used if map_file and row.start is None else None
             if other is not None:
                 reason = other_patient_reason(other.patient_id, other.archive_path)
                 items.extend(_held(pending, when, row, primary, reason, slates))
@@ -739,6 +755,10 @@ def make_plan(
                 pending = []
             elif reused is not None:
                 reason = _named_before_reason(reused[0], when, reused[1])
+                items.extend(_held(pending, when, row, primary, reason, slates))
+                pending = []
+            elif pending and map_used is not None and when > map_used.started:
+                reason = _taken_after_reason(when, row, map_used)
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
