@@ -178,3 +178,42 @@ def test_a_migration_marker_an_older_version_stored_with_its_password_is_not_sho
     ran = cardingest("search", "--archive", meta.parent, home=tmp_path)
     assert ran.code == 2 and "has moved to PostgreSQL" in ran.stderr, ran.stderr
     assert "Old7Secret" not in ran.stderr and "clinic_photos?password=***" in ran.stderr
+
+
+def test_a_password_other_accounts_can_read_is_warned_about(tmp_path: Path) -> None:
+    """A password on the command line is in ``ps`` for every account while the command runs;
+    one in a config file that others may read is theirs too. Each is said on stderr, never
+    the password itself; a URL without one, from a 0600 config or the environment, says
+    nothing."""
+    with_password = f"postgresql://cardingest_desk:Se9cretPW{NOWHERE}"
+    ran = cardingest("search", "--archive", tmp_path, "--catalogue", with_password, home=tmp_path)
+    said = " ".join(ran.stderr.split())
+    assert "warning: the --catalogue URL holds a password, which every account" in said
+    assert "Se9cretPW" not in ran.stderr + ran.text
+    config = tmp_path / ".config" / "cardingest" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'catalogue = "{with_password}"\n', encoding="utf-8")
+    config.chmod(0o644)
+    ran = cardingest("search", "--archive", tmp_path, "--json", home=tmp_path)
+    said = " ".join(ran.stderr.split())
+    assert (
+        f"warning: config file {config} holds a password (catalogue) and other accounts may "
+        f"read it (mode 0644): chmod 600 {config}"
+    ) in said
+    assert "Se9cretPW" not in ran.stderr + ran.text
+    ran.json()  # stdout stays one JSON document
+    config.chmod(0o600)
+    assert "warning" not in cardingest("search", "--archive", tmp_path, home=tmp_path).stderr
+    quiet = cardingest(
+        "search", "--archive", tmp_path, home=tmp_path, env={"CARDINGEST_CATALOGUE": with_password}
+    )
+    assert "warning" not in quiet.stderr
+    config.write_text(f'catalogue = "postgresql://cardingest_desk{NOWHERE}"\n', encoding="utf-8")
+    config.chmod(0o644)
+    assert "warning" not in cardingest("search", "--archive", tmp_path, home=tmp_path).stderr
+    config.write_text(
+        '[pacs]\nstow_url = "https://orthanc:Pw7secret@127.0.0.1:1/dicom-web"\n', encoding="utf-8"
+    )
+    ran = cardingest("search", "--archive", tmp_path, home=tmp_path)
+    assert "holds a password ([pacs] stow_url) and other accounts may read it" in ran.stderr
+    assert "Pw7secret" not in ran.stderr + ran.text

@@ -217,6 +217,11 @@ def redact(url: str) -> str:
     return "".join(shown) + url[last:]
 
 
+def has_password(url: str) -> bool:
+    """Whether ``url`` holds a password (in its user info or a ``?password=`` setting)."""
+    return bool(_passwords(url))
+
+
 def _passwords(url: str) -> set[str]:
     """Each password in ``url``, as written and percent-decoded."""
     found = {url[start:end] for start, end in _secret_spans(url)}

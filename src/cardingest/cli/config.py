@@ -10,7 +10,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from ..archive.backend import CatalogueLocation, bind, check_url
+from ..archive.backend import CatalogueLocation, bind, check_url, has_password
 from ..errors import ConfigError, UsageError
 from ..export.settings import (
     DEFAULT_CALLING_AE,
@@ -27,6 +27,7 @@ from ..models import Settings
 from ..plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, check_templates
 from ..storage import modes
 from ..storage.capped import read_capped
+from ..text import printable
 
 ENV_ARCHIVE = "CARDINGEST_ARCHIVE"
 ENV_CONFIG = "CARDINGEST_CONFIG"
@@ -248,6 +249,11 @@ def load_settings(
         url = check_url(data["catalogue"], f"Config file {config_path}")
     else:
         url = None
+    said = password_warnings(catalogue, data, config_path)
+    if said:
+        from .output import print_warnings
+
+        print_warnings(said)
     single = bool(data.get("single_workstation", False))
     _not_a_broken_link(archive_path, "The archive")
     if backup_text:
@@ -311,6 +317,41 @@ def load_dicom_settings(settings: Settings) -> tuple[DicomOptions, PacsConfig | 
     """
     data = _load(settings.config_file) if settings.config_file else {}
     return _dicom_settings(data, settings.config_file, settings.id_scheme)
+
+
+def password_warnings(
+    flag: str | None, data: dict[str, Any], config_path: Path | None
+) -> list[str]:
+    """Where a password can be read by other accounts: on the command line (``ps`` shows it
+    to every account while the command runs), or in a config file others may read."""
+    said = []
+    if flag and has_password(flag):
+        said.append(
+            "the --catalogue URL holds a password, which every account on this computer can "
+            "read while cardingest runs (ps, /proc): leave it out of the URL and put it in "
+            "~/.pgpass (mode 0600), or put the URL in the config file (mode 0600)"
+        )
+    table = data.get("pacs") or {}
+    secret = [
+        name
+        for name, value in (
+            ("catalogue", data.get("catalogue")),
+            ("[pacs] stow_url", table.get("stow_url")),
+        )
+        if isinstance(value, str) and has_password(value)
+    ]
+    if secret and config_path is not None:
+        try:
+            mode = config_path.stat().st_mode
+        except OSError:
+            return said
+        if mode & 0o077:
+            said.append(
+                f"config file {printable(str(config_path))} holds a password ({', '.join(secret)}) "
+                f"and other accounts may read it (mode {mode & 0o777:04o}): chmod 600 "
+                f"{printable(str(config_path))}"
+            )
+    return said
 
 
 def _dicom_settings(
