@@ -1035,3 +1035,34 @@ def test_an_archive_whose_catalogue_was_lost_is_refused_not_started_again(
         assert run.code == 1 and f"is {state}, but the audit log" in run.stderr
     assert sorted(p.relative_to(archive) for p in archive.rglob("*")) == before
     assert not (archive / "ACA31FM").exists()
+
+
+def test_a_run_with_another_clock_offset_says_the_archived_names_keep_the_first(
+    tmp_path: Path,
+) -> None:
+    """The card ingested with --clock-offset +01:00, then again without it (or with a
+    corrected one): the photos filed before are skipped under the names the first offset
+    gave them. The preview and the ingest say so, rather than leave the operator to think
+    the new offset renamed them; the same offset again says nothing."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in (1, 2):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:16 09:0{n}:00"))
+    args = [str(tmp_path / "card"), "--id", "JBX3656", "--archive", str(tmp_path / "a"), "--json"]
+    runner = CliRunner()
+    first = runner.invoke(cli_app.app, ["ingest", *args, "--clock-offset", "+01:00"])
+    assert first.exit_code == 0, first.output
+    ingest_id = json.loads(first.stdout)["ingest_id"]
+    for command in ("preview", "ingest"):
+        result = runner.invoke(cli_app.app, [command, *args])
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        assert [i["action"] for i in document["items"]] == ["skip", "skip"]
+        assert document["warnings"] == [
+            f"2 photo(s) on the card were archived before with clock offset +01:00:00 (ingest "
+            f"{ingest_id}; first: JBX3656/JBX3656-20260316-100100.jpg), and keep the names and "
+            "times that offset gave them; this run's +00:00:00 applies only to the photos it "
+            "files"
+        ]
+    again = runner.invoke(cli_app.app, ["preview", *args, "--clock-offset", "+01:00"])
+    assert json.loads(again.stdout)["warnings"] == []

@@ -46,6 +46,7 @@ from .plan.idmap import (
     spec_covers,
     split_specs,
 )
+from .plan.naming import format_clock_offset
 from .plan.planner import make_plan
 from .plan.shots import EARLIEST_PLAUSIBLE
 from .plan.slates import SlateAssignment, assign, shots
@@ -450,6 +451,7 @@ def prepare(
     )
     state = copies_gone(state, files, settings.archive)
     this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)
+    same_names = names_archived(settings.archive, files, this_card)
     plan = make_plan(
         files,
         idmap,
@@ -457,7 +459,7 @@ def prepare(
         state=replace(
             state,
             elsewhere=elsewhere,
-            same_names=names_archived(settings.archive, files, this_card),
+            same_names=same_names,
             map_used=last_map_use(this_card, idmap),
         ),
         allow_other_patient=settings.allow_other_patient,
@@ -468,9 +470,9 @@ def prepare(
         clock_offset=clock_offset,
         assignment=assignment,
     )
-    reused = map_used_before(other_cards, idmap)
-    if reused:
-        plan = replace(plan, warnings=(*plan.warnings, reused))
+    for note in (map_used_before(other_cards, idmap), offset_changed(plan, this_card, same_names)):
+        if note:
+            plan = replace(plan, warnings=(*plan.warnings, note))
     plan = replace(plan, warnings=(*plan.warnings, *finished))
     roots = [settings.archive, *([settings.backup] if settings.backup else [])]
     stand_in_the_way = (
@@ -569,6 +571,34 @@ def map_used_before(other_cards: Sequence[dict], idmap: IdMap) -> str | None:
             "that map's patients. Check that it was made for this card"
         )
     return None
+
+
+def offset_changed(
+    plan: Plan, this_card: Sequence[dict], same_names: Sequence[ArchivedFile]
+) -> str | None:
+    """A warning when photos of this card archived before were named with another clock
+    offset than this run's: a corrected ``--clock-offset`` renames nothing already filed, so
+    their names keep the times the earlier offset gave them."""
+    now = format_clock_offset(plan.clock_offset)
+    offsets = {ingest["ingest_id"]: ingest for ingest in this_card}
+    by_path = {a.archive_path: a.ingest_id for a in same_names}
+    kept = [
+        (item.target, offsets[by_path[item.target]])
+        for item in plan.items
+        if item.action == "skip"
+        and item.target in by_path
+        and by_path[item.target] in offsets
+        and offsets[by_path[item.target]]["clock_offset"] != now
+    ]
+    if not kept:
+        return None
+    first, ingest = kept[0]
+    return (
+        f"{len(kept)} photo(s) on the card were archived before with clock offset "
+        f"{ingest['clock_offset']} (ingest {ingest['ingest_id']}; first: {first}), and keep "
+        f"the names and times that offset gave them; this run's {now} applies only to the "
+        "photos it files"
+    )
 
 
 def last_map_use(this_card: Sequence[dict], idmap: IdMap) -> MapUse | None:
