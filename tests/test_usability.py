@@ -1066,3 +1066,36 @@ def test_a_run_with_another_clock_offset_says_the_archived_names_keep_the_first(
         ]
     again = runner.invoke(cli_app.app, ["preview", *args, "--clock-offset", "+01:00"])
     assert json.loads(again.stdout)["warnings"] == []
+
+
+def test_every_problem_of_a_map_is_listed_in_one_run(tmp_path: Path) -> None:
+    """A map with a mistyped ID and a range that matches no photo: both in one message, in
+    line order (exit 2), not the ID first and the range only once the ID is put right. The
+    row with the bad ID has its range checked too. Without the card, the map's own problems
+    are listed as before."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:03:16 09:01:00"))
+    idmap = tmp_path / "m.csv"
+    idmap.write_text(
+        "files,id\nIMG_0050-IMG_0060,MCJ1984\nIMG_0001,JBX3657\nIMG_0007,ZZZ0044\n",
+        encoding="utf-8",
+    )
+    archive = ["--archive", str(tmp_path / "a"), "--json"]
+    result = CliRunner().invoke(
+        cli_app.app, ["preview", str(tmp_path / "card"), "--map", str(idmap), *archive]
+    )
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["message"] == f"{idmap}: 4 problem(s) in the ID map"
+    assert [detail.split(": ")[0:2] for detail in error["details"]] == [
+        ["line 2", "files 'IMG_0050-IMG_0060' matches no file on the card"],
+        ["line 3", "id"],
+        ["line 4", "id"],
+        ["line 4", "files 'IMG_0007' matches no file on the card"],
+    ]
+    result = CliRunner().invoke(
+        cli_app.app, ["preview", str(tmp_path / "gone"), "--map", str(idmap), *archive]
+    )
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"]["message"] == f"{idmap}: 2 problem(s) in the ID map"

@@ -38,6 +38,7 @@ from .models import (
     Settings,
 )
 from .plan.idmap import (
+    BadRowsError,
     Rows,
     UnfitMapError,
     parse_map,
@@ -114,6 +115,20 @@ def scan_source(
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
         ) from None
+
+
+def with_card_problems(error: BadRowsError, source: str | None) -> BadRowsError:
+    """``error`` with what the map's files specs fail to match on the card, so one run lists
+    every problem of the map; as it is when the card cannot be found or read (its own error
+    comes once the map is right)."""
+    from .card.detect import resolve_source
+
+    try:
+        root, _ = resolve_source(source)
+        files = scan_source(root)
+    except CardingestError:
+        return error
+    return error.with_card(files)
 
 
 def has_catalogue(archive: Path) -> bool:

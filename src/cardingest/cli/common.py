@@ -205,7 +205,8 @@ def check_inputs(
     after ``show_groups`` (the groups' contact sheet).
     """
     from ..card.detect import resolve_source
-    from ..prepare import check_separate, load_idmap
+    from ..plan.idmap import BadRowsError
+    from ..prepare import check_separate, load_idmap, with_card_problems
 
     idmap = load_idmap(map_file, patient_id, settings, slates=slates) if slates else None
     if settings.slates and map_file is None and patient_id is None:
@@ -214,7 +215,10 @@ def check_inputs(
         root, card = resolve_source(source)
         check_separate(root, settings)
         return root, card, ask_idmap(root, settings, show_groups)
-    idmap = idmap or load_idmap(map_file, patient_id, settings)
+    try:
+        idmap = idmap or load_idmap(map_file, patient_id, settings)
+    except BadRowsError as exc:
+        raise with_card_problems(exc, source) from None
     root, card = resolve_source(source)
     check_separate(root, settings)
     return root, card, idmap

@@ -282,6 +282,7 @@ def parse_map_text(
         raise MapError(f"{source}: the ID map's header is not right", details=problems)
 
     rows: list[MapRow] = []
+    specs: list[tuple[int, str]] = []
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     for _ in range(head):
         next(reader)
@@ -294,6 +295,7 @@ def parse_map_text(
             problems.append(f"line {line}: more cells than columns (a missing quote?)")
             continue
         row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
+        specs += [(line, spec) for spec in split_specs(row.get("files", "")) if _reads(spec)]
         parsed = _parse_row(row, line, scheme, pattern, allow_test_ids, problems)
         if parsed is not None:
             rows.append(parsed)
@@ -305,8 +307,45 @@ def parse_map_text(
             "(a row left blank leaves its photos on the card)"
         )
     if problems:
-        raise MapError(f"{source}: {len(problems)} problem(s) in the ID map", details=problems)
+        raise BadRowsError(source, problems, specs)
     return IdMap(rows=tuple(rows), source=source)
+
+
+def _reads(spec: str) -> bool:
+    try:
+        parse_spec(spec)
+    except ValueError:
+        return False
+    return True
+
+
+class BadRowsError(MapError):
+    """Problems in a map's rows. ``specs``: each files spec that reads right, with its line,
+    those of rows with other problems too: what they match on the card (`with_card`) is
+    said with the rest, so one run lists every problem of the map."""
+
+    def __init__(self, source: str, problems: Sequence[str], specs: Sequence[tuple[int, str]]):
+        self.source, self.problems, self.specs = source, list(problems), tuple(specs)
+        super().__init__(
+            f"{source}: {len(problems)} problem(s) in the ID map", details=self.problems
+        )
+
+    def with_card(self, files: Sequence[MediaFile]) -> BadRowsError:
+        """The same error, with each spec that matches no photo of ``files``, or photos in
+        two folders, in line order among the others."""
+        media = [m for m in files if not m.sidecar]
+        found = list(self.problems)
+        for line, spec in self.specs:
+            problem = _matches(spec, media)[1]
+            if problem:
+                found.append(f"line {line}: files {spec!r} {problem}")
+        found.sort(key=_line_of)  # stable: a line's own problems keep their order
+        return BadRowsError(self.source, found, ())
+
+
+def _line_of(problem: str) -> int:
+    number = re.match(r"lines? (\d+)", problem)
+    return int(number.group(1)) if number else 0
 
 
 def _records(reader: Any, problems: list[str]) -> Iterator[list[str]]:
