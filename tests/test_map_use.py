@@ -1,5 +1,6 @@
-"""`prepare.last_map_use`: which earlier ingest of this card with this very map file sets
-the time after which a photo is new to the map (`planner._taken_after_reason`)."""
+"""`prepare.first_complete_uses`: which earlier ingest of this card with this very map file
+sets the time after which a photo is new to the map (`planner._taken_after_reason`), and
+`MapUse.cutoff`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cardingest.models import IdMap, MapUse
-from cardingest.prepare import card_history, last_map_use
+from cardingest.prepare import card_history, first_complete_uses, first_map_use
 
 MAP = IdMap(rows=(), source="m.csv", recorded="map sha256:" + "ab" * 32)
 
@@ -38,14 +39,31 @@ def auckland(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def test_the_last_finished_run_of_the_map_is_taken_on_this_workstations_clock(
-    auckland: None,
+def test_the_first_finished_run_of_the_map_is_taken_on_this_workstations_clock(
+    auckland: None, tmp_path: Path
 ) -> None:
+    """Not the last: a run that held a new photo started after it was taken, and would let
+    the next run file it."""
     runs = [
         ingest("monday", "2026-11-29T21:00:00+00:00"),
         ingest("tuesday", "2026-11-30T03:00:00+00:00"),
     ]
-    assert last_map_use(runs, MAP) == MapUse("tuesday", datetime(2026, 11, 30, 16, 0))
+    assert first_complete_uses(runs, MAP) == runs[:1]
+    same_second = ingest("again", "2026-11-29T21:00:00+00:00")
+    assert first_complete_uses([*runs, same_second], MAP) == [runs[0], same_second]
+    no_catalogue = tmp_path / "archive"
+    assert first_map_use(no_catalogue, runs, MAP) == MapUse("monday", datetime(2026, 11, 30, 10, 0))
+
+
+def test_the_cutoff_is_the_earlier_of_the_start_and_the_newest_photo_filed() -> None:
+    """A camera whose clock runs behind the workstation's dates a new photo before the
+    ingest started, but after the newest photo that ingest filed."""
+    started = datetime(2026, 11, 30, 16, 0)
+    assert MapUse("x", started).cutoff == started
+    assert MapUse("x", started, datetime(2026, 11, 30, 14, 59)).cutoff == datetime(
+        2026, 11, 30, 14, 59
+    )
+    assert MapUse("x", started, datetime(2026, 11, 30, 17, 0)).cutoff == started  # clock ahead
 
 
 @pytest.mark.parametrize(
@@ -59,26 +77,22 @@ def test_the_last_finished_run_of_the_map_is_taken_on_this_workstations_clock(
     ],
     ids=["interrupted", "crashed", "stopped", "running", "failed"],
 )
-def test_a_run_that_did_not_copy_all_it_meant_to_is_passed_over(
-    auckland: None, changes: dict
-) -> None:
+def test_a_run_that_did_not_copy_all_it_meant_to_is_passed_over(changes: dict) -> None:
     """Run again, it copies what was left, photos that were on the card with the map: the
-    run before it (if any) sets the time."""
-    earlier = ingest("monday", "2026-11-29T21:00:00+00:00")
-    assert last_map_use(
-        [earlier, ingest("tuesday", "2026-11-30T03:00:00+00:00", **changes)], MAP
-    ) == (MapUse("monday", datetime(2026, 11, 30, 10, 0)))
-    assert last_map_use([ingest("tuesday", "2026-11-30T03:00:00+00:00", **changes)], MAP) is None
+    first complete run (if any) sets the time."""
+    stopped = ingest("monday", "2026-11-29T21:00:00+00:00", **changes)
+    later = ingest("tuesday", "2026-11-30T03:00:00+00:00")
+    assert first_complete_uses([stopped, later], MAP) == [later]
+    assert first_complete_uses([stopped], MAP) == []
 
 
 def test_another_map_id_or_slates_set_no_time() -> None:
     other = ingest("x", "2026-11-30T03:00:00+00:00", map_source="map sha256:" + "cd" * 32)
-    assert last_map_use([other], MAP) is None
+    assert first_complete_uses([other], MAP) == []
     by_id = IdMap(rows=(), source="--id")
-    assert (
-        last_map_use([ingest("x", "2026-11-30T03:00:00+00:00", map_source="--id")], by_id) is None
-    )
-    assert last_map_use([ingest("x", "not a time")], MAP) is None
+    by_id_run = ingest("x", "2026-11-30T03:00:00+00:00", map_source="--id")
+    assert first_complete_uses([by_id_run], by_id) == []
+    assert first_complete_uses([ingest("x", "not a time")], MAP) == []
 
 
 def test_card_history_parts_this_cards_ingests_from_the_others(tmp_path: Path) -> None:

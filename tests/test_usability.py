@@ -845,8 +845,10 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
     photo taken since has a name the map's range covers, and the same map run again on the
     same card (the command from the shell's history) would file it under JBX3656. The map
     was made before the photo existed: it stays on the card with the reason, in the preview
-    and the ingest, whether or not the first ingest wiped the card. A map made for it files
-    it."""
+    and the ingest, whether or not the first ingest wiped the card, and in every run after the
+    one that held it. So does one taken after it by a camera whose clock runs an hour behind
+    the workstation's (dated after the newest photo the map filed). A map made for them
+    files them."""
     folder = tmp_path / "card" / "DCIM" / "100CANON"
     folder.mkdir(parents=True)
     for n in (1, 2):
@@ -861,17 +863,25 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
     ingest_id = json.loads(first.stdout)["ingest_id"]
     later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
     (folder / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
-    for command in ("preview", "ingest"):
+    # The camera's clock an hour behind the workstation's: taken after the ingest, dated
+    # before it, but after the newest photo the map filed.
+    behind = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+    (folder / "IMG_0004.JPG").write_bytes(exif_jpeg(f"{behind:%Y:%m:%d %H:%M:%S}"))
+    for command in ("preview", "ingest", "ingest", "preview"):  # a run that held them too
         result = runner.invoke(cli_app.app, [command, *args])
         assert result.exit_code == 3, result.output
         items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
-        new = items.pop("DCIM/100CANON/IMG_0003.JPG")
-        assert new["action"] == "hold"
-        assert new["reason"].startswith(
-            f"taken {later:%Y-%m-%d %H:%M:%S}, after this very map was used for this card "
-            f"(ingest {ingest_id}, "
-        )
-        assert "so its line 2 cannot say whose photo it is" in new["reason"]
+        for name, when in (("IMG_0003", later), ("IMG_0004", behind)):
+            new = items.pop(f"DCIM/100CANON/{name}.JPG")
+            assert new["action"] == "hold"
+            assert new["reason"].startswith(
+                f"taken {when:%Y-%m-%d %H:%M:%S}, after this very map was first used for this "
+                f"card (ingest {ingest_id}, started "
+            )
+            assert (
+                "on this workstation, the newest photo it filed taken 2026-03-16 09:02:00): the "
+                "map was made before the photo was taken, so its line 2 cannot say whose photo"
+            ) in new["reason"]
         assert [i["action"] for i in items.values()] == ([] if wiped else ["skip", "skip"])
     assert (folder / "IMG_0003.JPG").exists()
     assert sorted(p.name for p in (tmp_path / "a" / "JBX3656").iterdir()) == [
@@ -879,11 +889,12 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
         "JBX3656-20260316-090200.jpg",
     ]
     today = tmp_path / "today.csv"
-    today.write_text("files,id\nIMG_0003,MCJ1984\n", encoding="utf-8")
+    today.write_text("files,id\nIMG_0003-IMG_0004,MCJ1984\n", encoding="utf-8")
     made = [str(tmp_path / "card"), "--map", str(today), *archive]
     result = runner.invoke(cli_app.app, ["ingest", *made])
     assert result.exit_code == (3 if not wiped else 0), result.output  # the map leaves 1-2
-    assert (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{later:%Y%m%d-%H%M%S}.jpg").is_file()
+    for when in (later, behind):
+        assert (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{when:%Y%m%d-%H%M%S}.jpg").is_file()
 
 
 def test_a_shot_changed_in_the_camera_is_not_filed_under_a_second_patient(

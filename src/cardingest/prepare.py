@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -475,7 +476,7 @@ def prepare(
             state,
             elsewhere=elsewhere,
             same_names=same_names,
-            map_used=last_map_use(this_card, idmap),
+            map_used=first_map_use(settings.archive, this_card, idmap),
         ),
         allow_other_patient=settings.allow_other_patient,
         source=str(root),
@@ -616,14 +617,42 @@ def offset_changed(
     )
 
 
-def last_map_use(this_card: Sequence[dict], idmap: IdMap) -> MapUse | None:
-    """The last ingest of this card with this very map file that ended with every photo it
-    meant to copy copied: the card held then every photo the map was made for. One that
-    stopped or failed is left out, so its run again (which copies what was left) holds
-    nothing."""
-    if not idmap.recorded.startswith("map sha256:"):
+def first_map_use(archive: Path, this_card: Sequence[dict], idmap: IdMap) -> MapUse | None:
+    """The first ingest of this card with this very map file that ended with every photo it
+    meant to copy copied (`first_complete_uses`), with the newest photo it filed. Of runs
+    started in that same second (the start is kept to the second), the one that filed the
+    newest photo."""
+    ties = first_complete_uses(this_card, idmap)
+    if not ties:
         return None
-    for ingest in reversed(this_card):
+    started = datetime.fromisoformat(str(ties[0]["started"])).astimezone().replace(tzinfo=None)
+    found: list[tuple[datetime, str]] = []
+    try:
+        with reading(archive) as catalogue:
+            for ingest in ties:
+                taken = catalogue.newest_photo(str(ingest["ingest_id"]))
+                with suppress(ValueError):
+                    if taken:
+                        found.append((datetime.fromisoformat(taken), str(ingest["ingest_id"])))
+    except (CardingestError, OSError):
+        pass
+    if not found:
+        return MapUse(str(ties[0]["ingest_id"]), started)
+    newest, ingest_id = max(found)
+    return MapUse(ingest_id, started, newest)
+
+
+def first_complete_uses(this_card: Sequence[dict], idmap: IdMap) -> list[dict]:
+    """The first ingest of ``this_card`` (oldest first) with this very map file that ended
+    with every photo it meant to copy copied, and any other such run started in the same
+    second: the card held then every photo the map was made for. One that stopped or failed
+    is passed over, so its run again (which copies what was left) holds nothing; a later one
+    does not count, or a run that held a new photo would set the time after it, and the
+    next run would file it."""
+    if not idmap.recorded.startswith("map sha256:"):
+        return []
+    found: list[dict] = []
+    for ingest in this_card:
         if ingest["map_source"] != idmap.recorded or ingest["status"] != "finished":
             continue
         if (ingest["counts"] or {}).get("failed"):
@@ -632,10 +661,10 @@ def last_map_use(this_card: Sequence[dict], idmap: IdMap) -> MapUse | None:
             started = datetime.fromisoformat(str(ingest["started"]))
         except ValueError:
             continue
-        if started.tzinfo is None:
+        if started.tzinfo is None or (found and ingest["started"] != found[0]["started"]):
             continue
-        return MapUse(str(ingest["ingest_id"]), started.astimezone().replace(tzinfo=None))
-    return None
+        found.append(ingest)
+    return found
 
 
 def clock_warning(files: Sequence[MediaFile], clock_offset: timedelta, now: datetime) -> str | None:

@@ -784,6 +784,15 @@ class Catalogue:
                 batch = self._hydrate(rows)
             yield from batch
 
+    def newest_photo(self, ingest_id: str) -> str | None:
+        """The latest capture time (``captured_at``) of the photos one ingest filed."""
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT max(captured_at) FROM files WHERE ingest_id = ? AND role = 'photo'",
+                (ingest_id,),
+            ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def manifest_entries(self, ingest_id: str) -> Iterator[tuple[str, str, str | None]]:
         """(sha256, archive path, backup path) of each file of one ingest, streamed."""
         sql = "SELECT sha256, archive_path, backup_path FROM files WHERE ingest_id = ?"

@@ -296,14 +296,17 @@ def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) 
 
 def _taken_after_reason(when: datetime, row: MapRow, used: MapUse) -> str:
     """Why a photo a map's file names give a patient is held: it was taken after that very
-    map was used for this card, so the map was made before the photo existed."""
+    map was first used for this card, so the map was made before the photo existed."""
+    newest = (
+        f", the newest photo it filed taken {used.newest:%Y-%m-%d %H:%M:%S}" if used.newest else ""
+    )
     return (
-        f"taken {when:%Y-%m-%d %H:%M:%S}, after this very map was used for this card (ingest "
-        f"{used.ingest_id}, {used.started:%Y-%m-%d %H:%M}): the map was made before the photo "
-        f"was taken, so its line {row.line} cannot say whose photo it is. Make a map for the "
-        "new photos (cardingest map-template), or give them to their patients by from and to "
-        "times; if the photo was on the card then and the camera's clock runs ahead, correct "
-        "it with --clock-offset"
+        f"taken {when:%Y-%m-%d %H:%M:%S}, after this very map was first used for this card "
+        f"(ingest {used.ingest_id}, started {used.started:%Y-%m-%d %H:%M:%S} on this "
+        f"workstation{newest}): the map was made before the photo was taken, so its line "
+        f"{row.line} cannot say whose photo it is. Make a map for the new photos (cardingest "
+        "map-template), or narrow that line to the photos it was made for and give the new "
+        "ones by from and to times"
     )
 
 
@@ -757,7 +760,7 @@ def make_plan(
                 reason = _named_before_reason(reused[0], when, reused[1])
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
-            elif pending and map_used is not None and when > map_used.started:
+            elif pending and map_used is not None and when > map_used.cutoff:
                 reason = _taken_after_reason(when, row, map_used)
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
