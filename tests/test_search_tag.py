@@ -236,6 +236,10 @@ def test_tag_leaves_a_foreign_sidecar_alone(archive: Path) -> None:
         (["ZAC3561", "--diagnosis", "x"], "fails its check"),
         (["JBX3656", "--diagnosis", "x"], "no archived photos of this ID"),
         (["ZAC5361/nope.jpg", "ZAC5361", "--diagnosis", "x"], "not an archived photo"),
+        (
+            ["\u0408BX3656", "--diagnosis", "x"],  # a Cyrillic Je: no path, a look-alike ID
+            "character 1 ('\u0408', CYRILLIC CAPITAL LETTER JE) should be a letter A–Z",
+        ),
     ],
 )
 def test_tag_bad_input_is_exit_2_and_changes_nothing(

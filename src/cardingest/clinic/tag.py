@@ -16,7 +16,7 @@ from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..archive.verify import record_copies
 from ..archive.xmp import Keywords, sidecar_path, write_sidecar
 from ..card.kinds import is_sidecar
-from ..errors import UsageError
+from ..errors import CardingestError, UsageError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
@@ -147,12 +147,23 @@ def resolve_targets(
             relpath = _relative(target, archive)
             record = catalogue.record(relpath) if relpath else None
         if record is None:
-            problems.append(f"{target}: not an archived photo in {archive}")
+            problems.append(_not_archived(target, archive, check_id))
         else:
             found[record.archive_path] = record
     if problems:
         raise UsageError("Nothing was changed: some targets are not archived", details=problems)
     return [found[path] for path in sorted(found)]
+
+
+def _not_archived(target: str, archive: Path, check_id: Callable[[str], str]) -> str:
+    """Why a target names nothing. One with no folder or extension is read as an ID too, so
+    a look-alike letter (a Cyrillic "Ј" in "ЈBX3656") is named, not taken for a path."""
+    if not any(mark in target for mark in "/\\."):
+        try:
+            check_id(target)
+        except CardingestError as exc:
+            return f"{target}: {exc.message}"
+    return f"{target}: not an archived photo in {archive}"
 
 
 def rewrite_sidecars(
