@@ -25,6 +25,7 @@ def ingest(ingest_id: str, started: str, **changes: object) -> dict:
         "status": "finished",
         "counts": {"copied": 2, "skipped": 0, "held": 0, "failed": 0},
         "card_serial": None,
+        "card_label": None,
         "source": "folder sha256:0123",
         **changes,
     }
@@ -52,18 +53,22 @@ def test_the_first_finished_run_of_the_map_is_taken_on_this_workstations_clock(
     same_second = ingest("again", "2026-11-29T21:00:00+00:00")
     assert first_complete_uses([*runs, same_second], MAP) == [runs[0], same_second]
     no_catalogue = tmp_path / "archive"
-    assert first_map_use(no_catalogue, runs, MAP) == MapUse("monday", datetime(2026, 11, 30, 10, 0))
+    assert first_map_use(no_catalogue, runs, [], MAP) == MapUse(
+        "monday", datetime(2026, 11, 30, 10, 0)
+    )
+    assert first_map_use(no_catalogue, [], runs, MAP) == MapUse(
+        "monday", datetime(2026, 11, 30, 10, 0), elsewhere="another card"
+    )
 
 
-def test_the_cutoff_is_the_earlier_of_the_start_and_the_newest_photo_filed() -> None:
-    """A camera whose clock runs behind the workstation's dates a new photo before the
-    ingest started, but after the newest photo that ingest filed."""
+def test_the_cutoff_is_the_newest_photo_filed_else_the_start() -> None:
+    """The camera's own clock where the map filed a photo with it, whether it runs behind the
+    workstation's (a new photo dated before the ingest started) or ahead (a photo held by
+    that ingest, dated after it started, is not new); the start where it filed none."""
     started = datetime(2026, 11, 30, 16, 0)
     assert MapUse("x", started).cutoff == started
-    assert MapUse("x", started, datetime(2026, 11, 30, 14, 59)).cutoff == datetime(
-        2026, 11, 30, 14, 59
-    )
-    assert MapUse("x", started, datetime(2026, 11, 30, 17, 0)).cutoff == started  # clock ahead
+    for newest in (datetime(2026, 11, 30, 14, 59), datetime(2026, 11, 30, 17, 0)):
+        assert MapUse("x", started, newest).cutoff == newest
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,10 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -875,13 +877,11 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
             new = items.pop(f"DCIM/100CANON/{name}.JPG")
             assert new["action"] == "hold"
             assert new["reason"].startswith(
-                f"taken {when:%Y-%m-%d %H:%M:%S}, after this very map was first used for this "
-                f"card (ingest {ingest_id}, started "
+                f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo this very map filed from "
+                f"this card (the newest taken 2026-03-16 09:02:00, ingest {ingest_id}): the map "
+                "was made before the photo was taken, so its line 2 cannot say whose photo it "
+                "is. Make a map for the new photos"
             )
-            assert (
-                "on this workstation, the newest photo it filed taken 2026-03-16 09:02:00): the "
-                "map was made before the photo was taken, so its line 2 cannot say whose photo"
-            ) in new["reason"]
         assert [i["action"] for i in items.values()] == ([] if wiped else ["skip", "skip"])
     assert (folder / "IMG_0003.JPG").exists()
     assert sorted(p.name for p in (tmp_path / "a" / "JBX3656").iterdir()) == [
@@ -895,6 +895,80 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
     assert result.exit_code == (3 if not wiped else 0), result.output  # the map leaves 1-2
     for when in (later, behind):
         assert (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{when:%Y%m%d-%H%M%S}.jpg").is_file()
+
+
+def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card(
+    tmp_path: Path,
+) -> None:
+    """The map's first use was on another card (a card formatted since has a new serial; here
+    another folder): a photo taken after that ingest started is held. A photo of this card
+    dated 2000-01-01 (the camera's battery ran out) cannot show it predates the map: held.
+    Photos taken before the map's first use, on the other card, are filed (with the warning
+    that the map was used for another card)."""
+    one = tmp_path / "one" / "DCIM" / "100CANON"
+    two = tmp_path / "two" / "DCIM" / "100CANON"
+    one.mkdir(parents=True)
+    two.mkdir(parents=True)
+    (one / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:03:16 09:01:00"))
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0099,JBX3656\n", encoding="utf-8")
+    archive = ["--map", str(idmap), "--archive", str(tmp_path / "a"), "--json"]
+    runner = CliRunner()
+    first = runner.invoke(cli_app.app, ["ingest", str(tmp_path / "one"), *archive])
+    assert first.exit_code == 0, first.output
+    ingest_id = json.loads(first.stdout)["ingest_id"]
+    later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
+    (two / "IMG_0002.JPG").write_bytes(exif_jpeg("2026:03:16 09:02:00"))
+    (two / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
+    (one / "IMG_0004.JPG").write_bytes(exif_jpeg("2000:01:01 00:04:00"))
+    result = runner.invoke(cli_app.app, ["preview", str(tmp_path / "two"), *archive])
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    items = {i["source"]: i for i in document["items"]}
+    assert items["DCIM/100CANON/IMG_0002.JPG"]["action"] == "copy"
+    assert items["DCIM/100CANON/IMG_0003.JPG"]["reason"].startswith(
+        f"taken {later:%Y-%m-%d %H:%M:%S}, after this very map was first used, for another "
+        f"card (ingest {ingest_id}, started "
+    )
+    assert document["warnings"][0].startswith(f"this ID map ({idmap}) was used before")
+    result = runner.invoke(cli_app.app, ["preview", str(tmp_path / "one"), *archive])
+    assert result.exit_code == 3, result.output
+    items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+    assert items["DCIM/100CANON/IMG_0004.JPG"]["reason"].startswith(
+        "dated 2000-01-01 00:04:00, a camera clock never set, so its time cannot show it was on "
+        f"the card when this very map was first used for it (ingest {ingest_id}): the map was "
+        "made before"
+    )
+
+
+def test_a_run_stopped_after_its_last_copy_leaves_the_maps_newest_photo_known(
+    tmp_path: Path,
+) -> None:
+    """The first ingest with the map was stopped once it had copied every photo (its status
+    set as an interrupt leaves it); the run after it, which finished, filed nothing. The
+    newest photo filed with the map from this card is still the stopped run's, so a photo
+    of a camera whose clock runs behind (dated before that run started) is held."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in (1, 2):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:16 09:0{n}:00"))
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0099,JBX3656\n", encoding="utf-8")
+    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    runner = CliRunner()
+    assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0
+    with closing(sqlite3.connect(tmp_path / "a" / ".cardingest" / "catalogue.sqlite")) as db, db:
+        db.execute("UPDATE ingests SET status = 'interrupted'")
+    assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0  # files nothing
+    behind = datetime.now().replace(microsecond=0) - timedelta(hours=1)
+    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{behind:%Y:%m:%d %H:%M:%S}"))
+    result = runner.invoke(cli_app.app, ["ingest", *args, "--json"])
+    assert result.exit_code == 3, result.output
+    items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+    assert items["DCIM/100CANON/IMG_0003.JPG"]["reason"].startswith(
+        f"taken {behind:%Y-%m-%d %H:%M:%S}, after every photo this very map filed from this "
+        "card (the newest taken 2026-03-16 09:02:00, ingest "
+    )
 
 
 def test_a_shot_changed_in_the_camera_is_not_filed_under_a_second_patient(

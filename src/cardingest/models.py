@@ -147,25 +147,27 @@ class ArchiveState:
     name and capture time) filed under another patient puts a photo's patient in doubt, even
     once it was changed in the camera."""
     map_used: MapUse | None = None
-    """The first complete ingest of this card with this very map file (by its content)."""
+    """The first complete ingest with this very map file (by its content): `MapUse`."""
 
 
 @dataclass(frozen=True)
 class MapUse:
-    """The first ingest of the card with the map in hand: a photo taken after it started, or
-    after the newest photo it filed (the camera's own clock, which may run behind the
-    workstation's), was not on the card when the map was made, so the map's names cannot
-    say whose it is."""
+    """The first ingest with the map in hand: a photo taken after the newest photo the map
+    filed from this card (the camera's own clock, whether it runs ahead of the workstation's
+    or behind), or after that ingest started when it filed none or was of another card, was
+    not on the card when the map was made, so the map's names cannot say whose it is."""
 
     ingest_id: str
     started: datetime
     """The ingest's start on this workstation's wall clock (naive, like capture times)."""
     newest: datetime | None = None
-    """The capture time of the newest photo it filed, if it filed any."""
+    """The capture time of the newest photo filed with the map from this card, if any."""
+    elsewhere: str | None = None
+    """The other card's label (or "another card") when the map was used on another card."""
 
     @property
     def cutoff(self) -> datetime:
-        return self.started if self.newest is None else min(self.started, self.newest)
+        return self.started if self.newest is None else self.newest
 
 
 @dataclass(frozen=True, slots=True)

@@ -476,7 +476,7 @@ def prepare(
             state,
             elsewhere=elsewhere,
             same_names=same_names,
-            map_used=first_map_use(settings.archive, this_card, idmap),
+            map_used=first_map_use(settings.archive, this_card, other_cards, idmap),
         ),
         allow_other_patient=settings.allow_other_patient,
         source=str(root),
@@ -617,29 +617,52 @@ def offset_changed(
     )
 
 
-def first_map_use(archive: Path, this_card: Sequence[dict], idmap: IdMap) -> MapUse | None:
-    """The first ingest of this card with this very map file that ended with every photo it
-    meant to copy copied (`first_complete_uses`), with the newest photo it filed. Of runs
-    started in that same second (the start is kept to the second), the one that filed the
-    newest photo."""
-    ties = first_complete_uses(this_card, idmap)
-    if not ties:
-        return None
-    started = datetime.fromisoformat(str(ties[0]["started"])).astimezone().replace(tzinfo=None)
+def first_map_use(
+    archive: Path, this_card: Sequence[dict], other_cards: Sequence[dict], idmap: IdMap
+) -> MapUse | None:
+    """When this very map file was used before: on this card, its first complete use
+    (`first_complete_uses`) with the newest photo filed with the map from this card up to
+    it (a run stopped after its last copy leaves the complete one nothing to file); else
+    the first complete use on another card (a card formatted since has a new serial)."""
+    mine = first_complete_uses(this_card, idmap)
+    if mine:
+        first = str(mine[0]["started"])
+        runs = [i for i in this_card if i["map_source"] == idmap.recorded and i["started"] <= first]
+        newest = _newest_filed(archive, runs)
+        return MapUse(
+            newest[1] if newest else str(mine[0]["ingest_id"]),
+            _wall_clock(first),
+            newest[0] if newest else None,
+        )
+    theirs = first_complete_uses(other_cards, idmap)
+    if theirs:
+        label = theirs[0]["card_label"]
+        return MapUse(
+            str(theirs[0]["ingest_id"]),
+            _wall_clock(str(theirs[0]["started"])),
+            elsewhere=printable(label) if label else "another card",
+        )
+    return None
+
+
+def _wall_clock(started: str) -> datetime:
+    """An ingest's start (UTC, as recorded) on this workstation's clock, naive."""
+    return datetime.fromisoformat(started).astimezone().replace(tzinfo=None)
+
+
+def _newest_filed(archive: Path, runs: Sequence[dict]) -> tuple[datetime, str] | None:
+    """The capture time of the newest photo these ingests filed, and the ingest's ID."""
     found: list[tuple[datetime, str]] = []
     try:
         with reading(archive) as catalogue:
-            for ingest in ties:
+            for ingest in runs:
                 taken = catalogue.newest_photo(str(ingest["ingest_id"]))
                 with suppress(ValueError):
                     if taken:
                         found.append((datetime.fromisoformat(taken), str(ingest["ingest_id"])))
     except (CardingestError, OSError):
-        pass
-    if not found:
-        return MapUse(str(ties[0]["ingest_id"]), started)
-    newest, ingest_id = max(found)
-    return MapUse(ingest_id, started, newest)
+        return None
+    return max(found) if found else None
 
 
 def first_complete_uses(this_card: Sequence[dict], idmap: IdMap) -> list[dict]:

@@ -294,19 +294,38 @@ def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) 
     )
 
 
+def _new_to_map(when: datetime, used: MapUse) -> bool:
+    """Taken after the map's first use (`MapUse.cutoff`), or at a time that cannot show it was
+    not: a camera clock never set (`EARLIEST_PLAUSIBLE`), as after its battery ran out."""
+    return when > used.cutoff or when < EARLIEST_PLAUSIBLE
+
+
 def _taken_after_reason(when: datetime, row: MapRow, used: MapUse) -> str:
     """Why a photo a map's file names give a patient is held: it was taken after that very
-    map was first used for this card, so the map was made before the photo existed."""
-    newest = (
-        f", the newest photo it filed taken {used.newest:%Y-%m-%d %H:%M:%S}" if used.newest else ""
-    )
+    map was first used, so the map was made before the photo existed (`MapUse`)."""
+    if when < EARLIEST_PLAUSIBLE:
+        after = (
+            f"dated {when:%Y-%m-%d %H:%M:%S}, a camera clock never set, so its time cannot show "
+            f"it was on the card when this very map was first used for it (ingest "
+            f"{used.ingest_id})"
+        )
+    elif used.newest is not None:
+        after = (
+            f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo this very map filed from this "
+            f"card (the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest {used.ingest_id})"
+        )
+    else:
+        card = f", for {used.elsewhere}" if used.elsewhere else " for this card"
+        after = (
+            f"taken {when:%Y-%m-%d %H:%M:%S}, after this very map was first used{card} "
+            f"(ingest {used.ingest_id}, started {used.started:%Y-%m-%d %H:%M:%S} on this "
+            "workstation)"
+        )
     return (
-        f"taken {when:%Y-%m-%d %H:%M:%S}, after this very map was first used for this card "
-        f"(ingest {used.ingest_id}, started {used.started:%Y-%m-%d %H:%M:%S} on this "
-        f"workstation{newest}): the map was made before the photo was taken, so its line "
-        f"{row.line} cannot say whose photo it is. Make a map for the new photos (cardingest "
-        "map-template), or narrow that line to the photos it was made for and give the new "
-        "ones by from and to times"
+        f"{after}: the map was made before the photo was taken, so its line {row.line} cannot "
+        "say whose photo it is. Make a map for the new photos (cardingest map-template), or "
+        "narrow that line to the photos it was made for and give the new ones by from and to "
+        "times"
     )
 
 
@@ -760,7 +779,7 @@ def make_plan(
                 reason = _named_before_reason(reused[0], when, reused[1])
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
-            elif pending and map_used is not None and when > map_used.cutoff:
+            elif pending and map_used is not None and _new_to_map(when, map_used):
                 reason = _taken_after_reason(when, row, map_used)
                 items.extend(_held(pending, when, row, primary, reason, slates))
                 pending = []
