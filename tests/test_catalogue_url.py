@@ -190,6 +190,13 @@ def test_a_password_other_accounts_can_read_is_warned_about(tmp_path: Path) -> N
     said = " ".join(ran.stderr.split())
     assert "warning: the --catalogue URL holds a password, which every account" in said
     assert "Se9cretPW" not in ran.stderr + ran.text
+    for args in (
+        ["search", "--catalogue", "host=/nowhere password=Se9cretPW"],  # refused, exit 2
+        ["catalogue", "migrate", "--to", with_password],  # the owner's password
+    ):
+        ran = cardingest(*args, "--archive", tmp_path, home=tmp_path)
+        assert " URL holds a password, which every account" in " ".join(ran.stderr.split())
+        assert "Se9cretPW" not in ran.stderr + ran.text
     config = tmp_path / ".config" / "cardingest" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text(f'catalogue = "{with_password}"\n', encoding="utf-8")

@@ -16,7 +16,7 @@ from ..archive.backend import (
 from ..errors import UsageError
 from . import documents, output
 from .common import handles_errors
-from .config import load_settings
+from .config import load_settings, warn_passwords
 from .options import ArchiveOpt, JsonOpt
 from .output import escape
 
@@ -45,6 +45,7 @@ def migrate_command(
     from ..archive.migrate import migrate  # loaded by this command only, as is the lock
     from .session import open_archive
 
+    warn_passwords(to, {}, None, "--to")
     url = check_url(to, "--to")
     settings = load_settings(archive=archive)
     # The SQLite side, under its lock file; it may sit on a network share: that is why it moves.

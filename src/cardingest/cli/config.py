@@ -241,6 +241,7 @@ def load_settings(
         user = getpass.getuser()
     except Exception:
         user = "unknown"
+    warn_passwords(catalogue, data, config_path)  # before a URL refused for a typo
     if catalogue:
         url: str | None = check_url(catalogue, "--catalogue")
     elif env.get(ENV_CATALOGUE):
@@ -249,11 +250,6 @@ def load_settings(
         url = check_url(data["catalogue"], f"Config file {config_path}")
     else:
         url = None
-    said = password_warnings(catalogue, data, config_path)
-    if said:
-        from .output import print_warnings
-
-        print_warnings(said)
     single = bool(data.get("single_workstation", False))
     _not_a_broken_link(archive_path, "The archive")
     if backup_text:
@@ -319,17 +315,35 @@ def load_dicom_settings(settings: Settings) -> tuple[DicomOptions, PacsConfig | 
     return _dicom_settings(data, settings.config_file, settings.id_scheme)
 
 
+def warn_passwords(
+    flag: str | None,
+    data: dict[str, Any],
+    config_path: Path | None,
+    option: str = "--catalogue",
+) -> None:
+    """`password_warnings`, on stderr."""
+    said = password_warnings(flag, data, config_path, option)
+    if said:
+        from .output import print_warnings
+
+        print_warnings(said)
+
+
 def password_warnings(
-    flag: str | None, data: dict[str, Any], config_path: Path | None
+    flag: str | None,
+    data: dict[str, Any],
+    config_path: Path | None,
+    option: str = "--catalogue",
 ) -> list[str]:
     """Where a password can be read by other accounts: on the command line (``ps`` shows it
     to every account while the command runs), or in a config file others may read."""
     said = []
     if flag and has_password(flag):
         said.append(
-            "the --catalogue URL holds a password, which every account on this computer can "
+            f"the {option} URL holds a password, which every account on this computer can "
             "read while cardingest runs (ps, /proc): leave it out of the URL and put it in "
-            "~/.pgpass (mode 0600), or put the URL in the config file (mode 0600)"
+            "~/.pgpass (mode 0600)"
+            + (", or put the URL in the config file (mode 0600)" if option == "--catalogue" else "")
         )
     table = data.get("pacs") or {}
     secret = [
