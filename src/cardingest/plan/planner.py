@@ -759,29 +759,23 @@ def make_plan(
                 else None
             )
             map_used = state.map_used if map_file and row.start is None else None
+            held_for: str | None = None
             if other is not None:
-                reason = other_patient_reason(other.patient_id, other.archive_path)
-                items.extend(_held(pending, when, row, primary, reason, slates))
-                pending = []
+                held_for = other_patient_reason(other.patient_id, other.archive_path)
             elif shot_elsewhere is not None:
-                reason = _same_shot_reason(shot_elsewhere[0], shot_elsewhere[1])
-                items.extend(_held(pending, when, row, primary, reason, slates))
-                pending = []
+                held_for = _same_shot_reason(shot_elsewhere[0], shot_elsewhere[1])
             elif twin is not None:
-                reason = (
+                held_for = (
                     f"the same photo as {twin[1]} on this card, which is given to patient "
                     f"{twin[0]}; check which patient it belongs to, or run again with "
                     "--allow-other-patient if it is meant for both"
                 )
-                items.extend(_held(pending, when, row, primary, reason, slates))
-                pending = []
             elif reused is not None:
-                reason = _named_before_reason(reused[0], when, reused[1])
-                items.extend(_held(pending, when, row, primary, reason, slates))
-                pending = []
+                held_for = _named_before_reason(reused[0], when, reused[1])
             elif pending and map_used is not None and _new_to_map(when, map_used):
-                reason = _taken_after_reason(when, row, map_used)
-                items.extend(_held(pending, when, row, primary, reason, slates))
+                held_for = _taken_after_reason(when, row, map_used)
+            if held_for is not None:
+                items.extend(_held(pending, when, row, primary, held_for, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None:
