@@ -178,32 +178,22 @@ def archived_already(
 
 def rows_finished(
     archive: Path,
-    card: Card | None,
-    root: Path,
+    this_card: Sequence[dict],
     idmap: IdMap,
     unmatched: Sequence[tuple[MapRow, str | None]],
 ) -> tuple[IdMap | None, list[str]]:
     """The same ingest run again, after its wipe was stopped: the map without its rows (or
-    files cells' parts) that match no photo because an ingest from this card with this very
-    map file (by its content) archived their photos, which are no longer on the card, and a
-    line saying so for each. ``(None, [])`` unless every row that matched nothing is such;
-    then the map is wrong for this card as before."""
-    if not idmap.recorded.startswith("map sha256:") or not has_catalogue(archive):
+    files cells' parts) that match no photo because an ingest of ``this_card``
+    (`card_history`) with this very map file (by its content) archived their photos, which
+    are no longer on the card, and a line saying so for each. ``(None, [])`` unless every
+    row that matched nothing is such; then the map is wrong for this card as before."""
+    runs = {i["ingest_id"] for i in this_card if i["map_source"] == idmap.recorded}
+    if not idmap.recorded.startswith("map sha256:") or not runs:
         return None, []
-    from .archive.provenance import recorded_source
-
-    here = recorded_source(str(root), card)
-    serial = card.serial if card else None
     done: dict[int, set[str | None]] = {}
     said: list[str] = []
     try:
         with reading(archive) as catalogue:
-            runs = {
-                ingest["ingest_id"]
-                for ingest in catalogue.ingests()
-                if ingest["map_source"] == idmap.recorded
-                and _ingest_read_this_card(ingest, serial, here)
-            }
             for row, spec in unmatched:
                 found = (
                     [
@@ -213,7 +203,7 @@ def rows_finished(
                         and record.ingest_id in runs
                         and _named_by(row, spec, record)
                     ]
-                    if runs and not row.blank
+                    if not row.blank
                     else []
                 )
                 if not found:
@@ -451,7 +441,8 @@ def prepare(
             dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
         )
     except UnfitMapError as exc:
-        rest, finished = rows_finished(settings.archive, card, root, idmap, exc.unmatched)
+        mine = card_history(_earlier_ingests(settings.archive), card, root)[0]
+        rest, finished = rows_finished(settings.archive, mine, idmap, exc.unmatched)
         try:
             if rest is None:
                 raise exc
