@@ -53,6 +53,15 @@ def card(tmp_path: Path) -> Path:
     return three_photo_card(tmp_path / "card")
 
 
+def dated_photos(folder: Path, *times: str) -> Path:
+    """``folder`` (made), with a tiny JPEG IMG_0001.JPG, IMG_0002.JPG… taken at each EXIF
+    capture time (``YYYY:MM:DD HH:MM:SS``)."""
+    folder.mkdir(parents=True)
+    for n, when in enumerate(times, start=1):
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(exif_jpeg(when))
+    return folder
+
+
 def test_a_map_row_with_an_empty_id_leaves_its_photos_on_the_card(
     card: Path, tmp_path: Path
 ) -> None:
@@ -792,10 +801,9 @@ def test_a_map_that_fits_a_card_whose_numbers_started_again_leaves_its_photos_he
     its photos IMG_0001 again, and Monday's map fits the same card file for file. The
     photos whose names Monday's photos of that patient had stay on the card (exit 3), with
     the reason; once checked, --id files them."""
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in (1, 2):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:16 09:0{n}:00"))
+    folder = dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    )
     idmap = tmp_path / "monday.csv"
     idmap.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\n", encoding="utf-8")
     args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
@@ -851,10 +859,9 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
     one that held it. So does one taken after it by a camera whose clock runs an hour behind
     the workstation's (dated after the newest photo the map filed). A map made for them
     files them."""
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in (1, 2):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:16 09:0{n}:00"))
+    folder = dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    )
     idmap = tmp_path / "yesterday.csv"
     idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
     archive = ["--archive", str(tmp_path / "a"), "--json"]
@@ -948,10 +955,9 @@ def test_a_run_stopped_after_its_last_copy_leaves_the_maps_newest_photo_known(
     set as an interrupt leaves it); the run after it, which finished, filed nothing. The
     newest photo filed with the map from this card is still the stopped run's, so a photo
     of a camera whose clock runs behind (dated before that run started) is held."""
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in (1, 2):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:16 09:0{n}:00"))
+    folder = dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    )
     idmap = tmp_path / "m.csv"
     idmap.write_text("files,id\nIMG_0001-IMG_0099,JBX3656\n", encoding="utf-8")
     args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
@@ -1009,10 +1015,9 @@ def test_a_camera_with_its_clock_unset_is_not_taken_at_its_word_for_an_old_name(
     names and times of photos archived under the map's patient. Equal times prove nothing
     on such a clock, so the photos stay on the card as from a camera whose numbers started
     again."""
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in (1, 2):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2000:01:01 00:00:0{n}"))
+    folder = dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON", "2000:01:01 00:00:01", "2000:01:01 00:00:02"
+    )
     idmap = tmp_path / "map.csv"
     idmap.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\n", encoding="utf-8")
     args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
@@ -1129,10 +1134,9 @@ def test_a_run_with_another_clock_offset_says_the_archived_names_keep_the_first(
     corrected one): the photos filed before are skipped under the names the first offset
     gave them. The preview and the ingest say so, rather than leave the operator to think
     the new offset renamed them; the same offset again says nothing."""
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in (1, 2):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2026:03:16 09:0{n}:00"))
+    dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    )
     args = [str(tmp_path / "card"), "--id", "JBX3656", "--archive", str(tmp_path / "a"), "--json"]
     runner = CliRunner()
     first = runner.invoke(cli_app.app, ["ingest", *args, "--clock-offset", "+01:00"])
@@ -1158,9 +1162,7 @@ def test_every_problem_of_a_map_is_listed_in_one_run(tmp_path: Path) -> None:
     line order (exit 2), not the ID first and the range only once the ID is put right. The
     row with the bad ID has its range checked too. Without the card, the map's own problems
     are listed as before."""
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    (folder / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:03:16 09:01:00"))
+    dated_photos(tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00")
     idmap = tmp_path / "m.csv"
     idmap.write_text(
         "files,id\nIMG_0050-IMG_0060,MCJ1984\nIMG_0001,JBX3657\nIMG_0007,ZZZ0044\n",
