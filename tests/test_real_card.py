@@ -224,6 +224,7 @@ def test_fsync_and_cache_drop_per_photo(
     # A photo of 1 MiB or more is written around the page cache (O_DIRECT), a smaller one
     # through it, with its writeback started as it is written.
     uncached = len(re.findall(r"fcntl\(\d+, F_SETFL, [A-Z_|]*O_DIRECT\b", trace))
-    assert whole_file_drops >= 2 * copied, "after fsync, and before the read-back"
+    # One after each copy's fsync; the O_DIRECT read-back after it adds no pages to drop.
+    assert whole_file_drops >= copied, "after fsync, before the read-back"
     assert uncached > 0 and writeback_starts > 0
     assert writeback_starts + uncached >= copied

@@ -23,17 +23,17 @@ def leaves_root(root: Path, parts: Sequence[str]) -> tuple[Path, str] | None:
         device = os.stat(root).st_dev
     except OSError:
         return None
-    path = Path(root)
+    path = os.fspath(root)
     for part in parts:
-        path = path / part
+        path = os.path.join(path, part)
         try:
             info = os.lstat(path)
         except OSError:
             return None
         if stat.S_ISLNK(info.st_mode):
-            return path, "is a symbolic link"
+            return Path(path), "is a symbolic link"
         if info.st_dev != device:
-            return path, "is another file system mounted in the archive"
+            return Path(path), "is another file system mounted in the archive"
     return None
 
 

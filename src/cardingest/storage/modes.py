@@ -117,6 +117,8 @@ def mkdir(path: Path) -> None:
 def make_dirs(folder: Path) -> list[Path]:
     """Create ``folder`` and its missing parents with their modes; returns those created,
     outermost first (the caller makes their entries durable where it must)."""
+    if os.path.isdir(folder):
+        return []
     missing: list[Path] = []
     probe = Path(folder)
     while not probe.is_dir() and probe.parent != probe:

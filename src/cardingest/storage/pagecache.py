@@ -15,13 +15,23 @@ import sys
 from collections.abc import Callable
 
 _FADVISE = getattr(os, "posix_fadvise", None)
+_ADVICE = {
+    name: getattr(os, name)
+    for name in (
+        "POSIX_FADV_DONTNEED",
+        "POSIX_FADV_SEQUENTIAL",
+        "POSIX_FADV_WILLNEED",
+    )
+    if hasattr(os, name)
+}
 
 
 def _advise(fd: int, advice: str, offset: int = 0, length: int = 0) -> None:
-    if _FADVISE is None:
+    code = _ADVICE.get(advice)
+    if _FADVISE is None or code is None:
         return
-    with contextlib.suppress(AttributeError, OSError):
-        _FADVISE(fd, offset, length, getattr(os, advice))
+    with contextlib.suppress(OSError):
+        _FADVISE(fd, offset, length, code)
 
 
 def drop(fd: int) -> None:

@@ -366,13 +366,24 @@ def plain_relpath(rel: str) -> bool:
     )
 
 
-def _resolve(destination: Destination) -> tuple[Path, str]:
+@dataclass(frozen=True)
+class _Place:
+    """A destination checked once per file (`_resolve`): its folder, the folder's parts
+    below the root, and the file's name."""
+
+    destination: Destination
+    folder: Path
+    parts: tuple[str, ...]
+    name: str
+
+
+def _resolve(destination: Destination) -> _Place:
     """The destination's folder and file name; refuses anything that could leave the root."""
     rel = destination.relpath
     if not plain_relpath(rel):
         raise _Failure(f"refusing destination {rel!r}: not a plain relative file path")
-    parts = rel.split("/")
-    return Path(destination.root, *parts[:-1]), parts[-1]
+    *parts, name = rel.split("/")
+    return _Place(destination, Path(destination.root, *parts), tuple(parts), name)
 
 
 def ensure_dirs(folder: Path) -> None:
@@ -386,11 +397,11 @@ def ensure_dirs(folder: Path) -> None:
             fsync_dir(path.parent)
 
 
-def _open_temp(destination: Destination) -> _Temp:
-    folder, name = _resolve(destination)
+def _open_temp(place: _Place) -> _Temp:
+    destination, folder = place.destination, place.folder
     try:
         ensure_dirs(folder)
-        left = leaves_root(destination.root, folder.relative_to(destination.root).parts)
+        left = leaves_root(destination.root, place.parts)
         if left is not None:
             raise _Failure(
                 f"refusing to write {destination.relpath} in {destination.root}: {left[0]} "
@@ -402,7 +413,7 @@ def _open_temp(destination: Destination) -> _Temp:
                 fd = modes.create(path, _WRITE)
             except FileExistsError:
                 continue
-            return _Temp(destination, folder, name, path, fd)
+            return _Temp(destination, folder, place.name, path, fd)
     except OSError as exc:
         raise _Failure(f"{_why(exc)} creating {destination.relpath} in {destination.root}") from exc
 
@@ -448,7 +459,7 @@ class _Read:
 
 def _read_source(
     source: Path,
-    destinations: Sequence[Destination],
+    places: Sequence[_Place],
     temps: list[_Temp],
     expected_size: int | None,
     on_bytes: ByteCallback | None,
@@ -468,7 +479,8 @@ def _read_source(
         if not stat.S_ISREG(info.st_mode):
             raise _Failure(f"{source} is not a regular file")
         want = info.st_size if expected_size is None else expected_size
-        pagecache.sequential(src.fileno())
+        if want > PREFETCH_BYTES:  # the rest was asked for whole (`transfer_many`)
+            pagecache.sequential(src.fileno())
         if _DIRECT and CHUNK <= want <= HELD_BYTES:
             if order is None:
                 pool = _AlignedPool(CHUNK)
@@ -477,7 +489,7 @@ def _read_source(
                 pool = order.pool
             return _read_into_memory(src, source, want, buffers, pool, on_bytes, stopped)
         with _writing(order, stopped, temps):
-            return _stream(src, source, want, destinations, temps, on_bytes, stopped)
+            return _stream(src, source, want, places, temps, on_bytes, stopped)
 
 
 def _grew(source: Path, want: int) -> _Failure:
@@ -537,13 +549,13 @@ def _stream(
     src: io.FileIO,
     source: Path,
     want: int,
-    destinations: Sequence[Destination],
+    places: Sequence[_Place],
     temps: list[_Temp],
     on_bytes: ByteCallback | None,
     stopped: Stopped,
 ) -> _Read:
-    for destination in destinations:
-        temps.append(_open_temp(destination))
+    for place in places:
+        temps.append(_open_temp(place))
     digest = hashlib.sha256()
     check = xxhash.xxh3_128()
     total = 0
@@ -620,7 +632,7 @@ def _verify(temp: _Temp, size: int, xxh3: str, stopped: Stopped) -> None:
     the digest of the bytes read from the card."""
     try:
         got_size, digest = hash_from_disk(
-            temp.path, xxhash.xxh3_128, follow=False, stopped=stopped, overlap=False
+            temp.path, xxhash.xxh3_128, follow=False, stopped=stopped, overlap=False, dropped=True
         )
         got = digest.hexdigest()
     except OSError as exc:
@@ -660,13 +672,26 @@ def _writing(
             raise
 
 
-def _read_now(fd: int, buffer: memoryview, offset: int) -> Future[int]:
-    done: Future[int] = Future()
-    try:
-        done.set_result(os.preadv(fd, [buffer], offset))
-    except OSError as exc:
-        done.set_exception(exc)
-    return done
+class _ReadNow:
+    """A read made on the calling thread, answering as `read_at`'s Future does: a Future's
+    lock and condition cost more than the read-back's whole turn for a small photo."""
+
+    __slots__ = ("count", "error")
+
+    def __init__(self, fd: int, buffer: memoryview, offset: int) -> None:
+        self.count, self.error = 0, None
+        try:
+            self.count = os.preadv(fd, [buffer], offset)
+        except OSError as exc:
+            self.error = exc
+
+    def result(self) -> int:
+        if self.error is not None:
+            raise self.error
+        return self.count
+
+    def exception(self) -> OSError | None:
+        return self.error
 
 
 def _read_direct(
@@ -697,7 +722,10 @@ def _read_direct(
         views = [buffers.enter_context(_aligned.take()) for _ in range(2 if overlap else 1)]
         total = 0
         turn = 0
-        pending = (read_at if overlap else _read_now)(fd, span(views[0], 0), 0)
+        first = span(views[0], 0)
+        pending: Future[int] | _ReadNow = (
+            read_at(fd, first, 0) if overlap else _ReadNow(fd, first, 0)
+        )
         try:
             while True:
                 if stopped():
@@ -719,7 +747,7 @@ def _read_direct(
                 if on_bytes is not None:
                     on_bytes(count)
                 if not overlap:
-                    pending = _read_now(fd, span(view, total), total)
+                    pending = _ReadNow(fd, span(view, total), total)
         finally:
             pending.exception()
 
@@ -732,6 +760,7 @@ def hash_from_disk(
     stopped: Stopped = _never,
     on_bytes: ByteCallback | None = None,
     overlap: bool = True,
+    dropped: bool = False,
 ) -> tuple[int, _D]:
     """(bytes, digest) of ``path`` read from the medium, not from the page cache, into a
     ``new_digest()`` (a fresh one for each read, so a read given up on leaves no trace).
@@ -744,7 +773,9 @@ def hash_from_disk(
     helper thread. ``overlap`` False (the read-back, whose eight workers keep the disk busy
     and whose XXH3 leaves nothing to overlap) reads O_DIRECT on the calling thread. Where
     the file system refuses O_DIRECT, a plain read after the drop. ``follow`` False refuses
-    a symlink. ``on_bytes`` gets each chunk's length.
+    a symlink. ``on_bytes`` gets each chunk's length. ``dropped``: the caller has just
+    dropped the file's pages (the read-back after `_seal`), so an O_DIRECT read, which adds
+    none, drops nothing.
     """
     nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
     if overlap and pagecache.can_count():
@@ -761,13 +792,15 @@ def hash_from_disk(
                 raise
         else:
             try:
-                pagecache.drop(fd)
+                if not dropped:
+                    pagecache.drop(fd)
                 size = _read_direct(fd, info.st_size, digest, stopped, on_bytes, overlap)
                 return size, digest
             except _NoDirect:
                 pass
             finally:
-                pagecache.drop(fd)
+                if not dropped:
+                    pagecache.drop(fd)
                 os.close(fd)
     with open(_open_file(path, nofollow)[0], "rb", buffering=0) as handle:
         pagecache.drop(handle.fileno())
@@ -1024,14 +1057,13 @@ def _copy(
     try:
         if not destinations:
             raise _Failure(f"no destination given for {source}")
-        for destination in destinations:
-            _resolve(destination)
+        places = tuple(_resolve(destination) for destination in destinations)
         if stopped():
             raise _Failure(f"cancelled before copying {source}")
         with contextlib.ExitStack() as buffers:
             with order.reads.turn(order.index, stopped) if order else contextlib.nullcontext():
                 read = _read_source(
-                    source, destinations, temps, expected_size, on_bytes, stopped, buffers, order
+                    source, places, temps, expected_size, on_bytes, stopped, buffers, order
                 )
                 size, sha256, xxh3 = read.size, read.sha256, read.xxh3
                 if gate is not None:
@@ -1041,8 +1073,8 @@ def _copy(
                 raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
             if read.held is not None:
                 with _writing(order, stopped, temps, destinations):
-                    for destination in destinations:
-                        temps.append(_open_temp(destination))
+                    for place in places:
+                        temps.append(_open_temp(place))
                         _write_held(temps[-1], read.held, stopped)
         for temp in temps:
             _seal(temp)
