@@ -107,3 +107,26 @@ def test_card_history_parts_this_cards_ingests_from_the_others(tmp_path: Path) -
     mine = ingest("mine", "2026-11-30T03:00:00+00:00", source=here)
     other = ingest("other", "2026-11-30T04:00:00+00:00", source="folder sha256:ffff")
     assert card_history([mine, other], None, tmp_path) == ([mine], [other])
+
+
+def test_a_map_is_the_same_by_its_content_or_by_its_rows(tmp_path: Path) -> None:
+    """`IdMap.same_as`: a record names this map when its content or its rows' meaning is
+    the same; one recorded before the rows were (content only) by its content alone."""
+    from cardingest.plan.idmap import parse_map
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
+    resaved = tmp_path / "resaved.csv"
+    resaved.write_bytes(b"\xef\xbb\xbfid,files,site\r\njbx3656,img_0001-img_0009,arm\r\n")
+    other = tmp_path / "other.csv"
+    other.write_text("files,id\nIMG_0001-IMG_0010,JBX3656\n", encoding="utf-8")
+    first, again, changed = (parse_map(path) for path in (plain, resaved, other))
+    content, rows = first.recorded.split(" rows ")
+    assert rows.startswith("sha256:") and rows not in content
+    assert content.startswith("map sha256:") and again.recorded.startswith("map sha256:")
+    assert again.same_as(first.recorded) and first.same_as(again.recorded)
+    assert first.same_as(content)  # recorded before the rows were
+    assert not again.same_as(content)  # other bytes, and no rows to compare
+    assert not changed.same_as(first.recorded) and not first.same_as(changed.recorded)
+    assert not IdMap(rows=(), source="--id").same_as(first.recorded)
+    assert not first.same_as("--id") and not first.same_as("")

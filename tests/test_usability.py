@@ -904,6 +904,51 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
         assert (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{when:%Y%m%d-%H%M%S}.jpg").is_file()
 
 
+def test_the_same_map_saved_again_by_a_spreadsheet_is_the_same_map(tmp_path: Path) -> None:
+    """The map that filed the card's photos, saved again by a spreadsheet (a BOM, CRLF line
+    ends, quotes, IDs in lower case, its rows in another order, a site column added): the
+    same rows, so a photo taken since is held as under the file itself. A map whose rows
+    name other photos is another map."""
+    folder = dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    )
+    idmap = tmp_path / "yesterday.csv"
+    idmap.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0009,JBX3656\n", encoding="utf-8")
+    archive = ["--archive", str(tmp_path / "a"), "--json"]
+    runner = CliRunner()
+    first = runner.invoke(
+        cli_app.app, ["ingest", str(tmp_path / "card"), "--map", str(idmap), *archive]
+    )
+    assert first.exit_code == 0, first.output
+    later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
+    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
+    saved = tmp_path / "yesterday (2).csv"
+    saved.write_bytes(
+        b"\xef\xbb\xbfsite,id,files\r\n"
+        b'forearm,jbx3656,"img_0002-img_0009"\r\n'
+        b"forearm,JBX3656,IMG_0001\r\n"
+    )
+    result = runner.invoke(
+        cli_app.app, ["ingest", str(tmp_path / "card"), "--map", str(saved), *archive]
+    )
+    assert result.exit_code == 3, result.output
+    new = next(
+        i for i in json.loads(result.stdout)["items"] if i["source"].endswith("IMG_0003.JPG")
+    )
+    assert new["action"] == "hold"
+    assert "after every photo this very map filed from this card" in new["reason"]
+    assert "its line 2 cannot say whose photo it is" in new["reason"]
+    assert (folder / "IMG_0003.JPG").exists()
+    assert not (tmp_path / "a" / "JBX3656" / f"JBX3656-{later:%Y%m%d-%H%M%S}.jpg").exists()
+    other = tmp_path / "today.csv"
+    other.write_text("files,id\nIMG_0001-IMG_0003,JBX3656\n", encoding="utf-8")
+    result = runner.invoke(
+        cli_app.app, ["ingest", str(tmp_path / "card"), "--map", str(other), *archive]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "JBX3656" / f"JBX3656-{later:%Y%m%d-%H%M%S}.jpg").is_file()
+
+
 def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card(
     tmp_path: Path,
 ) -> None:

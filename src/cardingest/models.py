@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,6 +99,9 @@ class MapRow:
     """A row whose id was left empty: its photos stay on the card (``patient_id`` is "")."""
 
 
+_MAP_DIGEST = re.compile(r"\b(?:map|rows) sha256:[0-9a-f]{64}\b")
+
+
 @dataclass(frozen=True)
 class IdMap:
     """The rows, where they came from (for messages) and what may be recorded of that.
@@ -115,6 +119,13 @@ class IdMap:
     @property
     def provenance(self) -> str:
         return self.recorded or self.source
+
+    def same_as(self, recorded: str) -> bool:
+        """Whether an ingest's recorded map (``map_source``) is this very map: the same
+        content, or the same rows (`idmap._meaning`; recorded since 2026-12, so an older
+        record is compared by content only)."""
+        mine = _MAP_DIGEST.findall(self.recorded)
+        return bool(mine) and not set(mine).isdisjoint(_MAP_DIGEST.findall(recorded))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +158,7 @@ class ArchiveState:
     name and capture time) filed under another patient puts a photo's patient in doubt, even
     once it was changed in the camera."""
     map_used: MapUse | None = None
-    """The first complete ingest with this very map file (by its content): `MapUse`."""
+    """The first complete ingest with this very map (`IdMap.same_as`): `MapUse`."""
 
 
 @dataclass(frozen=True)

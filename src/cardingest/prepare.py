@@ -184,10 +184,10 @@ def rows_finished(
 ) -> tuple[IdMap | None, list[str]]:
     """The same ingest run again, after its wipe was stopped: the map without its rows (or
     files cells' parts) that match no photo because an ingest of ``this_card``
-    (`card_history`) with this very map file (by its content) archived their photos, which
+    (`card_history`) with this very map (`IdMap.same_as`) archived their photos, which
     are no longer on the card, and a line saying so for each. ``(None, [])`` unless every
     row that matched nothing is such; then the map is wrong for this card as before."""
-    runs = {i["ingest_id"] for i in this_card if i["map_source"] == idmap.recorded}
+    runs = {i["ingest_id"] for i in this_card if idmap.same_as(i["map_source"])}
     if not idmap.recorded.startswith("map sha256:") or not runs:
         return None, []
     done: dict[int, set[str | None]] = {}
@@ -562,13 +562,13 @@ def card_history(
 
 
 def map_used_before(other_cards: Sequence[dict], idmap: IdMap) -> str | None:
-    """A warning when this very map file (by its content) was used for an ingest of another
+    """A warning when this very map (`IdMap.same_as`) was used for an ingest of another
     card: yesterday's map fits a card whose camera started its numbers again just as well,
     and would file the new photos under yesterday's patients."""
     if not idmap.recorded.startswith("map sha256:"):
         return None
     for ingest in reversed(other_cards):
-        if ingest["map_source"] != idmap.recorded:
+        if not idmap.same_as(ingest["map_source"]):
             continue
         was = ingest["card_label"] or "another source"
         return (
@@ -611,14 +611,14 @@ def offset_changed(
 def first_map_use(
     archive: Path, this_card: Sequence[dict], other_cards: Sequence[dict], idmap: IdMap
 ) -> MapUse | None:
-    """When this very map file was used before: on this card, its first complete use
+    """When this very map (`IdMap.same_as`) was used before: on this card, its first complete use
     (`first_complete_uses`) with the newest photo filed with the map from this card up to
     it (a run stopped after its last copy leaves the complete one nothing to file); else
     the first complete use on another card (a card formatted since has a new serial)."""
     mine = first_complete_uses(this_card, idmap)
     if mine:
         first = str(mine[0]["started"])
-        runs = [i for i in this_card if i["map_source"] == idmap.recorded and i["started"] <= first]
+        runs = [i for i in this_card if idmap.same_as(i["map_source"]) and i["started"] <= first]
         newest = _newest_filed(archive, runs)
         return MapUse(
             newest[1] if newest else str(mine[0]["ingest_id"]),
@@ -657,7 +657,7 @@ def _newest_filed(archive: Path, runs: Sequence[dict]) -> tuple[datetime, str] |
 
 
 def first_complete_uses(this_card: Sequence[dict], idmap: IdMap) -> list[dict]:
-    """The first ingest of ``this_card`` (oldest first) with this very map file that ended
+    """The first ingest of ``this_card`` (oldest first) with this very map that ended
     with every photo it meant to copy copied, and any other such run started in the same
     second: the card held then every photo the map was made for. One that stopped or failed
     is passed over, so its run again (which copies what was left) holds nothing; a later one
@@ -667,7 +667,7 @@ def first_complete_uses(this_card: Sequence[dict], idmap: IdMap) -> list[dict]:
         return []
     found: list[dict] = []
     for ingest in this_card:
-        if ingest["map_source"] != idmap.recorded or ingest["status"] != "finished":
+        if not idmap.same_as(ingest["map_source"]) or ingest["status"] != "finished":
             continue
         if (ingest["counts"] or {}).get("failed"):
             continue

@@ -238,7 +238,32 @@ def parse_map(
     )
     import hashlib  # OpenSSL starts (2-3 ms) for a map file, not for --id
 
-    return replace(parsed, recorded=f"map sha256:{hashlib.sha256(data).hexdigest()}")
+    content = hashlib.sha256(data).hexdigest()
+    rows = hashlib.sha256(_meaning(parsed.rows).encode()).hexdigest()
+    return replace(parsed, recorded=f"map sha256:{content} rows sha256:{rows}")
+
+
+def _meaning(rows: Sequence[MapRow]) -> str:
+    """What a map's rows say about whose photo is whose, in one canonical text: each row's
+    patient and the photos it names (names in upper case) or its times, in sorted order.
+    The same map saved again by a spreadsheet (a BOM, CRLF line ends, quotes), with its IDs
+    in lower case, its rows in another order, or a column added (site, diagnosis) means
+    the same: `IdMap.same_as` knows it as the same map by this, as by its bytes."""
+    import json
+
+    return json.dumps(
+        sorted(
+            [
+                row.patient_id,
+                [spec.upper() for spec in split_specs(row.files or "")],
+                row.start.isoformat() if row.start else None,
+                row.end.isoformat() if row.end else None,
+                row.everything,
+                row.blank,
+            ]
+            for row in rows
+        )
+    )
 
 
 def parse_map_text(
