@@ -511,3 +511,36 @@ def test_default_privileges_set_in_the_wrong_database_are_a_permissions_message(
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("DELETE FROM cardingest.audit")
+
+
+def test_a_refused_login_or_a_wrong_url_setting_is_for_the_user_to_fix(
+    pg_server: Any, tmp_path: Path
+) -> None:
+    """A wrong password (the server asks for one: scram-sha-256 in pg_hba.conf) and a
+    setting libpq refuses (``sslmode=bogus``) are the URL's to correct: exit 2, saying so,
+    the password never shown. The right password works."""
+    role = f"pwdesk{os.getpid()}"
+    pg_server.admin(f"CREATE ROLE {role} LOGIN PASSWORD 'right-horse'")
+    name = pg_server.fresh_database().split("@/")[1].split("?")[0]
+    pg_server.admin(f'ALTER DATABASE "{name}" OWNER TO {role}')
+    hba = pg_server.data / "pg_hba.conf"
+    hba.write_text(f"local all {role} scram-sha-256\n" + hba.read_text())
+    pg_server.admin("SELECT pg_reload_conf()")
+    url = pg_server.url(name, user=role)
+    right = url.replace(f"{role}@", f"{role}:right-horse@")
+    card, _map = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    ingest = ("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    code, _out, err = invoke(*ingest, "--catalogue", right)
+    assert code == 0, err
+    files = sorted(archive.rglob("*"))
+    for wrong, says in (
+        (url.replace(f"{role}@", f"{role}:wrong-horse@"), "refused the login"),
+        (right + "&sslmode=bogus", "is not right"),
+    ):
+        for command in (ingest, ("search", "--archive", archive, "--json")):
+            code, out, err = invoke(*command, "--catalogue", wrong)
+            assert code == 2, err
+            assert says in err and "horse" not in err + out, err
+            assert json.loads(out)["error"]["exit"] == 2
+    assert sorted(archive.rglob("*")) == files

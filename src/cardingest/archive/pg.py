@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -195,10 +196,33 @@ def _role(url: str) -> str | None:
         return None
 
 
+_LOGIN_REFUSED = frozenset({"28P01", "28000"})
+"""invalid_password, invalid_authorization_specification: the server refused this login."""
+_BAD_VALUE = re.compile(r"\binvalid [\w ]+ value\b")
+"""libpq's refusal of a connection option's value (``invalid sslmode value: "bogus"``)."""
+
+
 def _unreachable(url: str, exc: Exception) -> CardingestError:
+    """Why ``url`` could not be connected to: the login or the URL for the user to fix
+    (exit 2), else the server or the network (exit 1)."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if getattr(exc, "sqlstate", None) == PRIVILEGE_DENIED:
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == PRIVILEGE_DENIED:
         return role_denied(redact(url), _role(url), scrubbed(reason, url))
+    if sqlstate in _LOGIN_REFUSED or "password authentication failed" in reason:
+        return ConfigError(
+            f"The catalogue database {redact(url)} refused the login: {scrubbed(reason, url)}",
+            details=[
+                "Nothing was copied or changed. Check the user name and the password (in the "
+                "URL, PGPASSWORD or ~/.pgpass), and that the server lets this user in "
+                "(pg_hba.conf)."
+            ],
+        )
+    if _BAD_VALUE.search(reason):
+        return ConfigError(
+            f"The catalogue URL {redact(url)} is not right: {scrubbed(reason, url)}",
+            details=["Nothing was copied or changed. Correct the URL's setting and run again."],
+        )
     return CatalogueError(
         f"Cannot reach the catalogue database {redact(url)}: {scrubbed(reason, url)}",
         details=["Nothing was copied or changed. Check the server, the network and the URL."],
