@@ -130,3 +130,20 @@ def test_a_map_is_the_same_by_its_content_or_by_its_rows(tmp_path: Path) -> None
     assert not changed.same_as(first.recorded) and not first.same_as(changed.recorded)
     assert not IdMap(rows=(), source="--id").same_as(first.recorded)
     assert not first.same_as("--id") and not first.same_as("")
+
+
+def test_odd_rows_and_a_damaged_record_are_compared_without_an_error(tmp_path: Path) -> None:
+    """A files cell of separators only (no names) beside a row of times for the same patient
+    sorts like any other row; a map_source that is no text (a catalogue edited by hand) is
+    another map."""
+    from cardingest.plan.idmap import parse_map
+
+    odd = tmp_path / "odd.csv"
+    odd.write_text(
+        "files,from,to,id\n;,,,JBX3656\n,2026-11-30 10:00,2026-11-30 10:05,JBX3656\n",
+        encoding="utf-8",
+    )
+    parsed = parse_map(odd)
+    assert " rows sha256:" in parsed.recorded and parsed.same_as(parsed.recorded)
+    assert not parsed.same_as(b"\x00\xffmap")  # type: ignore[arg-type]
+    assert not parsed.same_as(12)  # type: ignore[arg-type]

@@ -125,7 +125,9 @@ class IdMap:
         content, or the same rows (`idmap._meaning`; recorded since 2026-12, so an older
         record is compared by content only)."""
         mine = _MAP_DIGEST.findall(self.recorded)
-        return bool(mine) and not set(mine).isdisjoint(_MAP_DIGEST.findall(recorded))
+        if not mine or not isinstance(recorded, str):  # a catalogue edited by hand
+            return False
+        return not set(mine).isdisjoint(_MAP_DIGEST.findall(recorded))
 
 
 @dataclass(frozen=True, slots=True)

@@ -253,14 +253,16 @@ def _meaning(rows: Sequence[MapRow]) -> str:
 
     return json.dumps(
         sorted(
-            [
-                row.patient_id,
-                [spec.upper() for spec in split_specs(row.files or "")],
-                row.start.isoformat() if row.start else None,
-                row.end.isoformat() if row.end else None,
-                row.everything,
-                row.blank,
-            ]
+            json.dumps(
+                [
+                    row.patient_id,
+                    [spec.upper() for spec in split_specs(row.files or "")],
+                    row.start.isoformat() if row.start else None,
+                    row.end.isoformat() if row.end else None,
+                    row.everything,
+                    row.blank,
+                ]
+            )
             for row in rows
         )
     )
