@@ -100,6 +100,7 @@ class MapRow:
 
 
 _MAP_DIGEST = re.compile(r"\b(?:map|rows) sha256:[0-9a-f]{64}\b")
+"""The digests of a recorded map (`IdMap.recorded`): its content's, and its rows'."""
 
 
 @dataclass(frozen=True)

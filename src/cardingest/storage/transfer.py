@@ -673,8 +673,8 @@ def _writing(
 
 
 class _ReadNow:
-    """A read made on the calling thread, answering as `read_at`'s Future does: a Future's
-    lock and condition cost more than the read-back's whole turn for a small photo."""
+    """A read made on the calling thread, answering as `read_at`'s Future does, without the
+    lock and condition a Future makes for each read (two a small photo's read-back)."""
 
     __slots__ = ("count", "error")
 
