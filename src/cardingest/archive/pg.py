@@ -196,8 +196,9 @@ def _role(url: str) -> str | None:
         return None
 
 
-_LOGIN_REFUSED = frozenset({"28P01", "28000"})
-"""invalid_password, invalid_authorization_specification: the server refused this login."""
+_LOGIN_REFUSED = "password authentication failed"
+"""The server's refusal of this login, as libpq passes it on: a failed connection carries no
+SQLSTATE in psycopg, only the server's message."""
 _BAD_VALUE = re.compile(r"\binvalid [\w ]+ value\b")
 """libpq's refusal of a connection option's value (``invalid sslmode value: "bogus"``)."""
 
@@ -206,10 +207,9 @@ def _unreachable(url: str, exc: Exception) -> CardingestError:
     """Why ``url`` could not be connected to: the login or the URL for the user to fix
     (exit 2), else the server or the network (exit 1)."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate == PRIVILEGE_DENIED:
+    if getattr(exc, "sqlstate", None) == PRIVILEGE_DENIED:
         return role_denied(redact(url), _role(url), scrubbed(reason, url))
-    if sqlstate in _LOGIN_REFUSED or "password authentication failed" in reason:
+    if _LOGIN_REFUSED in reason:
         return ConfigError(
             f"The catalogue database {redact(url)} refused the login: {scrubbed(reason, url)}",
             details=[
