@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from cardingest.models import IdMap, MapUse
-from cardingest.prepare import card_history, first_complete_uses, first_map_use
+from cardingest.models import IdMap, MapUse, recorded_rows
+from cardingest.prepare import (
+    card_history,
+    first_complete_uses,
+    first_map_use,
+    first_row_uses,
+)
 
 MAP = IdMap(rows=(), source="m.csv", recorded="map sha256:" + "ab" * 32)
 
@@ -49,9 +54,9 @@ def test_the_first_finished_run_of_the_map_is_taken_on_this_workstations_clock(
         ingest("monday", "2026-11-29T21:00:00+00:00"),
         ingest("tuesday", "2026-11-30T03:00:00+00:00"),
     ]
-    assert first_complete_uses(runs, MAP) == runs[:1]
+    assert first_complete_uses(runs) == runs[:1]
     same_second = ingest("again", "2026-11-29T21:00:00+00:00")
-    assert first_complete_uses([*runs, same_second], MAP) == [runs[0], same_second]
+    assert first_complete_uses([*runs, same_second]) == [runs[0], same_second]
     no_catalogue = tmp_path / "archive"
     assert first_map_use(no_catalogue, runs, [], MAP) == MapUse(
         "monday", datetime(2026, 11, 30, 10, 0)
@@ -87,17 +92,30 @@ def test_a_run_that_did_not_copy_all_it_meant_to_is_passed_over(changes: dict) -
     first complete run (if any) sets the time."""
     stopped = ingest("monday", "2026-11-29T21:00:00+00:00", **changes)
     later = ingest("tuesday", "2026-11-30T03:00:00+00:00")
-    assert first_complete_uses([stopped, later], MAP) == [later]
-    assert first_complete_uses([stopped], MAP) == []
+    assert first_complete_uses([stopped, later]) == [later]
+    assert first_complete_uses([stopped]) == []
 
 
-def test_another_map_id_or_slates_set_no_time() -> None:
+def test_another_map_id_or_slates_set_no_time(tmp_path: Path) -> None:
+    """`first_row_uses`: only ingests whose map held the row count, and a run whose start
+    is no time is passed over; a map given by --id or slates has no rows to look up."""
+    from cardingest.plan.idmap import parse_map
+
+    path = tmp_path / "m.csv"
+    path.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
+    idmap = parse_map(path)
+    digest = idmap.rows[0].digest
     other = ingest("x", "2026-11-30T03:00:00+00:00", map_source="map sha256:" + "cd" * 32)
-    assert first_complete_uses([other], MAP) == []
+    assert first_row_uses(tmp_path, [other], [], idmap) == {}
+    mine = ingest("y", "2026-11-30T03:00:00+00:00", map_source=idmap.recorded)
+    assert first_row_uses(tmp_path, [other, mine], [], idmap)[digest].ingest_id == "y"
+    assert (
+        first_row_uses(tmp_path, [ingest("y", "not a time", map_source=idmap.recorded)], [], idmap)
+        == {}
+    )
     by_id = IdMap(rows=(), source="--id")
     by_id_run = ingest("x", "2026-11-30T03:00:00+00:00", map_source="--id")
-    assert first_complete_uses([by_id_run], by_id) == []
-    assert first_complete_uses([ingest("x", "not a time")], MAP) == []
+    assert first_row_uses(tmp_path, [by_id_run], [], by_id) == {}
 
 
 def test_card_history_parts_this_cards_ingests_from_the_others(tmp_path: Path) -> None:
@@ -147,3 +165,49 @@ def test_odd_rows_and_a_damaged_record_are_compared_without_an_error(tmp_path: P
     assert " rows sha256:" in parsed.recorded and parsed.same_as(parsed.recorded)
     assert not parsed.same_as(b"\x00\xffmap")  # type: ignore[arg-type]
     assert not parsed.same_as(12)  # type: ignore[arg-type]
+
+
+def test_a_row_is_known_in_another_map_that_held_it(tmp_path: Path) -> None:
+    """Yesterday's map with a row added holds yesterday's rows (by what they say, whatever
+    the column order or case), not the added one; a row of times is never looked up, so it
+    is not listed. `first_row_uses` gives each old row yesterday's use, not this very
+    map's, and a record from before rows were listed holds them only as this very map."""
+    from cardingest.plan.idmap import parse_map
+
+    yesterday = tmp_path / "yesterday.csv"
+    yesterday.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
+    today = tmp_path / "today.csv"
+    today.write_text(
+        "id,files,from,to,site\njbx3656,img_0001-img_0009,,,arm\nMCJ1984,IMG_0010,,,\n"
+        "EPT6335,,2026-11-30 10:00,2026-11-30 10:05,\n",
+        encoding="utf-8",
+    )
+    old, new = parse_map(yesterday), parse_map(today)
+    kept, added, timed = new.rows
+    assert kept.digest == old.rows[0].digest and added.digest and not timed.digest
+    assert recorded_rows(new.recorded) == {kept.digest, added.digest}
+    assert not new.same_as(old.recorded)
+    content_only = old.recorded.split(" rows ")[0]  # recorded before rows were
+    before = ingest("sunday", "2026-11-28T21:00:00+00:00", map_source=content_only)
+    assert recorded_rows(content_only) == frozenset()
+    assert first_row_uses(tmp_path, [], [before], new) == {}
+    assert first_row_uses(tmp_path, [], [before], old)[old.rows[0].digest].ingest_id == "sunday"
+    assert recorded_rows(12) == frozenset() and recorded_rows("row sha256/64:xyz") == frozenset()
+    used = ingest("monday", "2026-11-29T21:00:00+00:00", map_source=old.recorded)
+    assert first_row_uses(tmp_path, [], [used], new) == {
+        kept.digest: MapUse(
+            "monday",
+            _local(datetime(2026, 11, 29, 21, 0)),
+            elsewhere="another card",
+            same_map=False,
+        )
+    }
+    again = ingest("tuesday", "2026-11-30T21:00:00+00:00", map_source=new.recorded)
+    uses = first_row_uses(tmp_path, [], [used, again], new)
+    assert uses[kept.digest].ingest_id == "monday" and not uses[kept.digest].same_map
+    assert uses[added.digest].ingest_id == "tuesday" and uses[added.digest].same_map
+
+
+def _local(utc: datetime) -> datetime:
+
+    return utc.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)

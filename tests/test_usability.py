@@ -949,6 +949,67 @@ def test_the_same_map_saved_again_by_a_spreadsheet_is_the_same_map(tmp_path: Pat
     assert (tmp_path / "a" / "JBX3656" / f"JBX3656-{later:%Y%m%d-%H%M%S}.jpg").is_file()
 
 
+@pytest.mark.parametrize(
+    "today",
+    [
+        "files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0005,MCJ1984\nIMG_0006-IMG_0009,EPT6335\n",
+        "files,id\nIMG_0002-IMG_0005,MCJ1984\nIMG_0006-IMG_0009,EPT6335\n",
+    ],
+    ids=["a row added", "a done row taken away too"],
+)
+def test_yesterdays_map_changed_holds_a_new_photo_its_old_row_names(
+    tmp_path: Path, today: str
+) -> None:
+    """Yesterday's map, its rows as they were, a row for today's new patient added (and the
+    done row of the first patient taken away): another map, but its row of MCJ1984 is
+    yesterday's, written before the new IMG_0003 was taken. It stays on the card with that
+    reason; the added row files its photo. Once the old row is narrowed to its photo, the
+    new one goes where the new map says."""
+    folder = dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    )
+    yesterday = tmp_path / "yesterday.csv"
+    yesterday.write_text(
+        "files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0005,MCJ1984\n", encoding="utf-8"
+    )
+    archive = ["--archive", str(tmp_path / "a"), "--json"]
+    card = str(tmp_path / "card")
+    runner = CliRunner()
+    first = runner.invoke(cli_app.app, ["ingest", card, "--map", str(yesterday), *archive])
+    assert first.exit_code == 0, first.output
+    ingest_id = json.loads(first.stdout)["ingest_id"]
+    later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
+    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
+    added = later + timedelta(minutes=1)
+    (folder / "IMG_0006.JPG").write_bytes(exif_jpeg(f"{added:%Y:%m:%d %H:%M:%S}"))
+    changed = tmp_path / "today.csv"
+    changed.write_text(today, encoding="utf-8")
+    line = today.splitlines().index("IMG_0002-IMG_0005,MCJ1984") + 1
+    for command in ("preview", "ingest"):
+        result = runner.invoke(cli_app.app, [command, card, "--map", str(changed), *archive])
+        assert result.exit_code == 3, result.output
+        items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+        new = items["DCIM/100CANON/IMG_0003.JPG"]
+        assert new["action"] == "hold"
+        assert new["reason"].startswith(
+            f"taken {later:%Y-%m-%d %H:%M:%S}, after every photo a map with this very row filed "
+            f"from this card (the newest taken 2026-03-16 09:02:00, ingest {ingest_id}): the "
+            f"row was written before the photo was taken, so line {line} of this map cannot "
+            "say whose photo it is. Make a map for the new photos"
+        )
+    assert (folder / "IMG_0003.JPG").exists()
+    assert not (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{later:%Y%m%d-%H%M%S}.jpg").exists()
+    assert (tmp_path / "a" / "EPT6335" / f"EPT6335-{added:%Y%m%d-%H%M%S}.jpg").is_file()
+    narrowed = tmp_path / "narrowed.csv"
+    narrowed.write_text(
+        "files,id\nIMG_0001,JBX3656\nIMG_0002,MCJ1984\nIMG_0003 IMG_0006-IMG_0009,EPT6335\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli_app.app, ["ingest", card, "--map", str(narrowed), *archive])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "EPT6335" / f"EPT6335-{later:%Y%m%d-%H%M%S}.jpg").is_file()
+
+
 def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card(
     tmp_path: Path,
 ) -> None:

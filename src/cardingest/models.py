@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -97,10 +98,16 @@ class MapRow:
     everything: bool = False
     blank: bool = False
     """A row whose id was left empty: its photos stay on the card (``patient_id`` is "")."""
+    digest: str = field(default="", compare=False)
+    """A row of a map file that names photos (not times): a digest of what it says
+    (`idmap.row_digest`), set as the file is read and kept when the row is narrowed, so
+    an earlier ingest whose map held this very row is known (`recorded_rows`)."""
 
 
 _MAP_DIGEST = re.compile(r"\b(?:map|rows) sha256:[0-9a-f]{64}\b")
 """The digests of a recorded map (`IdMap.recorded`): its content's, and its rows'."""
+_ROW_DIGESTS = re.compile(r"\brow sha256/64:([0-9a-f]{16}(?:,[0-9a-f]{16})*)\b")
+"""The digests of a recorded map's rows that name photos (`MapRow.digest`)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,17 @@ class IdMap:
         if not mine or not isinstance(recorded, str):  # a catalogue edited by hand
             return False
         return not set(mine).isdisjoint(_MAP_DIGEST.findall(recorded))
+
+
+def recorded_rows(recorded: object) -> frozenset[str]:
+    """The row digests (`MapRow.digest`) an ingest's recorded map (``map_source``) lists
+    (recorded since 2026-12; an older record has none, and holds a row only when it is
+    this very map, `IdMap.same_as`)."""
+    if not isinstance(recorded, str):
+        return frozenset()
+    return frozenset(
+        digest for found in _ROW_DIGESTS.findall(recorded) for digest in found.split(",")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +178,9 @@ class ArchiveState:
     """Archived files, of any patient, from one of the card's file names: the same shot (card
     name and capture time) filed under another patient puts a photo's patient in doubt, even
     once it was changed in the camera."""
-    map_used: MapUse | None = None
-    """The first complete ingest with this very map (`IdMap.same_as`): `MapUse`."""
+    map_used: Mapping[str, MapUse] = field(default_factory=dict)
+    """Each row of the map that names photos (by `MapRow.digest`) that a map used before
+    held (`prepare.first_row_uses`): the first complete ingest with such a map, `MapUse`."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +197,8 @@ class MapUse:
     """The capture time of the newest photo filed with the map from this card, if any."""
     elsewhere: str | None = None
     """The other card's label (or "another card") when the map was used on another card."""
+    same_map: bool = True
+    """That ingest's map was this very map (`IdMap.same_as`), not another that held the row."""
 
     @property
     def cutoff(self) -> datetime:

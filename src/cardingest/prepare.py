@@ -37,6 +37,7 @@ from .models import (
     MediaFile,
     Plan,
     Settings,
+    recorded_rows,
 )
 from .plan.idmap import (
     BadRowsError,
@@ -467,7 +468,7 @@ def prepare(
             state,
             elsewhere=elsewhere,
             same_names=same_names,
-            map_used=first_map_use(settings.archive, this_card, other_cards, idmap),
+            map_used=first_row_uses(settings.archive, this_card, other_cards, idmap),
         ),
         allow_other_patient=settings.allow_other_patient,
         source=str(root),
@@ -608,30 +609,67 @@ def offset_changed(
     )
 
 
+def first_row_uses(
+    archive: Path, this_card: Sequence[dict], other_cards: Sequence[dict], idmap: IdMap
+) -> dict[str, MapUse]:
+    """For each row of the map that names photos, by its digest (`MapRow.digest`): when a map
+    holding that very row (`_holding`: this very map, or yesterday's with a row added or
+    taken away) was used before (`first_map_use`)."""
+    if not idmap.recorded.startswith("map sha256:"):
+        return {}
+    mine, theirs = _holding(this_card, idmap), _holding(other_cards, idmap)
+    found: dict[tuple[tuple[int, ...], ...], MapUse | None] = {}
+    uses: dict[str, MapUse] = {}
+    for digest in {row.digest for row in idmap.rows if row.digest}:
+        held, elsewhere = mine(digest), theirs(digest)
+        key = tuple(tuple(map(id, runs)) for runs in (held, elsewhere))
+        if key not in found:
+            found[key] = first_map_use(archive, held, elsewhere, idmap)
+        use = found[key]
+        if use is not None:
+            uses[digest] = use
+    return uses
+
+
+def _holding(ingests: Sequence[dict], idmap: IdMap) -> Callable[[str], list[dict]]:
+    """Which of ``ingests`` had a map holding a row, by the row's digest, in their order:
+    this very map (`IdMap.same_as`), or one whose record lists the row (`recorded_rows`).
+    Each record is read once, not once for each row of the map."""
+    same = [n for n, ingest in enumerate(ingests) if idmap.same_as(ingest["map_source"])]
+    listed: dict[str, list[int]] = {}
+    for n, ingest in enumerate(ingests):
+        for digest in recorded_rows(ingest["map_source"]):
+            listed.setdefault(digest, []).append(n)
+    return lambda digest: [ingests[n] for n in sorted({*same, *listed.get(digest, ())})]
+
+
 def first_map_use(
     archive: Path, this_card: Sequence[dict], other_cards: Sequence[dict], idmap: IdMap
 ) -> MapUse | None:
-    """When this very map (`IdMap.same_as`) was used before: on this card, its first complete use
-    (`first_complete_uses`) with the newest photo filed with the map from this card up to
-    it (a run stopped after its last copy leaves the complete one nothing to file); else
-    the first complete use on another card (a card formatted since has a new serial)."""
-    mine = first_complete_uses(this_card, idmap)
+    """When a map holding a row was first used, given the ingests with such a map: on this
+    card, its first complete use (`first_complete_uses`) with the newest photo filed by
+    them from this card up to it (a run stopped after its last copy leaves the complete one
+    nothing to file); else the first complete use on another card (a card formatted since
+    has a new serial)."""
+    mine = first_complete_uses(this_card)
     if mine:
         first = str(mine[0]["started"])
-        runs = [i for i in this_card if idmap.same_as(i["map_source"]) and i["started"] <= first]
+        runs = [i for i in this_card if i["started"] <= first]
         newest = _newest_filed(archive, runs)
         return MapUse(
             newest[1] if newest else str(mine[0]["ingest_id"]),
             _wall_clock(first),
             newest[0] if newest else None,
+            same_map=idmap.same_as(mine[0]["map_source"]),
         )
-    theirs = first_complete_uses(other_cards, idmap)
+    theirs = first_complete_uses(other_cards)
     if theirs:
         label = theirs[0]["card_label"]
         return MapUse(
             str(theirs[0]["ingest_id"]),
             _wall_clock(str(theirs[0]["started"])),
             elsewhere=printable(label) if label else "another card",
+            same_map=idmap.same_as(theirs[0]["map_source"]),
         )
     return None
 
@@ -656,18 +694,16 @@ def _newest_filed(archive: Path, runs: Sequence[dict]) -> tuple[datetime, str] |
     return max(found) if found else None
 
 
-def first_complete_uses(this_card: Sequence[dict], idmap: IdMap) -> list[dict]:
-    """The first ingest of ``this_card`` (oldest first) with this very map that ended
-    with every photo it meant to copy copied, and any other such run started in the same
-    second: the card held then every photo the map was made for. One that stopped or failed
-    is passed over, so its run again (which copies what was left) holds nothing; a later one
-    does not count, or a run that held a new photo would set the time after it, and the
-    next run would file it."""
-    if not idmap.recorded.startswith("map sha256:"):
-        return []
+def first_complete_uses(ingests: Sequence[dict]) -> list[dict]:
+    """The first of ``ingests`` (of one card, each with a map holding a row; oldest first)
+    that ended with every photo it meant to copy copied, and any other such run started in
+    the same second: the card held then every photo the row was written for. One that
+    stopped or failed is passed over, so its run again (which copies what was left) holds
+    nothing; a later one does not count, or a run that held a new photo would set the time
+    after it, and the next run would file it."""
     found: list[dict] = []
-    for ingest in this_card:
-        if not idmap.same_as(ingest["map_source"]) or ingest["status"] != "finished":
+    for ingest in ingests:
+        if ingest["status"] != "finished":
             continue
         if (ingest["counts"] or {}).get("failed"):
             continue

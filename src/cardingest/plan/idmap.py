@@ -240,32 +240,53 @@ def parse_map(
 
     content = hashlib.sha256(data).hexdigest()
     rows = hashlib.sha256(_meaning(parsed.rows).encode()).hexdigest()
-    return replace(parsed, recorded=f"map sha256:{content} rows sha256:{rows}")
+    named = tuple(
+        replace(row, digest=row_digest(row)) if row.start is None and not row.blank else row
+        for row in parsed.rows
+    )
+    listed = ",".join(sorted({row.digest for row in named if row.digest}))
+    return replace(
+        parsed,
+        rows=named,
+        recorded=f"map sha256:{content} rows sha256:{rows}"
+        + (f" row sha256/64:{listed}" if listed else ""),
+    )
 
 
 def _meaning(rows: Sequence[MapRow]) -> str:
     """What a map's rows say about whose photo is whose, in one canonical text: each row's
-    patient and the photos it names (names in upper case) or its times, in sorted order.
-    The same map saved again by a spreadsheet (a BOM, CRLF line ends, quotes), with its IDs
-    in lower case, its rows in another order, or a column added (site, diagnosis) means
-    the same: `IdMap.same_as` knows it as the same map by this, as by its bytes."""
+    (`_row_meaning`), in sorted order. The same map saved again by a spreadsheet (a BOM,
+    CRLF line ends, quotes), with its IDs in lower case, its rows in another order, or a
+    column added (site, diagnosis) means the same: `IdMap.same_as` knows it as the same map
+    by this, as by its bytes."""
+    import json
+
+    return json.dumps(sorted(_row_meaning(row) for row in rows))
+
+
+def _row_meaning(row: MapRow) -> str:
+    """A row's patient and the photos it names (names in upper case) or its times."""
     import json
 
     return json.dumps(
-        sorted(
-            json.dumps(
-                [
-                    row.patient_id,
-                    [spec.upper() for spec in split_specs(row.files or "")],
-                    row.start.isoformat() if row.start else None,
-                    row.end.isoformat() if row.end else None,
-                    row.everything,
-                    row.blank,
-                ]
-            )
-            for row in rows
-        )
+        [
+            row.patient_id,
+            [spec.upper() for spec in split_specs(row.files or "")],
+            row.start.isoformat() if row.start else None,
+            row.end.isoformat() if row.end else None,
+            row.everything,
+            row.blank,
+        ]
     )
+
+
+def row_digest(row: MapRow) -> str:
+    """`MapRow.digest`: the first 64 bits of the SHA-256 of what the row says
+    (`_row_meaning`). Two rows that differ share it only by a chance of one in 2**64, and
+    then a photo is held that need not be: never filed wrongly."""
+    import hashlib
+
+    return hashlib.sha256(_row_meaning(row).encode()).hexdigest()[:16]
 
 
 def parse_map_text(

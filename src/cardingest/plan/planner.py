@@ -302,30 +302,35 @@ def _new_to_map(when: datetime, used: MapUse) -> bool:
 
 def _taken_after_reason(when: datetime, row: MapRow, used: MapUse) -> str:
     """Why a photo a map's file names give a patient is held: it was taken after that very
-    map was first used, so the map was made before the photo existed (`MapUse`)."""
+    map, or a map with that very row, was first used, so the row was written before the
+    photo existed (`MapUse`)."""
+    which = "this very map" if used.same_map else "a map with this very row"
     if when < EARLIEST_PLAUSIBLE:
         after = (
             f"dated {when:%Y-%m-%d %H:%M:%S}, a camera clock never set, so its time cannot show "
-            f"it was on the card when this very map was first used for it (ingest "
-            f"{used.ingest_id})"
+            f"it was on the card when {which} was first used for it (ingest {used.ingest_id})"
         )
     elif used.newest is not None:
         after = (
-            f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo this very map filed from this "
+            f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo {which} filed from this "
             f"card (the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest {used.ingest_id})"
         )
     else:
         card = f", for {used.elsewhere}" if used.elsewhere else " for this card"
         after = (
-            f"taken {when:%Y-%m-%d %H:%M:%S}, after this very map was first used{card} "
+            f"taken {when:%Y-%m-%d %H:%M:%S}, after {which} was first used{card} "
             f"(ingest {used.ingest_id}, started {used.started:%Y-%m-%d %H:%M:%S} on this "
             "workstation)"
         )
+    made = (
+        f"the map was made before the photo was taken, so its line {row.line}"
+        if used.same_map
+        else f"the row was written before the photo was taken, so line {row.line} of this map"
+    )
     return (
-        f"{after}: the map was made before the photo was taken, so its line {row.line} cannot "
-        "say whose photo it is. Make a map for the new photos (cardingest map-template), or "
-        "narrow that line to the photos it was made for and give the new ones by from and to "
-        "times"
+        f"{after}: {made} cannot say whose photo it is. Make a map for the new photos "
+        "(cardingest map-template), or narrow that line to the photos it was made for and give "
+        "the new ones by from and to times"
     )
 
 
@@ -758,7 +763,7 @@ def make_plan(
                 if before and row.start is None  # a row of times names this card's photos
                 else None
             )
-            map_used = state.map_used if map_file and row.start is None else None
+            map_used = state.map_used.get(row.digest) if map_file and row.digest else None
             held_for: str | None = None
             if other is not None:
                 held_for = other_patient_reason(other.patient_id, other.archive_path)
