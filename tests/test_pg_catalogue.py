@@ -516,15 +516,20 @@ def test_default_privileges_set_in_the_wrong_database_are_a_permissions_message(
 def test_a_refused_login_or_a_wrong_url_setting_is_for_the_user_to_fix(
     pg_server: Any, tmp_path: Path
 ) -> None:
-    """A wrong password (the server asks for one: scram-sha-256 in pg_hba.conf) and a
-    setting libpq refuses (``sslmode=bogus``) are the URL's to correct: exit 2, saying so,
-    the password never shown. The right password works."""
+    """A wrong password (the server asks for one: scram-sha-256 in pg_hba.conf), a user
+    pg_hba.conf rejects, a user or a database the server does not have, and a setting libpq
+    refuses (``sslmode=bogus``) are the URL's (or the server's set-up) to correct: exit 2,
+    saying so, the password never shown. The right password works."""
     role = f"pwdesk{os.getpid()}"
+    kept_out = f"outdesk{os.getpid()}"
     pg_server.admin(f"CREATE ROLE {role} LOGIN PASSWORD 'right-horse'")
+    pg_server.admin(f"CREATE ROLE {kept_out} LOGIN")
     name = pg_server.fresh_database().split("@/")[1].split("?")[0]
     pg_server.admin(f'ALTER DATABASE "{name}" OWNER TO {role}')
     hba = pg_server.data / "pg_hba.conf"
-    hba.write_text(f"local all {role} scram-sha-256\n" + hba.read_text())
+    hba.write_text(
+        f"local all {role} scram-sha-256\nlocal all {kept_out} reject\n" + hba.read_text()
+    )
     pg_server.admin("SELECT pg_reload_conf()")
     url = pg_server.url(name, user=role)
     right = url.replace(f"{role}@", f"{role}:right-horse@")
@@ -537,6 +542,9 @@ def test_a_refused_login_or_a_wrong_url_setting_is_for_the_user_to_fix(
     for wrong, says in (
         (url.replace(f"{role}@", f"{role}:wrong-horse@"), "refused the login"),
         (right + "&sslmode=bogus", "is not right"),
+        (pg_server.url(name, user=kept_out), "refused the login"),
+        (pg_server.url(name, user=f"nobody{os.getpid()}"), "refused the login"),
+        (right.replace(f"/{name}?", f"/{name}x?"), "is not right"),
     ):
         for command in (ingest, ("search", "--archive", archive, "--json")):
             code, out, err = invoke(*command, "--catalogue", wrong)

@@ -196,11 +196,16 @@ def _role(url: str) -> str | None:
         return None
 
 
-_LOGIN_REFUSED = "password authentication failed"
-"""The server's refusal of this login, as libpq passes it on: a failed connection carries no
-SQLSTATE in psycopg, only the server's message."""
-_BAD_VALUE = re.compile(r"\binvalid [\w ]+ value\b")
-"""libpq's refusal of a connection option's value (``invalid sslmode value: "bogus"``)."""
+_LOGIN_REFUSED = re.compile(
+    r"password authentication failed|pg_hba\.conf rejects connection|no pg_hba\.conf entry"
+    r'|\brole "[^"]*" does not exist'
+)
+"""The server's refusal of this login, as libpq passes it on (a failed connection carries no
+SQLSTATE in psycopg, only the server's message): a wrong password, a user pg_hba.conf keeps
+out, a user the server does not know."""
+_BAD_VALUE = re.compile(r'\binvalid [\w ]+ value\b|\bdatabase "[^"]*" does not exist')
+"""libpq's refusal of a connection option's value (``invalid sslmode value: "bogus"``), or
+a database the server does not have."""
 
 
 def _unreachable(url: str, exc: Exception) -> CardingestError:
@@ -209,7 +214,7 @@ def _unreachable(url: str, exc: Exception) -> CardingestError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if getattr(exc, "sqlstate", None) == PRIVILEGE_DENIED:
         return role_denied(redact(url), _role(url), scrubbed(reason, url))
-    if _LOGIN_REFUSED in reason:
+    if _LOGIN_REFUSED.search(reason):
         return ConfigError(
             f"The catalogue database {redact(url)} refused the login: {scrubbed(reason, url)}",
             details=[
