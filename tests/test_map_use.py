@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -169,22 +170,27 @@ def test_odd_rows_and_a_damaged_record_are_compared_without_an_error(tmp_path: P
 
 def test_a_row_is_known_in_another_map_that_held_it(tmp_path: Path) -> None:
     """Yesterday's map with a row added holds yesterday's rows (by what they say, whatever
-    the column order or case), not the added one; a row of times is never looked up, so it
-    is not listed. `first_row_uses` gives each old row yesterday's use, not this very
-    map's, and a record from before rows were listed holds them only as this very map."""
-    from cardingest.plan.idmap import parse_map
+    the column order, case, extensions or the order of names), not the added one; a row of
+    times is never looked up, so it is not listed. `first_row_uses` gives each old row
+    yesterday's use, not this very map's, and a record from before rows were listed holds
+    them only as this very map."""
+    from cardingest.plan.idmap import parse_map, row_digest
 
     yesterday = tmp_path / "yesterday.csv"
     yesterday.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
     today = tmp_path / "today.csv"
     today.write_text(
-        "id,files,from,to,site\njbx3656,img_0001-img_0009,,,arm\nMCJ1984,IMG_0010,,,\n"
+        "id,files,from,to,site\njbx3656,img_0001.jpg-img_0009.JPG,,,arm\n"
+        "MCJ1984,IMG_0011 img_0010;IMG_0010,,,\n"
         "EPT6335,,2026-11-30 10:00,2026-11-30 10:05,\n",
         encoding="utf-8",
     )
     old, new = parse_map(yesterday), parse_map(today)
     kept, added, timed = new.rows
     assert kept.digest == old.rows[0].digest and added.digest and not timed.digest
+    assert added.digest == row_digest(replace(added, files="IMG_0010 IMG_0011"))
+    assert added.digest != row_digest(replace(added, files="100CANON/IMG_0010 IMG_0011"))
+    assert added.digest != row_digest(replace(added, patient_id="JBX3656"))
     assert recorded_rows(new.recorded) == {kept.digest, added.digest}
     assert not new.same_as(old.recorded)
     content_only = old.recorded.split(" rows ")[0]  # recorded before rows were

@@ -281,12 +281,25 @@ def _row_meaning(row: MapRow) -> str:
 
 
 def row_digest(row: MapRow) -> str:
-    """`MapRow.digest`: the first 64 bits of the SHA-256 of what the row says
-    (`_row_meaning`). Two rows that differ share it only by a chance of one in 2**64, and
-    then a photo is held that need not be: never filed wrongly."""
+    """`MapRow.digest`: the first 64 bits of the SHA-256 of the row's patient and the names
+    it gives, as matching reads them (upper case, no extension, each once, in sorted
+    order). Two rows that differ share it only by a chance of one in 2**64, and then a
+    photo is held that need not be: never filed wrongly."""
     import hashlib
+    import json
 
-    return hashlib.sha256(_row_meaning(row).encode()).hexdigest()[:16]
+    names = sorted({_spec_key(spec) for spec in split_specs(row.files or "")})
+    said = json.dumps([row.patient_id, names, row.everything])
+    return hashlib.sha256(said.encode()).hexdigest()[:16]
+
+
+def _spec_key(spec: str) -> str:
+    """``100canon/img_0001.jpg-100canon/img_0009`` as ``100CANON/IMG_0001-100CANON/IMG_0009``."""
+    return "-".join(
+        f"{name.folder}/{name.stem}" if name.folder else name.stem
+        for name in parse_spec(spec)
+        if name is not None
+    )
 
 
 def parse_map_text(
