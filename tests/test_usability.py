@@ -683,17 +683,18 @@ def test_a_card_with_no_photos_says_so(tmp_path: Path) -> None:
 
 def test_a_map_used_for_another_card_before_is_named(tmp_path: Path) -> None:
     """Yesterday's map fits today's card when the camera started its numbers again: the
-    preview and the ingest say the map was used before, for another card. The same card
+    preview and the ingest say the map was used before, for another card; so they do when
+    rows of the map were in a map used before (a row added to yesterday's). The same card
     again (a run finished after an interruption) says nothing."""
     require_samples()
     first, second = three_photo_card(tmp_path / "one"), three_photo_card(tmp_path / "two")
     idmap = tmp_path / "m.csv"
-    idmap.write_text("files,id\nIMG_0001-IMG_0003,JBX3656\n", encoding="utf-8")
+    idmap.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0003,MCJ1984\n", encoding="utf-8")
     archive = ["--archive", str(tmp_path / "a"), "--json"]
     runner = CliRunner()
 
-    def warnings(command: str, card: Path) -> list[str]:
-        result = runner.invoke(cli_app.app, [command, str(card), "--map", str(idmap), *archive])
+    def warnings(command: str, card: Path, used: Path = idmap) -> list[str]:
+        result = runner.invoke(cli_app.app, [command, str(card), "--map", str(used), *archive])
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)["warnings"]
 
@@ -702,6 +703,14 @@ def test_a_map_used_for_another_card_before_is_named(tmp_path: Path) -> None:
     [said] = warnings("preview", second)
     assert said.startswith(f"this ID map ({idmap}) was used before, for ingest ")
     assert "Check that it was made for this card" in said
+    changed = tmp_path / "changed.csv"
+    changed.write_text(
+        "files,id\nIMG_0002,MCJ1984\nIMG_0001,JBX3656\nIMG_0003,MCJ1984\n", encoding="utf-8"
+    )
+    [said] = warnings("preview", second, changed)
+    assert said.startswith(f"line(s) 3 of this ID map ({changed}) were in the map of ingest ")
+    assert "Check that those rows were made for this card" in said
+    assert warnings("preview", first, changed) == []
 
 
 def test_a_backup_left_out_after_ingests_that_made_one_is_named(tmp_path: Path) -> None:

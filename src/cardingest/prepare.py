@@ -563,21 +563,30 @@ def card_history(
 
 
 def map_used_before(other_cards: Sequence[dict], idmap: IdMap) -> str | None:
-    """A warning when this very map (`IdMap.same_as`) was used for an ingest of another
-    card: yesterday's map fits a card whose camera started its numbers again just as well,
-    and would file the new photos under yesterday's patients."""
+    """A warning when this very map (`IdMap.same_as`), or a map with some of its rows of
+    names (`_holding`), was used for an ingest of another card: yesterday's map fits a card
+    whose camera started its numbers again just as well, and would file the new photos
+    under yesterday's patients."""
     if not idmap.recorded.startswith("map sha256:"):
         return None
     for ingest in reversed(other_cards):
-        if not idmap.same_as(ingest["map_source"]):
-            continue
-        was = ingest["card_label"] or "another source"
-        return (
-            f"this ID map ({printable(idmap.source)}) was used before, for ingest "
-            f"{ingest['ingest_id']} of {str(ingest['started'])[:10]} from {printable(was)}: a "
-            "map fits any card with the same file names, and would file its photos under "
-            "that map's patients. Check that it was made for this card"
-        )
+        was = printable(ingest["card_label"] or "another source")
+        when = f"ingest {ingest['ingest_id']} of {str(ingest['started'])[:10]} from {was}"
+        if idmap.same_as(ingest["map_source"]):
+            return (
+                f"this ID map ({printable(idmap.source)}) was used before, for {when}: a map "
+                "fits any card with the same file names, and would file its photos under "
+                "that map's patients. Check that it was made for this card"
+            )
+        listed = recorded_rows(ingest["map_source"])
+        lines = [str(row.line) for row in idmap.rows if row.digest and row.digest in listed]
+        if lines:
+            return (
+                f"line(s) {', '.join(lines)} of this ID map ({printable(idmap.source)}) were "
+                f"in the map of {when}: a row of names fits any card with the same file "
+                "names, and would file its photos under that row's patient. Check that those "
+                "rows were made for this card"
+            )
     return None
 
 
