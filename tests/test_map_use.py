@@ -217,3 +217,27 @@ def test_a_row_is_known_in_another_map_that_held_it(tmp_path: Path) -> None:
 def _local(utc: datetime) -> datetime:
 
     return utc.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
+
+
+def test_the_newest_photo_on_the_card_is_recorded_with_a_map_file_only() -> None:
+    """`with_card_newest`: the newest capture time of the plan's photos, held ones too, but
+    not a clock never set or one more than a day ahead; `recorded_card_newest` reads it
+    back, and reads a damaged record as none."""
+    from factories import media
+
+    from cardingest.models import Plan, PlanItem, recorded_card_newest
+    from cardingest.prepare import with_card_newest
+
+    now = datetime(2026, 12, 1, 12, 0)
+    times = ["2026-11-30 09:00:00", "2026-12-01 09:30:00", "2000-01-01 00:00:00", "2031-01-01"]
+    photos = [media(f"DCIM/100CANON/IMG_{n:04d}.JPG", when) for n, when in enumerate(times)]
+    items = tuple(PlanItem(photo, "hold", photo.captured, photo) for photo in photos)
+    plan = Plan(source="card", archive="a", items=items)
+    recorded = with_card_newest(MAP, plan, now).recorded
+    assert recorded == f"{MAP.recorded} card newest:2026-12-01T09:30:00"
+    assert recorded_card_newest(recorded) == datetime(2026, 12, 1, 9, 30)
+    assert with_card_newest(MAP, replace(plan, items=items[2:]), now) == MAP
+    by_id = IdMap(rows=(), source="--id")
+    assert with_card_newest(by_id, plan, now) == by_id
+    for damaged in (MAP.recorded, "card newest:2026-13-45T99:00:00", 12, None):
+        assert recorded_card_newest(damaged) is None

@@ -893,10 +893,10 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
             new = items.pop(f"DCIM/100CANON/{name}.JPG")
             assert new["action"] == "hold"
             assert new["reason"].startswith(
-                f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo this very map filed from "
-                f"this card (the newest taken 2026-03-16 09:02:00, ingest {ingest_id}): the map "
-                "was made before the photo was taken, so its line 2 cannot say whose photo it "
-                "is. Make a map for the new photos"
+                f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo on this card when this very "
+                "map was first used for it (the newest taken 2026-03-16 09:02:00, ingest "
+                f"{ingest_id}): the map was made before the photo was taken, so its line 2 "
+                "cannot say whose photo it is. Make a map for the new photos"
             )
         assert [i["action"] for i in items.values()] == ([] if wiped else ["skip", "skip"])
     assert (folder / "IMG_0003.JPG").exists()
@@ -945,7 +945,7 @@ def test_the_same_map_saved_again_by_a_spreadsheet_is_the_same_map(tmp_path: Pat
         i for i in json.loads(result.stdout)["items"] if i["source"].endswith("IMG_0003.JPG")
     )
     assert new["action"] == "hold"
-    assert "after every photo this very map filed from this card" in new["reason"]
+    assert "after every photo on this card when this very map was first used" in new["reason"]
     assert "its line 2 cannot say whose photo it is" in new["reason"]
     assert (folder / "IMG_0003.JPG").exists()
     assert not (tmp_path / "a" / "JBX3656" / f"JBX3656-{later:%Y%m%d-%H%M%S}.jpg").exists()
@@ -1001,10 +1001,10 @@ def test_yesterdays_map_changed_holds_a_new_photo_its_old_row_names(
         new = items["DCIM/100CANON/IMG_0003.JPG"]
         assert new["action"] == "hold"
         assert new["reason"].startswith(
-            f"taken {later:%Y-%m-%d %H:%M:%S}, after every photo a map with this very row filed "
-            f"from this card (the newest taken 2026-03-16 09:02:00, ingest {ingest_id}): the "
-            f"row was written before the photo was taken, so line {line} of this map cannot "
-            "say whose photo it is. Make a map for the new photos"
+            f"taken {later:%Y-%m-%d %H:%M:%S}, after every photo on this card when a map with "
+            "this very row was first used for it (the newest taken 2026-03-16 09:02:00, ingest "
+            f"{ingest_id}): the row was written before the photo was taken, so line {line} of "
+            "this map cannot say whose photo it is. Make a map for the new photos"
         )
     assert (folder / "IMG_0003.JPG").exists()
     assert not (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{later:%Y%m%d-%H%M%S}.jpg").exists()
@@ -1087,9 +1087,55 @@ def test_a_run_stopped_after_its_last_copy_leaves_the_maps_newest_photo_known(
     assert result.exit_code == 3, result.output
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items["DCIM/100CANON/IMG_0003.JPG"]["reason"].startswith(
-        f"taken {behind:%Y-%m-%d %H:%M:%S}, after every photo this very map filed from this "
-        "card (the newest taken 2026-03-16 09:02:00, ingest "
+        f"taken {behind:%Y-%m-%d %H:%M:%S}, after every photo on this card when this very map "
+        "was first used for it (the newest taken 2026-03-16 09:02:00, ingest "
     )
+
+
+def test_a_first_use_of_the_map_that_was_stopped_still_dates_the_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The map's first ingest was stopped by Ctrl-C as it sealed its first copy. The next
+    day, with a photo taken since, the same map (or one with a row added) files what was
+    left from the card as it was, and holds the new photo: the map was made for the photos
+    on the card up to the newest one then, recorded as the ingest began."""
+    from cardingest.storage import transfer
+
+    folder = dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON",
+        "2026:03:16 09:01:00",
+        "2026:03:16 09:02:00",
+        "2026:03:16 09:03:00",
+    )
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
+    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    seal = transfer._seal
+
+    def ctrl_c_as_a_copy_is_sealed(temp: Any) -> None:
+        seal(temp)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(transfer, "_seal", ctrl_c_as_a_copy_is_sealed)
+    stopped = CliRunner().invoke(cli_app.app, ["ingest", *args])
+    monkeypatch.undo()
+    assert stopped.exit_code == 130, stopped.output
+    with closing(sqlite3.connect(tmp_path / "a" / ".cardingest" / "catalogue.sqlite")) as db:
+        [(status, recorded)] = db.execute("SELECT status, map_source FROM ingests").fetchall()
+    assert status == "interrupted" and recorded.endswith(" card newest:2026-03-16T09:03:00")
+    filed = len(list((tmp_path / "a").glob("JBX3656/*.jpg")))
+    assert filed < 3
+    later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
+    (folder / "IMG_0004.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
+    result = CliRunner().invoke(cli_app.app, ["ingest", *args, "--json"])
+    assert result.exit_code == 3, result.output
+    items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+    assert items.pop("DCIM/100CANON/IMG_0004.JPG")["reason"].startswith(
+        f"taken {later:%Y-%m-%d %H:%M:%S}, after every photo on this card when this very map "
+        "was first used for it (the newest taken 2026-03-16 09:03:00, ingest "
+    )
+    assert sorted(i["action"] for i in items.values()) == ["copy"] * (3 - filed) + ["skip"] * filed
+    assert len(list((tmp_path / "a").glob("JBX3656/*.jpg"))) == 3
 
 
 def test_a_shot_changed_in_the_camera_is_not_filed_under_a_second_patient(

@@ -138,6 +138,23 @@ class IdMap:
         return not set(mine).isdisjoint(_MAP_DIGEST.findall(recorded))
 
 
+_CARD_NEWEST = re.compile(r"\bcard newest:(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\b")
+"""The capture time of the newest photo on the card when an ingest used the map."""
+
+
+def recorded_card_newest(recorded: object) -> datetime | None:
+    """The capture time (camera clock, after the clock offset) of the newest photo on the card
+    when an ingest began with this recorded map (``map_source``): the map was made for the
+    photos up to it (recorded since 2026-12; None for an older record)."""
+    found = _CARD_NEWEST.search(recorded) if isinstance(recorded, str) else None
+    if found is None:
+        return None
+    try:
+        return datetime.fromisoformat(found.group(1))
+    except ValueError:
+        return None
+
+
 def recorded_rows(recorded: object) -> frozenset[str]:
     """The row digests (`MapRow.digest`) an ingest's recorded map (``map_source``) lists
     (recorded since 2026-12; an older record has none, and holds a row only when it is
@@ -185,16 +202,17 @@ class ArchiveState:
 
 @dataclass(frozen=True)
 class MapUse:
-    """The first ingest with the map in hand: a photo taken after the newest photo the map
-    filed from this card (the camera's own clock, whether it runs ahead of the workstation's
-    or behind), or after that ingest started when it filed none or was of another card, was
-    not on the card when the map was made, so the map's names cannot say whose it is."""
+    """The first ingest with the map in hand: a photo taken after the newest photo on this
+    card then (the camera's own clock, whether it runs ahead of the workstation's or
+    behind), or after that ingest started when it was of another card, was not on the card
+    when the map was made, so the map's names cannot say whose it is."""
 
     ingest_id: str
     started: datetime
     """The ingest's start on this workstation's wall clock (naive, like capture times)."""
     newest: datetime | None = None
-    """The capture time of the newest photo filed with the map from this card, if any."""
+    """The capture time of the newest photo on this card at that ingest
+    (`recorded_card_newest`; for an ingest recorded before 2026-12, of the newest it filed)."""
     elsewhere: str | None = None
     """The other card's label (or "another card") when the map was used on another card."""
     same_map: bool = True

@@ -37,6 +37,7 @@ from .models import (
     MediaFile,
     Plan,
     Settings,
+    recorded_card_newest,
     recorded_rows,
 )
 from .plan.idmap import (
@@ -500,6 +501,7 @@ def prepare(
     pending = unrecorded_warnings(settings.archive)
     if pending:
         plan = replace(plan, warnings=(*plan.warnings, *pending))
+    idmap = with_card_newest(idmap, plan, datetime.now())
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
 
 
@@ -656,21 +658,38 @@ def first_map_use(
     archive: Path, this_card: Sequence[dict], other_cards: Sequence[dict], idmap: IdMap
 ) -> MapUse | None:
     """When a map holding a row was first used, given the ingests with such a map: on this
-    card, its first complete use (`first_complete_uses`) with the newest photo filed by
-    them from this card up to it (a run stopped after its last copy leaves the complete one
-    nothing to file); else the first complete use on another card (a card formatted since
-    has a new serial)."""
+    card, the first of them, with the newest photo on the card then
+    (`recorded_card_newest`), whether it finished or not: a run stopped or failed leaves
+    photos that were on the card then, and its run again files them. Ingests recorded
+    before 2026-12 have no such time: their first complete use (`first_complete_uses`)
+    with the newest photo filed by them from this card up to it. Else the first complete
+    use on another card (a card formatted since has a new serial)."""
+    found: list[MapUse] = []
+    seen = next((i for i in this_card if recorded_card_newest(i["map_source"])), None)
+    if seen is not None:
+        found.append(
+            MapUse(
+                str(seen["ingest_id"]),
+                _wall_clock(str(seen["started"])),
+                recorded_card_newest(seen["map_source"]),
+                same_map=idmap.same_as(seen["map_source"]),
+            )
+        )
     mine = first_complete_uses(this_card)
     if mine:
         first = str(mine[0]["started"])
         runs = [i for i in this_card if i["started"] <= first]
         newest = _newest_filed(archive, runs)
-        return MapUse(
-            newest[1] if newest else str(mine[0]["ingest_id"]),
-            _wall_clock(first),
-            newest[0] if newest else None,
-            same_map=idmap.same_as(mine[0]["map_source"]),
+        found.append(
+            MapUse(
+                newest[1] if newest else str(mine[0]["ingest_id"]),
+                _wall_clock(first),
+                newest[0] if newest else None,
+                same_map=idmap.same_as(mine[0]["map_source"]),
+            )
         )
+    if found:
+        return min(found, key=lambda use: use.cutoff)
     theirs = first_complete_uses(other_cards)
     if theirs:
         label = theirs[0]["card_label"]
@@ -681,6 +700,20 @@ def first_map_use(
             same_map=idmap.same_as(theirs[0]["map_source"]),
         )
     return None
+
+
+def with_card_newest(idmap: IdMap, plan: Plan, now: datetime) -> IdMap:
+    """The map as the ingest records it: with the capture time of the newest photo on the
+    card (`recorded_card_newest`), so a later run knows which photos the map was made for
+    even when this one stops or fails a copy. A photo dated before `EARLIEST_PLAUSIBLE` or
+    more than a day after ``now`` (a camera clock unset) cannot say so: it is left out."""
+    if not idmap.recorded.startswith("map sha256:"):
+        return idmap
+    latest = now + timedelta(days=1)
+    times = [i.captured_at for i in plan.items if EARLIEST_PLAUSIBLE <= i.captured_at <= latest]
+    if not times:
+        return idmap
+    return replace(idmap, recorded=f"{idmap.recorded} card newest:{max(times):%Y-%m-%dT%H:%M:%S}")
 
 
 def _wall_clock(started: str) -> datetime:

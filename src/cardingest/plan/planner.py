@@ -312,8 +312,9 @@ def _taken_after_reason(when: datetime, row: MapRow, used: MapUse) -> str:
         )
     elif used.newest is not None:
         after = (
-            f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo {which} filed from this "
-            f"card (the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest {used.ingest_id})"
+            f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo on this card when {which} was "
+            f"first used for it (the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest "
+            f"{used.ingest_id})"
         )
     else:
         card = f", for {used.elsewhere}" if used.elsewhere else " for this card"
