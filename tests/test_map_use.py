@@ -98,14 +98,15 @@ def test_a_run_that_did_not_copy_all_it_meant_to_is_passed_over(changes: dict) -
 
 
 def test_another_map_id_or_slates_set_no_time(tmp_path: Path) -> None:
-    """`first_row_uses`: only ingests whose map held the row count, and a run whose start
-    is no time is passed over; a map given by --id or slates has no rows to look up."""
-    from cardingest.plan.idmap import parse_map
+    """`first_row_uses`: only ingests whose map gave the patient the name count, and a run
+    whose start is no time is passed over; a map given by --id or slates has no names to
+    look up."""
+    from cardingest.plan.idmap import name_digests, parse_map
 
     path = tmp_path / "m.csv"
     path.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
     idmap = parse_map(path)
-    digest = idmap.rows[0].digest
+    [(_, digest)] = name_digests(idmap.rows[0])
     other = ingest("x", "2026-11-30T03:00:00+00:00", map_source="map sha256:" + "cd" * 32)
     assert first_row_uses(tmp_path, [other], [], idmap) == {}
     mine = ingest("y", "2026-11-30T03:00:00+00:00", map_source=idmap.recorded)
@@ -114,6 +115,8 @@ def test_another_map_id_or_slates_set_no_time(tmp_path: Path) -> None:
         first_row_uses(tmp_path, [ingest("y", "not a time", map_source=idmap.recorded)], [], idmap)
         == {}
     )
+    dated = f"{idmap.recorded} card newest:2026-11-30T09:00:00"
+    assert first_row_uses(tmp_path, [ingest("y", "not a time", map_source=dated)], [], idmap) == {}
     by_id = IdMap(rows=(), source="--id")
     by_id_run = ingest("x", "2026-11-30T03:00:00+00:00", map_source="--id")
     assert first_row_uses(tmp_path, [by_id_run], [], by_id) == {}
@@ -168,40 +171,47 @@ def test_odd_rows_and_a_damaged_record_are_compared_without_an_error(tmp_path: P
     assert not parsed.same_as(12)  # type: ignore[arg-type]
 
 
-def test_a_row_is_known_in_another_map_that_held_it(tmp_path: Path) -> None:
-    """Yesterday's map with a row added holds yesterday's rows (by what they say, whatever
-    the column order, case, extensions or the order of names), not the added one; a row of
-    times is never looked up, so it is not listed. `first_row_uses` gives each old row
-    yesterday's use, not this very map's, and a record from before rows were listed holds
-    them only as this very map."""
-    from cardingest.plan.idmap import parse_map, row_digest
+def test_a_name_is_known_in_another_map_that_gave_it_to_the_patient(tmp_path: Path) -> None:
+    """Yesterday's map with a row added, or a name added to a row, still gives yesterday's
+    names to their patients (whatever the column order, case, extensions or the order of
+    names); the added ones are new. A row of times is never looked up, so it is not listed.
+    `first_row_uses` gives each old name yesterday's use, not this very map's, and a record
+    from before names were listed counts only as this very map."""
+    from cardingest.plan.idmap import name_digests, parse_map
 
     yesterday = tmp_path / "yesterday.csv"
     yesterday.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
     today = tmp_path / "today.csv"
     today.write_text(
-        "id,files,from,to,site\njbx3656,img_0001.jpg-img_0009.JPG,,,arm\n"
-        "MCJ1984,IMG_0011 img_0010;IMG_0010,,,\n"
+        "id,files,from,to,site\njbx3656,img_0020 img_0001.jpg-img_0009.JPG,,,arm\n"
+        "MCJ1984,IMG_0011;img_0010,,,\n"
         "EPT6335,,2026-11-30 10:00,2026-11-30 10:05,\n",
         encoding="utf-8",
     )
     old, new = parse_map(yesterday), parse_map(today)
-    kept, added, timed = new.rows
-    assert kept.digest == old.rows[0].digest and added.digest and not timed.digest
-    assert added.digest == row_digest(replace(added, files="IMG_0010 IMG_0011"))
-    assert added.digest != row_digest(replace(added, files="100CANON/IMG_0010 IMG_0011"))
-    assert added.digest != row_digest(replace(added, patient_id="JBX3656"))
-    assert recorded_rows(new.recorded) == {kept.digest, added.digest}
+    [(_, kept)] = name_digests(old.rows[0])
+    (_, appended), (_, same) = name_digests(new.rows[0])
+    (_, eleven), (_, ten) = name_digests(new.rows[1])
+    assert same == kept and len({kept, appended, eleven, ten}) == 4
+    assert name_digests(new.rows[2]) == ()
+    folder = replace(new.rows[1], files="100CANON/IMG_0011 img_0010.jpg")
+    assert [d for _, d in name_digests(folder)] != [eleven, ten]
+    assert [d for _, d in name_digests(replace(new.rows[1], files="IMG_0011 IMG_0010"))] == [
+        eleven,
+        ten,
+    ]
+    assert name_digests(replace(new.rows[1], patient_id="JBX3656"))[0][1] != eleven
+    assert recorded_rows(new.recorded) == {kept, appended, eleven, ten}
     assert not new.same_as(old.recorded)
-    content_only = old.recorded.split(" rows ")[0]  # recorded before rows were
+    content_only = old.recorded.split(" rows ")[0]  # recorded before names were
     before = ingest("sunday", "2026-11-28T21:00:00+00:00", map_source=content_only)
     assert recorded_rows(content_only) == frozenset()
     assert first_row_uses(tmp_path, [], [before], new) == {}
-    assert first_row_uses(tmp_path, [], [before], old)[old.rows[0].digest].ingest_id == "sunday"
+    assert first_row_uses(tmp_path, [], [before], old)[kept].ingest_id == "sunday"
     assert recorded_rows(12) == frozenset() and recorded_rows("row sha256/64:xyz") == frozenset()
     used = ingest("monday", "2026-11-29T21:00:00+00:00", map_source=old.recorded)
     assert first_row_uses(tmp_path, [], [used], new) == {
-        kept.digest: MapUse(
+        kept: MapUse(
             "monday",
             _local(datetime(2026, 11, 29, 21, 0)),
             elsewhere="another card",
@@ -210,8 +220,9 @@ def test_a_row_is_known_in_another_map_that_held_it(tmp_path: Path) -> None:
     }
     again = ingest("tuesday", "2026-11-30T21:00:00+00:00", map_source=new.recorded)
     uses = first_row_uses(tmp_path, [], [used, again], new)
-    assert uses[kept.digest].ingest_id == "monday" and not uses[kept.digest].same_map
-    assert uses[added.digest].ingest_id == "tuesday" and uses[added.digest].same_map
+    assert uses[kept].ingest_id == "monday" and not uses[kept].same_map
+    assert uses[appended].ingest_id == "tuesday" and uses[appended].same_map
+    assert uses[ten].ingest_id == "tuesday"
 
 
 def _local(utc: datetime) -> datetime:

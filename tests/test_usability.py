@@ -959,21 +959,26 @@ def test_the_same_map_saved_again_by_a_spreadsheet_is_the_same_map(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    "today",
+    ("today", "added"),
     [
-        "files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0005,MCJ1984\nIMG_0006-IMG_0009,EPT6335\n",
-        "files,id\nIMG_0002-IMG_0005,MCJ1984\nIMG_0006-IMG_0009,EPT6335\n",
+        (
+            "files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0005,MCJ1984\nIMG_0006-IMG_0009,EPT6335\n",
+            "EPT6335",
+        ),
+        ("files,id\nIMG_0002-IMG_0005,MCJ1984\nIMG_0006-IMG_0009,EPT6335\n", "EPT6335"),
+        ("files,id\nIMG_0001,JBX3656\nimg_0006-img_0009 img_0002-img_0005,MCJ1984\n", "MCJ1984"),
     ],
-    ids=["a row added", "a done row taken away too"],
+    ids=["a row added", "a done row taken away too", "names added to the row"],
 )
 def test_yesterdays_map_changed_holds_a_new_photo_its_old_row_names(
-    tmp_path: Path, today: str
+    tmp_path: Path, today: str, added: str
 ) -> None:
     """Yesterday's map, its rows as they were, a row for today's new patient added (and the
-    done row of the first patient taken away): another map, but its row of MCJ1984 is
-    yesterday's, written before the new IMG_0003 was taken. It stays on the card with that
-    reason; the added row files its photo. Once the old row is narrowed to its photo, the
-    new one goes where the new map says."""
+    done row of the first patient taken away), or today's names put in front of MCJ1984's
+    old range: another map, but its range of MCJ1984 is yesterday's, written before the new
+    IMG_0003 was taken. It stays on the card with that reason; the added names file their
+    photo. Once the old row is narrowed to its photo, the new one goes where the new map
+    says."""
     folder = dated_photos(
         tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
     )
@@ -989,11 +994,12 @@ def test_yesterdays_map_changed_holds_a_new_photo_its_old_row_names(
     ingest_id = json.loads(first.stdout)["ingest_id"]
     later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
     (folder / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
-    added = later + timedelta(minutes=1)
-    (folder / "IMG_0006.JPG").write_bytes(exif_jpeg(f"{added:%Y:%m:%d %H:%M:%S}"))
+    taken = later + timedelta(minutes=1)
+    (folder / "IMG_0006.JPG").write_bytes(exif_jpeg(f"{taken:%Y:%m:%d %H:%M:%S}"))
     changed = tmp_path / "today.csv"
     changed.write_text(today, encoding="utf-8")
-    line = today.splitlines().index("IMG_0002-IMG_0005,MCJ1984") + 1
+    line = next(n for n, text in enumerate(today.splitlines(), 1) if "0002-" in text.upper())
+    old = "img_0002-img_0005" if "img_0002" in today else "IMG_0002-IMG_0005"
     for command in ("preview", "ingest"):
         result = runner.invoke(cli_app.app, [command, card, "--map", str(changed), *archive])
         assert result.exit_code == 3, result.output
@@ -1001,17 +1007,18 @@ def test_yesterdays_map_changed_holds_a_new_photo_its_old_row_names(
         new = items["DCIM/100CANON/IMG_0003.JPG"]
         assert new["action"] == "hold"
         assert new["reason"].startswith(
-            f"taken {later:%Y-%m-%d %H:%M:%S}, after every photo on this card when a map with "
-            "this very row was first used for it (the newest taken 2026-03-16 09:02:00, ingest "
-            f"{ingest_id}): the row was written before the photo was taken, so line {line} of "
-            "this map cannot say whose photo it is. Make a map for the new photos"
+            f"taken {later:%Y-%m-%d %H:%M:%S}, after every photo on this card when a map that "
+            f"gave MCJ1984 this very name ({old}) was first used for it (the newest taken "
+            f"2026-03-16 09:02:00, ingest {ingest_id}): the name was written before the photo "
+            f"was taken, so line {line} of this map cannot say whose photo it is. Make a map "
+            "for the new photos"
         )
     assert (folder / "IMG_0003.JPG").exists()
     assert not (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{later:%Y%m%d-%H%M%S}.jpg").exists()
-    assert (tmp_path / "a" / "EPT6335" / f"EPT6335-{added:%Y%m%d-%H%M%S}.jpg").is_file()
+    assert (tmp_path / "a" / added / f"{added}-{taken:%Y%m%d-%H%M%S}.jpg").is_file()
     narrowed = tmp_path / "narrowed.csv"
     narrowed.write_text(
-        "files,id\nIMG_0001,JBX3656\nIMG_0002,MCJ1984\nIMG_0003 IMG_0006-IMG_0009,EPT6335\n",
+        f"files,id\nIMG_0001,JBX3656\nIMG_0002,MCJ1984\nIMG_0003,EPT6335\nIMG_0006-IMG_0009,{added}\n",
         encoding="utf-8",
     )
     result = runner.invoke(cli_app.app, ["ingest", card, "--map", str(narrowed), *archive])

@@ -98,16 +98,12 @@ class MapRow:
     everything: bool = False
     blank: bool = False
     """A row whose id was left empty: its photos stay on the card (``patient_id`` is "")."""
-    digest: str = field(default="", compare=False)
-    """A row of a map file that names photos (not times): a digest of what it says
-    (`idmap.row_digest`), set as the file is read and kept when the row is narrowed, so
-    an earlier ingest whose map held this very row is known (`recorded_rows`)."""
 
 
 _MAP_DIGEST = re.compile(r"\b(?:map|rows) sha256:[0-9a-f]{64}\b")
 """The digests of a recorded map (`IdMap.recorded`): its content's, and its rows'."""
 _ROW_DIGESTS = re.compile(r"\brow sha256/64:([0-9a-f]{16}(?:,[0-9a-f]{16})*)\b")
-"""The digests of a recorded map's rows that name photos (`MapRow.digest`)."""
+"""The digests of the names a recorded map gives its patients (`idmap.name_digests`)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +152,7 @@ def recorded_card_newest(recorded: object) -> datetime | None:
 
 
 def recorded_rows(recorded: object) -> frozenset[str]:
-    """The row digests (`MapRow.digest`) an ingest's recorded map (``map_source``) lists
+    """The name digests (`idmap.name_digests`) an ingest's recorded map (``map_source``) lists
     (recorded since 2026-12; an older record has none, and holds a row only when it is
     this very map, `IdMap.same_as`)."""
     if not isinstance(recorded, str):
@@ -196,8 +192,9 @@ class ArchiveState:
     name and capture time) filed under another patient puts a photo's patient in doubt, even
     once it was changed in the camera."""
     map_used: Mapping[str, MapUse] = field(default_factory=dict)
-    """Each row of the map that names photos (by `MapRow.digest`) that a map used before
-    held (`prepare.first_row_uses`): the first complete ingest with such a map, `MapUse`."""
+    """Each name (a file or a range) a row of the map gives its patient, by its digest
+    (`idmap.name_digests`), that a map used before gave that patient too
+    (`prepare.first_row_uses`): the first ingest with such a map, `MapUse`."""
 
 
 @dataclass(frozen=True)

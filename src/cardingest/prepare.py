@@ -44,6 +44,7 @@ from .plan.idmap import (
     BadRowsError,
     Rows,
     UnfitMapError,
+    name_digests,
     parse_map,
     resolve,
     single_id_map,
@@ -565,10 +566,10 @@ def card_history(
 
 
 def map_used_before(other_cards: Sequence[dict], idmap: IdMap) -> str | None:
-    """A warning when this very map (`IdMap.same_as`), or a map with some of its rows of
-    names (`_holding`), was used for an ingest of another card: yesterday's map fits a card
-    whose camera started its numbers again just as well, and would file the new photos
-    under yesterday's patients."""
+    """A warning when this very map (`IdMap.same_as`), or a map that gave a patient a name
+    one of its rows gives them (`name_digests`), was used for an ingest of another card:
+    yesterday's map fits a card whose camera started its numbers again just as well, and
+    would file the new photos under yesterday's patients."""
     if not idmap.recorded.startswith("map sha256:"):
         return None
     for ingest in reversed(other_cards):
@@ -581,7 +582,11 @@ def map_used_before(other_cards: Sequence[dict], idmap: IdMap) -> str | None:
                 "that map's patients. Check that it was made for this card"
             )
         listed = recorded_rows(ingest["map_source"])
-        lines = [str(row.line) for row in idmap.rows if row.digest and row.digest in listed]
+        lines = [
+            str(row.line)
+            for row in idmap.rows
+            if any(digest in listed for _, digest in name_digests(row))
+        ]
         if lines:
             return (
                 f"line(s) {', '.join(lines)} of this ID map ({printable(idmap.source)}) were "
@@ -623,15 +628,16 @@ def offset_changed(
 def first_row_uses(
     archive: Path, this_card: Sequence[dict], other_cards: Sequence[dict], idmap: IdMap
 ) -> dict[str, MapUse]:
-    """For each row of the map that names photos, by its digest (`MapRow.digest`): when a map
-    holding that very row (`_holding`: this very map, or yesterday's with a row added or
-    taken away) was used before (`first_map_use`)."""
+    """For each name (a file or a range) a row of the map gives its patient, by its digest
+    (`name_digests`): when a map that gave that patient that very name (`_holding`: this
+    very map, or yesterday's with a row added, taken away or a name added to a row) was
+    used before (`first_map_use`)."""
     if not idmap.recorded.startswith("map sha256:"):
         return {}
     mine, theirs = _holding(this_card, idmap), _holding(other_cards, idmap)
     found: dict[tuple[tuple[int, ...], ...], MapUse | None] = {}
     uses: dict[str, MapUse] = {}
-    for digest in {row.digest for row in idmap.rows if row.digest}:
+    for digest in {digest for row in idmap.rows for _, digest in name_digests(row)}:
         held, elsewhere = mine(digest), theirs(digest)
         key = tuple(tuple(map(id, runs)) for runs in (held, elsewhere))
         if key not in found:
@@ -643,9 +649,9 @@ def first_row_uses(
 
 
 def _holding(ingests: Sequence[dict], idmap: IdMap) -> Callable[[str], list[dict]]:
-    """Which of ``ingests`` had a map holding a row, by the row's digest, in their order:
-    this very map (`IdMap.same_as`), or one whose record lists the row (`recorded_rows`).
-    Each record is read once, not once for each row of the map."""
+    """Which of ``ingests`` had a map giving a patient a name, by their digest, in their
+    order: this very map (`IdMap.same_as`), or one whose record lists the digest
+    (`recorded_rows`). Each record is read once, not once for each name of the map."""
     same = [n for n, ingest in enumerate(ingests) if idmap.same_as(ingest["map_source"])]
     listed: dict[str, list[int]] = {}
     for n, ingest in enumerate(ingests):
@@ -665,26 +671,32 @@ def first_map_use(
     with the newest photo filed by them from this card up to it. Else the first complete
     use on another card (a card formatted since has a new serial)."""
     found: list[MapUse] = []
-    seen = next((i for i in this_card if recorded_card_newest(i["map_source"])), None)
-    if seen is not None:
-        found.append(
-            MapUse(
-                str(seen["ingest_id"]),
-                _wall_clock(str(seen["started"])),
-                recorded_card_newest(seen["map_source"]),
-                same_map=idmap.same_as(seen["map_source"]),
+    for ingest in this_card:
+        newest = recorded_card_newest(ingest["map_source"])
+        try:
+            started = _wall_clock(str(ingest["started"]))
+        except ValueError:  # a catalogue edited by hand
+            continue
+        if newest is not None:
+            found.append(
+                MapUse(
+                    str(ingest["ingest_id"]),
+                    started,
+                    newest,
+                    same_map=idmap.same_as(ingest["map_source"]),
+                )
             )
-        )
+            break
     mine = first_complete_uses(this_card)
     if mine:
         first = str(mine[0]["started"])
         runs = [i for i in this_card if i["started"] <= first]
-        newest = _newest_filed(archive, runs)
+        filed = _newest_filed(archive, runs)
         found.append(
             MapUse(
-                newest[1] if newest else str(mine[0]["ingest_id"]),
+                filed[1] if filed else str(mine[0]["ingest_id"]),
                 _wall_clock(first),
-                newest[0] if newest else None,
+                filed[0] if filed else None,
                 same_map=idmap.same_as(mine[0]["map_source"]),
             )
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import io
 import re
 from collections import defaultdict
@@ -240,14 +241,9 @@ def parse_map(
 
     content = hashlib.sha256(data).hexdigest()
     rows = hashlib.sha256(_meaning(parsed.rows).encode()).hexdigest()
-    named = tuple(
-        replace(row, digest=row_digest(row)) if row.start is None and not row.blank else row
-        for row in parsed.rows
-    )
-    listed = ",".join(sorted({row.digest for row in named if row.digest}))
+    listed = ",".join(sorted({d for row in parsed.rows for _, d in name_digests(row)}))
     return replace(
         parsed,
-        rows=named,
         recorded=f"map sha256:{content} rows sha256:{rows}"
         + (f" row sha256/64:{listed}" if listed else ""),
     )
@@ -280,17 +276,24 @@ def _row_meaning(row: MapRow) -> str:
     )
 
 
-def row_digest(row: MapRow) -> str:
-    """`MapRow.digest`: the first 64 bits of the SHA-256 of the row's patient and the names
-    it gives, as matching reads them (upper case, no extension, each once, in sorted
-    order). Two rows that differ share it only by a chance of one in 2**64, and then a
-    photo is held that need not be: never filed wrongly."""
+def name_digests(row: MapRow) -> tuple[tuple[str, str], ...]:
+    """Each name (a file or a range) a map row of names gives its patient, with a digest of
+    the two: the first 64 bits of the SHA-256 of the patient and the name as matching reads
+    it (upper case, no extension). A row of times, an empty id or ``--id`` has none. Two
+    that differ share a digest only by a chance of one in 2**64, and then a photo is held
+    that need not be: never filed wrongly."""
+    if row.start is not None or row.blank or row.everything or not row.files:
+        return ()
+    return _name_digests(row.patient_id, row.files)
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_digests(patient_id: str, files: str) -> tuple[tuple[str, str], ...]:
     import hashlib
     import json
 
-    names = sorted({_spec_key(spec) for spec in split_specs(row.files or "")})
-    said = json.dumps([row.patient_id, names, row.everything])
-    return hashlib.sha256(said.encode()).hexdigest()[:16]
+    said = ((spec, json.dumps([patient_id, _spec_key(spec)])) for spec in split_specs(files))
+    return tuple((spec, hashlib.sha256(text.encode()).hexdigest()[:16]) for spec, text in said)
 
 
 def _spec_key(spec: str) -> str:

@@ -7,7 +7,7 @@ differ from the real run. No I/O happens here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -24,7 +24,7 @@ from ..models import (
     PlanItem,
 )
 from ..text import printable, undecodable
-from .idmap import Rows, resolve
+from .idmap import Rows, name_digests, resolve, spec_covers
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
 from .shots import (
     EARLIEST_PLAUSIBLE,
@@ -294,17 +294,35 @@ def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) 
     )
 
 
+def _first_use(row: MapRow, path: str, uses: Mapping[str, MapUse]) -> tuple[str, MapUse] | None:
+    """The first use (`prepare.first_row_uses`) of a map that gave this row's patient a name
+    (`name_digests`) of the row that covers the card path, and that name; the earliest if
+    several do."""
+    if not uses:
+        return None
+    found = [
+        (spec, uses[digest])
+        for spec, digest in name_digests(row)
+        if digest in uses and spec_covers(spec, path)
+    ]
+    return min(found, key=lambda pair: pair[1].cutoff) if found else None
+
+
 def _new_to_map(when: datetime, used: MapUse) -> bool:
     """Taken after the map's first use (`MapUse.cutoff`), or at a time that cannot show it was
     not: a camera clock never set (`EARLIEST_PLAUSIBLE`), as after its battery ran out."""
     return when > used.cutoff or when < EARLIEST_PLAUSIBLE
 
 
-def _taken_after_reason(when: datetime, row: MapRow, used: MapUse) -> str:
+def _taken_after_reason(when: datetime, row: MapRow, name: str, used: MapUse) -> str:
     """Why a photo a map's file names give a patient is held: it was taken after that very
-    map, or a map with that very row, was first used, so the row was written before the
-    photo existed (`MapUse`)."""
-    which = "this very map" if used.same_map else "a map with this very row"
+    map, or a map that gave the patient that very name, was first used, so the name was
+    written before the photo existed (`MapUse`)."""
+    which = (
+        "this very map"
+        if used.same_map
+        else f"a map that gave {row.patient_id} this very name ({printable(name)})"
+    )
     if when < EARLIEST_PLAUSIBLE:
         after = (
             f"dated {when:%Y-%m-%d %H:%M:%S}, a camera clock never set, so its time cannot show "
@@ -326,7 +344,7 @@ def _taken_after_reason(when: datetime, row: MapRow, used: MapUse) -> str:
     made = (
         f"the map was made before the photo was taken, so its line {row.line}"
         if used.same_map
-        else f"the row was written before the photo was taken, so line {row.line} of this map"
+        else f"the name was written before the photo was taken, so line {row.line} of this map"
     )
     return (
         f"{after}: {made} cannot say whose photo it is. Make a map for the new photos "
@@ -764,7 +782,7 @@ def make_plan(
                 if before and row.start is None  # a row of times names this card's photos
                 else None
             )
-            map_used = state.map_used.get(row.digest) if map_file and row.digest else None
+            map_used = _first_use(row, primary.path, state.map_used) if map_file else None
             held_for: str | None = None
             if other is not None:
                 held_for = other_patient_reason(other.patient_id, other.archive_path)
@@ -778,8 +796,8 @@ def make_plan(
                 )
             elif reused is not None:
                 held_for = _named_before_reason(reused[0], when, reused[1])
-            elif pending and map_used is not None and _new_to_map(when, map_used):
-                held_for = _taken_after_reason(when, row, map_used)
+            elif pending and map_used is not None and _new_to_map(when, map_used[1]):
+                held_for = _taken_after_reason(when, row, *map_used)
             if held_for is not None:
                 items.extend(_held(pending, when, row, primary, held_for, slates))
                 pending = []
