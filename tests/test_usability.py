@@ -1065,8 +1065,8 @@ def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items["DCIM/100CANON/IMG_0004.JPG"]["reason"].startswith(
         "dated 2000-01-01 00:04:00, a camera clock never set, so its time cannot show it was on "
-        f"the card when this very map was first used for it (ingest {ingest_id}): the map was "
-        "made before"
+        f"the card when this very map was first used for it (ingest {ingest_id}): its line "
+        "2 cannot say whose photo it is"
     )
 
 

@@ -341,10 +341,12 @@ def _taken_after_reason(when: datetime, row: MapRow, name: str, used: MapUse) ->
             f"(ingest {used.ingest_id}, started {used.started:%Y-%m-%d %H:%M:%S} on this "
             "workstation)"
         )
+    line = f"its line {row.line}" if used.same_map else f"line {row.line} of this map"
     made = (
-        f"the map was made before the photo was taken, so its line {row.line}"
-        if used.same_map
-        else f"the name was written before the photo was taken, so line {row.line} of this map"
+        line  # whether the photo came after the map, its time cannot tell
+        if when < EARLIEST_PLAUSIBLE
+        else f"the {'map was made' if used.same_map else 'name was written'} before the photo "
+        f"was taken, so {line}"
     )
     return (
         f"{after}: {made} cannot say whose photo it is. Make a map for the new photos "
