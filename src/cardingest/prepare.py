@@ -663,8 +663,8 @@ def _holding(ingests: Sequence[dict], idmap: IdMap) -> Callable[[str], list[dict
 def first_map_use(
     archive: Path, this_card: Sequence[dict], other_cards: Sequence[dict], idmap: IdMap
 ) -> MapUse | None:
-    """When a map holding a row was first used, given the ingests with such a map: on this
-    card, the first of them, with the newest photo on the card then
+    """When a map giving a patient a name was first used, given the ingests with such a map:
+    on this card, the first of them, with the newest photo on the card then
     (`recorded_card_newest`), whether it finished or not: a run stopped or failed leaves
     photos that were on the card then, and its run again files them. Ingests recorded
     before 2026-12 have no such time: their first complete use (`first_complete_uses`)
@@ -749,9 +749,9 @@ def _newest_filed(archive: Path, runs: Sequence[dict]) -> tuple[datetime, str] |
 
 
 def first_complete_uses(ingests: Sequence[dict]) -> list[dict]:
-    """The first of ``ingests`` (of one card, each with a map holding a row; oldest first)
-    that ended with every photo it meant to copy copied, and any other such run started in
-    the same second: the card held then every photo the row was written for. One that
+    """The first of ``ingests`` (of one card, each with a map giving a patient a name; oldest
+    first) that ended with every photo it meant to copy copied, and any other such run
+    started in the same second: the card held then every photo the name was written for. One that
     stopped or failed is passed over, so its run again (which copies what was left) holds
     nothing; a later one does not count, or a run that held a new photo would set the time
     after it, and the next run would file it."""
