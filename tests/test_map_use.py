@@ -1,13 +1,13 @@
 """`prepare.first_complete_uses`: which earlier ingest of this card with this very map file
 sets the time after which a photo is new to the map (`planner._taken_after_reason`), and
-`MapUse.cutoff`."""
+`planner._new_to_map`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -67,14 +67,25 @@ def test_the_first_finished_run_of_the_map_is_taken_on_this_workstations_clock(
     )
 
 
-def test_the_cutoff_is_the_newest_photo_filed_else_the_start() -> None:
-    """The camera's own clock where the map filed a photo with it, whether it runs behind the
-    workstation's (a new photo dated before the ingest started) or ahead (a photo held by
-    that ingest, dated after it started, is not new); the start where it filed none."""
+def test_a_photo_is_new_after_the_newest_on_the_card_by_the_camera_else_after_the_start() -> None:
+    """`planner._new_to_map`: the camera's own time against the newest photo on the card at
+    the first use, whether the camera's clock runs behind the workstation's or ahead, and
+    whatever clock offset either run gave; the time the offset sets right against the start
+    of a use with no such photo (another card's)."""
+    from factories import media
+
+    from cardingest.plan.planner import _new_to_map
+
+    photo = media("DCIM/100CANON/IMG_0001.JPG", "2026-11-30 15:00:00")
     started = datetime(2026, 11, 30, 16, 0)
-    assert MapUse("x", started).cutoff == started
-    for newest in (datetime(2026, 11, 30, 14, 59), datetime(2026, 11, 30, 17, 0)):
-        assert MapUse("x", started, newest).cutoff == newest
+    two_hours = photo.captured + timedelta(hours=2)
+    assert not _new_to_map(photo, photo.captured, MapUse("x", started))
+    assert _new_to_map(photo, two_hours, MapUse("x", started))
+    for when in (photo.captured, two_hours):
+        assert _new_to_map(photo, when, MapUse("x", started, datetime(2026, 11, 30, 14, 59)))
+        assert not _new_to_map(photo, when, MapUse("x", started, datetime(2026, 11, 30, 15, 0)))
+    never = media("DCIM/100CANON/IMG_0002.JPG", "2000-01-01 00:00:00")
+    assert _new_to_map(never, never.captured, MapUse("x", started, datetime(2030, 1, 1)))
 
 
 @pytest.mark.parametrize(
@@ -98,8 +109,9 @@ def test_a_run_that_did_not_copy_all_it_meant_to_is_passed_over(changes: dict) -
 
 
 def test_another_map_id_or_slates_set_no_time(tmp_path: Path) -> None:
-    """`first_row_uses`: only ingests whose map gave the patient the name count, and a run
-    whose start is no time is passed over; a map given by --id or slates has no names to
+    """`first_row_uses`: only ingests whose map gave the patient the name count; a run
+    whose start is no time (edited by hand) is passed over, unless it recorded the card's
+    newest photo, which still dates the map; a map given by --id or slates has no names to
     look up."""
     from cardingest.plan.idmap import name_digests, parse_map
 
@@ -116,7 +128,8 @@ def test_another_map_id_or_slates_set_no_time(tmp_path: Path) -> None:
         == {}
     )
     dated = f"{idmap.recorded} card newest:2026-11-30T09:00:00"
-    assert first_row_uses(tmp_path, [ingest("y", "not a time", map_source=dated)], [], idmap) == {}
+    edited = first_row_uses(tmp_path, [ingest("y", "not a time", map_source=dated)], [], idmap)
+    assert edited[digest].newest == edited[digest].started == datetime(2026, 11, 30, 9, 0)
     by_id = IdMap(rows=(), source="--id")
     by_id_run = ingest("x", "2026-11-30T03:00:00+00:00", map_source="--id")
     assert first_row_uses(tmp_path, [by_id_run], [], by_id) == {}
@@ -231,9 +244,10 @@ def _local(utc: datetime) -> datetime:
 
 
 def test_the_newest_photo_on_the_card_is_recorded_with_a_map_file_only() -> None:
-    """`with_card_newest`: the newest capture time of the plan's photos, held ones too, but
-    not a clock never set or one more than a day ahead; `recorded_card_newest` reads it
-    back, and reads a damaged record as none."""
+    """`with_card_newest`: the newest camera time (before the clock offset) of the plan's
+    photos, held ones too, but not a clock never set, nor one more than a day ahead beside
+    photos of plausible dates; `recorded_card_newest` reads it back, and reads a damaged
+    record as none."""
     from factories import media
 
     from cardingest.models import Plan, PlanItem, recorded_card_newest
@@ -247,7 +261,11 @@ def test_the_newest_photo_on_the_card_is_recorded_with_a_map_file_only() -> None
     recorded = with_card_newest(MAP, plan, now).recorded
     assert recorded == f"{MAP.recorded} card newest:2026-12-01T09:30:00"
     assert recorded_card_newest(recorded) == datetime(2026, 12, 1, 9, 30)
-    assert with_card_newest(MAP, replace(plan, items=items[2:]), now) == MAP
+    assert with_card_newest(MAP, replace(plan, items=items[2:3]), now) == MAP
+    ahead = with_card_newest(MAP, replace(plan, items=items[2:]), now).recorded
+    assert ahead.endswith(" card newest:2031-01-01T00:00:00")  # a clock set ahead
+    offset = replace(plan, items=items[:2], clock_offset=timedelta(hours=1))
+    assert with_card_newest(MAP, offset, now).recorded.endswith(" newest:2026-12-01T08:30:00")
     by_id = IdMap(rows=(), source="--id")
     assert with_card_newest(by_id, plan, now) == by_id
     for damaged in (MAP.recorded, "card newest:2026-13-45T99:00:00", 12, None):

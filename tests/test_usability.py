@@ -1070,6 +1070,32 @@ def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card
     )
 
 
+def test_a_clock_offset_dropped_since_the_maps_first_use_lets_no_new_photo_through(
+    tmp_path: Path,
+) -> None:
+    """The map's first ingest ran with --clock-offset +01:00; the next, without it. A photo
+    taken half an hour after the card's newest (camera clock) would be dated before that
+    newest's shifted time: it is held all the same, as the camera's own times are
+    compared."""
+    folder = dated_photos(
+        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    )
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
+    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    first = CliRunner().invoke(cli_app.app, ["ingest", *args, "--clock-offset", "+01:00"])
+    assert first.exit_code == 0, first.output
+    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg("2026:03:16 09:32:00"))
+    result = CliRunner().invoke(cli_app.app, ["ingest", *args, "--json"])
+    assert result.exit_code == 3, result.output
+    items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+    assert items["DCIM/100CANON/IMG_0003.JPG"]["reason"].startswith(
+        "taken 2026-03-16 09:32:00, after every photo on this card when this very map was "
+        "first used for it (the newest taken 2026-03-16 09:02:00, ingest "
+    )
+    assert not list((tmp_path / "a" / "JBX3656").glob("*0932*"))
+
+
 def test_a_run_stopped_after_its_last_copy_leaves_the_maps_newest_photo_known(
     tmp_path: Path,
 ) -> None:
@@ -1103,9 +1129,10 @@ def test_a_first_use_of_the_map_that_was_stopped_still_dates_the_map(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The map's first ingest was stopped by Ctrl-C as it sealed its first copy. The next
-    day, with a photo taken since, the same map (or one with a row added) files what was
-    left from the card as it was, and holds the new photo: the map was made for the photos
-    on the card up to the newest one then, recorded as the ingest began."""
+    day, with a photo taken since and a clock offset set, the same map files what was left
+    from the card as it was, and holds the new photo: the map was made for the photos on
+    the card up to the newest one then, recorded (by the camera's clock) as the ingest
+    began."""
     from cardingest.storage import transfer
 
     folder = dated_photos(
@@ -1134,12 +1161,14 @@ def test_a_first_use_of_the_map_that_was_stopped_still_dates_the_map(
     assert filed < 3
     later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
     (folder / "IMG_0004.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
-    result = CliRunner().invoke(cli_app.app, ["ingest", *args, "--json"])
+    offset = ["--clock-offset", "+01:00"]  # set since: the camera's own times are compared
+    result = CliRunner().invoke(cli_app.app, ["ingest", *args, *offset, "--json"])
     assert result.exit_code == 3, result.output
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items.pop("DCIM/100CANON/IMG_0004.JPG")["reason"].startswith(
-        f"taken {later:%Y-%m-%d %H:%M:%S}, after every photo on this card when this very map "
-        "was first used for it (the newest taken 2026-03-16 09:03:00, ingest "
+        f"taken {later:%Y-%m-%d %H:%M:%S} by the camera's clock, after every photo on this "
+        "card when this very map was first used for it (the newest taken 2026-03-16 09:03:00, "
+        "ingest "
     )
     assert sorted(i["action"] for i in items.values()) == ["copy"] * (3 - filed) + ["skip"] * filed
     assert len(list((tmp_path / "a").glob("JBX3656/*.jpg"))) == 3

@@ -139,7 +139,7 @@ _CARD_NEWEST = re.compile(r"\bcard newest:(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\b")
 
 
 def recorded_card_newest(recorded: object) -> datetime | None:
-    """The capture time (camera clock, after the clock offset) of the newest photo on the card
+    """The camera time (before any clock offset) of the newest photo on the card
     when an ingest began with this recorded map (``map_source``): the map was made for the
     photos up to it (recorded since 2026-12; None for an older record)."""
     found = _CARD_NEWEST.search(recorded) if isinstance(recorded, str) else None
@@ -208,16 +208,13 @@ class MapUse:
     started: datetime
     """The ingest's start on this workstation's wall clock (naive, like capture times)."""
     newest: datetime | None = None
-    """The capture time of the newest photo on this card at that ingest
-    (`recorded_card_newest`; for an ingest recorded before 2026-12, of the newest it filed)."""
+    """The camera time (before any clock offset) of the newest photo on this card at that
+    ingest (`recorded_card_newest`; for one recorded before 2026-12, of the newest it and the
+    runs before it filed), compared with a photo's camera time."""
     elsewhere: str | None = None
     """The other card's label (or "another card") when the map was used on another card."""
     same_map: bool = True
     """That ingest's map was this very map (`IdMap.same_as`), not another that held the row."""
-
-    @property
-    def cutoff(self) -> datetime:
-        return self.started if self.newest is None else self.newest
 
 
 @dataclass(frozen=True, slots=True)

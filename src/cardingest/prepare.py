@@ -663,69 +663,80 @@ def _holding(ingests: Sequence[dict], idmap: IdMap) -> Callable[[str], list[dict
 def first_map_use(
     archive: Path, this_card: Sequence[dict], other_cards: Sequence[dict], idmap: IdMap
 ) -> MapUse | None:
-    """When a map giving a patient a name was first used, given the ingests with such a map:
-    on this card, the first of them, with the newest photo on the card then
-    (`recorded_card_newest`), whether it finished or not: a run stopped or failed leaves
-    photos that were on the card then, and its run again files them. Ingests recorded
-    before 2026-12 have no such time: their first complete use (`first_complete_uses`)
-    with the newest photo filed by them from this card up to it. Else the first complete
-    use on another card (a card formatted since has a new serial)."""
-    found: list[MapUse] = []
-    for ingest in this_card:
-        newest = recorded_card_newest(ingest["map_source"])
+    """When a map giving a patient a name was first used, given the ingests with such a map
+    (oldest first). On this card: the first of them, with the newest photo on the card
+    then (`recorded_card_newest`), whether it finished or not: a run stopped or failed
+    leaves photos that were on the card then, and its run again files them. Where that
+    first one was recorded before 2026-12 (no such time): the first complete use
+    (`first_complete_uses`), with the newest photo filed by the runs up to it. Else the
+    first use on another card, by its start (a card formatted since has a new serial)."""
+    if this_card:
+        together = [i for i in this_card if i["started"] == this_card[0]["started"]]
+        stamped = [(recorded_card_newest(i["map_source"]), n) for n, i in enumerate(together)]
+        newest, at = min(((t, n) for t, n in stamped if t is not None), default=(None, 0))
+        if newest is not None:  # of runs started in one second, which came first is unknown
+            first = together[at]
+            return MapUse(
+                str(first["ingest_id"]),
+                _start_or(first, newest),
+                newest,
+                same_map=idmap.same_as(first["map_source"]),
+            )
+        mine = first_complete_uses(this_card)
+        if mine:
+            began = str(mine[0]["started"])
+            runs = [i for i in this_card if i["started"] <= began]
+            filed = _newest_filed(archive, runs)
+            return MapUse(
+                filed[1] if filed else str(mine[0]["ingest_id"]),
+                _wall_clock(began),
+                filed[0] if filed else None,
+                same_map=idmap.same_as(mine[0]["map_source"]),
+            )
+        dated = next((i for i in this_card if recorded_card_newest(i["map_source"])), None)
+        if dated is not None:
+            return first_map_use(archive, [dated], [], idmap)
+    for ingest in other_cards:
         try:
             started = _wall_clock(str(ingest["started"]))
         except ValueError:  # a catalogue edited by hand
             continue
-        if newest is not None:
-            found.append(
-                MapUse(
-                    str(ingest["ingest_id"]),
-                    started,
-                    newest,
-                    same_map=idmap.same_as(ingest["map_source"]),
-                )
-            )
-            break
-    mine = first_complete_uses(this_card)
-    if mine:
-        first = str(mine[0]["started"])
-        runs = [i for i in this_card if i["started"] <= first]
-        filed = _newest_filed(archive, runs)
-        found.append(
-            MapUse(
-                filed[1] if filed else str(mine[0]["ingest_id"]),
-                _wall_clock(first),
-                filed[0] if filed else None,
-                same_map=idmap.same_as(mine[0]["map_source"]),
-            )
-        )
-    if found:
-        return min(found, key=lambda use: use.cutoff)
-    theirs = first_complete_uses(other_cards)
-    if theirs:
-        label = theirs[0]["card_label"]
+        label = ingest["card_label"]
         return MapUse(
-            str(theirs[0]["ingest_id"]),
-            _wall_clock(str(theirs[0]["started"])),
+            str(ingest["ingest_id"]),
+            started,
             elsewhere=printable(label) if label else "another card",
-            same_map=idmap.same_as(theirs[0]["map_source"]),
+            same_map=idmap.same_as(ingest["map_source"]),
         )
     return None
 
 
+def _start_or(ingest: dict, stand_in: datetime) -> datetime:
+    """An ingest's start on this workstation's clock, or ``stand_in`` where the catalogue's
+    record of it was edited by hand and is no time: the use still counts."""
+    try:
+        return _wall_clock(str(ingest["started"]))
+    except ValueError:
+        return stand_in
+
+
 def with_card_newest(idmap: IdMap, plan: Plan, now: datetime) -> IdMap:
-    """The map as the ingest records it: with the capture time of the newest photo on the
-    card (`recorded_card_newest`), so a later run knows which photos the map was made for
-    even when this one stops or fails a copy. A photo dated before `EARLIEST_PLAUSIBLE` or
-    more than a day after ``now`` (a camera clock unset) cannot say so: it is left out."""
+    """The map as the ingest records it: with the camera time (before any clock offset, so
+    a run with another offset compares alike) of the newest photo on the card
+    (`recorded_card_newest`), so a later run knows which photos the map was made for even
+    when this one stops or fails a copy. A photo dated before `EARLIEST_PLAUSIBLE` cannot
+    say so, nor, beside photos of plausible dates, one more than a day after ``now`` (a
+    stray date would let every photo after it through); a card whose every photo is dated
+    ahead has a camera clock set ahead, and its newest counts."""
     if not idmap.recorded.startswith("map sha256:"):
         return idmap
     latest = now + timedelta(days=1)
-    times = [i.captured_at for i in plan.items if EARLIEST_PLAUSIBLE <= i.captured_at <= latest]
+    dated = [i.captured_at for i in plan.items if i.captured_at >= EARLIEST_PLAUSIBLE]
+    times = [when for when in dated if when <= latest] or dated
     if not times:
         return idmap
-    return replace(idmap, recorded=f"{idmap.recorded} card newest:{max(times):%Y-%m-%dT%H:%M:%S}")
+    newest = max(times) - plan.clock_offset
+    return replace(idmap, recorded=f"{idmap.recorded} card newest:{newest:%Y-%m-%dT%H:%M:%S}")
 
 
 def _wall_clock(started: str) -> datetime:

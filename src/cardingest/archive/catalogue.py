@@ -222,6 +222,16 @@ def _migrate_5_to_6(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE files ADD COLUMN role TEXT NOT NULL DEFAULT 'photo'")
 
 
+def _counts(text: object) -> dict | None:
+    """An ingest's recorded counts; a record that is no JSON object (edited by hand) is
+    read as none, as of a run that never ended."""
+    try:
+        counts = json.loads(text) if isinstance(text, str | bytes) and text else None
+    except ValueError:
+        return None
+    return counts if isinstance(counts, dict) else None
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_0_to_1,
     _migrate_1_to_2,
@@ -785,10 +795,11 @@ class Catalogue:
             yield from batch
 
     def newest_photo(self, ingest_id: str) -> str | None:
-        """The latest capture time (``captured_at``) of the photos one ingest filed."""
+        """The latest camera time (``captured_raw``, before any clock offset) of the photos
+        one ingest filed."""
         with self._errors():
             row = self._conn.execute(
-                "SELECT max(captured_at) FROM files WHERE ingest_id = ? AND role = 'photo'",
+                "SELECT max(captured_raw) FROM files WHERE ingest_id = ? AND role = 'photo'",
                 (ingest_id,),
             ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
@@ -985,7 +996,7 @@ class Catalogue:
         result = []
         for row in rows:
             entry = dict(zip(_INGEST_COLUMNS, row, strict=True))
-            entry["counts"] = json.loads(entry["counts"]) if entry["counts"] else None
+            entry["counts"] = _counts(entry["counts"])
             result.append(entry)
         return result
 

@@ -294,27 +294,42 @@ def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) 
     )
 
 
-def _first_use(row: MapRow, path: str, uses: Mapping[str, MapUse]) -> tuple[str, MapUse] | None:
-    """The first use (`prepare.first_row_uses`) of a map that gave this row's patient a name
-    (`name_digests`) of the row that covers the card path, and that name; the earliest if
-    several do."""
+def _taken_after(
+    row: MapRow, media: MediaFile, when: datetime, uses: Mapping[str, MapUse]
+) -> tuple[str, MapUse] | None:
+    """A name of the row that covers the photo (`name_digests`), with the first use of a map
+    that gave the row's patient that name (`prepare.first_row_uses`), where the photo was
+    taken after that use (`_new_to_map`)."""
     if not uses:
         return None
-    found = [
-        (spec, uses[digest])
-        for spec, digest in name_digests(row)
-        if digest in uses and spec_covers(spec, path)
-    ]
-    return min(found, key=lambda pair: pair[1].cutoff) if found else None
+    for spec, digest in name_digests(row):
+        use = uses.get(digest)
+        if use is not None and spec_covers(spec, media.path) and _new_to_map(media, when, use):
+            return spec, use
+    return None
 
 
-def _new_to_map(when: datetime, used: MapUse) -> bool:
-    """Taken after the map's first use (`MapUse.cutoff`), or at a time that cannot show it was
-    not: a camera clock never set (`EARLIEST_PLAUSIBLE`), as after its battery ran out."""
-    return when > used.cutoff or when < EARLIEST_PLAUSIBLE
+def _new_to_map(media: MediaFile, when: datetime, used: MapUse) -> bool:
+    """Taken after the map's first use: after the newest photo on the card then, by the
+    camera's own clock (`MapUse.newest`, so a clock offset changed since changes nothing),
+    else after that use started, by this workstation's (``when``: the offset sets the
+    camera right); or at a time that cannot show it was not: a camera clock never set
+    (`EARLIEST_PLAUSIBLE`), as after its battery ran out."""
+    if when < EARLIEST_PLAUSIBLE:
+        return True
+    if used.newest is not None:
+        return media.captured.replace(microsecond=0) > used.newest
+    return when > used.started
 
 
-def _taken_after_reason(when: datetime, row: MapRow, name: str, used: MapUse) -> str:
+def _by_camera(media: MediaFile, when: datetime) -> str:
+    """Said of a camera time where a clock offset makes the photo's name another time."""
+    return " by the camera's clock" if media.captured != when else ""
+
+
+def _taken_after_reason(
+    media: MediaFile, when: datetime, row: MapRow, name: str, used: MapUse
+) -> str:
     """Why a photo a map's file names give a patient is held: it was taken after that very
     map, or a map that gave the patient that very name, was first used, so the name was
     written before the photo existed (`MapUse`)."""
@@ -330,9 +345,9 @@ def _taken_after_reason(when: datetime, row: MapRow, name: str, used: MapUse) ->
         )
     elif used.newest is not None:
         after = (
-            f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo on this card when {which} was "
-            f"first used for it (the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest "
-            f"{used.ingest_id})"
+            f"taken {media.captured:%Y-%m-%d %H:%M:%S}{_by_camera(media, when)}, after every "
+            f"photo on this card when {which} was first used for it (the newest taken "
+            f"{used.newest:%Y-%m-%d %H:%M:%S}, ingest {used.ingest_id})"
         )
     else:
         card = f", for {used.elsewhere}" if used.elsewhere else " for this card"
@@ -784,7 +799,7 @@ def make_plan(
                 if before and row.start is None  # a row of times names this card's photos
                 else None
             )
-            map_used = _first_use(row, primary.path, state.map_used) if map_file else None
+            taken_after = _taken_after(row, primary, when, state.map_used) if map_file else None
             held_for: str | None = None
             if other is not None:
                 held_for = other_patient_reason(other.patient_id, other.archive_path)
@@ -798,8 +813,8 @@ def make_plan(
                 )
             elif reused is not None:
                 held_for = _named_before_reason(reused[0], when, reused[1])
-            elif pending and map_used is not None and _new_to_map(when, map_used[1]):
-                held_for = _taken_after_reason(when, row, *map_used)
+            elif pending and taken_after is not None:
+                held_for = _taken_after_reason(primary, when, row, *taken_after)
             if held_for is not None:
                 items.extend(_held(pending, when, row, primary, held_for, slates))
                 pending = []
