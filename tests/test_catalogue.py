@@ -282,7 +282,7 @@ def test_update_keywords(cat: Catalogue) -> None:
         cat.update_keywords(path, diagnosis=None, site=None, consent="secret")
 
 
-def test_ingests(cat: Catalogue) -> None:
+def test_ingests(cat: Catalogue, tmp_path: Path) -> None:
     cat.begin_ingest(
         "20240101T000000Z-ab12",
         started="2024-01-01T00:00:00Z",
@@ -309,6 +309,10 @@ def test_ingests(cat: Catalogue) -> None:
     [done] = cat.ingests()
     assert done["counts"] == {"copy": 3, "skip": 1, "hold": 0}
     assert (done["bytes_copied"], done["status"], done["operator"]) == (12345, "ok", "nurse1")
+    for edited in ("not json", "[1, 2]", "7"):  # by hand: read as a run that never ended
+        with closing(sqlite3.connect(catalogue_path(tmp_path))) as db, db:
+            db.execute("UPDATE ingests SET counts = ?", (edited,))
+        assert cat.ingests()[0]["counts"] is None
     with pytest.raises(CatalogueError, match="already recorded"):
         cat.begin_ingest(
             "20240101T000000Z-ab12",
