@@ -671,17 +671,11 @@ def first_map_use(
     (`first_complete_uses`), with the newest photo filed by the runs up to it. Else the
     first use on another card, by its start (a card formatted since has a new serial)."""
     if this_card:
+        # Of runs started in one second, which came first is unknown.
         together = [i for i in this_card if i["started"] == this_card[0]["started"]]
-        stamped = [(recorded_card_newest(i["map_source"]), n) for n, i in enumerate(together)]
-        newest, at = min(((t, n) for t, n in stamped if t is not None), default=(None, 0))
-        if newest is not None:  # of runs started in one second, which came first is unknown
-            first = together[at]
-            return MapUse(
-                str(first["ingest_id"]),
-                _start_or(first, newest),
-                newest,
-                same_map=idmap.same_as(first["map_source"]),
-            )
+        dated = _dated_use(together, idmap)
+        if dated is not None:
+            return dated
         mine = first_complete_uses(this_card)
         if mine:
             began = str(mine[0]["started"])
@@ -693,9 +687,9 @@ def first_map_use(
                 filed[0] if filed else None,
                 same_map=idmap.same_as(mine[0]["map_source"]),
             )
-        dated = next((i for i in this_card if recorded_card_newest(i["map_source"])), None)
-        if dated is not None:
-            return first_map_use(archive, [dated], [], idmap)
+        later = next((i for i in this_card if recorded_card_newest(i["map_source"])), None)
+        if later is not None:
+            return _dated_use([later], idmap)
     for ingest in other_cards:
         try:
             started = _wall_clock(str(ingest["started"]))
@@ -709,6 +703,24 @@ def first_map_use(
             same_map=idmap.same_as(ingest["map_source"]),
         )
     return None
+
+
+def _dated_use(ingests: Sequence[dict], idmap: IdMap) -> MapUse | None:
+    """Of ``ingests`` that recorded the newest photo on the card (`recorded_card_newest`),
+    the one with the earliest such photo, as a use of the map; None if none did."""
+    stamped = [
+        (t, n) for n, i in enumerate(ingests) if (t := recorded_card_newest(i["map_source"]))
+    ]
+    if not stamped:
+        return None
+    newest, at = min(stamped)
+    first = ingests[at]
+    return MapUse(
+        str(first["ingest_id"]),
+        _start_or(first, newest),
+        newest,
+        same_map=idmap.same_as(first["map_source"]),
+    )
 
 
 def _start_or(ingest: dict, stand_in: datetime) -> datetime:

@@ -251,28 +251,26 @@ def parse_map(
 
 def _meaning(rows: Sequence[MapRow]) -> str:
     """What a map's rows say about whose photo is whose, in one canonical text: each row's
-    (`_row_meaning`), in sorted order. The same map saved again by a spreadsheet (a BOM,
-    CRLF line ends, quotes), with its IDs in lower case, its rows in another order, or a
-    column added (site, diagnosis) means the same: `IdMap.same_as` knows it as the same map
-    by this, as by its bytes."""
-    import json
-
-    return json.dumps(sorted(_row_meaning(row) for row in rows))
-
-
-def _row_meaning(row: MapRow) -> str:
-    """A row's patient and the photos it names (names in upper case) or its times."""
+    patient and the photos it names (names in upper case) or its times, in sorted order.
+    The same map saved again by a spreadsheet (a BOM, CRLF line ends, quotes), with its IDs
+    in lower case, its rows in another order, or a column added (site, diagnosis) means
+    the same: `IdMap.same_as` knows it as the same map by this, as by its bytes."""
     import json
 
     return json.dumps(
-        [
-            row.patient_id,
-            [spec.upper() for spec in split_specs(row.files or "")],
-            row.start.isoformat() if row.start else None,
-            row.end.isoformat() if row.end else None,
-            row.everything,
-            row.blank,
-        ]
+        sorted(
+            json.dumps(
+                [
+                    row.patient_id,
+                    [spec.upper() for spec in split_specs(row.files or "")],
+                    row.start.isoformat() if row.start else None,
+                    row.end.isoformat() if row.end else None,
+                    row.everything,
+                    row.blank,
+                ]
+            )
+            for row in rows
+        )
     )
 
 

@@ -799,7 +799,6 @@ def make_plan(
                 if before and row.start is None  # a row of times names this card's photos
                 else None
             )
-            taken_after = _taken_after(row, primary, when, state.map_used) if map_file else None
             held_for: str | None = None
             if other is not None:
                 held_for = other_patient_reason(other.patient_id, other.archive_path)
@@ -813,7 +812,11 @@ def make_plan(
                 )
             elif reused is not None:
                 held_for = _named_before_reason(reused[0], when, reused[1])
-            elif pending and taken_after is not None:
+            elif (
+                pending
+                and map_file
+                and (taken_after := _taken_after(row, primary, when, state.map_used))
+            ):
                 held_for = _taken_after_reason(primary, when, row, *taken_after)
             if held_for is not None:
                 items.extend(_held(pending, when, row, primary, held_for, slates))
