@@ -37,6 +37,20 @@ def card_of_photos(
     return fat_card(files, size_mb=card_size_mb(files)), files
 
 
+def stopped_then_rerun(archive: Path, source: Source, check: Checker, what: str) -> None:
+    """An ingest stopped as by Ctrl-C: every published photo is catalogued (one that
+    finished after one before it in card order was still being copied too: nothing in the
+    patient's folder is unknown to the catalogue), its audit event says interrupted, the
+    archive is consistent, and the same ingest again files every photo."""
+    assert len(published(archive)) == len(read_rows(archive)), (
+        "a published photo is not in the catalogue"
+    )
+    ingests = [e for e in audit_events(archive) if e.get("event") == "ingest"]
+    assert ingests and ingests[-1]["status"] == "interrupted"
+    check(archive, [source], final=False, context=f"after {what}")
+    check.rerun(source, archive, f"re-run after {what}")
+
+
 @pytest.mark.fault(2, "Ctrl-C (SIGINT) mid-copy, then re-run")
 @pytest.mark.parametrize("moment", ["first file", "half way"])
 def test_sigint_mid_copy_then_rerun(
@@ -65,13 +79,7 @@ def test_sigint_mid_copy_then_rerun(
     assert not temps(archive), "a temporary file survived Ctrl-C"
     rows = len(read_rows(archive))
     assert rows < PHOTOS, "the ingest finished before Ctrl-C arrived"
-    # A photo that finished after one before it in card order was still being copied is
-    # catalogued too: nothing in the patient's folder is unknown to the catalogue.
-    assert len(published(archive)) == rows, "a published photo is not in the catalogue"
-    ingests = [e for e in audit_events(archive) if e.get("event") == "ingest"]
-    assert ingests and ingests[-1]["status"] == "interrupted"
-    check(archive, [source], final=False, context=f"after Ctrl-C at the {moment}")
-    check.rerun(source, archive, f"re-run after Ctrl-C at the {moment}")
+    stopped_then_rerun(archive, source, check, f"Ctrl-C at the {moment}")
     figures.notes.append(f"Ctrl-C at the {moment}: {rows} of {PHOTOS} catalogued by then")
 
 
@@ -118,12 +126,8 @@ def test_sigterm_or_sighup_mid_copy_is_ctrl_c_then_rerun(
     assert not temps(archive, card), f"a temporary file survived {sig.name}"
     rows = len(read_rows(archive))
     assert 1 <= rows < len(files), f"{sig.name} came after the ingest finished"
-    assert len(published(archive)) == rows, "a published photo is not in the catalogue"
-    ingests = [e for e in audit_events(archive) if e.get("event") == "ingest"]
-    assert ingests and ingests[-1]["status"] == "interrupted"
-    check(archive, [source], final=False, context=f"after {sig.name} mid-copy")
     # The lock was let go: the same ingest again runs, and finishes with every photo filed.
-    check.rerun(source, archive, f"re-run after {sig.name} mid-copy")
+    stopped_then_rerun(archive, source, check, f"{sig.name} mid-copy")
     figures.notes.append(f"{sig.name} after the first photo: {rows} of {len(files)} catalogued")
 
 
