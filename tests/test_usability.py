@@ -892,8 +892,9 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
         for name, when in (("IMG_0003", later), ("IMG_0004", behind)):
             new = items.pop(f"DCIM/100CANON/{name}.JPG")
             assert new["action"] == "hold"
+            assert new["captured_at"].startswith(f"{when:%Y-%m-%dT%H:%M:%S}")
             assert new["reason"].startswith(
-                f"taken {when:%Y-%m-%d %H:%M:%S}, after every photo on this card when this very "
+                "taken after every photo on this card when this very "
                 "map was first used for it (the newest taken 2026-03-16 09:02:00, ingest "
                 f"{ingest_id}): the map was made before the photo was taken, so its line 2 "
                 "cannot say whose photo it is. Make a map for the new photos"
@@ -911,6 +912,44 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
     assert result.exit_code == (3 if not wiped else 0), result.output  # the map leaves 1-2
     for when in (later, behind):
         assert (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{when:%Y%m%d-%H%M%S}.jpg").is_file()
+
+
+def test_photos_held_for_one_long_reason_are_told_it_once(tmp_path: Path) -> None:
+    """Four photos taken since the map's first use on the card are held for one reason of
+    some 400 characters: the preview's table points each to one note under it, and the
+    ingest says it in one line with the files; a short reason is still said per file."""
+    folder = dated_photos(tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00")
+    idmap = tmp_path / "yesterday.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
+    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    runner = CliRunner()
+    assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0
+    later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
+    for number in range(2, 6):
+        taken = later + timedelta(minutes=number)
+        (folder / f"IMG_000{number}.JPG").write_bytes(exif_jpeg(f"{taken:%Y:%m:%d %H:%M:%S}"))
+    (folder / "IMG_0010.JPG").write_bytes(exif_jpeg("2026:03:16 09:10:00"))
+    (folder / "IMG_0011.JPG").write_bytes(exif_jpeg("2026:03:16 09:11:00"))
+    said = "taken after every photo on this card when this very map was first used for it"
+    new = "DCIM/100CANON/IMG_0002.JPG … DCIM/100CANON/IMG_0005.JPG"
+
+    preview = runner.invoke(cli_app.app, ["preview", *args], env={"COLUMNS": "400"})
+    assert preview.exit_code == 3, preview.output
+    assert preview.output.count(said) == 1
+    assert preview.output.count("hold (note 1)") == 4
+    assert f"note 1 (4 file(s): {new}): {said}" in preview.output
+    for name in ("IMG_0010", "IMG_0011"):
+        assert f"DCIM/100CANON/{name}.JPG" in preview.output
+    assert preview.output.count("hold (not in the ID map)") == 2
+
+    ingest = runner.invoke(cli_app.app, ["ingest", *args], env={"COLUMNS": "400"})
+    assert ingest.exit_code == 3, ingest.output
+    held = [line for line in ingest.output.splitlines() if line.startswith("held on the card:")]
+    assert held[0].startswith(f"held on the card: 4 file(s): {new} ({said}")
+    assert held[1:] == [
+        f"held on the card: DCIM/100CANON/{name}.JPG (not in the ID map)"
+        for name in ("IMG_0010", "IMG_0011")
+    ]
 
 
 def test_the_same_map_saved_again_by_a_spreadsheet_is_the_same_map(tmp_path: Path) -> None:
@@ -1007,7 +1046,7 @@ def test_yesterdays_map_changed_holds_a_new_photo_its_old_row_names(
         new = items["DCIM/100CANON/IMG_0003.JPG"]
         assert new["action"] == "hold"
         assert new["reason"].startswith(
-            f"taken {later:%Y-%m-%d %H:%M:%S}, after every photo on this card when a map that "
+            "taken after every photo on this card when a map that "
             f"gave MCJ1984 this very name ({old}) was first used for it (the newest taken "
             f"2026-03-16 09:02:00, ingest {ingest_id}): the name was written before the photo "
             f"was taken, so line {line} of this map cannot say whose photo it is. Make a map "
@@ -1056,15 +1095,14 @@ def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card
     items = {i["source"]: i for i in document["items"]}
     assert items["DCIM/100CANON/IMG_0002.JPG"]["action"] == "copy"
     assert items["DCIM/100CANON/IMG_0003.JPG"]["reason"].startswith(
-        f"taken {later:%Y-%m-%d %H:%M:%S}, after this very map was first used, for another "
-        f"card (ingest {ingest_id}, started "
+        f"taken after this very map was first used, for another card (ingest {ingest_id}, started "
     )
     assert document["warnings"][0].startswith(f"this ID map ({idmap}) was used before")
     result = runner.invoke(cli_app.app, ["preview", str(tmp_path / "one"), *archive])
     assert result.exit_code == 3, result.output
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items["DCIM/100CANON/IMG_0004.JPG"]["reason"].startswith(
-        "dated 2000-01-01 00:04:00, a camera clock never set, so its time cannot show it was on "
+        "dated by a camera clock never set, so its time cannot show it was on "
         f"the card when this very map was first used for it (ingest {ingest_id}): its line "
         "2 cannot say whose photo it is"
     )
@@ -1090,7 +1128,7 @@ def test_a_clock_offset_dropped_since_the_maps_first_use_lets_no_new_photo_throu
     assert result.exit_code == 3, result.output
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items["DCIM/100CANON/IMG_0003.JPG"]["reason"].startswith(
-        "taken 2026-03-16 09:32:00, after every photo on this card when this very map was "
+        "taken after every photo on this card when this very map was "
         "first used for it (the newest taken 2026-03-16 09:02:00, ingest "
     )
     assert not list((tmp_path / "a" / "JBX3656").glob("*0932*"))
@@ -1120,7 +1158,7 @@ def test_a_run_stopped_after_its_last_copy_leaves_the_maps_newest_photo_known(
     assert result.exit_code == 3, result.output
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items["DCIM/100CANON/IMG_0003.JPG"]["reason"].startswith(
-        f"taken {behind:%Y-%m-%d %H:%M:%S}, after every photo on this card when this very map "
+        "taken after every photo on this card when this very map "
         "was first used for it (the newest taken 2026-03-16 09:02:00, ingest "
     )
 
@@ -1166,7 +1204,7 @@ def test_a_first_use_of_the_map_that_was_stopped_still_dates_the_map(
     assert result.exit_code == 3, result.output
     items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
     assert items.pop("DCIM/100CANON/IMG_0004.JPG")["reason"].startswith(
-        f"taken {later:%Y-%m-%d %H:%M:%S} by the camera's clock, after every photo on this "
+        "taken by the camera's clock after every photo on this "
         "card when this very map was first used for it (the newest taken 2026-03-16 09:03:00, "
         "ingest "
     )

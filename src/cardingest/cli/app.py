@@ -427,13 +427,11 @@ def print_result(result: IngestResult) -> None:
                 f"[green]repaired:[/] {escape(outcome.target or '')} "
                 f"(copied again from {escape(outcome.item.source)})"
             )
-    for outcome in held[:50]:
-        output.out.print(
-            f"[yellow]held on the card:[/] {escape(outcome.item.source)} "
-            f"({escape(outcome.reason or outcome.item.reason or '')})"
-        )
-    if len(held) > 50:
-        output.out.print(f"[yellow]… and {len(held) - 50} more held[/]")
+    lines = output.held_lines([(o.item.source, o.reason or o.item.reason or "") for o in held])
+    for line, _ in lines[:50]:
+        output.out.print(line)
+    if len(lines) > 50:
+        output.out.print(f"[yellow]… and {sum(n for _, n in lines[50:])} more held[/]")
     if not result.plan.items:
         output.print_no_photos()
     # Warnings, then the manifest, then the summary: the summary is the last line printed.

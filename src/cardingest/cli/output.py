@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -117,8 +117,15 @@ def human_bytes(size: float) -> str:
     return f"{size:.1f} TB"
 
 
-def plan_table(plan: Plan, actions: dict[str, str] | None = None) -> Table:
-    """The plan as a table; `actions` overrides an item's action (e.g. 'failed' after ingest)."""
+NOTE_AFTER = 60
+"""A reason longer than this is printed once under the plan's table, numbered, and each
+photo it is given for points to it: 150 photos held for one reason are one paragraph, not
+150."""
+
+
+def plan_table(plan: Plan) -> tuple[Table, dict[str, list[str]]]:
+    """The plan as a table, and its long reasons (`NOTE_AFTER`) in the order of their
+    numbers, each with the photos it is given for."""
     from rich.table import Table
 
     table = Table(show_lines=False, header_style="bold")
@@ -127,17 +134,54 @@ def plan_table(plan: Plan, actions: dict[str, str] | None = None) -> Table:
     table.add_column("time from")
     table.add_column("target", overflow="fold")
     table.add_column("action")
+    notes: dict[str, list[str]] = {}
+    numbers: dict[str, int] = {}
     for item in plan.items:
-        action = (actions or {}).get(item.source, item.action)
-        note = f" ({item.reason})" if item.reason and action == item.action else ""
+        reason = item.reason or ""
+        if len(reason) > NOTE_AFTER:
+            notes.setdefault(reason, []).append(item.source)
+            note = f" (note {numbers.setdefault(reason, len(numbers) + 1)})"
+        else:
+            note = f" ({reason})" if reason else ""
         table.add_row(
             escape(item.source),
             item.captured_at.strftime("%Y-%m-%d %H:%M:%S"),
             item.time_source.removeprefix("exif:"),
             escape(item.target or "-"),
-            f"[{_STYLE.get(action, 'white')}]{action}[/]{escape(note)}",
+            f"[{_STYLE.get(item.action, 'white')}]{item.action}[/]{escape(note)}",
         )
-    return table
+    return table, notes
+
+
+def print_notes(notes: dict[str, list[str]]) -> None:
+    """The long reasons of `plan_table`, each once, with the files it is given for."""
+    for number, (reason, sources) in enumerate(notes.items(), start=1):
+        out.print(f"[bold]note {number}[/] ({_files(sources)}): {escape(reason)}")
+
+
+def _files(sources: Sequence[str]) -> str:
+    """How many files, and which: all of them when they are few, else the first and last."""
+    which = ", ".join(sources) if len(sources) <= 3 else f"{sources[0]} … {sources[-1]}"
+    return f"{len(sources)} file(s): {escape(which)}" if len(sources) > 1 else escape(which)
+
+
+def held_lines(held: Sequence[tuple[str, str]]) -> list[tuple[str, int]]:
+    """A line for each file held on the card, given as (source, reason), and how many files
+    it tells of: the files a long reason (`NOTE_AFTER`) is given for share one line, where
+    the first of them stands."""
+    lines: list[tuple[str, list[str]]] = []
+    shared: dict[str, list[str]] = {}
+    for source, reason in held:
+        if reason in shared:
+            shared[reason].append(source)
+            continue
+        lines.append((reason, [source]))
+        if len(reason) > NOTE_AFTER:
+            shared[reason] = lines[-1][1]
+    return [
+        (f"[yellow]held on the card:[/] {_files(sources)} ({escape(reason)})", len(sources))
+        for reason, sources in lines
+    ]
 
 
 def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
@@ -149,7 +193,9 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
 
         out.print(f"Clock offset: {offset_text(plan.clock_offset)} added to camera times")
     if plan.items:
-        out.print(plan_table(plan))
+        table, notes = plan_table(plan)
+        out.print(table)
+        print_notes(notes)
     else:
         print_no_photos()
     print_slates(plan)

@@ -322,17 +322,14 @@ def _new_to_map(media: MediaFile, when: datetime, used: MapUse) -> bool:
     return when > used.started
 
 
-def _by_camera(media: MediaFile, when: datetime) -> str:
-    """Said of a camera time where a clock offset makes the photo's name another time."""
-    return " by the camera's clock" if media.captured != when else ""
-
-
 def _taken_after_reason(
     media: MediaFile, when: datetime, row: MapRow, name: str, used: MapUse
 ) -> str:
     """Why a photo a map's file names give a patient is held: it was taken after that very
     map, or a map that gave the patient that very name, was first used, so the name was
-    written before the photo existed (`MapUse`)."""
+    written before the photo existed (`MapUse`). The photo's own time is in its plan item,
+    not here: every photo the line holds for one reason gets the same words, so a preview
+    says them once (`cli.output.plan_table`)."""
     which = (
         "this very map"
         if used.same_map
@@ -340,21 +337,20 @@ def _taken_after_reason(
     )
     if when < EARLIEST_PLAUSIBLE:
         after = (
-            f"dated {when:%Y-%m-%d %H:%M:%S}, a camera clock never set, so its time cannot show "
-            f"it was on the card when {which} was first used for it (ingest {used.ingest_id})"
+            "dated by a camera clock never set, so its time cannot show it was on the card "
+            f"when {which} was first used for it (ingest {used.ingest_id})"
         )
     elif used.newest is not None:
+        clock = " by the camera's clock" if media.captured != when else ""
         after = (
-            f"taken {media.captured:%Y-%m-%d %H:%M:%S}{_by_camera(media, when)}, after every "
-            f"photo on this card when {which} was first used for it (the newest taken "
-            f"{used.newest:%Y-%m-%d %H:%M:%S}, ingest {used.ingest_id})"
+            f"taken{clock} after every photo on this card when {which} was first used for it "
+            f"(the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest {used.ingest_id})"
         )
     else:
         card = f", for {used.elsewhere}" if used.elsewhere else " for this card"
         after = (
-            f"taken {when:%Y-%m-%d %H:%M:%S}, after {which} was first used{card} "
-            f"(ingest {used.ingest_id}, started {used.started:%Y-%m-%d %H:%M:%S} on this "
-            "workstation)"
+            f"taken after {which} was first used{card} (ingest {used.ingest_id}, started "
+            f"{used.started:%Y-%m-%d %H:%M:%S} on this workstation)"
         )
     line = f"its line {row.line}" if used.same_map else f"line {row.line} of this map"
     made = (
