@@ -4,7 +4,8 @@
 
 POINT:
 - ``die-after-first-copy``: SIGKILL itself once the first photo is copied, verified and
-  queued for the catalogue (published on disk, no row yet): kill -9 of a workstation.
+  queued for the catalogue (published on disk, no row yet): kill -9 of a workstation. The
+  photos are copied one at a time, so that one alone is published, whatever the timing.
 - ``run-after-first-copy``: at that moment run the command in ``$CARDINGEST_TEST_HOOK``
   (a JSON list, e.g. stopping the database server), then carry on.
 - ``wait-after-first-copy``: at that moment print ``HOOK-REACHED`` on stderr and wait for a
@@ -86,6 +87,16 @@ def _waiting_first(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _one_at_a_time(original: Callable[..., Any]) -> Callable[..., Any]:
+    """`transfer_many` with one worker: the next photo is copied only once the caller has
+    taken the one before, so nothing else is published when the first is queued."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return original(*args, **{**kwargs, "workers": 1})
+
+    return wrapper
+
+
 def _before(original: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         die()
@@ -98,6 +109,7 @@ def main() -> None:
     point, args = sys.argv[1], sys.argv[2:]
     if point == "die-after-first-copy":
         ingest._Batcher.add = _once(die)  # type: ignore[method-assign]
+        ingest.transfer_many = _one_at_a_time(ingest.transfer_many)
     elif point == "run-after-first-copy":
         ingest._Batcher.add = _once(_run_hook)  # type: ignore[method-assign]
     elif point == "interrupt-after-first-copy":
