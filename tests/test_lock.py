@@ -172,3 +172,70 @@ def test_release_is_idempotent(tmp_path: Path) -> None:
     lock.release()
     lock.release()
     assert not lock_file(tmp_path).exists()
+
+
+@pytest.mark.parametrize("target", ["a root-only file", "nothing"])
+@pytest.mark.parametrize("command", ["verify", "ingest", "tag"])
+def test_a_lock_or_record_that_is_a_symbolic_link_is_refused_not_followed(
+    tmp_path: Path, target: str, command: str
+) -> None:
+    """Whoever may write an archive plants ``.cardingest/lock`` as a link to a file of
+    root's: a run as root (`sudo cardingest verify`) wrote its lock into that file, and a
+    link to nothing made every command wait for ever. Now the run stops at once (exit 2),
+    names the link, and the file is as it was; so does a link to the manifests' folder."""
+    from typer.testing import CliRunner
+
+    from cardingest.cli import app as cli_app
+    from cardingest.errors import EXIT_USAGE
+    from tests.exif_bytes import exif_jpeg
+
+    card = tmp_path / "card" / "DCIM" / "100CANON"
+    card.mkdir(parents=True)
+    (card / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:03:16 09:01:00"))
+    archive = tmp_path / "a"
+    runner = CliRunner()
+    made = runner.invoke(cli_app.app, ["ingest", str(tmp_path / "card"), "--id", "JBX3656",
+                                       "--archive", str(archive)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    lock = archive / ".cardingest" / "lock"
+    lock.symlink_to(victim if target != "nothing" else tmp_path / "nowhere")
+    argv = {
+        "verify": ["verify", "--archive", str(archive)],
+        "ingest": ["ingest", str(tmp_path / "card"), "--id", "JBX3656", "--archive", str(archive)],
+        "tag": ["tag", "JBX3656", "--diagnosis", "naevus", "--archive", str(archive)],
+    }[command]
+    result = runner.invoke(cli_app.app, argv)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert f"{lock} is a symbolic link" in " ".join(result.output.split())
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "nowhere").exists()
+    lock.unlink()
+    manifests = archive / ".cardingest" / "manifests"
+    manifests.rename(tmp_path / "elsewhere")
+    manifests.symlink_to(tmp_path / "elsewhere")
+    before = sorted(p.name for p in (tmp_path / "elsewhere").iterdir())
+    result = runner.invoke(cli_app.app, argv)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert f"{manifests} is a symbolic link" in " ".join(result.output.split())
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == before
+
+
+def test_a_lock_made_a_link_after_the_check_is_not_followed(tmp_path: Path) -> None:
+    """The link planted between the archive's check and the lock's open: the open does not
+    follow it (O_NOFOLLOW), and a FIFO in its place is refused without waiting."""
+    from cardingest.errors import ArchiveError
+
+    (tmp_path / ".cardingest").mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    lock = ArchiveLock(tmp_path, "verify")
+    lock.path.symlink_to(victim)
+    with pytest.raises(ArchiveError, match="is a symbolic link"):
+        lock._take_over_if_stale(last_try=True)
+    lock.path.unlink()
+    os.mkfifo(lock.path)
+    with pytest.raises(ArchiveError, match="not a regular file"):
+        lock._take_over_if_stale(last_try=True)
+    assert victim.read_text() == "precious\n"

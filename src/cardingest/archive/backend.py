@@ -407,10 +407,37 @@ def check_not_migrated(archive: Path) -> None:
 
 def require_folder(root: Path) -> None:
     """An archive (or backup) that is there must be a folder, not a file or a device, and
-    so must its ``.cardingest``."""
+    so must its ``.cardingest``, with no symbolic link in it (`refuse_links`)."""
     for path in (root, root / METADIR):
         if path.exists() and not path.is_dir():
             raise UsageError(f"{path} is not a folder: an archive or backup must be one")
+    refuse_links(root)
+
+
+def refuse_links(root: Path) -> None:
+    """Refuse an archive whose ``.cardingest``, or anything directly in it (the lock, the
+    catalogue, the log, the manifests' folder), is a symbolic link (`not_ours`)."""
+    meta = root / METADIR
+    if meta.is_symlink():
+        raise UsageError(not_ours(meta))
+    try:
+        with os.scandir(meta) as entries:
+            linked = next((Path(entry.path) for entry in entries if entry.is_symlink()), None)
+    except OSError:
+        return  # none yet; or one this account may not list, which opening it will say
+    if linked is not None:
+        raise UsageError(not_ours(linked))
+
+
+def not_ours(path: Path) -> str:
+    """Why cardingest will not use a symbolic link (or anything but a file of its own)
+    where it keeps its records: whoever may write the archive could point it at any file,
+    and a run as root (`sudo cardingest verify`) would write to that file."""
+    return (
+        f"{path} is a symbolic link or not a regular file, where cardingest keeps its own "
+        "records: it could make cardingest write elsewhere. Remove it (ask whoever looks "
+        "after the archive who put it there) and run the command again"
+    )
 
 
 def require_one_file_system(root: Path) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,11 +28,13 @@ from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import try_flock, write_all
 from ..storage.identity import same_file
-from .backend import denied, location_for
+from .backend import denied, location_for, not_ours, refuse_links
 
 LOCK_NAME = "lock"
 WAIT_SECONDS = 3.0
 _YOUNG_SECONDS = 2.0
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def _read_info(fd: int) -> dict[str, Any] | None:
@@ -132,6 +135,7 @@ class ArchiveLock:
             raise ArchiveError(denied(self.path.parent, "create")) from None
         except OSError as exc:
             raise ArchiveError(f"Cannot create {self.path.parent}: {exc.strerror or exc}") from exc
+        refuse_links(self.archive_root)
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             try:
@@ -171,13 +175,18 @@ class ArchiveLock:
     def _take_over_if_stale(self, *, last_try: bool) -> bool:
         """Take an existing lock file if its owner is gone; False means look again shortly."""
         try:
-            fd = os.open(self.path, os.O_RDWR)
+            fd = os.open(self.path, os.O_RDWR | _NOFOLLOW | _NONBLOCK)
         except FileNotFoundError:
             return False
         except PermissionError:
             raise ArchiveError(denied(self.path, "open the lock file")) from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ArchiveError(not_ours(self.path)) from None
             raise ArchiveError(f"Cannot open {self.path}: {exc.strerror or exc}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ArchiveError(not_ours(self.path))
         taken = False
         try:
             flocked = try_flock(fd)
