@@ -78,11 +78,17 @@ def _run_commands(tmp: Path, archive: Path, *catalogue: str) -> dict[str, Any]:
     assert any("already archived under patient ZAC5361" in (r or "") for *_, r in (
         results["under another patient"]
     )), "photos filed for ZAC5361 are held, not filed again for ZAA0067"  # fmt: skip
-    code, out, err = invoke(
-        "tag", "ZAC5361", "--diagnosis", "bcc", "--archive", archive, *catalogue
-    )
-    assert code == 0, err
-    for query in (("--id", "ZAC5361"), ("--diagnosis", "BCC"), ("--from", "2026-11-24")):
+    for diagnosis in ("bcc", "mélanome"):
+        code, out, err = invoke(
+            "tag", "ZAC5361", "--diagnosis", diagnosis, "--archive", archive, *catalogue
+        )
+        assert code == 0, err
+    for query in (
+        ("--id", "ZAC5361"),
+        ("--diagnosis", "BCC"),
+        ("--diagnosis", "MÉLANOME"),
+        ("--from", "2026-11-24"),
+    ):
         code, out, err = invoke("search", *query, "--archive", archive, "--json", *catalogue)
         assert code == 0, err
         results[f"search {query}"] = _stable(json.loads(out)["results"])
@@ -122,6 +128,7 @@ def test_every_command_gives_the_same_results_on_both(
     on_postgres = _run_commands(tmp_path / "b", archive, "--catalogue", pg_url)
     assert on_postgres == on_sqlite
     assert on_sqlite["search ('--diagnosis', 'BCC')"], "the comparison must compare something"
+    assert on_sqlite["search ('--diagnosis', 'MÉLANOME')"], "case is folded beyond ASCII"
     assert not list(archive.rglob("*.sqlite*")), "no SQLite file in a PostgreSQL archive"
     assert (archive / ".cardingest" / "archive-id").is_file()
 

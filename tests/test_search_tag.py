@@ -55,6 +55,12 @@ def test_search_by_id_diagnosis_and_dates(archive: Path) -> None:
     assert {"captured_at", "sha256", "size", "time_source", "source_path"} <= set(first)
     assert "rowid" not in first
     assert paths(search(archive, "--diagnosis", "MELANOMA")) == paths(by_id)
+    code, _out, err = invoke("tag", "ZAC5361", "--diagnosis", "Mélanome", "--archive", archive)
+    assert code == 0, err
+    for spelling in ("MÉLANOME", "mélanome", "MéLaNoMe"):  # SQLite's lower() is ASCII only
+        assert paths(search(archive, "--diagnosis", spelling)) == paths(by_id)
+        assert paths(search(archive, "--id", "ZAC5361", "--diagnosis", spelling)) == paths(by_id)
+    assert search(archive, "--diagnosis", "MÉLANOMES") == []
     assert paths(search(archive, "--diagnosis", "Psoriasis")) == [
         "ZAA0067/ZAA0067-20261124-094107.jpg"
     ]

@@ -835,8 +835,8 @@ class Catalogue:
     ) -> list[CatalogueRecord]:
         """Records matching every filter given, ordered by capture time then path.
 
-        ``diagnosis`` matches one whole keyword, case-insensitively (SQLite's ``lower``, so
-        ASCII letters only). Dates are inclusive and compare the day of ``captured_at``; a
+        ``diagnosis`` matches one whole keyword, case-insensitively in any script
+        (`_spellings`). Dates are inclusive and compare the day of ``captured_at``; a
         ``date_to`` of 9999-12-31 (``date.max``, which has no next day) leaves out no photo.
         """
         clauses: list[str] = []
@@ -845,19 +845,25 @@ class Catalogue:
             clauses.append("f.patient_id = ?")
             params.append(patient_id)
         if diagnosis is not None:
+            given = diagnosis.strip()
+            if given.isascii():
+                same, values = "lower({value}) = lower(?)", [given]
+            else:
+                values = self._spellings(given) or [given]
+                same = "{value} IN (" + ", ".join("?" * len(values)) + ")"
             # With an ID the few rows of that patient are checked one by one; without, the
             # keyword index yields the matching files.
             if patient_id is not None:
                 clauses.append(
                     "EXISTS (SELECT 1 FROM keywords k WHERE k.file_id = f.id"
-                    " AND lower(k.value) = lower(?) AND k.kind = 'diagnosis')"
+                    f" AND {same.format(value='k.value')} AND k.kind = 'diagnosis')"
                 )
             else:
                 clauses.append(
                     "f.id IN (SELECT file_id FROM keywords"
-                    " WHERE lower(value) = lower(?) AND kind = 'diagnosis')"
+                    f" WHERE {same.format(value='value')} AND kind = 'diagnosis')"
                 )
-            params.append(diagnosis.strip())
+            params.extend(values)
         if date_from is not None:
             clauses.append("f.captured_at >= ?")
             params.append(date_from.isoformat())
@@ -870,6 +876,17 @@ class Catalogue:
             where += " LIMIT ?"
             params.append(max(0, limit))
         return self._select(where, params)
+
+    def _spellings(self, keyword: str) -> list[str]:
+        """The diagnoses recorded that are ``keyword`` but for case: SQLite's ``lower`` (and
+        PostgreSQL's, in a C locale) changes ASCII letters only, so MÉLANOME would not find
+        mélanome. Asked only for a keyword beyond ASCII."""
+        wanted = keyword.casefold()
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT DISTINCT value FROM keywords WHERE kind = 'diagnosis'"
+            ).fetchall()
+        return [value for (value,) in rows if str(value).casefold() == wanted]
 
     def update_keywords(
         self,
