@@ -97,10 +97,13 @@ def make_source(folder: Path) -> Path:
     return map_file
 
 
-def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real ``cardingest`` command in its own process."""
     return subprocess.run(
         [sys.executable, "-m", "cardingest.cli", *map(str, args)],
+        cwd=cwd,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,

@@ -298,6 +298,24 @@ def test_export_refuses_to_overwrite_another_file(
     assert "not overwriting" in result.stderr and squatter.read_bytes() == b"someone else's file"
 
 
+def test_export_refuses_an_empty_out_or_one_that_is_a_file(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """``--out ""`` (a script's unset variable) wrote into the current folder, and ``--out``
+    naming a file failed photo by photo: both are one message, exit 2, nothing written."""
+    archive, env = archived
+    here = tmp_path / "here"
+    here.mkdir()
+    afile = tmp_path / "afile"
+    afile.write_text("notes\n")
+    for out, said in (("", "--out is empty"), (str(afile), f"--out {afile} is not a folder")):
+        result = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, cwd=here,
+                     env=env)  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert said in result.stderr
+    assert list(here.iterdir()) == [] and afile.read_text() == "notes\n"
+
+
 def temps(folder: Path) -> list[Path]:
     return sorted(folder.rglob(f"{TEMP_PREFIX}*"))
 

@@ -42,7 +42,7 @@ DicomIdArg = Annotated[
     ),
 ]
 DicomOutOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--out", help="Folder for the .dcm files (default ./dicom-YYYYMMDD)."),
 ]
 ForceOpt = Annotated[
@@ -69,6 +69,19 @@ def _check_any(selection: Selection, patient_id: str | None, dated: bool) -> Non
     output.err.print("No archived photos match.")
 
 
+def _out_folder(given: str | None) -> Path:
+    """Where the DICOM files go: ``--out``, which must name a folder (an empty one would
+    be the current folder, as a forgotten variable in a script gives), or a new one here."""
+    if given is None:
+        return Path(f"dicom-{date.today():%Y%m%d}").absolute()
+    if not given.strip():
+        raise UsageError("--out is empty; give the folder for the DICOM files")
+    out = Path(given).expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is not a folder; give a folder for the DICOM files")
+    return out
+
+
 def exit_code(result: DicomResult) -> int:
     if result.stopped or result.failed:
         return EXIT_FAILURE
@@ -93,7 +106,7 @@ def run_export(
     *,
     start: str | None,
     end: str | None,
-    out_dir: Path | None,
+    out_dir: str | None,
     as_json: bool,
 ) -> int:
     from ..archive.audit import AuditLog
@@ -104,7 +117,7 @@ def run_export(
     options, _pacs = load_dicom_settings(settings)
     patient_id = lookup_id(raw_id, settings) if raw_id else None
     date_from, date_to = parse_range(start, end)
-    out = (out_dir or Path(f"dicom-{date.today():%Y%m%d}")).absolute()
+    out = _out_folder(out_dir)
     refuse_on_card(out, "--out")
     refuse_inside_archive(out, "--out", settings.archive, settings.backup)
     require_catalogue(settings.archive)
