@@ -51,6 +51,7 @@ from .storage.durable import (
 )
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
+from .storage.transfer import plain_relpath
 
 JOURNAL_NAME = "move-journal.json"
 
@@ -430,7 +431,49 @@ def read_journal(archive: Path) -> dict[str, Any] | None:
         ) from exc
     if not isinstance(data, dict) or "moves" not in data:
         raise ArchiveError(f"{path} is not a move journal")
+    wrong = _journal_fault(archive, data)
+    if wrong is not None:
+        raise ArchiveError(
+            f"{path} (an interrupted move) is not as cardingest wrote it: {wrong}. Nothing "
+            "was changed. Keep the file and ask whoever looks after the archive; no photo "
+            "has been removed."
+        )
     return data
+
+
+def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
+    """What is wrong with a move journal read back, if anything: it says which files go
+    where, and whoever may write the archive's folder may write it too, so a path that
+    leaves the archive or its backup, or a photo going to another patient's folder than
+    the move's, is refused before any file is touched."""
+    to, moves, sidecars = data.get("to"), data.get("moves"), data.get("sidecars", [])
+    if not isinstance(to, str) or not isinstance(moves, list) or not isinstance(sidecars, list):
+        return "its patient, moves or sidecars are missing"
+    fields = set(FileMove.__dataclass_fields__)
+    roots = {archive.resolve()}
+    for entry in moves:
+        if not isinstance(entry, dict) or not {"old", "new"} <= set(entry) <= fields:
+            return f"a move entry is not one: {str(entry)[:80]!r}"
+        old, new = entry["old"], entry["new"]
+        if not all(isinstance(p, str) and plain_relpath(p) for p in (old, new)):
+            return f"{str(old)[:80]!r} to {str(new)[:80]!r} leaves the archive"
+        if not any(to in part for part in new.split("/")[:-1]):
+            return f"{new!r} is not in a folder of {to}, the patient the move is to"
+        for rel, backup in ((old, entry.get("old_backup")), (new, entry.get("new_backup"))):
+            if backup is None:
+                continue
+            tail = tuple(rel.split("/"))
+            if not isinstance(backup, str) or Path(backup).parts[-len(tail) :] != tail:
+                return f"the backup copy {str(backup)[:80]!r} is not that of {rel!r}"
+            roots.add(Path(*Path(backup).parts[: -len(tail)]).resolve())
+    for pair in sidecars:
+        if not isinstance(pair, list) or len(pair) != 2:
+            return f"a sidecar entry is not one: {str(pair)[:80]!r}"
+        for name in pair:
+            where = Path(str(name)).resolve()
+            if where.suffix.lower() != ".xmp" or not any(r in where.parents for r in roots):
+                return f"the sidecar {str(name)[:80]!r} is not in the archive or its backup"
+    return None
 
 
 def _backup_gone(record: CatalogueRecord) -> str:

@@ -256,6 +256,61 @@ def test_kill9_during_move_then_rerun(
     assert len(list((backup / PATIENT).glob("*.xmp"))) == PHOTOS
 
 
+@pytest.mark.fault("14d", "a killed move's journal edited by hand, then the move again")
+def test_an_edited_move_journal_is_refused_before_any_file(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """The journal of a move killed before its first file says which file goes where;
+    whoever may write the archive may edit it. A new name outside the archive (the resumed
+    move linked the photo there and catalogued that path, then a traceback), the move's
+    patient changed (the photos catalogued as one patient in another's folder) or a sidecar
+    outside the archive: refused with the journal named (exit 1), nothing touched; the
+    journal as written then finishes the move."""
+    card, files = card_of(fat_card, samples_dir, fault_seed + 143)
+    archive, backup = tmp_path / "archive", tmp_path / "nas" / "backup"
+    source = Source(card, photos_of(files, PATIENT))
+    misfiled_archive(cli, card, tmp_path, archive, backup)
+    args = ("move", "--from", OTHER_PATIENT, "--to", PATIENT, "--archive", archive)
+    killed = injected(cli, "move-journal", *args)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    figures.killed("move-journal")
+    journal = archive / ".cardingest" / "move-journal.json"
+    written = json.loads(journal.read_text())
+    outside = tmp_path / "etc" / "x.jpg"
+    edits = {
+        "a new name outside the archive": lambda j: j["moves"][0].update(new="../../etc/x.jpg"),
+        "another patient": lambda j: j.update(to="EPT6335"),
+        "a sidecar outside": lambda j: j["sidecars"][0].__setitem__(1, str(outside) + ".xmp"),
+    }
+
+    def files() -> set[str]:  # the photos and sidecars, wherever they are; not the records
+        return {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                if p.is_file() and ".cardingest" not in p.parts}  # fmt: skip
+
+    before, rows = files(), read_rows(archive)
+    for what, edit in edits.items():
+        edited = json.loads(json.dumps(written))
+        edit(edited)
+        journal.write_text(json.dumps(edited))
+        refused = cli.run(*args)
+        assert refused.returncode == 1, (what, refused.stderr[-2000:])
+        said = " ".join(refused.stderr.split())
+        assert f"{journal} (an interrupted move) is not as cardingest wrote it" in said, what
+        assert "Traceback" not in refused.stderr
+        assert files() == before and read_rows(archive) == rows, what
+    journal.write_text(json.dumps(written))
+    done = cli.run(*args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    findings = check(archive, [source], backup=backup, context="move after an edited journal")
+    assert findings.archived == PHOTOS and {r.patient_id for r in read_rows(archive)} == {PATIENT}
+
+
 @pytest.mark.fault("14c", "kill -9 in a move, then tag (not move) on the new patient")
 def test_tag_after_a_killed_move_finishes_the_move_first(
     cli: Cli,
