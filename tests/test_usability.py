@@ -1362,6 +1362,28 @@ def test_an_archive_whose_catalogue_was_lost_is_refused_not_started_again(
     assert not (archive / "ACA31FM").exists()
 
 
+def test_an_archive_whose_photo_records_were_deleted_is_refused_not_filed_again(
+    card: Path, tmp_path: Path
+) -> None:
+    """The catalogue still there, its photo records deleted (``DELETE FROM files``): the
+    same card under another ID was filed a second time, under that patient. The ingests'
+    own counts say photos were copied: refused, as with a catalogue gone."""
+    import sqlite3
+
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    first = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home)
+    assert first.code == 0, first.stderr
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as db:
+        db.execute("DELETE FROM keywords")
+        db.execute("DELETE FROM files")
+    for command in ("preview", "ingest"):
+        run = cardingest(command, card, "--id", "ACA31FM", "--archive", archive, home=home)
+        assert run.code == 1, run.stderr
+        said = " ".join(run.stderr.split())
+        assert f"The catalogue of {archive} holds no photo records, but its ingests record" in said
+    assert not (archive / "ACA31FM").exists()
+
+
 def test_a_run_with_another_clock_offset_says_the_archived_names_keep_the_first(
     tmp_path: Path,
 ) -> None:

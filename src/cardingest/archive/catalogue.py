@@ -984,6 +984,10 @@ class Catalogue:
                 (_file_id(conn, archive_path), destination, checked_at, f"not found: {why}"),
             )
 
+    def has_files(self) -> bool:
+        with self._errors():
+            return self._conn.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+
     def count(self) -> int:
         with self._errors():
             return int(self._conn.execute("SELECT count(*) FROM files").fetchone()[0])
