@@ -87,3 +87,20 @@ def test_an_empty_archive_setting_is_refused(card: Path, tmp_path: Path) -> None
     assert blank.code == 2 and "$CARDINGEST_ARCHIVE is set but empty" in blank.stderr
     assert list(cwd.iterdir()) == []  # never the current folder
     assert not home.exists() or not (home / "cardingest-archive").exists()  # nor the default
+
+
+def test_an_empty_backup_setting_is_refused_not_taken_as_none(card: Path, tmp_path: Path) -> None:
+    """`--backup "$BACKUP"` with the variable unset, or `backup = ""` in the config, meant no
+    backup copy without a word, and `--wipe` then cleared the card of photos with one copy.
+    Both are refused (exit 2) before anything is copied or removed."""
+    config = tmp_path / "config.toml"
+    config.write_text('backup = " "\n', encoding="utf-8")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    photos = sorted(p.name for p in card.rglob("*") if p.is_file())
+    args = ("ingest", card, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes")
+    run = cardingest(*args, "--backup", "", home=home)
+    assert run.code == 2 and "--backup is empty" in run.stderr
+    run = cardingest(*args, home=home, env={"CARDINGEST_CONFIG": str(config)})
+    assert run.code == 2 and "'backup' is empty" in run.stderr
+    assert sorted(p.name for p in card.rglob("*") if p.is_file()) == photos
+    assert not archive.exists()

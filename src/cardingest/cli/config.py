@@ -206,6 +206,16 @@ def load_settings(
     else:
         archive_path, archive_from = default_archive(), "default"
 
+    if backup is not None and not str(backup).strip():
+        raise ConfigError(
+            "--backup is empty; give the backup folder, or leave --backup out (an empty value "
+            "would make no backup copy, and --wipe would then clear the card of photos with one)"
+        )
+    if "backup" in data and not str(data["backup"]).strip():
+        raise ConfigError(
+            f"Config file {config_path}: 'backup' is empty; give the backup folder, or remove "
+            "the line (an empty value would make no backup copy)"
+        )
     backup_text = backup or data.get("backup")
     scheme = str(data.get("id_scheme", "nhi")).strip().lower()  # "NHI" as the README writes it
     pattern = data.get("id_pattern")
