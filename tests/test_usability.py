@@ -62,6 +62,16 @@ def dated_photos(folder: Path, *times: str) -> Path:
     return folder
 
 
+def mapped_card(tmp_path: Path, files: str, *times: str) -> tuple[Path, list[str]]:
+    """A card of `dated_photos` in DCIM/100CANON, an ID map ``map.csv`` giving ``files`` to
+    JBX3656, and the arguments of a command on both into the archive ``a``: (the photos'
+    folder, the arguments)."""
+    folder = dated_photos(tmp_path / "card" / "DCIM" / "100CANON", *times)
+    idmap = tmp_path / "map.csv"
+    idmap.write_text(f"files,id\n{files},JBX3656\n", encoding="utf-8")
+    return folder, [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+
+
 def test_a_map_row_with_an_empty_id_leaves_its_photos_on_the_card(
     card: Path, tmp_path: Path
 ) -> None:
@@ -810,12 +820,10 @@ def test_a_map_that_fits_a_card_whose_numbers_started_again_leaves_its_photos_he
     its photos IMG_0001 again, and Monday's map fits the same card file for file. The
     photos whose names Monday's photos of that patient had stay on the card (exit 3), with
     the reason; once checked, --id files them."""
-    folder = dated_photos(
-        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    folder, args = mapped_card(
+        tmp_path, "IMG_0001-IMG_0002", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
     )
-    idmap = tmp_path / "monday.csv"
-    idmap.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\n", encoding="utf-8")
-    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    idmap = tmp_path / "map.csv"  # mapped_card's, edited below
     runner = CliRunner()
     assert runner.invoke(cli_app.app, ["ingest", *args, "--wipe", "--yes"]).exit_code == 0
     for n in (1, 2, 3):
@@ -918,10 +926,7 @@ def test_photos_held_for_one_long_reason_are_told_it_once(tmp_path: Path) -> Non
     """Four photos taken since the map's first use on the card are held for one reason of
     some 400 characters: the preview's table points each to one note under it, and the
     ingest says it in one line with the files; a short reason is still said per file."""
-    folder = dated_photos(tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00")
-    idmap = tmp_path / "yesterday.csv"
-    idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
-    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    folder, args = mapped_card(tmp_path, "IMG_0001-IMG_0009", "2026:03:16 09:01:00")
     runner = CliRunner()
     assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0
     later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
@@ -1115,12 +1120,9 @@ def test_a_clock_offset_dropped_since_the_maps_first_use_lets_no_new_photo_throu
     taken half an hour after the card's newest (camera clock) would be dated before that
     newest's shifted time: it is held all the same, as the camera's own times are
     compared."""
-    folder = dated_photos(
-        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    folder, args = mapped_card(
+        tmp_path, "IMG_0001-IMG_0009", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
     )
-    idmap = tmp_path / "m.csv"
-    idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
-    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
     first = CliRunner().invoke(cli_app.app, ["ingest", *args, "--clock-offset", "+01:00"])
     assert first.exit_code == 0, first.output
     (folder / "IMG_0003.JPG").write_bytes(exif_jpeg("2026:03:16 09:32:00"))
@@ -1141,12 +1143,9 @@ def test_a_run_stopped_after_its_last_copy_leaves_the_maps_newest_photo_known(
     set as an interrupt leaves it); the run after it, which finished, filed nothing. The
     newest photo filed with the map from this card is still the stopped run's, so a photo
     of a camera whose clock runs behind (dated before that run started) is held."""
-    folder = dated_photos(
-        tmp_path / "card" / "DCIM" / "100CANON", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    folder, args = mapped_card(
+        tmp_path, "IMG_0001-IMG_0099", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
     )
-    idmap = tmp_path / "m.csv"
-    idmap.write_text("files,id\nIMG_0001-IMG_0099,JBX3656\n", encoding="utf-8")
-    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
     runner = CliRunner()
     assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0
     with closing(sqlite3.connect(tmp_path / "a" / ".cardingest" / "catalogue.sqlite")) as db, db:
@@ -1173,15 +1172,13 @@ def test_a_first_use_of_the_map_that_was_stopped_still_dates_the_map(
     began."""
     from cardingest.storage import transfer
 
-    folder = dated_photos(
-        tmp_path / "card" / "DCIM" / "100CANON",
+    folder, args = mapped_card(
+        tmp_path,
+        "IMG_0001-IMG_0009",
         "2026:03:16 09:01:00",
         "2026:03:16 09:02:00",
         "2026:03:16 09:03:00",
     )
-    idmap = tmp_path / "m.csv"
-    idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\n", encoding="utf-8")
-    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
     seal = transfer._seal
 
     def ctrl_c_as_a_copy_is_sealed(temp: Any) -> None:
@@ -1250,12 +1247,9 @@ def test_a_camera_with_its_clock_unset_is_not_taken_at_its_word_for_an_old_name(
     names and times of photos archived under the map's patient. Equal times prove nothing
     on such a clock, so the photos stay on the card as from a camera whose numbers started
     again."""
-    folder = dated_photos(
-        tmp_path / "card" / "DCIM" / "100CANON", "2000:01:01 00:00:01", "2000:01:01 00:00:02"
+    folder, args = mapped_card(
+        tmp_path, "IMG_0001-IMG_0002", "2000:01:01 00:00:01", "2000:01:01 00:00:02"
     )
-    idmap = tmp_path / "map.csv"
-    idmap.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\n", encoding="utf-8")
-    args = [str(tmp_path / "card"), "--map", str(idmap), "--archive", str(tmp_path / "a")]
     runner = CliRunner()
     assert runner.invoke(cli_app.app, ["ingest", *args, "--wipe", "--yes"]).exit_code == 0
     for n in (1, 2):
