@@ -18,6 +18,7 @@ from .archive.backend import (
     catalogue_path,
     check_sqlite_place,
     location_for,
+    refuse_emptied,
     refuse_lost,
     require_folder,
     require_readable,
@@ -25,7 +26,7 @@ from .archive.backend import (
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
 from .card.volume import same_volume
-from .errors import CardingestError, CardReadError, CatalogueError, UsageError
+from .errors import CardingestError, CardReadError, UsageError
 from .models import (
     METADIR,
     ArchivedFile,
@@ -289,22 +290,6 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
         if not catalogue.has_files():
             refuse_emptied(archive, catalogue.ingests())
         return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
-
-
-def refuse_emptied(archive: Path, ingests: Sequence[dict]) -> None:
-    """Refuse a catalogue with no photo records whose ingests say they copied photos: its
-    records were deleted (by hand, or a tool), so the same photos could be filed again under
-    another patient, as with a catalogue gone (`refuse_lost`)."""
-    copied = sum(
-        n for i in ingests if isinstance(n := (i["counts"] or {}).get("copied"), int) and n > 0
-    )
-    if copied:
-        raise CatalogueError(
-            f"The catalogue of {archive} holds no photo records, but its ingests record "
-            f"{copied} photo(s) copied: the record of which photos this archive holds, and "
-            "for whom, is gone. Restore the catalogue from the archive's backup (or the "
-            "database's) and run the command again; nothing was changed"
-        )
 
 
 def slate_options(settings: Settings) -> SlateOptions:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,6 +291,22 @@ def refuse_lost(archive: Path) -> None:
                 "gone. Restore catalogue.sqlite from the archive's backup and run the command "
                 "again; nothing was changed"
             )
+
+
+def refuse_emptied(archive: Path, ingests: Sequence[dict]) -> None:
+    """Refuse a catalogue with no photo records whose ingests say they copied photos: its
+    records were deleted (by hand, or a tool), so the same photos could be filed again under
+    another patient, as with a catalogue gone (`refuse_lost`)."""
+    copied = sum(
+        n for i in ingests if isinstance(n := (i["counts"] or {}).get("copied"), int) and n > 0
+    )
+    if copied:
+        raise CatalogueError(
+            f"The catalogue of {archive} holds no photo records, but its ingests record "
+            f"{copied} photo(s) copied: the record of which photos this archive holds, and "
+            "for whom, is gone. Restore the catalogue from the archive's backup (or the "
+            "database's) and run the command again; nothing was changed"
+        )
 
 
 def mount_of(path: Path) -> tuple[str, str] | None:
