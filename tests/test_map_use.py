@@ -88,6 +88,35 @@ def test_a_photo_is_new_after_the_newest_on_the_card_by_the_camera_else_after_th
     assert _new_to_map(never, never.captured, MapUse("x", started, datetime(2030, 1, 1)))
 
 
+def test_a_photo_numbered_after_the_last_on_the_card_is_new_whatever_its_time() -> None:
+    """`planner._new_to_map`: a photo the camera numbered after the last-numbered one on the
+    card at the first use (`MapUse.last`: DCF folder, then file number) is new, though dated
+    before the newest then (a clock set back since); one numbered up to it, or named as no
+    camera numbers, is judged by its time alone."""
+    from factories import media
+
+    from cardingest.plan.planner import _new_to_map
+    from cardingest.plan.shots import dcf_position
+
+    use = MapUse("x", datetime(2026, 11, 30, 16, 0), datetime(2026, 11, 30, 15, 0), last=(100, 3))
+    for path, new in (
+        ("DCIM/100CANON/IMG_0003.JPG", False),
+        ("DCIM/100CANON/IMG_0004.JPG", True),
+        ("DCIM/100canon/img_0004.cr2", True),
+        ("DCIM/100CANON/IMG_0002.JPG", False),
+        ("DCIM/101CANON/IMG_0001.JPG", True),
+        ("DCIM/099CANON/IMG_0009.JPG", False),  # no DCF folder starts at 0
+        ("DCIM/Camera/IMG_0009.JPG", False),
+        ("IMG_0009.JPG", False),
+        ("DCIM/100CANON/IMG_12345.JPG", False),
+        ("DCIM/100CANON/IMG_００09.JPG", False),
+    ):
+        photo = media(path, "2026-11-30 09:30:00")
+        assert _new_to_map(photo, photo.captured, use) is new, path
+        assert not _new_to_map(photo, photo.captured, replace(use, last=None)), path
+    assert dcf_position("DCIM/101_PANA/P1010042.JPG") == (101, 42)
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -250,7 +279,7 @@ def test_the_newest_photo_on_the_card_is_recorded_with_a_map_file_only() -> None
     record as none."""
     from factories import media
 
-    from cardingest.models import Plan, PlanItem, recorded_card_newest
+    from cardingest.models import Plan, PlanItem, recorded_card_last, recorded_card_newest
     from cardingest.prepare import with_card_newest
 
     now = datetime(2026, 12, 1, 12, 0)
@@ -259,14 +288,21 @@ def test_the_newest_photo_on_the_card_is_recorded_with_a_map_file_only() -> None
     items = tuple(PlanItem(photo, "hold", photo.captured, photo) for photo in photos)
     plan = Plan(source="card", archive="a", items=items)
     recorded = with_card_newest(MAP, plan, now).recorded
-    assert recorded == f"{MAP.recorded} card newest:2026-12-01T09:30:00"
+    assert recorded == f"{MAP.recorded} card newest:2026-12-01T09:30:00 card last:100-0003"
     assert recorded_card_newest(recorded) == datetime(2026, 12, 1, 9, 30)
+    assert recorded_card_last(recorded) == (100, 3)  # the clock never set counts here
     assert with_card_newest(MAP, replace(plan, items=items[2:3]), now) == MAP
     ahead = with_card_newest(MAP, replace(plan, items=items[2:]), now).recorded
-    assert ahead.endswith(" card newest:2031-01-01T00:00:00")  # a clock set ahead
+    assert " card newest:2031-01-01T00:00:00 " in ahead  # a clock set ahead
     offset = replace(plan, items=items[:2], clock_offset=timedelta(hours=1))
-    assert with_card_newest(MAP, offset, now).recorded.endswith(" newest:2026-12-01T08:30:00")
+    assert with_card_newest(MAP, offset, now).recorded.endswith(
+        " newest:2026-12-01T08:30:00 card last:100-0001"
+    )
+    phone = media("DCIM/Camera/IMG_20261201_093000.jpg", "2026-12-01 09:30:00")
+    alone = replace(plan, items=(PlanItem(phone, "hold", phone.captured, phone),))
+    assert with_card_newest(MAP, alone, now).recorded.endswith(" newest:2026-12-01T09:30:00")
     by_id = IdMap(rows=(), source="--id")
     assert with_card_newest(by_id, plan, now) == by_id
     for damaged in (MAP.recorded, "card newest:2026-13-45T99:00:00", 12, None):
         assert recorded_card_newest(damaged) is None
+        assert recorded_card_last(damaged) is None

@@ -922,6 +922,56 @@ def test_a_photo_taken_after_its_map_was_used_for_the_card_stays_on_the_card(
         assert (tmp_path / "a" / "MCJ1984" / f"MCJ1984-{when:%Y%m%d-%H%M%S}.jpg").is_file()
 
 
+@pytest.mark.parametrize("wiped", [False, True], ids=["kept", "wiped"])
+def test_a_photo_taken_after_the_camera_clock_was_set_back_stays_on_the_card(
+    tmp_path: Path, wiped: bool
+) -> None:
+    """The map 100CANON/IMG_0001-101CANON/IMG_0050 filed the card's three photos
+    (10:00-10:10). The camera's
+    clock is then put back an hour (daylight saving ends, a fast clock is corrected) and
+    two more photos are taken: IMG_0004 at 09:30, and after the camera rolls over to a new
+    folder, 101CANON/IMG_0001 at 09:31. Their times are before the newest photo on the
+    card at the map's first use, but the camera numbered them after every photo then: the
+    same map run again holds them, with the reason; a map made for them files them."""
+    times = ("2026:03:16 10:00:00", "2026:03:16 10:05:00", "2026:03:16 10:10:00")
+    folder, args = mapped_card(tmp_path, "100CANON/IMG_0001-101CANON/IMG_0050", *times)
+    runner = CliRunner()
+    first = runner.invoke(cli_app.app, ["ingest", *args, "--json", *(["--wipe", "--yes"] * wiped)])
+    assert first.exit_code == 0, first.output
+    ingest_id = json.loads(first.stdout)["ingest_id"]
+    (folder / "IMG_0004.JPG").write_bytes(exif_jpeg("2026:03:16 09:30:00"))
+    rolled = folder.parent / "101CANON"
+    rolled.mkdir()
+    (rolled / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:03:16 09:31:00"))
+    for command in ("preview", "ingest"):
+        result = runner.invoke(cli_app.app, [command, *args, "--json"])
+        assert result.exit_code == 3, result.output
+        items = {i["source"]: i for i in json.loads(result.stdout)["items"]}
+        for source in ("DCIM/100CANON/IMG_0004.JPG", "DCIM/101CANON/IMG_0001.JPG"):
+            assert items[source]["action"] == "hold", source
+            assert items[source]["reason"] == (
+                "numbered by the camera after every photo on this card when this very map "
+                f"was first used for it (the last then: folder 100, number 0003, ingest "
+                f"{ingest_id}), though dated before the newest then (2026-03-16 10:10:00): "
+                "the camera's clock was set back since: the map was made before the photo "
+                "was taken, so its line 2 cannot say whose photo it is. Make a map for the "
+                "new photos (cardingest map-template), or narrow that line to the photos it "
+                "was made for and give the new ones by from and to times"
+            )
+    assert sorted(p.name for p in (tmp_path / "a" / "JBX3656").iterdir()) == [
+        f"JBX3656-20260316-10{m}00.jpg" for m in ("00", "05", "10")
+    ]
+    (tmp_path / "map.csv").write_text(
+        "files,id\nIMG_0004,MCJ1984\n101CANON/IMG_0001,MCJ1984\n", encoding="utf-8"
+    )
+    made = runner.invoke(cli_app.app, ["ingest", *args])
+    assert made.exit_code == (0 if wiped else 3), made.output  # the map leaves 1-3
+    assert sorted(p.name for p in (tmp_path / "a" / "MCJ1984").iterdir()) == [
+        "MCJ1984-20260316-093000.jpg",
+        "MCJ1984-20260316-093100.jpg",
+    ]
+
+
 def test_photos_held_for_one_long_reason_are_told_it_once(tmp_path: Path) -> None:
     """Four photos taken since the map's first use on the card are held for one reason of
     some 400 characters: the preview's table points each to one note under it, and the
@@ -1191,7 +1241,8 @@ def test_a_first_use_of_the_map_that_was_stopped_still_dates_the_map(
     assert stopped.exit_code == 130, stopped.output
     with closing(sqlite3.connect(tmp_path / "a" / ".cardingest" / "catalogue.sqlite")) as db:
         [(status, recorded)] = db.execute("SELECT status, map_source FROM ingests").fetchall()
-    assert status == "interrupted" and recorded.endswith(" card newest:2026-03-16T09:03:00")
+    assert status == "interrupted"
+    assert recorded.endswith(" card newest:2026-03-16T09:03:00 card last:100-0003")
     filed = len(list((tmp_path / "a").glob("JBX3656/*.jpg")))
     assert filed < 3
     later = datetime.now().replace(microsecond=0) + timedelta(hours=2)

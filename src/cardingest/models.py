@@ -151,6 +151,20 @@ def recorded_card_newest(recorded: object) -> datetime | None:
         return None
 
 
+_CARD_LAST = re.compile(r"\bcard last:(\d{3})-(\d{4})\b")
+"""The DCF folder and file number of the last-numbered photo on the card when an ingest
+used the map."""
+
+
+def recorded_card_last(recorded: object) -> tuple[int, int] | None:
+    """The DCF folder and file number (`plan.shots.dcf_position`) of the last-numbered photo
+    on the card when an ingest began with this recorded map (``map_source``): a photo
+    numbered after it was taken since, whatever the camera's clock said (recorded since
+    2026-12; None for an older record or a card of no such names)."""
+    found = _CARD_LAST.search(recorded) if isinstance(recorded, str) else None
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
 def recorded_rows(recorded: object) -> frozenset[str]:
     """The name digests (`idmap.name_digests`) an ingest's recorded map (``map_source``) lists
     (recorded since 2026-12; an older record has none, and holds a row only when it is
@@ -215,6 +229,10 @@ class MapUse:
     """The other card's label (or "another card") when the map was used on another card."""
     same_map: bool = True
     """That ingest's map was this very map (`IdMap.same_as`), not another that held the row."""
+    last: tuple[int, int] | None = None
+    """The DCF folder and file number of the last-numbered photo on this card at that ingest
+    (`recorded_card_last`): a photo numbered after it is new to the map even where the
+    camera's clock was set back since (the end of daylight saving, a fast clock put right)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from .models import (
     MediaFile,
     Plan,
     Settings,
+    recorded_card_last,
     recorded_card_newest,
     recorded_rows,
 )
@@ -54,7 +55,7 @@ from .plan.idmap import (
 )
 from .plan.naming import format_clock_offset
 from .plan.planner import make_plan
-from .plan.shots import EARLIEST_PLAUSIBLE
+from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside
 from .storage.links import blocked
@@ -723,6 +724,7 @@ def _dated_use(ingests: Sequence[dict], idmap: IdMap) -> MapUse | None:
         _start_or(first, newest),
         newest,
         same_map=idmap.same_as(first["map_source"]),
+        last=recorded_card_last(first["map_source"]),
     )
 
 
@@ -738,11 +740,13 @@ def _start_or(ingest: dict, stand_in: datetime) -> datetime:
 def with_card_newest(idmap: IdMap, plan: Plan, now: datetime) -> IdMap:
     """The map as the ingest records it: with the camera time (before any clock offset, so
     a run with another offset compares alike) of the newest photo on the card
-    (`recorded_card_newest`), so a later run knows which photos the map was made for even
-    when this one stops or fails a copy. A photo dated before `EARLIEST_PLAUSIBLE` cannot
-    say so, nor, beside photos of plausible dates, one more than a day after ``now`` (a
-    stray date would let every photo after it through); a card whose every photo is dated
-    ahead has a camera clock set ahead, and its newest counts."""
+    (`recorded_card_newest`), and the DCF number of the last-numbered one
+    (`recorded_card_last`), so a later run knows which photos the map was made for even
+    when this one stops or fails a copy, or the camera's clock was set back since. A photo
+    dated before `EARLIEST_PLAUSIBLE` cannot say so, nor, beside photos of plausible dates,
+    one more than a day after ``now`` (a stray date would let every photo after it
+    through); a card whose every photo is dated ahead has a camera clock set ahead, and its
+    newest counts."""
     if not idmap.recorded.startswith("map sha256:"):
         return idmap
     latest = now + timedelta(days=1)
@@ -751,7 +755,11 @@ def with_card_newest(idmap: IdMap, plan: Plan, now: datetime) -> IdMap:
     if not times:
         return idmap
     newest = max(times) - plan.clock_offset
-    return replace(idmap, recorded=f"{idmap.recorded} card newest:{newest:%Y-%m-%dT%H:%M:%S}")
+    recorded = f"{idmap.recorded} card newest:{newest:%Y-%m-%dT%H:%M:%S}"
+    numbered = [at for i in plan.items if (at := dcf_position(i.source))]
+    if numbered:
+        recorded += " card last:{:03d}-{:04d}".format(*max(numbered))
+    return replace(idmap, recorded=recorded)
 
 
 def _wall_clock(started: str) -> datetime:

@@ -28,6 +28,7 @@ from .idmap import Rows, name_digests, resolve, spec_covers
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
 from .shots import (
     EARLIEST_PLAUSIBLE,
+    dcf_position,
     primary_photo,
     same_second_order,
     shot_key,
@@ -315,11 +316,22 @@ def _new_to_map(media: MediaFile, when: datetime, used: MapUse) -> bool:
     else after that use started, by this workstation's (``when``: the offset sets the
     camera right); or at a time that cannot show it was not: a camera clock never set
     (`EARLIEST_PLAUSIBLE`), as after its battery ran out."""
-    if when < EARLIEST_PLAUSIBLE:
+    if when < EARLIEST_PLAUSIBLE or _numbered_after(media, used):
         return True
     if used.newest is not None:
-        return media.captured.replace(microsecond=0) > used.newest
+        return _dated_after(media, used.newest)
     return when > used.started
+
+
+def _dated_after(media: MediaFile, newest: datetime) -> bool:
+    return media.captured.replace(microsecond=0) > newest
+
+
+def _numbered_after(media: MediaFile, used: MapUse) -> bool:
+    """Numbered by the camera after every photo on this card at the map's first use
+    (`MapUse.last`): taken since, whatever its clock says."""
+    at = dcf_position(media.path)
+    return used.last is not None and at is not None and at > used.last
 
 
 def _taken_after_reason(
@@ -339,6 +351,14 @@ def _taken_after_reason(
         after = (
             "dated by a camera clock never set, so its time cannot show it was on the card "
             f"when {which} was first used for it (ingest {used.ingest_id})"
+        )
+    elif used.newest and used.last and not _dated_after(media, used.newest):
+        folder, number = used.last  # the camera's number says what its clock does not
+        after = (
+            f"numbered by the camera after every photo on this card when {which} was first "
+            f"used for it (the last then: folder {folder}, number {number:04d}, ingest "
+            f"{used.ingest_id}), though dated before the newest then "
+            f"({used.newest:%Y-%m-%d %H:%M:%S}): the camera's clock was set back since"
         )
     elif used.newest is not None:
         clock = " by the camera's clock" if media.captured != when else ""

@@ -4,6 +4,7 @@ second."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -70,6 +71,23 @@ def dcf_number(stem: str) -> int:
     """The file number a camera puts in the last four characters of a name (IMG_0042: 42);
     0 if none (ASCII digits only: int() refuses ², and isdigit() does not)."""
     return int("".join(ch for ch in stem[-4:] if ch.isascii() and ch.isdigit()) or 0)
+
+
+_DCF_FOLDER = re.compile(r"([1-9][0-9]{2})[A-Za-z0-9_]{5}")
+_DCF_STEM = re.compile(r"[A-Za-z0-9_]{4}([0-9]{4})")
+
+
+def dcf_position(path: str) -> tuple[int, int] | None:
+    """Where a camera numbered a card file: its DCF folder's number and its file number
+    (``DCIM/101CANON/IMG_0042.JPG``: 101, 42); None for a name no camera numbered so (a
+    phone's, one out of its folder). A camera numbers a new photo after every one on the
+    card, whatever its clock says; only a card emptied since may start again lower."""
+    folder, _, name = path.rpartition("/")
+    in_folder = _DCF_FOLDER.fullmatch(folder.rpartition("/")[2])
+    numbered = _DCF_STEM.fullmatch(name.rpartition(".")[0] or name)
+    if in_folder is None or numbered is None:
+        return None
+    return int(in_folder.group(1)), int(numbered.group(1))
 
 
 def by_shot(files: Iterable[MediaFile]) -> list[list[MediaFile]]:
