@@ -194,6 +194,63 @@ def test_an_archive_is_refused_by_another_database_before_anything_is_written(
     assert _tree(sqlite_archive) == before
 
 
+def test_an_archive_that_lost_its_id_file_is_refused_with_the_id_to_put_back(
+    tmp_path: Path, pg_url: str, test_ids: Path
+) -> None:
+    """`.cardingest/archive-id` deleted (a restore that skipped dot files, a tidy-up): a new
+    id would start an empty catalogue, so the same card would be filed again, under another
+    patient's ID. Every command refuses (exit 1) and names the id the database holds this
+    archive's ingests under; put back, the archive works as before. The same for an archive
+    whose SQLite catalogue was moved to the database (no loop between the two advices)."""
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    catalogue = ("--catalogue", pg_url)
+    code, _out, err = invoke("ingest", card, "--map", map_file, "--archive", archive, *catalogue)
+    assert code == 3, err
+    id_file = archive / ".cardingest" / "archive-id"
+    archive_id = id_file.read_text().strip()
+    id_file.unlink()
+    before = _tree(archive)
+    for command in (
+        ("ingest", card, "--id", "MCJ1984"),
+        ("preview", card, "--id", "MCJ1984"),
+        ("search",),
+        ("verify",),
+        ("tag", "ZAC5361", "--diagnosis", "x"),
+        ("wipe", card, "--yes"),
+    ):
+        code, _out, err = invoke(*command, "--archive", archive, *catalogue)
+        assert code == 1, (command, err)
+        assert "lost .cardingest/archive-id" in err and f"echo {archive_id} >" in err, err
+    assert _tree(archive) == before
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        [(archives,)] = conn.execute("SELECT count(*) FROM cardingest.archives").fetchall()
+    assert archives == 1, "no second, empty catalogue"
+    id_file.write_text(f"{archive_id}\n", encoding="ascii")
+    code, out, err = invoke(
+        "ingest", card, "--id", "MCJ1984", "--archive", archive, "--json", *catalogue
+    )
+    assert code == 3, err
+    held = [i for i in json.loads(out)["items"] if i["action"] == "hold"]
+    assert held and all("already archived under patient" in i["reason"] for i in held), held
+    copied = [i["source"] for i in json.loads(out)["items"] if i["action"] == "copy"]
+    assert copied == ["DCIM/100DEMO_/IMG_0006.JPG"]  # the one the map left on the card
+
+    migrated = tmp_path / "migrated"
+    code, _out, err = invoke("ingest", card, "--map", map_file, "--archive", migrated)
+    assert code == 3, err
+    code, _out, err = invoke("catalogue", "migrate", "--to", pg_url, "--archive", migrated)
+    assert code == 0, err
+    moved_id = (migrated / ".cardingest" / "archive-id").read_text().strip()
+    (migrated / ".cardingest" / "archive-id").unlink()
+    for command in (("search",), ("catalogue", "migrate", "--to", pg_url)):
+        code, _out, err = invoke(
+            *command, "--archive", migrated, *catalogue[: 2 * (len(command) == 1)]
+        )
+        assert code == 1, (command, err)
+        assert f"echo {moved_id} >" in err, err
+
+
 def test_one_database_serves_several_archives_without_mixing(
     tmp_path: Path, pg_url: str, test_ids: Path
 ) -> None:

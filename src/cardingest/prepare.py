@@ -23,6 +23,7 @@ from .archive.backend import (
     require_folder,
     require_readable,
 )
+from .archive.manifest import manifested_ingests
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
 from .card.volume import same_volume
@@ -138,11 +139,14 @@ def with_card_problems(error: BadRowsError, source: str | None) -> BadRowsError:
 
 
 def has_catalogue(archive: Path) -> bool:
-    """Whether the archive has a catalogue yet: its SQLite file, or its tie to a PostgreSQL
-    database (``.cardingest/archive-id``) when the settings name one."""
+    """Whether the archive has a catalogue yet: its SQLite file, or, when the settings name a
+    PostgreSQL database, its tie to it (``.cardingest/archive-id``) or manifests of ingests
+    (its tie lost: opening it says so, `pg.refuse_lost_id`)."""
     if catalogue_path(archive).exists():
         return True
-    return location_for(archive).postgres and (archive / METADIR / ARCHIVE_ID_NAME).exists()
+    return location_for(archive).postgres and (
+        (archive / METADIR / ARCHIVE_ID_NAME).exists() or bool(manifested_ingests(archive))
+    )
 
 
 def archived_already(

@@ -368,6 +368,13 @@ def refuse_network(archive: Path) -> None:
 
 def migrated_to(archive: Path) -> str | None:
     """The PostgreSQL URL (without password) this archive's SQLite catalogue moved to, if any."""
+    mark = migration_mark(archive)
+    return mark[0] if mark else None
+
+
+def migration_mark(archive: Path) -> tuple[str, str] | None:
+    """Where this archive's SQLite catalogue moved to, if it did: the PostgreSQL URL (without
+    password) and the archive's id there."""
     path = catalogue_path(archive)
     if not path.is_file():
         return None
@@ -375,7 +382,7 @@ def migrated_to(archive: Path) -> str | None:
 
     if sqlite_could_fault(archive):
         with private_copy(archive) as folder:
-            return migrated_to(folder)
+            return migration_mark(folder)
     import sqlite3  # only for an archive with a SQLite catalogue
 
     try:
@@ -388,9 +395,9 @@ def migrated_to(archive: Path) -> str | None:
         ).fetchone()
         if row is None:
             return None
-        found = conn.execute(f"SELECT url FROM {MIGRATED_TABLE} LIMIT 1").fetchone()
+        found = conn.execute(f"SELECT url, archive_id FROM {MIGRATED_TABLE} LIMIT 1").fetchone()
         # redacted again: an older cardingest kept a ?password= setting in it
-        return redact(str(found[0])) if found else None
+        return (redact(str(found[0])), str(found[1])) if found else None
     except sqlite3.Error:
         return None
     finally:

@@ -10,6 +10,7 @@ checks every copy of that ingest.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from itertools import pairwise
@@ -32,6 +33,16 @@ def manifest_path(archive: Path, ingest_id: str) -> Path:
     if not _INGEST_ID.fullmatch(ingest_id):
         raise ValueError(f"Ingest ID {ingest_id!r} cannot name a manifest file")
     return Path(archive) / METADIR / MANIFEST_DIR / f"{ingest_id}.sha256"
+
+
+def manifested_ingests(archive: Path) -> list[str]:
+    """The ingests whose manifests the archive holds, by ID (none if it cannot be read)."""
+    folder = Path(archive) / METADIR / MANIFEST_DIR
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return []
+    return [name.removesuffix(".sha256") for name in names if name.endswith(".sha256")]
 
 
 def _check_relpath(relpath: str) -> None:

@@ -31,6 +31,7 @@ from .backend import (
     catalogue_path,
     denied,
     migrated_to,
+    migration_mark,
     redact,
 )
 
@@ -285,7 +286,7 @@ def migrate(archive: Path, url: str) -> MigrateReport:
     archive's lock file, so no SQLite writer runs meanwhile."""
     import psycopg
 
-    from .pg import PgAudit, Tie, connect, read_archive_id, register, tie
+    from .pg import PgAudit, Tie, connect, read_archive_id, refuse_lost_id, register, tie
 
     archive = Path(archive)
     path = catalogue_path(archive)
@@ -307,6 +308,8 @@ def migrate(archive: Path, url: str) -> MigrateReport:
         if had_id:
             found = tie(pg, url, archive, create=False, migrating=True)
         else:
+            if done is not None:  # moved before, and the id lost since
+                refuse_lost_id(pg, url, archive, migration_mark(archive))
             found = register(pg, archive)
             found = Tie(url, found.archive_id, found.schema)
         lines = _audit_lines(archive)

@@ -55,11 +55,13 @@ from .backend import (
     PRIVILEGE_DENIED,
     catalogue_path,
     migrated_to,
+    migration_mark,
     redact,
     role_denied,
     scrubbed,
 )
 from .catalogue import Catalogue
+from .manifest import manifested_ingests
 
 # psycopg logs the errors it meets while closing a pipeline or a copy that an error already
 # ended ("error ignored terminating <Pipeline [BAD]>"): that error is the one reported.
@@ -343,6 +345,68 @@ def _register(conn: psycopg.Connection[Any], archive: Path, archive_id: str) -> 
     return Tie(conn.info.dsn, archive_id, schema)
 
 
+def _moved_here(archive: Path) -> tuple[str, str] | None:
+    """`migration_mark` of the archive's SQLite catalogue, read from a copy: a command about
+    to be refused leaves no ``-wal`` or ``-shm`` file beside it."""
+    if not catalogue_path(archive).is_file():
+        return None
+    from .readonly import private_copy
+
+    with private_copy(archive) as folder:
+        return migration_mark(folder)
+
+
+def refuse_lost_id(
+    conn: psycopg.Connection[Any], url: str, archive: Path, mark: tuple[str, str] | None
+) -> None:
+    """Refuse an archive without ``.cardingest/archive-id`` that was tied to a database: its
+    SQLite catalogue was moved there (``mark``: `migration_mark`), or its manifests record
+    ingests while no SQLite catalogue is left. A new id would start an empty catalogue that
+    knows none of the photos filed there, so the same card could be filed again, under
+    another patient. The id to put back is the mark's, or the one the database knows these
+    manifests' ingests by."""
+    ingests = [] if catalogue_path(archive).exists() else manifested_ingests(archive)
+    if mark is None and not ingests:
+        return
+    found = mark[1] if mark else _archive_with(conn, ingests)
+    put_back = (
+        f"The database {redact(url)} holds this archive's catalogue under id {found}: put "
+        f"it back with: echo {found} > {id_path(archive)}"
+        if found
+        else f"Restore {id_path(archive)} from the archive's backup; the database "
+        f"{redact(url)} knows none of its ingests, so check --catalogue too."
+    )
+    raise CatalogueError(
+        f"The archive {archive} has lost .cardingest/archive-id, the id that ties it to its "
+        "catalogue: "
+        + (
+            f"its SQLite catalogue was moved to {mark[0]}"
+            if mark
+            else f"its manifests record {len(ingests)} ingest(s)"
+        )
+        + ". A new catalogue would not know the photos filed there, so the same card could "
+        "be filed again, under another patient. Nothing was changed",
+        details=[put_back],
+    )
+
+
+def _archive_with(conn: psycopg.Connection[Any], ingests: Sequence[str]) -> str | None:
+    """The id of the one archive in the database whose catalogue records any of ``ingests``
+    (None if none does, or more than one)."""
+    known = conn.execute("SELECT to_regclass('cardingest.archives') IS NOT NULL").fetchone()
+    if not (known and known[0]):
+        return None
+    found = []
+    for archive_id, schema in conn.execute(
+        "SELECT archive_id, schema_name FROM cardingest.archives ORDER BY archive_id"
+    ).fetchall():
+        query = pgsql.SQL("SELECT EXISTS (SELECT 1 FROM {}.ingests WHERE ingest_id = ANY(%s))")
+        row = conn.execute(query.format(pgsql.Identifier(schema)), (list(ingests),)).fetchone()
+        if row and row[0]:
+            found.append(str(archive_id))
+    return found[0] if len(found) == 1 else None
+
+
 def tie(
     conn: psycopg.Connection[Any],
     url: str,
@@ -357,6 +421,8 @@ def tie(
     A mismatch is a ConfigError (exit 2), raised before anything is written.
     """
     archive_id = read_archive_id(archive)
+    if archive_id is None:
+        refuse_lost_id(conn, url, archive, _moved_here(archive))
     if (
         archive_id is not None
         and not migrating
