@@ -34,6 +34,7 @@ from PIL import Image
 from pydicom.encaps import generate_frames
 from terminal import injected, paused_at
 
+from cardingest.archive.provenance import recorded_folder
 from cardingest.export.dicom import (
     VL_PHOTOGRAPHIC,
     PhotoFacts,
@@ -259,7 +260,8 @@ def test_export_writes_files_that_dciodvfy_passes(
 
     audit = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     exports = [e for e in map(json.loads, audit) if e["event"] == "dicom-export"]
-    assert len(exports[-1]["files"]) == 7 and exports[-1]["out"] == str(out)
+    assert len(exports[-1]["files"]) == 7 and exports[-1]["out"] == recorded_folder(str(out))
+    assert str(out) not in "\n".join(audit), "a folder a clinic may name after the patient"
 
     # Again: the same UIDs and bytes, nothing overwritten.
     before = {f: f.read_bytes() for f in files}

@@ -15,7 +15,11 @@ def recorded_source(source: str, card: Card | None) -> str:
     as a digest of its path: clinics name folders after patients, and these records are kept
     for years. The same folder always gives the same digest, so runs can still be matched.
     """
-    if card is not None:
-        return source
-    digest = hashlib.sha256(os.fsencode(source)).hexdigest()[:16]
+    return source if card is not None else recorded_folder(source)
+
+
+def recorded_folder(path: str) -> str:
+    """A folder as the records keep it: a digest of its path, never its name (clinics name
+    folders after patients: a card copied off, a share or DICOM export for a referral)."""
+    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
     return f"folder sha256:{digest}"

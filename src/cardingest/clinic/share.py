@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 from ..archive.audit import AuditLog
 from ..archive.backend import refuse_inside_archive
 from ..archive.catalogue import CatalogueRecord, require_catalogue
+from ..archive.provenance import recorded_folder
 from ..archive.readonly import reading
 from ..archive.verify import DamagedCopy, read_copy
 from ..card.kinds import is_sidecar
@@ -242,7 +243,7 @@ def record_share(result: ShareResult, operator: str) -> dict:
         id=plan.patient_id,
         count=len(result.written),
         size=plan.size,
-        out=str(plan.out_dir),
+        out=recorded_folder(os.path.abspath(plan.out_dir)),
         anonymous=plan.anonymous,
         token=plan.label if plan.anonymous else None,
         paths=[item.record.archive_path for item, _ in result.written],

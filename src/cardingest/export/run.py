@@ -9,6 +9,7 @@ the rest.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue
+from ..archive.provenance import recorded_folder
 from ..errors import PacsError
 from ..storage import modes
 from ..storage.durable import remove_dead_temps_in, write_new
@@ -132,7 +134,7 @@ def export_files(
         AuditLog(archive).append(
             "dicom-export",
             operator=operator,
-            out=str(out_dir),
+            out=recorded_folder(os.path.abspath(out_dir)),
             counts=result.counts(),
             files=[
                 {"path": d.archive_path, "sop_instance_uid": d.sop_instance_uid}
