@@ -92,3 +92,40 @@ def test_repair_refuses_a_log_edited_before_the_tail(archived: tuple[Path, Path,
     assert run.code == 1 and "Not repairing" in run.stderr
     assert log.read_bytes() == edited
     assert not (archive / ".cardingest" / "torn").exists()
+
+
+def test_a_missing_head_is_written_again_when_every_line_checks_out(tmp_path: Path) -> None:
+    """`audit.head` deleted (a tidy-up): every writer refuses and names the repair, which
+    writes it again from the log and records that it did; the log then checks out and
+    takes events. A log edited too is left for a person."""
+    require_samples()
+    [photo] = photos(1)
+    card = folder_card(tmp_path / "card", {b"DCIM/100CANON/IMG_0001.JPG": photo})
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    assert cardingest("verify", "--archive", archive, home=home).code == 0
+    log, head = archive / ".cardingest" / "audit.jsonl", archive / ".cardingest" / "audit.head"
+    lines = log.read_bytes().count(b"\n")
+    head.unlink()
+    for args in (("verify",), ("tag", "JBX3656", "--diagnosis", "melanoma"), ("audit",)):
+        run = cardingest(*args, "--archive", archive, home=home)
+        assert run.code == 1 and "audit.head is missing" in run.stderr + run.text, args
+        assert "cardingest audit --repair" in run.stderr + run.text, args
+    edited = log.read_bytes()
+    first, rest = edited.split(b"\n", 1)
+    log.write_bytes(first.replace(b'"event":"ingest"', b'"event":"ingest "') + b"\n" + rest)
+    refused = cardingest("audit", "--repair", "--archive", archive, home=home)
+    assert refused.code == 1 and "needs a person" in refused.stderr, refused.stderr
+    assert not head.exists()
+    log.write_bytes(edited)
+    run = cardingest("audit", "--repair", "--archive", archive, "--json", home=home)
+    assert run.code == 0, run.stderr
+    document = json.loads(run.text)
+    assert (document["ok"], document["head_rebuilt"], document["repaired"]) == (True, lines, None)
+    [event] = [json.loads(x) for x in log.read_bytes().splitlines()[lines:]]
+    assert (event["event"], event["head_rebuilt"], event["lines"]) == ("audit-repair", True, lines)
+    assert (
+        cardingest("tag", "JBX3656", "--diagnosis", "bcc", "--archive", archive, home=home).code
+        == 0
+    )
+    assert cardingest("audit", "--archive", archive, home=home).code == 0

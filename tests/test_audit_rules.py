@@ -17,6 +17,12 @@ from cardingest.errors import AuditError
 from cardingest.models import Card
 
 
+MISSING_HEAD = (
+    "audit.head is missing; 'cardingest audit --repair' writes it again from the log if every "
+    "line checks out"
+)
+
+
 def lines_of(log: AuditLog) -> list[bytes]:
     return log.path.read_bytes().splitlines(keepends=True)
 
@@ -188,7 +194,7 @@ def test_head_problems_are_worded_exactly(tmp_path: Path) -> None:
     result = log.check()
     assert (result.bad_line, result.problem) == (3, "audit.head records 2 lines but the log has 4")
     log.head_path.unlink()
-    assert log.check().problem == "audit.head is missing"
+    assert log.check().problem == MISSING_HEAD
 
 
 def test_a_one_line_log_whose_head_was_never_written_checks_out(tmp_path: Path) -> None:
@@ -200,7 +206,7 @@ def test_a_one_line_log_whose_head_was_never_written_checks_out(tmp_path: Path) 
     assert (result.ok, result.events, result.problem) == (True, 1, None)
     log.append("ingest")
     log.head_path.unlink()
-    assert log.check().problem == "audit.head is missing"
+    assert log.check().problem == MISSING_HEAD
 
 
 def test_a_changed_genesis_is_worded_exactly(tmp_path: Path) -> None:

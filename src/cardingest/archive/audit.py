@@ -45,6 +45,9 @@ RESERVED = frozenset({"ts", "event", "host", "prev", "seq"})
 _TAIL_BLOCK = 8192
 
 
+REPAIR_COMMAND = "cardingest audit --repair"
+
+
 @dataclass(frozen=True)
 class AuditCheck:
     """Result of :meth:`AuditLog.check`. ``events`` counts the log's lines."""
@@ -215,7 +218,7 @@ class AuditLog:
         if not complete:
             raise AuditError(
                 f"{self.path} ends in an incomplete line (a write cut short, e.g. by a power "
-                "cut); run 'cardingest audit --repair' to set it aside, then try again"
+                f"cut); run '{REPAIR_COMMAND}' to set it aside, then try again"
             )
         try:
             record = json.loads(last)
@@ -228,7 +231,10 @@ class AuditLog:
         if head is None:
             if (seq, prev) == (1, GENESIS):
                 return seq, digest  # the first append crashed before it wrote the head
-            raise AuditError(f"{self.head_path} is missing; run a check before writing")
+            raise AuditError(
+                f"{self.head_path} is missing; 'cardingest audit' checks the log, and "
+                f"'{REPAIR_COMMAND}' writes it again if every line checks out"
+            )
         if (head.lines, head.last) == (seq, digest) or (head.lines, head.last) == (seq - 1, prev):
             return seq, digest
         raise AuditError(
@@ -362,7 +368,7 @@ class AuditLog:
         if not raw.endswith(b"\n"):
             return n, (
                 f"line {n} is incomplete (no newline): the log was cut; if it is the last "
-                "line (a power cut), 'cardingest audit --repair' sets it aside"
+                f"line (a power cut), '{REPAIR_COMMAND}' sets it aside"
             )
         try:
             record = json.loads(raw[:-1])
@@ -396,7 +402,10 @@ class AuditLog:
         if head is None:
             if count == 0 or (count == 1 and prev_of_last == GENESIS):
                 return None  # empty, or the first append crashed before writing the head
-            return None, f"{self.head_path.name} is missing"
+            return None, (
+                f"{self.head_path.name} is missing; '{REPAIR_COMMAND}' writes it again from "
+                "the log if every line checks out"
+            )
         if head.lines > count:
             return count + 1, (
                 f"lines removed from the end: {self.head_path.name} records {head.lines}"

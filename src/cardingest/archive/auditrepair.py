@@ -1,4 +1,5 @@
-"""`cardingest audit --repair`: set aside a torn last line of the audit log.
+"""`cardingest audit --repair`: set aside a torn last line of the audit log, and write a
+missing head again.
 
 A power cut (or a full disk) during an append can leave the log ending in part of a line.
 Every writer then refuses to chain onto it, so ingest, wipe, verify and tag stop for good.
@@ -7,6 +8,11 @@ The repair keeps the evidence and the chain: the torn bytes are moved to
 line, and a ``audit-repair`` event records the torn part's sha256 and length. It repairs only
 a torn tail: if the complete lines before it do not check out (an edit, a removed line), it
 changes nothing and says so, because that is not what a power cut does.
+
+A missing ``audit.head`` (deleted by a tidy-up or a restore that skipped it) also stops every
+writer. Where every line checks out, the repair writes it again from the log and records
+that it did (``head_rebuilt``): lines cut from the end before then can no longer be seen, so
+the event says when the head was rebuilt, for whoever reads the log later.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from ..storage.positional import read_range
 from ..storage.scratch import scratch
 from .audit import AuditCheck, AuditLog, _locked
 
-REPAIR_COMMAND = "cardingest audit --repair"
 TORN_FOLDER = "torn"
 
 
@@ -104,3 +109,49 @@ def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:
         set_aside=relative,
     )
     return TornTail(line=line, size=len(torn), sha256=digest, set_aside=relative)
+
+
+def rebuild_missing_head(archive: Path, *, operator: str) -> int | None:
+    """Write ``audit.head`` again from the log's complete lines when it is missing and they
+    check out; the number of lines, or None when there was nothing to rebuild. The caller
+    holds the archive lock, and records the rebuild (`record_rebuilt_head`) once the log
+    can be appended to (after `repair_torn_tail`)."""
+    log = AuditLog(archive)
+    if log.in_database or log.head_path.exists():
+        return None
+    try:
+        fd = os.open(log.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditError(f"Cannot open {log.path}: {exc.strerror or exc}") from exc
+    try:
+        with _locked(fd):
+            data = read_range(fd, 0, os.fstat(fd).st_size)
+            complete = data[: data.rfind(b"\n") + 1]
+            count, problem, last, _prev = log._walk(complete.splitlines(keepends=True))
+            if problem is not None:
+                raise AuditError(
+                    f"Not writing {log.head_path.name} again: {log.path} does not check out "
+                    f"at line {problem[0]}: {problem[1]}",
+                    details=["An edited or removed line needs a person, not a repair."],
+                )
+            if count == 0:
+                return None
+            log._write_head(count, last)
+    except OSError as exc:
+        raise AuditError(f"Cannot repair {log.path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    return count
+
+
+def record_rebuilt_head(archive: Path, lines: int, *, operator: str) -> None:
+    AuditLog(archive).append(
+        "audit-repair",
+        operator=operator,
+        head_rebuilt=True,
+        lines=lines,
+        note="audit.head was missing and was written again from the log: lines cut from "
+        "the end before this event could no longer be seen",
+    )

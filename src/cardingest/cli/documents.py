@@ -198,9 +198,15 @@ def verify(
 
 
 def audit(
-    log: Path | str, check: AuditCheck, *, repair: bool = False, torn: TornTail | None = None
+    log: Path | str,
+    check: AuditCheck,
+    *,
+    repair: bool = False,
+    torn: TornTail | None = None,
+    head: int | None = None,
 ) -> Document:
-    """``audit --json``; with ``--repair``, ``repaired`` is what was set aside (or null)."""
+    """``audit --json``; with ``--repair``, ``repaired`` is what was set aside (or null), and
+    ``head_rebuilt`` the lines a missing ``audit.head`` was written again from (or null)."""
     document: Document = {
         "log": str(log),
         "ok": check.ok,
@@ -210,6 +216,7 @@ def audit(
     }
     if repair:
         document["repaired"] = asdict(torn) if torn is not None else None
+        document["head_rebuilt"] = head
     return document
 
 

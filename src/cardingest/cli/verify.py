@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..archive.audit import AuditLog
-from ..archive.auditrepair import TornTail, repair_torn_tail
+from ..archive.auditrepair import (
+    TornTail,
+    rebuild_missing_head,
+    record_rebuilt_head,
+    repair_torn_tail,
+)
 from ..archive.backend import catalogue_path, check_not_migrated
 from ..archive.catalogue import require_catalogue
 from ..archive.journal import pending_warnings
@@ -183,19 +188,27 @@ def run_verify(
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
-def _repair(settings: Settings, as_json: bool) -> TornTail | None:
+def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | None]:
     with open_archive(settings.archive, "audit --repair", creates=True):
+        head = rebuild_missing_head(settings.archive, operator=settings.operator)
         torn = repair_torn_tail(settings.archive, operator=settings.operator)
+        if head is not None:
+            record_rebuilt_head(settings.archive, head, operator=settings.operator)
     if as_json:
-        return torn
-    if torn is None:
+        return torn, head
+    if head is not None:
+        output.out.print(
+            f"Wrote the missing audit.head again from the log's {head} line(s), which check "
+            "out; recorded in an audit-repair event."
+        )
+    if torn is None and head is None:
         output.err.print("The audit log ends in a complete line: nothing to repair.")
-    else:
+    elif torn is not None:
         output.out.print(
             f"Set aside the torn last line {torn.line} ({torn.size} bytes, sha256 "
             f"{torn.sha256}) as {escape(torn.set_aside)}; recorded in an audit-repair event."
         )
-    return torn
+    return torn, head
 
 
 def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
@@ -215,10 +228,10 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
             raise AuditError(
                 f"The audit log {log.path} is missing, though the archive has a catalogue"
             )
-    torn = _repair(settings, as_json) if repair and not log.in_database else None
+    torn, head = _repair(settings, as_json) if repair and not log.in_database else (None, None)
     check = log.check()
     if as_json:
-        output.emit_json(documents.audit(log.where, check, repair=repair, torn=torn))
+        output.emit_json(documents.audit(log.where, check, repair=repair, torn=torn, head=head))
     elif check.ok:
         output.out.print(
             f"Audit log {escape(log.where)}: {check.events} event(s), [green]chain intact[/]."
