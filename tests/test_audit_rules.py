@@ -16,7 +16,6 @@ from cardingest.archive.provenance import recorded_source
 from cardingest.errors import AuditError
 from cardingest.models import Card
 
-
 MISSING_HEAD = (
     "audit.head is missing; 'cardingest audit --repair' writes it again from the log if every "
     "line checks out"
