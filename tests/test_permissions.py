@@ -125,8 +125,10 @@ def test_verify_names_what_others_can_read_and_fix_permissions_closes_it(
     fixed = cli("verify", "--archive", archive, "--fix-permissions", "--json")
     assert fixed.exit_code == 0, fixed.stdout
     assert sorted(json.loads(fixed.stdout)["tightened"]) == sorted(exposed)
-    assert stat.S_IMODE(photo.stat().st_mode) == 0o640  # owner and group keep theirs
-    assert stat.S_IMODE(catalogue.stat().st_mode) == 0o660
+    # No archive_group: the account's primary group may hold every account, so it loses
+    # its access too; the owner keeps theirs.
+    assert stat.S_IMODE(photo.stat().st_mode) == 0o600
+    assert stat.S_IMODE(catalogue.stat().st_mode) == 0o600
     assert cli("verify", "--archive", archive).exit_code == 0
     events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]
     assert [sorted(e["tightened"]) for e in events if e["event"] == "permissions"] == [
@@ -138,7 +140,7 @@ def test_an_existing_loose_folder_is_reported_not_silently_changed(
     tmp_path: Path, umask: None, config: Path
 ) -> None:
     archive = tmp_path / "archive"
-    archive.mkdir(mode=0o750)
+    archive.mkdir(mode=0o700)
     (archive / "ZAC5361").mkdir()
     (archive / "ZAC5361").chmod(0o755)
     ingest_demo(tmp_path)
@@ -176,3 +178,83 @@ def test_root_keeps_the_archive_its_owners(
     assert {owner for owner in owners.values()} == {clinic}, [
         path for path, owner in owners.items() if owner != clinic
     ]
+
+
+def another_group() -> int:
+    """A group other than this account's own that a file here can be given."""
+    mine = os.getegid()
+    if os.geteuid() == 0:
+        return next(group.gr_gid for group in grp.getgrall() if group.gr_gid != mine)
+    others = [gid for gid in os.getgroups() if gid != mine]
+    if not others:
+        pytest.skip("needs a second group this account belongs to (or root)")
+    return others[0]
+
+
+def open_to_group(root: Path, gid: int | None = None) -> None:
+    """``chmod -R g+rX root`` (and ``chgrp -R`` with ``gid``)."""
+    for path, mode in everything(root):
+        if gid is not None:
+            os.lchown(path, -1, gid)
+        extra = stat.S_IRGRP | (stat.S_IXGRP if stat.S_ISDIR(mode) else 0)
+        os.chmod(path, stat.S_IMODE(mode) | extra)
+
+
+def exposed_paths(result_stdout: str) -> dict[str, str]:
+    return {
+        p["path"]: p["detail"]
+        for p in json.loads(result_stdout)["problems"]
+        if p["kind"] == "exposed"
+    }
+
+
+def test_group_access_is_exposure_without_archive_group(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """`chmod -R g+rX ARCHIVE`: the account's group (a shared `users`) may hold everyone."""
+    archive, _ = ingest_demo(tmp_path)
+    open_to_group(archive)
+    result = cli("verify", "--archive", archive, "--json")
+    assert result.exit_code == 1, result.stdout
+    exposed = exposed_paths(result.stdout)
+    every = {
+        "." if path == archive else path.relative_to(archive).as_posix()
+        for path, _mode in everything(archive)
+    }
+    assert set(exposed) == every
+    group = grp.getgrgid(os.getegid()).gr_name
+    photo = next(p for p in exposed if p.endswith(".jpg"))
+    assert f"group {group}" in exposed[photo] and "archive_group" in exposed[photo]
+
+    fixed = cli("verify", "--archive", archive, "--fix-permissions")
+    assert fixed.exit_code == 0, fixed.stdout
+    for path, mode in everything(archive):
+        assert stat.S_IMODE(mode) == (0o700 if stat.S_ISDIR(mode) else 0o600), path
+
+
+def test_archive_group_may_read_but_not_write_and_no_other_group_may_read(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    mine = os.getegid()
+    group = grp.getgrgid(mine).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    archive, _ = ingest_demo(tmp_path)
+    assert cli("verify", "--archive", archive).exit_code == 0  # 0640 and 2750, as made
+
+    photo = next((archive / "ZAC5361").glob("*.jpg"))
+    photo.chmod(0o660)  # the clinic's group could change or delete the photo
+    other = another_group()
+    folder = archive / "ZAA0067"
+    open_to_group(folder, other)  # a group that is not the archive_group
+    result = cli("verify", "--archive", archive, "--json")
+    assert result.exit_code == 1
+    exposed = exposed_paths(result.stdout)
+    inside = {path.relative_to(archive).as_posix() for path, _mode in everything(folder)}
+    assert set(exposed) == {photo.relative_to(archive).as_posix(), *inside}
+    assert "writable by group" in exposed[photo.relative_to(archive).as_posix()]
+
+    fixed = cli("verify", "--archive", archive, "--fix-permissions")
+    assert fixed.exit_code == 0, fixed.stdout
+    assert stat.S_IMODE(photo.stat().st_mode) == 0o640  # the archive_group still reads it
+    for path, mode in everything(folder):  # the other group reads nothing
+        assert not stat.S_IMODE(mode) & 0o077, (path, oct(mode))

@@ -11,6 +11,7 @@ without root's right to read any file.
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import json
 import os
@@ -137,6 +138,7 @@ def test_every_problem_of_a_whole_archive_in_full(
     flip_byte(archive / A2)  # changed, same size
     (backup / B1).write_bytes((backup / B1).read_bytes()[:100])  # changed size
     (backup / A1).chmod(0o644)  # a backup copy others can read
+    group = grp.getgrgid((backup / A1).stat().st_gid).gr_name
     (archive / "JBX3656" / "notes.txt").write_text("stray")  # beside catalogued photos
     (archive / "JBX3656" / "JBX3656-20240102-030405.jpg.xmp").write_text("a photo's sidecar")
     (archive / "JBX3656" / "JBX3656-20240102-030406.XMP").write_text("a sidecar, upper case")
@@ -250,7 +252,8 @@ def test_every_problem_of_a_whole_archive_in_full(
             "id": None,
             "expected_sha256": None,
             "actual_sha256": None,
-            "detail": "file open to other accounts (mode -rw-r--r--)",
+            "detail": f"file open to other accounts and group {group}, and no archive_group is"
+            " set (mode -rw-r--r--)",
         },
     ]
     assert sorted(document["problems"], key=key) == sorted(expected, key=key)
@@ -442,8 +445,9 @@ def test_fix_permissions_closes_what_was_exposed_and_records_it(
     document = json.loads(result.stdout)
     assert document["tightened"] == ["MCJ1984", A2, str(backup / B1)]
     assert document["problems"] == []
-    assert stat.S_IMODE((archive / A2).stat().st_mode) == 0o640
-    assert stat.S_IMODE((archive / "MCJ1984").stat().st_mode) == 0o750
+    # No archive_group: the account's own group (it may hold every account) loses its access.
+    assert stat.S_IMODE((archive / A2).stat().st_mode) == 0o600
+    assert stat.S_IMODE((archive / "MCJ1984").stat().st_mode) == 0o700
     assert stat.S_IMODE((backup / B1).stat().st_mode) == 0o600
     assert events(archive, "permissions") == [
         {

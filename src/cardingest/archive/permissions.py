@@ -1,8 +1,10 @@
 """Files and folders of an archive that other accounts can read, and tightening them.
 
 cardingest creates everything private (`storage.modes`); an archive made by an older version
-or copied in by hand may not be. ``verify`` reports what others can read, write or enter;
-``verify --fix-permissions`` removes those bits, and only those (owner and group keep theirs).
+or copied in by hand may not be. ``verify`` reports what accounts other than the owner can
+read, write or enter: other accounts, any group that is not the configured ``archive_group``,
+and a group that may write (`modes.too_open`); ``verify --fix-permissions`` removes those
+bits, and only those (the owner keeps all, the ``archive_group`` its read access).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage.modes import OTHERS, exposed
+from ..storage.modes import exposure, too_open
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,12 @@ class Exposed:
 
     path: str
     mode: int
+    gid: int
 
     @property
     def detail(self) -> str:
         what = "folder" if stat.S_ISDIR(self.mode) else "file"
-        return f"{what} open to other accounts (mode {stat.filemode(self.mode)})"
+        return f"{what} {exposure(self.mode, self.gid)} (mode {stat.filemode(self.mode)})"
 
 
 def _walk(archive: Path) -> Iterator[tuple[Path, str]]:
@@ -40,28 +43,30 @@ def _walk(archive: Path) -> Iterator[tuple[Path, str]]:
 
 
 def find_exposed(archive: Path, backup_files: Iterable[Path] = ()) -> list[Exposed]:
-    """Everything under ``archive`` (metadata included) and each backup copy that others can
-    read, write or enter. Symbolic links are judged by their own mode, never followed."""
+    """Everything under ``archive`` (metadata included) and each backup copy that an account
+    other than its owner (and the ``archive_group``'s reading) can read, write or enter.
+    Symbolic links are judged by their own mode, never followed."""
     found: list[Exposed] = []
     places = [*_walk(archive), *((path, str(path)) for path in backup_files)]
     for path, shown in places:
         try:
-            mode = os.lstat(path).st_mode
+            info = os.lstat(path)
         except OSError:
             continue  # gone or unreadable: verify reports the copy itself
-        if not stat.S_ISLNK(mode) and exposed(mode):
-            found.append(Exposed(shown, mode))
+        if not stat.S_ISLNK(info.st_mode) and too_open(info.st_mode, info.st_gid):
+            found.append(Exposed(shown, info.st_mode, info.st_gid))
     return found
 
 
 def tighten(archive: Path, shown: Iterable[str]) -> list[str]:
-    """Remove other accounts' access from each path (as `find_exposed` shows it); returns
-    those changed. Raises OSError when one cannot be changed."""
+    """Remove the access `modes.too_open` finds from each path (as `find_exposed` shows it);
+    returns those changed. Raises OSError when one cannot be changed."""
     changed: list[str] = []
     for item in shown:
         path = Path(item) if os.path.isabs(item) else archive / item
-        mode = os.lstat(path).st_mode
-        if not stat.S_ISLNK(mode) and exposed(mode):
-            os.chmod(path, stat.S_IMODE(mode) & ~OTHERS)
+        info = os.lstat(path)
+        extra = too_open(info.st_mode, info.st_gid)
+        if not stat.S_ISLNK(info.st_mode) and extra:
+            os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra)
             changed.append(item)
     return changed

@@ -108,8 +108,9 @@ def print_report(report: VerifyReport) -> None:
         )
     if counts["exposed"]:
         output.out.print(
-            "Other accounts on this machine can read (or change) what is listed as exposed: "
-            "`cardingest verify --fix-permissions` takes their access away."
+            "Other accounts on this machine, or a group other than the archive_group, can read "
+            "(or change) what is listed as exposed: `cardingest verify --fix-permissions` "
+            "takes their access away."
         )
     if counts["keywords"]:
         output.out.print(

@@ -136,6 +136,55 @@ def make_dirs(folder: Path) -> list[Path]:
     return created
 
 
-def exposed(mode: int) -> bool:
-    """Whether a file or folder with ``st_mode`` can be read, written or entered by others."""
-    return bool(mode & OTHERS)
+GROUP_READ = stat.S_IRGRP | stat.S_IXGRP
+
+
+def archive_group() -> int | None:
+    """The gid of the configured ``archive_group`` (None: owner only)."""
+    return _group
+
+
+def too_open(mode: int, gid: int) -> int:
+    """The permission bits of a file or folder (``st_mode``, ``st_gid``) that give accounts
+    other than its owner more than cardingest does: any for others; group write always
+    (cardingest never gives it: the group could change or delete a photo); group read and
+    enter unless the group is the configured ``archive_group``. 0 when there are none."""
+    bits = mode & (OTHERS | stat.S_IWGRP)
+    if _group is None or gid != _group:
+        bits |= mode & GROUP_READ
+    return bits
+
+
+def exposed(mode: int, gid: int) -> bool:
+    """Whether a file or folder can be read, written or entered by an account other than its
+    owner and the ``archive_group`` (which may only read), see `too_open`."""
+    return bool(too_open(mode, gid))
+
+
+def group_name(gid: int) -> str:
+    """A group's name, or its number if it has none."""
+    try:
+        import grp
+
+        return grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return str(gid)
+
+
+def exposure(mode: int, gid: int) -> str:
+    """Who `too_open` lets in, in words ("open to other accounts", "open to group users, and
+    no archive_group is set", "writable by group staff"); '' for nobody."""
+    bits = too_open(mode, gid)
+    readers = ["other accounts"] if bits & OTHERS else []
+    if bits & GROUP_READ:
+        readers.append(f"group {group_name(gid)}")
+    said = [f"open to {' and '.join(readers)}"] if readers else []
+    if bits & stat.S_IWGRP:
+        said.append(f"writable by group {group_name(gid)}")
+    if bits & GROUP_READ:
+        said.append(
+            "and no archive_group is set"
+            if _group is None
+            else f"which is not the archive_group {group_name(_group)}"
+        )
+    return ", ".join(said)
