@@ -258,3 +258,28 @@ def test_archive_group_may_read_but_not_write_and_no_other_group_may_read(
     assert stat.S_IMODE(photo.stat().st_mode) == 0o640  # the archive_group still reads it
     for path, mode in everything(folder):  # the other group reads nothing
         assert not stat.S_IMODE(mode) & 0o077, (path, oct(mode))
+
+
+def test_the_backup_is_checked_whole_and_fix_permissions_closes_it(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """`chmod -R o+rX BACKUP`: its folders, sidecars and manifests hold patient IDs and
+    keywords as the photos do."""
+    archive, backup = ingest_demo(tmp_path)
+    for path, mode in everything(backup):
+        os.chmod(
+            path, stat.S_IMODE(mode) | stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        )
+    result = cli("verify", "--archive", archive, "--json")
+    assert result.exit_code == 1, result.stdout
+    exposed = exposed_paths(result.stdout)
+    every = {str(path) for path, _mode in everything(backup)}
+    assert any(path.endswith(".xmp") for path in every)
+    assert any("/.cardingest/manifests/" in path for path in every)
+    assert set(exposed) == every
+
+    fixed = cli("verify", "--archive", archive, "--fix-permissions", "--json")
+    assert fixed.exit_code == 0, fixed.stdout
+    assert set(json.loads(fixed.stdout)["tightened"]) == every
+    for path, mode in everything(backup):
+        assert stat.S_IMODE(mode) == (0o700 if stat.S_ISDIR(mode) else 0o600), path

@@ -107,6 +107,13 @@ def damage(archive: Path, backup: Path, targets: dict[str, str]) -> None:
     (archive / f"{X}-note.txt").write_text("at the top, its name holds an ID")
     (archive / "EMPTY").mkdir()
     archive.chmod(0o755)
+    for photo, patient_id in ((x1, X), (y1, Y)):  # the backup's folders count as the archive's
+        folder = patient_folder(photo, patient_id)
+        assert folder is not None
+        (backup / folder).chmod(0o755)
+        (backup / photo).parent.chmod(0o705)
+    backup.chmod(0o755)
+    (backup / ".cardingest" / "manifests").chmod(0o755)
 
 
 @pytest.mark.parametrize(
@@ -140,6 +147,7 @@ def test_one_patients_problems_are_the_whole_archives_in_that_folder(
             assert f"{folder}/stray.jpg" in paths
             assert f"{folder}/.cardingest/catalogue.db" in paths
             assert f"{folder}/empty/" in paths
+            assert str(backup / folder) in paths  # the backup's folder too
         counts = {kind: sum(p["kind"] == kind for p in mine) for kind in kinds}
         assert {k: one["summary"][k] for k in kinds} == counts
     # Nothing outside the three folders was reported for any of them.
@@ -149,6 +157,7 @@ def test_one_patients_problems_are_the_whole_archives_in_that_folder(
         if not any(belongs(p, i, archive, backup) for i in (X, Y, HAND))
     ]
     assert {p["path"] for p in outside} >= {f"{X}-note.txt", LINK, "EMPTY/", "."}
+    assert {p["path"] for p in outside} >= {str(backup), str(backup / ".cardingest/manifests")}
     # A link is not a patient's folder, nor followed: nothing to check for that ID.
     assert cli("verify", "--archive", archive, "--id", LINK).exit_code == 2
     assert [e["id"] for e in events(archive, "verify")] == [None, X, Y, HAND]

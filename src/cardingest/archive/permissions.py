@@ -33,21 +33,41 @@ class Exposed:
         return f"{what} {exposure(self.mode, self.gid)} (mode {stat.filemode(self.mode)})"
 
 
-def _walk(archive: Path) -> Iterator[tuple[Path, str]]:
-    yield archive, "."
-    for current, dirs, files in os.walk(archive):
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _walk(top: Path, avoid: tuple[int, int] | None = None) -> Iterator[Path]:
+    """``top`` and everything under it, no link followed, leaving out the folder ``avoid``
+    (device, inode) and what it holds."""
+    yield top
+    for current, dirs, files in os.walk(top):
         dirs.sort()
+        if avoid is not None:
+            dirs[:] = [name for name in dirs if _identity(Path(current, name)) != avoid]
         for name in [*dirs, *sorted(files)]:
-            path = Path(current, name)
-            yield path, path.relative_to(archive).as_posix()
+            yield Path(current, name)
 
 
-def find_exposed(archive: Path, backup_files: Iterable[Path] = ()) -> list[Exposed]:
-    """Everything under ``archive`` (metadata included) and each backup copy that an account
+def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]:
+    """Everything under ``archive`` (metadata included), and everything under each path of
+    ``elsewhere`` (a backup's root, a patient's folder in it, a backup copy), that an account
     other than its owner (and the ``archive_group``'s reading) can read, write or enter.
-    Symbolic links are judged by their own mode, never followed."""
+    Symbolic links are judged by their own mode, never followed; the archive is not looked
+    through again inside another root."""
     found: list[Exposed] = []
-    places = [*_walk(archive), *((path, str(path)) for path in backup_files)]
+    places = [(path, path.relative_to(archive).as_posix()) for path in _walk(archive)]
+    seen: set[str] = set()
+    avoid = _identity(archive)
+    for root in elsewhere:
+        for path in _walk(root, avoid):
+            if str(path) not in seen:
+                seen.add(str(path))
+                places.append((path, str(path)))
     for path, shown in places:
         try:
             info = os.lstat(path)

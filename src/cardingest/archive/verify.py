@@ -6,6 +6,7 @@ first, 1 MiB chunks) at most once per run and remembers the answer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -463,11 +464,23 @@ def _parents(relpath: str) -> Iterator[str]:
 
 
 def _within(path: str, folders: list[str]) -> bool:
-    """``path`` (as `find_exposed` shows it) is a backup copy (only the patient's are looked
-    at), one of ``folders`` or in one."""
+    """``path`` (as `find_exposed` shows it) is in a backup (only the patient's folders and
+    copies there are looked at), one of ``folders`` or in one."""
     if os.path.isabs(path):
         return True
     return any(path == folder or path.startswith(folder + "/") for folder in folders)
+
+
+def _backup_root(archive: Path, root: Path) -> bool:
+    """A backup's root to look through whole for what is exposed: one an ingest made (its own
+    ``.cardingest`` folder is there, not a link), and not the archive itself. Else only its
+    copies are looked at: an older backup, or a drive that is not connected."""
+    try:
+        return stat.S_ISDIR(os.lstat(root / METADIR).st_mode) and not os.path.samefile(
+            root, archive
+        )
+    except OSError:
+        return False
 
 
 def verify_archive(
@@ -489,6 +502,7 @@ def verify_archive(
     checker = CopyChecker(on_bytes)
     catalogued: set[str] = set()
     backups: list[Path] = []
+    backup_roots: dict[Path, set[str]] = {}  # each root: the paths of its copies below it
     sidecars: list[tuple[str, tuple[Problem, Path, Keywords]]] = []  # found wrong: a few
     with reading(archive) as catalogue:
         marked = catalogue.problems()
@@ -500,6 +514,8 @@ def verify_archive(
             for where, path, root in record_copies(archive, record):
                 if where == "backup":
                     backups.append(path)
+                    with contextlib.suppress(ValueError):
+                        backup_roots.setdefault(root, set()).add(path.relative_to(root).as_posix())
                 report.copies += 1
                 state = checker.check(path, record.size, record.sha256, root)
                 states.append((where, path, state))
@@ -522,9 +538,18 @@ def verify_archive(
     if patient_id is not None and not catalogued and not folders:
         raise UsageError(f"No photos of {patient_id} are archived: is the ID or --archive right?")
     report.problems.extend(find_all_unexpected(archive, catalogued, folders))
+    roots = [root for root in backup_roots if _backup_root(archive, root)]
+    if patient_id is None:
+        elsewhere = [*roots, *backups]
+    else:  # the patient's folders in each backup, as in the archive
+        elsewhere = [
+            root / folder
+            for root in roots
+            for folder in patient_folders(root, patient_id, backup_roots[root])
+        ] + backups
     report.problems.extend(
         Problem("exposed", item.path, detail=item.detail)
-        for item in find_exposed(archive, backups)
+        for item in find_exposed(archive, elsewhere)
         if folders is None or _within(item.path, folders)
     )
     report.bytes_read = checker.bytes_read
