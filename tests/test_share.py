@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 import signal
+import stat
 import subprocess
 from datetime import date, datetime
 from pathlib import Path
@@ -512,3 +513,26 @@ def test_the_next_share_removes_what_a_killed_one_was_writing(
         "JBX3656-20240301-100030-medium.jpg",
         "JBX3656-20240301-100100-medium.jpg",
     ]
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o777, 0o750, 0o2770])
+def test_an_open_out_folder_is_made_private_before_a_copy_goes_in(
+    archive: Path, tmp_path: Path, mode: int
+) -> None:
+    """`mkdir referral` (0755 under the usual umask) or a folder left open to all: the copies'
+    names carry the patient's ID, and anyone who may write there could swap a copy or add
+    another patient's photo to the referral. The empty folder is closed as share's own are
+    (no archive_group: to the owner alone), and the user is told."""
+    out = tmp_path / "referral"
+    out.mkdir()
+    out.chmod(mode)
+    code, stdout, err = invoke("share", "JBX3656", "--out", out, "--archive", archive, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["summary"]["written"] == 3
+    assert stat.S_IMODE(out.stat().st_mode) & 0o777 == 0o700
+    said = " ".join(err.split())
+    assert f"--out {out} was open to" in said and "made it private (drwx" in said
+    again = tmp_path / "private"
+    again.mkdir(mode=0o700)
+    code, _, err = invoke("share", "JBX3656", "--out", again, "--archive", archive)
+    assert code == 0 and "made it private" not in err

@@ -252,8 +252,8 @@ def test_every_problem_of_a_whole_archive_in_full(
             "id": None,
             "expected_sha256": None,
             "actual_sha256": None,
-            "detail": f"file open to other accounts and group {group}, and no archive_group is"
-            " set (mode -rw-r--r--)",
+            "detail": f"file open to other accounts and group {group} while no archive_group"
+            " is set (mode -rw-r--r--)",
         },
     ]
     assert sorted(document["problems"], key=key) == sorted(expected, key=key)

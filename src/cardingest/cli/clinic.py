@@ -202,7 +202,11 @@ def run_share(
         backup=settings.backup,
     )
     AuditLog(settings.archive).require_appendable()  # before any copy is written
-    result = execute_share(plan, functools.partial(_report_item, as_json=as_json))
+    result = execute_share(
+        plan,
+        functools.partial(_report_item, as_json=as_json),
+        lambda warning: output.print_warnings([warning]),
+    )
     record_share(result, settings.operator)
     if as_json and not result.interrupted:
         output.emit_json(documents.share(result))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class ShareResult:
     skipped: list[tuple[ShareItem, str]] = field(default_factory=list)
     failed: list[tuple[ShareItem, str]] = field(default_factory=list)
     interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def select(
@@ -181,18 +183,30 @@ def refuse_filled(out: Path, names: set[str]) -> None:
 
 
 def execute_share(
-    plan: SharePlan, on_item: Callable[[ShareItem, str, str | None], None] | None = None
+    plan: SharePlan,
+    on_item: Callable[[ShareItem, str, str | None], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> ShareResult:
     """Write every copy; ``on_item(item, "written" | "skipped" | "failed", why)`` reports each.
+
+    An existing ``--out`` open to others is closed first (`modes.make_private`), which
+    ``on_warning`` is told and ``warnings`` keeps.
 
     Ctrl-C stops between copies (the one being written is removed) and returns what was
     done so far with ``interrupted`` set, so the share can still be recorded.
     """
     result = ShareResult(plan)
     try:
-        modes.make_dirs(plan.out_dir)
+        made = modes.make_dirs(plan.out_dir)
+        opened = None if made else modes.make_private(plan.out_dir)
     except OSError as exc:
         raise ShareError(f"Cannot create {plan.out_dir}: {exc.strerror or exc}") from None
+    if opened is not None:
+        result.warnings.append(_closed(plan.out_dir, *opened))
+        if on_warning is not None:
+            on_warning(result.warnings[-1])
+        # Others could write there until now: it must still hold nothing but this share.
+        refuse_filled(plan.out_dir, {item.name for item in plan.items})
     remove_dead_temps_in([plan.out_dir])
     for item in plan.items:
         try:
@@ -203,6 +217,22 @@ def execute_share(
         if on_item is not None:
             on_item(item, status, why)
     return result
+
+
+def _closed(out: Path, before: int, after: int) -> str:
+    """What a share into an existing folder open to others did about it (`modes.make_private`):
+    it holds the patient's photos, named with the ID, so it is closed as share's own are."""
+    gid = os.stat(out).st_gid
+    was = f"--out {out} was {modes.exposure(before, gid)} (mode {stat.filemode(before)})"
+    if modes.exposed(after, gid):
+        return (
+            f"{was}, and its file system keeps no Unix modes, so it stays so: its mount options "
+            "decide who can see the copies"
+        )
+    return (
+        f"{was}: made it private ({stat.filemode(after)}) before writing into it, as share "
+        "makes its own folders; the copies' names carry the patient's ID"
+    )
 
 
 def _why(exc: Exception) -> str:

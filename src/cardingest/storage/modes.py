@@ -161,6 +161,22 @@ def exposed(mode: int, gid: int) -> bool:
     return bool(too_open(mode, gid))
 
 
+def make_private(path: Path) -> tuple[int, int] | None:
+    """Take from an existing file or folder (a link followed) the access `too_open` finds:
+    its mode before and after, or None when it had none. On a file system without Unix
+    modes the mode may stay as it was (its mount options decide); OSError otherwise."""
+    info = os.stat(path)
+    extra = too_open(info.st_mode, info.st_gid)
+    if not extra:
+        return None
+    try:
+        os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra)
+    except OSError as exc:
+        if exc.errno not in _NO_MODES:
+            raise
+    return info.st_mode, os.stat(path).st_mode
+
+
 def group_name(gid: int) -> str:
     """A group's name, or its number if it has none."""
     try:
@@ -172,19 +188,20 @@ def group_name(gid: int) -> str:
 
 
 def exposure(mode: int, gid: int) -> str:
-    """Who `too_open` lets in, in words ("open to other accounts", "open to group users, and
-    no archive_group is set", "writable by group staff"); '' for nobody."""
-    bits = too_open(mode, gid)
+    """Who `too_open` lets in, in words: "open to other accounts", "open to group users while
+    no archive_group is set", "writable by group staff"; '' for nobody."""
+    bits, name = too_open(mode, gid), group_name(gid)
     readers = ["other accounts"] if bits & OTHERS else []
     if bits & GROUP_READ:
-        readers.append(f"group {group_name(gid)}")
-    said = [f"open to {' and '.join(readers)}"] if readers else []
-    if bits & stat.S_IWGRP:
-        said.append(f"writable by group {group_name(gid)}")
+        readers.append(f"group {name}")
+    said = f"open to {' and '.join(readers)}" if readers else ""
     if bits & GROUP_READ:
-        said.append(
-            "and no archive_group is set"
+        said += (
+            " while no archive_group is set"
             if _group is None
-            else f"which is not the archive_group {group_name(_group)}"
+            else f", which is not the archive_group {group_name(_group)}"
         )
-    return ", ".join(said)
+    if bits & stat.S_IWGRP:
+        writers = "that group" if bits & GROUP_READ else f"group {name}"
+        said = f"{said}, and writable by {writers}" if said else f"writable by {writers}"
+    return said
