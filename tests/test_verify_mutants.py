@@ -270,6 +270,7 @@ def test_every_problem_of_a_whole_archive_in_full(
         "unexpected": 6,
         "exposed": 1,
         "keywords": 0,
+        "invalid": 0,
         "bytes": read,
     }
     (event,) = events(archive, "verify")
@@ -289,6 +290,7 @@ def test_every_problem_of_a_whole_archive_in_full(
             "unexpected": 6,
             "exposed": 1,
             "keywords": 0,
+            "invalid": 0,
         },
         "missing": [A1],
         "changed": [A2, str(backup / B1)],
@@ -303,6 +305,7 @@ def test_every_problem_of_a_whole_archive_in_full(
         ],
         "exposed": [str(backup / A1)],
         "keywords": [],
+        "invalid": [],
     }
     with reading(archive) as catalogue:
         assert catalogue.problems() == {

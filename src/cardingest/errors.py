@@ -84,7 +84,8 @@ class ShareError(ArchiveError):
 
 
 class CatalogueError(CardingestError):
-    """The catalogue database is unreadable or from a newer cardingest."""
+    """The catalogue database is unreadable, from a newer cardingest, or holds a value
+    cardingest never writes (a row edited by hand: `catalogue.DamagedRecord`)."""
 
     exit_code = EXIT_FAILURE
 

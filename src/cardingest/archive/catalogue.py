@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from ..errors import CatalogueError, InsufficientSpaceError, NoArchiveError
-from ..models import CONSENT_LEVELS, ArchivedFile, ArchiveState
+from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
 from ..storage import modes
+from ..storage.transfer import plain_relpath
 from .backend import (
     PRIVILEGE_DENIED,
     catalogue_path,
@@ -75,13 +77,168 @@ class CatalogueRecord:
     rowid: int | None = None
 
 
+ROLES = ("photo", "slate")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _text(value: object) -> str | None:
+    return None if isinstance(value, str) else "is not text"
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None or isinstance(value, str) else "is not text"
+
+
+def _archive_path(value: object) -> str | None:
+    """A photo's path in the archive, as publishing requires (and the publish journal's): it
+    cannot lead out of the archive, nor into its own records."""
+    good = isinstance(value, str) and plain_relpath(value) and value.split("/")[0] != METADIR
+    return None if good else "is not the path of a photo inside the archive"
+
+
+def _patient_id(value: object) -> str | None:
+    good = isinstance(value, str) and "/" not in value and plain_relpath(value)
+    return None if good and value != METADIR else "is not a patient ID (it could form a path)"
+
+
+def _sha256(value: object) -> str | None:
+    good = isinstance(value, str) and _SHA256.fullmatch(value) is not None
+    return None if good else "is not a SHA-256 (64 hexadecimal digits)"
+
+
+def _size(value: object) -> str | None:
+    good = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return None if good else "is not a size in bytes"
+
+
+def _time(value: object) -> str | None:
+    if not isinstance(value, str):
+        return "is not text"
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return "is not a date and time (YYYY-MM-DDTHH:MM:SS)"
+    return None
+
+
+def _backup_path(value: object) -> str | None:
+    """None, or a backup copy's path: a full one (in this system's form), no ``.`` or ``..``.
+    (A repair writes only below the run's own --backup, and verify looks through a backup
+    folder only where an ingest made its ``.cardingest``.)"""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return "is not text"
+    parts = value.replace(os.altsep or os.sep, os.sep).split(os.sep)
+    if not os.path.isabs(value) or "\0" in value or any(p in (".", "..") for p in parts):
+        return "is not the full path of a backup copy"
+    return None
+
+
+def _role(value: object) -> str | None:
+    return None if value in ROLES else f"is not one of {', '.join(ROLES)}"
+
+
+def _keywords(value: object) -> str | None:
+    good = isinstance(value, tuple) and all(isinstance(word, str) for word in value)
+    return None if good else "holds a keyword that is not text"
+
+
+_CHECKS: dict[str, Callable[[object], str | None]] = {
+    "patient_id": _patient_id,
+    "archive_path": _archive_path,
+    "sha256": _sha256,
+    "size": _size,
+    "captured_at": _time,
+    "captured_raw": _time,
+    **dict.fromkeys(
+        ("time_source", "subsec", "source_path", "ingest_id", "operator", "archived_at"), _text
+    ),
+    **dict.fromkeys(
+        ("utc_offset", "card_label", "card_serial", "make", "model", "site", "consent"),
+        _text_or_none,
+    ),
+    "problem": _text_or_none,
+    "diagnosis": _keywords,
+    "backup_path": _backup_path,
+    "role": _role,
+}
+"""Why a value is none cardingest writes in a field of a file's row (None if it is one)."""
+
+
+@dataclass(frozen=True)
+class DamagedRecord:
+    """A catalogue row with a value cardingest never writes in a field: edited by hand (with
+    sqlite3 or psql) or damaged. Used, it could crash a command or lead a file operation out
+    of the archive, so no command uses it (`CatalogueError`) and ``verify`` lists it."""
+
+    rowid: int
+    archive_path: str | None
+    """The row's archive path, if it is a path in the archive."""
+    patient_id: str | None
+    field: str
+    value: object
+    why: str
+    stored_path: object = None
+    """The row's archive path as it stands, whatever it is."""
+
+    @property
+    def shown_path(self) -> str:
+        """The row's archive path as it stands, for a listing."""
+        stored = self.stored_path
+        return stored if isinstance(stored, str) else _shown(stored)
+
+    @property
+    def detail(self) -> str:
+        return f"catalogue row {self.rowid}: {self.field} {_shown(self.value)} {self.why}"
+
+    def error(self, catalogue: Path | str) -> CatalogueError:
+        of = f"{self.archive_path} (row {self.rowid})" if self.archive_path else f"row {self.rowid}"
+        return CatalogueError(
+            f"Catalogue {catalogue}: the record of {of} has {self.field} "
+            f"{_shown(self.value)}, which {self.why}: cardingest never writes that, so the "
+            "catalogue was edited by hand or is damaged. Stopped before that record was used. "
+            "Put the value back (from a backup of the catalogue) or ask whoever looks after "
+            "the archive; `cardingest verify` lists every such record."
+        )
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def damaged(values: Mapping[str, object], rowid: int) -> DamagedRecord | None:
+    """The first field of a file's row (``values``, by column name: any of them) that holds
+    a value cardingest never writes (`_CHECKS`); None when none does."""
+    for name, value in values.items():
+        check = _CHECKS.get(name)
+        why = None if check is None else check(value)
+        if why is None:
+            continue
+        path, patient = values.get("archive_path"), values.get("patient_id")
+        return DamagedRecord(
+            rowid,
+            path if isinstance(path, str) and _archive_path(path) is None else None,
+            patient if isinstance(patient, str) and _patient_id(patient) is None else None,
+            name,
+            value,
+            why,
+            path,
+        )
+    return None
+
+
+_ARCHIVED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ArchivedFile))
+
 _DERIVED = ("diagnosis", "rowid")
 _FILE_COLUMNS: tuple[str, ...] = tuple(
     f.name for f in fields(CatalogueRecord) if f.name not in _DERIVED
 )
 """Columns of ``files``, in the order of the record's fields."""
 
-_DIAGNOSIS_AT = [f.name for f in fields(CatalogueRecord)].index("diagnosis")
+_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CatalogueRecord))
+_DIAGNOSIS_AT = _RECORD_FIELDS.index("diagnosis")
 
 _INGEST_COLUMNS: tuple[str, ...] = (
     "ingest_id",
@@ -504,21 +661,21 @@ class Catalogue:
             for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
-                    "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
-                    f" problem, backup_path FROM files WHERE patient_id IN ({marks})"
+                    "SELECT id, patient_id, archive_path, sha256, size, source_path,"
+                    f" captured_raw, problem, backup_path FROM files WHERE patient_id IN ({marks})"
                     " ORDER BY archive_path",
                     chunk,
                 )
                 for row in rows:
-                    archived.append(ArchivedFile(*row))
-                    taken.add(row[1])
+                    archived.append(self._archived(row))
+                    taken.add(row[2])
                 seen = self._conn.execute(
-                    "SELECT f.patient_id, f.archive_path, f.sha256, f.size, s.source_path,"
+                    "SELECT f.id, f.patient_id, f.archive_path, f.sha256, f.size, s.source_path,"
                     " f.captured_raw, f.problem, f.backup_path FROM sightings s"
                     f" JOIN files f ON f.id = s.file_id WHERE f.patient_id IN ({marks})",
                     chunk,
                 )
-                archived.extend(ArchivedFile(*row) for row in seen)
+                archived.extend(self._archived(row) for row in seen)
             for patient_id in ids:
                 rows = self._conn.execute(
                     "SELECT archive_path FROM files WHERE archive_path >= ? AND archive_path < ?",
@@ -543,13 +700,22 @@ class Catalogue:
             for chunk in _chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
-                    "SELECT patient_id, archive_path, sha256, size, source_path, captured_raw,"
+                    "SELECT id, patient_id, archive_path, sha256, size, source_path, captured_raw,"
                     f" problem, backup_path, ingest_id FROM files WHERE {column} IN ({marks})"
                     " ORDER BY archive_path",
                     chunk,
                 )
-                found.extend(ArchivedFile(*row) for row in rows)
+                found.extend(self._archived(row) for row in rows)
         return found
+
+    def _archived(self, row: Sequence[Any]) -> ArchivedFile:
+        """A planner's view of a file row (its id first); a damaged one (`damaged`) raises
+        `CatalogueError`, as for records."""
+        values = dict(zip(_ARCHIVED_FIELDS, row[1:], strict=False))
+        bad = damaged(values, row[0])
+        if bad is not None:
+            raise bad.error(self.path)
+        return ArchivedFile(*row[1:])
 
     def move_rows(self, changes: Sequence[tuple[str, str, str, str | None]]) -> int:
         """Refile rows, all or none: ``(old path, new path, new patient ID, new backup path)``.
@@ -778,9 +944,16 @@ class Catalogue:
         return found[0] if found else None
 
     def records(
-        self, patient_id: str | None = None, *, ingest_id: str | None = None
+        self,
+        patient_id: str | None = None,
+        *,
+        ingest_id: str | None = None,
+        on_damaged: Callable[[DamagedRecord], None] | None = None,
     ) -> Iterator[CatalogueRecord]:
-        """Stream records (of one patient, of one ingest) by archive path, a batch at a time."""
+        """Stream records (of one patient, of one ingest) by archive path, a batch at a time.
+
+        A damaged row (`damaged`) raises `CatalogueError`, or with ``on_damaged`` is handed
+        to it and left out (``verify`` lists them and checks the rest)."""
         conditions = [
             (column, value)
             for column, value in (("f.patient_id", patient_id), ("f.ingest_id", ingest_id))
@@ -791,7 +964,7 @@ class Catalogue:
         where = (f"WHERE {where} " if where else "") + "ORDER BY f.archive_path"
         for rows in self._batches(self._query(where), params):
             with self._errors():
-                batch = self._hydrate(rows)
+                batch = self._hydrate(rows, on_damaged)
             yield from batch
 
     def newest_photo(self, ingest_id: str) -> str | None:
@@ -1030,8 +1203,15 @@ class Catalogue:
             rows = self._conn.execute(self._query(tail), params).fetchall()
             return self._hydrate(rows)
 
-    def _hydrate(self, rows: Sequence[Sequence[Any]]) -> list[CatalogueRecord]:
-        """Turn file rows into records, fetching their keywords in as few queries as possible."""
+    def _hydrate(
+        self,
+        rows: Sequence[Sequence[Any]],
+        on_damaged: Callable[[DamagedRecord], None] | None = None,
+    ) -> list[CatalogueRecord]:
+        """Turn file rows into records, fetching their keywords in as few queries as possible.
+
+        A row with a value cardingest never writes (`damaged`) raises `CatalogueError`,
+        naming it, or with ``on_damaged`` is handed to it and left out."""
         keywords: dict[int, list[str]] = {}
         ids = [row[0] for row in rows]
         for condition, params in self._conn.any_of("file_id", ids):
@@ -1046,7 +1226,13 @@ class Catalogue:
         for row in rows:
             diagnosis = tuple(keywords.get(row[0], ()))
             values: tuple[Any, ...] = (*row[1:cut], diagnosis, *row[cut:], row[0])
-            records.append(CatalogueRecord(*values))
+            bad = damaged(dict(zip(_RECORD_FIELDS, values, strict=True)), row[0])
+            if bad is None:
+                records.append(CatalogueRecord(*values))
+            elif on_damaged is None:
+                raise bad.error(self.path)
+            else:
+                on_damaged(bad)
         return records
 
 

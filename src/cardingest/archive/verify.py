@@ -24,14 +24,16 @@ from ..models import METADIR
 from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
-from .catalogue import CatalogueRecord
+from .catalogue import CatalogueRecord, DamagedRecord
 from .permissions import find_exposed, tighten
 from .readonly import reading
 from .xmp import Keywords, sidecar_path, sidecar_problem, write_sidecar
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
-ProblemKind = Literal["missing", "changed", "unreadable", "unexpected", "exposed", "keywords"]
-Where = Literal["archive", "backup"]
+ProblemKind = Literal[
+    "missing", "changed", "unreadable", "unexpected", "exposed", "keywords", "invalid"
+]
+Where = Literal["archive", "backup", "catalogue"]
 ByteCallback = Callable[[int], None]
 
 
@@ -259,7 +261,8 @@ def record_copies(archive: Path, record: CatalogueRecord) -> list[tuple[Where, P
 
 @dataclass(frozen=True)
 class Problem:
-    """One bad file. ``path`` is relative to the archive, or absolute for a backup copy."""
+    """One bad file. ``path`` is relative to the archive, or absolute for a backup copy; for
+    an ``invalid`` catalogue record (``where`` ``catalogue``), its archive path as it stands."""
 
     kind: ProblemKind
     path: str
@@ -298,6 +301,7 @@ class VerifyReport:
             "unexpected",
             "exposed",
             "keywords",
+            "invalid",
         )
         return {
             "records": self.records,
@@ -504,10 +508,20 @@ def verify_archive(
     backups: list[Path] = []
     backup_roots: dict[Path, set[str]] = {}  # each root: the paths of its copies below it
     sidecars: list[tuple[str, tuple[Problem, Path, Keywords]]] = []  # found wrong: a few
+
+    def invalid(bad: DamagedRecord) -> None:
+        """A record no copy can be checked against: listed, and its file is no stray."""
+        report.records += 1
+        if bad.archive_path is not None:
+            catalogued.add(bad.archive_path)
+        report.problems.append(
+            Problem("invalid", bad.shown_path, "catalogue", bad.patient_id, detail=bad.detail)
+        )
+
     with reading(archive) as catalogue:
         marked = catalogue.problems()
         marks: dict[str, str | None] = {}
-        for record in catalogue.records(patient_id):
+        for record in catalogue.records(patient_id, on_damaged=invalid):
             report.records += 1
             catalogued.add(record.archive_path)
             states = []
@@ -561,7 +575,7 @@ def total_bytes(archive: Path, patient_id: str | None = None) -> int:
     with reading(archive) as catalogue:
         return sum(
             record.size * len(record_copies(archive, record))
-            for record in catalogue.records(patient_id)
+            for record in catalogue.records(patient_id, on_damaged=lambda _: None)
         )
 
 
@@ -580,6 +594,7 @@ def record_verify(archive: Path, report: VerifyReport, operator: str) -> dict:
         unexpected=report.paths("unexpected"),
         exposed=report.paths("exposed"),
         keywords=report.paths("keywords"),
+        invalid=report.paths("invalid"),
     )
 
 

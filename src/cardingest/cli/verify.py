@@ -98,8 +98,16 @@ def print_report(report: VerifyReport) -> None:
         f"{checked}: [red]{len(report.problems)} problem(s)[/]: {counts['missing']} missing, "
         f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
         f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts, "
-        f"{counts['keywords']} keywords sidecar(s) not as catalogued."
+        f"{counts['keywords']} keywords sidecar(s) not as catalogued"
+        + (f", {counts['invalid']} catalogue record(s) invalid." if counts["invalid"] else ".")
     )
+    if counts["invalid"]:
+        output.out.print(
+            "A catalogue record listed as invalid holds a value cardingest never writes (edited "
+            "by hand, or damaged): its copies cannot be checked, and commands that meet it stop. "
+            "Put the value back from a backup of the catalogue, or ask whoever looks after the "
+            "archive."
+        )
     if counts["missing"] or counts["changed"]:
         output.out.print(
             "A changed copy, or a missing one whose folder is there, is noted in the "

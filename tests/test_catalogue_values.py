@@ -1,0 +1,193 @@
+"""A value edited by hand in the catalogue (``sqlite3 catalogue.sqlite "UPDATE files SET …"``)
+is an error that names the catalogue, the photo's row and the field (exit 1, nothing written),
+never a traceback; ``verify`` lists each such record and checks the rest.
+
+Archives are the demo card ingested by the real CLI; the catalogue is edited with sqlite3.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from clinic_helpers import demo_card, ingest_demo, invoke
+from test_move import snapshot
+
+FIRST = "ZAC5361/ZAC5361-20261124-091502.jpg"
+OTHER = "ZAA0067/ZAA0067-20261124-094107.jpg"
+
+
+@pytest.fixture(autouse=True)
+def demo_ids(test_ids: Path) -> Path:
+    """The demo card's test-range NHIs are accepted (conftest's ``test_ids``)."""
+    return test_ids
+
+
+def edit(archive: Path, column: str, value: object, path: str = FIRST) -> int:
+    """Set ``column`` of ``path``'s row by hand; returns the row's id."""
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        (rowid,) = conn.execute("SELECT id FROM files WHERE archive_path = ?", (path,)).fetchone()
+        conn.execute(f"UPDATE files SET {column} = ? WHERE id = ?", (value, rowid))
+    conn.close()
+    return int(rowid)
+
+
+DAMAGE = [
+    ("captured_at", "garbage"),
+    ("size", "abc"),
+    ("sha256", "not a checksum"),
+    ("archive_path", "/etc/passwd"),
+    ("archive_path", "../x"),
+    ("backup_path", "../backup/ZAC5361/ZAC5361-20261124-091502.jpg"),
+    ("card_label", b"\xff"),  # a BLOB, where text belongs
+]
+"""(column, value) edits every command below meets; `MORE` are met by `search` alone."""
+
+MORE = [
+    ("size", -1),
+    ("size", 1.5),
+    ("captured_raw", "2026-11-24 9am"),
+    ("archive_path", ".cardingest/catalogue.sqlite"),
+    ("archive_path", "ZAC5361//x.jpg"),
+    ("backup_path", "relative/ZAC5361/ZAC5361-20261124-091502.jpg"),
+    ("backup_path", "/nas/../ZAC5361/ZAC5361-20261124-091502.jpg"),
+    ("role", "unknown"),
+    ("source_path", b"IMG_0001.JPG"),
+    ("subsec", b"5"),
+    ("utc_offset", b"+13:00"),
+]
+
+COMMANDS = {
+    "share": ["share", "ZAC5361", "--out", "{tmp}/referral"],
+    "move": ["move", "--from", "ZAC5361", "--to", "ZAA0067"],
+    "tag": ["tag", "ZAC5361", "--diagnosis", "melanoma"],
+    "search": ["search", "--id", "ZAC5361"],
+    "dicom": ["dicom", "export", "--out", "{tmp}/dicom"],
+}
+
+
+def cases() -> list[tuple[str, str, object]]:
+    every = [(command, column, value) for command in COMMANDS for column, value in DAMAGE]
+    return every + [("search", column, value) for column, value in MORE]
+
+
+@pytest.mark.parametrize(("command", "column", "value"), cases(), ids=repr)
+def test_a_value_edited_by_hand_is_a_clear_error_and_nothing_is_written(
+    tmp_path: Path, command: str, column: str, value: object
+) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    rowid = edit(archive, column, value)
+    before = snapshot(archive)
+    args = [arg.format(tmp=tmp_path) for arg in COMMANDS[command]]
+
+    code, stdout, err = invoke(*args, "--archive", archive)
+
+    said = " ".join(err.split())
+    assert code == 1, (stdout, err)
+    assert "Traceback" not in err
+    catalogue = archive / ".cardingest" / "catalogue.sqlite"
+    assert f"Catalogue {catalogue}" in said
+    assert f"row {rowid}" in said and column in said, said
+    assert snapshot(archive) == before
+    assert not (archive / ".cardingest" / "move-journal.json").exists()
+    assert not (tmp_path / "referral").exists() and not (tmp_path / "dicom").exists()
+
+
+@pytest.mark.parametrize("value", ["../ZAA0067", "", "ZAC5361/..", b"ZAC5361"])
+def test_a_patient_id_that_could_form_a_path_is_a_clear_error(
+    tmp_path: Path, value: object
+) -> None:
+    """dicom export files each photo under OUT/ID: ``../ZAA0067`` would leave OUT."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    rowid = edit(archive, "patient_id", value)
+    for args in (["search"], ["dicom", "export", "--out", str(tmp_path / "dicom")]):
+        code, _, err = invoke(*args, "--archive", archive)
+        said = " ".join(err.split())
+        assert code == 1 and f"row {rowid}" in said and "patient_id" in said, said
+    assert not (tmp_path / "dicom").exists() and not (tmp_path / "ZAA0067").exists()
+
+
+@pytest.mark.parametrize("value", ["/etc/passwd", "../x"])
+def test_a_path_out_of_the_archive_leaves_no_move_journal_behind(
+    tmp_path: Path, value: str
+) -> None:
+    """The tester's case: a move that died on such a row left a journal that blocked every
+    later tag and move. Nothing is started now; the other patient's photos can be tagged and
+    moved, and the row's own patient's once it is put back."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    edit(archive, "archive_path", value)
+    code, _, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive", archive)
+    assert code == 1 and "archive_path" in err
+    assert invoke("tag", "ZAA0067", "--diagnosis", "psoriasis", "--archive", archive)[0] == 0
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        conn.execute("UPDATE files SET archive_path = ? WHERE archive_path = ?", (FIRST, value))
+    conn.close()
+    code, _, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, err
+
+
+def test_verify_lists_a_damaged_record_and_checks_the_rest(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    size_row = edit(archive, "size", "abc")
+    path_row = edit(archive, "archive_path", "../x", path=OTHER)
+
+    code, stdout, err = invoke("verify", "--archive", archive, "--json")
+
+    assert code == 1, err
+    document = json.loads(stdout)
+    invalid = [p for p in document["problems"] if p["kind"] == "invalid"]
+    assert [(p["path"], p["where"]) for p in invalid] == [
+        ("../x", "catalogue"),
+        (FIRST, "catalogue"),
+    ]
+    assert f"row {path_row}" in invalid[0]["detail"] and "archive_path" in invalid[0]["detail"]
+    assert f"row {size_row}" in invalid[1]["detail"] and "size 'abc'" in invalid[1]["detail"]
+    # The other records' copies are checked, and all match; the photo the "../x" row named
+    # (and its keywords sidecar) is no catalogued file now, and the one with the damaged size
+    # is not reported twice.
+    others = {(p["kind"], p["path"]) for p in document["problems"] if p["kind"] != "invalid"}
+    assert others == {("unexpected", OTHER), ("unexpected", OTHER.replace(".jpg", ".xmp"))}
+    assert document["summary"]["invalid"] == 2
+    assert document["summary"]["records"] == 5 and document["summary"]["ok"] == 3
+    events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]
+    assert events[-1]["event"] == "verify" and events[-1]["invalid"] == ["../x", FIRST]
+
+    code, stdout, _ = invoke("verify", "--archive", archive, "--id", "ZAC5361", "--json")
+    assert code == 1
+    assert [p["path"] for p in json.loads(stdout)["problems"]] == [FIRST]
+    code, stdout, _ = invoke("verify", "--archive", archive)
+    assert code == 1 and "invalid" in stdout and "Traceback" not in stdout
+
+
+def test_the_same_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """Rows are read into records in one place for both backends; PostgreSQL's typed columns
+    still take a bad time or a path out of the archive."""
+    import psycopg
+
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    catalogue = ("--archive", archive, "--catalogue", pg_url)
+    code, _, err = invoke("ingest", card, "--map", map_file, *catalogue)
+    assert code == 3, err
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        (schema,) = conn.execute("SELECT schema_name FROM cardingest.archives").fetchone()
+        files = f'"{schema}".files'
+        conn.execute(
+            f"UPDATE {files} SET captured_at = 'garbage' WHERE archive_path = %s", (FIRST,)
+        )
+        conn.execute(f"UPDATE {files} SET archive_path = '../x' WHERE archive_path = %s", (OTHER,))
+    for args in (
+        ("share", "ZAC5361", "--out", tmp_path / "referral"),
+        ("move", "--from", "ZAA0067", "--to", "ZAC5361"),
+    ):
+        code, _, err = invoke(*args, *catalogue)
+        said = " ".join(err.split())
+        assert code == 1 and "Traceback" not in err, err
+        assert "captured_at 'garbage'" in said or "archive_path '../x'" in said, said
+    assert not (tmp_path / "referral").exists()
+    code, stdout, _ = invoke("verify", *catalogue, "--json")
+    assert code == 1
+    invalid = [p["path"] for p in json.loads(stdout)["problems"] if p["kind"] == "invalid"]
+    assert invalid == ["../x", FIRST]
