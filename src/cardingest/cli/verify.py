@@ -97,7 +97,7 @@ def print_report(report: VerifyReport) -> None:
     output.out.print(
         f"{checked}: [red]{len(report.problems)} problem(s)[/]: {counts['missing']} missing, "
         f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
-        f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts, "
+        f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts or groups, "
         f"{counts['keywords']} keywords sidecar(s) not as catalogued"
         + (f", {counts['invalid']} catalogue record(s) invalid." if counts["invalid"] else ".")
     )
