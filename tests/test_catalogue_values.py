@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from clinic_helpers import demo_card, ingest_demo, invoke
+from clinic_helpers import demo_card, ingest_demo, invoke, tree
 from test_move import snapshot
 
 FIRST = "ZAC5361/ZAC5361-20261124-091502.jpg"
@@ -191,3 +191,31 @@ def test_the_same_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     assert code == 1
     invalid = [p["path"] for p in json.loads(stdout)["problems"] if p["kind"] == "invalid"]
     assert invalid == ["../x", FIRST]
+
+
+def test_a_sighting_edited_by_hand_is_named_as_one(tmp_path: Path) -> None:
+    """The same bytes found again at another card path are a row of ``sightings``: the wipe
+    gate and the planner read it, and it is named as that row, not as the photo's."""
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    assert invoke("ingest", card, "--map", map_file, "--archive", archive)[0] == 3
+    folder = next((card / "DCIM").iterdir())
+    (folder / "IMG_0007.JPG").write_bytes((folder / "IMG_0001.JPG").read_bytes())
+    again = tmp_path / "again.csv"
+    again.write_text("files,id\nIMG_0007,ZAC5361\n", encoding="utf-8")
+    code, _, err = invoke("ingest", card, "--map", again, "--archive", archive)
+    assert code == 3, err
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        (rowid,) = conn.execute("SELECT id FROM sightings").fetchone()
+        conn.execute("UPDATE sightings SET source_path = x'ff'")
+    conn.close()
+    before = tree(card)
+    for args in (
+        ("wipe", card, "--yes"),
+        ("preview", card, "--map", again),
+    ):
+        code, _, err = invoke(*args, "--archive", archive)
+        said = " ".join(err.split())
+        assert code == 1 and "Traceback" not in err, err
+        assert f"a sighting on a card of {FIRST} (sightings row {rowid}) has source_path" in said
+    assert tree(card) == before

@@ -181,6 +181,8 @@ class DamagedRecord:
     why: str
     stored_path: object = None
     """The row's archive path as it stands, whatever it is."""
+    table: str = "files"
+    """``sightings`` for a card path the file was seen at again (its ``rowid`` that row's)."""
 
     @property
     def shown_path(self) -> str:
@@ -193,13 +195,16 @@ class DamagedRecord:
         return f"catalogue row {self.rowid}: {self.field} {_shown(self.value)} {self.why}"
 
     def error(self, catalogue: Path | str) -> CatalogueError:
-        of = f"{self.archive_path} (row {self.rowid})" if self.archive_path else f"row {self.rowid}"
+        row = f"row {self.rowid}" if self.table == "files" else f"{self.table} row {self.rowid}"
+        what = "the record" if self.table == "files" else "a sighting on a card"
+        of = f"{what} of {self.archive_path} ({row})" if self.archive_path else f"{what} in {row}"
+        listed = "; `cardingest verify` lists every such record" if self.table == "files" else ""
         return CatalogueError(
-            f"Catalogue {catalogue}: the record of {of} has {self.field} "
+            f"Catalogue {catalogue}: {of} has {self.field} "
             f"{_shown(self.value)}, which {self.why}: cardingest never writes that, so the "
             "catalogue was edited by hand or is damaged. Stopped before that record was used. "
             "Put the value back (from a backup of the catalogue) or ask whoever looks after "
-            "the archive; `cardingest verify` lists every such record."
+            f"the archive{listed}."
         )
 
 
@@ -208,9 +213,10 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else f"{text[:77]}..."
 
 
-def damaged(values: Mapping[str, object], rowid: int) -> DamagedRecord | None:
-    """The first field of a file's row (``values``, by column name: any of them) that holds
-    a value cardingest never writes (`_CHECKS`); None when none does."""
+def damaged(values: Mapping[str, object], rowid: int, table: str = "files") -> DamagedRecord | None:
+    """The first field of a file's row (``values``, by column name: any of them; a sighting's
+    with ``table`` ``sightings``) that holds a value cardingest never writes (`_CHECKS`);
+    None when none does."""
     for name, value in values.items():
         check = _CHECKS.get(name)
         why = None if check is None else check(value)
@@ -225,6 +231,7 @@ def damaged(values: Mapping[str, object], rowid: int) -> DamagedRecord | None:
             value,
             why,
             path,
+            table,
         )
     return None
 
@@ -671,11 +678,13 @@ class Catalogue:
                     taken.add(row[2])
                 seen = self._conn.execute(
                     "SELECT f.id, f.patient_id, f.archive_path, f.sha256, f.size, s.source_path,"
-                    " f.captured_raw, f.problem, f.backup_path FROM sightings s"
+                    " f.captured_raw, f.problem, f.backup_path, s.id FROM sightings s"
                     f" JOIN files f ON f.id = s.file_id WHERE f.patient_id IN ({marks})",
                     chunk,
                 )
-                archived.extend(self._archived(row) for row in seen)
+                for row in seen:
+                    self._check_sighting(row[-1], row[2], source_path=row[5])
+                    archived.append(self._archived(row[:-1]))
             for patient_id in ids:
                 rows = self._conn.execute(
                     "SELECT archive_path FROM files WHERE archive_path >= ? AND archive_path < ?",
@@ -707,6 +716,15 @@ class Catalogue:
                 )
                 found.extend(self._archived(row) for row in rows)
         return found
+
+    def _check_sighting(self, rowid: int, archive_path: object, **values: object) -> None:
+        """A sighting row's own values (`damaged`); `CatalogueError` naming that row, and the
+        file's ``archive_path`` if it is a good one, if one is bad."""
+        bad = damaged(values, rowid, "sightings")
+        if bad is not None:
+            good = isinstance(archive_path, str) and _archive_path(archive_path) is None
+            named = str(archive_path) if good else None
+            raise replace(bad, archive_path=named, stored_path=archive_path).error(self.path)
 
     def _archived(self, row: Sequence[Any]) -> ArchivedFile:
         """A planner's view of a file row (its id first); a damaged one (`damaged`) raises
@@ -873,11 +891,19 @@ class Catalogue:
             return records
         with self._errors():
             sightings = self._conn.execute(
-                "SELECT file_id, source_path, card_label, card_serial, ingest_id FROM sightings"
-                f" WHERE file_id IN ({','.join('?' * len(by_id))}) ORDER BY id",
+                "SELECT id, file_id, source_path, card_label, card_serial, ingest_id"
+                f" FROM sightings WHERE file_id IN ({','.join('?' * len(by_id))}) ORDER BY id",
                 list(by_id),
             ).fetchall()
-        for file_id, source_path, label, serial, ingest_id in sightings:
+        for sighting, file_id, source_path, label, serial, ingest_id in sightings:
+            self._check_sighting(
+                sighting,
+                by_id[file_id].archive_path,
+                source_path=source_path,
+                card_label=label,
+                card_serial=serial,
+                ingest_id=ingest_id,
+            )
             records.append(
                 replace(
                     by_id[file_id],
