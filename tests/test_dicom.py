@@ -318,6 +318,28 @@ def test_export_refuses_an_empty_out_or_one_that_is_a_file(
     assert list(here.iterdir()) == [] and afile.read_text() == "notes\n"
 
 
+@pytest.mark.parametrize("mode", [0o755, 0o777])
+def test_export_closes_an_out_folder_open_to_others(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path, mode: int
+) -> None:
+    """`mkdir cd` (0755 under the usual umask) or a folder open to all: the patients' folders
+    in it are named by ID, and anyone who may write there could swap two patients' folders
+    before the CD is burned. It is closed before anything is written, and the user told; an
+    export again into the private folder says nothing of it."""
+    archive, env = archived
+    out = tmp_path / "cd"
+    out.mkdir()
+    out.chmod(mode)
+    result = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, env=env)
+    assert result.returncode == 0, result.stderr
+    assert os.stat(out).st_mode & 0o777 == 0o700
+    said = " ".join(result.stderr.split())
+    assert f"--out {out} was open to" in said and "made it private (drwx" in said
+    assert list((out / PATIENT).glob("*.dcm"))
+    again = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, env=env)
+    assert again.returncode == 0 and "made it private" not in again.stderr
+
+
 def temps(folder: Path) -> list[Path]:
     return sorted(folder.rglob(f"{TEMP_PREFIX}*"))
 

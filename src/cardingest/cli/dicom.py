@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..archive.backend import refuse_inside_archive
-from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ConfigError, UsageError
+from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ArchiveError, ConfigError, UsageError
 from ..models import Settings
 from . import documents, output
 from .common import handles_errors, lookup_id, parse_range, refuse_on_card
@@ -113,6 +113,7 @@ def run_export(
     from ..archive.catalogue import Catalogue, require_catalogue
     from ..export.photos import Builder
     from ..export.run import export_files
+    from ..storage.modes import make_private_folder
 
     options, _pacs = load_dicom_settings(settings)
     patient_id = lookup_id(raw_id, settings) if raw_id else None
@@ -125,6 +126,12 @@ def run_export(
     with Catalogue.open(settings.archive, create=False) as catalogue:
         selection = _select(catalogue, [patient_id], date_from, date_to)
         _check_any(selection, patient_id, bool(date_from or date_to))
+        try:
+            closed = make_private_folder(out, "--out")
+        except OSError as exc:
+            raise ArchiveError(f"Cannot create {out}: {exc.strerror or exc}") from None
+        if closed is not None:
+            output.print_warnings([closed])
         builder = Builder(settings.archive, catalogue, options)
         with output.progress(not as_json, bytes_mode=False) as bar:
             task = bar.add_task("Writing DICOM files", total=len(selection.photos)) if bar else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -197,12 +196,11 @@ def execute_share(
     """
     result = ShareResult(plan)
     try:
-        made = modes.make_dirs(plan.out_dir)
-        opened = None if made else modes.make_private(plan.out_dir)
+        closed = modes.make_private_folder(plan.out_dir, "--out")
     except OSError as exc:
         raise ShareError(f"Cannot create {plan.out_dir}: {exc.strerror or exc}") from None
-    if opened is not None:
-        result.warnings.append(_closed(plan.out_dir, *opened))
+    if closed is not None:
+        result.warnings.append(closed)
         if on_warning is not None:
             on_warning(result.warnings[-1])
         # Others could write there until now: it must still hold nothing but this share.
@@ -217,22 +215,6 @@ def execute_share(
         if on_item is not None:
             on_item(item, status, why)
     return result
-
-
-def _closed(out: Path, before: int, after: int) -> str:
-    """What a share into an existing folder open to others did about it (`modes.make_private`):
-    it holds the patient's photos, named with the ID, so it is closed as share's own are."""
-    gid = os.stat(out).st_gid
-    was = f"--out {out} was {modes.exposure(before, gid)} (mode {stat.filemode(before)})"
-    if modes.exposed(after, gid):
-        return (
-            f"{was}, and its file system keeps no Unix modes, so it stays so: its mount options "
-            "decide who can see the copies"
-        )
-    return (
-        f"{was}: made it private ({stat.filemode(after)}) before writing into it, as share "
-        "makes its own folders; the copies' names carry the patient's ID"
-    )
 
 
 def _why(exc: Exception) -> str:

@@ -161,6 +161,30 @@ def exposed(mode: int, gid: int) -> bool:
     return bool(too_open(mode, gid))
 
 
+def make_private_folder(path: Path, option: str) -> str | None:
+    """Make the folder a command writes patients' files into (``option``: ``--out``), or
+    close an existing one open to others (`make_private`): the names in it carry patients'
+    IDs, and write access would let another account swap a file. What was done to an
+    existing folder, as a warning; None for a folder made here or already private."""
+    if make_dirs(path):
+        return None
+    opened = make_private(path)
+    if opened is None:
+        return None
+    before, after = opened
+    gid = os.stat(path).st_gid
+    was = f"{option} {path} was {exposure(before, gid)} (mode {stat.filemode(before)})"
+    if exposed(after, gid):
+        return (
+            f"{was}, and its file system keeps no Unix modes, so it stays so: its mount options "
+            "decide who can see what is written there"
+        )
+    return (
+        f"{was}: made it private ({stat.filemode(after)}) before writing into it, as "
+        "cardingest makes its own folders; the names in it carry patients' IDs"
+    )
+
+
 def make_private(path: Path) -> tuple[int, int] | None:
     """Take from an existing file or folder (a link followed) the access `too_open` finds:
     its mode before and after, or None when it had none. On a file system without Unix
