@@ -48,7 +48,7 @@ from .durable import (
     write_all,
 )
 from .links import leaves_root
-from .positional import PEEK
+from .positional import PEEK, read_range
 
 CHUNK = 1024 * 1024
 READ_PIECE = 128 * 1024
@@ -122,6 +122,24 @@ class Held(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Copied(Protocol):
+    """The bytes read from the card for one file, as a read-only file (`Recheck`)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
+Recheck = Callable[[Path, Copied, os.stat_result], str | None]
+"""The caller's look at the very bytes read from a card file, before anything of it is
+published: given the source, those bytes (`Copied`, the same bytes that are written, hashed
+and read back) and the source's fstat after its last byte was read. It returns None to go on,
+or the reason to keep the file out of the archive (the result is then ``held``, as for
+`Held`). The ingest derives the file's capture time from them again (`ingest._Rechecked`)."""
 
 
 @dataclass(frozen=True)
@@ -455,6 +473,114 @@ class _Read:
     sha256: str
     xxh3: str
     held: list[memoryview] | None
+    info: os.stat_result
+    """The source's fstat after its last byte was read."""
+
+
+_NOT_YET = os.stat_result((0,) * 10)
+"""`_Read.info` until `_read_source` has the source's fstat after its last byte."""
+
+
+class _CopiedBytes:
+    """`Copied`: the bytes of one read of a source, by position: those in ``head`` (the
+    first of them: a capture reader's reads almost all land there) at the cost of a slice,
+    the rest through ``pread``."""
+
+    __slots__ = ("_head", "_pos", "_pread", "_size", "error")
+
+    def __init__(self, size: int, head: memoryview, pread: Callable[[int, int], bytes]) -> None:
+        self._size = size
+        self._head = head
+        self._pread = pread
+        self._pos = 0
+        self.error: OSError | None = None
+        """The first read that failed: the capture readers take any error for a damaged
+        file, where this one is the archive disk's (`_rechecked`)."""
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        if whence == os.SEEK_SET:
+            pos = offset
+        elif whence == os.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == os.SEEK_END:
+            pos = self._size + offset
+        else:
+            raise ValueError(f"invalid whence ({whence})")
+        if pos < 0:
+            raise OSError(errno.EINVAL, "negative seek position")
+        self._pos = pos
+        return pos
+
+    def read(self, size: int = -1, /) -> bytes:
+        start = self._pos
+        end = self._size if size < 0 or start + size > self._size else start + size
+        if start >= end:
+            return b""
+        self._pos = end
+        if end <= len(self._head):
+            return self._head[start:end].tobytes()
+        try:
+            return self._pread(start, end - start)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+
+def _from_memory(held: list[memoryview], size: int) -> _CopiedBytes:
+    """A photo read into memory: its CHUNK-long buffers (the last shorter), in order."""
+
+    def pread(offset: int, length: int) -> bytes:
+        parts = []
+        while length > 0:
+            index, within = divmod(offset, CHUNK)
+            part = held[index][within : within + length]
+            parts.append(part)
+            offset += len(part)
+            length -= len(part)
+        return b"".join(parts)
+
+    return _CopiedBytes(size, held[0] if held else memoryview(b""), pread)
+
+
+_TEMP_HEAD = 64 * 1024
+"""What is read at once from a streamed file's temporary for `Recheck`: as much as the scan
+reads at once (`scan.HEAD_BYTES`), where a capture time almost always is."""
+
+
+@contextlib.contextmanager
+def _copied(read: _Read, temps: list[_Temp]) -> Iterator[_CopiedBytes]:
+    """The bytes ``read`` gave: from memory, or, for a file that streamed, from its first
+    temporary, which was written from the very buffers that were hashed (and whose pages
+    have not yet been dropped)."""
+    if read.held is not None:
+        yield _from_memory(read.held, read.size)
+        return
+    try:
+        fd = os.open(temps[0].path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} reading {temps[0].where}") from exc
+    try:
+        head = memoryview(read_range(fd, 0, min(read.size, _TEMP_HEAD)))
+        yield _CopiedBytes(read.size, head, lambda offset, length: read_range(fd, offset, length))
+    finally:
+        os.close(fd)
+
+
+def _rechecked(source: Path, read: _Read, temps: list[_Temp], recheck: Recheck) -> None:
+    """Raises `Held` where ``recheck`` keeps the bytes ``read`` gave out of the archive."""
+    try:
+        with _copied(read, temps) as copied:
+            reason = recheck(source, copied, read.info)
+            if copied.error is not None:
+                raise copied.error
+    except OSError as exc:
+        where = "memory" if read.held is not None else temps[0].where
+        raise _Failure(f"{_why(exc)} reading what was read of {source} from {where}") from exc
+    if reason is not None:
+        raise Held(reason)
 
 
 def _read_source(
@@ -487,9 +613,26 @@ def _read_source(
             else:
                 buffers.enter_context(_slot(order.holders, stopped))
                 pool = order.pool
-            return _read_into_memory(src, source, want, buffers, pool, on_bytes, stopped)
-        with _writing(order, stopped, temps):
-            return _stream(src, source, want, places, temps, on_bytes, stopped)
+            read = _read_into_memory(src, source, want, buffers, pool, on_bytes, stopped)
+        else:
+            with _writing(order, stopped, temps):
+                read = _stream(src, source, want, places, temps, on_bytes, stopped)
+        read.info = _read_whole(src, source, info)
+        return read
+
+
+def _read_whole(src: io.FileIO, source: Path, opened: os.stat_result) -> os.stat_result:
+    """The source's fstat once its last byte is read, if it was not written meanwhile: a
+    write moves its modification or change time (where the file system keeps them: fusefat's
+    stand still, so the caller's `Recheck` looks at the bytes themselves), and the bytes read
+    may then be part old, part new."""
+    try:
+        now = os.fstat(src.fileno())
+    except OSError as exc:
+        raise _Failure(f"{_why(exc)} reading {source}") from exc
+    if (now.st_mtime_ns, now.st_ctime_ns) != (opened.st_mtime_ns, opened.st_ctime_ns):
+        raise _Failure(f"{source} changed while reading: it was written to as it was read")
+    return now
 
 
 def _grew(source: Path, want: int) -> _Failure:
@@ -542,7 +685,7 @@ def _read_into_memory(
         raise _Failure(f"{_why(exc)} reading {source}") from exc
     if more:
         raise _grew(source, want)
-    return _Read(total, digest.hexdigest(), check.hexdigest(), held)
+    return _Read(total, digest.hexdigest(), check.hexdigest(), held, _NOT_YET)
 
 
 def _stream(
@@ -585,7 +728,7 @@ def _stream(
                 on_bytes(count)
     if total != want:
         raise _truncated(source, total, want)
-    return _Read(total, digest.hexdigest(), check.hexdigest(), None)
+    return _Read(total, digest.hexdigest(), check.hexdigest(), None, _NOT_YET)
 
 
 def _write_held(temp: _Temp, held: list[memoryview], stopped: Stopped) -> None:
@@ -1048,6 +1191,7 @@ def _copy(
     *,
     over: _Over | None = None,
     folders: FolderSyncs | None = None,
+    recheck: Recheck | None = None,
 ) -> TransferResult:
     temps: list[_Temp] = []
     size = 0
@@ -1069,6 +1213,8 @@ def _copy(
                 if gate is not None:
                     gate.claim(source, sha256)
                     claimed = True
+            if recheck is not None:
+                _rechecked(source, read, temps, recheck)
             if over is not None and sha256 != over.sha256:
                 raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
             if read.held is not None:
@@ -1119,6 +1265,7 @@ def copy_verified(
     on_bytes: ByteCallback | None = None,
     cancel: threading.Event | None = None,
     content_gate: ContentGate | None = None,
+    recheck: Recheck | None = None,
 ) -> TransferResult:
     """Copy ``source`` to every destination, prove each copy on disk, then publish it.
 
@@ -1135,11 +1282,19 @@ def copy_verified(
     KeyboardInterrupt) propagate after the temporaries are removed.
 
     ``content_gate`` lets the caller skip content it already holds elsewhere (see
-    `ContentGate`); the card is still read only once.
+    `ContentGate`); the card is still read only once. ``recheck`` looks at the bytes read
+    before anything is published, and may keep them out of the archive (`Recheck`).
     """
     stopped = cancel.is_set if cancel is not None else _never
     return _copy(
-        Path(source), tuple(destinations), expected_size, on_bytes, stopped, None, content_gate
+        Path(source),
+        tuple(destinations),
+        expected_size,
+        on_bytes,
+        stopped,
+        None,
+        content_gate,
+        recheck=recheck,
     )
 
 
@@ -1173,6 +1328,7 @@ def transfer_many(
     content_gate: ContentGate | None = None,
     folders: FolderSyncs | None = None,
     unclaimed: Callable[[int, TransferResult], None] | None = None,
+    recheck: Recheck | None = None,
 ) -> Generator[TransferResult, None, None]:
     """`copy_verified` for each ``(source, destinations, expected_size)``, results in job order.
 
@@ -1187,7 +1343,7 @@ def transfer_many(
     ``2 * workers`` are queued, so memory does not grow with the number of files.
     ``on_bytes`` is called from worker threads. With ``folders`` the folders a file is
     published into are not fsynced per file: the caller syncs them (`FolderSyncs.sync`)
-    before it records any file as archived.
+    before it records any file as archived. ``recheck``: as for `copy_verified`.
 
     If the consumer stops early or an exception (KeyboardInterrupt) escapes, files not yet
     started are dropped, running ones stop at their next chunk and remove their temporaries,
@@ -1212,6 +1368,7 @@ def transfer_many(
                 None,
                 content_gate,
                 folders=folders,
+                recheck=recheck,
             )
         return
 
@@ -1234,6 +1391,7 @@ def transfer_many(
                         _Order(reads, room, holders, held, index),
                         content_gate,
                         folders=folders,
+                        recheck=recheck,
                     ),
                 )
                 pending.append(job)
