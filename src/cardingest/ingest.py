@@ -30,9 +30,10 @@ from .archive.provenance import recorded_source
 from .archive.repair import repair_copies
 from .archive.xmp import Keywords, reserved_names, write_for_copy, write_sidecars
 from .card.kinds import is_sidecar
+from .card.scan import read_again, same_reading
 from .errors import ArchiveError, InsufficientSpaceError, Interrupted
 from .host import host_name
-from .models import METADIR, Card, Plan, PlanItem, Settings
+from .models import METADIR, Card, MediaFile, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
 from .prepare import blocked_folders, has_catalogue
 from .storage import modes
@@ -41,6 +42,7 @@ from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
     ContentGate,
+    Copied,
     Destination,
     TransferResult,
     free_space,
@@ -590,7 +592,8 @@ def execute(
             )
             # Outermost: a line is written only for a file about to be named.
             gate: ContentGate | None = _Journaled(claiming or own, own.item, note)
-            del own, claiming  # let go with ``gate``, below
+            recheck: _Rechecked | None = _Rechecked(own.item)
+            del own, claiming  # let go with ``gate`` and ``recheck``, below
             synced = FolderSyncs()
             batch = _Batcher(catalogue, synced, journal)
             outcomes = Outcomes(plan.items)
@@ -622,6 +625,7 @@ def execute(
                 content_gate=gate,
                 folders=synced,
                 unclaimed=lambda position, transferred: late.append((position, transferred)),
+                recheck=recheck,
             )
             try:
                 for index, item in enumerate(plan.items):
@@ -633,7 +637,7 @@ def execute(
                 # gate (an entry per card file and per archived photo), before the manifest
                 # is sorted, where the ingest's memory peaks.
                 results.close()
-                gate = None
+                gate = recheck = None
                 for index in repair_at:
                     if stop is not None and stop.is_set():
                         break
@@ -934,6 +938,40 @@ class _Journaled:
 
     def leave(self, source: Path, sha256: str, relpath: str | None) -> None:
         self._inner.leave(source, sha256, relpath)
+
+
+CHANGED_ON_CARD = "changed on the card since it was scanned"
+
+
+def changed_reason(scanned: MediaFile, copied: MediaFile) -> str:
+    """Why a card file whose bytes read for the copy say something else than the scan read
+    is held: the name planned for it, and with a map of times its patient, came from the
+    scan's reading."""
+    detail = ""
+    if copied.captured != scanned.captured:
+        now, then = (f"{media.captured:%Y-%m-%d %H:%M:%S}" for media in (copied, scanned))
+        detail = f" (it now says it was taken {now}, not {then})"
+    return (
+        f"{CHANGED_ON_CARD}{detail}, so the name and patient planned for it may not be its "
+        "own; nothing of it was archived: run again to file it as it is now"
+    )
+
+
+class _Rechecked:
+    """The ingest's `transfer.Recheck`: the bytes read of a card file for its copy must give
+    the record the scan gave (`scan.same_reading`), else the file stays on the card. The
+    plan named it, and with a map of times chose its patient, from the scan's record; a file
+    rewritten since (same size or not) is held rather than filed under the old time."""
+
+    def __init__(self, item_of: Callable[[Path], PlanItem | None]) -> None:
+        self._item_of = item_of
+
+    def __call__(self, source: Path, copied: Copied, info: os.stat_result) -> str | None:
+        item = self._item_of(source)
+        if item is None:  # never: every job is a plan item; fail closed all the same
+            return f"{source} is not in the plan"
+        again = read_again(copied, item.source, info.st_size, info.st_mtime)
+        return None if same_reading(item.media, again) else changed_reason(item.media, again)
 
 
 def _content(sha256: str) -> bytes | str:

@@ -14,6 +14,7 @@ from ..storage.pagecache import will_need, will_need_tail
 from ..storage.positional import PEEK, read_range
 from .capture import TAIL_BYTES, Capture, file_time, read_capture
 from .kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
+from .raw import SeekableFile
 
 NOT_PHOTO_EXTENSIONS = frozenset(
     {"mov", "mp4", "m4v", "avi", "mts", "m2ts", "mpg", "mpeg", "3gp", "mkv", "wmv", "lrv"}
@@ -182,6 +183,40 @@ def _read_open(fd: int, relpath: str, size: int, mtime: float) -> MediaFile:
         return _record(relpath, size, read_capture(_HeadFirst(fd, size), mtime, relpath))
     except OSError as exc:
         return _unreadable(relpath, size, mtime, exc)
+
+
+def read_again(fh: SeekableFile, relpath: str, size: int, mtime: float) -> MediaFile:
+    """The record the scan would make of a file with these bytes (``fh``: the ingest's copy
+    of them, `transfer.Copied`), this size and modification time; see `same_reading`."""
+    if _without_reading(relpath, size):
+        return _record_unread(relpath, size, mtime)
+    try:
+        return _record(relpath, size, read_capture(fh, mtime, relpath))
+    except OSError as exc:
+        return _unreadable(relpath, size, mtime, exc)
+
+
+def same_reading(scanned: MediaFile, again: MediaFile) -> bool:
+    """Whether two records of one file say the same of it: its size, capture time and
+    where that came from, camera and warning; what decides its name, and with a map of
+    times its patient."""
+    return _reading(scanned) == _reading(again)
+
+
+def _reading(media: MediaFile) -> tuple[object, ...]:
+    return (
+        media.path,
+        media.size,
+        media.captured,
+        media.time_source,
+        media.subsec,
+        media.utc_offset,
+        media.make,
+        media.model,
+        media.warning,
+        media.sidecar,
+        media.unreadable,
+    )
 
 
 def _record(relpath: str, size: int, capture: Capture) -> MediaFile:
