@@ -159,7 +159,8 @@ def test_the_same_on_a_fusefat_card(
 
 # The transfer's side: what the recheck is given, and what its answer does.
 
-EDGES = [0, 5000, transfer.CHUNK - 1, transfer.CHUNK, 3 * transfer.CHUNK + 12_345]
+EDGES = [0, 5000, transfer.KEPT_HEAD + transfer.KEPT_TAIL - 1, transfer.KEPT_HEAD + 70_000]
+EDGES += [transfer.CHUNK - 1, transfer.CHUNK, 3 * transfer.CHUNK + 12_345]
 EDGES += [transfer.HELD_BYTES, transfer.HELD_BYTES + 1]
 
 
@@ -174,7 +175,7 @@ def test_the_recheck_is_given_the_very_bytes_read(tmp_path: Path, workers: int) 
         source = tmp_path / "card" / f"IMG_{n:04d}.JPG"
         sources[source.name] = make_file(source, size, seed=n)
         jobs.append((source, [Destination(archive, f"JBX3656/{n}.jpg")], size))
-    seen: dict[str, tuple[bytes, bytes, bytes, int, int]] = {}
+    seen: dict[str, tuple[bytes, bytes, bytes, bytes, int, int]] = {}
 
     def recheck(source: Path, copied: transfer.Copied, info: os.stat_result) -> None:
         whole = copied.read()
@@ -183,14 +184,22 @@ def test_the_recheck_is_given_the_very_bytes_read(tmp_path: Path, workers: int) 
         last = copied.read(10)  # past the end: what there is
         copied.seek(transfer.CHUNK - 2)
         across = copied.read(4)  # across two buffers of a held photo
-        seen[source.name] = (whole, last, across, end, info.st_size)
+        edges = b""
+        for at in (transfer.KEPT_HEAD, end - transfer.KEPT_TAIL):  # a streamed one's kept ends
+            copied.seek(max(0, at - 2))
+            edges += copied.read(4)
+        seen[source.name] = (whole, last, across, edges, end, info.st_size)
 
     results = list(transfer_many(jobs, workers=workers, recheck=recheck))
     assert [r.error for r in results] == [None] * len(EDGES)
     for name, data in sources.items():
-        whole, last, across, end, size = seen[name]
+        whole, last, across, edges, end, size = seen[name]
         assert whole == data and end == size == len(data), name
         assert last == data[-3:] and across == data[transfer.CHUNK - 2 : transfer.CHUNK + 2]
+        expected = b""
+        for at in (transfer.KEPT_HEAD, len(data) - transfer.KEPT_TAIL):
+            expected += data[max(0, at - 2) : max(0, at - 2) + 4]
+        assert edges == expected, name
 
 
 @pytest.mark.parametrize("size", [5000, 3 * transfer.CHUNK, transfer.HELD_BYTES + 1])
@@ -227,12 +236,12 @@ def test_an_archive_disk_error_in_the_recheck_fails_the_file_not_holds_it(
     real = transfer.read_range
 
     def failing(fd: int, offset: int, size: int) -> bytes:
-        if offset >= transfer._TEMP_HEAD:
+        if offset >= transfer.KEPT_HEAD:
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         return real(fd, offset, size)
 
     def recheck(source: Path, copied: transfer.Copied, info: os.stat_result) -> None:
-        copied.seek(transfer._TEMP_HEAD)  # past the head read at once: from the disk
+        copied.seek(transfer.KEPT_HEAD)  # past the head kept: from the disk
         with contextlib.suppress(OSError):  # as read_capture does
             copied.read(10)
 

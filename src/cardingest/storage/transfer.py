@@ -475,6 +475,9 @@ class _Read:
     held: list[memoryview] | None
     info: os.stat_result
     """The source's fstat after its last byte was read."""
+    head: bytes = b""
+    tail: bytes = b""
+    """A streamed file's first KEPT_HEAD and last KEPT_TAIL bytes (`_copied`)."""
 
 
 _NOT_YET = os.stat_result((0,) * 10)
@@ -483,14 +486,19 @@ _NOT_YET = os.stat_result((0,) * 10)
 
 class _CopiedBytes:
     """`Copied`: the bytes of one read of a source, by position: those in ``head`` (the
-    first of them: a capture reader's reads almost all land there) at the cost of a slice,
-    the rest through ``pread``."""
+    first of them) and ``tail`` (the last) at the cost of a slice, the rest through
+    ``pread``. A capture reader's reads almost all land in the head, and a JPEG's check
+    for its end (`capture.cut_short`) in the tail."""
 
-    __slots__ = ("_head", "_pos", "_pread", "_size", "error")
+    __slots__ = ("_head", "_pos", "_pread", "_size", "_tail", "_tail_at", "error")
 
-    def __init__(self, size: int, head: memoryview, pread: Callable[[int, int], bytes]) -> None:
+    def __init__(
+        self, size: int, head: memoryview, pread: Callable[[int, int], bytes], tail: bytes = b""
+    ) -> None:
         self._size = size
         self._head = head
+        self._tail = tail
+        self._tail_at = size - len(tail)
         self._pread = pread
         self._pos = 0
         self.error: OSError | None = None
@@ -522,6 +530,8 @@ class _CopiedBytes:
         self._pos = end
         if end <= len(self._head):
             return self._head[start:end].tobytes()
+        if start >= self._tail_at:
+            return self._tail[start - self._tail_at : end - self._tail_at]
         try:
             return self._pread(start, end - start)
         except OSError as exc:
@@ -545,28 +555,33 @@ def _from_memory(held: list[memoryview], size: int) -> _CopiedBytes:
     return _CopiedBytes(size, held[0] if held else memoryview(b""), pread)
 
 
-_TEMP_HEAD = 64 * 1024
-"""What is read at once from a streamed file's temporary for `Recheck`: as much as the scan
-reads at once (`scan.HEAD_BYTES`), where a capture time almost always is."""
+KEPT_HEAD = 64 * 1024
+"""The first bytes of a streamed file kept for `Recheck`: as many as the scan reads at once
+(`scan.HEAD_BYTES`), where a capture time almost always is."""
+KEPT_TAIL = 4096
+"""Its last bytes kept: the end of a JPEG that `capture.cut_short` reads first."""
 
 
 @contextlib.contextmanager
 def _copied(read: _Read, temps: list[_Temp]) -> Iterator[_CopiedBytes]:
-    """The bytes ``read`` gave: from memory, or, for a file that streamed, from its first
-    temporary, which was written from the very buffers that were hashed (and whose pages
-    have not yet been dropped)."""
+    """The bytes ``read`` gave: from memory; for a file that streamed, its first and last
+    bytes kept as they passed, and any other from its first temporary, which was written
+    from the very buffers that were hashed (opened only if a reader asks for those)."""
     if read.held is not None:
         yield _from_memory(read.held, read.size)
         return
+    opened: list[int] = []
+
+    def pread(offset: int, length: int) -> bytes:
+        if not opened:
+            opened.append(os.open(temps[0].path, os.O_RDONLY | getattr(os, "O_BINARY", 0)))
+        return read_range(opened[0], offset, length)
+
     try:
-        fd = os.open(temps[0].path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise _Failure(f"{_why(exc)} reading {temps[0].where}") from exc
-    try:
-        head = memoryview(read_range(fd, 0, min(read.size, _TEMP_HEAD)))
-        yield _CopiedBytes(read.size, head, lambda offset, length: read_range(fd, offset, length))
+        yield _CopiedBytes(read.size, memoryview(read.head), pread, read.tail)
     finally:
-        os.close(fd)
+        for fd in opened:
+            os.close(fd)
 
 
 def _rechecked(source: Path, read: _Read, temps: list[_Temp], recheck: Recheck) -> None:
@@ -702,6 +717,7 @@ def _stream(
     digest = hashlib.sha256()
     check = xxhash.xxh3_128()
     total = 0
+    head = tail = b""
     with _aligned.take() as view:
         while True:
             if stopped():
@@ -718,6 +734,9 @@ def _stream(
             chunk = view[:count]
             digest.update(chunk)
             check.update(chunk)
+            if len(head) < KEPT_HEAD:
+                head += chunk[: KEPT_HEAD - len(head)]
+            tail = (tail + chunk[-KEPT_TAIL:])[-KEPT_TAIL:]
             for temp in temps:
                 try:
                     write_all(temp.fd, chunk)
@@ -728,7 +747,7 @@ def _stream(
                 on_bytes(count)
     if total != want:
         raise _truncated(source, total, want)
-    return _Read(total, digest.hexdigest(), check.hexdigest(), None, _NOT_YET)
+    return _Read(total, digest.hexdigest(), check.hexdigest(), None, _NOT_YET, head, tail)
 
 
 def _write_held(temp: _Temp, held: list[memoryview], stopped: Stopped) -> None:
