@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 from cardimage import CardFactory, require_samples
 from exif_bytes import EOI, SOI, app1, build, segment, text
@@ -155,6 +156,35 @@ def test_the_same_on_a_fusefat_card(
     assert item["reason"].startswith(CHANGED), item
     assert [p for p in archive.rglob("JBX3656*") if p.is_file()] == []
     assert (card / PATH).read_bytes() == new
+
+
+def test_a_photo_rewritten_while_the_wipe_waits_for_its_answer_stays(
+    tmp_path: Path, fat_card: CardFactory
+) -> None:
+    """`cardingest wipe` checked the card and asks y/N; meanwhile the photo is rewritten in
+    place at the same size, which on fusefat moves no time the removal's stat compare sees.
+    Answered yes, the wipe reads each file again before its removal: the rewritten one
+    (never archived) stays with the reason, the one that is as checked goes."""
+    from terminal import on_terminal
+
+    size = 3 * transfer.CHUNK + 123
+    card = fat_card({PATH: photo(SCANNED, size), OTHER: photo("2026:01:02 15:30:00", 30_000)})
+    archive, home = tmp_path / "archive", tmp_path / "home"
+    code, _document, stderr = run("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    assert code == 0, stderr
+    env = {"HOME": str(home), "CARDINGEST_ARCHIVE": str(archive)}
+    child = on_terminal("cardingest", ["wipe", card], env=env)
+    child.expect(r"\[y/N\]")
+    new = photo(REWRITTEN, size)
+    with open(card / PATH, "r+b") as handle:
+        handle.write(new)
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    said = " ".join(child.before.split())
+    assert child.exitstatus == 3, said
+    assert "changed on the card after the check" in said
+    assert (card / PATH).read_bytes() == new and not (card / OTHER).exists()
 
 
 # The transfer's side: what the recheck is given, and what its answer does.

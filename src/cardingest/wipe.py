@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -474,6 +475,19 @@ def check_writable(root: Path, items: list[WipeItem]) -> None:
             )
 
 
+def _sha256_of(path: Path) -> str | None:
+    """The card file's SHA-256 as it reads now, without following a link; None if unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 def _fsync_dirs(folders: set[Path]) -> None:
     for folder in sorted(folders):
         with contextlib.suppress(OSError):
@@ -487,9 +501,10 @@ class _Remover:
     card (the next wipe removes it), never a file gone without its event.
     """
 
-    def __init__(self, result: WipeResult, audit: AuditLog) -> None:
+    def __init__(self, result: WipeResult, audit: AuditLog, *, read_again: bool) -> None:
         self.result = result
         self.audit = audit
+        self.read_again = read_again
         self.root = Path(result.plan.source)
         self.card = result.plan.card
         self.count = 0
@@ -512,6 +527,8 @@ class _Remover:
             item.mtime_ns,
             item.ctime_ns,
         ):
+            return replace(item, action="keep", reason="changed on the card after the check")
+        if self.read_again and _sha256_of(path) != item.sha256:
             return replace(item, action="keep", reason="changed on the card after the check")
         self._record(item)
         self.in_hand = item
@@ -569,7 +586,11 @@ class _Remover:
 
 
 def execute_wipe(
-    plan: WipePlan, *, operator: str, stopped: Callable[[], bool] = lambda: False
+    plan: WipePlan,
+    *,
+    operator: str,
+    stopped: Callable[[], bool] = lambda: False,
+    read_again: bool = False,
 ) -> WipeResult:
     """Remove the approved files. The caller holds the archive lock and has confirmed.
 
@@ -579,6 +600,9 @@ def execute_wipe(
     the summary's kept list). A file that changed since the check stays.
     ``stopped`` (a first Ctrl-C) is asked between files; a KeyboardInterrupt (a second)
     raised right after an unlink is settled by looking at the card (`stopped_in_hand`).
+    ``read_again`` (a person was asked, and may have taken minutes to answer): each file is
+    read again right before its removal and must still hold the bytes the check proved
+    archived, since a rewrite of the same size moves no time a FAT driver shows.
     """
     result = WipeResult(new_wipe_id(), plan)
     root = Path(plan.source)
@@ -596,7 +620,7 @@ def execute_wipe(
         "card_serial": card.serial if card else None,
     }
     audit.append("wipe-start", **identity, to_remove=len(targets), to_keep=len(plan.to_keep))
-    remover = _Remover(result, audit)
+    remover = _Remover(result, audit, read_again=read_again)
     final: dict[str, WipeItem] = {}
     status = "failed"
     try:

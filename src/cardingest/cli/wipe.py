@@ -174,7 +174,9 @@ def run_wipe(
             if not _confirmed(plan, yes):
                 return declined_result(plan)  # print_wipe_result says nothing was removed
         with stop_between_files(notice=None) as stop:  # a removal and its audit event
-            return execute_wipe(plan, operator=settings.operator, stopped=stop.is_set)
+            return execute_wipe(
+                plan, operator=settings.operator, stopped=stop.is_set, read_again=not yes
+            )
 
 
 def print_wipe_result(result: WipeResult) -> None:
