@@ -51,17 +51,10 @@ def cardingest(
     if user is not None:
         command = ["runuser", "-u", user, "--", *command]
     command = [*prefix, *command]
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST_")},
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "COLUMNS": "200",
-        **(env or {}),
-    }
     done = subprocess.run(
         command,
         capture_output=True,
-        env=environment,
+        env=environment(home, env),
         timeout=300,
         input=stdin.encode() if stdin is not None else None,
         cwd=cwd,
@@ -69,6 +62,18 @@ def cardingest(
     stderr = done.stderr.decode("utf-8", errors="replace")
     assert "Traceback" not in stderr, stderr
     return Run(done.returncode, done.stdout, stderr)
+
+
+def environment(home: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a test runs the command in: its own HOME, no cardingest settings but
+    those in ``env``."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CARDINGEST_")},
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "COLUMNS": "200",
+        **(env or {}),
+    }
 
 
 def photos(count: int) -> list[Path]:

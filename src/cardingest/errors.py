@@ -3,6 +3,8 @@
 Exit codes (the contract scripts rely on):
 0 all done; 1 runtime failure; 2 input the user must fix (nothing was copied);
 3 done, but some files were held on the card.
+
+A failure to write standard error never changes the exit code (`OutputError` is stdout's).
 """
 
 from __future__ import annotations
@@ -124,6 +126,21 @@ class SheetError(CardingestError):
     """The contact sheet (``--sheet``) cannot be written."""
 
     exit_code = EXIT_FAILURE
+
+
+class OutputError(CardingestError):
+    """Standard output failed while the command ran (a disk that filled, a reader that went):
+    the report is lost, so nothing further is done (no send, no wipe); what was done stands,
+    and the message says what that was."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UnwritableOutputError(OutputError):
+    """Standard output cannot be written when the command starts (closed, ``/dev/full``, a
+    pipe nobody reads): refused before anything is done."""
+
+    exit_code = EXIT_USAGE
 
 
 class PacsError(CardingestError):

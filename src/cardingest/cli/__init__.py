@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 
 def json_asked(args: Sequence[str]) -> bool:
@@ -23,13 +24,25 @@ def main() -> None:
         from .app import main as run
     except KeyboardInterrupt:
         if json_asked(sys.argv[1:]):
-            sys.stdout.write(
+            _say(
+                sys.stdout,
                 '{"error": {"message": "Interrupted before anything was done.", '
-                '"details": [], "exit": 130}}\n'
+                '"details": [], "exit": 130}}\n',
             )
-        sys.stderr.write("Interrupted before anything was done.\n")
+        _say(sys.stderr, "Interrupted before anything was done.\n")
         raise SystemExit(130) from None
     run()
+
+
+def _say(stream: TextIO | None, text: str) -> None:
+    """``text`` on a standard stream, if it is there and can be written (`streams` has not
+    been set up yet)."""
+    try:
+        if stream is not None:
+            stream.write(text)
+            stream.flush()
+    except OSError:
+        pass
 
 
 __all__ = ["main"]

@@ -19,13 +19,21 @@ from typer.models import CommandInfo
 
 from .. import __version__
 from ..archive.backend import refuse_inside_archive
-from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE, SheetError, UsageError
+from ..errors import (
+    EXIT_FAILURE,
+    EXIT_HELD,
+    EXIT_OK,
+    EXIT_USAGE,
+    OutputError,
+    SheetError,
+    UsageError,
+)
 from ..ids import validate_id
 from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..review.contact import sheet_files
 from ..storage import modes
-from . import common, documents, json_asked, output
+from . import common, documents, json_asked, output, streams
 from .catalogue import catalogue_app
 from .common import (
     GroupsHook,
@@ -95,7 +103,7 @@ app.add_typer(dicom_app, name="dicom")
 
 def version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"cardingest {__version__}")
+        streams.write_out(f"cardingest {__version__}\n")
         raise typer.Exit()
 
 
@@ -241,7 +249,7 @@ def map_template_command(
 def write_template(text: str, out_file: Path | None, *, filled: bool = False) -> None:
     """``filled``: the slates gave the ids; a person checks them rather than fills them in."""
     if out_file is None:
-        sys.stdout.write(text)
+        streams.write_out(text)
         return
     try:
         with os.fdopen(modes.create(out_file, os.O_WRONLY), "w", encoding="utf-8") as fh:
@@ -361,9 +369,13 @@ def locked_ingest(
         if interactive:
             confirm_plan(prepared, settings.archive_from)
         elif not as_json:
-            output.out.print(
-                f"Archive: {escape(str(settings.archive))} (from {escape(settings.archive_from)})"
-            )
+            try:
+                output.out.print(
+                    f"Archive: {escape(str(settings.archive))} "
+                    f"(from {escape(settings.archive_from)})"
+                )
+            except OutputError as exc:
+                raise OutputError(f"{exc.message}: stopped before copying any photo") from None
         with stop_between_files() if graceful else contextlib.nullcontext() as stop:
             result = run_execute(prepared, settings, stop)
         # The ingest finishes what the recovery before planning left (nothing, or the same
@@ -550,27 +562,91 @@ def ingest(
                 write_ingest_sheet(slot.requested, prepared, result, settings)
             except SheetError as exc:  # the photos are filed: report it, do not hide them
                 sheet_failed = exc.message
-    document = documents.ingest(result, prepared.card) if as_json else None
-    if document is None:
-        print_result(result)
-    else:
-        said_card_removed(result)  # the document lists each photo; a person reads stderr
-    code = ingest_exit_code(result)
-    if sheet_failed is not None:
-        output.err.print(f"[red]error:[/] {escape(sheet_failed)}")
-        code = EXIT_FAILURE
-    if send:
-        code = send_after_ingest(result, settings, code=code, as_json=as_json, document=document)
-    if wipe:
-        from .wipe import wipe_after_ingest
-
-        code = wipe_after_ingest(
-            result, prepared.root, prepared.card, settings, code=code, yes=yes, document=document
+    raise typer.Exit(
+        report_then_follow(
+            prepared,
+            result,
+            settings,
+            as_json=as_json,
+            sheet_failed=sheet_failed,
+            send=send,
+            wipe=wipe,
+            yes=yes,
         )
+    )
+
+
+def report_then_follow(
+    prepared: Prepared,
+    result: IngestResult,
+    settings: Settings,
+    *,
+    as_json: bool,
+    sheet_failed: str | None,
+    send: bool,
+    wipe: bool,
+    yes: bool,
+) -> int:
+    """After the copy: the report, then the send and the wipe asked for, each only while the
+    caller can still be told of it; returns the exit code. Standard output failing on the
+    way is an OutputError saying what was done (`report_lost`); nothing after it is done."""
+    document = documents.ingest(result, prepared.card) if as_json else None
+    code = EXIT_FAILURE if sheet_failed is not None else ingest_exit_code(result)
+    step = "report"
+    try:
+        try:
+            if document is None:
+                print_result(result)
+            else:
+                said_card_removed(result)  # the document lists each photo; a person reads stderr
+        finally:
+            if sheet_failed is not None:
+                output.err.print(f"[red]error:[/] {escape(sheet_failed)}")
+        if send or wipe:
+            streams.require_stdout()
+        if send:
+            step = "send"
+            code = send_after_ingest(
+                result, settings, code=code, as_json=as_json, document=document
+            )
+        if wipe:
+            from .wipe import wipe_after_ingest
+
+            step = "wipe"
+            root, card = prepared.root, prepared.card
+            code = wipe_after_ingest(
+                result, root, card, settings, code=code, yes=yes, document=document
+            )
+        if document is not None:
+            step = "document"
+            output.emit_json(document)
+    except OutputError as exc:
+        raise OutputError(report_lost(exc.message, result, step, send=send, wipe=wipe)) from None
     if document is not None:
-        output.emit_json(document)
         output.print_warnings(result.plan.warnings)
-    raise typer.Exit(code)
+    return code
+
+
+def report_lost(message: str, result: IngestResult, step: str, *, send: bool, wipe: bool) -> str:
+    """What standard output failing at ``step`` of an ingest (after its copy) leaves: the
+    photos copied stay archived, and nothing after the step is done (`OutputError`)."""
+    if step == "document":
+        ran = ["the ingest", *(["the send"] if send else []), *(["the wipe"] if wipe else [])]
+        return (
+            f"{message}: the JSON document is lost; {' and '.join(ran)} it reports ran, and "
+            "the archive's audit log records what each did"
+        )
+    copied = f"{result.counts['copied']} photo(s) were copied and verified into the archive"
+    said = [message, copied]
+    if step == "report" and send:
+        said.append("nothing was sent to the PACS")
+    if step == "send":
+        said.append("the send to the PACS stopped where the audit log says")
+    if step in ("report", "send") and wipe:
+        said.append("not wiping the card")
+    if step in ("report", "send") and (send or wipe):
+        said.append("run the same command again, with its output going where it can be written")
+    return "; ".join(said)
 
 
 @app.command("wipe")
@@ -591,15 +667,18 @@ def wipe_command(
     """
     from ..card.detect import resolve_source
     from .wipe import exit_code as wipe_exit_code
-    from .wipe import print_wipe_result, run_wipe
+    from .wipe import print_wipe_result, run_wipe, wipe_report_lost
 
     settings = load_settings(archive=archive, catalogue=catalogue)
     root, card = resolve_source(source)
     result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
-    if as_json:
-        output.emit_json(documents.wipe(result))
-    else:
-        print_wipe_result(result)
+    try:
+        if as_json:
+            output.emit_json(documents.wipe(result))
+        else:
+            print_wipe_result(result)
+    except OutputError as exc:
+        raise wipe_report_lost(exc, result) from None
     raise typer.Exit(wipe_exit_code(result))
 
 
@@ -795,7 +874,11 @@ def watch(
                 slates=slates,
                 show_groups=groups_writer(slot, settings.gap_minutes),
             )
-        print_result(result)
+        try:
+            print_result(result)
+        except OutputError as exc:
+            lost = report_lost(exc.message, result, "report", send=False, wipe=False)
+            raise OutputError(lost) from None
         if result.interrupted:
             raise KeyboardInterrupt
         return ingest_exit_code(result)
@@ -988,6 +1071,18 @@ def _refuse(error: UsageError, as_json: bool) -> NoReturn:
 
 
 def main() -> None:
+    refused = streams.standard_streams()
+    if refused is not None:
+        output.err.print(f"[red]error:[/] {escape(refused.message)}")
+        sys.exit(refused.exit_code)
+    try:
+        run_command()
+    except OutputError as exc:  # raised where no command handles it: --version, a refusal's JSON
+        output.err.print(f"[red]error:[/] {escape(exc.message)}")
+        sys.exit(exc.exit_code)
+
+
+def run_command() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else ""
     command = only(first) or app
     as_json = json_asked(sys.argv[1:]) and takes_json(command, sys.argv[1:])

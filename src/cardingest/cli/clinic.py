@@ -36,6 +36,7 @@ from ..errors import (
     EXIT_OK,
     CardingestError,
     Interrupted,
+    OutputError,
     UsageError,
 )
 from ..models import Card, Settings
@@ -278,6 +279,8 @@ def _handle_safely(handle: Callable[[Card], int], card: Card) -> int:
     except Interrupted as exc:
         output.err.print(escape(exc.message))
         raise KeyboardInterrupt from None
+    except OutputError:
+        raise  # nobody can be told of the next card: stop watching
     except CardingestError as exc:
         output.err.print(f"[red]error:[/] {escape(exc.message)}")
         for detail in exc.details:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from ..errors import EXIT_HELD, EXIT_OK, CardingestError, Interrupted, UsageError
+from ..errors import EXIT_HELD, EXIT_OK, CardingestError, Interrupted, OutputError, UsageError
 from ..ids import validate_id
 from ..models import Card, IdMap, Settings
 from . import documents, output
@@ -30,7 +30,7 @@ def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
     output.err.print(f"[red]error:[/] {escape(exc.message)}")
     for detail in exc.details:
         output.err.print(f"  {escape(detail)}")
-    if as_json:
+    if as_json and not isinstance(exc, OutputError):  # no document can reach the caller
         output.emit_json(documents.error(exc))
     return typer.Exit(exc.exit_code)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..models import Card, Plan
 from ..text import json_safe, json_safe_value, printable, undecodable
+from . import streams
 
 if TYPE_CHECKING:  # imported where used: --help and --json runs do not pay for them
     from rich.console import Console
@@ -20,7 +21,8 @@ if TYPE_CHECKING:  # imported where used: --help and --json runs do not pay for 
 
 class _FirstUse:
     """A Rich console made when first used, so that runs which print only JSON (and
-    ``--help``) never import Rich (about a tenth of a command's import time)."""
+    ``--help``) never import Rich (about a tenth of a command's import time). It writes
+    through `streams`: stdout that fails is an OutputError, stderr that fails is dropped."""
 
     def __init__(self, stderr: bool) -> None:
         self._stderr = stderr
@@ -31,9 +33,10 @@ class _FirstUse:
         if self._console is None:
             from rich.console import Console
 
-            console = Console(stderr=self._stderr, soft_wrap=True)
+            file = streams.stderr if self._stderr else streams.stdout
+            console = Console(stderr=self._stderr, soft_wrap=True, file=file)  # type: ignore[arg-type]
             if not self._stderr and not console.is_terminal:
-                console = Console(soft_wrap=True, width=160)
+                console = Console(soft_wrap=True, width=160, file=file)  # type: ignore[arg-type]
             self._console = console
         return self._console
 
@@ -85,7 +88,7 @@ def emit_json(document: dict[str, Any]) -> None:
         parts.append(text)
         size += len(text)
         if size >= _JSON_PIECE:
-            sys.stdout.write("".join(parts))
+            streams.stdout.write("".join(parts))
             parts.clear()
             size = 0
 
@@ -99,8 +102,7 @@ def emit_json(document: dict[str, Any]) -> None:
             write("]")
         else:
             write(_encode(value))
-    sys.stdout.write("".join(parts) + "}\n")
-    sys.stdout.flush()
+    streams.write_out("".join(parts) + "}\n")
 
 
 _JSON_PIECE = 64 * 1024
@@ -241,7 +243,7 @@ def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> No
     more = f"… and {len(warnings) - limit} more warnings" if len(warnings) > limit else ""
     if not sys.stderr.isatty():
         lines = [f"warning: {printable(warning)}\n" for warning in list(warnings)[:limit]]
-        sys.stderr.write("".join(lines) + (f"{more}\n" if more else ""))
+        streams.write_err("".join(lines) + (f"{more}\n" if more else ""))
         return
     for warning in list(warnings)[:limit]:
         err.print(f"[yellow]warning:[/] {escape(warning)}")

@@ -17,6 +17,7 @@ from ..errors import (
     CardingestError,
     ConfirmationRequired,
     Interrupted,
+    OutputError,
     UsageError,
 )
 from ..models import Card, Settings
@@ -33,7 +34,7 @@ from ..wipe import (
     plan_wipe,
     require_dcim,
 )
-from . import documents, output
+from . import documents, output, streams
 from .interactive import stop_between_files
 from .output import escape
 from .session import open_archive
@@ -132,7 +133,8 @@ def _confirmed(plan: WipePlan, yes: bool) -> bool:
 
 @contextlib.contextmanager
 def _nothing_removed_yet() -> Iterator[None]:
-    """Ctrl-C before the first removal: say that the card is as it was."""
+    """Ctrl-C, or standard output failing, before the first removal: say that the card is
+    as it was."""
     try:
         yield
     except KeyboardInterrupt:
@@ -140,6 +142,18 @@ def _nothing_removed_yet() -> Iterator[None]:
             "Interrupted before anything was removed: the card is as it was. Run the same "
             "command again to finish."
         ) from None
+    except OutputError as exc:
+        raise OutputError(f"{exc.message}: nothing was removed from the card") from None
+
+
+def wipe_report_lost(exc: OutputError, result: WipeResult) -> OutputError:
+    """Standard output failed as the result of a wipe was reported: what the wipe did."""
+    if result.dry_run or result.declined or not result.removed:
+        return OutputError(f"{exc.message}: nothing was removed from the card")
+    return OutputError(
+        f"{exc.message}: the wipe removed {len(result.removed)} file(s) from the card, each "
+        "recorded in the archive's audit log"
+    )
 
 
 def run_wipe(
@@ -173,6 +187,7 @@ def run_wipe(
                 _show_plan(plan, settings.archive_from, console)
             if not _confirmed(plan, yes):
                 return declined_result(plan)  # print_wipe_result says nothing was removed
+            streams.require_stdout()  # the caller must be able to learn what is removed
         with stop_between_files(notice=None) as stop:  # a removal and its audit event
             return execute_wipe(
                 plan, operator=settings.operator, stopped=stop.is_set, read_again=not yes
@@ -229,6 +244,8 @@ def wipe_after_ingest(
         wiped = run_wipe(
             root, card, settings, yes=yes, dry_run=False, as_json=document is not None, held=held
         )
+    except OutputError:
+        raise  # no document can reach the caller: the ingest says what was done
     except CardingestError as exc:
         if document is None:
             raise
@@ -238,5 +255,8 @@ def wipe_after_ingest(
     if document is not None:
         document["wipe"] = documents.wipe(wiped)
     else:
-        print_wipe_result(wiped)
+        try:
+            print_wipe_result(wiped)
+        except OutputError as exc:
+            raise wipe_report_lost(exc, wiped) from None
     return EXIT_HELD if EXIT_HELD in (code, exit_code(wiped)) else EXIT_OK
