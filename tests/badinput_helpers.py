@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cardimage import CardFactory, require_samples, samples_real
+from exif_bytes import exif_jpeg
 
 CARDINGEST = str(Path(sys.executable).with_name("cardingest"))
 """The console script installed next to this Python (pip install -e . / .ci/run)."""
@@ -74,6 +75,19 @@ def environment(home: Path, env: dict[str, str] | None = None) -> dict[str, str]
         "COLUMNS": "200",
         **(env or {}),
     }
+
+
+def dated_card(root: Path, count: int = 2, minutes: int = 1) -> Path:
+    """``root`` laid out as a card: DCIM/100CANON/IMG_0001.JPG… (tiny JPEGs, no samples
+    needed) taken ``minutes`` apart from 2026-01-01 00:00."""
+    folder = root / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in range(count):
+        total = n * minutes
+        day, hour, minute = 1 + total // 1440, total // 60 % 24, total % 60
+        when = f"2026:01:{day:02d} {hour:02d}:{minute:02d}:00"
+        (folder / f"IMG_{n + 1:04d}.JPG").write_bytes(exif_jpeg(when))
+    return root
 
 
 def photos(count: int) -> list[Path]:

@@ -20,23 +20,10 @@ from typing import IO, Any
 
 import pexpect
 import pytest
-from badinput_helpers import CARDINGEST, cardingest, environment
-from exif_bytes import exif_jpeg
+from badinput_helpers import CARDINGEST, cardingest, dated_card, environment
 from terminal import injected, on_terminal
 
 NAMES = ("IMG_0001.JPG", "IMG_0002.JPG")
-
-
-def camera_card(root: Path, count: int = 2, minutes: int = 1) -> Path:
-    """``root`` laid out as a card: DCIM/100CANON/IMG_0001.JPG… taken ``minutes`` apart."""
-    folder = root / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in range(count):
-        total = n * minutes
-        day, hour, minute = 1 + total // 1440, total // 60 % 24, total % 60
-        when = f"2026:01:{day:02d} {hour:02d}:{minute:02d}:00"
-        (folder / f"IMG_{n + 1:04d}.JPG").write_bytes(exif_jpeg(when))
-    return root
 
 
 def on_card(card: Path) -> list[str]:
@@ -89,7 +76,7 @@ def ingest_args(card: Path, archive: Path, *more: str) -> list[str | Path]:
 def test_stdout_that_cannot_be_written_at_the_start_is_refused_before_anything(
     tmp_path: Path, how: str, as_json: bool
 ) -> None:
-    card, archive = camera_card(tmp_path / "card"), tmp_path / "archive"
+    card, archive = dated_card(tmp_path / "card"), tmp_path / "archive"
     args = ingest_args(card, archive, "--wipe", "--yes", *(["--json"] if as_json else []))
     if how == "dev-full":
         with open("/dev/full", "wb") as full:
@@ -126,7 +113,7 @@ def test_a_reader_gone_during_the_copy_leaves_the_photos_archived_and_the_card_u
     """The reader of stdout leaves while the photos are copied (the command is paused after
     its first photo): the copy finishes and stays verified; the report cannot be given, so
     the wipe that would follow it is not done. Exit 1, not 2: photos were copied."""
-    card, archive = camera_card(tmp_path / "card"), tmp_path / "archive"
+    card, archive = dated_card(tmp_path / "card"), tmp_path / "archive"
     args = ingest_args(card, archive, "--wipe", "--yes", *(["--json"] if as_json else []))
     reader, writer = os.pipe()
     process = subprocess.Popen(
@@ -162,7 +149,7 @@ def test_a_reader_gone_at_the_wipes_question_keeps_every_photo_on_the_card(
     """`wipe` at a terminal, its stdout a pipe: the reader goes while the question waits, and
     the yes given then removes nothing (the wipe looks again right before its first
     removal). Exit 1."""
-    card, archive, home = camera_card(tmp_path / "card"), tmp_path / "archive", tmp_path / "home"
+    card, archive, home = dated_card(tmp_path / "card"), tmp_path / "archive", tmp_path / "home"
     assert cardingest(*ingest_args(card, archive), home=home).code == 0
     fifo = tmp_path / "stdout.fifo"
     os.mkfifo(fifo)
@@ -190,7 +177,7 @@ def test_a_json_document_lost_only_when_written_says_what_was_done(tmp_path: Pat
     """A disk that fills as the document is written (here a file size limit just past what
     stdout already holds): only the write itself can tell, after the wipe. The message says
     the document is lost and where the record of the ingest and wipe is; exit 1."""
-    card, archive = camera_card(tmp_path / "card"), tmp_path / "archive"
+    card, archive = dated_card(tmp_path / "card"), tmp_path / "archive"
     limit = 8 * 1024 * 1024
     out = tmp_path / "out.json"
     with open(out, "wb") as handle:
@@ -222,7 +209,7 @@ def test_stderr_that_cannot_be_written_changes_no_exit_code(
     tmp_path: Path, how: str, as_json: bool
 ) -> None:
     """One photo held by the map (exit 3) and a video warned about on stderr."""
-    card, archive = camera_card(tmp_path / "card"), tmp_path / "archive"
+    card, archive = dated_card(tmp_path / "card"), tmp_path / "archive"
     (card / "DCIM" / "100CANON" / "MVI_0003.MOV").write_bytes(b"a video")
     idmap = tmp_path / "map.csv"
     idmap.write_text("files,id\nIMG_0001,JBX3656\n", encoding="utf-8")
@@ -246,7 +233,7 @@ def test_stderr_that_cannot_be_written_changes_no_exit_code(
 
 
 def test_a_closed_stdin_is_no_terminal(tmp_path: Path) -> None:
-    card = camera_card(tmp_path / "card")
+    card = dated_card(tmp_path / "card")
     code, said = run(
         ["preview", card, "--archive", tmp_path / "archive"],
         tmp_path / "home",
@@ -267,7 +254,7 @@ def test_a_reader_that_stops_reading_is_one_line_not_a_traceback(
 ) -> None:
     """`| head -1`: the reader takes a few bytes and goes while more than a pipe holds is
     still to come, so the command's next write meets the closed pipe whatever the timing."""
-    card = camera_card(tmp_path / "card", count=1500, minutes=10)
+    card = dated_card(tmp_path / "card", count=1500, minutes=10)
     args = [*command[:1], card, *command[1:]]
     if command[0] == "preview":
         args += ["--id", "JBX3656", "--archive", tmp_path / "archive"]

@@ -329,11 +329,13 @@ def locked_ingest(
     graceful: bool = False,
     slates: bool = False,
     show_groups: GroupsHook | None = None,
+    wipe: bool = False,
 ) -> tuple[Prepared, IngestResult]:
     """Plan and copy under the archive lock, so no other ingest changes what the plan saw.
 
     ``interactive`` asks for the IDs, then shows the plan and asks to go ahead; ``graceful``
-    makes the first Ctrl-C stop between files.
+    makes the first Ctrl-C stop between files; ``wipe``: a wipe follows, and what it would
+    refuse about the plan's card folders is refused before the first copy.
     """
     from ..archive.lock import removed_if_left_empty
     from ..ingest import check_destination_root, recover_before_planning
@@ -366,6 +368,10 @@ def locked_ingest(
         prepared = with_backup_check(
             scan_and_plan(root, card, idmap, settings, offset), settings.backup
         )
+        if wipe:
+            from .wipe import refuse_unwritable_folders
+
+            refuse_unwritable_folders(prepared)
         if interactive:
             confirm_plan(prepared, settings.archive_from)
         elif not as_json:
@@ -463,13 +469,22 @@ def print_result(result: IngestResult) -> None:
     )
 
 
-def say_not_done_in_dry_run(*, wipe: bool, send: bool) -> None:
-    """What ``--wipe`` and ``--send`` would do after the real run; a dry run does neither."""
+def say_not_done_in_dry_run(*, wipe: bool, send: bool, yes: bool = False) -> None:
+    """What ``--wipe`` and ``--send`` would do after the real run; a dry run does neither.
+    Without a terminal and ``--yes`` the real run would refuse the wipe: that is said too."""
     if wipe:
-        output.err.print(
+        from .wipe import can_ask
+
+        said = (
             "Dry run: nothing was removed from the card. With --wipe, the real run then removes "
             "the photos it proves archived (to copy, and already archived); held photos stay."
         )
+        if not yes and not can_ask():
+            said += (
+                " There is no terminal here to ask on: the real run needs --yes, or it refuses "
+                "before copying anything."
+            )
+        output.err.print(said)
     if send:
         output.err.print(
             "Dry run: nothing was sent. With --send, the real run then sends these patients' "
@@ -515,12 +530,14 @@ def ingest(
     offset = parse_clock_offset(clock_offset)
     if send:  # a dry run too: it must not promise a send the real run refuses
         require_pacs(settings)
-    if wipe:
-        from .wipe import require_confirmation, require_disk_archive
+    if wipe:  # what the wipe would refuse after the copy is refused before anything is read
+        from ..card.detect import resolve_source
+        from .wipe import refuse_wipe_before_copy, require_confirmation, require_disk_archive
 
         if not dry_run:
             require_confirmation(yes)
         require_disk_archive(settings.archive)
+        refuse_wipe_before_copy(resolve_source(source)[0])
     interactive = can_assign(map_file, patient_id, as_json) and not slates
     refuse_on_card(sheet, "--sheet", source)
     refuse_inside_archive(sheet, "--sheet", settings.archive, settings.backup)
@@ -540,10 +557,14 @@ def ingest(
             from ..prepare import with_backup_check
 
             prepared = with_backup_check(prepared, settings.backup)
+            if wipe:
+                from .wipe import refuse_unwritable_folders
+
+                refuse_unwritable_folders(prepared)
             code = show_plan(prepared, settings.archive_from, as_json)
             if slot.requested is not None:
                 write_plan_sheet(slot.requested, prepared, settings)
-            say_not_done_in_dry_run(wipe=wipe, send=send)
+            say_not_done_in_dry_run(wipe=wipe, send=send, yes=yes)
             raise typer.Exit(code)
         prepared, result = locked_ingest(
             source,
@@ -555,6 +576,7 @@ def ingest(
             interactive=interactive,
             slates=slates,
             show_groups=show_groups,
+            wipe=wipe,
         )
         sheet_failed = None
         if slot.requested is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ..ingest import IngestResult  # the ingest's modules, only for `ingest --wipe`
+    from ..prepare import Prepared
 
 _STYLE = {"remove": "green", "keep": "yellow"}
 
@@ -65,6 +67,43 @@ def require_disk_archive(archive: Path) -> None:
             f"Not removing anything from the card: the archive {archive} is on {kind}, in "
             "memory, and a restart loses every copy there. Archive to a disk, then wipe."
         )
+
+
+def refuse_wipe_before_copy(root: Path) -> None:
+    """`ingest --wipe` (its dry run too): refuse now, before anything is read or copied, what
+    the wipe would refuse only after the copy: a folder that is not a card's root, a card
+    mounted read-only (its write-protect switch)."""
+    from ..card.scan import scan_root
+    from ..storage.mounts import mounted_read_only
+
+    if scan_root(root) == root:  # the wipe's own test (`require_dcim`)
+        raise UsageError(
+            f"Not wiping: {root} has no DCIM folder, so it is not a camera card's root, and "
+            "--wipe removes photos only from a card's DCIM/. Nothing was copied. To clear the "
+            "card, give the card's root (the folder that holds DCIM); to copy from this "
+            "folder, leave out --wipe"
+        )
+    if mounted_read_only(root):
+        raise UsageError(
+            f"Not wiping: the card at {root} is read-only (write-protect switch on, or mounted "
+            "read-only), so nothing could be removed from it. Nothing was copied. Slide the "
+            "card's switch off and insert it again, or leave out --wipe"
+        )
+
+
+def refuse_unwritable_folders(prepared: Prepared) -> None:
+    """The same once the plan is made, before its first copy: a card folder holding photos
+    the wipe would remove (to copy, or archived already) that this account may not change,
+    such as a card mounted for another account."""
+    root = prepared.root
+    wiped = {(root / item.source).parent for item in prepared.plan.items if item.action != "hold"}
+    for folder in sorted(wiped):
+        if not os.access(folder, os.W_OK):
+            raise UsageError(
+                f"Not wiping: this account may not remove files in {folder} (the card is "
+                "mounted for another account, or the folder is read-only). Nothing was copied. "
+                "Run as the account the card is mounted for, or leave out --wipe"
+            )
 
 
 def require_confirmation(yes: bool) -> None:
