@@ -41,6 +41,7 @@ def cardingest(
     stdin: str | None = None,
     cwd: Path | None = None,
     prefix: tuple[str, ...] = (),
+    timeout: float = 300,
 ) -> Run:
     """Run the installed ``cardingest`` command end to end, as ``user`` if given, behind
     ``prefix`` (a command such as `setpriv` that runs it).
@@ -56,7 +57,7 @@ def cardingest(
         command,
         capture_output=True,
         env=environment(home, env),
-        timeout=300,
+        timeout=timeout,
         input=stdin.encode() if stdin is not None else None,
         cwd=cwd,
     )

@@ -1,6 +1,7 @@
 """Issue 12, item 7: limits before parsing. Maps and configs that are not regular files are
-read with the same cap as a file; a CSV cell over the csv field limit and a config that is not
-UTF-8 are exit 2 with the file and line; an empty archive setting is refused."""
+read with the same cap as a file; a named pipe nothing writes to is refused, not waited for;
+a CSV cell over the csv field limit and a config that is not UTF-8 are exit 2 with the file
+and line; an empty archive setting is refused."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from badinput_helpers import cardingest, folder_card, photos
 from cardimage import require_samples
+from exif_bytes import exif_jpeg
 
 
 @pytest.fixture
@@ -23,19 +25,32 @@ def card(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def endless_fifo(tmp_path: Path) -> Iterator[Path]:
-    """A named pipe with a writer that never stops (`yes` into it)."""
+    """A named pipe with a writer that never stops (`yes` into it), writing before the
+    command opens it: the fixture holds a read end of its own (never read), so the writer's
+    open does not wait for the command's."""
     fifo = tmp_path / "endless.csv"
     os.mkfifo(fifo)
-    writer = subprocess.Popen(["sh", "-c", f"exec yes 'files,id' > '{fifo}'"])
+    held = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    end = os.open(fifo, os.O_WRONLY)
+    writer = subprocess.Popen(["yes", "files,id"], stdout=end)
+    os.close(end)
     yield fifo
     writer.kill()
     writer.wait()
+    os.close(held)
 
 
-def preview(card: Path, tmp_path: Path, *args: str | Path, env: dict[str, str] | None = None):
+def preview(
+    card: Path,
+    tmp_path: Path,
+    *args: str | Path,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+):
     return cardingest(
-        "preview", card, *args, "--archive", tmp_path / "archive", home=tmp_path / "home", env=env
-    )
+        "preview", card, *args, "--archive", tmp_path / "archive",
+        home=tmp_path / "home", env=env, stdin=stdin,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
@@ -47,6 +62,46 @@ def test_a_map_that_never_ends_is_capped(
     assert run.code == 2, run.stderr
     assert str(source) in run.stderr and "larger than 2 MiB" in run.stderr
     assert not (tmp_path / "archive").exists()
+
+
+@pytest.mark.parametrize("given_as", ["map", "config"])
+def test_a_named_pipe_nothing_writes_to_is_refused_not_waited_for(
+    given_as: str, tmp_path: Path
+) -> None:
+    """``mkfifo map.csv`` and nothing written into it: open() would wait for a writer for
+    ever. Exit 2 naming the pipe. (The timeout is a safety net: the refusal is at once.)"""
+    card = tmp_path / "card" / "DCIM" / "100CANON"
+    card.mkdir(parents=True)
+    (card / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:01:02 10:00:00"))
+    fifo = tmp_path / ("map.csv" if given_as == "map" else "config.toml")
+    os.mkfifo(fifo)
+    if given_as == "map":
+        args, env = ["--map", fifo], None
+    else:
+        args, env = ["--id", "JBX3656"], {"CARDINGEST_CONFIG": str(fifo)}
+    run = cardingest(
+        "ingest", tmp_path / "card", *args, "--archive", tmp_path / "archive",
+        home=tmp_path / "home", env=env, timeout=120,
+    )  # fmt: skip
+    assert run.code == 2, run.stderr
+    assert f"{fifo}: not a regular file but a named pipe" in run.stderr
+    assert "nothing is writing to it" in run.stderr
+    assert not (tmp_path / "archive").exists()
+
+
+@pytest.mark.parametrize("how", ["stdin", "process-substitution"])
+def test_a_map_from_a_pipe_is_read(how: str, card: Path, tmp_path: Path) -> None:
+    """``--map /dev/stdin`` and ``--map <(…)`` are pipes with their writer: read as before."""
+    text = "files,id\nIMG_0001,JBX3656\n"
+    if how == "stdin":
+        run = preview(card, tmp_path, "--map", "/dev/stdin", stdin=text)
+    else:
+        script = f'exec "$0" preview "$1" --archive "$2" --map <(printf "{text}")'
+        run = cardingest(
+            card, tmp_path / "archive", home=tmp_path / "home", prefix=("bash", "-c", script)
+        )
+    assert run.code == 0, run.stderr
+    assert "1 to copy" in run.text
 
 
 def test_a_config_that_never_ends_is_capped(card: Path, tmp_path: Path) -> None:
