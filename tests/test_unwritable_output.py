@@ -232,6 +232,21 @@ def test_stderr_that_cannot_be_written_changes_no_exit_code(
     assert len(archived(archive)) == 1
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_an_option_the_parser_refuses_is_exit_2_whatever_stderr_is(
+    tmp_path: Path, as_json: bool
+) -> None:
+    """Click says "No such option" on stderr itself: its failure there is no exit 1."""
+    with open("/dev/full", "wb") as full:
+        code, _ = run(
+            ["ingest", "--no-such-option", *(["--json"] * as_json)],
+            tmp_path / "home",
+            stdout=subprocess.DEVNULL,
+            stderr=full,
+        )
+    assert code == 2
+
+
 def test_a_closed_stdin_is_no_terminal(tmp_path: Path) -> None:
     card = dated_card(tmp_path / "card")
     code, said = run(

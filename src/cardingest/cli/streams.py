@@ -206,11 +206,55 @@ def require_stdout() -> None:
 _STREAMS = ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY), (2, "stderr", os.O_WRONLY))
 
 
+class _ForgivingStderr(io.RawIOBase):
+    """The descriptor under ``sys.stderr`` once a command starts: a write that fails is
+    dropped (with every later one), so that no writer, Click's usage errors included, can
+    turn the failure of a message into another exit code."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data).cast("B"))
+        if not _err_lost:
+            try:
+                os.write(self._fd, data)
+            except OSError:
+                _err_lost.append(True)
+        return size
+
+
+def _forgiving_stderr() -> None:
+    stream = sys.stderr
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a descriptor: a test's capture
+        return
+    sys.stderr = io.TextIOWrapper(
+        _ForgivingStderr(fd),
+        encoding=stream.encoding,
+        errors=stream.errors,
+        line_buffering=True,
+        write_through=True,
+    )
+
+
 def standard_streams() -> UnwritableOutputError | None:
     """At the start of a command: each standard stream closed by the caller (``>&-``) is
     opened on /dev/null, so that no file cardingest opens (a catalogue, a photo's copy) takes
-    its number and gets what is written there, and a closed stdin is no terminal; then the
-    refusal to return if standard output cannot be written (closed, or `unwritable`)."""
+    its number and gets what is written there, and a closed stdin is no terminal; standard
+    error made to drop what it cannot write (`_ForgivingStderr`); then the refusal to return
+    if standard output cannot be written (closed, or `unwritable`)."""
     closed = False
     for fd, name, mode in _STREAMS:
         try:
@@ -228,6 +272,7 @@ def standard_streams() -> UnwritableOutputError | None:
             kind = "r" if mode == os.O_RDONLY else "w"
             setattr(sys, name, open(fd, kind, encoding="utf-8", closefd=False))  # noqa: SIM115
         closed = closed or fd == 1
+    _forgiving_stderr()
     why = OSError(errno.EBADF, "it is closed") if closed else unwritable()
     if why is None:
         return None
