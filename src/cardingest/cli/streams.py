@@ -255,6 +255,8 @@ def standard_streams() -> UnwritableOutputError | None:
     its number and gets what is written there, and a closed stdin is no terminal; standard
     error made to drop what it cannot write (`_ForgivingStderr`); then the refusal to return
     if standard output cannot be written (closed, or `unwritable`)."""
+    _lost.clear()  # a command run in-process after another starts afresh
+    _err_lost.clear()
     closed = False
     for fd, name, mode in _STREAMS:
         try:
