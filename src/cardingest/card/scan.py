@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..models import MediaFile
 from ..storage.pagecache import will_need, will_need_tail
-from ..storage.positional import PEEK, read_range
+from ..storage.positional import PEEK, ByPosition, read_range
 from .capture import TAIL_BYTES, Capture, file_time, read_capture
 from .kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
 from .raw import SeekableFile
@@ -246,14 +246,14 @@ def _unreadable(relpath: str, size: int, mtime: float, exc: OSError) -> MediaFil
     )
 
 
-class _HeadFirst:
+class _HeadFirst(ByPosition):
     """An open file read by position: its first HEAD_BYTES in one read, the rest on demand.
 
     A capture time almost always lies in the head, so most files cost one read and no seek;
     a file no longer than the head (its size at open) is all there.
     """
 
-    __slots__ = ("_fd", "_head", "_pos", "_whole")
+    __slots__ = ("_fd", "_head", "_whole")
 
     def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
@@ -261,22 +261,8 @@ class _HeadFirst:
         self._whole = len(self._head) == size
         self._pos = 0
 
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
-        if whence == os.SEEK_SET:
-            pos = offset
-        elif whence == os.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == os.SEEK_END:
-            pos = os.fstat(self._fd).st_size + offset
-        else:
-            raise ValueError(f"invalid whence ({whence})")
-        if pos < 0:
-            raise OSError(errno.EINVAL, "negative seek position")
-        self._pos = pos
-        return pos
+    def _end(self) -> int:
+        return os.fstat(self._fd).st_size
 
     def read(self, size: int = -1, /) -> bytes:
         start = self._pos

@@ -54,3 +54,31 @@ def _read_once(fd: int, offset: int, size: int) -> bytes:
         return os.pread(fd, size, offset)
     os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
     return os.read(fd, size)  # pragma: no cover - Windows
+
+
+class ByPosition:
+    """``tell`` and ``seek`` of a read-only file-like object whose ``read`` reads at
+    ``_pos``; a subclass gives ``_end``, the size a seek from the end counts from."""
+
+    __slots__ = ("_pos",)
+    _pos: int
+
+    def _end(self) -> int:
+        raise NotImplementedError
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        if whence == os.SEEK_SET:
+            pos = offset
+        elif whence == os.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == os.SEEK_END:
+            pos = self._end() + offset
+        else:
+            raise ValueError(f"invalid whence ({whence})")
+        if pos < 0:
+            raise OSError(errno.EINVAL, "negative seek position")
+        self._pos = pos
+        return pos

@@ -48,7 +48,7 @@ from .durable import (
     write_all,
 )
 from .links import leaves_root
-from .positional import PEEK, read_range
+from .positional import PEEK, ByPosition, read_range
 
 CHUNK = 1024 * 1024
 READ_PIECE = 128 * 1024
@@ -484,13 +484,13 @@ _NOT_YET = os.stat_result((0,) * 10)
 """`_Read.info` until `_read_source` has the source's fstat after its last byte."""
 
 
-class _CopiedBytes:
+class _CopiedBytes(ByPosition):
     """`Copied`: the bytes of one read of a source, by position: those in ``head`` (the
     first of them) and ``tail`` (the last) at the cost of a slice, the rest through
     ``pread``. A capture reader's reads almost all land in the head, and a JPEG's check
     for its end (`capture.cut_short`) in the tail."""
 
-    __slots__ = ("_head", "_pos", "_pread", "_size", "_tail", "_tail_at", "error")
+    __slots__ = ("_head", "_pread", "_size", "_tail", "_tail_at", "error")
 
     def __init__(
         self, size: int, head: memoryview, pread: Callable[[int, int], bytes], tail: bytes = b""
@@ -505,22 +505,8 @@ class _CopiedBytes:
         """The first read that failed: the capture readers take any error for a damaged
         file, where this one is the archive disk's (`_rechecked`)."""
 
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
-        if whence == os.SEEK_SET:
-            pos = offset
-        elif whence == os.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == os.SEEK_END:
-            pos = self._size + offset
-        else:
-            raise ValueError(f"invalid whence ({whence})")
-        if pos < 0:
-            raise OSError(errno.EINVAL, "negative seek position")
-        self._pos = pos
-        return pos
+    def _end(self) -> int:
+        return self._size
 
     def read(self, size: int = -1, /) -> bytes:
         start = self._pos
