@@ -325,7 +325,8 @@ def test_export_closes_an_out_folder_open_to_others(
     """`mkdir cd` (0755 under the usual umask) or a folder open to all: the patients' folders
     in it are named by ID, and anyone who may write there could swap two patients' folders
     before the CD is burned. It is closed before anything is written, and the user told; an
-    export again into the private folder says nothing of it."""
+    export again into the private folder says nothing of it. A folder already holding the
+    user's own files is left as it is (its patients' folders are private)."""
     archive, env = archived
     out = tmp_path / "cd"
     out.mkdir()
@@ -338,6 +339,14 @@ def test_export_closes_an_out_folder_open_to_others(
     assert list((out / PATIENT).glob("*.dcm"))
     again = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, env=env)
     assert again.returncode == 0 and "made it private" not in again.stderr
+    home = tmp_path / "home-like"  # holds the user's own files: left as it is
+    home.mkdir()
+    (home / "notes.txt").write_text("mine\n")
+    home.chmod(mode)
+    kept = cli("dicom", "export", PATIENT, "--archive", archive, "--out", home, env=env)
+    assert kept.returncode == 0 and "made it private" not in kept.stderr
+    assert os.stat(home).st_mode & 0o777 == mode
+    assert os.stat(home / PATIENT).st_mode & 0o777 == 0o700
 
 
 def temps(folder: Path) -> list[Path]:

@@ -23,7 +23,6 @@ from .archive.backend import (
     require_folder,
     require_readable,
 )
-from .archive.manifest import manifested_ingests
 from .archive.readonly import reading
 from .card.scan import not_photo_warning, scan, special_warning
 from .card.volume import same_volume
@@ -144,9 +143,11 @@ def has_catalogue(archive: Path) -> bool:
     (its tie lost: opening it says so, `pg.refuse_lost_id`)."""
     if catalogue_path(archive).exists():
         return True
-    return location_for(archive).postgres and (
-        (archive / METADIR / ARCHIVE_ID_NAME).exists() or bool(manifested_ingests(archive))
-    )
+    if not location_for(archive).postgres:
+        return False
+    from .archive.manifest import manifested_ingests  # only for a PostgreSQL archive
+
+    return (archive / METADIR / ARCHIVE_ID_NAME).exists() or bool(manifested_ingests(archive))
 
 
 def archived_already(
@@ -715,7 +716,10 @@ def first_map_use(
 
 def _dated_use(ingests: Sequence[dict], idmap: IdMap) -> MapUse | None:
     """Of ``ingests`` that recorded the newest photo on the card (`recorded_card_newest`),
-    the one with the earliest such photo, as a use of the map; None if none did."""
+    the one with the earliest such photo, as a use of the map, with the lowest last number
+    any of them recorded (`recorded_card_last`: of runs started in one second, which came
+    first is unknown, and a later one may have seen only photos taken since); None if none
+    recorded a photo."""
     stamped = [
         (t, n) for n, i in enumerate(ingests) if (t := recorded_card_newest(i["map_source"]))
     ]
@@ -723,12 +727,13 @@ def _dated_use(ingests: Sequence[dict], idmap: IdMap) -> MapUse | None:
         return None
     newest, at = min(stamped)
     first = ingests[at]
+    numbered = [n for i in ingests if (n := recorded_card_last(i["map_source"]))]
     return MapUse(
         str(first["ingest_id"]),
         _start_or(first, newest),
         newest,
         same_map=idmap.same_as(first["map_source"]),
-        last=recorded_card_last(first["map_source"]),
+        last=min(numbered, default=None),
     )
 
 

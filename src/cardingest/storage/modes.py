@@ -164,10 +164,15 @@ def exposed(mode: int, gid: int) -> bool:
 def make_private_folder(path: Path, option: str) -> str | None:
     """Make the folder a command writes patients' files into (``option``: ``--out``), or
     close an existing one open to others (`make_private`): the names in it carry patients'
-    IDs, and write access would let another account swap a file. What was done to an
-    existing folder, as a warning; None for a folder made here or already private."""
+    IDs, and write access would let another account swap a file. A folder that holds
+    anything already is the user's own (a home, a shared drop folder) and is left as it
+    is: the command's own folders in it are private. What was done to an existing folder,
+    as a warning; None for a folder made here, left as it is, or already private."""
     if make_dirs(path):
         return None
+    with os.scandir(path) as entries:
+        if next(entries, None) is not None:
+            return None
     opened = make_private(path)
     if opened is None:
         return None
