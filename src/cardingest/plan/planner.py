@@ -357,7 +357,7 @@ def _taken_after_reason(
         after = (
             f"numbered by the camera after every photo on this card when {which} was first "
             f"used for it (the last then: folder {folder}, number {number:04d}, ingest "
-            f"{used.ingest_id}), though dated before the newest then "
+            f"{used.ingest_id}), though not dated after the newest then "
             f"({used.newest:%Y-%m-%d %H:%M:%S}): the camera's clock was set back since"
         )
     elif used.newest is not None:
