@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,6 +36,7 @@ from .archive.verify import (
     Fingerprint,
     Where,
     fingerprint,
+    hash_file,
     mark_change,
     record_copies,
 )
@@ -314,8 +314,13 @@ def _other_bytes_reason(earlier: list[CatalogueRecord], taken: str | None) -> st
 
 
 def require_dcim(root: Path) -> None:
-    if scan_root(Path(root)) == Path(root):
+    if not has_dcim(root):
         raise SourceError(f"{root} has no DCIM folder: wipe only removes photos under DCIM/")
+
+
+def has_dcim(root: Path) -> bool:
+    """Whether ``root`` is a card's root, which a wipe may clear: its photos are in DCIM/."""
+    return scan_root(Path(root)) != Path(root)
 
 
 NOTHING_REMOVABLE = "so nothing can be removed"
@@ -467,23 +472,28 @@ def check_writable(root: Path, items: list[WipeItem]) -> None:
             f"The card at {root} is read-only (write-protect switch on, or mounted "
             "read-only): nothing was removed"
         )
-    for folder in sorted({(root / item.source).parent for item in items}):
+    folder = unwritable_folder(root, (item.source for item in items))
+    if folder is not None:
+        raise CardWriteError(
+            f"Cannot remove files in {folder}: the card is read-only or not writable "
+            "by you; nothing was removed"
+        )
+
+
+def unwritable_folder(root: Path, sources: Iterable[str]) -> Path | None:
+    """The first card folder of these card files in which this account may not remove a
+    file; None if it may in all of them."""
+    for folder in sorted({(root / source).parent for source in sources}):
         if not os.access(folder, os.W_OK):
-            raise CardWriteError(
-                f"Cannot remove files in {folder}: the card is read-only or not writable "
-                "by you; nothing was removed"
-            )
+            return folder
+    return None
 
 
 def _sha256_of(path: Path) -> str | None:
-    """The card file's SHA-256 as it reads now, without following a link; None if unreadable."""
+    """The card file's SHA-256 as it reads now (`hash_file`, no link followed); None if it
+    cannot be read."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        return hash_file(path, follow=False)[1]
     except OSError:
         return None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,9 +30,11 @@ from ..wipe import (
     declined_result,
     dry_run_result,
     execute_wipe,
+    has_dcim,
     keep_held,
     plan_wipe,
     require_dcim,
+    unwritable_folder,
 )
 from . import documents, output, streams
 from .interactive import stop_between_files
@@ -73,10 +74,9 @@ def refuse_wipe_before_copy(root: Path) -> None:
     """`ingest --wipe` (its dry run too): refuse now, before anything is read or copied, what
     the wipe would refuse only after the copy: a folder that is not a card's root, a card
     mounted read-only (its write-protect switch)."""
-    from ..card.scan import scan_root
     from ..storage.mounts import mounted_read_only
 
-    if scan_root(root) == root:  # the wipe's own test (`require_dcim`)
+    if not has_dcim(root):
         raise UsageError(
             f"Not wiping: {root} has no DCIM folder, so it is not a camera card's root, and "
             "--wipe removes photos only from a card's DCIM/. Nothing was copied. To clear the "
@@ -95,15 +95,14 @@ def refuse_unwritable_folders(prepared: Prepared) -> None:
     """The same once the plan is made, before its first copy: a card folder holding photos
     the wipe would remove (to copy, or archived already) that this account may not change,
     such as a card mounted for another account."""
-    root = prepared.root
-    wiped = {(root / item.source).parent for item in prepared.plan.items if item.action != "hold"}
-    for folder in sorted(wiped):
-        if not os.access(folder, os.W_OK):
-            raise UsageError(
-                f"Not wiping: this account may not remove files in {folder} (the card is "
-                "mounted for another account, or the folder is read-only). Nothing was copied. "
-                "Run as the account the card is mounted for, or leave out --wipe"
-            )
+    wiped = (item.source for item in prepared.plan.items if item.action != "hold")
+    folder = unwritable_folder(prepared.root, wiped)
+    if folder is not None:
+        raise UsageError(
+            f"Not wiping: this account may not remove files in {folder} (the card is "
+            "mounted for another account, or the folder is read-only). Nothing was copied. "
+            "Run as the account the card is mounted for, or leave out --wipe"
+        )
 
 
 def require_confirmation(yes: bool) -> None:
