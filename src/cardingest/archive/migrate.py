@@ -30,7 +30,6 @@ from .backend import (
     bind,
     catalogue_path,
     denied,
-    migrated_to,
     migration_mark,
     redact,
 )
@@ -293,7 +292,8 @@ def migrate(archive: Path, url: str) -> MigrateReport:
     if not path.is_file():
         raise ConfigError(f"No SQLite catalogue at {path}: nothing to migrate. Is --archive right?")
     bind(archive, CatalogueLocation())  # read the SQLite side, wherever the config points
-    done = migrated_to(archive)
+    mark = migration_mark(archive)
+    done = mark[0] if mark else None
     if done is not None and done != redact(url):
         raise ConfigError(f"The catalogue of {archive} was already migrated to {done}")
     if done is None:
@@ -309,7 +309,7 @@ def migrate(archive: Path, url: str) -> MigrateReport:
             found = tie(pg, url, archive, create=False, migrating=True)
         else:
             if done is not None:  # moved before, and the id lost since
-                refuse_lost_id(pg, url, archive, migration_mark(archive))
+                refuse_lost_id(pg, url, archive, mark)
             found = register(pg, archive)
             found = Tie(url, found.archive_id, found.schema)
         lines = _audit_lines(archive)
