@@ -139,11 +139,6 @@ def make_dirs(folder: Path) -> list[Path]:
 GROUP_READ = stat.S_IRGRP | stat.S_IXGRP
 
 
-def archive_group() -> int | None:
-    """The gid of the configured ``archive_group`` (None: owner only)."""
-    return _group
-
-
 def too_open(mode: int, gid: int) -> int:
     """The permission bits of a file or folder (``st_mode``, ``st_gid``) that give accounts
     other than its owner more than cardingest does: any for others; group write always
