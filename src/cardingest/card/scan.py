@@ -7,6 +7,7 @@ import os
 import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from ..models import MediaFile
@@ -197,26 +198,10 @@ def read_again(fh: SeekableFile, relpath: str, size: int, mtime: float) -> Media
 
 
 def same_reading(scanned: MediaFile, again: MediaFile) -> bool:
-    """Whether two records of one file say the same of it: its size, capture time and
-    where that came from, camera and warning; what decides its name, and with a map of
-    times its patient."""
-    return _reading(scanned) == _reading(again)
-
-
-def _reading(media: MediaFile) -> tuple[object, ...]:
-    return (
-        media.path,
-        media.size,
-        media.captured,
-        media.time_source,
-        media.subsec,
-        media.utc_offset,
-        media.make,
-        media.model,
-        media.warning,
-        media.sidecar,
-        media.unreadable,
-    )
+    """Whether two records of one file say the same of it: every field the scan reads (its
+    size, capture time and where that came from, camera and warning; what decides its name,
+    and with a map of times its patient), not the ``sha256`` `prepare` may add."""
+    return replace(scanned, sha256=None) == replace(again, sha256=None)
 
 
 def _record(relpath: str, size: int, capture: Capture) -> MediaFile:
