@@ -26,7 +26,7 @@ from cardingest.archive import journal as journal_module
 from cardingest.archive.catalogue import Catalogue, CatalogueRecord
 from cardingest.archive.journal import journal_folder
 from cardingest.cli.app import app
-from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK
+from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ArchiveError
 
 runner = CliRunner()
 PATIENT, OTHER = "JBX3656", "MCJ1984"
@@ -500,30 +500,32 @@ def test_a_name_taken_by_another_recorded_photo_is_passed_over_for_the_next(
     assert not any("have no catalogue row" in w for w in document["warnings"]), document["warnings"]
 
 
-def test_a_photo_named_as_ctrl_c_came_is_recorded_by_the_next_ingest(
+def test_a_photo_named_as_the_run_failed_is_recorded_by_the_next_ingest(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ctrl-C while the first result is being filed: that photo is named, off the queue, and
-    not recorded. The journal stays (only a run that settled every result removes it), and
-    the next ingest records it: nothing named stays unknown."""
+    """A failure while the first result is being filed: that photo is named, off the queue,
+    and not recorded. The journal stays (only a run that settled every result removes it),
+    and the next ingest records it: nothing named stays unknown. (A Ctrl-C there waits for
+    the photo's row: `test_interrupt_handover`.)"""
     from cardingest import ingest as ingest_module
 
     archive = tmp_path / "archive"
     real = ingest_module.write_for_copy
     filed: list[str] = []
 
-    def interrupted(item: Any, published: Any, reserved: Any) -> list[str]:
+    def failed(item: Any, published: Any, reserved: Any) -> list[str]:
         filed.append(item.source)
         if len(filed) == 1:
-            raise KeyboardInterrupt
+            raise ArchiveError("the disk went away")
         return real(item, published, reserved)
 
     with monkeypatch.context() as patched:
-        patched.setattr(ingest_module, "write_for_copy", interrupted)
+        patched.setattr(ingest_module, "write_for_copy", failed)
         result = runner.invoke(
             app, ["ingest", str(card), "--id", PATIENT, "--archive", str(archive)]
         )
-    assert result.exit_code == 130, result.output
+    assert result.exit_code == EXIT_FAILURE, result.output
+    assert "the disk went away" in result.stderr
     named = {f"{PATIENT}/{p.name}" for p in (archive / PATIENT).glob("*.jpg")}
     assert named - set(rows(archive)), "the first photo is named and not recorded"
     assert the_journal(archive).is_file()

@@ -38,6 +38,7 @@ from .plan.naming import format_clock_offset
 from .prepare import blocked_folders, has_catalogue
 from .storage import modes
 from .storage.durable import FolderSyncs, fsync_dir, remove_stale_temps_in, writing_to
+from .storage.interrupts import held_interrupts
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -601,21 +602,29 @@ def execute(
             status = "finished"
             drained = False
 
+            settled: set[int] = set()
+
             def settle(position: int, transferred: TransferResult) -> None:
+                """Its row in the batch, its outcome set: all or nothing, as a Ctrl-C waits
+                (`held_interrupts`). Once only: the last result handed out is ``late`` too."""
+                if position in settled:
+                    return
                 item = copies[position]
-                outcome = _settle(item, transferred)
-                if outcome.action == "copy":
-                    result.warnings += write_for_copy(item, transferred.published, reserved)
-                    batch.add(_record(item, transferred, ingest_id, settings, card))
-                    result.bytes_copied += transferred.size
-                elif transferred.duplicate_of is not None:
-                    sightings.append((transferred.duplicate_of, item.source))
-                outcomes.set(copy_at[position], outcome)
+                with held_interrupts():
+                    outcome = _settle(item, transferred)
+                    if outcome.action == "copy":
+                        result.warnings += write_for_copy(item, transferred.published, reserved)
+                        batch.add(_record(item, transferred, ingest_id, settings, card))
+                        result.bytes_copied += transferred.size
+                    elif transferred.duplicate_of is not None:
+                        sightings.append((transferred.duplicate_of, item.source))
+                    outcomes.set(copy_at[position], outcome)
+                    settled.add(position)
                 if on_file is not None:
                     on_file(outcome)
 
-            # Finished after an interrupt, beyond the last result handed out: what they
-            # published is recorded too (`transfer_many`'s ``unclaimed``).
+            # Finished after an interrupt, beyond the last result taken in (or that one
+            # itself): what they published is recorded too (`transfer_many`'s ``unclaimed``).
             late: list[tuple[int, TransferResult]] = []
             results = transfer_many(
                 _jobs(copies, Path(plan.source), roots, stop),
@@ -671,8 +680,8 @@ def execute(
                     batch.flush()
                 finally:
                     journal.close()
-                # After an interrupt or a failure a file may be named and not recorded
-                # (a result taken off the queue as the interrupt came): the next ingest
+                # After a failure (or a second Ctrl-C while the first one's late results
+                # were recorded) a file may be named and not recorded: the next ingest
                 # records it from the journal.
                 if drained:
                     journal.remove()

@@ -1355,7 +1355,8 @@ def transfer_many(
     and the exception propagates once they have. A later file may have finished before an
     earlier one that was still running: each finished one not yet handed out goes to
     ``unclaimed`` with its position among the jobs, so the caller can record what it
-    published.
+    published. So does the last one handed out, as the stop may have come before the caller
+    took it in: a caller that did tells by the position.
     """
     halt = threading.Event()
 
@@ -1401,9 +1402,9 @@ def transfer_many(
                 )
                 pending.append(job)
                 if len(pending) >= 2 * workers:
-                    yield _first(pending)
+                    yield from _hand_first(pending)
             while pending:
-                yield _first(pending)
+                yield from _hand_first(pending)
         finally:
             if pending:
                 halt.set()
@@ -1416,12 +1417,12 @@ def transfer_many(
                             unclaimed(index, future.result())
 
 
-def _first(pending: deque[tuple[int, Future[TransferResult]]]) -> TransferResult:
-    """The first job's result, taken off the queue only once it is there: a job whose wait
-    was interrupted is still pending, for `transfer_many`'s ``unclaimed``."""
-    done = pending[0][1].result()
+def _hand_first(pending: deque[tuple[int, Future[TransferResult]]]) -> Iterator[TransferResult]:
+    """The first job's result, taken off the queue only when the next is asked for: a job
+    whose wait was interrupted, or whose result was handed out as the interrupt came, is
+    still pending, for `transfer_many`'s ``unclaimed``."""
+    yield pending[0][1].result()
     pending.popleft()
-    return done
 
 
 def free_space(path: Path) -> int | None:
