@@ -42,6 +42,7 @@ DAMAGE = [
     ("archive_path", "../x"),
     ("backup_path", "../backup/ZAC5361/ZAC5361-20261124-091502.jpg"),
     ("card_label", b"\xff"),  # a BLOB, where text belongs
+    ("archive_path", "ZAC5361"),  # the patient's folder, not a photo in it
 ]
 """(column, value) edits every command below meets; `MORE` are met by `search` alone."""
 
@@ -57,6 +58,7 @@ MORE = [
     ("source_path", b"IMG_0001.JPG"),
     ("subsec", b"5"),
     ("utc_offset", b"+13:00"),
+    ("archive_path", "ZAA0067/ZAC5361-20261124-091502.jpg"),  # another patient's folder
 ]
 
 COMMANDS = {
@@ -95,11 +97,12 @@ def test_a_value_edited_by_hand_is_a_clear_error_and_nothing_is_written(
     assert not (tmp_path / "referral").exists() and not (tmp_path / "dicom").exists()
 
 
-@pytest.mark.parametrize("value", ["../ZAA0067", "", "ZAC5361/..", b"ZAC5361"])
+@pytest.mark.parametrize("value", ["../ZAA0067", "", "ZAC5361/..", b"ZAC5361", "zac5361"])
 def test_a_patient_id_that_could_form_a_path_is_a_clear_error(
     tmp_path: Path, value: object
 ) -> None:
-    """dicom export files each photo under OUT/ID: ``../ZAA0067`` would leave OUT."""
+    """dicom export files each photo under OUT/ID: ``../ZAA0067`` would leave OUT. An ID in
+    lower case would drop out of every look-up by ID (each upper-cases what it is given)."""
     _card, archive, _ = ingest_demo(tmp_path)
     rowid = edit(archive, "patient_id", value)
     for args in (["search"], ["dicom", "export", "--out", str(tmp_path / "dicom")]):
@@ -149,6 +152,13 @@ def test_verify_lists_a_damaged_record_and_checks_the_rest(tmp_path: Path) -> No
     # is not reported twice.
     others = {(p["kind"], p["path"]) for p in document["problems"] if p["kind"] != "invalid"}
     assert others == {("unexpected", OTHER), ("unexpected", OTHER.replace(".jpg", ".xmp"))}
+    # ... and they are named as what they are, so that no one tidies the photo away.
+    details = {p["path"]: p["detail"] for p in document["problems"] if p["kind"] != "invalid"}
+    assert details[OTHER] == (
+        f"the photo of catalogue row {path_row}, whose record is damaged (see invalid): put "
+        "that record right; do not remove this file"
+    )
+    assert details[OTHER.replace(".jpg", ".xmp")] == f"the keywords sidecar of {details[OTHER]}"
     assert document["summary"]["invalid"] == 2
     assert document["summary"]["records"] == 5 and document["summary"]["ok"] == 3
     events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]
@@ -219,3 +229,45 @@ def test_a_sighting_edited_by_hand_is_named_as_one(tmp_path: Path) -> None:
         assert code == 1 and "Traceback" not in err, err
         assert f"a sighting on a card of {FIRST} (sightings row {rowid}) has source_path" in said
     assert tree(card) == before
+
+
+def test_a_path_edited_to_the_patients_folder_moves_nothing_aside(tmp_path: Path) -> None:
+    """The tester's case: ``archive_path`` set to ``ZAC5361``. The next ingest of the card
+    took the folder for a damaged copy of the photo and moved the patient's whole folder to
+    ``.cardingest/damaged/``. Now the record is refused and nothing is touched."""
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    code, _, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
+    assert code == 3, err
+    rowid = edit(archive, "archive_path", "ZAC5361")
+    before = snapshot(archive)
+
+    code, _, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
+
+    said = " ".join(err.split())
+    assert code == 1, err
+    assert f"row {rowid}" in said and "is not a file in a folder of patient ZAC5361" in said
+    assert snapshot(archive) == before
+    assert not (archive / ".cardingest" / "damaged").exists()
+
+
+def test_a_folder_at_a_photos_name_is_never_set_aside(tmp_path: Path) -> None:
+    """A record that names a folder inside the patient's (``ZAC5361/2026``, as a
+    ``{id}/{year}`` layout has): verify reports it changed, and no ingest moves the folder
+    and what is in it to ``.cardingest/damaged/`` to put the photo back."""
+    card, map_file = demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    assert invoke("ingest", card, "--map", map_file, "--archive", archive)[0] == 3
+    inside = archive / "ZAC5361" / "2026" / "notes.txt"
+    inside.parent.mkdir()
+    inside.write_text("kept", encoding="utf-8")
+    edit(archive, "archive_path", "ZAC5361/2026")
+
+    code, stdout, _ = invoke("verify", "--archive", archive, "--json")
+    assert code == 1
+    problems = {(p["kind"], p["path"]): p["detail"] for p in json.loads(stdout)["problems"]}
+    assert problems[("changed", "ZAC5361/2026")] == "not a regular file"
+    code, _, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
+    assert code == 3, err
+    assert inside.read_text(encoding="utf-8") == "kept"
+    assert not (archive / ".cardingest" / "damaged").exists()

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from ..errors import CatalogueError, InsufficientSpaceError, NoArchiveError
+from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
 from ..storage import modes
 from ..storage.transfer import plain_relpath
@@ -97,8 +98,21 @@ def _archive_path(value: object) -> str | None:
 
 
 def _patient_id(value: object) -> str | None:
-    good = isinstance(value, str) and "/" not in value and plain_relpath(value)
-    return None if good and value != METADIR else "is not a patient ID (it could form a path)"
+    """An ID as `ids.validate_id` gives it: a safe folder name, capital letters (a row in
+    lower case would drop out of every look-up by ID, which upper-cases what it is given)."""
+    if not isinstance(value, str) or SAFE_ID.fullmatch(value) is None:
+        return "is not a patient ID (1-64 letters, digits, '-' or '_')"
+    return None if value == value.upper() else "is not a patient ID as entered (capitals)"
+
+
+def _filed_under(archive_path: str, patient_id: str) -> str | None:
+    """A photo's path names a file in a folder of its patient: every folder template holds
+    ``{id}`` (`naming.check_templates`). A path edited to a folder's name, or to another
+    patient's folder, would have a repair or a move act on the wrong thing."""
+    folder = archive_path.rpartition("/")[0]
+    if patient_id in folder:
+        return None
+    return f"is not a file in a folder of patient {patient_id} (the row's patient_id)"
 
 
 def _sha256(value: object) -> str | None:
@@ -183,6 +197,9 @@ class DamagedRecord:
     """The row's archive path as it stands, whatever it is."""
     table: str = "files"
     """``sightings`` for a card path the file was seen at again (its ``rowid`` that row's)."""
+    content: tuple[str, int] | None = None
+    """The row's SHA-256 and size, where both are good: which file in the archive is its
+    photo (`verify` names it, rather than call it a stray)."""
 
     @property
     def shown_path(self) -> str:
@@ -217,12 +234,23 @@ def damaged(values: Mapping[str, object], rowid: int, table: str = "files") -> D
     """The first field of a file's row (``values``, by column name: any of them; a sighting's
     with ``table`` ``sightings``) that holds a value cardingest never writes (`_CHECKS`);
     None when none does."""
+    path, patient = values.get("archive_path"), values.get("patient_id")
     for name, value in values.items():
         check = _CHECKS.get(name)
         why = None if check is None else check(value)
+        if why is None and name == "archive_path" and _patient_id(patient) is None:
+            why = _filed_under(str(value), str(patient))
         if why is None:
             continue
-        path, patient = values.get("archive_path"), values.get("patient_id")
+        sha256, size = values.get("sha256"), values.get("size")
+        content = (
+            (sha256.lower(), size)
+            if isinstance(sha256, str)
+            and _sha256(sha256) is None
+            and isinstance(size, int)
+            and _size(size) is None
+            else None
+        )
         return DamagedRecord(
             rowid,
             path if isinstance(path, str) and _archive_path(path) is None else None,
@@ -232,6 +260,7 @@ def damaged(values: Mapping[str, object], rowid: int, table: str = "files") -> D
             why,
             path,
             table,
+            content,
         )
     return None
 

@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
@@ -214,16 +214,26 @@ def repairable(state: CopyState, path: Path) -> bool:
     """A copy that is changed, or missing from an archive (or backup) that is there, can be
     put back.
 
-    A missing copy's archive is there when its folder is, or when the nearest folder above
+    A folder at the copy's name is not put back (nothing is moved aside). A missing copy's
+    archive is there when its folder is, or when the nearest folder above
     it that is there is a root with its ``.cardingest``: the patient's folder was removed,
     not the drive unplugged. Otherwise (a drive or share not connected, its mount point
     empty) nothing is touched, nor is an unreadable copy (an I/O error now), which may read
     again later.
     """
     if state.status != "missing":
-        return state.status == "changed"
+        return state.status == "changed" and not _a_folder(path)
     nearest = next((folder for folder in path.parents if folder.is_dir()), None)
     return nearest is not None and (nearest == path.parent or (nearest / METADIR).is_dir())
+
+
+def _a_folder(path: Path) -> bool:
+    """A folder stands where a photo should: no copy of it, and never set aside whole (a
+    patient's folder, were a catalogue row edited to name it)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def mark_change(
@@ -461,6 +471,56 @@ def _unexpected_in(
             yield Problem("unexpected", relpath, detail=detail)
 
 
+def _photos_of_damaged_records(
+    archive: Path, strays: list[Problem], damaged: list[DamagedRecord], checker: CopyChecker
+) -> list[Problem]:
+    """``strays`` with each that is the photo of a damaged record (its content: a record
+    edited to another path), and that photo's keywords sidecar, said to be so: one tidying
+    up the strays would otherwise remove the only archived copy. Only a stray of a damaged
+    record's size is read."""
+    by_size: dict[int, list[DamagedRecord]] = {}
+    for bad in damaged:
+        if bad.content is not None:
+            by_size.setdefault(bad.content[1], []).append(bad)
+    if not by_size:
+        return strays
+    named: dict[str, str] = {}  # each such photo's path and stem, lower case: its detail
+    said: list[Problem] = []
+    for stray in strays:
+        said.append(_damaged_records_photo(archive, stray, by_size, checker) or stray)
+        if said[-1] is not stray:
+            lower = stray.path.lower()
+            named[lower] = named[lower.rpartition(".")[0] or lower] = said[-1].detail or ""
+    for index, stray in enumerate(said):
+        lower = stray.path.lower()
+        photo = named.get(lower.removesuffix(".xmp")) if lower.endswith(".xmp") else None
+        if photo is not None and lower not in named:
+            said[index] = replace(stray, detail=f"the keywords sidecar of {photo}")
+    return said
+
+
+def _damaged_records_photo(
+    archive: Path, stray: Problem, by_size: dict[int, list[DamagedRecord]], checker: CopyChecker
+) -> Problem | None:
+    """``stray`` said to be the photo of the damaged record whose content it holds, if one."""
+    path = Path(archive, *stray.path.split("/"))
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    for bad in by_size.get(info.st_size, []):
+        assert bad.content is not None
+        if checker.check(path, bad.content[1], bad.content[0], archive).ok:
+            detail = (
+                f"the photo of catalogue row {bad.rowid}, whose record is damaged (see "
+                "invalid): put that record right; do not remove this file"
+            )
+            return replace(stray, patient_id=bad.patient_id, detail=detail)
+    return None
+
+
 def _parents(relpath: str) -> Iterator[str]:
     parts = relpath.split("/")[:-1]
     for end in range(1, len(parts) + 1):
@@ -509,9 +569,12 @@ def verify_archive(
     backup_roots: dict[Path, set[str]] = {}  # each root: the paths of its copies below it
     sidecars: list[tuple[str, tuple[Problem, Path, Keywords]]] = []  # found wrong: a few
 
+    damaged: list[DamagedRecord] = []
+
     def invalid(bad: DamagedRecord) -> None:
         """A record no copy can be checked against: listed, and its file is no stray."""
         report.records += 1
+        damaged.append(bad)
         if bad.archive_path is not None:
             catalogued.add(bad.archive_path)
         report.problems.append(
@@ -551,7 +614,8 @@ def verify_archive(
     folders = None if patient_id is None else patient_folders(archive, patient_id, catalogued)
     if patient_id is not None and not catalogued and not folders:
         raise UsageError(f"No photos of {patient_id} are archived: is the ID or --archive right?")
-    report.problems.extend(find_all_unexpected(archive, catalogued, folders))
+    strays = find_all_unexpected(archive, catalogued, folders)
+    report.problems.extend(_photos_of_damaged_records(archive, strays, damaged, checker))
     roots = [root for root in backup_roots if _backup_root(archive, root)]
     if patient_id is None:
         elsewhere = [*roots, *backups]
