@@ -277,6 +277,8 @@ def test_the_backup_is_checked_whole_and_fix_permissions_closes_it(
     assert any(path.endswith(".xmp") for path in every)
     assert any("/.cardingest/manifests/" in path for path in every)
     assert set(exposed) == every
+    wheres = {p["where"] for p in json.loads(result.stdout)["problems"] if p["kind"] == "exposed"}
+    assert wheres == {"backup"}
 
     fixed = cli("verify", "--archive", archive, "--fix-permissions", "--json")
     assert fixed.exit_code == 0, fixed.stdout

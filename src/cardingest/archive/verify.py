@@ -626,12 +626,17 @@ def verify_archive(
             for folder in patient_folders(root, patient_id, backup_roots[root])
         ] + backups
     report.problems.extend(
-        Problem("exposed", item.path, detail=item.detail)
+        Problem("exposed", item.path, _exposed_where(item.path), detail=item.detail)
         for item in find_exposed(archive, elsewhere)
         if folders is None or _within(item.path, folders)
     )
     report.bytes_read = checker.bytes_read
     return report
+
+
+def _exposed_where(shown: str) -> Where:
+    """`find_exposed` shows the archive's paths relative to it, and a backup's in full."""
+    return "backup" if os.path.isabs(shown) else "archive"
 
 
 def total_bytes(archive: Path, patient_id: str | None = None) -> int:
