@@ -117,6 +117,11 @@ def test_a_missing_head_is_written_again_when_every_line_checks_out(tmp_path: Pa
     refused = cardingest("audit", "--repair", "--archive", archive, home=home)
     assert refused.code == 1 and "needs a person" in refused.stderr, refused.stderr
     assert not head.exists()
+    refused = cardingest("audit", "--repair", "--archive", archive, "--json", home=home)
+    assert refused.code == 1 and "needs a person" in refused.stderr, refused.stderr
+    document = json.loads(refused.text)  # the check's own document, naming the line
+    assert (document["ok"], document["bad_line"], document["head_rebuilt"]) == (False, 1, None)
+    assert not head.exists()
     log.write_bytes(edited)
     run = cardingest("audit", "--repair", "--archive", archive, "--json", home=home)
     assert run.code == 0, run.stderr

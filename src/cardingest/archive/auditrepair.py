@@ -34,6 +34,11 @@ from .audit import AuditCheck, AuditLog, _locked
 TORN_FOLDER = "torn"
 
 
+class LeftForAPerson(AuditError):
+    """The log does not check out before what a repair may mend (an edited or removed line):
+    nothing was changed, and `AuditLog.check` names the line."""
+
+
 @dataclass(frozen=True)
 class TornTail:
     """What the repair set aside (``None`` fields when there was nothing to repair)."""
@@ -81,7 +86,7 @@ def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:
             before = _check_prefix(log, data[:cut])
             if not before.ok:
                 where = f"line {before.bad_line}" if before.bad_line else "its head file"
-                raise AuditError(
+                raise LeftForAPerson(
                     f"Not repairing {log.path}: besides the torn last line (line {line}), it "
                     f"does not check out at {where}: {before.problem}",
                     details=["A power cut only tears the last line; this needs a person."],
@@ -131,7 +136,7 @@ def rebuild_missing_head(archive: Path, *, operator: str) -> int | None:
             complete = data[: data.rfind(b"\n") + 1]
             count, problem, last, _prev = log._walk(complete.splitlines(keepends=True))
             if problem is not None:
-                raise AuditError(
+                raise LeftForAPerson(
                     f"Not writing {log.head_path.name} again: {log.path} does not check out "
                     f"at line {problem[0]}: {problem[1]}",
                     details=["An edited or removed line needs a person, not a repair."],

@@ -26,10 +26,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 GroupsHook = Callable[[Path, Sequence["Group"]], None]
 
 
-def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
+def say_error(exc: CardingestError) -> None:
+    """``exc``'s message and details on stderr."""
     output.err.print(f"[red]error:[/] {escape(exc.message)}")
     for detail in exc.details:
         output.err.print(f"  {escape(detail)}")
+
+
+def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
+    say_error(exc)
     if as_json and not isinstance(exc, OutputError):  # no document can reach the caller
         output.emit_json(documents.error(exc))
     return typer.Exit(exc.exit_code)

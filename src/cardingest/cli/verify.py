@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..archive.audit import AuditLog
 from ..archive.auditrepair import (
+    LeftForAPerson,
     TornTail,
     rebuild_missing_head,
     record_rebuilt_head,
@@ -39,6 +40,7 @@ from ..ids import validate_id
 from ..models import METADIR, Settings
 from ..move import pending_move_warnings
 from . import documents, output
+from .common import say_error
 from .output import escape
 from .session import open_archive
 
@@ -198,9 +200,15 @@ def run_verify(
 
 
 def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | None]:
+    """What ``audit --repair`` mended. A log left for a person is said on stderr, and the
+    check that follows reports it (its line, and with ``--json`` the usual document)."""
     with open_archive(settings.archive, "audit --repair", creates=True):
-        head = rebuild_missing_head(settings.archive, operator=settings.operator)
-        torn = repair_torn_tail(settings.archive, operator=settings.operator)
+        try:
+            head = rebuild_missing_head(settings.archive, operator=settings.operator)
+            torn = repair_torn_tail(settings.archive, operator=settings.operator)
+        except LeftForAPerson as exc:
+            say_error(exc)
+            return None, None
         if head is not None:
             record_rebuilt_head(settings.archive, head, operator=settings.operator)
     if as_json:
