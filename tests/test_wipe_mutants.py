@@ -559,7 +559,8 @@ def test_a_folder_without_dcim_or_an_archive_without_a_catalogue_is_refused(
     with pytest.raises(SourceError) as caught:
         plan_wipe(folder, None, tmp_path / "archive")
     assert caught.value.message == (
-        f"{folder} has no DCIM folder: wipe only removes photos under DCIM/"
+        f"{folder} has no DCIM folder: wipe only removes photos under a card's DCIM/. Give "
+        "the card's root (the folder that holds DCIM)"
     )
     card = make_card(tmp_path / "card", {FIRST: b"photo"})
     archive = tmp_path / "archive"

@@ -73,6 +73,19 @@ def test_a_folder_inside_a_cards_dcim_is_refused_so_too(tmp_path: Path, mode: li
     assert "has no DCIM folder" in said and "give the card's root" in said
 
 
+@pytest.mark.parametrize("mode", MODES, ids=mode_id)
+def test_a_dcim_that_is_a_link_is_named_so(tmp_path: Path, mode: list[str]) -> None:
+    """Not "has no DCIM folder" alone, when there is one to see: it is a link, never followed."""
+    card = dated_card(tmp_path / "card")
+    folder = tmp_path / "linked"
+    folder.mkdir()
+    (folder / "DCIM").symlink_to(card / "DCIM")
+    said = refused(folder, tmp_path, mode)
+    assert "has no DCIM folder (DCIM there is a symbolic link, which is not followed)" in said
+    assert "give the card's root" in said
+    assert sorted(p.name for p in (card / "DCIM" / "100CANON").iterdir())
+
+
 @pytest.mark.card
 @pytest.mark.parametrize("mode", MODES, ids=mode_id)
 def test_a_write_protected_card_is_refused_before_any_copy(

@@ -315,12 +315,28 @@ def _other_bytes_reason(earlier: list[CatalogueRecord], taken: str | None) -> st
 
 def require_dcim(root: Path) -> None:
     if not has_dcim(root):
-        raise SourceError(f"{root} has no DCIM folder: wipe only removes photos under DCIM/")
+        raise SourceError(
+            f"{root} {no_dcim(root)}: wipe only removes photos under a card's DCIM/. Give the "
+            "card's root (the folder that holds DCIM)"
+        )
 
 
 def has_dcim(root: Path) -> bool:
     """Whether ``root`` is a card's root, which a wipe may clear: its photos are in DCIM/."""
     return scan_root(Path(root)) != Path(root)
+
+
+def no_dcim(root: Path) -> str:
+    """What ``root`` lacks for a wipe, in words: no DCIM folder, or one that is a link (no
+    card's is; the scan does not follow it, so the photos behind it were never looked at)."""
+    try:
+        with os.scandir(root) as entries:
+            links = [e.name for e in entries if e.name.lower() == "dcim" and e.is_symlink()]
+    except OSError:
+        links = []
+    if links:
+        return f"has no DCIM folder ({links[0]} there is a symbolic link, which is not followed)"
+    return "has no DCIM folder"
 
 
 NOTHING_REMOVABLE = "so nothing can be removed"

@@ -32,6 +32,7 @@ from ..wipe import (
     execute_wipe,
     has_dcim,
     keep_held,
+    no_dcim,
     plan_wipe,
     require_dcim,
     unwritable_folder,
@@ -78,7 +79,7 @@ def refuse_wipe_before_copy(root: Path) -> None:
 
     if not has_dcim(root):
         raise UsageError(
-            f"Not wiping: {root} has no DCIM folder, so it is not a camera card's root, and "
+            f"Not wiping: {root} {no_dcim(root)}, so it is not a camera card's root, and "
             "--wipe removes photos only from a card's DCIM/. Nothing was copied. To clear the "
             "card, give the card's root (the folder that holds DCIM); to copy from this "
             "folder, leave out --wipe"
