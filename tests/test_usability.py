@@ -975,6 +975,24 @@ def test_a_photo_taken_after_the_camera_clock_was_set_back_stays_on_the_card(
     ]
 
 
+def test_the_set_back_reason_says_whose_clock_its_time_is_by(tmp_path: Path) -> None:
+    """With --clock-offset the plan shows corrected times; the newest then is the camera's."""
+    times = ("2026:03:16 10:00:00", "2026:03:16 10:05:00", "2026:03:16 10:10:00")
+    folder, args = mapped_card(tmp_path, "100CANON/IMG_0001-101CANON/IMG_0050", *times)
+    runner = CliRunner()
+    offset = ["--clock-offset", "+01:00"]
+    assert runner.invoke(cli_app.app, ["ingest", *args, *offset]).exit_code == 0
+    (folder / "IMG_0004.JPG").write_bytes(exif_jpeg("2026:03:16 09:30:00"))
+    result = runner.invoke(cli_app.app, ["preview", *args, *offset, "--json"])
+    assert result.exit_code == 3, result.output
+    [item] = [i for i in json.loads(result.stdout)["items"] if i["action"] == "hold"]
+    assert item["captured_at"] == "2026-03-16T10:30:00", item
+    assert (
+        "though not dated by the camera's clock after the newest then (2026-03-16 10:10:00)"
+        in (item["reason"])
+    )
+
+
 def test_photos_held_for_one_long_reason_are_told_it_once(tmp_path: Path) -> None:
     """Four photos taken since the map's first use on the card are held for one reason of
     some 400 characters: the preview's table points each to one note under it, and the

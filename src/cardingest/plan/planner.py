@@ -347,6 +347,7 @@ def _taken_after_reason(
         if used.same_map
         else f"a map that gave {row.patient_id} this very name ({printable(name)})"
     )
+    clock = " by the camera's clock" if media.captured != when else ""  # --clock-offset
     if when < EARLIEST_PLAUSIBLE:
         after = (
             "dated by a camera clock never set, so its time cannot show it was on the card "
@@ -357,11 +358,10 @@ def _taken_after_reason(
         after = (
             f"numbered by the camera after every photo on this card when {which} was first "
             f"used for it (the last then: folder {folder}, number {number:04d}, ingest "
-            f"{used.ingest_id}), though not dated after the newest then "
+            f"{used.ingest_id}), though not dated{clock} after the newest then "
             f"({used.newest:%Y-%m-%d %H:%M:%S}): the camera's clock was set back since"
         )
     elif used.newest is not None:
-        clock = " by the camera's clock" if media.captured != when else ""
         after = (
             f"taken{clock} after every photo on this card when {which} was first used for it "
             f"(the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest {used.ingest_id})"
