@@ -173,7 +173,10 @@ def test_a_reader_gone_at_the_wipes_question_keeps_every_photo_on_the_card(
     assert on_card(card) == list(NAMES)
 
 
-def test_a_json_document_lost_only_when_written_says_what_was_done(tmp_path: Path) -> None:
+@pytest.mark.parametrize("wipe", [True, False])
+def test_a_json_document_lost_only_when_written_says_what_was_done(
+    tmp_path: Path, wipe: bool
+) -> None:
     """A disk that fills as the document is written (here a file size limit just past what
     stdout already holds): only the write itself can tell, after the wipe. The message says
     the document is lost and where the record of the ingest and wipe is; exit 1."""
@@ -188,7 +191,7 @@ def test_a_json_document_lost_only_when_written_says_what_was_done(tmp_path: Pat
 
     with open(out, "ab") as handle:
         code, said = run(
-            ingest_args(card, archive, "--wipe", "--yes", "--json"),
+            ingest_args(card, archive, *(["--wipe", "--yes"] if wipe else []), "--json"),
             tmp_path / "home",
             stdout=handle,
             preexec_fn=file_size_limit,
@@ -198,9 +201,14 @@ def test_a_json_document_lost_only_when_written_says_what_was_done(tmp_path: Pat
     assert line.startswith("error: Standard output cannot be written (File too large)"), line
     assert "the JSON document is lost" in line and "audit log" in line
     assert len(archived(archive)) == 2
-    assert on_card(card) == []  # the wipe was done: the audit log has it
     audit = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8")
-    assert '"wipe-remove"' in audit
+    if wipe:
+        assert "the ingest and the wipe it reports ran" in line and "what each did" in line
+        assert on_card(card) == []  # the wipe was done: the audit log has it
+        assert '"wipe-remove"' in audit
+    else:
+        assert "the ingest it reports ran" in line and "records what it did" in line
+        assert len(on_card(card)) == 2 and '"wipe-remove"' not in audit
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])

@@ -651,7 +651,12 @@ def test_only_files_under_dcim_that_did_not_change_are_removed(tmp_path: Path) -
         ("DCIM/100CANON/IMG_0004.JPG", "keep", "changed on the card after the check"),
         ("DCIM/100CANON/IMG_0005.JPG", "keep", "changed on the card after the check"),
         ("DCIM", "keep", "not under DCIM/"),
-        ("DCIM/100CANON/IMG_0006.JPG", "keep", "gone before removal (No such file or directory)"),
+        (
+            "DCIM/100CANON/IMG_0006.JPG",
+            "keep",
+            "no longer on the card when its turn came (No such file or directory): removed by "
+            "someone else meanwhile, so nothing was removed here",
+        ),
         ("DCIM/100CANON/IMG_0007.JPG", "keep", "not archived (held)"),
     ]
     assert result.items[2].archive_path == "JBX3656/a.jpg", "the rest of the item is kept"

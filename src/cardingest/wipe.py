@@ -545,7 +545,12 @@ class _Remover:
         try:
             info = os.stat(path)
         except OSError as exc:
-            return replace(item, action="keep", reason=f"gone before removal ({exc.strerror})")
+            return replace(
+                item,
+                action="keep",
+                reason=f"no longer on the card when its turn came ({exc.strerror}): removed by "
+                "someone else meanwhile, so nothing was removed here",
+            )
         if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns) != (
             item.device,
             item.inode,

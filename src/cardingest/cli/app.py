@@ -656,7 +656,7 @@ def report_lost(message: str, result: IngestResult, step: str, *, send: bool, wi
         ran = ["the ingest", *(["the send"] if send else []), *(["the wipe"] if wipe else [])]
         return (
             f"{message}: the JSON document is lost; {' and '.join(ran)} it reports ran, and "
-            "the archive's audit log records what each did"
+            f"the archive's audit log records what {'each' if len(ran) > 1 else 'it'} did"
         )
     copied = f"{result.counts['copied']} photo(s) were copied and verified into the archive"
     said = [message, copied]
