@@ -215,9 +215,9 @@ def repairable(state: CopyState, path: Path) -> bool:
     put back.
 
     A folder at the copy's name is not put back (nothing is moved aside). A missing copy's
-    archive is there when its folder is, or when the nearest folder above
-    it that is there is a root with its ``.cardingest``: the patient's folder was removed,
-    not the drive unplugged. Otherwise (a drive or share not connected, its mount point
+    archive is there when its folder is, or when the nearest folder above it that is there
+    is a root with its ``.cardingest``: the patient's folder was removed, not the drive
+    unplugged. Otherwise (a drive or share not connected, its mount point
     empty) nothing is touched, nor is an unreadable copy (an I/O error now), which may read
     again later.
     """
