@@ -43,6 +43,7 @@ DAMAGE = [
     ("backup_path", "../backup/ZAC5361/ZAC5361-20261124-091502.jpg"),
     ("card_label", b"\xff"),  # a BLOB, where text belongs
     ("archive_path", "ZAC5361"),  # the patient's folder, not a photo in it
+    ("archive_path", "ZAA0067/ZAC5361/ZAC5361-20261124-091502.jpg"),  # in another's folder
 ]
 """(column, value) edits every command below meets; `MORE` are met by `search` alone."""
 
@@ -59,6 +60,8 @@ MORE = [
     ("subsec", b"5"),
     ("utc_offset", b"+13:00"),
     ("archive_path", "ZAA0067/ZAC5361-20261124-091502.jpg"),  # another patient's folder
+    ("archive_path", "ZAA0067-ZAC5361/ZAC5361-20261124-091502.jpg"),
+    ("archive_path", "ZAC5361/ZAA0067/ZAC5361-20261124-091502.jpg"),
 ]
 
 COMMANDS = {
@@ -231,23 +234,35 @@ def test_a_sighting_edited_by_hand_is_named_as_one(tmp_path: Path) -> None:
     assert tree(card) == before
 
 
-def test_a_path_edited_to_the_patients_folder_moves_nothing_aside(tmp_path: Path) -> None:
-    """The tester's case: ``archive_path`` set to ``ZAC5361``. The next ingest of the card
-    took the folder for a damaged copy of the photo and moved the patient's whole folder to
-    ``.cardingest/damaged/``. Now the record is refused and nothing is touched."""
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("ZAC5361", "is not a file in a folder of patient ZAC5361"),
+        ("ZAA0067/ZAC5361/ZAC5361-20261124-091502.jpg", "named after another ID (ZAA0067)"),
+    ],
+)
+def test_a_path_edited_to_a_folder_or_into_another_patients_moves_and_wipes_nothing(
+    tmp_path: Path, value: str, why: str
+) -> None:
+    """The testers' cases: ``archive_path`` set to ``ZAC5361`` (the next ingest of the card
+    took the folder for a damaged copy and moved the patient's whole folder to
+    ``.cardingest/damaged/``), or into ``ZAA0067/ZAC5361/`` (the ingest "repaired" the photo
+    into the other patient's folder, and the wipe took it for archived). Now the record is
+    refused by both and nothing is touched."""
     card, map_file = demo_card(tmp_path)
     archive = tmp_path / "archive"
     code, _, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
     assert code == 3, err
-    rowid = edit(archive, "archive_path", "ZAC5361")
-    before = snapshot(archive)
+    rowid = edit(archive, "archive_path", value)
+    (archive / "ZAA0067" / "ZAC5361").mkdir()
+    before, on_card = snapshot(archive), tree(card)
 
-    code, _, err = invoke("ingest", card, "--map", map_file, "--archive", archive)
-
-    said = " ".join(err.split())
-    assert code == 1, err
-    assert f"row {rowid}" in said and "is not a file in a folder of patient ZAC5361" in said
-    assert snapshot(archive) == before
+    for args in (("ingest", card, "--map", map_file), ("wipe", card, "--yes")):
+        code, _, err = invoke(*args, "--archive", archive)
+        said = " ".join(err.split())
+        assert code == 1, err
+        assert f"row {rowid}" in said and why in said, said
+    assert snapshot(archive) == before and tree(card) == on_card
     assert not (archive / ".cardingest" / "damaged").exists()
 
 
@@ -271,3 +286,24 @@ def test_a_folder_at_a_photos_name_is_never_set_aside(tmp_path: Path) -> None:
     assert code == 3, err
     assert inside.read_text(encoding="utf-8") == "kept"
     assert not (archive / ".cardingest" / "damaged").exists()
+
+
+def test_verify_of_one_patient_takes_no_folder_from_a_damaged_record(tmp_path: Path) -> None:
+    """A record of ZAC5361's edited into ZAA0067's folder: ``verify --id ZAC5361`` lists it
+    and names ZAC5361's photo as its own, and ZAA0067's catalogued photos are not strays."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    rowid = edit(archive, "archive_path", "ZAA0067/ZAC5361-20261124-091502.jpg")
+
+    code, stdout, _ = invoke("verify", "--archive", archive, "--id", "ZAC5361", "--json")
+
+    assert code == 1
+    problems = [(p["kind"], p["path"]) for p in json.loads(stdout)["problems"]]
+    assert problems == [
+        ("invalid", "ZAA0067/ZAC5361-20261124-091502.jpg"),
+        ("unexpected", FIRST),
+        ("unexpected", FIRST.replace(".jpg", ".xmp")),
+    ]
+    detail = json.loads(stdout)["problems"][1]["detail"]
+    assert detail.startswith(f"the photo of catalogue row {rowid}, whose record is damaged")
+    code, stdout, _ = invoke("verify", "--archive", archive, "--id", "ZAA0067", "--json")
+    assert code == 0, stdout

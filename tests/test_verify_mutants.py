@@ -248,7 +248,7 @@ def test_every_problem_of_a_whole_archive_in_full(
         {
             "kind": "exposed",
             "path": str(backup / A1),
-            "where": "archive",
+            "where": "backup",
             "id": None,
             "expected_sha256": None,
             "actual_sha256": None,

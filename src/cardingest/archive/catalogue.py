@@ -9,6 +9,7 @@ No personal details are stored: patient IDs, never names or birth dates.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -107,12 +108,32 @@ def _patient_id(value: object) -> str | None:
 
 def _filed_under(archive_path: str, patient_id: str) -> str | None:
     """A photo's path names a file in a folder of its patient: every folder template holds
-    ``{id}`` (`naming.check_templates`). A path edited to a folder's name, or to another
-    patient's folder, would have a repair or a move act on the wrong thing."""
+    ``{id}`` (`naming.check_templates`), and nothing else in it looks like another ID (an ID
+    of letters and digits, the same letters-and-digits shape: ``MCJ1984/JBX3656/…`` is in
+    MCJ1984's folder). A path edited to a folder's name, or into another patient's folder,
+    would have a repair put the photo there, and a wipe take it for archived."""
     folder = archive_path.rpartition("/")[0]
-    if patient_id in folder:
-        return None
-    return f"is not a file in a folder of patient {patient_id} (the row's patient_id)"
+    if patient_id not in folder:
+        return f"is not a file in a folder of patient {patient_id} (the row's patient_id)"
+    other = next((m for m in _shaped_like(patient_id).findall(folder) if m != patient_id), None)
+    if other is not None:
+        return (
+            f"lies in a folder named after another ID ({other}), not only patient "
+            f"{patient_id}'s (the row's patient_id)"
+        )
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _shaped_like(patient_id: str) -> re.Pattern[str]:
+    """Words of ``patient_id``'s shape (a letter for a letter, a digit for a digit); for an
+    ID of digits alone none (a date in a folder name has that shape too)."""
+    if not (any(c.isalpha() for c in patient_id) and any(c.isdigit() for c in patient_id)):
+        return re.compile(r"(?!)")
+    shape = "".join(
+        "[A-Za-z]" if c.isalpha() else r"\d" if c.isdigit() else re.escape(c) for c in patient_id
+    )
+    return re.compile(rf"(?<![^\W_]){shape}(?![^\W_])")
 
 
 def _sha256(value: object) -> str | None:

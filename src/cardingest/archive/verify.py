@@ -572,11 +572,10 @@ def verify_archive(
     damaged: list[DamagedRecord] = []
 
     def invalid(bad: DamagedRecord) -> None:
-        """A record no copy can be checked against: listed, and its file is no stray."""
+        """A record no copy can be checked against: listed, and the file at its path is no
+        stray (its path does not make a folder the patient's: it may lie in another's)."""
         report.records += 1
         damaged.append(bad)
-        if bad.archive_path is not None:
-            catalogued.add(bad.archive_path)
         report.problems.append(
             Problem("invalid", bad.shown_path, "catalogue", bad.patient_id, detail=bad.detail)
         )
@@ -612,9 +611,10 @@ def verify_archive(
             report.problems.append(problem)
             report.sidecars[problem.path] = (photo, keywords)
     folders = None if patient_id is None else patient_folders(archive, patient_id, catalogued)
-    if patient_id is not None and not catalogued and not folders:
+    if patient_id is not None and not catalogued and not folders and not damaged:
         raise UsageError(f"No photos of {patient_id} are archived: is the ID or --archive right?")
-    strays = find_all_unexpected(archive, catalogued, folders)
+    named = catalogued | {bad.archive_path for bad in damaged if bad.archive_path is not None}
+    strays = find_all_unexpected(archive, named, folders)
     report.problems.extend(_photos_of_damaged_records(archive, strays, damaged, checker))
     roots = [root for root in backup_roots if _backup_root(archive, root)]
     if patient_id is None:
