@@ -116,6 +116,7 @@ def test_a_missing_head_is_written_again_when_every_line_checks_out(tmp_path: Pa
     log.write_bytes(first.replace(b'"event":"ingest"', b'"event":"ingest "') + b"\n" + rest)
     refused = cardingest("audit", "--repair", "--archive", archive, home=home)
     assert refused.code == 1 and "needs a person" in refused.stderr, refused.stderr
+    assert "nothing to repair" not in refused.stderr
     assert not head.exists()
     refused = cardingest("audit", "--repair", "--archive", archive, "--json", home=home)
     assert refused.code == 1 and "needs a person" in refused.stderr, refused.stderr
@@ -134,3 +135,17 @@ def test_a_missing_head_is_written_again_when_every_line_checks_out(tmp_path: Pa
         == 0
     )
     assert cardingest("audit", "--archive", archive, home=home).code == 0
+
+
+def test_repair_of_a_log_edited_with_no_torn_tail_says_it_needs_a_person(
+    archived: tuple[Path, Path, Path],
+) -> None:
+    """Not "nothing to repair": the check that follows fails, and says where."""
+    home, _card, archive = archived
+    log = archive / ".cardingest" / "audit.jsonl"
+    data = log.read_bytes().removesuffix(TORN)
+    log.write_bytes(data.replace(b'"operator":"', b'"operator":"X', 1))
+    run = cardingest("audit", "--repair", "--archive", archive, home=home)
+    assert run.code == 1, run.stderr
+    assert "Not repaired: an edited or removed line needs a person" in run.stderr
+    assert "nothing to repair" not in run.stderr and "does not check out at line 1" in run.text

@@ -118,6 +118,47 @@ def test_a_ctrl_c_just_after_a_copy_is_taken_in_records_it_once(
     assert event["bytes"] == sum((archive / path).stat().st_size for path in named)
 
 
+@pytest.mark.parametrize("when", ["_write_manifests", "_record_sightings"])
+def test_a_ctrl_c_as_the_run_closes_waits_for_its_records(
+    when: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The testers' case: Ctrl-C after the last copy, as the manifest was written. The
+    ingest stayed "running" with no audit event (on a first ingest, no audit log at all).
+    Now its records close whole, and then it stops (exit 130)."""
+    card, archive = card_of(tmp_path / "card"), tmp_path / "archive"
+    real = getattr(ingest, when)
+
+    def then_a_ctrl_c(*args: object) -> object:
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(ingest, when, then_a_ctrl_c)
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", archive)
+    assert result.exit_code == 130, result.output
+    lines = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    event = json.loads(lines[-1])
+    assert (event["event"], event["status"], event["counts"]["copied"]) == (
+        "ingest",
+        "finished",
+        PHOTOS,
+    )
+    with Catalogue.open(archive, create=False) as catalogue:
+        [run] = catalogue.ingests()
+    assert run["status"] == "finished"
+    assert (archive / run["manifest"]).read_text(encoding="utf-8").count("\n") == PHOTOS
+    monkeypatch.setattr(ingest, when, real)
+    again = cli("ingest", card, "--id", "JBX3656", "--archive", archive)
+    assert again.exit_code == 0 and "stopped" not in again.stderr, again.output
+
+
+def test_held_interrupts_nest() -> None:
+    with pytest.raises(KeyboardInterrupt), held_interrupts():
+        with held_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # the inner one came out to the outer: held
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+
+
 def test_held_interrupts_hands_each_signal_to_the_handler_in_place_at_the_end() -> None:
     came: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))

@@ -668,57 +668,61 @@ def execute(
                 result.interrupted = True
                 status = "interrupted"
                 results.close()
-                for position, transferred in late:
-                    if transferred.published:
-                        settle(position, transferred)
+                with held_interrupts():
+                    for position, transferred in late:
+                        if transferred.published:
+                            settle(position, transferred)
             except BaseException:
                 status = "failed"
                 results.close()  # the copy workers stop before the run's records close
                 raise
             finally:
-                try:
-                    batch.flush()
-                finally:
-                    journal.close()
-                # After a failure (or a second Ctrl-C while the first one's late results
-                # were recorded) a file may be named and not recorded: the next ingest
-                # records it from the journal.
-                if drained:
-                    journal.remove()
-                elif claims is not None:
-                    claims.keep = True  # they vouch for the journal's lines (`recover`)
-                _record_sightings(catalogue, sightings, card, ingest_id)
-                if result.interrupted:
-                    outcomes.missing = "stopped before it was copied"
-                result.outcomes = outcomes
-                result.warnings += split_shots(outcomes)
-                result.seconds = time.monotonic() - started
-                result.manifest, result.backup_manifest = _write_manifests(
-                    catalogue, ingest_id, archive, backup
-                )
-                catalogue.finish_ingest(
-                    ingest_id,
-                    finished=_now(),
-                    counts=result.counts,
-                    bytes_copied=result.bytes_copied,
-                    manifest=str(_manifest_relpath(ingest_id)),
-                    status=status,
-                )
-                audit.append(
-                    "ingest",
-                    ingest_id=ingest_id,
-                    status=status,
-                    operator=settings.operator,
-                    source=recorded_source(plan.source, card),
-                    card_label=card.label if card else None,
-                    card_serial=card.serial if card else None,
-                    archive=str(archive),
-                    backup=str(backup) if backup else None,
-                    counts=result.counts,
-                    bytes=result.bytes_copied,
-                    manifest=str(_manifest_relpath(ingest_id)),
-                    failed=[o.item.source for o in result.outcomes if o.action == "failed"],
-                )
+                # Its records close whole: a Ctrl-C here (the first, or a second one) waits
+                # for the manifest, the ingest's status and its audit event.
+                with held_interrupts():
+                    try:
+                        batch.flush()
+                    finally:
+                        journal.close()
+                    # After a failure (or a second Ctrl-C while the copy workers stopped) a
+                    # file may be named and not recorded: the next ingest records it from the
+                    # journal.
+                    if drained:
+                        journal.remove()
+                    elif claims is not None:
+                        claims.keep = True  # they vouch for the journal's lines (`recover`)
+                    _record_sightings(catalogue, sightings, card, ingest_id)
+                    if result.interrupted:
+                        outcomes.missing = "stopped before it was copied"
+                    result.outcomes = outcomes
+                    result.warnings += split_shots(outcomes)
+                    result.seconds = time.monotonic() - started
+                    result.manifest, result.backup_manifest = _write_manifests(
+                        catalogue, ingest_id, archive, backup
+                    )
+                    catalogue.finish_ingest(
+                        ingest_id,
+                        finished=_now(),
+                        counts=result.counts,
+                        bytes_copied=result.bytes_copied,
+                        manifest=str(_manifest_relpath(ingest_id)),
+                        status=status,
+                    )
+                    audit.append(
+                        "ingest",
+                        ingest_id=ingest_id,
+                        status=status,
+                        operator=settings.operator,
+                        source=recorded_source(plan.source, card),
+                        card_label=card.label if card else None,
+                        card_serial=card.serial if card else None,
+                        archive=str(archive),
+                        backup=str(backup) if backup else None,
+                        counts=result.counts,
+                        bytes=result.bytes_copied,
+                        manifest=str(_manifest_relpath(ingest_id)),
+                        failed=[o.item.source for o in result.outcomes if o.action == "failed"],
+                    )
     if status == "interrupted":
         raise Interrupted(
             f"Interrupted after {result.count('copy')} of {len(copy_at) + len(repair_at)} photo(s) "

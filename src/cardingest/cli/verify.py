@@ -199,33 +199,32 @@ def run_verify(
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
-def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | None]:
-    """What ``audit --repair`` mended. A log left for a person is said on stderr, and the
-    check that follows reports it (its line, and with ``--json`` the usual document)."""
+def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | None, bool]:
+    """What ``audit --repair`` mended: the torn tail set aside, the lines the head was
+    written again from, and whether the log was left for a person (said on stderr: the
+    check that follows reports it, its line, and with ``--json`` the usual document)."""
     with open_archive(settings.archive, "audit --repair", creates=True):
         try:
             head = rebuild_missing_head(settings.archive, operator=settings.operator)
             torn = repair_torn_tail(settings.archive, operator=settings.operator)
         except LeftForAPerson as exc:
             say_error(exc)
-            return None, None
+            return None, None, True
         if head is not None:
             record_rebuilt_head(settings.archive, head, operator=settings.operator)
     if as_json:
-        return torn, head
+        return torn, head, False
     if head is not None:
         output.out.print(
             f"Wrote the missing audit.head again from the log's {head} line(s), which check "
             "out; recorded in an audit-repair event."
         )
-    if torn is None and head is None:
-        output.err.print("The audit log ends in a complete line: nothing to repair.")
-    elif torn is not None:
+    if torn is not None:
         output.out.print(
             f"Set aside the torn last line {torn.line} ({torn.size} bytes, sha256 "
             f"{torn.sha256}) as {escape(torn.set_aside)}; recorded in an audit-repair event."
         )
-    return torn, head
+    return torn, head, False
 
 
 def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
@@ -245,8 +244,15 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
             raise AuditError(
                 f"The audit log {log.path} is missing, though the archive has a catalogue"
             )
-    torn, head = _repair(settings, as_json) if repair and not log.in_database else (None, None)
+    mended = repair and not log.in_database
+    torn, head, refused = _repair(settings, as_json) if mended else (None, None, False)
     check = log.check()
+    if mended and torn is None and head is None and not refused and not as_json:
+        output.err.print(
+            "The audit log ends in a complete line: nothing to repair."
+            if check.ok
+            else "Not repaired: an edited or removed line needs a person, not a repair."
+        )
     if as_json:
         output.emit_json(documents.audit(log.where, check, repair=repair, torn=torn, head=head))
     elif check.ok:
