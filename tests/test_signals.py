@@ -83,15 +83,46 @@ def test_only_the_console_script_installs_them_and_an_ignored_one_stays_ignored(
         "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
         "import cardingest.cli, cardingest.cli.app, cardingest.ingest, cardingest.review.contact\n"
         "before = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n"
+        "during = []\n"
+        "real = cardingest.cli.app.main\n"
+        "def run():\n"
+        "    during.append(signal.getsignal(signal.SIGTERM))\n"
+        "    during.append(signal.getsignal(signal.SIGHUP))\n"
+        "    real()\n"
+        "cardingest.cli.app.main = run\n"
         "sys.argv = ['cardingest', '--version']\n"
         "try:\n"
         "    cardingest.cli.main()\n"
         "except SystemExit:\n"
         "    pass\n"
         "from cardingest.cli.signals import as_ctrl_c\n"
-        "print(before, signal.getsignal(signal.SIGTERM) is as_ctrl_c,\n"
-        "      signal.getsignal(signal.SIGHUP) is signal.SIG_IGN)\n"
+        "print(before, during[0] is as_ctrl_c, during[1] is signal.SIG_IGN)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-3:] == ["True", "True", "True"], done.stdout
+
+
+def test_a_ctrl_c_before_any_command_is_one_line_and_none_after_it_ends() -> None:
+    """A Ctrl-C while the command line is read, before a command handles it: exit 130 and
+    one line, no traceback. Once the command has ended, SIGINT, SIGTERM and SIGHUP are
+    ignored: a signal then would only make a finished run look killed."""
+    script = (
+        "import os, signal, sys\n"
+        "import cardingest.cli, cardingest.cli.app\n"
+        "def interrupted():\n"
+        "    raise KeyboardInterrupt\n"
+        "cardingest.cli.app.main = interrupted\n"
+        "sys.argv = ['cardingest', 'ingest']\n"
+        "try:\n"
+        "    cardingest.cli.main()\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+        "    os.kill(os.getpid(), signum)\n"
+        "print('alive', code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["alive", "130"]
+    assert done.stderr == "Interrupted before anything was done.\n"

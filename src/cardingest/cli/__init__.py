@@ -16,8 +16,10 @@ def json_asked(args: Sequence[str]) -> bool:
 def main() -> None:
     """The console script. SIGTERM and SIGHUP are Ctrl-C from here on (`signals`). A Ctrl-C
     while Typer and the commands load (nothing has been touched yet) is exit 130 with one
-    line, as it is later, not a traceback."""
-    from .signals import stop_like_ctrl_c
+    line, as it is later, not a traceback; so is one while the command line is read, before
+    a command handles it. Once the command has ended they are ignored: what it did is done
+    and said, and the exit code says how it ended (not a death by the signal)."""
+    from .signals import stop_like_ctrl_c, stopped_by_now
 
     stop_like_ctrl_c()
     try:
@@ -31,7 +33,13 @@ def main() -> None:
             )
         _say(sys.stderr, "Interrupted before anything was done.\n")
         raise SystemExit(130) from None
-    run()
+    try:
+        run()
+    except KeyboardInterrupt:  # outside every command's own handling: it had not begun
+        _say(sys.stderr, "Interrupted before anything was done.\n")
+        raise SystemExit(130) from None
+    finally:
+        stopped_by_now()
 
 
 def _say(stream: TextIO | None, text: str) -> None:

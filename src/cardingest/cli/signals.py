@@ -42,3 +42,13 @@ def stop_like_ctrl_c() -> None:
                 signal.signal(signum, as_ctrl_c)
         except (ValueError, OSError):
             return
+
+
+def stopped_by_now() -> None:
+    """Ignore SIGINT and `STOPPING` from here on: the command has ended, and a signal now
+    would only turn its exit code into a death by that signal."""
+    for signum in (signal.SIGINT, *STOPPING):
+        try:
+            signal.signal(signum, signal.SIG_IGN)
+        except (ValueError, OSError):
+            return
