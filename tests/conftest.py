@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,6 +28,15 @@ from cardimage import (
 )
 from pgserver import PgServer, require_postgres
 from sshfsmount import SshfsMount, require_sshfs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Python's own SIGINT handler, whatever the run inherited: a shell starts a background
+    job (``pytest … &``) with SIGINT ignored, and the tests that stop a run with Ctrl-C (in
+    this process, or in a child, which inherits it) would then see it ignored, as the
+    product rightly does."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -23,17 +23,6 @@ from cardingest.storage.interrupts import held_interrupts
 PHOTOS = 12
 
 
-@pytest.fixture(autouse=True)
-def ctrl_c_raises() -> Iterator[None]:
-    """Python's own SIGINT handler, whatever this test run inherited: a shell starts a
-    background job (``pytest … &``) with SIGINT ignored, and an ignored Ctrl-C stays so."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def card_of(root: Path) -> Path:
     first = datetime(2024, 3, 15, 9, 0, 0)
     for n in range(PHOTOS):
