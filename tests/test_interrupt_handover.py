@@ -9,11 +9,11 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clinic_helpers import camera_jpeg, cli
+from clinic_helpers import cli
+from test_folder_syncs import card_of
 
 from cardingest import ingest
 from cardingest.archive.catalogue import Catalogue
@@ -21,17 +21,6 @@ from cardingest.cli.signals import as_ctrl_c
 from cardingest.storage.interrupts import held_interrupts
 
 PHOTOS = 12
-
-
-def card_of(root: Path) -> Path:
-    first = datetime(2024, 3, 15, 9, 0, 0)
-    for n in range(PHOTOS):
-        camera_jpeg(
-            root / "DCIM" / "100CANON" / f"IMG_{n + 1:04d}.JPG",
-            first + timedelta(seconds=n),
-            size=(32, 24),
-        )
-    return root
 
 
 def catalogued(archive: Path) -> set[str]:
@@ -47,7 +36,7 @@ def published(archive: Path) -> set[str]:
 def test_a_ctrl_c_as_a_published_copy_is_taken_in_leaves_it_catalogued(
     taken: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    card, archive = card_of(tmp_path / "card"), tmp_path / "archive"
+    card, archive = card_of(tmp_path / "card", PHOTOS), tmp_path / "archive"
     real_settle = ingest._settle
     calls = 0
 
@@ -79,7 +68,7 @@ def test_a_ctrl_c_just_after_a_copy_is_taken_in_records_it_once(
 ) -> None:
     """The copy taken in last is handed back as the ingest stops (it may not have been taken
     in): one row for it all the same."""
-    card, archive = card_of(tmp_path / "card"), tmp_path / "archive"
+    card, archive = card_of(tmp_path / "card", PHOTOS), tmp_path / "archive"
     calls = 0
 
     @contextmanager
@@ -114,7 +103,7 @@ def test_a_ctrl_c_as_the_run_closes_waits_for_its_records(
     """The testers' case: Ctrl-C after the last copy, as the manifest was written. The
     ingest stayed "running" with no audit event (on a first ingest, no audit log at all).
     Now its records close whole, and then it stops (exit 130)."""
-    card, archive = card_of(tmp_path / "card"), tmp_path / "archive"
+    card, archive = card_of(tmp_path / "card", PHOTOS), tmp_path / "archive"
     real = getattr(ingest, when)
 
     def then_a_ctrl_c(*args: object) -> object:
