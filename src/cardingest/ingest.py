@@ -727,8 +727,7 @@ def execute(
         raise Interrupted(
             f"Interrupted after {result.count('copy')} of {len(copy_at) + len(repair_at)} photo(s) "
             "were copied and verified (they are catalogued and in the manifest). No file is "
-            "half-written; run the same command again to finish (it also records any photo "
-            "named as the interrupt came)."
+            "half-written; run the same command again to finish."
         )
     return result
 
