@@ -60,6 +60,7 @@ def file_rows(rows: int, rng: random.Random) -> Iterator[tuple[object, ...]]:
             "site": "forearm",
             "consent": "record",
             "backup_path": None,
+            "role": "photo",
         }
         yield (n + 1, *(values[column] for column in _FILE_COLUMNS))
 

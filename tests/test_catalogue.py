@@ -498,3 +498,24 @@ def test_copy_problems_are_recorded_cleared_and_kept_from_the_planner_input(
     assert state == {first: "archive copy changed", second: None}
     cat.set_problems({first: None, "no/such/path.jpg": "ignored"})
     assert cat.problems() == {}
+
+
+@pytest.mark.parametrize("patient_id", ["JBX3656", "CLINIC-ABCDEFGHIJK-42"])
+def test_a_row_of_the_id_in_another_case_stops_a_look_up_by_the_id(
+    tmp_path: Path, patient_id: str
+) -> None:
+    """Found through the ID's index, each other spelling asked for; an ID of more letters
+    than are spelt out (11 here) by a scan of the table: the same error either way."""
+    with Catalogue.open(tmp_path) as catalogue:
+        catalogue.add([rec(patient_id, n=1), rec(patient_id, "2008-05-30T15:57:01", n=2)])
+        catalogue._conn.execute(
+            "UPDATE files SET patient_id = ? WHERE sha256 = ?", (patient_id.lower(), sha(2))
+        )
+        with pytest.raises(CatalogueError) as caught:
+            list(catalogue.records(patient_id))
+        assert f"patient_id '{patient_id.lower()}'" in caught.value.message
+        with pytest.raises(CatalogueError):
+            catalogue.search(patient_id=patient_id)
+        listed: list[str] = []
+        kept = list(catalogue.records(patient_id, on_damaged=lambda bad: listed.append(bad.field)))
+        assert len(kept) == 1 and listed == ["patient_id"]

@@ -204,6 +204,10 @@ def test_the_same_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     assert code == 1
     invalid = [p["path"] for p in json.loads(stdout)["problems"] if p["kind"] == "invalid"]
     assert invalid == ["../x", FIRST]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"UPDATE {files} SET patient_id = 'zaa0067' WHERE patient_id = 'ZAA0067'")
+    code, _, err = invoke("search", "--id", "ZAA0067", *catalogue)
+    assert code == 1 and "patient_id 'zaa0067'" in " ".join(err.split()), err
 
 
 def test_a_sighting_edited_by_hand_is_named_as_one(tmp_path: Path) -> None:
@@ -307,3 +311,41 @@ def test_verify_of_one_patient_takes_no_folder_from_a_damaged_record(tmp_path: P
     assert detail.startswith(f"the photo of catalogue row {rowid}, whose record is damaged")
     code, stdout, _ = invoke("verify", "--archive", archive, "--id", "ZAA0067", "--json")
     assert code == 0, stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "--id", "ZAC5361"],
+        ["tag", "ZAC5361", "--diagnosis", "melanoma"],
+        ["move", "--from", "ZAC5361", "--to", "ZAA0067"],
+        ["share", "ZAC5361", "--out", "{tmp}/referral"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_an_id_edited_to_lower_case_stops_the_commands_of_that_patient(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """The tester's case: ``patient_id = 'zac5361'`` on one row. A look-up by ID (which
+    upper-cases what it is given) passed that row by, and tagged, moved or shared the rest
+    as if they were all the patient's photos."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    rowid = edit(archive, "patient_id", "zac5361")
+    before = snapshot(archive)
+
+    code, _, err = invoke(*[a.format(tmp=tmp_path) for a in args], "--archive", archive)
+
+    said = " ".join(err.split())
+    assert code == 1, err
+    assert f"row {rowid}" in said and "patient_id 'zac5361'" in said, said
+    assert snapshot(archive) == before and not (tmp_path / "referral").exists()
+
+
+def test_verify_of_one_patient_lists_a_row_of_theirs_in_lower_case(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    rowid = edit(archive, "patient_id", "zac5361")
+    code, stdout, _ = invoke("verify", "--archive", archive, "--id", "ZAC5361", "--json")
+    assert code == 1
+    problems = json.loads(stdout)["problems"]
+    assert [(p["kind"], p["path"]) for p in problems] == [("invalid", FIRST)]
+    assert f"row {rowid}" in problems[0]["detail"]

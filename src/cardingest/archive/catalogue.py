@@ -246,6 +246,26 @@ class DamagedRecord:
         )
 
 
+_SPELLED = 10
+"""Letters in an ID up to which its other cases are looked up one by one (2**10 - 1)."""
+
+
+def _other_cases(patient_id: str) -> list[str] | None:
+    """Every other spelling of ``patient_id`` in upper and lower case letters; None for an
+    ID of more than `_SPELLED` letters."""
+    letters = [at for at, char in enumerate(patient_id) if char.isalpha()]
+    if len(letters) > _SPELLED:
+        return None
+    spellings = []
+    for mask in range(1, 1 << len(letters)):
+        chars = list(patient_id)
+        for bit, at in enumerate(letters):
+            if mask >> bit & 1:
+                chars[at] = chars[at].swapcase()
+        spellings.append("".join(chars))
+    return spellings
+
+
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:77]}..."
@@ -1035,6 +1055,8 @@ class Catalogue:
             for column, value in (("f.patient_id", patient_id), ("f.ingest_id", ingest_id))
             if value is not None
         ]
+        if patient_id is not None:
+            self._other_case(patient_id, on_damaged)
         where = " AND ".join(f"{column} = ?" for column, _ in conditions)
         params = tuple(value for _, value in conditions)
         where = (f"WHERE {where} " if where else "") + "ORDER BY f.archive_path"
@@ -1091,6 +1113,7 @@ class Catalogue:
         clauses: list[str] = []
         params: list[object] = []
         if patient_id is not None:
+            self._other_case(patient_id)
             clauses.append("f.patient_id = ?")
             params.append(patient_id)
         if diagnosis is not None:
@@ -1273,6 +1296,23 @@ class Catalogue:
     @staticmethod
     def _query(tail: str) -> str:
         return f"SELECT f.id, {', '.join('f.' + c for c in _FILE_COLUMNS)} FROM files f {tail}"
+
+    def _other_case(
+        self, patient_id: str, on_damaged: Callable[[DamagedRecord], None] | None = None
+    ) -> None:
+        """Rows of ``patient_id`` edited to another case (``jbx3656``), which a look-up by
+        the ID passes by, acting on the rest as if they were all: each is damaged
+        (`_patient_id`), raised or handed to ``on_damaged``. Found by the ID index, each
+        spelling asked for; an ID of more than `_SPELLED` letters scans the table."""
+        spellings = _other_cases(patient_id)
+        if spellings is None:
+            where = [("upper(f.patient_id) = ? AND f.patient_id <> ?", [patient_id, patient_id])]
+        else:
+            where = list(self._conn.any_of("f.patient_id", spellings))
+        for condition, params in where:
+            with self._errors():
+                rows = self._conn.execute(self._query(f"WHERE {condition}"), params).fetchall()
+                self._hydrate(rows, on_damaged)
 
     def _select(self, tail: str, params: Sequence[object]) -> list[CatalogueRecord]:
         with self._errors():
