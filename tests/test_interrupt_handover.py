@@ -10,6 +10,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clinic_helpers import cli
@@ -77,7 +78,7 @@ def test_a_ctrl_c_just_after_a_copy_is_taken_in_records_it_once(
         with held_interrupts():
             yield
         calls += 1
-        if calls == 3:
+        if calls == 1 + 3:  # the hold from the ingest's record to its copies, then 3 copies
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(ingest, "held_interrupts", then_a_ctrl_c)
@@ -127,6 +128,36 @@ def test_a_ctrl_c_as_the_run_closes_waits_for_its_records(
     monkeypatch.setattr(ingest, when, real)
     again = cli("ingest", card, "--id", "JBX3656", "--archive", archive)
     assert again.exit_code == 0 and "stopped" not in again.stderr, again.output
+
+
+def test_a_ctrl_c_as_the_run_sets_up_its_copies_closes_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The testers' case: Ctrl-C after the ingest's record began, while the content index
+    of a large card was built. The ingest stayed "running" with no audit event. Now it is
+    closed as interrupted, with its event, before anything was copied."""
+    card, archive = card_of(tmp_path / "card", PHOTOS), tmp_path / "archive"
+    real = ingest._KnownContent
+
+    def then_a_ctrl_c(*args: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(ingest, "_KnownContent", then_a_ctrl_c)
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", archive)
+    assert result.exit_code == 130, result.output
+    assert f"Interrupted after 0 of {PHOTOS} photo(s)" in " ".join(result.stderr.split())
+    lines = (archive / ".cardingest" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    event = json.loads(lines[-1])
+    assert (event["event"], event["status"], event["counts"]["copied"]) == (
+        "ingest",
+        "interrupted",
+        0,
+    )
+    with Catalogue.open(archive, create=False) as catalogue:
+        [run] = catalogue.ingests()
+    assert run["status"] == "interrupted"
+    assert not (archive / "JBX3656").exists() or not list((archive / "JBX3656").iterdir())
 
 
 def test_held_interrupts_nest() -> None:

@@ -560,6 +560,10 @@ def execute(
             # Before the ingest's record: a run killed in between leaves a journal that
             # names nothing, of an ingest the catalogue does not know (removed by `recover`).
             journal = PublishJournal.start(archive, ingest_id, folders, reserved)
+            # From the ingest's record on, a Ctrl-C waits for the try below, whose finally
+            # closes the record: none is left "running" with no audit event.
+            holding = destinations.enter_context(contextlib.ExitStack())
+            holding.enter_context(held_interrupts())
             try:
                 catalogue.begin_ingest(
                     ingest_id,
@@ -637,6 +641,7 @@ def execute(
                 recheck=recheck,
             )
             try:
+                holding.close()  # a Ctrl-C held since the record began is raised here
                 for index, item in enumerate(plan.items):
                     if item.action != "copy":
                         outcomes.set(index, as_planned(item))
