@@ -61,6 +61,7 @@ MORE = [
     ("utc_offset", b"+13:00"),
     ("archive_path", "ZAA0067/ZAC5361-20261124-091502.jpg"),  # another patient's folder
     ("archive_path", "ZAA0067-ZAC5361/ZAC5361-20261124-091502.jpg"),
+    ("archive_path", "ZAC5361ZAA0067/ZAC5361-20261124-091502.jpg"),  # run together
     ("archive_path", "ZAC5361/ZAA0067/ZAC5361-20261124-091502.jpg"),
 ]
 
@@ -243,6 +244,7 @@ def test_a_sighting_edited_by_hand_is_named_as_one(tmp_path: Path) -> None:
     [
         ("ZAC5361", "is not a file in a folder of patient ZAC5361"),
         ("ZAA0067/ZAC5361/ZAC5361-20261124-091502.jpg", "named after another ID (ZAA0067)"),
+        ("ZAA0067ZAC5361/ZAC5361-20261124-091502.jpg", "named after another ID (ZAA0067)"),
     ],
 )
 def test_a_path_edited_to_a_folder_or_into_another_patients_moves_and_wipes_nothing(

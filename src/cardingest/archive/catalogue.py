@@ -109,13 +109,15 @@ def _patient_id(value: object) -> str | None:
 def _filed_under(archive_path: str, patient_id: str) -> str | None:
     """A photo's path names a file in a folder of its patient: every folder template holds
     ``{id}`` (`naming.check_templates`), and nothing else in it looks like another ID (an ID
-    of letters and digits, the same letters-and-digits shape: ``MCJ1984/JBX3656/…`` is in
-    MCJ1984's folder). A path edited to a folder's name, or into another patient's folder,
-    would have a repair put the photo there, and a wipe take it for archived."""
+    of letters and digits, the same letters-and-digits shape: ``MCJ1984/JBX3656/…`` and
+    ``MCJ1984JBX3656/…`` are in MCJ1984's folder). A path edited to a folder's name, or
+    into another patient's folder, would have a repair put the photo there, and a wipe take
+    it for archived."""
     folder = archive_path.rpartition("/")[0]
     if patient_id not in folder:
         return f"is not a file in a folder of patient {patient_id} (the row's patient_id)"
-    other = next((m for m in _shaped_like(patient_id).findall(folder) if m != patient_id), None)
+    rest = folder.replace(patient_id, "/")  # the ID itself, run together with another or not
+    other = next(iter(_shaped_like(patient_id).findall(rest)), None)
     if other is not None:
         return (
             f"lies in a folder named after another ID ({other}), not only patient "
