@@ -7,6 +7,7 @@ question in ``tests/test_sheet_interactive.py``, ``watch`` waiting in ``tests/te
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,19 +16,28 @@ from collections.abc import Iterator
 
 import pytest
 
+from cardingest.cli import signals
 from cardingest.cli.interactive import stop_between_files
-from cardingest.cli.signals import STOPPING, as_ctrl_c, stop_like_ctrl_c
+from cardingest.cli.signals import STOPPING, as_ctrl_c, command_begins, stop_like_ctrl_c
 
 
 @pytest.fixture
 def handlers() -> Iterator[None]:
-    """The test process's handlers of SIGINT, SIGTERM and SIGHUP, put back afterwards."""
+    """The test process's handlers of SIGINT, SIGTERM and SIGHUP, and the console script's
+    phase (`signals._before`), put back afterwards."""
     kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, *STOPPING)}
     try:
         yield
     finally:
+        signals._before = None
         for signum, handler in kept.items():
             signal.signal(signum, handler)
+
+
+def while_a_command_runs() -> None:
+    """The console script's handlers as a command has begun (its own handling in place)."""
+    stop_like_ctrl_c()
+    command_begins()
 
 
 @pytest.mark.usefixtures("handlers")
@@ -36,7 +46,7 @@ def test_the_signal_is_a_keyboard_interrupt_in_the_main_thread(sig: signal.Signa
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in STOPPING:
         signal.signal(signum, signal.SIG_DFL)
-    stop_like_ctrl_c()
+    while_a_command_runs()
     assert signal.getsignal(sig) is as_ctrl_c  # else the signal would end the test run
     with pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), sig)
@@ -49,7 +59,7 @@ def test_where_ctrl_c_stops_between_files_so_do_sigterm_and_sighup() -> None:
     second: systemd's SIGTERM, then another signal, do the same."""
     for signum in STOPPING:
         signal.signal(signum, signal.SIG_DFL)
-    stop_like_ctrl_c()
+    while_a_command_runs()
     assert all(signal.getsignal(signum) is as_ctrl_c for signum in STOPPING)
     with stop_between_files(notice=None) as stop:
         try:
@@ -68,7 +78,7 @@ def test_with_ctrl_c_ignored_the_signal_still_interrupts() -> None:
     ``timeout`` must still stop it the Ctrl-C way."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    stop_like_ctrl_c()
+    while_a_command_runs()
     assert signal.getsignal(signal.SIGTERM) is as_ctrl_c
     with pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGTERM)
@@ -126,3 +136,36 @@ def test_a_ctrl_c_before_any_command_is_one_line_and_none_after_it_ends() -> Non
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["alive", "130"]
     assert done.stderr == "Interrupted before anything was done.\n"
+
+
+@pytest.mark.parametrize(
+    ("sig", "ignored"), [("SIGINT", False), ("SIGTERM", False), ("SIGTERM", True)]
+)
+def test_a_stop_while_the_command_line_is_read_ends_at_once_with_one_line(
+    sig: str, ignored: bool
+) -> None:
+    """The testers' case: a Ctrl-C (or SIGTERM, also in a background job, SIGINT ignored)
+    after the program has loaded, before a command begins, went through Click and Typer:
+    a traceback, a silent exit 130, or with --json no document. Nothing has been touched
+    then: one line, the document, exit 130."""
+    script = (
+        "import os, signal, sys\n"
+        f"{'signal.signal(signal.SIGINT, signal.SIG_IGN)' if ignored else ''}\n"
+        "import cardingest.cli.app as app\n"
+        "real = app.run_command\n"
+        "def run_command():\n"
+        f"    os.kill(os.getpid(), signal.{sig})\n"
+        "    real()\n"
+        "app.run_command = run_command\n"
+        "sys.argv = ['cardingest', 'cards', '--json']\n"
+        "from cardingest.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "Interrupted before anything was done.\n"
+    assert json.loads(done.stdout)["error"] == {
+        "message": "Interrupted before anything was done.",
+        "details": [],
+        "exit": 130,
+    }

@@ -4,8 +4,11 @@ Typer or Rich."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
 
 
 def json_asked(args: Sequence[str]) -> bool:
@@ -14,32 +17,24 @@ def json_asked(args: Sequence[str]) -> bool:
 
 
 def main() -> None:
-    """The console script. SIGTERM and SIGHUP are Ctrl-C from here on (`signals`). A Ctrl-C
-    while Typer and the commands load (nothing has been touched yet) is exit 130 with one
-    line, as it is later, not a traceback; so is one while the command line is read, before
-    a command handles it. Once the command has ended they are ignored: what it did is done
-    and said, and the exit code says how it ended (not a death by the signal)."""
-    from .signals import stop_like_ctrl_c, stopped_by_now
+    """The console script. SIGTERM and SIGHUP are Ctrl-C from here on, and a stop before a
+    command has begun ends the process with exit 130 and one line (`signals`); a
+    KeyboardInterrupt raised outside every command's own handling all the same."""
+    from .signals import BEFORE, before_document, command_ended, stop_like_ctrl_c
 
-    stop_like_ctrl_c()
+    as_json = json_asked(sys.argv[1:])
+    stop_like_ctrl_c(as_json)
     try:
         from .app import main as run
-    except KeyboardInterrupt:
-        if json_asked(sys.argv[1:]):
-            _say(
-                sys.stdout,
-                '{"error": {"message": "Interrupted before anything was done.", '
-                '"details": [], "exit": 130}}\n',
-            )
-        _say(sys.stderr, "Interrupted before anything was done.\n")
-        raise SystemExit(130) from None
-    try:
+
         run()
-    except KeyboardInterrupt:  # outside every command's own handling: it had not begun
-        _say(sys.stderr, "Interrupted before anything was done.\n")
+    except KeyboardInterrupt:
+        if as_json:
+            _say(sys.stdout, before_document())
+        _say(sys.stderr, BEFORE + "\n")
         raise SystemExit(130) from None
     finally:
-        stopped_by_now()
+        command_ended()
 
 
 def _say(stream: TextIO | None, text: str) -> None:

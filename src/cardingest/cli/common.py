@@ -17,6 +17,7 @@ from ..models import Card, IdMap, Settings
 from . import documents, output
 from .interactive import ask_idmap
 from .output import escape
+from .signals import command_begins, command_ended
 
 if TYPE_CHECKING:  # the card reader and the planner load when a plan is made, not for --help
     from ..plan.assign import Group
@@ -92,27 +93,28 @@ def handles_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
+        command_begins()
         try:
             refuse_option_as_value()
             return command(*args, **kwargs)
         except CardingestError as exc:
-            raise fail(exc, as_json) from None
+            error = exc
         except KeyboardInterrupt:
-            stopped = Interrupted("Interrupted. Nothing is left half-written; run again to finish.")
-            raise fail(stopped, as_json) from None
+            error = Interrupted("Interrupted. Nothing is left half-written; run again to finish.")
         except RuntimeError as exc:  # Path.resolve before Python 3.13: a symbolic-link loop
             if not str(exc).startswith("Symlink loop"):
                 raise
-            looped = UsageError(
+            error = UsageError(
                 f"{exc}: a folder given leads round a loop of symbolic links; give a real one"
             )
-            raise fail(looped, as_json) from None
         except PermissionError as exc:  # one not foreseen where it arose: a message all the same
-            denied = CardingestError(
+            error = CardingestError(
                 f"Permission denied: {exc.filename or exc}. This account may not read or "
                 "change it; nothing further was done."
             )
-            raise fail(denied, as_json) from None
+        finally:
+            command_ended()  # the exit code is known: a signal now would only change it
+        raise fail(error, as_json) from None
 
     return wrapper  # type: ignore[return-value]
 
