@@ -278,10 +278,11 @@ def damaged(values: Mapping[str, object], rowid: int, table: str = "files") -> D
     with ``table`` ``sightings``) that holds a value cardingest never writes (`_CHECKS`);
     None when none does."""
     path, patient = values.get("archive_path"), values.get("patient_id")
+    patient_ok = _patient_id(patient) is None
     for name, value in values.items():
         check = _CHECKS.get(name)
         why = None if check is None else check(value)
-        if why is None and name == "archive_path" and _patient_id(patient) is None:
+        if why is None and name == "archive_path" and patient_ok:
             why = _filed_under(str(value), str(patient))
         if why is None:
             continue
@@ -297,7 +298,7 @@ def damaged(values: Mapping[str, object], rowid: int, table: str = "files") -> D
         return DamagedRecord(
             rowid,
             path if isinstance(path, str) and _archive_path(path) is None else None,
-            patient if isinstance(patient, str) and _patient_id(patient) is None else None,
+            patient if isinstance(patient, str) and patient_ok else None,
             name,
             value,
             why,
