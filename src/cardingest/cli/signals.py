@@ -55,15 +55,16 @@ def _quit_before(signum: int, frame: FrameType | None) -> None:
     so say so (with ``--json`` the error document too) and end now, exit 130. A
     KeyboardInterrupt there would pass through Click and Typer, which end silently or with
     a traceback."""
-    if _as_json:
-        _write(1, before_document())
-    _write(2, BEFORE + "\n")
+    say_stopped_before()
     os._exit(130)
 
 
-def before_document() -> str:
-    """The ``--json`` error document of a stop before any command began."""
-    return json.dumps({"error": {"message": BEFORE, "details": [], "exit": 130}}) + "\n"
+def say_stopped_before() -> None:
+    """`BEFORE` on stderr, and with ``--json`` its error document on stdout."""
+    if _as_json:
+        document = {"error": {"message": BEFORE, "details": [], "exit": 130}}
+        _write(1, json.dumps(document) + "\n")
+    _write(2, BEFORE + "\n")
 
 
 def _write(fd: int, text: str) -> None:
@@ -78,11 +79,12 @@ def stop_like_ctrl_c(as_json: bool = False) -> None:
     Python leaves an ignored SIGINT. Outside the main thread, where handlers cannot be set,
     nothing changes."""
     global _before, _as_json
+    _as_json = as_json  # for `say_stopped_before`, handlers or not
     try:
         for signum in STOPPING:
             if signal.getsignal(signum) == signal.SIG_DFL:
                 signal.signal(signum, as_ctrl_c)
-        _before, _as_json = True, as_json
+        _before = True
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _quit_before)
     except (ValueError, OSError):
