@@ -1,4 +1,5 @@
-"""Slates through the CLI on folders: the slate sheet, settings, flags, share and watch."""
+"""Slates through the CLI: the slate sheet, settings, flags and share on folders, and watch on
+a FAT32 card."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
+from cardimage import CardFactory
 from clinic_helpers import invoke
 from PIL import Image
 from slate_photos import photo_at, slate_photo
 
-from cardingest.card import watch as watch_module
 from cardingest.card.slate import SlateOptions, decode
-from cardingest.models import Card
 
 T0 = datetime(2026, 11, 25, 9, 0, 0)
 
@@ -122,11 +122,11 @@ def test_slates_from_the_config_then_share_and_search_leave_slates_out(
     assert {i["id"] for i in json.loads(out)["items"]} == {"ACA31FM"}
 
 
+@pytest.mark.card
 def test_watch_with_slates_ingests_the_card_by_its_slates(
-    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    card: Path, tmp_path: Path, fat_card: CardFactory
 ) -> None:
-    found = Card(mount=str(card), fstype="vfat", device="/dev/sdz1", label="EOS_DIGITAL")
-    monkeypatch.setattr(watch_module, "find_cards", lambda: [found])
+    fat_card({str(p.relative_to(card)): p for p in card.rglob("*") if p.is_file()})
     archive = tmp_path / "archive"
     code, out, err = invoke("watch", "--slates", "--archive", str(archive), "--once")
     assert code == 0, err

@@ -63,6 +63,11 @@ class CardReadError(CardingestError):
     exit_code = EXIT_FAILURE
 
 
+class CardGoneError(CardReadError):
+    """``watch`` found a card, and it was no longer mounted when its ingest began: nothing
+    was read from it."""
+
+
 class ArchiveLockedError(CardingestError):
     """Another ingest or wipe holds the archive."""
 

@@ -168,6 +168,21 @@ def _wait_at_first_look() -> None:
     watch.find_cards = find_cards
 
 
+def _wait_once_a_card_is_found() -> None:
+    """Pause ``watch`` between finding its first card and handing it to its ingest."""
+    real = watch.Watcher.next_card
+    found: list[bool] = []
+
+    def next_card(self: watch.Watcher) -> Any:
+        card = real(self)
+        if not found:
+            found.append(True)
+            _wait()
+        return card
+
+    watch.Watcher.next_card = next_card  # type: ignore[method-assign]
+
+
 def _fill_before_manifest() -> None:
     real = ingest.write_manifest
 
@@ -218,6 +233,7 @@ POINTS: dict[str, Callable[[], None]] = {
     # a pause for a signal (SIGTERM, SIGHUP): mid-ingest, and in `watch` waiting for a card
     "ingest-file-wait": _wait_after_first_file,
     "watch-wait": _wait_at_first_look,
+    "watch-found-wait": _wait_once_a_card_is_found,
 }
 
 

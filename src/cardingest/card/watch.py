@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import CardGoneError
 from ..models import Card
 from .detect import find_cards
 from .fusefat import fusefat_source
@@ -40,6 +41,10 @@ class Watcher:
     insertions: dict[str, tuple[object, ...]] = field(default_factory=dict)
     """What each handled card was when it was handled (`insertion`)."""
 
+    gone: set[str] = field(default_factory=set)
+    """Mount points of handled cards that went before they were read (`gone_before_read`):
+    they leave without a second word."""
+
     def poll(self) -> Card | None:
         """One look: forget handled cards that went away, or whose mount point now holds
         another card (swapped within one interval: a Canon's cards are all EOS_DIGITAL, and a
@@ -47,9 +52,13 @@ class Watcher:
         present = {card.mount: card for card in self.find()}
         for mount in list(self.handled):
             now = present.get(mount)
-            if now is None or insertion(now) != self.insertions.get(mount):
+            if now is None or not same_insertion(self.insertions.get(mount), insertion(now)):
                 self.insertions.pop(mount, None)
-                self.notify("removed", self.handled.pop(mount))
+                card = self.handled.pop(mount)
+                if mount in self.gone:
+                    self.gone.discard(mount)
+                else:
+                    self.notify("removed", card)
         fresh = [card for mount, card in sorted(present.items()) if mount not in self.handled]
         if not fresh:
             return None
@@ -69,32 +78,53 @@ class Watcher:
         self.insertions.setdefault(card.mount, insertion(card))
         self.notify("remove", card)
 
+    def gone_before_read(self, card: Card) -> None:
+        """The card went between the look that found it and its ingest: nothing was read.
+        It is new again once a look has found it gone (not at once: a mount the ingest does
+        not take for a card would be tried again and again)."""
+        self.handled[card.mount] = card
+        self.insertions.setdefault(card.mount, insertion(card))
+        self.gone.add(card.mount)
+        self.notify("gone", card)
+
 
 def insertion(card: Card) -> tuple[object, ...]:
     """What tells one insertion of a card from the next at the same mount point: its device,
-    label, size and file system, and its volume serial, which each formatting gives anew.
-    Not the photo count: the wipe changes it. Not the mounted file system's device number:
-    FUSE hands the same one out again."""
-    return (card.device, card.label, card.fstype, card.total_bytes, volume_serial(card))
+    file system and size, and its volume (`volume_identity`). Not the photo count: the wipe
+    changes it. Not the mounted file system's device number: FUSE hands the same one out
+    again. Not a label the volume did not give: the mount point's name stands in for it."""
+    return (card.device, card.fstype, card.total_bytes, volume_identity(card))
 
 
-def volume_serial(card: Card) -> str | None:
-    """The card's volume serial, wherever it can be read: the card's own (its device was
-    readable), a fusefat mount's image (with the image's path: two images are two cards), or
-    the name udev gives the device under ``/dev/disk/by-uuid`` (readable without root)."""
+def same_insertion(before: tuple[object, ...] | None, now: tuple[object, ...]) -> bool:
+    """Whether ``now`` can be the insertion ``before`` was. A part that cannot be read now
+    (None) is no sign of another card: a card being unmounted still answers the mount table
+    and its folder for a moment after its driver stopped naming its volume. A part read now
+    and unknown before is: the next card's serial can be read where the last one's could
+    not."""
+    if before is None:
+        return False
+    return all(part is None or part == was for was, part in zip(before, now, strict=True))
+
+
+def volume_identity(card: Card) -> tuple[str | None, ...] | None:
+    """The card's volume serial and label where they can be read, None where not: the card's
+    own (its device was readable), a fusefat mount's image (with the image's path: two
+    images are two cards), or the name udev gives the device under ``/dev/disk/by-uuid``
+    (readable without root)."""
     if card.serial:
-        return card.serial
+        return (card.serial, card.label)
     if card.fstype.endswith("fusefat"):
         image = fusefat_source(card.mount)
         found = read_volume_id(image) if image else None
-        return f"{image}:{found.serial if found else ''}" if image else None
+        return (image, found.serial, found.label) if found else None
     if not card.device.startswith("/dev/"):
         return None
     try:
         device = os.path.realpath(card.device)
         for link in os.scandir(BY_UUID):
             if os.path.realpath(link.path) == device:
-                return link.name
+                return (link.name,)
     except OSError:
         return None
     return None
@@ -106,12 +136,18 @@ BY_UUID = "/dev/disk/by-uuid"
 def watch(handle: Callable[[Card], int], watcher: Watcher, *, once: bool = False) -> int:
     """Hand each newly inserted card to ``handle``; returns its exit code when ``once``.
 
-    Runs until interrupted (KeyboardInterrupt propagates) unless ``once``.
+    Runs until interrupted (KeyboardInterrupt propagates) unless ``once``. A card that
+    ``handle`` finds gone before anything was read (`CardGoneError`) is no card handled,
+    even with ``once``: it is taken when it is inserted again.
     """
     while True:
         card = watcher.next_card()
         watcher.notify("card", card)
-        code = handle(card)
+        try:
+            code = handle(card)
+        except CardGoneError:
+            watcher.gone_before_read(card)
+            continue
         if once:
             return code
         watcher.done_with(card)

@@ -330,12 +330,14 @@ def locked_ingest(
     slates: bool = False,
     show_groups: GroupsHook | None = None,
     wipe: bool = False,
+    card_expected: bool = False,
 ) -> tuple[Prepared, IngestResult]:
     """Plan and copy under the archive lock, so no other ingest changes what the plan saw.
 
     ``interactive`` asks for the IDs, then shows the plan and asks to go ahead; ``graceful``
     makes the first Ctrl-C stop between files; ``wipe``: a wipe follows, and what it would
-    refuse about the plan's card folders is refused before the first copy.
+    refuse about the plan's card folders is refused before the first copy;
+    ``card_expected``: ``source`` is a card ``watch`` found (`check_inputs`).
     """
     from ..archive.lock import removed_if_left_empty
     from ..ingest import check_destination_root, recover_before_planning
@@ -350,6 +352,7 @@ def locked_ingest(
         interactive=interactive,
         slates=slates,
         show_groups=show_groups,
+        card_expected=card_expected,
     )
     for destination in (settings.archive, settings.backup):
         if destination is not None:
@@ -895,6 +898,7 @@ def watch(
                 graceful=True,
                 slates=slates,
                 show_groups=groups_writer(slot, settings.gap_minutes),
+                card_expected=True,
             )
         try:
             print_result(result)

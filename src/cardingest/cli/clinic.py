@@ -34,6 +34,7 @@ from ..errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    CardGoneError,
     CardingestError,
     Interrupted,
     OutputError,
@@ -271,6 +272,11 @@ def _notify(event: str, card: Card) -> None:
         output.out.print(f"Done with {name}: remove the card; waiting for the next one.")
     elif event == "removed":
         output.out.print(f"Card {name} removed.")
+    elif event == "gone":
+        output.out.print(
+            f"Card {name} was removed before it was read: nothing was copied from it. Insert "
+            "it again to ingest it; waiting for the next card."
+        )
 
 
 def _handle_safely(handle: Callable[[Card], int], card: Card) -> int:
@@ -281,6 +287,8 @@ def _handle_safely(handle: Callable[[Card], int], card: Card) -> int:
         raise KeyboardInterrupt from None
     except OutputError:
         raise  # nobody can be told of the next card: stop watching
+    except CardGoneError:
+        raise  # nothing was read: `watch` waits for it again
     except CardingestError as exc:
         output.err.print(f"[red]error:[/] {escape(exc.message)}")
         for detail in exc.details:
@@ -299,8 +307,12 @@ def run_watch(handle: Callable[[Card], int], *, interval: float, once: bool) -> 
     busy = threading.Event()
 
     def guarded(card: Card) -> int:
-        busy.set()
-        code = _handle_safely(handle, card)
+        busy.set()  # left set by a Ctrl-C, which stops the card's ingest
+        try:
+            code = _handle_safely(handle, card)
+        except CardGoneError:
+            busy.clear()
+            raise
         busy.clear()
         return code
 

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from ..errors import EXIT_HELD, EXIT_OK, CardingestError, Interrupted, OutputError, UsageError
+from ..errors import (
+    EXIT_HELD,
+    EXIT_OK,
+    CardGoneError,
+    CardingestError,
+    Interrupted,
+    OutputError,
+    SourceError,
+    UsageError,
+)
 from ..ids import validate_id
 from ..models import Card, IdMap, Settings
 from . import documents, output
@@ -205,13 +214,14 @@ def check_inputs(
     interactive: bool = False,
     slates: bool = False,
     show_groups: GroupsHook | None = None,
+    card_expected: bool = False,
 ) -> tuple[Path, Card | None, IdMap]:
     """The ID map and the source, checked before anything is created (even a lock file).
 
     ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group,
-    after ``show_groups`` (the groups' contact sheet).
+    after ``show_groups`` (the groups' contact sheet). ``card_expected``: ``source`` is
+    where ``watch`` saw a card, and it must be one still.
     """
-    from ..card.detect import resolve_source
     from ..plan.idmap import BadRowsError
     from ..prepare import check_separate, load_idmap, with_card_problems
 
@@ -219,16 +229,33 @@ def check_inputs(
     if settings.slates and map_file is None and patient_id is None:
         interactive = False
     if interactive and map_file is None and patient_id is None and idmap is None:
-        root, card = resolve_source(source)
+        root, card = _source(source, card_expected)
         check_separate(root, settings)
         return root, card, ask_idmap(root, settings, show_groups)
     try:
         idmap = idmap or load_idmap(map_file, patient_id, settings)
     except BadRowsError as exc:
         raise with_card_problems(exc, source) from None
-    root, card = resolve_source(source)
+    root, card = _source(source, card_expected)
     check_separate(root, settings)
     return root, card, idmap
+
+
+def _source(source: str | None, card_expected: bool) -> tuple[Path, Card | None]:
+    """`resolve_source`; where a card was seen and is no longer mounted (pulled just after
+    it was found), `CardGoneError` rather than an ingest of the empty folder left behind."""
+    from ..card.detect import resolve_source
+
+    if not card_expected:
+        return resolve_source(source)
+    gone = CardGoneError(f"{source} is no longer a mounted card: nothing was read from it")
+    try:
+        root, card = resolve_source(source)
+    except SourceError:
+        raise gone from None
+    if card is None:
+        raise gone
+    return root, card
 
 
 def scan_and_plan(
