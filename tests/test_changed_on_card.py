@@ -1,8 +1,8 @@
 """A card file rewritten at the same size between the scan and the copy (an outside tester's
 report): the scan read its capture time, which decided its name and, with a map of times, its
 patient; the bytes copied say another time. It must stay on the card, held with the reason,
-never filed under the old name and patient. A rewrite to another size was caught already
-("changed while reading").
+never filed under the old name and patient. So must one rewritten to another size: it used
+to fail the run ("changed while reading", exit 1), and is held the same way now (exit 3).
 
 The rewrite is put in by wrapping `ingest.execute`: the plan is made, nothing copied yet.
 """
@@ -80,9 +80,10 @@ def rewrite_after_the_scan(
         before = os.stat(card_file)
         with open(card_file, "r+b") as handle:
             handle.write(data)
+            if len(data) < before.st_size:
+                handle.truncate()  # fusefat refuses it (EPERM): at the same size it is not asked
         if keep_times:
             os.utime(card_file, ns=(before.st_atime_ns, before.st_mtime_ns))
-        assert os.stat(card_file).st_size == before.st_size
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ingest, "execute", execute)
@@ -132,6 +133,42 @@ def test_a_photo_rewritten_at_the_same_size_after_the_scan_is_held(
     assert other["action"] == "skip", other
     assert item["target"] == "MCJ1984/MCJ1984-20260102-150000.jpg"
     assert (archive / item["target"]).read_bytes() == new
+
+
+RESIZED = {
+    "grown, streamed": (40_000, 60_000),
+    "shrunk, streamed": (60_000, 40_000),
+    "grown into memory": (40_000, 3 * transfer.CHUNK + 123),
+    "shrunk out of memory": (3 * transfer.CHUNK + 123, 40_000),
+    "grown out of memory": (3 * transfer.CHUNK + 123, transfer.HELD_BYTES + 5000),
+    "one byte more": (3 * transfer.CHUNK, 3 * transfer.CHUNK + 1),
+}
+
+
+@pytest.mark.parametrize(("before", "after"), list(RESIZED.values()), ids=list(RESIZED))
+def test_a_photo_rewritten_to_another_size_after_the_scan_is_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: int, after: int
+) -> None:
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    card_file = card / PATH
+    card_file.parent.mkdir(parents=True)
+    card_file.write_bytes(photo(SCANNED, before))
+    (card / OTHER).write_bytes(photo("2026:01:02 15:30:00", 30_000))
+    id_map = tmp_path / "map.csv"
+    id_map.write_text(MAP)
+    new = photo(SCANNED if after == before + 1 else REWRITTEN, after)
+    rewrite_after_the_scan(monkeypatch, card_file, new, keep_times=False)
+
+    code, document, stderr = run("ingest", card, "--map", id_map, "--archive", archive, "--json")
+
+    assert code == 3, (document, stderr)
+    item, other = document["items"]
+    assert (item["action"], other["action"]) == ("hold", "copy"), document["items"]
+    assert item["reason"].startswith(CHANGED), item
+    assert item["target"] is None
+    assert [p for p in archive.rglob("JBX3656*") if p.is_file()] == []
+    assert temps_under(archive) == []
+    assert card_file.read_bytes() == new
 
 
 def test_the_same_on_a_fusefat_card(

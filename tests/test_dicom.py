@@ -577,6 +577,25 @@ def test_slates_are_not_exported(archived: tuple[Path, dict[str, str]], tmp_path
     assert kodak not in {i["path"] for i in items} and not list(out.rglob("*.dcm"))
 
 
+def test_a_slate_whose_role_was_edited_stops_the_export(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The slates left out are those the export's own records name (every row checked as
+    it is read; there is no second read of the role column): a role edited to ``SLATE`` is a
+    damaged row, named, and nothing is written, neither the slate nor the rest."""
+    archive, env = archived
+    copy = Path(shutil.copytree(archive, tmp_path / "archive"))
+    kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    with closing(sqlite3.connect(copy / ".cardingest" / "catalogue.sqlite")) as conn:
+        conn.execute("UPDATE files SET role = 'SLATE' WHERE archive_path = ?", (kodak,))
+        conn.commit()
+    out = tmp_path / "out"
+    result = cli("dicom", "export", OTHER, "--archive", copy, "--out", out, env=env)
+    assert result.returncode == 1, result.stderr
+    assert "role" in result.stderr and "is not one of photo, slate" in result.stderr
+    assert not list(out.rglob("*.dcm"))
+
+
 def test_a_typo_in_pacs_is_an_error_for_every_command(tmp_path: Path) -> None:
     env = environment(tmp_path, "[pacs]\nhots = 'pacs.example'\n")
     result = cli("search", "--archive", tmp_path, env=env)

@@ -1183,12 +1183,6 @@ class Catalogue:
             if diagnosis is not None:
                 self._write_diagnosis(conn, file_id, diagnosis)
 
-    def role_paths(self, role: str) -> set[str]:
-        """Archive paths whose ``role`` is ``role`` (e.g. slates)."""
-        with self._errors():
-            rows = self._conn.execute("SELECT archive_path FROM files WHERE role = ?", (role,))
-            return {row[0] for row in rows}
-
     def record_dicom_send(
         self,
         archive_path: str,

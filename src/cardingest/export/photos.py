@@ -73,7 +73,6 @@ def select_photos(
 ) -> Selection:
     """The JPEG photos of these patients (None: everyone) matching the dates, in capture
     order per patient; the other photos, with why."""
-    slates = catalogue.role_paths("slate")
     photos: list[CatalogueRecord] = []
     left_out: list[LeftOut] = []
     records = [
@@ -83,7 +82,7 @@ def select_photos(
     ]
     for record in records:
         ext = _extension(record.archive_path)
-        if ext in SIDECAR_EXTENSIONS or record.archive_path in slates:
+        if ext in SIDECAR_EXTENSIONS or record.role == "slate":
             continue
         if ext in JPEG_EXTENSIONS:
             photos.append(record)

@@ -1211,9 +1211,10 @@ def _copy(
             raise _Failure(f"cancelled before copying {source}")
         with contextlib.ExitStack() as buffers:
             with order.reads.turn(order.index, stopped) if order else contextlib.nullcontext():
-                read = _read_source(
-                    source, places, temps, expected_size, on_bytes, stopped, buffers, order
-                )
+                # With a recheck, a file whose size is no longer the scan's is read whole as
+                # it is now: its size is one of the things the recheck compares, and holds.
+                want = expected_size if recheck is None else None
+                read = _read_source(source, places, temps, want, on_bytes, stopped, buffers, order)
                 size, sha256, xxh3 = read.size, read.sha256, read.xxh3
                 if gate is not None:
                     gate.claim(source, sha256)
@@ -1275,8 +1276,9 @@ def copy_verified(
     """Copy ``source`` to every destination, prove each copy on disk, then publish it.
 
     ``expected_size`` (the size the scan saw) defaults to the size at open time; reading a
-    different number of bytes fails the file. ``on_bytes`` receives each chunk's length as it
-    is read from the source.
+    different number of bytes fails the file. With a ``recheck`` the size at open time is
+    read, and the recheck judges a size other than the scan's. ``on_bytes`` receives each
+    chunk's length as it is read from the source.
 
     Failures (any OSError such as ENOSPC or EIO, a vanished or changed source, a read-back
     mismatch, ``cancel`` set) remove this file's temporaries and return a result with
