@@ -89,6 +89,18 @@ def rewrite_after_the_scan(
     monkeypatch.setattr(ingest, "execute", execute)
 
 
+def folder_card(tmp_path: Path, size: int) -> tuple[Path, Path, Path]:
+    """A folder card, the archive to fill and the map of times: IMG_0001 (``size`` bytes)
+    taken in JBX3656's time as scanned, IMG_0002 in MCJ1984's."""
+    card = tmp_path / "card"
+    (card / PATH).parent.mkdir(parents=True)
+    (card / PATH).write_bytes(photo(SCANNED, size))
+    (card / OTHER).write_bytes(photo("2026:01:02 15:30:00", 30_000))
+    id_map = tmp_path / "map.csv"
+    id_map.write_text(MAP)
+    return card, tmp_path / "archive", id_map
+
+
 SIZES = {
     "small (streamed)": 40_000,
     "photo (read into memory)": 3 * transfer.CHUNK + 123,
@@ -101,13 +113,8 @@ SIZES = {
 def test_a_photo_rewritten_at_the_same_size_after_the_scan_is_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, keep_times: bool
 ) -> None:
-    card, archive = tmp_path / "card", tmp_path / "archive"
+    card, archive, id_map = folder_card(tmp_path, size)
     card_file = card / PATH
-    card_file.parent.mkdir(parents=True)
-    card_file.write_bytes(photo(SCANNED, size))
-    (card / OTHER).write_bytes(photo("2026:01:02 15:30:00", 30_000))
-    id_map = tmp_path / "map.csv"
-    id_map.write_text(MAP)
     new = photo(REWRITTEN, size)
     rewrite_after_the_scan(monkeypatch, card_file, new, keep_times=keep_times)
 
@@ -149,13 +156,8 @@ RESIZED = {
 def test_a_photo_rewritten_to_another_size_after_the_scan_is_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: int, after: int
 ) -> None:
-    card, archive = tmp_path / "card", tmp_path / "archive"
+    card, archive, id_map = folder_card(tmp_path, before)
     card_file = card / PATH
-    card_file.parent.mkdir(parents=True)
-    card_file.write_bytes(photo(SCANNED, before))
-    (card / OTHER).write_bytes(photo("2026:01:02 15:30:00", 30_000))
-    id_map = tmp_path / "map.csv"
-    id_map.write_text(MAP)
     new = photo(SCANNED if after == before + 1 else REWRITTEN, after)
     rewrite_after_the_scan(monkeypatch, card_file, new, keep_times=False)
 

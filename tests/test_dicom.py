@@ -563,13 +563,21 @@ def test_a_changed_archive_copy_is_never_exported(
     assert not list(out.rglob("*.dcm"))
 
 
-def test_slates_are_not_exported(archived: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def with_role(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path, role: str
+) -> tuple[Path, str, dict[str, str]]:
+    """A copy of the archive whose Kodak JPEG's catalogue row has ``role``; its path."""
     archive, env = archived
     copy = Path(shutil.copytree(archive, tmp_path / "archive"))
     kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))
     with closing(sqlite3.connect(copy / ".cardingest" / "catalogue.sqlite")) as conn:
-        conn.execute("UPDATE files SET role = 'slate' WHERE archive_path = ?", (kodak,))
+        conn.execute("UPDATE files SET role = ? WHERE archive_path = ?", (role, kodak))
         conn.commit()
+    return copy, kodak, env
+
+
+def test_slates_are_not_exported(archived: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    copy, kodak, env = with_role(archived, tmp_path, "slate")
     out = tmp_path / "out"
     result = cli("dicom", "export", OTHER, "--archive", copy, "--out", out, "--json", env=env)
     assert result.returncode == 3, result.stderr  # only the HEIC and RAW are reported
@@ -583,12 +591,7 @@ def test_a_slate_whose_role_was_edited_stops_the_export(
     """The slates left out are those the export's own records name (every row checked as
     it is read; there is no second read of the role column): a role edited to ``SLATE`` is a
     damaged row, named, and nothing is written, neither the slate nor the rest."""
-    archive, env = archived
-    copy = Path(shutil.copytree(archive, tmp_path / "archive"))
-    kodak = next(p for p in search(copy, env) if p.startswith(OTHER) and p.endswith(".jpg"))
-    with closing(sqlite3.connect(copy / ".cardingest" / "catalogue.sqlite")) as conn:
-        conn.execute("UPDATE files SET role = 'SLATE' WHERE archive_path = ?", (kodak,))
-        conn.commit()
+    copy, _kodak, env = with_role(archived, tmp_path, "SLATE")
     out = tmp_path / "out"
     result = cli("dicom", "export", OTHER, "--archive", copy, "--out", out, env=env)
     assert result.returncode == 1, result.stderr
