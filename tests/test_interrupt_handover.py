@@ -208,3 +208,36 @@ def test_a_sigterm_held_where_sigint_is_ignored_stops_after_the_block() -> None:
     finally:
         signal.signal(signal.SIGINT, previous_int)
         signal.signal(signal.SIGTERM, previous_term)
+
+
+@pytest.mark.parametrize("wipe", [False, True], ids=["ingest", "ingest --wipe"])
+def test_a_ctrl_c_as_the_summary_is_printed_says_the_ingest_had_finished(
+    wipe: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run is recorded whole by then: not the generic "run again to finish", but what was
+    done, and with ``--wipe`` that the card was not wiped (running it again does that)."""
+    from cardingest.cli import app as cli_app
+
+    card, archive = card_of(tmp_path / "card", 3), tmp_path / "archive"
+    real_print = cli_app.print_result
+
+    def print_then_ctrl_c(*args: Any) -> None:
+        real_print(*args)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(cli_app, "print_result", print_then_ctrl_c)
+    extra = ("--wipe", "--yes") if wipe else ()
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", archive, *extra)
+    assert result.exit_code == 130, result.output
+    said = "Interrupted after the ingest had finished; 3 photo(s) were copied and verified"
+    assert said in result.stderr
+    assert "Nothing is left half-written" not in result.stderr
+    assert ("not wiping the card; run the same command again to finish" in result.stderr) == wipe
+    assert len(list(card.rglob("*.JPG"))) == 3  # nothing wiped
+    assert published(archive) == catalogued(archive) and len(catalogued(archive)) == 3
+
+    monkeypatch.setattr(cli_app, "print_result", real_print)
+    again = cli("ingest", card, "--id", "JBX3656", "--archive", archive, *extra)
+    assert again.exit_code == 0, again.output
+    assert "0 copied and verified" in again.stdout and "3 already archived" in again.stdout
+    assert (list(card.rglob("*.JPG")) == []) == wipe

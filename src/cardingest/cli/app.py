@@ -24,6 +24,7 @@ from ..errors import (
     EXIT_HELD,
     EXIT_OK,
     EXIT_USAGE,
+    Interrupted,
     OutputError,
     SheetError,
     UsageError,
@@ -647,14 +648,31 @@ def report_then_follow(
             output.emit_json(document)
     except OutputError as exc:
         raise OutputError(report_lost(exc.message, result, step, send=send, wipe=wipe)) from None
+    except KeyboardInterrupt:
+        if step != "report":
+            raise  # the send and the wipe say how far they got; no error after a document
+        said = report_lost(
+            "Interrupted after the ingest had finished", result, step, send=send, wipe=wipe,
+            again="run the same command again to finish",
+        )  # fmt: skip
+        raise Interrupted(said) from None
     if document is not None:
         output.print_warnings(result.plan.warnings)
     return code
 
 
-def report_lost(message: str, result: IngestResult, step: str, *, send: bool, wipe: bool) -> str:
-    """What standard output failing at ``step`` of an ingest (after its copy) leaves: the
-    photos copied stay archived, and nothing after the step is done (`OutputError`)."""
+def report_lost(
+    message: str,
+    result: IngestResult,
+    step: str,
+    *,
+    send: bool,
+    wipe: bool,
+    again: str = "run the same command again, with its output going where it can be written",
+) -> str:
+    """What standard output failing (or a Ctrl-C) at ``step`` of an ingest, after its copy,
+    leaves: the photos copied stay archived, and nothing after the step is done
+    (`OutputError`); ``again`` says how to do the rest."""
     if step == "document":
         ran = ["the ingest", *(["the send"] if send else []), *(["the wipe"] if wipe else [])]
         return (
@@ -670,7 +688,7 @@ def report_lost(message: str, result: IngestResult, step: str, *, send: bool, wi
     if step in ("report", "send") and wipe:
         said.append("not wiping the card")
     if step in ("report", "send") and (send or wipe):
-        said.append("run the same command again, with its output going where it can be written")
+        said.append(again)
     return "; ".join(said)
 
 
