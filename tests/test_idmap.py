@@ -108,6 +108,22 @@ def test_formula_cells_refused(cell: str) -> None:
     assert problem.startswith("line 2: diagnosis") and "formula" in problem
 
 
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("naevus\u202e", "\\u202e"), ("naevus\u200b", "\\u200b"), ("a\x1b[31mb", "\\x1b"),
+     ("a\x85b", "\\x85"), ("a\ufffeb", "\\ufffe")],
+    ids=["right-to-left override", "zero-width space", "escape", "C1 control", "noncharacter"],
+)  # fmt: skip
+def test_hidden_characters_in_a_keyword_cell_are_refused(cell: str, shown: str) -> None:
+    """A diagnosis goes into the catalogue, the XMP sidecar and the DICOM file: U+202E would
+    show it reversed in a viewer, a zero-width space would split one keyword into two that
+    look alike. The character is named (escaped), not printed."""
+    (problem,) = problems(f'files,id,site,diagnosis\nIMG_0001,JBX3656,arm,"{cell}"\n')
+    assert problem == (
+        f"line 2: diagnosis contains a control or invisible formatting character ({shown})"
+    )
+
+
 def test_non_utf8_and_binary_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "map.csv"
     path.write_bytes(b"files,id\nIMG_0001,JBX3656\nIMG_0002,caf\xe9\n")

@@ -239,6 +239,7 @@ def test_tag_leaves_a_foreign_sidecar_alone(archive: Path) -> None:
         ),
         (["ZAC5361", "--diagnosis", "=HYPERLINK(1)"], "looks like a spreadsheet formula"),
         (["ZAC5361", "--diagnosis", "x" * 201], "longer than 200"),
+        (["ZAC5361", "--site", "arm\u202e"], "site contains a control or invisible formatting"),
         (["ZAC3561", "--diagnosis", "x"], "fails its check"),
         (["JBX3656", "--diagnosis", "x"], "no archived photos of this ID"),
         (["ZAC5361/nope.jpg", "ZAC5361", "--diagnosis", "x"], "not an archived photo"),

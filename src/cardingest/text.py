@@ -12,10 +12,30 @@ import os
 import re
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
+_HIDDEN = "\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff"
+_UNSAFE = re.compile(f"[{_HIDDEN}]")
 """C0 and C1 controls, DEL, and invisible or direction-changing format characters."""
+_UNFIT = re.compile(f"[{_HIDDEN}\ufffe\uffff]")
+"""What no kept keyword holds: those, and the two noncharacters some tools stop at."""
+
+
+MAX_KEYWORD = 200
+"""The longest diagnosis, site or consent value kept (a map cell, `cardingest tag`)."""
+
+
+def keyword_problem(text: str) -> str | None:
+    """What makes a diagnosis, site or consent value unfit to keep, or None. Kept values go
+    into the catalogue, XMP sidecars, DICOM files and spreadsheets: no formula a spreadsheet
+    would run (a lone ``-`` is no formula), nothing too long, and no control character or
+    invisible or direction-changing one (U+202E would show a diagnosis reversed)."""
+    if text[:1] in ("=", "+", "@") or (text.startswith("-") and len(text) > 1):
+        return f"{text[:40]!r} looks like a spreadsheet formula"
+    if len(text) > MAX_KEYWORD:
+        return f"is longer than {MAX_KEYWORD} characters"
+    found = _UNFIT.search(text)
+    if found is not None:
+        return f"contains a control or invisible formatting character ({_escape_char(found)})"
+    return None
 
 
 def undecodable(text: str) -> bool:

@@ -21,9 +21,7 @@ from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
 from ..storage.links import leaves_root
-
-MAX_TEXT = 200
-_FORMULA_START = ("=", "+", "@", "-")
+from ..text import keyword_problem
 
 
 @dataclass(frozen=True)
@@ -53,14 +51,11 @@ class TagResult:
 
 
 def check_text(value: str, what: str) -> str:
-    """A keyword as the ID map accepts it: no formula, no control characters, not too long."""
+    """A keyword as the ID map accepts it (`keyword_problem`)."""
     text = value.strip()
-    if text.startswith(_FORMULA_START):
-        raise UsageError(f"{what} {text[:40]!r} looks like a spreadsheet formula")
-    if len(text) > MAX_TEXT:
-        raise UsageError(f"{what} is longer than {MAX_TEXT} characters")
-    if any(ord(ch) < 32 or ch in "\x7f\ufffe\uffff" for ch in text):
-        raise UsageError(f"{what} contains control characters")
+    problem = keyword_problem(text)
+    if problem is not None:
+        raise UsageError(f"{what} {problem}")
     return text
 
 

@@ -25,11 +25,11 @@ from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
+from ..text import keyword_problem
 from .shots import by_shot
 
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
 MAX_MAP_BYTES = 2 * 1024 * 1024
-MAX_TEXT = 200
 _DELIMITERS = (",", ";", "\t")
 _SPEC_NAME = re.compile(
     r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?(?P<stem>[A-Za-z0-9_]+)(?:\.[A-Za-z0-9]+)?$"
@@ -86,10 +86,6 @@ def number_prefix(stem: str) -> str:
     IMG_20260311_100000 (the whole name if it ends in no number)."""
     match = _TRAILING_NUMBER.search(stem)
     return stem[: match.start()] if match else stem
-
-
-def _looks_like_formula(cell: str) -> bool:
-    return cell[:1] in ("=", "+", "@") or (cell.startswith("-") and len(cell) > 1)
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -153,12 +149,9 @@ def _parse_time(text: str) -> datetime | None:
 
 
 def _check_text(cell: str, column: str, line: int, problems: list[str]) -> None:
-    if _looks_like_formula(cell):
-        problems.append(f"line {line}: {column} {cell[:40]!r} looks like a spreadsheet formula")
-    elif len(cell) > MAX_TEXT:
-        problems.append(f"line {line}: {column} is longer than {MAX_TEXT} characters")
-    elif any(ord(ch) < 32 for ch in cell):
-        problems.append(f"line {line}: {column} contains control characters")
+    problem = keyword_problem(cell)
+    if problem is not None:
+        problems.append(f"line {line}: {column} {problem}")
 
 
 def _parse_names(cell: str, line: int, problems: list[str]) -> None:
