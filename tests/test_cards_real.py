@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import gc
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,12 @@ from cardimage import (
     samples_real,
 )
 
+from cardingest.card import scan as scan_module
 from cardingest.card.detect import find_cards, resolve_source
 from cardingest.card.volume import read_volume_id
+from cardingest.errors import CardReadError
 from cardingest.models import Card
+from cardingest.prepare import scan_source
 
 pytestmark = pytest.mark.card
 
@@ -224,3 +229,28 @@ def test_another_relative_fusefat_mount_is_not_taken_for_this_one(tmp_path: Path
             subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)
     finally:
         subprocess.run(["fusermount", "-u", str(other / "mnt")], check=True)
+
+
+def test_a_card_pulled_mid_scan_raises_one_error_and_nothing_unraisable(
+    fat_card: CardFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan opens files ahead of the one it reads; a card pulled mid-scan made closing
+    those fail too (ENOTCONN), inside a generator being thrown away: Python printed
+    "Exception ignored in: <generator object _opened_ahead …>" and a traceback above the
+    scan's own error (a trial saw it). The scan's own error is the one said."""
+
+    count = scan_module.PREFETCH_FILES + 8
+    mount = fat_card({f"DCIM/100CANON/IMG_{n:04d}.JPG": b"jpeg" for n in range(1, count + 1)})
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    seen: list[str] = []
+
+    def pull_after_the_first(relpath: str) -> None:
+        seen.append(relpath)
+        if len(seen) == 1:
+            fat_card.handle(mount).pull()
+
+    with pytest.raises(CardReadError, match="Is the card still inserted"):
+        scan_source(mount, on_file=pull_after_the_first)
+    gc.collect()
+    assert unraisable == []

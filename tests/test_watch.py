@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_fat_tools
@@ -376,12 +377,71 @@ def test_watch_says_so_when_a_card_is_pulled_between_its_look_and_its_ingest(
     ]
 
 
+@pytest.mark.card
+@pytest.mark.parametrize("how", ["unmounted", "pulled"])
+def test_a_card_gone_after_its_archive_was_opened_but_before_its_scan(
+    how: str, fat_card: CardFactory, tmp_path: Path
+) -> None:
+    """The same a moment later (a trial hit it 10 times in 100): the card found, the archive
+    opened, and the card gone before its scan, which found its empty folder: "No photos
+    found", exit 0, and ``--once`` ended. Pulled (the mount left dead), it could not be read:
+    exit 1. Either way nothing was read, and the watch goes on."""
+    archive = tmp_path / "archive"
+    gone = fat_card(card_files(tmp_path, 2, 1), label="CARD1")
+    args = ("watch", "--id", "JBX3656", "--archive", archive, "--once", "--interval", "0.2")
+    process = paused_at("scan-wait", *args, preexec_fn=operator_signals)
+    said: list[str] = []
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        card = fat_card.handle(gone)
+        card.unmount() if how == "unmounted" else card.pull()
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        for line in process.stdout:
+            said.append(line)
+            if "removed before it was read" in line:
+                break
+        fat_card(card_files(tmp_path, 3, 2), label="CARD2")
+        out, err = process.communicate(timeout=300)  # a guard against a hang, not a wait
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = "".join(said) + out
+    assert process.returncode == 0, text + err
+    assert "Card CARD1 was removed before it was read: nothing was copied from it" in text
+    assert "No photos found" not in text and "Done with CARD1" not in text
+    assert "3 copied and verified" in text
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3
+
+
+@pytest.mark.card
+def test_ingest_of_a_card_unmounted_before_its_scan_says_so(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    mount = fat_card(card_files(tmp_path, 2, 1), label="CARD1")
+    args = ("ingest", mount, "--id", "JBX3656", "--archive", archive)
+    process = paused_at("scan-wait", *args, preexec_fn=operator_signals)
+    try:
+        fat_card.handle(mount).unmount()
+        out, err = process.communicate("go\n", timeout=300)  # a guard, not a wait
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, out + err
+    assert f"The card at {mount} was removed before it was read: nothing was copied" in err
+    assert "No photos found" not in out + err
+    assert not archive.exists()  # a fresh archive opened for it is taken away again
+
+
 def test_ingest_of_a_card_watch_saw_refuses_a_folder_that_is_no_card(tmp_path: Path) -> None:
     from cardingest.cli.app import locked_ingest
 
     settings = load_settings(archive=tmp_path / "archive")
     for source in (tmp_path, tmp_path / "gone"):
-        with pytest.raises(CardGoneError, match="is no longer a mounted card"):
+        with pytest.raises(CardGoneError, match="was removed before it was read"):
             locked_ingest(
                 str(source), settings, map_file=None, patient_id="JBX3656",
                 offset=timedelta(0), as_json=False, card_expected=True,
@@ -434,3 +494,33 @@ def test_a_fusefat_card_swapped_for_one_of_the_same_size_and_label_is_new(
     with MountedCard(images[1], mount):
         second = watcher.poll()
         assert second is not None and second.mount == first.mount
+
+
+def test_a_card_unmounted_while_a_look_reads_it_is_gone_not_another_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look reads the mount table, the card's folder, its size and its volume one after
+    another; an unmount between two of them made the rest come from the folder underneath
+    (its file system's size): a "new" card, taken again, which by then was gone (a trial saw
+    it once in 130 unmounts). Such a look now finds no card there."""
+    from cardingest.card import detect
+
+    require_fat_tools()
+    mount = tmp_path / "media" / "CARD1"
+    image = build_fat32_image(tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": b"jpeg"})
+    events: list[str] = []
+    watcher = Watcher(sleep=lambda _: None, notify=lambda event, c: events.append(event))
+    card = MountedCard(image, mount)
+    with card:
+        first = watcher.poll()
+        assert first is not None
+        watcher.done_with(first)
+        real_usage = detect._usage
+
+        def unmounted_first(*args: Any) -> Any:
+            card.unmount()
+            return real_usage(*args)
+
+        monkeypatch.setattr(detect, "_usage", unmounted_first)
+        assert watcher.poll() is None
+    assert events == ["remove", "removed"]

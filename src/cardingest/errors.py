@@ -64,8 +64,8 @@ class CardReadError(CardingestError):
 
 
 class CardGoneError(CardReadError):
-    """``watch`` found a card, and it was no longer mounted when its ingest began: nothing
-    was read from it."""
+    """A card found mounted was gone before its scan read it (unmounted, or pulled with its
+    mount left dead): nothing was read from it. ``watch`` waits for it again."""
 
 
 class ArchiveLockedError(CardingestError):

@@ -25,6 +25,7 @@ from cardingest import ingest
 from cardingest import move as move_module
 from cardingest.archive import audit, catalogue, lock
 from cardingest.card import watch
+from cardingest.cli import common as cli_common
 from cardingest.cli import main as console_script
 
 
@@ -183,6 +184,17 @@ def _wait_once_a_card_is_found() -> None:
     watch.Watcher.next_card = next_card  # type: ignore[method-assign]
 
 
+def _wait_before_the_scan() -> None:
+    """Pause once the source is found a card, the archive opened, before the card is scanned."""
+    real = cli_common.scan_and_plan
+
+    def scan_and_plan(*args: Any, **kwargs: Any) -> Any:
+        _wait()
+        return real(*args, **kwargs)
+
+    cli_common.scan_and_plan = scan_and_plan  # type: ignore[assignment]
+
+
 def _fill_before_manifest() -> None:
     real = ingest.write_manifest
 
@@ -234,6 +246,7 @@ POINTS: dict[str, Callable[[], None]] = {
     "ingest-file-wait": _wait_after_first_file,
     "watch-wait": _wait_at_first_look,
     "watch-found-wait": _wait_once_a_card_is_found,
+    "scan-wait": _wait_before_the_scan,
 }
 
 

@@ -226,8 +226,9 @@ def card_from_partition(partition: Partition) -> Card | None:
     mountpoint = partition.mountpoint
     if not mountpoint:
         return None
+    mounted = _device_of(mountpoint)
     dcim = dcim_folder(Path(mountpoint))
-    if dcim is None:
+    if dcim is None or mounted is None:
         return None
     fstype = partition.fstype or ""
     total, free = _usage(mountpoint, fstype.lower())
@@ -237,6 +238,9 @@ def card_from_partition(partition: Partition) -> Card | None:
         served = fusefat_source(mountpoint)  # the label only: the serial rules stay as they were
         image = read_volume_id(served) if served else None
         label = image.label if image else None
+    photos = count_photos(dcim)
+    if _device_of(mountpoint) != mounted:
+        return None  # unmounted while it was read: some of this is the folder's underneath
     return Card(
         mount=mountpoint,
         fstype=fstype,
@@ -245,9 +249,17 @@ def card_from_partition(partition: Partition) -> Card | None:
         serial=volume.serial if volume else None,
         total_bytes=total,
         free_bytes=free,
-        photos=count_photos(dcim),
+        photos=photos,
         removable=is_removable_hint(partition),
     )
+
+
+def _device_of(path: str) -> int | None:
+    """The device number of the file system at ``path`` (None if it cannot be read)."""
+    try:
+        return os.stat(path).st_dev
+    except (OSError, ValueError):
+        return None
 
 
 ENV_CARDS_UNDER = "CARDINGEST_CARDS_UNDER"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -134,7 +135,8 @@ def _opened_ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[_Op
     finally:
         for _, _, opened in window:
             if isinstance(opened, int):
-                os.close(opened)
+                with contextlib.suppress(OSError):  # a pulled card: its error is said already
+                    os.close(opened)
 
 
 def _media(

@@ -42,7 +42,7 @@ from .common import (
     handles_errors,
     refuse_on_card,
     run_prepare,
-    scan_and_plan,
+    scan_card,
     show_plan,
 )
 from .config import ENV_CONFIG, load_settings
@@ -370,7 +370,8 @@ def locked_ingest(
     ):
         recovered = recover_before_planning(settings.archive, settings.backup)
         prepared = with_backup_check(
-            scan_and_plan(root, card, idmap, settings, offset), settings.backup
+            scan_card(root, card, idmap, settings, offset, card_expected=card_expected),
+            settings.backup,
         )
         if wipe:
             from .wipe import refuse_unwritable_folders

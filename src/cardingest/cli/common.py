@@ -4,6 +4,8 @@ and display (the option types are in ``options``)."""
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path, PurePath
@@ -16,6 +18,7 @@ from ..errors import (
     EXIT_OK,
     CardGoneError,
     CardingestError,
+    CardReadError,
     Interrupted,
     OutputError,
     SourceError,
@@ -190,7 +193,7 @@ def run_prepare(
     slates: bool = False,
     show_groups: GroupsHook | None = None,
 ) -> Prepared:
-    return scan_and_plan(
+    return scan_card(
         *check_inputs(
             source,
             settings,
@@ -202,6 +205,7 @@ def run_prepare(
         ),
         settings,
         clock_offset,
+        card_expected=False,
     )
 
 
@@ -248,14 +252,20 @@ def _source(source: str | None, card_expected: bool) -> tuple[Path, Card | None]
 
     if not card_expected:
         return resolve_source(source)
-    gone = CardGoneError(f"{source} is no longer a mounted card: nothing was read from it")
     try:
         root, card = resolve_source(source)
     except SourceError:
-        raise gone from None
+        raise card_gone(str(source)) from None
     if card is None:
-        raise gone
+        raise card_gone(str(source))
     return root, card
+
+
+def card_gone(where: str) -> CardGoneError:
+    return CardGoneError(
+        f"The card at {where} was removed before it was read: nothing was copied from it. "
+        "Insert it and run the command again."
+    )
 
 
 def scan_and_plan(
@@ -271,6 +281,40 @@ def scan_and_plan(
                 bar.advance(task)
 
         return prepare(root, card, settings, idmap, clock_offset=clock_offset, on_file=tick)
+
+
+def scan_card(
+    root: Path,
+    card: Card | None,
+    idmap: IdMap,
+    settings: Settings,
+    offset: timedelta,
+    *,
+    card_expected: bool,
+) -> Prepared:
+    """`scan_and_plan`, and where a card was read, that it was still mounted then: one
+    unmounted since it was found leaves its empty folder, whose scan finds no photos (or,
+    pulled, cannot be read), and that is no ingest of the card (`card_gone`)."""
+    try:
+        prepared = scan_and_plan(root, card, idmap, settings, offset)
+    except CardReadError:
+        if card_expected and not _answers(root):
+            raise card_gone(str(root)) from None
+        raise
+    if card is not None and not prepared.plan.items and not _answers(root):
+        raise card_gone(str(root))
+    return prepared
+
+
+def _answers(mount: Path) -> bool:
+    """Whether a card is still mounted at ``mount`` and its file system answers: unmounted,
+    the folder is no mount point; pulled with its mount left behind (a FUSE driver gone), the
+    folder still looks like one, and asking its size fails (ENOTCONN)."""
+    try:
+        shutil.disk_usage(mount)
+    except OSError:
+        return False
+    return os.path.ismount(mount)
 
 
 def show_plan(prepared: Prepared, archive_from: str, as_json: bool) -> int:
