@@ -14,6 +14,8 @@ import errno
 import json
 import os
 import shutil
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +72,8 @@ def rewrite_after_the_scan(
     """Rewrite ``card_file`` in place once the first plan is made, before anything is copied; with
     ``keep_times`` its modification time is put back as the scan saw it (to the nanosecond),
     as a tool that preserves times would."""
-    real = ingest.execute
-    done: list[bool] = []
 
-    def execute(*args: Any, **kwargs: Any) -> Any:
-        if done:
-            return real(*args, **kwargs)
-        done.append(True)
+    def rewrite() -> None:
         before = os.stat(card_file)
         with open(card_file, "r+b") as handle:
             handle.write(data)
@@ -84,6 +81,19 @@ def rewrite_after_the_scan(
                 handle.truncate()  # fusefat refuses it (EPERM): at the same size it is not asked
         if keep_times:
             os.utime(card_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    after_the_scan(monkeypatch, rewrite)
+
+
+def after_the_scan(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -> None:
+    """``change`` runs once the first plan is made, before anything is copied."""
+    real = ingest.execute
+    done: list[bool] = []
+
+    def execute(*args: Any, **kwargs: Any) -> Any:
+        if not done:
+            done.append(True)
+            change()
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ingest, "execute", execute)
@@ -168,9 +178,72 @@ def test_a_photo_rewritten_to_another_size_after_the_scan_is_held(
     assert (item["action"], other["action"]) == ("hold", "copy"), document["items"]
     assert item["reason"].startswith(CHANGED), item
     assert item["target"] is None
+    # No empty folder is left for its patient (a streamed photo's temporary made one), so
+    # the archive verifies clean (a trial: "JBX3656/ an empty folder, not catalogued").
+    assert not (archive / "JBX3656").exists()
+    assert temps_under(archive) == []
+    assert run("verify", "--archive", archive, "--json")[0] == 0
+    assert card_file.read_bytes() == new
+
+
+@pytest.mark.parametrize("swap", ["named pipe", "symbolic link", "folder"])
+def test_a_photo_swapped_for_something_else_after_the_scan_fails_without_being_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """A trial's findings: a named pipe put where the scan found a photo hung the copy in
+    its open, where no Ctrl-C or SIGTERM reached it; a symbolic link was followed, and the
+    file it led to (here the very bytes the scan read, so no recheck could tell) filed as the
+    patient's photo. Now neither is opened for what it is, and the run goes on."""
+    card, archive, id_map = folder_card(tmp_path, 40_000)
+    card_file = card / PATH
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(card_file.read_bytes())
+
+    def swap_it() -> None:
+        card_file.unlink()
+        if swap == "named pipe":
+            os.mkfifo(card_file)
+        elif swap == "symbolic link":
+            card_file.symlink_to(outside)
+        else:
+            card_file.mkdir()
+
+    after_the_scan(monkeypatch, swap_it)
+    with alarm_after(120, card_file):  # a guard against the hang, not a wait
+        code, document, stderr = run(
+            "ingest", card, "--map", id_map, "--archive", archive, "--json"
+        )
+
+    assert code == 1, (document, stderr)
+    item, other = document["items"]
+    assert (item["action"], other["action"]) == ("failed", "copy"), document["items"]
+    said = {
+        "named pipe": f"{card_file} is not a regular file",
+        "symbolic link": f"{card_file} is a symbolic link now: not followed",
+        "folder": f"Is a directory opening {card_file}",
+    }[swap]
+    assert item["reason"] == said, item
     assert [p for p in archive.rglob("JBX3656*") if p.is_file()] == []
     assert temps_under(archive) == []
-    assert card_file.read_bytes() == new
+
+
+@contextlib.contextmanager
+def alarm_after(seconds: int, fifo: Path) -> Iterator[None]:
+    """A guard against a copy hung in the open of ``fifo``: after ``seconds`` it is opened
+    for writing, which lets that open return, and the test fails."""
+
+    def timed_out(_signum: int, _frame: object) -> None:
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, timed_out)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_the_same_on_a_fusefat_card(

@@ -325,14 +325,16 @@ def open_card_files_as(
     monkeypatch: pytest.MonkeyPatch, kind: type[io.FileIO], paths: list[Path]
 ) -> None:
     """The copy opens these card files as ``kind`` (a FileIO that reads in its own way)."""
-    real_open = open
+    real = transfer._card_file
 
-    def opening(path: Any, mode: str = "r", buffering: int = -1) -> Any:
-        if Path(path) in paths:
-            return kind(path, "rb")
-        return real_open(path, mode, buffering)
+    def card_file(fd: int, source: Path) -> io.FileIO:
+        if Path(source) not in paths:
+            return real(fd, source)
+        opened = kind(fd, "rb", closefd=True)
+        opened.name = str(source)
+        return opened
 
-    monkeypatch.setattr(transfer, "open", opening, raising=False)
+    monkeypatch.setattr(transfer, "_card_file", card_file)
 
 
 class ShortReads(io.FileIO):

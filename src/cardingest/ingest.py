@@ -14,13 +14,13 @@ import os
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .archive.audit import AuditLog
-from .archive.backend import require_folder, require_one_file_system
+from .archive.backend import location_for, require_folder, require_one_file_system
 from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.claims import content_claims, guarded
 from .archive.journal import PublishJournal, recover
@@ -499,6 +499,28 @@ def _jobs(
         )
 
 
+def _not_there(folders: Iterable[str], roots: Sequence[Path]) -> list[Path]:
+    """The folders (with their parents) the copies go to that do not exist yet, in every
+    root: where every photo of a new patient is held or fails, this run removes them again,
+    rather than leave an empty patient folder for `verify` to report."""
+    missing: set[Path] = set()
+    for root in roots:
+        for folder in folders:
+            parts = [part for part in folder.split("/") if part]
+            for depth in range(1, len(parts) + 1):
+                path = Path(root, *parts[:depth])
+                if not os.path.lexists(path):
+                    missing.add(path)
+    return sorted(missing, key=lambda path: len(path.parts), reverse=True)
+
+
+def _remove_if_empty(folders: Sequence[Path]) -> None:
+    """``rmdir`` each of ``folders``, deepest first; one that holds anything stays."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
 def _target_folders(plan: Plan, root: Path) -> set[Path]:
     return {(root / item.target).parent for item in plan.items if item.target is not None}
 
@@ -557,6 +579,8 @@ def execute(
             copies = [plan.items[index] for index in copy_at]
             reserved = reserved_names(item.target for item in plan.items)
             folders = {item.target.rpartition("/")[0] for item in copies if item.target}
+            # The lock file keeps every other writer out: what this run made, it may take away.
+            made = [] if location_for(archive).postgres else _not_there(folders, roots)
             # Before the ingest's record: a run killed in between leaves a journal that
             # names nothing, of an ingest the catalogue does not know (removed by `recover`).
             journal = PublishJournal.start(archive, ingest_id, folders, reserved)
@@ -697,6 +721,7 @@ def execute(
                     elif claims is not None:
                         claims.keep = True  # they vouch for the journal's lines (`recover`)
                     _record_sightings(catalogue, sightings, card, ingest_id)
+                    _remove_if_empty(made)
                     if result.interrupted:
                         outcomes.missing = "stopped before it was copied"
                     result.outcomes = outcomes

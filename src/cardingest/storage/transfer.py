@@ -597,14 +597,8 @@ def _read_source(
     """Read ``source`` once: into memory (buffers kept by ``buffers``) if it is CHUNK to
     HELD_BYTES long, else writing every chunk to one temp per destination, alone (`_Room`).
     Both digests come from this one read; XXH3-128 is for the read-back comparison."""
-    try:
-        src = open(source, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
-    except OSError as exc:
-        raise _Failure(f"{_why(exc)} opening {source}") from exc
+    src, info = _open_source(source)
     with src:
-        info = os.fstat(src.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise _Failure(f"{source} is not a regular file")
         want = info.st_size if expected_size is None else expected_size
         if want > PREFETCH_BYTES:  # the rest was asked for whole (`transfer_many`)
             pagecache.sequential(src.fileno())
@@ -620,6 +614,41 @@ def _read_source(
                 read = _stream(src, source, want, places, temps, on_bytes, stopped)
         read.info = _read_whole(src, source, info)
         return read
+
+
+def _open_source(source: Path) -> tuple[io.FileIO, os.stat_result]:
+    """The card file opened for its copy, if it is a regular file. Not through a symbolic
+    link (O_NOFOLLOW), and without waiting (O_NONBLOCK): a link or a named pipe put where the
+    scan found a photo must neither bring in a file from elsewhere nor hang the copy where
+    no Ctrl-C reaches it."""
+    try:
+        fd = os.open(source, os.O_RDONLY | _NONBLOCK | _NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Failure(f"{source} is a symbolic link now: not followed") from exc
+        raise _Failure(f"{_why(exc)} opening {source}") from exc
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise _Failure(f"{_why(exc)} opening {source}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _Failure(f"{os.strerror(errno.EISDIR)} opening {source}")
+        raise _Failure(f"{source} is not a regular file")
+    return _card_file(fd, source), info
+
+
+def _card_file(fd: int, source: Path) -> io.FileIO:
+    """The opened card file as an unbuffered file, named by its path (tests read it their way)."""
+    src = io.FileIO(fd, "rb", closefd=True)
+    src.name = str(source)
+    return src
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def _read_whole(src: io.FileIO, source: Path, opened: os.stat_result) -> os.stat_result:
