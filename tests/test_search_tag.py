@@ -100,6 +100,10 @@ def test_search_table(archive: Path) -> None:
         (["--id", "ZAC3561"], "fails its check"),
         (["--id", "../x"], "NHI"),
         (["--diagnosis", " "], "--diagnosis is empty"),
+        # A byte that is not UTF-8 from the terminal (kept as a lone surrogate): it was a
+        # traceback (UnicodeEncodeError) at the catalogue's query.
+        (["--diagnosis", "x\udcffy"], "--diagnosis x\\xffy holds bytes that are not UTF-8"),
+        (["--id", "JBX\udcff3656"], "NHI 'JBX\\xff3656' has 8 characters"),
     ],
 )
 def test_search_bad_input_is_exit_2(archive: Path, args: list[str], message: str) -> None:

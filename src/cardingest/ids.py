@@ -31,10 +31,18 @@ _KINDS = {"letter": "A–Z", "digit": "0–9"}
 
 
 def _show(raw: str) -> str:
-    """Quote an ID for a message: repr() makes control characters visible; cap the length."""
+    """Quote an ID for a message: repr() makes control characters visible, and a byte that
+    is not UTF-8 (kept as a lone surrogate) is shown as that byte, ``\\xff``; cap the length."""
     if len(raw) > _SHOW_MAX:
-        return repr(raw[:_SHOW_MAX]) + f"… ({len(raw)} characters)"
-    return repr(raw)
+        return _quoted(raw[:_SHOW_MAX]) + f"… ({len(raw)} characters)"
+    return _quoted(raw)
+
+
+def _quoted(text: str) -> str:
+    return _SURROGATE_ESCAPE.sub(r"\\x\1", repr(text))
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\udc([89a-f][0-9a-f])")
 
 
 def _should_be(char: str, position: int, kind: str) -> str:

@@ -42,6 +42,7 @@ from ..errors import (
 )
 from ..models import Card, Settings
 from ..prepare import load_idmap
+from ..text import printable, undecodable
 from . import documents, output
 from .common import lookup_id, parse_range, refuse_on_card
 from .interactive import can_assign
@@ -86,6 +87,11 @@ def run_search(
     date_from, date_to = parse_range(start, end)
     if diagnosis is not None and not diagnosis.strip():
         raise UsageError("--diagnosis is empty")
+    if diagnosis is not None and undecodable(diagnosis):
+        raise UsageError(
+            f"--diagnosis {printable(diagnosis)} holds bytes that are not UTF-8 text, which no "
+            "keyword holds; check the terminal's character set"
+        )
     require_catalogue(settings.archive)
     with reading(settings.archive) as catalogue:
         found = catalogue.search(
