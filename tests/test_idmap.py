@@ -111,8 +111,10 @@ def test_formula_cells_refused(cell: str) -> None:
 @pytest.mark.parametrize(
     ("cell", "shown"),
     [("naevus\u202e", "\\u202e"), ("naevus\u200b", "\\u200b"), ("a\x1b[31mb", "\\x1b"),
-     ("a\x85b", "\\x85"), ("a\ufffeb", "\\ufffe")],
-    ids=["right-to-left override", "zero-width space", "escape", "C1 control", "noncharacter"],
+     ("a\x85b", "\\x85"), ("a\ufffeb", "\\ufffe"), ("mela\u00adnoma", "\\xad"),
+     ("a\U000e0041", "\\U000e0041"), ("a\u3164b", "\\u3164"), ("a\ue000", "\\ue000")],
+    ids=["right-to-left override", "zero-width space", "escape", "C1 control", "noncharacter",
+         "soft hyphen", "tag character", "Hangul filler", "private use"],
 )  # fmt: skip
 def test_hidden_characters_in_a_keyword_cell_are_refused(cell: str, shown: str) -> None:
     """A diagnosis goes into the catalogue, the XMP sidecar and the DICOM file: U+202E would
@@ -122,6 +124,20 @@ def test_hidden_characters_in_a_keyword_cell_are_refused(cell: str, shown: str) 
     assert problem == (
         f"line 2: diagnosis contains a control or invisible formatting character ({shown})"
     )
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["\u067e\u0634\u062a\u200c\u062f\u0633\u062a", "\U0001f469\u200d\u2695\ufe0f",
+     "\u05de\u05dc\u05e0\u05d5\u05de\u05d4", "me\u0301lanome", "left\u00a0forearm"],
+    ids=["Persian with a zero-width non-joiner", "emoji joined", "Hebrew", "combining accent",
+         "no-break space"],
+)  # fmt: skip
+def test_keyword_cells_of_every_script_are_kept(cell: str) -> None:
+    """The joiners are invisible, but Persian, the Indic scripts and emoji sequences need
+    them; right-to-left letters are letters."""
+    idmap = parse_map_text(f'files,id,diagnosis\nIMG_0001,JBX3656,"{cell}"\n')
+    assert idmap.rows[0].diagnosis == (cell,)
 
 
 def test_non_utf8_and_binary_are_refused(tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_HIDDEN = "\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff"
-_UNSAFE = re.compile(f"[{_HIDDEN}]")
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
 """C0 and C1 controls, DEL, and invisible or direction-changing format characters."""
-_UNFIT = re.compile(f"[{_HIDDEN}\ufffe\uffff]")
-"""What no kept keyword holds: those, and the two noncharacters some tools stop at."""
 
 
 MAX_KEYWORD = 200
@@ -27,15 +27,35 @@ def keyword_problem(text: str) -> str | None:
     """What makes a diagnosis, site or consent value unfit to keep, or None. Kept values go
     into the catalogue, XMP sidecars, DICOM files and spreadsheets: no formula a spreadsheet
     would run (a lone ``-`` is no formula), nothing too long, and no control character or
-    invisible or direction-changing one (U+202E would show a diagnosis reversed)."""
+    invisible or direction-changing one (U+202E would show a diagnosis reversed; a soft
+    hyphen would make "melanoma" one that no search for it finds)."""
     if text[:1] in ("=", "+", "@") or (text.startswith("-") and len(text) > 1):
         return f"{text[:40]!r} looks like a spreadsheet formula"
     if len(text) > MAX_KEYWORD:
         return f"is longer than {MAX_KEYWORD} characters"
-    found = _UNFIT.search(text)
-    if found is not None:
-        return f"contains a control or invisible formatting character ({_escape_char(found)})"
+    for char in text:
+        if _unseen(char):
+            return f"contains a control or invisible formatting character ({_escaped(char)})"
     return None
+
+
+def _unseen(char: str) -> bool:
+    code = ord(char)
+    noncharacter = 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+    return char not in _JOINERS and (
+        unicodedata.category(char) in _UNSEEN or char in _BLANK or noncharacter
+    )
+
+
+_UNSEEN = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+"""Controls, format characters (direction marks, zero-width spaces, soft hyphens, tags),
+private use, lone surrogates (bytes that were not UTF-8), line and paragraph separators.
+Not every unassigned code point: this Python's Unicode may predate a new emoji or letter."""
+_JOINERS = frozenset("\u200c\u200d")
+"""Zero-width non-joiner and joiner: invisible, but Persian, the Indic scripts and emoji
+sequences cannot be written without them."""
+_BLANK = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+"""Letters and marks that show nothing: the combining grapheme joiner, the Hangul fillers."""
 
 
 def undecodable(text: str) -> bool:
@@ -44,13 +64,16 @@ def undecodable(text: str) -> bool:
 
 
 def _escape_char(match: re.Match[str]) -> str:
-    char = match.group()
+    return _escaped(match.group())
+
+
+def _escaped(char: str) -> str:
     code = ord(char)
     if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as surrogateescape keeps it
         return f"\\x{code - 0xDC00:02x}"
     if code < 0x100:
         return f"\\x{code:02x}"
-    return f"\\u{code:04x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def printable(text: str) -> str:
