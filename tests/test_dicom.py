@@ -617,3 +617,27 @@ def test_no_catalogue_is_exit_2(tmp_path: Path) -> None:
     env = environment(tmp_path)
     result = cli("dicom", "export", "--archive", tmp_path / "empty", env=env)
     assert result.returncode == 2 and "No catalogue" in result.stderr
+
+
+def test_a_jpeg_cut_short_is_left_out_not_exported(tmp_path: Path) -> None:
+    """A photo written while the card was pulled is archived as it is, with a warning; a
+    DICOM file of it would show broken in the PACS's viewer (a trial: exported without a
+    word, its image data ending mid-scan). It is left out with the reason."""
+    whole = sample("Canon_40D.jpg")
+    card = tmp_path / "card" / "DCIM" / "100CANON"
+    card.mkdir(parents=True)
+    (card / "IMG_0001.JPG").write_bytes(whole)
+    (card / "IMG_0002.JPG").write_bytes(whole[:-200])  # its image data, and no end marker
+    env = environment(tmp_path)
+    archive = tmp_path / "archive"
+    ran = cli("ingest", tmp_path / "card", "--id", PATIENT, "--archive", archive, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert "cut short" in ran.stdout + ran.stderr
+    out = tmp_path / "out"
+    result = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, "--json", env=env)
+    assert result.returncode == 3, result.stderr
+    items = json.loads(result.stdout)["items"]
+    left = [i for i in items if i["action"] == "left-out"]
+    assert len(left) == 1 and len([i for i in items if i["action"] == "written"]) == 1, items
+    assert left[0]["reason"].startswith("not sendable: the JPEG is cut short"), left
+    assert len(list(out.rglob("*.dcm"))) == 1

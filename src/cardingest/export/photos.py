@@ -9,6 +9,7 @@ never sent under the patient's ID.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from pydicom.dataset import Dataset
 
 from ..archive.catalogue import Catalogue, CatalogueRecord
 from ..archive.verify import DamagedCopy, read_copy
+from ..card.capture import cut_short
 from ..card.kinds import SIDECAR_EXTENSIONS
 from .dicom import DicomOptions, PhotoFacts, build_dataset, instance_uid
 from .jpeg import jpeg_info
@@ -25,6 +27,10 @@ from .rotate import NotSendable, upright_frame
 
 JPEG_EXTENSIONS = frozenset({"jpg", "jpeg"})
 HEIF_EXTENSIONS = frozenset({"heic", "heif", "hif", "avif"})
+NOT_WHOLE = (
+    "not sendable: the JPEG is cut short (it ends before its end-of-image marker), so a "
+    "viewer would show it broken or not at all: look at the archived photo"
+)
 
 
 @dataclass(frozen=True)
@@ -150,12 +156,14 @@ class Builder:
             return Broken(
                 record.patient_id,
                 record.archive_path,
-                f"{exc}: not sent; run `cardingest verify`",
+                f"{exc}: left out; run `cardingest verify`",
             )
         try:
             frame = upright_frame(data, jpeg_info(data))
         except (ValueError, NotSendable) as exc:
             return LeftOut(record.patient_id, record.archive_path, f"not sendable: {exc}")
+        if cut_short(io.BytesIO(data)):
+            return LeftOut(record.patient_id, record.archive_path, NOT_WHOLE)
         key = (record.patient_id, record.ingest_id)
         if key not in self._studies:
             self._studies[key] = study_context(self.catalogue, *key)
