@@ -241,3 +241,31 @@ def test_a_ctrl_c_as_the_summary_is_printed_says_the_ingest_had_finished(
     assert again.exit_code == 0, again.output
     assert "0 copied and verified" in again.stdout and "3 already archived" in again.stdout
     assert (list(card.rglob("*.JPG")) == []) == wipe
+
+
+def test_a_ctrl_c_as_the_json_document_is_written_says_what_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``--json`` and ``--wipe`` the document comes after the wipe: a Ctrl-C then says
+    that the ingest and the wipe it reports ran (a trial got "run again to finish"); the
+    one document on stdout is the error's."""
+    from cardingest.cli import app as cli_app
+
+    card, archive = card_of(tmp_path / "card", 3), tmp_path / "archive"
+    real_emit = cli_app.output.emit_json
+
+    def ctrl_c_then_emit(document: Any) -> None:
+        if "error" not in document:
+            os.kill(os.getpid(), signal.SIGINT)
+        real_emit(document)
+
+    monkeypatch.setattr(cli_app.output, "emit_json", ctrl_c_then_emit)
+    args = ("--id", "JBX3656", "--archive", archive, "--wipe", "--yes", "--json")
+    result = cli("ingest", card, *args)
+    assert result.exit_code == 130, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["message"].startswith(
+        "Interrupted after the ingest had finished: the JSON document is lost; the ingest and "
+        "the wipe it reports ran"
+    ), error
+    assert list(card.rglob("*.JPG")) == [] and len(catalogued(archive)) == 3

@@ -650,8 +650,8 @@ def report_then_follow(
     except OutputError as exc:
         raise OutputError(report_lost(exc.message, result, step, send=send, wipe=wipe)) from None
     except KeyboardInterrupt:
-        if step != "report":
-            raise  # the send and the wipe say how far they got; no error after a document
+        if step not in ("report", "document"):
+            raise  # the send and the wipe say how far they got
         said = report_lost(
             "Interrupted after the ingest had finished", result, step, send=send, wipe=wipe,
             again="run the same command again to finish",
