@@ -186,6 +186,21 @@ def test_a_photo_rewritten_to_another_size_after_the_scan_is_held(
     assert card_file.read_bytes() == new
 
 
+def test_a_photo_emptied_after_the_scan_is_held_and_says_its_time_is_the_file_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card, archive, id_map = folder_card(tmp_path, 40_000)
+    card_file = card / PATH
+    after_the_scan(monkeypatch, lambda: card_file.write_bytes(b""))
+    args = ("ingest", card, "--map", id_map, "--archive", archive, "--json")
+    code, document, stderr = run(*args)
+    assert code == 3, (document, stderr)
+    item = document["items"][0]
+    assert item["action"] == "hold", item
+    assert item["reason"].startswith(f"{CHANGED} (it now says it was taken "), item
+    assert " by its file time, having no capture time, not 2026-01-02 10:00:00)" in item["reason"]
+
+
 @pytest.mark.parametrize("swap", ["named pipe", "symbolic link", "folder"])
 def test_a_photo_swapped_for_something_else_after_the_scan_fails_without_being_followed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str

@@ -992,7 +992,10 @@ def changed_reason(scanned: MediaFile, copied: MediaFile) -> str:
     detail = ""
     if copied.captured != scanned.captured:
         now, then = (f"{media.captured:%Y-%m-%d %H:%M:%S}" for media in (copied, scanned))
-        detail = f" (it now says it was taken {now}, not {then})"
+        whence = (
+            " by its file time, having no capture time" if copied.time_source == "mtime" else ""
+        )
+        detail = f" (it now says it was taken {now}{whence}, not {then})"
     return (
         f"{CHANGED_ON_CARD}{detail}, so the name and patient planned for it may not be its "
         "own; nothing of it was archived: run again to file it as it is now"
