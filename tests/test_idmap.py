@@ -126,6 +126,14 @@ def test_hidden_characters_in_a_keyword_cell_are_refused(cell: str, shown: str) 
     )
 
 
+def test_a_row_with_a_line_break_in_a_quoted_cell_is_named_by_its_first_line() -> None:
+    """Where a spreadsheet shows the row; the rows after it keep their own lines."""
+    text = 'files,id,diagnosis\nIMG_0001,JBX3656,"naevus\nmelanoma"\nIMG_0002,JBX365,ok\n'
+    first, second = problems(text)
+    assert first == "line 2: diagnosis contains a control or invisible formatting character (\\x0a)"
+    assert second.startswith("line 4: id: NHI 'JBX365'")
+
+
 @pytest.mark.parametrize(
     "cell",
     ["\u067e\u0634\u062a\u200c\u062f\u0633\u062a", "\U0001f469\u200d\u2695\ufe0f",

@@ -347,8 +347,7 @@ def parse_map_text(
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     for _ in range(head):
         next(reader)
-    for record in _records(reader, problems):
-        line = reader.line_num
+    for line, record in _records(reader, problems):
         cells = [c.strip() for c in record]
         if not any(cells) or cells[0].startswith("#"):
             continue
@@ -409,10 +408,13 @@ def _line_of(problem: str) -> int:
     return int(number.group(1)) if number else 0
 
 
-def _records(reader: Any, problems: list[str]) -> Iterator[list[str]]:
-    """The reader's rows; a CSV error (a cell over the csv module's field limit, a stray
-    NUL) ends the reading with a problem naming its line, since nothing after it is sure."""
+def _records(reader: Any, problems: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """The reader's rows with the line each starts on (a quoted cell may hold line breaks,
+    and the row is named by its first line, where a spreadsheet shows it); a CSV error (a
+    cell over the csv module's field limit, a stray NUL) ends the reading with a problem
+    naming its line, since nothing after it is sure."""
     while True:
+        first = reader.line_num + 1
         try:
             record = next(reader)
         except StopIteration:
@@ -420,7 +422,7 @@ def _records(reader: Any, problems: list[str]) -> Iterator[list[str]]:
         except csv.Error as exc:
             problems.append(f"line {reader.line_num}: not readable as CSV ({exc})")
             return
-        yield record
+        yield first, record
 
 
 def _parse_row(
