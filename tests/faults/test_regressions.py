@@ -92,12 +92,7 @@ def test_source_that_fails_on_close_is_a_failed_copy(
     source = tmp_path / "card" / "IMG_0001.JPG"
     source.parent.mkdir()
     source.write_bytes(os.urandom(300_000))
-    monkeypatch.setattr(
-        transfer,
-        "open",
-        lambda path, mode, **_: io.BufferedReader(_PulledOnClose(path)),
-        raising=False,
-    )
+    monkeypatch.setattr(transfer, "_card_file", lambda fd, _source: _PulledOnClose(fd, "rb"))
     archive = tmp_path / "archive"
     result = copy_verified(source, [Destination(archive, "JBX3656/a.jpg")])
     assert not result.ok and "Transport endpoint is not connected" in (result.error or "")
