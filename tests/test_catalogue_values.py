@@ -63,6 +63,8 @@ MORE = [
     ("archive_path", "ZAA0067-ZAC5361/ZAC5361-20261124-091502.jpg"),
     ("archive_path", "ZAC5361ZAA0067/ZAC5361-20261124-091502.jpg"),  # run together
     ("archive_path", "ZAC5361/ZAA0067/ZAC5361-20261124-091502.jpg"),
+    ("site", "left arm\x1b[31m"),  # an escape sequence: no map or tag lets one in
+    ("consent", "record\n"),
 ]
 
 COMMANDS = {
@@ -99,6 +101,29 @@ def test_a_value_edited_by_hand_is_a_clear_error_and_nothing_is_written(
     assert snapshot(archive) == before
     assert not (archive / ".cardingest" / "move-journal.json").exists()
     assert not (tmp_path / "referral").exists() and not (tmp_path / "dicom").exists()
+
+
+def test_a_diagnosis_keyword_edited_to_hold_a_control_character_is_invalid(
+    tmp_path: Path,
+) -> None:
+    """A trial set one to ``x\\x1b[31m`` with sqlite3, and ``verify`` said nothing."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        (file_id,) = conn.execute(
+            "SELECT file_id FROM keywords WHERE kind = 'diagnosis' LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "UPDATE keywords SET value = ? WHERE file_id = ? AND kind = 'diagnosis'",
+            ("x\x1b[31m", file_id),
+        )
+    conn.close()
+    code, out, _ = invoke("verify", "--archive", archive, "--json")
+    assert code == 1
+    problems = json.loads(out)["problems"]
+    [invalid] = [p for p in problems if p["kind"] == "invalid"]
+    detail = invalid["detail"]
+    assert f"row {file_id}" in detail and "diagnosis" in detail, invalid
+    assert "control character ('\\x1b')" in detail, invalid
 
 
 @pytest.mark.parametrize("value", ["../ZAA0067", "", "ZAC5361/..", b"ZAC5361", "zac5361"])

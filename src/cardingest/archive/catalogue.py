@@ -178,7 +178,23 @@ def _role(value: object) -> str | None:
 
 def _keywords(value: object) -> str | None:
     good = isinstance(value, tuple) and all(isinstance(word, str) for word in value)
-    return None if good else "holds a keyword that is not text"
+    if not isinstance(value, tuple) or not good:
+        return "holds a keyword that is not text"
+    for word in value:
+        if problem := _controlled(word):
+            return problem
+    return None
+
+
+def _keyword_or_none(value: object) -> str | None:
+    return _text_or_none(value) or (_controlled(value) if isinstance(value, str) else None)
+
+
+def _controlled(word: str) -> str | None:
+    """A keyword with a control character (an escape sequence, a line break): no version of
+    cardingest has let one in, from a map or `tag`."""
+    found = next((char for char in word if ord(char) < 32), None)
+    return None if found is None else f"holds a control character ({found!r})"
 
 
 _CHECKS: dict[str, Callable[[object], str | None]] = {
@@ -191,10 +207,8 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     **dict.fromkeys(
         ("time_source", "subsec", "source_path", "ingest_id", "operator", "archived_at"), _text
     ),
-    **dict.fromkeys(
-        ("utc_offset", "card_label", "card_serial", "make", "model", "site", "consent"),
-        _text_or_none,
-    ),
+    **dict.fromkeys(("utc_offset", "card_label", "card_serial", "make", "model"), _text_or_none),
+    **dict.fromkeys(("site", "consent"), _keyword_or_none),
     "problem": _text_or_none,
     "diagnosis": _keywords,
     "backup_path": _backup_path,
