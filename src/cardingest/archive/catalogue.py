@@ -177,13 +177,9 @@ def _role(value: object) -> str | None:
 
 
 def _keywords(value: object) -> str | None:
-    good = isinstance(value, tuple) and all(isinstance(word, str) for word in value)
-    if not isinstance(value, tuple) or not good:
+    if not isinstance(value, tuple) or not all(isinstance(word, str) for word in value):
         return "holds a keyword that is not text"
-    for word in value:
-        if problem := _controlled(word):
-            return problem
-    return None
+    return next(filter(None, (_controlled(word) for word in value)), None)
 
 
 def _keyword_or_none(value: object) -> str | None:
