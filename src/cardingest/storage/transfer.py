@@ -622,15 +622,21 @@ def _open_source(source: Path) -> tuple[io.FileIO, os.stat_result]:
     scan found a photo must neither bring in a file from elsewhere nor hang the copy where
     no Ctrl-C reaches it."""
     try:
-        fd, info = _open_file(source, _NOFOLLOW)
-    except _NotRegular as exc:
-        if exc.errno == errno.EISDIR:
-            raise _Failure(f"{os.strerror(errno.EISDIR)} opening {source}") from exc
-        raise _Failure(f"{source} is not a regular file") from exc
+        fd = os.open(source, os.O_RDONLY | _NONBLOCK | _NOFOLLOW)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _Failure(f"{source} is a symbolic link now: not followed") from exc
         raise _Failure(f"{_why(exc)} opening {source}") from exc
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise _Failure(f"{_why(exc)} opening {source}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _Failure(f"{os.strerror(errno.EISDIR)} opening {source}")
+        raise _Failure(f"{source} is not a regular file")
     return _card_file(fd, source), info
 
 
@@ -641,6 +647,7 @@ def _card_file(fd: int, source: Path) -> io.FileIO:
     return src
 
 
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -947,7 +954,7 @@ def hash_from_disk(
     dropped the file's pages (the read-back after `_seal`), so an O_DIRECT read, which adds
     none, drops nothing.
     """
-    nofollow = 0 if follow else _NOFOLLOW
+    nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
     if overlap and pagecache.can_count():
         digest = new_digest()
         size = _hash_read_ahead(path, digest, nofollow, stopped, on_bytes)
@@ -992,12 +999,8 @@ def _open_file(path: Path, flags: int) -> tuple[int, os.stat_result]:
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         code = errno.EISDIR if stat.S_ISDIR(info.st_mode) else errno.EINVAL
-        raise _NotRegular(code, "not a regular file", str(path))
+        raise OSError(code, "not a regular file", str(path))
     return fd, info
-
-
-class _NotRegular(OSError):
-    """`_open_file` met a folder, a pipe or a device, and closed it again."""
 
 
 class _FromMemory(Exception):
