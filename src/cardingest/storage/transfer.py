@@ -954,7 +954,7 @@ def hash_from_disk(
     dropped the file's pages (the read-back after `_seal`), so an O_DIRECT read, which adds
     none, drops nothing.
     """
-    nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
+    nofollow = 0 if follow else _NOFOLLOW
     if overlap and pagecache.can_count():
         digest = new_digest()
         size = _hash_read_ahead(path, digest, nofollow, stopped, on_bytes)
@@ -990,7 +990,7 @@ def _open_file(path: Path, flags: int) -> tuple[int, os.stat_result]:
     """``path`` opened for reading, with its fstat, if it is a regular file. O_NONBLOCK: a
     FIFO swapped in for a photo must not hang the open; it, a folder or a device is closed
     again and refused."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | flags)
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK | flags)
     try:
         info = os.fstat(fd)
     except OSError:
