@@ -6,6 +6,7 @@ and line; an empty archive setting is refused."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -159,3 +160,49 @@ def test_an_empty_backup_setting_is_refused_not_taken_as_none(card: Path, tmp_pa
     assert run.code == 2 and "'backup' is empty" in run.stderr
     assert sorted(p.name for p in card.rglob("*") if p.is_file()) == photos
     assert not archive.exists()
+
+
+def test_a_relative_archive_setting_is_refused(card: Path, tmp_path: Path) -> None:
+    """A relative archive or backup in the config (or $CARDINGEST_ARCHIVE) would be another,
+    new archive in every folder cardingest is run from: the same photo filed under two
+    patients in two archives, neither knowing of the other. ``--archive`` may be relative:
+    who types it sees the folder."""
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    for setting, key in (('archive = "photo-archive"', "archive"), ('backup = "bk"', "backup")):
+        config = tmp_path / f"{key}.toml"
+        config.write_text(setting + "\n", encoding="utf-8")
+        env = {"CARDINGEST_CONFIG": str(config)}
+        run = cardingest("ingest", card, "--id", "JBX3656", home=home, env=env, cwd=cwd)
+        assert run.code == 2 and f"'{key}' is '" in run.stderr, run.stderr
+        assert "a relative path" in run.stderr
+    for value in ("photo-archive", "--dry-run"):
+        env = {"CARDINGEST_ARCHIVE": value}
+        run = cardingest("ingest", card, "--id", "JBX3656", home=home, env=env, cwd=cwd)
+        assert run.code == 2 and "$CARDINGEST_ARCHIVE is" in run.stderr, run.stderr
+    assert list(cwd.iterdir()) == []
+    given = cardingest("ingest", card, "--id", "JBX3656", "--archive", "A", home=home, cwd=cwd)
+    assert given.code == 0, given.stderr
+    assert "a new archive, none there before" in " ".join(given.stdout.decode().split())
+    again = cardingest("ingest", card, "--id", "JBX3656", "--archive", "A", home=home, cwd=cwd)
+    assert again.code == 0 and b"new archive" not in again.stdout
+
+
+@pytest.mark.parametrize("command", ["verify", "ingest", "preview", "search"])
+def test_a_name_too_long_for_the_file_system_is_an_input_error(
+    card: Path, tmp_path: Path, command: str
+) -> None:
+    """A path with a name over 255 bytes: exit 2 naming it, with a JSON error document, not
+    a traceback from the first look at it."""
+    long = tmp_path / ("b" * 300)
+    args = {
+        "verify": ["verify"],
+        "ingest": ["ingest", card, "--id", "JBX3656"],
+        "preview": ["preview", card, "--id", "JBX3656"],
+        "search": ["search", "--id", "JBX3656"],
+    }[command]
+    run = cardingest(*args, "--archive", long, "--json", home=tmp_path / "home")
+    assert run.code == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    error = json.loads(run.stdout)["error"]
+    assert "too long for the file system" in error["message"] and error["exit"] == 2

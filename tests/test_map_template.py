@@ -120,6 +120,29 @@ def test_names_a_range_cannot_span_are_written_as_ranges_it_can() -> None:
     assert "IMG_0001 _MG_0002 IMG_0003-IMG_0004" in text.replace("100CANON/", "")
 
 
+def test_a_phones_second_photo_in_a_second_is_grouped_with_its_time() -> None:
+    """A phone names a second photo taken in the same second IMG_…_100000_1. Grouped by the
+    name before its last number, the ``_1`` photos made groups of their own after the day's
+    others, so the 10:00 visit's second photo came after the 10:30 patient's group, and
+    answering "." (the group before's patient) filed it under the 10:30 patient."""
+    files = [
+        media("DCIM/Camera/IMG_20240509_100000.jpg", "2024-05-09 10:00:00"),
+        media("DCIM/Camera/IMG_20240509_100000_1.jpg", "2024-05-09 10:00:00"),
+        media("DCIM/Camera/IMG_20240509_100100.jpg", "2024-05-09 10:01:00"),
+        media("DCIM/Camera/IMG_20240509_103000.jpg", "2024-05-09 10:30:00"),
+        media("DCIM/Camera/IMG_20240509_103000_1.jpg", "2024-05-09 10:30:00"),
+        media("DCIM/Camera/IMG_20240509_103100.jpg", "2024-05-09 10:31:00"),
+    ]
+    groups = assert_round_trip(files)
+    assert [[m.stem.removeprefix("IMG_20240509_") for m in g] for g in groups] == [
+        ["100000", "100000_1", "100100"],
+        ["103000", "103000_1", "103100"],
+    ]
+    assert [[m.stem for m in g] for g in group_by_gap(list(reversed(files)), GAP)] == [
+        [m.stem for m in g] for g in groups
+    ]
+
+
 def random_card(rng: random.Random) -> list[MediaFile]:
     """Several cameras' folders (with a rollover), names with and without the colour-space
     prefix, numbers with and without leading zeros, a phone's dated names, RAW+JPEG shots,
@@ -133,6 +156,9 @@ def random_card(rng: random.Random) -> list[MediaFile]:
                                 -timedelta(minutes=3), -timedelta(days=9000)])  # fmt: skip
             if folder == "Camera":
                 stem = f"IMG_{when:%Y%m%d_%H%M%S}"
+                if rng.random() < 0.3:  # a second photo in the same second
+                    files.append(media(f"DCIM/Camera/{stem}.jpg", when.isoformat(sep=" ")))
+                    stem += f"_{rng.choice([1, 1, 2])}"
             elif folder == "100NOPAD":
                 stem = f"{rng.choice(prefixes)}{number % 10000}"
                 number += rng.choice([1, 1, 2])
@@ -204,3 +230,28 @@ def test_at_the_prompt_folders_of_one_name_stay_on_the_card() -> None:
     idmap, unnamed = build_idmap(groups, IDS[: len(groups)])
     assert sorted(unnamed) == ["DCIM/100CANON/IMG_0001.JPG", "DCIM/OLD/100CANON/IMG_0001.JPG"]
     assert list(resolve(idmap, files)) == ["DCIM/101CANON/IMG_0002.JPG"]
+
+
+def test_a_pixels_motion_photo_names_are_written_so_the_map_finds_them() -> None:
+    """A Pixel names a motion photo ``PXL_…123.MP.jpg``. The template wrote its stem,
+    ``PXL_…123.MP``, which the map read as ``PXL_…123`` with the extension ``.MP``: no file,
+    so the map was refused and the interactive ingest failed. Such a name is written whole."""
+    files = [
+        media("DCIM/Camera/PXL_20240509_100001123.MP.jpg", "2024-05-09 10:00:01"),
+        media("DCIM/Camera/PXL_20240509_100002456.jpg", "2024-05-09 10:00:02"),
+        media("DCIM/Camera/PXL_20240509_103000789.MP.jpg", "2024-05-09 10:30:00"),
+    ]
+    assert [len(g) for g in assert_round_trip(files)] == [2, 1]
+    cells = [row[0] for row in csv.reader(io.StringIO(map_template(files, GAP)))]
+    assert "PXL_20240509_100001123.MP.jpg PXL_20240509_100002456" in cells
+    assert "PXL_20240509_103000789.MP.jpg" in cells
+    for spec in ("PXL_20240509_100001123.MP", "PXL_20240509_100001123"):  # not the photo
+        with pytest.raises(MapError):
+            resolve(parse_map_text(f"files,id\n{spec},JBX3656\n"), files)
+
+
+def test_a_cell_copied_with_dcim_says_to_leave_it_out() -> None:
+    files = [media("DCIM/100CANON/IMG_0001.JPG", "2026-03-10 09:00:00")]
+    with pytest.raises(MapError) as caught:
+        resolve(parse_map_text("files,id\nDCIM/100CANON/IMG_0001,JBX3656\n"), files)
+    assert "leave out DCIM/: 100CANON/IMG_0001" in str(caught.value.details)

@@ -73,3 +73,52 @@ def test_backup_reaching_the_archive_through_a_bind_mount_is_refused(
     )
     assert run.code == 2 and "overlap" in run.stderr
     assert list(archive.iterdir()) == []
+
+
+def test_a_folder_on_the_card_bind_mounted_as_the_archive_is_refused(
+    fat_card: CardFactory, tmp_path: Path, bind: Callable[[Path, Path], Path]
+) -> None:
+    """A folder *inside* the card mounted elsewhere: walking up from there never meets the
+    card's own folder, so only the mount table tells that it lies on the card. Before, the
+    ingest filed the copies there and the wipe cleared DCIM/, leaving them on the card."""
+    require_samples()
+    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": photos(1)[0]})
+    (card / "ZZ").mkdir()
+    alias = bind(card / "ZZ", tmp_path / "archive")
+    home = tmp_path / "home"
+    before = _files(card)
+    for archive in (alias, alias / "photos"):
+        run = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home)
+        assert run.code == 2 and "overlap" in run.stderr, (archive, run.stderr)
+    wipe = cardingest("wipe", card, "--archive", alias, "--yes", home=home)
+    assert wipe.code == 2 and "overlap" in wipe.stderr, wipe.stderr
+    assert _files(card) == before
+
+
+def test_a_backup_on_the_card_of_a_source_given_as_its_folder_is_refused(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    """The source given as the card's DCIM/100CANON, the backup (or archive) at the card's
+    top: the whole card counts, not only the folder read. So does another mounted card."""
+    require_samples()
+    card = fat_card({"DCIM/100CANON/IMG_0001.JPG": photos(1)[0]})
+    other = fat_card({"DCIM/100NIKON/DSC_0001.JPG": photos(1)[0]}, label="OTHER")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    folder = card / "DCIM" / "100CANON"
+    before = _files(card), _files(other)
+    run = cardingest(
+        "ingest",
+        folder,
+        "--id",
+        "JBX3656",
+        "--archive",
+        archive,
+        "--backup",
+        card / "bk",
+        home=home,
+    )
+    assert run.code == 2 and "overlap" in run.stderr, run.stderr
+    run = cardingest("ingest", folder, "--id", "JBX3656", "--archive", other / "arch", home=home)
+    assert run.code == 2 and f"on the camera card at {other}" in " ".join(run.stderr.split())
+    assert (_files(card), _files(other)) == before
+    assert not archive.exists()

@@ -207,3 +207,42 @@ def test_an_ingest_puts_back_a_copy_gone_without_a_verify_first(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()} == kept
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
+
+
+def test_a_backup_given_later_gets_a_copy_before_the_wipe(tmp_path: Path) -> None:
+    """Ingested without a backup, then again with ``--backup`` and ``--wipe``: every photo
+    gets its backup copy (read back like any copy, recorded in its row) before the wipe
+    removes it. Before, the photos were "already archived", the backup stayed empty and the
+    wipe cleared the card of photos with one copy."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    first = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive), "--json"]
+    assert runner.invoke(app, first).exit_code == 0
+    originals = {p.name: p.read_bytes() for p in (archive / "JBX3656").iterdir()}
+    again = [*first, "--backup", str(backup), "--wipe", "--yes"]
+    planned = json.loads(runner.invoke(app, [*again, "--dry-run"]).stdout)["items"]
+    assert [i["action"] for i in planned] == ["copy"] * 3, planned
+    assert all(i["repair"] and "no backup copy" in i["reason"] for i in planned), planned
+    result = runner.invoke(app, again)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [i["reason"].split(":")[0] for i in document["items"]] == ["backed up"] * 3
+    assert document["wipe"]["summary"] == {"removed": 3, "kept": 0}, document["wipe"]
+    assert {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()} == originals
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
+    human = runner.invoke(app, ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)])
+    assert human.exit_code == 0  # nothing left on the card
+
+
+def test_a_backup_given_later_is_said_once(tmp_path: Path) -> None:
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    first = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
+    assert runner.invoke(app, first).exit_code == 0
+    result = runner.invoke(app, [*first, "--backup", str(backup)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "backed up: 3 photo(s) archived before with no backup copy now have one" in said
+    assert "repaired" not in said

@@ -805,6 +805,10 @@ def _positions(plan: Plan, *, repair: bool) -> Iterator[int]:
             yield index
 
 
+BACKED_UP = "backed up"
+"""How the outcome of a photo archived before with no backup copy, given one now, begins."""
+
+
 def _repair(
     item: PlanItem,
     catalogue: Catalogue,
@@ -847,6 +851,12 @@ def _repair(
         )
     if not fixed.ok:
         return Outcome(item, "failed", None, error=fixed.error), []
+    backup_path = record.backup_path
+    if not backup_path and settings.backup is not None:
+        made = [path for path in fixed.restored if Path(path).is_relative_to(settings.backup)]
+        if made:
+            backup_path = made[0]
+            catalogue.set_backup_copy(record.archive_path, backup_path)
     catalogue.set_problems({record.archive_path: None})
     if not fixed.restored:
         return Outcome(
@@ -862,8 +872,10 @@ def _repair(
         "copy",
         item.target,
         sha256=record.sha256,
-        backup_target=record.backup_path,
-        reason="repaired: a damaged or missing copy was put back from the card",
+        backup_target=backup_path,
+        reason="repaired: a damaged or missing copy was put back from the card"
+        if record.backup_path or not backup_path
+        else f"{BACKED_UP}: archived before with no backup copy; this run made one",
     ), problems
 
 

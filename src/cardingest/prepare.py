@@ -256,17 +256,23 @@ def _named_by(row: MapRow, spec: str | None, record: CatalogueRecord) -> bool:
     return row.start is not None and row.end is not None and row.start <= when <= row.end
 
 
-def copies_gone(state: ArchiveState, files: Sequence[MediaFile], archive: Path) -> ArchiveState:
+def copies_gone(
+    state: ArchiveState, files: Sequence[MediaFile], archive: Path, backup: Path | None
+) -> ArchiveState:
     """``state`` with a problem noted for each archived photo of these card files whose
     archive or backup copy is not there, where `verify` would note it (its folder there, or
     its root): the plan then repairs it, as after a verify. Only a file's presence is looked
-    at (no reading), and only for photos on this card."""
+    at (no reading), and only for photos on this card. With a ``backup``, a photo archived
+    with no backup copy at all is noted too: the repair makes its backup copy, since
+    ``--backup`` asks for two copies before ``--wipe`` clears the card."""
     on_card = {media.path for media in files}
     if not any(a.source_path in on_card for a in state.archived):
         return state
     from .archive.verify import CopyState, repairable  # an archive with photos of this card
 
     def gone(found: ArchivedFile) -> str | None:
+        if backup is not None and not found.backup_path:
+            return f"archived with no backup copy; this run makes one in {backup}"
         copies = [("archive", Path(archive, *found.archive_path.split("/")))]
         if found.backup_path:
             copies.append(("backup", Path(found.backup_path)))
@@ -468,7 +474,7 @@ def prepare(
     files, elsewhere = content_elsewhere(
         root, settings.archive, files, assignment, state.archived, on_file
     )
-    state = copies_gone(state, files, settings.archive)
+    state = copies_gone(state, files, settings.archive, settings.backup)
     this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)
     same_names = names_archived(settings.archive, files, this_card)
     plan = make_plan(
@@ -853,8 +859,13 @@ def check_separate(root: Path, settings: Settings) -> None:
     """The card, the archive and the backup must be three separate places.
 
     A backup inside the archive (or the same folder) would "verify" the very same file twice.
+    The card counts whole, given as its DCIM or a folder in it too, and so does every other
+    mounted camera card: a copy on a card is no copy once the card is formatted.
     """
-    places = [("source", root), ("archive", settings.archive)]
+    from .card.detect import card_top, find_cards
+
+    top = card_top(root, None)
+    places = [("source" if top == root else "card", top), ("archive", settings.archive)]
     if settings.backup is not None:
         places.append(("backup", settings.backup))
     for name, path in places:  # it is recorded in the catalogue and the audit log
@@ -869,4 +880,12 @@ def check_separate(root: Path, settings: Settings) -> None:
                 raise UsageError(
                     f"The {name} {path} and the {other_name} {other} overlap; "
                     "each must be a separate folder"
+                )
+    for card in find_cards():
+        for name, path in places[1:]:
+            if inside(path, Path(card.mount)):
+                raise UsageError(
+                    f"The {name} {path} is on the camera card at {card.mount}; keep it where "
+                    "the clinic keeps its records: a copy on a card goes when the card is "
+                    "formatted"
                 )

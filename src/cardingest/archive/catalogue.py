@@ -1039,6 +1039,14 @@ class Catalogue:
                 [(problem, path) for path, problem in problems.items()],
             )
 
+    def set_backup_copy(self, archive_path: str, backup_path: str) -> None:
+        """Record the backup copy made for a photo archived with none."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE files SET backup_path = ? WHERE archive_path = ? AND backup_path IS NULL",
+                (backup_path, archive_path),
+            )
+
     def problems(self) -> dict[str, str]:
         """Every recorded copy problem, by archive path."""
         with self._errors():

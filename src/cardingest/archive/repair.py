@@ -80,7 +80,8 @@ def repair_copies(
     backup: Path | None = None,
     on_bytes: Callable[[int], None] | None = None,
 ) -> Repair:
-    """Copy ``source`` again over each of ``record``'s `repairable` copies.
+    """Copy ``source`` again over each of ``record``'s `repairable` copies, and make its
+    backup copy in ``backup`` if it was archived with none.
 
     Nothing is copied when every copy checks out again (the problem was transient). A copy
     that cannot be checked now (unreadable, or its folder is gone) is left alone and reported,
@@ -89,6 +90,8 @@ def repair_copies(
     """
     checker = CopyChecker()
     roots: dict[Path, Path] = {}
+    if backup is not None and not record.backup_path:
+        roots[Path(backup, *record.archive_path.split("/"))] = backup
     blocked: list[str] = []
     for where, path, under in record_copies(archive, record):
         state = checker.check(path, record.size, record.sha256, under)

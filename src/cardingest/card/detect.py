@@ -312,6 +312,16 @@ def _describe(card: Card) -> str:
     return f"{card.mount} ({label}, {card.fstype}, {card.photos} photos)"
 
 
+def card_top(root: Path, card: Card | None) -> Path:
+    """The card a source lies on: its mount point, or the folder that holds the ``DCIM``
+    folder ``root`` is or lies in (a card given as ``DCIM/100CANON``), or ``root`` itself."""
+    top = Path(card.mount) if card is not None else root.absolute()
+    for folder in (top, *top.parents):
+        if folder.name.lower() == "dcim":
+            return folder.parent
+    return top
+
+
 def resolve_source(
     source: str | None, *, partitions: Iterable[Partition] | None = None
 ) -> tuple[Path, Card | None]:

@@ -342,7 +342,7 @@ def locked_ingest(
     """
     from ..archive.lock import removed_if_left_empty
     from ..ingest import check_destination_root, recover_before_planning
-    from ..prepare import with_backup_check
+    from ..prepare import has_catalogue, with_backup_check
     from .session import open_archive
 
     root, card, idmap = check_inputs(
@@ -359,6 +359,7 @@ def locked_ingest(
         if destination is not None:
             check_destination_root(destination)
     warn_in_memory(settings.archive, settings.backup)
+    new = not has_catalogue(settings.archive)
     with (
         removed_if_left_empty(settings.archive),
         open_archive(
@@ -382,8 +383,7 @@ def locked_ingest(
         elif not as_json:
             try:
                 output.out.print(
-                    f"Archive: {escape(str(settings.archive))} "
-                    f"(from {escape(settings.archive_from)})"
+                    output.archive_line(str(settings.archive), settings.archive_from, new)
                 )
             except OutputError as exc:
                 raise OutputError(f"{exc.message}: stopped before copying any photo") from None
@@ -435,6 +435,8 @@ def said_card_removed(result: IngestResult) -> bool:
 
 
 def print_result(result: IngestResult) -> None:
+    from ..ingest import BACKED_UP
+
     counts = result.counts
     failed = [o for o in result.outcomes if o.action == "failed"]
     held = [o for o in result.outcomes if o.action == "hold"]
@@ -444,12 +446,22 @@ def print_result(result: IngestResult) -> None:
         output.err.print(
             f"[red]failed:[/] {escape(outcome.item.source)}: {escape(outcome.error or '')}"
         )
+    backed_up = 0
     for outcome in result.outcomes:
-        if outcome.item.repair and outcome.action == "copy":
-            output.out.print(
-                f"[green]repaired:[/] {escape(outcome.target or '')} "
-                f"(copied again from {escape(outcome.item.source)})"
-            )
+        if not (outcome.item.repair and outcome.action == "copy"):
+            continue
+        if (outcome.reason or "").startswith(BACKED_UP):
+            backed_up += 1
+            continue
+        output.out.print(
+            f"[green]repaired:[/] {escape(outcome.target or '')} "
+            f"(copied again from {escape(outcome.item.source)})"
+        )
+    if backed_up:
+        output.out.print(
+            f"[green]backed up:[/] {backed_up} photo(s) archived before with no backup copy "
+            "now have one in the backup"
+        )
     lines = output.held_lines([(o.item.source, o.reason or o.item.reason or "") for o in held])
     for line, _ in lines[:50]:
         output.out.print(line)

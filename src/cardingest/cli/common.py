@@ -3,6 +3,7 @@ and display (the option types are in ``options``)."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shutil
@@ -26,6 +27,7 @@ from ..errors import (
 )
 from ..ids import validate_id
 from ..models import Card, IdMap, Settings
+from ..text import printable
 from . import documents, output
 from .interactive import ask_idmap
 from .output import escape
@@ -124,6 +126,13 @@ def handles_errors(command: F) -> F:
                 f"Permission denied: {exc.filename or exc}. This account may not read or "
                 "change it; nothing further was done."
             )
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            error = UsageError(
+                f"{printable(str(exc.filename or exc))}: a name in this path is too long for "
+                "the file system (at most 255 bytes a name); give a shorter one"
+            )
         finally:
             command_ended()  # the exit code is known: a signal now would only change it
         raise fail(error, as_json) from None
@@ -139,18 +148,13 @@ def refuse_on_card(path: Path | None, option: str, source: str | None = None) ->
     camera card; judged by device and inode, so a bind mount or a link is no way round."""
     if path is None:
         return
-    from ..card.detect import find_cards, resolve_source
+    from ..card.detect import card_top, find_cards, resolve_source
     from ..storage.identity import inside_by_identity
 
     tops: list[tuple[Path, str]] = []
     if source is not None:
         root, card = resolve_source(source)
-        top = Path(card.mount) if card is not None else root.absolute()
-        for folder in (top, *top.parents):
-            if folder.name.lower() == "dcim":
-                top = folder.parent
-                break
-        tops.append((top, str(root)))
+        tops.append((card_top(root, card), str(root)))
     tops += [(Path(card.mount), card.mount) for card in find_cards()]
     place = path.expanduser().absolute()
     for top, shown in tops:

@@ -142,6 +142,19 @@ def _expand(text: str) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(text)))
 
 
+def _absolute(text: str, where: str) -> Path:
+    """A folder named once for every run (config file, environment): a relative one would be
+    another folder, a new archive, in every folder cardingest is started from."""
+    path = _expand(text)
+    if not path.is_absolute():
+        raise ConfigError(
+            f"{where} is {text!r}, a relative path: it would mean a different folder wherever "
+            "cardingest is run from. Give the full path (/srv/photo-archive, or "
+            "~/photo-archive)"
+        )
+    return path
+
+
 _KINDS = {str: "text in quotes", bool: "true or false", int: "a whole number"}
 
 
@@ -195,14 +208,18 @@ def load_settings(
                 f"${ENV_ARCHIVE} is set but empty; give the archive folder, or unset it (an "
                 "empty value would mean the default archive, not the one meant)"
             )
-        archive_path, archive_from = _expand(env[ENV_ARCHIVE]), f"${ENV_ARCHIVE}"
+        archive_path, archive_from = (
+            _absolute(env[ENV_ARCHIVE], f"${ENV_ARCHIVE}"),
+            f"${ENV_ARCHIVE}",
+        )
     elif "archive" in data:
         if not str(data["archive"]).strip():
             raise ConfigError(
                 f"Config file {config_path}: 'archive' is empty; give the archive folder "
                 "(an empty value would mean the current folder)"
             )
-        archive_path, archive_from = _expand(data["archive"]), f"config {config_path}"
+        where = f"Config file {config_path}: 'archive'"
+        archive_path, archive_from = _absolute(data["archive"], where), f"config {config_path}"
     else:
         archive_path, archive_from = default_archive(), "default"
 
@@ -216,6 +233,8 @@ def load_settings(
             f"Config file {config_path}: 'backup' is empty; give the backup folder, or remove "
             "the line (an empty value would make no backup copy)"
         )
+    if not backup and data.get("backup"):
+        _absolute(data["backup"], f"Config file {config_path}: 'backup'")
     backup_text = backup or data.get("backup")
     scheme = str(data.get("id_scheme", "nhi")).strip().lower()  # "NHI" as the README writes it
     pattern = data.get("id_pattern")

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..models import Card, Plan
@@ -186,10 +187,18 @@ def held_lines(held: Sequence[tuple[str, str]]) -> list[tuple[str, int]]:
     ]
 
 
+def archive_line(archive: str, archive_from: str, new: bool) -> str:
+    """Where the photos go; a new archive said so, since a mistyped folder would make one."""
+    line = f"Archive: {escape(archive)} (from {escape(archive_from)})"
+    return f"{line}: [yellow]a new archive[/], none there before" if new else line
+
+
 def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
+    from ..prepare import has_catalogue
+
     where = f"card {card.label or card.mount}" if card else "folder"
     out.print(f"Source:  {escape(plan.source)} ({escape(where)})")
-    out.print(f"Archive: {escape(plan.archive)} (from {escape(archive_from)})")
+    out.print(archive_line(plan.archive, archive_from, not has_catalogue(Path(plan.archive))))
     if plan.clock_offset:
         from .documents import offset_text
 

@@ -207,9 +207,12 @@ def run_wipe(
 ) -> WipeResult:
     """Check every photo, show the decisions, confirm, remove; the caller renders the result.
     ``held``: card paths an ingest just held, with why (kept whatever the gate finds)."""
+    from ..prepare import check_separate
+
     archive = settings.archive
     console = output.err if as_json else output.out
     require_dcim(root)
+    check_separate(root, settings)  # an archive on the card (a bind mount of a folder on it)
     require_disk_archive(archive)
     if dry_run:
         with _nothing_removed_yet():

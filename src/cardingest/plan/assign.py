@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from ..errors import InvalidIdError, UsageError
 from ..models import IdMap, MapRow, MediaFile
-from .idmap import folders_alike, parse_spec
+from .idmap import file_spec, folders_alike
 from .template import group_by_gap, group_span
 
 SOURCE = "interactive"
@@ -51,17 +51,6 @@ def make_groups(files: Sequence[MediaFile], gap: timedelta) -> list[Group]:
         Group(number, tuple(group), qualify)
         for number, group in enumerate(group_by_gap(files, gap), start=1)
     ]
-
-
-def file_spec(media: MediaFile) -> str | None:
-    """How an ID map names this one photo (``100CANON/IMG_0001``), or None if it cannot."""
-    folder = media.folder.rpartition("/")[2]
-    spec = f"{folder}/{media.stem}" if folder else media.stem
-    try:
-        parse_spec(spec)
-    except ValueError:
-        return None
-    return spec
 
 
 def build_idmap(groups: Sequence[Group], answers: Sequence[str | None]) -> tuple[IdMap, list[str]]:

@@ -32,8 +32,12 @@ COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
 MAX_MAP_BYTES = 2 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t")
 _SPEC_NAME = re.compile(
-    r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?(?P<stem>[A-Za-z0-9_]+)(?:\.[A-Za-z0-9]+)?$"
+    r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?"
+    r"(?P<stem>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*?)(?:\.[A-Za-z0-9]+)?$"
 )
+"""A name, its folder optional, its extension optional: the last ``.part`` is the extension,
+so a phone's ``PXL_20240509_100001123.MP.jpg`` is named with its extension (its stem is
+``PXL_20240509_100001123.MP``)."""
 SPECS_KEPT = 16384
 """Specs (and rows' name digests) kept once worked out: a map is read, checked, matched and
 compared with earlier maps, each looking at every spec (a few MB for the largest map)."""
@@ -168,6 +172,21 @@ def split_specs(cell: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=SPECS_KEPT)
+def file_spec(media: MediaFile, *, qualify: bool = True) -> str | None:
+    """How an ID map names this one photo (``100CANON/IMG_0001``; without its folder unless
+    ``qualify``), or None if it cannot: a name of other characters than letters, digits and
+    ``_`` (or a cell a spreadsheet would run as a formula). A stem with a dot of its own is
+    written with its extension, which the map then reads as the extension."""
+    folder = media.folder.rpartition("/")[2] if qualify else ""
+    name = media.name if "." in media.stem else media.stem
+    spec = f"{folder}/{name}" if folder else name
+    try:
+        named, _ = parse_spec(spec)
+    except ValueError:
+        return None
+    return spec if named.stem == media.stem.upper() else None
+
+
 def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
     """``IMG_0001``, ``IMG_0001-IMG_0012`` or ``101CANON/IMG_0001-101CANON/IMG_0004``."""
     parts = spec.split("-")
@@ -177,7 +196,12 @@ def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
     for part in parts:
         match = _SPEC_NAME.match(part)
         if not match:
-            raise ValueError(f"{part!r} is not a file name like IMG_0001 or 100CANON/IMG_0001")
+            hint = ""
+            if part.upper().startswith("DCIM/"):
+                hint = f" (leave out DCIM/: {part.split('/', 1)[1]})"
+            raise ValueError(
+                f"{part!r} is not a file name like IMG_0001 or 100CANON/IMG_0001{hint}"
+            )
         folder = match.group("folder")
         names.append(_Name(folder.upper() if folder else None, match.group("stem").upper()))
     if len(names) == 1:

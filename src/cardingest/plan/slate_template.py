@@ -14,7 +14,7 @@ import io
 from collections.abc import Sequence
 
 from ..models import MediaFile
-from .assign import file_spec
+from .idmap import file_spec
 from .slates import SlateAssignment
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from ..models import MediaFile
 from ..text import printable
-from .idmap import folders_alike, number_prefix, parse_spec
+from .idmap import file_spec, folders_alike, number_prefix
 from .shots import by_shot, elapsed, primary_photo, shot_key
 
 _NUMBER = re.compile(r"(\d+)$")
@@ -20,13 +20,26 @@ _DCF_NAME = re.compile(r"[A-Za-z0-9_]{4}\d{4}")
 """A camera's file name: four characters, then the file number (IMG_0042, _MG_0043)."""
 
 
-def _dcf_order(media: MediaFile) -> tuple[str, str, int, str]:
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _dcf_order(media: MediaFile) -> tuple[str, tuple[str | int, ...], str]:
     """Folder, then the file number for a camera's names (IMG_ and _MG_ in one sequence),
-    else the name before its number first: a phone's IMG_20260311_100000 by day, then time."""
-    match = _NUMBER.search(media.stem)
-    number = int(match.group(1)) if match else -1
-    prefix = "" if _DCF_NAME.fullmatch(media.stem) else number_prefix(media.stem).upper()
-    return (media.folder.upper(), prefix, number, media.stem.upper())
+    else the name's text and numbers in turn: a phone's IMG_20260311_100000 by day, then
+    time, with IMG_20260311_100000_1 (a second photo in that second) straight after it.
+
+    Sorting by the name before its last number instead put all the ``_1`` names after the
+    day's others, so a group of them came after later patients' groups, and a "same as the
+    last group" answer gave them to the wrong patient. Any order that keeps each
+    name-before-the-number in number order keeps `_spec`'s ranges from overlapping."""
+    stem = media.stem.upper()
+    if _DCF_NAME.fullmatch(stem):
+        number = _NUMBER.search(stem)
+        natural: tuple[str | int, ...] = ("", int(number.group(1)) if number else -1, "")
+    else:
+        parts = _DIGITS.split(stem)  # text, number, text, ...: the types line up in a compare
+        natural = tuple(int(part) if n % 2 else part for n, part in enumerate(parts))
+    return (media.folder.upper(), natural, stem)
 
 
 def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaFile]]:
@@ -92,8 +105,9 @@ def _runs(group: list[MediaFile], qualify: bool) -> list[list[MediaFile]]:
 
 def _spec(group: list[MediaFile], qualify: bool) -> str:
     def name(m: MediaFile) -> str:
-        folder = m.folder.rpartition("/")[2]
-        return f"{folder}/{m.stem}" if qualify and folder else m.stem
+        spec = file_spec(m, qualify=qualify)
+        assert spec is not None  # the group's photos are `nameable`
+        return spec
 
     specs: list[str] = []
     for run in _runs(group, qualify):
@@ -107,14 +121,10 @@ def _spec(group: list[MediaFile], qualify: bool) -> str:
 
 
 def nameable(media: MediaFile) -> bool:
-    """Whether an ID map can name this photo: its folder and stem are plain letters, digits
-    and ``_``. Anything else (control characters, a leading ``=``, ``+``, ``-`` or ``@`` that a
-    spreadsheet would run as a formula) is never written into a ``files`` cell."""
-    try:
-        parse_spec(f"{media.folder.rpartition('/')[2] or 'X'}/{media.stem}")
-    except ValueError:
-        return False
-    return True
+    """Whether an ID map can name this photo (`idmap.file_spec`). Anything else (control
+    characters, a leading ``=``, ``+``, ``-`` or ``@`` that a spreadsheet would run as a
+    formula) is never written into a ``files`` cell."""
+    return file_spec(media) is not None
 
 
 def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:

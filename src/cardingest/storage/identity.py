@@ -2,13 +2,18 @@
 
 A bind mount, a second mount of the same share or a symlinked parent gives one folder two
 paths that no string or ``resolve()`` comparison sees as the same. Walking up from a path and
-comparing each folder's ``(st_dev, st_ino)`` with the other folder's does.
+comparing each folder's ``(st_dev, st_ino)`` with the other folder's does, except where a
+folder *inside* the other is bind-mounted elsewhere: walking up from there never meets it.
+The mount table's record of where each mount comes from in its file system
+(`mounts.location`) covers that.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from .mounts import location
 
 
 def file_id(path: Path) -> tuple[int, int] | None:
@@ -47,13 +52,21 @@ def inside_by_identity(path: Path, folder: Path) -> bool:
     target = file_id(folder)
     if target is None:
         return False
-    current = _nearest_existing(path)
+    current = start = _nearest_existing(path)
     while True:
         if file_id(current) == target:
             return True
         if current.parent == current:
-            return False
+            return _inside_by_location(start, folder)
         current = current.parent
+
+
+def _inside_by_location(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` in their file system, by the mount table."""
+    here, there = location(path), location(folder)
+    if here is None or there is None or here[0] != there[0]:
+        return False
+    return here[1] == there[1] or here[1].startswith(there[1].rstrip("/") + "/")
 
 
 def inside(path: Path, folder: Path) -> bool:

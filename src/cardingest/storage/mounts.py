@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 PROC_MOUNTS = "/proc/self/mounts"
+PROC_MOUNTINFO = "/proc/self/mountinfo"
 _ESCAPED = re.compile(rb"\\([0-3][0-7]{2})")
 
 
@@ -53,6 +54,33 @@ def mounted_below(root: os.PathLike[str] | str) -> list[str]:
     except OSError:
         return []
     return [mount.mountpoint for mount in table if mount.mountpoint.startswith(inside)]
+
+
+def location(path: os.PathLike[str] | str) -> tuple[str, str] | None:
+    """Where ``path`` (links resolved) lies in its file system, whatever mount reaches it:
+    the file system's device (``major:minor``) and the path from that file system's own root.
+    A bind mount of a folder shows that folder's place here, where its inode up the tree
+    does not. None where it cannot be told (no ``/proc/self/mountinfo``)."""
+    real = os.path.realpath(path)
+    try:
+        with open(PROC_MOUNTINFO, "rb") as handle:
+            table = handle.read()
+    except OSError:
+        return None
+    found: tuple[str, str, str] | None = None  # mount point, device, root
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        mountpoint = _unescaped(fields[4])
+        inside = real == mountpoint or real.startswith(mountpoint.rstrip(os.sep) + os.sep)
+        if inside and (found is None or len(mountpoint) >= len(found[0])):
+            found = (mountpoint, os.fsdecode(fields[2]), _unescaped(fields[3]))  # the last wins
+    if found is None:
+        return None
+    mountpoint, device, root = found
+    below = os.path.relpath(real, mountpoint)
+    return device, os.path.normpath(os.path.join(root, below) if below != "." else root)
 
 
 def parse_mounts(table: bytes) -> list[Mount]:
