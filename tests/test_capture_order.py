@@ -110,3 +110,27 @@ def test_exiftool_reads_the_built_files_the_same_way(tmp_path: Path) -> None:
     assert found["only.jpg"]["ModifyDate"] == MODIFIED
     assert read(both).captured.strftime("%Y:%m:%d %H:%M:%S") == found["both.jpg"]["CreateDate"]
     assert read(only).captured.strftime("%Y:%m:%d %H:%M:%S") == found["only.jpg"]["ModifyDate"]
+
+
+def test_dto_in_ifd0_and_in_the_exif_ifd_reads_as_exiftool_reads_it(
+    tmp_path: Path, reader: str
+) -> None:
+    """Both IFDs with a DateTimeOriginal, of different times: exiftool shows IFD0's (its
+    entry follows the pointer to the EXIF IFD, and the later one read wins); so must we."""
+    image = Image.new("RGB", (16, 16), (200, 120, 90))
+    exif = image.getexif()
+    exif[0x9003] = "2020:01:01 01:01:01"
+    exif.get_ifd(EXIF_IFD)[0x9003] = "2021:02:02 02:02:02"
+    path = tmp_path / "IMG_0001.JPG"
+    image.save(path, "JPEG", exif=exif.tobytes())
+    record = read(path)
+    assert (record.captured, record.time_source) == (
+        datetime(2020, 1, 1, 1, 1, 1),
+        "exif:DateTimeOriginal",
+    )
+    tool = shutil.which("exiftool")
+    if tool is not None:
+        shown = subprocess.run(
+            [tool, "-s3", "-DateTimeOriginal", str(path)], capture_output=True, text=True
+        )
+        assert shown.stdout.strip() == "2020:01:01 01:01:01"

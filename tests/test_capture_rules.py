@@ -62,6 +62,15 @@ def test_an_absurd_mtime_becomes_1980(mtime: float) -> None:
         ("2024:05:01 13:01:00+2", None),
         ("2024:05:01 13:01:00 extra", None),
         ("2024:05:01 13", None),
+        # unpadded fields, other separators, blanks (exiftool reads these too)
+        ("2024:5:1 9:05:07", datetime(2024, 5, 1, 9, 5, 7)),
+        ("2024.05.01 10:00:00", datetime(2024, 5, 1, 10)),
+        ("2024:05:01   10:00", datetime(2024, 5, 1, 10)),
+        ("2024:05:01 100:00:00", None),
+        ("2024:005:01 10:00:00", None),
+        ("24:05:01 10:00:00", None),
+        ("01.05.2024 10:00:00", None),
+        ("2024:05:01T 10:00:00", None),
     ],
 )
 def test_date_bounds_and_padding(text: str, expected: datetime | None) -> None:
@@ -75,6 +84,11 @@ def test_date_bounds_and_padding(text: str, expected: datetime | None) -> None:
         "2024:05:01 13:05:00+02:00",
         "2024:05:01 13:01",
         "2024:05:01 13:06:07Z",
+        "2024:5:1 9:05:07",
+        "2024.05.01 10:00:00",
+        "2024/05/01 10:00:00",
+        "2024:05:01  9:00:00",
+        "2024:05:01 10:0:0",
     ],
 )
 def test_a_date_with_a_fraction_zone_or_no_seconds_reads_as_exiftool_reads_it(

@@ -365,3 +365,22 @@ def test_a_shot_a_row_covers_only_in_part_is_refused() -> None:
         "line 2 covers DCIM/100CANON/IMG_0002.CR2 but not DCIM/100CANON/IMG_0002.JPG, a file "
         "of the same shot, which goes to one patient: widen the row to both"
     ]
+
+
+def test_comments_and_blank_lines_above_the_header_are_passed_over() -> None:
+    """The README says lines starting with # are ignored: above the header too, where the
+    header was read from the comment ("unknown column '# …'"). Line numbers stay the file's."""
+    idmap = parse_map_text("# clinic of 2 December\n\nfiles,id\nIMG_0001,JBX3656\n")
+    assert [(row.line, row.files) for row in idmap.rows] == [(4, "IMG_0001")]
+    assert problems("sep=;\n# notes\nfiles;id\nIMG_0001;JBX365\n")[0].startswith("line 4:")
+    assert problems("# only a note\n") == ["line 2: only # comments and blank lines up to here"]
+
+
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "map.csv"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        path.write_bytes("files,id\nIMG_0001,JBX3656\n".encode(encoding))
+        with pytest.raises(MapError) as caught:
+            parse_map(path)
+        assert "UTF-16" in caught.value.message, encoding
+        assert "NUL" in caught.value.details[0]

@@ -206,3 +206,31 @@ def test_a_name_too_long_for_the_file_system_is_an_input_error(
     assert "Traceback" not in run.stderr
     error = json.loads(run.stdout)["error"]
     assert "too long for the file system" in error["message"] and error["exit"] == 2
+
+
+def test_a_map_from_standard_input_is_named(card: Path, tmp_path: Path) -> None:
+    run = cardingest("preview", card, "--map", "-", home=tmp_path / "home")
+    assert run.code == 2 and "not from standard input" in run.stderr, run.stderr
+
+
+def test_an_error_of_many_lines_shows_the_first_hundred(card: Path, tmp_path: Path) -> None:
+    """A map of 300 rows with a bad ID each: 100 lines on the terminal and how many more;
+    the JSON document has every one."""
+    rows = "".join(f"IMG_{n:04d},JBX365{n % 10}\n" for n in range(1, 301) if n % 10 != 6)
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id\n" + rows, encoding="utf-8")
+    run = cardingest("preview", card, "--map", map_file, "--json", home=tmp_path / "home")
+    assert run.code == 2
+    details = run.json()["error"]["details"]
+    assert len(details) > 270
+    shown = [line for line in run.stderr.splitlines() if line.startswith("  line ")]
+    assert len(shown) == 100, run.stderr
+    assert f"… and {len(details) - 100} more (--json lists every one)" in run.stderr
+
+
+def test_an_empty_config_variable_is_refused(card: Path, tmp_path: Path) -> None:
+    """``CARDINGEST_CONFIG=""`` (a script's unset variable) fell back to the default config
+    without a word, where an empty ``CARDINGEST_ARCHIVE`` is refused."""
+    env = {"CARDINGEST_CONFIG": ""}
+    run = cardingest("preview", card, "--id", "JBX3656", home=tmp_path / "home", env=env)
+    assert run.code == 2 and "$CARDINGEST_CONFIG is set but empty" in run.stderr, run.stderr

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cardimage import CardFactory
 from clinic_helpers import cli
 
 from cardingest.demo import make_demo_card
@@ -285,3 +286,23 @@ def test_the_backup_is_checked_whole_and_fix_permissions_closes_it(
     assert set(json.loads(fixed.stdout)["tightened"]) == every
     for path, mode in everything(backup):
         assert stat.S_IMODE(mode) == (0o700 if stat.S_ISDIR(mode) else 0o600), path
+
+
+def test_fix_permissions_on_a_file_system_without_modes_says_so(
+    tmp_path: Path, config: Path, exfat_card: CardFactory
+) -> None:
+    """exFAT keeps no Unix modes: ``chmod`` succeeds and changes nothing. ``--fix-permissions``
+    said it had closed every file, and the next ``verify`` found them all open again; now it
+    counts only what it closed, says why the rest stay open, and exits 1."""
+    drive = exfat_card({"README.TXT": b"an exFAT drive\n"}, label="DRIVE")
+    card, map_file = make_demo_card(tmp_path)
+    archive = drive / "archive"
+    assert cli("ingest", card, "--map", map_file, "--archive", archive).exit_code == 3
+    found = cli("verify", "--archive", archive, "--json")
+    exposed = [p for p in json.loads(found.stdout)["problems"] if p["kind"] == "exposed"]
+    assert found.exit_code == 1 and exposed, found.stdout
+    fixed = cli("verify", "--archive", archive, "--fix-permissions", "--json")
+    assert fixed.exit_code == 1, fixed.stdout
+    assert json.loads(fixed.stdout)["tightened"] == []
+    assert "still open to other accounts" in " ".join(fixed.stderr.split())
+    assert "exFAT" in fixed.stderr

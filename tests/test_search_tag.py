@@ -277,3 +277,11 @@ def test_tag_waits_for_no_one_while_another_holds_the_archive(archive: Path) -> 
     assert code == 1
     assert "is using" in err
     assert search(archive, "--diagnosis", "x") == []
+
+
+def test_search_for_two_keywords_at_once_is_refused(archive: Path) -> None:
+    """``tag`` and the map split keywords at ';', so no keyword holds one: a search for
+    'melanoma;naevus' found nothing and said nothing."""
+    code, out, err = invoke("search", "--archive", archive, "--diagnosis", "melanoma;naevus")
+    assert code == 2 and out == ""
+    assert "search for one keyword at a time" in " ".join(err.split())

@@ -578,7 +578,7 @@ def test_the_same_ingest_map_wipe_run_again_finishes_a_stopped_wipe(
     assert document["summary"]["copied"] == 0 and document["summary"]["skipped"] == 2
     assert document["wipe"]["summary"]["removed"] == 2
     assert re.search(
-        r"line 2: the photos of IMG_0001 are no longer on the card; 1 of them were archived "
+        r"line 2: the photos of IMG_0001 are no longer on the card; 1 of them was archived "
         r"for JBX3656 by ingest \S+ with this map, so that part of the map is done",
         " ".join(again.stderr.split()),
     ), again.stderr

@@ -130,7 +130,7 @@ def test_sigterm_or_sighup_while_waiting_stops_watch_as_ctrl_c_does(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "--map FILE"),
+        ([], "Say how watch learns whose photos each card holds: --interactive"),
         (["--interactive"], "needs a terminal"),
         (["--interactive", "--id", "JBX3656"], "one of --map FILE, --id ID or --interactive"),
         (["--id", "ZAC3561"], "fails its check"),

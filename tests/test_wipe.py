@@ -766,22 +766,31 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
     clip, memo = b"\x00\x00\x00\x18ftypqt  " + bytes(2000), b"RIFF" + bytes(500)
     mount = fat_card(
         {**photos(jpegs(samples_dir)[:2], 2), "DCIM/100CANON/MVI_0003.MOV": clip,
+         "DCIM/100CANON/MVI_0003.THM": jpegs(samples_dir)[0].read_bytes(),
          "DCIM/100CANON/IMG_0001.WAV": memo, "DCIM/CANONMSC/M0100.CTG": b"index",
          "PRIVATE/AVCHD/BDMV/STREAM/00000.MTS": clip,
+         "PRIVATE/M4ROOT/THMBNL/C0001T01.JPG": jpegs(samples_dir)[0].read_bytes(),
          "IMG_0009.JPG": jpegs(samples_dir)[2].read_bytes()}
     )  # fmt: skip
     videos = [
         "DCIM/100CANON/IMG_0001.WAV",
         "DCIM/100CANON/MVI_0003.MOV",
+        "DCIM/100CANON/MVI_0003.THM",  # its thumbnail stays with it, not held as a sidecar
         "IMG_0009.JPG",
         "PRIVATE/AVCHD/BDMV/STREAM/00000.MTS",
+        "PRIVATE/M4ROOT/THMBNL/C0001T01.JPG",  # a Sony video's thumbnail
     ]
     said = [scan.not_photo_warning(path) for path in videos]
+    assert said[-1].startswith("PRIVATE/M4ROOT/THMBNL/C0001T01.JPG: a video's thumbnail, ")
     assert said[0] == (
         "DCIM/100CANON/IMG_0001.WAV: a video or sound file, not archived (only photos under "
         "DCIM/ are); it stays on the card"
     )
     assert said[2] == (
+        "DCIM/100CANON/MVI_0003.THM: a video's thumbnail, not archived (only photos under "
+        "DCIM/ are); it stays on the card"
+    )
+    assert said[3] == (
         "IMG_0009.JPG: a photo outside DCIM/, not archived (only photos under DCIM/ are); "
         "it stays on the card"
     )

@@ -146,8 +146,8 @@ def _validate_nhi(text: str, *, allow_test_ids: bool) -> str:
     shown = _show(nhi)
     if len(nhi) != 7:
         raise InvalidIdError(
-            f"NHI {shown} has {len(nhi)} characters; an NHI has 7 (3 letters and 4 digits, "
-            "or 3 letters, 2 digits and 2 letters)."
+            f"NHI {shown} has {len(nhi)} character{'' if len(nhi) == 1 else 's'}; an NHI has "
+            "7 (3 letters and 4 digits, or 3 letters, 2 digits and 2 letters)."
         )
     new_format = nhi[5].isascii() and nhi[5].isalpha()
     if new_format:

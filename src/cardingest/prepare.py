@@ -24,7 +24,7 @@ from .archive.backend import (
     require_readable,
 )
 from .archive.readonly import reading
-from .card.scan import not_photo_warning, scan, special_warning
+from .card.scan import VIDEO, not_archived_kind, not_photo_warning, scan, special_warning
 from .card.volume import same_volume
 from .errors import CardingestError, CardReadError, UsageError
 from .models import (
@@ -98,6 +98,11 @@ def load_idmap(
             "Say whose photos these are: --map FILE (see 'cardingest map-template') "
             "or --id ID for a card of one patient"
         )
+    if map_file is not None and str(map_file) == "-":
+        raise UsageError(
+            "--map - : an ID map is read from a file, not from standard input; save it and "
+            "give its path"
+        )
     options = {
         "scheme": settings.id_scheme,
         "pattern": settings.id_pattern,
@@ -116,11 +121,40 @@ def scan_source(
     specials: list[tuple[str, str]] | None = None,
 ) -> tuple[MediaFile, ...]:
     try:
-        return tuple(scan(root, on_file=on_file, not_photos=not_photos, specials=specials))
+        files = tuple(scan(root, on_file=on_file, not_photos=not_photos, specials=specials))
     except OSError as exc:
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
         ) from None
+    return files if not_photos is None else _with_videos(files, not_photos)
+
+
+def _with_videos(files: tuple[MediaFile, ...], not_photos: list[str]) -> tuple[MediaFile, ...]:
+    """A video's THM thumbnail (Canon's MVI_0001.THM beside MVI_0001.MOV, a GoPro's) stays
+    on the card with its video, named with it, not held as a sidecar without its photo."""
+    videos = {_stem_key(path) for path in not_photos if not_archived_kind(path) == VIDEO}
+    if not videos:
+        return files
+    photos = {_stem_key(media.path) for media in files if not media.sidecar}
+    thumbnails: dict[str, list[str]] = {}
+    for media in files:
+        key = _stem_key(media.path)
+        if media.extension == "thm" and key in videos and key not in photos:
+            thumbnails.setdefault(key, []).append(media.path)
+    if not thumbnails:
+        return files
+    named = list(not_photos)
+    not_photos.clear()
+    for path in named:  # each thumbnail right after its video
+        not_photos.append(path)
+        if not_archived_kind(path) == VIDEO:
+            not_photos.extend(thumbnails.pop(_stem_key(path), ()))
+    moved = set(not_photos)
+    return tuple(media for media in files if media.path not in moved)
+
+
+def _stem_key(path: str) -> str:
+    return path.rpartition(".")[0].upper() if "." in path.rpartition("/")[2] else path.upper()
 
 
 def with_card_problems(error: BadRowsError, source: str | None) -> BadRowsError:
@@ -222,7 +256,8 @@ def rows_finished(
                 which = spec if spec is not None else f"between {row.start} and {row.end}"
                 said.append(
                     f"line {row.line}: the photos of {which} are no longer on the card; "
-                    f"{len(found)} of them were archived for {row.patient_id} by ingest "
+                    f"{len(found)} of them {'was' if len(found) == 1 else 'were'} archived "
+                    f"for {row.patient_id} by ingest "
                     f"{found[0].ingest_id} with this map, so that part of the map is done"
                 )
     except (CardingestError, OSError):

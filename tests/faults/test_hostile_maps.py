@@ -51,6 +51,8 @@ CASES: dict[str, tuple[bytes, int]] = {
     "NUL byte on line 3": (HEADER + ROW + b"100CANON/IMG_0002,JBX\x003656,,\n", 3),
     "not UTF-8 on line 3": (HEADER + ROW + b"100CANON/IMG_0002,JBX3656,na\xefvus,\n", 3),
     "UTF-16 with BOM": ((HEADER + ROW).decode().encode("utf-16"), 1),
+    "UTF-16 without BOM": ((HEADER + ROW).decode().encode("utf-16-le"), 1),
+    "comments and no header": (b"# visit of 2 December\n\n# files,id\n", 4),
     "UTF-8 BOM, CRLF, bad check digit on line 3": (
         b"\xef\xbb\xbffiles,id\r\n100CANON/IMG_0001,JBX3656\r\n100CANON/IMG_0002,JBX3657\r\n",
         3,

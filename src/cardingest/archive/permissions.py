@@ -80,7 +80,9 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
 
 def tighten(archive: Path, shown: Iterable[str]) -> list[str]:
     """Remove the access `modes.too_open` finds from each path (as `find_exposed` shows it);
-    returns those changed. Raises OSError when one cannot be changed."""
+    returns those closed, looked at again after the change: a file system that keeps no Unix
+    modes (exFAT, FAT, some shares) takes the ``chmod`` and leaves the file as open as it
+    was. Raises OSError when one cannot be changed."""
     changed: list[str] = []
     for item in shown:
         path = Path(item) if os.path.isabs(item) else archive / item
@@ -88,5 +90,7 @@ def tighten(archive: Path, shown: Iterable[str]) -> list[str]:
         extra = too_open(info.st_mode, info.st_gid)
         if not stat.S_ISLNK(info.st_mode) and extra:
             os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra)
-            changed.append(item)
+            after = os.lstat(path)
+            if not too_open(after.st_mode, after.st_gid):
+                changed.append(item)
     return changed

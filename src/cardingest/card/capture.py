@@ -31,11 +31,13 @@ from ..models import TimeSource
 from .raw import EXIF_TAGS, IFD0_TAGS, SeekableFile, read_raw
 
 _DATE = re.compile(
-    r"^(\d{4})[:\-/](\d{2})[:\-/](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?"
-    r"(?:Z|[+-]\d{2}:\d{2})?$"
+    r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})(?:T| +)(\d{1,2}):(\d{1,2})"
+    r"(?::(\d{1,2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?$"
 )
-"""An EXIF date, also with a fraction of a second, a zone, or no seconds after it, as some
-cameras and editors write it and exiftool reads it (the wall-clock time as written)."""
+"""An EXIF date, also with a fraction of a second, a zone, or no seconds after it, and with
+fields of one digit (``2024:5:1 9:05:07``), ``.``, ``-`` or ``/`` between the date's, or
+several blanks before the time, as some cameras and editors write it and exiftool reads it
+(the wall-clock time as written)."""
 _SUBSEC = re.compile(r"^\d{1,9}$")
 _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
 _MAX_SEGMENTS = 64
@@ -46,8 +48,10 @@ _ASCII = 2
 _POINTER_TYPES = (4, 13)
 
 _TAGS: tuple[tuple[str, TimeSource], ...] = (
-    ("EXIF DateTimeOriginal", "exif:DateTimeOriginal"),
+    # IFD0's before the EXIF IFD's, as exiftool shows them when both are there: IFD0's entry
+    # (0x9003) comes after its pointer to the EXIF IFD (0x8769), and the later one read wins.
     ("Image DateTimeOriginal", "exif:DateTimeOriginal"),
+    ("EXIF DateTimeOriginal", "exif:DateTimeOriginal"),
     ("EXIF DateTimeDigitized", "exif:DateTimeDigitized"),
     ("Image DateTime", "exif:DateTime"),
 )

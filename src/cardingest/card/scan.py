@@ -306,6 +306,9 @@ def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
     )
 
 
+VIDEO = "a video or sound file"
+
+
 def not_photo_warning(relpath: str) -> str:
     kind = not_archived_kind(relpath)
     return f"{relpath}: {kind}, not archived (only photos under DCIM/ are); it stays on the card"
@@ -320,7 +323,9 @@ def not_archived_kind(relpath: str) -> str:
     (which may be a photo all the same)."""
     extension = _extension(relpath)
     if extension in NOT_PHOTO_EXTENSIONS:
-        return "a video or sound file"
+        return VIDEO
+    if extension == "thm" or "/THMBNL/" in f"/{relpath.upper()}":  # Sony's PRIVATE/M4ROOT
+        return "a video's thumbnail"
     if extension in PHOTO_EXTENSIONS or extension in SIDECAR_EXTENSIONS:
         return "a photo outside DCIM/"
     return "not a kind of photo cardingest knows"

@@ -92,6 +92,11 @@ def run_search(
             f"--diagnosis {printable(diagnosis)} holds bytes that are not UTF-8 text, which no "
             "keyword holds; check the terminal's character set"
         )
+    if diagnosis is not None and ";" in diagnosis:
+        raise UsageError(
+            f"--diagnosis {printable(diagnosis)}: a keyword holds no ';' (tag and the map "
+            "split keywords there); search for one keyword at a time"
+        )
     require_catalogue(settings.archive)
     with reading(settings.archive) as catalogue:
         found = catalogue.search(
@@ -259,6 +264,12 @@ def check_watch_inputs(
         if not sys.stdin.isatty():
             raise UsageError("--interactive needs a terminal; pass --map FILE or --id ID")
         return True
+    if map_file is None and patient_id is None:
+        raise UsageError(
+            "Say how watch learns whose photos each card holds: --interactive (asked at a "
+            "terminal, card by card), --slates (a photographed barcode on each card), or "
+            "--map FILE or --id ID with --once, for one card"
+        )
     load_idmap(map_file, patient_id, settings)
     if not once and (map_file is not None or patient_id is not None):
         given = "--id" if patient_id is not None else "--map"

@@ -41,11 +41,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 GroupsHook = Callable[[Path, Sequence["Group"]], None]
 
 
+SHOWN_DETAILS = 100
+"""Details an error shows on the terminal (a map of 100,000 rows that fit no card gave as
+many lines); ``--json`` carries them all."""
+
+
 def say_error(exc: CardingestError) -> None:
     """``exc``'s message and details on stderr."""
     output.err.print(f"[red]error:[/] {escape(exc.message)}")
-    for detail in exc.details:
+    for detail in exc.details[:SHOWN_DETAILS]:
         output.err.print(f"  {escape(detail)}")
+    if len(exc.details) > SHOWN_DETAILS:
+        output.err.print(
+            f"  … and {len(exc.details) - SHOWN_DETAILS} more (--json lists every one)"
+        )
 
 
 def fail(exc: CardingestError, as_json: bool) -> typer.Exit:

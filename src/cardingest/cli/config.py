@@ -191,6 +191,11 @@ def load_settings(
     env = os.environ if environ is None else environ
     config_path: Path | None = None
     data: dict[str, Any] = {}
+    if ENV_CONFIG in env and not env[ENV_CONFIG].strip():
+        raise ConfigError(
+            f"${ENV_CONFIG} is set but empty; give the config file, or unset it (an empty "
+            "value would mean the default config, not the one meant)"
+        )
     if env.get(ENV_CONFIG):
         config_path = _expand(env[ENV_CONFIG])
         data = _load(config_path)

@@ -184,6 +184,14 @@ def run_verify(
             record_verify(archive, report, settings.operator)
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
     output.print_warnings(pending)
+    if fix_permissions and report.paths("exposed"):
+        output.err.print(
+            f"[yellow]warning:[/] {len(report.paths('exposed'))} file(s) and folder(s) are "
+            "still open to other accounts: their file system did not keep the change (exFAT, "
+            "FAT and some network shares keep no Unix permissions). Keep the archive on a file "
+            "system that does (ext4, XFS, APFS), or mount this one so that only this account "
+            "can use it (uid= and umask=077)."
+        )
     if as_json:
         output.emit_json(documents.verify(report, tightened, pending, rewritten))
     else:

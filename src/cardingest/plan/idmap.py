@@ -92,11 +92,21 @@ def number_prefix(stem: str) -> str:
     return stem[: match.start()] if match else stem
 
 
+def _utf16_without_mark(data: bytes) -> bool:
+    """Text of one byte a letter with a NUL beside each (UTF-16, no byte order mark)."""
+    head = data[:200] if len(data) % 2 == 0 else data[:199]
+    return len(head) >= 4 and any(not any(head[n::2]) and all(head[1 - n :: 2]) for n in (0, 1))
+
+
 def _decode(data: bytes, source: str) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_mark(data):
         raise MapError(
             f"{source}: the map is UTF-16 text; save it as 'CSV UTF-8 (comma delimited)'",
-            details=["line 1: UTF-16 byte order mark"],
+            details=[
+                "line 1: UTF-16 byte order mark"
+                if data.startswith((b"\xff\xfe", b"\xfe\xff"))
+                else "line 1: a NUL byte beside every letter, as UTF-16 text has"
+            ],
         )
     if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
         raise MapError(
@@ -118,6 +128,10 @@ def _decode(data: bytes, source: str) -> str:
             f"{source}: the map is not UTF-8 text; save it as 'CSV UTF-8 (comma delimited)'",
             details=[f"line {line}: byte 0x{data[exc.start]:02x} is not UTF-8"],
         ) from None
+
+
+def _comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
 
 
 _EXCEL_SEPARATOR = re.compile(r"^\ufeff?sep=([,;\t])\s*$", re.IGNORECASE)
@@ -338,10 +352,21 @@ def parse_map_text(
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # Excel for Mac: CR alone
     if not text.strip():
         raise MapError(f"{source}: the map is empty", details=["line 1: no header row"])
-    lines = text.split("\n", 2)
+    lines = text.split("\n")
     hint = _EXCEL_SEPARATOR.match(lines[0])
-    head = 2 if hint else 1  # the header's line
+    head = 2 if hint else 1  # the header's line: after `#` comments and blank lines
+    while head < len(lines) and (not lines[head - 1].strip() or _comment(lines[head - 1])):
+        head += 1
+    if head > 1 + bool(hint):  # the lines before it read as empty rows: line numbers stay
+        text = "\n".join(
+            [*lines[: bool(hint)], *[""] * (head - 1 - bool(hint)), *lines[head - 1 :]]
+        )
     first = lines[head - 1] if len(lines) >= head else ""
+    if not first.strip() or _comment(first):
+        raise MapError(
+            f"{source}: the map has no header row",
+            details=[f"line {head}: only # comments and blank lines up to here"],
+        )
     delimiter, header = _header(first, source, head, [hint.group(1)] if hint else _DELIMITERS)
     while header and not header[-1]:  # a spreadsheet's empty columns after the last one
         header.pop()
