@@ -234,3 +234,19 @@ def test_an_empty_config_variable_is_refused(card: Path, tmp_path: Path) -> None
     env = {"CARDINGEST_CONFIG": ""}
     run = cardingest("preview", card, "--id", "JBX3656", home=tmp_path / "home", env=env)
     assert run.code == 2 and "$CARDINGEST_CONFIG is set but empty" in run.stderr, run.stderr
+
+
+def test_a_row_naming_a_video_or_a_link_says_what_it_names(card: Path, tmp_path: Path) -> None:
+    """A row that names a video or a symbolic link was "no file on the card", with the
+    hint that its photos may have been wiped; it now names the file and why it is left."""
+    folder = next(card.glob("DCIM/*"))
+    (folder / "MVI_0009.MOV").write_bytes(b"\x00\x00\x00\x18ftypqt  " + bytes(100))
+    (folder / "IMG_0008.JPG").symlink_to("/etc/passwd")
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("files,id\nMVI_0009,JBX3656\nIMG_0008,MCJ1984\n", encoding="utf-8")
+    run = cardingest("preview", card, "--map", map_file, home=tmp_path / "home")
+    said = " ".join(run.stderr.split())
+    assert run.code == 2, run.stderr
+    assert f"line 2: MVI_0009 names DCIM/{folder.name}/MVI_0009.MOV, a video or sound file" in said
+    assert f"line 3: IMG_0008 names DCIM/{folder.name}/IMG_0008.JPG, a symbolic link" in said
+    assert "wiped" not in said

@@ -184,6 +184,45 @@ def has_catalogue(archive: Path) -> bool:
     return (archive / METADIR / ARCHIVE_ID_NAME).exists() or bool(manifested_ingests(archive))
 
 
+def not_archived_named(
+    unmatched: Sequence[tuple[MapRow, str | None]],
+    others: Sequence[str],
+    specials: Sequence[tuple[str, str]],
+) -> list[tuple[int, str]]:
+    """For each map row that matches no photo, the files of the card it names all the same
+    (its line, and what to say): a video, a link, a photo outside DCIM/, which cardingest
+    does not archive. Without this the row was "no file on the card", and the hint said its
+    photos may have been wiped."""
+    said: list[tuple[int, str]] = []
+    kinds = [(path, not_archived_kind(path)) for path in others] + list(specials)
+    for row, spec in unmatched:
+        if spec is None:
+            continue
+        for path, kind in kinds:
+            try:
+                covered = spec_covers(spec, path)
+            except ValueError:
+                continue
+            if covered:
+                said.append(
+                    (
+                        row.line,
+                        f"line {row.line}: {spec} names {printable(path)}, {kind}, which "
+                        "cardingest does not archive; leave it out of the map",
+                    )
+                )
+    return said
+
+
+def new_archive(archive: Path) -> bool:
+    """Whether ``archive`` has no catalogue yet, for saying so; False where that cannot be
+    looked at (another account's records: opening the archive says why)."""
+    try:
+        return not has_catalogue(archive)
+    except OSError:
+        return False
+
+
 def archived_already(
     archive: Path, card: Card | None, unmatched: Sequence[tuple[MapRow, str | None]]
 ) -> list[str]:
@@ -502,7 +541,9 @@ def prepare(
             assignment, idmap = resolve(rest, files, clock_offset), rest
         except UnfitMapError:
             said = archived_already(settings.archive, card, exc.unmatched)
-            raise exc.with_archived(said) from None
+            kept_out = not_archived_named(exc.unmatched, others, specials)
+            explained = {line for line, _ in kept_out}
+            raise exc.with_archived([*(why for _, why in kept_out), *said], explained) from None
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
     state = archive_state(settings.archive, idmap)

@@ -342,7 +342,7 @@ def locked_ingest(
     """
     from ..archive.lock import removed_if_left_empty
     from ..ingest import check_destination_root, recover_before_planning
-    from ..prepare import has_catalogue, with_backup_check
+    from ..prepare import new_archive, with_backup_check
     from .session import open_archive
 
     root, card, idmap = check_inputs(
@@ -359,7 +359,7 @@ def locked_ingest(
         if destination is not None:
             check_destination_root(destination)
     warn_in_memory(settings.archive, settings.backup)
-    new = not has_catalogue(settings.archive)
+    new = new_archive(settings.archive)
     with (
         removed_if_left_empty(settings.archive),
         open_archive(

@@ -194,11 +194,11 @@ def archive_line(archive: str, archive_from: str, new: bool) -> str:
 
 
 def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
-    from ..prepare import has_catalogue
+    from ..prepare import new_archive
 
     where = f"card {card.label or card.mount}" if card else "folder"
     out.print(f"Source:  {escape(plan.source)} ({escape(where)})")
-    out.print(archive_line(plan.archive, archive_from, not has_catalogue(Path(plan.archive))))
+    out.print(archive_line(plan.archive, archive_from, new_archive(Path(plan.archive))))
     if plan.clock_offset:
         from .documents import offset_text
 

@@ -14,7 +14,7 @@ import functools
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -820,16 +820,26 @@ class UnfitMapError(MapError):
         details: list[str],
         unmatched: Sequence[tuple[MapRow, str | None]],
         archived: Sequence[str] = (),
+        explained: Collection[int] = (),
     ) -> None:
         self.problems = list(details)
         self.unmatched = tuple(unmatched)
-        hint = wiped_hint(self.unmatched)
+        hint = wiped_hint(
+            [(row, spec) for row, spec in self.unmatched if row.line not in explained]
+        )
         super().__init__(message, details=[*details, *archived, *([hint] if hint else [])])
 
-    def with_archived(self, archived: Sequence[str]) -> UnfitMapError:
-        """The same error, with what the archive holds of the rows that matched nothing."""
+    def with_archived(
+        self, archived: Sequence[str], explained: Collection[int] = ()
+    ) -> UnfitMapError:
+        """The same error, with what the archive holds of the rows that matched nothing, and
+        what else they name; the lines ``explained`` so get no hint that they were wiped."""
         return UnfitMapError(
-            self.message, details=self.problems, unmatched=self.unmatched, archived=archived
+            self.message,
+            details=self.problems,
+            unmatched=self.unmatched,
+            archived=archived,
+            explained=explained,
         )
 
 
