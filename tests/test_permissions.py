@@ -303,6 +303,10 @@ def test_fix_permissions_on_a_file_system_without_modes_says_so(
     assert found.exit_code == 1 and exposed, found.stdout
     fixed = cli("verify", "--archive", archive, "--fix-permissions", "--json")
     assert fixed.exit_code == 1, fixed.stdout
-    assert json.loads(fixed.stdout)["tightened"] == []
+    document = json.loads(fixed.stdout)
+    assert document["tightened"] == []
+    assert any("still open to other accounts" in w for w in document["warnings"])
     assert "still open to other accounts" in " ".join(fixed.stderr.split())
     assert "exFAT" in fixed.stderr
+    text = cli("verify", "--archive", archive, "--fix-permissions")
+    assert text.exit_code == 1 and "--fix-permissions` takes" not in text.stdout

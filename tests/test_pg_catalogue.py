@@ -616,3 +616,18 @@ def test_a_refused_login_or_a_wrong_url_setting_is_for_the_user_to_fix(
             assert says in err and "horse" not in err + out, err
             assert json.loads(out)["error"]["exit"] == 2
     assert sorted(archive.rglob("*")) == files
+
+
+def test_a_backup_given_later_is_recorded_in_postgresql_too(tmp_path: Path, pg_url: str) -> None:
+    """`Catalogue.set_backup_copy` on PostgreSQL: the photos archived with no backup get
+    their backup copies, the rows name them, and the wipe then removes the card's photos."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    card = write_folder(tmp_path / "card", card_files(3, start=datetime(2026, 11, 7, 9), seed=4))
+    desk = Desk.make(tmp_path / "desk", "nurse", pg_url, archive)
+    assert json_out(desk.run("ingest", card, "--id", "JBX3656", "--json"))["summary"]["copied"] == 3
+    again = json_out(desk.run("ingest", card, "--id", "JBX3656", "--backup", backup, "--json"))
+    assert [i["reason"].split(":")[0] for i in again["items"]] == ["backed up"] * 3
+    verified = json_out(desk.run("verify", "--json"))
+    assert verified["ok"] and verified["summary"]["copies"] == 6, verified
+    wipe = json_out(desk.run("wipe", card, "--yes", "--json"))
+    assert wipe["summary"] == {"removed": 3, "kept": 0}

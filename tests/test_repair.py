@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -246,3 +247,59 @@ def test_a_backup_given_later_is_said_once(tmp_path: Path) -> None:
     said = " ".join(result.output.split())
     assert "backed up: 3 photo(s) archived before with no backup copy now have one" in said
     assert "repaired" not in said
+
+
+def test_a_backup_given_later_never_moves_a_file_already_in_the_backup(tmp_path: Path) -> None:
+    """Two archives share a backup folder; the second's photo, archived first with no backup,
+    has the very name the first's backup copy has. Its backup copy takes the next free
+    name; the first archive's copy stays where it is, untouched. Before, it was moved aside
+    into the backup's damaged/ folder, and the first archive's verify found it changed."""
+    from exif_bytes import exif_jpeg
+
+    backup = tmp_path / "shared-backup"
+    cards, archives = [], []
+    for n in range(2):
+        card = tmp_path / f"card{n}" / "DCIM" / "100CANON"
+        card.mkdir(parents=True)
+        (card / "IMG_0001.JPG").write_bytes(exif_jpeg("2024:07:01 10:00:00") + bytes([n]) * 9)
+        cards.append(card.parent.parent)
+        archives.append(tmp_path / f"archive{n}")
+    first = ["ingest", str(cards[0]), "--id", "JBX3656", "--archive", str(archives[0])]
+    assert runner.invoke(app, [*first, "--backup", str(backup)]).exit_code == 0
+    name = "JBX3656/JBX3656-20240701-100000.jpg"
+    theirs = (backup / name).read_bytes()
+    second = ["ingest", str(cards[1]), "--id", "JBX3656", "--archive", str(archives[1])]
+    assert runner.invoke(app, second).exit_code == 0
+    result = runner.invoke(app, [*second, "--backup", str(backup), "--wipe", "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    assert (backup / name).read_bytes() == theirs
+    assert (backup / name.replace(".jpg", "-2.jpg")).read_bytes() == (
+        archives[1] / name
+    ).read_bytes()
+    assert not (backup / ".cardingest" / "damaged").exists()
+    for archive in archives:
+        checked = runner.invoke(app, ["verify", "--archive", str(archive)])
+        assert checked.exit_code == 0, checked.output
+
+
+def test_a_backup_hard_linked_to_the_archive_copy_is_no_second_copy(tmp_path: Path) -> None:
+    """A deduplicating tool (rdfind, jdupes) on a disk holding both folders turns the backup
+    copy into a hard link to the archive copy: one file, so one disk failure loses both.
+    verify calls it changed, the wipe keeps the photo, and the next ingest of the card
+    writes the backup a copy of its own."""
+    archive, backup, ingest = ingested_with_backup(tmp_path)
+    photo = sorted((archive / "JBX3656").glob("*.jpg"))[0]
+    linked = backup / "JBX3656" / photo.name
+    linked.unlink()
+    os.link(photo, linked)
+    checked = runner.invoke(app, ["verify", "--archive", str(archive), "--json"])
+    assert checked.exit_code == 1
+    [problem] = json.loads(checked.stdout)["problems"]
+    assert (problem["kind"], problem["where"]) == ("changed", "backup")
+    assert "hard link" in problem["detail"], problem
+    wipe = runner.invoke(app, ["wipe", ingest[1], "--archive", str(archive), "--dry-run"])
+    assert wipe.exit_code == 3 and "hard link" in " ".join(wipe.output.split()), wipe.output
+    assert runner.invoke(app, ingest).exit_code == 0
+    assert os.stat(linked).st_ino != os.stat(photo).st_ino
+    assert linked.read_bytes() == photo.read_bytes()
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0

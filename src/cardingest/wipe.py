@@ -35,10 +35,12 @@ from .archive.verify import (
     CopyState,
     Fingerprint,
     Where,
+    archive_file,
     fingerprint,
     hash_file,
     mark_change,
     record_copies,
+    second_copy,
 )
 from .card.scan import not_archived_kind, scan_root
 from .card.volume import same_volume
@@ -201,6 +203,7 @@ class Gate:
         states: list[tuple[Where, Path, CopyState]] = []
         for where, path, root in record_copies(self.archive, record):
             state = self.checker.check_same(path, read, root)
+            state = second_copy(state, where, path, archive_file(self.archive, record))
             if state.ok and card_file is not None and file_id(path) == card_file:
                 return f"{where} copy {path.name} is this card file itself (the same file on disk)"
             states.append((where, path, state))

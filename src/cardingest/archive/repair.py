@@ -16,9 +16,15 @@ from pathlib import Path
 
 from ..models import METADIR
 from ..storage.durable import NO_HARDLINKS, fsync_dir
-from ..storage.transfer import Destination, copy_over, ensure_dirs
+from ..storage.transfer import (
+    Destination,
+    TransferResult,
+    copy_over,
+    copy_verified,
+    ensure_dirs,
+)
 from .catalogue import CatalogueRecord
-from .verify import CopyChecker, record_copies, repairable
+from .verify import CopyChecker, archive_file, record_copies, repairable, second_copy
 
 DAMAGED = "damaged"
 
@@ -90,11 +96,10 @@ def repair_copies(
     """
     checker = CopyChecker()
     roots: dict[Path, Path] = {}
-    if backup is not None and not record.backup_path:
-        roots[Path(backup, *record.archive_path.split("/"))] = backup
     blocked: list[str] = []
     for where, path, under in record_copies(archive, record):
         state = checker.check(path, record.size, record.sha256, under)
+        state = second_copy(state, where, path, archive_file(archive, record))
         if state.ok:
             continue
         root = _root(path, where, archive, backup)
@@ -106,6 +111,24 @@ def repair_copies(
         else:
             roots[path] = root
     problem = "; ".join(blocked) or None
+    repaired = _put_back(source, record, roots, ingest_id, on_bytes, problem)
+    if backup is None or record.backup_path or not repaired.ok:
+        return repaired
+    first = _first_backup_copy(source, record, backup, on_bytes)
+    return Repair(
+        record.archive_path, (*repaired.restored, *first.restored), repaired.set_aside, first.error
+    )
+
+
+def _put_back(
+    source: Path,
+    record: CatalogueRecord,
+    roots: dict[Path, Path],
+    ingest_id: str,
+    on_bytes: Callable[[int], None] | None,
+    problem: str | None,
+) -> Repair:
+    """Copy ``source`` over each copy of ``roots`` (path: its root), the bad files set aside."""
     if not roots:
         return Repair(record.archive_path, error=problem)
     set_aside = _SetAside(roots, ingest_id)
@@ -119,12 +142,35 @@ def repair_copies(
     )
     kept = tuple(set_aside.kept)
     if not copied.ok:
-        if copied.sha256 is not None and copied.sha256 != record.sha256:
-            problem = f"the card file is no longer the photo archived as {record.archive_path}"
-        else:
-            problem = copied.error
-        return Repair(record.archive_path, set_aside=kept, error=problem)
+        return Repair(record.archive_path, set_aside=kept, error=_not_copied(copied, record))
     restored = tuple(str(published.path) for published in copied.published)
     if problem:
         problem = f"{problem} (put back: {', '.join(restored)})"
     return Repair(record.archive_path, restored, kept, problem)
+
+
+def _first_backup_copy(
+    source: Path,
+    record: CatalogueRecord,
+    backup: Path,
+    on_bytes: Callable[[int], None] | None,
+) -> Repair:
+    """The backup copy of a photo archived with none: published like any new copy, never in
+    place of a file already there (another archive's, sharing the backup folder), which gets
+    the next free name ``-2``; and only if the card file is still the archived photo."""
+    copied = copy_verified(
+        source,
+        [Destination(backup, record.archive_path)],
+        expected_size=record.size,
+        on_bytes=on_bytes,
+        sha256=record.sha256,
+    )
+    if not copied.ok:
+        return Repair(record.archive_path, error=_not_copied(copied, record))
+    return Repair(record.archive_path, tuple(str(p.path) for p in copied.published))
+
+
+def _not_copied(copied: TransferResult, record: CatalogueRecord) -> str:
+    if copied.sha256 is not None and copied.sha256 != record.sha256:
+        return f"the card file is no longer the photo archived as {record.archive_path}"
+    return copied.error or "not copied"

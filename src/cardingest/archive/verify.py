@@ -21,6 +21,7 @@ import xxhash
 from ..card.kinds import is_sidecar
 from ..errors import UsageError
 from ..models import METADIR
+from ..storage.identity import file_id
 from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
@@ -256,6 +257,19 @@ def mark_change(
 
 def archive_file(archive: Path, record: CatalogueRecord) -> Path:
     return Path(archive, *record.archive_path.split("/"))
+
+
+LINKED = "the archive copy itself (a hard link to the same file on disk), not a second copy"
+
+
+def second_copy(state: CopyState, where: Where, path: Path, archive_copy: Path) -> CopyState:
+    """``state`` of a backup copy, unless it is the archive copy itself: a hard link (as a
+    deduplicating tool makes) is one file on one disk, and counts as ``changed``, so the
+    next ingest of the card writes a copy of its own in its place."""
+    if where != "backup" or not state.ok:
+        return state
+    here, there = file_id(path), file_id(archive_copy)
+    return CopyState("changed", detail=LINKED) if here is not None and here == there else state
 
 
 def record_copies(archive: Path, record: CatalogueRecord) -> list[tuple[Where, Path, Path]]:
@@ -594,6 +608,7 @@ def verify_archive(
                         backup_roots.setdefault(root, set()).add(path.relative_to(root).as_posix())
                 report.copies += 1
                 state = checker.check(path, record.size, record.sha256, root)
+                state = second_copy(state, where, path, archive_file(archive, record))
                 states.append((where, path, state))
                 if state.ok:
                     report.ok_copies += 1

@@ -31,13 +31,14 @@ from ..models import TimeSource
 from .raw import EXIF_TAGS, IFD0_TAGS, SeekableFile, read_raw
 
 _DATE = re.compile(
-    r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})(?:T| +)(\d{1,2}):(\d{1,2})"
-    r"(?::(\d{1,2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?$"
+    r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})(?:T| +)(\d{1,2}):(\d{2})"
+    r"(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?$"
 )
 """An EXIF date, also with a fraction of a second, a zone, or no seconds after it, and with
-fields of one digit (``2024:5:1 9:05:07``), ``.``, ``-`` or ``/`` between the date's, or
-several blanks before the time, as some cameras and editors write it and exiftool reads it
-(the wall-clock time as written)."""
+a month, day or hour of one digit (``2024:5:1 9:05:07``), ``.``, ``-`` or ``/`` between the
+date's fields, or several blanks before the time, as some cameras and editors write it and
+exiftool reads it (the wall-clock time as written). Minutes and seconds keep two digits:
+``10:0`` is a value cut short (a truncated file), not ten o'clock."""
 _SUBSEC = re.compile(r"^\d{1,9}$")
 _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
 _MAX_SEGMENTS = 64

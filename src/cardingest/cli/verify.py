@@ -84,7 +84,7 @@ def problems_table(report: VerifyReport) -> Table:
     return table
 
 
-def print_report(report: VerifyReport) -> None:
+def print_report(report: VerifyReport, *, fixing: bool = False) -> None:
     scope = f" of {report.patient_id}" if report.patient_id else ""
     copies = "copy" if report.copies == 1 else "copies"
     checked = (
@@ -116,7 +116,7 @@ def print_report(report: VerifyReport) -> None:
             "catalogue: while its card still holds the photo, ingesting that card again puts "
             "the copy back (the bad file is kept in .cardingest/damaged/)."
         )
-    if counts["exposed"]:
+    if counts["exposed"] and not fixing:  # --fix-permissions given: the warning says why
         output.out.print(
             "Other accounts on this machine, or a group other than the archive_group, can read "
             "(or change) what is listed as exposed: `cardingest verify --fix-permissions` "
@@ -183,15 +183,15 @@ def run_verify(
                 _settled(report, "keywords", rewritten)
             record_verify(archive, report, settings.operator)
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
-    output.print_warnings(pending)
     if fix_permissions and report.paths("exposed"):
-        output.err.print(
-            f"[yellow]warning:[/] {len(report.paths('exposed'))} file(s) and folder(s) are "
-            "still open to other accounts: their file system did not keep the change (exFAT, "
-            "FAT and some network shares keep no Unix permissions). Keep the archive on a file "
-            "system that does (ext4, XFS, APFS), or mount this one so that only this account "
-            "can use it (uid= and umask=077)."
+        pending.append(
+            f"{len(report.paths('exposed'))} file(s) and folder(s) are still open to other "
+            "accounts: their file system did not keep the change (exFAT, FAT and some network "
+            "shares keep no Unix permissions). Keep the archive on a file system that does "
+            "(ext4, XFS, APFS), or mount this one so that only this account can use it (uid= "
+            "and umask=077)."
         )
+    output.print_warnings(pending)
     if as_json:
         output.emit_json(documents.verify(report, tightened, pending, rewritten))
     else:
@@ -203,7 +203,7 @@ def run_verify(
             output.out.print(
                 f"Wrote {len(rewritten)} keywords sidecar(s) again from the catalogue."
             )
-        print_report(report)
+        print_report(report, fixing=fix_permissions)
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 

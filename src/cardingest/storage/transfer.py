@@ -1226,6 +1226,7 @@ def _copy(
     over: _Over | None = None,
     folders: FolderSyncs | None = None,
     recheck: Recheck | None = None,
+    must_be: str | None = None,
 ) -> TransferResult:
     temps: list[_Temp] = []
     size = 0
@@ -1250,7 +1251,9 @@ def _copy(
                     claimed = True
             if recheck is not None:
                 _rechecked(source, read, temps, recheck)
-            if over is not None and sha256 != over.sha256:
+            if over is not None:
+                must_be = over.sha256
+            if must_be is not None and sha256 != must_be:
                 raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
             if read.held is not None:
                 with _writing(order, stopped, temps, destinations):
@@ -1301,6 +1304,7 @@ def copy_verified(
     cancel: threading.Event | None = None,
     content_gate: ContentGate | None = None,
     recheck: Recheck | None = None,
+    sha256: str | None = None,
 ) -> TransferResult:
     """Copy ``source`` to every destination, prove each copy on disk, then publish it.
 
@@ -1319,7 +1323,9 @@ def copy_verified(
 
     ``content_gate`` lets the caller skip content it already holds elsewhere (see
     `ContentGate`); the card is still read only once. ``recheck`` looks at the bytes read
-    before anything is published, and may keep them out of the archive (`Recheck`).
+    before anything is published, and may keep them out of the archive (`Recheck`). With
+    ``sha256``, ``source`` must have that content, else nothing is published (a photo
+    archived before, copied again).
     """
     stopped = cancel.is_set if cancel is not None else _never
     return _copy(
@@ -1331,6 +1337,7 @@ def copy_verified(
         None,
         content_gate,
         recheck=recheck,
+        must_be=sha256,
     )
 
 
