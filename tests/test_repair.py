@@ -303,3 +303,27 @@ def test_a_backup_hard_linked_to_the_archive_copy_is_no_second_copy(tmp_path: Pa
     assert os.stat(linked).st_ino != os.stat(photo).st_ino
     assert linked.read_bytes() == photo.read_bytes()
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
+
+
+def test_a_wipe_with_a_backup_set_keeps_photos_with_no_backup_copy(tmp_path: Path) -> None:
+    """The config names a backup; photos archived before it did have no backup copy. The
+    wipe keeps them, saying to ingest the card with the backup (which makes the copies);
+    then it removes them."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
+    assert runner.invoke(app, ingest).exit_code == 0
+    config = tmp_path / "config.toml"
+    config.write_text(f'backup = "{backup}"\n', encoding="utf-8")
+    env = {"CARDINGEST_CONFIG": str(config)}
+    wipe = ["wipe", str(card), "--archive", str(archive), "--yes", "--json"]
+    kept = runner.invoke(app, wipe, env=env)
+    assert kept.exit_code == 3, kept.output
+    document = json.loads(kept.stdout)
+    assert document["summary"] == {"removed": 0, "kept": 3}
+    assert all("archived with no backup copy" in i["reason"] for i in document["items"])
+    assert runner.invoke(app, ingest, env=env).exit_code == 0
+    removed = runner.invoke(app, wipe, env=env)
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.stdout)["summary"] == {"removed": 3, "kept": 0}

@@ -182,12 +182,18 @@ class Gate:
     """
 
     def __init__(
-        self, catalogue: Catalogue, archive: Path, card: Card | None, checker: CopyChecker
+        self,
+        catalogue: Catalogue,
+        archive: Path,
+        card: Card | None,
+        checker: CopyChecker,
+        backup: Path | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.archive = archive
         self.card = card
         self.checker = checker
+        self.backup = backup
         self.marked = catalogue.problems()
         self.marks: dict[str, str | None] = {}
 
@@ -199,7 +205,14 @@ class Gate:
 
         ``read`` is the card file just read, whose sha256 is the record's: a copy is good
         when it holds those same bytes (`CopyChecker.check_same`), and is not that card file
-        itself (``card_file``, its device and inode) reached through a mount or a hard link."""
+        itself (``card_file``, its device and inode) reached through a mount or a hard link.
+        Where a backup is set (``--backup``, the config), a photo archived with no backup copy
+        has one copy, not the two asked for, and stays."""
+        if self.backup is not None and not record.backup_path:
+            return (
+                f"archived with no backup copy, and the backup {self.backup} is set: ingest "
+                "this card with it to make one"
+            )
         states: list[tuple[Where, Path, CopyState]] = []
         for where, path, root in record_copies(self.archive, record):
             state = self.checker.check_same(path, read, root)
@@ -417,9 +430,11 @@ def plan_wipe(
     card: Card | None,
     archive: Path,
     *,
+    backup: Path | None = None,
     on_file: Callable[[str], None] | None = None,
 ) -> WipePlan:
-    """Re-read every photo on the card and decide remove or keep. Changes nothing."""
+    """Re-read every photo on the card and decide remove or keep. Changes nothing. With a
+    ``backup`` set, a photo must have a backup copy too."""
     root = Path(root)
     require_dcim(root)
     require_catalogue(archive, NOTHING_REMOVABLE)
@@ -428,7 +443,7 @@ def plan_wipe(
     files = scan_source(root, not_photos=not_photos, specials=specials)
     items: list[WipeItem] = []
     with reading(archive) as catalogue:
-        gate = Gate(catalogue, archive, card, CopyChecker())
+        gate = Gate(catalogue, archive, card, CopyChecker(), backup)
         taken = _shot_times(files)
         for source, read in _read_ahead(root, (media.path for media in files)):
             items.append(_judge(source, read, gate, taken.get(source)))

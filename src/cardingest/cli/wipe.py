@@ -145,7 +145,7 @@ def _show_plan(plan: WipePlan, archive_from: str, console: Console) -> None:
     )
 
 
-def _check(root: Path, card: Card | None, archive: Path) -> WipePlan:
+def _check(root: Path, card: Card | None, archive: Path, backup: Path | None) -> WipePlan:
     with output.progress(True, bytes_mode=False) as bar:
         task = bar.add_task("Re-reading card and archive", total=None) if bar else None
 
@@ -153,7 +153,7 @@ def _check(root: Path, card: Card | None, archive: Path) -> WipePlan:
             if bar is not None and task is not None:
                 bar.advance(task)
 
-        return plan_wipe(root, card, archive, on_file=tick)
+        return plan_wipe(root, card, archive, backup=backup, on_file=tick)
 
 
 def _confirmed(plan: WipePlan, yes: bool) -> bool:
@@ -216,7 +216,7 @@ def run_wipe(
     require_disk_archive(archive)
     if dry_run:
         with _nothing_removed_yet():
-            plan = keep_held(_check(root, card, archive), held or {})
+            plan = keep_held(_check(root, card, archive, settings.backup), held or {})
         if not as_json:
             _show_plan(plan, settings.archive_from, console)
         return dry_run_result(plan)
@@ -224,7 +224,7 @@ def run_wipe(
     with open_archive(archive, "wipe", consequence=NOTHING_REMOVABLE):
         AuditLog(archive).require_appendable()  # a torn log: refuse before re-reading the card
         with _nothing_removed_yet():
-            plan = keep_held(_check(root, card, archive), held or {})
+            plan = keep_held(_check(root, card, archive, settings.backup), held or {})
             if not as_json or not yes:
                 _show_plan(plan, settings.archive_from, console)
             if not _confirmed(plan, yes):
