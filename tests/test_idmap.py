@@ -379,7 +379,7 @@ def test_comments_and_blank_lines_above_the_header_are_passed_over() -> None:
 def test_utf16_without_a_byte_order_mark_is_named(tmp_path: Path) -> None:
     path = tmp_path / "map.csv"
     for encoding in ("utf-16-le", "utf-16-be"):
-        path.write_bytes("files,id\nIMG_0001,JBX3656\n".encode(encoding))
+        path.write_bytes("files,id,site\nIMG_0001,JBX3656,Māori ā\n".encode(encoding))
         with pytest.raises(MapError) as caught:
             parse_map(path)
         assert "UTF-16" in caught.value.message, encoding

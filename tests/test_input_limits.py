@@ -250,3 +250,22 @@ def test_a_row_naming_a_video_or_a_link_says_what_it_names(card: Path, tmp_path:
     assert f"line 2: MVI_0009 names DCIM/{folder.name}/MVI_0009.MOV, a video or sound file" in said
     assert f"line 3: IMG_0008 names DCIM/{folder.name}/IMG_0008.JPG, a symbolic link" in said
     assert "wiped" not in said
+
+
+def test_a_config_folder_naming_an_unset_or_empty_variable_is_refused(
+    card: Path, tmp_path: Path
+) -> None:
+    """``archive = "$CLINIC_ROOT/photo-archive"``: unset, it was "a relative path"; empty, it
+    became ``/photo-archive``, a new archive at the top of the disk."""
+    config = tmp_path / "config.toml"
+    config.write_text('archive = "$CLINIC_ROOT/photo-archive"\n', encoding="utf-8")
+    home = tmp_path / "home"
+    for value, state in ((None, "not set"), ("", "empty")):
+        env = {"CARDINGEST_CONFIG": str(config)}
+        if value is not None:
+            env["CLINIC_ROOT"] = value
+        run = cardingest("preview", card, "--id", "JBX3656", home=home, env=env)
+        assert run.code == 2 and f"$CLINIC_ROOT is {state} here" in run.stderr, run.stderr
+    env = {"CARDINGEST_CONFIG": str(config), "CLINIC_ROOT": str(tmp_path)}
+    run = cardingest("preview", card, "--id", "JBX3656", home=home, env=env)
+    assert run.code == 0 and str(tmp_path / "photo-archive") in run.text

@@ -248,6 +248,10 @@ def test_a_pixels_motion_photo_names_are_written_so_the_map_finds_them() -> None
     for spec in ("PXL_20240509_100001123.MP", "PXL_20240509_100001123"):  # not the photo
         with pytest.raises(MapError):
             resolve(parse_map_text(f"files,id\n{spec},JBX3656\n"), files)
+    # Beside a PXL_…123.jpg, the cell PXL_…123.MP must not be read as that photo's name.
+    with pytest.raises(MapError) as caught:
+        parse_map_text("files,id\nPXL_20240509_100001123.MP,JBX3656\n")
+    assert "ends in .MP, which is no photo's extension" in caught.value.details[0]
 
 
 def test_a_cell_copied_with_dcim_says_to_leave_it_out() -> None:

@@ -787,8 +787,8 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
         "DCIM/ are); it stays on the card"
     )
     assert said[2] == (
-        "DCIM/100CANON/MVI_0003.THM: a video's thumbnail, not archived (only photos under "
-        "DCIM/ are); it stays on the card"
+        "DCIM/100CANON/MVI_0003.THM: a video's thumbnail, not archived; it stays on the card "
+        "with its video"
     )
     assert said[3] == (
         "IMG_0009.JPG: a photo outside DCIM/, not archived (only photos under DCIM/ are); "

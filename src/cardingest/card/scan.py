@@ -309,8 +309,13 @@ def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
 VIDEO = "a video or sound file"
 
 
+THUMBNAIL = "a video's thumbnail"
+
+
 def not_photo_warning(relpath: str) -> str:
     kind = not_archived_kind(relpath)
+    if kind == THUMBNAIL:
+        return f"{relpath}: {kind}, not archived; it stays on the card with its video"
     return f"{relpath}: {kind}, not archived (only photos under DCIM/ are); it stays on the card"
 
 
@@ -325,7 +330,7 @@ def not_archived_kind(relpath: str) -> str:
     if extension in NOT_PHOTO_EXTENSIONS:
         return VIDEO
     if extension == "thm" or "/THMBNL/" in f"/{relpath.upper()}":  # Sony's PRIVATE/M4ROOT
-        return "a video's thumbnail"
+        return THUMBNAIL
     if extension in PHOTO_EXTENSIONS or extension in SIDECAR_EXTENSIONS:
         return "a photo outside DCIM/"
     return "not a kind of photo cardingest knows"

@@ -55,6 +55,9 @@ def say_error(exc: CardingestError) -> None:
         output.err.print(
             f"  … and {len(exc.details) - SHOWN_DETAILS} more (--json lists every one)"
         )
+        for detail in exc.details[SHOWN_DETAILS:]:  # what to do, after the lines at fault
+            if not detail.startswith("line "):
+                output.err.print(f"  {escape(detail)}")
 
 
 def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
@@ -139,8 +142,8 @@ def handles_errors(command: F) -> F:
             if exc.errno != errno.ENAMETOOLONG:
                 raise
             error = UsageError(
-                f"{printable(str(exc.filename or exc))}: a name in this path is too long for "
-                "the file system (at most 255 bytes a name); give a shorter one"
+                f"{printable(str(exc.filename or exc))}: this path is too long for the file "
+                "system (a name may have 255 bytes, a whole path 4,096); give a shorter one"
             )
         finally:
             command_ended()  # the exit code is known: a signal now would only change it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import getpass
 import os
+import re
 import sys
 import urllib.parse
 from pathlib import Path
@@ -142,9 +143,19 @@ def _expand(text: str) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(text)))
 
 
+_VARIABLE = re.compile(r"\$(\w+|\{([^}]*)\})")
+
+
 def _absolute(text: str, where: str) -> Path:
     """A folder named once for every run (config file, environment): a relative one would be
-    another folder, a new archive, in every folder cardingest is started from."""
+    another folder, a new archive, in every folder cardingest is started from. So would a
+    variable in it that is unset (left as ``$NAME``) or empty (``$ROOT/archive`` made
+    ``/archive``)."""
+    for match in _VARIABLE.finditer(text):
+        name = match.group(2) if match.group(2) is not None else match.group(1)
+        if not os.environ.get(name):
+            state = "not set" if name not in os.environ else "empty"
+            raise ConfigError(f"{where} is {text!r}, and ${name} is {state} here")
     path = _expand(text)
     if not path.is_absolute():
         raise ConfigError(

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..card.kinds import is_sidecar
+from ..card.kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
 from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
@@ -33,7 +33,7 @@ MAX_MAP_BYTES = 2 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t")
 _SPEC_NAME = re.compile(
     r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?"
-    r"(?P<stem>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*?)(?:\.[A-Za-z0-9]+)?$"
+    r"(?P<stem>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*?)(?:\.(?P<ext>[A-Za-z0-9]+))?$"
 )
 """A name, its folder optional, its extension optional: the last ``.part`` is the extension,
 so a phone's ``PXL_20240509_100001123.MP.jpg`` is named with its extension (its stem is
@@ -93,9 +93,16 @@ def number_prefix(stem: str) -> str:
 
 
 def _utf16_without_mark(data: bytes) -> bool:
-    """Text of one byte a letter with a NUL beside each (UTF-16, no byte order mark)."""
-    head = data[:200] if len(data) % 2 == 0 else data[:199]
-    return len(head) >= 4 and any(not any(head[n::2]) and all(head[1 - n :: 2]) for n in (0, 1))
+    """Text with a NUL beside nearly every letter (UTF-16, no byte order mark): a NUL in
+    most bytes of one parity and in none of the other, so a letter beyond Latin-1 (Māori's
+    ā, both bytes set) does not hide it."""
+    head = data[:400]
+    if len(head) < 4:
+        return False
+    for nuls, letters in ((head[0::2], head[1::2]), (head[1::2], head[0::2])):
+        if nuls.count(0) >= 0.7 * len(nuls) and letters.count(0) == 0:
+            return True
+    return False
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -128,6 +135,11 @@ def _decode(data: bytes, source: str) -> str:
             f"{source}: the map is not UTF-8 text; save it as 'CSV UTF-8 (comma delimited)'",
             details=[f"line {line}: byte 0x{data[exc.start]:02x} is not UTF-8"],
         ) from None
+
+
+NAMED_EXTENSIONS = PHOTO_EXTENSIONS | SIDECAR_EXTENSIONS
+"""What a files cell may end in: the last ``.part`` of ``PXL_…123.MP`` is taken for its
+extension, and ``MP`` is none, so the cell is refused rather than taken for ``PXL_…123``."""
 
 
 def _comment(line: str) -> bool:
@@ -215,6 +227,12 @@ def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
                 hint = f" (leave out DCIM/: {part.split('/', 1)[1]})"
             raise ValueError(
                 f"{part!r} is not a file name like IMG_0001 or 100CANON/IMG_0001{hint}"
+            )
+        extension = match.group("ext")
+        if extension is not None and extension.lower() not in NAMED_EXTENSIONS:
+            raise ValueError(
+                f"{part!r} ends in .{extension}, which is no photo's extension: write the whole "
+                f"name ({part}.jpg, say) or leave the extension out"
             )
         folder = match.group("folder")
         names.append(_Name(folder.upper() if folder else None, match.group("stem").upper()))
