@@ -938,7 +938,7 @@ def check_separate(root: Path, settings: Settings) -> None:
     The card counts whole, given as its DCIM or a folder in it too, and so does every other
     mounted camera card: a copy on a card is no copy once the card is formatted.
     """
-    from .card.detect import card_top, find_cards
+    from .card.detect import camera_card_holding, card_top
 
     top = card_top(root, None)
     places = [("source" if top == root else "card", top), ("archive", settings.archive)]
@@ -957,11 +957,10 @@ def check_separate(root: Path, settings: Settings) -> None:
                     f"The {name} {path} and the {other_name} {other} overlap; "
                     "each must be a separate folder"
                 )
-    for card in find_cards():
-        for name, path in places[1:]:
-            if inside(path, Path(card.mount)):
-                raise UsageError(
-                    f"The {name} {path} is on the camera card at {card.mount}; keep it where "
-                    "the clinic keeps its records: a copy on a card goes when the card is "
-                    "formatted"
-                )
+    for name, path in places[1:]:
+        mount = camera_card_holding(path)
+        if mount is not None:
+            raise UsageError(
+                f"The {name} {path} is on the camera card at {mount}; keep it where the clinic "
+                "keeps its records: a copy on a card goes when the card is formatted"
+            )

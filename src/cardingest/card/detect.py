@@ -312,6 +312,21 @@ def _describe(card: Card) -> str:
     return f"{card.mount} ({label}, {card.fstype}, {card.photos} photos)"
 
 
+def camera_card_holding(path: Path) -> str | None:
+    """The mount point of the camera card (a mount that could be a card, with a DCIM
+    folder) that ``path`` lies on, by path, by identity or by the mount table; None if none.
+    Unlike `find_cards`, nothing is counted or read from the card."""
+    from ..storage.identity import inside
+
+    for partition in _partitions():
+        mountpoint = partition.mountpoint
+        if not mountpoint or not is_candidate(partition):
+            continue
+        if inside(path, Path(mountpoint)) and dcim_folder(Path(mountpoint)) is not None:
+            return mountpoint
+    return None
+
+
 def card_top(root: Path, card: Card | None) -> Path:
     """The card a source lies on: its mount point, or the folder that holds the ``DCIM``
     folder ``root`` is or lies in (a card given as ``DCIM/100CANON``), or ``root`` itself."""

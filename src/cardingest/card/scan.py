@@ -307,9 +307,9 @@ def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
 
 
 VIDEO = "a video or sound file"
-
-
 THUMBNAIL = "a video's thumbnail"
+"""What `not_archived_kind` calls the files a video camera makes: a THM beside its video
+(or in Sony's THMBNL folder) goes with it, on the card."""
 
 
 def not_photo_warning(relpath: str) -> str:

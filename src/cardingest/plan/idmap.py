@@ -197,7 +197,6 @@ def split_specs(cell: str) -> list[str]:
     return [part for part in re.split(r"[\s;]+", cell) if part]
 
 
-@functools.lru_cache(maxsize=SPECS_KEPT)
 def file_spec(media: MediaFile, *, qualify: bool = True) -> str | None:
     """How an ID map names this one photo (``100CANON/IMG_0001``; without its folder unless
     ``qualify``), or None if it cannot: a name of other characters than letters, digits and
@@ -213,6 +212,7 @@ def file_spec(media: MediaFile, *, qualify: bool = True) -> str | None:
     return spec if named.stem == media.stem.upper() else None
 
 
+@functools.lru_cache(maxsize=SPECS_KEPT)
 def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
     """``IMG_0001``, ``IMG_0001-IMG_0012`` or ``101CANON/IMG_0001-101CANON/IMG_0004``."""
     parts = spec.split("-")
