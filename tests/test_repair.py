@@ -327,3 +327,20 @@ def test_a_wipe_with_a_backup_set_keeps_photos_with_no_backup_copy(tmp_path: Pat
     removed = runner.invoke(app, wipe, env=env)
     assert removed.exit_code == 0, removed.output
     assert json.loads(removed.stdout)["summary"] == {"removed": 3, "kept": 0}
+
+
+def test_a_backup_path_with_dot_dot_is_recorded_as_the_folder_it_reaches(tmp_path: Path) -> None:
+    """``--backup ../backup`` (or ``backup = "/srv/x/../backup"``): the rows held the path with
+    ``..`` in it, which every later command took for a catalogue edited by hand."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    (tmp_path / "x").mkdir()
+    archive, backup = tmp_path / "archive", tmp_path / "x" / ".." / "backup"
+    ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
+    result = runner.invoke(app, [*ingest, "--backup", str(backup), "--json"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
+    wipe = ["wipe", str(card), "--archive", str(archive), "--yes", "--json"]
+    removed = runner.invoke(app, wipe)
+    assert json.loads(removed.stdout)["summary"] == {"removed": 3, "kept": 0}, removed.output
+    assert sorted(p.name for p in (tmp_path / "backup" / "JBX3656").glob("*.jpg"))

@@ -166,6 +166,14 @@ def _absolute(text: str, where: str) -> Path:
     return path
 
 
+def _full(path: Path) -> Path:
+    """``path`` made absolute; with a ``..`` in it (``--backup ../backup``), the folder the
+    system reaches by it, links resolved, since a catalogue row holds a backup copy's full
+    path, and one with ``..`` in it is no path cardingest writes."""
+    absolute = path.absolute()
+    return Path(os.path.realpath(absolute)) if ".." in absolute.parts else absolute
+
+
 _KINDS = {str: "text in quotes", bool: "true or false", int: "a whole number"}
 
 
@@ -299,13 +307,14 @@ def load_settings(
     _not_a_broken_link(archive_path, "The archive")
     if backup_text:
         _not_a_broken_link(_expand(str(backup_text)), "The backup")
-    bind(archive_path.absolute(), CatalogueLocation(url=url, single_workstation=single))
+    archive_path = _full(archive_path)
+    bind(archive_path, CatalogueLocation(url=url, single_workstation=single))
     return Settings(
         catalogue=url,
         single_workstation=single,
-        archive=archive_path.absolute(),
+        archive=archive_path,
         archive_from=archive_from,
-        backup=_expand(str(backup_text)).absolute() if backup_text else None,
+        backup=_full(_expand(str(backup_text))) if backup_text else None,
         id_scheme=scheme,
         id_pattern=pattern,
         allow_test_ids=bool(data.get("allow_test_ids", False)),
