@@ -314,6 +314,9 @@ def test_a_wipe_with_a_backup_set_keeps_photos_with_no_backup_copy(tmp_path: Pat
     archive, backup = tmp_path / "archive", tmp_path / "backup"
     ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
     assert runner.invoke(app, ingest).exit_code == 0
+    given = runner.invoke(app, ["wipe", str(card), "--archive", str(archive), "--dry-run",
+                                "--backup", str(backup), "--json"])  # fmt: skip
+    assert json.loads(given.stdout)["summary"] == {"removed": 0, "kept": 3}, given.output
     config = tmp_path / "config.toml"
     config.write_text(f'backup = "{backup}"\n', encoding="utf-8")
     env = {"CARDINGEST_CONFIG": str(config)}

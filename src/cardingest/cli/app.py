@@ -269,6 +269,15 @@ BackupOpt = Annotated[
 ]
 
 
+WipeBackupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backup",
+        help="Remove only photos with a verified copy here too (else backup in the config).",
+    ),
+]
+
+
 def ingest_exit_code(result: IngestResult) -> int:
     if result.count("failed"):
         return EXIT_FAILURE
@@ -710,6 +719,7 @@ def report_lost(
 def wipe_command(
     source: SourceArg = None,
     archive: ArchiveOpt = None,
+    backup: WipeBackupOpt = None,
     catalogue: CatalogueOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before removing.")] = False,
     dry_run: Annotated[
@@ -725,7 +735,7 @@ def wipe_command(
     from .wipe import exit_code as wipe_exit_code
     from .wipe import print_wipe_result, run_wipe, wipe_report_lost
 
-    settings = load_settings(archive=archive, catalogue=catalogue)
+    settings = load_settings(archive=archive, backup=backup, catalogue=catalogue)
     root, card = resolve_source(source)
     result = run_wipe(root, card, settings, yes=yes, dry_run=dry_run, as_json=as_json)
     try:
