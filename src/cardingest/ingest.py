@@ -756,8 +756,8 @@ def execute(
     if status == "interrupted":
         raise Interrupted(
             f"Interrupted after {result.count('copy')} of {len(copy_at) + len(repair_at)} photo(s) "
-            "were copied and verified (they are catalogued and in the manifest). No file is "
-            "half-written; run the same command again to finish."
+            "were copied and verified (they are catalogued, and the new ones are in the "
+            "manifest). No file is half-written; run the same command again to finish."
         )
     return result
 
