@@ -641,3 +641,53 @@ def test_a_jpeg_cut_short_is_left_out_not_exported(tmp_path: Path) -> None:
     assert len(left) == 1 and len([i for i in items if i["action"] == "written"]) == 1, items
     assert left[0]["reason"].startswith("not sendable: the JPEG is cut short"), left
     assert len(list(out.rglob("*.dcm"))) == 1
+
+
+def test_data_after_the_photos_end_stays_out_of_the_dicom_file(tmp_path: Path) -> None:
+    """A phone's motion photo carries its video (with sound) after the JPEG's end marker. It
+    went into the DICOM frame whole: a video in the PACS, and a frame that is no JPEG. The
+    frame now ends with the photo's own end marker (an EXIF thumbnail's does not count),
+    and the export says how much was left out."""
+    whole = sample("Canon_40D.jpg")
+    assert whole.count(b"\xff\xd9") == 2  # its EXIF thumbnail's end marker, and its own
+    motion = b"\x00\x00\x00\x1cftypmp42" + os.urandom(4000) + b"SECRET audio"
+    card = tmp_path / "card" / "DCIM" / "Camera"
+    card.mkdir(parents=True)
+    (card / "PXL_20240509_100001123.MP.jpg").write_bytes(whole + motion)
+    env = environment(tmp_path)
+    archive = tmp_path / "archive"
+    ran = cli("ingest", tmp_path / "card", "--id", PATIENT, "--archive", archive, env=env)
+    assert ran.returncode == 0, ran.stderr
+    out = tmp_path / "out"
+    result = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    [written] = [i for i in json.loads(result.stdout)["items"] if i["action"] == "written"]
+    frame = bytes(next(generate_frames(pydicom.dcmread(written["file"]).PixelData,
+                                       number_of_frames=1)))  # fmt: skip
+    assert frame == padded(whole)
+    assert b"ftypmp42" not in frame and b"SECRET" not in frame
+    assert f"{len(motion):,} bytes after the photo's end" in result.stderr
+
+
+@pytest.mark.parametrize(("site", "laterality"), [("back", None), ("scalp", None),
+                                                  ("hand", ""), ("left hand", None),
+                                                  ("a mole", "")])  # fmt: skip
+def test_laterality_only_where_a_side_could_be(
+    site: str, laterality: str | None, tmp_path: Path
+) -> None:
+    """Laterality (type 2C) is for a paired structure whose side is not known: an empty one
+    on the back or the scalp made dciodvfy report an error; a side given goes as Image
+    Laterality; a site with no coded region keeps the empty Laterality."""
+    require_binaries("dciodvfy")
+    data = sample("Pentax_K10D.jpg")
+    facts = PhotoFacts(
+        patient_id=PATIENT, sha256="ab" * 32, ingest_id="20261130T000000Z-aaaaaa",
+        captured_at=datetime(2008, 5, 4, 16, 47, 24), site=site,
+    )  # fmt: skip
+    ds = build_dataset(facts, upright_frame(data), DicomOptions(issuer="NHI"))
+    assert ds.get("Laterality") == laterality
+    path = tmp_path / "x.dcm"
+    path.write_bytes(part10_bytes(ds))
+    check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    errors = [line for line in (check.stdout + check.stderr).splitlines() if "Error" in line]
+    assert errors == [], errors

@@ -536,3 +536,16 @@ def test_an_open_out_folder_is_made_private_before_a_copy_goes_in(
     again.mkdir(mode=0o700)
     code, _, err = invoke("share", "JBX3656", "--out", again, "--archive", archive)
     assert code == 0 and "made it private" not in err
+
+
+def test_an_empty_out_is_refused_not_taken_for_here(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out "$DEST"`` with the variable unset wrote the copies into the current folder
+    and made that folder private (0700), as `dicom export` refuses to."""
+    here = tmp_path / "here"
+    here.mkdir(mode=0o755)
+    monkeypatch.chdir(here)
+    code, _out, err = invoke("share", "JBX3656", "--out", "", "--archive", archive)
+    assert code == 2 and "--out is empty" in err
+    assert list(here.iterdir()) == [] and stat.S_IMODE(here.stat().st_mode) == 0o755

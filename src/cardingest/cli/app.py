@@ -893,6 +893,8 @@ def share(
     from .clinic import run_share
 
     settings = load_settings(archive=archive, catalogue=catalogue)
+    if out_dir is not None and not out_dir.strip():  # a script's unset variable: not "here"
+        raise UsageError("--out is empty; give the folder for the copies")
     raise typer.Exit(
         run_share(
             settings,
@@ -900,7 +902,7 @@ def share(
             size=size,
             start=date_from,
             end=date_to,
-            out_dir=out_dir,
+            out_dir=Path(out_dir) if out_dir is not None else None,
             anonymous=anonymous,
             slates=slates,
             as_json=as_json,

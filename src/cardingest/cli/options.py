@@ -114,7 +114,7 @@ SizeOpt = Annotated[
     ),
 ]
 OutOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--out", help="Folder for the copies (default ./share-ID-YYYYMMDD)."),
 ]
 AnonymousOpt = Annotated[

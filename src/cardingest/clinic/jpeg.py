@@ -16,6 +16,8 @@ import io
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ..export.jpeg import STANDALONE, scan_end
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -31,7 +33,6 @@ QUALITY = 90
 ORIGINAL_QUALITY = 95
 
 _KEEP_APP = {0xE0: b"JFIF\x00", 0xE2: b"ICC_PROFILE\x00", 0xEE: b"Adobe"}
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
 class Unshareable(Exception):
@@ -57,19 +58,6 @@ def _jfif_without_thumbnail(body: bytes) -> bytes:
 
 def _segment(marker: int, body: bytes) -> bytes:
     return bytes((0xFF, marker)) + (len(body) + 2).to_bytes(2, "big") + body
-
-
-def _scan_end(data: bytes, pos: int) -> int:
-    """Where the entropy-coded data that starts at ``pos`` ends (the next real marker)."""
-    while True:
-        j = data.find(b"\xff", pos)
-        if j < 0 or j + 1 >= len(data):
-            raise ValueError("the JPEG ends inside its image data")
-        follower = data[j + 1]
-        if follower == 0x00 or 0xD0 <= follower <= 0xD7:
-            pos = j + 2
-            continue
-        return j
 
 
 def strip_jpeg(data: bytes, exif: bytes = b"") -> bytes:
@@ -98,7 +86,7 @@ def strip_jpeg(data: bytes, exif: bytes = b"") -> bytes:
         if marker == 0xD9:
             out.append(b"\xff\xd9")
             return b"".join(out)
-        if marker in _STANDALONE:
+        if marker in STANDALONE:
             continue
         length = int.from_bytes(data[pos : pos + 2], "big")
         if length < 2 or pos + length > len(data):
@@ -116,7 +104,7 @@ def strip_jpeg(data: bytes, exif: bytes = b"") -> bytes:
             pending_exif = b""
         out.append(_segment(marker, body))
         if marker == 0xDA:
-            end = _scan_end(data, pos)
+            end = scan_end(data, pos)
             out.append(data[pos:end])
             pos = end
     raise ValueError("the JPEG has no end marker")

@@ -71,6 +71,12 @@ SITES: tuple[tuple[str, str, str], ...] = (
     ("trunk", "22943007", "Trunk"),
 )
 LATERALITY = {"left": ("7771000", "Left"), "right": ("24028007", "Right")}
+_NO_SIDES = ("scalp", "face", "forehead", "nose", "lip", "chin", "neck", "chest", "abdomen")
+UNPAIRED = frozenset(
+    value for term, value, _ in SITES if term in (*_NO_SIDES, "back", "head", "trunk")
+)
+"""Regions with no left and right: Laterality (type 2C, for a paired structure whose side
+is not known) must not be there at all (dciodvfy: "present when condition unsatisfied")."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,8 @@ def build_dataset(facts: PhotoFacts, frame: Frame, options: DicomOptions) -> Dat
     ds.SeriesInstanceUID = series_uid(root, facts.patient_id, facts.ingest_id, make, model)
     ds.SeriesNumber = facts.series_number
     side = laterality(facts.site)
-    if side is None:
+    region = anatomic_region(facts.site)
+    if side is None and (region is None or region.CodeValue not in UNPAIRED):
         ds.Laterality = ""  # type 2C: the side, if any, is not known
     # General Equipment
     ds.Manufacturer = _text(make, 64)
@@ -234,7 +241,6 @@ def build_dataset(facts: PhotoFacts, frame: Frame, options: DicomOptions) -> Dat
     ds.ContentTime = _tm(facts.captured_at, facts.subsec)
     ds.AcquisitionDateTime = _da(facts.captured_at) + _tm(facts.captured_at, facts.subsec)
     ds.AcquisitionContextSequence = []
-    region = anatomic_region(facts.site)
     if region is not None:
         ds.AnatomicRegionSequence = [region]
     if facts.site:

@@ -30,7 +30,8 @@ _SOF = {
     0xCE: "arithmetic differential progressive",
     0xCF: "arithmetic differential lossless",
 }
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+"""Markers with no length after them: TEM and the restart markers."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def jpeg_info(data: bytes) -> JpegInfo:
             break
         marker = data[pos]
         pos += 1
-        if marker in _STANDALONE:
+        if marker in STANDALONE:
             continue
         if marker in (0xD9, 0xDA):
             break
@@ -158,3 +159,46 @@ def _after_frame(data: bytes, pos: int) -> int | None:
             return body[11]
         pos += 2 + length
     return None
+
+
+def scan_end(data: bytes, pos: int) -> int:
+    """Where the entropy-coded data that starts at ``pos`` ends (the next real marker)."""
+    while True:
+        j = data.find(b"\xff", pos)
+        if j < 0 or j + 1 >= len(data):
+            raise ValueError("the JPEG ends inside its image data")
+        follower = data[j + 1]
+        if follower == 0x00 or 0xD0 <= follower <= 0xD7:
+            pos = j + 2
+            continue
+        return j
+
+
+def image_end(data: bytes) -> int:
+    """Where the photo's own JPEG ends: just after the end-of-image marker that closes its
+    last scan, segments skipped by their length (an EXIF thumbnail's marker is inside one).
+    What follows, a phone's motion video or an MPO's second image, is no part of the photo.
+    Raises ValueError where no such marker is found."""
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG (no start-of-image marker)")
+    pos = 2
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            raise ValueError(f"no JPEG marker at byte {pos}")
+        while pos < len(data) and data[pos] == 0xFF:
+            pos += 1
+        if pos >= len(data):
+            break
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:
+            return pos
+        if marker in STANDALONE:
+            continue
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2 or pos + length > len(data):
+            raise ValueError("the JPEG is truncated")
+        pos += length
+        if marker == 0xDA:
+            pos = scan_end(data, pos)
+    raise ValueError("the JPEG has no end marker")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from ..archive.verify import DamagedCopy, read_copy
 from ..card.capture import cut_short
 from ..card.kinds import SIDECAR_EXTENSIONS
 from .dicom import DicomOptions, PhotoFacts, build_dataset, instance_uid
-from .jpeg import jpeg_info
+from .jpeg import image_end, jpeg_info
 from .rotate import NotSendable, upright_frame
 
 JPEG_EXTENSIONS = frozenset({"jpg", "jpeg"})
@@ -158,12 +158,17 @@ class Builder:
                 record.archive_path,
                 f"{exc}: left out; run `cardingest verify`",
             )
-        try:
-            frame = upright_frame(data, jpeg_info(data))
-        except (ValueError, NotSendable) as exc:
-            return LeftOut(record.patient_id, record.archive_path, f"not sendable: {exc}")
         if cut_short(io.BytesIO(data)):
             return LeftOut(record.patient_id, record.archive_path, NOT_WHOLE)
+        try:
+            end = image_end(data)
+            photo = data[:end]
+            frame = upright_frame(photo, jpeg_info(photo))
+        except (ValueError, NotSendable) as exc:
+            return LeftOut(record.patient_id, record.archive_path, f"not sendable: {exc}")
+        if end < len(data) and frame.note is None:
+            frame = replace(frame, note=f"{len(data) - end:,} bytes after the photo's end "
+                            "(a phone's motion video, or other data) are left out")  # fmt: skip
         key = (record.patient_id, record.ingest_id)
         if key not in self._studies:
             self._studies[key] = study_context(self.catalogue, *key)
