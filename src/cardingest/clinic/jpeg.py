@@ -16,7 +16,7 @@ import io
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..export.jpeg import STANDALONE, scan_end
+from ..export.jpeg import segments
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -69,30 +69,13 @@ def strip_jpeg(data: bytes, exif: bytes = b"") -> bytes:
     (MPO second images, appended data). ``exif`` (``Exif\\0\\0`` + TIFF), if given, goes in
     as the only APP1.
     """
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG")
     out = [b"\xff\xd8"]
     pending_exif = exif
-    pos = 2
-    while pos < len(data):
-        if data[pos] != 0xFF:
-            raise ValueError(f"no JPEG marker at byte {pos}")
-        while pos < len(data) and data[pos] == 0xFF:
-            pos += 1
-        if pos >= len(data):
-            break
-        marker = data[pos]
-        pos += 1
+    for marker, start, end, following in segments(data):
         if marker == 0xD9:
             out.append(b"\xff\xd9")
-            return b"".join(out)
-        if marker in STANDALONE:
-            continue
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        if length < 2 or pos + length > len(data):
-            raise ValueError("the JPEG is truncated")
-        body = data[pos + 2 : pos + length]
-        pos += length
+            break
+        body = data[start:end]
         if 0xE0 <= marker <= 0xEF or marker == 0xFE:
             wanted = _KEEP_APP.get(marker)
             if wanted is not None and body.startswith(wanted):
@@ -103,11 +86,8 @@ def strip_jpeg(data: bytes, exif: bytes = b"") -> bytes:
             out.append(_segment(0xE1, pending_exif))
             pending_exif = b""
         out.append(_segment(marker, body))
-        if marker == 0xDA:
-            end = scan_end(data, pos)
-            out.append(data[pos:end])
-            pos = end
-    raise ValueError("the JPEG has no end marker")
+        out.append(data[end:following])  # a scan's entropy-coded data; nothing for others
+    return b"".join(out)
 
 
 def minimal_exif(captured_at: str) -> bytes:

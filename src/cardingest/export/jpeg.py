@@ -8,6 +8,7 @@ Orientation the camera wrote. Nothing here changes a byte of the photo.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 BASELINE = "baseline"
@@ -90,14 +91,16 @@ def _exif_orientation(body: bytes) -> int:
     return 1
 
 
-def jpeg_info(data: bytes) -> JpegInfo:
-    """Read the markers up to the first scan. Raises ValueError for what is not a JPEG."""
+def segments(data: bytes) -> Iterator[tuple[int, int, int, int]]:
+    """Each marker of a JPEG after its start-of-image, in order: ``(marker, where its body
+    starts, where it ends, where the next marker is)``. A scan's entropy-coded data lies
+    between its header's end and the next marker; a segment is skipped by its length, so an
+    EXIF thumbnail's markers inside it are never met. The end-of-image marker comes last,
+    with an empty body. Raises ValueError for what is not a JPEG or ends too soon."""
     if data[:2] != b"\xff\xd8":
         raise ValueError("not a JPEG (no start-of-image marker)")
     pos = 2
-    adobe: int | None = None
-    orientation = 1
-    while pos + 4 <= len(data):
+    while pos < len(data):
         if data[pos] != 0xFF:
             raise ValueError(f"no JPEG marker at byte {pos}")
         while pos < len(data) and data[pos] == 0xFF:
@@ -106,21 +109,35 @@ def jpeg_info(data: bytes) -> JpegInfo:
             break
         marker = data[pos]
         pos += 1
+        if marker == 0xD9:
+            yield marker, pos, pos, pos
+            return
         if marker in STANDALONE:
             continue
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2 or pos + length > len(data):
+            raise ValueError(f"the JPEG segment at byte {pos - 2} runs past the end of the file")
+        body, pos = pos + 2, pos + length
+        following = scan_end(data, pos) if marker == 0xDA else pos
+        yield marker, body, pos, following
+        pos = following
+    raise ValueError("the JPEG has no end marker")
+
+
+def jpeg_info(data: bytes) -> JpegInfo:
+    """Read the markers up to the first scan. Raises ValueError for what is not a JPEG."""
+    adobe: int | None = None
+    orientation = 1
+    frame: tuple[str, int, int, int, int, bool] | None = None
+    for marker, start, end, _ in segments(data):
         if marker in (0xD9, 0xDA):
             break
-        if pos + 2 > len(data):
-            break
-        (length,) = struct.unpack_from(">H", data, pos)
-        body = data[pos + 2 : pos + length]
-        if length < 2 or len(body) != length - 2:
-            raise ValueError(f"JPEG segment at byte {pos - 2} runs past the end of the file")
+        body = data[start:end]
         if marker == 0xE1 and body.startswith(b"Exif\x00\x00") and orientation == 1:
             orientation = _exif_orientation(body)
         elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
-            adobe = body[11]
-        elif marker in _SOF:
+            adobe = body[11]  # before the frame header or after it, up to the scan
+        elif marker in _SOF and frame is None:
             if len(body) < 6:
                 raise ValueError("JPEG frame header is too short")
             precision, rows, columns, components = struct.unpack_from(">BHHB", body, 0)
@@ -129,36 +146,10 @@ def jpeg_info(data: bytes) -> JpegInfo:
             factors = [body[6 + 3 * n + 1] for n in range(components)]
             luma_h, luma_v = factors[0] >> 4, factors[0] & 0x0F
             subsampled = any((f >> 4) < luma_h or (f & 0x0F) < luma_v for f in factors[1:])
-            # The Adobe marker may come after the frame header in some files: keep reading
-            # the tables up to the scan for it.
-            info = JpegInfo(_SOF[marker], precision, rows, columns, components, subsampled)
-            rest = _after_frame(data, pos + length)
-            return JpegInfo(
-                info.process,
-                info.precision,
-                info.rows,
-                info.columns,
-                info.components,
-                info.subsampled,
-                adobe if adobe is not None else rest,
-                orientation,
-            )
-        pos += length
-    raise ValueError("JPEG has no frame header (SOF)")
-
-
-def _after_frame(data: bytes, pos: int) -> int | None:
-    """An Adobe APP14 transform flag between the frame header and the first scan, if any."""
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker in (0xDA, 0xD9):
-            return None
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        body = data[pos + 4 : pos + 2 + length]
-        if marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
-            return body[11]
-        pos += 2 + length
-    return None
+            frame = (_SOF[marker], precision, rows, columns, components, subsampled)
+    if frame is None:
+        raise ValueError("JPEG has no frame header (SOF)")
+    return JpegInfo(*frame, adobe_transform=adobe, orientation=orientation)
 
 
 def scan_end(data: bytes, pos: int) -> int:
@@ -176,29 +167,9 @@ def scan_end(data: bytes, pos: int) -> int:
 
 def image_end(data: bytes) -> int:
     """Where the photo's own JPEG ends: just after the end-of-image marker that closes its
-    last scan, segments skipped by their length (an EXIF thumbnail's marker is inside one).
-    What follows, a phone's motion video or an MPO's second image, is no part of the photo.
-    Raises ValueError where no such marker is found."""
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG (no start-of-image marker)")
-    pos = 2
-    while pos < len(data):
-        if data[pos] != 0xFF:
-            raise ValueError(f"no JPEG marker at byte {pos}")
-        while pos < len(data) and data[pos] == 0xFF:
-            pos += 1
-        if pos >= len(data):
-            break
-        marker = data[pos]
-        pos += 1
+    last scan. What follows, a phone's motion video or an MPO's second image, is no part of
+    the photo. Raises ValueError where no such marker is found."""
+    for marker, _, end, _ in segments(data):
         if marker == 0xD9:
-            return pos
-        if marker in STANDALONE:
-            continue
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        if length < 2 or pos + length > len(data):
-            raise ValueError("the JPEG is truncated")
-        pos += length
-        if marker == 0xDA:
-            pos = scan_end(data, pos)
-    raise ValueError("the JPEG has no end marker")
+            return end
+    raise AssertionError("segments() ends at the end-of-image marker or raises")
