@@ -468,3 +468,23 @@ def test_send_killed_mid_send_then_rerun_leaves_no_duplicate(
     assert len(pacs.instances()) == 7 and len(sent_rows(archive)) == 7
     assert len({row[1] for row in sent_rows(archive)}) == 7
     assert cli("audit", "--archive", archive, env=env).returncode == 0
+
+
+def test_a_site_changed_after_a_send_says_the_pacs_keeps_the_old_one(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    """`tag --site` on photos a PACS holds: a send again goes under the same instance UID,
+    which the PACS keeps as it first stored it, so a corrected side would never reach it.
+    The tag says so; a diagnosis (not sent) says nothing."""
+    pacs.start()
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    code, document = send(archive, env, PATIENT)
+    assert code in (0, 3), document
+    sent = [i["path"] for i in document["items"] if i["action"] == "sent"]
+    done = cli("tag", sent[0], "--site", "right hand", "--archive", archive, env=env)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert f"1 of these photos were sent to {again_at(pacs)} before" in said, said
+    assert "Have the site corrected at the PACS" in said
+    quiet = cli("tag", sent[0], "--diagnosis", "naevus", "--archive", archive, env=env)
+    assert quiet.returncode == 0 and "PACS" not in quiet.stderr, quiet.stderr

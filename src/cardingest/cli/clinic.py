@@ -166,7 +166,27 @@ def run_tag(
             operator=settings.operator,
         )
     print_tag_result(result)
+    warn_site_at_pacs(settings.archive, result)
     return EXIT_FAILURE if result.problems else EXIT_OK
+
+
+def warn_site_at_pacs(archive: Path, result: TagResult) -> None:
+    """A site changed on photos a PACS holds: the PACS keeps the site it was sent (a photo
+    goes under one instance UID, and a PACS keeps the first it stored), so a corrected side
+    would never reach it without a word."""
+    resited = [change.path for change in result.changed if change.old.site != change.new.site]
+    if not resited:
+        return
+    with reading(archive) as catalogue:
+        held = catalogue.dicom_destinations(resited)
+    if held:
+        places = sorted({where for found in held.values() for where in found})
+        output.err.print(
+            f"[yellow]warning:[/] {len(held)} of these photos were sent to "
+            f"{escape(', '.join(places))} before, with the site they had then; the PACS keeps "
+            "that (sending again, even with --force, goes under the same instance UID, which a "
+            "PACS keeps as first stored). Have the site corrected at the PACS."
+        )
 
 
 def _report_item(item: ShareItem, status: str, why: str | None, *, as_json: bool) -> None:
