@@ -1180,20 +1180,12 @@ def _publish_temp(
     return Published(temp.destination.root, relpath, reused)
 
 
-@dataclass(frozen=True)
-class _Over:
-    """A repair's terms: the content it must be, and who takes the file now at each name."""
-
-    sha256: str
-    set_aside: Callable[[Path], None]
-
-
-def _put_over(temp: _Temp, over: _Over) -> Published:
-    """Hand the file at the final name to ``over.set_aside``, then rename the verified temp
-    onto that name: a kill leaves the old file or the new one there, plus at most a temp."""
+def _put_over(temp: _Temp, set_aside: Callable[[Path], None]) -> Published:
+    """Hand the file at the final name to ``set_aside``, then rename the verified temp onto
+    that name: a kill leaves the old file or the new one there, plus at most a temp."""
     final = temp.folder / temp.name
     try:
-        over.set_aside(final)
+        set_aside(final)
         os.replace(temp.path, final)
         fsync_dir(temp.folder)
     except OSError as exc:
@@ -1223,7 +1215,7 @@ def _copy(
     order: _Order | None,
     gate: ContentGate | None = None,
     *,
-    over: _Over | None = None,
+    set_aside: Callable[[Path], None] | None = None,
     folders: FolderSyncs | None = None,
     recheck: Recheck | None = None,
     must_be: str | None = None,
@@ -1251,8 +1243,6 @@ def _copy(
                     claimed = True
             if recheck is not None:
                 _rechecked(source, read, temps, recheck)
-            if over is not None:
-                must_be = over.sha256
             if must_be is not None and sha256 != must_be:
                 raise _Failure(f"{source} is not the expected content (sha256 {sha256[:16]}…)")
             if read.held is not None:
@@ -1268,8 +1258,8 @@ def _copy(
             _verify(temp, size, xxh3, stopped)
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
-        if over is not None:
-            replaced = tuple(_put_over(temp, over) for temp in temps)
+        if set_aside is not None:
+            replaced = tuple(_put_over(temp, set_aside) for temp in temps)
             return TransferResult(source, size, sha256, replaced, None)
         if gate is None:
             new = tuple(_publish_temp(temp, size, sha256, folders) for temp in temps)
@@ -1356,9 +1346,15 @@ def copy_over(
     current file (damaged, or missing) is first passed to ``set_aside``, which must keep it
     (a hard link elsewhere, or a rename); then the verified temporary is renamed onto its name.
     """
-    over = _Over(sha256, set_aside)
     return _copy(
-        Path(source), tuple(destinations), expected_size, on_bytes, _never, None, over=over
+        Path(source),
+        tuple(destinations),
+        expected_size,
+        on_bytes,
+        _never,
+        None,
+        set_aside=set_aside,
+        must_be=sha256,
     )
 
 
