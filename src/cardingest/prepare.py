@@ -55,7 +55,7 @@ from .plan.idmap import (
 )
 from .plan.naming import format_clock_offset
 from .plan.planner import make_plan
-from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position
+from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside
 from .storage.links import blocked
@@ -132,13 +132,13 @@ def scan_source(
 def _with_videos(files: tuple[MediaFile, ...], not_photos: list[str]) -> tuple[MediaFile, ...]:
     """A video's THM thumbnail (Canon's MVI_0001.THM beside MVI_0001.MOV, a GoPro's) stays
     on the card with its video, named with it, not held as a sidecar without its photo."""
-    videos = {_stem_key(path) for path in not_photos if not_archived_kind(path) == VIDEO}
+    videos = {shot_of(path) for path in not_photos if not_archived_kind(path) == VIDEO}
     if not videos:
         return files
-    photos = {_stem_key(media.path) for media in files if not media.sidecar}
+    photos = {shot_of(media.path) for media in files if not media.sidecar}
     thumbnails: dict[str, list[str]] = {}
     for media in files:
-        key = _stem_key(media.path)
+        key = shot_of(media.path)
         if media.extension == "thm" and key in videos and key not in photos:
             thumbnails.setdefault(key, []).append(media.path)
     if not thumbnails:
@@ -148,13 +148,9 @@ def _with_videos(files: tuple[MediaFile, ...], not_photos: list[str]) -> tuple[M
     for path in named:  # each thumbnail right after its video
         not_photos.append(path)
         if not_archived_kind(path) == VIDEO:
-            not_photos.extend(thumbnails.pop(_stem_key(path), ()))
+            not_photos.extend(thumbnails.pop(shot_of(path), ()))
     moved = set(not_photos)
     return tuple(media for media in files if media.path not in moved)
-
-
-def _stem_key(path: str) -> str:
-    return path.rpartition(".")[0].upper() if "." in path.rpartition("/")[2] else path.upper()
 
 
 def with_card_problems(error: BadRowsError, source: str | None) -> BadRowsError:
