@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,9 @@ def test_a_backup_given_later_gets_a_copy_before_the_wipe(tmp_path: Path) -> Non
     assert document["wipe"]["summary"] == {"removed": 3, "kept": 0}, document["wipe"]
     assert {p.name: p.read_bytes() for p in (backup / "JBX3656").iterdir()} == originals
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
+    [manifest] = (backup / ".cardingest" / "manifests").iterdir()  # the first ingest's
+    checked = subprocess.run(["sha256sum", "-c", manifest], cwd=backup, capture_output=True)
+    assert checked.returncode == 0 and checked.stdout.count(b": OK") == 3, checked
     human = runner.invoke(app, ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)])
     assert human.exit_code == 0  # nothing left on the card
 

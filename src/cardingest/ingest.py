@@ -322,6 +322,9 @@ def recover_dead_runs(
             )
             if ingest["ingest_id"] not in manifested:
                 _write_manifests(catalogue, ingest["ingest_id"], archive, backup)
+            if ingest["backup"]:
+                repaired = _repaired_by(audit, ingest["ingest_id"])
+                write_backed_up_manifests(catalogue, repaired, Path(ingest["backup"]))
             catalogue.finish_ingest(
                 ingest["ingest_id"],
                 finished=_now(),
@@ -335,6 +338,18 @@ def recover_dead_runs(
     if done:
         fsync_dir(done[0].path.parent)
     return warnings
+
+
+def _repaired_by(audit: AuditLog, ingest_id: str) -> list[str]:
+    """The archive paths whose copies a run put back or first made in its backup, from its
+    audit events (each comes before its catalogue change)."""
+    return [
+        str(event["archive_path"])
+        for event in audit.events()
+        if event.get("event") == "repair"
+        and event.get("ingest_id") == ingest_id
+        and event.get("archive_path")
+    ]
 
 
 def _some(paths: Sequence[str]) -> str:
@@ -363,21 +378,51 @@ def _write_manifests(
     """Manifests (archive, backup) of one ingest from its catalogue rows; None if it copied none."""
     if next(catalogue.manifest_entries(ingest_id), None) is None:
         return None, None
-    try:
+    with _manifest_errors(ingest_id):
         manifest = write_manifest(
             archive,
             ingest_id,
             ((sha256, path) for sha256, path, _ in catalogue.manifest_entries(ingest_id)),
         )
-        backup_manifest = None
-        if backup is not None:
-            copies = [
-                (sha256, Path(copy).relative_to(backup).as_posix())
-                for sha256, _, copy in catalogue.manifest_entries(ingest_id)
-                if copy and Path(copy).is_relative_to(backup)
-            ]
-            if copies:  # none: a dead run's, with no copy in this backup
-                backup_manifest = write_manifest(backup, ingest_id, copies)
+    backup_manifest = (
+        None if backup is None else _write_backup_manifest(catalogue, ingest_id, backup)
+    )
+    return manifest, backup_manifest
+
+
+def _write_backup_manifest(catalogue: Catalogue, ingest_id: str, backup: Path) -> Path | None:
+    """The backup's manifest of one ingest: its rows' copies in ``backup``. None when it has
+    none there (a dead run's, or one that made no backup copy)."""
+    copies = [
+        (sha256, Path(copy).relative_to(backup).as_posix())
+        for sha256, _, copy in catalogue.manifest_entries(ingest_id)
+        if copy and Path(copy).is_relative_to(backup)
+    ]
+    if not copies:
+        return None
+    with _manifest_errors(ingest_id):
+        return write_manifest(backup, ingest_id, copies)
+
+
+def write_backed_up_manifests(
+    catalogue: Catalogue, archive_paths: Iterable[str], backup: Path
+) -> None:
+    """Backup copies a later run made of photos archived before with none are their own
+    ingest's copies (the rows are that ingest's): its manifest in the backup is written
+    again, so that ``sha256sum -c`` in the backup checks them too."""
+    ingest_ids = set()
+    for archive_path in archive_paths:
+        record = catalogue.record(archive_path)
+        if record is not None and record.ingest_id:
+            ingest_ids.add(record.ingest_id)
+    for ingest_id in sorted(ingest_ids):
+        _write_backup_manifest(catalogue, ingest_id, backup)
+
+
+@contextlib.contextmanager
+def _manifest_errors(ingest_id: str) -> Iterator[None]:
+    try:
+        yield
     except OSError as exc:  # a full or failing disk: a message, not a traceback
         raise ArchiveError(
             f"Cannot write the manifest of ingest {ingest_id}: {exc.strerror or exc}",
@@ -387,7 +432,6 @@ def _write_manifests(
                 "whatever did not make it."
             ],
         ) from exc
-    return manifest, backup_manifest
 
 
 class _Batcher:
@@ -730,6 +774,8 @@ def execute(
                     result.manifest, result.backup_manifest = _write_manifests(
                         catalogue, ingest_id, archive, backup
                     )
+                    if backup is not None:
+                        write_backed_up_manifests(catalogue, backed_up(result.outcomes), backup)
                     catalogue.finish_ingest(
                         ingest_id,
                         finished=_now(),
@@ -807,6 +853,15 @@ def _positions(plan: Plan, *, repair: bool) -> Iterator[int]:
 
 BACKED_UP = "backed up"
 """How the outcome of a photo archived before with no backup copy, given one now, begins."""
+
+
+def backed_up(outcomes: Iterable[Outcome]) -> list[str]:
+    """The archive paths of the photos archived before that this run gave a backup copy."""
+    return [
+        outcome.target
+        for outcome in outcomes
+        if outcome.target and (outcome.reason or "").startswith(BACKED_UP)
+    ]
 
 
 def _repair(

@@ -48,7 +48,7 @@ from .errors import CardWriteError, Interrupted, SourceError
 from .models import Card, MediaFile
 from .plan.planner import bad_name_reason, captured_key
 from .plan.shots import by_shot, primary_photo, shot_of, shutter_time
-from .prepare import scan_source
+from .prepare import card_history, scan_source
 from .storage.durable import fsync_dir
 from .storage.identity import file_id
 from .storage.mounts import mounted_read_only
@@ -188,12 +188,14 @@ class Gate:
         card: Card | None,
         checker: CopyChecker,
         backup: Path | None = None,
+        asked: Mapping[str, str] | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.archive = archive
         self.card = card
         self.checker = checker
         self.backup = backup
+        self.asked = asked or {}
         self.marked = catalogue.problems()
         self.marks: dict[str, str | None] = {}
 
@@ -207,11 +209,18 @@ class Gate:
         when it holds those same bytes (`CopyChecker.check_same`), and is not that card file
         itself (``card_file``, its device and inode) reached through a mount or a hard link.
         Where a backup is set (``--backup``, the config), a photo archived with no backup copy
-        has one copy, not the two asked for, and stays."""
+        has one copy, not the two asked for, and stays; so does one that an ingest asked
+        to copy to a backup (`backups_asked`) when no backup is set now."""
         if self.backup is not None and not record.backup_path:
             return (
                 f"archived with no backup copy, and the backup {self.backup} is set: ingest "
                 "this card with it to make one"
+            )
+        asked = self.asked.get(record.ingest_id)
+        if asked is not None and not record.backup_path:
+            return (
+                f"archived with no backup copy, though an ingest of this card asked for one in "
+                f"{asked}: ingest this card with --backup {asked} to make one"
             )
         states: list[tuple[Where, Path, CopyState]] = []
         for where, path, root in record_copies(self.archive, record):
@@ -425,6 +434,26 @@ def _judge(source: str, read: CardRead, gate: Gate, taken: str | None) -> WipeIt
     )
 
 
+def backups_asked(ingests: list[dict], card: Card | None, root: Path) -> dict[str, str]:
+    """For each ingest (oldest first, `Catalogue.ingests`), the backup folder that it, or a
+    later ingest of this card, asked to copy its photos to.
+
+    A photo left with one copy after such an ask (a later run, given the backup, could not
+    make the backup copy of a photo archived before it: the backup full or gone) is not
+    taken as safely archived by a wipe with no backup set: two copies were asked for."""
+    this_card = {ingest["ingest_id"] for ingest in card_history(ingests, card, root)[0]}
+    asked: dict[str, str] = {}
+    carried: str | None = None
+    for ingest in reversed(ingests):
+        if ingest["backup"]:
+            asked[ingest["ingest_id"]] = str(ingest["backup"])
+            if ingest["ingest_id"] in this_card:
+                carried = str(ingest["backup"])
+        elif carried is not None:
+            asked[ingest["ingest_id"]] = carried
+    return asked
+
+
 def plan_wipe(
     root: Path,
     card: Card | None,
@@ -443,7 +472,8 @@ def plan_wipe(
     files = scan_source(root, not_photos=not_photos, specials=specials)
     items: list[WipeItem] = []
     with reading(archive) as catalogue:
-        gate = Gate(catalogue, archive, card, CopyChecker(), backup)
+        asked = backups_asked(catalogue.ingests(), card, root)
+        gate = Gate(catalogue, archive, card, CopyChecker(), backup, asked)
         taken = _shot_times(files)
         for source, read in _read_ahead(root, (media.path for media in files)):
             items.append(_judge(source, read, gate, taken.get(source)))

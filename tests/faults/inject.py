@@ -221,6 +221,9 @@ POINTS: dict[str, Callable[[], None]] = {
     "xmp": lambda: _replace_into(".xmp"),
     "fill-before-manifest": _fill_before_manifest,
     "repair-verified": lambda: _repair_link(after=False),
+    "backup-recorded": lambda: setattr(
+        catalogue.Catalogue, "set_backup_copy", _after(catalogue.Catalogue.set_backup_copy)
+    ),
     "repair-set-aside": lambda: _repair_link(after=True),
     # cardingest move (scenario 14b); "after-link", "manifest" and "audit-line" apply too.
     "move-journal": lambda: setattr(

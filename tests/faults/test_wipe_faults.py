@@ -308,3 +308,47 @@ def test_kill9_during_a_repair_then_rerun(
     assert [(e["archive_path"], e["error"]) for e in repairs] == [(targets[source], None)]
     findings = check(archive, photos, context=f"re-run after a kill at {point}")
     assert findings.archived == PHOTOS and findings.files == PHOTOS
+
+
+@pytest.mark.fault("10d", "kill -9 while a later ingest makes backup copies, then wipe")
+def test_kill9_while_backup_copies_are_made_then_a_wipe_with_no_backup(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """Ingested with one copy; a later ingest given ``--backup`` is killed after recording
+    its first backup copy. A wipe with no backup set removes only the photo that has its
+    backup copy: the rest were asked for two copies and have one (before, it removed them
+    all). The ingest run again makes the rest, and the wipe then clears the card."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    card, files, targets = ingested_card(cli, fat_card, samples_dir, archive, fault_seed + 103)
+    args = ("ingest", card, "--id", PATIENT, "--archive", archive, "--backup", backup, "--json")
+    killed = injected(cli, "backup-recorded", *args)
+    assert killed.returncode == -signal.SIGKILL, f"never reached: {killed.stderr[-2000:]}"
+    figures.killed("backup-recorded")
+    code, items, stderr = wipe(cli, card, archive)
+    assert code == 3, stderr
+    kept = [item for item in items.values() if item["action"] == "keep"]
+    assert [item["action"] for item in items.values()].count("remove") == 1, items
+    assert len(kept) == PHOTOS - 1 and all(f"--backup {backup}" in i["reason"] for i in kept)
+    photos = [Source(card, photos_of(files, PATIENT))]
+    findings = check(archive, photos, final=False, context="killed making backup copies")
+    assert findings.on_card == PHOTOS - 1
+    empty = tmp_path / "empty"
+    (empty / "DCIM").mkdir(parents=True)
+    closed = cli.run("ingest", empty, "--id", PATIENT, "--archive", archive)
+    assert "stopped" in closed.stderr, closed.stderr  # the killed run, closed as crashed
+    [manifest] = (backup / ".cardingest" / "manifests").iterdir()
+    [line] = manifest.read_text().splitlines()
+    [removed] = [source for source, item in items.items() if item["action"] == "remove"]
+    assert line == f"{sha256(files[removed])}  {targets[removed]}", line
+    done = cli.run(*args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    code, items, stderr = wipe(cli, card, archive)
+    assert code == 0, stderr
+    findings = check(archive, photos, backup=backup, context="backed up, then wiped")
+    assert (findings.on_card, findings.archived) == (0, PHOTOS)
