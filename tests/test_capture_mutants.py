@@ -34,7 +34,7 @@ from exif_bytes import (
     text,
 )
 
-from cardingest.card.capture import CUT_SHORT, Capture, _exif_block, _quick_tags, read_capture
+from cardingest.card.capture import CUT_SHORT, Capture, _exif_blocks, _quick_tags, read_capture
 
 WHEN = datetime(2021, 3, 4, 5, 6, 7)
 DATE = b"2021:03:04 05:06:07\0"
@@ -63,7 +63,7 @@ def test_the_exif_segment_is_found_after(why: str, before: bytes, block: bytes) 
     """exifread's own JPEG walker gives up on each of these layouts: only our walker finds the
     date, so a walker that stops early would file the photo by its modification time."""
     jpeg = SOI + before + app1(block) + EOI
-    assert _exif_block(io.BytesIO(jpeg)) == block, why
+    assert _exif_blocks(io.BytesIO(jpeg)) == [block], why
     got = read_capture(io.BytesIO(jpeg), 0.0, "IMG_0001.JPG")
     assert (got.source, got.captured, got.make, got.warning) == (
         "exif:DateTimeOriginal",
@@ -77,7 +77,7 @@ def test_the_exif_segment_is_found_after(why: str, before: bytes, block: bytes) 
 def test_an_exif_header_with_one_nul_is_read(block: bytes) -> None:
     """``Exif\\0`` without its second NUL (some writers): the TIFF block starts right after."""
     jpeg = SOI + app1(block, magic=b"Exif\0") + EOI
-    assert _exif_block(io.BytesIO(jpeg)) == block
+    assert _exif_blocks(io.BytesIO(jpeg)) == [block]
     got = read_capture(io.BytesIO(jpeg), 0.0, "IMG_0002.JPG")
     assert (got.source, got.captured, got.make) == ("exif:DateTimeOriginal", WHEN, "Canon")
 
@@ -97,7 +97,7 @@ def test_an_exif_header_with_one_nul_is_read(block: bytes) -> None:
 )
 def test_no_exif_segment_is_taken_from(why: str, jpeg: bytes) -> None:
     """The walker reads only the header segments, and only while they are well formed."""
-    assert _exif_block(io.BytesIO(jpeg)) is None, why
+    assert _exif_blocks(io.BytesIO(jpeg)) == [], why
 
 
 def test_a_jpeg_cut_off_after_its_start_falls_back_with_a_warning() -> None:

@@ -111,6 +111,44 @@ def test_a_date_with_a_fraction_zone_or_no_seconds_reads_as_exiftool_reads_it(
     assert f"{capture.captured:%Y-%m-%d %H:%M:%S}" == seen["DateTimeOriginal"]
 
 
+def exif_segment(data: bytes) -> tuple[int, int]:
+    """Where the first APP1 segment of a JPEG Pillow wrote starts and ends."""
+    at = 2
+    while data[at + 1] != 0xE1:
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return at, at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+
+
+def second_exif_segment(first: bytes, second: bytes) -> bytes:
+    """``first`` with ``second``'s Exif APP1 segment put in after its own."""
+    end = exif_segment(first)[1]
+    return first[:end] + second[slice(*exif_segment(second))] + first[end:]
+
+
+def test_a_second_exif_segment_gives_the_tags_exiftool_shows(tmp_path: Path) -> None:
+    """An editor that adds an Exif segment of its own after the camera's: exiftool shows the
+    later segment's capture time, and the earlier one's tags the later lacks (the make)."""
+    path = tmp_path / "IMG_0001.JPG"
+    camera = jpeg({0x010F: "Canon"}, {DTO: "2024:05:01 10:00:00"}).getvalue()
+    editor = jpeg({}, {DTO: "2024:05:02 11:30:00"}).getvalue()
+    path.write_bytes(second_exif_segment(camera, editor))
+    require_exiftool()
+    [seen] = exiftool("-d", "%Y-%m-%d %H:%M:%S", "-DateTimeOriginal", "-Make", path)
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert f"{capture.captured:%Y-%m-%d %H:%M:%S}" == seen["DateTimeOriginal"]
+    assert capture.make == seen["Make"] == "Canon"
+    assert capture.captured == datetime(2024, 5, 2, 11, 30)
+
+
+def test_a_damaged_second_exif_segment_leaves_the_first_one_read(tmp_path: Path) -> None:
+    camera = jpeg({}, {DTO: "2024:05:01 10:00:00"}).getvalue()
+    damaged = b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00II*\x00\xff\xff\xff\x7f"
+    data = second_exif_segment(camera, damaged)
+    capture = read_capture(io.BytesIO(data), 0.0, "IMG_0001.JPG")
+    assert (capture.captured, capture.warning) == (datetime(2024, 5, 1, 10), None)
+
+
 def test_no_date_falls_back_to_mtime_and_keeps_make_and_model() -> None:
     mtime = time.mktime(datetime(2023, 5, 6, 7, 8, 9).timetuple())
     capture = read_capture(jpeg({0x010F: "Canon", 0x0110: "EOS R5"}, {}), mtime, "IMG_0001.JPG")

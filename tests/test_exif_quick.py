@@ -11,7 +11,7 @@ import exifread
 import pytest
 
 from cardingest.card import capture
-from cardingest.card.capture import STOP_TAG, _exif_block, _quick_tags, _text, read_capture
+from cardingest.card.capture import STOP_TAG, _exif_blocks, _quick_tags, _text, read_capture
 
 KEYS = (
     "Image Make",
@@ -34,9 +34,7 @@ def sample_blocks(samples_dir: Path) -> list[tuple[str, bytes]]:
     blocks = []
     for path in sorted((samples_dir / "real").iterdir()):
         with open(path, "rb") as fh:
-            block = _exif_block(fh)
-        if block is not None:
-            blocks.append((path.name, block))
+            blocks += [(path.name, block) for block in _exif_blocks(fh)]
     return blocks
 
 

@@ -129,37 +129,39 @@ def _interned(text: str | None) -> str | None:
     return sys.intern(text) if text is not None else None
 
 
-def _exif_block(fh: SeekableFile) -> bytes | None:
-    """The TIFF block of a JPEG's ``Exif`` APP1 segment, or None if there is none."""
+def _exif_blocks(fh: SeekableFile) -> list[bytes]:
+    """The TIFF blocks of a JPEG's ``Exif`` APP1 segments before its image data, in order
+    (almost always one; none for a file that is no JPEG or carries no EXIF)."""
+    blocks: list[bytes] = []
     fh.seek(0)
     if fh.read(2) != b"\xff\xd8":
-        return None
+        return blocks
     for _ in range(_MAX_SEGMENTS):
         marker = fh.read(2)
         while len(marker) == 2 and marker[0] == 0xFF and marker[1] == 0xFF:
             marker = marker[1:] + fh.read(1)
         if len(marker) < 2 or marker[0] != 0xFF:
-            return None
+            break
         code = marker[1]
         if code in (0xD9, 0xDA):
-            return None
+            break
         if 0xD0 <= code <= 0xD7 or code == 0x01:
             continue
         head = fh.read(2)
         if len(head) < 2:
-            return None
+            break
         length = int.from_bytes(head, "big")
         if length < 2:
-            return None
+            break
         if code == 0xE1:
             payload = fh.read(length - 2)
             if payload.startswith(b"Exif\x00\x00"):
-                return payload[6:]
-            if payload.startswith(b"Exif\x00"):
-                return payload[5:]
+                blocks.append(payload[6:])
+            elif payload.startswith(b"Exif\x00"):
+                blocks.append(payload[5:])
         else:
             fh.seek(length - 2, io.SEEK_CUR)
-    return None
+    return blocks
 
 
 def _read_ifd(
@@ -227,18 +229,26 @@ def _exifread() -> ModuleType:
 
 
 def _read_tags(fh: SeekableFile) -> dict:
-    """The quick reader's tags, else exifread's (imported only when a file needs it)."""
-    block = _exif_block(fh)
-    if block is not None:
-        quick = _quick_tags(block)
-        if quick:
-            return quick
-        exifread = _exifread()
-        tags = exifread.process_file(
-            io.BytesIO(block), details=False, extract_thumbnail=False, stop_tag=STOP_TAG
-        )
-        if tags:
-            return tags
+    """The quick reader's tags, else exifread's (imported only when a file needs it).
+
+    A JPEG with two ``Exif`` segments (one an editor added) has its tags read from each,
+    a later segment's value of a tag taking the place of an earlier one's, as exiftool
+    shows them: the capture time is the one exiftool reads."""
+    tags: dict = {}
+    damaged: Exception | None = None
+    for block in _exif_blocks(fh):
+        try:
+            read = _quick_tags(block) or _exifread().process_file(
+                io.BytesIO(block), details=False, extract_thumbnail=False, stop_tag=STOP_TAG
+            )
+        except Exception as exc:  # exifread raises anything on a damaged block
+            damaged = damaged or exc
+            continue
+        tags.update(read or {})
+    if tags:
+        return tags
+    if damaged is not None:
+        raise damaged
     exifread = _exifread()
     fh.seek(0)
     return exifread.process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
