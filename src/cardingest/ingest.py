@@ -263,9 +263,7 @@ def prepare_destination(root: Path) -> None:
         raise ArchiveError(f"Cannot write to {root}: {exc.strerror or exc}") from None
 
 
-def recover_dead_runs(
-    catalogue: Catalogue, audit: AuditLog, archive: Path, backup: Path | None
-) -> list[str]:
+def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> list[str]:
     """Finish what runs that died left, for a run alone on the archive; a warning for each.
 
     The photos a dead run published without recording them are recorded from its publish
@@ -280,6 +278,7 @@ def recover_dead_runs(
 
     done, warnings = recover(catalogue, archive, audited)
     complete = {recovered.ingest_id: not recovered.unknown for recovered in done}
+    backups = {ingest["ingest_id"]: _reachable(ingest["backup"]) for ingest in catalogue.ingests()}
     manifested: set[str] = set()
     for recovered in done:
         warnings += list(recovered.problems)
@@ -294,7 +293,7 @@ def recover_dead_runs(
             )
         if recovered.recorded:
             paths = [record.archive_path for record in recovered.recorded]
-            _write_manifests(catalogue, recovered.ingest_id, archive, backup)
+            _write_manifests(catalogue, recovered.ingest_id, archive, backups[recovered.ingest_id])
             manifested.add(recovered.ingest_id)
             warnings.append(
                 f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
@@ -320,11 +319,12 @@ def recover_dead_runs(
                     "photo leaves the card only once a recorded copy of it is proven)"
                 )
             )
+            own_backup = backups[ingest["ingest_id"]]
             if ingest["ingest_id"] not in manifested:
-                _write_manifests(catalogue, ingest["ingest_id"], archive, backup)
-            if ingest["backup"]:
+                _write_manifests(catalogue, ingest["ingest_id"], archive, own_backup)
+            if own_backup is not None:
                 repaired = _repaired_by(audit, ingest["ingest_id"])
-                write_backed_up_manifests(catalogue, repaired, Path(ingest["backup"]))
+                write_backed_up_manifests(catalogue, repaired, own_backup)
             catalogue.finish_ingest(
                 ingest["ingest_id"],
                 finished=_now(),
@@ -338,6 +338,13 @@ def recover_dead_runs(
     if done:
         fsync_dir(done[0].path.parent)
     return warnings
+
+
+def _reachable(backup: str | None) -> Path | None:
+    """A dead run's backup folder, for its manifests, if it is there now (a backup disk
+    away, the NAS offline, is no reason to stop this run: `verify` checks the copies by
+    their rows, and the next run given that backup writes the manifests of what it mends)."""
+    return Path(backup) if backup and Path(backup).is_dir() else None
 
 
 def _repaired_by(audit: AuditLog, ingest_id: str) -> list[str]:
@@ -356,7 +363,7 @@ def _some(paths: Sequence[str]) -> str:
     return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
-def recover_before_planning(archive: Path, backup: Path | None) -> list[str]:
+def recover_before_planning(archive: Path) -> list[str]:
     """`recover_dead_runs` for a command about to plan an ingest, under the archive's lock.
     Nothing to do for a new archive, nor beside another desk's live run (PostgreSQL)."""
     if not has_catalogue(archive):
@@ -365,7 +372,7 @@ def recover_before_planning(archive: Path, backup: Path | None) -> list[str]:
         if not alone:
             return []
         with Catalogue.open(archive, create=False) as catalogue:
-            return recover_dead_runs(catalogue, AuditLog(archive), archive, backup)
+            return recover_dead_runs(catalogue, AuditLog(archive), archive)
 
 
 def _manifest_relpath(ingest_id: str) -> Path:
@@ -407,9 +414,10 @@ def _write_backup_manifest(catalogue: Catalogue, ingest_id: str, backup: Path) -
 def write_backed_up_manifests(
     catalogue: Catalogue, archive_paths: Iterable[str], backup: Path
 ) -> None:
-    """Backup copies a later run made of photos archived before with none are their own
-    ingest's copies (the rows are that ingest's): its manifest in the backup is written
-    again, so that ``sha256sum -c`` in the backup checks them too."""
+    """Backup copies a later run made or put back (a first backup copy of a photo archived
+    with none, a copy a killed run never made) are their own ingest's copies (the rows are
+    that ingest's): its manifest in the backup is written again, so that ``sha256sum -c``
+    in the backup checks them too."""
     ingest_ids = set()
     for archive_path in archive_paths:
         record = catalogue.record(archive_path)
@@ -616,7 +624,7 @@ def execute(
         claims = destinations.enter_context(content_claims(roots, ingest_id))
         with Catalogue.open(archive, create=True, cache_kib=CATALOGUE_CACHE_KIB) as catalogue:
             if alone:
-                result.warnings += recover_dead_runs(catalogue, audit, archive, backup)
+                result.warnings += recover_dead_runs(catalogue, audit, archive)
             solo.close()
             copy_at = array("l", _positions(plan, repair=False))
             repair_at = array("l", _positions(plan, repair=True))
@@ -775,7 +783,7 @@ def execute(
                         catalogue, ingest_id, archive, backup
                     )
                     if backup is not None:
-                        write_backed_up_manifests(catalogue, backed_up(result.outcomes), backup)
+                        write_backed_up_manifests(catalogue, mended(result.outcomes), backup)
                     catalogue.finish_ingest(
                         ingest_id,
                         finished=_now(),
@@ -855,12 +863,13 @@ BACKED_UP = "backed up"
 """How the outcome of a photo archived before with no backup copy, given one now, begins."""
 
 
-def backed_up(outcomes: Iterable[Outcome]) -> list[str]:
-    """The archive paths of the photos archived before that this run gave a backup copy."""
+def mended(outcomes: Iterable[Outcome]) -> list[str]:
+    """The archive paths of the photos archived before whose copies this run made or put
+    back (a backup copy first made included)."""
     return [
         outcome.target
         for outcome in outcomes
-        if outcome.target and (outcome.reason or "").startswith(BACKED_UP)
+        if outcome.target and outcome.action == "copy" and outcome.item.repair
     ]
 
 

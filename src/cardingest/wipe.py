@@ -435,22 +435,31 @@ def _judge(source: str, read: CardRead, gate: Gate, taken: str | None) -> WipeIt
 
 
 def backups_asked(ingests: list[dict], card: Card | None, root: Path) -> dict[str, str]:
-    """For each ingest (oldest first, `Catalogue.ingests`), the backup folder that it, or a
-    later ingest of this card, asked to copy its photos to.
+    """For each ingest (oldest first, `Catalogue.ingests`), the backup folder its photos
+    were asked to have a copy in, if any: its own backup; else that of an earlier ingest of
+    this card given a backup that did not finish clean (photos failed, or it was killed or
+    stopped), until an ingest of this card given a backup does; else that of a later one.
 
-    A photo left with one copy after such an ask (a later run, given the backup, could not
-    make the backup copy of a photo archived before it: the backup full or gone) is not
-    taken as safely archived by a wipe with no backup set: two copies were asked for."""
+    A wipe with no backup set takes such a photo's one copy for less than was asked: the
+    backup copy failed (the backup full or pulled mid-run), and the card was ingested again
+    without ``--backup`` ("the NAS is still offline"), or a later run given the backup could
+    not make the copy of a photo archived before it."""
     this_card = {ingest["ingest_id"] for ingest in card_history(ingests, card, root)[0]}
     asked: dict[str, str] = {}
-    carried: str | None = None
+    unmet: str | None = None
+    for ingest in ingests:
+        backup = str(ingest["backup"]) if ingest["backup"] else None
+        if backup or unmet:
+            asked[ingest["ingest_id"]] = backup or str(unmet)
+        if backup and ingest["ingest_id"] in this_card:
+            clean = ingest["status"] == "finished" and not (ingest["counts"] or {}).get("failed")
+            unmet = None if clean else backup
+    later: str | None = None
     for ingest in reversed(ingests):
-        if ingest["backup"]:
-            asked[ingest["ingest_id"]] = str(ingest["backup"])
-            if ingest["ingest_id"] in this_card:
-                carried = str(ingest["backup"])
-        elif carried is not None:
-            asked[ingest["ingest_id"]] = carried
+        if later and ingest["ingest_id"] not in asked:
+            asked[ingest["ingest_id"]] = later
+        if ingest["backup"] and ingest["ingest_id"] in this_card:
+            later = str(ingest["backup"])
     return asked
 
 

@@ -352,3 +352,47 @@ def test_kill9_while_backup_copies_are_made_then_a_wipe_with_no_backup(
     assert code == 0, stderr
     findings = check(archive, photos, backup=backup, context="backed up, then wiped")
     assert (findings.on_card, findings.archived) == (0, PHOTOS)
+
+
+@pytest.mark.fault("10e", "kill -9 during an ingest given a backup, re-run without it, then wipe")
+def test_kill9_in_an_ingest_with_a_backup_then_one_without_then_a_wipe(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """An ingest given ``--backup`` dies at its first copy; the card is ingested again
+    without it (the backup disk still away: the run warns), filing the rest. A wipe with no
+    backup set keeps every photo with one copy, naming the backup asked for (before, it
+    removed them all); an ingest given the backup makes the copies, and the wipe then clears
+    the card."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    files = make_photos(
+        samples_dir, PHOTOS, seed=fault_seed + 104, min_size=200_000, max_size=700_000
+    )
+    card = fat_card(files, size_mb=card_size_mb(files))
+    args = ("ingest", card, "--id", PATIENT, "--archive", archive, "--json")
+    killed = injected(cli, "after-link", *args, "--backup", backup)
+    assert killed.returncode == -signal.SIGKILL, f"never reached: {killed.stderr[-2000:]}"
+    figures.killed("after-link")
+    again = cli.run(*args)
+    # The killed run's one archive copy is recorded with its backup copy missing: not
+    # repaired without the backup ("ingest with the --backup folder that holds it").
+    failed = [i for i in json.loads(again.stdout)["items"] if i["action"] != "copy"]
+    assert again.returncode == (1 if failed else 0), again.stderr[-2000:]
+    assert len(failed) <= 1 and all("--backup" in str(i["reason"]) for i in failed), failed
+    code, items, stderr = wipe(cli, card, archive)
+    assert code == 3, stderr
+    kept = [item for item in items.values() if item["action"] == "keep"]
+    assert len(kept) >= PHOTOS - 1, items  # the killed run's one copy may have its backup
+    assert all(str(backup) in item["reason"] for item in kept), kept
+    photos = [Source(card, photos_of(files, PATIENT))]
+    check(archive, photos, final=False, context="one copy after a killed backup")
+    assert cli.run(*args, "--backup", backup).returncode == 0
+    code, items, stderr = wipe(cli, card, archive)
+    assert code == 0, stderr
+    findings = check(archive, photos, backup=backup, context="backed up, then wiped")
+    assert (findings.on_card, findings.archived) == (0, PHOTOS)

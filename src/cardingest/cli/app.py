@@ -378,7 +378,7 @@ def locked_ingest(
             patients={row.patient_id for row in idmap.rows},
         ),
     ):
-        recovered = recover_before_planning(settings.archive, settings.backup)
+        recovered = recover_before_planning(settings.archive)
         prepared = with_backup_check(
             scan_card(root, card, idmap, settings, offset, card_expected=card_expected),
             settings.backup,

@@ -122,7 +122,7 @@ def run_move(
     with open_archive(settings.archive, "move", consequence="nothing to move"):
         # A run killed before it recorded its copies (a wrong map's, often, which is why
         # photos are moved): recorded first, so they can be moved as any others.
-        output.print_warnings(recover_before_planning(settings.archive, settings.backup))
+        output.print_warnings(recover_before_planning(settings.archive))
         result = move(
             settings.archive,
             request,
