@@ -88,6 +88,44 @@ def test_cards_lists_the_mounted_card(fat_card: CardFactory, samples_dir: Path) 
     assert cards[str(mount)]["photos"] == len(list((samples_dir / "real").iterdir()))
 
 
+def test_a_fusefat_card_mounted_elsewhere_is_the_same_card(
+    fat_card: CardFactory, tmp_path: Path, archive: Path
+) -> None:
+    """fusefat names no device, so the card had no serial and was known by its mount path:
+    mounted again at another folder it was "another card", and a photo taken after the
+    map's first use (a camera clock behind the workstation's) was filed under the map's
+    patient, judged by the workstation's clock. The serial is now read from the image the
+    driver serves: the same card, judged by the camera's own times, and held."""
+    from exif_bytes import exif_jpeg
+
+    mount = fat_card(
+        {"DCIM/100CANON/IMG_0001.JPG": exif_jpeg("2020:01:01 10:00:00")},
+        label="EOS_DIGITAL",
+        serial="1234-ABCD",
+    )
+    listed = {c["mount"]: c for c in json.loads(cardingest("cards", "--json").stdout)["cards"]}
+    assert listed[str(mount)]["serial"] == "1234-ABCD", listed
+    idmap = tmp_path / "map.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0099,JBX3656\n", encoding="utf-8")
+    args = ("--map", str(idmap), "--archive", str(archive), "--json")
+    done = cardingest("ingest", str(mount), *args, "--wipe", "--yes")
+    assert done.returncode == 0, done.stderr
+    card = fat_card.handle(mount)
+    card.unmount()
+    later = tmp_path / "IMG_0002.JPG"
+    later.write_bytes(exif_jpeg("2020:01:01 10:30:00"))
+    subprocess.run(
+        ["mcopy", "-i", str(card.image), str(later), "::DCIM/100CANON/IMG_0002.JPG"], check=True
+    )
+    card.mountpoint = tmp_path / "elsewhere" / "EOS_DIGITAL"
+    card.mount()
+    seen = cardingest("preview", str(card.mountpoint), *args)
+    assert seen.returncode == 3, seen.stdout
+    [item] = json.loads(seen.stdout)["items"]
+    assert item["action"] == "hold", item
+    assert "after every photo on this card" in item["reason"], item
+
+
 @pytest.mark.parametrize("kind", ["fat32", "exfat"])
 def test_preview_times_match_exiftool_through_the_mount(
     kind: str, fat_card: CardFactory, exfat_card: CardFactory, samples_dir: Path, archive: Path

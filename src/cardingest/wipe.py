@@ -444,6 +444,8 @@ def backups_asked(ingests: list[dict], card: Card | None, root: Path) -> dict[st
     backup copy failed (the backup full or pulled mid-run), and the card was ingested again
     without ``--backup`` ("the NAS is still offline"), or a later run given the backup could
     not make the copy of a photo archived before it."""
+    if not any(ingest["backup"] for ingest in ingests):
+        return {}
     this_card = {ingest["ingest_id"] for ingest in card_history(ingests, card, root)[0]}
     asked: dict[str, str] = {}
     unmet: str | None = None

@@ -233,11 +233,10 @@ def card_from_partition(partition: Partition) -> Card | None:
     fstype = partition.fstype or ""
     total, free = _usage(mountpoint, fstype.lower())
     volume = read_volume_id(partition.device) if partition.device else None
-    label = volume.label if volume else None
     if volume is None and fstype.lower().endswith("fusefat"):
-        served = fusefat_source(mountpoint)  # the label only: the serial rules stay as they were
-        image = read_volume_id(served) if served else None
-        label = image.label if image else None
+        served = fusefat_source(mountpoint)  # fusefat names no device: its image has the volume
+        volume = read_volume_id(served) if served else None
+    label = volume.label if volume else None
     photos = count_photos(dcim)
     if _device_of(mountpoint) != mounted:
         return None  # unmounted while it was read: some of this is the folder's underneath
