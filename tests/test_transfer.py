@@ -808,3 +808,32 @@ def test_a_forked_child_reads_ahead_with_threads_of_its_own(tmp_path: Path) -> N
     )
     done = subprocess.run([sys.executable, "-c", script], timeout=60, capture_output=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("already_archived", [False, True])
+def test_a_backup_copy_that_cannot_take_its_name_takes_back_the_archive_copys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, already_archived: bool
+) -> None:
+    """The backup's folder is made read-only (or its disk pulled) between the copies'
+    read-back and their names: the archive copy, named first, was left under the patient's
+    name with no catalogue row. Now both are named or neither; an identical archive file
+    that was there before stays."""
+    src = tmp_path / "card" / "DCIM" / "100CANON" / "IMG_0001.JPG"
+    data = make_file(src, 300_000)
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    if already_archived:
+        (archive / REL).parent.mkdir(parents=True)
+        (archive / REL).write_bytes(data)
+    real = transfer._publish
+
+    def refused(temp: Path, folder: Path, *args: object, **kwargs: object) -> object:
+        if folder.is_relative_to(backup):
+            raise OSError(30, "Read-only file system")
+        return real(temp, folder, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transfer, "_publish", refused)
+    result = copy_verified(src, [Destination(archive, REL), Destination(backup, REL)])
+    assert not result.ok and "Read-only file system" in str(result.error), result
+    assert (archive / REL).exists() == already_archived
+    assert not (backup / REL).exists()
+    assert temps_under(archive, backup) == []

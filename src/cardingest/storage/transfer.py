@@ -1166,6 +1166,25 @@ def _publish(
     raise OSError(errno.EEXIST, f"no free name up to -{MAX_SUFFIX}")
 
 
+def _publish_all(
+    temps: Sequence[_Temp], size: int, sha256: str, folders: FolderSyncs | None
+) -> tuple[Published, ...]:
+    """Every verified copy under its name, or none: when one cannot take its name (the
+    backup folder made read-only, its disk pulled mid-run) the names the others took are
+    given back, so no archive copy is left under a patient's name with no catalogue row
+    (a file another run finds there, identical, is left as it was)."""
+    published: list[Published] = []
+    try:
+        for temp in temps:
+            published.append(_publish_temp(temp, size, sha256, folders))
+    except _Failure:
+        for done in published:
+            if not done.reused:
+                _unlink_quietly(done.path)
+        raise
+    return tuple(published)
+
+
 def _publish_temp(
     temp: _Temp, size: int, sha256: str, folders: FolderSyncs | None = None
 ) -> Published:
@@ -1262,12 +1281,12 @@ def _copy(
             replaced = tuple(_put_over(temp, set_aside) for temp in temps)
             return TransferResult(source, size, sha256, replaced, None)
         if gate is None:
-            new = tuple(_publish_temp(temp, size, sha256, folders) for temp in temps)
+            new = _publish_all(temps, size, sha256, folders)
             return TransferResult(source, size, sha256, new, None)
         existing = gate.enter(source, sha256)
         if existing is not None:
             return TransferResult(source, size, sha256, (), None, duplicate_of=existing)
-        published = tuple(_publish_temp(temp, size, sha256, folders) for temp in temps)
+        published = _publish_all(temps, size, sha256, folders)
         claimed = False
         gate.leave(source, sha256, published[0].relpath)
         return TransferResult(source, size, sha256, published, None)
