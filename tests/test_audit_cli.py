@@ -116,3 +116,20 @@ def test_damaged_log_names_the_line(archive: Path, damage: str, line: int) -> No
     assert (document["ok"], document["bad_line"]) == (False, line)
     assert document["problem"]
     assert f"at line {line}:" in text
+
+
+def test_a_log_emptied_with_its_head_removed_fails(archive: Path) -> None:
+    """The log's lines removed and ``audit.head`` deleted with them: before, "0 event(s),
+    chain intact", and the next ingest began a new chain over the lost history."""
+    rewrite(archive, [])
+    (archive / ".cardingest" / "audit.head").unlink()
+    code, document, _text = audit(archive)
+    assert code == EXIT_FAILURE, document
+    assert "is empty, though the catalogue records 1 ingest(s)" in document["error"]["message"]
+
+
+def test_a_backup_folder_is_no_archive(tmp_path: Path) -> None:
+    (tmp_path / "backup" / ".cardingest" / "manifests").mkdir(parents=True)
+    code, document, _text = audit(tmp_path / "backup")
+    assert code == EXIT_USAGE, document
+    assert "as a backup folder has" in document["error"]["message"]

@@ -18,7 +18,8 @@ from ..archive.auditrepair import (
 from ..archive.backend import catalogue_path, check_not_migrated
 from ..archive.catalogue import require_catalogue
 from ..archive.journal import pending_warnings
-from ..archive.readonly import writable
+from ..archive.manifest import MANIFEST_DIR
+from ..archive.readonly import reading, writable
 from ..archive.verify import (
     ProblemKind,
     VerifyReport,
@@ -235,6 +236,22 @@ def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | N
     return torn, head, False
 
 
+def require_no_ingests(archive: Path, where: str) -> None:
+    """An empty log (its lines removed, and its head with them) is no intact chain when the
+    catalogue records ingests: each wrote an event."""
+    from ..prepare import has_catalogue
+
+    if not has_catalogue(archive):
+        return
+    with reading(archive) as catalogue:
+        ingests = len(catalogue.ingests())
+    if ingests:
+        raise AuditError(
+            f"The audit log {where} is empty, though the catalogue records {ingests} "
+            "ingest(s), each of which wrote an event: its lines were removed"
+        )
+
+
 def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     log = AuditLog(settings.archive)
     if not settings.archive.is_dir():
@@ -248,13 +265,21 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
                 f"No archive at {settings.archive}: it has no {METADIR} folder, so no audit "
                 "log to check. Is --archive right?"
             )
-        if not log.path.exists() and catalogue_path(settings.archive).exists():
+        catalogued = catalogue_path(settings.archive).exists()
+        if not log.path.exists() and catalogued:
             raise AuditError(
                 f"The audit log {log.path} is missing, though the archive has a catalogue"
+            )
+        if not catalogued and (settings.archive / METADIR / MANIFEST_DIR).is_dir():
+            raise NoArchiveError(
+                f"No archive at {settings.archive}: it has manifests but no catalogue, as a "
+                "backup folder has. Give the archive with --archive"
             )
     mended = repair and not log.in_database
     torn, head, refused = _repair(settings, as_json) if mended else (None, None, False)
     check = log.check()
+    if check.ok and not check.events:
+        require_no_ingests(settings.archive, log.where)
     if mended and torn is None and head is None and not refused and not as_json:
         output.err.print(
             "The audit log ends in a complete line: nothing to repair."
