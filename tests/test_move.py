@@ -95,6 +95,8 @@ def test_move_by_path_renames_with_the_naming_rules(tmp_path: Path) -> None:
     document = json.loads(out)
     (moved,) = document["moved"]
     assert (moved["old"], moved["new"]) == (SECOND, "ZAA0067/ZAA0067-20261124-091502.jpg")
+    [kept] = document["warnings"]  # a script is told too (it was on the terminal only)
+    assert kept.startswith("They keep their diagnosis, site and consent"), kept
     # The other photo of that second gets -2 under the new patient.
     code, out, err = invoke("move", archive / FIRST, "--to", "ZAA0067", "--archive", archive)
     assert code == 0, err

@@ -344,7 +344,7 @@ def _file_move(item: FileMove) -> Document:
     }
 
 
-def move(archive: Path, result: MoveResult) -> Document:
+def move(archive: Path, result: MoveResult, warnings: list[str]) -> Document:
     """``move --json``."""
     return {
         "archive": str(archive),
@@ -356,6 +356,7 @@ def move(archive: Path, result: MoveResult) -> Document:
         "already": [{"path": a, "now": b} for a, b in result.already],
         "earlier_moves": result.earlier,
         "at_pacs": [{"path": path, "destinations": at} for path, at in result.at_pacs.items()],
+        "warnings": warnings,
     }
 
 

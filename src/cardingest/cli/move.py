@@ -71,12 +71,18 @@ def print_move_result(result: MoveResult) -> None:
             else "; nothing to move"
         )
     )
-    if result.moved:  # a consent of the wrong row would let a share go out anonymised
-        output.out.print(
-            "They keep their diagnosis, site and consent: if the map that misfiled them gave "
-            f"those too, check them (cardingest search --id {escape(result.to)}) and correct "
-            "them with cardingest tag."
-        )
+    if result.moved:
+        output.out.print(escape(keywords_kept(result.to)))
+
+
+def keywords_kept(to: str) -> str:
+    """Said after every move, on the terminal and in ``--json``'s ``warnings``: a consent of
+    the wrong row would let a share go out anonymised."""
+    return (
+        "They keep their diagnosis, site and consent: if the map that misfiled them gave "
+        f"those too, check them (cardingest search --id {to}) and correct them with "
+        "cardingest tag."
+    )
 
 
 def warn_at_pacs(result: MoveResult) -> None:
@@ -132,7 +138,8 @@ def run_move(
             backup_locks=lock_backups("move (as backup)"),
         )
     if as_json:
-        output.emit_json(documents.move(settings.archive, result))
+        warnings = [keywords_kept(result.to)] if result.moved else []
+        output.emit_json(documents.move(settings.archive, result, warnings))
     else:
         print_move_result(result)
     warn_at_pacs(result)
