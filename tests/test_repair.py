@@ -318,8 +318,12 @@ def test_a_wipe_with_a_backup_set_keeps_photos_with_no_backup_copy(tmp_path: Pat
     archive, backup = tmp_path / "archive", tmp_path / "backup"
     ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
     assert runner.invoke(app, ingest).exit_code == 0
-    given = runner.invoke(app, ["wipe", str(card), "--archive", str(archive), "--dry-run",
-                                "--backup", str(backup), "--json"])  # fmt: skip
+    check = ["wipe", str(card), "--archive", str(archive), "--dry-run", "--backup", str(backup)]
+    missing = runner.invoke(app, [*check, "--json"])  # a typo, or its disk not mounted
+    assert missing.exit_code == 2, missing.output
+    assert "is not there" in json.loads(missing.stdout)["error"]["message"]
+    backup.mkdir()
+    given = runner.invoke(app, [*check, "--json"])
     assert json.loads(given.stdout)["summary"] == {"removed": 0, "kept": 3}, given.output
     config = tmp_path / "config.toml"
     config.write_text(f'backup = "{backup}"\n', encoding="utf-8")

@@ -106,6 +106,17 @@ def refuse_unwritable_folders(prepared: Prepared) -> None:
         )
 
 
+def require_backup_folder(backup: Path | None) -> None:
+    """A backup given to the wipe (``--backup``, the config) that is not there is a typo or
+    a disk not mounted: said, rather than a wipe judged by copies recorded elsewhere."""
+    if backup is not None and not backup.is_dir():
+        raise UsageError(
+            f"The backup folder {printable(str(backup))} is not there (is its disk mounted, "
+            "and is --backup, or backup in the config, right?): the wipe asks for each "
+            "photo's backup copy. Nothing was removed."
+        )
+
+
 def require_confirmation(yes: bool) -> None:
     """Refuse up front, before anything is read or copied, when nobody can say yes."""
     if not yes and not can_ask():
@@ -214,6 +225,7 @@ def run_wipe(
     require_dcim(root)
     check_separate(root, settings)  # an archive on the card (a bind mount of a folder on it)
     require_disk_archive(archive)
+    require_backup_folder(settings.backup)
     if dry_run:
         with _nothing_removed_yet():
             plan = keep_held(_check(root, card, archive, settings.backup), held or {})
