@@ -137,6 +137,10 @@ def test_parse_clock_offset(text: str | None, expected: timedelta) -> None:
             "--clock-offset '+1000:00' is not ±HH:MM or ±HH:MM:SS (e.g. +01:00, -00:02:30)",
         ),
         (
+            "+０1:00",
+            "--clock-offset '+０1:00' is not ±HH:MM or ±HH:MM:SS (e.g. +01:00, -00:02:30)",
+        ),
+        (
             "+01:0",
             "--clock-offset '+01:0' is not ±HH:MM or ±HH:MM:SS (e.g. +01:00, -00:02:30)",
         ),

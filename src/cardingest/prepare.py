@@ -581,6 +581,13 @@ def prepare(
     odd_clock = clock_warning(files, clock_offset, datetime.now())
     if odd_clock:
         plan = replace(plan, warnings=(*plan.warnings, odd_clock))
+    if abs(clock_offset) > timedelta(days=1):
+        far = (
+            f"--clock-offset {format_clock_offset(clock_offset)} moves every photo's time by "
+            f"more than a day ({abs(clock_offset)}), and its name and date with it: check it "
+            "(+01:00 is one hour)"
+        )
+        plan = replace(plan, warnings=(*plan.warnings, far))
     if others:
         plan = replace(plan, warnings=(*plan.warnings, *map(not_photo_warning, others)))
     if specials:

@@ -22,7 +22,8 @@ TOKENS = {
     "second": "SS",
 }
 _COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_OFFSET = re.compile(r"^([+-])?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
+_OFFSET = re.compile(r"^([+-])?([0-9]{1,3}):([0-9]{2})(?::([0-9]{2}))?$")
+"""ASCII digits only (``\\d`` takes a full-width ``０１``); no sign is ``+``."""
 
 
 def _fields(patient_id: str, when: datetime) -> dict[str, str]:
