@@ -250,6 +250,7 @@ def test_a_backup_given_later_is_said_once(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert "backed up: 3 photo(s) archived before with no backup copy now have one" in said
+    assert "3 copied and verified (3 of them backup copies only, " in said
     assert "repaired" not in said
 
 

@@ -488,7 +488,8 @@ def print_result(result: IngestResult) -> None:
         output.out.print(f"Manifest: {escape(str(result.manifest))}")
     output.out.print(
         f"Ingest {result.ingest_id}: [green]{counts['copied']} copied and verified[/] "
-        f"({output.human_bytes(result.bytes_copied)} in {result.seconds:.1f} s), "
+        + (f"({backed_up} of them backup copies only, " if backed_up else "(")
+        + f"{output.human_bytes(result.bytes_copied)} in {result.seconds:.1f} s), "
         f"[cyan]{counts['skipped']} already archived[/], "
         f"[yellow]{counts['held']} held[/], "
         + (f"[red]{counts['failed']} failed[/]" if counts["failed"] else "0 failed")
