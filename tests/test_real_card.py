@@ -124,6 +124,25 @@ def test_a_fusefat_card_mounted_elsewhere_is_the_same_card(
     [item] = json.loads(seen.stdout)["items"]
     assert item["action"] == "hold", item
     assert "after every photo on this card" in item["reason"], item
+    card.unmount()
+    # Mounted as `fusefat ../x/card.img ../x/mnt` from a sibling folder (fusefat then moves
+    # to /, so the paths say little), and the image then renamed, another card's image put
+    # at its path: the serial is the image's the driver holds open.
+    sibling, relative = tmp_path / "sibling", Path("..", card.image.relative_to(tmp_path))
+    sibling.mkdir()
+    mount = Path("..", "again")
+    (tmp_path / "again").mkdir()
+    subprocess.run(["fusefat", "-o", "rw+", str(relative), str(mount)], cwd=sibling, check=True)
+    try:
+        card.image.rename(card.image.with_name("renamed.img"))
+        other = fat_card({"DCIM/100CANON/IMG_0009.JPG": exif_jpeg("2020:01:01 09:00:00")})
+        shutil.copy(fat_card.handle(other).image, card.image)
+        listed = {c["mount"]: c for c in json.loads(cardingest("cards", "--json").stdout)["cards"]}
+        assert listed[str(tmp_path / "again")]["serial"] == "1234-ABCD", listed
+        seen = cardingest("preview", str(tmp_path / "again"), *args)
+        assert seen.returncode == 3, seen.stdout
+    finally:
+        subprocess.run(["fusermount", "-u", str(tmp_path / "again")], check=False)
 
 
 @pytest.mark.parametrize("kind", ["fat32", "exfat"])

@@ -8,7 +8,9 @@ the image or device it serves: ``fusefat [-f] [-s] [-o OPTS] SOURCE MOUNTPOINT``
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
+from typing import NamedTuple
 
 _WITH_VALUE = frozenset({"-o"})
 
@@ -26,10 +28,18 @@ def _positional(cmdline: list[str]) -> list[str]:
     return args
 
 
-def _fusefat_processes() -> Iterator[tuple[list[str], str, list[str]]]:
-    """(command line, working folder, open files) of each running fusefat (Linux ``/proc``;
-    fusefat is a Linux driver). Processes that end meanwhile or cannot be read are passed
-    over."""
+class _Driver(NamedTuple):
+    """One running fusefat: its command line, working folder, and open files (fd, path)."""
+
+    pid: str
+    cmdline: list[str]
+    cwd: str
+    open_files: list[tuple[str, str]]
+
+
+def _fusefat_processes() -> Iterator[_Driver]:
+    """Each running fusefat (Linux ``/proc``; fusefat is a Linux driver). Processes that end
+    meanwhile or cannot be read are passed over."""
     try:
         pids = [name for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
@@ -41,14 +51,14 @@ def _fusefat_processes() -> Iterator[tuple[list[str], str, list[str]]]:
             cmdline = [os.fsdecode(arg) for arg in raw.split(b"\0") if arg]
             if not cmdline or os.path.basename(cmdline[0]) != "fusefat":
                 continue
-            yield cmdline, os.readlink(f"/proc/{pid}/cwd"), _open_files(pid)
+            yield _Driver(pid, cmdline, os.readlink(f"/proc/{pid}/cwd"), _open_files(pid))
         except OSError:
             continue
 
 
-def _open_files(pid: str) -> list[str]:
-    """The paths a process holds open (its image, once mounted: the one way to find a
-    relative image's folder after fusefat moved to ``/``); none if they cannot be read."""
+def _open_files(pid: str) -> list[tuple[str, str]]:
+    """The files a process holds open, as (fd, path) (its image, once mounted: the one way to
+    find a relative image's folder after fusefat moved to ``/``); none if unreadable."""
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
@@ -56,40 +66,97 @@ def _open_files(pid: str) -> list[str]:
     found = []
     for fd in fds:
         try:
-            found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            found.append((fd, os.readlink(f"/proc/{pid}/fd/{fd}")))
         except OSError:
             continue
     return found
 
 
 def fusefat_source(mountpoint: str) -> str | None:
-    """The image or device file a running fusefat serves at ``mountpoint``, if found.
+    """A path that opens the image or device a running fusefat serves at ``mountpoint``, if
+    found: the file the driver holds open (``/proc/PID/fd/N``), so an image renamed or
+    replaced at its path since the mount is not read in its place; else its path.
 
-    Relative paths are read from where the mount is (`_started_in`), so another fusefat run
-    as ``fusefat other.img mnt`` in another folder could seem to serve it too: only a file
-    that is there counts, and two such candidates are no answer (the label falls back to the
-    mount folder's name rather than another card's)."""
+    fusefat moves to ``/`` once mounted, so relative paths are read from where the mount is
+    (`_started_in`; a mount point given as ``../x/mnt`` is known by its tail). Another
+    fusefat run as ``fusefat other.img mnt`` in another folder then seems to serve it too:
+    a driver whose image is there, read from the mount's place, and is the file it holds,
+    is the one; else a lone driver that can be; else there is no answer (the label falls
+    back to the mount folder's name and the serial is unknown, rather than another card's)."""
     target = os.path.realpath(mountpoint)
-    found: set[str] = set()
-    for cmdline, cwd, open_files in _fusefat_processes():
-        args = _positional(cmdline)
-        if len(args) < 2:
+    sure: set[str] = set()
+    maybe: set[str] = set()
+    for driver in _fusefat_processes():
+        args = _positional(driver.cmdline)
+        if len(args) < 2 or not _serves(args[-1], driver.cwd, target):
             continue
-        for start in (cwd, _started_in(args[-1], target)):
-            if start is not None and os.path.realpath(os.path.join(start, args[-1])) == target:
-                source = os.path.join(start, args[-2])
-                if os.path.exists(source):
-                    found.add(os.path.realpath(source))
-                elif os.path.isabs(args[-1]):  # surely this mount: its image is held open
-                    found.update(_held_open(args[-2], open_files))
+        held = _held_image(driver)
+        there = _image_there(args, driver.cwd, target)
+        if there is not None and (held is None or _same_file(there, held)):
+            sure.add(held or there)
+        elif held is not None:
+            maybe.add(held)
+        elif os.path.isabs(args[-1]):  # surely this mount: its image is held open
+            maybe.update(_held_open(args[-2], driver.open_files))
+    found = sure or maybe
     return found.pop() if len(found) == 1 else None
 
 
-def _held_open(source_arg: str, open_files: list[str]) -> list[str]:
+def _image_there(args: list[str], cwd: str, target: str) -> str | None:
+    """The driver's image argument read from where it was started, if a file is there."""
+    for start in (cwd, _started_in(args[-1], target)):
+        if start is not None and os.path.exists(os.path.join(start, args[-2])):
+            return os.path.realpath(os.path.join(start, args[-2]))
+    return None
+
+
+def _same_file(path: str, other: str) -> bool:
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+def _serves(mount_arg: str, cwd: str, target: str) -> bool:
+    """Whether a fusefat given ``mount_arg`` (started in ``cwd``, or elsewhere before it
+    moved to ``/``) can be the one mounted at ``target``."""
+    for start in (cwd, _started_in(mount_arg, target)):
+        if start is not None and os.path.realpath(os.path.join(start, mount_arg)) == target:
+            return True
+    rest = _below_ups(mount_arg)
+    return rest != os.path.normpath(mount_arg) and bool(rest) and target.endswith(os.sep + rest)
+
+
+def _below_ups(relative: str) -> str:
+    """A relative path without its leading ``..`` parts: ``../f2/m2`` is ``f2/m2``."""
+    parts = os.path.normpath(relative).split(os.sep)
+    while parts and parts[0] == "..":
+        parts.pop(0)
+    return os.sep.join(parts)
+
+
+def _held_image(driver: _Driver) -> str | None:
+    """The one image or block device the driver holds open past its standard streams (its
+    output may go to a log file), as a path that opens that very file."""
+    held = []
+    for fd, _path in driver.open_files:
+        if not fd.isdigit() or int(fd) < 3:
+            continue
+        opened = f"/proc/{driver.pid}/fd/{fd}"
+        try:
+            mode = os.stat(opened).st_mode
+        except OSError:
+            continue
+        if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+            held.append(opened)
+    return held[0] if len(held) == 1 else None
+
+
+def _held_open(source_arg: str, open_files: list[tuple[str, str]]) -> list[str]:
     """The open files that are the relative ``source_arg`` wherever it was started: those
     whose path ends with it (``card.img`` or ``cards/card.img``) and still exist."""
-    tail = os.sep + os.path.normpath(source_arg)
-    return [os.path.realpath(p) for p in open_files if p.endswith(tail) and os.path.exists(p)]
+    tail = os.sep + _below_ups(source_arg)
+    return [os.path.realpath(p) for _, p in open_files if p.endswith(tail) and os.path.exists(p)]
 
 
 def _started_in(mount_arg: str, target: str) -> str | None:
