@@ -654,6 +654,32 @@ def test_the_whole_tree_is_swept_only_after_an_unclean_end(tmp_path: Path) -> No
         assert swept == [left]
 
 
+def test_a_temporary_that_could_not_be_removed_leaves_the_tree_unmarked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy's temporary file that cannot be removed (its folder made read-only mid-run, by
+    `chattr +i` here) kept the run from writing the clean mark all the same, so the next run
+    swept only the metadata folder and the whole photo stayed in the backup for good."""
+    root = tmp_path / "backup"
+    (root / ".cardingest").mkdir(parents=True)
+    mark = root / ".cardingest" / CLEAN_MARK
+    folder = root / "JBX3656"
+    temp = folder / f"{TEMP_PREFIX}copy"
+    make_file(temp, 10)
+    immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+    if immutable.returncode != 0:
+        skip_or_fail(f"chattr +i is refused here: {immutable.stderr.decode().strip()}")
+    try:
+        with writing_to(root):
+            transfer._unlink_quietly(temp)
+        assert temp.exists() and not mark.exists()
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    with writing_to(root) as swept:
+        assert swept == [temp]
+    assert mark.exists()
+
+
 def test_read_back_of_a_changed_copy_fails_with_the_verification_message(
     tmp_path: Path, source: tuple[Path, bytes]
 ) -> None:

@@ -385,6 +385,25 @@ def _remove_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
     return removed
 
 
+_LEFT: set[Path] = set()
+_LEFT_LOCK = threading.Lock()
+
+
+def could_not_remove(path: Path) -> None:
+    """Note a temporary file this process could not remove: `writing_to` then leaves its
+    root unmarked, so the next writer's sweep finds it (a backup folder made read-only
+    mid-run, made writable again after)."""
+    with _LEFT_LOCK:
+        _LEFT.add(Path(path))
+
+
+def _left_under(root: Path) -> bool:
+    """Whether a file noted by `could_not_remove` under ``root`` is still there."""
+    with _LEFT_LOCK:
+        _LEFT.difference_update([path for path in _LEFT if not os.path.lexists(path)])
+        return any(path.is_relative_to(root) for path in _LEFT)
+
+
 @contextlib.contextmanager
 def writing_to(root: Path) -> Iterator[list[Path]]:
     """Write temporaries under ``root`` inside this block; yields the dead runs' ones removed.
@@ -402,6 +421,8 @@ def writing_to(root: Path) -> Iterator[list[Path]]:
         os.unlink(mark)
         fsync_dir(mark.parent)
     yield swept
+    if _left_under(Path(root)):
+        return
     with contextlib.suppress(OSError):  # no mark only costs the next run a full sweep
         os.close(modes.create(mark, _WRITE))
         fsync_dir(mark.parent)

@@ -41,6 +41,7 @@ from .durable import (
     NO_HARDLINKS,
     TEMP_PREFIX,
     FolderSyncs,
+    could_not_remove,
     direct,
     fsync_dir,
     pwrite_all,
@@ -367,8 +368,15 @@ def _why(exc: OSError) -> str:
 
 
 def _unlink_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
+    """Remove a file of ours; one that cannot be removed (its folder made read-only
+    meanwhile) keeps its root's clean mark off (`durable.could_not_remove`), so the next
+    writer sweeps the whole tree for it."""
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        could_not_remove(path)
 
 
 def plain_relpath(rel: str) -> bool:
