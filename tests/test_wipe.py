@@ -818,3 +818,59 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
     assert "DCIM/CANONMSC/M0100.CTG" in left
     assert left["PRIVATE/AVCHD/BDMV/STREAM/00000.MTS"] == clip and "IMG_0009.JPG" in left
     assert sorted(p.suffix for p in (archive / "JBX3656").iterdir()) == [".jpg", ".jpg"]
+
+
+def _ingest(
+    n: int, serial: str, backup: str | None, status: str = "finished", **counts: int
+) -> dict[str, Any]:
+    return {
+        "ingest_id": f"i{n}",
+        "card_serial": serial,
+        "source": "/media/CARD",
+        "backup": backup,
+        "status": status,
+        "counts": {"copied": 1, "failed": 0, "held": 0, **counts},
+    }
+
+
+@pytest.mark.parametrize(
+    ("ingests", "asked"),
+    [
+        ([_ingest(1, "AAAA-0001", None)], {}),  # a desk with no backup: nothing asked
+        ([_ingest(1, "AAAA-0001", "/b")], {"i1": "/b"}),  # its own
+        # clean with the backup, then deliberately without: the later photos have one copy
+        ([_ingest(1, "AAAA-0001", "/b"), _ingest(2, "AAAA-0001", None)], {"i1": "/b"}),
+        # failed, killed or held with the backup: asked of the runs after, until a clean one
+        (
+            [_ingest(1, "AAAA-0001", "/b", failed=3), _ingest(2, "AAAA-0001", None)],
+            {"i1": "/b", "i2": "/b"},
+        ),
+        (
+            [_ingest(1, "AAAA-0001", "/b", "crashed"), _ingest(2, "AAAA-0001", None)],
+            {"i1": "/b", "i2": "/b"},
+        ),
+        (
+            [_ingest(1, "AAAA-0001", "/b", held=1), _ingest(2, "AAAA-0001", None)],
+            {"i1": "/b", "i2": "/b"},
+        ),
+        (
+            [
+                _ingest(1, "AAAA-0001", "/b", failed=1),
+                _ingest(2, "AAAA-0001", "/b"),
+                _ingest(3, "AAAA-0001", None),
+            ],
+            {"i1": "/b", "i2": "/b"},
+        ),
+        # a later run with the backup asks it of the photos filed before
+        ([_ingest(1, "AAAA-0001", None), _ingest(2, "AAAA-0001", "/b")], {"i1": "/b", "i2": "/b"}),
+        # another card's runs ask nothing of this card's photos
+        ([_ingest(1, "AAAA-0001", None), _ingest(2, "BBBB-0002", "/b")], {"i2": "/b"}),
+        (
+            [_ingest(1, "BBBB-0002", "/b", failed=1), _ingest(2, "AAAA-0001", None)],
+            {"i1": "/b"},
+        ),
+    ],
+)
+def test_the_backups_asked_of_a_cards_photos(ingests: list[dict], asked: dict[str, str]) -> None:
+    card = Card(mount="/media/CARD", fstype="vfat", device="/dev/sdb1", serial="AAAA-0001")
+    assert wipe.backups_asked(ingests, card, Path("/media/CARD")) == asked

@@ -437,8 +437,9 @@ def _judge(source: str, read: CardRead, gate: Gate, taken: str | None) -> WipeIt
 def backups_asked(ingests: list[dict], card: Card | None, root: Path) -> dict[str, str]:
     """For each ingest (oldest first, `Catalogue.ingests`), the backup folder its photos
     were asked to have a copy in, if any: its own backup; else that of an earlier ingest of
-    this card given a backup that did not finish clean (photos failed, or it was killed or
-    stopped), until an ingest of this card given a backup does; else that of a later one.
+    this card given a backup that did not finish clean (photos failed or held, or it was
+    killed or stopped), until an ingest of this card given a backup does; else that of a
+    later one.
 
     A wipe with no backup set takes such a photo's one copy for less than was asked: the
     backup copy failed (the backup full or pulled mid-run), and the card was ingested again
@@ -454,8 +455,9 @@ def backups_asked(ingests: list[dict], card: Card | None, root: Path) -> dict[st
         if backup or unmet:
             asked[ingest["ingest_id"]] = backup or str(unmet)
         if backup and ingest["ingest_id"] in this_card:
-            clean = ingest["status"] == "finished" and not (ingest["counts"] or {}).get("failed")
-            unmet = None if clean else backup
+            counts = ingest["counts"] or {}
+            left = counts.get("failed", 0) + counts.get("held", 0)
+            unmet = None if ingest["status"] == "finished" and not left else backup
     later: str | None = None
     for ingest in reversed(ingests):
         if later and ingest["ingest_id"] not in asked:
