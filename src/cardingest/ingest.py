@@ -278,7 +278,8 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
 
     done, warnings = recover(catalogue, archive, audited)
     complete = {recovered.ingest_id: not recovered.unknown for recovered in done}
-    backups = {ingest["ingest_id"]: _reachable(ingest["backup"]) for ingest in catalogue.ingests()}
+    ingests = catalogue.ingests()
+    backups = {ingest["ingest_id"]: ingest["backup"] for ingest in ingests}
     manifested: set[str] = set()
     for recovered in done:
         warnings += list(recovered.problems)
@@ -293,7 +294,8 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
             )
         if recovered.recorded:
             paths = [record.archive_path for record in recovered.recorded]
-            _write_manifests(catalogue, recovered.ingest_id, archive, backups[recovered.ingest_id])
+            own_backup = _reachable(backups.get(recovered.ingest_id))
+            _write_manifests(catalogue, recovered.ingest_id, archive, own_backup)
             manifested.add(recovered.ingest_id)
             warnings.append(
                 f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
@@ -302,7 +304,7 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
                 "with `cardingest move`, and their diagnosis, site and consent with "
                 "`cardingest tag`"
             )
-    for ingest in catalogue.ingests():
+    for ingest in ingests:
         if ingest.get("status") == "running":
             warnings.append(
                 f"ingest {ingest['ingest_id']} (started {ingest.get('started')}) stopped "
@@ -319,7 +321,7 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
                     "photo leaves the card only once a recorded copy of it is proven)"
                 )
             )
-            own_backup = backups[ingest["ingest_id"]]
+            own_backup = _reachable(ingest["backup"])
             if ingest["ingest_id"] not in manifested:
                 _write_manifests(catalogue, ingest["ingest_id"], archive, own_backup)
             if own_backup is not None:
