@@ -37,8 +37,10 @@ def find_bindir() -> Path | None:
 
 
 class PgServer:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, options: str = "") -> None:
         self.bindir = bindir
+        self.options = options
+        """More ``-c`` settings for the server (a test's own server)."""
         self.root = Path(tempfile.mkdtemp(prefix="cdpg-"))
         self.data = self.root / "data"
         self.user: str | None = None
@@ -76,7 +78,10 @@ class PgServer:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr or init.stdout}")
-        options = f"-c listen_addresses='' -k {self.root} -c fsync=off -c max_connections=100"
+        options = (
+            f"-c listen_addresses='' -k {self.root} -c fsync=off -c max_connections=100 "
+            + self.options
+        )
         started = self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -122,7 +127,10 @@ class PgServer:
 
     def start_again(self) -> None:
         log = str(self.root / "server.log")
-        options = f"-c listen_addresses='' -k {self.root} -c fsync=off -c max_connections=100"
+        options = (
+            f"-c listen_addresses='' -k {self.root} -c fsync=off -c max_connections=100 "
+            + self.options
+        )
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",

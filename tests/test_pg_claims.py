@@ -448,3 +448,33 @@ def test_move_corrects_a_misfiled_card_with_postgresql(tmp_path: Path, pg_url: s
     again = desk_b.run("move", "--from", PATIENT_A, "--to", PATIENT_B, "--json")
     assert again.returncode == 0 and json_out(again)["moved"] == [], again.stderr
     assert desk_b.run("verify").returncode == 0
+
+
+def test_a_claim_is_on_disk_before_its_photo_is_named(tmp_path: Path) -> None:
+    """A claim outlives a run that died (it vouches for the run's journal lines), so it
+    must survive a crash of the server too. The claims' session committed asynchronously:
+    a server stopped at once (`pg_ctl stop -m immediate`, a crash to the server) lost the
+    claims of photos already named, and another desk filed them under another patient (a
+    trial saw 7 of 400). Here the WAL writer waits 10 s, so an asynchronous commit is lost
+    for certain; a synchronous one is in the log before `claim` returns."""
+    from pgserver import PgServer, require_postgres
+
+    from cardingest.archive.pgclaims import ContentClaims
+
+    server = PgServer(require_postgres(), options="-c wal_writer_delay=10000")
+    try:
+        server.start()
+        url = server.fresh_database()
+        archive = tmp_path / "archive"
+        desk = Desk.make(tmp_path / "desk", "nurse-a", url, archive)
+        older = card_files(1, start=datetime(2026, 11, 1, 9), seed=20)
+        made = desk.run("ingest", write_folder(tmp_path / "card", older), "--id", "EPT6335")
+        assert made.returncode == 0, made.stderr
+        claims = ContentClaims(url, archive, "20261202T090000Z-dead01")
+        sha256 = hashlib.sha256(b"a photo being named").hexdigest()
+        assert claims.claim(sha256, PATIENT_A, f"{PATIENT_A}/x.jpg", check=True) is None
+        server.stop("immediate")
+        server.start_again()
+        assert sha256 in [row[0] for row in _rows(url, archive, "content_claims")]
+    finally:
+        server.close()

@@ -77,9 +77,9 @@ class ContentClaims:
         self.archive_id = found.archive_id
         try:
             self._check_table(archive)
-            # A claim matters only while its ingest's session lives, and a server that
-            # crashes ends every session: no claim needs to wait for the disk to commit.
-            self._conn.execute("SET synchronous_commit = off")
+            # Each claim is committed to disk (the server's synchronous_commit, not turned
+            # off here): a claim outlives a run that died, vouching for its journal's lines,
+            # and a server crash must not forget one whose photo was named already.
             self._conn.execute(
                 "SELECT pg_advisory_lock(%s)", (_ingest_key(self.archive_id, ingest_id),)
             )
