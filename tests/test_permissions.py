@@ -152,6 +152,28 @@ def test_an_existing_loose_folder_is_reported_not_silently_changed(
     assert [(p["kind"], p["path"]) for p in problems] == [("exposed", "ZAC5361")]
 
 
+def test_a_patient_folder_others_can_write_is_warned_about(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """A patient's folder made by hand (or by another account) that every account can write:
+    the photos filed in it could be removed or swapped by anyone. Before, the ingest filed
+    into it without a word; `verify` only found it afterwards."""
+    card, map_file = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    archive.mkdir(mode=0o700)
+    (archive / "ZAC5361").mkdir()
+    (archive / "ZAC5361").chmod(0o777)
+    result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
+    said = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+    assert (
+        f"1 folder(s) the photos are to be filed in can be changed by other accounts "
+        f"({archive / 'ZAC5361'} can be written by every account)"
+    ) in said, said
+    (archive / "ZAC5361").chmod(0o700)
+    result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
+    assert "other accounts" not in " ".join(json.loads(result.stdout)["warnings"])
+
+
 def test_root_keeps_the_archive_its_owners(
     tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

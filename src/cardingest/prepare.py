@@ -578,6 +578,9 @@ def prepare(
         for why in blocked_folders(plan, roots)
     )
     plan = replace(plan, warnings=(*plan.warnings, *stand_in_the_way))
+    open_folders = folders_open_to_others(plan, roots)
+    if open_folders:
+        plan = replace(plan, warnings=(*plan.warnings, open_folders))
     odd_clock = clock_warning(files, clock_offset, datetime.now())
     if odd_clock:
         plan = replace(plan, warnings=(*plan.warnings, odd_clock))
@@ -611,6 +614,50 @@ def blocked_folders(plan: Plan, roots: Sequence[Path]) -> list[str]:
             if why is not None:
                 found.append(why)
     return found
+
+
+def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
+    """A warning when a folder the plan's copies go into (the archive or backup itself, a
+    patient's folder) is there already and can be changed by other accounts: they could
+    remove, rename or swap the photos filed in it. Folders cardingest makes are ``0700``;
+    one made before, or by hand, is left as it is (`verify` calls it exposed)."""
+    if not hasattr(os, "geteuid"):
+        return None
+    folders = {i.target.rpartition("/")[0] for i in plan.items if i.action == "copy" and i.target}
+    found: list[tuple[Path, str]] = []
+    for root in roots:
+        places = {Path(root)}
+        for folder in folders - {""}:
+            parts = folder.split("/")
+            places.update(Path(root, *parts[: n + 1]) for n in range(len(parts)))
+        for place in sorted(places):
+            why = _open_to_others(place)
+            if why is not None:
+                found.append((place, why))
+    if not found:
+        return None
+    place, why = found[0]
+    return (
+        f"{len(found)} folder(s) the photos are to be filed in can be changed by other "
+        f"accounts ({printable(str(place))} {why}): they could remove, rename or replace the "
+        "photos in them. Have the account that owns them run `cardingest verify "
+        "--fix-permissions`, or give the archive a folder of its own"
+    )
+
+
+def _open_to_others(place: Path) -> str | None:
+    try:
+        status = os.lstat(place)
+    except OSError:
+        return None  # not there yet: made 0700
+    me = os.geteuid()
+    if me != 0 and status.st_uid not in (me, 0):  # root changes what it likes anyway
+        return f"belongs to another account (uid {status.st_uid})"
+    if status.st_mode & 0o002:
+        return "can be written by every account"
+    if status.st_mode & 0o020:
+        return "can be written by its group"
+    return None
 
 
 def _earlier_ingests(archive: Path) -> list[dict]:
