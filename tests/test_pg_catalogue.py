@@ -580,7 +580,7 @@ def test_default_privileges_set_in_the_wrong_database_are_a_permissions_message(
 def test_a_refused_login_or_a_wrong_url_setting_is_for_the_user_to_fix(
     pg_server: Any, tmp_path: Path
 ) -> None:
-    """A wrong password (the server asks for one: scram-sha-256 in pg_hba.conf), a user
+    """A wrong or missing password (the server asks for one: scram-sha-256 in pg_hba.conf), a user
     pg_hba.conf rejects, a user or a database the server does not have, and a setting libpq
     refuses (``sslmode=bogus``) are the URL's (or the server's set-up) to correct: exit 2,
     saying so, the password never shown. The right password works."""
@@ -605,6 +605,7 @@ def test_a_refused_login_or_a_wrong_url_setting_is_for_the_user_to_fix(
     files = sorted(archive.rglob("*"))
     for wrong, says in (
         (url.replace(f"{role}@", f"{role}:wrong-horse@"), "refused the login"),
+        (url, "refused the login"),  # no password given (a ~/.pgpass libpq passed over)
         (right + "&sslmode=bogus", "is not right"),
         (pg_server.url(name, user=kept_out), "refused the login"),
         (pg_server.url(name, user=f"nobody{os.getpid()}"), "refused the login"),

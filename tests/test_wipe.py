@@ -874,3 +874,44 @@ def _ingest(
 def test_the_backups_asked_of_a_cards_photos(ingests: list[dict], asked: dict[str, str]) -> None:
     card = Card(mount="/media/CARD", fstype="vfat", device="/dev/sdb1", serial="AAAA-0001")
     assert wipe.backups_asked(ingests, card, Path("/media/CARD")) == asked
+
+
+def test_a_wipe_stopped_by_a_failing_catalogue_says_what_it_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalogue database (which holds the audit log) went away mid-wipe: the error
+    said "Nothing was copied or changed" after files had left the card. It now says how
+    many were removed, and that running the wipe again finishes it."""
+    from exif_bytes import exif_jpeg
+
+    from cardingest.archive.audit import AuditLog
+    from cardingest.errors import CatalogueError
+
+    card = tmp_path / "card"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in range(1, 4):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:0{n}"))
+    archive = tmp_path / "archive"
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    real = AuditLog.append
+    removals: list[str] = []
+
+    def failing(self: AuditLog, event: str, **fields: object) -> dict:
+        if event == "wipe" or (event == "wipe-remove" and removals):
+            raise CatalogueError(
+                "Cannot reach the catalogue database: the connection is closed",
+                details=["Nothing was copied or changed. Check the server, the network."],
+            )
+        if event == "wipe-remove":
+            removals.append(str(fields["source"]))
+        return real(self, event, **fields)
+
+    monkeypatch.setattr(AuditLog, "append", failing)
+    result = cli("wipe", card, "--archive", archive, "--yes", "--json")
+    assert result.exit_code == EXIT_FAILURE, result.output
+    error = json.loads(result.stdout)["error"]
+    said = " ".join([error["message"], *error.get("details", [])])
+    assert "the connection is closed" in said and "Nothing was" not in said, said
+    assert "stopped after 1 of 3 file(s) proven archived were removed" in said, said
+    assert sorted(p.name for p in folder.iterdir()) == ["IMG_0002.JPG", "IMG_0003.JPG"]

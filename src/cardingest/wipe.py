@@ -44,7 +44,7 @@ from .archive.verify import (
 )
 from .card.scan import not_archived_kind, scan_root
 from .card.volume import same_volume
-from .errors import CardWriteError, Interrupted, SourceError
+from .errors import CardingestError, CardWriteError, Interrupted, SourceError
 from .models import Card, MediaFile
 from .plan.planner import bad_name_reason, captured_key
 from .plan.shots import by_shot, primary_photo, shot_of, shutter_time
@@ -677,6 +677,17 @@ class _Remover:
         )
 
 
+def _said_what_was_removed(failure: CardingestError, removed: int, planned: int) -> None:
+    """An error that stopped a wipe says what it had removed, not the "nothing was changed"
+    of an error met before anything was."""
+    failure.details = [
+        f"The wipe stopped after {removed} of {planned} file(s) proven archived were removed "
+        "from the card; everything else is still on it. Run `cardingest wipe` on the card "
+        "again once this is put right, to finish.",
+        *(line for line in failure.details if not line.startswith("Nothing was")),
+    ]
+
+
 def execute_wipe(
     plan: WipePlan,
     *,
@@ -715,6 +726,7 @@ def execute_wipe(
     remover = _Remover(result, audit, read_again=read_again)
     final: dict[str, WipeItem] = {}
     status = "failed"
+    failure: CardingestError | None = None
     try:
         for item in plan.items:
             if stopped():
@@ -725,6 +737,9 @@ def execute_wipe(
             status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
+    except CardingestError as exc:  # the audit log's database gone, mid-wipe
+        failure = exc
+        raise
     finally:
         cut = remover.stopped_in_hand()
         if cut is not None:
@@ -736,13 +751,19 @@ def execute_wipe(
             final.get(item.source) or replace(item, action="keep", reason="the wipe stopped")
             for item in plan.items
         ]
-        audit.append(
-            "wipe",
-            **identity,
-            status=status,
-            counts={"removed": len(result.removed), "kept": len(result.kept)},
-            kept=[{"source": i.source, "reason": i.reason} for i in result.kept],
-        )
+        if failure is not None:
+            _said_what_was_removed(failure, len(result.removed), len(targets))
+        try:
+            audit.append(
+                "wipe",
+                **identity,
+                status=status,
+                counts={"removed": len(result.removed), "kept": len(result.kept)},
+                kept=[{"source": i.source, "reason": i.reason} for i in result.kept],
+            )
+        except CardingestError:
+            if failure is None:
+                raise  # else the error that stopped the wipe is the one said
     if status == "interrupted":
         raise Interrupted(
             f"Interrupted after {len(result.removed)} of {len(targets)} file(s) proven archived "

@@ -200,7 +200,7 @@ def _role(url: str) -> str | None:
 
 _LOGIN_REFUSED = re.compile(
     r"password authentication failed|pg_hba\.conf rejects connection|no pg_hba\.conf entry"
-    r'|\brole "[^"]*" does not exist'
+    r'|\brole "[^"]*" does not exist|no password supplied'
 )
 """The server's refusal of this login, as libpq passes it on (a failed connection carries no
 SQLSTATE in psycopg, only the server's message): a wrong password, a user pg_hba.conf keeps
