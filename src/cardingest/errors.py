@@ -26,6 +26,14 @@ class CardingestError(Exception):
         self.message = message
         self.details = list(details or [])
 
+    def stopped_midway(self, said: str) -> None:
+        """For an error met after a command had changed things (a copy made, a file removed):
+        ``said`` says what, in place of the "Nothing was … changed" of an error met first."""
+        self.details = [
+            said,
+            *(line for line in self.details if not line.startswith("Nothing was")),
+        ]
+
 
 class UsageError(CardingestError):
     """Flags or arguments that do not make sense together."""

@@ -31,7 +31,7 @@ from .archive.repair import repair_copies
 from .archive.xmp import Keywords, reserved_names, write_for_copy, write_sidecars
 from .card.kinds import is_sidecar
 from .card.scan import read_again, same_reading
-from .errors import ArchiveError, InsufficientSpaceError, Interrupted
+from .errors import ArchiveError, CardingestError, InsufficientSpaceError, Interrupted
 from .host import host_name
 from .models import METADIR, Card, MediaFile, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
@@ -683,6 +683,7 @@ def execute(
             sightings: list[tuple[str, str]] = []
             status = "finished"
             drained = False
+            stopped_by: CardingestError | None = None
 
             settled: set[int] = set()
 
@@ -755,60 +756,77 @@ def execute(
                     for position, transferred in late:
                         if transferred.published:
                             settle(position, transferred)
-            except BaseException:
+            except BaseException as exc:
                 status = "failed"
+                stopped_by = exc if isinstance(exc, CardingestError) else None
                 results.close()  # the copy workers stop before the run's records close
                 raise
             finally:
                 # Its records close whole: a Ctrl-C here (the first, or a second one) waits
-                # for the manifest, the ingest's status and its audit event.
+                # for the manifest, the ingest's status and its audit event. After an error
+                # (the catalogue's database gone) what cannot be closed is left to the next
+                # run, which records it from the journal; the first error is the one said.
                 with held_interrupts():
                     try:
-                        batch.flush()
-                    finally:
-                        journal.close()
-                    # After a failure (or a second Ctrl-C while the copy workers stopped) a
-                    # file may be named and not recorded: the next ingest records it from the
-                    # journal.
-                    if drained:
-                        journal.remove()
-                    elif claims is not None:
-                        claims.keep = True  # they vouch for the journal's lines (`recover`)
-                    _record_sightings(catalogue, sightings, card, ingest_id)
-                    _remove_if_empty(made)
-                    if result.interrupted:
-                        outcomes.missing = "stopped before it was copied"
-                    result.outcomes = outcomes
-                    result.warnings += split_shots(outcomes)
-                    result.seconds = time.monotonic() - started
-                    result.manifest, result.backup_manifest = _write_manifests(
-                        catalogue, ingest_id, archive, backup
-                    )
-                    if backup is not None:
-                        write_backed_up_manifests(catalogue, mended(result.outcomes), backup)
-                    catalogue.finish_ingest(
-                        ingest_id,
-                        finished=_now(),
-                        counts=result.counts,
-                        bytes_copied=result.bytes_copied,
-                        manifest=str(_manifest_relpath(ingest_id)),
-                        status=status,
-                    )
-                    audit.append(
-                        "ingest",
-                        ingest_id=ingest_id,
-                        status=status,
-                        operator=settings.operator,
-                        source=recorded_source(plan.source, card),
-                        card_label=card.label if card else None,
-                        card_serial=card.serial if card else None,
-                        archive=str(archive),
-                        backup=str(backup) if backup else None,
-                        counts=result.counts,
-                        bytes=result.bytes_copied,
-                        manifest=str(_manifest_relpath(ingest_id)),
-                        failed=[o.item.source for o in result.outcomes if o.action == "failed"],
-                    )
+                        try:
+                            batch.flush()
+                        finally:
+                            journal.close()
+                        # After a failure (or a second Ctrl-C while the copy workers stopped) a
+                        # file may be named and not recorded: the next ingest records it from the
+                        # journal.
+                        if drained:
+                            journal.remove()
+                        elif claims is not None:
+                            claims.keep = True  # they vouch for the journal's lines (`recover`)
+                        _record_sightings(catalogue, sightings, card, ingest_id)
+                        _remove_if_empty(made)
+                        if result.interrupted:
+                            outcomes.missing = "stopped before it was copied"
+                        result.outcomes = outcomes
+                        result.warnings += split_shots(outcomes)
+                        result.seconds = time.monotonic() - started
+                        result.manifest, result.backup_manifest = _write_manifests(
+                            catalogue, ingest_id, archive, backup
+                        )
+                        if backup is not None:
+                            write_backed_up_manifests(catalogue, mended(result.outcomes), backup)
+                        catalogue.finish_ingest(
+                            ingest_id,
+                            finished=_now(),
+                            counts=result.counts,
+                            bytes_copied=result.bytes_copied,
+                            manifest=str(_manifest_relpath(ingest_id)),
+                            status=status,
+                        )
+                        audit.append(
+                            "ingest",
+                            ingest_id=ingest_id,
+                            status=status,
+                            operator=settings.operator,
+                            source=recorded_source(plan.source, card),
+                            card_label=card.label if card else None,
+                            card_serial=card.serial if card else None,
+                            archive=str(archive),
+                            backup=str(backup) if backup else None,
+                            counts=result.counts,
+                            bytes=result.bytes_copied,
+                            manifest=str(_manifest_relpath(ingest_id)),
+                            failed=[o.item.source for o in result.outcomes if o.action == "failed"],
+                        )
+                    except CardingestError:
+                        if stopped_by is None:
+                            raise
+                    if stopped_by is not None:
+                        copied = sum(1 for outcome in outcomes if outcome.action == "copy")
+                        stopped_by.stopped_midway(
+                            f"The ingest stopped after {copied} of {len(copy_at) + len(repair_at)} "
+                            "photo(s) were copied and verified; none is lost (a copy not yet "
+                            "recorded is recorded by the next run, from its journal) and every "
+                            "photo is still on the card. Run the same command again once this is "
+                            "put right, to finish."
+                        )
+
     if status == "interrupted":
         raise Interrupted(
             f"Interrupted after {result.count('copy')} of {len(copy_at) + len(repair_at)} photo(s) "

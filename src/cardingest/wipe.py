@@ -677,17 +677,6 @@ class _Remover:
         )
 
 
-def _said_what_was_removed(failure: CardingestError, removed: int, planned: int) -> None:
-    """An error that stopped a wipe says what it had removed, not the "nothing was changed"
-    of an error met before anything was."""
-    failure.details = [
-        f"The wipe stopped after {removed} of {planned} file(s) proven archived were removed "
-        "from the card; everything else is still on it. Run `cardingest wipe` on the card "
-        "again once this is put right, to finish.",
-        *(line for line in failure.details if not line.startswith("Nothing was")),
-    ]
-
-
 def execute_wipe(
     plan: WipePlan,
     *,
@@ -752,7 +741,11 @@ def execute_wipe(
             for item in plan.items
         ]
         if failure is not None:
-            _said_what_was_removed(failure, len(result.removed), len(targets))
+            failure.stopped_midway(
+                f"The wipe stopped after {len(result.removed)} of {len(targets)} file(s) proven "
+                "archived were removed from the card; everything else is still on it. Run "
+                "`cardingest wipe` on the card again once this is put right, to finish."
+            )
         try:
             audit.append(
                 "wipe",

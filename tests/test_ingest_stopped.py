@@ -1,0 +1,57 @@
+"""An ingest stopped midway by an error (the catalogue's database gone) says what it had
+copied, and that running it again finishes it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clinic_helpers import cli
+
+from cardingest import ingest
+from cardingest.errors import EXIT_FAILURE, EXIT_OK
+
+
+def test_an_ingest_stopped_by_a_failing_catalogue_says_what_it_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for an ingest: its error said only "the connection is closed" (or, met
+    again while the run closed its records, a later error in place of the first), with
+    no word of what was copied or of running it again."""
+    from exif_bytes import exif_jpeg
+
+    from cardingest.errors import CatalogueError
+
+    card = tmp_path / "card"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in range(1, 4):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:0{n}"))
+    archive = tmp_path / "archive"
+    real = ingest.write_for_copy
+    calls: list[object] = []
+
+    def failing(*args: Any, **kwargs: Any) -> list[str]:
+        calls.append(args)
+        if len(calls) > 1:
+            raise CatalogueError(
+                "Catalogue: the connection is closed",
+                details=["Nothing was copied or changed. Check the server."],
+            )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "write_for_copy", failing)
+    args = ("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    result = cli(*args)
+    assert result.exit_code == EXIT_FAILURE, result.output
+    error = json.loads(result.stdout)["error"]
+    said = " ".join([error["message"], *error.get("details", [])])
+    assert "the connection is closed" in said and "Nothing was" not in said, said
+    assert "The ingest stopped after 1 of 3 photo(s) were copied and verified" in said, said
+    monkeypatch.setattr(ingest, "write_for_copy", real)
+    again = cli(*args)
+    assert again.exit_code == EXIT_OK, again.output
+    assert cli("verify", "--archive", archive).exit_code == EXIT_OK
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3
