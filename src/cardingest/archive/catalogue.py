@@ -722,7 +722,8 @@ class Catalogue:
                 raise role_denied(
                     str(self.path), getattr(self._conn, "role", None), reason
                 ) from None
-            raise CatalogueError(f"Catalogue {self.path}: {exc}") from exc
+            reason = " ".join(str(exc).split()) or type(exc).__name__  # libpq's lines, as one
+            raise CatalogueError(f"Catalogue {self.path}: {reason}") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[SqlConnection]:
