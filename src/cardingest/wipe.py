@@ -726,6 +726,8 @@ def execute_wipe(
             status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
+    except CardWriteError:
+        raise  # says what was removed itself
     except CardingestError as exc:  # the audit log's database gone, mid-wipe
         failure = exc
         raise
