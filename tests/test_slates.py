@@ -79,6 +79,27 @@ def test_each_slate_starts_a_group_in_capture_order_across_folders() -> None:
     assert result.slate_of[card_path(3)] == card_path(1, "101CANON")
 
 
+def test_a_slate_followed_by_no_photo_of_its_own_is_warned_about() -> None:
+    """Two slates in a row (a label photographed for the wrong patient, then the right
+    one): the first gave its ID to no photo, and was filed without a word but a count."""
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(0.5)),
+        media(card_path(3), at(1)),
+    ]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((1, "JBX3656"), (2, "ACA31FM"))}
+    result = assign(files, reads)
+    assert {p: r.patient_id for p, r in result.rows.items()}[card_path(3)] == "ACA31FM"
+    [said] = result.warnings
+    assert said.startswith(f"slate {card_path(1)} (JBX3656) is followed by no photo of its own")
+    files.append(media(card_path(4), at(2)))
+    reads[card_path(4)] = ok(card_path(4), "MCJ1984")  # the card ends after a slate too
+    assert [w.split(" (")[0] for w in assign(files, reads).warnings] == [
+        f"slate {card_path(1)}",
+        f"slate {card_path(4)}",
+    ]
+
+
 def test_a_photo_after_a_pause_with_no_code_found_holds_the_rest_of_its_group() -> None:
     """A slate too blurred for its code to be found is a plain photo: the next patient's
     photos would go to the last slate's patient. So the first photo with no code in it after

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ..models import MapRow, MediaFile, SlateRead
-from .shots import by_shot, dcf_number, primary_photo, same_second_order
+from .shots import by_shot, dcf_number, primary_photo, same_second_order, shot_of
 
 DEFAULT_MAX_GAP_MINUTES = 30.0
 NO_SLATE = "no slate before this photo"
@@ -147,7 +147,7 @@ def assign(
     On a card whose numbers follow the clock the two orders agree.
     """
     found = shots(files, readable)
-    by_time = _assign_in(found, reads, max_gap, group_gap)
+    by_time = _with_lone_slates(_assign_in(found, reads, max_gap, group_gap))
     by_card = _assign_in(sorted(found, key=_card_order), reads, max_gap, group_gap)
     doubt = {
         path
@@ -171,6 +171,25 @@ def assign(
             f"{len(doubt)} file(s) held (first: {first}): {CLOCK_BACK}",
         ),
     )
+
+
+def _with_lone_slates(assignment: SlateAssignment) -> SlateAssignment:
+    """A warning for each slate that gave its ID to no photo (the next slate, or the card's
+    end, came first): two slates in a row most often mean a label photographed for the
+    wrong patient, then the right one. The slate is still filed: it holds no photo."""
+    lone = [
+        group
+        for group in assignment.groups
+        if group.patient_id is not None
+        and all(shot_of(m.path) == shot_of(group.slate) for m in group.photos)
+    ]
+    said = tuple(
+        f"slate {group.slate} ({group.patient_id}) is followed by no photo of its own (the "
+        "next slate, or the end of the card, comes first): check that its label was not "
+        "photographed by mistake before another patient's (the contact sheet shows it)"
+        for group in lone
+    )
+    return replace(assignment, warnings=(*assignment.warnings, *said)) if said else assignment
 
 
 def _card_order(shot: Shot) -> tuple[str, int, str]:
