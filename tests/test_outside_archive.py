@@ -91,3 +91,18 @@ def test_outputs_inside_the_backup_are_refused_too(
         assert code == 2, (args, err)
         assert f"is inside the backup {backup}" in " ".join(err.split()), (args, err)
     assert tree(backup) == before
+
+
+def test_an_empty_sheet_or_slate_file_is_said_to_be_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--sheet "$SHEET"`` with the variable unset said "--sheet . exists; a contact sheet
+    never writes over a file", and ``slate --out ""`` that "." must end in .png or .pdf."""
+    card, _archive, _document = ingest_demo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for args, said in (
+        (("preview", card, "--id", "ZAC5361", "--sheet", ""), "--sheet is empty"),
+        (("slate", "ZAC5361", "--out", ""), "--out is empty"),
+    ):
+        code, _out, err = invoke(*args)
+        assert code == 2 and said in err, (args, err)
