@@ -98,11 +98,16 @@ def test_an_empty_sheet_or_slate_file_is_said_to_be_empty(
 ) -> None:
     """``--sheet "$SHEET"`` with the variable unset said "--sheet . exists; a contact sheet
     never writes over a file", and ``slate --out ""`` that "." must end in .png or .pdf."""
-    card, _archive, _document = ingest_demo(tmp_path)
+    from exif_bytes import exif_jpeg
+
+    card = tmp_path / "card"
+    (card / "DCIM" / "100CANON").mkdir(parents=True)
+    (card / "DCIM" / "100CANON" / "IMG_0001.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:00"))
     monkeypatch.chdir(tmp_path)
+    archive = ("--archive", tmp_path / "archive")
     for args, said in (
-        (("preview", card, "--id", "ZAC5361", "--sheet", ""), "--sheet is empty"),
-        (("slate", "ZAC5361", "--out", ""), "--out is empty"),
+        (("preview", card, "--id", "JBX3656", *archive, "--sheet", ""), "--sheet is empty"),
+        (("slate", "JBX3656", "--out", ""), "--out is empty"),
     ):
         code, _out, err = invoke(*args)
         assert code == 2 and said in err, (args, err)
