@@ -596,3 +596,11 @@ def test_the_clock_put_back_where_a_new_folder_starts_is_seen_too() -> None:
         card_path(3, "101CANON"): "ACA31FM",
         card_path(4, "101CANON"): "ACA31FM",
     }
+
+
+def test_a_pause_just_over_the_gap_is_said_to_the_second() -> None:
+    """A pause of 5 min 1 s (over the default 5 minutes) read "a pause of 5 minutes"."""
+    from cardingest.plan.slates import _pause_reason
+
+    said = _pause_reason(timedelta(minutes=5, seconds=1), None)
+    assert said.startswith("the first photo after a pause of 5 minutes 1 s, and no code"), said

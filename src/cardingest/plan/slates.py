@@ -109,8 +109,10 @@ def _pause_reason(pause: timedelta, unread: str | None) -> str:
     slate that could be read, yet it may be one (too blurred for its code to be found), and
     then these photos are the next patient's, not the last slate's."""
     what = "it could not be read as a slate" if unread else "no code was found in it"
+    minutes, seconds = divmod(int(pause.total_seconds()), 60)
+    took = f"{minutes} minutes" + (f" {seconds} s" if seconds else "")  # 5 min 1 s is > 5 min
     return (
-        f"the first photo after a pause of {int(pause.total_seconds() // 60)} minutes, and "
+        f"the first photo after a pause of {took}, and "
         f"{what}: if it is a slate (blurred, cut off), the photos from here to the next "
         "slate are another patient's, not the last slate's"
     )
