@@ -55,3 +55,69 @@ def test_an_ingest_stopped_by_a_failing_catalogue_says_what_it_copied(
     assert again.exit_code == EXIT_OK, again.output
     assert cli("verify", "--archive", archive).exit_code == EXIT_OK
     assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3
+
+
+def test_an_error_first_met_while_the_run_closes_says_what_it_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database gone mid-run: each photo's claim failed, which holds that photo and goes
+    on, so the first error came from writing the last rows, as the run closed, and was said
+    bare. The photos copied are recorded by the next run, from the journal."""
+    from exif_bytes import exif_jpeg
+
+    from cardingest.archive.catalogue import Catalogue
+    from cardingest.errors import CatalogueError
+
+    card = tmp_path / "card"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in range(1, 4):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:0{n}"))
+    archive = tmp_path / "archive"
+
+    def gone(*_args: Any, **_kwargs: Any) -> None:
+        raise CatalogueError("Catalogue: the connection is closed")
+
+    monkeypatch.setattr(Catalogue, "add", gone)
+    args = ("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    result = cli(*args)
+    assert result.exit_code == EXIT_FAILURE, result.output
+    error = json.loads(result.stdout)["error"]
+    said = " ".join([error["message"], *error.get("details", [])])
+    assert "The ingest stopped after 3 of 3 photo(s) were copied and verified" in said, said
+    monkeypatch.undo()
+    again = cli(*args)
+    assert again.exit_code == EXIT_OK, again.output
+    assert cli("verify", "--archive", archive).exit_code == EXIT_OK
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3
+
+
+def test_a_wipe_after_the_ingest_that_cannot_start_says_the_ingest_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest --wipe` whose wipe met the database gone: "Nothing was copied or changed",
+    just after the ingest had copied and recorded every photo."""
+    from exif_bytes import exif_jpeg
+
+    from cardingest.cli import wipe as cli_wipe
+    from cardingest.errors import CatalogueError
+
+    card = tmp_path / "card"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in range(1, 4):
+        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:0{n}"))
+
+    def gone(*_args: Any, **_kwargs: Any) -> None:
+        raise CatalogueError(
+            "Cannot reach the catalogue database: the database system is shutting down",
+            details=["Nothing was copied or changed. Check the server, the network and the URL."],
+        )
+
+    monkeypatch.setattr(cli_wipe, "plan_wipe", gone)
+    archive = tmp_path / "archive"
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes")
+    assert result.exit_code == EXIT_FAILURE, result.output
+    said = " ".join(result.stderr.split())
+    assert "The ingest copied and verified 3 photo(s) into the archive before the wipe" in said
+    assert "Nothing was" not in said and len(list(folder.iterdir())) == 3, said

@@ -684,6 +684,7 @@ def execute(
             status = "finished"
             drained = False
             stopped_by: CardingestError | None = None
+            closing_failed = False
 
             settled: set[int] = set()
 
@@ -814,9 +815,9 @@ def execute(
                             manifest=str(_manifest_relpath(ingest_id)),
                             failed=[o.item.source for o in result.outcomes if o.action == "failed"],
                         )
-                    except CardingestError:
-                        if stopped_by is None:
-                            raise
+                    except CardingestError as exc:
+                        if stopped_by is None:  # the first error met: a claim that failed
+                            stopped_by, closing_failed = exc, True  # held its photo, went on
                     if stopped_by is not None:
                         copied = sum(1 for outcome in outcomes if outcome.action == "copy")
                         stopped_by.stopped_midway(
@@ -826,6 +827,8 @@ def execute(
                             "photo is still on the card. Run the same command again once this is "
                             "put right, to finish."
                         )
+                        if closing_failed:
+                            raise stopped_by
 
     if status == "interrupted":
         raise Interrupted(
