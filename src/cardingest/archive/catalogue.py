@@ -722,7 +722,7 @@ class Catalogue:
                 raise role_denied(
                     str(self.path), getattr(self._conn, "role", None), reason
                 ) from None
-            reason = " ".join(str(exc).split()) or type(exc).__name__  # libpq's lines, as one
+            reason = str(exc).strip().split("\n")[0] or type(exc).__name__  # not its CONTEXT
             raise CatalogueError(f"Catalogue {self.path}: {reason}") from exc
 
     @contextmanager

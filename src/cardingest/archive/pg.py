@@ -729,7 +729,7 @@ class PgAudit:
         except psycopg.Error as exc:
             if exc.sqlstate == PRIVILEGE_DENIED:
                 raise _unreachable(self.url, exc) from None
-            reason = " ".join(str(exc).split()) or type(exc).__name__  # libpq's lines, as one
+            reason = str(exc).strip().split("\n")[0] or type(exc).__name__  # not its CONTEXT
             raise AuditError(f"Audit log in {redact(self.url)}: {reason}") from None
         finally:
             conn.close()
