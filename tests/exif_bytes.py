@@ -7,6 +7,7 @@ capture time past the first bytes the scan reads (tests/test_scan_opens.py).
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 MAKE, MODEL, DATETIME = 0x010F, 0x0110, 0x0132
 DTO, DTD, POINTER = 0x9003, 0x9004, 0x8769
@@ -65,3 +66,13 @@ def exif_jpeg(when: str, *, padding: int = 0) -> bytes:
         filler += segment(0xE2, bytes(min(65533, padding - len(filler))))
     block = build("<", [], [text(DTO, when.encode() + b"\0")])
     return SOI + filler + app1(block) + EOI
+
+
+def timed_card(root: Path, count: int = 3) -> Path:
+    """A plain folder card at ``root``: ``count`` of these JPEGs, ``DCIM/100CANON/IMG_0001.JPG``
+    on, taken a second apart from 2024-05-01 10:00:01; returns their folder."""
+    folder = root / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in range(1, count + 1):
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:{n:02d}"))
+    return folder

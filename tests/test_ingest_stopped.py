@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from clinic_helpers import cli
+from exif_bytes import timed_card
 
 from cardingest import ingest
 from cardingest.errors import EXIT_FAILURE, EXIT_OK
@@ -20,15 +21,10 @@ def test_an_ingest_stopped_by_a_failing_catalogue_says_what_it_copied(
     """The same for an ingest: its error said only "the connection is closed" (or, met
     again while the run closed its records, a later error in place of the first), with
     no word of what was copied or of running it again."""
-    from exif_bytes import exif_jpeg
-
     from cardingest.errors import CatalogueError
 
     card = tmp_path / "card"
-    folder = card / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in range(1, 4):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:0{n}"))
+    timed_card(card)
     archive = tmp_path / "archive"
     real = ingest.write_for_copy
     calls: list[object] = []
@@ -63,16 +59,11 @@ def test_an_error_first_met_while_the_run_closes_says_what_it_copied(
     """The database gone mid-run: each photo's claim failed, which holds that photo and goes
     on, so the first error came from writing the last rows, as the run closed, and was said
     bare. The photos copied are recorded by the next run, from the journal."""
-    from exif_bytes import exif_jpeg
-
     from cardingest.archive.catalogue import Catalogue
     from cardingest.errors import CatalogueError
 
     card = tmp_path / "card"
-    folder = card / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in range(1, 4):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:0{n}"))
+    timed_card(card)
     archive = tmp_path / "archive"
 
     def gone(*_args: Any, **_kwargs: Any) -> None:
@@ -97,16 +88,11 @@ def test_a_wipe_after_the_ingest_that_cannot_start_says_the_ingest_copied(
 ) -> None:
     """`ingest --wipe` whose wipe met the database gone: "Nothing was copied or changed",
     just after the ingest had copied and recorded every photo."""
-    from exif_bytes import exif_jpeg
-
     from cardingest.cli import wipe as cli_wipe
     from cardingest.errors import CatalogueError
 
     card = tmp_path / "card"
-    folder = card / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in range(1, 4):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:0{n}"))
+    folder = timed_card(card)
 
     def gone(*_args: Any, **_kwargs: Any) -> None:
         raise CatalogueError(

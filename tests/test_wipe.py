@@ -882,16 +882,13 @@ def test_a_wipe_stopped_by_a_failing_catalogue_says_what_it_removed(
     """The catalogue database (which holds the audit log) went away mid-wipe: the error
     said "Nothing was copied or changed" after files had left the card. It now says how
     many were removed, and that running the wipe again finishes it."""
-    from exif_bytes import exif_jpeg
+    from exif_bytes import timed_card
 
     from cardingest.archive.audit import AuditLog
     from cardingest.errors import CatalogueError
 
     card = tmp_path / "card"
-    folder = card / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    for n in range(1, 4):
-        (folder / f"IMG_000{n}.JPG").write_bytes(exif_jpeg(f"2024:05:01 10:00:0{n}"))
+    folder = timed_card(card)
     archive = tmp_path / "archive"
     assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
     real = AuditLog.append
