@@ -131,7 +131,10 @@ def _interned(text: str | None) -> str | None:
 
 def _exif_blocks(fh: SeekableFile) -> list[bytes]:
     """The TIFF blocks of a JPEG's ``Exif`` APP1 segments before its image data, in order
-    (almost always one; none for a file that is no JPEG or carries no EXIF)."""
+    (almost always one; none for a file that is no JPEG or carries no EXIF). After the first,
+    the walk goes on only through the application segments that follow it (where an
+    editor's second one is), not to the tables and frame header: those cost the scan a read
+    past the head it has, for every photo."""
     blocks: list[bytes] = []
     fh.seek(0)
     if fh.read(2) != b"\xff\xd8":
@@ -143,8 +146,8 @@ def _exif_blocks(fh: SeekableFile) -> list[bytes]:
         if len(marker) < 2 or marker[0] != 0xFF:
             break
         code = marker[1]
-        if code in (0xD9, 0xDA):
-            break
+        if code in (0xD9, 0xDA) or (blocks and not (0xE0 <= code <= 0xEF or code == 0xFE)):
+            break  # past the first EXIF, only the application segments beside it are read
         if 0xD0 <= code <= 0xD7 or code == 0x01:
             continue
         head = fh.read(2)
