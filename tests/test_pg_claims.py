@@ -10,9 +10,11 @@ line to its stdin: no sleeps, no timing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -450,23 +452,32 @@ def test_move_corrects_a_misfiled_card_with_postgresql(tmp_path: Path, pg_url: s
     assert desk_b.run("verify").returncode == 0
 
 
-def test_a_claim_is_on_disk_before_its_photo_is_named(tmp_path: Path) -> None:
-    """A claim outlives a run that died (it vouches for the run's journal lines), so it
-    must survive a crash of the server too. The claims' session committed asynchronously:
-    a server stopped at once (`pg_ctl stop -m immediate`, a crash to the server) lost the
-    claims of photos already named, and another desk filed them under another patient (a
-    trial saw 7 of 400). Here the WAL writer waits 10 s, so an asynchronous commit is lost
-    for certain (and the server commits asynchronously, as a DBA may set it for speed); the
-    claims' own session commits synchronously, in the log before `claim` returns."""
+@contextlib.contextmanager
+def async_server() -> Iterator[Any]:
+    """A PostgreSQL server of the test's own that commits asynchronously (as a DBA may set
+    it for speed) and whose WAL writer waits 10 s: what is committed that way and not yet
+    written is lost for certain when it stops at once (`pg_ctl stop -m immediate`)."""
     from pgserver import PgServer, require_postgres
-
-    from cardingest.archive.pgclaims import ContentClaims
 
     server = PgServer(
         require_postgres(), options="-c wal_writer_delay=10000 -c synchronous_commit=off"
     )
     try:
         server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_claim_is_on_disk_before_its_photo_is_named(tmp_path: Path) -> None:
+    """A claim outlives a run that died (it vouches for the run's journal lines), so it
+    must survive a crash of the server too. The claims' session committed asynchronously:
+    a server stopped at once lost the claims of photos already named, and another desk
+    filed them under another patient (a trial saw 7 of 400). Every cardingest connection
+    now commits synchronously, whatever the server's or the role's setting."""
+    from cardingest.archive.pgclaims import ContentClaims
+
+    with async_server() as server:
         url = server.fresh_database()
         archive = tmp_path / "archive"
         desk = Desk.make(tmp_path / "desk", "nurse-a", url, archive)
@@ -479,5 +490,24 @@ def test_a_claim_is_on_disk_before_its_photo_is_named(tmp_path: Path) -> None:
         server.stop("immediate")
         server.start_again()
         assert sha256 in [row[0] for row in _rows(url, archive, "content_claims")]
-    finally:
-        server.close()
+
+
+def test_an_ingests_rows_are_on_disk_before_its_journal_goes(tmp_path: Path) -> None:
+    """A run removes its publish journal once its rows are committed. Committed
+    asynchronously (the role's setting), a server crash right after lost the last batch of
+    rows with the journal already gone: the photos lay in the archive unrecorded, their
+    claims were let go, and another desk filed 50 of 400 under a second patient (a trial).
+    The catalogue's connection, like every cardingest connection, commits synchronously."""
+    from cardingest.archive.pg import connect
+
+    with async_server() as server:
+        url = server.fresh_database()
+        conn = connect(url)
+        conn.execute("CREATE TABLE rows_before_the_journal (n int)")
+        conn.execute("INSERT INTO rows_before_the_journal VALUES (1), (2), (3)")
+        server.stop("immediate")
+        conn.close()
+        server.start_again()
+        with psycopg.connect(url, autocommit=True) as again:
+            count = again.execute("SELECT count(*) FROM rows_before_the_journal").fetchone()
+        assert count == (3,)

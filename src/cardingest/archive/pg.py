@@ -237,14 +237,25 @@ def _unreachable(url: str, exc: Exception) -> CardingestError:
 
 
 def connect(url: str, purpose: str = "catalogue") -> psycopg.Connection[Any]:
-    """An autocommit connection, named for ``pg_stat_activity``; unreachable -> exit 1."""
+    """An autocommit connection, named for ``pg_stat_activity``; unreachable -> exit 1.
+
+    Its commits are on the server's disk before they return, whatever `synchronous_commit`
+    the server or the role has (a DBA may turn it off for speed): a run removes its publish
+    journal once its rows are committed, and a content claim outlives a run that died; a
+    crash of the server must forget neither."""
     name = f"cardingest {purpose} {host_name()} pid {os.getpid()}"[:63]
     try:
-        return psycopg.connect(
+        conn = psycopg.connect(
             url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=name
         )
     except psycopg.Error as exc:
         raise _unreachable(url, exc) from None
+    try:
+        conn.execute("SET synchronous_commit = on")
+    except psycopg.Error as exc:
+        conn.close()
+        raise _unreachable(url, exc) from None
+    return conn
 
 
 def _bootstrap(conn: psycopg.Connection[Any]) -> None:

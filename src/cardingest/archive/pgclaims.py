@@ -77,10 +77,6 @@ class ContentClaims:
         self.archive_id = found.archive_id
         try:
             self._check_table(archive)
-            # Each claim is on the server's disk before it returns, whatever the server's or
-            # the role's setting: a claim outlives a run that died, vouching for its
-            # journal's lines, and a server crash must not forget one whose photo was named.
-            self._conn.execute("SET synchronous_commit = on")
             self._conn.execute(
                 "SELECT pg_advisory_lock(%s)", (_ingest_key(self.archive_id, ingest_id),)
             )
