@@ -603,10 +603,15 @@ def prepare(
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
 
 
+def _copy_folders(plan: Plan) -> set[str]:
+    """The folders (relative to the archive or backup) the plan's copies go into."""
+    return {i.target.rpartition("/")[0] for i in plan.items if i.action == "copy" and i.target}
+
+
 def blocked_folders(plan: Plan, roots: Sequence[Path]) -> list[str]:
     """What stands where the plan's copies go, once each: a file, a link or another mount in
     place of a patient's folder (`storage.links.blocked`)."""
-    folders = {i.target.rpartition("/")[0] for i in plan.items if i.action == "copy" and i.target}
+    folders = _copy_folders(plan)
     found = []
     for root in roots:
         for folder in sorted(folders - {""}):
@@ -623,7 +628,7 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
     one made before, or by hand, is left as it is (`verify` calls it exposed)."""
     if not hasattr(os, "geteuid"):
         return None
-    folders = {i.target.rpartition("/")[0] for i in plan.items if i.action == "copy" and i.target}
+    folders = _copy_folders(plan)
     found: list[tuple[Path, str]] = []
     for root in roots:
         places = {Path(root)}
