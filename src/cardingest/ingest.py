@@ -791,7 +791,8 @@ def execute(
                             catalogue, ingest_id, archive, backup
                         )
                         if backup is not None:
-                            write_backed_up_manifests(catalogue, mended(result.outcomes), backup)
+                            repaired = [o.target for o in mended(result.outcomes) if o.target]
+                            write_backed_up_manifests(catalogue, repaired, backup)
                         catalogue.finish_ingest(
                             ingest_id,
                             finished=_now(),
@@ -886,14 +887,10 @@ BACKED_UP = "backed up"
 """How the outcome of a photo archived before with no backup copy, given one now, begins."""
 
 
-def mended(outcomes: Iterable[Outcome]) -> list[str]:
-    """The archive paths of the photos archived before whose copies this run made or put
-    back (a backup copy first made included)."""
-    return [
-        outcome.target
-        for outcome in outcomes
-        if outcome.target and outcome.action == "copy" and outcome.item.repair
-    ]
+def mended(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """The outcomes of the photos archived before whose copies this run made or put back
+    (a backup copy first made included)."""
+    return [outcome for outcome in outcomes if outcome.item.repair and outcome.action == "copy"]
 
 
 def _repair(

@@ -444,7 +444,7 @@ def said_card_removed(result: IngestResult) -> bool:
 
 
 def print_result(result: IngestResult) -> None:
-    from ..ingest import BACKED_UP
+    from ..ingest import BACKED_UP, mended
 
     counts = result.counts
     failed = [o for o in result.outcomes if o.action == "failed"]
@@ -456,9 +456,7 @@ def print_result(result: IngestResult) -> None:
             f"[red]failed:[/] {escape(outcome.item.source)}: {escape(outcome.error or '')}"
         )
     backed_up = 0
-    for outcome in result.outcomes:
-        if not (outcome.item.repair and outcome.action == "copy"):
-            continue
+    for outcome in mended(result.outcomes):
         if (outcome.reason or "").startswith(BACKED_UP):
             backed_up += 1
             continue
