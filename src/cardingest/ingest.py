@@ -280,6 +280,7 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
     complete = {recovered.ingest_id: not recovered.unknown for recovered in done}
     ingests = catalogue.ingests()
     backups = {ingest["ingest_id"]: ingest["backup"] for ingest in ingests}
+    repaired: dict[str, list[str]] | None = None
     manifested: set[str] = set()
     for recovered in done:
         warnings += list(recovered.problems)
@@ -325,8 +326,10 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
             if ingest["ingest_id"] not in manifested:
                 _write_manifests(catalogue, ingest["ingest_id"], archive, own_backup)
             if own_backup is not None:
-                repaired = _repaired_by(audit, ingest["ingest_id"])
-                write_backed_up_manifests(catalogue, repaired, own_backup)
+                if repaired is None:  # the log read once, and only for such a run
+                    repaired = _repaired_by(audit)
+                put_back = repaired.get(ingest["ingest_id"], [])
+                write_backed_up_manifests(catalogue, put_back, own_backup)
             catalogue.finish_ingest(
                 ingest["ingest_id"],
                 finished=_now(),
@@ -349,16 +352,14 @@ def _reachable(backup: str | None) -> Path | None:
     return Path(backup) if backup and Path(backup).is_dir() else None
 
 
-def _repaired_by(audit: AuditLog, ingest_id: str) -> list[str]:
-    """The archive paths whose copies a run put back or first made in its backup, from its
-    audit events (each comes before its catalogue change)."""
-    return [
-        str(event["archive_path"])
-        for event in audit.events()
-        if event.get("event") == "repair"
-        and event.get("ingest_id") == ingest_id
-        and event.get("archive_path")
-    ]
+def _repaired_by(audit: AuditLog) -> dict[str, list[str]]:
+    """For each run, the archive paths whose copies it put back or first made in its backup,
+    from its audit events (each comes before its catalogue change)."""
+    found: dict[str, list[str]] = {}
+    for event in audit.events():
+        if event.get("event") == "repair" and event.get("archive_path"):
+            found.setdefault(str(event.get("ingest_id")), []).append(str(event["archive_path"]))
+    return found
 
 
 def _some(paths: Sequence[str]) -> str:
