@@ -5,7 +5,7 @@ paths that no string or ``resolve()`` comparison sees as the same. Walking up fr
 comparing each folder's ``(st_dev, st_ino)`` with the other folder's does, except where a
 folder *inside* the other is bind-mounted elsewhere: walking up from there never meets it.
 The mount table's record of where each mount comes from in its file system
-(`mounts.location`) covers that.
+(`mounts.locations`) covers that.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .mounts import location
+from .mounts import locations
 
 
 def file_id(path: Path) -> tuple[int, int] | None:
@@ -63,7 +63,7 @@ def inside_by_identity(path: Path, folder: Path) -> bool:
 
 def _inside_by_location(path: Path, folder: Path) -> bool:
     """Whether ``path`` lies in ``folder`` in their file system, by the mount table."""
-    here, there = location(path), location(folder)
+    here, there = locations(path, folder)
     if here is None or there is None or here[0] != there[0]:
         return False
     return here[1] == there[1] or here[1].startswith(there[1].rstrip("/") + "/")

@@ -56,26 +56,32 @@ def mounted_below(root: os.PathLike[str] | str) -> list[str]:
     return [mount.mountpoint for mount in table if mount.mountpoint.startswith(inside)]
 
 
-def location(path: os.PathLike[str] | str) -> tuple[str, str] | None:
-    """Where ``path`` (links resolved) lies in its file system, whatever mount reaches it:
+def locations(*paths: os.PathLike[str] | str) -> list[tuple[str, str] | None]:
+    """Where each path (links resolved) lies in its file system, whatever mount reaches it:
     the file system's device (``major:minor``) and the path from that file system's own root.
     A bind mount of a folder shows that folder's place here, where its inode up the tree
-    does not. None where it cannot be told (no ``/proc/self/mountinfo``)."""
-    real = os.path.realpath(path)
+    does not. None where it cannot be told (no ``/proc/self/mountinfo``); the table is read
+    once for all of them."""
     try:
         with open(PROC_MOUNTINFO, "rb") as handle:
             table = handle.read()
     except OSError:
-        return None
-    found: tuple[str, str, str] | None = None  # mount point, device, root
+        return [None for _ in paths]
+    mounts = []  # mount point, device, root
     for line in table.splitlines():
         fields = line.split()
-        if len(fields) < 5:
-            continue
-        mountpoint = _unescaped(fields[4])
+        if len(fields) >= 5:
+            mounts.append((_unescaped(fields[4]), os.fsdecode(fields[2]), _unescaped(fields[3])))
+    return [_located(os.path.realpath(path), mounts) for path in paths]
+
+
+def _located(real: str, mounts: list[tuple[str, str, str]]) -> tuple[str, str] | None:
+    found: tuple[str, str, str] | None = None
+    for mount in mounts:
+        mountpoint = mount[0]
         inside = real == mountpoint or real.startswith(mountpoint.rstrip(os.sep) + os.sep)
         if inside and (found is None or len(mountpoint) >= len(found[0])):
-            found = (mountpoint, os.fsdecode(fields[2]), _unescaped(fields[3]))  # the last wins
+            found = mount  # the last wins
     if found is None:
         return None
     mountpoint, device, root = found
