@@ -299,7 +299,7 @@ def test_a_record_made_from_a_deeper_source_names_the_card_file(tmp_path: Path) 
     (card / SECOND).write_bytes(b"photo two, edited")
     assert decisions(plan_wipe(card, None, archive)) == {
         FIRST: ("remove", "archived as JBX3656/a.jpg"),
-        SECOND: ("keep", _not_the_photo("JBX3656/b.jpg")),
+        SECOND: ("keep", _not_the_photo(None)),
     }
 
 
@@ -317,11 +317,13 @@ def test_a_record_from_another_card_at_this_path_is_not_an_earlier_version(
     }
 
 
-def _not_the_photo(archive_path: str) -> str:
+def _not_the_photo(archive_path: str | None) -> str:
     """The reason for a card file with no EXIF time whose bytes are not those archived from
-    its name: changed, or another photo under a reused name, cannot be told apart."""
+    its name: changed, or another photo under a reused name, cannot be told apart. The
+    earlier photo is named only when both cards' serials say it is this card's."""
+    earlier = f"as {archive_path}" if archive_path else "(from this card or another)"
     return (
-        f"not the photo archived from this card name as {archive_path}: changed since, or "
+        f"not the photo archived from this card name {earlier}: changed since, or "
         "another photo under a name the camera used again; not archived. To archive it, "
         f"{INGEST_AGAIN}"
     )
@@ -345,15 +347,31 @@ def test_another_photo_under_a_reused_name_is_told_from_a_changed_one(tmp_path: 
     assert decisions(plan_wipe(card, None, archive)) == {
         FIRST: (
             "keep",
-            "another photo (taken 2008-05-31 09:00:00) under the card name of JBX3656/a.jpg "
-            "(taken 2008-05-30 15:56:01): the camera started its numbers again; not archived. "
-            f"To archive it, {INGEST_AGAIN}",
+            "another photo (taken 2008-05-31 09:00:00) under a card name archived before (from "
+            "this card or another) (taken 2008-05-30 15:56:01): the camera started its numbers "
+            f"again; not archived. To archive it, {INGEST_AGAIN}",
         ),
         SECOND: (
             "keep",
             f"changed on the card since it was archived as JBX3656/b.jpg{CHANGED_SINCE}",
         ),
     }
+
+
+def test_a_reused_name_names_the_earlier_photo_only_when_the_serials_say_it_is_this_card(
+    tmp_path: Path,
+) -> None:
+    """A card with no serial (a plain folder, an unreadable volume) may be another card
+    whose camera used the same names: the earlier photo's name carries its patient's ID, so
+    it is said only when both serials are known and agree."""
+    card = make_card(tmp_path / "card", {FIRST: exif_jpeg("2008:05:31 09:00:00")})
+    archive = tmp_path / "archive"
+    archived(archive, exif_jpeg("2008:05:30 15:56:01"), patient="MCJ1984")
+    known = decisions(plan_wipe(card, card_of(card), archive))[FIRST][1]
+    assert "under a card name archived before as MCJ1984/a.jpg (taken" in known
+    unknown = decisions(plan_wipe(card, card_of(card, serial=None), archive))[FIRST][1]
+    assert "MCJ1984" not in unknown
+    assert "the camera started its numbers again; not archived" in unknown
 
 
 def test_only_the_card_is_hashed_with_sha256_its_copies_are_compared_by_xxh3(

@@ -270,7 +270,8 @@ class Gate:
             )
         earlier = self._recorded_at(source)
         if earlier:
-            return Verdict("keep", _other_bytes_reason(earlier, taken), earlier[0])
+            sure = bool(self.card and self.card.serial) and all(r.card_serial for r in earlier)
+            return Verdict("keep", _other_bytes_reason(earlier, taken, sure), earlier[0])
         if matches:
             return Verdict(
                 "keep",
@@ -315,26 +316,29 @@ def _shot_times(files: Iterable[MediaFile]) -> dict[str, str]:
     return taken
 
 
-def _other_bytes_reason(earlier: list[CatalogueRecord], taken: str | None) -> str:
+def _other_bytes_reason(earlier: list[CatalogueRecord], taken: str | None, sure: bool) -> str:
     """Why a card file whose bytes differ from those archived from its card name stays.
 
     The same capture time: the shot was changed in the camera since. Another time: another
     photo, under a name the camera used again, which may be another patient's; the earlier
-    record's patient is then not suggested for it."""
+    record's patient is then not suggested for it. Unless both serials are known (``sure``)
+    the earlier record may be another card's, so its name, which holds its patient's ID, is
+    not said."""
     same = next((r for r in earlier if r.captured_raw == taken), None)
     if same is not None:
         return f"changed on the card since it was archived as {same.archive_path}{CHANGED_SINCE}"
     record = earlier[0]
+    earlier_name = f" as {record.archive_path}" if sure else " (from this card or another)"
     if taken is None:
         return (
-            f"not the photo archived from this card name as {record.archive_path}: changed "
-            "since, or another photo under a name the camera used again; not archived. To "
-            f"archive it, {INGEST_AGAIN}"
+            f"not the photo archived from this card name{earlier_name}: changed since, or "
+            "another photo under a name the camera used again; not archived. To archive it, "
+            f"{INGEST_AGAIN}"
         )
     return (
-        f"another photo (taken {taken.replace('T', ' ')}) under the card name of "
-        f"{record.archive_path} (taken {record.captured_raw.replace('T', ' ')}): the camera "
-        f"started its numbers again; not archived. To archive it, {INGEST_AGAIN}"
+        f"another photo (taken {taken.replace('T', ' ')}) under a card name archived before"
+        f"{earlier_name} (taken {record.captured_raw.replace('T', ' ')}): the camera started "
+        f"its numbers again; not archived. To archive it, {INGEST_AGAIN}"
     )
 
 
