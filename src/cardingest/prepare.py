@@ -567,7 +567,11 @@ def prepare(
         clock_offset=clock_offset,
         assignment=assignment,
     )
-    for note in (map_used_before(other_cards, idmap), offset_changed(plan, this_card, same_names)):
+    for note in (
+        map_used_before(other_cards, idmap),
+        offset_changed(plan, this_card, same_names),
+        left_by_another_patients_ingest(settings.archive, this_card, idmap, plan),
+    ):
         if note:
             plan = replace(plan, warnings=(*plan.warnings, note))
     plan = replace(plan, warnings=(*plan.warnings, *finished))
@@ -915,17 +919,57 @@ def _wall_clock(started: str) -> datetime:
 
 def _newest_filed(archive: Path, runs: Sequence[dict]) -> tuple[datetime, str] | None:
     """The capture time of the newest photo these ingests filed, and the ingest's ID."""
+    found = _newest_filed_by_each(archive, runs)
+    return max(found) if found else None
+
+
+def _newest_filed_by_each(
+    archive: Path, runs: Sequence[dict], other_than: str | None = None
+) -> list[tuple[datetime, str]]:
+    """The capture time (naive) of the newest photo each of these ingests filed (with
+    ``other_than``: under another patient), with the ingest's ID; none for a run that
+    filed none, and none at all when the catalogue cannot be read."""
     found: list[tuple[datetime, str]] = []
     try:
         with reading(archive) as catalogue:
             for ingest in runs:
-                taken = catalogue.newest_photo(str(ingest["ingest_id"]))
+                taken = catalogue.newest_photo(str(ingest["ingest_id"]), other_than)
                 with suppress(ValueError):
                     if taken:
-                        found.append((datetime.fromisoformat(taken), str(ingest["ingest_id"])))
+                        at = datetime.fromisoformat(taken).replace(tzinfo=None)
+                        found.append((at, str(ingest["ingest_id"])))
     except (CardingestError, OSError):
+        return []
+    return found
+
+
+def left_by_another_patients_ingest(
+    archive: Path, this_card: Sequence[dict], idmap: IdMap, plan: Plan
+) -> str | None:
+    """With ``--id``, a warning for the photos it files that were on the card when an
+    earlier ingest of it filed photos under another patient, and that ingest did not file:
+    its map or slates held them, or their copies failed. The card then holds more than one
+    patient's photos, and ``--id`` files every one under one. "On the card then": taken by
+    the newest photo on the card at that ingest (`recorded_card_newest`, a map's), or by
+    the newest it filed under the other patient. That patient is not named: a card with
+    no serial is known by its path only."""
+    if len(idmap.rows) != 1 or not idmap.rows[0].everything or not this_card:
         return None
-    return max(found) if found else None
+    patient = idmap.rows[0].patient_id
+    filed = _newest_filed_by_each(archive, this_card, other_than=patient)
+    if not filed:
+        return None
+    on_card = {str(i["ingest_id"]): recorded_card_newest(i["map_source"]) for i in this_card}
+    newest, ingest_id = max((max(at, on_card[run] or at), run) for at, run in filed)
+    before = [i for i in plan.items if i.action == "copy" and i.captured_raw <= newest]
+    if not before:
+        return None
+    return (
+        f"{len(before)} photo(s) to be filed under {patient} were on the card when ingest "
+        f"{ingest_id} filed photos of it under another patient, and it did not file them: "
+        f"--id files every photo of the card under {patient}. Check in the contact sheet "
+        "(--sheet) that these are that patient's, or give them by an ID map"
+    )
 
 
 def first_complete_uses(ingests: Sequence[dict]) -> list[dict]:

@@ -1087,14 +1087,15 @@ class Catalogue:
                 batch = self._hydrate(rows, on_damaged)
             yield from batch
 
-    def newest_photo(self, ingest_id: str) -> str | None:
+    def newest_photo(self, ingest_id: str, other_than: str | None = None) -> str | None:
         """The latest camera time (``captured_raw``, before any clock offset) of the photos
-        one ingest filed."""
+        one ingest filed; with ``other_than``, of those it filed under another patient."""
+        sql = "SELECT max(captured_raw) FROM files WHERE ingest_id = ? AND role = 'photo'"
+        params: tuple[str, ...] = (ingest_id,)
+        if other_than is not None:
+            sql, params = f"{sql} AND patient_id <> ?", (ingest_id, other_than)
         with self._errors():
-            row = self._conn.execute(
-                "SELECT max(captured_raw) FROM files WHERE ingest_id = ? AND role = 'photo'",
-                (ingest_id,),
-            ).fetchone()
+            row = self._conn.execute(sql, params).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
     def manifest_entries(self, ingest_id: str) -> Iterator[tuple[str, str, str | None]]:
