@@ -6,6 +6,7 @@ from __future__ import annotations
 import grp
 import json
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -332,3 +333,36 @@ def test_fix_permissions_on_a_file_system_without_modes_says_so(
     assert "exFAT" in fixed.stderr
     text = cli("verify", "--archive", archive, "--fix-permissions")
     assert text.exit_code == 1 and "--fix-permissions` takes" not in text.stdout
+
+
+def test_fix_permissions_names_the_owner_of_what_it_may_not_change_and_closes_the_rest(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """A photo another account owns (copied in by a colleague's login): only its owner or
+    root may change its mode. The error said only "Operation not permitted", and what was
+    closed before it went unrecorded. Now the rest are closed and recorded, and the one
+    left is named with its owner."""
+    from badinput_helpers import cardingest
+    from cardimage import require
+    from test_usability import NO_OVERRIDE
+
+    require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
+    archive, _ = ingest_demo(tmp_path)
+    theirs = next((archive / "ZAC5361").glob("*.jpg"))
+    theirs.chmod(0o644)
+    os.chown(theirs, 65534, 65534)  # nobody
+    (archive / "ZAA0067").chmod(0o755)
+    ran = cardingest(
+        "verify", "--archive", archive, "--fix-permissions", "--json",
+        home=tmp_path / "home", prefix=("setpriv", *NO_OVERRIDE),
+    )  # fmt: skip
+    assert ran.code == 1, ran.stderr
+    error = json.loads(ran.stdout)["error"]
+    said = " ".join([error["message"], *error["details"]])
+    relative = theirs.relative_to(archive).as_posix()
+    assert f"{relative}: owned by the account nobody, so only that account or root can" in said
+    assert "The other 1 were closed." in said
+    assert stat.S_IMODE((archive / "ZAA0067").stat().st_mode) == 0o700
+    assert stat.S_IMODE(theirs.stat().st_mode) == 0o644
+    events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]
+    assert [e["tightened"] for e in events if e["event"] == "permissions"] == [["ZAA0067"]]

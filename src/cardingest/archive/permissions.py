@@ -10,6 +10,7 @@ bits, and only those (the owner keeps all, the ``archive_group`` its read access
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -78,19 +79,36 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
     return found
 
 
-def tighten(archive: Path, shown: Iterable[str]) -> list[str]:
-    """Remove the access `modes.too_open` finds from each path (as `find_exposed` shows it);
-    returns those closed, looked at again after the change: a file system that keeps no Unix
-    modes (exFAT, FAT, some shares) takes the ``chmod`` and leaves the file as open as it
-    was. Raises OSError when one cannot be changed."""
+def tighten(archive: Path, shown: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Remove the access `modes.too_open` finds from each path (as `find_exposed` shows it).
+
+    Returns those closed, looked at again after the change (a file system that keeps no
+    Unix modes, exFAT, FAT, some shares, takes the ``chmod`` and leaves the file as open as
+    it was), and those refused for want of permission, each with why: only its owner (or
+    root) may change its mode, so the rest are still closed, and their change recorded.
+    Raises OSError on any other failure."""
     changed: list[str] = []
+    refused: list[str] = []
     for item in shown:
         path = Path(item) if os.path.isabs(item) else archive / item
         info = os.lstat(path)
         extra = too_open(info.st_mode, info.st_gid)
-        if not stat.S_ISLNK(info.st_mode) and extra:
+        if stat.S_ISLNK(info.st_mode) or not extra:
+            continue
+        try:
             os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra)
-            after = os.lstat(path)
-            if not too_open(after.st_mode, after.st_gid):
-                changed.append(item)
-    return changed
+        except PermissionError:
+            refused.append(f"{item}: {_owned_by(info.st_uid)}, so only that account or root can")
+            continue
+        after = os.lstat(path)
+        if not too_open(after.st_mode, after.st_gid):
+            changed.append(item)
+    return changed, refused
+
+
+def _owned_by(uid: int) -> str:
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"owned by user ID {uid}, an account this machine does not know"
+    return f"owned by the account {name}"

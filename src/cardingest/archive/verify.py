@@ -19,7 +19,7 @@ from typing import Literal, cast
 import xxhash
 
 from ..card.kinds import is_sidecar
-from ..errors import UsageError
+from ..errors import ArchiveError, UsageError
 from ..models import METADIR
 from ..storage.identity import file_id
 from ..storage.links import leaves_root
@@ -683,11 +683,19 @@ def record_verify(archive: Path, report: VerifyReport, operator: str) -> dict:
 
 
 def fix_permissions(archive: Path, report: VerifyReport, operator: str) -> list[str]:
-    """Take other accounts' access away from what ``report`` found exposed; audited."""
-    changed = tighten(archive, report.paths("exposed"))
+    """Take other accounts' access away from what ``report`` found exposed; audited. Raises
+    ArchiveError, once the rest are closed and recorded, naming those another account owns."""
+    changed, refused = tighten(archive, report.paths("exposed"))
     if changed:
         AuditLog(archive).append(
             "permissions", operator=operator, archive=str(archive), tightened=changed
+        )
+    if refused:
+        closed = f"The other {len(changed)} were closed. " if changed else ""
+        raise ArchiveError(
+            f"Cannot change the permissions of {len(refused)} file(s) or folder(s): the mode "
+            "of a file or folder can be changed only by its owner or root",
+            details=[*refused, f"{closed}Run verify --fix-permissions as their owner or root."],
         )
     return changed
 
