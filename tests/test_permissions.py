@@ -8,12 +8,14 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cardimage import CardFactory
 from clinic_helpers import cli
+from exif_bytes import timed_card
 
 from cardingest.demo import make_demo_card
 from cardingest.storage import modes
@@ -366,3 +368,32 @@ def test_fix_permissions_names_the_owner_of_what_it_may_not_change_and_closes_th
     assert stat.S_IMODE(theirs.stat().st_mode) == 0o644
     events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]
     assert [e["tightened"] for e in events if e["event"] == "permissions"] == [["ZAA0067"]]
+
+
+def test_a_folder_opened_by_an_access_control_list_is_said_so(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """`setfacl -m u:nobody:rwx` on a patient's folder: its mode's group bits become the
+    list's mask, and it was called writable by its group, which sent the reader to the
+    wrong place. Both `verify` and `preview` now name the access control list, and
+    `--fix-permissions` (its chmod lowers the mask) closes it."""
+    from cardimage import require
+
+    require(shutil.which("setfacl") is not None, "needs setfacl (Debian package acl)")
+    archive, _ = ingest_demo(tmp_path)
+    folder = archive / "ZAA0067"
+    subprocess.run(["setfacl", "-m", "u:nobody:rwx", folder], check=True)
+    result = cli("verify", "--archive", archive, "--json")
+    problems = [p for p in json.loads(result.stdout)["problems"] if p["kind"] == "exposed"]
+    assert [p["path"] for p in problems] == ["ZAA0067"], problems
+    said = json.dumps(problems)
+    assert "access control list names (getfacl shows them), and writable by them" in said
+    assert "group" not in said.replace("groups its", ""), said
+    card = tmp_path / "more"
+    timed_card(card)
+    preview = cli("preview", card, "--id", "ZAA0067", "--archive", archive, "--json")
+    warned = " ".join(json.loads(preview.stdout)["warnings"])
+    assert "ZAA0067 can be written by the accounts or groups its access control list" in warned
+    assert cli("verify", "--archive", archive, "--fix-permissions").exit_code == 0
+    masked = subprocess.run(["getfacl", "-p", folder], capture_output=True, text=True).stdout
+    assert "user:nobody:rwx\t#effective:---" in masked, masked

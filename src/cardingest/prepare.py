@@ -59,6 +59,7 @@ from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside
 from .storage.links import blocked
+from .storage.modes import ACL_NAMES, has_acl
 from .storage.positional import open_regular
 from .text import printable, undecodable
 
@@ -665,7 +666,7 @@ def _open_to_others(place: Path) -> str | None:
     if status.st_mode & 0o002:
         return "can be written by every account"
     if status.st_mode & 0o020:
-        return "can be written by its group"
+        return f"can be written by {ACL_NAMES}" if has_acl(place) else "can be written by its group"
     return None
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage.modes import exposure, too_open
+from ..storage.modes import exposure, has_acl, too_open
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,14 @@ class Exposed:
     path: str
     mode: int
     gid: int
+    acl: bool = False
+    """It has an access control list (`modes.has_acl`)."""
 
     @property
     def detail(self) -> str:
         what = "folder" if stat.S_ISDIR(self.mode) else "file"
-        return f"{what} {exposure(self.mode, self.gid)} (mode {stat.filemode(self.mode)})"
+        said = exposure(self.mode, self.gid, self.acl)
+        return f"{what} {said} (mode {stat.filemode(self.mode)}{'+' if self.acl else ''})"
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -75,7 +78,7 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
         except OSError:
             continue  # gone or unreadable: verify reports the copy itself
         if not stat.S_ISLNK(info.st_mode) and too_open(info.st_mode, info.st_gid):
-            found.append(Exposed(shown, info.st_mode, info.st_gid))
+            found.append(Exposed(shown, info.st_mode, info.st_gid, has_acl(path)))
     return found
 
 

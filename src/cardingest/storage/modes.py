@@ -211,10 +211,28 @@ def group_name(gid: int) -> str:
         return str(gid)
 
 
-def exposure(mode: int, gid: int) -> str:
+def has_acl(path: Path) -> bool:
+    """Whether an access control list gives accounts or groups beyond the owner, the group
+    and the others their access (`setfacl -m u:nurse2:rwx`): the mode's group bits are then
+    the most that list lets any of them do, not the group's."""
+    try:
+        return bool(os.getxattr(path, "system.posix_acl_access", follow_symlinks=False))
+    except OSError:
+        return False
+
+
+ACL_NAMES = "the accounts or groups its access control list names (getfacl shows them)"
+
+
+def exposure(mode: int, gid: int, acl: bool = False) -> str:
     """Who `too_open` lets in, in words: "open to other accounts", "open to group users while
-    no archive_group is set", "writable by group staff"; '' for nobody."""
+    no archive_group is set", "writable by group staff"; '' for nobody. With ``acl``
+    (`has_acl`) the group bits are the list's, and said as such."""
     bits, name = too_open(mode, gid), group_name(gid)
+    if acl and bits & (GROUP_READ | stat.S_IWGRP):
+        others = "other accounts and " if bits & OTHERS else ""
+        writable = ", and writable by them" if bits & stat.S_IWGRP else ""
+        return f"open to {others}{ACL_NAMES}{writable}"
     readers = ["other accounts"] if bits & OTHERS else []
     if bits & GROUP_READ:
         readers.append(f"group {name}")
