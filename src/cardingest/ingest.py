@@ -314,12 +314,10 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
                     if complete.get(ingest["ingest_id"])
                     else "before it finished (see above for what it may have left)"
                     if ingest["ingest_id"] in complete
-                    else "before it finished, and no publish journal of it could be read: "
-                    "photos it had copied "
-                    "but not yet recorded may lie in the archive under the names its ID map "
-                    "gave them, unknown to the catalogue. `cardingest verify` lists them as "
-                    "unexpected; if that map was wrong, remove them (that loses nothing: a "
-                    "photo leaves the card only once a recorded copy of it is proven)"
+                    else "before it finished, after it had removed its publish journal, "
+                    "which a run does once every photo it copied is recorded (had the "
+                    "journal been deleted by hand, `cardingest verify` would list a copy "
+                    "with no catalogue row as unexpected)"
                 )
             )
             own_backup = _reachable(ingest["backup"])
