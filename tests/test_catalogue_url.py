@@ -5,6 +5,7 @@ is not repeated. No server is needed: the socket folder does not exist."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -66,6 +67,22 @@ def test_a_good_password_leaves_the_drivers_reason_to_be_read(tmp_path: Path) ->
     assert ran.code == 1
     assert "Plain1Secret" not in ran.stderr
     assert "cardingest_desk:***@" in ran.stderr and "No such file or directory" in ran.stderr
+
+
+def test_a_url_of_several_hosts_says_why_each_could_not_be_reached(tmp_path: Path) -> None:
+    """psycopg's error's first line names only the last host tried."""
+    ports = []
+    for _ in range(2):
+        with closing(socket.socket()) as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    url = f"postgresql://desk:Pw9secret@127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}/db"
+    ran = cardingest("search", "--archive", tmp_path, "--catalogue", url, "--json", home=tmp_path)
+    assert ran.code == 1, ran.stderr
+    said = ran.json()["error"]["message"]
+    for port in ports:
+        assert f'connection to server at "127.0.0.1", port {port} failed' in said, said
+    assert "Pw9secret" not in ran.text and "\t" not in said
 
 
 def test_a_url_that_cannot_be_read_is_exit_2(tmp_path: Path) -> None:

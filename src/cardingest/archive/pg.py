@@ -210,10 +210,29 @@ _BAD_VALUE = re.compile(r'\binvalid [\w ]+ value\b|\bdatabase "[^"]*" does not e
 a database the server does not have."""
 
 
+_EVERY_TRY = "\nMultiple connection attempts failed. All failures were:\n"
+"""How psycopg lists each host's failure when a URL names several (``host=a,b``)."""
+
+
+def _reason(exc: Exception) -> str:
+    """A connection error's first line: libpq's hint lines and a server's SQL context are
+    left out. For a URL of several hosts, each host's, not only the last one tried."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first, _, every = text.partition(_EVERY_TRY)
+    tries = [
+        line.partition(": connection failed: ")[2] or line[2:]
+        for line in every.splitlines()
+        if line.startswith("- ")
+    ]
+    return "; ".join(tries) if tries else first.splitlines()[0]
+
+
 def _unreachable(url: str, exc: Exception) -> CardingestError:
     """Why ``url`` could not be connected to: the login or the URL for the user to fix
     (exit 2), else the server or the network (exit 1)."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = _reason(exc)
     if getattr(exc, "sqlstate", None) == PRIVILEGE_DENIED:
         return role_denied(redact(url), _role(url), scrubbed(reason, url))
     if _LOGIN_REFUSED.search(reason):
