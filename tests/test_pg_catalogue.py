@@ -342,6 +342,18 @@ def test_the_readme_roles_make_the_audit_log_append_only(
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)  # type: ignore[arg-type]
+    # The share not mounted: the desk finds an empty folder where the archive should be.
+    # The message said the role's privileges were set up wrong (ALTER DEFAULT PRIVILEGES).
+    unmounted = tmp_path / "share"
+    unmounted.mkdir()
+    code, out, err = invoke("ingest", other, "--id", "ZAA0067", "--archive", unmounted,
+                            "--catalogue", desk_url, "--json")  # fmt: skip
+    assert code == 2, err
+    said = json.loads(out)["error"]
+    assert said["message"].startswith(f"{unmounted} holds no archive"), said
+    assert "the database role cardingest_desk may not" in said["message"]
+    assert "check that it is mounted" in said["details"][0]
+    assert "pw2" not in err and not list(unmounted.iterdir())
 
 
 def test_two_ingests_of_one_patient_take_turns_and_other_patients_go_side_by_side(

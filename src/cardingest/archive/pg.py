@@ -479,7 +479,12 @@ def tie(
                 f"No catalogue for {archive} in {redact(url)}: nothing is archived there"
                 f"{then}. Is --archive right?"
             )
-        archive_id = register(conn, archive).archive_id
+        try:
+            archive_id = register(conn, archive).archive_id
+        except psycopg.Error as exc:
+            if getattr(exc, "sqlstate", None) != PRIVILEGE_DENIED:
+                raise
+            raise _may_not_make(url, archive, _reason(exc)) from None
     known = conn.execute("SELECT to_regclass('cardingest.archives') IS NOT NULL").fetchone()
     row = None
     if known is not None and known[0]:  # a database cardingest never used knows no archive
@@ -504,6 +509,24 @@ def tie(
     if row[1] < PG_SCHEMA_VERSION:
         _upgrade(conn, archive_id, str(row[0]))
     return Tie(url, archive_id, str(row[0]))
+
+
+def _may_not_make(url: str, archive: Path, reason: str) -> ConfigError:
+    """A role that may not make a new archive (a desk's) was asked to: most likely the
+    archive is there and its folder is not (a share not mounted), so that comes first."""
+    who = f"the database role {_role(url)}" if _role(url) else "this database role"
+    return ConfigError(
+        f"{archive} holds no archive (no .cardingest/archive-id), so this command would make "
+        f"a new one in {redact(url)}, and {who} may not: {scrubbed(reason, url)}",
+        details=[
+            "Nothing was copied or changed. If the archive is on a network share, check that "
+            "it is mounted and that --archive names it: an empty folder where the share "
+            "should be looks like a new archive.",
+            "To make a new archive, run its first ingest once with the owner's URL "
+            "(--catalogue OWNER-URL); then the desks use it. Should this role make archives, "
+            'see "Setting up the database" (README.md).',
+        ],
+    )
 
 
 def _upgrade(conn: psycopg.Connection[Any], archive_id: str, schema: str) -> None:
