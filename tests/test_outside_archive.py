@@ -108,6 +108,50 @@ def test_an_empty_sheet_or_slate_file_is_said_to_be_empty(
     for args, said in (
         (("preview", card, "--id", "JBX3656", *archive, "--sheet", ""), "--sheet is empty"),
         (("slate", "JBX3656", "--out", ""), "--out is empty"),
+        (("preview", card, "--map", "", *archive), "--map is empty"),
+        (("map-template", card, "--out", ""), "--out is empty"),
     ):
         code, _out, err = invoke(*args)
         assert code == 2 and said in err, (args, err)
+
+
+@pytest.mark.parametrize("command", ["preview", "ingest", "wipe", "map-template"])
+def test_an_empty_source_is_not_this_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """``cardingest ingest "$CARD" --id …`` with the variable unset filed every photo under
+    the current folder (a home's holiday pictures) under the patient."""
+    from exif_bytes import timed_card
+
+    timed_card(tmp_path)  # the current folder holds photos
+    monkeypatch.chdir(tmp_path)
+    archive = tmp_path.parent / f"{tmp_path.name}-archive"
+    patient = ("--id", "JBX3656") if command in ("preview", "ingest") else ()
+    where = ("--archive", archive) if command != "map-template" else ()
+    code, _out, err = invoke(command, "", *patient, *where)
+    assert code == 2 and "SOURCE is empty" in err, err
+    assert not archive.exists()
+
+
+def test_outputs_in_a_dcim_folder_or_another_archive_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A card copied to a folder (not a mounted card): shared copies written into its DCIM
+    were filed under the next ingest's patient. And `map-template`, which takes no
+    --archive, wrote its CSV into an archive not configured, which `verify` then failed."""
+    config = tmp_path / "config.toml"
+    config.write_text("allow_test_ids = true\n", encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    card, archive, _document = ingest_demo(tmp_path)
+    dcim = next(card.rglob("DCIM"))
+    before = tree(card)
+    for args, said in (
+        (("share", "ZAC5361", "--archive", archive, "--out", dcim / "share"), "in a DCIM folder"),
+        (("dicom", "export", "ZAC5361", "--archive", archive, "--out", dcim / "d"), "DCIM"),
+        (("map-template", card, "--out", archive / "map.csv"), f"is inside {archive}, an"),
+        (("map-template", card, "--out", archive / "ZAC5361" / "m.csv"), "an archive or its"),
+    ):
+        code, _out, err = invoke(*args)
+        assert code == 2 and said in " ".join(err.split()), (args, err)
+    assert tree(card) == before
+    assert code == 2 and not (archive / "map.csv").exists()

@@ -11,6 +11,7 @@ import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cardimage import CardFactory
@@ -397,3 +398,36 @@ def test_a_folder_opened_by_an_access_control_list_is_said_so(
     assert cli("verify", "--archive", archive, "--fix-permissions").exit_code == 0
     masked = subprocess.run(["getfacl", "-p", folder], capture_output=True, text=True).stdout
     assert "user:nobody:rwx\t#effective:---" in masked, masked
+
+
+def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root on an archive another account owns gives what it makes to that account
+    (`modes.keep_owner`). That account swapped a new patient folder for a link to a file
+    of root's between the folder's making and its chown, and the file became theirs."""
+    from cardimage import require
+
+    require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
+    archive, victim = tmp_path / "archive", tmp_path / "shadow"
+    archive.mkdir()
+    os.chown(archive, 65534, 65534)  # nobody's archive
+    victim.write_text("root's secret\n")
+    victim.chmod(0o600)
+    real_mkdir = os.mkdir
+
+    def swapped(path: Any, mode: int = 0o777, **kwargs: Any) -> None:
+        real_mkdir(path, mode, **kwargs)
+        os.rename(path, f"{path}.aside")
+        os.symlink(victim, path)
+
+    modes.keep_owner(archive)
+    try:
+        monkeypatch.setattr(os, "mkdir", swapped)
+        with pytest.raises(OSError):
+            modes.mkdir(archive / "JBX3656")
+    finally:
+        monkeypatch.undo()
+        modes.keep_owner(tmp_path / "not-there")
+    status = victim.stat()
+    assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (0, 0, 0o600)

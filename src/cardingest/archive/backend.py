@@ -493,6 +493,25 @@ def refuse_inside_archive(
                 f"{option} {path} is inside the {what} {root}; write it elsewhere: the {what}"
                 " holds only the photos cardingest files and its own records"
             )
+    other = archive_above(where)
+    if other is not None:
+        raise UsageError(
+            f"{option} {path} is inside {other}, an archive or its backup (it holds "
+            f"{METADIR}/); write it elsewhere: it holds only the photos cardingest files and "
+            "its own records"
+        )
+
+
+def archive_above(path: Path) -> Path | None:
+    """The archive ``path`` (absolute) lies in, by the ``.cardingest`` folder every archive
+    holds: another than the one configured (``map-template`` has no ``--archive``), or the
+    same reached by a path the settings do not name. Its folders are looked at as they are
+    reached (links followed, as writing there would)."""
+    for folder in [path, *path.parents]:
+        with suppress(OSError):
+            if (folder / METADIR).is_dir() and folder != Path(folder.anchor):
+                return folder
+    return None
 
 
 def denied(path: Path | str, doing: str = "read") -> str:

@@ -99,7 +99,7 @@ def tighten(archive: Path, shown: Iterable[str]) -> tuple[list[str], list[str]]:
         if stat.S_ISLNK(info.st_mode) or not extra:
             continue
         try:
-            os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra)
+            os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra, follow_symlinks=False)
         except PermissionError:
             refused.append(f"{item}: {_owned_by(info.st_uid)}, so only that account or root can")
             continue

@@ -357,6 +357,11 @@ def resolve_source(
                 details=[_describe(card) for card in cards],
             )
         return Path(cards[0].mount), cards[0]
+    if not source.strip():  # a script's unset variable ("$CARD"): not this folder
+        raise SourceError(
+            "SOURCE is empty; give the card's mount point or folder (. for this folder), or "
+            "leave it out to use the one camera card found"
+        )
     path = Path(source).expanduser()
     try:
         exists = path.exists()

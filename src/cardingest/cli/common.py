@@ -3,6 +3,7 @@ and display (the option types are in ``options``)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -169,6 +170,14 @@ def refuse_on_card(path: Path | None, option: str, source: str | None = None) ->
         tops.append((card_top(root, card), str(root)))
     tops += [(Path(card.mount), card.mount) for card in find_cards()]
     place = path.expanduser().absolute()
+    with contextlib.suppress(OSError, RuntimeError):
+        dcim = [p for p in (place, place.resolve()) if "dcim" in (n.lower() for n in p.parts)]
+        if dcim:  # a card copied to a folder, not mounted: its DCIM is still a card's
+            raise UsageError(
+                f"{option} {path} is in a DCIM folder, where a camera keeps its photos: the "
+                "next ingest of it would take what is written there for photos. Write it "
+                "where the clinic keeps its records"
+            )
     for top, shown in tops:
         if inside_by_identity(place, top):
             raise UsageError(

@@ -52,16 +52,14 @@ def keep_owner(archive: Path) -> None:
         _owner = (found.st_uid, found.st_gid)
 
 
-def _give(path_or_fd: int | Path) -> None:
-    """The configured owner and group of a file or folder cardingest just created."""
+def _give(fd: int) -> None:
+    """The configured owner and group of a file or folder cardingest just created (open on
+    ``fd``: never by its path, which another account may have made a link meanwhile)."""
     if _owner is None and _group is None:
         return
     uid = _owner[0] if _owner is not None else -1
     gid = _group if _group is not None else (_owner[1] if _owner is not None else -1)
-    if isinstance(path_or_fd, int):
-        os.fchown(path_or_fd, uid, gid)
-    else:
-        os.chown(path_or_fd, uid, gid)
+    os.fchown(fd, uid, gid)
 
 
 def file_mode() -> int:
@@ -102,16 +100,26 @@ def create(path: Path | str, flags: int) -> int:
 
 
 def mkdir(path: Path) -> None:
-    """``os.mkdir`` with the folder's group and mode (FileExistsError if it is there)."""
+    """``os.mkdir`` with the folder's group and mode (FileExistsError if it is there).
+
+    Owner and mode are set on the folder opened without following a link: root running on
+    an archive another account owns (`keep_owner`) must not, when that account swaps the
+    new folder for a link between the two steps, give it the link's target (any file on
+    the machine). A folder swapped so is an OSError (ELOOP)."""
     mode = dir_mode()
     os.mkdir(path, mode & 0o777)
-    if _POSIX:
-        _give(path)
+    if not _POSIX:
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        _give(fd)
         try:
-            os.chmod(path, mode)
+            os.fchmod(fd, mode)
         except OSError as exc:
             if exc.errno not in _NO_MODES:
                 raise
+    finally:
+        os.close(fd)
 
 
 def make_dirs(folder: Path) -> list[Path]:
