@@ -61,6 +61,40 @@ def test_a_url_libpq_cannot_use_as_given_is_exit_2_without_its_password(
     assert not (tmp_path / ".cardingest").exists()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql:/cardingest_desk:Sec9ret@127.0.0.1/clinic_photos",
+        "postgresql:desk:Sec9ret@127.0.0.1/x",
+        "postgresql//desk:Sec9ret@127.0.0.1/x",
+        "postgresql:\\\\desk:Sec9ret@127.0.0.1/x",
+        "postgresql:/x?password=Sec9ret",
+    ],
+    ids=["one-slash", "no-slashes", "no-colon", "backslashes", "query"],
+)
+@pytest.mark.parametrize("given", ["option", "config", "environment"])
+def test_a_url_with_its_scheme_mistyped_keeps_its_password_out_of_every_message(
+    tmp_path: Path, url: str, given: str
+) -> None:
+    """The password was shown for a URL whose ``://`` was mistyped: the message quoted the
+    URL, and libpq's own ("missing "=" after …") quoted it again."""
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    if given == "option":
+        args = ("--catalogue", url)
+    elif given == "config":
+        config = tmp_path / "config.toml"
+        config.write_text(f"catalogue = {url!r}\n", encoding="utf-8")
+        config.chmod(0o600)
+        env = {"CARDINGEST_CONFIG": str(config)}
+    else:
+        env = {"CARDINGEST_CATALOGUE": url}
+    ran = cardingest("search", "--archive", tmp_path, *args, "--json", home=tmp_path, env=env)
+    assert ran.code in (1, 2), ran.stderr
+    assert "Sec9ret" not in ran.stderr and "Sec9ret" not in ran.text, ran.stderr
+    assert "***" in ran.json()["error"]["message"], ran.stderr
+
+
 def test_a_good_password_leaves_the_drivers_reason_to_be_read(tmp_path: Path) -> None:
     url = f"postgresql://cardingest_desk:Plain1Secret{NOWHERE}"
     ran = cardingest("search", "--archive", tmp_path, "--catalogue", url, home=tmp_path)

@@ -187,6 +187,25 @@ def _secret_key(key: str) -> bool:
     return unquote(key).strip().lower().endswith("password")
 
 
+_MISTYPED_START = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:?[/\\]*")
+"""A scheme typed wrong (``postgresql:/``, ``postgresql//``, ``postgresql:\\``, ``postgresql:``)."""
+
+
+def _mistyped_url_spans(url: str) -> list[tuple[int, int]]:
+    """A URL with its ``://`` mistyped still holds its password where the user put it: after
+    the user name's ``:``, up to the last ``@``; and in a ``?password=`` setting."""
+    spans: list[tuple[int, int]] = []
+    start = _MISTYPED_START.match(url)
+    at = url.rfind("@")
+    if start is not None and at > start.end():
+        colon = url.find(":", start.end(), at)
+        if colon >= 0:
+            spans.append((colon + 1, at))
+    if "?" in url:
+        spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
+    return spans
+
+
 def _secret_spans(url: str) -> list[tuple[int, int]]:
     """Where ``url`` holds a password (start, end), in order, overlaps merged: the user
     info's and a ``?password=`` query setting of a URL, or a ``password=`` setting of a
@@ -199,6 +218,7 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
         spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
     else:
         spans += [m.span(2) for m in _KEY_VALUE_SETTING.finditer(url) if _secret_key(m.group(1))]
+        spans += _mistyped_url_spans(url)
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
