@@ -314,6 +314,37 @@ def test_a_photo_rewritten_while_the_wipe_waits_for_its_answer_stays(
     assert (card / PATH).read_bytes() == new and not (card / OTHER).exists()
 
 
+def test_a_photo_rewritten_between_the_check_and_its_removal_stays_with_yes_on_fusefat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fat_card: CardFactory
+) -> None:
+    """`wipe --yes` checks the whole card, then removes: minutes apart on a big card. A
+    photo rewritten in place meanwhile moves no time on fusefat, so the removal's stat
+    compare passed it and the wipe removed bytes never archived (an outside tester's
+    report). On such a driver each file is read again before its removal, as after a
+    question."""
+    from cardingest import wipe
+
+    card = fat_card({PATH: photo(SCANNED, 30_000), OTHER: photo("2026:01:02 15:30:00", 30_000)})
+    archive = tmp_path / "archive"
+    code, _document, stderr = run("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    assert code == 0, stderr
+    new = photo(REWRITTEN, 30_000)
+    real = wipe._Remover.remove
+
+    def rewrite_first(self: Any, item: Any) -> Any:
+        if item.source == PATH:  # checked already, its removal next
+            with open(card / PATH, "r+b") as handle:
+                handle.write(new)
+        return real(self, item)
+
+    monkeypatch.setattr(wipe._Remover, "remove", rewrite_first)
+    code, document, stderr = run("wipe", card, "--archive", archive, "--yes", "--json")
+    assert code == 3, (document, stderr)
+    kept = {i["source"]: i["reason"] for i in document["items"] if i["action"] == "keep"}
+    assert kept == {PATH: "changed on the card after the check"}, document["items"]
+    assert (card / PATH).read_bytes() == new and not (card / OTHER).exists()
+
+
 # The transfer's side: what the recheck is given, and what its answer does.
 
 EDGES = [0, 5000, transfer.KEPT_HEAD + transfer.KEPT_TAIL - 1, transfer.KEPT_HEAD + 70_000]

@@ -681,6 +681,13 @@ class _Remover:
         )
 
 
+TIMES_UNMOVED = frozenset({"fuse.fusefat"})
+"""Card drivers that move neither the modification nor the change time of a file rewritten
+in place (measured for fusefat): the removal's stat compare cannot see such a change, so
+each file is read again before its removal, whatever was asked. The whole card is checked
+before the first removal, minutes before the last on a big card."""
+
+
 def execute_wipe(
     plan: WipePlan,
     *,
@@ -703,6 +710,7 @@ def execute_wipe(
     result = WipeResult(new_wipe_id(), plan)
     root = Path(plan.source)
     targets = plan.to_remove
+    read_again = read_again or (plan.card is not None and plan.card.fstype in TIMES_UNMOVED)
     if targets:
         check_writable(root, targets)
     audit = AuditLog(Path(plan.archive))
