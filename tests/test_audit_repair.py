@@ -149,3 +149,33 @@ def test_repair_of_a_log_edited_with_no_torn_tail_says_it_needs_a_person(
     assert run.code == 1, run.stderr
     assert "Not repaired: an edited or removed line needs a person" in run.stderr
     assert "nothing to repair" not in run.stderr and "does not check out at line 1" in run.text
+
+
+def test_a_head_fallen_behind_lines_that_check_out_is_written_again(tmp_path: Path) -> None:
+    """Appends whose head could not be written (a full disk, before 2026-12): the log two
+    lines ahead of audit.head, every command refused for good. `audit --repair` writes the
+    head again when the head names a line of the log and every line checks out; a head
+    ahead of the log (lines cut from the end) is left for a person."""
+    require_samples()
+    card = folder_card(tmp_path / "card", {b"DCIM/100CANON/IMG_0001.JPG": photos(1)[0]})
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    meta = archive / ".cardingest"
+    head_then = (meta / "audit.head").read_bytes()
+    for _ in range(2):
+        assert cardingest("verify", "--archive", archive, home=home).code == 0
+    (meta / "audit.head").write_bytes(head_then)
+    refused = cardingest("wipe", card, "--archive", archive, "--yes", home=home)
+    assert refused.code == 1 and (card / "DCIM/100CANON/IMG_0001.JPG").exists()
+    repaired = cardingest("audit", "--archive", archive, "--repair", home=home)
+    assert repaired.code == 0, repaired.stderr
+    assert "Wrote audit.head, 2 lines behind, again from the log's" in repaired.text
+    events = [json.loads(line) for line in (meta / "audit.jsonl").read_bytes().splitlines()]
+    assert events[-1]["event"] == "audit-repair" and "2 lines behind" in events[-1]["note"]
+    assert cardingest("wipe", card, "--archive", archive, "--yes", home=home).code == 0
+    assert cardingest("audit", "--archive", archive, home=home).code == 0
+    # Ahead: the log's last two lines cut off. Not a lag: a person looks.
+    log = (meta / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    (meta / "audit.jsonl").write_bytes(b"".join(log[:-2]))
+    cut = cardingest("audit", "--archive", archive, "--repair", home=home)
+    assert cut.code == 1 and "lines removed from the end" in cut.text + cut.stderr

@@ -104,3 +104,29 @@ def test_a_nearly_full_disk_of_small_blocks_is_a_message_not_a_bus_error(
     shutil.rmtree(filler)
     tagged = cardingest("tag", "JBX3656", "--diagnosis", "eczema", *archive, home=home)
     assert tagged.code == EXIT_OK, tagged.stderr
+
+
+@pytest.mark.parametrize("free_kib", [1, 2, 4])
+def test_a_nearly_full_disk_never_leaves_the_audit_log_ahead_of_its_head(
+    loop_ext4: LoopDisk, tmp_path: Path, free_kib: int
+) -> None:
+    """With a block or so free, an append's line fit in the log's last block and its head
+    could not be written: each `verify` left the log a line further ahead of audit.head,
+    and at two lines the archive refused every command for good, space freed or not (an
+    outside tester's report). Now the line is taken back when its head cannot follow."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive = ("--archive", loop_ext4.mount / "archive")
+    home = tmp_path / "home"
+    assert cardingest("ingest", card, "--id", "JBX3656", *archive, home=home).code == 0
+    filler = leave_free(loop_ext4.mount, free_kib)
+    for _ in range(3):
+        ran = cardingest("verify", *archive, home=home)
+        assert ran.code in (EXIT_OK, EXIT_FAILURE), ran.stderr
+        assert ran.code == EXIT_OK or "disk is full" in ran.stderr, ran.stderr
+    checked = cardingest("audit", *archive, home=home)
+    assert checked.code == EXIT_OK, checked.stderr
+    shutil.rmtree(filler)
+    for args in (("verify",), ("ingest", card, "--id", "JBX3656"), ("audit",)):
+        ran = cardingest(*args, *archive, home=home)
+        assert ran.code == EXIT_OK, (args, ran.stderr)

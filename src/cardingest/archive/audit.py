@@ -12,6 +12,8 @@ whole log and its head can forge a consistent one.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -46,6 +48,10 @@ _TAIL_BLOCK = 8192
 
 
 REPAIR_COMMAND = "cardingest audit --repair"
+_FULL = (
+    "The archive's disk is full: free some space on it and run the command again; the log "
+    "is as it was before."
+)
 
 
 @dataclass(frozen=True)
@@ -291,20 +297,42 @@ class AuditLog:
             with _locked(fd):
                 count, prev = self._tail_state(fd)
                 line = _line(event, fields, count, prev)
-                written = os.write(fd, line + b"\n")
-                if written != len(line) + 1:
-                    raise AuditError(
-                        f"Short write to {self.path} ({written} of {len(line) + 1} bytes)"
-                    )
-                sync_file(fd)
-                self._write_head(count + 1, _sha(line))
-        except PermissionError:  # the line was written: its head file, beside it, was not
-            raise AuditError(denied(self.head_path, "write")) from None
+                before = os.fstat(fd).st_size
+                try:
+                    written = os.write(fd, line + b"\n")
+                    if written != len(line) + 1:
+                        raise AuditError(
+                            f"Short write to {self.path} ({written} of {len(line) + 1} bytes)"
+                        )
+                    sync_file(fd)
+                    self._write_head(count + 1, _sha(line))
+                except BaseException:
+                    self._take_back(fd, before, count + 1, _sha(line))
+                    raise
+        except PermissionError as exc:  # the head file, beside the log, most likely
+            raise AuditError(denied(exc.filename or self.head_path, "write")) from None
         except OSError as exc:
-            raise AuditError(f"Cannot write {self.path}: {exc}") from exc
+            where = exc.filename or self.path
+            raise AuditError(
+                f"Cannot write {where}: {exc.strerror or exc}; the event was not recorded",
+                details=[_FULL if exc.errno == errno.ENOSPC else "Nothing was changed."],
+            ) from exc
         finally:
             os.close(fd)
         return json.loads(line)
+
+    def _take_back(self, fd: int, before: int, lines: int, last: str) -> None:
+        """An append that failed after its line was written, before its head was (a disk
+        full in between): the line is cut off again, so log and head agree as before. A
+        head written all the same (an error after its rename) keeps the line. Left as it
+        is if even that fails: one line ahead of the head is what a crash leaves, and the
+        next append accepts it."""
+        with contextlib.suppress(OSError, AuditError):
+            head = self._read_head()
+            if head is not None and (head.lines, head.last) == (lines, last):
+                return
+            os.ftruncate(fd, before)
+            sync_file(fd)
 
     def check(self) -> AuditCheck:
         """Walk the chain and compare the end with ``audit.head``; report the first problem."""

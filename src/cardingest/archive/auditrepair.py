@@ -29,7 +29,7 @@ from ..storage import modes
 from ..storage.durable import fsync_dir, sync_file, write_new
 from ..storage.positional import read_range
 from ..storage.scratch import scratch
-from .audit import AuditCheck, AuditLog, _locked
+from .audit import AuditCheck, AuditLog, _Head, _locked, _sha
 
 TORN_FOLDER = "torn"
 
@@ -116,14 +116,19 @@ def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:
     return TornTail(line=line, size=len(torn), sha256=digest, set_aside=relative)
 
 
-def rebuild_missing_head(archive: Path, *, operator: str) -> int | None:
-    """Write ``audit.head`` again from the log's complete lines when it is missing and they
-    check out; the number of lines, or None when there was nothing to rebuild. The caller
-    holds the archive lock, and records the rebuild (`record_rebuilt_head`) once the log
-    can be appended to (after `repair_torn_tail`)."""
+def rebuild_missing_head(archive: Path, *, operator: str) -> tuple[int, int] | None:
+    """Write ``audit.head`` again from the log's complete lines when they check out and it is
+    missing, or has fallen behind them (it names a line of the chain, and lines complete
+    and chained follow it: appends whose heads could not be written, as a full disk did
+    before 2026-12); the number of lines and how many the head was behind (0: missing),
+    or None when there was nothing to rebuild. A head ahead of the log, or naming a line
+    the log does not have, shows lines cut or changed: left for a person. The caller holds
+    the archive lock, and records the rebuild (`record_rebuilt_head`) once the log can be
+    appended to (after `repair_torn_tail`)."""
     log = AuditLog(archive)
-    if log.in_database or log.head_path.exists():
+    if log.in_database:
         return None
+    head = log._read_head() if log.head_path.exists() else None
     try:
         fd = os.open(log.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
@@ -133,8 +138,10 @@ def rebuild_missing_head(archive: Path, *, operator: str) -> int | None:
     try:
         with _locked(fd):
             data = read_range(fd, 0, os.fstat(fd).st_size)
-            complete = data[: data.rfind(b"\n") + 1]
-            count, problem, last, _prev = log._walk(complete.splitlines(keepends=True))
+            lines = data[: data.rfind(b"\n") + 1].splitlines(keepends=True)
+            count, problem, last, _prev = log._walk(lines)
+            if head is not None and not _behind(head, lines, count):
+                return None
             if problem is not None:
                 raise LeftForAPerson(
                     f"Not writing {log.head_path.name} again: {log.path} does not check out "
@@ -148,15 +155,25 @@ def rebuild_missing_head(archive: Path, *, operator: str) -> int | None:
         raise AuditError(f"Cannot repair {log.path}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
-    return count
+    return count, 0 if head is None else count - head.lines
 
 
-def record_rebuilt_head(archive: Path, lines: int, *, operator: str) -> None:
+def _behind(head: _Head, lines: list[bytes], count: int) -> bool:
+    """Whether the head names a line of the log more than one before its end (one behind is
+    what a crash between a line and its head leaves, and the next append accepts)."""
+    if not 0 < head.lines < count - 1:
+        return False
+    return _sha(lines[head.lines - 1].removesuffix(b"\n")) == head.last
+
+
+def record_rebuilt_head(archive: Path, lines: int, behind: int = 0, *, operator: str) -> None:
+    note = (
+        f"audit.head had fallen {behind} lines behind the log, whose lines check out (appends "
+        "whose head could not be written): written again from the log"
+        if behind
+        else "audit.head was missing and was written again from the log: lines cut from "
+        "the end before this event could no longer be seen"
+    )
     AuditLog(archive).append(
-        "audit-repair",
-        operator=operator,
-        head_rebuilt=True,
-        lines=lines,
-        note="audit.head was missing and was written again from the log: lines cut from "
-        "the end before this event could no longer be seen",
+        "audit-repair", operator=operator, head_rebuilt=True, lines=lines, note=note
     )

@@ -220,20 +220,22 @@ def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | N
             say_error(exc)
             return None, None, True
         if head is not None:
-            record_rebuilt_head(settings.archive, head, operator=settings.operator)
+            record_rebuilt_head(settings.archive, *head, operator=settings.operator)
+    lines = head[0] if head is not None else None
     if as_json:
-        return torn, head, False
+        return torn, lines, False
     if head is not None:
+        was = f"audit.head, {head[1]} lines behind," if head[1] else "the missing audit.head"
         output.out.print(
-            f"Wrote the missing audit.head again from the log's {head} line(s), which check "
-            "out; recorded in an audit-repair event."
+            f"Wrote {was} again from the log's {head[0]} line(s), which check out; recorded "
+            "in an audit-repair event."
         )
     if torn is not None:
         output.out.print(
             f"Set aside the torn last line {torn.line} ({torn.size} bytes, sha256 "
             f"{torn.sha256}) as {escape(torn.set_aside)}; recorded in an audit-repair event."
         )
-    return torn, head, False
+    return torn, lines, False
 
 
 def require_no_ingests(archive: Path, where: str) -> None:
