@@ -431,3 +431,27 @@ def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
         modes.keep_owner(tmp_path / "not-there")
     status = victim.stat()
     assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (0, 0, 0o600)
+
+
+def test_root_warns_before_a_new_archive_in_another_accounts_folder_becomes_theirs(
+    tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root gives what it files in an archive another account owns to that account (as
+    its own archive's). A folder another account made, with no archive in it yet, got
+    every photo, the catalogue and the log that way, without a word."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test gives the folder to another account")
+    monkeypatch.setattr(modes, "_owner", None, raising=False)
+    card, map_file = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    archive.mkdir(mode=0o755)
+    os.chown(archive, 65534, 65534)  # nobody's folder
+    result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
+    said = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+    assert (
+        f"({archive} belongs to the account nobody, to whom root gives every file it makes in "
+        "a new archive)"
+    ) in said, said
+    os.chown(archive, 0, 0)
+    result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
+    assert "other accounts" not in " ".join(json.loads(result.stdout)["warnings"])

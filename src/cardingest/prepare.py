@@ -635,15 +635,19 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
         return None
     folders = _copy_folders(plan)
     found: list[tuple[Path, str]] = []
+    trusted = _trusted_owners(Path(plan.archive))
     for root in roots:
         places = {Path(root)}
         for folder in folders - {""}:
             parts = folder.split("/")
             places.update(Path(root, *parts[: n + 1]) for n in range(len(parts)))
         for place in sorted(places):
-            why = _open_to_others(place)
+            why = _open_to_others(place, trusted)
             if why is not None:
                 found.append((place, why))
+    if trusted == {0} and found and found[0][0] == Path(plan.archive):
+        place, why = found[0]  # root, and a new archive in a folder of another account's
+        found[0] = (place, f"{why}, to whom root gives every file it makes in a new archive")
     if not found:
         return None
     place, why = found[0]
@@ -655,19 +659,41 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
     )
 
 
-def _open_to_others(place: Path) -> str | None:
+def _trusted_owners(archive: Path) -> set[int]:
+    """Whose folders a run may file photos in without a word: this account's and root's;
+    for root, also the account of an archive already made (`modes.keep_owner` gives that
+    account what root files there, as the clinic's own). Root filing into a folder another
+    account made, with no archive in it yet, would give that account every photo."""
+    me = os.geteuid()
+    if me != 0:
+        return {me, 0}
+    with suppress(OSError):
+        if (archive / METADIR).is_dir():
+            return {0, os.stat(archive).st_uid}
+    return {0}
+
+
+def _open_to_others(place: Path, trusted: set[int]) -> str | None:
     try:
         status = os.lstat(place)
     except OSError:
         return None  # not there yet: made 0700
-    me = os.geteuid()
-    if me != 0 and status.st_uid not in (me, 0):  # root changes what it likes anyway
-        return f"belongs to another account (uid {status.st_uid})"
+    if status.st_uid not in trusted:
+        return f"belongs to {_account(status.st_uid)}"
     if status.st_mode & 0o002:
         return "can be written by every account"
     if status.st_mode & 0o020:
         return f"can be written by {ACL_NAMES}" if has_acl(place) else "can be written by its group"
     return None
+
+
+def _account(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"the account {pwd.getpwuid(uid).pw_name}"
+    except (ImportError, KeyError):
+        return f"another account (uid {uid})"
 
 
 def _earlier_ingests(archive: Path) -> list[dict]:
