@@ -231,6 +231,36 @@ def test_a_migration_marker_an_older_version_stored_with_its_password_is_not_sho
     assert "Old7Secret" not in ran.stderr and "clinic_photos?password=***" in ran.stderr
 
 
+@pytest.mark.parametrize("how", ["0666", "0620", "nobody's", "folder 0777"])
+def test_a_config_file_other_accounts_can_change_is_warned_about(tmp_path: Path, how: str) -> None:
+    """The config says where photos go (a PACS's stow_url, the archive, the catalogue):
+    another account that could change it sent a patient's photos to its own server, and
+    nothing was said (an outside tester's report)."""
+    import os
+
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text("gap_minutes = 5\n", encoding="utf-8")
+    config.chmod(0o644)
+    assert "warning" not in cardingest("search", "--archive", tmp_path, home=tmp_path,
+                                       env={"CARDINGEST_CONFIG": str(config)}).stderr  # fmt: skip
+    if how == "nobody's":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the file to another account")
+        os.chown(config, 65534, 65534)
+    elif how == "folder 0777":
+        folder.chmod(0o777)
+    else:
+        config.chmod(int(how, 8))
+    ran = cardingest("search", "--archive", tmp_path, "--json", home=tmp_path,
+                     env={"CARDINGEST_CONFIG": str(config)})  # fmt: skip
+    said = " ".join(ran.stderr.split())
+    assert f"warning: config file {config} " in said, said
+    assert "so whoever can change it can send patient data elsewhere" in said
+    ran.json()  # stdout stays one JSON document
+
+
 def test_a_password_other_accounts_can_read_is_warned_about(tmp_path: Path) -> None:
     """A password on the command line is in ``ps`` for every account while the command runs;
     one in a config file that others may read is theirs too. Each is said on stderr, never

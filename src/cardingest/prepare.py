@@ -59,7 +59,7 @@ from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside
 from .storage.links import blocked
-from .storage.modes import ACL_NAMES, has_acl
+from .storage.modes import ACL_NAMES, account_name, has_acl
 from .storage.positional import open_regular
 from .text import printable, undecodable
 
@@ -679,21 +679,12 @@ def _open_to_others(place: Path, trusted: set[int]) -> str | None:
     except OSError:
         return None  # not there yet: made 0700
     if status.st_uid not in trusted:
-        return f"belongs to {_account(status.st_uid)}"
+        return f"belongs to {account_name(status.st_uid)}"
     if status.st_mode & 0o002:
         return "can be written by every account"
     if status.st_mode & 0o020:
         return f"can be written by {ACL_NAMES}" if has_acl(place) else "can be written by its group"
     return None
-
-
-def _account(uid: int) -> str:
-    try:
-        import pwd
-
-        return f"the account {pwd.getpwuid(uid).pw_name}"
-    except (ImportError, KeyError):
-        return f"another account (uid {uid})"
 
 
 def _earlier_ingests(archive: Path) -> list[dict]:

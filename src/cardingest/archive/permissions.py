@@ -10,13 +10,12 @@ bits, and only those (the owner keeps all, the ``archive_group`` its read access
 from __future__ import annotations
 
 import os
-import pwd
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage.modes import exposure, has_acl, too_open
+from ..storage.modes import account_name, exposure, has_acl, too_open
 
 
 @dataclass(frozen=True)
@@ -101,17 +100,10 @@ def tighten(archive: Path, shown: Iterable[str]) -> tuple[list[str], list[str]]:
         try:
             os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra, follow_symlinks=False)
         except PermissionError:
-            refused.append(f"{item}: {_owned_by(info.st_uid)}, so only that account or root can")
+            owner = account_name(info.st_uid)
+            refused.append(f"{item}: owned by {owner}, so only that account or root can")
             continue
         after = os.lstat(path)
         if not too_open(after.st_mode, after.st_gid):
             changed.append(item)
     return changed, refused
-
-
-def _owned_by(uid: int) -> str:
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"owned by user ID {uid}, an account this machine does not know"
-    return f"owned by the account {name}"

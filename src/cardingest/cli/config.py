@@ -6,6 +6,7 @@ import errno
 import getpass
 import os
 import re
+import stat
 import sys
 import urllib.parse
 from pathlib import Path
@@ -391,7 +392,7 @@ def password_warnings(
 ) -> list[str]:
     """Where a password can be read by other accounts: on the command line (``ps`` shows it
     to every account while the command runs), or in a config file others may read."""
-    said = []
+    said = [changeable] if config_path and (changeable := _config_open(config_path)) else []
     if flag and has_password(flag):
         said.append(
             f"the {option} URL holds a password, which every account on this computer can "
@@ -420,6 +421,35 @@ def password_warnings(
                 f"{printable(str(config_path))}"
             )
     return said
+
+
+def _config_open(path: Path) -> str | None:
+    """A warning when another account can change the config file (or put another in its
+    place): it says where photos and records go, so that account could send them to a
+    server or folder of its own. Root's files are trusted, as root could do anything."""
+    me = os.geteuid()
+    try:
+        status, folder = os.stat(path), os.stat(path.resolve().parent)
+    except (OSError, RuntimeError):
+        return None
+    why = None
+    if status.st_uid not in (me, 0):
+        why = f"belongs to {modes.account_name(status.st_uid)}"
+    elif status.st_mode & 0o022:
+        who = "every account" if status.st_mode & 0o002 else "its group"
+        why = f"can be changed by {who} (mode {status.st_mode & 0o777:04o})"
+    elif folder.st_uid not in (me, 0) or (
+        folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
+    ):
+        why = "is in a folder other accounts can change (they could put another in its place)"
+    if why is None:
+        return None
+    shown = printable(str(path))
+    return (
+        f"config file {shown} {why}: it says where the photos and records go (archive, "
+        "backup, catalogue, PACS), so whoever can change it can send patient data elsewhere. "
+        f"Make it yours alone (chown, chmod 600 {shown}) in a folder only you can change"
+    )
 
 
 def _dicom_settings(

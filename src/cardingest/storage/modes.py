@@ -209,6 +209,16 @@ def make_private(path: Path) -> tuple[int, int] | None:
     return info.st_mode, os.stat(path).st_mode
 
 
+def account_name(uid: int) -> str:
+    """An account in words: "the account nurse2", or its number if it has no name here."""
+    try:
+        import pwd
+
+        return f"the account {pwd.getpwuid(uid).pw_name}"
+    except (ImportError, KeyError):
+        return f"the account with user ID {uid} (no name on this machine)"
+
+
 def group_name(gid: int) -> str:
     """A group's name, or its number if it has none."""
     try:
