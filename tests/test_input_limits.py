@@ -269,3 +269,34 @@ def test_a_config_folder_naming_an_unset_or_empty_variable_is_refused(
     env = {"CARDINGEST_CONFIG": str(config), "CLINIC_ROOT": str(tmp_path)}
     run = cardingest("preview", card, "--id", "JBX3656", home=home, env=env)
     assert run.code == 0 and str(tmp_path / "photo-archive") in run.text
+
+
+def test_a_card_of_folders_nested_thousands_deep_is_read_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """2,500 folders one in another (a damaged FAT, a directory loop as a driver shows it):
+    the scan recursed once per folder and died of RecursionError, a traceback with nothing
+    on stdout, --json or not. The photos beside them are read; the folder too deep for a
+    path is named and stays on the card."""
+    import os
+
+    from badinput_helpers import cardingest
+    from exif_bytes import timed_card
+
+    folder = timed_card(tmp_path / "card", count=1)
+    fds = [os.open(folder, os.O_RDONLY)]
+    try:
+        for _ in range(2500):
+            os.mkdir("d", dir_fd=fds[-1])
+            fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+        ran = cardingest("preview", tmp_path / "card", "--id", "JBX3656", "--archive",
+                         tmp_path / "archive", "--json", home=tmp_path)  # fmt: skip
+    finally:  # pytest's own clean-up recurses too: the nest goes here, deepest first
+        os.close(fds.pop())
+        while fds:
+            os.rmdir("d", dir_fd=fds[-1])
+            os.close(fds.pop())
+    assert ran.code == 0, ran.stderr
+    document = ran.json()
+    assert [i["action"] for i in document["items"]] == ["copy"]
+    assert any("a folder nested too deep to be read" in w for w in document["warnings"])

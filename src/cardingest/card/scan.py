@@ -93,18 +93,40 @@ def _walk(
     Symbolic links, FIFOs, devices and sockets are never followed or opened; each is added
     to ``specials`` as (path, what it is), so that it can be named instead of passed over.
     """
+    stack = [_listed(folder, relative)]  # one per open folder: no recursion, however deep
+    while stack:
+        for entry, relpath in stack[-1]:
+            if entry.is_dir(follow_symlinks=False):
+                try:
+                    stack.append(_listed(entry.path, relpath))
+                except OSError as exc:
+                    if exc.errno != errno.ENAMETOOLONG:
+                        raise
+                    if specials is not None:
+                        specials.append((relpath, TOO_DEEP))
+                    continue
+                break
+            if entry.is_file(follow_symlinks=False):
+                yield entry, relpath
+            elif specials is not None:
+                specials.append((relpath, special_kind(entry)))
+        else:
+            stack.pop()
+
+
+TOO_DEEP = "a folder nested too deep to be read (its path is over the system's 4,096 bytes)"
+
+
+def _listed(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """A folder's entries that are not hidden, in name order, with their relative paths;
+    listed at once (an OSError here, not when the first is asked for)."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        if is_hidden(entry.name):
-            continue
-        relpath = f"{relative}/{entry.name}" if relative else entry.name
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(entry.path, relpath, specials)
-        elif entry.is_file(follow_symlinks=False):
-            yield entry, relpath
-        elif specials is not None:
-            specials.append((relpath, special_kind(entry)))
+    return (
+        (entry, f"{relative}/{entry.name}" if relative else entry.name)
+        for entry in entries
+        if not is_hidden(entry.name)
+    )
 
 
 _Opened = tuple[os.DirEntry[str], str, "int | OSError"]
