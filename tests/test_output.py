@@ -61,3 +61,33 @@ def test_a_long_document_goes_out_in_large_pieces_and_whole(
     out = "".join(writes)
     assert json.loads(out) == {"items": items, "summary": {"copy": 10000}}
     assert len(writes) <= len(out) // (64 * 1024) + 2
+
+
+def test_a_ctrl_c_between_the_pieces_of_the_document_adds_no_second_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C while the ingest's JSON document was being written (in pieces): the error
+    document was written after the part already out, so stdout held neither one document
+    nor a readable one (an outside tester's report). The part stays, alone; the error is
+    said on stderr, exit 130."""
+    from clinic_helpers import cli
+    from exif_bytes import timed_card
+
+    from cardingest.cli import output, streams
+
+    timed_card(tmp_path / "card", count=3)
+    monkeypatch.setattr(output, "_JSON_PIECE", 200)
+    real = streams.write_out
+
+    def interrupted(text: str) -> None:
+        if text.endswith("}\n") and '"items"' not in text and '"error"' not in text:
+            raise KeyboardInterrupt  # the last piece of the ingest's document
+        real(text)
+
+    monkeypatch.setattr(streams, "write_out", interrupted)
+    result = cli("ingest", tmp_path / "card", "--id", "JBX3656", "--archive",
+                 tmp_path / "archive", "--json")  # fmt: skip
+    assert result.exit_code == 130, result.output
+    assert result.stdout.startswith('{"ingest_id": ') and '"error"' not in result.stdout
+    assert "the JSON document is lost" in " ".join(result.stderr.split())
+    assert not output.document_cut_short()  # asked once: the next command starts clean

@@ -44,7 +44,7 @@ from .archive.verify import (
 )
 from .card.scan import not_archived_kind, scan_root
 from .card.volume import same_volume
-from .errors import CardingestError, CardWriteError, Interrupted, SourceError
+from .errors import CardGoneError, CardingestError, CardWriteError, Interrupted, SourceError
 from .models import Card, MediaFile
 from .plan.planner import bad_name_reason, captured_key
 from .plan.shots import by_shot, primary_photo, shot_of, shutter_time
@@ -547,7 +547,12 @@ def _in_dcim(source: str) -> bool:
 
 
 def check_writable(root: Path, items: list[WipeItem]) -> None:
-    """Refuse before the first deletion when the card cannot be written."""
+    """Refuse before the first deletion when the card cannot be written, or is gone."""
+    if items and not has_dcim(root):  # a killed FUSE driver, a lazy unmount: DCIM is gone
+        raise CardGoneError(
+            f"The card at {root} was removed (or its driver stopped) while the wipe checked "
+            "it: nothing was removed. Insert it and run the wipe again."
+        )
     if mounted_read_only(root):
         raise CardWriteError(
             f"The card at {root} is read-only (write-protect switch on, or mounted "
@@ -610,6 +615,9 @@ class _Remover:
         try:
             info = os.stat(path)
         except OSError as exc:
+            if not has_dcim(self.root):  # pulled: one error, not a "kept" line per file
+                self.failed = replace(item, action="keep", reason="the card went")
+                raise self._failure(item, exc) from exc
             return replace(
                 item,
                 action="keep",

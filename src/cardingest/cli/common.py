@@ -63,8 +63,9 @@ def say_error(exc: CardingestError) -> None:
 
 def fail(exc: CardingestError, as_json: bool) -> typer.Exit:
     say_error(exc)
-    if as_json and not isinstance(exc, OutputError):  # no document can reach the caller
-        output.emit_json(documents.error(exc))
+    cut_short = output.document_cut_short()  # stdout holds part of one: it is said on stderr
+    if as_json and not isinstance(exc, OutputError) and not cut_short:
+        output.emit_json(documents.error(exc))  # (an OutputError: no document can reach it)
     return typer.Exit(exc.exit_code)
 
 

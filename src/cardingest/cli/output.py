@@ -81,14 +81,17 @@ def emit_json(document: dict[str, Any]) -> None:
     pieces of about _JSON_PIECE characters, not one write per element (stdout may be
     unbuffered: ``PYTHONUNBUFFERED``, ``python -u``).
     """
+    global _cut_short
     parts: list[str] = []
     size = 0
 
     def write(text: str) -> None:
         nonlocal size
+        global _cut_short
         parts.append(text)
         size += len(text)
         if size >= _JSON_PIECE:
+            _cut_short = True  # until the last piece is out
             streams.stdout.write("".join(parts))
             parts.clear()
             size = 0
@@ -104,9 +107,19 @@ def emit_json(document: dict[str, Any]) -> None:
         else:
             write(_encode(value))
     streams.write_out("".join(parts) + "}\n")
+    _cut_short = False
 
 
 _JSON_PIECE = 64 * 1024
+_cut_short = False
+
+
+def document_cut_short() -> bool:
+    """Whether a JSON document was stopped part-written (a Ctrl-C between its pieces): no
+    error document may follow it on stdout, which would then hold two. Asked once."""
+    global _cut_short
+    cut, _cut_short = _cut_short, False
+    return cut
 
 
 _STYLE = {"copy": "green", "skip": "cyan", "hold": "yellow", "failed": "red"}

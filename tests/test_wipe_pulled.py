@@ -1,0 +1,71 @@
+"""A card pulled (its FUSE driver killed) during a wipe, on real FAT32 through fusefat: one
+error, exit 1, saying what was removed; not a "kept" line for every file left, exit 3, nor
+"the card is read-only" (an outside tester's report)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cardimage import CardFactory
+from exif_bytes import exif_jpeg
+from typer.testing import CliRunner
+
+from cardingest import wipe
+from cardingest.cli import app as cli_app
+from cardingest.errors import EXIT_FAILURE, EXIT_OK
+
+FILES = {f"DCIM/100CANON/IMG_000{n}.JPG": exif_jpeg(f"2026:01:02 10:00:0{n}") for n in (1, 2, 3)}
+
+
+def run(*args: str | Path) -> tuple[int, dict[str, Any], str]:
+    ran = CliRunner().invoke(cli_app.app, [str(a) for a in args])
+    return ran.exit_code, json.loads(ran.stdout) if ran.stdout.strip() else {}, ran.stderr
+
+
+def ingested(tmp_path: Path, fat_card: CardFactory) -> tuple[Path, Path]:
+    card, archive = fat_card(FILES), tmp_path / "archive"
+    code, _document, stderr = run("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    assert code == EXIT_OK, stderr
+    return card, archive
+
+
+def test_a_card_pulled_after_the_check_is_one_error_and_nothing_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fat_card: CardFactory
+) -> None:
+    card, archive = ingested(tmp_path, fat_card)
+    real = wipe.check_writable
+
+    def pulled_first(root: Path, items: list[Any]) -> None:
+        fat_card.handle(card).pull()
+        real(root, items)
+
+    monkeypatch.setattr(wipe, "check_writable", pulled_first)
+    code, document, stderr = run("wipe", card, "--archive", archive, "--yes", "--json")
+    assert code == EXIT_FAILURE, (document, stderr)
+    said = " ".join(stderr.split())
+    assert "was removed (or its driver stopped) while the wipe checked it: nothing was" in said
+    assert "read-only" not in said and document["error"]["exit"] == EXIT_FAILURE
+
+
+def test_a_card_pulled_between_removals_says_how_many_went(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fat_card: CardFactory
+) -> None:
+    card, archive = ingested(tmp_path, fat_card)
+    real = wipe._Remover.remove
+    calls: list[str] = []
+
+    def pulled_after_one(self: Any, item: Any) -> Any:
+        calls.append(item.source)
+        if len(calls) == 2:
+            fat_card.handle(card).pull()
+        return real(self, item)
+
+    monkeypatch.setattr(wipe._Remover, "remove", pulled_after_one)
+    code, document, stderr = run("wipe", card, "--archive", archive, "--yes", "--json")
+    assert code == EXIT_FAILURE, (document, stderr)
+    said = " ".join(stderr.split())
+    assert f"The card at {card} stopped accepting changes (pulled out?)" in said, said
+    assert "1 file(s) were removed before this" in said and "kept:" not in said
