@@ -275,3 +275,12 @@ def test_luhn_agrees_with_stdnum() -> None:
     for number in range(0, 10**6, 997):
         digits = f"800360{number:09d}"
         assert luhn_check_digit(digits) == luhn.calc_check_digit(digits)
+
+
+@pytest.mark.parametrize("cell", ['=HYPERLINK("http://x","JBX3656")', "=A2", "@JBX3656"])
+def test_a_spreadsheet_formula_is_said_to_be_one(cell: str) -> None:
+    """An ID map cell holding a formula was "NHI … has 32 characters", upper-cased."""
+    with pytest.raises(InvalidIdError) as caught:
+        validate_id(cell)
+    assert "is a spreadsheet formula, not a patient ID" in caught.value.message
+    assert cell[:20] in caught.value.message

@@ -104,6 +104,11 @@ def validate_id(
     text = raw.strip()
     if not text:
         raise InvalidIdError("The patient ID is empty.")
+    if text[0] in "=@":  # =HYPERLINK(…, "JBX3656"): a spreadsheet shows its value, not it
+        raise InvalidIdError(
+            f"{_show(text[:40])} is a spreadsheet formula, not a patient ID: the spreadsheet "
+            "shows what it works out; type the ID itself in the cell"
+        )
     if scheme == "nhi":
         normalised = _validate_nhi(text, allow_test_ids=allow_test_ids)
     elif scheme in _VALIDATORS:
