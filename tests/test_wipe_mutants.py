@@ -317,6 +317,20 @@ def test_a_record_from_another_card_at_this_path_is_not_an_earlier_version(
     }
 
 
+def test_a_photo_copied_over_another_card_name_says_its_bytes_are_archived(
+    tmp_path: Path,
+) -> None:
+    """IMG_0002's bytes copied over IMG_0001 on the card: kept (its own photo was another),
+    and the reason said only "not archived … ingest the card again", which then held it
+    too; it now says where those bytes are archived, so a person can see it is a copy."""
+    card = make_card(tmp_path / "card", {FIRST: b"photo two", SECOND: b"photo two"})
+    archive = tmp_path / "archive"
+    archived(archive, b"photo one")
+    archived(archive, b"photo two", name="b.jpg", source=SECOND)
+    action, reason = decisions(plan_wipe(card, card_of(card), archive))[FIRST]
+    assert action == "keep" and reason.endswith("; identical bytes are archived as JBX3656/b.jpg")
+
+
 def _not_the_photo(archive_path: str | None) -> str:
     """The reason for a card file with no EXIF time whose bytes are not those archived from
     its name: changed, or another photo under a reused name, cannot be told apart. The

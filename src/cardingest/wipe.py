@@ -271,7 +271,10 @@ class Gate:
         earlier = self._recorded_at(source)
         if earlier:
             sure = bool(self.card and self.card.serial) and all(r.card_serial for r in earlier)
-            return Verdict("keep", _other_bytes_reason(earlier, taken, sure), earlier[0])
+            why = _other_bytes_reason(earlier, taken, sure)
+            if matches:  # another card name's photo copied over this one: a duplicate
+                why += f"; identical bytes are archived as {matches[0].archive_path}"
+            return Verdict("keep", why, earlier[0])
         if matches:
             return Verdict(
                 "keep",
