@@ -511,6 +511,24 @@ def test_split_stow_url_takes_the_login_out_of_the_url(
         assert auth[1] not in repr(PacsConfig(stow_url=url, stow_auth=auth))
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://h/x?token=Tk9secret",
+        "https://h/x?a=1&access_token=Tk9secret",
+        "https://h/x?api_key=Tk9secret",
+        "https://h/x?password=Tk9secret",
+    ],
+)
+def test_a_stow_url_with_a_secret_in_its_query_is_refused_without_it(given: str) -> None:
+    """The URL (less its user name and password) is shown in messages and recorded with
+    every send: a token in its query was too (an outside tester's report)."""
+    with pytest.raises(ValueError, match="holds a secret in its query") as caught:
+        split_stow_url(given)
+    assert "Tk9secret" not in str(caught.value)
+    assert split_stow_url("https://h/x?study=1") == ("https://h/x?study=1", None)
+
+
 UNKNOWN_HOST = "[pacs]\nhost = 'no-such-host.invalid'\nport = 14104\nae_title = 'TESTPACS'\n"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 DEFAULT_UID_ROOT = "2.25"
 """UUID-derived UIDs (PS3.5 B.2): no organisation root needed."""
@@ -48,6 +48,10 @@ class PacsConfig:
         return f"{self.ae_title}@{self.host}:{self.port}"
 
 
+_SECRET = re.compile(r"pass|token|secret|key|auth|sig|credential", re.IGNORECASE)
+"""A query setting that holds a secret: ``password=``, ``access_token=``, ``api_key=``…"""
+
+
 def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
     """``http(s)://USER:PASSWORD@host…`` as (the URL without them, (user, password)), both
     percent-decoded; a URL without user info as (itself, None). Raises ValueError with a
@@ -65,6 +69,15 @@ def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
             "cannot be read as http(s)://[USER:PASSWORD@]HOST[:PORT]/PATH (a user name or "
             "password holding @, :, /, ?, # or % must be percent-encoded: @ as %40, : as %3A, "
             "/ as %2F)"
+        )
+    secret = [
+        key for key, _ in parse_qsl(parts.query, keep_blank_values=True) if _SECRET.search(key)
+    ]
+    if secret:
+        raise ValueError(
+            f"holds a secret in its query ({secret[0]}=…): the URL is shown in messages and "
+            "recorded with every send, so it would be too. Give a user name and password "
+            "as http(s)://USER:PASSWORD@HOST/… instead (never shown)"
         )
     if "@" not in parts.netloc:
         return url, None
