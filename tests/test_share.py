@@ -549,3 +549,23 @@ def test_an_empty_out_is_refused_not_taken_for_here(
     code, _out, err = invoke("share", "JBX3656", "--out", "", "--archive", archive)
     assert code == 2 and "--out is empty" in err
     assert list(here.iterdir()) == [] and stat.S_IMODE(here.stat().st_mode) == 0o755
+
+
+def test_an_out_folder_another_account_owns_is_refused(archive: Path, tmp_path: Path) -> None:
+    """An empty folder another account made (0777), or a link to one: the copies went in,
+    "made private", yet its owner could open it again and read the patients' IDs in the
+    names, or swap the copies (an outside tester's report)."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the folder to another account")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o777)
+    os.chown(theirs, 65534, 65534)
+    link = tmp_path / "link"
+    link.symlink_to(theirs)
+    for out in (theirs, link):
+        code, _out, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
+        assert code == 2, err
+        assert f"--out {out} belongs to the account nobody" in " ".join(err.split())
+    assert list(theirs.iterdir()) == []

@@ -17,6 +17,8 @@ import os
 import stat
 from pathlib import Path
 
+from ..errors import UsageError
+
 FILE_MODE = 0o640
 DIR_MODE = 0o750
 PRIVATE_FILE_MODE = 0o600
@@ -169,10 +171,19 @@ def make_private_folder(path: Path, option: str) -> str | None:
     close an existing one open to others (`make_private`): the names in it carry patients'
     IDs, and write access would let another account swap a file. A folder that holds
     anything already is the user's own (a home, a shared drop folder) and is left as it
-    is: the command's own folders in it are private. What was done to an existing folder,
-    as a warning; None for a folder made here, left as it is, or already private."""
+    is: the command's own folders in it are private. One another account owns (or a link
+    to one) is refused, UsageError: its owner may change its mode back and see or swap what
+    is written. What was done to an existing folder, as a warning; None for a folder made
+    here, left as it is, or already private."""
     if make_dirs(path):
         return None
+    owner = os.stat(path).st_uid
+    if _POSIX and owner not in (os.geteuid(), 0):
+        raise UsageError(
+            f"{option} {path} belongs to {account_name(owner)}, who could read the names "
+            "written there (patients' IDs) and change or remove the files, whatever their "
+            "mode: give a folder of your own"
+        )
     with os.scandir(path) as entries:
         if next(entries, None) is not None:
             return None
