@@ -394,7 +394,7 @@ def test_a_recovery_killed_before_it_closed_the_dead_ingest_is_finished_by_the_n
     code, document = ingest(card, "--id", OTHER, "--archive", archive)
     assert code == EXIT_OK, document
     said = "\n".join(document["warnings"])
-    assert "every photo it copied is recorded" in said and "removed its publish" not in said
+    assert "every photo it copied is recorded" in said and "left no publish" not in said
     assert len(rows(archive)) == 3 and not list(journal_folder(archive).iterdir())
 
 
@@ -418,8 +418,7 @@ def test_a_run_killed_after_it_removed_its_journal_is_said_to_have_recorded_ever
     code, document = ingest(card, "--id", OTHER, "--archive", archive)
     assert code == EXIT_OK, document
     [said] = [w for w in document["warnings"] if "stopped before it finished" in w]
-    assert "after it had removed its publish journal, which a run does once every photo" in said
-    assert "unknown to the catalogue" not in said
+    assert "left no publish journal: a run removes its journal once every photo it" in said
     assert document["summary"]["copied"] == 0
 
 

@@ -314,10 +314,13 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
                     if complete.get(ingest["ingest_id"])
                     else "before it finished (see above for what it may have left)"
                     if ingest["ingest_id"] in complete
-                    else "before it finished, after it had removed its publish journal, "
-                    "which a run does once every photo it copied is recorded (had the "
-                    "journal been deleted by hand, `cardingest verify` would list a copy "
-                    "with no catalogue row as unexpected)"
+                    else "before it finished, and left no publish journal: a run removes "
+                    "its journal once every photo it copied is recorded, so they are, unless "
+                    "the run was of a cardingest older than the journal (2026-12) or the "
+                    "journal was deleted by hand. Then photos it had copied may lie in the "
+                    "archive unknown to the catalogue: `cardingest verify` lists them as "
+                    "unexpected; if that map was wrong, remove them (that loses nothing: a "
+                    "photo leaves the card only once a recorded copy of it is proven)"
                 )
             )
             own_backup = _reachable(ingest["backup"])

@@ -171,6 +171,12 @@ def refuse_on_card(path: Path | None, option: str, source: str | None = None) ->
         tops.append((card_top(root, card), str(root)))
     tops += [(Path(card.mount), card.mount) for card in find_cards()]
     place = path.expanduser().absolute()
+    for top, shown in tops:
+        if inside_by_identity(place, top):
+            raise UsageError(
+                f"{option} {path} is on the card ({shown}); write it where the clinic keeps "
+                "its records, not on the card"
+            )
     with contextlib.suppress(OSError, RuntimeError):
         dcim = [p for p in (place, place.resolve()) if "dcim" in (n.lower() for n in p.parts)]
         if dcim:  # a card copied to a folder, not mounted: its DCIM is still a card's
@@ -178,12 +184,6 @@ def refuse_on_card(path: Path | None, option: str, source: str | None = None) ->
                 f"{option} {path} is in a DCIM folder, where a camera keeps its photos: the "
                 "next ingest of it would take what is written there for photos. Write it "
                 "where the clinic keeps its records"
-            )
-    for top, shown in tops:
-        if inside_by_identity(place, top):
-            raise UsageError(
-                f"{option} {path} is on the card ({shown}); write it where the clinic keeps "
-                "its records, not on the card"
             )
 
 
