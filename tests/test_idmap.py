@@ -134,6 +134,18 @@ def test_a_row_with_a_line_break_in_a_quoted_cell_is_named_by_its_first_line() -
     assert second.startswith("line 4: id: NHI 'JBX365'")
 
 
+def test_a_quote_never_closed_is_said_so_not_taken_for_a_file_name() -> None:
+    """It swallowed every line after it into one cell: the map was "'IMG_0002,MCJ1984
+    IMG_0006,JBX3656' is not a file name"."""
+    text = 'files,id\nIMG_0001,JBX3656\n"IMG_0002,MCJ1984\nIMG_0006,JBX3656\n'
+    assert problems(text) == [
+        'line 3: a quote (") opened on this line is never closed, so every line after it '
+        "was read as one cell; close it, or remove it"
+    ]
+    closed = 'files,id,diagnosis\nIMG_0001,JBX3656,"naevus\nmelanoma"\n'
+    assert problems(closed)[0].startswith("line 2: diagnosis contains a control")
+
+
 @pytest.mark.parametrize(
     "cell",
     ["\u067e\u0634\u062a\u200c\u062f\u0633\u062a", "\U0001f469\u200d\u2695\ufe0f",

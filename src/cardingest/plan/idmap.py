@@ -416,7 +416,7 @@ def parse_map_text(
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     for _ in range(head):
         next(reader)
-    for line, record in _records(reader, problems):
+    for line, record in _records(reader, problems, text.rstrip().endswith('"')):
         cells = [c.strip() for c in record]
         if not any(cells) or cells[0].startswith("#"):
             continue
@@ -477,21 +477,35 @@ def _line_of(problem: str) -> int:
     return int(number.group(1)) if number else 0
 
 
-def _records(reader: Any, problems: list[str]) -> Iterator[tuple[int, list[str]]]:
+def _records(
+    reader: Any, problems: list[str], ends_quoted: bool
+) -> Iterator[tuple[int, list[str]]]:
     """The reader's rows with the line each starts on (a quoted cell may hold line breaks,
     and the row is named by its first line, where a spreadsheet shows it); a CSV error (a
     cell over the csv module's field limit, a stray NUL) ends the reading with a problem
-    naming its line, since nothing after it is sure."""
+    naming its line, since nothing after it is sure. A last row with a line break in a cell
+    while the text does not end in a quote (``ends_quoted``) opened a quote it never closed,
+    which swallowed every line after it: said so, not read as a row."""
+    held: tuple[int, list[str]] | None = None
     while True:
         first = reader.line_num + 1
         try:
             record = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
             problems.append(f"line {reader.line_num}: not readable as CSV ({exc})")
             return
-        yield first, record
+        if held is not None:
+            yield held
+        held = (first, record)
+    if held is not None and not ends_quoted and any("\n" in cell for cell in held[1]):
+        problems.append(
+            f'line {held[0]}: a quote (") opened on this line is never closed, so every line '
+            "after it was read as one cell; close it, or remove it"
+        )
+    elif held is not None:
+        yield held
 
 
 def _parse_row(
