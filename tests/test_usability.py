@@ -419,7 +419,7 @@ def test_an_archive_or_backup_that_is_a_file_is_refused(
         ("archive", "file", "is a file, not a folder"),
         ("backup", "file", "is a file, not a folder"),
         ("archive", "dangling link", "is a symbolic link, not a folder of the archive"),
-        ("backup", "link to a folder", "is a symbolic link, not a folder of the archive"),
+        ("backup", "link to a folder", "is a symbolic link, not a folder of the backup"),
     ],
 )
 def test_a_file_or_link_where_a_patients_folder_goes_is_one_message_before_any_copy(

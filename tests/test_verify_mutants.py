@@ -243,7 +243,7 @@ def test_every_problem_of_a_whole_archive_in_full(
             "id": None,
             "expected_sha256": None,
             "actual_sha256": None,
-            "detail": "a file at the archive's top level",
+            "detail": "a symbolic link at the archive's top level",
         },
         {
             "kind": "exposed",
@@ -382,6 +382,10 @@ def test_one_patients_check_walks_that_patients_folders_only(
         ("MCJ1984/other.txt", "not in the catalogue"),
         ("top.txt", "a file at the archive's top level"),
     ]
+    (archive / "planted").symlink_to("/etc")  # another account's link: named as one
+    code, document = verify_json(archive)
+    found = [(p["path"], p["detail"]) for p in document["problems"] if p["kind"] == "unexpected"]
+    assert ("planted", "a symbolic link at the archive's top level") in found
 
 
 def test_a_patient_folder_whose_photos_are_all_gone_is_not_a_stray_folder(

@@ -615,12 +615,13 @@ def _copy_folders(plan: Plan) -> set[str]:
 
 def blocked_folders(plan: Plan, roots: Sequence[Path]) -> list[str]:
     """What stands where the plan's copies go, once each: a file, a link or another mount in
-    place of a patient's folder (`storage.links.blocked`)."""
+    place of a patient's folder (`storage.links.blocked`); ``roots``: the archive, then the
+    backup if any."""
     folders = _copy_folders(plan)
     found = []
-    for root in roots:
+    for n, root in enumerate(roots):
         for folder in sorted(folders - {""}):
-            why = blocked(root, folder.split("/"))
+            why = blocked(root, folder.split("/"), "backup" if n else "archive")
             if why is not None:
                 found.append(why)
     return found

@@ -455,8 +455,9 @@ def find_all_unexpected(
         if entry.is_dir(follow_symlinks=False):
             problems.extend(_unexpected_in(archive, entry.name, catalogued, sidecars, holding))
         elif entry.name not in catalogued:
+            what = "a symbolic link" if entry.is_symlink() else "a file"
             problems.append(
-                Problem("unexpected", entry.name, detail="a file at the archive's top level")
+                Problem("unexpected", entry.name, detail=f"{what} at the archive's top level")
             )
     return problems
 

@@ -37,13 +37,14 @@ def leaves_root(root: Path, parts: Sequence[str]) -> tuple[Path, str] | None:
     return None
 
 
-def blocked(root: Path, parts: Sequence[str]) -> str | None:
+def blocked(root: Path, parts: Sequence[str], what: str = "archive") -> str | None:
     """What stands in the way of filing below ``root/parts[0]/parts[1]/...``: one of them a
     link or another mount (`leaves_root`), or there but not a folder (a file where a
-    patient's folder goes); None if nothing does."""
+    patient's folder goes); None if nothing does. ``what``: the root is the "archive" or
+    the "backup"."""
     left = leaves_root(root, parts)
     if left is not None:
-        return f"{left[0]} {left[1]}, not a folder of the archive"
+        return f"{left[0]} {left[1]}, not a folder of the {what}"
     path = Path(root)
     for part in parts:
         path = path / part
