@@ -107,3 +107,22 @@ def test_a_wipe_after_the_ingest_that_cannot_start_says_the_ingest_copied(
     said = " ".join(result.stderr.split())
     assert "The ingest copied and verified 3 photo(s) into the archive before the wipe" in said
     assert "Nothing was" not in said and len(list(folder.iterdir())) == 3, said
+
+
+def test_a_ctrl_c_in_the_wipe_of_an_ingest_says_to_run_the_wipe_to_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said to run `cardingest wipe` "once this is put right": nothing was wrong."""
+    from cardingest import wipe
+
+    def interrupted(self: Any, item: Any) -> Any:
+        raise KeyboardInterrupt
+
+    card = tmp_path / "card"
+    timed_card(card)
+    monkeypatch.setattr(wipe._Remover, "remove", interrupted)
+    args = ("ingest", card, "--id", "JBX3656", "--archive", tmp_path / "archive", "--wipe")
+    result = cli(*args, "--yes", "--json")
+    said = json.dumps(json.loads(result.stdout)["wipe"])
+    assert "run `cardingest wipe` on it to finish" in said, said
+    assert "put right" not in said and len(list(card.rglob("*.JPG"))) == 3

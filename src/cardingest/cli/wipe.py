@@ -301,10 +301,11 @@ def wipe_after_ingest(
     except OutputError:
         raise  # no document can reach the caller: the ingest says what was done
     except CardingestError as exc:
+        when = "to finish" if isinstance(exc, Interrupted) else "once this is put right"
         exc.stopped_midway(
             f"The ingest copied and verified {result.counts['copied']} photo(s) into the "
             "archive before the wipe; what the wipe did not remove is still on the card: run "
-            "`cardingest wipe` on it once this is put right."
+            f"`cardingest wipe` on it {when}."
         )
         if document is None:
             raise
