@@ -91,3 +91,21 @@ def test_a_ctrl_c_between_the_pieces_of_the_document_adds_no_second_one(
     assert result.stdout.startswith('{"ingest_id": ') and '"error"' not in result.stdout
     assert "the JSON document is lost" in " ".join(result.stderr.split())
     assert not output.document_cut_short()  # asked once: the next command starts clean
+
+
+def test_failures_of_one_kind_share_a_line() -> None:
+    """A disk full mid-run failed 47 photos alike: 47 lines, where a pulled card gets one."""
+    from cardingest.cli.output import failed_lines
+
+    full = [
+        (f"DCIM/100CANON/IMG_000{n}.JPG", f"No space left on device writing /a/X/tmp{n}")
+        for n in range(1, 6)
+    ]
+    odd = ("DCIM/100CANON/IMG_0009.JPG", "Input/output error reading /card/IMG_0009.JPG")
+    lines = failed_lines([*full, odd])
+    assert lines == [
+        "[red]failed:[/] 5 file(s): DCIM/100CANON/IMG_0001.JPG … DCIM/100CANON/IMG_0005.JPG: "
+        "No space left on device writing /a/X/tmp1",
+        "[red]failed:[/] DCIM/100CANON/IMG_0009.JPG: Input/output error reading "
+        "/card/IMG_0009.JPG",
+    ]

@@ -453,10 +453,8 @@ def print_result(result: IngestResult) -> None:
     held = [o for o in result.outcomes if o.action == "hold"]
     if said_card_removed(result):
         failed = []
-    for outcome in failed:
-        output.err.print(
-            f"[red]failed:[/] {escape(outcome.item.source)}: {escape(outcome.error or '')}"
-        )
+    for line in output.failed_lines([(o.item.source, o.error or "") for o in failed]):
+        output.err.print(line)
     backed_up = 0
     for outcome in mended(result.outcomes):
         if (outcome.reason or "").startswith(BACKED_UP):

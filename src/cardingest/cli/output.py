@@ -4,6 +4,7 @@ this; the documents themselves are built in `documents`."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -198,6 +199,24 @@ def held_lines(held: Sequence[tuple[str, str]]) -> list[tuple[str, int]]:
         (f"[yellow]held on the card:[/] {_files(sources)} ({escape(reason)})", len(sources))
         for reason, sources in lines
     ]
+
+
+def failed_lines(failed: Sequence[tuple[str, str]]) -> list[str]:
+    """A line for each failed copy, given as (source, error); the files one error is given
+    for (the same words, whatever file they name: a disk full mid-run fails every photo
+    after it alike) share one line, with the first one's error."""
+    by_error: dict[str, list[tuple[str, str]]] = {}
+    for source, error in failed:
+        kind = _ERROR_KIND.match(error)
+        by_error.setdefault(kind.group(0) if kind else error, []).append((source, error))
+    return [
+        f"[red]failed:[/] {_files([s for s, _ in group])}: {escape(group[0][1])}"
+        for group in by_error.values()
+    ]
+
+
+_ERROR_KIND = re.compile(r".+? (?:creating|writing|reading|opening) ")
+"""The words of a copy's error before the file they name (`storage.transfer`)."""
 
 
 def archive_line(archive: str, archive_from: str, new: bool) -> str:
