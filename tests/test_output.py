@@ -106,6 +106,5 @@ def test_failures_of_one_kind_share_a_line() -> None:
     assert lines == [
         "[red]failed:[/] 5 file(s): DCIM/100CANON/IMG_0001.JPG … DCIM/100CANON/IMG_0005.JPG: "
         "No space left on device writing /a/X/tmp1",
-        "[red]failed:[/] DCIM/100CANON/IMG_0009.JPG: Input/output error reading "
-        "/card/IMG_0009.JPG",
+        "[red]failed:[/] DCIM/100CANON/IMG_0009.JPG: Input/output error reading /card/IMG_0009.JPG",
     ]
