@@ -494,6 +494,8 @@ def _records(
         except StopIteration:
             break
         except csv.Error as exc:
+            if held is not None:
+                yield held
             problems.append(f"line {reader.line_num}: not readable as CSV ({exc})")
             return
         if held is not None:
