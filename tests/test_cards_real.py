@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import gc
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -254,3 +256,40 @@ def test_a_card_pulled_mid_scan_raises_one_error_and_nothing_unraisable(
         scan_source(mount, on_file=pull_after_the_first)
     gc.collect()
     assert unraisable == []
+
+
+def test_a_foreground_fusefat_in_another_folder_is_not_taken_for_this_one(
+    tmp_path: Path,
+) -> None:
+    """``fusefat -f card.img mnt`` in another folder stays in that folder (in the
+    foreground it does not move to ``/``): read as if it had, it seemed to serve this
+    ``mnt`` too, with a ``card.img`` there, and this card lost its label and serial
+    whenever another desk (or test) ran one."""
+    require_fat_tools()
+    other = tmp_path / "other"
+    other.mkdir()
+    build_fat32_image(other / "card.img", {"DCIM/100CANON/IMG_0001.JPG": b"x"}, label="OTHER")
+    build_fat32_image(
+        tmp_path / "card.img", {"DCIM/100NIKON/DSC_0001.JPG": b"jpeg"}, label="NIKON_D750"
+    )
+    for mount in (other / "mnt", tmp_path / "mnt"):
+        mount.mkdir()
+    foreground = subprocess.Popen(
+        ["fusefat", "-f", "-o", "ro", "card.img", "mnt"], cwd=other, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(3000):  # until its mount is there, up to half a minute
+            if os.path.ismount(other / "mnt"):
+                break
+            time.sleep(0.01)
+        assert os.path.ismount(other / "mnt")
+        subprocess.run(["fusefat", "-o", "ro", "card.img", "mnt"], cwd=tmp_path, check=True)
+        try:
+            mine, theirs = listed(tmp_path / "mnt"), listed(other / "mnt")
+            assert mine is not None and mine.label == "NIKON_D750", mine
+            assert theirs is not None and theirs.label == "OTHER", theirs
+        finally:
+            subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)
+    finally:
+        subprocess.run(["fusermount", "-u", str(other / "mnt")], check=False)
+        foreground.wait(timeout=30)

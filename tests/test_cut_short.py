@@ -143,3 +143,27 @@ def test_a_long_trailer_is_passed_over_from_its_last_bytes(samples_dir: Path) ->
     fh = Counted(data)
     assert not cut_short(fh)
     assert fh.read_bytes <= 2 * TAIL_BYTES
+
+
+@pytest.mark.parametrize(
+    ("sample", "size"),
+    [("raw/IMG_1361.dng", 3180), ("real/IMG_5195.HEIC", 3755), ("real/Canon_40D.jpg", 642)],
+)
+def test_a_date_cut_at_its_minute_by_the_files_end_is_no_date(
+    samples_dir: Path, tmp_path: Path, sample: str, size: int
+) -> None:
+    """A file cut inside its DateTimeOriginal, right after the minutes: exifread gave
+    ``2020:12:29 14:24``, read as 14:24:00 (a date with no seconds), and the photo was
+    named, and placed by a map of times, by it, silently for a DNG or HEIC. exiftool reads
+    no DateTimeOriginal there; neither do we now, and the warning says why."""
+    from clinic_helpers import exiftool, require_exiftool
+
+    require_exiftool()
+    cut = tmp_path / Path(sample).name
+    cut.write_bytes((samples_dir / sample).read_bytes()[:size])
+    read = exiftool("-DateTimeOriginal", cut)[0]
+    assert "DateTimeOriginal" not in read, read
+    with open(cut, "rb") as fh:
+        capture = read_capture(fh, 0.0, cut.name)
+    assert capture.source != "exif:DateTimeOriginal", capture
+    assert capture.warning is not None and "is cut short (the file ends in it)" in capture.warning

@@ -96,6 +96,21 @@ def parse_exif_date(text: str) -> datetime | None:
         return None
 
 
+def _cut_at_the_minute(tag: object, text: str) -> bool:
+    """Whether a date with no seconds (``2020:12:29 14:24``) is one cut short by the file's
+    end, which exifread reads up to there: its entry holds more bytes than the text and its
+    NUL (exiftool then reads no value). A camera that writes no seconds declares just
+    those. The quick reader (`_read_ifd`) gives plain text, only for values wholly there."""
+    length = getattr(tag, "field_length", None)
+    match = _DATE.match(text)
+    return (
+        isinstance(length, int)
+        and match is not None
+        and match.group(6) is None
+        and (length > len(text.encode("utf-8")) + 1)
+    )
+
+
 def _is_byte_list(values: object) -> TypeGuard[list[int]]:
     """A text tag stored as UNDEFINED or BYTE, which exifread gives as a list of ints."""
     return (
@@ -368,6 +383,9 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
         when = parse_exif_date(raw)
         if when is None:
             problems.append(f"{key.split()[1]} {raw!r} is not a date")
+            continue
+        if _cut_at_the_minute(tags.get(key), raw):
+            problems.append(f"{key.split()[1]} {raw!r} is cut short (the file ends in it)")
             continue
         subsec = offset = None
         if source == "exif:DateTimeOriginal":

@@ -102,9 +102,18 @@ def fusefat_source(mountpoint: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def _starts(cwd: str, mount_arg: str, target: str) -> tuple[str | None, ...]:
+    """Where a driver may have been started: its working folder, unless that is ``/``, where
+    fusefat moves once it runs in the background; then also where its relative mount point
+    argument puts it for ``target``. A driver in the foreground (``-f``) still works where
+    it was started, and another folder's ``fusefat card.img mnt`` must not seem to serve
+    this ``mnt``."""
+    return (cwd,) if cwd != "/" else (cwd, _started_in(mount_arg, target))
+
+
 def _image_there(args: list[str], cwd: str, target: str) -> str | None:
     """The driver's image argument read from where it was started, if a file is there."""
-    for start in (cwd, _started_in(args[-1], target)):
+    for start in _starts(cwd, args[-1], target):
         if start is not None and os.path.exists(os.path.join(start, args[-2])):
             return os.path.realpath(os.path.join(start, args[-2]))
     return None
@@ -120,9 +129,11 @@ def _same_file(path: str, other: str) -> bool:
 def _serves(mount_arg: str, cwd: str, target: str) -> bool:
     """Whether a fusefat given ``mount_arg`` (started in ``cwd``, or elsewhere before it
     moved to ``/``) can be the one mounted at ``target``."""
-    for start in (cwd, _started_in(mount_arg, target)):
+    for start in _starts(cwd, mount_arg, target):
         if start is not None and os.path.realpath(os.path.join(start, mount_arg)) == target:
             return True
+    if cwd != "/":
+        return False
     rest = _below_ups(mount_arg)
     return rest != os.path.normpath(mount_arg) and bool(rest) and target.endswith(os.sep + rest)
 
