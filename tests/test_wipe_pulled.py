@@ -36,13 +36,13 @@ def test_a_card_pulled_after_the_check_is_one_error_and_nothing_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fat_card: CardFactory
 ) -> None:
     card, archive = ingested(tmp_path, fat_card)
-    real = wipe.check_writable
+    real = wipe.require_card_still_there
 
-    def pulled_first(root: Path, items: list[Any]) -> None:
+    def pulled_first(root: Path) -> None:
         fat_card.handle(card).pull()
-        real(root, items)
+        real(root)
 
-    monkeypatch.setattr(wipe, "check_writable", pulled_first)
+    monkeypatch.setattr(wipe, "require_card_still_there", pulled_first)
     code, document, stderr = run("wipe", card, "--archive", archive, "--yes", "--json")
     assert code == EXIT_FAILURE, (document, stderr)
     said = " ".join(stderr.split())
@@ -69,3 +69,24 @@ def test_a_card_pulled_between_removals_says_how_many_went(
     said = " ".join(stderr.split())
     assert f"The card at {card} stopped accepting changes (pulled out?)" in said, said
     assert "1 file(s) were removed before this" in said and "kept:" not in said
+
+
+def test_a_card_pulled_before_the_check_read_a_file_is_one_error_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fat_card: CardFactory
+) -> None:
+    """Every read failed, so no file was proven and none was to be removed: exit 3 and a
+    "cannot be read from the card" line for each file, as if the card had kept them."""
+    card, archive = ingested(tmp_path, fat_card)
+    real = wipe._read_card
+
+    def pulled(path: Path) -> Any:
+        fat_card.handle(card).pull()
+        return real(path)
+
+    monkeypatch.setattr(wipe, "_read_card", pulled)
+    code, document, stderr = run("wipe", card, "--archive", archive, "--yes", "--json")
+    assert code == EXIT_FAILURE, (document, stderr)
+    assert (
+        "was removed (or its driver stopped) while the wipe checked it"
+        in document["error"]["message"]
+    )

@@ -347,6 +347,7 @@ def _other_bytes_reason(earlier: list[CatalogueRecord], taken: str | None, sure:
 
 def require_dcim(root: Path) -> None:
     if not has_dcim(root):
+        _require_there(root)
         raise SourceError(
             f"{root} {no_dcim(root)}: wipe only removes photos under a card's DCIM/. Give the "
             "card's root (the folder that holds DCIM)"
@@ -549,13 +550,34 @@ def _in_dcim(source: str) -> bool:
     return len(parts) > 1 and parts[0].lower() == "dcim" and ".." not in parts
 
 
-def check_writable(root: Path, items: list[WipeItem]) -> None:
-    """Refuse before the first deletion when the card cannot be written, or is gone."""
-    if items and not has_dcim(root):  # a killed FUSE driver, a lazy unmount: DCIM is gone
+def _require_there(root: Path) -> None:
+    """A card whose driver was killed answers "Transport endpoint is not connected"."""
+    try:
+        os.stat(root)
+    except OSError as exc:
+        if exc.errno in _GONE:
+            raise CardGoneError(
+                f"The card at {root} is gone ({exc.strerror}): its driver stopped or it was "
+                "pulled. Nothing was removed; insert it and run the wipe again."
+            ) from None
+
+
+_GONE = frozenset({errno.ENOTCONN, errno.EIO, errno.ENODEV, errno.ENXIO})
+
+
+def require_card_still_there(root: Path) -> None:
+    """Refuse before the first deletion, and before a plan read from a card that went is
+    reported as files kept: a killed FUSE driver, a lazy unmount, a pulled card leave no
+    DCIM folder where the check found one."""
+    if not has_dcim(root):
         raise CardGoneError(
             f"The card at {root} was removed (or its driver stopped) while the wipe checked "
             "it: nothing was removed. Insert it and run the wipe again."
         )
+
+
+def check_writable(root: Path, items: list[WipeItem]) -> None:
+    """Refuse before the first deletion when the card cannot be written."""
     if mounted_read_only(root):
         raise CardWriteError(
             f"The card at {root} is read-only (write-protect switch on, or mounted "
@@ -692,11 +714,13 @@ class _Remover:
         )
 
 
-TIMES_UNMOVED = frozenset({"fuse.fusefat"})
-"""Card drivers that move neither the modification nor the change time of a file rewritten
-in place (measured for fusefat): the removal's stat compare cannot see such a change, so
-each file is read again before its removal, whatever was asked. The whole card is checked
-before the first removal, minutes before the last on a big card."""
+TIMES_UNMOVED = frozenset({"fuse.fusefat", "fuseblk"})
+"""Card drivers whose times cannot show a file rewritten in place: fusefat moves neither the
+modification nor the change time (measured), and exfat-fuse (``fuseblk``) keeps no change
+time of its own, so a modification time put back hides the rewrite. The removal's stat
+compare cannot see such a change, so each file is read again before its removal, whatever
+was asked. The whole card is checked before the first removal, minutes before the last on
+a big card."""
 
 
 def execute_wipe(
@@ -722,6 +746,7 @@ def execute_wipe(
     root = Path(plan.source)
     targets = plan.to_remove
     read_again = read_again or (plan.card is not None and plan.card.fstype in TIMES_UNMOVED)
+    require_card_still_there(root)
     if targets:
         check_writable(root, targets)
     audit = AuditLog(Path(plan.archive))

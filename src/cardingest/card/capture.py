@@ -256,9 +256,7 @@ def _read_tags(fh: SeekableFile) -> dict:
     damaged: Exception | None = None
     for block in _exif_blocks(fh):
         try:
-            read = _quick_tags(block) or _exifread().process_file(
-                io.BytesIO(block), details=False, extract_thumbnail=False, stop_tag=STOP_TAG
-            )
+            read = _quick_tags(block) or _exifread_tags(io.BytesIO(block))
         except Exception as exc:  # exifread raises anything on a damaged block
             damaged = damaged or exc
             continue
@@ -267,9 +265,20 @@ def _read_tags(fh: SeekableFile) -> dict:
         return tags
     if damaged is not None:
         raise damaged
-    exifread = _exifread()
     fh.seek(0)
-    return exifread.process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
+    return _exifread_tags(fh)
+
+
+def _exifread_tags(fh: SeekableFile) -> dict:
+    """exifread's tags, read up to `STOP_TAG`, which a well-formed EXIF IFD (its entries in
+    tag order, as TIFF asks) has after every date; an IFD out of order that put it before
+    DateTimeOriginal is read again whole (exiftool reads every entry, in any order)."""
+    start = fh.tell()
+    tags = _exifread().process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
+    if f"EXIF {STOP_TAG}" in tags and "EXIF DateTimeOriginal" not in tags:
+        fh.seek(start)
+        tags = _exifread().process_file(fh, details=False, extract_thumbnail=False)
+    return tags
 
 
 _EOI = b"\xff\xd9"
