@@ -110,6 +110,10 @@ def test_an_empty_sheet_or_slate_file_is_said_to_be_empty(
         (("slate", "JBX3656", "--out", ""), "--out is empty"),
         (("preview", card, "--map", "", *archive), "--map is empty"),
         (("map-template", card, "--out", ""), "--out is empty"),
+        (("preview", card, "--map", " ", *archive), "--map is empty"),
+        (("map-template", card, "--out", " "), "--out is empty"),
+        (("map-template", card, "--sheet", " "), "--sheet is empty"),
+        (("slate", "JBX3656", "--out", " "), "--out is empty"),
     ):
         code, _out, err = invoke(*args)
         assert code == 2 and said in err, (args, err)
@@ -155,3 +159,11 @@ def test_outputs_in_a_dcim_folder_or_another_archive_are_refused(
         assert code == 2 and said in " ".join(err.split()), (args, err)
     assert tree(card) == before
     assert code == 2 and not (archive / "map.csv").exists()
+    # Not refused: a path that only passes through DCIM or an archive (`..`), and a folder
+    # whose `.cardingest` holds no archive's records (an empty one in a home).
+    home, copied = tmp_path / "home", tmp_path / "copied"
+    (home / ".cardingest").mkdir(parents=True)
+    (copied / "DCIM").mkdir(parents=True)
+    for out in (copied / "DCIM" / ".." / "a.csv", archive / ".." / "b.csv", home / "c.csv"):
+        code, _out, err = invoke("map-template", card, "--out", out)
+        assert code == 0, (out, err)

@@ -513,6 +513,8 @@ def refuse_inside_archive(
                 f"{option} {path} is inside the {what} {root}; write it elsewhere: the {what}"
                 " holds only the photos cardingest files and its own records"
             )
+    with suppress(OSError, RuntimeError):
+        where = where.resolve()  # `held/../x` is not in `held`; a link is followed
     other = archive_above(where)
     if other is not None:
         raise UsageError(
@@ -529,9 +531,15 @@ def archive_above(path: Path) -> Path | None:
     reached (links followed, as writing there would)."""
     for folder in [path, *path.parents]:
         with suppress(OSError):
-            if (folder / METADIR).is_dir() and folder != Path(folder.anchor):
+            meta = folder / METADIR
+            if any((meta / name).exists() for name in _ARCHIVE_MARKS):
                 return folder
     return None
+
+
+_ARCHIVE_MARKS = (CATALOGUE_NAME, ARCHIVE_ID_NAME, "audit.jsonl", "manifests")
+"""What an archive's ``.cardingest`` (or a backup's: its manifests) holds; an empty one
+elsewhere (a home's) is none."""
 
 
 def denied(path: Path | str, doing: str = "read") -> str:

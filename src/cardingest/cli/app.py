@@ -252,7 +252,7 @@ def write_template(text: str, out_file: Path | None, *, filled: bool = False) ->
     if out_file is None:
         streams.write_out(text)
         return
-    if str(out_file) == ".":  # `--out ""` (a script's unset variable) reads as "."
+    if str(out_file).strip() in ("", "."):  # `--out ""` (an unset variable) reads as "."
         raise UsageError("--out is empty (or names this folder); give the CSV file to write")
     try:
         with os.fdopen(modes.create(out_file, os.O_WRONLY), "w", encoding="utf-8") as fh:

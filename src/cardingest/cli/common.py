@@ -178,8 +178,7 @@ def refuse_on_card(path: Path | None, option: str, source: str | None = None) ->
                 "its records, not on the card"
             )
     with contextlib.suppress(OSError, RuntimeError):
-        dcim = [p for p in (place, place.resolve()) if "dcim" in (n.lower() for n in p.parts)]
-        if dcim:  # a card copied to a folder, not mounted: its DCIM is still a card's
+        if "dcim" in (n.lower() for n in place.resolve().parts):  # a card copied to a folder
             raise UsageError(
                 f"{option} {path} is in a DCIM folder, where a camera keeps its photos: the "
                 "next ingest of it would take what is written there for photos. Write it "

@@ -57,7 +57,7 @@ def render(patient_id: str) -> Image.Image:
 def write_sheet(patient_id: str, out: Path) -> Path:
     """Write the sheet; never over an existing file (UsageError, exit 2)."""
     kind = "PDF" if out.suffix.lower() == ".pdf" else "PNG"
-    if str(out) in ("", "."):
+    if str(out).strip() in ("", "."):
         raise UsageError("--out is empty; give the .png or .pdf file for the slate")
     if out.suffix.lower() not in (".pdf", ".png"):
         raise UsageError(f"--out {out}: the file name must end in .png or .pdf")

@@ -277,7 +277,7 @@ def parse_map(
     """Read and check an ID map CSV; raises MapError listing every problem."""
     source = str(path)
     try:
-        if source == ".":  # `--map ""` (a script's unset variable) reads as "."
+        if source.strip() in ("", "."):  # `--map ""` (an unset variable) reads as "."
             raise MapError("--map is empty (or names this folder); give the ID map CSV file")
         if path.is_dir():
             raise MapError(f"{source} is a folder, not an ID map CSV file")

@@ -41,7 +41,7 @@ class SheetFile:
     @classmethod
     def create(cls, path: Path) -> SheetFile:
         """Create ``path``; exit 2 (UsageError) if it exists or cannot be made."""
-        if str(path) in ("", "."):  # `--sheet ""` (a script's unset variable), not "here"
+        if str(path).strip() in ("", "."):  # `--sheet ""` (a script's unset variable)
             raise UsageError("--sheet is empty; give the file for the contact sheet")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, MODE)
