@@ -455,3 +455,25 @@ def test_root_warns_before_a_new_archive_in_another_accounts_folder_becomes_thei
     os.chown(archive, 0, 0)
     result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
     assert "other accounts" not in " ".join(json.loads(result.stdout)["warnings"])
+
+
+def test_fix_permissions_never_follows_a_folder_swapped_for_a_link(tmp_path: Path) -> None:
+    """verify found ``EVIL/victim`` open to others; the account that owns the archive then
+    swapped ``EVIL`` for a link to a folder of root's, and root's `--fix-permissions`
+    changed the mode of root's file there (an outside tester's report: a race won in 2 of 6
+    tries). The folders below the archive are opened with no link followed."""
+    from cardingest.archive.permissions import tighten
+
+    archive, elsewhere = tmp_path / "archive", tmp_path / "roots"
+    (archive / "EVIL").mkdir(parents=True)
+    (archive / "EVIL" / "victim").write_text("theirs\n")
+    elsewhere.mkdir()
+    victim = elsewhere / "victim"
+    victim.write_text("root's\n")
+    victim.chmod(0o644)
+    (archive / "EVIL").rename(archive / "EVIL.aside")
+    (archive / "EVIL").symlink_to(elsewhere)
+    changed, refused = tighten(archive, ["EVIL/victim"])
+    assert changed == [] and refused[0].startswith("EVIL/victim: "), refused
+    assert "a folder on its way is a link now" in refused[0]
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644

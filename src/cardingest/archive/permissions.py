@@ -86,24 +86,65 @@ def tighten(archive: Path, shown: Iterable[str]) -> tuple[list[str], list[str]]:
 
     Returns those closed, looked at again after the change (a file system that keeps no
     Unix modes, exFAT, FAT, some shares, takes the ``chmod`` and leaves the file as open as
-    it was), and those refused for want of permission, each with why: only its owner (or
-    root) may change its mode, so the rest are still closed, and their change recorded.
-    Raises OSError on any other failure."""
+    it was), and those it could not change, each with why (only its owner or root may
+    change its mode; a folder on its way became a link), so the rest are still closed,
+    and their change recorded."""
     changed: list[str] = []
     refused: list[str] = []
     for item in shown:
-        path = Path(item) if os.path.isabs(item) else archive / item
-        info = os.lstat(path)
-        extra = too_open(info.st_mode, info.st_gid)
-        if stat.S_ISLNK(info.st_mode) or not extra:
-            continue
+        path = Path(item)
+        root, parts = (path.parent, [path.name]) if path.is_absolute() else (archive, path.parts)
         try:
-            os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra, follow_symlinks=False)
-        except PermissionError:
-            owner = account_name(info.st_uid)
-            refused.append(f"{item}: owned by {owner}, so only that account or root can")
+            closed = _tighten_beneath(root, list(parts))
+        except _NotOwner as exc:
+            owner = "root" if exc.uid == 0 else account_name(exc.uid)
+            refused.append(f"{item}: owned by {owner}, so only {_who_may(owner)} can")
             continue
-        after = os.lstat(path)
-        if not too_open(after.st_mode, after.st_gid):
+        except OSError as exc:
+            refused.append(
+                f"{item}: {exc.strerror or exc} (a folder on its way is a link now, or it is "
+                "gone: not followed, nothing outside the archive is changed)"
+            )
+            continue
+        if closed:
             changed.append(item)
     return changed, refused
+
+
+class _NotOwner(Exception):
+    """Only the owner (``uid``) or root may change the mode of this file or folder."""
+
+    def __init__(self, uid: int) -> None:
+        super().__init__(uid)
+        self.uid = uid
+
+
+def _who_may(owner: str) -> str:
+    return "root" if owner == "root" else "that account or root"
+
+
+def _tighten_beneath(root: Path, parts: list[str]) -> bool:
+    """Take `too_open`'s access from ``root/parts…``, reached one folder at a time with no
+    link followed below ``root`` (a folder another account swaps for a link meanwhile is an
+    OSError, never a way to a file outside); whether it is closed after. `_NotOwner` where
+    only its owner may change it."""
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+    fd = os.open(root, flags)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        name = parts[-1] if parts else "."
+        info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        extra = too_open(info.st_mode, info.st_gid)
+        if stat.S_ISLNK(info.st_mode) or not extra:
+            return False
+        try:
+            os.chmod(name, stat.S_IMODE(info.st_mode) & ~extra, dir_fd=fd, follow_symlinks=False)
+        except PermissionError:
+            raise _NotOwner(info.st_uid) from None
+        after = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        return not too_open(after.st_mode, after.st_gid)
+    finally:
+        os.close(fd)

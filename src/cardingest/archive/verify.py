@@ -694,8 +694,7 @@ def fix_permissions(archive: Path, report: VerifyReport, operator: str) -> list[
     if refused:
         closed = f"The other {len(changed)} were closed. " if changed else ""
         raise ArchiveError(
-            f"Cannot change the permissions of {len(refused)} file(s) or folder(s): the mode "
-            "of a file or folder can be changed only by its owner or root",
+            f"Cannot change the permissions of {len(refused)} file(s) or folder(s)",
             details=[*refused, f"{closed}Run verify --fix-permissions as their owner or root."],
         )
     return changed
