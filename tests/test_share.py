@@ -569,3 +569,35 @@ def test_an_out_folder_another_account_owns_is_refused(archive: Path, tmp_path: 
         assert code == 2, err
         assert f"--out {out} belongs to the account nobody" in " ".join(err.split())
     assert list(theirs.iterdir()) == []
+
+
+def test_an_out_that_another_account_could_redirect_or_see_into_is_refused(
+    archive: Path, tmp_path: Path
+) -> None:
+    """As root: a link another account made to a folder of root's every account writes in
+    (root then closed it to 0700 and filled it), a new folder in another account's folder
+    (they could rename it or swap it), and an empty shared folder like /tmp (its mode is not
+    ours to change). A new folder inside a shared one is fine."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give files to another account")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    link = tmp_path / "their-link"
+    link.symlink_to(shared)
+    os.lchown(link, 65534, 65534)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    for out, said in (
+        (link, f"--out {link} is a symbolic link the account nobody made"),
+        (theirs / "new", f"--out {theirs / 'new'} (in {theirs}) belongs to the account nobody"),
+        (shared, f"--out {shared} is a folder every account writes in"),
+    ):
+        code, _out, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
+        assert code == 2 and said in " ".join(err.split()), (out, err)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777 and not (theirs / "new").exists()
+    code, _out, err = invoke("share", "JBX3656", "--out", shared / "mine", "--archive", archive)
+    assert code == 0, err

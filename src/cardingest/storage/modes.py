@@ -12,6 +12,7 @@ changes them. Only what cardingest creates is set: an existing file or folder ke
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -175,15 +176,10 @@ def make_private_folder(path: Path, option: str) -> str | None:
     to one) is refused, UsageError: its owner may change its mode back and see or swap what
     is written. What was done to an existing folder, as a warning; None for a folder made
     here, left as it is, or already private."""
+    if _POSIX:
+        _refuse_others_folder(path, option)
     if make_dirs(path):
         return None
-    owner = os.stat(path).st_uid
-    if _POSIX and owner not in (os.geteuid(), 0):
-        raise UsageError(
-            f"{option} {path} belongs to {account_name(owner)}, who could read the names "
-            "written there (patients' IDs) and change or remove the files, whatever their "
-            "mode: give a folder of your own"
-        )
     with os.scandir(path) as entries:
         if next(entries, None) is not None:
             return None
@@ -202,6 +198,40 @@ def make_private_folder(path: Path, option: str) -> str | None:
         f"{was}: made it private ({stat.filemode(after)}) before writing into it, as "
         "cardingest makes its own folders; the names in it carry patients' IDs"
     )
+
+
+def _refuse_others_folder(path: Path, option: str) -> None:
+    """UsageError for an ``--out`` another account could see into or change, whatever mode
+    it is given: a link that account made (to anything: root would close and fill a
+    system folder of its choosing), a folder of theirs, one made in a folder of theirs, or
+    an existing folder every account writes in (``/tmp``, whose mode is not ours to
+    change)."""
+    me = os.geteuid()
+    with contextlib.suppress(OSError):
+        link = os.lstat(path)
+        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (me, 0):
+            raise UsageError(
+                f"{option} {path} is a symbolic link {account_name(link.st_uid)} made: it "
+                "decides where it leads. Give a folder of your own"
+            )
+    place = Path(path)
+    while not place.exists() and place.parent != place:
+        place = place.parent
+    with contextlib.suppress(OSError):
+        status = os.stat(place)
+        where = f"{option} {path}" + ("" if place == Path(path) else f" (in {place})")
+        if status.st_uid not in (me, 0):
+            raise UsageError(
+                f"{where} belongs to {account_name(status.st_uid)}, who could read the "
+                "names written there (patients' IDs) and change or remove the files, "
+                "whatever their mode: give a folder of your own"
+            )
+        if place == Path(path) and status.st_mode & stat.S_ISVTX and status.st_mode & 0o002:
+            raise UsageError(
+                f"{where} is a folder every account writes in (as /tmp is), whose mode is "
+                "not this command's to change: give a folder of your own (a new one in it "
+                "will do)"
+            )
 
 
 def make_private(path: Path) -> tuple[int, int] | None:
