@@ -448,6 +448,7 @@ def test_a_file_or_link_where_a_patients_folder_goes_is_one_message_before_any_c
     assert f"{blocking} {said}: photos are to be filed in it, so the ingest will copy nothing" in (
         " ".join(previewed.stderr.split())
     )
+    assert "can be written by every account" not in previewed.stderr  # a link's own 0777
 
 
 def test_an_ingest_that_died_is_named_with_what_it_may_have_left(

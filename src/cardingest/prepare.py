@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -679,6 +680,8 @@ def _open_to_others(place: Path, trusted: set[int]) -> str | None:
         status = os.lstat(place)
     except OSError:
         return None  # not there yet: made 0700
+    if stat.S_ISLNK(status.st_mode):
+        return None  # its own mode (0777) says nothing: `blocked_folders` names the link
     if status.st_uid not in trusted:
         return f"belongs to {account_name(status.st_uid)}"
     if status.st_mode & 0o002:
