@@ -69,15 +69,22 @@ def test_a_url_libpq_cannot_use_as_given_is_exit_2_without_its_password(
         "postgresql//desk:Sec9ret@127.0.0.1/x",
         "postgresql:\\\\desk:Sec9ret@127.0.0.1/x",
         "postgresql:/x?password=Sec9ret",
+        "postgresql://desk:Sec9ret:127.0.0.1:1/x",
+        "postgresql://desk:Sec9ret/x",
+        "postgresql://desk;Sec9ret@127.0.0.1/x",
+        "postgresql://127.0.0.1/x?password:Sec9ret",
+        "postgresql://desk:Sec9ret 127.0.0.1/x",
     ],
-    ids=["one-slash", "no-slashes", "no-colon", "backslashes", "query"],
-)
+    ids=["one-slash", "no-slashes", "no-colon", "backslashes", "query", "no-at", "no-at-host",
+         "semicolon", "query-colon", "space"],
+)  # fmt: skip
 @pytest.mark.parametrize("given", ["option", "config", "environment"])
-def test_a_url_with_its_scheme_mistyped_keeps_its_password_out_of_every_message(
+def test_a_url_mistyped_keeps_its_password_out_of_every_message(
     tmp_path: Path, url: str, given: str
 ) -> None:
-    """The password was shown for a URL whose ``://`` was mistyped: the message quoted the
-    URL, and libpq's own ("missing "=" after …") quoted it again."""
+    """The password was shown for a URL mistyped (its ``://``, its ``@`` left out, a ``;``
+    for its ``:``, a ``:`` for a query's ``=``, a space): the message quoted the URL, and
+    libpq's own ("missing "=" after …", "port '…' is not a number") quoted it again."""
     args: tuple[str, ...] = ()
     env: dict[str, str] = {}
     if given == "option":

@@ -167,9 +167,32 @@ def _userinfo(url: str) -> tuple[int, int] | None:
     start = scheme_end + 3
     at = url.rfind("@", start)
     if at < 0:
-        return None
+        return _no_at(url, start)
     colon = url.find(":", start, at)
-    return (colon + 1, at) if colon >= 0 else None
+    if colon < 0:  # `user;password@`: a shift key missed, the rest is still the password
+        slip = re.search(r"[;,= ]", url[start:at])
+        return (start + slip.end(), at) if slip else None
+    return (colon + 1, at)
+
+
+def _no_at(url: str, start: int) -> tuple[int, int] | None:
+    """A URL whose ``@`` was left out (``postgresql://u:PW/db``, ``u:PW:host:5432``): its
+    hosts and ports are read from after ``start`` to the path; where they are not plainly
+    ``host[:port]`` (comma-separated), all after the first ``:`` may be a password."""
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start)
+        end = found if 0 <= found < end else end
+    hosts = url[start:end]
+    if ":" not in hosts or all(_HOST_PORT.fullmatch(part) for part in hosts.split(",")):
+        return None
+    return start + hosts.index(":") + 1, end
+
+
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]*\]|[\w.-]*)(?::\d*)?")
+"""A host (a name, an IPv4 or a bracketed IPv6 address) with its port, if any."""
+_LOOSE_SECRET = re.compile(r"[?&;]\s*((?:ssl)?password)\s*[:= ]\s*([^&]*)", re.IGNORECASE)
+"""A query's password with its ``=`` mistyped (``?password:PW``, ``&password PW``)."""
 
 
 _URL_START = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
@@ -216,6 +239,7 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
         if where is not None:
             spans.append(where)
         spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
+        spans += [m.span(2) for m in _LOOSE_SECRET.finditer(url)]
     else:
         spans += [m.span(2) for m in _KEY_VALUE_SETTING.finditer(url) if _secret_key(m.group(1))]
         spans += _mistyped_url_spans(url)
