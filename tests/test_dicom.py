@@ -518,15 +518,28 @@ def test_split_stow_url_takes_the_login_out_of_the_url(
         "https://h/x?a=1&access_token=Tk9secret",
         "https://h/x?api_key=Tk9secret",
         "https://h/x?password=Tk9secret",
+        "https://h/x?token:Tk9secret",
+        "https://h/x?a=1;token=Tk9secret",
+        "https://h/x#access_token=Tk9secret",
+        "https://h/studies;jwt=Tk9secret",
+        "https://h/x?pwd=Tk9secret",
     ],
 )
-def test_a_stow_url_with_a_secret_in_its_query_is_refused_without_it(given: str) -> None:
+def test_a_stow_url_with_a_secret_after_its_host_is_refused_without_it(given: str) -> None:
     """The URL (less its user name and password) is shown in messages and recorded with
-    every send: a token in its query was too (an outside tester's report)."""
-    with pytest.raises(ValueError, match="holds a secret in its query") as caught:
+    every send: a token in its query, parameters or fragment was too (an outside tester's
+    report); and ``?token:…`` was refused with the token in the message."""
+    with pytest.raises(ValueError, match="looks like a secret after its host") as caught:
         split_stow_url(given)
     assert "Tk9secret" not in str(caught.value)
     assert split_stow_url("https://h/x?study=1") == ("https://h/x?study=1", None)
+    assert split_stow_url("https://h/keycloak/studies")[0] == "https://h/keycloak/studies"
+
+
+def test_a_stow_url_with_a_space_is_refused_not_a_traceback_at_the_send() -> None:
+    with pytest.raises(ValueError, match="holds a space or a control character") as caught:
+        split_stow_url("https://u:Tk9secret@pacs.example/dicom web/studies")
+    assert "Tk9secret" not in str(caught.value)
 
 
 UNKNOWN_HOST = "[pacs]\nhost = 'no-such-host.invalid'\nport = 14104\nae_title = 'TESTPACS'\n"

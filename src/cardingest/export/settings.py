@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 DEFAULT_UID_ROOT = "2.25"
 """UUID-derived UIDs (PS3.5 B.2): no organisation root needed."""
@@ -48,8 +48,14 @@ class PacsConfig:
         return f"{self.ae_title}@{self.host}:{self.port}"
 
 
-_SECRET = re.compile(r"pass|token|secret|key|auth|sig|credential", re.IGNORECASE)
-"""A query setting that holds a secret: ``password=``, ``access_token=``, ``api_key=``…"""
+_SECRET_SETTING = re.compile(
+    r"[?&;/#]\s*([\w.-]*(?:pass|pwd|token|secret|key|auth|sig|credential|jwt|bearer|session"
+    r"|code)[\w.-]*)\s*[=:]",
+    re.IGNORECASE,
+)
+"""A setting that holds a secret, in the query, the path's parameters or the fragment:
+``?password=``, ``?access_token=``, ``;token=``, ``#api_key=``, ``?jwt:``…; its name is
+said, never its value."""
 
 
 def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -70,14 +76,15 @@ def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
             "password holding @, :, /, ?, # or % must be percent-encoded: @ as %40, : as %3A, "
             "/ as %2F)"
         )
-    secret = [
-        key for key, _ in parse_qsl(parts.query, keep_blank_values=True) if _SECRET.search(key)
-    ]
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise ValueError("holds a space or a control character: percent-encode it (%20)")
+    after_host = url[len(parts.scheme) + 3 + len(parts.netloc) :]
+    secret = _SECRET_SETTING.search(after_host)
     if secret:
         raise ValueError(
-            f"holds a secret in its query ({secret[0]}=…): the URL is shown in messages and "
-            "recorded with every send, so it would be too. Give a user name and password "
-            "as http(s)://USER:PASSWORD@HOST/… instead (never shown)"
+            f"holds what looks like a secret after its host ({secret.group(1)}…): the URL is "
+            "shown in messages and recorded with every send, so it would be too. Give a user "
+            "name and password as http(s)://USER:PASSWORD@HOST/… instead (never shown)"
         )
     if "@" not in parts.netloc:
         return url, None
