@@ -210,3 +210,37 @@ def test_files_on_disk_read_the_same(tmp_path: Path) -> None:
     path.write_bytes(jpeg({}, {DTO: "2024:01:02 03:04:05"}).getvalue())
     with open(path, "rb") as fh:
         assert read_capture(fh, 0.0, path.name).captured == datetime(2024, 1, 2, 3, 4, 5)
+
+
+def test_an_exif_ifd_out_of_tag_order_still_gives_its_date_as_exiftool_does(
+    tmp_path: Path,
+) -> None:
+    """SubSecTimeOriginal written before DateTimeOriginal (TIFF asks for tag order), with
+    the date stored as UNDEFINED so exifread reads the block: it stopped at the sub-second
+    tag and never saw the date; the file was named by its ModifyDate."""
+    from exif_bytes import (
+        DATETIME,
+        EOI,
+        SOI,
+        UNDEFINED,
+        app1,
+        build,
+        text,
+    )
+
+    block = build(
+        "<",
+        [text(DATETIME, b"2012:12:12 12:12:12\0")],
+        [text(0x9291, b"12\0"), text(DTO, b"2020:01:01 10:00:00\0", UNDEFINED)],
+    )
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(SOI + app1(block) + EOI)
+    require_exiftool()
+    [seen] = exiftool("-d", "%Y-%m-%d %H:%M:%S", "-DateTimeOriginal", path)
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert seen["DateTimeOriginal"] == "2020-01-01 10:00:00"
+    assert (capture.captured, capture.source) == (
+        datetime(2020, 1, 1, 10),
+        "exif:DateTimeOriginal",
+    )
