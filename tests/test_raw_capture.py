@@ -673,3 +673,42 @@ def test_a_box_name_cannot_put_escapes_into_a_warning() -> None:
 def test_tiff_based_raw_stays_with_exifread(name: str) -> None:
     with open(raw_dir() / name, "rb") as fh:
         assert read_raw(fh) is None
+
+
+def test_a_panasonic_rw2_takes_its_time_from_its_embedded_jpeg_as_exiftool_does(
+    tmp_path: Path,
+) -> None:
+    """A Panasonic RW2 (``IIU``) keeps its full EXIF in the JPEG of IFD0's entry 0x2E
+    (JpgFromRaw), which exiftool reads: its DateTimeOriginal, not IFD0's DateTime (when the
+    file was saved), nor the file time."""
+    import struct
+
+    from clinic_helpers import exiftool, require_exiftool
+    from exif_bytes import DATETIME, MAKE, UNDEFINED, build, exif_jpeg, text
+
+    from cardingest.card.capture import read_capture
+
+    embedded = exif_jpeg("2020:01:01 10:00:00")
+    block = bytearray(
+        build(
+            "<",
+            [
+                text(MAKE, b"Panasonic\0"),
+                text(DATETIME, b"2009:09:09 09:09:09\0"),
+                (0x2E, UNDEFINED, len(embedded), embedded),
+            ],
+        )
+    )
+    block[2:4] = struct.pack("<H", 0x55)  # RW2's own TIFF magic
+    path = tmp_path / "P1000001.RW2"
+    path.write_bytes(bytes(block))
+    require_exiftool()
+    [seen] = exiftool("-d", "%Y-%m-%d %H:%M:%S", "-DateTimeOriginal", path)
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert f"{capture.captured:%Y-%m-%d %H:%M:%S}" == seen["DateTimeOriginal"]
+    assert (capture.source, capture.make, capture.warning) == (
+        "exif:DateTimeOriginal",
+        "Panasonic",
+        None,
+    )

@@ -252,21 +252,51 @@ def _read_tags(fh: SeekableFile) -> dict:
     A JPEG with two ``Exif`` segments (one an editor added) has its tags read from each,
     a later segment's value of a tag taking the place of an earlier one's, as exiftool
     shows them: the capture time is the one exiftool reads."""
-    tags: dict = {}
-    damaged: Exception | None = None
-    for block in _exif_blocks(fh):
-        try:
-            read = _quick_tags(block) or _exifread_tags(io.BytesIO(block))
-        except Exception as exc:  # exifread raises anything on a damaged block
-            damaged = damaged or exc
-            continue
-        tags.update(read or {})
+    tags, damaged = _segment_tags(fh)
     if tags:
         return tags
     if damaged is not None:
         raise damaged
     fh.seek(0)
-    return _exifread_tags(fh)
+    return _with_jpg_from_raw(fh, _exifread_tags(fh))
+
+
+_JPG_FROM_RAW = "Image Tag 0x002E"
+"""Panasonic RW2/RWL's IFD0 entry holding a JPEG with the file's full EXIF (exiftool reads
+the capture time from it): its IFD0 holds none of its own."""
+_JPG_HEAD = 256 * 1024
+"""Enough of that JPEG for its EXIF segment (at its start, under 64 KiB)."""
+
+
+def _with_jpg_from_raw(fh: SeekableFile, tags: dict) -> dict:
+    """``tags`` of a TIFF-based RAW, with those of its embedded JPEG (`_JPG_FROM_RAW`) over
+    them when it has one and they hold no DateTimeOriginal, as exiftool shows them."""
+    embedded = tags.get(_JPG_FROM_RAW)
+    offset = getattr(embedded, "field_offset", None)
+    length = getattr(embedded, "field_length", None)
+    if "EXIF DateTimeOriginal" in tags or not isinstance(offset, int) or not length:
+        return tags
+    fh.seek(offset)
+    head = fh.read(min(int(length), _JPG_HEAD))
+    if not head.startswith(b"\xff\xd8"):
+        return tags
+    inner, _damaged = _segment_tags(io.BytesIO(head))  # damaged: the file's own tags stand
+    return {**tags, **inner}
+
+
+def _segment_tags(fh: SeekableFile) -> tuple[dict, Exception | None]:
+    """The tags of a JPEG's Exif segments, a later one's over an earlier one's, and the
+    first error met (exifread raises anything on a damaged block)."""
+    tags: dict = {}
+    damaged: Exception | None = None
+    for block in _exif_blocks(fh):
+        try:
+            read = _quick_tags(block) or _exifread_tags(io.BytesIO(block))
+        except Exception as exc:
+            damaged = damaged or exc
+            continue
+        tags.update(read or {})
+    return tags, damaged
 
 
 def _exifread_tags(fh: SeekableFile) -> dict:
