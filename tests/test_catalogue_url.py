@@ -266,6 +266,9 @@ def test_a_config_file_other_accounts_can_change_is_warned_about(tmp_path: Path,
     assert f"warning: config file {config} " in said, said
     assert "so whoever can change it can send patient data elsewhere" in said
     ran.json()  # stdout stays one JSON document
+    quiet = cardingest("search", "--archive", tmp_path, home=tmp_path,
+                       env={"CARDINGEST_CONFIG": "/dev/null"})  # fmt: skip
+    assert "config file" not in quiet.stderr  # no settings (0666, but nothing to change)
 
 
 def test_a_password_other_accounts_can_read_is_warned_about(tmp_path: Path) -> None:

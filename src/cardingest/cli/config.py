@@ -432,6 +432,8 @@ def _config_open(path: Path) -> str | None:
         status, folder = os.stat(path), os.stat(path.resolve().parent)
     except (OSError, RuntimeError):
         return None
+    if not stat.S_ISREG(status.st_mode):  # /dev/null: no settings, none to change
+        return None
     why = None
     if status.st_uid not in (me, 0):
         why = f"belongs to {modes.account_name(status.st_uid)}"
