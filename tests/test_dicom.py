@@ -533,7 +533,31 @@ def test_a_stow_url_with_a_secret_after_its_host_is_refused_without_it(given: st
         split_stow_url(given)
     assert "Tk9secret" not in str(caught.value)
     assert split_stow_url("https://h/x?study=1") == ("https://h/x?study=1", None)
-    assert split_stow_url("https://h/keycloak/studies")[0] == "https://h/keycloak/studies"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://h/keycloak/studies", "https://h/auth/dicom-web", "https://h/x?institution_code=AB",
+        "https://h/x?barcode=1", "https://h/x?sessiondate=1", "https://h/api/keys:v1/studies",
+        "https://h/code:dicom/studies", "https://h/x#authority=x", "https://h/x?keyword=skin",
+        "https://h/x?passthrough=1", "https://h/x?design=1",
+    ],
+)  # fmt: skip
+def test_a_stow_url_with_a_secret_word_inside_a_name_is_not_refused(url: str) -> None:
+    """A name that only holds such a word (an institution's code, a keyword) is no secret:
+    the first version of the check refused these PACS URLs."""
+    assert split_stow_url(url) == (url, None)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://h/x?to%6Ben=Tk9secret", "https://h/Bearer%20Tk9secret", "https://h/x?pw=Tk9"]
+)
+def test_a_stow_url_secret_percent_encoded_is_refused_too(url: str) -> None:
+    """The server decodes ``%6B`` before it reads the name: so does the check."""
+    with pytest.raises(ValueError, match="looks like a secret after its host") as caught:
+        split_stow_url(url)
+    assert "Tk9" not in str(caught.value)
 
 
 def test_a_stow_url_with_a_space_is_refused_not_a_traceback_at_the_send() -> None:

@@ -592,12 +592,18 @@ def test_an_out_that_another_account_could_redirect_or_see_into_is_refused(
     theirs.mkdir()
     os.chown(theirs, 65534, 65534)
     for out, said in (
-        (link, f"--out {link} is a symbolic link the account nobody made"),
+        (link, f"--out {link} leads through {link}, a symbolic link the account nobody made"),
         (theirs / "new", f"--out {theirs / 'new'} (in {theirs}) belongs to the account nobody"),
         (shared, f"--out {shared} is a folder every account writes in"),
     ):
         code, _out, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
         assert code == 2 and said in " ".join(err.split()), (out, err)
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777 and not (theirs / "new").exists()
+    through = tmp_path / "through"  # their link mid-path: it chose where "newref" is made
+    through.symlink_to(shared)
+    os.lchown(through, 65534, 65534)
+    code, _out, err = invoke("share", "JBX3656", "--out", through / "newref", "--archive", archive)
+    assert code == 2 and f"leads through {through}, a symbolic link" in " ".join(err.split())
+    assert not (shared / "newref").exists()
     code, _out, err = invoke("share", "JBX3656", "--out", shared / "mine", "--archive", archive)
     assert code == 0, err

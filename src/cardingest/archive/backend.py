@@ -110,7 +110,7 @@ def check_url(url: str, where: str) -> str:
         scheme = urlsplit(url).scheme.lower()
     except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
         raise ConfigError(
-            f"{where}: the catalogue URL cannot be read ({exc}); it is "
+            f"{where}: the catalogue URL cannot be read ({scrubbed(str(exc), url)}); it is "
             "postgresql://USER:PASSWORD@HOST/DATABASE"
         ) from None
     if _KEY_VALUE.match(url):  # a URL's scheme never holds "=": this is key=value
@@ -170,7 +170,7 @@ def _userinfo(url: str) -> tuple[int, int] | None:
         return _no_at(url, start)
     colon = url.find(":", start, at)
     if colon < 0:  # `user;password@`: a shift key missed, the rest is still the password
-        slip = re.search(r"[;,= ]", url[start:at])
+        slip = re.search(r"[;,= ]|%3[aA]", url[start:at])
         return (start + slip.end(), at) if slip else None
     return (colon + 1, at)
 
@@ -189,10 +189,14 @@ def _no_at(url: str, start: int) -> tuple[int, int] | None:
     return start + hosts.index(":") + 1, end
 
 
-_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]*\]|[\w.-]*)(?::\d*)?")
-"""A host (a name, an IPv4 or a bracketed IPv6 address) with its port, if any."""
-_LOOSE_SECRET = re.compile(r"[?&;]\s*((?:ssl)?password)\s*[:= ]\s*([^&]*)", re.IGNORECASE)
-"""A query's password with its ``=`` mistyped (``?password:PW``, ``&password PW``)."""
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]*(?:%25\w+)?\]|[\w.-]*)(?::\d*)?")
+"""A host (a name, an IPv4 or a bracketed IPv6 address, with its zone) with its port."""
+_LOOSE_SECRET = re.compile(
+    r"(?:[?&;#]|\s)\s*((?:ssl)?pass(?:word|wd)?|pwd)\s*(?:[:= ]|%3[dD])\s*([^&#\s]*)",
+    re.IGNORECASE,
+)
+"""A password setting typed loosely: ``?password:PW``, ``?pwd=PW``, ``#password=PW``,
+``?password%3DPW``, or after a space in place of the ``?`` (``…/db password=PW``)."""
 
 
 _URL_START = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://")
@@ -210,7 +214,7 @@ def _secret_key(key: str) -> bool:
     return unquote(key).strip().lower().endswith("password")
 
 
-_MISTYPED_START = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:?[/\\]*")
+_MISTYPED_START = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]*:?)?[/\\]*")
 """A scheme typed wrong (``postgresql:/``, ``postgresql//``, ``postgresql:\\``, ``postgresql:``)."""
 
 
@@ -222,10 +226,13 @@ def _mistyped_url_spans(url: str) -> list[tuple[int, int]]:
     at = url.rfind("@")
     if start is not None and at > start.end():
         colon = url.find(":", start.end(), at)
+        if colon < 0:  # `u:PW@h/db`: no scheme, its user name's colon taken for one's
+            colon = url.find(":", 0, at)
         if colon >= 0:
             spans.append((colon + 1, at))
     if "?" in url:
         spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
+    spans += [m.span(2) for m in _LOOSE_SECRET.finditer(url)]
     return spans
 
 
@@ -302,11 +309,12 @@ def scrubbed(text: str, url: str) -> str:
     password: the driver reads an unescaped ``@`` or ``:`` or a bad ``%`` differently, and
     quotes what it could not parse."""
     passwords = _passwords(url)
-    pieces = {p for pw in passwords for p in re.split(r"[@:/?#%&=' ]+", pw) if len(p) >= 2}
+    pieces = {p for pw in passwords for p in re.split(r"[@:/?#%&=' \[\]\"]+", pw) if len(p) >= 2}
     if any(piece in text for piece in pieces | passwords):
         return (
-            "the URL could not be used as given (a password holding @, :, /, ?, # or % must "
-            "be percent-encoded: @ as %40, : as %3A)"
+            "the URL could not be used as given, and the reason would show what may be its "
+            "password (check that a port is a number, that a password comes before an @, and "
+            "that one holding @, :, /, ?, # or % is percent-encoded: @ as %40, : as %3A)"
         )
     return text
 

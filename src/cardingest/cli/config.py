@@ -432,7 +432,7 @@ def _config_open(path: Path) -> str | None:
         status, folder = os.stat(path), os.stat(path.resolve().parent)
     except (OSError, RuntimeError):
         return None
-    if not stat.S_ISREG(status.st_mode):  # /dev/null: no settings, none to change
+    if stat.S_ISCHR(status.st_mode) and status.st_uid == 0:  # /dev/null: nothing to change
         return None
     why = None
     if status.st_uid not in (me, 0):

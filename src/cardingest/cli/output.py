@@ -36,9 +36,9 @@ class _FirstUse:
             from rich.console import Console
 
             file = streams.stderr if self._stderr else streams.stdout
-            console = Console(stderr=self._stderr, soft_wrap=True, file=file)  # type: ignore[arg-type]
+            console = Console(stderr=self._stderr, soft_wrap=True, emoji=False, file=file)  # type: ignore[arg-type]
             if not self._stderr and not console.is_terminal:
-                console = Console(soft_wrap=True, width=160, file=file)  # type: ignore[arg-type]
+                console = Console(soft_wrap=True, width=160, emoji=False, file=file)  # type: ignore[arg-type]
             self._console = console
         return self._console
 

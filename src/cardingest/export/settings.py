@@ -48,14 +48,19 @@ class PacsConfig:
         return f"{self.ae_title}@{self.host}:{self.port}"
 
 
+_SECRET_NAME = (
+    r"(?:[\w.-]*(?:password|passwd|token|secret|apikey|api[_-]key|jwt|bearer|credential"
+    r"|signature|sessionid)[\w.-]*|pwd|pw|pass|code|session|key|auth|sig)"
+)
 _SECRET_SETTING = re.compile(
-    r"[?&;/#]\s*([\w.-]*(?:pass|pwd|token|secret|key|auth|sig|credential|jwt|bearer|session"
-    r"|code)[\w.-]*)\s*[=:]",
+    rf"(?:[?&;/#]\s*({_SECRET_NAME})\s*=|[?&#]\s*({_SECRET_NAME})\s*:|/(bearer)\s)",
     re.IGNORECASE,
 )
-"""A setting that holds a secret, in the query, the path's parameters or the fragment:
-``?password=``, ``?access_token=``, ``;token=``, ``#api_key=``, ``?jwt:``…; its name is
-said, never its value."""
+"""A setting that holds a secret, in the query, the path's parameters or the fragment, the
+URL percent-decoded first (``?to%6Ben=`` is ``?token=`` to the server): ``?password=``,
+``?access_token=``, ``;jsessionid=``, ``#api_key=``, ``?jwt:``, ``?code=``…; a name that
+only holds such a word (``institution_code``, ``keyword``, ``sessiondate``) is none. Its
+name is said, never its value."""
 
 
 def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -78,11 +83,12 @@ def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
         )
     if any(char.isspace() or not char.isprintable() for char in url):
         raise ValueError("holds a space or a control character: percent-encode it (%20)")
-    after_host = url[len(parts.scheme) + 3 + len(parts.netloc) :]
+    after_host = unquote(url[len(parts.scheme) + 3 + len(parts.netloc) :])
     secret = _SECRET_SETTING.search(after_host)
     if secret:
+        name = next(group for group in secret.groups() if group)
         raise ValueError(
-            f"holds what looks like a secret after its host ({secret.group(1)}…): the URL is "
+            f"holds what looks like a secret after its host ({name}…): the URL is "
             "shown in messages and recorded with every send, so it would be too. Give a user "
             "name and password as http(s)://USER:PASSWORD@HOST/… instead (never shown)"
         )

@@ -207,20 +207,25 @@ def _refuse_others_folder(path: Path, option: str) -> None:
     an existing folder every account writes in (``/tmp``, whose mode is not ours to
     change)."""
     me = os.geteuid()
-    with contextlib.suppress(OSError):
-        link = os.lstat(path)
-        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (me, 0):
-            raise UsageError(
-                f"{option} {path} is a symbolic link {account_name(link.st_uid)} made: it "
-                "decides where it leads. Give a folder of your own"
-            )
+    whole = Path(os.path.abspath(path))
+    for step in [*reversed(whole.parents), whole]:
+        with contextlib.suppress(OSError):
+            link = os.lstat(step)
+            if stat.S_ISLNK(link.st_mode) and link.st_uid not in (me, 0):
+                raise UsageError(
+                    f"{option} {path} leads through {step}, a symbolic link "
+                    f"{account_name(link.st_uid)} made: it decides where the files go. Give "
+                    "a folder of your own"
+                )
     place = Path(path)
     while not place.exists() and place.parent != place:
         place = place.parent
     with contextlib.suppress(OSError):
         status = os.stat(place)
         where = f"{option} {path}" + ("" if place == Path(path) else f" (in {place})")
-        if status.st_uid not in (me, 0):
+        # A new folder in a colleague's shared folder is theirs to see: only root, which
+        # would make it there on that account's word, is held back.
+        if status.st_uid not in (me, 0) and (place == Path(path) or me == 0):
             raise UsageError(
                 f"{where} belongs to {account_name(status.st_uid)}, who could read the "
                 "names written there (patients' IDs) and change or remove the files, "
