@@ -210,27 +210,39 @@ def test_another_relative_fusefat_mount_is_not_taken_for_this_one(tmp_path: Path
     """Two desks' worth of ``fusefat IMAGE mnt``, typed in two folders: read from this
     mount's place, the other's ``mnt`` is this mount too, but its image is not there. Each
     mount shows its own volume's label (the other one was started first, so it is met first)."""
+    other = two_cards(tmp_path, "cam2.img")
+    subprocess.run(["fusefat", "-o", "ro", "cam2.img", "mnt"], cwd=other, check=True)
+    try:
+        each_shows_its_own_label(tmp_path, other)
+    finally:
+        subprocess.run(["fusermount", "-u", str(other / "mnt")], check=True)
+
+
+def two_cards(tmp_path: Path, other_image: str) -> Path:
+    """``card.img`` (NIKON_D750) in ``tmp_path`` and ``other_image`` (OTHER) in its folder
+    ``other``, each with an empty ``mnt`` beside it; returns ``other``."""
     require_fat_tools()
     other = tmp_path / "other"
     other.mkdir()
-    build_fat32_image(other / "cam2.img", {"DCIM/100CANON/IMG_0001.JPG": b"x"}, label="OTHER")
+    build_fat32_image(other / other_image, {"DCIM/100CANON/IMG_0001.JPG": b"x"}, label="OTHER")
     build_fat32_image(
         tmp_path / "card.img", {"DCIM/100NIKON/DSC_0001.JPG": b"jpeg"}, label="NIKON_D750"
     )
-    mounts = [other / "mnt", tmp_path / "mnt"]
-    for mount in mounts:
+    for mount in (other / "mnt", tmp_path / "mnt"):
         mount.mkdir()
-    subprocess.run(["fusefat", "-o", "ro", "cam2.img", "mnt"], cwd=other, check=True)
+    return other
+
+
+def each_shows_its_own_label(tmp_path: Path, other: Path) -> None:
+    """``fusefat card.img mnt`` typed in ``tmp_path`` while ``other``'s card is mounted:
+    each mount is listed with its own volume's label."""
+    subprocess.run(["fusefat", "-o", "ro", "card.img", "mnt"], cwd=tmp_path, check=True)
     try:
-        subprocess.run(["fusefat", "-o", "ro", "card.img", "mnt"], cwd=tmp_path, check=True)
-        try:
-            mine, theirs = listed(tmp_path / "mnt"), listed(other / "mnt")
-            assert mine is not None and mine.label == "NIKON_D750", mine
-            assert theirs is not None and theirs.label == "OTHER", theirs
-        finally:
-            subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)
+        mine, theirs = listed(tmp_path / "mnt"), listed(other / "mnt")
+        assert mine is not None and mine.label == "NIKON_D750", mine
+        assert theirs is not None and theirs.label == "OTHER", theirs
     finally:
-        subprocess.run(["fusermount", "-u", str(other / "mnt")], check=True)
+        subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)
 
 
 def test_a_card_pulled_mid_scan_raises_one_error_and_nothing_unraisable(
@@ -265,15 +277,7 @@ def test_a_foreground_fusefat_in_another_folder_is_not_taken_for_this_one(
     foreground it does not move to ``/``): read as if it had, it seemed to serve this
     ``mnt`` too, with a ``card.img`` there, and this card lost its label and serial
     whenever another desk (or test) ran one."""
-    require_fat_tools()
-    other = tmp_path / "other"
-    other.mkdir()
-    build_fat32_image(other / "card.img", {"DCIM/100CANON/IMG_0001.JPG": b"x"}, label="OTHER")
-    build_fat32_image(
-        tmp_path / "card.img", {"DCIM/100NIKON/DSC_0001.JPG": b"jpeg"}, label="NIKON_D750"
-    )
-    for mount in (other / "mnt", tmp_path / "mnt"):
-        mount.mkdir()
+    other = two_cards(tmp_path, "card.img")
     foreground = subprocess.Popen(
         ["fusefat", "-f", "-o", "ro", "card.img", "mnt"], cwd=other, stderr=subprocess.DEVNULL
     )
@@ -283,13 +287,7 @@ def test_a_foreground_fusefat_in_another_folder_is_not_taken_for_this_one(
                 break
             time.sleep(0.01)
         assert os.path.ismount(other / "mnt")
-        subprocess.run(["fusefat", "-o", "ro", "card.img", "mnt"], cwd=tmp_path, check=True)
-        try:
-            mine, theirs = listed(tmp_path / "mnt"), listed(other / "mnt")
-            assert mine is not None and mine.label == "NIKON_D750", mine
-            assert theirs is not None and theirs.label == "OTHER", theirs
-        finally:
-            subprocess.run(["fusermount", "-u", str(tmp_path / "mnt")], check=True)
+        each_shows_its_own_label(tmp_path, other)
     finally:
         subprocess.run(["fusermount", "-u", str(other / "mnt")], check=False)
         foreground.wait(timeout=30)
