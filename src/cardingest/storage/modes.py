@@ -203,9 +203,9 @@ def make_private_folder(path: Path, option: str) -> str | None:
 def _refuse_others_folder(path: Path, option: str) -> None:
     """UsageError for an ``--out`` another account could see into or change, whatever mode
     it is given: a link that account made (to anything: root would close and fill a
-    system folder of its choosing), a folder of theirs, one made in a folder of theirs, or
-    an existing folder every account writes in (``/tmp``, whose mode is not ours to
-    change)."""
+    system folder of its choosing), a folder of theirs, one root would make in a folder of
+    theirs, or an existing folder every account writes in (``/tmp``, whose mode is not ours
+    to change)."""
     me = os.geteuid()
     whole = Path(os.path.abspath(path))
     for step in [*reversed(whole.parents), whole]:
