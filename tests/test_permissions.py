@@ -477,3 +477,54 @@ def test_fix_permissions_never_follows_a_folder_swapped_for_a_link(tmp_path: Pat
     assert changed == [] and refused[0].startswith("EVIL/victim: "), refused
     assert "a folder on its way is a link now" in refused[0]
     assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+
+
+def test_new_folders_below_the_archive_never_go_through_a_link(tmp_path: Path) -> None:
+    """With ``folder_template = "{id}/{year}"``, the account that owns the archive swapped
+    the patient's folder for a link while root ingested: root made ``2008`` in the link's
+    target, outside the archive, and gave it to that account (an outside tester won 4 of
+    20). The folders below the archive are made one at a time with no link followed."""
+    archive, elsewhere = tmp_path / "archive", tmp_path / "roots"
+    archive.mkdir()
+    elsewhere.mkdir()
+    (archive / "JBX3656").symlink_to(elsewhere)
+    with pytest.raises(OSError):
+        modes.make_dirs_beneath(archive, ["JBX3656", "2008"])
+    assert list(elsewhere.iterdir()) == []
+    made = modes.make_dirs_beneath(archive, ["MCJ1984", "2008"])
+    assert made == [archive / "MCJ1984", archive / "MCJ1984" / "2008"]
+    assert stat.S_IMODE((archive / "MCJ1984" / "2008").stat().st_mode) == 0o700
+
+
+def test_an_ingest_makes_no_folder_through_a_patient_folder_swapped_for_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race through the real ingest: the patient's folder, made and given its
+    mode, is swapped for a link just before its year's folder is made; that must not
+    appear at the link's target."""
+    from exif_bytes import timed_card
+
+    config = tmp_path / "config.toml"
+    config.write_text('folder_template = "{id}/{year}"\n', encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    card, archive, elsewhere = tmp_path / "card", tmp_path / "archive", tmp_path / "roots"
+    timed_card(card, count=1)
+    elsewhere.mkdir()
+    real_mkdir = os.mkdir
+
+    made_there: list[bool] = []
+
+    def swapped(path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        year = os.path.basename(os.fspath(path)) == "2024"
+        if year:  # the year's folder, next
+            (archive / "JBX3656").rename(archive / "JBX3656.aside")
+            (archive / "JBX3656").symlink_to(elsewhere)
+        real_mkdir(path, mode, dir_fd=dir_fd)
+        if year:  # the run's clean-up of empty folders it made would hide it later
+            made_there.append((elsewhere / "2024").exists())
+
+    monkeypatch.setattr(os, "mkdir", swapped)
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    monkeypatch.undo()
+    assert result.exit_code == 1, result.output
+    assert made_there == [False] and list(elsewhere.iterdir()) == []

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
@@ -109,20 +110,55 @@ def mkdir(path: Path) -> None:
     an archive another account owns (`keep_owner`) must not, when that account swaps the
     new folder for a link between the two steps, give it the link's target (any file on
     the machine). A folder swapped so is an OSError (ELOOP)."""
-    mode = dir_mode()
-    os.mkdir(path, mode & 0o777)
-    if not _POSIX:
-        return
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    os.mkdir(path, dir_mode() & 0o777)
+    if _POSIX:
+        _finish_folder(path)
+
+
+def _finish_folder(name: Path | str, dir_fd: int | None = None) -> None:
+    """Give a folder just made its owner, group and mode, opened without following a link."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, dir_fd=dir_fd)
     try:
         _give(fd)
         try:
-            os.fchmod(fd, mode)
+            os.fchmod(fd, dir_mode())
         except OSError as exc:
             if exc.errno not in _NO_MODES:
                 raise
     finally:
         os.close(fd)
+
+
+def make_dirs_beneath(root: Path, parts: Sequence[str]) -> list[Path]:
+    """`make_dirs` of ``root/parts…``, below ``root`` one folder at a time with no link
+    followed: a folder another account swaps for a link meanwhile is an OSError (ELOOP,
+    ENOTDIR), never a way for root to make folders elsewhere. ``root`` itself may be a link
+    (an archive on a mounted disk). Returns the folders made, outermost first."""
+    if os.path.isdir(Path(root, *parts)):
+        return []  # nothing to make (the caller looks for a link on the way: `leaves_root`)
+    made = make_dirs(root)
+    if not hasattr(os, "O_PATH"):
+        return made + make_dirs(Path(root, *parts))
+    beneath = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        path = Path(root)
+        for part in parts:
+            path = path / part
+            try:
+                os.mkdir(part, dir_mode() & 0o777, dir_fd=fd)
+            except FileExistsError:
+                pass
+            else:
+                _finish_folder(part, fd)
+                made.append(path)
+            inner = os.open(part, beneath, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+    return made
 
 
 def make_dirs(folder: Path) -> list[Path]:
