@@ -343,8 +343,8 @@ def test_fix_permissions_names_the_owner_of_what_it_may_not_change_and_closes_th
 ) -> None:
     """A photo another account owns (copied in by a colleague's login): only its owner or
     root may change its mode. The error said only "Operation not permitted", and what was
-    closed before it went unrecorded. Now the rest are closed and recorded, and the one
-    left is named with its owner."""
+    closed before it went unrecorded. Now the rest are closed and recorded, the one left is
+    named with its owner, and the report is kept (it was an error document in its place)."""
     from badinput_helpers import cardingest
     from cardimage import require
     from test_usability import NO_OVERRIDE
@@ -360,11 +360,13 @@ def test_fix_permissions_names_the_owner_of_what_it_may_not_change_and_closes_th
         home=tmp_path / "home", prefix=("setpriv", *NO_OVERRIDE),
     )  # fmt: skip
     assert ran.code == 1, ran.stderr
-    error = json.loads(ran.stdout)["error"]
-    said = " ".join([error["message"], *error["details"]])
+    document = json.loads(ran.stdout)  # the report, not an error in its place
+    said = " ".join(document["warnings"])
     relative = theirs.relative_to(archive).as_posix()
     assert f"{relative}: owned by the account nobody, so only that account or root can" in said
-    assert "The other 1 were closed." in said
+    assert "did not keep the change" not in said  # their file system is not the reason
+    assert document["tightened"] == ["ZAA0067"]
+    assert [p["path"] for p in document["problems"] if p["kind"] == "exposed"] == [relative]
     assert stat.S_IMODE((archive / "ZAA0067").stat().st_mode) == 0o700
     assert stat.S_IMODE(theirs.stat().st_mode) == 0o644
     events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]

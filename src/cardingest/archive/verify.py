@@ -19,7 +19,7 @@ from typing import Literal, cast
 import xxhash
 
 from ..card.kinds import is_sidecar
-from ..errors import ArchiveError, UsageError
+from ..errors import UsageError
 from ..models import METADIR
 from ..storage.identity import file_id
 from ..storage.links import leaves_root
@@ -683,21 +683,17 @@ def record_verify(archive: Path, report: VerifyReport, operator: str) -> dict:
     )
 
 
-def fix_permissions(archive: Path, report: VerifyReport, operator: str) -> list[str]:
-    """Take other accounts' access away from what ``report`` found exposed; audited. Raises
-    ArchiveError, once the rest are closed and recorded, naming those another account owns."""
+def fix_permissions(
+    archive: Path, report: VerifyReport, operator: str
+) -> tuple[list[str], list[str]]:
+    """Take other accounts' access away from what ``report`` found exposed; audited. The
+    paths closed, and those that could not be changed, each with why (`tighten`)."""
     changed, refused = tighten(archive, report.paths("exposed"))
     if changed:
         AuditLog(archive).append(
             "permissions", operator=operator, archive=str(archive), tightened=changed
         )
-    if refused:
-        closed = f"The other {len(changed)} were closed. " if changed else ""
-        raise ArchiveError(
-            f"Cannot change the permissions of {len(refused)} file(s) or folder(s)",
-            details=[*refused, f"{closed}Run verify --fix-permissions as their owner or root."],
-        )
-    return changed
+    return changed, refused
 
 
 def fix_sidecars(archive: Path, report: VerifyReport, operator: str) -> list[str]:

@@ -147,6 +147,7 @@ def run_verify(
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
     tightened: list[str] | None = None
+    refused: list[str] = []
     rewritten: list[str] | None = None
     unlocked = None if writable(archive) else "is read-only"  # a write-protected drive
     with contextlib.ExitStack() as held:
@@ -172,7 +173,7 @@ def run_verify(
             pending = pending_warnings(archive) + pending_move_warnings(archive)
             if fix_permissions:
                 try:
-                    tightened = tighten_exposed(archive, report, settings.operator)
+                    tightened, refused = tighten_exposed(archive, report, settings.operator)
                 except OSError as exc:
                     raise ArchiveError(f"Cannot change permissions: {exc}") from None
                 _settled(report, "exposed", tightened)
@@ -184,9 +185,16 @@ def run_verify(
                 _settled(report, "keywords", rewritten)
             record_verify(archive, report, settings.operator)
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
-    if fix_permissions and report.paths("exposed"):
+    if refused:
         pending.append(
-            f"{len(report.paths('exposed'))} file(s) and folder(s) are still open to other "
+            f"{len(refused)} file(s) or folder(s) could not be changed, so they stay open: "
+            + "; ".join(refused)
+            + ". Run verify --fix-permissions as their owner or root."
+        )
+    unkept = len(report.paths("exposed")) - len(refused)
+    if fix_permissions and unkept > 0:
+        pending.append(
+            f"{unkept} file(s) and folder(s) are still open to other "
             "accounts: their file system did not keep the change (exFAT, FAT and some network "
             "shares keep no Unix permissions). Keep the archive on a file system that does "
             "(ext4, XFS, APFS), or mount this one so that only this account can use it (uid= "
