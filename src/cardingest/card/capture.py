@@ -32,7 +32,7 @@ from .raw import EXIF_TAGS, IFD0_TAGS, SeekableFile, read_raw
 
 _DATE = re.compile(
     r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})(?:T| +)(\d{1,2}):(\d{2})"
-    r"(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+    r"(?::(\d{2})(?:\.\d{1,9})?)?(?: ?(?:Z|[+-]\d{2}(?::?\d{2})?))?$"
 )
 """An EXIF date, also with a fraction of a second, a zone, or no seconds after it, and with
 a month, day or hour of one digit (``2024:5:1 9:05:07``), ``.``, ``-`` or ``/`` between the
