@@ -541,7 +541,8 @@ def test_a_stow_url_with_a_secret_after_its_host_is_refused_without_it(given: st
         "https://h/keycloak/studies", "https://h/auth/dicom-web", "https://h/x?institution_code=AB",
         "https://h/x?barcode=1", "https://h/x?sessiondate=1", "https://h/api/keys:v1/studies",
         "https://h/code:dicom/studies", "https://h/x#authority=x", "https://h/x?keyword=skin",
-        "https://h/x?passthrough=1", "https://h/x?design=1",
+        "https://h/x?passthrough=1", "https://h/x?design=1", "https://h/x?tokenized=1",
+        "HTTP://h/dicom-web/studies",
     ],
 )  # fmt: skip
 def test_a_stow_url_with_a_secret_word_inside_a_name_is_not_refused(url: str) -> None:

@@ -49,8 +49,8 @@ class PacsConfig:
 
 
 _SECRET_NAME = (
-    r"(?:[\w.-]*(?:password|passwd|token|secret|apikey|api[_-]key|jwt|bearer|credential"
-    r"|signature|sessionid)[\w.-]*|pwd|pw|pass|code|session|key|auth|sig)"
+    r"(?:[\w.-]*(?:password|passwd|token|apikey|api[_-]key|jwt|bearer|credentials?|signature"
+    r"|sessionid)|[\w.-]*secret[\w.-]*|pwd|pw|pass|code|session|key|auth|sig)"
 )
 _SECRET_SETTING = re.compile(
     rf"(?:[?&;/#]\s*({_SECRET_NAME})\s*=|[?&#]\s*({_SECRET_NAME})\s*:|/(bearer)\s)",
@@ -59,7 +59,8 @@ _SECRET_SETTING = re.compile(
 """A setting that holds a secret, in the query, the path's parameters or the fragment, the
 URL percent-decoded first (``?to%6Ben=`` is ``?token=`` to the server): ``?password=``,
 ``?access_token=``, ``;jsessionid=``, ``#api_key=``, ``?jwt:``, ``?code=``…; a name that
-only holds such a word (``institution_code``, ``keyword``, ``sessiondate``) is none. Its
+only holds such a word (``institution_code``, ``keyword``, ``sessiondate``, ``tokenized``)
+is none: the word ends the name (``access_token``), or is the whole of it (``code``). Its
 name is said, never its value."""
 
 
@@ -67,7 +68,7 @@ def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
     """``http(s)://USER:PASSWORD@host…`` as (the URL without them, (user, password)), both
     percent-decoded; a URL without user info as (itself, None). Raises ValueError with a
     reason that never repeats the URL (it may hold a password)."""
-    if not url.startswith(("http://", "https://")):
+    if not url.lower().startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
     try:
         parts = urlsplit(url)
