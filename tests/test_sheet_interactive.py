@@ -307,5 +307,5 @@ def test_a_sheet_on_the_card_is_refused(tmp_path: Path) -> None:
         code, _out, err = invoke(
             "preview", source, "--map", map_file, "--archive", tmp_path / "a", "--sheet", where
         )
-        assert code == 2 and "is on the card" in err, err
+        assert code == 2 and "is on the folder read as the card" in " ".join(err.split()), err
         assert not where.exists()

@@ -168,14 +168,15 @@ def refuse_on_card(path: Path | None, option: str, source: str | None = None) ->
     tops: list[tuple[Path, str]] = []
     if source is not None:
         root, card = resolve_source(source)
-        tops.append((card_top(root, card), str(root)))
-    tops += [(Path(card.mount), card.mount) for card in find_cards()]
+        where = "the card" if card is not None else "the folder read as the card"
+        tops.append((card_top(root, card), f"{where} ({root})"))
+    tops += [(Path(card.mount), f"the card ({card.mount})") for card in find_cards()]
     place = path.expanduser().absolute()
     for top, shown in tops:
         if inside_by_identity(place, top):
             raise UsageError(
-                f"{option} {path} is on the card ({shown}); write it where the clinic keeps "
-                "its records, not on the card"
+                f"{option} {path} is on {shown}; write it where the clinic keeps its records, "
+                "not with the photos it reads (the next ingest or wipe of them would meet it)"
             )
     with contextlib.suppress(OSError, RuntimeError):
         if "dcim" in (n.lower() for n in place.resolve().parts):  # a card copied to a folder
