@@ -218,22 +218,17 @@ _MISTYPED_START = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]*:?)?[/\\]*")
 """A scheme typed wrong (``postgresql:/``, ``postgresql//``, ``postgresql:\\``, ``postgresql:``)."""
 
 
-def _mistyped_url_spans(url: str) -> list[tuple[int, int]]:
+def _mistyped_userinfo(url: str) -> list[tuple[int, int]]:
     """A URL with its ``://`` mistyped still holds its password where the user put it: after
-    the user name's ``:``, up to the last ``@``; and in a ``?password=`` setting."""
-    spans: list[tuple[int, int]] = []
+    the user name's ``:``, up to the last ``@`` (its query's, `_secret_spans` finds)."""
     start = _MISTYPED_START.match(url)
     at = url.rfind("@")
-    if start is not None and at > start.end():
-        colon = url.find(":", start.end(), at)
-        if colon < 0:  # `u:PW@h/db`: no scheme, its user name's colon taken for one's
-            colon = url.find(":", 0, at)
-        if colon >= 0:
-            spans.append((colon + 1, at))
-    if "?" in url:
-        spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
-    spans += [m.span(2) for m in _LOOSE_SECRET.finditer(url)]
-    return spans
+    if start is None or at <= start.end():
+        return []
+    colon = url.find(":", start.end(), at)
+    if colon < 0:  # `u:PW@h/db`: no scheme, its user name's colon taken for one's
+        colon = url.find(":", 0, at)
+    return [(colon + 1, at)] if colon >= 0 else []
 
 
 def _secret_spans(url: str) -> list[tuple[int, int]]:
@@ -245,11 +240,11 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
         where = _userinfo(url)
         if where is not None:
             spans.append(where)
-        spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
-        spans += [m.span(2) for m in _LOOSE_SECRET.finditer(url)]
     else:
         spans += [m.span(2) for m in _KEY_VALUE_SETTING.finditer(url) if _secret_key(m.group(1))]
-        spans += _mistyped_url_spans(url)
+        spans += _mistyped_userinfo(url)
+    spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
+    spans += [m.span(2) for m in _LOOSE_SECRET.finditer(url)]
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:

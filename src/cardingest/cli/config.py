@@ -295,6 +295,8 @@ def load_settings(
         user = getpass.getuser()
     except Exception:
         user = "unknown"
+    if config_path is not None:
+        _warn([said] if (said := _config_open(config_path)) else [])
     warn_passwords(catalogue, data, config_path)  # before a URL refused for a typo
     if catalogue:
         url: str | None = check_url(catalogue, "--catalogue")
@@ -377,7 +379,10 @@ def warn_passwords(
     option: str = "--catalogue",
 ) -> None:
     """`password_warnings`, on stderr."""
-    said = password_warnings(flag, data, config_path, option)
+    _warn(password_warnings(flag, data, config_path, option))
+
+
+def _warn(said: list[str]) -> None:
     if said:
         from .output import print_warnings
 
@@ -392,7 +397,7 @@ def password_warnings(
 ) -> list[str]:
     """Where a password can be read by other accounts: on the command line (``ps`` shows it
     to every account while the command runs), or in a config file others may read."""
-    said = [changeable] if config_path and (changeable := _config_open(config_path)) else []
+    said = []
     if flag and has_password(flag):
         said.append(
             f"the {option} URL holds a password, which every account on this computer can "

@@ -426,14 +426,16 @@ def ensure_dirs(folder: Path) -> None:
 def _open_temp(place: _Place) -> _Temp:
     destination, folder = place.destination, place.folder
     try:
+        unmade: OSError | None = None
         try:
             with _dirs_lock:  # as `ensure_dirs`, with no link followed below the root
                 for path in modes.make_dirs_beneath(Path(destination.root), place.parts):
                     fsync_dir(path.parent)
-        except OSError:  # a link or a file on the way: said as such just below
-            if leaves_root(destination.root, place.parts) is None:
-                raise
+        except OSError as exc:  # a link on the way is said as such just below
+            unmade = exc
         left = leaves_root(destination.root, place.parts)
+        if left is None and unmade is not None:
+            raise unmade
         if left is not None:
             raise _Failure(
                 f"refusing to write {destination.relpath} in {destination.root}: {left[0]} "
