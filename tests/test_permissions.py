@@ -530,3 +530,38 @@ def test_an_ingest_makes_no_folder_through_a_patient_folder_swapped_for_a_link(
     monkeypatch.undo()
     assert result.exit_code == 1, result.output
     assert made_there == [False] and list(elsewhere.iterdir()) == []
+
+
+def test_a_copy_is_made_and_named_in_no_folder_swapped_for_a_link_after_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The patient's folder checked (no link on the way), the account that owns the
+    archive swapped it for a link before the copy's temporary was made: root made the
+    temporary, and named the photo, at the link's target, given to that account. The
+    temporary is now made, named and removed in the folder opened with no link followed."""
+    from exif_bytes import exif_jpeg, timed_card
+
+    from cardingest.storage import transfer
+
+    card, archive, elsewhere = tmp_path / "card", tmp_path / "archive", tmp_path / "roots"
+    folder = timed_card(card, count=2)
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == 0
+    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:03"))
+    elsewhere.mkdir()
+    real = transfer.leaves_root
+
+    def swapped_after(root: Any, parts: Any) -> Any:
+        found = real(root, parts)
+        if list(parts) == ["JBX3656"] and not (archive / "JBX3656").is_symlink():
+            (archive / "JBX3656").rename(archive / "JBX3656.aside")
+            (archive / "JBX3656").symlink_to(elsewhere)
+        return found
+
+    monkeypatch.setattr(transfer, "leaves_root", swapped_after)
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", archive, "--json")
+    monkeypatch.undo()
+    assert result.exit_code == 1, result.output
+    assert list(elsewhere.iterdir()) == []
+    said = " ".join(result.stdout.split())
+    assert "became a link or a file as it was opened" in said, said
+    assert (card / "DCIM" / "100CANON" / "IMG_0003.JPG").exists()

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage.modes import account_name, exposure, has_acl, too_open
+from ..storage.modes import account_name, exposure, has_acl, open_beneath, too_open
 
 
 @dataclass(frozen=True)
@@ -128,13 +128,8 @@ def _tighten_beneath(root: Path, parts: list[str]) -> bool:
     link followed below ``root`` (a folder another account swaps for a link meanwhile is an
     OSError, never a way to a file outside); whether it is closed after. `_NotOwner` where
     only its owner may change it."""
-    flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
-    fd = os.open(root, flags)
+    fd = open_beneath(root, parts[:-1])
     try:
-        for part in parts[:-1]:
-            inner = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = inner
         name = parts[-1] if parts else "."
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         extra = too_open(info.st_mode, info.st_gid)

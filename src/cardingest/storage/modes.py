@@ -91,14 +91,15 @@ def created_file(fd: int, path: Path | str) -> None:
             raise
 
 
-def create(path: Path | str, flags: int) -> int:
-    """``os.open`` with ``O_CREAT | O_EXCL``, the new file given its group and mode."""
-    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, file_mode())
+def create(path: Path | str, flags: int, dir_fd: int | None = None) -> int:
+    """``os.open`` with ``O_CREAT | O_EXCL``, the new file given its group and mode
+    (``path`` relative to ``dir_fd`` when given: `open_beneath`)."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, file_mode(), dir_fd=dir_fd)
     try:
         created_file(fd, path)
     except BaseException:
         os.close(fd)
-        os.unlink(path)
+        os.unlink(path, dir_fd=dir_fd)
         raise
     return fd
 
@@ -128,6 +129,28 @@ def _finish_folder(name: Path | str, dir_fd: int | None = None) -> None:
                 raise
     finally:
         os.close(fd)
+
+
+_PATH_ONLY = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def open_beneath(root: Path | str, parts: Sequence[str]) -> int:
+    """A descriptor (``O_PATH``) of the folder ``root/parts…``, reached one folder at a time
+    with no link followed below ``root`` (``root`` itself may be a link: an archive on a
+    mounted disk). What is then made, renamed or removed relative to it stays there, where
+    a path could be led elsewhere by a folder another account swaps for a link meanwhile
+    (root running on that account's archive); such a folder is an OSError (ELOOP, ENOTDIR).
+    The caller closes it."""
+    fd = os.open(root, _PATH_ONLY)
+    try:
+        for part in parts:
+            inner = os.open(part, _PATH_ONLY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def make_dirs_beneath(root: Path, parts: Sequence[str]) -> list[Path]:

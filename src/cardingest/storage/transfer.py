@@ -192,6 +192,10 @@ class _Temp:
     path: Path
     fd: int = -1
     consumed: bool = False
+    at: int | None = None
+    """The folder, opened with no link followed below the root (`modes.open_beneath`): the
+    temporary is made, named and removed relative to it, never by a path another account
+    could lead elsewhere meanwhile."""
 
     @property
     def where(self) -> str:
@@ -367,16 +371,22 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _unlink_quietly(path: Path) -> None:
-    """Remove a file of ours; one that cannot be removed (its folder made read-only
-    meanwhile) keeps its root's clean mark off (`durable.could_not_remove`), so the next
-    writer sweeps the whole tree for it."""
+def _unlink_quietly(path: Path, at: int | None = None) -> None:
+    """Remove a file of ours (``path``'s name in the folder open on ``at``, if given); one
+    that cannot be removed (its folder made read-only meanwhile) keeps its root's clean mark
+    off (`durable.could_not_remove`), so the next writer sweeps the whole tree for it."""
     try:
-        os.unlink(path)
+        os.unlink(_entry(path, at), dir_fd=at)
     except FileNotFoundError:
         pass
     except OSError:
         could_not_remove(path)
+
+
+def _entry(path: Path, at: int | None) -> Path | str:
+    """How a file of a temporary's folder is named to a call: by its name relative to the
+    folder open on ``at``, else by its path."""
+    return path if at is None else path.name
 
 
 def plain_relpath(rel: str) -> bool:
@@ -437,19 +447,40 @@ def _open_temp(place: _Place) -> _Temp:
         if left is None and unmade is not None:
             raise unmade
         if left is not None:
-            raise _Failure(
-                f"refusing to write {destination.relpath} in {destination.root}: {left[0]} "
-                f"{left[1]}, not a folder of it (it could lead anywhere, the card included)"
-            )
-        while True:
-            path = folder / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
-            try:
-                fd = modes.create(path, _WRITE)
-            except FileExistsError:
-                continue
-            return _Temp(destination, folder, place.name, path, fd)
+            raise _Failure(_leaves(destination, f"{left[0]} {left[1]}"))
+        at = _open_folder(place)
+        try:
+            while True:
+                path = folder / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
+                try:
+                    fd = modes.create(path.name, _WRITE, dir_fd=at)
+                except FileExistsError:
+                    continue
+                return _Temp(destination, folder, place.name, path, fd, at=at)
+        except BaseException:
+            os.close(at)
+            raise
     except OSError as exc:
         raise _Failure(f"{_why(exc)} creating {destination.relpath} in {destination.root}") from exc
+
+
+def _leaves(destination: Destination, what: str) -> str:
+    return (
+        f"refusing to write {destination.relpath} in {destination.root}: {what}, not a "
+        "folder of it (it could lead anywhere, the card included)"
+    )
+
+
+def _open_folder(place: _Place) -> int:
+    """The temporary's folder (`modes.open_beneath`); one swapped for a link or a file since
+    `leaves_root` looked is refused as that check refuses it."""
+    try:
+        return modes.open_beneath(place.destination.root, place.parts)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        what = f"a folder on the way to {place.folder} became a link or a file as it was opened"
+        raise _Failure(_leaves(place.destination, what)) from exc
 
 
 class _Digest(Protocol):
@@ -1122,11 +1153,11 @@ def candidate_names(name: str) -> Iterator[str]:
         yield f"{pure.stem}-{number}{pure.suffix}"
 
 
-def _reuse(final: Path, temp: Path, size: int, sha256: str) -> bool:
+def _reuse(final: Path, temp: Path, size: int, sha256: str, at: int | None) -> bool:
     """An identical file already holds the final name: drop ``temp`` and keep that one."""
     if not _identical(final, size, sha256):
         return False
-    _unlink_quietly(temp)
+    _unlink_quietly(temp, at)
     fsync_dir(final.parent)
     return True
 
@@ -1140,8 +1171,10 @@ def _publish(
     *,
     hardlinks: bool = True,
     folders: FolderSyncs | None = None,
+    at: int | None = None,
 ) -> tuple[str, bool]:
-    """Give the verified ``temp`` its final name in ``folder``; returns (name, reused).
+    """Give the verified ``temp`` its final name in ``folder`` (open on ``at``, if given:
+    every name is then made relative to it); returns (name, reused).
 
     An existing file is never replaced: an identical one is reused (and ``temp`` removed),
     a different one makes us try ``stem-2.ext``, ``stem-3.ext``… The caller removes ``temp``
@@ -1153,9 +1186,9 @@ def _publish(
         final = folder / candidate
         if hardlinks:
             try:
-                os.link(temp, final)
+                os.link(_entry(temp, at), _entry(final, at), src_dir_fd=at, dst_dir_fd=at)
             except FileExistsError:
-                if _reuse(final, temp, size, sha256):
+                if _reuse(final, temp, size, sha256, at):
                     return candidate, True
                 continue
             except OSError as exc:
@@ -1163,19 +1196,19 @@ def _publish(
                     raise
                 hardlinks = False
             else:
-                _unlink_quietly(temp)
+                _unlink_quietly(temp, at)
                 synced(folder)
                 return candidate, False
         try:
-            os.close(modes.create(final, _WRITE))
+            os.close(modes.create(_entry(final, at), _WRITE, dir_fd=at))
         except FileExistsError:
-            if _reuse(final, temp, size, sha256):
+            if _reuse(final, temp, size, sha256, at):
                 return candidate, True
             continue
         try:
-            os.replace(temp, final)
+            os.replace(_entry(temp, at), _entry(final, at), src_dir_fd=at, dst_dir_fd=at)
         except BaseException:
-            _unlink_quietly(final)
+            _unlink_quietly(final, at)
             raise
         synced(folder)
         return candidate, False
@@ -1189,23 +1222,25 @@ def _publish_all(
     backup folder made read-only, its disk pulled mid-run) the names the others took are
     given back, so no archive copy is left under a patient's name with no catalogue row
     (a file another run finds there, identical, is left as it was)."""
-    published: list[Published] = []
+    published: list[tuple[_Temp, Published]] = []
     try:
         for temp in temps:
-            published.append(_publish_temp(temp, size, sha256, folders))
+            published.append((temp, _publish_temp(temp, size, sha256, folders)))
     except _Failure:
-        for done in published:
+        for temp, done in published:
             if not done.reused:
-                _unlink_quietly(done.path)
+                _unlink_quietly(done.path, temp.at)
         raise
-    return tuple(published)
+    return tuple(done for _, done in published)
 
 
 def _publish_temp(
     temp: _Temp, size: int, sha256: str, folders: FolderSyncs | None = None
 ) -> Published:
     try:
-        name, reused = _publish(temp.path, temp.folder, temp.name, size, sha256, folders=folders)
+        name, reused = _publish(
+            temp.path, temp.folder, temp.name, size, sha256, folders=folders, at=temp.at
+        )
     except OSError as exc:
         raise _Failure(f"{_why(exc)} publishing {temp.where}") from exc
     temp.consumed = True
@@ -1221,7 +1256,8 @@ def _put_over(temp: _Temp, set_aside: Callable[[Path], None]) -> Published:
     final = temp.folder / temp.name
     try:
         set_aside(final)
-        os.replace(temp.path, final)
+        at = temp.at
+        os.replace(_entry(temp.path, at), _entry(final, at), src_dir_fd=at, dst_dir_fd=at)
         fsync_dir(temp.folder)
     except OSError as exc:
         raise _Failure(f"{_why(exc)} putting back {temp.where}") from exc
@@ -1237,7 +1273,10 @@ def _discard(temps: list[_Temp]) -> None:
                 os.close(temp.fd)
             temp.fd = -1
         if not temp.consumed:
-            _unlink_quietly(temp.path)
+            _unlink_quietly(temp.path, temp.at)
+        if temp.at is not None:
+            os.close(temp.at)
+            temp.at = None
     temps.clear()
 
 
