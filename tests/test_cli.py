@@ -275,7 +275,30 @@ def test_archive_on_a_missing_drive_is_refused(demo: tuple[Path, Path], tmp_path
          "--backup", str(tmp_path / "nas" / "backup"),
     )  # fmt: skip
     assert result.exit_code == 1 and "nas" in result.stderr
+    assert "Is the backup drive connected?" in result.stderr
     assert not (tmp_path / "a" / "ZAC5361").exists()
+
+
+def test_a_new_backup_is_said_with_its_disk_before_and_after_the_first_copy(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``--backup /media/usb/clinic`` with the USB disk not mounted made a backup on the
+    empty mount point (the system disk) without a word, and ``--wipe`` went on: the photos
+    had one real copy where two were believed. A backup folder with no backup in it yet is
+    now said, in the dry run too, and so is its being on the archive's own disk."""
+    card, map_file = demo
+    archive, backup = tmp_path / "a", tmp_path / "media" / "usb" / "clinic"
+    backup.parent.mkdir(parents=True)
+    ingest = ("ingest", str(card), "--map", str(map_file), "--archive", str(archive))
+    for dry in (("--dry-run",), ()):
+        result = cli(*ingest, "--backup", str(backup), *dry, "--json")
+        warned = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+        assert f"the backup folder {backup} holds no backup yet, so this ingest starts one" in (
+            warned
+        ), warned
+        assert "on the same disk as the archive: that disk's loss would take both" in warned
+    result = cli(*ingest, "--backup", str(backup), "--json")
+    assert "holds no backup yet" not in result.stdout
 
 
 def test_backup_must_be_separate_from_the_archive(demo: tuple[Path, Path], tmp_path: Path) -> None:
@@ -378,3 +401,34 @@ def test_a_repair_puts_back_its_own_file_when_the_photo_is_twice_on_the_card(
     events = [json.loads(line) for line in (archive / ".cardingest" / "audit.jsonl").open()]
     repairs = [e for e in events if e["event"] == "repair"]
     assert [(e["archive_path"], e["error"]) for e in repairs] == [(first, None)]
+
+
+def test_a_stray_file_at_a_planned_name_moves_the_plan_as_it_moves_the_copy(
+    tmp_path: Path,
+) -> None:
+    """A file the catalogue does not hold, copied by hand to the name a new photo was to
+    take: the preview named that name, the ingest then wrote ``-2-2`` beside it (the
+    preview "cannot differ from the real run"). Both now take the next free name, and say
+    why; a stray of the photo's own size may be that photo, and is left to the copy."""
+    from exif_bytes import exif_jpeg, timed_card
+
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    folder = timed_card(card, count=1)
+    assert cli("ingest", str(card), "--id", "JBX3656", "--archive", str(archive)).exit_code == 0
+    second = exif_jpeg("2024:05:01 10:00:01") + b"\0" * 10  # the same second, other bytes
+    (folder / "IMG_0002.JPG").write_bytes(second)
+    stray = archive / "JBX3656" / "JBX3656-20240501-100001-2.jpg"
+    stray.write_bytes(b"copied here by hand")
+    targets = []
+    for command in ("preview", "ingest"):
+        result = cli(command, str(card), "--id", "JBX3656", "--archive", str(archive), "--json")
+        document = json.loads(result.stdout)
+        item = next(i for i in document["items"] if i["source"].endswith("IMG_0002.JPG"))
+        targets.append(item["target"])
+        warned = " ".join(" ".join(document["warnings"]).split())
+        assert "1 name(s) the photos would take are held in the archive or backup by files its" in (
+            warned
+        ), warned
+    assert targets == ["JBX3656/JBX3656-20240501-100001-3.jpg"] * 2
+    assert (archive / targets[0]).read_bytes() == second
+    assert stray.read_bytes() == b"copied here by hand"

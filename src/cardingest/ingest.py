@@ -237,8 +237,8 @@ def check_folders(plan: Plan, roots: list[Path]) -> None:
         )
 
 
-def check_destination_root(root: Path) -> None:
-    """Refuse to create an archive whose parent folder is missing too.
+def check_destination_root(root: Path, what: str = "archive") -> None:
+    """Refuse to create an archive (or, ``what``, a backup) whose parent folder is missing too.
 
     That is how an unplugged archive drive or unmounted share looks; creating the folders
     would quietly put the archive on the system disk instead.
@@ -247,8 +247,8 @@ def check_destination_root(root: Path) -> None:
     require_one_file_system(root)
     if not root.exists() and not root.parent.is_dir():
         raise ArchiveError(
-            f"{root} does not exist, and neither does {root.parent}. Is the archive drive "
-            f"connected? To start a new archive there, create {root.parent} first."
+            f"{root} does not exist, and neither does {root.parent}. Is the {what} drive "
+            f"connected? To start a new {what} there, create {root.parent} first."
         )
 
 

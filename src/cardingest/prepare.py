@@ -551,24 +551,34 @@ def prepare(
     state = copies_gone(state, files, settings.archive, settings.backup)
     this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)
     same_names = names_archived(settings.archive, files, this_card)
-    plan = make_plan(
-        files,
-        idmap,
-        slates=slates,
-        state=replace(
-            state,
-            elsewhere=elsewhere,
-            same_names=same_names,
-            map_used=first_row_uses(settings.archive, this_card, other_cards, idmap),
-        ),
-        allow_other_patient=settings.allow_other_patient,
-        source=str(root),
-        archive=str(settings.archive),
-        folder_template=settings.folder_template,
-        name_template=settings.name_template,
-        clock_offset=clock_offset,
-        assignment=assignment,
+    state = replace(
+        state,
+        elsewhere=elsewhere,
+        same_names=same_names,
+        map_used=first_row_uses(settings.archive, this_card, other_cards, idmap),
     )
+    roots = [settings.archive, *([settings.backup] if settings.backup else [])]
+    strays: set[str] = set()
+    while True:  # each pass names at least one more stray, of the few in the plan's folders
+        plan = make_plan(
+            files,
+            idmap,
+            slates=slates,
+            state=replace(state, taken_paths=state.taken_paths | strays),
+            allow_other_patient=settings.allow_other_patient,
+            source=str(root),
+            archive=str(settings.archive),
+            folder_template=settings.folder_template,
+            name_template=settings.name_template,
+            clock_offset=clock_offset,
+            assignment=assignment,
+        )
+        found = strays_in_the_way(plan, roots) - strays
+        if not found:
+            break
+        strays |= found
+    if strays:
+        plan = replace(plan, warnings=(*plan.warnings, _strays_warning(strays)))
     for note in (
         map_used_before(other_cards, idmap),
         offset_changed(plan, this_card, same_names),
@@ -577,7 +587,6 @@ def prepare(
         if note:
             plan = replace(plan, warnings=(*plan.warnings, note))
     plan = replace(plan, warnings=(*plan.warnings, *finished))
-    roots = [settings.archive, *([settings.backup] if settings.backup else [])]
     stand_in_the_way = (
         f"{why}: photos are to be filed in it, so the ingest will copy nothing until it is "
         "moved aside"
@@ -612,6 +621,45 @@ def prepare(
 def _copy_folders(plan: Plan) -> set[str]:
     """The folders (relative to the archive or backup) the plan's copies go into."""
     return {i.target.rpartition("/")[0] for i in plan.items if i.action == "copy" and i.target}
+
+
+def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> set[str]:
+    """The plan's new names that a file the catalogue does not hold already has in the
+    archive or backup (copied there by hand, say), with a size other than the photo's: the
+    photo cannot be that file, so the name is taken, and the plan moves on to the next
+    free one, in the preview as in the ingest. One of the photo's size may be the photo
+    itself (a run of a version without a journal, killed before its catalogue row): the
+    copy finds it identical and keeps it, or takes the next name."""
+    listed: dict[Path, set[str]] = {}
+    found: set[str] = set()
+    for item in plan.items:
+        if item.action != "copy" or item.repair or not item.target:
+            continue
+        folder, _, name = item.target.rpartition("/")
+        for root in roots:
+            where = Path(root, *folder.split("/")) if folder else Path(root)
+            if where not in listed:
+                try:
+                    listed[where] = set(os.listdir(where))
+                except OSError:
+                    listed[where] = set()  # not there yet (or `blocked_folders` says why)
+            if name not in listed[where]:
+                continue
+            try:
+                other = os.stat(where / name, follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(other.st_mode) or other.st_size != item.size:
+                found.add(item.target)
+    return found
+
+
+def _strays_warning(strays: set[str]) -> str:
+    return (
+        f"{len(strays)} name(s) the photos would take are held in the archive or backup by "
+        f"files its catalogue does not hold (such as {printable(min(strays))}), so those "
+        "photos take the next free names; `cardingest verify` lists such files"
+    )
 
 
 def blocked_folders(plan: Plan, roots: Sequence[Path]) -> list[str]:
@@ -706,9 +754,14 @@ def _earlier_ingests(archive: Path) -> list[dict]:
 def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     """For an ingest (``preview`` has no ``--backup``): a warning when the last ingest made
     a backup copy and this one will make none. A ``--backup`` forgotten on the command line
-    leaves the new photos with one copy, which ``--wipe`` then takes as enough."""
+    leaves the new photos with one copy, which ``--wipe`` then takes as enough. And one when
+    ``backup`` holds no backup yet (`_new_backup`)."""
     if backup is not None:
-        return prepared
+        said = _new_backup(backup, Path(prepared.plan.archive))
+        if said is None:
+            return prepared
+        plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
+        return replace(prepared, plan=plan)
     ingests = _earlier_ingests(Path(prepared.plan.archive))
     copied = (i for i in reversed(ingests) if (i["counts"] or {}).get("copied"))
     last = next(copied, None)  # the last that filed photos (an empty card's says nothing)
@@ -721,6 +774,38 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     )
     plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
     return replace(prepared, plan=plan)
+
+
+def _new_backup(backup: Path, archive: Path) -> str | None:
+    """A warning when the backup folder holds no backup yet: this ingest starts one there.
+    A backup disk not mounted looks just so (its empty mount point, on the system disk), as
+    does a mistyped path; the archive's new-archive line has no such line for the backup."""
+    with suppress(OSError):
+        if (backup / METADIR).is_dir():
+            return None
+    where = ""
+    disk, archive_disk = _device_of(backup), _device_of(archive)
+    if disk is not None and disk == archive_disk:
+        where = ", on the same disk as the archive: that disk's loss would take both copies"
+    return (
+        f"the backup folder {printable(str(backup))} holds no backup yet, so this ingest "
+        f"starts one there{where}. If a backup was made before, its disk is not mounted or "
+        "the path is mistyped: stop and check"
+    )
+
+
+def _device_of(path: Path) -> int | None:
+    """The file system ``path`` is on, or would be once made (its nearest folder there)."""
+    probe = Path(os.path.abspath(path))
+    while True:
+        try:
+            return os.stat(probe).st_dev
+        except FileNotFoundError:
+            if probe.parent == probe:
+                return None
+            probe = probe.parent
+        except OSError:
+            return None
 
 
 def card_history(

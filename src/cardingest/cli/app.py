@@ -366,9 +366,9 @@ def locked_ingest(
         show_groups=show_groups,
         card_expected=card_expected,
     )
-    for destination in (settings.archive, settings.backup):
-        if destination is not None:
-            check_destination_root(destination)
+    check_destination_root(settings.archive)
+    if settings.backup is not None:
+        check_destination_root(settings.backup, "backup")
     warn_in_memory(settings.archive, settings.backup)
     new = new_archive(settings.archive)
     with (
