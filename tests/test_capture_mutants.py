@@ -87,8 +87,6 @@ def test_an_exif_header_with_one_nul_is_read(block: bytes) -> None:
     [
         ("after the end of the image", SOI + EOI + b"\x00\x02" + app1(QUICK)),
         ("after the start of the scan", SOI + b"\xff\xda\x00\x02" + app1(QUICK) + EOI),
-        ("after a byte that is not a marker", SOI + b"\x00" + app1(QUICK) + EOI),
-        ("after a stray byte before fill", SOI + b"\x00\xff" + app1(QUICK) + EOI),
         ("in a segment with a length below 2", SOI + b"\xff\xe0\x00\x01" + app1(QUICK) + EOI),
         ("in a file that ends after SOI", SOI),
         ("in a file that ends inside a marker", SOI + b"\xff"),
@@ -98,6 +96,25 @@ def test_an_exif_header_with_one_nul_is_read(block: bytes) -> None:
 def test_no_exif_segment_is_taken_from(why: str, jpeg: bytes) -> None:
     """The walker reads only the header segments, and only while they are well formed."""
     assert _exif_blocks(io.BytesIO(jpeg)) == [], why
+
+
+@pytest.mark.parametrize(
+    "jpeg",
+    [SOI + b"\x00" + app1(QUICK) + EOI, SOI + b"\x00\xff" + app1(QUICK) + EOI],
+    ids=["after a byte that is not a marker", "after a stray byte before fill"],
+)
+def test_stray_bytes_before_a_marker_are_passed_over_as_exiftool_does(jpeg: bytes) -> None:
+    """exiftool reads the Exif segment after them (tests/test_capture_layouts.py)."""
+    assert _exif_blocks(io.BytesIO(jpeg)) == [QUICK]
+
+
+def test_stray_bytes_are_looked_past_only_so_far() -> None:
+    from cardingest.card.capture import _MAX_STRAY
+
+    near = SOI + bytes(_MAX_STRAY - 1) + app1(QUICK) + EOI
+    assert _exif_blocks(io.BytesIO(near)) == [QUICK]
+    far = SOI + bytes(_MAX_STRAY) + app1(QUICK) + EOI
+    assert _exif_blocks(io.BytesIO(far)) == []
 
 
 def test_a_jpeg_cut_off_after_its_start_falls_back_with_a_warning() -> None:

@@ -1,9 +1,9 @@
 """Read a photo's capture time from EXIF, strictly, falling back step by step.
 
 Order: EXIF DateTimeOriginal (+SubSecTimeOriginal, OffsetTimeOriginal; in IFD0 where a camera
-put it there, as exiftool reads it too) -> DateTimeDigitized -> IFD0 DateTime -> the file's
-modification time as the mount reports it. A file that cannot be parsed never raises here: it
-falls back and says why in `warning`.
+put it there, as exiftool reads it too) -> DateTimeDigitized (likewise) -> IFD0 DateTime ->
+the file's modification time as the mount reports it. A file that cannot be parsed never
+raises here: it falls back and says why in `warning`.
 
 For JPEG we find the ``Exif`` APP1 segment ourselves: it is faster (no scanning of the image
 data) and copes with files that carry an XMP APP1 before the EXIF one, which exifread's own
@@ -53,6 +53,7 @@ _TAGS: tuple[tuple[str, TimeSource], ...] = (
     # (0x9003) comes after its pointer to the EXIF IFD (0x8769), and the later one read wins.
     ("Image DateTimeOriginal", "exif:DateTimeOriginal"),
     ("EXIF DateTimeOriginal", "exif:DateTimeOriginal"),
+    ("Image DateTimeDigitized", "exif:DateTimeDigitized"),
     ("EXIF DateTimeDigitized", "exif:DateTimeDigitized"),
     ("Image DateTime", "exif:DateTime"),
 )
@@ -156,6 +157,8 @@ def _exif_blocks(fh: SeekableFile) -> list[bytes]:
         return blocks
     for _ in range(_MAX_SEGMENTS):
         marker = fh.read(2)
+        if len(marker) == 2 and marker[0] != 0xFF:
+            marker = _past_stray_bytes(fh, len(marker))
         while len(marker) == 2 and marker[0] == 0xFF and marker[1] == 0xFF:
             marker = marker[1:] + fh.read(1)
         if len(marker) < 2 or marker[0] != 0xFF:
@@ -180,6 +183,22 @@ def _exif_blocks(fh: SeekableFile) -> list[bytes]:
         else:
             fh.seek(length - 2, io.SEEK_CUR)
     return blocks
+
+
+_MAX_STRAY = 4096
+
+
+def _past_stray_bytes(fh: SeekableFile, read: int) -> bytes:
+    """The next marker after bytes that are none, where a segment ends (a JFIF header whose
+    length leaves two of its bytes out, two NULs after it): exiftool passes over them to
+    the next FF ("Skipped unknown 2 bytes after JPEG APP0 segment"), up to `_MAX_STRAY`."""
+    start = fh.tell() - read
+    fh.seek(start)
+    found = fh.read(_MAX_STRAY).find(b"\xff")
+    if found < 0:
+        return b""
+    fh.seek(start + found)
+    return fh.read(2)
 
 
 def _read_ifd(
@@ -308,6 +327,33 @@ def _exifread_tags(fh: SeekableFile) -> dict:
     if f"EXIF {STOP_TAG}" in tags and "EXIF DateTimeOriginal" not in tags:
         fh.seek(start)
         tags = _exifread().process_file(fh, details=False, extract_thumbnail=False)
+    return _padded_dates(fh, start, tags)
+
+
+def _padded_dates(fh: SeekableFile, start: int, tags: dict) -> dict:
+    """``tags`` with each date that has no seconds but whose entry holds more bytes (which
+    `_cut_at_the_minute` takes for a value cut short by the file's end) given as plain text
+    where those bytes are all there and the rest is padding (NULs, blanks: exiftool reads
+    ``2024:05:01 10:00`` from them). Only where the TIFF block starts at ``start`` (a RAW
+    file, a JPEG's Exif segment), where exifread's offsets count from."""
+    fh.seek(start)
+    if fh.read(4) not in (b"II*\x00", b"MM\x00*"):
+        return tags
+    for key, _source in _TAGS:
+        tag = tags.get(key)
+        text = _text(tags, key)
+        if text is None or not _cut_at_the_minute(tag, text):
+            continue
+        offset, length = getattr(tag, "field_offset", None), getattr(tag, "field_length", None)
+        if not isinstance(offset, int) or not isinstance(length, int):
+            continue
+        fh.seek(start + offset)
+        held = fh.read(length)
+        shown = text.encode("utf-8")
+        if len(held) == length and held.startswith(shown) and not held[len(shown) :].strip(
+            b"\x00 "
+        ):
+            tags = {**tags, key: text}
     return tags
 
 

@@ -53,6 +53,7 @@ IFD0_TAGS = {
     0x0110: "Image Model",
     0x0132: "Image DateTime",
     0x9003: "Image DateTimeOriginal",  # a few cameras and editors put it in IFD0
+    0x9004: "Image DateTimeDigitized",  # likewise (exiftool's IFD0:CreateDate)
 }
 """The tags read here and by `capture`'s quick JPEG reader, by their exifread names."""
 EXIF_TAGS = {
@@ -545,7 +546,12 @@ def _heif(reader: _Reader, tags: dict[str, str]) -> None:
     data = b"".join(reader.at(base + at, length, "HEIF Exif item") for at, length in extents)
     if len(data) < 4:
         raise _Malformed("HEIF Exif item is cut short")
-    skip = 4 + int.from_bytes(data[:4], "big")  # to the TIFF header, past "Exif\0\0"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        skip = 0  # no offset field and no "Exif\0\0": exiftool reads it ("Missing Exif header")
+    elif data.startswith(b"Exif\x00\x00"):
+        skip = 6  # no offset field ("Missing Exif header size")
+    else:
+        skip = 4 + int.from_bytes(data[:4], "big")  # to the TIFF header, past "Exif\0\0"
     _tiff_tags(data[skip:], "HEIF Exif item", tags)
 
 

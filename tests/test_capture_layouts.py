@@ -1,0 +1,109 @@
+"""Layouts a camera or its software may write that exiftool reads a capture time from, and
+that once gave the file's modification time, another tag, or a false "cut short": each is
+built here and read by exiftool (the oracle) and by cardingest alike."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from clinic_helpers import exiftool, require_exiftool
+from exif_bytes import DATETIME, DTD, DTO, EOI, MAKE, MODEL, SOI, app1, build, segment, text
+
+from cardingest.card.capture import read_capture
+
+SAVED = b"2024:06:01 12:00:00\0"
+TAKEN = b"2024:05:01 10:00:00\0"
+NO_SECONDS = b"2024:05:01 10:00".ljust(20, b"\0")
+"""A date without seconds in the usual 20 bytes, the rest NULs: padding, not a cut."""
+JFIF = b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"
+
+
+def read_both(path: Path) -> tuple[str, str]:
+    """(exiftool's DateTimeOriginal, else its CreateDate; ours), as ``YYYY-MM-DD HH:MM:SS``."""
+    require_exiftool()
+    [seen] = exiftool("-d", "%Y-%m-%d %H:%M:%S", "-DateTimeOriginal", "-CreateDate", path)
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert capture.source != "mtime", capture
+    return seen.get("DateTimeOriginal") or seen["CreateDate"], f"{capture.captured:%F %T}"
+
+
+TIMED = build("<", [text(MAKE, b"Canon\0"), text(DATETIME, SAVED)], [text(DTO, TAKEN)])
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("two_stray_nuls.jpg", SOI + segment(0xE0, JFIF) + b"\0\0" + app1(TIMED) + EOI),
+        ("jfif_two_short.jpg", SOI + b"\xff\xe0\x00\x0e" + JFIF + app1(TIMED) + EOI),
+    ],
+)
+def test_stray_bytes_before_the_exif_segment_are_passed_over(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    """Bytes that are no marker where a segment ends (two NULs after the JFIF header, or a
+    JFIF header whose length leaves two of its bytes out): exiftool skips them to the next
+    marker and reads the Exif segment after; the walk stopped there."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+
+
+def test_a_create_date_in_ifd0_with_no_exif_ifd(tmp_path: Path) -> None:
+    """DateTimeDigitized (exiftool's CreateDate) in IFD0, as DateTimeOriginal already was:
+    IFD0's DateTime (when the file was saved) was taken instead."""
+    path = tmp_path / "ifd0_create.jpg"
+    block = build("<", [text(MAKE, b"Canon\0"), text(DATETIME, SAVED), text(DTD, TAKEN)])
+    path.write_bytes(SOI + app1(block) + EOI)
+    assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("DSC_0001.NEF", build("<", [text(MAKE, b"NIKON\0"), text(DATETIME, SAVED)], [
+            text(DTO, NO_SECONDS), text(DTD, NO_SECONDS)])),
+        ("latin1_model.jpg", SOI + app1(build("<", [text(MODEL, b"Cam\xe9ra\0"), text(
+            DATETIME, SAVED)], [text(DTO, NO_SECONDS)])) + EOI),
+    ],
+)  # fmt: skip
+def test_a_date_without_seconds_padded_with_nuls_is_no_cut(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    """A date with no seconds whose entry holds 20 bytes, the rest NULs, read by exifread
+    (a TIFF-based RAW, or a JPEG the quick reader leaves to it): it was called "cut short
+    (the file ends in it)" and IFD0's DateTime taken. exiftool reads the minute."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+    with open(path, "rb") as fh:
+        assert read_capture(fh, 0.0, name).warning is None
+
+
+def test_the_same_date_cut_by_the_files_end_is_still_cut(tmp_path: Path) -> None:
+    path = tmp_path / "DSC_0002.NEF"
+    whole = build("<", [text(MAKE, b"NIKON\0"), text(DATETIME, SAVED)], [text(DTO, NO_SECONDS)])
+    path.write_bytes(whole[: whole.index(NO_SECONDS) + 16])
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert capture.source == "exif:DateTime", capture
+    assert "is cut short (the file ends in it)" in str(capture.warning)
+
+
+@pytest.mark.parametrize("shift", [4, 10], ids=["exif-header-no-offset", "bare-tiff"])
+def test_a_heif_exif_item_without_its_offset_field(
+    samples_dir: Path, tmp_path: Path, shift: int
+) -> None:
+    """An Exif item of a HEIF that starts at ``Exif\\0\\0`` or at the TIFF header itself,
+    with no 4-byte offset before it (Nokia's conformance file C034.heic; exiftool reads
+    it, warning "Missing Exif header size"): it was unreadable. The sample's Exif extent
+    (its ``iloc`` offset at byte 2991, length after it) is moved on by ``shift`` bytes."""
+    data = bytearray((samples_dir / "real" / "IMG_5195.HEIC").read_bytes())
+    offset, length = struct.unpack_from(">II", data, 2991)
+    assert (offset, length) == (3031, 2468)  # the sample as it is
+    struct.pack_into(">II", data, 2991, offset + shift, length - shift)
+    path = tmp_path / "IMG_5195.HEIC"
+    path.write_bytes(bytes(data))
+    assert read_both(path) == ("2021-04-11 15:47:53",) * 2
