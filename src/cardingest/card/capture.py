@@ -350,8 +350,10 @@ def _padded_dates(fh: SeekableFile, start: int, tags: dict) -> dict:
         fh.seek(start + offset)
         held = fh.read(length)
         shown = text.encode("utf-8")
-        if len(held) == length and held.startswith(shown) and not held[len(shown) :].strip(
-            b"\x00 "
+        if (
+            len(held) == length
+            and held.startswith(shown)
+            and not held[len(shown) :].strip(b"\x00 ")
         ):
             tags = {**tags, key: text}
     return tags
