@@ -214,6 +214,17 @@ def test_map_template_round_trips(demo: tuple[Path, Path], tmp_path: Path) -> No
     )
 
 
+def test_map_template_of_a_source_with_no_photos_says_so(tmp_path: Path) -> None:
+    """``map-template /etc`` wrote a header and nothing else, exit 0, without a word."""
+    (tmp_path / "empty" / "DCIM").mkdir(parents=True)
+    result = cli("map-template", str(tmp_path / "empty"))
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.stdout.splitlines() if not line.startswith("#")] == [
+        "files,id,diagnosis,site,consent"
+    ]
+    assert "No photos found" in result.stderr
+
+
 def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``cardingest demo`` as a new user runs it, without a terminal; it must succeed."""
     done = subprocess.run(

@@ -236,6 +236,11 @@ def map_template_command(
         else:
             text = map_template(files, timedelta(minutes=minutes))
         write_template(text, out_file, filled=slates)
+        if not files:  # the CSV is its header alone: said on stderr, the CSV stays clean
+            output.err.print(
+                "No photos found (they are read from the source's DCIM/ folder, or from the "
+                "folder itself when it has none): the map has no rows to fill in."
+            )
         if slot.requested is not None:
             write_groups_sheet(
                 slot.requested,
