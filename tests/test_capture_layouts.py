@@ -51,6 +51,46 @@ def test_stray_bytes_before_the_exif_segment_are_passed_over(
     assert read_both(path) == ("2024-05-01 10:00:00",) * 2
 
 
+HIDDEN = segment(0xE2, b"XX" + app1(TIMED))
+"""An application segment holding, as its data, an Exif segment: none of the file's own."""
+SAVED_ONLY = app1(build("<", [text(MAKE, b"Canon\0"), text(DATETIME, b"2019:09:09 09:09:09\0")]))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "read"),
+    [
+        (
+            "null_marker.jpg",
+            SOI + segment(0xE0, JFIF) + b"\0\xff\0\0\x06" + HIDDEN + SAVED_ONLY + EOI,
+            "2019-09-09",
+        ),
+        (
+            "soi_marker.jpg",
+            SOI + segment(0xE0, JFIF) + b"\0\xff\xd8\0\x06" + HIDDEN + SAVED_ONLY + EOI,
+            "2019-09-09",
+        ),
+        ("null_then_bytes.jpg", SOI + b"\0\xff\0\x12\x34" + app1(TIMED) + EOI, "2024-05-01"),
+        ("soi_again.jpg", SOI + b"\0\xff\xd8" + app1(TIMED) + EOI, "2024-05-01"),
+    ],
+)
+def test_markers_with_no_length_are_walked_as_exiftool_walks_them(
+    tmp_path: Path, name: str, data: bytes, read: str
+) -> None:
+    """A stray byte, then ``FF 00`` or ``FF D8``: two bytes after such a marker were taken
+    for its length, which jumped into an application segment and read the Exif segment it
+    holds as data (a date exiftool does not read), or past the photo's own."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    require_exiftool()
+    [seen] = exiftool("-d", "%Y-%m-%d", "-DateTimeOriginal", "-ModifyDate", path)
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert seen.get("DateTimeOriginal", seen["ModifyDate"]) == read
+    assert f"{capture.captured:%F}" == read, capture
+    expected = "exif:DateTime" if read == "2019-09-09" else "exif:DateTimeOriginal"
+    assert capture.source == expected
+
+
 def test_a_create_date_in_ifd0_with_no_exif_ifd(tmp_path: Path) -> None:
     """DateTimeDigitized (exiftool's CreateDate) in IFD0, as DateTimeOriginal already was:
     IFD0's DateTime (when the file was saved) was taken instead."""

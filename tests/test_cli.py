@@ -288,6 +288,13 @@ def test_archive_on_a_missing_drive_is_refused(demo: tuple[Path, Path], tmp_path
     assert result.exit_code == 1 and "nas" in result.stderr
     assert "Is the backup drive connected?" in result.stderr
     assert not (tmp_path / "a" / "ZAC5361").exists()
+    for missing in (("--archive", str(archive)), ("--backup", str(tmp_path / "nas" / "b"))):
+        result = cli(
+            "ingest", str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"),
+            *missing, "--dry-run",
+        )  # fmt: skip
+        assert result.exit_code == 1, result.output  # as the ingest (it said "same disk")
+        assert "drive connected?" in result.stderr
 
 
 def test_a_new_backup_is_said_with_its_disk_before_and_after_the_first_copy(
@@ -443,3 +450,38 @@ def test_a_stray_file_at_a_planned_name_moves_the_plan_as_it_moves_the_copy(
     assert targets == ["JBX3656/JBX3656-20240501-100001-3.jpg"] * 2
     assert (archive / targets[0]).read_bytes() == second
     assert stray.read_bytes() == b"copied here by hand"
+
+
+def test_a_stray_of_the_photos_size_is_judged_by_its_bytes(tmp_path: Path) -> None:
+    """A stray of the very size of the photo planned at its name, other bytes: the preview
+    named that name, the ingest ``-2`` (the photo's sidecar keeping the base name, beside
+    the stray, and the backup's copy too). One holding the photo's bytes is the photo."""
+    from exif_bytes import exif_jpeg
+
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    photo = exif_jpeg("2024:05:01 10:00:01") + b"\1" * 100
+    (folder / "IMG_0001.JPG").write_bytes(photo)
+    (folder / "IMG_0001.XMP").write_bytes(b"<x:xmpmeta/>")
+    (archive / "JBX3656").mkdir(parents=True)
+    stray = archive / "JBX3656" / "JBX3656-20240501-100001.jpg"
+    stray.write_bytes(bytes(len(photo)))
+    ingest = ("ingest", str(card), "--id", "JBX3656", "--archive", str(archive))
+    plans = []
+    for command in (("preview",), ("ingest", "--backup", str(tmp_path / "backup"))):
+        result = cli(*command, str(card), "--id", "JBX3656", "--archive", str(archive), "--json")
+        plans.append(sorted(item["target"] for item in json.loads(result.stdout)["items"]))
+    assert (
+        plans
+        == [["JBX3656/JBX3656-20240501-100001-2.jpg", "JBX3656/JBX3656-20240501-100001-2.xmp"]] * 2
+    )
+    assert (tmp_path / "backup" / "JBX3656" / "JBX3656-20240501-100001-2.jpg").exists()
+    assert stray.read_bytes() == bytes(len(photo))
+    left = tmp_path / "other" / "JBX3656" / "JBX3656-20240501-100001.jpg"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(photo)  # the photo itself, left by a run with no catalogue row
+    result = cli(*ingest[:-1], str(tmp_path / "other"), "--json")
+    document = json.loads(result.stdout)
+    assert "JBX3656/JBX3656-20240501-100001.jpg" in [i["target"] for i in document["items"]]
+    assert "files its catalogue does not hold" not in " ".join(document["warnings"])

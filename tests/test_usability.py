@@ -738,7 +738,8 @@ def test_a_backup_left_out_after_ingests_that_made_one_is_named(tmp_path: Path) 
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)["warnings"]
 
-    assert warnings("ingest", str(card), "--id", "JBX3656", *backup) == []
+    [new] = warnings("ingest", str(card), "--id", "JBX3656", *backup)
+    assert new.startswith(f"the backup folder {tmp_path / 'b'} holds no backup yet"), new
     assert warnings("ingest", str(card), "--id", "JBX3656", "--dry-run", *backup) == []
     assert warnings("preview", str(card), "--id", "JBX3656") == []  # it has no --backup
     [said] = warnings("ingest", str(card), "--id", "JBX3656", "--dry-run")

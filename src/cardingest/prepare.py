@@ -625,11 +625,12 @@ def _copy_folders(plan: Plan) -> set[str]:
 
 def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> set[str]:
     """The plan's new names that a file the catalogue does not hold already has in the
-    archive or backup (copied there by hand, say), with a size other than the photo's: the
-    photo cannot be that file, so the name is taken, and the plan moves on to the next
-    free one, in the preview as in the ingest. One of the photo's size may be the photo
-    itself (a run of a version without a journal, killed before its catalogue row): the
-    copy finds it identical and keeps it, or takes the next name."""
+    archive or backup (copied there by hand, say), with other bytes than the photo's: the
+    name is taken, and the plan moves on to the next free one, in the preview as in the
+    ingest (whose copies would otherwise take ``-2`` each on its own, apart from the
+    photo's RAW and sidecars, and the backup's). A file holding the photo's own bytes (a
+    run of a version without a journal, killed before its catalogue row) is the photo:
+    the copy finds it identical and keeps it."""
     listed: dict[Path, set[str]] = {}
     found: set[str] = set()
     for item in plan.items:
@@ -649,9 +650,31 @@ def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> set[str]:
                 other = os.stat(where / name, follow_symlinks=False)
             except OSError:
                 continue
-            if not stat.S_ISREG(other.st_mode) or other.st_size != item.size:
+            if not stat.S_ISREG(other.st_mode) or not _same_bytes(
+                where / name, Path(plan.source, item.source), other.st_size, item.size
+            ):
                 found.add(item.target)
     return found
+
+
+def _same_bytes(there: Path, card_file: Path, size: int, card_size: int) -> bool:
+    """Whether a file at a planned name holds the card file's bytes (read only when the
+    sizes agree, which a stray's rarely does); one that cannot be read is not taken for it."""
+    if size != card_size:
+        return False
+    try:
+        with (
+            open(open_regular(there), "rb") as one,
+            open(open_regular(card_file), "rb") as other,
+        ):
+            while True:
+                chunk = one.read(1 << 20)
+                if chunk != other.read(1 << 20):
+                    return False
+                if not chunk:
+                    return True
+    except OSError:
+        return False
 
 
 def _strays_warning(strays: set[str]) -> str:

@@ -166,7 +166,7 @@ def _exif_blocks(fh: SeekableFile) -> list[bytes]:
         code = marker[1]
         if code in (0xD9, 0xDA) or (blocks and not (0xE0 <= code <= 0xEF or code == 0xFE)):
             break  # past the first EXIF, only the application segments beside it are read
-        if 0xD0 <= code <= 0xD7 or code == 0x01:
+        if code in _NO_LENGTH:
             continue
         head = fh.read(2)
         if len(head) < 2:
@@ -186,6 +186,10 @@ def _exif_blocks(fh: SeekableFile) -> list[bytes]:
 
 
 _MAX_STRAY = 4096
+_NO_LENGTH = frozenset({0x00, 0x01, *range(0xD0, 0xD9)})
+"""Markers with no length after them (a NULL, TEM, the restarts, SOI), as exiftool walks
+them: a length read after one would jump into the middle of a segment, to an Exif segment
+an application segment only holds as data."""
 
 
 def _past_stray_bytes(fh: SeekableFile, read: int) -> bytes:

@@ -357,7 +357,7 @@ def locked_ingest(
     ``card_expected``: ``source`` is a card ``watch`` found (`check_inputs`).
     """
     from ..archive.lock import removed_if_left_empty
-    from ..ingest import check_destination_root, recover_before_planning
+    from ..ingest import recover_before_planning
     from ..prepare import new_archive, with_backup_check
     from .session import open_archive
 
@@ -371,9 +371,7 @@ def locked_ingest(
         show_groups=show_groups,
         card_expected=card_expected,
     )
-    check_destination_root(settings.archive)
-    if settings.backup is not None:
-        check_destination_root(settings.backup, "backup")
+    check_destination_roots(settings)
     warn_in_memory(settings.archive, settings.backup)
     new = new_archive(settings.archive)
     with (
@@ -409,6 +407,16 @@ def locked_ingest(
         # journals it could not read): said once.
         result.warnings[:] = [*recovered, *(w for w in result.warnings if w not in recovered)]
         return prepared, result
+
+
+def check_destination_roots(settings: Settings) -> None:
+    """The archive's and backup's drives are there (`ingest.check_destination_root`), for
+    the dry run as for the ingest."""
+    from ..ingest import check_destination_root
+
+    check_destination_root(settings.archive)
+    if settings.backup is not None:
+        check_destination_root(settings.backup, "backup")
 
 
 def warn_in_memory(archive: Path, backup: Path | None) -> None:
@@ -574,6 +582,7 @@ def ingest(
     with sheet_files(sheet) as slot:
         show_groups = groups_writer(slot, settings.gap_minutes)
         if dry_run:
+            check_destination_roots(settings)
             prepared = run_prepare(
                 source,
                 settings,
