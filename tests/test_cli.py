@@ -485,3 +485,75 @@ def test_a_stray_of_the_photos_size_is_judged_by_its_bytes(tmp_path: Path) -> No
     document = json.loads(result.stdout)
     assert "JBX3656/JBX3656-20240501-100001.jpg" in [i["target"] for i in document["items"]]
     assert "files its catalogue does not hold" not in " ".join(document["warnings"])
+
+
+def test_a_backup_made_before_and_not_there_now_is_refused_before_any_copy(
+    tmp_path: Path,
+) -> None:
+    """The backup's disk (a NAS) not mounted on day 2: its empty mount point, on the system
+    disk, got the day's backup copies, and ``--wipe`` cleared the card; once the NAS was
+    mounted again, verify called them missing, with the card empty (an outside tester's
+    fault trial). A backup folder earlier ingests made copies in, that holds no backup now,
+    is refused as `wipe` refuses one that is not there."""
+    from exif_bytes import exif_jpeg, timed_card
+
+    card, archive, nas = tmp_path / "card", tmp_path / "archive", tmp_path / "nas"
+    folder = timed_card(card, count=1)
+    backup = nas / "photo-archive"
+    nas.mkdir()
+    base = ("ingest", str(card), "--id", "JBX3656", "--archive", str(archive))
+    assert cli(*base, "--backup", str(backup)).exit_code == 0
+    nas.rename(tmp_path / "nas-unmounted")
+    nas.mkdir()  # the empty mount point
+    (folder / "IMG_0002.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:02"))
+    for extra in (("--dry-run",), ("--wipe", "--yes"), ("--json",)):
+        result = cli(*base, "--backup", str(backup), *extra)
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.stderr.split())
+        assert f"The backup folder {backup} holds no backup now, though ingest " in said, said
+        assert "is its disk mounted? Nothing was copied." in said
+    assert list(nas.iterdir()) == [] and (folder / "IMG_0002.JPG").exists()
+    (backup / ".cardingest").mkdir(parents=True)  # a new backup started there on purpose
+    assert cli(*base, "--backup", str(backup)).exit_code == 0
+
+
+def test_an_archive_below_a_disk_fstab_mounts_and_none_mounted_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archive on a NAS whose mount failed: a new archive was made in its empty mount
+    point, on the system disk ("a new archive, none there before" the only word), and
+    ``--wipe`` cleared the card into it. A folder /etc/fstab mounts a disk at, with none
+    mounted there, is now refused for the archive and the backup alike."""
+    from cardimage import require
+    from exif_bytes import timed_card
+
+    from cardingest.storage import mounts
+
+    card, nas = tmp_path / "card", tmp_path / "mnt nas"
+    timed_card(card, count=1)
+    nas.mkdir()
+    fstab = tmp_path / "fstab"
+    escaped = str(nas).replace(" ", "\\040")  # as fstab writes a blank
+    fstab.write_text(
+        "# /dev/sdz9 /\n#/dev/sdz2 /elsewhere ext4 defaults 0 2\n"
+        f"//nas/photos {escaped} cifs credentials=/root/c 0 0\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(mounts, "FSTAB", str(fstab))
+    for where in (("--archive", str(nas / "archive")), ("--backup", str(nas / "backup"))):
+        destinations = ("--archive", str(tmp_path / "local"), *where)
+        for extra in (("--dry-run",), ("--wipe", "--yes")):
+            result = cli("ingest", str(card), "--id", "JBX3656", *destinations, *extra)
+            assert result.exit_code == 1, result.output
+            said = " ".join(result.stderr.split())
+            assert f"{nas} is where /etc/fstab mounts a disk, and none is mounted there now" in (
+                said
+            ), said
+    assert list(nas.iterdir()) == [] and not (tmp_path / "local" / "JBX3656").exists()
+    require(os.geteuid() == 0, "needs root to mount a file system at the fstab's folder")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(nas)], check=True)
+    try:
+        result = cli("ingest", str(card), "--id", "JBX3656", "--archive", str(nas / "archive"))
+        assert result.exit_code == 0, result.output
+    finally:
+        subprocess.run(["umount", str(nas)], check=True)

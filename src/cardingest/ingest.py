@@ -39,6 +39,7 @@ from .prepare import blocked_folders, has_catalogue
 from .storage import modes
 from .storage.durable import FolderSyncs, fsync_dir, remove_stale_temps_in, writing_to
 from .storage.interrupts import held_interrupts
+from .storage.mounts import not_mounted
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -245,6 +246,14 @@ def check_destination_root(root: Path, what: str = "archive") -> None:
     """
     require_folder(root)
     require_one_file_system(root)
+    unmounted = not_mounted(root)
+    if unmounted is not None:
+        raise ArchiveError(
+            f"{unmounted} is where /etc/fstab mounts a disk, and none is mounted there now: "
+            f"the {what} {root} would be made, or looked for, on the disk below it. Is the "
+            f"{what} drive connected? Mount it (`mount {unmounted}`) and run the command "
+            "again; nothing was copied."
+        )
     if not root.exists() and not root.parent.is_dir():
         raise ArchiveError(
             f"{root} does not exist, and neither does {root.parent}. Is the {what} drive "

@@ -779,13 +779,14 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     a backup copy and this one will make none. A ``--backup`` forgotten on the command line
     leaves the new photos with one copy, which ``--wipe`` then takes as enough. And one when
     ``backup`` holds no backup yet (`_new_backup`)."""
+    ingests = _earlier_ingests(Path(prepared.plan.archive))
     if backup is not None:
+        _refuse_backup_gone(backup, ingests)
         said = _new_backup(backup, Path(prepared.plan.archive))
         if said is None:
             return prepared
         plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
         return replace(prepared, plan=plan)
-    ingests = _earlier_ingests(Path(prepared.plan.archive))
     copied = (i for i in reversed(ingests) if (i["counts"] or {}).get("copied"))
     last = next(copied, None)  # the last that filed photos (an empty card's says nothing)
     if last is None or not last["backup"]:
@@ -797,6 +798,27 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     )
     plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
     return replace(prepared, plan=plan)
+
+
+def _refuse_backup_gone(backup: Path, ingests: Sequence[dict]) -> None:
+    """Refuse a backup folder that holds no backup now, where an earlier ingest into this
+    archive made backup copies: its disk is not mounted (the copies would go to its empty
+    mount point, and a wipe clear the card of photos whose backup nobody will find), or
+    it was emptied; as `wipe` refuses a backup folder that is not there."""
+    with suppress(OSError):
+        if (backup / METADIR).is_dir():
+            return
+    here = os.path.realpath(backup)
+    made = [i for i in ingests if i["backup"] and os.path.realpath(i["backup"]) == here]
+    if not made:
+        return
+    last = made[-1]
+    raise UsageError(
+        f"The backup folder {printable(str(backup))} holds no backup now, though ingest "
+        f"{last['ingest_id']} of {str(last['started'])[:10]} made backup copies there: is its "
+        "disk mounted? Nothing was copied. If that backup is gone for good and a new one is "
+        f"to start in that folder, make {printable(str(backup / METADIR))} first."
+    )
 
 
 def _new_backup(backup: Path, archive: Path) -> str | None:

@@ -56,6 +56,35 @@ def mounted_below(root: os.PathLike[str] | str) -> list[str]:
     return [mount.mountpoint for mount in table if mount.mountpoint.startswith(inside)]
 
 
+FSTAB = "/etc/fstab"
+
+
+def not_mounted(path: os.PathLike[str] | str) -> str | None:
+    """The folder on the way to ``path`` (links resolved) where ``/etc/fstab`` mounts a file
+    system, with none mounted there now: a NAS or USB disk not mounted, whose empty mount
+    point lies on the system disk, where a new archive or backup would go unnoticed. None
+    where either table cannot be read."""
+    try:
+        with open(FSTAB, "rb") as handle:
+            lines = [line for line in handle.read().splitlines() if line.lstrip()[:1] != b"#"]
+        now = {mount.mountpoint for mount in mounts()}
+    except OSError:
+        return None
+    listed = {
+        os.path.normpath(mount.mountpoint)
+        for mount in parse_mounts(b"\n".join(lines))
+        if mount.mountpoint.startswith("/") and mount.fstype != "swap"
+    }
+    probe = os.path.realpath(path)
+    while True:
+        if probe in listed and probe not in now:
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return None
+        probe = parent
+
+
 def locations(*paths: os.PathLike[str] | str) -> list[tuple[str, str] | None]:
     """Where each path (links resolved) lies in its file system, whatever mount reaches it:
     the file system's device (``major:minor``) and the path from that file system's own root.
