@@ -117,6 +117,38 @@ def test_move_by_path_renames_with_the_naming_rules(tmp_path: Path) -> None:
     assert "They keep their" not in out
 
 
+def test_a_catalogue_lost_part_way_says_the_move_is_half_done_and_finishes_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalogue's server stopped after the files were linked under the new patient:
+    the message said "Nothing was copied or changed" (an outside tester's fault trial,
+    `pg_ctl -m immediate stop` part way). It now says the move stopped part way and that
+    the next move finishes it, which it does."""
+    from cardingest.archive.catalogue import Catalogue
+    from cardingest.errors import CatalogueError
+
+    _card, archive, _ = ingest_demo(tmp_path)
+
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        raise CatalogueError(
+            "Cannot reach the catalogue database postgresql://desk@db/clinic: server closed",
+            details=["Nothing was copied or changed. Check the server, the network and the URL."],
+        )
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Catalogue, "move_rows", stopped)
+        code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    said = " ".join(err.split())
+    assert code == 1 and "Nothing was copied or changed" not in said, said
+    assert "stopped part way; nothing is lost: its journal (" in said
+    assert "and the next `cardingest move` finishes it" in said
+    code, out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, err
+    assert "which had been interrupted" in " ".join((out + err).split())
+    assert not (archive / SECOND).exists() and not (archive / FIRST).exists()
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
 def test_a_target_folder_that_is_a_link_is_refused_and_the_move_finishes_later(
     tmp_path: Path,
 ) -> None:

@@ -37,7 +37,7 @@ from .archive.lock import ArchiveLock
 from .archive.manifest import write_manifest
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
-from .errors import ArchiveError, UsageError
+from .errors import ArchiveError, CardingestError, UsageError
 from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX, SLATE_TAIL
@@ -617,6 +617,25 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
     for _old, new in pairs:
         _refuse_leaving(new, roots)
     try:
+        _carry_out(archive, data, moves, sidecars, pairs, roots)
+    except CardingestError as exc:  # the catalogue's server stopped, say, part way
+        exc.stopped_midway(
+            f"Move {data['move_id']} stopped part way; nothing is lost: its journal "
+            f"({journal_path(archive)}) is kept, and the next `cardingest move` finishes it."
+        )
+        raise
+    return moves, sidecars
+
+
+def _carry_out(
+    archive: Path,
+    data: dict[str, Any],
+    moves: list[FileMove],
+    sidecars: list[tuple[str, str]],
+    pairs: list[tuple[Path, Path]],
+    roots: list[Path],
+) -> None:
+    try:
         for old, new in pairs:
             _link(old, new)
         with Catalogue.open(archive, create=False) as catalogue:
@@ -656,7 +675,6 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
         fsync_dir(path.parent)
-    return moves, sidecars
 
 
 BackupLocks = Callable[[set[Path]], contextlib.AbstractContextManager[Any]]
