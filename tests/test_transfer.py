@@ -654,6 +654,43 @@ def test_the_whole_tree_is_swept_only_after_an_unclean_end(tmp_path: Path) -> No
         assert swept == [left]
 
 
+def test_a_desk_killed_beside_the_lone_writer_leaves_the_tree_unmarked(tmp_path: Path) -> None:
+    """A PostgreSQL catalogue's desks: B found itself alone and swept the tree; A joined
+    (sweeping only its own patients' folders), wrote temporaries, and was killed (-9); B
+    ended normally and put back the clean mark, so A's full-size temporaries stayed for
+    good (an outside tester's fault trial). A writer beside another leaves a file in the
+    metadata folder while it writes; B puts back no mark while one is there."""
+    from cardingest.storage.durable import WRITER_MARK, writing_beside
+
+    root = tmp_path / "archive"
+    (root / ".cardingest").mkdir(parents=True)
+    mark = root / ".cardingest" / CLEAN_MARK
+    (root / "A").mkdir()
+    killed = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from cardingest.storage.durable import writing_beside
+        with writing_beside(Path({str(root)!r})):
+            Path({str(root / "A" / f"{TEMP_PREFIX}copy")!r}).write_bytes(b"x" * 4096)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    with writing_to(root):  # desk B, alone at its start
+        done = subprocess.run([sys.executable, "-c", killed], check=False)
+        assert done.returncode == -9
+    assert not mark.exists()
+    with writing_to(root) as swept:  # the next lone writer sweeps it all, the file too
+        assert root / "A" / f"{TEMP_PREFIX}copy" in swept
+    assert mark.exists()
+    assert not [n for n in os.listdir(root / ".cardingest") if n.startswith(WRITER_MARK)]
+    with writing_to(root):  # a desk beside that ends normally takes its file away
+        with writing_beside(root):
+            assert [n for n in os.listdir(root / ".cardingest") if n.startswith(WRITER_MARK)]
+        assert not [n for n in os.listdir(root / ".cardingest") if n.startswith(WRITER_MARK)]
+    assert mark.exists()
+
+
 def test_a_temporary_that_could_not_be_removed_leaves_the_tree_unmarked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

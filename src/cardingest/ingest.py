@@ -37,7 +37,13 @@ from .models import METADIR, Card, MediaFile, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
 from .prepare import blocked_folders, has_catalogue
 from .storage import modes
-from .storage.durable import FolderSyncs, fsync_dir, remove_stale_temps_in, writing_to
+from .storage.durable import (
+    FolderSyncs,
+    fsync_dir,
+    remove_stale_temps_in,
+    writing_beside,
+    writing_to,
+)
 from .storage.interrupts import held_interrupts
 from .storage.mounts import not_mounted
 from .storage.transfer import (
@@ -628,7 +634,10 @@ def execute(
             if alone or root != archive:
                 result.stale_temps += destinations.enter_context(writing_to(root))
             else:  # other workstations write here too: only our patients' folders
-                result.stale_temps += remove_stale_temps_in(_target_folders(plan, root))
+                destinations.enter_context(writing_beside(root))
+            # a clean mark a version before `writing_beside` put back after another desk
+            # was killed left that desk's temporaries (in our patients' folders, swept here)
+            result.stale_temps += remove_stale_temps_in(_target_folders(plan, root))
         check_space(plan, roots)
         check_folders(plan, roots)
         started = time.monotonic()

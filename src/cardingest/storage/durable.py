@@ -421,11 +421,44 @@ def writing_to(root: Path) -> Iterator[list[Path]]:
         os.unlink(mark)
         fsync_dir(mark.parent)
     yield swept
-    if _left_under(Path(root)):
+    if _left_under(Path(root)) or _others_wrote(Path(root, METADIR)):
         return
     with contextlib.suppress(OSError):  # no mark only costs the next run a full sweep
         os.close(modes.create(mark, _WRITE))
         fsync_dir(mark.parent)
+
+
+WRITER_MARK = f"{TEMP_PREFIX}writer-"
+"""The start of the name of `writing_beside`'s file in a root's metadata folder."""
+
+
+@contextlib.contextmanager
+def writing_beside(root: Path) -> Iterator[None]:
+    """Write temporaries under ``root`` beside other writers (the desks of a PostgreSQL
+    catalogue), which sweep only their own patients' folders: a file in the metadata folder
+    says so while this block runs. The writer that found itself alone at its start (and
+    swept the tree, `writing_to`) then puts back no clean mark at its end, so a kill -9 of
+    this one, whose temporaries may lie anywhere, leaves the next lone writer a full sweep
+    (which removes this file too). Removed when the block ends, unless a temporary it could
+    not remove is left (`could_not_remove`)."""
+    path = Path(root, METADIR, f"{WRITER_MARK}{os.getpid()}-{os.urandom(4).hex()}")
+    os.close(modes.create(path, _WRITE))
+    fsync_dir(path.parent)
+    try:
+        yield
+    finally:
+        if not _left_under(Path(root)):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _others_wrote(meta: Path) -> bool:
+    """Whether another writer's `writing_beside` file is there: it writes still, or was
+    killed (its temporaries anywhere)."""
+    try:
+        return any(name.startswith(WRITER_MARK) for name in os.listdir(meta))
+    except OSError:
+        return True
 
 
 def remove_empty_folders(folders: Iterable[Path], roots: Iterable[Path]) -> None:
