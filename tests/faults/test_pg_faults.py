@@ -120,6 +120,12 @@ def test_a_workstation_killed_mid_ingest_frees_its_lock_and_the_rerun_finishes(
         if other.poll() is None:
             other.kill()
             other.communicate()
+    # The desk that started alone put back no clean mark: the killed desk's file in
+    # .cardingest says it wrote beside it (its temporaries anywhere), so the next lone run
+    # sweeps the whole tree, that file too.
+    assert not (archive / ".cardingest" / "clean").exists()
+    assert desk_1.run("ingest", card_a, "--id", "JBX3656").returncode == 0
+    assert (archive / ".cardingest" / "clean").exists()
     findings = check_archive(archive, pg_url, {"JBX3656": files_a, "MCJ1984": files_b})
     _record(figures, findings)
     assert findings.rows == 16
