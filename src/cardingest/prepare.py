@@ -559,7 +559,7 @@ def prepare(
     )
     roots = [settings.archive, *([settings.backup] if settings.backup else [])]
     strays: set[str] = set()
-    while True:  # each pass names at least one more stray, of the few in the plan's folders
+    for _pass in range(_STRAY_PASSES):  # each names at least one more stray (few are there)
         plan = make_plan(
             files,
             idmap,
@@ -621,6 +621,12 @@ def prepare(
 def _copy_folders(plan: Plan) -> set[str]:
     """The folders (relative to the archive or backup) the plan's copies go into."""
     return {i.target.rpartition("/")[0] for i in plan.items if i.action == "copy" and i.target}
+
+
+_STRAY_PASSES = 20
+"""Plans made at most, each moving the photos off the strays the one before met: past that
+(a folder of strays named one after another), the copy still never overwrites one, but
+takes its own next name."""
 
 
 def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> set[str]:
@@ -781,10 +787,11 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     ``backup`` holds no backup yet (`_new_backup`)."""
     ingests = _earlier_ingests(Path(prepared.plan.archive))
     if backup is not None:
+        with suppress(OSError):
+            if (backup / METADIR).is_dir():
+                return prepared
         _refuse_backup_gone(backup, ingests)
         said = _new_backup(backup, Path(prepared.plan.archive))
-        if said is None:
-            return prepared
         plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
         return replace(prepared, plan=plan)
     copied = (i for i in reversed(ingests) if (i["counts"] or {}).get("copied"))
@@ -801,13 +808,10 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
 
 
 def _refuse_backup_gone(backup: Path, ingests: Sequence[dict]) -> None:
-    """Refuse a backup folder that holds no backup now, where an earlier ingest into this
+    """Refuse a backup folder that holds no backup, where an earlier ingest into this
     archive made backup copies: its disk is not mounted (the copies would go to its empty
     mount point, and a wipe clear the card of photos whose backup nobody will find), or
     it was emptied; as `wipe` refuses a backup folder that is not there."""
-    with suppress(OSError):
-        if (backup / METADIR).is_dir():
-            return
     here = os.path.realpath(backup)
     made = [i for i in ingests if i["backup"] and os.path.realpath(i["backup"]) == here]
     if not made:
@@ -821,13 +825,11 @@ def _refuse_backup_gone(backup: Path, ingests: Sequence[dict]) -> None:
     )
 
 
-def _new_backup(backup: Path, archive: Path) -> str | None:
-    """A warning when the backup folder holds no backup yet: this ingest starts one there.
-    A backup disk not mounted looks just so (its empty mount point, on the system disk), as
-    does a mistyped path; the archive's new-archive line has no such line for the backup."""
-    with suppress(OSError):
-        if (backup / METADIR).is_dir():
-            return None
+def _new_backup(backup: Path, archive: Path) -> str:
+    """The warning for a backup folder that holds no backup yet: this ingest starts one
+    there. A backup disk not mounted looks just so (its empty mount point, on the system
+    disk), as does a mistyped path; the archive's new-archive line has no such line for the
+    backup."""
     where = ""
     disk, archive_disk = _device_of(backup), _device_of(archive)
     if disk is not None and disk == archive_disk:
