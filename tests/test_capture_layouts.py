@@ -147,3 +147,23 @@ def test_a_heif_exif_item_without_its_offset_field(
     path = tmp_path / "IMG_5195.HEIC"
     path.write_bytes(bytes(data))
     assert read_both(path) == ("2021-04-11 15:47:53",) * 2
+
+
+def test_stray_bytes_far_past_the_head_are_passed_over_too(tmp_path: Path) -> None:
+    """200,000 NULs after the JFIF header: exiftool reads the Exif segment after them (the
+    first version looked 4 KiB ahead)."""
+    path = tmp_path / "many_stray.jpg"
+    path.write_bytes(SOI + segment(0xE0, JFIF) + bytes(200_000) + app1(TIMED) + EOI)
+    assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+
+
+def test_an_exif_segment_after_the_start_of_scan_is_not_read(tmp_path: Path) -> None:
+    """An Exif segment after the image data begins (FF DA): exiftool reads none there, and
+    exifread, asked when our walk found none before, read it."""
+    path = tmp_path / "sos_first.jpg"
+    path.write_bytes(SOI + segment(0xE0, JFIF) + b"\xff\xda\x00\x02" + app1(TIMED) + EOI)
+    require_exiftool()
+    [seen] = exiftool("-DateTimeOriginal", "-ModifyDate", path)
+    assert "DateTimeOriginal" not in seen and "ModifyDate" not in seen, seen
+    with open(path, "rb") as fh:
+        assert read_capture(fh, 0.0, path.name).source == "mtime"

@@ -108,12 +108,17 @@ def test_stray_bytes_before_a_marker_are_passed_over_as_exiftool_does(jpeg: byte
     assert _exif_blocks(io.BytesIO(jpeg)) == [QUICK]
 
 
-def test_stray_bytes_are_looked_past_only_so_far() -> None:
-    from cardingest.card.capture import _MAX_STRAY
+def test_stray_bytes_are_looked_past_only_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read a piece at a time (here 16 bytes), up to the limit (here 64), whatever lies
+    between: the marker at either edge of a piece is found."""
+    from cardingest.card import capture
 
-    near = SOI + bytes(_MAX_STRAY - 1) + app1(QUICK) + EOI
-    assert _exif_blocks(io.BytesIO(near)) == [QUICK]
-    far = SOI + bytes(_MAX_STRAY) + app1(QUICK) + EOI
+    monkeypatch.setattr(capture, "_STRAY_READ", 16)
+    monkeypatch.setattr(capture, "_MAX_STRAY", 64)
+    for stray in (2, 15, 16, 17, 31, 32, 63):  # the marker's FF that many bytes on
+        near = SOI + bytes(stray) + app1(QUICK) + EOI
+        assert _exif_blocks(io.BytesIO(near)) == [QUICK], stray
+    far = SOI + bytes(64) + app1(QUICK) + EOI
     assert _exif_blocks(io.BytesIO(far)) == []
 
 

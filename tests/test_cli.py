@@ -523,19 +523,24 @@ def test_an_archive_below_a_disk_fstab_mounts_and_none_mounted_is_refused(
     """An archive on a NAS whose mount failed: a new archive was made in its empty mount
     point, on the system disk ("a new archive, none there before" the only word), and
     ``--wipe`` cleared the card into it. A folder /etc/fstab mounts a disk at, with none
-    mounted there, is now refused for the archive and the backup alike."""
+    mounted there, is now refused for the archive and the backup alike. The NAS's line
+    names its folder through a link; a disk never mounted (a CD drive, noauto) has a line
+    for the folder above, which is no reason to refuse once the NAS is mounted."""
     from cardimage import require
     from exif_bytes import timed_card
 
     from cardingest.storage import mounts
 
-    card, nas = tmp_path / "card", tmp_path / "mnt nas"
+    card, above = tmp_path / "card", tmp_path / "mnt"
+    nas = above / "mnt nas"
     timed_card(card, count=1)
-    nas.mkdir()
+    nas.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(above)
     fstab = tmp_path / "fstab"
-    escaped = str(nas).replace(" ", "\\040")  # as fstab writes a blank
+    escaped = str(tmp_path / "link" / "mnt nas").replace(" ", "\\040")  # as fstab has a blank
     fstab.write_text(
         "# /dev/sdz9 /\n#/dev/sdz2 /elsewhere ext4 defaults 0 2\n"
+        f"/dev/sr0 {above} auto user,noauto 0 0\n"
         f"//nas/photos {escaped} cifs credentials=/root/c 0 0\n",
         encoding="utf-8",
     )

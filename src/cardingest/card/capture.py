@@ -151,10 +151,17 @@ def _exif_blocks(fh: SeekableFile) -> list[bytes]:
     the walk goes on only through the application segments that follow it (where an
     editor's second one is), not to the tables and frame header: those cost the scan a read
     past the head it has, for every photo."""
+    return _walk_segments(fh)[0]
+
+
+def _walk_segments(fh: SeekableFile) -> tuple[list[bytes], bool]:
+    """`_exif_blocks`, and whether the walk reached the image data (start of scan) or the
+    end of the image: then a JPEG with no Exif segment before it has none that exiftool
+    reads, and exifread, which may find one further on, is not asked."""
     blocks: list[bytes] = []
     fh.seek(0)
     if fh.read(2) != b"\xff\xd8":
-        return blocks
+        return blocks, False
     for _ in range(_MAX_SEGMENTS):
         marker = fh.read(2)
         if len(marker) == 2 and marker[0] != 0xFF:
@@ -164,7 +171,9 @@ def _exif_blocks(fh: SeekableFile) -> list[bytes]:
         if len(marker) < 2 or marker[0] != 0xFF:
             break
         code = marker[1]
-        if code in (0xD9, 0xDA) or (blocks and not (0xE0 <= code <= 0xEF or code == 0xFE)):
+        if code in (0xD9, 0xDA):
+            return blocks, True
+        if blocks and not (0xE0 <= code <= 0xEF or code == 0xFE):
             break  # past the first EXIF, only the application segments beside it are read
         if code in _NO_LENGTH:
             continue
@@ -182,10 +191,11 @@ def _exif_blocks(fh: SeekableFile) -> list[bytes]:
                 blocks.append(payload[5:])
         else:
             fh.seek(length - 2, io.SEEK_CUR)
-    return blocks
+    return blocks, False
 
 
-_MAX_STRAY = 4096
+_MAX_STRAY = 16 * 1024 * 1024
+_STRAY_READ = 64 * 1024
 _NO_LENGTH = frozenset({0x00, 0x01, *range(0xD0, 0xD9)})
 """Markers with no length after them (a NULL, TEM, the restarts, SOI), as exiftool walks
 them: a length read after one would jump into the middle of a segment, to an Exif segment
@@ -195,14 +205,18 @@ an application segment only holds as data."""
 def _past_stray_bytes(fh: SeekableFile, read: int) -> bytes:
     """The next marker after bytes that are none, where a segment ends (a JFIF header whose
     length leaves two of its bytes out, two NULs after it): exiftool passes over them to
-    the next FF ("Skipped unknown 2 bytes after JPEG APP0 segment"), up to `_MAX_STRAY`."""
+    the next FF ("Skipped unknown 2 bytes after JPEG APP0 segment"), here up to `_MAX_STRAY`."""
     start = fh.tell() - read
     fh.seek(start)
-    found = fh.read(_MAX_STRAY).find(b"\xff")
-    if found < 0:
-        return b""
-    fh.seek(start + found)
-    return fh.read(2)
+    for offset in range(0, _MAX_STRAY, _STRAY_READ):
+        chunk = fh.read(_STRAY_READ)
+        found = chunk.find(b"\xff")
+        if found >= 0:
+            fh.seek(start + offset + found)
+            return fh.read(2)
+        if len(chunk) < _STRAY_READ:
+            break
+    return b""
 
 
 def _read_ifd(
@@ -275,11 +289,13 @@ def _read_tags(fh: SeekableFile) -> dict:
     A JPEG with two ``Exif`` segments (one an editor added) has its tags read from each,
     a later segment's value of a tag taking the place of an earlier one's, as exiftool
     shows them: the capture time is the one exiftool reads."""
-    tags, damaged = _segment_tags(fh)
+    tags, damaged, reached_image = _segment_tags(fh)
     if tags:
         return tags
     if damaged is not None:
         raise damaged
+    if reached_image:
+        return {}
     fh.seek(0)
     return _with_jpg_from_raw(fh, _exifread_tags(fh))
 
@@ -303,23 +319,25 @@ def _with_jpg_from_raw(fh: SeekableFile, tags: dict) -> dict:
     head = fh.read(min(int(length), _JPG_HEAD))
     if not head.startswith(b"\xff\xd8"):
         return tags
-    inner, _damaged = _segment_tags(io.BytesIO(head))  # damaged: the file's own tags stand
+    inner = _segment_tags(io.BytesIO(head))[0]  # damaged: the file's own tags stand
     return {**tags, **inner}
 
 
-def _segment_tags(fh: SeekableFile) -> tuple[dict, Exception | None]:
-    """The tags of a JPEG's Exif segments, a later one's over an earlier one's, and the
-    first error met (exifread raises anything on a damaged block)."""
+def _segment_tags(fh: SeekableFile) -> tuple[dict, Exception | None, bool]:
+    """The tags of a JPEG's Exif segments, a later one's over an earlier one's, the first
+    error met (exifread raises anything on a damaged block), and whether the walk reached
+    the image (`_walk_segments`)."""
     tags: dict = {}
     damaged: Exception | None = None
-    for block in _exif_blocks(fh):
+    blocks, reached_image = _walk_segments(fh)
+    for block in blocks:
         try:
             read = _quick_tags(block) or _exifread_tags(io.BytesIO(block))
         except Exception as exc:
             damaged = damaged or exc
             continue
         tags.update(read or {})
-    return tags, damaged
+    return tags, damaged, reached_image
 
 
 def _exifread_tags(fh: SeekableFile) -> dict:

@@ -62,8 +62,10 @@ FSTAB = "/etc/fstab"
 def not_mounted(path: os.PathLike[str] | str) -> str | None:
     """The folder on the way to ``path`` (links resolved) where ``/etc/fstab`` mounts a file
     system, with none mounted there now: a NAS or USB disk not mounted, whose empty mount
-    point lies on the system disk, where a new archive or backup would go unnoticed. None
-    where either table cannot be read."""
+    point lies on the system disk, where a new archive or backup would go unnoticed. The
+    walk up from ``path`` ends at the first folder something is mounted at (a disk in a
+    folder below another fstab line's, unmounted, ``/mnt/nas`` under ``/mnt``, is there).
+    None where either table cannot be read."""
     try:
         with open(FSTAB, "rb") as handle:
             lines = [line for line in handle.read().splitlines() if line.lstrip()[:1] != b"#"]
@@ -71,13 +73,15 @@ def not_mounted(path: os.PathLike[str] | str) -> str | None:
     except OSError:
         return None
     listed = {
-        os.path.normpath(mount.mountpoint)
+        os.path.realpath(mount.mountpoint)  # `/mnt` a link to `/var/mnt`; `//srv` is `/srv`
         for mount in parse_mounts(b"\n".join(lines))
         if mount.mountpoint.startswith("/") and mount.fstype != "swap"
     }
     probe = os.path.realpath(path)
     while True:
-        if probe in listed and probe not in now:
+        if probe in now:
+            return None
+        if probe in listed:
             return probe
         parent = os.path.dirname(probe)
         if parent == probe:
