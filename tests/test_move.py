@@ -280,6 +280,29 @@ def test_a_missing_backup_copy_stops_the_move(tmp_path: Path) -> None:
     sha256sum_ok(backup)
 
 
+def test_a_backup_copy_another_archive_shares_stays_under_its_old_name(tmp_path: Path) -> None:
+    """Two archives share one backup folder (the README allows it) and both ingested the
+    same card: their catalogues name one backup file (the second ingest found it identical
+    and kept it). A move in one took it from the other, whose verify then called it
+    missing, its card wiped (an outside tester's fault trial). It stays under its old name
+    too when another archive's manifest in the backup lists it."""
+    card, map_file = demo_card(tmp_path)
+    one, two, backup = tmp_path / "one", tmp_path / "two", tmp_path / "backup"
+    for archive in (one, two):
+        code, _out, err = invoke(
+            "ingest", card, "--map", map_file, "--archive", archive, "--backup", backup
+        )
+        assert code == 3, err
+    code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", one)
+    assert code == 0, err
+    assert (backup / "ZAA0067/ZAA0067-20261124-091502.jpg").is_file()
+    assert (backup / SECOND).is_file()  # the other archive's backup copy
+    for archive in (one, two):
+        code, out, err = invoke("verify", "--archive", archive)
+        assert code == 0, out + err
+    sha256sum_ok(backup)
+
+
 def test_a_locked_archive_is_exit_1(tmp_path: Path) -> None:
     _card, archive, _ = ingest_demo(tmp_path)
     before = snapshot(archive)

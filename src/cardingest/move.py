@@ -34,7 +34,7 @@ from typing import Any
 from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.lock import ArchiveLock
-from .archive.manifest import write_manifest
+from .archive.manifest import manifest_path, manifested_ingests, read_manifest, write_manifest
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
 from .errors import ArchiveError, CardingestError, UsageError
@@ -617,7 +617,8 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
     for _old, new in pairs:
         _refuse_leaving(new, roots)
     try:
-        _carry_out(archive, data, moves, sidecars, pairs, roots)
+        shared = _shared_backup_copies(archive, moves)
+        _carry_out(archive, data, moves, sidecars, pairs, roots, shared)
     except CardingestError as exc:  # the catalogue's server stopped, say, part way
         exc.stopped_midway(
             f"Move {data['move_id']} stopped part way; nothing is lost: its journal "
@@ -634,6 +635,7 @@ def _carry_out(
     sidecars: list[tuple[str, str]],
     pairs: list[tuple[Path, Path]],
     roots: list[Path],
+    shared: set[Path],
 ) -> None:
     try:
         for old, new in pairs:
@@ -642,7 +644,8 @@ def _carry_out(
             catalogue.move_rows([(m.old, m.new, data["to"], m.new_backup) for m in moves])
             _rewrite_manifests(catalogue, archive, moves)
         for old, new in pairs:
-            _unlink_old(old, new)
+            if old not in shared:
+                _unlink_old(old, new)
     except OSError as exc:
         raise ArchiveError(
             f"Move {data['move_id']} stopped: {exc.strerror or exc} ({exc.filename}). Nothing "
@@ -675,6 +678,33 @@ def _carry_out(
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
         fsync_dir(path.parent)
+
+
+def _shared_backup_copies(archive: Path, moves: Sequence[FileMove]) -> set[Path]:
+    """The moves' old backup copies that another archive's manifest in the backup lists too.
+    Two archives may share a backup folder; a photo ingested into both has one backup file
+    there (the second ingest found it identical and kept it), which both catalogues name,
+    so a move in one must not take it from the other: it stays under its old name too, with
+    its keywords sidecar."""
+    olds = {
+        Path(m.old_backup): Path(m.old_backup).parents[len(m.old.split("/")) - 1]
+        for m in moves
+        if m.old_backup
+    }
+    if not olds:
+        return set()
+    with Catalogue.open(archive, create=False) as catalogue:
+        ours = {str(ingest["ingest_id"]) for ingest in catalogue.ingests()}
+    listed: set[Path] = set()
+    for root in set(olds.values()):
+        for ingest_id in manifested_ingests(root):
+            if ingest_id in ours:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                listed.update(root / relpath for _sha, relpath in read_manifest(
+                    manifest_path(root, ingest_id)))  # fmt: skip
+    shared = {old for old in olds if old in listed}
+    return shared | {sidecar_path(old) for old in shared}  # its keywords sidecar stays with it
 
 
 BackupLocks = Callable[[set[Path]], contextlib.AbstractContextManager[Any]]
