@@ -245,6 +245,18 @@ def test_scrubbed_hides_a_driver_message_that_quotes_a_query_password() -> None:
     assert scrubbed("connection refused", url) == "connection refused"
 
 
+def test_a_short_password_is_looked_for_as_a_word_of_its_own() -> None:
+    """A password of one letter (``d``) is in every message: every reason was taken for one
+    showing it ("the URL could not be used as given …"), even "Connection refused" when
+    the server stopped. Short pieces are looked for as words of their own; longer ones
+    anywhere, as before."""
+    refused = 'connection to server at "127.0.0.1", port 5432 failed: Connection refused'
+    assert scrubbed(refused, "postgresql://desk:d@127.0.0.1/db") == refused
+    assert scrubbed(refused, "postgresql://desk:ab1@127.0.0.1/db") == refused
+    assert "pw" not in scrubbed('missing "=" after "u:pw@h" in connection info', "u:pw@h/db")
+    assert "Sesam" not in scrubbed("xOpenSesamx", "postgresql://u:OpenSesam@h/db")
+
+
 def test_a_migration_marker_an_older_version_stored_with_its_password_is_not_shown(
     tmp_path: Path,
 ) -> None:

@@ -305,13 +305,24 @@ def scrubbed(text: str, url: str) -> str:
     quotes what it could not parse."""
     passwords = _passwords(url)
     pieces = {p for pw in passwords for p in re.split(r"[@:/?#%&=' \[\]\"]+", pw) if len(p) >= 2}
-    if any(piece in text for piece in pieces | passwords):
+    if any(_shown(piece, text) for piece in pieces | passwords):
         return (
             "the URL could not be used as given, and the reason would show what may be its "
             "password (check that a port is a number, that a password comes before an @, and "
             "that one holding @, :, /, ?, # or % is percent-encoded: @ as %40, : as %3A)"
         )
     return text
+
+
+_SHORT = 6
+"""A piece of a password shorter than this is looked for as a word of its own: a password
+of one letter is in every message, and every message was then taken for one showing it."""
+
+
+def _shown(piece: str, text: str) -> bool:
+    if len(piece) >= _SHORT:
+        return piece in text
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(piece)}(?![A-Za-z0-9])", text) is not None
 
 
 def catalogue_path(archive: Path) -> Path:
