@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -288,6 +289,8 @@ def test_archive_on_a_missing_drive_is_refused(demo: tuple[Path, Path], tmp_path
     assert result.exit_code == 1 and "nas" in result.stderr
     assert "Is the backup drive connected?" in result.stderr
     assert not (tmp_path / "a" / "ZAC5361").exists()
+    result = cli("preview", str(card), "--map", str(map_file), "--archive", str(archive))
+    assert result.exit_code == 1 and "Is the archive drive connected?" in result.stderr
     for missing in (("--archive", str(archive)), ("--backup", str(tmp_path / "nas" / "b"))):
         result = cli(
             "ingest", str(card), "--map", str(map_file), "--archive", str(tmp_path / "a"),
@@ -447,6 +450,7 @@ def test_a_stray_file_at_a_planned_name_moves_the_plan_as_it_moves_the_copy(
         assert "1 name(s) the photos would take are held in the archive or backup by files its" in (
             warned
         ), warned
+        assert f"(such as {stray})" in warned
     assert targets == ["JBX3656/JBX3656-20240501-100001-3.jpg"] * 2
     assert (archive / targets[0]).read_bytes() == second
     assert stray.read_bytes() == b"copied here by hand"
@@ -515,6 +519,14 @@ def test_a_backup_made_before_and_not_there_now_is_refused_before_any_copy(
     assert list(nas.iterdir()) == [] and (folder / "IMG_0002.JPG").exists()
     (backup / ".cardingest").mkdir(parents=True)  # a new backup started there on purpose
     assert cli(*base, "--backup", str(backup)).exit_code == 0
+    # A backup folder whose ingests copied nothing (the photos archived already) held no
+    # copies: emptied, it is a new backup, not one gone.
+    other = tmp_path / "other-backup"
+    assert cli(*base, "--backup", str(other), "--json").exit_code == 0
+    shutil.rmtree(other / ".cardingest")
+    result = cli(*base, "--backup", str(other), "--json")
+    assert result.exit_code == 0, result.output
+    assert "holds no backup yet" in result.stdout
 
 
 def test_an_archive_below_a_disk_fstab_mounts_and_none_mounted_is_refused(
@@ -554,6 +566,7 @@ def test_an_archive_below_a_disk_fstab_mounts_and_none_mounted_is_refused(
             assert f"{nas} is where /etc/fstab mounts a disk, and none is mounted there now" in (
                 said
             ), said
+            assert f"(`mount '{nas}'`)" in said
     assert list(nas.iterdir()) == [] and not (tmp_path / "local" / "JBX3656").exists()
     require(os.geteuid() == 0, "needs root to mount a file system at the fstab's folder")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(nas)], check=True)

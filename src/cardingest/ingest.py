@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shlex
 import threading
 import time
 from array import array
@@ -257,8 +258,8 @@ def check_destination_root(root: Path, what: str = "archive") -> None:
         raise ArchiveError(
             f"{unmounted} is where /etc/fstab mounts a disk, and none is mounted there now: "
             f"the {what} {root} would be made, or looked for, on the disk below it. Is the "
-            f"{what} drive connected? Mount it (`mount {unmounted}`) and run the command "
-            "again; nothing was copied."
+            f"{what} drive connected? Mount it (`mount {shlex.quote(unmounted)}`) and run the "
+            "command again; nothing was copied."
         )
     if not root.exists() and not root.parent.is_dir():
         raise ArchiveError(

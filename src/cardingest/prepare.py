@@ -558,13 +558,13 @@ def prepare(
         map_used=first_row_uses(settings.archive, this_card, other_cards, idmap),
     )
     roots = [settings.archive, *([settings.backup] if settings.backup else [])]
-    strays: set[str] = set()
+    strays: dict[str, Path] = {}
     for _pass in range(_STRAY_PASSES):  # each names at least one more stray (few are there)
         plan = make_plan(
             files,
             idmap,
             slates=slates,
-            state=replace(state, taken_paths=state.taken_paths | strays),
+            state=replace(state, taken_paths=state.taken_paths | set(strays)),
             allow_other_patient=settings.allow_other_patient,
             source=str(root),
             archive=str(settings.archive),
@@ -573,10 +573,10 @@ def prepare(
             clock_offset=clock_offset,
             assignment=assignment,
         )
-        found = strays_in_the_way(plan, roots) - strays
+        found = {k: v for k, v in strays_in_the_way(plan, roots).items() if k not in strays}
         if not found:
             break
-        strays |= found
+        strays.update(found)
     if strays:
         plan = replace(plan, warnings=(*plan.warnings, _strays_warning(strays)))
     for note in (
@@ -629,16 +629,16 @@ _STRAY_PASSES = 20
 takes its own next name."""
 
 
-def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> set[str]:
-    """The plan's new names that a file the catalogue does not hold already has in the
-    archive or backup (copied there by hand, say), with other bytes than the photo's: the
-    name is taken, and the plan moves on to the next free one, in the preview as in the
-    ingest (whose copies would otherwise take ``-2`` each on its own, apart from the
-    photo's RAW and sidecars, and the backup's). A file holding the photo's own bytes (a
-    run of a version without a journal, killed before its catalogue row) is the photo:
-    the copy finds it identical and keeps it."""
+def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> dict[str, Path]:
+    """The plan's new names, each with the file found there, that a file the catalogue does
+    not hold already has in the archive or backup (copied there by hand, say), with other
+    bytes than the photo's: the name is taken, and the plan moves on to the next free one,
+    in the preview as in the ingest (whose copies would otherwise take ``-2`` each on its
+    own, apart from the photo's RAW and sidecars, and the backup's). A file holding the
+    photo's own bytes (a run of a version without a journal, killed before its catalogue
+    row) is the photo: the copy finds it identical and keeps it."""
     listed: dict[Path, set[str]] = {}
-    found: set[str] = set()
+    found: dict[str, Path] = {}
     for item in plan.items:
         if item.action != "copy" or item.repair or not item.target:
             continue
@@ -659,7 +659,7 @@ def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> set[str]:
             if not stat.S_ISREG(other.st_mode) or not _same_bytes(
                 where / name, Path(plan.source, item.source), other.st_size, item.size
             ):
-                found.add(item.target)
+                found.setdefault(item.target, where / name)
     return found
 
 
@@ -683,11 +683,12 @@ def _same_bytes(there: Path, card_file: Path, size: int, card_size: int) -> bool
         return False
 
 
-def _strays_warning(strays: set[str]) -> str:
+def _strays_warning(strays: dict[str, Path]) -> str:
     return (
         f"{len(strays)} name(s) the photos would take are held in the archive or backup by "
-        f"files its catalogue does not hold (such as {printable(min(strays))}), so those "
-        "photos take the next free names; `cardingest verify` lists such files"
+        f"files its catalogue does not hold (such as {printable(str(strays[min(strays)]))}), "
+        "so those photos take the next free names; `cardingest verify` lists those in the "
+        "archive"
     )
 
 
@@ -800,8 +801,8 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
         return prepared
     said = (
         f"the last ingest into this archive ({last['ingest_id']}) also copied to the backup "
-        f"{printable(str(last['backup']))}, and this one makes no backup copy: give --backup "
-        "(or set backup in the config) unless one copy is meant"
+        f"{printable(str(last['backup']))}, and this one makes no backup copy: set backup in "
+        "the config (or give ingest --backup) unless one copy is meant"
     )
     plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
     return replace(prepared, plan=plan)
@@ -813,7 +814,13 @@ def _refuse_backup_gone(backup: Path, ingests: Sequence[dict]) -> None:
     mount point, and a wipe clear the card of photos whose backup nobody will find), or
     it was emptied; as `wipe` refuses a backup folder that is not there."""
     here = os.path.realpath(backup)
-    made = [i for i in ingests if i["backup"] and os.path.realpath(i["backup"]) == here]
+    made = [
+        i
+        for i in ingests
+        if i["backup"]
+        and os.path.realpath(i["backup"]) == here
+        and (i["counts"] or {}).get("copied")  # an ingest that copied nothing made none
+    ]
     if not made:
         return
     last = made[-1]

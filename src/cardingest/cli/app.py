@@ -176,6 +176,7 @@ def preview(
             slates=slates,
             show_groups=groups_writer(slot, settings.gap_minutes),
         )
+        check_destination_roots(settings)  # a drive the ingest would find missing
         code = show_plan(prepared, settings.archive_from, as_json)
         if slot.requested is not None:
             write_plan_sheet(slot.requested, prepared, settings)
@@ -582,7 +583,6 @@ def ingest(
     with sheet_files(sheet) as slot:
         show_groups = groups_writer(slot, settings.gap_minutes)
         if dry_run:
-            check_destination_roots(settings)
             prepared = run_prepare(
                 source,
                 settings,
@@ -595,6 +595,7 @@ def ingest(
             )
             from ..prepare import with_backup_check
 
+            check_destination_roots(settings)
             prepared = with_backup_check(prepared, settings.backup)
             if wipe:
                 from .wipe import refuse_unwritable_folders
