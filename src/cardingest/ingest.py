@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shlex
 import threading
 import time
 from array import array
@@ -21,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .archive.audit import AuditLog
-from .archive.backend import location_for, require_folder, require_one_file_system
+from .archive.backend import location_for
 from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.claims import content_claims, guarded
 from .archive.journal import PublishJournal, recover
@@ -46,7 +45,6 @@ from .storage.durable import (
     writing_to,
 )
 from .storage.interrupts import held_interrupts
-from .storage.mounts import not_mounted
 from .storage.transfer import (
     TEMP_PREFIX,
     WORKERS,
@@ -242,29 +240,6 @@ def check_folders(plan: Plan, roots: list[Path]) -> None:
             f"{found[0]}: photos are to be filed in it. Move it aside (or rename it) and run "
             "the command again; nothing was copied.",
             details=found[1:],
-        )
-
-
-def check_destination_root(root: Path, what: str = "archive") -> None:
-    """Refuse to create an archive (or, ``what``, a backup) whose parent folder is missing too.
-
-    That is how an unplugged archive drive or unmounted share looks; creating the folders
-    would quietly put the archive on the system disk instead.
-    """
-    require_folder(root)
-    require_one_file_system(root)
-    unmounted = not_mounted(root)
-    if unmounted is not None:
-        raise ArchiveError(
-            f"{unmounted} is where /etc/fstab mounts a disk, and none is mounted there now: "
-            f"the {what} {root} would be made, or looked for, on the disk below it. Is the "
-            f"{what} drive connected? Mount it (`mount {shlex.quote(unmounted)}`) and run the "
-            "command again; nothing was copied."
-        )
-    if not root.exists() and not root.parent.is_dir():
-        raise ArchiveError(
-            f"{root} does not exist, and neither does {root.parent}. Is the {what} drive "
-            f"connected? To start a new {what} there, create {root.parent} first."
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -520,6 +521,29 @@ def not_ours(path: Path) -> str:
         "records: it could make cardingest write elsewhere. Remove it (ask whoever looks "
         "after the archive who put it there) and run the command again"
     )
+
+
+def check_destination_root(root: Path, what: str = "archive") -> None:
+    """Refuse to create an archive (or, ``what``, a backup) whose parent folder is missing too.
+
+    That is how an unplugged archive drive or unmounted share looks; creating the folders
+    would quietly put the archive on the system disk instead.
+    """
+    require_folder(root)
+    require_one_file_system(root)
+    unmounted = mount_table.not_mounted(root)
+    if unmounted is not None:
+        raise ArchiveError(
+            f"{unmounted} is where /etc/fstab mounts a disk, and none is mounted there now: "
+            f"the {what} {root} would be made, or looked for, on the disk below it. Is the "
+            f"{what} drive connected? Mount it (`mount {shlex.quote(unmounted)}`) and run the "
+            "command again; nothing was copied."
+        )
+    if not root.exists() and not root.parent.is_dir():
+        raise ArchiveError(
+            f"{root} does not exist, and neither does {root.parent}. Is the {what} drive "
+            f"connected? To start a new {what} there, create {root.parent} first."
+        )
 
 
 def require_one_file_system(root: Path) -> None:

@@ -411,9 +411,9 @@ def locked_ingest(
 
 
 def check_destination_roots(settings: Settings) -> None:
-    """The archive's and backup's drives are there (`ingest.check_destination_root`), for
-    the dry run as for the ingest."""
-    from ..ingest import check_destination_root
+    """The archive's and backup's drives are there (`backend.check_destination_root`), for
+    the preview and the dry run as for the ingest."""
+    from ..archive.backend import check_destination_root
 
     check_destination_root(settings.archive)
     if settings.backup is not None:
