@@ -524,11 +524,10 @@ def not_ours(path: Path) -> str:
 
 
 def check_destination_root(root: Path, what: str = "archive") -> None:
-    """Refuse to create an archive (or, ``what``, a backup) whose parent folder is missing too.
-
-    That is how an unplugged archive drive or unmounted share looks; creating the folders
-    would quietly put the archive on the system disk instead.
-    """
+    """Refuse an archive (or, ``what``, a backup) on a drive that is not there: below a
+    folder /etc/fstab mounts a disk at, with none mounted there (`mounts.not_mounted`), or,
+    to be made, with its parent folder missing too. That is how an unplugged drive or an
+    unmounted share looks; the archive would quietly go on the system disk instead."""
     require_folder(root)
     require_one_file_system(root)
     unmounted = mount_table.not_mounted(root)
