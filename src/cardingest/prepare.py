@@ -58,7 +58,7 @@ from .plan.naming import format_clock_offset
 from .plan.planner import make_plan
 from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position, shot_of
 from .plan.slates import SlateAssignment, assign, shots
-from .storage.identity import inside
+from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
 from .storage.modes import ACL_NAMES, account_name, has_acl
 from .storage.positional import open_regular
@@ -786,11 +786,12 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     a backup copy and this one will make none. A ``--backup`` forgotten on the command line
     leaves the new photos with one copy, which ``--wipe`` then takes as enough. And one when
     ``backup`` holds no backup yet (`_new_backup`)."""
-    ingests = _earlier_ingests(Path(prepared.plan.archive))
     if backup is not None:
         with suppress(OSError):
             if (backup / METADIR).is_dir():
                 return prepared
+    ingests = _earlier_ingests(Path(prepared.plan.archive))
+    if backup is not None:
         _refuse_backup_gone(backup, ingests)
         said = _new_backup(backup, Path(prepared.plan.archive))
         plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
@@ -850,16 +851,10 @@ def _new_backup(backup: Path, archive: Path) -> str:
 
 def _device_of(path: Path) -> int | None:
     """The file system ``path`` is on, or would be once made (its nearest folder there)."""
-    probe = Path(os.path.abspath(path))
-    while True:
-        try:
-            return os.stat(probe).st_dev
-        except FileNotFoundError:
-            if probe.parent == probe:
-                return None
-            probe = probe.parent
-        except OSError:
-            return None
+    try:
+        return os.stat(nearest_existing(path)).st_dev
+    except OSError:
+        return None
 
 
 def card_history(

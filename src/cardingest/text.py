@@ -102,3 +102,9 @@ def json_safe_value(value: object) -> object:
 def original_bytes_hex(text: str) -> str:
     """The file name's original bytes, in hex: a lossless record of an undecodable name."""
     return os.fsencode(text).hex()
+
+
+def unset_path(value: object) -> bool:
+    """Whether a file option was given as ``""`` or blanks (a script's unset variable):
+    Typer reads ``""`` as the path ``.``, this folder, which no such option means."""
+    return str(value).strip() in ("", ".")

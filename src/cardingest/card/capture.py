@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TypeGuard
 
 from ..models import TimeSource
-from .raw import EXIF_TAGS, IFD0_TAGS, SeekableFile, read_raw
+from .raw import EXIF_TAGS, IFD0_TAGS, TIFF_STARTS, SeekableFile, read_raw
 
 _DATE = re.compile(
     r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})(?:T| +)(\d{1,2}):(\d{2})"
@@ -359,7 +359,7 @@ def _padded_dates(fh: SeekableFile, start: int, tags: dict) -> dict:
     ``2024:05:01 10:00`` from them). Only where the TIFF block starts at ``start`` (a RAW
     file, a JPEG's Exif segment), where exifread's offsets count from."""
     fh.seek(start)
-    if fh.read(4) not in (b"II*\x00", b"MM\x00*"):
+    if fh.read(4) not in TIFF_STARTS:
         return tags
     for key, _source in _TAGS:
         tag = tags.get(key)

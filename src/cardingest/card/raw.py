@@ -48,6 +48,8 @@ MAX_HEAP_DEPTH = 8
 MAX_HEAP_ENTRIES = 4096
 """CIFF entries looked at in one file, over all heaps."""
 
+TIFF_STARTS = (b"II*\x00", b"MM\x00*")
+"""The first four bytes of a TIFF block, little- or big-endian."""
 IFD0_TAGS = {
     0x010F: "Image Make",
     0x0110: "Image Model",
@@ -546,7 +548,7 @@ def _heif(reader: _Reader, tags: dict[str, str]) -> None:
     data = b"".join(reader.at(base + at, length, "HEIF Exif item") for at, length in extents)
     if len(data) < 4:
         raise _Malformed("HEIF Exif item is cut short")
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
+    if data[:4] in TIFF_STARTS:
         skip = 0  # no offset field and no "Exif\0\0": exiftool reads it ("Missing Exif header")
     elif data.startswith(b"Exif\x00\x00"):
         skip = 6  # no offset field ("Missing Exif header size")

@@ -34,6 +34,7 @@ from ..models import Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..review.contact import sheet_files
 from ..storage import modes
+from ..text import unset_path
 from . import common, documents, json_asked, output, streams
 from .catalogue import catalogue_app
 from .common import (
@@ -258,7 +259,7 @@ def write_template(text: str, out_file: Path | None, *, filled: bool = False) ->
     if out_file is None:
         streams.write_out(text)
         return
-    if str(out_file).strip() in ("", "."):  # `--out ""` (an unset variable) reads as "."
+    if unset_path(out_file):
         raise UsageError("--out is empty (or names this folder); give the CSV file to write")
     try:
         with os.fdopen(modes.create(out_file, os.O_WRONLY), "w", encoding="utf-8") as fh:

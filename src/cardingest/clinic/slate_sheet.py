@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import UsageError
 from ..storage import modes
+from ..text import unset_path
 
 DPI = 300
 PAGE = (1240, 1748)
@@ -57,7 +58,7 @@ def render(patient_id: str) -> Image.Image:
 def write_sheet(patient_id: str, out: Path) -> Path:
     """Write the sheet; never over an existing file (UsageError, exit 2)."""
     kind = "PDF" if out.suffix.lower() == ".pdf" else "PNG"
-    if str(out).strip() in ("", "."):
+    if unset_path(out):
         raise UsageError("--out is empty; give the .png or .pdf file for the slate")
     if out.suffix.lower() not in (".pdf", ".png"):
         raise UsageError(f"--out {out}: the file name must end in .png or .pdf")

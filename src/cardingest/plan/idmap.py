@@ -25,7 +25,7 @@ from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
-from ..text import keyword_problem
+from ..text import keyword_problem, unset_path
 from .shots import by_shot
 
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
@@ -277,7 +277,7 @@ def parse_map(
     """Read and check an ID map CSV; raises MapError listing every problem."""
     source = str(path)
     try:
-        if source.strip() in ("", "."):  # `--map ""` (an unset variable) reads as "."
+        if unset_path(source):
             raise MapError("--map is empty (or names this folder); give the ID map CSV file")
         if path.is_dir():
             raise MapError(f"{source} is a folder, not an ID map CSV file")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SheetError, UsageError
+from ..text import unset_path
 
 if TYPE_CHECKING:  # the sheet and Pillow load only when a sheet is made
     from .sheet import Sheet
@@ -41,7 +42,7 @@ class SheetFile:
     @classmethod
     def create(cls, path: Path) -> SheetFile:
         """Create ``path``; exit 2 (UsageError) if it exists or cannot be made."""
-        if str(path).strip() in ("", "."):  # `--sheet ""` (a script's unset variable)
+        if unset_path(path):
             raise UsageError("--sheet is empty; give the file for the contact sheet")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, MODE)

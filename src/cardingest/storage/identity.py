@@ -38,7 +38,7 @@ def same_file(fd: int, path: Path, *, follow_links: bool = True) -> bool:
     return (on_disk.st_dev, on_disk.st_ino) == (mine.st_dev, mine.st_ino)
 
 
-def _nearest_existing(path: Path) -> Path:
+def nearest_existing(path: Path) -> Path:
     """``path`` itself if it exists, else its closest existing parent (a new archive)."""
     current = Path(os.path.abspath(path))
     while not current.exists() and current.parent != current:
@@ -52,7 +52,7 @@ def inside_by_identity(path: Path, folder: Path) -> bool:
     target = file_id(folder)
     if target is None:
         return False
-    current = start = _nearest_existing(path)
+    current = start = nearest_existing(path)
     while True:
         if file_id(current) == target:
             return True

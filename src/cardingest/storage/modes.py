@@ -161,10 +161,7 @@ def make_dirs_beneath(root: Path, parts: Sequence[str]) -> list[Path]:
     if os.path.isdir(Path(root, *parts)):
         return []  # nothing to make (the caller looks for a link on the way: `leaves_root`)
     made = make_dirs(root)
-    if not hasattr(os, "O_PATH"):
-        return made + make_dirs(Path(root, *parts))
-    beneath = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open(root, _PATH_ONLY)
     try:
         path = Path(root)
         for part in parts:
@@ -176,7 +173,7 @@ def make_dirs_beneath(root: Path, parts: Sequence[str]) -> list[Path]:
             else:
                 _finish_folder(part, fd)
                 made.append(path)
-            inner = os.open(part, beneath, dir_fd=fd)
+            inner = os.open(part, _PATH_ONLY | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
             fd = inner
     finally:

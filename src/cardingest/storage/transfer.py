@@ -48,6 +48,7 @@ from .durable import (
     sync_file,
     write_all,
 )
+from .identity import nearest_existing
 from .links import leaves_root
 from .positional import PEEK, ByPosition, read_range
 
@@ -1538,11 +1539,8 @@ def free_space(path: Path) -> int | None:
 
     None when unknown: an error, or a FUSE filesystem that reports a size of 0 (fusefat).
     """
-    probe = Path(os.path.abspath(path))
     try:
-        while not probe.exists() and probe.parent != probe:
-            probe = probe.parent
-        usage = shutil.disk_usage(probe)
+        usage = shutil.disk_usage(nearest_existing(path))
     except OSError:
         return None
     return usage.free if usage.total else None
