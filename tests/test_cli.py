@@ -311,8 +311,9 @@ def test_a_new_backup_is_said_with_its_disk_before_and_after_the_first_copy(
     archive, backup = tmp_path / "a", tmp_path / "media" / "usb" / "clinic"
     backup.parent.mkdir(parents=True)
     ingest = ("ingest", str(card), "--map", str(map_file), "--archive", str(archive))
-    for dry in (("--dry-run",), ()):
-        result = cli(*ingest, "--backup", str(backup), *dry, "--json")
+    preview = ("preview", *ingest[1:])
+    for run in ((*ingest, "--dry-run"), preview, ingest):
+        result = cli(*run, "--backup", str(backup), "--json")
         warned = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
         assert f"the backup folder {backup} holds no backup yet, so this ingest starts one" in (
             warned
@@ -456,6 +457,30 @@ def test_a_stray_file_at_a_planned_name_moves_the_plan_as_it_moves_the_copy(
     assert stray.read_bytes() == b"copied here by hand"
 
 
+def test_a_stray_in_a_backup_given_on_the_command_line_moves_the_previews_plan_too(
+    tmp_path: Path,
+) -> None:
+    """A stray only in the backup: the preview had no ``--backup``, so a backup given on
+    the ingest's command line was not seen by it, and the two named the photo apart."""
+    from exif_bytes import exif_jpeg, timed_card
+
+    card, archive, backup = tmp_path / "card", tmp_path / "archive", tmp_path / "backup"
+    folder = timed_card(card, count=1)
+    run = ("--id", "JBX3656", "--archive", str(archive), "--backup", str(backup), "--json")
+    assert cli("ingest", str(card), *run).exit_code == 0
+    (folder / "IMG_0002.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:01") + b"\0" * 10)
+    stray = backup / "JBX3656" / "JBX3656-20240501-100001-2.jpg"
+    stray.write_bytes(b"copied here by hand")
+    targets = []
+    for command in ("preview", "ingest"):
+        document = json.loads(cli(command, str(card), *run).stdout)
+        item = next(i for i in document["items"] if i["source"].endswith("IMG_0002.JPG"))
+        targets.append(item["target"])
+        assert f"(such as {stray})" in " ".join(" ".join(document["warnings"]).split())
+    assert targets == ["JBX3656/JBX3656-20240501-100001-3.jpg"] * 2
+    assert stray.read_bytes() == b"copied here by hand"
+
+
 def test_a_stray_of_the_photos_size_is_judged_by_its_bytes(tmp_path: Path) -> None:
     """A stray of the very size of the photo planned at its name, other bytes: the preview
     named that name, the ingest ``-2`` (the photo's sidecar keeping the base name, beside
@@ -510,8 +535,9 @@ def test_a_backup_made_before_and_not_there_now_is_refused_before_any_copy(
     nas.rename(tmp_path / "nas-unmounted")
     nas.mkdir()  # the empty mount point
     (folder / "IMG_0002.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:02"))
-    for extra in (("--dry-run",), ("--wipe", "--yes"), ("--json",)):
-        result = cli(*base, "--backup", str(backup), *extra)
+    preview = ("preview", *base[1:])
+    for run in ((*base, "--dry-run"), preview, (*base, "--wipe", "--yes"), (*base, "--json")):
+        result = cli(*run, "--backup", str(backup))
         assert result.exit_code == 2, result.output
         said = " ".join(result.stderr.split())
         assert f"The backup folder {backup} holds no backup now, though ingest " in said, said

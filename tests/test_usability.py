@@ -741,10 +741,11 @@ def test_a_backup_left_out_after_ingests_that_made_one_is_named(tmp_path: Path) 
     [new] = warnings("ingest", str(card), "--id", "JBX3656", *backup)
     assert new.startswith(f"the backup folder {tmp_path / 'b'} holds no backup yet"), new
     assert warnings("ingest", str(card), "--id", "JBX3656", "--dry-run", *backup) == []
-    assert warnings("preview", str(card), "--id", "JBX3656") == []  # it has no --backup
+    assert warnings("preview", str(card), "--id", "JBX3656", *backup) == []
     [said] = warnings("ingest", str(card), "--id", "JBX3656", "--dry-run")
     assert said.startswith("the last ingest into this archive (")
     assert f"also copied to the backup {tmp_path / 'b'}, and this one makes no backup" in said
+    assert warnings("preview", str(card), "--id", "JBX3656") == [said]  # as the ingest's
     # An ingest without --backup that filed nothing (the card archived already) does not
     # silence it for the next one.
     assert warnings("ingest", str(card), "--id", "JBX3656") == [said]

@@ -782,7 +782,7 @@ def _earlier_ingests(archive: Path) -> list[dict]:
 
 
 def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
-    """For an ingest (``preview`` has no ``--backup``): a warning when the last ingest made
+    """For an ingest and its preview: a warning when the last ingest made
     a backup copy and this one will make none. A ``--backup`` forgotten on the command line
     leaves the new photos with one copy, which ``--wipe`` then takes as enough. And one when
     ``backup`` holds no backup yet (`_new_backup`)."""

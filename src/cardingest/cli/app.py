@@ -144,6 +144,15 @@ AllowOtherOpt = Annotated[
     ),
 ]
 
+PreviewBackupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backup",
+        help="The backup the ingest would also copy to (else backup in the config): its "
+        "checks and warnings as the ingest's.",
+    ),
+]
+
 
 @app.command()
 @handles_errors
@@ -153,6 +162,7 @@ def preview(
     patient_id: IdOpt = None,
     archive: ArchiveOpt = None,
     catalogue: CatalogueOpt = None,
+    backup: PreviewBackupOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
     slates: SlatesOpt = False,
@@ -161,7 +171,8 @@ def preview(
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
     settings = replace(
-        load_settings(archive=archive, catalogue=catalogue), allow_other_patient=allow_other_patient
+        load_settings(archive=archive, catalogue=catalogue, backup=backup),
+        allow_other_patient=allow_other_patient,
     )
     offset = parse_clock_offset(clock_offset)
     refuse_on_card(sheet, "--sheet", source)
@@ -177,7 +188,7 @@ def preview(
             slates=slates,
             show_groups=groups_writer(slot, settings.gap_minutes),
         )
-        check_destination_roots(settings)  # a drive the ingest would find missing
+        prepared = with_destinations_checked(prepared, settings)
         code = show_plan(prepared, settings.archive_from, as_json)
         if slot.requested is not None:
             write_plan_sheet(slot.requested, prepared, settings)
@@ -412,13 +423,22 @@ def locked_ingest(
 
 
 def check_destination_roots(settings: Settings) -> None:
-    """The archive's and backup's drives are there (`backend.check_destination_root`), for
-    the preview and the dry run as for the ingest."""
+    """The archive's and backup's drives are there (`backend.check_destination_root`)."""
     from ..archive.backend import check_destination_root
 
     check_destination_root(settings.archive)
     if settings.backup is not None:
         check_destination_root(settings.backup, "backup")
+
+
+def with_destinations_checked(prepared: Prepared, settings: Settings) -> Prepared:
+    """The plan of the preview and the dry run, refused and warned about as the ingest's:
+    the drives are there, and the backup is the one earlier ingests made, or a new one is
+    said (`prepare.with_backup_check`)."""
+    from ..prepare import with_backup_check
+
+    check_destination_roots(settings)
+    return with_backup_check(prepared, settings.backup)
 
 
 def warn_in_memory(archive: Path, backup: Path | None) -> None:
@@ -594,10 +614,7 @@ def ingest(
                 slates=slates,
                 show_groups=show_groups,
             )
-            from ..prepare import with_backup_check
-
-            check_destination_roots(settings)
-            prepared = with_backup_check(prepared, settings.backup)
+            prepared = with_destinations_checked(prepared, settings)
             if wipe:
                 from .wipe import refuse_unwritable_folders
 
