@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -601,3 +602,39 @@ def test_an_archive_below_a_disk_fstab_mounts_and_none_mounted_is_refused(
         assert result.exit_code == 0, result.output
     finally:
         subprocess.run(["umount", str(nas)], check=True)
+
+
+def test_a_finished_rows_count_keeps_the_photos_moved_since(tmp_path: Path) -> None:
+    """The same map run again after its photos left the card: "N of them were archived for
+    ID" counted only those still under that patient, one moved since was left out (4 of
+    5 said). Moved photos are counted and said; a row all of whose photos were moved is
+    not taken as done (the map may be wrong for them), as before."""
+    from exif_bytes import timed_card
+
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    folder = timed_card(card, count=4)
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0003,JBX3656\nIMG_0004,MCJ1984\n", encoding="utf-8")
+    run = ("ingest", str(card), "--map", str(idmap), "--archive", str(archive))
+    assert cli(*run).exit_code == 0
+    for n in (1, 2, 3):
+        (folder / f"IMG_{n:04d}.JPG").unlink()  # as a wipe stopped after three
+    moved = cli("move", "JBX3656/JBX3656-20240501-100002.jpg", "--to", "ACA31FM",
+                "--archive", str(archive))  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+    again = cli(*run, "--json")
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.stderr.split())
+    assert re.search(
+        r"line 2: the photos of IMG_0001-IMG_0003 are no longer on the card; 3 of them were "
+        r"archived for JBX3656 by ingest \S+ with this map \(1 since moved to another "
+        r"patient\), so that part of the map is done",
+        said,
+    ), said
+    for n in (1, 3):
+        moved = cli("move", f"JBX3656/JBX3656-20240501-10000{n}.jpg", "--to", "ACA31FM",
+                    "--archive", str(archive))  # fmt: skip
+        assert moved.exit_code == 0, moved.output
+    refused = cli(*run)
+    assert refused.exit_code == 2, refused.output
+    assert "IMG_0001-IMG_0003" in refused.stderr

@@ -275,30 +275,28 @@ def rows_finished(
     said: list[str] = []
     try:
         with reading(archive) as catalogue:
-            for row, spec in unmatched:
-                found = (
-                    [
-                        record
-                        for record in catalogue.records(row.patient_id)
-                        if record.role == "photo"
-                        and record.ingest_id in runs
-                        and _named_by(row, spec, record)
-                    ]
-                    if not row.blank
-                    else []
-                )
-                if not found:
-                    return None, []
-                done.setdefault(row.line, set()).add(spec)
-                which = spec if spec is not None else f"between {row.start} and {row.end}"
-                said.append(
-                    f"line {row.line}: the photos of {which} are no longer on the card; "
-                    f"{len(found)} of them {'was' if len(found) == 1 else 'were'} archived "
-                    f"for {row.patient_id} by ingest "
-                    f"{found[0].ingest_id} with this map, so that part of the map is done"
-                )
+            filed = [
+                record
+                for run in sorted(runs)
+                for record in catalogue.records(ingest_id=run)
+                if record.role == "photo"
+            ]
     except (CardingestError, OSError):
         return None, []
+    for row, spec in unmatched:
+        found = [r for r in filed if _named_by(row, spec, r)] if not row.blank else []
+        moved = sum(r.patient_id != row.patient_id for r in found)
+        if len(found) == moved:  # none still under the row's patient: not taken as done
+            return None, []
+        done.setdefault(row.line, set()).add(spec)
+        which = spec if spec is not None else f"between {row.start} and {row.end}"
+        said.append(
+            f"line {row.line}: the photos of {which} are no longer on the card; "
+            f"{len(found)} of them {'was' if len(found) == 1 else 'were'} archived "
+            f"for {row.patient_id} by ingest {found[0].ingest_id} with this map"
+            + (f" ({moved} since moved to another patient)" if moved else "")
+            + ", so that part of the map is done"
+        )
     rows = []
     for row in idmap.rows:
         if row.line not in done:
