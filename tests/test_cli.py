@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -511,10 +512,14 @@ def test_a_stray_of_the_photos_size_is_judged_by_its_bytes(tmp_path: Path) -> No
     left = tmp_path / "other" / "JBX3656" / "JBX3656-20240501-100001.jpg"
     left.parent.mkdir(parents=True)
     left.write_bytes(photo)  # the photo itself, left by a run with no catalogue row
+    left.chmod(0o644)  # or copied there by hand
     result = cli(*ingest[:-1], str(tmp_path / "other"), "--json")
     document = json.loads(result.stdout)
     assert "JBX3656/JBX3656-20240501-100001.jpg" in [i["target"] for i in document["items"]]
     assert "files its catalogue does not hold" not in " ".join(document["warnings"])
+    assert stat.S_IMODE(left.stat().st_mode) == 0o600  # kept, closed as a copy made here
+    checked = json.loads(cli("verify", "--archive", str(tmp_path / "other"), "--json").stdout)
+    assert [p["path"] for p in checked["problems"]] == [".", "JBX3656"]  # folders made by hand
 
 
 def test_a_backup_made_before_and_not_there_now_is_refused_before_any_copy(

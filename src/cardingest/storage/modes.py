@@ -311,6 +311,23 @@ def make_private(path: Path) -> tuple[int, int] | None:
     return info.st_mode, os.stat(path).st_mode
 
 
+def close_open_file(fd: int) -> None:
+    """Take from a file of ours, open on ``fd`` (never by its path), the access `too_open`
+    finds: an archived file found in place (copied there by hand, 0644) is then kept as
+    closed as a copy made here. Another account's file, or a file system without Unix
+    modes, is left as it is (`verify` names it)."""
+    info = os.fstat(fd)
+    extra = too_open(info.st_mode, info.st_gid)
+    others = info.st_uid != os.geteuid() and os.geteuid() != 0
+    if not extra or others:
+        return
+    try:
+        os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~extra)
+    except OSError as exc:
+        if exc.errno not in _NO_MODES:
+            raise
+
+
 def account_name(uid: int) -> str:
     """An account in words: "the account nurse2", or its number if it has no name here."""
     try:

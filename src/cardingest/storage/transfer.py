@@ -1128,7 +1128,8 @@ def _counted(
 
 def _identical(path: Path, size: int, sha256: str) -> bool:
     """Whether ``path`` is a regular file with this size and sha256 (symlinks, folders and
-    pipes never are: the photo then takes the next free name)."""
+    pipes never are: the photo then takes the next free name); one that is, is kept, as
+    closed to other accounts as a copy made here (`modes.close_open_file`)."""
     try:
         fd = os.open(path, PEEK)
     except OSError as exc:
@@ -1140,7 +1141,10 @@ def _identical(path: Path, size: int, sha256: str) -> bool:
         if not stat.S_ISREG(info.st_mode) or info.st_size != size:
             return False
         with open(fd, "rb", buffering=0, closefd=False) as existing:
-            return _hash_stream(existing.readinto, _never) == (size, sha256)
+            if _hash_stream(existing.readinto, _never) != (size, sha256):
+                return False
+        modes.close_open_file(fd)
+        return True
     finally:
         os.close(fd)
 
