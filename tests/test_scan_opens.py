@@ -268,6 +268,38 @@ def test_a_file_that_fails_to_read_is_held_with_its_size_and_reason(
     assert records["IMG_0002.THM"].sidecar and not records["IMG_0002.THM"].unreadable
 
 
+def test_a_read_past_the_head_that_fails_holds_the_file_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card answers the first read but fails one further on (its tail, read for every
+    photo; a truncated FAT file's clusters past its chain, EPERM through fusefat): it was
+    "unreadable EXIF (OSError)", named by its file time and planned for copying. A failed
+    read is the card's: the file is held, as when the first read fails. A seek that a
+    damaged file's own offsets put before its start (EINVAL) stays a damaged file's
+    warning."""
+    import errno
+
+    [path] = card(tmp_path, 1)
+    with path.open("ab") as grown:
+        grown.write(bytes(HEAD_BYTES * 2))
+    real_pread = os.pread
+    failure = errno.EPERM
+
+    def failing(fd: int, size: int, offset: int) -> bytes:
+        if offset >= HEAD_BYTES:
+            raise OSError(failure, os.strerror(failure))
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr(os, "pread", failing)
+    [held] = scan(tmp_path)
+    assert held.unreadable, held
+    assert held.warning == "DCIM/100CANON/IMG_0001.JPG: cannot be read (Operation not permitted)"
+    failure = errno.EINVAL
+    [read] = scan(tmp_path)
+    assert not read.unreadable and read.time_source == "mtime"
+    assert read.warning is not None and "unreadable EXIF (OSError)" in read.warning
+
+
 def test_videos_and_sounds_are_named_not_read(tmp_path: Path) -> None:
     """A clip in DCIM and one under PRIVATE/ (AVCHD) are listed as not photos, in order;
     hidden folders and the DCIM folder itself are not searched twice."""

@@ -541,7 +541,10 @@ def test_a_card_file_that_cannot_be_read_or_changes_while_read_stays(tmp_path: P
         (card / FIRST).write_bytes(b"photo one, and more")
         grown = (os.stat(card / FIRST), found)
         assert wipe._judge(FIRST, grown, gate, None) == WipeItem(
-            FIRST, "keep", "changed on the card while being read", sha(b"photo one")
+            FIRST,
+            "keep",
+            "changed on the card while being read, or damaged there: 9 of its 19 bytes read",
+            sha(b"photo one"),
         )
         assert wipe._judge(FIRST, read, gate, None) == WipeItem(
             FIRST,

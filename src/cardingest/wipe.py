@@ -424,7 +424,11 @@ def _judge(source: str, read: CardRead, gate: Gate, taken: str | None) -> WipeIt
     info, found = read
     sha256 = found.sha256
     if found.size != info.st_size:
-        return WipeItem(source, "keep", "changed on the card while being read", sha256)
+        why = (
+            f"changed on the card while being read, or damaged there: {found.size:,} of its "
+            f"{info.st_size:,} bytes read"
+        )
+        return WipeItem(source, "keep", why, sha256)
     verdict = gate.decide(source, found, (info.st_dev, info.st_ino), taken)
     record = verdict.record
     return WipeItem(

@@ -17,6 +17,7 @@ a damaged container falls back with a warning like any other file (a HEIF to exi
 
 from __future__ import annotations
 
+import errno
 import io
 import re
 import struct
@@ -463,7 +464,9 @@ def _image_data(fh: SeekableFile) -> int | None:
 
 
 def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
-    """Capture time of the open file `fh`; `name` is used in warnings only."""
+    """Capture time of the open file `fh`; `name` is used in warnings only. What its bytes
+    hold, however damaged, is a warning; a read of them that fails raises OSError (a seek
+    its own offsets put before its start, EINVAL, is the bytes', a warning)."""
     problems: list[str] = []
     tags: dict
     try:
@@ -481,6 +484,8 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
             elif container.problem:
                 problems.append(container.problem)
     except Exception as exc:  # exifread raises anything on damaged files
+        if isinstance(exc, OSError) and exc.errno != errno.EINVAL:
+            raise  # the card failed to read, not the file's bytes to parse: it is held
         tags = {}
         problems.append(f"unreadable EXIF ({type(exc).__name__})")
     make = _interned(_text(tags, "Image Make"))
