@@ -285,3 +285,46 @@ def test_search_for_two_keywords_at_once_is_refused(archive: Path) -> None:
     code, out, err = invoke("search", "--archive", archive, "--diagnosis", "melanoma;naevus")
     assert code == 2 and out == ""
     assert "search for one keyword at a time" in " ".join(err.split())
+
+
+def test_a_camera_xmp_come_to_the_card_later_takes_its_photos_name(tmp_path: Path) -> None:
+    """A photo archived with keywords, whose camera XMP came to the card after (a photo app
+    opened the card): the XMP was filed as ``NAME-2.xmp``, beside no photo of that name,
+    the keywords sidecar at ``NAME.xmp`` was called a stray, and a `move` left the XMP under
+    the old patient. The keywords sidecar now gives way, in the archive and the backup, as
+    a first ingest keeps the camera's XMP; the move takes it along; verify is clean."""
+    from exif_bytes import timed_card
+
+    card, archive, backup = tmp_path / "card", tmp_path / "a", tmp_path / "b"
+    folder = timed_card(card, count=1)
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id,diagnosis\nIMG_0001,JBX3656,melanoma\n", encoding="utf-8")
+    run = ("ingest", card, "--map", idmap, "--archive", archive, "--backup", backup, "--json")
+    assert invoke(*run)[0] == 0
+    name = "JBX3656/JBX3656-20240501-100001"
+    for root in (archive, backup):
+        assert b'x:xmptk="cardingest' in (root / f"{name}.xmp").read_bytes()
+    camera = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><!-- rating 5 --></x:xmpmeta>'
+    (folder / "IMG_0001.XMP").write_bytes(camera)
+    documents = []
+    for command in ("preview", "ingest"):
+        code, out, err = invoke(command, *run[1:])
+        assert code == 0, err
+        documents.append(json.loads(out))
+    for document in documents:
+        [xmp] = [i for i in document["items"] if i["source"].endswith(".XMP")]
+        assert (xmp["action"], xmp["target"]) == ("copy", f"{name}.xmp")
+        warned = " ".join(" ".join(document["warnings"]).split())
+        assert "2 keywords sidecar(s) cardingest wrote (such as " in warned, warned  # and backup
+        assert "files its catalogue does not hold" not in warned
+    for root in (archive, backup):
+        assert (root / f"{name}.xmp").read_bytes() == camera
+        assert not (root / f"{name}-2.xmp").exists()
+    assert [r["diagnosis"] for r in search(archive, "--id", "JBX3656")] == [["melanoma"]]
+    code, out, err = invoke("move", f"{name}.jpg", "--to", "MCJ1984", "--archive", archive)
+    assert code == 0, err
+    moved = "MCJ1984/MCJ1984-20240501-100001"
+    assert (archive / f"{moved}.xmp").read_bytes() == camera
+    assert not (archive / "JBX3656").exists()
+    code, out, err = invoke("verify", "--archive", archive, "--json")  # backup copies too
+    assert code == 0 and json.loads(out)["problems"] == [], out

@@ -28,7 +28,7 @@ from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
 from .archive.provenance import recorded_source
 from .archive.repair import repair_copies
-from .archive.xmp import Keywords, reserved_names, write_for_copy, write_sidecars
+from .archive.xmp import Keywords, give_way, reserved_names, write_for_copy, write_sidecars
 from .card.kinds import is_sidecar
 from .card.scan import read_again, same_reading
 from .errors import ArchiveError, CardingestError, InsufficientSpaceError, Interrupted
@@ -628,6 +628,10 @@ def execute(
             repair_at = array("l", _positions(plan, repair=True))
             copies = [plan.items[index] for index in copy_at]
             reserved = reserved_names(item.target for item in plan.items)
+            for item in copies:
+                if item.sidecar and item.target:
+                    for root in roots:
+                        give_way(root, item.target)
             folders = {item.target.rpartition("/")[0] for item in copies if item.target}
             # The lock file keeps every other writer out: what this run made, it may take away.
             made = [] if location_for(archive).postgres else _not_there(folders, roots)

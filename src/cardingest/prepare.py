@@ -577,6 +577,15 @@ def prepare(
         strays.update(found)
     if strays:
         plan = replace(plan, warnings=(*plan.warnings, _strays_warning(strays)))
+    giving_way = keywords_sidecars_giving_way(plan, roots)
+    if giving_way:
+        gave_way = (
+            f"{len(giving_way)} keywords sidecar(s) cardingest wrote (such as "
+            f"{printable(str(giving_way[0]))}) give way to the camera's own XMP of the same "
+            "photo, come to the card since the photo was archived: the keywords stay in the "
+            "catalogue (search, share, tag), as for a photo archived with its camera's XMP"
+        )
+        plan = replace(plan, warnings=(*plan.warnings, gave_way))
     for note in (
         map_used_before(other_cards, idmap),
         offset_changed(plan, this_card, same_names),
@@ -654,10 +663,37 @@ def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> dict[str, Path]:
                 other = os.stat(where / name, follow_symlinks=False)
             except OSError:
                 continue
-            if not stat.S_ISREG(other.st_mode) or not _same_bytes(
-                where / name, Path(plan.source, item.source), other.st_size, item.size
+            regular = stat.S_ISREG(other.st_mode)
+            if not regular or not (
+                _same_bytes(where / name, Path(plan.source, item.source), other.st_size, item.size)
+                or (item.sidecar and _keywords_sidecar(where / name))
             ):
                 found.setdefault(item.target, where / name)
+    return found
+
+
+def _keywords_sidecar(path: Path) -> bool:
+    """Whether ``path`` is a keywords sidecar cardingest wrote: one at a camera sidecar's
+    planned name gives way to it (`xmp.give_way`), so the name is not taken."""
+    from .archive.xmp import is_ours
+
+    try:
+        return bool(is_ours(path))
+    except OSError:
+        return False
+
+
+def keywords_sidecars_giving_way(plan: Plan, roots: Sequence[Path]) -> list[Path]:
+    """The keywords sidecars cardingest wrote where the plan copies a camera's XMP (one come
+    to the card after its photo was archived with keywords): the ingest removes each before
+    the copy (`xmp.give_way`)."""
+    found = []
+    for item in plan.items:
+        if item.action == "copy" and item.sidecar and item.target:
+            for root in roots:
+                path = Path(root, *item.target.split("/"))
+                if path.is_file() and not path.is_symlink() and _keywords_sidecar(path):
+                    found.append(path)
     return found
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from .. import __version__
 from ..models import PlanItem
 from ..storage.durable import atomic_write_bytes, fsync_dir
+from ..storage.modes import open_beneath
 from ..storage.transfer import Published
 
 TOOLKIT = f"cardingest {__version__}"
@@ -98,6 +99,36 @@ def is_ours(path: Path) -> bool | None:
             return MARKER in handle.read(_HEAD_BYTES)
     except FileNotFoundError:
         return None
+
+
+def give_way(root: Path, target: str) -> bool:
+    """Remove the keywords sidecar cardingest wrote at ``root/target`` (archive-relative),
+    where the camera's own XMP of that photo is about to be copied (one come to the card
+    after the photo was archived with keywords): the camera's file takes its photo's
+    ``NAME.xmp``, as in a first ingest, and the keywords stay in the catalogue. Any other
+    file there is left. The folder is reached with no link followed (`modes.open_beneath`).
+    Whether one was removed."""
+    *folders, name = target.split("/")
+    try:
+        folder = open_beneath(root, folders)
+    except OSError:
+        return False
+    try:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        except OSError:
+            return False
+        try:
+            ours = MARKER in os.pread(fd, _HEAD_BYTES, 0)
+        finally:
+            os.close(fd)
+        if not ours:
+            return False
+        os.unlink(name, dir_fd=folder)
+    finally:
+        os.close(folder)
+    fsync_dir(Path(root, *folders))
+    return True
 
 
 _TOOLKIT_ATTRIBUTE = re.compile(rb' x:xmptk="[^"]*"')
