@@ -167,3 +167,19 @@ def test_an_exif_segment_after_the_start_of_scan_is_not_read(tmp_path: Path) -> 
     assert "DateTimeOriginal" not in seen and "ModifyDate" not in seen, seen
     with open(path, "rb") as fh:
         assert read_capture(fh, 0.0, path.name).source == "mtime"
+
+
+def test_a_damaged_heif_whose_time_exifread_still_finds_is_warned(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """The first ``infe`` box's size broken: our reader stops (exiftool reads no EXIF and
+    warns), exifread's own HEIF walk still finds a date, and the damage went unsaid. The
+    photo keeps that date (the card's bytes are archived as they are) with the warning."""
+    data = bytearray((samples_dir / "real" / "IMG_5195.HEIC").read_bytes())
+    data[128:132] = b"\xff" * 4
+    path = tmp_path / "IMG_5195.HEIC"
+    path.write_bytes(bytes(data))
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert capture.warning is not None and "HEIF" in capture.warning, capture
+    assert capture.warning.endswith("using DateTimeOriginal"), capture.warning

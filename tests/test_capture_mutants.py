@@ -272,9 +272,32 @@ def test_every_reason_is_in_the_warning_when_no_date_is_left() -> None:
     assert got.source == "mtime"
     assert got.warning == (
         "IMG_0004.JPG: DateTimeOriginal '2021:02:30 10:00:00' is not a date; "
-        "DateTime '0000:00:00 00:00:00' is not a date; "
+        "DateTimeDigitized is blank; DateTime '0000:00:00 00:00:00' is not a date; "
         "no EXIF capture time; using the file's modification time"
     )
+
+
+@pytest.mark.parametrize("blank", [b" " * 19 + b"\0", b"\0" * 20, b""])  # b"": count 0
+def test_a_blank_date_is_said_as_the_readme_promises(blank: bytes) -> None:
+    """A DateTimeOriginal of blanks or NULs (exiftool shows it empty) fell through to
+    DateTimeDigitized with no warning; one with a valid twin later in the order (IFD0's
+    blank, the EXIF IFD's there) is no reason to warn."""
+    entry = text(DTO, blank) if blank else (DTO, ASCII, 0, b"")
+    got = read(build("<", [text(MAKE, b"Canon\0")], [entry, text(DTD, b"2020:01:02 03:04:05\0")]))
+    assert (got.source, got.captured) == ("exif:DateTimeDigitized", datetime(2020, 1, 2, 3, 4, 5))
+    assert got.warning == "IMG_0004.JPG: DateTimeOriginal is blank; using DateTimeDigitized"
+    twin = read(build("<", [text(DTO, b" " * 19 + b"\0")], [text(DTO, DATE)]))
+    assert (twin.source, twin.captured, twin.warning) == ("exif:DateTimeOriginal", WHEN, None)
+
+
+def test_a_date_stored_as_twenty_small_numbers_is_no_text() -> None:
+    """SHORT values that happen to be a date's character codes: exiftool shows the numbers
+    (``50 48 50 49 …``), no date; they were read as the text."""
+    codes = b"".join(struct.pack("<H", c) for c in b"2021:02:02 02:02:02\0")
+    got = read(build("<", [], [(DTO, SHORT, 20, codes), text(DTD, b"2020:01:02 03:04:05\0")]))
+    assert (got.source, got.captured) == ("exif:DateTimeDigitized", datetime(2020, 1, 2, 3, 4, 5))
+    assert got.warning is not None and "DateTimeOriginal '" in got.warning
+    assert got.warning.endswith("is not a date; using DateTimeDigitized")
 
 
 def test_a_block_exifread_cannot_parse_is_named_in_the_warning() -> None:

@@ -113,6 +113,12 @@ def _cut_at_the_minute(tag: object, text: str) -> bool:
     )
 
 
+_BYTE, _UNDEFINED = 1, 7
+_BYTE_TYPES = frozenset({_BYTE, _UNDEFINED})
+"""TIFF types whose list of values is text's bytes; SHORT or LONG numbers are no text, as
+exiftool shows them (``50 48 50 49 …``): no date."""
+
+
 def _is_byte_list(values: object) -> TypeGuard[list[int]]:
     """A text tag stored as UNDEFINED or BYTE, which exifread gives as a list of ints."""
     return (
@@ -131,7 +137,11 @@ def _text(tags: dict, key: str) -> str | None:
         raw = tag
     elif isinstance(values, bytes | bytearray):
         raw = bytes(values).decode("latin-1")
-    elif isinstance(values, list) and _is_byte_list(values):
+    elif (
+        isinstance(values, list)
+        and getattr(tag, "field_type", _BYTE) in _BYTE_TYPES
+        and _is_byte_list(values)
+    ):
         raw = bytes(values).split(b"\x00", 1)[0].decode("latin-1")
     elif isinstance(values, str):
         raw = values
@@ -479,9 +489,7 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
             tags = container.tags
             if container.problem and container.format == "HEIF" and not tags:
                 tags = _read_tags(fh)  # exifread's HEIF walker, as before our own reader
-                if not tags:
-                    problems.append(container.problem)
-            elif container.problem:
+            if container.problem:  # a time exifread then finds in a damaged HEIF is said
                 problems.append(container.problem)
     except Exception as exc:  # exifread raises anything on damaged files
         if isinstance(exc, OSError) and exc.errno != errno.EINVAL:
@@ -490,9 +498,13 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
         problems.append(f"unreadable EXIF ({type(exc).__name__})")
     make = _interned(_text(tags, "Image Make"))
     model = _interned(_text(tags, "Image Model"))
-    for key, source in _TAGS:
+    for index, (key, source) in enumerate(_TAGS):
         raw = _text(tags, key)
         if raw is None:
+            if key in tags and not any(
+                later == source and _text(tags, other) for other, later in _TAGS[index + 1 :]
+            ):
+                problems.append(f"{key.split()[1]} is blank")
             continue
         when = parse_exif_date(raw)
         if when is None:
