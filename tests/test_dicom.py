@@ -599,6 +599,15 @@ def test_a_pacs_host_not_found_is_exit_1_and_ingest_send_keeps_its_json(
     assert document["summary"]["copied"] == 9
     assert "does not answer (host not found" in document["dicom_send"]["stopped"]
     assert document["dicom_send"]["summary"]["not_sent"] == len(JPEGS)
+    # With --wipe after the send, the wipe's own clean result hid the send's failure: exit 0.
+    for extra in ((), ("--json",)):
+        card = Path(shutil.copytree(root / "card", tmp_path / f"card{len(extra)}"))
+        result = cli(
+            "ingest", card, "--map", root / "map.csv", "--archive", fresh, "--send",
+            "--wipe", "--yes", *extra, env=env,
+        )  # fmt: skip
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        assert "does not answer (host not found" in result.stderr
 
 
 def test_a_changed_archive_copy_is_never_exported(

@@ -16,6 +16,12 @@ EXIT_HELD = 3
 EXIT_INTERRUPTED = 130
 
 
+def combined_exit(*codes: int) -> int:
+    """The exit code of steps run one after another (an ingest, then its send and wipe): a
+    failure in any is 1, whatever a later step did; else the largest (3, some held)."""
+    return EXIT_FAILURE if EXIT_FAILURE in codes else max(codes)
+
+
 class CardingestError(Exception):
     """Base class: every failure a user can cause or meet is one of these."""
 

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..archive.backend import refuse_inside_archive
-from ..errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, ArchiveError, ConfigError, UsageError
+from ..errors import (
+    EXIT_FAILURE,
+    EXIT_HELD,
+    EXIT_OK,
+    ArchiveError,
+    ConfigError,
+    UsageError,
+    combined_exit,
+)
 from ..models import Settings
 from . import documents, output
 from .common import handles_errors, lookup_id, parse_range, refuse_on_card
@@ -359,7 +367,4 @@ def send_after_ingest(
             output.err.print(f"[red]error:[/] {escape(sent.stopped)}")
     else:
         print_send(sent)
-    send_code = exit_code(sent)
-    if EXIT_FAILURE in (code, send_code):
-        return EXIT_FAILURE
-    return max(code, send_code)
+    return combined_exit(code, exit_code(sent))

@@ -19,6 +19,7 @@ from ..errors import (
     Interrupted,
     OutputError,
     UsageError,
+    combined_exit,
 )
 from ..models import Card, Settings
 from ..text import printable
@@ -319,4 +320,4 @@ def wipe_after_ingest(
             print_wipe_result(wiped)
         except OutputError as exc:
             raise wipe_report_lost(exc, wiped) from None
-    return EXIT_HELD if EXIT_HELD in (code, exit_code(wiped)) else EXIT_OK
+    return combined_exit(code, exit_code(wiped))
