@@ -643,3 +643,26 @@ def test_a_finished_rows_count_keeps_the_photos_moved_since(tmp_path: Path) -> N
     refused = cli(*run)
     assert refused.exit_code == 2, refused.output
     assert "IMG_0001-IMG_0003" in refused.stderr
+
+
+def test_a_sheet_that_could_not_be_written_stays_exit_1_through_the_wipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest --sheet … --wipe`: the sheet's write failed (exit 1, said), and the wipe's
+    clean result after it made the exit 0."""
+    from exif_bytes import timed_card
+
+    from cardingest.errors import SheetError
+    from cardingest.review.contact import SheetFile
+
+    def failing(self: SheetFile, text: str) -> None:
+        raise SheetError(f"Cannot write the contact sheet {self.path}: No space left on device")
+
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    timed_card(card, count=1)
+    monkeypatch.setattr(SheetFile, "write", failing)
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", archive,
+                 "--sheet", tmp_path / "sheet.html", "--wipe", "--yes")  # fmt: skip
+    assert "Cannot write the contact sheet" in result.stderr, result.output
+    assert result.exit_code == 1, result.output
+    assert not list((card / "DCIM" / "100CANON").iterdir())  # the photos archived: wiped
