@@ -125,6 +125,32 @@ def test_nhs_agrees_with_stdnum() -> None:
             assert ours == stdnum_nhs.is_valid(number), number
 
 
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        ("9990000018", "is a test-range NHS number (starts with 999)"),
+        ("0000000000", "is a placeholder (one digit ten times)"),
+        ("1111111111", "is a placeholder (one digit ten times)"),
+        ("4444444444", "is a placeholder (one digit ten times)"),
+    ],
+)
+def test_nhs_test_range_and_placeholders_need_allow_test_ids(raw: str, said: str) -> None:
+    """Each passes the check digit (a repeated digit always does), so each filed the photos
+    of whoever it stood in for into one folder: refused as the NHI's Z range is."""
+    assert stdnum_nhs.is_valid(raw)
+    message = _message(raw, "nhs")
+    assert said in message and "allow_test_ids = true" in message
+    assert validate_id(raw, "nhs", allow_test_ids=True) == raw
+
+
+def test_a_pattern_id_is_matched_in_any_case_as_it_is_filed_upper_cased() -> None:
+    """A pattern of small letters: the ID typed ``ab12`` was filed as ``AB12``, which the
+    pattern then refused in search, tag, verify and share."""
+    assert validate_id("ab12", "pattern", pattern="[a-z]{2}[0-9]{2}") == "AB12"
+    assert validate_id("AB12", "pattern", pattern="[a-z]{2}[0-9]{2}") == "AB12"
+    assert validate_id("p-0001", "pattern", pattern=r"P-\d{4}") == "P-0001"
+
+
 @pytest.mark.parametrize("raw", ["8003608166690503", "8003 6081 6669 0503", "8003-6081-6669-0503"])
 def test_valid_ihi(raw: str) -> None:
     assert validate_id(raw, "ihi") == "8003608166690503"

@@ -95,10 +95,11 @@ def validate_id(
 ) -> str:
     """Return the normalised ID, or raise InvalidIdError saying exactly what is wrong.
 
-    Normalising strips surrounding whitespace, upper-cases NHIs and pattern IDs (the pattern
-    is matched as typed) and removes spaces and hyphens from the numeric schemes. Upper-casing
-    keeps `ab12` and `AB12` from becoming two patients who share a folder on the
-    case-insensitive disks of macOS and Windows.
+    Normalising strips surrounding whitespace, upper-cases NHIs and pattern IDs and removes
+    spaces and hyphens from the numeric schemes. Upper-casing keeps `ab12` and `AB12` from
+    becoming two patients who share a folder on the case-insensitive disks of macOS and
+    Windows; so the pattern is matched in any case, or an ID filed as `AB12` under the
+    pattern ``[a-z]{2}[0-9]{2}`` could not be searched, tagged or verified by its name.
     """
     check_scheme(scheme, pattern)
     text = raw.strip()
@@ -111,11 +112,13 @@ def validate_id(
         )
     if scheme == "nhi":
         normalised = _validate_nhi(text, allow_test_ids=allow_test_ids)
+    elif scheme == "nhs":
+        normalised = _validate_nhs(text, allow_test_ids=allow_test_ids)
     elif scheme in _VALIDATORS:
         normalised = _VALIDATORS[scheme](text)
     else:
         assert pattern is not None
-        if re.fullmatch(pattern, text) is None:
+        if re.fullmatch(pattern, text, re.IGNORECASE) is None:
             raise InvalidIdError(
                 f"Patient ID {_show(text)} does not match the ID pattern {pattern!r}."
             )
@@ -203,7 +206,10 @@ def _check_length(number: str, label: str, allowed: tuple[int, ...]) -> None:
         )
 
 
-def _validate_nhs(text: str) -> str:
+def _validate_nhs(text: str, *, allow_test_ids: bool) -> str:
+    """An NHS number; those NHS England reserves for tests (999…) and placeholders of one
+    digit ten times (every such number passes the check digit, and systems use them for
+    an unknown patient) only with ``allow_test_ids``, as the NHI's Z range."""
     label = "NHS number"
     number = _digits_only(text, label)
     _check_length(number, label, (10,))
@@ -211,6 +217,18 @@ def _validate_nhs(text: str) -> str:
     check = 11 - total % 11
     if check == 10 or number[9] != str(check % 11):
         raise _fails_check(label, _show(number))
+    if allow_test_ids:
+        return number
+    if len(set(number)) == 1:
+        raise InvalidIdError(
+            f"{label} {_show(number)} is a placeholder (one digit ten times), not a real "
+            "patient's; set allow_test_ids = true in the config to accept test IDs."
+        )
+    if number.startswith("999"):
+        raise InvalidIdError(
+            f"{label} {_show(number)} is a test-range NHS number (starts with 999), not a real "
+            "patient's; set allow_test_ids = true in the config to accept test IDs."
+        )
     return number
 
 
@@ -252,7 +270,6 @@ def _validate_medicare(text: str) -> str:
 
 
 _VALIDATORS: dict[str, Callable[[str], str]] = {
-    "nhs": _validate_nhs,
     "ihi": _validate_ihi,
     "medicare": _validate_medicare,
 }
