@@ -137,6 +137,38 @@ def test_photos_before_the_first_slate_are_held() -> None:
     assert set(result.rows) == {card_path(3), card_path(4)}
 
 
+def test_slates_taken_after_their_patients_photos_hold_every_photo() -> None:
+    """Each slate photographed after its patient's photos (an outside tester's trial): the
+    first patient's photos were held ("no slate before this photo"), every later group went
+    to the patient before its own, the last slate was only warned about, and --wipe then
+    cleared the misfiled photos off the card. That shape holds every photo now; the slates,
+    each filed by its own barcode, are kept."""
+    from cardingest.plan.slates import SLATES_AFTER
+
+    files = [media(card_path(n), at(n)) for n in range(1, 8)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (7, "ACA31FM"))}
+    # before: IMG_1-2 JBX3656's, slate 3; IMG_4-6 ACA31FM's, slate 7
+    result = assign(files, reads)
+    assert result.holds == {
+        card_path(1): NO_SLATE,
+        card_path(2): NO_SLATE,
+        **dict.fromkeys(map(card_path, (4, 5, 6)), SLATES_AFTER),
+    }
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(3): "JBX3656",
+        card_path(7): "ACA31FM",
+    }
+    assert result.warnings[-1] == f"3 file(s) held (first: {card_path(4)}): {SLATES_AFTER}"
+    # Either sign alone is no such card: photos before the first slate, then groups that
+    # each have photos; or a last slate with no photo, on a card that starts with a slate.
+    del reads[card_path(7)]
+    reads[card_path(5)] = ok(card_path(5), "ACA31FM")
+    assert set(assign(files, reads).rows) == set(map(card_path, (3, 4, 5, 6, 7)))
+    files = files[2:]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (7, "ACA31FM"))}
+    assert set(assign(files, reads).rows) == set(map(card_path, (3, 4, 5, 6, 7)))
+
+
 def test_invalid_slate_holds_itself_and_its_group_until_the_next_slate() -> None:
     files = [media(card_path(n), at(n)) for n in range(1, 7)]
     reads = {

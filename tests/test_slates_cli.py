@@ -136,3 +136,43 @@ def test_watch_with_slates_ingests_the_card_by_its_slates(
         "JBX3656-20261125-090200.jpg",
         "JBX3656-20261125-090300.jpg",
     ]
+
+
+def test_a_card_of_slates_taken_after_the_photos_is_held_and_not_wiped(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """Real slates, each photographed after its patient's photos: `ingest --slates --wipe
+    --yes` filed ACA31FM's photos as JBX3656's and cleared them off the card, exit 3 with
+    one warning (an outside tester's trial). Every photo is held now; the slates alone are
+    filed and wiped, and the map template of the slates is there to correct it with."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    shots = ["photo", "photo", "JBX3656", "photo", "photo", "ACA31FM"]
+    for n, what in enumerate(shots, start=1):
+        when = T0 + timedelta(minutes=2 * n)
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            photo_at(real / "22-canon_tags.jpg", when)
+            if what == "photo"
+            else slate_photo(real / "45-gps_ifd.jpg", what, "qr", when, fraction=0.25)
+        )
+    archive = tmp_path / "archive"
+    code, out, err = invoke(
+        "ingest", str(tmp_path / "card"), "--slates", "--archive", str(archive),
+        "--wipe", "--yes", "--json",
+    )  # fmt: skip
+    assert code == 3, err
+    document = json.loads(out)
+    actions = {i["source"].rpartition("/")[2]: i["action"] for i in document["items"]}
+    assert actions == {
+        "IMG_0001.JPG": "hold", "IMG_0002.JPG": "hold", "IMG_0003.JPG": "copy",
+        "IMG_0004.JPG": "hold", "IMG_0005.JPG": "hold", "IMG_0006.JPG": "copy",
+    }  # fmt: skip
+    held = next(i for i in document["items"] if i["source"].endswith("IMG_0004.JPG"))
+    assert "each slate was photographed after its patient's photos" in held["reason"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "IMG_0001.JPG", "IMG_0002.JPG", "IMG_0004.JPG", "IMG_0005.JPG",
+    ]  # fmt: skip
+    assert sorted(p.name for p in archive.glob("*/*.jpg")) == sorted(
+        p.name for p in archive.glob("*/*-slate.jpg")
+    )

@@ -151,6 +151,8 @@ def assign(
     found = shots(files, readable)
     by_time = _with_lone_slates(_assign_in(found, reads, max_gap, group_gap))
     by_card = _assign_in(sorted(found, key=_card_order), reads, max_gap, group_gap)
+    if _slates_after_photos(by_time):
+        return _all_held(by_time, SLATES_AFTER)
     doubt = {
         path
         for path in {*by_time.rows, *by_card.rows}
@@ -175,16 +177,57 @@ def assign(
     )
 
 
+SLATES_AFTER = (
+    "the card starts with photos before any slate and ends with a slate no photo follows, "
+    "as when each slate was photographed after its patient's photos, not before: then "
+    "every group here is the next slate's patient's, so none is filed by its slates. Check "
+    "the card (preview --slates --sheet), then ingest with an ID map (map-template --slates "
+    "writes one to check and correct)"
+)
+
+
+def _lone(group: SlateGroup) -> bool:
+    """A slate that gave its ID to no photo (the next slate, or the card's end, came first)."""
+    return group.patient_id is not None and all(
+        shot_of(m.path) == shot_of(group.slate) for m in group.photos
+    )
+
+
+def _slates_after_photos(assignment: SlateAssignment) -> bool:
+    """Photos before the first slate, and a last slate with none after it: what a card looks
+    like whose slates were each taken after their patient's photos (every photo would go to
+    the patient before its own). A card that only starts with yesterday's photos and ends
+    with a slate whose patient left looks the same; its photos are held too, in doubt."""
+    return (
+        NO_SLATE in assignment.holds.values()
+        and bool(assignment.groups)
+        and _lone(assignment.groups[-1])
+    )
+
+
+def _all_held(assignment: SlateAssignment, reason: str) -> SlateAssignment:
+    """Every photo the slates gave a patient held with ``reason``; the slates themselves
+    (each filed by its own barcode) as they are."""
+    photos = {path for path in assignment.rows if path not in assignment.slates}
+    first = min(photos, default=None)
+    said = f"{len(photos)} file(s) held (first: {first}): {reason}"
+    return replace(
+        assignment,
+        rows={p: row for p, row in assignment.rows.items() if p not in photos},
+        holds={**assignment.holds, **dict.fromkeys(photos, reason)},
+        groups=tuple(
+            replace(g, photos=tuple(m for m in g.photos if m.path not in photos))
+            for g in assignment.groups
+        ),
+        warnings=(*assignment.warnings, said) if photos else assignment.warnings,
+    )
+
+
 def _with_lone_slates(assignment: SlateAssignment) -> SlateAssignment:
     """A warning for each slate that gave its ID to no photo (the next slate, or the card's
     end, came first): two slates in a row most often mean a label photographed for the
     wrong patient, then the right one. The slate is still filed: it holds no photo."""
-    lone = [
-        group
-        for group in assignment.groups
-        if group.patient_id is not None
-        and all(shot_of(m.path) == shot_of(group.slate) for m in group.photos)
-    ]
+    lone = [group for group in assignment.groups if _lone(group)]
     said = tuple(
         f"slate {group.slate} ({group.patient_id}) is followed by no photo of its own (the "
         "next slate, or the end of the card, comes first): check that its label was not "
