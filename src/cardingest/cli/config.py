@@ -352,15 +352,38 @@ def _ae_title(value: str, key: str, where: str) -> str:
 
 def _host_name(host: str | None, key: str, where: str) -> None:
     """A host name the name lookup can take: Python encodes it (IDNA) before asking, and one
-    with an empty or over-long label (``pacs..example``) is refused there, not looked up."""
-    try:
-        if host is not None:
+    with an empty or over-long label (``pacs..example``) is refused there, not looked up.
+    An empty host (the lookup takes it for this machine), blanks, a port or a URL in it
+    are refused too: each was sent to the wrong place or "not found", exit 1."""
+    if host is None:
+        return
+    problem = _host_problem(host)
+    if problem is None:
+        try:
             host.encode("idna")
-    except UnicodeError:
+        except UnicodeError:
+            problem = "an empty or over-long part between dots"
+    if problem is not None:
         raise ConfigError(
-            f"{where}: [pacs] {key} has {host!r}, which is not a host name (an empty or"
-            " over-long part between dots)"
-        ) from None
+            f"{where}: [pacs] {key} has {host!r}, which is not a host name ({problem})"
+        )
+
+
+def _host_problem(host: str) -> str | None:
+    import ipaddress
+
+    if not host.strip():
+        return "it is empty, which would mean this machine: give the PACS's host"
+    if any(char.isspace() for char in host):
+        return "it holds a blank"
+    if "/" in host or "@" in host:
+        return "a URL or a path: give the host alone, or a DICOMweb URL as stow_url"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "it holds a port: give that as port = …"
+    return None
 
 
 def load_dicom_settings(settings: Settings) -> tuple[DicomOptions, PacsConfig | None]:

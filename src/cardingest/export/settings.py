@@ -101,6 +101,9 @@ def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
     return plain, (unquote(user), unquote(password))
 
 
+DICOM_ROOT = "1.2.840.10008"
+
+
 def check_uid_root(root: str) -> str:
     """The UID root, checked; raises ValueError with the reason."""
     root = root.strip().rstrip(".")
@@ -108,6 +111,11 @@ def check_uid_root(root: str) -> str:
         raise ValueError(
             f"dicom_uid_root {root!r} is not a UID root: digits in dot-separated parts,"
             " no leading zeros, starting with 0, 1 or 2 (e.g. 1.2.826.0.1.3680043.10.1234)"
+        )
+    if root == DICOM_ROOT or root.startswith(DICOM_ROOT + "."):
+        raise ValueError(
+            f"dicom_uid_root {root!r} lies under {DICOM_ROOT}, which DICOM keeps for the UIDs"
+            " its standard defines: use your organisation's root, or leave the setting out"
         )
     if len(root) > MAX_ROOT_LENGTH:
         raise ValueError(
