@@ -158,6 +158,7 @@ class Orthanc:
         lua: str | None = None,
         dicomweb: bool = False,
         allow_store: bool = True,
+        allow_find: bool = True,
         users: dict[str, str] | None = None,
     ) -> None:
         """``users``: HTTP basic authentication on, with these users and passwords (the
@@ -172,6 +173,7 @@ class Orthanc:
         self.lua = lua
         self.dicomweb = dicomweb
         self.allow_store = allow_store
+        self.allow_find = allow_find
         self.users = dict(users or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.log = folder / "orthanc.log"
@@ -207,7 +209,7 @@ class Orthanc:
                     "Host": "127.0.0.1",
                     "Port": 1,
                     "AllowStore": self.allow_store,
-                    "AllowFind": True,
+                    "AllowFind": self.allow_find,
                     "AllowEcho": True,
                 }
             },

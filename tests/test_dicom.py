@@ -615,6 +615,29 @@ def test_a_pacs_host_not_found_is_exit_1_and_ingest_send_keeps_its_json(
         assert "does not answer (host not found" in result.stderr
 
 
+def test_a_pacs_that_takes_the_connection_and_never_answers_is_said_to_be_hung(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A PACS hung (SIGSTOP in an outside tester's trial) takes the TCP connection and sends
+    nothing: it was blamed on the AE titles ("did not accept the association")."""
+    import socket
+
+    archive, _env = archived
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # the kernel completes the connection; nothing ever reads or answers
+    try:
+        port = listener.getsockname()[1]
+        config = f"[pacs]\nhost = '127.0.0.1'\nport = {port}\nae_title = 'HUNG'\ntimeout = 1\n"
+        result = cli("dicom", "send", "--archive", archive, env=environment(tmp_path, config))
+    finally:
+        listener.close()
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, said
+    assert "took the connection but gave no answer to the association within the timeout" in said
+    assert "check ae_title" not in said
+
+
 def test_a_changed_archive_copy_is_never_exported(
     archived: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:

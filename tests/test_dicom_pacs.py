@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cardimage import require_binaries
@@ -268,6 +269,7 @@ def test_a_pacs_that_discards_or_is_down_is_exit_1_and_nothing_counts_as_sent(
     result = cli("dicom", "send", OTHER, "--archive", archive, env=environment(tmp_path, stranger))
     assert result.returncode == 1, result.stderr
     assert "STRANGER" in result.stderr or "refused" in result.stderr, result.stderr
+    assert "again once the AE titles agree" in " ".join(result.stderr.split()), result.stderr
     assert sent_rows(archive) == []
     pacs.stop()
     result = cli("dicom", "send", OTHER, "--archive", archive, env=env)
@@ -313,6 +315,60 @@ def test_a_pacs_that_does_not_let_us_store_is_exit_1_with_the_reason(
         assert code == 1 and document["summary"]["not_sent"] == 6
         assert "does not let calling AE 'CARDINGEST' store" in document["stopped"]
         assert sent_rows(archive) == [] and server.instances() == {}
+    finally:
+        server.stop()
+
+
+def test_the_catalogue_lost_mid_send_says_what_was_sent_and_the_rerun_sends_the_rest(
+    archive: Path, pacs: Orthanc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalogue's server gone part way through a send (an outside tester stopped
+    PostgreSQL): "Nothing was copied or changed", while photos were at the PACS and
+    recorded. It says what was sent now; the next send sends the rest, no instance twice.
+    The loss is injected at the third record (the send itself is real, to Orthanc)."""
+    from clinic_helpers import cli as in_process
+
+    from cardingest.archive.catalogue import Catalogue
+    from cardingest.errors import CatalogueError
+
+    pacs.start()
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    real = Catalogue.record_dicom_send
+    calls: list[str] = []
+
+    def lost_at_the_third(self: Catalogue, archive_path: str, **kwargs: Any) -> None:
+        calls.append(archive_path)
+        if len(calls) == 3:
+            raise CatalogueError("Cannot reach the catalogue database (server closed)")
+        real(self, archive_path, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Catalogue, "record_dicom_send", lost_at_the_third)
+        result = in_process("dicom", "send", PATIENT, "--archive", archive)
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 1, result.output
+    assert "2 photo(s) were sent, confirmed and recorded before the catalogue was lost" in said
+    assert "Nothing was" not in said
+    assert len(sent_rows(archive)) == 2
+    code, again = send(archive, env, PATIENT)
+    assert code in (0, 3) and again["summary"]["already_sent"] == 2, again
+    assert len(pacs.instances()) == len(sent_rows(archive))  # the third's UID sent once
+
+
+def test_a_pacs_that_does_not_let_us_query_is_named_as_such(archive: Path, tmp_path: Path) -> None:
+    """Stores allowed, queries (C-FIND) not: "stopped answering during a C-FIND … or it does
+    not let calling AE store there" sent the user to the wrong permission."""
+    require_binaries("Orthanc")
+    server = Orthanc(tmp_path / "orthanc", allow_find=False)
+    try:
+        server.start()
+        env = environment(tmp_path, server.config_toml(tmp_path / "config.toml"))
+        code, document = send(archive, env, PATIENT)
+        assert code == 1, document
+        assert "does not let calling AE 'CARDINGEST' query there" in document["stopped"]
+        assert sent_rows(archive) == []
     finally:
         server.stop()
 

@@ -163,6 +163,12 @@ class UnwritableOutputError(OutputError):
 
 
 class PacsError(CardingestError):
-    """The PACS is down, refused the association or a photo, or did not confirm it."""
+    """The PACS is down, refused the association or a photo, or did not confirm it.
+
+    ``retry``: when to send again, for the user (the PACS answering, or a setting fixed)."""
 
     exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, *, retry: str = "when the PACS answers") -> None:
+        super().__init__(message)
+        self.retry = retry

@@ -233,7 +233,7 @@ def print_send(result: DicomResult) -> None:
         output.err.print(f"[red]error:[/] {escape(result.stopped)}")
         output.err.print(
             f"{len(result.not_sent)} photo(s) not confirmed stay unsent; run"
-            " `cardingest dicom send` again when the PACS answers."
+            f" `cardingest dicom send` again {escape(result.retry)}."
         )
     output.out.print(
         f"Sent to {escape(result.destination or '')}: [green]{len(result.done)} confirmed[/]"

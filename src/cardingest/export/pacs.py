@@ -13,6 +13,7 @@ import contextlib
 import json
 import secrets
 import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -83,6 +84,7 @@ class DimseClient:
         ae.add_requested_context(VL_PHOTOGRAPHIC, [JPEGBaseline8Bit])
         ae.add_requested_context(STUDY_ROOT_FIND)
         connected: list[bool] = []
+        asked = time.monotonic()
         try:
             assoc = ae.associate(
                 c.host or "",
@@ -98,6 +100,12 @@ class DimseClient:
             )
             raise PacsError(f"{self._where()} does not answer ({why})") from exc
         if not assoc.is_established:
+            if connected and not assoc.is_rejected and time.monotonic() - asked >= c.timeout:
+                raise PacsError(
+                    f"{self._where()} took the connection but gave no answer to the "
+                    f"association within the timeout ({c.timeout:g} s): it is busy or hung "
+                    "(see the PACS's log), or [pacs] timeout in the config is too short"
+                )
             if assoc.is_rejected or connected:
                 # A PACS that refuses a calling AE may close the connection right after its
                 # A-ASSOCIATE-RJ, and on a busy machine the close is seen first (an abort):
@@ -105,7 +113,8 @@ class DimseClient:
                 what = "rejected" if assoc.is_rejected else "did not accept"
                 raise PacsError(
                     f"{self._where()} {what} the association (check ae_title"
-                    f" {c.ae_title!r} and that it knows calling AE {c.calling_ae_title!r})"
+                    f" {c.ae_title!r} and that it knows calling AE {c.calling_ae_title!r})",
+                    retry="once the AE titles agree (the PACS answered, and did not take us)",
                 )
             raise PacsError(f"{self._where()} does not answer (down, or wrong host/port?)")
         accepted = {
@@ -132,13 +141,13 @@ class DimseClient:
             self._assoc.release()
         self._assoc = None
 
-    def _lost(self, when: str) -> PacsError:
-        # A PACS that refuses a calling AE's stores often just drops the association, as
-        # one that crashed does: say both.
+    def _lost(self, when: str, may: str = "store there") -> PacsError:
+        # A PACS that refuses a calling AE's stores (or queries) often just drops the
+        # association, as one that crashed does: say both.
         return PacsError(
             f"{self._where()} stopped answering {when}: it went down, took longer than the "
             f"timeout ({self.config.timeout:g} s, [pacs] timeout in the config), or it does not "
-            f"let calling AE {self.config.calling_ae_title!r} store there (see the PACS's log)"
+            f"let calling AE {self.config.calling_ae_title!r} {may} (see the PACS's log)"
         )
 
     def store(self, ds: Dataset) -> str:
@@ -175,7 +184,11 @@ class DimseClient:
             for status, identifier in self._assoc.send_c_find(query, STUDY_ROOT_FIND):
                 code = getattr(status, "Status", None)
                 if code is None:
-                    raise self._lost("during a C-FIND")
+                    raise self._lost(
+                        "during a C-FIND",
+                        "query there (each photo stored is confirmed by a C-FIND: the PACS "
+                        "must allow both)",
+                    )
                 if code in (0xFF00, 0xFF01) and identifier is not None:
                     found = found or (
                         identifier.get("SOPInstanceUID") == ds.SOPInstanceUID

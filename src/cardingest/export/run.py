@@ -9,8 +9,9 @@ the rest.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue
 from ..archive.provenance import recorded_folder
-from ..errors import PacsError
+from ..errors import CardingestError, CatalogueError, PacsError
 from ..storage import modes
 from ..storage.durable import remove_dead_temps_in, write_new
 from .dicom import part10_bytes
@@ -49,6 +50,8 @@ class DicomResult:
     left_out: list[LeftOut] = field(default_factory=list)
     not_sent: list[str] = field(default_factory=list)
     stopped: str | None = None
+    retry: str = "when the PACS answers"
+    """When to send the rest again, once ``stopped``."""
     destination: str | None = None
     out_dir: Path | None = None
 
@@ -181,6 +184,7 @@ def send_photos(
     if not todo:
         return result
     remaining = [r.archive_path for r in todo]
+    lost: CatalogueError | None = None
     try:
         with client:
             for record in todo:
@@ -238,25 +242,52 @@ def send_photos(
                 if on_item:
                     on_item(done)
     except PacsError as exc:
-        result.stopped = exc.message
+        result.stopped, result.retry = exc.message, exc.retry
+    except CatalogueError as exc:
+        lost = exc
+        exc.stopped_midway(
+            f"{len(result.done)} photo(s) were sent, confirmed and recorded before the "
+            "catalogue was lost (a photo sent but not yet recorded is sent again, under the "
+            "same instance UID, so the PACS keeps one copy): run `cardingest dicom send` "
+            "again when the catalogue answers, and it sends the rest."
+        )
+        raise
     finally:
         result.not_sent = remaining
-        AuditLog(archive).append(
-            "dicom-send",
-            operator=operator,
-            destination=destination,
-            counts=result.counts(),
-            sent=[
-                {
-                    "path": d.archive_path,
-                    "id": d.patient_id,
-                    "sop_instance_uid": d.sop_instance_uid,
-                    "transform": d.transform,
-                }
-                for d in result.done
-            ],
-            failed=[{"path": f.archive_path, "reason": f.reason} for f in result.failed],
-            not_sent=remaining,
-            stopped=result.stopped,
-        )
+        with _unless(lost):
+            _audit_send(archive, operator, destination, result, remaining)
     return result
+
+
+@contextlib.contextmanager
+def _unless(lost: CatalogueError | None) -> Iterator[None]:
+    """Errors of the block passed over while ``lost`` is already on its way to the user
+    (the audit log in a catalogue that is gone fails too, and would hide what was sent)."""
+    try:
+        yield
+    except CardingestError:
+        if lost is None:
+            raise
+
+
+def _audit_send(
+    archive: Path, operator: str, destination: str, result: DicomResult, remaining: list[str]
+) -> None:
+    AuditLog(archive).append(
+        "dicom-send",
+        operator=operator,
+        destination=destination,
+        counts=result.counts(),
+        sent=[
+            {
+                "path": d.archive_path,
+                "id": d.patient_id,
+                "sop_instance_uid": d.sop_instance_uid,
+                "transform": d.transform,
+            }
+            for d in result.done
+        ],
+        failed=[{"path": f.archive_path, "reason": f.reason} for f in result.failed],
+        not_sent=remaining,
+        stopped=result.stopped,
+    )
