@@ -666,3 +666,36 @@ def test_a_sheet_that_could_not_be_written_stays_exit_1_through_the_wipe(
     assert "Cannot write the contact sheet" in result.stderr, result.output
     assert result.exit_code == 1, result.output
     assert not list((card / "DCIM" / "100CANON").iterdir())  # the photos archived: wiped
+
+
+def test_an_empty_folder_made_by_hand_for_a_new_archive_is_closed_to_others(
+    tmp_path: Path,
+) -> None:
+    """`mkdir archive backup` (umask 022), then the first ingest: every account could list
+    the patients' folders in them, whose names are patients' IDs, with not a word (only a
+    later `verify` called them exposed). Empty folders of ours are made private, and said;
+    a folder holding anything already is the user's own and is left as it is."""
+    from exif_bytes import timed_card
+
+    card, archive, backup = tmp_path / "card", tmp_path / "archive", tmp_path / "backup"
+    timed_card(card, count=1)
+    for folder in (archive, backup):
+        folder.mkdir()
+        folder.chmod(0o755)
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", archive, "--backup", backup,
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    warned = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+    for what, folder in (("archive", archive), ("backup", backup)):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert f"The {what} folder {folder} was open to other accounts" in warned, warned
+    assert "made it private (drwx------) before writing into it" in warned
+    checked = json.loads(cli("verify", "--archive", archive, "--json").stdout)
+    assert checked["problems"] == [], checked
+    shared = tmp_path / "shared"
+    (shared / "notes").mkdir(parents=True)
+    shared.chmod(0o755)
+    result = cli("ingest", card, "--id", "JBX3656", "--archive", shared, "--json")
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert "was open to other accounts" not in result.stdout

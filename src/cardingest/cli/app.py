@@ -387,6 +387,12 @@ def locked_ingest(
     check_destination_roots(settings)
     warn_in_memory(settings.archive, settings.backup)
     new = new_archive(settings.archive)
+    roots = (("The archive folder", settings.archive), ("The backup folder", settings.backup))
+    closed = [
+        said
+        for what, root in roots
+        if root is not None and (said := modes.close_empty_folder(root, what))
+    ]
     with (
         removed_if_left_empty(settings.archive),
         open_archive(
@@ -418,7 +424,11 @@ def locked_ingest(
             result = run_execute(prepared, settings, stop)
         # The ingest finishes what the recovery before planning left (nothing, or the same
         # journals it could not read): said once.
-        result.warnings[:] = [*recovered, *(w for w in result.warnings if w not in recovered)]
+        result.warnings[:] = [
+            *closed,
+            *recovered,
+            *(w for w in result.warnings if w not in recovered),
+        ]
         return prepared, result
 
 

@@ -239,7 +239,29 @@ def make_private_folder(path: Path, option: str) -> str | None:
     with os.scandir(path) as entries:
         if next(entries, None) is not None:
             return None
-    opened = make_private(path)
+    return _said_closed(option, path, make_private(path))
+
+
+def close_empty_folder(path: Path, what: str) -> str | None:
+    """`make_private` of a folder of ours that holds nothing yet (made by hand for a new
+    archive or backup, with the umask's 0755, where every account could list the patients'
+    folders cardingest makes in it: their names are patients' IDs); ``what`` names it in
+    the warning that says so. A folder holding anything is left as it is, as is another
+    account's (`verify` names both)."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            return None
+        with os.scandir(path) as entries:
+            if next(entries, None) is not None:
+                return None
+        return _said_closed(what, path, make_private(path))
+    except OSError:
+        return None  # gone, or not ours to change: the ingest's own checks say why
+
+
+def _said_closed(option: str, path: Path, opened: tuple[int, int] | None) -> str | None:
+    """What `make_private` did to an existing folder, in words; None if nothing."""
     if opened is None:
         return None
     before, after = opened
