@@ -699,3 +699,21 @@ def test_an_empty_folder_made_by_hand_for_a_new_archive_is_closed_to_others(
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755
     assert "was open to other accounts" not in result.stdout
+
+
+def test_small_things_a_new_user_met(tmp_path: Path) -> None:
+    """-h as well as --help; `move` with --since after --until said nothing of it (search
+    and dicom do); a card image given as SOURCE was only "not a folder"."""
+    for args in (("-h",), ("ingest", "-h"), ("dicom", "send", "-h")):
+        result = cli(*args)
+        assert result.exit_code == 0 and "Usage:" in result.stdout, (args, result.output)
+    result = cli("move", "--from", "JBX3656", "--to", "MCJ1984", "--since", "2026-12-01",
+                 "--until", "2020-01-01", "--archive", tmp_path / "a")  # fmt: skip
+    assert result.exit_code == 2 and "--since 2026-12-01 is after --until 2020-01-01" in (
+        result.stderr
+    ), result.output
+    image = tmp_path / "card.img"
+    image.write_bytes(bytes(512))
+    result = cli("preview", image, "--id", "JBX3656", "--archive", tmp_path / "a")
+    assert result.exit_code == 2
+    assert "not a folder" in result.stderr and "a card image? mount it" in result.stderr

@@ -704,6 +704,15 @@ def test_an_id_with_nothing_archived_is_exit_2(
     archive, env = archived
     result = cli("dicom", "export", "MCJ1984", "--archive", archive, "--out", tmp_path, env=env)
     assert result.returncode == 2 and "No photos of MCJ1984" in result.stderr
+    # Dates that match nothing: "Wrote 0 DICOM file(s)", exit 0 and an empty folder made,
+    # where `share` with the same filter is exit 2 and writes nothing.
+    out = tmp_path / "later"
+    pacs = environment(tmp_path, "[pacs]\nstow_url = 'http://127.0.0.1:9'\n")  # not asked
+    for command, where in ((("export", "--out", out), env), (("send",), pacs)):
+        result = cli("dicom", *command, "--from", "2030-01-01", "--archive", archive, env=where)
+        assert result.returncode == 2, result.stderr
+        assert "No archived photos match the dates given (--from, --to)" in result.stderr
+    assert not out.exists()
 
 
 def test_no_catalogue_is_exit_2(tmp_path: Path) -> None:

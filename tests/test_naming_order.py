@@ -113,3 +113,21 @@ def test_a_folder_is_shared_only_when_two_patients_name_into_it() -> None:
     assert not _folder_shared([])
     assert _folder_shared(entries(("JBX3656", "2026/x/a"), ("ACA31FM", "2026/x/b")))
     assert _folder_shared(entries(("JBX3656", "x/a"), ("JBX3656", "x/b"), ("ACA31FM", "x/c")))
+
+
+def test_a_name_without_the_time_numbers_a_days_photos_in_the_order_they_were_taken() -> None:
+    """``name_template = "{id}-{date}"``: the 09:16:40 photo took the plain name and the two
+    09:15:02 ones -2 and -3 (an outside tester's trial): the order was the same-second one
+    (sub-second, folder, number), whatever the time."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-11-24 09:16:40"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-24 09:15:02", subsec="5"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2026-11-24 09:15:02", subsec="1"),
+    ]
+    plan = make_plan(files, ONE, name_template="{id}-{date}")
+    assert make_plan(list(reversed(files)), ONE, name_template="{id}-{date}").items == plan.items
+    assert {item.source: item.target for item in plan.items} == {
+        "DCIM/100CANON/IMG_0003.JPG": "JBX3656/JBX3656-20261124.jpg",
+        "DCIM/100CANON/IMG_0002.JPG": "JBX3656/JBX3656-20261124-2.jpg",
+        "DCIM/100CANON/IMG_0001.JPG": "JBX3656/JBX3656-20261124-3.jpg",
+    }

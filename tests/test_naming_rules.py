@@ -69,6 +69,13 @@ def test_nested_folder_template() -> None:
         ("{year}", "{id}", "folder_template '{year}' must contain {id}: one folder per patient"),
         ("{id}", "{year}/{id}", "name_template '{year}/{id}' may not contain '/'"),
         (
+            "{id}",
+            "{id}-{date}-{time}.JPG",
+            "name_template '{id}-{date}-{time}.JPG' ends in '.jpg': each file's own extension "
+            "is added to the name (it would give '….jpg.jpg', and '….jpg.cr3' for a RAW): "
+            "leave it out",
+        ),
+        (
             ".{id}",
             "{id}",
             "folder_template '.{id}' gives '.ABC1235': each part must be letters, digits, "

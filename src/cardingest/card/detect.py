@@ -13,6 +13,7 @@ import ntpath
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -336,6 +337,20 @@ def card_top(root: Path, card: Card | None) -> Path:
     return top
 
 
+def _mount_first(path: Path) -> str:
+    """The hint for a SOURCE that is a card's device or an image of one: the photos are read
+    from its mounted folder (`cards` lists the cards mounted)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    if stat.S_ISBLK(mode):
+        return " (a disk device: mount it, then give its folder; `cardingest cards` lists them)"
+    if path.suffix.lower() in (".img", ".iso", ".dmg", ".bin"):
+        return " (a card image? mount it, then give its folder)"
+    return ""
+
+
 def resolve_source(
     source: str | None, *, partitions: Iterable[Partition] | None = None
 ) -> tuple[Path, Card | None]:
@@ -372,7 +387,7 @@ def resolve_source(
     if not exists:
         raise SourceError(f"Source folder not found: {source}")
     if not is_dir:
-        raise SourceError(f"Source is not a folder: {source}")
+        raise SourceError(f"Source is not a folder: {source}{_mount_first(path)}")
     if not os.access(resolved, os.R_OK | os.X_OK):
         raise SourceError(f"Source folder cannot be read: {source}")
     for partition in _partitions() if partitions is None else partitions:

@@ -96,6 +96,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Verified ingest of clinical photos from camera cards into a per-patient archive.",
 )
 app.add_typer(catalogue_app, name="catalogue")

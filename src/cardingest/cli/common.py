@@ -201,10 +201,13 @@ def parse_day(text: str | None, flag: str) -> date | None:
         raise UsageError(f"{flag} {text!r} is not a date like 2026-11-25") from None
 
 
-def parse_range(start: str | None, end: str | None) -> tuple[date | None, date | None]:
-    first, last = parse_day(start, "--from"), parse_day(end, "--to")
+def parse_range(
+    start: str | None, end: str | None, names: tuple[str, str] = ("--from", "--to")
+) -> tuple[date | None, date | None]:
+    """Two days, the first not after the last (``names``: their options, for the message)."""
+    first, last = parse_day(start, names[0]), parse_day(end, names[1])
     if first and last and first > last:
-        raise UsageError(f"--from {first} is after --to {last}")
+        raise UsageError(f"{names[0]} {first} is after {names[1]} {last}")
     return first, last
 
 

@@ -70,10 +70,15 @@ def _select(
 
 
 def _check_any(selection: Selection, patient_id: str | None, dated: bool) -> None:
+    """Nothing matching an ID or dates given is input to fix (exit 2), as for `share`: an
+    export then made an empty folder and said it wrote 0 files, exit 0."""
     if selection.photos or selection.left_out:
         return
     if patient_id and not dated:
         raise UsageError(f"No photos of {patient_id} are archived: is the ID or --archive right?")
+    if patient_id or dated:
+        whose = f" of {patient_id}" if patient_id else ""
+        raise UsageError(f"No archived photos{whose} match the dates given (--from, --to)")
     output.err.print("No archived photos match.")
 
 

@@ -10,7 +10,7 @@ from ..errors import EXIT_OK, UsageError
 from ..ids import validate_id
 from ..models import Settings
 from . import documents, output
-from .common import handles_errors, lookup_id, parse_day
+from .common import handles_errors, lookup_id, parse_range
 from .config import load_settings
 from .options import ArchiveOpt, CatalogueOpt, JsonOpt
 from .output import escape
@@ -114,13 +114,14 @@ def run_move(
     target = validate_id(
         to, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=settings.allow_test_ids
     )
+    first, last = parse_range(since, until, ("--since", "--until"))
     request = MoveRequest(
         to=target,
         paths=tuple(paths or ()),
         from_id=lookup_id(from_id, settings) if from_id is not None else None,
         diagnosis=diagnosis.strip() if diagnosis and diagnosis.strip() else None,
-        since=parse_day(since, "--since"),
-        until=parse_day(until, "--until"),
+        since=first,
+        until=last,
     )
 
     from ..ingest import recover_before_planning

@@ -6,6 +6,7 @@ import re
 import string
 from datetime import datetime, timedelta
 
+from ..card.kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS
 from ..errors import ConfigError, UsageError
 
 DEFAULT_FOLDER_TEMPLATE = "{id}"
@@ -62,6 +63,13 @@ def check_templates(folder_template: str, name_template: str) -> None:
             raise ConfigError(f"{key} {template!r} must contain {{id}}: one folder per patient")
         if not may_nest and "/" in template:
             raise ConfigError(f"{key} {template!r} may not contain '/'")
+        extension = template.rpartition(".")[2].lower() if "." in template else ""
+        if not may_nest and extension in PHOTO_EXTENSIONS | SIDECAR_EXTENSIONS:
+            raise ConfigError(
+                f"{key} {template!r} ends in '.{extension}': each file's own extension is "
+                f"added to the name (it would give '….{extension}.jpg', and '….{extension}.cr3' "
+                "for a RAW): leave it out"
+            )
         sample = render(template, "ABC1235", datetime(2026, 1, 2, 3, 4, 5))
         if not all(_COMPONENT.match(part) for part in sample.split("/")):
             raise ConfigError(

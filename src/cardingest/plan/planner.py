@@ -45,8 +45,11 @@ class _Shot:
     primary: MediaFile | None
 
     @property
-    def order(self) -> tuple[float, str, int, str]:
-        return same_second_order(self.primary or self.files[0])
+    def order(self) -> tuple[datetime, float, str, int, str]:
+        """Capture time first: a name template without ``{time}`` gives a day's photos
+        one name, and their ``-N`` then follow the order they were taken in."""
+        first = self.primary or self.files[0]
+        return (first.captured, *same_second_order(first))
 
 
 def _shifted(when: datetime, offset: timedelta) -> datetime:
@@ -659,9 +662,9 @@ def make_plan(
     with that patient's ID in the reason, unless ``allow_other_patient``.
 
     Raises MapError when the map does not fit the card. Names are deterministic: photos of
-    one patient in the same second are ordered by sub-second, then folder and DCF number, and
-    the 2nd gets ``-2``; a name already taken in the archive by other content moves on to
-    the next free ``-N``.
+    one patient given one name (the same second) are ordered by capture time, sub-second,
+    then folder and DCF number, and the 2nd gets ``-2``; a name already taken in the
+    archive by other content moves on to the next free ``-N``.
 
     With ``slates`` (``--slates``) the patients come from the slates read on the card instead
     of the map's rows; a slate itself is archived as ``{name}-slate.{ext}``.
