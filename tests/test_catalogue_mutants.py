@@ -220,9 +220,13 @@ def test_a_migrated_archive_points_to_its_database(moved: tuple[Path, str]) -> N
     archive, url = moved
     assert migrated_to(archive) == url
     expected = f"The catalogue of {archive} has moved to PostgreSQL: {url}"
+    user, _, host = url.removeprefix("postgresql://").partition("@")
+    assert user and host, url  # the owner's URL, as migrate was given it
     details = [
-        f"Use --catalogue {url} (with the password, if it needs one), set "
-        '$CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
+        f"Use --catalogue postgresql://DESK_ROLE@{host} with the desks' role and its password "
+        f'(not {user}, which migrated the catalogue and owns its tables: see "Several '
+        'workstations" in the README), set $CARDINGEST_CATALOGUE, or put catalogue = "…" '
+        "in the config."
     ]
     for check in (
         lambda: check_not_migrated(archive),

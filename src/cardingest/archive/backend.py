@@ -481,11 +481,27 @@ def check_not_migrated(archive: Path) -> None:
     if url is not None:
         raise ConfigError(
             f"The catalogue of {archive} has moved to PostgreSQL: {url}",
-            details=[
-                f"Use --catalogue {url} (with the password, if it needs one), set "
-                '$CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
-            ],
+            details=[_use_desk_role(url)],
         )
+
+
+def _use_desk_role(url: str) -> str:
+    """How to reach a migrated catalogue: the URL ``catalogue migrate`` was given names the
+    role that made (owns) the tables, which the README keeps off the desks; a desk's command
+    uses the desk role, so only the database is pointed to."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    how = 'set $CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
+    parts = urlsplit(url)
+    if not parts.username:
+        return f"Use --catalogue {url} (with the password, if it needs one), {how}"
+    host = parts.netloc.rpartition("@")[2]
+    desk = urlunsplit((parts.scheme, f"DESK_ROLE@{host}", parts.path, parts.query, ""))
+    return (
+        f"Use --catalogue {desk} with the desks' role and its password (not "
+        f"{parts.username}, which migrated the catalogue and owns its tables: see "
+        f'"Several workstations" in the README), {how}'
+    )
 
 
 def require_folder(root: Path) -> None:
