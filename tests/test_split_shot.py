@@ -53,3 +53,21 @@ def test_ingest_wipe_keeps_the_whole_shot_of_a_held_file() -> None:
     assert kept[RAW].action == kept[JPEG].action == "keep"
     assert kept[JPEG].reason == f"its shot's other file was held by the ingest: {BUSY}"
     assert kept[OTHER].action == "remove"
+
+
+def test_a_held_file_the_wipe_keeps_anyway_is_kept_for_the_ingests_reason() -> None:
+    """A photo the ingest held ("no slate before this photo"), whose card name an earlier
+    card's photo was archived under: the wipe kept it for its own long reason about the
+    camera's numbers starting again (an outside tester's trial), hiding why it was held."""
+    own = "another photo (taken …) under a card name archived before (from this card or another)"
+    plan = WipePlan(
+        source="/media/CARD",
+        archive="/srv/archive",
+        card=None,
+        items=(WipeItem(OTHER, "keep", own), WipeItem(JPEG, "keep", "cannot be read")),
+    )
+    kept = {
+        item.source: item for item in keep_held(plan, {OTHER: "no slate before this photo"}).items
+    }
+    assert kept[OTHER] == WipeItem(OTHER, "keep", "held by the ingest: no slate before this photo")
+    assert kept[JPEG].reason == "cannot be read"  # not held by the ingest: its own reason

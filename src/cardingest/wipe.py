@@ -514,21 +514,21 @@ def plan_wipe(
 def keep_held(plan: WipePlan, held: Mapping[str, str]) -> WipePlan:
     """``ingest --wipe``: what the ingest held stays on the card, as it said, even a photo
     archived already (under another patient: the card is the copy a person checks against),
-    and so does the rest of its shot (a shot two desks split: which patient is in doubt)."""
+    and so does the rest of its shot (a shot two desks split: which patient is in doubt).
+    A held file the wipe keeps anyway is kept for the ingest's reason too, not one of the
+    wipe's own (an earlier card's photo of that name, say), which would hide why."""
     if not held:
         return plan
     shots = {shot_of(source): reason for source, reason in held.items()}
 
-    def why(source: str) -> str | None:
-        if source in held:
-            return f"held by the ingest: {held[source]}"
-        twin = shots.get(shot_of(source))
+    def why(item: WipeItem) -> str | None:
+        if item.source in held:
+            return f"held by the ingest: {held[item.source]}"
+        twin = shots.get(shot_of(item.source)) if item.action == "remove" else None
         return f"its shot's other file was held by the ingest: {twin}" if twin else None
 
     items = tuple(
-        replace(item, action="keep", reason=reason)
-        if item.action == "remove" and (reason := why(item.source)) is not None
-        else item
+        replace(item, action="keep", reason=reason) if (reason := why(item)) is not None else item
         for item in plan.items
     )
     return replace(plan, items=items)
