@@ -241,6 +241,8 @@ def test_pacs_stopped_mid_send_is_exit_1_and_the_rerun_sends_the_rest(
     assert code == 3, second
     done = {i["path"] for i in second["items"] if i["action"] == "sent"}
     assert done == {i["path"] for i in first["items"] if i["action"] == "not-sent"}
+    ids = {i["path"]: i["id"] for i in second["items"] if i["action"] == "sent"}
+    assert all(i["id"] == ids[i["path"]] for i in first["items"] if i["action"] == "not-sent")
     assert not done & confirmed and len(done) == 5
     assert len(pacs.instances()) == 7 and len(sent_rows(archive)) == 7
     check_stored(pacs, archive, env, [i for i in second["items"] if i["action"] == "sent"])

@@ -327,7 +327,12 @@ def dicom_send(result: DicomResult) -> Document:
         + [_left_out(f, "failed") for f in result.failed]
         + [_left_out(f, "left-out") for f in result.left_out]
         + [
-            {"path": path, "action": "not-sent", "reason": "not confirmed by the PACS"}
+            {
+                "id": result.patient_of.get(path),
+                "path": path,
+                "action": "not-sent",
+                "reason": "not confirmed by the PACS",
+            }
             for path in result.not_sent
         ],
     }

@@ -49,6 +49,8 @@ class DicomResult:
     failed: list[LeftOut] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
     not_sent: list[str] = field(default_factory=list)
+    patient_of: dict[str, str] = field(default_factory=dict)
+    """The patient ID of each photo a send set out to send (those ``not_sent`` among them)."""
     stopped: str | None = None
     retry: str = "when the PACS answers"
     """When to send the rest again, once ``stopped``."""
@@ -184,6 +186,7 @@ def send_photos(
     if not todo:
         return result
     remaining = [r.archive_path for r in todo]
+    result.patient_of = {r.archive_path: r.patient_id for r in todo}
     lost: CatalogueError | None = None
     try:
         with client:
