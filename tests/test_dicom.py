@@ -793,3 +793,29 @@ def test_laterality_only_where_a_side_could_be(
     check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
     errors = [line for line in (check.stdout + check.stderr).splitlines() if "Error" in line]
     assert errors == [], errors
+
+
+def test_a_store_refused_for_lack_of_resources_says_so() -> None:
+    """0xA700 (a PACS whose storage is full) was "the PACS refused it (status 0xA700)" 35
+    times over, with no word of why. The status is the PACS's own answer, given here by a
+    stand-in association: the words for its class are what is checked."""
+    from pydicom.dataset import Dataset
+
+    from cardingest.export.pacs import DimseClient, Refused
+
+    class Answer:
+        is_established = True
+
+        def send_c_store(self, _ds: Dataset) -> Dataset:
+            status = Dataset()
+            status.Status = 0xA700
+            return status
+
+    client = DimseClient(PacsConfig(host="127.0.0.1", port=104, ae_title="PACS"))
+    client._assoc = Answer()
+    with pytest.raises(Refused) as caught:
+        client.store(Dataset())
+    assert str(caught.value) == (
+        "the PACS refused it (status 0xA700: out of resources, as when its storage is full: "
+        "see the PACS's log)"
+    )

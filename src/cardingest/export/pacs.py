@@ -163,8 +163,10 @@ class DimseClient:
             raise self._lost("during a C-STORE")
         if code != 0x0000 and code not in _WARNINGS:
             comment = getattr(status, "ErrorComment", "") or ""
+            meaning = _STORE_STATUS.get(code >> 8)
             raise Refused(
-                f"the PACS refused it (status 0x{code:04X}{' ' + comment if comment else ''})"
+                f"the PACS refused it (status 0x{code:04X}{' ' + comment if comment else ''}"
+                f"{': ' + meaning if meaning else ''})"
             )
         if not self._can_find:
             raise Refused("stored, but the PACS does not answer queries to confirm it")
@@ -197,6 +199,14 @@ class DimseClient:
         except (RuntimeError, OSError, ValueError) as exc:
             raise PacsError(f"{self._where()}: C-FIND failed: {exc}") from exc
         return found
+
+
+_STORE_STATUS = {
+    0xA7: "out of resources, as when its storage is full: see the PACS's log",
+    0xA9: "the data set does not match the SOP class",
+    0xC0: "it cannot understand the data set",
+}
+"""C-STORE failure statuses by their high byte (DICOM PS3.4 B.2.3), in words."""
 
 
 def _no_delay(assoc: Any) -> None:
