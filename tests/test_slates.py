@@ -169,6 +169,37 @@ def test_slates_taken_after_their_patients_photos_hold_every_photo() -> None:
     assert set(assign(files, reads).rows) == set(map(card_path, (3, 4, 5, 6, 7)))
 
 
+def test_slates_after_the_photos_are_seen_with_no_exif_first_photos_or_an_unread_last_slate() -> (
+    None
+):
+    """The re-trial's variants that still filed ACA31FM's photos as JBX3656's: the first
+    photos with no EXIF time (held for that, not "no slate before"), and a last slate whose
+    code gave no valid ID (held itself). Photos of an earlier day left on the card, before a
+    day whose slates came first and whose last slate's patient is still to be photographed,
+    are no such sign (an everyday trial held that whole day)."""
+    from cardingest.plan.slates import SLATES_AFTER
+
+    files = [media(card_path(n), at(n)) for n in range(1, 8)]
+    files[:2] = [media(card_path(n), at(n), source="mtime") for n in (1, 2)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (7, "ACA31FM"))}
+    result = assign(files, reads)
+    assert [result.holds[card_path(n)] for n in (4, 5, 6)] == [SLATES_AFTER] * 3
+    files = [media(card_path(n), at(n)) for n in range(1, 8)]
+    reads[card_path(7)] = SlateRead(path=card_path(7), ids=(), invalid=(BAD,))
+    result = assign(files, reads)
+    assert [result.holds[card_path(n)] for n in (4, 5, 6)] == [SLATES_AFTER] * 3
+    days_ago = [media(card_path(n), at(n - 3000)) for n in (1, 2)]  # two days before
+    reads[card_path(7)] = ok(card_path(7), "ACA31FM")
+    result = assign([*days_ago, *files[2:]], reads)
+    assert {p: r.patient_id for p, r in result.rows.items() if p != card_path(7)} == {
+        card_path(3): "JBX3656",
+        card_path(4): "JBX3656",
+        card_path(5): "JBX3656",
+        card_path(6): "JBX3656",
+    }
+    assert result.holds == {card_path(1): NO_SLATE, card_path(2): NO_SLATE}
+
+
 def test_invalid_slate_holds_itself_and_its_group_until_the_next_slate() -> None:
     files = [media(card_path(n), at(n)) for n in range(1, 7)]
     reads = {

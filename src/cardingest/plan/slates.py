@@ -151,7 +151,7 @@ def assign(
     found = shots(files, readable)
     by_time = _with_lone_slates(_assign_in(found, reads, max_gap, group_gap))
     by_card = _assign_in(sorted(found, key=_card_order), reads, max_gap, group_gap)
-    if _slates_after_photos(by_time):
+    if _slates_after_photos(found, reads, max_gap):
         return _all_held(by_time, SLATES_AFTER)
     doubt = {
         path
@@ -181,8 +181,8 @@ SLATES_AFTER = (
     "the card starts with photos before any slate and ends with a slate no photo follows, "
     "as when each slate was photographed after its patient's photos, not before: then "
     "every group here is the next slate's patient's, so none is filed by its slates. Check "
-    "the card (preview --slates --sheet), then ingest with an ID map (map-template --slates "
-    "writes one to check and correct)"
+    "the card (preview --slates --sheet), then ingest with an ID map (map-template writes "
+    "one grouped by time, for the IDs to be filled in)"
 )
 
 
@@ -193,16 +193,38 @@ def _lone(group: SlateGroup) -> bool:
     )
 
 
-def _slates_after_photos(assignment: SlateAssignment) -> bool:
-    """Photos before the first slate, and a last slate with none after it: what a card looks
-    like whose slates were each taken after their patient's photos (every photo would go to
-    the patient before its own). A card that only starts with yesterday's photos and ends
-    with a slate whose patient left looks the same; its photos are held too, in doubt."""
-    return (
-        NO_SLATE in assignment.holds.values()
-        and bool(assignment.groups)
-        and _lone(assignment.groups[-1])
+def _slates_after_photos(
+    found: Sequence[Shot], reads: Mapping[str, SlateRead], max_gap: timedelta
+) -> bool:
+    """Photos taken shortly before the first slate, and a slate last of all: what a card
+    looks like whose slates were each taken after their patient's photos (every photo would
+    go to the patient before its own). "Shortly" is within ``max_gap`` (a group's own limit)
+    in capture order, or before it in the camera's numbering for a photo with no EXIF time;
+    the last slate counts whether or not its code gave an ID. Photos of an earlier day left
+    on the card are no such sign. A card whose first photos were a test shot just before
+    the first slate, and whose last slate's patient left unphotographed, looks the same;
+    its photos are held too, in doubt. One stray photo after the last slate hides the
+    shape: nothing tells such a card from one whose slates came first."""
+    slates = [shot for shot in found if _is_slate(shot, reads)]
+    if not slates or not _is_slate(found[-1], reads):
+        return False
+    first = slates[0]
+    return any(
+        not _is_slate(shot, reads)
+        and (
+            shot.order < first.order and first.when - shot.when <= max_gap
+            if shot.primary.time_source != "mtime"
+            else _card_order(shot) < _card_order(first)
+        )
+        for shot in found
     )
+
+
+def _is_slate(shot: Shot, reads: Mapping[str, SlateRead]) -> bool:
+    """Whether a barcode was read in the shot's image (a valid ID or not): `_assign_in`'s
+    test for a slate."""
+    read = reads.get(shot.image.path) if shot.image is not None else None
+    return read is not None and read.unread is None
 
 
 def _all_held(assignment: SlateAssignment, reason: str) -> SlateAssignment:
