@@ -328,3 +328,32 @@ def test_a_camera_xmp_come_to_the_card_later_takes_its_photos_name(tmp_path: Pat
     assert not (archive / "JBX3656").exists()
     code, out, err = invoke("verify", "--archive", archive, "--json")  # backup copies too
     assert code == 0 and json.loads(out)["problems"] == [], out
+
+
+def test_a_camera_xmp_put_in_the_backup_later_takes_its_photos_name_there_too(
+    tmp_path: Path,
+) -> None:
+    """The camera's XMP ingested first without --backup (the archive's keywords sidecar gave
+    way), then with it: the backup's copy is put back as a repair, which met the backup's
+    keywords sidecar at NAME.xmp and took NAME-2.xmp; `move` then refused the photo."""
+    from exif_bytes import timed_card
+
+    card, archive, backup = tmp_path / "card", tmp_path / "a", tmp_path / "b"
+    folder = timed_card(card, count=1)
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id,diagnosis\nIMG_0001,JBX3656,melanoma\n", encoding="utf-8")
+    run = ("ingest", card, "--map", idmap, "--archive", archive)
+    assert invoke(*run, "--backup", backup)[0] == 0
+    camera = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><!-- rating 5 --></x:xmpmeta>'
+    (folder / "IMG_0001.XMP").write_bytes(camera)
+    assert invoke(*run)[0] == 0
+    code, _out, err = invoke(*run, "--backup", backup)
+    assert code == 0, err
+    name = "JBX3656/JBX3656-20240501-100001"
+    for root in (archive, backup):
+        assert (root / f"{name}.xmp").read_bytes() == camera, root
+        assert not (root / f"{name}-2.xmp").exists()
+    code, _out, err = invoke("move", f"{name}.jpg", "--to", "MCJ1984", "--archive", archive)
+    assert code == 0, err
+    code, out, _err = invoke("verify", "--archive", archive, "--json")
+    assert code == 0 and json.loads(out)["problems"] == [], out

@@ -629,9 +629,7 @@ def execute(
             copies = [plan.items[index] for index in copy_at]
             reserved = reserved_names(item.target for item in plan.items)
             for item in copies:
-                if item.sidecar and item.target:
-                    for root in roots:
-                        give_way(root, item.target)
+                _keywords_give_way(item, roots)
             folders = {item.target.rpartition("/")[0] for item in copies if item.target}
             # The lock file keeps every other writer out: what this run made, it may take away.
             made = [] if location_for(archive).postgres else _not_there(folders, roots)
@@ -893,6 +891,14 @@ def mended(outcomes: Iterable[Outcome]) -> list[Outcome]:
     return [outcome for outcome in outcomes if outcome.item.repair and outcome.action == "copy"]
 
 
+def _keywords_give_way(item: PlanItem, roots: Sequence[Path]) -> None:
+    """Before a camera's XMP is copied (or put back in a backup) to its photo's
+    ``NAME.xmp``: the keywords sidecar cardingest wrote there gives way (`xmp.give_way`)."""
+    if item.sidecar and item.target and item.target.lower().endswith(".xmp"):
+        for root in roots:
+            give_way(root, item.target)
+
+
 def _repair(
     item: PlanItem,
     catalogue: Catalogue,
@@ -913,6 +919,7 @@ def _repair(
     record = catalogue.record(item.target)
     if record is None:
         return Outcome(item, "failed", None, error=f"{item.target} is not in the catalogue"), []
+    _keywords_give_way(item, [settings.archive, *([settings.backup] if settings.backup else [])])
     fixed = repair_copies(
         Path(plan.source) / item.source,
         record,
