@@ -162,6 +162,36 @@ def test_a_half_archived_shot_whose_twin_name_is_taken_moves_on() -> None:
     assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + ".jpg"
 
 
+def test_a_sidecar_of_an_archived_photo_whose_name_is_taken_stays_on_the_card() -> None:
+    """A camera XMP come to the card after its photo was archived, with NAME.xmp held by
+    another file (an editor's, copied in by hand): it was filed as NAME-2.xmp, beside no
+    photo of that name, and `move` left it under the old patient. It is held now."""
+    state = ArchiveState(
+        archived=(
+            ArchivedFile("JBX3656", BASE + ".jpg", "a" * 64, 100, "DCIM/100CANON/IMG_0001.JPG",
+                         "2026-11-24T09:15:02"),
+        ),
+        taken_paths=frozenset({BASE + ".jpg", BASE + ".xmp"}),
+    )  # fmt: skip
+    found = items(
+        [photo("DCIM/100CANON/IMG_0001.JPG"), photo("DCIM/100CANON/IMG_0001.XMP", sidecar=True)],
+        state=state,
+    )
+    assert found["DCIM/100CANON/IMG_0001.JPG"].action == "skip"
+    xmp = found["DCIM/100CANON/IMG_0001.XMP"]
+    assert (xmp.action, xmp.target) == ("hold", None)
+    assert xmp.reason == (
+        f"its photo is archived as {BASE}.jpg, and the name beside it for this sidecar "
+        f"({BASE}.xmp) is held by another file (the catalogue's, or one copied there by "
+        "hand): move that one aside, then ingest again"
+    )
+    free = items(
+        [photo("DCIM/100CANON/IMG_0001.JPG"), photo("DCIM/100CANON/IMG_0001.XMP", sidecar=True)],
+        state=ArchiveState(archived=state.archived, taken_paths=frozenset({BASE + ".jpg"})),
+    )
+    assert free["DCIM/100CANON/IMG_0001.XMP"].target == BASE + ".xmp"
+
+
 def test_dots_in_the_name_template_are_part_of_the_name() -> None:
     found = items(
         [

@@ -841,6 +841,20 @@ def make_plan(
                 items.extend(_held(pending, when, row, primary, held_for, slates))
                 pending = []
             targets = namer.beside(archived_targets, pending) if pending else None
+            if pending and targets is None and archived_targets and all(m.sidecar for m in pending):
+                # A sidecar of an archived shot (a camera XMP come to the card since) goes
+                # beside its photo or nowhere: under another base no program pairs it with
+                # the photo, and a `move` leaves it behind. (A photo of the shot takes the
+                # next free base, and its sidecars go with it.)
+                beside = _base(archived_targets[0])
+                why = (
+                    f"its photo is archived as {archived_targets[0]}, and the name beside it "
+                    f"for this sidecar ({beside}.{pending[0].extension}) is held by another "
+                    "file (the catalogue's, or one copied there by hand): move that one "
+                    "aside, then ingest again"
+                )
+                items.extend(_held(pending, when, row, primary, why, slates))
+                continue
             if pending and targets is None:
                 tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
                 free = namer.next_free(base, pending, next_suffix, tail)
