@@ -565,3 +565,32 @@ def test_a_copy_is_made_and_named_in_no_folder_swapped_for_a_link_after_the_chec
     said = " ".join(result.stdout.split())
     assert "became a link or a file as it was opened" in said, said
     assert (card / "DCIM" / "100CANON" / "IMG_0003.JPG").exists()
+
+
+def test_a_folder_made_by_hand_for_a_new_archive_is_closed_as_cardingest_makes_its_own(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """With archive_group set, the empty 0755 folder was closed to 0700, shutting the
+    clinic's group out of an archive whose patients' folders are 2750 (a re-trial); and
+    root left one another account owns open to every account. It gets the mode cardingest
+    gives its own folders: 2750 and the group; and root closes another account's too (the
+    files it makes there are that account's)."""
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    archive = tmp_path / "archive"
+    archive.mkdir(mode=0o755)
+    card, map_file = make_demo_card(tmp_path)
+    result = cli("ingest", card, "--map", map_file, "--archive", archive, "--json")
+    assert result.exit_code == 3, result.stderr
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o2750
+    assert "made it private (drwxr-s---)" in " ".join(json.loads(result.stdout)["warnings"])
+    assert cli("verify", "--archive", archive).exit_code == 0
+    if os.geteuid() != 0:
+        return
+    config.write_text("allow_test_ids = true\n", encoding="utf-8")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, 65534, 65534)
+    result = cli("ingest", card, "--map", map_file, "--archive", theirs, "--json")
+    assert result.exit_code == 3, result.stderr
+    assert stat.S_IMODE(theirs.stat().st_mode) == 0o700 and theirs.stat().st_uid == 65534

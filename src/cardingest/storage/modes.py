@@ -243,19 +243,24 @@ def make_private_folder(path: Path, option: str) -> str | None:
 
 
 def close_empty_folder(path: Path, what: str) -> str | None:
-    """`make_private` of a folder of ours that holds nothing yet (made by hand for a new
-    archive or backup, with the umask's 0755, where every account could list the patients'
-    folders cardingest makes in it: their names are patients' IDs); ``what`` names it in
-    the warning that says so. A folder holding anything is left as it is, as is another
-    account's (`verify` names both)."""
+    """A folder that holds nothing yet (made by hand for a new archive or backup, with the
+    umask's 0755, where every account could list the patients' folders cardingest makes in
+    it: their names are patients' IDs), open to others, given the group and mode of a folder
+    cardingest makes (`_finish_folder`: 0700, or 2750 with the ``archive_group``); ``what``
+    names it in the warning that says so. Ours, or any for root (whose files in it go to its
+    owner: `keep_owner`). A folder holding anything is left as it is (`verify` names it)."""
     try:
         info = os.lstat(path)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        me = os.geteuid()
+        if not stat.S_ISDIR(info.st_mode) or me not in (info.st_uid, 0):
+            return None
+        if not exposed(info.st_mode, info.st_gid):
             return None
         with os.scandir(path) as entries:
             if next(entries, None) is not None:
                 return None
-        return _said_closed(what, path, make_private(path))
+        _finish_folder(path)
+        return _said_closed(what, path, (info.st_mode, os.stat(path).st_mode))
     except OSError:
         return None  # gone, or not ours to change: the ingest's own checks say why
 
