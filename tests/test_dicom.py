@@ -452,6 +452,7 @@ def test_a_sweep_in_the_instant_a_temporary_is_made_costs_only_its_name(
         ("[pacs]\nhost = ' 127.0.0.1'\nport = 104\nae_title = 'A'\n", [], "holds a blank"),
         ("[pacs]\nhost = '127.0.0.1:104'\nport = 104\nae_title = 'A'\n", [], "holds a port"),
         ("[pacs]\nhost = 'http://pacs.example'\nport = 104\nae_title = 'A'\n", [], "a URL"),
+        ("[pacs]\nhost = '[::1]'\nport = 104\nae_title = 'A'\n", [], "without its brackets"),
         ("dicom_uid_root = '1.2.840.10008.9'\n[pacs]\nstow_url = 'http://x'\n", [], "keeps"),
         ("[pacs]\nstow_url = 'http://127.0.0.1:9'\n", ["NOTANID"], "NOTANID"),
         ("[pacs]\nstow_url = 'http://127.0.0.1:9'\n", ["--from", "2008-13-01"], "--from"),

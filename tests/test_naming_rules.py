@@ -76,6 +76,13 @@ def test_nested_folder_template() -> None:
             "leave it out",
         ),
         (
+            "{id}",
+            "{id}-{date}.png",
+            "name_template '{id}-{date}.png' ends in '.png': each file's own extension is "
+            "added to the name (it would give '….png.jpg', and '….png.cr3' for a RAW): "
+            "leave it out",
+        ),
+        (
             ".{id}",
             "{id}",
             "folder_template '.{id}' gives '.ABC1235': each part must be letters, digits, "

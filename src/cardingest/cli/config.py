@@ -378,6 +378,8 @@ def _host_problem(host: str) -> str | None:
         return "it holds a blank"
     if "/" in host or "@" in host:
         return "a URL or a path: give the host alone, or a DICOMweb URL as stow_url"
+    if host.startswith("[") and host.endswith("]"):
+        return "an IPv6 address is given without its brackets here"
     if ":" in host:
         try:
             ipaddress.IPv6Address(host)

@@ -43,6 +43,11 @@ def _fields(patient_id: str, when: datetime) -> dict[str, str]:
     }
 
 
+_EXTENSION = re.compile(r"[a-z][a-z0-9]{1,4}")
+"""After the last dot of a name template, what reads as a file's extension (``png``,
+``mp4``, ``v2``), a token there (``{date}``) being none: each file's own is added after it."""
+
+
 def check_templates(folder_template: str, name_template: str) -> None:
     """Refuse templates with unknown tokens or that could leave the archive."""
     for key, template, may_nest in (
@@ -64,7 +69,9 @@ def check_templates(folder_template: str, name_template: str) -> None:
         if not may_nest and "/" in template:
             raise ConfigError(f"{key} {template!r} may not contain '/'")
         extension = template.rpartition(".")[2].lower() if "." in template else ""
-        if not may_nest and extension in PHOTO_EXTENSIONS | SIDECAR_EXTENSIONS:
+        if not may_nest and (
+            extension in PHOTO_EXTENSIONS | SIDECAR_EXTENSIONS or _EXTENSION.fullmatch(extension)
+        ):
             raise ConfigError(
                 f"{key} {template!r} ends in '.{extension}': each file's own extension is "
                 f"added to the name (it would give '….{extension}.jpg', and '….{extension}.cr3' "
