@@ -357,3 +357,33 @@ def test_a_camera_xmp_put_in_the_backup_later_takes_its_photos_name_there_too(
     assert code == 0, err
     code, out, _err = invoke("verify", "--archive", archive, "--json")
     assert code == 0 and json.loads(out)["problems"] == [], out
+
+
+def test_tagging_one_file_of_a_shot_tags_the_whole_shot(tmp_path: Path) -> None:
+    """`tag NAME.jpg --site …` on a RAW+JPEG shot: the RAW kept the old site, the two shared
+    one keywords sidecar, `verify` called it out of date for ever, and `--fix-sidecars`
+    wrote the old keywords back (an everyday trial). The whole shot is tagged now."""
+    from exif_bytes import DTO, build, exif_jpeg, text
+
+    card, archive = tmp_path / "card", tmp_path / "a"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0001.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:01"))
+    (folder / "IMG_0001.DNG").write_bytes(build("<", [], [text(DTO, b"2024:05:01 10:00:01\0")]))
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id,site\nIMG_0001,JBX3656,scalp\n", encoding="utf-8")
+    code, _out, err = invoke("ingest", card, "--map", idmap, "--archive", archive)
+    assert code == 0, err
+    name = "JBX3656/JBX3656-20240501-100001"
+    assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == [
+        f"{name[8:]}.dng", f"{name[8:]}.jpg", f"{name[8:]}.xmp",
+    ]  # fmt: skip
+    code, _out, err = invoke("tag", f"{name}.jpg", "--site", "right shin", "--archive", archive)
+    assert code == 0, err
+    assert {r["archive_path"]: r["site"] for r in search(archive, "--id", "JBX3656")} == {
+        f"{name}.dng": "right shin",
+        f"{name}.jpg": "right shin",
+    }
+    code, out, _err = invoke("verify", "--archive", archive, "--json")
+    assert code == 0 and json.loads(out)["problems"] == [], out
+    assert "right shin" in (archive / f"{name}.xmp").read_text(encoding="utf-8")

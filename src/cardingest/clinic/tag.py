@@ -144,10 +144,22 @@ def resolve_targets(
         if record is None:
             problems.append(_not_archived(target, archive, check_id))
         else:
-            found[record.archive_path] = record
+            found.update((r.archive_path, r) for r in _shot_of(catalogue, record))
     if problems:
         raise UsageError("Nothing was changed: some targets are not archived", details=problems)
     return [found[path] for path in sorted(found)]
+
+
+def _shot_of(catalogue: Catalogue, record: CatalogueRecord) -> list[CatalogueRecord]:
+    """The records of ``record``'s shot: those of its patient sharing its name without the
+    extension (a RAW twin, a camera XMP), as `move` takes them. They share one keywords
+    sidecar, so tagging one alone left it out of date for the other, and `verify
+    --fix-sidecars` then wrote back the old keywords."""
+    base = record.archive_path.rpartition(".")[0]
+    shot = [
+        r for r in catalogue.records(record.patient_id) if r.archive_path.rpartition(".")[0] == base
+    ]
+    return shot or [record]
 
 
 def _not_archived(target: str, archive: Path, check_id: Callable[[str], str]) -> str:
