@@ -594,3 +594,20 @@ def test_a_folder_made_by_hand_for_a_new_archive_is_closed_as_cardingest_makes_i
     result = cli("ingest", card, "--map", map_file, "--archive", theirs, "--json")
     assert result.exit_code == 3, result.stderr
     assert stat.S_IMODE(theirs.stat().st_mode) == 0o700 and theirs.stat().st_uid == 65534
+
+
+def test_archive_group_with_a_backup_on_a_drive_without_owners_is_archived(
+    tmp_path: Path, umask: None, config: Path, exfat_card: CardFactory
+) -> None:
+    """archive_group set, the backup on an exFAT USB drive (which keeps no owners or modes:
+    its mount options decide): giving the first file the group failed ("Cannot write to …:
+    Operation not permitted"), exit 1, where the preview had said all was well. It is taken
+    as a chmod there is: the mount options decide, and the ingest goes on."""
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    drive = exfat_card({"README.TXT": b"a USB drive\n"}, label="USB")
+    card, map_file = make_demo_card(tmp_path)
+    archive, backup = tmp_path / "archive", drive / "clinic-backup"
+    result = cli("ingest", card, "--map", map_file, "--archive", archive, "--backup", backup)
+    assert result.exit_code == 3, result.output  # the demo holds one photo
+    assert len(list(backup.glob("*/*.jpg"))) == len(list(archive.glob("*/*.jpg"))) > 0

@@ -63,7 +63,14 @@ def _give(fd: int) -> None:
         return
     uid = _owner[0] if _owner is not None else -1
     gid = _group if _group is not None else (_owner[1] if _owner is not None else -1)
-    os.fchown(fd, uid, gid)
+    try:
+        os.fchown(fd, uid, gid)
+    except OSError as exc:
+        # A file system that keeps no owners (exFAT, FAT: a USB backup drive) refuses it as
+        # it takes a chmod and changes nothing: its mount options decide. (Membership of the
+        # archive_group is checked when the config is read.)
+        if exc.errno not in _NO_MODES:
+            raise
 
 
 def file_mode() -> int:
