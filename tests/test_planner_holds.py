@@ -271,10 +271,10 @@ def test_tails_and_bases_in_nested_folders_and_dotted_names() -> None:
     )
     assert found[SLATE].target == "JBX3656/2026/11/JBX3656.20261124.091502-slate.jpg"
     assert found["DCIM/100CANON/IMG_0002.JPG"].target == (
-        "JBX3656/2026/11/JBX3656.20261124.091502-2.jpg"
+        "JBX3656/2026/11/JBX3656.20261124.091502.jpg"
     )
     assert found["DCIM/100CANON/IMG_0002.CR2"].target == (
-        "JBX3656/2026/11/JBX3656.20261124.091502-2.cr2"
+        "JBX3656/2026/11/JBX3656.20261124.091502.cr2"
     )
 
 

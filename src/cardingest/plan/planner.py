@@ -855,16 +855,19 @@ def make_plan(
                 )
                 items.extend(_held(pending, when, row, primary, why, slates))
                 continue
+            # A slate's name has its own tail: it takes no number from the photos of its
+            # second (the first photo after it is NAME, not NAME-2 beside no NAME).
+            tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
             if pending and targets is None:
-                tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
-                free = namer.next_free(base, pending, next_suffix, tail)
+                free = namer.next_free(base, pending, 1 if tail else next_suffix, tail)
                 if free is None:
                     items.extend(_held(pending, when, row, primary, NO_FREE_NAME, slates))
                     next_suffix = MAX_SUFFIX + 1
                     continue
                 targets, suffix = free
-                next_suffix = suffix + 1
-            else:
+                if not tail:
+                    next_suffix = suffix + 1
+            elif not tail:
                 next_suffix += 1
             for media, target in zip(pending, targets or [], strict=True):
                 items.append(
