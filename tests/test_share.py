@@ -607,3 +607,22 @@ def test_an_out_that_another_account_could_redirect_or_see_into_is_refused(
     assert not (shared / "newref").exists()
     code, _out, err = invoke("share", "JBX3656", "--out", shared / "mine", "--archive", archive)
     assert code == 0, err
+
+
+def test_a_raw_and_jpeg_shot_is_shared_once_under_its_own_name(tmp_path: Path) -> None:
+    """The RAW twin was "skipped" (it cannot be re-encoded) and took the second number of
+    its second: the JPEG went out as ``…-2-medium.jpg`` and "6 of 7" were shared (an
+    everyday trial). The shot is shared once, through its JPEG."""
+    from exif_bytes import DTO, build, text
+
+    card, archive, out = tmp_path / "card", tmp_path / "a", tmp_path / "out"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    camera_jpeg(folder / "IMG_0001.JPG", datetime(2024, 5, 1, 10, 0, 1))
+    (folder / "IMG_0001.DNG").write_bytes(build("<", [], [text(DTO, b"2024:05:01 10:00:01\0")]))
+    code, _out, err = invoke("ingest", card, "--id", "JBX3656", "--archive", archive)
+    assert code == 0, err
+    code, stdout, err = invoke("share", "JBX3656", "--archive", archive, "--out", out, "--json")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["JBX3656-20240501-100001-medium.jpg"]
+    assert "skipped" not in err and "skipped" not in stdout

@@ -33,7 +33,7 @@ from ..errors import ShareError, UsageError
 from ..plan.shots import subsec_fraction
 from ..storage import modes
 from ..storage.durable import TEMP_PREFIX, remove_dead_temps_in, write_new
-from .jpeg import SIZES, Unshareable, render
+from .jpeg import READABLE, SIZES, Unshareable, render
 
 SHAREABLE_CONSENT = ("teaching", "publication")
 
@@ -85,7 +85,24 @@ def select(
         for record in found
         if not is_sidecar(record.archive_path) and (slates or record.role != "slate")
     ]
-    return sorted(photos, key=capture_order)
+    return sorted(_one_per_shot(photos), key=capture_order)
+
+
+def _one_per_shot(records: Sequence[CatalogueRecord]) -> list[CatalogueRecord]:
+    """A RAW+JPEG shot is shared once, through the file that can be re-encoded: its RAW twin
+    (same name, another extension) was "skipped" beside it, and took a number in the
+    shared names (``…-2-medium.jpg`` for a photo alone in its second)."""
+    readable = {
+        PurePosixPath(r.archive_path).with_suffix("").as_posix()
+        for r in records
+        if PurePosixPath(r.archive_path).suffix.lower().lstrip(".") in READABLE
+    }
+    return [
+        r
+        for r in records
+        if PurePosixPath(r.archive_path).suffix.lower().lstrip(".") in READABLE
+        or PurePosixPath(r.archive_path).with_suffix("").as_posix() not in readable
+    ]
 
 
 def capture_order(record: CatalogueRecord) -> tuple[str, float, str, str]:
