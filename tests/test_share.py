@@ -625,4 +625,5 @@ def test_a_raw_and_jpeg_shot_is_shared_once_under_its_own_name(tmp_path: Path) -
     code, stdout, err = invoke("share", "JBX3656", "--archive", archive, "--out", out, "--json")
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["JBX3656-20240501-100001-medium.jpg"]
-    assert "skipped" not in err and "skipped" not in stdout
+    document = json.loads(stdout)
+    assert [item["action"] for item in document["items"]] == ["written"], document
