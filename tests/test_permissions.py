@@ -611,3 +611,10 @@ def test_archive_group_with_a_backup_on_a_drive_without_owners_is_archived(
     result = cli("ingest", card, "--map", map_file, "--archive", archive, "--backup", backup)
     assert result.exit_code == 3, result.output  # the demo holds one photo
     assert len(list(backup.glob("*/*.jpg"))) == len(list(archive.glob("*/*.jpg"))) > 0
+    # Its folders stay open as the mount made them: the warning's remedy was `verify
+    # --fix-permissions`, which no chmod there can carry out.
+    result = cli("preview", card, "--map", map_file, "--archive", archive, "--backup", backup,
+                 "--json")  # fmt: skip
+    warned = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+    assert "can be changed by other accounts" in warned, warned
+    assert "keeps no Unix modes, so no chmod or `verify --fix-permissions` can close it" in warned

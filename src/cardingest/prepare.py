@@ -19,6 +19,7 @@ from .archive.backend import (
     catalogue_path,
     check_sqlite_place,
     location_for,
+    modeless_fstype,
     refuse_emptied,
     refuse_lost,
     require_folder,
@@ -765,11 +766,19 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
     if not found:
         return None
     place, why = found[0]
+    fstype = modeless_fstype(place)
+    remedy = (
+        f"Its file system ({fstype}) keeps no Unix modes, so no chmod or `verify "
+        "--fix-permissions` can close it: mount it for this account alone (uid=, gid=, "
+        "umask=077), or give the archive a folder of its own"
+        if fstype
+        else "Have the account that owns them run `cardingest verify --fix-permissions`, or "
+        "give the archive a folder of its own"
+    )
     return (
         f"{len(found)} folder(s) the photos are to be filed in can be changed by other "
         f"accounts ({printable(str(place))} {why}): they could remove, rename or replace the "
-        "photos in them. Have the account that owns them run `cardingest verify "
-        "--fix-permissions`, or give the archive a folder of its own"
+        f"photos in them. {remedy}"
     )
 
 

@@ -388,6 +388,17 @@ def mount_of(path: Path) -> tuple[str, str] | None:
 
 
 IN_MEMORY_FSTYPES = frozenset({"tmpfs", "ramfs"})
+MODELESS_FSTYPES = frozenset(
+    {"vfat", "msdos", "exfat", "fuseblk", "fuse.fusefat", "fuse.exfat", "fuse.exfat-fuse"}
+)
+"""File systems that keep no Unix owners or modes (FAT, exFAT: USB drives and cards; fuseblk
+is exfat-fuse's or ntfs-3g's): their mount options decide who may read or change them."""
+
+
+def modeless_fstype(path: Path) -> str | None:
+    """The type of the file system without Unix modes ``path`` lies on, or None."""
+    found = mount_of(path)
+    return found[0] if found is not None and found[0] in MODELESS_FSTYPES else None
 
 
 def memory_fstype(path: Path) -> str | None:
