@@ -717,3 +717,49 @@ def test_small_things_a_new_user_met(tmp_path: Path) -> None:
     result = cli("preview", image, "--id", "JBX3656", "--archive", tmp_path / "a")
     assert result.exit_code == 2
     assert "not a folder" in result.stderr and "a card image? mount it" in result.stderr
+
+
+def test_a_file_with_the_photos_bytes_that_others_can_change_is_not_taken_as_its_copy(
+    tmp_path: Path,
+) -> None:
+    """A file at a photo's name holding its bytes, hard-linked from a folder every account
+    writes in, or another account's: it was kept as the proven copy (root even chmod'ed it,
+    and its outside name with it), the card was wiped, and the other name's holder could
+    then change the archived photo (a fault trial). Neither is the copy now: the photo
+    takes the next name, in the preview as in the ingest, and neither file is touched."""
+    from exif_bytes import timed_card
+
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    folder = timed_card(card, count=1)
+    photo = (folder / "IMG_0001.JPG").read_bytes()
+    (archive / "JBX3656").mkdir(parents=True, mode=0o700)
+    name = archive / "JBX3656" / "JBX3656-20240501-100001.jpg"
+    drop = tmp_path / "drop"
+    drop.mkdir(mode=0o777)
+    outside = drop / "x.jpg"
+    outside.write_bytes(photo)
+    outside.chmod(0o644)
+    os.link(outside, name)
+    cases = [("hard-linked", lambda: None)]
+    if os.geteuid() == 0:
+
+        def theirs() -> None:
+            name.unlink()
+            name.write_bytes(photo)
+            name.chmod(0o644)
+            os.chown(name, 65534, 65534)
+
+        cases.append(("another account's", theirs))
+    for what, arrange in cases:
+        arrange()
+        (folder / "IMG_0001.JPG").write_bytes(photo)
+        targets = []
+        for command in ("preview", "ingest"):
+            run = cli(command, card, "--id", "JBX3656", "--archive", archive, "--json")
+            assert run.exit_code == 0, run.output
+            [item] = json.loads(run.stdout)["items"]
+            targets.append(item["target"])
+        assert targets == ["JBX3656/JBX3656-20240501-100001-2.jpg"] * 2, what
+        assert stat.S_IMODE(name.stat().st_mode) == 0o644, what
+        (archive / targets[0]).unlink()  # for the next case: the catalogue row goes too
+        shutil.rmtree(archive / ".cardingest")

@@ -61,7 +61,7 @@ from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
-from .storage.modes import ACL_NAMES, account_name, has_acl
+from .storage.modes import ACL_NAMES, account_name, has_acl, own_uids
 from .storage.positional import open_regular
 from .text import printable, undecodable
 
@@ -664,13 +664,26 @@ def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> dict[str, Path]:
                 other = os.stat(where / name, follow_symlinks=False)
             except OSError:
                 continue
-            regular = stat.S_ISREG(other.st_mode)
-            if not regular or not (
+            if not _may_be_the_copy(other, where) or not (
                 _same_bytes(where / name, Path(plan.source, item.source), other.st_size, item.size)
                 or (item.sidecar and _keywords_sidecar(where / name))
             ):
                 found.setdefault(item.target, where / name)
     return found
+
+
+def _may_be_the_copy(found: os.stat_result, folder: Path) -> bool:
+    """Whether a file at a planned name could stand as the copy, as the copy itself judges
+    (`transfer._identical`): a regular file of this run's (or of its folder's owner, on a
+    file system that gives every file one owner) with no second name."""
+    if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+        return False
+    if found.st_uid in own_uids():
+        return True
+    try:
+        return found.st_uid == os.stat(folder).st_uid
+    except OSError:
+        return False
 
 
 def _keywords_sidecar(path: Path) -> bool:

@@ -73,6 +73,15 @@ def _give(fd: int) -> None:
             raise
 
 
+def own_uids() -> set[int]:
+    """The accounts whose files count as this run's own: this account, and the archive's
+    owner that root works for (`keep_owner`)."""
+    own = {os.geteuid()} if _POSIX else set()
+    if _owner is not None:
+        own.add(_owner[0])
+    return own
+
+
 def file_mode() -> int:
     return PRIVATE_FILE_MODE if _group is None else FILE_MODE
 
@@ -352,8 +361,7 @@ def close_open_file(fd: int) -> None:
     modes, is left as it is (`verify` names it)."""
     info = os.fstat(fd)
     extra = too_open(info.st_mode, info.st_gid)
-    others = info.st_uid != os.geteuid() and os.geteuid() != 0
-    if not extra or others:
+    if not extra or info.st_uid not in own_uids():
         return
     try:
         os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~extra)

@@ -1126,10 +1126,14 @@ def _counted(
     return read
 
 
-def _identical(path: Path, size: int, sha256: str) -> bool:
-    """Whether ``path`` is a regular file with this size and sha256 (symlinks, folders and
-    pipes never are: the photo then takes the next free name); one that is, is kept, as
-    closed to other accounts as a copy made here (`modes.close_open_file`)."""
+def _identical(path: Path, size: int, sha256: str, at: int | None = None) -> bool:
+    """Whether ``path`` is a regular file with this size and sha256 that can stand as the
+    copy: this run's own (`modes.own_uids`, or its folder's owner's, on a file system that
+    gives every file one owner), with no other name (a hard link from outside the archive
+    would let whoever holds it change the photo). Symlinks, folders, pipes and another
+    account's file never are: the photo then takes the next free name. One that is, is
+    kept, as closed to other accounts as a copy made here (`modes.close_open_file`).
+    ``at``: the folder, open, that ``path`` is in."""
     try:
         fd = os.open(path, PEEK)
     except OSError as exc:
@@ -1138,7 +1142,10 @@ def _identical(path: Path, size: int, sha256: str) -> bool:
         raise
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size or info.st_nlink != 1:
+            return False
+        folder = os.fstat(at) if at is not None else os.stat(path.parent)
+        if info.st_uid not in modes.own_uids() and info.st_uid != folder.st_uid:
             return False
         with open(fd, "rb", buffering=0, closefd=False) as existing:
             if _hash_stream(existing.readinto, _never) != (size, sha256):
@@ -1160,7 +1167,7 @@ def candidate_names(name: str) -> Iterator[str]:
 
 def _reuse(final: Path, temp: Path, size: int, sha256: str, at: int | None) -> bool:
     """An identical file already holds the final name: drop ``temp`` and keep that one."""
-    if not _identical(final, size, sha256):
+    if not _identical(final, size, sha256, at):
         return False
     _unlink_quietly(temp, at)
     fsync_dir(final.parent)
