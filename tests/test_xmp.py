@@ -233,3 +233,32 @@ def test_verify_names_sidecars_that_disagree_and_fix_sidecars_writes_them_again(
     events = (archive / ".cardingest" / "audit.jsonl").read_text().splitlines()
     assert json.loads(events[-2])["event"] == "sidecars"
     assert invoke("verify", "--archive", archive)[0] == 0
+
+
+def test_a_keywords_sidecar_that_cannot_give_way_is_left_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backup made read-only (or pulled) just as its keywords sidecar was to give way
+    to the camera's XMP: the OSError went up as a traceback (a fault trial). It is left;
+    the copy that follows fails there with its own message."""
+    import errno
+    import os
+
+    from cardingest.archive.xmp import Keywords, give_way, write_sidecar
+
+    photo = tmp_path / "JBX3656" / "JBX3656-20240501-100001.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"photo")
+    write_sidecar(photo, Keywords(diagnosis=("melanoma",)))
+    real_unlink = os.unlink
+
+    def read_only(path: object, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(os, "unlink", read_only)
+    assert give_way(tmp_path, "JBX3656/JBX3656-20240501-100001.xmp") is False
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    assert (photo.parent / "JBX3656-20240501-100001.xmp").exists()
+    assert give_way(tmp_path, "JBX3656/JBX3656-20240501-100001.xmp") is True
+    assert not (photo.parent / "JBX3656-20240501-100001.xmp").exists()
+    assert give_way(tmp_path / "pulled", "JBX3656/JBX3656-20240501-100001.xmp") is False

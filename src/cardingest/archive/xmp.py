@@ -107,17 +107,15 @@ def give_way(root: Path, target: str) -> bool:
     after the photo was archived with keywords): the camera's file takes its photo's
     ``NAME.xmp``, as in a first ingest, and the keywords stay in the catalogue. Any other
     file there is left. The folder is reached with no link followed (`modes.open_beneath`).
-    Whether one was removed."""
+    Whether one was removed. A disk that refuses (read-only, pulled) leaves it: the copy
+    that follows then fails there, with its own message, and the photo stays on the card."""
     *folders, name = target.split("/")
     try:
         folder = open_beneath(root, folders)
     except OSError:
         return False
     try:
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
-        except OSError:
-            return False
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
         try:
             ours = MARKER in os.pread(fd, _HEAD_BYTES, 0)
         finally:
@@ -125,9 +123,11 @@ def give_way(root: Path, target: str) -> bool:
         if not ours:
             return False
         os.unlink(name, dir_fd=folder)
+        fsync_dir(Path(root, *folders))
+    except OSError:
+        return False
     finally:
         os.close(folder)
-    fsync_dir(Path(root, *folders))
     return True
 
 
