@@ -357,6 +357,23 @@ def test_the_catalogue_lost_mid_send_says_what_was_sent_and_the_rerun_sends_the_
     code, again = send(archive, env, PATIENT)
     assert code in (0, 3) and again["summary"]["already_sent"] == 2, again
     assert len(pacs.instances()) == len(sent_rows(archive))  # the third's UID sent once
+    # Lost after the last photo, as the send's audit event is written: the same words.
+    from cardingest.archive.audit import AuditLog
+
+    real_append = AuditLog.append
+
+    def gone(self: AuditLog, event: str, **fields: Any) -> Any:
+        if event == "dicom-send":
+            raise CatalogueError("Cannot reach the catalogue database (server closed)")
+        return real_append(self, event, **fields)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AuditLog, "append", gone)
+        result = in_process("dicom", "send", PATIENT, "--archive", archive, "--force")
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 1, result.output
+    assert "photo(s) were sent, confirmed and recorded before the catalogue was lost" in said
+    assert "Nothing was" not in said
 
 
 def test_a_pacs_that_does_not_let_us_query_is_named_as_such(archive: Path, tmp_path: Path) -> None:

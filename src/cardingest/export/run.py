@@ -248,28 +248,35 @@ def send_photos(
         result.stopped, result.retry = exc.message, exc.retry
     except CatalogueError as exc:
         lost = exc
-        exc.stopped_midway(
-            f"{len(result.done)} photo(s) were sent, confirmed and recorded before the "
-            "catalogue was lost (a photo sent but not yet recorded is sent again, under the "
-            "same instance UID, so the PACS keeps one copy): run `cardingest dicom send` "
-            "again when the catalogue answers, and it sends the rest."
-        )
+        exc.stopped_midway(_sent_before_loss(result))
         raise
     finally:
         result.not_sent = remaining
-        with _unless(lost):
+        with _audit_kept(lost, result):
             _audit_send(archive, operator, destination, result, remaining)
     return result
 
 
+def _sent_before_loss(result: DicomResult) -> str:
+    return (
+        f"{len(result.done)} photo(s) were sent, confirmed and recorded before the catalogue "
+        "was lost (a photo sent but not yet recorded is sent again, under the same instance "
+        "UID, so the PACS keeps one copy): run `cardingest dicom send` again when the "
+        "catalogue answers, and it sends the rest."
+    )
+
+
 @contextlib.contextmanager
-def _unless(lost: CatalogueError | None) -> Iterator[None]:
-    """Errors of the block passed over while ``lost`` is already on its way to the user
-    (the audit log in a catalogue that is gone fails too, and would hide what was sent)."""
+def _audit_kept(lost: CatalogueError | None, result: DicomResult) -> Iterator[None]:
+    """The send's audit event: its failure passed over while ``lost`` is already on its way
+    to the user (the audit log in a catalogue that is gone fails too); met alone (the
+    catalogue lost after the last photo), it says what was sent, not "Nothing was … changed"
+    (the photos are at the PACS)."""
     try:
         yield
-    except CardingestError:
+    except CardingestError as exc:
         if lost is None:
+            exc.stopped_midway(_sent_before_loss(result))
             raise
 
 
