@@ -763,3 +763,26 @@ def test_a_file_with_the_photos_bytes_that_others_can_change_is_not_taken_as_its
         assert stat.S_IMODE(name.stat().st_mode) == 0o644, what
         (archive / targets[0]).unlink()  # for the next case: the catalogue row goes too
         shutil.rmtree(archive / ".cardingest")
+
+
+def test_a_wipe_keeps_a_photo_whose_sidecar_is_not_archived_yet(tmp_path: Path) -> None:
+    """A camera XMP not archived yet (an ingest killed before copying it): `wipe` removed
+    the photo and kept the XMP, which no ingest could file any more ("sidecar without its
+    photo", a fault trial). The photo stays with it until an ingest files the sidecar."""
+    from exif_bytes import timed_card
+
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    folder = timed_card(card, count=1)
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == 0
+    (folder / "IMG_0001.XMP").write_bytes(b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
+    wiped = cli("wipe", card, "--archive", archive, "--yes", "--json")
+    assert wiped.exit_code == 3, wiped.output
+    reasons = {i["source"]: i["reason"] for i in json.loads(wiped.stdout)["items"]}
+    assert reasons["DCIM/100CANON/IMG_0001.JPG"].startswith(
+        "its sidecar DCIM/100CANON/IMG_0001.XMP stays on the card, not archived"
+    ), reasons
+    assert sorted(p.name for p in folder.iterdir()) == ["IMG_0001.JPG", "IMG_0001.XMP"]
+    done = cli("ingest", card, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes")
+    assert done.exit_code == 0, done.output
+    assert list(folder.iterdir()) == []
+    assert (archive / "JBX3656" / "JBX3656-20240501-100001.xmp").exists()

@@ -905,3 +905,19 @@ def test_a_read_only_card_is_refused_before_anything_is_written(
 
 def test_the_writable_check_passes_where_statvfs_cannot_look(tmp_path: Path) -> None:
     wipe.check_writable(tmp_path / "not-mounted-any-more", [])
+
+
+def test_a_shots_sidecar_is_removed_before_its_photo(tmp_path: Path) -> None:
+    """A wipe killed between a photo and its XMP (kill -9 in a fault trial) left the XMP
+    alone on the card, which every later `ingest --wipe` then held as "sidecar without its
+    photo". The sidecar goes first, so a kill leaves the photo, archived and wiped next."""
+    jpeg, xmp = "DCIM/100CANON/IMG_0001.JPG", "DCIM/100CANON/IMG_0001.XMP"
+    card = make_card(tmp_path / "card", {jpeg: b"photo one", xmp: b"<x/>", SECOND: b"photo two"})
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    plan = WipePlan(str(card), str(archive), card_of(card), tuple(
+        item_for(card, source) for source in (jpeg, xmp, SECOND)
+    ))  # fmt: skip
+    result = execute_wipe(plan, operator="nurse1")
+    assert [e["source"] for e in events(archive, "wipe-remove")] == [xmp, jpeg, SECOND]
+    assert [item.source for item in result.items] == [jpeg, xmp, SECOND]  # as planned

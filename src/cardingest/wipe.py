@@ -42,6 +42,7 @@ from .archive.verify import (
     record_copies,
     second_copy,
 )
+from .card.kinds import is_sidecar
 from .card.scan import not_archived_kind, scan_root
 from .card.volume import same_volume
 from .errors import CardGoneError, CardingestError, CardWriteError, Interrupted, SourceError
@@ -505,10 +506,34 @@ def plan_wipe(
             if on_file is not None:
                 on_file(source)
         catalogue.set_problems(gate.marks)
+    items = _photos_kept_with_their_sidecars(items)
     items += [WipeItem(path, "keep", not_a_photo(path)) for path in not_photos]
     items += [WipeItem(path, "keep", f"{kind}: {NOT_A_FILE}") for path, kind in specials]
     items.sort(key=lambda item: item.source)
     return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
+
+
+def _photos_kept_with_their_sidecars(items: list[WipeItem]) -> list[WipeItem]:
+    """A photo stays while a sidecar of its shot stays: removed alone, it would leave the
+    sidecar without its photo, which no ingest can file any more (a camera XMP not yet
+    archived, after an ingest killed before copying it). Kept, the next ingest files the
+    sidecar beside it, and the wipe after removes both."""
+    kept = {
+        shot_of(item.source): item.source
+        for item in items
+        if item.action == "keep" and is_sidecar(item.source)
+    }
+    return [
+        replace(
+            item,
+            action="keep",
+            reason=f"its sidecar {kept[shot_of(item.source)]} stays on the card, "
+            "not archived: the photo stays with it, so that an ingest files the sidecar",
+        )
+        if item.action == "remove" and not is_sidecar(item.source) and shot_of(item.source) in kept
+        else item
+        for item in items
+    ]
 
 
 def keep_held(plan: WipePlan, held: Mapping[str, str]) -> WipePlan:
@@ -727,6 +752,18 @@ was asked. The whole card is checked before the first removal, minutes before th
 a big card."""
 
 
+def _sidecars_first(items: Iterable[WipeItem]) -> list[WipeItem]:
+    """``items`` in their order, but each shot's sidecars before its photos: a wipe killed
+    between them leaves the photo, which the next ingest skips as archived and its wipe
+    removes, never a sidecar whose photo is gone (held for good as "sidecar without its
+    photo")."""
+    listed = list(items)
+    first: dict[str, int] = {}
+    for index, item in enumerate(listed):
+        first.setdefault(shot_of(item.source), index)
+    return sorted(listed, key=lambda i: (first[shot_of(i.source)], not is_sidecar(i.source)))
+
+
 def execute_wipe(
     plan: WipePlan,
     *,
@@ -769,7 +806,7 @@ def execute_wipe(
     status = "failed"
     failure: CardingestError | None = None
     try:
-        for item in plan.items:
+        for item in _sidecars_first(plan.items):
             if stopped():
                 status = "interrupted"
                 break
