@@ -786,3 +786,38 @@ def test_a_wipe_keeps_a_photo_whose_sidecar_is_not_archived_yet(tmp_path: Path) 
     assert done.exit_code == 0, done.output
     assert list(folder.iterdir()) == []
     assert (archive / "JBX3656" / "JBX3656-20240501-100001.xmp").exists()
+
+
+def test_an_empty_archive_folder_named_through_a_link_is_closed_and_a_refused_run_changes_none(
+    tmp_path: Path,
+) -> None:
+    """An archive given through a link to an empty 0755 folder was never closed, and
+    `verify` through the link said "all match" while every account could list the
+    patients (a fault trial); a run refused after its plan (the backup gone) had closed the
+    folders anyway, without a word. Now the link's folder is closed and verify judges it;
+    a refused run changes no folder."""
+    from exif_bytes import timed_card
+
+    card, real, link = tmp_path / "card", tmp_path / "real", tmp_path / "archive"
+    timed_card(card, count=1)
+    real.mkdir(mode=0o755)
+    real.chmod(0o755)
+    link.symlink_to(real)
+    nas, backup = tmp_path / "nas", tmp_path / "nas" / "backup"
+    nas.mkdir()
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", tmp_path / "first",
+               "--backup", backup).exit_code == 0  # fmt: skip
+    shutil.rmtree(backup)
+    backup.mkdir(mode=0o755)
+    backup.chmod(0o755)  # the NAS not mounted: its empty mount point
+    refused = cli("ingest", card, "--id", "JBX3656", "--archive", tmp_path / "first",
+                  "--backup", backup)  # fmt: skip
+    assert refused.exit_code == 2 and "holds no backup now" in refused.stderr
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o755
+    done = cli("ingest", card, "--id", "JBX3656", "--archive", link, "--json")
+    assert done.exit_code == 0, done.output
+    assert stat.S_IMODE(real.stat().st_mode) == 0o700
+    assert f"The archive folder {link} was open to other accounts" in done.stdout
+    real.chmod(0o755)
+    checked = json.loads(cli("verify", "--archive", link, "--json").stdout)
+    assert [p["path"] for p in checked["problems"]] == ["."], checked

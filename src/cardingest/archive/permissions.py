@@ -62,6 +62,7 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
     other than its owner (and the ``archive_group``'s reading) can read, write or enter.
     Symbolic links are judged by their own mode, never followed; the archive is not looked
     through again inside another root."""
+    elsewhere = list(elsewhere)
     found: list[Exposed] = []
     places = [(path, path.relative_to(archive).as_posix()) for path in _walk(archive)]
     seen: set[str] = set()
@@ -71,9 +72,10 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
             if str(path) not in seen:
                 seen.add(str(path))
                 places.append((path, str(path)))
+    tops = {archive, *elsewhere}  # an archive on a mounted disk may be named by a link
     for path, shown in places:
         try:
-            info = os.lstat(path)
+            info = os.stat(path) if path in tops else os.lstat(path)
         except OSError:
             continue  # gone or unreadable: verify reports the copy itself
         if not stat.S_ISLNK(info.st_mode) and too_open(info.st_mode, info.st_gid):

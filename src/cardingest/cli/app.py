@@ -389,10 +389,10 @@ def locked_ingest(
     warn_in_memory(settings.archive, settings.backup)
     new = new_archive(settings.archive)
     roots = (("The archive folder", settings.archive), ("The backup folder", settings.backup))
-    closed = [
-        said
+    to_close = [  # closed once the plan is checked, before the first copy
+        (what, root, mode)
         for what, root in roots
-        if root is not None and (said := modes.close_empty_folder(root, what))
+        if root is not None and (mode := modes.empty_and_open(root)) is not None
     ]
     with (
         removed_if_left_empty(settings.archive),
@@ -421,6 +421,9 @@ def locked_ingest(
                 )
             except OutputError as exc:
                 raise OutputError(f"{exc.message}: stopped before copying any photo") from None
+        closed = [
+            said for what, root, mode in to_close if (said := modes.close_folder(root, what, mode))
+        ]
         with stop_between_files() if graceful else contextlib.nullcontext() as stop:
             result = run_execute(prepared, settings, stop)
         # The ingest finishes what the recovery before planning left (nothing, or the same

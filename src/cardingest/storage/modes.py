@@ -258,15 +258,17 @@ def make_private_folder(path: Path, option: str) -> str | None:
     return _said_closed(option, path, make_private(path))
 
 
-def close_empty_folder(path: Path, what: str) -> str | None:
-    """A folder that holds nothing yet (made by hand for a new archive or backup, with the
-    umask's 0755, where every account could list the patients' folders cardingest makes in
-    it: their names are patients' IDs), open to others, given the group and mode of a folder
-    cardingest makes (`_finish_folder`: 0700, or 2750 with the ``archive_group``); ``what``
-    names it in the warning that says so. Ours, or any for root (whose files in it go to its
-    owner: `keep_owner`). A folder holding anything is left as it is (`verify` names it)."""
+def empty_and_open(path: Path) -> int | None:
+    """The mode of a folder that holds nothing yet and is open to others (made by hand for a
+    new archive or backup, with the umask's 0755, where every account could list the
+    patients' folders cardingest makes in it: their names are patients' IDs), that this
+    account may close: its own, or any for root (whose files in it go to its owner:
+    `keep_owner`). None otherwise; a folder holding anything is the user's (`verify` names
+    it). ``path`` may be a link to it (an archive on a mounted disk), if ours or root's."""
     try:
-        info = os.lstat(path)
+        if os.path.islink(path) and os.lstat(path).st_uid not in (os.geteuid(), 0):
+            return None
+        info = os.stat(path)
         me = os.geteuid()
         if not stat.S_ISDIR(info.st_mode) or me not in (info.st_uid, 0):
             return None
@@ -275,10 +277,22 @@ def close_empty_folder(path: Path, what: str) -> str | None:
         with os.scandir(path) as entries:
             if next(entries, None) is not None:
                 return None
-        _finish_folder(path)
-        return _said_closed(what, path, (info.st_mode, os.stat(path).st_mode))
+        return info.st_mode
     except OSError:
-        return None  # gone, or not ours to change: the ingest's own checks say why
+        return None
+
+
+def close_folder(path: Path, what: str, before: int) -> str | None:
+    """Give a folder `empty_and_open` found (``before``: its mode then) the group and mode of
+    a folder cardingest makes (`_finish_folder`: 0700, or 2750 with the ``archive_group``);
+    the warning that says so, naming it as ``what``. None if it could not be done (gone,
+    not ours to change: the ingest's own checks say why)."""
+    try:
+        real = os.path.realpath(path)
+        _finish_folder(real)
+        return _said_closed(what, path, (before, os.stat(real).st_mode))
+    except OSError:
+        return None
 
 
 def _said_closed(option: str, path: Path, opened: tuple[int, int] | None) -> str | None:
