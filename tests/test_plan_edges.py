@@ -145,16 +145,16 @@ def test_the_second_of_a_second_is_2_even_after_an_archived_3() -> None:
     assert found["DCIM/100CANON/IMG_0002.JPG"].target == BASE + "-2.jpg"
 
 
+def archived_once(target: str, source: str, *taken: str) -> ArchiveState:
+    """One file of the card archived as ``target``; ``taken``: other names held there."""
+    record = ArchivedFile("JBX3656", target, "a" * 64, 100, source, "2026-11-24T09:15:02")
+    return ArchiveState(archived=(record,), taken_paths=frozenset({target, *taken}))
+
+
 def test_a_half_archived_shot_whose_twin_name_is_taken_moves_on() -> None:
     """The RAW went in as -7; another file already holds -7.jpg, so the JPEG gets the first
     free base name instead of landing on (or beside) someone else's file."""
-    state = ArchiveState(
-        archived=(
-            ArchivedFile("JBX3656", BASE + "-7.cr2", "a" * 64, 100, "DCIM/100CANON/IMG_0001.CR2",
-                         "2026-11-24T09:15:02"),
-        ),
-        taken_paths=frozenset({BASE + "-7.cr2", BASE + "-7.jpg"}),
-    )  # fmt: skip
+    state = archived_once(BASE + "-7.cr2", "DCIM/100CANON/IMG_0001.CR2", BASE + "-7.jpg")
     found = items(
         [photo("DCIM/100CANON/IMG_0001.CR2"), photo("DCIM/100CANON/IMG_0001.JPG")], state=state
     )
@@ -166,13 +166,7 @@ def test_a_sidecar_of_an_archived_photo_whose_name_is_taken_stays_on_the_card() 
     """A camera XMP come to the card after its photo was archived, with NAME.xmp held by
     another file (an editor's, copied in by hand): it was filed as NAME-2.xmp, beside no
     photo of that name, and `move` left it under the old patient. It is held now."""
-    state = ArchiveState(
-        archived=(
-            ArchivedFile("JBX3656", BASE + ".jpg", "a" * 64, 100, "DCIM/100CANON/IMG_0001.JPG",
-                         "2026-11-24T09:15:02"),
-        ),
-        taken_paths=frozenset({BASE + ".jpg", BASE + ".xmp"}),
-    )  # fmt: skip
+    state = archived_once(BASE + ".jpg", "DCIM/100CANON/IMG_0001.JPG", BASE + ".xmp")
     found = items(
         [photo("DCIM/100CANON/IMG_0001.JPG"), photo("DCIM/100CANON/IMG_0001.XMP", sidecar=True)],
         state=state,
@@ -187,7 +181,7 @@ def test_a_sidecar_of_an_archived_photo_whose_name_is_taken_stays_on_the_card() 
     )
     free = items(
         [photo("DCIM/100CANON/IMG_0001.JPG"), photo("DCIM/100CANON/IMG_0001.XMP", sidecar=True)],
-        state=ArchiveState(archived=state.archived, taken_paths=frozenset({BASE + ".jpg"})),
+        state=archived_once(BASE + ".jpg", "DCIM/100CANON/IMG_0001.JPG"),
     )
     assert free["DCIM/100CANON/IMG_0001.XMP"].target == BASE + ".xmp"
 
