@@ -137,6 +137,31 @@ def test_photos_before_the_first_slate_are_held() -> None:
     assert set(result.rows) == {card_path(3), card_path(4)}
 
 
+def test_slates_after_the_photos_are_seen_after_an_earlier_session_left_on_the_card() -> None:
+    """The second re-trial's cards: a session of slates taken first (yesterday's, or this
+    morning's, ingested without --wipe), then one whose slates came after the photos; and
+    a first patient photographed more than slate_max_gap before the first slate. The rule
+    looked only before the card's first slate, within the gap: MCJ1984's photos went to
+    JBX3656."""
+    from cardingest.plan.slates import SLATES_AFTER
+
+    yesterday = [media(card_path(1), at(-1440)), media(card_path(2), at(-1439))]
+    today = [media(card_path(n), at(m)) for n, m in ((3, 0), (4, 2), (5, 10), (6, 12))]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "EPT6335"), (4, "JBX3656"), (6, "MCJ1984"))}  # fmt: skip
+    result = assign([*yesterday, *today], reads)
+    assert result.holds[card_path(5)] == SLATES_AFTER
+    assert card_path(5) not in result.rows
+    morning = [media(card_path(1), at(-20)), media(card_path(2), at(-19))]  # 19 min pause
+    result = assign([*morning, *today], reads)
+    assert result.holds[card_path(5)] == SLATES_AFTER
+    long_first = [media(card_path(n), at(m)) for n, m in ((1, 0), (2, 1), (3, 35), (4, 40))]
+    long_first.append(media(card_path(5), at(45)))
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (5, "MCJ1984"))}
+    result = assign(long_first, reads)
+    assert result.holds[card_path(4)] == SLATES_AFTER
+
+
 def test_slates_taken_after_their_patients_photos_hold_every_photo() -> None:
     """Each slate photographed after its patient's photos (an outside tester's trial): the
     first patient's photos were held ("no slate before this photo"), every later group went

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from ..models import MapRow, MediaFile, SlateRead
 from .shots import by_shot, dcf_number, primary_photo, same_second_order, shot_of
@@ -151,7 +152,7 @@ def assign(
     found = shots(files, readable)
     by_time = _with_lone_slates(_assign_in(found, reads, max_gap, group_gap))
     by_card = _assign_in(sorted(found, key=_card_order), reads, max_gap, group_gap)
-    if _slates_after_photos(found, reads, max_gap):
+    if _slates_after_photos(found, reads, by_time.holds):
         return _all_held(by_time, SLATES_AFTER)
     doubt = {
         path
@@ -194,29 +195,35 @@ def _lone(group: SlateGroup) -> bool:
 
 
 def _slates_after_photos(
-    found: Sequence[Shot], reads: Mapping[str, SlateRead], max_gap: timedelta
+    found: Sequence[Shot], reads: Mapping[str, SlateRead], holds: Mapping[str, str]
 ) -> bool:
-    """Photos taken shortly before the first slate, and a slate last of all: what a card
-    looks like whose slates were each taken after their patient's photos (every photo would
-    go to the patient before its own). "Shortly" is within ``max_gap`` (a group's own limit)
-    in capture order, or before it in the camera's numbering for a photo with no EXIF time;
-    the last slate counts whether or not its code gave an ID. Photos of an earlier day left
-    on the card are no such sign. A card whose first photos were a test shot just before
-    the first slate, and whose last slate's patient left unphotographed, looks the same;
-    its photos are held too, in doubt. One stray photo after the last slate hides the
-    shape: nothing tells such a card from one whose slates came first."""
-    slates = [shot for shot in found if _is_slate(shot, reads)]
-    if not slates or not _is_slate(found[-1], reads):
+    """A slate last of all (read, valid or not), and a photo held for want of a slate (none
+    before it, a gap or a pause before it, its slate unreadable) right before a slate of the
+    same day, with no photo the slates gave a patient between them: what a card looks like
+    whose slates were each taken after their patient's photos (every photo would go to the
+    patient before its own), also after an earlier session left on the card. A photo with
+    no EXIF time counts where the camera's numbering puts it right before a slate. A card
+    whose day began with a test shot just before the first slate, and whose last slate's
+    patient left unphotographed, looks the same; its photos are held too, in doubt. One
+    stray photo after the last slate hides the shape."""
+    if not found or not _is_slate(found[-1], reads):
         return False
-    first = slates[0]
+
+    def held(shot: Shot) -> bool:
+        return shot.primary.path in holds
+
+    waiting: Shot | None = None  # the last held photo, no assigned photo since
+    for shot in found:
+        if _is_slate(shot, reads):
+            if waiting is not None and waiting.when.date() == shot.when.date():
+                return True
+            waiting = None
+        elif shot.primary.time_source != "mtime":
+            waiting = shot if held(shot) else None
+    by_number = sorted(found, key=_card_order)
     return any(
-        not _is_slate(shot, reads)
-        and (
-            shot.order < first.order and first.when - shot.when <= max_gap
-            if shot.primary.time_source != "mtime"
-            else _card_order(shot) < _card_order(first)
-        )
-        for shot in found
+        shot.primary.time_source == "mtime" and _is_slate(after, reads)
+        for shot, after in pairwise(by_number)
     )
 
 
