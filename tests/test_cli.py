@@ -692,6 +692,11 @@ def test_an_empty_folder_made_by_hand_for_a_new_archive_is_closed_to_others(
     assert "made it private (drwx------) before writing into it" in warned
     checked = json.loads(cli("verify", "--archive", archive, "--json").stdout)
     assert checked["problems"] == [], checked
+    disk = tmp_path / "new-ext4-disk"  # a new disk's root: only lost+found in it
+    (disk / "lost+found").mkdir(parents=True, mode=0o700)
+    disk.chmod(0o755)
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", disk).exit_code == 0
+    assert stat.S_IMODE(disk.stat().st_mode) == 0o700
     shared = tmp_path / "shared"
     (shared / "notes").mkdir(parents=True)
     shared.chmod(0o755)

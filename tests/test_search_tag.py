@@ -387,3 +387,31 @@ def test_tagging_one_file_of_a_shot_tags_the_whole_shot(tmp_path: Path) -> None:
     code, out, _err = invoke("verify", "--archive", archive, "--json")
     assert code == 0 and json.loads(out)["problems"] == [], out
     assert "right shin" in (archive / f"{name}.xmp").read_text(encoding="utf-8")
+
+
+def test_a_keywords_sidecar_edited_by_hand_does_not_give_way_to_a_camera_xmp(
+    tmp_path: Path,
+) -> None:
+    """A keyword added to the sidecar by hand, the file still marked as cardingest's: it was
+    replaced by the camera's XMP come to the card since, and the keyword was lost (it was
+    never in the catalogue). It stays now, and the camera's XMP is held on the card."""
+    from exif_bytes import timed_card
+
+    card, archive = tmp_path / "card", tmp_path / "a"
+    folder = timed_card(card, count=1)
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id,diagnosis\nIMG_0001,JBX3656,naevus\n", encoding="utf-8")
+    run = ("ingest", card, "--map", idmap, "--archive", archive, "--json")
+    assert invoke(*run)[0] == 0
+    sidecar = archive / "JBX3656" / "JBX3656-20240501-100001.xmp"
+    edited = sidecar.read_bytes().replace(
+        b"</rdf:Bag>", b" <rdf:li>follow-up-6mo</rdf:li>\n</rdf:Bag>", 1
+    )
+    sidecar.write_bytes(edited)
+    (folder / "IMG_0001.XMP").write_bytes(b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
+    code, out, err = invoke(*run)
+    assert code == 3, err
+    [xmp] = [i for i in json.loads(out)["items"] if i["source"].endswith(".XMP")]
+    assert xmp["action"] == "hold" and "is held by another file" in xmp["reason"], xmp
+    assert sidecar.read_bytes() == edited
+    assert (folder / "IMG_0001.XMP").exists()

@@ -262,3 +262,26 @@ def test_a_keywords_sidecar_that_cannot_give_way_is_left_without_a_traceback(
     assert give_way(tmp_path, "JBX3656/JBX3656-20240501-100001.xmp") is True
     assert not (photo.parent / "JBX3656-20240501-100001.xmp").exists()
     assert give_way(tmp_path / "pulled", "JBX3656/JBX3656-20240501-100001.xmp") is False
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        ("melanoma",),
+        ("naevus", 'a & b <c> "d"', "x|y"),
+        (),
+    ],
+)
+def test_a_sidecar_as_written_is_told_from_one_edited_since(keywords: tuple[str, ...]) -> None:
+    """Only a keywords sidecar as cardingest wrote it may give way to a camera's XMP: a
+    keyword added to it by hand (a re-trial's "follow-up-6mo") lives nowhere else."""
+    from cardingest.archive.xmp import Keywords, as_written, render
+
+    for site, consent in ((None, None), ("back", "teaching")):
+        written = render(Keywords(keywords, site, consent))
+        # A "|" is written "/" in the hierarchical bag, which is read back: such a sidecar is
+        # not told from an edited one, and stays (the camera's XMP is then held).
+        assert as_written(written) is not any("|" in k for k in keywords), keywords
+        edited = written.replace(b"</rdf:Bag>", b" <rdf:li>follow-up-6mo</rdf:li>\n</rdf:Bag>", 1)
+        assert as_written(edited) is False
+    assert as_written(b'<x:xmpmeta x:xmptk="Canon camera"/>') is False

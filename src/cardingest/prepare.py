@@ -687,12 +687,13 @@ def _may_be_the_copy(found: os.stat_result, folder: Path) -> bool:
 
 
 def _keywords_sidecar(path: Path) -> bool:
-    """Whether ``path`` is a keywords sidecar cardingest wrote: one at a camera sidecar's
-    planned name gives way to it (`xmp.give_way`), so the name is not taken."""
-    from .archive.xmp import is_ours
+    """Whether ``path`` is a keywords sidecar as cardingest wrote it: one at a camera
+    sidecar's planned name gives way to it (`xmp.give_way`), so the name is not taken."""
+    from .archive.xmp import as_written
 
     try:
-        return bool(is_ours(path))
+        with open(open_regular(path), "rb") as handle:
+            return as_written(handle.read(1024 * 1024))
     except OSError:
         return False
 
@@ -735,8 +736,9 @@ def _strays_warning(strays: dict[str, Path]) -> str:
     return (
         f"{len(strays)} name(s) the photos would take are held in the archive or backup by "
         f"files its catalogue does not hold (such as {printable(str(strays[min(strays)]))}), "
-        "so those photos take the next free names; `cardingest verify` lists those in the "
-        "archive"
+        "so those photos take the next free names (a sidecar of a photo archived before "
+        "stays on the card instead: its reason says so); `cardingest verify` lists those in "
+        "the archive"
     )
 
 

@@ -275,8 +275,8 @@ def empty_and_open(path: Path) -> int | None:
         if not exposed(info.st_mode, info.st_gid):
             return None
         with os.scandir(path) as entries:
-            if next(entries, None) is not None:
-                return None
+            if any(entry.name != "lost+found" for entry in entries):
+                return None  # a new ext4 disk's root holds only lost+found: empty
         return info.st_mode
     except OSError:
         return None
