@@ -226,3 +226,23 @@ def test_no_free_suffix_left_holds_the_shot_and_the_next_ones_of_that_name() -> 
             "the name template tells too little apart (add {time})"
         )
     assert found["DCIM/100CANON/IMG_0003.JPG"].action == "copy"
+
+
+def test_the_sidecar_of_a_photo_that_cannot_be_read_stays_with_it() -> None:
+    """A photo the card would not read (held) and its XMP: the XMP was filed alone, named by
+    its own file time, beside no photo, and stayed catalogued for good after the photo
+    was filed later under its real time (a re-trial)."""
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.JPG", unreadable=True, warning="cannot be read"),
+            photo("DCIM/100CANON/IMG_0001.XMP", sidecar=True),
+            photo("DCIM/100CANON/IMG_0002.JPG"),
+        ]
+    )
+    assert found["DCIM/100CANON/IMG_0001.JPG"].action == "hold"
+    xmp = found["DCIM/100CANON/IMG_0001.XMP"]
+    assert (xmp.action, xmp.target) == ("hold", None)
+    assert (
+        xmp.reason == "its photo stays on the card (see the photo's reason): a sidecar goes with it"
+    )
+    assert found["DCIM/100CANON/IMG_0002.JPG"].action == "copy"

@@ -804,6 +804,12 @@ def make_plan(
                     )
                 else:
                     pending.append(media)
+            if pending and not archived_targets and all(m.sidecar for m in pending):
+                # Its photos all held (unreadable, a name that cannot be recorded): a sidecar
+                # filed alone would take a time that is not the shot's, beside no photo.
+                why = "its photo stays on the card (see the photo's reason): a sidecar goes with it"
+                items.extend(_held(pending, when, row, primary, why, slates))
+                pending = []
             other = (
                 None if allow_other_patient else _other_owner(pending, patient_id, by_sha, owned)
             )
