@@ -360,6 +360,7 @@ def test_the_catalogue_lost_mid_send_says_what_was_sent_and_the_rerun_sends_the_
     assert result.exit_code == 1, result.output
     assert "2 photo(s) were sent, confirmed and recorded before the catalogue was lost" in said
     assert "Nothing was" not in said
+    assert "it sends the 4 not recorded" in said
     assert len(sent_rows(archive)) == 2
     code, again = send(archive, env, PATIENT)
     assert code in (0, 3) and again["summary"]["already_sent"] == 2, again
@@ -381,6 +382,7 @@ def test_the_catalogue_lost_mid_send_says_what_was_sent_and_the_rerun_sends_the_
     assert result.exit_code == 1, result.output
     assert "photo(s) were sent, confirmed and recorded before the catalogue was lost" in said
     assert "Nothing was" not in said
+    assert "none is left to send" in said and "it sends the" not in said
 
 
 def test_stow_rs_to_dicomweb(archive: Path, tmp_path: Path) -> None:

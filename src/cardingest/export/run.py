@@ -248,26 +248,34 @@ def send_photos(
         result.stopped, result.retry = exc.message, exc.retry
     except CatalogueError as exc:
         lost = exc
-        exc.stopped_midway(_sent_before_loss(result))
+        exc.stopped_midway(_sent_before_loss(result, remaining))
         raise
     finally:
         result.not_sent = remaining
-        with _audit_kept(lost, result):
+        with _audit_kept(lost, result, remaining):
             _audit_send(archive, operator, destination, result, remaining)
     return result
 
 
-def _sent_before_loss(result: DicomResult) -> str:
+def _sent_before_loss(result: DicomResult, remaining: list[str]) -> str:
+    rest = (
+        f"run `cardingest dicom send` again when the catalogue answers: it sends the "
+        f"{len(remaining)} not recorded (one sent but not yet recorded goes again, under the "
+        "same instance UID, so the PACS keeps one copy)"
+        if remaining
+        else "none is left to send"
+    )
     return (
         f"{len(result.done)} photo(s) were sent, confirmed and recorded before the catalogue "
-        "was lost (a photo sent but not yet recorded is sent again, under the same instance "
-        "UID, so the PACS keeps one copy): run `cardingest dicom send` again when the "
-        "catalogue answers, and it sends the rest."
+        f"was lost; {rest}. The audit log may lack this send's event: the catalogue's record "
+        "of each send shows what went."
     )
 
 
 @contextlib.contextmanager
-def _audit_kept(lost: CatalogueError | None, result: DicomResult) -> Iterator[None]:
+def _audit_kept(
+    lost: CatalogueError | None, result: DicomResult, remaining: list[str]
+) -> Iterator[None]:
     """The send's audit event: its failure passed over while ``lost`` is already on its way
     to the user (the audit log in a catalogue that is gone fails too); met alone (the
     catalogue lost after the last photo), it says what was sent, not "Nothing was … changed"
@@ -276,7 +284,7 @@ def _audit_kept(lost: CatalogueError | None, result: DicomResult) -> Iterator[No
         yield
     except CardingestError as exc:
         if lost is None:
-            exc.stopped_midway(_sent_before_loss(result))
+            exc.stopped_midway(_sent_before_loss(result, remaining))
             raise
 
 
