@@ -618,3 +618,6 @@ def test_archive_group_with_a_backup_on_a_drive_without_owners_is_archived(
     warned = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
     assert "can be changed by other accounts" in warned, warned
     assert "keeps no Unix modes, so no chmod or `verify --fix-permissions` can close it" in warned
+    checked = cli("verify", "--archive", archive)
+    said = " ".join(checked.stdout.split())
+    assert checked.exit_code == 1 and "no chmod can: its mount options decide" in said, said

@@ -85,6 +85,21 @@ def problems_table(report: VerifyReport) -> Table:
     return table
 
 
+def _modeless_places(report: VerifyReport) -> str | None:
+    """The first exposed copy that lies on a file system without Unix modes, in words."""
+    from ..archive.backend import modeless_fstype
+
+    for problem in report.problems:
+        if problem.kind != "exposed":
+            continue
+        path = Path(problem.path)
+        place = path if path.is_absolute() else Path(report.archive, path)
+        fstype = modeless_fstype(place)
+        if fstype:
+            return f"{escape(str(place))}'s drive ({fstype})"
+    return None
+
+
 def print_report(report: VerifyReport, *, fixing: bool = False) -> None:
     scope = f" of {report.patient_id}" if report.patient_id else ""
     copies = "copy" if report.copies == 1 else "copies"
@@ -121,7 +136,13 @@ def print_report(report: VerifyReport, *, fixing: bool = False) -> None:
         output.out.print(
             "Other accounts on this machine, or a group other than the archive_group, can read "
             "(or change) what is listed as exposed: `cardingest verify --fix-permissions` "
-            "takes their access away."
+            "takes their access away"
+            + (
+                f" where the file system keeps Unix modes; on {modeless} (exFAT, FAT) no chmod "
+                "can: its mount options decide (uid=, gid=, umask=077)."
+                if (modeless := _modeless_places(report))
+                else "."
+            )
         )
     if counts["keywords"]:
         output.out.print(
