@@ -378,8 +378,9 @@ def test_tagging_one_file_of_a_shot_tags_the_whole_shot(tmp_path: Path) -> None:
     assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == [
         f"{name[8:]}.dng", f"{name[8:]}.jpg", f"{name[8:]}.xmp",
     ]  # fmt: skip
-    code, _out, err = invoke("tag", f"{name}.jpg", "--site", "right shin", "--archive", archive)
+    code, out, err = invoke("tag", f"{name}.jpg", "--site", "right shin", "--archive", archive)
     assert code == 0, err
+    assert "sidecars: 1 written" in " ".join(out.split()), out  # one sidecar for the shot
     assert {r["archive_path"]: r["site"] for r in search(archive, "--id", "JBX3656")} == {
         f"{name}.dng": "right shin",
         f"{name}.jpg": "right shin",

@@ -184,10 +184,14 @@ def rewrite_sidecars(
     Where the archive holds the camera's own ``NAME.xmp`` (catalogued as a file of its own),
     it is kept as the camera wrote it.
     """
+    done: set[str] = set()  # a RAW+JPEG shot's two photos share one sidecar: once
     for record in records:
         if is_sidecar(record.archive_path):
             continue
         camera_xmp = sidecar_path(Path(record.archive_path)).as_posix()
+        if camera_xmp in done:
+            continue
+        done.add(camera_xmp)
         if catalogue.record(camera_xmp) is not None:
             result.kept.append(camera_xmp)
             continue
