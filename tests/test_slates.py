@@ -138,11 +138,10 @@ def test_photos_before_the_first_slate_are_held() -> None:
 
 
 def test_slates_after_the_photos_are_seen_after_an_earlier_session_left_on_the_card() -> None:
-    """The second re-trial's cards: a session of slates taken first (yesterday's, or this
-    morning's, ingested without --wipe), then one whose slates came after the photos; and
-    a first patient photographed more than slate_max_gap before the first slate. The rule
-    looked only before the card's first slate, within the gap: MCJ1984's photos went to
-    JBX3656."""
+    """The second re-trial's cards: a session of slates taken first (yesterday's, ingested
+    without --wipe), then one whose slates came after the photos; and a first patient
+    photographed more than slate_max_gap before the first slate. The rule looked only
+    before the card's first slate, within the gap: MCJ1984's photos went to JBX3656."""
     from cardingest.plan.slates import SLATES_AFTER
 
     yesterday = [media(card_path(1), at(-1440)), media(card_path(2), at(-1439))]
@@ -152,9 +151,16 @@ def test_slates_after_the_photos_are_seen_after_an_earlier_session_left_on_the_c
     result = assign([*yesterday, *today], reads)
     assert result.holds[card_path(5)] == SLATES_AFTER
     assert card_path(5) not in result.rows
-    morning = [media(card_path(1), at(-20)), media(card_path(2), at(-19))]  # 19 min pause
-    result = assign([*morning, *today], reads)
-    assert result.holds[card_path(5)] == SLATES_AFTER
+    # A pause within a patient's photos (held for it) on a correct day that ends with a
+    # slate whose patient is still to be photographed is no such sign (a last re-trial held
+    # such a day whole).
+    paused = [media(card_path(n), at(m)) for n, m in ((1, 0), (2, 1), (3, 9), (4, 20), (5, 21))]
+    paused.append(media(card_path(6), at(40)))
+    day = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+           ((1, "JBX3656"), (4, "ACA31FM"), (6, "MCJ1984"))}  # fmt: skip
+    result = assign(paused, day)
+    assert SLATES_AFTER not in result.holds.values(), result.holds
+    assert result.rows[card_path(5)].patient_id == "ACA31FM"
     long_first = [media(card_path(n), at(m)) for n, m in ((1, 0), (2, 1), (3, 35), (4, 40))]
     long_first.append(media(card_path(5), at(45)))
     reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (5, "MCJ1984"))}

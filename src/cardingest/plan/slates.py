@@ -100,9 +100,12 @@ def shots(files: Sequence[MediaFile], readable: Collection[str]) -> list[Shot]:
     return sorted(found, key=lambda s: s.order)
 
 
+GAP_HELD = "no new slate after a "
+
+
 def _gap_reason(gap: timedelta) -> str:
     minutes = int(gap.total_seconds() // 60)
-    return f"no new slate after a {minutes}-minute gap"
+    return f"{GAP_HELD}{minutes}-minute gap"
 
 
 def _pause_reason(pause: timedelta, unread: str | None) -> str:
@@ -179,11 +182,11 @@ def assign(
 
 
 SLATES_AFTER = (
-    "the card starts with photos before any slate and ends with a slate no photo follows, "
-    "as when each slate was photographed after its patient's photos, not before: then "
-    "every group here is the next slate's patient's, so none is filed by its slates. Check "
-    "the card (preview --slates --sheet), then ingest with an ID map (map-template writes "
-    "one grouped by time, for the IDs to be filled in)"
+    "photos with no slate before them (at the card's start, or after a long gap) were taken "
+    "just before a slate, as when each slate was photographed after its patient's photos, "
+    "not before: then every group here is the next slate's patient's, so none is filed by "
+    "its slates. Check the card (preview --slates --sheet), then ingest with an ID map "
+    "(map-template writes one grouped by time, for the IDs to be filled in)"
 )
 
 
@@ -195,31 +198,33 @@ def _lone(group: SlateGroup) -> bool:
 
 
 def _slates_after_photos(
-    found: Sequence[Shot], reads: Mapping[str, SlateRead], holds: Mapping[str, str]
+    found: Sequence[Shot],
+    reads: Mapping[str, SlateRead],
+    holds: Mapping[str, str],
 ) -> bool:
-    """A slate last of all (read, valid or not), and a photo held for want of a slate (none
-    before it, a gap or a pause before it, its slate unreadable) right before a slate of the
-    same day, with no photo the slates gave a patient between them: what a card looks like
-    whose slates were each taken after their patient's photos (every photo would go to the
-    patient before its own), also after an earlier session left on the card. A photo with
-    no EXIF time counts where the camera's numbering puts it right before a slate. A card
-    whose day began with a test shot just before the first slate, and whose last slate's
-    patient left unphotographed, looks the same; its photos are held too, in doubt. One
-    stray photo after the last slate hides the shape."""
+    """Whether the card looks as if its slates were each taken after their patient's
+    photos (every photo would go to the patient before its own): a slate (read, valid or
+    not) ends the card, and photos held for want of a slate at a session's start (none
+    before them, or a gap over the slate's limit) were taken before a slate of the same day, no
+    photo the slates gave a patient between (an earlier day's photos left on the card are
+    no such sign). A photo with no EXIF time counts where the camera's numbering puts it
+    right before a slate. A pause within a patient's photos is no such sign either.
+
+    A correct card can look so (a test shot just before the first slate, or a slate, a long
+    talk, then the photos; and a last slate whose patient left unphotographed): its photos
+    are held, in doubt. Slates taken after the photos on a card a photo ends (a forgotten
+    last slate, a stray photo), or a mix of both ways within minutes, are not seen."""
     if not found or not _is_slate(found[-1], reads):
         return False
-
-    def held(shot: Shot) -> bool:
-        return shot.primary.path in holds
-
-    waiting: Shot | None = None  # the last held photo, no assigned photo since
+    waiting: Shot | None = None  # the last photo held at a session's start, none assigned since
     for shot in found:
         if _is_slate(shot, reads):
             if waiting is not None and waiting.when.date() == shot.when.date():
                 return True
             waiting = None
         elif shot.primary.time_source != "mtime":
-            waiting = shot if held(shot) else None
+            why = holds.get(shot.primary.path, "")
+            waiting = shot if why == NO_SLATE or why.startswith(GAP_HELD) else None
     by_number = sorted(found, key=_card_order)
     return any(
         shot.primary.time_source == "mtime" and _is_slate(after, reads)
