@@ -416,3 +416,11 @@ def test_a_keywords_sidecar_edited_by_hand_does_not_give_way_to_a_camera_xmp(
     assert xmp["action"] == "hold" and "is held by another file" in xmp["reason"], xmp
     assert sidecar.read_bytes() == edited
     assert (folder / "IMG_0001.XMP").exists()
+    # Edited in both of its bags, as a careful editor would: still not the catalogue's.
+    from cardingest.archive.xmp import Keywords, render
+
+    consistent = render(Keywords(("naevus", "BRAF V600E")))
+    sidecar.write_bytes(consistent)
+    code, out, err = invoke(*run)
+    assert code == 3, err
+    assert sidecar.read_bytes() == consistent

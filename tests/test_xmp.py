@@ -249,39 +249,45 @@ def test_a_keywords_sidecar_that_cannot_give_way_is_left_without_a_traceback(
     photo = tmp_path / "JBX3656" / "JBX3656-20240501-100001.jpg"
     photo.parent.mkdir()
     photo.write_bytes(b"photo")
-    write_sidecar(photo, Keywords(diagnosis=("melanoma",)))
+    keywords = Keywords(diagnosis=("melanoma",))
+    write_sidecar(photo, keywords)
     real_unlink = os.unlink
 
     def read_only(path: object, *args: object, **kwargs: object) -> None:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
     monkeypatch.setattr(os, "unlink", read_only)
-    assert give_way(tmp_path, "JBX3656/JBX3656-20240501-100001.xmp") is False
+    name = "JBX3656/JBX3656-20240501-100001.xmp"
+    assert give_way(tmp_path, name, keywords) is False
     monkeypatch.setattr(os, "unlink", real_unlink)
     assert (photo.parent / "JBX3656-20240501-100001.xmp").exists()
-    assert give_way(tmp_path, "JBX3656/JBX3656-20240501-100001.xmp") is True
+    assert give_way(tmp_path, name, Keywords(diagnosis=("naevus",))) is False  # not as catalogued
+    assert give_way(tmp_path, name, keywords) is True
     assert not (photo.parent / "JBX3656-20240501-100001.xmp").exists()
-    assert give_way(tmp_path / "pulled", "JBX3656/JBX3656-20240501-100001.xmp") is False
+    assert give_way(tmp_path / "pulled", name, keywords) is False
 
 
 @pytest.mark.parametrize(
     "keywords",
     [
         ("melanoma",),
-        ("naevus", 'a & b <c> "d"', "x|y"),
+        ("naevus", 'a & b <c> "d"', "x|y", "黒色腫"),
         (),
     ],
 )
 def test_a_sidecar_as_written_is_told_from_one_edited_since(keywords: tuple[str, ...]) -> None:
-    """Only a keywords sidecar as cardingest wrote it may give way to a camera's XMP: a
-    keyword added to it by hand (a re-trial's "follow-up-6mo") lives nowhere else."""
+    """Only the keywords sidecar cardingest writes for the catalogue's keywords may give way
+    to a camera's XMP: a keyword added or changed by hand, even in both of its bags, lives
+    nowhere else (a re-trial's "follow-up-6mo", "melanoma in situ"). A first version read
+    the keywords back from the file itself, which a consistent edit passed."""
     from cardingest.archive.xmp import Keywords, as_written, render
 
     for site, consent in ((None, None), ("back", "teaching")):
-        written = render(Keywords(keywords, site, consent))
-        # A "|" is written "/" in the hierarchical bag, which is read back: such a sidecar is
-        # not told from an edited one, and stays (the camera's XMP is then held).
-        assert as_written(written) is not any("|" in k for k in keywords), keywords
-        edited = written.replace(b"</rdf:Bag>", b" <rdf:li>follow-up-6mo</rdf:li>\n</rdf:Bag>", 1)
-        assert as_written(edited) is False
-    assert as_written(b'<x:xmpmeta x:xmptk="Canon camera"/>') is False
+        catalogued = Keywords(keywords, site, consent)
+        written = render(catalogued)
+        assert as_written(written, catalogued), keywords
+        added = written.replace(b"</rdf:Bag>", b" <rdf:li>follow-up-6mo</rdf:li>\n</rdf:Bag>", 1)
+        assert not as_written(added, catalogued)
+        edited = render(Keywords((*keywords, "BRAF V600E"), site, consent))
+        assert not as_written(edited, catalogued)  # both bags in step: still an edit
+    assert not as_written(b'<x:xmpmeta x:xmptk="Canon camera"/>', Keywords(("melanoma",)))

@@ -35,7 +35,7 @@ from .errors import ArchiveError, CardingestError, InsufficientSpaceError, Inter
 from .host import host_name
 from .models import METADIR, Card, MediaFile, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
-from .prepare import blocked_folders, has_catalogue
+from .prepare import blocked_folders, has_catalogue, photo_of
 from .storage import modes
 from .storage.durable import (
     FolderSyncs,
@@ -629,7 +629,7 @@ def execute(
             copies = [plan.items[index] for index in copy_at]
             reserved = reserved_names(item.target for item in plan.items)
             for item in copies:
-                _keywords_give_way(item, roots)
+                _keywords_give_way(item, roots, plan, catalogue)
             folders = {item.target.rpartition("/")[0] for item in copies if item.target}
             # The lock file keeps every other writer out: what this run made, it may take away.
             made = [] if location_for(archive).postgres else _not_there(folders, roots)
@@ -891,12 +891,20 @@ def mended(outcomes: Iterable[Outcome]) -> list[Outcome]:
     return [outcome for outcome in outcomes if outcome.item.repair and outcome.action == "copy"]
 
 
-def _keywords_give_way(item: PlanItem, roots: Sequence[Path]) -> None:
+def _keywords_give_way(
+    item: PlanItem, roots: Sequence[Path], plan: Plan, catalogue: Catalogue
+) -> None:
     """Before a camera's XMP is copied (or put back in a backup) to its photo's
-    ``NAME.xmp``: the keywords sidecar cardingest wrote there gives way (`xmp.give_way`)."""
-    if item.sidecar and item.target and item.target.lower().endswith(".xmp"):
-        for root in roots:
-            give_way(root, item.target)
+    ``NAME.xmp``: the keywords sidecar cardingest wrote there for the photo's catalogued
+    keywords gives way (`xmp.give_way`)."""
+    if not (item.sidecar and item.target and item.target.lower().endswith(".xmp")):
+        return
+    there = [root for root in roots if os.path.lexists(Path(root, *item.target.split("/")))]
+    photo = photo_of(plan, item)
+    record = catalogue.record(photo) if there and photo else None
+    if record is not None:
+        for root in there:
+            give_way(root, item.target, Keywords(record.diagnosis, record.site, record.consent))
 
 
 def _repair(
@@ -919,7 +927,8 @@ def _repair(
     record = catalogue.record(item.target)
     if record is None:
         return Outcome(item, "failed", None, error=f"{item.target} is not in the catalogue"), []
-    _keywords_give_way(item, [settings.archive, *([settings.backup] if settings.backup else [])])
+    roots = [settings.archive, *([settings.backup] if settings.backup else [])]
+    _keywords_give_way(item, roots, plan, catalogue)
     fixed = repair_copies(
         Path(plan.source) / item.source,
         record,

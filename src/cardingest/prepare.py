@@ -39,6 +39,7 @@ from .models import (
     MapUse,
     MediaFile,
     Plan,
+    PlanItem,
     Settings,
     recorded_card_last,
     recorded_card_newest,
@@ -666,7 +667,7 @@ def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> dict[str, Path]:
                 continue
             if not _may_be_the_copy(other, where) or not (
                 _same_bytes(where / name, Path(plan.source, item.source), other.st_size, item.size)
-                or (item.sidecar and _keywords_sidecar(where / name))
+                or (item.sidecar and _keywords_sidecar(where / name, plan, item))
             ):
                 found.setdefault(item.target, where / name)
     return found
@@ -686,16 +687,31 @@ def _may_be_the_copy(found: os.stat_result, folder: Path) -> bool:
         return False
 
 
-def _keywords_sidecar(path: Path) -> bool:
-    """Whether ``path`` is a keywords sidecar as cardingest wrote it: one at a camera
-    sidecar's planned name gives way to it (`xmp.give_way`), so the name is not taken."""
-    from .archive.xmp import as_written
+def _keywords_sidecar(path: Path, plan: Plan, item: PlanItem) -> bool:
+    """Whether ``path`` is the keywords sidecar cardingest wrote for the catalogued keywords
+    of the photo ``item`` (a camera sidecar) goes with: it gives way to the camera's file
+    (`xmp.give_way`), so the name is not taken. One edited since is another file."""
+    from .archive.xmp import Keywords, as_written
 
+    photo = photo_of(plan, item)
     try:
+        with reading(Path(plan.archive)) as catalogue:
+            record = catalogue.record(photo) if photo else None
+        if record is None:
+            return False
         with open(open_regular(path), "rb") as handle:
-            return as_written(handle.read(1024 * 1024))
-    except OSError:
+            data = handle.read(1024 * 1024)
+    except (CardingestError, OSError):
         return False
+    return as_written(data, Keywords(record.diagnosis, record.site, record.consent))
+
+
+def photo_of(plan: Plan, item: PlanItem) -> str | None:
+    """The archive name of the photo the sidecar ``item`` goes with, as the plan has it."""
+    return next(
+        (i.target for i in plan.items if i.media is item.timed and not i.sidecar and i.target),
+        None,
+    )
 
 
 def keywords_sidecars_giving_way(plan: Plan, roots: Sequence[Path]) -> list[Path]:
@@ -707,7 +723,7 @@ def keywords_sidecars_giving_way(plan: Plan, roots: Sequence[Path]) -> list[Path
         if item.action == "copy" and item.sidecar and item.target:
             for root in roots:
                 path = Path(root, *item.target.split("/"))
-                if path.is_file() and not path.is_symlink() and _keywords_sidecar(path):
+                if path.is_file() and not path.is_symlink() and _keywords_sidecar(path, plan, item):
                     found.append(path)
     return found
 

@@ -103,48 +103,23 @@ def is_ours(path: Path) -> bool | None:
         return None
 
 
-_BAG = re.compile(rb"<(dc:subject|lr:hierarchicalSubject)>\s*<rdf:Bag>(.*?)</rdf:Bag>", re.S)
-_ITEM = re.compile(rb"<rdf:li>(.*?)</rdf:li>", re.S)
-
-
-def as_written(data: bytes) -> bool:
-    """Whether ``data`` is a keywords sidecar exactly as cardingest writes one (whatever
-    version: the toolkit attribute aside), not one edited since (a keyword added by hand
-    lives only there). Its keywords are read back from its hierarchical bag and the
-    document made again from them."""
+def as_written(data: bytes, keywords: Keywords) -> bool:
+    """Whether ``data`` is the keywords sidecar cardingest writes for ``keywords`` (the
+    catalogue's; whatever version wrote it: the toolkit attribute aside), not one edited
+    since (a keyword added or changed by hand lives only there)."""
     if MARKER not in data[:_HEAD_BYTES]:
         return False
-    bags = {name: _ITEM.findall(body) for name, body in _BAG.findall(data)}
-    kinds: dict[str, list[str]] = {"diagnosis": [], "site": [], "consent": []}
-    for item in bags.get(b"lr:hierarchicalSubject", []):
-        kind, _, value = _unescaped(item).partition("|")
-        if kind not in kinds:
-            return False
-        kinds[kind].append(value)
-    if len(kinds["site"]) > 1 or len(kinds["consent"]) > 1:
-        return False
-    keywords = Keywords(
-        tuple(kinds["diagnosis"]),
-        kinds["site"][0] if kinds["site"] else None,
-        kinds["consent"][0] if kinds["consent"] else None,
-    )
     try:
-        again = render(keywords)
+        expected = render(keywords)
     except ValueError:
         return False
-    return _TOOLKIT_ATTRIBUTE.sub(b"", data) == _TOOLKIT_ATTRIBUTE.sub(b"", again)
+    return _TOOLKIT_ATTRIBUTE.sub(b"", data) == _TOOLKIT_ATTRIBUTE.sub(b"", expected)
 
 
-def _unescaped(item: bytes) -> str:
-    text = item.decode("utf-8", "replace")
-    for char, entity in reversed(_ENTITIES):
-        text = text.replace(entity, char)
-    return text
-
-
-def give_way(root: Path, target: str) -> bool:
+def give_way(root: Path, target: str, keywords: Keywords) -> bool:
     """Remove the keywords sidecar cardingest wrote at ``root/target`` (archive-relative),
-    as it wrote it (`as_written`: one edited by hand holds what the catalogue does not),
+    as it wrote it for the photo's catalogued ``keywords`` (`as_written`: one edited by
+    hand holds what the catalogue does not),
     where the camera's own XMP of that photo is about to be copied (one come to the card
     after the photo was archived with keywords): the camera's file takes its photo's
     ``NAME.xmp``, as in a first ingest, and the keywords stay in the catalogue. Any other
@@ -159,7 +134,7 @@ def give_way(root: Path, target: str) -> bool:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
         try:
-            ours = as_written(os.pread(fd, _MAX_SIDECAR, 0))
+            ours = as_written(os.pread(fd, _MAX_SIDECAR, 0), keywords)
         finally:
             os.close(fd)
         if not ours:
