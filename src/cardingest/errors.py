@@ -162,6 +162,10 @@ class UnwritableOutputError(OutputError):
     exit_code = EXIT_USAGE
 
 
+WHEN_PACS_ANSWERS = "when the PACS answers"
+"""When to send again after a PACS stopped a send, unless its error says otherwise."""
+
+
 class PacsError(CardingestError):
     """The PACS is down, refused the association or a photo, or did not confirm it.
 
@@ -169,6 +173,6 @@ class PacsError(CardingestError):
 
     exit_code = EXIT_FAILURE
 
-    def __init__(self, message: str, *, retry: str = "when the PACS answers") -> None:
+    def __init__(self, message: str, *, retry: str = WHEN_PACS_ANSWERS) -> None:
         super().__init__(message)
         self.retry = retry

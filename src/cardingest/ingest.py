@@ -28,7 +28,13 @@ from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
 from .archive.provenance import recorded_source
 from .archive.repair import repair_copies
-from .archive.xmp import Keywords, give_way, reserved_names, write_for_copy, write_sidecars
+from .archive.xmp import (
+    give_way,
+    keywords_of,
+    reserved_names,
+    write_for_copy,
+    write_sidecars,
+)
 from .card.kinds import is_sidecar
 from .card.scan import read_again, same_reading
 from .errors import ArchiveError, CardingestError, InsufficientSpaceError, Interrupted
@@ -904,7 +910,7 @@ def _keywords_give_way(
     record = catalogue.record(photo) if there and photo else None
     if record is not None:
         for root in there:
-            give_way(root, item.target, Keywords(record.diagnosis, record.site, record.consent))
+            give_way(root, item.target, keywords_of(record))
 
 
 def _repair(
@@ -962,7 +968,7 @@ def _repair(
         return Outcome(
             item, "skip", item.target, record.sha256, reason="already archived (copies check out)"
         ), []
-    keywords = Keywords(record.diagnosis, record.site, record.consent)
+    keywords = keywords_of(record)
     problems = []
     if keywords and not is_sidecar(record.archive_path):
         restored = [(record.archive_path, Path(path)) for path in fixed.restored]

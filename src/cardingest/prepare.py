@@ -62,7 +62,7 @@ from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
-from .storage.modes import ACL_NAMES, account_name, has_acl, own_uids
+from .storage.modes import ACL_NAMES, account_name, has_acl, ours_alone
 from .storage.positional import open_regular
 from .text import printable, undecodable
 
@@ -675,14 +675,11 @@ def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> dict[str, Path]:
 
 def _may_be_the_copy(found: os.stat_result, folder: Path) -> bool:
     """Whether a file at a planned name could stand as the copy, as the copy itself judges
-    (`transfer._identical`): a regular file of this run's (or of its folder's owner, on a
-    file system that gives every file one owner) with no second name."""
-    if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+    (`transfer._identical`): a regular file `modes.ours_alone` takes."""
+    if not stat.S_ISREG(found.st_mode):
         return False
-    if found.st_uid in own_uids():
-        return True
     try:
-        return found.st_uid == os.stat(folder).st_uid
+        return ours_alone(found, os.stat(folder).st_uid)
     except OSError:
         return False
 
@@ -691,7 +688,7 @@ def _keywords_sidecar(path: Path, plan: Plan, item: PlanItem) -> bool:
     """Whether ``path`` is the keywords sidecar cardingest wrote for the catalogued keywords
     of the photo ``item`` (a camera sidecar) goes with: it gives way to the camera's file
     (`xmp.give_way`), so the name is not taken. One edited since is another file."""
-    from .archive.xmp import Keywords, as_written
+    from .archive.xmp import MAX_SIDECAR, as_written, keywords_of
 
     photo = photo_of(plan, item)
     try:
@@ -700,10 +697,10 @@ def _keywords_sidecar(path: Path, plan: Plan, item: PlanItem) -> bool:
         if record is None:
             return False
         with open(open_regular(path), "rb") as handle:
-            data = handle.read(1024 * 1024)
+            data = handle.read(MAX_SIDECAR)
     except (CardingestError, OSError):
         return False
-    return as_written(data, Keywords(record.diagnosis, record.site, record.consent))
+    return as_written(data, keywords_of(record))
 
 
 def photo_of(plan: Plan, item: PlanItem) -> str | None:

@@ -43,7 +43,7 @@ from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, candidate_names, plain_relpath
 from .catalogue import Catalogue, CatalogueRecord
 from .verify import CopyChecker, CopyState, mark_change
-from .xmp import Keywords, write_sidecars
+from .xmp import keywords_of, write_sidecars
 
 FOLDER = "journal"
 VERSION = 1
@@ -468,7 +468,7 @@ def _sidecars(archive: Path, records: list[CatalogueRecord], reserved: set[str])
     """Keywords sidecars the dead run may not have written, before the rows (as an ingest)."""
     problems = []
     for record in records:
-        keywords = Keywords(record.diagnosis, record.site, record.consent)
+        keywords = keywords_of(record)
         if record.archive_path.lower().endswith(".xmp") or not keywords:
             continue
         copies = [(record.archive_path, Path(archive, *record.archive_path.split("/")))]

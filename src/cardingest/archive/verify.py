@@ -28,7 +28,7 @@ from .audit import AuditLog
 from .catalogue import CatalogueRecord, DamagedRecord
 from .permissions import find_exposed, tighten
 from .readonly import reading
-from .xmp import Keywords, sidecar_path, sidecar_problem, write_sidecar
+from .xmp import Keywords, keywords_of, sidecar_path, sidecar_problem, write_sidecar
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
 ProblemKind = Literal[
@@ -357,7 +357,7 @@ def _sidecar_problems(
 ) -> list[tuple[Problem, Path, Keywords]]:
     """Keywords problems of ``record``'s sidecars beside each of its good ``copies``, each with
     the photo and keywords `fix_sidecars` writes it again from."""
-    keywords = Keywords(record.diagnosis, record.site, record.consent)
+    keywords = keywords_of(record)
     found = []
     for where, photo in copies:
         problem = sidecar_problem(photo, keywords)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..models import PlanItem
@@ -24,10 +25,14 @@ from ..storage.durable import atomic_write_bytes, fsync_dir
 from ..storage.modes import open_beneath
 from ..storage.transfer import Published
 
+if TYPE_CHECKING:
+    from .catalogue import CatalogueRecord
+
 TOOLKIT = f"cardingest {__version__}"
 MARKER = b'x:xmptk="cardingest'
 _TOOLKIT_ATTRIBUTE = re.compile(rb' x:xmptk="[^"]*"')
-_MAX_SIDECAR = 1024 * 1024
+MAX_SIDECAR = 1024 * 1024
+"""Bytes of a sidecar read at most: far more than any keywords sidecar holds."""
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _HEAD_BYTES = 4096
 
@@ -55,6 +60,11 @@ class Keywords:
         pairs = [("diagnosis", d) for d in self.diagnosis]
         pairs += [("site", self.site or ""), ("consent", self.consent or "")]
         return list(dict.fromkeys(f"{kind}|{v.replace('|', '/')}" for kind, v in pairs if v))
+
+
+def keywords_of(record: CatalogueRecord) -> Keywords:
+    """A catalogue record's keywords, as its sidecar carries them."""
+    return Keywords(record.diagnosis, record.site, record.consent)
 
 
 _ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"))
@@ -134,7 +144,7 @@ def give_way(root: Path, target: str, keywords: Keywords) -> bool:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
         try:
-            ours = as_written(os.pread(fd, _MAX_SIDECAR, 0), keywords)
+            ours = as_written(os.pread(fd, MAX_SIDECAR, 0), keywords)
         finally:
             os.close(fd)
         if not ours:
@@ -156,7 +166,7 @@ def sidecar_problem(photo: Path, keywords: Keywords) -> str | None:
     path = sidecar_path(photo)
     try:
         with open(path, "rb") as handle:
-            data = handle.read(_MAX_SIDECAR)
+            data = handle.read(MAX_SIDECAR)
     except FileNotFoundError:
         return "missing: the catalogue has keywords for this photo" if keywords else None
     except OSError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from ..archive.verify import record_copies
-from ..archive.xmp import Keywords, sidecar_path, write_sidecar
+from ..archive.xmp import Keywords, keywords_of, sidecar_path, write_sidecar
 from ..card.kinds import is_sidecar
 from ..errors import CardingestError, UsageError
 from ..ids import SAFE_ID
@@ -101,10 +101,6 @@ def apply(old: Keywords, change: Change) -> Keywords:
     site = old.site if change.site is None else (change.site or None)
     consent = old.consent if change.consent is None else (change.consent or None)
     return Keywords(diagnosis, site, consent)
-
-
-def keywords_of(record: CatalogueRecord) -> Keywords:
-    return Keywords(record.diagnosis, record.site, record.consent)
 
 
 def _relative(target: str, archive: Path) -> str | None:

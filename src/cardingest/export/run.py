@@ -19,7 +19,7 @@ from pathlib import Path
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue
 from ..archive.provenance import recorded_folder
-from ..errors import CardingestError, CatalogueError, PacsError
+from ..errors import WHEN_PACS_ANSWERS, CardingestError, CatalogueError, PacsError
 from ..storage import modes
 from ..storage.durable import remove_dead_temps_in, write_new
 from .dicom import part10_bytes
@@ -52,7 +52,7 @@ class DicomResult:
     patient_of: dict[str, str] = field(default_factory=dict)
     """The patient ID of each photo a send set out to send (those ``not_sent`` among them)."""
     stopped: str | None = None
-    retry: str = "when the PACS answers"
+    retry: str = WHEN_PACS_ANSWERS
     """When to send the rest again, once ``stopped``."""
     destination: str | None = None
     out_dir: Path | None = None

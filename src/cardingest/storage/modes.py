@@ -82,6 +82,13 @@ def own_uids() -> set[int]:
     return own
 
 
+def ours_alone(found: os.stat_result, folder_uid: int) -> bool:
+    """Whether a file found where a copy is to go could be that copy: this run's own
+    (`own_uids`, or its folder owner's, on a file system that gives every file one owner),
+    with no second name (a hard link from outside would let whoever holds it change it)."""
+    return found.st_nlink == 1 and (found.st_uid in own_uids() or found.st_uid == folder_uid)
+
+
 def file_mode() -> int:
     return PRIVATE_FILE_MODE if _group is None else FILE_MODE
 

@@ -1128,10 +1128,8 @@ def _counted(
 
 def _identical(path: Path, size: int, sha256: str, at: int | None = None) -> bool:
     """Whether ``path`` is a regular file with this size and sha256 that can stand as the
-    copy: this run's own (`modes.own_uids`, or its folder's owner's, on a file system that
-    gives every file one owner), with no other name (a hard link from outside the archive
-    would let whoever holds it change the photo). Symlinks, folders, pipes and another
-    account's file never are: the photo then takes the next free name. One that is, is
+    copy (`modes.ours_alone`). Symlinks, folders, pipes, another account's file and one with
+    a second name never are: the photo then takes the next free name. One that is, is
     kept, as closed to other accounts as a copy made here (`modes.close_open_file`).
     ``at``: the folder, open, that ``path`` is in."""
     try:
@@ -1142,10 +1140,10 @@ def _identical(path: Path, size: int, sha256: str, at: int | None = None) -> boo
         raise
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != size or info.st_nlink != 1:
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
             return False
         folder = os.fstat(at) if at is not None else os.stat(path.parent)
-        if info.st_uid not in modes.own_uids() and info.st_uid != folder.st_uid:
+        if not modes.ours_alone(info, folder.st_uid):
             return False
         with open(fd, "rb", buffering=0, closefd=False) as existing:
             if _hash_stream(existing.readinto, _never) != (size, sha256):
