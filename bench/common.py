@@ -175,6 +175,29 @@ def machine_header(cardingest: str) -> list[str]:
     ]
 
 
+def disk_busy_clock(folder: Path) -> Callable[[], float] | None:
+    """Seconds the block device holding ``folder`` has been busy (``io_ticks`` in
+    /proc/diskstats): how much of a run the disk had a request in flight. Busy time near the
+    wall time means the run waits on the disk, not on its CPU. None where the folder is not
+    on a listed block device (tmpfs, overlay, another system)."""
+    device = os.stat(folder).st_dev
+    key = (str(os.major(device)), str(os.minor(device)))
+
+    def busy() -> float:
+        with open("/proc/diskstats") as stats:
+            for line in stats:
+                fields = line.split()
+                if (fields[0], fields[1]) == key:
+                    return int(fields[12]) / 1000
+        raise LookupError(key)
+
+    try:
+        busy()
+    except (OSError, LookupError, IndexError, ValueError):
+        return None
+    return busy
+
+
 def drop_caches() -> None:
     """Flush dirty pages and drop the page cache, so the next read comes from the disk."""
     subprocess.run(["sync"], check=False)
@@ -334,6 +357,8 @@ class Series:
     samples: list[float]
     baseline: bool = False
     targets: tuple[Target, ...] = ()
+    busy: list[float] = field(default_factory=list)
+    """Seconds the disk was busy in each run (`disk_busy_clock`), where measured."""
 
     @property
     def median(self) -> float:
@@ -371,6 +396,9 @@ class Table:
         head = ["contender", value_head, "min-max", "ratio"]
         if self.data_bytes:
             head.insert(3, "MB/s")
+        with_busy = all(series.busy for series in self.series)
+        if with_busy:
+            head.insert(3, "disk busy")
         head += ["target", "result"]
         body: list[list[str]] = []
         for series in self.series:
@@ -383,6 +411,9 @@ class Table:
             ]
             if self.data_bytes:
                 cells.insert(3, f"{self.data_bytes / series.median / 1e6:.0f}")
+            if with_busy:
+                busy = statistics.median(series.busy)
+                cells.insert(3, f"{busy:.2f} ({busy / series.median:.0%})")
             targets = list(series.targets)
             if not targets:
                 body.append([*cells, "-", ""])
@@ -394,7 +425,7 @@ class Table:
                 row = cells if index == 0 else [""] * len(cells)
                 body.append([*row, target.text(), verdict])
         widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-        numeric = {1, 2, 3, 4} if self.data_bytes else {1, 2, 3}
+        numeric = set(range(1, len(head) - 2))
 
         def line(cells: list[str]) -> str:
             parts = [
@@ -424,15 +455,19 @@ def measure(
     data_bytes: int | None = None,
     probe: Callable[..., float] = run_timed,
     unit: str = "s",
+    disk: Path | None = None,
 ) -> Table:
     """Time every contender ``repeat`` times, interleaved in a rotating order.
 
     ``cold``: sync and drop the page cache before every timed run. ``warmup``: one untimed
     run of each contender first (for warm-cache cases, so the first timed run is not special).
     ``probe``/``unit``: what one run measures (``run_peak_rss`` and "MiB" for memory).
+    ``disk``: a folder on the disk the runs work on, to report how long it was busy.
     """
     logs.mkdir(parents=True, exist_ok=True)
     samples: dict[str, list[float]] = {c.name: [] for c in contenders}
+    busy: dict[str, list[float]] = {c.name: [] for c in contenders}
+    clock = disk_busy_clock(disk) if disk is not None else None
     slug = "".join(ch if ch.isalnum() else "-" for ch in title)[:40]
 
     def once(contender: Contender, index: int) -> float:
@@ -441,6 +476,7 @@ def measure(
         if cold:
             drop_caches()
         errlog = logs / f"{slug}-{index}-{len(samples[contender.name])}.err"
+        busy_before = clock() if clock is not None else 0.0
         seconds = probe(
             contender.command,
             errlog=errlog,
@@ -448,6 +484,8 @@ def measure(
             env=contender.env,
             ok=contender.ok,
         )
+        if clock is not None:
+            busy[contender.name].append(clock() - busy_before)
         if contender.after is not None:
             contender.after()
         return seconds
@@ -455,6 +493,8 @@ def measure(
     if warmup:
         for index, contender in enumerate(contenders):
             once(contender, index)
+        for measured in busy.values():
+            measured.clear()
     for round_ in range(repeat):
         shift = round_ % len(contenders)
         order = list(enumerate(contenders))[shift:] + list(enumerate(contenders))[:shift]
@@ -462,7 +502,9 @@ def measure(
             seconds = once(contender, index)
             samples[contender.name].append(seconds)
             log(f"  {title}: {contender.name} run {round_ + 1}/{repeat}: {seconds:.2f} {unit}")
-    series = [Series(c.name, samples[c.name], c.baseline, c.targets) for c in contenders]
+    series = [
+        Series(c.name, samples[c.name], c.baseline, c.targets, busy[c.name]) for c in contenders
+    ]
     return Table(title, series, unit=unit, note=note, data_bytes=data_bytes)
 
 

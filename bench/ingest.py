@@ -195,7 +195,9 @@ def local_case(
         logs=tmp / "logs",
         cold=True,
         data_bytes=card.bytes,
-        note="sync + page cache dropped before every run; fresh destination each run",
+        note="sync + page cache dropped before every run; fresh destination each run"
+        "\ndisk busy: seconds the bench disk had a request in flight (share of the run's time)",
+        disk=tmp,
     )
     remove(tmp / "dest")()
     return table

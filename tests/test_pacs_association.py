@@ -11,6 +11,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -67,3 +68,14 @@ def test_nothing_listening_does_not_answer() -> None:
     with pytest.raises(PacsError) as failure, DimseClient(config(port)):
         pass
     assert "does not answer (down, or wrong host/port?)" in str(failure.value)
+
+
+def test_the_pacs_is_named_by_its_ae_title_and_address() -> None:
+    """A PACS whose AE title is PACS, the usual one, was "PACS PACS at 127.0.0.1:…"."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    named = replace(config(port), ae_title="PACS")
+    with pytest.raises(PacsError) as failure, DimseClient(named):
+        pass
+    said = str(failure.value)
+    assert said.startswith(f"PACS (AE title PACS) at 127.0.0.1:{port} does not answer"), said

@@ -68,8 +68,10 @@ class DimseClient:
         self._assoc: Any = None
 
     def _where(self) -> str:
+        """The PACS in a message, as ``PACS (AE title ORTHANC) at host:port``: the title
+        alone after "PACS" read "PACS PACS at …" for the common title PACS."""
         c = self.config
-        return f"PACS {c.ae_title} at {c.host}:{c.port}"
+        return f"PACS (AE title {c.ae_title}) at {c.host}:{c.port}"
 
     def __enter__(self) -> DimseClient:
         from pynetdicom import AE, evt
