@@ -259,3 +259,38 @@ def test_a_cell_copied_with_dcim_says_to_leave_it_out() -> None:
     with pytest.raises(MapError) as caught:
         resolve(parse_map_text("files,id\nDCIM/100CANON/IMG_0001,JBX3656\n"), files)
     assert "leave out DCIM/: 100CANON/IMG_0001" in str(caught.value.details)
+
+
+def test_groups_come_in_the_order_they_were_taken_across_name_series() -> None:
+    """A GoPro names single photos GOPR0001 and a burst's G0010002-G0010004; in card order the
+    burst (14:00:10) came after the next patient's GOPR0006 (14:20), and at the prompt "."
+    (the group before's patient) then filed the burst under that patient. Likewise a phone's
+    IMG_ and PXL_ names. The groups, rows and prompts are in the order taken."""
+    files = [
+        media("DCIM/100GOPRO/GOPR0001.JPG", "2026-03-11 14:00:00"),
+        *(media(f"DCIM/100GOPRO/G001000{n}.JPG", f"2026-03-11 14:00:1{n}") for n in (2, 3, 4)),
+        media("DCIM/100GOPRO/GOPR0006.JPG", "2026-03-11 14:20:00"),
+        media("DCIM/Camera/PXL_20260311_090000000.jpg", "2026-03-11 09:00:00"),
+        media("DCIM/Camera/IMG_20260311_093000.jpg", "2026-03-11 09:30:00"),
+    ]
+    groups = assert_round_trip(files)
+    assert [[m.stem for m in group] for group in groups] == [
+        ["PXL_20260311_090000000"],
+        ["IMG_20260311_093000"],
+        ["GOPR0001"],
+        ["G0010002", "G0010003", "G0010004"],
+        ["GOPR0006"],
+    ]
+    prompts = [group.files[0].stem for group in make_groups(files, GAP)]
+    assert prompts == [
+        "PXL_20260311_090000000",
+        "IMG_20260311_093000",
+        "GOPR0001",
+        "G0010002",
+        "GOPR0006",
+    ]
+    idmap, _ = build_idmap(
+        make_groups(files, GAP), ["JBX3656", "MCJ1984", "ACA31FM", "ACA31FM", "ZAC5361"]
+    )
+    burst = resolve(idmap, files)["DCIM/100GOPRO/G0010003.JPG"]
+    assert burst.patient_id == "ACA31FM"

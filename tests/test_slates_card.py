@@ -21,6 +21,8 @@ import pytest
 from cardimage import CardFactory, require
 from slate_photos import photo_at, slate_photo
 
+from cardingest.plan.planner import ARCHIVED_EARLIER
+
 T0 = datetime(2026, 11, 25, 9, 0, 0)
 GS1 = "(91)ACA31FM(7250)19790214(7254)MERE(7253)TAMIHANA"
 SECRETS = ("MERE", "TAMIHANA", "19790214")
@@ -184,5 +186,12 @@ def test_slates_on_a_fat32_card_assign_or_hold_every_photo(
     map_file = tmp_path / "confirmed.csv"
     map_file.write_text(template.stdout, encoding="utf-8")
     by_map = cardingest("preview", str(mount), "--map", str(map_file), "--json", env=setting)
-    mapped = {i["source"]: i["id"] for i in json.loads(by_map.stdout)["items"] if i["id"]}
+    by_source = {i["source"]: i for i in json.loads(by_map.stdout)["items"]}
+    mapped = {p: i["id"] for p, i in by_source.items() if i["id"] and not SCENARIO[p][1]}
     assert mapped == {p: pid for p, pid in expected_ids.items() if not SCENARIO[p][1]}
+    # The map lists no slate; the slates' ingest archived them, so they are not held.
+    for path in (p for p in expected_ids if SCENARIO[p][1]):
+        assert (by_source[path]["action"], by_source[path]["reason"]) == (
+            "skip",
+            ARCHIVED_EARLIER,
+        )

@@ -35,6 +35,7 @@ from .archive.xmp import (
     write_for_copy,
     write_sidecars,
 )
+from .card.fattimes import fat_dated
 from .card.kinds import is_sidecar
 from .card.scan import read_again, same_reading
 from .errors import ArchiveError, CardingestError, InsufficientSpaceError, Interrupted
@@ -1134,6 +1135,8 @@ class _Rechecked:
         if item is None:  # never: every job is a plan item; fail closed all the same
             return f"{source} is not in the plan"
         again = read_again(copied, item.source, info.st_size, info.st_mtime)
+        if again.time_source == "mtime" and again.captured != item.media.captured:
+            (again,) = fat_dated(source.parents[again.path.count("/")], (again,))
         return None if same_reading(item.media, again) else changed_reason(item.media, again)
 
 

@@ -26,6 +26,7 @@ from .archive.backend import (
     require_readable,
 )
 from .archive.readonly import reading
+from .card.fattimes import fat_dated
 from .card.scan import VIDEO, not_archived_kind, not_photo_warning, scan, special_warning
 from .card.volume import same_volume
 from .errors import CardingestError, CardReadError, UsageError
@@ -130,6 +131,7 @@ def scan_source(
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
         ) from None
+    files = fat_dated(root, files)
     return files if not_photos is None else _with_videos(files, not_photos)
 
 
@@ -457,9 +459,10 @@ def content_elsewhere(
     Card photos whose size and capture time match a card photo given to another patient
     are hashed too (the same bytes twice on one card; fixed-size RAW files of two patients
     are not all read), and so is every card file (sidecars too) whose card path and size
-    match one of ``archived`` (the map's patients' files): the planner calls it archived
-    only if its content is the same (not a photo changed in the camera since, or another
-    card's photo of the same name, size and time). Returns the files (those candidates with
+    match one of ``archived`` (the map's patients' files, and those earlier ingests of this
+    card made, whoever's): the planner calls it archived only if its content is the same
+    (not a photo changed in the camera since, or another card's photo of the same name,
+    size and time). Returns the files (those candidates with
     their `sha256`, or marked unreadable when they cannot be read, so they are held: a
     patient in doubt fails closed) and the catalogue's files of those sizes, for the planner
     to compare. Equal content has equal size, so no other photo needs reading; a card of new
@@ -545,12 +548,12 @@ def prepare(
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
     state = archive_state(settings.archive, idmap)
-    files, elsewhere = content_elsewhere(
-        root, settings.archive, files, assignment, state.archived, on_file
-    )
-    state = copies_gone(state, files, settings.archive, settings.backup)
     this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)
     same_names = names_archived(settings.archive, files, this_card)
+    files, elsewhere = content_elsewhere(
+        root, settings.archive, files, assignment, (*state.archived, *same_names), on_file
+    )
+    state = copies_gone(state, files, settings.archive, settings.backup)
     state = replace(
         state,
         elsewhere=elsewhere,

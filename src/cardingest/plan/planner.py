@@ -236,6 +236,40 @@ def _archived_as(
     return next((a for a in found if a.sha256.lower() == media.sha256.lower()), None)
 
 
+def _filed_before(
+    shot: _Shot, same_name: Mapping[str, list[ArchivedFile]]
+) -> list[tuple[MediaFile, ArchivedFile]] | None:
+    """Each file of a shot no row gives a patient (none covers it, or its row is blank) with
+    the archived file an earlier ingest of this card made of it: the same card path, size,
+    capture time and content (``MediaFile.sha256``), all under one patient, no copy known to
+    be damaged. None if any file lacks one: then the shot is held as before. A card that is
+    not wiped keeps the photos of earlier days; they are archived, not in doubt."""
+    primary = shot.primary
+    assert primary is not None
+    captured = captured_key(primary)
+    found: list[tuple[MediaFile, ArchivedFile]] = []
+    for media in shot.files:
+        if media.sha256 is None or media.unreadable or bad_name_reason(media.path) is not None:
+            return None
+        match = next(
+            (
+                a
+                for a in same_name.get(media.path, ())
+                if a.size == media.size
+                and a.captured_raw == captured
+                and a.sha256.lower() == media.sha256.lower()
+                and a.problem is None
+            ),
+            None,
+        )
+        if match is None:
+            return None
+        found.append((media, match))
+    if len({a.patient_id for _media, a in found}) != 1:
+        return None
+    return found
+
+
 def _named_before(
     pending: Sequence[MediaFile],
     patient_id: str,
@@ -638,6 +672,13 @@ def _tailed(target: str, tail: str) -> str:
 SLATE_TAIL = "-slate"
 
 
+ARCHIVED_EARLIER = (
+    "already archived by an earlier ingest of this card; this run gives it no patient"
+)
+"""The reason of a card file no row of this run gives a patient that an earlier ingest of
+this card archived (`_filed_before`)."""
+
+
 NOT_ASKED = "its name cannot be given in an ID map, so it was in no group asked about"
 
 
@@ -712,6 +753,24 @@ def make_plan(
                 )
             continue
         when = _shifted(primary.captured, clock_offset)
+        if row is None or row.blank:
+            earlier = _filed_before(shot, same_name)
+            if earlier is not None:
+                patient = MapRow(line=0, patient_id=earlier[0][1].patient_id)
+                items.extend(
+                    _item(
+                        media,
+                        when,
+                        patient,
+                        "skip",
+                        shot_time=primary,
+                        target=done.archive_path,
+                        reason=ARCHIVED_EARLIER,
+                        slates=slates,
+                    )
+                    for media, done in earlier
+                )
+                continue
         if row is not None and row.blank:
             where = "group" if idmap.source == "interactive" else "ID map line"
             for media in shot.files:

@@ -50,17 +50,26 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
     numbers among names alike up to the number, so the ranges written to the map (`_spec`)
     can never overlap. A shot's files (RAW and JPEG) stay together and take its time
     (`shots.primary_photo`), as the plan does.
+
+    The groups are then put in the order they were taken (each by its first shot's time),
+    as the map's rows and the prompt's groups are read: names in two series (a GoPro's
+    GOPR0001 and its burst G0010002-G0010004, a phone's IMG_ and PXL_ names) put a group
+    after a later patient's in card order, and a "same as the group before" answer then
+    gave it to that patient.
     """
     groups: list[list[MediaFile]] = []
+    starts: list[datetime] = []
     last: MediaFile | None = None
     for shot in by_shot(sorted((m for m in files if not m.sidecar), key=_dcf_order)):
         primary = primary_photo(shot)
         assert primary is not None
         if last is None or not timedelta(0) <= elapsed(last, primary) <= gap:
             groups.append([])
+            starts.append(primary.captured)
         groups[-1].extend(shot)
         last = primary
-    return groups
+    order = sorted(range(len(groups)), key=lambda number: (starts[number], number))
+    return [groups[number] for number in order]
 
 
 def _timed_shots(files: Sequence[MediaFile]) -> list[tuple[list[MediaFile], datetime]]:

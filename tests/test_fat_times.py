@@ -1,0 +1,138 @@
+"""File times on a fusefat card. fusefat 0.1a reports every file time a month late (the FAT
+month handed to mktime as if it counted from 0), so a photo with no EXIF time, named by its
+file time, was filed a month late: 11 March as 11 April, 31 January as 3 March. Those times
+are read from the card's FAT directory entries instead (`card.fattimes`), checked here on
+real FAT12, FAT16 and FAT32 images made by mkfs.vfat and filled by mtools."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from cardimage import MountedCard, build_fat32_image, require_fat_tools, require_fuse
+from typer.testing import CliRunner
+
+from cardingest.card.fattimes import entry_times, true_file_times
+from cardingest.cli import app as cli_app
+from cardingest.errors import EXIT_HELD, EXIT_OK
+from tests.exif_bytes import exif_jpeg
+
+NO_EXIF = b"\xff\xd8\xff\xdb" + bytes(64) + b"\xff\xd9"  # a JPEG with no EXIF block
+
+
+def stamp(path: Path, when: str) -> Path:
+    seconds = datetime.fromisoformat(when).timestamp()
+    os.utime(path, (seconds, seconds))
+    return path
+
+
+def fat_image(tmp_path: Path, bits: int, files: dict[str, str]) -> Path:
+    """An image of ``bits`` (12, 16, 32) holding each ``path: time`` (folders made)."""
+    image = tmp_path / f"fat{bits}.img"
+    size = {12: 4, 16: 32, 32: 64}[bits]
+    subprocess.run(["truncate", "-s", f"{size}M", str(image)], check=True)
+    subprocess.run(["mkfs.vfat", "-F", str(bits), str(image)], check=True, capture_output=True)
+    made: set[str] = set()
+    for number, (path, when) in enumerate(files.items()):
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder not in made:
+                subprocess.run(["mmd", "-i", str(image), f"::/{folder}"], check=True)
+                made.add(folder)
+        local = tmp_path / f"file{number}"
+        local.write_bytes(b"x" * (number + 1))
+        stamp(local, when)
+        subprocess.run(
+            ["mcopy", "-m", "-i", str(image), str(local), f"::/{path}"],
+            check=True,
+            capture_output=True,
+        )
+    return image
+
+
+@pytest.mark.parametrize("bits", [12, 16, 32])
+def test_entry_times_are_the_times_the_files_were_written_with(tmp_path: Path, bits: int) -> None:
+    require_fat_tools()
+    files = {
+        "DCIM/100CANON/IMG_0001.JPG": "2026-03-11 09:22:30",
+        "DCIM/100CANON/IMG_0002.JPG": "2026-01-31 23:59:58",  # fusefat: 3 March
+        "DCIM/100CANON/IMG_0003.JPG": "2026-12-31 08:00:00",  # fusefat: 31 January 2027
+        "DCIM/100CANON/A long name, with spaces.jpeg": "2024-02-29 12:00:02",
+        "DCIM/101CANON/IMG_0001.JPG": "2025-07-04 00:00:00",
+        "ROOT.JPG": "1999-12-31 23:59:58",
+    }
+    # Enough files for the folder's entries to run over several clusters.
+    files.update({f"DCIM/102CANON/P{n:07d}.JPG": "2026-05-05 05:05:04" for n in range(40)})
+    image = fat_image(tmp_path, bits, files)
+    asked = [*files, "dcim/100canon/img_0001.jpg", "DCIM/100CANON/IMG_0009.JPG", "DCIM"]
+    found = entry_times(str(image), asked)
+    for path, when in files.items():
+        assert found[path] == datetime.fromisoformat(when), path
+    assert found["dcim/100canon/img_0001.jpg"] == datetime(2026, 3, 11, 9, 22, 30)
+    assert found["DCIM/100CANON/IMG_0009.JPG"] is None  # not there
+    assert found["DCIM"] is None  # a folder has no file time here
+
+
+def test_a_volume_that_is_not_fat_is_refused_not_read_wrongly(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(bytes(4096))
+    with pytest.raises(ValueError):
+        entry_times(str(junk), ["DCIM/100CANON/IMG_0001.JPG"])
+    assert true_file_times([tmp_path / "x.jpg"]) is None  # not on fusefat: times stand
+
+
+def test_a_no_exif_photo_on_a_fusefat_card_is_named_by_its_own_date(tmp_path: Path) -> None:
+    """The whole path, as a user runs it: a FAT32 card mounted with fusefat, the photo's
+    file time 31 January (fusefat: 3 March), named 20260131 in preview and ingest."""
+    require_fat_tools()
+    require_fuse()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    plain = photos / "IMG_0001.JPG"
+    plain.write_bytes(NO_EXIF)
+    stamp(plain, "2026-01-31 16:20:10")
+    (photos / "IMG_0002.JPG").write_bytes(exif_jpeg("2026:01:31 16:21:00"))
+    image = build_fat32_image(
+        tmp_path / "card.img",
+        {
+            "DCIM/100CANON/IMG_0001.JPG": plain,
+            "DCIM/100CANON/IMG_0002.JPG": photos / "IMG_0002.JPG",
+        },
+    )
+    archive = tmp_path / "archive"
+    with MountedCard(image, readonly=True) as card:
+        shown = datetime.fromtimestamp((card / "DCIM/100CANON/IMG_0001.JPG").stat().st_mtime)
+        assert shown.month == 3  # fusefat's own reading, a month late (Feb 31st)
+        argv = [str(card), "--id", "JBX3656", "--archive", str(archive), "--json"]
+        ran = CliRunner().invoke(cli_app.app, ["ingest", *argv])
+    assert ran.exit_code == EXIT_OK, ran.output
+    targets = {i["source"]: i["target"] for i in json.loads(ran.stdout)["items"]}
+    assert targets["DCIM/100CANON/IMG_0001.JPG"] == "JBX3656/JBX3656-20260131-162010.jpg"
+    assert targets["DCIM/100CANON/IMG_0002.JPG"] == "JBX3656/JBX3656-20260131-162100.jpg"
+
+
+def test_when_the_card_image_cannot_be_read_the_photo_is_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the FAT entry (the image gone from under the driver, unreadable) fusefat's
+    time is all there is, and it is a month out: the photo stays on the card."""
+    require_fat_tools()
+    require_fuse()
+    plain = tmp_path / "IMG_0001.JPG"
+    plain.write_bytes(NO_EXIF)
+    stamp(plain, "2026-03-11 09:22:30")
+    image = build_fat32_image(tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": plain})
+    with MountedCard(image, readonly=True) as card, monkeypatch.context() as patch:
+        patch.setattr("cardingest.card.fattimes.fusefat_source", lambda _mount: None)
+        argv = [str(card), "--id", "JBX3656", "--archive", str(tmp_path / "a"), "--json"]
+        ran = CliRunner().invoke(cli_app.app, ["preview", *argv])
+    assert ran.exit_code == EXIT_HELD, ran.output
+    document = json.loads(ran.stdout)
+    (item,) = document["items"]
+    assert item["action"] == "hold"
+    assert any("fusefat shows a month late" in w for w in document["warnings"]), document
