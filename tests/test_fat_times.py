@@ -136,3 +136,20 @@ def test_when_the_card_image_cannot_be_read_the_photo_is_held(
     (item,) = document["items"]
     assert item["action"] == "hold"
     assert any("fusefat shows a month late" in w for w in document["warnings"]), document
+
+
+def test_a_long_name_left_from_another_entry_is_not_taken(tmp_path: Path) -> None:
+    """A tool that renames a short entry without its long name leaves long-name entries
+    whose checksum is another name's: they do not name the renamed file."""
+    require_fat_tools()
+    image = fat_image(tmp_path, 16, {"DCIM/A long name.jpeg": "2026-03-11 09:22:30"})
+    data = bytearray(image.read_bytes())
+    short = data.find(b"ALONGN~1JPE")
+    assert short > 0, "mtools' short name for it"
+    data[short : short + 11] = b"RENAMED JPG"
+    image.write_bytes(bytes(data))
+    found = entry_times(str(image), ["DCIM/A long name.jpeg", "DCIM/RENAMED.JPG"])
+    assert found == {
+        "DCIM/A long name.jpeg": None,
+        "DCIM/RENAMED.JPG": datetime(2026, 3, 11, 9, 22, 30),
+    }

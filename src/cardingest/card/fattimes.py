@@ -117,7 +117,7 @@ class FatVolume:
 def _find(entries: bytes, name: str) -> tuple[int, int, datetime | None] | None:
     """(attributes, first cluster, write time) of ``name`` among a directory's entries."""
     wanted = name.upper()
-    long_parts: dict[int, str] = {}
+    long_parts: dict[int, tuple[int, str]] = {}  # sequence number: (checksum, text)
     for at in range(0, len(entries) - _ENTRY + 1, _ENTRY):
         entry = entries[at : at + _ENTRY]
         first = entry[0]
@@ -130,17 +130,29 @@ def _find(entries: bytes, name: str) -> tuple[int, int, datetime | None] | None:
         if attributes == _LFN:
             raw = entry[1:11] + entry[14:26] + entry[28:32]
             text = raw.decode("utf-16-le", "replace").split("\0", 1)[0].replace("\uffff", "")
-            long_parts[first & 0x1F] = text
+            long_parts[first & 0x1F] = (entry[13], text)
             continue
         if attributes & _VOLUME:
             long_parts.clear()
             continue
-        long_name = "".join(long_parts[n] for n in sorted(long_parts))
+        # A long name counts only if it was written for this entry (its checksum of the
+        # short name): one left by a tool that renamed the entry without it is another's.
+        checksum = _checksum(entry[:11])
+        own = long_parts and all(check == checksum for check, _ in long_parts.values())
+        long_name = "".join(long_parts[n][1] for n in sorted(long_parts)) if own else ""
         long_parts.clear()
         if wanted in (long_name.upper(), _short_name(entry).upper()):
             high, time, date, low = struct.unpack_from("<HHHH", entry, 20)
             return attributes, (high << 16 | low), _stamp(date, time)
     return None
+
+
+def _checksum(short: bytes) -> int:
+    """The checksum a long name's entries carry of the 11 bytes of their short name."""
+    total = 0
+    for byte in short:
+        total = (((total & 1) << 7) + (total >> 1) + byte) & 0xFF
+    return total
 
 
 def _short_name(entry: bytes) -> str:
