@@ -141,7 +141,31 @@ def test_the_planner_skips_a_shot_only_when_every_file_is_proven_under_one_patie
     assert actions(both[0], replace(both[1], patient_id="ACA31FM")) == held  # two patients
     assert actions(both[0], replace(both[1], sha256="c" * 64)) == held  # other bytes
     assert actions(both[0], replace(both[1], captured_raw="2026-11-24T09:15:03")) == held
-    assert actions(both[0], replace(both[1], problem="archive copy x.cr2 is missing")) == held
+    missing = replace(both[1], problem="archive copy x.cr2 is missing")
+    assert actions(both[0], missing) == {
+        ("skip", ARCHIVED_EARLIER),
+        ("copy", "repairs it: archive copy x.cr2 is missing"),
+    }
     unhashed = [replace(f, sha256=None) if f.path == raw else f for f in files]
     plan = make_plan(unhashed, none, state=ArchiveState(same_names=both))
     assert {i.action for i in plan.items if i.source in (jpeg, raw)} == {"hold"}
+
+
+def test_a_missing_copy_or_backup_copy_is_made_before_the_wipe(tmp_path: Path) -> None:
+    """An archive copy deleted since, or ``--backup`` asked for today and not by the earlier
+    ingest: the photo is copied again (a repair), so ``ingest --backup --wipe`` clears the
+    card with both copies there, as for a photo its row gives."""
+    card, archive = yesterday_archived(tmp_path)
+    (archive / "JBX3656" / "JBX3656-20260316-090010.jpg").unlink()
+    id_map = tmp_path / "today.csv"
+    id_map.write_text("files,id\nIMG_0004-IMG_0005,MCJ1984\n")
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    argv = [str(card), "--map", str(id_map), "--archive", str(archive), "--backup", str(backup)]
+    code, done = run("ingest", *argv, "--wipe", "--yes")
+    assert code == EXIT_OK, done
+    assert list((card / "DCIM" / "100CANON").iterdir()) == []
+    for root in (archive, backup):
+        assert len(list((root / "JBX3656").iterdir())) == 3, root
+    actions = {i["source"]: i["action"] for i in done["items"]}
+    assert set(actions.values()) == {"copy"}  # three repairs, two new photos

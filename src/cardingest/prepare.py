@@ -333,14 +333,15 @@ def _named_by(row: MapRow, spec: str | None, record: CatalogueRecord) -> bool:
 def copies_gone(
     state: ArchiveState, files: Sequence[MediaFile], archive: Path, backup: Path | None
 ) -> ArchiveState:
-    """``state`` with a problem noted for each archived photo of these card files whose
-    archive or backup copy is not there, where `verify` would note it (its folder there, or
+    """``state`` with a problem noted for each archived photo of these card files (of the
+    map's patients, and those earlier ingests of this card filed) whose archive or backup
+    copy is not there, where `verify` would note it (its folder there, or
     its root): the plan then repairs it, as after a verify. Only a file's presence is looked
     at (no reading), and only for photos on this card. With a ``backup``, a photo archived
     with no backup copy at all is noted too: the repair makes its backup copy, since
     ``--backup`` asks for two copies before ``--wipe`` clears the card."""
     on_card = {media.path for media in files}
-    if not any(a.source_path in on_card for a in state.archived):
+    if not any(a.source_path in on_card for a in (*state.archived, *state.same_names)):
         return state
     from .archive.verify import CopyState, repairable  # an archive with photos of this card
 
@@ -355,11 +356,13 @@ def copies_gone(
                 return f"{where} copy {path.name} is missing"
         return None
 
-    archived = tuple(
-        replace(a, problem=gone(a)) if a.problem is None and a.source_path in on_card else a
-        for a in state.archived
-    )
-    return replace(state, archived=archived)
+    def noted(found: tuple[ArchivedFile, ...]) -> tuple[ArchivedFile, ...]:
+        return tuple(
+            replace(a, problem=gone(a)) if a.problem is None and a.source_path in on_card else a
+            for a in found
+        )
+
+    return replace(state, archived=noted(state.archived), same_names=noted(state.same_names))
 
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
@@ -553,13 +556,13 @@ def prepare(
     files, elsewhere = content_elsewhere(
         root, settings.archive, files, assignment, (*state.archived, *same_names), on_file
     )
-    state = copies_gone(state, files, settings.archive, settings.backup)
     state = replace(
         state,
         elsewhere=elsewhere,
         same_names=same_names,
         map_used=first_row_uses(settings.archive, this_card, other_cards, idmap),
     )
+    state = copies_gone(state, files, settings.archive, settings.backup)
     roots = [settings.archive, *([settings.backup] if settings.backup else [])]
     strays: dict[str, Path] = {}
     for _pass in range(_STRAY_PASSES):  # each names at least one more stray (few are there)

@@ -241,9 +241,10 @@ def _filed_before(
 ) -> list[tuple[MediaFile, ArchivedFile]] | None:
     """Each file of a shot no row gives a patient (none covers it, or its row is blank) with
     the archived file an earlier ingest of this card made of it: the same card path, size,
-    capture time and content (``MediaFile.sha256``), all under one patient, no copy known to
-    be damaged. None if any file lacks one: then the shot is held as before. A card that is
-    not wiped keeps the photos of earlier days; they are archived, not in doubt."""
+    capture time and content (``MediaFile.sha256``), all under one patient (a copy known to
+    be damaged or missing is repaired, as for a row's photo). None if any file lacks one:
+    then the shot is held as before. A card that is not wiped keeps the photos of earlier
+    days; they are archived, not in doubt."""
     primary = shot.primary
     assert primary is not None
     captured = captured_key(primary)
@@ -258,7 +259,6 @@ def _filed_before(
                 if a.size == media.size
                 and a.captured_raw == captured
                 and a.sha256.lower() == media.sha256.lower()
-                and a.problem is None
             ),
             None,
         )
@@ -762,10 +762,11 @@ def make_plan(
                         media,
                         when,
                         patient,
-                        "skip",
+                        "copy" if done.problem else "skip",
                         shot_time=primary,
                         target=done.archive_path,
-                        reason=ARCHIVED_EARLIER,
+                        reason=f"repairs it: {done.problem}" if done.problem else ARCHIVED_EARLIER,
+                        repair=bool(done.problem),
                         slates=slates,
                     )
                     for media, done in earlier
