@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,22 @@ def test_a_missing_copy_or_backup_copy_is_made_before_the_wipe(tmp_path: Path) -
         assert len(list((root / "JBX3656").iterdir())) == 3, root
     actions = {i["source"]: i["action"] for i in done["items"]}
     assert set(actions.values()) == {"copy"}  # three repairs, two new photos
+
+
+def test_a_blank_answer_at_the_prompt_leaves_an_archived_photo_on_the_card() -> None:
+    """The prompt says "blank: leave on the card"; under --wipe an archived photo answered
+    blank was removed. A blank answer holds it, as it says; a map's blank row does not."""
+    from cardingest.plan.assign import build_idmap, make_groups
+
+    jpeg = "DCIM/100CANON/IMG_0001.JPG"
+    files = [
+        replace(media(jpeg), sha256="a" * 64),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-24 10:00:00"),
+    ]
+    same = ArchiveState(same_names=(archived(jpeg, "JBX3656", "a" * 64),))
+    asked, _ = build_idmap(make_groups(files, timedelta(minutes=5)), [None, "MCJ1984"])
+    items = {i.source: i for i in make_plan(files, asked, state=same).items}
+    assert (items[jpeg].action, items[jpeg].reason) == ("hold", "left blank (group 1)")
+    mapped = parse_map_text("files,id\nIMG_0001,\nIMG_0002,MCJ1984\n")
+    items = {i.source: i for i in make_plan(files, mapped, state=same).items}
+    assert (items[jpeg].action, items[jpeg].reason) == ("skip", ARCHIVED_EARLIER)

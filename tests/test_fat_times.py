@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_a_volume_that_is_not_fat_is_refused_not_read_wrongly(tmp_path: Path) ->
     junk.write_bytes(bytes(4096))
     with pytest.raises(ValueError):
         entry_times(str(junk), ["DCIM/100CANON/IMG_0001.JPG"])
-    assert true_file_times([tmp_path / "x.jpg"]) is None  # not on fusefat: times stand
+    assert true_file_times([tmp_path / "x.jpg"]) == {}  # not on fusefat: times stand
 
 
 def test_a_no_exif_photo_on_a_fusefat_card_is_named_by_its_own_date(tmp_path: Path) -> None:
@@ -153,3 +154,33 @@ def test_a_long_name_left_from_another_entry_is_not_taken(tmp_path: Path) -> Non
         "DCIM/A long name.jpeg": None,
         "DCIM/RENAMED.JPG": datetime(2026, 3, 11, 9, 22, 30),
     }
+
+
+def test_a_folder_holding_a_fusefat_card_and_a_plain_folder_dates_each_by_its_own(
+    tmp_path: Path,
+) -> None:
+    """The source a folder with a card mounted in it and a folder of another file system:
+    only the first path was asked for its mount, so the card's photos kept fusefat's times
+    (or, the other way round, the plain folder's photo was held)."""
+    require_fat_tools()
+    require_fuse()
+    plain = tmp_path / "IMG_0001.JPG"
+    plain.write_bytes(NO_EXIF)
+    stamp(plain, "2026-01-31 10:00:00")
+    image = build_fat32_image(tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": plain})
+    source = tmp_path / "source"
+    for first, second in (("a_plain", "z_card"), ("z_plain", "a_card")):
+        shutil.rmtree(source, ignore_errors=True)
+        folder = source / first / "DCIM" / "100CANON"
+        folder.mkdir(parents=True)
+        (folder / "IMG_0002.JPG").write_bytes(NO_EXIF)
+        stamp(folder / "IMG_0002.JPG", "2026-02-10 11:00:00")
+        with MountedCard(image, source / second, readonly=True):
+            argv = [str(source), "--id", "JBX3656", "--archive", str(tmp_path / "a"), "--json"]
+            ran = CliRunner().invoke(cli_app.app, ["preview", *argv])
+        assert ran.exit_code == EXIT_OK, ran.output
+        targets = {i["source"]: i["target"] for i in json.loads(ran.stdout)["items"]}
+        assert targets == {
+            f"{second}/DCIM/100CANON/IMG_0001.JPG": "JBX3656/JBX3656-20260131-100000.jpg",
+            f"{first}/DCIM/100CANON/IMG_0002.JPG": "JBX3656/JBX3656-20260210-110000.jpg",
+        }

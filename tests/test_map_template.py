@@ -294,3 +294,22 @@ def test_groups_come_in_the_order_they_were_taken_across_name_series() -> None:
     )
     burst = resolve(idmap, files)["DCIM/100GOPRO/G0010003.JPG"]
     assert burst.patient_id == "ACA31FM"
+
+
+def test_a_group_whose_clock_was_reset_stays_where_the_camera_numbered_it() -> None:
+    """A camera whose clock fell back to its factory date mid-card (a flat battery): its
+    last patient's photos, dated 2000-01-01, would come first in time order, and filling
+    the rows top-down gave them the first patient's ID. They stay after the group before
+    them on the card."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-03-11 09:00:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-03-11 09:30:00"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2000-01-01 00:00:05"),
+        media("DCIM/100CANON/IMG_0004.JPG", "2000-01-01 00:00:09"),
+    ]
+    groups = assert_round_trip(files)
+    assert [[m.stem for m in group] for group in groups] == [
+        ["IMG_0001"],
+        ["IMG_0002"],
+        ["IMG_0003", "IMG_0004"],
+    ]

@@ -190,40 +190,44 @@ def entry_times(volume_path: str, relpaths: list[str]) -> dict[str, datetime | N
         os.close(fd)
 
 
-def _fusefat_mount(path: Path) -> str | None:
-    """The mount point of the fusefat mount ``path`` lies on, or None (another file system,
-    or no mount table)."""
+def _fusefat_mounts(paths: Sequence[Path]) -> dict[Path, str]:
+    """The fusefat mount point each of ``paths`` lies on, for those on one (a folder given
+    as the source may hold a card's mount beside folders of another file system)."""
     try:
         table = mounts()
     except OSError:
-        return None
-    real = os.path.realpath(path)
-    found = None
-    for mount in table:
-        point = mount.mountpoint
-        inside = real == point or real.startswith(point.rstrip(os.sep) + os.sep)
-        if inside and (found is None or len(point) >= len(found.mountpoint)):
-            found = mount  # the last mounted there wins
-    return found.mountpoint if found is not None and found.fstype == FUSEFAT else None
+        return {}
+    found: dict[Path, str] = {}
+    for path in paths:
+        real = os.path.realpath(path)
+        best = None
+        for mount in table:
+            point = mount.mountpoint
+            inside = real == point or real.startswith(point.rstrip(os.sep) + os.sep)
+            if inside and (best is None or len(point) >= len(best.mountpoint)):
+                best = mount  # the last mounted there wins
+        if best is not None and best.fstype == FUSEFAT:
+            found[path] = best.mountpoint
+    return found
 
 
-def true_file_times(paths: Sequence[Path]) -> dict[Path, datetime | None] | None:
-    """For files on a fusefat mount (all on the first one's), each file's time as its FAT
-    entry holds it, or None where it cannot be read (the volume not found, not FAT, or the
-    entry not there). None for files elsewhere: their file times are right as they are."""
-    if not paths:
-        return None
-    mount = _fusefat_mount(paths[0])
-    if mount is None:
-        return None
-    top = os.path.realpath(mount)
-    names = {path: os.path.relpath(os.path.realpath(path), top) for path in paths}
-    volume = fusefat_source(mount)
-    try:
-        times = entry_times(volume, sorted(set(names.values()))) if volume else {}
-    except (OSError, ValueError):
-        times = {}
-    return {path: times.get(name) for path, name in names.items()}
+def true_file_times(paths: Sequence[Path]) -> dict[Path, datetime | None]:
+    """For each of ``paths`` on a fusefat mount, its time as its FAT entry holds it, or None
+    where that cannot be read (the volume not found, not FAT, or the entry not there).
+    Paths elsewhere are left out: their file times are right as they are."""
+    on_mounts: dict[str, dict[Path, str]] = {}
+    for path, mount in _fusefat_mounts(paths).items():
+        top = os.path.realpath(mount)
+        on_mounts.setdefault(mount, {})[path] = os.path.relpath(os.path.realpath(path), top)
+    found: dict[Path, datetime | None] = {}
+    for mount, names in on_mounts.items():
+        volume = fusefat_source(mount)
+        try:
+            times = entry_times(volume, sorted(set(names.values()))) if volume else {}
+        except (OSError, ValueError):
+            times = {}
+        found.update((path, times.get(name)) for path, name in names.items())
+    return found
 
 
 def time_unread(relpath: str) -> str:
@@ -237,17 +241,17 @@ def time_unread(relpath: str) -> str:
 
 
 def fat_dated(root: Path, files: Sequence[MediaFile]) -> tuple[MediaFile, ...]:
-    """``files`` (paths relative to ``root``), the photos among them dated by their file
-    time dated by their FAT entries if ``root`` is on a fusefat mount, or held (unreadable,
-    with `time_unread`) where those cannot be read. Elsewhere the files as they are."""
-    timed = {
+    """``files`` (paths relative to ``root``), those of the photos dated by their file time
+    that lie on a fusefat mount dated by their FAT entries instead, or held (unreadable,
+    with `time_unread`) where those cannot be read. The others as they are."""
+    timed = sorted(
         m.path for m in files if m.time_source == "mtime" and not m.sidecar and not m.unreadable
-    }
-    times = true_file_times([root / path for path in sorted(timed)]) if timed else None
-    if times is None:
+    )
+    times = true_file_times([root / path for path in timed]) if timed else {}
+    if not times:
         return tuple(files)
     return tuple(
-        _redated(media, times[root / media.path]) if media.path in timed else media
+        _redated(media, times[root / media.path]) if root / media.path in times else media
         for media in files
     )
 

@@ -753,7 +753,8 @@ def make_plan(
                 )
             continue
         when = _shifted(primary.captured, clock_offset)
-        if row is None or row.blank:
+        # A blank answer at the prompt said "leave on the card": it does.
+        if row is None or (row.blank and idmap.source != "interactive"):
             earlier = _filed_before(shot, same_name)
             if earlier is not None:
                 patient = MapRow(line=0, patient_id=earlier[0][1].patient_id)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from ..models import MediaFile
 from ..text import printable
 from .idmap import file_spec, folders_alike, number_prefix
-from .shots import by_shot, elapsed, primary_photo, shot_key
+from .shots import EARLIEST_PLAUSIBLE, by_shot, elapsed, primary_photo, shot_key
 
 _NUMBER = re.compile(r"(\d+)$")
 
@@ -55,7 +55,9 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
     as the map's rows and the prompt's groups are read: names in two series (a GoPro's
     GOPR0001 and its burst G0010002-G0010004, a phone's IMG_ and PXL_ names) put a group
     after a later patient's in card order, and a "same as the group before" answer then
-    gave it to that patient.
+    gave it to that patient. A group dated before `EARLIEST_PLAUSIBLE` (a clock reset to
+    its factory date mid-card) stays after the group before it on the card, as the camera
+    numbered it, not first.
     """
     groups: list[list[MediaFile]] = []
     starts: list[datetime] = []
@@ -68,7 +70,10 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
             starts.append(primary.captured)
         groups[-1].extend(shot)
         last = primary
-    order = sorted(range(len(groups)), key=lambda number: (starts[number], number))
+    placed: list[datetime] = []
+    for start in starts:
+        placed.append(start if start >= EARLIEST_PLAUSIBLE else (placed or [datetime.min])[-1])
+    order = sorted(range(len(groups)), key=lambda number: (placed[number], number))
     return [groups[number] for number in order]
 
 
