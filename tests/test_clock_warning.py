@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pexpect
 from exif_bytes import exif_jpeg
 from factories import media
 from typer.testing import CliRunner
@@ -55,3 +56,29 @@ def test_the_preview_warns_and_the_clock_offset_is_taken_into_account(tmp_path: 
     assert far.startswith("--clock-offset +48:00:00 moves every photo's time by more than a day")
     hour = runner.invoke(app, [*args, "--clock-offset", "+24:00"])
     assert not any("more than a day" in w for w in json.loads(hour.stdout)["warnings"])
+
+
+def test_map_template_and_the_prompt_warn_before_the_rows_are_filled(tmp_path: Path) -> None:
+    """Their rows and groups come in time order, where a clock reset to 2000 puts a group
+    somewhere unexpected: the warning the plan gives came only after every ID was typed."""
+    from clinic_helpers import cardingest_exe
+    from terminal import on_terminal
+
+    card = tmp_path / "card" / "DCIM" / "100KODAK"
+    card.mkdir(parents=True)
+    (card / "100_0001.JPG").write_bytes(exif_jpeg("2026:03:16 09:00:00"))
+    (card / "100_0002.JPG").write_bytes(exif_jpeg("2000:01:01 00:00:05"))
+    made = CliRunner().invoke(app, ["map-template", str(tmp_path / "card")])
+    assert made.exit_code == 0, made.output
+    assert "the camera's clock looks unset or wrong" in " ".join(made.stderr.split())
+    assert "clock" not in made.stdout  # the CSV stays clean
+    child = on_terminal(
+        cardingest_exe(), ["preview", tmp_path / "card", "--archive", tmp_path / "archive"]
+    )
+    child.expect(r"the\s+camera's\s+clock\s+looks\s+unset")
+    child.expect_exact("Patient ID for group 1")
+    child.sendline("JBX3656")
+    child.expect_exact("Patient ID for group 2")
+    child.sendline("")
+    child.expect(pexpect.EOF)
+    child.close()

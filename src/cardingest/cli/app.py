@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -228,7 +228,7 @@ def map_template_command(
     from ..card.detect import resolve_source
     from ..plan.slate_template import slate_map_template
     from ..plan.template import group_by_gap, map_template
-    from ..prepare import find_slates, scan_source
+    from ..prepare import clock_warning, find_slates, scan_source
 
     settings = load_settings()
     root, _card = resolve_source(source)
@@ -250,6 +250,9 @@ def map_template_command(
         else:
             text = map_template(files, timedelta(minutes=minutes))
         write_template(text, out_file, filled=slates)
+        odd_clock = clock_warning(files, timedelta(0), datetime.now())
+        if odd_clock is not None and not slates:  # rows in time order: where these fall
+            output.print_warnings([odd_clock])
         if not files:  # the CSV is its header alone: said on stderr, the CSV stays clean
             output.err.print(
                 "No photos found (they are read from the source's DCIM/ folder, or from the "

@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -49,15 +49,19 @@ def ask_idmap(
     ``show_groups`` (the contact sheet of the groups) runs before the first question.
     """
     from ..plan.assign import ask_ids, build_idmap, make_groups
-    from ..prepare import scan_source
+    from ..prepare import clock_warning, scan_source
 
-    groups = make_groups(scan_source(root), timedelta(minutes=settings.gap_minutes))
+    files = scan_source(root)
+    groups = make_groups(files, timedelta(minutes=settings.gap_minutes))
     if not groups:
         raise UsageError(f"No photos found in {root}")
     output.err.print(
         f"{sum(len(g.files) for g in groups)} photo(s) in {len(groups)} group(s) "
         f"(a new group after a gap of more than {settings.gap_minutes:g} minutes)."
     )
+    odd_clock = clock_warning(files, timedelta(0), datetime.now())
+    if odd_clock is not None:  # before the questions, not with the plan after them
+        output.print_warnings([odd_clock])
     if show_groups is not None:
         show_groups(root, groups)
 
