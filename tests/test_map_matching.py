@@ -94,3 +94,23 @@ def test_a_map_of_many_rows_files_every_photo_under_its_own_row() -> None:
     first, last = START + timedelta(hours=1), START + timedelta(hours=1, minutes=1, seconds=59)
     expected = [m.path for m in card if first <= m.captured <= last]
     assert expected and [m.path for m in card if shifted.get(m.path)] == expected
+
+
+def test_a_range_that_matches_nothing_says_how_the_card_spells_its_names() -> None:
+    """A Nikon writes _DSC0001 (Adobe RGB), a Sony DSC00001: a range typed DSC_0001-DSC_0003
+    or DSC0001-DSC0003 matched nothing, with no word of the names on the card."""
+    from cardingest.errors import MapError
+
+    files = [
+        *(media(f"DCIM/100MSDCF/DSC{n:05d}.JPG") for n in (1, 2, 3)),
+        *(media(f"DCIM/101NIKON/_DSC{n:04d}.JPG") for n in (7, 8)),
+        media("DCIM/102CANON/IMG_0001.JPG"),
+    ]
+    text = "files,id\nDSC_0001-DSC_0003,JBX3656\nIMG_0009,MCJ1984\nDSC0001,ACA31FM\n"
+    with pytest.raises(MapError) as refused:
+        resolve(parse(text), files)
+    details = "\n".join(refused.value.details)
+    both = "(its names are spelled DSC00001 to DSC00003, or _DSC0007 to _DSC0008)"
+    assert f"line 2: files 'DSC_0001-DSC_0003' matches no file on the card {both}" in details
+    assert "line 4: files 'DSC0001' matches no file on the card (its names are spelled" in details
+    assert "line 3: files 'IMG_0009' matches no file on the card\n" in details + "\n"

@@ -644,6 +644,24 @@ class _CardNames:
             if _covers(first, last, self.names[index])
         ]
 
+    def spelled_near(self, first: _Name) -> list[tuple[str, str]]:
+        """The card's names a spec that matched nothing may have meant, as the first and
+        last of each spelling: the same letters before the number but another ``_``
+        (DSC_0001 for a Nikon's _DSC0001) or another count of digits (DSC0001 for a Sony's
+        DSC00001)."""
+        if first.number is None:
+            return []
+        want = first.prefix.replace("_", "")
+        spellings: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for prefix, numbered in self._by_prefix.items():
+            if prefix.replace("_", "") != want:
+                continue
+            for _number, index in numbered:
+                name = self.names[index]
+                if (prefix, name.digits) != (first.prefix, first.digits):
+                    spellings[(prefix, name.digits)].append(name.stem)
+        return [(stems[0], stems[-1]) for _key, stems in sorted(spellings.items())]
+
     def taken_between(self, start: datetime, end: datetime) -> list[MediaFile]:
         """The files taken from ``start`` to ``end`` (camera times, both included), in the
         card's order."""
@@ -693,7 +711,10 @@ def _matches(spec: str, card: _CardNames) -> tuple[list[MediaFile], str | None]:
     first, last = parse_spec(spec)
     hits = card.covered(first, last)
     if not hits:
-        return hits, "matches no file on the card"
+        near = [a if a == b else f"{a} to {b}" for a, b in card.spelled_near(first)]
+        if not near:
+            return hits, "matches no file on the card"
+        return hits, f"matches no file on the card (its names are spelled {', or '.join(near)})"
     alike = folders_alike(hits)
     if alike:
         return hits, (
