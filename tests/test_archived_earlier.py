@@ -189,3 +189,20 @@ def test_a_blank_answer_at_the_prompt_leaves_an_archived_photo_on_the_card() -> 
     mapped = parse_map_text("files,id\nIMG_0001,\nIMG_0002,MCJ1984\n")
     items = {i.source: i for i in make_plan(files, mapped, state=same).items}
     assert (items[jpeg].action, items[jpeg].reason) == ("skip", ARCHIVED_EARLIER)
+
+
+def test_an_all_blank_map_on_a_card_of_archived_photos_points_to_wipe(tmp_path: Path) -> None:
+    """`map-template` of a card holding only archived photos, saved as it is: a map with no
+    ID is refused (exit 2), and said "a row left blank leaves its photos on the card" only;
+    `cardingest wipe` is what clears such a card."""
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    shoot(card, YESTERDAY, 1)
+    code, _ = run("ingest", str(card), "--id", "JBX3656", "--archive", str(archive))
+    assert code == EXIT_OK
+    id_map = tmp_path / "blank.csv"
+    id_map.write_text("files,id\nIMG_0001-IMG_0003,\n")
+    ran = CliRunner().invoke(
+        cli_app.app, ["ingest", str(card), "--map", str(id_map), "--archive", str(archive)]
+    )
+    assert ran.exit_code == 2
+    assert "cardingest wipe clears it" in " ".join(ran.stderr.split())

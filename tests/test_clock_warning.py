@@ -72,6 +72,7 @@ def test_map_template_and_the_prompt_warn_before_the_rows_are_filled(tmp_path: P
     assert made.exit_code == 0, made.output
     assert "the camera's clock looks unset or wrong" in " ".join(made.stderr.split())
     assert "clock" not in made.stdout  # the CSV stays clean
+    assert made.output.index("clock looks unset") < made.output.index("files,id")  # first
     child = on_terminal(
         cardingest_exe(), ["preview", tmp_path / "card", "--archive", tmp_path / "archive"]
     )

@@ -132,6 +132,11 @@ def test_when_the_card_image_cannot_be_read_the_photo_is_held(
         patch.setattr("cardingest.card.fattimes.fusefat_source", lambda _mount: None)
         argv = [str(card), "--id", "JBX3656", "--archive", str(tmp_path / "a"), "--json"]
         ran = CliRunner().invoke(cli_app.app, ["preview", *argv])
+        template = CliRunner().invoke(cli_app.app, ["map-template", str(card)])
+    # map-template lists its month-late time too: it says so, on stderr, before the rows
+    assert template.exit_code == EXIT_OK, template.output
+    assert "fusefat shows a month late" in " ".join(template.stderr.split())
+    assert template.output.index("fusefat shows") < template.output.index("files,id")
     assert ran.exit_code == EXIT_HELD, ran.output
     document = json.loads(ran.stdout)
     (item,) = document["items"]

@@ -249,10 +249,12 @@ def map_template_command(
             text = slate_map_template(files, find_slates(root, files, settings))
         else:
             text = map_template(files, timedelta(minutes=minutes))
+        # Before the rows: a file held whatever its row says (its time unreadable, on a
+        # fusefat card a month out), and a clock that puts groups where they are not expected.
+        said = [m.warning for m in files if m.unreadable and m.warning]
+        odd_clock = None if slates else clock_warning(files, timedelta(0), datetime.now())
+        output.print_warnings([*said, *([odd_clock] if odd_clock else [])])
         write_template(text, out_file, filled=slates)
-        odd_clock = clock_warning(files, timedelta(0), datetime.now())
-        if odd_clock is not None and not slates:  # rows in time order: where these fall
-            output.print_warnings([odd_clock])
         if not files:  # the CSV is its header alone: said on stderr, the CSV stays clean
             output.err.print(
                 "No photos found (they are read from the source's DCIM/ folder, or from the "

@@ -79,7 +79,10 @@ def build_idmap(groups: Sequence[Group], answers: Sequence[str | None]) -> tuple
                 )
             )
     if all(row.blank for row in rows):
-        raise UsageError("No patient ID was given, so there is nothing to copy")
+        raise UsageError(
+            "No patient ID was given, so there is nothing to copy (photos archived before are "
+            "cleared from the card by cardingest wipe)"
+        )
     return IdMap(rows=tuple(rows), source=SOURCE), unnamed
 
 

@@ -433,7 +433,8 @@ def parse_map_text(
     elif rows and all(row.blank for row in rows) and not problems:
         problems.append(
             f"lines {rows[0].line}-{rows[-1].line}: no row has an id; fill in the id column "
-            "(a row left blank leaves its photos on the card)"
+            "(a row left blank leaves its photos on the card). A card whose photos were all "
+            "archived before needs no map: cardingest wipe clears it"
         )
     if problems:
         raise BadRowsError(source, problems, specs)
