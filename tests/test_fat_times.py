@@ -31,6 +31,17 @@ def stamp(path: Path, when: str) -> Path:
     return path
 
 
+def no_exif_card(tmp_path: Path, when: str) -> Path:
+    """A FAT32 image holding DCIM/100CANON/IMG_0001.JPG, a JPEG with no EXIF written at
+    ``when`` (skipped without the FAT tools or FUSE)."""
+    require_fat_tools()
+    require_fuse()
+    plain = tmp_path / "IMG_0001.JPG"
+    plain.write_bytes(NO_EXIF)
+    stamp(plain, when)
+    return build_fat32_image(tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": plain})
+
+
 def fat_image(tmp_path: Path, bits: int, files: dict[str, str]) -> Path:
     """An image of ``bits`` (12, 16, 32) holding each ``path: time`` (folders made)."""
     image = tmp_path / f"fat{bits}.img"
@@ -122,12 +133,7 @@ def test_when_the_card_image_cannot_be_read_the_photo_is_held(
 ) -> None:
     """Without the FAT entry (the image gone from under the driver, unreadable) fusefat's
     time is all there is, and it is a month out: the photo stays on the card."""
-    require_fat_tools()
-    require_fuse()
-    plain = tmp_path / "IMG_0001.JPG"
-    plain.write_bytes(NO_EXIF)
-    stamp(plain, "2026-03-11 09:22:30")
-    image = build_fat32_image(tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": plain})
+    image = no_exif_card(tmp_path, "2026-03-11 09:22:30")
     with MountedCard(image, readonly=True) as card, monkeypatch.context() as patch:
         patch.setattr("cardingest.card.fattimes.fusefat_source", lambda _mount: None)
         argv = [str(card), "--id", "JBX3656", "--archive", str(tmp_path / "a"), "--json"]
@@ -167,12 +173,7 @@ def test_a_folder_holding_a_fusefat_card_and_a_plain_folder_dates_each_by_its_ow
     """The source a folder with a card mounted in it and a folder of another file system:
     only the first path was asked for its mount, so the card's photos kept fusefat's times
     (or, the other way round, the plain folder's photo was held)."""
-    require_fat_tools()
-    require_fuse()
-    plain = tmp_path / "IMG_0001.JPG"
-    plain.write_bytes(NO_EXIF)
-    stamp(plain, "2026-01-31 10:00:00")
-    image = build_fat32_image(tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": plain})
+    image = no_exif_card(tmp_path, "2026-01-31 10:00:00")
     source = tmp_path / "source"
     for first, second in (("a_plain", "z_card"), ("z_plain", "a_card")):
         shutil.rmtree(source, ignore_errors=True)
