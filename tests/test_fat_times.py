@@ -17,7 +17,7 @@ import pytest
 from cardimage import MountedCard, build_fat32_image, require_fat_tools, require_fuse
 from typer.testing import CliRunner
 
-from cardingest.card.fattimes import entry_times, true_file_times
+from cardingest.card.fattimes import FatVolume, entry_times, true_file_times
 from cardingest.cli import app as cli_app
 from cardingest.errors import EXIT_HELD, EXIT_OK
 from tests.exif_bytes import exif_jpeg
@@ -190,3 +190,47 @@ def test_a_folder_holding_a_fusefat_card_and_a_plain_folder_dates_each_by_its_ow
             f"{second}/DCIM/100CANON/IMG_0001.JPG": "JBX3656/JBX3656-20260131-100000.jpg",
             f"{first}/DCIM/100CANON/IMG_0002.JPG": "JBX3656/JBX3656-20260210-110000.jpg",
         }
+
+
+def test_a_cross_linked_folder_is_read_no_further_than_a_folder_can_be(tmp_path: Path) -> None:
+    """A folder's entry pointing into a large file's clusters (damage after a power cut)
+    was read whole into memory, a video's gigabytes; no FAT folder holds more than 2 MiB."""
+    require_fat_tools()
+    image = fat_image(tmp_path, 32, {"DCIM/100CANON/IMG_0001.JPG": "2026-03-11 09:22:30"})
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(4 * 1024 * 1024))
+    subprocess.run(["mcopy", "-i", str(image), str(big), "::/BIG.BIN"], check=True)
+    data = bytearray(image.read_bytes())
+    dcim, video = data.find(b"DCIM       \x10"), data.find(b"BIG     BIN")
+    assert dcim > 0 and video > 0
+    data[dcim + 20 : dcim + 22] = data[video + 20 : video + 22]  # the cluster's high word
+    data[dcim + 26 : dcim + 28] = data[video + 26 : video + 28]  # and its low word
+    image.write_bytes(bytes(data))
+    fd = os.open(image, os.O_RDONLY)
+    try:
+        volume = FatVolume(fd)
+        assert volume.entry_time("DCIM/100CANON/IMG_0001.JPG") is None
+        assert max(len(entries) for entries in volume._directories.values()) <= 2 * 1024 * 1024
+    finally:
+        os.close(fd)
+
+
+def test_many_photos_in_one_folder_read_the_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each lookup read and searched every folder on its path again: 4,000 photos in a
+    folder took 17 s. The folders are read once for all the paths asked."""
+    require_fat_tools()
+    files = {f"DCIM/100CANON/IMG_{n:04d}.JPG": "2026-05-05 05:05:04" for n in range(1, 301)}
+    image = fat_image(tmp_path, 32, files)
+    reads: list[int] = []
+    real = os.pread
+
+    def counted(fd: int, size: int, offset: int) -> bytes:
+        reads.append(size)
+        return real(fd, size, offset)
+
+    monkeypatch.setattr("cardingest.card.fattimes.os.pread", counted)
+    found = entry_times(str(image), list(files))
+    assert set(found.values()) == {datetime(2026, 5, 5, 5, 5, 4)}
+    assert len(reads) < 100, len(reads)  # the boot sector, FAT entries, each cluster once

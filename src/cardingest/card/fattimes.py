@@ -27,7 +27,10 @@ from .fusefat import fusefat_source
 FUSEFAT = "fuse.fusefat"
 _ENTRY = 32
 _LFN, _VOLUME, _DIRECTORY = 0x0F, 0x08, 0x10
-_MAX_CLUSTERS = 1 << 20  # a directory chain longer than this (32 GiB of entries) is damage
+_MAX_DIRECTORY = 65536 * _ENTRY  # the most entries a FAT directory may hold (2 MiB)
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+"""FAT's case folding as Linux's vfat applies it: ASCII letters only (``str.upper`` would
+make STRAßE.JPG the name of STRASSE.JPG)."""
 
 
 class FatVolume:
@@ -61,8 +64,10 @@ class FatVolume:
         if fat_size == 0 or clusters <= 0:
             raise ValueError("not a FAT boot sector")
         self._clusters = clusters
-        self._bits = 12 if clusters < 4085 else 16 if clusters < 65525 else 32
+        # As Linux tells them: FAT32 has no 16-bit FAT size; FAT12 fewer than 4085 clusters.
+        self._bits = 32 if fat16_size == 0 else 12 if clusters < 4085 else 16
         self._root_cluster = root_cluster if self._bits == 32 else 0
+        self._directories: dict[int, bytes] = {}
 
     def _read(self, offset: int, size: int) -> bytes:
         data = os.pread(self._fd, size, offset)
@@ -82,19 +87,28 @@ class FatVolume:
         return value if 2 <= value < self._clusters + 2 else None
 
     def _directory(self, cluster: int) -> bytes:
-        """A directory's entries: the fixed root of FAT12/16 (cluster 0), or a chain."""
+        """A directory's entries: the fixed root of FAT12/16 (cluster 0), or a chain, read
+        once per lookup of many paths. No directory holds more than 2 MiB of entries: a
+        chain longer (a cross-linked entry pointing into a video) is read no further."""
+        if cluster in self._directories:
+            return self._directories[cluster]
         if cluster == 0:
-            return self._read(self._root_at, self._root_size)
-        chunks: list[bytes] = []
-        seen: set[int] = set()
-        current: int | None = cluster
-        while current is not None and current not in seen and len(seen) < _MAX_CLUSTERS:
-            if not 2 <= current < self._clusters + 2:
-                break
-            seen.add(current)
-            chunks.append(self._read(self._data_at + (current - 2) * self._cluster, self._cluster))
-            current = self._next(current)
-        return b"".join(chunks)
+            entries = self._read(self._root_at, min(self._root_size, _MAX_DIRECTORY))
+        else:
+            chunks: list[bytes] = []
+            seen: set[int] = set()
+            current: int | None = cluster
+            most = max(1, _MAX_DIRECTORY // self._cluster)
+            while current is not None and current not in seen and len(seen) < most:
+                if not 2 <= current < self._clusters + 2:
+                    break
+                seen.add(current)
+                at = self._data_at + (current - 2) * self._cluster
+                chunks.append(self._read(at, self._cluster))
+                current = self._next(current)
+            entries = b"".join(chunks)
+        self._directories[cluster] = entries
+        return entries
 
     def entry_time(self, relpath: str) -> datetime | None:
         """The last-write time of the file at ``relpath`` (``/``-separated, from the volume's
@@ -105,7 +119,8 @@ class FatVolume:
             found = _find(self._directory(cluster), part)
             if found is None:
                 return None
-            attributes, first_cluster, stamp = found
+            attributes, (high, low), stamp = found
+            first_cluster = high << 16 | low if self._bits == 32 else low  # FAT12/16: no high
             if depth == len(parts) - 1:
                 return None if attributes & _DIRECTORY else stamp
             if not attributes & _DIRECTORY:
@@ -114,9 +129,10 @@ class FatVolume:
         return None
 
 
-def _find(entries: bytes, name: str) -> tuple[int, int, datetime | None] | None:
-    """(attributes, first cluster, write time) of ``name`` among a directory's entries."""
-    wanted = name.upper()
+def _find(entries: bytes, name: str) -> tuple[int, tuple[int, int], datetime | None] | None:
+    """(attributes, first cluster's high and low words, write time) of ``name`` among a
+    directory's entries."""
+    wanted = name.translate(_ASCII_UPPER)
     long_parts: dict[int, tuple[int, str]] = {}  # sequence number: (checksum, text)
     for at in range(0, len(entries) - _ENTRY + 1, _ENTRY):
         entry = entries[at : at + _ENTRY]
@@ -141,9 +157,10 @@ def _find(entries: bytes, name: str) -> tuple[int, int, datetime | None] | None:
         own = long_parts and all(check == checksum for check, _ in long_parts.values())
         long_name = "".join(long_parts[n][1] for n in sorted(long_parts)) if own else ""
         long_parts.clear()
-        if wanted in (long_name.upper(), _short_name(entry).upper()):
+        short = _short_name(entry).translate(_ASCII_UPPER)
+        if wanted in (long_name.translate(_ASCII_UPPER), short):
             high, time, date, low = struct.unpack_from("<HHHH", entry, 20)
-            return attributes, (high << 16 | low), _stamp(date, time)
+            return attributes, (high, low), _stamp(date, time)
     return None
 
 
