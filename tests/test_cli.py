@@ -209,8 +209,7 @@ def test_map_template_round_trips(demo: tuple[Path, Path], tmp_path: Path) -> No
     assert code == 0
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     assert lines[0] == "files,id,diagnosis,site,consent"
-    # In the order taken: IMG_0005 has no EXIF time, and its file time is today.
-    assert lines[1:4] == ["IMG_0001-IMG_0003,,,,", "IMG_0004,,,,", "IMG_0006,,,,"]
+    assert lines[1:4] == ["IMG_0001-IMG_0003,,,,", "IMG_0004,,,,", "IMG_0005,,,,"]
     filled = tmp_path / "filled.csv"
     filled.write_text(text.replace(",,,,", ",JBX3656,,,"), encoding="utf-8")
     assert (

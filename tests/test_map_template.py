@@ -263,9 +263,10 @@ def test_a_cell_copied_with_dcim_says_to_leave_it_out() -> None:
 
 def test_groups_come_in_the_order_they_were_taken_across_name_series() -> None:
     """A GoPro names single photos GOPR0001 and a burst's G0010002-G0010004; in card order the
-    burst (14:00:10) came after the next patient's GOPR0006 (14:20), and at the prompt "."
-    (the group before's patient) then filed the burst under that patient. Likewise a phone's
-    IMG_ and PXL_ names. The groups, rows and prompts are in the order taken."""
+    burst (14:00:10) came after the next patient's GOPR0006 (14:20), its number read as
+    10002, and at the prompt "." (the group before's patient) then filed the burst under
+    that patient. Its number is 2 (the last four digits): it joins GOPR0001's group. A
+    phone's IMG_ and PXL_ names are put in the order taken."""
     files = [
         media("DCIM/100GOPRO/GOPR0001.JPG", "2026-03-11 14:00:00"),
         *(media(f"DCIM/100GOPRO/G001000{n}.JPG", f"2026-03-11 14:00:1{n}") for n in (2, 3, 4)),
@@ -277,21 +278,12 @@ def test_groups_come_in_the_order_they_were_taken_across_name_series() -> None:
     assert [[m.stem for m in group] for group in groups] == [
         ["PXL_20260311_090000000"],
         ["IMG_20260311_093000"],
-        ["GOPR0001"],
-        ["G0010002", "G0010003", "G0010004"],
+        ["GOPR0001", "G0010002", "G0010003", "G0010004"],
         ["GOPR0006"],
     ]
     prompts = [group.files[0].stem for group in make_groups(files, GAP)]
-    assert prompts == [
-        "PXL_20260311_090000000",
-        "IMG_20260311_093000",
-        "GOPR0001",
-        "G0010002",
-        "GOPR0006",
-    ]
-    idmap, _ = build_idmap(
-        make_groups(files, GAP), ["JBX3656", "MCJ1984", "ACA31FM", "ACA31FM", "ZAC5361"]
-    )
+    assert prompts == ["PXL_20260311_090000000", "IMG_20260311_093000", "GOPR0001", "GOPR0006"]
+    idmap, _ = build_idmap(make_groups(files, GAP), ["JBX3656", "MCJ1984", "ACA31FM", "ZAC5361"])
     burst = resolve(idmap, files)["DCIM/100GOPRO/G0010003.JPG"]
     assert burst.patient_id == "ACA31FM"
 
@@ -312,4 +304,25 @@ def test_a_group_whose_clock_was_reset_stays_where_the_camera_numbered_it() -> N
         ["IMG_0001"],
         ["IMG_0002"],
         ["IMG_0003", "IMG_0004"],
+    ]
+
+
+@pytest.mark.parametrize("reset", ["2019-01-01 00:00:05", "2026-03-11 08:00:05"])
+def test_a_clock_set_back_mid_card_keeps_the_cameras_order(reset: str) -> None:
+    """A camera whose clock fell back to a factory date later than 2000 (2019), or was set
+    right an hour back mid-session: by time its last patient's group came first. Within
+    one camera folder the camera's numbers are the order; another camera's folder, whose
+    numbers say nothing of this one's, goes by time."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-03-11 09:00:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-03-11 09:30:00"),
+        media("DCIM/100CANON/IMG_0003.JPG", reset),
+        media("DCIM/100NIKON/DSC_0001.JPG", "2026-03-11 09:15:00"),
+    ]
+    groups = assert_round_trip(files)
+    assert [[m.stem for m in group] for group in groups] == [
+        ["IMG_0001"],
+        ["DSC_0001"],
+        ["IMG_0002"],
+        ["IMG_0003"],
     ]

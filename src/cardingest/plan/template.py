@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from ..models import MediaFile
 from ..text import printable
 from .idmap import file_spec, folders_alike, number_prefix
-from .shots import EARLIEST_PLAUSIBLE, by_shot, elapsed, primary_photo, shot_key
+from .shots import EARLIEST_PLAUSIBLE, by_shot, dcf_position, elapsed, primary_photo, shot_key
 
 _NUMBER = re.compile(r"(\d+)$")
 
@@ -31,11 +31,13 @@ def _dcf_order(media: MediaFile) -> tuple[str, tuple[str | int, ...], str]:
     Sorting by the name before its last number instead put all the ``_1`` names after the
     day's others, so a group of them came after later patients' groups, and a "same as the
     last group" answer gave them to the wrong patient. Any order that keeps each
-    name-before-the-number in number order keeps `_spec`'s ranges from overlapping."""
+    name-before-the-number in number order keeps `_spec`'s ranges from overlapping.
+
+    A camera's number is its last four digits, as DCF writes it: a GoPro's burst G0010002
+    is file 2, between GOPR0001 and GOPR0006, not 10002 after them."""
     stem = media.stem.upper()
     if _DCF_NAME.fullmatch(stem):
-        number = _NUMBER.search(stem)
-        natural: tuple[str | int, ...] = ("", int(number.group(1)) if number else -1, "")
+        natural: tuple[str | int, ...] = ("", int(stem[4:]), "")
     else:
         parts = _DIGITS.split(stem)  # text, number, text, ...: the types line up in a compare
         natural = tuple(int(part) if n % 2 else part for n, part in enumerate(parts))
@@ -51,30 +53,36 @@ def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaF
     can never overlap. A shot's files (RAW and JPEG) stay together and take its time
     (`shots.primary_photo`), as the plan does.
 
-    The groups are then put in the order they were taken (each by its first shot's time),
-    as the map's rows and the prompt's groups are read: names in two series (a GoPro's
-    GOPR0001 and its burst G0010002-G0010004, a phone's IMG_ and PXL_ names) put a group
-    after a later patient's in card order, and a "same as the group before" answer then
-    gave it to that patient. A group dated before `EARLIEST_PLAUSIBLE` (a clock reset to
-    its factory date mid-card) stays after the group before it on the card, as the camera
-    numbered it, not first.
+    The groups are then put in the order they were taken, as the map's rows and the
+    prompt's groups are read: a phone's IMG_ and PXL_ names, or two cameras' folders, put
+    a group after a later patient's in card order, and a "same as the group before" answer
+    then gave it to that patient. Where the camera numbered its photos (a DCF folder and
+    name), its numbers are the order: a group whose clock went back within its folder (a
+    clock reset to a factory date such as 2000 or 2019, or set right mid-session), or any
+    group dated before `EARLIEST_PLAUSIBLE`, stays after the group before it on the card.
     """
     groups: list[list[MediaFile]] = []
-    starts: list[datetime] = []
+    placed: list[datetime] = []  # each group's place in time, by which they are ordered
     last: MediaFile | None = None
     for shot in by_shot(sorted((m for m in files if not m.sidecar), key=_dcf_order)):
         primary = primary_photo(shot)
         assert primary is not None
         if last is None or not timedelta(0) <= elapsed(last, primary) <= gap:
+            numbered = last is not None and _numbered_after(last, primary)
+            set_back = placed and (numbered or primary.captured < EARLIEST_PLAUSIBLE)
             groups.append([])
-            starts.append(primary.captured)
+            placed.append(max(placed[-1], primary.captured) if set_back else primary.captured)
         groups[-1].extend(shot)
         last = primary
-    placed: list[datetime] = []
-    for start in starts:
-        placed.append(start if start >= EARLIEST_PLAUSIBLE else (placed or [datetime.min])[-1])
     order = sorted(range(len(groups)), key=lambda number: (placed[number], number))
     return [groups[number] for number in order]
+
+
+def _numbered_after(before: MediaFile, after: MediaFile) -> bool:
+    """Whether a camera numbered ``after`` after ``before``: both in one DCF folder, with
+    DCF names (a phone's folder and names are no such order)."""
+    same_folder = before.folder == after.folder
+    return same_folder and None not in (dcf_position(before.path), dcf_position(after.path))
 
 
 def _timed_shots(files: Sequence[MediaFile]) -> list[tuple[list[MediaFile], datetime]]:
