@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..models import MediaFile
-from ..storage.mounts import mounts
+from ..storage.mounts import holding, mounts
 from .fusefat import fusefat_source
 
 FUSEFAT = "fuse.fusefat"
@@ -216,15 +216,9 @@ def _fusefat_mounts(paths: Sequence[Path]) -> dict[Path, str]:
         return {}
     found: dict[Path, str] = {}
     for path in paths:
-        real = os.path.realpath(path)
-        best = None
-        for mount in table:
-            point = mount.mountpoint
-            inside = real == point or real.startswith(point.rstrip(os.sep) + os.sep)
-            if inside and (best is None or len(point) >= len(best.mountpoint)):
-                best = mount  # the last mounted there wins
-        if best is not None and best.fstype == FUSEFAT:
-            found[path] = best.mountpoint
+        mount = holding(os.path.realpath(path), table, lambda entry: entry.mountpoint)
+        if mount is not None and mount.fstype == FUSEFAT:
+            found[path] = mount.mountpoint
     return found
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 PROC_MOUNTS = "/proc/self/mounts"
 PROC_MOUNTINFO = "/proc/self/mountinfo"
 _ESCAPED = re.compile(rb"\\([0-3][0-7]{2})")
+_Entry = TypeVar("_Entry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +111,21 @@ def locations(*paths: os.PathLike[str] | str) -> list[tuple[str, str] | None]:
     return [_located(os.path.realpath(path), mounts) for path in paths]
 
 
-def _located(real: str, mounts: list[tuple[str, str, str]]) -> tuple[str, str] | None:
-    found: tuple[str, str, str] | None = None
-    for mount in mounts:
-        mountpoint = mount[0]
+def holding(real: str, table: Sequence[_Entry], point: Callable[[_Entry], str]) -> _Entry | None:
+    """The entry of ``table`` (in the table's order) whose mount point, ``point(entry)``,
+    holds the resolved path ``real``: the deepest, and of several at one point the last
+    mounted, the one in view."""
+    found: _Entry | None = None
+    for entry in table:
+        mountpoint = point(entry)
         inside = real == mountpoint or real.startswith(mountpoint.rstrip(os.sep) + os.sep)
-        if inside and (found is None or len(mountpoint) >= len(found[0])):
-            found = mount  # the last wins
+        if inside and (found is None or len(mountpoint) >= len(point(found))):
+            found = entry
+    return found
+
+
+def _located(real: str, mounts: list[tuple[str, str, str]]) -> tuple[str, str] | None:
+    found = holding(real, mounts, lambda mount: mount[0])
     if found is None:
         return None
     mountpoint, device, root = found
