@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from exif_bytes import exif_jpeg
 from factories import media
 from typer.testing import CliRunner
 
@@ -23,7 +24,6 @@ from cardingest.errors import EXIT_HELD, EXIT_OK
 from cardingest.models import ArchivedFile, ArchiveState
 from cardingest.plan.idmap import parse_map_text
 from cardingest.plan.planner import ARCHIVED_EARLIER, make_plan
-from tests.exif_bytes import exif_jpeg
 
 YESTERDAY = ["2026:03:16 09:00:00", "2026:03:16 09:00:10", "2026:03:16 09:01:00"]
 TODAY = ["2026:03:17 10:00:00", "2026:03:17 10:00:10"]

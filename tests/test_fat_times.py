@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from cardimage import MountedCard, build_fat32_image, require_fat_tools, require_fuse
+from exif_bytes import exif_jpeg
 from typer.testing import CliRunner
 
 from cardingest.card.fattimes import FatVolume, entry_times, true_file_times
 from cardingest.cli import app as cli_app
 from cardingest.errors import EXIT_HELD, EXIT_OK
-from tests.exif_bytes import exif_jpeg
 
 NO_EXIF = b"\xff\xd8\xff\xdb" + bytes(64) + b"\xff\xd9"  # a JPEG with no EXIF block
 

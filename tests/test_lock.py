@@ -183,11 +183,11 @@ def test_a_lock_or_record_that_is_a_symbolic_link_is_refused_not_followed(
     root's: a run as root (`sudo cardingest verify`) wrote its lock into that file, and a
     link to nothing made every command wait for ever. Now the run stops at once (exit 2),
     names the link, and the file is as it was; so does a link to the manifests' folder."""
+    from exif_bytes import exif_jpeg
     from typer.testing import CliRunner
 
     from cardingest.cli import app as cli_app
     from cardingest.errors import EXIT_USAGE
-    from tests.exif_bytes import exif_jpeg
 
     card = tmp_path / "card" / "DCIM" / "100CANON"
     card.mkdir(parents=True)
