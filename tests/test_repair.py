@@ -211,6 +211,38 @@ def test_an_ingest_puts_back_a_copy_gone_without_a_verify_first(tmp_path: Path) 
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
 
 
+def test_a_backup_copy_gone_stays_on_the_card_until_an_ingest_with_the_backup(
+    tmp_path: Path,
+) -> None:
+    """A backup copy deleted, and the card ingested with ``--wipe`` but no ``--backup``: that
+    photo is held on the card with what to do (exit 3), in the dry run as in the ingest, and
+    the other photos, both copies whole, are wiped. Before, it failed (exit 1) and nothing was
+    wiped. The ingest with the backup then puts the copy back and says it was the backup copy,
+    not the archive's."""
+    archive, backup, ingest = ingested_with_backup(tmp_path)
+    card = Path(ingest[1])
+    photo = sorted((backup / "JBX3656").glob("*.jpg"))[0]
+    photo.unlink()
+    plain = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
+    preview = runner.invoke(app, [*plain, "--dry-run", "--json"])
+    assert preview.exit_code == 3, preview.output
+    [held] = [i for i in json.loads(preview.stdout)["items"] if i["action"] == "hold"]
+    assert f"its backup copy {photo} is missing" in held["reason"], held
+    assert "--backup" in held["reason"]
+    on_card = sorted(p.name for p in card.rglob("*.JPG"))
+    result = runner.invoke(app, [*plain, "--wipe", "--yes", "--json"])
+    assert result.exit_code == 3, result.output
+    items = json.loads(result.stdout)["items"]
+    assert [i["action"] for i in items].count("hold") == 1, items
+    assert sorted(p.name for p in card.rglob("*.JPG")) == [held["source"].split("/")[-1]]
+    assert len(on_card) == 3
+    again = runner.invoke(app, [a for a in ingest if a != "--json"])
+    assert again.exit_code == 0, again.output
+    assert f"repaired: the backup copy {photo} (copied again" in " ".join(again.output.split())
+    assert photo.read_bytes() == (archive / "JBX3656" / photo.name).read_bytes()
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
+
+
 def test_a_backup_given_later_gets_a_copy_before_the_wipe(tmp_path: Path) -> None:
     """Ingested without a backup, then again with ``--backup`` and ``--wipe``: every photo
     gets its backup copy (read back like any copy, recorded in its row) before the wipe

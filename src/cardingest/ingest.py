@@ -890,6 +890,8 @@ def _positions(plan: Plan, *, repair: bool) -> Iterator[int]:
 
 BACKED_UP = "backed up"
 """How the outcome of a photo archived before with no backup copy, given one now, begins."""
+BACKUP_REPAIRED = "repaired: its damaged or missing backup copy was put back from the card"
+"""The reason of a photo whose backup copy alone was put back."""
 
 
 def mended(outcomes: Iterable[Outcome]) -> list[Outcome]:
@@ -974,15 +976,16 @@ def _repair(
     if keywords and not is_sidecar(record.archive_path):
         restored = [(record.archive_path, Path(path)) for path in fixed.restored]
         problems = write_sidecars(keywords, restored, reserved)
+    if backup_path and not record.backup_path:
+        reason = f"{BACKED_UP}: archived before with no backup copy; this run made one"
+    elif settings.backup is not None and all(
+        Path(path).is_relative_to(settings.backup) for path in fixed.restored
+    ):
+        reason = BACKUP_REPAIRED
+    else:
+        reason = "repaired: a damaged or missing copy was put back from the card"
     return Outcome(
-        item,
-        "copy",
-        item.target,
-        sha256=record.sha256,
-        backup_target=backup_path,
-        reason="repaired: a damaged or missing copy was put back from the card"
-        if record.backup_path or not backup_path
-        else f"{BACKED_UP}: archived before with no backup copy; this run made one",
+        item, "copy", item.target, sha256=record.sha256, backup_target=backup_path, reason=reason
     ), problems
 
 

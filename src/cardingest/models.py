@@ -190,6 +190,9 @@ class ArchivedFile:
     """Set when verify or wipe found one of its copies damaged or missing: copy it again."""
     backup_path: str | None = None
     ingest_id: str = ""
+    repairable: bool = True
+    """False when this run cannot put the copy of ``problem`` back: a backup copy, and the
+    run was not given the backup folder that holds it. The photo then stays on the card."""
 
 
 @dataclass(frozen=True)

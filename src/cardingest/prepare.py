@@ -345,21 +345,30 @@ def copies_gone(
         return state
     from .archive.verify import CopyState, repairable  # an archive with photos of this card
 
-    def gone(found: ArchivedFile) -> str | None:
+    def gone(found: ArchivedFile) -> ArchivedFile:
         if backup is not None and not found.backup_path:
-            return f"archived with no backup copy; this run makes one in {backup}"
+            return replace(
+                found, problem=f"archived with no backup copy; this run makes one in {backup}"
+            )
         copies = [("archive", Path(archive, *found.archive_path.split("/")))]
         if found.backup_path:
             copies.append(("backup", Path(found.backup_path)))
         for where, path in copies:
-            if not os.path.lexists(path) and repairable(CopyState("missing"), path):
-                return f"{where} copy {path.name} is missing"
-        return None
+            if os.path.lexists(path) or not repairable(CopyState("missing"), path):
+                continue
+            if where == "archive" or (backup is not None and path.is_relative_to(backup)):
+                return replace(found, problem=f"{where} copy {path.name} is missing")
+            return replace(
+                found,
+                problem=f"its backup copy {path} is missing: it stays on the card until an "
+                "ingest given that backup folder (--backup) copies it again",
+                repairable=False,
+            )
+        return found
 
     def noted(found: tuple[ArchivedFile, ...]) -> tuple[ArchivedFile, ...]:
         return tuple(
-            replace(a, problem=gone(a)) if a.problem is None and a.source_path in on_card else a
-            for a in found
+            gone(a) if a.problem is None and a.source_path in on_card else a for a in found
         )
 
     return replace(state, archived=noted(state.archived), same_names=noted(state.same_names))

@@ -500,7 +500,7 @@ def said_card_removed(result: IngestResult) -> bool:
 
 
 def print_result(result: IngestResult) -> None:
-    from ..ingest import BACKED_UP, mended
+    from ..ingest import BACKED_UP, BACKUP_REPAIRED, mended
 
     counts = result.counts
     failed = [o for o in result.outcomes if o.action == "failed"]
@@ -514,9 +514,11 @@ def print_result(result: IngestResult) -> None:
         if (outcome.reason or "").startswith(BACKED_UP):
             backed_up += 1
             continue
+        copy = outcome.target or ""
+        if outcome.reason == BACKUP_REPAIRED:
+            copy = f"the backup copy {outcome.backup_target or copy}"
         output.out.print(
-            f"[green]repaired:[/] {escape(outcome.target or '')} "
-            f"(copied again from {escape(outcome.item.source)})"
+            f"[green]repaired:[/] {escape(copy)} (copied again from {escape(outcome.item.source)})"
         )
     if backed_up:
         output.out.print(

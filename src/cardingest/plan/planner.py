@@ -458,6 +458,34 @@ def _item(
     )
 
 
+def _archived_item(
+    media: MediaFile,
+    when: datetime,
+    row: MapRow,
+    primary: MediaFile,
+    done: ArchivedFile,
+    skipped: str,
+    slates: SlateAssignment | None,
+) -> PlanItem:
+    """The item of a card file archived before as ``done``: skipped (``skipped`` the reason),
+    copied again where a copy has a problem this run repairs, held where it cannot."""
+    if done.problem is not None and not done.repairable:
+        return _item(
+            media, when, row, "hold", shot_time=primary, reason=done.problem, slates=slates
+        )
+    return _item(
+        media,
+        when,
+        row,
+        "copy" if done.problem else "skip",
+        shot_time=primary,
+        target=done.archive_path,
+        reason=f"repairs it: {done.problem}" if done.problem else skipped,
+        repair=bool(done.problem),
+        slates=slates,
+    )
+
+
 def _held(
     files: list[MediaFile],
     when: datetime,
@@ -759,17 +787,7 @@ def make_plan(
             if earlier is not None:
                 patient = MapRow(line=0, patient_id=earlier[0][1].patient_id)
                 items.extend(
-                    _item(
-                        media,
-                        when,
-                        patient,
-                        "copy" if done.problem else "skip",
-                        shot_time=primary,
-                        target=done.archive_path,
-                        reason=f"repairs it: {done.problem}" if done.problem else ARCHIVED_EARLIER,
-                        repair=bool(done.problem),
-                        slates=slates,
-                    )
+                    _archived_item(media, when, patient, primary, done, ARCHIVED_EARLIER, slates)
                     for media, done in earlier
                 )
                 continue
@@ -849,19 +867,8 @@ def make_plan(
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)
-                    repair = f"repairs it: {done.problem}" if done.problem else None
                     items.append(
-                        _item(
-                            media,
-                            when,
-                            row,
-                            "copy" if repair else "skip",
-                            shot_time=primary,
-                            target=done.archive_path,
-                            reason=repair or "already archived",
-                            repair=bool(repair),
-                            slates=slates,
-                        )
+                        _archived_item(media, when, row, primary, done, "already archived", slates)
                     )
                 else:
                     pending.append(media)
