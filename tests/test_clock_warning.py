@@ -83,3 +83,22 @@ def test_map_template_and_the_prompt_warn_before_the_rows_are_filled(tmp_path: P
     child.sendline("")
     child.expect(pexpect.EOF)
     child.close()
+
+
+def test_the_prompt_judges_the_clock_after_the_clock_offset(tmp_path: Path) -> None:
+    """An offset that puts the clock right (here a day lost to a reset) leaves nothing to warn
+    of at the prompt, as in the plan; before, the prompt warned all the same."""
+    from clinic_helpers import cardingest_exe
+    from terminal import on_terminal
+
+    card = tmp_path / "card" / "DCIM" / "100KODAK"
+    card.mkdir(parents=True)
+    (card / "100_0001.JPG").write_bytes(exif_jpeg("2000:01:01 00:00:05"))
+    preview = ["preview", tmp_path / "card", "--archive", tmp_path / "archive"]
+    for offset, warned in (("+24:00", False), ("+00:00", True)):
+        child = on_terminal(cardingest_exe(), [*preview, "--clock-offset", offset])
+        child.expect_exact("Patient ID for group 1")
+        assert ("clock looks unset" in " ".join(str(child.before).split())) is warned, offset
+        child.sendline("JBX3656")
+        child.expect(pexpect.EOF)
+        child.close()

@@ -389,6 +389,7 @@ def locked_ingest(
         slates=slates,
         show_groups=show_groups,
         card_expected=card_expected,
+        clock_offset=offset,
     )
     check_destination_roots(settings)
     warn_in_memory(settings.archive, settings.backup)

@@ -231,6 +231,7 @@ def run_prepare(
             interactive=interactive,
             slates=slates,
             show_groups=show_groups,
+            clock_offset=clock_offset,
         ),
         settings,
         clock_offset,
@@ -248,12 +249,14 @@ def check_inputs(
     slates: bool = False,
     show_groups: GroupsHook | None = None,
     card_expected: bool = False,
+    clock_offset: timedelta = timedelta(0),
 ) -> tuple[Path, Card | None, IdMap]:
     """The ID map and the source, checked before anything is created (even a lock file).
 
     ``interactive`` (a terminal, neither --map nor --id) asks for the IDs group by group,
-    after ``show_groups`` (the groups' contact sheet). ``card_expected``: ``source`` is
-    where ``watch`` saw a card, and it must be one still.
+    after ``show_groups`` (the groups' contact sheet), its warning of a camera clock that
+    looks wrong judged after ``clock_offset``. ``card_expected``: ``source`` is where
+    ``watch`` saw a card, and it must be one still.
     """
     from ..plan.idmap import BadRowsError
     from ..prepare import check_separate, load_idmap, with_card_problems
@@ -264,7 +267,7 @@ def check_inputs(
     if interactive and map_file is None and patient_id is None and idmap is None:
         root, card = _source(source, card_expected)
         check_separate(root, settings)
-        return root, card, ask_idmap(root, settings, show_groups)
+        return root, card, ask_idmap(root, settings, show_groups, clock_offset)
     try:
         idmap = idmap or load_idmap(map_file, patient_id, settings)
     except BadRowsError as exc:

@@ -43,10 +43,12 @@ def ask_idmap(
     root: Path,
     settings: Settings,
     show_groups: Callable[[Path, Sequence[Group]], None] | None = None,
+    clock_offset: timedelta = timedelta(0),
 ) -> IdMap:
     """Show the card's photos grouped by time gaps and ask for each group's patient ID.
 
-    ``show_groups`` (the contact sheet of the groups) runs before the first question.
+    ``show_groups`` (the contact sheet of the groups) runs before the first question. A
+    camera clock that looks wrong once ``clock_offset`` is added is said before it too.
     """
     from ..plan.assign import ask_ids, build_idmap, make_groups
     from ..prepare import clock_warning, scan_source
@@ -59,7 +61,7 @@ def ask_idmap(
         f"{sum(len(g.files) for g in groups)} photo(s) in {len(groups)} group(s) "
         f"(a new group after a gap of more than {settings.gap_minutes:g} minutes)."
     )
-    odd_clock = clock_warning(files, timedelta(0), datetime.now())
+    odd_clock = clock_warning(files, clock_offset, datetime.now())
     if odd_clock is not None:  # before the questions, not with the plan after them
         output.print_warnings([odd_clock])
     if show_groups is not None:
