@@ -912,3 +912,28 @@ def test_a_wipe_stopped_by_a_failing_catalogue_says_what_it_removed(
     assert "the connection is closed" in said and "Nothing was" not in said, said
     assert "stopped after 1 of 3 file(s) proven archived were removed" in said, said
     assert sorted(p.name for p in folder.iterdir()) == ["IMG_0002.JPG", "IMG_0003.JPG"]
+
+
+def test_a_photo_filed_for_two_patients_stays_until_each_has_its_copy(tmp_path: Path) -> None:
+    """Filed under JBX3656, then the same card under MCJ1984 with --allow-other-patient: a
+    copy deleted under JBX3656 keeps the card file, though MCJ1984's copy verifies, so the
+    next ingest for JBX3656 can put it back. Before, the wipe took MCJ1984's copy as enough
+    and removed the only file the lost copy could come back from."""
+    from exif_bytes import timed_card
+
+    folder = timed_card(tmp_path / "card", 2)
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    lost = next((archive / "JBX3656").glob("*.jpg"))
+    lost.unlink()
+    second = cli("ingest", card, "--id", "MCJ1984", "--allow-other-patient", "--archive",
+                 archive, "--wipe", "--yes", "--json")  # fmt: skip
+    assert second.exit_code == EXIT_HELD, second.stdout + second.stderr
+    document = json.loads(second.stdout)["wipe"]
+    kept = [r for s, r in reasons(document).items() if actions(document)[s] == "keep"]
+    assert len(kept) == 1 and f"archive copy JBX3656/{lost.name} is missing" in kept[0], kept
+    assert len(list(folder.iterdir())) == 1
+    again = cli("ingest", card, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes")
+    assert again.exit_code == EXIT_OK, again.stdout + again.stderr
+    assert lost.is_file() and list(folder.iterdir()) == []
+    assert cli("verify", "--archive", archive).exit_code == EXIT_OK

@@ -1208,7 +1208,7 @@ def left_by_another_patients_ingest(
         return None
     return (
         f"{len(before)} photo(s) to be filed under {patient} were on the card when ingest "
-        f"{ingest_id} filed photos of it under another patient, and it did not file them: "
+        f"{ingest_id} filed photos of it under another patient: "
         f"--id files every photo of the card under {patient}. Check in the contact sheet "
         "(--sheet) that these are that patient's, or give them by an ID map"
     )

@@ -179,7 +179,9 @@ class Gate:
     the card if another record of the same patient with the same sha256 verifies: the photo
     is then safely archived for that patient and removing it loses nothing. Records of other
     patients never count, so a photo leaves the card only when a verified copy of it is filed
-    under the patient it was archived for.
+    under the patient it was archived for: under each of them, for a photo this card filed
+    for two patients (``--allow-other-patient``), so a copy missing under one is repaired
+    from the card first.
     """
 
     def __init__(
@@ -297,16 +299,22 @@ class Gate:
         own = [r for r in matches if same_card(r, self.card) and names_file(r, source)]
         if not own:
             return self._not_own(source, matches, taken)
-        patients = {record.patient_id for record in own}
+        patients = list(dict.fromkeys(record.patient_id for record in own))
         twins = [r for r in matches if r not in own and r.patient_id in patients]
-        first: Verdict | None = None
-        for record in own + twins:
-            problem = self._copies_problem(record, read, card_file)
-            if problem is None:
-                return Verdict("remove", f"archived as {record.archive_path}", record)
-            first = first or Verdict("keep", problem, record)
-        assert first is not None
-        return first
+        proven: list[CatalogueRecord] = []
+        for patient in patients:  # a photo filed for two patients: each must have a copy
+            first: Verdict | None = None
+            for record in (r for r in own + twins if r.patient_id == patient):
+                problem = self._copies_problem(record, read, card_file)
+                if problem is None:
+                    proven.append(record)
+                    break
+                first = first or Verdict("keep", problem, record)
+            else:
+                assert first is not None
+                return first
+        names = " and ".join(record.archive_path for record in proven)
+        return Verdict("remove", f"archived as {names}", proven[0])
 
 
 def _shot_times(files: Iterable[MediaFile]) -> dict[str, str]:
