@@ -25,7 +25,7 @@ from cardingest.card.detect import find_cards
 from cardingest.card.watch import Watcher, watch
 from cardingest.cli.config import load_settings
 from cardingest.cli.interactive import stop_between_files
-from cardingest.errors import CardGoneError
+from cardingest.errors import CardGoneError, SourceError
 from cardingest.ingest import execute
 from cardingest.models import Card
 from cardingest.prepare import load_idmap, prepare
@@ -262,6 +262,49 @@ def test_watch_once_ingests_a_card_mounted_while_it_waits(
         assert copy.read_bytes() == (mount / f"DCIM/100CANON/IMG_{n:04d}.JPG").read_bytes()
     text = log.read_text()
     assert "Card EOS_DIGITAL" in text and "3 copied and verified" in text
+
+
+def test_a_look_that_finds_two_cards_is_refused_when_one_cards_patients_are_named() -> None:
+    """``--id``/``--map`` with ``--once`` name one card's patients: two cards in at once are
+    refused, as `ingest` without a SOURCE refuses them, whether both were in when it began
+    or came together; one card alone is taken. Interactive and slate watching take any card."""
+    a, b = card("/media/A"), card("/media/B")
+    for polls in ([[a, b]], [[], [b, a]]):
+        watcher = Watcher(find=scripted(*polls), sleep=lambda _: None, alone="--id")
+        with pytest.raises(SourceError, match="2 camera cards are in, and --id names") as error:
+            watch(lambda _: 0, watcher, once=True)
+        assert error.value.details == [
+            "/media/A (A, vfat, 0 photos)",
+            "/media/B (B, vfat, 0 photos)",
+        ]
+    watcher = Watcher(find=scripted([], [b]), sleep=lambda _: None, alone="--map")
+    assert watch(lambda c: 3 if c is b else 0, watcher, once=True) == 3
+    watcher = Watcher(find=scripted([a, b]), sleep=lambda _: None)
+    assert watch(lambda c: 3 if c is a else 0, watcher, once=True) == 3
+
+
+@pytest.mark.card
+def test_watch_once_with_an_id_refuses_two_cards_and_files_neither(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    """Trial: with yesterday's card still mounted and today's inserted, ``watch --id X
+    --once`` filed whichever mount sorted first under X."""
+    archive = tmp_path / "archive"
+    fat_card(card_files(tmp_path, 2, 1), label="YESTERDAY")
+    fat_card(card_files(tmp_path, 2, 2), label="TODAY")
+    require(len(find_cards()) == 2, "the two card images are not both seen as cards")
+    run = subprocess.run(
+        [cardingest_exe(), "watch", "--id", "JBX3656", "--once", "--archive", str(archive)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "2 camera cards are in, and --id names the patients of one" in " ".join(
+        run.stderr.split()
+    )
+    assert not (archive / "JBX3656").exists()
 
 
 @pytest.mark.card

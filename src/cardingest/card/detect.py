@@ -307,7 +307,7 @@ def _same_path(mountpoint: str, path: Path) -> bool:
     return os.path.normcase(os.path.normpath(mountpoint)) == os.path.normcase(str(path))
 
 
-def _describe(card: Card) -> str:
+def describe(card: Card) -> str:
     label = card.label or "no label"
     return f"{card.mount} ({label}, {card.fstype}, {card.photos} photos)"
 
@@ -369,7 +369,7 @@ def resolve_source(
             raise SourceError(
                 f"{len(cards)} camera cards found; give the one to use as the command's "
                 f"SOURCE, e.g. {cards[0].mount}",
-                details=[_describe(card) for card in cards],
+                details=[describe(card) for card in cards],
             )
         return Path(cards[0].mount), cards[0]
     if not source.strip():  # a script's unset variable ("$CARD"): not this folder

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import CardGoneError
+from ..errors import CardGoneError, SourceError
 from ..models import Card
-from .detect import find_cards
+from .detect import describe, find_cards
 from .fusefat import fusefat_source
 from .volume import read_volume_id
 
@@ -45,11 +45,23 @@ class Watcher:
     """Mount points of handled cards that went before they were read (`gone_before_read`):
     they leave without a second word."""
 
+    alone: str | None = None
+    """Set (to the option that names one card's patients, ``--id`` or ``--map``) when the
+    card must be the only one in: a look that finds two raises SourceError, as an ingest
+    without a SOURCE does, rather than file the first one's photos under them."""
+
     def poll(self) -> Card | None:
         """One look: forget handled cards that went away, or whose mount point now holds
         another card (swapped within one interval: a Canon's cards are all EOS_DIGITAL, and a
         desktop names the mount after the label); return the first new card, if any."""
         present = {card.mount: card for card in self.find()}
+        if self.alone and len(present) > 1:
+            raise SourceError(
+                f"{len(present)} camera cards are in, and {self.alone} names the patients of "
+                "one: take out all but the card to ingest, or give it as the SOURCE of "
+                f"cardingest ingest {self.alone} …",
+                details=[describe(card) for _, card in sorted(present.items())],
+            )
         for mount in list(self.handled):
             now = present.get(mount)
             if now is None or not same_insertion(self.insertions.get(mount), insertion(now)):

@@ -1006,7 +1006,10 @@ def watch(
             raise KeyboardInterrupt
         return ingest_exit_code(result)
 
-    raise typer.Exit(run_watch(ingest_card, interval=interval, once=once))
+    named = "--id" if patient_id is not None else "--map" if map_file is not None else None
+    if ask or slates:  # patients asked card by card, or read off slates
+        named = None
+    raise typer.Exit(run_watch(ingest_card, interval=interval, once=once, alone=named))
 
 
 @app.command("slate")

@@ -335,11 +335,14 @@ def _handle_safely(handle: Callable[[Card], int], card: Card) -> int:
         return exc.exit_code
 
 
-def run_watch(handle: Callable[[Card], int], *, interval: float, once: bool) -> int:
+def run_watch(
+    handle: Callable[[Card], int], *, interval: float, once: bool, alone: str | None = None
+) -> int:
     """Ingest each card as it is inserted until Ctrl-C (or the first card with ``once``).
 
     ``handle`` ingests one card and returns its exit code; it raises KeyboardInterrupt
-    when the operator stopped the copy.
+    when the operator stopped the copy. ``alone``: the option (``--id``, ``--map``) that
+    names one card's patients, when it does: two cards in at once are then refused.
     """
     busy = threading.Event()
 
@@ -353,7 +356,7 @@ def run_watch(handle: Callable[[Card], int], *, interval: float, once: bool) -> 
         busy.clear()
         return code
 
-    watcher = Watcher(interval=interval, notify=_notify)
+    watcher = Watcher(interval=interval, notify=_notify, alone=alone)
     output.out.print(f"Watching for camera cards every {interval:g} s; Ctrl-C to stop.")
     try:
         return watch(guarded, watcher, once=once)
