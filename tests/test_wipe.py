@@ -729,6 +729,44 @@ def test_file_changed_between_check_and_removal_stays(
     assert [e["source"] for e in events(archive, "wipe-remove")] == [plan.items[0].source]
 
 
+def test_fusefat_numbering_a_file_anew_after_the_check_keeps_nothing_back(
+    fat_card: CardFactory, samples_dir: Path, archive: Path
+) -> None:
+    """fusefat gives a file a new inode number once the kernel has forgotten it (here its
+    inodes dropped, as memory pressure does on a busy workstation, between the check and the
+    removals). Trial: photos unchanged were kept as "changed on the card after the check",
+    some on most runs. The re-read hash, made for every file on fusefat, decides instead; a
+    file really changed still stays. The card is found from the mount table when the caller
+    names none."""
+    require(os.geteuid() == 0, "dropping the kernel's inodes needs root")
+    mount = fat_card(photos(jpegs(samples_dir)[:3], 3))
+    assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    plan = wipe.plan_wipe(mount, None, archive)
+    assert [item.action for item in plan.items] == ["remove"] * 3
+    numbers = [os.stat(mount / item.source).st_ino for item in plan.items]
+    late = mount / plan.items[2].source
+    with open(late, "r+b") as handle:  # the same size, rewritten in place: no time moves
+        handle.seek(-3, os.SEEK_END)
+        byte = handle.read(1)
+        handle.seek(-3, os.SEEK_END)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("2\n")
+    require(
+        [os.stat(mount / item.source).st_ino for item in plan.items] != numbers,
+        "this fusefat keeps its inode numbers when the kernel forgets them",
+    )
+
+    result = wipe.execute_wipe(plan, operator="nurse1")
+
+    assert [(i.action, i.reason) for i in result.items] == [
+        ("remove", plan.items[0].reason),
+        ("remove", plan.items[1].reason),
+        ("keep", "changed on the card after the check"),
+    ]
+    assert late.exists()
+
+
 def test_a_file_of_a_kind_cardingest_does_not_know_is_named_and_kept(
     fat_card: CardFactory, samples_dir: Path, archive: Path
 ) -> None:

@@ -52,7 +52,7 @@ from .plan.shots import by_shot, primary_photo, shot_of, shutter_time
 from .prepare import card_history, scan_source
 from .storage.durable import fsync_dir
 from .storage.identity import file_id
-from .storage.mounts import mounted_read_only
+from .storage.mounts import fstype_of, mounted_read_only
 
 WipeAction = Literal["remove", "keep"]
 
@@ -656,13 +656,18 @@ class _Remover:
     """Removes one approved file at a time, its audit event written first.
 
     Event before removal: a kill between the two leaves an event whose file is still on the
-    card (the next wipe removes it), never a file gone without its event.
+    card (the next wipe removes it), never a file gone without its event. ``same_inodes``
+    False: a card file's inode number may change while it stays the same file
+    (`TIMES_UNMOVED`), so the number the check saw is not compared.
     """
 
-    def __init__(self, result: WipeResult, audit: AuditLog, *, read_again: bool) -> None:
+    def __init__(
+        self, result: WipeResult, audit: AuditLog, *, read_again: bool, same_inodes: bool = True
+    ) -> None:
         self.result = result
         self.audit = audit
         self.read_again = read_again
+        self.same_inodes = same_inodes
         self.root = Path(result.plan.source)
         self.card = result.plan.card
         self.count = 0
@@ -686,7 +691,8 @@ class _Remover:
                 reason=f"no longer on the card when its turn came ({exc.strerror}): removed by "
                 "someone else meanwhile, so nothing was removed here",
             )
-        if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns) != (
+        inode = info.st_ino if self.same_inodes else item.inode
+        if (info.st_dev, inode, info.st_size, info.st_mtime_ns, info.st_ctime_ns) != (
             item.device,
             item.inode,
             item.size,
@@ -757,7 +763,9 @@ modification nor the change time (measured), and exfat-fuse (``fuseblk``) keeps 
 time of its own, so a modification time put back hides the rewrite. The removal's stat
 compare cannot see such a change, so each file is read again before its removal, whatever
 was asked. The whole card is checked before the first removal, minutes before the last on
-a big card."""
+a big card. fusefat also numbers a file anew once the kernel has forgotten it (memory
+pressure; drop_caches), so the inode number the check saw is not compared there: the
+re-read decides."""
 
 
 def _sidecars_first(items: Iterable[WipeItem]) -> list[WipeItem]:
@@ -794,7 +802,8 @@ def execute_wipe(
     result = WipeResult(new_wipe_id(), plan)
     root = Path(plan.source)
     targets = plan.to_remove
-    read_again = read_again or (plan.card is not None and plan.card.fstype in TIMES_UNMOVED)
+    unmoved = (plan.card.fstype if plan.card else fstype_of(root)) in TIMES_UNMOVED
+    read_again = read_again or unmoved
     require_card_still_there(root)
     if targets:
         check_writable(root, targets)
@@ -809,7 +818,7 @@ def execute_wipe(
         "card_serial": card.serial if card else None,
     }
     audit.append("wipe-start", **identity, to_remove=len(targets), to_keep=len(plan.to_keep))
-    remover = _Remover(result, audit, read_again=read_again)
+    remover = _Remover(result, audit, read_again=read_again, same_inodes=not unmoved)
     final: dict[str, WipeItem] = {}
     status = "failed"
     failure: CardingestError | None = None
