@@ -1150,10 +1150,13 @@ def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card
     tmp_path: Path,
 ) -> None:
     """The map's first use was on another card (a card formatted since has a new serial; here
-    another folder): a photo taken after that ingest started is held. A photo of this card
-    dated 2000-01-01 (the camera's battery ran out) cannot show it predates the map: held.
-    Photos taken before the map's first use, on the other card, are filed (with the warning
-    that the map was used for another card)."""
+    another folder): a photo taken after that ingest started is held, and so is one the
+    camera dated after the newest photo on that card then, though before that ingest by this
+    workstation's clock (trial: a camera left on UTC runs 13 hours behind a New Zealand
+    clinic's, and the next patient's photos were filed under the map's patient). A photo of
+    this card dated 2000-01-01 (the camera's battery ran out) cannot show it predates the
+    map: held. Photos taken before the newest on the other card then are filed (with the
+    warning that the map was used for another card)."""
     one = tmp_path / "one" / "DCIM" / "100CANON"
     two = tmp_path / "two" / "DCIM" / "100CANON"
     one.mkdir(parents=True)
@@ -1167,17 +1170,20 @@ def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card
     assert first.exit_code == 0, first.output
     ingest_id = json.loads(first.stdout)["ingest_id"]
     later = datetime.now().replace(microsecond=0) + timedelta(hours=2)
-    (two / "IMG_0002.JPG").write_bytes(exif_jpeg("2026:03:16 09:02:00"))
+    (two / "IMG_0002.JPG").write_bytes(exif_jpeg("2026:03:16 09:00:30"))
     (two / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
+    (two / "IMG_0005.JPG").write_bytes(exif_jpeg("2026:03:16 09:02:00"))
     (one / "IMG_0004.JPG").write_bytes(exif_jpeg("2000:01:01 00:04:00"))
     result = runner.invoke(cli_app.app, ["preview", str(tmp_path / "two"), *archive])
     assert result.exit_code == 3, result.output
     document = json.loads(result.stdout)
     items = {i["source"]: i for i in document["items"]}
     assert items["DCIM/100CANON/IMG_0002.JPG"]["action"] == "copy"
-    assert items["DCIM/100CANON/IMG_0003.JPG"]["reason"].startswith(
-        f"taken after this very map was first used, for another card (ingest {ingest_id}, started "
-    )
+    for new in ("IMG_0005", "IMG_0003"):
+        assert (items[f"DCIM/100CANON/{new}.JPG"]["reason"] or "").startswith(
+            "taken after every photo on another card when this very map was first used for "
+            f"that card (the newest taken 2026-03-16 09:01:00, ingest {ingest_id})"
+        ), new
     assert document["warnings"][0].startswith(f"this ID map ({idmap}) was used before")
     result = runner.invoke(cli_app.app, ["preview", str(tmp_path / "one"), *archive])
     assert result.exit_code == 3, result.output

@@ -227,7 +227,9 @@ class MapUse:
     newest: datetime | None = None
     """The camera time (before any clock offset) of the newest photo on this card at that
     ingest (`recorded_card_newest`; for one recorded before 2026-12, of the newest it and the
-    runs before it filed), compared with a photo's camera time."""
+    runs before it filed), compared with a photo's camera time. For a use on another card,
+    the newest on that card: a photo of the same camera taken after it is new to the map
+    even where the camera's clock runs hours behind this workstation's."""
     elsewhere: str | None = None
     """The other card's label (or "another card") when the map was used on another card."""
     same_map: bool = True

@@ -1061,7 +1061,8 @@ def first_map_use(
     leaves photos that were on the card then, and its run again files them. Where that
     first one was recorded before 2026-12 (no such time): the first complete use
     (`first_complete_uses`), with the newest photo filed by the runs up to it. Else the
-    first use on another card, by its start (a card formatted since has a new serial)."""
+    first use on another card (a card formatted since has a new serial), by its start and
+    the newest photo on that card then."""
     if this_card:
         # Of runs started in one second, which came first is unknown.
         together = [i for i in this_card if i["started"] == this_card[0]["started"]]
@@ -1091,6 +1092,7 @@ def first_map_use(
         return MapUse(
             str(ingest["ingest_id"]),
             started,
+            recorded_card_newest(ingest["map_source"]),
             elsewhere=printable(label) if label else "another card",
             same_map=idmap.same_as(ingest["map_source"]),
         )

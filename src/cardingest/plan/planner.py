@@ -351,13 +351,13 @@ def _new_to_map(media: MediaFile, when: datetime, used: MapUse) -> bool:
     """Taken after the map's first use: after the newest photo on the card then, by the
     camera's own clock (`MapUse.newest`, so a clock offset changed since changes nothing),
     else after that use started, by this workstation's (``when``: the offset sets the
-    camera right); or at a time that cannot show it was not: a camera clock never set
-    (`EARLIEST_PLAUSIBLE`), as after its battery ran out."""
+    camera right); for a use on another card, either; or at a time that cannot show it was
+    not: a camera clock never set (`EARLIEST_PLAUSIBLE`), as after its battery ran out."""
     if when < EARLIEST_PLAUSIBLE or _numbered_after(media, used):
         return True
-    if used.newest is not None:
-        return _dated_after(media, used.newest)
-    return when > used.started
+    if used.newest is not None and _dated_after(media, used.newest):
+        return True
+    return (used.newest is None or used.elsewhere is not None) and when > used.started
 
 
 def _dated_after(media: MediaFile, newest: datetime) -> bool:
@@ -398,10 +398,16 @@ def _taken_after_reason(
             f"{used.ingest_id}), though not dated{clock} after the newest then "
             f"({used.newest:%Y-%m-%d %H:%M:%S}): the camera's clock was set back since"
         )
-    elif used.newest is not None:
+    elif used.newest is not None and used.elsewhere is None:
         after = (
             f"taken{clock} after every photo on this card when {which} was first used for it "
             f"(the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest {used.ingest_id})"
+        )
+    elif used.newest is not None and _dated_after(media, used.newest):
+        after = (
+            f"taken{clock} after every photo on {used.elsewhere} when {which} was first used "
+            f"for that card (the newest taken {used.newest:%Y-%m-%d %H:%M:%S}, ingest "
+            f"{used.ingest_id})"
         )
     else:
         card = f", for {used.elsewhere}" if used.elsewhere else " for this card"
