@@ -324,6 +324,9 @@ def test_a_range_over_folders_stays_in_one_cameras_folders() -> None:
     ("spec", "words"),
     [
         ("IMG_0001-DSC_0004", "named alike up to the number (IMG_ and DSC_)"),
+        # trial: "(IMG_ and )", the second end written as its number alone
+        ("IMG_0001-0005", "write both ends of the range in full, as the card names"),
+        ("0001-IMG_0005", "in full, as the card names them: IMG_0001-IMG_0005"),
         ("100CANON/IMG_0001-101NIKON/IMG_0004", "one camera's numbered folders"),
         ("Camera/IMG_0001-Other/IMG_0004", "one camera's numbered folders"),
         ("101CANON/IMG_0001-100CANON/IMG_0004", "backwards"),

@@ -243,6 +243,16 @@ def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
         raise ValueError("both ends of a range need a file number, e.g. IMG_0001-IMG_0012")
     if (first.folder is None) != (last.folder is None):
         raise ValueError("give the folder on both ends of the range, or on neither")
+    if first.prefix != last.prefix and not (first.prefix and last.prefix):
+        full = (
+            f"{first.stem}-{first.prefix}{last.stem}"
+            if first.prefix
+            else f"{last.prefix}{first.stem}-{last.stem}"
+        )
+        raise ValueError(
+            f"write both ends of the range in full, as the card names them: {full} (a range "
+            "covers only names alike up to the number)"
+        )
     if first.prefix != last.prefix:
         raise ValueError(
             f"both ends of a range must be named alike up to the number ({first.prefix} and "
