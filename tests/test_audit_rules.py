@@ -76,6 +76,16 @@ def test_empty_log_with_a_zero_head_checks_out(tmp_path: Path) -> None:
     assert log.check().events == 1
 
 
+NOT_AN_EVENT = (
+    "The last line of {path} is not an audit event (a line added by hand or by another "
+    "program). Nothing is written after it, as chaining onto it would hide the change. "
+    "'cardingest audit' names the first line that does not check out: keep a copy of the log, "
+    "have a person put that line back as it was (or remove a line added to the end), then run "
+    "the command again"
+)
+"""Trial: the message said what was wrong and nothing of what to do."""
+
+
 @pytest.mark.parametrize(
     ("tail", "message"),
     [
@@ -84,9 +94,9 @@ def test_empty_log_with_a_zero_head_checks_out(tmp_path: Path) -> None:
             "{path} ends in an incomplete line (a write cut short, e.g. by a power cut); "
             "run 'cardingest audit --repair' to set it aside, then try again",
         ),
-        (b"[1]\n", "The last line of {path} is not an audit event"),
-        (b'{"seq": 1, "prev": 5}\n', "The last line of {path} is not an audit event"),
-        (b'{"seq": "1", "prev": "x"}\n', "The last line of {path} is not an audit event"),
+        (b"[1]\n", NOT_AN_EVENT),
+        (b'{"seq": 1, "prev": 5}\n', NOT_AN_EVENT),
+        (b'{"seq": "1", "prev": "x"}\n', NOT_AN_EVENT),
     ],
 )
 def test_append_refuses_a_tail_that_is_not_an_event(

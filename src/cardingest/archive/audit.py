@@ -48,6 +48,13 @@ _TAIL_BLOCK = 8192
 
 
 REPAIR_COMMAND = "cardingest audit --repair"
+FOR_A_PERSON = (
+    "Nothing is written after it, as chaining onto it would hide the change. 'cardingest "
+    "audit' names the first line that does not check out: keep a copy of the log, have a "
+    "person put that line back as it was (or remove a line added to the end), then run the "
+    "command again"
+)
+"""What to do about a log that a repair cannot mend: only a torn last line is set aside."""
 _FULL = (
     "The archive's disk is full: free some space on it and run the command again; the log "
     "is as it was before."
@@ -230,9 +237,9 @@ class AuditLog:
             record = json.loads(last)
             seq, prev = record["seq"], record["prev"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise AuditError(f"The last line of {self.path} is not an audit event") from exc
+            raise self._not_an_event() from exc
         if not isinstance(seq, int) or not isinstance(prev, str):
-            raise AuditError(f"The last line of {self.path} is not an audit event")
+            raise self._not_an_event()
         digest = _sha(last)
         if head is None:
             if (seq, prev) == (1, GENESIS):
@@ -244,7 +251,14 @@ class AuditLog:
         if (head.lines, head.last) == (seq, digest) or (head.lines, head.last) == (seq - 1, prev):
             return seq, digest
         raise AuditError(
-            f"The end of {self.path} does not match {self.head_path.name}; run a check"
+            f"The end of {self.path} does not match {self.head_path.name}: a line changed, "
+            f"added or removed since the last event was written. {FOR_A_PERSON}"
+        )
+
+    def _not_an_event(self) -> AuditError:
+        return AuditError(
+            f"The last line of {self.path} is not an audit event (a line added by hand or by "
+            f"another program). {FOR_A_PERSON}"
         )
 
     def require_appendable(self) -> None:
