@@ -8,11 +8,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from cardimage import CardFactory
+from clinic_helpers import cli
 
 from cardingest.archive import catalogue as catalogue_module
 from cardingest.archive.backend import catalogue_path
 from cardingest.archive.catalogue import SCHEMA_VERSION, Catalogue, CatalogueRecord
-from cardingest.errors import CatalogueError
+from cardingest.errors import EXIT_FAILURE, CatalogueError
 from cardingest.models import METADIR, ArchivedFile
 
 
@@ -519,3 +521,20 @@ def test_a_row_of_the_id_in_another_case_stops_a_look_up_by_the_id(
         listed: list[str] = []
         kept = list(catalogue.records(patient_id, on_damaged=lambda bad: listed.append(bad.field)))
         assert len(kept) == 1 and listed == ["patient_id"]
+
+
+def test_a_catalogue_on_a_fusefat_mount_says_why_it_cannot_be_written(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    """Trial: an archive on a disk image mounted with fusefat failed with "Catalogue …: disk
+    I/O error" alone. Every SQLite write there fails; the message now says where the fault
+    lies and what to do. Nothing is copied."""
+    from exif_bytes import timed_card
+
+    timed_card(tmp_path / "card", 2)
+    mount = fat_card({}, size_mb=300)
+    ingested = cli("ingest", tmp_path / "card", "--id", "JBX3656", "--archive", mount / "arch")
+    assert ingested.exit_code == EXIT_FAILURE, ingested.stdout + ingested.stderr
+    said = " ".join(ingested.stderr.split())
+    assert "disk I/O error (the archive is on a fusefat mount, where SQLite cannot" in said
+    assert not list(mount.rglob("*.jpg"))

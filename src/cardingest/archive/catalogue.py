@@ -26,6 +26,7 @@ from ..errors import CatalogueError, InsufficientSpaceError, NoArchiveError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
 from ..storage import modes
+from ..storage.mounts import fstype_of
 from ..storage.transfer import plain_relpath
 from .backend import (
     PRIVILEGE_DENIED,
@@ -609,6 +610,17 @@ class SqliteConnection:
         self.conn.close()
 
 
+def _where(path: object) -> str:
+    """For a SQLite catalogue on a fusefat mount (a disk image mounted with fusefat): that
+    this is why its writes fail (every write there is 'disk I/O error', measured)."""
+    if not isinstance(path, Path) or fstype_of(path.parent) != "fuse.fusefat":
+        return ""
+    return (
+        " (the archive is on a fusefat mount, where SQLite cannot write its catalogue: keep "
+        "the archive on a disk the kernel mounts itself, such as ext4, xfs, vfat or exfat)"
+    )
+
+
 class Catalogue:
     """An open catalogue. Use as a context manager, or call :meth:`close`.
 
@@ -723,7 +735,7 @@ class Catalogue:
                     str(self.path), getattr(self._conn, "role", None), reason
                 ) from None
             reason = str(exc).strip().split("\n")[0] or type(exc).__name__  # not its CONTEXT
-            raise CatalogueError(f"Catalogue {self.path}: {reason}") from exc
+            raise CatalogueError(f"Catalogue {self.path}: {reason}{_where(self.path)}") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[SqlConnection]:
