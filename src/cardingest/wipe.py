@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from .archive.audit import AuditLog
+from .archive.backend import mount_of
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.provenance import recorded_source
 from .archive.readonly import reading
@@ -52,7 +53,7 @@ from .plan.shots import by_shot, primary_photo, shot_of, shutter_time
 from .prepare import card_history, scan_source
 from .storage.durable import fsync_dir
 from .storage.identity import file_id
-from .storage.mounts import fstype_of, mounted_read_only
+from .storage.mounts import mounted_read_only
 
 WipeAction = Literal["remove", "keep"]
 
@@ -802,7 +803,8 @@ def execute_wipe(
     result = WipeResult(new_wipe_id(), plan)
     root = Path(plan.source)
     targets = plan.to_remove
-    unmoved = (plan.card.fstype if plan.card else fstype_of(root)) in TIMES_UNMOVED
+    mount = (plan.card.fstype, plan.card.mount) if plan.card else mount_of(root)
+    unmoved = mount is not None and mount[0] in TIMES_UNMOVED
     read_again = read_again or unmoved
     require_card_still_there(root)
     if targets:

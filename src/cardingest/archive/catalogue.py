@@ -26,13 +26,13 @@ from ..errors import CatalogueError, InsufficientSpaceError, NoArchiveError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
 from ..storage import modes
-from ..storage.mounts import fstype_of
 from ..storage.transfer import plain_relpath
 from .backend import (
     PRIVILEGE_DENIED,
     catalogue_path,
     check_not_migrated,
     location_for,
+    mount_of,
     refuse_lost,
     refuse_network,
     role_denied,
@@ -613,7 +613,8 @@ class SqliteConnection:
 def _where(path: object) -> str:
     """For a SQLite catalogue on a fusefat mount (a disk image mounted with fusefat): that
     this is why its writes fail (every write there is 'disk I/O error', measured)."""
-    if not isinstance(path, Path) or fstype_of(path.parent) != "fuse.fusefat":
+    found = mount_of(path) if isinstance(path, Path) else None
+    if found is None or found[0] != "fuse.fusefat":
         return ""
     return (
         " (the archive is on a fusefat mount, where SQLite cannot write its catalogue: keep "

@@ -47,17 +47,6 @@ def mounts() -> list[Mount]:
     return parse_mounts(table)
 
 
-def fstype_of(path: os.PathLike[str] | str) -> str | None:
-    """The type of the file system in view at ``path`` (links resolved), as the mount table
-    names it (``vfat``, ``fuse.fusefat``); None where the table cannot be read."""
-    try:
-        table = mounts()
-    except OSError:
-        return None
-    found = holding(os.path.realpath(path), table, lambda mount: mount.mountpoint)
-    return found.fstype if found else None
-
-
 def mounted_below(root: os.PathLike[str] | str) -> list[str]:
     """The mount points strictly inside ``root`` (after its links are resolved): a bind
     mount, a tmpfs or another disk in place of one of its folders. Empty if the table
