@@ -1155,13 +1155,16 @@ def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card
     workstation's clock (trial: a camera left on UTC runs 13 hours behind a New Zealand
     clinic's, and the next patient's photos were filed under the map's patient). A photo of
     this card dated 2000-01-01 (the camera's battery ran out) cannot show it predates the
-    map: held. Photos taken before the newest on the other card then are filed (with the
+    map: held. So is a photo the camera numbered after the last on that card then, though
+    dated before its newest (trial: the clock set back, and the next patient's photos were
+    filed). Photos taken and numbered before the newest on the other card then are filed (with the
     warning that the map was used for another card)."""
     one = tmp_path / "one" / "DCIM" / "100CANON"
     two = tmp_path / "two" / "DCIM" / "100CANON"
     one.mkdir(parents=True)
     two.mkdir(parents=True)
-    (one / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:03:16 09:01:00"))
+    (one / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:03:16 09:00:10"))
+    (one / "IMG_0006.JPG").write_bytes(exif_jpeg("2026:03:16 09:01:00"))
     idmap = tmp_path / "m.csv"
     idmap.write_text("files,id\nIMG_0001-IMG_0099,JBX3656\n", encoding="utf-8")
     archive = ["--map", str(idmap), "--archive", str(tmp_path / "a"), "--json"]
@@ -1173,6 +1176,7 @@ def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card
     (two / "IMG_0002.JPG").write_bytes(exif_jpeg("2026:03:16 09:00:30"))
     (two / "IMG_0003.JPG").write_bytes(exif_jpeg(f"{later:%Y:%m:%d %H:%M:%S}"))
     (two / "IMG_0005.JPG").write_bytes(exif_jpeg("2026:03:16 09:02:00"))
+    (two / "IMG_0007.JPG").write_bytes(exif_jpeg("2026:03:16 09:00:40"))
     (one / "IMG_0004.JPG").write_bytes(exif_jpeg("2000:01:01 00:04:00"))
     result = runner.invoke(cli_app.app, ["preview", str(tmp_path / "two"), *archive])
     assert result.exit_code == 3, result.output
@@ -1184,6 +1188,13 @@ def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card
             "taken after every photo on another card when this very map was first used for "
             f"that card (the newest taken 2026-03-16 09:01:00, ingest {ingest_id})"
         ), new
+    # Numbered after the last photo on that card, the camera's clock set back since (trial).
+    assert items["DCIM/100CANON/IMG_0007.JPG"]["reason"].startswith(
+        "numbered by the camera after every photo on another card when this very map was "
+        f"first used for that card (the last then: folder 100, number 0006, ingest {ingest_id}"
+        "), though not dated after the newest then (2026-03-16 09:01:00): the camera's clock "
+        "was set back since, or this card is another camera's"
+    )
     assert document["warnings"][0].startswith(f"this ID map ({idmap}) was used before")
     result = runner.invoke(cli_app.app, ["preview", str(tmp_path / "one"), *archive])
     assert result.exit_code == 3, result.output

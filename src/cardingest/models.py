@@ -237,7 +237,9 @@ class MapUse:
     last: tuple[int, int] | None = None
     """The DCF folder and file number of the last-numbered photo on this card at that ingest
     (`recorded_card_last`): a photo numbered after it is new to the map even where the
-    camera's clock was set back since (the end of daylight saving, a fast clock put right)."""
+    camera's clock was set back since (the end of daylight saving, a fast clock put right).
+    For a use on another card, the last on that card: a camera numbering on across cards
+    numbers the photos taken since after it (another camera's photos may be held too)."""
 
 
 @dataclass(frozen=True, slots=True)

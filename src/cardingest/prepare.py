@@ -1095,6 +1095,7 @@ def first_map_use(
             recorded_card_newest(ingest["map_source"]),
             elsewhere=printable(label) if label else "another card",
             same_map=idmap.same_as(ingest["map_source"]),
+            last=recorded_card_last(ingest["map_source"]),
         )
     return None
 

@@ -392,11 +392,21 @@ def _taken_after_reason(
         )
     elif used.newest and used.last and not _dated_after(media, used.newest):
         folder, number = used.last  # the camera's number says what its clock does not
+        card, it, since = (
+            (
+                used.elsewhere,
+                "that card",
+                "the camera's clock was set back since, or this "
+                "card is another camera's, whose numbers cannot tell",
+            )
+            if used.elsewhere
+            else ("this card", "it", "the camera's clock was set back since")
+        )
         after = (
-            f"numbered by the camera after every photo on this card when {which} was first "
-            f"used for it (the last then: folder {folder}, number {number:04d}, ingest "
+            f"numbered by the camera after every photo on {card} when {which} was first "
+            f"used for {it} (the last then: folder {folder}, number {number:04d}, ingest "
             f"{used.ingest_id}), though not dated{clock} after the newest then "
-            f"({used.newest:%Y-%m-%d %H:%M:%S}): the camera's clock was set back since"
+            f"({used.newest:%Y-%m-%d %H:%M:%S}): {since}"
         )
     elif used.newest is not None and used.elsewhere is None:
         after = (
