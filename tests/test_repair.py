@@ -185,7 +185,15 @@ def test_a_patient_folder_removed_from_the_backup_is_put_back(tmp_path: Path) ->
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
     wipe = runner.invoke(app, ["wipe", ingest[1], "--archive", str(archive), "--dry-run"])
     assert wipe.exit_code == 3, wipe.output  # photos kept on the card
-    assert "ingest this card again to repair it" in " ".join(wipe.output.split())
+    wiped = json.loads(
+        runner.invoke(
+            app, ["wipe", ingest[1], "--archive", str(archive), "--dry-run", "--json"]
+        ).stdout
+    )
+    assert all(
+        f"ingest this card again with --backup {backup} to repair it" in i["reason"]
+        for i in wiped["items"]
+    ), wiped
     result = runner.invoke(app, ingest)
     assert result.exit_code == 0, result.output
     items = json.loads(result.stdout)["items"]
@@ -241,6 +249,34 @@ def test_a_backup_copy_gone_stays_on_the_card_until_an_ingest_with_the_backup(
     assert f"repaired: the backup copy {photo} (copied again" in " ".join(again.output.split())
     assert photo.read_bytes() == (archive / "JBX3656" / photo.name).read_bytes()
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
+
+
+def test_a_backup_copy_a_verify_found_changed_stays_until_an_ingest_with_the_backup(
+    tmp_path: Path,
+) -> None:
+    """A backup copy overwritten, which `verify` notes; the card ingested without
+    ``--backup``: the photo is held with what to do (exit 3), in the dry run as in the
+    ingest, and the wipe says to ingest with that backup. Before (trial), the dry run
+    planned a repair and the ingest failed it (exit 1); the wipe said only "ingest again"."""
+    archive, backup, ingest = ingested_with_backup(tmp_path)
+    card = Path(ingest[1])
+    photo = sorted((backup / "JBX3656").glob("*.jpg"))[0]
+    photo.write_bytes(b"not the photo")
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
+    wipe = runner.invoke(app, ["wipe", str(card), "--archive", str(archive), "--dry-run", "--json"])
+    assert wipe.exit_code == 3, wipe.output
+    [kept] = [i for i in json.loads(wipe.stdout)["items"] if i["action"] == "keep"]
+    assert f"ingest this card again with --backup {backup} to repair it" in kept["reason"]
+    plain = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive), "--json"]
+    for dry_run in (["--dry-run"], []):
+        result = runner.invoke(app, [*plain, *dry_run])
+        assert result.exit_code == 3, result.output
+        [held] = [i for i in json.loads(result.stdout)["items"] if i["action"] != "skip"]
+        assert held["action"] == "hold", held
+        assert held["reason"].startswith(f"its backup copy {photo} no longer matches: it stays")
+    again = runner.invoke(app, [a for a in ingest if a != "--json"])
+    assert again.exit_code == 0, again.output
+    assert photo.read_bytes() == (archive / "JBX3656" / photo.name).read_bytes()
 
 
 def test_a_backup_given_later_gets_a_copy_before_the_wipe(tmp_path: Path) -> None:

@@ -339,11 +339,16 @@ def copies_gone(
     its root): the plan then repairs it, as after a verify. Only a file's presence is looked
     at (no reading), and only for photos on this card. With a ``backup``, a photo archived
     with no backup copy at all is noted too: the repair makes its backup copy, since
-    ``--backup`` asks for two copies before ``--wipe`` clears the card."""
+    ``--backup`` asks for two copies before ``--wipe`` clears the card. A backup copy that
+    lies outside this run's ``backup`` (none given) cannot be put back: its photo is held."""
     on_card = {media.path for media in files}
     if not any(a.source_path in on_card for a in (*state.archived, *state.same_names)):
         return state
-    from .archive.verify import CopyState, repairable  # an archive with photos of this card
+    from .archive.verify import (  # an archive with photos of this card
+        CopyState,
+        marks_backup,
+        repairable,
+    )
 
     def gone(found: ArchivedFile) -> ArchivedFile:
         if backup is not None and not found.backup_path:
@@ -366,12 +371,29 @@ def copies_gone(
             )
         return found
 
+    def elsewhere(found: ArchivedFile) -> ArchivedFile:
+        if not found.backup_path or not marks_backup(found.problem or ""):
+            return found
+        if backup is not None and Path(found.backup_path).is_relative_to(backup):
+            return found
+        return replace(
+            found,
+            problem=f"its backup copy {found.backup_path} {_how(found.problem or '')}: it stays "
+            "on the card until an ingest given that backup folder (--backup) copies it again",
+            repairable=False,
+        )
+
     def noted(found: tuple[ArchivedFile, ...]) -> tuple[ArchivedFile, ...]:
         return tuple(
-            gone(a) if a.problem is None and a.source_path in on_card else a for a in found
+            (gone(a) if a.problem is None else elsewhere(a)) if a.source_path in on_card else a
+            for a in found
         )
 
     return replace(state, archived=noted(state.archived), same_names=noted(state.same_names))
+
+
+def _how(marked: str) -> str:
+    return "is missing" if marked.endswith(" is missing") else "no longer matches"
 
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:

@@ -255,6 +255,11 @@ def mark_change(
     return {}
 
 
+def marks_backup(problem: str) -> bool:
+    """A problem mark (`mark_change`) of a backup copy."""
+    return problem.startswith("backup copy ")
+
+
 def archive_file(archive: Path, record: CatalogueRecord) -> Path:
     return Path(archive, *record.archive_path.split("/"))
 
