@@ -14,7 +14,7 @@ from clinic_helpers import cli
 from cardingest.archive import catalogue as catalogue_module
 from cardingest.archive.backend import catalogue_path
 from cardingest.archive.catalogue import SCHEMA_VERSION, Catalogue, CatalogueRecord
-from cardingest.errors import EXIT_FAILURE, CatalogueError
+from cardingest.errors import EXIT_USAGE, CatalogueError
 from cardingest.models import METADIR, ArchivedFile
 
 
@@ -523,18 +523,24 @@ def test_a_row_of_the_id_in_another_case_stops_a_look_up_by_the_id(
         assert len(kept) == 1 and listed == ["patient_id"]
 
 
-def test_a_catalogue_on_a_fusefat_mount_says_why_it_cannot_be_written(
+def test_an_archive_on_a_fusefat_mount_is_refused_before_anything_is_written(
     fat_card: CardFactory, tmp_path: Path
 ) -> None:
     """Trial: an archive on a disk image mounted with fusefat failed with "Catalogue …: disk
-    I/O error" alone. Every SQLite write there fails; the message now says where the fault
-    lies and what to do. Nothing is copied."""
+    I/O error" alone, after making its folders and an empty catalogue, and the commands after
+    it said the same or that the audit log was missing. Every SQLite write there fails, so the
+    preview and the ingest refuse it up front (exit 2) with where and what to do, and write
+    nothing there."""
     from exif_bytes import timed_card
 
     timed_card(tmp_path / "card", 2)
     mount = fat_card({}, size_mb=300)
-    ingested = cli("ingest", tmp_path / "card", "--id", "JBX3656", "--archive", mount / "arch")
-    assert ingested.exit_code == EXIT_FAILURE, ingested.stdout + ingested.stderr
-    said = " ".join(ingested.stderr.split())
-    assert "disk I/O error (the archive is on a fusefat mount, where SQLite cannot" in said
-    assert not list(mount.rglob("*.jpg"))
+    there = sorted(mount.iterdir())  # the volume label
+    for command in ("preview", "ingest"):
+        args = (command, tmp_path / "card", "--id", "JBX3656", "--archive", mount / "arch")
+        refused = cli(*args)
+        assert refused.exit_code == EXIT_USAGE, refused.stdout + refused.stderr
+        said = " ".join(refused.stderr.split())
+        assert f"The archive {mount / 'arch'} is on a fusefat mount ({mount})" in said, said
+        assert "mount -o loop" in said and "Traceback" not in said
+        assert sorted(mount.iterdir()) == there

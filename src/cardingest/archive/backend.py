@@ -436,6 +436,23 @@ def refuse_network(archive: Path) -> None:
     )
 
 
+def refuse_fusefat(archive: Path) -> None:
+    """Every SQLite write on a fusefat mount (a disk image mounted with fusefat) fails with
+    'disk I/O error' (measured): refuse an archive there (exit 2) before anything is
+    written, not with that error after its first folders are made."""
+    found = mount_of(archive)
+    if found is None or found[0] != "fuse.fusefat":
+        return
+    raise ConfigError(
+        f"The archive {archive} is on a fusefat mount ({found[1]}), where SQLite cannot write "
+        "its catalogue; nothing was changed.",
+        details=[
+            "Keep the archive on a disk the kernel mounts itself (ext4, xfs, vfat, exfat).",
+            "A disk image: mount it with the kernel's driver (mount -o loop IMAGE DIR) instead.",
+        ],
+    )
+
+
 def migrated_to(archive: Path) -> str | None:
     """The PostgreSQL URL (without password) this archive's SQLite catalogue moved to, if any."""
     mark = migration_mark(archive)
@@ -662,5 +679,6 @@ def require_readable(archive: Path) -> None:
 def check_sqlite_place(archive: Path, *, single_workstation: bool) -> None:
     """Before a SQLite archive is written: not moved to PostgreSQL, not on a network share."""
     check_not_migrated(archive)
+    refuse_fusefat(archive)
     if not single_workstation:
         refuse_network(archive)

@@ -32,7 +32,7 @@ from .backend import (
     catalogue_path,
     check_not_migrated,
     location_for,
-    mount_of,
+    refuse_fusefat,
     refuse_lost,
     refuse_network,
     role_denied,
@@ -610,18 +610,6 @@ class SqliteConnection:
         self.conn.close()
 
 
-def _where(path: object) -> str:
-    """For a SQLite catalogue on a fusefat mount (a disk image mounted with fusefat): that
-    this is why its writes fail (every write there is 'disk I/O error', measured)."""
-    found = mount_of(path) if isinstance(path, Path) else None
-    if found is None or found[0] != "fuse.fusefat":
-        return ""
-    return (
-        " (the archive is on a fusefat mount, where SQLite cannot write its catalogue: keep "
-        "the archive on a disk the kernel mounts itself, such as ext4, xfs, vfat or exfat)"
-    )
-
-
 class Catalogue:
     """An open catalogue. Use as a context manager, or call :meth:`close`.
 
@@ -665,6 +653,7 @@ class Catalogue:
         if not migrating:
             check_not_migrated(archive)
             refuse_lost(archive)
+        refuse_fusefat(archive)
         if wal:
             refuse_network(archive)
             if sqlite_could_fault(archive):
@@ -736,7 +725,7 @@ class Catalogue:
                     str(self.path), getattr(self._conn, "role", None), reason
                 ) from None
             reason = str(exc).strip().split("\n")[0] or type(exc).__name__  # not its CONTEXT
-            raise CatalogueError(f"Catalogue {self.path}: {reason}{_where(self.path)}") from exc
+            raise CatalogueError(f"Catalogue {self.path}: {reason}") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[SqlConnection]:
