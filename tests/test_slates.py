@@ -436,20 +436,23 @@ def backgrounds(samples_dir: Path) -> list[Path]:
 @pytest.mark.parametrize(
     ("kind", "payload", "fraction", "angle"),
     [
-        # The limits the README states: 2D codes from 12% of the frame's width at 20 degrees,
-        # Code 128 from 25%, Code 39 from 35%, PDF417 from 30% up to 10 degrees.
-        ("qr", "JBX3656", 0.12, 20),
-        ("datamatrix", "JBX3656", 0.12, -20),
-        ("aztec", "JBX3656", 0.12, 20),
-        ("code128", "JBX3656", 0.25, 20),
-        ("code39", "JBX3656", 0.35, -20),
+        # The limits the README states: 2D codes from 5% of the frame's width at 20 degrees,
+        # Code 128 from 20%, Code 39 from 25%, PDF417 from 30% up to 10 degrees. Before the
+        # second look at 1800 pixels, a QR code at 5%, a Code 128 at 20% or a Code 39 at 25%
+        # of the width could be missed: no slate, and the next patient's photos went to the
+        # last slate's patient.
+        ("qr", "JBX3656", 0.05, 20),
+        ("datamatrix", "JBX3656", 0.05, -20),
+        ("aztec", "JBX3656", 0.05, 20),
+        ("code128", "JBX3656", 0.2, 20),
+        ("code39", "JBX3656", 0.25, -20),
         ("pdf417", "JBX3656", 0.3, 10),
     ],
 )
 def test_reader_finds_each_symbology(
     backgrounds: list[Path], kind: str, payload: str, fraction: float, angle: float
 ) -> None:
-    for seed in (1,):
+    for seed in (1, 2, 3):
         data = slate_photo(
             backgrounds[0],
             payload,
@@ -529,12 +532,17 @@ def test_a_printed_slate_turned_far_is_not_held_for_a_code_in_its_own_print(
 
 @pytest.mark.samples
 def test_reader_finds_nothing_in_plain_photos(samples_dir: Path) -> None:
+    """Also re-encoded (as a camera's own JPEG differs from the sample's): at the second
+    look's finer scale zxing finds a "Data Matrix" it cannot read in 87_OSError.jpg's
+    texture, which would hold a plain photo and the rest of its patient's photos."""
     for path in sorted((samples_dir / "real").glob("*.jp*g")):
         try:
             found = decode(path.read_bytes(), SlateOptions())
+            again = decode(photo_at(path, T0), SlateOptions())
         except (OSError, ValueError):
             continue  # the deliberately broken samples
         assert found.ids == () and found.invalid == (), path.name
+        assert again.ids == () and again.invalid == (), path.name
 
 
 @pytest.mark.samples

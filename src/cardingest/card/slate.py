@@ -4,13 +4,19 @@ A slate is a photo of a patient's label or wristband. Its barcode's payload may 
 a birth date (GS1 wristbands do), so the payload never leaves :func:`_ids_of`: what comes out
 is the valid IDs and, for each barcode that gave none, its symbology and length.
 
-Speed: each photo is read from the card once and decoded once at a reduced DCT scale (Pillow's
-``draft``; about 1000 pixels across, 1/4 of a 12 MP photo: the full image is never built).
-zxing-cpp looks at that (and at its own downscaled copies, for large codes). Only where it
-found a code it could not decode is a crop around that code decoded again, finer. Photos are
-read on several threads: Pillow and zxing-cpp release the GIL while they work. A code that is
-found but cannot be read even then makes the photo a slate that is not valid (fail closed: a
-slate missed would hand the next patient's photos to the last one).
+Speed: each photo is read from the card once and decoded at a reduced DCT scale (Pillow's
+``draft``; about 1000 pixels across, 1/4 of a 12 MP photo). zxing-cpp looks at that (and at
+its own downscaled copies, for large codes). Where it found nothing at all, the photo is
+decoded again at about 1800 pixels and looked at once more: a slate whose code is small in
+the frame (a wristband's Code 128 at 20% of the width, a QR code at 5%) is found there, where
+missing it would hand the next patient's photos to the last slate's patient; every photo
+that is no slate pays for it (bench/slates.py: 62 ms of CPU per photo in all, 31 ms before).
+Only where it found a code it could not decode is a crop around that code decoded again,
+finer (from the full photo on the second look, where a code that still does not read is
+dropped: zxing finds such "codes" in the texture of plain photos). Photos are read on several
+threads: Pillow and zxing-cpp release the GIL while they work. A code that is found but
+cannot be read even then makes the photo a slate that is not valid (fail closed: a slate
+missed would hand the next patient's photos to the last one).
 """
 
 from __future__ import annotations
@@ -66,7 +72,9 @@ _FIRST = 960
 """Long edge (pixels) asked of the JPEG decoder: draft picks the smallest DCT scale giving at
 least this (1/4 of a 4000-pixel-wide photo)."""
 _FINE = 1800
-"""Long edge for the second pass, on a crop around a code zxing found but could not decode."""
+"""Long edge for the second look at a photo where nothing was found, and for the crop
+around a code zxing found but could not decode (that crop from the full photo when the
+second look found it)."""
 _MARGIN = 0.6
 """The crop of the last pass grows the found region by this fraction on each side."""
 
@@ -197,22 +205,44 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     image cannot be decoded."""
     image = _open_gray(data, _FIRST)
     barcodes = _read(image, errors=True)
+    if barcodes:
+        return _read_found(data, image, barcodes, options, finer=_FINE)
+    fine = _open_gray(data, _FINE)  # a code too small to be found at that scale
+    if fine.width <= image.width:
+        return SlateRead(path="")
+    return _read_found(data, fine, _read(fine, errors=True), options, finer=None)
+
+
+def _read_found(
+    data: bytes,
+    image: Image.Image,
+    barcodes: list[zxingcpp.Barcode],
+    options: SlateOptions,
+    *,
+    finer: int | None,
+) -> SlateRead:
+    """The IDs of the codes zxing found in ``image``, those it could not decode read again
+    from a crop of the photo at ``finer`` (None: in full).
+
+    A code found but not read holds the group even where another code reads: it could be
+    another patient's (fail closed). One right beside a code that reads is taken for part
+    of the same slate (a slate turned far can show zxing a "Data Matrix" in its own bars and
+    print). On the second, finer look (``finer`` None) a code that does not read even in the
+    full photo is dropped: there zxing finds such "codes" in the texture of plain photos
+    (one in four of the sample photos), and at the first scale it found nothing either.
+    """
     good = [b for b in barcodes if b.valid]
     broken = [b for b in barcodes if not b.valid and not _beside(b, good)]
     if not broken:
         return _ids_of(good, options) if good else SlateRead(path="")
-    # A code found but not read holds the group even where another code reads: it could be
-    # another patient's (fail closed). Each is read again, finer, from its own crop. One
-    # right beside a code that reads is taken for part of the same slate (a slate turned
-    # far can show zxing a "Data Matrix" in its own bars and print).
-    fine = _open_gray(data, _FINE)
+    fine = _open_gray(data, finer)
     scale = fine.width / image.width
     found: list[zxingcpp.Barcode] = list(good)
     unread: list[str] = []
     for barcode in broken:
         crop = [b for b in _read(_crop(fine, barcode, scale), errors=False) if b.valid]
         found.extend(crop)
-        if not crop:
+        if not crop and finer is not None:
             unread.append(f"a {barcode.format} barcode was found but could not be read")
     read = _ids_of(found, options)
     return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread))
