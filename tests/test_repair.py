@@ -279,6 +279,33 @@ def test_a_backup_copy_a_verify_found_changed_stays_until_an_ingest_with_the_bac
     assert photo.read_bytes() == (archive / "JBX3656" / photo.name).read_bytes()
 
 
+def test_both_copies_damaged_the_run_without_the_backup_notes_the_backup_copy(
+    tmp_path: Path,
+) -> None:
+    """Both copies overwritten, which `verify` notes (naming the archive copy); an ingest
+    without ``--backup`` puts the archive copy back and fails the photo for its backup copy.
+    The note then names the backup copy, so the next run holds the photo (exit 3) and its
+    ``--wipe`` clears the others. Before (trial), the note still named the archive copy put
+    back: every later run planned a repair, failed it (exit 1) and wiped nothing."""
+    archive, backup, ingest = ingested_with_backup(tmp_path)
+    card = Path(ingest[1])
+    photo = sorted((backup / "JBX3656").glob("*.jpg"))[0]
+    photo.write_bytes(b"not the photo")
+    (archive / "JBX3656" / photo.name).write_bytes(b"not the photo either")
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
+    plain = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive), "--json"]
+    first = runner.invoke(app, plain)
+    assert first.exit_code == 1, first.output
+    assert (archive / "JBX3656" / photo.name).read_bytes() != b"not the photo either"
+    again = runner.invoke(app, [*plain, "--wipe", "--yes"])
+    assert again.exit_code == 3, again.output
+    [held] = [i for i in json.loads(again.stdout)["items"] if i["action"] == "hold"]
+    assert held["reason"].startswith(f"its backup copy {photo} no longer matches"), held
+    assert [p.name for p in card.rglob("*.JPG")] == [held["source"].split("/")[-1]]
+    assert runner.invoke(app, [a for a in ingest if a != "--json"]).exit_code == 0
+    assert photo.read_bytes() == (archive / "JBX3656" / photo.name).read_bytes()
+
+
 def test_a_backup_given_later_gets_a_copy_before_the_wipe(tmp_path: Path) -> None:
     """Ingested without a backup, then again with ``--backup`` and ``--wipe``: every photo
     gets its backup copy (read back like any copy, recorded in its row) before the wipe

@@ -959,6 +959,8 @@ def _repair(
             error=fixed.error,
         )
     if not fixed.ok:
+        if fixed.restored and fixed.left:
+            catalogue.set_problems({record.archive_path: fixed.left})
         return Outcome(item, "failed", None, error=fixed.error), []
     backup_path = record.backup_path
     if not backup_path and settings.backup is not None:

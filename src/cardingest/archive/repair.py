@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..models import METADIR
@@ -24,7 +24,16 @@ from ..storage.transfer import (
     ensure_dirs,
 )
 from .catalogue import CatalogueRecord
-from .verify import CopyChecker, archive_file, record_copies, repairable, second_copy
+from .verify import (
+    CopyChecker,
+    CopyState,
+    Where,
+    archive_file,
+    mark_change,
+    record_copies,
+    repairable,
+    second_copy,
+)
 
 DAMAGED = "damaged"
 
@@ -37,6 +46,10 @@ class Repair:
     restored: tuple[str, ...] = ()
     set_aside: tuple[str, ...] = ()
     error: str | None = None
+    left: str | None = None
+    """The problem mark (`verify.mark_change`) of a copy left as it was that a later run
+    can put back (a backup copy outside this run's backup): the catalogue's note, in place
+    of one naming a copy this repair put back."""
 
     @property
     def ok(self) -> bool:
@@ -97,6 +110,7 @@ def repair_copies(
     checker = CopyChecker()
     roots: dict[Path, Path] = {}
     blocked: list[str] = []
+    outside: list[tuple[Where, Path, CopyState]] = []
     for where, path, under in record_copies(archive, record):
         state = checker.check(path, record.size, record.sha256, under)
         state = second_copy(state, where, path, archive_file(archive, record))
@@ -108,11 +122,15 @@ def repair_copies(
         elif root is None:
             blocked.append(f"the backup copy {path} is repaired only by an ingest with the "
                            "--backup folder that holds it")  # fmt: skip
+            outside.append((where, path, state))
         else:
             roots[path] = root
     problem = "; ".join(blocked) or None
     repaired = _put_back(source, record, roots, ingest_id, on_bytes, problem)
-    if backup is None or record.backup_path or not repaired.ok:
+    if not repaired.ok:
+        left = mark_change(record.archive_path, outside, {}).get(record.archive_path)
+        return replace(repaired, left=left)
+    if backup is None or record.backup_path:
         return repaired
     first = _first_backup_copy(source, record, backup, on_bytes)
     return Repair(
