@@ -363,12 +363,7 @@ def copies_gone(
                 continue
             if where == "archive" or (backup is not None and path.is_relative_to(backup)):
                 return replace(found, problem=f"{where} copy {path.name} is missing")
-            return replace(
-                found,
-                problem=f"its backup copy {path} is missing: it stays on the card until an "
-                "ingest given that backup folder (--backup) copies it again",
-                repairable=False,
-            )
+            return _held_for_backup(found, "is missing")
         return found
 
     def elsewhere(found: ArchivedFile) -> ArchivedFile:
@@ -376,12 +371,7 @@ def copies_gone(
             return found
         if backup is not None and Path(found.backup_path).is_relative_to(backup):
             return found
-        return replace(
-            found,
-            problem=f"its backup copy {found.backup_path} {_how(found.problem or '')}: it stays "
-            "on the card until an ingest given that backup folder (--backup) copies it again",
-            repairable=False,
-        )
+        return _held_for_backup(found, _how(found.problem or ""))
 
     def noted(found: tuple[ArchivedFile, ...]) -> tuple[ArchivedFile, ...]:
         return tuple(
@@ -390,6 +380,21 @@ def copies_gone(
         )
 
     return replace(state, archived=noted(state.archived), same_names=noted(state.same_names))
+
+
+def _held_for_backup(found: ArchivedFile, how: str) -> ArchivedFile:
+    """``found``, held: its backup copy (``how``: is missing, no longer matches) lies outside
+    this run's backup. The message names the backup folder where the copy's path shows it
+    (it ends in the archive path, as every backup copy but a ``-2`` beside another's)."""
+    path = Path(found.backup_path or "")
+    parts = found.archive_path.split("/")
+    root = f" {path.parents[len(parts) - 1]}" if path.parts[-len(parts) :] == tuple(parts) else ""
+    return replace(
+        found,
+        problem=f"its backup copy {path} {how}: it stays on the card until an ingest given that "
+        f"backup folder (--backup{root}) copies it again",
+        repairable=False,
+    )
 
 
 def _how(marked: str) -> str:

@@ -383,7 +383,7 @@ def test_kill9_in_an_ingest_with_a_backup_then_one_without_then_a_wipe(
     figures.killed("after-link")
     again = cli.run(*args)
     # The killed run's one archive copy is recorded with its backup copy missing: not
-    # repaired without the backup, so held ("an ingest given that backup folder (--backup)").
+    # repaired without the backup, so held ("an ingest given that backup folder (--backup …)").
     held = [i for i in json.loads(again.stdout)["items"] if i["action"] != "copy"]
     assert again.returncode == (3 if held else 0), again.stderr[-2000:]
     assert len(held) <= 1, held
