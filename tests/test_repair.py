@@ -309,6 +309,25 @@ def test_both_copies_damaged_the_run_without_the_backup_notes_the_backup_copy(
     assert photo.read_bytes() == (archive / "JBX3656" / photo.name).read_bytes()
 
 
+def test_a_wipe_with_the_backup_drive_away_says_to_connect_it(tmp_path: Path) -> None:
+    """The backup folder itself is gone (its drive not connected): the wipe keeps every
+    photo and says which folder is not there and what to do; before (trial), it said only
+    that each backup copy was missing."""
+    archive, backup, ingest = ingested_with_backup(tmp_path)
+    backup.rename(tmp_path / "away")
+    wipe = runner.invoke(app, ["wipe", ingest[1], "--archive", str(archive), "--dry-run", "--json"])
+    assert wipe.exit_code == 3, wipe.output
+    items = json.loads(wipe.stdout)["items"]
+    assert len(items) == 3 and all(i["action"] == "keep" for i in items), items
+    assert all(
+        i["reason"].endswith(
+            f"is missing; the backup folder {backup} is not there: connect its disk (or mount "
+            "it again), then run the wipe again"
+        )
+        for i in items
+    ), items
+
+
 def test_a_backup_given_later_gets_a_copy_before_the_wipe(tmp_path: Path) -> None:
     """Ingested without a backup, then again with ``--backup`` and ``--wipe``: every photo
     gets its backup copy (read back like any copy, recorded in its row) before the wipe

@@ -247,6 +247,11 @@ class Gate:
                 f"; ingest this card {again} to repair it (with this photo given to "
                 f"{record.patient_id}, whose it is now)"
             )
+        elif state.status == "missing" and not os.path.isdir(root):
+            problem += (
+                f"; the {where} folder {root} is not there: connect its disk (or mount it "
+                "again), then run the wipe again"
+            )
         return problem
 
     def _recorded_at(self, source: str) -> list[CatalogueRecord]:
