@@ -297,8 +297,11 @@ def test_both_copies_damaged_the_run_without_the_backup_notes_the_backup_copy(
     (archive / "JBX3656" / photo.name).write_bytes(b"not the photo either")
     assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
     plain = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive), "--json"]
-    first = runner.invoke(app, plain)
+    first = runner.invoke(app, [*plain, "--wipe", "--yes"])
     assert first.exit_code == 1, first.output
+    said = json.loads(first.stdout)["wipe"]["skipped"]
+    assert said == "Not wiping: 1 file(s) failed (see above); the card was left as it is."
+    assert len(list(card.rglob("*.JPG"))) == 3
     assert (archive / "JBX3656" / photo.name).read_bytes() != b"not the photo either"
     again = runner.invoke(app, [*plain, "--wipe", "--yes"])
     assert again.exit_code == 3, again.output

@@ -285,7 +285,8 @@ def wipe_after_ingest(
     """`ingest --wipe`: wipe only after an ingest without failures; returns the exit code."""
     failed = result.count("failed")
     if failed or result.interrupted:
-        message = f"Not wiping: {failed} file(s) failed to copy; the card was left as it is."
+        why = f"{failed} file(s) failed (see above)" if failed else "the ingest was stopped"
+        message = f"Not wiping: {why}; the card was left as it is."
         output.err.print(f"[red]{escape(message)}[/]")
         if document is not None:
             document["wipe"] = documents.wipe_skipped(message)
