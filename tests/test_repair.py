@@ -331,6 +331,21 @@ def test_a_wipe_with_the_backup_drive_away_says_to_connect_it(tmp_path: Path) ->
     ), items
 
 
+def test_a_wipe_given_a_backup_that_is_no_folder_says_which(tmp_path: Path) -> None:
+    """``wipe --backup`` naming a file, or nothing: exit 2, and which of the two it is."""
+    archive, _, ingest = ingested_with_backup(tmp_path)
+    (tmp_path / "file").write_bytes(b"")
+    for given, what in (
+        (tmp_path / "file", "is not a folder"),
+        (tmp_path / "none", "is not there"),
+    ):
+        args = ["wipe", ingest[1], "--archive", str(archive), "--backup", str(given), "--yes"]
+        wipe = runner.invoke(app, args)
+        assert wipe.exit_code == 2, wipe.output
+        assert f"The backup folder {given} {what}" in " ".join(wipe.stderr.split())
+    assert len(list(Path(ingest[1]).rglob("*.JPG"))) == 3
+
+
 def test_a_backup_given_later_gets_a_copy_before_the_wipe(tmp_path: Path) -> None:
     """Ingested without a backup, then again with ``--backup`` and ``--wipe``: every photo
     gets its backup copy (read back like any copy, recorded in its row) before the wipe

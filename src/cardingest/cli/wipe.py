@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -111,9 +112,14 @@ def require_backup_folder(backup: Path | None) -> None:
     """A backup given to the wipe (``--backup``, the config) that is not there is a typo or
     a disk not mounted: said, rather than a wipe judged by copies recorded elsewhere."""
     if backup is not None and not backup.is_dir():
+        what = (
+            "is not a folder"
+            if os.path.lexists(backup)
+            else "is not there (is its disk mounted, and is --backup, or backup in the config, "
+            "right?)"
+        )
         raise UsageError(
-            f"The backup folder {printable(str(backup))} is not there (is its disk mounted, "
-            "and is --backup, or backup in the config, right?): the wipe asks for each "
+            f"The backup folder {printable(str(backup))} {what}: the wipe asks for each "
             "photo's backup copy. Nothing was removed."
         )
 
