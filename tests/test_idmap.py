@@ -327,6 +327,16 @@ def test_a_range_over_folders_stays_in_one_cameras_folders() -> None:
         # trial: "(IMG_ and )", the second end written as its number alone
         ("IMG_0001-0005", "write both ends of the range in full, as the card names"),
         ("0001-IMG_0005", "in full, as the card names them: IMG_0001-IMG_0005"),
+        # trial: IMG_03 suggested; a folder on one end got the folder message
+        ("IMG_0001-03", "in full, as the card names them: IMG_0001-IMG_0003 ("),
+        ("100CANON/IMG_0001-0003", "names them: 100CANON/IMG_0001-100CANON/IMG_0003"),
+        # trial: accepted, though a camera writing IMG_0001 writes IMG_0003
+        ("IMG_0001-IMG_3", "written with 4 and 1 digits, but a camera that writes leading"),
+        (
+            "IMG_0001-IMG_3",
+            "zeros (IMG_0001) writes every number with as many: write IMG_0001-IMG_0003",
+        ),
+        ("IMG_0001-IMG_10000", "writes every number with as many, so it never writes IMG_10000"),
         ("100CANON/IMG_0001-101NIKON/IMG_0004", "one camera's numbered folders"),
         ("Camera/IMG_0001-Other/IMG_0004", "one camera's numbered folders"),
         ("101CANON/IMG_0001-100CANON/IMG_0004", "backwards"),

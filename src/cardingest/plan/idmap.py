@@ -241,17 +241,21 @@ def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
     first, last = names
     if first.number is None or last.number is None:
         raise ValueError("both ends of a range need a file number, e.g. IMG_0001-IMG_0012")
+    if first.prefix != last.prefix and not (first.prefix and last.prefix):
+        raise ValueError(
+            f"write both ends of the range in full, as the card names them: "
+            f"{_in_full(first, last)} (a range covers only names alike up to the number)"
+        )
     if (first.folder is None) != (last.folder is None):
         raise ValueError("give the folder on both ends of the range, or on neither")
-    if first.prefix != last.prefix and not (first.prefix and last.prefix):
-        full = (
-            f"{first.stem}-{first.prefix}{last.stem}"
-            if first.prefix
-            else f"{last.prefix}{first.stem}-{last.stem}"
-        )
+    padded = next((n for n in (first, last) if _padded(n)), None)
+    if first.digits != last.digits and padded is not None:
+        wide = next((n for n in (first, last) if n.digits > padded.digits), None)
+        then = f", so it never writes {wide.stem}" if wide else f": write {_in_full(first, last)}"
         raise ValueError(
-            f"write both ends of the range in full, as the card names them: {full} (a range "
-            "covers only names alike up to the number)"
+            f"the ends of the range are written with {first.digits} and {last.digits} digits, "
+            f"but a camera that writes leading zeros ({padded.stem}) writes every number with "
+            f"as many{then}"
         )
     if first.prefix != last.prefix:
         raise ValueError(
@@ -269,6 +273,28 @@ def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
     if _order(first) > _order(last):
         raise ValueError("the range runs backwards")
     return first, last
+
+
+def _padded(name: _Name) -> bool:
+    """Its number written with a leading zero (IMG_0042, not IMG_42)."""
+    return name.digits > 1 and name.stem[len(name.prefix)] == "0"
+
+
+def _in_full(first: _Name, last: _Name) -> str:
+    """A range's ends written alike, as a camera names its files: an end given as its
+    number alone takes the other's prefix and folder, and a number the width of the end
+    written with leading zeros (``IMG_0001-03``: IMG_0001-IMG_0003)."""
+    width = next((n.digits for n in (first, last) if _padded(n)), 0)
+
+    def spelled(name: _Name, other: _Name) -> str:
+        prefix = name.prefix or other.prefix
+        folder = name.folder or (other.folder if not name.prefix else None)
+        number = (
+            name.stem[len(name.prefix) :] if name.number is None else f"{name.number:0{width}d}"
+        )
+        return f"{folder}/{prefix}{number}" if folder else f"{prefix}{number}"
+
+    return f"{spelled(first, last)}-{spelled(last, first)}"
 
 
 def _order(name: _Name) -> tuple[int, int]:
