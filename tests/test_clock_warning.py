@@ -87,7 +87,8 @@ def test_map_template_and_the_prompt_warn_before_the_rows_are_filled(tmp_path: P
 
 def test_the_prompt_judges_the_clock_after_the_clock_offset(tmp_path: Path) -> None:
     """An offset that puts the clock right (here a day lost to a reset) leaves nothing to warn
-    of at the prompt, as in the plan; before, the prompt warned all the same."""
+    of at the prompt, as in the plan; before, the prompt warned all the same. One that does
+    not is warned of with both times, the groups showing the camera's own."""
     from clinic_helpers import cardingest_exe
     from terminal import on_terminal
 
@@ -95,10 +96,14 @@ def test_the_prompt_judges_the_clock_after_the_clock_offset(tmp_path: Path) -> N
     card.mkdir(parents=True)
     (card / "100_0001.JPG").write_bytes(exif_jpeg("2000:01:01 00:00:05"))
     preview = ["preview", tmp_path / "card", "--archive", tmp_path / "archive"]
-    for offset, warned in (("+24:00", False), ("+00:00", True)):
+    for offset, warned in (("+24:00", False), ("+00:00", True), ("+01:00", True)):
         child = on_terminal(cardingest_exe(), [*preview, "--clock-offset", offset])
         child.expect_exact("Patient ID for group 1")
-        assert ("clock looks unset" in " ".join(str(child.before).split())) is warned, offset
+        said = " ".join(str(child.before).split())
+        assert ("clock looks unset" in said) is warned, offset
+        # The group shows the camera's own time: the warning says both (trial).
+        shifted = "dated 2000-01-01 01:00:05 with the clock offset (2000-01-01 00:00:05 by the"
+        assert (shifted in said) is (offset == "+01:00"), said
         child.sendline("JBX3656")
         child.expect(pexpect.EOF)
         child.close()

@@ -1283,9 +1283,18 @@ def clock_warning(files: Sequence[MediaFile], clock_offset: timedelta, now: date
     if not odd:
         return None
     (first, path), (last, _) = odd[0], odd[-1]
-    span = f"{first:%Y-%m-%d %H:%M:%S}" + (f" to {last:%Y-%m-%d %H:%M:%S}" if last != first else "")
+
+    def span(shift: timedelta) -> str:
+        start, end = first - shift, last - shift
+        return f"{start:%Y-%m-%d %H:%M:%S}" + (
+            f" to {end:%Y-%m-%d %H:%M:%S}" if end != start else ""
+        )
+
+    dated = span(timedelta(0))
+    if clock_offset:  # the groups a person is asked about show the camera's own times
+        dated += f" with the clock offset ({span(clock_offset)} by the camera's clock)"
     return (
-        f"{len(odd)} photo(s) dated {span} (first: {printable(path)}): before "
+        f"{len(odd)} photo(s) dated {dated} (first: {printable(path)}): before "
         f"{EARLIEST_PLAUSIBLE:%Y-%m-%d} or in the future, so the camera's clock looks unset "
         "or wrong, and their names carry that date. Check the camera's clock; --clock-offset "
         "corrects a known error"
