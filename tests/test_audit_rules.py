@@ -172,6 +172,8 @@ def test_removed_lines_are_worded_exactly(
         (b'{"prev": "x", "seq": "2"}\n', "line 2 is not an audit event (no seq)"),
         (b'{"prev": "x"}\n', "line 2 is not an audit event (no seq)"),
         (b"{nope\n", "line 2 is not valid JSON"),
+        (b"\n", "line 2 is blank: an editor or another program added it"),  # trial
+        (b" \r\n", "line 2 is blank: an editor or another program added it"),
         (
             b'{"prev": "x", "seq": 1}\n',
             "line 2 holds event 1, which belongs earlier: lines reordered",

@@ -412,6 +412,8 @@ class AuditLog:
                 f"line {n} is incomplete (no newline): the log was cut; if it is the last "
                 f"line (a power cut), '{REPAIR_COMMAND}' sets it aside"
             )
+        if not raw.strip():
+            return n, f"line {n} is blank: an editor or another program added it"
         try:
             record = json.loads(raw[:-1])
         except ValueError:
