@@ -1146,6 +1146,38 @@ def test_yesterdays_map_changed_holds_a_new_photo_its_old_row_names(
     assert (tmp_path / "a" / "EPT6335" / f"EPT6335-{later:%Y%m%d-%H%M%S}.jpg").is_file()
 
 
+def test_a_card_given_as_its_camera_folder_is_numbered_by_that_folder(tmp_path: Path) -> None:
+    """SOURCE given as the camera's folder (``…/DCIM/100CANON``), so its files have no folder
+    of their own: the first ingest with the map records the last number all the same, and
+    a photo numbered after it, dated before (the clock set back), is held on this card and
+    on another card given so. Before (trial), no number was recorded or compared there, and
+    the next patient's photo was filed under the map's."""
+    times = ("2026:03:16 10:00:00", "2026:03:16 10:05:00")
+    folder, args = mapped_card(tmp_path, "IMG_0001-IMG_0099", *times)
+    args[0] = str(folder)
+    runner = CliRunner()
+    first = runner.invoke(cli_app.app, ["ingest", *args])
+    assert first.exit_code == 0, first.output
+    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg("2026:03:16 09:30:00"))
+    other = tmp_path / "other" / "DCIM" / "100CANON"
+    other.mkdir(parents=True)
+    (other / "IMG_0004.JPG").write_bytes(exif_jpeg("2026:03:16 09:31:00"))
+    for card, name, which in (
+        (folder, "IMG_0003", "this card"),
+        (other, "IMG_0004", "another card"),
+    ):
+        result = runner.invoke(cli_app.app, ["preview", str(card), *args[1:], "--json"])
+        assert result.exit_code == 3, result.output
+        items = json.loads(result.stdout)["items"]
+        [item] = [i for i in items if i["action"] != "skip"]
+        assert item["source"] == f"{name}.JPG" and item["action"] == "hold", item
+        assert item["reason"].startswith(
+            f"numbered by the camera after every photo on {which} when this very map was "
+            "first used for "
+        ), item
+        assert "(the last then: folder 100, number 0002, ingest " in item["reason"], item
+
+
 def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card(
     tmp_path: Path,
 ) -> None:

@@ -1178,7 +1178,7 @@ def with_card_newest(idmap: IdMap, plan: Plan, now: datetime) -> IdMap:
         return idmap
     newest = max(times) - plan.clock_offset
     recorded = f"{idmap.recorded} card newest:{newest:%Y-%m-%dT%H:%M:%S}"
-    numbered = [at for i in plan.items if (at := dcf_position(i.source))]
+    numbered = [at for i in plan.items if (at := dcf_position(i.source, plan.source))]
     if numbered:
         recorded += " card last:{:03d}-{:04d}".format(*max(numbered))
     return replace(idmap, recorded=recorded)

@@ -333,7 +333,7 @@ def _named_before_reason(media: MediaFile, when: datetime, found: ArchivedFile) 
 
 
 def _taken_after(
-    row: MapRow, media: MediaFile, when: datetime, uses: Mapping[str, MapUse]
+    row: MapRow, media: MediaFile, when: datetime, uses: Mapping[str, MapUse], source: str
 ) -> tuple[str, MapUse] | None:
     """A name of the row that covers the photo (`name_digests`), with the first use of a map
     that gave the row's patient that name (`prepare.first_row_uses`), where the photo was
@@ -342,18 +342,22 @@ def _taken_after(
         return None
     for spec, digest in name_digests(row):
         use = uses.get(digest)
-        if use is not None and spec_covers(spec, media.path) and _new_to_map(media, when, use):
+        if (
+            use is not None
+            and spec_covers(spec, media.path)
+            and _new_to_map(media, when, use, source)
+        ):
             return spec, use
     return None
 
 
-def _new_to_map(media: MediaFile, when: datetime, used: MapUse) -> bool:
+def _new_to_map(media: MediaFile, when: datetime, used: MapUse, source: str = "") -> bool:
     """Taken after the map's first use: after the newest photo on the card then, by the
     camera's own clock (`MapUse.newest`, so a clock offset changed since changes nothing),
     else after that use started, by this workstation's (``when``: the offset sets the
     camera right); for a use on another card, either; or at a time that cannot show it was
     not: a camera clock never set (`EARLIEST_PLAUSIBLE`), as after its battery ran out."""
-    if when < EARLIEST_PLAUSIBLE or _numbered_after(media, used):
+    if when < EARLIEST_PLAUSIBLE or _numbered_after(media, used, source):
         return True
     if used.newest is not None and _dated_after(media, used.newest):
         return True
@@ -364,10 +368,10 @@ def _dated_after(media: MediaFile, newest: datetime) -> bool:
     return media.captured.replace(microsecond=0) > newest
 
 
-def _numbered_after(media: MediaFile, used: MapUse) -> bool:
+def _numbered_after(media: MediaFile, used: MapUse, source: str) -> bool:
     """Numbered by the camera after every photo on this card at the map's first use
     (`MapUse.last`): taken since, whatever its clock says."""
-    at = dcf_position(media.path)
+    at = dcf_position(media.path, source)
     return used.last is not None and at is not None and at > used.last
 
 
@@ -924,7 +928,7 @@ def make_plan(
             elif (
                 pending
                 and map_file
-                and (taken_after := _taken_after(row, primary, when, state.map_used))
+                and (taken_after := _taken_after(row, primary, when, state.map_used, source))
             ):
                 held_for = _taken_after_reason(primary, when, row, *taken_after)
             if held_for is not None:

@@ -77,12 +77,15 @@ _DCF_FOLDER = re.compile(r"([1-9][0-9]{2})[A-Za-z0-9_]{5}")
 _DCF_STEM = re.compile(r"[A-Za-z0-9_]{4}([0-9]{4})")
 
 
-def dcf_position(path: str) -> tuple[int, int] | None:
+def dcf_position(path: str, source: str = "") -> tuple[int, int] | None:
     """Where a camera numbered a card file: its DCF folder's number and its file number
     (``DCIM/101CANON/IMG_0042.JPG``: 101, 42); None for a name no camera numbered so (a
     phone's, one out of its folder). A camera numbers a new photo after every one on the
-    card, whatever its clock says; only a card emptied since may start again lower."""
+    card, whatever its clock says; only a card emptied since may start again lower.
+    ``source``: the folder ``path`` is in (the SOURCE given), whose name is the file's
+    folder when the card was given as its camera folder (``…/DCIM/101CANON``)."""
     folder, _, name = path.rpartition("/")
+    folder = folder or source.rstrip("/")
     in_folder = _DCF_FOLDER.fullmatch(folder.rpartition("/")[2])
     numbered = _DCF_STEM.fullmatch(name.rpartition(".")[0] or name)
     if in_folder is None or numbered is None:
