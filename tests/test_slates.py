@@ -21,6 +21,7 @@ from cardingest.archive import catalogue as catalogue_module
 from cardingest.archive.backend import catalogue_path
 from cardingest.archive.catalogue import Catalogue, CatalogueRecord
 from cardingest.card.slate import (
+    READABLE,
     SlateOptions,
     check_slate_pattern,
     decode,
@@ -293,7 +294,7 @@ def test_raw_jpeg_pair_is_read_through_its_jpeg_and_travels_together() -> None:
         media(card_path(2, ext="CR2"), at(1)),
         media(card_path(2, ext="XMP"), at(1), source="mtime"),
     ]
-    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")}, readable=READABLE)
     assert result.slates == {card_path(1), card_path(1, ext="CR2")}
     assert {p for p, r in result.rows.items() if r.patient_id == "JBX3656"} == {
         card_path(1),
@@ -316,6 +317,30 @@ def test_a_heic_alone_is_not_read_and_a_warning_names_it_after_a_pause() -> None
     (warning,) = result.warnings
     assert warning.startswith(f"{card_path(3, ext='HEIC')}: a HEIC file without a JPEG twin")
     assert warning.endswith("it is held")
+
+
+def test_a_photo_that_cannot_be_looked_at_holds_the_rest_of_its_group() -> None:
+    """A HEIC, or a RAW without a preview, among a patient's photos with no pause: it may be
+    the next patient's slate, so it and the photos after it up to the next slate are held.
+    Before (trial), they were filed under the last slate's patient without a word."""
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(1)),
+        media(card_path(3, ext="HEIC"), at(2)),
+        media(card_path(4), at(3)),
+        media(card_path(5), at(4)),
+        media(card_path(6), at(5)),
+    ]
+    reads = {card_path(1): ok(card_path(1), "JBX3656"), card_path(5): ok(card_path(5), "MCJ1984")}
+    result = assign(files, reads)
+    assert result.rows[card_path(2)].patient_id == "JBX3656"
+    reason = (
+        "IMG_0003.HEIC (a HEIC file without a JPEG twin) cannot be read for a slate: if it is "
+        "a slate, the photos from here to the next slate are another patient's, not the last "
+        "slate's"
+    )
+    assert result.holds == {card_path(3, ext="HEIC"): reason, card_path(4): reason}
+    assert result.rows[card_path(6)].patient_id == "MCJ1984"
 
 
 def test_a_raw_alone_is_read_through_its_preview_or_named_when_held() -> None:
@@ -573,6 +598,27 @@ def test_a_slate_with_a_test_range_id_names_the_setting(backgrounds: list[Path])
     assert allowed.ids == ("ZAC5361",)
     wrong = decode(slate_photo(backgrounds[0], "ZAC5362", "qr", T0), SlateOptions())
     assert wrong.invalid == (BAD,)
+
+
+@pytest.mark.samples
+def test_a_small_code_beside_the_last_patients_slate_is_read_too(
+    backgrounds: list[Path], tmp_path: Path
+) -> None:
+    """The new patient's label small in the frame (a QR code at 4% of the width), the last
+    patient's slate still in it, large: both IDs are read, so the photo holds its group.
+    Before (trial), the finer look ran only where nothing was found, and the photos went to
+    the last patient."""
+    small = tmp_path / "small.jpg"
+    for fraction in (0.04, 0.05):  # at 5%: a "Micro QR Code" not read, in the QR's modules
+        small.write_bytes(
+            slate_photo(
+                backgrounds[0], "MCJ1984", "qr", T0, fraction=fraction, size=(4000, 3000),
+                noise=0, seed=1,
+            )
+        )  # fmt: skip
+        both = slate_photo(small, "JBX3656", "qr", T0, fraction=0.25, seed=101, noise=0)
+        read = decode(both, SlateOptions())  # noise=0: Pillow's noise follows C's rand()
+        assert (read.ids, read.invalid) == (("JBX3656", "MCJ1984"), ()), (fraction, read)
 
 
 @pytest.mark.samples

@@ -6,11 +6,12 @@ is the valid IDs and, for each barcode that gave none, its symbology and length.
 
 Speed: each photo is read from the card once and decoded at a reduced DCT scale (Pillow's
 ``draft``; about 1000 pixels across, 1/4 of a 12 MP photo). zxing-cpp looks at that (and at
-its own downscaled copies, for large codes). Where it found nothing at all, the photo is
-decoded again at about 1800 pixels and looked at once more: a slate whose code is small in
-the frame (a wristband's Code 128 at 20% of the width, a QR code at 5%) is found there, where
-missing it would hand the next patient's photos to the last slate's patient; every photo
-that is no slate pays for it (bench/slates.py: 62 ms of CPU per photo in all, 31 ms before).
+its own downscaled copies, for large codes). Where it found nothing at all, or only codes
+that read, the photo is decoded again at about 1800 pixels and looked at once more: a slate
+whose code is small in the frame (a wristband's Code 128 at 20% of the width, a QR code at
+5%) is found there, also beside the last patient's slate still in frame, where missing it
+would hand the next patient's photos to the last slate's patient; every photo that is no
+slate pays for it (bench/slates.py: 62 ms of CPU per photo in all, 31 ms before).
 Only where it found a code it could not decode is a crop around that code decoded again,
 finer (from the full photo on the second look, where a code that still does not read is
 dropped: zxing finds such "codes" in the texture of plain photos). Photos are read on several
@@ -48,7 +49,17 @@ SYMBOLOGIES = ("QRCode", "DataMatrix", "Code128", "Code39", "PDF417", "Aztec")
 def _formats() -> zxingcpp.BarcodeFormats:
     import zxingcpp  # imported when a card is read, not at every start of the CLI
 
-    return zxingcpp.BarcodeFormats([getattr(zxingcpp.BarcodeFormat, n) for n in SYMBOLOGIES])
+    return zxingcpp.BarcodeFormats([getattr(zxingcpp.BarcodeFormat, _kind(n)) for n in SYMBOLOGIES])
+
+
+def _kind(name: str) -> str:
+    """zxing-cpp 3 reads "QRCode" as the family with Micro QR and rMQR, which no patient
+    label uses and which it finds, unreadable, in a QR code's own modules (a slate held for
+    nothing): the plain QR code (model 2) alone, where it is named apart."""
+    import zxingcpp
+
+    plain = "QRCodeModel2"
+    return plain if name == "QRCode" and hasattr(zxingcpp.BarcodeFormat, plain) else name
 
 
 IMAGES = frozenset({"jpg", "jpeg", "tif", "tiff", "png"})
@@ -205,12 +216,17 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     image cannot be decoded."""
     image = _open_gray(data, _FIRST)
     barcodes = _read(image, errors=True)
-    if barcodes:
-        return _read_found(data, image, barcodes, options, finer=_FINE)
-    fine = _open_gray(data, _FINE)  # a code too small to be found at that scale
+    first = _read_found(data, image, barcodes, options, finer=_FINE)
+    if first.invalid:
+        return first  # held as it is
+    # Nothing found, or a code that reads: a code too small to be found at that scale is
+    # looked for, the new patient's wristband beside the last patient's slate too.
+    fine = _open_gray(data, _FINE)
     if fine.width <= image.width:
-        return SlateRead(path="")
-    return _read_found(data, fine, _read(fine, errors=True), options, finer=None)
+        return first
+    second = _read_found(data, fine, _read(fine, errors=True), options, finer=None)
+    invalid = (*first.invalid, *(i for i in second.invalid if i not in first.invalid))
+    return SlateRead(path="", ids=tuple(sorted({*first.ids, *second.ids})), invalid=invalid)
 
 
 def _read_found(

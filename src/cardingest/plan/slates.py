@@ -122,6 +122,15 @@ def _pause_reason(pause: timedelta, unread: str | None) -> str:
     )
 
 
+def _unread_reason(name: str, unread: str) -> str:
+    """Why a photo that could not be looked at for a code, and the rest of its group, are
+    held: it may be the next patient's slate."""
+    return (
+        f"{name} ({unread}) {NOT_READ}: if it is a slate, the photos from here to the next "
+        "slate are another patient's, not the last slate's"
+    )
+
+
 def _slate_problem(read: SlateRead) -> str | None:
     name = read.path.rpartition("/")[2]
     if len(read.ids) > 1:
@@ -141,9 +150,8 @@ def assign(
 ) -> SlateAssignment:
     """Give each photo the ID of the slate before it, or hold it with the reason.
 
-    A photo that cannot be read for a slate (HEIC, a RAW without a preview) is not a slate;
-    a warning names it when it is held or when it is the first photo after a pause of more
-    than ``group_gap`` (where a slate is most likely).
+    A photo that cannot be read for a slate (HEIC, a RAW without a preview) may be one: after
+    a slate it holds itself and the rest of its group, and a warning names it.
 
     "Before" is in capture order, which is the order the photos were taken in unless the
     camera's clock was put back (the end of daylight saving, a reset, a correction), or the
@@ -358,6 +366,8 @@ def _assign_in(
             held = _gap_reason(shot.when - last)
         elif held is None and len(members) > 1 and pause is not None and pause > group_gap:
             held = _pause_reason(pause, unread)  # a pause after the slate alone is the usual
+        elif held is None and unread is not None:
+            held = _unread_reason(shot.primary.name, unread)
         last = shot.when
         if held is not None:
             hold(shot, held)
