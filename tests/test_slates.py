@@ -25,6 +25,7 @@ from cardingest.card.slate import (
     SlateOptions,
     check_slate_pattern,
     decode,
+    describe,
     embedded_preview,
     payload_id,
 )
@@ -439,6 +440,16 @@ def test_slate_pattern_first_matching_group_is_the_id() -> None:
     url = SlateOptions(slate_pattern=r"[?&]nhi=([A-Za-z0-9]+)")
     assert payload_id("https://clinic.example/p?nhi=JBX3656&x=1", url) == "JBX3656"
     assert payload_id("https://clinic.example/p?id=JBX3656", url) is None
+    # Two patients' IDs in one payload (trial: filed under the first): none, and said so.
+    two = "(91)ACA31FM(91)JBX3656(7254)JANE"
+    assert payload_id(two, gs1) is None
+    assert payload_id("(91)ACA31FM(91)ACA31FM", gs1) == "ACA31FM"
+    said = describe("QR Code", two, gs1)
+    assert said == (
+        "barcode (QR Code, 32 characters) holds more than one ID by slate_pattern, so whose "
+        "it is is in doubt"
+    )
+    assert "JANE" not in said and "ACA31FM" not in said
 
 
 def test_slate_pattern_must_compile_and_have_a_group() -> None:

@@ -123,16 +123,16 @@ def payload_id(payload: str, options: SlateOptions) -> str | None:
     """The valid patient ID a payload carries, or None. Never "corrects" anything.
 
     With ``slate_pattern`` the ID is the first of its groups that matched (so alternatives
-    such as ``\\(91\\)([A-Z0-9]+)|^([A-Z0-9]+)$`` work); without, the whole payload.
+    such as ``\\(91\\)([A-Z0-9]+)|^([A-Z0-9]+)$`` work); without, the whole payload. A
+    payload where the pattern matches two different texts (two patients' IDs) gives none.
     """
     text = payload
     pattern = check_slate_pattern(options.slate_pattern)
     if pattern is not None:
-        match = pattern.search(payload)
-        found = next((group for group in match.groups() if group), None) if match else None
-        if found is None:
+        found = _matched(payload, pattern)
+        if len(found) != 1:
             return None
-        text = found
+        text = found[0]
     if text != text.strip():
         return None
     try:
@@ -147,10 +147,24 @@ def payload_id(payload: str, options: SlateOptions) -> str | None:
         return None
 
 
+def _matched(payload: str, pattern: re.Pattern[str]) -> list[str]:
+    """The different texts ``slate_pattern`` takes from a payload: of each match, the first
+    of its groups that matched."""
+    found: list[str] = []
+    for match in pattern.finditer(payload):
+        text = next((group for group in match.groups() if group), None)
+        if text is not None and text not in found:
+            found.append(text)
+    return found
+
+
 def describe(symbology: str, payload: str, options: SlateOptions) -> str:
     """A barcode that gave no ID, named without its payload; a test-range ID (a Z NHI) is
     named as such, with the setting that accepts it."""
     named = f"barcode ({symbology}, {len(payload)} characters)"
+    pattern = check_slate_pattern(options.slate_pattern)
+    if pattern is not None and len(_matched(payload, pattern)) > 1:
+        return f"{named} holds more than one ID by slate_pattern, so whose it is is in doubt"
     if not options.allow_test_ids and payload_id(payload, replace(options, allow_test_ids=True)):
         return (
             f"{named} holds a test-range {options.id_name}, not a real patient's; set "
