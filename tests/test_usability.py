@@ -410,6 +410,15 @@ def test_an_archive_or_backup_that_is_a_file_is_refused(
     ran = cardingest(command, card, "--id", "JBX3656", *argv, home=tmp_path / "home")
     assert ran.code == 2
     assert f"{plain} is not a folder: an archive or backup must be one" in ran.stderr
+    # A new one in (or below) a file: exit 2 and the file named, not exit 1 and "does not
+    # exist … Is the drive connected?" (trial).
+    what = flag.removeprefix("--")
+    for below in (plain / "sub", plain / "sub" / "deeper"):
+        argv = ["--archive", below] if flag == "--archive" else ["--archive", archive, flag, below]
+        ran = cardingest(command, card, "--id", "JBX3656", *argv, home=tmp_path / "home")
+        assert ran.code == 2, ran.stderr
+        said = " ".join(ran.stderr.split())
+        assert f"{plain} is not a folder, so the {what} {below} cannot be made in it" in said
     assert plain.read_bytes() == b"not a folder"
 
 

@@ -582,6 +582,12 @@ def check_destination_root(root: Path, what: str = "archive") -> None:
             f"{what} drive connected? Mount it (`mount {shlex.quote(unmounted)}`) and run the "
             "command again; nothing was copied."
         )
+    above = next((p for p in root.parents if p.exists()), None)
+    if not root.exists() and above is not None and not above.is_dir():
+        raise UsageError(
+            f"{above} is not a folder, so the {what} {root} cannot be made in it: give "
+            "a folder (or a new one in a folder that exists)."
+        )
     if not root.exists() and not root.parent.is_dir():
         raise ArchiveError(
             f"{root} does not exist, and neither does {root.parent}. Is the {what} drive "
