@@ -422,6 +422,26 @@ def test_an_archive_or_backup_that_is_a_file_is_refused(
     assert plain.read_bytes() == b"not a folder"
 
 
+@pytest.mark.parametrize("flag", ["--archive", "--backup"])
+def test_an_archive_or_backup_in_proc_or_sys_is_refused(
+    card: Path, tmp_path: Path, flag: str
+) -> None:
+    """Trial: ``preview --archive /proc/self`` planned "a new archive" (exit 0) and the ingest
+    then failed to make its folder. Both refuse it (exit 2), saying what such a place is."""
+    what = flag.removeprefix("--")
+    for place, fstype in ((Path("/proc/self/arch"), "proc"), (Path("/sys/kernel/arch"), "sysfs")):
+        argv = ["--archive", place] if flag == "--archive" else [
+            "--archive", tmp_path / "a", flag, place
+        ]  # fmt: skip
+        for command in ("preview", "ingest"):
+            ran = cardingest(command, card, "--id", "JBX3656", *argv, home=tmp_path / "home")
+            assert ran.code == 2, ran.stderr
+            said = " ".join(ran.stderr.split())
+            assert f"The {what} {place} is on {fstype} (/" in said, said
+            assert "a view of the running system that holds no files" in said
+    assert not (tmp_path / "a").exists()
+
+
 @pytest.mark.parametrize(
     ("where", "what", "said"),
     [

@@ -388,6 +388,29 @@ def mount_of(path: Path) -> tuple[str, str] | None:
 
 
 IN_MEMORY_FSTYPES = frozenset({"tmpfs", "ramfs"})
+SYSTEM_FSTYPES = frozenset(
+    {
+        "proc",
+        "sysfs",
+        "devtmpfs",
+        "devpts",
+        "cgroup",
+        "cgroup2",
+        "debugfs",
+        "tracefs",
+        "securityfs",
+        "pstore",
+        "bpf",
+        "configfs",
+        "fusectl",
+        "mqueue",
+        "hugetlbfs",
+        "efivarfs",
+        "binfmt_misc",
+    }
+)
+"""File systems that show the running system (processes, devices, kernel settings): they
+hold no files, and what is written there is a setting, not a copy."""
 MODELESS_FSTYPES = frozenset(
     {"vfat", "msdos", "exfat", "fuseblk", "fuse.fusefat", "fuse.exfat", "fuse.exfat-fuse"}
 )
@@ -574,6 +597,12 @@ def check_destination_root(root: Path, what: str = "archive") -> None:
     unmounted share looks; the archive would quietly go on the system disk instead."""
     require_folder(root)
     require_one_file_system(root)
+    found = mount_of(root)
+    if found is not None and found[0] in SYSTEM_FSTYPES:
+        raise UsageError(
+            f"The {what} {root} is on {found[0]} ({found[1]}), a view of the running system "
+            "that holds no files: give a folder on a disk."
+        )
     unmounted = mount_table.not_mounted(root)
     if unmounted is not None:
         raise ArchiveError(
