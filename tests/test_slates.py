@@ -261,6 +261,11 @@ def test_a_valid_id_beside_a_barcode_that_is_not_one_holds_the_group() -> None:
     result = assign(files, {card_path(1): SlateRead(card_path(1), ("JBX3656",), (BAD,))})
     assert set(result.holds) == {card_path(1), card_path(2)}
     assert not result.rows
+    # The reason says which code read, so "not a valid NHI" is not taken for the ID's (trial).
+    assert result.holds[card_path(2)] == (
+        f"slate IMG_0001.JPG: {BAD} (beside a code holding JBX3656: the other code may be "
+        "another patient's label, or a second code of the same label)"
+    )
 
 
 def test_a_gap_holds_that_photo_and_the_rest_of_the_group() -> None:
@@ -342,6 +347,23 @@ def test_a_photo_that_cannot_be_looked_at_holds_the_rest_of_its_group() -> None:
     )
     assert result.holds == {card_path(3, ext="HEIC"): reason, card_path(4): reason}
     assert result.rows[card_path(6)].patient_id == "MCJ1984"
+
+
+def test_a_photo_that_cannot_be_looked_at_and_has_no_time_holds_the_rest_too() -> None:
+    """The same HEIC with its EXIF time gone (trial: only it was held, for its time, and
+    the photos after it went to the last slate's patient)."""
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(1)),
+        media(card_path(3, ext="HEIC"), at(2), source="mtime"),
+        media(card_path(4), at(3)),
+    ]
+    result = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    assert result.rows[card_path(2)].patient_id == "JBX3656"
+    assert "no EXIF capture time" in result.holds[card_path(3, ext="HEIC")]
+    assert result.holds[card_path(4)].startswith(
+        "IMG_0003.HEIC (a HEIC file without a JPEG twin) cannot be read for a slate: if it is"
+    )
 
 
 def test_a_raw_alone_is_read_through_its_preview_or_named_when_held() -> None:

@@ -136,7 +136,13 @@ def _slate_problem(read: SlateRead) -> str | None:
     if len(read.ids) > 1:
         return f"slate {name}: two different patient IDs ({', '.join(read.ids)})"
     if read.invalid:
-        return f"slate {name}: {'; '.join(dict.fromkeys(read.invalid))}"
+        beside = (
+            f" (beside a code holding {read.ids[0]}: the other code may be another patient's "
+            "label, or a second code of the same label)"
+            if read.ids
+            else ""
+        )
+        return f"slate {name}: {'; '.join(dict.fromkeys(read.invalid))}{beside}"
     return None
 
 
@@ -357,6 +363,8 @@ def _assign_in(
                 slate_of[media.path] = slate
             continue
         if shot.primary.time_source == "mtime":
+            if unread is not None and slate is not None and held is None:
+                held = _unread_reason(shot.primary.name, unread)  # for the photos after it
             hold(shot, NO_EXIF_TIME)
             continue
         if slate is None:
