@@ -337,7 +337,8 @@ def test_a_wipe_given_a_backup_that_is_no_folder_says_which(tmp_path: Path) -> N
     (tmp_path / "file").write_bytes(b"")
     for given, what in (
         (tmp_path / "file", "is not a folder"),
-        (tmp_path / "none", "is not there"),
+        (tmp_path / "file" / "sub", f"is not there ({tmp_path / 'file'} is a file)"),
+        (tmp_path / "none", "is not there (is its disk mounted"),
     ):
         args = ["wipe", ingest[1], "--archive", str(archive), "--backup", str(given), "--yes"]
         wipe = runner.invoke(app, args)

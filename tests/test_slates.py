@@ -472,6 +472,10 @@ def test_slate_pattern_first_matching_group_is_the_id() -> None:
         "it is is in doubt"
     )
     assert "JANE" not in said and "ACA31FM" not in said
+    # Texts that are no IDs beside one that is: not two IDs (trial: "more than one ID").
+    split = SlateOptions(slate_pattern=r"([A-Z]+)|([0-9]+)")
+    assert payload_id("JBX3656", split) is None
+    assert "more than one ID" not in describe("QR Code", "JBX3656", split)
 
 
 def test_slate_pattern_must_compile_and_have_a_group() -> None:

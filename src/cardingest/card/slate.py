@@ -124,13 +124,13 @@ def payload_id(payload: str, options: SlateOptions) -> str | None:
 
     With ``slate_pattern`` the ID is the first of its groups that matched (so alternatives
     such as ``\\(91\\)([A-Z0-9]+)|^([A-Z0-9]+)$`` work); without, the whole payload. A
-    payload where the pattern matches two different texts (two patients' IDs) gives none.
+    payload it takes two different valid IDs from (two patients') gives none.
     """
     text = payload
     pattern = check_slate_pattern(options.slate_pattern)
     if pattern is not None:
         found = _matched(payload, pattern)
-        if len(found) != 1:
+        if not found or len(_ids_in(found, options)) > 1:
             return None
         text = found[0]
     if text != text.strip():
@@ -145,6 +145,12 @@ def payload_id(payload: str, options: SlateOptions) -> str | None:
     except InvalidIdError:
         # Its message quotes the text, which may be more than an ID: never pass it on.
         return None
+
+
+def _ids_in(texts: list[str], options: SlateOptions) -> set[str]:
+    """The valid IDs among texts ``slate_pattern`` took from one payload."""
+    plain = replace(options, slate_pattern=None)
+    return {found for text in texts if (found := payload_id(text, plain)) is not None}
 
 
 def _matched(payload: str, pattern: re.Pattern[str]) -> list[str]:
@@ -163,7 +169,7 @@ def describe(symbology: str, payload: str, options: SlateOptions) -> str:
     named as such, with the setting that accepts it."""
     named = f"barcode ({symbology}, {len(payload)} characters)"
     pattern = check_slate_pattern(options.slate_pattern)
-    if pattern is not None and len(_matched(payload, pattern)) > 1:
+    if pattern is not None and len(_ids_in(_matched(payload, pattern), options)) > 1:
         return f"{named} holds more than one ID by slate_pattern, so whose it is is in doubt"
     if not options.allow_test_ids and payload_id(payload, replace(options, allow_test_ids=True)):
         return (

@@ -112,9 +112,12 @@ def require_backup_folder(backup: Path | None) -> None:
     """A backup given to the wipe (``--backup``, the config) that is not there is a typo or
     a disk not mounted: said, rather than a wipe judged by copies recorded elsewhere."""
     if backup is not None and not backup.is_dir():
+        above = next((p for p in (backup, *backup.parents) if os.path.lexists(p)), None)
         what = (
             "is not a folder"
-            if os.path.lexists(backup)
+            if above == backup
+            else f"is not there ({above} is a file)"
+            if above is not None and not above.is_dir()
             else "is not there (is its disk mounted, and is --backup, or backup in the config, "
             "right?)"
         )

@@ -185,11 +185,27 @@ def _check_text(cell: str, column: str, line: int, problems: list[str]) -> None:
 
 
 def _parse_names(cell: str, line: int, problems: list[str]) -> None:
+    joined = re.sub(r"\s*-\s*", "-", cell.strip())
+    if joined != cell.strip() and _all_parse(split_specs(joined)):
+        problems.append(
+            f"line {line}: files {cell.strip()!r}: write a range without spaces around its "
+            f"'-': {joined}"
+        )
+        return
     for spec in split_specs(cell):
         try:
             parse_spec(spec)
         except ValueError as exc:
             problems.append(f"line {line}: files {spec!r}: {exc}")
+
+
+def _all_parse(specs: list[str]) -> bool:
+    try:
+        for spec in specs:
+            parse_spec(spec)
+    except ValueError:
+        return False
+    return bool(specs)
 
 
 def split_specs(cell: str) -> list[str]:
@@ -271,7 +287,13 @@ def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
                 "100CANON/IMG_9998-101CANON/IMG_0002; list each folder's files otherwise"
             )
     if _order(first) > _order(last):
-        raise ValueError("the range runs backwards")
+        rollover = (
+            "; a camera that passes 9999 goes on at 0001 in its next folder: name both "
+            "folders, e.g. 100CANON/IMG_9998-101CANON/IMG_0002"
+            if first.folder is None
+            else ""
+        )
+        raise ValueError(f"the range runs backwards{rollover}")
     return first, last
 
 
@@ -288,7 +310,7 @@ def _in_full(first: _Name, last: _Name) -> str:
 
     def spelled(name: _Name, other: _Name) -> str:
         prefix = name.prefix or other.prefix
-        folder = name.folder or (other.folder if not name.prefix else None)
+        folder = name.folder or other.folder
         number = (
             name.stem[len(name.prefix) :] if name.number is None else f"{name.number:0{width}d}"
         )
