@@ -1207,6 +1207,30 @@ def test_a_card_given_as_its_camera_folder_is_numbered_by_that_folder(tmp_path: 
         assert "(the last then: folder 100, number 0002, ingest " in item["reason"], item
 
 
+def test_photos_copied_into_a_folder_of_their_own_are_numbered_too(tmp_path: Path) -> None:
+    """A card's photos copied into ``photos/`` (no DCF folder): the map's first use records
+    the last number (folder 0), and a photo numbered after it, dated before (the clock set
+    back), is held. Before (trial), it was filed under the map's patient."""
+    folder = dated_photos(
+        tmp_path / "copy" / "photos", "2026:03:16 09:01:00", "2026:03:16 09:02:00"
+    )
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0009,MCJ1984\n", encoding="utf-8")
+    args = [str(folder.parent), "--map", str(idmap), "--archive", str(tmp_path / "a")]
+    runner = CliRunner()
+    assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0
+    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg("2026:03:16 08:30:00"))
+    result = runner.invoke(cli_app.app, ["ingest", *args, "--json"])
+    assert result.exit_code == 3, result.output
+    [item] = [i for i in json.loads(result.stdout)["items"] if i["action"] != "skip"]
+    assert item["source"] == "photos/IMG_0003.JPG" and item["action"] == "hold", item
+    assert item["reason"].startswith(
+        "numbered by the camera after every photo on this card when this very map was first "
+        "used for it (the last then: number 0002, ingest "
+    ), item
+    assert not list((tmp_path / "a" / "MCJ1984").glob("*0830*"))
+
+
 def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card(
     tmp_path: Path,
 ) -> None:

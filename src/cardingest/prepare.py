@@ -59,7 +59,7 @@ from .plan.idmap import (
 )
 from .plan.naming import format_clock_offset
 from .plan.planner import make_plan
-from .plan.shots import EARLIEST_PLAUSIBLE, dcf_position, shot_of
+from .plan.shots import EARLIEST_PLAUSIBLE, numbered_position, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
@@ -1178,7 +1178,7 @@ def with_card_newest(idmap: IdMap, plan: Plan, now: datetime) -> IdMap:
         return idmap
     newest = max(times) - plan.clock_offset
     recorded = f"{idmap.recorded} card newest:{newest:%Y-%m-%dT%H:%M:%S}"
-    numbered = [at for i in plan.items if (at := dcf_position(i.source, plan.source))]
+    numbered = [at for i in plan.items if (at := numbered_position(i.source, plan.source))]
     if numbered:
         recorded += " card last:{:03d}-{:04d}".format(*max(numbered))
     return replace(idmap, recorded=recorded)

@@ -28,7 +28,7 @@ from .idmap import Rows, name_digests, resolve, spec_covers
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
 from .shots import (
     EARLIEST_PLAUSIBLE,
-    dcf_position,
+    numbered_position,
     primary_photo,
     same_second_order,
     shot_key,
@@ -371,8 +371,8 @@ def _dated_after(media: MediaFile, newest: datetime) -> bool:
 def _numbered_after(media: MediaFile, used: MapUse, source: str) -> bool:
     """Numbered by the camera after every photo on this card at the map's first use
     (`MapUse.last`): taken since, whatever its clock says."""
-    at = dcf_position(media.path, source)
-    return used.last is not None and at is not None and at > used.last
+    at, last = numbered_position(media.path, source), used.last
+    return at is not None and last is not None and (at[0] == 0) == (last[0] == 0) and at > last
 
 
 def _taken_after_reason(
@@ -396,6 +396,7 @@ def _taken_after_reason(
         )
     elif used.newest and used.last and not _dated_after(media, used.newest):
         folder, number = used.last  # the camera's number says what its clock does not
+        numbered = f"folder {folder}, number {number:04d}" if folder else f"number {number:04d}"
         card, it, since = (
             (
                 used.elsewhere,
@@ -408,7 +409,7 @@ def _taken_after_reason(
         )
         after = (
             f"numbered by the camera after every photo on {card} when {which} was first "
-            f"used for {it} (the last then: folder {folder}, number {number:04d}, ingest "
+            f"used for {it} (the last then: {numbered}, ingest "
             f"{used.ingest_id}), though not dated{clock} after the newest then "
             f"({used.newest:%Y-%m-%d %H:%M:%S}): {since}"
         )

@@ -93,6 +93,18 @@ def dcf_position(path: str, source: str = "") -> tuple[int, int] | None:
     return int(in_folder.group(1)), int(numbered.group(1))
 
 
+def numbered_position(path: str, source: str = "") -> tuple[int, int] | None:
+    """`dcf_position`, or for a camera's name out of its DCF folder (photos copied into a
+    folder of their own, ``photos/IMG_0042.JPG``) folder 0 and its number: such a position
+    is compared only with another of folder 0."""
+    at = dcf_position(path, source)
+    if at is not None:
+        return at
+    name = path.rpartition("/")[2]
+    numbered = _DCF_STEM.fullmatch(name.rpartition(".")[0] or name)
+    return (0, int(numbered.group(1))) if numbered else None
+
+
 def by_shot(files: Iterable[MediaFile]) -> list[list[MediaFile]]:
     """The files grouped by shot (`shot_key`), in order of each shot's first file."""
     shots: dict[str, list[MediaFile]] = {}
