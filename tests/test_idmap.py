@@ -340,7 +340,9 @@ def test_a_range_over_folders_stays_in_one_cameras_folders() -> None:
         # trial: the suggestion had the folder on one end only, itself refused
         ("IMG_0001-100CANON/0003", "names them: 100CANON/IMG_0001-100CANON/IMG_0003 ("),
         # trial: "runs backwards" alone, and "'-'" alone
-        ("IMG_9998-IMG_0002", "backwards; a camera that passes 9999 goes on at 0001 in its next"),
+        ("IMG_9998-IMG_0002", "where the camera passed 9999 and began again, give two ranges:"),
+        ("IMG_9998-IMG_0002", "IMG_9998-IMG_9999 IMG_0001-IMG_0002 (or, in its numbered folders"),
+        ("IMG_0003-IMG_0001", "backwards: write the lower end first, IMG_0001-IMG_0003"),
         ("IMG_0001 - IMG_0003", "without spaces around its '-': IMG_0001-IMG_0003"),
         ("100CANON/IMG_0001-101NIKON/IMG_0004", "one camera's numbered folders"),
         ("Camera/IMG_0001-Other/IMG_0004", "one camera's numbered folders"),

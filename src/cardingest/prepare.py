@@ -1178,10 +1178,27 @@ def with_card_newest(idmap: IdMap, plan: Plan, now: datetime) -> IdMap:
         return idmap
     newest = max(times) - plan.clock_offset
     recorded = f"{idmap.recorded} card newest:{newest:%Y-%m-%dT%H:%M:%S}"
-    numbered = [at for i in plan.items if (at := numbered_position(i.source, plan.source))]
+    numbered = _numbered(plan)
     if numbered:
         recorded += " card last:{:03d}-{:04d}".format(*max(numbered))
     return replace(idmap, recorded=recorded)
+
+
+def _numbered(plan: Plan) -> list[tuple[int, int]]:
+    """The camera numbers of the plan's files (`numbered_position`). Of those out of a DCF
+    folder (folder 0), where names of several prefixes (cameras) lie, the lowest of each
+    prefix's last: another camera's higher numbers (DSC00100 beside IMG_0003) would hide
+    the photos the first takes since (one of the other's photos may be held too)."""
+    loose: dict[str, int] = {}
+    found: list[tuple[int, int]] = []
+    for item in plan.items:
+        at = numbered_position(item.source, plan.source)
+        if at is not None and at[0] == 0:
+            prefix = item.source.rpartition("/")[2][:4].upper()
+            loose[prefix] = max(loose.get(prefix, 0), at[1])
+        elif at is not None:
+            found.append(at)
+    return [*found, *([(0, min(loose.values()))] if loose else [])]
 
 
 def _wall_clock(started: str) -> datetime:

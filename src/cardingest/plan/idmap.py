@@ -287,14 +287,24 @@ def parse_spec(spec: str) -> tuple[_Name, _Name | None]:
                 "100CANON/IMG_9998-101CANON/IMG_0002; list each folder's files otherwise"
             )
     if _order(first) > _order(last):
-        rollover = (
-            "; a camera that passes 9999 goes on at 0001 in its next folder: name both "
-            "folders, e.g. 100CANON/IMG_9998-101CANON/IMG_0002"
-            if first.folder is None
-            else ""
-        )
-        raise ValueError(f"the range runs backwards{rollover}")
+        raise ValueError(f"the range runs backwards{_backwards_hint(first, last)}")
     return first, last
+
+
+def _backwards_hint(first: _Name, last: _Name) -> str:
+    """What to write for a range whose first end is numbered after its last: two ranges
+    where the camera passed its last number (9999) and began again at 1, else the ends
+    swapped."""
+    assert first.number is not None and last.number is not None
+    top = 10**first.digits - 1
+    if first.folder is None and first.digits == last.digits >= 4 and first.number > top - 100:
+        start = f"{first.prefix}{1:0{first.digits}d}"
+        return (
+            f"; where the camera passed {top} and began again, give two ranges: "
+            f"{first.stem}-{first.prefix}{top} {start}-{last.stem} (or, in its numbered "
+            "folders, each end with its folder)"
+        )
+    return f": write the lower end first, {_in_full(last, first)}"
 
 
 def _padded(name: _Name) -> bool:
