@@ -392,7 +392,7 @@ def test_an_archive_in_memory_is_never_wiped_for(
 ) -> None:
     """/tmp is a tmpfs on many systems: "copied and verified" there is gone at the next
     restart. The ingest warns; `wipe` and `ingest --wipe` refuse (exit 2), the card as it
-    was."""
+    was; so do they with the backup there."""
     mount = fat_card(photos(jpegs(samples_dir)[:2], 2))
     before = snapshot(mount)
     into = ("--id", "JBX3656", "--archive", memory_archive)
@@ -411,6 +411,13 @@ def test_an_archive_in_memory_is_never_wiped_for(
         wiped = cli("wipe", mount, "--archive", memory_archive, extra, "--json")
         assert wiped.exit_code == EXIT_USAGE
         assert "is on tmpfs, in memory" in json.loads(wiped.stdout)["error"]["message"]
+    # A backup in memory: the card would be left with one copy on a disk (trial: wiped).
+    backup = ("--backup", memory_archive.parent / "backup")
+    for command in (("wipe", mount), ("ingest", mount, "--id", "JBX3656", "--wipe")):
+        wiped = cli(*command, "--archive", tmp_path / "disk", *backup, "--yes", "--json")
+        assert wiped.exit_code == EXIT_USAGE, wiped.stdout + wiped.stderr
+        said = json.loads(wiped.stdout)["error"]["message"]
+        assert f"the backup {memory_archive.parent / 'backup'} is on tmpfs, in memory" in said
     assert snapshot(mount) == before
 
 

@@ -618,7 +618,7 @@ def ingest(
 
         if not dry_run:
             require_confirmation(yes)
-        require_disk_archive(settings.archive)
+        require_disk_archive(settings.archive, settings.backup)
         refuse_wipe_before_copy(resolve_source(source)[0])
     interactive = can_assign(map_file, patient_id, as_json) and not slates
     refuse_on_card(sheet, "--sheet", source)

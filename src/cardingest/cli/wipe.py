@@ -59,18 +59,21 @@ def can_ask() -> bool:
     return sys.stdin.isatty()
 
 
-def require_disk_archive(archive: Path) -> None:
-    """Refuse up front an archive in memory (tmpfs, ramfs), or with another file system
-    mounted inside it: a restart loses the copies, or they may lie on the card."""
+def require_disk_archive(archive: Path, backup: Path | None = None) -> None:
+    """Refuse up front an archive (or a backup) in memory (tmpfs, ramfs), or with another
+    file system mounted inside it: a restart loses the copies, or they may lie on the card.
+    A backup in memory leaves the card's photos with one copy on a disk, not the two that
+    ``--backup`` asks for."""
     from ..archive.backend import memory_fstype, require_one_file_system
 
     require_one_file_system(archive)
-    kind = memory_fstype(archive)
-    if kind is not None:
-        raise UsageError(
-            f"Not removing anything from the card: the archive {archive} is on {kind}, in "
-            "memory, and a restart loses every copy there. Archive to a disk, then wipe."
-        )
+    for what, root in (("archive", archive), ("backup", backup)):
+        kind = memory_fstype(root) if root is not None else None
+        if kind is not None:
+            raise UsageError(
+                f"Not removing anything from the card: the {what} {root} is on {kind}, in "
+                f"memory, and a restart loses every copy there. Copy to a disk, then wipe."
+            )
 
 
 def refuse_wipe_before_copy(root: Path) -> None:
@@ -234,7 +237,7 @@ def run_wipe(
     console = output.err if as_json else output.out
     require_dcim(root)
     check_separate(root, settings)  # an archive on the card (a bind mount of a folder on it)
-    require_disk_archive(archive)
+    require_disk_archive(archive, settings.backup)
     require_backup_folder(settings.backup)
     if dry_run:
         with _nothing_removed_yet():
