@@ -1218,30 +1218,28 @@ def test_photos_copied_into_a_folder_of_their_own_are_numbered_too(tmp_path: Pat
     idmap.write_text("files,id\nIMG_0001-IMG_0009,MCJ1984\n", encoding="utf-8")
     args = [str(folder.parent), "--map", str(idmap), "--archive", str(tmp_path / "a")]
     runner = CliRunner()
-    assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0
-    (folder / "IMG_0003.JPG").write_bytes(exif_jpeg("2026:03:16 08:30:00"))
-    result = runner.invoke(cli_app.app, ["ingest", *args, "--json"])
-    assert result.exit_code == 3, result.output
-    [item] = [i for i in json.loads(result.stdout)["items"] if i["action"] != "skip"]
-    assert item["source"] == "photos/IMG_0003.JPG" and item["action"] == "hold", item
-    assert item["reason"].startswith(
-        "numbered by the camera after every photo on this card when this very map was first "
-        "used for it (the last then: number 0002, ingest "
-    ), item
-    assert not list((tmp_path / "a" / "MCJ1984").glob("*0830*"))
+
+    def held_after_first_use(name: str) -> None:
+        assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0
+        (folder / name).write_bytes(exif_jpeg("2026:03:16 08:30:00"))
+        result = runner.invoke(cli_app.app, ["ingest", *args, "--json"])
+        assert result.exit_code == 3, result.output
+        [item] = [i for i in json.loads(result.stdout)["items"] if i["action"] != "skip"]
+        assert item["source"] == f"photos/{name}" and item["action"] == "hold", item
+        assert item["reason"].startswith(
+            "numbered by the camera after every photo on this card when this very map was "
+            "first used for it (the last then: number 0002, ingest "
+        ), item
+        assert not list((tmp_path / "a").rglob("*0830*"))
+
+    held_after_first_use("IMG_0003.JPG")
     # Another camera's photo in the folder, numbered higher (trial: its number hid the
     # first camera's, and the photo was filed).
-    (folder / "DSC00100.JPG").write_bytes(exif_jpeg("2026:03:16 09:05:00"))
-    (idmap).write_text("files,id\nIMG_0001-IMG_0009,JBX3656\nDSC00100,MCJ1984\n", encoding="utf-8")
-    shutil.rmtree(tmp_path / "a")
     (folder / "IMG_0003.JPG").unlink()
-    assert runner.invoke(cli_app.app, ["ingest", *args]).exit_code == 0
-    (folder / "IMG_0004.JPG").write_bytes(exif_jpeg("2026:03:16 08:30:00"))
-    result = runner.invoke(cli_app.app, ["ingest", *args, "--json"])
-    assert result.exit_code == 3, result.output
-    [item] = [i for i in json.loads(result.stdout)["items"] if i["action"] != "skip"]
-    assert item["source"] == "photos/IMG_0004.JPG" and item["action"] == "hold", item
-    assert "(the last then: number 0002, ingest " in item["reason"], item
+    (folder / "DSC00100.JPG").write_bytes(exif_jpeg("2026:03:16 09:05:00"))
+    idmap.write_text("files,id\nIMG_0001-IMG_0009,JBX3656\nDSC00100,MCJ1984\n", encoding="utf-8")
+    shutil.rmtree(tmp_path / "a")
+    held_after_first_use("IMG_0004.JPG")
 
 
 def test_a_maps_photos_of_a_formatted_card_or_a_clock_never_set_stay_on_the_card(
