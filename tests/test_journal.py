@@ -356,6 +356,23 @@ def test_a_file_in_the_journal_folder_that_is_no_journal_is_named_not_a_tracebac
     assert odd.exists()
 
 
+@pytest.mark.parametrize("written", [b"", b'{"journal":1,"ingest_id":"2026'])
+def test_a_journal_a_kill_cut_in_its_header_is_removed_without_a_word(
+    card: Path, tmp_path: Path, written: bytes
+) -> None:
+    """A run killed as it wrote its journal's first line (before its ingest began) named
+    nothing: the next ingest removes the file. Before, it said "not a publish journal" and
+    left it there for good (the kill fault test found it, with kills at random moments)."""
+    archive = tmp_path / "archive"
+    assert ingest(card, "--id", PATIENT, "--archive", archive)[0] == EXIT_OK
+    cut = journal_folder(archive) / "20261201T000000Z-abcdef.jsonl"
+    cut.write_bytes(written)
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK, document
+    assert not [w for w in document["warnings"] if str(cut) in w], document["warnings"]
+    assert not cut.exists()
+
+
 def test_rows_a_killed_recovery_wrote_have_their_audit_event(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

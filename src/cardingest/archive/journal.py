@@ -275,6 +275,10 @@ class _NotAJournal(Exception):
     """A file in the journal folder that cannot be read as one: named, left for a person."""
 
 
+_JOURNAL_NAME = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\.jsonl")
+"""A journal's name: its ingest's ID (`ingest.new_ingest_id`)."""
+
+
 def _lines(path: Path) -> Iterator[bytes]:
     """The journal's lines, read as they come (a huge file costs no memory), from a regular
     file reached without a link; a line longer than any row makes it no journal."""
@@ -367,7 +371,13 @@ def _recover_one(
     audited: Callable[[str, list[str]], None],
 ) -> Recovered:
     lines = _lines(path)
-    ingest_id, folders, reserved = _header(next(lines, None))
+    first = next(lines, None)
+    if (first is None or not first.endswith(b"\n")) and _JOURNAL_NAME.fullmatch(path.name):
+        # A run killed as it wrote its header (before its ingest began): it named nothing.
+        ingest_id = path.name.removesuffix(".jsonl")
+        if ingest_id not in ingests:
+            return Recovered(ingest_id, path, ())
+    ingest_id, folders, reserved = _header(first)
     ingest = ingests.get(ingest_id)
     if ingest is None:
         if next(lines, None) is None:  # a run killed before its ingest began named nothing
