@@ -344,6 +344,8 @@ def test_a_range_over_folders_stays_in_one_cameras_folders() -> None:
         ("IMG_9998-IMG_0002", "IMG_9998-IMG_9999 IMG_0001-IMG_0002 (or, in its numbered folders"),
         ("IMG_0003-IMG_0001", "backwards: write the lower end first, IMG_0001-IMG_0003"),
         ("IMG_0001 - IMG_0003", "without spaces around its '-': IMG_0001-IMG_0003"),
+        # trial: an en dash (a word processor's) got only "not a file name"
+        ("IMG_0001\u2013IMG_0003", "with a plain hyphen '-', not a dash: IMG_0001-IMG_0003"),
         ("100CANON/IMG_0001-101NIKON/IMG_0004", "one camera's numbered folders"),
         ("Camera/IMG_0001-Other/IMG_0004", "one camera's numbered folders"),
         ("101CANON/IMG_0001-100CANON/IMG_0004", "backwards"),

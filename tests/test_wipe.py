@@ -400,6 +400,10 @@ def test_an_archive_in_memory_is_never_wiped_for(
     assert refused.exit_code == EXIT_USAGE
     assert "is on tmpfs, in memory" in refused.stderr
     assert not memory_archive.exists()
+    for dry in (("preview",), ("ingest", "--dry-run")):  # trial: said by the ingest alone
+        planned = cli(*dry, mount, *into)
+        assert planned.exit_code == EXIT_OK, planned.stdout + planned.stderr
+        assert "warning: the archive" in planned.stderr and "is on tmpfs" in planned.stderr
     ingested = cli("ingest", mount, *into)
     assert ingested.exit_code == EXIT_OK, ingested.stdout + ingested.stderr
     assert "warning: the archive" in ingested.stderr and "is on tmpfs" in ingested.stderr

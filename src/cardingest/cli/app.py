@@ -453,11 +453,12 @@ def check_destination_roots(settings: Settings) -> None:
 
 def with_destinations_checked(prepared: Prepared, settings: Settings) -> Prepared:
     """The plan of the preview and the dry run, refused and warned about as the ingest's:
-    the drives are there, and the backup is the one earlier ingests made, or a new one is
-    said (`prepare.with_backup_check`)."""
+    the drives are there, one in memory is warned about, and the backup is the one earlier
+    ingests made, or a new one is said (`prepare.with_backup_check`)."""
     from ..prepare import with_backup_check
 
     check_destination_roots(settings)
+    warn_in_memory(settings.archive, settings.backup)
     return with_backup_check(prepared, settings.backup)
 
 

@@ -185,6 +185,13 @@ def _check_text(cell: str, column: str, line: int, problems: list[str]) -> None:
 
 
 def _parse_names(cell: str, line: int, problems: list[str]) -> None:
+    dashed = re.sub(r"\s*[\u2010-\u2015\u2212]\s*", "-", cell.strip())  # a word processor's
+    if dashed != cell.strip() and _all_parse(split_specs(dashed)):
+        problems.append(
+            f"line {line}: files {cell.strip()!r}: write the range with a plain hyphen '-', "
+            f"not a dash: {dashed}"
+        )
+        return
     joined = re.sub(r"\s*-\s*", "-", cell.strip())
     if joined != cell.strip() and _all_parse(split_specs(joined)):
         problems.append(
