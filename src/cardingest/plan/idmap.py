@@ -184,21 +184,23 @@ def _check_text(cell: str, column: str, line: int, problems: list[str]) -> None:
         problems.append(f"line {line}: {column} {problem}")
 
 
+_MISWRITTEN_RANGES = (
+    (
+        re.compile(r"\s*[\u2010-\u2015\u2212]\s*"),
+        "write the range with a plain hyphen '-', not a dash",
+    ),
+    (re.compile(r"\s*-\s*"), "write a range without spaces around its '-'"),
+)
+"""A range a word processor gave a dash, or a person spaces: what to write instead."""
+
+
 def _parse_names(cell: str, line: int, problems: list[str]) -> None:
-    dashed = re.sub(r"\s*[\u2010-\u2015\u2212]\s*", "-", cell.strip())  # a word processor's
-    if dashed != cell.strip() and _all_parse(split_specs(dashed)):
-        problems.append(
-            f"line {line}: files {cell.strip()!r}: write the range with a plain hyphen '-', "
-            f"not a dash: {dashed}"
-        )
-        return
-    joined = re.sub(r"\s*-\s*", "-", cell.strip())
-    if joined != cell.strip() and _all_parse(split_specs(joined)):
-        problems.append(
-            f"line {line}: files {cell.strip()!r}: write a range without spaces around its "
-            f"'-': {joined}"
-        )
-        return
+    given = cell.strip()
+    for pattern, advice in _MISWRITTEN_RANGES:
+        fixed = pattern.sub("-", given)
+        if fixed != given and _all_parse(split_specs(fixed)):
+            problems.append(f"line {line}: files {given!r}: {advice}: {fixed}")
+            return
     for spec in split_specs(cell):
         try:
             parse_spec(spec)
