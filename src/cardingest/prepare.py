@@ -346,6 +346,7 @@ def copies_gone(
         return state
     from .archive.verify import (  # an archive with photos of this card
         CopyState,
+        marked_how,
         marks_backup,
         repairable,
     )
@@ -371,7 +372,7 @@ def copies_gone(
             return found
         if backup is not None and Path(found.backup_path).is_relative_to(backup):
             return found
-        return _held_for_backup(found, _how(found.problem or ""))
+        return _held_for_backup(found, marked_how(found.problem or ""))
 
     def noted(found: tuple[ArchivedFile, ...]) -> tuple[ArchivedFile, ...]:
         return tuple(
@@ -395,10 +396,6 @@ def _held_for_backup(found: ArchivedFile, how: str) -> ArchivedFile:
         f"backup folder (--backup{root}) copies it again",
         repairable=False,
     )
-
-
-def _how(marked: str) -> str:
-    return "is missing" if marked.endswith(" is missing") else "no longer matches"
 
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:

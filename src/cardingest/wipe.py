@@ -234,7 +234,6 @@ class Gate:
                 return f"{where} copy {path.name} is this card file itself (the same file on disk)"
             states.append((where, path, state))
             if not state.ok:
-                again = f"again with --backup {root}" if where == "backup" else "again"
                 break
         self.marks.update(mark_change(record.archive_path, states, self.marked))
         where, path, state = states[-1]
@@ -243,6 +242,7 @@ class Gate:
         name = record.archive_path if where == "archive" else str(path)
         problem = _copy_problem(where, name, state)
         if self.marks.get(record.archive_path, self.marked.get(record.archive_path)):
+            again = f"again with --backup {root}" if where == "backup" else "again"
             problem += (
                 f"; ingest this card {again} to repair it (with this photo given to "
                 f"{record.patient_id}, whose it is now)"

@@ -370,10 +370,7 @@ def refuse_emptied(archive: Path, ingests: Sequence[dict]) -> None:
 
 def mount_of(path: Path) -> tuple[str, str] | None:
     """(file system type, mount point) of the mount holding ``path``, from the mount table."""
-    probe = Path(os.path.abspath(path))
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    real = os.path.realpath(probe)
+    real = os.path.realpath(identity.nearest_existing(path))
     best: tuple[str, str] | None = None
     try:
         partitions = mount_table.mounts()
@@ -611,8 +608,8 @@ def check_destination_root(root: Path, what: str = "archive") -> None:
             f"{what} drive connected? Mount it (`mount {shlex.quote(unmounted)}`) and run the "
             "command again; nothing was copied."
         )
-    above = next((p for p in root.parents if p.exists()), None)
-    if not root.exists() and above is not None and not above.is_dir():
+    above = identity.nearest_existing(root)
+    if not root.exists() and not above.is_dir():
         raise UsageError(
             f"{above} is not a folder, so the {what} {root} cannot be made in it: give "
             "a folder (or a new one in a folder that exists)."

@@ -260,6 +260,11 @@ def marks_backup(problem: str) -> bool:
     return problem.startswith("backup copy ")
 
 
+def marked_how(problem: str) -> str:
+    """What a problem mark (`mark_change`) says of its copy."""
+    return "is missing" if problem.endswith(" is missing") else "no longer matches"
+
+
 def archive_file(archive: Path, record: CatalogueRecord) -> Path:
     return Path(archive, *record.archive_path.split("/"))
 

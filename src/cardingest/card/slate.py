@@ -245,8 +245,8 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     if fine.width <= image.width:
         return first
     second = _read_found(data, fine, _read(fine, errors=True), options, finer=None)
-    invalid = (*first.invalid, *(i for i in second.invalid if i not in first.invalid))
-    return SlateRead(path="", ids=tuple(sorted({*first.ids, *second.ids})), invalid=invalid)
+    ids = tuple(sorted({*first.ids, *second.ids}))
+    return SlateRead(path="", ids=ids, invalid=second.invalid)
 
 
 def _read_found(

@@ -114,13 +114,15 @@ def refuse_unwritable_folders(prepared: Prepared) -> None:
 def require_backup_folder(backup: Path | None) -> None:
     """A backup given to the wipe (``--backup``, the config) that is not there is a typo or
     a disk not mounted: said, rather than a wipe judged by copies recorded elsewhere."""
+    from ..storage.identity import nearest_existing
+
     if backup is not None and not backup.is_dir():
-        above = next((p for p in (backup, *backup.parents) if os.path.lexists(p)), None)
+        above = nearest_existing(backup)
         what = (
             "is not a folder"
-            if above == backup
+            if os.path.lexists(backup)
             else f"is not there ({above} is a file)"
-            if above is not None and not above.is_dir()
+            if not above.is_dir()
             else "is not there (is its disk mounted, and is --backup, or backup in the config, "
             "right?)"
         )

@@ -87,10 +87,16 @@ def dcf_position(path: str, source: str = "") -> tuple[int, int] | None:
     folder, _, name = path.rpartition("/")
     folder = folder or source.rstrip("/")
     in_folder = _DCF_FOLDER.fullmatch(folder.rpartition("/")[2])
-    numbered = _DCF_STEM.fullmatch(name.rpartition(".")[0] or name)
-    if in_folder is None or numbered is None:
+    number = _file_number(name)
+    if in_folder is None or number is None:
         return None
-    return int(in_folder.group(1)), int(numbered.group(1))
+    return int(in_folder.group(1)), number
+
+
+def _file_number(name: str) -> int | None:
+    """The number of a DCF file name (IMG_0042.JPG: 42); None for another name."""
+    numbered = _DCF_STEM.fullmatch(name.rpartition(".")[0] or name)
+    return int(numbered.group(1)) if numbered else None
 
 
 def numbered_position(path: str, source: str = "") -> tuple[int, int] | None:
@@ -100,9 +106,8 @@ def numbered_position(path: str, source: str = "") -> tuple[int, int] | None:
     at = dcf_position(path, source)
     if at is not None:
         return at
-    name = path.rpartition("/")[2]
-    numbered = _DCF_STEM.fullmatch(name.rpartition(".")[0] or name)
-    return (0, int(numbered.group(1))) if numbered else None
+    number = _file_number(path.rpartition("/")[2])
+    return None if number is None else (0, number)
 
 
 def by_shot(files: Iterable[MediaFile]) -> list[list[MediaFile]]:
