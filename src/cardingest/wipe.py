@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shlex
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -252,6 +253,12 @@ class Gate:
                 f"; the {where} folder {root} is not there: connect its disk (or mount it "
                 "again), then run the wipe again"
             )
+            if where == "backup" and self.backup is not None and self.backup != root:
+                problem += (
+                    f"; if that backup is now {self.backup}, run `cardingest catalogue "
+                    f"backup-moved {shlex.quote(str(root))} {shlex.quote(str(self.backup))}` "
+                    "first"
+                )
         return problem
 
     def _recorded_at(self, source: str) -> list[CatalogueRecord]:

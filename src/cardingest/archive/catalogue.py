@@ -1050,6 +1050,19 @@ class Catalogue:
                 (backup_path, archive_path),
             )
 
+    def move_backup(
+        self, changes: Sequence[tuple[str | None, str, str]], old: str, new: str
+    ) -> int:
+        """Point backup copies at a new backup folder, all or none: ``(problem, new backup
+        path, archive path)`` per photo, and each ingest that named ``old`` as its backup
+        names ``new``. Returns the number of ingests changed."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE files SET problem = ?, backup_path = ? WHERE archive_path = ?", changes
+            )
+            cursor = conn.execute("UPDATE ingests SET backup = ? WHERE backup = ?", (new, old))
+            return int(cursor.rowcount or 0)
+
     def problems(self) -> dict[str, str]:
         """Every recorded copy problem, by archive path."""
         with self._errors():

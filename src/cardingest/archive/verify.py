@@ -318,6 +318,9 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     sidecars: dict[str, tuple[Path, Keywords]] = field(default_factory=dict, repr=False)
     """The photo and keywords behind each ``keywords`` problem's path, for `fix_sidecars`."""
+    absent_backups: list[str] = field(default_factory=list)
+    """Backup folders the catalogue names that are not there (a disk not connected, or
+    mounted at another folder)."""
 
     @property
     def ok(self) -> bool:
@@ -642,6 +645,7 @@ def verify_archive(
     named = catalogued | {bad.archive_path for bad in damaged if bad.archive_path is not None}
     strays = find_all_unexpected(archive, named, folders)
     report.problems.extend(_photos_of_damaged_records(archive, strays, damaged, checker))
+    report.absent_backups = sorted(str(root) for root in backup_roots if not root.is_dir())
     roots = [root for root in backup_roots if _backup_root(archive, root)]
     if patient_id is None:
         elsewhere = [*roots, *backups]

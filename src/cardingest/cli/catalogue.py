@@ -1,8 +1,10 @@
-"""``cardingest catalogue …``: moving an archive's catalogue to PostgreSQL."""
+"""``cardingest catalogue …``: moving an archive's catalogue to PostgreSQL, and pointing it
+at a backup folder that moved."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,18 +15,22 @@ from ..archive.backend import (
     check_url,
     require_readable,
 )
-from ..errors import UsageError
+from ..errors import EXIT_FAILURE, UsageError
 from . import documents, output
 from .common import handles_errors
 from .config import load_settings, warn_passwords
-from .options import ArchiveOpt, JsonOpt
+from .options import ArchiveOpt, CatalogueOpt, JsonOpt
 from .output import escape
+
+if TYPE_CHECKING:
+    from ..archive.relocate import Relocation
 
 catalogue_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
-    help="Where the archive's catalogue lives: move it from SQLite to PostgreSQL.",
+    help="The archive's catalogue: move it from SQLite to PostgreSQL, or point it at a "
+    "backup folder that moved.",
 )
 
 
@@ -73,3 +79,93 @@ def migrate_command(
         " stays in .cardingest/, marked as migrated. From now on give --catalogue URL, set"
         ' $CARDINGEST_CATALOGUE, or put catalogue = "…" in the config.'
     )
+
+
+@catalogue_app.command("backup-moved")
+@handles_errors
+def backup_moved_command(
+    old: Annotated[
+        str,
+        typer.Argument(
+            metavar="OLD", help="The backup folder the catalogue names (as verify and wipe say)."
+        ),
+    ],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="Where that backup folder is now.")],
+    archive: ArchiveOpt = None,
+    catalogue: CatalogueOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Point the catalogue's backup copies at the folder the backup is in now, once every
+    copy there is read back and matches.
+
+    All or nothing: a copy missing or damaged there changes nothing (exit 1).
+    """
+    from ..archive.relocate import folder, relocate_backup
+    from ..move import lock_backups
+    from .session import open_archive
+
+    settings = load_settings(archive=archive, catalogue=catalogue)
+    old_root, new_root = folder(old), folder(new)
+    with contextlib.ExitStack() as held:
+        held.enter_context(
+            open_archive(settings.archive, "backup-moved", consequence="no backup copy to move")
+        )
+        if new_root.is_dir():
+            held.enter_context(lock_backups("backup-moved (as backup)")({new_root}))
+        bar = held.enter_context(output.progress(True, bytes_mode=True))
+        task = bar.add_task("Reading the backup copies", total=None) if bar else None
+
+        def on_total(total: int) -> None:
+            if bar is not None and task is not None:
+                bar.update(task, total=total)
+
+        def on_bytes(count: int) -> None:
+            if bar is not None and task is not None:
+                bar.advance(task, count)
+
+        report = relocate_backup(
+            settings.archive,
+            old_root,
+            new_root,
+            operator=settings.operator,
+            on_total=on_total,
+            on_bytes=on_bytes,
+        )
+    stale = settings.backup is not None and folder(settings.backup) == old_root
+    if as_json:
+        output.emit_json(documents.backup_moved(report, stale))
+    else:
+        _say_backup_moved(report, stale)
+    if not report.moved:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _say_backup_moved(report: Relocation, stale: bool) -> None:
+    if not report.moved:
+        output.out.print(
+            f"[red]Not changed:[/] {len(report.mismatches)} of the {report.photos} backup "
+            f"copies recorded in {escape(report.old)} do not match in {escape(report.new)}:"
+        )
+        for mismatch in report.mismatches[:20]:
+            output.out.print(
+                f"  {escape(mismatch.path)}: {mismatch.status}"
+                + (f" ({escape(mismatch.detail)})" if mismatch.detail else "")
+            )
+        if len(report.mismatches) > 20:
+            output.out.print(f"  … and {len(report.mismatches) - 20} more (--json lists all)")
+        output.out.print(
+            "Put them right there (copy each from the old backup disk, or from the archive: "
+            "both hold the same bytes, as `cardingest verify` shows), then run this again. "
+            "The catalogue still names the old folder."
+        )
+        return
+    output.out.print(
+        f"Checked {report.photos} backup cop{'y' if report.photos == 1 else 'ies'} in "
+        f"{escape(report.new)}: [green]all match[/]. The catalogue names them there now (was "
+        f"{escape(report.old)}); recorded in the audit log."
+    )
+    if stale:
+        output.err.print(
+            f"[yellow]warning:[/] the config still sets backup = {escape(report.old)}: set it "
+            f"to {escape(report.new)}, or give --backup {escape(report.new)}."
+        )

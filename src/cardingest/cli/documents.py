@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # each command loads the core modules it uses; pydicom for `d
     from ..archive.auditrepair import TornTail
     from ..archive.catalogue import CatalogueRecord
     from ..archive.migrate import MigrateReport
+    from ..archive.relocate import Relocation
     from ..archive.verify import Problem, VerifyReport
     from ..clinic.share import ShareItem, ShareResult
     from ..export.photos import LeftOut
@@ -377,4 +378,25 @@ def migrate(report: MigrateReport) -> Document:
         "counts": dict(report.counts),
         "audit_events": report.audit_events,
         "copied": report.copied,
+    }
+
+
+def backup_moved(report: Relocation, config_names_old: bool) -> Document:
+    return {
+        "old": report.old,
+        "new": report.new,
+        "moved": report.moved,
+        "photos": report.photos,
+        "ingests": report.ingests,
+        "bytes": report.bytes,
+        "mismatches": [
+            {
+                "archive_path": m.archive_path,
+                "path": m.path,
+                "status": m.status,
+                "detail": m.detail,
+            }
+            for m in report.mismatches
+        ],
+        "config_names_old": config_names_old,
     }

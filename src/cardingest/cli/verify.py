@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,6 +152,16 @@ def print_report(report: VerifyReport, *, fixing: bool = False) -> None:
         )
 
 
+def absent_backup(root: str) -> str:
+    """What to do about a backup folder the catalogue names that is not there."""
+    return (
+        f"The backup folder {root} is not there, so its copies are listed as missing: connect "
+        "its disk (or mount it again). If it is now at another folder, `cardingest catalogue "
+        f"backup-moved {shlex.quote(root)} NEW_FOLDER` points the catalogue there once every "
+        "copy there matches."
+    )
+
+
 def _settled(report: VerifyReport, kind: ProblemKind, paths: list[str]) -> None:
     """Take the problems of ``kind`` at ``paths``, put right by a ``--fix-…``, off the report."""
     fixed = set(paths)
@@ -206,6 +217,7 @@ def run_verify(
                 _settled(report, "keywords", rewritten)
             record_verify(archive, report, settings.operator)
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
+    pending += [absent_backup(root) for root in report.absent_backups]
     if refused:
         pending.append(
             f"{len(refused)} file(s) or folder(s) could not be changed, so they stay open: "

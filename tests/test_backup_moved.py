@@ -1,0 +1,165 @@
+"""`cardingest catalogue backup-moved OLD NEW`: a backup drive mounted at another folder is
+pointed at once every copy there is read back, all or nothing; the wipe and verify say how.
+
+The real command, real folders, real camera photos; the PostgreSQL case on a real server.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from badinput_helpers import cardingest, dated_card
+from pg_helpers import Desk, card_files, json_out, write_folder
+
+ID = "JBX3656"
+
+
+def ingested(tmp_path: Path, count: int = 3) -> tuple[Path, Path, Path, Path]:
+    """A card ingested with a backup in ``b1``: (card, home, archive, backup)."""
+    card = dated_card(tmp_path / "card", count)
+    home, archive, backup = tmp_path / "home", tmp_path / "archive", tmp_path / "b1"
+    run = cardingest("ingest", card, "--id", ID, "--archive", archive, "--backup", backup,
+                     home=home)  # fmt: skip
+    assert run.code == 0, run.stderr
+    return card, home, archive, backup
+
+
+def backup_paths(archive: Path) -> list[str]:
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as db:
+        return [row[0] for row in db.execute("SELECT backup_path FROM files ORDER BY id")]
+
+
+def test_a_backup_moved_to_another_folder_is_pointed_at_and_the_card_can_be_cleared(
+    tmp_path: Path,
+) -> None:
+    card, home, archive, old = ingested(tmp_path)
+    new = old.rename(tmp_path / "b2")
+    kept = cardingest("wipe", card, "--archive", archive, "--backup", new, "--yes", "--json",
+                      home=home)  # fmt: skip
+    assert kept.code == 3 and kept.json()["summary"] == {"removed": 0, "kept": 3}
+    why = kept.json()["items"][0]["reason"]
+    assert f"backup-moved {old} {new}" in why and "is not there" in why, why
+    checked = cardingest("verify", "--archive", archive, "--json", home=home)
+    assert checked.code == 1 and checked.json()["summary"]["missing"] == 3
+    assert f"backup-moved {old} NEW_FOLDER" in checked.json()["warnings"][0]
+
+    moved = cardingest("catalogue", "backup-moved", old, new, "--archive", archive, "--json",
+                       home=home)  # fmt: skip
+    assert moved.code == 0, moved.stderr
+    document = moved.json()
+    assert document["moved"] and document["photos"] == 3 and document["mismatches"] == []
+    assert document["ingests"] == 1 and document["bytes"] == sum(
+        p.stat().st_size for p in (card / "DCIM" / "100CANON").iterdir()
+    )
+    assert all(path.startswith(f"{new}/{ID}/") for path in backup_paths(archive))
+    log = [json.loads(line) for line in (archive / ".cardingest/audit.jsonl").read_text().split(
+        "\n") if line]  # fmt: skip
+    assert log[-1]["event"] == "backup-moved" and log[-1]["old"] == str(old), log[-1]
+    assert cardingest("audit", "--archive", archive, home=home).code == 0
+    assert cardingest("verify", "--archive", archive, home=home).code == 0
+    wiped = cardingest("wipe", card, "--archive", archive, "--backup", new, "--yes", "--json",
+                       home=home)  # fmt: skip
+    assert wiped.code == 0 and wiped.json()["summary"] == {"removed": 3, "kept": 0}
+
+
+def test_a_copy_missing_or_damaged_at_the_new_place_changes_nothing(tmp_path: Path) -> None:
+    card, home, archive, old = ingested(tmp_path)
+    new = tmp_path / "b2"
+    old.rename(new)
+    copies = sorted((new / ID).glob("*.jpg"))
+    copies[0].unlink()
+    copies[1].write_bytes(copies[1].read_bytes()[:-1] + b"\x00")
+    before = backup_paths(archive)
+    run = cardingest("catalogue", "backup-moved", old, new, "--archive", archive, home=home)
+    assert run.code == 1, run.stderr
+    assert "Not changed: 2 of the 3 backup copies" in run.text
+    assert f"{copies[0]}: missing" in run.text and f"{copies[1]}: changed" in run.text
+    assert backup_paths(archive) == before
+    events = (archive / ".cardingest/audit.jsonl").read_text()
+    assert "backup-moved" not in events
+    kept = cardingest("wipe", card, "--archive", archive, "--backup", new, "--yes", "--json",
+                      home=home)  # fmt: skip
+    assert kept.code == 3 and kept.json()["summary"]["removed"] == 0
+
+
+def test_a_hard_link_to_the_archive_copy_is_no_backup_copy(tmp_path: Path) -> None:
+    _card, home, archive, old = ingested(tmp_path, 1)
+    new = old.rename(tmp_path / "b2")
+    (copy,) = (new / ID).glob("*.jpg")
+    copy.unlink()
+    copy.hardlink_to(archive / ID / copy.name)
+    run = cardingest("catalogue", "backup-moved", old, new, "--archive", archive, home=home)
+    assert run.code == 1 and "the archive copy itself" in run.text, run.text
+
+
+def test_a_backup_note_on_a_copy_is_cleared_once_it_is_read_whole_at_the_new_place(
+    tmp_path: Path,
+) -> None:
+    """A copy the last wipe found damaged, mended by hand and then moved with its disk: the
+    next ingest would repair it for nothing, and a run without --backup would hold it."""
+    card, home, archive, old = ingested(tmp_path, 2)
+    copy = sorted((old / ID).glob("*.jpg"))[0]
+    good = copy.read_bytes()
+    copy.write_bytes(b"x" + good[1:])
+    run = cardingest("wipe", card, "--archive", archive, "--backup", old, "--dry-run", home=home)
+    assert run.code == 3
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM files WHERE problem IS NOT NULL").fetchone() == (1,)
+    copy.write_bytes(good)
+    new = old.rename(tmp_path / "b2")
+    moved = cardingest("catalogue", "backup-moved", old, new, "--archive", archive, home=home)
+    assert moved.code == 0, moved.text + moved.stderr
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM files WHERE problem IS NOT NULL").fetchone() == (0,)
+    plan = cardingest("preview", card, "--id", ID, "--archive", archive, "--json", home=home)
+    assert {item["action"] for item in plan.json()["items"]} == {"skip"}, plan.text
+
+
+def test_wrong_folders_are_refused_with_what_to_give(tmp_path: Path) -> None:
+    _card, home, archive, old = ingested(tmp_path, 1)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("x")
+
+    def refused(old_arg: Path, new_arg: Path) -> str:
+        run = cardingest("catalogue", "backup-moved", old_arg, new_arg, "--archive", archive,
+                         home=home)  # fmt: skip
+        assert run.code == 2, (run.code, run.stderr)
+        return " ".join(run.stderr.split())
+
+    assert f"The catalogue's backup folders: {old} (1 copy)" in refused(tmp_path / "x", old)
+    assert "is not there" in refused(old, tmp_path / "nowhere")
+    assert "is not a folder" in refused(old, tmp_path / "file")
+    assert "the same" in refused(old, old)
+    assert "is the archive" in refused(old, archive / ID)
+    assert "is the archive" in refused(old, tmp_path)
+    assert f"The backup copy recorded in {old} is not in" in refused(old, tmp_path / "empty")
+    assert all(path.startswith(f"{old}/") for path in backup_paths(archive))
+
+
+def test_the_config_naming_the_old_folder_is_said(tmp_path: Path) -> None:
+    _card, home, archive, old = ingested(tmp_path, 1)
+    config = home / ".config" / "cardingest" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'archive = "{archive}"\nbackup = "{old}"\n')
+    new = old.rename(tmp_path / "b2")
+    run = cardingest("catalogue", "backup-moved", old, new, home=home)
+    assert run.code == 0 and f"the config still sets backup = {old}" in " ".join(
+        run.stderr.split()
+    ), run.stderr
+
+
+def test_a_backup_moved_is_pointed_at_in_postgresql_too(tmp_path: Path, pg_url: str) -> None:
+    archive, old = tmp_path / "archive", tmp_path / "b1"
+    card = write_folder(tmp_path / "card", card_files(2, start=datetime(2026, 11, 7, 9), seed=5))
+    desk = Desk.make(tmp_path / "desk", "nurse", pg_url, archive)
+    done = json_out(desk.run("ingest", card, "--id", ID, "--backup", old, "--json"))
+    assert done["summary"]["copied"] == 2
+    new = old.rename(tmp_path / "b2")
+    moved = json_out(desk.run("catalogue", "backup-moved", old, new, "--json"))
+    assert moved["moved"] and moved["photos"] == 2 and moved["ingests"] == 1, moved
+    assert json_out(desk.run("verify", "--json"))["ok"]
+    wipe = json_out(desk.run("wipe", card, "--backup", new, "--yes", "--json"))
+    assert wipe["summary"] == {"removed": 2, "kept": 0}
