@@ -45,7 +45,7 @@ from .archive.verify import (
     second_copy,
 )
 from .card.kinds import is_sidecar
-from .card.scan import not_archived_kind, scan_root
+from .card.scan import HIDDEN, not_archived_kind, scan_root
 from .card.volume import same_volume
 from .errors import CardGoneError, CardingestError, CardWriteError, Interrupted, SourceError
 from .models import Card, MediaFile
@@ -76,6 +76,7 @@ CHANGED_SINCE = (
 )
 """A card file edited in place (a rotation or a rating in the camera) after its ingest."""
 NOT_A_FILE = "not a photo file; never followed or removed"
+NOT_LOOKED_INTO = "never looked into or removed"
 _READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
@@ -530,7 +531,10 @@ def plan_wipe(
         catalogue.set_problems(gate.marks)
     items = _photos_kept_with_their_sidecars(items)
     items += [WipeItem(path, "keep", not_a_photo(path)) for path in not_photos]
-    items += [WipeItem(path, "keep", f"{kind}: {NOT_A_FILE}") for path, kind in specials]
+    items += [
+        WipeItem(path, "keep", f"{kind}: {NOT_LOOKED_INTO if kind == HIDDEN else NOT_A_FILE}")
+        for path, kind in specials
+    ]
     items.sort(key=lambda item: item.source)
     return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
 

@@ -48,6 +48,19 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name.lower() in IGNORED_NAMES
 
 
+def passed_over(name: str) -> bool:
+    """What an operating system leaves on any drive it touches: macOS's ``._`` copies of a
+    file's metadata (``._IMG_0001.JPG``: no photo, though it ends in .JPG), its .DS_Store,
+    and the recycle bins and indexes (`IGNORED_NAMES`). Any other name starting with a dot
+    is named (`HIDDEN`), not passed over: a photo hidden on the card would otherwise be
+    lost when the card is formatted after a clean wipe."""
+    lowered = name.lower()
+    return lowered.startswith("._") or lowered == ".ds_store" or lowered in IGNORED_NAMES
+
+
+HIDDEN = "hidden (its name starts with a dot)"
+
+
 def _extension(name: str) -> str:
     return name.rpartition(".")[2].lower() if "." in name else ""
 
@@ -82,6 +95,11 @@ def special_kind(entry: os.DirEntry[str]) -> str:
 
 
 def special_warning(relpath: str, kind: str) -> str:
+    if kind == HIDDEN:
+        return (
+            f"{relpath}: {kind}, not archived or looked into (no camera names a file so: "
+            "someone or something else put it there); it stays on the card"
+        )
     return f"{relpath}: {kind}, not a photo file; not archived or followed, it stays on the card"
 
 
@@ -96,6 +114,10 @@ def _walk(
     stack = [_listed(folder, relative)]  # one per open folder: no recursion, however deep
     while stack:
         for entry, relpath in stack[-1]:
+            if entry.name.startswith("."):
+                if specials is not None:
+                    specials.append((relpath, HIDDEN))
+                continue
             if entry.is_dir(follow_symlinks=False):
                 try:
                     stack.append(_listed(entry.path, relpath))
@@ -118,14 +140,14 @@ TOO_DEEP = "a folder nested too deep to be read (its path is over the system's 4
 
 
 def _listed(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]]:
-    """A folder's entries that are not hidden, in name order, with their relative paths;
-    listed at once (an OSError here, not when the first is asked for)."""
+    """A folder's entries but those `passed_over`, in name order, with their relative
+    paths; listed at once (an OSError here, not when the first is asked for)."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     return (
         (entry, f"{relative}/{entry.name}" if relative else entry.name)
         for entry in entries
-        if not is_hidden(entry.name)
+        if not passed_over(entry.name)
     )
 
 

@@ -1,0 +1,47 @@
+"""A photo hidden on the card (a name starting with a dot, or in such a folder) is named and
+kept, never passed over: a wipe that said "kept 0" would let the card be formatted with it.
+What operating systems leave on any drive (macOS's ``._`` files and .DS_Store) stays quiet.
+
+The real command on a real folder of real camera photos (a trial found the loss this way).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from badinput_helpers import cardingest, photos
+
+ID = "ABC1006"
+
+
+def test_hidden_photos_are_named_and_kept_through_ingest_and_wipe(tmp_path: Path) -> None:
+    first, second, third = photos(3)
+    card = tmp_path / "card"
+    (card / "DCIM" / "100CANON").mkdir(parents=True)
+    (card / "DCIM" / ".101CANON").mkdir()
+    shutil.copyfile(first, card / "DCIM/100CANON/IMG_0001.JPG")
+    shutil.copyfile(second, card / "DCIM/.101CANON/IMG_0002.JPG")
+    shutil.copyfile(third, card / "DCIM/100CANON/.IMG_0003.JPG")
+    (card / "DCIM/100CANON/._IMG_0001.JPG").write_bytes(b"\x00\x05\x16\x07" + bytes(4092))
+    (card / "DCIM/.DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+
+    run = cardingest("ingest", card, "--id", ID, "--archive", archive, "--wipe", "--yes", "--json",
+                     home=home)  # fmt: skip
+    assert run.code == 3, run.stderr
+    stderr = " ".join(run.stderr.split())
+    for hidden in ("DCIM/.101CANON", "DCIM/100CANON/.IMG_0003.JPG"):
+        assert f"{hidden}: hidden (its name starts with a dot), not archived" in stderr, stderr
+    assert "._IMG_0001" not in stderr and "DS_Store" not in stderr
+    wipe = run.json()["wipe"]
+    assert wipe["summary"] == {"removed": 1, "kept": 2}, wipe
+    kept = {item["source"]: item["reason"] for item in wipe["items"] if item["action"] == "keep"}
+    assert set(kept) == {"DCIM/.101CANON", "DCIM/100CANON/.IMG_0003.JPG"}
+    assert all("hidden" in why for why in kept.values())
+    assert (card / "DCIM/.101CANON/IMG_0002.JPG").read_bytes() == second.read_bytes()
+    assert (card / "DCIM/100CANON/.IMG_0003.JPG").read_bytes() == third.read_bytes()
+    assert not (card / "DCIM/100CANON/IMG_0001.JPG").exists()
+
+    preview = cardingest("preview", card, "--id", ID, "--archive", archive, home=home)
+    assert "DCIM/.101CANON: hidden" in " ".join(preview.stderr.split())
