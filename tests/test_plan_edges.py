@@ -123,6 +123,40 @@ def test_two_files_of_one_stem_and_extension_get_names_by_path() -> None:
     assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + "-2.jpg"
 
 
+def test_two_photos_of_one_name_and_different_times_are_held_as_a_map_row_takes_both() -> None:
+    """A trial: `IMG_0001.JPG` and `IMG_0001.jpg` (a card copy that keeps case), or `.JPG`
+    and `.JPEG`, of two times: a row naming `IMG_0001` (or `IMG_0001.jpg`) gave both to its
+    patient, and map-template showed one of them. One without a time of its own cannot show
+    it is the other saved twice; two of one time can, and are both filed."""
+    later = datetime(2026, 11, 24, 10, 0, 0)
+    idmap = parse_map_text("files,id\nIMG_0001.jpg,JBX3656\n")
+    found = items(
+        [
+            photo("DCIM/100CANON/IMG_0001.JPG"),
+            photo("DCIM/100CANON/IMG_0001.jpg", later),
+            photo("DCIM/100CANON/IMG_0002.JPG"),
+            MediaFile("DCIM/100CANON/IMG_0002.JPEG", 100, T, "mtime"),
+            photo("DCIM/100CANON/IMG_0003.JPG"),
+            photo("DCIM/100CANON/IMG_0003.jpeg", datetime(2026, 11, 24, 9, 15, 3)),
+        ],
+    )
+    for name in ("IMG_0001.JPG", "IMG_0001.jpg", "IMG_0002.JPG", "IMG_0002.JPEG"):
+        item = found[f"DCIM/100CANON/{name}"]
+        assert item.action == "hold" and "a map row naming one would take both" in item.reason
+    assert (
+        "IMG_0001.JPG (taken 2026-11-24 09:15:02) and IMG_0001.jpg (taken 2026-11-24 "
+        "10:00:00) share a name but not a capture time"
+        in found["DCIM/100CANON/IMG_0001.jpg"].reason
+    )
+    assert (
+        "IMG_0002.JPEG has no capture time of its own" in found["DCIM/100CANON/IMG_0002.JPG"].reason
+    )
+    assert [found[f"DCIM/100CANON/IMG_0003.{e}"].action for e in ("JPG", "jpeg")] == ["copy"] * 2
+    by_row = items([photo("DCIM/100CANON/IMG_0001.JPG"),
+                    photo("DCIM/100CANON/IMG_0001.jpg", later)], idmap)  # fmt: skip
+    assert {item.action for item in by_row.values()} == {"hold"}
+
+
 def test_a_raw_of_another_shot_never_shares_a_base_name() -> None:
     found = items([photo("DCIM/100CANON/IMG_0001.JPG"), photo("DCIM/100CANON/IMG_0002.CR2")])
     assert found["DCIM/100CANON/IMG_0001.JPG"].target == BASE + ".jpg"

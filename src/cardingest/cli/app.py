@@ -226,6 +226,7 @@ def map_template_command(
 ) -> None:
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
     from ..card.detect import resolve_source
+    from ..plan.planner import names_in_doubt
     from ..plan.slate_template import slate_map_template
     from ..plan.template import group_by_gap, map_template
     from ..prepare import clock_warning, find_slates, scan_source
@@ -252,6 +253,7 @@ def map_template_command(
         # Before the rows: a file held whatever its row says (its time unreadable, on a
         # fusefat card a month out), and a clock that puts groups where they are not expected.
         said = [m.warning for m in files if m.unreadable and m.warning]
+        said += names_in_doubt(files)
         odd_clock = None if slates else clock_warning(files, timedelta(0), datetime.now())
         output.print_warnings([*said, *([odd_clock] if odd_clock else [])])
         write_template(text, out_file, filled=slates)

@@ -95,7 +95,12 @@ def _shots(files: Sequence[MediaFile]) -> tuple[list[_Shot], list[tuple[MediaFil
         if len(members) > 1 and len({m.path for m in members}) < len(members):
             doubtful.extend(_listed_twice(members))
             continue
-        for shot in _split_clashes(members):
+        shots_of_stem = _split_clashes(members)
+        clash = _clash_in_doubt(members) if len(shots_of_stem) > 1 else ""
+        if clash:
+            doubtful.extend((media, clash) for media in members)
+            continue
+        for shot in shots_of_stem:
             apart = _times_apart(shot)
             if apart:
                 doubtful.extend((media, apart) for media in shot)
@@ -104,26 +109,74 @@ def _shots(files: Sequence[MediaFile]) -> tuple[list[_Shot], list[tuple[MediaFil
     return shots, doubtful
 
 
+def names_in_doubt(files: Sequence[MediaFile]) -> list[str]:
+    """A warning per stem whose files the plan holds whatever a map row says (two photos of
+    one name and different times, a name listed twice): for ``map-template``, whose rows
+    name stems and so cannot show them apart."""
+    reasons: dict[str, list[str]] = {}
+    for media, why in _shots(files)[1]:
+        reasons.setdefault(why, []).append(printable(media.path))
+    return [f"{', '.join(paths)}: held on the card whatever their row says: {why}"
+            for why, paths in reasons.items()]  # fmt: skip
+
+
 SAME_SHOT_SECONDS = 2
 """How far apart the shutter times of a RAW and its JPEG twin may be and still be one shot
 (cameras write the same time in both; a sub-second apart rounds to two seconds at most)."""
 
 
-def _times_apart(shot: list[MediaFile]) -> str:
-    """Why files of one name are not one shot, or "": their own shutter times differ (a RAW
-    copied in beside another photo's JPEG), so neither time can be trusted to be the other's."""
+def _apart(shot: list[MediaFile]) -> tuple[MediaFile, MediaFile] | None:
+    """The first and last of the photos' own shutter times, if they differ by more than
+    one shot's."""
     timed = [m for m in shot if not m.sidecar and shutter_time(m)]
     first = min(timed, key=lambda m: m.captured, default=None)
     last = max(timed, key=lambda m: m.captured, default=None)
     if first is None or last is None:
-        return ""
+        return None
     if (last.captured - first.captured).total_seconds() <= SAME_SHOT_SECONDS:
+        return None
+    return first, last
+
+
+def _taken(media: MediaFile) -> str:
+    return f"{printable(media.name)} (taken {media.captured:%Y-%m-%d %H:%M:%S})"
+
+
+def _times_apart(shot: list[MediaFile]) -> str:
+    """Why files of one name are not one shot, or "": their own shutter times differ (a RAW
+    copied in beside another photo's JPEG), so neither time can be trusted to be the other's."""
+    apart = _apart(shot)
+    if apart is None:
         return ""
     return (
-        f"{printable(first.name)} (taken {first.captured:%Y-%m-%d %H:%M:%S}) and "
-        f"{printable(last.name)} (taken {last.captured:%Y-%m-%d %H:%M:%S}) share a name but "
-        "not a capture time, so they are not one shot and which time is whose is in doubt; "
-        "check them on a computer and rename one"
+        f"{_taken(apart[0])} and {_taken(apart[1])} share a name but not a capture time, so "
+        "they are not one shot and which time is whose is in doubt; check them on a computer "
+        "and rename one"
+    )
+
+
+def _clash_in_doubt(members: list[MediaFile]) -> str:
+    """Why two photos of one stem and kind (``IMG_0001.JPG`` and ``IMG_0001.jpeg``, or
+    ``.jpg`` on a card copy that keeps case) are held, or "": a map row names files
+    by stem, whatever the case or ``.jpeg``, so it would give both to its patient. Only
+    their own shutter times, equal, show they are one photo saved twice; no camera writes
+    both, so one was put there."""
+    again = " a map row naming one would take both, so whose each is is in doubt; check them "
+    again += "on a computer and rename one"
+    apart = _apart(members)
+    if apart is not None:
+        return (
+            f"{_taken(apart[0])} and {_taken(apart[1])} share a name but not a capture time:{again}"
+        )
+    photos = [m for m in members if not m.sidecar]
+    untimed = next((m for m in photos if not shutter_time(m)), None)
+    if untimed is None or len(photos) < 2:
+        return ""
+    other = next(m for m in photos if m is not untimed)
+    return (
+        f"{printable(untimed.name)} and {printable(other.name)} share a name, and "
+        f"{printable(untimed.name)} has no capture time of its own to show they are one "
+        f"photo:{again}"
     )
 
 

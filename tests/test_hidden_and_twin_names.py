@@ -1,6 +1,8 @@
-"""A photo hidden on the card (a name starting with a dot, or in such a folder) is named and
-kept, never passed over: a wipe that said "kept 0" would let the card be formatted with it.
-What operating systems leave on any drive (macOS's ``._`` files and .DS_Store) stays quiet.
+"""Names a trial found passed over or confused. A photo hidden on the card (a name starting
+with a dot, or in such a folder) is named and kept, never passed over: a wipe that said "kept
+0" would let the card be formatted with it; what operating systems leave on any drive
+(macOS's ``._`` files and .DS_Store) stays quiet. Two photos of one name (`.JPG`, `.JPEG`)
+and different times are held: a map row naming one takes both.
 
 The real command on a real folder of real camera photos (a trial found the loss this way).
 """
@@ -45,3 +47,26 @@ def test_hidden_photos_are_named_and_kept_through_ingest_and_wipe(tmp_path: Path
 
     preview = cardingest("preview", card, "--id", ID, "--archive", archive, home=home)
     assert "DCIM/.101CANON: hidden" in " ".join(preview.stderr.split())
+
+
+def test_two_photos_of_one_name_are_held_and_map_template_names_them(tmp_path: Path) -> None:
+    """`IMG_0001.JPG` and `IMG_0001.JPEG` of two times (a trial: a row naming `IMG_0001` gave
+    both to its patient, and map-template listed one group, showing one of them)."""
+    first, second, _ = photos(3)
+    card = tmp_path / "card"
+    (card / "DCIM" / "100CANON").mkdir(parents=True)
+    shutil.copyfile(first, card / "DCIM/100CANON/IMG_0001.JPG")
+    shutil.copyfile(second, card / "DCIM/100CANON/IMG_0001.JPEG")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    template = cardingest("map-template", card, home=home)
+    assert template.code == 0
+    said = " ".join(template.stderr.split())
+    assert (
+        "DCIM/100CANON/IMG_0001.JPEG, DCIM/100CANON/IMG_0001.JPG: held on the card whatever "
+        "their row says" in said
+    ), said
+    (tmp_path / "map.csv").write_text("files,id\nIMG_0001,ABC1006\n")
+    run = cardingest("ingest", card, "--map", tmp_path / "map.csv", "--archive", archive,
+                     "--json", home=home)  # fmt: skip
+    assert run.code == 3 and run.json()["summary"]["copied"] == 0, run.stderr
+    assert not (archive / ID).exists()
