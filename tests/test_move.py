@@ -5,6 +5,7 @@ The kill -9 cases are in the fault suite (tests/faults/test_mislabel.py, scenari
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -14,9 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from badinput_helpers import cardingest
 from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke
 
 from cardingest.archive.lock import ArchiveLock
+from cardingest.models import METADIR
 
 FIRST = "ZAC5361/ZAC5361-20261124-091502.jpg"
 SECOND = "ZAC5361/ZAC5361-20261124-091502-2.jpg"
@@ -123,13 +126,17 @@ def test_a_catalogue_lost_part_way_says_the_move_is_half_done_and_finishes_later
     """The catalogue's server stopped after the files were linked under the new patient:
     the message said "Nothing was copied or changed" (an outside tester's fault trial,
     `pg_ctl -m immediate stop` part way). It now says the move stopped part way and that
-    the next move finishes it, which it does."""
+    the next move finishes it, which it does. (The catalogue is taken away as the rows are
+    refiled, so that the move cannot be undone either, as with a server gone.)"""
     from cardingest.archive.catalogue import Catalogue
     from cardingest.errors import CatalogueError
 
     _card, archive, _ = ingest_demo(tmp_path)
+    database = archive / ".cardingest" / "catalogue.sqlite"
+    away = tmp_path / "catalogue-away"
 
     def stopped(*_args: object, **_kwargs: object) -> None:
+        database.rename(away)
         raise CatalogueError(
             "Cannot reach the catalogue database postgresql://desk@db/clinic: server closed",
             details=["Nothing was copied or changed. Check the server, the network and the URL."],
@@ -138,6 +145,7 @@ def test_a_catalogue_lost_part_way_says_the_move_is_half_done_and_finishes_later
     with monkeypatch.context() as patched:
         patched.setattr(Catalogue, "move_rows", stopped)
         code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    away.rename(database)
     said = " ".join(err.split())
     assert code == 1 and "Nothing was copied or changed" not in said, said
     assert "stopped part way; nothing is lost: its journal (" in said
@@ -147,6 +155,41 @@ def test_a_catalogue_lost_part_way_says_the_move_is_half_done_and_finishes_later
     assert "which had been interrupted" in " ".join((out + err).split())
     assert not (archive / SECOND).exists() and not (archive / FIRST).exists()
     assert invoke("verify", "--archive", archive)[0] == 0
+
+
+def test_a_move_stopped_before_its_rows_are_refiled_is_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: a move stopped before it took effect (Ctrl-C on seeing the wrong --to, a
+    refusal, a write that failed) left its journal, and the next `tag` of any patient
+    carried it out. Stopped before the rows are refiled, it is taken back: the new names
+    and the journal go, nothing is moved, and a later command moves nothing."""
+    from cardingest.archive.catalogue import Catalogue
+
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = rows(archive)
+    tree = sorted(p.relative_to(archive) for p in archive.rglob("*") if METADIR not in p.parts)
+
+    for stop in (KeyboardInterrupt(), OSError(errno.EIO, "Input/output error")):
+
+        def stopped(*_args: object, _stop: BaseException = stop, **_kwargs: object) -> None:
+            raise _stop
+
+        with monkeypatch.context() as patched:
+            patched.setattr(Catalogue, "move_rows", stopped)
+            code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+        said = " ".join(err.split())
+        assert code == (130 if isinstance(stop, KeyboardInterrupt) else 1), said
+        assert "undone" in said and "nothing was moved" in said, said
+        assert not (archive / METADIR / "move-journal.json").exists()
+        assert rows(archive) == before
+        assert (
+            sorted(p.relative_to(archive) for p in archive.rglob("*") if METADIR not in p.parts)
+            == tree
+        )
+    code, out, err = invoke("tag", "ZAC5361", "--diagnosis", "bcc", "--archive", archive)
+    assert code == 0 and "interrupted" not in out + err, out + err
+    assert rows(archive) == before and invoke("verify", "--archive", archive)[0] == 0
 
 
 def test_a_target_folder_that_is_a_link_is_refused_and_the_move_finishes_later(
@@ -391,3 +434,57 @@ def test_a_slate_keeps_its_tail(tmp_path: Path) -> None:
     assert code == 0, err
     assert json.loads(out)["moved"][0]["new"] == "ZAA0067/ZAA0067-20261124-091502-slate.jpg"
     sha256sum_ok(archive)
+
+
+def test_a_blank_diagnosis_filter_or_a_name_not_utf8_moves_nothing(tmp_path: Path) -> None:
+    """A trial: `move --from A --diagnosis "$DX" --to B` with DX unset moved every photo of
+    A (the empty filter was dropped); a path or filter of bytes that are not UTF-8 ended in
+    a traceback. Each is exit 2 now, and nothing moves."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = rows(archive)
+    for blank in ("", "   "):
+        code, _out, err = invoke("move", "--from", "ZAC5361", "--diagnosis", blank, "--to",
+                                 "ZAA0067", "--archive", archive)  # fmt: skip
+        assert code == 2 and "--diagnosis is empty" in err, err
+    home = tmp_path / "home"
+    env = {"CARDINGEST_CONFIG": os.environ["CARDINGEST_CONFIG"]}  # test-range IDs
+    for args in (
+        [b"\xff\xfe.jpg"],
+        ["--from", "ZAC5361", "--diagnosis", b"\xff"],
+    ):
+        run = cardingest("move", *args, "--to", "ZAA0067", "--archive", archive, home=home,
+                         env=env)  # fmt: skip
+        assert run.code == 2 and "not UTF-8" in run.stderr, run.stderr
+    run = cardingest("tag", b"ZAC5361/\xff.jpg", "--diagnosis", "bcc", "--archive", archive,
+                     home=home, env=env)  # fmt: skip
+    assert run.code == 2 and "not UTF-8" in run.stderr, run.stderr
+    assert rows(archive) == before
+
+
+def test_a_path_move_run_again_after_its_name_was_given_to_a_new_photo_moves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A trial: a move frees a name; a later ingest's photo of the same second takes it; the
+    same command run again (from the shell's history) moved the new photo too. It is refused
+    now, with the way to move it if it belongs there too."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    when = datetime(2024, 5, 1, 10, 0, 0)
+    camera_jpeg(folder / "IMG_0001.JPG", when, colour=(10, 20, 30))
+    archive = tmp_path / "archive"
+    ingest = ("ingest", tmp_path / "card", "--id", "ZAC5361", "--archive", archive)
+    assert invoke(*ingest)[0] == 0
+    name = "ZAC5361/ZAC5361-20240501-100000.jpg"
+    code, out, err = invoke("move", name, "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, err
+    (folder / "IMG_0001.JPG").unlink()
+    camera_jpeg(folder / "IMG_0002.JPG", when, colour=(30, 20, 10))
+    assert invoke(*ingest)[0] == 0
+    assert rows(archive)[name] == "ZAC5361"  # the new photo took the freed name
+    before = rows(archive)
+    code, out, err = invoke("move", name, "--to", "ZAA0067", "--archive", archive)
+    said = " ".join(err.split())
+    assert code == 2, out + err
+    moved = "ZAA0067/ZAA0067-20240501-100000.jpg"
+    assert f"{name}: moved to ZAA0067 before (it is {moved} now)" in said
+    assert "--from ZAC5361 --since 2024-05-01 --until 2024-05-01" in said
+    assert rows(archive) == before

@@ -284,7 +284,7 @@ def test_search_for_two_keywords_at_once_is_refused(archive: Path) -> None:
     'melanoma;naevus' found nothing and said nothing."""
     code, out, err = invoke("search", "--archive", archive, "--diagnosis", "melanoma;naevus")
     assert code == 2 and out == ""
-    assert "search for one keyword at a time" in " ".join(err.split())
+    assert "give one keyword at a time" in " ".join(err.split())
 
 
 def test_a_camera_xmp_come_to_the_card_later_takes_its_photos_name(tmp_path: Path) -> None:

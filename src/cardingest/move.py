@@ -37,7 +37,7 @@ from .archive.lock import ArchiveLock
 from .archive.manifest import manifest_path, manifested_ingests, read_manifest, write_manifest
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
-from .errors import ArchiveError, CardingestError, UsageError
+from .errors import ArchiveError, CardingestError, Interrupted, UsageError
 from .models import METADIR
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX, SLATE_TAIL
@@ -52,6 +52,7 @@ from .storage.durable import (
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
 from .storage.transfer import plain_relpath
+from .text import printable, undecodable
 
 JOURNAL_NAME = "move-journal.json"
 
@@ -229,20 +230,35 @@ def _select(
     problems: list[str] = []
     earlier: dict[str, str] | None = None
     for target in request.paths:
+        if undecodable(target):
+            problems.append(f"{printable(target)}: holds bytes that are not UTF-8, as no "
+                            "archived photo's name does")  # fmt: skip
+            continue
         record = catalogue.record(target.replace("\\", "/"))
         relpath = target.replace("\\", "/")
         if record is None:
             relpath = _relative(target, archive) or relpath
             record = catalogue.record(relpath)
+        if earlier is None:
+            earlier = _earlier_moves(archive)
+        new = earlier.get(record.archive_path if record else relpath)
+        done = catalogue.record(new) if new else None
+        moved_there = done is not None and done.patient_id == request.to
         if record is None:
-            if earlier is None:
-                earlier = _earlier_moves(archive)
-            new = earlier.get(relpath)
-            done = catalogue.record(new) if new else None
-            if new and done is not None and done.patient_id == request.to:
+            if new and moved_there:
                 result.already.append((relpath, new))
             else:
                 problems.append(f"{target}: not an archived photo in {archive}")
+            continue
+        if new and moved_there:  # a re-run, after another photo took the name moved from
+            day = record.captured_at[:10]
+            problems.append(
+                f"{target}: moved to {request.to} before (it is {new} now); the photo under "
+                f"that name now is another one, archived since (taken {record.captured_at}), "
+                f"so it is not moved by a command that may be the old one run again. If it "
+                f"belongs to {request.to} too, move it with --from {record.patient_id} "
+                f"--since {day} --until {day}"
+            )
             continue
         chosen[record.archive_path] = record
     if request.from_id is not None:
@@ -258,7 +274,9 @@ def _select(
                 problems.append(problem)
         chosen.update((r.archive_path, r) for r in found)
     if problems:
-        raise UsageError("Nothing was moved: some targets are not archived", details=problems)
+        raise UsageError(
+            "Nothing was moved: some targets cannot be moved as given", details=problems
+        )
     # Whole shots: every row of the same patient folder with the same base name.
     shots: dict[str, CatalogueRecord] = {}
     for patient_id in sorted({r.patient_id for r in chosen.values()}):
@@ -601,19 +619,55 @@ def _rewrite_manifests(
     return written
 
 
-def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list[tuple[str, str]]]:
-    """Steps 1-6 of the module doc for one journal; safe to repeat after a kill at any point."""
+def _pairs(archive: Path, data: dict[str, Any]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Every (old, new) name of a journal's files, and the roots they lie under."""
     moves = [FileMove(**entry) for entry in data["moves"]]
-    sidecars = [(str(a), str(b)) for a, b in data["sidecars"]]
     pairs: list[tuple[Path, Path]] = []
     for move in moves:
         pairs.append((Path(archive, *move.old.split("/")), Path(archive, *move.new.split("/"))))
         if move.old_backup and move.new_backup:
             pairs.append((Path(move.old_backup), Path(move.new_backup)))
-    pairs += [(Path(a), Path(b)) for a, b in sidecars]
+    pairs += [(Path(a), Path(b)) for a, b in data["sidecars"]]
     roots = [Path(archive)] + [
         Path(m.old_backup).parents[len(m.old.split("/")) - 1] for m in moves if m.old_backup
     ]
+    return pairs, roots
+
+
+def _undone(
+    archive: Path, data: dict[str, Any], pairs: list[tuple[Path, Path]], roots: list[Path]
+) -> bool:
+    """Take back a move stopped (Ctrl-C, a refusal, a disk error) before its rows were
+    refiled: the new names it linked go, the journal too, so no later command carries out
+    a move its operator stopped. False, and nothing touched, once the rows are refiled (or
+    that cannot be told): the journal then finishes it, as after a kill."""
+    try:
+        with Catalogue.open(archive, create=False) as catalogue:
+            if any(catalogue.record(str(entry["old"])) is None for entry in data["moves"]):
+                return False
+        for old, new in pairs:
+            if old.exists() and new.exists() and os.path.samefile(old, new):
+                new.unlink()
+            elif not old.exists() and new.exists():  # renamed, where no hard links are
+                os.rename(new, old)
+            else:
+                continue
+            fsync_dir(new.parent)
+            fsync_dir(old.parent)
+        remove_empty_folders((new.parent for _old, new in pairs), roots)
+        path = journal_path(archive)
+        path.unlink()
+        fsync_dir(path.parent)
+    except Exception:  # the journal stays, and finishes the move later
+        return False
+    return True
+
+
+def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list[tuple[str, str]]]:
+    """Steps 1-6 of the module doc for one journal; safe to repeat after a kill at any point."""
+    moves = [FileMove(**entry) for entry in data["moves"]]
+    sidecars = [(str(a), str(b)) for a, b in data["sidecars"]]
+    pairs, roots = _pairs(archive, data)
     for _old, new in pairs:
         _refuse_leaving(new, roots)
     try:
@@ -797,9 +851,26 @@ def move(
         return result
     move_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + os.urandom(3).hex()
     data = _journal_data(move_id, request, operator, moves, sidecars)
+    pairs, roots = _pairs(archive, data)
+    for _old, new in pairs:  # refused before the journal, which any later command finishes
+        _refuse_leaving(new, roots)
+        if new.exists() or new.is_symlink():
+            raise ArchiveError(f"{new} is there already; nothing was moved. Run verify")
     with _writing(archive, _backup_roots(moves), backup_locks):
         _write_journal(archive, data)
-        result.moved, result.sidecars = carry_out(archive, data)
+        try:
+            result.moved, result.sidecars = carry_out(archive, data)
+        except BaseException as exc:
+            if not _undone(archive, data, pairs, roots):
+                raise
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(
+                    "Interrupted before the photos were refiled: the move was undone, and "
+                    "nothing was moved."
+                ) from None
+            if isinstance(exc, CardingestError):
+                exc.details = [f"Move {move_id} was undone: nothing was moved."]
+            raise
     result.move_id = move_id
     result.at_pacs = {m.new: at_pacs[m.old] for m in result.moved if m.old in at_pacs}
     return result

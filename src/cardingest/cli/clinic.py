@@ -42,9 +42,8 @@ from ..errors import (
 )
 from ..models import Card, Settings
 from ..prepare import load_idmap
-from ..text import printable, undecodable
 from . import documents, output
-from .common import lookup_id, parse_range, refuse_on_card
+from .common import diagnosis_filter, lookup_id, parse_range, refuse_on_card
 from .interactive import can_assign
 from .output import escape
 from .session import open_archive
@@ -85,18 +84,7 @@ def run_search(
     with ``slates``."""
     patient_id = lookup_id(raw_id, settings) if raw_id is not None else None
     date_from, date_to = parse_range(start, end)
-    if diagnosis is not None and not diagnosis.strip():
-        raise UsageError("--diagnosis is empty")
-    if diagnosis is not None and undecodable(diagnosis):
-        raise UsageError(
-            f"--diagnosis {printable(diagnosis)} holds bytes that are not UTF-8 text, which no "
-            "keyword holds; check the terminal's character set"
-        )
-    if diagnosis is not None and ";" in diagnosis:
-        raise UsageError(
-            f"--diagnosis {printable(diagnosis)}: a keyword holds no ';' (tag and the map "
-            "split keywords there); search for one keyword at a time"
-        )
+    diagnosis = diagnosis_filter(diagnosis)
     require_catalogue(settings.archive)
     with reading(settings.archive) as catalogue:
         found = catalogue.search(

@@ -28,7 +28,7 @@ from ..errors import (
 )
 from ..ids import validate_id
 from ..models import Card, IdMap, Settings
-from ..text import printable
+from ..text import printable, undecodable
 from . import documents, output
 from .interactive import ask_idmap
 from .output import escape
@@ -190,6 +190,27 @@ def refuse_on_card(path: Path | None, option: str, source: str | None = None) ->
 def lookup_id(raw: str, settings: Settings) -> str:
     """An ID to look up: checked and normalised; test-range IDs are found if archived."""
     return validate_id(raw, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=True)
+
+
+def diagnosis_filter(diagnosis: str | None) -> str | None:
+    """A ``--diagnosis`` filter as given, refused when it could match nothing a keyword holds:
+    empty or blank (an unset variable in a script, which must not mean "every photo"), not
+    UTF-8, or holding the ';' keywords are split at."""
+    if diagnosis is None:
+        return None
+    if not diagnosis.strip():
+        raise UsageError("--diagnosis is empty")
+    if undecodable(diagnosis):
+        raise UsageError(
+            f"--diagnosis {printable(diagnosis)} holds bytes that are not UTF-8 text, which no "
+            "keyword holds; check the terminal's character set"
+        )
+    if ";" in diagnosis:
+        raise UsageError(
+            f"--diagnosis {printable(diagnosis)}: a keyword holds no ';' (tag and the map "
+            "split keywords there); give one keyword at a time"
+        )
+    return diagnosis.strip()
 
 
 def parse_day(text: str | None, flag: str) -> date | None:

@@ -10,7 +10,7 @@ from ..errors import EXIT_OK, UsageError
 from ..ids import validate_id
 from ..models import Settings
 from . import documents, output
-from .common import handles_errors, lookup_id, parse_range
+from .common import diagnosis_filter, handles_errors, lookup_id, parse_range
 from .config import load_settings
 from .options import ArchiveOpt, CatalogueOpt, JsonOpt
 from .output import escape
@@ -119,7 +119,7 @@ def run_move(
         to=target,
         paths=tuple(paths or ()),
         from_id=lookup_id(from_id, settings) if from_id is not None else None,
-        diagnosis=diagnosis.strip() if diagnosis and diagnosis.strip() else None,
+        diagnosis=diagnosis_filter(diagnosis),
         since=first,
         until=last,
     )

@@ -21,7 +21,7 @@ from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
 from ..storage.links import leaves_root
-from ..text import keyword_problem
+from ..text import keyword_problem, printable, undecodable
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,10 @@ def resolve_targets(
     found: dict[str, CatalogueRecord] = {}
     problems: list[str] = []
     for target in targets:
+        if undecodable(target):
+            problems.append(f"{printable(target)}: holds bytes that are not UTF-8, as no "
+                            "archived photo's name or ID does")  # fmt: skip
+            continue
         if SAFE_ID.fullmatch(target.strip()):
             patient_id = check_id(target)
             records = list(catalogue.records(patient_id))
