@@ -424,3 +424,49 @@ def test_a_keywords_sidecar_edited_by_hand_does_not_give_way_to_a_camera_xmp(
     code, out, err = invoke(*run)
     assert code == 3, err
     assert sidecar.read_bytes() == consistent
+
+
+def test_a_tag_stopped_part_way_changes_nothing_and_one_stopped_after_is_audited(
+    archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: Ctrl-C (or kill -9) part way through `tag ID --consent publication` left
+    some photos' consent changed and no `tag` event, and `share --anonymous` then went
+    ahead. The rows change in one transaction, and a Ctrl-C after it waits for the event."""
+    import os
+    import signal
+
+    from cardingest.archive.catalogue import Catalogue
+
+    before = {r["archive_path"]: r["consent"] for r in search(archive, "--id", "ZAC5361")}
+    events = len(list(AuditLog(archive).events()))
+    calls: list[int] = []
+    real = Catalogue._write_diagnosis
+
+    def stopped_on_the_second(*args: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(*args)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Catalogue, "_write_diagnosis", staticmethod(stopped_on_the_second))
+        code, _, _ = invoke("tag", "ZAC5361", "--consent", "publication", "--diagnosis", "x",
+                            "--archive", archive)  # fmt: skip
+    assert code == 130 and len(calls) == 2
+    after = {r["archive_path"]: r["consent"] for r in search(archive, "--id", "ZAC5361")}
+    assert after == before and len(list(AuditLog(archive).events())) == events
+
+    retag = Catalogue.retag
+
+    def interrupted_after(self: Catalogue, changes: list) -> None:  # type: ignore[type-arg]
+        retag(self, changes)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Catalogue, "retag", interrupted_after)
+        code, _, _ = invoke("tag", "ZAC5361", "--consent", "publication", "--archive", archive)
+    assert code == 130
+    assert {r["consent"] for r in search(archive, "--id", "ZAC5361")} == {"publication"}
+    event = last_event(archive)
+    assert event["event"] == "tag" and len(event["changes"]) == len(before)
+    assert all(c["new"]["consent"] == "publication" for c in event["changes"])

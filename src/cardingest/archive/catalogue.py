@@ -1207,16 +1207,26 @@ class Catalogue:
         consent: str | None,
     ) -> None:
         """Change a record's keywords. ``None`` leaves a field as it is; ``()`` or ``''`` clear."""
+        self.retag([(archive_path, diagnosis, site, consent)])
+
+    def retag(
+        self, changes: Sequence[tuple[str, tuple[str, ...] | None, str | None, str | None]]
+    ) -> None:
+        """`update_keywords` of several records, all or none: ``(archive path, diagnosis,
+        site, consent)`` each. A consent changed on some photos only, by a run stopped part
+        way, would let a share treat the rest by the other consent."""
         with self._transaction() as conn:
-            file_id = _file_id(conn, archive_path)
-            if site is not None:
-                conn.execute("UPDATE files SET site = ? WHERE id = ?", (site or None, file_id))
-            if consent is not None:
-                conn.execute(
-                    "UPDATE files SET consent = ? WHERE id = ?", (_clean_consent(consent), file_id)
-                )
-            if diagnosis is not None:
-                self._write_diagnosis(conn, file_id, diagnosis)
+            for archive_path, diagnosis, site, consent in changes:
+                file_id = _file_id(conn, archive_path)
+                if site is not None:
+                    conn.execute("UPDATE files SET site = ? WHERE id = ?", (site or None, file_id))
+                if consent is not None:
+                    conn.execute(
+                        "UPDATE files SET consent = ? WHERE id = ?",
+                        (_clean_consent(consent), file_id),
+                    )
+                if diagnosis is not None:
+                    self._write_diagnosis(conn, file_id, diagnosis)
 
     def record_dicom_send(
         self,

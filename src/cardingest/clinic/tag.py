@@ -20,6 +20,7 @@ from ..errors import CardingestError, UsageError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
+from ..storage.interrupts import held_interrupts
 from ..storage.links import leaves_root
 from ..text import keyword_problem, printable, undecodable
 
@@ -234,7 +235,8 @@ def tag(
     The caller holds the archive lock (sidecars are rewritten through temporary files).
     """
     require_catalogue(archive)
-    AuditLog(archive).require_appendable()
+    log = AuditLog(archive)
+    log.require_appendable()
     result = TagResult()
     with Catalogue.open(archive, create=False) as catalogue:
         records = resolve_targets(catalogue, archive, targets, check_id)
@@ -245,26 +247,35 @@ def tag(
             if new == old:
                 result.unchanged.append(record.archive_path)
                 continue
-            catalogue.update_keywords(
-                record.archive_path,
-                diagnosis=new.diagnosis,
-                site=new.site or "",
-                consent=new.consent or "",
-            )
             result.changed.append(Retag(record.archive_path, old, new))
             touched.append(record)
+        if result.changed:
+            # One transaction, then its event, with Ctrl-C held between them: a run stopped
+            # part way changed some photos' consent, and none of it reached the audit log.
+            with held_interrupts():
+                catalogue.retag(
+                    [
+                        (r.path, r.new.diagnosis, r.new.site or "", r.new.consent or "")
+                        for r in result.changed
+                    ]
+                )
+                log.append(
+                    "tag",
+                    operator=operator,
+                    archive=str(archive),
+                    changes=[
+                        {"path": r.path, "old": _as_dict(r.old), "new": _as_dict(r.new)}
+                        for r in result.changed
+                    ],
+                )
         with writing_to(archive):
             rewrite_sidecars(archive, catalogue, touched, result)
-    if result.changed:
-        AuditLog(archive).append(
-            "tag",
+    if result.kept or result.problems:  # the sidecars left as they were, after the change
+        log.append(
+            "sidecars",
             operator=operator,
             archive=str(archive),
-            changes=[
-                {"path": r.path, "old": _as_dict(r.old), "new": _as_dict(r.new)}
-                for r in result.changed
-            ],
-            sidecars=result.sidecars,
+            written=result.sidecars,
             kept=result.kept,
             problems=result.problems,
         )
