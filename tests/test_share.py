@@ -627,3 +627,35 @@ def test_a_raw_and_jpeg_shot_is_shared_once_under_its_own_name(tmp_path: Path) -
     assert sorted(p.name for p in out.iterdir()) == ["JBX3656-20240501-100001-medium.jpg"]
     document = json.loads(stdout)
     assert [item["action"] for item in document["items"]] == ["written"], document
+
+
+def test_a_share_killed_part_way_is_in_the_audit_log_from_before_its_first_copy(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: kill -9 during `share` left copies (of an anonymous share, a token nobody
+    could trace) and no audit event. The plan is recorded before the first copy. (The
+    run is cut here by an exception no handler catches, as a kill cuts it.)"""
+    from cardingest.clinic import share as share_module
+
+    real = share_module._share_one
+
+    class Killed(BaseException):
+        pass
+
+    def killed_at_the_second(plan: Any, item: Any, result: Any) -> Any:
+        if result.written:
+            raise Killed
+        return real(plan, item, result)
+
+    monkeypatch.setattr(share_module, "_share_one", killed_at_the_second)
+    from cardingest.cli.clinic import run_share
+    from cardingest.cli.config import load_settings
+
+    with pytest.raises(Killed):
+        run_share(load_settings(archive=str(archive)), "JBX3656", size="small", start=None,
+                  end=None, out_dir=tmp_path / "out", anonymous=True)  # fmt: skip
+    assert len(list((tmp_path / "out").iterdir())) == 1
+    event = list(AuditLog(archive).events())[-1]
+    assert event["event"] == "share-started" and event["anonymous"] and event["token"]
+    assert len(event["paths"]) == 3 and event["out"] == recorded_folder(str(tmp_path / "out"))
+    assert next((tmp_path / "out").iterdir()).name.startswith(event["token"])

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..archive.audit import AuditLog
 from ..archive.catalogue import CatalogueRecord, require_catalogue
 from ..archive.readonly import reading
 from ..card.kinds import is_sidecar
@@ -28,6 +27,7 @@ from ..clinic.share import (
     execute_share,
     plan_share,
     record_share,
+    record_share_start,
 )
 from ..clinic.tag import Change, TagResult, parse_change, tag
 from ..errors import (
@@ -222,7 +222,7 @@ def run_share(
         slates=slates,
         backup=settings.backup,
     )
-    AuditLog(settings.archive).require_appendable()  # before any copy is written
+    record_share_start(plan, settings.operator)  # before any copy is written
     result = execute_share(
         plan,
         functools.partial(_report_item, as_json=as_json),

@@ -263,6 +263,23 @@ def _share_one(plan: SharePlan, item: ShareItem, result: ShareResult) -> tuple[s
     return "written", None
 
 
+def record_share_start(plan: SharePlan, operator: str) -> dict:
+    """The share's ``share-started`` event, before its first copy: a run killed part way
+    (kill -9, a power cut) leaves copies on their way out, and this names them, their folder
+    and an anonymous share's token, where the ``share`` event that follows would not come."""
+    return AuditLog(plan.archive).append(
+        "share-started",
+        operator=operator,
+        archive=str(plan.archive),
+        id=plan.patient_id,
+        size=plan.size,
+        out=recorded_folder(os.path.abspath(plan.out_dir)),
+        anonymous=plan.anonymous,
+        token=plan.label if plan.anonymous else None,
+        paths=[item.record.archive_path for item in plan.items],
+    )
+
+
 def record_share(result: ShareResult, operator: str) -> dict:
     plan = result.plan
     return AuditLog(plan.archive).append(
