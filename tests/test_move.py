@@ -9,6 +9,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 from datetime import datetime
@@ -488,3 +489,31 @@ def test_a_path_move_run_again_after_its_name_was_given_to_a_new_photo_moves_not
     assert f"{name}: moved to ZAA0067 before (it is {moved} now)" in said
     assert "--from ZAC5361 --since 2024-05-01 --until 2024-05-01" in said
     assert rows(archive) == before
+
+
+def test_a_copy_that_is_not_its_photo_is_not_moved(tmp_path: Path) -> None:
+    """A trial: an archive copy swapped for another patient's photo, damaged, or made a link
+    was moved under the new patient (exit 0), and the audit event gave the catalogue's
+    checksum as the moved file's. Each is refused now, and nothing moves."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = rows(archive)
+    other = next(path for path in before if not path.startswith("ZAC5361/"))
+    photo = archive / SECOND
+    good = photo.read_bytes()
+    elsewhere = tmp_path / "elsewhere.jpg"
+    elsewhere.write_bytes(good)
+    for bad in ("swapped", "damaged", "link"):
+        photo.unlink()
+        if bad == "swapped":
+            shutil.copyfile(archive / other, photo)
+        elif bad == "damaged":
+            photo.write_bytes(good[:-10] + bytes(10))
+        else:
+            photo.symlink_to(elsewhere)
+        code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+        said = " ".join(err.split())
+        assert code == 2 and f"{SECOND}: " in said and "not the archived photo" in said, said
+        assert rows(archive) == before
+    photo.unlink()
+    photo.write_bytes(good)
+    assert invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)[0] == 0

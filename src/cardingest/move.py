@@ -35,6 +35,7 @@ from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.lock import ArchiveLock
 from .archive.manifest import manifest_path, manifested_ingests, read_manifest, write_manifest
+from .archive.verify import CopyChecker, CopyState, archive_file
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
 from .errors import ArchiveError, CardingestError, Interrupted, UsageError
@@ -127,6 +128,15 @@ def _relative(target: str, archive: Path) -> str | None:
         return path.resolve().relative_to(Path(archive).resolve()).as_posix()
     except (OSError, ValueError):
         return None
+
+
+def _not_the_photo(path: str, state: CopyState) -> str:
+    """A copy that is not its record's photo (another patient's in its place, a damaged
+    one, a link): moved, it would be filed under the new patient as that photo."""
+    return (
+        f"{path}: {state.detail or state.status}, not the archived photo, so it is not moved "
+        "(run verify; ingesting its card again puts a damaged copy back)"
+    )
 
 
 def _backup_root(record: CatalogueRecord) -> Path | None:
@@ -355,6 +365,7 @@ def plan_move(
         if record.patient_id == request.to:
             result.already.append((record.archive_path, record.archive_path))
     conflicts: list[str] = []
+    checker = CopyChecker()
     for record in moving:
         # Sidecars (THM, camera XMP) of two shots may well be identical: photos decide.
         photo = _extension(record.archive_path).lower() not in SIDECAR_EXTENSIONS
@@ -366,8 +377,14 @@ def plan_move(
             )
         if not (archive / record.archive_path).is_file():
             conflicts.append(f"{record.archive_path}: missing from the archive (run verify)")
+        elif not (state := checker.check(archive_file(archive, record), record.size,
+                                         record.sha256, archive)).ok:  # fmt: skip
+            conflicts.append(_not_the_photo(record.archive_path, state))
         if record.backup_path and not Path(record.backup_path).is_file():
             conflicts.append(_backup_gone(record))
+        elif record.backup_path and not (state := checker.check(
+                Path(record.backup_path), record.size, record.sha256)).ok:  # fmt: skip
+            conflicts.append(_not_the_photo(record.backup_path, state))
     if conflicts:
         raise UsageError("Nothing was moved", details=conflicts)
     backup_roots = {root for r in moving if (root := _backup_root(r)) is not None}
