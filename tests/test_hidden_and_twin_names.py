@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from badinput_helpers import cardingest, photos
+from cardimage import samples_real
 
 ID = "ABC1006"
 
@@ -70,3 +71,35 @@ def test_two_photos_of_one_name_are_held_and_map_template_names_them(tmp_path: P
                      "--json", home=home)  # fmt: skip
     assert run.code == 3 and run.json()["summary"]["copied"] == 0, run.stderr
     assert not (archive / ID).exists()
+
+
+def test_a_file_named_as_a_jpeg_that_holds_something_else_is_held(tmp_path: Path) -> None:
+    """A trial: a HEIF photo, a PNG, a video and a letter, each named .JPG, were filed as
+    the patient's JPEGs (the HEIF with its own capture time). Each is held now, saying what
+    it holds; a real JPEG beside them is filed."""
+    from PIL import Image
+
+    first = photos(1)[0]
+    heif = samples_real() / "IMG_5195.HEIC"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    shutil.copyfile(first, folder / "IMG_0001.JPG")
+    shutil.copyfile(heif, folder / "IMG_0002.JPG")
+    Image.new("RGB", (8, 8)).save(folder / "IMG_0003.JPG", format="PNG")
+    (folder / "IMG_0004.jpeg").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    (folder / "IMG_0005.JPG").write_bytes(b"<html>referral letter</html>")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    run = cardingest("ingest", tmp_path / "card", "--id", ID, "--archive", archive, "--json",
+                     home=home)  # fmt: skip
+    assert run.code == 3, run.stderr
+    items = {item["source"].rpartition("/")[2]: item for item in run.json()["items"]}
+    assert items["IMG_0001.JPG"]["action"] == "copy"
+    held = {name: items[name]["reason"] for name in items if name != "IMG_0001.JPG"}
+    assert all(item["action"] == "hold" for name, item in items.items() if name in held)
+    assert "holds a HEIF photo (rename it .HEIC)" in held["IMG_0002.JPG"]
+    assert "holds a PNG image" in held["IMG_0003.JPG"]
+    assert "holds an MP4 or MOV video" in held["IMG_0004.jpeg"]
+    assert "holds no JPEG (it starts with the bytes 3c 68 74 6d)" in held["IMG_0005.JPG"]
+    assert [p.name for p in (archive / ID).iterdir() if p.suffix == ".jpg"] == [
+        items["IMG_0001.JPG"]["target"].rpartition("/")[2]
+    ]

@@ -60,6 +60,8 @@ class MediaFile:
     sha256: str | None = None
     """Set by `prepare` only where the catalogue holds content of this size under another
     patient, so the planner can hold a photo already filed for someone else."""
+    not_as_named: str | None = None
+    """What a file named as a JPEG holds instead (`card.kinds.not_as_named`): it is held."""
 
     @property
     def folder(self) -> str:

@@ -53,3 +53,38 @@ def is_sidecar(path: str) -> bool:
     folder's name leaves a ``/`` in what follows it)."""
     _, dot, extension = path.rpartition(".")
     return bool(dot) and extension.lower() in SIDECAR_EXTENSIONS
+
+
+_JPEG_NAMES = frozenset({"jpg", "jpeg"})
+_ISO_PHOTO_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif"})
+
+
+def not_as_named(path: str, head: bytes) -> str | None:
+    """What a file named as a JPEG holds instead, in words (its first bytes, ``head``), or
+    None: a HEIF photo an export renamed, a PNG, a video, a letter. Filed, it would lie in
+    the archive as a patient's JPEG that no viewer, share or PACS export can open as one;
+    held, it stays on the card with the reason."""
+    _, dot, extension = path.rpartition(".")
+    if not dot or extension.lower() not in _JPEG_NAMES or len(head) < 2:
+        return None
+    if head.startswith(b"\xff\xd8"):
+        return None
+    if head[4:8] == b"ftyp":
+        if head[8:12] in _ISO_PHOTO_BRANDS:
+            return "a HEIF photo (rename it .HEIC)"
+        if head[8:12] == b"crx ":
+            return "a Canon CR3 RAW file (rename it .CR3)"
+        return "an MP4 or MOV video"
+    for start, what in (
+        (b"\x89PNG", "a PNG image"),
+        (b"GIF8", "a GIF image"),
+        (b"II*\x00", "a TIFF or RAW file"),
+        (b"MM\x00*", "a TIFF or RAW file"),
+        (b"RIFF", "a RIFF file (WebP or AVI)"),
+        (b"%PDF", "a PDF document"),
+    ):
+        if head.startswith(start):
+            return what
+    if not head.strip(b"\x00"):
+        return "zero bytes where a JPEG starts (a damaged file)"
+    return f"no JPEG (it starts with the bytes {head[:4].hex(' ')})"

@@ -15,7 +15,7 @@ from ..models import MediaFile
 from ..storage.pagecache import will_need, will_need_tail
 from ..storage.positional import PEEK, ByPosition, read_range
 from .capture import TAIL_BYTES, Capture, file_time, read_capture
-from .kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
+from .kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar, not_as_named
 from .raw import SeekableFile
 
 NOT_PHOTO_EXTENSIONS = frozenset(
@@ -227,9 +227,11 @@ def _read_open(fd: int, relpath: str, size: int, mtime: float) -> MediaFile:
     a warning, and `file_time` an absurd file time into 1980-01-01; a read that fails is the
     card's, and holds the file."""
     try:
-        return _record(relpath, size, read_capture(_HeadFirst(fd, size), mtime, relpath))
+        head = _HeadFirst(fd, size)
+        record = _record(relpath, size, read_capture(head, mtime, relpath))
     except OSError as exc:
         return _unreadable(relpath, size, mtime, exc)
+    return _as_named(record, head.first_bytes())
 
 
 def read_again(fh: SeekableFile, relpath: str, size: int, mtime: float) -> MediaFile:
@@ -238,9 +240,23 @@ def read_again(fh: SeekableFile, relpath: str, size: int, mtime: float) -> Media
     if _without_reading(relpath, size):
         return _record_unread(relpath, size, mtime)
     try:
-        return _record(relpath, size, read_capture(fh, mtime, relpath))
+        fh.seek(0)
+        first = fh.read(_KIND_BYTES)
+        fh.seek(0)
+        record = _record(relpath, size, read_capture(fh, mtime, relpath))
     except OSError as exc:
         return _unreadable(relpath, size, mtime, exc)
+    return _as_named(record, first)
+
+
+_KIND_BYTES = 16
+"""Enough of a file's start to tell a JPEG from what else a file named so may hold."""
+
+
+def _as_named(record: MediaFile, first: bytes) -> MediaFile:
+    """``record``, marked when its bytes are not what its name says (`kinds.not_as_named`)."""
+    instead = not_as_named(record.path, first)
+    return record if instead is None else replace(record, not_as_named=instead)
 
 
 def same_reading(scanned: MediaFile, again: MediaFile) -> bool:
@@ -294,6 +310,9 @@ class _HeadFirst(ByPosition):
 
     def _end(self) -> int:
         return os.fstat(self._fd).st_size
+
+    def first_bytes(self) -> bytes:
+        return self._head[:_KIND_BYTES]
 
     def read(self, size: int = -1, /) -> bytes:
         start = self._pos

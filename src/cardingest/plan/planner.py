@@ -586,6 +586,11 @@ def _unusable(media: MediaFile) -> str | None:
     change that, so this is its reason before any of the map's."""
     if media.unreadable:
         return "cannot be read"
+    if media.not_as_named:
+        return (
+            f"named as a JPEG, but it holds {media.not_as_named}: filed, it would be a JPEG "
+            "that is none; check it on a computer"
+        )
     return "empty file (0 bytes)" if media.size == 0 else None
 
 
