@@ -167,3 +167,19 @@ def test_outputs_in_a_dcim_folder_or_another_archive_are_refused(
     for out in (copied / "DCIM" / ".." / "a.csv", archive / ".." / "b.csv", home / "c.csv"):
         code, _out, err = invoke("map-template", card, "--out", out)
         assert code == 0, (out, err)
+
+
+def test_outputs_on_proc_sys_or_dev_are_for_the_user_to_fix(tmp_path: Path, test_ids: Path) -> None:
+    """A trial: `share … --out /proc/x` was exit 1 ("Cannot create /proc/x"), where an
+    archive there is exit 2 with what to give."""
+    card, archive, _document = ingest_demo(tmp_path)
+    attempts = [
+        ("share", "ZAC5361", "--archive", archive, "--out", "/proc/x"),
+        ("dicom", "export", "ZAC5361", "--archive", archive, "--out", "/sys/x"),
+        ("map-template", card, "--out", "/proc/map.csv"),
+        ("preview", card, "--id", "ZAC5361", "--archive", archive, "--sheet", "/proc/s.html"),
+    ]
+    for args in attempts:
+        code, _out, err = invoke(*args)
+        said = " ".join(err.split())
+        assert code == 2 and "a view of the running system that holds no files" in said, said

@@ -637,13 +637,20 @@ def refuse_inside_archive(
     path: Path | None, option: str, archive: Path, backup: Path | None = None
 ) -> None:
     """What a command writes for people (shared or DICOM copies, a sheet, a map, a slate)
-    never goes into the archive or its backup, which hold only the photos cardingest files
+    never goes into /proc, /sys or /dev (exit 2, not a failed write), nor into the archive or
+    its backup, which hold only the photos cardingest files
     and its own records: there it would be taken for part of it, in a patient's folder for
     that patient's. Exit 2 before anything is made; judged by path and by device and inode,
     so a link or a bind mount is no way round."""
     if path is None:
         return
     where = Path(path).expanduser().absolute()
+    found = mount_of(identity.nearest_existing(where))
+    if found is not None and found[0] in SYSTEM_FSTYPES:
+        raise UsageError(
+            f"{option} {path} is on {found[0]} ({found[1]}), a view of the running system that "
+            "holds no files: write it to a folder on a disk"
+        )
     for what, root in (("archive", archive), ("backup", backup)):
         if root is not None and identity.inside(where, Path(root)):
             raise UsageError(
