@@ -124,7 +124,6 @@ def test_name_template_need_not_hold_the_id() -> None:
     ("text", "expected"),
     [
         (None, timedelta(0)),
-        ("", timedelta(0)),
         ("+01:00", timedelta(hours=1)),
         ("01:00", timedelta(hours=1)),
         ("-00:02:30", -timedelta(minutes=2, seconds=30)),
@@ -140,6 +139,8 @@ def test_parse_clock_offset(text: str | None, expected: timedelta) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        ("", "--clock-offset is empty: give ±HH:MM or ±HH:MM:SS (e.g. +01:00)"),  # trial
+        ("  ", "--clock-offset is empty: give ±HH:MM or ±HH:MM:SS (e.g. +01:00)"),
         ("+1:60", "--clock-offset '+1:60': minutes and seconds go up to 59"),
         ("+1:00:60", "--clock-offset '+1:00:60': minutes and seconds go up to 59"),
         (

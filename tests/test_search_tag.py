@@ -470,3 +470,10 @@ def test_a_tag_stopped_part_way_changes_nothing_and_one_stopped_after_is_audited
     event = last_event(archive)
     assert event["event"] == "tag" and len(event["changes"]) == len(before)
     assert all(c["new"]["consent"] == "publication" for c in event["changes"])
+
+
+def test_a_keyword_of_bytes_that_are_not_utf8_is_said_to_be_so(archive: Path) -> None:
+    """A trial: `tag ID --site $'\\xe9'` (Latin-1's é from a terminal) was called "a control
+    or invisible formatting character"."""
+    code, _, err = invoke("tag", "ZAC5361", "--site", "\udce9", "--archive", archive)
+    assert code == 2 and "holds bytes that are not UTF-8 text" in err, err

@@ -33,6 +33,8 @@ def keyword_problem(text: str) -> str | None:
         return f"{text[:40]!r} looks like a spreadsheet formula"
     if len(text) > MAX_KEYWORD:
         return f"is longer than {MAX_KEYWORD} characters"
+    if undecodable(text):  # a byte of another character set (Latin-1's é) from the terminal
+        return "holds bytes that are not UTF-8 text: check the terminal's character set"
     for char in text:
         if _unseen(char):
             return f"contains a control or invisible formatting character ({_escaped(char)})"

@@ -115,8 +115,10 @@ def target_path(
 
 def parse_clock_offset(text: str | None) -> timedelta:
     """``+01:00``, ``-00:02:30``: what to add to the camera's clock to get the true time."""
-    if not text:
+    if text is None:
         return timedelta(0)
+    if not text.strip():  # an unset variable in a script: no silent "no offset"
+        raise UsageError("--clock-offset is empty: give ±HH:MM or ±HH:MM:SS (e.g. +01:00)")
     match = _OFFSET.match(text.strip())
     if not match:
         raise UsageError(
