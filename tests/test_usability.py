@@ -1627,3 +1627,20 @@ def test_every_problem_of_a_map_is_listed_in_one_run(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2, result.output
     assert json.loads(result.stdout)["error"]["message"] == f"{idmap}: 2 problem(s) in the ID map"
+
+
+def test_a_catalogue_file_this_account_may_not_write_says_what_to_do(
+    card: Path, tmp_path: Path
+) -> None:
+    """A trial: `chmod 400` on the catalogue file gave SQLite's "attempt to write a readonly
+    database" and nothing more."""
+    require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
+    archive, home = tmp_path / "archive", tmp_path / "home"
+    first = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home)
+    assert first.code == 0, first.stderr
+    (archive / ".cardingest" / "catalogue.sqlite").chmod(0o400)
+    ran = cardingest("tag", "JBX3656", "--diagnosis", "bcc", "--archive", archive, home=home,
+                     prefix=("setpriv", *NO_OVERRIDE))  # fmt: skip
+    said = " ".join(ran.stderr.split())
+    assert ran.code == 1 and "readonly database: this account may not write the catalogue" in said
+    assert "nothing was changed" in said, said

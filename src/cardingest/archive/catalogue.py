@@ -725,6 +725,12 @@ class Catalogue:
                     str(self.path), getattr(self._conn, "role", None), reason
                 ) from None
             reason = str(exc).strip().split("\n")[0] or type(exc).__name__  # not its CONTEXT
+            if "readonly database" in reason:  # SQLite's words for a file it may not write
+                reason += (
+                    ": this account may not write the catalogue file (or the folder it is "
+                    "in). Run as the account that owns the archive, or ask whoever looks after "
+                    "it to give this one write access; nothing was changed"
+                )
             raise CatalogueError(f"Catalogue {self.path}: {reason}") from exc
 
     @contextmanager
