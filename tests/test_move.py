@@ -517,3 +517,23 @@ def test_a_copy_that_is_not_its_photo_is_not_moved(tmp_path: Path) -> None:
     photo.unlink()
     photo.write_bytes(good)
     assert invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)[0] == 0
+
+
+def test_photos_moved_back_and_forth_are_counted_once(tmp_path: Path) -> None:
+    """A trial: after A->B, B->A, A->B, B->A, A->B, `move --from A --to B` said "already
+    moved: 12 file(s)" of 3 photos, each listed four times."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    theirs = {path for path, patient in rows(archive).items() if patient == "ZAA0067"}
+    mine = [path for path, patient in rows(archive).items() if patient == "ZAC5361"]
+    for turn in range(5):
+        if turn % 2:  # back: the photos that came from ZAC5361, not ZAA0067's own
+            back = [p for p, who in rows(archive).items() if who == "ZAA0067" and p not in theirs]
+            code, _out, err = invoke("move", *back, "--to", "ZAC5361", "--archive", archive)
+        else:
+            code, _out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067",
+                                     "--archive", archive)  # fmt: skip
+        assert code == 0, err
+    code, out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive", archive,
+                            "--json")  # fmt: skip
+    assert code == 0, err
+    assert len(json.loads(out)["already"]) == len(mine)

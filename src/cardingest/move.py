@@ -204,7 +204,9 @@ def _moved_already(
             date_to=request.until,
         )
         theirs = {record.archive_path for record in now}
-        done = [m for m in moved if m[1] == request.to and m[3] in theirs]
+        # The last move to each name: photos moved back and forth reach it more than once.
+        last = {m[3]: m for m in moved if m[1] == request.to and m[3] in theirs}
+        done = sorted(last.values(), key=moved.index)
         if done:
             result.from_id = source
             result.already.extend((old, new) for _, _, old, new in done)
@@ -220,9 +222,10 @@ def _moved_already(
         )
     if moved:
         targets = ", ".join(sorted({to for _, to, _, _ in moved}))
+        files = len({old for _, _, old, _ in moved})
         return (
             f"--from {source}: no archived photos match{where}: nothing is archived under "
-            f"{source} now; the audit log records {len(moved)} file(s) of {source} moved "
+            f"{source} now; the audit log records {files} file(s) of {source} moved "
             f"to {targets} (`cardingest search --id` lists a patient's photos)"
         )
     return (
