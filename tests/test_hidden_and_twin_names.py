@@ -99,7 +99,7 @@ def test_a_file_named_as_a_jpeg_that_holds_something_else_is_held(tmp_path: Path
     assert "holds a HEIF photo (rename it .HEIC)" in held["IMG_0002.JPG"]
     assert "holds a PNG image" in held["IMG_0003.JPG"]
     assert "holds an MP4 or MOV video" in held["IMG_0004.jpeg"]
-    assert "holds no JPEG (it starts with the bytes 3c 68 74 6d)" in held["IMG_0005.JPG"]
+    assert "holds text, not a JPEG (it starts with '<html>referr')" in held["IMG_0005.JPG"]
     assert [p.name for p in (archive / ID).iterdir() if p.suffix == ".jpg"] == [
         items["IMG_0001.JPG"]["target"].rpartition("/")[2]
     ]

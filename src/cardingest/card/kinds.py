@@ -63,7 +63,8 @@ def not_as_named(path: str, head: bytes) -> str | None:
     """What a file named as a JPEG holds instead, in words (its first bytes, ``head``), or
     None: a HEIF photo an export renamed, a PNG, a video, a letter. Filed, it would lie in
     the archive as a patient's JPEG that no viewer, share or PACS export can open as one;
-    held, it stays on the card with the reason."""
+    held, it stays on the card with the reason. Bytes of no known kind are None: a JPEG
+    whose first sector the card lost is still the photo, and is archived as it is."""
     _, dot, extension = path.rpartition(".")
     if not dot or extension.lower() not in _JPEG_NAMES or len(head) < 2:
         return None
@@ -85,6 +86,7 @@ def not_as_named(path: str, head: bytes) -> str | None:
     ):
         if head.startswith(start):
             return what
-    if not head.strip(b"\x00"):
-        return "zero bytes where a JPEG starts (a damaged file)"
-    return f"no JPEG (it starts with the bytes {head[:4].hex(' ')})"
+    if all(32 <= byte < 127 or byte in b"\t\n\r" for byte in head):
+        shown = head[:12].decode("ascii").translate({9: " ", 10: " ", 13: " "})
+        return f"text, not a JPEG (it starts with {shown!r})"
+    return None  # binary: a JPEG damaged at its start is archived as it is, with its warning

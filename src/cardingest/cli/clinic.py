@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..archive.audit import AuditLog
 from ..archive.catalogue import CatalogueRecord, require_catalogue
 from ..archive.readonly import reading
 from ..card.kinds import is_sidecar
@@ -222,7 +223,8 @@ def run_share(
         slates=slates,
         backup=settings.backup,
     )
-    record_share_start(plan, settings.operator)  # before any copy is written
+    AuditLog(settings.archive).require_appendable()  # its reason, before any copy is written
+    record_share_start(plan, settings.operator)
     result = execute_share(
         plan,
         functools.partial(_report_item, as_json=as_json),
