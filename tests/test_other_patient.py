@@ -64,7 +64,9 @@ def test_planner_lets_content_this_patient_already_has_through() -> None:
         )
     )
     (item,) = make_plan(files, one_patient("JBX3656"), state=state).items
-    assert item.action == "copy"  # the ingest's content gate turns it into a skip
+    # As the ingest's content gate does it (it was planned "copy", and then skipped there).
+    assert (item.action, item.target) == ("skip", "JBX3656/JBX3656-x.jpg")
+    assert item.reason == "already archived (same content)"
     other = make_plan(files, one_patient("EPT6335"), state=state).items[0]
     assert other.action == "hold" and "MCJ1984" in (other.reason or "")
 

@@ -42,6 +42,7 @@ from .errors import ArchiveError, CardingestError, InsufficientSpaceError, Inter
 from .host import host_name
 from .models import METADIR, Card, MediaFile, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
+from .plan.planner import SAME_CONTENT
 from .prepare import blocked_folders, has_catalogue, photo_of
 from .storage import modes
 from .storage.durable import (
@@ -685,7 +686,11 @@ def execute(
             synced = FolderSyncs()
             batch = _Batcher(catalogue, synced, journal)
             outcomes = Outcomes(plan.items)
-            sightings: list[tuple[str, str]] = []
+            sightings = [  # planned as the copy gate would find them: skipped, seen again
+                (item.target, item.source)
+                for item in plan.items
+                if item.action == "skip" and item.reason == SAME_CONTENT and item.target
+            ]
             status = "finished"
             drained = False
             stopped_by: CardingestError | None = None

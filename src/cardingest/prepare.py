@@ -490,7 +490,8 @@ def content_elsewhere(
     archived: Sequence[ArchivedFile] = (),
     on_file: Callable[[str], None] | None = None,
 ) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
-    """Hash the card photos whose size matches a file archived under another patient.
+    """Hash the card photos whose size matches an archived file (another patient's, or a
+    file of the row's own patient from another card path).
 
     Card photos whose size and capture time match a card photo given to another patient
     are hashed too (the same bytes twice on one card; fixed-size RAW files of two patients
@@ -524,8 +525,10 @@ def content_elsewhere(
         row = assignment.get(media.path)
         if row is None or (media.path, media.size) in by_name:
             continue
-        others = owners.get(media.size, set()) | twins.get(_twin_key(media), set())
-        if others - {row.patient_id}:
+        # The row's own patient counts too: a photo archived for them from another card path
+        # is skipped by the ingest's copy gate, and the plan says so (`planner.SAME_CONTENT`).
+        twin_owners = twins.get(_twin_key(media), set()) - {row.patient_id}
+        if media.size in owners or twin_owners:
             wanted.append(media)
     hashed: dict[str, MediaFile] = {}
     for media in wanted:

@@ -267,13 +267,32 @@ def _archived_index(state: ArchiveState) -> _ArchivedIndex:
 
 def _filed_elsewhere(
     state: ArchiveState,
-) -> tuple[dict[str, list[ArchivedFile]], set[tuple[str, str]]]:
-    """Archived content by sha256, and which (patient, sha256) pairs are archived at all."""
+) -> tuple[dict[str, list[ArchivedFile]], dict[tuple[str, str], ArchivedFile]]:
+    """Archived content by sha256, and each (patient, sha256) pair archived, with the first
+    file (by archive path) that holds it."""
     by_sha: dict[str, list[ArchivedFile]] = defaultdict(list)
     for archived in state.elsewhere:
         by_sha[archived.sha256.lower()].append(archived)
-    owned = {(a.patient_id, a.sha256.lower()) for a in (*state.archived, *state.elsewhere)}
+    owned: dict[tuple[str, str], ArchivedFile] = {}
+    for a in sorted((*state.archived, *state.elsewhere), key=lambda a: a.archive_path):
+        owned.setdefault((a.patient_id, a.sha256.lower()), a)
     return by_sha, owned
+
+
+SAME_CONTENT = "already archived (same content)"
+"""The reason of a photo the patient has in the archive from another card path (the card
+given as its camera folder last time, a copy of a photo on the card): the ingest records
+where it was seen again, as its copy gate does, so the wipe may clear it."""
+
+
+def _same_content(
+    media: MediaFile, patient_id: str, owned: Mapping[tuple[str, str], ArchivedFile]
+) -> ArchivedFile | None:
+    """The patient's archived file of this card photo's content (hashed by `prepare` where
+    the catalogue holds a file of its size), if any: the ingest would skip it."""
+    if media.sidecar or media.sha256 is None:
+        return None
+    return owned.get((patient_id, media.sha256.lower()))
 
 
 def _archived_as(
@@ -657,7 +676,7 @@ def _other_owner(
     pending: list[MediaFile],
     patient_id: str,
     by_sha: dict[str, list[ArchivedFile]],
-    owned: set[tuple[str, str]],
+    owned: Mapping[tuple[str, str], ArchivedFile],
 ) -> ArchivedFile | None:
     """The archived file of another patient with the content of one of these photos."""
     for media in pending:
@@ -921,6 +940,7 @@ def make_plan(
             when = _shifted(primary.captured, clock_offset)
             pending: list[MediaFile] = []
             archived_targets: list[str] = []
+            seen_again: list[tuple[MediaFile, ArchivedFile]] = []
             for media in shot.files:
                 done = (
                     _archived_as(archived, patient_id, media, captured_key(primary))
@@ -949,6 +969,9 @@ def make_plan(
                     items.append(
                         _archived_item(media, when, row, primary, done, "already archived", slates)
                     )
+                elif (same := _same_content(media, patient_id, owned)) is not None:
+                    archived_targets.append(same.archive_path)
+                    seen_again.append((media, same))
                 else:
                     pending.append(media)
             if pending and not archived_targets and all(m.sidecar for m in pending):
@@ -990,9 +1013,15 @@ def make_plan(
                 and (taken_after := _taken_after(row, primary, when, state.map_used, source))
             ):
                 held_for = _taken_after_reason(primary, when, row, *taken_after)
-            if held_for is not None:
-                items.extend(_held(pending, when, row, primary, held_for, slates))
-                pending = []
+            if held_for is not None:  # with the shot's files archived from elsewhere
+                again = [media for media, _ in seen_again]
+                items.extend(_held([*again, *pending], when, row, primary, held_for, slates))
+                pending, seen_again = [], []
+            items.extend(
+                _item(media, when, row, "skip", shot_time=primary, target=same.archive_path,
+                      reason=SAME_CONTENT, slates=slates)
+                for media, same in seen_again
+            )  # fmt: skip
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None and archived_targets and all(m.sidecar for m in pending):
                 # A sidecar of an archived shot (a camera XMP come to the card since) goes
