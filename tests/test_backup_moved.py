@@ -11,6 +11,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from badinput_helpers import cardingest, dated_card
 from pg_helpers import Desk, card_files, json_out, write_folder
 
@@ -129,7 +130,9 @@ def test_wrong_folders_are_refused_with_what_to_give(tmp_path: Path) -> None:
         assert run.code == 2, (run.code, run.stderr)
         return " ".join(run.stderr.split())
 
-    assert f"The catalogue's backup folders: {old} (1 copy)" in refused(tmp_path / "x", old)
+    assert f"The catalogue's backup folders: {old} (1 copy)" in refused(
+        tmp_path / "x", tmp_path / "empty"
+    )
     assert "is not there" in refused(old, tmp_path / "nowhere")
     assert "is not a folder" in refused(old, tmp_path / "file")
     assert "the same" in refused(old, old)
@@ -163,3 +166,76 @@ def test_a_backup_moved_is_pointed_at_in_postgresql_too(tmp_path: Path, pg_url: 
     assert json_out(desk.run("verify", "--json"))["ok"]
     wipe = json_out(desk.run("wipe", card, "--backup", new, "--yes", "--json"))
     assert wipe["summary"] == {"removed": 2, "kept": 0}
+
+
+def test_run_again_it_says_so_and_a_wrong_new_folder_is_left_as_it_was(tmp_path: Path) -> None:
+    """A trial: a refused run left a `.cardingest` folder (its lock's) in the wrong NEW,
+    inside the archive too, which verify then reported; NEW given as the archive itself
+    tripped over its own lock (exit 1); a second run said "no backup copy is recorded"."""
+    _card, home, archive, old = ingested(tmp_path, 1)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for wrong in (empty, archive, archive / ID):
+        run = cardingest("catalogue", "backup-moved", old, wrong, "--archive", archive, home=home)
+        assert run.code == 2, run.stderr
+        assert not (wrong / ".cardingest").exists() or wrong == archive
+    assert list(empty.iterdir()) == []
+    assert cardingest("verify", "--archive", archive, home=home).code == 0
+    new = old.rename(tmp_path / "b2")
+    args = ("catalogue", "backup-moved", old, new, "--archive", archive)
+    assert cardingest(*args, home=home).code == 0
+    again = cardingest(*args, "--json", home=home)
+    assert again.code == 0 and again.json()["already"] == 1 and again.json()["moved"]
+    said = cardingest(*args, home=home)
+    assert "already, and none in" in " ".join(said.text.split())
+
+
+def test_not_while_a_stopped_move_still_names_the_old_folder(tmp_path: Path) -> None:
+    """A trial: pointed at NEW while an interrupted move's journal named the old backup
+    paths, every later move and tag failed for good ("… is gone …")."""
+    _card, home, archive, old = ingested(tmp_path, 1)
+    journal = archive / ".cardingest" / "move-journal.json"
+    journal.write_text("{}")  # any journal: the command looks no further
+    new = old.rename(tmp_path / "b2")
+    run = cardingest("catalogue", "backup-moved", old, new, "--archive", archive, home=home)
+    assert run.code == 2 and "An interrupted move is waiting" in run.stderr, run.stderr
+    assert all(path.startswith(f"{old}/") for path in backup_paths(archive))
+
+
+def test_the_config_warning_comes_with_json_too(tmp_path: Path) -> None:
+    _card, home, archive, old = ingested(tmp_path, 1)
+    config = home / ".config" / "cardingest" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'archive = "{archive}"\nbackup = "{old}"\n')
+    new = old.rename(tmp_path / "b2")
+    run = cardingest("catalogue", "backup-moved", old, new, "--json", home=home)
+    assert run.code == 0 and run.json()["config_names_old"]
+    assert f"the config still sets backup = {old}" in " ".join(run.stderr.split())
+
+
+def test_a_ctrl_c_as_the_catalogue_changes_waits_for_its_audit_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: a double Ctrl-C could change the catalogue with no `backup-moved` event."""
+    import os
+    import signal
+
+    from clinic_helpers import invoke
+
+    from cardingest.archive.catalogue import Catalogue
+
+    _card, _home, archive, old = ingested(tmp_path, 2)
+    new = old.rename(tmp_path / "b2")
+    real = Catalogue.move_backup
+
+    def interrupted(self: Catalogue, *args: object) -> int:
+        done = real(self, *args)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGINT)
+        return done
+
+    monkeypatch.setattr(Catalogue, "move_backup", interrupted)
+    code, _out, _err = invoke("catalogue", "backup-moved", old, new, "--archive", archive)
+    assert code == 130
+    assert all(path.startswith(f"{new}/") for path in backup_paths(archive))
+    log = (archive / ".cardingest" / "audit.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["event"] == "backup-moved"

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from badinput_helpers import cardingest
@@ -537,3 +538,60 @@ def test_photos_moved_back_and_forth_are_counted_once(tmp_path: Path) -> None:
                             "--json")  # fmt: skip
     assert code == 0, err
     assert len(json.loads(out)["already"]) == len(mine)
+
+
+def test_a_second_ctrl_c_does_not_cut_the_undo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: Ctrl-C twice (or Ctrl-C then SIGTERM) cut the undo itself, left the journal
+    and some new links, and the next `tag` of another patient carried the move out."""
+    import signal
+
+    from cardingest import move as move_module
+    from cardingest.archive.catalogue import Catalogue
+
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = rows(archive)
+    tree = sorted(p.relative_to(archive) for p in archive.rglob("*") if METADIR not in p.parts)
+    real = move_module.remove_empty_folders
+
+    def second_ctrl_c(*args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # during the undo
+        real(*args)
+
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Catalogue, "move_rows", stopped)
+        patched.setattr(move_module, "remove_empty_folders", second_ctrl_c)
+        code, _out, _err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive",
+                                  archive)  # fmt: skip
+    assert code == 130
+    assert not (archive / METADIR / "move-journal.json").exists()
+    assert rows(archive) == before
+    assert (
+        sorted(p.relative_to(archive) for p in archive.rglob("*") if METADIR not in p.parts) == tree
+    )
+
+
+def test_a_backup_copy_that_is_the_archive_copy_is_not_moved(tmp_path: Path) -> None:
+    """A trial: a backup copy hard-linked to the archive copy (one file, not two) was moved."""
+    card, map_file = demo_card(tmp_path)
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    code, _out, err = invoke("ingest", card, "--map", map_file, "--archive", archive,
+                             "--backup", backup)  # fmt: skip
+    assert code == 3, err
+    (backup / SECOND).unlink()
+    (backup / SECOND).hardlink_to(archive / SECOND)
+    code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    said = " ".join(err.split())
+    assert code == 2 and "the archive copy itself" in said and "not moved" in said, said
+
+
+def test_an_old_path_moved_elsewhere_before_says_where_it_is(tmp_path: Path) -> None:
+    _card, archive, _ = ingest_demo(tmp_path)
+    assert invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)[0] == 0
+    code, _out, err = invoke("move", SECOND, "--to", "EPT6335", "--archive", archive)
+    said = " ".join(err.split())
+    assert code == 2 and f"{SECOND}: moved to ZAA0067 before; it is ZAA0067/" in said, said

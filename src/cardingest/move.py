@@ -35,7 +35,7 @@ from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.lock import ArchiveLock
 from .archive.manifest import manifest_path, manifested_ingests, read_manifest, write_manifest
-from .archive.verify import CopyChecker, CopyState, archive_file
+from .archive.verify import CopyChecker, CopyState, archive_file, second_copy
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
 from .errors import ArchiveError, CardingestError, Interrupted, UsageError
@@ -50,6 +50,7 @@ from .storage.durable import (
     remove_empty_folders,
     writing_to,
 )
+from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
 from .storage.transfer import plain_relpath
@@ -260,6 +261,9 @@ def _select(
         if record is None:
             if new and moved_there:
                 result.already.append((relpath, new))
+            elif new and done is not None:
+                problems.append(f"{target}: moved to {done.patient_id} before; it is {new} "
+                                "now: give that path")  # fmt: skip
             else:
                 problems.append(f"{target}: not an archived photo in {archive}")
             continue
@@ -385,8 +389,9 @@ def plan_move(
             conflicts.append(_not_the_photo(record.archive_path, state))
         if record.backup_path and not Path(record.backup_path).is_file():
             conflicts.append(_backup_gone(record))
-        elif record.backup_path and not (state := checker.check(
-                Path(record.backup_path), record.size, record.sha256)).ok:  # fmt: skip
+        elif record.backup_path and not (state := second_copy(checker.check(
+                Path(record.backup_path), record.size, record.sha256), "backup",
+                Path(record.backup_path), archive_file(archive, record))).ok:  # fmt: skip
             conflicts.append(_not_the_photo(record.backup_path, state))
     if conflicts:
         raise UsageError("Nothing was moved", details=conflicts)
@@ -881,7 +886,9 @@ def move(
         try:
             result.moved, result.sidecars = carry_out(archive, data)
         except BaseException as exc:
-            if not _undone(archive, data, pairs, roots):
+            with held_interrupts():  # a second Ctrl-C must not cut the undo and leave the journal
+                undone = _undone(archive, data, pairs, roots)
+            if not undone:
                 raise
             if isinstance(exc, KeyboardInterrupt):
                 raise Interrupted(

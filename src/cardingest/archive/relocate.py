@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..storage import identity
+from ..storage.interrupts import held_interrupts
 from .audit import AuditLog
 from .backend import check_destination_root, memory_fstype
 from .catalogue import Catalogue, CatalogueRecord
@@ -45,6 +46,8 @@ class Relocation:
     ingests: int
     bytes: int
     mismatches: tuple[Mismatch, ...]
+    already: int = 0
+    """With nothing recorded in ``old``: the copies the catalogue names in ``new`` already."""
 
     @property
     def moved(self) -> bool:
@@ -113,6 +116,8 @@ def relocate_backup(
     with Catalogue.open(archive, create=False) as catalogue:
         records = list(catalogue.records())
         roots = recorded_roots(records)
+        if old not in roots and new in roots:  # run again, or another desk did it
+            return Relocation(str(old), str(new), 0, 0, 0, (), already=roots[new])
         if old not in roots:
             raise UsageError(_not_recorded(old, new, roots))
         moving = [record for record in records if backup_root(record) == old]
@@ -146,16 +151,17 @@ def relocate_backup(
             )
         ingests = 0
         if not mismatches:
-            ingests = catalogue.move_backup(changes, str(old), str(new))
-            AuditLog(archive).append(
-                "backup-moved",
-                operator=operator,
-                archive=str(archive),
-                old=str(old),
-                new=str(new),
-                photos=len(changes),
-                ingests=ingests,
-            )
+            with held_interrupts():  # the change and its event together, whatever Ctrl-C does
+                ingests = catalogue.move_backup(changes, str(old), str(new))
+                AuditLog(archive).append(
+                    "backup-moved",
+                    operator=operator,
+                    archive=str(archive),
+                    old=str(old),
+                    new=str(new),
+                    photos=len(changes),
+                    ingests=ingests,
+                )
     return Relocation(
         old=str(old),
         new=str(new),

@@ -4,6 +4,7 @@ at a backup folder that moved."""
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +17,7 @@ from ..archive.backend import (
     require_readable,
 )
 from ..errors import EXIT_FAILURE, UsageError
+from ..models import METADIR, Settings
 from . import documents, output
 from .common import handles_errors
 from .config import load_settings, warn_passwords
@@ -100,47 +102,33 @@ def backup_moved_command(
 
     All or nothing: a copy missing or damaged there changes nothing (exit 1).
     """
-    from ..archive.relocate import folder, relocate_backup
-    from ..move import lock_backups
-    from .session import open_archive
+    from ..archive.relocate import folder
 
     settings = load_settings(archive=archive, catalogue=catalogue)
     old_root, new_root = folder(old), folder(new)
-    with contextlib.ExitStack() as held:
-        held.enter_context(
-            open_archive(settings.archive, "backup-moved", consequence="no backup copy to move")
-        )
-        if new_root.is_dir():
-            held.enter_context(lock_backups("backup-moved (as backup)")({new_root}))
-        bar = held.enter_context(output.progress(True, bytes_mode=True))
-        task = bar.add_task("Reading the backup copies", total=None) if bar else None
-
-        def on_total(total: int) -> None:
-            if bar is not None and task is not None:
-                bar.update(task, total=total)
-
-        def on_bytes(count: int) -> None:
-            if bar is not None and task is not None:
-                bar.advance(task, count)
-
-        report = relocate_backup(
-            settings.archive,
-            old_root,
-            new_root,
-            operator=settings.operator,
-            on_total=on_total,
-            on_bytes=on_bytes,
-        )
+    report = _relocate(settings, old_root, new_root)
     stale = settings.backup is not None and folder(settings.backup) == old_root
     if as_json:
         output.emit_json(documents.backup_moved(report, stale))
     else:
-        _say_backup_moved(report, stale)
+        _say_backup_moved(report)
+    if stale:
+        output.err.print(
+            f"[yellow]warning:[/] the config still sets backup = {escape(report.old)}: set it "
+            f"to {escape(report.new)}, or give --backup {escape(report.new)}."
+        )
     if not report.moved:
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _say_backup_moved(report: Relocation, stale: bool) -> None:
+def _say_backup_moved(report: Relocation) -> None:
+    if report.already:
+        output.out.print(
+            f"The catalogue names {escape(report.new)} for its {report.already} backup "
+            f"cop{'y' if report.already == 1 else 'ies'} already, and none in "
+            f"{escape(report.old)}: nothing to do."
+        )
+        return
     if not report.moved:
         output.out.print(
             f"[red]Not changed:[/] {len(report.mismatches)} of the {report.photos} backup "
@@ -164,8 +152,53 @@ def _say_backup_moved(report: Relocation, stale: bool) -> None:
         f"{escape(report.new)}: [green]all match[/]. The catalogue names them there now (was "
         f"{escape(report.old)}); recorded in the audit log."
     )
-    if stale:
-        output.err.print(
-            f"[yellow]warning:[/] the config still sets backup = {escape(report.old)}: set it "
-            f"to {escape(report.new)}, or give --backup {escape(report.new)}."
-        )
+
+
+def _relocate(settings: Settings, old: Path, new: Path) -> Relocation:
+    """`relocate_backup` under the archive's lock and NEW's, with a progress bar. A
+    ``.cardingest`` the lock made in a NEW that proved not to be the backup is taken away."""
+    from ..archive.relocate import check_new_place, relocate_backup
+    from ..move import journal_path, lock_backups
+    from .session import open_archive
+
+    check_new_place(settings.archive, old, new)  # before a lock is made in NEW
+    made = not (new / METADIR).exists()
+    moved = False
+    try:
+        with contextlib.ExitStack() as held:
+            held.enter_context(
+                open_archive(settings.archive, "backup-moved", consequence="no backup copy to move")
+            )
+            if journal_path(settings.archive).exists():
+                raise UsageError(
+                    "An interrupted move is waiting to be finished, and its journal names "
+                    "backup copies by their old paths: connect the backup disk where it was "
+                    "(OLD), run any `cardingest move` or `tag` (each finishes it first), then "
+                    "run backup-moved. Nothing was changed."
+                )
+            held.enter_context(lock_backups("backup-moved (as backup)")({new}))
+            bar = held.enter_context(output.progress(True, bytes_mode=True))
+            task = bar.add_task("Reading the backup copies", total=None) if bar else None
+
+            def on_total(total: int) -> None:
+                if bar is not None and task is not None:
+                    bar.update(task, total=total)
+
+            def on_bytes(count: int) -> None:
+                if bar is not None and task is not None:
+                    bar.advance(task, count)
+
+            report = relocate_backup(
+                settings.archive,
+                old,
+                new,
+                operator=settings.operator,
+                on_total=on_total,
+                on_bytes=on_bytes,
+            )
+            moved = report.moved and not report.already
+    finally:
+        if made and not moved:
+            with contextlib.suppress(OSError):  # only if empty: the lock's own folder
+                (new / METADIR).rmdir()
+    return report

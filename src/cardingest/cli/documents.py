@@ -398,5 +398,6 @@ def backup_moved(report: Relocation, config_names_old: bool) -> Document:
             }
             for m in report.mismatches
         ],
+        "already": report.already,
         "config_names_old": config_names_old,
     }
