@@ -27,6 +27,7 @@ def test_hidden_photos_are_named_and_kept_through_ingest_and_wipe(tmp_path: Path
     shutil.copyfile(second, card / "DCIM/.101CANON/IMG_0002.JPG")
     shutil.copyfile(third, card / "DCIM/100CANON/.IMG_0003.JPG")
     (card / "DCIM/100CANON/._IMG_0001.JPG").write_bytes(b"\x00\x05\x16\x07" + bytes(4092))
+    shutil.copyfile(third, card / "DCIM/100CANON/._IMG_0004.JPG")  # a photo, named as macOS's
     (card / "DCIM/.DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     home, archive = tmp_path / "home", tmp_path / "archive"
 
@@ -34,13 +35,14 @@ def test_hidden_photos_are_named_and_kept_through_ingest_and_wipe(tmp_path: Path
                      home=home)  # fmt: skip
     assert run.code == 3, run.stderr
     stderr = " ".join(run.stderr.split())
-    for hidden in ("DCIM/.101CANON", "DCIM/100CANON/.IMG_0003.JPG"):
+    hidden_ones = ("DCIM/.101CANON", "DCIM/100CANON/.IMG_0003.JPG", "DCIM/100CANON/._IMG_0004.JPG")
+    for hidden in hidden_ones:
         assert f"{hidden}: hidden (its name starts with a dot), not archived" in stderr, stderr
     assert "._IMG_0001" not in stderr and "DS_Store" not in stderr
     wipe = run.json()["wipe"]
-    assert wipe["summary"] == {"removed": 1, "kept": 2}, wipe
+    assert wipe["summary"] == {"removed": 1, "kept": 3}, wipe
     kept = {item["source"]: item["reason"] for item in wipe["items"] if item["action"] == "keep"}
-    assert set(kept) == {"DCIM/.101CANON", "DCIM/100CANON/.IMG_0003.JPG"}
+    assert set(kept) == set(hidden_ones)
     assert all("hidden" in why for why in kept.values())
     assert (card / "DCIM/.101CANON/IMG_0002.JPG").read_bytes() == second.read_bytes()
     assert (card / "DCIM/100CANON/.IMG_0003.JPG").read_bytes() == third.read_bytes()
@@ -103,3 +105,9 @@ def test_a_file_named_as_a_jpeg_that_holds_something_else_is_held(tmp_path: Path
     assert [p.name for p in (archive / ID).iterdir() if p.suffix == ".jpg"] == [
         items["IMG_0001.JPG"]["target"].rpartition("/")[2]
     ]
+    template = cardingest("map-template", tmp_path / "card", home=home)
+    said = " ".join(template.stderr.split())
+    assert (
+        "DCIM/100CANON/IMG_0002.JPG: held on the card whatever their row says: named as a "
+        "JPEG, but it holds a HEIF photo" in said
+    ), said

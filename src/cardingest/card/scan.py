@@ -49,13 +49,28 @@ def is_hidden(name: str) -> bool:
 
 
 def passed_over(name: str) -> bool:
-    """What an operating system leaves on any drive it touches: macOS's ``._`` copies of a
-    file's metadata (``._IMG_0001.JPG``: no photo, though it ends in .JPG), its .DS_Store,
-    and the recycle bins and indexes (`IGNORED_NAMES`). Any other name starting with a dot
-    is named (`HIDDEN`), not passed over: a photo hidden on the card would otherwise be
-    lost when the card is formatted after a clean wipe."""
+    """What an operating system leaves on any drive it touches: macOS's .DS_Store, and the
+    recycle bins and indexes (`IGNORED_NAMES`); macOS's ``._`` copies of a file's metadata
+    (``._IMG_0001.JPG``: no photo, though it ends in .JPG) too, by their bytes, in `_walk`.
+    Any other name starting with a dot is named (`HIDDEN`), not passed over: a photo hidden
+    on the card would otherwise be lost when the card is formatted after a clean wipe."""
     lowered = name.lower()
-    return lowered.startswith("._") or lowered == ".ds_store" or lowered in IGNORED_NAMES
+    return lowered == ".ds_store" or lowered in IGNORED_NAMES
+
+
+APPLE_DOUBLE = b"\x00\x05\x16\x07"
+"""How macOS's ``._`` files start: one whose bytes do not (a photo renamed so) is named."""
+
+
+def _apple_double(entry: os.DirEntry[str]) -> bool:
+    """Whether a ``._`` entry is macOS's metadata file, by its first bytes."""
+    if not entry.name.startswith("._") or not entry.is_file(follow_symlinks=False):
+        return False
+    try:
+        with open(entry.path, "rb") as fh:
+            return fh.read(4) == APPLE_DOUBLE
+    except OSError:
+        return False
 
 
 HIDDEN = "hidden (its name starts with a dot)"
@@ -115,7 +130,7 @@ def _walk(
     while stack:
         for entry, relpath in stack[-1]:
             if entry.name.startswith("."):
-                if specials is not None:
+                if specials is not None and not _apple_double(entry):
                     specials.append((relpath, HIDDEN))
                 continue
             if entry.is_dir(follow_symlinks=False):

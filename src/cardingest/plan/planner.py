@@ -110,11 +110,12 @@ def _shots(files: Sequence[MediaFile]) -> tuple[list[_Shot], list[tuple[MediaFil
 
 
 def names_in_doubt(files: Sequence[MediaFile]) -> list[str]:
-    """A warning per stem whose files the plan holds whatever a map row says (two photos of
-    one name and different times, a name listed twice): for ``map-template``, whose rows
-    name stems and so cannot show them apart."""
+    """A warning per reason the plan holds files whatever a map row says (two photos of one
+    name and different times, a name listed twice, a .JPG that is no JPEG): for
+    ``map-template``, whose rows name them as photos to fill in."""
     reasons: dict[str, list[str]] = {}
-    for media, why in _shots(files)[1]:
+    unlike = ((media, why) for media in files if media.not_as_named and (why := _unusable(media)))
+    for media, why in (*_shots(files)[1], *unlike):
         reasons.setdefault(why, []).append(printable(media.path))
     return [f"{', '.join(paths)}: held on the card whatever their row says: {why}"
             for why, paths in reasons.items()]  # fmt: skip
