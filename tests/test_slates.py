@@ -563,6 +563,37 @@ def test_a_code_found_but_not_read_beside_one_that_reads_is_not_dropped(
 
 
 @pytest.mark.samples
+@pytest.mark.parametrize("seed", [17, 26])
+def test_a_scuffed_wristband_beside_a_mid_size_photos_slate_is_read(
+    samples_dir: Path, seed: int
+) -> None:
+    """A trial: on a 1,600-pixel photo both looks were at its own size, and a wristband's
+    Data Matrix with a few scuffs, beside the last patient's slate, zxing neither read nor
+    found there (at 1,800 it reads): the next patient's photos went to the last one. Such
+    a photo is looked at once more enlarged to 1,800."""
+    from cardingest.clinic.slate_sheet import render
+
+    photo = Image.open(samples_dir / "real" / "22-canon_tags.jpg").convert("RGB")
+    assert photo.size == (1600, 1200)
+    paper = render("ABC1006").convert("RGB")
+    height = int(photo.height * 0.9)
+    width = int(height * paper.width / paper.height)
+    photo.paste(paper.resize((width, height)), (20, 20))
+    wristband = label("DEF1007", "datamatrix", int(width * 0.35))
+    rng = random.Random(seed)
+    draw = ImageDraw.Draw(wristband)
+    for _ in range(6):
+        x, y = rng.randrange(wristband.width), rng.randrange(wristband.height)
+        size = rng.randrange(15, 31)
+        draw.rectangle([x, y, x + size, y + size], fill=rng.choice(["white", "black"]))
+    photo.paste(wristband, (20 + width + int(width * 0.03), 40))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=90)
+    found = decode(buffer.getvalue(), SlateOptions())
+    assert found.ids == ("ABC1006", "DEF1007"), found
+
+
+@pytest.mark.samples
 @pytest.mark.parametrize(("keystone", "blur", "seed"), [(0.1, 4, 69), (0.2, 2, 71)])
 def test_a_printed_slate_turned_far_is_not_held_for_a_code_in_its_own_print(
     samples_dir: Path, keystone: float, blur: float, seed: int

@@ -242,8 +242,16 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     # Nothing found, or a code that reads: a code too small to be found at that scale is
     # looked for, the new patient's wristband beside the last patient's slate too.
     fine = _open_gray(data, _FINE)
-    if fine.width <= image.width:
-        return first
+    if fine.width <= image.width:  # the photo is smaller than the fine scale: seen in full
+        if max(image.size) >= _FINE:
+            return first
+        # Looked at once more enlarged: zxing finds a code at one scale and not at another
+        # (a scuffed wristband beside a 1600-pixel photo's slate was read at 1000 and 1800).
+        from PIL import Image
+
+        ratio = _FINE / max(image.size)
+        size = (round(image.width * ratio), round(image.height * ratio))
+        fine = image.resize(size, Image.Resampling.BICUBIC)
     second = _read_found(data, fine, _read(fine, errors=True), options, finer=None)
     ids = tuple(sorted({*first.ids, *second.ids}))
     return SlateRead(path="", ids=ids, invalid=second.invalid)
