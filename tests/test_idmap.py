@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -155,9 +156,10 @@ def test_a_quote_never_closed_is_said_so_not_taken_for_a_file_name() -> None:
 )  # fmt: skip
 def test_keyword_cells_of_every_script_are_kept(cell: str) -> None:
     """The joiners are invisible, but Persian, the Indic scripts and emoji sequences need
-    them; right-to-left letters are letters."""
+    them; right-to-left letters are letters. A combining accent is kept composed (NFC), so
+    that "mélanome" typed either way is one keyword."""
     idmap = parse_map_text(f'files,id,diagnosis\nIMG_0001,JBX3656,"{cell}"\n')
-    assert idmap.rows[0].diagnosis == (cell,)
+    assert idmap.rows[0].diagnosis == (unicodedata.normalize("NFC", cell),)
 
 
 def test_non_utf8_and_binary_are_refused(tmp_path: Path) -> None:

@@ -477,3 +477,19 @@ def test_a_keyword_of_bytes_that_are_not_utf8_is_said_to_be_so(archive: Path) ->
     or invisible formatting character"."""
     code, _, err = invoke("tag", "ZAC5361", "--site", "\udce9", "--archive", archive)
     assert code == 2 and "holds bytes that are not UTF-8 text" in err, err
+
+
+def test_a_keyword_typed_composed_or_decomposed_is_one_keyword(archive: Path) -> None:
+    """A trial: "mélanome" typed with é (U+00E9) and with e + U+0301 was kept as two
+    keywords that look the same; a search for one missed the other."""
+    composed, decomposed = "m\u00e9lanome", "me\u0301lanome"
+    assert invoke("tag", "ZAC5361", "--diagnosis", decomposed, "--archive", archive)[0] == 0
+    code, out, _ = invoke("tag", "ZAC5361", "--diagnosis", composed, "--archive", archive)
+    assert code == 0 and "0 file(s) retagged" in out, out
+    records = search(archive, "--id", "ZAC5361")
+    assert all(r["diagnosis"].count(composed) == 1 for r in records), records
+    assert all(decomposed not in r["diagnosis"] for r in records)
+    assert len(search(archive, "--diagnosis", decomposed)) == len(records)
+    code, _, _ = invoke("tag", "ZAC5361", "--diagnosis", decomposed, "--remove", "--archive",
+                        archive)  # fmt: skip
+    assert code == 0 and search(archive, "--diagnosis", composed) == []

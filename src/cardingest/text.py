@@ -23,6 +23,13 @@ MAX_KEYWORD = 200
 """The longest diagnosis, site or consent value kept (a map cell, `cardingest tag`)."""
 
 
+def keyword_text(value: str) -> str:
+    """A diagnosis, site or consent value as it is kept: without surrounding blanks, and in
+    Unicode's composed form (NFC), so that "mélanome" typed on a Mac (e and a combining
+    accent) and on Windows (é) is one keyword, not two that look the same."""
+    return unicodedata.normalize("NFC", value.strip())
+
+
 def keyword_problem(text: str) -> str | None:
     """What makes a diagnosis, site or consent value unfit to keep, or None. Kept values go
     into the catalogue, XMP sidecars, DICOM files and spreadsheets: no formula a spreadsheet

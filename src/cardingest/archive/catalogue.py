@@ -27,6 +27,7 @@ from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
 from ..storage import modes
 from ..storage.transfer import plain_relpath
+from ..text import keyword_text
 from .backend import (
     PRIVILEGE_DENIED,
     catalogue_path,
@@ -1197,12 +1198,13 @@ class Catalogue:
         """The diagnoses recorded that are ``keyword`` but for case: SQLite's ``lower`` (and
         PostgreSQL's, in a C locale) changes ASCII letters only, so MÉLANOME would not find
         mélanome. Asked only for a keyword beyond ASCII."""
-        wanted = keyword.casefold()
+        wanted = keyword_text(keyword).casefold()
         with self._errors():
             rows = self._conn.execute(
                 "SELECT DISTINCT value FROM keywords WHERE kind = 'diagnosis'"
             ).fetchall()
-        return [value for (value,) in rows if str(value).casefold() == wanted]
+        # Composed alike too: a keyword kept before values were (NFC) is found all the same.
+        return [value for (value,) in rows if keyword_text(str(value)).casefold() == wanted]
 
     def update_keywords(
         self,

@@ -28,7 +28,7 @@ from ..errors import (
 )
 from ..ids import validate_id
 from ..models import Card, IdMap, Settings
-from ..text import printable, undecodable
+from ..text import keyword_text, printable, undecodable
 from . import documents, output
 from .interactive import ask_idmap
 from .output import escape
@@ -210,7 +210,7 @@ def diagnosis_filter(diagnosis: str | None) -> str | None:
             f"--diagnosis {printable(diagnosis)}: a keyword holds no ';' (tag and the map "
             "split keywords there); give one keyword at a time"
         )
-    return diagnosis.strip()
+    return keyword_text(diagnosis)
 
 
 def parse_day(text: str | None, flag: str) -> date | None:

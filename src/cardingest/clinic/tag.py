@@ -22,7 +22,7 @@ from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
 from ..storage.interrupts import held_interrupts
 from ..storage.links import leaves_root
-from ..text import keyword_problem, printable, undecodable
+from ..text import keyword_problem, keyword_text, printable, undecodable
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class TagResult:
 
 def check_text(value: str, what: str) -> str:
     """A keyword as the ID map accepts it (`keyword_problem`)."""
-    text = value.strip()
+    text = keyword_text(value)
     problem = keyword_problem(text)
     if problem is not None:
         raise UsageError(f"{what} {problem}")
@@ -92,13 +92,18 @@ def parse_change(
 
 
 def apply(old: Keywords, change: Change) -> Keywords:
-    """The keywords after ``change``; diagnosis keywords compare case-insensitively."""
-    given = {k.lower() for k in change.diagnosis}
+    """The keywords after ``change``; diagnosis keywords compare case-insensitively, and
+    composed alike (`keyword_text`), so one kept before values were composed still counts."""
+
+    def key(keyword: str) -> str:
+        return keyword_text(keyword).lower()
+
+    given = {key(k) for k in change.diagnosis}
     if change.remove:
-        diagnosis = tuple(k for k in old.diagnosis if k.lower() not in given)
+        diagnosis = tuple(k for k in old.diagnosis if key(k) not in given)
     else:
-        have = {k.lower() for k in old.diagnosis}
-        diagnosis = old.diagnosis + tuple(k for k in change.diagnosis if k.lower() not in have)
+        have = {key(k) for k in old.diagnosis}
+        diagnosis = old.diagnosis + tuple(k for k in change.diagnosis if key(k) not in have)
     site = old.site if change.site is None else (change.site or None)
     consent = old.consent if change.consent is None else (change.consent or None)
     return Keywords(diagnosis, site, consent)

@@ -25,7 +25,7 @@ from ..errors import InvalidIdError, MapError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
-from ..text import keyword_problem, unset_path
+from ..text import keyword_problem, keyword_text, unset_path
 from .shots import by_shot
 
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
@@ -638,12 +638,12 @@ def _parse_row(
     else:
         problems.append(f"line {line}: no files and no from/to: which photos are these?")
     diagnosis: list[str] = []
-    for keyword in (k.strip() for k in row.get("diagnosis", "").split(";")):
+    for keyword in (keyword_text(k) for k in row.get("diagnosis", "").split(";")):
         if keyword:
             _check_text(keyword, "diagnosis", line, problems)
             if keyword.lower() not in (d.lower() for d in diagnosis):
                 diagnosis.append(keyword)
-    site = row.get("site", "") or None
+    site = keyword_text(row.get("site", "") or "") or None
     if site:
         _check_text(site, "site", line, problems)
     consent = (row.get("consent", "") or "").lower() or None
