@@ -183,6 +183,7 @@ def test_a_move_stopped_before_its_rows_are_refiled_is_undone(
         said = " ".join(err.split())
         assert code == (130 if isinstance(stop, KeyboardInterrupt) else 1), said
         assert "undone" in said and "nothing was moved" in said, said
+        assert "finish" not in said, said  # not "run the same move again to finish it"
         assert not (archive / METADIR / "move-journal.json").exists()
         assert rows(archive) == before
         assert (
@@ -488,8 +489,13 @@ def test_a_path_move_run_again_after_its_name_was_given_to_a_new_photo_moves_not
     assert code == 2, out + err
     moved = "ZAA0067/ZAA0067-20240501-100000.jpg"
     assert f"{name}: moved to ZAA0067 before (it is {moved} now)" in said
-    assert "--from ZAC5361 --since 2024-05-01 --until 2024-05-01" in said
+    assert "If this one belongs to ZAA0067 too, check it and give --again" in said
     assert rows(archive) == before
+    code, out, err = invoke("move", name, "--to", "ZAA0067", "--again", "--archive", archive)
+    assert code == 0, err
+    assert rows(archive)[moved.replace(".jpg", "-2.jpg")] == "ZAA0067"
+    assert invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--again", "--archive",
+                  archive)[0] == 2  # fmt: skip
 
 
 def test_a_copy_that_is_not_its_photo_is_not_moved(tmp_path: Path) -> None:
@@ -565,9 +571,9 @@ def test_a_second_ctrl_c_does_not_cut_the_undo(
     with monkeypatch.context() as patched:
         patched.setattr(Catalogue, "move_rows", stopped)
         patched.setattr(move_module, "remove_empty_folders", second_ctrl_c)
-        code, _out, _err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive",
-                                  archive)  # fmt: skip
-    assert code == 130
+        code, _out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067", "--archive",
+                                 archive)  # fmt: skip
+    assert code == 130 and "the move was undone" in " ".join(err.split()), err
     assert not (archive / METADIR / "move-journal.json").exists()
     assert rows(archive) == before
     assert (
@@ -595,3 +601,21 @@ def test_an_old_path_moved_elsewhere_before_says_where_it_is(tmp_path: Path) -> 
     code, _out, err = invoke("move", SECOND, "--to", "EPT6335", "--archive", archive)
     said = " ".join(err.split())
     assert code == 2 and f"{SECOND}: moved to ZAA0067 before; it is ZAA0067/" in said, said
+
+
+def test_a_path_whose_moved_photo_name_was_taken_since_is_not_sent_there(tmp_path: Path) -> None:
+    """The review of the re-run check: a photo moved from X to B, then moved on, and another
+    photo filed since under its name in B: "it is B/… now" would name that other photo."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    code, out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive, "--json")
+    assert code == 0, err
+    (moved,) = [m["new"] for m in json.loads(out)["moved"] if m["new"].endswith(".jpg")]
+    assert invoke("move", moved, "--to", "EPT6335", "--archive", archive)[0] == 0
+    card = tmp_path / "card2"  # another photo of that second takes the freed name
+    camera_jpeg(card / "DCIM" / "100CANON" / "IMG_0100.JPG", datetime(2026, 11, 24, 9, 15, 2),
+                colour=(90, 10, 200))  # fmt: skip
+    assert invoke("ingest", card, "--id", "ZAA0067", "--archive", archive)[0] == 0
+    assert rows(archive)[moved] == "ZAA0067"
+    code, _out, err = invoke("move", SECOND, "--to", "MCJ1984", "--archive", archive)
+    said = " ".join(err.split())
+    assert code == 2 and f"{SECOND}: not an archived photo" in said, said

@@ -82,6 +82,8 @@ class MoveRequest:
     diagnosis: str | None = None
     since: date | None = None
     until: date | None = None
+    again: bool = False
+    """Move the photo a path names now, though another was moved from that path to ``to``."""
 
 
 @dataclass
@@ -166,9 +168,13 @@ def _logged_moves(archive: Path) -> Iterator[tuple[dict, dict]]:
                     yield event, entry
 
 
-def _earlier_moves(archive: Path) -> dict[str, str]:
-    """Old path -> new path of every move in the audit log (to answer a re-run)."""
-    return {str(entry.get("old")): str(entry.get("new")) for _, entry in _logged_moves(archive)}
+def _earlier_moves(archive: Path) -> dict[str, tuple[str, str]]:
+    """Old path -> (new path, sha256) of the last move from each path in the audit log (to
+    answer a re-run: the sha256 tells the photo moved from a photo that took its name since)."""
+    return {
+        str(entry.get("old")): (str(entry.get("new")), str(entry.get("sha256", "")).lower())
+        for _, entry in _logged_moves(archive)
+    }
 
 
 def _moved_already(
@@ -242,7 +248,7 @@ def _select(
     """The records asked for, each widened to its whole shot; problems raise UsageError."""
     chosen: dict[str, CatalogueRecord] = {}
     problems: list[str] = []
-    earlier: dict[str, str] | None = None
+    earlier: dict[str, tuple[str, str]] | None = None
     for target in request.paths:
         if undecodable(target):
             problems.append(f"{printable(target)}: holds bytes that are not UTF-8, as no "
@@ -255,26 +261,30 @@ def _select(
             record = catalogue.record(relpath)
         if earlier is None:
             earlier = _earlier_moves(archive)
-        new = earlier.get(record.archive_path if record else relpath)
+        new, sha256 = earlier.get(record.archive_path if record else relpath, ("", ""))
         done = catalogue.record(new) if new else None
-        moved_there = done is not None and done.patient_id == request.to
+        if done is not None and done.sha256.lower() != sha256:
+            done = None  # another photo took that name since: not where this one went
         if record is None:
-            if new and moved_there:
+            if done is not None and done.patient_id == request.to:
                 result.already.append((relpath, new))
-            elif new and done is not None:
+            elif done is not None:
                 problems.append(f"{target}: moved to {done.patient_id} before; it is {new} "
                                 "now: give that path")  # fmt: skip
             else:
                 problems.append(f"{target}: not an archived photo in {archive}")
             continue
-        if new and moved_there:  # a re-run, after another photo took the name moved from
-            day = record.captured_at[:10]
+        if (
+            done is not None
+            and done.patient_id == request.to
+            and record.sha256.lower() != sha256
+            and not request.again
+        ):  # a re-run, after another photo took the name the first one was moved from
             problems.append(
                 f"{target}: moved to {request.to} before (it is {new} now); the photo under "
                 f"that name now is another one, archived since (taken {record.captured_at}), "
-                f"so it is not moved by a command that may be the old one run again. If it "
-                f"belongs to {request.to} too, move it with --from {record.patient_id} "
-                f"--since {day} --until {day}"
+                "so it is not moved by a command that may be the old one run again. If this "
+                f"one belongs to {request.to} too, check it and give --again"
             )
             continue
         chosen[record.archive_path] = record
@@ -390,8 +400,8 @@ def plan_move(
         if record.backup_path and not Path(record.backup_path).is_file():
             conflicts.append(_backup_gone(record))
         elif record.backup_path and not (state := second_copy(checker.check(
-                Path(record.backup_path), record.size, record.sha256), "backup",
-                Path(record.backup_path), archive_file(archive, record))).ok:  # fmt: skip
+                Path(record.backup_path), record.size, record.sha256, _backup_root(record)),
+                "backup", Path(record.backup_path), archive_file(archive, record))).ok:  # fmt: skip
             conflicts.append(_not_the_photo(record.backup_path, state))
     if conflicts:
         raise UsageError("Nothing was moved", details=conflicts)
@@ -688,6 +698,15 @@ def _undone(
     return True
 
 
+def _undone_error(exc: CardingestError, move_id: str) -> CardingestError:
+    """``exc``, said of a move that was taken back: not "run it again to finish"."""
+    why = exc.message.split(". Nothing")[0].split("; nothing")[0].rstrip(".")
+    kept = [line for line in exc.details if not line.startswith(("Move ", "Nothing"))]
+    error = CardingestError(f"{why}. Move {move_id} was undone: nothing was moved.", details=kept)
+    error.exit_code = exc.exit_code
+    return error
+
+
 def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list[tuple[str, str]]]:
     """Steps 1-6 of the module doc for one journal; safe to repeat after a kill at any point."""
     moves = [FileMove(**entry) for entry in data["moves"]]
@@ -853,6 +872,8 @@ def move(
         raise UsageError("Say what to move: archive paths, or --from ID (with filters)")
     if request.paths and request.from_id is not None:
         raise UsageError("Give archive paths or --from ID, not both")
+    if request.again and not request.paths:
+        raise UsageError("--again goes with archive paths: it moves the photo a path names now")
     if request.from_id is None and (request.diagnosis or request.since or request.until):
         raise UsageError("--diagnosis, --since and --until filter --from ID; give --from too")
     if request.from_id is not None and request.from_id == request.to:
@@ -886,17 +907,21 @@ def move(
         try:
             result.moved, result.sidecars = carry_out(archive, data)
         except BaseException as exc:
-            with held_interrupts():  # a second Ctrl-C must not cut the undo and leave the journal
-                undone = _undone(archive, data, pairs, roots)
+            undone, again = False, False
+            try:
+                with held_interrupts():  # a second Ctrl-C waits for the undo, then comes here
+                    undone = _undone(archive, data, pairs, roots)
+            except KeyboardInterrupt:
+                again = True
             if not undone:
                 raise
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, KeyboardInterrupt) or again:
                 raise Interrupted(
                     "Interrupted before the photos were refiled: the move was undone, and "
                     "nothing was moved."
                 ) from None
             if isinstance(exc, CardingestError):
-                exc.details = [f"Move {move_id} was undone: nothing was moved."]
+                raise _undone_error(exc, move_id) from exc
             raise
     result.move_id = move_id
     result.at_pacs = {m.new: at_pacs[m.old] for m in result.moved if m.old in at_pacs}

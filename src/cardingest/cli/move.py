@@ -44,6 +44,14 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[
     str | None, typer.Option("--until", help="With --from: captured on or before YYYY-MM-DD.")
 ]
+AgainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--again",
+        help="Move the photo a path names now, though another photo was moved from that "
+        "path to --to before (checked: a re-run of that move is refused without it).",
+    ),
+]
 
 
 def print_move_result(result: MoveResult) -> None:
@@ -107,6 +115,7 @@ def run_move(
     since: str | None,
     until: str | None,
     as_json: bool,
+    again: bool = False,
 ) -> int:
     from ..move import MoveRequest, lock_backups, move
     from .session import open_archive
@@ -122,6 +131,7 @@ def run_move(
         diagnosis=diagnosis_filter(diagnosis),
         since=first,
         until=last,
+        again=again,
     )
 
     from ..ingest import recover_before_planning
@@ -155,6 +165,7 @@ def move_command(
     diagnosis: MoveDiagnosisOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    again: AgainOpt = False,
     archive: ArchiveOpt = None,
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
@@ -176,6 +187,7 @@ def move_command(
             diagnosis=diagnosis,
             since=since,
             until=until,
+            again=again,
             as_json=as_json,
         )
     )
