@@ -239,3 +239,15 @@ def test_a_ctrl_c_as_the_catalogue_changes_waits_for_its_audit_event(
     assert all(path.startswith(f"{new}/") for path in backup_paths(archive))
     log = (archive / ".cardingest" / "audit.jsonl").read_text().splitlines()
     assert json.loads(log[-1])["event"] == "backup-moved"
+
+
+def test_an_audit_log_that_cannot_take_the_event_changes_nothing(tmp_path: Path) -> None:
+    """The review: the catalogue was changed first, and a log that refused the event (a torn
+    last line, here) left the change unrecorded."""
+    _card, home, archive, old = ingested(tmp_path, 1)
+    with (archive / ".cardingest" / "audit.jsonl").open("ab") as log:
+        log.write(b'{"event": "torn')
+    new = old.rename(tmp_path / "b2")
+    run = cardingest("catalogue", "backup-moved", old, new, "--archive", archive, home=home)
+    assert run.code == 1 and "audit" in run.stderr.lower(), run.stderr
+    assert all(path.startswith(f"{old}/") for path in backup_paths(archive))

@@ -111,3 +111,20 @@ def test_a_file_named_as_a_jpeg_that_holds_something_else_is_held(tmp_path: Path
         "DCIM/100CANON/IMG_0002.JPG: held on the card whatever their row says: named as a "
         "JPEG, but it holds a HEIF photo" in said
     ), said
+
+
+def test_what_a_desktop_leaves_on_a_drive_is_not_named_as_hidden(tmp_path: Path) -> None:
+    """The review: on a folder with no DCIM, a Linux desktop's `.Trash-1000` and macOS's
+    `.TemporaryItems` and `.apdisk` were each named as a hidden file, and every wipe of it
+    ended in exit 3. A hidden photo beside them still is named."""
+    from cardingest.card.scan import HIDDEN, scan
+
+    first = photos(1)[0]
+    for name in (".Trash-1000/files/IMG_0009.JPG", ".TemporaryItems/x", ".apdisk"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    shutil.copyfile(first, tmp_path / "IMG_0001.JPG")
+    shutil.copyfile(first, tmp_path / ".IMG_0002.JPG")
+    specials: list[tuple[str, str]] = []
+    assert [m.path for m in scan(tmp_path, specials=specials)] == ["IMG_0001.JPG"]
+    assert specials == [(".IMG_0002.JPG", HIDDEN)]

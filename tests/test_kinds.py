@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cardingest.card.kinds import is_sidecar
+import pytest
+
+from cardingest.card.kinds import is_sidecar, not_as_named
 from cardingest.card.scan import not_photo_warning, scan
 
 PHOTOS = [
@@ -53,3 +55,26 @@ def test_a_sidecar_is_known_by_its_last_extension_in_any_case() -> None:
         assert is_sidecar(path), path
     for path in ("a.jpg", "xmp", "DCIM/xmp", "IMG_0001.xmp.jpg", "DCIM/a.xmp/IMG_0001", "a.xmpp"):
         assert not is_sidecar(path), path
+
+
+@pytest.mark.parametrize(
+    ("head", "says"),
+    [
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", "a HEIF photo (rename it .HEIC)"),
+        (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00", "an MP4 or MOV video"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+        (b"<html>referral letter", "text, not a JPEG (it starts with '<html>referr')"),
+        ("\ufeffDr Smith, re: X".encode()[:16], "text, not a JPEG (it starts with 'Dr Smith, re')"),
+        ("Dear Dr, re".encode("utf-16")[:16], "text, not a JPEG (it starts with 'Dear Dr')"),
+        ("été — notes prises".encode()[:16], "text, not a JPEG (it starts with 'été — notes')"),
+        (b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00II*\x00", None),  # a JPEG
+        (b"\x00\x00\xff\xe1\x00\x10Exif\x00\x00II*\x00", None),  # one whose start the card lost
+        (bytes(16), None),
+    ],
+)  # fmt: skip
+def test_a_file_named_as_a_jpeg_is_told_by_its_first_bytes(head: bytes, says: str | None) -> None:
+    """A trial filed text and other kinds named .JPG as the patient's JPEGs; a review found
+    text with a byte-order mark or an accent early on still filed. A JPEG damaged at its
+    start is archived as it is (None)."""
+    assert not_as_named("DCIM/100CANON/IMG_0001.JPG", head) == says
+    assert not_as_named("DCIM/100CANON/IMG_0001.CR2", head) is None

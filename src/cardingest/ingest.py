@@ -1170,7 +1170,7 @@ def _settle(item: PlanItem, transferred: TransferResult) -> Outcome:
             "skip",
             transferred.duplicate_of,
             sha256=transferred.sha256,
-            reason="already archived (same content)",
+            reason=SAME_CONTENT,
         )
     published = transferred.published
     backup_target = str(published[1].path) if len(published) > 1 else None

@@ -112,6 +112,7 @@ def relocate_backup(
     copy itself). All or nothing: a copy missing or damaged at ``new`` leaves the catalogue
     as it was. The caller holds the archive lock and ``new``'s."""
     check_new_place(archive, old, new)
+    AuditLog(archive).require_appendable()  # before any copy is read: the change is audited
     checker = CopyChecker(on_bytes)
     with Catalogue.open(archive, create=False) as catalogue:
         records = list(catalogue.records())

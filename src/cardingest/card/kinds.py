@@ -86,7 +86,30 @@ def not_as_named(path: str, head: bytes) -> str | None:
     ):
         if head.startswith(start):
             return what
-    if all(32 <= byte < 127 or byte in b"\t\n\r" for byte in head):
-        shown = head[:12].decode("ascii").translate({9: " ", 10: " ", 13: " "})
+    text = _as_text(head)
+    if text is not None:
+        shown = " ".join(text.split())[:12]
         return f"text, not a JPEG (it starts with {shown!r})"
     return None  # binary: a JPEG damaged at its start is archived as it is, with its warning
+
+
+_TEXT_MARKS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def _as_text(head: bytes) -> str | None:
+    """``head`` read as text (UTF-8, or UTF-16 after its byte-order mark), if it is all
+    printable: a letter, a web page, notes. A character cut at the end of ``head`` is left
+    out."""
+    encoding, start = "utf-8", 0
+    for mark, name in _TEXT_MARKS:
+        if head.startswith(mark):
+            encoding, start = name, len(mark)
+            break
+    body = head[start:]
+    for cut in range(4):
+        try:
+            text = body[: len(body) - cut].decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return text if text and all(c.isprintable() or c in "\t\n\r" for c in text) else None
+    return None

@@ -41,6 +41,7 @@ _TAIL_READ = frozenset({"jpg", "jpeg", "mpo"})
 (2,000 real photos, cold: a preview took 0.61-0.71 s without the hint, 0.42-0.46 s with it)."""
 IGNORED_NAMES = frozenset(
     {"system volume information", "$recycle.bin", ".trashes", ".spotlight-v100", ".fseventsd"}
+    | {".temporaryitems", ".apdisk", ".documentrevisions-v100", ".trash"}
 )
 
 
@@ -55,7 +56,13 @@ def passed_over(name: str) -> bool:
     Any other name starting with a dot is named (`HIDDEN`), not passed over: a photo hidden
     on the card would otherwise be lost when the card is formatted after a clean wipe."""
     lowered = name.lower()
-    return lowered == ".ds_store" or lowered in IGNORED_NAMES
+    return (
+        lowered in (".ds_store", "desktop.ini")
+        or lowered in IGNORED_NAMES
+        or (
+            lowered.startswith(".trash-")  # a Linux desktop's bin on a removable drive
+        )
+    )
 
 
 APPLE_DOUBLE = b"\x00\x05\x16\x07"

@@ -112,7 +112,7 @@ def backup_moved_command(
         output.emit_json(documents.backup_moved(report, stale))
     else:
         _say_backup_moved(report)
-    if stale:
+    if stale and report.moved:
         output.err.print(
             f"[yellow]warning:[/] the config still sets backup = {escape(report.old)}: set it "
             f"to {escape(report.new)}, or give --backup {escape(report.new)}."
