@@ -64,3 +64,26 @@ def test_a_copy_of_an_archived_photo_in_another_folder_is_skipped_in_the_plan(
     ingest = cardingest("ingest", card, "--id", ID, "--archive", archive, "--json", home=home)
     assert actions(ingest.json()) == planned
     assert ingest.json()["summary"]["copied"] == 0
+
+
+def test_a_camera_sidecar_archived_beside_the_photo_is_skipped_with_it(tmp_path: Path) -> None:
+    """The review: the photo was planned skip, and its camera XMP, archived beside it, held
+    with "… the name beside it … is held by another file: move that one aside": the archived
+    sidecar itself."""
+    card = three_photo_card(tmp_path / "card")
+    folder = card / "DCIM" / "100CANON"
+    (folder / "IMG_0001.XMP").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><!-- camera --></x:xmpmeta>'
+    )
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    first = cardingest("ingest", folder, "--id", ID, "--archive", archive, home=home)
+    assert first.code == 0, first.stderr
+    ingest = cardingest("ingest", card, "--id", ID, "--archive", archive, "--json", home=home)
+    planned = actions(ingest.json())
+    assert planned["DCIM/100CANON/IMG_0001.XMP"][0::2] == (
+        "skip",
+        "already archived (same content)",
+    )
+    assert ingest.code == 0 and ingest.json()["summary"]["copied"] == 0, planned
+    wipe = cardingest("wipe", card, "--archive", archive, "--yes", "--json", home=home)
+    assert wipe.code == 0 and wipe.json()["summary"] == {"removed": 4, "kept": 0}, wipe.stdout

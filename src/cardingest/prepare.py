@@ -58,8 +58,8 @@ from .plan.idmap import (
     split_specs,
 )
 from .plan.naming import format_clock_offset
-from .plan.planner import make_plan
-from .plan.shots import EARLIEST_PLAUSIBLE, numbered_position, shot_of
+from .plan.planner import captured_key, make_plan
+from .plan.shots import EARLIEST_PLAUSIBLE, numbered_position, shot_key, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
@@ -490,8 +490,9 @@ def content_elsewhere(
     archived: Sequence[ArchivedFile] = (),
     on_file: Callable[[str], None] | None = None,
 ) -> tuple[tuple[MediaFile, ...], tuple[ArchivedFile, ...]]:
-    """Hash the card photos whose size matches an archived file (another patient's, or a
-    file of the row's own patient from another card path).
+    """Hash the card photos whose size matches a file archived under another patient, or
+    whose size and capture time match one of the row's own patient (from another card
+    path), and the sidecars whose size matches one of the row's patient.
 
     Card photos whose size and capture time match a card photo given to another patient
     are hashed too (the same bytes twice on one card; fixed-size RAW files of two patients
@@ -508,13 +509,19 @@ def content_elsewhere(
     """
     by_name = {(a.source_path, a.size) for a in archived}
     photos = [m for m in files if not m.sidecar and m.size > 0 and not m.unreadable]
+    sidecars = [m for m in files if m.sidecar and m.size > 0 and not m.unreadable]
     found: list[ArchivedFile] = []
     if has_catalogue(archive):
         with reading(archive) as catalogue:
-            found = list(catalogue.archived_with_sizes({m.size for m in photos}))
+            found = list(catalogue.archived_with_sizes({m.size for m in (*photos, *sidecars)}))
     owners: dict[int, set[str]] = {}
     for other in found:
         owners.setdefault(other.size, set()).add(other.patient_id)
+    # The row's own patient's files of a size, and of a size and capture time: a photo they
+    # have from another card path is skipped by the ingest's copy gate, and the plan says so
+    # (`planner.SAME_CONTENT`), with its sidecar archived beside it.
+    own = {(a.patient_id, a.size, a.captured_raw) for a in found}
+    own_sizes = {(a.patient_id, a.size) for a in found}
     twins: dict[tuple[int, datetime | None, str], set[str]] = {}
     for media in photos:  # the same bytes twice on one card: the same size and capture time
         given = assignment.get(media.path)
@@ -525,10 +532,15 @@ def content_elsewhere(
         row = assignment.get(media.path)
         if row is None or (media.path, media.size) in by_name:
             continue
-        # The row's own patient counts too: a photo archived for them from another card path
-        # is skipped by the ingest's copy gate, and the plan says so (`planner.SAME_CONTENT`).
-        twin_owners = twins.get(_twin_key(media), set()) - {row.patient_id}
-        if media.size in owners or twin_owners:
+        others = owners.get(media.size, set()) | twins.get(_twin_key(media), set())
+        if others - {row.patient_id} or (row.patient_id, media.size, captured_key(media)) in own:
+            wanted.append(media)
+    rows_of_shots = {shot_key(m): row for m in photos if (row := assignment.get(m.path))}
+    for media in sidecars:  # a sidecar has no row of its own: its photo's
+        row = rows_of_shots.get(shot_key(media))
+        if row is None or (media.path, media.size) in by_name:
+            continue
+        if (row.patient_id, media.size) in own_sizes:
             wanted.append(media)
     hashed: dict[str, MediaFile] = {}
     for media in wanted:

@@ -280,6 +280,27 @@ def _filed_elsewhere(
     return by_sha, owned
 
 
+def _sidecars_seen_again(
+    pending: list[MediaFile],
+    seen_again: list[tuple[MediaFile, ArchivedFile]],
+    patient_id: str,
+    owned: Mapping[tuple[str, str], ArchivedFile],
+) -> list[tuple[MediaFile, ArchivedFile]]:
+    """The sidecars of a shot whose photo the patient has from another card path (it is
+    ``seen_again``) that are archived beside it, with the same content: skipped with it.
+    Elsewhere an identical sidecar (two shots' XMPs often are) is no sign of this one."""
+    if not seen_again:
+        return []
+    beside = _base(seen_again[0][1].archive_path)
+    found = []
+    for media in pending:
+        if media.sidecar and media.sha256 is not None:
+            same = owned.get((patient_id, media.sha256.lower()))
+            if same is not None and _base(same.archive_path) == beside:
+                found.append((media, same))
+    return found
+
+
 SAME_CONTENT = "already archived (same content)"
 """The reason of a photo the patient has in the archive from another card path (the card
 given as its camera folder last time, a copy of a photo on the card): the ingest records
@@ -975,6 +996,8 @@ def make_plan(
                     seen_again.append((media, same))
                 else:
                     pending.append(media)
+            seen_again += _sidecars_seen_again(pending, seen_again, patient_id, owned)
+            pending = [m for m in pending if all(m is not again for again, _ in seen_again)]
             if pending and not archived_targets and all(m.sidecar for m in pending):
                 # Its photos all held (unreadable, a name that cannot be recorded): a sidecar
                 # filed alone would take a time that is not the shot's, beside no photo.
