@@ -139,7 +139,8 @@ def test_tag_adds_and_removes_diagnosis_and_rewrites_sidecars(archive: Path) -> 
         flat, hierarchical = subjects(xmp_beside(archive / record["archive_path"]))
         assert flat == ["melanoma", "naevus", "lentigo maligna", "left forearm", "record"]
         assert "diagnosis|lentigo maligna" in hierarchical
-    event = last_event(archive)
+    *_, event, sidecars = AuditLog(archive).events()
+    assert sidecars["event"] == "tag-sidecars" and sidecars["written"] and not sidecars["kept"]
     assert event["event"] == "tag"
     assert [c["path"] for c in event["changes"]] == sorted(r["archive_path"] for r in records)
     assert event["changes"][0]["old"]["diagnosis"] == ["melanoma", "naevus"]
@@ -467,7 +468,7 @@ def test_a_tag_stopped_part_way_changes_nothing_and_one_stopped_after_is_audited
         code, _, _ = invoke("tag", "ZAC5361", "--consent", "publication", "--archive", archive)
     assert code == 130
     assert {r["consent"] for r in search(archive, "--id", "ZAC5361")} == {"publication"}
-    event = last_event(archive)
+    event = last_event(archive)  # the Ctrl-C came before the sidecars: no tag-sidecars event
     assert event["event"] == "tag" and len(event["changes"]) == len(before)
     assert all(c["new"]["consent"] == "publication" for c in event["changes"])
 

@@ -275,9 +275,9 @@ def tag(
                 )
         with writing_to(archive):
             rewrite_sidecars(archive, catalogue, touched, result)
-    if result.kept or result.problems:  # the sidecars left as they were, after the change
+    if result.changed:  # what became of the sidecars, written after the change and its event
         log.append(
-            "sidecars",
+            "tag-sidecars",
             operator=operator,
             archive=str(archive),
             written=result.sidecars,
