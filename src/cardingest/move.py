@@ -54,7 +54,7 @@ from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
 from .storage.transfer import plain_relpath
-from .text import printable, undecodable
+from .text import not_utf8_target
 
 JOURNAL_NAME = "move-journal.json"
 
@@ -250,9 +250,8 @@ def _select(
     problems: list[str] = []
     earlier: dict[str, tuple[str, str]] | None = None
     for target in request.paths:
-        if undecodable(target):
-            problems.append(f"{printable(target)}: holds bytes that are not UTF-8, as no "
-                            "archived photo's name does")  # fmt: skip
+        if (why := not_utf8_target(target)) is not None:
+            problems.append(why)
             continue
         record = catalogue.record(target.replace("\\", "/"))
         relpath = target.replace("\\", "/")

@@ -23,6 +23,14 @@ MAX_KEYWORD = 200
 """The longest diagnosis, site or consent value kept (a map cell, `cardingest tag`)."""
 
 
+def not_utf8_target(target: str) -> str | None:
+    """Why a path or ID given on the command line names nothing archived, where its bytes
+    are not UTF-8 (no archived photo's name or ID is), or None."""
+    if not undecodable(target):
+        return None
+    return f"{printable(target)}: holds bytes that are not UTF-8, as no archived photo's name does"
+
+
 def keyword_text(value: str) -> str:
     """A diagnosis, site or consent value as it is kept: without surrounding blanks, and in
     Unicode's composed form (NFC), so that "mélanome" typed on a Mac (e and a combining

@@ -269,13 +269,7 @@ def record_share_start(plan: SharePlan, operator: str) -> dict:
     and an anonymous share's token, where the ``share`` event that follows would not come."""
     return AuditLog(plan.archive).append(
         "share-started",
-        operator=operator,
-        archive=str(plan.archive),
-        id=plan.patient_id,
-        size=plan.size,
-        out=recorded_folder(os.path.abspath(plan.out_dir)),
-        anonymous=plan.anonymous,
-        token=plan.label if plan.anonymous else None,
+        **_share_fields(plan, operator),
         paths=[item.record.archive_path for item in plan.items],
     )
 
@@ -284,14 +278,21 @@ def record_share(result: ShareResult, operator: str) -> dict:
     plan = result.plan
     return AuditLog(plan.archive).append(
         "share",
-        operator=operator,
-        archive=str(plan.archive),
-        id=plan.patient_id,
+        **_share_fields(plan, operator),
         count=len(result.written),
-        size=plan.size,
-        out=recorded_folder(os.path.abspath(plan.out_dir)),
-        anonymous=plan.anonymous,
-        token=plan.label if plan.anonymous else None,
         paths=[item.record.archive_path for item, _ in result.written],
         skipped=[item.record.archive_path for item, _ in result.skipped + result.failed],
     )
+
+
+def _share_fields(plan: SharePlan, operator: str) -> dict[str, object]:
+    """What both share events say of the share: who, which patient, how, where (a digest)."""
+    return {
+        "operator": operator,
+        "archive": str(plan.archive),
+        "id": plan.patient_id,
+        "size": plan.size,
+        "out": recorded_folder(os.path.abspath(plan.out_dir)),
+        "anonymous": plan.anonymous,
+        "token": plan.label if plan.anonymous else None,
+    }

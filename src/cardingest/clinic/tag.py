@@ -22,7 +22,7 @@ from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
 from ..storage.interrupts import held_interrupts
 from ..storage.links import leaves_root
-from ..text import keyword_problem, keyword_text, printable, undecodable
+from ..text import keyword_problem, keyword_text, not_utf8_target
 
 
 @dataclass(frozen=True)
@@ -132,9 +132,8 @@ def resolve_targets(
     found: dict[str, CatalogueRecord] = {}
     problems: list[str] = []
     for target in targets:
-        if undecodable(target):
-            problems.append(f"{printable(target)}: holds bytes that are not UTF-8, as no "
-                            "archived photo's name or ID does")  # fmt: skip
+        if (why := not_utf8_target(target)) is not None:
+            problems.append(why)
             continue
         if SAFE_ID.fullmatch(target.strip()):
             patient_id = check_id(target)
