@@ -535,13 +535,14 @@ def content_elsewhere(
         others = owners.get(media.size, set()) | twins.get(_twin_key(media), set())
         if others - {row.patient_id} or (row.patient_id, media.size, captured_key(media)) in own:
             wanted.append(media)
-    rows_of_shots = {shot_key(m): row for m in photos if (row := assignment.get(m.path))}
-    for media in sidecars:  # a sidecar has no row of its own: its photo's
-        row = rows_of_shots.get(shot_key(media))
-        if row is None or (media.path, media.size) in by_name:
-            continue
-        if (row.patient_id, media.size) in own_sizes:
-            wanted.append(media)
+    if sidecars and own_sizes:  # a sidecar has no row of its own: its photo's
+        rows_of_shots = {shot_key(m): row for m in photos if (row := assignment.get(m.path))}
+        for media in sidecars:
+            row = rows_of_shots.get(shot_key(media))
+            if row is None or (media.path, media.size) in by_name:
+                continue
+            if (row.patient_id, media.size) in own_sizes:
+                wanted.append(media)
     hashed: dict[str, MediaFile] = {}
     for media in wanted:
         try:

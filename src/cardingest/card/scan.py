@@ -55,14 +55,14 @@ def passed_over(name: str) -> bool:
     (``._IMG_0001.JPG``: no photo, though it ends in .JPG) too, by their bytes, in `_walk`.
     Any other name starting with a dot is named (`HIDDEN`), not passed over: a photo hidden
     on the card would otherwise be lost when the card is formatted after a clean wipe."""
+    if name[:1] not in _LITTER_STARTS:  # a camera's name: asked once per file on the card
+        return False
     lowered = name.lower()
-    return (
-        lowered in (".ds_store", "desktop.ini")
-        or lowered in IGNORED_NAMES
-        or (
-            lowered.startswith(".trash-")  # a Linux desktop's bin on a removable drive
-        )
-    )
+    # .Trash-1000: a Linux desktop's bin on a removable drive
+    return lowered == ".ds_store" or lowered in IGNORED_NAMES or lowered.startswith(".trash-")
+
+
+_LITTER_STARTS = frozenset(".$sS")
 
 
 APPLE_DOUBLE = b"\x00\x05\x16\x07"
@@ -277,6 +277,8 @@ _KIND_BYTES = 16
 
 def _as_named(record: MediaFile, first: bytes) -> MediaFile:
     """``record``, marked when its bytes are not what its name says (`kinds.not_as_named`)."""
+    if first.startswith(b"\xff\xd8"):  # most files of most cards: a JPEG, as named or not
+        return record
     instead = not_as_named(record.path, first)
     return record if instead is None else replace(record, not_as_named=instead)
 

@@ -289,8 +289,6 @@ def _sidecars_seen_again(
     """The sidecars of a shot whose photo the patient has from another card path (it is
     ``seen_again``) that are archived beside it, with the same content: skipped with it.
     Elsewhere an identical sidecar (two shots' XMPs often are) is no sign of this one."""
-    if not seen_again:
-        return []
     beside = _base(seen_again[0][1].archive_path)
     found = []
     for media in pending:
@@ -996,8 +994,9 @@ def make_plan(
                     seen_again.append((media, same))
                 else:
                     pending.append(media)
-            seen_again += _sidecars_seen_again(pending, seen_again, patient_id, owned)
-            pending = [m for m in pending if all(m is not again for again, _ in seen_again)]
+            if seen_again:  # a few shots of a few cards: the rest pay nothing
+                seen_again += _sidecars_seen_again(pending, seen_again, patient_id, owned)
+                pending = [m for m in pending if all(m is not again for again, _ in seen_again)]
             if pending and not archived_targets and all(m.sidecar for m in pending):
                 # Its photos all held (unreadable, a name that cannot be recorded): a sidecar
                 # filed alone would take a time that is not the shot's, beside no photo.
@@ -1041,11 +1040,12 @@ def make_plan(
                 again = [media for media, _ in seen_again]
                 items.extend(_held([*again, *pending], when, row, primary, held_for, slates))
                 pending, seen_again = [], []
-            items.extend(
-                _item(media, when, row, "skip", shot_time=primary, target=same.archive_path,
-                      reason=SAME_CONTENT, slates=slates)
-                for media, same in seen_again
-            )  # fmt: skip
+            if seen_again:
+                items.extend(
+                    _item(media, when, row, "skip", shot_time=primary, target=same.archive_path,
+                          reason=SAME_CONTENT, slates=slates)
+                    for media, same in seen_again
+                )  # fmt: skip
             targets = namer.beside(archived_targets, pending) if pending else None
             if pending and targets is None and archived_targets and all(m.sidecar for m in pending):
                 # A sidecar of an archived shot (a camera XMP come to the card since) goes
