@@ -127,6 +127,31 @@ def search(archive: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
     return {r["archive_path"]: r for r in json.loads(result.stdout)["results"]}
 
 
+def stopped_move(archive: Path, path: str, to: str, env: dict[str, str], tmp: Path) -> None:
+    """`cardingest move PATH --to TO` stopped as it refiles the rows, its catalogue lost (a
+    PostgreSQL server gone): the photo is on disk under both patients, the journal waits."""
+    database = archive / ".cardingest" / "catalogue.sqlite"
+    stop = tmp / "stop.py"
+    stop.write_text(
+        "import runpy, sys\n"
+        "from pathlib import Path\n"
+        "from cardingest.archive.catalogue import Catalogue\n"
+        "def lost(*a, **k):\n"
+        f"    Path({str(database)!r}).rename({str(tmp / 'away')!r})\n"
+        "    raise OSError(5, 'Input/output error')\n"
+        "Catalogue.move_rows = lost\n"
+        "sys.argv = ['cardingest', *sys.argv[1:]]\n"
+        "runpy.run_module('cardingest.cli', run_name='__main__')\n"
+    )
+    stopped = subprocess.run(
+        [sys.executable, stop, "move", path, "--to", to, "--archive", archive],
+        env={**os.environ, **env}, capture_output=True, text=True,
+    )  # fmt: skip
+    (tmp / "away").rename(database)
+    journal = archive / ".cardingest" / "move-journal.json"
+    assert stopped.returncode == 1 and journal.exists(), stopped.stderr
+
+
 def dicom_datetime(iso: str) -> str:
     return datetime.fromisoformat(iso).strftime("%Y%m%d%H%M%S")
 

@@ -29,6 +29,7 @@ from dicom_helpers import (
     make_source,
     padded,
     search,
+    stopped_move,
 )
 from PIL import Image
 from pydicom.encaps import generate_frames
@@ -820,3 +821,35 @@ def test_a_store_refused_for_lack_of_resources_says_so() -> None:
         "the PACS refused it (status 0xA700: out of resources, as when its storage is full: "
         "see the PACS's log)"
     )
+
+
+def test_export_refuses_a_patients_folder_that_is_a_link_out_of_it(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A trial: in a shared --out, another account made `OUT/ID` a link to its own folder
+    before the export; every .dcm of the patient was written there."""
+    archive, env = archived
+    out, elsewhere = tmp_path / "pub", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / PATIENT).symlink_to(elsewhere)
+    result = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, env=env)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 2 and f"{out / PATIENT} is a symbolic link" in said, said
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_export_finishes_a_stopped_move_first(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A trial: while a stopped move's journal waited, `dicom send` sent its photos under the
+    patient they were being moved from; export wrote them there too. The move is finished
+    first, as `tag` does."""
+    archive, env = archived
+    moving = next(p for p in search(archive, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    journal = archive / ".cardingest" / "move-journal.json"
+    stopped_move(archive, moving, PATIENT, env, tmp_path)
+    out = tmp_path / "out"
+    result = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, env=env)
+    assert "Finished move" in result.stderr and not journal.exists(), result.stderr
+    assert not (out / OTHER / (Path(moving).stem + ".dcm")).exists()

@@ -36,6 +36,7 @@ from dicom_helpers import (
     make_source,
     padded,
     search,
+    stopped_move,
 )
 from PIL import Image
 
@@ -556,3 +557,17 @@ def test_a_site_changed_after_a_send_says_the_pacs_keeps_the_old_one(
     assert "Have the site corrected at the PACS" in said
     quiet = cli("tag", sent[0], "--diagnosis", "naevus", "--archive", archive, env=env)
     assert quiet.returncode == 0 and "PACS" not in quiet.stderr, quiet.stderr
+
+
+def test_a_send_finishes_a_stopped_move_first(archive: Path, pacs: Orthanc, tmp_path: Path) -> None:
+    """A trial: with a stopped move's journal waiting (its PostgreSQL server lost part way),
+    `dicom send` sent the photos under the patient they were being moved from."""
+    pacs.start()
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    moving = next(p for p in search(archive, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    stopped_move(archive, moving, PATIENT, env, tmp_path)
+    result = cli("dicom", "send", OTHER, "--archive", archive, "--json", env=env)
+    assert "Finished move" in result.stderr, result.stderr
+    sent = json.loads(result.stdout)["items"]
+    assert sent and moving not in {item["path"] for item in sent}
+    assert all(stored["PatientID"] == OTHER for stored in pacs.instances().values())

@@ -139,14 +139,12 @@ def run_tag(
     consent: str | None,
     remove: bool,
 ) -> int:
-    from ..move import finish_interrupted, lock_backups
+    from .move import finish_pending_move
 
     change: Change = parse_change(diagnosis, site, consent, remove)
     with open_archive(settings.archive, "tag"):
         # Sidecars must not be rewritten under new names an interrupted move still checks.
-        moved = finish_interrupted(settings.archive, backup_locks=lock_backups("tag (as backup)"))
-        if moved is not None:
-            output.err.print(f"Finished move {escape(moved)} first, which had been interrupted.")
+        finish_pending_move(settings.archive, "tag")
         result = tag(
             settings.archive,
             targets,

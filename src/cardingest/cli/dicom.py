@@ -126,7 +126,10 @@ def run_export(
     from ..archive.catalogue import Catalogue, require_catalogue
     from ..export.photos import Builder
     from ..export.run import export_files
+    from ..move import journal_path
     from ..storage.modes import make_private_folder
+    from .move import finish_pending_move
+    from .session import open_archive
 
     options, _pacs = load_dicom_settings(settings)
     patient_id = lookup_id(raw_id, settings) if raw_id else None
@@ -136,6 +139,9 @@ def run_export(
     refuse_inside_archive(out, "--out", settings.archive, settings.backup)
     require_catalogue(settings.archive)
     AuditLog(settings.archive).require_appendable()  # each export is recorded: check first
+    if journal_path(settings.archive).exists():  # a stopped move: its photos' patient first
+        with open_archive(settings.archive, "dicom export"):
+            finish_pending_move(settings.archive, "dicom export")
     with Catalogue.open(settings.archive, create=False) as catalogue:
         selection = _select(catalogue, [patient_id], date_from, date_to)
         _check_any(selection, patient_id, bool(date_from or date_to))
@@ -192,6 +198,7 @@ def send(
     from ..export.pacs import client_for
     from ..export.photos import Builder
     from ..export.run import send_photos
+    from .move import finish_pending_move
     from .session import open_archive
 
     options, pacs = load_dicom_settings(settings)
@@ -200,36 +207,36 @@ def send(
         raise ConfigError(
             f"No [pacs] table in {where}: set host, port and ae_title (see config.example.toml)"
         )
-    with (
-        open_archive(settings.archive, "dicom send"),
-        Catalogue.open(settings.archive, create=False) as catalogue,
-    ):
-        selection = _select(catalogue, patient_ids, date_from, date_to)
-        if check_empty:
-            _check_any(selection, patient_ids[0], bool(date_from or date_to))
-        builder = Builder(settings.archive, catalogue, options)
-        with output.progress(not as_json, bytes_mode=False) as bar:
-            task = (
-                bar.add_task(f"Sending to {pacs.destination}", total=len(selection.photos))
-                if bar
-                else None
-            )
+    with open_archive(settings.archive, "dicom send"):
+        # Photos a stopped move refiles go out under the patient they were moved to.
+        finish_pending_move(settings.archive, "dicom send")
+        with Catalogue.open(settings.archive, create=False) as catalogue:
+            selection = _select(catalogue, patient_ids, date_from, date_to)
+            if check_empty:
+                _check_any(selection, patient_ids[0], bool(date_from or date_to))
+            builder = Builder(settings.archive, catalogue, options)
+            with output.progress(not as_json, bytes_mode=False) as bar:
+                task = (
+                    bar.add_task(f"Sending to {pacs.destination}", total=len(selection.photos))
+                    if bar
+                    else None
+                )
 
-            def tick(_item: Done | LeftOut) -> None:
-                if bar is not None and task is not None:
-                    bar.advance(task)
+                def tick(_item: Done | LeftOut) -> None:
+                    if bar is not None and task is not None:
+                        bar.advance(task)
 
-            return send_photos(
-                settings.archive,
-                catalogue,
-                builder,
-                selection,
-                pacs,
-                client_for(pacs),
-                force=force,
-                operator=settings.operator,
-                on_item=tick,
-            )
+                return send_photos(
+                    settings.archive,
+                    catalogue,
+                    builder,
+                    selection,
+                    pacs,
+                    client_for(pacs),
+                    force=force,
+                    operator=settings.operator,
+                    on_item=tick,
+                )
 
 
 def print_send(result: DicomResult) -> None:

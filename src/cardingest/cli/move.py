@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -81,6 +82,17 @@ def print_move_result(result: MoveResult) -> None:
     )
     if result.moved:
         output.out.print(escape(keywords_kept(result.to)))
+
+
+def finish_pending_move(archive: Path, doing: str) -> None:
+    """Finish a move a kill or a lost catalogue interrupted, and say so: its photos are on
+    disk under both patients until then, and a tag, send or export must see them under the
+    patient they were moved to. The caller holds the archive lock."""
+    from ..move import finish_interrupted, lock_backups
+
+    moved = finish_interrupted(archive, backup_locks=lock_backups(f"{doing} (as backup)"))
+    if moved is not None:
+        output.err.print(f"Finished move {escape(moved)} first, which had been interrupted.")
 
 
 def keywords_kept(to: str) -> str:

@@ -19,9 +19,10 @@ from pathlib import Path
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue
 from ..archive.provenance import recorded_folder
-from ..errors import WHEN_PACS_ANSWERS, CardingestError, CatalogueError, PacsError
+from ..errors import WHEN_PACS_ANSWERS, CardingestError, CatalogueError, PacsError, UsageError
 from ..storage import modes
 from ..storage.durable import remove_dead_temps_in, write_new
+from ..storage.links import leaves_root
 from .dicom import part10_bytes
 from .pacs import Client, NotFound, Refused
 from .photos import Broken, Builder, Instance, LeftOut, Selection
@@ -107,6 +108,14 @@ def export_files(
     (not those of an export writing there now), so none goes onto the CD or stick.
     """
     result = DicomResult(left_out=list(selection.left_out), out_dir=out_dir)
+    for patient_id in sorted({record.patient_id for record in selection.photos}):
+        left = leaves_root(out_dir, (patient_id,))
+        if left is not None:  # made there by someone else: the files would go where it leads
+            raise UsageError(
+                f"Not exporting: {left[0]} {left[1].replace(' in the archive', '')}, not a "
+                f"folder of --out {out_dir}: the patient's files would be written where it "
+                "leads. Remove it, or give another --out; nothing was written"
+            )
     remove_dead_temps_in({out_dir / record.patient_id for record in selection.photos})
     try:
         for item in builder.each(selection.photos):
