@@ -370,3 +370,15 @@ def test_a_password_other_accounts_can_read_is_warned_about(tmp_path: Path) -> N
     ran = cardingest("search", "--archive", tmp_path, home=tmp_path)
     assert "holds a password ([pacs] stow_url) and other accounts may read it" in ran.stderr
     assert "Pw7secret" not in ran.stderr + ran.text
+
+
+def test_an_empty_catalogue_option_is_exit_2_not_sqlite(tmp_path: Path) -> None:
+    """A trial: `ingest … --catalogue ""` (a script's unset variable) made a SQLite archive,
+    where the desk meant the clinic's PostgreSQL one."""
+    card = tmp_path / "card" / "DCIM" / "100CANON"
+    card.mkdir(parents=True)
+    archive = tmp_path / "archive"
+    ran = cardingest("ingest", card.parent.parent, "--id", "JBX3656", "--archive", archive,
+                     "--catalogue", "", home=tmp_path)  # fmt: skip
+    assert ran.code == 2 and "--catalogue: catalogue must be a postgresql:// URL" in ran.stderr
+    assert not archive.exists()

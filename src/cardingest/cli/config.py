@@ -298,7 +298,7 @@ def load_settings(
     if config_path is not None:
         _warn([said] if (said := _config_open(config_path)) else [])
     warn_passwords(catalogue, data, config_path)  # before a URL refused for a typo
-    if catalogue:
+    if catalogue is not None:  # empty too: a script's unset variable is no "not given"
         url: str | None = check_url(catalogue, "--catalogue")
     elif env.get(ENV_CATALOGUE):
         url = check_url(env[ENV_CATALOGUE], f"${ENV_CATALOGUE}")
