@@ -457,6 +457,13 @@ def test_a_sweep_in_the_instant_a_temporary_is_made_costs_only_its_name(
         ("dicom_uid_root = '1.2.840.10008.9'\n[pacs]\nstow_url = 'http://x'\n", [], "keeps"),
         ("[pacs]\nstow_url = 'http://127.0.0.1:9'\n", ["NOTANID"], "NOTANID"),
         ("[pacs]\nstow_url = 'http://127.0.0.1:9'\n", ["--from", "2008-13-01"], "--from"),
+        # a trial's: both kinds of PACS given (STOW was used without a word), a bad %
+        (
+            "[pacs]\nhost = 'x'\nport = 104\nae_title = 'A'\nstow_url = 'http://x/s'\n",
+            [],
+            "has stow_url and host, port, ae_title",
+        ),
+        ("[pacs]\nstow_url = 'http://u:p%ZZ@127.0.0.1:9/s'\n", [], "starts no percent-encoding"),
     ],
 )
 def test_bad_config_or_input_is_exit_2_naming_it(

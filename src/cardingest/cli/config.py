@@ -511,6 +511,13 @@ def _dicom_settings(
             stow, stow_auth = split_stow_url(stow)
         except ValueError as exc:
             raise ConfigError(f"{where}: [pacs] stow_url {exc}") from None
+    dimse = [key for key in ("host", "port", "ae_title") if key in table]
+    if stow is not None and dimse:
+        raise ConfigError(
+            f"{where}: [pacs] has stow_url and {', '.join(dimse)}: give host, port and ae_title "
+            "(DICOM C-STORE) or stow_url (DICOMweb), not both, so that it is clear where the "
+            "photos go"
+        )
     if stow is None:
         missing = [key for key in ("host", "port", "ae_title") if key not in table]
         if missing:

@@ -96,6 +96,11 @@ def split_stow_url(url: str) -> tuple[str, tuple[str, str] | None]:
     if "@" not in parts.netloc:
         return url, None
     userinfo, _, hostport = parts.netloc.rpartition("@")
+    if re.search(r"%(?![0-9A-Fa-f]{2})", userinfo):
+        raise ValueError(
+            "has a % in its user name or password that starts no percent-encoding: write a "
+            "% itself as %25"
+        )
     user, _, password = userinfo.partition(":")
     plain = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
     return plain, (unquote(user), unquote(password))
