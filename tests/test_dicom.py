@@ -464,6 +464,7 @@ def test_a_sweep_in_the_instant_a_temporary_is_made_costs_only_its_name(
             "has stow_url and host, port, ae_title",
         ),
         ("[pacs]\nstow_url = 'http://u:p%ZZ@127.0.0.1:9/s'\n", [], "starts no percent-encoding"),
+        ("[pacs]\nhost = 'x'\nport = 104\nae_title = 'TEST\\\\PACS'\n", [], "holds a backslash"),
     ],
 )
 def test_bad_config_or_input_is_exit_2_naming_it(

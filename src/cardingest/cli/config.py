@@ -345,8 +345,13 @@ PACS_KEYS: dict[str, type | tuple[type, ...]] = {
 
 def _ae_title(value: str, key: str, where: str) -> str:
     text = value.strip()
-    if not 1 <= len(text) <= 16 or not text.isascii() or "\\" in text:
+    if not 1 <= len(text) <= 16 or not text.isascii():
         raise ConfigError(f"{where}: [pacs] {key} {value!r} must be 1-16 ASCII characters")
+    if "\\" in text or not text.isprintable():
+        raise ConfigError(
+            f"{where}: [pacs] {key} {value!r} holds a backslash or a control character, "
+            "which an AE title may not (DICOM keeps \\ to separate values)"
+        )
     return text
 
 
