@@ -196,6 +196,15 @@ def archived(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return root / "archive", env
 
 
+@pytest.fixture
+def own_archive(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> tuple[Path, dict[str, str]]:
+    """A private copy of ``archived``, for a test that moves photos in it."""
+    archive, env = archived
+    return Path(shutil.copytree(archive, tmp_path / "own-archive")), env
+
+
 def environment(root: Path, config_text: str = "") -> dict[str, str]:
     config = root / "config.toml"
     config.write_text(config_text, encoding="utf-8")
@@ -848,12 +857,12 @@ def test_export_refuses_a_patients_folder_that_is_a_link_out_of_it(
 
 
 def test_export_finishes_a_stopped_move_first(
-    archived: tuple[Path, dict[str, str]], tmp_path: Path
+    own_archive: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     """A trial: while a stopped move's journal waited, `dicom send` sent its photos under the
     patient they were being moved from; export wrote them there too. The move is finished
     first, as `tag` does."""
-    archive, env = archived
+    archive, env = own_archive
     moving = next(p for p in search(archive, env) if p.startswith(OTHER) and p.endswith(".jpg"))
     journal = archive / ".cardingest" / "move-journal.json"
     stopped_move(archive, moving, PATIENT, env, tmp_path)
@@ -861,3 +870,25 @@ def test_export_finishes_a_stopped_move_first(
     result = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, env=env)
     assert "Finished move" in result.stderr and not journal.exists(), result.stderr
     assert not (out / OTHER / (Path(moving).stem + ".dcm")).exists()
+
+
+def test_a_re_export_names_a_file_of_a_photo_moved_away_since(
+    own_archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A trial: exported, then one photo moved to another patient, then exported again: its
+    .dcm, with the old Patient ID, stayed in the old patient's folder without a word, and
+    went on the CD with the rest."""
+    archive, env = own_archive
+    out = tmp_path / "cd"
+    first = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, env=env)
+    assert first.returncode == 3, first.stderr  # its HEIC and CR3 are left out
+    moving = next(p for p in search(archive, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    moved = cli("move", moving, "--to", PATIENT, "--archive", archive, env=env)
+    assert moved.returncode == 0, moved.stderr
+    again = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, "--json", env=env)
+    stale = out / OTHER / (Path(moving).stem + ".dcm")
+    assert json.loads(again.stdout)["not_theirs"] == [str(stale)], again.stderr
+    said = " ".join(again.stderr.split())
+    assert f"{stale} is no photo of {OTHER} now (moved to another patient" in said, said
+    every = cli("dicom", "export", "--archive", archive, "--out", out, "--json", env=env)
+    assert json.loads(every.stdout)["not_theirs"] == [str(stale)], every.stderr

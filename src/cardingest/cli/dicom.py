@@ -125,7 +125,7 @@ def run_export(
     from ..archive.audit import AuditLog
     from ..archive.catalogue import Catalogue, require_catalogue
     from ..export.photos import Builder
-    from ..export.run import export_files
+    from ..export.run import export_files, not_theirs
     from ..move import journal_path
     from ..storage.modes import make_private_folder
     from .move import finish_pending_move
@@ -167,8 +167,16 @@ def run_export(
                 operator=settings.operator,
                 on_item=tick,
             )
+        strays = not_theirs(catalogue, out, {patient_id} if patient_id else set())
+    output.print_warnings(
+        [
+            f"{path} is no photo of {path.parent.name} now (moved to another patient since it "
+            "was exported here): take it out before the folder goes on a CD or stick"
+            for path in strays
+        ]
+    )
     if as_json:
-        output.emit_json(documents.dicom_export(settings.archive, out, result))
+        output.emit_json(documents.dicom_export(settings.archive, out, result, strays))
     _print_problems(result)
     if not as_json:
         output.out.print(

@@ -293,11 +293,15 @@ def _done(item: Done, action: str) -> Document:
     return entry
 
 
-def dicom_export(archive: Path, out: Path, result: DicomResult) -> Document:
-    """``dicom export --json``."""
+def dicom_export(
+    archive: Path, out: Path, result: DicomResult, strays: Sequence[Path] = ()
+) -> Document:
+    """``dicom export --json``; ``not_theirs``: files in a patient's folder of OUT that are
+    no photo of that patient now."""
     return {
         "archive": str(archive),
         "out": str(out),
+        "not_theirs": [str(path) for path in strays],
         "summary": {
             "written": len(result.done),
             "unchanged": len(result.already),

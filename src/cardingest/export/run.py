@@ -20,6 +20,7 @@ from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue
 from ..archive.provenance import recorded_folder
 from ..errors import WHEN_PACS_ANSWERS, CardingestError, CatalogueError, PacsError, UsageError
+from ..ids import SAFE_ID
 from ..storage import modes
 from ..storage.durable import remove_dead_temps_in, write_new
 from ..storage.links import leaves_root
@@ -91,6 +92,28 @@ def _write_new(path: Path, data: bytes) -> bool:
     except FileExistsError:
         raise FileExistsError(f"{path} appeared while writing; not overwriting it") from None
     return True
+
+
+def not_theirs(catalogue: Catalogue, out_dir: Path, patient_ids: set[str]) -> list[Path]:
+    """The DICOM files in ``OUT/ID`` that are no photo filed under ID now: exported before
+    and moved to another patient since (the move gives it another name), so a CD burnt from
+    the folder would carry it under the wrong patient. ``patient_ids`` empty: every folder
+    of OUT named as an ID (the patient may have no photo left at all)."""
+    if not patient_ids:
+        with contextlib.suppress(OSError):
+            patient_ids = {
+                entry.name
+                for entry in os.scandir(out_dir)
+                if SAFE_ID.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+            }
+    found: list[Path] = []
+    for patient_id in sorted(patient_ids):
+        names = {
+            record.archive_path.rpartition("/")[2].rpartition(".")[0]
+            for record in catalogue.records(patient_id)
+        }
+        found += [p for p in sorted((out_dir / patient_id).glob("*.dcm")) if p.stem not in names]
+    return found
 
 
 def export_files(
