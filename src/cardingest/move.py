@@ -262,7 +262,7 @@ def _select(
             earlier = _earlier_moves(archive)
         new, sha256 = earlier.get(record.archive_path if record else relpath, ("", ""))
         done = catalogue.record(new) if new else None
-        if done is not None and done.sha256.lower() != sha256:
+        if done is not None and sha256 and done.sha256.lower() != sha256:
             done = None  # another photo took that name since: not where this one went
         if record is None:
             if done is not None and done.patient_id == request.to:
@@ -276,7 +276,7 @@ def _select(
         if (
             done is not None
             and done.patient_id == request.to
-            and record.sha256.lower() != sha256
+            and record.sha256.lower() != (sha256 or done.sha256.lower())
             and not request.again
         ):  # a re-run, after another photo took the name the first one was moved from
             problems.append(
