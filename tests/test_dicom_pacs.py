@@ -571,3 +571,23 @@ def test_a_send_finishes_a_stopped_move_first(archive: Path, pacs: Orthanc, tmp_
     sent = json.loads(result.stdout)["items"]
     assert sent and moving not in {item["path"] for item in sent}
     assert all(stored["PatientID"] == OTHER for stored in pacs.instances().values())
+
+
+def test_a_stow_url_that_names_no_service_says_to_check_it(archive: Path, tmp_path: Path) -> None:
+    """A trial: HTTP 404 from a DICOMweb server (a wrong path in stow_url) was answered with
+    "run `cardingest dicom send` again when the PACS answers"; it does answer."""
+    require_binaries("Orthanc")
+    server = Orthanc(tmp_path / "orthanc", dicomweb=True)
+    try:
+        server.start()
+        config = tmp_path / "config.toml"
+        config.write_text(f'[pacs]\nstow_url = "{server.url}/no-such/studies"\n')
+        result = cli(
+            "dicom", "send", PATIENT, "--archive", archive, env=environment(tmp_path, config)
+        )
+        said = " ".join(result.stderr.split())
+        assert result.returncode == 1 and "answered HTTP 404 to STOW-RS" in said, said
+        assert "check stow_url" in said and "once stow_url names the PACS's STOW-RS" in said
+        assert "when the PACS answers" not in said
+    finally:
+        server.stop()

@@ -277,7 +277,14 @@ class StowClient:
                 'name and password (stow_url = "https://USER:PASSWORD@host/…" in the [pacs] '
                 "config), or the ones given are wrong"
             )
-        if code >= 500 or code in (403, 404, 405):
+        if code in (404, 405):  # the server answers: the URL is no STOW-RS service's
+            raise PacsError(
+                f"DICOMweb server {self.url} answered HTTP {code} to STOW-RS: there is no "
+                "STOW-RS service at that URL; check stow_url in the [pacs] config (a DICOMweb "
+                "server's is usually …/dicom-web/studies)",
+                retry="once stow_url names the PACS's STOW-RS service",
+            )
+        if code >= 500 or code == 403:
             raise PacsError(f"DICOMweb server {self.url} answered HTTP {code} to STOW-RS")
         stored = _referenced(answer, "00081199")
         if code not in (200, 202) or str(ds.SOPInstanceUID) not in stored:
