@@ -382,3 +382,13 @@ def test_an_empty_catalogue_option_is_exit_2_not_sqlite(tmp_path: Path) -> None:
                      "--catalogue", "", home=tmp_path)  # fmt: skip
     assert ran.code == 2 and "--catalogue: catalogue must be a postgresql:// URL" in ran.stderr
     assert not archive.exists()
+
+
+def test_a_service_no_pg_service_file_defines_is_for_the_user_to_fix(tmp_path: Path) -> None:
+    """A trial: `?service=nosuch` was exit 1, "Cannot reach … Check the server", though no
+    server was asked: libpq refused the setting."""
+    url = "postgresql://desk@127.0.0.1:1/db?service=nosuch"
+    ran = cardingest("search", "--archive", tmp_path, "--catalogue", url, home=tmp_path)
+    said = " ".join(ran.stderr.split())
+    assert ran.code == 2 and 'definition of service "nosuch" not found' in said, said
+    assert "is not right" in said and "Check the server" not in said

@@ -205,9 +205,12 @@ _LOGIN_REFUSED = re.compile(
 """The server's refusal of this login, as libpq passes it on (a failed connection carries no
 SQLSTATE in psycopg, only the server's message): a wrong password, a user pg_hba.conf keeps
 out, a user the server does not know."""
-_BAD_VALUE = re.compile(r'\binvalid [\w ]+ value\b|\bdatabase "[^"]*" does not exist')
-"""libpq's refusal of a connection option's value (``invalid sslmode value: "bogus"``), or
-a database the server does not have."""
+_BAD_VALUE = re.compile(
+    r'\binvalid [\w ]+ value\b|\bdatabase "[^"]*" does not exist'
+    r'|\bdefinition of service "[^"]*" not found'
+)
+"""libpq's refusal of a connection option's value (``invalid sslmode value: "bogus"``), a
+database the server does not have, or a ``?service=`` no pg_service.conf defines."""
 
 
 _EVERY_TRY = "\nMultiple connection attempts failed. All failures were:\n"
