@@ -354,6 +354,14 @@ def test_the_readme_roles_make_the_audit_log_append_only(
     assert "the database role cardingest_desk may not" in said["message"]
     assert "check that it is mounted" in said["details"][0]
     assert "pw2" not in err and not list(unmounted.iterdir())
+    # A trial: a SQLite archive migrated with the desk's URL was exit 1 "permission denied".
+    local = tmp_path / "local-archive"
+    code, _out, err = invoke("ingest", other, "--id", "ZAA0067", "--archive", local)
+    assert code == 0, err
+    code, _out, err = invoke("catalogue", "migrate", "--to", desk_url, "--archive", local)
+    said_text = " ".join(err.split())
+    assert code == 2 and "migrate with the owner's URL" in said_text, said_text
+    assert "pw2" not in err
 
 
 def test_two_ingests_of_one_patient_take_turns_and_other_patients_go_side_by_side(

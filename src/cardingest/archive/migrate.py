@@ -26,12 +26,14 @@ from ..host import host_name
 from .audit import GENESIS, AuditLog, _dumps
 from .backend import (
     MIGRATED_TABLE,
+    PRIVILEGE_DENIED,
     CatalogueLocation,
     bind,
     catalogue_path,
     denied,
     migration_mark,
     redact,
+    scrubbed,
 )
 
 if TYPE_CHECKING:  # psycopg loads only when a PostgreSQL catalogue is used (start-up time)
@@ -328,6 +330,15 @@ def migrate(archive: Path, url: str) -> MigrateReport:
             copied = True
             counts = _compare(sqlite, pg, found, lines)
     except (sqlite3.Error, psycopg.Error) as exc:
+        if getattr(exc, "sqlstate", None) == PRIVILEGE_DENIED:  # a desk's role, say
+            raise ConfigError(
+                f"Migration to {redact(url)} stopped: {scrubbed(str(exc).splitlines()[0], url)}",
+                details=[
+                    "The role in the URL may not make the archive's tables: migrate with the "
+                    'owner\'s URL (the role that owns the schema, "Setting up the database" in '
+                    "README.md), then give the desks theirs. Nothing was moved."
+                ],
+            ) from exc
         raise CatalogueError(f"Migration to {redact(url)} stopped: {exc}") from exc
     finally:
         sqlite.close()
