@@ -408,6 +408,15 @@ SYSTEM_FSTYPES = frozenset(
 )
 """File systems that show the running system (processes, devices, kernel settings): they
 hold no files, and what is written there is a setting, not a copy."""
+
+
+def system_view(path: Path) -> tuple[str, str] | None:
+    """(file system type, mount point) when ``path`` (or where it would be made) lies on one
+    of `SYSTEM_FSTYPES` (/proc, /sys, /dev), else None."""
+    found = mount_of(path)
+    return found if found is not None and found[0] in SYSTEM_FSTYPES else None
+
+
 MODELESS_FSTYPES = frozenset(
     {"vfat", "msdos", "exfat", "fuseblk", "fuse.fusefat", "fuse.exfat", "fuse.exfat-fuse"}
 )
@@ -594,8 +603,8 @@ def check_destination_root(root: Path, what: str = "archive") -> None:
     unmounted share looks; the archive would quietly go on the system disk instead."""
     require_folder(root)
     require_one_file_system(root)
-    found = mount_of(root)
-    if found is not None and found[0] in SYSTEM_FSTYPES:
+    found = system_view(root)
+    if found is not None:
         raise UsageError(
             f"The {what} {root} is on {found[0]} ({found[1]}), a view of the running system "
             "that holds no files: give a folder on a disk."
@@ -645,8 +654,8 @@ def refuse_inside_archive(
     if path is None:
         return
     where = Path(path).expanduser().absolute()
-    found = mount_of(identity.nearest_existing(where))
-    if found is not None and found[0] in SYSTEM_FSTYPES:
+    found = system_view(where)
+    if found is not None:
         raise UsageError(
             f"{option} {path} is on {found[0]} ({found[1]}), a view of the running system that "
             "holds no files: write it to a folder on a disk"

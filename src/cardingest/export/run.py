@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..archive.audit import AuditLog
-from ..archive.catalogue import Catalogue
+from ..archive.catalogue import Catalogue, CatalogueRecord
 from ..archive.provenance import recorded_folder
 from ..errors import WHEN_PACS_ANSWERS, CardingestError, CatalogueError, PacsError, UsageError
 from ..ids import SAFE_ID
@@ -94,6 +94,11 @@ def _write_new(path: Path, data: bytes) -> bool:
     return True
 
 
+def _dcm_name(record: CatalogueRecord) -> str:
+    """The name of a photo's file in ``OUT/ID``: its archive name's stem, ``.dcm``."""
+    return record.archive_path.rpartition("/")[2].rpartition(".")[0] + ".dcm"
+
+
 def not_theirs(catalogue: Catalogue, out_dir: Path, patient_ids: set[str]) -> list[Path]:
     """The DICOM files in ``OUT/ID`` that are no photo filed under ID now: exported before
     and moved to another patient since (the move gives it another name), so a CD burnt from
@@ -108,11 +113,8 @@ def not_theirs(catalogue: Catalogue, out_dir: Path, patient_ids: set[str]) -> li
             }
     found: list[Path] = []
     for patient_id in sorted(patient_ids):
-        names = {
-            record.archive_path.rpartition("/")[2].rpartition(".")[0]
-            for record in catalogue.records(patient_id)
-        }
-        found += [p for p in sorted((out_dir / patient_id).glob("*.dcm")) if p.stem not in names]
+        names = {_dcm_name(record) for record in catalogue.records(patient_id)}
+        found += [p for p in sorted((out_dir / patient_id).glob("*.dcm")) if p.name not in names]
     return found
 
 
@@ -148,8 +150,7 @@ def export_files(
                 (result.failed if isinstance(item, Broken) else result.left_out).append(item)
                 continue
             record = item.record
-            stem = record.archive_path.rpartition("/")[2].rpartition(".")[0]
-            target = out_dir / record.patient_id / f"{stem}.dcm"
+            target = out_dir / record.patient_id / _dcm_name(record)
             done = Done(
                 record.patient_id,
                 record.archive_path,
