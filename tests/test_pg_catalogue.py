@@ -270,6 +270,42 @@ def test_one_database_serves_several_archives_without_mixing(
         assert code == 0 and json.loads(out)["events"] == 1, err
 
 
+def test_an_archive_id_file_naming_another_archive_of_the_database_is_refused(
+    tmp_path: Path, pg_url: str, test_ids: Path
+) -> None:
+    """Archive two's `.cardingest/archive-id` overwritten with archive one's (copied by hand
+    when setting a folder up): its next photos would be catalogued among one's, and its own
+    catalogue not asked which patient a card's photo is filed under. Every command refuses
+    (exit 1), names the id its manifests' ingests are recorded under, and writes nothing."""
+    card, _map_file = demo_card(tmp_path)
+    one, two = tmp_path / "one", tmp_path / "two"
+    for archive, patient in ((one, "ZAC5361"), (two, "ZAA0067")):
+        code, _out, err = invoke(
+            "ingest", card, "--id", patient, "--archive", archive, "--catalogue", pg_url
+        )
+        assert code == 0, err
+    two_id = (two / ".cardingest" / "archive-id").read_text().strip()
+    shutil.copy(one / ".cardingest" / "archive-id", two / ".cardingest" / "archive-id")
+    before, on_card = _tree(two), _tree(card)
+    for command in (
+        ("ingest", card, "--id", "MCJ1984"),
+        ("preview", card, "--id", "MCJ1984"),
+        ("search",),
+        ("verify",),
+        ("wipe", card, "--yes"),
+    ):
+        code, _out, err = invoke(*command, "--archive", two, "--catalogue", pg_url)
+        assert code == 1, (command, err)
+        assert "names another archive" in err and f"echo {two_id} >" in err, err
+        assert "Traceback" not in err
+    assert _tree(two) == before and _tree(card) == on_card
+    (two / ".cardingest" / "archive-id").write_text(f"{two_id}\n", encoding="ascii")
+    code, out, err = invoke("search", "--archive", two, "--json", "--catalogue", pg_url)
+    assert code == 0 and {r["patient_id"] for r in json.loads(out)["results"]} == {"ZAA0067"}
+    code, _out, err = invoke("search", "--archive", one, "--catalogue", pg_url)
+    assert code == 0, "archive one, whose id it is, is not refused"
+
+
 def test_the_audit_chain_in_postgresql_finds_a_changed_or_removed_event(
     tmp_path: Path, pg_url: str, test_ids: Path
 ) -> None:

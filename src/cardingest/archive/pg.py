@@ -434,7 +434,10 @@ def _archive_with(conn: psycopg.Connection[Any], ingests: Sequence[str]) -> str 
         "SELECT archive_id, schema_name FROM cardingest.archives ORDER BY archive_id"
     ).fetchall():
         query = pgsql.SQL("SELECT EXISTS (SELECT 1 FROM {}.ingests WHERE ingest_id = ANY(%s))")
-        row = conn.execute(query.format(pgsql.Identifier(schema)), (list(ingests),)).fetchone()
+        try:
+            row = conn.execute(query.format(pgsql.Identifier(schema)), (list(ingests),)).fetchone()
+        except pg_errors.InsufficientPrivilege:  # a desk's role may see only its archives
+            continue
         if row and row[0]:
             found.append(str(archive_id))
     return found[0] if len(found) == 1 else None
@@ -511,7 +514,38 @@ def tie(
         )
     if row[1] < PG_SCHEMA_VERSION:
         _upgrade(conn, archive_id, str(row[0]))
+    if not migrating:
+        refuse_another_archives_id(conn, url, archive, archive_id, str(row[0]))
     return Tie(url, archive_id, str(row[0]))
+
+
+def refuse_another_archives_id(
+    conn: psycopg.Connection[Any], url: str, archive: Path, archive_id: str, schema: str
+) -> None:
+    """Refuse an archive whose ``.cardingest/archive-id`` names another archive of the
+    database (copied from it by hand, or with a template folder): its manifests record
+    ingests that catalogue does not know and another one does. Its photos would be
+    catalogued among that archive's, and its own catalogue would not be asked whether a
+    card's photo is filed already, or under which patient."""
+    ingests = manifested_ingests(archive)
+    if not ingests:
+        return
+    query = pgsql.SQL("SELECT ingest_id FROM {}.ingests WHERE ingest_id = ANY(%s)")
+    known = {str(r[0]) for r in conn.execute(query.format(pgsql.Identifier(schema)), (ingests,))}
+    unknown = [ingest for ingest in ingests if ingest not in known]
+    owner = _archive_with(conn, unknown) if unknown else None
+    if owner is None or owner == archive_id:
+        return
+    raise CatalogueError(
+        f"The archive {archive} has the id {archive_id} in .cardingest/archive-id, but the "
+        f"database {redact(url)} records {len(unknown)} of its manifests' ingests under "
+        f"another archive, id {owner}: the id file names another archive (copied from it?). "
+        "Its photos would be catalogued among that archive's. Nothing was changed",
+        details=[
+            f"Its ingests are recorded under id {owner}: put it back with: "
+            f"echo {owner} > {id_path(archive)}"
+        ],
+    )
 
 
 def _may_not_make(url: str, archive: Path, reason: str) -> ConfigError:
