@@ -5,14 +5,16 @@ The end-to-end tests run the installed console script under a pseudo-terminal (p
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pexpect
 import pytest
-from cardimage import require
+from cardimage import CardFactory, MountedCard, build_fat32_image, require
 from clinic_helpers import cardingest_exe, invoke
+from exif_bytes import exif_jpeg
 from factories import media
 from terminal import on_terminal
 
@@ -214,3 +216,62 @@ def test_when_is_interactive(tmp_path: Path) -> None:
     child = spawn("preview", card, "--map", map_file, "--archive", tmp_path / "a")
     child.expect("1 held on the card")
     assert finish(child) == 3
+
+
+def test_answers_go_only_to_photos_as_their_groups_were_shown(tmp_path: Path) -> None:
+    """A photo changed on the card while the questions waited (another photo now under its
+    name), or put there since, gets none of the answers: held, the rest as answered."""
+    card, _ = make_demo_card(tmp_path)
+    folder = card / "DCIM" / "100DEMO_"
+    archive = tmp_path / "archive"
+    child = spawn("ingest", card, "--archive", archive)
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    (folder / "IMG_0002.JPG").write_bytes((folder / "IMG_0004.JPG").read_bytes())
+    (folder / "IMG_0007.JPG").write_bytes((folder / "IMG_0005.JPG").read_bytes())
+    child.sendline("ZAC5361")
+    for _group in (2, 3):
+        child.expect_exact("Patient ID for group")
+        child.sendline("")
+    child.expect_exact("Patient ID for group 4")
+    child.sendline("ZAA0067")
+    child.expect(r"\[y/N\]: ")
+    child.sendline("y")
+    child.expect("copied and verified")
+    assert finish(child) == 3
+    code, out, err = invoke("search", "--id", "ZAC5361", "--archive", archive, "--json")
+    assert code == 0, err
+    sources = sorted(r["source_path"] for r in json.loads(out)["results"])
+    assert sources == ["DCIM/100DEMO_/IMG_0001.JPG", "DCIM/100DEMO_/IMG_0003.JPG"]
+    assert (folder / "IMG_0002.JPG").exists() and (folder / "IMG_0007.JPG").exists()
+    assert [p.name for p in (archive / "ZAA0067").glob("*.jpg")] == ["ZAA0067-20261124-100255.jpg"]
+
+
+def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
+    tmp_path: Path, fat_card: CardFactory
+) -> None:
+    """Another card put in at the same mount point while the questions waited (same names,
+    other photos): nothing is copied, exit 1, run again to be asked about it."""
+    first = {f"DCIM/100CANON/IMG_000{n}.JPG": exif_jpeg(f"2026:11:08 10:{n}0:00") for n in (1, 2)}
+    other = {f"DCIM/100CANON/IMG_000{n}.JPG": exif_jpeg(f"2026:11:08 16:{n}0:00") for n in (1, 2)}
+    mount = fat_card(first, label="EOS_DIGITAL", serial="90DE-CDE6")
+    archive = tmp_path / "archive"
+    child = spawn("ingest", mount, "--archive", archive)
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    fat_card.handle(mount).unmount()
+    swapped = MountedCard(
+        build_fat32_image(tmp_path / "other.img", other, label="EOS_DIGITAL", serial="943D-965C"),
+        mount,
+    )
+    swapped.mount()
+    try:
+        child.sendline("ZAC5361")
+        child.expect_exact("Patient ID for group 2")
+        child.sendline("ZAA0067")
+        child.expect("was changed while the IDs were asked")
+        assert finish(child) == 1
+        assert not list(archive.glob("Z*"))
+        assert sorted(p.name for p in (mount / "DCIM" / "100CANON").iterdir()) == [
+            "IMG_0001.JPG", "IMG_0002.JPG"
+        ]  # fmt: skip
+    finally:
+        swapped.unmount()

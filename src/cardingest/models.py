@@ -121,6 +121,10 @@ class IdMap:
     recorded: str = ""
     slates: bool = False
     """The patients come from slate photos on the card (``--slates``), not from these rows."""
+    asked: Mapping[str, tuple[int, datetime, str]] | None = None
+    """Answers at the terminal: each card file as its group was shown (size, capture time,
+    sub-seconds), by path. The card is read again for the plan; a file that is not as it
+    was shown (another card at the same place, a file changed) gets no answer."""
 
     @property
     def provenance(self) -> str:

@@ -288,7 +288,9 @@ def check_inputs(
     if interactive and map_file is None and patient_id is None and idmap is None:
         root, card = _source(source, card_expected)
         check_separate(root, settings)
-        return root, card, ask_idmap(root, settings, show_groups, clock_offset)
+        asked = ask_idmap(root, settings, show_groups, clock_offset)
+        _same_card_still(root, card)
+        return root, card, asked
     try:
         idmap = idmap or load_idmap(map_file, patient_id, settings)
     except BadRowsError as exc:
@@ -312,6 +314,31 @@ def _source(source: str | None, card_expected: bool) -> tuple[Path, Card | None]
     if card is None:
         raise card_gone(str(source))
     return root, card
+
+
+def _same_card_still(root: Path, card: Card | None) -> None:
+    """After the questions at the terminal, which may wait for minutes: the card asked about
+    is the one at ``root`` still, not another put in at the same place (its answers would go
+    to that card's photos of the same names)."""
+    from ..card.detect import resolve_source
+
+    if card is None:
+        return
+    try:
+        now = resolve_source(str(root))[1]
+    except SourceError:
+        now = None
+    if now is None:
+        raise card_gone(str(root))
+    if (now.device, now.fstype, now.label, now.serial) != (
+        card.device, card.fstype, card.label, card.serial
+    ):  # fmt: skip
+        raise CardGoneError(
+            f"The card at {root} was changed while the IDs were asked (serial "
+            f"{card.serial or '?'}, now {now.serial or '?'}): the answers were for the photos "
+            "of the card shown, so nothing was copied. Run the command again to be asked "
+            "about this card's photos."
+        )
 
 
 def card_gone(where: str) -> CardGoneError:

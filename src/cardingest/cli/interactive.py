@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -50,7 +51,7 @@ def ask_idmap(
     ``show_groups`` (the contact sheet of the groups) runs before the first question. A
     camera clock that looks wrong once ``clock_offset`` is added is said before it too.
     """
-    from ..plan.assign import ask_ids, build_idmap, make_groups
+    from ..plan.assign import as_shown, ask_ids, build_idmap, make_groups
     from ..prepare import clock_warning, scan_source
 
     files = scan_source(root)
@@ -82,6 +83,7 @@ def ask_idmap(
         check,
     )
     idmap, unnamed = build_idmap(groups, answers)
+    idmap = replace(idmap, asked=as_shown(files))
     for path in unnamed:
         output.err.print(
             f"[yellow]warning:[/] {escape(path)} cannot be named in an ID map (an odd name, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..errors import InvalidIdError, UsageError
 from ..models import IdMap, MapRow, MediaFile
@@ -40,6 +40,12 @@ class Group:
 
         names = name(first) if first is last else f"{name(first)} … {name(last)}"
         return f"Group {self.number}: {len(self.files)} photo(s), {span}, {names}"
+
+
+def as_shown(files: Sequence[MediaFile]) -> dict[str, tuple[int, datetime, str]]:
+    """`IdMap.asked`: each file as the groups show it, so the plan, made from a second read
+    of the card, gives the answers only to the photos they were given for."""
+    return {media.path: (media.size, media.captured, media.subsec) for media in files}
 
 
 def make_groups(files: Sequence[MediaFile], gap: timedelta) -> list[Group]:

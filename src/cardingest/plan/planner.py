@@ -828,6 +828,30 @@ this card archived (`_filed_before`)."""
 NOT_ASKED = "its name cannot be given in an ID map, so it was in no group asked about"
 
 
+def _not_as_shown(
+    files: Sequence[MediaFile], asked: Mapping[str, tuple[int, datetime, str]]
+) -> str | None:
+    """Why a shot gets none of the answers given at the terminal: a file of it is not as
+    its group was shown (`IdMap.asked`): put on the card since, or changed (another card
+    put in at the same place while the questions waited). None when all are as shown."""
+    for media in files:
+        shown = asked.get(media.path)
+        if shown is None:
+            return (
+                f"{media.path} was not on the card when the groups were shown, so no ID was "
+                "asked for it: run again to be asked"
+            )
+        size, captured, _subsec = shown
+        if (media.size, media.captured, media.subsec) != shown:
+            return (
+                f"{media.path} changed on the card while the IDs were asked (shown taken "
+                f"{captured:%Y-%m-%d %H:%M:%S}, {size:,} bytes; now taken "
+                f"{media.captured:%Y-%m-%d %H:%M:%S}, {media.size:,} bytes): the answers were "
+                "for the photo shown; check the card is the one asked about, and run again"
+            )
+    return None
+
+
 def make_plan(
     files: Sequence[MediaFile],
     idmap: IdMap,
@@ -899,6 +923,13 @@ def make_plan(
                 )
             continue
         when = _shifted(primary.captured, clock_offset)
+        changed = _not_as_shown(shot.files, idmap.asked) if idmap.asked is not None else None
+        if changed is not None:
+            items.extend(
+                _item(media, when, None, "hold", shot_time=primary, reason=changed, slates=slates)
+                for media in shot.files
+            )
+            continue
         # A blank answer at the prompt said "leave on the card": it does.
         if row is None or (row.blank and idmap.source != "interactive"):
             earlier = _filed_before(shot, same_name)
