@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 from contextlib import closing
 from datetime import datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from cardimage import require_binaries, require_samples
+from cardimage import require, require_binaries, require_samples
 from dicom_helpers import (
     JPEGS,
     OTHER,
@@ -854,6 +855,35 @@ def test_export_refuses_a_patients_folder_that_is_a_link_out_of_it(
     said = " ".join(result.stderr.split())
     assert result.returncode == 2 and f"{out / PATIENT} is a symbolic link" in said, said
     assert list(elsewhere.iterdir()) == []
+
+
+def test_export_refuses_a_patients_folder_another_account_made_and_closes_its_own(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A trial: in a shared --out (mode 0777, holding files already, so left as it is),
+    another account made `OUT/ID` (0777) first; the .dcm files went into it, where that
+    account could list, take or swap them before the CD. Refused, nothing written. The
+    user's own `OUT/ID` left 0755 by hand is closed, with a warning."""
+    require(os.geteuid() == 0, "giving a folder to another account needs root")
+    archive, env = archived
+    out = tmp_path / "pub"
+    out.mkdir()
+    (out / "notes.txt").write_text("x", encoding="utf-8")
+    out.chmod(0o777)
+    theirs = out / PATIENT
+    theirs.mkdir()
+    theirs.chmod(0o777)
+    os.chown(theirs, 65534, 65534)  # nobody
+    result = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, env=env)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 2 and f"{theirs} belongs to the account nobody" in said, said
+    assert list(theirs.iterdir()) == []
+    os.chown(theirs, os.geteuid(), os.getegid())
+    theirs.chmod(0o755)
+    result = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, env=env)
+    said = " ".join(result.stderr.split())
+    assert result.returncode in (0, 3) and "made it private (drwx------)" in said, said
+    assert stat.S_IMODE(theirs.stat().st_mode) == 0o700 and list(theirs.glob("*.dcm"))
 
 
 def test_export_finishes_a_stopped_move_first(

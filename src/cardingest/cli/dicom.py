@@ -169,7 +169,8 @@ def run_export(
             )
         strays = not_theirs(catalogue, out, {patient_id} if patient_id else set())
     output.print_warnings(
-        [
+        result.warnings
+        + [
             f"{path} is no photo of {path.parent.name} now (moved to another patient since it "
             "was exported here): take it out before the folder goes on a CD or stick"
             for path in strays

@@ -58,6 +58,8 @@ class DicomResult:
     """When to send the rest again, once ``stopped``."""
     destination: str | None = None
     out_dir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    """Patients' folders of an export's ``--out`` closed to other accounts."""
 
     @property
     def notes(self) -> list[Done]:
@@ -133,7 +135,8 @@ def export_files(
     (not those of an export writing there now), so none goes onto the CD or stick.
     """
     result = DicomResult(left_out=list(selection.left_out), out_dir=out_dir)
-    for patient_id in sorted({record.patient_id for record in selection.photos}):
+    patient_ids = sorted({record.patient_id for record in selection.photos})
+    for patient_id in patient_ids:
         left = leaves_root(out_dir, (patient_id,))
         if left is not None:  # made there by someone else: the files would go where it leads
             raise UsageError(
@@ -141,6 +144,11 @@ def export_files(
                 f"folder of --out {out_dir}: the patient's files would be written where it "
                 "leads. Remove it, or give another --out; nothing was written"
             )
+        modes.refuse_others_folder(out_dir / patient_id, "The patient's folder")
+    for patient_id in patient_ids:
+        closed = modes.make_private_subfolder(out_dir / patient_id, "The patient's folder")
+        if closed is not None:
+            result.warnings.append(closed)
     remove_dead_temps_in({out_dir / record.patient_id for record in selection.photos})
     try:
         for item in builder.each(selection.photos):

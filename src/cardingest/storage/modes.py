@@ -255,14 +255,22 @@ def make_private_folder(path: Path, option: str) -> str | None:
     to one) is refused, UsageError: its owner may change its mode back and see or swap what
     is written. What was done to an existing folder, as a warning; None for a folder made
     here, left as it is, or already private."""
-    if _POSIX:
-        _refuse_others_folder(path, option)
+    refuse_others_folder(path, option)
     if make_dirs(path):
         return None
     with os.scandir(path) as entries:
         if next(entries, None) is not None:
             return None
     return _said_closed(option, path, make_private(path))
+
+
+def make_private_subfolder(path: Path, what: str) -> str | None:
+    """`make_private_folder` for a folder of one patient's files in an ``--out`` (``what``
+    names it), once `refuse_others_folder` has passed it: one of ours open to others is
+    closed whatever it holds (its files are this command's own, from an earlier run)."""
+    if make_dirs(path):
+        return None
+    return _said_closed(what, path, make_private(path))
 
 
 def empty_and_open(path: Path) -> int | None:
@@ -320,12 +328,14 @@ def _said_closed(option: str, path: Path, opened: tuple[int, int] | None) -> str
     )
 
 
-def _refuse_others_folder(path: Path, option: str) -> None:
+def refuse_others_folder(path: Path, option: str) -> None:
     """UsageError for an ``--out`` another account could see into or change, whatever mode
     it is given: a link that account made (to anything: root would close and fill a
     system folder of its choosing), a folder of theirs, one root would make in a folder of
     theirs, or an existing folder every account writes in (``/tmp``, whose mode is not ours
     to change)."""
+    if not _POSIX:
+        return
     me = os.geteuid()
     whole = Path(os.path.abspath(path))
     for step in [*reversed(whole.parents), whole]:
