@@ -659,3 +659,16 @@ def test_a_share_killed_part_way_is_in_the_audit_log_from_before_its_first_copy(
     assert event["event"] == "share-started" and event["anonymous"] and event["token"]
     assert len(event["paths"]) == 3 and event["out"] == recorded_folder(str(tmp_path / "out"))
     assert next((tmp_path / "out").iterdir()).name.startswith(event["token"])
+
+
+def test_a_share_whose_folder_cannot_be_made_begins_no_share(archive: Path, tmp_path: Path) -> None:
+    """A trial: `--out x/<300 letters>/y` was exit 1 the first time (exit 2 the next), left
+    an empty `x`, and a `share-started` event naming every photo with no share to follow,
+    which reads as copies on their way out. Now exit 2 each time, nothing made or logged."""
+    events = len(list(AuditLog(archive).events()))
+    out = tmp_path / "x" / ("a" * 300) / "y"
+    for _ in range(2):
+        code, _out, err = invoke("share", "JBX3656", "--archive", archive, "--out", out)
+        assert code == 2 and "too long" in err, err
+    assert not (tmp_path / "x").exists()
+    assert len(list(AuditLog(archive).events())) == events

@@ -222,11 +222,11 @@ def run_share(
         backup=settings.backup,
     )
     AuditLog(settings.archive).require_appendable()  # its reason, before any copy is written
-    record_share_start(plan, settings.operator)
     result = execute_share(
         plan,
         functools.partial(_report_item, as_json=as_json),
         lambda warning: output.print_warnings([warning]),
+        functools.partial(record_share_start, plan, settings.operator),
     )
     record_share(result, settings.operator)
     if as_json and not result.interrupted:

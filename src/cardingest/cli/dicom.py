@@ -6,6 +6,7 @@ only when one of these commands runs, so every other command starts as quickly a
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -148,6 +149,8 @@ def run_export(
         try:
             closed = make_private_folder(out, "--out")
         except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise  # the name to fix: exit 2, as any name too long
             raise ArchiveError(f"Cannot create {out}: {exc.strerror or exc}") from None
         if closed is not None:
             output.print_warnings([closed])

@@ -10,6 +10,7 @@ The archive is never changed; each share is recorded in the audit log.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from collections import Counter
@@ -202,11 +203,14 @@ def execute_share(
     plan: SharePlan,
     on_item: Callable[[ShareItem, str, str | None], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    on_ready: Callable[[], object] | None = None,
 ) -> ShareResult:
     """Write every copy; ``on_item(item, "written" | "skipped" | "failed", why)`` reports each.
 
     An existing ``--out`` open to others is closed first (`modes.make_private`), which
-    ``on_warning`` is told and ``warnings`` keeps.
+    ``on_warning`` is told and ``warnings`` keeps. ``on_ready`` runs once the folder is
+    there and before the first copy (`record_share_start`): a folder that cannot be made
+    leaves no share begun in the audit log.
 
     Ctrl-C stops between copies (the one being written is removed) and returns what was
     done so far with ``interrupted`` set, so the share can still be recorded.
@@ -215,6 +219,8 @@ def execute_share(
     try:
         closed = modes.make_private_folder(plan.out_dir, "--out")
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise  # the name to fix: exit 2, as any name too long
         raise ShareError(f"Cannot create {plan.out_dir}: {exc.strerror or exc}") from None
     if closed is not None:
         result.warnings.append(closed)
@@ -223,6 +229,8 @@ def execute_share(
         # Others could write there until now: it must still hold nothing but this share.
         refuse_filled(plan.out_dir, {item.name for item in plan.items})
     remove_dead_temps_in([plan.out_dir])
+    if on_ready is not None:
+        on_ready()
     for item in plan.items:
         try:
             status, why = _share_one(plan, item, result)

@@ -215,14 +215,20 @@ def make_dirs(folder: Path) -> list[Path]:
         missing.append(probe)
         probe = probe.parent
     created: list[Path] = []
-    for path in reversed(missing):
-        try:
-            mkdir(path)
-        except FileExistsError:
-            if not path.is_dir():
-                raise
-            continue
-        created.append(path)
+    try:
+        for path in reversed(missing):
+            try:
+                mkdir(path)
+            except FileExistsError:
+                if not path.is_dir():
+                    raise
+                continue
+            created.append(path)
+    except OSError:  # a name too long, no room: leave no empty folders of a refused run
+        for path in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        raise
     return created
 
 
