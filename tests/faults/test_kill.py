@@ -296,6 +296,8 @@ def test_kill9_at_code_point_then_rerun(
     assert killed.returncode == -signal.SIGKILL, f"{point} never reached: {killed.stderr[-2000:]}"
     figures.killed(point)
     check(archive, [source], final=False, context=f"killed at {point}")
+    audited = cli.run("audit", "--archive", archive)  # a run stopped: no lines were removed
+    assert audited.returncode == 0, f"killed at {point}: {audited.stderr[-2000:]}"
     done = cli.run(*args)
     assert done.returncode == 0, done.stderr[-2000:]
     check(archive, [source], context=f"re-run after a kill at {point}")

@@ -182,6 +182,7 @@ def run_verify(
     refused: list[str] = []
     rewritten: list[str] | None = None
     unlocked = None if writable(archive) else "is read-only"  # a write-protected drive
+    unrecorded: AuditError | None = None
     with contextlib.ExitStack() as held:
         if unlocked is None:
             try:
@@ -215,7 +216,10 @@ def run_verify(
                 except OSError as exc:
                     raise ArchiveError(f"Cannot write a keywords sidecar: {exc}") from None
                 _settled(report, "keywords", rewritten)
-            record_verify(archive, report, settings.operator)
+            try:
+                record_verify(archive, report, settings.operator)
+            except AuditError as exc:  # a full disk, when a check is needed most: say both
+                unrecorded = exc
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
     pending += [absent_backup(root) for root in report.absent_backups]
     if refused:
@@ -233,6 +237,11 @@ def run_verify(
             "(ext4, XFS, APFS), or mount this one so that only this account can use it (uid= "
             "and umask=077)."
         )
+    if unrecorded is not None:
+        pending.append(
+            f"This verify is not recorded in the audit log: {unrecorded.message}"
+            + "".join(f" {detail}" for detail in unrecorded.details)
+        )
     output.print_warnings(pending)
     if as_json:
         output.emit_json(documents.verify(report, tightened, pending, rewritten))
@@ -246,7 +255,7 @@ def run_verify(
                 f"Wrote {len(rewritten)} keywords sidecar(s) again from the catalogue."
             )
         print_report(report, fixing=fix_permissions)
-    return EXIT_OK if report.ok else EXIT_FAILURE
+    return EXIT_OK if report.ok and unrecorded is None else EXIT_FAILURE
 
 
 def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | None, bool]:
@@ -279,19 +288,25 @@ def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | N
     return torn, lines, False
 
 
-def require_no_ingests(archive: Path, where: str) -> None:
-    """An empty log (its lines removed, and its head with them) is no intact chain when the
-    catalogue records ingests: each wrote an event."""
+NO_EVENT = ("running", "crashed")
+"""An ingest's status when it wrote no audit event: stopped (kill -9, a full disk) before
+its end, and closed by the next run's recovery, or not yet."""
+
+
+def require_no_ingests(archive: Path, where: str, state: str = "is empty") -> None:
+    """An empty or missing log (its lines removed, and its head with them) is no intact
+    chain when the catalogue records ingests that ended: each wrote an event. One stopped
+    before its end (`NO_EVENT`) wrote none, and says nothing of the log."""
     from ..prepare import has_catalogue
 
     if not has_catalogue(archive):
         return
     with reading(archive) as catalogue:
-        ingests = len(catalogue.ingests())
-    if ingests:
+        ended = sum(i.get("status") not in NO_EVENT for i in catalogue.ingests())
+    if ended:
         raise AuditError(
-            f"The audit log {where} is empty, though the catalogue records {ingests} "
-            "ingest(s), each of which wrote an event: its lines were removed"
+            f"The audit log {where} {state}, though the catalogue records {ended} ingest(s) "
+            "that ended, each of which wrote an event: its lines were removed"
         )
 
 
@@ -310,9 +325,7 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
             )
         catalogued = catalogue_path(settings.archive).exists()
         if not log.path.exists() and catalogued:
-            raise AuditError(
-                f"The audit log {log.path} is missing, though the archive has a catalogue"
-            )
+            require_no_ingests(settings.archive, str(log.path), "is missing")
         if not catalogued and (settings.archive / METADIR / MANIFEST_DIR).is_dir():
             raise NoArchiveError(
                 f"No archive at {settings.archive}: it has manifests but no catalogue, as a "
