@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from clinic_helpers import invoke
+from exif_bytes import exif_jpeg
 from factories import media
 
 from cardingest.errors import InvalidIdError, MapError
 from cardingest.ids import validate_id
 from cardingest.models import MediaFile
 from cardingest.plan.assign import build_idmap, make_groups
-from cardingest.plan.idmap import parse_map_text, resolve
+from cardingest.plan.idmap import parse_map_text, resolve, template_span
 from cardingest.plan.template import group_by_gap, map_template
 
 GAP = timedelta(minutes=10)
@@ -326,3 +330,67 @@ def test_a_clock_set_back_mid_card_keeps_the_cameras_order(reset: str) -> None:
         ["IMG_0002"],
         ["IMG_0003"],
     ]
+
+
+def _card(root: Path, day: str) -> Path:
+    folder = root / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for number, when in zip(
+        (101, 102, 103, 104), ("09:00:10", "09:02:00", "10:00:10", "10:03:00"), strict=True
+    ):
+        (folder / f"IMG_{number:04d}.JPG").write_bytes(exif_jpeg(f"{day} {when}"))
+    return root
+
+
+def test_a_template_filled_in_for_one_card_holds_another_cards_photos(
+    tmp_path: Path, test_ids: Path
+) -> None:
+    """A trial: the map written by map-template for one card, filled in, and given first to
+    another card of the same names (another day) filed its photos under the IDs without a
+    word. The template's `#` line above each row says when its photos were taken: a row
+    none of whose photos on the card was taken then holds them. A row edited to name more
+    photos (two groups of one patient in one row) keeps its own, and passes."""
+    first, other = _card(tmp_path / "first", "2026:11:05"), _card(tmp_path / "other", "2026:11:20")
+    template = tmp_path / "map.csv"
+    code, _out, err = invoke("map-template", first, "--out", template)
+    assert code == 0, err
+    text = template.read_text(encoding="utf-8")
+    assert "\nIMG_0101-IMG_0102,,,,\n" in text and "\nIMG_0103-IMG_0104,,,,\n" in text, text
+    filled = text.replace("IMG_0101-IMG_0102,,", "IMG_0101-IMG_0102,ZZZ0016,").replace(
+        "IMG_0103-IMG_0104,,", "IMG_0103-IMG_0104,ZZZ0024,"
+    )
+    template.write_text(filled, encoding="utf-8")
+    archive = ("--archive", tmp_path / "archive")
+    code, out, err = invoke("preview", other, "--map", template, *archive, "--json")
+    items = json.loads(out)["items"]
+    assert code == 3 and {i["action"] for i in items} == {"hold"}, err
+    said = " ".join(i["reason"] for i in items)
+    assert (
+        "written by map-template for photos taken 2026-11-05 09:00:10 to 2026-11-05 09:02:00"
+        in said
+    )
+    assert "2026-11-05 10:00:10 to 2026-11-05 10:03:00" in said
+    code, out, err = invoke("preview", first, "--map", template, *archive, "--json")
+    assert code == 0 and [i["id"] for i in json.loads(out)["items"]] == (
+        ["ZZZ0016"] * 2 + ["ZZZ0024"] * 2
+    ), err
+    merged = filled.replace("IMG_0101-IMG_0102,ZZZ0016,", "IMG_0101-IMG_0104,ZZZ0016,")
+    template.write_text(merged.replace("IMG_0103-IMG_0104,ZZZ0024,,,\n", ""), encoding="utf-8")
+    code, out, err = invoke("preview", first, "--map", template, *archive, "--json")
+    assert code == 0 and {i["id"] for i in json.loads(out)["items"]} == {"ZZZ0016"}, err
+
+
+def test_the_template_lines_spans_are_read_back_with_their_rows() -> None:
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-11-05 23:59:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-06 00:01:00"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2026-11-06 09:00:00"),
+    ]
+    text = map_template(files, GAP).replace(",,,,", ",JBX3656,,,")
+    rows = parse_map_text(text).rows
+    assert [row.made_for for row in rows] == [
+        (datetime(2026, 11, 5, 23, 59), datetime(2026, 11, 6, 0, 1)),
+        (datetime(2026, 11, 6, 9, 0), datetime(2026, 11, 6, 9, 0)),
+    ]
+    assert template_span("# a note: 2 photo(s)") is None
+    assert template_span("# 2026-11-06 09:00:00 to 08:00:00: 2 photo(s)") is None

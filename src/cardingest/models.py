@@ -100,6 +100,10 @@ class MapRow:
     everything: bool = False
     blank: bool = False
     """A row whose id was left empty: its photos stay on the card (``patient_id`` is "")."""
+    made_for: tuple[datetime, datetime] | None = None
+    """When the photos were taken that `map-template` wrote this row for (camera time, as
+    its ``#`` line above the row says): a card none of whose photos of the row was taken
+    then is another card."""
 
 
 _MAP_DIGEST = re.compile(r"\b(?:map|rows) sha256:[0-9a-f]{64}\b")

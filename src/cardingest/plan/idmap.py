@@ -493,9 +493,13 @@ def parse_map_text(
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     for _ in range(head):
         next(reader)
+    made_for: tuple[datetime, datetime] | None = None
     for line, record in _records(reader, problems, text.rstrip().endswith('"')):
         cells = [c.strip() for c in record]
-        if not any(cells) or cells[0].startswith("#"):
+        if not any(cells):
+            continue
+        if cells[0].startswith("#"):
+            made_for = template_span(cells[0]) or made_for
             continue
         if len(cells) > len(header) and any(cells[len(header) :]):
             problems.append(f"line {line}: more cells than columns (a missing quote?)")
@@ -504,7 +508,10 @@ def parse_map_text(
         specs += [(line, spec) for spec in split_specs(row.get("files", "")) if _reads(spec)]
         parsed = _parse_row(row, line, scheme, pattern, allow_test_ids, problems)
         if parsed is not None:
+            if made_for is not None and parsed.files:
+                parsed = replace(parsed, made_for=made_for)
             rows.append(parsed)
+        made_for = None
     if not rows and not problems:
         problems.append(f"line {head + 1}: the map has no rows")
     elif rows and all(row.blank for row in rows) and not problems:
@@ -516,6 +523,29 @@ def parse_map_text(
     if problems:
         raise BadRowsError(source, problems, specs)
     return IdMap(rows=tuple(rows), source=source)
+
+
+_TEMPLATE_SPAN = re.compile(
+    r"#\s*(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)"
+    r"(?: to (?:(\d{4}-\d\d-\d\d) )?(\d\d:\d\d:\d\d))?: \d+ photo\(s\)"
+)
+"""`template.map_template`'s line above each group's row: ``# 2026-11-05 09:00:10 to
+09:02:00: 2 photo(s)`` (the end with its date when another day)."""
+
+
+def template_span(cell: str) -> tuple[datetime, datetime] | None:
+    """The capture times a `map-template` comment line names, first and last; None for any
+    other comment."""
+    found = _TEMPLATE_SPAN.fullmatch(cell)
+    if found is None:
+        return None
+    day, first, end_day, last = found.groups()
+    try:
+        start = datetime.fromisoformat(f"{day}T{first}")
+        end = datetime.fromisoformat(f"{end_day or day}T{last or first}")
+    except ValueError:
+        return None
+    return (start, end) if start <= end else None
 
 
 def _reads(spec: str) -> bool:

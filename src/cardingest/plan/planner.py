@@ -828,6 +828,32 @@ this card archived (`_filed_before`)."""
 NOT_ASKED = "its name cannot be given in an ID map, so it was in no group asked about"
 
 
+def _made_for_other_photos(files: Sequence[MediaFile], assignment: Rows) -> set[int]:
+    """The lines of rows `map-template` wrote for photos taken at other times than any of
+    those they name on this card (`MapRow.made_for`): a map made for another card of the
+    same file names. A row edited to name more photos keeps some of its own, and passes."""
+    inside: dict[int, bool] = {}
+    for media in files:
+        row = assignment.get(media.path)
+        if media.sidecar or row is None or row.made_for is None:
+            continue
+        start, end = row.made_for
+        inside[row.line] = inside.get(row.line, False) or start <= media.captured <= end
+    return {line for line, fits in inside.items() if not fits}
+
+
+def _made_for_reason(row: MapRow) -> str:
+    assert row.made_for is not None
+    start, end = row.made_for
+    span = f"{start:%Y-%m-%d %H:%M:%S}" + ("" if end == start else f" to {end:%Y-%m-%d %H:%M:%S}")
+    return (
+        f"line {row.line} of the map was written by map-template for photos taken {span} (its "
+        "# line above), and none of the photos it names on this card was taken then: the map "
+        "is another card's, or the line was copied from one. Make a map for this card "
+        "(cardingest map-template)"
+    )
+
+
 def _not_as_shown(
     files: Sequence[MediaFile], asked: Mapping[str, tuple[int, datetime, str]]
 ) -> str | None:
@@ -899,6 +925,7 @@ def make_plan(
             before.setdefault((a.patient_id, a.source_path), []).append(a)
     on_card = _given_on_card(files, assignment)
     clock_changes = _clock_changes(files, assignment)
+    elsewhere = _made_for_other_photos(files, assignment)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, str, _Shot]] = []
@@ -972,6 +999,9 @@ def make_plan(
                         slates=slates,
                     )
                 )
+            continue
+        if row.line in elsewhere:
+            items.extend(_held(list(shot.files), when, row, primary, _made_for_reason(row), slates))
             continue
         doubt = _time_row_doubt(primary, row, clock_changes) if row.start is not None else ""
         if doubt:
