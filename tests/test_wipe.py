@@ -566,6 +566,7 @@ def test_read_only_card_is_a_clear_error(
 
     assert result.exit_code == EXIT_FAILURE
     assert "read-only" in result.stderr
+    assert "IMG_0001.JPG" not in result.stdout  # said before the check, not after its table
     assert snapshot(mount) == before
     assert not events(archive, "wipe-start")
 
@@ -582,6 +583,7 @@ def test_read_only_found_at_the_first_removal(
     fat_card.handle(mount).remount_readonly()
     before = snapshot(mount)
     monkeypatch.setattr(wipe, "check_writable", lambda root, items: None)
+    monkeypatch.setattr(cli_wipe, "refuse_read_only_card", lambda root: None)
 
     result = cli("wipe", mount, "--archive", archive, "--yes", "--json")
 

@@ -631,13 +631,20 @@ def require_card_still_there(root: Path) -> None:
         )
 
 
-def check_writable(root: Path, items: list[WipeItem]) -> None:
-    """Refuse before the first deletion when the card cannot be written."""
+def refuse_read_only_card(root: Path) -> None:
+    """CardWriteError for a card mounted read-only: before its photos are read for the
+    check (which would show every one removable first), and again before the first
+    deletion."""
     if mounted_read_only(root):
         raise CardWriteError(
             f"The card at {root} is read-only (write-protect switch on, or mounted "
             "read-only): nothing was removed"
         )
+
+
+def check_writable(root: Path, items: list[WipeItem]) -> None:
+    """Refuse before the first deletion when the card cannot be written."""
+    refuse_read_only_card(root)
     folder = unwritable_folder(root, (item.source for item in items))
     if folder is not None:
         raise CardWriteError(

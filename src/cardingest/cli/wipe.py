@@ -36,6 +36,7 @@ from ..wipe import (
     keep_held,
     no_dcim,
     plan_wipe,
+    refuse_read_only_card,
     require_dcim,
     unwritable_folder,
 )
@@ -248,6 +249,7 @@ def run_wipe(
             _show_plan(plan, settings.archive_from, console)
         return dry_run_result(plan)
     require_confirmation(yes)
+    refuse_read_only_card(root)
     with open_archive(archive, "wipe", consequence=NOTHING_REMOVABLE):
         AuditLog(archive).require_appendable()  # a torn log: refuse before re-reading the card
         with _nothing_removed_yet():
