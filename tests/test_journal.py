@@ -10,6 +10,8 @@ without removing its journal or closing its ingest record, as kill -9 would leav
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 from badinput_helpers import three_photo_card
 from cardimage import require_samples
+from conftest import tmpfs_on
 from typer.testing import CliRunner
 
 from cardingest.archive import journal as journal_module
@@ -593,3 +596,39 @@ def test_move_records_a_dead_runs_copies_first_so_they_can_be_moved(
     assert not list(journal_folder(archive).iterdir())
     code, document = ingest(card, "--id", PATIENT, "--archive", archive)
     assert code == EXIT_OK and {i["action"] for i in document["items"]} == {"skip"}
+
+
+def test_a_line_a_full_disk_cut_short_is_taken_back(tmp_path: Path) -> None:
+    """A trial, seen once: on a full archive disk a line was cut short, a later one (space
+    freed by then) joined it, unreadable, while its photo was named; the next run found a
+    named copy with no row and no line. On a real full file system (a tmpfs of 1 MiB) the
+    line that does not fit is taken back, and the next one is whole."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    with tmpfs_on(disk, 1):
+        journal = journal_module.PublishJournal.start(disk, "20261203T000000Z-0a1b2c", [], [])
+
+        def note(number: int) -> None:
+            when = "2026-11-02T10:00:00"
+            path = f"{PATIENT}/{PATIENT}-20261102-100000-{number}.jpg"
+            journal.note(CatalogueRecord(PATIENT, path, "0" * 64, 1, when, when, "mtime"))
+
+        filler = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(filler, bytes(4096))
+        os.close(filler)
+        for number in range(1, 1000):
+            try:
+                note(number)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                break
+        else:
+            raise AssertionError("the disk never filled")
+        (disk / "filler").unlink()
+        note(9999)
+        journal.close()
+        lines = [json.loads(line) for line in journal.path.read_text().splitlines()]
+        assert lines[-1]["archive_path"].endswith("-9999.jpg")
+        assert len(lines) == number + 1  # the header, the lines that fitted, the last

@@ -115,11 +115,24 @@ class PublishJournal:
         return journal
 
     def _write(self, entry: dict[str, object]) -> None:
+        """Append one line whole, or none: a write the disk cut short (full) is taken back,
+        or the journal takes no more lines if even that fails, so a later line never joins
+        the torn part, unreadable, while its photo is named."""
         line = (json.dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             if self._fd < 0:
                 raise OSError(errno.ESHUTDOWN, "the ingest has ended")
-            write_all(self._fd, line)
+            before = os.fstat(self._fd).st_size
+            try:
+                write_all(self._fd, line)
+            except OSError:
+                try:
+                    os.ftruncate(self._fd, before)
+                except OSError:
+                    fd, self._fd = self._fd, -1
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                raise
 
     def note(self, record: CatalogueRecord) -> None:
         """The line of a photo that may be named ``record.archive_path`` (and, with a backup,
