@@ -619,3 +619,22 @@ def test_a_path_whose_moved_photo_name_was_taken_since_is_not_sent_there(tmp_pat
     code, _out, err = invoke("move", SECOND, "--to", "MCJ1984", "--archive", archive)
     said = " ".join(err.split())
     assert code == 2 and f"{SECOND}: not an archived photo" in said, said
+
+
+def test_a_photo_moved_away_and_given_back_by_the_map_says_it_was_moved(
+    tmp_path: Path,
+) -> None:
+    """A trial: a photo moved from ZAC5361 to ZAA0067, then the card ingested again with the
+    same (wrong) map: held, advising `--allow-other-patient`, which files it under both.
+    The reason says the move did it, and how to put it right."""
+    card, archive, _ = ingest_demo(tmp_path)
+    code, out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive, "--json")
+    assert code == 0, err
+    move_id = json.loads(out)["move_id"]
+    _card, map_file = demo_card(tmp_path / "again")
+    code, out, err = invoke("preview", card, "--map", map_file, "--archive", archive, "--json")
+    held = [i for i in json.loads(out)["items"] if i["reason"] and move_id in i["reason"]]
+    assert code == 3 and len(held) == 1, out
+    reason = held[0]["reason"]
+    assert reason.startswith("the same photo was moved from ZAC5361 to ZAA0067 by cardingest move")
+    assert "--allow-other-patient" not in reason and "Correct the map" in reason

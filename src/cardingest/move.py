@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,8 +38,8 @@ from .archive.manifest import manifest_path, manifested_ingests, read_manifest, 
 from .archive.verify import CopyChecker, CopyState, archive_file, second_copy
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
-from .errors import ArchiveError, CardingestError, Interrupted, UsageError
-from .models import METADIR
+from .errors import ArchiveError, AuditError, CardingestError, Interrupted, UsageError
+from .models import METADIR, MovedPhoto
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX, SLATE_TAIL
 from .plan.shots import dcf_number, subsec_fraction
@@ -166,6 +166,25 @@ def _logged_moves(archive: Path) -> Iterator[tuple[dict, dict]]:
             for entry in event.get("moves") or []:
                 if isinstance(entry, dict):
                     yield event, entry
+
+
+def moved_photos(archive: Path, digests: Collection[str]) -> dict[str, MovedPhoto]:
+    """The last move of each of these contents (sha256, lower case) in the audit log; none
+    where the log cannot be read (its own commands say why)."""
+    found: dict[str, MovedPhoto] = {}
+    if not digests:
+        return found
+    with contextlib.suppress(AuditError, OSError):
+        for event, entry in _logged_moves(archive):
+            digest = str(entry.get("sha256", "")).lower()
+            if digest in digests:
+                found[digest] = MovedPhoto(
+                    str(entry.get("from", "")),
+                    str(event.get("to", "")),
+                    str(event.get("move_id", "")),
+                    str(event.get("ts", "")),
+                )
+    return found
 
 
 def _earlier_moves(archive: Path) -> dict[str, tuple[str, str]]:

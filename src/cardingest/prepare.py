@@ -39,6 +39,7 @@ from .models import (
     MapRow,
     MapUse,
     MediaFile,
+    MovedPhoto,
     Plan,
     PlanItem,
     Settings,
@@ -563,6 +564,18 @@ def _twin_key(media: MediaFile) -> tuple[int, datetime | None, str]:
     return media.size, media.captured, media.subsec
 
 
+def _moved(
+    archive: Path, files: Sequence[MediaFile], elsewhere: Sequence[ArchivedFile]
+) -> dict[str, MovedPhoto]:
+    """`ArchiveState.moved` for the card's photos whose content another patient has: the
+    audit log is read only when there is one."""
+    from .move import moved_photos
+
+    filed = {a.sha256.lower() for a in elsewhere}
+    found = {m.sha256.lower() for m in files if m.sha256 and m.sha256.lower() in filed}
+    return moved_photos(archive, found) if found else {}
+
+
 def prepare(
     root: Path,
     card: Card | None,
@@ -610,6 +623,7 @@ def prepare(
         elsewhere=elsewhere,
         same_names=same_names,
         map_used=first_row_uses(settings.archive, this_card, other_cards, idmap),
+        moved=_moved(settings.archive, files, elsewhere),
     )
     state = copies_gone(state, files, settings.archive, settings.backup)
     roots = [settings.archive, *([settings.backup] if settings.backup else [])]

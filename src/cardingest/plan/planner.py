@@ -20,6 +20,7 @@ from ..models import (
     MapRow,
     MapUse,
     MediaFile,
+    MovedPhoto,
     Plan,
     PlanItem,
 )
@@ -542,6 +543,17 @@ def other_patient_reason(patient_id: str, archive_path: str) -> str:
         f"the same photo is already archived under patient {patient_id} ({archive_path}); "
         "check which patient it belongs to (cardingest move corrects a misfiled photo), or "
         "run again with --allow-other-patient if it is meant for both"
+    )
+
+
+def _moved_reason(patient_id: str, other: ArchivedFile, moved: MovedPhoto) -> str:
+    """Why a photo a map gives ``patient_id`` is held: a move took it from that patient.
+    No --allow-other-patient here: it would file the photo under both."""
+    return (
+        f"the same photo was moved from {patient_id} to {other.patient_id} by cardingest move "
+        f"(move {moved.move_id}, {moved.when}) and is archived as {other.archive_path}: the "
+        f"map still gives it to {patient_id}. Correct the map; if the move was wrong, move "
+        "the photo back with cardingest move"
     )
 
 
@@ -1080,7 +1092,13 @@ def make_plan(
             )
             held_for: str | None = None
             if other is not None:
-                held_for = other_patient_reason(other.patient_id, other.archive_path)
+                moved = state.moved.get(other.sha256.lower())
+                held_for = (
+                    _moved_reason(patient_id, other, moved)
+                    if moved
+                    and (moved.patient_from, moved.patient_to) == (patient_id, other.patient_id)
+                    else other_patient_reason(other.patient_id, other.archive_path)
+                )
             elif shot_elsewhere is not None:
                 held_for = _same_shot_reason(shot_elsewhere[0], shot_elsewhere[1])
             elif twin is not None:
