@@ -140,7 +140,12 @@ class DimseClient:
         tb: TracebackType | None,
     ) -> None:
         if self._assoc is not None and self._assoc.is_established:
-            self._assoc.release()
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                # Ctrl-C or SIGTERM while a store waits: a release would wait for the
+                # PACS's answer to it (up to `timeout`); an abort ends the association now.
+                self._assoc.abort()
+            else:
+                self._assoc.release()
         self._assoc = None
 
     def _lost(self, when: str, may: str = "store there") -> PacsError:

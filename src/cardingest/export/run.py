@@ -19,7 +19,14 @@ from pathlib import Path
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord
 from ..archive.provenance import recorded_folder
-from ..errors import WHEN_PACS_ANSWERS, CardingestError, CatalogueError, PacsError, UsageError
+from ..errors import (
+    WHEN_PACS_ANSWERS,
+    CardingestError,
+    CatalogueError,
+    Interrupted,
+    PacsError,
+    UsageError,
+)
 from ..ids import SAFE_ID
 from ..storage import modes
 from ..storage.durable import remove_dead_temps_in, write_new
@@ -291,6 +298,13 @@ def send_photos(
         lost = exc
         exc.stopped_midway(_sent_before_loss(result, remaining))
         raise
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: how far it got, from the records
+        raise Interrupted(
+            f"Interrupted: {len(result.done)} photo(s) were sent, confirmed by the PACS and "
+            f"recorded; {len(remaining)} were not (one on its way may be at the PACS: sent "
+            "again, it goes under the same instance UID). Run `cardingest dicom send` again "
+            "to send them."
+        ) from None
     finally:
         result.not_sent = remaining
         with _audit_kept(lost, result, remaining):
