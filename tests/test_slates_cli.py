@@ -117,9 +117,20 @@ def test_slates_from_the_config_then_share_and_search_leave_slates_out(
     assert len(list((tmp_path / "with").iterdir())) == 3
     code, _, err = invoke("share", "JBX3656", "--slates", "--anonymous", "--out", "x")
     assert code == 2 and "slates" in err
-    # A flag still wins over the config: --id gives every photo, the slate too, to one ID.
+    # With slates = true, --id is checked against the slates read all the same (a trial:
+    # another patient's slate and photos went under the --id without a word): the card says
+    # JBX3656, so they stay on it; --no-slates leaves the slates unread and --id gives all.
     code, out, _ = invoke("preview", str(card), "--id", "ACA31FM", "--json")
-    assert {i["id"] for i in json.loads(out)["items"]} == {"ACA31FM"}
+    items = json.loads(out)["items"]
+    assert code == 3 and {i["action"] for i in items} == {"hold"}, out
+    assert items[0]["reason"].startswith("it is the slate of JBX3656, and the --id gives it to")
+    assert "comes after the slate DCIM/100CANON/IMG_0001.JPG of JBX3656" in items[1]["reason"]
+    code, out, _ = invoke("preview", str(card), "--id", "JBX3656", "--json")
+    assert code == 0 and {i["id"] for i in json.loads(out)["items"]} == {"JBX3656"}
+    code, out, _ = invoke("preview", str(card), "--id", "ACA31FM", "--no-slates", "--json")
+    items = json.loads(out)["items"]  # held as JBX3656's archived photos, not by the slate
+    assert {i["id"] for i in items} == {"ACA31FM"}
+    assert all("already archived under patient JBX3656" in i["reason"] for i in items), items
 
 
 @pytest.mark.card

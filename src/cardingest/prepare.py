@@ -451,6 +451,33 @@ def find_slates(
     )
 
 
+def slates_against(
+    files: Sequence[MediaFile], rows: Rows, slates: SlateAssignment
+) -> dict[str, str]:
+    """With ``slates = true`` in the config and a map or ``--id`` given: each card photo
+    whose slate (read all the same) names another patient than the map or ID gives it, with
+    why. The card says one patient and the operator another: it stays on the card."""
+    doubts: dict[str, str] = {}
+    for media in files:
+        path = media.path
+        by_slate = None if media.sidecar else slates.rows.get(path)
+        given = rows.get(path) if by_slate is not None else None
+        if by_slate is None or given is None or given.blank:
+            continue
+        if given.patient_id == by_slate.patient_id:
+            continue
+        slate = slates.slate_of.get(path, path)
+        what = "is the slate of" if path in slates.slates else f"comes after the slate {slate} of"
+        doubts[path] = (
+            f"it {what} {by_slate.patient_id}, and the "
+            f"{'--id' if given.line == 0 else f'map (line {given.line})'} gives it to "
+            f"{given.patient_id}: the card and the map disagree about whose photo it is. Check "
+            "the slate: if it is right, run again with --slates or a map that agrees; if it "
+            "is wrong, with --no-slates"
+        )
+    return doubts
+
+
 _HASH_CHUNK = 1024 * 1024
 
 
@@ -610,6 +637,11 @@ def prepare(
             kept_out = not_archived_named(exc.unmatched, others, specials)
             explained = {line for line, _ in kept_out}
             raise exc.with_archived([*(why for _, why in kept_out), *said], explained) from None
+    doubts = (
+        slates_against(files, assignment, find_slates(root, files, settings, on_file))
+        if settings.slates and slates is None
+        else {}
+    )
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
     state = archive_state(settings.archive, idmap)
@@ -641,6 +673,7 @@ def prepare(
             name_template=settings.name_template,
             clock_offset=clock_offset,
             assignment=assignment,
+            doubts=doubts,
         )
         found = {k: v for k, v in strays_in_the_way(plan, roots).items() if k not in strays}
         if not found:

@@ -45,6 +45,7 @@ from .common import (
     run_prepare,
     scan_card,
     show_plan,
+    slates_setting,
 )
 from .config import ENV_CONFIG, load_settings
 from .dicom import dicom_app, require_pacs, send_after_ingest
@@ -166,14 +167,17 @@ def preview(
     backup: PreviewBackupOpt = None,
     clock_offset: ClockOpt = None,
     as_json: JsonOpt = False,
-    slates: SlatesOpt = False,
+    slates: SlatesOpt = None,
     sheet: SheetOpt = None,
     allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Show exactly what an ingest would do, file by file. Changes nothing."""
-    settings = replace(
-        load_settings(archive=archive, catalogue=catalogue, backup=backup),
-        allow_other_patient=allow_other_patient,
+    settings, slates = slates_setting(
+        replace(
+            load_settings(archive=archive, catalogue=catalogue, backup=backup),
+            allow_other_patient=allow_other_patient,
+        ),
+        slates,
     )
     offset = parse_clock_offset(clock_offset)
     refuse_on_card(sheet, "--sheet", source)
@@ -601,16 +605,19 @@ def ingest(
         ),
     ] = False,
     as_json: JsonOpt = False,
-    slates: SlatesOpt = False,
+    slates: SlatesOpt = None,
     sheet: SheetOpt = None,
     allow_other_patient: AllowOtherOpt = False,
 ) -> None:
     """Copy photos into the archive under ID-date-time names, each proven on disk."""
     if yes and not wipe:
         raise UsageError("--yes only answers the wipe's question: add --wipe, or leave out --yes")
-    settings = replace(
-        load_settings(archive=archive, catalogue=catalogue, backup=backup),
-        allow_other_patient=allow_other_patient,
+    settings, slates = slates_setting(
+        replace(
+            load_settings(archive=archive, catalogue=catalogue, backup=backup),
+            allow_other_patient=allow_other_patient,
+        ),
+        slates,
     )
     offset = parse_clock_offset(clock_offset)
     if send:  # a dry run too: it must not promise a send the real run refuses
@@ -977,12 +984,12 @@ def watch(
     catalogue: CatalogueOpt = None,
     interval: IntervalOpt = 2.0,
     once: OnceOpt = False,
-    slates: SlatesOpt = False,
+    slates: SlatesOpt = None,
 ) -> None:
     """Wait for camera cards and ingest each one as it is inserted, until Ctrl-C."""
     from .clinic import check_watch_inputs, run_watch
 
-    settings = load_settings(archive=archive, catalogue=catalogue)
+    settings, slates = slates_setting(load_settings(archive=archive, catalogue=catalogue), slates)
     ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates, once=once)
 
     def ingest_card(card: Card) -> int:

@@ -9,6 +9,7 @@ import functools
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -185,6 +186,14 @@ def refuse_on_card(path: Path | None, option: str, source: str | None = None) ->
                 "next ingest of it would take what is written there for photos. Write it "
                 "where the clinic keeps its records"
             )
+
+
+def slates_setting(settings: Settings, flag: bool | None) -> tuple[Settings, bool]:
+    """``--slates`` / ``--no-slates`` / neither: the settings (``--no-slates`` turns the
+    config's ``slates = true`` off for this run) and whether this run reads by slates."""
+    if flag is False:
+        return replace(settings, slates=False), False
+    return settings, bool(flag)
 
 
 def lookup_id(raw: str, settings: Settings) -> str:

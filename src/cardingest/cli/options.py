@@ -49,11 +49,13 @@ CatalogueOpt = Annotated[
     ),
 ]
 SlatesOpt = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--slates",
+        "--slates/--no-slates",
         help="Read each group's patient ID from a photographed barcode (a slate) on the card, "
-        "instead of --map or --id.",
+        "instead of --map or --id. --no-slates: leave the slates unread, though the config "
+        "says slates = true (a map or --id is then not checked against them).",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]

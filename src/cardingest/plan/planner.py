@@ -903,6 +903,7 @@ def make_plan(
     clock_offset: timedelta = timedelta(0),
     allow_other_patient: bool = False,
     assignment: Rows | None = None,
+    doubts: Mapping[str, str] | None = None,
 ) -> Plan:
     """Decide, for every file, copy (with its target), skip (already archived) or hold.
 
@@ -920,6 +921,9 @@ def make_plan(
 
     ``assignment``: the rows of the files, when the caller has resolved them already (the
     same `resolve` of these files, map and offset, or the slates' rows).
+
+    ``doubts``: card paths whose patient the card itself puts in doubt, with why (a slate
+    naming another patient than the map); their shots are held.
     """
     if assignment is None:
         assignment = (
@@ -963,6 +967,8 @@ def make_plan(
             continue
         when = _shifted(primary.captured, clock_offset)
         changed = _not_as_shown(shot.files, idmap.asked) if idmap.asked is not None else None
+        if changed is None and doubts:
+            changed = next((doubts[m.path] for m in shot.files if m.path in doubts), None)
         if changed is not None:
             items.extend(
                 _item(media, when, None, "hold", shot_time=primary, reason=changed, slates=slates)
