@@ -225,6 +225,12 @@ def test_a_key_value_connection_string_is_refused_without_its_password(
         ("postgresql://h/db?sslpassword=X9&user=u", "postgresql://h/db?sslpassword=***&user=u"),
         ("postgresql://h/db?sslmode=disable", "postgresql://h/db?sslmode=disable"),
         ("postgresql://u:Pass?word=7@h/db", "postgresql://u:***@h/db"),
+        # A trial: a mistyped key (libpq refuses it) showed the password in the message.
+        (
+            "postgresql://d@h/db?passwrd=X9&sslmode=disable",
+            "postgresql://d@h/db?passwrd=***&sslmode=disable",
+        ),
+        ("postgresql://d@h/db?pw=X9", "postgresql://d@h/db?pw=***"),
         ("host=h user=d password=X9", "host=h user=d password=***"),
         ("host=h password = 'a X9\\' b' user=d", "host=h password = *** user=d"),
         ("password='unterminated X9", "password=***"),
@@ -237,6 +243,15 @@ def test_redact_masks_every_password_a_url_or_connection_string_holds(
 ) -> None:
     assert redact(given) == shown
     assert "X9" not in redact(given)
+
+
+def test_a_url_with_a_mistyped_password_key_is_refused_without_showing_it(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://cardingest_desk@127.0.0.1:55504/clinic_photos?passwrd=DeskSecret99"
+    ran = cardingest("search", "--json", "--catalogue", url, "--archive", tmp_path, home=tmp_path)
+    assert ran.code == 2 and '"passwrd"' in ran.stderr, ran.stderr
+    assert "DeskSecret99" not in ran.text + ran.stderr
 
 
 def test_scrubbed_hides_a_driver_message_that_quotes_a_query_password() -> None:

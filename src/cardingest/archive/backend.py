@@ -209,10 +209,28 @@ _KEY_VALUE_SETTING = re.compile(
 """A ``key=value`` of a libpq connection string: the value bare, or quoted with '…'."""
 
 
+_PLAIN_SETTINGS = frozenset(
+    {
+        *("host", "hostaddr", "port", "dbname", "user", "passfile", "channel_binding"),
+        *("connect_timeout", "client_encoding", "options", "application_name"),
+        *("fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval"),
+        *("keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslmode"),
+        *("sslnegotiation", "sslcompression", "sslcert", "sslkey", "sslcertmode", "sslrootcert"),
+        *("sslcrl", "sslcrldir", "sslsni", "requirepeer", "ssl_min_protocol_version"),
+        *("ssl_max_protocol_version", "krbsrvname", "gsslib", "gssdelegation", "service"),
+        *("target_session_attrs", "load_balance_hosts", "require_auth"),
+        *("min_protocol_version", "max_protocol_version"),
+    }
+)
+"""libpq's settings that hold no secret: the value of any other key (``password``,
+``sslpassword``, and a key libpq does not know, which is as likely ``?passwrd=`` or
+``?pw=`` mistyped as anything) is not shown."""
+
+
 def _secret_key(key: str) -> bool:
-    """A libpq setting that holds a secret: ``password`` (and ``sslpassword``, the client
-    key's), in any case and however percent-encoded (libpq decodes a URL's keys)."""
-    return unquote(key).strip().lower().endswith("password")
+    """A setting whose value may be a secret: any but `_PLAIN_SETTINGS`, in any case and
+    however percent-encoded (libpq decodes a URL's keys)."""
+    return unquote(key).strip().lower() not in _PLAIN_SETTINGS
 
 
 _MISTYPED_START = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]*:?)?[/\\]*")
@@ -237,6 +255,7 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
     info's and a ``?password=`` query setting of a URL, or a ``password=`` setting of a
     libpq key=value connection string."""
     spans: list[tuple[int, int]] = []
+    where = None
     if _URL_START.match(url):
         where = _userinfo(url)
         if where is not None:
@@ -244,7 +263,12 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
     else:
         spans += [m.span(2) for m in _KEY_VALUE_SETTING.finditer(url) if _secret_key(m.group(1))]
         spans += _mistyped_userinfo(url)
-    spans += [m.span(2) for m in _QUERY_SETTING.finditer(url) if _secret_key(m.group(1))]
+    after = where[1] if where is not None else 0  # a "?" inside the password is no query
+    spans += [
+        m.span(2)
+        for m in _QUERY_SETTING.finditer(url)
+        if m.start() >= after and _secret_key(m.group(1))
+    ]
     spans += [m.span(2) for m in _LOOSE_SECRET.finditer(url)]
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
