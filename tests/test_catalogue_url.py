@@ -397,6 +397,16 @@ def test_an_empty_catalogue_option_is_exit_2_not_sqlite(tmp_path: Path) -> None:
                      "--catalogue", "", home=tmp_path)  # fmt: skip
     assert ran.code == 2 and "--catalogue: catalogue must be a postgresql:// URL" in ran.stderr
     assert not archive.exists()
+    # The same for $CARDINGEST_CATALOGUE set but empty, and `catalogue = ""` in the config.
+    ran = cardingest("ingest", card.parent.parent, "--id", "JBX3656", "--archive", archive,
+                     home=tmp_path, env={"CARDINGEST_CATALOGUE": ""})  # fmt: skip
+    assert ran.code == 2 and "$CARDINGEST_CATALOGUE: catalogue must be" in ran.stderr
+    config = tmp_path / "config.toml"
+    config.write_text('catalogue = ""\n', encoding="utf-8")
+    ran = cardingest("ingest", card.parent.parent, "--id", "JBX3656", "--archive", archive,
+                     home=tmp_path, env={"CARDINGEST_CONFIG": str(config)})  # fmt: skip
+    assert ran.code == 2 and "catalogue must be a postgresql:// URL" in ran.stderr
+    assert not archive.exists()
 
 
 def test_a_service_no_pg_service_file_defines_is_for_the_user_to_fix(tmp_path: Path) -> None:

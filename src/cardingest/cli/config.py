@@ -300,9 +300,9 @@ def load_settings(
     warn_passwords(catalogue, data, config_path)  # before a URL refused for a typo
     if catalogue is not None:  # empty too: a script's unset variable is no "not given"
         url: str | None = check_url(catalogue, "--catalogue")
-    elif env.get(ENV_CATALOGUE):
+    elif ENV_CATALOGUE in env:  # set but empty: a script's unset variable, as --catalogue ""
         url = check_url(env[ENV_CATALOGUE], f"${ENV_CATALOGUE}")
-    elif data.get("catalogue"):
+    elif "catalogue" in data:
         url = check_url(data["catalogue"], f"Config file {config_path}")
     else:
         url = None
