@@ -11,7 +11,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import psycopg
 import pytest
 from clinic_helpers import demo_card, invoke
 from pg_helpers import Desk, card_files, check_archive, json_out, write_folder
+from pgserver import PgServer, require_postgres
 
 from cardingest.archive.pg import lock_key
 
@@ -688,3 +691,29 @@ def test_a_backup_given_later_is_recorded_in_postgresql_too(tmp_path: Path, pg_u
     assert verified["ok"] and verified["summary"]["copies"] == 6, verified
     wipe = json_out(desk.run("wipe", card, "--yes", "--json"))
     assert wipe["summary"] == {"removed": 3, "kept": 0}
+
+
+def test_a_desk_over_tcp_asks_the_server_to_probe_it_so_its_locks_free_if_it_vanishes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trial: a desk that lost its network (no word to the server) kept its advisory locks
+    for the server's default two hours, and every other desk waited. Each session asks the
+    server to probe it after a minute (a real server on 127.0.0.1, where the settings
+    count; over a Unix socket they read as 0)."""
+    from cardingest.archive.pg import KEEPALIVES, connect
+
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("PGPORT", str(port))  # its socket file's name too, for pg_isready
+    server = PgServer(require_postgres(), options=f"-c listen_addresses=127.0.0.1 -p {port}")
+    try:
+        server.start()
+        with connect(f"postgresql://{server.dbuser}@127.0.0.1:{port}/postgres") as conn:
+            names = [name for name, _ in KEEPALIVES]
+            found = conn.execute(
+                "SELECT name, setting::int FROM pg_settings WHERE name = ANY(%s)", (names,)
+            ).fetchall()
+        assert sorted(found) == sorted(KEEPALIVES)
+    finally:
+        server.close()
