@@ -141,3 +141,27 @@ def test_a_value_that_looks_like_an_option_is_refused() -> None:
     assert not Path("--dryrun").exists()
     offset = cli("preview", "nowhere", "--id", "JBX3656", "--clock-offset", "-01:00")
     assert "looks like an option" not in offset.stderr  # one dash: a value
+
+
+def test_every_config_example_in_the_readme_is_one_cardingest_accepts(tmp_path: Path) -> None:
+    """A trial copied the README's [pacs] example as it stood: `dicom_uid_root` after
+    `[pacs]` went into that table and was refused as unknown. Each ```toml block (each
+    line of a block that sets one key twice, as alternatives, on its own) is loaded."""
+    import re
+    import tomllib
+
+    from cardingest.cli.config import load_dicom_settings, load_settings
+
+    blocks = re.findall(r"```toml\n(.*?)```", README, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        try:
+            tomllib.loads(block)
+            variants = [block]
+        except tomllib.TOMLDecodeError:  # alternatives: one setting per line
+            variants = [line for line in block.splitlines() if "=" in line.split("#")[0]]
+        for text in variants:
+            config = tmp_path / "config.toml"
+            config.write_text(text, "utf-8")
+            environ = {"CARDINGEST_CONFIG": str(config), "HOME": str(tmp_path)}
+            load_dicom_settings(load_settings(archive=tmp_path / "a", environ=environ))
