@@ -475,6 +475,9 @@ def test_a_sweep_in_the_instant_a_temporary_is_made_costs_only_its_name(
         ),
         ("[pacs]\nstow_url = 'http://u:p%ZZ@127.0.0.1:9/s'\n", [], "starts no percent-encoding"),
         ("[pacs]\nhost = 'x'\nport = 104\nae_title = 'TEST\\\\PACS'\n", [], "holds a backslash"),
+        # a trial's: the backslash was called "longer than 64", a control character accepted
+        ("issuer_of_patient_id = 'NHI\\X'\n[pacs]\nstow_url = 'http://x'\n", [], "backslash"),
+        ("issuer_of_patient_id = \"NHI\\u0007\"\n[pacs]\nstow_url = 'http://x'\n", [], "control"),
     ],
 )
 def test_bad_config_or_input_is_exit_2_naming_it(

@@ -498,8 +498,18 @@ def _dicom_settings(
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     issuer = data.get("issuer_of_patient_id", ISSUERS.get(scheme))
-    if issuer is not None and (len(issuer) > 64 or "\\" in issuer):
-        raise ConfigError(f"{where}: issuer_of_patient_id is longer than 64 characters")
+    if issuer is not None:
+        problem = (
+            "is longer than 64 characters"
+            if len(issuer) > 64
+            else "holds a backslash, which DICOM reads as the end of a value"
+            if "\\" in issuer
+            else "holds a control character, which DICOM's LO values may not"
+            if any(ord(c) < 32 or ord(c) == 127 for c in issuer)
+            else None
+        )
+        if problem is not None:
+            raise ConfigError(f"{where}: issuer_of_patient_id {problem}")
     options = DicomOptions(uid_root=root, issuer=issuer or None)
     table = data.get("pacs")
     if table is None:
