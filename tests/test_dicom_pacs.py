@@ -280,19 +280,28 @@ def test_a_pacs_that_discards_or_is_down_is_exit_1_and_nothing_counts_as_sent(
     assert "Traceback" not in result.stderr and sent_rows(archive) == []
 
 
+REFUSE_ALL = """
+function ReceivedInstanceFilter(dicom, origin, info)
+  error("storage full")
+end
+"""
+
+
+@pytest.mark.parametrize("lua", [DISCARD_ALL, REFUSE_ALL], ids=["discards", "refuses"])
 def test_a_photo_a_forced_send_finds_gone_from_the_pacs_is_no_longer_sent(
-    archive: Path, pacs: Orthanc, tmp_path: Path
+    archive: Path, pacs: Orthanc, tmp_path: Path, lua: str
 ) -> None:
     """Confirmed once, then gone from the PACS (its storage lost, a rule discarding it):
     `--force` finds it missing, and from then on a plain send sends it again instead of
-    saying "sent before"."""
+    saying "sent before". Also where the PACS refuses the store (a trial's storage full:
+    the query was not asked, and "sent before" stood)."""
     pacs.start()
     env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
     code, first = send(archive, env, OTHER)
     assert code in (0, 3) and first["summary"]["sent"] >= 1, first  # 3: some left out
     pacs.stop()
     shutil.rmtree(pacs.folder / "db")
-    pacs.start(lua=DISCARD_ALL)
+    pacs.start(lua=lua)
     code, forced = send(archive, env, OTHER, "--force")
     assert code == 1 and forced["summary"]["failed"] == first["summary"]["sent"], forced
     code, plain = send(archive, env, OTHER)

@@ -37,8 +37,8 @@ class Refused(Exception):
 
 
 class NotFound(Refused):
-    """The PACS said it stored the photo, and a query then does not find it there: it does
-    not hold it, whatever an earlier send's confirmation said."""
+    """A query does not find the photo at the PACS, after it said it stored it or refused
+    it: it does not hold it, whatever an earlier send's confirmation said."""
 
 
 class Client(Protocol):
@@ -171,10 +171,13 @@ class DimseClient:
         if code != 0x0000 and code not in _WARNINGS:
             comment = getattr(status, "ErrorComment", "") or ""
             meaning = _STORE_STATUS.get(code >> 8)
-            raise Refused(
+            refused = (
                 f"the PACS refused it (status 0x{code:04X}{' ' + comment if comment else ''}"
                 f"{': ' + meaning if meaning else ''})"
             )
+            if self._can_find and not self._found(ds):  # one sent before may be gone since
+                raise NotFound(f"{refused}, and a query does not find it there")
+            raise Refused(refused)
         if not self._can_find:
             raise Refused("stored, but the PACS does not answer queries to confirm it")
         if not self._found(ds):
@@ -293,6 +296,11 @@ class StowClient:
             raise PacsError(f"DICOMweb server {self.url} answered HTTP {code} to STOW-RS")
         stored = _referenced(answer, "00081199")
         if code not in (200, 202) or str(ds.SOPInstanceUID) not in stored:
+            if not self._found(ds):  # one sent before may be gone since
+                raise NotFound(
+                    f"STOW-RS did not store it (HTTP {code}), and a QIDO-RS query does not "
+                    "find it there"
+                )
             raise Refused(f"STOW-RS did not store it (HTTP {code})")
         if not self._found(ds):
             raise NotFound("STOW-RS said it stored it but a QIDO-RS query does not find it")
