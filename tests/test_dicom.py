@@ -925,3 +925,22 @@ def test_a_re_export_names_a_file_of_a_photo_moved_away_since(
     assert f"{stale} is no photo of {OTHER} now (moved to another patient" in said, said
     every = cli("dicom", "export", "--archive", archive, "--out", out, "--json", env=env)
     assert json.loads(every.stdout)["not_theirs"] == [str(stale)], every.stderr
+
+
+def test_a_re_export_that_finds_a_file_to_take_out_is_not_exit_0(
+    own_archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A trial: the `.dcm` of a photo moved away since was named on stderr and the export
+    was exit 0, so a script burning the folder went ahead. It is exit 3 now."""
+    archive, env = own_archive
+    out = tmp_path / "cd"
+    first = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, env=env)
+    assert first.returncode == 0, first.stderr
+    mine = sorted(p for p in search(archive, env) if p.startswith(PATIENT) and p.endswith(".jpg"))
+    moved = cli("move", mine[-1], "--to", OTHER, "--archive", archive, env=env)  # the last:
+    assert moved.returncode == 0, moved.stderr  # the others keep their Instance Numbers
+    again = cli("dicom", "export", PATIENT, "--archive", archive, "--out", out, "--json", env=env)
+    assert again.returncode == 3, again.stderr
+    assert json.loads(again.stdout)["not_theirs"] == [
+        str(out / PATIENT / (Path(mine[-1]).stem + ".dcm"))
+    ]

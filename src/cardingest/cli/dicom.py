@@ -189,7 +189,8 @@ def run_export(
             + (f"; [yellow]{len(result.left_out)} left out[/]" if result.left_out else "")
             + (f"; [red]{len(result.failed)} failed[/]" if result.failed else "")
         )
-    return exit_code(result)
+    # A file to take out before the CD is burnt: not "all done" for a script.
+    return combined_exit(exit_code(result), EXIT_HELD if strays else EXIT_OK)
 
 
 # --- send -------------------------------------------------------------------------------
