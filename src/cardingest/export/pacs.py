@@ -283,7 +283,8 @@ class StowClient:
             raise PacsError(
                 f"DICOMweb server {self.url} answered HTTP 401 to STOW-RS: it wants a user "
                 'name and password (stow_url = "https://USER:PASSWORD@host/…" in the [pacs] '
-                "config), or the ones given are wrong"
+                "config), or the ones given are wrong",
+                retry="once stow_url holds a login the PACS takes",
             )
         if code in (404, 405):  # the server answers: the URL is no STOW-RS service's
             raise PacsError(
