@@ -439,7 +439,8 @@ def test_stow_rs_logs_in_with_the_user_and_password_of_stow_url(
         code, document, err = send_with("")  # no user: the server's 401, with advice
         assert code == 1 and document["summary"]["not_sent"] == 6, err
         assert "HTTP 401" in document["stopped"] and "USER:PASSWORD@" in err
-        said = " ".join(err.split())  # a trial: "again when the PACS answers", which it did
+        plain = cli("dicom", "send", PATIENT, "--archive", archive, env=env)
+        said = " ".join(plain.stderr.split())  # a trial: "again when the PACS answers", it did
         assert "again once stow_url holds a login the PACS takes" in said, said
         code, document, _err = send_with("admin:wrong@")
         assert code == 1 and "HTTP 401" in document["stopped"]
