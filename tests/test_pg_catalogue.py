@@ -254,9 +254,9 @@ def test_an_archive_that_lost_its_id_file_is_refused_with_the_id_to_put_back(
         assert f"echo {moved_id} >" in err, err
 
 
-def test_one_database_serves_several_archives_without_mixing(
-    tmp_path: Path, pg_url: str, test_ids: Path
-) -> None:
+def _two_archives(tmp_path: Path, pg_url: str) -> tuple[Path, Path, Path]:
+    """The demo card ingested into archives one (ZAC5361) and two (ZAA0067) of one
+    database: the card and the two archives."""
     card, _map_file = demo_card(tmp_path)
     one, two = tmp_path / "one", tmp_path / "two"
     for archive, patient in ((one, "ZAC5361"), (two, "ZAA0067")):
@@ -264,6 +264,12 @@ def test_one_database_serves_several_archives_without_mixing(
             "ingest", card, "--id", patient, "--archive", archive, "--catalogue", pg_url
         )
         assert code == 0, err
+    return card, one, two
+
+def test_one_database_serves_several_archives_without_mixing(
+    tmp_path: Path, pg_url: str, test_ids: Path
+) -> None:
+    card, one, two = _two_archives(tmp_path, pg_url)
     for archive, patient in ((one, "ZAC5361"), (two, "ZAA0067")):
         code, out, err = invoke("search", "--archive", archive, "--json", "--catalogue", pg_url)
         assert code == 0, err
@@ -280,13 +286,7 @@ def test_an_archive_id_file_naming_another_archive_of_the_database_is_refused(
     when setting a folder up): its next photos would be catalogued among one's, and its own
     catalogue not asked which patient a card's photo is filed under. Every command refuses
     (exit 1), names the id its manifests' ingests are recorded under, and writes nothing."""
-    card, _map_file = demo_card(tmp_path)
-    one, two = tmp_path / "one", tmp_path / "two"
-    for archive, patient in ((one, "ZAC5361"), (two, "ZAA0067")):
-        code, _out, err = invoke(
-            "ingest", card, "--id", patient, "--archive", archive, "--catalogue", pg_url
-        )
-        assert code == 0, err
+    card, one, two = _two_archives(tmp_path, pg_url)
     two_id = (two / ".cardingest" / "archive-id").read_text().strip()
     shutil.copy(one / ".cardingest" / "archive-id", two / ".cardingest" / "archive-id")
     before, on_card = _tree(two), _tree(card)
