@@ -266,10 +266,11 @@ def _two_archives(tmp_path: Path, pg_url: str) -> tuple[Path, Path, Path]:
         assert code == 0, err
     return card, one, two
 
+
 def test_one_database_serves_several_archives_without_mixing(
     tmp_path: Path, pg_url: str, test_ids: Path
 ) -> None:
-    card, one, two = _two_archives(tmp_path, pg_url)
+    _card, one, two = _two_archives(tmp_path, pg_url)
     for archive, patient in ((one, "ZAC5361"), (two, "ZAA0067")):
         code, out, err = invoke("search", "--archive", archive, "--json", "--catalogue", pg_url)
         assert code == 0, err
