@@ -224,16 +224,20 @@ def test_answers_go_only_to_photos_as_their_groups_were_shown(tmp_path: Path) ->
     card, _ = make_demo_card(tmp_path)
     folder = card / "DCIM" / "100DEMO_"
     archive = tmp_path / "archive"
-    child = spawn("ingest", card, "--archive", archive)
+    child = on_terminal(
+        cardingest_exe(), ["ingest", card, "--archive", archive], {"COLUMNS": "3000"}
+    )
     child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
     (folder / "IMG_0002.JPG").write_bytes((folder / "IMG_0004.JPG").read_bytes())
-    (folder / "IMG_0007.JPG").write_bytes((folder / "IMG_0005.JPG").read_bytes())
+    (folder / "IMG_0007.JPG").write_bytes((folder / "IMG_0005.JPG").read_bytes() + b"new")
     child.sendline("ZAC5361")
     for _group in (2, 3):
         child.expect_exact("Patient ID for group")
         child.sendline("")
     child.expect_exact("Patient ID for group 4")
     child.sendline("ZAA0067")
+    child.expect("IMG_0002.JPG changed on the card while the IDs were asked")
+    child.expect("IMG_0007.JPG was not on the card when the groups were shown")
     child.expect(r"\[y/N\]: ")
     child.sendline("y")
     child.expect("copied and verified")

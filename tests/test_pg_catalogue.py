@@ -701,7 +701,7 @@ def test_a_desk_over_tcp_asks_the_server_to_probe_it_so_its_locks_free_if_it_van
     for the server's default two hours, and every other desk waited. Each session asks the
     server to probe it after a minute (a real server on 127.0.0.1, where the settings
     count; over a Unix socket they read as 0)."""
-    from cardingest.archive.pg import KEEPALIVES, connect
+    from cardingest.archive.pg import KEEPALIVES, USER_TIMEOUT_MS, connect
 
     with closing(socket.socket()) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -711,10 +711,11 @@ def test_a_desk_over_tcp_asks_the_server_to_probe_it_so_its_locks_free_if_it_van
     try:
         server.start()
         with connect(f"postgresql://{server.dbuser}@127.0.0.1:{port}/postgres") as conn:
-            names = [name for name, _ in KEEPALIVES]
+            wanted = [*KEEPALIVES, ("tcp_user_timeout", USER_TIMEOUT_MS)]
             found = conn.execute(
-                "SELECT name, setting::int FROM pg_settings WHERE name = ANY(%s)", (names,)
+                "SELECT name, setting::int FROM pg_settings WHERE name = ANY(%s)",
+                ([name for name, _ in wanted],),
             ).fetchall()
-        assert sorted(found) == sorted(KEEPALIVES)
+        assert sorted(found) == sorted(wanted)
     finally:
         server.close()

@@ -82,6 +82,12 @@ class CardGoneError(CardReadError):
     mount left dead): nothing was read from it. ``watch`` waits for it again."""
 
 
+class CardChangedError(CardReadError):
+    """Another card was put in at the mount point of the one whose IDs were asked: the
+    answers were for the photos shown, so nothing was copied. ``watch`` takes the new card
+    as the next one."""
+
+
 class ArchiveLockedError(CardingestError):
     """Another ingest or wipe holds the archive."""
 

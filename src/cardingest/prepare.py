@@ -592,15 +592,25 @@ def _twin_key(media: MediaFile) -> tuple[int, datetime | None, str]:
 
 
 def _moved(
-    archive: Path, files: Sequence[MediaFile], elsewhere: Sequence[ArchivedFile]
+    archive: Path, files: Sequence[MediaFile], elsewhere: Sequence[ArchivedFile], rows: Rows
 ) -> dict[str, MovedPhoto]:
-    """`ArchiveState.moved` for the card's photos whose content another patient has: the
-    audit log is read only when there is one."""
+    """`ArchiveState.moved` for the card's photos whose content is filed under another
+    patient than their row gives them: the audit log is read only when there is one (not
+    for a card of photos archived before under their own patient)."""
+    owners: dict[str, set[str]] = {}
+    for archived in elsewhere:
+        owners.setdefault(archived.sha256.lower(), set()).add(archived.patient_id)
+    found = set()
+    for media in files:
+        digest = None if media.sidecar or not media.sha256 else media.sha256.lower()
+        row = rows.get(media.path) if digest else None
+        if digest and row and not row.blank and owners.get(digest, set()) - {row.patient_id}:
+            found.add(digest)
+    if not found:
+        return {}
     from .move import moved_photos
 
-    filed = {a.sha256.lower() for a in elsewhere}
-    found = {m.sha256.lower() for m in files if m.sha256 and m.sha256.lower() in filed}
-    return moved_photos(archive, found) if found else {}
+    return moved_photos(archive, found)
 
 
 def prepare(
@@ -637,13 +647,13 @@ def prepare(
             kept_out = not_archived_named(exc.unmatched, others, specials)
             explained = {line for line, _ in kept_out}
             raise exc.with_archived([*(why for _, why in kept_out), *said], explained) from None
+    require_folder(settings.archive)  # before the archive is read: one message, not a traceback
+    require_readable(settings.archive)
     doubts = (
         slates_against(files, assignment, find_slates(root, files, settings, on_file))
         if settings.slates and slates is None
         else {}
     )
-    require_folder(settings.archive)  # before the archive is read: one message, not a traceback
-    require_readable(settings.archive)
     state = archive_state(settings.archive, idmap)
     this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)
     same_names = names_archived(settings.archive, files, this_card)
@@ -655,7 +665,7 @@ def prepare(
         elsewhere=elsewhere,
         same_names=same_names,
         map_used=first_row_uses(settings.archive, this_card, other_cards, idmap),
-        moved=_moved(settings.archive, files, elsewhere),
+        moved=_moved(settings.archive, files, elsewhere, assignment),
     )
     state = copies_gone(state, files, settings.archive, settings.backup)
     roots = [settings.archive, *([settings.backup] if settings.backup else [])]

@@ -75,6 +75,8 @@ class PublishJournal:
         self.path = path
         self._fd = fd
         self._lock = threading.Lock()
+        self._closed_by: OSError | None = None
+        """Why it takes no more lines, when a torn line could not be taken back."""
 
     @classmethod
     def start(
@@ -121,15 +123,18 @@ class PublishJournal:
         line = (json.dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             if self._fd < 0:
-                raise OSError(errno.ESHUTDOWN, "the ingest has ended")
+                raise self._closed_by or OSError(errno.ESHUTDOWN, "the ingest has ended")
             before = os.fstat(self._fd).st_size
             try:
                 write_all(self._fd, line)
-            except OSError:
+            except OSError as exc:
                 try:
                     os.ftruncate(self._fd, before)
                 except OSError:
                     fd, self._fd = self._fd, -1
+                    self._closed_by = OSError(
+                        exc.errno, f"{exc.strerror or exc}, and its torn line stays"
+                    )
                     with contextlib.suppress(OSError):
                         os.close(fd)
                 raise

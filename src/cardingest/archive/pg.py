@@ -267,6 +267,9 @@ KEEPALIVES = (
 unanswered asks ten seconds apart: a desk switched off or off the network (no word to the
 server) frees its advisory locks in about two minutes, not after the server's default of
 two hours, while every other desk waits for them. Ignored over a Unix socket."""
+USER_TIMEOUT_MS = 120_000
+"""The same while the server is sending to the desk (``tcp_user_timeout``): data not
+acknowledged for two minutes ends the connection, not TCP's retries of about 15."""
 
 
 def connect(url: str, purpose: str = "catalogue") -> psycopg.Connection[Any]:
@@ -283,12 +286,15 @@ def connect(url: str, purpose: str = "catalogue") -> psycopg.Connection[Any]:
         )
     except psycopg.Error as exc:
         raise _unreachable(url, exc) from None
+    settings: list[tuple[str, str | int]] = [("synchronous_commit", "on"), *KEEPALIVES]
+    if conn.info.server_version >= 120000:  # tcp_user_timeout is PostgreSQL 12's
+        settings.append(("tcp_user_timeout", USER_TIMEOUT_MS))
+    statements = [
+        pgsql.SQL("SET {} = {}").format(pgsql.Identifier(name), pgsql.Literal(value))
+        for name, value in settings
+    ]
     try:
-        conn.execute("SET synchronous_commit = on")
-        for name, value in KEEPALIVES:
-            conn.execute(
-                pgsql.SQL("SET {} = {}").format(pgsql.Identifier(name), pgsql.Literal(value))
-            )
+        conn.execute(pgsql.SQL("; ").join(statements))  # one round trip
     except psycopg.Error as exc:
         conn.close()
         raise _unreachable(url, exc) from None
@@ -534,6 +540,10 @@ def tie(
     return Tie(url, archive_id, str(row[0]))
 
 
+_OWN_ID_CHECKED: set[tuple[str, str]] = set()
+"""(archive, id) pairs `refuse_another_archives_id` found right in this process."""
+
+
 def refuse_another_archives_id(
     conn: psycopg.Connection[Any], url: str, archive: Path, archive_id: str, schema: str
 ) -> None:
@@ -541,15 +551,21 @@ def refuse_another_archives_id(
     database (copied from it by hand, or with a template folder): its manifests record
     ingests that catalogue does not know and another one does. Its photos would be
     catalogued among that archive's, and its own catalogue would not be asked whether a
-    card's photo is filed already, or under which patient."""
+    card's photo is filed already, or under which patient. Once per archive and process:
+    a command opens several connections, and each ties the archive."""
+    key = (os.path.abspath(archive), archive_id)
+    if key in _OWN_ID_CHECKED:
+        return
     ingests = manifested_ingests(archive)
     if not ingests:
+        _OWN_ID_CHECKED.add(key)
         return
     query = pgsql.SQL("SELECT ingest_id FROM {}.ingests WHERE ingest_id = ANY(%s)")
     known = {str(r[0]) for r in conn.execute(query.format(pgsql.Identifier(schema)), (ingests,))}
     unknown = [ingest for ingest in ingests if ingest not in known]
     owner = _archive_with(conn, unknown) if unknown else None
     if owner is None or owner == archive_id:
+        _OWN_ID_CHECKED.add(key)
         return
     raise CatalogueError(
         f"The archive {archive} has the id {archive_id} in .cardingest/archive-id, but the "

@@ -19,6 +19,7 @@ import typer
 from ..errors import (
     EXIT_HELD,
     EXIT_OK,
+    CardChangedError,
     CardGoneError,
     CardingestError,
     CardReadError,
@@ -327,9 +328,10 @@ def _source(source: str | None, card_expected: bool) -> tuple[Path, Card | None]
 
 def _same_card_still(root: Path, card: Card | None) -> None:
     """After the questions at the terminal, which may wait for minutes: the card asked about
-    is the one at ``root`` still, not another put in at the same place (its answers would go
-    to that card's photos of the same names)."""
+    is the one at ``root`` still (`watch.same_insertion`), not another put in at the same
+    place (its answers would go to that card's photos of the same names)."""
     from ..card.detect import resolve_source
+    from ..card.watch import insertion, same_insertion
 
     if card is None:
         return
@@ -339,10 +341,8 @@ def _same_card_still(root: Path, card: Card | None) -> None:
         now = None
     if now is None:
         raise card_gone(str(root))
-    if (now.device, now.fstype, now.label, now.serial) != (
-        card.device, card.fstype, card.label, card.serial
-    ):  # fmt: skip
-        raise CardGoneError(
+    if not same_insertion(insertion(card), insertion(now)):
+        raise CardChangedError(
             f"The card at {root} was changed while the IDs were asked (serial "
             f"{card.serial or '?'}, now {now.serial or '?'}): the answers were for the photos "
             "of the card shown, so nothing was copied. Run the command again to be asked "

@@ -306,7 +306,8 @@ def require_no_ingests(archive: Path, where: str, state: str = "is empty") -> No
     if ended:
         raise AuditError(
             f"The audit log {where} {state}, though the catalogue records {ended} ingest(s) "
-            "that ended, each of which wrote an event: its lines were removed"
+            "that ended, each of which wrote an event: its lines were removed (or never "
+            "written, if the disk was full or the database lost as such a run ended)"
         )
 
 

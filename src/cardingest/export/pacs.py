@@ -66,6 +66,7 @@ class DimseClient:
     def __init__(self, config: PacsConfig) -> None:
         self.config = config
         self._assoc: Any = None
+        self._can_find = False
 
     def _where(self) -> str:
         """The PACS in a message, as ``PACS (AE title ORTHANC) at host:port``: the title
@@ -175,7 +176,7 @@ class DimseClient:
                 f"the PACS refused it (status 0x{code:04X}{' ' + comment if comment else ''}"
                 f"{': ' + meaning if meaning else ''})"
             )
-            if self._can_find and not self._found(ds):  # one sent before may be gone since
+            if self._can_find and self._absent(ds):  # one sent before may be gone since
                 raise NotFound(f"{refused}, and a query does not find it there")
             raise Refused(refused)
         if not self._can_find:
@@ -183,6 +184,14 @@ class DimseClient:
         if not self._found(ds):
             raise NotFound("the PACS said it stored it but a query does not find it")
         return "c-find"
+
+    def _absent(self, ds: Dataset) -> bool:
+        """After a refused store: whether a query says the PACS does not hold it. A query
+        that fails says nothing (the refusal is reported as it was; the send goes on)."""
+        try:
+            return not self._found(ds)
+        except PacsError:
+            return False
 
     def _found(self, ds: Dataset) -> bool:
         query = Dataset()
@@ -297,7 +306,7 @@ class StowClient:
             raise PacsError(f"DICOMweb server {self.url} answered HTTP {code} to STOW-RS")
         stored = _referenced(answer, "00081199")
         if code not in (200, 202) or str(ds.SOPInstanceUID) not in stored:
-            if not self._found(ds):  # one sent before may be gone since
+            if self._absent(ds):  # one sent before may be gone since
                 raise NotFound(
                     f"STOW-RS did not store it (HTTP {code}), and a QIDO-RS query does not "
                     "find it there"
@@ -308,18 +317,34 @@ class StowClient:
         return "qido-rs"
 
     def _found(self, ds: Dataset) -> bool:
+        return self._listed(ds) is True
+
+    def _absent(self, ds: Dataset) -> bool:
+        """After a refused store: whether QIDO-RS says the server does not hold it (it
+        answered the query and listed no such instance). An error, a login or a query
+        service it lacks says nothing, and the refusal is reported as it was."""
+        try:
+            return self._listed(ds) is False
+        except PacsError:
+            return False
+
+    def _listed(self, ds: Dataset) -> bool | None:
+        """Whether a QIDO-RS query lists the instance under its patient; None when the
+        server did not answer the query (no QIDO-RS there, a login it wants)."""
         query = urllib.parse.urlencode({"SOPInstanceUID": str(ds.SOPInstanceUID)})
         url = f"{self.url}/{urllib.parse.quote(str(ds.StudyInstanceUID))}/instances?{query}"
         request = urllib.request.Request(url, headers={"Accept": "application/dicom+json"})
         code, answer = self._open(request)
         if code >= 500:
             raise PacsError(f"DICOMweb server {self.url} answered HTTP {code} to QIDO-RS")
-        if code != 200:
+        if code == 204:  # no match
             return False
+        if code != 200:
+            return None
         try:
             items = json.loads(answer or b"[]")
         except ValueError:
-            return False
+            return None
         return any(
             str(ds.SOPInstanceUID) in (item.get("00080018", {}).get("Value") or [])
             and (item.get("00100020", {}).get("Value") or [ds.PatientID])[0] == ds.PatientID

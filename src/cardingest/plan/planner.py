@@ -548,7 +548,8 @@ def other_patient_reason(patient_id: str, archive_path: str) -> str:
 
 def _moved_reason(patient_id: str, other: ArchivedFile, moved: MovedPhoto) -> str:
     """Why a photo a map gives ``patient_id`` is held: a move took it from that patient.
-    No --allow-other-patient here: it would file the photo under both."""
+    The reason does not suggest --allow-other-patient (which skips this check, and would
+    file the photo under both)."""
     return (
         f"the same photo was moved from {patient_id} to {other.patient_id} by cardingest move "
         f"(move {moved.move_id}, {moved.when}) and is archived as {other.archive_path}: the "
@@ -862,7 +863,8 @@ def _made_for_reason(row: MapRow) -> str:
         f"line {row.line} of the map was written by map-template for photos taken {span} (its "
         "# line above), and none of the photos it names on this card was taken then: the map "
         "is another card's, or the line was copied from one. Make a map for this card "
-        "(cardingest map-template)"
+        "(cardingest map-template); if the map's rows were moved (sorted in a spreadsheet), "
+        "the # line may be another row's: delete it"
     )
 
 
@@ -879,13 +881,15 @@ def _not_as_shown(
                 f"{media.path} was not on the card when the groups were shown, so no ID was "
                 "asked for it: run again to be asked"
             )
-        size, captured, _subsec = shown
+        size, captured, subsec = shown
         if (media.size, media.captured, media.subsec) != shown:
             return (
                 f"{media.path} changed on the card while the IDs were asked (shown taken "
-                f"{captured:%Y-%m-%d %H:%M:%S}, {size:,} bytes; now taken "
-                f"{media.captured:%Y-%m-%d %H:%M:%S}, {media.size:,} bytes): the answers were "
-                "for the photo shown; check the card is the one asked about, and run again"
+                f"{captured:%Y-%m-%d %H:%M:%S}{'.' + subsec if subsec else ''}, {size:,} bytes; "
+                f"now taken {media.captured:%Y-%m-%d %H:%M:%S}"
+                f"{'.' + media.subsec if media.subsec else ''}, {media.size:,} bytes): the "
+                "answers were for the photo shown; check the card is the one asked about, and "
+                "run again"
             )
     return None
 
