@@ -279,3 +279,22 @@ def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
         ]  # fmt: skip
     finally:
         swapped.unmount()
+
+
+def test_a_photo_removed_while_the_questions_waited_stops_the_command(tmp_path: Path) -> None:
+    """A trial: a photo deleted under the prompt was exit 2 with an ID map's advice
+    (wiped cards, remove the row), meaningless at a terminal."""
+    card, _ = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    child = spawn("ingest", card, "--archive", archive)
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    (card / "DCIM" / "100DEMO_" / "IMG_0006.JPG").unlink()  # group 4, alone
+    child.sendline("ZAC5361")
+    for _group in (2, 3):
+        child.expect_exact("Patient ID for group")
+        child.sendline("")
+    child.expect_exact("Patient ID for group 4")
+    child.sendline("ZAA0067")
+    child.expect("Photos the IDs were asked for are no longer on")
+    assert finish(child) == 1
+    assert not archive.exists() or not list(archive.glob("Z*"))

@@ -394,3 +394,29 @@ def test_the_template_lines_spans_are_read_back_with_their_rows() -> None:
     ]
     assert template_span("# a note: 2 photo(s)") is None
     assert template_span("# 2026-11-06 09:00:00 to 08:00:00: 2 photo(s)") is None
+
+
+def test_a_template_whose_rows_were_sorted_or_whose_columns_moved_is_read_safely() -> None:
+    """A trial: sorted in a spreadsheet, the template's `#` lines came first and the first
+    row took the last one's span (the right card's photos held, another card's filed);
+    with the id column moved first its `#` lines became `,# …` and 19 problems. A block of
+    span lines with no row between uses none; a lone `#` cell in any column is a comment."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-11-02 10:00:01"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-02 10:30:00"),
+    ]
+    text = map_template(files, GAP).replace(",,,,", ",JBX3656,,,")
+    header, *lines = text.splitlines()
+    assert [line.startswith("#") for line in lines] == [True, False, True, False]
+    rows = parse_map_text("\n".join([header, *sorted(lines)])).rows
+    assert [row.made_for for row in rows] == [None, None]
+    moved = "\n".join(
+        [
+            "id,files",
+            *(f",{line}" if line.startswith("#") else "JBX3656,IMG_0001" for line in lines[:2]),
+        ]
+    )
+    rows = parse_map_text(moved).rows
+    assert [(row.patient_id, row.made_for) for row in rows] == [
+        ("JBX3656", (datetime(2026, 11, 2, 10, 0, 1), datetime(2026, 11, 2, 10, 0, 1)))
+    ]

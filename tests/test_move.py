@@ -638,3 +638,26 @@ def test_a_photo_moved_away_and_given_back_by_the_map_says_it_was_moved(
     reason = held[0]["reason"]
     assert reason.startswith("the same photo was moved from ZAC5361 to ZAA0067 by cardingest move")
     assert "--allow-other-patient" not in reason and "Correct the map" in reason
+
+
+def test_a_photo_moved_on_twice_and_given_back_by_the_map_names_the_first_move(
+    tmp_path: Path,
+) -> None:
+    """A trial: moved ZAC5361 -> ZAA0067 -> MCJ1984, then the same map: only the last move
+    was looked at, the reason advised --allow-other-patient, and following it filed the
+    photo under ZAC5361 again."""
+    card, archive, _ = ingest_demo(tmp_path)
+    code, out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive, "--json")
+    assert code == 0, err
+    first = json.loads(out)
+    code, _out, err = invoke(
+        "move", first["moved"][0]["new"], "--to", "MCJ1984", "--archive", archive
+    )
+    assert code == 0, err
+    _card, map_file = demo_card(tmp_path / "again")
+    code, out, err = invoke("preview", card, "--map", map_file, "--archive", archive, "--json")
+    held = [i for i in json.loads(out)["items"] if first["move_id"] in (i["reason"] or "")]
+    assert code == 3 and len(held) == 1, out
+    reason = held[0]["reason"]
+    assert reason.startswith("the same photo was moved from ZAC5361 to ZAA0067 by cardingest move")
+    assert "is archived as MCJ1984/" in reason and "--allow-other-patient" not in reason

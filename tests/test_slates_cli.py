@@ -187,3 +187,53 @@ def test_a_card_of_slates_taken_after_the_photos_is_held_and_not_wiped(
     assert sorted(p.name for p in archive.glob("*/*.jpg")) == sorted(
         p.name for p in archive.glob("*/*-slate.jpg")
     )
+
+
+def test_with_slates_in_the_config_a_slate_that_cannot_be_used_holds_its_photos_under_id(
+    tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: with `slates = true`, `--id` was checked only against slates that read a
+    valid ID: a second slate whose ID fails its check (a new patient starts there) let
+    `--id` file that patient's photos under the first one's ID."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n, slate in ((1, "JBX3656"), (3, "JBX3657")):  # JBX3657 fails the NHI check
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            slate_photo(
+                real / "45-gps_ifd.jpg", slate, "qr", T0 + timedelta(minutes=n), fraction=0.25
+            )
+        )
+        (folder / f"IMG_{n + 1:04d}.JPG").write_bytes(
+            photo_at(real / "22-canon_tags.jpg", T0 + timedelta(minutes=n, seconds=30))
+        )
+    config(tmp_path, monkeypatch, f"slates = true\narchive = '{tmp_path / 'archive'}'\n")
+    code, out, err = invoke("preview", str(tmp_path / "card"), "--id", "JBX3656", "--json")
+    items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
+    assert code == 3, err
+    assert [items[f"IMG_000{n}.JPG"]["action"] for n in (1, 2, 3, 4)] == [
+        "copy", "copy", "hold", "hold"
+    ]  # fmt: skip
+    assert "that cannot be used" in items["IMG_0004.JPG"]["reason"]
+
+
+def test_a_slate_template_given_to_another_card_of_the_same_names_holds_its_photos(
+    card: Path, tmp_path: Path, samples_dir: Path
+) -> None:
+    """A trial: `map-template --slates` writes its span in another form of `#` line, which
+    the check did not read: the map, given to another card of the same names, filed it."""
+    code, _out, err = invoke("map-template", str(card), "--slates", "--out", "slates.csv")
+    assert code in (0, 3), err
+    folder = tmp_path / "other" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for n in (1, 2, 3):
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            photo_at(samples_dir / "real" / "22-canon_tags.jpg", T0 + timedelta(days=2, minutes=n))
+        )
+    args = ("--map", "slates.csv", "--archive", str(tmp_path / "a"), "--json")
+    code, out, err = invoke("preview", str(tmp_path / "other"), *args)
+    items = [i for i in json.loads(out)["items"] if i["source"] != "DCIM/100CANON/IMG_0001.JPG"]
+    assert code == 3 and {i["action"] for i in items} == {"hold"}, out
+    assert all("written by map-template for photos taken" in i["reason"] for i in items), items
+    code, out, err = invoke("preview", str(card), *args)
+    assert [i["action"] for i in json.loads(out)["items"]][1:] == ["copy", "copy"], out

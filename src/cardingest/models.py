@@ -222,15 +222,15 @@ class ArchiveState:
     """Each name (a file or a range) a row of the map gives its patient, by its digest
     (`idmap.name_digests`), that a map used before gave that patient too
     (`prepare.first_row_uses`): the first ingest with such a map, `MapUse`."""
-    moved: Mapping[str, MovedPhoto] = field(default_factory=dict)
-    """The last `cardingest move` of archived content, by sha256, read from the audit log
+    moved: Mapping[str, tuple[MovedPhoto, ...]] = field(default_factory=dict)
+    """Every `cardingest move` of archived content, by sha256, read from the audit log
     for the card's photos found under another patient (`elsewhere`): a photo moved from the
     patient a map gives it to again is that map's mistake, not a photo of two patients."""
 
 
 @dataclass(frozen=True, slots=True)
 class MovedPhoto:
-    """One photo's last move in the audit log."""
+    """One move of a photo in the audit log."""
 
     patient_from: str
     patient_to: str

@@ -168,23 +168,25 @@ def _logged_moves(archive: Path) -> Iterator[tuple[dict, dict]]:
                     yield event, entry
 
 
-def moved_photos(archive: Path, digests: Collection[str]) -> dict[str, MovedPhoto]:
-    """The last move of each of these contents (sha256, lower case) in the audit log; none
-    where the log cannot be read (its own commands say why)."""
-    found: dict[str, MovedPhoto] = {}
+def moved_photos(archive: Path, digests: Collection[str]) -> dict[str, tuple[MovedPhoto, ...]]:
+    """Every move of each of these contents (sha256, lower case) in the audit log, in order;
+    as far as the log can be read (its own commands say why it cannot)."""
+    found: dict[str, list[MovedPhoto]] = {}
     if not digests:
-        return found
+        return {}
     with contextlib.suppress(AuditError, OSError):
         for event, entry in _logged_moves(archive):
             digest = str(entry.get("sha256", "")).lower()
             if digest in digests:
-                found[digest] = MovedPhoto(
-                    str(entry.get("from", "")),
-                    str(event.get("to", "")),
-                    str(event.get("move_id", "")),
-                    str(event.get("ts", "")),
+                found.setdefault(digest, []).append(
+                    MovedPhoto(
+                        str(entry.get("from", "")),
+                        str(event.get("to", "")),
+                        str(event.get("move_id", "")),
+                        str(event.get("ts", "")),
+                    )
                 )
-    return found
+    return {digest: tuple(moves) for digest, moves in found.items()}
 
 
 def _earlier_moves(archive: Path) -> dict[str, tuple[str, str]]:

@@ -29,7 +29,7 @@ from .archive.readonly import reading
 from .card.fattimes import fat_dated
 from .card.scan import VIDEO, not_archived_kind, not_photo_warning, scan, special_warning
 from .card.volume import same_volume
-from .errors import CardingestError, CardReadError, UsageError
+from .errors import CardChangedError, CardingestError, CardReadError, UsageError
 from .models import (
     METADIR,
     ArchivedFile,
@@ -455,21 +455,29 @@ def slates_against(
     files: Sequence[MediaFile], rows: Rows, slates: SlateAssignment
 ) -> dict[str, str]:
     """With ``slates = true`` in the config and a map or ``--id`` given: each card photo
-    whose slate (read all the same) names another patient than the map or ID gives it, with
-    why. The card says one patient and the operator another: it stays on the card."""
+    whose slate (read all the same) names another patient than the map or ID gives it, or
+    is a slate that cannot be used (an ID that fails its check, two IDs), with why. The card
+    says one patient, or that a new one starts, and the operator another: it stays on the
+    card."""
     doubts: dict[str, str] = {}
     for media in files:
         path = media.path
-        by_slate = None if media.sidecar else slates.rows.get(path)
-        given = rows.get(path) if by_slate is not None else None
-        if by_slate is None or given is None or given.blank:
+        slate = None if media.sidecar else slates.slate_of.get(path)
+        given = rows.get(path) if slate is not None else None
+        if slate is None or given is None or given.blank:
             continue
-        if given.patient_id == by_slate.patient_id:
+        by_slate = slates.rows.get(path)
+        if by_slate is not None and given.patient_id == by_slate.patient_id:
             continue
-        slate = slates.slate_of.get(path, path)
-        what = "is the slate of" if path in slates.slates else f"comes after the slate {slate} of"
+        bad = slates.holds.get(slate) if slate in slates.slates else None
+        if by_slate is None and bad is None:
+            continue  # held under --slates for a pause or a gap: the operator's ID stands
+        what = "is the slate" if path == slate else f"comes after the slate {slate}"
+        says = (
+            f"of {by_slate.patient_id}" if by_slate is not None else f"that cannot be used ({bad})"
+        )
         doubts[path] = (
-            f"it {what} {by_slate.patient_id}, and the "
+            f"it {what} {says}, and the "
             f"{'--id' if given.line == 0 else f'map (line {given.line})'} gives it to "
             f"{given.patient_id}: the card and the map disagree about whose photo it is. Check "
             "the slate: if it is right, run again with --slates or a map that agrees; if it "
@@ -593,7 +601,7 @@ def _twin_key(media: MediaFile) -> tuple[int, datetime | None, str]:
 
 def _moved(
     archive: Path, files: Sequence[MediaFile], elsewhere: Sequence[ArchivedFile], rows: Rows
-) -> dict[str, MovedPhoto]:
+) -> dict[str, tuple[MovedPhoto, ...]]:
     """`ArchiveState.moved` for the card's photos whose content is filed under another
     patient than their row gives them: the audit log is read only when there is one (not
     for a card of photos archived before under their own patient)."""
@@ -636,6 +644,13 @@ def prepare(
             dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
         )
     except UnfitMapError as exc:
+        if idmap.asked is not None:  # the answers at the terminal name photos gone since
+            gone = ", ".join(f"group {row.line}: {spec}" for row, spec in exc.unmatched)
+            raise CardChangedError(
+                f"Photos the IDs were asked for are no longer on {root} ({gone}): the card "
+                "changed while the IDs were asked, so nothing was copied. Run the command "
+                "again to be asked about the card as it is."
+            ) from None
         mine = card_history(_earlier_ingests(settings.archive), card, root)[0]
         rest, finished = rows_finished(settings.archive, mine, idmap, exc.unmatched)
         try:

@@ -494,12 +494,21 @@ def parse_map_text(
     for _ in range(head):
         next(reader)
     made_for: tuple[datetime, datetime] | None = None
+    last_was_span = False
+    spans_apart = True  # False once a span line follows a span line: rows moved (sorted)
     for line, record in _records(reader, problems, text.rstrip().endswith('"')):
         cells = [c.strip() for c in record]
         if not any(cells):
             continue
+        filled = [cell for cell in cells if cell]
+        if len(filled) == 1 and filled[0].startswith("#"):  # a comment, in any column
+            span = template_span(filled[0])
+            if span is not None and made_for is not None and last_was_span:
+                spans_apart = False
+            made_for, last_was_span = span or made_for, span is not None
+            continue
+        last_was_span = False
         if cells[0].startswith("#"):
-            made_for = template_span(cells[0]) or made_for
             continue
         if len(cells) > len(header) and any(cells[len(header) :]):
             problems.append(f"line {line}: more cells than columns (a missing quote?)")
@@ -512,6 +521,8 @@ def parse_map_text(
                 parsed = replace(parsed, made_for=made_for)
             rows.append(parsed)
         made_for = None
+    if not spans_apart:  # whose span a # line is can no longer be told: none is used
+        rows = [replace(row, made_for=None) for row in rows]
     if not rows and not problems:
         problems.append(f"line {head + 1}: the map has no rows")
     elif rows and all(row.blank for row in rows) and not problems:
@@ -525,18 +536,21 @@ def parse_map_text(
     return IdMap(rows=tuple(rows), source=source)
 
 
-_TEMPLATE_SPAN = re.compile(
-    r"#\s*(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)"
-    r"(?: to (?:(\d{4}-\d\d-\d\d) )?(\d\d:\d\d:\d\d))?: \d+ photo\(s\)"
+_SPAN = r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?: to (?:(\d{4}-\d\d-\d\d) )?(\d\d:\d\d:\d\d))?"
+_TEMPLATE_SPANS = (
+    re.compile(rf"#\s*{_SPAN}: \d+ photo\(s\)"),
+    re.compile(rf"#\s*slate .+: [^;]+; \d+ photo\(s\) {_SPAN}"),
 )
-"""`template.map_template`'s line above each group's row: ``# 2026-11-05 09:00:10 to
-09:02:00: 2 photo(s)`` (the end with its date when another day)."""
+"""The lines above each group's row of `template.map_template` (``# 2026-11-05 09:00:10 to
+09:02:00: 2 photo(s)``, the end with its date when another day) and of
+`slate_template.slate_map_template` (``# slate DCIM/…: JBX3656; 2 photo(s) 2026-11-05
+09:00:00 to 09:00:20``)."""
 
 
 def template_span(cell: str) -> tuple[datetime, datetime] | None:
     """The capture times a `map-template` comment line names, first and last; None for any
     other comment."""
-    found = _TEMPLATE_SPAN.fullmatch(cell)
+    found = next((m for p in _TEMPLATE_SPANS if (m := p.fullmatch(cell))), None)
     if found is None:
         return None
     day, first, end_day, last = found.groups()

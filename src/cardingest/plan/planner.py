@@ -546,14 +546,16 @@ def other_patient_reason(patient_id: str, archive_path: str) -> str:
     )
 
 
-def _moved_reason(patient_id: str, other: ArchivedFile, moved: MovedPhoto) -> str:
-    """Why a photo a map gives ``patient_id`` is held: a move took it from that patient.
-    The reason does not suggest --allow-other-patient (which skips this check, and would
-    file the photo under both)."""
+def _moved_reason(patient_id: str, other: ArchivedFile, moved: MovedPhoto, given: str) -> str:
+    """Why a photo the map (``given``: `IdMap.source`) gives ``patient_id`` is held: a move
+    took it from that patient (to ``moved.patient_to``; it is ``other`` now, after any moves
+    since). The reason does not suggest --allow-other-patient (which skips this check, and
+    would file the photo under both)."""
+    by = {"--id": "--id", "interactive": "answer at the terminal"}.get(given, "map")
     return (
-        f"the same photo was moved from {patient_id} to {other.patient_id} by cardingest move "
+        f"the same photo was moved from {patient_id} to {moved.patient_to} by cardingest move "
         f"(move {moved.move_id}, {moved.when}) and is archived as {other.archive_path}: the "
-        f"map still gives it to {patient_id}. Correct the map; if the move was wrong, move "
+        f"{by} still gives it to {patient_id}. Correct the {by}; if the move was wrong, move "
         "the photo back with cardingest move"
     )
 
@@ -1102,11 +1104,11 @@ def make_plan(
             )
             held_for: str | None = None
             if other is not None:
-                moved = state.moved.get(other.sha256.lower())
+                moves = state.moved.get(other.sha256.lower(), ())
+                away = [m for m in moves if m.patient_from == patient_id]
                 held_for = (
-                    _moved_reason(patient_id, other, moved)
-                    if moved
-                    and (moved.patient_from, moved.patient_to) == (patient_id, other.patient_id)
+                    _moved_reason(patient_id, other, away[-1], idmap.source)
+                    if away
                     else other_patient_reason(other.patient_id, other.archive_path)
                 )
             elif shot_elsewhere is not None:
