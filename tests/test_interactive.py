@@ -218,6 +218,16 @@ def test_when_is_interactive(tmp_path: Path) -> None:
     assert finish(child) == 3
 
 
+def answer_the_rest(child: pexpect.spawn) -> None:
+    """Demo card, at group 1's question: ZAC5361, groups 2-3 blank, group 4 ZAA0067."""
+    child.sendline("ZAC5361")
+    for _group in (2, 3):
+        child.expect_exact("Patient ID for group")
+        child.sendline("")
+    child.expect_exact("Patient ID for group 4")
+    child.sendline("ZAA0067")
+
+
 def test_answers_go_only_to_photos_as_their_groups_were_shown(tmp_path: Path) -> None:
     """A photo changed on the card while the questions waited (another photo now under its
     name), or put there since, gets none of the answers: held, the rest as answered."""
@@ -230,12 +240,7 @@ def test_answers_go_only_to_photos_as_their_groups_were_shown(tmp_path: Path) ->
     child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
     (folder / "IMG_0002.JPG").write_bytes((folder / "IMG_0004.JPG").read_bytes())
     (folder / "IMG_0007.JPG").write_bytes((folder / "IMG_0005.JPG").read_bytes() + b"new")
-    child.sendline("ZAC5361")
-    for _group in (2, 3):
-        child.expect_exact("Patient ID for group")
-        child.sendline("")
-    child.expect_exact("Patient ID for group 4")
-    child.sendline("ZAA0067")
+    answer_the_rest(child)
     child.expect("IMG_0002.JPG changed on the card while the IDs were asked")
     child.expect("IMG_0007.JPG was not on the card when the groups were shown")
     child.expect(r"\[y/N\]: ")
@@ -289,12 +294,7 @@ def test_a_photo_removed_while_the_questions_waited_stops_the_command(tmp_path: 
     child = spawn("ingest", card, "--archive", archive)
     child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
     (card / "DCIM" / "100DEMO_" / "IMG_0006.JPG").unlink()  # group 4, alone
-    child.sendline("ZAC5361")
-    for _group in (2, 3):
-        child.expect_exact("Patient ID for group")
-        child.sendline("")
-    child.expect_exact("Patient ID for group 4")
-    child.sendline("ZAA0067")
+    answer_the_rest(child)
     child.expect("Photos the IDs were asked for are no longer on")
     assert finish(child) == 1
     assert not archive.exists() or not list(archive.glob("Z*"))
