@@ -849,8 +849,8 @@ def _made_for_other_photos(files: Sequence[MediaFile], assignment: Rows) -> set[
     same file names. A row edited to name more photos keeps some of its own, and passes."""
     inside: dict[int, bool] = {}
     for media in files:
-        row = assignment.get(media.path)
-        if media.sidecar or row is None or row.made_for is None:
+        row = None if media.sidecar else assignment.get(media.path)
+        if row is None or row.made_for is None:
             continue
         start, end = row.made_for
         inside[row.line] = inside.get(row.line, False) or start <= media.captured <= end
@@ -947,7 +947,7 @@ def make_plan(
             before.setdefault((a.patient_id, a.source_path), []).append(a)
     on_card = _given_on_card(files, assignment)
     clock_changes = _clock_changes(files, assignment)
-    elsewhere = _made_for_other_photos(files, assignment)
+    other_cards_rows = _made_for_other_photos(files, assignment)
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, str, _Shot]] = []
@@ -1024,7 +1024,7 @@ def make_plan(
                     )
                 )
             continue
-        if row.line in elsewhere:
+        if row.line in other_cards_rows:
             items.extend(_held(list(shot.files), when, row, primary, _made_for_reason(row), slates))
             continue
         doubt = _time_row_doubt(primary, row, clock_changes) if row.start is not None else ""
