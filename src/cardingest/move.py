@@ -171,9 +171,9 @@ def _logged_moves(archive: Path) -> Iterator[tuple[dict, dict]]:
 def moved_photos(archive: Path, digests: Collection[str]) -> dict[str, tuple[MovedPhoto, ...]]:
     """Every move of each of these contents (sha256, lower case) in the audit log, in order;
     as far as the log can be read (its own commands say why it cannot)."""
-    found: dict[str, list[MovedPhoto]] = {}
     if not digests:
         return {}
+    found: dict[str, list[MovedPhoto]] = {}
     with contextlib.suppress(AuditError, OSError):
         for event, entry in _logged_moves(archive):
             digest = str(entry.get("sha256", "")).lower()

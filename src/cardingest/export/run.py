@@ -156,7 +156,7 @@ def export_files(
         closed = modes.make_private_subfolder(out_dir / patient_id, "The patient's folder")
         if closed is not None:
             result.warnings.append(closed)
-    remove_dead_temps_in({out_dir / record.patient_id for record in selection.photos})
+    remove_dead_temps_in([out_dir / patient_id for patient_id in patient_ids])
     try:
         for item in builder.each(selection.photos):
             if on_item:

@@ -972,12 +972,15 @@ def make_plan(
                 )
             continue
         when = _shifted(primary.captured, clock_offset)
-        changed = _not_as_shown(shot.files, idmap.asked) if idmap.asked is not None else None
-        if changed is None and doubts:
-            changed = next((doubts[m.path] for m in shot.files if m.path in doubts), None)
-        if changed is not None:
+        # The card itself puts the shot's patient in doubt: not as asked about, or a slate.
+        card_doubt = _not_as_shown(shot.files, idmap.asked) if idmap.asked is not None else None
+        if card_doubt is None and doubts:
+            card_doubt = next((doubts[m.path] for m in shot.files if m.path in doubts), None)
+        if card_doubt is not None:
             items.extend(
-                _item(media, when, None, "hold", shot_time=primary, reason=changed, slates=slates)
+                _item(
+                    media, when, None, "hold", shot_time=primary, reason=card_doubt, slates=slates
+                )
                 for media in shot.files
             )
             continue
