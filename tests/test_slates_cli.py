@@ -133,6 +133,27 @@ def test_slates_from_the_config_then_share_and_search_leave_slates_out(
     assert all("already archived under patient JBX3656" in i["reason"] for i in items), items
 
 
+@pytest.mark.parametrize("given", [["--id", "JBX3656"], ["--map", "map.csv"]])
+def test_a_slate_the_map_agrees_with_is_still_a_slate(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: list[str]
+) -> None:
+    """With ``slates = true`` and a map or ``--id`` that agrees with the slate, the slate is
+    archived as a slate (a trial: filed as the patient's first photo, sent to the PACS)."""
+    archive = tmp_path / "archive"
+    config(tmp_path, monkeypatch, f"slates = true\narchive = '{archive}'\n")
+    (tmp_path / "map.csv").write_text("files,id\nIMG_0001-IMG_0003,JBX3656\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke("ingest", str(card), *given, "--json")
+    assert code == 0, err
+    assert [(i["role"], i["target"]) for i in json.loads(out)["items"]] == [
+        ("slate", "JBX3656/JBX3656-20261125-090000-slate.jpg"),
+        ("photo", "JBX3656/JBX3656-20261125-090200.jpg"),
+        ("photo", "JBX3656/JBX3656-20261125-090300.jpg"),
+    ]
+    code, out, _ = invoke("search", "--id", "JBX3656", "--json")
+    assert [r["role"] for r in json.loads(out)["results"]] == ["photo", "photo"]
+
+
 @pytest.mark.card
 def test_watch_with_slates_ingests_the_card_by_its_slates(
     card: Path, tmp_path: Path, fat_card: CardFactory

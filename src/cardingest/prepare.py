@@ -664,11 +664,8 @@ def prepare(
             raise exc.with_archived([*(why for _, why in kept_out), *said], explained) from None
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
-    doubts = (
-        slates_against(files, assignment, find_slates(root, files, settings, on_file))
-        if settings.slates and slates is None
-        else {}
-    )
+    read = find_slates(root, files, settings, on_file) if settings.slates and not slates else None
+    doubts = slates_against(files, assignment, read) if read is not None else {}
     state = archive_state(settings.archive, idmap)
     this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)
     same_names = names_archived(settings.archive, files, this_card)
@@ -690,6 +687,7 @@ def prepare(
             files,
             idmap,
             slates=slates,
+            slates_read=read,
             state=replace(state, taken_paths=state.taken_paths | set(strays)),
             allow_other_patient=settings.allow_other_patient,
             source=str(root),

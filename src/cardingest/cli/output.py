@@ -259,7 +259,7 @@ def print_no_photos() -> None:
 
 
 def print_slates(plan: Plan) -> None:
-    """With --slates: one line per slate, the ID it gave and how many photos it took."""
+    """Where slates were read: one line per slate, its ID and how many photos it took."""
     slates = [item for item in plan.items if item.role == "slate" and item.slate == item.source]
     for slate in slates:
         group = [

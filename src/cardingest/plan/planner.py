@@ -901,6 +901,7 @@ def make_plan(
     idmap: IdMap,
     *,
     slates: SlateAssignment | None = None,
+    slates_read: SlateAssignment | None = None,
     state: ArchiveState = ArchiveState(),
     source: str = "",
     archive: str = "",
@@ -928,6 +929,10 @@ def make_plan(
     ``assignment``: the rows of the files, when the caller has resolved them already (the
     same `resolve` of these files, map and offset, or the slates' rows).
 
+    ``slates_read``: the slates read beside a map or ``--id`` (``slates = true``): they give
+    the slates' own files their role and name, not the patients (``doubts`` holds a shot
+    whose slate disagrees with its row).
+
     ``doubts``: card paths whose patient the card itself puts in doubt, with why (a slate
     naming another patient than the map); their shots are held.
     """
@@ -935,6 +940,7 @@ def make_plan(
         assignment = (
             dict(slates.rows) if slates is not None else resolve(idmap, files, clock_offset)
         )
+    roles = slates if slates is not None else slates_read
     archived = _archived_index(state)
     by_sha, owned = _filed_elsewhere(state)
     same_name: dict[str, list[ArchivedFile]] = defaultdict(list)
@@ -954,7 +960,7 @@ def make_plan(
     card_shots, doubtful = _shots(files)
     for media, reason in doubtful:
         when = _shifted(media.captured, clock_offset)
-        items.append(_item(media, when, None, "hold", reason=reason, slates=slates))
+        items.append(_item(media, when, None, "hold", reason=reason, slates=roles))
     for shot in card_shots:
         primary = shot.primary
         row = assignment.get(primary.path) if primary else None
@@ -967,7 +973,7 @@ def make_plan(
                         None,
                         "hold",
                         reason="sidecar without its photo",
-                        slates=slates,
+                        slates=roles,
                     )
                 )
             continue
@@ -979,7 +985,7 @@ def make_plan(
         if card_doubt is not None:
             items.extend(
                 _item(
-                    media, when, None, "hold", shot_time=primary, reason=card_doubt, slates=slates
+                    media, when, None, "hold", shot_time=primary, reason=card_doubt, slates=roles
                 )
                 for media in shot.files
             )
@@ -990,7 +996,7 @@ def make_plan(
             if earlier is not None:
                 patient = MapRow(line=0, patient_id=earlier[0][1].patient_id)
                 items.extend(
-                    _archived_item(media, when, patient, primary, done, ARCHIVED_EARLIER, slates)
+                    _archived_item(media, when, patient, primary, done, ARCHIVED_EARLIER, roles)
                     for media, done in earlier
                 )
                 continue
@@ -1023,16 +1029,16 @@ def make_plan(
                         "hold",
                         shot_time=primary,
                         reason=bad_name_reason(media.path) or _unusable(media) or reason,
-                        slates=slates,
+                        slates=roles,
                     )
                 )
             continue
         if row.line in other_cards_rows:
-            items.extend(_held(list(shot.files), when, row, primary, _made_for_reason(row), slates))
+            items.extend(_held(list(shot.files), when, row, primary, _made_for_reason(row), roles))
             continue
         doubt = _time_row_doubt(primary, row, clock_changes) if row.start is not None else ""
         if doubt:
-            items.extend(_held(list(shot.files), when, row, primary, doubt, slates))
+            items.extend(_held(list(shot.files), when, row, primary, doubt, roles))
             continue
         name = base_path(folder_template, name_template, row.patient_id, when)
         named.append((row.patient_id, name, shot.files[0].path, shot))
@@ -1069,13 +1075,13 @@ def make_plan(
                             "hold",
                             shot_time=primary,
                             reason=unusable,
-                            slates=slates,
+                            slates=roles,
                         )
                     )
                 elif done is not None:
                     archived_targets.append(done.archive_path)
                     items.append(
-                        _archived_item(media, when, row, primary, done, "already archived", slates)
+                        _archived_item(media, when, row, primary, done, "already archived", roles)
                     )
                 elif (same := _same_content(media, patient_id, owned)) is not None:
                     archived_targets.append(same.archive_path)
@@ -1089,7 +1095,7 @@ def make_plan(
                 # Its photos all held (unreadable, a name that cannot be recorded): a sidecar
                 # filed alone would take a time that is not the shot's, beside no photo.
                 why = "its photo stays on the card (see the photo's reason): a sidecar goes with it"
-                items.extend(_held(pending, when, row, primary, why, slates))
+                items.extend(_held(pending, when, row, primary, why, roles))
                 pending = []
             other = (
                 None if allow_other_patient else _other_owner(pending, patient_id, by_sha, owned)
@@ -1132,12 +1138,12 @@ def make_plan(
                 held_for = _taken_after_reason(primary, when, row, *taken_after)
             if held_for is not None:  # with the shot's files archived from elsewhere
                 again = [media for media, _ in seen_again]
-                items.extend(_held([*again, *pending], when, row, primary, held_for, slates))
+                items.extend(_held([*again, *pending], when, row, primary, held_for, roles))
                 pending, seen_again = [], []
             if seen_again:
                 items.extend(
                     _item(media, when, row, "skip", shot_time=primary, target=same.archive_path,
-                          reason=SAME_CONTENT, slates=slates)
+                          reason=SAME_CONTENT, slates=roles)
                     for media, same in seen_again
                 )  # fmt: skip
             targets = namer.beside(archived_targets, pending) if pending else None
@@ -1153,15 +1159,15 @@ def make_plan(
                     "file (the catalogue's, or one copied there by hand): move that one "
                     "aside, then ingest again"
                 )
-                items.extend(_held(pending, when, row, primary, why, slates))
+                items.extend(_held(pending, when, row, primary, why, roles))
                 continue
             # A slate's name has its own tail: it takes no number from the photos of its
             # second (the first photo after it is NAME, not NAME-2 beside no NAME).
-            tail = SLATE_TAIL if slates and primary.path in slates.slates else ""
+            tail = SLATE_TAIL if roles and primary.path in roles.slates else ""
             if pending and targets is None:
                 free = namer.next_free(base, pending, 1 if tail else next_suffix, tail)
                 if free is None:
-                    items.extend(_held(pending, when, row, primary, NO_FREE_NAME, slates))
+                    items.extend(_held(pending, when, row, primary, NO_FREE_NAME, roles))
                     next_suffix = MAX_SUFFIX + 1
                     continue
                 targets, suffix = free
@@ -1171,7 +1177,7 @@ def make_plan(
                 next_suffix += 1
             for media, target in zip(pending, targets or [], strict=True):
                 items.append(
-                    _item(media, when, row, "copy", shot_time=primary, target=target, slates=slates)
+                    _item(media, when, row, "copy", shot_time=primary, target=target, slates=roles)
                 )
 
     del namer  # its base names: freed before the plan's tuple is made
