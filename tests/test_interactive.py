@@ -286,6 +286,48 @@ def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
         swapped.unmount()
 
 
+def test_watch_asks_again_about_a_card_swapped_under_its_questions(
+    tmp_path: Path, fat_card: CardFactory
+) -> None:
+    """``watch --interactive``: the card swapped while its IDs were asked is not filed, and
+    ``watch`` asks about the card now in (a trial: it said "Done with CARDA: remove the
+    card" of a card it never ingested, and took the new one only as another card)."""
+    first = {f"DCIM/100CANON/IMG_000{n}.JPG": exif_jpeg(f"2026:11:08 10:{n}0:00") for n in (1, 2)}
+    other = {"DCIM/100CANON/IMG_0001.JPG": exif_jpeg("2026:11:08 16:10:00")}
+    mount = fat_card(first, label="CARDA", serial="90DE-CDE6")
+    archive = tmp_path / "archive"
+    child = spawn("watch", "--interactive", "--archive", archive, "--interval", "0.1")
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    fat_card.handle(mount).unmount()
+    swapped = MountedCard(
+        build_fat32_image(tmp_path / "other.img", other, label="CARDB", serial="943D-965C"),
+        mount,
+    )
+    swapped.mount()
+    try:
+        child.sendline("ZAC5361")
+        child.expect_exact("Patient ID for group 2")
+        child.sendline("ZAA0067")
+        child.expect("was changed while the IDs were asked")
+        child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+        said = child.before
+        assert "Done with" not in said and "CARDA removed" not in said, said
+        assert "Nothing was copied from CARDA: asking about the card now there" in said
+        assert "1 photo(s) in 1 group(s)" in said, said
+        child.sendline("ZAA0067")
+        child.expect(r"\[y/N\]: ")
+        child.sendline("y")
+        child.expect_exact("Done with CARDB")
+        child.sendintr()
+        assert finish(child) == 0
+        assert [p.name for p in (archive / "ZAA0067").glob("*.jpg")] == [
+            "ZAA0067-20261108-161000.jpg"
+        ]
+        assert not (archive / "ZAC5361").exists()
+    finally:
+        swapped.unmount()
+
+
 def test_a_photo_removed_while_the_questions_waited_stops_the_command(tmp_path: Path) -> None:
     """A trial: a photo deleted under the prompt was exit 2 with an ID map's advice
     (wiped cards, remove the row), meaningless at a terminal."""

@@ -83,9 +83,13 @@ class CardGoneError(CardReadError):
 
 
 class CardChangedError(CardReadError):
-    """Another card was put in at the mount point of the one whose IDs were asked: the
-    answers were for the photos shown, so nothing was copied. ``watch`` takes the new card
-    as the next one."""
+    """Another card was put in at the mount point of the one whose IDs were asked, or photos
+    asked about left it: the answers were for the photos shown, so nothing was copied.
+    ``watch`` asks about the card now there."""
+
+    def __init__(self, message: str) -> None:
+        again = "Run the command again to be asked about the photos on the card as it is now."
+        super().__init__(message, details=[again])
 
 
 class ArchiveLockedError(CardingestError):

@@ -648,8 +648,7 @@ def prepare(
             gone = ", ".join(f"group {row.line}: {spec}" for row, spec in exc.unmatched)
             raise CardChangedError(
                 f"Photos the IDs were asked for are no longer on {root} ({gone}): the card "
-                "changed while the IDs were asked, so nothing was copied. Run the command "
-                "again to be asked about the card as it is."
+                "changed while the IDs were asked, so nothing was copied."
             ) from None
         mine = card_history(_earlier_ingests(settings.archive), card, root)[0]
         rest, finished = rows_finished(settings.archive, mine, idmap, exc.unmatched)

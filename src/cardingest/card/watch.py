@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import CardGoneError, SourceError
+from ..errors import CardChangedError, CardGoneError, SourceError
 from ..models import Card
 from .detect import describe, find_cards
 from .fusefat import fusefat_source
@@ -159,6 +159,9 @@ def watch(handle: Callable[[Card], int], watcher: Watcher, *, once: bool = False
             code = handle(card)
         except CardGoneError:
             watcher.gone_before_read(card)
+            continue
+        except CardChangedError:  # nothing was copied: the card now there is asked about
+            watcher.notify("changed", card)
             continue
         if once:
             return code

@@ -35,6 +35,7 @@ from ..errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    CardChangedError,
     CardGoneError,
     CardingestError,
     Interrupted,
@@ -297,6 +298,8 @@ def _notify(event: str, card: Card) -> None:
         output.out.print(f"Done with {name}: remove the card; waiting for the next one.")
     elif event == "removed":
         output.out.print(f"Card {name} removed.")
+    elif event == "changed":
+        output.out.print(f"Nothing was copied from {name}: asking about the card now there.")
     elif event == "gone":
         output.out.print(
             f"Card {name} was removed before it was read: nothing was copied from it. Insert "
@@ -314,6 +317,9 @@ def _handle_safely(handle: Callable[[Card], int], card: Card) -> int:
         raise  # nobody can be told of the next card: stop watching
     except CardGoneError:
         raise  # nothing was read: `watch` waits for it again
+    except CardChangedError as exc:
+        output.err.print(f"[red]error:[/] {escape(exc.message)}")
+        raise  # nothing was copied: `watch` asks about the card now there
     except CardingestError as exc:
         output.err.print(f"[red]error:[/] {escape(exc.message)}")
         for detail in exc.details:
@@ -338,7 +344,7 @@ def run_watch(
         busy.set()  # left set by a Ctrl-C, which stops the card's ingest
         try:
             code = _handle_safely(handle, card)
-        except CardGoneError:
+        except (CardGoneError, CardChangedError):
             busy.clear()
             raise
         busy.clear()

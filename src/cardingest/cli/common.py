@@ -345,8 +345,7 @@ def _same_card_still(root: Path, card: Card | None) -> None:
         raise CardChangedError(
             f"The card at {root} was changed while the IDs were asked (serial "
             f"{card.serial or '?'}, now {now.serial or '?'}): the answers were for the photos "
-            "of the card shown, so nothing was copied. Run the command again to be asked "
-            "about this card's photos."
+            "of the card shown, so nothing was copied."
         )
 
 

@@ -984,9 +984,7 @@ def make_plan(
             card_doubt = next((doubts[m.path] for m in shot.files if m.path in doubts), None)
         if card_doubt is not None:
             items.extend(
-                _item(
-                    media, when, None, "hold", shot_time=primary, reason=card_doubt, slates=roles
-                )
+                _item(media, when, None, "hold", shot_time=primary, reason=card_doubt, slates=roles)
                 for media in shot.files
             )
             continue
