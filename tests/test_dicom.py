@@ -33,6 +33,7 @@ from dicom_helpers import (
     stopped_move,
 )
 from PIL import Image
+from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from terminal import injected, paused_at
 
@@ -794,15 +795,20 @@ def test_data_after_the_photos_end_stays_out_of_the_dicom_file(tmp_path: Path) -
     assert f"{len(motion):,} bytes after the photo's end" in result.stderr
 
 
-@pytest.mark.parametrize(("site", "laterality"), [("back", None), ("scalp", None),
-                                                  ("hand", ""), ("left hand", None),
-                                                  ("a mole", "")])  # fmt: skip
+@pytest.mark.parametrize(("site", "laterality", "image", "modifier"), [
+    ("back", None, None, None), ("scalp", None, None, None), ("hand", "", None, None),
+    ("left hand", None, "L", "Left"), ("a mole", "", None, None),
+    ("both hands", None, "B", "Bilateral"), ("Left and right forearm", None, "B", "Bilateral"),
+    ("bilateral shins", None, "B", "Bilateral"), ("both moles, back", None, None, None),
+    ("both", "", None, None),
+])  # fmt: skip
 def test_laterality_only_where_a_side_could_be(
-    site: str, laterality: str | None, tmp_path: Path
+    site: str, laterality: str | None, image: str | None, modifier: str | None, tmp_path: Path
 ) -> None:
     """Laterality (type 2C) is for a paired structure whose side is not known: an empty one
     on the back or the scalp made dciodvfy report an error; a side given goes as Image
-    Laterality; a site with no coded region keeps the empty Laterality."""
+    Laterality, both sides as its B (a trial: "both hands" went as a side not known); a
+    site with no coded region keeps the empty Laterality."""
     require_binaries("dciodvfy")
     data = sample("Pentax_K10D.jpg")
     facts = PhotoFacts(
@@ -811,6 +817,10 @@ def test_laterality_only_where_a_side_could_be(
     )  # fmt: skip
     ds = build_dataset(facts, upright_frame(data), DicomOptions(issuer="NHI"))
     assert ds.get("Laterality") == laterality
+    assert ds.get("ImageLaterality") == image
+    regions = ds.get("AnatomicRegionSequence") or [Dataset()]
+    modifiers = regions[0].get("AnatomicRegionModifierSequence") or [Dataset()]
+    assert modifiers[0].get("CodeMeaning") == modifier
     path = tmp_path / "x.dcm"
     path.write_bytes(part10_bytes(ds))
     check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)

@@ -71,6 +71,7 @@ SITES: tuple[tuple[str, str, str], ...] = (
     ("trunk", "22943007", "Trunk"),
 )
 LATERALITY = {"left": ("7771000", "Left"), "right": ("24028007", "Right")}
+SIDE_CODES = {"L": LATERALITY["left"], "R": LATERALITY["right"], "B": ("51440002", "Bilateral")}
 _NO_SIDES = ("scalp", "face", "forehead", "nose", "lip", "chin", "neck", "chest", "abdomen")
 UNPAIRED = frozenset(
     value for term, value, _ in SITES if term in (*_NO_SIDES, "back", "head", "trunk")
@@ -129,31 +130,41 @@ def _code(value: str, meaning: str) -> Dataset:
 
 
 def laterality(site: str | None) -> str | None:
-    """``L`` or ``R`` when the site names exactly one side, else None (not known)."""
+    """``L`` or ``R`` when the site names one side; ``B`` (Image Laterality's "both") when it
+    names both, or says "bilateral", or "both" of a paired region ("both hands"); else None
+    (not known)."""
     words = set(re.findall(r"[a-z]+", (site or "").lower()))
     sides = [side for side in LATERALITY if side in words]
-    return sides[0][0].upper() if len(sides) == 1 else None
+    if len(sides) == 1:
+        return sides[0][0].upper()
+    if len(sides) == 2 or "bilateral" in words:
+        return "B"
+    region = _region(site) if "both" in words else None
+    return "B" if region is not None and region[0] not in UNPAIRED else None
+
+
+def _region(site: str | None) -> tuple[str, str] | None:
+    """The SNOMED CT code and meaning of the first known region the site names (whole words,
+    case-insensitive, most specific first)."""
+    text = " ".join(re.findall(r"[a-z]+", (site or "").lower()))
+    for term, value, meaning in SITES:
+        if re.search(rf"\b{term}s?\b", text):
+            return value, meaning
+    return None
 
 
 def anatomic_region(site: str | None) -> Dataset | None:
-    """A coded Anatomic Region Sequence item for a body site typed by the clinic, if known.
-
-    Whole words, case-insensitive, most specific first ("left forearm" is Forearm with the
-    Left modifier). A site with no known region gives None (it goes as free text).
-    """
-    if not site:
+    """A coded Anatomic Region Sequence item for a body site typed by the clinic, if known,
+    with its side as modifier ("left forearm" is Forearm with the Left modifier). A site
+    with no known region gives None (it goes as free text)."""
+    region = _region(site)
+    if region is None:
         return None
-    words = re.findall(r"[a-z]+", site.lower())
-    text = " ".join(words)
-    for term, value, meaning in SITES:
-        if re.search(rf"\b{term}s?\b", text):
-            item = _code(value, meaning)
-            sides = [side for side in LATERALITY if side in words]
-            if len(sides) == 1:
-                modifier = _code(*LATERALITY[sides[0]])
-                item.AnatomicRegionModifierSequence = [modifier]
-            return item
-    return None
+    item = _code(*region)
+    side = laterality(site)
+    if side is not None:
+        item.AnatomicRegionModifierSequence = [_code(*SIDE_CODES[side])]
+    return item
 
 
 def _da(moment: datetime) -> str:
