@@ -767,6 +767,14 @@ def test_a_jpeg_cut_short_is_left_out_not_exported(tmp_path: Path) -> None:
     assert len(left) == 1 and len([i for i in items if i["action"] == "written"]) == 1, items
     assert left[0]["reason"].startswith("not sendable: the JPEG is cut short"), left
     assert len(list(out.rglob("*.dcm"))) == 1
+    other = tmp_path / "other" / "DCIM" / "100NIKON"  # a patient whose only photo is cut
+    other.mkdir(parents=True)
+    (other / "DSC_0001.JPG").write_bytes(sample("Nikon_D70.jpg")[:-200])
+    ran = cli("ingest", other.parent.parent, "--id", "ACA31FM", "--archive", archive, env=env)
+    assert ran.returncode == 0, ran.stderr
+    result = cli("dicom", "export", "ACA31FM", "--archive", archive, "--out", out, env=env)
+    assert result.returncode == 3 and "cut short" in result.stderr, result.stderr
+    assert not (out / "ACA31FM").exists()  # a trial: the patient's empty folder was left
 
 
 def test_data_after_the_photos_end_stays_out_of_the_dicom_file(tmp_path: Path) -> None:

@@ -152,6 +152,7 @@ def export_files(
                 "leads. Remove it, or give another --out; nothing was written"
             )
         modes.refuse_others_folder(out_dir / patient_id, "The patient's folder")
+    new_folders = [out_dir / i for i in patient_ids if not os.path.lexists(out_dir / i)]
     for patient_id in patient_ids:
         closed = modes.make_private_subfolder(out_dir / patient_id, "The patient's folder")
         if closed is not None:
@@ -184,6 +185,9 @@ def export_files(
                 continue
             (result.done if written else result.already).append(done)
     finally:
+        for folder in new_folders:  # a patient whose photos were all left out: none made
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         AuditLog(archive).append(
             "dicom-export",
             operator=operator,
