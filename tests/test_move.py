@@ -429,13 +429,16 @@ def test_from_repeated_after_it_finished_says_already_moved(tmp_path: Path) -> N
     assert snapshot(archive) == before
 
 
-def test_a_slate_keeps_its_tail(tmp_path: Path) -> None:
+def test_a_slate_stays_with_its_patient(tmp_path: Path) -> None:
+    """A slate shows the label of the patient it is filed under: moved, it put that NHI in
+    another patient's folder (it moved with its "-slate" tail before)."""
     _card, archive, _ = ingest_demo(tmp_path)
     with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
         conn.execute("UPDATE files SET role = 'slate' WHERE archive_path = ?", (FIRST,))
-    code, out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive, "--json")
-    assert code == 0, err
-    assert json.loads(out)["moved"][0]["new"] == "ZAA0067/ZAA0067-20261124-091502-slate.jpg"
+    before = rows(archive)
+    code, _out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive, "--json")
+    assert code == 2 and f"{FIRST} is the slate of ZAC5361" in err, err
+    assert rows(archive) == before
     sha256sum_ok(archive)
 
 

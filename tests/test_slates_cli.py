@@ -154,6 +154,35 @@ def test_a_slate_the_map_agrees_with_is_still_a_slate(
     assert [r["role"] for r in json.loads(out)["results"]] == ["photo", "photo"]
 
 
+def test_a_move_leaves_the_slate_with_the_patient_it_names(card: Path, tmp_path: Path) -> None:
+    """A trial: ``move --from JBX3656 --to ACA31FM`` took JBX3656's slate along, and
+    ``share ACA31FM --slates`` sent a picture of JBX3656's label in ACA31FM's referral. A
+    slate stays with the patient its barcode names; given by its path it is refused."""
+    archive = str(tmp_path / "archive")
+    code, _, err = invoke("ingest", str(card), "--slates", "--archive", archive)
+    assert code == 0, err
+    slate = "JBX3656/JBX3656-20261125-090000-slate.jpg"
+    code, _, err = invoke("move", slate, "--to", "ACA31FM", "--archive", archive)
+    assert code == 2 and "is the slate of JBX3656" in err, err
+    code, out, err = invoke("move", "--from", "JBX3656", "--to", "ACA31FM", "--archive", archive,
+                            "--json")  # fmt: skip
+    assert code == 0, err
+    document = json.loads(out)
+    assert [m["new"] for m in document["moved"]] == [
+        "ACA31FM/ACA31FM-20261125-090200.jpg", "ACA31FM/ACA31FM-20261125-090300.jpg"
+    ]  # fmt: skip
+    assert [k["path"] for k in document["kept"]] == [slate]
+    assert (tmp_path / "archive" / slate).is_file()
+    code, out, err = invoke("move", "--from", "JBX3656", "--to", "ACA31FM", "--archive", archive)
+    assert code == 0 and "already moved: 2 file(s) of JBX3656 to ACA31FM" in out, out + err
+    assert "stays under JBX3656" in out
+    code, _, err = invoke("share", "ACA31FM", "--slates", "--archive", archive, "--out", "sh")
+    assert code == 0, err
+    assert len(list((tmp_path / "sh").iterdir())) == 2
+    code, _, err = invoke("move", "--from", "JBX3656", "--to", "MCJ1984", "--archive", archive)
+    assert code == 2 and "only slates match, and a slate stays with the patient" in err, err
+
+
 @pytest.mark.card
 def test_watch_with_slates_ingests_the_card_by_its_slates(
     card: Path, tmp_path: Path, fat_card: CardFactory

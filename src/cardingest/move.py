@@ -41,7 +41,7 @@ from .card.kinds import SIDECAR_EXTENSIONS
 from .errors import ArchiveError, AuditError, CardingestError, Interrupted, UsageError
 from .models import METADIR, MovedPhoto
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
-from .plan.planner import MAX_SUFFIX, SLATE_TAIL
+from .plan.planner import MAX_SUFFIX
 from .plan.shots import dcf_number, subsec_fraction
 from .storage.durable import (
     NO_HARDLINKS,
@@ -102,6 +102,8 @@ class MoveResult:
     asks for to ``to`` already; their files are in ``already``."""
     at_pacs: dict[str, list[str]] = field(default_factory=dict)
     """Moved photos (new path) a PACS holds, under the old patient ID: by destination."""
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    """(path, why) of the slates ``--from`` matched, left with the patient they name."""
 
 
 def journal_path(archive: Path) -> Path:
@@ -243,6 +245,11 @@ def _moved_already(
                     result.earlier.append(move_id)
             return None
     where = f" {filters}" if filters else ""
+    if result.kept:
+        return (
+            f"--from {source}: only slates match{where}, and a slate stays with the patient "
+            f"it names ({', '.join(path for path, _ in result.kept)}): nothing to move"
+        )
     if next(iter(catalogue.records(source)), None) is not None:
         return (
             f"--from {source}: no archived photos match{where} ({source} has archived photos, "
@@ -307,6 +314,9 @@ def _select(
                 f"one belongs to {request.to} too, check it and give --again"
             )
             continue
+        if record.role == "slate" and record.patient_id != request.to:
+            problems.append(_slate_stays(record))
+            continue
         chosen[record.archive_path] = record
     if request.from_id is not None:
         found = catalogue.search(
@@ -315,6 +325,9 @@ def _select(
             date_from=request.since,
             date_to=request.until,
         )
+        slates = [r for r in found if r.role == "slate" and r.patient_id != request.to]
+        result.kept = [(r.archive_path, _slate_stays(r)) for r in slates]
+        found = [r for r in found if r not in slates]
         if not found and not result.resumed:
             problem = _moved_already(catalogue, archive, request, result)
             if problem:
@@ -334,6 +347,16 @@ def _select(
     for path, record in chosen.items():
         shots.setdefault(path, record)
     return [shots[path] for path in sorted(shots)]
+
+
+def _slate_stays(record: CatalogueRecord) -> str:
+    """A slate is a photo of the label naming the patient it is filed under: under another
+    patient it would show that patient's NHI in their folder (a share with ``--slates``
+    sent it in their referral)."""
+    return (
+        f"{record.archive_path} is the slate of {record.patient_id}, a photo of the label "
+        f"that names {record.patient_id}: it stays under {record.patient_id}"
+    )
 
 
 def _shot_order(records: Sequence[CatalogueRecord]) -> tuple[str, float, str, int, str]:
@@ -373,11 +396,10 @@ class _Names:
         name_template: str,
         patient_id: str,
         when: datetime,
-        tail: str = "",
     ) -> str:
         for suffix in range(1, MAX_SUFFIX + 1):
             name = target_path(folder_template, name_template, patient_id, when, suffix, "x")
-            base = _base(name) + tail
+            base = _base(name)
             if self._free(base):
                 self.bases.add(base)
                 return base
@@ -437,9 +459,7 @@ def plan_move(
     for _old_base, members in sorted(shots.items(), key=lambda kv: _shot_order(kv[1])):
         first = min(members, key=lambda r: r.archive_path)
         when = datetime.fromisoformat(first.captured_at)
-        # A slate (the barcode photo of a group) keeps its "-slate" tail, as an ingest names it.
-        tail = SLATE_TAIL if any(r.role == "slate" for r in members) else ""
-        new_base = names.claim(folder_template, name_template, request.to, when, tail)
+        new_base = names.claim(folder_template, name_template, request.to, when)
         for record in sorted(members, key=lambda r: r.archive_path):
             ext = _extension(record.archive_path)
             new = f"{new_base}.{ext}" if ext else new_base

@@ -365,6 +365,7 @@ def move(archive: Path, result: MoveResult, warnings: list[str]) -> Document:
         "sidecars": [{"old": a, "new": b} for a, b in result.sidecars],
         "already": [{"path": a, "now": b} for a, b in result.already],
         "earlier_moves": result.earlier,
+        "kept": [{"path": path, "reason": why} for path, why in result.kept],
         "at_pacs": [{"path": path, "destinations": at} for path, at in result.at_pacs.items()],
         "warnings": warnings,
     }

@@ -63,6 +63,8 @@ def print_move_result(result: MoveResult) -> None:
     for asked, now in result.already:
         again = f" (now {escape(now)})" if now != asked else ""
         output.out.print(f"[cyan]already under {escape(result.to)}:[/] {escape(asked)}{again}")
+    for _path, why in result.kept:
+        output.out.print(f"[cyan]not moved:[/] {escape(why)}")
     if result.earlier and not result.moved:
         output.out.print(
             f"[cyan]already moved:[/] {len(result.already)} file(s) of "
