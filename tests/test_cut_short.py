@@ -109,6 +109,34 @@ def test_a_long_jpeg_cut_anywhere_is_named(
     assert warning is not None and CUT_SHORT in warning
 
 
+@pytest.mark.parametrize("keep", [2, 300, 3000, 5800, "after exif"])
+@pytest.mark.parametrize("fill", [b"\x00", b"\xff"])
+def test_a_jpeg_filled_with_padding_from_its_headers_on_is_named(
+    samples_dir: Path, tmp_path: Path, keep: object, fill: bytes
+) -> None:
+    """The battery gone while the camera wrote the headers: the clusters it had reserved
+    read as zeros. A trial: zeros where the next segment's marker should be stopped the
+    walk of the headers, and the file went as whole (and was wiped) with no warning."""
+    sample = (samples_dir / "real" / "Canon_40D.jpg").read_bytes()
+    size = keep if isinstance(keep, int) else 4 + int.from_bytes(sample[4:6], "big")
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(sample[:size] + fill * (len(sample) - size))
+    with open(path, "rb") as fh:
+        assert cut_short(fh)
+
+
+def test_a_jpeg_with_other_bytes_among_its_headers_is_not_called_cut(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """Headers that cannot be walked, not followed by padding alone, are not judged."""
+    sample = (samples_dir / "real" / "Canon_40D.jpg").read_bytes()
+    after = 4 + int.from_bytes(sample[4:6], "big")
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(sample[:after] + bytes(64) + b"junk" + sample[after:])
+    with open(path, "rb") as fh:
+        assert not cut_short(fh)
+
+
 def test_a_progressive_jpeg_cut_in_a_later_scan_is_named(tmp_path: Path) -> None:
     """A progressive JPEG's later scans bring their own tables and headers (FF C4, FF DA):
     image data still, not something after the image."""

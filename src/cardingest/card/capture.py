@@ -449,7 +449,9 @@ def cut_short(fh: SeekableFile) -> bool:
 
 def _image_data(fh: SeekableFile) -> int | None:
     """Where a JPEG's image data starts (after its first SOS header); -1 if the file ends
-    among its headers; None where they cannot be walked."""
+    among its headers, or only padding follows where a marker should be (the clusters the
+    camera had reserved, never written: they read as zeros); None where they cannot be
+    walked."""
     fh.seek(2)
     for _ in range(_MAX_SEGMENTS * 4):
         marker = fh.read(2)
@@ -458,7 +460,7 @@ def _image_data(fh: SeekableFile) -> int | None:
         if len(marker) < 2:
             return -1
         if marker[0] != 0xFF or marker[1] == 0xD9:
-            return None
+            return -1 if _padding_to_the_end(fh, marker) else None
         if 0xD0 <= marker[1] <= 0xD7 or marker[1] == 0x01:
             continue
         head = fh.read(2)
@@ -466,11 +468,24 @@ def _image_data(fh: SeekableFile) -> int | None:
             return -1
         length = int.from_bytes(head, "big")
         if length < 2:
-            return None
+            return -1 if _padding_to_the_end(fh, head) else None
         here = fh.seek(length - 2, io.SEEK_CUR)
         if marker[1] == 0xDA:
             return here
     return None
+
+
+def _padding_to_the_end(fh: SeekableFile, read: bytes) -> bool:
+    """Whether ``read`` and the rest of the file are padding alone (read up to the first
+    byte that is not, or `_MOST_READ`)."""
+    if read.strip(_PADDING):
+        return False
+    done = 0
+    while done < _MOST_READ and (piece := fh.read(TAIL_BYTES)):
+        if piece.strip(_PADDING):
+            return False
+        done += len(piece)
+    return done < _MOST_READ
 
 
 def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
