@@ -286,6 +286,44 @@ def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
         swapped.unmount()
 
 
+def test_a_card_swapped_while_its_photos_are_copied_is_named_as_another(
+    tmp_path: Path, fat_card: CardFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another card of the same names put in at the mount point after the scan: its photos
+    are held as changed, and the ingest says the card is another (exit 1). A trial: "changed
+    on the card since it was scanned … run again to file it as it is now", and the run again
+    filed the second card under the first card's --id."""
+    from cardingest.cli import app as app_module
+
+    first = {f"DCIM/100CANON/IMG_000{n}.JPG": exif_jpeg(f"2026:11:08 10:{n}0:00") for n in (1, 2)}
+    other = {f"DCIM/100CANON/IMG_000{n}.JPG": exif_jpeg(f"2026:11:08 16:{n}0:00") for n in (1, 2)}
+    mount = fat_card(first, label="EOS_DIGITAL", serial="90DE-CDE6")
+    swapped = MountedCard(
+        build_fat32_image(tmp_path / "other.img", other, label="EOS_DIGITAL", serial="943D-965C"),
+        mount,
+    )
+    run_execute = app_module.run_execute
+
+    def swap_then_copy(*args: object, **kwargs: object) -> object:
+        fat_card.handle(mount).unmount()
+        swapped.mount()
+        return run_execute(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_module, "run_execute", swap_then_copy)
+    archive = tmp_path / "archive"
+    try:
+        code, _out, err = invoke("ingest", mount, "--id", "JBX3656", "--archive", archive)
+        assert code == 1, err
+        assert "was swapped for another while its photos were copied (serial 90DE-CDE6, " in err
+        assert "now 943D-965C" in err and "none of them was filed" in err, err
+        assert not any((archive / "JBX3656").glob("*.jpg"))  # the first card's, none copied
+        assert sorted(p.name for p in (mount / "DCIM" / "100CANON").iterdir()) == [
+            "IMG_0001.JPG", "IMG_0002.JPG"
+        ]  # fmt: skip
+    finally:
+        swapped.unmount()
+
+
 def test_watch_asks_again_about_a_card_swapped_under_its_questions(
     tmp_path: Path, fat_card: CardFactory
 ) -> None:

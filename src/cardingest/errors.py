@@ -92,6 +92,11 @@ class CardChangedError(CardReadError):
         super().__init__(message, details=[again])
 
 
+class CardSwappedError(CardReadError):
+    """Another card was put in at the mount point while the photos of the first were copied:
+    what was copied is the first card's, and the rest is held."""
+
+
 class ArchiveLockedError(CardingestError):
     """Another ingest or wipe holds the archive."""
 

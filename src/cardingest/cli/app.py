@@ -42,6 +42,7 @@ from .common import (
     check_inputs,
     handles_errors,
     refuse_on_card,
+    refuse_swapped_during,
     run_prepare,
     scan_card,
     show_plan,
@@ -438,6 +439,7 @@ def locked_ingest(
         ]
         with stop_between_files() if graceful else contextlib.nullcontext() as stop:
             result = run_execute(prepared, settings, stop)
+        refuse_swapped_during(root, card, result)
         # The ingest finishes what the recovery before planning left (nothing, or the same
         # journals it could not read): said once.
         result.warnings[:] = [

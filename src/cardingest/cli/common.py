@@ -23,6 +23,7 @@ from ..errors import (
     CardGoneError,
     CardingestError,
     CardReadError,
+    CardSwappedError,
     Interrupted,
     OutputError,
     SourceError,
@@ -37,6 +38,7 @@ from .output import escape
 from .signals import command_begins, command_ended
 
 if TYPE_CHECKING:  # the card reader and the planner load when a plan is made, not for --help
+    from ..ingest import IngestResult
     from ..plan.assign import Group
     from ..prepare import Prepared
 
@@ -330,23 +332,57 @@ def _same_card_still(root: Path, card: Card | None) -> None:
     """After the questions at the terminal, which may wait for minutes: the card asked about
     is the one at ``root`` still (`watch.same_insertion`), not another put in at the same
     place (its answers would go to that card's photos of the same names)."""
-    from ..card.detect import resolve_source
-    from ..card.watch import insertion, same_insertion
-
     if card is None:
         return
-    try:
-        now = resolve_source(str(root))[1]
-    except SourceError:
-        now = None
+    now = _card_at(root)
     if now is None:
         raise card_gone(str(root))
-    if not same_insertion(insertion(card), insertion(now)):
+    if _another(card, now):
         raise CardChangedError(
             f"The card at {root} was changed while the IDs were asked (serial "
             f"{card.serial or '?'}, now {now.serial or '?'}): the answers were for the photos "
             "of the card shown, so nothing was copied."
         )
+
+
+def refuse_swapped_during(root: Path, card: Card | None, result: IngestResult) -> None:
+    """After an ingest that held photos as changed on the card since the scan: where the card
+    at ``root`` is another than the one scanned (swapped at the same mount point while the
+    photos were copied), say so (exit 1): the held photos are the new card's, and the
+    ``--id`` or map given, or the slates read, were for the first one. Its advice to run
+    again would have filed the new card under them."""
+    from ..ingest import CHANGED_ON_CARD
+
+    if card is None or not any(
+        o.action == "hold" and (o.reason or "").startswith(CHANGED_ON_CARD)
+        for o in result.outcomes
+    ):
+        return
+    now = _card_at(root)
+    if now is None or not _another(card, now):
+        return
+    raise CardSwappedError(
+        f"The card at {root} was swapped for another while its photos were copied (serial "
+        f"{card.serial or '?'}, now {now.serial or '?'}): {result.counts['copied']} photo(s) "
+        f"of the first card were copied and verified; the photos held as changed are the "
+        "other card's, and none of them was filed. The IDs given were for the first card: "
+        "check whose photos the card now in holds before ingesting it."
+    )
+
+
+def _card_at(root: Path) -> Card | None:
+    from ..card.detect import resolve_source
+
+    try:
+        return resolve_source(str(root))[1]
+    except SourceError:
+        return None
+
+
+def _another(card: Card, now: Card) -> bool:
+    from ..card.watch import insertion, same_insertion
+
+    return not same_insertion(insertion(card), insertion(now))
 
 
 def card_gone(where: str) -> CardGoneError:
