@@ -222,6 +222,30 @@ def test_a_wipe_not_confirmed_says_nothing_was_removed_once(
     assert len(list((card / "DCIM/100CANON").iterdir())) == 3
 
 
+def test_the_wipe_question_leaves_the_json_on_stdout_alone(card: Path, tmp_path: Path) -> None:
+    """``wipe --json > FILE`` at a terminal: the question and its answer are stderr's and
+    stdin's. A trial: Click's confirm wrote its prompt's last space to stdout, before the
+    document. An answer that is neither yes nor no is asked again."""
+    require(sys.platform != "win32", "pseudo-terminals need a POSIX system")
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    document = tmp_path / "wipe.json"
+    command = 'exec "$0" wipe "$1" --archive "$2" --json > "$3"'
+    child = on_terminal(
+        "sh", ["-c", command, CARDINGEST, card, archive, document], {"HOME": str(home)}
+    )
+    child.expect(r"\[y/N\]: ")
+    child.sendline("maybe")
+    child.expect_exact("Answer y or n.")
+    child.expect(r"\[y/N\]: ")
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    text = document.read_text(encoding="utf-8")
+    assert text.startswith("{") and json.loads(text)["summary"]["removed"] == 0, text[:80]
+
+
 @pytest.mark.parametrize("when", ["re-reading", "removing"])
 def test_ctrl_c_during_a_wipe_says_what_was_removed(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str

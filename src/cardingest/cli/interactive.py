@@ -40,6 +40,19 @@ def _ask(prompt: str) -> str:
         raise KeyboardInterrupt from None
 
 
+def ask_yes(question: str) -> bool:
+    """``question [y/N]:`` on stderr; yes only for y or yes. Not Click's confirm, which
+    writes its prompt's last space to stdout (a trial found it before a ``--json``
+    document). End of input raises EOFError."""
+    while True:
+        answer = output.err.input(f"{question} [y/N]: ", markup=False).strip().lower()
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("", "n", "no"):
+            return False
+        output.err.print("Answer y or n.")
+
+
 def ask_idmap(
     root: Path,
     settings: Settings,
@@ -104,8 +117,8 @@ def confirm_plan(prepared: Prepared, archive_from: str) -> None:
         f"into {printable(prepared.plan.archive)}?"
     )
     try:
-        agreed = typer.confirm(question, default=False, err=True)
-    except typer.Abort:
+        agreed = ask_yes(question)
+    except (EOFError, KeyboardInterrupt):
         agreed = False
     if not agreed:  # the photos stay on the card, as when the wipe's question gets a no
         output.err.print("Nothing was copied; the photos are still on the card.")

@@ -9,8 +9,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from ..archive.audit import AuditLog
 from ..errors import (
     EXIT_HELD,
@@ -41,7 +39,7 @@ from ..wipe import (
     unwritable_folder,
 )
 from . import documents, output, streams
-from .interactive import stop_between_files
+from .interactive import ask_yes, stop_between_files
 from .output import escape
 from .session import open_archive
 
@@ -187,13 +185,11 @@ def _confirmed(plan: WipePlan, yes: bool) -> bool:
     if yes or not plan.to_remove:
         return True
     try:
-        return typer.confirm(
+        return ask_yes(
             f"Remove {len(plan.to_remove)} file(s) from {printable(plan.source)}? "
-            "(deleted so the card can be reused; not a secure erase)",
-            default=False,
-            err=True,
+            "(deleted so the card can be reused; not a secure erase)"
         )
-    except typer.Abort:  # Ctrl-C or end of input at the question
+    except EOFError:  # end of input at the question, as Ctrl-C there
         raise KeyboardInterrupt from None
 
 
