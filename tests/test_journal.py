@@ -285,6 +285,22 @@ def test_preview_says_the_next_ingest_records_a_dead_runs_photos_first(
     assert any(w.startswith(said) for w in document["warnings"]), document["warnings"]
 
 
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_wipe_after_a_dead_run_says_its_copies_are_not_recorded_yet(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
+) -> None:
+    """A trial: the wipe after a killed ingest kept every photo as "not archived (held,
+    failed or never ingested)", with no word of the copies the next ingest records."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", OTHER, "--archive", archive)
+    journal = the_journal(archive)
+    flags = ["--dry-run"] if dry_run else ["--yes"]
+    result = runner.invoke(app, ["wipe", str(card), "--archive", str(archive), *flags, "--json"])
+    assert result.exit_code in (EXIT_OK, EXIT_HELD), result.stderr
+    assert f"ingest {journal.stem} is running, or it stopped before it recorded" in result.stderr
+    assert len(list(card.rglob("*.JPG"))) == 3 and journal.is_file()
+
+
 def forge(archive: Path, lines: list[dict[str, Any]], folders: list[str] | None = None) -> Path:
     """Replace the dead run's journal lines (its header kept, ``folders`` put in it)."""
     journal = the_journal(archive)

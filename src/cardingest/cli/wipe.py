@@ -230,7 +230,7 @@ def run_wipe(
 ) -> WipeResult:
     """Check every photo, show the decisions, confirm, remove; the caller renders the result.
     ``held``: card paths an ingest just held, with why (kept whatever the gate finds)."""
-    from ..prepare import check_separate
+    from ..prepare import check_separate, unrecorded_warnings
 
     archive = settings.archive
     console = output.err if as_json else output.out
@@ -238,6 +238,8 @@ def run_wipe(
     check_separate(root, settings)  # an archive on the card (a bind mount of a folder on it)
     require_disk_archive(archive, settings.backup)
     require_backup_folder(settings.backup)
+    # A killed ingest's copies are on disk and not in the catalogue: kept, and said why.
+    output.print_warnings(unrecorded_warnings(archive))
     if dry_run:
         with _nothing_removed_yet():
             plan = keep_held(_check(root, card, archive, settings.backup), held or {})
