@@ -131,7 +131,10 @@ def test_sigterm_or_sighup_while_waiting_stops_watch_as_ctrl_c_does(
     ("args", "message"),
     [
         ([], "Say how watch learns whose photos each card holds: --interactive"),
-        (["--interactive"], "needs a terminal"),
+        (
+            ["--interactive"],
+            "needs a terminal; pass --slates, or --map FILE or --id ID with --once",
+        ),
         (["--interactive", "--id", "JBX3656"], "one of --map FILE, --id ID or --interactive"),
         (["--id", "ZAC3561"], "fails its check"),
         (["--map", "nope.csv"], "nope.csv"),
@@ -141,13 +144,15 @@ def test_sigterm_or_sighup_while_waiting_stops_watch_as_ctrl_c_does(
         (["--id", "JBX3656", "--once", "--interval", "1e300"], "--interval"),
         (["--id", "JBX3656"], "--id names the patients of one card"),
         (["--map", "map.csv"], "--map names the patients of one card"),
+        (["--slates", "--archive", "map.csv/a"], "map.csv is not a folder, so the archive"),
     ],
 )
 def test_watch_bad_input_is_exit_2_before_waiting(
     args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Also ``--id`` or ``--map`` without ``--once``: the next patient's card would be filed
-    under them."""
+    under them; and an archive that cannot be made (a trial: said only once a card was in,
+    after its slates were read)."""
     (tmp_path / "map.csv").write_text(
         "files,from,to,id\n,2024-01-01 00:00,2024-01-02 00:00,JBX3656\n"
     )

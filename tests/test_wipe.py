@@ -561,6 +561,9 @@ def test_read_only_card_is_a_clear_error(
     assert cli("ingest", mount, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
     fat_card.handle(mount).remount_readonly()
     before = snapshot(mount)
+    dry = cli("wipe", mount, "--archive", archive, "--dry-run")  # a trial: no word of it
+    assert dry.exit_code == EXIT_OK and "is read-only" in dry.stderr, dry.stderr
+    assert "the wipe itself would refuse" in dry.stderr
 
     result = cli("wipe", mount, "--archive", archive, "--yes")
 

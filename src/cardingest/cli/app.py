@@ -993,6 +993,7 @@ def watch(
 
     settings, slates = slates_setting(load_settings(archive=archive, catalogue=catalogue), slates)
     ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates, once=once)
+    check_destination_roots(settings)  # now, not once a card is in and its slates are read
 
     def ingest_card(card: Card) -> int:
         with sheet_files(None) as slot:

@@ -271,7 +271,10 @@ def check_watch_inputs(
         raise UsageError("Give one of --map FILE, --id ID or --interactive")
     if interactive or can_assign(map_file, patient_id, False):
         if not sys.stdin.isatty():
-            raise UsageError("--interactive needs a terminal; pass --map FILE or --id ID")
+            raise UsageError(
+                "--interactive needs a terminal; pass --slates, or --map FILE or --id ID with "
+                "--once"
+            )
         return True
     if map_file is None and patient_id is None:
         raise UsageError(

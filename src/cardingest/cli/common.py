@@ -354,8 +354,7 @@ def refuse_swapped_during(root: Path, card: Card | None, result: IngestResult) -
     from ..ingest import CHANGED_ON_CARD
 
     if card is None or not any(
-        o.action == "hold" and (o.reason or "").startswith(CHANGED_ON_CARD)
-        for o in result.outcomes
+        o.action == "hold" and (o.reason or "").startswith(CHANGED_ON_CARD) for o in result.outcomes
     ):
         return
     now = _card_at(root)

@@ -245,6 +245,13 @@ def run_wipe(
             plan = keep_held(_check(root, card, archive, settings.backup), held or {})
         if not as_json:
             _show_plan(plan, settings.archive_from, console)
+        from ..storage.mounts import mounted_read_only
+
+        if mounted_read_only(root):
+            output.print_warnings([
+                f"the card at {root} is read-only (write-protect switch on, or mounted "
+                "read-only): the wipe itself would refuse, and remove nothing"
+            ])  # fmt: skip
         return dry_run_result(plan)
     require_confirmation(yes)
     refuse_read_only_card(root)
