@@ -183,3 +183,16 @@ def test_a_damaged_heif_whose_time_exifread_still_finds_is_warned(
         capture = read_capture(fh, 0.0, path.name)
     assert capture.warning is not None and "HEIF" in capture.warning, capture
     assert capture.warning.endswith("using DateTimeOriginal"), capture.warning
+
+
+@pytest.mark.parametrize("digit", ["\u0665", "\uff15"])
+def test_a_date_in_another_scripts_digits_is_no_date(tmp_path: Path, digit: str) -> None:
+    """exiftool reads no date there; Python's \\d took any script's digits, and the photo
+    was filed under a second nobody wrote (a trial)."""
+    path = tmp_path / "IMG_0001.JPG"
+    path.write_bytes(
+        SOI + app1(build("<", [], [text(DTO, f"2024:05:01 10:00:0{digit}".encode() + b"\0")])) + EOI
+    )
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert capture.source == "mtime" and capture.warning is not None, capture

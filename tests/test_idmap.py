@@ -296,6 +296,13 @@ def test_a_range_covers_only_numbers_written_like_its_ends() -> None:
     unpadded = [media(f"DCIM/100PHONE/IMG_{n}.JPG") for n in (8, 9, 10, 12, 13)]
     covered = resolve(parse_map_text("files,id\nIMG_9-IMG_12,JBX3656\n"), unpadded)
     assert sorted(covered) == [f"DCIM/100PHONE/IMG_{n}.JPG" for n in (10, 12, 9)]
+    # Another script's digits are no file number (a trial: IMG_١٢٣٤ was in IMG_0001-IMG_1999)
+    card = [
+        media("DCIM/100CANON/IMG_0001.JPG"),
+        media("DCIM/100CANON/IMG_\u0661\u0662\u0663\u0664.JPG"),
+    ]
+    covered = resolve(parse_map_text("files,id\nIMG_0001-IMG_1999,JBX3656\n"), card)
+    assert list(covered) == ["DCIM/100CANON/IMG_0001.JPG"]
 
 
 def test_a_range_over_folders_stays_in_one_cameras_folders() -> None:

@@ -33,15 +33,16 @@ from .raw import EXIF_TAGS, IFD0_TAGS, TIFF_STARTS, SeekableFile, read_raw
 
 _DATE = re.compile(
     r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})(?:T| +)(\d{1,2}):(\d{2})"
-    r"(?::(\d{2})(?:\.\d{1,9})?)?(?: ?(?:Z|[+-]\d{2}(?::?\d{2})?))?$"
+    r"(?::(\d{2})(?:\.\d{1,9})?)?(?: ?(?:Z|[+-]\d{2}(?::?\d{2})?))?$",
+    re.ASCII,  # another script's digits make no date (exiftool reads none)
 )
 """An EXIF date, also with a fraction of a second, a zone, or no seconds after it, and with
 a month, day or hour of one digit (``2024:5:1 9:05:07``), ``.``, ``-`` or ``/`` between the
 date's fields, or several blanks before the time, as some cameras and editors write it and
 exiftool reads it (the wall-clock time as written). Minutes and seconds keep two digits:
 ``10:0`` is a value cut short (a truncated file), not ten o'clock."""
-_SUBSEC = re.compile(r"^\d{1,9}$")
-_OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
+_SUBSEC = re.compile(r"^\d{1,9}$", re.ASCII)
+_OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$", re.ASCII)
 _MAX_SEGMENTS = 64
 STOP_TAG = "SubSecTimeOriginal"
 

@@ -180,7 +180,7 @@ def _offset(utc_offset: str | None) -> str | None:
     """EXIF ``+13:00`` as DICOM ``+1300``; None for anything else."""
     if not utc_offset:
         return None
-    match = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", utc_offset.strip())
+    match = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", utc_offset.strip(), re.ASCII)
     return "".join(match.groups()) if match else None
 
 

@@ -41,8 +41,8 @@ so a phone's ``PXL_20240509_100001123.MP.jpg`` is named with its extension (its 
 SPECS_KEPT = 16384
 """Specs (and rows' name digests) kept once worked out: a map is read, checked, matched and
 compared with earlier maps, each looking at every spec (a few MB for the largest map)."""
-_TRAILING_NUMBER = re.compile(r"(\d+)$")
-_DCF_FOLDER = re.compile(r"(\d{3})([A-Z0-9_]{5})")
+_TRAILING_NUMBER = re.compile(r"(\d+)$", re.ASCII)  # IMG_١٢٣٤ has no DCF number
+_DCF_FOLDER = re.compile(r"(\d{3})([A-Z0-9_]{5})", re.ASCII)
 """A camera's numbered folder (DCF): 100CANON, then 101CANON when the numbers roll over."""
 _SPREADSHEET_DATE = re.compile(r"^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b")
 """1/12/2026 9:00 or 01.12.26: what Excel writes back for a time it took for a date. Day or

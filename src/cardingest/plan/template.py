@@ -13,14 +13,14 @@ from ..text import printable
 from .idmap import file_spec, folders_alike, number_prefix
 from .shots import EARLIEST_PLAUSIBLE, by_shot, dcf_position, elapsed, primary_photo, shot_key
 
-_NUMBER = re.compile(r"(\d+)$")
+_NUMBER = re.compile(r"(\d+)$", re.ASCII)
 
 
-_DCF_NAME = re.compile(r"[A-Za-z0-9_]{4}\d{4}")
+_DCF_NAME = re.compile(r"[A-Za-z0-9_]{4}\d{4}", re.ASCII)
 """A camera's file name: four characters, then the file number (IMG_0042, _MG_0043)."""
 
 
-_DIGITS = re.compile(r"(\d+)")
+_DIGITS = re.compile(r"(\d+)", re.ASCII)
 
 
 def _dcf_order(media: MediaFile) -> tuple[str, tuple[str | int, ...], str]:
