@@ -482,6 +482,10 @@ def test_a_share_into_a_folder_that_holds_other_files_is_refused(
     assert f"--out {out} already holds 1 file(s) or folder(s)" in message
     assert "choose another --out" in message
     assert [p.name for p in out.iterdir()] == ["MCJ1984-20240301-100000-medium.jpg"]
+    (out / ".cardingest-tmp-297eefd4c0b48ac6").write_bytes(b"half a photo")  # a killed share's
+    code, _, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
+    assert code == 2 and "already holds 1 file(s) or folder(s)" in err, err
+    assert "and 1 unfinished copy a stopped share left (.cardingest-tmp-" in err, err
     afile = tmp_path / "referral.jpg"
     afile.write_bytes(b"x")
     code, _, err = invoke("share", "JBX3656", "--out", afile, "--archive", archive)

@@ -178,13 +178,15 @@ def refuse_filled(out: Path, names: set[str]) -> None:
     is written over. A temporary a killed share left is not counted: `execute_share`
     removes it."""
     try:
-        entries = sorted(name for name in os.listdir(out) if not name.startswith(TEMP_PREFIX))
+        listed = os.listdir(out)
     except FileNotFoundError:
         return
     except NotADirectoryError:
         raise UsageError(f"--out {out} is a file, not a folder; choose another --out") from None
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot be read ({exc.strerror or exc})") from None
+    entries = sorted(name for name in listed if not name.startswith(TEMP_PREFIX))
+    unfinished = len(listed) - len(entries)
     taken = [str(out / name) for name in entries if name in names]
     if taken:
         raise UsageError(
@@ -192,9 +194,17 @@ def refuse_filled(out: Path, names: set[str]) -> None:
             details=taken,
         )
     if entries:
+        hidden = (
+            f", and {unfinished} unfinished cop{'y' if unfinished == 1 else 'ies'} a stopped "
+            f"share left ({TEMP_PREFIX}…, hidden: remove the whole folder, not only the "
+            "photos, before it goes out)"
+            if unfinished
+            else ""
+        )
         raise UsageError(
-            f"--out {out} already holds {len(entries)} file(s) or folder(s); a share goes into "
-            "a new or empty folder, so that nothing else goes out with it: choose another --out",
+            f"--out {out} already holds {len(entries)} file(s) or folder(s){hidden}; a share "
+            "goes into a new or empty folder, so that nothing else goes out with it: choose "
+            "another --out",
             details=[str(out / name) for name in entries],
         )
 
