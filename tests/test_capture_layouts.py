@@ -196,3 +196,14 @@ def test_a_date_in_another_scripts_digits_is_no_date(tmp_path: Path, digit: str)
     with open(path, "rb") as fh:
         capture = read_capture(fh, 0.0, path.name)
     assert capture.source == "mtime" and capture.warning is not None, capture
+
+
+def test_a_later_exif_segments_date_wins_wherever_its_ifd(tmp_path: Path) -> None:
+    """Two Exif segments: the first with the date in IFD0, the later in the EXIF IFD. The
+    later one is read last, so exiftool shows it; the first's IFD0 entry won here (a trial)."""
+    first = build("<", [text(DTO, b"2031:01:01 01:01:01\0")], [])
+    later = build("<", [], [text(DTO, b"2030:01:01 01:01:01\0")])
+    path = tmp_path / "IMG_0002.JPG"
+    path.write_bytes(SOI + app1(first) + app1(later) + EOI)
+    seen, ours = read_both(path)
+    assert seen == ours == "2030-01-01 01:01:01"

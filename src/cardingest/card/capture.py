@@ -348,6 +348,10 @@ def _segment_tags(fh: SeekableFile) -> tuple[dict, Exception | None, bool]:
         except Exception as exc:
             damaged = damaged or exc
             continue
+        for source in {source for key, source in _TAGS if key in (read or {})}:
+            for key, same in _TAGS:  # read last: it stands, whichever IFD held the earlier
+                if same == source:
+                    tags.pop(key, None)
         tags.update(read or {})
     return tags, damaged, reached_image
 
