@@ -806,9 +806,11 @@ def test_data_after_the_photos_end_stays_out_of_the_dicom_file(tmp_path: Path) -
 @pytest.mark.parametrize(("site", "laterality", "image", "modifier"), [
     ("back", None, None, None), ("scalp", None, None, None), ("hand", "", None, None),
     ("left hand", None, "L", "Left"), ("a mole", "", None, None),
-    ("both hands", None, "B", "Bilateral"), ("Left and right forearm", None, "B", "Bilateral"),
-    ("bilateral shins", None, "B", "Bilateral"), ("both moles, back", None, None, None),
-    ("both", "", None, None),
+    ("both hands", None, "B", "Right and left"),
+    ("Left and right forearm", None, "B", "Right and left"),
+    ("bilateral shins", None, "B", "Right and left"), ("both moles, back", None, None, None),
+    ("both", "", None, None), ("right forearm, left of the scar", "", None, None),
+    ("upper back, left and right of spine", None, None, None),
 ])  # fmt: skip
 def test_laterality_only_where_a_side_could_be(
     site: str, laterality: str | None, image: str | None, modifier: str | None, tmp_path: Path

@@ -286,17 +286,23 @@ def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
         swapped.unmount()
 
 
+@pytest.mark.parametrize("names", ["same", "other"])
 def test_a_card_swapped_while_its_photos_are_copied_is_named_as_another(
-    tmp_path: Path, fat_card: CardFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fat_card: CardFactory, monkeypatch: pytest.MonkeyPatch, names: str
 ) -> None:
-    """Another card of the same names put in at the mount point after the scan: its photos
-    are held as changed, and the ingest says the card is another (exit 1). A trial: "changed
-    on the card since it was scanned … run again to file it as it is now", and the run again
-    filed the second card under the first card's --id."""
+    """Another card put in at the mount point after the scan: its photos of the same names
+    are held as changed, the first card's other names fail as gone, and after the ingest's
+    report it says the card is another (exit 1). A trial: "changed on the card since it was
+    scanned … run again to file it as it is now", and the run again filed the second card
+    under the first card's --id; a review: with other names nothing said so."""
     from cardingest.cli import app as app_module
 
     first = {f"DCIM/100CANON/IMG_000{n}.JPG": exif_jpeg(f"2026:11:08 10:{n}0:00") for n in (1, 2)}
-    other = {f"DCIM/100CANON/IMG_000{n}.JPG": exif_jpeg(f"2026:11:08 16:{n}0:00") for n in (1, 2)}
+    number = 0 if names == "same" else 5
+    other = {
+        f"DCIM/100CANON/IMG_000{n + number}.JPG": exif_jpeg(f"2026:11:08 16:{n}0:00")
+        for n in (1, 2)
+    }
     mount = fat_card(first, label="EOS_DIGITAL", serial="90DE-CDE6")
     swapped = MountedCard(
         build_fat32_image(tmp_path / "other.img", other, label="EOS_DIGITAL", serial="943D-965C"),
@@ -312,14 +318,17 @@ def test_a_card_swapped_while_its_photos_are_copied_is_named_as_another(
     monkeypatch.setattr(app_module, "run_execute", swap_then_copy)
     archive = tmp_path / "archive"
     try:
-        code, _out, err = invoke("ingest", mount, "--id", "JBX3656", "--archive", archive)
+        code, out, err = invoke("ingest", mount, "--id", "JBX3656", "--archive", archive)
         assert code == 1, err
         assert "was swapped for another while its photos were copied (serial 90DE-CDE6, " in err
-        assert "now 943D-965C" in err and "none of them was filed" in err, err
+        assert "now 943D-965C" in err and "none of the other card's was filed" in err, err
+        assert "IMG_0001.JPG" in out + err.split("was swapped")[0]  # the report comes first
         assert not any((archive / "JBX3656").glob("*.jpg"))  # the first card's, none copied
-        assert sorted(p.name for p in (mount / "DCIM" / "100CANON").iterdir()) == [
-            "IMG_0001.JPG", "IMG_0002.JPG"
-        ]  # fmt: skip
+        assert sorted(p.name for p in (mount / "DCIM" / "100CANON").iterdir()) == sorted(
+            name.rpartition("/")[2] for name in other
+        )
+        code, out, err = invoke("ingest", mount, "--id", "JBX3656", "--archive", archive, "--json")
+        assert code == 0 and json.loads(out).get("error") is None  # no swap: nothing said
     finally:
         swapped.unmount()
 

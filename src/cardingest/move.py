@@ -325,9 +325,9 @@ def _select(
             date_from=request.since,
             date_to=request.until,
         )
-        slates = [r for r in found if r.role == "slate" and r.patient_id != request.to]
-        result.kept = [(r.archive_path, _slate_stays(r)) for r in slates]
-        found = [r for r in found if r not in slates]
+        slates = {r.archive_path for r in found if r.role == "slate" and r.patient_id != request.to}
+        result.kept = [(r.archive_path, _slate_stays(r)) for r in found if r.archive_path in slates]
+        found = [r for r in found if r.archive_path not in slates]
         if not found and not result.resumed:
             problem = _moved_already(catalogue, archive, request, result)
             if problem:

@@ -150,7 +150,9 @@ def watch(handle: Callable[[Card], int], watcher: Watcher, *, once: bool = False
 
     Runs until interrupted (KeyboardInterrupt propagates) unless ``once``. A card that
     ``handle`` finds gone before anything was read (`CardGoneError`) is no card handled,
-    even with ``once``: it is taken when it is inserted again.
+    even with ``once``: it is taken when it is inserted again. Nor is one that changed while
+    its IDs were asked, nothing copied (`CardChangedError`): the card now there is asked
+    about at once.
     """
     while True:
         card = watcher.next_card()

@@ -42,11 +42,11 @@ from .common import (
     check_inputs,
     handles_errors,
     refuse_on_card,
-    refuse_swapped_during,
     run_prepare,
     scan_card,
     show_plan,
     slates_setting,
+    swapped_during,
 )
 from .config import ENV_CONFIG, load_settings
 from .dicom import dicom_app, require_pacs, send_after_ingest
@@ -439,7 +439,6 @@ def locked_ingest(
         ]
         with stop_between_files() if graceful else contextlib.nullcontext() as stop:
             result = run_execute(prepared, settings, stop)
-        refuse_swapped_during(root, card, result)
         # The ingest finishes what the recovery before planning left (nothing, or the same
         # journals it could not read): said once.
         result.warnings[:] = [
@@ -706,6 +705,7 @@ def report_then_follow(
     way is an OutputError saying what was done (`report_lost`); nothing after it is done."""
     document = documents.ingest(result, prepared.card) if as_json else None
     code = EXIT_FAILURE if sheet_failed is not None else ingest_exit_code(result)
+    swapped = swapped_during(prepared.root, prepared.card, result)
     step = "report"
     try:
         try:
@@ -716,6 +716,12 @@ def report_then_follow(
         finally:
             if sheet_failed is not None:
                 output.err.print(f"[red]error:[/] {escape(sheet_failed)}")
+        if swapped is not None:  # nothing more is done with the card now in
+            more = " Nothing was sent or wiped." if send or wipe else ""
+            output.err.print(f"[red]error:[/] {escape(swapped.message + more)}")
+            if document is not None:
+                document.update(documents.error(swapped))
+            code, send, wipe = swapped.exit_code, False, False
         if send or wipe:
             streams.require_stdout()
         if send:
@@ -997,7 +1003,7 @@ def watch(
 
     def ingest_card(card: Card) -> int:
         with sheet_files(None) as slot:
-            _prepared, result = locked_ingest(
+            prepared, result = locked_ingest(
                 card.mount,
                 settings,
                 map_file=map_file,
@@ -1017,6 +1023,10 @@ def watch(
             raise OutputError(lost) from None
         if result.interrupted:
             raise KeyboardInterrupt
+        swapped = swapped_during(prepared.root, prepared.card, result)
+        if swapped is not None:
+            output.err.print(f"[red]error:[/] {escape(swapped.message)}")
+            return swapped.exit_code
         return ingest_exit_code(result)
 
     named = "--id" if patient_id is not None else "--map" if map_file is not None else None

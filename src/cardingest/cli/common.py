@@ -337,7 +337,7 @@ def _same_card_still(root: Path, card: Card | None) -> None:
     now = _card_at(root)
     if now is None:
         raise card_gone(str(root))
-    if _another(card, now):
+    if _is_another(card, now):
         raise CardChangedError(
             f"The card at {root} was changed while the IDs were asked (serial "
             f"{card.serial or '?'}, now {now.serial or '?'}): the answers were for the photos "
@@ -345,27 +345,25 @@ def _same_card_still(root: Path, card: Card | None) -> None:
         )
 
 
-def refuse_swapped_during(root: Path, card: Card | None, result: IngestResult) -> None:
-    """After an ingest that held photos as changed on the card since the scan: where the card
-    at ``root`` is another than the one scanned (swapped at the same mount point while the
-    photos were copied), say so (exit 1): the held photos are the new card's, and the
-    ``--id`` or map given, or the slates read, were for the first one. Its advice to run
-    again would have filed the new card under them."""
-    from ..ingest import CHANGED_ON_CARD
-
-    if card is None or not any(
-        o.action == "hold" and (o.reason or "").startswith(CHANGED_ON_CARD) for o in result.outcomes
-    ):
-        return
+def swapped_during(root: Path, card: Card | None, result: IngestResult) -> CardSwappedError | None:
+    """After an ingest with photos failed or held: where the card at ``root`` is another
+    than the one scanned (swapped at the same mount point while the photos were copied),
+    the error that says so (exit 1), said after the ingest's own report. The photos held as
+    changed, or failed as gone, are the new card's or went with the first; the ``--id`` or
+    map given, or the slates read, were for the first card, and advice to run again would
+    file the new card under them."""
+    if card is None or not any(o.action in ("failed", "hold") for o in result.outcomes):
+        return None
     now = _card_at(root)
-    if now is None or not _another(card, now):
-        return
-    raise CardSwappedError(
+    if now is None or not _is_another(card, now):
+        return None
+    return CardSwappedError(
         f"The card at {root} was swapped for another while its photos were copied (serial "
         f"{card.serial or '?'}, now {now.serial or '?'}): {result.counts['copied']} photo(s) "
-        f"of the first card were copied and verified; the photos held as changed are the "
-        "other card's, and none of them was filed. The IDs given were for the first card: "
-        "check whose photos the card now in holds before ingesting it."
+        "of the first card were copied and verified; the photos held or failed since are "
+        "the other card's or went with the first, and none of the other card's was filed. "
+        "The IDs given, or the slates read, were for the first card: check whose photos the "
+        "card now in holds before ingesting it."
     )
 
 
@@ -378,7 +376,7 @@ def _card_at(root: Path) -> Card | None:
         return None
 
 
-def _another(card: Card, now: Card) -> bool:
+def _is_another(card: Card, now: Card) -> bool:
     from ..card.watch import insertion, same_insertion
 
     return not same_insertion(insertion(card), insertion(now))

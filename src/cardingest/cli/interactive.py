@@ -45,7 +45,7 @@ def ask_yes(question: str) -> bool:
     writes its prompt's last space to stdout (a trial found it before a ``--json``
     document). End of input raises EOFError."""
     while True:
-        answer = output.err.input(f"{question} [y/N]: ", markup=False).strip().lower()
+        answer = output.err.input(f"{question} [y/N]: ", markup=False, emoji=False).strip().lower()
         if answer in ("y", "yes"):
             return True
         if answer in ("", "n", "no"):

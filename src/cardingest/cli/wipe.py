@@ -238,11 +238,10 @@ def run_wipe(
     check_separate(root, settings)  # an archive on the card (a bind mount of a folder on it)
     require_disk_archive(archive, settings.backup)
     require_backup_folder(settings.backup)
-    # A killed ingest's copies are on disk and not in the catalogue: kept, and said why.
-    output.print_warnings(unrecorded_warnings(archive))
     if dry_run:
         with _nothing_removed_yet():
             plan = keep_held(_check(root, card, archive, settings.backup), held or {})
+        output.print_warnings(unrecorded_warnings(archive))
         if not as_json:
             _show_plan(plan, settings.archive_from, console)
         from ..storage.mounts import mounted_read_only
@@ -259,6 +258,7 @@ def run_wipe(
         AuditLog(archive).require_appendable()  # a torn log: refuse before re-reading the card
         with _nothing_removed_yet():
             plan = keep_held(_check(root, card, archive, settings.backup), held or {})
+            output.print_warnings(unrecorded_warnings(archive))
             if not as_json or not yes:
                 _show_plan(plan, settings.archive_from, console)
             if not _confirmed(plan, yes):

@@ -175,8 +175,9 @@ def plan_share(
 def refuse_filled(out: Path, names: set[str]) -> None:
     """A share goes into a new or empty folder (UsageError otherwise), so nothing already
     there (an earlier share, another patient's photos) goes out with it, and nothing there
-    is written over. A temporary a killed share left is not counted: `execute_share`
-    removes it."""
+    is written over. A temporary a killed share left is not counted (`execute_share`
+    removes it), but is named where the folder is refused for its other files: it would go
+    out with them."""
     try:
         listed = os.listdir(out)
     except FileNotFoundError:

@@ -71,7 +71,11 @@ SITES: tuple[tuple[str, str, str], ...] = (
     ("trunk", "22943007", "Trunk"),
 )
 LATERALITY = {"left": ("7771000", "Left"), "right": ("24028007", "Right")}
-SIDE_CODES = {"L": LATERALITY["left"], "R": LATERALITY["right"], "B": ("51440002", "Bilateral")}
+SIDE_CODES = {
+    "L": LATERALITY["left"],
+    "R": LATERALITY["right"],
+    "B": ("51440002", "Right and left"),
+}
 _NO_SIDES = ("scalp", "face", "forehead", "nose", "lip", "chin", "neck", "chest", "abdomen")
 UNPAIRED = frozenset(
     value for term, value, _ in SITES if term in (*_NO_SIDES, "back", "head", "trunk")
@@ -130,16 +134,17 @@ def _code(value: str, meaning: str) -> Dataset:
 
 
 def laterality(site: str | None) -> str | None:
-    """``L`` or ``R`` when the site names one side; ``B`` (Image Laterality's "both") when it
-    names both, or says "bilateral", or "both" of a paired region ("both hands"); else None
-    (not known)."""
-    words = set(re.findall(r"[a-z]+", (site or "").lower()))
+    """``L`` or ``R`` when the site names one side; ``B`` (Image Laterality's "both") for a
+    paired region said to be on both ("both hands", "bilateral shins", "left and right
+    forearm"); else None (not known: "right hand, left of the scar" names two sides of
+    one)."""
+    text = " ".join(re.findall(r"[a-z]+", (site or "").lower()))
+    words = set(text.split())
     sides = [side for side in LATERALITY if side in words]
     if len(sides) == 1:
         return sides[0][0].upper()
-    if len(sides) == 2 or "bilateral" in words:
-        return "B"
-    region = _region(site) if "both" in words else None
+    both = re.search(r"\b(both|bilateral|left and right|right and left)\b", text)
+    region = _region(site) if both else None
     return "B" if region is not None and region[0] not in UNPAIRED else None
 
 

@@ -152,11 +152,15 @@ def export_files(
                 "leads. Remove it, or give another --out; nothing was written"
             )
         modes.refuse_others_folder(out_dir / patient_id, "The patient's folder")
-    new_folders = [out_dir / i for i in patient_ids if not os.path.lexists(out_dir / i)]
-    for patient_id in patient_ids:
-        closed = modes.make_private_subfolder(out_dir / patient_id, "The patient's folder")
-        if closed is not None:
-            result.warnings.append(closed)
+    new_folders = [out_dir / p for p in patient_ids if not os.path.lexists(out_dir / p)]
+    try:
+        for patient_id in patient_ids:
+            closed = modes.make_private_subfolder(out_dir / patient_id, "The patient's folder")
+            if closed is not None:
+                result.warnings.append(closed)
+    except BaseException:
+        _remove_empty(new_folders)
+        raise
     remove_dead_temps_in([out_dir / patient_id for patient_id in patient_ids])
     try:
         for item in builder.each(selection.photos):
@@ -185,9 +189,7 @@ def export_files(
                 continue
             (result.done if written else result.already).append(done)
     finally:
-        for folder in new_folders:  # a patient whose photos were all left out: none made
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        _remove_empty(new_folders)  # a patient whose photos were all left out: none made
         AuditLog(archive).append(
             "dicom-export",
             operator=operator,
@@ -200,6 +202,12 @@ def export_files(
             failed=[{"path": f.archive_path, "reason": f.reason} for f in result.failed],
         )
     return result
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def send_photos(
