@@ -255,6 +255,18 @@ def test_answers_go_only_to_photos_as_their_groups_were_shown(tmp_path: Path) ->
     assert [p.name for p in (archive / "ZAA0067").glob("*.jpg")] == ["ZAA0067-20261124-100255.jpg"]
 
 
+def swap_card(
+    fat_card: CardFactory, mount: Path, files: dict[str, bytes], *, label: str
+) -> MountedCard:
+    """Take the card at ``mount`` out and put another in its place: an image of ``files``
+    with ``label`` and another serial (943D-965C)."""
+    fat_card.handle(mount).unmount()
+    image = build_fat32_image(mount.parent / "other.img", files, label=label, serial="943D-965C")
+    swapped = MountedCard(image, mount)
+    swapped.mount()
+    return swapped
+
+
 def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
     tmp_path: Path, fat_card: CardFactory
 ) -> None:
@@ -266,12 +278,7 @@ def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
     archive = tmp_path / "archive"
     child = spawn("ingest", mount, "--archive", archive)
     child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
-    fat_card.handle(mount).unmount()
-    swapped = MountedCard(
-        build_fat32_image(tmp_path / "other.img", other, label="EOS_DIGITAL", serial="943D-965C"),
-        mount,
-    )
-    swapped.mount()
+    swapped = swap_card(fat_card, mount, other, label="EOS_DIGITAL")
     try:
         child.sendline("ZAC5361")
         child.expect_exact("Patient ID for group 2")
@@ -304,15 +311,11 @@ def test_a_card_swapped_while_its_photos_are_copied_is_named_as_another(
         for n in (1, 2)
     }
     mount = fat_card(first, label="EOS_DIGITAL", serial="90DE-CDE6")
-    swapped = MountedCard(
-        build_fat32_image(tmp_path / "other.img", other, label="EOS_DIGITAL", serial="943D-965C"),
-        mount,
-    )
     run_execute = app_module.run_execute
+    swaps: list[MountedCard] = []
 
     def swap_then_copy(*args: object, **kwargs: object) -> object:
-        fat_card.handle(mount).unmount()
-        swapped.mount()
+        swaps.append(swap_card(fat_card, mount, other, label="EOS_DIGITAL"))
         return run_execute(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(app_module, "run_execute", swap_then_copy)
@@ -330,7 +333,8 @@ def test_a_card_swapped_while_its_photos_are_copied_is_named_as_another(
         code, out, err = invoke("ingest", mount, "--id", "JBX3656", "--archive", archive, "--json")
         assert code == 0 and json.loads(out).get("error") is None  # no swap: nothing said
     finally:
-        swapped.unmount()
+        for swapped in swaps:
+            swapped.unmount()
 
 
 def test_watch_asks_again_about_a_card_swapped_under_its_questions(
@@ -345,12 +349,7 @@ def test_watch_asks_again_about_a_card_swapped_under_its_questions(
     archive = tmp_path / "archive"
     child = spawn("watch", "--interactive", "--archive", archive, "--interval", "0.1")
     child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
-    fat_card.handle(mount).unmount()
-    swapped = MountedCard(
-        build_fat32_image(tmp_path / "other.img", other, label="CARDB", serial="943D-965C"),
-        mount,
-    )
-    swapped.mount()
+    swapped = swap_card(fat_card, mount, other, label="CARDB")
     try:
         child.sendline("ZAC5361")
         child.expect_exact("Patient ID for group 2")
