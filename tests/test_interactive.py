@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -267,6 +269,24 @@ def swap_card(
     return swapped
 
 
+@contextmanager
+def swapped_under_the_questions(
+    child: pexpect.spawn, fat_card: CardFactory, mount: Path, files: dict[str, bytes], label: str
+) -> Iterator[None]:
+    """At group 1's question, another card (``files``) goes in at ``mount``; groups 1 and 2
+    are answered, and the command says the card changed. Unmounted on the way out."""
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    swapped = swap_card(fat_card, mount, files, label=label)
+    try:
+        child.sendline("ZAC5361")
+        child.expect_exact("Patient ID for group 2")
+        child.sendline("ZAA0067")
+        child.expect("was changed while the IDs were asked")
+        yield
+    finally:
+        swapped.unmount()
+
+
 def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
     tmp_path: Path, fat_card: CardFactory
 ) -> None:
@@ -277,20 +297,12 @@ def test_the_same_card_is_filed_only_if_it_is_still_the_card_asked_about(
     mount = fat_card(first, label="EOS_DIGITAL", serial="90DE-CDE6")
     archive = tmp_path / "archive"
     child = spawn("ingest", mount, "--archive", archive)
-    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
-    swapped = swap_card(fat_card, mount, other, label="EOS_DIGITAL")
-    try:
-        child.sendline("ZAC5361")
-        child.expect_exact("Patient ID for group 2")
-        child.sendline("ZAA0067")
-        child.expect("was changed while the IDs were asked")
+    with swapped_under_the_questions(child, fat_card, mount, other, "EOS_DIGITAL"):
         assert finish(child) == 1
         assert not list(archive.glob("Z*"))
         assert sorted(p.name for p in (mount / "DCIM" / "100CANON").iterdir()) == [
             "IMG_0001.JPG", "IMG_0002.JPG"
         ]  # fmt: skip
-    finally:
-        swapped.unmount()
 
 
 @pytest.mark.parametrize("names", ["same", "other"])
@@ -348,13 +360,7 @@ def test_watch_asks_again_about_a_card_swapped_under_its_questions(
     mount = fat_card(first, label="CARDA", serial="90DE-CDE6")
     archive = tmp_path / "archive"
     child = spawn("watch", "--interactive", "--archive", archive, "--interval", "0.1")
-    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
-    swapped = swap_card(fat_card, mount, other, label="CARDB")
-    try:
-        child.sendline("ZAC5361")
-        child.expect_exact("Patient ID for group 2")
-        child.sendline("ZAA0067")
-        child.expect("was changed while the IDs were asked")
+    with swapped_under_the_questions(child, fat_card, mount, other, "CARDB"):
         child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
         said = child.before
         assert "Done with" not in said and "CARDA removed" not in said, said
@@ -370,8 +376,6 @@ def test_watch_asks_again_about_a_card_swapped_under_its_questions(
             "ZAA0067-20261108-161000.jpg"
         ]
         assert not (archive / "ZAC5361").exists()
-    finally:
-        swapped.unmount()
 
 
 def test_a_photo_removed_while_the_questions_waited_stops_the_command(tmp_path: Path) -> None:

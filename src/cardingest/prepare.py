@@ -663,7 +663,9 @@ def prepare(
             raise exc.with_archived([*(why for _, why in kept_out), *said], explained) from None
     require_folder(settings.archive)  # before the archive is read: one message, not a traceback
     require_readable(settings.archive)
-    read = find_slates(root, files, settings, on_file) if settings.slates and not slates else None
+    read = None  # with slates = true beside a map or --id: read all the same, to check it
+    if settings.slates and slates is None:
+        read = find_slates(root, files, settings, on_file)
     doubts = slates_against(files, assignment, read) if read is not None else {}
     state = archive_state(settings.archive, idmap)
     this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)

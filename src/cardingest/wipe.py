@@ -631,15 +631,16 @@ def require_card_still_there(root: Path) -> None:
         )
 
 
+READ_ONLY = "is read-only (write-protect switch on, or mounted read-only)"
+"""What a card mounted read-only is said to be: no file can be removed from it."""
+
+
 def refuse_read_only_card(root: Path) -> None:
     """CardWriteError for a card mounted read-only: before its photos are read for the
     check (which would show every one removable first), and again before the first
     deletion."""
     if mounted_read_only(root):
-        raise CardWriteError(
-            f"The card at {root} is read-only (write-protect switch on, or mounted "
-            "read-only): nothing was removed"
-        )
+        raise CardWriteError(f"The card at {root} {READ_ONLY}: nothing was removed")
 
 
 def check_writable(root: Path, items: list[WipeItem]) -> None:

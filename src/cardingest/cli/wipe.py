@@ -24,6 +24,7 @@ from ..models import Card, Settings
 from ..text import printable
 from ..wipe import (
     NOTHING_REMOVABLE,
+    READ_ONLY,
     WipeItem,
     WipePlan,
     WipeResult,
@@ -90,9 +91,9 @@ def refuse_wipe_before_copy(root: Path) -> None:
         )
     if mounted_read_only(root):
         raise UsageError(
-            f"Not wiping: the card at {root} is read-only (write-protect switch on, or mounted "
-            "read-only), so nothing could be removed from it. Nothing was copied. Slide the "
-            "card's switch off and insert it again, or leave out --wipe"
+            f"Not wiping: the card at {root} {READ_ONLY}, so nothing could be removed from it. "
+            "Nothing was copied. Slide the card's switch off and insert it again, or leave out "
+            "--wipe"
         )
 
 
@@ -247,10 +248,8 @@ def run_wipe(
         from ..storage.mounts import mounted_read_only
 
         if mounted_read_only(root):
-            output.print_warnings([
-                f"the card at {root} is read-only (write-protect switch on, or mounted "
-                "read-only): the wipe itself would refuse, and remove nothing"
-            ])  # fmt: skip
+            refused = "the wipe itself would refuse, and remove nothing"
+            output.print_warnings([f"the card at {root} {READ_ONLY}: {refused}"])
         return dry_run_result(plan)
     require_confirmation(yes)
     refuse_read_only_card(root)
