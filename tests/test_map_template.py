@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -420,3 +421,134 @@ def test_a_template_whose_rows_were_sorted_or_whose_columns_moved_is_read_safely
     assert [(row.patient_id, row.made_for) for row in rows] == [
         ("JBX3656", (datetime(2026, 11, 2, 10, 0, 1), datetime(2026, 11, 2, 10, 0, 1)))
     ]
+
+
+def _close_patients_card(root: Path) -> Path:
+    """Two patients 30 seconds apart: 09:00:00, 09:00:20 and 09:00:40, then 09:01:10 and
+    09:01:30 (groups by a gap of 0.4 minutes)."""
+    folder = root / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    times = ("09:00:00", "09:00:20", "09:00:40", "09:01:10", "09:01:30")
+    for number, when in enumerate(times, start=1):
+        (folder / f"IMG_{number:04d}.JPG").write_bytes(exif_jpeg(f"2026:11:05 {when}"))
+    return root
+
+
+def _rows_from_the_spans(template: Path) -> Path:
+    """The map a person writes from the template's `#` lines: a from and a to row under
+    each, its times copied from the line above."""
+    lines = []
+    for line in template.read_text(encoding="utf-8").splitlines()[1:]:
+        span = template_span(line)
+        if line.startswith("#"):
+            lines.append(line)
+        if span is not None:
+            patient = ("ZZZ0016", "ZZZ0024")[sum(1 for x in lines if template_span(x)) - 1]
+            lines.append(f",{patient},{span[0]},{span[1]}")
+    written = template.with_name(f"from-to-{template.name}")
+    written.write_text("\n".join(["files,id,from,to", *lines]) + "\n", encoding="utf-8")
+    return written
+
+
+def test_from_and_to_copied_from_the_template_follow_its_clock_offset(
+    tmp_path: Path, test_ids: Path
+) -> None:
+    """A trial: `map-template` shows camera times, and tells a person to give a photo by
+    `from` and `to` times; those are compared with the camera's time plus --clock-offset.
+    Copied from the `#` lines and run with `--clock-offset +00:00:35`, the first patient's
+    last photo (09:00:40, 09:01:15 by the offset) fell in the second patient's row (09:01:10
+    to 09:01:30) and was filed under that patient. Such a map is refused now (exit 2,
+    nothing filed); a template written with the run's `--clock-offset` shows the times with
+    it added, says so, and files every photo under its own patient, only with that offset."""
+    card = _close_patients_card(tmp_path / "card")
+    archive = ("--archive", tmp_path / "archive")
+    plain = tmp_path / "plain.csv"
+    code, _out, err = invoke("map-template", card, "--gap", "0.4", "--out", plain)
+    assert code == 0, err
+    copied = _rows_from_the_spans(plain)
+    code, out, err = invoke(
+        "ingest", card, "--map", copied, *archive, "--clock-offset", "+00:00:35"
+    )
+    said = " ".join(err.split())
+    assert code == 2 and out == "", err
+    assert "line(s) 3, 5 give photos by from and to times, in a map written by map-template" in said
+    assert "map-template --clock-offset +00:00:35" in said
+    assert not (tmp_path / "archive" / "ZZZ0024").exists()
+
+    offset = tmp_path / "offset.csv"
+    code, _out, err = invoke(
+        "map-template", card, "--gap", "0.4", "--clock-offset", "+00:00:35", "--out", offset
+    )
+    assert code == 0, err
+    written = offset.read_text(encoding="utf-8").splitlines()
+    assert written[1] == (
+        "# times are the camera's with --clock-offset +00:00:35 added: give preview and "
+        "ingest the same --clock-offset"
+    )
+    assert written[2] == "# 2026-11-05 09:00:35 to 09:01:15: 3 photo(s)", written
+    copied = _rows_from_the_spans(offset)
+    code, out, err = invoke(
+        "preview", card, "--map", copied, *archive, "--clock-offset", "+00:00:35", "--json"
+    )
+    assert code == 0, err
+    assert [(i["source"][-12:], i["id"]) for i in json.loads(out)["items"]] == [
+        ("IMG_0001.JPG", "ZZZ0016"),
+        ("IMG_0002.JPG", "ZZZ0016"),
+        ("IMG_0003.JPG", "ZZZ0016"),
+        ("IMG_0004.JPG", "ZZZ0024"),
+        ("IMG_0005.JPG", "ZZZ0024"),
+    ]
+    for other in ((), ("--clock-offset", "+00:01")):
+        code, out, err = invoke("preview", card, "--map", copied, *archive, *other)
+        assert code == 2 and out == "", err
+        assert "written by map-template with --clock-offset +00:00:35" in " ".join(err.split())
+
+
+def test_a_template_with_a_clock_offset_checks_its_rows_spans_by_it(
+    tmp_path: Path, test_ids: Path
+) -> None:
+    """The `#` line above each row is in the template's times (the offset added): the check
+    that its photos were taken then adds the offset too, so the right card passes, and
+    another day's card of the same names is held."""
+    card = _close_patients_card(tmp_path / "card")
+    template = tmp_path / "map.csv"
+    code, _out, err = invoke(
+        "map-template", card, "--gap", "0.4", "--clock-offset", "-01:00", "--out", template
+    )
+    assert code == 0, err
+    text = template.read_text(encoding="utf-8")
+    assert "# 2026-11-05 08:00:00 to 08:00:40: 3 photo(s)" in text, text
+    template.write_text(
+        text.replace("IMG_0001-IMG_0003,,", "IMG_0001-IMG_0003,ZZZ0016,").replace(
+            "IMG_0004-IMG_0005,,", "IMG_0004-IMG_0005,ZZZ0024,"
+        ),
+        encoding="utf-8",
+    )
+    archive = ("--archive", tmp_path / "archive")
+    code, out, err = invoke(
+        "preview", card, "--map", template, *archive, "--clock-offset", "-01:00", "--json"
+    )
+    assert code == 0 and {i["action"] for i in json.loads(out)["items"]} == {"copy"}, err
+    other = tmp_path / "other"
+    shutil.copytree(card, other)
+    for photo in sorted((other / "DCIM" / "100CANON").iterdir()):
+        photo.write_bytes(exif_jpeg("2026:11:20 12:00:00"))
+    code, out, err = invoke(
+        "preview", other, "--map", template, *archive, "--clock-offset", "-01:00", "--json"
+    )
+    reasons = " ".join(i["reason"] for i in json.loads(out)["items"])
+    assert code == 3 and "photos taken 2026-11-05 08:00:00 to 2026-11-05 08:00:40" in reasons
+
+
+def test_two_clock_offset_lines_in_a_map_are_an_error() -> None:
+    files = [media("DCIM/100CANON/IMG_0001.JPG", "2026-11-05 09:00:00")]
+    text = map_template(files, GAP, timedelta(hours=1)).replace(",,,,", ",JBX3656,,,")
+    assert parse_map_text(text).times_offset == timedelta(hours=1)
+    assert parse_map_text(map_template(files, GAP).replace(",,,,", ",JBX3656,,,")).times_offset == (
+        timedelta(0)
+    )
+    assert parse_map_text("files,id\nIMG_0001,JBX3656\n").times_offset is None
+    twice = text + "# times are the camera's with --clock-offset +02:00:00 added: give …\n"
+    with pytest.raises(MapError) as caught:
+        parse_map_text(twice)
+    assert "lines 2, 5: two clock offsets for the map's times" in " ".join(caught.value.details)

@@ -29,8 +29,9 @@ from cardingest.card.slate import (
     embedded_preview,
     payload_id,
 )
-from cardingest.errors import ConfigError
+from cardingest.errors import ConfigError, MapError
 from cardingest.models import ArchiveState, IdMap, SlateRead
+from cardingest.plan.idmap import parse_map_text, require_offset, template_span
 from cardingest.plan.planner import make_plan
 from cardingest.plan.slate_template import slate_map_template
 from cardingest.plan.slates import CLOCK_BACK, NO_SLATE, assign
@@ -438,6 +439,24 @@ def test_map_template_lists_groups_without_the_slates() -> None:
     assert all(not line.startswith("100CANON/IMG_0002") for line in lines)
     assert all(line.startswith("#") for line in lines[1:] if "JBX3656" not in line[:30])
     assert any(line.startswith("# held (no slate before this photo)") for line in lines)
+
+
+def test_map_template_of_slates_says_its_clock_offset() -> None:
+    """With --clock-offset, the slate lines' times have it added, the line above them says
+    so, and the map read back is checked against the run's offset (`idmap.require_offset`)."""
+    files = [media(card_path(n), at(n)) for n in range(1, 4)]
+    slates = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
+    plain = slate_map_template(files, slates).splitlines()
+    text = slate_map_template(files, slates, timedelta(hours=-2))
+    lines = text.splitlines()
+    assert lines[1].startswith("# times are the camera's with --clock-offset -02:00:00 added")
+    span = template_span(lines[2])
+    assert span is not None and span[0] == template_span(plain[1])[0] - timedelta(hours=2)
+    idmap = parse_map_text(text)
+    assert idmap.times_offset == timedelta(hours=-2) and idmap.rows[0].made_for == span
+    require_offset(idmap, timedelta(hours=-2))
+    with pytest.raises(MapError, match="written by map-template with --clock-offset -02:00:00"):
+        require_offset(idmap, timedelta(0))
 
 
 # ---- payloads: only the ID is kept, never "corrected" ----------------------------------

@@ -101,9 +101,9 @@ class MapRow:
     blank: bool = False
     """A row whose id was left empty: its photos stay on the card (``patient_id`` is "")."""
     made_for: tuple[datetime, datetime] | None = None
-    """When the photos were taken that `map-template` wrote this row for (camera time, as
-    its ``#`` line above the row says): a card none of whose photos of the row was taken
-    then is another card."""
+    """When the photos were taken that `map-template` wrote this row for, as its ``#`` line
+    above the row says (the camera's times with `IdMap.times_offset` added): a card none of
+    whose photos of the row was taken then is another card."""
 
 
 _MAP_DIGEST = re.compile(r"\b(?:map|rows) sha256:[0-9a-f]{64}\b")
@@ -125,6 +125,9 @@ class IdMap:
     recorded: str = ""
     slates: bool = False
     """The patients come from slate photos on the card (``--slates``), not from these rows."""
+    times_offset: timedelta | None = None
+    """The clock offset the times on its `map-template` ``#`` lines were written with (their
+    ``# times … --clock-offset …`` line, else none); None for a map with no such lines."""
     asked: Mapping[str, tuple[int, datetime, str]] | None = None
     """Answers at the terminal: each card file as its group was shown (size, capture time,
     sub-seconds), by path. The card is read again for the plan; a file that is not as it

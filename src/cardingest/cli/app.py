@@ -228,6 +228,7 @@ def map_template_command(
         ),
     ] = False,
     sheet: SheetOpt = None,
+    clock_offset: ClockOpt = None,
 ) -> None:
     """Write an ID map CSV for the card, photos grouped by time gaps, ids left to fill in."""
     from ..card.detect import resolve_source
@@ -237,6 +238,7 @@ def map_template_command(
     from ..prepare import clock_warning, find_slates, scan_source
 
     settings = load_settings()
+    offset = parse_clock_offset(clock_offset)
     root, _card = resolve_source(source)
     if slates and gap is not None:
         raise UsageError("--slates groups the photos by their slates: give no --gap")
@@ -252,14 +254,14 @@ def map_template_command(
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
         if slates:
-            text = slate_map_template(files, find_slates(root, files, settings))
+            text = slate_map_template(files, find_slates(root, files, settings), offset)
         else:
-            text = map_template(files, timedelta(minutes=minutes))
+            text = map_template(files, timedelta(minutes=minutes), offset)
         # Before the rows: a file held whatever its row says (its time unreadable, on a
         # fusefat card a month out), and a clock that puts groups where they are not expected.
         said = [m.warning for m in files if m.unreadable and m.warning]
         said += names_in_doubt(files)
-        odd_clock = None if slates else clock_warning(files, timedelta(0), datetime.now())
+        odd_clock = None if slates else clock_warning(files, offset, datetime.now())
         output.print_warnings([*said, *([odd_clock] if odd_clock else [])])
         write_template(text, out_file, filled=slates)
         if not files:  # the CSV is its header alone: said on stderr, the CSV stays clean
@@ -274,6 +276,7 @@ def map_template_command(
                 group_by_gap(files, timedelta(minutes=minutes)),
                 title="Contact sheet: map template groups (in the order of the CSV rows)",
                 gap_minutes=minutes,
+                clock_offset=offset,
             )
             output.err.print(f"Contact sheet of the groups: {escape(str(sheet))}")
 

@@ -8,6 +8,7 @@ one document and nothing else on stdout.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,14 +83,21 @@ def write_groups_sheet(
     *,
     title: str,
     gap_minutes: float,
+    clock_offset: timedelta = timedelta(0),
 ) -> None:
+    from ..plan.naming import format_clock_offset
     from ..review.sheet import groups_sheet
 
+    offset = format_clock_offset(clock_offset)
     sheet = groups_sheet(
         groups,
         title=title,
         source=str(root),
-        facts=[("Grouping", f"a new group after more than {gap_minutes:g} minutes")],
+        facts=[
+            ("Grouping", f"a new group after more than {gap_minutes:g} minutes"),
+            *([("Clock offset", f"{offset} added to camera times")] if clock_offset else []),
+        ],
+        clock_offset=clock_offset,
     )
     _write(target, sheet, root)
 

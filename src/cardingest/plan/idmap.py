@@ -26,6 +26,7 @@ from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
 from ..text import keyword_problem, keyword_text, unset_path
+from .naming import format_clock_offset, parse_clock_offset
 from .shots import by_shot
 
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
@@ -494,15 +495,20 @@ def parse_map_text(
     for _ in range(head):
         next(reader)
     made_for: tuple[datetime, datetime] | None = None
-    last_was_span = False
+    last_was_span = spans_seen = False
     spans_apart = True  # False once a span line follows a span line: rows moved (sorted)
+    offsets: dict[timedelta, int] = {}  # each `offset_line`'s offset: its first line
     for line, record in _records(reader, problems, text.rstrip().endswith('"')):
         cells = [c.strip() for c in record]
         if not any(cells):
             continue
         filled = [cell for cell in cells if cell]
         if len(filled) == 1 and filled[0].startswith("#"):  # a comment, in any column
+            offset = _offset_of(filled[0])
+            if offset is not None:
+                offsets.setdefault(offset, line)
             span = template_span(filled[0])
+            spans_seen = spans_seen or span is not None
             if span is not None and made_for is not None and last_was_span:
                 spans_apart = False
             made_for, last_was_span = span or made_for, span is not None
@@ -523,6 +529,12 @@ def parse_map_text(
         made_for = None
     if not spans_apart:  # whose span a # line is can no longer be told: none is used
         rows = [replace(row, made_for=None) for row in rows]
+    if len(offsets) > 1:
+        problems.append(
+            f"lines {', '.join(str(n) for n in sorted(offsets.values()))}: two clock offsets "
+            "for the map's times; write the map again with map-template"
+        )
+    times_offset = next(iter(offsets), timedelta(0) if spans_seen else None)
     if not rows and not problems:
         problems.append(f"line {head + 1}: the map has no rows")
     elif rows and all(row.blank for row in rows) and not problems:
@@ -533,7 +545,26 @@ def parse_map_text(
         )
     if problems:
         raise BadRowsError(source, problems, specs)
-    return IdMap(rows=tuple(rows), source=source)
+    return IdMap(rows=tuple(rows), source=source, times_offset=times_offset)
+
+
+_OFFSET_LINE = re.compile(
+    r"#\s*times are the camera's with --clock-offset ([+-]\d{2,3}:\d\d:\d\d) added\b.*",
+    re.ASCII,
+)
+
+
+def offset_line(clock_offset: timedelta) -> str:
+    """The `map-template` line that says its times have ``clock_offset`` added."""
+    return (
+        f"# times are the camera's with --clock-offset {format_clock_offset(clock_offset)} "
+        "added: give preview and ingest the same --clock-offset"
+    )
+
+
+def _offset_of(cell: str) -> timedelta | None:
+    found = _OFFSET_LINE.fullmatch(cell)
+    return parse_clock_offset(found.group(1)) if found else None
 
 
 _SPAN = r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?: to (?:(\d{4}-\d\d-\d\d) )?(\d\d:\d\d:\d\d))?"
@@ -898,6 +929,47 @@ class EveryPhoto:
         return row
 
 
+def require_offset(idmap: IdMap, clock_offset: timedelta) -> None:
+    """Raises MapError where the map's `map-template` times and this run's clock differ.
+
+    `map-template` shows each group's times, and tells a photo a map cannot name to be given
+    by ``from`` and ``to`` times: copied from its ``#`` lines, those are the camera's own
+    times, but ``from`` and ``to`` are compared with the camera's plus ``--clock-offset``.
+    With an offset bigger than the pause between two patients, the first's last photos fell
+    in the next one's row. A map written with ``--clock-offset`` says so (`offset_line`),
+    and the run must give the same one."""
+    written = idmap.times_offset
+    if written is None or written == clock_offset:
+        return
+    this_run = format_clock_offset(clock_offset)
+    if written:
+        raise MapError(
+            f"{idmap.source}: the map was written by map-template with --clock-offset "
+            f"{format_clock_offset(written)} (its times are the camera's with that added), "
+            f"and this run's clock offset is {this_run}",
+            details=[
+                f"give --clock-offset {format_clock_offset(written)}, as the map says; or, "
+                "if that offset was wrong, write the map again with map-template and the "
+                "right one"
+            ],
+        )
+    timed = [row.line for row in idmap.rows if row.start is not None]
+    if timed:
+        raise MapError(
+            f"{idmap.source}: line(s) {', '.join(map(str, timed))} give photos by from and "
+            "to times, in a map written by map-template with no clock offset: its # lines "
+            f"show the camera's own times, and this run adds {this_run} to every camera "
+            "time before comparing it with from and to",
+            details=[
+                "times copied from the # lines would give photos to the wrong row: write the "
+                f"map again with map-template --clock-offset {this_run}, whose # lines show "
+                "the camera's times with it added",
+                "or, if the from and to times are the true times (not the # lines'), delete "
+                "the map's # time lines",
+            ],
+        )
+
+
 def resolve(
     idmap: IdMap, files: Iterable[MediaFile], clock_offset: timedelta = timedelta(0)
 ) -> Rows:
@@ -907,6 +979,7 @@ def resolve(
     time the preview shows. Raises MapError for ranges that match nothing, ambiguous bare
     names and files that two rows both claim. Pure: works on the scan records only.
     """
+    require_offset(idmap, clock_offset)
     if len(idmap.rows) == 1 and idmap.rows[0].everything:
         return EveryPhoto(idmap.rows[0])
     media = [m for m in files if not m.sidecar]

@@ -843,17 +843,21 @@ this card archived (`_filed_before`)."""
 NOT_ASKED = "its name cannot be given in an ID map, so it was in no group asked about"
 
 
-def _made_for_other_photos(files: Sequence[MediaFile], assignment: Rows) -> set[int]:
+def _made_for_other_photos(
+    files: Sequence[MediaFile], assignment: Rows, times_offset: timedelta
+) -> set[int]:
     """The lines of rows `map-template` wrote for photos taken at other times than any of
-    those they name on this card (`MapRow.made_for`): a map made for another card of the
-    same file names. A row edited to name more photos keeps some of its own, and passes."""
+    those they name on this card (`MapRow.made_for`, in the camera's times with
+    ``times_offset`` added): a map made for another card of the same file names. A row
+    edited to name more photos keeps some of its own, and passes."""
     inside: dict[int, bool] = {}
     for media in files:
         row = None if media.sidecar else assignment.get(media.path)
         if row is None or row.made_for is None:
             continue
         start, end = row.made_for
-        inside[row.line] = inside.get(row.line, False) or start <= media.captured <= end
+        taken = media.captured + times_offset
+        inside[row.line] = inside.get(row.line, False) or start <= taken <= end
     return {line for line, fits in inside.items() if not fits}
 
 
@@ -953,7 +957,7 @@ def make_plan(
             before.setdefault((a.patient_id, a.source_path), []).append(a)
     on_card = _given_on_card(files, assignment)
     clock_changes = _clock_changes(files, assignment)
-    other_cards_rows = _made_for_other_photos(files, assignment)
+    other_cards_rows = _made_for_other_photos(files, assignment, idmap.times_offset or timedelta(0))
     items: list[PlanItem] = []  # no dict by path: each card file is met once
 
     named: list[tuple[str, str, str, _Shot]] = []

@@ -12,9 +12,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import timedelta
 
 from ..models import MediaFile
-from .idmap import file_spec
+from .idmap import file_spec, offset_line
 from .slates import SlateAssignment
 
 
@@ -23,16 +24,20 @@ def _comment(text: str) -> list[str]:
     return [f"# {text}".replace(",", ";")]
 
 
-def slate_map_template(files: Sequence[MediaFile], slates: SlateAssignment) -> str:
+def slate_map_template(
+    files: Sequence[MediaFile], slates: SlateAssignment, clock_offset: timedelta = timedelta(0)
+) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["files", "id", "diagnosis", "site", "consent"])
+    if clock_offset:
+        writer.writerow([offset_line(clock_offset)])
     for group in slates.groups:
         photos = group.photos[1:]
         if group.patient_id is None:
             writer.writerow(_comment(f"slate {group.slate}: held ({group.reason})"))
             continue
-        times = sorted(m.captured for m in group.photos)
+        times = sorted(m.captured + clock_offset for m in group.photos)
         writer.writerow(
             _comment(
                 f"slate {group.slate}: {group.patient_id}; {len(photos)} photo(s) "

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from ..models import MediaFile
 from ..text import printable
-from .idmap import file_spec, folders_alike, number_prefix
+from .idmap import file_spec, folders_alike, number_prefix, offset_line
 from .shots import EARLIEST_PLAUSIBLE, by_shot, dcf_position, elapsed, primary_photo, shot_key
 
 _NUMBER = re.compile(r"(\d+)$", re.ASCII)
@@ -96,10 +96,11 @@ def _timed_shots(files: Sequence[MediaFile]) -> list[tuple[list[MediaFile], date
     return timed
 
 
-def group_span(group: Sequence[MediaFile]) -> str:
-    """When a group's shots were taken (each at its shot's time, as the plan names it): the
-    first, and the last if another, with its date if another day."""
-    times = sorted(when for _, when in _timed_shots(group))
+def group_span(group: Sequence[MediaFile], clock_offset: timedelta = timedelta(0)) -> str:
+    """When a group's shots were taken (each at its shot's time, as the plan names it, with
+    ``clock_offset`` added): the first, and the last if another, with its date if another
+    day."""
+    times = sorted(when + clock_offset for _, when in _timed_shots(group))
     first, last = times[0], times[-1]
     if last == first:
         return f"{first:%Y-%m-%d %H:%M:%S}"
@@ -149,18 +150,23 @@ def nameable(media: MediaFile) -> bool:
     return file_spec(media) is not None
 
 
-def map_template(files: Sequence[MediaFile], gap: timedelta) -> str:
+def map_template(
+    files: Sequence[MediaFile], gap: timedelta, clock_offset: timedelta = timedelta(0)
+) -> str:
     """The starter map. A photo whose name a map cannot hold is listed, escaped, on a ``#``
-    comment line (ignored when the map is read; a spreadsheet shows it as text)."""
+    comment line (ignored when the map is read; a spreadsheet shows it as text). Its times
+    have ``clock_offset`` added, as `offset_line` says."""
     groups = group_by_gap(files, gap)
     folders = {m.folder for m in files}
     alike = {folder for found in folders_alike(files) for folder in found}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["files", "id", "diagnosis", "site", "consent"])
+    if clock_offset:
+        writer.writerow([offset_line(clock_offset)])
     for group in groups:
         shots = len({shot_key(media) for media in group})
-        writer.writerow([f"# {group_span(group)}: {shots} photo(s)"])
+        writer.writerow([f"# {group_span(group, clock_offset)}: {shots} photo(s)"])
         named = [m for m in group if nameable(m) and m.path.rpartition("/")[0] not in alike]
         named_paths = {m.path for m in named}
         for media in group:

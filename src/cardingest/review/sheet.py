@@ -16,7 +16,7 @@ import html
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from ..models import MediaFile, Plan, PlanItem
@@ -199,14 +199,16 @@ def groups_sheet(
     source: str,
     facts: Iterable[tuple[str, str]] = (),
     notice: str = "",
+    clock_offset: timedelta = timedelta(0),
 ) -> Sheet:
-    """The sheet of time-gap groups, numbered from 1 as the prompts and the template are."""
+    """The sheet of time-gap groups, numbered from 1 as the prompts and the template are;
+    its times are the camera's with ``clock_offset`` added, as the template's."""
     sections = tuple(
         Section(
             "group",
             number,
             tuple(
-                Tile(source=m.path, captured=m.captured, sidecar=m.sidecar)
+                Tile(source=m.path, captured=m.captured + clock_offset, sidecar=m.sidecar)
                 for m in sorted(group, key=lambda m: (m.captured, m.path))
             ),
         )
