@@ -207,3 +207,34 @@ def test_a_later_exif_segments_date_wins_wherever_its_ifd(tmp_path: Path) -> Non
     path.write_bytes(SOI + app1(first) + app1(later) + EOI)
     seen, ours = read_both(path)
     assert seen == ours == "2030-01-01 01:01:01"
+
+
+@pytest.mark.parametrize(
+    ("name", "magic"),
+    [
+        ("upper.jpg", b"EXIF\0\0"),
+        ("lower.jpg", b"exif\0\0"),
+        ("garbage_before.jpg", b"\0\0Exif\0\0"),
+        ("four_before.jpg", b"ABCDExif\0\0"),
+    ],
+)
+def test_an_exif_header_exiftool_accepts_with_a_warning_gives_its_time(
+    tmp_path: Path, name: str, magic: bytes
+) -> None:
+    """A trial: ``EXIF\\0\\0``, ``exif\\0\\0`` or bytes before ``Exif\\0\\0`` (exiftool:
+    "Incorrect EXIF segment identifier", "Unknown garbage at start of EXIF segment") gave
+    the file's time; exiftool reads the date."""
+    path = tmp_path / name
+    path.write_bytes(SOI + app1(TIMED, magic) + EOI)
+    assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+
+
+def test_an_app1_that_is_no_exif_segment_gives_no_time(tmp_path: Path) -> None:
+    """Five bytes before ``Exif\\0`` is none for exiftool, nor is ``Exif`` without its NUL."""
+    for magic in (b"ABCDEExif\0\0", b"Exif"):
+        path = tmp_path / "none.jpg"
+        path.write_bytes(SOI + app1(TIMED, magic) + EOI)
+        require_exiftool()
+        assert exiftool("-DateTimeOriginal", path) == [{"SourceFile": str(path)}]
+        with open(path, "rb") as fh:
+            assert read_capture(fh, 0.0, path.name).source == "mtime"

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import TypeGuard
 
 from ..models import TimeSource
-from .raw import EXIF_TAGS, IFD0_TAGS, TIFF_STARTS, SeekableFile, read_raw
+from .raw import EXIF_TAGS, IFD0_TAGS, TIFF_STARTS, SeekableFile, app1_exif, read_raw
 
 _DATE = re.compile(
     r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})(?:T| +)(\d{1,2}):(\d{2})"
@@ -196,11 +196,9 @@ def _walk_segments(fh: SeekableFile) -> tuple[list[bytes], bool]:
         if length < 2:
             break
         if code == 0xE1:
-            payload = fh.read(length - 2)
-            if payload.startswith(b"Exif\x00\x00"):
-                blocks.append(payload[6:])
-            elif payload.startswith(b"Exif\x00"):
-                blocks.append(payload[5:])
+            block = app1_exif(fh.read(length - 2))
+            if block is not None:
+                blocks.append(block)
         else:
             fh.seek(length - 2, io.SEEK_CUR)
     return blocks, False

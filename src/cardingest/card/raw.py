@@ -31,6 +31,7 @@ image data. ``read_raw`` never raises for a bad file: it returns what it found a
 from __future__ import annotations
 
 import io
+import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,23 @@ MAX_HEAP_ENTRIES = 4096
 
 TIFF_STARTS = (b"II*\x00", b"MM\x00*")
 """The first four bytes of a TIFF block, little- or big-endian."""
+
+_APP1_EXIF = re.compile(rb"(.{0,4})exif\x00", re.IGNORECASE | re.DOTALL)
+
+
+def app1_exif(payload: bytes) -> bytes | None:
+    """The TIFF block of a JPEG APP1 segment, or None if it holds no EXIF.
+
+    As exiftool finds one: ``Exif\\0\\0``, also ``EXIF`` or ``exif`` and up to four bytes
+    before it ("Incorrect EXIF segment identifier", "Unknown garbage at start of EXIF
+    segment"); a single NUL after it (some Kodak cameras) is read as well."""
+    found = _APP1_EXIF.match(payload)
+    if found is None:
+        return None
+    start = found.end()
+    return payload[start + 1 :] if payload[start : start + 1] == b"\x00" else payload[start:]
+
+
 IFD0_TAGS = {
     0x010F: "Image Make",
     0x0110: "Image Model",
@@ -262,8 +280,9 @@ def _jpeg_exif(reader: _Reader, start: int, end: int, what: str) -> bytes:
             raise _Malformed(f"{what} segment at byte {position} runs past the JPEG")
         if marker == 0xFFE1 and length >= 8:
             payload = reader.at(position + 4, length - 2, f"{what} APP1")
-            if payload.startswith(b"Exif\x00"):
-                return payload[6:] if payload[5:6] == b"\x00" else payload[5:]
+            block = app1_exif(payload)
+            if block is not None:
+                return block
         position += 2 + length
     raise _Malformed(f"{what} has no EXIF segment")
 
