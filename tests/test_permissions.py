@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from cardimage import CardFactory
 from clinic_helpers import cli
-from exif_bytes import timed_card
+from exif_bytes import exif_jpeg, timed_card
 
 from cardingest.demo import make_demo_card
 from cardingest.storage import modes
@@ -412,8 +413,9 @@ def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
 
     require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
     archive, victim = tmp_path / "archive", tmp_path / "shadow"
-    archive.mkdir()
-    os.chown(archive, 65534, 65534)  # nobody's archive
+    (archive / ".cardingest").mkdir(parents=True)
+    os.chown(archive / ".cardingest", 65534, 65534)  # nobody's archive
+    os.chown(archive, 65534, 65534)
     victim.write_text("root's secret\n")
     victim.chmod(0o600)
     real_mkdir = os.mkdir
@@ -435,12 +437,15 @@ def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
     assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (0, 0, 0o600)
 
 
-def test_root_warns_before_a_new_archive_in_another_accounts_folder_becomes_theirs(
+def test_root_never_gives_a_new_archive_to_the_account_whose_folder_it_is_in(
     tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Root gives what it files in an archive another account owns to that account (as
-    its own archive's). A folder another account made, with no archive in it yet, got
-    every photo, the catalogue and the log that way, without a word."""
+    """Root gives what it files in an archive another account made to that account (as its
+    own archive's). It took the folder's owner for the archive's, so a folder another
+    account made, with no archive in it yet, got every photo, the catalogue and the log;
+    the ingest (which makes `.cardingest` before its checks) did not even warn, as its
+    preview did. The archive's account is the owner of its `.cardingest` now: root's new
+    archive is root's, and both warn of the folder another account can change."""
     if os.geteuid() != 0:
         pytest.skip("needs root: the test gives the folder to another account")
     monkeypatch.setattr(modes, "_owner", None, raising=False)
@@ -448,14 +453,41 @@ def test_root_warns_before_a_new_archive_in_another_accounts_folder_becomes_thei
     archive = tmp_path / "archive"
     archive.mkdir(mode=0o755)
     os.chown(archive, 65534, 65534)  # nobody's folder
+    warned = f"({archive} belongs to the account nobody): they could remove, rename or replace"
     result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
-    said = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
-    assert (
-        f"({archive} belongs to the account nobody, to whom root gives every file it makes in "
-        "a new archive)"
-    ) in said, said
+    assert warned in " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+    result = cli("ingest", card, "--map", map_file, "--archive", archive, "--json")
+    assert result.exit_code == 3, result.stderr
+    assert warned in " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+    made = [path for path, _mode in everything(archive) if path != archive]
+    assert made and {os.lstat(path).st_uid for path in made} == {0}, made
+    assert cli("verify", "--archive", archive).exit_code == 0
+    assert {os.lstat(path).st_uid for path, _mode in everything(archive)} == {0, 65534}
     os.chown(archive, 0, 0)
     result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
+    assert "other accounts" not in " ".join(json.loads(result.stdout)["warnings"])
+
+
+def test_a_folder_others_can_read_is_warned_of(tmp_path: Path, config: Path) -> None:
+    """A trial: a patient's folder (and the photos in it) opened to every account by hand
+    got no word from preview or ingest, only from verify: their names are patients' IDs."""
+    card, map_file = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    assert cli("ingest", card, "--map", map_file, "--archive", archive).exit_code == 3
+    folder = archive / "ZAC5361"
+    folder.chmod(0o755)
+    again = tmp_path / "again"
+    (again / "DCIM" / "100CANON").mkdir(parents=True)
+    (again / "DCIM" / "100CANON" / "IMG_0001.JPG").write_bytes(exif_jpeg("2026:11:05 09:00:00"))
+    preview = ("preview", again, "--id", "ZAC5361", "--archive", archive, "--json")
+    result = cli(*preview)
+    said = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+    assert (
+        f"1 folder(s) the photos are to be filed in can be read by other accounts ({folder} is "
+        "open to other accounts"
+    ) in said, said
+    folder.chmod(0o700)
+    result = cli(*preview)
     assert "other accounts" not in " ".join(json.loads(result.stdout)["warnings"])
 
 
@@ -621,3 +653,26 @@ def test_archive_group_with_a_backup_on_a_drive_without_owners_is_archived(
     checked = cli("verify", "--archive", archive)
     said = " ".join(checked.stdout.split())
     assert checked.exit_code == 1 and "no chmod can: its mount options decide" in said, said
+
+
+def test_an_id_map_every_account_can_read_is_warned_of(config: Path) -> None:
+    """A trial: a map saved again by a spreadsheet with the umask's mode (0644), in a folder
+    others may enter, was read without a word (the config file's password gets one)."""
+    shared = Path(tempfile.mkdtemp(prefix="cardingest-map-", dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        card, map_file = make_demo_card(shared)
+        map_file.chmod(0o644)
+        preview = ("preview", card, "--map", map_file, "--archive", shared / "archive", "--json")
+        said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+        assert (
+            f"the ID map {map_file} can be read by every account on this computer (mode 0644): "
+            f"it holds patients' IDs; chmod 600 {map_file}"
+        ) in said, said
+        map_file.chmod(0o600)
+        assert "ID map" not in " ".join(json.loads(cli(*preview).stdout)["warnings"])
+        map_file.chmod(0o644)
+        shared.chmod(0o700)  # no other account gets to it
+        assert "ID map" not in " ".join(json.loads(cli(*preview).stdout)["warnings"])
+    finally:
+        shutil.rmtree(shared)

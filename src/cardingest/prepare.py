@@ -64,7 +64,7 @@ from .plan.shots import EARLIEST_PLAUSIBLE, numbered_position, shot_key, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
-from .storage.modes import ACL_NAMES, account_name, has_acl, ours_alone
+from .storage.modes import ACL_NAMES, account_name, exposure, has_acl, ours_alone, too_open
 from .storage.positional import open_regular
 from .text import printable, undecodable
 
@@ -715,6 +715,7 @@ def prepare(
         )
         plan = replace(plan, warnings=(*plan.warnings, gave_way))
     for note in (
+        map_open_to_others(idmap),
         map_used_before(other_cards, idmap),
         offset_changed(plan, this_card, same_names),
         left_by_another_patients_ingest(settings.archive, this_card, idmap, plan),
@@ -751,6 +752,29 @@ def prepare(
         plan = replace(plan, warnings=(*plan.warnings, *pending))
     idmap = with_card_newest(idmap, plan, datetime.now())
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
+
+
+def map_open_to_others(idmap: IdMap) -> str | None:
+    """A warning when every account on this computer can read the ID map file: it holds
+    patients' IDs, and diagnoses. `map-template --out` writes it ``0600``; a spreadsheet
+    saves it again with the umask's mode, often ``0644``."""
+    if not idmap.recorded.startswith("map sha256:"):
+        return None  # --id, --slates, answers at the terminal
+    path = Path(idmap.source)
+    try:
+        mode = os.stat(path).st_mode
+        if not mode & stat.S_IROTH or not stat.S_ISREG(mode):
+            return None
+        folders = Path(os.path.realpath(path)).parents
+        if any(not os.stat(folder).st_mode & stat.S_IXOTH for folder in folders):
+            return None  # a folder on the way (a home of 0700) lets no other account in
+    except OSError:
+        return None
+    return (
+        f"the ID map {printable(str(path))} can be read by every account on this computer "
+        f"(mode {stat.S_IMODE(mode):04o}): it holds patients' IDs; chmod 600 "
+        f"{printable(str(path))}, or keep it in a folder of your own"
+    )
 
 
 def _copy_folders(plan: Plan) -> set[str]:
@@ -897,13 +921,15 @@ def blocked_folders(plan: Plan, roots: Sequence[Path]) -> list[str]:
 
 def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
     """A warning when a folder the plan's copies go into (the archive or backup itself, a
-    patient's folder) is there already and can be changed by other accounts: they could
-    remove, rename or swap the photos filed in it. Folders cardingest makes are ``0700``;
-    one made before, or by hand, is left as it is (`verify` calls it exposed)."""
+    patient's folder) is there already and can be changed by other accounts (they could
+    remove, rename or swap the photos filed in it) or, else, read by them (its names are
+    patients' IDs). Folders cardingest makes are ``0700``; one made before, or by hand, is
+    left as it is (`verify` calls it exposed)."""
     if not hasattr(os, "geteuid"):
         return None
     folders = _copy_folders(plan)
-    found: list[tuple[Path, str]] = []
+    changed: list[tuple[Path, str]] = []
+    read: list[tuple[Path, str]] = []
     trusted = _trusted_owners(Path(plan.archive))
     for root in roots:
         places = {Path(root)}
@@ -911,12 +937,12 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
             parts = folder.split("/")
             places.update(Path(root, *parts[: n + 1]) for n in range(len(parts)))
         for place in sorted(places):
-            why = _open_to_others(place, trusted)
+            why = _changeable_by_others(place, trusted)
             if why is not None:
-                found.append((place, why))
-    if trusted == {0} and found and found[0][0] == Path(plan.archive):
-        place, why = found[0]  # root, and a new archive in a folder of another account's
-        found[0] = (place, f"{why}, to whom root gives every file it makes in a new archive")
+                changed.append((place, why))
+            elif (readers := _readable_by_others(place)) is not None:
+                read.append((place, readers))
+    found = changed or read
     if not found:
         return None
     place, why = found[0]
@@ -929,28 +955,34 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
         else "Have the account that owns them run `cardingest verify --fix-permissions`, or "
         "give the archive a folder of its own"
     )
+    if changed:
+        return (
+            f"{len(found)} folder(s) the photos are to be filed in can be changed by other "
+            f"accounts ({printable(str(place))} {why}): they could remove, rename or replace "
+            f"the photos in them. {remedy}"
+        )
     return (
-        f"{len(found)} folder(s) the photos are to be filed in can be changed by other "
-        f"accounts ({printable(str(place))} {why}): they could remove, rename or replace the "
-        f"photos in them. {remedy}"
+        f"{len(found)} folder(s) the photos are to be filed in can be read by other accounts "
+        f"({printable(str(place))} is {why}): they can see the patients' IDs its names "
+        f"carry, and open any photo in it whose own mode lets them. {remedy}"
     )
 
 
 def _trusted_owners(archive: Path) -> set[int]:
     """Whose folders a run may file photos in without a word: this account's and root's;
-    for root, also the account of an archive already made (`modes.keep_owner` gives that
-    account what root files there, as the clinic's own). Root filing into a folder another
-    account made, with no archive in it yet, would give that account every photo."""
+    for root, also the account that made the archive (the owner of its ``.cardingest``:
+    `modes.keep_owner` gives that account what root files there, as the clinic's own)."""
     me = os.geteuid()
     if me != 0:
         return {me, 0}
     with suppress(OSError):
-        if (archive / METADIR).is_dir():
-            return {0, os.stat(archive).st_uid}
+        records = os.lstat(archive / METADIR)
+        if stat.S_ISDIR(records.st_mode):
+            return {0, records.st_uid}
     return {0}
 
 
-def _open_to_others(place: Path, trusted: set[int]) -> str | None:
+def _changeable_by_others(place: Path, trusted: set[int]) -> str | None:
     try:
         status = os.lstat(place)
     except OSError:
@@ -964,6 +996,18 @@ def _open_to_others(place: Path, trusted: set[int]) -> str | None:
     if status.st_mode & 0o020:
         return f"can be written by {ACL_NAMES}" if has_acl(place) else "can be written by its group"
     return None
+
+
+def _readable_by_others(place: Path) -> str | None:
+    """Who other than its owner (and the ``archive_group``) can list or enter the folder, in
+    words (`modes.exposure`); None for nobody, or no folder there."""
+    try:
+        status = os.lstat(place)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(status.st_mode) or not too_open(status.st_mode, status.st_gid):
+        return None
+    return exposure(status.st_mode, status.st_gid, has_acl(place))
 
 
 def _earlier_ingests(archive: Path) -> list[dict]:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
+from ..models import METADIR
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -43,16 +44,21 @@ def keep_owner(archive: Path) -> None:
     """Run as root on an archive another account owns (``sudo cardingest verify``): give
     what is created or rewritten from now on to that account, as if it had made it. Else a
     root-owned audit head or folder would lock the clinic's own account out of its archive.
-    Set once, by the CLI; nothing for anyone but root, or an archive that is not there yet."""
+    Set once, by the CLI; nothing for anyone but root, or an archive that is not there yet.
+
+    The archive's account is the one that made it: the owner of its ``.cardingest`` folder,
+    not of the folder it is in. A folder another account made (or a path it put a folder at
+    first), with no archive in it yet, got every photo, the catalogue and the log of root's
+    first ingest that way."""
     global _owner
     _owner = None
     if not _POSIX or os.geteuid() != 0:
         return
     try:
-        found = os.stat(archive)
+        found = os.lstat(archive / METADIR)
     except OSError:
         return
-    if found.st_uid != 0:
+    if stat.S_ISDIR(found.st_mode) and found.st_uid != 0:
         _owner = (found.st_uid, found.st_gid)
 
 
