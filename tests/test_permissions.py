@@ -655,9 +655,10 @@ def test_archive_group_with_a_backup_on_a_drive_without_owners_is_archived(
     assert checked.exit_code == 1 and "no chmod can: its mount options decide" in said, said
 
 
-def test_an_id_map_every_account_can_read_is_warned_of(config: Path) -> None:
+def test_an_id_map_others_can_read_or_change_is_warned_of(config: Path) -> None:
     """A trial: a map saved again by a spreadsheet with the umask's mode (0644), in a folder
-    others may enter, was read without a word (the config file's password gets one)."""
+    others may enter, was read without a word (the config file's password gets one); so
+    was one another account could change, or swap for its own, as the config file is."""
     shared = Path(tempfile.mkdtemp(prefix="cardingest-map-", dir="/tmp"))
     try:
         shared.chmod(0o755)
@@ -674,5 +675,16 @@ def test_an_id_map_every_account_can_read_is_warned_of(config: Path) -> None:
         map_file.chmod(0o644)
         shared.chmod(0o700)  # no other account gets to it
         assert "ID map" not in " ".join(json.loads(cli(*preview).stdout)["warnings"])
+        if os.geteuid() == 0:  # a map another account can change or swap
+            os.chown(map_file, 65534, 65534)
+            said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+            assert (
+                f"the ID map {map_file} belongs to the account nobody: it says whose photo is "
+                "whose, so whoever can change it can file photos under other patients"
+            ) in said, said
+            os.chown(map_file, 0, 0)
+            os.chown(shared, 65534, 65534)
+            said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+            assert f"the ID map {map_file} is in a folder other accounts can change" in said
     finally:
         shutil.rmtree(shared)

@@ -64,7 +64,15 @@ from .plan.shots import EARLIEST_PLAUSIBLE, numbered_position, shot_key, shot_of
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
-from .storage.modes import ACL_NAMES, account_name, exposure, has_acl, ours_alone, too_open
+from .storage.modes import (
+    ACL_NAMES,
+    account_name,
+    changeable_by_others,
+    exposure,
+    has_acl,
+    ours_alone,
+    too_open,
+)
 from .storage.positional import open_regular
 from .text import printable, undecodable
 
@@ -755,12 +763,21 @@ def prepare(
 
 
 def map_open_to_others(idmap: IdMap) -> str | None:
-    """A warning when every account on this computer can read the ID map file: it holds
-    patients' IDs, and diagnoses. `map-template --out` writes it ``0600``; a spreadsheet
-    saves it again with the umask's mode, often ``0644``."""
+    """A warning when another account can change the ID map file (`modes.changeable_by_others`):
+    it says whose photo is whose; else when every account on this computer can read it: it
+    holds patients' IDs, and diagnoses. `map-template --out` writes it ``0600``; a
+    spreadsheet saves it again with the umask's mode, often ``0644``."""
     if not idmap.recorded.startswith("map sha256:"):
         return None  # --id, --slates, answers at the terminal
     path = Path(idmap.source)
+    shown = printable(str(path))
+    changed = changeable_by_others(path)
+    if changed is not None:
+        return (
+            f"the ID map {shown} {changed}: it says whose photo is whose, so whoever can "
+            f"change it can file photos under other patients. Make it yours alone (chown, "
+            f"chmod 600 {shown}) in a folder only you can change"
+        )
     try:
         mode = os.stat(path).st_mode
         if not mode & stat.S_IROTH or not stat.S_ISREG(mode):
@@ -771,9 +788,9 @@ def map_open_to_others(idmap: IdMap) -> str | None:
     except OSError:
         return None
     return (
-        f"the ID map {printable(str(path))} can be read by every account on this computer "
-        f"(mode {stat.S_IMODE(mode):04o}): it holds patients' IDs; chmod 600 "
-        f"{printable(str(path))}, or keep it in a folder of your own"
+        f"the ID map {shown} can be read by every account on this computer (mode "
+        f"{stat.S_IMODE(mode):04o}): it holds patients' IDs; chmod 600 {shown}, or keep it in "
+        "a folder of your own"
     )
 
 

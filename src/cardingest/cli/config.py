@@ -6,7 +6,6 @@ import errno
 import getpass
 import os
 import re
-import stat
 import sys
 import urllib.parse
 from pathlib import Path
@@ -461,24 +460,8 @@ def password_warnings(
 def _config_open(path: Path) -> str | None:
     """A warning when another account can change the config file (or put another in its
     place): it says where photos and records go, so that account could send them to a
-    server or folder of its own. Root's files are trusted, as root could do anything."""
-    me = os.geteuid()
-    try:
-        status, folder = os.stat(path), os.stat(path.resolve().parent)
-    except (OSError, RuntimeError):
-        return None
-    if stat.S_ISCHR(status.st_mode) and status.st_uid == 0:  # /dev/null: nothing to change
-        return None
-    why = None
-    if status.st_uid not in (me, 0):
-        why = f"belongs to {modes.account_name(status.st_uid)}"
-    elif status.st_mode & 0o022:
-        who = "every account" if status.st_mode & 0o002 else "its group"
-        why = f"can be changed by {who} (mode {status.st_mode & 0o777:04o})"
-    elif folder.st_uid not in (me, 0) or (
-        folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
-    ):
-        why = "is in a folder other accounts can change (they could put another in its place)"
+    server or folder of its own."""
+    why = modes.changeable_by_others(path)
     if why is None:
         return None
     shown = printable(str(path))

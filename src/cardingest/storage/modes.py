@@ -469,3 +469,27 @@ def exposure(mode: int, gid: int, acl: bool = False) -> str:
         writers = "that group" if bits & GROUP_READ else f"group {name}"
         said = f"{said}, and writable by {writers}" if said else f"writable by {writers}"
     return said
+
+
+def changeable_by_others(path: Path) -> str | None:
+    """Why another account can change the file at ``path``, or put another in its place (it
+    belongs to that account, its mode lets a group or everyone write, or its folder does),
+    in words; None if none can. Root's files and folders are trusted, as root could do
+    anything; so is a sticky folder such as ``/tmp``."""
+    me = os.geteuid()
+    try:
+        status, folder = os.stat(path), os.stat(path.resolve().parent)
+    except (OSError, RuntimeError):
+        return None
+    if stat.S_ISCHR(status.st_mode) and status.st_uid == 0:  # /dev/null: nothing to change
+        return None
+    if status.st_uid not in (me, 0):
+        return f"belongs to {account_name(status.st_uid)}"
+    if status.st_mode & 0o022:
+        who = "every account" if status.st_mode & 0o002 else "its group"
+        return f"can be changed by {who} (mode {status.st_mode & 0o777:04o})"
+    if folder.st_uid not in (me, 0) or (
+        folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
+    ):
+        return "is in a folder other accounts can change (they could put another in its place)"
+    return None
