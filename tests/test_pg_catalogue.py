@@ -310,6 +310,43 @@ def test_an_archive_id_file_naming_another_archive_of_the_database_is_refused(
     assert code == 0, "archive one, whose id it is, is not refused"
 
 
+def test_a_copy_of_the_database_that_does_not_know_the_archives_last_ingests_is_refused(
+    tmp_path: Path, pg_server: PgServer, pg_url: str, test_ids: Path
+) -> None:
+    """A trial: a second desk's --catalogue named a copy of the database (a restore, a
+    staging copy) made before an ingest of a card; the desk filed the same card under
+    another patient, wiped it, and neither database said a word. The archive's manifests
+    record an ingest that copy does not know: every preview and ingest with it refuses
+    (exit 1) and writes nothing; the archive's own database goes on."""
+    archive = tmp_path / "archive"
+    first = write_folder(tmp_path / "first", card_files(2, start=datetime(2026, 11, 5, 9), seed=1))
+    code, _out, err = invoke(
+        "ingest", first, "--id", "ZAC5361", "--archive", archive, "--catalogue", pg_url
+    )
+    assert code == 0, err
+    database = pg_url.split("@/")[1].split("?")[0]
+    stale = f"{database}_copy"
+    pg_server.admin(f'CREATE DATABASE "{stale}" TEMPLATE "{database}"')
+    card = write_folder(tmp_path / "card", card_files(3, start=datetime(2026, 11, 6, 9), seed=2))
+    code, _out, err = invoke(
+        "ingest", card, "--id", "ZAA0067", "--archive", archive, "--catalogue", pg_url
+    )
+    assert code == 0, err
+    before, on_card = _tree(archive), _tree(card)
+    stale_url = ("--archive", archive, "--catalogue", pg_server.url(stale))
+    for command in (("preview", card), ("ingest", card, "--wipe", "--yes")):
+        code, out, err = invoke(*command, "--id", "MCJ1984", *stale_url)
+        said = " ".join(err.split())
+        assert code == 1 and out == "", (command, err)
+        assert "does not know 1 of the ingests whose manifests the archive holds" in said, said
+        assert "Traceback" not in err
+    assert _tree(archive) == before and _tree(card) == on_card
+    code, out, err = invoke(
+        "preview", card, "--id", "MCJ1984", "--archive", archive, "--catalogue", pg_url, "--json"
+    )
+    assert code == 3 and {i["action"] for i in json.loads(out)["items"]} == {"hold"}, err
+
+
 def test_the_audit_chain_in_postgresql_finds_a_changed_or_removed_event(
     tmp_path: Path, pg_url: str, test_ids: Path
 ) -> None:

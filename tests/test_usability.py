@@ -1592,6 +1592,32 @@ def test_an_archive_whose_photo_records_were_deleted_is_refused_not_filed_again(
     assert not (archive / "ACA31FM").exists()
 
 
+def test_a_catalogue_restored_from_before_the_last_ingest_is_refused(
+    card: Path, tmp_path: Path
+) -> None:
+    """``catalogue.sqlite`` put back from a backup older than the last ingest (a card filed
+    for JBX3656 since): that card under another ID was filed a second time, under that
+    patient. The manifest of the ingest the catalogue does not know says so: refused."""
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    other = tmp_path / "other"
+    (other / "DCIM" / "100CANON").mkdir(parents=True)
+    (other / "DCIM" / "100CANON" / "IMG_0001.JPG").write_bytes(exif_jpeg("2020:01:01 10:00:00"))
+    first = cardingest("ingest", other, "--id", "ACA31FM", "--archive", archive, home=home)
+    assert first.code == 0, first.stderr
+    records = archive / ".cardingest" / "catalogue.sqlite"
+    old = tmp_path / "catalogue-backup.sqlite"
+    shutil.copy(records, old)
+    second = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home)
+    assert second.code == 0, second.stderr
+    shutil.copy(old, records)
+    for command in ("preview", "ingest"):
+        run = cardingest(command, card, "--id", "MCJ1984", "--archive", archive, home=home)
+        assert run.code == 1, run.stderr
+        said = " ".join(run.stderr.split())
+        assert f"The catalogue of {archive} does not know 1 of the ingests whose" in said, said
+    assert not (archive / "MCJ1984").exists()
+
+
 def test_a_run_with_another_clock_offset_says_the_archived_names_keep_the_first(
     tmp_path: Path,
 ) -> None:

@@ -22,6 +22,7 @@ from .archive.backend import (
     modeless_fstype,
     refuse_emptied,
     refuse_lost,
+    refuse_unknown_ingests,
     require_folder,
     require_readable,
 )
@@ -418,8 +419,10 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
         check_sqlite_place(archive, single_workstation=location.single_workstation)
         return ArchiveState()
     with reading(archive) as catalogue:
+        ingests = catalogue.ingests()
         if not catalogue.has_files():
-            refuse_emptied(archive, catalogue.ingests())
+            refuse_emptied(archive, ingests)
+        refuse_unknown_ingests(archive, ingests)
         return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
 
 

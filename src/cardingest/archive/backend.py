@@ -26,6 +26,7 @@ from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
 from ..models import METADIR
 from ..storage import identity
 from ..storage import mounts as mount_table
+from .manifest import manifested_ingests
 
 ARCHIVE_ID_NAME = "archive-id"
 """In ``.cardingest/``: the id that ties an archive to its PostgreSQL catalogue."""
@@ -390,6 +391,32 @@ def refuse_emptied(archive: Path, ingests: Sequence[dict]) -> None:
             "for whom, is gone. Restore the catalogue from the archive's backup (or the "
             "database's) and run the command again; nothing was changed"
         )
+
+
+def refuse_unknown_ingests(archive: Path, ingests: Sequence[dict]) -> None:
+    """Refuse a catalogue that does not know ingests whose manifests the archive holds (each
+    is written from its ingest's catalogue rows, after the ingest is recorded): a copy of
+    the archive's database (a restored or staging one) given as ``--catalogue``, or a
+    catalogue restored from a backup older than them. It would not know the photos those
+    ingests filed, so the same card could be filed again, under another patient: a trial's
+    second desk did, and wiped the card, with no word."""
+    known = {str(ingest["ingest_id"]) for ingest in ingests}
+    unknown = [ingest for ingest in manifested_ingests(archive) if ingest not in known]
+    if not unknown:
+        return
+    raise CatalogueError(
+        f"The catalogue of {archive} does not know {len(unknown)} of the ingests whose "
+        f"manifests the archive holds (the last {unknown[-1]}): it is not the archive's "
+        "catalogue as it is now, but a copy of its database, or one restored from a backup "
+        "older than them. It does not know the photos they filed, so the same card could be "
+        "filed again, under another patient. Nothing was changed",
+        details=[
+            "Check --catalogue (or the config and $CARDINGEST_CATALOGUE): every desk uses "
+            "the archive's one catalogue",
+            "A catalogue restored from a backup lacks what was filed since: restore a newer "
+            "one (.cardingest/manifests/ lists what each ingest filed)",
+        ],
+    )
 
 
 def mount_of(path: Path) -> tuple[str, str] | None:
