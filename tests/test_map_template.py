@@ -508,8 +508,9 @@ def test_a_template_with_a_clock_offset_checks_its_rows_spans_by_it(
     tmp_path: Path, test_ids: Path
 ) -> None:
     """The `#` line above each row is in the template's times (the offset added): the check
-    that its photos were taken then adds the offset too, so the right card passes, and
-    another day's card of the same names is held."""
+    that its photos were taken then adds the offset too, so the right card passes (with any
+    offset of the run: names do not move with the clock), and another day's card of the
+    same names is held."""
     card = _close_patients_card(tmp_path / "card")
     template = tmp_path / "map.csv"
     code, _out, err = invoke(
@@ -525,10 +526,9 @@ def test_a_template_with_a_clock_offset_checks_its_rows_spans_by_it(
         encoding="utf-8",
     )
     archive = ("--archive", tmp_path / "archive")
-    code, out, err = invoke(
-        "preview", card, "--map", template, *archive, "--clock-offset", "-01:00", "--json"
-    )
-    assert code == 0 and {i["action"] for i in json.loads(out)["items"]} == {"copy"}, err
+    for offset in (("--clock-offset", "-01:00"), (), ("--clock-offset", "+00:05")):
+        code, out, err = invoke("preview", card, "--map", template, *archive, *offset, "--json")
+        assert code == 0 and {i["action"] for i in json.loads(out)["items"]} == {"copy"}, err
     other = tmp_path / "other"
     shutil.copytree(card, other)
     for photo in sorted((other / "DCIM" / "100CANON").iterdir()):
@@ -552,3 +552,9 @@ def test_two_clock_offset_lines_in_a_map_are_an_error() -> None:
     with pytest.raises(MapError) as caught:
         parse_map_text(twice)
     assert "lines 2, 5: two clock offsets for the map's times" in " ".join(caught.value.details)
+    typo = text.replace("+01:00:00", "+01:75:00")
+    with pytest.raises(MapError) as caught:
+        parse_map_text(typo)
+    assert "line 2: --clock-offset '+01:75:00': minutes and seconds go up to 59" in (
+        " ".join(caught.value.details)
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from badinput_helpers import cardingest
 from cardimage import CardFactory
 from clinic_helpers import cli
 from exif_bytes import exif_jpeg, timed_card
@@ -414,8 +415,9 @@ def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
     require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
     archive, victim = tmp_path / "archive", tmp_path / "shadow"
     (archive / ".cardingest").mkdir(parents=True)
-    os.chown(archive / ".cardingest", 65534, 65534)  # nobody's archive
-    os.chown(archive, 65534, 65534)
+    (archive / ".cardingest" / "archive-id").write_text("0123\n")
+    for made in (archive / ".cardingest" / "archive-id", archive / ".cardingest", archive):
+        os.chown(made, 65534, 65534)  # nobody's archive
     victim.write_text("root's secret\n")
     victim.chmod(0o600)
     real_mkdir = os.mkdir
@@ -444,26 +446,31 @@ def test_root_never_gives_a_new_archive_to_the_account_whose_folder_it_is_in(
     own archive's). It took the folder's owner for the archive's, so a folder another
     account made, with no archive in it yet, got every photo, the catalogue and the log;
     the ingest (which makes `.cardingest` before its checks) did not even warn, as its
-    preview did. The archive's account is the owner of its `.cardingest` now: root's new
-    archive is root's, and both warn of the folder another account can change."""
+    preview did. The archive's account is the owner of its `.cardingest` and the records in
+    it now (an empty `.cardingest` made there beforehand is no archive): root's new archive
+    is root's, and both warn of the folder another account can change."""
     if os.geteuid() != 0:
         pytest.skip("needs root: the test gives the folder to another account")
     monkeypatch.setattr(modes, "_owner", None, raising=False)
     card, map_file = make_demo_card(tmp_path)
     archive = tmp_path / "archive"
-    archive.mkdir(mode=0o755)
-    os.chown(archive, 65534, 65534)  # nobody's folder
+    archive.mkdir(mode=0o700)
+    (archive / ".cardingest").mkdir(mode=0o700)  # an empty one: no archive's records
+    for made in (archive / ".cardingest", archive):
+        os.chown(made, 65534, 65534)  # nobody's folder
     warned = f"({archive} belongs to the account nobody): they could remove, rename or replace"
     result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
     assert warned in " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
     result = cli("ingest", card, "--map", map_file, "--archive", archive, "--json")
     assert result.exit_code == 3, result.stderr
     assert warned in " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
-    made = [path for path, _mode in everything(archive) if path != archive]
+    made = [path for path, _mode in everything(archive) if path.parent != tmp_path]
+    made.remove(archive / ".cardingest")
     assert made and {os.lstat(path).st_uid for path in made} == {0}, made
     assert cli("verify", "--archive", archive).exit_code == 0
     assert {os.lstat(path).st_uid for path, _mode in everything(archive)} == {0, 65534}
     os.chown(archive, 0, 0)
+    os.chown(archive / ".cardingest", 0, 0)
     result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
     assert "other accounts" not in " ".join(json.loads(result.stdout)["warnings"])
 
@@ -670,6 +677,17 @@ def test_an_id_map_others_can_read_or_change_is_warned_of(config: Path) -> None:
             f"the ID map {map_file} can be read by every account on this computer (mode 0644): "
             f"it holds patients' IDs; chmod 600 {map_file}"
         ) in said, said
+        given = cardingest(  # --map /dev/stdin: the file named, not /dev/stdin
+            *preview[:3],
+            "/dev/stdin",
+            *preview[4:],
+            home=shared / "home",
+            env={"CARDINGEST_CONFIG": str(config)},
+            prefix=("sh", "-c", f'exec "$0" "$@" < {map_file}'),
+        )
+        assert f"the ID map {map_file} can be read by every account" in " ".join(
+            " ".join(json.loads(given.stdout)["warnings"]).split()
+        ), given.stderr
         map_file.chmod(0o600)
         assert "ID map" not in " ".join(json.loads(cli(*preview).stdout)["warnings"])
         map_file.chmod(0o644)

@@ -443,7 +443,8 @@ def test_map_template_lists_groups_without_the_slates() -> None:
 
 def test_map_template_of_slates_says_its_clock_offset() -> None:
     """With --clock-offset, the slate lines' times have it added, the line above them says
-    so, and the map read back is checked against the run's offset (`idmap.require_offset`)."""
+    so, and a from/to row in the map read back is checked against the run's offset
+    (`idmap.require_offset`)."""
     files = [media(card_path(n), at(n)) for n in range(1, 4)]
     slates = assign(files, {card_path(1): ok(card_path(1), "JBX3656")})
     plain = slate_map_template(files, slates).splitlines()
@@ -454,9 +455,14 @@ def test_map_template_of_slates_says_its_clock_offset() -> None:
     assert span is not None and span[0] == template_span(plain[1])[0] - timedelta(hours=2)
     idmap = parse_map_text(text)
     assert idmap.times_offset == timedelta(hours=-2) and idmap.rows[0].made_for == span
-    require_offset(idmap, timedelta(hours=-2))
+    require_offset(idmap, timedelta(0))  # names do not move with the clock
+    timed = parse_map_text(
+        text.replace("consent\n", "consent,from,to\n", 1)
+        + ",JBX3656,,,,2026-11-25 07:00:00,2026-11-25 07:10:00\n"
+    )
     with pytest.raises(MapError, match="written by map-template with --clock-offset -02:00:00"):
-        require_offset(idmap, timedelta(0))
+        require_offset(timed, timedelta(0))
+    require_offset(timed, timedelta(hours=-2))
 
 
 # ---- payloads: only the ID is kept, never "corrected" ----------------------------------

@@ -1597,7 +1597,9 @@ def test_a_catalogue_restored_from_before_the_last_ingest_is_refused(
 ) -> None:
     """``catalogue.sqlite`` put back from a backup older than the last ingest (a card filed
     for JBX3656 since): that card under another ID was filed a second time, under that
-    patient. The manifest of the ingest the catalogue does not know says so: refused."""
+    patient. The manifest of the ingest the catalogue does not know says so: refused. With
+    no newer catalogue, its manifest moved aside (as the message says) lets the archive go
+    on, and verify lists the photos that ingest filed; a ``._`` file is no manifest."""
     home, archive = tmp_path / "home", tmp_path / "archive"
     other = tmp_path / "other"
     (other / "DCIM" / "100CANON").mkdir(parents=True)
@@ -1616,6 +1618,16 @@ def test_a_catalogue_restored_from_before_the_last_ingest_is_refused(
         said = " ".join(run.stderr.split())
         assert f"The catalogue of {archive} does not know 1 of the ingests whose" in said, said
     assert not (archive / "MCJ1984").exists()
+    manifests = archive / ".cardingest" / "manifests"
+    [unknown] = [m for m in manifests.iterdir() if m.stem in said]
+    (manifests / f"._{unknown.name}").write_bytes(b"\0")  # macOS's on an exFAT or SMB drive
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    unknown.rename(aside / unknown.name)  # the way out the message gives, with no newer one
+    run = cardingest("preview", card, "--id", "MCJ1984", "--archive", archive, home=home)
+    assert run.code == 0, run.stderr
+    check = cardingest("verify", "--archive", archive, "--json", home=home)
+    assert check.code == 1 and b"JBX3656/" in check.stdout, check.stderr
 
 
 def test_a_run_with_another_clock_offset_says_the_archived_names_keep_the_first(

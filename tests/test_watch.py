@@ -145,16 +145,23 @@ def test_sigterm_or_sighup_while_waiting_stops_watch_as_ctrl_c_does(
         (["--id", "JBX3656"], "--id names the patients of one card"),
         (["--map", "map.csv"], "--map names the patients of one card"),
         (["--slates", "--archive", "map.csv/a"], "map.csv is not a folder, so the archive"),
+        (["--map", "offset.csv", "--once"], "watch takes no --clock-offset: ingest the card"),
     ],
 )
 def test_watch_bad_input_is_exit_2_before_waiting(
     args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Also ``--id`` or ``--map`` without ``--once``: the next patient's card would be filed
-    under them; and an archive that cannot be made (a trial: said only once a card was in,
-    after its slates were read)."""
+    under them; an archive that cannot be made (a trial: said only once a card was in,
+    after its slates were read); and a map whose from/to times need a clock offset, which
+    watch cannot give (a review: refused once a card was in, with "give --clock-offset")."""
     (tmp_path / "map.csv").write_text(
         "files,from,to,id\n,2024-01-01 00:00,2024-01-02 00:00,JBX3656\n"
+    )
+    (tmp_path / "offset.csv").write_text(  # from map-template --clock-offset: watch has none
+        "files,from,to,id\n# times are the camera's with --clock-offset +01:00:00 added: …\n"
+        "# 2024-01-01 10:00:00 to 10:05:00: 2 photo(s)\n"
+        ",2024-01-01 10:00,2024-01-01 10:05,JBX3656\n"
     )
     monkeypatch.chdir(tmp_path)
     code, _, err = invoke("watch", "--archive", tmp_path / "a", *args)

@@ -68,6 +68,7 @@ from .storage.links import blocked
 from .storage.modes import (
     ACL_NAMES,
     account_name,
+    archive_account,
     changeable_by_others,
     exposure,
     has_acl,
@@ -726,7 +727,7 @@ def prepare(
         )
         plan = replace(plan, warnings=(*plan.warnings, gave_way))
     for note in (
-        map_open_to_others(idmap),
+        map_open_to_others(idmap, settings.archive),
         map_used_before(other_cards, idmap),
         offset_changed(plan, this_card, same_names),
         left_by_another_patients_ingest(settings.archive, this_card, idmap, plan),
@@ -765,16 +766,17 @@ def prepare(
     return Prepared(root=root, card=card, idmap=idmap, plan=plan, slates=slates)
 
 
-def map_open_to_others(idmap: IdMap) -> str | None:
+def map_open_to_others(idmap: IdMap, archive: Path) -> str | None:
     """A warning when another account can change the ID map file (`modes.changeable_by_others`):
     it says whose photo is whose; else when every account on this computer can read it: it
     holds patients' IDs, and diagnoses. `map-template --out` writes it ``0600``; a
-    spreadsheet saves it again with the umask's mode, often ``0644``."""
+    spreadsheet saves it again with the umask's mode, often ``0644``. For root, a map of
+    the archive's own account is trusted, as its folders are (`_trusted_owners`)."""
     if not idmap.recorded.startswith("map sha256:"):
         return None  # --id, --slates, answers at the terminal
     path = Path(idmap.source)
-    shown = printable(str(path))
-    changed = changeable_by_others(path)
+    shown = printable(os.path.realpath(path))  # /dev/stdin: the file it was given
+    changed = changeable_by_others(path, _trusted_owners(archive))
     if changed is not None:
         return (
             f"the ID map {shown} {changed}: it says whose photo is whose, so whoever can "
@@ -990,16 +992,13 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
 
 def _trusted_owners(archive: Path) -> set[int]:
     """Whose folders a run may file photos in without a word: this account's and root's;
-    for root, also the account that made the archive (the owner of its ``.cardingest``:
+    for root, also the account that made the archive (`modes.archive_account`:
     `modes.keep_owner` gives that account what root files there, as the clinic's own)."""
     me = os.geteuid()
     if me != 0:
         return {me, 0}
-    with suppress(OSError):
-        records = os.lstat(archive / METADIR)
-        if stat.S_ISDIR(records.st_mode):
-            return {0, records.st_uid}
-    return {0}
+    made = archive_account(archive)
+    return {0} if made is None else {0, made[0]}
 
 
 def _changeable_by_others(place: Path, trusted: set[int]) -> str | None:

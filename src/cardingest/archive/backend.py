@@ -414,7 +414,12 @@ def refuse_unknown_ingests(archive: Path, ingests: Sequence[dict]) -> None:
             "Check --catalogue (or the config and $CARDINGEST_CATALOGUE): every desk uses "
             "the archive's one catalogue",
             "A catalogue restored from a backup lacks what was filed since: restore a newer "
-            "one (.cardingest/manifests/ lists what each ingest filed)",
+            "one. If there is none, move the manifests of those ingests out of "
+            f"{Path(archive) / METADIR / 'manifests'} (not one is lost: each lists what its "
+            "ingest filed); the catalogue then goes on without them, and `cardingest "
+            "verify` lists the photos they filed as not catalogued, for a person to check",
+            f"unknown ingest(s): {', '.join(unknown[:10])}"
+            + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""),
         ],
     )
 

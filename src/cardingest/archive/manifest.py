@@ -36,13 +36,16 @@ def manifest_path(archive: Path, ingest_id: str) -> Path:
 
 
 def manifested_ingests(archive: Path) -> list[str]:
-    """The ingests whose manifests the archive holds, by ID (none if it cannot be read)."""
+    """The ingests whose manifests the archive holds, by ID (none if it cannot be read). A
+    name no ingest has is left out: macOS's ``._…`` beside each file on an exFAT or SMB
+    drive, a sync tool's ``… (conflicted copy).sha256``."""
     folder = Path(archive) / METADIR / MANIFEST_DIR
     try:
         names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
     except OSError:
         return []
-    return [name.removesuffix(".sha256") for name in names if name.endswith(".sha256")]
+    found = (name.removesuffix(".sha256") for name in names if name.endswith(".sha256"))
+    return [ingest for ingest in found if _INGEST_ID.fullmatch(ingest)]
 
 
 def _check_relpath(relpath: str) -> None:

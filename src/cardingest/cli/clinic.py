@@ -10,6 +10,7 @@ import functools
 import sys
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,10 +40,12 @@ from ..errors import (
     CardGoneError,
     CardingestError,
     Interrupted,
+    MapError,
     OutputError,
     UsageError,
 )
 from ..models import Card, Settings
+from ..plan.idmap import require_offset
 from ..prepare import load_idmap
 from . import documents, output
 from .common import diagnosis_filter, lookup_id, parse_range, refuse_on_card
@@ -282,7 +285,17 @@ def check_watch_inputs(
             "terminal, card by card), --slates (a photographed barcode on each card), or "
             "--map FILE or --id ID with --once, for one card"
         )
-    load_idmap(map_file, patient_id, settings)
+    try:  # watch adds no clock offset: a map whose from/to times need one, said now
+        require_offset(load_idmap(map_file, patient_id, settings), timedelta(0))
+    except MapError as exc:
+        raise MapError(
+            exc.message,
+            details=[
+                "watch takes no --clock-offset: ingest the card with cardingest ingest "
+                "--map FILE --clock-offset …, or write the map again with map-template and "
+                "no --clock-offset"
+            ],
+        ) from None
     if not once and (map_file is not None or patient_id is not None):
         given = "--id" if patient_id is not None else "--map"
         raise UsageError(

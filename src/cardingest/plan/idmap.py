@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..card.kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
-from ..errors import InvalidIdError, MapError
+from ..errors import InvalidIdError, MapError, UsageError
 from ..ids import validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
@@ -504,7 +504,11 @@ def parse_map_text(
             continue
         filled = [cell for cell in cells if cell]
         if len(filled) == 1 and filled[0].startswith("#"):  # a comment, in any column
-            offset = _offset_of(filled[0])
+            try:
+                offset = _offset_of(filled[0])
+            except ValueError as exc:
+                problems.append(f"line {line}: {exc}; write the map again with map-template")
+                offset = None
             if offset is not None:
                 offsets.setdefault(offset, line)
             span = template_span(filled[0])
@@ -563,8 +567,15 @@ def offset_line(clock_offset: timedelta) -> str:
 
 
 def _offset_of(cell: str) -> timedelta | None:
+    """The offset an `offset_line` names (ValueError for one that is no offset); None for
+    any other comment."""
     found = _OFFSET_LINE.fullmatch(cell)
-    return parse_clock_offset(found.group(1)) if found else None
+    if found is None:
+        return None
+    try:
+        return parse_clock_offset(found.group(1))
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
 
 
 _SPAN = r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?: to (?:(\d{4}-\d\d-\d\d) )?(\d\d:\d\d:\d\d))?"
@@ -930,44 +941,36 @@ class EveryPhoto:
 
 
 def require_offset(idmap: IdMap, clock_offset: timedelta) -> None:
-    """Raises MapError where the map's `map-template` times and this run's clock differ.
+    """Raises MapError for a map with ``from`` and ``to`` rows whose `map-template` times
+    were written with another clock offset than this run's.
 
     `map-template` shows each group's times, and tells a photo a map cannot name to be given
     by ``from`` and ``to`` times: copied from its ``#`` lines, those are the camera's own
-    times, but ``from`` and ``to`` are compared with the camera's plus ``--clock-offset``.
-    With an offset bigger than the pause between two patients, the first's last photos fell
-    in the next one's row. A map written with ``--clock-offset`` says so (`offset_line`),
-    and the run must give the same one."""
+    times (plus the offset it was given, `offset_line`), but ``from`` and ``to`` are compared
+    with the camera's plus this run's ``--clock-offset``. With an offset bigger than the
+    pause between two patients, the first's last photos fell in the next one's row. Names
+    do not move with the clock: a map of names alone passes."""
     written = idmap.times_offset
-    if written is None or written == clock_offset:
-        return
-    this_run = format_clock_offset(clock_offset)
-    if written:
-        raise MapError(
-            f"{idmap.source}: the map was written by map-template with --clock-offset "
-            f"{format_clock_offset(written)} (its times are the camera's with that added), "
-            f"and this run's clock offset is {this_run}",
-            details=[
-                f"give --clock-offset {format_clock_offset(written)}, as the map says; or, "
-                "if that offset was wrong, write the map again with map-template and the "
-                "right one"
-            ],
-        )
     timed = [row.line for row in idmap.rows if row.start is not None]
-    if timed:
-        raise MapError(
-            f"{idmap.source}: line(s) {', '.join(map(str, timed))} give photos by from and "
-            "to times, in a map written by map-template with no clock offset: its # lines "
-            f"show the camera's own times, and this run adds {this_run} to every camera "
-            "time before comparing it with from and to",
-            details=[
-                "times copied from the # lines would give photos to the wrong row: write the "
-                f"map again with map-template --clock-offset {this_run}, whose # lines show "
-                "the camera's times with it added",
-                "or, if the from and to times are the true times (not the # lines'), delete "
-                "the map's # time lines",
-            ],
-        )
+    if written is None or written == clock_offset or not timed:
+        return
+    lines = ", ".join(map(str, timed))
+    this_run, then = format_clock_offset(clock_offset), format_clock_offset(written)
+    how = f"with --clock-offset {then}" if written else "with no clock offset"
+    raise MapError(
+        f"{idmap.source}: line(s) {lines} give photos by from and to times, in a map written "
+        f"by map-template {how}: its # lines show the camera's times"
+        + (f" with {then} added" if written else "")
+        + f", and this run adds {this_run} to every camera time before comparing it with "
+        "from and to",
+        details=[
+            "times copied from the # lines would give photos to the wrong row: give "
+            f"--clock-offset {then}, or write the map again with map-template --clock-offset "
+            f"{this_run}",
+            "or, if the from and to times are the true times (not the # lines'), delete the "
+            "map's # time lines",
+        ],
+    )
 
 
 def resolve(

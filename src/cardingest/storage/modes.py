@@ -16,7 +16,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ..errors import UsageError
@@ -44,22 +44,41 @@ def keep_owner(archive: Path) -> None:
     """Run as root on an archive another account owns (``sudo cardingest verify``): give
     what is created or rewritten from now on to that account, as if it had made it. Else a
     root-owned audit head or folder would lock the clinic's own account out of its archive.
-    Set once, by the CLI; nothing for anyone but root, or an archive that is not there yet.
-
-    The archive's account is the one that made it: the owner of its ``.cardingest`` folder,
-    not of the folder it is in. A folder another account made (or a path it put a folder at
-    first), with no archive in it yet, got every photo, the catalogue and the log of root's
-    first ingest that way."""
+    Set once, by the CLI; nothing for anyone but root, or an archive that is not there yet
+    (`archive_account`)."""
     global _owner
     _owner = None
-    if not _POSIX or os.geteuid() != 0:
-        return
+    if _POSIX and os.geteuid() == 0:
+        found = archive_account(archive)
+        _owner = found if found is not None and found[0] != 0 else None
+
+
+_RECORDS = ("catalogue.sqlite", "archive-id")
+"""What an archive made by an account holds in its ``.cardingest`` (a SQLite catalogue, or
+the id that ties it to its PostgreSQL one: `archive.backend`'s names)."""
+
+
+def archive_account(archive: Path) -> tuple[int, int] | None:
+    """(uid, gid) of the account that made the archive: the owner of its ``.cardingest``
+    folder and of the records in it (`_RECORDS`); None for no archive there yet.
+
+    Not the owner of the folder it is in: a folder another account made (or a path it put
+    a folder at first), with no archive in it yet, got every photo, the catalogue and the
+    log of root's first ingest that way; nor of an empty ``.cardingest`` it made there."""
     try:
-        found = os.lstat(archive / METADIR)
+        folder = os.lstat(archive / METADIR)
     except OSError:
-        return
-    if stat.S_ISDIR(found.st_mode) and found.st_uid != 0:
-        _owner = (found.st_uid, found.st_gid)
+        return None
+    if not stat.S_ISDIR(folder.st_mode):
+        return None
+    for name in _RECORDS:
+        try:
+            record = os.lstat(archive / METADIR / name)
+        except OSError:
+            continue
+        if stat.S_ISREG(record.st_mode) and record.st_size and record.st_uid == folder.st_uid:
+            return folder.st_uid, folder.st_gid
+    return None
 
 
 def _give(fd: int) -> None:
@@ -471,11 +490,11 @@ def exposure(mode: int, gid: int, acl: bool = False) -> str:
     return said
 
 
-def changeable_by_others(path: Path) -> str | None:
+def changeable_by_others(path: Path, trusted: Collection[int] = ()) -> str | None:
     """Why another account can change the file at ``path``, or put another in its place (it
     belongs to that account, its mode lets a group or everyone write, or its folder does),
     in words; None if none can. Root's files and folders are trusted, as root could do
-    anything; so is a sticky folder such as ``/tmp``."""
+    anything, and those of the accounts in ``trusted``; so is a sticky folder (``/tmp``)."""
     me = os.geteuid()
     try:
         status, folder = os.stat(path), os.stat(path.resolve().parent)
@@ -483,12 +502,12 @@ def changeable_by_others(path: Path) -> str | None:
         return None
     if stat.S_ISCHR(status.st_mode) and status.st_uid == 0:  # /dev/null: nothing to change
         return None
-    if status.st_uid not in (me, 0):
+    if status.st_uid not in (me, 0, *trusted):
         return f"belongs to {account_name(status.st_uid)}"
     if status.st_mode & 0o022:
         who = "every account" if status.st_mode & 0o002 else "its group"
         return f"can be changed by {who} (mode {status.st_mode & 0o777:04o})"
-    if folder.st_uid not in (me, 0) or (
+    if folder.st_uid not in (me, 0, *trusted) or (
         folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
     ):
         return "is in a folder other accounts can change (they could put another in its place)"
