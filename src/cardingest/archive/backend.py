@@ -26,7 +26,6 @@ from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
 from ..models import METADIR
 from ..storage import identity
 from ..storage import mounts as mount_table
-from .manifest import manifested_ingests
 
 ARCHIVE_ID_NAME = "archive-id"
 """In ``.cardingest/``: the id that ties an archive to its PostgreSQL catalogue."""
@@ -400,6 +399,8 @@ def refuse_unknown_ingests(archive: Path, ingests: Sequence[dict]) -> None:
     catalogue restored from a backup older than them. It would not know the photos those
     ingests filed, so the same card could be filed again, under another patient: a trial's
     second desk did, and wiped the card, with no word."""
+    from .manifest import manifested_ingests  # and its durable writes: not for `cards`
+
     known = {str(ingest["ingest_id"]) for ingest in ingests}
     unknown = [ingest for ingest in manifested_ingests(archive) if ingest not in known]
     if not unknown:
