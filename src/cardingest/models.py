@@ -17,6 +17,10 @@ Consent = Literal["record", "teaching", "publication"]
 CONSENT_LEVELS: tuple[str, ...] = ("record", "teaching", "publication")
 METADIR = ".cardingest"
 """The archive's own folder: catalogue, manifests, audit log, lock."""
+ARCHIVE_ID_NAME = "archive-id"
+"""In ``.cardingest/``: the id that ties an archive to its PostgreSQL catalogue."""
+CATALOGUE_NAME = "catalogue.sqlite"
+"""In ``.cardingest/``: the SQLite catalogue."""
 MAX_SUFFIX = 9999
 """The highest same-second or name-clash suffix (``-2`` ... ``-9999``) before giving up."""
 

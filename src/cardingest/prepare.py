@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .archive.backend import (
-    ARCHIVE_ID_NAME,
     catalogue_path,
     check_sqlite_place,
     location_for,
@@ -32,6 +31,7 @@ from .card.scan import VIDEO, not_archived_kind, not_photo_warning, scan, specia
 from .card.volume import same_volume
 from .errors import CardChangedError, CardingestError, CardReadError, UsageError
 from .models import (
+    ARCHIVE_ID_NAME,
     METADIR,
     ArchivedFile,
     ArchiveState,
@@ -775,7 +775,8 @@ def map_open_to_others(idmap: IdMap, archive: Path) -> str | None:
     if not idmap.recorded.startswith("map sha256:"):
         return None  # --id, --slates, answers at the terminal
     path = Path(idmap.source)
-    shown = printable(os.path.realpath(path))  # /dev/stdin: the file it was given
+    real = Path(os.path.realpath(path))  # /dev/stdin: the file it was given
+    shown = printable(str(real))
     changed = changeable_by_others(path, _trusted_owners(archive))
     if changed is not None:
         return (
@@ -787,8 +788,7 @@ def map_open_to_others(idmap: IdMap, archive: Path) -> str | None:
         mode = os.stat(path).st_mode
         if not mode & stat.S_IROTH or not stat.S_ISREG(mode):
             return None
-        folders = Path(os.path.realpath(path)).parents
-        if any(not os.stat(folder).st_mode & stat.S_IXOTH for folder in folders):
+        if any(not os.stat(folder).st_mode & stat.S_IXOTH for folder in real.parents):
             return None  # a folder on the way (a home of 0700) lets no other account in
     except OSError:
         return None
@@ -959,10 +959,16 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
             parts = folder.split("/")
             places.update(Path(root, *parts[: n + 1]) for n in range(len(parts)))
         for place in sorted(places):
-            why = _changeable_by_others(place, trusted)
+            try:
+                status = os.lstat(place)
+            except OSError:
+                continue  # not there yet: made 0700
+            if stat.S_ISLNK(status.st_mode):
+                continue  # its own mode (0777) says nothing: `blocked_folders` names the link
+            why = _writers(place, status, trusted)
             if why is not None:
                 changed.append((place, why))
-            elif (readers := _readable_by_others(place)) is not None:
+            elif (readers := _readers(place, status)) is not None:
                 read.append((place, readers))
     found = changed or read
     if not found:
@@ -1001,13 +1007,9 @@ def _trusted_owners(archive: Path) -> set[int]:
     return {0} if made is None else {0, made[0]}
 
 
-def _changeable_by_others(place: Path, trusted: set[int]) -> str | None:
-    try:
-        status = os.lstat(place)
-    except OSError:
-        return None  # not there yet: made 0700
-    if stat.S_ISLNK(status.st_mode):
-        return None  # its own mode (0777) says nothing: `blocked_folders` names the link
+def _writers(place: Path, status: os.stat_result, trusted: set[int]) -> str | None:
+    """Who other than ``trusted`` can change the folder at ``place`` (``status``: its
+    lstat), in words; None for nobody."""
     if status.st_uid not in trusted:
         return f"belongs to {account_name(status.st_uid)}"
     if status.st_mode & 0o002:
@@ -1017,13 +1019,9 @@ def _changeable_by_others(place: Path, trusted: set[int]) -> str | None:
     return None
 
 
-def _readable_by_others(place: Path) -> str | None:
-    """Who other than its owner (and the ``archive_group``) can list or enter the folder, in
-    words (`modes.exposure`); None for nobody, or no folder there."""
-    try:
-        status = os.lstat(place)
-    except OSError:
-        return None
+def _readers(place: Path, status: os.stat_result) -> str | None:
+    """Who other than its owner (and the ``archive_group``) can list or enter the folder at
+    ``place`` (``status``: its lstat), in words (`modes.exposure`); None for nobody."""
     if not stat.S_ISDIR(status.st_mode) or not too_open(status.st_mode, status.st_gid):
         return None
     return exposure(status.st_mode, status.st_gid, has_acl(place))

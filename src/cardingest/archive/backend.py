@@ -23,14 +23,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
-from ..models import METADIR
+from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, METADIR
 from ..storage import identity
 from ..storage import mounts as mount_table
 
-ARCHIVE_ID_NAME = "archive-id"
-"""In ``.cardingest/``: the id that ties an archive to its PostgreSQL catalogue."""
-CATALOGUE_NAME = "catalogue.sqlite"
-"""In ``.cardingest/``: the SQLite catalogue."""
 MIGRATED_TABLE = "migrated_to"
 """The table a SQLite catalogue moved to PostgreSQL holds its new URL in."""
 

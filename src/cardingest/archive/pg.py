@@ -47,11 +47,10 @@ from ..errors import (
     NoArchiveError,
 )
 from ..host import host_name
-from ..models import METADIR
+from ..models import ARCHIVE_ID_NAME, METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes
 from .backend import (
-    ARCHIVE_ID_NAME,
     PRIVILEGE_DENIED,
     catalogue_path,
     migrated_to,

@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from ..models import METADIR
+from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, METADIR
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -53,9 +53,9 @@ def keep_owner(archive: Path) -> None:
         _owner = found if found is not None and found[0] != 0 else None
 
 
-_RECORDS = ("catalogue.sqlite", "archive-id")
-"""What an archive made by an account holds in its ``.cardingest`` (a SQLite catalogue, or
-the id that ties it to its PostgreSQL one: `archive.backend`'s names)."""
+_RECORDS = (CATALOGUE_NAME, ARCHIVE_ID_NAME)
+"""What an archive made by an account holds in its ``.cardingest``: a SQLite catalogue, or
+the id that ties it to its PostgreSQL one."""
 
 
 def archive_account(archive: Path) -> tuple[int, int] | None:
