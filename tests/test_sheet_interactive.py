@@ -309,3 +309,28 @@ def test_a_sheet_on_the_card_is_refused(tmp_path: Path) -> None:
         )
         assert code == 2 and "is on the folder read as the card" in " ".join(err.split()), err
         assert not where.exists()
+
+
+def test_with_a_clock_offset_the_groups_show_the_times_a_map_is_compared_with(
+    tmp_path: Path,
+) -> None:
+    """A person may write a map's from and to times from what the questions showed (the
+    photos a map cannot name stay on the card with that advice): with --clock-offset those
+    times are compared with camera time + offset, so the groups, at the terminal and on the
+    sheet, show camera time + offset, as map-template does."""
+    card, _ = make_demo_card(tmp_path)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    child = spawn(
+        scratch, "preview", card, "--archive", tmp_path / "archive", "--clock-offset", "+01:00:30"
+    )
+    child.expect_exact("times are the camera's with +01:00:30 added.")
+    child.expect(r"file://(\S+\.html)")
+    sheet = Path(child.match.group(1))
+    child.expect_exact("Group 1: 3 photo(s), 2026-11-24 10:15:32 to 10:17:10")
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    text = Page(sheet.read_text(encoding="utf-8")).all_text
+    assert "+01:00:30 added to camera times" in text
+    assert "10:15:32" in text and "09:15:02" not in text
+    child.sendcontrol("c")
+    assert finish(child) == 130

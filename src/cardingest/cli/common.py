@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # the card reader and the planner load when a plan is made, n
     from ..prepare import Prepared
 
 F = TypeVar("F", bound=Callable[..., Any])
-GroupsHook = Callable[[Path, Sequence["Group"]], None]
+GroupsHook = Callable[[Path, Sequence["Group"], timedelta], None]
 
 
 SHOWN_DETAILS = 100

@@ -56,7 +56,7 @@ def ask_yes(question: str) -> bool:
 def ask_idmap(
     root: Path,
     settings: Settings,
-    show_groups: Callable[[Path, Sequence[Group]], None] | None = None,
+    show_groups: Callable[[Path, Sequence[Group], timedelta], None] | None = None,
     clock_offset: timedelta = timedelta(0),
 ) -> IdMap:
     """Show the card's photos grouped by time gaps and ask for each group's patient ID.
@@ -66,20 +66,26 @@ def ask_idmap(
     """
     from ..plan.assign import as_shown, ask_ids, build_idmap, make_groups
     from ..prepare import clock_warning, scan_source
+    from .documents import offset_text
 
     files = scan_source(root)
-    groups = make_groups(files, timedelta(minutes=settings.gap_minutes))
+    groups = make_groups(files, timedelta(minutes=settings.gap_minutes), clock_offset)
     if not groups:
         raise UsageError(f"No photos found in {root}")
     output.err.print(
         f"{sum(len(g.files) for g in groups)} photo(s) in {len(groups)} group(s) "
-        f"(a new group after a gap of more than {settings.gap_minutes:g} minutes)."
+        f"(a new group after a gap of more than {settings.gap_minutes:g} minutes)"
+        + (
+            f"; times are the camera's with {offset_text(clock_offset)} added."
+            if clock_offset
+            else "."
+        )
     )
     odd_clock = clock_warning(files, clock_offset, datetime.now())
     if odd_clock is not None:  # before the questions, not with the plan after them
         output.print_warnings([odd_clock])
     if show_groups is not None:
-        show_groups(root, groups)
+        show_groups(root, groups, clock_offset)
 
     def check(raw: str) -> str:
         return validate_id(

@@ -102,10 +102,12 @@ def write_groups_sheet(
     _write(target, sheet, root)
 
 
-def groups_writer(slot: SheetSlot, gap_minutes: float) -> Callable[[Path, Sequence], None]:
+def groups_writer(
+    slot: SheetSlot, gap_minutes: float
+) -> Callable[[Path, Sequence, timedelta], None]:
     """For interactive assignment: write the groups' sheet before the first question."""
 
-    def show(root: Path, groups: Sequence) -> None:
+    def show(root: Path, groups: Sequence, clock_offset: timedelta) -> None:
         target = slot.for_groups()
         write_groups_sheet(
             target,
@@ -113,6 +115,7 @@ def groups_writer(slot: SheetSlot, gap_minutes: float) -> Callable[[Path, Sequen
             [g.files for g in groups],
             title="Contact sheet: groups to assign (group numbers match the questions)",
             gap_minutes=gap_minutes,
+            clock_offset=clock_offset,
         )
         where = "temporary file, removed when this command ends" if target.temporary else "--sheet"
         output.err.print(

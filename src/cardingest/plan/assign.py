@@ -29,10 +29,13 @@ class Group:
     files: tuple[MediaFile, ...]
     qualify: bool = False
     """Name photos with their folder: the same file name is in more than one folder."""
+    clock_offset: timedelta = timedelta(0)
+    """Added to the camera's times shown, as `--clock-offset` is to the times a map's
+    ``from``/``to`` are compared with (a person may write a map from them)."""
 
     def describe(self) -> str:
         first, last = self.files[0], self.files[-1]
-        span = group_span(self.files)
+        span = group_span(self.files, self.clock_offset)
 
         def name(media: MediaFile) -> str:
             folder = media.folder.rpartition("/")[2]
@@ -48,13 +51,15 @@ def as_shown(files: Sequence[MediaFile]) -> dict[str, tuple[int, datetime, str]]
     return {media.path: (media.size, media.captured, media.subsec) for media in files}
 
 
-def make_groups(files: Sequence[MediaFile], gap: timedelta) -> list[Group]:
+def make_groups(
+    files: Sequence[MediaFile], gap: timedelta, clock_offset: timedelta = timedelta(0)
+) -> list[Group]:
     folders: dict[str, set[str]] = {}
     for media in files:
         folders.setdefault(media.name.upper(), set()).add(media.folder)
     qualify = any(len(where) > 1 for where in folders.values())
     return [
-        Group(number, tuple(group), qualify)
+        Group(number, tuple(group), qualify, clock_offset)
         for number, group in enumerate(group_by_gap(files, gap), start=1)
     ]
 
