@@ -164,7 +164,7 @@ def test_dry_run_shows_each_decision_and_changes_nothing(
         assert action in line
     assert document["dry_run"] is True
     assert document["summary"] == {"removed": 2, "kept": 1}
-    assert set(document) == {"source", "archive", "dry_run", "items", "summary"}
+    assert set(document) == {"source", "archive", "dry_run", "items", "summary", "warnings"}
     assert set(document["items"][0]) == {"source", "sha256", "action", "reason", "archive_path"}
     assert snapshot(mount) == before
     assert len(events(archive)) == lines_before
@@ -564,6 +564,8 @@ def test_read_only_card_is_a_clear_error(
     dry = cli("wipe", mount, "--archive", archive, "--dry-run")  # a trial: no word of it
     assert dry.exit_code == EXIT_OK and "is read-only" in dry.stderr, dry.stderr
     assert "the wipe itself would refuse" in dry.stderr
+    _, document = wipe_json(mount, archive, "--dry-run")  # and a script learns it
+    assert any("the wipe itself would refuse" in w for w in document["warnings"])
 
     result = cli("wipe", mount, "--archive", archive, "--yes")
 

@@ -103,6 +103,9 @@ class WipePlan:
     archive: str
     card: Card | None
     items: tuple[WipeItem, ...]
+    warnings: tuple[str, ...] = ()
+    """Said before the decisions, and in ``--json``: an ingest that may be running, a card
+    the wipe would refuse to change."""
 
     @property
     def to_remove(self) -> list[WipeItem]:

@@ -159,6 +159,7 @@ def wipe(result: WipeResult) -> Document:
         "dry_run": result.dry_run,
         "items": [wipe_item(one) for one in result.items],
         "summary": {"removed": len(result.removed), "kept": len(result.kept)},
+        "warnings": list(result.plan.warnings),
     }
 
 

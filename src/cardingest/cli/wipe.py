@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -242,14 +243,16 @@ def run_wipe(
     if dry_run:
         with _nothing_removed_yet():
             plan = keep_held(_check(root, card, archive, settings.backup), held or {})
-        output.print_warnings(unrecorded_warnings(archive))
-        if not as_json:
-            _show_plan(plan, settings.archive_from, console)
         from ..storage.mounts import mounted_read_only
 
+        said = unrecorded_warnings(archive)
         if mounted_read_only(root):
             refused = "the wipe itself would refuse, and remove nothing"
-            output.print_warnings([f"the card at {root} {READ_ONLY}: {refused}"])
+            said.append(f"the card at {root} {READ_ONLY}: {refused}")
+        plan = replace(plan, warnings=(*plan.warnings, *said))
+        output.print_warnings(plan.warnings)
+        if not as_json:
+            _show_plan(plan, settings.archive_from, console)
         return dry_run_result(plan)
     require_confirmation(yes)
     refuse_read_only_card(root)
@@ -257,7 +260,8 @@ def run_wipe(
         AuditLog(archive).require_appendable()  # a torn log: refuse before re-reading the card
         with _nothing_removed_yet():
             plan = keep_held(_check(root, card, archive, settings.backup), held or {})
-            output.print_warnings(unrecorded_warnings(archive))
+            plan = replace(plan, warnings=(*plan.warnings, *unrecorded_warnings(archive)))
+            output.print_warnings(plan.warnings)
             if not as_json or not yes:
                 _show_plan(plan, settings.archive_from, console)
             if not _confirmed(plan, yes):
