@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from badinput_helpers import cardingest
-from cardimage import CardFactory
+from cardimage import CardFactory, require
 from clinic_helpers import cli
 from exif_bytes import exif_jpeg, timed_card
 
@@ -348,7 +348,6 @@ def test_fix_permissions_names_the_owner_of_what_it_may_not_change_and_closes_th
     closed before it went unrecorded. Now the rest are closed and recorded, the one left is
     named with its owner, and the report is kept (it was an error document in its place)."""
     from badinput_helpers import cardingest
-    from cardimage import require
     from test_usability import NO_OVERRIDE
 
     require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
@@ -382,7 +381,6 @@ def test_a_folder_opened_by_an_access_control_list_is_said_so(
     list's mask, and it was called writable by its group, which sent the reader to the
     wrong place. Both `verify` and `preview` now name the access control list, and
     `--fix-permissions` (its chmod lowers the mask) closes it."""
-    from cardimage import require
 
     require(shutil.which("setfacl") is not None, "needs setfacl (Debian package acl)")
     archive, _ = ingest_demo(tmp_path)
@@ -410,7 +408,6 @@ def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
     """Root on an archive another account owns gives what it makes to that account
     (`modes.keep_owner`). That account swapped a new patient folder for a link to a file
     of root's between the folder's making and its chown, and the file became theirs."""
-    from cardimage import require
 
     require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
     archive, victim = tmp_path / "archive", tmp_path / "shadow"
@@ -660,6 +657,37 @@ def test_archive_group_with_a_backup_on_a_drive_without_owners_is_archived(
     checked = cli("verify", "--archive", archive)
     said = " ".join(checked.stdout.split())
     assert checked.exit_code == 1 and "no chmod can: its mount options decide" in said, said
+
+
+def test_an_id_map_another_account_of_its_group_can_read_is_warned_of(config: Path) -> None:
+    """A review: a map of mode 0640 whose group holds other accounts (a shared `users` or
+    `staff` group) was read without a word, as only the bits for every account were looked
+    at. A group of the map's owner alone (Debian's own group per account) is no one else;
+    the archive_group is meant to read patients' files."""
+    require(os.geteuid() == 0, "needs root: only root gives a file to another account's group")
+    theirs = grp.getgrnam("nogroup").gr_gid  # the account nobody's own group
+    shared = Path(tempfile.mkdtemp(prefix="cardingest-map-", dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        card, map_file = make_demo_card(shared)
+        map_file.chmod(0o640)
+        preview = ("preview", card, "--map", map_file, "--archive", shared / "archive", "--json")
+
+        def warned() -> str:
+            return " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+
+        os.chown(map_file, 0, theirs)
+        said = warned()
+        assert f"the ID map {map_file} can be read by group nogroup (the account(s) " in said
+        assert "nobody" in said.partition("nogroup")[2] and "mode 0640" in said, said
+        assert f"chmod 600 {map_file}" in said
+        os.chown(map_file, 0, 0)  # root's own group: no other account in it
+        assert "ID map" not in warned()
+        os.chown(map_file, 0, theirs)
+        config.write_text('allow_test_ids = true\narchive_group = "nogroup"\n', encoding="utf-8")
+        assert "ID map" not in warned()
+    finally:
+        shutil.rmtree(shared)
 
 
 def test_an_id_map_others_can_read_or_change_is_warned_of(config: Path) -> None:

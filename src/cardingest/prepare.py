@@ -71,7 +71,9 @@ from .storage.modes import (
     archive_account,
     changeable_by_others,
     exposure,
+    group_name,
     has_acl,
+    other_members,
     ours_alone,
     too_open,
 )
@@ -768,8 +770,9 @@ def prepare(
 
 def map_open_to_others(idmap: IdMap, archive: Path) -> str | None:
     """A warning when another account can change the ID map file (`modes.changeable_by_others`):
-    it says whose photo is whose; else when every account on this computer can read it: it
-    holds patients' IDs, and diagnoses. `map-template --out` writes it ``0600``; a
+    it says whose photo is whose; else when every account on this computer, or another
+    account of its group (not the ``archive_group``), can read it: it holds patients' IDs,
+    and diagnoses. `map-template --out` writes it ``0600``; a
     spreadsheet saves it again with the umask's mode, often ``0644``. For root, a map of
     the archive's own account is trusted, as its folders are (`_trusted_owners`)."""
     if not idmap.recorded.startswith("map sha256:"):
@@ -785,17 +788,31 @@ def map_open_to_others(idmap: IdMap, archive: Path) -> str | None:
             f"chmod 600 {shown}) in a folder only you can change"
         )
     try:
-        mode = os.stat(path).st_mode
-        if not mode & stat.S_IROTH or not stat.S_ISREG(mode):
-            return None
-        if any(not os.stat(folder).st_mode & stat.S_IXOTH for folder in real.parents):
-            return None  # a folder on the way (a home of 0700) lets no other account in
+        status = os.stat(path)
+        folders = [os.stat(folder) for folder in real.parents]
     except OSError:
         return None
+    mode, gid = status.st_mode, status.st_gid
+    if not stat.S_ISREG(mode):
+        return None
+    remedy = f"it holds patients' IDs; chmod 600 {shown}, or keep it in a folder of your own"
+    # A folder on the way that does not let them in (a home of 0700) keeps them out.
+    if mode & stat.S_IROTH and all(f.st_mode & stat.S_IXOTH for f in folders):
+        return (
+            f"the ID map {shown} can be read by every account on this computer (mode "
+            f"{stat.S_IMODE(mode):04o}): {remedy}"
+        )
+    if not too_open(mode, gid) & stat.S_IRGRP:
+        return None  # not by its group, or its group is the archive_group
+    members = other_members(gid, status.st_uid)
+    if not members or not all(
+        f.st_mode & stat.S_IXOTH or (f.st_mode & stat.S_IXGRP and f.st_gid == gid) for f in folders
+    ):
+        return None
+    named = ", ".join(members[:5]) + (f" and {len(members) - 5} more" if len(members) > 5 else "")
     return (
-        f"the ID map {shown} can be read by every account on this computer (mode "
-        f"{stat.S_IMODE(mode):04o}): it holds patients' IDs; chmod 600 {shown}, or keep it in "
-        "a folder of your own"
+        f"the ID map {shown} can be read by group {group_name(gid)} (the account(s) {named}; "
+        f"mode {stat.S_IMODE(mode):04o}): {remedy}"
     )
 
 

@@ -452,6 +452,24 @@ def group_name(gid: int) -> str:
         return str(gid)
 
 
+def other_members(gid: int, besides: int) -> list[str]:
+    """The names of the accounts in group ``gid`` other than ``besides``: those it lists, and
+    those whose own group it is. A directory service that does not list its accounts (LDAP
+    without enumeration) shows only its groups' listed members."""
+    try:
+        import grp
+        import pwd
+    except ImportError:
+        return []
+    with contextlib.suppress(KeyError):
+        listed = set(grp.getgrgid(gid).gr_mem)
+        listed.update(entry.pw_name for entry in pwd.getpwall() if entry.pw_gid == gid)
+        with contextlib.suppress(KeyError):
+            listed.discard(pwd.getpwuid(besides).pw_name)
+        return sorted(listed)
+    return []
+
+
 def has_acl(path: Path) -> bool:
     """Whether an access control list gives accounts or groups beyond the owner, the group
     and the others their access (`setfacl -m u:nurse2:rwx`): the mode's group bits are then
