@@ -21,6 +21,8 @@ ARCHIVE_ID_NAME = "archive-id"
 """In ``.cardingest/``: the id that ties an archive to its PostgreSQL catalogue."""
 CATALOGUE_NAME = "catalogue.sqlite"
 """In ``.cardingest/``: the SQLite catalogue."""
+MOVE_JOURNAL_NAME = "move-journal.json"
+"""In ``.cardingest/``: the journal of a move under way (`move`)."""
 MAX_SUFFIX = 9999
 """The highest same-second or name-clash suffix (``-2`` ... ``-9999``) before giving up."""
 

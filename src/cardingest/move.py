@@ -39,7 +39,7 @@ from .archive.verify import CopyChecker, CopyState, archive_file, second_copy
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
 from .errors import ArchiveError, AuditError, CardingestError, Interrupted, UsageError
-from .models import METADIR, MovedPhoto
+from .models import METADIR, MOVE_JOURNAL_NAME, MovedPhoto
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX
 from .plan.shots import dcf_number, subsec_fraction
@@ -55,8 +55,6 @@ from .storage.links import leaves_root
 from .storage.modes import make_dirs
 from .storage.transfer import plain_relpath
 from .text import not_utf8_target
-
-JOURNAL_NAME = "move-journal.json"
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ class MoveResult:
 
 
 def journal_path(archive: Path) -> Path:
-    return Path(archive) / METADIR / JOURNAL_NAME
+    return Path(archive) / METADIR / MOVE_JOURNAL_NAME
 
 
 def _now() -> str:
@@ -585,8 +583,8 @@ def _backup_gone(record: CatalogueRecord) -> str:
 
 
 def pending_move_warnings(archive: Path) -> list[str]:
-    """A warning for an interrupted move, for `verify`: until it finishes, its photos are
-    on disk under both names, the old ones "unexpected"."""
+    """A warning for an interrupted move, for `verify`, `preview`, `ingest` and `wipe`: until
+    it finishes, its photos are on disk under both names, the old ones "unexpected"."""
     if not journal_path(archive).exists():
         return []
     try:

@@ -33,6 +33,7 @@ from .errors import CardChangedError, CardingestError, CardReadError, UsageError
 from .models import (
     ARCHIVE_ID_NAME,
     METADIR,
+    MOVE_JOURNAL_NAME,
     ArchivedFile,
     ArchiveState,
     Card,
@@ -1481,13 +1482,19 @@ def clock_warning(files: Sequence[MediaFile], clock_offset: timedelta, now: date
 
 
 def unrecorded_warnings(archive: Path) -> list[str]:
-    """`journal.pending_warnings`, loading the journal's modules only for an archive with a
-    catalogue (a new archive's preview loads none of them, and has no journal)."""
+    """`journal.pending_warnings` and `move.pending_move_warnings` (an interrupted move's
+    photos are under both names: the names the ingest finds taken are its), loading their
+    modules only for an archive with a catalogue, or a move's journal."""
     if not has_catalogue(archive):
         return []
     from .archive.journal import pending_warnings
 
-    return pending_warnings(archive)
+    said = pending_warnings(archive)
+    if (archive / METADIR / MOVE_JOURNAL_NAME).exists():
+        from .move import pending_move_warnings
+
+        said += pending_move_warnings(archive)
+    return said
 
 
 def check_separate(root: Path, settings: Settings) -> None:
