@@ -3,9 +3,11 @@ the umask, open to `archive_group` when one is set, and `verify` finds what is n
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -657,6 +659,64 @@ def test_archive_group_with_a_backup_on_a_drive_without_owners_is_archived(
     checked = cli("verify", "--archive", archive)
     said = " ".join(checked.stdout.split())
     assert checked.exit_code == 1 and "no chmod can: its mount options decide" in said, said
+
+
+@contextlib.contextmanager
+def login_accounts(*names: str) -> Iterator[list[str]]:
+    """Accounts that can log in (a shell, no home), removed again; yields every such
+    account of this computer, the new ones among them."""
+    try:
+        for name in names:
+            subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
+        yield sorted(
+            e.pw_name
+            for e in pwd.getpwall()
+            if 1000 <= e.pw_uid < 65534 and not e.pw_shell.endswith(("/nologin", "/false"))
+        )
+    finally:
+        for name in names:
+            subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def group_of(name: str, members: list[str]) -> Iterator[str]:
+    subprocess.run(["groupadd", "-U", ",".join(members), name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["groupdel", name], check=False, capture_output=True)
+
+
+def test_an_archive_group_that_holds_every_account_is_warned_of(
+    config: Path, tmp_path: Path
+) -> None:
+    """A leak trial: as root, archive_group may be any group, and `users` (which every
+    account is meant to be in) or a group of every account was taken without a word:
+    every account could read every photo filed. A group of some is the group's purpose."""
+    require(os.geteuid() == 0, "needs root: only root makes accounts and groups")
+    card, map_file = make_demo_card(tmp_path)
+    preview = ("preview", card, "--map", map_file, "--archive", tmp_path / "archive")
+
+    def said(group: str) -> str:
+        config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+        result = cli(*preview)
+        assert result.exit_code == 3, result.output
+        return " ".join(result.stderr.split())
+
+    assert (
+        f"config file {config}: archive_group 'users' holds every account of this computer (a "
+        "group every account is meant to be in): each of them can read every photo filed"
+    ) in said("users")
+    with login_accounts("cdtest-nurse", "cdtest-clerk") as people:
+        with group_of("cdtest-all", people):
+            warned = said("cdtest-all")
+            assert (
+                "archive_group 'cdtest-all' holds every account of this computer (every "
+                "account that can log in here is a member: "
+            ) in warned, warned
+            assert "cdtest-clerk" in warned and "cdtest-nurse" in warned
+        with group_of("cdtest-some", ["cdtest-nurse"]):
+            assert "archive_group" not in said("cdtest-some")
 
 
 def test_an_id_map_another_account_of_its_group_can_read_is_warned_of(config: Path) -> None:

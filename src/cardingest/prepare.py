@@ -76,6 +76,7 @@ from .storage.modes import (
     has_acl,
     other_members,
     ours_alone,
+    some_of,
     too_open,
 )
 from .storage.positional import open_regular
@@ -810,9 +811,9 @@ def map_open_to_others(idmap: IdMap, archive: Path) -> str | None:
         f.st_mode & stat.S_IXOTH or (f.st_mode & stat.S_IXGRP and f.st_gid == gid) for f in folders
     ):
         return None
-    named = ", ".join(members[:5]) + (f" and {len(members) - 5} more" if len(members) > 5 else "")
     return (
-        f"the ID map {shown} can be read by group {group_name(gid)} (the account(s) {named}; "
+        f"the ID map {shown} can be read by group {group_name(gid)} (the account(s) "
+        f"{some_of(members)}; "
         f"mode {stat.S_IMODE(mode):04o}): {remedy}"
     )
 

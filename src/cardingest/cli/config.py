@@ -273,7 +273,16 @@ def load_settings(
             f"{MAX_GAP_MINUTES} (a week)"
         )
     group = data.get("archive_group")
-    modes.share_with_group(_group_id(group, config_path) if group else None)
+    gid = _group_id(group, config_path) if group else None
+    modes.share_with_group(gid)
+    if gid is not None and (everyone := modes.holds_everyone(gid)) is not None:
+        _warn(
+            [
+                f"config file {config_path}: archive_group '{group}' holds every account of "
+                f"this computer ({everyone}): each of them can read every photo filed from "
+                "now on. Give the archive a group of those who are to see the photos"
+            ]
+        )
     modes.keep_owner(archive_path)
     _dicom_settings(data, config_path, scheme)  # a typo in [pacs] is an error for every command
     slate_pattern = data.get("slate_pattern")

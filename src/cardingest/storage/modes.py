@@ -452,7 +452,7 @@ def group_name(gid: int) -> str:
         return str(gid)
 
 
-def other_members(gid: int, besides: int) -> list[str]:
+def other_members(gid: int, besides: int | None = None) -> list[str]:
     """The names of the accounts in group ``gid`` other than ``besides``: those it lists, and
     those whose own group it is. A directory service that does not list its accounts (LDAP
     without enumeration) shows only its groups' listed members."""
@@ -464,10 +464,44 @@ def other_members(gid: int, besides: int) -> list[str]:
     with contextlib.suppress(KeyError):
         listed = set(grp.getgrgid(gid).gr_mem)
         listed.update(entry.pw_name for entry in pwd.getpwall() if entry.pw_gid == gid)
-        with contextlib.suppress(KeyError):
-            listed.discard(pwd.getpwuid(besides).pw_name)
+        if besides is not None:
+            with contextlib.suppress(KeyError):
+                listed.discard(pwd.getpwuid(besides).pw_name)
         return sorted(listed)
     return []
+
+
+CATCH_ALL_GROUPS = frozenset({"users", "domain users"})
+"""Groups that hold every account by design (Debian's ``users``, a Windows domain's)."""
+
+
+def holds_everyone(gid: int) -> str | None:
+    """Why group ``gid`` holds every account of this computer, in words, or None: its name
+    says so (`CATCH_ALL_GROUPS`), or every account that can log in (two or more: a user ID
+    from 1000, a shell) is in it (`other_members`)."""
+    try:
+        import grp
+        import pwd
+
+        name = grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return None
+    if name.lower() in CATCH_ALL_GROUPS:
+        return "a group every account is meant to be in"
+    people = sorted(
+        entry.pw_name
+        for entry in pwd.getpwall()
+        if 1000 <= entry.pw_uid < 65534 and not entry.pw_shell.endswith(("/nologin", "/false"))
+    )
+    if len(people) >= 2 and set(other_members(gid)).issuperset(people):
+        return f"every account that can log in here is a member: {some_of(people)}"
+    return None
+
+
+def some_of(names: Sequence[str], most: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c, d, e and 3 more``."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def has_acl(path: Path) -> bool:
