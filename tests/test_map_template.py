@@ -558,3 +558,22 @@ def test_two_clock_offset_lines_in_a_map_are_an_error() -> None:
     assert "line 2: --clock-offset '+01:75:00': minutes and seconds go up to 59" in (
         " ".join(caught.value.details)
     )
+
+
+def test_an_out_that_is_a_folder_is_said_to_be_one(tmp_path: Path, test_ids: Path) -> None:
+    """A trial: `map-template --out outdir` said "outdir exists; not overwriting it", as if a
+    file would have been written over. A folder is said to be one, with a file to give."""
+    from clinic_helpers import demo_card
+
+    card, _ = demo_card(tmp_path)
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    code, out, err = invoke("map-template", card, "--out", folder)
+    said = " ".join(err.split())
+    assert code == 2 and out == "", err
+    assert f"--out {folder} is a folder; give the file to write, such as {folder}/map.csv" in said
+    assert list(folder.iterdir()) == []
+    slate = tmp_path / "slate.png"
+    slate.mkdir()
+    code, _out, err = invoke("slate", "JBX3656", "--out", slate)
+    assert code == 2 and f"--out {slate} is a folder" in " ".join(err.split()), err

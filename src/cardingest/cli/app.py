@@ -292,7 +292,8 @@ def write_template(text: str, out_file: Path | None, *, filled: bool = False) ->
         with os.fdopen(modes.create(out_file, os.O_WRONLY), "w", encoding="utf-8") as fh:
             fh.write(text)
     except FileExistsError:
-        raise UsageError(f"{out_file} exists; not overwriting it") from None
+        folder = modes.folder_given(out_file, "--out", "map.csv")
+        raise folder or UsageError(f"{out_file} exists; not overwriting it") from None
     except OSError as exc:
         raise UsageError(f"Cannot write {out_file}: {exc.strerror or exc}") from None
     todo = "check the ids the slates gave" if filled else "fill in the id column"

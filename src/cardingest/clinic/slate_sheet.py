@@ -68,7 +68,8 @@ def write_sheet(patient_id: str, out: Path) -> Path:
         with os.fdopen(modes.create(out, os.O_WRONLY), "wb") as handle:
             handle.write(buffer.getvalue())
     except FileExistsError:
-        raise UsageError(f"{out} exists; not overwriting it") from None
+        folder = modes.folder_given(out, "--out", f"slate{out.suffix.lower()}")
+        raise folder or UsageError(f"{out} exists; not overwriting it") from None
     except OSError as exc:
         raise UsageError(f"Cannot write {out}: {exc.strerror or exc}") from None
     return out

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SheetError, UsageError
+from ..storage import modes
 from ..text import unset_path
 
 if TYPE_CHECKING:  # the sheet and Pillow load only when a sheet is made
@@ -47,6 +48,9 @@ class SheetFile:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, MODE)
         except FileExistsError:
+            folder = modes.folder_given(path, "--sheet", "sheet.html")
+            if folder is not None:
+                raise folder from None
             empty = ""
             with suppress(OSError):
                 if os.lstat(path).st_size == 0:

@@ -152,6 +152,17 @@ def create(path: Path | str, flags: int, dir_fd: int | None = None) -> int:
     return fd
 
 
+def folder_given(path: Path, option: str, example: str) -> UsageError | None:
+    """For an ``option`` file that could not be created as it exists: when ``path`` is a
+    folder, the error that says so and gives a file in it (``example``); "exists, not
+    overwriting it" read as if a file would have been."""
+    if not os.path.isdir(path):
+        return None
+    return UsageError(
+        f"{option} {path} is a folder; give the file to write, such as {Path(path, example)}"
+    )
+
+
 def mkdir(path: Path) -> None:
     """``os.mkdir`` with the folder's group and mode (FileExistsError if it is there).
 
