@@ -53,6 +53,24 @@ def test_excels_separator_line_names_the_delimiter_and_counts_as_a_line() -> Non
     assert problems("sep=;\nfiles;idd\n")[0].startswith("line 2: unknown column 'idd'")
 
 
+def test_a_row_parted_by_another_separator_than_its_header_says_so() -> None:
+    """A trial: a row typed with commas under a header a spreadsheet wrote with semicolons
+    said only "'100CANON/IMG_0001,JBX3656' is not a file name"."""
+    assert problems("files;id\n100CANON/IMG_0001,JBX3656\n") == [
+        "line 2: its cells are parted by commas, the header's by semicolons: use one "
+        "separator throughout"
+    ]
+    assert problems("files\tid\tsite\nIMG_0001,JBX365,arm\n")[0].startswith(
+        "line 2: its cells are parted by commas, the header's by tabs"
+    )
+    # ";" also parts a files cell's names: a row left blank so is no mixed separator.
+    idmap = parse_map_text("files,id\nIMG_0001;IMG_0002,\nIMG_0003,JBX3656\n")
+    assert [(r.files, r.blank) for r in idmap.rows] == [
+        ("IMG_0001;IMG_0002", True),
+        ("IMG_0003", False),
+    ]
+
+
 def test_a_workbook_and_a_spreadsheets_own_dates_say_what_to_do(tmp_path: Path) -> None:
     """An .xlsx saved under .csv, and a time Excel rewrote as 1/12/2026 9:00 (day or month
     first depends on the machine, so it is never read): each says how to save it right."""

@@ -32,6 +32,7 @@ from .shots import by_shot
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
 MAX_MAP_BYTES = 2 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t")
+_DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
 _SPEC_NAME = re.compile(
     r"^(?:(?P<folder>[A-Za-z0-9_]+)/)?"
     r"(?P<stem>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*?)(?:\.(?P<ext>[A-Za-z0-9]+))?$"
@@ -149,6 +150,21 @@ def _comment(line: str) -> bool:
 
 _EXCEL_SEPARATOR = re.compile(r"^\ufeff?sep=([,;\t])\s*$", re.IGNORECASE)
 """The line Excel writes (and reads) above the header to name the delimiter: ``sep=;``."""
+
+
+def _other_delimiter(cells: Sequence[str], columns: int, delimiter: str) -> str | None:
+    """The delimiter that parts a row read as one cell into the header's ``columns`` cells,
+    when the header's ``delimiter`` is another (a row typed or pasted with commas under a
+    header a spreadsheet wrote with semicolons); None when it is not so. Asked of a row
+    that is wrong as read: ``;`` also parts the names of a files cell."""
+    if columns < 2 or len([cell for cell in cells if cell]) != 1 or not cells[0]:
+        return None
+    for other in _DELIMITERS:
+        if other != delimiter:
+            parted = next(csv.reader([cells[0]], delimiter=other), [])
+            if len(parted) == columns:
+                return other
+    return None
 
 
 def _header(first: str, source: str, line: int, delimiters: Sequence[str]) -> tuple[str, list[str]]:
@@ -524,8 +540,16 @@ def parse_map_text(
             problems.append(f"line {line}: more cells than columns (a missing quote?)")
             continue
         row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
+        found: list[str] = []
+        parsed = _parse_row(row, line, scheme, pattern, allow_test_ids, found)
+        other = _other_delimiter(cells, len(header), delimiter) if found else None
+        if other is not None:  # the row's own problems would only puzzle
+            found = [
+                f"line {line}: its cells are parted by {_DELIMITER_NAMES[other]}, the "
+                f"header's by {_DELIMITER_NAMES[delimiter]}: use one separator throughout"
+            ]
+        problems += found
         specs += [(line, spec) for spec in split_specs(row.get("files", "")) if _reads(spec)]
-        parsed = _parse_row(row, line, scheme, pattern, allow_test_ids, problems)
         if parsed is not None:
             if made_for is not None and parsed.files:
                 parsed = replace(parsed, made_for=made_for)
