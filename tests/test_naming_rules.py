@@ -159,6 +159,16 @@ def test_parse_clock_offset(text: str | None, expected: timedelta) -> None:
             "+01:0",
             "--clock-offset '+01:0' is not ±HH:MM or ±HH:MM:SS (e.g. +01:00, -00:02:30)",
         ),
+        (  # a trial: pasted from a document, the sign was not said to be the fault
+            "\u221201:00",
+            "--clock-offset '\u221201:00' starts with '\u2212' (minus sign, as a word "
+            "processor writes it), not the keyboard's - or +: type it again (e.g. -01:00)",
+        ),
+        (
+            "\u201300:30",
+            "--clock-offset '\u201300:30' starts with '\u2013' (en dash, as a word processor "
+            "writes it), not the keyboard's - or +: type it again (e.g. -01:00)",
+        ),
     ],
 )
 def test_bad_clock_offset_messages(text: str, message: str) -> None:

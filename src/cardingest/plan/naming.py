@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from datetime import datetime, timedelta
 
 from ..card.kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS
@@ -120,6 +121,13 @@ def parse_clock_offset(text: str | None) -> timedelta:
     if not text.strip():  # an unset variable in a script: no silent "no offset"
         raise UsageError("--clock-offset is empty: give ±HH:MM or ±HH:MM:SS (e.g. +01:00)")
     match = _OFFSET.match(text.strip())
+    first = text.strip()[0]
+    if first not in "+-" and (unicodedata.category(first) == "Pd" or first in "\u2212\uff0b"):
+        raise UsageError(
+            f"--clock-offset {text!r} starts with {first!r} "
+            f"({unicodedata.name(first, 'a dash').lower()}, as a word processor writes it), "
+            "not the keyboard's - or +: type it again (e.g. -01:00)"
+        )
     if not match:
         raise UsageError(
             f"--clock-offset {text!r} is not ±HH:MM or ±HH:MM:SS (e.g. +01:00, -00:02:30)"
