@@ -252,17 +252,25 @@ def test_time_windows() -> None:
 
 
 def test_rows_of_times_that_meet_at_a_minute_overlap_and_say_why() -> None:
-    files = [media("DCIM/100CANON/IMG_0001.JPG", "2026-01-01 10:20:30")]
+    """With the row's own time (a trial: it gave the README's 10:20 for every row)."""
+    files = [media("DCIM/100CANON/IMG_0001.JPG", "2026-01-01 09:14:30")]
     idmap = parse_map_text(
-        "from,to,id\n2026-01-01 10:00,2026-01-01 10:20,JBX3656\n"
-        "2026-01-01 10:20:01,2026-01-01 10:45,ACA31FM\n"
+        "from,to,id\n2026-01-01 09:00,2026-01-01 09:14,JBX3656\n"
+        "2026-01-01 09:14:01,2026-01-01 09:45,ACA31FM\n"
     )
     with pytest.raises(MapError) as caught:
         resolve(idmap, files)
     assert caught.value.details == [
         "lines 2 and 3 both cover DCIM/100CANON/IMG_0001.JPG (a to time without seconds covers "
-        "its whole minute: 10:20 runs to 10:20:59)"
+        "its whole minute: line 2's 09:14 runs to 09:14:59)"
     ]
+    later = parse_map_text(  # the rows in the other order: the row whose to time it is
+        "from,to,id\n2026-01-01 09:14:01,2026-01-01 09:45:00,ACA31FM\n"
+        "2026-01-01 09:00,2026-01-01 09:14,JBX3656\n"
+    )
+    with pytest.raises(MapError) as caught:
+        resolve(later, files)
+    assert "line 3's 09:14 runs to 09:14:59" in caught.value.details[0]
 
 
 def test_single_id_covers_everything() -> None:

@@ -1039,14 +1039,17 @@ def resolve(
             if other is not None and other is not row:
                 clashes[(other.line, row.line)].append(m.path)
             covered[m.path] = row
-    timed = {row.line for row in idmap.rows if row.start is not None}
+    timed = {row.line: row for row in idmap.rows if row.start is not None}
     for (a, b), paths in sorted(clashes.items()):
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
-        minute = (
-            " (a to time without seconds covers its whole minute: 10:20 runs to 10:20:59)"
-            if a in timed and b in timed
-            else ""
-        )
+        minute = ""
+        for line in (a, b):
+            end = timed[line].end if line in timed and (a in timed and b in timed) else None
+            if end is not None and end.second == 59 and not minute:
+                minute = (
+                    " (a to time without seconds covers its whole minute: line "
+                    f"{line}'s {end:%H:%M} runs to {end:%H:%M:%S})"
+                )
         problems.append(f"lines {a} and {b} both cover {paths[0]}{more}{minute}")
     problems += _split_shots(media, covered)
     if problems and idmap.source == "interactive":  # its rows are the groups asked about
