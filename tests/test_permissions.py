@@ -497,6 +497,31 @@ def test_a_folder_others_can_read_is_warned_of(tmp_path: Path, config: Path) -> 
     assert "other accounts" not in " ".join(json.loads(result.stdout)["warnings"])
 
 
+def test_an_empty_folder_the_ingest_closes_is_not_counted_as_open(
+    tmp_path: Path, config: Path, umask: None
+) -> None:
+    """A trial: an archive folder holding a README and a new, empty backup folder, both
+    0755: "2 folder(s) … can be read by other accounts" named one, advised `verify
+    --fix-permissions` for both, and the ingest then closed the empty one itself. Only the
+    folders that stay open are counted; the ingest says what it closed."""
+    card, map_file = make_demo_card(tmp_path)
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    archive.mkdir(mode=0o755)
+    (archive / "README.txt").write_text("the clinic's archive\n")
+    backup.mkdir(mode=0o755)
+    argv = ("--map", map_file, "--archive", archive, "--backup", backup, "--json")
+    said = " ".join(" ".join(json.loads(cli("preview", card, *argv).stdout)["warnings"]).split())
+    assert (
+        f"1 folder(s) the photos are to be filed in can be read by other accounts ({archive} is"
+    ) in said, said
+    ingest = cli("ingest", card, *argv)
+    warned = " ".join(" ".join(json.loads(ingest.stdout)["warnings"]).split())
+    assert "1 folder(s) the photos are to be filed in can be read" in warned, warned
+    assert f"The backup folder {backup} was open" in warned
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o700
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o755  # holds the clinic's own file
+
+
 def test_fix_permissions_never_follows_a_folder_swapped_for_a_link(tmp_path: Path) -> None:
     """verify found ``EVIL/victim`` open to others; the account that owns the archive then
     swapped ``EVIL`` for a link to a folder of root's, and root's `--fix-permissions`

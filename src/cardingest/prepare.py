@@ -71,6 +71,7 @@ from .storage.modes import (
     account_name,
     archive_account,
     changeable_by_others,
+    empty_and_open,
     exposure,
     group_name,
     has_acl,
@@ -973,7 +974,7 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
     read: list[tuple[Path, str]] = []
     trusted = _trusted_owners(Path(plan.archive))
     for root in roots:
-        places = {Path(root)}
+        places = set() if _to_be_closed(Path(root), trusted) else {Path(root)}
         for folder in folders - {""}:
             parts = folder.split("/")
             places.update(Path(root, *parts[: n + 1]) for n in range(len(parts)))
@@ -1013,6 +1014,14 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
         f"({printable(str(place))} is {why}): they can see the patients' IDs its names "
         f"carry, and open any photo in it whose own mode lets them. {remedy}"
     )
+
+
+def _to_be_closed(root: Path, trusted: set[int]) -> bool:
+    """An archive or backup folder of a trusted account's that holds nothing yet: the
+    ingest closes it before its first copy (`modes.empty_and_open`), and says so."""
+    with suppress(OSError):
+        return empty_and_open(root) is not None and os.stat(root).st_uid in trusted
+    return False
 
 
 def _trusted_owners(archive: Path) -> set[int]:

@@ -331,9 +331,9 @@ def empty_and_open(path: Path) -> int | None:
             return None
         if not exposed(info.st_mode, info.st_gid):
             return None
-        with os.scandir(path) as entries:
-            if any(entry.name != "lost+found" for entry in entries):
-                return None  # a new ext4 disk's root holds only lost+found: empty
+        with os.scandir(path) as entries:  # a new ext4 disk's root holds lost+found;
+            if any(entry.name not in ("lost+found", METADIR) for entry in entries):
+                return None  # an ingest makes the archive's own folder before its checks
         return info.st_mode
     except OSError:
         return None
