@@ -598,6 +598,22 @@ def test_a_photo_named_as_the_run_failed_is_recorded_by_the_next_ingest(
     assert not list(journal_folder(archive).iterdir())
 
 
+def test_what_a_dead_run_left_is_said_before_the_photos_it_explains(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: after a killed run under the wrong ID, the next ingest's "held: the same
+    photo is already archived under patient …" lines came first and the warning that
+    explains them (those copies were the killed run's, recorded only now) after them."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", OTHER, "--archive", archive)
+    result = runner.invoke(app, ["ingest", str(card), "--id", PATIENT, "--archive", str(archive)])
+    assert result.exit_code == EXIT_HELD, result.output
+    text = " ".join(result.output.split())  # stdout and stderr as a terminal shows them
+    recorded = text.index("without recording them; they are recorded now")
+    assert recorded < text.index("held on the card:") < text.index("Ingest "), text
+    assert text.count("they are recorded now") == 1
+
+
 def test_move_records_a_dead_runs_copies_first_so_they_can_be_moved(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -197,6 +197,9 @@ class IngestResult:
     interrupted: bool = False
     stale_temps: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    """Those of ``warnings`` that say what a killed run left and this one recorded first:
+    said before the files' lines, whose reasons ("already archived under …") they explain."""
 
     def count(self, action: str) -> int:
         outcomes = self.outcomes

@@ -450,6 +450,7 @@ def locked_ingest(
             *recovered,
             *(w for w in result.warnings if w not in recovered),
         ]
+        result.recovered[:] = recovered
         return prepared, result
 
 
@@ -520,6 +521,7 @@ def print_result(result: IngestResult) -> None:
     held = [o for o in result.outcomes if o.action == "hold"]
     if said_card_removed(result):
         failed = []
+    output.print_warnings(result.recovered)
     for line in output.failed_lines([(o.item.source, o.error or "") for o in failed]):
         output.err.print(line)
     backed_up = 0
@@ -546,7 +548,9 @@ def print_result(result: IngestResult) -> None:
     if not result.plan.items:
         output.print_no_photos()
     # Warnings, then the manifest, then the summary: the summary is the last line printed.
-    output.print_warnings([*result.plan.warnings, *result.warnings])
+    output.print_warnings(
+        [*result.plan.warnings, *(w for w in result.warnings if w not in result.recovered)]
+    )
     if result.stale_temps:
         output.err.print(
             f"Removed {len(result.stale_temps)} temporary file(s) left by an interrupted run."
