@@ -744,6 +744,24 @@ def test_an_archive_group_that_holds_every_account_is_warned_of(
             assert "archive_group" not in said("cdtest-some")
 
 
+@contextlib.contextmanager
+def map_in_shared_folder(mode: int) -> Iterator[tuple[Path, Path, tuple[Any, ...]]]:
+    """The demo card and its map (of ``mode``) in a folder of /tmp others may enter (pytest's
+    own is 0700); yields the folder, the map and the preview's argv with --json."""
+    shared = Path(tempfile.mkdtemp(prefix="cardingest-map-", dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        card, map_file = make_demo_card(shared)
+        map_file.chmod(mode)
+        yield (
+            shared,
+            map_file,
+            ("preview", card, "--map", map_file, "--archive", shared / "archive", "--json"),
+        )
+    finally:
+        shutil.rmtree(shared)
+
+
 def test_an_id_map_another_account_of_its_group_can_read_is_warned_of(config: Path) -> None:
     """A review: a map of mode 0640 whose group holds other accounts (a shared `users` or
     `staff` group) was read without a word, as only the bits for every account were looked
@@ -751,12 +769,7 @@ def test_an_id_map_another_account_of_its_group_can_read_is_warned_of(config: Pa
     the archive_group is meant to read patients' files."""
     require(os.geteuid() == 0, "needs root: only root gives a file to another account's group")
     theirs = grp.getgrnam("nogroup").gr_gid  # the account nobody's own group
-    shared = Path(tempfile.mkdtemp(prefix="cardingest-map-", dir="/tmp"))
-    try:
-        shared.chmod(0o755)
-        card, map_file = make_demo_card(shared)
-        map_file.chmod(0o640)
-        preview = ("preview", card, "--map", map_file, "--archive", shared / "archive", "--json")
+    with map_in_shared_folder(0o640) as (_shared, map_file, preview):
 
         def warned() -> str:
             return " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
@@ -771,20 +784,13 @@ def test_an_id_map_another_account_of_its_group_can_read_is_warned_of(config: Pa
         os.chown(map_file, 0, theirs)
         config.write_text('allow_test_ids = true\narchive_group = "nogroup"\n', encoding="utf-8")
         assert "ID map" not in warned()
-    finally:
-        shutil.rmtree(shared)
 
 
 def test_an_id_map_others_can_read_or_change_is_warned_of(config: Path) -> None:
     """A trial: a map saved again by a spreadsheet with the umask's mode (0644), in a folder
     others may enter, was read without a word (the config file's password gets one); so
     was one another account could change, or swap for its own, as the config file is."""
-    shared = Path(tempfile.mkdtemp(prefix="cardingest-map-", dir="/tmp"))
-    try:
-        shared.chmod(0o755)
-        card, map_file = make_demo_card(shared)
-        map_file.chmod(0o644)
-        preview = ("preview", card, "--map", map_file, "--archive", shared / "archive", "--json")
+    with map_in_shared_folder(0o644) as (shared, map_file, preview):
         said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
         assert (
             f"the ID map {map_file} can be read by every account on this computer (mode 0644): "
@@ -817,5 +823,3 @@ def test_an_id_map_others_can_read_or_change_is_warned_of(config: Path) -> None:
             os.chown(shared, 65534, 65534)
             said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
             assert f"the ID map {map_file} is in a folder other accounts can change" in said
-    finally:
-        shutil.rmtree(shared)
