@@ -60,15 +60,22 @@ def test_a_row_parted_by_another_separator_than_its_header_says_so() -> None:
         "line 2: its cells are parted by commas, the header's by semicolons: use one "
         "separator throughout"
     ]
-    assert problems("files\tid\tsite\nIMG_0001,JBX365,arm\n")[0].startswith(
+    assert problems("files\tid\tsite\nIMG_0001,JBX3656,arm\n")[0].startswith(
         "line 2: its cells are parted by commas, the header's by tabs"
     )
-    # ";" also parts a files cell's names: a row left blank so is no mixed separator.
+    assert problems("files;id;diagnosis;site;consent\nIMG_0013,ACA31FM\n") == [
+        "line 2: its cells are parted by commas, the header's by semicolons: use one "
+        "separator throughout"
+    ]
+    # ";" also parts a files cell's names: a row left blank so is no mixed separator, nor
+    # is one wrong for another reason (its own fault is said), nor a cell of two lines.
     idmap = parse_map_text("files,id\nIMG_0001;IMG_0002,\nIMG_0003,JBX3656\n")
     assert [(r.files, r.blank) for r in idmap.rows] == [
         ("IMG_0001;IMG_0002", True),
         ("IMG_0003", False),
     ]
+    assert "IMG-0002" in problems("files,id\nIMG_0001;IMG-0002\nIMG_0003,JBX3656\n")[0]
+    assert "IMG-0002" in problems('files,id\n"IMG_0001\nIMG-0002"\nIMG_0003,JBX3656\n')[0]
 
 
 def test_a_workbook_and_a_spreadsheets_own_dates_say_what_to_do(tmp_path: Path) -> None:
@@ -262,15 +269,22 @@ def test_rows_of_times_that_meet_at_a_minute_overlap_and_say_why() -> None:
         resolve(idmap, files)
     assert caught.value.details == [
         "lines 2 and 3 both cover DCIM/100CANON/IMG_0001.JPG (a to time without seconds covers "
-        "its whole minute: line 2's 09:14 runs to 09:14:59)"
+        "its whole minute: line 2's 09:14 runs to 09:14:59; start line 3 at 09:15)"
     ]
     later = parse_map_text(  # the rows in the other order: the row whose to time it is
-        "from,to,id\n2026-01-01 09:14:01,2026-01-01 09:45:00,ACA31FM\n"
+        "from,to,id\n2026-01-01 09:14:01,2026-01-01 09:45,ACA31FM\n"
         "2026-01-01 09:00,2026-01-01 09:14,JBX3656\n"
     )
     with pytest.raises(MapError) as caught:
         resolve(later, files)
-    assert "line 3's 09:14 runs to 09:14:59" in caught.value.details[0]
+    assert "line 3's 09:14 runs to 09:14:59; start line 2 at 09:15)" in caught.value.details[0]
+    plain = parse_map_text(  # an overlap of whole minutes is no question of seconds
+        "from,to,id\n2026-01-01 09:00,2026-01-01 09:30,JBX3656\n"
+        "2026-01-01 09:10,2026-01-01 09:45,ACA31FM\n"
+    )
+    with pytest.raises(MapError) as caught:
+        resolve(plain, files)
+    assert caught.value.details == ["lines 2 and 3 both cover DCIM/100CANON/IMG_0001.JPG"]
 
 
 def test_single_id_covers_everything() -> None:

@@ -573,7 +573,9 @@ def test_an_out_that_is_a_folder_is_said_to_be_one(tmp_path: Path, test_ids: Pat
     assert code == 2 and out == "", err
     assert f"--out {folder} is a folder; give the file to write, such as {folder}/map.csv" in said
     assert list(folder.iterdir()) == []
-    slate = tmp_path / "slate.png"
-    slate.mkdir()
-    code, _out, err = invoke("slate", "JBX3656", "--out", slate)
-    assert code == 2 and f"--out {slate} is a folder" in " ".join(err.split()), err
+    for name in ("slates", "slate.png"):
+        slate = tmp_path / name
+        slate.mkdir()
+        code, _out, err = invoke("slate", "JBX3656", "--out", slate)
+        said = " ".join(err.split())
+        assert code == 2 and f"--out {slate} is a folder; give the file to write" in said, err

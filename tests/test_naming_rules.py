@@ -162,12 +162,17 @@ def test_parse_clock_offset(text: str | None, expected: timedelta) -> None:
         (  # a trial: pasted from a document, the sign was not said to be the fault
             "\u221201:00",
             "--clock-offset '\u221201:00' starts with '\u2212' (minus sign, as a word "
-            "processor writes it), not the keyboard's - or +: type it again (e.g. -01:00)",
+            "processor writes it), not the keyboard's -: type it again (-01:00)",
         ),
         (
             "\u201300:30",
             "--clock-offset '\u201300:30' starts with '\u2013' (en dash, as a word processor "
-            "writes it), not the keyboard's - or +: type it again (e.g. -01:00)",
+            "writes it), not the keyboard's -: type it again (-00:30)",
+        ),
+        (
+            "\uff0b01:00",
+            "--clock-offset '\uff0b01:00' starts with '\uff0b' (fullwidth plus sign, as a "
+            "word processor writes it), not the keyboard's +: type it again (+01:00)",
         ),
     ],
 )

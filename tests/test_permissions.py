@@ -7,7 +7,6 @@ import contextlib
 import grp
 import json
 import os
-import pwd
 import shutil
 import stat
 import subprocess
@@ -522,6 +521,28 @@ def test_an_empty_folder_the_ingest_closes_is_not_counted_as_open(
     assert stat.S_IMODE(archive.stat().st_mode) == 0o755  # holds the clinic's own file
 
 
+def test_a_folder_that_cannot_be_closed_is_said_to_stay_open(tmp_path: Path) -> None:
+    """The preview leaves an empty archive or backup folder the ingest closes out of its
+    warning, so a close that fails (root on a share that maps it to nobody; here an
+    immutable folder, whose mode not even root may change) must say so, not pass silently."""
+    require(os.geteuid() == 0 and shutil.which("chattr") is not None, "needs root and chattr")
+    folder = tmp_path / "backup"
+    folder.mkdir(mode=0o755)
+    before = modes.empty_and_open(folder)
+    assert before is not None
+    subprocess.run(["chattr", "+i", folder], check=True)
+    try:
+        said = modes.close_folder(folder, "The backup folder", before)
+    finally:
+        subprocess.run(["chattr", "-i", folder], check=True)
+    assert said is not None and said.startswith(
+        f"The backup folder {folder} was open to other accounts"
+    ), said
+    assert "(mode drwxr-xr-x), and it stays so: its file system keeps no Unix modes" in said
+    assert said.endswith("or would not change them")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+
+
 def test_fix_permissions_never_follows_a_folder_swapped_for_a_link(tmp_path: Path) -> None:
     """verify found ``EVIL/victim`` open to others; the account that owns the archive then
     swapped ``EVIL`` for a link to a folder of root's, and root's `--fix-permissions`
@@ -686,39 +707,11 @@ def test_archive_group_with_a_backup_on_a_drive_without_owners_is_archived(
     assert checked.exit_code == 1 and "no chmod can: its mount options decide" in said, said
 
 
-@contextlib.contextmanager
-def login_accounts(*names: str) -> Iterator[list[str]]:
-    """Accounts that can log in (a shell, no home), removed again; yields every such
-    account of this computer, the new ones among them."""
-    try:
-        for name in names:
-            subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
-        yield sorted(
-            e.pw_name
-            for e in pwd.getpwall()
-            if 1000 <= e.pw_uid < 65534 and not e.pw_shell.endswith(("/nologin", "/false"))
-        )
-    finally:
-        for name in names:
-            subprocess.run(["userdel", name], check=False, capture_output=True)
-
-
-@contextlib.contextmanager
-def group_of(name: str, members: list[str]) -> Iterator[str]:
-    subprocess.run(["groupadd", "-U", ",".join(members), name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["groupdel", name], check=False, capture_output=True)
-
-
-def test_an_archive_group_that_holds_every_account_is_warned_of(
-    config: Path, tmp_path: Path
-) -> None:
-    """A leak trial: as root, archive_group may be any group, and `users` (which every
-    account is meant to be in) or a group of every account was taken without a word:
-    every account could read every photo filed. A group of some is the group's purpose."""
-    require(os.geteuid() == 0, "needs root: only root makes accounts and groups")
+def test_an_archive_group_every_account_is_in_is_warned_of(config: Path, tmp_path: Path) -> None:
+    """A leak trial: as root, archive_group may be any group, and `users`, which every
+    account is meant to be in, was taken without a word: every account could read every
+    photo filed. A group of some is the group's purpose, and not guessed at."""
+    require(os.geteuid() == 0, "needs root: only root may name a group it is not in")
     card, map_file = make_demo_card(tmp_path)
     preview = ("preview", card, "--map", map_file, "--archive", tmp_path / "archive")
 
@@ -729,19 +722,10 @@ def test_an_archive_group_that_holds_every_account_is_warned_of(
         return " ".join(result.stderr.split())
 
     assert (
-        f"config file {config}: archive_group 'users' holds every account of this computer (a "
-        "group every account is meant to be in): each of them can read every photo filed"
+        f"config file {config}: archive_group 'users' is a group every account is in: each "
+        "of them can read every photo filed from now on"
     ) in said("users")
-    with login_accounts("cdtest-nurse", "cdtest-clerk") as people:
-        with group_of("cdtest-all", people):
-            warned = said("cdtest-all")
-            assert (
-                "archive_group 'cdtest-all' holds every account of this computer (every "
-                "account that can log in here is a member: "
-            ) in warned, warned
-            assert "cdtest-clerk" in warned and "cdtest-nurse" in warned
-        with group_of("cdtest-some", ["cdtest-nurse"]):
-            assert "archive_group" not in said("cdtest-some")
+    assert "archive_group" not in said("nogroup")
 
 
 @contextlib.contextmanager

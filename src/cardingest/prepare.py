@@ -1017,10 +1017,15 @@ def folders_open_to_others(plan: Plan, roots: Sequence[Path]) -> str | None:
 
 
 def _to_be_closed(root: Path, trusted: set[int]) -> bool:
-    """An archive or backup folder of a trusted account's that holds nothing yet: the
-    ingest closes it before its first copy (`modes.empty_and_open`), and says so."""
+    """An archive or backup folder of a trusted account's that holds nothing yet, on a
+    file system with Unix modes: the ingest closes it before its first copy
+    (`modes.empty_and_open`), and says so (or that it could not)."""
     with suppress(OSError):
-        return empty_and_open(root) is not None and os.stat(root).st_uid in trusted
+        return (
+            empty_and_open(root) is not None
+            and os.stat(root).st_uid in trusted
+            and modeless_fstype(root) is None
+        )
     return False
 
 

@@ -275,12 +275,12 @@ def load_settings(
     group = data.get("archive_group")
     gid = _group_id(group, config_path) if group else None
     modes.share_with_group(gid)
-    if gid is not None and (everyone := modes.holds_everyone(gid)) is not None:
+    if gid is not None and modes.holds_everyone(gid):
         _warn(
             [
-                f"config file {config_path}: archive_group '{group}' holds every account of "
-                f"this computer ({everyone}): each of them can read every photo filed from "
-                "now on. Give the archive a group of those who are to see the photos"
+                f"config file {config_path}: archive_group '{group}' is a group every account "
+                "is in: each of them can read every photo filed from now on. Give the archive "
+                "a group of those who are to see the photos"
             ]
         )
     modes.keep_owner(archive_path)

@@ -60,6 +60,8 @@ def write_sheet(patient_id: str, out: Path) -> Path:
     kind = "PDF" if out.suffix.lower() == ".pdf" else "PNG"
     if unset_path(out):
         raise UsageError("--out is empty; give the .png or .pdf file for the slate")
+    if (folder := modes.folder_given(out, "--out", "slate.pdf")) is not None:
+        raise folder
     if out.suffix.lower() not in (".pdf", ".png"):
         raise UsageError(f"--out {out}: the file name must end in .png or .pdf")
     buffer = io.BytesIO()
@@ -68,8 +70,7 @@ def write_sheet(patient_id: str, out: Path) -> Path:
         with os.fdopen(modes.create(out, os.O_WRONLY), "wb") as handle:
             handle.write(buffer.getvalue())
     except FileExistsError:
-        folder = modes.folder_given(out, "--out", f"slate{out.suffix.lower()}")
-        raise folder or UsageError(f"{out} exists; not overwriting it") from None
+        raise UsageError(f"{out} exists; not overwriting it") from None
     except OSError as exc:
         raise UsageError(f"Cannot write {out}: {exc.strerror or exc}") from None
     return out

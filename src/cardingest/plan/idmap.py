@@ -14,7 +14,7 @@ import functools
 import io
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -152,18 +152,46 @@ _EXCEL_SEPARATOR = re.compile(r"^\ufeff?sep=([,;\t])\s*$", re.IGNORECASE)
 """The line Excel writes (and reads) above the header to name the delimiter: ``sep=;``."""
 
 
-def _other_delimiter(cells: Sequence[str], columns: int, delimiter: str) -> str | None:
-    """The delimiter that parts a row read as one cell into the header's ``columns`` cells,
-    when the header's ``delimiter`` is another (a row typed or pasted with commas under a
-    header a spreadsheet wrote with semicolons); None when it is not so. Asked of a row
-    that is wrong as read: ``;`` also parts the names of a files cell."""
-    if columns < 2 or len([cell for cell in cells if cell]) != 1 or not cells[0]:
+def _whole_minute(one: MapRow | None, other: MapRow | None) -> str:
+    """Why two rows of times overlap when one's ``to`` has no seconds (it covers its whole
+    minute: 10:20 runs to 10:20:59) and the other starts in that minute after its first
+    second; '' when that is not why."""
+    for row, then in ((one, other), (other, one)):
+        if row is None or then is None or row.end is None or then.start is None:
+            continue
+        if row.end.second == 59 and row.end.replace(second=0) < then.start <= row.end:
+            return (
+                f" (a to time without seconds covers its whole minute: line {row.line}'s "
+                f"{row.end:%H:%M} runs to {row.end:%H:%M:%S}; start line {then.line} at "
+                f"{row.end + timedelta(seconds=1):%H:%M})"
+            )
+    return ""
+
+
+def _other_delimiter(
+    cells: Sequence[str],
+    header: Sequence[str],
+    delimiter: str,
+    reads: Callable[[dict[str, str]], bool],
+) -> str | None:
+    """The delimiter that parts a row read as one cell into a row that ``reads`` (parses
+    with no problem) under the ``header``, when the header's ``delimiter`` is another (a
+    row typed or pasted with commas under a header a spreadsheet wrote with semicolons);
+    None when it is not so. Asked of a row that is wrong as read: ``;`` also parts the
+    names of a files cell, and such a row, wrong for another reason, is not this."""
+    if len(header) < 2 or len([cell for cell in cells if cell]) != 1 or not cells[0]:
         return None
     for other in _DELIMITERS:
-        if other != delimiter:
-            parted = next(csv.reader([cells[0]], delimiter=other), [])
-            if len(parted) == columns:
-                return other
+        if other == delimiter or other not in cells[0]:
+            continue
+        try:
+            parted = [c.strip() for c in next(csv.reader([cells[0]], delimiter=other), [])]
+        except csv.Error:  # a line break in a quoted cell
+            continue
+        if 2 <= len(parted) <= len(header) and reads(
+            dict(zip(header, parted + [""] * (len(header) - len(parted)), strict=False))
+        ):
+            return other
     return None
 
 
@@ -514,6 +542,10 @@ def parse_map_text(
     last_was_span = spans_seen = False
     spans_apart = True  # False once a span line follows a span line: rows moved (sorted)
     offsets: dict[timedelta, int] = {}  # each `offset_line`'s offset: its first line
+
+    def reads(row: dict[str, str]) -> bool:
+        return _parse_row(row, 0, scheme, pattern, allow_test_ids, []) is not None
+
     for line, record in _records(reader, problems, text.rstrip().endswith('"')):
         cells = [c.strip() for c in record]
         if not any(cells):
@@ -542,7 +574,7 @@ def parse_map_text(
         row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
         found: list[str] = []
         parsed = _parse_row(row, line, scheme, pattern, allow_test_ids, found)
-        other = _other_delimiter(cells, len(header), delimiter) if found else None
+        other = _other_delimiter(cells, header, delimiter, reads) if found else None
         if other is not None:  # the row's own problems would only puzzle
             found = [
                 f"line {line}: its cells are parted by {_DELIMITER_NAMES[other]}, the "
@@ -1042,14 +1074,7 @@ def resolve(
     timed = {row.line: row for row in idmap.rows if row.start is not None}
     for (a, b), paths in sorted(clashes.items()):
         more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
-        minute = ""
-        for line in (a, b):
-            end = timed[line].end if line in timed and (a in timed and b in timed) else None
-            if end is not None and end.second == 59 and not minute:
-                minute = (
-                    " (a to time without seconds covers its whole minute: line "
-                    f"{line}'s {end:%H:%M} runs to {end:%H:%M:%S})"
-                )
+        minute = _whole_minute(timed.get(a), timed.get(b))
         problems.append(f"lines {a} and {b} both cover {paths[0]}{more}{minute}")
     problems += _split_shots(media, covered)
     if problems and idmap.source == "interactive":  # its rows are the groups asked about

@@ -123,10 +123,11 @@ def parse_clock_offset(text: str | None) -> timedelta:
     match = _OFFSET.match(text.strip())
     first = text.strip()[0]
     if first not in "+-" and (unicodedata.category(first) == "Pd" or first in "\u2212\uff0b"):
+        sign = "+" if "PLUS" in unicodedata.name(first, "") else "-"
         raise UsageError(
             f"--clock-offset {text!r} starts with {first!r} "
             f"({unicodedata.name(first, 'a dash').lower()}, as a word processor writes it), "
-            "not the keyboard's - or +: type it again (e.g. -01:00)"
+            f"not the keyboard's {sign}: type it again ({sign}{text.strip()[1:]})"
         )
     if not match:
         raise UsageError(

@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import stat
+import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -342,14 +343,24 @@ def empty_and_open(path: Path) -> int | None:
 def close_folder(path: Path, what: str, before: int) -> str | None:
     """Give a folder `empty_and_open` found (``before``: its mode then) the group and mode of
     a folder cardingest makes (`_finish_folder`: 0700, or 2750 with the ``archive_group``);
-    the warning that says so, naming it as ``what``. None if it could not be done (gone,
-    not ours to change: the ingest's own checks say why)."""
+    the warning that says so, naming it as ``what``, or that it could not be done (root
+    on a server's share that maps root to nobody, say): None only for a folder gone."""
+    real = os.path.realpath(path)
     try:
-        real = os.path.realpath(path)
         _finish_folder(real)
         return _said_closed(what, path, (before, os.stat(real).st_mode))
-    except OSError:
+    except FileNotFoundError:
         return None
+    except OSError as exc:
+        try:
+            gid = os.stat(real).st_gid
+        except OSError:
+            return None
+        return (
+            f"{what} {path} is {exposure(before, gid)} (mode {stat.filemode(before)}) and "
+            f"could not be made private: {exc.strerror or exc}. Others can list the patients' "
+            "folders filed in it"
+        )
 
 
 def _said_closed(option: str, path: Path, opened: tuple[int, int] | None) -> str | None:
@@ -361,8 +372,8 @@ def _said_closed(option: str, path: Path, opened: tuple[int, int] | None) -> str
     was = f"{option} {path} was {exposure(before, gid)} (mode {stat.filemode(before)})"
     if exposed(after, gid):
         return (
-            f"{was}, and its file system keeps no Unix modes, so it stays so: its mount options "
-            "decide who can see what is written there"
+            f"{was}, and it stays so: its file system keeps no Unix modes (its mount options "
+            "decide who can see what is written there), or would not change them"
         )
     return (
         f"{was}: made it private ({stat.filemode(after)}) before writing into it, as "
@@ -463,7 +474,7 @@ def group_name(gid: int) -> str:
         return str(gid)
 
 
-def other_members(gid: int, besides: int | None = None) -> list[str]:
+def other_members(gid: int, besides: int) -> list[str]:
     """The names of the accounts in group ``gid`` other than ``besides``: those it lists, and
     those whose own group it is. A directory service that does not list its accounts (LDAP
     without enumeration) shows only its groups' listed members."""
@@ -475,38 +486,28 @@ def other_members(gid: int, besides: int | None = None) -> list[str]:
     with contextlib.suppress(KeyError):
         listed = set(grp.getgrgid(gid).gr_mem)
         listed.update(entry.pw_name for entry in pwd.getpwall() if entry.pw_gid == gid)
-        if besides is not None:
-            with contextlib.suppress(KeyError):
-                listed.discard(pwd.getpwuid(besides).pw_name)
+        with contextlib.suppress(KeyError):
+            listed.discard(pwd.getpwuid(besides).pw_name)
         return sorted(listed)
     return []
 
 
 CATCH_ALL_GROUPS = frozenset({"users", "domain users"})
-"""Groups that hold every account by design (Debian's ``users``, a Windows domain's)."""
+"""Groups that hold every account by design (Debian's ``users``, a Windows domain's, and
+macOS's ``staff``, every account's own group there)."""
 
 
-def holds_everyone(gid: int) -> str | None:
-    """Why group ``gid`` holds every account of this computer, in words, or None: its name
-    says so (`CATCH_ALL_GROUPS`), or every account that can log in (two or more: a user ID
-    from 1000, a shell) is in it (`other_members`)."""
+def holds_everyone(gid: int) -> bool:
+    """Whether group ``gid`` is one every account is in by design (`CATCH_ALL_GROUPS`).
+    A group a clinic made that happens to hold every account of a workstation of its
+    staff's is theirs to choose, and is not guessed at."""
     try:
         import grp
-        import pwd
 
-        name = grp.getgrgid(gid).gr_name
+        name = grp.getgrgid(gid).gr_name.lower()
     except (ImportError, KeyError):
-        return None
-    if name.lower() in CATCH_ALL_GROUPS:
-        return "a group every account is meant to be in"
-    people = sorted(
-        entry.pw_name
-        for entry in pwd.getpwall()
-        if 1000 <= entry.pw_uid < 65534 and not entry.pw_shell.endswith(("/nologin", "/false"))
-    )
-    if len(people) >= 2 and set(other_members(gid)).issuperset(people):
-        return f"every account that can log in here is a member: {some_of(people)}"
-    return None
+        return False
+    return name in CATCH_ALL_GROUPS or (sys.platform == "darwin" and name == "staff")
 
 
 def some_of(names: Sequence[str], most: int = 5) -> str:
