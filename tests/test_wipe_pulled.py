@@ -90,3 +90,20 @@ def test_a_card_pulled_before_the_check_read_a_file_is_one_error_too(
         "was removed (or its driver stopped) while the wipe checked it"
         in document["error"]["message"]
     )
+
+
+@pytest.mark.parametrize("command", ["wipe", "preview", "ingest"])
+def test_a_card_pulled_before_the_command_is_gone_not_bad_input(
+    tmp_path: Path, fat_card: CardFactory, command: str
+) -> None:
+    """The mount of a card pulled while mounted (its FUSE driver gone) answers ENOTCONN:
+    "Cannot read source …: Transport endpoint is not connected", exit 2 (input to fix), as
+    if the path were mistyped. It is the card gone, exit 1, and what to do."""
+    card, archive = ingested(tmp_path, fat_card)
+    fat_card.handle(card).pull()
+    given = ("--yes",) if command == "wipe" else ("--id", "JBX3656")
+    code, document, _stderr = run(command, card, "--archive", archive, *given, "--json")
+    assert code == EXIT_FAILURE, document
+    said = document["error"]["message"]
+    assert said.startswith(f"The card at {card} is gone (Transport endpoint is not connected)")
+    assert "Insert it again and run the command again." in said

@@ -44,6 +44,7 @@ from .archive.verify import (
     record_copies,
     second_copy,
 )
+from .card.detect import CARD_GONE_ERRNOS
 from .card.kinds import is_sidecar
 from .card.scan import HIDDEN, not_archived_kind, scan_root
 from .card.volume import same_volume
@@ -613,14 +614,11 @@ def _require_there(root: Path) -> None:
     try:
         os.stat(root)
     except OSError as exc:
-        if exc.errno in _GONE:
+        if exc.errno in CARD_GONE_ERRNOS:
             raise CardGoneError(
                 f"The card at {root} is gone ({exc.strerror}): its driver stopped or it was "
                 "pulled. Nothing was removed; insert it and run the wipe again."
             ) from None
-
-
-_GONE = frozenset({errno.ENOTCONN, errno.EIO, errno.ENODEV, errno.ENXIO})
 
 
 def require_card_still_there(root: Path) -> None:

@@ -9,6 +9,7 @@ being listed.
 
 from __future__ import annotations
 
+import errno
 import ntpath
 import os
 import re
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from ..errors import SourceError
+from ..errors import CardGoneError, SourceError
 from ..models import Card
 from ..storage import mounts as mount_table
 from .fusefat import fusefat_source
@@ -351,6 +352,10 @@ def _mount_first(path: Path) -> str:
     return ""
 
 
+CARD_GONE_ERRNOS = frozenset({errno.ENOTCONN, errno.EIO, errno.ENODEV, errno.ENXIO})
+"""errno of a card pulled while mounted (a dead FUSE driver: ENOTCONN) or failing."""
+
+
 def resolve_source(
     source: str | None, *, partitions: Iterable[Partition] | None = None
 ) -> tuple[Path, Card | None]:
@@ -383,6 +388,12 @@ def resolve_source(
         is_dir = exists and path.is_dir()
         resolved = path.resolve()
     except OSError as exc:
+        if exc.errno in CARD_GONE_ERRNOS:  # a pulled FUSE card leaves its mount dead
+            raise CardGoneError(
+                f"The card at {source} is gone ({exc.strerror}): it was pulled or its driver "
+                "stopped, so nothing was read from it. Insert it again and run the command "
+                "again."
+            ) from None
         raise SourceError(f"Cannot read source {source}: {exc.strerror or exc}") from exc
     if not exists:
         raise SourceError(f"Source folder not found: {source}")

@@ -372,7 +372,7 @@ def _card_at(root: Path) -> Card | None:
 
     try:
         return resolve_source(str(root))[1]
-    except SourceError:
+    except (SourceError, CardGoneError):  # no card there now
         return None
 
 
