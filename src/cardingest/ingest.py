@@ -63,6 +63,7 @@ from .storage.transfer import (
     free_space,
     transfer_many,
 )
+from .text import some_of
 
 BATCH_FILES = 50
 BATCH_SECONDS = 2.0
@@ -291,7 +292,7 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
                 f"ingest {recovered.ingest_id} stopped; {len(recovered.unknown)} file(s) in "
                 "the folders it copied into have no catalogue row (a copy changed since, a "
                 "name a power cut kept while it lost the journal's line, or a file put there "
-                f"by hand): {_some(recovered.unknown)}. `cardingest verify` lists them; if "
+                f"by hand): {some_of(recovered.unknown, 3)}. `cardingest verify` lists them; if "
                 "they are photos its map misfiled, remove them (that loses nothing: a photo "
                 "leaves the card only once a recorded copy of it is proven)"
             )
@@ -303,7 +304,7 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
             warnings.append(
                 f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
                 "without recording them; they are recorded now, under the IDs and keywords "
-                f"its map gave them: {_some(paths)}. If that map was wrong, put them right "
+                f"its map gave them: {some_of(paths, 3)}. If that map was wrong, put them right "
                 "with `cardingest move`, and their diagnosis, site and consent with "
                 "`cardingest tag`"
             )
@@ -363,10 +364,6 @@ def _repaired_by(audit: AuditLog) -> dict[str, list[str]]:
         if event.get("event") == "repair" and event.get("archive_path"):
             found.setdefault(str(event.get("ingest_id")), []).append(str(event["archive_path"]))
     return found
-
-
-def _some(paths: Sequence[str]) -> str:
-    return ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 def recover_before_planning(archive: Path) -> list[str]:

@@ -77,11 +77,10 @@ from .storage.modes import (
     has_acl,
     other_members,
     ours_alone,
-    some_of,
     too_open,
 )
 from .storage.positional import open_regular
-from .text import printable, undecodable
+from .text import printable, some_of, undecodable
 
 if TYPE_CHECKING:  # the slate reader (threads, Pillow, zxing-cpp) loads for --slates only
     from .archive.catalogue import CatalogueRecord

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Sequence
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _UNSAFE = re.compile(
@@ -119,6 +120,12 @@ def json_safe_value(value: object) -> object:
 def original_bytes_hex(text: str) -> str:
     """The file name's original bytes, in hex: a lossless record of an undecodable name."""
     return os.fsencode(text).hex()
+
+
+def some_of(names: Sequence[str], most: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c, d, e and 3 more``."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def unset_path(value: object) -> bool:

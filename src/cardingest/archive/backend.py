@@ -26,6 +26,7 @@ from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
 from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, METADIR
 from ..storage import identity
 from ..storage import mounts as mount_table
+from ..text import some_of
 
 MIGRATED_TABLE = "migrated_to"
 """The table a SQLite catalogue moved to PostgreSQL holds its new URL in."""
@@ -415,8 +416,7 @@ def refuse_unknown_ingests(archive: Path, ingests: Sequence[dict]) -> None:
             f"{Path(archive) / METADIR / 'manifests'} (not one is lost: each lists what its "
             "ingest filed); the catalogue then goes on without them, and `cardingest "
             "verify` lists the photos they filed as not catalogued, for a person to check",
-            f"unknown ingest(s): {', '.join(unknown[:10])}"
-            + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""),
+            f"unknown ingest(s): {some_of(unknown, 10)}",
         ],
     )
 

@@ -510,12 +510,6 @@ def holds_everyone(gid: int) -> bool:
     return name in CATCH_ALL_GROUPS or (sys.platform == "darwin" and name == "staff")
 
 
-def some_of(names: Sequence[str], most: int = 5) -> str:
-    """``a, b, c`` or ``a, b, c, d, e and 3 more``."""
-    more = f" and {len(names) - most} more" if len(names) > most else ""
-    return ", ".join(names[:most]) + more
-
-
 def has_acl(path: Path) -> bool:
     """Whether an access control list gives accounts or groups beyond the owner, the group
     and the others their access (`setfacl -m u:nurse2:rwx`): the mode's group bits are then
