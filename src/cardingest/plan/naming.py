@@ -118,17 +118,18 @@ def parse_clock_offset(text: str | None) -> timedelta:
     """``+01:00``, ``-00:02:30``: what to add to the camera's clock to get the true time."""
     if text is None:
         return timedelta(0)
-    if not text.strip():  # an unset variable in a script: no silent "no offset"
+    given = text.strip()
+    if not given:  # an unset variable in a script: no silent "no offset"
         raise UsageError("--clock-offset is empty: give ±HH:MM or ±HH:MM:SS (e.g. +01:00)")
-    match = _OFFSET.match(text.strip())
-    first = text.strip()[0]
+    first = given[0]
     if first not in "+-" and (unicodedata.category(first) == "Pd" or first in "\u2212\uff0b"):
-        sign = "+" if "PLUS" in unicodedata.name(first, "") else "-"
+        meant = "+" if "PLUS" in unicodedata.name(first, "") else "-"
         raise UsageError(
             f"--clock-offset {text!r} starts with {first!r} "
             f"({unicodedata.name(first, 'a dash').lower()}, as a word processor writes it), "
-            f"not the keyboard's {sign}: type it again ({sign}{text.strip()[1:]})"
+            f"not the keyboard's {meant}: type it again ({meant}{given[1:]})"
         )
+    match = _OFFSET.match(given)
     if not match:
         raise UsageError(
             f"--clock-offset {text!r} is not ±HH:MM or ±HH:MM:SS (e.g. +01:00, -00:02:30)"
