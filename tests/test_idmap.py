@@ -67,6 +67,15 @@ def test_a_row_parted_by_another_separator_than_its_header_says_so() -> None:
         "line 2: its cells are parted by commas, the header's by semicolons: use one "
         "separator throughout"
     ]
+    # A row typed with semicolons under a comma header read as a files cell of two names
+    # and no id: "left blank", its photos kept on the card with no word of why.
+    assert problems("files,id\n100CANON/IMG_0001;JBX3656\n") == [
+        "line 2: its cells are parted by semicolons, the header's by commas: use one "
+        "separator throughout"
+    ]
+    assert problems("files,id,site\nIMG_0001,JBX3656,arm\nIMG_0002;MCJ1984;leg\n")[0].startswith(
+        "line 3: its cells are parted by semicolons, the header's by commas"
+    )
     # ";" also parts a files cell's names: a row left blank so is no mixed separator, nor
     # is one wrong for another reason (its own fault is said), nor a cell of two lines.
     idmap = parse_map_text("files,id\nIMG_0001;IMG_0002,\nIMG_0003,JBX3656\n")

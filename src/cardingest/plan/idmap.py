@@ -574,7 +574,10 @@ def parse_map_text(
         row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
         found: list[str] = []
         parsed = _parse_row(row, line, scheme, pattern, allow_test_ids, found)
-        other = _other_delimiter(cells, header, delimiter, reads) if found else None
+        # A blank row is asked too: "IMG_0001;JBX3656" under "files,id" reads as two names
+        # and no id, and would leave its photos on the card as if left blank on purpose.
+        asked = found or (parsed is not None and parsed.blank)
+        other = _other_delimiter(cells, header, delimiter, reads) if asked else None
         if other is not None:  # the row's own problems would only puzzle
             found = [
                 f"line {line}: its cells are parted by {_DELIMITER_NAMES[other]}, the "
