@@ -137,6 +137,24 @@ def test_test_range_needs_allow_test_ids() -> None:
     assert parse_map_text(text, allow_test_ids=True).rows[0].patient_id == "ZAC5361"
 
 
+def test_a_keyword_holding_a_patient_id_is_refused() -> None:
+    """A trial: a site "hand, see JBX3656" went under another patient into the PACS
+    (ImageComments) and sidecars. Only words that pass the scheme's check are IDs: a code
+    that fails it, or any number under a pattern scheme, is text."""
+    assert problems("files,id,site\nIMG_0001,JBX3656,right hand (mcj1984)\n") == [
+        "line 2: site holds a patient ID (MCJ1984); a keyword goes with the photos into their "
+        "sidecars, DICOM files and referrals, so give IDs only as the photos' ID"
+    ]
+    (problem,) = problems("files,id,diagnosis\nIMG_0001,JBX3656,bcc;JBX3656\n")
+    assert problem.startswith("line 2: diagnosis holds a patient ID (JBX3656)")
+    idmap = parse_map_text("files,id,site,diagnosis\nIMG_0001,JBX3656,MCJ1985 arm,ABC12345\n")
+    assert idmap.rows[0].site == "MCJ1985 arm"
+    nhs = "files,id,site\nIMG_0001,943 476 5919,arm 943-476-5919\n"
+    assert "site holds a patient ID (9434765919)" in problems(nhs, scheme="nhs")[0]
+    pattern = "files,id,site\nIMG_0001,AB12,lesion 2 of 3\n"
+    assert parse_map_text(pattern, scheme="pattern", pattern="[A-Z0-9]+").rows[0].site
+
+
 @pytest.mark.parametrize("cell", ["=cmd|' /C calc'!A0", "+1+1", "@SUM(A1)", "-2+3"])
 def test_formula_cells_refused(cell: str) -> None:
     (problem,) = problems(f'files,id,diagnosis\nIMG_0001,JBX3656,"{cell}"\n')

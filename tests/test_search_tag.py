@@ -245,6 +245,10 @@ def test_tag_leaves_a_foreign_sidecar_alone(archive: Path) -> None:
         (["ZAC5361", "--diagnosis", "=HYPERLINK(1)"], "looks like a spreadsheet formula"),
         (["ZAC5361", "--diagnosis", "x" * 201], "longer than 200"),
         (["ZAC5361", "--site", "arm\u202e"], "site contains a control or invisible formatting"),
+        # Another patient's ID (or this one's) in a keyword would go with the photos into
+        # their sidecars, DICOM files and referrals.
+        (["ZAC5361", "--site", "hand, see JBX3656"], "site holds a patient ID (JBX3656)"),
+        (["ZAC5361", "--diagnosis", "bcc;mcj1984"], "diagnosis holds a patient ID (MCJ1984)"),
         (["ZAC3561", "--diagnosis", "x"], "fails its check"),
         (["JBX3656", "--diagnosis", "x"], "no archived photos of this ID"),
         (["ZAC5361/nope.jpg", "ZAC5361", "--diagnosis", "x"], "not an archived photo"),
@@ -278,6 +282,22 @@ def test_tag_waits_for_no_one_while_another_holds_the_archive(archive: Path) -> 
     assert code == 1
     assert "is using" in err
     assert search(archive, "--diagnosis", "x") == []
+
+
+def test_a_keyword_filter_no_keyword_can_hold_is_refused(archive: Path) -> None:
+    """A trial: `search --diagnosis $'x\\ny'` found "0 photo(s)", exit 0, where `tag`
+    refuses the same value: a search for what no keyword holds is a mistake to say."""
+    code, out, err = invoke("search", "--archive", archive, "--diagnosis", "x\ny")
+    assert code == 2 and out == ""
+    assert "--diagnosis contains a control or invisible formatting character (\\x0a)" in err
+
+
+def test_a_keyword_holding_an_id_can_still_be_removed(archive: Path) -> None:
+    """One kept before keywords holding IDs were refused is not stuck there."""
+    code, _, err = invoke(
+        "tag", "ZAC5361", "--remove", "--diagnosis", "JBX3656", "--archive", archive
+    )
+    assert code == 0, err
 
 
 def test_search_for_two_keywords_at_once_is_refused(archive: Path) -> None:

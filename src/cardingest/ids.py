@@ -273,3 +273,40 @@ _VALIDATORS: dict[str, Callable[[str], str]] = {
     "ihi": _validate_ihi,
     "medicare": _validate_medicare,
 }
+
+
+_NHI_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{3}[0-9]{2}[A-Za-z0-9]{2}(?![A-Za-z0-9])")
+_NUMBER = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9])+(?![0-9])")
+
+
+def ids_within(text: str, scheme: str, *, allow_test_ids: bool = False) -> list[str]:
+    """The patient IDs of ``scheme`` written inside ``text`` (a diagnosis or a site), each
+    as it would be filed. Only the schemes with a check character are looked for: a word
+    that passes one is an ID by intent; a ``pattern`` (``[0-9]+``, say) could take "2 mm"."""
+    if scheme == "nhi":
+        words = _NHI_WORD.findall(text)
+    elif scheme in ("nhs", "ihi", "medicare"):
+        words = _NUMBER.findall(text)
+    else:
+        return []
+    found: list[str] = []
+    for word in words:
+        try:
+            found.append(validate_id(word, scheme, allow_test_ids=allow_test_ids))
+        except InvalidIdError:
+            continue
+    return found
+
+
+def id_within_problem(text: str, scheme: str, *, allow_test_ids: bool = False) -> str | None:
+    """Why a diagnosis or site must not hold a patient ID, naming the first, or None: a
+    keyword goes with the photo into its sidecar, DICOM files for the PACS and referrals,
+    where an ID in it (another patient's, as likely as not) is patient data in a place no
+    one looks for it."""
+    found = ids_within(text, scheme, allow_test_ids=allow_test_ids)
+    if not found:
+        return None
+    return (
+        f"holds a patient ID ({found[0]}); a keyword goes with the photos into their "
+        "sidecars, DICOM files and referrals, so give IDs only as the photos' ID"
+    )

@@ -145,7 +145,14 @@ def run_tag(
 ) -> int:
     from .move import finish_pending_move
 
-    change: Change = parse_change(diagnosis, site, consent, remove)
+    change: Change = parse_change(
+        diagnosis,
+        site,
+        consent,
+        remove,
+        scheme=settings.id_scheme,
+        allow_test_ids=settings.allow_test_ids,
+    )
     with open_archive(settings.archive, "tag"):
         # Sidecars must not be rewritten under new names an interrupted move still checks.
         finish_pending_move(settings.archive, "tag")

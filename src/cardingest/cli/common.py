@@ -31,7 +31,7 @@ from ..errors import (
 )
 from ..ids import validate_id
 from ..models import Card, IdMap, Settings
-from ..text import keyword_text, printable, undecodable
+from ..text import keyword_problem, keyword_text, printable, undecodable
 from . import documents, output
 from .interactive import ask_idmap
 from .output import escape
@@ -207,7 +207,8 @@ def lookup_id(raw: str, settings: Settings) -> str:
 def diagnosis_filter(diagnosis: str | None) -> str | None:
     """A ``--diagnosis`` filter as given, refused when it could match nothing a keyword holds:
     empty or blank (an unset variable in a script, which must not mean "every photo"), not
-    UTF-8, or holding the ';' keywords are split at."""
+    UTF-8, holding the ';' keywords are split at, or what `keyword_problem` refuses (a
+    line break from a script's variable)."""
     if diagnosis is None:
         return None
     if not diagnosis.strip():
@@ -222,7 +223,14 @@ def diagnosis_filter(diagnosis: str | None) -> str | None:
             f"--diagnosis {printable(diagnosis)}: a keyword holds no ';' (tag and the map "
             "split keywords there); give one keyword at a time"
         )
-    return keyword_text(diagnosis)
+    keyword = keyword_text(diagnosis)
+    problem = keyword_problem(keyword)
+    if problem is not None:
+        raise UsageError(
+            f"--diagnosis {problem}; tag and the ID map refuse such a keyword, so it would "
+            "match nothing"
+        )
+    return keyword
 
 
 def parse_day(text: str | None, flag: str) -> date | None:

@@ -17,7 +17,7 @@ from ..archive.verify import record_copies
 from ..archive.xmp import Keywords, keywords_of, sidecar_path, write_sidecar
 from ..card.kinds import is_sidecar
 from ..errors import CardingestError, UsageError
-from ..ids import SAFE_ID
+from ..ids import SAFE_ID, id_within_problem
 from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
 from ..storage.interrupts import held_interrupts
@@ -51,21 +51,36 @@ class TagResult:
     problems: list[str] = field(default_factory=list)
 
 
-def check_text(value: str, what: str) -> str:
-    """A keyword as the ID map accepts it (`keyword_problem`)."""
+def check_text(value: str, what: str, scheme: str | None, allow_test_ids: bool) -> str:
+    """A keyword as the ID map accepts it (`keyword_problem`, and `id_within_problem`
+    unless ``scheme`` is None)."""
     text = keyword_text(value)
     problem = keyword_problem(text)
+    if problem is None and scheme is not None:
+        problem = id_within_problem(text, scheme, allow_test_ids=allow_test_ids)
     if problem is not None:
         raise UsageError(f"{what} {problem}")
     return text
 
 
 def parse_change(
-    diagnosis: str | None, site: str | None, consent: str | None, remove: bool
+    diagnosis: str | None,
+    site: str | None,
+    consent: str | None,
+    remove: bool,
+    *,
+    scheme: str,
+    allow_test_ids: bool,
 ) -> Change:
-    """Check the flags of ``tag``; ``diagnosis`` is ``;``-separated keywords."""
+    """Check the flags of ``tag``; ``diagnosis`` is ``;``-separated keywords, and neither
+    it nor ``site`` may hold a patient ID of the archive's ``scheme`` (one kept before
+    that was refused can still be removed)."""
     keywords = tuple(
-        dict.fromkeys(check_text(k, "diagnosis") for k in (diagnosis or "").split(";") if k.strip())
+        dict.fromkeys(
+            check_text(k, "diagnosis", None if remove else scheme, allow_test_ids)
+            for k in (diagnosis or "").split(";")
+            if k.strip()
+        )
     )
     if diagnosis is not None and not keywords:
         raise UsageError(
@@ -85,7 +100,7 @@ def parse_change(
         raise UsageError(f"--consent {consent!r} is not one of {', '.join(CONSENT_LEVELS)}")
     return Change(
         diagnosis=keywords,
-        site=check_text(site, "site") if site is not None else None,
+        site=check_text(site, "site", scheme, allow_test_ids) if site is not None else None,
         consent=level,
         remove=remove,
     )

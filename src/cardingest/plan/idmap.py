@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from ..card.kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
 from ..errors import InvalidIdError, MapError, UsageError
-from ..ids import validate_id
+from ..ids import id_within_problem, validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
 from ..text import keyword_problem, keyword_text, unset_path
@@ -223,8 +223,12 @@ def _parse_time(text: str) -> datetime | None:
     return None
 
 
-def _check_text(cell: str, column: str, line: int, problems: list[str]) -> None:
-    problem = keyword_problem(cell)
+def _check_text(
+    cell: str, column: str, line: int, scheme: str, allow_test_ids: bool, problems: list[str]
+) -> None:
+    problem = keyword_problem(cell) or id_within_problem(
+        cell, scheme, allow_test_ids=allow_test_ids
+    )
     if problem is not None:
         problems.append(f"line {line}: {column} {problem}")
 
@@ -785,12 +789,12 @@ def _parse_row(
     diagnosis: list[str] = []
     for keyword in (keyword_text(k) for k in row.get("diagnosis", "").split(";")):
         if keyword:
-            _check_text(keyword, "diagnosis", line, problems)
+            _check_text(keyword, "diagnosis", line, scheme, allow_test_ids, problems)
             if keyword.lower() not in (d.lower() for d in diagnosis):
                 diagnosis.append(keyword)
     site = keyword_text(row.get("site", "") or "") or None
     if site:
-        _check_text(site, "site", line, problems)
+        _check_text(site, "site", line, scheme, allow_test_ids, problems)
     consent = (row.get("consent", "") or "").lower() or None
     if consent and consent not in CONSENT_LEVELS:
         problems.append(
