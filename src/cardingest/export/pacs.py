@@ -87,13 +87,24 @@ class DimseClient:
         ae.add_requested_context(VL_PHOTOGRAPHIC, [JPEGBaseline8Bit])
         ae.add_requested_context(STUDY_ROOT_FIND)
         connected: list[bool] = []
+        accepted_at_all: list[bool] = []  # an A-ASSOCIATE-AC came, whatever its contexts
+        not_dicom: list[bool] = []  # what came back is no PDU: a web server's answer, say
+
+        def transition(event: Any) -> None:
+            if event.fsm_event == "Evt19":  # "unrecognised or invalid PDU received"
+                not_dicom.append(True)
+
         asked = time.monotonic()
         try:
             assoc = ae.associate(
                 c.host or "",
                 c.port or 0,
                 ae_title=c.ae_title or "",
-                evt_handlers=[(evt.EVT_CONN_OPEN, lambda _event: connected.append(True))],
+                evt_handlers=[
+                    (evt.EVT_CONN_OPEN, lambda _event: connected.append(True)),
+                    (evt.EVT_ACCEPTED, lambda _event: accepted_at_all.append(True)),
+                    (evt.EVT_FSM_TRANSITION, transition),
+                ],
             )
         except OSError as exc:  # the host name looked up, or the socket made, before connecting
             why = (
@@ -103,6 +114,15 @@ class DimseClient:
             )
             raise PacsError(f"{self._where()} does not answer ({why})") from exc
         if not assoc.is_established:
+            if accepted_at_all:  # pynetdicom aborts an association with no context accepted
+                raise self._no_jpeg()
+            if not_dicom:
+                raise PacsError(
+                    f"{self._where()} answered with what is not DICOM: check [pacs] port in the "
+                    "config is the PACS's DICOM port, not its web port (Orthanc's are 4242 "
+                    "and 8042)",
+                    retry="once [pacs] port is the PACS's DICOM port",
+                )
             if connected and not assoc.is_rejected and time.monotonic() - asked >= c.timeout:
                 raise PacsError(
                     f"{self._where()} took the connection but gave no answer to the "
@@ -126,13 +146,20 @@ class DimseClient:
         }
         if (str(VL_PHOTOGRAPHIC), str(JPEGBaseline8Bit)) not in accepted:
             assoc.release()
-            raise PacsError(
-                f"{self._where()} does not accept VL Photographic Images in JPEG Baseline"
-            )
+            raise self._no_jpeg()
         self._can_find = any(a == STUDY_ROOT_FIND for a, _ in accepted)
         self._assoc = assoc
         _no_delay(assoc)
         return self
+
+    def _no_jpeg(self) -> PacsError:
+        """The PACS took the association, not the photos: the AE titles are right."""
+        return PacsError(
+            f"{self._where()} does not accept VL Photographic Images in JPEG Baseline "
+            f"({JPEGBaseline8Bit}) from calling AE {self.config.calling_ae_title!r}: the AE "
+            "titles agree; the PACS must be set to store them (see its log)",
+            retry="once the PACS accepts JPEG Baseline VL Photographic Images",
+        )
 
     def __exit__(
         self,
