@@ -490,6 +490,10 @@ def test_a_share_into_a_folder_that_holds_other_files_is_refused(
     afile.write_bytes(b"x")
     code, _, err = invoke("share", "JBX3656", "--out", afile, "--archive", archive)
     assert code == 2 and "is a file, not a folder" in err and afile.read_bytes() == b"x"
+    # A trial: a folder inside that file was "--out …/referral.jpg/sub is a file".
+    code, _, err = invoke("share", "JBX3656", "--out", afile / "sub", "--archive", archive)
+    assert code == 2, err
+    assert f"--out {afile / 'sub'}: {afile} is a file, so it cannot hold" in " ".join(err.split())
 
 
 def test_the_next_share_removes_what_a_killed_one_was_writing(

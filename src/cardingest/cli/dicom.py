@@ -253,13 +253,7 @@ def send(
 
 
 def print_send(result: DicomResult) -> None:
-    _print_problems(result)
-    if result.stopped:
-        output.err.print(f"[red]error:[/] {escape(result.stopped)}")
-        output.err.print(
-            f"{len(result.not_sent)} photo(s) not confirmed stay unsent; run"
-            f" `cardingest dicom send` again {escape(result.retry)}."
-        )
+    say_send_problems(result)
     output.out.print(
         f"Sent to {escape(result.destination or '')}: [green]{len(result.done)} confirmed[/]"
         + (f", {len(result.already)} sent before" if result.already else "")
@@ -267,6 +261,17 @@ def print_send(result: DicomResult) -> None:
         + (f", [red]{len(result.failed)} failed[/]" if result.failed else "")
         + (f", [red]{len(result.not_sent)} not sent[/]" if result.not_sent else "")
     )
+
+
+def say_send_problems(result: DicomResult) -> None:
+    """On stderr, with ``--json`` too: a script's log shows why its exit code is not 0."""
+    _print_problems(result)
+    if result.stopped:
+        output.err.print(f"[red]error:[/] {escape(result.stopped)}")
+        output.err.print(
+            f"{len(result.not_sent)} photo(s) not confirmed stay unsent; run"
+            f" `cardingest dicom send` again {escape(result.retry)}."
+        )
 
 
 def run_send(
@@ -291,8 +296,7 @@ def run_send(
     )
     if as_json:
         output.emit_json({"archive": str(settings.archive), **documents.dicom_send(result)})
-        if result.stopped:
-            output.err.print(f"[red]error:[/] {escape(result.stopped)}")
+        say_send_problems(result)
     else:
         print_send(result)
     return exit_code(result)
@@ -388,8 +392,7 @@ def send_after_ingest(
     sent = send(settings, ids, as_json=as_json)
     if document is not None:
         document["dicom_send"] = documents.dicom_send(sent)
-        if sent.stopped:
-            output.err.print(f"[red]error:[/] {escape(sent.stopped)}")
+        say_send_problems(sent)
     else:
         print_send(sent)
     return combined_exit(code, exit_code(sent))

@@ -183,7 +183,11 @@ def refuse_filled(out: Path, names: set[str]) -> None:
     except FileNotFoundError:
         return
     except NotADirectoryError:
-        raise UsageError(f"--out {out} is a file, not a folder; choose another --out") from None
+        file = next((p for p in (out, *out.parents) if p.is_file()), out)
+        where = "" if file == out else f": {file} is a file, so it cannot hold"
+        raise UsageError(
+            f"--out {out}{where or ' is a file, not a folder'}; choose another --out"
+        ) from None
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot be read ({exc.strerror or exc})") from None
     entries = sorted(name for name in listed if not name.startswith(TEMP_PREFIX))
