@@ -339,7 +339,7 @@ def send_command(
 ) -> None:
     """Send archived JPEG photos to the PACS in the config's [pacs] table.
 
-    A photo counts as sent once the PACS stored it and a query finds it there; photos sent
+    With no ID and no dates: every patient's photos not yet sent. A photo counts as sent once the PACS stored it and a query finds it there; photos sent
     before are skipped (--force sends them again). PACS down or refusing: exit 1, and a
     re-run sends what was not confirmed. HEIC and RAW photos are left out (exit 3).
     """
