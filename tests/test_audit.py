@@ -60,6 +60,7 @@ def test_append_builds_the_chain(tmp_path: Path) -> None:
     assert second["card"] == "/media/card"
     assert list(log.events()) == [first, second]
     head = json.loads((tmp_path / ".cardingest" / "audit.head").read_text())
+    assert head.pop("seen")  # the log's file after the append (`_signature`)
     assert head == {"lines": 2, "last": hashlib.sha256(raw[1].rstrip(b"\n")).hexdigest()}
     assert log.check().ok and log.check().events == 2
 
@@ -181,6 +182,60 @@ def test_append_refuses_to_chain_onto_a_changed_tail(tmp_path: Path) -> None:
     rewrite(log, lines_of(log)[:-1])
     with pytest.raises(AuditError):
         log.append("ingest")
+
+
+@pytest.mark.parametrize("edit", ["swap", "change", "delete"])
+def test_append_refuses_a_log_edited_before_its_end(tmp_path: Path, edit: str) -> None:
+    """A trial: lines 2 and 3 swapped (or line 2 edited, or line 3 deleted) in an editor;
+    `audit` named the line, and move, ingest and verify still chained their events onto
+    the log, exit 0, with no word: only its end was compared with the head."""
+    log = make_log(tmp_path)
+    lines = lines_of(log)
+    if edit == "swap":
+        lines[1], lines[2] = lines[2], lines[1]
+    elif edit == "change":
+        lines[1] = edited(lines[1])
+    else:
+        del lines[2]
+    rewrite(log, lines)
+    before = log.path.read_bytes()
+    for fresh in (log, AuditLog(tmp_path)):  # this log object, and the next command's
+        with pytest.raises(AuditError, match=r"does not check out at line [23]: .*a person"):
+            fresh.require_appendable()
+        with pytest.raises(AuditError, match="does not check out"):
+            fresh.append("ingest")
+    assert log.path.read_bytes() == before
+
+
+def test_a_log_only_appended_to_is_not_walked_again(tmp_path: Path) -> None:
+    """The head keeps what the log's file looked like after its append: while nothing else
+    wrote the log, an append reads its end only. A head of an older version (no `seen`)
+    has the log walked once, as has a log something else touched (`touch`)."""
+    log = make_log(tmp_path, 3)
+    assert json.loads(log.head_path.read_text())["seen"]
+    walked: list[int] = []
+    real_walk = AuditLog._walk
+
+    def counting(self: AuditLog, lines: object) -> object:
+        walked.append(1)
+        return real_walk(self, lines)  # type: ignore[arg-type]
+
+    AuditLog._walk = counting  # type: ignore[assignment,method-assign]
+    try:
+        AuditLog(tmp_path).append("ingest")
+        assert walked == []
+        head = json.loads(log.head_path.read_text())
+        del head["seen"]
+        log.head_path.write_text(json.dumps(head))
+        fresh = AuditLog(tmp_path)
+        fresh.require_appendable()
+        fresh.append("wipe")
+        assert walked == [1]
+        AuditLog(tmp_path).append("verify")
+        assert walked == [1]
+    finally:
+        AuditLog._walk = real_walk  # type: ignore[method-assign]
+    assert log.check().ok and log.check().events == 6
 
 
 def test_crash_between_line_and_head_is_recovered(tmp_path: Path) -> None:

@@ -122,6 +122,13 @@ def test_damaged_log_names_the_line(archive: Path, damage: str, line: int) -> No
     assert (document["ok"], document["bad_line"]) == (False, line)
     assert document["problem"]
     assert f"at line {line}:" in text
+    # A trial: verify (as move and ingest) chained its event onto a log edited before its
+    # end, exit 0; it refuses, and the log is left for a person as it is.
+    before = log_lines(archive)
+    verify = cli("verify", "--archive", archive)
+    assert verify.exit_code == EXIT_FAILURE, verify.output
+    assert "a person" in " ".join(verify.output.split())
+    assert log_lines(archive) == before
 
 
 def test_a_log_emptied_with_its_head_removed_fails(archive: Path) -> None:

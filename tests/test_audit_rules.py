@@ -38,7 +38,11 @@ def test_where_the_log_and_head_live_and_what_the_head_holds(tmp_path: Path) -> 
     line = path.read_bytes()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # private whatever the umask
     digest = hashlib.sha256(line.rstrip(b"\n")).hexdigest()
-    assert head.read_bytes() == b'{"last": "' + digest.encode() + b'", "lines": 1}\n'
+    st = path.stat()
+    seen = f"[{st.st_ino}, {st.st_size}, {st.st_mtime_ns}, {st.st_ctime_ns}]"
+    assert head.read_bytes() == (
+        b'{"last": "' + digest.encode() + b'", "lines": 1, "seen": ' + seen.encode() + b"}\n"
+    )
 
 
 def test_reserved_fields_are_named(tmp_path: Path) -> None:

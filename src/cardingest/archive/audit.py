@@ -75,6 +75,17 @@ class AuditCheck:
 class _Head:
     lines: int
     last: str
+    seen: tuple[int, ...] | None = None
+    """The log's `_signature` just after the append that wrote this head; None in a head
+    written before 2026-12 or by a repair."""
+
+
+def _signature(fd: int) -> tuple[int, ...]:
+    """What changes whenever anything writes the log (its inode, size, modification and
+    change times; the change time no one can set): the same as the head's, nothing but
+    cardingest's own appends touched it, and the lines before its end need no new walk."""
+    st = os.fstat(fd)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _sha(line: bytes) -> str:
@@ -175,6 +186,7 @@ class AuditLog:
         self.folder = self.path.parent
         self.head_path = self.folder / "audit.head"
         self._head_temps_swept = False
+        self._walked: tuple[int, ...] | None = None  # the signature of the log last walked
         location = location_for(archive)
         self._pg: PgAudit | None = None
         if location.url is not None:
@@ -194,7 +206,12 @@ class AuditLog:
     def _read_head(self) -> _Head | None:
         try:
             data = json.loads(self.head_path.read_bytes())
-            head = _Head(lines=data["lines"], last=data["last"])
+            seen = data.get("seen")
+            head = _Head(
+                lines=data["lines"],
+                last=data["last"],
+                seen=tuple(seen) if isinstance(seen, list) else None,
+            )
         except FileNotFoundError:
             return None
         except PermissionError:
@@ -205,12 +222,15 @@ class AuditLog:
             raise AuditError(f"{self.head_path} is unreadable")
         return head
 
-    def _write_head(self, lines: int, last: str) -> None:
+    def _write_head(self, lines: int, last: str, seen: tuple[int, ...] | None = None) -> None:
         """Called holding the log's lock, under which a head temporary is a dead writer's."""
         if not self._head_temps_swept:
             remove_stale_temps_of(self.head_path)
             self._head_temps_swept = True
-        data = json.dumps({"last": last, "lines": lines}, sort_keys=True) + "\n"
+        fields: dict[str, object] = {"last": last, "lines": lines}
+        if seen is not None:
+            fields["seen"] = list(seen)
+        data = json.dumps(fields, sort_keys=True) + "\n"
         atomic_write_bytes(self.head_path, data.encode())
 
     def _tail_state(self, fd: int) -> tuple[int, str]:
@@ -249,11 +269,28 @@ class AuditLog:
                 f"'{REPAIR_COMMAND}' writes it again if every line checks out"
             )
         if (head.lines, head.last) == (seq, digest) or (head.lines, head.last) == (seq - 1, prev):
+            self._require_whole(fd, head)
             return seq, digest
         raise AuditError(
             f"The end of {self.path} does not match {self.head_path.name}: a line changed, "
             f"added or removed since the last event was written. {FOR_A_PERSON}"
         )
+
+    def _require_whole(self, fd: int, head: _Head) -> None:
+        """Refuse a log edited before its end (a line changed, removed or moved in an
+        editor), which its end and head alone do not show. The whole chain is walked only
+        when something other than an append of cardingest's wrote the log since its head."""
+        signature = _signature(fd)
+        if signature in (head.seen, self._walked):
+            return
+        with open(os.dup(fd), "rb") as handle:
+            handle.seek(0)
+            _count, problem, _last, _prev = self._walk(handle)
+        if problem is not None:
+            raise AuditError(
+                f"{self.path} does not check out at line {problem[0]}: {problem[1]}. {FOR_A_PERSON}"
+            )
+        self._walked = signature
 
     def _not_an_event(self) -> AuditError:
         return AuditError(
@@ -319,7 +356,7 @@ class AuditLog:
                             f"Short write to {self.path} ({written} of {len(line) + 1} bytes)"
                         )
                     sync_file(fd)
-                    self._write_head(count + 1, _sha(line))
+                    self._write_head(count + 1, _sha(line), _signature(fd))
                 except BaseException:
                     self._take_back(fd, before, count + 1, _sha(line))
                     raise

@@ -339,9 +339,10 @@ def send_command(
 ) -> None:
     """Send archived JPEG photos to the PACS in the config's [pacs] table.
 
-    With no ID and no dates: every patient's photos not yet sent. A photo counts as sent once the PACS stored it and a query finds it there; photos sent
-    before are skipped (--force sends them again). PACS down or refusing: exit 1, and a
-    re-run sends what was not confirmed. HEIC and RAW photos are left out (exit 3).
+    With no ID and no dates: every patient's photos not yet sent. A photo counts as sent
+    once the PACS stored it and a query finds it there; photos sent before are skipped
+    (--force sends them again). PACS down or refusing: exit 1, and a re-run sends what was
+    not confirmed. HEIC and RAW photos are left out (exit 3).
     """
     settings = load_settings(archive=archive, catalogue=catalogue)
     raise typer.Exit(
