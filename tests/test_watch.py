@@ -146,6 +146,9 @@ def test_sigterm_or_sighup_while_waiting_stops_watch_as_ctrl_c_does(
         (["--map", "map.csv"], "--map names the patients of one card"),
         (["--slates", "--archive", "map.csv/a"], "map.csv is not a folder, so the archive"),
         (["--map", "offset.csv", "--once"], "watch takes no --clock-offset: ingest the card"),
+        # A trial: a map's own fault came with "watch takes no --clock-offset" in place of
+        # its line's reason.
+        (["--map", "bad.csv", "--once"], "line 1: unknown column 'file' (did you mean 'files'?)"),
     ],
 )
 def test_watch_bad_input_is_exit_2_before_waiting(
@@ -163,10 +166,12 @@ def test_watch_bad_input_is_exit_2_before_waiting(
         "# 2024-01-01 10:00:00 to 10:05:00: 2 photo(s)\n"
         ",2024-01-01 10:00,2024-01-01 10:05,JBX3656\n"
     )
+    (tmp_path / "bad.csv").write_text("file,id\nIMG_0001,JBX3656\n")
     monkeypatch.chdir(tmp_path)
     code, _, err = invoke("watch", "--archive", tmp_path / "a", *args)
     assert code == 2
     assert message in err
+    assert "clock-offset" not in err or "offset.csv" in args
     assert not (tmp_path / "a").exists()
 
 

@@ -292,15 +292,17 @@ def check_watch_inputs(
             "terminal, card by card), --slates (a photographed barcode on each card), or "
             "--map FILE or --id ID with --once, for one card"
         )
+    idmap = load_idmap(map_file, patient_id, settings)  # its own faults, as ingest says them
     try:  # watch adds no clock offset: a map whose from/to times need one, said now
-        require_offset(load_idmap(map_file, patient_id, settings), timedelta(0))
+        require_offset(idmap, timedelta(0))
     except MapError as exc:
         raise MapError(
             exc.message,
             details=[
                 "watch takes no --clock-offset: ingest the card with cardingest ingest "
                 "--map FILE --clock-offset …, or write the map again with map-template and "
-                "no --clock-offset"
+                "no --clock-offset",
+                *exc.details[1:],
             ],
         ) from None
     if not once and (map_file is not None or patient_id is not None):
