@@ -56,6 +56,11 @@ def test_a_ctrl_c_as_a_published_copy_is_taken_in_leaves_it_catalogued(
     named = published(archive)
     assert len(named) >= taken
     assert named == catalogued(archive), "a photo was named and not catalogued"
+    # A trial: its publish journal was kept, every photo it named recorded, and every later
+    # command warned "ingest … is running, or it stopped before it recorded …".
+    assert not list((archive / ".cardingest" / "journal").iterdir())
+    checked = cli("verify", "--archive", archive)
+    assert checked.exit_code == 0 and "is running" not in checked.stderr, checked.stderr
 
     monkeypatch.setattr(ingest, "_settle", real_settle)
     again = cli("ingest", card, "--id", "JBX3656", "--archive", archive)

@@ -117,6 +117,25 @@ def test_the_next_ingest_records_them_under_the_dead_runs_ids_and_holds_them(
     assert len(manifest.read_text().splitlines()) == 3
 
 
+def test_a_journal_is_all_recorded_only_once_each_named_copy_has_its_row(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an interrupted run asks of its own journal before it removes it (`all_recorded`):
+    three photos named with no row say no; with their rows (the next run's), yes."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    kept = the_journal(archive).read_bytes()
+    copy = tmp_path / "journal.jsonl"
+    copy.write_bytes(kept)
+    with Catalogue.open(archive, create=False) as catalogue:
+        assert not journal_module.all_recorded(catalogue, archive, copy, None)
+    assert ingest(card, "--id", PATIENT, "--archive", archive)[0] == EXIT_OK
+    with Catalogue.open(archive, create=False) as catalogue:
+        assert journal_module.all_recorded(catalogue, archive, copy, None)
+        copy.write_bytes(kept + b'{"half a line\n')
+        assert not journal_module.all_recorded(catalogue, archive, copy, None)
+
+
 def test_a_photo_published_under_a_later_name_is_found_there(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,7 +23,7 @@ from .archive.audit import AuditLog
 from .archive.backend import location_for
 from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.claims import content_claims, guarded
-from .archive.journal import PublishJournal, recover
+from .archive.journal import PublishJournal, all_recorded, recover
 from .archive.lock import ArchiveLock, sole_writer
 from .archive.manifest import write_manifest
 from .archive.provenance import recorded_source
@@ -692,7 +692,7 @@ def execute(
                 if item.action == "skip" and item.reason == SAME_CONTENT and item.target
             ]
             status = "finished"
-            drained = False
+            drained = workers_gone = False
             stopped_by: CardingestError | None = None
             closing_failed = False
 
@@ -767,6 +767,7 @@ def execute(
                     for position, transferred in late:
                         if transferred.published:
                             settle(position, transferred)
+                workers_gone = True  # not so if a second Ctrl-C cut the close short
             except BaseException as exc:
                 status = "failed"
                 stopped_by = exc if isinstance(exc, CardingestError) else None
@@ -785,8 +786,13 @@ def execute(
                             journal.close()
                         # After a failure (or a second Ctrl-C while the copy workers stopped) a
                         # file may be named and not recorded: the next ingest records it from the
-                        # journal.
-                        if drained:
+                        # journal. After a Ctrl-C they all stopped at, each is checked for its row.
+                        if drained or (
+                            workers_gone
+                            and all_recorded(
+                                catalogue, archive, journal.path, str(backup) if backup else None
+                            )
+                        ):
                             journal.remove()
                         elif claims is not None:
                             claims.keep = True  # they vouch for the journal's lines (`recover`)

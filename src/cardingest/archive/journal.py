@@ -452,6 +452,29 @@ def _recover_one(
     return Recovered(ingest_id, path, tuple(adopted), tuple(problems), tuple(unknown))
 
 
+def all_recorded(catalogue: Catalogue, archive: Path, path: Path, backup: str | None) -> bool:
+    """Whether every photo the journal at ``path`` names has its row: for the run that
+    wrote it, once its copy workers have all stopped (a Ctrl-C), so its journal can go like
+    a finished run's, and no later command says the run may still be going. A line this
+    cannot read, or a named copy with no row, says no: the journal stays for `recover`."""
+    checker = CopyChecker()
+    try:
+        lines = _lines(path)
+        ingest_id, _folders, _reserved = _header(next(lines, None))
+        for line in lines:
+            record = _row(_parsed(line), ingest_id, backup)
+            if record is None:
+                return False
+            found, recorded = _copy_named(
+                archive, record.archive_path, record, checker, catalogue, set()
+            )
+            if found is not None and not recorded:
+                return False
+    except _NotAJournal:
+        return False
+    return True
+
+
 def _claims_check(
     claimed: set[tuple[str, str, str]] | None,
 ) -> Callable[[CatalogueRecord], bool]:
