@@ -85,6 +85,26 @@ def test_with_ctrl_c_ignored_the_signal_still_interrupts() -> None:
         pytest.fail("the signal did not interrupt")  # pragma: no cover
 
 
+@pytest.mark.usefixtures("handlers")
+def test_a_sigint_ignored_stays_ignored_while_files_are_copied() -> None:
+    """A trial: `watch` run as a background job ignored SIGINT while it waited, and acted on
+    it during a card's ingest ("Stopping after the photos being copied now", exit 130).
+    SIGTERM still stops it there, the first after the files under way."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while_a_command_runs()
+    with stop_between_files(notice=None) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert not stop.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            pytest.fail("the second signal did not stop at once")  # pragma: no cover
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
 def test_only_the_console_script_installs_them_and_an_ignored_one_stays_ignored() -> None:
     """Importing the commands, the ingest or the sheet changes no handler; the console
     script's ``main`` sets SIGTERM's, and leaves SIGHUP ignored under ``nohup``."""

@@ -136,10 +136,14 @@ def stop_between_files(
     notice: str | None = "Stopping after the photos being copied now",
 ) -> Iterator[threading.Event]:
     """The first Ctrl-C lets the files under way finish (and says ``notice``), the second
-    stops now."""
+    stops now. A SIGINT ignored when the command began (a background job's) stays ignored;
+    SIGTERM and SIGHUP, routed here (`signals.as_ctrl_c`), still stop."""
     stop = threading.Event()
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if ignored and signum == signal.SIGINT:
+            return
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
