@@ -114,9 +114,12 @@ def test_an_empty_sheet_or_slate_file_is_said_to_be_empty(
         (("map-template", card, "--out", " "), "--out is empty"),
         (("map-template", card, "--sheet", " "), "--sheet is empty"),
         (("slate", "JBX3656", "--out", " "), "--out is empty"),
+        # A trial: HTML written into sheet.pdf, exit 0, where slate --out makes real PDFs.
+        (("preview", card, "--id", "JBX3656", *archive, "--sheet", "sheet.pdf"), "HTML page"),
     ):
         code, _out, err = invoke(*args)
-        assert code == 2 and said in err, (args, err)
+        assert code == 2 and said in " ".join(err.split()), (args, err)
+    assert not (tmp_path / "sheet.pdf").exists()
 
 
 @pytest.mark.parametrize("command", ["preview", "ingest", "wipe", "map-template"])

@@ -45,6 +45,15 @@ class SheetFile:
         """Create ``path``; exit 2 (UsageError) if it exists or cannot be made."""
         if unset_path(path):
             raise UsageError("--sheet is empty; give the file for the contact sheet")
+        if Path(path).suffix.lower() not in (".html", ".htm"):
+            folder = modes.folder_given(path, "--sheet", "sheet.html")
+            if folder is not None:
+                raise folder
+            raise UsageError(
+                f"--sheet {path}: a contact sheet is an HTML page, to open in a browser; give "
+                "a name that ends in .html (a trial's sheet.pdf held HTML a PDF viewer could "
+                "not open)"
+            )
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, MODE)
         except FileExistsError:
