@@ -93,6 +93,21 @@ def test_refused_with_exit_2_and_nothing_changed(
     assert json.loads(out)["error"]["exit"] == 2
 
 
+def test_a_path_written_with_dot_folders_names_its_photo(tmp_path: Path) -> None:
+    """A trial: `JBX3656/./x.jpg` and `MCJ1984/../JBX3656/x.jpg` were "not an archived
+    photo", though archived; written plainly they are. One that leaves the archive is not."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    folder, name = SECOND.split("/")
+    code, out, err = invoke("move", f"{folder}/./{name}", "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, err
+    assert f"{SECOND} → ZAA0067/" in out
+    code, _out, err = invoke("tag", f"ZAA0067/../{FIRST}", "--site", "arm", "--archive", archive)
+    assert code == 0, err
+    code, _out, err = invoke("move", f"../{archive.name}/{FIRST}", "--to", "ZAA0067",
+                             "--archive", archive)  # fmt: skip
+    assert code == 2 and "not an archived photo" in err, err
+
+
 def test_move_by_path_renames_with_the_naming_rules(tmp_path: Path) -> None:
     _card, archive, _ = ingest_demo(tmp_path)
     code, out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive, "--json")

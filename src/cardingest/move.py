@@ -35,6 +35,7 @@ from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.lock import ArchiveLock
 from .archive.manifest import manifest_path, manifested_ingests, read_manifest, write_manifest
+from .archive.targets import find_record
 from .archive.verify import CopyChecker, CopyState, archive_file, second_copy
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
@@ -121,16 +122,6 @@ def _base(path: str) -> str:
 def _extension(path: str) -> str:
     name = path.rpartition("/")[2]
     return name.rpartition(".")[2] if "." in name else ""
-
-
-def _relative(target: str, archive: Path) -> str | None:
-    path = Path(target).expanduser()
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    try:
-        return path.resolve().relative_to(Path(archive).resolve()).as_posix()
-    except (OSError, ValueError):
-        return None
 
 
 def _not_the_photo(path: str, state: CopyState) -> str:
@@ -279,11 +270,7 @@ def _select(
         if (why := not_utf8_target(target)) is not None:
             problems.append(why)
             continue
-        record = catalogue.record(target.replace("\\", "/"))
-        relpath = target.replace("\\", "/")
-        if record is None:
-            relpath = _relative(target, archive) or relpath
-            record = catalogue.record(relpath)
+        record, relpath = find_record(catalogue, target, archive)
         if earlier is None:
             earlier = _earlier_moves(archive)
         new, sha256 = earlier.get(record.archive_path if record else relpath, ("", ""))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..archive.audit import AuditLog
 from ..archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
+from ..archive.targets import find_record
 from ..archive.verify import record_copies
 from ..archive.xmp import Keywords, keywords_of, sidecar_path, write_sidecar
 from ..card.kinds import is_sidecar
@@ -124,16 +125,6 @@ def apply(old: Keywords, change: Change) -> Keywords:
     return Keywords(diagnosis, site, consent)
 
 
-def _relative(target: str, archive: Path) -> str | None:
-    path = Path(target).expanduser()
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    try:
-        return path.resolve().relative_to(archive.resolve()).as_posix()
-    except (OSError, ValueError):
-        return None
-
-
 def resolve_targets(
     catalogue: Catalogue,
     archive: Path,
@@ -157,10 +148,7 @@ def resolve_targets(
                 problems.append(f"{target}: no archived photos of this ID")
             found.update((r.archive_path, r) for r in records)
             continue
-        record = catalogue.record(target.replace("\\", "/"))
-        if record is None:
-            relpath = _relative(target, archive)
-            record = catalogue.record(relpath) if relpath else None
+        record, _relpath = find_record(catalogue, target, archive)
         if record is None:
             problems.append(_not_archived(target, archive, check_id))
         else:
