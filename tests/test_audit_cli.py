@@ -81,9 +81,10 @@ def test_a_mistyped_archive_or_a_deleted_log_fails(archive: Path, tmp_path: Path
     code, document, _text = audit(tmp_path / "typo")
     assert code == EXIT_USAGE and "No archive" in document["error"]["message"]
     (archive / ".cardingest" / "audit.jsonl").unlink()
-    code, document, _text = audit(archive)
-    message = document["error"]["message"]
-    assert code == EXIT_FAILURE and "is missing, though the catalogue records 1" in message
+    code, document, text = audit(archive)
+    assert code == EXIT_FAILURE and (document["ok"], document["events"]) == (False, 0), document
+    assert "is missing, though the catalogue records 1" in document["problem"]
+    assert "does not check out: The audit log" in " ".join(text.split())
     # A catalogue that records no ingest that ended (a new archive's first run stopped
     # before its event) says nothing of a log that was never written.
     (tmp_path / "a" / ".cardingest").mkdir(parents=True)
@@ -138,7 +139,9 @@ def test_a_log_emptied_with_its_head_removed_fails(archive: Path) -> None:
     (archive / ".cardingest" / "audit.head").unlink()
     code, document, _text = audit(archive)
     assert code == EXIT_FAILURE, document
-    assert "is empty, though the catalogue records 1 ingest(s)" in document["error"]["message"]
+    # A trial: an error document, with no `ok` for a script that reads it: the check's own.
+    assert (document["ok"], document["bad_line"]) == (False, None), document
+    assert "is empty, though the catalogue records 1 ingest(s)" in document["problem"]
 
 
 def test_a_backup_folder_is_no_archive(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..archive.audit import AuditLog
+from ..archive.audit import AuditCheck, AuditLog
 from ..archive.auditrepair import (
     LeftForAPerson,
     TornTail,
@@ -293,22 +293,23 @@ NO_EVENT = ("running", "crashed")
 its end, and closed by the next run's recovery, or not yet."""
 
 
-def require_no_ingests(archive: Path, where: str, state: str = "is empty") -> None:
-    """An empty or missing log (its lines removed, and its head with them) is no intact
-    chain when the catalogue records ingests that ended: each wrote an event. One stopped
+def events_lost(archive: Path, where: str, state: str = "is empty") -> str | None:
+    """Why an empty or missing log (its lines removed, and its head with them) is no intact
+    chain, when the catalogue records ingests that ended: each wrote an event. One stopped
     before its end (`NO_EVENT`) wrote none, and says nothing of the log."""
     from ..prepare import has_catalogue
 
     if not has_catalogue(archive):
-        return
+        return None
     with reading(archive) as catalogue:
         ended = sum(i.get("status") not in NO_EVENT for i in catalogue.ingests())
-    if ended:
-        raise AuditError(
-            f"The audit log {where} {state}, though the catalogue records {ended} ingest(s) "
-            "that ended, each of which wrote an event: its lines were removed (or never "
-            "written, if the disk was full or the database lost as such a run ended)"
-        )
+    if not ended:
+        return None
+    return (
+        f"The audit log {where} {state}, though the catalogue records {ended} ingest(s) "
+        "that ended, each of which wrote an event: its lines were removed (or never "
+        "written, if the disk was full or the database lost as such a run ended)"
+    )
 
 
 def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
@@ -326,7 +327,9 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
             )
         catalogued = catalogue_path(settings.archive).exists()
         if not log.path.exists() and catalogued:
-            require_no_ingests(settings.archive, str(log.path), "is missing")
+            lost = events_lost(settings.archive, str(log.path), "is missing")
+            if lost is not None:  # nothing a repair could write again
+                return _report(log, AuditCheck(False, 0, None, lost), as_json, repair)
         if not catalogued and (settings.archive / METADIR / MANIFEST_DIR).is_dir():
             raise NoArchiveError(
                 f"No archive at {settings.archive}: it has manifests but no catalogue, as a "
@@ -336,13 +339,28 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     torn, head, refused = _repair(settings, as_json) if mended else (None, None, False)
     check = log.check()
     if check.ok and not check.events:
-        require_no_ingests(settings.archive, log.where)
+        lost = events_lost(settings.archive, log.where)
+        check = check if lost is None else AuditCheck(False, 0, None, lost)
     if mended and torn is None and head is None and not refused and not as_json:
         output.err.print(
             "The audit log ends in a complete line: nothing to repair."
             if check.ok
             else "Not repaired: an edited or removed line needs a person, not a repair."
         )
+    return _report(log, check, as_json, repair, torn=torn, head=head)
+
+
+def _report(
+    log: AuditLog,
+    check: AuditCheck,
+    as_json: bool,
+    repair: bool,
+    *,
+    torn: TornTail | None = None,
+    head: int | None = None,
+) -> int:
+    """The check's finding, in words or as the JSON document (a trial: a log lost whole was
+    an error document, with no ``ok`` for a script to read); exit 1 where it fails."""
     if as_json:
         output.emit_json(documents.audit(log.where, check, repair=repair, torn=torn, head=head))
     elif check.ok:
@@ -350,9 +368,15 @@ def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
             f"Audit log {escape(log.where)}: {check.events} event(s), [green]chain intact[/]."
         )
     else:
-        where = f"line {check.bad_line}" if check.bad_line is not None else "its head file"
+        where = (
+            f" at line {check.bad_line}"
+            if check.bad_line is not None
+            else ""
+            if not check.events
+            else " at its head file"
+        )
         output.out.print(
-            f"[red]Audit log {escape(log.where)} does not check out at {where}:[/] "
+            f"[red]Audit log {escape(log.where)} does not check out{where}:[/] "
             f"{escape(check.problem or '')}"
         )
     return EXIT_OK if check.ok else EXIT_FAILURE
