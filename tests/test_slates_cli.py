@@ -12,9 +12,9 @@ import zxingcpp
 from cardimage import CardFactory
 from clinic_helpers import invoke
 from PIL import Image
-from slate_photos import photo_at, slate_photo
+from slate_photos import photo_at, slate_photo, with_time
 
-from cardingest.card.slate import SlateOptions, decode
+from cardingest.card.slate import CUT_OFF, SlateOptions, decode
 
 T0 = datetime(2026, 11, 25, 9, 0, 0)
 
@@ -287,3 +287,53 @@ def test_a_slate_template_given_to_another_card_of_the_same_names_holds_its_phot
     assert all("written by map-template for photos taken" in i["reason"] for i in items), items
     code, out, err = invoke("preview", str(card), *args)
     assert [i["action"] for i in json.loads(out)["items"]][1:] == ["copy", "copy"], out
+
+
+def _cut_off_slate(tmp_path: Path, background: Path, patient: str, when: datetime) -> bytes:
+    """A real photo with the sheet `cardingest slate` prints in it, at 40% of its width, its
+    right 45% outside the frame: two of the QR code's three corner marks, half the bars."""
+    sheet = tmp_path / f"sheet-{patient}.png"
+    assert invoke("slate", patient, "--out", str(sheet))[0] == 0
+    with Image.open(background) as source:
+        exif = source.getexif()
+        photo = source.convert("RGB")
+    with Image.open(sheet) as printed:
+        width = int(photo.width * 0.4)
+        slate = printed.convert("RGB").resize(
+            (width, int(width * printed.height / printed.width)), Image.Resampling.BILINEAR
+        )
+    photo.paste(slate, (int(photo.width - width * 0.55), (photo.height - slate.height) // 2))
+    return with_time(photo, exif, when, 88)
+
+
+def test_a_slate_cut_off_at_the_frames_edge_holds_its_photos(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """A trial: MCJ1984's slate with 45% of it outside the frame (two of the QR code's
+    corner marks, half the barcode and "MCJ1" in sharp focus) read as no slate at all, and
+    it and MCJ1984's photos were filed under JBX3656, exit 0, with no word."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0001.JPG").write_bytes(
+        slate_photo(real / "45-gps_ifd.jpg", "JBX3656", "qr", T0, fraction=0.25)
+    )
+    for n in (2, 3, 5, 6):
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            photo_at(real / "22-canon_tags.jpg", T0 + timedelta(minutes=n))
+        )
+    cut = _cut_off_slate(tmp_path, real / "22-canon_tags.jpg", "MCJ1984", T0 + timedelta(minutes=4))
+    (folder / "IMG_0004.JPG").write_bytes(cut)
+    assert decode(cut, SlateOptions()).invalid == (CUT_OFF,)
+    archive = tmp_path / "archive"
+    code, out, err = invoke(
+        "ingest", str(tmp_path / "card"), "--slates", "--archive", str(archive), "--json"
+    )
+    assert code == 3, err
+    items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
+    assert {name: item["action"] for name, item in items.items()} == {
+        "IMG_0001.JPG": "copy", "IMG_0002.JPG": "copy", "IMG_0003.JPG": "copy",
+        "IMG_0004.JPG": "hold", "IMG_0005.JPG": "hold", "IMG_0006.JPG": "hold",
+    }  # fmt: skip
+    assert "corner marks of a QR code were found" in items["IMG_0004.JPG"]["reason"]
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3

@@ -36,10 +36,17 @@ from ..errors import ConfigError, InvalidIdError
 from ..ids import validate_id
 from ..models import MediaFile, SlateRead
 from .kinds import PHOTO_EXTENSIONS
+from .qrmarks import qr_marks_without_code
 
 if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
     import zxingcpp
     from PIL import Image
+
+CUT_OFF = (
+    "corner marks of a QR code were found, but no code could be read (cut off at the frame's "
+    "edge, or covered)"
+)
+"""Why a photo that shows a QR code's marks and no code that reads is held (`qrmarks`)."""
 
 SYMBOLOGIES = ("QRCode", "DataMatrix", "Code128", "Code39", "PDF417", "Aztec")
 """The symbologies a slate may use (patient labels and wristbands)."""
@@ -244,7 +251,7 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     fine = _open_gray(data, _FINE)
     if fine.width <= image.width:  # the photo is smaller than the fine scale: seen in full
         if max(image.size) >= _FINE:
-            return first
+            return _unless_marked(first, image)
         # Looked at once more enlarged: zxing finds a code at one scale and not at another
         # (a scuffed wristband beside a 1600-pixel photo's slate was read at 1000 and 1800).
         from PIL import Image
@@ -254,7 +261,15 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
         fine = image.resize(size, Image.Resampling.BICUBIC)
     second = _read_found(data, fine, _read(fine, errors=True), options, finer=None)
     ids = tuple(sorted({*first.ids, *second.ids}))
-    return SlateRead(path="", ids=ids, invalid=second.invalid)
+    return _unless_marked(SlateRead(path="", ids=ids, invalid=second.invalid), image)
+
+
+def _unless_marked(read: SlateRead, image: Image.Image) -> SlateRead:
+    """``read``; for a photo in which nothing was found, a slate not valid where it shows
+    a QR code's corner marks (`qrmarks`: a slate cut off at the frame's edge)."""
+    if read.ids or read.invalid or not qr_marks_without_code(image):
+        return read
+    return SlateRead(path="", invalid=(CUT_OFF,))
 
 
 def _read_found(
