@@ -100,6 +100,25 @@ def test_flipped_byte_is_named(
     assert (event["ok"], event["changed"]) == (False, [damaged])
 
 
+def test_a_copy_replaced_by_another_archived_photo_says_whose(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """A trial: a copy of JBX3656's replaced by one of MCJ1984's photos was "changed: 230349
+    bytes, expected 14034", with no sha256, and no word that it is another patient's."""
+    targets = sorted(ingest(fat_card, samples_dir, archive, tmp_path).values())
+    mine = next(t for t in targets if t.startswith("JBX3656/"))
+    theirs = next(t for t in targets if t.startswith("MCJ1984/"))
+    (archive / mine).write_bytes((archive / theirs).read_bytes())
+    code, document = verify(archive)
+    assert code == EXIT_FAILURE
+    (problem,) = document["problems"]
+    assert (problem["kind"], problem["path"]) == ("changed", mine)
+    assert problem["detail"].endswith(f": it holds another patient's photo {theirs}"), problem
+    assert problem["actual_sha256"] == hashlib.sha256((archive / theirs).read_bytes()).hexdigest()
+    said = " ".join(cli("verify", "--archive", archive).output.split())
+    assert f"it holds another patient's photo {theirs}" in said
+
+
 def test_missing_unexpected_and_what_is_not_unexpected(
     fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
 ) -> None:

@@ -188,7 +188,7 @@ def test_every_problem_of_a_whole_archive_in_full(
             "where": "backup",
             "id": "MCJ1984",
             "expected_sha256": b1.sha,
-            "actual_sha256": None,
+            "actual_sha256": hashlib.sha256((backup / B1).read_bytes()).hexdigest(),
             "detail": f"100 bytes, expected {b1.size}",
         },
         {
