@@ -203,6 +203,26 @@ def test_slates_taken_after_their_patients_photos_hold_every_photo() -> None:
     assert set(assign(files, reads).rows) == set(map(card_path, (3, 4, 5, 6, 7)))
 
 
+def test_slates_after_the_photos_on_a_card_a_photo_ends_are_said() -> None:
+    """A trial: two photos, slate JBX3656, two photos, slate MCJ1984, one stray photo: exit 3
+    with no word, the middle photos filed as JBX3656's though taken before its slate showed
+    they could be MCJ1984's. The shape with a photo at the end (as often a test shot before
+    the first slate on a correct day) is said, and nothing more is held for it."""
+    from cardingest.plan.slates import MAYBE_SLATES_AFTER, SLATES_AFTER
+
+    files = [media(card_path(n), at(n)) for n in range(1, 8)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (6, "MCJ1984"))}
+    result = assign(files, reads)
+    assert MAYBE_SLATES_AFTER in result.warnings
+    assert SLATES_AFTER not in result.holds.values()
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(3): "JBX3656", card_path(4): "JBX3656", card_path(5): "JBX3656",
+        card_path(6): "MCJ1984", card_path(7): "MCJ1984",
+    }  # fmt: skip
+    # A card that starts with its slate is no such card.
+    assert MAYBE_SLATES_AFTER not in assign(files[2:], reads).warnings
+
+
 def test_slates_after_the_photos_are_seen_with_no_exif_first_photos_or_an_unread_last_slate() -> (
     None
 ):

@@ -169,8 +169,10 @@ def assign(
     found = shots(files, readable)
     by_time = _with_lone_slates(_assign_in(found, reads, max_gap, group_gap))
     by_card = _assign_in(sorted(found, key=_card_order), reads, max_gap, group_gap)
-    if _slates_after_photos(found, reads, by_time.holds):
-        return _all_held(by_time, SLATES_AFTER)
+    if _held_just_before_a_slate(found, reads, by_time.holds):
+        if _is_slate(found[-1], reads):
+            return _all_held(by_time, SLATES_AFTER)
+        by_time = replace(by_time, warnings=(*by_time.warnings, MAYBE_SLATES_AFTER))
     doubt = {
         path
         for path in {*by_time.rows, *by_card.rows}
@@ -204,6 +206,17 @@ SLATES_AFTER = (
 )
 
 
+MAYBE_SLATES_AFTER = (
+    "photos with no slate before them were taken just before a slate, and a photo ends the "
+    "card: if each slate was photographed after its patient's photos, not before, every "
+    "group here is the next slate's patient's, and the last photo the one with no slate. "
+    "Check the card (preview --slates --sheet) before it is wiped; if so, move the photos "
+    "to the right patients (cardingest move), or ingest the card again with an ID map"
+)
+"""`SLATES_AFTER`'s shape on a card a photo ends (a stray photo after the last slate, a
+forgotten last slate): as often a test shot before the first slate, so it is said, not held."""
+
+
 def _lone(group: SlateGroup) -> bool:
     """A slate that gave its ID to no photo (the next slate, or the card's end, came first)."""
     return group.patient_id is not None and all(
@@ -211,24 +224,24 @@ def _lone(group: SlateGroup) -> bool:
     )
 
 
-def _slates_after_photos(
+def _held_just_before_a_slate(
     found: Sequence[Shot],
     reads: Mapping[str, SlateRead],
     holds: Mapping[str, str],
 ) -> bool:
     """Whether the card looks as if its slates were each taken after their patient's
-    photos (every photo would go to the patient before its own): a slate (read, valid or
-    not) ends the card, and photos held for want of a slate at a session's start (none
-    before them, or a gap over the slate's limit) were taken before a slate of the same day, no
-    photo the slates gave a patient between (an earlier day's photos left on the card are
-    no such sign). A photo with no EXIF time counts where the camera's numbering puts it
-    right before a slate. A pause within a patient's photos is no such sign either.
+    photos (every photo would go to the patient before its own): photos held for want of a
+    slate at a session's start (none before them, or a gap over the slate's limit) were
+    taken before a slate of the same day, no photo the slates gave a patient between (an
+    earlier day's photos left on the card are no such sign). A photo with no EXIF time
+    counts where the camera's numbering puts it right before a slate. A pause within a
+    patient's photos is no such sign either. Where a slate (read, valid or not) also ends
+    the card, every photo is held (`SLATES_AFTER`); else it is said (`MAYBE_SLATES_AFTER`).
 
     A correct card can look so (a test shot just before the first slate, or a slate, a long
     talk, then the photos; and a last slate whose patient left unphotographed): its photos
-    are held, in doubt. Slates taken after the photos on a card a photo ends (a forgotten
-    last slate, a stray photo), or a mix of both ways within minutes, are not seen."""
-    if not found or not _is_slate(found[-1], reads):
+    are held, in doubt. A mix of both ways within minutes is not seen."""
+    if not found:
         return False
     waiting: Shot | None = None  # the last photo held at a session's start, none assigned since
     for shot in found:
