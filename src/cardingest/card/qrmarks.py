@@ -34,7 +34,7 @@ _DISTANCE = (12.0, 90.0)
 the diagonal of a large one; marks closer or further are not one code's."""
 
 
-def qr_marks_without_code(image: Image.Image) -> bool:
+def shows_qr_marks(image: Image.Image) -> bool:
     """Whether ``image`` (grey) shows two corner marks of one QR code."""
     from PIL import Image
 

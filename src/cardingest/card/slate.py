@@ -36,7 +36,7 @@ from ..errors import ConfigError, InvalidIdError
 from ..ids import validate_id
 from ..models import MediaFile, SlateRead
 from .kinds import PHOTO_EXTENSIONS
-from .qrmarks import qr_marks_without_code
+from .qrmarks import shows_qr_marks
 
 if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
     import zxingcpp
@@ -267,7 +267,7 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
 def _unless_marked(read: SlateRead, image: Image.Image) -> SlateRead:
     """``read``; for a photo in which nothing was found, a slate not valid where it shows
     a QR code's corner marks (`qrmarks`: a slate cut off at the frame's edge)."""
-    if read.ids or read.invalid or not qr_marks_without_code(image):
+    if read.ids or read.invalid or not shows_qr_marks(image):
         return read
     return SlateRead(path="", invalid=(CUT_OFF,))
 
