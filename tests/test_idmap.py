@@ -151,6 +151,8 @@ def test_a_keyword_holding_a_patient_id_is_refused() -> None:
     assert idmap.rows[0].site == "MCJ1985 arm"
     nhs = "files,id,site\nIMG_0001,943 476 5919,arm 943-476-5919\n"
     assert "site holds a patient ID (9434765919)" in problems(nhs, scheme="nhs")[0]
+    beside = "files,id,diagnosis\nIMG_0001,943 476 5919,9434765919 2 lesions\n"  # a review
+    assert "diagnosis holds a patient ID (9434765919)" in problems(beside, scheme="nhs")[0]
     pattern = "files,id,site\nIMG_0001,AB12,lesion 2 of 3\n"
     assert parse_map_text(pattern, scheme="pattern", pattern="[A-Z0-9]+").rows[0].site
 

@@ -134,6 +134,9 @@ def test_a_journal_is_all_recorded_only_once_each_named_copy_has_its_row(
         assert journal_module.all_recorded(catalogue, archive, copy, None)
         copy.write_bytes(kept + b'{"half a line\n')
         assert not journal_module.all_recorded(catalogue, archive, copy, None)
+        copy.write_bytes(kept)  # a file with no row where it named photos: a changed copy?
+        (archive / PATIENT / "JBX3656-20990101-000000.jpg").write_bytes(b"no row")
+        assert not journal_module.all_recorded(catalogue, archive, copy, None)
 
 
 def test_a_photo_published_under_a_later_name_is_found_there(

@@ -113,10 +113,8 @@ def test_a_copy_replaced_by_another_archived_photo_says_whose(
     assert code == EXIT_FAILURE
     (problem,) = document["problems"]
     assert (problem["kind"], problem["path"]) == ("changed", mine)
-    assert problem["detail"].endswith(f": it holds another patient's photo {theirs}"), problem
+    assert problem["detail"].endswith(f": it holds the bytes of {theirs}, another patient's")
     assert problem["actual_sha256"] == hashlib.sha256((archive / theirs).read_bytes()).hexdigest()
-    said = " ".join(cli("verify", "--archive", archive).output.split())
-    assert f"it holds another patient's photo {theirs}" in said
 
 
 def test_missing_unexpected_and_what_is_not_unexpected(

@@ -285,8 +285,8 @@ def ids_within(text: str, scheme: str, *, allow_test_ids: bool = False) -> list[
     that passes one is an ID by intent; a ``pattern`` (``[0-9]+``, say) could take "2 mm"."""
     if scheme == "nhi":
         words = _NHI_WORD.findall(text)
-    elif scheme in ("nhs", "ihi", "medicare"):
-        words = _NUMBER.findall(text)
+    elif scheme in ("nhs", "ihi", "medicare"):  # grouped (943 476 5919), and each run alone
+        words = [*_NUMBER.findall(text), *re.findall(r"[0-9]+", text)]
     else:
         return []
     found: list[str] = []

@@ -82,8 +82,10 @@ class _Head:
 
 def _signature(fd: int) -> tuple[int, ...]:
     """What changes whenever anything writes the log (its inode, size, modification and
-    change times; the change time no one can set): the same as the head's, nothing but
-    cardingest's own appends touched it, and the lines before its end need no new walk."""
+    change times; the change time cannot be set back): the same as the head's, nothing
+    but cardingest's own appends touched it, and the lines before its end need no new walk
+    (an edit that also rewrites the head passes, as it passes the chain's end; `check`
+    walks every line)."""
     st = os.fstat(fd)
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 

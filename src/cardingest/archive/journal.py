@@ -456,11 +456,13 @@ def all_recorded(catalogue: Catalogue, archive: Path, path: Path, backup: str | 
     """Whether every photo the journal at ``path`` names has its row: for the run that
     wrote it, once its copy workers have all stopped (a Ctrl-C), so its journal can go like
     a finished run's, and no later command says the run may still be going. A line this
-    cannot read, or a named copy with no row, says no: the journal stays for `recover`."""
+    cannot read, a named copy with no row, or a file with no row in a folder it named
+    photos in (a copy changed since: `unlisted`) says no: the journal stays for `recover`,
+    which names them."""
     checker = CopyChecker()
     try:
         lines = _lines(path)
-        ingest_id, _folders, _reserved = _header(next(lines, None))
+        ingest_id, folders, _reserved = _header(next(lines, None))
         for line in lines:
             record = _row(_parsed(line), ingest_id, backup)
             if record is None:
@@ -472,7 +474,7 @@ def all_recorded(catalogue: Catalogue, archive: Path, path: Path, backup: str | 
                 return False
     except _NotAJournal:
         return False
-    return True
+    return not unlisted(catalogue, archive, folders)
 
 
 def _claims_check(

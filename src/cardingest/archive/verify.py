@@ -692,7 +692,7 @@ def _whose_bytes(
     return replace(
         state,
         sha256=sha256,
-        detail=f"{state.detail}: it holds {whose} photo {other.archive_path}",
+        detail=f"{state.detail}: it holds the bytes of {other.archive_path}, {whose}",
     )
 
 

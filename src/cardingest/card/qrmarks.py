@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-LONG_EDGE = 640
-"""The photo is looked at this size: a slate's code that a cut-off hides fills a good part
-of the frame, and a mark's module is then 4-15 pixels; a few ms of CPU."""
+LONG_EDGES = (640, 320, 160)
+"""The photo is looked at these sizes, each half the last: a mark is found where its
+module is `MIN_MODULE` to about 10 pixels (a mark's centre then spans enough rows to be
+told from a speck, `_marks`), so a code from 5% to the whole of the frame's width is seen at
+one of them. About 15 ms of CPU in all."""
 MIN_MODULE = 3.0
 """Smaller marks are the texture of leaves and cloth as often as a code's."""
 _RATIOS = (1.0, 1.0, 3.0, 1.0, 1.0)
@@ -38,13 +40,20 @@ def shows_qr_marks(image: Image.Image) -> bool:
     """Whether ``image`` (grey) shows two corner marks of one QR code."""
     from PIL import Image
 
-    if max(image.size) < 300:  # a thumbnail: no mark of MIN_MODULE would fit a code
-        return False
-    if max(image.size) > LONG_EDGE:
-        ratio = LONG_EDGE / max(image.size)
-        size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
-        image = image.resize(size, Image.Resampling.BOX)
-    marks = _marks(image)
+    for long_edge in LONG_EDGES:
+        if max(image.size) < long_edge // 2:  # a thumbnail: no room for marks this size
+            break
+        if max(image.size) > long_edge:
+            ratio = long_edge / max(image.size)
+            size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
+            image = image.resize(size, Image.Resampling.BOX)
+        if _one_codes(_marks(image)):
+            return True
+    return False
+
+
+def _one_codes(marks: list[tuple[float, float, float]]) -> bool:
+    """Whether two of ``marks`` are alike in size and as far apart as one code's corners."""
     for n, (row, col, module) in enumerate(marks):
         for other_row, other_col, other in marks[n + 1 :]:
             if not 0.7 < module / other < 1.4:
