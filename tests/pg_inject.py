@@ -14,7 +14,11 @@ POINT:
   batch before the last): print ``HOOK-REACHED`` and wait for a line on stdin.
 - ``wait-before-copying``: planned, nothing copied yet: print ``HOOK-REACHED`` and wait.
 - ``interrupt-after-first-copy``: Ctrl-C (a KeyboardInterrupt) once the first photo is
-  copied, verified and queued: the run stops as ``interrupted`` and keeps its journal.
+  copied, verified and queued: the run stops as ``interrupted``, every photo it named
+  recorded, and removes its journal.
+- ``interrupt-before-first-row``: a KeyboardInterrupt in place of queueing the first photo
+  (published on disk, one at a time): the run stops with a photo named and not recorded,
+  as a second Ctrl-C can leave it, and keeps its journal.
 - ``die-in-migrate-copy``: SIGKILL inside the migration's transaction, rows inserted.
 - ``die-before-migrate-mark``: SIGKILL after the copy is committed and checked, before the
   SQLite file is marked.
@@ -57,6 +61,10 @@ def _run_hook() -> None:
 
 
 def _interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def _interrupting(self: Any, record: Any) -> None:
     raise KeyboardInterrupt
 
 
@@ -114,6 +122,9 @@ def main() -> None:
         ingest._Batcher.add = _once(_run_hook)  # type: ignore[method-assign]
     elif point == "interrupt-after-first-copy":
         ingest._Batcher.add = _once(_interrupt)  # type: ignore[method-assign]
+    elif point == "interrupt-before-first-row":
+        ingest._Batcher.add = _interrupting  # type: ignore[method-assign]
+        ingest.transfer_many = _one_at_a_time(ingest.transfer_many)
     elif point == "wait-after-first-copy":
         ingest._Batcher.add = _once(_wait)  # type: ignore[method-assign]
     elif point == "wait-before-recording":

@@ -406,15 +406,24 @@ def test_a_journal_line_the_dead_desk_never_claimed_is_not_recorded(
 def test_an_interrupted_desks_claims_last_as_long_as_its_journal(
     tmp_path: Path, pg_url: str
 ) -> None:
-    """Ctrl-C leaves the journal (a photo may be named and not recorded), and the claims
-    that vouch for its lines stay with it while desk C is busy (no ingest is alone on the
-    archive to recover the journal): another desk's ingest keeps them. The ingest that
-    recovers the journal lets them go."""
+    """A run stopped with a photo named and not recorded (a second Ctrl-C can leave it so)
+    keeps the journal, and the claims that vouch for its lines stay with it while desk C
+    is busy (no ingest is alone on the archive to recover the journal): another desk's
+    ingest keeps them. The ingest that recovers the journal lets them go. A Ctrl-C after
+    which every named photo is recorded removes its journal, and its claims go with it."""
     archive, _files, card_a, _card_b, desk_a, desk_b = _setup(tmp_path, pg_url)
     _desk_c, card_c, c = _busy_desk(tmp_path, pg_url, archive)
     try:
+        whole = desk_b.run(
+            "ingest",
+            write_folder(tmp_path / "card-e", card_files(2, start=datetime(2026, 8, 1), seed=35)),
+            "--id", PATIENT_B, point="interrupt-after-first-copy",
+        )  # fmt: skip
+        assert whole.returncode == 130, whole.stderr
+        assert not list((archive / ".cardingest" / "journal").glob("*.jsonl"))
+        assert _rows(pg_url, archive, "content_claims") == []
         stopped = desk_a.run(
-            "ingest", card_a, "--id", PATIENT_A, point="interrupt-after-first-copy"
+            "ingest", card_a, "--id", PATIENT_A, point="interrupt-before-first-row"
         )
         assert stopped.returncode == 130, stopped.stderr
         assert list((archive / ".cardingest" / "journal").glob("*.jsonl"))
