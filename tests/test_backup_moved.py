@@ -240,3 +240,22 @@ def test_an_audit_log_that_cannot_take_the_event_changes_nothing(tmp_path: Path)
     run = cardingest("catalogue", "backup-moved", old, new, "--archive", archive, home=home)
     assert run.code == 1 and "audit" in run.stderr.lower(), run.stderr
     assert all(path.startswith(f"{old}/") for path in backup_paths(archive))
+
+
+def test_a_wipe_given_another_backup_than_the_copies_are_in_says_where_they_are(
+    tmp_path: Path,
+) -> None:
+    """A trial: ingested with --backup b1, wiped with --backup b2 (an empty new folder):
+    exit 0, the card cleared, no warning, the photos' only second copies in b1, which an
+    operator trusting b2 might reformat. The wipe says where they are."""
+    card, home, archive, old = ingested(tmp_path)
+    new = tmp_path / "b2"
+    new.mkdir()
+    wiped = cardingest("wipe", card, "--archive", archive, "--backup", new, "--yes", "--json",
+                       home=home)  # fmt: skip
+    assert wiped.code == 0, wiped.stderr
+    assert wiped.json()["summary"] == {"removed": 3, "kept": 0}
+    (warning,) = wiped.json()["warnings"]
+    assert warning.startswith(f"3 photo(s) on the card have their backup copies in {old}, ")
+    assert f"backup-moved {old} {new}" in warning
+    assert "have their backup copies in" in " ".join(wiped.stderr.split())

@@ -208,6 +208,9 @@ class Gate:
         self.asked = asked or {}
         self.marked = catalogue.problems()
         self.marks: dict[str, str | None] = {}
+        self.elsewhere: dict[Path, int] = {}
+        """Backup folders, other than ``backup``, that hold photos' second copies: each
+        photo's count (`elsewhere_warnings`)."""
 
     def _copies_problem(
         self, record: CatalogueRecord, read: Fingerprint, card_file: FileId | None
@@ -244,6 +247,12 @@ class Gate:
         self.marks.update(mark_change(record.archive_path, states, self.marked))
         where, path, state = states[-1]
         if state.ok:
+            if (
+                where == "backup"
+                and self.backup is not None
+                and not _same_folder(root, self.backup)
+            ):
+                self.elsewhere[root] = self.elsewhere.get(root, 0) + 1
             return None
         name = record.archive_path if where == "archive" else str(path)
         problem = _copy_problem(where, name, state)
@@ -474,6 +483,28 @@ def _judge(source: str, read: CardRead, gate: Gate, taken: str | None) -> WipeIt
     )
 
 
+def _same_folder(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return os.path.abspath(one) == os.path.abspath(other)
+
+
+def elsewhere_warnings(gate: Gate) -> tuple[str, ...]:
+    """A warning for each other backup folder whose copies the wipe took as photos' second
+    copies, where ``--backup`` (or the config) names another: a trial's wipe given an empty
+    new backup folder cleared the card, its only second copies in the old one, which an
+    operator trusting the new one might reformat."""
+    return tuple(
+        f"{count} photo(s) on the card have their backup copies in {root}, not in the backup "
+        f"{gate.backup} set now, and the wipe takes those as their second copies: keep "
+        f"{root}, or, if that backup was moved to "
+        f"{gate.backup}, run `cardingest catalogue backup-moved {shlex.quote(str(root))} "
+        f"{shlex.quote(str(gate.backup))}`"
+        for root, count in sorted(gate.elsewhere.items())
+    )
+
+
 def backups_asked(ingests: list[dict], card: Card | None, root: Path) -> dict[str, str]:
     """For each ingest (oldest first, `Catalogue.ingests`), the backup folder its photos
     were asked to have a copy in, if any: its own backup; else that of an earlier ingest of
@@ -540,7 +571,13 @@ def plan_wipe(
         for path, kind in specials
     ]
     items.sort(key=lambda item: item.source)
-    return WipePlan(source=str(root), archive=str(archive), card=card, items=tuple(items))
+    return WipePlan(
+        source=str(root),
+        archive=str(archive),
+        card=card,
+        items=tuple(items),
+        warnings=elsewhere_warnings(gate),
+    )
 
 
 def _photos_kept_with_their_sidecars(items: list[WipeItem]) -> list[WipeItem]:
