@@ -259,3 +259,21 @@ def test_a_wipe_given_another_backup_than_the_copies_are_in_says_where_they_are(
     assert warning.startswith(f"3 photo(s) on the card have their backup copies in {old}, ")
     assert f"backup-moved {old} {new}" in warning
     assert "have their backup copies in" in " ".join(wiped.stderr.split())
+
+
+def test_a_backup_folder_that_is_an_archive_is_refused(tmp_path: Path) -> None:
+    """A trial: `--backup` naming another archive was taken, exit 0: that archive's next
+    ingests then refused ("does not know 1 of the ingests whose manifests the archive
+    holds") and its verify called the copies strays. It is refused before anything is
+    copied, in the preview too; a backup folder two archives share is not an archive."""
+    _card, home, archive, _backup = ingested(tmp_path)
+    before = sorted(p.name for p in archive.rglob("*") if p.is_file())
+    other_card = dated_card(tmp_path / "card2", 2)
+    other = tmp_path / "archive2"
+    for command in ("preview", "ingest"):
+        into_archive = cardingest(command, other_card, "--id", ID, "--archive", other,
+                                  "--backup", archive, home=home)  # fmt: skip
+        assert into_archive.code == 2, into_archive.stderr
+        assert f"The backup folder {archive} is an archive" in " ".join(into_archive.stderr.split())
+    assert not other.exists()
+    assert sorted(p.name for p in archive.rglob("*") if p.is_file()) == before

@@ -32,6 +32,7 @@ from .card.volume import same_volume
 from .errors import CardChangedError, CardingestError, CardReadError, UsageError
 from .models import (
     ARCHIVE_ID_NAME,
+    CATALOGUE_NAME,
     METADIR,
     MOVE_JOURNAL_NAME,
     ArchivedFile,
@@ -1077,6 +1078,7 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     leaves the new photos with one copy, which ``--wipe`` then takes as enough. And one when
     ``backup`` holds no backup yet (`_new_backup`)."""
     if backup is not None:
+        _refuse_others_backup(backup, Path(prepared.plan.archive))
         with suppress(OSError):
             if (backup / METADIR).is_dir():
                 return prepared
@@ -1097,6 +1099,22 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     )
     plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
     return replace(prepared, plan=plan)
+
+
+def _refuse_others_backup(backup: Path, archive: Path) -> None:
+    """Refuse a backup folder that is an archive itself: a trial's copies there made that
+    archive's next ingests refuse ("does not know 1 of the ingests whose manifests the
+    archive holds") and its `verify` call them strays, to be removed. (Two archives may
+    share one backup folder: its lock and manifests keep them apart.)"""
+    meta = backup / METADIR
+    records = [n for n in (CATALOGUE_NAME, ARCHIVE_ID_NAME, "audit.jsonl") if (meta / n).exists()]
+    if records:
+        raise UsageError(
+            f"The backup folder {printable(str(backup))} is an archive (its {METADIR} holds "
+            f"{records[0]}): a backup holds copies of archives' photos and their manifests "
+            "only, and that archive would take these for strays. Give the backup a folder "
+            f"of its own (not {printable(str(archive))}'s or another archive)"
+        )
 
 
 def _refuse_backup_gone(backup: Path, ingests: Sequence[dict]) -> None:
