@@ -136,6 +136,8 @@ def test_wrong_folders_are_refused_with_what_to_give(tmp_path: Path) -> None:
     assert "is not there" in refused(old, tmp_path / "nowhere")
     assert "is not a folder" in refused(old, tmp_path / "file")
     assert "the same" in refused(old, old)
+    (tmp_path / "link").symlink_to(old)  # a trial: taken, and the catalogue named the link
+    assert f"is the old one, {old}, by another path" in refused(old, tmp_path / "link")
     assert "is the archive" in refused(old, archive / ID)
     assert "is the archive" in refused(old, tmp_path)
     assert f"The backup copy recorded in {old} is not in" in refused(old, tmp_path / "empty")

@@ -257,7 +257,9 @@ class Gate:
         name = record.archive_path if where == "archive" else str(path)
         problem = _copy_problem(where, name, state)
         if self.marks.get(record.archive_path, self.marked.get(record.archive_path)):
-            again = f"again with --backup {root}" if where == "backup" else "again"
+            again = (
+                f"again with --backup {shlex.quote(str(root))}" if where == "backup" else "again"
+            )
             problem += (
                 f"; ingest this card {again} to repair it (with this photo given to "
                 f"{record.patient_id}, whose it is now)"

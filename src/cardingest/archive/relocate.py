@@ -12,6 +12,7 @@ not match.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -87,6 +88,12 @@ def check_new_place(archive: Path, old: Path, new: Path) -> None:
         )
     if new == old:
         raise UsageError(f"The old and new backup folders are the same ({new}): nothing to do.")
+    with contextlib.suppress(OSError):
+        if os.path.samefile(new, old):  # a link to it, or another path to the same folder
+            raise UsageError(
+                f"The new backup folder {new} is the old one, {old}, by another path (a "
+                "symbolic link or a second mount of it): nothing moved, so nothing to do."
+            )
     if identity.inside(new, archive) or identity.inside(archive, new):
         raise UsageError(
             f"{new} is the archive {archive}, or a folder in it or around it: the backup is a "
