@@ -1078,7 +1078,7 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     leaves the new photos with one copy, which ``--wipe`` then takes as enough. And one when
     ``backup`` holds no backup yet (`_new_backup`)."""
     if backup is not None:
-        _refuse_others_backup(backup, Path(prepared.plan.archive))
+        _refuse_archive_as_backup(backup)
         with suppress(OSError):
             if (backup / METADIR).is_dir():
                 return prepared
@@ -1101,7 +1101,7 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     return replace(prepared, plan=plan)
 
 
-def _refuse_others_backup(backup: Path, archive: Path) -> None:
+def _refuse_archive_as_backup(backup: Path) -> None:
     """Refuse a backup folder that is an archive itself: a trial's copies there made that
     archive's next ingests refuse ("does not know 1 of the ingests whose manifests the
     archive holds") and its `verify` call them strays, to be removed. (Two archives may
@@ -1113,7 +1113,7 @@ def _refuse_others_backup(backup: Path, archive: Path) -> None:
             f"The backup folder {printable(str(backup))} is an archive (its {METADIR} holds "
             f"{records[0]}): a backup holds copies of archives' photos and their manifests "
             "only, and that archive would take these for strays. Give the backup a folder "
-            f"of its own (not {printable(str(archive))}'s or another archive)"
+            "of its own"
         )
 
 
