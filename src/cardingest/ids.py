@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable
 
 from .errors import ConfigError, InvalidIdError
+from .text import keyword_problem
 
 SCHEMES: tuple[str, ...] = ("nhi", "nhs", "ihi", "medicare", "pattern")
 
@@ -296,6 +297,16 @@ def ids_within(text: str, scheme: str, *, allow_test_ids: bool = False) -> list[
         except InvalidIdError:
             continue
     return found
+
+
+def keyword_refusal(text: str, scheme: str | None, *, allow_test_ids: bool) -> str | None:
+    """Why a diagnosis or site is not kept, or None: what `text.keyword_problem` refuses,
+    then a patient ID of ``scheme`` inside it (`id_within_problem`; not looked for with
+    ``scheme`` None, as when a keyword is being removed)."""
+    problem = keyword_problem(text)
+    if problem is None and scheme is not None:
+        problem = id_within_problem(text, scheme, allow_test_ids=allow_test_ids)
+    return problem
 
 
 def id_within_problem(text: str, scheme: str, *, allow_test_ids: bool = False) -> str | None:

@@ -18,12 +18,12 @@ from ..archive.verify import record_copies
 from ..archive.xmp import Keywords, keywords_of, sidecar_path, write_sidecar
 from ..card.kinds import is_sidecar
 from ..errors import CardingestError, UsageError
-from ..ids import SAFE_ID, id_within_problem
+from ..ids import SAFE_ID, keyword_refusal
 from ..models import CONSENT_LEVELS
 from ..storage.durable import writing_to
 from ..storage.interrupts import held_interrupts
 from ..storage.links import leaves_root
-from ..text import keyword_problem, keyword_text, not_utf8_target
+from ..text import keyword_text, not_utf8_target
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,9 @@ class TagResult:
 
 
 def check_text(value: str, what: str, scheme: str | None, allow_test_ids: bool) -> str:
-    """A keyword as the ID map accepts it (`keyword_problem`, and `id_within_problem`
-    unless ``scheme`` is None)."""
+    """A keyword as the ID map accepts it (`ids.keyword_refusal`)."""
     text = keyword_text(value)
-    problem = keyword_problem(text)
-    if problem is None and scheme is not None:
-        problem = id_within_problem(text, scheme, allow_test_ids=allow_test_ids)
+    problem = keyword_refusal(text, scheme, allow_test_ids=allow_test_ids)
     if problem is not None:
         raise UsageError(f"{what} {problem}")
     return text

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 from ..card.kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
 from ..errors import InvalidIdError, MapError, UsageError
-from ..ids import id_within_problem, validate_id
+from ..ids import keyword_refusal, validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
 from ..storage.capped import read_capped
-from ..text import keyword_problem, keyword_text, unset_path
+from ..text import keyword_text, unset_path
 from .naming import format_clock_offset, parse_clock_offset
 from .shots import by_shot
 
@@ -226,9 +226,7 @@ def _parse_time(text: str) -> datetime | None:
 def _check_text(
     cell: str, column: str, line: int, scheme: str, allow_test_ids: bool, problems: list[str]
 ) -> None:
-    problem = keyword_problem(cell) or id_within_problem(
-        cell, scheme, allow_test_ids=allow_test_ids
-    )
+    problem = keyword_refusal(cell, scheme, allow_test_ids=allow_test_ids)
     if problem is not None:
         problems.append(f"line {line}: {column} {problem}")
 
