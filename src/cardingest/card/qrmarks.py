@@ -78,7 +78,8 @@ def _marks(image: Image.Image) -> list[tuple[float, float, float]]:
     local = np.asarray(image.filter(ImageFilter.BoxBlur(max(4, max(image.size) // 16))))
     dark = pixels < local.astype(np.int16) - _CONTRAST
     across = _centres(dark)
-    down = _centres(dark.T)[:, [1, 0, 2]]  # a column's runs: (row, column, module) too
+    # A column's runs, as (row, column, module) too.
+    down = _centres(np.ascontiguousarray(dark.T))[:, [1, 0, 2]]
     if not len(across) or not len(down):
         return []
     # Where a row's pattern meets a column's of a like module, within a cell or two.
@@ -114,15 +115,13 @@ def _cell(position: np.ndarray) -> np.ndarray:
 
 
 def _around(grid: np.ndarray, combine: np.ufunc) -> np.ndarray:
-    """Each cell combined (`np.maximum`, `np.add`) with the eight beside it."""
+    """Each cell combined (`np.maximum`, `np.add`) with the eight beside it (none beyond
+    the edges: the grid's margin cells are empty)."""
     import numpy as np
 
-    out = grid.copy()
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            if dr or dc:
-                out = combine(out, np.roll(np.roll(grid, dr, axis=0), dc, axis=1))
-    return out
+    padded = np.pad(grid, 1)
+    rows = combine(combine(padded[:-2], padded[1:-1]), padded[2:])
+    return combine(combine(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
 
 
 def _centres(dark: np.ndarray) -> np.ndarray:
@@ -133,7 +132,7 @@ def _centres(dark: np.ndarray) -> np.ndarray:
     height, width = dark.shape
     edges = np.ones((height, width + 1), dtype=bool)
     edges[:, 1:width] = dark[:, 1:] != dark[:, :-1]
-    rows, cols = np.nonzero(edges)  # each run's start, and each row's end
+    rows, cols = np.divmod(np.flatnonzero(edges), width + 1)  # each run's start, each row's end
     same_row = rows[1:] == rows[:-1]
     start, row = cols[:-1][same_row], rows[:-1][same_row]
     length = (cols[1:] - cols[:-1])[same_row].astype(np.float32)
