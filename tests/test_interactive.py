@@ -257,6 +257,62 @@ def test_answers_go_only_to_photos_as_their_groups_were_shown(tmp_path: Path) ->
     assert [p.name for p in (archive / "ZAA0067").glob("*.jpg")] == ["ZAA0067-20261124-100255.jpg"]
 
 
+def test_a_photo_of_the_same_size_and_time_put_under_a_name_shown_gets_no_answer(
+    tmp_path: Path,
+) -> None:
+    """A trial: another photo under a shown name, of the same size and capture second (two
+    RAW files of one camera are), took the answer given for the photo shown; swapped with a
+    photo of another group, each went under the other's patient. Its bytes tell them apart."""
+    card, _ = make_demo_card(tmp_path)
+    photo = card / "DCIM" / "100DEMO_" / "IMG_0002.JPG"
+    archive = tmp_path / "archive"
+    child = on_terminal(
+        cardingest_exe(), ["ingest", card, "--archive", archive], {"COLUMNS": "3000"}
+    )
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    data = bytearray(photo.read_bytes())
+    data[-200] ^= 0xFF  # in the image data: the same size and EXIF time
+    photo.write_bytes(bytes(data))
+    answer_the_rest(child)
+    child.expect(
+        "IMG_0002.JPG changed on the card while the IDs were asked \\(its bytes are not the "
+        "photo's shown, though its size and capture time are\\)"
+    )
+    child.expect(r"\[y/N\]: ")
+    child.sendline("y")
+    child.expect("copied and verified")
+    assert finish(child) == 3
+    code, out, err = invoke("search", "--id", "ZAC5361", "--archive", archive, "--json")
+    assert code == 0, err
+    sources = sorted(r["source_path"] for r in json.loads(out)["results"])
+    assert sources == ["DCIM/100DEMO_/IMG_0001.JPG", "DCIM/100DEMO_/IMG_0003.JPG"]
+    assert photo.read_bytes() == bytes(data)
+
+
+def test_a_photo_changed_while_the_plan_waits_for_its_yes_is_not_filed(tmp_path: Path) -> None:
+    """The same, put under the name after the plan was shown and before the yes: the copy
+    reads the bytes the answer was given for, or keeps the photo on the card."""
+    card, _ = make_demo_card(tmp_path)
+    photo = card / "DCIM" / "100DEMO_" / "IMG_0002.JPG"
+    archive = tmp_path / "archive"
+    child = on_terminal(
+        cardingest_exe(), ["ingest", card, "--archive", archive], {"COLUMNS": "3000"}
+    )
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    answer_the_rest(child)
+    child.expect(r"\[y/N\]: ")
+    data = bytearray(photo.read_bytes())
+    data[-200] ^= 0xFF
+    photo.write_bytes(bytes(data))
+    child.sendline("y")
+    child.expect("its bytes are not the photo's shown when the IDs were asked")
+    assert finish(child) == 3
+    code, out, err = invoke("search", "--id", "ZAC5361", "--archive", archive, "--json")
+    assert code == 0, err
+    sources = sorted(r["source_path"] for r in json.loads(out)["results"])
+    assert sources == ["DCIM/100DEMO_/IMG_0001.JPG", "DCIM/100DEMO_/IMG_0003.JPG"]
+
+
 def swap_card(
     fat_card: CardFactory, mount: Path, files: dict[str, bytes], *, label: str
 ) -> MountedCard:

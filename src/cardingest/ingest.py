@@ -15,7 +15,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from .archive.xmp import (
 )
 from .card.fattimes import fat_dated
 from .card.kinds import is_sidecar
-from .card.scan import read_again, same_reading
+from .card.scan import fingerprint_read, read_again, same_reading
 from .errors import ArchiveError, CardingestError, InsufficientSpaceError, Interrupted
 from .host import host_name
 from .models import METADIR, Card, MediaFile, Plan, PlanItem, Settings
@@ -1133,6 +1133,8 @@ def changed_reason(scanned: MediaFile, copied: MediaFile) -> str:
             " by its file time, having no capture time" if copied.time_source == "mtime" else ""
         )
         detail = f" (it now says it was taken {now}{whence}, not {then})"
+    elif copied.shown_as != scanned.shown_as:
+        detail = " (its bytes are not the photo's shown when the IDs were asked)"
     return (
         f"{CHANGED_ON_CARD}{detail}, so the name and patient planned for it may not be its "
         "own; nothing of it was archived: run again to file it as it is now"
@@ -1153,6 +1155,8 @@ class _Rechecked:
         if item is None:  # never: every job is a plan item; fail closed all the same
             return f"{source} is not in the plan"
         again = read_again(copied, item.source, info.st_size, info.st_mtime)
+        if item.media.shown_as is not None:  # its ID was asked for the photo as shown
+            again = replace(again, shown_as=fingerprint_read(copied, info.st_size))
         if again.time_source == "mtime" and again.captured != item.media.captured:
             (again,) = fat_dated(source.parents[again.path.count("/")], (again,))
         return None if same_reading(item.media, again) else changed_reason(item.media, again)

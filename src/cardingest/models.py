@@ -68,6 +68,9 @@ class MediaFile:
     patient, so the planner can hold a photo already filed for someone else."""
     not_as_named: str | None = None
     """What a file named as a JPEG holds instead (`card.kinds.not_as_named`): it is held."""
+    shown_as: str | None = None
+    """Set by `prepare` only for photos whose IDs were asked at the terminal: its
+    `card.scan.fingerprint`, to tell another photo under its name from the one shown."""
 
     @property
     def folder(self) -> str:
@@ -134,7 +137,7 @@ class IdMap:
     times_offset: timedelta | None = None
     """The clock offset the times on its `map-template` ``#`` lines were written with (their
     ``# times … --clock-offset …`` line, else none); None for a map with no such lines."""
-    asked: Mapping[str, tuple[int, datetime, str]] | None = None
+    asked: Mapping[str, tuple[int, datetime, str, str | None]] | None = None
     """Answers at the terminal: each card file as its group was shown (size, capture time,
     sub-seconds), by path. The card is read again for the plan; a file that is not as it
     was shown (another card at the same place, a file changed) gets no answer."""

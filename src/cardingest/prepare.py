@@ -27,7 +27,14 @@ from .archive.backend import (
 )
 from .archive.readonly import reading
 from .card.fattimes import fat_dated
-from .card.scan import VIDEO, not_archived_kind, not_photo_warning, scan, special_warning
+from .card.scan import (
+    VIDEO,
+    fingerprint,
+    not_archived_kind,
+    not_photo_warning,
+    scan,
+    special_warning,
+)
 from .card.volume import same_volume
 from .errors import CardChangedError, CardingestError, CardReadError, UsageError
 from .models import (
@@ -149,6 +156,12 @@ def scan_source(
         ) from None
     files = fat_dated(root, files)
     return files if not_photos is None else _with_videos(files, not_photos)
+
+
+def fingerprinted(root: Path, files: tuple[MediaFile, ...]) -> tuple[MediaFile, ...]:
+    """``files`` with ``shown_as`` set: for photos whose IDs are asked at the terminal, as
+    shown and again for the plan."""
+    return tuple(replace(media, shown_as=fingerprint(root / media.path)) for media in files)
 
 
 def _with_videos(files: tuple[MediaFile, ...], not_photos: list[str]) -> tuple[MediaFile, ...]:
@@ -650,6 +663,8 @@ def prepare(
     others: list[str] = []
     specials: list[tuple[str, str]] = []
     files = scan_source(root, on_file, others, specials)
+    if idmap.asked is not None:
+        files = fingerprinted(root, files)
     slates = None
     if idmap.slates:
         slates = find_slates(root, files, settings, on_file)

@@ -232,6 +232,42 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
         os.close(fd)
 
 
+def fingerprint(path: Path) -> str | None:
+    """A digest of a file's size and its first and last `HEAD_BYTES` (None where it cannot be
+    read): another photo put under the name, with the same size and capture time (two RAW
+    files of one camera in one second), differs there. Not a full hash: asking for the IDs
+    should not wait for the whole card to be read."""
+    try:
+        fd = os.open(path, PEEK)
+    except (OSError, ValueError):
+        return None
+    try:
+        return _fingerprint(lambda at: read_range(fd, at, HEAD_BYTES), os.fstat(fd).st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def fingerprint_read(fh: SeekableFile, size: int) -> str:
+    """`fingerprint` of the bytes of ``fh`` (the ingest's copy of a card file), of ``size``."""
+
+    def read_at(offset: int) -> bytes:
+        fh.seek(offset)
+        return fh.read(HEAD_BYTES)
+
+    return _fingerprint(read_at, size)
+
+
+def _fingerprint(read_at: Callable[[int], bytes], size: int) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(str(size).encode())
+    digest.update(read_at(0))
+    digest.update(read_at(max(0, size - HEAD_BYTES)))
+    return digest.hexdigest()
+
+
 def _without_reading(name: str, size: int) -> bool:
     """Sidecars and empty files are dated by their file time: nothing in them to read."""
     return size == 0 or is_sidecar(name)
@@ -286,7 +322,8 @@ def _as_named(record: MediaFile, first: bytes) -> MediaFile:
 def same_reading(scanned: MediaFile, again: MediaFile) -> bool:
     """Whether two records of one file say the same of it: every field the scan reads (its
     size, capture time and where that came from, camera and warning; what decides its name,
-    and with a map of times its patient), not the ``sha256`` `prepare` may add."""
+    and with a map of times its patient, and where set its ``shown_as``), not the ``sha256``
+    `prepare` may add."""
     return replace(scanned, sha256=None) == replace(again, sha256=None)
 
 

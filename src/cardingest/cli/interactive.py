@@ -65,10 +65,10 @@ def ask_idmap(
     camera clock that looks wrong once ``clock_offset`` is added is said before it too.
     """
     from ..plan.assign import as_shown, ask_ids, build_idmap, make_groups
-    from ..prepare import clock_warning, scan_source
+    from ..prepare import clock_warning, fingerprinted, scan_source
     from .documents import offset_text
 
-    files = scan_source(root)
+    files = fingerprinted(root, scan_source(root))
     groups = make_groups(files, timedelta(minutes=settings.gap_minutes), clock_offset)
     if not groups:
         raise UsageError(f"No photos found in {root}")

@@ -45,10 +45,12 @@ class Group:
         return f"Group {self.number}: {len(self.files)} photo(s), {span}, {names}"
 
 
-def as_shown(files: Sequence[MediaFile]) -> dict[str, tuple[int, datetime, str]]:
-    """`IdMap.asked`: each file as the groups show it, so the plan, made from a second read
-    of the card, gives the answers only to the photos they were given for."""
-    return {media.path: (media.size, media.captured, media.subsec) for media in files}
+def as_shown(files: Sequence[MediaFile]) -> dict[str, tuple[int, datetime, str, str | None]]:
+    """`IdMap.asked`: each file as the groups show it (``shown_as`` set), so the plan, made
+    from a second read of the card, gives the answers only to the photos they were given for."""
+    return {
+        media.path: (media.size, media.captured, media.subsec, media.shown_as) for media in files
+    }
 
 
 def make_groups(

@@ -875,11 +875,12 @@ def _made_for_reason(row: MapRow) -> str:
 
 
 def _not_as_shown(
-    files: Sequence[MediaFile], asked: Mapping[str, tuple[int, datetime, str]]
+    files: Sequence[MediaFile], asked: Mapping[str, tuple[int, datetime, str, str | None]]
 ) -> str | None:
     """Why a shot gets none of the answers given at the terminal: a file of it is not as
     its group was shown (`IdMap.asked`): put on the card since, or changed (another card
-    put in at the same place while the questions waited). None when all are as shown."""
+    put in at the same place while the questions waited, another photo put under its
+    name). None when all are as shown."""
     for media in files:
         shown = asked.get(media.path)
         if shown is None:
@@ -887,16 +888,21 @@ def _not_as_shown(
                 f"{media.path} was not on the card when the groups were shown, so no ID was "
                 "asked for it: run again to be asked"
             )
-        size, captured, subsec = shown
-        if (media.size, media.captured, media.subsec) != shown:
-            return (
-                f"{media.path} changed on the card while the IDs were asked (shown taken "
-                f"{captured:%Y-%m-%d %H:%M:%S}{'.' + subsec if subsec else ''}, {size:,} bytes; "
-                f"now taken {media.captured:%Y-%m-%d %H:%M:%S}"
-                f"{'.' + media.subsec if media.subsec else ''}, {media.size:,} bytes): the "
-                "answers were for the photo shown; check the card is the one asked about, and "
-                "run again"
+        size, captured, subsec, shown_as = shown
+        if (media.size, media.captured, media.subsec) != (size, captured, subsec):
+            was = (
+                f"shown taken {captured:%Y-%m-%d %H:%M:%S}{'.' + subsec if subsec else ''}, "
+                f"{size:,} bytes; now taken {media.captured:%Y-%m-%d %H:%M:%S}"
+                f"{'.' + media.subsec if media.subsec else ''}, {media.size:,} bytes"
             )
+        elif media.shown_as != shown_as or shown_as is None:
+            was = "its bytes are not the photo's shown, though its size and capture time are"
+        else:
+            continue
+        return (
+            f"{media.path} changed on the card while the IDs were asked ({was}): the answers "
+            "were for the photo shown; check the card is the one asked about, and run again"
+        )
     return None
 
 
