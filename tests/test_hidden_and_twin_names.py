@@ -128,3 +128,37 @@ def test_what_a_desktop_leaves_on_a_drive_is_not_named_as_hidden(tmp_path: Path)
     specials: list[tuple[str, str]] = []
     assert [m.path for m in scan(tmp_path, specials=specials)] == ["IMG_0001.JPG"]
     assert specials == [(".IMG_0002.JPG", HIDDEN)]
+
+
+def test_a_file_named_as_a_raw_or_heif_photo_that_holds_another_kind_is_held(
+    tmp_path: Path,
+) -> None:
+    """A trial: a JPEG named .CR2 was filed as ID-date-time.cr2, a HEIF named .CR2 planned
+    as one, while a CR3 named .JPG was held. The rule is the same both ways now; a real RAW
+    beside them is filed, and a RAW whose bytes are of no kind told (a TIFF, binary) too."""
+    first = photos(1)[0]
+    raw = sorted((samples_real().parent / "raw").glob("*.CR3"))[0]
+    heif = samples_real() / "IMG_5195.HEIC"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    shutil.copyfile(first, folder / "IMG_0009.CR2")
+    shutil.copyfile(heif, folder / "IMG_0018.CR2")
+    shutil.copyfile(first, folder / "IMG_0019.HEIC")
+    shutil.copyfile(raw, folder / "IMG_0020.HEIC")
+    shutil.copyfile(raw, folder / "IMG_0021.CR3")
+    run = cardingest("preview", tmp_path / "card", "--id", ID, "--archive", tmp_path / "a",
+                     "--json", home=tmp_path / "home")  # fmt: skip
+    assert run.code == 3, run.stderr
+    items = {item["source"].rpartition("/")[2]: item for item in run.json()["items"]}
+    assert items["IMG_0021.CR3"]["action"] == "copy", items
+    reasons = {name: item.get("reason") for name, item in items.items()}
+    assert {name: item["action"] for name, item in items.items()} == {
+        "IMG_0009.CR2": "hold", "IMG_0018.CR2": "hold", "IMG_0019.HEIC": "hold",
+        "IMG_0020.HEIC": "hold", "IMG_0021.CR3": "copy",
+    }, reasons  # fmt: skip
+    assert (
+        "named as a CR2 file, but it holds a JPEG photo (rename it .JPG)" in reasons["IMG_0009.CR2"]
+    )
+    assert "holds a HEIF photo (rename it .HEIC)" in reasons["IMG_0018.CR2"]
+    assert "named as a HEIC file, but it holds a JPEG photo" in reasons["IMG_0019.HEIC"]
+    assert "holds a Canon CR3 RAW file (rename it .CR3)" in reasons["IMG_0020.HEIC"]

@@ -77,4 +77,34 @@ def test_a_file_named_as_a_jpeg_is_told_by_its_first_bytes(head: bytes, says: st
     text with a byte-order mark or an accent early on still filed. A JPEG damaged at its
     start is archived as it is (None)."""
     assert not_as_named("DCIM/100CANON/IMG_0001.JPG", head) == says
-    assert not_as_named("DCIM/100CANON/IMG_0001.CR2", head) is None
+
+
+JPEG_NAMED = "a JPEG photo (rename it .JPG)"
+CR3_NAMED = "a Canon CR3 RAW file (rename it .CR3)"
+HEIF_NAMED = "a HEIF photo (rename it .HEIC)"
+
+
+@pytest.mark.parametrize(
+    ("path", "head", "says"),
+    [
+        ("IMG_0001.CR2", b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00II*\x00", JPEG_NAMED),
+        ("IMG_0001.heic", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", JPEG_NAMED),
+        ("IMG_0001.NEF", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", HEIF_NAMED),
+        ("IMG_0001.HIF", b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x00", CR3_NAMED),
+        ("IMG_0001.HEIC", b"II*\x00\x08\x00\x00\x00", "a TIFF or RAW file"),
+        ("IMG_0001.ARW", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+        ("IMG_0001.CR3", b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x00", None),
+        ("IMG_0001.CR3", b"\x00\x00\x00\x18ftypcrxx\x00\x00\x00\x00", None),  # a brand not seen
+        ("IMG_0001.HEIC", b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00", None),
+        ("IMG_0001.DNG", b"II*\x00\x08\x00\x00\x00\x00\x00", None),  # most RAW files: TIFF inside
+        ("IMG_0001.RAF", b"FUJIFILMCCD-RAW ", None),  # words, and a RAW all the same
+        ("IMG_0001.NEF", b"hello", None),
+        ("IMG_0001.MPO", b"\xff\xd8\xff\xe1", None),
+    ],
+)  # fmt: skip
+def test_a_file_named_as_a_raw_or_heif_photo_is_told_only_by_bytes_of_another_kind(
+    path: str, head: bytes, says: str | None
+) -> None:
+    """A JPEG named .CR2 was filed as a .cr2. Words are not looked for under RAW names:
+    a Fuji RAF starts with them."""
+    assert not_as_named(path, head) == says

@@ -67,7 +67,8 @@ class MediaFile:
     """Set by `prepare` only where the catalogue holds content of this size under another
     patient, so the planner can hold a photo already filed for someone else."""
     not_as_named: str | None = None
-    """What a file named as a JPEG holds instead (`card.kinds.not_as_named`): it is held."""
+    """What a file named as a JPEG, RAW or HEIF photo holds instead
+    (`card.kinds.not_as_named`): it is held."""
     shown_as: str | None = None
     """Set by `prepare` only for photos whose IDs were asked at the terminal: its
     `card.scan.fingerprint`, to tell another photo under its name from the one shown."""

@@ -56,18 +56,50 @@ def is_sidecar(path: str) -> bool:
 
 
 _JPEG_NAMES = frozenset({"jpg", "jpeg"})
+_HEIF_NAMES = frozenset({"heic", "heif", "hif"})
+_OTHER_NAMES = PHOTO_EXTENSIONS - _JPEG_NAMES - {"mpo"}
+"""RAW, HEIF and TIFF names: most RAW files are TIFF inside, so only bytes of another known
+kind (a JPEG, PNG, text) are told from them."""
 _ISO_PHOTO_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif"})
+_OTHER_KINDS = (
+    (b"\x89PNG", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"RIFF", "a RIFF file (WebP or AVI)"),
+    (b"%PDF", "a PDF document"),
+)
 
 
 def not_as_named(path: str, head: bytes) -> str | None:
-    """What a file named as a JPEG holds instead, in words (its first bytes, ``head``), or
-    None: a HEIF photo an export renamed, a PNG, a video, a letter. Filed, it would lie in
-    the archive as a patient's JPEG that no viewer, share or PACS export can open as one;
-    held, it stays on the card with the reason. Bytes of no known kind are None: a JPEG
-    whose first sector the card lost is still the photo, and is archived as it is."""
+    """What a file named as a JPEG, RAW or HEIF photo holds instead, in words (its first
+    bytes, ``head``), or None: a HEIF photo an export renamed, a JPEG named .CR2, a PNG, a
+    video, a letter (named .JPG). Filed, it would lie in the archive under a kind no
+    viewer, share or PACS export can open it as; held, it stays on the card with the reason.
+    Bytes of no known kind are None: a photo whose first sector the card lost is still the
+    photo, and is archived as it is; so is a TIFF under any RAW name (most RAW files are
+    TIFF inside)."""
     _, dot, extension = path.rpartition(".")
-    if not dot or extension.lower() not in _JPEG_NAMES or len(head) < 2:
+    extension = extension.lower()
+    if not dot or len(head) < 2:
         return None
+    if extension in _JPEG_NAMES:
+        return _not_a_jpeg(head)
+    if extension not in _OTHER_NAMES:
+        return None
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG photo (rename it .JPG)"
+    if head[4:8] == b"ftyp":
+        if head[8:12] in _ISO_PHOTO_BRANDS and extension not in _HEIF_NAMES:
+            return "a HEIF photo (rename it .HEIC)"
+        if head[8:12] == b"crx " and extension != "cr3":
+            return "a Canon CR3 RAW file (rename it .CR3)"
+        return None  # a brand of a camera not seen yet, or a video: told by its reader
+    if extension in _HEIF_NAMES and head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "a TIFF or RAW file"
+    # Not text: some RAW files start with words ("FUJIFILMCCD-RAW ").
+    return next((what for start, what in _OTHER_KINDS if head.startswith(start)), None)
+
+
+def _not_a_jpeg(head: bytes) -> str | None:
     if head.startswith(b"\xff\xd8"):
         return None
     if head[4:8] == b"ftyp":
@@ -76,14 +108,9 @@ def not_as_named(path: str, head: bytes) -> str | None:
         if head[8:12] == b"crx ":
             return "a Canon CR3 RAW file (rename it .CR3)"
         return "an MP4 or MOV video"
-    for start, what in (
-        (b"\x89PNG", "a PNG image"),
-        (b"GIF8", "a GIF image"),
-        (b"II*\x00", "a TIFF or RAW file"),
-        (b"MM\x00*", "a TIFF or RAW file"),
-        (b"RIFF", "a RIFF file (WebP or AVI)"),
-        (b"%PDF", "a PDF document"),
-    ):
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "a TIFF or RAW file"
+    for start, what in _OTHER_KINDS:
         if head.startswith(start):
             return what
     text = _as_text(head)

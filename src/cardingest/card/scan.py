@@ -313,8 +313,8 @@ _KIND_BYTES = 16
 
 def _as_named(record: MediaFile, first: bytes) -> MediaFile:
     """``record``, marked when its bytes are not what its name says (`kinds.not_as_named`)."""
-    if first.startswith(b"\xff\xd8"):  # most files of most cards: a JPEG, as named or not
-        return record
+    if first.startswith(b"\xff\xd8") and record.extension in ("jpg", "jpeg"):
+        return record  # most files of most cards
     instead = not_as_named(record.path, first)
     return record if instead is None else replace(record, not_as_named=instead)
 

@@ -641,9 +641,10 @@ def _unusable(media: MediaFile) -> str | None:
     if media.unreadable:
         return "cannot be read"
     if media.not_as_named:
+        kind = "JPEG" if media.extension in ("jpg", "jpeg") else f"{media.extension.upper()} file"
         return (
-            f"named as a JPEG, but it holds {media.not_as_named}: filed, it would be a JPEG "
-            "that is none; check it on a computer"
+            f"named as a {kind}, but it holds {media.not_as_named}: filed, it would be a "
+            f"{kind} that is none; check it on a computer"
         )
     return "empty file (0 bytes)" if media.size == 0 else None
 
