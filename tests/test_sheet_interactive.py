@@ -229,6 +229,37 @@ def test_ingest_sheet_first_shows_the_groups_then_what_was_filed(tmp_path: Path)
     assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("stop", ["ctrl-c at a question", "no to the copy"])
+def test_a_sheet_of_the_groups_alone_goes_when_the_command_stops_before_its_plan(
+    tmp_path: Path, stop: str
+) -> None:
+    """A trial: Ctrl-C at a question, or a no to the copy, left the --sheet file of the
+    groups (every thumbnail, "ID not yet given"), and the same command run again, as its
+    message advised, stopped at "--sheet … exists"."""
+    card, _ = make_demo_card(tmp_path)
+    sheet = tmp_path / "sheet.html"
+    args = ("ingest", card, "--archive", tmp_path / "archive", "--sheet", sheet)
+    child = spawn(tmp_path, *args)
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    assert groups_on(sheet) == GROUP_SIZES
+    if stop == "ctrl-c at a question":
+        child.sendintr()
+        assert finish(child) == 130
+    else:
+        child.sendline("ZAC5361")
+        for number in (2, 3, 4):
+            child.expect_exact(f"Patient ID for group {number} (blank: leave on the card")
+            child.sendline("")
+        child.expect(r"\[y/N\]: ")
+        child.sendline("n")
+        assert finish(child) == 3
+    assert not sheet.exists()
+    child = spawn(tmp_path, *args)
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    child.sendintr()
+    assert finish(child) == 130
+
+
 def test_an_existing_sheet_stops_the_command_before_anything_is_done(tmp_path: Path) -> None:
     card, map_file = make_demo_card(tmp_path)
     archive = tmp_path / "archive"

@@ -29,7 +29,7 @@ def _naming(settings: Settings) -> Naming:
     return Naming(settings.folder_template, settings.name_template)
 
 
-def _write(target: SheetFile, sheet: Sheet, root: Path) -> None:
+def _write(target: SheetFile, sheet: Sheet, root: Path, *, interim: bool = False) -> None:
     count = sum(len(s.photos) for s in sheet.sections)
     with output.progress(True, bytes_mode=False) as bar:
         task = bar.add_task("Making thumbnails", total=count) if bar else None
@@ -38,7 +38,7 @@ def _write(target: SheetFile, sheet: Sheet, root: Path) -> None:
             if bar is not None and task is not None:
                 bar.advance(task)
 
-        write_sheet(target, sheet, root, on_done=tick)
+        write_sheet(target, sheet, root, on_done=tick, interim=interim)
 
 
 def write_plan_sheet(target: SheetFile, prepared: Prepared, settings: Settings) -> None:
@@ -84,7 +84,10 @@ def write_groups_sheet(
     title: str,
     gap_minutes: float,
     clock_offset: timedelta = timedelta(0),
+    interim: bool = False,
 ) -> None:
+    """``interim``: the groups asked about, which the plan's or the ingest's sheet replaces
+    (removed if the command ends before that); map-template's groups are its sheet."""
     from ..plan.naming import format_clock_offset
     from ..review.sheet import groups_sheet
 
@@ -99,7 +102,7 @@ def write_groups_sheet(
         ],
         clock_offset=clock_offset,
     )
-    _write(target, sheet, root)
+    _write(target, sheet, root, interim=interim)
 
 
 def groups_writer(
@@ -116,6 +119,7 @@ def groups_writer(
             title="Contact sheet: groups to assign (group numbers match the questions)",
             gap_minutes=gap_minutes,
             clock_offset=clock_offset,
+            interim=True,
         )
         where = "temporary file, removed when this command ends" if target.temporary else "--sheet"
         output.err.print(

@@ -106,8 +106,10 @@ class SheetFile:
             raise
         return sheet
 
-    def write(self, text: str) -> None:
-        """Replace the whole content (this run's own file) and flush it to the disk."""
+    def write(self, text: str, *, interim: bool = False) -> None:
+        """Replace the whole content (this run's own file) and flush it to the disk. An
+        ``interim`` sheet (the groups asked about) is removed if the command ends before
+        the plan's or the ingest's sheet replaces it."""
         if self._fd is None:
             raise SheetError(f"The contact sheet {self.path} is already closed")
         from ..storage.durable import sync_file  # here: every preview imports this module
@@ -124,7 +126,7 @@ class SheetFile:
             raise SheetError(
                 f"Cannot write the contact sheet {self.path}: {exc.strerror or exc}"
             ) from None
-        self.written = True
+        self.written = self.written or not interim
 
     def close(self, *, keep: bool) -> None:
         """Close the file; unless ``keep``, remove it first, while a temporary sheet's lock
@@ -144,7 +146,8 @@ class SheetFile:
 def sheet_files(path: Path | None) -> Iterator[SheetSlot]:
     """The ``--sheet`` file (created now, so an existing one stops the command before any
     work) and, on demand, a temporary one; on the way out a temporary sheet is removed, as
-    is a requested one that was never written (the command failed first)."""
+    is a requested one that was never written, or holds only the groups asked about (the
+    command failed, was stopped or got a no first)."""
     slot = SheetSlot(SheetFile.create(path) if path is not None else None)
     try:
         yield slot
@@ -186,8 +189,9 @@ def write_sheet(
     *,
     on_done: Callable[[Path], None] | None = None,
     now: datetime | None = None,
+    interim: bool = False,
 ) -> None:
     from .sheet import render
 
     thumbs = thumbnails_for(sheet, root, on_done)
-    target.write(render(sheet, thumbs, generated=now or datetime.now()))
+    target.write(render(sheet, thumbs, generated=now or datetime.now()), interim=interim)
