@@ -655,7 +655,7 @@ def test_a_sheet_that_could_not_be_written_stays_exit_1_through_the_wipe(
     from cardingest.errors import SheetError
     from cardingest.review.contact import SheetFile
 
-    def failing(self: SheetFile, text: str) -> None:
+    def failing(self: SheetFile, text: str, *, interim: bool = False) -> None:
         raise SheetError(f"Cannot write the contact sheet {self.path}: No space left on device")
 
     card, archive = tmp_path / "card", tmp_path / "archive"

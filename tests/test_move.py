@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from badinput_helpers import cardingest
 from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke
+from PIL import Image
 
 from cardingest.archive.lock import ArchiveLock
 from cardingest.models import METADIR
@@ -274,7 +275,9 @@ def test_a_shot_of_a_jpeg_and_a_raw_moves_its_keyword_sidecar_once(tmp_path: Pat
     folder = tmp_path / "card" / "DCIM" / "100CANON"
     when = datetime(2024, 5, 1, 10, 0, 0)
     camera_jpeg(folder / "IMG_0001.JPG", when)
-    camera_jpeg(folder / "IMG_0001.TIF", when, colour=(1, 2, 3))  # its RAW twin, in short
+    twin = camera_jpeg(tmp_path / "twin.jpg", when, colour=(1, 2, 3))
+    with Image.open(twin) as image:  # its RAW twin, in short: a TIFF, as most RAW files are
+        image.save(folder / "IMG_0001.TIF", format="TIFF", exif=image.getexif())
     mapping = tmp_path / "map.csv"
     mapping.write_text("files,id,diagnosis\nIMG_0001,ZAC5361,melanoma\n", encoding="utf-8")
     archive = tmp_path / "archive"

@@ -30,6 +30,8 @@ from typing import TypeGuard
 
 from ..models import TimeSource
 from .raw import EXIF_TAGS, IFD0_TAGS, TIFF_STARTS, SeekableFile, app1_exif, read_raw
+from .truncated import CUT_SHORT as RAW_CUT_SHORT
+from .truncated import raw_cut_short
 
 _DATE = re.compile(
     r"^(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})(?:T| +)(\d{1,2}):(\d{2})"
@@ -502,8 +504,12 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
         if container is None:
             if cut_short(fh):
                 problems.append(CUT_SHORT)
+            elif past := raw_cut_short(fh):
+                problems.append(RAW_CUT_SHORT.format(what=past))
             tags = _read_tags(fh)
         else:
+            if container.format in ("CR3", "HEIF") and (past := raw_cut_short(fh)):
+                problems.append(RAW_CUT_SHORT.format(what=past))
             tags = container.tags
             if container.problem and container.format == "HEIF" and not tags:
                 tags = _read_tags(fh)  # exifread's HEIF walker, as before our own reader
