@@ -807,3 +807,35 @@ def test_an_id_map_others_can_read_or_change_is_warned_of(config: Path) -> None:
             os.chown(shared, 65534, 65534)
             said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
             assert f"the ID map {map_file} is in a folder other accounts can change" in said
+
+
+def test_an_archive_or_backup_through_another_accounts_link_is_refused(
+    tmp_path: Path, config: Path
+) -> None:
+    """A trial: a link another account made to a folder every account writes in, given as
+    the archive (or the backup), was taken with no word, and the folder left 0777: the check
+    of open folders passes over links. That account could list the patients' folders and
+    swap them. Refused now, exit 2, as `share --out` refuses it; root's own link is taken."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test gives a link to another account")
+    card, map_file = make_demo_card(tmp_path)
+    shared = tmp_path / "theirs"
+    shared.mkdir()
+    shared.chmod(0o777)
+    link = tmp_path / "link"
+    link.symlink_to(shared)
+    os.lchown(link, 65534, 65534)
+    said = f"leads through {link}, a symbolic link the account nobody made"
+    for command, where in (
+        ("preview", ("--archive", link)),
+        ("ingest", ("--archive", link)),
+        ("ingest", ("--archive", tmp_path / "a", "--backup", link / "backup")),
+    ):
+        result = cli(command, card, "--map", map_file, *where, "--json")
+        assert result.exit_code == 2, (command, where, result.stderr)
+        assert said in " ".join(result.stderr.split()), result.stderr
+    assert list(shared.iterdir()) == [] and stat.S_IMODE(shared.stat().st_mode) == 0o777
+    os.lchown(link, 0, 0)
+    result = cli("ingest", card, "--map", map_file, "--archive", link, "--json")
+    assert result.exit_code == 3, result.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o700

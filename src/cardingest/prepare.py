@@ -85,6 +85,7 @@ from .storage.modes import (
     has_acl,
     other_members,
     ours_alone,
+    refuse_others_links,
     too_open,
 )
 from .storage.positional import open_regular
@@ -1042,6 +1043,19 @@ def _to_be_closed(root: Path, trusted: set[int]) -> bool:
             and modeless_fstype(root) is None
         )
     return False
+
+
+def refuse_others_links_to(archive: Path, backup: Path | None) -> None:
+    """Refuse an archive or backup reached through a symbolic link of an account other than
+    this one, root and (for root) the archive's own: a trial's link to a folder every
+    account writes in was taken, not closed (the check of open folders passes over links)
+    and not warned of, and that account could list the patients' folders and swap them."""
+    if not hasattr(os, "geteuid"):
+        return
+    trusted = _trusted_owners(archive)
+    for what, root in (("archive", archive), ("backup", backup)):
+        if root is not None:
+            refuse_others_links(root, f"The {what} folder", trusted)
 
 
 def _trusted_owners(archive: Path) -> set[int]:

@@ -455,9 +455,12 @@ def locked_ingest(
 
 
 def check_destination_roots(settings: Settings) -> None:
-    """The archive's and backup's drives are there (`backend.check_destination_root`)."""
+    """The archive's and backup's drives are there (`backend.check_destination_root`), and
+    no other account's link leads to them (`prepare.refuse_others_links_to`)."""
     from ..archive.backend import check_destination_root
+    from ..prepare import refuse_others_links_to
 
+    refuse_others_links_to(settings.archive, settings.backup)
     check_destination_root(settings.archive)
     if settings.backup is not None:
         check_destination_root(settings.backup, "backup")

@@ -381,6 +381,24 @@ def _said_closed(option: str, path: Path, opened: tuple[int, int] | None) -> str
     )
 
 
+def refuse_others_links(path: Path, option: str, trusted: set[int]) -> None:
+    """UsageError for a ``path`` that leads through a symbolic link an account not in
+    ``trusted`` made: that account decides where the files go (and root would close and
+    fill a folder of its choosing)."""
+    if not _POSIX:
+        return
+    whole = Path(os.path.abspath(path))
+    for step in [*reversed(whole.parents), whole]:
+        with contextlib.suppress(OSError):
+            link = os.lstat(step)
+            if stat.S_ISLNK(link.st_mode) and link.st_uid not in trusted:
+                raise UsageError(
+                    f"{option} {path} leads through {step}, a symbolic link "
+                    f"{account_name(link.st_uid)} made: it decides where the files go. Give "
+                    "a folder of your own"
+                )
+
+
 def refuse_others_folder(path: Path, option: str) -> None:
     """UsageError for an ``--out`` another account could see into or change, whatever mode
     it is given: a link that account made (to anything: root would close and fill a
@@ -390,16 +408,7 @@ def refuse_others_folder(path: Path, option: str) -> None:
     if not _POSIX:
         return
     me = os.geteuid()
-    whole = Path(os.path.abspath(path))
-    for step in [*reversed(whole.parents), whole]:
-        with contextlib.suppress(OSError):
-            link = os.lstat(step)
-            if stat.S_ISLNK(link.st_mode) and link.st_uid not in (me, 0):
-                raise UsageError(
-                    f"{option} {path} leads through {step}, a symbolic link "
-                    f"{account_name(link.st_uid)} made: it decides where the files go. Give "
-                    "a folder of your own"
-                )
+    refuse_others_links(path, option, {me, 0})
     place = Path(path)
     while not place.exists() and place.parent != place:
         place = place.parent
