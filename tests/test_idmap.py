@@ -201,6 +201,18 @@ def test_a_quote_never_closed_is_said_so_not_taken_for_a_file_name() -> None:
     assert problems(closed)[0].startswith("line 2: diagnosis contains a control")
 
 
+def test_an_id_cell_with_a_line_break_is_said_so_not_an_unclosed_quote() -> None:
+    """A trial: Alt-Enter in the id cell of the last row, with cells after it, was called
+    "a quote opened on this line is never closed", which it was not."""
+    text = 'files,id,site,diagnosis\nIMG_0001-IMG_0003,"JBX3656\nMCJ1984",,\n'
+    assert problems(text) == [
+        "line 2: id: 'JBX3656\\nMCJ1984' holds a line break (Alt-Enter in a spreadsheet "
+        "cell): one patient ID per cell, on one line"
+    ]
+    unclosed = 'files,id,site,diagnosis\nIMG_0001-IMG_0003,"JBX3656\nMCJ1984,,\n'
+    assert problems(unclosed)[0].startswith('line 2: a quote (") opened on this line is never')
+
+
 @pytest.mark.parametrize(
     "cell",
     ["\u067e\u0634\u062a\u200c\u062f\u0633\u062a", "\U0001f469\u200d\u2695\ufe0f",

@@ -106,6 +106,11 @@ def validate_id(
     text = raw.strip()
     if not text:
         raise InvalidIdError("The patient ID is empty.")
+    if "\n" in text or "\r" in text:  # Alt-Enter in a spreadsheet's cell: two lines, two IDs?
+        raise InvalidIdError(
+            f"{_show(text[:40])} holds a line break (Alt-Enter in a spreadsheet cell): one "
+            "patient ID per cell, on one line"
+        )
     if text[0] in "=@":  # =HYPERLINK(…, "JBX3656"): a spreadsheet shows its value, not it
         raise InvalidIdError(
             f"{_show(text[:40])} is a spreadsheet formula, not a patient ID: the spreadsheet "

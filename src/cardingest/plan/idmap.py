@@ -708,9 +708,10 @@ def _records(
     """The reader's rows with the line each starts on (a quoted cell may hold line breaks,
     and the row is named by its first line, where a spreadsheet shows it); a CSV error (a
     cell over the csv module's field limit, a stray NUL) ends the reading with a problem
-    naming its line, since nothing after it is sure. A last row with a line break in a cell
-    while the text does not end in a quote (``ends_quoted``) opened a quote it never closed,
-    which swallowed every line after it: said so, not read as a row."""
+    naming its line, since nothing after it is sure. A last row whose last cell holds a line
+    break while the text does not end in a quote (``ends_quoted``) opened a quote it never
+    closed, which swallowed every line after it: said so, not read as a row. (A cell with a
+    line break and cells after it was closed: Alt-Enter in a spreadsheet.)"""
     held: tuple[int, list[str]] | None = None
     while True:
         first = reader.line_num + 1
@@ -726,7 +727,7 @@ def _records(
         if held is not None:
             yield held
         held = (first, record)
-    if held is not None and not ends_quoted and any("\n" in cell for cell in held[1]):
+    if held is not None and not ends_quoted and held[1] and "\n" in held[1][-1]:
         problems.append(
             f'line {held[0]}: a quote (") opened on this line is never closed, so every line '
             "after it was read as one cell; close it, or remove it"
