@@ -161,6 +161,12 @@ def test_a_pulled_card_is_one_message(
     assert "failed:" not in stderr.getvalue()
     stderr.truncate(0)  # with --json the document lists each photo; stderr says it once too
     assert cli_app.said_card_removed(result) and stderr.getvalue().count(said) == 1
+    handle.unmount()  # a trial: the card back in before the report, which then said only
+    handle.mount()  # "failed: 48 file(s): … Transport endpoint is not connected …"
+    stderr.seek(0)
+    stderr.truncate(0)
+    cli_app.print_result(result)
+    assert said in stderr.getvalue() and "failed:" not in stderr.getvalue(), stderr.getvalue()
 
 
 def test_fusefat_label_comes_from_the_volume(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import itertools
 import os
 import sys
@@ -492,15 +493,25 @@ def warn_in_memory(archive: Path, backup: Path | None) -> None:
 
 def card_removed(result: IngestResult) -> bool:
     """Whether photos failed because the card went (pulled, unmounted, the folder removed),
-    rather than one by one: the card's folder can no longer be listed, or is empty."""
-    if not any(o.action == "failed" for o in result.outcomes):
+    rather than one by one: the card's folder can no longer be listed, or is empty, or a
+    photo failed as a pulled FUSE card fails (the card may be back by now: a trial's was
+    inserted again before the report, which then listed every photo left behind)."""
+    failed = [o.error or "" for o in result.outcomes if o.action == "failed"]
+    if not failed:
         return False
+    if any(_PULLED in error for error in failed):
+        return True
     try:  # a pulled FUSE card answers ENOTCONN (its files' cached attributes may still answer
         # lstat for a second); an unmounted one is an empty folder
         with os.scandir(result.plan.source) as entries:
             return next(entries, None) is None
     except OSError:
         return True
+
+
+_PULLED = os.strerror(errno.ENOTCONN)
+"""How a photo fails whose FUSE card was pulled: its driver is gone ("Transport endpoint is
+not connected"). Not EIO: a bad block fails one photo, and the card is still in."""
 
 
 def said_card_removed(result: IngestResult) -> bool:
