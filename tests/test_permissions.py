@@ -839,3 +839,30 @@ def test_an_archive_or_backup_through_another_accounts_link_is_refused(
     result = cli("ingest", card, "--map", map_file, "--archive", link, "--json")
     assert result.exit_code == 3, result.stderr
     assert stat.S_IMODE(shared.stat().st_mode) == 0o700
+
+
+def test_an_archive_in_another_accounts_folder_is_warned_of(tmp_path: Path, config: Path) -> None:
+    """A trial: root made a new archive in a folder another account owns, with no word; that
+    account renamed it aside and put a link to its own folder in its place, and the next
+    ingest filed there as "a new archive". Warned of now, for the archive and the backup;
+    an archive in a folder of root's is not."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test gives a folder to another account")
+    card, map_file = make_demo_card(tmp_path)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    archive, backup = theirs / "archive", theirs / "backup"
+    said = (
+        f"the archive folder {archive} is in {theirs}, which belongs to the account nobody: "
+        "they could rename it"
+    )
+    for command in ("preview", "ingest"):
+        result = cli(command, card, "--map", map_file, "--archive", archive,
+                     "--backup", backup, "--json")  # fmt: skip
+        warnings = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+        assert said in warnings, warnings
+        assert f"the backup folder {backup} is in {theirs}" in warnings, warnings
+    mine = tmp_path / "mine"
+    result = cli("preview", card, "--map", map_file, "--archive", mine, "--json")
+    assert "which belongs to" not in " ".join(json.loads(result.stdout)["warnings"])

@@ -748,6 +748,7 @@ def prepare(
         )
         plan = replace(plan, warnings=(*plan.warnings, gave_way))
     for note in (
+        *(in_others_folder(what, root, settings.archive) for what, root in _named(settings)),
         map_open_to_others(idmap, settings.archive),
         map_used_before(other_cards, idmap),
         offset_changed(plan, this_card, same_names),
@@ -1043,6 +1044,34 @@ def _to_be_closed(root: Path, trusted: set[int]) -> bool:
             and modeless_fstype(root) is None
         )
     return False
+
+
+def _named(settings: Settings) -> list[tuple[str, Path]]:
+    backup = [("backup", settings.backup)] if settings.backup is not None else []
+    return [("archive", settings.archive), *backup]
+
+
+def in_others_folder(what: str, root: Path, archive: Path) -> str | None:
+    """A warning when the archive (or backup) folder is, or is to be made, in a folder of an
+    account other than this one, root and (for root) the archive's own: a trial's other
+    account renamed root's new archive aside and put a link to its own folder in its place,
+    and the next ingest filed there as "a new archive"."""
+    if not hasattr(os, "geteuid"):
+        return None
+    place = root.parent
+    while not place.exists() and place.parent != place:
+        place = place.parent
+    with suppress(OSError):
+        owner = os.stat(place).st_uid
+        if owner not in _trusted_owners(archive):
+            return (
+                f"the {what} folder {printable(str(root))} is in {printable(str(place))}, "
+                f"which belongs to {account_name(owner)}: they could rename it and put "
+                f"another folder, or a link to one of theirs, in its place, and the next "
+                f"ingests would file the patients' photos there. Give the {what} a folder of "
+                "your own"
+            )
+    return None
 
 
 def refuse_others_links_to(archive: Path, backup: Path | None) -> None:
