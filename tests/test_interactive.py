@@ -313,6 +313,20 @@ def test_a_photo_changed_while_the_plan_waits_for_its_yes_is_not_filed(tmp_path:
     assert sources == ["DCIM/100DEMO_/IMG_0001.JPG", "DCIM/100DEMO_/IMG_0003.JPG"]
 
 
+def test_ctrl_c_at_the_copy_question_is_a_stop_not_a_no(tmp_path: Path) -> None:
+    """A trial: Ctrl-C at "Copy …? [y/N]" was exit 3, a no's code; a stop is 130."""
+    card, _ = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    child = on_terminal(cardingest_exe(), ["ingest", card, "--archive", archive], {})
+    child.expect_exact("Patient ID for group 1 (blank: leave on the card): ")
+    answer_the_rest(child)
+    child.expect(r"\[y/N\]: ")
+    child.sendintr()
+    child.expect("Interrupted: nothing was copied; the photos are still on the card")
+    assert finish(child) == 130
+    assert not (archive / "ZAC5361").exists()
+
+
 def swap_card(
     fat_card: CardFactory, mount: Path, files: dict[str, bytes], *, label: str
 ) -> MountedCard:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..errors import EXIT_HELD, UsageError
+from ..errors import EXIT_HELD, Interrupted, UsageError
 from ..ids import validate_id
 from ..models import IdMap, Settings
 from ..text import printable
@@ -124,8 +124,12 @@ def confirm_plan(prepared: Prepared, archive_from: str) -> None:
     )
     try:
         agreed = ask_yes(question)
-    except (EOFError, KeyboardInterrupt):
+    except EOFError:
         agreed = False
+    except KeyboardInterrupt:  # a stop, as everywhere else: 130, not a no's 3
+        raise Interrupted(
+            "Interrupted: nothing was copied; the photos are still on the card."
+        ) from None
     if not agreed:  # the photos stay on the card, as when the wipe's question gets a no
         output.err.print("Nothing was copied; the photos are still on the card.")
         raise typer.Exit(EXIT_HELD)
