@@ -45,6 +45,23 @@ def files() -> list:
     ]
 
 
+def test_a_photo_placed_in_a_group_by_its_file_time_is_said_so() -> None:
+    """A trial: a photo with no time of taking went into the group its file time fell in,
+    with a warning only; the question now says which photos of the group that is."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-11-24 09:00:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-24 09:01:00", source="mtime"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2026-11-24 09:02:00"),
+        media("DCIM/100CANON/IMG_0009.JPG", "2026-11-24 10:00:00", source="mtime"),
+    ]
+    first, alone = make_groups(files, GAP)
+    assert first.describe().endswith(
+        "; 1 of them (IMG_0002.JPG) carries no time of taking, only of saving: placed in "
+        "this group by that time, so check on the sheet that it belongs here"
+    ), first.describe()
+    assert "time of taking" not in alone.describe()  # alone in its group: nothing to check
+
+
 def test_groups_are_described_and_answers_become_an_id_map() -> None:
     groups = make_groups(files(), GAP)
     assert [len(g.files) for g in groups] == [3, 1, 1]

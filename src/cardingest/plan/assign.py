@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from ..errors import InvalidIdError, UsageError
 from ..models import IdMap, MapRow, MediaFile
 from .idmap import file_spec, folders_alike
+from .shots import shutter_time
 from .template import group_by_gap, group_span
 
 SOURCE = "interactive"
@@ -42,7 +43,17 @@ class Group:
             return f"{folder}/{media.name}" if self.qualify and folder else media.name
 
         names = name(first) if first is last else f"{name(first)} … {name(last)}"
-        return f"Group {self.number}: {len(self.files)} photo(s), {span}, {names}"
+        said = f"Group {self.number}: {len(self.files)} photo(s), {span}, {names}"
+        undated = [m for m in self.files if not m.sidecar and not shutter_time(m)]
+        if not undated or len(self.files) == 1:
+            return said
+        which = ", ".join(name(m) for m in undated[:3]) + (" …" if len(undated) > 3 else "")
+        return (
+            f"{said}; {len(undated)} of them ({which}) "
+            f"{'carries' if len(undated) == 1 else 'carry'} no time of taking, only of "
+            "saving: placed in this group by that time, so check on the sheet that "
+            f"{'it belongs' if len(undated) == 1 else 'they belong'} here"
+        )
 
 
 def as_shown(files: Sequence[MediaFile]) -> dict[str, tuple[int, datetime, str, str | None]]:
