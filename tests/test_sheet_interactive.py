@@ -260,6 +260,20 @@ def test_a_sheet_of_the_groups_alone_goes_when_the_command_stops_before_its_plan
     assert finish(child) == 130
 
 
+def test_a_temporary_folder_on_the_card_is_refused_for_the_groups_sheet(tmp_path: Path) -> None:
+    """A trial: TMPDIR in the card's DCIM folder put the sheet of the groups (thumbnails of
+    the card's photos, and later its IDs) on the card, where the same run then warned of an
+    unknown file. Exit 2 now, and nothing is written there."""
+    card, _ = make_demo_card(tmp_path)
+    folder = card / "DCIM" / "100DEMO_"
+    before = sorted(p.name for p in folder.iterdir())
+    child = spawn(folder, "ingest", card, "--archive", tmp_path / "archive")
+    child.expect("is on the card")
+    assert finish(child) == 2
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert not (tmp_path / "archive" / "ZAC5361").exists()
+
+
 def test_an_existing_sheet_stops_the_command_before_anything_is_done(tmp_path: Path) -> None:
     card, map_file = make_demo_card(tmp_path)
     archive = tmp_path / "archive"

@@ -111,7 +111,7 @@ def groups_writer(
     """For interactive assignment: write the groups' sheet before the first question."""
 
     def show(root: Path, groups: Sequence, clock_offset: timedelta) -> None:
-        target = slot.for_groups()
+        target = slot.for_groups(root)
         write_groups_sheet(
             target,
             root,

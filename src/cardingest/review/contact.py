@@ -75,15 +75,26 @@ class SheetFile:
         return cls(path, fd)
 
     @classmethod
-    def temporary_file(cls) -> SheetFile:
+    def temporary_file(cls, card: Path | None = None) -> SheetFile:
         """A private temporary sheet (mode 0600, random name in the temp folder), kept
         ``flock``ed while it exists, so that a later run tells it from one a killed run left.
 
         Those (kill -9, a power cut: thumbnails of a whole card) are removed here, this
-        user's that no live run holds (`durable.remove_dead_files`), never by age."""
+        user's that no live run holds (`durable.remove_dead_files`), never by age. A temp
+        folder on the ``card`` is refused: a trial's ``TMPDIR`` put the sheet in its DCIM."""
         import tempfile
 
         from ..storage.durable import locked_new, remove_dead_files
+
+        folder = os.path.realpath(tempfile.gettempdir())
+        if card is not None:
+            root = os.path.realpath(card)
+            if folder == root or folder.startswith(root.rstrip(os.sep) + os.sep):
+                raise UsageError(
+                    f"The temporary folder {folder} (TMPDIR) is on the card {card}: the "
+                    "contact sheet of the groups, thumbnails of the card's photos, would be "
+                    "written onto it. Set TMPDIR to a folder of this machine"
+                )
 
         def create() -> tuple[Path, int]:
             fd, name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX)
@@ -162,12 +173,13 @@ class SheetSlot:
         self.requested = requested
         self.scratch: SheetFile | None = None
 
-    def for_groups(self) -> SheetFile:
-        """Where the interactive groups go: the --sheet file, else a private temporary one."""
+    def for_groups(self, card: Path) -> SheetFile:
+        """Where the interactive groups of ``card`` go: the --sheet file, else a private
+        temporary one (not on the card)."""
         if self.requested is not None:
             return self.requested
         if self.scratch is None:
-            self.scratch = SheetFile.temporary_file()
+            self.scratch = SheetFile.temporary_file(card)
         return self.scratch
 
 
