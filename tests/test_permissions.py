@@ -835,6 +835,18 @@ def test_an_archive_or_backup_through_another_accounts_link_is_refused(
         assert result.exit_code == 2, (command, where, result.stderr)
         assert said in " ".join(result.stderr.split()), result.stderr
     assert list(shared.iterdir()) == [] and stat.S_IMODE(shared.stat().st_mode) == 0o777
+    fake = tmp_path / "their-archive"  # a review: an archive of theirs made the link trusted
+    (fake / ".cardingest").mkdir(parents=True)
+    (fake / ".cardingest" / "catalogue.sqlite").write_bytes(b"x")
+    for made in (fake / ".cardingest" / "catalogue.sqlite", fake / ".cardingest", fake):
+        os.chown(made, 65534, 65534)
+    to_fake = tmp_path / "to-their-archive"
+    to_fake.symlink_to(fake)
+    os.lchown(to_fake, 65534, 65534)
+    result = cli("preview", card, "--map", map_file, "--archive", to_fake, "--json")
+    assert result.exit_code == 2 and f"leads through {to_fake}" in " ".join(
+        result.stderr.split()
+    ), result.stderr
     os.lchown(link, 0, 0)
     result = cli("ingest", card, "--map", map_file, "--archive", link, "--json")
     assert result.exit_code == 3, result.stderr

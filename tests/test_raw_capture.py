@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cardimage import SAMPLES, require
+from cardimage import SAMPLES, require, samples_real
 from clinic_helpers import exiftool
 from PIL import Image
 
@@ -748,3 +748,28 @@ def test_a_tiff_is_cut_short_only_when_its_strips_go_past_its_end(tmp_path: Path
     cut.write_bytes(data[: len(data) - 1000])
     record = read_file(cut, cut.name, len(data) - 1000, 0.0)
     assert "cut short (its image data goes past its end" in str(record.warning), record
+
+
+def test_bytes_after_the_last_box_or_a_bad_later_pointer_are_not_cut_short(
+    tmp_path: Path,
+) -> None:
+    """A review: a HEIF with padding or a phone's trailer after its last box, and a TIFF
+    whose next-directory pointer is bad (as some cameras write), were called cut short: a
+    warning about good photos teaches people to ignore it."""
+    from PIL import Image
+
+    from cardingest.card.truncated import raw_cut_short
+
+    heif = (samples_real() / "IMG_5195.HEIC").read_bytes()
+    for trailer in (b"\xff" * 4096, b"\x00\x00\x01\x0a" + b"SEFH" + bytes(300) + b"SEFT"):
+        assert raw_cut_short(io.BytesIO(heif + trailer)) is None, trailer[:8]
+    assert raw_cut_short(io.BytesIO(heif[: len(heif) // 2])) == "'mdat' box"
+    whole = tmp_path / "IMG_0001.TIF"
+    Image.new("RGB", (300, 200), (120, 80, 60)).save(whole, format="TIFF")
+    data = bytearray(whole.read_bytes())
+    first = int.from_bytes(data[4:8], "little")
+    count = int.from_bytes(data[first : first + 2], "little")
+    next_at = first + 2 + 12 * count
+    data[next_at : next_at + 4] = (0xDEADBEEF).to_bytes(4, "little")
+    assert raw_cut_short(io.BytesIO(bytes(data))) is None
+    assert raw_cut_short(io.BytesIO(bytes(data[:-1000]))) == "image data"

@@ -105,7 +105,13 @@ def test_sigterm_or_sighup_at_a_question_removes_the_temporary_sheet(
     card, _ = make_demo_card(tmp_path)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    child = spawn(scratch, "ingest", card, "--archive", tmp_path / "archive")
+    # A run under nohup ignores SIGHUP, and cardingest keeps an ignored signal ignored: the
+    # child is given the default, as a terminal's session has it.
+    inherited = signal.signal(sig, signal.SIG_DFL)
+    try:
+        child = spawn(scratch, "ingest", card, "--archive", tmp_path / "archive")
+    finally:
+        signal.signal(sig, inherited)
     sheet_at_first_question(child)
     child.kill(sig)
     assert finish(child) == 130

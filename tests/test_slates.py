@@ -867,3 +867,19 @@ def test_a_pause_just_over_the_gap_is_said_to_the_second() -> None:
 
     said = _pause_reason(timedelta(minutes=5, seconds=1), None)
     assert said.startswith("the first photo after a pause of 5 minutes 1 s, and no code"), said
+
+
+@pytest.mark.parametrize("background", ["22-canon_tags.jpg", "33-type_error.jpg"])
+def test_a_24_mp_photo_is_first_looked_at_as_it_was_before_it_was_decoded_once(
+    samples_dir: Path, background: str
+) -> None:
+    """A review: with the photo decoded once at the fine scale, a 6000-pixel photo's first
+    look was reduced by 3 (1000 pixels), not by the decoder's powers of two (1500), and a
+    PDF417 label it had held as found but not read was no slate at all, handing its
+    patient's photos to the last slate's. Held again. (No noise: Pillow's noise is not
+    seeded, and this label is at the edge of what is found.)"""
+    photo = slate_photo(samples_dir / "real" / background, "JBX3656", "pdf417",
+                        datetime(2026, 11, 24, 9, 0), fraction=0.12, angle=20, blur=1.5,
+                        noise=0, seed=1, size=(6000, 4000))  # fmt: skip
+    read = decode(photo, SlateOptions())
+    assert read.ids == () and "a PDF417 barcode was found but could not be read" in read.invalid

@@ -1076,15 +1076,15 @@ def in_others_folder(what: str, root: Path, archive: Path) -> str | None:
 
 def refuse_others_links_to(archive: Path, backup: Path | None) -> None:
     """Refuse an archive or backup reached through a symbolic link of an account other than
-    this one, root and (for root) the archive's own: a trial's link to a folder every
-    account writes in was taken, not closed (the check of open folders passes over links)
-    and not warned of, and that account could list the patients' folders and swap them."""
+    this one and root: a trial's link to a folder every account writes in was taken, not
+    closed (the check of open folders passes over links) and not warned of, and that account
+    could list the patients' folders and swap them. Not the archive's own account either:
+    that is read through the link, so a link to an archive its maker built passed."""
     if not hasattr(os, "geteuid"):
         return
-    trusted = _trusted_owners(archive)
     for what, root in (("archive", archive), ("backup", backup)):
         if root is not None:
-            refuse_others_links(root, f"The {what} folder", trusted)
+            refuse_others_links(root, f"The {what} folder", {os.geteuid(), 0})
 
 
 def _trusted_owners(archive: Path) -> set[int]:

@@ -115,8 +115,8 @@ def _cell(position: np.ndarray) -> np.ndarray:
 
 
 def _around(grid: np.ndarray, combine: np.ufunc) -> np.ndarray:
-    """Each cell combined (`np.maximum`, `np.add`) with the eight beside it (none beyond
-    the edges: the grid's margin cells are empty)."""
+    """Each cell combined (`np.maximum`, `np.add`) with the eight beside it (nothing beyond
+    the grid's edges)."""
     import numpy as np
 
     padded = np.pad(grid, 1)

@@ -233,16 +233,17 @@ def read_file(path: Path, relpath: str, size: int, mtime: float) -> MediaFile:
 
 
 def fingerprint(path: Path) -> str | None:
-    """A digest of a file's size and its first and last `HEAD_BYTES` (None where it cannot be
-    read): another photo put under the name, with the same size and capture time (two RAW
-    files of one camera in one second), differs there. Not a full hash: asking for the IDs
-    should not wait for the whole card to be read."""
+    """A digest of a file's size, its first `HEAD_BYTES` and last `TAIL_BYTES` (None where
+    it cannot be read): another photo put under the name, with the same size and capture
+    time (two RAW files of one camera in one second), differs there. Not a full hash:
+    asking for the IDs should not wait for the whole card to be read; the head is the one
+    the scan read, and a JPEG's tail the one it asked for ahead."""
     try:
         fd = os.open(path, PEEK)
     except (OSError, ValueError):
         return None
     try:
-        return _fingerprint(lambda at: read_range(fd, at, HEAD_BYTES), os.fstat(fd).st_size)
+        return _fingerprint(lambda at, n: read_range(fd, at, n), os.fstat(fd).st_size)
     except OSError:
         return None
     finally:
@@ -252,19 +253,19 @@ def fingerprint(path: Path) -> str | None:
 def fingerprint_read(fh: SeekableFile, size: int) -> str:
     """`fingerprint` of the bytes of ``fh`` (the ingest's copy of a card file), of ``size``."""
 
-    def read_at(offset: int) -> bytes:
+    def read_at(offset: int, count: int) -> bytes:
         fh.seek(offset)
-        return fh.read(HEAD_BYTES)
+        return fh.read(count)
 
     return _fingerprint(read_at, size)
 
 
-def _fingerprint(read_at: Callable[[int], bytes], size: int) -> str:
+def _fingerprint(read_at: Callable[[int, int], bytes], size: int) -> str:
     import hashlib
 
     digest = hashlib.sha256(str(size).encode())
-    digest.update(read_at(0))
-    digest.update(read_at(max(0, size - HEAD_BYTES)))
+    digest.update(read_at(0, HEAD_BYTES))
+    digest.update(read_at(max(0, size - TAIL_BYTES), TAIL_BYTES))
     return digest.hexdigest()
 
 

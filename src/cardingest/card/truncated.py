@@ -3,9 +3,12 @@ ends before what its own header says it holds: written while the card was pulled
 
 `capture.cut_short` does this for a JPEG. A RAW cut short was archived with no word, and
 wiped from the card, while the patient could still have been photographed again (a trial).
-Only what the header states is compared with the file's size: image data past the end. An
-offset or count that does not parse is not judged (a warning about a good photo of a camera
-not seen would teach people to ignore the warning).
+Only what the header states is compared with the file's size: image data (strips, tiles,
+the preview) or a top-level box past the end, or a first directory the file does not hold.
+A later directory's pointer, numbers that lie past the end, and bytes after the last box
+(padding, a phone's trailer) are not judged: a warning about a good photo of a camera not
+seen would teach people to ignore the warning. A CR3 or HEIF costs a read of each top-level
+box's header (two or three, outside the head the scan reads).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def raw_cut_short(fh: SeekableFile) -> str | None:
 
 
 def _tiff_past(fh: SeekableFile, order: str, head: bytes, end: int) -> str | None:
-    queue = [struct.unpack(order + "I", head[4:8])[0]]
+    first = struct.unpack(order + "I", head[4:8])[0]
+    queue = [first]
     seen: set[int] = set()
     while queue and len(seen) < _MOST_IFDS:
         at = queue.pop()
@@ -62,22 +66,23 @@ def _tiff_past(fh: SeekableFile, order: str, head: bytes, end: int) -> str | Non
             continue
         seen.add(at)
         if at + 2 > end:
-            return "image directory"
+            if at == first:
+                return "image directory"
+            continue  # a later directory's pointer: some cameras write bad ones
         fh.seek(at)
         (count,) = struct.unpack(order + "H", fh.read(2))
         if not 0 < count <= _MOST_ENTRIES:
             continue
         block = fh.read(12 * count + 4)
         if len(block) < 12 * count + 4:
-            return "image directory"
+            return "image directory" if at == first else None
         values: dict[int, list[int]] = {}
         for n in range(count):
             tag, kind, many, inline = struct.unpack(order + "HHI4s", block[12 * n : 12 * n + 12])
             if tag in _READ and kind in _SIZES and 0 < many <= _MOST_VALUES:
                 read = _values(fh, order, kind, many, inline, end)
-                if read is None:
-                    return "image directory"
-                values[tag] = read
+                if read is not None:  # numbers past the end: not judged
+                    values[tag] = read
         next_at = struct.unpack(order + "I", block[-4:])[0]
         queue.extend([next_at, *values.get(_SUB_IFDS, [])])
         for offsets, counts in (*_STRIPS, _THUMBNAIL):
@@ -115,6 +120,8 @@ def _boxes_past(fh: SeekableFile, end: int) -> str | None:
         if len(header) < 8:
             return None  # bytes after the last box: not judged
         size, name = struct.unpack(">I4s", header[:8])
+        if not all(32 <= c < 127 for c in name):
+            return None  # bytes after the last box (padding, a phone's trailer): not judged
         if size == 1 and len(header) == 16:
             size = struct.unpack(">Q", header[8:16])[0]
         elif size == 0:
@@ -122,7 +129,6 @@ def _boxes_past(fh: SeekableFile, end: int) -> str | None:
         if size < 8:
             return None
         if at + size > end:
-            shown = name.decode("ascii", "replace") if name.isalnum() else "a box"
-            return f"'{shown}' box"
+            return f"'{name.decode('ascii').strip()}' box"
         at += size
     return None

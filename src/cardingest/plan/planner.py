@@ -896,7 +896,9 @@ def _not_as_shown(
                 f"{size:,} bytes; now taken {media.captured:%Y-%m-%d %H:%M:%S}"
                 f"{'.' + media.subsec if media.subsec else ''}, {media.size:,} bytes"
             )
-        elif media.shown_as != shown_as or shown_as is None:
+        elif shown_as is None or media.shown_as is None:
+            was = "it could not be read again to compare with the photo shown"
+        elif media.shown_as != shown_as:
             was = "its bytes are not the photo's shown, though its size and capture time are"
         else:
             continue
