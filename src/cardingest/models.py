@@ -140,8 +140,9 @@ class IdMap:
     ``# times … --clock-offset …`` line, else none); None for a map with no such lines."""
     asked: Mapping[str, tuple[int, datetime, str, str | None]] | None = None
     """Answers at the terminal: each card file as its group was shown (size, capture time,
-    sub-seconds), by path. The card is read again for the plan; a file that is not as it
-    was shown (another card at the same place, a file changed) gets no answer."""
+    sub-seconds, its ``shown_as`` digest of head and tail), by path. The card is read again
+    for the plan; a file that is not as it was shown (another card at the same place, a file
+    changed) gets no answer."""
 
     @property
     def provenance(self) -> str:

@@ -55,6 +55,8 @@ def is_sidecar(path: str) -> bool:
     return bool(dot) and extension.lower() in SIDECAR_EXTENSIONS
 
 
+TIFF_STARTS = (b"II*\x00", b"MM\x00*")
+"""The first four bytes of a TIFF block, little- or big-endian."""
 _JPEG_NAMES = frozenset({"jpg", "jpeg"})
 _HEIF_NAMES = frozenset({"heic", "heif", "hif"})
 _OTHER_NAMES = PHOTO_EXTENSIONS - _JPEG_NAMES - {"mpo"}
@@ -93,7 +95,7 @@ def not_as_named(path: str, head: bytes) -> str | None:
         if head[8:12] == b"crx " and extension != "cr3":
             return "a Canon CR3 RAW file (rename it .CR3)"
         return None  # a brand of a camera not seen yet, or a video: told by its reader
-    if extension in _HEIF_NAMES and head[:4] in (b"II*\x00", b"MM\x00*"):
+    if extension in _HEIF_NAMES and head[:4] in TIFF_STARTS:
         return "a TIFF or RAW file"
     # Not text: some RAW files start with words ("FUJIFILMCCD-RAW ").
     return next((what for start, what in _OTHER_KINDS if head.startswith(start)), None)
@@ -108,7 +110,7 @@ def _not_a_jpeg(head: bytes) -> str | None:
         if head[8:12] == b"crx ":
             return "a Canon CR3 RAW file (rename it .CR3)"
         return "an MP4 or MOV video"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in TIFF_STARTS:
         return "a TIFF or RAW file"
     for start, what in _OTHER_KINDS:
         if head.startswith(start):

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from .kinds import TIFF_STARTS
+
 MAX_READ = 512 * 1024
 """The largest single block read (a CR3 ``CMT`` box, a JPEG APP1 segment, an MRW record)."""
 READ_BUDGET = 2 * 1024 * 1024
@@ -49,8 +51,6 @@ MAX_HEAP_DEPTH = 8
 MAX_HEAP_ENTRIES = 4096
 """CIFF entries looked at in one file, over all heaps."""
 
-TIFF_STARTS = (b"II*\x00", b"MM\x00*")
-"""The first four bytes of a TIFF block, little- or big-endian."""
 
 _APP1_EXIF = re.compile(rb"(.{0,4})exif\x00", re.IGNORECASE | re.DOTALL)
 
