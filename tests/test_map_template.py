@@ -579,3 +579,26 @@ def test_an_out_that_is_a_folder_is_said_to_be_one(tmp_path: Path, test_ids: Pat
         code, _out, err = invoke("slate", "JBX3656", "--out", slate)
         said = " ".join(err.split())
         assert code == 2 and f"--out {slate} is a folder; give the file to write" in said, err
+
+
+def test_an_out_in_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    """A trial: `map-template --out nope/map.csv` said "Cannot write nope/map.csv: No such
+    file or directory", as if the file were expected to be there. The missing folder is named,
+    for `map-template`, `slate` and `--sheet` alike, and nothing is made."""
+    from clinic_helpers import demo_card
+
+    card, _ = demo_card(tmp_path)
+    missing = tmp_path / "nope"
+    runs = {
+        "map.csv": ("map-template", card, "--out"),
+        "slate.png": ("slate", "JBX3656", "--out"),
+        "sheet.html": ("preview", card, "--id", "JBX3656", "--sheet"),
+    }
+    for name, args in runs.items():
+        target = missing / name
+        code, out, err = invoke(*args, target)
+        said = " ".join(err.split())
+        assert code == 2 and out == "", err
+        assert f"{target}: the folder {missing} does not exist; create it first" in said, err
+        assert "No such file" not in said
+    assert not missing.exists()

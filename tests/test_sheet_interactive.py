@@ -310,7 +310,7 @@ def test_an_existing_sheet_stops_the_command_before_anything_is_done(tmp_path: P
         "--sheet",
         tmp_path / "no" / "s.html",
     )
-    assert code == 2 and "cannot create it" in err
+    assert code == 2 and "does not exist; create it first" in " ".join(err.split())
     assert not archive.exists()
 
 

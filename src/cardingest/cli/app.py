@@ -296,7 +296,7 @@ def write_template(text: str, out_file: Path | None, *, filled: bool = False) ->
         folder = modes.folder_given(out_file, "--out", "map.csv")
         raise folder or UsageError(f"{out_file} exists; not overwriting it") from None
     except OSError as exc:
-        raise UsageError(f"Cannot write {out_file}: {exc.strerror or exc}") from None
+        raise modes.cannot_create(out_file, "--out", exc) from None
     todo = "check the ids the slates gave" if filled else "fill in the id column"
     output.err.print(f"Wrote {escape(str(out_file))}: {todo}, then --map it.")
 

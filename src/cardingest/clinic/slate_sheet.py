@@ -72,5 +72,5 @@ def write_sheet(patient_id: str, out: Path) -> Path:
     except FileExistsError:
         raise UsageError(f"{out} exists; not overwriting it") from None
     except OSError as exc:
-        raise UsageError(f"Cannot write {out}: {exc.strerror or exc}") from None
+        raise modes.cannot_create(out, "--out", exc) from None
     return out

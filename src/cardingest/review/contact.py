@@ -69,7 +69,7 @@ class SheetFile:
                 "(give a new name, or delete the old sheet)"
             ) from None
         except OSError as exc:
-            raise UsageError(f"--sheet {path}: cannot create it: {exc.strerror or exc}") from None
+            raise modes.cannot_create(path, "--sheet", exc) from None
         with suppress(OSError):  # 0600 whatever the umask; FAT and some shares have no modes
             os.fchmod(fd, MODE)
         return cls(path, fd)

@@ -164,6 +164,18 @@ def folder_given(path: Path, option: str, example: str) -> UsageError | None:
     )
 
 
+def cannot_create(path: Path, option: str, exc: OSError) -> UsageError:
+    """The error for an ``option`` file that could not be created: a missing folder is
+    named as such, since "No such file or directory" reads as if the file were expected."""
+    folder = Path(path).parent
+    if isinstance(exc, FileNotFoundError) and not os.path.isdir(folder):
+        return UsageError(
+            f"{option} {path}: the folder {folder} does not exist; create it first "
+            "or give a file in a folder that does"
+        )
+    return UsageError(f"{option} {path}: cannot create it: {exc.strerror or exc}")
+
+
 def mkdir(path: Path) -> None:
     """``os.mkdir`` with the folder's group and mode (FileExistsError if it is there).
 
