@@ -346,6 +346,20 @@ def test_missing_archived_file_fails_that_photo_only(archive: Path, tmp_path: Pa
     assert failed["source"] == "JBX3656/JBX3656-20240301-100000.jpg" and failed["reason"]
 
 
+def test_a_share_that_wrote_nothing_leaves_no_folder(archive: Path, tmp_path: Path) -> None:
+    """A trial: every photo failed, and the share left its empty new folder, which looks
+    like a share made. A folder it made stays only with a photo in it; one given is kept."""
+    for copy in (archive / "JBX3656").glob("*.jpg"):
+        copy.unlink()
+    out = tmp_path / "out"
+    code, _, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
+    assert code == 1 and "failed:" in err
+    assert not out.exists()
+    out.mkdir()
+    code, _, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
+    assert code == 1 and out.is_dir()
+
+
 @pytest.mark.parametrize("swap", ["link", "file"])
 def test_another_patients_photo_in_place_of_a_copy_is_never_shared(
     archive: Path, tmp_path: Path, swap: str

@@ -15,6 +15,7 @@ import os
 import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
@@ -231,6 +232,7 @@ def execute_share(
     done so far with ``interrupted`` set, so the share can still be recorded.
     """
     result = ShareResult(plan)
+    made = not os.path.lexists(plan.out_dir)
     try:
         closed = modes.make_private_folder(plan.out_dir, "--out")
     except OSError as exc:
@@ -254,6 +256,9 @@ def execute_share(
             break
         if on_item is not None:
             on_item(item, status, why)
+    if made and not result.written:  # an empty folder would look like a share to send
+        with suppress(OSError):
+            os.rmdir(plan.out_dir)
     return result
 
 
