@@ -1548,12 +1548,13 @@ def test_another_photo_of_an_archived_photos_name_size_and_time_is_not_called_ar
     assert kept == sorted([photo, bytes(other), bytes(edited)])
 
 
-@pytest.mark.parametrize("lost", ["removed", "emptied"])
+@pytest.mark.parametrize("lost", ["removed", "emptied", "removed with the audit log"])
 def test_an_archive_whose_catalogue_was_lost_is_refused_not_started_again(
     card: Path, tmp_path: Path, lost: str
 ) -> None:
     """A new, empty catalogue would not know the photos already filed: the same card under
-    another ID would then be filed a second time, under that patient."""
+    another ID would then be filed a second time, under that patient. A trial's archive
+    that had lost its audit log too was taken for a new one: its manifests tell."""
     home, archive = tmp_path / "home", tmp_path / "archive"
     first = cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home)
     assert first.code == 0, first.stderr
@@ -1562,16 +1563,23 @@ def test_an_archive_whose_catalogue_was_lost_is_refused_not_started_again(
         leftover.unlink()
     if lost == "emptied":
         catalogue.write_bytes(b"")
+    told = "the audit log"
+    if lost.endswith("audit log"):
+        for log in catalogue.parent.glob("audit.*"):
+            log.unlink()
+        told = "the archive holds the manifests of 1 earlier ingest(s)"
     before = sorted(p.relative_to(archive) for p in archive.rglob("*"))
-    state = "missing" if lost == "removed" else "empty"
+    state = "empty" if lost == "emptied" else "missing"
     for command in ("preview", "ingest"):
         run = cardingest(command, card, "--id", "ACA31FM", "--archive", archive, home=home)
-        assert run.code == 1
-        assert f"The catalogue {catalogue} is {state}, but the audit log" in run.stderr
-        assert "Restore catalogue.sqlite" in run.stderr
+        said = " ".join(run.stderr.split())
+        assert run.code == 1, said
+        assert f"The catalogue {catalogue} is {state}, but {told}" in said
+        assert "Restore catalogue.sqlite" in said
     for command in (("verify",), ("search", "--id", "JBX3656"), ("wipe", card, "--dry-run")):
         run = cardingest(*command, "--archive", archive, home=home)
-        assert run.code == 1 and f"is {state}, but the audit log" in run.stderr
+        said = " ".join(run.stderr.split())
+        assert run.code == 1 and f"is {state}, but {told}" in said, said
     assert sorted(p.relative_to(archive) for p in archive.rglob("*")) == before
     assert not (archive / "ACA31FM").exists()
 

@@ -358,19 +358,34 @@ def audit_log_path(archive: Path) -> Path:
 
 
 def refuse_lost(archive: Path) -> None:
-    """Refuse an archive whose SQLite catalogue is gone or empty while its audit log records
-    earlier commands: a new catalogue would not know the photos already filed there, so the
-    same photo could be filed again, even under another patient."""
+    """Refuse an archive whose SQLite catalogue is gone or empty while its audit log or its
+    manifests record earlier ingests: a new catalogue would not know the photos already
+    filed there, so the same photo could be filed again, even under another patient. Both
+    are asked, since a trial's archive that had lost its catalogue and its audit log was
+    taken for a new one."""
     path = catalogue_path(archive)
     with suppress(OSError):
-        if audit_log_path(archive).stat().st_size and not (path.is_file() and path.stat().st_size):
-            state = "empty" if path.exists() else "missing"
+        if path.is_file() and path.stat().st_size:
+            return
+    state = "empty" if os.path.lexists(path) else "missing"
+    with suppress(OSError):
+        if audit_log_path(archive).stat().st_size:
             raise CatalogueError(
                 f"The catalogue {path} is {state}, but the audit log beside it records earlier "
                 "ingests: the record of which photos this archive holds, and for whom, is "
                 "gone. Restore catalogue.sqlite from the archive's backup and run the command "
                 "again; nothing was changed"
             )
+    from .manifest import MANIFEST_DIR, manifested_ingests  # not for `cards`
+
+    if ingests := manifested_ingests(archive):
+        raise CatalogueError(
+            f"The catalogue {path} is {state}, but the archive holds the manifests of "
+            f"{len(ingests)} earlier ingest(s) ({archive / METADIR / MANIFEST_DIR}): the "
+            "record of which photos this archive holds, and for whom, is gone. Restore "
+            "catalogue.sqlite from the archive's backup and run the command again; nothing "
+            "was changed"
+        )
 
 
 def refuse_emptied(archive: Path, ingests: Sequence[dict]) -> None:
