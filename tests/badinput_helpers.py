@@ -33,6 +33,13 @@ class Run:
         return json.loads(self.stdout.decode("utf-8", errors="strict"))
 
 
+NO_OVERRIDE = tuple(
+    f"--{which}=-dac_override,-dac_read_search,-fowner" for which in ("inh-caps", "bounding-set")
+)
+"""`setpriv` options (``prefix=("setpriv", *NO_OVERRIDE)``): root without the power to read
+or write what the modes keep from it."""
+
+
 def cardingest(
     *args: str | Path | bytes,
     home: Path,

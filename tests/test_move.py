@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from badinput_helpers import cardingest
+from badinput_helpers import NO_OVERRIDE, cardingest
+from cardimage import require
 from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke
 from PIL import Image
 
@@ -551,6 +552,31 @@ def test_a_copy_that_is_not_its_photo_is_not_moved(tmp_path: Path) -> None:
         assert rows(archive) == before
     photo.unlink()
     photo.write_bytes(good)
+    assert invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)[0] == 0
+
+
+def test_a_copy_that_cannot_be_read_is_said_so_not_called_another_photo(
+    tmp_path: Path, demo_ids: Path
+) -> None:
+    """A trial: a copy this account may not read was "not the archived photo … ingesting its
+    card again puts a damaged copy back" (exit 2), and that ingest found nothing to repair.
+    It is said not to be readable (exit 1), and nothing moves."""
+    require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = rows(archive)
+    photo = archive / SECOND
+    photo.chmod(0)
+    ran = cardingest(
+        "move", SECOND, "--to", "ZAA0067", "--archive", archive,
+        home=tmp_path / "home", prefix=("setpriv", *NO_OVERRIDE),
+        env={"CARDINGEST_CONFIG": str(demo_ids)},
+    )  # fmt: skip
+    said = " ".join(ran.stderr.split())
+    assert ran.code == 1, said
+    assert f"{SECOND}: cannot be read (Permission denied), so it is not moved" in said
+    assert "not the archived photo" not in said and "damaged" not in said
+    assert rows(archive) == before
+    photo.chmod(0o600)
     assert invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)[0] == 0
 
 

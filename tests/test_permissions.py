@@ -348,8 +348,7 @@ def test_fix_permissions_names_the_owner_of_what_it_may_not_change_and_closes_th
     root may change its mode. The error said only "Operation not permitted", and what was
     closed before it went unrecorded. Now the rest are closed and recorded, the one left is
     named with its owner, and the report is kept (it was an error document in its place)."""
-    from badinput_helpers import cardingest
-    from test_usability import NO_OVERRIDE
+    from badinput_helpers import NO_OVERRIDE, cardingest
 
     require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
     archive, _ = ingest_demo(tmp_path)

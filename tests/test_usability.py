@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import pexpect
 import pytest
 import typer
-from badinput_helpers import CARDINGEST, cardingest, photos, three_photo_card
+from badinput_helpers import CARDINGEST, NO_OVERRIDE, cardingest, photos, three_photo_card
 from cardimage import (
     CardFactory,
     MountedCard,
@@ -339,12 +339,6 @@ def test_ctrl_c_while_the_program_loads_is_130_not_a_traceback() -> None:
     assert ran.returncode == 130, ran.stderr
     assert ran.stderr == "Interrupted before anything was done.\n"
     assert json.loads(ran.stdout)["error"]["exit"] == 130
-
-
-NO_OVERRIDE = tuple(
-    f"--{which}=-dac_override,-dac_read_search,-fowner" for which in ("inh-caps", "bounding-set")
-)
-"""`setpriv` options: root without the power to read what others keep to themselves."""
 
 
 @pytest.mark.parametrize(

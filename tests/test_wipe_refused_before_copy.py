@@ -11,14 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from badinput_helpers import cardingest, dated_card
+from badinput_helpers import NO_OVERRIDE, cardingest, dated_card
 from cardimage import CardFactory, require
 from exif_bytes import exif_jpeg
-
-NO_OVERRIDE = tuple(
-    f"--{which}=-dac_override,-dac_read_search,-fowner" for which in ("inh-caps", "bounding-set")
-)
-"""`setpriv` options: root without the power to write where the modes say no."""
 
 MODES = [["--yes"], ["--dry-run"], ["--yes", "--json"]]
 

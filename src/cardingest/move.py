@@ -126,7 +126,14 @@ def _extension(path: str) -> str:
 
 def _not_the_photo(path: str, state: CopyState) -> str:
     """A copy that is not its record's photo (another patient's in its place, a damaged
-    one, a link): moved, it would be filed under the new patient as that photo."""
+    one, a link): moved, it would be filed under the new patient as that photo. One that
+    cannot be read is not proven either way: a trial's was called damaged, and the
+    ingest the advice named found nothing to repair."""
+    if state.status == "unreadable":
+        return (
+            f"{path}: cannot be read ({state.detail or 'unreadable'}), so it is not moved "
+            "(make it readable by this account, or run verify, then move it again)"
+        )
     return (
         f"{path}: {state.detail or state.status}, not the archived photo, so it is not moved "
         "(run verify; ingesting its card again puts a damaged copy back)"
@@ -409,6 +416,7 @@ def plan_move(
         if record.patient_id == request.to:
             result.already.append((record.archive_path, record.archive_path))
     conflicts: list[str] = []
+    unreadable = False
     checker = CopyChecker()
     for record in moving:
         # Sidecars (THM, camera XMP) of two shots may well be identical: photos decide.
@@ -424,14 +432,17 @@ def plan_move(
         elif not (state := checker.check(archive_file(archive, record), record.size,
                                          record.sha256, archive)).ok:  # fmt: skip
             conflicts.append(_not_the_photo(record.archive_path, state))
+            unreadable = unreadable or state.status == "unreadable"
         if record.backup_path and not Path(record.backup_path).is_file():
             conflicts.append(_backup_gone(record))
         elif record.backup_path and not (state := second_copy(checker.check(
                 Path(record.backup_path), record.size, record.sha256, _backup_root(record)),
                 "backup", Path(record.backup_path), archive_file(archive, record))).ok:  # fmt: skip
             conflicts.append(_not_the_photo(record.backup_path, state))
+            unreadable = unreadable or state.status == "unreadable"
     if conflicts:
-        raise UsageError("Nothing was moved", details=conflicts)
+        error = ArchiveError if unreadable else UsageError  # an I/O failure: exit 1
+        raise error("Nothing was moved", details=conflicts)
     backup_roots = {root for r in moving if (root := _backup_root(r)) is not None}
     taken = catalogue.archive_state([request.to]).taken_paths
     names = _Names(taken, [archive, *sorted(backup_roots)])
