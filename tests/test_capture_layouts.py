@@ -9,7 +9,20 @@ from pathlib import Path
 
 import pytest
 from clinic_helpers import exiftool, require_exiftool
-from exif_bytes import DATETIME, DTD, DTO, EOI, MAKE, MODEL, SOI, app1, build, segment, text
+from exif_bytes import (
+    DATETIME,
+    DTD,
+    DTO,
+    EOI,
+    MAKE,
+    MODEL,
+    SOI,
+    UNDEFINED,
+    app1,
+    build,
+    segment,
+    text,
+)
 
 from cardingest.card.capture import read_capture
 
@@ -155,6 +168,49 @@ def test_stray_bytes_far_past_the_head_are_passed_over_too(tmp_path: Path) -> No
     path = tmp_path / "many_stray.jpg"
     path.write_bytes(SOI + segment(0xE0, JFIF) + bytes(200_000) + app1(TIMED) + EOI)
     assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+
+
+@pytest.mark.parametrize("many", [70, 300])
+def test_an_exif_segment_after_many_others_and_the_tables_is_read(
+    tmp_path: Path, many: int
+) -> None:
+    """A trial: an Exif segment after 70 APP2 segments (a FlashPix or ICC profile split in
+    pieces) and the quantisation and frame headers was missed: the walk gave up after 64
+    segments, and exifread does not look past the tables. exiftool reads it."""
+    tables = segment(0xDB, bytes(65)) + segment(0xC0, b"\x08\x00\x10\x00\x10\x01\x01\x11\x00")
+    pieces = b"".join(segment(0xE2, b"FPXR\0" + bytes(40)) for _ in range(many))
+    path = tmp_path / "crowded.jpg"
+    path.write_bytes(SOI + segment(0xE0, JFIF) + pieces + tables + app1(TIMED) + EOI)
+    assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+
+
+def test_a_date_stored_as_bytes_after_a_nul_is_read_as_exiftool_reads_it(tmp_path: Path) -> None:
+    """A trial: DateTimeOriginal stored as UNDEFINED with a NUL before the date was called
+    blank, and the photo took DateTimeDigitized's later second. exiftool reads the date."""
+    block = build(
+        "<",
+        [text(MAKE, b"Canon\0")],
+        [text(DTO, b"\0" + TAKEN, UNDEFINED), text(DTD, b"2024:05:01 10:00:30\0")],
+    )
+    path = tmp_path / "nul_first.jpg"
+    path.write_bytes(SOI + app1(block) + EOI)
+    assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+
+
+def test_a_warning_names_ifd0s_date_apart_from_the_exif_ifds(tmp_path: Path) -> None:
+    """A trial: "DateTimeOriginal '0000:00:00 00:00:00' is not a date; using
+    DateTimeOriginal", the first IFD0's, the second the EXIF IFD's, read as a contradiction."""
+    zeros = b"0000:00:00 00:00:00\0"
+    block = build("<", [text(MAKE, b"Canon\0"), text(DTO, zeros)], [text(DTO, TAKEN)])
+    path = tmp_path / "ifd0_zeros.jpg"
+    path.write_bytes(SOI + app1(block) + EOI)
+    assert read_both(path) == ("2024-05-01 10:00:00",) * 2
+    with open(path, "rb") as fh:
+        warning = read_capture(fh, 0.0, path.name).warning
+    assert warning == (
+        "ifd0_zeros.jpg: IFD0 DateTimeOriginal '0000:00:00 00:00:00' is not a date; "
+        "using DateTimeOriginal"
+    )
 
 
 def test_an_exif_segment_after_the_start_of_scan_is_not_read(tmp_path: Path) -> None:

@@ -45,7 +45,9 @@ exiftool reads it (the wall-clock time as written). Minutes and seconds keep two
 ``10:0`` is a value cut short (a truncated file), not ten o'clock."""
 _SUBSEC = re.compile(r"^\d{1,9}$", re.ASCII)
 _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$", re.ASCII)
-_MAX_SEGMENTS = 64
+_MAX_SEGMENTS = 1024
+"""Segments walked before the image data: exiftool walks them all. A trial's Exif segment
+came after 70 (a FlashPix stream in pieces); an ICC profile alone may take 255."""
 STOP_TAG = "SubSecTimeOriginal"
 
 _EXIF_POINTER = 0x8769
@@ -61,6 +63,14 @@ _TAGS: tuple[tuple[str, TimeSource], ...] = (
     ("EXIF DateTimeDigitized", "exif:DateTimeDigitized"),
     ("Image DateTime", "exif:DateTime"),
 )
+
+
+def _label(key: str) -> str:
+    """A `_TAGS` key as a message names it: IFD0's DateTimeOriginal and DateTimeDigitized as
+    such, since the EXIF IFD's may be read after it (a trial's "… '0000:00:00 00:00:00' is
+    not a date; using DateTimeOriginal" read as a contradiction)."""
+    place, tag = key.split()
+    return f"IFD0 {tag}" if place == "Image" and tag != "DateTime" else tag
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,7 @@ def _text(tags: dict, key: str) -> str | None:
         and getattr(tag, "field_type", _BYTE) in _BYTE_TYPES
         and _is_byte_list(values)
     ):
-        raw = bytes(values).split(b"\x00", 1)[0].decode("latin-1")
+        raw = bytes(values).lstrip(b"\x00").split(b"\x00", 1)[0].decode("latin-1")
     elif isinstance(values, str):
         raw = values
     else:
@@ -528,14 +538,14 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
             if key in tags and not any(
                 later == source and _text(tags, other) for other, later in _TAGS[index + 1 :]
             ):
-                problems.append(f"{key.split()[1]} is blank")
+                problems.append(f"{_label(key)} is blank")
             continue
         when = parse_exif_date(raw)
         if when is None:
-            problems.append(f"{key.split()[1]} {raw!r} is not a date")
+            problems.append(f"{_label(key)} {raw!r} is not a date")
             continue
         if _cut_at_the_minute(tags.get(key), raw):
-            problems.append(f"{key.split()[1]} {raw!r} is cut short (the file ends in it)")
+            problems.append(f"{_label(key)} {raw!r} is cut short (the file ends in it)")
             continue
         subsec = offset = None
         if source == "exif:DateTimeOriginal":
@@ -545,7 +555,7 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
         if source == "exif:DateTime" and not problems:
             problems.append("no EXIF DateTimeOriginal or DateTimeDigitized")
         if problems:
-            warning = f"{name}: {'; '.join(problems)}; using {source.split(':')[1]}"
+            warning = f"{name}: {'; '.join(problems)}; using {_label(key)}"
         if source == "exif:DateTime":
             warning = f"{warning}, when the file was last saved, not always when it was taken"
         return Capture(
