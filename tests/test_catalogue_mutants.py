@@ -9,6 +9,7 @@ server (Unix socket only) for an archive moved there by ``cardingest catalogue m
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -310,10 +311,28 @@ def test_a_catalogue_that_cannot_leave_wal_mode_now_says_why(tmp_path: Path) -> 
         with pytest.raises(CatalogueError) as caught:
             Catalogue.open_sqlite(archive, wal=False)
         other.execute("COMMIT")
-    assert caught.value.message == (
-        f"Cannot open catalogue {catalogue_path(archive)}: database is locked"
+    assert caught.value.message.startswith(
+        f"Cannot open catalogue {catalogue_path(archive)}: database is locked: another "
+        "program kept the catalogue locked for writing"
     )
     assert rows(catalogue_path(archive), "PRAGMA journal_mode") == [("wal",)]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "cut"])
+def test_a_damaged_catalogue_file_says_to_restore_it(tmp_path: Path, damage: str) -> None:
+    """A trial: random bytes or a cut file in catalogue.sqlite said only "file is not a
+    database" or "malformed", where a file gone or empty says to restore it."""
+    archive = tmp_path / "archive"
+    with Catalogue.open(archive) as cat:
+        cat.add([rec()])
+    path = catalogue_path(archive)
+    data = path.read_bytes()
+    path.write_bytes(os.urandom(len(data)) if damage == "garbage" else data[: len(data) // 3])
+    for leftover in path.parent.glob("catalogue.sqlite-*"):
+        leftover.unlink()
+    with pytest.raises(CatalogueError) as caught, Catalogue.open(archive) as cat:
+        cat.add([rec(name="JBX3656-20240301-100001.jpg", content="photo 2")])
+    assert "the catalogue file is damaged. Restore catalogue.sqlite" in caught.value.message
 
 
 def test_an_unreadable_folder_is_a_catalogue_error(tmp_path: Path) -> None:

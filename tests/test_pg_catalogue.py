@@ -756,3 +756,66 @@ def test_a_desk_over_tcp_asks_the_server_to_probe_it_so_its_locks_free_if_it_van
         assert sorted(found) == sorted(wanted)
     finally:
         server.close()
+
+
+def test_an_ingest_whose_lock_connection_the_server_ends_stops_before_recording(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: the server ended the connection holding an ingest's locks mid-copy (an
+    administrator, a role's idle_session_timeout, a proxy), and the ingest went on to exit
+    0 while another desk took the locks and "recovered" its journal. It stops at its next
+    record (exit 1), says why, and the next run records what it left from the journal."""
+    import cardingest.ingest as ingest_module
+
+    archive = tmp_path / "archive"
+    card = write_folder(tmp_path / "card", card_files(3, start=datetime(2026, 11, 9, 9), seed=9))
+    catalogue = ("--catalogue", pg_url)
+    add = ingest_module._Batcher.add
+    ended: list[int] = []
+
+    def add_after_ending_the_locks(self: Any, record: Any) -> None:
+        if not ended:
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                ended.extend(
+                    row[0]
+                    for row in admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name LIKE %s",
+                        (f"cardingest ingest % pid {os.getpid()}",),
+                    )
+                )
+        add(self, record)
+
+    monkeypatch.setattr(ingest_module._Batcher, "add", add_after_ending_the_locks)
+    code, out, err = invoke(
+        "ingest", card, "--id", "JBX3656", "--archive", archive, "--json", *catalogue
+    )
+    said = " ".join(err.split())
+    assert ended == [True], "the lock connection was found and ended"
+    assert code == 1, said
+    assert "ended the connection that held this workstation's locks" in said
+    assert json.loads(out)["error"]["exit"] == 1
+    monkeypatch.setattr(ingest_module._Batcher, "add", add)
+    code, out, err = invoke(
+        "ingest", card, "--id", "JBX3656", "--archive", archive, "--json", *catalogue
+    )
+    assert code == 0, err
+    code, out, err = invoke("verify", "--archive", archive, "--json", *catalogue)
+    assert code == 0 and json.loads(out)["summary"]["copies"] == 3, out
+    assert len(list((archive / "JBX3656").iterdir())) == 3
+
+
+def test_a_roles_idle_session_timeout_does_not_reach_cardingests_sessions(pg_url: str) -> None:
+    """A trial: ``ALTER ROLE … SET idle_session_timeout = '3s'`` ended the connection of an
+    ingest waiting for another desk, or holding its locks while a card was read ("Cannot
+    reach the catalogue database"). Each session turns it off for itself."""
+    from cardingest.archive.pg import connect
+
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        if admin.info.server_version < 140000:
+            pytest.skip("idle_session_timeout is PostgreSQL 14's")
+        database = admin.info.dbname
+        admin.execute(f"ALTER DATABASE \"{database}\" SET idle_session_timeout = '3s'")
+    with connect(pg_url) as conn:
+        [(setting,)] = conn.execute("SHOW idle_session_timeout").fetchall()
+    assert setting == "0"

@@ -454,11 +454,16 @@ class _Batcher:
     """
 
     def __init__(
-        self, catalogue: Catalogue, folders: FolderSyncs, journal: PublishJournal | None = None
+        self,
+        catalogue: Catalogue,
+        folders: FolderSyncs,
+        journal: PublishJournal | None = None,
+        locks_held: Callable[[], None] | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.folders = folders
         self.journal = journal
+        self.locks_held = locks_held
         self.pending: list[CatalogueRecord] = []
         self.last = time.monotonic()
 
@@ -480,9 +485,22 @@ class _Batcher:
                     "are not recorded and stay on the card; check the disk, then run the "
                     "ingest again"
                 ) from exc
+            if self.locks_held is not None:
+                self.locks_held()  # lost: the rows wait for the next run, from the journal
             self.catalogue.add(self.pending)
             self.pending = []
         self.last = time.monotonic()
+
+
+def _locks_check(archive: Path) -> Callable[[], None] | None:
+    """PostgreSQL: the check that this run still holds its locks (`PgLocks.check`). A
+    SQLite archive's lock file is this process's until it ends."""
+    if not location_for(archive).postgres:
+        return None
+    from .archive.pg import held
+
+    locks = held(archive)
+    return locks.check if locks is not None else None
 
 
 def _record(
@@ -684,7 +702,7 @@ def execute(
             recheck: _Rechecked | None = _Rechecked(own.item)
             del own, claiming  # let go with ``gate`` and ``recheck``, below
             synced = FolderSyncs()
-            batch = _Batcher(catalogue, synced, journal)
+            batch = _Batcher(catalogue, synced, journal, _locks_check(archive))
             outcomes = Outcomes(plan.items)
             sightings = [  # planned as the copy gate would find them: skipped, seen again
                 (item.target, item.source)

@@ -492,6 +492,39 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+_ADVICE = (
+    (
+        ("readonly database",),  # SQLite's words for a file it may not write
+        "this account may not write the catalogue file (or the folder it is in). Run as the "
+        "account that owns the archive, or ask whoever looks after it to give this one write "
+        "access; nothing was changed",
+    ),
+    (
+        ("database is locked", "database is busy"),
+        "another program kept the catalogue locked for writing for 30 seconds (a sqlite3 "
+        "shell or a browser of the database left open, a backup tool, or cardingest on "
+        "another machine, whose lock this one cannot see). Close it and run the command "
+        "again",
+    ),
+    (
+        ("file is not a database", "malformed"),
+        "the catalogue file is damaged. Restore catalogue.sqlite (with its -wal file, if "
+        "one was saved) from the archive's backup and run the command again; the photos "
+        "and their manifests are not changed",
+    ),
+)
+
+
+def explained(reason: str) -> str:
+    """SQLite's reason, with what it means for the archive and what to do where it is one
+    a user can act on (a trial met a bare "database is locked" and "file is not a
+    database")."""
+    for words, advice in _ADVICE:
+        if any(word in reason for word in words):
+            return f"{reason}: {advice}"
+    return reason
+
+
 def require_catalogue(archive: Path, consequence: str = "") -> None:
     """Refuse an archive without a catalogue: most often a wrong ``--archive``.
 
@@ -680,7 +713,7 @@ class Catalogue:
                     uri=True,
                 )
         except (OSError, sqlite3.Error) as exc:
-            raise CatalogueError(f"Cannot open catalogue {path}: {exc}") from exc
+            raise CatalogueError(f"Cannot open catalogue {path}: {explained(str(exc))}") from exc
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn, path)
@@ -695,7 +728,7 @@ class Catalogue:
                 conn.execute(f"PRAGMA cache_size = {-int(cache_kib)}")
         except sqlite3.Error as exc:
             conn.close()
-            raise CatalogueError(f"Cannot open catalogue {path}: {exc}") from exc
+            raise CatalogueError(f"Cannot open catalogue {path}: {explained(str(exc))}") from exc
         except CatalogueError:
             conn.close()
             raise
@@ -726,13 +759,7 @@ class Catalogue:
                     str(self.path), getattr(self._conn, "role", None), reason
                 ) from None
             reason = str(exc).strip().split("\n")[0] or type(exc).__name__  # not its CONTEXT
-            if "readonly database" in reason:  # SQLite's words for a file it may not write
-                reason += (
-                    ": this account may not write the catalogue file (or the folder it is "
-                    "in). Run as the account that owns the archive, or ask whoever looks after "
-                    "it to give this one write access; nothing was changed"
-                )
-            raise CatalogueError(f"Catalogue {self.path}: {reason}") from exc
+            raise CatalogueError(f"Catalogue {self.path}: {explained(reason)}") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[SqlConnection]:

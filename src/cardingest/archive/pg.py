@@ -288,6 +288,10 @@ def connect(url: str, purpose: str = "catalogue") -> psycopg.Connection[Any]:
     settings: list[tuple[str, str | int]] = [("synchronous_commit", "on"), *KEEPALIVES]
     if conn.info.server_version >= 120000:  # tcp_user_timeout is PostgreSQL 12's
         settings.append(("tcp_user_timeout", USER_TIMEOUT_MS))
+    if conn.info.server_version >= 140000:  # idle_session_timeout is PostgreSQL 14's
+        # The locks' connection is idle while a card is copied: a role's or a server's
+        # timeout ended it mid-ingest (a trial), freeing the locks with the ingest going on.
+        settings.append(("idle_session_timeout", 0))
     statements = [
         pgsql.SQL("SET {} = {}").format(pgsql.Identifier(name), pgsql.Literal(value))
         for name, value in settings
@@ -794,6 +798,22 @@ class PgLocks:
             if alone:
                 with suppress(psycopg.Error):
                     self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def check(self) -> None:
+        """Raise CatalogueError if the server has ended the connection holding the locks
+        (an administrator, a proxy dropping idle connections): they are free then, and
+        another workstation may already be working on the same patients. Asked before each
+        batch of an ingest's rows is recorded."""
+        try:
+            self._conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            reason = scrubbed(str(exc).strip().splitlines()[0] if str(exc).strip() else
+                              type(exc).__name__, self.url)  # fmt: skip
+            raise CatalogueError(
+                f"The catalogue server {redact(self.url)} ended the connection that held this "
+                f"workstation's locks on {self.archive} ({reason}): another workstation may now "
+                "be working on the same patients, so this one stops here"
+            ) from None
 
     def release(self) -> None:
         with suppress(psycopg.Error):
