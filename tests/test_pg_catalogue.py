@@ -819,3 +819,40 @@ def test_a_roles_idle_session_timeout_does_not_reach_cardingests_sessions(pg_url
     with connect(pg_url) as conn:
         [(setting,)] = conn.execute("SHOW idle_session_timeout").fetchall()
     assert setting == "0"
+
+
+def test_a_move_whose_catalogue_connection_ends_while_it_plans_says_nothing_moved(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, test_ids: Path
+) -> None:
+    """A trial: the server stopped while a move read the catalogue, and the move said only
+    the driver's "server closed the connection unexpectedly". It says that nothing was
+    moved and to run it again; run again, it moves them."""
+    import cardingest.move as move_module
+
+    archive = tmp_path / "archive"
+    card = write_folder(tmp_path / "card", card_files(2, start=datetime(2026, 11, 9, 9), seed=5))
+    catalogue = ("--catalogue", pg_url)
+    code, _out, err = invoke("ingest", card, "--id", "JBX3656", "--archive", archive, *catalogue)
+    assert code == 0, err
+    plan = move_module.plan_move
+
+    def plan_after_the_connection_ends(*args: Any, **kwargs: Any) -> Any:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name LIKE %s",
+                (f"cardingest catalogue % pid {os.getpid()}",),
+            )
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(move_module, "plan_move", plan_after_the_connection_ends)
+    moving = ("move", "--from", "JBX3656", "--to", "MCJ1984", "--archive", archive, *catalogue)
+    code, _out, err = invoke(*moving)
+    said = " ".join(err.split())
+    assert code == 1, said
+    assert "Nothing was moved; run the same command again" in said
+    assert len(list((archive / "JBX3656").iterdir())) == 2
+    monkeypatch.setattr(move_module, "plan_move", plan)
+    code, _out, err = invoke(*moving)
+    assert code == 0, err
+    assert len(list((archive / "MCJ1984").iterdir())) == 2

@@ -39,7 +39,14 @@ from .archive.targets import find_record
 from .archive.verify import CopyChecker, CopyState, archive_file, second_copy
 from .archive.xmp import sidecar_path
 from .card.kinds import SIDECAR_EXTENSIONS
-from .errors import ArchiveError, AuditError, CardingestError, Interrupted, UsageError
+from .errors import (
+    ArchiveError,
+    AuditError,
+    CardingestError,
+    CatalogueError,
+    Interrupted,
+    UsageError,
+)
 from .models import METADIR, MOVE_JOURNAL_NAME, MovedPhoto
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX
@@ -919,16 +926,23 @@ def move(
     AuditLog(archive).require_appendable()
     result = MoveResult(to=request.to)
     finish_interrupted(archive, result, backup_locks)
-    with Catalogue.open(archive, create=False) as catalogue:
-        moves, sidecars = plan_move(
-            archive,
-            catalogue,
-            request,
-            result,
-            folder_template=folder_template,
-            name_template=name_template,
-        )
-        at_pacs = catalogue.dicom_destinations([m.old for m in moves]) if moves else {}
+    try:
+        with Catalogue.open(archive, create=False) as catalogue:
+            moves, sidecars = plan_move(
+                archive,
+                catalogue,
+                request,
+                result,
+                folder_template=folder_template,
+                name_template=name_template,
+            )
+            at_pacs = catalogue.dicom_destinations([m.old for m in moves]) if moves else {}
+    except CatalogueError as exc:  # the catalogue's server stopped, say, before any change
+        if not any(line.startswith("Nothing was") for line in exc.details):
+            exc.details.append(
+                "Nothing was moved; run the same command again once this is put right."
+            )
+        raise
     if not moves:
         return result
     move_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + os.urandom(3).hex()
