@@ -153,6 +153,29 @@ def test_body_sites_are_coded_where_known() -> None:
     assert anatomic_region(None) is None
 
 
+@pytest.mark.parametrize(
+    ("site", "meaning"),
+    [
+        ("finger, right hand", "Finger"),
+        ("big toe, left foot", "Toe"),
+        ("sole of left foot", "Sole of foot"),
+        ("left upper arm", "Upper arm"),
+        ("right cheek, face", "Cheek"),
+        ("dorsum of right hand, scar from left forearm graft", None),
+        ("knee and thigh", None),
+    ],
+)
+def test_a_site_naming_several_regions_is_coded_by_the_part_or_not_at_all(
+    site: str, meaning: str | None
+) -> None:
+    """A trial: regions were coded by the list's order, so "finger, right hand" went as
+    Hand and "dorsum of right hand, scar from left forearm graft" as Forearm. A part named
+    with its whole is coded as the part; two regions apart are not coded (the site's text
+    is in Image Comments), as the PACS would show a region the photo may not be of."""
+    region = anatomic_region(site)
+    assert (region.CodeMeaning if region is not None else None) == meaning
+
+
 def test_dataset_holds_the_camera_jpeg_and_no_invented_patient_details() -> None:
     data = sample("Pentax_K10D.jpg")  # odd length
     assert len(data) % 2 == 1

@@ -32,7 +32,8 @@ _NAMESPACE = uuid.UUID("6f1c3c5e-1c0b-5d7c-9a53-63617264696e")
 IMPLEMENTATION_VERSION = f"CARDINGEST_{__version__}".replace(".", "_")[:16]
 
 # Body sites a clinic types, mapped to SNOMED CT codes (DICOM CID 4031 Common Anatomic
-# Regions, and CID 2 for laterality). Matched as whole words, most specific first.
+# Regions, and CID 2 for laterality). Matched as whole words; a longer term before one it holds
+# ("upper arm" before "arm"): see `_region`.
 SITES: tuple[tuple[str, str, str], ...] = (
     ("forearm", "14975008", "Forearm"),
     ("upper arm", "40983000", "Upper arm"),
@@ -148,12 +149,59 @@ def laterality(site: str | None) -> str | None:
     return "B" if region is not None and region[0] not in UNPAIRED else None
 
 
+PART_OF = {
+    "Finger": "Hand",
+    "Thumb": "Hand",
+    "Hand": "Upper limb",
+    "Wrist": "Upper limb",
+    "Forearm": "Upper limb",
+    "Elbow": "Upper limb",
+    "Upper arm": "Upper limb",
+    "Toe": "Foot",
+    "Sole of foot": "Foot",
+    "Foot": "Lower limb",
+    "Ankle": "Lower limb",
+    "Lower leg": "Lower limb",
+    "Knee": "Lower limb",
+    "Thigh": "Lower limb",
+    "Forehead": "Face",
+    "Cheek": "Face",
+    "Nose": "Face",
+    "Lip": "Face",
+    "Chin": "Face",
+    "Face": "Head",
+    "Scalp": "Head",
+    "Ear": "Head",
+}
+"""Each region's whole, for a site that names a region and the whole it lies in ("finger,
+right hand", "sole of foot"): the part is coded."""
+
+
+def _wholes(meaning: str) -> set[str]:
+    found = set()
+    while (meaning := PART_OF.get(meaning, "")) and meaning not in found:
+        found.add(meaning)
+    return found
+
+
 def _region(site: str | None) -> tuple[str, str] | None:
-    """The SNOMED CT code and meaning of the first known region the site names (whole words,
-    case-insensitive, most specific first)."""
+    """The SNOMED CT code and meaning of the region the site names (whole words,
+    case-insensitive): the one region, or the part where the others are its wholes ("finger,
+    right hand"). A site naming two regions neither of which holds the other ("right hand,
+    scar from a forearm graft") is not coded: which one the photo shows is the clinician's
+    word, in Image Comments. A trial's was coded by list order (Forearm)."""
     text = " ".join(re.findall(r"[a-z]+", (site or "").lower()))
-    for term, value, meaning in SITES:
-        if re.search(rf"\b{term}s?\b", text):
+    found: dict[str, str] = {}
+    for term, value, _meaning in SITES:
+        # Not a term inside a longer one found already ("upper arm" holds "arm").
+        if re.search(rf"\b{term}s?\b", text) and not any(
+            re.search(rf"\b{term}s?\b", longer) for longer in found.values()
+        ):
+            found[value] = term
+    meanings = {value: meaning for term, value, meaning in SITES if value in found}
+    for value, meaning in meanings.items():
+        others = {m for v, m in meanings.items() if v != value}
+        if others <= _wholes(meaning):
             return value, meaning
     return None
 
