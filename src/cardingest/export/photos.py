@@ -59,6 +59,16 @@ class Instance:
     note: str | None
 
 
+_TIME_NOTES = {
+    "mtime": "it has no camera time: its DICOM date and time are its file's (when it was saved "
+    "on the card, as in its name), not the shutter's",
+    "exif:DateTime": "its time is when it was last saved (EXIF DateTime), not always when it "
+    "was taken",
+}
+"""Said of a photo sent with a time that may not be its shutter's, as at its ingest: a trial's
+went to the PACS with no word, dated two years after the rest of its study."""
+
+
 @dataclass(frozen=True)
 class Selection:
     photos: tuple[CatalogueRecord, ...]
@@ -188,13 +198,14 @@ class Builder:
             study_start=study.start,
         )
         dataset = build_dataset(facts, frame, self.options)
+        notes = (frame.note, _TIME_NOTES.get(record.time_source))
         return Instance(
             record=record,
             sop_instance_uid=str(dataset.SOPInstanceUID),
             dataset=dataset,
             frame_sha256=hashlib.sha256(frame.data).hexdigest(),
             transform=frame.transform,
-            note=frame.note,
+            note="; ".join(note for note in notes if note) or None,
         )
 
     def each(self, records: tuple[CatalogueRecord, ...]) -> Iterator[Instance | LeftOut]:
