@@ -115,3 +115,31 @@ def test_copies_from_a_read_only_archive_are_not_made_when_they_cannot_be_record
     assert shared.code == 1, shared.stderr
     assert "read-only file system" in shared.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_read_only_verify_says_the_damage_it_finds_is_not_noted(
+    tmp_path: Path, readonly_view: Path
+) -> None:
+    """A trial: verify of a read-only archive said a changed copy "is noted in the
+    catalogue" and that ingesting its card again puts it back; nothing was noted, and that
+    ingest repaired nothing. It says so, and what to do."""
+    from badinput_helpers import dated_card
+
+    card, home, archive = dated_card(tmp_path / "card"), tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    copy = sorted((archive / "JBX3656").iterdir())[0]
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    try:
+        _bind_readonly(archive, readonly_view)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        require(False, f"cannot make a read-only bind mount here: {exc}")
+    verify = cardingest("verify", "--archive", readonly_view, home=home)
+    said = " ".join(verify.stdout.decode().split())
+    assert verify.code == 1, verify.stderr
+    assert "so the changed or missing copies were not noted in its catalogue" in said
+    assert "is noted in the catalogue" not in said
+    subprocess.run(["umount", str(readonly_view)], check=True)
+    verify = cardingest("verify", "--archive", archive, home=home)
+    assert "is noted in the catalogue" in " ".join(verify.stdout.decode().split())

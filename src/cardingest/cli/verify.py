@@ -101,7 +101,11 @@ def _modeless_places(report: VerifyReport) -> str | None:
     return None
 
 
-def print_report(report: VerifyReport, *, fixing: bool = False) -> None:
+def print_report(
+    report: VerifyReport, *, fixing: bool = False, unlocked: str | None = None
+) -> None:
+    """``unlocked``: why the archive could not be written (read-only, a full disk), so
+    nothing found was noted in its catalogue."""
     scope = f" of {report.patient_id}" if report.patient_id else ""
     copies = "copy" if report.copies == 1 else "copies"
     checked = (
@@ -127,7 +131,13 @@ def print_report(report: VerifyReport, *, fixing: bool = False) -> None:
             "Put the value back from a backup of the catalogue, or ask whoever looks after the "
             "archive."
         )
-    if counts["missing"] or counts["changed"]:
+    if (counts["missing"] or counts["changed"]) and unlocked is not None:
+        output.out.print(
+            f"This archive {unlocked}, so the changed or missing copies were not noted in its "
+            "catalogue, and an ingest of their card would not know to put them back: run "
+            "verify again once the archive can be written, then ingest the card again."
+        )
+    elif counts["missing"] or counts["changed"]:
         output.out.print(
             "A changed copy, or a missing one whose folder is there, is noted in the "
             "catalogue: while its card still holds the photo, ingesting that card again puts "
@@ -254,7 +264,7 @@ def run_verify(
             output.out.print(
                 f"Wrote {len(rewritten)} keywords sidecar(s) again from the catalogue."
             )
-        print_report(report, fixing=fix_permissions)
+        print_report(report, fixing=fix_permissions, unlocked=unlocked)
     return EXIT_OK if report.ok and unrecorded is None else EXIT_FAILURE
 
 
