@@ -133,9 +133,10 @@ def print_report(
         )
     if (counts["missing"] or counts["changed"]) and unlocked is not None:
         output.out.print(
-            f"This archive {unlocked}, so the changed or missing copies were not noted in its "
-            "catalogue, and an ingest of their card would not know to put them back: run "
-            "verify again once the archive can be written, then ingest the card again."
+            f"This archive {unlocked}, so what was found was not noted in its catalogue. An "
+            "ingest of the card puts back a missing copy, but a changed one only once verify "
+            "has noted it: run verify again once the archive can be written, then ingest the "
+            "card again."
         )
     elif counts["missing"] or counts["changed"]:
         output.out.print(
