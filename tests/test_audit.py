@@ -140,6 +140,9 @@ def test_truncated_last_line(tmp_path: Path) -> None:
     result = log.check()
     assert (result.ok, result.bad_line) == (False, LINES)
     assert "incomplete" in (result.problem or "")
+    # A trial: this said the repair sets the line aside, which the repair then refused, as
+    # the head counts the line (cut by hand, not by a power cut). It says when it does.
+    assert "if it is the last line and audit.head does not count it yet" in (result.problem or "")
 
 
 def test_missing_final_newline(tmp_path: Path) -> None:

@@ -449,7 +449,8 @@ class AuditLog:
         if not raw.endswith(b"\n"):
             return n, (
                 f"line {n} is incomplete (no newline): the log was cut; if it is the last "
-                f"line (a power cut), '{REPAIR_COMMAND}' sets it aside"
+                "line and audit.head does not count it yet (a power cut while it was "
+                f"written), '{REPAIR_COMMAND}' sets it aside; else the log needs a person"
             )
         if not raw.strip():
             return n, f"line {n} is blank: an editor or another program added it"
