@@ -208,6 +208,24 @@ def test_dataset_holds_the_camera_jpeg_and_no_invented_patient_details() -> None
     assert frames[0][: len(data)] == data and bytes(frames[0]) == padded(data)
 
 
+def test_a_backslash_in_the_site_reaches_image_comments_as_typed() -> None:
+    """A trial: "Rücken \\ back" went as "Rücken / back". Image Comments is LT, one value,
+    where a backslash is a character like another; only short (LO) values lose it."""
+    site = "Rücken \\ back, 2 cm left of the scar"
+    facts = PhotoFacts(
+        patient_id=PATIENT,
+        sha256="cd" * 32,
+        ingest_id="20261130T010203Z-abc",
+        captured_at=datetime(2008, 5, 4, 16, 47, 24),
+        make="Maker\\One",
+        site=site,
+    )
+    ds = build_dataset(facts, upright_frame(sample("Pentax_K10D.jpg")), DicomOptions())
+    read = pydicom.dcmread(io.BytesIO(part10_bytes(ds)))
+    assert read.ImageComments == f"Body site: {site}"
+    assert read.Manufacturer == "Maker/One"
+
+
 # --- the real CLI on a real ingested archive ------------------------------------------
 
 

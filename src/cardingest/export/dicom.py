@@ -238,7 +238,13 @@ def _offset(utc_offset: str | None) -> str | None:
 
 
 def _text(value: str | None, limit: int) -> str:
+    """A short value (LO): a backslash would split it into two values."""
     return (value or "").replace("\\", "/").strip()[:limit]
+
+
+def _long_text(value: str, limit: int) -> str:
+    """Text (LT, ST), where a backslash is a character like another: kept as typed."""
+    return value.strip()[:limit]
 
 
 def build_dataset(facts: PhotoFacts, frame: Frame, options: DicomOptions) -> Dataset:
@@ -308,9 +314,9 @@ def build_dataset(facts: PhotoFacts, frame: Frame, options: DicomOptions) -> Dat
     if region is not None:
         ds.AnatomicRegionSequence = [region]
     if facts.site:
-        ds.ImageComments = _text(f"Body site: {facts.site}", 10240)
+        ds.ImageComments = _long_text(f"Body site: {facts.site}", 10240)
     if frame.transform:
-        ds.DerivationDescription = _text(
+        ds.DerivationDescription = _long_text(
             f"Turned upright losslessly ({frame.transform}) from the camera's JPEG,"
             f" sha256 {facts.sha256.lower()}",
             1024,
