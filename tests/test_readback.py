@@ -183,9 +183,79 @@ def test_the_same_photo_twice_on_a_card_rests_on_the_first_in_plan_order(
     name = first["target"]
     assert first["action"] == "copy"
     assert second["action"] == "skip"
-    assert second["reason"] == "already archived (same content)"
+    assert second["reason"] == (
+        f"the same photo as DCIM/100CANON/IMG_0001.JPG on this card: it is copied once, as {name}"
+    )
     assert second["target"] == name
     assert files_under(archive / "JBX3656") == [Path(name).name]
     assert Path(name).name == f"JBX3656-{first['captured_at'][:10].replace('-', '')}-" + (
         first["captured_at"][11:19].replace(":", "") + ".jpg"
+    )
+
+
+def preview_json(*args: str | Path) -> tuple[int, dict[str, Any]]:
+    result = runner.invoke(app, ["preview", *map(str, args), "--json"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_the_preview_shows_the_same_photo_twice_as_the_ingest_does_it(
+    fat_card: CardFactory, samples_dir: Path, tmp_path: Path
+) -> None:
+    """A trial: a photo in two DCF folders was previewed as a copy to a ``-2`` name, which
+    the ingest then skipped. The preview plans it as the ingest does it, item for item, and
+    the next photo of that second takes no ``-3``."""
+    photo, other = jpegs(samples_dir)[:2]
+    mount = fat_card(
+        {
+            "DCIM/100CANON/IMG_0001.JPG": photo,
+            "DCIM/101CANON/IMG_0001.JPG": photo,
+            "DCIM/101CANON/IMG_0002.JPG": other,
+        }
+    )
+    archive = tmp_path / "archive"
+    args = (mount, "--id", "JBX3656", "--archive", archive)
+    code, previewed = preview_json(*args)
+    assert code == EXIT_OK
+    code, ingested = ingest_json(*args)
+    assert code == EXIT_OK
+    keep = ("source", "action", "target", "reason")
+    assert [{k: i[k] for k in keep} for i in previewed["items"]] == [
+        {k: i[k] for k in keep} for i in ingested["items"]
+    ]
+    items = {item["source"]: item for item in ingested["items"]}
+    first, twin = items["DCIM/100CANON/IMG_0001.JPG"], items["DCIM/101CANON/IMG_0001.JPG"]
+    assert (first["action"], twin["action"], twin["target"]) == ("copy", "skip", first["target"])
+    assert previewed["summary"]["copy"] == ingested["summary"]["copied"] == 2
+    assert len(files_under(archive / "JBX3656")) == 2
+    code, again = ingest_json(*args)
+    assert code == EXIT_OK and {i["action"] for i in again["items"]} == {"skip"}
+
+
+def test_the_same_photo_twice_is_copied_once_when_the_first_copy_fails(
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first of the two fails its read-back: the second, planned as skipped beside it,
+    goes through the copy gate and is copied, to the name the first was to have."""
+    photo = jpegs(samples_dir)[0]
+    mount = fat_card({"DCIM/100CANON/IMG_0001.JPG": photo, "DCIM/100CANON/IMG_0002.JPG": photo})
+    archive = tmp_path / "archive"
+
+    def fail_the_first(source: Path, temp: Path) -> None:
+        if source.name == "IMG_0001.JPG":
+            corrupt_through_second_descriptor(temp)
+
+    monkeypatch.setattr(transfer, "_after_seal", fail_the_first)
+    code, document = ingest_json(mount, "--id", "JBX3656", "--archive", archive)
+    assert code == EXIT_FAILURE
+    items = {item["source"]: item for item in document["items"]}
+    first, second = items["DCIM/100CANON/IMG_0001.JPG"], items["DCIM/100CANON/IMG_0002.JPG"]
+    assert first["action"] == "failed" and "verification failed" in first["reason"]
+    assert second["action"] == "copy", second
+    [name] = files_under(archive / "JBX3656")
+    assert second["target"] == f"JBX3656/{name}" and not name.endswith("-2.jpg")
+    assert hashlib.sha256((archive / second["target"]).read_bytes()).hexdigest() == (
+        hashlib.sha256(photo.read_bytes()).hexdigest()
     )

@@ -453,8 +453,10 @@ def test_identical_bytes_twice_for_one_patient(
     assert ingested.exit_code == EXIT_HELD
     items = {i["source"]: i for i in json.loads(ingested.stdout)["items"]}
     assert items["DCIM/100CANON/IMG_0002.JPG"]["action"] == "skip"
-    assert items["DCIM/100CANON/IMG_0002.JPG"]["reason"] == "already archived (same content)"
     shared = items["DCIM/100CANON/IMG_0001.JPG"]["target"]
+    assert items["DCIM/100CANON/IMG_0002.JPG"]["reason"] == (
+        f"the same photo as DCIM/100CANON/IMG_0001.JPG on this card: it is copied once, as {shared}"
+    )
     assert items["DCIM/100CANON/IMG_0002.JPG"]["target"] == shared
     assert items["DCIM/100CANON/IMG_0006.JPG"]["action"] == "skip"
     flip_byte(archive / items["DCIM/100CANON/IMG_0004.JPG"]["target"])

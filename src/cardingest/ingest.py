@@ -42,7 +42,7 @@ from .errors import ArchiveError, CardingestError, InsufficientSpaceError, Inter
 from .host import host_name
 from .models import METADIR, Card, MediaFile, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
-from .plan.planner import SAME_CONTENT
+from .plan.planner import SAME_CONTENT, card_twin
 from .prepare import blocked_folders, has_catalogue, photo_of
 from .storage import modes
 from .storage.durable import (
@@ -751,7 +751,7 @@ def execute(
             try:
                 holding.close()  # a Ctrl-C held since the record began is raised here
                 for index, item in enumerate(plan.items):
-                    if item.action != "copy":
+                    if item.action != "copy" and not card_twin(item):
                         outcomes.set(index, as_planned(item))
                 for position, transferred in enumerate(results):
                     settle(position, transferred)
@@ -913,9 +913,16 @@ def _record_sightings(
 
 
 def _positions(plan: Plan, *, repair: bool) -> Iterator[int]:
-    """Where in the plan its new copies (or its repairs) are, in plan order."""
+    """Where in the plan its new copies (or its repairs) are, in plan order. A photo planned
+    as skipped for the bytes of a photo before it on the card (`card_twin`) goes through
+    the copy gate as well: it is skipped once that one is copied, and copied to the same
+    name should that one fail."""
     for index, item in enumerate(plan.items):
-        if item.repair if repair else item.action == "copy" and not item.repair:
+        if (
+            item.repair
+            if repair
+            else (item.action == "copy" or card_twin(item)) and not item.repair
+        ):
             yield index
 
 
@@ -1198,7 +1205,7 @@ def _settle(item: PlanItem, transferred: TransferResult) -> Outcome:
             "skip",
             transferred.duplicate_of,
             sha256=transferred.sha256,
-            reason=SAME_CONTENT,
+            reason=item.reason if card_twin(item) else SAME_CONTENT,
         )
     published = transferred.published
     backup_target = str(published[1].path) if len(published) > 1 else None

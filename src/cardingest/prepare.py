@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -589,18 +590,28 @@ def content_elsewhere(
     # (`planner.SAME_CONTENT`), with its sidecar archived beside it.
     own = {(a.patient_id, a.size, a.captured_raw) for a in found}
     own_sizes = {(a.patient_id, a.size) for a in found}
-    twins: dict[tuple[int, datetime | None, str], set[str]] = {}
-    for media in photos:  # the same bytes twice on one card: the same size and capture time
+    # The same bytes twice on one card: the same size and capture time. Given to two
+    # patients, held; to one, the planner plans the second as the ingest's gate skips it.
+    twins: Counter[tuple[tuple[int, datetime | None, str], str]] = Counter()
+    for media in photos:
         given = assignment.get(media.path)
         if given is not None and not given.blank:
-            twins.setdefault(_twin_key(media), set()).add(given.patient_id)
+            twins[_twin_key(media), given.patient_id] += 1
+    given_twins: dict[tuple[int, datetime | None, str], set[str]] = {}
+    for key, patient in twins:
+        given_twins.setdefault(key, set()).add(patient)
     wanted = [m for m in files if (m.path, m.size) in by_name and not m.unreadable]
     for media in photos:
         row = assignment.get(media.path)
         if row is None or (media.path, media.size) in by_name:
             continue
-        others = owners.get(media.size, set()) | twins.get(_twin_key(media), set())
-        if others - {row.patient_id} or (row.patient_id, media.size, captured_key(media)) in own:
+        key = _twin_key(media)
+        others = owners.get(media.size, set()) | given_twins.get(key, set())
+        if (
+            others - {row.patient_id}
+            or twins[key, row.patient_id] > 1
+            or (row.patient_id, media.size, captured_key(media)) in own
+        ):
             wanted.append(media)
     if sidecars and own_sizes:  # a sidecar has no row of its own: its photo's
         rows_of_shots = {shot_key(m): row for m in photos if (row := assignment.get(m.path))}

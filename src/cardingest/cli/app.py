@@ -326,11 +326,14 @@ def run_execute(
     prepared: Prepared, settings: Settings, stop: threading.Event | None = None
 ) -> IngestResult:
     from ..ingest import execute
+    from ..plan.planner import card_twin
 
     plan = prepared.plan
-    files = plan.count("copy")
+    twins = [item for item in plan.items if card_twin(item)]  # read too, then skipped
+    files = plan.count("copy") + len(twins)
+    total = plan.bytes_to_copy + sum(item.size for item in twins)
     with output.progress(True, bytes_mode=True) as bar:
-        task = bar.add_task(copying_label(0, files), total=plan.bytes_to_copy) if bar else None
+        task = bar.add_task(copying_label(0, files), total=total) if bar else None
         lock = threading.Lock()
         finished = 0
 

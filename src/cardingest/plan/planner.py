@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import groupby
 
@@ -695,6 +695,46 @@ def _given_on_card(
     return found
 
 
+SAME_ON_CARD = "the same photo as "
+"""How the reason of a card photo begins whose bytes another card photo of the same patient,
+first in card order, has: the ingest copies that one and skips this one (its copy gate)."""
+
+
+def card_twin(item: PlanItem) -> bool:
+    """A `skip` the ingest's copy gate settles (`_copied_once`): it reads the card file, and
+    copies it to the same name only if the first of its bytes was not copied."""
+    return item.action == "skip" and (item.reason or "").startswith(SAME_ON_CARD)
+
+
+def _copied_once(items: list[PlanItem]) -> tuple[PlanItem, ...]:
+    """``items`` (in card order) with each new photo whose bytes (`prepare` hashed such
+    photos) a photo before it has, for the same patient, planned as the ingest's copy gate
+    does it: a `skip` resting on that first one's copy. Before, the preview showed it as a
+    copy to the next ``-N`` name, which the ingest then skipped (a trial's card held a photo
+    in two DCF folders)."""
+    first: dict[tuple[str, str], PlanItem] = {}
+    planned = []
+    for item in items:
+        key = (
+            (item.patient_id or "", item.media.sha256.lower())
+            if item.action == "copy" and not item.repair and not item.sidecar
+            and item.media.sha256 is not None
+            else None
+        )  # fmt: skip
+        if key is not None and (earlier := first.get(key)) is not None:
+            item = replace(
+                item,
+                action="skip",
+                target=earlier.target,
+                reason=f"{SAME_ON_CARD}{earlier.source} on this card: it is copied once, as "
+                f"{earlier.target}",
+            )
+        elif key is not None:
+            first[key] = item
+        planned.append(item)
+    return tuple(planned)
+
+
 def _twin_elsewhere(
     pending: list[MediaFile], patient_id: str, on_card: dict[str, list[tuple[str, str]]]
 ) -> tuple[str, str] | None:
@@ -1193,7 +1233,7 @@ def make_plan(
 
     del namer  # its base names: freed before the plan's tuple is made
     items.sort(key=_source)
-    ordered = tuple(items)
+    ordered = _copied_once(items)
     warnings = tuple(m.warning for m in files if m.warning)
     if slates is not None:
         warnings += slates.warnings
