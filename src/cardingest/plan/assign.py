@@ -45,8 +45,10 @@ class Group:
         names = name(first) if first is last else f"{name(first)} … {name(last)}"
         said = f"Group {self.number}: {len(self.files)} photo(s), {span}, {names}"
         undated = [m for m in self.files if not m.sidecar and not shutter_time(m)]
-        if not undated or len(self.files) == 1:
+        if not undated:
             return said
+        if len(self.files) == 1:  # its time above is its saving's: a trial took it for a shot's
+            return f"{said}; it carries no time of taking: the time shown is when it was saved"
         which = ", ".join(name(m) for m in undated[:3]) + (" …" if len(undated) > 3 else "")
         return (
             f"{said}; {len(undated)} of them ({which}) "
