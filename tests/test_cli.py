@@ -826,3 +826,23 @@ def test_an_empty_archive_folder_named_through_a_link_is_closed_and_a_refused_ru
     real.chmod(0o755)
     checked = json.loads(cli("verify", "--archive", link, "--json").stdout)
     assert [p["path"] for p in checked["problems"]] == ["."], checked
+
+
+def test_one_patients_photos_of_several_days_are_warned_of(tmp_path: Path) -> None:
+    """A trial: `--id` on a card holding two days' photos, and a map whose ID was filled
+    down every row, filed them all under one patient with no word. Such a plan is warned of
+    (nothing is held: a patient may be seen on two days); one day's photos are not."""
+    from badinput_helpers import dated_card
+
+    card = dated_card(tmp_path / "card", count=3, minutes=12 * 60)  # 1 Jan 00:00 to 2 Jan 00:00
+    said = "JBX3656's photos to copy were taken on 2 days (2026-01-01: 2, 2026-01-02: 1)"
+    result = cli("preview", card, "--id", "JBX3656", "--archive", tmp_path / "a", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert any(said in warning for warning in json.loads(result.stdout)["warnings"])
+    filled = tmp_path / "map.csv"
+    filled.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0003,JBX3656\n", encoding="utf-8")
+    result = cli("preview", card, "--map", filled, "--archive", tmp_path / "a")
+    assert result.exit_code == 0 and said in " ".join(result.stderr.split()), result.stderr
+    one_day = dated_card(tmp_path / "one", count=3, minutes=60)
+    result = cli("preview", one_day, "--id", "JBX3656", "--archive", tmp_path / "a", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == []

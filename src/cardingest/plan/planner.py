@@ -6,10 +6,10 @@ differ from the real run. No I/O happens here.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import groupby
 
 from ..models import (
@@ -700,6 +700,25 @@ SAME_ON_CARD = "the same photo as "
 first in card order, has: the ingest copies that one and skips this one (its copy gate)."""
 
 
+def _days_of_one_patient(items: Iterable[PlanItem]) -> tuple[str, ...]:
+    """A warning for each patient whose new photos were taken on more than one day: one
+    `--id` given to a card not wiped since another patient's day, or a map's ID filled down
+    a spreadsheet's rows (a trial's went with no word). Not held: a patient seen on two days
+    is no error, and the tool does not guess whose a day's photos are."""
+    days: dict[str, Counter[date]] = {}
+    for item in items:
+        if item.action == "copy" and not item.sidecar and item.patient_id:
+            days.setdefault(item.patient_id, Counter())[item.captured_at.date()] += 1
+    return tuple(
+        f"{patient}'s photos to copy were taken on {len(count)} days ("
+        + ", ".join(f"{day}: {n}" for day, n in sorted(count.items()))
+        + "): if a day's are another patient's (a card not wiped since, an ID filled down a "
+        "map's rows), give each day its own patient before the ingest"
+        for patient, count in days.items()
+        if len(count) > 1
+    )
+
+
 def card_twin(item: PlanItem) -> bool:
     """A `skip` the ingest's copy gate settles (`_copied_once`): it reads the card file, and
     copies it to the same name only if the first of its bytes was not copied."""
@@ -1237,6 +1256,8 @@ def make_plan(
     warnings = tuple(m.warning for m in files if m.warning)
     if slates is not None:
         warnings += slates.warnings
+    else:
+        warnings += _days_of_one_patient(ordered)
     return Plan(
         source=source,
         archive=archive,
