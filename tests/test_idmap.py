@@ -451,9 +451,24 @@ def test_a_spreadsheets_empty_columns_after_the_last_are_no_columns() -> None:
     such a column is still refused, and an empty name between columns too."""
     idmap = parse_map_text("files,id,,,\nIMG_0001,JBX3656,,,\n")
     assert [row.patient_id for row in idmap.rows] == ["JBX3656"]
+    # A trial: a value under an empty header cell was "more cells than columns (a missing
+    # quote?)", where no quote is missing. Past the header's last cell it still is.
     [found] = problems("files,id,,\nIMG_0001,JBX3656,,oops\n")
+    assert found == (
+        "line 2: a value in column 4, whose header cell is empty: name that column (one of "
+        "files, from, to, id, diagnosis, site, consent) or clear the cell"
+    )
+    [found] = problems("files,id\nIMG_0001,JBX3656,oops\n")
     assert found == "line 2: more cells than columns (a missing quote?)"
     assert problems("files,,id\nIMG_0001,,JBX3656\n") == ["line 1: a column has no name"]
+
+
+@pytest.mark.parametrize("name", ["NHI", "nhi number", "Patient ID", "MRN", "patient_no"])
+def test_what_a_clinic_calls_the_id_column_is_pointed_to_id(name: str) -> None:
+    """A trial: a header ``File,NHI`` got "did you mean 'files'?" for File, and nothing for
+    NHI, the name clinicians use most."""
+    found = problems(f"files,{name}\nIMG_0001,JBX3656\n")
+    assert found[0].startswith(f"line 1: unknown column '{name.lower()}' (did you mean 'id'?)")
 
 
 def test_a_shot_whose_raw_and_jpeg_two_rows_cover_is_refused() -> None:

@@ -382,6 +382,7 @@ def test_a_locked_archive_is_exit_1(tmp_path: Path) -> None:
         code, _out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
     assert code == 1
     assert "Another cardingest" in err
+    assert "Run the same command again once it has finished." in " ".join(err.split())
     after = snapshot(archive)
     after.pop(".cardingest/lock", None)
     before.pop(".cardingest/lock", None)

@@ -118,7 +118,7 @@ class ArchiveLock:
             f"{info.get('purpose', '?')} since {info.get('started', '?')}) "
             f"is using {self.archive_root}"
         )
-        details = [f"lock file: {self.path}"]
+        details = [f"lock file: {self.path}", "Run the same command again once it has finished."]
         if unverifiable:
             details.append(
                 "It cannot be checked from here; if that cardingest is surely not running, "

@@ -30,6 +30,10 @@ from .naming import format_clock_offset, parse_clock_offset
 from .shots import by_shot
 
 COLUMNS = ("files", "from", "to", "id", "diagnosis", "site", "consent")
+_ID_WORDS = re.compile(
+    r"(nhi|nhs|ihi|mrn|urn|medicare|patient)([ _-]?(id|number|no\.?|#))?", re.ASCII
+)
+"""What a clinic may call the ID column: "did you mean 'id'?", which no close spelling finds."""
 MAX_MAP_BYTES = 2 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t")
 _DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
@@ -512,6 +516,7 @@ def parse_map_text(
             details=[f"line {head}: only # comments and blank lines up to here"],
         )
     delimiter, header = _header(first, source, head, [hint.group(1)] if hint else _DELIMITERS)
+    named = len(header)
     while header and not header[-1]:  # a spreadsheet's empty columns after the last one
         header.pop()
     seen: set[str] = set()
@@ -520,6 +525,8 @@ def parse_map_text(
             problems.append(f"line {head}: a column has no name")
         elif cell not in COLUMNS:
             close = difflib.get_close_matches(cell, COLUMNS, n=1)
+            if not close and _ID_WORDS.fullmatch(cell):
+                close = ["id"]
             hint_text = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append(
                 f"line {head}: unknown column '{cell[:40]}'{hint_text}; columns are "
@@ -571,7 +578,13 @@ def parse_map_text(
         if cells[0].startswith("#"):
             continue
         if len(cells) > len(header) and any(cells[len(header) :]):
-            problems.append(f"line {line}: more cells than columns (a missing quote?)")
+            stray = next(n for n, cell in enumerate(cells) if n >= len(header) and cell)
+            problems.append(
+                f"line {line}: a value in column {stray + 1}, whose header cell is empty: "
+                "name that column (one of " + ", ".join(COLUMNS) + ") or clear the cell"
+                if stray < named
+                else f"line {line}: more cells than columns (a missing quote?)"
+            )
             continue
         row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
         found: list[str] = []
