@@ -127,6 +127,22 @@ def test_invalid_ids_are_explained_and_asked_again() -> None:
     ]
 
 
+def test_a_question_mark_at_the_question_says_what_to_type_and_how_to_split_a_group() -> None:
+    """A trial: ``?`` and ``help`` were checked as IDs ("NHI '?' has 1 character"), and
+    nothing said how to split a group that holds two patients' photos."""
+    from cardingest.plan.assign import GROUP_HELP
+
+    groups = make_groups(files(), GAP)[:1]
+    replies = iter(["?", "help", "JBX3656"])
+    told: list[str] = []
+    answers = ask_ids(
+        groups, lambda _prompt: next(replies), told.append, lambda raw: validate_id(raw, "nhi")
+    )
+    assert answers == ["JBX3656"]
+    assert told[1:] == [GROUP_HELP, GROUP_HELP]
+    assert "cannot be split here: press Ctrl-C" in GROUP_HELP and "--gap" in GROUP_HELP
+
+
 def message_for(raw: str) -> str:
     with pytest.raises(InvalidIdError) as caught:
         validate_id(raw, "nhi")

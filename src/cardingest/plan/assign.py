@@ -112,6 +112,16 @@ def build_idmap(groups: Sequence[Group], answers: Sequence[str | None]) -> tuple
     return IdMap(rows=tuple(rows), source=SOURCE), unnamed
 
 
+GROUP_HELP = (
+    "Type the patient ID of every photo in this group; leave it blank to leave the group on "
+    f"the card; '{SAME_AS_BEFORE}' gives it the group before's answer. A group holding two "
+    "patients' photos cannot be split here: press Ctrl-C (nothing is copied), then set a "
+    "shorter gap_minutes in the config, or write a map (cardingest map-template --gap "
+    "MINUTES, or a map's from and to times) and ingest with --map."
+)
+"""Said for ``?`` or ``help`` at the question: a trial's answer ``?`` was checked as an ID."""
+
+
 def ask_ids(
     groups: Sequence[Group],
     ask: Callable[[str], str],
@@ -131,6 +141,9 @@ def ask_ids(
             if not raw.strip():
                 answers.append(None)
                 break
+            if raw.strip() in ("?", "help"):
+                tell(GROUP_HELP)
+                continue
             if raw.strip() == SAME_AS_BEFORE:
                 if not answers:
                     tell("There is no group before this one: type the patient ID.")
