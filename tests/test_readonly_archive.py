@@ -143,3 +143,42 @@ def test_a_read_only_verify_says_the_damage_it_finds_is_not_noted(
     subprocess.run(["umount", str(readonly_view)], check=True)
     verify = cardingest("verify", "--archive", archive, home=home)
     assert "is noted in the catalogue" in " ".join(verify.stdout.decode().split())
+
+
+def test_a_temporary_folder_another_account_may_take_copies_from_is_refused(
+    tmp_path: Path, readonly_view: Path
+) -> None:
+    """A trial: with TMPDIR another account's open folder, that account renamed the private
+    folder a read-only archive's catalogue is copied into, put one of its own at its name,
+    and read the copy. A TMPDIR another account owns, or open to all without the sticky
+    bit, is refused before any copy is made (exit 2); a folder of this account's is used."""
+    from badinput_helpers import dated_card
+
+    card, home, archive = dated_card(tmp_path / "card"), tmp_path / "home", tmp_path / "archive"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    try:
+        _bind_readonly(archive, readonly_view)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        require(False, f"cannot make a read-only bind mount here: {exc}")
+    theirs, open_to_all, own = tmp_path / "theirs", tmp_path / "open", tmp_path / "own"
+    for folder in (theirs, open_to_all, own):
+        folder.mkdir()
+    theirs.chmod(0o777)
+    os.chown(theirs, 65534, 65534)  # nobody
+    open_to_all.chmod(0o777)  # no sticky bit
+    own.chmod(0o700)
+    for folder, why in ((theirs, "belongs to the account nobody"), (open_to_all, "sticky bit")):
+        ran = cardingest(
+            "search", "--id", "JBX3656", "--archive", readonly_view, "--json",
+            home=home, env={"TMPDIR": str(folder)},
+        )  # fmt: skip
+        said = " ".join(ran.stderr.split())
+        assert ran.code == 2, said
+        assert f"The temporary folder {folder} (TMPDIR) " in said and why in said
+        assert os.listdir(folder) == []
+    ran = cardingest(
+        "search", "--id", "JBX3656", "--archive", readonly_view, "--json",
+        home=home, env={"TMPDIR": str(own)},
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    assert len(ran.json()["results"]) == 2

@@ -373,6 +373,39 @@ def test_an_archive_whose_records_are_another_accounts_is_one_message(
     assert said in json.loads(ran.stdout)["error"]["message"]
 
 
+@pytest.mark.parametrize("command", ["preview", "ingest", "verify"])
+def test_records_another_account_made_open_to_all_are_refused_not_filled(
+    card: Path, tmp_path: Path, command: str
+) -> None:
+    """A trial: another account made ``.cardingest/catalogue.sqlite`` (and the log) 0777
+    in advance, and an ingest filled it with patient IDs and diagnoses that account could
+    read. Records open to every account that this one cannot close are refused; root,
+    which can close them (`verify --fix-permissions`), is not."""
+    require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
+    archive, home = tmp_path / "archive", tmp_path / "home"
+    assert cardingest("ingest", card, "--id", "JBX3656", "--archive", archive, home=home).code == 0
+    meta = archive / ".cardingest"
+    for path in [meta, *meta.iterdir()]:
+        os.chown(path, 65534, 65534)  # nobody
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    before = {p: p.stat().st_mtime_ns for p in meta.rglob("*")}
+    args = [card, "--id", "JBX3656"] if command != "verify" else []
+    ran = cardingest(
+        command, *args, "--archive", archive, home=home, prefix=("setpriv", *NO_OVERRIDE)
+    )
+    said = " ".join(ran.stderr.split())
+    assert ran.code == 1, said
+    assert f"{meta} belongs to the account nobody and is open to every account" in said
+    assert "this account cannot close it" in said and "nothing was changed" in said
+    assert {p: p.stat().st_mtime_ns for p in meta.rglob("*")} == before
+    fixed = cardingest("verify", "--archive", archive, "--fix-permissions", home=home)
+    assert "Took other accounts' access away" in fixed.stdout.decode(), fixed.stderr
+    ran = cardingest(
+        command, *args, "--archive", archive, home=home, prefix=("setpriv", *NO_OVERRIDE)
+    )
+    assert "is open to every account" not in ran.stderr
+
+
 def test_a_permission_refused_where_none_was_foreseen_is_a_message_not_a_traceback() -> None:
     """The CLI's one place for errors also turns a PermissionError no code foresaw into a
     message, exit 1, and with --json a document."""
@@ -745,6 +778,12 @@ def test_a_card_with_no_photos_says_so(tmp_path: Path) -> None:
         assert "No photos found" in result.output and "MVI_0001.MOV" in result.output
 
 
+def other_than_days(warnings: list[str]) -> list[str]:
+    """The warnings but that of one patient's photos of several days: the samples of
+    `three_photo_card` were taken years apart."""
+    return [warning for warning in warnings if "photos to copy were taken on" not in warning]
+
+
 def test_a_map_used_for_another_card_before_is_named(tmp_path: Path) -> None:
     """Yesterday's map fits today's card when the camera started its numbers again: the
     preview and the ingest say the map was used before, for another card; so they do when
@@ -760,7 +799,7 @@ def test_a_map_used_for_another_card_before_is_named(tmp_path: Path) -> None:
     def warnings(command: str, card: Path, used: Path = idmap) -> list[str]:
         result = runner.invoke(cli_app.app, [command, str(card), "--map", str(used), *archive])
         assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)["warnings"]
+        return other_than_days(json.loads(result.stdout)["warnings"])
 
     assert warnings("ingest", first) == []
     assert warnings("preview", first) == []
@@ -789,7 +828,7 @@ def test_a_backup_left_out_after_ingests_that_made_one_is_named(tmp_path: Path) 
     def warnings(*args: str) -> list[str]:
         result = runner.invoke(cli_app.app, [*args, *archive])
         assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)["warnings"]
+        return other_than_days(json.loads(result.stdout)["warnings"])
 
     [new] = warnings("ingest", str(card), "--id", "JBX3656", *backup)
     assert new.startswith(f"the backup folder {tmp_path / 'b'} holds no backup yet"), new

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import stat
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -640,17 +641,71 @@ def require_folder(root: Path) -> None:
 
 def refuse_links(root: Path) -> None:
     """Refuse an archive whose ``.cardingest``, or anything directly in it (the lock, the
-    catalogue, the log, the manifests' folder), is a symbolic link (`not_ours`)."""
+    catalogue, the log, the manifests' folder), is a symbolic link (`not_ours`), or is open
+    to every account while another account owns it (`refuse_open_records`)."""
     meta = root / METADIR
     if meta.is_symlink():
         raise UsageError(not_ours(meta))
     try:
         with os.scandir(meta) as entries:
-            linked = next((Path(entry.path) for entry in entries if entry.is_symlink()), None)
+            listed = [Path(entry.path) for entry in entries]
     except OSError:
         return  # none yet; or one this account may not list, which opening it will say
+    linked = next((path for path in listed if path.is_symlink()), None)
     if linked is not None:
         raise UsageError(not_ours(linked))
+    refuse_open_records([meta, *listed])
+
+
+def refuse_open_records(records: Sequence[Path]) -> None:
+    """Refuse records (``.cardingest`` and what is directly in it) that every account may
+    use and another account owns, so that this one cannot close them, while this one may
+    write them (else writing fails, naming the file): the catalogue, log
+    and manifests written there (patient IDs, diagnoses) would be theirs to read, and theirs
+    to open again. A trial's other account made ``.cardingest/catalogue.sqlite`` 0777 in
+    advance, and an ingest filled it. Root, which may change any file's mode, is not
+    refused: `verify --fix-permissions` as root closes them, and root's records go to the
+    archive's account."""
+    if os.name != "posix" or _may_chmod_any():
+        return
+    from ..storage.modes import account_name
+
+    for path in records:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if info.st_uid not in (os.geteuid(), 0) and info.st_mode & 0o007 and _may_write(info):
+            raise ArchiveError(
+                f"{path} belongs to {account_name(info.st_uid)} and is open to every account "
+                f"(mode {stat.filemode(info.st_mode)}): the patient records cardingest keeps "
+                "there could be read or changed by any of them, and this account cannot "
+                "close it",
+                details=[
+                    "Ask that account, or whoever looks after the archive, to close it "
+                    f"(chmod o-rwx {shlex.quote(str(path))}, or `sudo cardingest verify "
+                    "--fix-permissions`), or give another --archive; nothing was changed."
+                ],
+            )
+
+
+def _may_write(info: os.stat_result) -> bool:
+    """Whether this account may write a file or folder of another account's, by its mode:
+    one it may not fails at its first write, with that file named (`denied`)."""
+    mine = info.st_gid == os.getegid() or info.st_gid in os.getgroups()
+    return bool(info.st_mode & 0o002 or (mine and info.st_mode & 0o020))
+
+
+def _may_chmod_any() -> bool:
+    """Root with CAP_FOWNER (bit 3 of the effective set): it may change any file's mode."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            found = next((line for line in status if line.startswith("CapEff:")), "")
+        return bool(int(found.split()[1], 16) >> 3 & 1)
+    except (OSError, ValueError, IndexError):
+        return True  # no /proc: root as such
 
 
 def not_ours(path: Path) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..archive.backend import check_sqlite_place, location_for
+from ..archive.backend import check_sqlite_place, location_for, refuse_links
 from ..archive.catalogue import require_catalogue
 from ..archive.lock import ArchiveLock
 from . import output
@@ -45,6 +45,7 @@ def open_archive(
     ``migrating``: ``catalogue migrate`` reads a SQLite catalogue wherever it is, even one
     already marked as moved (a re-run), under its lock file.
     """
+    refuse_links(archive)  # before the catalogue is opened: SQLite makes files beside it
     location = location_for(archive)
     if location.url is not None:
         from ..archive.pg import locked

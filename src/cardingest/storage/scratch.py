@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +27,50 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9.]", "_", host_name()) or "host"
 
 
+def private_parent() -> str:
+    """The temporary folder, once it is seen that no other account can take a folder made
+    in it: it is this account's or root's, and one others may write in has the sticky bit
+    (``/tmp``). Otherwise the folder's owner, or anyone who may write there, could rename
+    the new folder and put one of theirs at its name, into which the catalogue's copy would
+    then be written (a trial's TMPDIR, another account's and open, did so).
+    UsageError (exit 2) if not."""
+    from ..errors import UsageError
+
+    root = os.path.realpath(tempfile.gettempdir())
+    if os.name != "posix":
+        return root
+    try:
+        info = os.stat(root)
+    except OSError as exc:
+        raise UsageError(
+            f"The temporary folder {root} (TMPDIR) cannot be used: {exc.strerror or exc}"
+        ) from None
+    mine = info.st_uid in (os.geteuid(), 0)
+    if mine and (not info.st_mode & 0o022 or info.st_mode & stat.S_ISVTX):
+        return root
+    from .modes import account_name
+
+    why = (
+        f"belongs to {account_name(info.st_uid)}"
+        if not mine
+        else "may be written by other accounts without the sticky bit "
+        f"(mode {stat.filemode(info.st_mode)})"
+    )
+    raise UsageError(
+        f"The temporary folder {root} (TMPDIR) {why}: a copy of the patient records made "
+        "there could be taken by another account. Set TMPDIR to a folder of this account's "
+        "own (or leave it unset for /tmp); nothing was changed"
+    )
+
+
 @contextlib.contextmanager
 def scratch(prefix: str) -> Iterator[Path]:
-    """A new folder ``{prefix}{host}-{pid}-…`` in the temporary folder, removed on the way
-    out; first, this machine's of this prefix whose process is gone are removed."""
+    """A new folder ``{prefix}{host}-{pid}-…`` in the temporary folder (`private_parent`),
+    removed on the way out; first, this machine's of this prefix whose process is gone are
+    removed."""
+    parent = private_parent()
     sweep(prefix)
-    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{_host()}-{os.getpid()}-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{_host()}-{os.getpid()}-", dir=parent))
     try:
         yield folder
     finally:
