@@ -74,7 +74,7 @@ def cardingest(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def camera_card(samples_dir: Path) -> dict[str, Path | bytes]:
-    """The real samples in card order; Canon_40D.jpg twice (a same-second pair, ``-2``);
+    """The real samples in card order; Canon_40D.jpg twice (the same photo twice: one copy);
     IMG_0022 empty (held with its own reason although the map names it)."""
     files: dict[str, Path | bytes] = {}
     number = 0
@@ -146,7 +146,9 @@ def test_preview_sheet_of_a_real_card_in_a_real_browser(
     assert [s["data-id"] for s in groups] == ["JBX3656", "MCJ1984"] or [
         s["data-id"] for s in groups
     ] == ["MCJ1984", "JBX3656"]
-    assert any((item["target"] or "").endswith("-2.jpg") for item in items)  # the twin
+    # The twin: the same bytes again, planned as the ingest's copy gate skips it.
+    [twin] = [item for item in items if (item["reason"] or "").startswith("the same photo as")]
+    assert twin["action"] == "skip" and not twin["target"].endswith("-2.jpg")
 
     screenshot = tmp_path / "contact-sheet.png"
     shown = open_sheet(browser, sheet, screenshot)

@@ -855,14 +855,16 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
 
     preview = cli("preview", mount, "--id", "JBX3656", "--archive", archive, "--json")
     assert preview.exit_code == EXIT_OK, preview.output
-    assert json.loads(preview.stdout)["warnings"] == said
+    days = "JBX3656's photos to copy were taken on 2 days"  # the samples are years apart
+    assert [w for w in json.loads(preview.stdout)["warnings"] if days not in w] == said
 
     result = cli(
         "ingest", mount, "--id", "JBX3656", "--archive", archive, "--wipe", "--yes", "--json"
     )
     assert result.exit_code == EXIT_HELD, result.output
     document = json.loads(result.stdout)
-    assert document["summary"]["copied"] == 2 and document["warnings"] == said
+    assert document["summary"]["copied"] == 2
+    assert [w for w in document["warnings"] if days not in w] == said
     assert actions(document["wipe"]) == {
         "DCIM/100CANON/IMG_0001.JPG": "remove",
         "DCIM/100CANON/IMG_0002.JPG": "remove",

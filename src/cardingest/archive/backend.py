@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
-from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, METADIR
+from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, MANIFEST_DIR, METADIR
 from ..storage import identity
 from ..storage import mounts as mount_table
 from ..text import some_of
@@ -377,7 +377,9 @@ def refuse_lost(archive: Path) -> None:
                 "gone. Restore catalogue.sqlite from the archive's backup and run the command "
                 "again; nothing was changed"
             )
-    from .manifest import MANIFEST_DIR, manifested_ingests  # not for `cards`
+    if not (archive / METADIR / MANIFEST_DIR).is_dir():
+        return  # a new archive: the preview of one imports no manifest code
+    from .manifest import manifested_ingests
 
     if ingests := manifested_ingests(archive):
         raise CatalogueError(

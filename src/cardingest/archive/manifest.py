@@ -16,11 +16,9 @@ from collections.abc import Iterable, Iterator
 from itertools import pairwise
 from pathlib import Path
 
-from ..models import METADIR
+from ..models import MANIFEST_DIR, METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes
-
-MANIFEST_DIR = "manifests"
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _INGEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
