@@ -163,6 +163,10 @@ def test_body_sites_are_coded_where_known() -> None:
         ("right cheek, face", "Cheek"),
         ("dorsum of right hand, scar from left forearm graft", None),
         ("knee and thigh", None),
+        ("back of left hand", "Hand"),
+        ("back of the neck", "Neck"),
+        ("upper back", "Back"),
+        ("both feet", "Foot"),
     ],
 )
 def test_a_site_naming_several_regions_is_coded_by_the_part_or_not_at_all(

@@ -795,6 +795,17 @@ def test_an_ingest_whose_lock_connection_the_server_ends_stops_before_recording(
     assert code == 1, said
     assert "ended the connection that held this workstation's locks" in said
     assert json.loads(out)["error"]["exit"] == 1
+    # Its journal stays, and its content claims with it (a second reader found them
+    # deleted): until the next run records its copies, they keep another desk from filing
+    # the same photos under another patient.
+    from cardingest.archive.pg import schema_of
+
+    archive_id = (archive / ".cardingest" / "archive-id").read_text().strip()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        [(claimed,)] = admin.execute(
+            f'SELECT count(*) FROM "{schema_of(archive_id)}".content_claims'
+        ).fetchall()
+    assert claimed == 3
     monkeypatch.setattr(ingest_module._Batcher, "add", add)
     code, out, err = invoke(
         "ingest", card, "--id", "JBX3656", "--archive", archive, "--json", *catalogue

@@ -653,6 +653,8 @@ def execute(
             copy_at = array("l", _positions(plan, repair=False))
             repair_at = array("l", _positions(plan, repair=True))
             copies = [plan.items[index] for index in copy_at]
+            # The photos to copy, as the plan counts them (not those it plans as skipped)
+            planned = sum(not card_twin(item) for item in copies) + len(repair_at)
             reserved = reserved_names(item.target for item in plan.items)
             for item in copies:
                 _keywords_give_way(item, roots, plan, catalogue)
@@ -800,6 +802,10 @@ def execute(
                     try:
                         try:
                             batch.flush()
+                        except BaseException:
+                            if claims is not None:  # its journal stays: they vouch for its lines
+                                claims.keep = True
+                            raise
                         finally:
                             journal.close()
                         # After a failure (or a second Ctrl-C while the copy workers stopped) a
@@ -856,7 +862,7 @@ def execute(
                     if stopped_by is not None:
                         copied = sum(1 for outcome in outcomes if outcome.action == "copy")
                         stopped_by.stopped_midway(
-                            f"The ingest stopped after {copied} of {len(copy_at) + len(repair_at)} "
+                            f"The ingest stopped after {copied} of {planned} "
                             "photo(s) were copied and verified; none is lost (a copy not yet "
                             "recorded is recorded by the next run, from its journal) and every "
                             "photo is still on the card. Run the same command again once this is "
@@ -867,7 +873,7 @@ def execute(
 
     if status == "interrupted":
         raise Interrupted(
-            f"Interrupted after {result.count('copy')} of {len(copy_at) + len(repair_at)} photo(s) "
+            f"Interrupted after {result.count('copy')} of {planned} photo(s) "
             "were copied and verified (they are catalogued, and the new ones are in the "
             "manifest). No file is half-written; run the same command again to finish."
         )
@@ -1205,7 +1211,11 @@ def _settle(item: PlanItem, transferred: TransferResult) -> Outcome:
             "skip",
             transferred.duplicate_of,
             sha256=transferred.sha256,
-            reason=item.reason if card_twin(item) else SAME_CONTENT,
+            reason=(
+                item.reason
+                if card_twin(item) and transferred.duplicate_of == item.target
+                else SAME_CONTENT
+            ),
         )
     published = transferred.published
     backup_target = str(published[1].path) if len(published) > 1 else None

@@ -665,11 +665,15 @@ def refuse_open_records(records: Sequence[Path]) -> None:
     write them (else writing fails, naming the file): the catalogue, log
     and manifests written there (patient IDs, diagnoses) would be theirs to read, and theirs
     to open again. A trial's other account made ``.cardingest/catalogue.sqlite`` 0777 in
-    advance, and an ingest filled it. Root, which may change any file's mode, is not
+    advance, and an ingest filled it. Root-owned ones too, for any other account. Root,
+    which may change any file's mode, is not
     refused: `verify --fix-permissions` as root closes them, and root's records go to the
     archive's account."""
-    if os.name != "posix" or _may_chmod_any():
+    if os.name != "posix" or not records or _may_chmod_any():
         return
+    found = mount_of(records[0])
+    if found is not None and found[0] in _MOUNT_DECIDES:
+        return  # owners and modes shown there are the mount's options, not the files'
     from ..storage.modes import account_name
 
     for path in records:
@@ -677,7 +681,7 @@ def refuse_open_records(records: Sequence[Path]) -> None:
             info = os.lstat(path)
         except OSError:
             continue
-        if info.st_uid not in (os.geteuid(), 0) and info.st_mode & 0o007 and _may_write(info):
+        if info.st_uid != os.geteuid() and info.st_mode & 0o007 and _may_write(info):
             raise ArchiveError(
                 f"{path} belongs to {account_name(info.st_uid)} and is open to every account "
                 f"(mode {stat.filemode(info.st_mode)}): the patient records cardingest keeps "
@@ -689,6 +693,12 @@ def refuse_open_records(records: Sequence[Path]) -> None:
                     "--fix-permissions`), or give another --archive; nothing was changed."
                 ],
             )
+
+
+_MOUNT_DECIDES = MODELESS_FSTYPES | {"cifs", "smb3"}
+"""File systems whose owners and modes, as shown, come from the mount's options (uid=,
+file_mode=): `refuse_open_records` would refuse a whole share and advise a chmod that does
+nothing there."""
 
 
 def _may_write(info: os.stat_result) -> bool:

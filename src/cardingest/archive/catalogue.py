@@ -759,7 +759,9 @@ class Catalogue:
                     str(self.path), getattr(self._conn, "role", None), reason
                 ) from None
             reason = str(exc).strip().split("\n")[0] or type(exc).__name__  # not its CONTEXT
-            raise CatalogueError(f"Catalogue {self.path}: {explained(reason)}") from exc
+            if isinstance(exc, sqlite3.Error):  # PostgreSQL's words mean other things
+                reason = explained(reason)
+            raise CatalogueError(f"Catalogue {self.path}: {reason}") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[SqlConnection]:

@@ -52,6 +52,7 @@ SITES: tuple[tuple[str, str, str], ...] = (
     ("leg", "61685007", "Lower limb"),
     ("ankle", "344001", "Ankle"),
     ("foot", "56459004", "Foot"),
+    ("feet", "56459004", "Foot"),
     ("sole", "57999000", "Sole of foot"),
     ("toe", "29707007", "Toe"),
     ("scalp", "41695006", "Scalp"),
@@ -191,6 +192,7 @@ def _region(site: str | None) -> tuple[str, str] | None:
     scar from a forearm graft") is not coded: which one the photo shows is the clinician's
     word, in Image Comments. A trial's was coded by list order (Forearm)."""
     text = " ".join(re.findall(r"[a-z]+", (site or "").lower()))
+    text = re.sub(r"\bback of (the )?", "", text)  # "back of hand": the hand, not the back
     found: dict[str, str] = {}
     for term, value, _meaning in SITES:
         # Not a term inside a longer one found already ("upper arm" holds "arm").

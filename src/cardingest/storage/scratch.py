@@ -39,28 +39,31 @@ def private_parent() -> str:
     root = os.path.realpath(tempfile.gettempdir())
     if os.name != "posix":
         return root
-    try:
-        info = os.stat(root)
-    except OSError as exc:
-        raise UsageError(
-            f"The temporary folder {root} (TMPDIR) cannot be used: {exc.strerror or exc}"
-        ) from None
-    mine = info.st_uid in (os.geteuid(), 0)
-    if mine and (not info.st_mode & 0o022 or info.st_mode & stat.S_ISVTX):
-        return root
-    from .modes import account_name
+    for folder in (root, *map(str, Path(root).parents)):  # a folder above could swap it too
+        try:
+            info = os.stat(folder)
+        except OSError as exc:
+            raise UsageError(
+                f"The temporary folder {root} (TMPDIR) cannot be used: {exc.strerror or exc}"
+            ) from None
+        mine = info.st_uid in (os.geteuid(), 0)
+        if mine and (not info.st_mode & 0o022 or info.st_mode & stat.S_ISVTX):
+            continue
+        from .modes import account_name
 
-    why = (
-        f"belongs to {account_name(info.st_uid)}"
-        if not mine
-        else "may be written by other accounts without the sticky bit "
-        f"(mode {stat.filemode(info.st_mode)})"
-    )
-    raise UsageError(
-        f"The temporary folder {root} (TMPDIR) {why}: a copy of the patient records made "
-        "there could be taken by another account. Set TMPDIR to a folder of this account's "
-        "own (or leave it unset for /tmp); nothing was changed"
-    )
+        why = (
+            f"belongs to {account_name(info.st_uid)}"
+            if not mine
+            else "may be written by other accounts without the sticky bit "
+            f"(mode {stat.filemode(info.st_mode)})"
+        )
+        where = "" if folder == root else f": the folder {folder} above it"
+        raise UsageError(
+            f"The temporary folder {root} (TMPDIR){where} {why}: a copy of the patient "
+            "records made there could be taken by another account. Set TMPDIR to a folder "
+            "of this account's own (or leave it unset for /tmp); nothing was changed"
+        )
+    return root
 
 
 @contextlib.contextmanager
