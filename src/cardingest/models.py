@@ -22,8 +22,9 @@ ARCHIVE_ID_NAME = "archive-id"
 CATALOGUE_NAME = "catalogue.sqlite"
 """In ``.cardingest/``: the SQLite catalogue."""
 MOVE_JOURNAL_NAME = "move-journal.json"
-MANIFEST_DIR = "manifests"
 """In ``.cardingest/``: the journal of a move under way (`move`)."""
+MANIFEST_DIR = "manifests"
+"""In ``.cardingest/``: one ``sha256sum`` manifest per ingest (`archive.manifest`)."""
 MAX_SUFFIX = 9999
 """The highest same-second or name-clash suffix (``-2`` ... ``-9999``) before giving up."""
 

@@ -661,14 +661,12 @@ def refuse_links(root: Path) -> None:
 
 def refuse_open_records(records: Sequence[Path]) -> None:
     """Refuse records (``.cardingest`` and what is directly in it) that every account may
-    use and another account owns, so that this one cannot close them, while this one may
-    write them (else writing fails, naming the file): the catalogue, log
-    and manifests written there (patient IDs, diagnoses) would be theirs to read, and theirs
-    to open again. A trial's other account made ``.cardingest/catalogue.sqlite`` 0777 in
-    advance, and an ingest filled it. Root-owned ones too, for any other account. Root,
-    which may change any file's mode, is not
-    refused: `verify --fix-permissions` as root closes them, and root's records go to the
-    archive's account."""
+    use, that another account (root too) owns, so this one cannot close them, and that this
+    one may write (else its first write fails, naming the file): the catalogue, log and
+    manifests written there (patient IDs, diagnoses) would be every account's to read. A
+    trial's other account made ``.cardingest/catalogue.sqlite`` 0777 in advance, and an
+    ingest filled it. Root, which may change any file's mode, is not refused: `verify
+    --fix-permissions` as root closes them."""
     if os.name != "posix" or not records or _may_chmod_any():
         return
     found = mount_of(records[0])

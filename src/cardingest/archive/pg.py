@@ -807,8 +807,8 @@ class PgLocks:
         try:
             self._conn.execute("SELECT 1")
         except psycopg.Error as exc:
-            reason = scrubbed(str(exc).strip().splitlines()[0] if str(exc).strip() else
-                              type(exc).__name__, self.url)  # fmt: skip
+            said = str(exc).strip()
+            reason = scrubbed(said.splitlines()[0] if said else type(exc).__name__, self.url)
             raise CatalogueError(
                 f"The catalogue server {redact(self.url)} ended the connection that held this "
                 f"workstation's locks on {self.archive} ({reason}): another workstation may now "
