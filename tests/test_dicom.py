@@ -15,6 +15,7 @@ import subprocess
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -180,14 +181,21 @@ def test_a_site_naming_several_regions_is_coded_by_the_part_or_not_at_all(
     assert (region.CodeMeaning if region is not None else None) == meaning
 
 
+def photo_facts(**given: Any) -> PhotoFacts:
+    """The facts of a photo of PATIENT taken 2008-05-04 16:47:24, with ``given`` besides."""
+    defaults: dict[str, Any] = {
+        "patient_id": PATIENT,
+        "sha256": "cd" * 32,
+        "ingest_id": "20261130T010203Z-abc",
+        "captured_at": datetime(2008, 5, 4, 16, 47, 24),
+    }
+    return PhotoFacts(**{**defaults, **given})
+
+
 def test_dataset_holds_the_camera_jpeg_and_no_invented_patient_details() -> None:
     data = sample("Pentax_K10D.jpg")  # odd length
     assert len(data) % 2 == 1
-    facts = PhotoFacts(
-        patient_id=PATIENT,
-        sha256="cd" * 32,
-        ingest_id="20261130T010203Z-abc",
-        captured_at=datetime(2008, 5, 4, 16, 47, 24),
+    facts = photo_facts(
         subsec="25",
         utc_offset="+12:00",
         make="PENTAX Corporation",
@@ -216,14 +224,7 @@ def test_a_backslash_in_the_site_reaches_image_comments_as_typed() -> None:
     """A trial: "Rücken \\ back" went as "Rücken / back". Image Comments is LT, one value,
     where a backslash is a character like another; only short (LO) values lose it."""
     site = "Rücken \\ back, 2 cm left of the scar"
-    facts = PhotoFacts(
-        patient_id=PATIENT,
-        sha256="cd" * 32,
-        ingest_id="20261130T010203Z-abc",
-        captured_at=datetime(2008, 5, 4, 16, 47, 24),
-        make="Maker\\One",
-        site=site,
-    )
+    facts = photo_facts(make="Maker\\One", site=site)
     ds = build_dataset(facts, upright_frame(sample("Pentax_K10D.jpg")), DicomOptions())
     read = pydicom.dcmread(io.BytesIO(part10_bytes(ds)))
     assert read.ImageComments == f"Body site: {site}"
@@ -866,10 +867,7 @@ def test_laterality_only_where_a_side_could_be(
     site with no coded region keeps the empty Laterality."""
     require_binaries("dciodvfy")
     data = sample("Pentax_K10D.jpg")
-    facts = PhotoFacts(
-        patient_id=PATIENT, sha256="ab" * 32, ingest_id="20261130T000000Z-aaaaaa",
-        captured_at=datetime(2008, 5, 4, 16, 47, 24), site=site,
-    )  # fmt: skip
+    facts = photo_facts(sha256="ab" * 32, ingest_id="20261130T000000Z-aaaaaa", site=site)
     ds = build_dataset(facts, upright_frame(data), DicomOptions(issuer="NHI"))
     assert ds.get("Laterality") == laterality
     assert ds.get("ImageLaterality") == image

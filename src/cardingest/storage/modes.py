@@ -586,8 +586,21 @@ def changeable_by_others(path: Path, trusted: Collection[int] = ()) -> str | Non
     if status.st_mode & 0o022:
         who = "every account" if status.st_mode & 0o002 else "its group"
         return f"can be changed by {who} (mode {status.st_mode & 0o777:04o})"
-    if folder.st_uid not in (me, 0, *trusted) or (
-        folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX
-    ):
+    if swappable_in(folder, trusted):
         return "is in a folder other accounts can change (they could put another in its place)"
+    return None
+
+
+def swappable_in(folder: os.stat_result, trusted: Collection[int] = ()) -> str | None:
+    """Why another account could rename what is in ``folder`` and put something of its own
+    at that name, in words: the folder is theirs (not this account's, root's or one in
+    ``trusted``), or others may write in it without the sticky bit ``/tmp`` has. None if
+    no other account can."""
+    if folder.st_uid not in (os.geteuid(), 0, *trusted):
+        return f"belongs to {account_name(folder.st_uid)}"
+    if folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX:
+        return (
+            "may be written by other accounts without the sticky bit "
+            f"(mode {stat.filemode(folder.st_mode)})"
+        )
     return None

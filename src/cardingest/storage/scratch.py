@@ -13,12 +13,12 @@ import contextlib
 import os
 import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..host import host_name
+from .modes import swappable_in
 
 
 def _host() -> str:
@@ -46,17 +46,9 @@ def private_parent() -> str:
             raise UsageError(
                 f"The temporary folder {root} (TMPDIR) cannot be used: {exc.strerror or exc}"
             ) from None
-        mine = info.st_uid in (os.geteuid(), 0)
-        if mine and (not info.st_mode & 0o022 or info.st_mode & stat.S_ISVTX):
+        why = swappable_in(info)
+        if why is None:
             continue
-        from .modes import account_name
-
-        why = (
-            f"belongs to {account_name(info.st_uid)}"
-            if not mine
-            else "may be written by other accounts without the sticky bit "
-            f"(mode {stat.filemode(info.st_mode)})"
-        )
         where = "" if folder == root else f": the folder {folder} above it"
         raise UsageError(
             f"The temporary folder {root} (TMPDIR){where} {why}: a copy of the patient "
