@@ -305,6 +305,9 @@ class PlanItem:
     """``slate``: the photographed barcode that gave this group its patient ID."""
     slate: str | None = None
     """With ``--slates``: the card path of the slate that assigned (or held) this file."""
+    twin_of: str | None = None
+    """For a ``skip``: the card path of the photo before it, of the same patient, with these
+    bytes. The ingest copies that one and settles this one by its copy gate."""
 
     @property
     def source(self) -> str:

@@ -695,11 +695,6 @@ def _given_on_card(
     return found
 
 
-SAME_ON_CARD = "the same photo as "
-"""How the reason of a card photo begins whose bytes another card photo of the same patient,
-first in card order, has: the ingest copies that one and skips this one (its copy gate)."""
-
-
 def _days_of_one_patient(items: Iterable[PlanItem]) -> tuple[str, ...]:
     """A warning for each patient whose new photos were taken on more than one day: one
     `--id` given to a card not wiped since another patient's day, or a map's ID filled down
@@ -722,7 +717,7 @@ def _days_of_one_patient(items: Iterable[PlanItem]) -> tuple[str, ...]:
 def card_twin(item: PlanItem) -> bool:
     """A `skip` the ingest's copy gate settles (`_copied_once`): it reads the card file, and
     copies it to the same name only if the first of its bytes was not copied."""
-    return item.action == "skip" and (item.reason or "").startswith(SAME_ON_CARD)
+    return item.action == "skip" and item.twin_of is not None
 
 
 def _copied_once(items: list[PlanItem]) -> tuple[PlanItem, ...]:
@@ -745,7 +740,8 @@ def _copied_once(items: list[PlanItem]) -> tuple[PlanItem, ...]:
                 item,
                 action="skip",
                 target=earlier.target,
-                reason=f"{SAME_ON_CARD}{earlier.source} on this card: it is copied once, as "
+                twin_of=earlier.source,
+                reason=f"the same photo as {earlier.source} on this card: it is copied once, as "
                 f"{earlier.target}",
             )
         elif key is not None:
