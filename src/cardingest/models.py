@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -387,6 +387,21 @@ class SlateRead:
     """Why no image could be looked at (a RAW without a usable preview): not a slate."""
 
 
+@dataclass(frozen=True, slots=True)
+class PatientTally:
+    """One patient's new photos in a plan, beside what the archive held for them before.
+
+    A valid ID of the wrong patient passes every check of the ID itself; a patient seen for
+    years shown as new to the archive (or a new one shown with photos) is what gives it away.
+    """
+
+    patient_id: str
+    to_copy: int
+    archived_before: int
+    last_taken: date | None = None
+    """The newest capture date among the photos archived before."""
+
+
 @dataclass(frozen=True)
 class Plan:
     source: str
@@ -394,6 +409,7 @@ class Plan:
     items: tuple[PlanItem, ...]
     clock_offset: timedelta = timedelta(0)
     warnings: tuple[str, ...] = ()
+    patients: tuple[PatientTally, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for item in self.items if item.action == action)

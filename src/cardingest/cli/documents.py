@@ -91,6 +91,15 @@ def plan(planned: Plan, on: Card | None) -> Document:
         "clock_offset": _offset(planned),
         "summary": {**planned.counts, "bytes_to_copy": planned.bytes_to_copy},
         "items": (item(one) for one in planned.items),
+        "patients": [
+            {
+                "id": tally.patient_id,
+                "to_copy": tally.to_copy,
+                "archived_before": tally.archived_before,
+                "last_taken": tally.last_taken.isoformat() if tally.last_taken else None,
+            }
+            for tally in planned.patients
+        ],
         "warnings": list(planned.warnings),
     }
 

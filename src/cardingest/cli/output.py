@@ -242,6 +242,7 @@ def print_plan(plan: Plan, card: Card | None, archive_from: str) -> None:
     else:
         print_no_photos()
     print_slates(plan)
+    print_patients(plan)
     print_warnings(plan.warnings)  # before the summary, which stays the last line
     counts = plan.counts
     out.print(
@@ -276,6 +277,25 @@ def print_slates(plan: Plan) -> None:
         if slate.patient_id and held:
             text += f", [yellow]{held} held[/]"
         out.print(f"Slate {escape(slate.source)}: {text}")
+
+
+def print_patients(plan: Plan) -> None:
+    """Each patient given new photos, with what the archive held for them before: a valid ID
+    of another patient shows as a returning patient new to the archive, or the reverse."""
+    if not plan.patients:
+        return
+    out.print("Patients (check each is the patient photographed):")
+    width = max(len(tally.patient_id) for tally in plan.patients)
+    for tally in plan.patients:
+        before = (
+            f"{tally.archived_before} archived before"
+            + (f", the last taken {tally.last_taken}" if tally.last_taken else "")
+            if tally.archived_before
+            else "[bold]new to this archive[/]"
+        )
+        out.print(
+            f"  {escape(tally.patient_id):<{width}}  {tally.to_copy} photo(s) to copy; {before}"
+        )
 
 
 def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from itertools import groupby
 
+from ..card.kinds import is_sidecar
 from ..models import (
     MAX_SUFFIX,
     ArchivedFile,
@@ -21,6 +22,7 @@ from ..models import (
     MapUse,
     MediaFile,
     MovedPhoto,
+    PatientTally,
     Plan,
     PlanItem,
 )
@@ -714,6 +716,41 @@ def _days_of_one_patient(items: Iterable[PlanItem]) -> tuple[str, ...]:
     )
 
 
+def _patients(
+    items: Sequence[PlanItem], archived: Iterable[ArchivedFile]
+) -> tuple[PatientTally, ...]:
+    """Each patient given new photos, in card order, with their photos archived before.
+
+    Photos are counted as shots (a RAW and its JPEG are one), slates and sidecars not."""
+    shots: dict[str, set[str]] = {}
+    for item in items:
+        new = item.action == "copy" and not item.repair and item.role == "photo"
+        if new and item.target and item.patient_id and not item.sidecar:
+            shots.setdefault(item.patient_id, set()).add(_base(item.target))
+    before: dict[str, dict[str, str]] = {}
+    for found in archived:
+        base = _base(found.archive_path)
+        photo = not is_sidecar(found.archive_path) and not base.endswith(SLATE_TAIL)
+        if photo and found.patient_id in shots:
+            before.setdefault(found.patient_id, {})[base] = found.captured_raw
+    return tuple(
+        PatientTally(
+            patient_id=patient,
+            to_copy=len(new),
+            archived_before=len(times := before.get(patient, {})),
+            last_taken=_day(max(times.values())) if times else None,
+        )
+        for patient, new in shots.items()
+    )
+
+
+def _day(captured_raw: str) -> date | None:
+    try:
+        return date.fromisoformat(captured_raw[:10])
+    except ValueError:
+        return None
+
+
 def card_twin(item: PlanItem) -> bool:
     """A `skip` the ingest's copy gate settles (`_copied_once`): it reads the card file, and
     copies it to the same name only if the first of its bytes was not copied."""
@@ -1260,4 +1297,5 @@ def make_plan(
         items=ordered,
         clock_offset=clock_offset,
         warnings=warnings,
+        patients=_patients(ordered, state.archived),
     )
