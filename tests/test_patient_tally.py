@@ -22,9 +22,7 @@ def test_a_returning_patient_shows_what_was_archived_and_a_new_one_shows_as_new(
     (folder / "IMG_0004.JPG").write_bytes(exif_jpeg("2026:02:03 10:01:00"))
     (folder / "IMG_0005.JPG").write_bytes(exif_jpeg("2026:02:03 10:30:00"))
     id_map = tmp_path / "map.csv"
-    id_map.write_text(
-        "files,id\nIMG_0001-IMG_0004,JBX3656\nIMG_0005,MCJ1984\n", encoding="utf-8"
-    )
+    id_map.write_text("files,id\nIMG_0001-IMG_0004,JBX3656\nIMG_0005,MCJ1984\n", encoding="utf-8")
 
     result = cli("preview", card, "--map", id_map, "--archive", archive, "--json")
     assert result.exit_code == 0, result.stderr

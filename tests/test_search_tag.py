@@ -249,6 +249,8 @@ def test_tag_leaves_a_foreign_sidecar_alone(archive: Path) -> None:
         # their sidecars, DICOM files and referrals.
         (["ZAC5361", "--site", "hand, see JBX3656"], "site holds a patient ID (JBX3656)"),
         (["ZAC5361", "--diagnosis", "bcc;mcj1984"], "diagnosis holds a patient ID (MCJ1984)"),
+        (["ZAC5361", "--site", "bed MCJ-1984"], "site holds a patient ID (MCJ1984)"),
+        (["ZAC5361", "--diagnosis", "prev \u0408BX3656"], "holds a patient ID (JBX3656)"),
         (["ZAC3561", "--diagnosis", "x"], "fails its check"),
         (["JBX3656", "--diagnosis", "x"], "no archived photos of this ID"),
         (["ZAC5361/nope.jpg", "ZAC5361", "--diagnosis", "x"], "not an archived photo"),
@@ -514,3 +516,12 @@ def test_a_keyword_typed_composed_or_decomposed_is_one_keyword(archive: Path) ->
     code, _, _ = invoke("tag", "ZAC5361", "--diagnosis", decomposed, "--remove", "--archive",
                         archive)  # fmt: skip
     assert code == 0 and search(archive, "--diagnosis", composed) == []
+
+
+def test_a_keyword_pasted_with_a_no_break_space_is_found_by_typing_it(archive: Path) -> None:
+    """A trial: ``mela<no-break space>noma`` pasted from a document was kept as it was, and
+    no search typed for "mela noma" found it."""
+    code, _, err = invoke("tag", "ZAA0067", "--diagnosis", "mela\u00a0noma", "--archive", archive)
+    assert code == 0, err
+    assert len(search(archive, "--diagnosis", "mela noma")) == 2
+    assert len(search(archive, "--diagnosis", "mela\u2009noma")) == 2

@@ -35,8 +35,14 @@ def not_utf8_target(target: str) -> str | None:
 def keyword_text(value: str) -> str:
     """A diagnosis, site or consent value as it is kept: without surrounding blanks, and in
     Unicode's composed form (NFC), so that "mélanome" typed on a Mac (e and a combining
-    accent) and on Windows (é) is one keyword, not two that look the same."""
-    return unicodedata.normalize("NFC", value.strip())
+    accent) and on Windows (é) is one keyword, not two that look the same. A space of
+    another kind (a no-break space pasted from a document) is kept as a plain one, or no
+    search typed for the keyword would find it."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", value.strip()))
+
+
+_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+"""Unicode's spaces (category Zs) other than the plain one."""
 
 
 def keyword_problem(text: str) -> str | None:
