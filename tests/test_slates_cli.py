@@ -11,10 +11,11 @@ import pytest
 import zxingcpp
 from cardimage import CardFactory
 from clinic_helpers import invoke
-from PIL import Image
-from slate_photos import photo_at, slate_photo, with_time
+from PIL import Image, ImageFilter
+from slate_photos import label, photo_at, slate_photo, with_time
 
 from cardingest.card.slate import CUT_OFF, SlateOptions, decode
+from cardingest.models import SlateRead
 
 T0 = datetime(2026, 11, 25, 9, 0, 0)
 
@@ -55,6 +56,7 @@ def test_slate_sheet_decodes_to_the_id_in_both_codes(tmp_path: Path, samples_dir
         found = zxingcpp.read_barcodes(image.convert("L"))
     assert sorted((str(b.format), b.text) for b in found) == [
         ("Code 128", "JBX3656"),
+        ("QR Code", "JBX3656"),
         ("QR Code", "JBX3656"),
     ]
     # Photographed from across the room: a real photo with the sheet in it.
@@ -298,25 +300,68 @@ def _cut_off_slate(
     width: float = 0.4,
     size: tuple[int, int] | None = None,
 ) -> bytes:
-    """A real photo (scaled to ``size``) with the sheet `cardingest slate` prints in it, at
-    ``width`` of its width, its right 45% outside the frame: two of the QR code's three
-    corner marks, half the bars; a sheet taller than the photo is cut at the top and bottom."""
-    sheet = tmp_path / f"sheet-{patient}.png"
-    if not sheet.exists():
-        assert invoke("slate", patient, "--out", str(sheet))[0] == 0
+    """A real photo (scaled to ``size``) with a QR label at ``width`` of its width, its right
+    45% outside the frame: two of the code's three corner marks. A slate printed before the
+    sheet had two codes (or a wristband's QR label); a label taller than the photo is cut at
+    the top and bottom."""
     with Image.open(background) as source:
         exif = source.getexif()
         photo = source.convert("RGB")
     if size is not None:
         photo = photo.resize(size, Image.Resampling.BILINEAR)
-    with Image.open(sheet) as printed:
-        across = int(photo.width * width)
-        slate = printed.convert("RGB").resize(
-            (across, int(across * printed.height / printed.width)), Image.Resampling.BILINEAR
-        )
+    across = int(photo.width * width)
+    slate = label(patient, "qr", across)
     top = max((photo.height - slate.height) // 2, -slate.height // 20)
     photo.paste(slate, (int(photo.width - across * 0.55), top))
     return with_time(photo, exif, when, 88)
+
+
+def _sheet_photo(
+    tmp_path: Path, background: Path, patient: str, *, out: tuple[float, float], angle: float
+) -> bytes:
+    """A real photo of 3000 x 2000 with the sheet `cardingest slate` prints at 35% of its
+    width, turned ``angle`` degrees, ``out`` (a share of its width, of its height; negative:
+    off the left or top) outside the frame, blurred a little."""
+    sheet = tmp_path / f"sheet-{patient}.png"
+    if not sheet.exists():
+        assert invoke("slate", patient, "--out", str(sheet))[0] == 0
+    with Image.open(background) as source:
+        exif = source.getexif()
+        photo = source.convert("RGB").resize((3000, 2000), Image.Resampling.BILINEAR)
+    with Image.open(sheet) as printed:
+        across = int(photo.width * 0.35)
+        slate = printed.convert("RGB").resize(
+            (across, int(across * printed.height / printed.width)), Image.Resampling.BILINEAR
+        )
+    mask = Image.new("L", slate.size, 255).rotate(angle, expand=True)
+    slate = slate.rotate(angle, expand=True, resample=Image.Resampling.BICUBIC)
+    x = slate.width * out[0] if out[0] < 0 else photo.width - slate.width * (1 - out[0])
+    y = slate.height * out[1] if out[1] < 0 else photo.height - slate.height * (1 - out[1])
+    if out[0] == 0:
+        x = (photo.width - slate.width) / 2
+    if out[1] == 0:
+        y = (photo.height - slate.height) / 2
+    photo.paste(slate, (int(x), int(y)), mask)
+    photo = photo.filter(ImageFilter.GaussianBlur(1.5))
+    return with_time(photo, exif, when=T0, quality=80)
+
+
+@pytest.mark.parametrize(
+    ("out", "angle"),
+    [((-0.36, 0), 4.0), ((-0.24, 0), 0.0), ((-0.43, 0), -8.0), ((0.4, 0), 8.0),
+     ((0, -0.3), 3.0), ((0, 0.3), -3.0)],
+    ids=["left third, turned", "left quarter", "left, turned back", "right", "top", "bottom"],
+)  # fmt: skip
+def test_the_sheet_cut_off_at_any_one_edge_still_reads(
+    tmp_path: Path, samples_dir: Path, out: tuple[float, float], angle: float
+) -> None:
+    """A trial: the sheet, with one QR code, photographed with its left third out of the
+    frame (one corner mark left) read as no slate, and it and its patient's photos were
+    filed under the patient before, exit 0. The sheet now has two codes, at the top left and
+    below it at the right: one of them is whole whichever edge cuts it."""
+    real = samples_dir / "real" / "22-canon_tags.jpg"
+    shot = _sheet_photo(tmp_path, real, "ACA31FM", out=out, angle=angle)
+    assert decode(shot, SlateOptions()) == SlateRead(path="", ids=("ACA31FM",))
 
 
 @pytest.mark.parametrize(
@@ -366,3 +411,30 @@ def test_a_slate_cut_off_at_the_frames_edge_holds_its_photos(
     }  # fmt: skip
     assert "corner marks of a QR code were found" in items["IMG_0004.JPG"]["reason"]
     assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3
+
+
+def test_a_code_placed_outside_the_photo_is_no_photo_that_could_not_be_decoded() -> None:
+    """A trial: zxing placed the corners of a code found at a cut-off slate outside the
+    photo; the crop around them was empty, zxing raised ValueError, and the slate was held
+    as "the photo could not be decoded", which sent the clinician looking for a damaged card."""
+    from types import SimpleNamespace
+
+    from cardingest.card.slate import _crop
+
+    def corner(x: float, y: float) -> SimpleNamespace:
+        return SimpleNamespace(x=x, y=y)
+
+    outside = SimpleNamespace(
+        position=SimpleNamespace(
+            top_left=corner(-300, 10), top_right=corner(-200, 10),
+            bottom_left=corner(-300, 110), bottom_right=corner(-200, 110),
+        )
+    )  # fmt: skip
+    image = Image.new("L", (400, 300), 255)
+    assert _crop(image, outside, 1.0) is None  # type: ignore[arg-type]
+    inside = SimpleNamespace(position=SimpleNamespace(
+        top_left=corner(100, 50), top_right=corner(200, 50),
+        bottom_left=corner(100, 150), bottom_right=corner(200, 150),
+    ))  # fmt: skip
+    region = _crop(image, inside, 1.0)  # type: ignore[arg-type]
+    assert region is not None and region.size == (220, 210)  # 60 around, cut at the top

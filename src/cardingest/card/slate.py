@@ -225,7 +225,10 @@ def _read(image: Image.Image, *, errors: bool) -> list[zxingcpp.Barcode]:
     )
 
 
-def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Image.Image:
+def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Image.Image | None:
+    """The region of ``image`` around a code found at ``scale`` of it; None where that code's
+    corners all lie outside the photo (a slate cut off by the frame: zxing places a code's
+    corners where its pattern says they are, in the frame or not)."""
     position = barcode.position
     points = [position.top_left, position.top_right, position.bottom_left, position.bottom_right]
     xs = [p.x * scale for p in points]
@@ -238,6 +241,8 @@ def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Image.
         min(image.width, int(max(xs) + pad)),
         min(image.height, int(max(ys) + pad)),
     )
+    if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+        return None
     return image.crop(box)
 
 
@@ -304,7 +309,8 @@ def _read_found(
     found: list[zxingcpp.Barcode] = list(good)
     unread: list[str] = []
     for barcode in broken:
-        crop = [b for b in _read(_crop(fine, barcode, scale), errors=False) if b.valid]
+        region = _crop(fine, barcode, scale)
+        crop = [] if region is None else [b for b in _read(region, errors=False) if b.valid]
         found.extend(crop)
         if not crop and finer is not None:
             unread.append(f"a {barcode.format} barcode was found but could not be read")

@@ -1,6 +1,6 @@
 """``cardingest slate ID``: a printable slate for clinics whose labels carry no barcode.
 
-An A6 page at 300 dpi (PNG, or PDF when the file name ends in ``.pdf``): a large QR code, a
+An A6 page at 300 dpi (PNG, or PDF when the file name ends in ``.pdf``): two QR codes, a
 Code 128 and the ID in large type. Nothing else about the patient is on it.
 """
 
@@ -10,7 +10,7 @@ import io
 import os
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..errors import UsageError
 from ..storage import modes
@@ -20,6 +20,10 @@ DPI = 300
 PAGE = (1240, 1748)
 """A6 (105 × 148 mm) at 300 dpi."""
 _MARGIN = 90
+_QR_SIDE = 520
+"""Each QR code's side: two fit one above the other with the bars and the ID below."""
+_QR_GAP = 90
+"""Between the two codes: more than a QR code's quiet zone of four modules."""
 
 
 def _code(payload: str, kind: str) -> Image.Image:
@@ -32,21 +36,27 @@ def _code(payload: str, kind: str) -> Image.Image:
 
 
 def render(patient_id: str) -> Image.Image:
-    """The sheet for an already validated ID."""
+    """The sheet for an already validated ID: two QR codes, one at the top left and one
+    below it at the right, then the Code 128 and the ID. A slate cut off by the frame at
+    any one edge still shows one of the codes whole: a trial's slate with its left third out
+    of the frame, when the sheet had one QR code, read as no slate, and its patient's photos
+    went to the patient before."""
     page = Image.new("L", PAGE, 255)
     width = PAGE[0] - 2 * _MARGIN
     qr = _code(patient_id, "qr")
-    scale = width // qr.width
+    qr = qr.crop(ImageOps.invert(qr).getbbox())  # the page's white is its quiet zone
+    scale = _QR_SIDE // qr.width
     qr = qr.resize((qr.width * scale, qr.height * scale), Image.Resampling.NEAREST)
-    page.paste(qr, ((PAGE[0] - qr.width) // 2, _MARGIN))
-    top = _MARGIN + qr.height + 40
+    page.paste(qr, (_MARGIN, _MARGIN))
+    page.paste(qr, (PAGE[0] - _MARGIN - qr.width, _MARGIN + qr.height + _QR_GAP))
+    top = _MARGIN + 2 * qr.height + 2 * _QR_GAP
     bars = _code(patient_id, "code128")
     scale = max(1, width // bars.width)
-    bars = bars.resize((bars.width * scale, 260), Image.Resampling.NEAREST)
+    bars = bars.resize((bars.width * scale, 200), Image.Resampling.NEAREST)
     page.paste(bars, ((PAGE[0] - bars.width) // 2, top))
-    top += bars.height + 50
+    top += bars.height + 30
     draw = ImageDraw.Draw(page)
-    size = 200
+    size = 180
     font = ImageFont.load_default(size=size)
     while size > 40 and draw.textlength(patient_id, font=font) > width:
         size -= 10
