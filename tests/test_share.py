@@ -694,3 +694,47 @@ def test_a_share_whose_folder_cannot_be_made_begins_no_share(archive: Path, tmp_
         assert code == 2 and "too long" in err, err
     assert not (tmp_path / "x").exists()
     assert len(list(AuditLog(archive).events())) == events
+
+
+def test_an_out_this_account_cannot_write_in_is_refused_before_anything(
+    archive: Path, tmp_path: Path
+) -> None:
+    """A trial: a share into a folder of root's (0755) by another account logged the share,
+    tried every photo ("Permission denied: …/.cardingest-tmp-…"), exit 1, and blamed the
+    file system for the mode it could not change. Now exit 2 before anything, as is a new
+    folder in such a folder; and a link to a folder that does not exist is named so, not
+    "Cannot create …: File exists"."""
+    from badinput_helpers import NO_OVERRIDE, cardingest
+
+    shut = tmp_path / "shut"
+    shut.mkdir()
+    shut.chmod(0o555)
+    events = len(list(AuditLog(archive).events()))
+    for out in (shut, shut / "new"):
+        run = cardingest(
+            "share", "JBX3656", "--out", out, "--archive", archive,
+            home=tmp_path / "home", prefix=("setpriv", *NO_OVERRIDE),
+        )  # fmt: skip
+        said = " ".join(run.stderr.split())
+        assert run.code == 2, run.stderr
+        assert "cannot write in" in said and "give a folder of your own" in said, said
+    assert list(shut.iterdir()) == []
+    assert len(list(AuditLog(archive).events())) == events
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "gone")
+    code, _, err = invoke("share", "JBX3656", "--out", dangling, "--archive", archive)
+    assert code == 2 and "is a link to" in err and "which does not exist" in err, err
+
+
+def test_the_audit_log_tells_a_failed_copy_from_a_skipped_one(
+    archive: Path, tmp_path: Path
+) -> None:
+    """A trial: a copy that failed its checksum was logged under ``skipped``, which reads as
+    a RAW file left out on purpose, not a damaged archive copy."""
+    damaged = archive / "JBX3656" / "JBX3656-20240301-100000.jpg"
+    damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
+    code, _, _ = invoke("share", "JBX3656", "--out", tmp_path / "out", "--archive", archive)
+    assert code == 1
+    event = [e for e in AuditLog(archive).events() if e.get("event") == "share"][-1]
+    assert event["failed"] == ["JBX3656/JBX3656-20240301-100000.jpg"]
+    assert event["skipped"] == [] and event["count"] == 2

@@ -182,10 +182,15 @@ def refuse_filled(out: Path, names: set[str]) -> None:
     try:
         listed = os.listdir(out)
     except FileNotFoundError:
+        if os.path.islink(out):  # "File exists" when the share made it, of nothing to be seen
+            raise UsageError(
+                f"--out {out} is a link to {os.readlink(out)}, which does not exist; give a "
+                "folder that exists, or a new name"
+            ) from None
         return
     except NotADirectoryError:
         file = next((p for p in (out, *out.parents) if p.is_file()), out)
-        where = "" if file == out else f": {file} is a file, so it cannot hold"
+        where = "" if file == out else f": {file} is a file, so it cannot hold a folder"
         raise UsageError(
             f"--out {out}{where or ' is a file, not a folder'}; choose another --out"
         ) from None
@@ -309,7 +314,8 @@ def record_share(result: ShareResult, operator: str) -> dict:
         **_share_fields(plan, operator),
         count=len(result.written),
         paths=[item.record.archive_path for item, _ in result.written],
-        skipped=[item.record.archive_path for item, _ in result.skipped + result.failed],
+        skipped=[item.record.archive_path for item, _ in result.skipped],
+        failed=[item.record.archive_path for item, _ in result.failed],
     )
 
 

@@ -441,6 +441,13 @@ def refuse_others_folder(path: Path, option: str) -> None:
                 "not this command's to change: give a folder of your own (a new one in it "
                 "will do)"
             )
+        if stat.S_ISDIR(status.st_mode) and not os.access(place, os.W_OK | os.X_OK):
+            raise UsageError(
+                f"{where}: this account ({account_name(me)}) cannot write in "
+                f"{'it' if place == Path(path) else place} (it belongs to "
+                f"{account_name(status.st_uid)}, mode {stat.S_IMODE(status.st_mode):04o}, or "
+                "its disk is read-only): give a folder of your own"
+            )
 
 
 def make_private(path: Path) -> tuple[int, int] | None:
