@@ -73,6 +73,25 @@ def test_a_card_is_handled_once_per_insertion_and_others_meanwhile() -> None:
     assert ("removed", "/media/A") in events and ("removed", "/media/B") in events
 
 
+def test_a_card_whose_ingest_failed_is_not_said_to_be_done_with() -> None:
+    """A trial: a card whose ingest stopped with an error (the archive locked by another
+    ingest, a pulled card) was followed by "Done with EOS_DIGITAL: remove the card", which
+    tells a nurse the card may be reused. Held photos are no failure: that card is done."""
+    a, b, c = card("/media/A"), card("/media/B"), card("/media/C")
+    events: list[tuple[str, str]] = []
+    watcher = Watcher(
+        find=scripted([a], [a, b], [a, b, c]),
+        sleep=lambda _: None,
+        notify=lambda event, found: events.append((event, found.mount)),
+    )
+    codes = {"/media/A": 1, "/media/B": 3, "/media/C": 2}
+    with pytest.raises(KeyboardInterrupt):
+        watch(lambda found: codes[found.mount], watcher)
+    assert [e for e in events if e[0] != "card"] == [
+        ("failed", "/media/A"), ("remove", "/media/B"), ("failed", "/media/C"),
+    ]  # fmt: skip
+
+
 def test_once_returns_the_first_cards_exit_code() -> None:
     watcher = Watcher(find=scripted([], [], [card("/media/A")]), sleep=lambda _: None)
     assert watch(lambda _: 3, watcher, once=True) == 3
@@ -351,6 +370,36 @@ def test_watch_waits_for_removal_then_takes_the_next_card_until_ctrl_c(
     # Each card under its own slate's patient: the slate and two photos.
     assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3, text
     assert len(list((archive / "ACA31FM").glob("*.jpg"))) == 3, text
+
+
+def test_an_archive_gone_since_an_earlier_card_is_not_started_again_below_it(
+    fat_card: CardFactory, tmp_path: Path, samples_dir: Path
+) -> None:
+    """A trial: the archive's NAS was unmounted between two cards, and `watch` filed the
+    second card into a new archive in the empty mount point on the system disk ("a new
+    archive, none there before", 7 copied), hidden once the NAS came back; a `wipe` then
+    cleared the card. Now the card is refused, said not done with, and nothing is made."""
+    archive = tmp_path / "nas" / "archive"
+    archive.parent.mkdir()
+    process, log = start_watch(tmp_path, "--slates", "--archive", str(archive), "--interval", "0.2")
+    try:
+        first = fat_card(slated_card_files(tmp_path, samples_dir, "JBX3656", 2, 1), label="CARD1")
+        wait_for(log, "Done with CARD1", process)
+        fat_card.handle(first).unmount()
+        wait_for(log, "Card CARD1 removed", process)
+        archive.rename(tmp_path / "away")  # the NAS unmounted: its mount point is empty
+        fat_card(slated_card_files(tmp_path, samples_dir, "ACA31FM", 2, 2), label="CARD2")
+        wait_for(log, "Not done with CARD2", process)
+        process.send_signal(signal.SIGINT)
+        assert exit_code(process, log) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = " ".join(log.read_text().split())
+    assert f"The archive {archive} was there for an earlier card, and is not now" in text, text
+    assert not archive.exists()
+    assert text.count("copied and verified") == 1, text
 
 
 def test_a_card_whose_volume_goes_unread_as_it_is_unmounted_is_not_taken_again() -> None:

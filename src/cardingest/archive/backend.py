@@ -763,6 +763,19 @@ def check_destination_root(root: Path, what: str = "archive") -> None:
         )
 
 
+def refuse_gone_since(root: Path, what: str = "archive") -> None:
+    """ArchiveError for an archive (or, ``what``, a backup) that held its folder of records
+    before, in this run, and does not now: its drive was unplugged or unmounted since, and
+    the card's photos would start a new one on the disk below, where no one looks for them
+    (a trial's `watch` filed a card there, and a `wipe` then cleared it)."""
+    if not (root / METADIR).is_dir():
+        raise ArchiveError(
+            f"The {what} {root} was there for an earlier card, and is not now (its drive "
+            f"unplugged or unmounted?): nothing was copied from this card. Connect the "
+            f"{what} drive, then take the card out and insert it again."
+        )
+
+
 def require_one_file_system(root: Path) -> None:
     """Nothing mounted inside an archive (or backup): a bind mount of the card's folder in
     place of a patient's folder would put the copies on the card."""

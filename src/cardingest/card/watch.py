@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import CardChangedError, CardGoneError, SourceError
+from ..errors import EXIT_HELD, EXIT_OK, CardChangedError, CardGoneError, SourceError
 from ..models import Card
 from .detect import describe, find_cards
 from .fusefat import fusefat_source
@@ -85,10 +85,13 @@ class Watcher:
                 return card
             self.sleep(self.interval)
 
-    def done_with(self, card: Card) -> None:
+    def done_with(self, card: Card, code: int = EXIT_OK) -> None:
+        """The card was handled, with the ingest's exit ``code``: it is taken again only once
+        it was taken out. ``remove`` when its photos were archived (some held, maybe),
+        ``failed`` when the ingest stopped with an error: it is not done with."""
         self.handled[card.mount] = card
         self.insertions.setdefault(card.mount, insertion(card))
-        self.notify("remove", card)
+        self.notify("remove" if code in (EXIT_OK, EXIT_HELD) else "failed", card)
 
     def gone_before_read(self, card: Card) -> None:
         """The card went between the look that found it and its ingest: nothing was read.
@@ -167,4 +170,4 @@ def watch(handle: Callable[[Card], int], watcher: Watcher, *, once: bool = False
             continue
         if once:
             return code
-        watcher.done_with(card)
+        watcher.done_with(card, code)

@@ -31,7 +31,7 @@ from ..errors import (
     UsageError,
 )
 from ..ids import validate_id
-from ..models import Card, Settings
+from ..models import METADIR, Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..review.contact import sheet_files
 from ..storage import modes
@@ -1025,8 +1025,23 @@ def watch(
     settings, slates = slates_setting(load_settings(archive=archive, catalogue=catalogue), slates)
     ask = check_watch_inputs(map_file, patient_id, interactive, settings, slates=slates, once=once)
     check_destination_roots(settings)  # now, not once a card is in and its slates are read
+    from ..archive.backend import refuse_gone_since
+
+    roots = [("archive", settings.archive)]
+    if settings.backup is not None:
+        roots.append(("backup", settings.backup))
+    known = {root for _, root in roots if (root / METADIR).is_dir()}
 
     def ingest_card(card: Card) -> int:
+        for what, root in roots:
+            if root in known:
+                refuse_gone_since(root, what)
+        try:
+            return _ingest_card(card)
+        finally:
+            known.update(root for _, root in roots if (root / METADIR).is_dir())
+
+    def _ingest_card(card: Card) -> int:
         with sheet_files(None) as slot:
             prepared, result = locked_ingest(
                 card.mount,

@@ -321,6 +321,12 @@ def _notify(event: str, card: Card) -> None:
         output.out.print(f"[bold]Card {name}[/] at {escape(card.mount)}")
     elif event == "remove":
         output.out.print(f"Done with {name}: remove the card; waiting for the next one.")
+    elif event == "failed":
+        output.out.print(
+            f"[red]Not done with {name}[/]: see the error above; the photos not archived are "
+            "still on it. Put that right, then take the card out and insert it again (watch "
+            "takes a card when it is inserted); waiting for the next one."
+        )
     elif event == "removed":
         output.out.print(f"Card {name} removed.")
     elif event == "changed":
