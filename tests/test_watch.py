@@ -475,7 +475,7 @@ def test_watch_says_so_when_a_card_goes_before_it_is_read(
         process.stdin.flush()
         for line in process.stdout:
             said.append(line)
-            if "removed before it was read" in line:
+            if "removed before its photos were copied" in line:
                 break
         fat_card(card_files(tmp_path, 3, 2), label="CARD2")
         out, err = process.communicate(timeout=300)  # a guard against a hang, not a wait
@@ -485,7 +485,8 @@ def test_watch_says_so_when_a_card_goes_before_it_is_read(
             process.wait()
     text = "".join(said) + out
     assert process.returncode == 0, text + err
-    assert "Card CARD1 was removed before it was read: nothing was copied from it" in text
+    said = "Card CARD1 was removed before its photos were copied: nothing was copied from it"
+    assert said in text
     assert "No photos found" not in text and "Done with CARD1" not in text
     assert "Card CARD2 at" in text and "3 copied and verified" in text
     assert sorted(p.name for p in (archive / "JBX3656").glob("*.jpg")) == [
@@ -512,6 +513,30 @@ def test_ingest_of_a_card_unmounted_before_its_scan_says_so(
     assert f"The card at {mount} was removed before it was read: nothing was copied" in err
     assert "No photos found" not in out + err
     assert not archive.exists()  # a fresh archive opened for it is taken away again
+
+
+@pytest.mark.card
+def test_a_card_pulled_while_its_slates_are_read_is_said_gone_not_held_photo_by_photo(
+    fat_card: CardFactory, tmp_path: Path, samples_dir: Path
+) -> None:
+    """A trial: a card pulled while `--slates` read its photos held each photo read after
+    as "the photo could not be decoded" (115 lines), then failed the rest in the copy."""
+    archive = tmp_path / "archive"
+    mount = fat_card(slated_card_files(tmp_path, samples_dir, "JBX3656", 6, 1), label="CARD1")
+    args = ("ingest", mount, "--slates", "--archive", archive)
+    process = paused_at("slates-wait", *args, preexec_fn=operator_signals)
+    try:
+        fat_card.handle(mount).pull()
+        out, err = process.communicate("go\n", timeout=300)  # a guard, not a wait
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    said = " ".join((out + err).split())
+    assert process.returncode == 1, said
+    assert f"The card at {mount} was removed while its photos were read: nothing was" in said
+    assert "could not be decoded" not in said and "held on the card" not in said, said
+    assert not archive.exists()
 
 
 def test_ingest_of_a_card_watch_saw_refuses_a_folder_that_is_no_card(tmp_path: Path) -> None:

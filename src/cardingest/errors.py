@@ -78,8 +78,9 @@ class CardReadError(CardingestError):
 
 
 class CardGoneError(CardReadError):
-    """A card found mounted was gone before its scan read it (unmounted, or pulled with its
-    mount left dead): nothing was read from it. ``watch`` waits for it again."""
+    """A card found mounted was gone before its scan read it, or by the end of its scan
+    (unmounted, or pulled with its mount left dead): nothing was copied from it. ``watch``
+    waits for it again."""
 
 
 class CardChangedError(CardReadError):

@@ -195,6 +195,23 @@ def _wait_before_the_scan() -> None:
     cli_common.scan_and_plan = scan_and_plan  # type: ignore[assignment]
 
 
+def _wait_after_the_first_slate_read() -> None:
+    """Pause once the first photo was looked at for a slate, the others still to read."""
+    from cardingest.card import slate
+
+    real = slate._read_one
+    waited: list[bool] = []
+
+    def read_one(*args: Any, **kwargs: Any) -> Any:
+        read = real(*args, **kwargs)
+        if not waited:
+            waited.append(True)
+            _wait()
+        return read
+
+    slate._read_one = read_one  # type: ignore[assignment]
+
+
 def _fill_before_manifest() -> None:
     real = ingest.write_manifest
 
@@ -250,6 +267,7 @@ POINTS: dict[str, Callable[[], None]] = {
     "watch-wait": _wait_at_first_look,
     "watch-found-wait": _wait_once_a_card_is_found,
     "scan-wait": _wait_before_the_scan,
+    "slates-wait": _wait_after_the_first_slate_read,
 }
 
 

@@ -333,8 +333,8 @@ def _notify(event: str, card: Card) -> None:
         output.out.print(f"Nothing was copied from {name}: asking about the card now there.")
     elif event == "gone":
         output.out.print(
-            f"Card {name} was removed before it was read: nothing was copied from it. Insert "
-            "it again to ingest it; waiting for the next card."
+            f"Card {name} was removed before its photos were copied: nothing was copied from "
+            "it. Insert it again to ingest it; waiting for the next card."
         )
 
 

@@ -390,9 +390,10 @@ def _is_another(card: Card, now: Card) -> bool:
     return not same_insertion(insertion(card), insertion(now))
 
 
-def card_gone(where: str) -> CardGoneError:
+def card_gone(where: str, *, while_read: bool = False) -> CardGoneError:
+    when = "while its photos were read" if while_read else "before it was read"
     return CardGoneError(
-        f"The card at {where} was removed before it was read: nothing was copied from it. "
+        f"The card at {where} was removed {when}: nothing was copied from it. "
         "Insert it and run the command again."
     )
 
@@ -430,8 +431,10 @@ def scan_card(
         if card_expected and not _answers(root):
             raise card_gone(str(root)) from None
         raise
-    if card is not None and not prepared.plan.items and not _answers(root):
-        raise card_gone(str(root))
+    if card is not None and not _answers(root):
+        # Pulled while its photos were read (for their times, or slates): each file read
+        # since failed, and would be held as a damaged photo, or fail in the copy.
+        raise card_gone(str(root), while_read=bool(prepared.plan.items))
     return prepared
 
 
