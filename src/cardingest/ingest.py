@@ -293,7 +293,7 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
                 "the folders it copied into have no catalogue row (a copy changed since, a "
                 "name a power cut kept while it lost the journal's line, or a file put there "
                 f"by hand): {some_of(recovered.unknown, 3)}. `cardingest verify` lists them; if "
-                "they are photos its map misfiled, remove them (that loses nothing: a photo "
+                "they are photos it misfiled, remove them (that loses nothing: a photo "
                 "leaves the card only once a recorded copy of it is proven)"
             )
         if recovered.recorded:
@@ -304,7 +304,8 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
             warnings.append(
                 f"ingest {recovered.ingest_id} stopped after it copied {len(paths)} photo(s) "
                 "without recording them; they are recorded now, under the IDs and keywords "
-                f"its map gave them: {some_of(paths, 3)}. If that map was wrong, put them right "
+                f"it gave them (its map, --id, slates or answers): {some_of(paths, 3)}. If an ID "
+                "was wrong, put them right "
                 "with `cardingest move`, and their diagnosis, site and consent with "
                 "`cardingest tag`"
             )

@@ -548,7 +548,7 @@ def pending_warnings(archive: Path) -> list[str]:
     return [
         f"ingest {ingest_id} is running, or it stopped before it recorded the photos it had "
         "copied: if it stopped, the next ingest that has the archive to itself records them, "
-        "before it plans, under the IDs its map gave them; until then the catalogue does not "
+        "before it plans, under the IDs it gave them; until then the catalogue does not "
         "know them (and a plan shown now may hold them then)"
         for ingest_id in journals(archive)
     ]
