@@ -201,3 +201,32 @@ def test_copy_checker_reads_each_copy_once(tmp_path: Path) -> None:
     assert checker.bytes_read == size
     assert checker.check(tmp_path / "gone.jpg", 1, digest).status == "missing"
     assert checker.check(path, size + 1, digest).status == "changed"
+
+
+def test_a_log_edited_by_hand_does_not_stop_the_photos_being_checked(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """A trial: with one line of the audit log edited, verify refused to check a photo, when
+    a tampered log is when IT most needs to know the photos are intact. The photos are
+    checked; the verify is not written after the edited line (exit 1, said), nor is any
+    change --fix-permissions would make."""
+    targets = ingest(fat_card, samples_dir, archive, tmp_path)
+    log = archive / ".cardingest" / "audit.jsonl"
+    assert verify(archive)[0] == EXIT_OK  # a second line, after the ingest's
+    lines = log.read_text().splitlines(keepends=True)
+    edited = lines[0].replace('"operator":"', '"operator":"x', 1)
+    assert edited != lines[0]
+    log.write_text("".join([edited, *lines[1:]]))
+    before = log.read_bytes()
+    damaged = targets["DCIM/100CANON/IMG_0002.JPG"]
+    flip_byte(archive / damaged)
+
+    code, document = verify(archive)
+    assert code == EXIT_FAILURE
+    assert kinds(document) == [("changed", "archive", damaged)]
+    (warning,) = [w for w in document["warnings"] if "not recorded in the audit log" in w]
+    assert "does not check out at line 1" in warning, warning
+    assert log.read_bytes() == before
+    fixing = cli("verify", "--archive", archive, "--fix-permissions")
+    assert fixing.exit_code == EXIT_FAILURE and "does not check out" in fixing.stderr
+    assert log.read_bytes() == before

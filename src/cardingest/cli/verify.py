@@ -211,7 +211,12 @@ def run_verify(
                 "this verify is not recorded in its audit log."
             )
         else:
-            AuditLog(archive).require_appendable()
+            try:
+                AuditLog(archive).require_appendable()
+            except AuditError as exc:
+                if fix_permissions or fix_sidecars:  # each change is logged, or not made
+                    raise
+                unrecorded = exc  # a log edited by hand: the photos are checked all the same
             report = _measure(archive, patient_id)
             # Under the lock: a journal seen is a dead run's.
             pending = pending_warnings(archive) + pending_move_warnings(archive)
@@ -228,7 +233,8 @@ def run_verify(
                     raise ArchiveError(f"Cannot write a keywords sidecar: {exc}") from None
                 _settled(report, "keywords", rewritten)
             try:
-                record_verify(archive, report, settings.operator)
+                if unrecorded is None:
+                    record_verify(archive, report, settings.operator)
             except AuditError as exc:  # a full disk, when a check is needed most: say both
                 unrecorded = exc
     # A dead ingest's journaled copies are "unexpected" until the next ingest records them.
