@@ -525,3 +525,16 @@ def test_a_keyword_pasted_with_a_no_break_space_is_found_by_typing_it(archive: P
     assert code == 0, err
     assert len(search(archive, "--diagnosis", "mela noma")) == 2
     assert len(search(archive, "--diagnosis", "mela\u2009noma")) == 2
+
+
+def test_tag_of_a_photo_missing_from_the_archive_says_so(archive: Path) -> None:
+    """A trial: tag of a photo deleted from disk wrote its sidecar beside nothing, exit 0,
+    "2 file(s) retagged": the loss went unseen until someone ran verify."""
+    photo = next((archive / "ZAA0067").glob("*.jpg"))
+    photo.unlink()
+    code, _, err = invoke("tag", "ZAA0067", "--diagnosis", "after", "--archive", archive)
+    said = " ".join(err.split())
+    assert code == 1, err
+    assert "its photo is missing from the archive; the keywords are in the catalogue" in said
+    assert not photo.with_suffix(".xmp").exists()
+    assert all("after" in r["diagnosis"] for r in search(archive, "--id", "ZAA0067"))

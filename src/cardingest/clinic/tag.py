@@ -7,6 +7,7 @@ path. The caller holds the archive lock.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,13 @@ def rewrite_sidecars(
             if left is not None:  # the diagnosis could land anywhere, on the card say
                 result.problems.append(
                     f"{sidecar_path(photo)}: {left[0]} {left[1]}, not a folder of {root}"
+                )
+                continue
+            if not os.path.lexists(photo):  # a sidecar beside nothing hides the loss
+                result.problems.append(
+                    f"{sidecar_path(photo)}: its photo is missing from the archive; the "
+                    "keywords are in the catalogue. Run `cardingest verify`: it notes it, so the "
+                    "next ingest of its card puts it back"
                 )
                 continue
             try:
