@@ -34,7 +34,7 @@ from cardingest.models import ArchiveState, IdMap, SlateRead
 from cardingest.plan.idmap import parse_map_text, require_offset, template_span
 from cardingest.plan.planner import make_plan
 from cardingest.plan.slate_template import slate_map_template
-from cardingest.plan.slates import CLOCK_BACK, NO_SLATE, assign
+from cardingest.plan.slates import CLOCK_BACK, NO_EXIF_TIME, NO_SLATE, assign
 
 T0 = datetime(2026, 11, 25, 9, 0, 0)
 SLATES = IdMap(rows=(), source="slates", slates=True)
@@ -883,3 +883,61 @@ def test_a_24_mp_photo_is_first_looked_at_as_it_was_before_it_was_decoded_once(
                         noise=0, seed=1, size=(6000, 4000))  # fmt: skip
     read = decode(photo, SlateOptions())
     assert read.ids == () and "a PDF417 barcode was found but could not be read" in read.invalid
+
+
+def test_photos_after_a_slate_with_no_time_are_held_for_that_slate_not_a_clock_put_back() -> None:
+    """A trial: ACA31FM's slate had no EXIF time; the photos after it were held saying the
+    camera's numbering and clock disagree (a clock put back, two cameras), and named the
+    patient before's slate as theirs. They are held for their own slate, named."""
+    files = [media(card_path(n), at(n)) for n in range(1, 7)]
+    files[3] = media(card_path(4), at(600), source="mtime")  # the file's time: hours later
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((1, "JBX3656"), (4, "ACA31FM"))}
+    result = assign(files, reads)
+    slate_reason = "slate IMG_0004.JPG: no EXIF capture time, so its place among the slates"
+    assert all(result.holds[card_path(n)].startswith(slate_reason) for n in (4, 5, 6)), result
+    assert [result.slate_of[card_path(n)] for n in (5, 6)] == [card_path(4)] * 2
+    assert not any("disagree" in warning for warning in result.warnings), result.warnings
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(1): "JBX3656", card_path(2): "JBX3656", card_path(3): "JBX3656",
+    }  # fmt: skip
+
+
+def test_a_patients_photo_with_no_time_before_the_next_slate_is_no_sign_of_slates_after() -> None:
+    """A trial: a lesion photo with no EXIF time, numbered just before the next slate, gave
+    the warning that slates were taken after their photos, on a card whose slates all came
+    first. Only such a photo at a session's start is that sign."""
+    from cardingest.plan.slates import MAYBE_SLATES_AFTER
+
+    files = [media(card_path(n), at(n)) for n in range(1, 6)]
+    files[2] = media(card_path(3), at(2.5), source="mtime")
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((1, "JBX3656"), (4, "ACA31FM"))}
+    result = assign(files, reads)
+    assert MAYBE_SLATES_AFTER not in result.warnings
+    assert result.holds == {card_path(3): NO_EXIF_TIME}
+    first = [media(card_path(1), at(0), source="mtime"), *files[3:]]  # before the first slate
+    assert MAYBE_SLATES_AFTER in assign(first, {card_path(4): reads[card_path(4)]}).warnings
+
+
+def test_another_cameras_photo_in_the_slates_second_is_held() -> None:
+    """A trial: a second camera's photo taken in the same second as a slate went to the
+    slate's patient with its folder named 100NIKON, and was held named 100APPLE (its folder
+    sorted first): whether it came before the slate or after cannot be told."""
+    canon = [
+        media(card_path(1), at(0)), media(card_path(2), at(1)),
+        media(card_path(3), at(5)), media(card_path(4), at(6)),
+    ]  # fmt: skip
+    nikon = [
+        media("DCIM/100NIKON/DSC_0001.JPG", at(5)),
+        media("DCIM/100NIKON/DSC_0002.JPG", at(6.5)),
+    ]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((1, "JBX3656"), (3, "ACA31FM"))}
+    result = assign([*canon, *nikon], reads)
+    assert result.holds["DCIM/100NIKON/DSC_0001.JPG"].startswith(
+        f"taken in the same second as the slate {card_path(3)}, in another folder"
+    )
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(1): "JBX3656", card_path(2): "JBX3656", card_path(3): "ACA31FM",
+        card_path(4): "ACA31FM", "DCIM/100NIKON/DSC_0002.JPG": "ACA31FM",
+    }  # fmt: skip
+    same_folder = [*canon, media(card_path(5), at(5))]  # numbered after the slate: its own
+    assert assign(same_folder, reads).rows[card_path(5)].patient_id == "ACA31FM"

@@ -267,6 +267,9 @@ def test_with_slates_in_the_config_a_slate_that_cannot_be_used_holds_its_photos_
         "copy", "copy", "hold", "hold"
     ]  # fmt: skip
     assert "that cannot be used" in items["IMG_0004.JPG"]["reason"]
+    assert "the card and the --id disagree" in items["IMG_0004.JPG"]["reason"]
+    assert "right about these photos, run again with --no-slates" in items["IMG_0004.JPG"]["reason"]
+    assert "--slates or" not in items["IMG_0004.JPG"]["reason"]  # it would hold it again
 
 
 def test_a_slate_template_given_to_another_card_of_the_same_names_holds_its_photos(

@@ -508,12 +508,17 @@ def slates_against(
         says = (
             f"of {by_slate.patient_id}" if by_slate is not None else f"that cannot be used ({bad})"
         )
+        operator = "--id" if given.line == 0 else f"map (line {given.line})"
+        named = "--id" if given.line == 0 else "map"
+        right = (
+            f"if it is right, run again with --slates or {'an ID' if given.line == 0 else 'a map'}"
+            " that agrees; if it is wrong, with --no-slates"
+            if by_slate is not None
+            else f"if the {named} is right about these photos, run again with --no-slates"
+        )
         doubts[path] = (
-            f"it {what} {says}, and the "
-            f"{'--id' if given.line == 0 else f'map (line {given.line})'} gives it to "
-            f"{given.patient_id}: the card and the map disagree about whose photo it is. Check "
-            "the slate: if it is right, run again with --slates or a map that agrees; if it "
-            "is wrong, with --no-slates"
+            f"it {what} {says}, and the {operator} gives it to {given.patient_id}: the card "
+            f"and the {named} disagree about whose photo it is. Check the slate: {right}"
         )
     return doubts
 

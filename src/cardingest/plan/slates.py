@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from itertools import pairwise
 
 from ..models import MapRow, MediaFile, SlateRead
 from .shots import by_shot, dcf_number, primary_photo, same_second_order, shot_of
@@ -179,20 +178,72 @@ def assign(
         if _patient(by_time, path) != _patient(by_card, path)
     }
     if not doubt:
-        return by_time
+        return _same_second_held(by_time, found, reads)
     groups = tuple(
         replace(group, photos=tuple(m for m in group.photos if m.path not in doubt))
         for group in by_time.groups
     )
-    first = min(doubt)
-    return replace(
+    # Held in the camera's numbering after a slate that cannot be used (one with no capture
+    # time sorts anywhere by time): that slate's reason, not that the two orders disagree.
+    after_unusable = {
+        path
+        for path in doubt
+        if path in by_card.holds and by_card.slate_of.get(path) in by_card.holds
+    }
+    reasons = {
+        path: by_card.holds[path] if path in after_unusable else CLOCK_BACK for path in doubt
+    }
+    slate_of = {**by_time.slate_of, **{p: by_card.slate_of[p] for p in after_unusable}}
+    disagree = sorted(path for path, reason in reasons.items() if reason == CLOCK_BACK)
+    held = replace(
         by_time,
         rows={path: row for path, row in by_time.rows.items() if path not in doubt},
-        holds={**by_time.holds, **dict.fromkeys(doubt, CLOCK_BACK)},
+        holds={**by_time.holds, **reasons},
+        slate_of=slate_of,
         groups=groups,
         warnings=(
             *by_time.warnings,
-            f"{len(doubt)} file(s) held (first: {first}): {CLOCK_BACK}",
+            *([f"{len(disagree)} file(s) held (first: {disagree[0]}): {CLOCK_BACK}"]
+              if disagree else []),
+        ),
+    )  # fmt: skip
+    return _same_second_held(held, found, reads)
+
+
+def _same_second_held(
+    assignment: SlateAssignment, found: Sequence[Shot], reads: Mapping[str, SlateRead]
+) -> SlateAssignment:
+    """``assignment`` with each photo held that was taken in the same second as a slate and
+    is in another folder (a second camera's, mostly): no order, the camera's numbering or
+    the time's, tells whether it came before the slate or after it. In one folder the
+    numbering does."""
+    slates = [shot for shot in found if _is_slate(shot, reads)]
+    doubt: dict[str, str] = {}
+    for shot in found:
+        if shot.primary.path not in assignment.rows or shot in slates:
+            continue
+        second = shot.when.replace(microsecond=0)
+        for slate in slates:
+            if slate.when.replace(microsecond=0) == second and (
+                slate.primary.folder != shot.primary.folder
+            ):
+                why = (
+                    f"taken in the same second as the slate {slate.primary.path}, in another "
+                    "folder (another camera's, or the camera's next): whether before or after "
+                    "it cannot be told, so whose photo it is is in doubt; give its patient "
+                    "with a map or --id"
+                )
+                doubt.update(dict.fromkeys((m.path for m in shot.files), why))
+                break
+    if not doubt:
+        return assignment
+    return replace(
+        assignment,
+        rows={p: row for p, row in assignment.rows.items() if p not in doubt},
+        holds={**assignment.holds, **doubt},
+        groups=tuple(
+            replace(g, photos=tuple(m for m in g.photos if m.path not in doubt))
+            for g in assignment.groups
         ),
     )
 
@@ -210,8 +261,9 @@ MAYBE_SLATES_AFTER = (
     "photos with no slate before them were taken just before a slate, and a photo ends the "
     "card: if each slate was photographed after its patient's photos, not before, every "
     "group here is the next slate's patient's, and the last photo the one with no slate. "
-    "Check the card (preview --slates --sheet) before it is wiped; if so, move the photos "
-    "to the right patients (cardingest move), or ingest the card again with an ID map"
+    "Check the photos (preview --slates --sheet shows each group with its slate); if so, "
+    "move them to the right patients (cardingest move), or ingest the card again with an ID "
+    "map"
 )
 """`SLATES_AFTER`'s shape on a card a photo ends (a stray photo after the last slate, a
 forgotten last slate): as often a test shot before the first slate, so it is said, not held."""
@@ -254,9 +306,21 @@ def _held_just_before_a_slate(
             waiting = shot if why == NO_SLATE or why.startswith(GAP_HELD) else None
     by_number = sorted(found, key=_card_order)
     return any(
-        shot.primary.time_source == "mtime" and _is_slate(after, reads)
-        for shot, after in pairwise(by_number)
+        shot.primary.time_source == "mtime"
+        and _is_slate(after, reads)
+        and (before is None or _at_a_start(before, reads, holds))
+        for before, shot, after in zip([None, *by_number], by_number, by_number[1:], strict=False)
     )
+
+
+def _at_a_start(shot: Shot, reads: Mapping[str, SlateRead], holds: Mapping[str, str]) -> bool:
+    """Whether a photo with no time that the camera numbered after ``shot`` stands at a
+    session's start too: ``shot`` is no slate, and was held for want of one (or has no time
+    itself). One after a slate's photos is that patient's, with its time lost."""
+    if _is_slate(shot, reads):
+        return False
+    why = holds.get(shot.primary.path, "")
+    return shot.primary.time_source == "mtime" or why == NO_SLATE or why.startswith(GAP_HELD)
 
 
 def _is_slate(shot: Shot, reads: Mapping[str, SlateRead]) -> bool:
