@@ -92,6 +92,32 @@ def test_a_card_pulled_before_the_check_read_a_file_is_one_error_too(
     )
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["wipe", "dry run"])
+def test_a_card_pulled_while_checked_shows_no_table_of_files_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fat_card: CardFactory, dry_run: bool
+) -> None:
+    """A trial: a card pulled during the wipe's check printed its whole table, each file
+    "keep | cannot be read from the card (Transport endpoint is not connected)", and "0
+    proven archived, to remove, 178 to keep", before the error; the dry run showed the table
+    alone, exit 3, as if the card had kept them. Both are the one error now."""
+    card, archive = ingested(tmp_path, fat_card)
+    real = wipe._read_card
+    reads: list[Path] = []
+
+    def pulled_after_one(path: Path) -> Any:
+        reads.append(path)
+        if len(reads) == 2:
+            fat_card.handle(card).pull()
+        return real(path)
+
+    monkeypatch.setattr(wipe, "_read_card", pulled_after_one)
+    extra = ("--dry-run",) if dry_run else ("--yes",)
+    ran = CliRunner().invoke(cli_app.app, ["wipe", str(card), "--archive", str(archive), *extra])
+    assert ran.exit_code == EXIT_FAILURE, ran.output
+    assert "while the wipe checked it" in " ".join(ran.stderr.split())
+    assert "cannot be read from the card" not in ran.output and "to keep" not in ran.output
+
+
 @pytest.mark.parametrize("command", ["wipe", "preview", "ingest"])
 def test_a_card_pulled_before_the_command_is_gone_not_bad_input(
     tmp_path: Path, fat_card: CardFactory, command: str

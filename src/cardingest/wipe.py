@@ -566,6 +566,7 @@ def plan_wipe(
             if on_file is not None:
                 on_file(source)
         catalogue.set_problems(gate.marks)
+    require_card_still_there(root)  # not a table of files "kept" as unreadable, then the error
     items = _photos_kept_with_their_sidecars(items)
     items += [WipeItem(path, "keep", not_a_photo(path)) for path in not_photos]
     items += [

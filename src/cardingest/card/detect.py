@@ -338,6 +338,13 @@ def card_top(root: Path, card: Card | None) -> Path:
     return top
 
 
+def _gone(source: str, exc: OSError) -> CardGoneError:
+    return CardGoneError(
+        f"The card at {source} is gone ({exc.strerror}): it was pulled or its driver stopped, "
+        "so nothing was read from it. Insert it again and run the command again."
+    )
+
+
 def _mount_first(path: Path) -> str:
     """The hint for a SOURCE that is a card's device or an image of one: the photos are read
     from its mounted folder (`cards` lists the cards mounted)."""
@@ -389,16 +396,19 @@ def resolve_source(
         resolved = path.resolve()
     except OSError as exc:
         if exc.errno in CARD_GONE_ERRNOS:  # a pulled FUSE card leaves its mount dead
-            raise CardGoneError(
-                f"The card at {source} is gone ({exc.strerror}): it was pulled or its driver "
-                "stopped, so nothing was read from it. Insert it again and run the command "
-                "again."
-            ) from None
+            raise _gone(source, exc) from None
         raise SourceError(f"Cannot read source {source}: {exc.strerror or exc}") from exc
     if not exists:
         raise SourceError(f"Source folder not found: {source}")
     if not is_dir:
         raise SourceError(f"Source is not a folder: {source}{_mount_first(path)}")
+    try:  # a dead FUSE mount's attributes stay cached for a moment: only a read tells
+        with os.scandir(resolved):
+            pass
+    except OSError as exc:
+        if exc.errno in CARD_GONE_ERRNOS:
+            raise _gone(source, exc) from None
+        raise SourceError(f"Source folder cannot be read: {source}") from None
     if not os.access(resolved, os.R_OK | os.X_OK):
         raise SourceError(f"Source folder cannot be read: {source}")
     for partition in _partitions() if partitions is None else partitions:
