@@ -34,6 +34,12 @@ def test_a_returning_patient_shows_what_was_archived_and_a_new_one_shows_as_new(
     lines = [" ".join(line.split()) for line in shown.stdout.splitlines()]
     assert "JBX3656 2 photo(s) to copy; 2 archived before, the last taken 2026-01-01" in lines
     assert "MCJ1984 1 photo(s) to copy; new to this archive" in lines
+    (folder / "IMG_0003.XMP").write_text("<x:xmpmeta/>", encoding="utf-8")  # not a photo
+    filed = cli("ingest", card, "--map", id_map, "--archive", archive)  # said after it too
+    assert filed.exit_code == 0, filed.stderr
+    lines = [" ".join(line.split()) for line in filed.stdout.splitlines()]
+    assert "JBX3656 2 photo(s) copied; 2 archived before, the last taken 2026-01-01" in lines
+    assert "MCJ1984 1 photo(s) copied; new to this archive" in lines
 
 
 def test_a_card_with_nothing_new_lists_no_patients(tmp_path: Path) -> None:

@@ -530,6 +530,14 @@ def said_card_removed(result: IngestResult) -> bool:
     return True
 
 
+def copied_shots(result: IngestResult) -> dict[str, int]:
+    """The new photos each patient was given, copied (`planner.new_shots`)."""
+    from ..plan.planner import new_shots
+
+    copied = ((o.item, o.target) for o in result.outcomes if o.action == "copy")
+    return {patient: len(shots) for patient, shots in new_shots(copied).items()}
+
+
 def print_result(result: IngestResult) -> None:
     from ..ingest import BACKED_UP, BACKUP_REPAIRED, mended
 
@@ -564,6 +572,7 @@ def print_result(result: IngestResult) -> None:
         output.out.print(f"[yellow]… and {sum(n for _, n in lines[50:])} more held[/]")
     if not result.plan.items:
         output.print_no_photos()
+    output.print_patients(result.plan, copied_shots(result))
     # Warnings, then the manifest, then the summary: the summary is the last line printed.
     output.print_warnings(
         [*result.plan.warnings, *(w for w in result.warnings if w not in result.recovered)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -279,23 +279,28 @@ def print_slates(plan: Plan) -> None:
         out.print(f"Slate {escape(slate.source)}: {text}")
 
 
-def print_patients(plan: Plan) -> None:
+def print_patients(plan: Plan, copied: Mapping[str, int] | None = None) -> None:
     """Each patient given new photos, with what the archive held for them before: a valid ID
-    of another patient shows as a returning patient new to the archive, or the reverse."""
-    if not plan.patients:
+    of another patient shows as a returning patient new to the archive, or the reverse.
+    ``copied``: after an ingest, the photos each patient was given (those copied)."""
+    tallies = [t for t in plan.patients if copied is None or copied.get(t.patient_id)]
+    if not tallies:
         return
     out.print("Patients (check each is the patient photographed):")
-    width = max(len(tally.patient_id) for tally in plan.patients)
-    for tally in plan.patients:
+    width = max(len(tally.patient_id) for tally in tallies)
+    for tally in tallies:
         before = (
             f"{tally.archived_before} archived before"
             + (f", the last taken {tally.last_taken}" if tally.last_taken else "")
             if tally.archived_before
             else "[bold]new to this archive[/]"
         )
-        out.print(
-            f"  {escape(tally.patient_id):<{width}}  {tally.to_copy} photo(s) to copy; {before}"
+        done = (
+            f"{tally.to_copy} photo(s) to copy"
+            if copied is None
+            else (f"{copied[tally.patient_id]} photo(s) copied")
         )
+        out.print(f"  {escape(tally.patient_id):<{width}}  {done}; {before}")
 
 
 def print_warnings(warnings: tuple[str, ...] | list[str], limit: int = 20) -> None:

@@ -722,11 +722,7 @@ def _patients(
     """Each patient given new photos, in card order, with their photos archived before.
 
     Photos are counted as shots (a RAW and its JPEG are one), slates and sidecars not."""
-    shots: dict[str, set[str]] = {}
-    for item in items:
-        new = item.action == "copy" and not item.repair and item.role == "photo"
-        if new and item.target and item.patient_id and not item.sidecar:
-            shots.setdefault(item.patient_id, set()).add(_base(item.target))
+    shots = new_shots((item, item.target) for item in items if item.action == "copy")
     before: dict[str, dict[str, str]] = {}
     for found in archived:
         base = _base(found.archive_path)
@@ -742,6 +738,17 @@ def _patients(
         )
         for patient, new in shots.items()
     )
+
+
+def new_shots(done: Iterable[tuple[PlanItem, str | None]]) -> dict[str, set[str]]:
+    """Each patient's new photos among ``done`` (an item copied, and its target), as shots:
+    a RAW and its JPEG are one; slates, sidecars and repairs are not counted."""
+    shots: dict[str, set[str]] = {}
+    for item, target in done:
+        photo = item.role == "photo" and not item.repair and not item.sidecar
+        if photo and target and item.patient_id:
+            shots.setdefault(item.patient_id, set()).add(_base(target))
+    return shots
 
 
 def _day(captured_raw: str) -> date | None:
