@@ -116,7 +116,7 @@ def test_a_photo_that_cannot_turn_losslessly_goes_unrotated_and_says_so(tmp_path
     data = oriented(tmp_path, "Nikon_D70.jpg", 3)  # 100x66: edge blocks cannot move whole
     frame = upright_frame(data)
     assert frame.data == data and frame.transform is None
-    assert frame.note is not None and "sent unrotated" in frame.note
+    assert frame.note is not None and "left unrotated" in frame.note
 
 
 def test_a_progressive_jpeg_becomes_baseline_with_the_same_pixels() -> None:
@@ -355,7 +355,27 @@ def test_export_refuses_to_overwrite_another_file(
     squatter.write_bytes(b"someone else's file")
     result = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, env=env)
     assert result.returncode == 1
-    assert "not overwriting" in result.stderr and squatter.read_bytes() == b"someone else's file"
+    assert "Not overwriting" in result.stderr and squatter.read_bytes() == b"someone else's file"
+
+
+def test_an_export_again_after_a_site_changed_says_the_file_there_is_not_the_photo_now(
+    archived: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A trial: exported, the site corrected (left to right), exported again into the same
+    folder: "exists with other content; not overwriting it", no word that the file there
+    holds the wrong side, which could go on the CD."""
+    archive, env = archived
+    out = tmp_path / "out"
+    kodak = next(p for p in search(archive, env) if p.startswith(OTHER) and p.endswith(".jpg"))
+    first = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, env=env)
+    assert first.returncode in (0, 3), first.stderr
+    assert (
+        cli("tag", kodak, "--site", "right forearm", "--archive", archive, env=env).returncode == 0
+    )
+    result = cli("dicom", "export", OTHER, "--archive", archive, "--out", out, env=env)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, said
+    assert "it is not this photo as archived now" in said and "before the folder goes out" in said
 
 
 def test_export_refuses_an_empty_out_or_one_that_is_a_file(

@@ -252,6 +252,22 @@ def test_pacs_stopped_mid_send_is_exit_1_and_the_rerun_sends_the_rest(
     assert cli("audit", "--archive", archive, env=env).returncode == 0  # the chain holds
 
 
+def test_a_forced_send_stopped_part_way_says_to_force_the_rest_too(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    """A trial: after a `send --force` the PACS stopped, the advice was a plain `dicom send`
+    again, which found every photo sent before and sent none."""
+    pacs.start()
+    env = environment(tmp_path, pacs.config_toml(tmp_path / "config.toml"))
+    assert send(archive, env)[0] in (0, 3)
+    pacs.stop()
+    pacs.start(lua=STOP_AT_THIRD)
+    result = cli("dicom", "send", "--force", "--archive", archive, env=env)
+    assert result.returncode == 1, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "not confirmed stay unsent; run `cardingest dicom send --force` again" in said, said
+
+
 def test_a_pacs_that_discards_or_is_down_is_exit_1_and_nothing_counts_as_sent(
     archive: Path, pacs: Orthanc, tmp_path: Path
 ) -> None:
@@ -565,6 +581,34 @@ def test_send_killed_mid_send_then_rerun_leaves_no_duplicate(
     assert cli("audit", "--archive", archive, env=env).returncode == 0
 
 
+def test_a_move_back_names_only_the_pacs_that_hold_the_photo_under_the_patient_it_leaves(
+    archive: Path, pacs: Orthanc, tmp_path: Path
+) -> None:
+    """A trial: a photo sent under PATIENT to two PACS, moved to OTHER and sent to the first
+    only, then moved back: the warning named both PACS, and at the second, which holds it
+    under PATIENT, the right one now, IT would have removed the right copy."""
+    pacs.start()
+    first = pacs.config_toml(tmp_path / "first.toml")
+    second = tmp_path / "second.toml"  # the same Orthanc at another loopback address
+    second.write_text(first.read_text().replace("127.0.0.1", "127.0.0.2"), encoding="utf-8")
+    env_first, env_second = environment(tmp_path, first), environment(tmp_path, second)
+    code, document = send(archive, env_first, PATIENT)
+    assert code in (0, 3), document
+    photo = next(i["path"] for i in document["items"] if i["action"] == "sent")
+    assert send(archive, env_second, PATIENT)[0] in (0, 3)
+    moved = cli("move", photo, "--to", OTHER, "--archive", archive, "--json", env=env_first)
+    [away] = json.loads(moved.stdout)["moved"]
+    assert sorted(json.loads(moved.stdout)["at_pacs"][0]["destinations"]) == [
+        again_at(pacs),
+        again_at(pacs).replace("127.0.0.1", "127.0.0.2"),
+    ]  # both hold it under PATIENT, whom it leaves
+    assert send(archive, env_first, OTHER)[0] in (0, 3)
+    back = cli("move", away["new"], "--to", PATIENT, "--archive", archive, "--json", env=env_first)
+    assert back.returncode == 0, back.stderr
+    [at_pacs] = json.loads(back.stdout)["at_pacs"]
+    assert at_pacs["destinations"] == [again_at(pacs)]  # only the first holds it under OTHER
+
+
 def test_a_site_changed_after_a_send_says_the_pacs_keeps_the_old_one(
     archive: Path, pacs: Orthanc, tmp_path: Path
 ) -> None:
@@ -583,6 +627,11 @@ def test_a_site_changed_after_a_send_says_the_pacs_keeps_the_old_one(
     assert "Have the site corrected at the PACS" in said
     quiet = cli("tag", sent[0], "--diagnosis", "naevus", "--archive", archive, env=env)
     assert quiet.returncode == 0 and "PACS" not in quiet.stderr, quiet.stderr
+    # A trial's `send --force` to push the correction said "sent", no word that it did not.
+    code, forced = send(archive, env, PATIENT, "--force")
+    assert code in (0, 3), forced
+    [again] = [i for i in forced["items"] if i["path"] == sent[0]]
+    assert "a site changed since does not reach it" in again["note"], again
 
 
 def test_a_send_finishes_a_stopped_move_first(archive: Path, pacs: Orthanc, tmp_path: Path) -> None:

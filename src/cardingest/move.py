@@ -47,6 +47,7 @@ from .errors import (
     Interrupted,
     UsageError,
 )
+from .export import uids
 from .models import METADIR, MOVE_JOURNAL_NAME, MovedPhoto
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX
@@ -905,11 +906,14 @@ def move(
     folder_template: str = DEFAULT_FOLDER_TEMPLATE,
     name_template: str = DEFAULT_NAME_TEMPLATE,
     backup_locks: BackupLocks | None = None,
+    uid_root: str | None = None,
 ) -> MoveResult:
     """Move what ``request`` names to ``request.to``. The caller holds the archive lock.
 
     An interrupted move is finished first. ``backup_locks`` is called with the backup roots
     involved, before any change there, and must return a context that holds their locks.
+    ``uid_root`` (the config's ``dicom_uid_root``) tells which PACS hold a photo under the
+    patient it leaves (`MoveResult.at_pacs`); None: any PACS that holds it at all.
     """
     if not request.paths and request.from_id is None:
         raise UsageError("Say what to move: archive paths, or --from ID (with filters)")
@@ -936,7 +940,12 @@ def move(
                 folder_template=folder_template,
                 name_template=name_template,
             )
-            at_pacs = catalogue.dicom_destinations([m.old for m in moves]) if moves else {}
+            holding = (
+                {m.old: uids.instance(uid_root, m.patient_from, m.sha256) for m in moves}
+                if uid_root is not None
+                else None
+            )
+            at_pacs = catalogue.dicom_destinations([m.old for m in moves], holding)
     except CatalogueError as exc:  # the catalogue's server stopped, say, before any change
         if not any(line.startswith("Nothing was") for line in exc.details):
             exc.details.append(

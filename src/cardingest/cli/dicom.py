@@ -270,7 +270,7 @@ def say_send_problems(result: DicomResult) -> None:
         output.err.print(f"[red]error:[/] {escape(result.stopped)}")
         output.err.print(
             f"{len(result.not_sent)} photo(s) not confirmed stay unsent; run"
-            f" `cardingest dicom send` again {escape(result.retry)}."
+            f" `{escape(result.again)}` again {escape(result.retry)}."
         )
 
 

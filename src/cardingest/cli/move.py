@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import EXIT_OK, UsageError
+from ..errors import EXIT_OK, ConfigError, UsageError
 from ..ids import validate_id
 from ..models import Settings
 from . import documents, output
 from .common import diagnosis_filter, handles_errors, lookup_id, parse_range
-from .config import load_settings
+from .config import load_dicom_settings, load_settings
 from .options import ArchiveOpt, CatalogueOpt, JsonOpt
 from .output import escape
 
@@ -107,6 +107,15 @@ def keywords_kept(to: str) -> str:
     )
 
 
+def _uid_root(settings: Settings) -> str | None:
+    """The config's ``dicom_uid_root``, for which PACS hold a moved photo under its old ID;
+    None where the config's DICOM settings do not load (a move is no place to refuse them)."""
+    try:
+        return load_dicom_settings(settings)[0].uid_root
+    except ConfigError:
+        return None
+
+
 def warn_at_pacs(result: MoveResult) -> None:
     """On stderr, with --json too: moved photos a PACS holds under the old patient."""
     if result.at_pacs:
@@ -161,6 +170,7 @@ def run_move(
             folder_template=settings.folder_template,
             name_template=settings.name_template,
             backup_locks=lock_backups("move (as backup)"),
+            uid_root=_uid_root(settings),
         )
     if as_json:
         warnings = [keywords_kept(result.to)] if result.moved else []

@@ -10,9 +10,7 @@ same instances, never duplicates.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,12 +21,12 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import UID, JPEGBaseline8Bit
 
 from .. import __version__
+from . import uids
 from .rotate import Frame
 from .settings import DEFAULT_UID_ROOT, DicomOptions
 
 VL_PHOTOGRAPHIC = UID("1.2.840.10008.5.1.4.1.1.77.1.4")
 """VL Photographic Image Storage."""
-_NAMESPACE = uuid.UUID("6f1c3c5e-1c0b-5d7c-9a53-63617264696e")
 IMPLEMENTATION_VERSION = f"CARDINGEST_{__version__}".replace(".", "_")[:16]
 
 # Body sites a clinic types, mapped to SNOMED CT codes (DICOM CID 4031 Common Anatomic
@@ -107,16 +105,12 @@ class PhotoFacts:
 
 def derive_uid(root: str, kind: str, *parts: str) -> UID:
     """A deterministic UID for ``kind`` (instance, study, series) of ``parts``."""
-    name = "\x1f".join(("cardingest", kind, *parts))
-    if root == DEFAULT_UID_ROOT:
-        return UID(f"2.25.{uuid.uuid5(_NAMESPACE, name).int}")
-    digits = str(int(hashlib.sha256(name.encode("utf-8")).hexdigest(), 16))
-    return UID(f"{root}.{digits}"[:64])
+    return UID(uids.derive(root, kind, *parts))
 
 
 def instance_uid(root: str, patient_id: str, sha256: str) -> UID:
     """The SOP Instance UID of a photo: from its ID and the sha256 of the archived file."""
-    return derive_uid(root, "instance", patient_id, sha256.lower())
+    return UID(uids.instance(root, patient_id, sha256))
 
 
 def study_uid(root: str, patient_id: str, ingest_id: str) -> UID:

@@ -83,7 +83,7 @@ def upright_frame(data: bytes, info: JpegInfo | None = None) -> Frame:
         return Frame(
             data,
             info,
-            note=f"EXIF Orientation {info.orientation}: sent unrotated (jpegtran not installed)",
+            note=f"EXIF Orientation {info.orientation}: left unrotated (jpegtran not installed)",
         )
     note = None
     if turn is not None:
@@ -98,7 +98,7 @@ def upright_frame(data: bytes, info: JpegInfo | None = None) -> Frame:
                     info,
                     note=(
                         f"EXIF Orientation {info.orientation}: cannot be turned losslessly"
-                        f" ({exc}); sent unrotated"
+                        f" ({exc}); left unrotated"
                     ),
                 )
             note = f"EXIF Orientation {info.orientation}: cannot be turned losslessly; unrotated"

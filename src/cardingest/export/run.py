@@ -64,6 +64,8 @@ class DicomResult:
     retry: str = WHEN_PACS_ANSWERS
     """When to send the rest again, once ``stopped``."""
     destination: str | None = None
+    again: str = "cardingest dicom send"
+    """The command that sends the rest (``--force`` kept, or a plain send sends none)."""
     out_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
     """Patients' folders of an export's ``--out`` closed to other accounts."""
@@ -92,7 +94,12 @@ def _write_new(path: Path, data: bytes) -> bool:
     try:
         if path.read_bytes() == data:
             return False
-        raise FileExistsError(f"{path} exists with other content; not overwriting it")
+        raise FileExistsError(
+            f"{path} exists with other content (an export from before this photo's site or "
+            "the config's DICOM settings changed, or another file): it is not this photo as "
+            "archived now. Not overwriting it: remove it before the folder goes out, or "
+            "export into a new --out"
+        )
     except FileNotFoundError:
         pass
     modes.make_dirs(path.parent)
@@ -232,6 +239,8 @@ def send_photos(
     """
     destination = config.destination
     result = DicomResult(left_out=list(selection.left_out), destination=destination)
+    if force:
+        result.again = "cardingest dicom send --force"
     sent = catalogue.dicom_sent(destination)
     todo = []
     elsewhere: dict[str, str] = {}
@@ -293,6 +302,13 @@ def send_photos(
                         "patient, have it removed there"
                     )
                     note = f"{note}; {moved}" if note else moved
+                elif record.archive_path in sent:  # --force: the same instance again
+                    kept = (
+                        "sent again under the instance UID the PACS holds: a PACS keeps an "
+                        "instance as it first stored it, so a site changed since does not "
+                        "reach it (have it corrected at the PACS)"
+                    )
+                    note = f"{note}; {kept}" if note else kept
                 done = Done(
                     record.patient_id,
                     record.archive_path,
@@ -314,8 +330,8 @@ def send_photos(
         raise Interrupted(
             f"Interrupted: {len(result.done)} photo(s) were sent, confirmed by the PACS and "
             f"recorded; {len(remaining)} were not (one on its way may be at the PACS: sent "
-            "again, it goes under the same instance UID). Run `cardingest dicom send` again "
-            "to send them."
+            f"again, it goes under the same instance UID). Run `{result.again}` again to send "
+            "them."
         ) from None
     finally:
         result.not_sent = remaining
@@ -326,7 +342,7 @@ def send_photos(
 
 def _sent_before_loss(result: DicomResult, remaining: list[str]) -> str:
     rest = (
-        f"run `cardingest dicom send` again when the catalogue answers: it sends the "
+        f"run `{result.again}` again when the catalogue answers: it sends the "
         f"{len(remaining)} not recorded (one sent but not yet recorded goes again, under the "
         "same instance UID, so the PACS keeps one copy)"
         if remaining
