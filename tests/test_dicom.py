@@ -301,6 +301,11 @@ def test_export_writes_files_that_dciodvfy_passes(
         frame = next(generate_frames(ds.PixelData, number_of_frames=1))
         if "transform" not in item:
             assert bytes(frame) == padded(original)
+            assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY"]
+        else:  # a trial: a turned image was ORIGINAL, while its description said "Turned"
+            assert list(ds.ImageType) == ["DERIVED", "PRIMARY"]
+            assert ds.DerivationDescription.startswith("Turned upright losslessly")
+    assert any("transform" in i for i in document["items"] if i["action"] == "written")
     # exiftool's DateTimeOriginal is the oracle for the capture time.
     by_path = {i["path"]: i for i in document["items"]}
     canon = next(p for p in by_path if p.endswith("JBX3656-20071129-161621.jpg"))

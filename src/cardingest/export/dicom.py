@@ -302,7 +302,8 @@ def build_dataset(facts: PhotoFacts, frame: Frame, options: DicomOptions) -> Dat
     ds.PatientOrientation = ""
     if side is not None:
         ds.ImageLaterality = side
-    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    # A turned (or recoded) frame is derived from the camera's, as its description says.
+    ds.ImageType = ["DERIVED" if frame.transform else "ORIGINAL", "PRIMARY"]
     ds.ContentDate = _da(facts.captured_at)
     ds.ContentTime = _tm(facts.captured_at, facts.subsec)
     ds.AcquisitionDateTime = _da(facts.captured_at) + _tm(facts.captured_at, facts.subsec)
