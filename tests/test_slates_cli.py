@@ -58,6 +58,8 @@ def test_slate_sheet_decodes_to_the_id_in_both_codes(tmp_path: Path, samples_dir
         ("Code 128", "JBX3656"),
         ("QR Code", "JBX3656"),
         ("QR Code", "JBX3656"),
+        ("QR Code", "JBX3656"),
+        ("QR Code", "JBX3656"),
     ]
     # Photographed from across the room: a real photo with the sheet in it.
     shot = slate_photo(samples_dir / "real" / "22-canon_tags.jpg", "JBX3656", "qr", T0)
@@ -352,16 +354,20 @@ def _sheet_photo(
 @pytest.mark.parametrize(
     ("out", "angle"),
     [((-0.36, 0), 4.0), ((-0.24, 0), 0.0), ((-0.43, 0), -8.0), ((0.4, 0), 8.0),
-     ((0, -0.3), 3.0), ((0, 0.3), -3.0)],
-    ids=["left third, turned", "left quarter", "left, turned back", "right", "top", "bottom"],
+     ((0, -0.3), 3.0), ((0, 0.3), -3.0), ((0.42, -0.42), 0.0), ((-0.42, -0.42), 8.0),
+     ((0.4, 0.4), -8.0), ((-0.35, 0.35), 0.0)],
+    ids=["left third, turned", "left quarter", "left, turned back", "right", "top", "bottom",
+         "top right corner", "top left corner, turned", "bottom right corner, turned back",
+         "bottom left corner"],
 )  # fmt: skip
-def test_the_sheet_cut_off_at_any_one_edge_still_reads(
+def test_the_sheet_cut_off_at_an_edge_or_a_corner_still_reads(
     tmp_path: Path, samples_dir: Path, out: tuple[float, float], angle: float
 ) -> None:
     """A trial: the sheet, with one QR code, photographed with its left third out of the
     frame (one corner mark left) read as no slate, and it and its patient's photos were
-    filed under the patient before, exit 0. The sheet now has two codes, at the top left and
-    below it at the right: one of them is whole whichever edge cuts it."""
+    filed under the patient before, exit 0; with two (top left, lower right), one cut at its
+    top right corner did the same. The sheet now has a code in each corner: one of them is
+    whole whichever edge or corner cuts it (up to nearly half its width and height)."""
     real = samples_dir / "real" / "22-canon_tags.jpg"
     shot = _sheet_photo(tmp_path, real, "ACA31FM", out=out, angle=angle)
     assert decode(shot, SlateOptions()) == SlateRead(path="", ids=("ACA31FM",))

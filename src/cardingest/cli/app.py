@@ -1095,10 +1095,10 @@ def slate_command(
         typer.Option("--out", help="PNG or PDF file to write (default ./slate-ID.png)."),
     ] = None,
 ) -> None:
-    """Make a printable slate: the ID as two QR codes, a Code 128 and in large type, nothing else.
+    """Make a printable slate: the ID as four QR codes, a Code 128 and in large type, nothing else.
 
-    One QR code stays whole when an edge of the slate is out of the frame. Photograph it
-    before a patient's lesion photos and ingest with --slates.
+    One QR code stays whole when an edge or a corner of the slate is out of the frame.
+    Photograph it before a patient's lesion photos and ingest with --slates.
     """
     settings = load_settings()
     checked = validate_id(

@@ -1,6 +1,6 @@
 """``cardingest slate ID``: a printable slate for clinics whose labels carry no barcode.
 
-An A6 page at 300 dpi (PNG, or PDF when the file name ends in ``.pdf``): two QR codes, a
+An A6 page at 300 dpi (PNG, or PDF when the file name ends in ``.pdf``): four QR codes, a
 Code 128 and the ID in large type. Nothing else about the patient is on it.
 """
 
@@ -20,10 +20,10 @@ DPI = 300
 PAGE = (1240, 1748)
 """A6 (105 × 148 mm) at 300 dpi."""
 _MARGIN = 90
-_QR_SIDE = 520
-"""Each QR code's side: two fit one above the other with the bars and the ID below."""
-_QR_GAP = 90
-"""Between the two codes: more than a QR code's quiet zone of four modules."""
+_QR_SIDE = 470
+"""Each QR code's side: two fit side by side, and two rows with the bars and the ID between."""
+_QR_GAP = 60
+"""Between a code and the bars: with the margins, more than a QR code's quiet zone."""
 
 
 def _code(payload: str, kind: str) -> Image.Image:
@@ -36,27 +36,29 @@ def _code(payload: str, kind: str) -> Image.Image:
 
 
 def render(patient_id: str) -> Image.Image:
-    """The sheet for an already validated ID: two QR codes, one at the top left and one
-    below it at the right, then the Code 128 and the ID. A slate cut off by the frame at
-    any one edge still shows one of the codes whole: a trial's slate with its left third out
-    of the frame, when the sheet had one QR code, read as no slate, and its patient's photos
-    went to the patient before."""
+    """The sheet for an already validated ID: a QR code in each corner, the Code 128 and the
+    ID between them. A slate cut off by the frame at one edge, or at a corner up to nearly
+    half its width and height, still shows one of the codes whole: a trial's slate with its
+    left third out of the frame, when the sheet had one QR code, read as no slate, and its
+    patient's photos went to the patient before; with two (top left, lower right) a slate
+    cut at the top right corner did the same."""
     page = Image.new("L", PAGE, 255)
     width = PAGE[0] - 2 * _MARGIN
     qr = _code(patient_id, "qr")
     qr = qr.crop(ImageOps.invert(qr).getbbox())  # the page's white is its quiet zone
     scale = _QR_SIDE // qr.width
     qr = qr.resize((qr.width * scale, qr.height * scale), Image.Resampling.NEAREST)
-    page.paste(qr, (_MARGIN, _MARGIN))
-    page.paste(qr, (PAGE[0] - _MARGIN - qr.width, _MARGIN + qr.height + _QR_GAP))
-    top = _MARGIN + 2 * qr.height + 2 * _QR_GAP
+    for x in (_MARGIN, PAGE[0] - _MARGIN - qr.width):
+        for y in (_MARGIN, PAGE[1] - _MARGIN - qr.height):
+            page.paste(qr, (x, y))
+    top = _MARGIN + qr.height + _QR_GAP
     bars = _code(patient_id, "code128")
     scale = max(1, width // bars.width)
-    bars = bars.resize((bars.width * scale, 200), Image.Resampling.NEAREST)
+    bars = bars.resize((bars.width * scale, 190), Image.Resampling.NEAREST)
     page.paste(bars, ((PAGE[0] - bars.width) // 2, top))
-    top += bars.height + 30
+    top += bars.height + 25
     draw = ImageDraw.Draw(page)
-    size = 180
+    size = 170
     font = ImageFont.load_default(size=size)
     while size > 40 and draw.textlength(patient_id, font=font) > width:
         size -= 10
