@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable
 
 from .errors import ConfigError, InvalidIdError
+from .idtext import nhi_candidates, reading
 from .text import keyword_problem
 
 SCHEMES: tuple[str, ...] = ("nhi", "nhs", "ihi", "medicare", "pattern")
@@ -281,43 +282,19 @@ _VALIDATORS: dict[str, Callable[[str], str]] = {
 }
 
 
-_NHI_SPAN = re.compile(r"(?=([A-Za-z]{3})([ ./_-]?)([0-9]{2}[A-Za-z0-9]{2}))")
-"""Every place an NHI could start, overlapping, glued to the words around it or not, its
-letters set apart from the rest as people write them (``JBX 3656``, ``MCJ-1984``)."""
-_YEAR = re.compile(r"(?:19|20)[0-9]{2}")
-"""Four digits a space sets apart from three letters, read as a year: ``BCC 2019``, a
-lesion's history, not an ID (one in eleven such would pass the NHI check). ``MCJ-1984`` is
-still an ID."""
 _NUMBER = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9])+(?![0-9])")
-_LOOK_ALIKES = str.maketrans(
-    "АВСЕНІЈКМОРЅТХУаесіјорѕхуΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρτυχ",
-    "ABCEHIJKMOPSTXYaecijopsxyABEZHIKMNOPTYXoikvptux",
-)
-"""Cyrillic and Greek letters drawn as Latin ones: an ID typed with one reads as that ID."""
-
-
-def _set_apart(text: str, found: re.Match[str]) -> bool:
-    """Whether letters set apart from the digits after them read as an ID's: a word of
-    their own (``lesion 0006`` is no ION0006), and no year after a space (`_YEAR`)."""
-    start = found.start()
-    if start and text[start - 1].isalpha():
-        return False
-    return not (found[2] == " " and _YEAR.fullmatch(found[3]))
 
 
 def ids_within(text: str, scheme: str, *, allow_test_ids: bool = False) -> list[str]:
     """The patient IDs of ``scheme`` written inside ``text`` (a diagnosis or a site), each
     as it would be filed. Only the schemes with a check character are looked for: a word
     that passes one is an ID by intent; a ``pattern`` (``[0-9]+``, say) could take "2 mm".
-    The text is read as a person reads it: fullwidth and other compatibility forms as their
-    ASCII letters and digits (NFKC), Cyrillic and Greek look-alikes as Latin."""
-    text = unicodedata.normalize("NFKC", text).translate(_LOOK_ALIKES)
+    The text is read as a person reads it (`idtext.reading`: fullwidth forms, marked and
+    look-alike letters, other scripts' digits), an NHI also set apart in parts
+    (`idtext.nhi_candidates`)."""
+    text = reading(text)
     if scheme == "nhi":
-        words = [
-            found[1] + found[3]
-            for found in _NHI_SPAN.finditer(text)
-            if not found[2] or _set_apart(text, found)
-        ]
+        words = nhi_candidates(text)
     elif scheme in ("nhs", "ihi", "medicare"):  # grouped (943 476 5919), and each run alone
         words = [*_NUMBER.findall(text), *re.findall(r"[0-9]+", text)]
     else:
