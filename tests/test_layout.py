@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "models": 0,
     "ids": 0,
+    "idtext": 0,
     "text": 0,
     "host": 0,
     "storage": 1,
