@@ -846,3 +846,13 @@ def test_one_patients_photos_of_several_days_are_warned_of(tmp_path: Path) -> No
     one_day = dated_card(tmp_path / "one", count=3, minutes=60)
     result = cli("preview", one_day, "--id", "JBX3656", "--archive", tmp_path / "a", "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == []
+    # A copy put back (deleted from the archive) is no new photo of that day (a trial's
+    # warning said two days where the patient list said one new photo).
+    archive = tmp_path / "b"
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == 0
+    next((archive / "JBX3656").glob("*-20260102-*.jpg")).unlink()
+    from exif_bytes import exif_jpeg
+
+    (card / "DCIM" / "100CANON" / "IMG_0004.JPG").write_bytes(exif_jpeg("2026:01:01 09:00:00"))
+    again = cli("preview", card, "--id", "JBX3656", "--archive", archive, "--json")
+    assert json.loads(again.stdout)["warnings"] == [], again.stdout

@@ -704,7 +704,7 @@ def _days_of_one_patient(items: Iterable[PlanItem]) -> tuple[str, ...]:
     is no error, and the tool does not guess whose a day's photos are."""
     days: dict[str, Counter[date]] = {}
     for item in items:
-        if item.action == "copy" and not item.sidecar and item.patient_id:
+        if item.action == "copy" and not item.sidecar and not item.repair and item.patient_id:
             days.setdefault(item.patient_id, Counter())[item.captured_at.date()] += 1
     return tuple(
         f"{patient}'s photos to copy were taken on {len(count)} days ("
