@@ -344,29 +344,43 @@ def test_watch_once_with_an_id_refuses_two_cards_and_files_neither(
 
 
 @pytest.mark.card
-def test_watch_waits_for_removal_then_takes_the_next_card_until_ctrl_c(
-    fat_card: CardFactory, tmp_path: Path, samples_dir: Path
-) -> None:
-    archive = tmp_path / "archive"
+def watch_two_cards(
+    fat_card: CardFactory,
+    tmp_path: Path,
+    samples_dir: Path,
+    archive: Path,
+    *,
+    between: Callable[[], object] = lambda: None,
+    second: str = "Done with CARD2",
+) -> str:
+    """The log of `watch --slates` given JBX3656's card, then (``between`` done once that is
+    out) ACA31FM's, until ``second`` shows, then Ctrl-C (exit 0)."""
     process, log = start_watch(tmp_path, "--slates", "--archive", str(archive), "--interval", "0.2")
     try:
         first = fat_card(slated_card_files(tmp_path, samples_dir, "JBX3656", 2, 1), label="CARD1")
-        wait_for(log, "remove the card", process)
-        time.sleep(1)
-        assert log.read_text().count("copied and verified") == 1
+        wait_for(log, "Done with CARD1", process)
         fat_card.handle(first).unmount()
         wait_for(log, "Card CARD1 removed", process)
+        between()
         fat_card(slated_card_files(tmp_path, samples_dir, "ACA31FM", 2, 2), label="CARD2")
-        wait_for(log, "Done with CARD2", process)
+        wait_for(log, second, process)
         process.send_signal(signal.SIGINT)
         assert exit_code(process, log) == 0, log.read_text()
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    text = log.read_text()
+    return log.read_text()
+
+
+def test_watch_waits_for_removal_then_takes_the_next_card_until_ctrl_c(
+    fat_card: CardFactory, tmp_path: Path, samples_dir: Path
+) -> None:
+    archive = tmp_path / "archive"
+    text = watch_two_cards(fat_card, tmp_path, samples_dir, archive)
     assert "Stopped watching for cards." in text
     assert text.count("Card CARD1 at") == 1 and text.count("Card CARD1 removed") == 1, text
+    assert text.count("copied and verified") == 2, text
     # Each card under its own slate's patient: the slate and two photos.
     assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3, text
     assert len(list((archive / "ACA31FM").glob("*.jpg"))) == 3, text
@@ -381,22 +395,14 @@ def test_an_archive_gone_since_an_earlier_card_is_not_started_again_below_it(
     cleared the card. Now the card is refused, said not done with, and nothing is made."""
     archive = tmp_path / "nas" / "archive"
     archive.parent.mkdir()
-    process, log = start_watch(tmp_path, "--slates", "--archive", str(archive), "--interval", "0.2")
-    try:
-        first = fat_card(slated_card_files(tmp_path, samples_dir, "JBX3656", 2, 1), label="CARD1")
-        wait_for(log, "Done with CARD1", process)
-        fat_card.handle(first).unmount()
-        wait_for(log, "Card CARD1 removed", process)
-        archive.rename(tmp_path / "away")  # the NAS unmounted: its mount point is empty
-        fat_card(slated_card_files(tmp_path, samples_dir, "ACA31FM", 2, 2), label="CARD2")
-        wait_for(log, "Not done with CARD2", process)
-        process.send_signal(signal.SIGINT)
-        assert exit_code(process, log) == 0, log.read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    text = " ".join(log.read_text().split())
+
+    def unmounted() -> None:  # the NAS's mount point left empty
+        archive.rename(tmp_path / "away")
+
+    text = watch_two_cards(
+        fat_card, tmp_path, samples_dir, archive, between=unmounted, second="Not done with CARD2"
+    )
+    text = " ".join(text.split())
     assert f"The archive {archive} was there for an earlier card, and is not now" in text, text
     assert not archive.exists()
     assert text.count("copied and verified") == 1, text
@@ -494,6 +500,20 @@ def test_watch_says_so_when_a_card_goes_before_it_is_read(
     ]
 
 
+def gone_at(point: str, how: Callable[[], object], *args: object) -> tuple[int, str, str]:
+    """The exit code, stdout and stderr of the CLI held at ``point`` while ``how`` takes its
+    card away (unmounted, or pulled)."""
+    process = paused_at(point, *args, preexec_fn=operator_signals)
+    try:
+        how()
+        out, err = process.communicate("go\n", timeout=300)  # a guard, not a wait
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, out, err
+
+
 @pytest.mark.card
 def test_ingest_of_a_card_unmounted_before_its_scan_says_so(
     fat_card: CardFactory, tmp_path: Path
@@ -501,15 +521,8 @@ def test_ingest_of_a_card_unmounted_before_its_scan_says_so(
     archive = tmp_path / "archive"
     mount = fat_card(card_files(tmp_path, 2, 1), label="CARD1")
     args = ("ingest", mount, "--id", "JBX3656", "--archive", archive)
-    process = paused_at("scan-wait", *args, preexec_fn=operator_signals)
-    try:
-        fat_card.handle(mount).unmount()
-        out, err = process.communicate("go\n", timeout=300)  # a guard, not a wait
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 1, out + err
+    code, out, err = gone_at("scan-wait", fat_card.handle(mount).unmount, *args)
+    assert code == 1, out + err
     assert f"The card at {mount} was removed before it was read: nothing was copied" in err
     assert "No photos found" not in out + err
     assert not archive.exists()  # a fresh archive opened for it is taken away again
@@ -524,16 +537,9 @@ def test_a_card_pulled_while_its_slates_are_read_is_said_gone_not_held_photo_by_
     archive = tmp_path / "archive"
     mount = fat_card(slated_card_files(tmp_path, samples_dir, "JBX3656", 6, 1), label="CARD1")
     args = ("ingest", mount, "--slates", "--archive", archive)
-    process = paused_at("slates-wait", *args, preexec_fn=operator_signals)
-    try:
-        fat_card.handle(mount).pull()
-        out, err = process.communicate("go\n", timeout=300)  # a guard, not a wait
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    code, out, err = gone_at("slates-wait", fat_card.handle(mount).pull, *args)
     said = " ".join((out + err).split())
-    assert process.returncode == 1, said
+    assert code == 1, said
     assert f"The card at {mount} was removed while its photos were read: nothing was" in said
     assert "could not be decoded" not in said and "held on the card" not in said, said
     assert not archive.exists()
