@@ -607,6 +607,11 @@ def test_a_move_back_names_only_the_pacs_that_hold_the_photo_under_the_patient_i
     assert back.returncode == 0, back.stderr
     [at_pacs] = json.loads(back.stdout)["at_pacs"]
     assert at_pacs["destinations"] == [again_at(pacs)]  # only the first holds it under OTHER
+    # Moved on again: both hold it under a patient it is not (a second reader's case).
+    [home] = json.loads(back.stdout)["moved"]
+    on = cli("move", home["new"], "--to", "ALU7207", "--archive", archive, "--json", env=env_first)
+    assert on.returncode == 0, on.stderr
+    assert len(json.loads(on.stdout)["at_pacs"][0]["destinations"]) == 2
 
 
 def test_a_site_changed_after_a_send_says_the_pacs_keeps_the_old_one(

@@ -541,3 +541,18 @@ def test_tag_of_a_photo_missing_from_the_archive_says_so(archive: Path) -> None:
     assert "its photo is missing from the archive; the keywords are in the catalogue" in said
     assert (sidecar.read_bytes() if sidecar.exists() else None) == before  # not written
     assert all("after" in r["diagnosis"] for r in search(archive, "--id", "ZAA0067"))
+
+
+def test_tag_with_the_backup_disk_not_connected_says_so_not_a_missing_photo(
+    tmp_path: Path,
+) -> None:
+    """A second reader: with the backup's disk unplugged, each backup copy was called a
+    photo "missing from the archive", to be put back by the next ingest."""
+    backup = tmp_path / "backup"
+    archive = ingest_demo(tmp_path, "--backup", str(backup))[1]
+    backup.rename(tmp_path / "unplugged")
+    code, _, err = invoke("tag", "ZAA0067", "--diagnosis", "later", "--archive", archive)
+    said = " ".join(err.split())
+    assert code == 1, err
+    assert f"the backup folder {backup} is not there (its disk not connected?)" in said, said
+    assert "missing from the archive" not in said

@@ -717,7 +717,8 @@ def test_an_out_this_account_cannot_write_in_is_refused_before_anything(
         )  # fmt: skip
         said = " ".join(run.stderr.split())
         assert run.code == 2, run.stderr
-        assert "cannot write in" in said and "give a folder of your own" in said, said
+        assert "the account root cannot write in" in said, said
+        assert "give a folder this account can write in" in said, said
     assert list(shut.iterdir()) == []
     assert len(list(AuditLog(archive).events())) == events
     dangling = tmp_path / "dangling"

@@ -292,10 +292,10 @@ def ids_within(text: str, scheme: str, *, allow_test_ids: bool = False) -> list[
     The text is read as a person reads it (`idtext.reading`: fullwidth forms, marked and
     look-alike letters, other scripts' digits), an NHI also set apart in parts
     (`idtext.nhi_candidates`)."""
-    text = reading(text)
     if scheme == "nhi":
         words = nhi_candidates(text)
     elif scheme in ("nhs", "ihi", "medicare"):  # grouped (943 476 5919), and each run alone
+        text = reading(text)
         words = [*_NUMBER.findall(text), *re.findall(r"[0-9]+", text)]
     else:
         return []

@@ -2,15 +2,15 @@
 
 A keyword goes with the photos into sidecars, DICOM files and referrals, so one that holds a
 patient's NHI is refused (`ids.id_within_problem`). People write an NHI set apart in many
-ways (``JBX 3656``, ``MCJ-1984``, ``NHI: JBX 36 56``, ``ACA31 FM``, an en dash from a word
+ways (``JBX 3656``, ``JBX-3656``, ``NHI: JBX 36 56``, ``ACA31 FM``, an en dash from a word
 processor) and in characters that look like its letters (fullwidth, Cyrillic, a letter with
 a mark). Each reading here is only a candidate: `ids.validate_id` keeps those that pass the
 NHI's check, so a random code passes about one time in eleven. What is not read as an NHI,
 though it may pass: a year after three letters and a separator (``BCC 2019``, ``BCC-2019``,
-``Mar-2017``, ``12MAR2024``), a size or dose (``SCC 15mm``, ``MTX 30mg``), letters that end a
-longer word before a separator (``lesion 0006``), a longer run of digits (``SCT
-254651007``), and anything set apart by brackets or underscores (``LES (0006)``,
-``DSC_1234``).
+``Mar-2017``, ``12MAR2024``) or a month set apart (``Jan 04 24``), a size or dose (``SCC
+15mm``, ``MTX 30MG``), letters that end a longer word before a separator (``lesion 0006``),
+a longer run of digits (``SCT 254651007``), and anything set apart by brackets or
+underscores (``LES (0006)``, ``DSC_1234``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import re
 import unicodedata
 
 _LOOK_ALIKES = str.maketrans(
-    "АВСЕНІЈКМОРЅТХУаесіјорѕхуΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρτυχ",
-    "ABCEHIJKMOPSTXYaecijopsxyABEZHIKMNOPTYXoikvptux",
+    "АВСЕНІЈКМОРЅТХУаесіјкорѕхуΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρτυχ",
+    "ABCEHIJKMOPSTXYaecijkopsxyABEZHIKMNOPTYXoikvptux",
 )
 """Cyrillic and Greek letters drawn as Latin ones: an ID typed with one reads as that ID."""
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
@@ -30,7 +30,11 @@ _NOT_APART = frozenset("()[]{}<>_")
 """Characters that set a code apart on purpose, not the parts of one NHI."""
 _YEAR = re.compile(r"(?:19|20)[0-9]{2}")
 _UNITS = frozenset({"mm", "cm", "mg", "ml", "kg", "um"})
-"""Two lower-case letters that end a size or a dose (``15mm``), not an NHI's."""
+"""Two letters that end a size or a dose (``15mm``, ``30MG``), not an NHI's."""
+_MONTHS = frozenset(
+    {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}
+)
+"""A month set apart from its digits begins a date (``Jan 04 24``), not an NHI."""
 _LENGTH = 7
 
 
@@ -91,10 +95,11 @@ def _window(text: str, tokens: list[re.Match[str]], first: int, offset: int) -> 
     if after and after.isdigit() == window[-1].isdigit():
         return None  # a longer run of the same kind: JBX36561, SCT 254651007
     before = text[start - 1] if start else ""
-    if window[-2:] in _UNITS:
-        return None  # SCC 15mm, MTX 30mg
-    if _YEAR.fullmatch(window[3:]) and (3 in apart_at or before.isdigit()):
-        return None  # BCC 2019, BCC-2019, 12MAR2024
+    if window[-2:].lower() in _UNITS:
+        return None  # SCC 15mm, MTX 30MG
+    dated = 3 in apart_at or before.isdigit()
+    if dated and (_YEAR.fullmatch(window[3:]) or window[:3].upper() in _MONTHS):
+        return None  # BCC 2019, BCC-2019, 12MAR2024, Jan 04 24
     if apart_at and offset and before.isalpha():
         return None  # lesion 0006: the end of a word, then a number
     return window

@@ -108,7 +108,8 @@ class MoveResult:
     """``--from`` with nothing left to move: the IDs of the earlier moves that moved what it
     asks for to ``to`` already; their files are in ``already``."""
     at_pacs: dict[str, list[str]] = field(default_factory=dict)
-    """Moved photos (new path) a PACS holds, under the old patient ID: by destination."""
+    """Moved photos (new path) a PACS holds under another patient ID than the one they go to
+    (or an earlier `dicom_uid_root`): by destination."""
     kept: list[tuple[str, str]] = field(default_factory=list)
     """(path, why) of the slates ``--from`` matched, left with the patient they name."""
 
@@ -913,7 +914,8 @@ def move(
     An interrupted move is finished first. ``backup_locks`` is called with the backup roots
     involved, before any change there, and must return a context that holds their locks.
     ``uid_root`` (the config's ``dicom_uid_root``) tells which PACS hold a photo under the
-    patient it leaves (`MoveResult.at_pacs`); None: any PACS that holds it at all.
+    patient it goes to already (`MoveResult.at_pacs` leaves them out: every other holds it
+    under another patient, or an earlier root); None: any PACS that holds it at all.
     """
     if not request.paths and request.from_id is None:
         raise UsageError("Say what to move: archive paths, or --from ID (with filters)")
@@ -940,12 +942,12 @@ def move(
                 folder_template=folder_template,
                 name_template=name_template,
             )
-            holding = (
-                {m.old: uids.instance(uid_root, m.patient_from, m.sha256) for m in moves}
+            right = (
+                {m.old: uids.instance(uid_root, request.to, m.sha256) for m in moves}
                 if uid_root is not None
                 else None
             )
-            at_pacs = catalogue.dicom_destinations([m.old for m in moves], holding)
+            at_pacs = catalogue.dicom_destinations([m.old for m in moves], right)
     except CatalogueError as exc:  # the catalogue's server stopped, say, before any change
         if not any(line.startswith("Nothing was") for line in exc.details):
             exc.details.append(

@@ -1305,11 +1305,11 @@ class Catalogue:
         return {path: uid for path, uid in last.items() if uid}
 
     def dicom_destinations(
-        self, archive_paths: Sequence[str], holding: Mapping[str, str] | None = None
+        self, archive_paths: Sequence[str], right: Mapping[str, str] | None = None
     ) -> dict[str, list[str]]:
         """The PACS destinations that hold each of these photos, by their last record there
-        (one with no instance UID says the PACS does not); with ``holding`` (a path's
-        instance UID), only those whose last record is that instance."""
+        (one with no instance UID says the PACS does not); with ``right`` (a path's instance
+        UID under the patient it is right for), not those whose last record is that one."""
         last: dict[tuple[str, str], str] = {}
         with self._errors():
             for condition, params in self._conn.any_of("f.archive_path", archive_paths):
@@ -1321,7 +1321,7 @@ class Catalogue:
                 last.update(((path, where), uid) for path, where, uid in rows)
         held: dict[str, list[str]] = {}
         for (path, where), uid in sorted(last.items()):
-            if uid and (holding is None or holding.get(path) == uid):
+            if uid and (right is None or right.get(path) != uid):
                 held.setdefault(path, []).append(where)
         return held
 

@@ -117,13 +117,14 @@ def _uid_root(settings: Settings) -> str | None:
 
 
 def warn_at_pacs(result: MoveResult) -> None:
-    """On stderr, with --json too: moved photos a PACS holds under the old patient."""
+    """On stderr, with --json too: moved photos a PACS holds under another patient."""
     if result.at_pacs:
         places = sorted({where for found in result.at_pacs.values() for where in found})
         output.err.print(
             f"[yellow]warning:[/] {len(result.at_pacs)} of the moved photos were sent to "
-            f"{escape(', '.join(places))} before, under the patient they were filed under: those "
-            f"instances stay there. `cardingest dicom send {escape(result.to)}` sends them under "
+            f"{escape(', '.join(places))} before, under another patient ID (the one they were "
+            "filed under, or one before) or an earlier dicom_uid_root: those instances stay "
+            f"there. `cardingest dicom send {escape(result.to)}` sends them under "
             f"{escape(result.to)}; have the old ones removed at the PACS."
         )
 

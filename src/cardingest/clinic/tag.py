@@ -202,7 +202,7 @@ def rewrite_sidecars(
             result.kept.append(camera_xmp)
             continue
         fresh = catalogue.record(record.archive_path) or record
-        for _where, photo, root in record_copies(archive, record):
+        for where, photo, root in record_copies(archive, record):
             left = leaves_root(root, photo.relative_to(root).parts[:-1])
             if left is not None:  # the diagnosis could land anywhere, on the card say
                 result.problems.append(
@@ -211,7 +211,11 @@ def rewrite_sidecars(
                 continue
             if not os.path.lexists(photo):  # a sidecar beside nothing hides the loss
                 result.problems.append(
-                    f"{sidecar_path(photo)}: its photo is missing from the archive; the "
+                    f"{sidecar_path(photo)}: the {where} folder {root} is not there (its disk "
+                    "not connected?); the keywords are in the catalogue, and `cardingest "
+                    "verify --fix-sidecars` writes the sidecar once it is"
+                    if not root.is_dir()
+                    else f"{sidecar_path(photo)}: its photo is missing from the {where}; the "
                     "keywords are in the catalogue. Run `cardingest verify`: it notes it, so the "
                     "next ingest of its card puts it back"
                 )

@@ -304,8 +304,8 @@ def send_photos(
                     note = f"{note}; {moved}" if note else moved
                 elif record.archive_path in sent:  # --force: the same instance again
                     kept = (
-                        "sent again under the instance UID the PACS holds: a PACS keeps an "
-                        "instance as it first stored it, so a site changed since does not "
+                        "sent again under the instance UID the PACS holds: most PACS keep an "
+                        "instance as they first stored it, so a site changed since does not "
                         "reach it (have it corrected at the PACS)"
                     )
                     note = f"{note}; {kept}" if note else kept

@@ -17,6 +17,7 @@ import errno
 import os
 import stat
 import sys
+import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -441,13 +442,28 @@ def refuse_others_folder(path: Path, option: str) -> None:
                 "not this command's to change: give a folder of your own (a new one in it "
                 "will do)"
             )
-        if stat.S_ISDIR(status.st_mode) and not os.access(place, os.W_OK | os.X_OK):
+        if stat.S_ISDIR(status.st_mode) and not _can_write_in(place):
+            owner = "" if status.st_uid == me else f"it belongs to {account_name(status.st_uid)}, "
             raise UsageError(
-                f"{where}: this account ({account_name(me)}) cannot write in "
-                f"{'it' if place == Path(path) else place} (it belongs to "
-                f"{account_name(status.st_uid)}, mode {stat.S_IMODE(status.st_mode):04o}, or "
-                "its disk is read-only): give a folder of your own"
+                f"{where}: {account_name(me)} cannot write in "
+                f"{'it' if place == Path(path) else place} ({owner}mode "
+                f"{stat.S_IMODE(status.st_mode):04o}, or its disk is read-only): give a folder "
+                "this account can write in"
             )
+
+
+def _can_write_in(folder: Path) -> bool:
+    """Whether this account (its effective IDs) may make files in ``folder``: access(2)'s
+    word, and where it says no, a folder made and removed there, since some file systems'
+    access(2) does not know their ACLs (AFS)."""
+    effective = os.access in os.supports_effective_ids
+    if os.access(folder, os.W_OK | os.X_OK, effective_ids=effective):
+        return True
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".cardingest-probe-", dir=folder))
+    except OSError:
+        return False
+    return True
 
 
 def make_private(path: Path) -> tuple[int, int] | None:
