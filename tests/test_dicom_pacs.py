@@ -231,6 +231,9 @@ def test_pacs_stopped_mid_send_is_exit_1_and_the_rerun_sends_the_rest(
     code, first = send(archive, env)
     assert code == 1
     assert first["stopped"] and "stopped answering" in first["stopped"]
+    # Two stores were answered: no permission it lacks (a trial's message named one).
+    assert "after answering others in this run" in first["stopped"], first["stopped"]
+    assert "does not let calling AE" not in first["stopped"]
     assert first["summary"]["sent"] == 2 and first["summary"]["not_sent"] == 5
     assert pacs.wait_exit() != 0
     confirmed = {r[0] for r in sent_rows(archive)}

@@ -67,6 +67,9 @@ class DimseClient:
         self.config = config
         self._assoc: Any = None
         self._can_find = False
+        self._answered: set[str] = set()
+        """The operations (``C-STORE``, ``C-FIND``) the PACS has answered in this run: one
+        that stops answering later is no permission it lacks."""
 
     def _where(self) -> str:
         """The PACS in a message, as ``PACS (AE title ORTHANC) at host:port``: the title
@@ -176,13 +179,19 @@ class DimseClient:
                 self._assoc.release()
         self._assoc = None
 
-    def _lost(self, when: str, may: str = "store there") -> PacsError:
+    def _lost(self, when: str, may: str = "store there", operation: str = "C-STORE") -> PacsError:
         # A PACS that refuses a calling AE's stores (or queries) often just drops the
-        # association, as one that crashed does: say both.
+        # association, as one that crashed does: say both, unless it answered them before.
+        timeout = f"the timeout ({self.config.timeout:g} s, [pacs] timeout in the config)"
+        if operation in self._answered:
+            return PacsError(
+                f"{self._where()} stopped answering {when}, after answering others in this "
+                f"run: it went down, or took longer than {timeout} (see the PACS's log)"
+            )
         return PacsError(
-            f"{self._where()} stopped answering {when}: it went down, took longer than the "
-            f"timeout ({self.config.timeout:g} s, [pacs] timeout in the config), or it does not "
-            f"let calling AE {self.config.calling_ae_title!r} {may} (see the PACS's log)"
+            f"{self._where()} stopped answering {when}: it went down, took longer than "
+            f"{timeout}, or it does not let calling AE {self.config.calling_ae_title!r} {may} "
+            "(see the PACS's log)"
         )
 
     def store(self, ds: Dataset) -> str:
@@ -196,6 +205,7 @@ class DimseClient:
         code = getattr(status, "Status", None)
         if code is None:
             raise self._lost("during a C-STORE")
+        self._answered.add("C-STORE")
         if code != 0x0000 and code not in _WARNINGS:
             comment = getattr(status, "ErrorComment", "") or ""
             meaning = _STORE_STATUS.get(code >> 8)
@@ -236,7 +246,9 @@ class DimseClient:
                         "during a C-FIND",
                         "query there (each photo stored is confirmed by a C-FIND: the PACS "
                         "must allow both)",
+                        "C-FIND",
                     )
+                self._answered.add("C-FIND")
                 if code in (0xFF00, 0xFF01) and identifier is not None:
                     found = found or (
                         identifier.get("SOPInstanceUID") == ds.SOPInstanceUID
