@@ -161,6 +161,7 @@ def test_a_keyword_holding_a_patient_id_is_refused() -> None:
         "JBX 3656", "prevJBX3656x", "\u0408BX3656", "\uff2aBX3656", "JBX\u20133656",
         "JBX - 3656", "NHI: JBX 36 56", "ACA31 FM", "J.B.X. 3656", "JBX\u200d3656",
         "J\u0332BX3656", "JBX\u0663\u0666\u0665\u0666", "JBX:3656",
+        "NHI: JBX 1904", "JBX 19 04", "see JBX3656 12/05/2025",  # a year, a date after
     ):  # fmt: skip
         found = problems(f"files,id,site\nIMG_0001,JBX3656,{written}\n")
         assert found and "site holds a patient ID (" in found[0], written
@@ -168,7 +169,8 @@ def test_a_keyword_holding_a_patient_id_is_refused() -> None:
     kept = (
         "BCC 2019;BCC-2019;BCC/2019;Mar-2017;01-Mar-2025;12MAR2024;SCC 2021;SCC 15mm;"
         "MTX 30mg;SCT 254651007;DSC_1234;lesion 0006;LES (0006);JBX36561;"
-        "BCC 12MM;AZA 50MG;Mohs Jan 04 24;Excised Jan-04-24"  # a second reader's
+        "BCC 12MM;AZA 50MG;Mohs Jan 04 24;Excised Jan-04-24;"  # a second reader's
+        "BCC 06/01/2025;MMS 01.09.25;SCC exc 01-02-25"  # dates a third trial's refused
     )
     history = parse_map_text(f"files,id,diagnosis\nIMG_0001,JBX3656,{kept}\n")
     assert history.rows[0].diagnosis == tuple(kept.split(";"))  # BCC2019 etc. pass the check

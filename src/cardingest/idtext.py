@@ -7,7 +7,8 @@ processor) and in characters that look like its letters (fullwidth, Cyrillic, a 
 a mark). Each reading here is only a candidate: `ids.validate_id` keeps those that pass the
 NHI's check, so a random code passes about one time in eleven. What is not read as an NHI,
 though it may pass: a year after three letters and a separator (``BCC 2019``, ``BCC-2019``,
-``Mar-2017``, ``12MAR2024``) or a month set apart (``Jan 04 24``), a size or dose (``SCC
+``Mar-2017``, ``12MAR2024``; not after ``NHI:`` or ``pt``, nor split as ``19 84``) or a month
+set apart (``Jan 04 24``), the start of a date (``BCC 06/01/2025``), a size or dose (``SCC
 15mm``, ``MTX 30MG``), letters that end a longer word before a separator (``lesion 0006``),
 a longer run of digits (``SCT 254651007``), and anything set apart by brackets or
 underscores (``LES (0006)``, ``DSC_1234``).
@@ -94,12 +95,33 @@ def _window(text: str, tokens: list[re.Match[str]], first: int, offset: int) -> 
     after = text[position] if position < tokens[index].end() else ""
     if after and after.isdigit() == window[-1].isdigit():
         return None  # a longer run of the same kind: JBX36561, SCT 254651007
+    if not after and 3 in apart_at and _date_goes_on(text, tokens, index):
+        return None  # BCC 06/01/2025, exc 01-02-25 (JBX3656 06/01/2025 is an ID)
     before = text[start - 1] if start else ""
     if window[-2:].lower() in _UNITS:
         return None  # SCC 15mm, MTX 30MG
     dated = 3 in apart_at or before.isdigit()
-    if dated and (_YEAR.fullmatch(window[3:]) or window[:3].upper() in _MONTHS):
-        return None  # BCC 2019, BCC-2019, 12MAR2024, Jan 04 24
+    year = _YEAR.fullmatch(window[3:]) and not apart_at & {4, 5, 6}  # MCJ 19 84 is no year
+    calendar = year or window[:3].upper() in _MONTHS
+    if dated and calendar and not _labelled(text, start):
+        return None  # BCC 2019, BCC-2019, 12MAR2024, Jan 04 24; not NHI: MCJ 1984
     if apart_at and offset and before.isalpha():
         return None  # lesion 0006: the end of a word, then a number
     return window
+
+
+def _date_goes_on(text: str, tokens: list[re.Match[str]], last: int) -> bool:
+    """Whether a date separator (``/``, ``.``, ``-``) and digits follow token ``last``: the
+    window's digits are a date's day and month."""
+    if last + 1 >= len(tokens):
+        return False
+    gap = text[tokens[last].end() : tokens[last + 1].start()]
+    return gap in ("/", ".", "-") and tokens[last + 1][0][0].isdigit()
+
+
+_LABEL = re.compile(r"(?:NHI|patient|pt|ID)\W{0,3}$", re.IGNORECASE)
+
+
+def _labelled(text: str, start: int) -> bool:
+    """Whether the words before ``start`` name what follows as a patient's ID (``NHI:``)."""
+    return _LABEL.search(text[max(0, start - 12) : start]) is not None
