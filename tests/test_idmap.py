@@ -170,7 +170,8 @@ def test_a_keyword_holding_a_patient_id_is_refused() -> None:
         "BCC 2019;BCC-2019;BCC/2019;Mar-2017;01-Mar-2025;12MAR2024;SCC 2021;SCC 15mm;"
         "MTX 30mg;SCT 254651007;DSC_1234;lesion 0006;LES (0006);JBX36561;"
         "BCC 12MM;AZA 50MG;Mohs Jan 04 24;Excised Jan-04-24;"  # a second reader's
-        "BCC 06/01/2025;MMS 01.09.25;SCC exc 01-02-25"  # dates a third trial's refused
+        "BCC 06/01/2025;MMS 01.09.25;SCC exc 01-02-25;"  # dates a third trial's refused
+        "thyroid SCC 2019"  # "id" ends a word: no label
     )
     history = parse_map_text(f"files,id,diagnosis\nIMG_0001,JBX3656,{kept}\n")
     assert history.rows[0].diagnosis == tuple(kept.split(";"))  # BCC2019 etc. pass the check

@@ -119,7 +119,7 @@ def _date_goes_on(text: str, tokens: list[re.Match[str]], last: int) -> bool:
     return gap in ("/", ".", "-") and tokens[last + 1][0][0].isdigit()
 
 
-_LABEL = re.compile(r"(?:NHI|patient|pt|ID)\W{0,3}$", re.IGNORECASE)
+_LABEL = re.compile(r"(?<![A-Za-z])(?:NHI|patient|pt|ID)\W{0,3}$", re.IGNORECASE)
 
 
 def _labelled(text: str, start: int) -> bool:
