@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from factories import media
 from PIL import Image, ImageDraw, ImageFilter
-from slate_photos import _keystone, label, photo_at, slate_photo
+from slate_photos import _keystone, barcode_image, label, photo_at, slate_photo
 
 from cardingest.archive import catalogue as catalogue_module
 from cardingest.archive.backend import catalogue_path
@@ -645,7 +645,36 @@ def test_a_printed_slate_turned_far_is_not_held_for_a_code_in_its_own_print(
 ) -> None:
     """`cardingest slate`'s sheet, a quarter of the frame, turned 60 degrees: zxing also
     reports a "Data Matrix" it cannot read, right beside the QR code, in the sheet's own
-    bars and print. That is the same slate, not another patient's code."""
+    bars and print, and (with 0.2, 2, 71) a QR code with no place in the photo, finder
+    patterns of the sheet's four codes taken for one. That is the same slate, not another
+    patient's code."""
+    photo = _turned_sheet(samples_dir, keystone, blur, seed)
+    found = decode(_jpeg(photo, 85), SlateOptions())
+    assert (found.ids, found.invalid) == (("JBX3656",), ())
+
+
+@pytest.mark.samples
+def test_a_code_zxing_gives_no_place_holds_where_the_photo_shows_one_that_does_not_read(
+    samples_dir: Path,
+) -> None:
+    """The QR code with no place is looked for in the whole photo at the finer scale: there a
+    scuffed label too small to be found at the first scale shows, does not read, and the
+    group is held (it could be another patient's)."""
+    photo = Image.open(io.BytesIO(_jpeg(_turned_sheet(samples_dir, 0.2, 2, 71), 85)))
+    label = barcode_image("DEF1007", "qr").convert("RGB").resize((80, 80), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(label)
+    chance = random.Random(0)
+    for _ in range(3):
+        x, y = chance.randrange(20, 60), chance.randrange(20, 60)
+        draw.rectangle([x, y, x + 10, y + 10], fill="white")
+    photo.paste(label, (3400, 200))
+    found = decode(_jpeg(photo, 90), SlateOptions())
+    assert found.invalid == ("a QR Code barcode was found but could not be read",), found
+
+
+def _turned_sheet(samples_dir: Path, keystone: float, blur: float, seed: int) -> Image.Image:
+    """A sample photo with `cardingest slate`'s sheet on it, a quarter of the frame, seen at
+    an angle (``keystone``), turned 60 degrees, at a place drawn from ``seed``, blurred."""
     from cardingest.clinic.slate_sheet import render
 
     photo = Image.open(samples_dir / "real" / "Canon_40D.jpg").convert("RGB").resize((4000, 3000))
@@ -662,10 +691,13 @@ def test_a_printed_slate_turned_far_is_not_held_for_a_code_in_its_own_print(
         chance.randint(0, max(0, photo.height - card.height)),
     )
     photo.paste(card, where, mask)
+    return photo.filter(ImageFilter.GaussianBlur(blur))
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
-    photo.filter(ImageFilter.GaussianBlur(blur)).save(buffer, "JPEG", quality=85)
-    found = decode(buffer.getvalue(), SlateOptions())
-    assert (found.ids, found.invalid) == (("JBX3656",), ())
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 @pytest.mark.samples

@@ -296,7 +296,8 @@ def _read_found(
     A code found but not read holds the group even where another code reads: it could be
     another patient's (fail closed). One right beside a code that reads is taken for part
     of the same slate (a slate turned far can show zxing a "Data Matrix" in its own bars and
-    print). On the second, finer look (``finer`` None) a code that does not read even in the
+    print); one zxing gives no place (`_nowhere`) is looked for in the whole of ``finer``. On
+    the second, finer look (``finer`` None) a code that does not read even in the
     full photo is dropped: there zxing finds such "codes" in the texture of plain photos
     (one in four of the sample photos), and at the first scale it found nothing either.
     """
@@ -309,13 +310,34 @@ def _read_found(
     found: list[zxingcpp.Barcode] = list(good)
     unread: list[str] = []
     for barcode in broken:
-        region = _crop(fine, barcode, scale)
-        crop = [] if region is None else [b for b in _read(region, errors=False) if b.valid]
+        if _nowhere(barcode):
+            if finer is None:
+                continue
+            again = _read(fine, errors=True)
+            crop = [b for b in again if b.valid]
+            if any(not b.valid and not _beside(b, crop) for b in again):
+                crop = []
+        else:
+            region = _crop(fine, barcode, scale)
+            crop = [] if region is None else [b for b in _read(region, errors=False) if b.valid]
         found.extend(crop)
         if not crop and finer is not None:
             unread.append(f"a {barcode.format} barcode was found but could not be read")
     read = _ids_of(found, options)
     return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread))
+
+
+def _nowhere(barcode: zxingcpp.Barcode) -> bool:
+    """Whether zxing gave ``barcode`` no place in the photo (all corners at one point): with
+    several QR codes in view (the four of `cardingest slate`'s sheet) it reports such a code,
+    finder patterns of different codes taken for one. It is looked for again in the whole
+    photo at the fine scale, and holds the group unless every code found there reads."""
+    corners = barcode.position
+    points = {
+        (p.x, p.y)
+        for p in (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
+    }
+    return len(points) == 1
 
 
 def _box(barcode: zxingcpp.Barcode) -> tuple[float, float, float, float]:

@@ -17,7 +17,6 @@ import errno
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -459,6 +458,8 @@ def _can_write_in(folder: Path) -> bool:
     effective = os.access in os.supports_effective_ids
     if os.access(folder, os.W_OK | os.X_OK, effective_ids=effective):
         return True
+    import tempfile
+
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".cardingest-probe-", dir=folder))
     except OSError:
