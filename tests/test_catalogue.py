@@ -189,6 +189,7 @@ def test_archive_state_only_for_given_ids(cat: Catalogue) -> None:
         1001,
         "DCIM/100CANON/IMG_0001.JPG",
         "2008-05-30T15:56:01",
+        captured_at="2008-05-30T15:56:01",
     )
     assert state.taken_paths == {
         "JBX3656/JBX3656-20080530-155601.jpg",

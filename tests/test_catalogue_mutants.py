@@ -559,6 +559,7 @@ def test_a_sighting_is_found_with_its_own_card_path_and_planned_as_archived(
             1001,
             "DCIM/100CANON/IMG_0001.JPG",
             "2008-05-30T15:56:01",
+            captured_at="2008-05-30T15:56:01",
         ),
         ArchivedFile(
             "JBX3656",
@@ -567,6 +568,7 @@ def test_a_sighting_is_found_with_its_own_card_path_and_planned_as_archived(
             1001,
             "DCIM/101CANON/IMG_0100.JPG",
             "2008-05-30T15:56:01",
+            captured_at="2008-05-30T15:56:01",
         ),
     ]
     assert state.taken_paths == {"JBX3656/JBX3656-20080530-155601.jpg"}
@@ -638,6 +640,7 @@ def test_files_of_given_sizes_are_the_candidates_of_any_patient(cat: Catalogue) 
             "DCIM/100CANON/IMG_0003.JPG",
             "2008-05-30T15:56:01",
             "archive copy is missing",
+            captured_at="2008-05-30T15:56:01",
         ),
         ArchivedFile(
             "JBX3656",
@@ -646,6 +649,7 @@ def test_files_of_given_sizes_are_the_candidates_of_any_patient(cat: Catalogue) 
             10,
             "DCIM/100CANON/IMG_0001.JPG",
             "2008-05-30T15:56:01",
+            captured_at="2008-05-30T15:56:01",
         ),
         ArchivedFile(
             "MCJ1984",
@@ -654,6 +658,7 @@ def test_files_of_given_sizes_are_the_candidates_of_any_patient(cat: Catalogue) 
             10,
             "DCIM/100CANON/IMG_0001.JPG",
             "2008-05-30T15:56:01",
+            captured_at="2008-05-30T15:56:01",
         ),
     ]
     assert cat.archived_with_sizes([]) == []

@@ -42,6 +42,28 @@ def test_a_returning_patient_shows_what_was_archived_and_a_new_one_shows_as_new(
     assert "MCJ1984 1 photo(s) copied; new to this archive" in lines
 
 
+def test_the_last_photo_archived_is_dated_as_its_name_is_after_a_clock_offset(
+    tmp_path: Path,
+) -> None:
+    """A camera an hour slow on New Year's Eve: its photos were filed with `--clock-offset`
+    under 2026-01-01, and that is the day the next card's list shows, not the camera's."""
+    card = tmp_path / "card"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0001.JPG").write_bytes(exif_jpeg("2025:12:31 23:30:00"))
+    archive = tmp_path / "archive"
+    offset = ("--clock-offset", "+01:00")
+    filed = cli("ingest", card, "--id", "JBX3656", "--archive", archive, *offset)
+    assert filed.exit_code == 0, filed.stderr
+    assert (archive / "JBX3656" / "JBX3656-20260101-003000.jpg").is_file()
+    (folder / "IMG_0002.JPG").write_bytes(exif_jpeg("2026:01:05 10:00:00"))
+    shown = cli("preview", card, "--id", "JBX3656", "--archive", archive, "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["patients"] == [
+        {"id": "JBX3656", "to_copy": 1, "archived_before": 1, "last_taken": "2026-01-01"}
+    ]
+
+
 def test_a_card_with_nothing_new_lists_no_patients(tmp_path: Path) -> None:
     card = dated_card(tmp_path / "card", count=2)
     archive = tmp_path / "archive"

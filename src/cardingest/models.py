@@ -219,6 +219,9 @@ class ArchivedFile:
     repairable: bool = True
     """False when this run cannot put the copy of ``problem`` back: a backup copy, and the
     run was not given the backup folder that holds it. The photo then stays on the card."""
+    captured_at: str = ""
+    """The capture time after the clock offset of its ingest (as its name has it): what a
+    person is shown; ``captured_raw`` is what the camera recorded, for matching."""
 
 
 @dataclass(frozen=True)

@@ -791,7 +791,8 @@ class Catalogue:
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
                     "SELECT id, patient_id, archive_path, sha256, size, source_path,"
-                    f" captured_raw, problem, backup_path FROM files WHERE patient_id IN ({marks})"
+                    " captured_raw, problem, backup_path, captured_at"
+                    f" FROM files WHERE patient_id IN ({marks})"
                     " ORDER BY archive_path",
                     chunk,
                 )
@@ -800,8 +801,9 @@ class Catalogue:
                     taken.add(row[2])
                 seen = self._conn.execute(
                     "SELECT f.id, f.patient_id, f.archive_path, f.sha256, f.size, s.source_path,"
-                    " f.captured_raw, f.problem, f.backup_path, s.id FROM sightings s"
-                    f" JOIN files f ON f.id = s.file_id WHERE f.patient_id IN ({marks})",
+                    " f.captured_raw, f.problem, f.backup_path, f.captured_at, s.id"
+                    " FROM sightings s JOIN files f ON f.id = s.file_id"
+                    f" WHERE f.patient_id IN ({marks})",
                     chunk,
                 )
                 for row in seen:
@@ -832,7 +834,8 @@ class Catalogue:
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
                     "SELECT id, patient_id, archive_path, sha256, size, source_path, captured_raw,"
-                    f" problem, backup_path, ingest_id FROM files WHERE {column} IN ({marks})"
+                    " problem, backup_path, ingest_id, captured_at"
+                    f" FROM files WHERE {column} IN ({marks})"
                     " ORDER BY archive_path",
                     chunk,
                 )
@@ -849,13 +852,14 @@ class Catalogue:
             raise replace(bad, archive_path=named, stored_path=archive_path).error(self.path)
 
     def _archived(self, row: Sequence[Any]) -> ArchivedFile:
-        """A planner's view of a file row (its id first); a damaged one (`damaged`) raises
-        `CatalogueError`, as for records."""
-        values = dict(zip(_ARCHIVED_FIELDS, row[1:], strict=False))
+        """A planner's view of a file row (its id first, its ``captured_at`` last); a
+        damaged one (`damaged`) raises `CatalogueError`, as for records."""
+        values: dict[str, Any] = dict(zip(_ARCHIVED_FIELDS, row[1:-1], strict=False))
+        values["captured_at"] = row[-1]
         bad = damaged(values, row[0])
         if bad is not None:
             raise bad.error(self.path)
-        return ArchivedFile(*row[1:])
+        return ArchivedFile(**values)
 
     def move_rows(self, changes: Sequence[tuple[str, str, str, str | None]]) -> int:
         """Refile rows, all or none: ``(old path, new path, new patient ID, new backup path)``.

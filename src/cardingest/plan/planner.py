@@ -728,7 +728,7 @@ def _patients(
         base = _base(found.archive_path)
         photo = not is_sidecar(found.archive_path) and not base.endswith(SLATE_TAIL)
         if photo and found.patient_id in shots:
-            before.setdefault(found.patient_id, {})[base] = found.captured_raw
+            before.setdefault(found.patient_id, {})[base] = found.captured_at or found.captured_raw
     return tuple(
         PatientTally(
             patient_id=patient,
@@ -751,9 +751,9 @@ def new_shots(done: Iterable[tuple[PlanItem, str | None]]) -> dict[str, set[str]
     return shots
 
 
-def _day(captured_raw: str) -> date | None:
+def _day(captured: str) -> date | None:
     try:
-        return date.fromisoformat(captured_raw[:10])
+        return date.fromisoformat(captured[:10])
     except ValueError:
         return None
 
