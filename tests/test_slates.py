@@ -21,6 +21,7 @@ from cardingest.archive import catalogue as catalogue_module
 from cardingest.archive.backend import catalogue_path
 from cardingest.archive.catalogue import Catalogue, CatalogueRecord
 from cardingest.card.slate import (
+    CUT_OFF,
     READABLE,
     SlateOptions,
     check_slate_pattern,
@@ -29,6 +30,7 @@ from cardingest.card.slate import (
     embedded_preview,
     payload_id,
 )
+from cardingest.clinic.slate_sheet import render
 from cardingest.errors import ConfigError, MapError
 from cardingest.models import ArchiveState, IdMap, SlateRead
 from cardingest.plan.idmap import parse_map_text, require_offset, template_span
@@ -654,12 +656,13 @@ def test_a_printed_slate_turned_far_is_not_held_for_a_code_in_its_own_print(
 
 
 @pytest.mark.samples
-def test_a_code_zxing_gives_no_place_holds_where_the_photo_shows_one_that_does_not_read(
+def test_a_code_zxing_gives_no_place_beside_the_sheets_codes_hides_no_other_label(
     samples_dir: Path,
 ) -> None:
-    """The QR code with no place is looked for in the whole photo at the finer scale: there a
-    scuffed label too small to be found at the first scale shows, does not read, and the
-    group is held (it could be another patient's)."""
+    """The QR code with no place (finder patterns of the sheet's codes put together) holds
+    nothing where two of the sheet's codes read; a scuffed label too small to be found at the
+    first scale is then looked for at the finer one, and read: a slate of two IDs, which the
+    planner holds. (When the phantom held the photo, the label was never looked for.)"""
     photo = Image.open(io.BytesIO(_jpeg(_turned_sheet(samples_dir, 0.2, 2, 71), 85)))
     label = barcode_image("DEF1007", "qr").convert("RGB").resize((80, 80), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(label)
@@ -669,14 +672,35 @@ def test_a_code_zxing_gives_no_place_holds_where_the_photo_shows_one_that_does_n
         draw.rectangle([x, y, x + 10, y + 10], fill="white")
     photo.paste(label, (3400, 200))
     found = decode(_jpeg(photo, 90), SlateOptions())
-    assert found.invalid == ("a QR Code barcode was found but could not be read",), found
+    assert (found.ids, found.invalid) == (("DEF1007", "JBX3656"), ()), found
+
+
+@pytest.mark.samples
+@pytest.mark.parametrize("angle", [0, 30])
+def test_a_sheet_cut_off_past_its_codes_beside_another_patients_label_is_held(
+    samples_dir: Path, angle: float
+) -> None:
+    """A trial: `cardingest slate`'s sheet, a third of the frame, cut off at the top right
+    corner past every code, beside the next patient's label that reads, was that label's
+    patient's slate alone, and the next photos were filed under them. Its marks are looked
+    for where codes read too: two of one code (turned 0 degrees), or one with a corner
+    mark's rings along both diagonals (30 degrees)."""
+    photo = Image.open(samples_dir / "real" / "Canon_40D.jpg").convert("RGB").resize((4000, 3000))
+    paper = render("JBX3656").convert("RGB")
+    width = int(photo.width * 0.35)
+    sheet = paper.resize((width, int(width * paper.height / paper.width)))
+    mask = Image.new("L", sheet.size, 255).rotate(angle, expand=True)
+    sheet = sheet.rotate(angle, expand=True, resample=Image.Resampling.BICUBIC)
+    photo.paste(sheet, (4000 - int(sheet.width * 0.4), -int(sheet.height * 0.36)), mask)
+    label = barcode_image("MCJ1984", "qr").convert("RGB").resize((300, 300))
+    photo.paste(label, (400, 1800))
+    found = decode(_jpeg(photo, 77), SlateOptions())
+    assert (found.ids, found.invalid) == ((), (CUT_OFF,)), found
 
 
 def _turned_sheet(samples_dir: Path, keystone: float, blur: float, seed: int) -> Image.Image:
     """A sample photo with `cardingest slate`'s sheet on it, a quarter of the frame, seen at
     an angle (``keystone``), turned 60 degrees, at a place drawn from ``seed``, blurred."""
-    from cardingest.clinic.slate_sheet import render
-
     photo = Image.open(samples_dir / "real" / "Canon_40D.jpg").convert("RGB").resize((4000, 3000))
     paper = render("JBX3656").convert("RGB")
     width = int(photo.width * 0.25)

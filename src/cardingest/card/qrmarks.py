@@ -13,6 +13,7 @@ those up to about the same blur), or one too small for marks of `MIN_MODULE` pix
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,22 +39,106 @@ _DISTANCE = (12.0, 90.0)
 the diagonal of a large one; marks closer or further are not one code's."""
 
 
-def shows_qr_marks(image: Image.Image) -> bool:
-    """Whether ``image`` (grey) shows two corner marks of one QR code."""
+Box = tuple[float, float, float, float]
+"""left, top, right, bottom."""
+_GROWN = 0.1
+"""How far past a code that was read (in its sizes) a mark is taken for one of its own."""
+
+
+def shows_qr_marks(image: Image.Image, read: Sequence[Box] = (), *, one: bool = False) -> bool:
+    """Whether ``image`` (grey) shows two corner marks of one QR code, marks of the codes
+    that were read (``read``: their boxes in ``image``'s pixels) left aside (`_not_of`).
+
+    With ``one``, one mark at the first size is enough: a photo whose codes read (a label of
+    the next patient) beside a sheet cut off with a single mark left was filed under the
+    label's patient alone (a trial). At half the size a lone mark is of a code a third of
+    the frame or more, and the texture beside a label showed one (`tests/test_slates.py`)."""
     from PIL import Image
 
+    scale = 1.0
     if max(image.size) > LONG_EDGE:
-        ratio = LONG_EDGE / max(image.size)
-        size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
+        scale = LONG_EDGE / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BOX)
     for half in (False, True):
         if half:
             image = image.reduce(2)
+            scale /= 2
         if max(image.size) < LONG_EDGE // 4:  # a thumbnail: no room for marks this size
             return False
-        if _one_codes(_marks(image)):
+        dark = _dark(image)
+        marks = _not_of(_marks(dark), [_grown(box, scale) for box in read])
+        if _one_codes(marks) or (one and not half and any(_ringed(dark, m) for m in marks)):
             return True
     return False
+
+
+def _ringed(dark: np.ndarray, mark: Mark) -> bool:
+    """Whether ``mark`` has a corner mark's runs (1:1:3:1:1) along both diagonals too, as
+    zxing checks a finder pattern: a lone mark is believed only then (texture beside a label
+    showed rows and columns alike)."""
+    row, col, module = int(mark[0]), int(mark[1]), mark[2]
+    height, width = dark.shape
+    for down, across in ((1, 1), (1, -1)):
+        runs = []
+        for sign in (1, -1):
+            r, c, lengths = row, col, [0, 0, 0]
+            for k in range(3):
+                while 0 <= r < height and 0 <= c < width and dark[r, c] == (k != 1):
+                    lengths[k] += 1
+                    r, c = r + sign * down, c + sign * across
+            runs.append(lengths)
+        centre = runs[0][0] + runs[1][0] - 1
+        outer = (runs[0][1], runs[0][2], runs[1][1], runs[1][2])
+        if abs(centre - 3 * module) > 1.2 * module + 1:
+            return False
+        if any(abs(length - module) > 0.7 * module + 1 for length in outer):
+            return False
+    return True
+
+
+Mark = tuple[float, float, float]
+"""row, column, module (pixels)."""
+SHEET_REACH = 3.0
+"""How far from a QR code that was read (in its box's sizes, from its centre) a mark may lie
+and be one of its sheet's: on `cardingest slate`'s sheet, the farthest mark of another code
+lies 2.9 code sides from a code's centre."""
+
+
+def _not_of(marks: list[Mark], boxes: list[Box]) -> list[Mark]:
+    """The ``marks`` that are not a read code's own: not inside its box, and not, where the
+    code's own marks show, alike in size to them and within `SHEET_REACH` of it, as a code
+    of the same sheet cut off at the frame's edge is (a label of another patient is
+    another size, or further off)."""
+    own = [[m for m in marks if _inside(m, box)] for box in boxes]
+    return [
+        m
+        for m in marks
+        if not any(
+            _inside(m, box) or _of_sheet(m, box, mine) for box, mine in zip(boxes, own, strict=True)
+        )
+    ]
+
+
+def _of_sheet(mark: Mark, box: Box, own: list[Mark]) -> bool:
+    if not own:
+        return False
+    module = sorted(m[2] for m in own)[len(own) // 2]
+    left, top, right, bottom = box
+    reach = SHEET_REACH * max(right - left, bottom - top)
+    apart = ((mark[0] - (top + bottom) / 2) ** 2 + (mark[1] - (left + right) / 2) ** 2) ** 0.5
+    return 0.7 < mark[2] / module < 1.4 and apart <= reach
+
+
+def _grown(box: Box, scale: float) -> Box:
+    left, top, right, bottom = (value * scale for value in box)
+    margin = max(right - left, bottom - top) * _GROWN
+    return left - margin, top - margin, right + margin, bottom + margin
+
+
+def _inside(mark: Mark, box: Box) -> bool:
+    row, col, _ = mark
+    return box[0] <= col <= box[2] and box[1] <= row <= box[3]
 
 
 def _one_codes(marks: list[tuple[float, float, float]]) -> bool:
@@ -68,15 +153,21 @@ def _one_codes(marks: list[tuple[float, float, float]]) -> bool:
     return False
 
 
-def _marks(image: Image.Image) -> list[tuple[float, float, float]]:
-    """(row, column, module) of each corner mark: where a 1:1:3:1:1 run pattern along a
-    row meets one along a column, over enough rows for a mark's centre (not a speck)."""
+def _dark(image: Image.Image) -> np.ndarray:
+    """Which pixels are darker than their surroundings by `_CONTRAST`."""
     import numpy as np
     from PIL import ImageFilter
 
     pixels = np.asarray(image, dtype=np.int16)
     local = np.asarray(image.filter(ImageFilter.BoxBlur(max(4, max(image.size) // 16))))
-    dark = pixels < local.astype(np.int16) - _CONTRAST
+    return pixels < local.astype(np.int16) - _CONTRAST
+
+
+def _marks(dark: np.ndarray) -> list[Mark]:
+    """(row, column, module) of each corner mark: where a 1:1:3:1:1 run pattern along a
+    row meets one along a column, over enough rows for a mark's centre (not a speck)."""
+    import numpy as np
+
     across = _centres(dark)
     # A column's runs, as (row, column, module) too.
     down = _centres(np.ascontiguousarray(dark.T))[:, [1, 0, 2]]

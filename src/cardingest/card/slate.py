@@ -37,17 +37,17 @@ from ..errors import ConfigError, InvalidIdError
 from ..ids import validate_id
 from ..models import MediaFile, SlateRead
 from .kinds import PHOTO_EXTENSIONS
-from .qrmarks import shows_qr_marks
+from .qrmarks import Box, shows_qr_marks
 
 if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
     import zxingcpp
     from PIL import Image
 
 CUT_OFF = (
-    "corner marks of a QR code were found, but no code could be read (cut off at the frame's "
+    "corner marks of a QR code were found where no code could be read (cut off at the frame's "
     "edge, or covered)"
 )
-"""Why a photo that shows a QR code's marks and no code that reads is held (`qrmarks`)."""
+"""Why a photo that shows a QR code's marks where no code reads is held (`qrmarks`)."""
 
 SYMBOLOGIES = ("QRCode", "DataMatrix", "Code128", "Code39", "PDF417", "Aztec")
 """The symbologies a slate may use (patient labels and wristbands)."""
@@ -254,14 +254,14 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     while max(fine.size) // (factor * 2) >= _FIRST:
         factor *= 2
     image = fine.reduce(factor) if factor > 1 else fine
-    first = _read_found(data, image, _read(image, errors=True), options, finer=fine)
+    first, read = _read_found(data, image, _read(image, errors=True), options, finer=fine)
     if first.invalid:
         return first  # held as it is
     # Nothing found, or a code that reads: a code too small to be found at that scale is
     # looked for, the new patient's wristband beside the last patient's slate too.
     if fine.width <= image.width:  # the photo is smaller than the fine scale: seen in full
         if max(image.size) >= _FINE:
-            return _unless_marked(first, image)
+            return _unless_marked(first, image, read)
         # Looked at once more enlarged: zxing finds a code at one scale and not at another
         # (a scuffed wristband beside a 1600-pixel photo's slate was read at 1000 and 1800).
         from PIL import Image
@@ -269,15 +269,19 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
         ratio = _FINE / max(image.size)
         size = (round(image.width * ratio), round(image.height * ratio))
         fine = image.resize(size, Image.Resampling.BICUBIC)
-    second = _read_found(data, fine, _read(fine, errors=True), options, finer=None)
+    second, more = _read_found(data, fine, _read(fine, errors=True), options, finer=None)
     ids = tuple(sorted({*first.ids, *second.ids}))
-    return _unless_marked(SlateRead(path="", ids=ids, invalid=second.invalid), image)
+    scale = image.width / fine.width
+    read.extend(_scaled(box, scale) for box in more)
+    return _unless_marked(SlateRead(path="", ids=ids, invalid=second.invalid), image, read)
 
 
-def _unless_marked(read: SlateRead, image: Image.Image) -> SlateRead:
-    """``read``; for a photo in which nothing was found, a slate not valid where it shows
-    a QR code's corner marks (`qrmarks`: a slate cut off at the frame's edge)."""
-    if read.ids or read.invalid or not shows_qr_marks(image):
+def _unless_marked(read: SlateRead, image: Image.Image, boxes: list[Box]) -> SlateRead:
+    """``read``; held where ``image`` shows a QR code's corner marks outside the ``boxes``
+    of the codes that were read (`qrmarks`): a slate cut off at the frame's edge, or another
+    patient's code that did not read beside one that did (a trial's sheet, its codes cut
+    off, beside the next patient's label read as that patient's slate alone)."""
+    if read.invalid or not shows_qr_marks(image, boxes, one=bool(read.ids)):
         return read
     return SlateRead(path="", invalid=(CUT_OFF,))
 
@@ -289,22 +293,32 @@ def _read_found(
     options: SlateOptions,
     *,
     finer: Image.Image | None,
-) -> SlateRead:
+) -> tuple[SlateRead, list[Box]]:
     """The IDs of the codes zxing found in ``image``, those it could not decode read again
-    from a crop of ``finer``, the photo at the fine scale (None: the photo in full).
+    from a crop of ``finer``, the photo at the fine scale (None: the photo in full); and the
+    boxes (in ``image``'s pixels) of the codes read.
 
     A code found but not read holds the group even where another code reads: it could be
     another patient's (fail closed). One right beside a code that reads is taken for part
     of the same slate (a slate turned far can show zxing a "Data Matrix" in its own bars and
-    print); one zxing gives no place (`_nowhere`) is looked for in the whole of ``finer``. On
-    the second, finer look (``finer`` None) a code that does not read even in the
-    full photo is dropped: there zxing finds such "codes" in the texture of plain photos
-    (one in four of the sample photos), and at the first scale it found nothing either.
+    print). One zxing gives no place (`_nowhere`) beside two QR codes that read is taken for
+    their finder patterns put together (`cardingest slate`'s sheet has four); the corner
+    marks of a code that did not read are looked for after (`_unless_marked`). Elsewhere it
+    is looked for in the whole of ``finer``. On the second, finer look (``finer`` None) a
+    code that does not read even in the full photo is dropped: there zxing finds such
+    "codes" in the texture of plain photos (one in four of the sample photos), and at the
+    first scale it found nothing either.
     """
     good = [b for b in barcodes if b.valid]
-    broken = [b for b in barcodes if not b.valid and not _beside(b, good)]
+    phantoms = _qr_codes(good) >= 2
+    broken = [
+        b
+        for b in barcodes
+        if not b.valid and not _beside(b, good) and not (phantoms and _nowhere(b))
+    ]
+    boxes = [_box(b) for b in good]
     if not broken:
-        return _ids_of(good, options) if good else SlateRead(path="")
+        return (_ids_of(good, options) if good else SlateRead(path="")), boxes
     fine = finer if finer is not None else _open_gray(data, None)
     scale = fine.width / image.width
     found: list[zxingcpp.Barcode] = list(good)
@@ -317,27 +331,37 @@ def _read_found(
             crop = [b for b in again if b.valid]
             if any(not b.valid and not _beside(b, crop) for b in again):
                 crop = []
+            boxes.extend(_scaled(_box(b), 1 / scale) for b in crop)
         else:
             region = _crop(fine, barcode, scale)
             crop = [] if region is None else [b for b in _read(region, errors=False) if b.valid]
+            if crop:
+                boxes.append(_box(barcode))
         found.extend(crop)
         if not crop and finer is not None:
             unread.append(f"a {barcode.format} barcode was found but could not be read")
     read = _ids_of(found, options)
-    return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread))
+    return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread)), boxes
 
 
 def _nowhere(barcode: zxingcpp.Barcode) -> bool:
     """Whether zxing gave ``barcode`` no place in the photo (all corners at one point): with
     several QR codes in view (the four of `cardingest slate`'s sheet) it reports such a code,
-    finder patterns of different codes taken for one. It is looked for again in the whole
-    photo at the fine scale, and holds the group unless every code found there reads."""
+    finder patterns of different codes taken for one (30 of a trial's 38 held sheets)."""
     corners = barcode.position
-    points = {
-        (p.x, p.y)
-        for p in (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
-    }
-    return len(points) == 1
+    points = (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
+    return len({(p.x, p.y) for p in points}) == 1
+
+
+def _qr_codes(barcodes: list[zxingcpp.Barcode]) -> int:
+    import zxingcpp
+
+    return sum(b.format == zxingcpp.BarcodeFormat.QRCode for b in barcodes)
+
+
+def _scaled(box: Box, factor: float) -> Box:
+    left, top, right, bottom = box
+    return left * factor, top * factor, right * factor, bottom * factor
 
 
 def _box(barcode: zxingcpp.Barcode) -> tuple[float, float, float, float]:
