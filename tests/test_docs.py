@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -165,3 +166,28 @@ def test_every_config_example_in_the_readme_is_one_cardingest_accepts(tmp_path: 
             config.write_text(text, "utf-8")
             environ = {"CARDINGEST_CONFIG": str(config), "HOME": str(tmp_path)}
             load_dicom_settings(load_settings(archive=tmp_path / "a", environ=environ))
+
+
+def _options(path: tuple[str, ...]) -> set[str]:
+    command: Any = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return {
+        name
+        for param in command.params
+        for name in param.opts
+        if name.startswith("--") and name != "--help"
+    }
+
+
+@pytest.mark.parametrize("path", ALL, ids=" ".join)
+def test_every_option_is_in_a_synopsis_of_its_command(path: tuple[str, ...]) -> None:
+    """Each option `--help` lists is in one of the README's synopses of its command (a code
+    span or a code block's line that starts with the command's name), where a reader looks
+    for it (a trial found
+    `--catalogue` missing from seven of them)."""
+    name = "cardingest " + " ".join(path)
+    spans = re.findall(r"`(" + re.escape(name) + r"(?: [^`]*)?)`", README)
+    spans += re.findall(r"^" + re.escape(name) + r" .*$", README, re.MULTILINE)  # code blocks
+    listed = {option for span in spans for option in re.findall(r"--[a-z][a-z0-9-]*", span)}
+    assert _options(path) <= listed, f"{name}: {sorted(_options(path) - listed)} in no synopsis"
