@@ -997,3 +997,34 @@ def test_another_cameras_photo_in_the_slates_second_is_held() -> None:
     }  # fmt: skip
     same_folder = [*canon, media(card_path(5), at(5))]  # numbered after the slate: its own
     assert assign(same_folder, reads).rows[card_path(5)].patient_id == "ACA31FM"
+
+
+def test_a_code_read_again_must_lie_where_the_code_not_read_was_found() -> None:
+    """A code found but not read (a sheet cut off at the frame) is read again from a crop
+    around it; the next patient's label beside it in that crop is another code, not it, and
+    the photo stays held (it let the label's patient take the photo alone)."""
+    from types import SimpleNamespace
+
+    from cardingest.card.slate import _read_again
+
+    canvas = Image.new("L", (800, 600), 255)
+    canvas.paste(barcode_image("MCJ1984", "qr").resize((60, 60)), (230, 120))
+    corner = SimpleNamespace
+    cut = SimpleNamespace(
+        position=SimpleNamespace(
+            top_left=corner(x=330, y=100),
+            top_right=corner(x=530, y=100),
+            bottom_right=corner(x=530, y=300),
+            bottom_left=corner(x=330, y=300),
+        )
+    )
+    assert _read_again(canvas, cut, 1.0) == []  # type: ignore[arg-type]
+    there = SimpleNamespace(
+        position=SimpleNamespace(
+            top_left=corner(x=220, y=110),
+            top_right=corner(x=300, y=110),
+            bottom_right=corner(x=300, y=190),
+            bottom_left=corner(x=220, y=190),
+        )
+    )
+    assert [code.text for code in _read_again(canvas, there, 1.0)] == ["MCJ1984"]  # type: ignore[arg-type]

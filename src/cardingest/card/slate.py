@@ -225,7 +225,7 @@ def _read(image: Image.Image, *, errors: bool) -> list[zxingcpp.Barcode]:
     )
 
 
-def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Image.Image | None:
+def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Box | None:
     """The region of ``image`` around a code found at ``scale`` of it; None where that code's
     corners all lie outside the photo (a slate cut off by the frame: zxing places a code's
     corners where its pattern says they are, in the frame or not)."""
@@ -243,7 +243,7 @@ def _crop(image: Image.Image, barcode: zxingcpp.Barcode, scale: float) -> Image.
     )
     if box[2] - box[0] < 1 or box[3] - box[1] < 1:
         return None
-    return image.crop(box)
+    return box
 
 
 def decode(data: bytes, options: SlateOptions) -> SlateRead:
@@ -333,8 +333,7 @@ def _read_found(
                 crop = []
             boxes.extend(_scaled(_box(b), 1 / scale) for b in crop)
         else:
-            region = _crop(fine, barcode, scale)
-            crop = [] if region is None else [b for b in _read(region, errors=False) if b.valid]
+            crop = _read_again(fine, barcode, scale)
             if crop:
                 boxes.append(_box(barcode))
         found.extend(crop)
@@ -342,6 +341,31 @@ def _read_found(
             unread.append(f"a {barcode.format} barcode was found but could not be read")
     read = _ids_of(found, options)
     return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread)), boxes
+
+
+def _read_again(
+    fine: Image.Image, barcode: zxingcpp.Barcode, scale: float
+) -> list[zxingcpp.Barcode]:
+    """The codes read in a crop of ``fine`` around ``barcode`` (found, not read, at ``scale``
+    of it) that lie where it does: a code beside it in the crop (a label of the next patient
+    beside a sheet cut off at the frame) is not it, and read in its place let a trial's photo
+    go to that label's patient alone."""
+    region = _crop(fine, barcode, scale)
+    if region is None:
+        return []
+    left, top, right, bottom = _scaled(_box(barcode), scale)
+    margin = max(right - left, bottom - top) * 0.25
+    found = []
+    for code in _read(fine.crop(region), errors=False):
+        x0, y0, x1, y1 = _box(code)
+        x, y = region[0] + (x0 + x1) / 2, region[1] + (y0 + y1) / 2
+        if (
+            code.valid
+            and left - margin <= x <= right + margin
+            and top - margin <= y <= bottom + margin
+        ):
+            found.append(code)
+    return found
 
 
 def _nowhere(barcode: zxingcpp.Barcode) -> bool:
