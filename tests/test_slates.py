@@ -1028,3 +1028,21 @@ def test_a_code_read_again_must_lie_where_the_code_not_read_was_found() -> None:
         )
     )
     assert [code.text for code in _read_again(canvas, there, 1.0)] == ["MCJ1984"]  # type: ignore[arg-type]
+
+
+@pytest.mark.samples
+def test_a_sheet_cut_off_small_beside_a_code_128_label_is_held(samples_dir: Path) -> None:
+    """A second trial: the sheet a fifth of the frame, turned 45 degrees, cut off at the top
+    left corner with one corner mark left, beside the next patient's Code 128 label that
+    read: at 600 pixels its mark is too small to be seen, and the photo was that label's
+    patient's slate alone. A photo whose codes read is looked at at its own size too."""
+    photo = Image.open(samples_dir / "real" / "Canon_40D.jpg").convert("RGB").resize((4000, 3000))
+    paper = render("JBX3656").convert("RGB")
+    width = int(photo.width * 0.21)
+    sheet = paper.resize((width, int(width * paper.height / paper.width)))
+    mask = Image.new("L", sheet.size, 255).rotate(45, expand=True)
+    sheet = sheet.rotate(45, expand=True, resample=Image.Resampling.BICUBIC)
+    photo.paste(sheet, (-int(sheet.width * 0.6), -int(sheet.height * 0.6)), mask)
+    photo.paste(label("MCJ1984", "code128", 600), (3100, 800))
+    found = decode(_jpeg(photo, 85), SlateOptions())
+    assert (found.ids, found.invalid) == ((), (CUT_OFF,)), found

@@ -49,26 +49,27 @@ def shows_qr_marks(image: Image.Image, read: Sequence[Box] = (), *, one: bool = 
     """Whether ``image`` (grey) shows two corner marks of one QR code, marks of the codes
     that were read (``read``: their boxes in ``image``'s pixels) left aside (`_not_of`).
 
-    With ``one``, one mark at the first size is enough: a photo whose codes read (a label of
-    the next patient) beside a sheet cut off with a single mark left was filed under the
-    label's patient alone (a trial). At half the size a lone mark is of a code a third of
-    the frame or more, and the texture beside a label showed one (`tests/test_slates.py`)."""
+    With ``one``, one mark is enough, at ``image``'s own size (a code from about 6% of its
+    long edge) and at `LONG_EDGE`: a photo whose codes read (a label of the next patient)
+    beside a sheet cut off with a single mark left was filed under the label's patient alone
+    (two trials). At half `LONG_EDGE` a lone mark is of a code a third of the frame or more,
+    and the texture beside a label showed one (`tests/test_slates.py`)."""
     from PIL import Image
 
-    scale = 1.0
-    if max(image.size) > LONG_EDGE:
-        scale = LONG_EDGE / max(image.size)
+    looks: list[tuple[Image.Image, float, bool]] = []
+    if one and max(image.size) > LONG_EDGE:
+        looks.append((image, 1.0, True))
+    scale = min(1.0, LONG_EDGE / max(image.size))
+    if scale < 1:
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BOX)
-    for half in (False, True):
-        if half:
-            image = image.reduce(2)
-            scale /= 2
-        if max(image.size) < LONG_EDGE // 4:  # a thumbnail: no room for marks this size
+    looks += [(image, scale, one), (image.reduce(2), scale / 2, False)]
+    for seen, at, alone in looks:
+        if max(seen.size) < LONG_EDGE // 4:  # a thumbnail: no room for marks this size
             return False
-        dark = _dark(image)
-        marks = _not_of(_marks(dark), [_grown(box, scale) for box in read])
-        if _one_codes(marks) or (one and not half and any(_ringed(dark, m) for m in marks)):
+        dark = _dark(seen)
+        marks = _not_of(_marks(dark), [_grown(box, at) for box in read])
+        if _one_codes(marks) or (alone and any(_ringed(dark, m) for m in marks)):
             return True
     return False
 
