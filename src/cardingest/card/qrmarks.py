@@ -41,6 +41,8 @@ the diagonal of a large one; marks closer or further are not one code's."""
 
 Box = tuple[float, float, float, float]
 """left, top, right, bottom."""
+Mark = tuple[float, float, float]
+"""row, column, module (pixels)."""
 _GROWN = 0.1
 """How far past a code that was read (in its sizes) a mark is taken for one of its own."""
 
@@ -98,8 +100,6 @@ def _ringed(dark: np.ndarray, mark: Mark) -> bool:
     return True
 
 
-Mark = tuple[float, float, float]
-"""row, column, module (pixels)."""
 SHEET_REACH = 3.0
 """How far from a QR code that was read (in its box's sizes, from its centre) a mark may lie
 and be one of its sheet's: on `cardingest slate`'s sheet, the farthest mark of another code
@@ -142,7 +142,7 @@ def _inside(mark: Mark, box: Box) -> bool:
     return box[0] <= col <= box[2] and box[1] <= row <= box[3]
 
 
-def _one_codes(marks: list[tuple[float, float, float]]) -> bool:
+def _one_codes(marks: list[Mark]) -> bool:
     """Whether two of ``marks`` are alike in size and as far apart as one code's corners."""
     for n, (row, col, module) in enumerate(marks):
         for other_row, other_col, other in marks[n + 1 :]:

@@ -343,6 +343,10 @@ def _read_found(
     return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread)), boxes
 
 
+_PLACE_SLACK = 0.25
+"""How far (in its sizes) past where a code not read was found a code read again may lie."""
+
+
 def _read_again(
     fine: Image.Image, barcode: zxingcpp.Barcode, scale: float
 ) -> list[zxingcpp.Barcode]:
@@ -354,7 +358,7 @@ def _read_again(
     if region is None:
         return []
     left, top, right, bottom = _scaled(_box(barcode), scale)
-    margin = max(right - left, bottom - top) * 0.25
+    margin = max(right - left, bottom - top) * _PLACE_SLACK
     found = []
     for code in _read(fine.crop(region), errors=False):
         x0, y0, x1, y1 = _box(code)
