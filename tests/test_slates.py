@@ -11,6 +11,7 @@ import sqlite3
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import media
@@ -1003,31 +1004,27 @@ def test_a_code_read_again_must_lie_where_the_code_not_read_was_found() -> None:
     """A code found but not read (a sheet cut off at the frame) is read again from a crop
     around it; the next patient's label beside it in that crop is another code, not it, and
     the photo stays held (it let the label's patient take the photo alone)."""
-    from types import SimpleNamespace
-
     from cardingest.card.slate import _read_again
 
     canvas = Image.new("L", (800, 600), 255)
     canvas.paste(barcode_image("MCJ1984", "qr").resize((60, 60)), (230, 120))
-    corner = SimpleNamespace
-    cut = SimpleNamespace(
-        position=SimpleNamespace(
-            top_left=corner(x=330, y=100),
-            top_right=corner(x=530, y=100),
-            bottom_right=corner(x=530, y=300),
-            bottom_left=corner(x=330, y=300),
+    assert _read_again(canvas, _found_at(330, 100, 530, 300), 1.0) == []
+    there = _read_again(canvas, _found_at(220, 110, 300, 190), 1.0)
+    assert [code.text for code in there] == ["MCJ1984"]
+
+
+def _found_at(left: int, top: int, right: int, bottom: int) -> Any:
+    """A code as zxing reports one found, at that box."""
+    from types import SimpleNamespace as At
+
+    return At(
+        position=At(
+            top_left=At(x=left, y=top),
+            top_right=At(x=right, y=top),
+            bottom_right=At(x=right, y=bottom),
+            bottom_left=At(x=left, y=bottom),
         )
     )
-    assert _read_again(canvas, cut, 1.0) == []  # type: ignore[arg-type]
-    there = SimpleNamespace(
-        position=SimpleNamespace(
-            top_left=corner(x=220, y=110),
-            top_right=corner(x=300, y=110),
-            bottom_right=corner(x=300, y=190),
-            bottom_left=corner(x=220, y=190),
-        )
-    )
-    assert [code.text for code in _read_again(canvas, there, 1.0)] == ["MCJ1984"]  # type: ignore[arg-type]
 
 
 @pytest.mark.samples
