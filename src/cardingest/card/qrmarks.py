@@ -111,28 +111,36 @@ def _not_of(marks: list[Mark], boxes: list[Box]) -> list[Mark]:
     code's own marks show, alike in size to them and within `SHEET_REACH` of it, as a code
     of the same sheet cut off at the frame's edge is (a label of another patient is
     another size, or further off)."""
-    own = [[m for m in marks if _inside(m, box)] for box in boxes]
+    sheets = [(box, _module_of([m for m in marks if _inside(m, box)])) for box in boxes]
     return [
         m
         for m in marks
-        if not any(
-            _inside(m, box) or _of_sheet(m, box, mine) for box, mine in zip(boxes, own, strict=True)
-        )
+        if not any(_inside(m, box) or _of_sheet(m, box, module) for box, module in sheets)
     ]
 
 
-def _of_sheet(mark: Mark, box: Box, own: list[Mark]) -> bool:
-    if not own:
+def _module_of(own: list[Mark]) -> float | None:
+    """The median module of a code's own marks; None where none shows."""
+    return sorted(m[2] for m in own)[len(own) // 2] if own else None
+
+
+def _of_sheet(mark: Mark, box: Box, module: float | None) -> bool:
+    if module is None:
         return False
-    module = sorted(m[2] for m in own)[len(own) // 2]
     left, top, right, bottom = box
     reach = SHEET_REACH * max(right - left, bottom - top)
     apart = ((mark[0] - (top + bottom) / 2) ** 2 + (mark[1] - (left + right) / 2) ** 2) ** 0.5
-    return 0.7 < mark[2] / module < 1.4 and apart <= reach
+    return _alike(mark[2], module) and apart <= reach
+
+
+def scaled(box: Box, factor: float) -> Box:
+    """``box`` in an image ``factor`` times the size."""
+    left, top, right, bottom = box
+    return left * factor, top * factor, right * factor, bottom * factor
 
 
 def _grown(box: Box, scale: float) -> Box:
-    left, top, right, bottom = (value * scale for value in box)
+    left, top, right, bottom = scaled(box, scale)
     margin = max(right - left, bottom - top) * _GROWN
     return left - margin, top - margin, right + margin, bottom + margin
 
@@ -142,11 +150,16 @@ def _inside(mark: Mark, box: Box) -> bool:
     return box[0] <= col <= box[2] and box[1] <= row <= box[3]
 
 
+def _alike(module: float, other: float) -> bool:
+    """Whether two marks' modules are alike enough to be one code's (or one sheet's)."""
+    return 0.7 < module / other < 1.4
+
+
 def _one_codes(marks: list[Mark]) -> bool:
     """Whether two of ``marks`` are alike in size and as far apart as one code's corners."""
     for n, (row, col, module) in enumerate(marks):
         for other_row, other_col, other in marks[n + 1 :]:
-            if not 0.7 < module / other < 1.4:
+            if not _alike(module, other):
                 continue
             apart = ((row - other_row) ** 2 + (col - other_col) ** 2) ** 0.5
             if _DISTANCE[0] <= apart / ((module + other) / 2) <= _DISTANCE[1]:

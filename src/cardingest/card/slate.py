@@ -37,7 +37,7 @@ from ..errors import ConfigError, InvalidIdError
 from ..ids import validate_id
 from ..models import MediaFile, SlateRead
 from .kinds import PHOTO_EXTENSIONS
-from .qrmarks import Box, shows_qr_marks
+from .qrmarks import Box, scaled, shows_qr_marks
 
 if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
     import zxingcpp
@@ -272,7 +272,7 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     second, more = _read_found(data, fine, _read(fine, errors=True), options, finer=None)
     ids = tuple(sorted({*first.ids, *second.ids}))
     scale = image.width / fine.width
-    read.extend(_scaled(box, scale) for box in more)
+    read.extend(scaled(box, scale) for box in more)
     return _unless_marked(SlateRead(path="", ids=ids, invalid=second.invalid), image, read)
 
 
@@ -323,15 +323,17 @@ def _read_found(
     scale = fine.width / image.width
     found: list[zxingcpp.Barcode] = list(good)
     unread: list[str] = []
+    whole: list[zxingcpp.Barcode] | None = None  # ``fine`` read in full, once
     for barcode in broken:
         if _nowhere(barcode):
             if finer is None:
                 continue
-            again = _read(fine, errors=True)
-            crop = [b for b in again if b.valid]
-            if any(not b.valid and not _beside(b, crop) for b in again):
+            if whole is None:
+                whole = _read(fine, errors=True)
+            crop = [b for b in whole if b.valid]
+            if any(not b.valid and not _beside(b, crop) for b in whole):
                 crop = []
-            boxes.extend(_scaled(_box(b), 1 / scale) for b in crop)
+            boxes.extend(scaled(_box(b), 1 / scale) for b in crop)
         else:
             crop = _read_again(fine, barcode, scale)
             if crop:
@@ -357,7 +359,7 @@ def _read_again(
     region = _crop(fine, barcode, scale)
     if region is None:
         return []
-    left, top, right, bottom = _scaled(_box(barcode), scale)
+    left, top, right, bottom = scaled(_box(barcode), scale)
     margin = max(right - left, bottom - top) * _PLACE_SLACK
     found = []
     for code in _read(fine.crop(region), errors=False):
@@ -376,9 +378,8 @@ def _nowhere(barcode: zxingcpp.Barcode) -> bool:
     """Whether zxing gave ``barcode`` no place in the photo (all corners at one point): with
     several QR codes in view (the four of `cardingest slate`'s sheet) it reports such a code,
     finder patterns of different codes taken for one (30 of a trial's 38 held sheets)."""
-    corners = barcode.position
-    points = (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
-    return len({(p.x, p.y) for p in points}) == 1
+    left, top, right, bottom = _box(barcode)
+    return left == right and top == bottom
 
 
 def _qr_codes(barcodes: list[zxingcpp.Barcode]) -> int:
@@ -387,12 +388,7 @@ def _qr_codes(barcodes: list[zxingcpp.Barcode]) -> int:
     return sum(b.format == zxingcpp.BarcodeFormat.QRCode for b in barcodes)
 
 
-def _scaled(box: Box, factor: float) -> Box:
-    left, top, right, bottom = box
-    return left * factor, top * factor, right * factor, bottom * factor
-
-
-def _box(barcode: zxingcpp.Barcode) -> tuple[float, float, float, float]:
+def _box(barcode: zxingcpp.Barcode) -> Box:
     corners = barcode.position
     points = (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
     xs, ys = [p.x for p in points], [p.y for p in points]
