@@ -170,13 +170,13 @@ def test_every_config_example_in_the_readme_is_one_cardingest_accepts(tmp_path: 
 
 def _options(path: tuple[str, ...]) -> set[str]:
     command: Any = typer.main.get_command(app)
-    for name in path:
-        command = command.commands[name]
+    for word in path:
+        command = command.commands[word]
     return {
-        name
+        option
         for param in command.params
-        for name in param.opts
-        if name.startswith("--") and name != "--help"
+        for option in param.opts
+        if option.startswith("--") and option != "--help"
     }
 
 
@@ -184,8 +184,7 @@ def _options(path: tuple[str, ...]) -> set[str]:
 def test_every_option_is_in_a_synopsis_of_its_command(path: tuple[str, ...]) -> None:
     """Each option `--help` lists is in one of the README's synopses of its command (a code
     span or a code block's line that starts with the command's name), where a reader looks
-    for it (a trial found
-    `--catalogue` missing from seven of them)."""
+    for it (a trial found `--catalogue` missing from seven of them)."""
     name = "cardingest " + " ".join(path)
     spans = re.findall(r"`(" + re.escape(name) + r"(?: [^`]*)?)`", README)
     spans += re.findall(r"^" + re.escape(name) + r" .*$", README, re.MULTILINE)  # code blocks
