@@ -871,20 +871,21 @@ def strays_in_the_way(plan: Plan, roots: Sequence[Path]) -> dict[str, Path]:
     own, apart from the photo's RAW and sidecars, and the backup's). A file holding the
     photo's own bytes (a run of a version without a journal, killed before its catalogue
     row) is the photo: the copy finds it identical and keeps it."""
-    listed: dict[Path, set[str]] = {}
+    listed: dict[tuple[Path, str], tuple[Path, set[str]]] = {}
     found: dict[str, Path] = {}
     for item in plan.items:
         if item.action != "copy" or item.repair or not item.target:
             continue
         folder, _, name = item.target.rpartition("/")
         for root in roots:
-            where = Path(root, *folder.split("/")) if folder else Path(root)
-            if where not in listed:
+            if (root, folder) not in listed:
+                where = Path(root, *folder.split("/")) if folder else Path(root)
                 try:
-                    listed[where] = set(os.listdir(where))
+                    listed[root, folder] = where, set(os.listdir(where))
                 except OSError:
-                    listed[where] = set()  # not there yet (or `blocked_folders` says why)
-            if name not in listed[where]:
+                    listed[root, folder] = where, set()  # not there yet, or `blocked_folders`
+            where, names = listed[root, folder]
+            if name not in names:
                 continue
             try:
                 other = os.stat(where / name, follow_symlinks=False)

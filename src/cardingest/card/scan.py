@@ -173,11 +173,12 @@ def _listed(folder: str, relative: str) -> Iterator[tuple[os.DirEntry[str], str]
     )
 
 
-_Opened = tuple[os.DirEntry[str], str, "int | OSError"]
+_Opened = tuple[os.DirEntry[str], str, "int | OSError", "os.stat_result | OSError"]
 
 
 def _opened_ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[_Opened]:
-    """Each file with its open descriptor (or why it would not open), opened PREFETCH_FILES
+    """Each file with its open descriptor (or why it would not open) and what ``fstat``
+    said of it (or its error, raised when the file's turn comes), opened PREFETCH_FILES
     files early with a hint to read its head, so a cold card is read with many requests in
     flight. The caller closes each descriptor it is given; those never given are closed here.
     """
@@ -185,21 +186,26 @@ def _opened_ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[_Op
     try:
         for entry, relpath in files:
             opened: int | OSError
+            info: os.stat_result | OSError
             try:
                 opened = os.open(entry.path, PEEK)
             except OSError as exc:
-                opened = exc
+                opened = info = exc
             else:
+                try:
+                    info = os.fstat(opened)
+                except OSError as exc:
+                    info = exc
                 will_need(opened, HEAD_BYTES)
-                if _extension(entry.name) in _TAIL_READ:
-                    will_need_tail(opened, TAIL_BYTES, beyond=HEAD_BYTES)
-            window.append((entry, relpath, opened))
+                if isinstance(info, os.stat_result) and _extension(entry.name) in _TAIL_READ:
+                    will_need_tail(opened, info.st_size, TAIL_BYTES, beyond=HEAD_BYTES)
+            window.append((entry, relpath, opened, info))
             if len(window) > PREFETCH_FILES:
                 yield window.popleft()
         while window:
             yield window.popleft()
     finally:
-        for _, _, opened in window:
+        for _, _, opened, _ in window:
             if isinstance(opened, int):
                 with contextlib.suppress(OSError):  # a pulled card: its error is said already
                     os.close(opened)
@@ -359,19 +365,22 @@ class _HeadFirst(ByPosition):
     """An open file read by position: its first HEAD_BYTES in one read, the rest on demand.
 
     A capture time almost always lies in the head, so most files cost one read and no seek;
-    a file no longer than the head (its size at open) is all there.
+    a file no longer than the head is all there. Its end is its size at open (no system
+    call per seek from the end): a photo does not change while the scan reads it, and the
+    copy reads its bytes again (`read_again`).
     """
 
-    __slots__ = ("_fd", "_head", "_whole")
+    __slots__ = ("_fd", "_head", "_size", "_whole")
 
     def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
+        self._size = size
         self._head = read_range(fd, 0, min(size, HEAD_BYTES))
         self._whole = len(self._head) == size
         self._pos = 0
 
     def _end(self) -> int:
-        return os.fstat(self._fd).st_size
+        return self._size
 
     def first_bytes(self) -> bytes:
         return self._head[:_KIND_BYTES]
@@ -379,7 +388,7 @@ class _HeadFirst(ByPosition):
     def read(self, size: int = -1, /) -> bytes:
         start = self._pos
         if size < 0:
-            size = max(0, os.fstat(self._fd).st_size - start)
+            size = max(0, self._size - start)
         head = self._head
         if start + size <= len(head) or self._whole:
             data = head[start : start + size]
@@ -389,13 +398,20 @@ class _HeadFirst(ByPosition):
         return data
 
 
-def _record_of(entry: os.DirEntry[str], relpath: str, opened: int | OSError) -> MediaFile:
+def _record_of(
+    entry: os.DirEntry[str],
+    relpath: str,
+    opened: int | OSError,
+    info: os.stat_result | OSError,
+) -> MediaFile:
     """The record of a file opened by `_opened_ahead`, or of why it would not open.
 
     Raises OSError where the card stops answering (a pulled card), as listing it would.
     """
     if isinstance(opened, int):
-        return _read_entry(opened, relpath)
+        if isinstance(info, OSError):
+            raise info
+        return _read_entry(opened, relpath, info)
     if not isinstance(opened, FileNotFoundError):
         try:
             info = entry.stat(follow_symlinks=False)
@@ -409,8 +425,7 @@ def _record_of(entry: os.DirEntry[str], relpath: str, opened: int | OSError) -> 
     return unreadable_entry(relpath, opened)
 
 
-def _read_entry(fd: int, relpath: str) -> MediaFile:
-    info = os.fstat(fd)
+def _read_entry(fd: int, relpath: str, info: os.stat_result) -> MediaFile:
     if not stat.S_ISREG(info.st_mode):
         return unreadable_entry(relpath, OSError("no longer a regular file"))
     if _without_reading(relpath, info.st_size):
@@ -478,13 +493,13 @@ def scan(
     source = Path(source)
     root = scan_root(source)
     start = root.relative_to(source).as_posix() if root != source else ""
-    for entry, relpath, opened in _opened_ahead(
+    for entry, relpath, opened, info in _opened_ahead(
         _media(_walk(str(root), start, specials), not_photos)
     ):
         try:
             if on_file is not None:
                 on_file(relpath)
-            record = _record_of(entry, relpath, opened)
+            record = _record_of(entry, relpath, opened, info)
         finally:
             if isinstance(opened, int):
                 os.close(opened)

@@ -104,6 +104,9 @@ def _shots(files: Sequence[MediaFile]) -> tuple[list[_Shot], list[tuple[MediaFil
             doubtful.extend((media, clash) for media in members)
             continue
         for shot in shots_of_stem:
+            if len(shot) == 1:  # most shots on most cards: one JPEG
+                shots.append(_Shot(tuple(shot), None if shot[0].sidecar else shot[0]))
+                continue
             apart = _times_apart(shot)
             if apart:
                 doubtful.extend((media, apart) for media in shot)

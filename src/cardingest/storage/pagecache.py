@@ -58,15 +58,11 @@ def will_need(fd: int, length: int = 0) -> None:
     _advise(fd, "POSIX_FADV_WILLNEED", 0, length)
 
 
-def will_need_tail(fd: int, length: int, *, beyond: int = 0) -> None:
-    """Ask for the file's last ``length`` bytes to be read in the background, if it is
-    longer than ``beyond`` (bytes already asked for from its start)."""
-    if _FADVISE is None:
-        return
-    with contextlib.suppress(OSError):
-        size = os.fstat(fd).st_size
-        if size > beyond:
-            _advise(fd, "POSIX_FADV_WILLNEED", max(0, size - length), length)
+def will_need_tail(fd: int, size: int, length: int, *, beyond: int = 0) -> None:
+    """Ask for the last ``length`` bytes of the file (``size`` bytes long) to be read in the
+    background, if it is longer than ``beyond`` (bytes already asked for from its start)."""
+    if size > beyond:
+        _advise(fd, "POSIX_FADV_WILLNEED", max(0, size - length), length)
 
 
 def prefetch(path: str | os.PathLike[str], length: int = 0) -> None:
