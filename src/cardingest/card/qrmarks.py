@@ -41,23 +41,43 @@ the diagonal of a large one; marks closer or further are not one code's."""
 
 Box = tuple[float, float, float, float]
 """left, top, right, bottom."""
+Point = tuple[float, float]
+"""x, y."""
+Corners = tuple[Point, Point, Point, Point]
+"""A code's corners in its own turn, as zxing gives them: top left, top right, bottom right,
+bottom left."""
+Read = tuple[Corners, tuple[Corners, ...]]
+"""A code that was read, and the places of its sheet's QR codes that were not
+(`slate.sheet_places`)."""
 Mark = tuple[float, float, float]
 """row, column, module (pixels)."""
 _GROWN = 0.1
 """How far past a code that was read (in its sizes) a mark is taken for one of its own."""
+_PLACE_GROWN = 0.25
+"""How far past the place of a sheet's code not read (in its sizes) a mark is taken for
+one of that code's: the sheet seen at an angle puts it a little off where it is looked for."""
+EDGE_MODULES = 21.0
+"""How near the frame's edge (in its modules) a lone mark must lie to be believed: the code
+it belongs to is cut off there, the other two marks outside the frame (they lie 14 modules
+from it, 20 across the diagonal). A round target lesion in the middle of a photo whose
+slate reads showed one (a trial: 7 of 12 such photos held)."""
 
 
-def shows_qr_marks(image: Image.Image, read: Sequence[Box] = (), *, one: bool = False) -> bool:
+def shows_qr_marks(image: Image.Image, read: Sequence[Read] = (), *, one: bool = False) -> bool:
     """Whether ``image`` (grey) shows two corner marks of one QR code, marks of the codes
-    that were read (``read``: their boxes in ``image``'s pixels) left aside (`_not_of`).
+    that were read (``read``: in ``image``'s pixels) and of their sheets' codes left aside
+    (`_not_of`).
 
-    With ``one``, one mark is enough, at ``image``'s own size (a code from about 6% of its
-    long edge) and at `LONG_EDGE`: a photo whose codes read (a label of the next patient)
-    beside a sheet cut off with a single mark left was filed under the label's patient alone
-    (two trials). At half `LONG_EDGE` a lone mark is of a code a third of the frame or more,
-    and the texture beside a label showed one (`tests/test_slates.py`)."""
+    With ``one``, one mark near the frame's edge is enough (`EDGE_MODULES`), at ``image``'s
+    own size (a code from about 6% of its long edge) and at `LONG_EDGE`: a photo whose codes
+    read (a label of the next patient) beside a sheet cut off with a single mark left was
+    filed under the label's patient alone (two trials). At half `LONG_EDGE` a lone mark is
+    of a code a third of the frame or more, and the texture beside a label showed one
+    (`tests/test_slates.py`)."""
     from PIL import Image
 
+    if not min(image.size):
+        return False
     looks: list[tuple[Image.Image, float, bool]] = []
     if one and max(image.size) > LONG_EDGE:
         looks.append((image, 1.0, True))
@@ -70,10 +90,18 @@ def shows_qr_marks(image: Image.Image, read: Sequence[Box] = (), *, one: bool = 
         if max(seen.size) < LONG_EDGE // 4:  # a thumbnail: no room for marks this size
             return False
         dark = _dark(seen)
-        marks = _not_of(_marks(dark), [_grown(box, at) for box in read])
-        if _one_codes(marks) or (alone and any(_ringed(dark, m) for m in marks)):
+        marks = _not_of(_marks(dark), read, at)
+        if _one_codes(marks) or (alone and any(_cut_off(dark, m) for m in marks)):
             return True
     return False
+
+
+def _cut_off(dark: np.ndarray, mark: Mark) -> bool:
+    """Whether a lone ``mark`` is a cut-off code's: near the frame's edge, and `_ringed`."""
+    row, col, module = mark
+    height, width = dark.shape
+    near = min(row, col, height - 1 - row, width - 1 - col) <= EDGE_MODULES * module
+    return near and _ringed(dark, mark)
 
 
 def _ringed(dark: np.ndarray, mark: Mark) -> bool:
@@ -100,22 +128,25 @@ def _ringed(dark: np.ndarray, mark: Mark) -> bool:
     return True
 
 
-SHEET_REACH = 3.0
-"""How far from a QR code that was read (in its box's sizes, from its centre) a mark may lie
-and be one of its sheet's: on `cardingest slate`'s sheet, the farthest mark of another code
-lies 2.9 code sides from a code's centre."""
-
-
-def _not_of(marks: list[Mark], boxes: list[Box]) -> list[Mark]:
-    """The ``marks`` that are not a read code's own: not inside its box, and not, where the
-    code's own marks show, alike in size to them and within `SHEET_REACH` of it, as a code
-    of the same sheet cut off at the frame's edge is (a label of another patient is
-    another size, or further off)."""
-    sheets = [(box, _module_of([m for m in marks if _inside(m, box)])) for box in boxes]
+def _not_of(marks: list[Mark], read: Sequence[Read], scale: float) -> list[Mark]:
+    """The ``marks`` that are not a read code's own (inside its box), nor, where its own
+    marks show, alike in size to them and inside the place of one of its sheet's codes that
+    did not read (cut off at the frame's edge). Another patient's code beside the sheet lies
+    elsewhere, even where it is the same size: a sheet of the same print beside one cut off
+    past its codes was that sheet's patient's slate alone (a review)."""
+    spared: list[tuple[Box, float | None]] = []
+    for corners, places in read:
+        box = _grown(bounds(corners), scale, _GROWN)
+        spared.append((box, None))
+        module = _module_of([m for m in marks if _inside(m, box)])
+        if module is not None:
+            spared.extend((_grown(bounds(place), scale, _PLACE_GROWN), module) for place in places)
     return [
         m
         for m in marks
-        if not any(_inside(m, box) or _of_sheet(m, box, module) for box, module in sheets)
+        if not any(
+            _inside(m, box) and (module is None or _alike(m[2], module)) for box, module in spared
+        )
     ]
 
 
@@ -124,13 +155,10 @@ def _module_of(own: list[Mark]) -> float | None:
     return sorted(m[2] for m in own)[len(own) // 2] if own else None
 
 
-def _of_sheet(mark: Mark, box: Box, module: float | None) -> bool:
-    if module is None:
-        return False
-    left, top, right, bottom = box
-    reach = SHEET_REACH * max(right - left, bottom - top)
-    apart = ((mark[0] - (top + bottom) / 2) ** 2 + (mark[1] - (left + right) / 2) ** 2) ** 0.5
-    return _alike(mark[2], module) and apart <= reach
+def bounds(corners: Corners) -> Box:
+    """The box around a code's corners."""
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def scaled(box: Box, factor: float) -> Box:
@@ -139,9 +167,9 @@ def scaled(box: Box, factor: float) -> Box:
     return left * factor, top * factor, right * factor, bottom * factor
 
 
-def _grown(box: Box, scale: float) -> Box:
+def _grown(box: Box, scale: float, by: float) -> Box:
     left, top, right, bottom = scaled(box, scale)
-    margin = max(right - left, bottom - top) * _GROWN
+    margin = max(right - left, bottom - top) * by
     return left - margin, top - margin, right + margin, bottom + margin
 
 

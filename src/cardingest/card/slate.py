@@ -37,7 +37,7 @@ from ..errors import ConfigError, InvalidIdError
 from ..ids import validate_id
 from ..models import MediaFile, SlateRead
 from .kinds import PHOTO_EXTENSIONS
-from .qrmarks import Box, scaled, shows_qr_marks
+from .qrmarks import Box, Corners, Point, Read, bounds, scaled, shows_qr_marks
 
 if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
     import zxingcpp
@@ -272,18 +272,126 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     second, more = _read_found(data, fine, _read(fine, errors=True), options, finer=None)
     ids = tuple(sorted({*first.ids, *second.ids}))
     scale = image.width / fine.width
-    read.extend(scaled(box, scale) for box in more)
+    read.extend(replace(code, corners=_moved(code.corners, scale)) for code in more)
     return _unless_marked(SlateRead(path="", ids=ids, invalid=second.invalid), image, read)
 
 
-def _unless_marked(read: SlateRead, image: Image.Image, boxes: list[Box]) -> SlateRead:
-    """``read``; held where ``image`` shows a QR code's corner marks outside the ``boxes``
-    of the codes that were read (`qrmarks`): a slate cut off at the frame's edge, or another
-    patient's code that did not read beside one that did (a trial's sheet, its codes cut
-    off, beside the next patient's label read as that patient's slate alone)."""
-    if read.invalid or not shows_qr_marks(image, boxes, one=bool(read.ids)):
+def _unless_marked(read: SlateRead, image: Image.Image, placed: list[_Placed]) -> SlateRead:
+    """``read``; held where ``image`` shows a QR code's corner marks outside the codes that
+    were read (``placed``) and the places of their sheets' codes (`qrmarks`): a slate cut
+    off at the frame's edge, or another patient's code that did not read beside one that did
+    (a trial's sheet, its codes cut off, beside the next patient's label read as that
+    patient's slate alone)."""
+    codes: list[Read] = [(code.corners, sheet_places(code, placed)) for code in placed]
+    if read.invalid or not shows_qr_marks(image, codes, one=bool(read.ids)):
         return read
     return SlateRead(path="", invalid=(CUT_OFF,))
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A code that was read: its corners (in the pixels of the image the marks are looked
+    for in), whether it is a QR code or a Code 128 (``qr``, ``bars``; else ``""``), and a
+    key of its payload (one sheet's codes carry the same; the payload itself stays in
+    `_ids_of`)."""
+
+    corners: Corners
+    kind: str
+    payload: int
+
+
+def _placed(barcode: zxingcpp.Barcode, factor: float = 1.0, at: Point = (0.0, 0.0)) -> _Placed:
+    """``barcode``, found at ``at`` of an image ``1 / factor`` the size of the one its
+    marks are looked for in."""
+    import zxingcpp
+
+    kinds = {zxingcpp.BarcodeFormat.QRCode: "qr", zxingcpp.BarcodeFormat.Code128: "bars"}
+    return _Placed(
+        _moved(_corners(barcode), factor, at), kinds.get(barcode.format, ""), hash(barcode.text)
+    )
+
+
+def _moved(corners: Corners, factor: float, at: Point = (0.0, 0.0)) -> Corners:
+    tl, tr, br, bl = (((x + at[0]) * factor, (y + at[1]) * factor) for x, y in corners)
+    return tl, tr, br, bl
+
+
+SHEET_ACROSS = 1.294
+"""From a QR code of `cardingest slate`'s sheet to the one beside it, centre to centre, in
+the codes' sides (`tests/test_slates.py` measures the sheet)."""
+SHEET_DOWN = 2.394
+"""From a QR code of the sheet to the one below it, in the codes' sides."""
+SHEET_BARS = (0.647, 0.834)
+"""From a top QR code of the sheet to its Code 128's centre (across, down), in sides."""
+_SHEET_SLACK = 0.4
+"""How far (in sides) a code read may lie from where the sheet puts it and be of that
+sheet: a sheet seen at an angle is not where a flat one would be."""
+
+
+def sheet_places(code: _Placed, placed: Sequence[_Placed]) -> tuple[Corners, ...]:
+    """Where the QR codes of ``code``'s sheet that were not read lie, if ``code`` is a QR
+    code of `cardingest slate`'s sheet: the marks of its codes cut off at the frame's edge
+    are its own, not another patient's code beside it. For each corner of the sheet ``code``
+    may be in that the other codes read with its payload allow (each QR code where that
+    corner puts one, a Code 128 between the rows), the places of its other QR codes where
+    none was read."""
+    frame = _frame(code.corners)
+    if code.kind != "qr" or frame is None:
+        return ()
+    same = [
+        (other.kind, _in_sides(frame, _centre(other.corners)))
+        for other in placed
+        if other.payload == code.payload and other.kind in ("qr", "bars")
+    ]
+    places: list[Corners] = []
+    for across in (SHEET_ACROSS, -SHEET_ACROSS):
+        for down in (SHEET_DOWN, -SHEET_DOWN):
+            spots = [(across, 0.0), (0.0, down), (across, down)]
+            bars = (across / 2, SHEET_BARS[1] if down > 0 else SHEET_BARS[1] - SHEET_DOWN)
+            allowed = {"qr": [(0.0, 0.0), *spots], "bars": [bars]}
+            if all(_near(at, allowed[kind]) for kind, at in same):
+                places.extend(
+                    _shifted(code.corners, frame, spot)
+                    for spot in spots
+                    if not any(kind == "qr" and _near(at, [spot]) for kind, at in same)
+                )
+    return tuple(places)
+
+
+_Frame = tuple[Point, Point, Point]
+"""A code's centre, and its side across and its side down, as vectors."""
+
+
+def _frame(corners: Corners) -> _Frame | None:
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = corners
+    across = ((x1 - x0 + x2 - x3) / 2, (y1 - y0 + y2 - y3) / 2)
+    down = ((x3 - x0 + x2 - x1) / 2, (y3 - y0 + y2 - y1) / 2)
+    if abs(across[0] * down[1] - across[1] * down[0]) < 1:  # no area: no place to go by
+        return None
+    return _centre(corners), across, down
+
+
+def _centre(corners: Corners) -> Point:
+    return sum(x for x, _ in corners) / 4, sum(y for _, y in corners) / 4
+
+
+def _in_sides(frame: _Frame, point: Point) -> Point:
+    """``point`` from the code's centre, in its sides across and down."""
+    (cx, cy), (ax, ay), (dx, dy) = frame
+    px, py = point[0] - cx, point[1] - cy
+    det = ax * dy - ay * dx
+    return (px * dy - py * dx) / det, (ax * py - ay * px) / det
+
+
+def _shifted(corners: Corners, frame: _Frame, spot: Point) -> Corners:
+    _, (ax, ay), (dx, dy) = frame
+    x, y = spot[0] * ax + spot[1] * dx, spot[0] * ay + spot[1] * dy
+    tl, tr, br, bl = ((px + x, py + y) for px, py in corners)
+    return tl, tr, br, bl
+
+
+def _near(at: Point, spots: Sequence[Point]) -> bool:
+    return any(abs(at[0] - x) <= _SHEET_SLACK and abs(at[1] - y) <= _SHEET_SLACK for x, y in spots)
 
 
 def _read_found(
@@ -293,10 +401,10 @@ def _read_found(
     options: SlateOptions,
     *,
     finer: Image.Image | None,
-) -> tuple[SlateRead, list[Box]]:
+) -> tuple[SlateRead, list[_Placed]]:
     """The IDs of the codes zxing found in ``image``, those it could not decode read again
     from a crop of ``finer``, the photo at the fine scale (None: the photo in full); and the
-    boxes (in ``image``'s pixels) of the codes read.
+    codes read, placed in ``image``'s pixels.
 
     A code found but not read holds the group even where another code reads: it could be
     another patient's (fail closed). One right beside a code that reads is taken for part
@@ -309,6 +417,40 @@ def _read_found(
     "codes" in the texture of plain photos (one in four of the sample photos), and at the
     first scale it found nothing either.
     """
+    good, broken = _sorted_out(barcodes)
+    placed = [_placed(b) for b in good]
+    if not broken:
+        return (_ids_of(good, options) if good else SlateRead(path="")), placed
+    fine = finer if finer is not None else _open_gray(data, None)
+    scale = fine.width / image.width
+    found: list[zxingcpp.Barcode] = list(good)
+    unread: list[str] = []
+    for barcode in broken:
+        if _nowhere(barcode):
+            continue  # looked for in the whole photo once, below
+        crop = _read_again(fine, barcode, scale)
+        found.extend(code for code, _ in crop)
+        placed.extend(_placed(code, 1 / scale, at) for code, at in crop)
+        if not crop and finer is not None:
+            unread.append(f"a {barcode.format} barcode was found but could not be read")
+    placeless = [b for b in broken if _nowhere(b)]
+    if placeless and finer is not None:
+        whole, gone = _sorted_out(_read(fine, errors=True))
+        if gone or not whole:
+            unread.append(f"a {placeless[0].format} barcode was found but could not be read")
+        else:
+            found.extend(whole)
+            placed.extend(_placed(code, 1 / scale) for code in whole)
+    read = _ids_of(found, options)
+    return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread)), placed
+
+
+def _sorted_out(
+    barcodes: list[zxingcpp.Barcode],
+) -> tuple[list[zxingcpp.Barcode], list[zxingcpp.Barcode]]:
+    """The codes that read, and those found and not read that may be another patient's:
+    not a phantom of a read code's own sheet (`_beside`), nor a code zxing gives no place
+    beside two QR codes that read (`_nowhere`)."""
     good = [b for b in barcodes if b.valid]
     phantoms = _qr_codes(good) >= 2
     broken = [
@@ -316,33 +458,7 @@ def _read_found(
         for b in barcodes
         if not b.valid and not _beside(b, good) and not (phantoms and _nowhere(b))
     ]
-    boxes = [_box(b) for b in good]
-    if not broken:
-        return (_ids_of(good, options) if good else SlateRead(path="")), boxes
-    fine = finer if finer is not None else _open_gray(data, None)
-    scale = fine.width / image.width
-    found: list[zxingcpp.Barcode] = list(good)
-    unread: list[str] = []
-    whole: list[zxingcpp.Barcode] | None = None  # ``fine`` read in full, once
-    for barcode in broken:
-        if _nowhere(barcode):
-            if finer is None:
-                continue
-            if whole is None:
-                whole = _read(fine, errors=True)
-            crop = [b for b in whole if b.valid]
-            if any(not b.valid and not _beside(b, crop) for b in whole):
-                crop = []
-            boxes.extend(scaled(_box(b), 1 / scale) for b in crop)
-        else:
-            crop = _read_again(fine, barcode, scale)
-            if crop:
-                boxes.append(_box(barcode))
-        found.extend(crop)
-        if not crop and finer is not None:
-            unread.append(f"a {barcode.format} barcode was found but could not be read")
-    read = _ids_of(found, options)
-    return SlateRead(path="", ids=read.ids, invalid=(*read.invalid, *unread)), boxes
+    return good, broken
 
 
 _PLACE_SLACK = 0.25
@@ -351,26 +467,22 @@ _PLACE_SLACK = 0.25
 
 def _read_again(
     fine: Image.Image, barcode: zxingcpp.Barcode, scale: float
-) -> list[zxingcpp.Barcode]:
+) -> list[tuple[zxingcpp.Barcode, Point]]:
     """The codes read in a crop of ``fine`` around ``barcode`` (found, not read, at ``scale``
-    of it) that lie where it does: a code beside it in the crop (a label of the next patient
-    beside a sheet cut off at the frame) is not it, and read in its place let a trial's photo
-    go to that label's patient alone."""
+    of it) that lie where it does, each with where the crop lies in ``fine``: a code beside
+    it in the crop (a label of the next patient beside a sheet cut off at the frame) is not
+    it, and read in its place let a trial's photo go to that label's patient alone."""
     region = _crop(fine, barcode, scale)
     if region is None:
         return []
     left, top, right, bottom = scaled(_box(barcode), scale)
     margin = max(right - left, bottom - top) * _PLACE_SLACK
     found = []
-    for code in _read(fine.crop(region), errors=False):
-        x0, y0, x1, y1 = _box(code)
-        x, y = region[0] + (x0 + x1) / 2, region[1] + (y0 + y1) / 2
-        if (
-            code.valid
-            and left - margin <= x <= right + margin
-            and top - margin <= y <= bottom + margin
-        ):
-            found.append(code)
+    for code in _read(fine.crop(region), errors=False):  # codes that read, only
+        x, y = _centre(_corners(code))
+        x, y = region[0] + x, region[1] + y
+        if left - margin <= x <= right + margin and top - margin <= y <= bottom + margin:
+            found.append((code, (float(region[0]), float(region[1]))))
     return found
 
 
@@ -388,11 +500,14 @@ def _qr_codes(barcodes: list[zxingcpp.Barcode]) -> int:
     return sum(b.format == zxingcpp.BarcodeFormat.QRCode for b in barcodes)
 
 
+def _corners(barcode: zxingcpp.Barcode) -> Corners:
+    at = barcode.position
+    tl, tr, br, bl = at.top_left, at.top_right, at.bottom_right, at.bottom_left
+    return (tl.x, tl.y), (tr.x, tr.y), (br.x, br.y), (bl.x, bl.y)
+
+
 def _box(barcode: zxingcpp.Barcode) -> Box:
-    corners = barcode.position
-    points = (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
-    xs, ys = [p.x for p in points], [p.y for p in points]
-    return min(xs), min(ys), max(xs), max(ys)
+    return bounds(_corners(barcode))
 
 
 BESIDE_GAP = 0.1
