@@ -26,7 +26,8 @@ where its module is `MIN_MODULE` to about 10 pixels (a mark's centre then spans 
 to be told from a speck, `_marks`), so a QR code from about 11% to 70% of the long edge is
 seen at one of them (a slate sheet from about a sixth of the frame to somewhat wider than
 it). About 10 ms of CPU for a photo decoded at 1,000 pixels; a third size, 150, cost 4 ms
-more."""
+more. A photo whose codes read is looked at at its own size first too (`shows_qr_marks`):
+that look costs most, and only on slates (docs/performance.md)."""
 MIN_MODULE = 3.0
 """Smaller marks are the texture of leaves and cloth as often as a code's."""
 _RATIOS = (1.0, 1.0, 3.0, 1.0, 1.0)
