@@ -24,6 +24,7 @@ from cardingest.archive.catalogue import Catalogue, CatalogueRecord
 from cardingest.card.slate import (
     CUT_OFF,
     READABLE,
+    SHEET_DOWN,
     SlateOptions,
     check_slate_pattern,
     decode,
@@ -719,10 +720,34 @@ def test_a_sheet_cut_off_past_its_codes_beside_another_patients_whole_sheet_is_h
     assert (found.ids, found.invalid) == ((), (CUT_OFF,)), found
 
 
+@pytest.mark.samples
+def test_a_sheet_cut_off_past_its_codes_beside_a_label_where_its_sheet_would_be_is_held(
+    samples_dir: Path,
+) -> None:
+    """A trial: the sheet four fifths out of the frame at the bottom (its top codes' top
+    marks in it, no code whole), beside the next patient's QR label of the sheet's code size
+    straight above one of its codes, where a sheet's code below it would be: the cut codes'
+    marks lay where the label's own sheet would have had codes, and the photo was the
+    label's patient's alone. A code read alone (no other code of its sheet read with it)
+    spares no sheet places."""
+    photo = Image.open(samples_dir / "real" / "Canon_40D.jpg").convert("RGB").resize((4000, 3000))
+    paper = render("JBX3656").convert("RGB")
+    zoom = 1536 / paper.width
+    photo.paste(paper.resize((1536, round(paper.height * zoom))), (2339, 2536))
+    code = render("MCJ1984").crop((90, 90, 552, 552)).resize((626, 626))
+    sticker = Image.new("RGB", (806, 806), "white")
+    sticker.paste(code, (90, 90))
+    x, y = 2339 + 919 * zoom, 2536 + 321 * zoom - SHEET_DOWN * 462 * zoom
+    photo.paste(sticker, (round(x - 403), round(y - 403)))
+    found = decode(_jpeg(photo.filter(ImageFilter.GaussianBlur(1.2)), 88), SlateOptions())
+    assert (found.ids, found.invalid) == ((), (CUT_OFF,)), found
+
+
 def test_the_sheets_layout_is_where_the_reader_looks_for_its_codes() -> None:
     """`slate.sheet_places` puts a sheet's codes where `cardingest slate` prints them: each
-    code read in the printed sheet finds the other three at the places it gives (one corner
-    each way it could be in), and its bars where that corner puts them."""
+    QR code read with the sheet's bars finds the other three at the three places it gives
+    (the bars tell which corner it is in). Read alone it gives none (it may be a label), and
+    with all the sheet's codes read none is left."""
     import zxingcpp
 
     from cardingest.card.qrmarks import bounds
@@ -732,13 +757,14 @@ def test_the_sheets_layout_is_where_the_reader_looks_for_its_codes() -> None:
         codes = [_placed(code) for code in zxingcpp.read_barcodes(render(patient))]
         assert sorted(code.kind for code in codes) == ["bars", "qr", "qr", "qr", "qr"]
         qr = [code for code in codes if code.kind == "qr"]
+        [bars] = [code for code in codes if code.kind == "bars"]
         for code in qr:
-            alone = sheet_places(code, [code])
-            assert len(alone) == 12  # three places for each corner it may be in
-            for other in qr:
-                if other is not code:
-                    assert any(_same_box(bounds(place), bounds(other.corners)) for place in alone)
-            assert sheet_places(code, codes) == ()  # all read: no place is left to spare
+            places = sorted(bounds(place) for place in sheet_places(code, [code, bars]))
+            others = sorted(bounds(other.corners) for other in qr if other is not code)
+            assert len(places) == 3
+            assert all(map(_same_box, places, others)), (places, others)
+            assert sheet_places(code, [code]) == ()
+            assert sheet_places(code, codes) == ()
 
 
 def _same_box(one: tuple[float, ...], other: tuple[float, ...]) -> bool:
@@ -1111,3 +1137,30 @@ def test_a_sheet_cut_off_small_beside_a_code_128_label_is_held(samples_dir: Path
     photo.paste(label("MCJ1984", "code128", 600), (3100, 800))
     found = decode(_jpeg(photo, 85), SlateOptions())
     assert (found.ids, found.invalid) == ((), (CUT_OFF,)), found
+
+
+@pytest.mark.parametrize(
+    ("across", "down", "believed"),
+    [(10, 200, True), (16, 200, True), (17, 200, False), (21, 200, False), (20, 21, True),
+     (21, 22, False), (100, 100, False)],
+)  # fmt: skip
+def test_a_lone_mark_counts_only_where_its_code_can_be_cut_off(
+    across: int, down: int, believed: bool
+) -> None:
+    """A lone corner mark is a cut-off code's only where the code's other two marks (18
+    modules along its sides, for the sheet's largest code) can both be out of the frame:
+    within 16.2 modules of one edge (the code turned 45 degrees), or 21.5 of two (a corner).
+    A target lesion elsewhere held a slate that read (a trial)."""
+    import numpy as np
+
+    from cardingest.card.qrmarks import _cut_off
+
+    module = 4
+    rings = np.zeros((7 * module, 7 * module), dtype=bool)
+    for ring, dark in ((0, True), (1, False), (2, True)):
+        rings[ring * module : (7 - ring) * module, ring * module : (7 - ring) * module] = dark
+    image = np.zeros((1000, 1000), dtype=bool)
+    row, col = down * module, across * module
+    top, left = row - rings.shape[0] // 2, col - rings.shape[1] // 2
+    image[top : top + rings.shape[0], left : left + rings.shape[1]] = rings
+    assert _cut_off(image, (row, col, module)) is believed

@@ -57,11 +57,11 @@ _GROWN = 0.1
 _PLACE_GROWN = 0.25
 """How far past the place of a sheet's code not read (in its sizes) a mark is taken for
 one of that code's: the sheet seen at an angle puts it a little off where it is looked for."""
-EDGE_MODULES = 21.0
-"""How near the frame's edge (in its modules) a lone mark must lie to be believed: the code
-it belongs to is cut off there, the other two marks outside the frame (they lie 14 modules
-from it, 20 across the diagonal). A round target lesion in the middle of a photo whose
-slate reads showed one (a trial: 7 of 12 such photos held)."""
+MARKS_APART = 18.0
+"""Modules between the centres of two corner marks along a QR code's side, for the largest
+code `cardingest slate` prints (version 2, 25 modules; an NHI's is 21, 14 apart)."""
+_HALF_MARK = 3.5
+"""A mark's centre from its outer edge, in modules: a mark cut through is not seen."""
 
 
 def shows_qr_marks(image: Image.Image, read: Sequence[Read] = (), *, one: bool = False) -> bool:
@@ -69,7 +69,7 @@ def shows_qr_marks(image: Image.Image, read: Sequence[Read] = (), *, one: bool =
     that were read (``read``: in ``image``'s pixels) and of their sheets' codes left aside
     (`_not_of`).
 
-    With ``one``, one mark near the frame's edge is enough (`EDGE_MODULES`), at ``image``'s
+    With ``one``, one mark near the frame's edge is enough (`_cut_off`), at ``image``'s
     own size (a code from about 6% of its long edge) and at `LONG_EDGE`: a photo whose codes
     read (a label of the next patient) beside a sheet cut off with a single mark left was
     filed under the label's patient alone (two trials). At half `LONG_EDGE` a lone mark is
@@ -98,10 +98,19 @@ def shows_qr_marks(image: Image.Image, read: Sequence[Read] = (), *, one: bool =
 
 
 def _cut_off(dark: np.ndarray, mark: Mark) -> bool:
-    """Whether a lone ``mark`` is a cut-off code's: near the frame's edge, and `_ringed`."""
+    """Whether a lone ``mark`` can be the only one of a code the frame cuts off, and is
+    `_ringed`: its code's other two marks lie `MARKS_APART` from it along the code's sides,
+    so both are out of the frame (or cut through) only where it lies near an edge (the code
+    turned 45 degrees, both marks past that edge) or near a corner (one past each edge).
+    Elsewhere a lone mark is no cut-off code's: a round target lesion beside a slate that
+    read showed one, and held the slate's patient's photos (a trial: 7 of 12)."""
     row, col, module = mark
     height, width = dark.shape
-    near = min(row, col, height - 1 - row, width - 1 - col) <= EDGE_MODULES * module
+    across = min(col, width - 1 - col) / module
+    down = min(row, height - 1 - row) / module
+    one_edge = _HALF_MARK + MARKS_APART / 2**0.5
+    corner = _HALF_MARK + MARKS_APART
+    near = min(across, down) <= one_edge or max(across, down) <= corner
     return near and _ringed(dark, mark)
 
 

@@ -332,9 +332,11 @@ def sheet_places(code: _Placed, placed: Sequence[_Placed]) -> tuple[Corners, ...
     """Where the QR codes of ``code``'s sheet that were not read lie, if ``code`` is a QR
     code of `cardingest slate`'s sheet: the marks of its codes cut off at the frame's edge
     are its own, not another patient's code beside it. For each corner of the sheet ``code``
-    may be in that the other codes read with its payload allow (each QR code where that
-    corner puts one, a Code 128 between the rows), the places of its other QR codes where
-    none was read."""
+    may be in that the other codes read with its payload put it in (each QR code where that
+    corner puts one, a Code 128 between the rows; at least one of them), the places of its
+    other QR codes where none was read. A QR code read alone may be a label, not a sheet: a
+    trial's label of the sheet's code size, beside a sheet cut off past its codes whose
+    marks lay where the label's sheet would have had codes, was filed as the label's."""
     frame = _frame(code.corners)
     if code.kind != "qr" or frame is None:
         return ()
@@ -343,6 +345,8 @@ def sheet_places(code: _Placed, placed: Sequence[_Placed]) -> tuple[Corners, ...
         for other in placed
         if other.payload == code.payload and other.kind in ("qr", "bars")
     ]
+    if all(kind == "qr" and _near(at, [(0.0, 0.0)]) for kind, at in same):
+        return ()  # itself alone (read twice, at two scales)
     places: list[Corners] = []
     for across in (SHEET_ACROSS, -SHEET_ACROSS):
         for down in (SHEET_DOWN, -SHEET_DOWN):
