@@ -1164,3 +1164,11 @@ def test_a_lone_mark_counts_only_where_its_code_can_be_cut_off(
     top, left = row - rings.shape[0] // 2, col - rings.shape[1] // 2
     image[top : top + rings.shape[0], left : left + rings.shape[1]] = rings
     assert _cut_off(image, (row, col, module)) is believed
+
+
+def test_an_image_of_no_pixels_shows_no_marks() -> None:
+    """A review: an image 0 pixels wide divided by zero where its size was scaled."""
+    from cardingest.card.qrmarks import shows_qr_marks
+
+    assert shows_qr_marks(Image.new("L", (0, 0))) is False
+    assert shows_qr_marks(Image.new("L", (0, 0)), one=True) is False
