@@ -58,8 +58,10 @@ _PLACE_GROWN = 0.25
 """How far past the place of a sheet's code not read (in its sizes) a mark is taken for
 one of that code's: the sheet seen at an angle puts it a little off where it is looked for."""
 MARKS_APART = 18.0
-"""Modules between the centres of two corner marks along a QR code's side, for the largest
-code `cardingest slate` prints (version 2, 25 modules; an NHI's is 21, 14 apart)."""
+"""Modules between the centres of two corner marks along a QR code's side, for a code of
+version 2 (25 modules; `cardingest slate` prints an NHI, and any ID of up to 25 capital
+letters and digits, as version 1: 21 modules, 14 apart). A much longer ID's code cut off
+with one mark left further from the edge is not seen by this rule."""
 _HALF_MARK = 3.5
 """A mark's centre from its outer edge, in modules: a mark cut through is not seen."""
 
