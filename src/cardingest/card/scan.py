@@ -414,11 +414,11 @@ def _record_of(
         return _read_entry(opened, relpath, info)
     if not isinstance(opened, FileNotFoundError):
         try:
-            info = entry.stat(follow_symlinks=False)
+            listed = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             pass
         else:
-            return _unreadable(relpath, info.st_size, info.st_mtime, opened)
+            return _unreadable(relpath, listed.st_size, listed.st_mtime, opened)
     # Listed but not found by its name: a damaged directory entry (fusefat shows a FAT short
     # name with code-page bytes, then cannot look that name up), or a file removed since the
     # listing. One file, held.

@@ -321,8 +321,9 @@ SHEET_ACROSS = 1.294
 the codes' sides (`tests/test_slates.py` measures the sheet)."""
 SHEET_DOWN = 2.394
 """From a QR code of the sheet to the one below it, in the codes' sides."""
-SHEET_BARS = (0.647, 0.834)
-"""From a top QR code of the sheet to its Code 128's centre (across, down), in sides."""
+SHEET_BARS_DOWN = 0.834
+"""From a top QR code of the sheet down to its Code 128's centre, in sides; the bars' centre
+lies midway between the two columns of QR codes."""
 _SHEET_SLACK = 0.4
 """How far (in sides) a code read may lie from where the sheet puts it and be of that
 sheet: a sheet seen at an angle is not where a flat one would be."""
@@ -351,7 +352,7 @@ def sheet_places(code: _Placed, placed: Sequence[_Placed]) -> tuple[Corners, ...
     for across in (SHEET_ACROSS, -SHEET_ACROSS):
         for down in (SHEET_DOWN, -SHEET_DOWN):
             spots = [(across, 0.0), (0.0, down), (across, down)]
-            bars = (across / 2, SHEET_BARS[1] if down > 0 else SHEET_BARS[1] - SHEET_DOWN)
+            bars = (across / 2, SHEET_BARS_DOWN if down > 0 else SHEET_BARS_DOWN - SHEET_DOWN)
             allowed = {"qr": [(0.0, 0.0), *spots], "bars": [bars]}
             if all(_near(at, allowed[kind]) for kind, at in same):
                 places.extend(
