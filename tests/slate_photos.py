@@ -16,6 +16,9 @@ from pathlib import Path
 import zxingcpp
 from PIL import Image, ImageFilter
 
+from cardingest.card.slate import CUT_OFF
+from cardingest.models import SlateRead
+
 _EXIF_IFD = 0x8769
 _DATE_TIME_ORIGINAL = 0x9003
 _DATE_TIME_DIGITIZED = 0x9004
@@ -124,3 +127,8 @@ def slate_photo(
         grain = Image.effect_noise(image.size, noise).convert("RGB")
         image = Image.blend(image, grain, 0.08)
     return with_time(image, exif, when, quality)
+
+
+def held_by_marks(found: SlateRead) -> bool:
+    """Whether a decoded photo is a slate held for a QR code's corner marks alone."""
+    return found.ids == () and len(found.invalid) == 1 and found.invalid[0].startswith(CUT_OFF)

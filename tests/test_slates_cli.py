@@ -12,9 +12,9 @@ import zxingcpp
 from cardimage import CardFactory
 from clinic_helpers import invoke
 from PIL import Image, ImageFilter
-from slate_photos import label, photo_at, slate_photo, with_time
+from slate_photos import held_by_marks, label, photo_at, slate_photo, with_time
 
-from cardingest.card.slate import CUT_OFF, SlateOptions, decode
+from cardingest.card.slate import SlateOptions, decode
 from cardingest.models import SlateRead
 
 T0 = datetime(2026, 11, 25, 9, 0, 0)
@@ -304,14 +304,16 @@ def _cut_off_slate(
     *,
     width: float = 0.4,
     size: tuple[int, int] | None = None,
+    orientation: int = 1,
 ) -> bytes:
     """A real photo (scaled to ``size``) with a QR label at ``width`` of its width, its right
     45% outside the frame: two of the code's three corner marks. A slate printed before the
     sheet had two codes (or a wristband's QR label); a label taller than the photo is cut at
-    the top and bottom."""
+    the top and bottom. ``orientation``: its EXIF Orientation."""
     with Image.open(background) as source:
         exif = source.getexif()
         photo = source.convert("RGB")
+    exif[0x0112] = orientation
     if size is not None:
         photo = photo.resize(size, Image.Resampling.BILINEAR)
     across = int(photo.width * width)
@@ -386,7 +388,7 @@ def test_a_cut_off_slate_is_seen_at_every_size_it_fills_the_frame_to(
     read as no slate."""
     real = samples_dir / "real" / "22-canon_tags.jpg"
     cut = _cut_off_slate(tmp_path, real, "MCJ1984", T0, width=width, size=size)
-    assert decode(cut, SlateOptions()).invalid == (CUT_OFF,)
+    assert held_by_marks(decode(cut, SlateOptions()))
 
 
 def test_a_slate_cut_off_at_the_frames_edge_holds_its_photos(
@@ -407,7 +409,7 @@ def test_a_slate_cut_off_at_the_frames_edge_holds_its_photos(
         )
     cut = _cut_off_slate(tmp_path, real / "22-canon_tags.jpg", "MCJ1984", T0 + timedelta(minutes=4))
     (folder / "IMG_0004.JPG").write_bytes(cut)
-    assert decode(cut, SlateOptions()).invalid == (CUT_OFF,)
+    assert held_by_marks(decode(cut, SlateOptions()))
     archive = tmp_path / "archive"
     code, out, err = invoke(
         "ingest", str(tmp_path / "card"), "--slates", "--archive", str(archive), "--json"
@@ -419,7 +421,26 @@ def test_a_slate_cut_off_at_the_frames_edge_holds_its_photos(
         "IMG_0004.JPG": "hold", "IMG_0005.JPG": "hold", "IMG_0006.JPG": "hold",
     }  # fmt: skip
     assert "corner marks of a QR code were found" in items["IMG_0004.JPG"]["reason"]
+    assert "on the right side of the photo" in items["IMG_0004.JPG"]["reason"]
     assert len(list((archive / "JBX3656").glob("*.jpg"))) == 3
+
+
+@pytest.mark.samples
+@pytest.mark.parametrize(
+    ("orientation", "place"),
+    [(1, "on the right side"), (3, "on the left side"), (6, "at the bottom"), (8, "at the top")],
+)
+def test_a_cut_off_slate_is_held_saying_where_its_marks_are_as_the_photo_is_shown(
+    tmp_path: Path, samples_dir: Path, orientation: int, place: str
+) -> None:
+    """The last note: a photo held for corner marks did not say where they were, so whoever
+    looked at it (a lesion photo with a bull's-eye lesion, say) could not find the cause.
+    The place is said as a viewer shows the photo, turned by its EXIF Orientation."""
+    real = samples_dir / "real" / "22-canon_tags.jpg"
+    cut = _cut_off_slate(tmp_path, real, "MCJ1984", T0, orientation=orientation)
+    found = decode(cut, SlateOptions())
+    assert held_by_marks(found), found
+    assert f"found where no code could be read, {place} of the photo (" in found.invalid[0]
 
 
 def test_a_code_placed_outside_the_photo_is_no_photo_that_could_not_be_decoded() -> None:

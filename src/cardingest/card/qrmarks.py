@@ -26,7 +26,7 @@ where its module is `MIN_MODULE` to about 10 pixels (a mark's centre then spans 
 to be told from a speck, `_marks`), so a QR code from about 11% to 70% of the long edge is
 seen at one of them (a slate sheet from about a sixth of the frame to somewhat wider than
 it). About 10 ms of CPU for a photo decoded at 1,000 pixels; a third size, 150, cost 4 ms
-more. A photo whose codes read is looked at at its own size first too (`shows_qr_marks`):
+more. A photo whose codes read is looked at at its own size first too (`qr_marks_at`):
 that look costs most, and only on slates (docs/performance.md)."""
 MIN_MODULE = 3.0
 """Smaller marks are the texture of leaves and cloth as often as a code's."""
@@ -66,8 +66,11 @@ _HALF_MARK = 3.5
 """A mark's centre from its outer edge, in modules: a mark cut through is not seen."""
 
 
-def shows_qr_marks(image: Image.Image, read: Sequence[Read] = (), *, one: bool = False) -> bool:
-    """Whether ``image`` (grey) shows two corner marks of one QR code, marks of the codes
+def qr_marks_at(
+    image: Image.Image, read: Sequence[Read] = (), *, one: bool = False
+) -> Point | None:
+    """Where (x, y, as fractions of its width and height) ``image`` (grey) shows two corner
+    marks of one QR code (the point between them), marks of the codes
     that were read (``read``: in ``image``'s pixels) and of their sheets' codes left aside
     (`_not_of`).
 
@@ -80,7 +83,7 @@ def shows_qr_marks(image: Image.Image, read: Sequence[Read] = (), *, one: bool =
     from PIL import Image
 
     if not min(image.size):
-        return False
+        return None
     looks: list[tuple[Image.Image, float, bool]] = []
     if one and max(image.size) > LONG_EDGE:
         looks.append((image, 1.0, True))
@@ -91,12 +94,17 @@ def shows_qr_marks(image: Image.Image, read: Sequence[Read] = (), *, one: bool =
     looks += [(image, scale, one), (image.reduce(2), scale / 2, False)]
     for seen, at, alone in looks:
         if max(seen.size) < LONG_EDGE // 4:  # a thumbnail: no room for marks this size
-            return False
+            return None
         dark = _dark(seen)
         marks = _not_of(_marks(dark), read, at)
-        if _one_codes(marks) or (alone and any(_cut_off(dark, m) for m in marks)):
-            return True
-    return False
+        pair = _one_codes(marks)
+        if pair is None and alone:
+            pair = next(((m, m) for m in marks if _cut_off(dark, m)), None)
+        if pair is not None:
+            (row, col, _), (other_row, other_col, _) = pair
+            height, width = dark.shape
+            return (col + other_col) / 2 / width, (row + other_row) / 2 / height
+    return None
 
 
 def _cut_off(dark: np.ndarray, mark: Mark) -> bool:
@@ -195,16 +203,16 @@ def _alike(module: float, other: float) -> bool:
     return 0.7 < module / other < 1.4
 
 
-def _one_codes(marks: list[Mark]) -> bool:
-    """Whether two of ``marks`` are alike in size and as far apart as one code's corners."""
+def _one_codes(marks: list[Mark]) -> tuple[Mark, Mark] | None:
+    """Two of ``marks`` alike in size and as far apart as one code's corners, if any."""
     for n, (row, col, module) in enumerate(marks):
         for other_row, other_col, other in marks[n + 1 :]:
             if not _alike(module, other):
                 continue
             apart = ((row - other_row) ** 2 + (col - other_col) ** 2) ** 0.5
             if _DISTANCE[0] <= apart / ((module + other) / 2) <= _DISTANCE[1]:
-                return True
-    return False
+                return (row, col, module), (other_row, other_col, other)
+    return None
 
 
 def _dark(image: Image.Image) -> np.ndarray:

@@ -37,17 +37,15 @@ from ..errors import ConfigError, InvalidIdError
 from ..ids import validate_id
 from ..models import MediaFile, SlateRead
 from .kinds import PHOTO_EXTENSIONS
-from .qrmarks import Box, Corners, Point, Read, bounds, scaled, shows_qr_marks
+from .qrmarks import Box, Corners, Point, Read, bounds, qr_marks_at, scaled
 
 if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
     import zxingcpp
     from PIL import Image
 
-CUT_OFF = (
-    "corner marks of a QR code were found where no code could be read (cut off at the frame's "
-    "edge, or covered)"
-)
-"""Why a photo that shows a QR code's marks where no code reads is held (`qrmarks`)."""
+CUT_OFF = "corner marks of a QR code were found where no code could be read"
+"""Why a photo that shows a QR code's marks where no code reads is held (`qrmarks`); the
+reason goes on to say where in the photo they are (`_cut_off`)."""
 
 SYMBOLOGIES = ("QRCode", "DataMatrix", "Code128", "Code39", "PDF417", "Aztec")
 """The symbologies a slate may use (patient labels and wristbands)."""
@@ -261,7 +259,7 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     # looked for, the new patient's wristband beside the last patient's slate too.
     if fine.width <= image.width:  # the photo is smaller than the fine scale: seen in full
         if max(image.size) >= _FINE:
-            return _unless_marked(first, image, read)
+            return _unless_marked(first, image, read, data)
         # Looked at once more enlarged: zxing finds a code at one scale and not at another
         # (a scuffed wristband beside a 1600-pixel photo's slate was read at 1000 and 1800).
         from PIL import Image
@@ -273,19 +271,70 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
     ids = tuple(sorted({*first.ids, *second.ids}))
     scale = image.width / fine.width
     read.extend(replace(code, corners=_moved(code.corners, scale)) for code in more)
-    return _unless_marked(SlateRead(path="", ids=ids, invalid=second.invalid), image, read)
+    return _unless_marked(SlateRead(path="", ids=ids, invalid=second.invalid), image, read, data)
 
 
-def _unless_marked(read: SlateRead, image: Image.Image, placed: list[_Placed]) -> SlateRead:
-    """``read``; held where ``image`` shows a QR code's corner marks outside the codes that
-    were read (``placed``) and the places of their sheets' codes (`qrmarks`): a slate cut
-    off at the frame's edge, or another patient's code that did not read beside one that did
-    (a trial's sheet, its codes cut off, beside the next patient's label read as that
-    patient's slate alone)."""
+def _unless_marked(
+    read: SlateRead, image: Image.Image, placed: list[_Placed], data: bytes
+) -> SlateRead:
+    """``read``; held where ``image`` (of the photo ``data``) shows a QR code's corner marks
+    outside the codes that were read (``placed``) and the places of their sheets' codes
+    (`qrmarks`): a slate cut off at the frame's edge, or another patient's code that did not
+    read beside one that did (a trial's sheet, its codes cut off, beside the next patient's
+    label read as that patient's slate alone)."""
     codes: list[Read] = [(code.corners, sheet_places(code, placed)) for code in placed]
-    if read.invalid or not shows_qr_marks(image, codes, one=bool(read.ids)):
+    if read.invalid:
         return read
-    return SlateRead(path="", invalid=(CUT_OFF,))
+    where = qr_marks_at(image, codes, one=bool(read.ids))
+    if where is None:
+        return read
+    return SlateRead(path="", invalid=(_cut_off(_as_shown(where, _orientation(data))),))
+
+
+def _cut_off(where: Point) -> str:
+    """The reason a photo with marks at ``where`` (fractions of the photo as shown) is held:
+    it says where, so that whoever looks at the photo can find what was taken for a code."""
+    x, y = (min(2, max(0, int(f * 3))) for f in where)
+    across, down = ("left", "", "right")[x], ("top", "", "bottom")[y]
+    if down and across:
+        place = f"at the {down} {across} of the photo"
+    elif down:
+        place = f"at the {down} of the photo"
+    elif across:
+        place = f"on the {across} side of the photo"
+    else:
+        place = "in the middle of the photo"
+    return f"{CUT_OFF}, {place} (a code cut off at the frame's edge, or covered)"
+
+
+def _as_shown(point: Point, orientation: int) -> Point:
+    """``point`` (fractions of the stored image) where a viewer shows it: turned and
+    mirrored as the photo's EXIF Orientation (1-8) says."""
+    x, y = point
+    return {
+        2: (1 - x, y),
+        3: (1 - x, 1 - y),
+        4: (x, 1 - y),
+        5: (y, x),
+        6: (1 - y, x),
+        7: (1 - y, 1 - x),
+        8: (y, 1 - x),
+    }.get(orientation, (x, y))
+
+
+def _orientation(data: bytes) -> int:
+    """The photo's EXIF Orientation; 1 (as stored) where it has none or it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            value = image.getexif().get(_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 1
+    return value if isinstance(value, int) else 1
+
+
+_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
