@@ -63,12 +63,12 @@ def test_exifread_is_asked_for_little(exifread_calls: list[dict[str, Any]]) -> N
     got = read_capture(wrap(block), 0.0, "c.jpg")
     assert (got.source, got.captured) == ("exif:DateTimeOriginal", datetime(2021, 3, 4, 5, 6, 7))
     assert exifread_calls == [
-        {"details": False, "extract_thumbnail": False, "stop_tag": "SubSecTimeOriginal"}
+        {"details": False, "extract_thumbnail": False, "stop_tag": "SubSecTimeDigitized"}
     ]
     exifread_calls.clear()
     read_capture(io.BytesIO(b"not a photo at all" * 10), 0.0, "d.jpg")
     assert exifread_calls == [
-        {"details": False, "extract_thumbnail": False, "stop_tag": "SubSecTimeOriginal"}
+        {"details": False, "extract_thumbnail": False, "stop_tag": "SubSecTimeDigitized"}
     ]
 
 

@@ -247,3 +247,31 @@ def test_an_exif_ifd_out_of_tag_order_still_gives_its_date_as_exiftool_does(
         datetime(2020, 1, 1, 10),
         "exif:DateTimeOriginal",
     )
+
+
+@pytest.mark.parametrize(
+    ("ifd0", "exif", "composite"),
+    [
+        ({}, {DTD: "2024:03:05 09:00:00", 0x9292: "{}", 0x9012: "+13:00"}, "SubSecCreateDate"),
+        ({0x0132: "2024:03:05 09:00:00"}, {0x9290: "{}", 0x9010: "+13:00"}, "SubSecModifyDate"),
+    ],
+)
+def test_the_sub_second_and_offset_are_those_of_the_time_used_as_exiftool_pairs_them(
+    tmp_path: Path, ifd0: dict[int, str], exif: dict[int, str], composite: str
+) -> None:
+    """A trial: two photos of one second timed by DateTimeDigitized, with SubSecTimeDigitized
+    90 and 05, were named in card order; exiftool's SubSecCreateDate puts .05 first. Each time
+    takes its own sub-second and offset tags (SubSecModifyDate: DateTime with SubSecTime)."""
+    require_exiftool()
+    order = []
+    for subsec in ("90", "05", "5"):
+        path = tmp_path / f"{composite}-{subsec}.jpg"
+        values = {tag: value.format(subsec) for tag, value in exif.items()}
+        path.write_bytes(jpeg(ifd0, values).getvalue())
+        [seen] = exiftool("-n", f"-{composite}", path)
+        with open(path, "rb") as fh:
+            capture = read_capture(fh, 0.0, path.name)
+        assert (capture.subsec, capture.utc_offset) == (subsec, "+13:00")
+        assert seen[composite] == f"2024:03:05 09:00:00.{subsec}+13:00"
+        order.append((float(f"0.{capture.subsec}"), seen[composite]))
+    assert [seen for _, seen in sorted(order)] == sorted(seen for _, seen in order)

@@ -131,3 +131,64 @@ def test_a_name_without_the_time_numbers_a_days_photos_in_the_order_they_were_ta
         "DCIM/100CANON/IMG_0002.JPG": "JBX3656/JBX3656-20261124-2.jpg",
         "DCIM/100CANON/IMG_0001.JPG": "JBX3656/JBX3656-20261124-3.jpg",
     }
+
+
+def test_a_phones_photos_of_one_second_are_named_in_the_order_of_their_names_numbers() -> None:
+    """A trial: a phone's second and third photo of a second (IMG_…_1, IMG_…_2; Samsung's
+    …(0), …(1); a Pixel's milliseconds) took the second's plain name before its first photo,
+    whose name ends in the time's digits: the last four characters were read as the number."""
+    found = names(
+        [
+            media("DCIM/Camera/IMG_20261124_091502_2.jpg"),
+            media("DCIM/Camera/IMG_20261124_091502.jpg"),
+            media("DCIM/Camera/IMG_20261124_091502_1.jpg"),
+        ]
+    )
+    assert found == {
+        "DCIM/Camera/IMG_20261124_091502.jpg": BASE + ".jpg",
+        "DCIM/Camera/IMG_20261124_091502_1.jpg": BASE + "-2.jpg",
+        "DCIM/Camera/IMG_20261124_091502_2.jpg": BASE + "-3.jpg",
+    }
+    found = names(
+        [
+            media("DCIM/Camera/20261124_091502(1).jpg"),
+            media("DCIM/Camera/20261124_091502(0).jpg"),
+            media("DCIM/Camera/20261124_091502.jpg"),
+        ]
+    )
+    assert found == {
+        "DCIM/Camera/20261124_091502.jpg": BASE + ".jpg",
+        "DCIM/Camera/20261124_091502(0).jpg": BASE + "-2.jpg",
+        "DCIM/Camera/20261124_091502(1).jpg": BASE + "-3.jpg",
+    }
+    found = names(
+        [
+            media("DCIM/Camera/PXL_20261124_091502987.jpg"),
+            media("DCIM/Camera/PXL_20261124_091502456.MP.jpg"),
+            media("DCIM/Camera/PXL_20261124_091502123.jpg"),
+        ]
+    )
+    assert found == {
+        "DCIM/Camera/PXL_20261124_091502123.jpg": BASE + ".jpg",
+        "DCIM/Camera/PXL_20261124_091502456.MP.jpg": BASE + "-2.jpg",
+        "DCIM/Camera/PXL_20261124_091502987.jpg": BASE + "-3.jpg",
+    }
+
+
+def test_a_cameras_file_number_orders_names_of_every_prefix_and_a_gopros_burst() -> None:
+    """_MG_ (Canon's Adobe RGB) and IMG_ are one sequence; a GoPro's burst G0010002 is file
+    2 of its own numbering, before GOPR0003."""
+    found = names(
+        [
+            media("DCIM/100CANON/IMG_0005.JPG"),
+            media("DCIM/100CANON/_MG_0004.JPG"),
+            media("DCIM/100GOPRO/GOPR0003.JPG"),
+            media("DCIM/100GOPRO/G0010002.JPG"),
+        ]
+    )
+    assert found == {
+        "DCIM/100CANON/_MG_0004.JPG": BASE + ".jpg",
+        "DCIM/100CANON/IMG_0005.JPG": BASE + "-2.jpg",
+        "DCIM/100GOPRO/G0010002.JPG": BASE + "-3.jpg",
+        "DCIM/100GOPRO/GOPR0003.JPG": BASE + "-4.jpg",
+    }

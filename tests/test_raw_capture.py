@@ -120,8 +120,12 @@ def test_cr3_reads_make_model_and_every_time_tag() -> None:
         "Image DateTime": "2021:05:12 12:21:21",
         "EXIF DateTimeOriginal": "2021:05:12 12:21:21",
         "EXIF DateTimeDigitized": "2021:05:12 12:21:21",
+        "EXIF SubSecTime": "92",
         "EXIF SubSecTimeOriginal": "92",
+        "EXIF SubSecTimeDigitized": "92",
+        "EXIF OffsetTime": "+02:00",
         "EXIF OffsetTimeOriginal": "+02:00",
+        "EXIF OffsetTimeDigitized": "+02:00",
     }
 
 

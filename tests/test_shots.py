@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from factories import media
 
-from cardingest.plan.shots import primary_photo, same_second_order
+from cardingest.plan.shots import name_order, primary_photo, same_second_order
 
 
 def test_the_jpeg_of_a_raw_pair_gives_the_time_though_the_raw_sorts_first() -> None:
@@ -21,25 +21,28 @@ def test_a_better_time_source_wins_over_the_jpeg() -> None:
     assert primary_photo([]) is None
 
 
-def test_the_order_key_is_fraction_folder_dcf_number_stem() -> None:
+def test_the_order_key_is_fraction_folder_name_order_stem() -> None:
     assert same_second_order(media("DCIM/101CANON/IMG_0042.JPG", subsec="5")) == (
         0.5,
         "DCIM/101CANON",
-        42,
+        ("", 42, ""),
         "IMG_0042",
     )
     assert same_second_order(media("DCIM/100CANON/IMG_0042.JPG")) == (
         0.0,
         "DCIM/100CANON",
-        42,
+        ("", 42, ""),
         "IMG_0042",
     )
 
 
-def test_the_dcf_number_is_the_last_four_characters_digits() -> None:
-    assert same_second_order(media("DCIM/100_PANA/P1010042.JPG"))[2] == 42
-    assert same_second_order(media("DCIM/100CANON/IMG_12345.JPG"))[2] == 2345
-    assert same_second_order(media("DCIM/100CANON/PHOTO.JPG"))[2] == 0
+def test_a_cameras_number_is_its_last_four_digits_and_other_names_go_by_their_numbers() -> None:
+    assert name_order("P1010042") == ("", 42, "")
+    assert name_order("img_0042") == ("", 42, "")
+    assert name_order("IMG_12345") == ("IMG_", 12345, "")
+    assert name_order("IMG_20240305_101500_1") == ("IMG_", 20240305, "_", 101500, "_", 1, "")
+    assert name_order("photo") == ("PHOTO",)
+    assert name_order("IMG_²") == ("IMG_²",)
 
 
 def test_the_number_orders_shots_whose_prefixes_differ() -> None:

@@ -51,7 +51,7 @@ from .export import uids
 from .models import METADIR, MOVE_JOURNAL_NAME, MovedPhoto
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX
-from .plan.shots import dcf_number, subsec_fraction
+from .plan.shots import NameOrder, name_order, subsec_fraction
 from .storage.durable import (
     NO_HARDLINKS,
     atomic_write_bytes,
@@ -360,15 +360,15 @@ def _slate_stays(record: CatalogueRecord) -> str:
     )
 
 
-def _shot_order(records: Sequence[CatalogueRecord]) -> tuple[str, float, str, int, str]:
+def _shot_order(records: Sequence[CatalogueRecord]) -> tuple[str, float, str, NameOrder, str]:
     """The ingest's order of shots (`plan.shots.same_second_order`), from what the catalogue
-    kept of them: capture time, sub-second as a fraction, then the card folder and DCF
-    number. Not the archive names: ``…-2.jpg`` sorts before ``….jpg``, which would swap the
+    kept of them: capture time, sub-second as a fraction, then the card folder and the
+    name's numbers. Not the archive names: ``…-2.jpg`` sorts before ``….jpg``, which would swap the
     names of two shots of one second."""
     first = min(records, key=lambda r: r.source_path)
     folder, _, name = first.source_path.rpartition("/")
     stem = name.rpartition(".")[0] or name
-    return (first.captured_at, subsec_fraction(first.subsec), folder, dcf_number(stem), stem)
+    return (first.captured_at, subsec_fraction(first.subsec), folder, name_order(stem), stem)
 
 
 class _Names:

@@ -1,8 +1,9 @@
 """Read a photo's capture time from EXIF, strictly, falling back step by step.
 
 Order: EXIF DateTimeOriginal (+SubSecTimeOriginal, OffsetTimeOriginal; in IFD0 where a camera
-put it there, as exiftool reads it too) -> DateTimeDigitized (likewise) -> IFD0 DateTime ->
-the file's modification time as the mount reports it. A file that cannot be parsed never
+put it there, as exiftool reads it too) -> DateTimeDigitized (+SubSecTimeDigitized,
+OffsetTimeDigitized; likewise) -> IFD0 DateTime (+SubSecTime, OffsetTime) -> the file's
+modification time as the mount reports it. A file that cannot be parsed never
 raises here: it falls back and says why in `warning`.
 
 For JPEG we find the ``Exif`` APP1 segment ourselves: it is faster (no scanning of the image
@@ -48,7 +49,7 @@ _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$", re.ASCII)
 _MAX_SEGMENTS = 1024
 """Segments walked before the image data: exiftool walks them all. A trial's Exif segment
 came after 70 (a FlashPix stream in pieces); an ICC profile alone may take 255."""
-STOP_TAG = "SubSecTimeOriginal"
+STOP_TAG = "SubSecTimeDigitized"
 
 _EXIF_POINTER = 0x8769
 _ASCII = 2
@@ -63,6 +64,16 @@ _TAGS: tuple[tuple[str, TimeSource], ...] = (
     ("EXIF DateTimeDigitized", "exif:DateTimeDigitized"),
     ("Image DateTime", "exif:DateTime"),
 )
+
+
+_FRACTION_OF = {
+    "exif:DateTimeOriginal": ("EXIF SubSecTimeOriginal", "EXIF OffsetTimeOriginal"),
+    "exif:DateTimeDigitized": ("EXIF SubSecTimeDigitized", "EXIF OffsetTimeDigitized"),
+    "exif:DateTime": ("EXIF SubSecTime", "EXIF OffsetTime"),
+}
+"""The sub-second and UTC offset tags that go with each time, as exiftool pairs them
+(SubSecDateTimeOriginal, SubSecCreateDate, SubSecModifyDate): two photos of one second
+timed by DateTimeDigitized alone were otherwise named in card order, not the order taken."""
 
 
 def _label(key: str) -> str:
@@ -547,10 +558,8 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
         if _cut_at_the_minute(tags.get(key), raw):
             problems.append(f"{_label(key)} {raw!r} is cut short (the file ends in it)")
             continue
-        subsec = offset = None
-        if source == "exif:DateTimeOriginal":
-            subsec = _text(tags, "EXIF SubSecTimeOriginal")
-            offset = _text(tags, "EXIF OffsetTimeOriginal")
+        subsec_tag, offset_tag = _FRACTION_OF[source]
+        subsec, offset = _text(tags, subsec_tag), _text(tags, offset_tag)
         warning = None
         if source == "exif:DateTime" and not problems:
             problems.append("no EXIF DateTimeOriginal or DateTimeDigitized")

@@ -79,8 +79,12 @@ IFD0_TAGS = {
 EXIF_TAGS = {
     0x9003: "EXIF DateTimeOriginal",
     0x9004: "EXIF DateTimeDigitized",
+    0x9010: "EXIF OffsetTime",
     0x9011: "EXIF OffsetTimeOriginal",
+    0x9012: "EXIF OffsetTimeDigitized",
+    0x9290: "EXIF SubSecTime",
     0x9291: "EXIF SubSecTimeOriginal",
+    0x9292: "EXIF SubSecTimeDigitized",
 }
 _EXIF_POINTER = 0x8769
 _TEXT_TYPES = (1, 2, 7)  # BYTE, ASCII, UNDEFINED: cameras store dates as any of them

@@ -31,6 +31,7 @@ from .idmap import Rows, name_digests, resolve, spec_covers
 from .naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, base_path, suffixed
 from .shots import (
     EARLIEST_PLAUSIBLE,
+    NameOrder,
     numbered_position,
     primary_photo,
     same_second_order,
@@ -48,7 +49,7 @@ class _Shot:
     primary: MediaFile | None
 
     @property
-    def order(self) -> tuple[datetime, float, str, int, str]:
+    def order(self) -> tuple[datetime, float, str, NameOrder, str]:
         """Capture time first: a name template without ``{time}`` gives a day's photos
         one name, and their ``-N`` then follow the order they were taken in."""
         first = self.primary or self.files[0]

@@ -56,21 +56,41 @@ def primary_photo(photos: Iterable[MediaFile]) -> MediaFile | None:
     )
 
 
-def same_second_order(primary: MediaFile) -> tuple[float, str, int, str]:
+NameOrder = tuple[str | int, ...]
+
+
+def same_second_order(primary: MediaFile) -> tuple[float, str, NameOrder, str]:
     """Order among shots of one second: sub-seconds as a fraction ("5" is .5, "10" is .10),
-    then folder before DCF number (100CANON before 101CANON), then the stem."""
-    return (subsec_fraction(primary.subsec), primary.folder, dcf_number(primary.stem), primary.stem)
+    then folder before the name's numbers (100CANON before 101CANON; `name_order`), then
+    the stem."""
+    return (subsec_fraction(primary.subsec), primary.folder, name_order(primary.stem), primary.stem)
+
+
+def name_order(stem: str) -> NameOrder:
+    """Where a name stands in the order its camera or phone gave names: a camera's file
+    number (IMG_0042: 42; _MG_0043 next, in the same sequence; a GoPro's burst G0010002 is
+    file 2, between GOPR0001 and GOPR0006), else the name's text and numbers in turn, the
+    text without regard to case.
+
+    A phone's second photo in one second is IMG_20240305_101500_1 (Samsung: 20240305_101500(0),
+    a Pixel its milliseconds: PXL_20240305_101500123): after IMG_20240305_101500 by its
+    numbers. By the last four characters alone (``_1``: 1, ``1500``: 1500) it came first, and
+    took the second's plain name (a trial)."""
+    upper = stem.upper()
+    if _DCF_NAME.fullmatch(upper):
+        return ("", int(upper[4:]), "")
+    parts = _DIGITS.split(upper)  # text, number, text, ...: the types line up in a compare
+    return tuple(int(part) if n % 2 else part for n, part in enumerate(parts))
+
+
+_DCF_NAME = re.compile(r"[A-Za-z0-9_]{4}\d{4}", re.ASCII)
+"""A camera's file name: four characters, then the file number (IMG_0042, _MG_0043)."""
+_DIGITS = re.compile(r"(\d+)", re.ASCII)
 
 
 def subsec_fraction(subsec: str) -> float:
     """EXIF sub-seconds as a fraction of a second ("5" is .5, "10" is .10); 0 if none."""
     return float(f"0.{subsec}") if subsec.isascii() and subsec.isdigit() else 0.0
-
-
-def dcf_number(stem: str) -> int:
-    """The file number a camera puts in the last four characters of a name (IMG_0042: 42);
-    0 if none (ASCII digits only: int() refuses ², and isdigit() does not)."""
-    return int("".join(ch for ch in stem[-4:] if ch.isascii() and ch.isdigit()) or 0)
 
 
 _DCF_FOLDER = re.compile(r"([1-9][0-9]{2})[A-Za-z0-9_]{5}")

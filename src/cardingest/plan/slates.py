@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ..models import MapRow, MediaFile, SlateRead
-from .shots import by_shot, dcf_number, primary_photo, same_second_order, shot_of
+from .shots import NameOrder, by_shot, name_order, primary_photo, same_second_order, shot_of
 
 DEFAULT_MAX_GAP_MINUTES = 30.0
 NO_SLATE = "no slate before this photo"
@@ -48,7 +48,7 @@ class Shot:
         return self.primary.captured
 
     @property
-    def order(self) -> tuple[datetime, float, str, int, str]:
+    def order(self) -> tuple[datetime, float, str, NameOrder, str]:
         return (self.primary.captured, *same_second_order(self.primary))
 
 
@@ -362,9 +362,10 @@ def _with_lone_slates(assignment: SlateAssignment) -> SlateAssignment:
     return replace(assignment, warnings=(*assignment.warnings, *said)) if said else assignment
 
 
-def _card_order(shot: Shot) -> tuple[str, int, str]:
-    """Where a shot stands in the order its camera numbered it: folder, then file number."""
-    return (shot.primary.folder, dcf_number(shot.primary.stem), shot.primary.stem)
+def _card_order(shot: Shot) -> tuple[str, NameOrder, str]:
+    """Where a shot stands in the order its camera numbered it: folder, then its name's
+    numbers (`shots.name_order`)."""
+    return (shot.primary.folder, name_order(shot.primary.stem), shot.primary.stem)
 
 
 def _patient(assignment: SlateAssignment, path: str) -> str | None:

@@ -11,37 +11,30 @@ from datetime import datetime, timedelta
 from ..models import MediaFile
 from ..text import printable
 from .idmap import file_spec, folders_alike, number_prefix, offset_line
-from .shots import EARLIEST_PLAUSIBLE, by_shot, dcf_position, elapsed, primary_photo, shot_key
+from .shots import (
+    EARLIEST_PLAUSIBLE,
+    NameOrder,
+    by_shot,
+    dcf_position,
+    elapsed,
+    name_order,
+    primary_photo,
+    shot_key,
+)
 
 _NUMBER = re.compile(r"(\d+)$", re.ASCII)
 
 
-_DCF_NAME = re.compile(r"[A-Za-z0-9_]{4}\d{4}", re.ASCII)
-"""A camera's file name: four characters, then the file number (IMG_0042, _MG_0043)."""
-
-
-_DIGITS = re.compile(r"(\d+)", re.ASCII)
-
-
-def _dcf_order(media: MediaFile) -> tuple[str, tuple[str | int, ...], str]:
-    """Folder, then the file number for a camera's names (IMG_ and _MG_ in one sequence),
-    else the name's text and numbers in turn: a phone's IMG_20260311_100000 by day, then
-    time, with IMG_20260311_100000_1 (a second photo in that second) straight after it.
+def _dcf_order(media: MediaFile) -> tuple[str, NameOrder, str]:
+    """Folder, then the name's place in its camera's or phone's order (`shots.name_order`):
+    a phone's IMG_20260311_100000 by day, then time, with IMG_20260311_100000_1 (a second
+    photo in that second) straight after it.
 
     Sorting by the name before its last number instead put all the ``_1`` names after the
     day's others, so a group of them came after later patients' groups, and a "same as the
     last group" answer gave them to the wrong patient. Any order that keeps each
-    name-before-the-number in number order keeps `_spec`'s ranges from overlapping.
-
-    A camera's number is its last four digits, as DCF writes it: a GoPro's burst G0010002
-    is file 2, between GOPR0001 and GOPR0006, not 10002 after them."""
-    stem = media.stem.upper()
-    if _DCF_NAME.fullmatch(stem):
-        natural: tuple[str | int, ...] = ("", int(stem[4:]), "")
-    else:
-        parts = _DIGITS.split(stem)  # text, number, text, ...: the types line up in a compare
-        natural = tuple(int(part) if n % 2 else part for n, part in enumerate(parts))
-    return (media.folder.upper(), natural, stem)
+    name-before-the-number in number order keeps `_spec`'s ranges from overlapping."""
+    return (media.folder.upper(), name_order(media.stem), media.stem.upper())
 
 
 def group_by_gap(files: Sequence[MediaFile], gap: timedelta) -> list[list[MediaFile]]:
