@@ -1192,3 +1192,75 @@ def test_a_place_in_the_stored_image_is_told_where_a_viewer_shows_it(orientation
     column, row, _, _ = shown.getbbox() or (-1, -1, -1, -1)
     x, y = _as_shown(((5 + 0.5) / 40, (3 + 0.5) / 30), orientation)
     assert (int(x * shown.width), int(y * shown.height)) == (column, row)
+
+
+def _second(n: float) -> datetime:
+    return T0 + timedelta(seconds=n)
+
+
+def test_a_photo_with_no_code_just_before_another_patients_slate_is_held_as_a_first_try() -> None:
+    """A trial: MCJ1984's slate came out blurred (no code found) and was taken again 5 s
+    later; the blurred one, MCJ1984's label, was filed as a photo of JBX3656, the patient
+    before. A photo less than `RETAKE` (30 s) before a slate of another patient is held;
+    one 30 s or more before is the last patient's, as before."""
+    files = [
+        media(card_path(1), _second(0)),  # JBX3656's slate
+        media(card_path(2), _second(60)),  # JBX3656's lesion, 30 s before the next slate
+        media(card_path(3), _second(80)),  # a first try at MCJ1984's slate, 10 s before
+        media(card_path(4), _second(85)),  # another, 5 s before
+        media(card_path(5), _second(90)),  # MCJ1984's slate
+        media(card_path(6), _second(120)),
+    ]
+    reads = {card_path(1): ok(card_path(1), "JBX3656"), card_path(5): ok(card_path(5), "MCJ1984")}
+    result = assign(files, reads)
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(1): "JBX3656",
+        card_path(2): "JBX3656",
+        card_path(5): "MCJ1984",
+        card_path(6): "MCJ1984",
+    }
+    assert result.holds == {
+        card_path(n): (
+            f"taken {s} s before the slate {card_path(5)} (MCJ1984), and no code was found in "
+            "it: if it is a first try at that slate (blurred, cut off), it shows that "
+            "patient's label, not a photo of JBX3656; check it and give its patient with a "
+            "map or --id"
+        )
+        for n, s in ((3, 10), (4, 5))
+    }
+    group = next(g for g in result.groups if g.patient_id == "JBX3656")
+    assert [m.path for m in group.photos] == [card_path(1), card_path(2)]
+    files[1] = media(card_path(2), _second(61))  # 29 s before: held too
+    assert card_path(2) in assign(files, reads).holds
+
+
+def test_a_photo_just_before_a_slate_of_its_own_patient_or_after_a_slate_is_not_held() -> None:
+    """A second slate of the same patient (a retake of one that read) holds nothing before
+    it; nor does a slate just before another (the walk back stops at a slate); nor a photo
+    with no slate before it (held as such, not as a first try)."""
+    files = [
+        media(card_path(1), _second(0)),  # a test shot, no slate before it
+        media(card_path(2), _second(10)),  # JBX3656's slate
+        media(card_path(3), _second(20)),  # JBX3656's lesion
+        media(card_path(4), _second(25)),  # JBX3656's slate again
+        media(card_path(5), _second(40)),
+    ]
+    reads = {card_path(n): ok(card_path(n), "JBX3656") for n in (2, 4)}
+    result = assign(files, reads)
+    assert result.holds == {card_path(1): NO_SLATE}
+    assert set(result.rows) == {card_path(n) for n in (2, 3, 4, 5)}
+
+
+def test_a_photo_just_before_a_slate_that_is_held_is_held_too() -> None:
+    """The next slate's code read as no valid ID: whose the photo just before it is, is in
+    doubt as well."""
+    files = [media(card_path(n), _second(s)) for n, s in ((1, 0), (2, 60), (3, 70), (4, 90))]
+    reads = {
+        card_path(1): ok(card_path(1), "JBX3656"),
+        card_path(3): SlateRead(card_path(3), invalid=(BAD,)),
+    }
+    result = assign(files, reads)
+    assert set(result.rows) == {card_path(1)}
+    assert result.holds[card_path(2)].startswith(
+        f"taken 10 s before the slate {card_path(3)} (held)"
+    )

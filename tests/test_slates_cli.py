@@ -426,6 +426,43 @@ def test_a_slate_cut_off_at_the_frames_edge_holds_its_photos(
 
 
 @pytest.mark.samples
+def test_a_blurred_slate_taken_again_at_once_is_held_not_filed_under_the_patient_before(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """A trial: MCJ1984's slate came out too blurred for its code to be found, and was taken
+    again 5 s later; the blurred photo of MCJ1984's label was filed under JBX3656, exit 0."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    blurred = slate_photo(real / "45-gps_ifd.jpg", "MCJ1984", "qr", T0 + timedelta(minutes=3),
+                          fraction=0.25, blur=12, noise=0, seed=1)  # fmt: skip
+    assert decode(blurred, SlateOptions()) == SlateRead(path="")  # no code found at all
+    photos = {
+        1: slate_photo(real / "45-gps_ifd.jpg", "JBX3656", "qr", T0, fraction=0.25),
+        2: photo_at(real / "22-canon_tags.jpg", T0 + timedelta(minutes=1)),
+        3: blurred,
+        4: slate_photo(real / "45-gps_ifd.jpg", "MCJ1984", "qr",
+                       T0 + timedelta(minutes=3, seconds=5), fraction=0.25),
+        5: photo_at(real / "22-canon_tags.jpg", T0 + timedelta(minutes=4)),
+    }  # fmt: skip
+    for n, data in photos.items():
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(data)
+    archive = tmp_path / "archive"
+    code, out, err = invoke(
+        "ingest", str(tmp_path / "card"), "--slates", "--archive", str(archive), "--json"
+    )
+    assert code == 3, err
+    items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
+    assert items["IMG_0003.JPG"]["action"] == "hold"
+    assert items["IMG_0003.JPG"]["reason"].startswith(
+        "taken 5 s before the slate DCIM/100CANON/IMG_0004.JPG (MCJ1984), and no code was found"
+    )
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 2
+    assert len(list((archive / "MCJ1984").glob("*.jpg"))) == 2
+    assert (folder / "IMG_0003.JPG").read_bytes() == blurred
+
+
+@pytest.mark.samples
 @pytest.mark.parametrize(
     ("orientation", "place"),
     [(1, "on the right side"), (3, "on the left side"), (6, "at the bottom"), (8, "at the top")],

@@ -9,7 +9,9 @@ is held with its reason (fail closed):
 - a slate that gives no valid ID, or two different ones: it and its whole group;
 - a gap longer than ``max_gap`` between a photo and the previous one of its group: that photo
   and the rest of the group ("no new slate after a 47-minute gap");
-- a photo whose capture time is not from EXIF (its place in the order is not known).
+- a photo whose capture time is not from EXIF (its place in the order is not known);
+- a photo with no code taken just before another patient's slate (`RETAKE`): it may be a
+  first try at that slate.
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ def assign(
         if _patient(by_time, path) != _patient(by_card, path)
     }
     if not doubt:
-        return _same_second_held(by_time, found, reads)
+        return _retakes_held(_same_second_held(by_time, found, reads), found, reads)
     groups = tuple(
         replace(group, photos=tuple(m for m in group.photos if m.path not in doubt))
         for group in by_time.groups
@@ -207,7 +209,7 @@ def assign(
               if disagree else []),
         ),
     )  # fmt: skip
-    return _same_second_held(held, found, reads)
+    return _retakes_held(_same_second_held(held, found, reads), found, reads)
 
 
 def _same_second_held(
@@ -235,6 +237,46 @@ def _same_second_held(
                 )
                 doubt.update(dict.fromkeys((m.path for m in shot.files), why))
                 break
+    return _held_too(assignment, doubt)
+
+
+RETAKE = timedelta(seconds=30)
+"""A photo in which no code was found, taken this little before a slate, may be a first try
+at that slate."""
+
+
+def _retakes_held(
+    assignment: SlateAssignment, found: Sequence[Shot], reads: Mapping[str, SlateRead]
+) -> SlateAssignment:
+    """``assignment`` with each photo held that was taken less than `RETAKE` before a slate
+    (none between) and given another patient than that slate's, or that slate is held: a
+    slate that comes out blurred is taken again at once, and the first try, in which no code
+    was found, went to the patient before, with the next patient's label on it (a trial).
+    The last patient's photo taken that close before the next patient's slate is rare."""
+    doubt: dict[str, str] = {}
+    for index, slate in enumerate(found):
+        if not _is_slate(slate, reads) or slate.primary.time_source == "mtime":
+            continue
+        theirs = _patient(assignment, slate.primary.path)
+        for shot in reversed(found[:index]):
+            before = slate.when - shot.when
+            if before >= RETAKE or _is_slate(shot, reads):
+                break
+            given = _patient(assignment, shot.primary.path)
+            if given is None or given == theirs:
+                continue
+            why = (
+                f"taken {int(before.total_seconds())} s before the slate {slate.primary.path} "
+                f"({theirs or 'held'}), and no code was found in it: if it is a first try at "
+                f"that slate (blurred, cut off), it shows that patient's label, not a photo of "
+                f"{given}; check it and give its patient with a map or --id"
+            )
+            doubt.update(dict.fromkeys((m.path for m in shot.files), why))
+    return _held_too(assignment, doubt)
+
+
+def _held_too(assignment: SlateAssignment, doubt: Mapping[str, str]) -> SlateAssignment:
+    """``assignment`` with the files in ``doubt`` held for their reasons, not assigned."""
     if not doubt:
         return assignment
     return replace(
