@@ -1264,3 +1264,31 @@ def test_a_photo_just_before_a_slate_that_is_held_is_held_too() -> None:
     assert result.holds[card_path(2)].startswith(
         f"taken 10 s before the slate {card_path(3)} (held)"
     )
+
+
+@pytest.mark.samples
+@pytest.mark.parametrize("kind", ["qr", "datamatrix", "aztec"])
+def test_a_slate_shown_light_on_dark_is_read(samples_dir: Path, kind: str) -> None:
+    """The last notes: a slate on a phone's screen in dark mode (the code light on dark) was
+    no slate, and the next patient's photos went to the last slate's patient."""
+    from PIL import ImageOps
+
+    shown = slate_photo(samples_dir / "real" / "22-canon_tags.jpg", "MCJ1984", kind, T0,
+                        fraction=0.2, seed=0, noise=0)  # fmt: skip
+    dark = ImageOps.invert(Image.open(io.BytesIO(shown)).convert("RGB"))
+    assert decode(_jpeg(dark, 85), SlateOptions()).ids == ("MCJ1984",)
+
+
+@pytest.mark.samples
+def test_a_code_found_in_a_plain_photo_only_when_inverted_holds_nothing(samples_dir: Path) -> None:
+    """Inverted, this sample photo's texture shows zxing a Data Matrix it cannot read; only
+    codes that read as an ID are taken from the inverted look, so the photo is no slate."""
+    import zxingcpp
+    from PIL import ImageOps
+
+    photo = Image.open(samples_dir / "real" / "87_OSError.jpg").convert("RGB").resize((4000, 3000))
+    data = _jpeg(photo, 85)
+    assert decode(data, SlateOptions()) == SlateRead(path="")
+    first_look = Image.open(io.BytesIO(data)).convert("L").reduce(4)  # decode's: 1000 pixels
+    found = zxingcpp.read_barcodes(ImageOps.invert(first_look), return_errors=True)
+    assert any(not code.valid for code in found), "the phantom this test guards against"
