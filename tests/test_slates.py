@@ -1292,3 +1292,42 @@ def test_a_code_found_in_a_plain_photo_only_when_inverted_holds_nothing(samples_
     first_look = Image.open(io.BytesIO(data)).convert("L").reduce(4)  # decode's: 1000 pixels
     found = zxingcpp.read_barcodes(ImageOps.invert(first_look), return_errors=True)
     assert any(not code.valid for code in found), "the phantom this test guards against"
+
+
+def test_a_patients_slate_again_straight_after_another_patients_photos_is_held() -> None:
+    """A trial: a lesion photo of MCJ1984 with JBX3656's label (the patient before) still on
+    the desk read as JBX3656's slate, and it and MCJ1984's photos after it were filed under
+    JBX3656. A slate of a patient seen earlier on the card, taken within the group gap of
+    another patient's photo, is held with the photos it gave its patient."""
+    files = [media(card_path(n), at(m)) for n, m in enumerate((0, 1, 2, 10, 11, 12, 13), 1)]
+    reads = {
+        card_path(1): ok(card_path(1), "JBX3656"),
+        card_path(4): ok(card_path(4), "MCJ1984"),
+        card_path(6): ok(card_path(6), "JBX3656"),  # MCJ1984's lesion, JBX3656's label in it
+    }
+    result = assign(files, reads)
+    assert {p: r.patient_id for p, r in result.rows.items()} == {
+        card_path(1): "JBX3656",
+        card_path(2): "JBX3656",
+        card_path(3): "JBX3656",
+        card_path(4): "MCJ1984",
+        card_path(5): "MCJ1984",
+    }
+    reason = (
+        f"JBX3656's slate again ({card_path(1)} was the first), 1 min 0 s after a photo of "
+        f"MCJ1984 with no pause: if {card_path(6)} is a photo of MCJ1984 with JBX3656's label "
+        "in the frame, the photos from it to the next slate are MCJ1984's; check them and "
+        "give their patient with a map or --id"
+    )
+    assert result.holds == {card_path(6): reason, card_path(7): reason}
+
+
+def test_a_patient_photographed_again_after_a_pause_is_not_held() -> None:
+    """JBX3656 back after MCJ1984, more than the group gap (5 minutes) after MCJ1984's last
+    photo: a second visit, filed as before."""
+    files = [media(card_path(n), at(m)) for n, m in enumerate((0, 1, 10, 11, 17, 18), 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (5, "JBX3656"))}  # fmt: skip
+    result = assign(files, reads)
+    assert result.holds == {}
+    assert [result.rows[card_path(n)].patient_id for n in (5, 6)] == ["JBX3656", "JBX3656"]

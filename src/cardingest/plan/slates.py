@@ -11,7 +11,9 @@ is held with its reason (fail closed):
   and the rest of the group ("no new slate after a 47-minute gap");
 - a photo whose capture time is not from EXIF (its place in the order is not known);
 - a photo with no code taken just before another patient's slate (`RETAKE`): it may be a
-  first try at that slate.
+  first try at that slate;
+- a patient's slate again straight after another patient's photos: it may be a photo of
+  that patient with the first one's label in the frame.
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def assign(
         if _patient(by_time, path) != _patient(by_card, path)
     }
     if not doubt:
-        return _retakes_held(_same_second_held(by_time, found, reads), found, reads)
+        return _last_checks(by_time, found, reads, group_gap)
     groups = tuple(
         replace(group, photos=tuple(m for m in group.photos if m.path not in doubt))
         for group in by_time.groups
@@ -209,7 +211,58 @@ def assign(
               if disagree else []),
         ),
     )  # fmt: skip
-    return _retakes_held(_same_second_held(held, found, reads), found, reads)
+    return _last_checks(held, found, reads, group_gap)
+
+
+def _last_checks(
+    assignment: SlateAssignment,
+    found: Sequence[Shot],
+    reads: Mapping[str, SlateRead],
+    group_gap: timedelta,
+) -> SlateAssignment:
+    """``assignment`` with the photos held whose patient the order of slates alone leaves in
+    doubt: a photo taken in the same second as a slate in another folder, a patient's slate
+    again straight after another patient's photos, a first try at a slate."""
+    assignment = _same_second_held(assignment, found, reads)
+    assignment = _returns_held(assignment, found, reads, group_gap)
+    return _retakes_held(assignment, found, reads)
+
+
+def _returns_held(
+    assignment: SlateAssignment,
+    found: Sequence[Shot],
+    reads: Mapping[str, SlateRead],
+    group_gap: timedelta,
+) -> SlateAssignment:
+    """``assignment`` with a slate held, and the photos it gave its patient, where that
+    patient's slate came earlier on the card, another patient's since, and this one was
+    taken within ``group_gap`` of a photo of that other patient: a photo of the other
+    patient with the first patient's label still in the frame reads as that patient's slate
+    (a trial: it and the photos after it were filed under the patient before). A patient
+    photographed again after a pause is not held."""
+    doubt: dict[str, str] = {}
+    first_slate: dict[str, str] = {}
+    for before, shot in zip([None, *found], found, strict=False):
+        patient = _patient(assignment, shot.primary.path)
+        if patient is None or not _is_slate(shot, reads):
+            continue
+        other = _patient(assignment, before.primary.path) if before is not None else None
+        earlier = first_slate.setdefault(patient, shot.primary.path)
+        if before is None or other in (None, patient) or earlier == shot.primary.path:
+            continue
+        if shot.when - before.when > group_gap:
+            continue
+        minutes, seconds = divmod(int((shot.when - before.when).total_seconds()), 60)
+        why = (
+            f"{patient}'s slate again ({earlier} was the first), {minutes} min {seconds} s "
+            f"after a photo of {other} with no pause: if {shot.primary.path} is a photo of "
+            f"{other} with {patient}'s label in the frame, the photos from it to the next "
+            f"slate are {other}'s; check them and give their patient with a map or --id"
+        )
+        mine = shot.image.path if shot.image is not None else shot.primary.path
+        ours = (p for p, slate in assignment.slate_of.items() if slate == mine)
+        doubt.update(dict.fromkeys((p for p in ours if p in assignment.rows), why))
+    return _held_too(assignment, doubt)
 
 
 def _same_second_held(
