@@ -258,13 +258,15 @@ def decode(data: bytes, options: SlateOptions) -> SlateRead:
 
 def _light_on_dark(image: Image.Image, options: SlateOptions) -> SlateRead:
     """The IDs of codes shown light on dark (a phone's screen in dark mode) in a photo in
-    which no code was found: only codes that read as a valid ID. Inverted, the texture of a
-    plain photo shows zxing codes it cannot read (one of the twenty sample photos), which
-    would hold it; a light-on-dark slate that does not read is not seen, as before. One
-    more look at the first scale: about 8 ms of CPU per 12 MP photo that holds no code."""
+    which no code was found, where one of them reads as a valid ID (with the others that
+    read, held as anywhere). Inverted, the texture of a plain photo shows zxing codes it
+    cannot read (one of the twenty sample photos), which would hold it; a light-on-dark
+    slate that does not read is not seen, as before. One more look at the first scale:
+    about 8 ms of CPU per 12 MP photo that holds no code."""
     from PIL import ImageOps
 
-    return SlateRead(path="", ids=_ids_of(_read(ImageOps.invert(image), errors=False), options).ids)
+    read = _ids_of(_read(ImageOps.invert(image), errors=False), options)
+    return read if read.ids else SlateRead(path="")
 
 
 def _dark_on_light(
@@ -595,7 +597,10 @@ def _beside(barcode: zxingcpp.Barcode, good: list[zxingcpp.Barcode]) -> bool:
     `BESIDE_GAP` of its size) and smaller (at most `BESIDE_SIZE` of it). A turned slate shows
     zxing such a "Data Matrix" in its bars and print, right against the QR code; another
     patient's label or wristband beside the slate is its own size and further off, and holds
-    the group."""
+    the group. A QR code found there is no phantom: the next patient's small QR label, half
+    under a thumb against the last patient's sheet, was (a trial)."""
+    if _qr_codes([barcode]):
+        return False
     left, top, right, bottom = _box(barcode)
     size = max(right - left, bottom - top)
     for other in good:

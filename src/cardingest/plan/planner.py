@@ -1036,8 +1036,8 @@ def make_plan(
 
     Raises MapError when the map does not fit the card. Names are deterministic: photos of
     one patient given one name (the same second) are ordered by capture time, sub-second,
-    then folder and DCF number, and the 2nd gets ``-2``; a name already taken in the
-    archive by other content moves on to the next free ``-N``.
+    then folder and the name's numbers (`shots.name_order`), and the 2nd gets ``-2``; a
+    name already taken in the archive by other content moves on to the next free ``-N``.
 
     With ``slates`` (``--slates``) the patients come from the slates read on the card instead
     of the map's rows; a slate itself is archived as ``{name}-slate.{ext}``.

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ..models import MapRow, MediaFile, SlateRead
-from .shots import NameOrder, by_shot, name_order, primary_photo, same_second_order, shot_of
+from .shots import (
+    NameOrder,
+    by_shot,
+    name_order,
+    primary_photo,
+    same_second_order,
+    shot_of,
+    subsec_fraction,
+)
 
 DEFAULT_MAX_GAP_MINUTES = 30.0
 NO_SLATE = "no slate before this photo"
@@ -235,29 +243,38 @@ def _returns_held(
     group_gap: timedelta,
 ) -> SlateAssignment:
     """``assignment`` with a slate held, and the photos it gave its patient, where that
-    patient's slate came earlier on the card, another patient's since, and this one was
-    taken within ``group_gap`` of a photo of that other patient: a photo of the other
-    patient with the first patient's label still in the frame reads as that patient's slate
-    (a trial: it and the photos after it were filed under the patient before). A patient
-    photographed again after a pause is not held."""
+    patient's slate came earlier on the card, the last photo filed since is another
+    patient's, and this one was taken within ``group_gap`` of the photo before it: a photo
+    of the other patient with the first patient's label still in the frame reads as that
+    patient's slate (a trial: it and the photos after it were filed under the patient
+    before; several such photos in a row are each held). A patient photographed again after
+    a pause is not held."""
     doubt: dict[str, str] = {}
     first_slate: dict[str, str] = {}
+    filed: str | None = None  # the patient of the last photo filed, not held
     for before, shot in zip([None, *found], found, strict=False):
         patient = _patient(assignment, shot.primary.path)
-        if patient is None or not _is_slate(shot, reads):
+        if patient is None or shot.primary.path in doubt:
             continue
-        other = _patient(assignment, before.primary.path) if before is not None else None
-        earlier = first_slate.setdefault(patient, shot.primary.path)
-        if before is None or other in (None, patient) or earlier == shot.primary.path:
-            continue
-        if shot.when - before.when > group_gap:
+        earlier = (
+            first_slate.setdefault(patient, shot.primary.path) if _is_slate(shot, reads) else None
+        )
+        if (
+            earlier is None
+            or earlier == shot.primary.path
+            or filed in (None, patient)
+            or before is None
+            or shot.when - before.when > group_gap
+        ):
+            filed = patient
             continue
         minutes, seconds = divmod(int((shot.when - before.when).total_seconds()), 60)
         why = (
             f"{patient}'s slate again ({earlier} was the first), {minutes} min {seconds} s "
-            f"after a photo of {other} with no pause: if {shot.primary.path} is a photo of "
-            f"{other} with {patient}'s label in the frame, the photos from it to the next "
-            f"slate are {other}'s; check them and give their patient with a map or --id"
+            f"after a photo of {filed} with no pause: if {shot.primary.path} is a photo of "
+            f"{filed} with {patient}'s label in the frame, the photos from it to the next "
+            f"slate are {filed}'s; check them, then give their patient in a map "
+            "(map-template --slates writes one) with --no-slates"
         )
         mine = shot.image.path if shot.image is not None else shot.primary.path
         ours = (p for p, slate in assignment.slate_of.items() if slate == mine)
@@ -312,7 +329,7 @@ def _retakes_held(
             continue
         theirs = _patient(assignment, slate.primary.path)
         for shot in reversed(found[:index]):
-            before = slate.when - shot.when
+            before = _apart(shot, slate)
             if before >= RETAKE or _is_slate(shot, reads):
                 break
             given = _patient(assignment, shot.primary.path)
@@ -328,18 +345,30 @@ def _retakes_held(
     return _held_too(assignment, doubt)
 
 
+def _apart(shot: Shot, later: Shot) -> timedelta:
+    """The time from one shot to a later one, their sub-seconds counted (the capture times
+    are whole seconds)."""
+    fraction = subsec_fraction(later.primary.subsec) - subsec_fraction(shot.primary.subsec)
+    return later.when - shot.when + timedelta(seconds=fraction)
+
+
 def _held_too(assignment: SlateAssignment, doubt: Mapping[str, str]) -> SlateAssignment:
-    """``assignment`` with the files in ``doubt`` held for their reasons, not assigned."""
+    """``assignment`` with the files in ``doubt`` held for their reasons, not assigned: a
+    group whose slate is held becomes a held group (no patient, the reason) keeping its
+    photos, as a slate that gives no ID does; other held photos leave their group."""
     if not doubt:
         return assignment
+
+    def held(group: SlateGroup) -> SlateGroup:
+        if group.slate in doubt:
+            return replace(group, patient_id=None, reason=doubt[group.slate])
+        return replace(group, photos=tuple(m for m in group.photos if m.path not in doubt))
+
     return replace(
         assignment,
         rows={p: row for p, row in assignment.rows.items() if p not in doubt},
         holds={**assignment.holds, **doubt},
-        groups=tuple(
-            replace(g, photos=tuple(m for m in g.photos if m.path not in doubt))
-            for g in assignment.groups
-        ),
+        groups=tuple(held(group) for group in assignment.groups),
     )
 
 
