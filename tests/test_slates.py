@@ -514,6 +514,13 @@ def test_slate_pattern_first_matching_group_is_the_id() -> None:
     two = "(91)ACA31FM(91)JBX3656(7254)JANE"
     assert payload_id(two, gs1) is None
     assert payload_id("(91)ACA31FM(91)ACA31FM", gs1) == "ACA31FM"
+    # One ID and a mistyped one (a trial: the first was taken, the other way round none).
+    for mixed in ("(91)JBX3656(91)JBX3657", "(91)JBX3657(91)JBX3656"):
+        assert payload_id(mixed, gs1) is None
+        assert describe("QR Code", mixed, gs1) == (
+            "barcode (QR Code, 22 characters) holds 2 values by slate_pattern, not all of them "
+            "a valid NHI, so whose it is is in doubt"
+        )
     said = describe("QR Code", two, gs1)
     assert said == (
         "barcode (QR Code, 32 characters) holds more than one ID by slate_pattern, so whose "

@@ -132,13 +132,14 @@ def payload_id(payload: str, options: SlateOptions) -> str | None:
 
     With ``slate_pattern`` the ID is the first of its groups that matched (so alternatives
     such as ``\\(91\\)([A-Z0-9]+)|^([A-Z0-9]+)$`` work); without, the whole payload. A
-    payload it takes two different valid IDs from (two patients') gives none.
+    payload it takes two different texts from gives none: two patients' IDs, or one and a
+    mistyped one (``(91)JBX3656(91)JBX3657`` was JBX3656's, and the other way round no one's).
     """
     text = payload
     pattern = check_slate_pattern(options.slate_pattern)
     if pattern is not None:
         found = _matched(payload, pattern)
-        if not found or len(_ids_in(found, options)) > 1:
+        if len(found) != 1:
             return None
         text = found[0]
     if text != text.strip():
@@ -177,8 +178,15 @@ def describe(symbology: str, payload: str, options: SlateOptions) -> str:
     named as such, with the setting that accepts it."""
     named = f"barcode ({symbology}, {len(payload)} characters)"
     pattern = check_slate_pattern(options.slate_pattern)
-    if pattern is not None and len(_ids_in(_matched(payload, pattern), options)) > 1:
+    found = _matched(payload, pattern) if pattern is not None else []
+    valid = _ids_in(found, options)
+    if len(valid) > 1:
         return f"{named} holds more than one ID by slate_pattern, so whose it is is in doubt"
+    if valid and len(found) > 1:
+        return (
+            f"{named} holds {len(found)} values by slate_pattern, not all of them a valid "
+            f"{options.id_name}, so whose it is is in doubt"
+        )
     if not options.allow_test_ids and payload_id(payload, replace(options, allow_test_ids=True)):
         return (
             f"{named} holds a test-range {options.id_name}, not a real patient's; set "
