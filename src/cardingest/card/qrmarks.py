@@ -70,9 +70,9 @@ def qr_marks_at(
     image: Image.Image, read: Sequence[Read] = (), *, one: bool = False
 ) -> Point | None:
     """Where (x, y, as fractions of its width and height) ``image`` (grey) shows two corner
-    marks of one QR code (the point between them), marks of the codes
-    that were read (``read``: in ``image``'s pixels) and of their sheets' codes left aside
-    (`_not_of`).
+    marks of one QR code (the point between them; None where it shows none), marks of the
+    codes that were read (``read``: in ``image``'s pixels) and of their sheets' codes left
+    aside (`_not_of`).
 
     With ``one``, one mark near the frame's edge is enough (`_cut_off`), at ``image``'s
     own size (a code from about 6% of its long edge) and at `LONG_EDGE`: a photo whose codes

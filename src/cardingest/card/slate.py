@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # Pillow and zxing-cpp load only when a photo is read
 
 CUT_OFF = "corner marks of a QR code were found where no code could be read"
 """Why a photo that shows a QR code's marks where no code reads is held (`qrmarks`); the
-reason goes on to say where in the photo they are (`_cut_off`)."""
+reason goes on to say where in the photo they are (`_marks_reason`)."""
 
 SYMBOLOGIES = ("QRCode", "DataMatrix", "Code128", "Code39", "PDF417", "Aztec")
 """The symbologies a slate may use (patient labels and wristbands)."""
@@ -318,10 +318,10 @@ def _unless_marked(
     where = qr_marks_at(image, codes, one=bool(read.ids))
     if where is None:
         return read
-    return SlateRead(path="", invalid=(_cut_off(_as_shown(where, _orientation(data))),))
+    return SlateRead(path="", invalid=(_marks_reason(_as_shown(where, _orientation(data))),))
 
 
-def _cut_off(where: Point) -> str:
+def _marks_reason(where: Point) -> str:
     """The reason a photo with marks at ``where`` (fractions of the photo as shown) is held:
     it says where, so that whoever looks at the photo can find what was taken for a code."""
     x, y = (min(2, max(0, int(f * 3))) for f in where)

@@ -229,8 +229,9 @@ def _last_checks(
     group_gap: timedelta,
 ) -> SlateAssignment:
     """``assignment`` with the photos held whose patient the order of slates alone leaves in
-    doubt: a photo taken in the same second as a slate in another folder, a patient's slate
-    again straight after another patient's photos, a first try at a slate."""
+    doubt: a photo taken in the same second as a slate in another folder, the slate of the
+    patient before the last again straight after the last one's photo, a first try at a
+    slate."""
     assignment = _same_second_held(assignment, found, reads)
     assignment = _returns_held(assignment, found, reads, group_gap)
     return _retakes_held(assignment, found, reads)
