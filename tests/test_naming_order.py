@@ -3,6 +3,7 @@ DCF numbers. The expected names are literal strings, not built from the planner'
 
 from __future__ import annotations
 
+import pytest
 from factories import media
 
 from cardingest.plan.idmap import parse_map_text, single_id_map
@@ -133,45 +134,25 @@ def test_a_name_without_the_time_numbers_a_days_photos_in_the_order_they_were_ta
     }
 
 
-def test_a_phones_photos_of_one_second_are_named_in_the_order_of_their_names_numbers() -> None:
+@pytest.mark.parametrize(
+    "in_order",
+    [
+        ["IMG_20261124_091502", "IMG_20261124_091502_1", "IMG_20261124_091502_2"],
+        ["20261124_091502", "20261124_091502(0)", "20261124_091502(1)"],
+        ["PXL_20261124_091502123", "PXL_20261124_091502456.MP", "PXL_20261124_091502987"],
+    ],
+)
+def test_a_phones_photos_of_one_second_are_named_in_the_order_of_their_names_numbers(
+    in_order: list[str],
+) -> None:
     """A trial: a phone's second and third photo of a second (IMG_…_1, IMG_…_2; Samsung's
     …(0), …(1); a Pixel's milliseconds) took the second's plain name before its first photo,
     whose name ends in the time's digits: the last four characters were read as the number."""
-    found = names(
-        [
-            media("DCIM/Camera/IMG_20261124_091502_2.jpg"),
-            media("DCIM/Camera/IMG_20261124_091502.jpg"),
-            media("DCIM/Camera/IMG_20261124_091502_1.jpg"),
-        ]
-    )
+    found = names([media(f"DCIM/Camera/{stem}.jpg") for stem in reversed(in_order)])
     assert found == {
-        "DCIM/Camera/IMG_20261124_091502.jpg": BASE + ".jpg",
-        "DCIM/Camera/IMG_20261124_091502_1.jpg": BASE + "-2.jpg",
-        "DCIM/Camera/IMG_20261124_091502_2.jpg": BASE + "-3.jpg",
-    }
-    found = names(
-        [
-            media("DCIM/Camera/20261124_091502(1).jpg"),
-            media("DCIM/Camera/20261124_091502(0).jpg"),
-            media("DCIM/Camera/20261124_091502.jpg"),
-        ]
-    )
-    assert found == {
-        "DCIM/Camera/20261124_091502.jpg": BASE + ".jpg",
-        "DCIM/Camera/20261124_091502(0).jpg": BASE + "-2.jpg",
-        "DCIM/Camera/20261124_091502(1).jpg": BASE + "-3.jpg",
-    }
-    found = names(
-        [
-            media("DCIM/Camera/PXL_20261124_091502987.jpg"),
-            media("DCIM/Camera/PXL_20261124_091502456.MP.jpg"),
-            media("DCIM/Camera/PXL_20261124_091502123.jpg"),
-        ]
-    )
-    assert found == {
-        "DCIM/Camera/PXL_20261124_091502123.jpg": BASE + ".jpg",
-        "DCIM/Camera/PXL_20261124_091502456.MP.jpg": BASE + "-2.jpg",
-        "DCIM/Camera/PXL_20261124_091502987.jpg": BASE + "-3.jpg",
+        f"DCIM/Camera/{in_order[0]}.jpg": BASE + ".jpg",
+        f"DCIM/Camera/{in_order[1]}.jpg": BASE + "-2.jpg",
+        f"DCIM/Camera/{in_order[2]}.jpg": BASE + "-3.jpg",
     }
 
 
