@@ -841,8 +841,8 @@ def test_videos_are_named_at_every_step_and_never_taken_for_archived(
     said = [scan.not_photo_warning(path) for path in videos]
     assert said[-1].startswith("PRIVATE/M4ROOT/THMBNL/C0001T01.JPG: a video's thumbnail, ")
     assert said[0] == (
-        "DCIM/100CANON/IMG_0001.WAV: a video or sound file, not archived (only photos under "
-        "DCIM/ are); it stays on the card"
+        "DCIM/100CANON/IMG_0001.WAV: a video or sound file, not archived (only photos are); "
+        "it stays on the card"
     )
     assert said[2] == (
         "DCIM/100CANON/MVI_0003.THM: a video's thumbnail, not archived; it stays on the card "

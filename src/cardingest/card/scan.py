@@ -452,11 +452,19 @@ THUMBNAIL = "a video's thumbnail"
 (or in Sony's THMBNL folder) goes with it, on the card."""
 
 
+OUTSIDE_DCIM = "a photo outside DCIM/"
+
+
 def not_photo_warning(relpath: str) -> str:
+    """The warning for a file the scan passes over. Only a photo outside DCIM/ is said to be
+    passed over for where it lies: a card without DCIM/ is scanned whole, and a trial's
+    fusefat card showed its volume label as an empty file "only photos under DCIM/" were
+    said to be archived from, beside the photos archived from its root."""
     kind = not_archived_kind(relpath)
     if kind == THUMBNAIL:
         return f"{relpath}: {kind}, not archived; it stays on the card with its video"
-    return f"{relpath}: {kind}, not archived (only photos under DCIM/ are); it stays on the card"
+    why = "only photos under DCIM/ are" if kind == OUTSIDE_DCIM else "only photos are"
+    return f"{relpath}: {kind}, not archived ({why}); it stays on the card"
 
 
 _NOT_ARCHIVED_BESIDE = NOT_PHOTO_EXTENSIONS | PHOTO_EXTENSIONS | SIDECAR_EXTENSIONS
@@ -472,7 +480,7 @@ def not_archived_kind(relpath: str) -> str:
     if extension == "thm" or "/THMBNL/" in f"/{relpath.upper()}":  # Sony's PRIVATE/M4ROOT
         return THUMBNAIL
     if extension in PHOTO_EXTENSIONS or extension in SIDECAR_EXTENSIONS:
-        return "a photo outside DCIM/"
+        return OUTSIDE_DCIM
     return "not a kind of photo cardingest knows"
 
 
