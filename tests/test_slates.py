@@ -1337,10 +1337,11 @@ def test_a_patients_slate_again_straight_after_another_patients_photos_is_held()
         card_path(5): "MCJ1984",
     }
     reason = (
-        f"JBX3656's slate again ({card_path(1)} was the last), 1 min 0 s after a photo of "
-        f"MCJ1984 with no pause: if {card_path(6)} is a photo of MCJ1984 with JBX3656's label "
-        "in the frame, the photos from it to the next slate are MCJ1984's; check them, then "
-        "give their patient in a map (map-template --slates writes one) with --no-slates"
+        f"JBX3656's slate again ({card_path(1)} was the last), 1 min 0 s after the photo "
+        f"before it, MCJ1984's photos filed since: if {card_path(6)} is a photo of MCJ1984 "
+        "with JBX3656's label in the frame, the photos from it to the next slate are "
+        "MCJ1984's; check them, then give their patient in a map (map-template --slates "
+        "writes one) with --no-slates"
     )
     assert result.holds == {card_path(6): reason, card_path(7): reason}
     [group] = [g for g in result.groups if g.slate == card_path(6)]
@@ -1368,6 +1369,30 @@ def test_several_photos_with_the_last_patients_label_in_them_are_each_held() -> 
     assert result.holds[card_path(5)].startswith("the first photo after a pause of 9 minutes")
     assert "JBX3656's slate again" in result.holds[card_path(6)]
     assert card_path(7) in result.holds
+
+
+def test_a_slate_held_as_seen_again_still_counts_and_a_first_try_before_it_does_not() -> None:
+    """A day trial: a parent's quick return (held) was left out of the slates counted, so
+    the next patient's photo with the parent's sheet on the desk went to the parent; and a
+    return 18 minutes after the last photo was held, counted from its blurred first try
+    (held itself) 4 s before it."""
+    minutes = (0, 1, 5, 6, 8, 9, 15, 16, 17)
+    files = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (5, "JBX3656"), (7, "ACA31FM"),
+              (8, "JBX3656"))}  # fmt: skip
+    result = assign(files, reads)  # 5: JBX3656 back (held); 8: ACA31FM's photo, the sheet
+    assert "JBX3656's slate again" in result.holds[card_path(5)]
+    assert "JBX3656's slate again" in result.holds[card_path(8)]
+    assert card_path(9) in result.holds and card_path(7) in result.rows
+    files = [media(card_path(n), at(m)) for n, m in enumerate((0, 1, 10, 11, 29), 1)]
+    files.append(media(card_path(6), at(29) + timedelta(seconds=4)))
+    files.append(media(card_path(7), at(30)))
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (6, "JBX3656"))}  # fmt: skip
+    result = assign(files, reads)  # 5: a blurred first try at JBX3656's slate, 4 s before
+    assert set(result.holds) == {card_path(5)}  # held for the pause before it
+    assert [result.rows[card_path(n)].patient_id for n in (6, 7)] == ["JBX3656", "JBX3656"]
 
 
 def test_a_patient_photographed_again_after_a_pause_or_after_others_too_is_not_held() -> None:

@@ -233,8 +233,8 @@ def _last_checks(
     patient before the last again straight after the last one's photo, a first try at a
     slate."""
     assignment = _same_second_held(assignment, found, reads)
-    assignment = _returns_held(assignment, found, reads, group_gap)
-    return _retakes_held(assignment, found, reads)
+    assignment = _retakes_held(assignment, found, reads)
+    return _returns_held(assignment, found, reads, group_gap)
 
 
 def _returns_held(
@@ -244,47 +244,64 @@ def _returns_held(
     group_gap: timedelta,
 ) -> SlateAssignment:
     """``assignment`` with a slate held, and the photos it gave its patient, where it is the
-    slate of the patient before the last (A, B, A), taken within ``group_gap`` of the photo
-    before it, the last photo filed being the last patient's: a photo of that patient with
-    the first one's label still on the desk reads as the first one's slate (a trial: it and
-    the photos after it were filed under the patient before; several such photos in a row
-    are each held). A patient photographed again after a pause, or after other patients
-    too (A, B, C, A), is not held: a day trial's quick returns were held, 141 of 861
-    ordinary photos, when any patient seen before counted."""
+    slate of the patient before the last (A, B, A), the last photo filed being the last
+    patient's, taken within ``group_gap`` of the photo before it (`_before`): a photo of that
+    patient with the first one's label still on the desk reads as the first one's slate (a
+    trial: it and the photos after it were filed under the patient before; several such
+    photos in a row are each held). A patient photographed again after a pause, or after
+    other patients too (A, B, C, A), is not held: a day trial's quick returns were held, 141
+    of 861 ordinary photos, when any patient seen before counted. A slate held so still
+    counts as its patient's among the slates (a day trial: after a parent's return, held,
+    the child's sheet left on the desk went unseen)."""
     doubt: dict[str, str] = {}
-    seen: list[tuple[str, str]] = []  # (patient, slate) of each slate filed, in order
+    seen: list[tuple[str, str]] = []  # (patient, slate) of each slate read, in order
+    held: dict[str, tuple[str, str]] = {}  # a slate held here: the earlier one it repeats
     filed: str | None = None  # the patient of the last photo filed, not held
-    for before, shot in zip([None, *found], found, strict=False):
+    for index, shot in enumerate(found):
         patient = _patient(assignment, shot.primary.path)
         if patient is None or shot.primary.path in doubt:
             continue
         if not _is_slate(shot, reads):
             filed = patient
             continue
-        earlier = seen[-2] if len(seen) > 1 and seen[-1][0] != patient else None
+        if seen and seen[-1][0] == patient:  # a slate taken twice is one
+            earlier = held.get(seen[-1][1])  # the label seen again in the next photo too
+        else:
+            earlier = seen[-2] if len(seen) > 1 and seen[-2][0] == patient else None
+            seen.append((patient, shot.primary.path))
+        previous = _before(found, index, reads)
         if (
             earlier is None
-            or earlier[0] != patient
             or filed in (None, patient)
-            or before is None
-            or shot.when - before.when > group_gap
+            or previous is None
+            or shot.when - previous.when > group_gap
         ):
             filed = patient
-            if not seen or seen[-1][0] != patient:  # a slate taken twice is one
-                seen.append((patient, shot.primary.path))
             continue
-        minutes, seconds = divmod(int((shot.when - before.when).total_seconds()), 60)
+        held[seen[-1][1]] = earlier
+        minutes, seconds = divmod(int((shot.when - previous.when).total_seconds()), 60)
         why = (
             f"{patient}'s slate again ({earlier[1]} was the last), {minutes} min {seconds} s "
-            f"after a photo of {filed} with no pause: if {shot.primary.path} is a photo of "
-            f"{filed} with {patient}'s label in the frame, the photos from it to the next "
-            f"slate are {filed}'s; check them, then give their patient in a map "
+            f"after the photo before it, {filed}'s photos filed since: if {shot.primary.path} "
+            f"is a photo of {filed} with {patient}'s label in the frame, the photos from it to "
+            f"the next slate are {filed}'s; check them, then give their patient in a map "
             "(map-template --slates writes one) with --no-slates"
         )
         mine = shot.image.path if shot.image is not None else shot.primary.path
         ours = (p for p, slate in assignment.slate_of.items() if slate == mine)
         doubt.update(dict.fromkeys((p for p in ours if p in assignment.rows), why))
     return _held_too(assignment, doubt)
+
+
+def _before(found: Sequence[Shot], index: int, reads: Mapping[str, SlateRead]) -> Shot | None:
+    """The shot taken before ``found[index]`` (a slate), tries at it left out: shots with no
+    code less than `RETAKE` before it (a day trial's return 18 minutes after the last photo
+    was held, counted from its blurred first try 4 s before it)."""
+    slate = found[index]
+    for shot in reversed(found[:index]):
+        if _is_slate(shot, reads) or _apart(shot, slate) >= RETAKE:
+            return shot
+    return None
 
 
 def _same_second_held(
