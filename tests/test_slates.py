@@ -1338,10 +1338,10 @@ def test_a_patients_slate_again_straight_after_another_patients_photos_is_held()
     }
     reason = (
         f"JBX3656's slate again ({card_path(1)} was the last), 1 min 0 s after the photo "
-        f"before it, MCJ1984's photos filed since: if {card_path(6)} is a photo of MCJ1984 "
-        "with JBX3656's label in the frame, the photos from it to the next slate are "
-        "MCJ1984's; check them, then give their patient in a map (map-template --slates "
-        "writes one) with --no-slates"
+        f"before it, in MCJ1984's visit: if {card_path(6)} is a photo of MCJ1984 with "
+        "JBX3656's label in the frame, the photos from it to the next slate are MCJ1984's; "
+        "check them, then give their patient in a map (map-template --slates writes one) "
+        "with --no-slates"
     )
     assert result.holds == {card_path(6): reason, card_path(7): reason}
     [group] = [g for g in result.groups if g.slate == card_path(6)]
@@ -1393,6 +1393,29 @@ def test_a_slate_held_as_seen_again_still_counts_and_a_first_try_before_it_does_
     result = assign(files, reads)  # 5: a blurred first try at JBX3656's slate, 4 s before
     assert set(result.holds) == {card_path(5)}  # held for the pause before it
     assert [result.rows[card_path(n)].patient_id for n in (6, 7)] == ["JBX3656", "JBX3656"]
+
+
+def test_the_sheet_on_the_desk_after_a_held_return_or_a_held_sheet_is_held() -> None:
+    """A third day trial: after JBX3656's quick return (held), MCJ1984's sheet still on the
+    desk in JBX3656's photo read as MCJ1984's slate and was filed; and after JBX3656's sheet
+    in two of MCJ1984's photos (held), ACA31FM's visit with MCJ1984's sheet in it went to
+    MCJ1984: the held slate stood where the patient before the last is looked for."""
+    minutes = (0, 1, 5, 6, 8, 9, 10, 11)
+    files = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (5, "JBX3656"), (7, "MCJ1984"))}  # fmt: skip
+    result = assign(files, reads)  # 5: JBX3656 back; 7: JBX3656's photo, MCJ1984's sheet
+    assert set(result.holds) == {card_path(n) for n in (5, 6, 7, 8)}
+    assert "MCJ1984's slate again" in result.holds[card_path(7)]
+    assert "in JBX3656's visit" in result.holds[card_path(7)]
+    minutes = (0, 1, 5, 6, 7, 8, 14, 15, 16, 17)
+    files = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (5, "JBX3656"), (6, "JBX3656"),
+              (7, "ACA31FM"), (9, "MCJ1984"))}  # fmt: skip
+    result = assign(files, reads)  # 5, 6: JBX3656's sheet; 9: MCJ1984's, in ACA31FM's visit
+    assert set(result.holds) == {card_path(n) for n in (5, 6, 9, 10)}
+    assert [result.rows[card_path(n)].patient_id for n in (7, 8)] == ["ACA31FM", "ACA31FM"]
 
 
 def test_a_patient_photographed_again_after_a_pause_or_after_others_too_is_not_held() -> None:

@@ -244,47 +244,44 @@ def _returns_held(
     group_gap: timedelta,
 ) -> SlateAssignment:
     """``assignment`` with a slate held, and the photos it gave its patient, where it is the
-    slate of the patient before the last (A, B, A), the last photo filed being the last
-    patient's, taken within ``group_gap`` of the photo before it (`_before`): a photo of that
-    patient with the first one's label still on the desk reads as the first one's slate (a
-    trial: it and the photos after it were filed under the patient before; several such
-    photos in a row are each held). A patient photographed again after a pause, or after
-    other patients too (A, B, C, A), is not held: a day trial's quick returns were held, 141
-    of 861 ordinary photos, when any patient seen before counted. A slate held so still
-    counts as its patient's among the slates (a day trial: after a parent's return, held,
-    the child's sheet left on the desk went unseen)."""
+    slate of the patient before the last (A, B, A), taken within ``group_gap`` of the photo
+    before it (`_before`): a photo of the last patient with the first one's sheet still on
+    the desk reads as the first one's slate (a trial: it and the photos after it were filed
+    under the patient before).
+
+    A slate held so stands among the slates for what comes after it, and the patient before
+    it is looked at too: it may be a quick return (the next photos that patient's, the last
+    patient's sheet on the desk in them) or that sheet (the next patient's photos with it
+    still there). Day trials: with either one alone, 39 and 22 photos were filed under the
+    patient of a sheet on the desk. The same patient's slate again straight after one held
+    so is held too (several photos with the sheet in them). A patient photographed again
+    after a pause, or after other patients too (A, B, C, A), with nothing held between, is
+    not held: when any patient seen before counted, a day trial's quick returns held 141 of
+    861 ordinary photos."""
     doubt: dict[str, str] = {}
-    seen: list[tuple[str, str]] = []  # (patient, slate) of each slate read, in order
+    seen: list[tuple[str, str]] = []  # (patient, slate) of each visit, in order
     held: dict[str, tuple[str, str]] = {}  # a slate held here: the earlier one it repeats
-    filed: str | None = None  # the patient of the last photo filed, not held
     for index, shot in enumerate(found):
         patient = _patient(assignment, shot.primary.path)
-        if patient is None or shot.primary.path in doubt:
+        if patient is None or shot.primary.path in doubt or not _is_slate(shot, reads):
             continue
-        if not _is_slate(shot, reads):
-            filed = patient
-            continue
-        if seen and seen[-1][0] == patient:  # a slate taken twice is one
-            earlier = held.get(seen[-1][1])  # the label seen again in the next photo too
+        if seen and seen[-1][0] == patient:  # the same patient's slate again: one visit
+            earlier = held.get(seen[-1][1])
         else:
-            earlier = seen[-2] if len(seen) > 1 and seen[-2][0] == patient else None
+            back = 3 if any(slate in held for _, slate in seen[-2:]) else 2
+            earlier = next((s for s in reversed(seen[-back:-1]) if s[0] == patient), None)
             seen.append((patient, shot.primary.path))
         previous = _before(found, index, reads)
-        if (
-            earlier is None
-            or filed in (None, patient)
-            or previous is None
-            or shot.when - previous.when > group_gap
-        ):
-            filed = patient
+        if earlier is None or previous is None or shot.when - previous.when > group_gap:
             continue
         held[seen[-1][1]] = earlier
+        other = seen[-2][0]
         minutes, seconds = divmod(int((shot.when - previous.when).total_seconds()), 60)
         why = (
             f"{patient}'s slate again ({earlier[1]} was the last), {minutes} min {seconds} s "
-            f"after the photo before it, {filed}'s photos filed since: if {shot.primary.path} "
-            f"is a photo of {filed} with {patient}'s label in the frame, the photos from it to "
-            f"the next slate are {filed}'s; check them, then give their patient in a map "
+            f"after the photo before it, in {other}'s visit: if {shot.primary.path} is a "
+            f"photo of {other} with {patient}'s label in the frame, the photos from it to the "
+            f"next slate are {other}'s; check them, then give their patient in a map "
             "(map-template --slates writes one) with --no-slates"
         )
         mine = shot.image.path if shot.image is not None else shot.primary.path
