@@ -1418,6 +1418,18 @@ def test_the_sheet_on_the_desk_after_a_held_return_or_a_held_sheet_is_held() -> 
     assert [result.rows[card_path(n)].patient_id for n in (7, 8)] == ["ACA31FM", "ACA31FM"]
 
 
+def test_the_sheet_on_the_desk_in_the_first_photo_after_a_long_talk_is_held() -> None:
+    """A fourth day trial: the last patient's sheet in the first lesion photo, taken 5.5-12
+    minutes after the slate (a long talk), was past the group gap, and it and the rest of
+    the visit went to the last patient. Straight after a slate, no time counts."""
+    files = [media(card_path(n), at(m)) for n, m in enumerate((0, 1, 5, 14, 15), 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (4, "JBX3656"))}  # fmt: skip
+    result = assign(files, reads)
+    assert set(result.holds) == {card_path(4), card_path(5)}
+    assert "9 min 0 s after the photo before it, in MCJ1984's visit" in result.holds[card_path(4)]
+
+
 def test_a_patient_photographed_again_after_a_pause_or_after_others_too_is_not_held() -> None:
     """JBX3656 back after MCJ1984, more than the group gap (5 minutes) after MCJ1984's last
     photo; or straight after ACA31FM, who came after MCJ1984: a second visit, filed as

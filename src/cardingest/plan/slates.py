@@ -245,9 +245,10 @@ def _returns_held(
 ) -> SlateAssignment:
     """``assignment`` with a slate held, and the photos it gave its patient, where it is the
     slate of the patient before the last (A, B, A), taken within ``group_gap`` of the photo
-    before it (`_before`): a photo of the last patient with the first one's sheet still on
-    the desk reads as the first one's slate (a trial: it and the photos after it were filed
-    under the patient before).
+    before it (`_before`), or at any time straight after the last patient's slate: a photo
+    of the last patient with the first one's sheet still on the desk reads as the first
+    one's slate (a trial: it and the photos after it were filed under the patient before; a
+    day trial: also the first photo after a long talk, 5.5-12 minutes after the slate).
 
     A slate held so stands among the slates for what comes after it, and the patient before
     it is looked at too: it may be a quick return (the next photos that patient's, the last
@@ -272,8 +273,10 @@ def _returns_held(
             earlier = next((s for s in reversed(seen[-back:-1]) if s[0] == patient), None)
             seen.append((patient, shot.primary.path))
         previous = _before(found, index, reads)
-        if earlier is None or previous is None or shot.when - previous.when > group_gap:
+        if earlier is None or previous is None:
             continue
+        if shot.when - previous.when > group_gap and not _is_slate(previous, reads):
+            continue  # straight after the last patient's slate, a pause is the usual
         held[seen[-1][1]] = earlier
         other = seen[-2][0]
         minutes, seconds = divmod(int((shot.when - previous.when).total_seconds()), 60)
