@@ -293,15 +293,25 @@ def _returns_held(
     return _held_too(assignment, doubt)
 
 
-def _before(found: Sequence[Shot], index: int, reads: Mapping[str, SlateRead]) -> Shot | None:
-    """The shot taken before ``found[index]`` (a slate), tries at it left out: shots with no
-    code less than `RETAKE` before it (a day trial's return 18 minutes after the last photo
-    was held, counted from its blurred first try 4 s before it)."""
+def _tries(found: Sequence[Shot], index: int, reads: Mapping[str, SlateRead]) -> list[Shot]:
+    """The shots that may be tries at the slate ``found[index]``: those with no code taken
+    less than `RETAKE` before it, none between, the latest first."""
     slate = found[index]
-    for shot in reversed(found[:index]):
+    tries: list[Shot] = []
+    for at in range(index - 1, -1, -1):
+        shot = found[at]
         if _is_slate(shot, reads) or _apart(shot, slate) >= RETAKE:
-            return shot
-    return None
+            break
+        tries.append(shot)
+    return tries
+
+
+def _before(found: Sequence[Shot], index: int, reads: Mapping[str, SlateRead]) -> Shot | None:
+    """The shot taken before ``found[index]`` (a slate), tries at it (`_tries`) left out (a
+    day trial's return 18 minutes after the last photo was held, counted from its blurred
+    first try 4 s before it)."""
+    at = index - 1 - len(_tries(found, index, reads))
+    return found[at] if at >= 0 else None
 
 
 def _same_second_held(
@@ -352,10 +362,8 @@ def _retakes_held(
         if not _is_slate(slate, reads) or slate.primary.time_source == "mtime":
             continue
         theirs = _patient(assignment, slate.primary.path)
-        for shot in reversed(found[:index]):
+        for shot in _tries(found, index, reads):
             before = _apart(shot, slate)
-            if before >= RETAKE or _is_slate(shot, reads):
-                break
             given = _patient(assignment, shot.primary.path)
             if given is None or given == theirs:
                 continue
