@@ -53,3 +53,8 @@ def test_the_number_orders_shots_whose_prefixes_differ() -> None:
         "DCIM/100CANON/_MG_0004.JPG",
         "DCIM/100CANON/IMG_0005.JPG",
     ]
+
+
+def test_an_iphones_edited_copy_is_numbered_with_its_photo() -> None:
+    assert name_order("IMG_E0042") == ("", 42, "E")
+    assert name_order("IMG_0042") < name_order("IMG_E0042") < name_order("IMG_0043")

@@ -1472,3 +1472,117 @@ def test_another_patients_qr_label_found_against_the_sheet_and_not_read_is_held(
     found = decode(_jpeg(photo, 85), SlateOptions())
     assert found.ids == ("JBX3656",)
     assert found.invalid == ("a QR Code barcode was found but could not be read",)
+
+
+def test_the_last_patients_sheet_after_a_slate_that_gives_no_id_is_held() -> None:
+    """A review: a slate that gave no ID (cut off, or with no capture time) was no visit,
+    so MCJ1984's sheet on the desk in the next patient's photo after it was MCJ1984's slate
+    again, one visit, and it and the photos after it were filed under MCJ1984. A visit of a
+    patient not known may be another's; the last patient's slate after it is held."""
+    minutes = (0, 1, 10, 11, 12, 13, 14, 15, 16)
+    files = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {
+        card_path(1): ok(card_path(1), "JBX3656"),
+        card_path(3): ok(card_path(3), "MCJ1984"),
+        card_path(5): SlateRead(card_path(5), invalid=(BAD,)),  # ACA31FM's, cut off
+        card_path(7): ok(card_path(7), "MCJ1984"),  # ACA31FM's lesion, MCJ1984's sheet
+    }
+    result = assign(files, reads)
+    assert set(result.rows) == {card_path(n) for n in (1, 2, 3, 4)}
+    reason = result.holds[card_path(7)]
+    assert reason.startswith(
+        f"MCJ1984's slate again ({card_path(3)} was the last), 1 min 0 s after the photo "
+        f"before it, in the visit of the held {card_path(5)}: if {card_path(7)} is a photo "
+        "of that visit's patient with MCJ1984's label in the frame, the photos from it to "
+        "the next slate are theirs"
+    ), reason
+    assert result.holds[card_path(8)] == result.holds[card_path(9)] == reason
+    files[4] = media(card_path(5), at(12), source="mtime")  # the slate with no capture time
+    reads[card_path(5)] = ok(card_path(5), "ACA31FM")
+    held = assign(files, reads).holds
+    assert {card_path(n) for n in (7, 8, 9)} <= set(held), held
+
+
+def test_the_last_patients_sheet_after_a_photo_held_as_it_may_be_a_slate_is_held() -> None:
+    """A review: the first photo after a pause, held as it may be the next patient's
+    blurred slate, and then the last patient's sheet in a photo: the photos after it were
+    filed under the last patient."""
+    files = [media(card_path(n), at(m)) for n, m in enumerate((0, 1, 2, 12, 13, 14), 1)]
+    reads = {card_path(1): ok(card_path(1), "JBX3656"), card_path(5): ok(card_path(5), "JBX3656")}
+    result = assign(files, reads)
+    assert result.holds[card_path(4)].startswith("the first photo after a pause of 10 minutes")
+    assert "JBX3656's slate again" in result.holds[card_path(5)]
+    assert "JBX3656's slate again" in result.holds[card_path(6)]
+    assert set(result.rows) == {card_path(n) for n in (1, 2, 3)}
+
+
+def test_the_sheet_of_a_patient_two_visits_back_straight_after_a_slate_is_held() -> None:
+    """A fifth day trial: JBX3656's sheet, left on the desk through MCJ1984's visit, read in
+    ACA31FM's first photo after ACA31FM's slate, and ACA31FM's visit went to JBX3656 (41
+    photos, exit 0 on five cards). Straight after a slate, any patient seen before counts;
+    with a photo of ACA31FM's between, a return after a pause is not held."""
+    minutes = (0, 1, 5, 6, 10, 11, 12)
+    files = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (5, "ACA31FM"), (6, "JBX3656"))}  # fmt: skip
+    result = assign(files, reads)
+    assert set(result.holds) == {card_path(6), card_path(7)}
+    assert "in ACA31FM's visit" in result.holds[card_path(6)]
+    assert result.rows[card_path(5)].patient_id == "ACA31FM"
+    minutes = (0, 1, 5, 6, 10, 11, 30, 31)
+    files = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (5, "ACA31FM"), (7, "JBX3656"))}  # fmt: skip
+    assert assign(files, reads).holds == {}
+
+
+def test_the_last_patients_sheet_is_held_on_a_card_whose_photos_are_all_held() -> None:
+    """A review: on a card held whole as "slates taken after the photos" (a blurred first
+    try before the first slate, a slate at the end), the slates' own files stay filed, and
+    MCJ1984's photo with JBX3656's sheet in it, the card's last, was filed as JBX3656's
+    slate: the later checks were not made there."""
+    seconds = (0, 5, 60, 300, 360, 380)
+    files = [media(card_path(n), T0 + timedelta(seconds=s)) for n, s in enumerate(seconds, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((2, "JBX3656"), (4, "MCJ1984"), (6, "JBX3656"))}  # fmt: skip
+    result = assign(files, reads)
+    assert "JBX3656's slate again" in result.holds[card_path(6)]
+    assert set(result.rows) == {card_path(2), card_path(4)}
+
+
+def test_the_last_patients_sheet_after_the_clock_went_back_is_held() -> None:
+    """A review: after the clock was put back an hour, JBX3656's sheet in MCJ1984's photo
+    came before every slate by the time, the two orders gave its photos to JBX3656 alike,
+    and they were filed there. The slates are looked at in the camera's numbering too."""
+    times = [at(m) for m in (0, 1, 10, 11)] + [at(m - 60) for m in (12, 13, 14)]
+    files = [media(card_path(n), when) for n, when in enumerate(times, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (5, "JBX3656"))}  # fmt: skip
+    result = assign(files, reads)
+    assert {card_path(n) for n in (5, 6, 7)} <= set(result.holds), result.holds
+    assert "59 min 0 s before the photo numbered before it, by its clock" in result.holds[
+        card_path(5)
+    ]
+    times = [at(m) for m in (0, 1)] + [at(m - 60) for m in (10, 11, 12, 13)]
+    files = [media(card_path(n), when) for n, when in enumerate(times, 1)]
+    held = assign(files, reads).holds  # put back between JBX3656's visit and MCJ1984's slate
+    assert {card_path(5), card_path(6)} <= set(held), held
+
+
+def test_an_iphones_edited_copy_goes_with_its_photo() -> None:
+    """A review: IMG_E0002, an iPhone's edited copy of IMG_0002, came after every numbered
+    photo in the camera's order, after the next patient's slate, and was held as the two
+    orders disagreeing."""
+    stems_and_seconds = (
+        ("IMG_0001", 0), ("IMG_0002", 60), ("IMG_E0002", 60), ("IMG_0003", 120),
+        ("IMG_0004", 400), ("IMG_0005", 460),
+    )  # fmt: skip
+    files = [media(f"DCIM/100APPLE/{stem}.JPG", T0 + timedelta(seconds=s))
+             for stem, s in stems_and_seconds]  # fmt: skip
+    reads = {
+        "DCIM/100APPLE/IMG_0001.JPG": ok("DCIM/100APPLE/IMG_0001.JPG", "JBX3656"),
+        "DCIM/100APPLE/IMG_0004.JPG": ok("DCIM/100APPLE/IMG_0004.JPG", "MCJ1984"),
+    }
+    result = assign(files, reads)
+    assert result.holds == {}
+    assert result.rows["DCIM/100APPLE/IMG_E0002.JPG"].patient_id == "JBX3656"

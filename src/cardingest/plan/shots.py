@@ -75,16 +75,19 @@ def name_order(stem: str) -> NameOrder:
     A phone's second photo in one second is IMG_20240305_101500_1 (Samsung: 20240305_101500(0),
     a Pixel its milliseconds: PXL_20240305_101500123): after IMG_20240305_101500 by its
     numbers. By the last four characters alone (``_1``: 1, ``1500``: 1500) it came first, and
-    took the second's plain name (a trial)."""
+    took the second's plain name (a trial). An iPhone's edited copy IMG_E0042 comes after
+    IMG_0042 (a review: by its text it came after every numbered photo, after the next
+    patient's slate)."""
     upper = stem.upper()
     if _DCF_NAME.fullmatch(upper):
-        return ("", int(upper[4:]), "")
+        return ("", int(upper[-4:]), upper[4:-4])
     parts = _DIGITS.split(upper)  # text, number, text, ...: the types line up in a compare
     return tuple(int(part) if n % 2 else part for n, part in enumerate(parts))
 
 
-_DCF_NAME = re.compile(r"[A-Za-z0-9_]{4}\d{4}", re.ASCII)
-"""A camera's file name: four characters, then the file number (IMG_0042, _MG_0043)."""
+_DCF_NAME = re.compile(r"[A-Za-z0-9_]{4}[A-Za-z]?\d{4}", re.ASCII)
+"""A camera's file name: four characters, then the file number (IMG_0042, _MG_0043); an
+iPhone's edited copy has an E before the number (IMG_E0042)."""
 _DIGITS = re.compile(r"(\d+)", re.ASCII)
 
 

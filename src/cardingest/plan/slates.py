@@ -112,6 +112,7 @@ def shots(files: Sequence[MediaFile], readable: Collection[str]) -> list[Shot]:
 
 
 GAP_HELD = "no new slate after a "
+PAUSE_HELD = "the first photo after a pause of "
 
 
 def _gap_reason(gap: timedelta) -> str:
@@ -127,7 +128,7 @@ def _pause_reason(pause: timedelta, unread: str | None) -> str:
     minutes, seconds = divmod(int(pause.total_seconds()), 60)
     took = f"{minutes} minutes" + (f" {seconds} s" if seconds else "")  # 5 min 1 s is > 5 min
     return (
-        f"the first photo after a pause of {took}, and "
+        f"{PAUSE_HELD}{took}, and "
         f"{what}: if it is a slate (blurred, cut off), the photos from here to the next "
         "slate are another patient's, not the last slate's"
     )
@@ -181,8 +182,8 @@ def assign(
     by_time = _with_lone_slates(_assign_in(found, reads, max_gap, group_gap))
     by_card = _assign_in(sorted(found, key=_card_order), reads, max_gap, group_gap)
     if _held_just_before_a_slate(found, reads, by_time.holds):
-        if _is_slate(found[-1], reads):
-            return _all_held(by_time, SLATES_AFTER)
+        if _is_slate(found[-1], reads):  # the slates' own files stay filed: look at them too
+            return _last_checks(_all_held(by_time, SLATES_AFTER), found, reads, group_gap)
         by_time = replace(by_time, warnings=(*by_time.warnings, MAYBE_SLATES_AFTER))
     doubt = {
         path
@@ -243,54 +244,121 @@ def _returns_held(
     reads: Mapping[str, SlateRead],
     group_gap: timedelta,
 ) -> SlateAssignment:
-    """``assignment`` with a slate held, and the photos it gave its patient, where it is the
-    slate of the patient before the last (A, B, A), taken within ``group_gap`` of the photo
-    before it (`_before`), or at any time straight after the last patient's slate: a photo
-    of the last patient with the first one's sheet still on the desk reads as the first
-    one's slate (a trial: it and the photos after it were filed under the patient before; a
-    day trial: also the first photo after a long talk, 5.5-12 minutes after the slate).
+    """``assignment`` with a slate held, and the photos it gave its patient, where it may be
+    a photo of the last patient with an earlier patient's sheet still on the desk
+    (`_returns_in`). Looked for in capture order, and where the camera numbered the shots
+    otherwise (its clock put back, two cameras) in that order too: a review's sheet in the
+    first photo after the clock went back an hour came before both slates by the time, and
+    was filed under its patient."""
+    doubt = _returns_in(assignment, found, reads, group_gap)
+    numbered = sorted(found, key=_card_order)
+    if any(a is not b for a, b in zip(numbered, found, strict=True)):
+        doubt = {**_returns_in(assignment, numbered, reads, group_gap), **doubt}
+    return _held_too(assignment, doubt)
 
-    A slate held so stands among the slates for what comes after it, and the patient before
+
+Visit = tuple[str | None, str]
+"""A visit among the slates: its patient (None: a slate that gives none, or a photo held
+as it may be a slate) and the path of the shot that began it."""
+
+
+def _returns_in(
+    assignment: SlateAssignment,
+    order: Sequence[Shot],
+    reads: Mapping[str, SlateRead],
+    group_gap: timedelta,
+) -> dict[str, str]:
+    """The files to hold, with why, where a slate in ``order`` is the slate of the patient
+    before the last (A, B, A), taken within ``group_gap`` of the photo before it
+    (`_before`), or at any time straight after the last patient's slate; or, straight after
+    that slate, the slate of any patient seen before: a photo of the last patient with an
+    earlier one's sheet still on the desk reads as the earlier one's slate (trials: it and
+    the photos after it were filed under the patient before; also the first photo after a
+    long talk, 5.5-12 minutes after the slate; a day trial's sheet of the patient two
+    visits back in the first photo after the slate).
+
+    A slate held so stands among the visits for what comes after it, and the patient before
     it is looked at too: it may be a quick return (the next photos that patient's, the last
     patient's sheet on the desk in them) or that sheet (the next patient's photos with it
     still there). Day trials: with either one alone, 39 and 22 photos were filed under the
-    patient of a sheet on the desk. The same patient's slate again straight after one held
-    so is held too (several photos with the sheet in them). A patient photographed again
-    after a pause, or after other patients too (A, B, C, A), with nothing held between, is
-    not held: when any patient seen before counted, a day trial's quick returns held 141 of
-    861 ordinary photos."""
+    patient of a sheet on the desk. So does a slate that gives no ID, and a photo held as
+    it may be a slate (after a pause, one that cannot be read): a visit of a patient not
+    known, who may be the last one again (a review: after a slate that was no valid ID, the
+    sheet of the patient before it filed the next patient's photos). The same patient's
+    slate again straight after one held so is held too (several photos with the sheet in
+    them). A patient photographed again after a pause, or after other patients too (A, B,
+    C, A) with a photo of C's between, and nothing held between, is not held: when any
+    patient seen before counted, a day trial's quick returns held 141 of 861 ordinary
+    photos."""
     doubt: dict[str, str] = {}
-    seen: list[tuple[str, str]] = []  # (patient, slate) of each visit, in order
-    held: dict[str, tuple[str, str]] = {}  # a slate held here: the earlier one it repeats
-    for index, shot in enumerate(found):
-        patient = _patient(assignment, shot.primary.path)
-        if patient is None or shot.primary.path in doubt or not _is_slate(shot, reads):
+    seen: list[Visit] = []
+    held: dict[str, Visit] = {}  # a slate held here: the earlier visit it repeats
+    for index, shot in enumerate(order):
+        path = shot.primary.path
+        patient = _patient(assignment, path)
+        if path in doubt:
             continue
+        if patient is None:
+            unknown = _is_slate(shot, reads) or _may_be_a_slate(assignment.holds.get(path))
+            if unknown and (not seen or seen[-1][0] is not None):
+                seen.append((None, path))
+            continue
+        if not _is_slate(shot, reads):
+            continue
+        previous = _before(order, index, reads)
+        straight_after = previous is not None and _is_slate(previous, reads)
         if seen and seen[-1][0] == patient:  # the same patient's slate again: one visit
             earlier = held.get(seen[-1][1])
         else:
-            back = 3 if any(slate in held for _, slate in seen[-2:]) else 2
-            earlier = next((s for s in reversed(seen[-back:-1]) if s[0] == patient), None)
-            seen.append((patient, shot.primary.path))
-        previous = _before(found, index, reads)
+            looked_at = (
+                seen[:-1]
+                if straight_after
+                else seen[-3:-1]
+                if any(p is None or slate in held for p, slate in seen[-2:])
+                else seen[-2:-1]
+            )
+            earlier = next((s for s in reversed(looked_at) if s[0] == patient), None)
+            seen.append((patient, path))
         if earlier is None or previous is None:
             continue
-        if shot.when - previous.when > group_gap and not _is_slate(previous, reads):
+        taken = shot.when - previous.when
+        if taken > group_gap and not straight_after:
             continue  # straight after the last patient's slate, a pause is the usual
         held[seen[-1][1]] = earlier
-        other = seen[-2][0]
-        minutes, seconds = divmod(int((shot.when - previous.when).total_seconds()), 60)
-        why = (
-            f"{patient}'s slate again ({earlier[1]} was the last), {minutes} min {seconds} s "
-            f"after the photo before it, in {other}'s visit: if {shot.primary.path} is a "
-            f"photo of {other} with {patient}'s label in the frame, the photos from it to the "
-            f"next slate are {other}'s; check them, then give their patient in a map "
-            "(map-template --slates writes one) with --no-slates"
+        other, began = seen[-2]
+        visit, whose, theirs = (
+            (f"{other}'s visit", other, f"{other}'s")
+            if other
+            else (f"the visit of the held {began}", "that visit's patient", "theirs")
         )
-        mine = shot.image.path if shot.image is not None else shot.primary.path
+        why = (
+            f"{patient}'s slate again ({earlier[1]} was the last), {_taken(taken)}, in "
+            f"{visit}: if {path} is a photo of {whose} with {patient}'s label in the frame, "
+            f"the photos from it to the next slate are {theirs}; check them, then give their "
+            "patient in a map (map-template --slates writes one) with --no-slates"
+        )
+        mine = shot.image.path if shot.image is not None else path
         ours = (p for p, slate in assignment.slate_of.items() if slate == mine)
         doubt.update(dict.fromkeys((p for p in ours if p in assignment.rows), why))
-    return _held_too(assignment, doubt)
+    return doubt
+
+
+def _taken(apart: timedelta) -> str:
+    """How long after the photo before it a slate was taken, in words (by their clocks: a
+    camera's numbering can put a shot with an earlier time after another)."""
+    minutes, seconds = divmod(int(abs(apart).total_seconds()), 60)
+    if apart < timedelta(0):
+        return f"{minutes} min {seconds} s before the photo numbered before it, by its clock"
+    return f"{minutes} min {seconds} s after the photo before it"
+
+
+def _may_be_a_slate(reason: str | None) -> bool:
+    """Whether a photo was held as it may be another patient's slate: the first photo after
+    a pause or a long gap, or one that could not be looked at for a code (the rest of their
+    groups are held for the same reason)."""
+    return reason is not None and (
+        reason.startswith((PAUSE_HELD, GAP_HELD)) or f" {NOT_READ}: " in reason
+    )
 
 
 def _tries(found: Sequence[Shot], index: int, reads: Mapping[str, SlateRead]) -> list[Shot]:
@@ -300,7 +368,7 @@ def _tries(found: Sequence[Shot], index: int, reads: Mapping[str, SlateRead]) ->
     tries: list[Shot] = []
     for at in range(index - 1, -1, -1):
         shot = found[at]
-        if _is_slate(shot, reads) or _apart(shot, slate) >= RETAKE:
+        if _is_slate(shot, reads) or not timedelta(0) <= _apart(shot, slate) < RETAKE:
             break
         tries.append(shot)
     return tries
