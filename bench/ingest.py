@@ -28,6 +28,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -203,9 +204,73 @@ def local_case(
     return table
 
 
+RULES_FLOOR = """
+import hashlib, mmap, os, sys, xxhash
+card, dest = sys.argv[1], sys.argv[2]
+os.mkdir(dest)
+held, back = [], memoryview(mmap.mmap(-1, 1 << 20))
+
+
+def uncached(path, flags):
+    try:
+        return os.open(path, flags | os.O_DIRECT, 0o600)
+    except OSError:  # a file system that refuses O_DIRECT (tmpfs)
+        return os.open(path, flags, 0o600)
+
+
+for folder, dirs, files in os.walk(card):
+    dirs.sort()
+    for name in sorted(files):
+        digest, check, chunks = hashlib.sha256(), xxhash.xxh3_128(), []
+        with open(os.path.join(folder, name), "rb", buffering=0) as fh:
+            while True:
+                if len(held) == len(chunks):
+                    held.append(memoryview(mmap.mmap(-1, 1 << 20)))
+                count = fh.readinto(held[len(chunks)])
+                if not count:
+                    break
+                chunk = held[len(chunks)][:count]
+                digest.update(chunk)
+                check.update(chunk)
+                chunks.append(chunk)
+        path = os.path.join(dest, f"{len(os.listdir(dest))}-{name}")
+        fd = uncached(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        offset = 0
+        for chunk in chunks:
+            whole = len(chunk) - len(chunk) % 4096
+            os.pwrite(fd, chunk[:whole], offset)
+            if whole < len(chunk):
+                os.close(fd)
+                fd = os.open(path, os.O_WRONLY)
+                os.pwrite(fd, chunk[whole:], offset + whole)
+            offset += len(chunk)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+        fd, again, offset = uncached(path, os.O_RDONLY), xxhash.xxh3_128(), 0
+        while count := os.preadv(fd, [back], offset):
+            again.update(back[:count])
+            offset += count
+        os.close(fd)
+        assert (offset, again.digest()) == (sum(map(len, chunks)), check.digest()), path
+"""
+"""The copy rules alone, with nothing else of cardingest: each photo of up to 16 MiB read
+once (sha256 and XXH3-128), written with O_DIRECT, fsynced, dropped from the page cache and
+read back with O_DIRECT against its XXH3, one file at a time in one thread. What a Python
+ingest costs at the least; the rest of the ingest's CPU is start-up, the scan, the plan,
+the records and the threads."""
+
+
 def cpu_case(options: Options, cardingest: str, card: Card, tmp: Path) -> Table:
-    """CPU-seconds of the ingest against one Python sha256 pass over the card (both cold)."""
+    """CPU-seconds of the ingest against one Python sha256 pass over the card (both cold),
+    and the copy rules' floor in the same rounds."""
     dest = tmp / "dest"
+    floor = Contender(
+        "the copy rules alone (python, one thread)",
+        [sys.executable, "-c", RULES_FLOOR, str(card.root), str(dest)],
+        before=remove(dest),
+        after=expect_files(dest, card.files),
+    )
     ours = Contender(
         "cardingest ingest --json",
         cardingest_command(cardingest, card.root, dest),
@@ -215,19 +280,29 @@ def cpu_case(options: Options, cardingest: str, card: Card, tmp: Path) -> Table:
         targets=CPU_TARGETS,
     )
     note = "page cache dropped before every run; getrusage(RUSAGE_CHILDREN) of each run"
-    table = cpu_against_sha256("ingest CPU", ours, options, card, tmp, note)
+    table = cpu_against_sha256("ingest CPU", ours, options, card, tmp, note, floor)
     remove(dest)()
     return table
 
 
 def cpu_against_sha256(
-    what: str, ours: Contender, options: Options, card: Card, tmp: Path, note: str
+    what: str,
+    ours: Contender,
+    options: Options,
+    card: Card,
+    tmp: Path,
+    note: str,
+    *others: Contender,
 ) -> Table:
-    """A table of CPU-seconds: ``ours`` against one Python sha256 pass over the card, both
-    with the page cache dropped first."""
+    """A table of CPU-seconds: ``ours`` (and ``others``) against one Python sha256 pass over
+    the card, all with the page cache dropped first."""
     return measure(
         f"{what}: {card.files:,} photos ({human(card.bytes)}), user + system CPU-seconds",
-        [Contender("hashlib.sha256 pass (python)", hashlib_pass(card.root), baseline=True), ours],
+        [
+            Contender("hashlib.sha256 pass (python)", hashlib_pass(card.root), baseline=True),
+            *others,
+            ours,
+        ],
         repeat=options.repeat,
         logs=tmp / "logs",
         cold=True,
