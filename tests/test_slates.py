@@ -1586,3 +1586,36 @@ def test_an_iphones_edited_copy_goes_with_its_photo() -> None:
     result = assign(files, reads)
     assert result.holds == {}
     assert result.rows["DCIM/100APPLE/IMG_E0002.JPG"].patient_id == "JBX3656"
+
+
+def test_visits_of_patients_not_known_hide_no_earlier_patient() -> None:
+    """A second review: two photos held as they may be slates (after pauses) took the places
+    of the patients looked at, so JBX3656's sheet in MCJ1984's photo after the second was
+    filed under JBX3656, where the code before held it. A visit whose patient is not known
+    is passed over in the count, and widens it by one."""
+    minutes = (0, 1, 8, 9, 12, 13, 20, 20.5, 21, 22)
+    files = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (5, "MCJ1984"), (8, "JBX3656"))}  # fmt: skip
+    result = assign(files, reads)
+    assert result.holds[card_path(7)].startswith("the first photo after a pause of 7 minutes")
+    assert all("JBX3656's slate again" in result.holds[card_path(n)] for n in (8, 9, 10))
+
+
+def test_two_cameras_folders_are_not_one_numbering() -> None:
+    """A second review: the camera's numbering was taken over the whole card, one folder
+    after the other, and a second camera's slate of a patient seen before was held as a
+    return "81 min before the photo numbered before it". Each folder is its own numbering."""
+    canon = ((0, "JBX3656"), (1, None), (10, "MCJ1984"), (11, None), (120, "ALU7207"),
+             (121, None), (130, "EPT6335"), (131, None), (140, "DEF1007"), (141, None))
+    nikon = ((60, "EPT6335"), (61, None), (70, "ABC1006"), (71, None))  # fmt: skip
+    files, reads = [], {}
+    for folder, shots_in in (("100CANON", canon), ("100NIKON", nikon)):
+        for n, (minute, nhi) in enumerate(shots_in, 1):
+            path = card_path(n, folder)
+            files.append(media(path, at(minute)))
+            if nhi:
+                reads[path] = ok(path, nhi)
+    result = assign(files, reads)
+    assert result.holds == {}
+    assert len(result.rows) == len(files)

@@ -247,13 +247,19 @@ def _returns_held(
     """``assignment`` with a slate held, and the photos it gave its patient, where it may be
     a photo of the last patient with an earlier patient's sheet still on the desk
     (`_returns_in`). Looked for in capture order, and where the camera numbered the shots
-    otherwise (its clock put back, two cameras) in that order too: a review's sheet in the
-    first photo after the clock went back an hour came before both slates by the time, and
-    was filed under its patient."""
+    otherwise (its clock put back) in that order too, a folder at a time (two cameras write
+    two folders): a review's sheet in the first photo after the clock went back an hour came
+    before both slates by the time, and was filed under its patient. Where the numbering
+    puts a shot with an earlier time after another, the time between is not known, and
+    counts as short."""
     doubt = _returns_in(assignment, found, reads, group_gap)
-    numbered = sorted(found, key=_card_order)
-    if any(a is not b for a, b in zip(numbered, found, strict=True)):
-        doubt = {**_returns_in(assignment, numbered, reads, group_gap), **doubt}
+    folders: dict[str, list[Shot]] = {}
+    for shot in found:
+        folders.setdefault(shot.primary.folder, []).append(shot)
+    for shots_in in folders.values():
+        numbered = sorted(shots_in, key=_card_order)
+        if numbered != shots_in:
+            doubt = {**_returns_in(assignment, numbered, reads, group_gap), **doubt}
     return _held_too(assignment, doubt)
 
 
@@ -310,13 +316,7 @@ def _returns_in(
         if seen and seen[-1][0] == patient:  # the same patient's slate again: one visit
             earlier = held.get(seen[-1][1])
         else:
-            looked_at = (
-                seen[:-1]
-                if straight_after
-                else seen[-3:-1]
-                if any(p is None or slate in held for p, slate in seen[-2:])
-                else seen[-2:-1]
-            )
+            looked_at = seen[:-1] if straight_after else _before_the_last(seen, held)
             earlier = next((s for s in reversed(looked_at) if s[0] == patient), None)
             seen.append((patient, path))
         if earlier is None or previous is None:
@@ -341,6 +341,27 @@ def _returns_in(
         ours = (p for p, slate in assignment.slate_of.items() if slate == mine)
         doubt.update(dict.fromkeys((p for p in ours if p in assignment.rows), why))
     return doubt
+
+
+def _before_the_last(seen: Sequence[Visit], held: Mapping[str, Visit]) -> list[Visit]:
+    """The visits whose patient's sheet may still be on the desk in the last visit's photos:
+    the last known patient's before it, one more where the last visit or that one was held
+    or its patient is not known (it may be the one before again). A visit of a patient not
+    known is passed over, not counted (a review: two of them put the patient before the
+    last out of sight, and the sheet's photos were filed under it)."""
+    if not seen:
+        return []
+    wanted = 2 if seen[-1][0] is None or seen[-1][1] in held else 1
+    taken: list[Visit] = []
+    for visit in reversed(seen[:-1]):
+        if visit[0] is None:
+            continue
+        taken.append(visit)
+        if visit[1] in held:
+            wanted = 2
+        if len(taken) >= wanted:
+            break
+    return taken[::-1]
 
 
 def _taken(apart: timedelta) -> str:
