@@ -33,7 +33,7 @@ from cardingest.card.slate import (
 )
 from cardingest.clinic.slate_sheet import render
 from cardingest.errors import ConfigError, MapError
-from cardingest.models import ArchiveState, IdMap, SlateRead
+from cardingest.models import ArchiveState, IdMap, MediaFile, SlateRead
 from cardingest.plan.idmap import parse_map_text, require_offset, template_span
 from cardingest.plan.planner import make_plan
 from cardingest.plan.slate_template import slate_map_template
@@ -1560,9 +1560,9 @@ def test_the_last_patients_sheet_after_the_clock_went_back_is_held() -> None:
              ((1, "JBX3656"), (3, "MCJ1984"), (5, "JBX3656"))}  # fmt: skip
     result = assign(files, reads)
     assert {card_path(n) for n in (5, 6, 7)} <= set(result.holds), result.holds
-    assert "59 min 0 s before the photo numbered before it, by its clock" in result.holds[
-        card_path(5)
-    ]
+    assert (
+        "59 min 0 s before the photo numbered before it, by its clock" in result.holds[card_path(5)]
+    )
     times = [at(m) for m in (0, 1)] + [at(m - 60) for m in (10, 11, 12, 13)]
     files = [media(card_path(n), when) for n, when in enumerate(times, 1)]
     held = assign(files, reads).holds  # put back between JBX3656's visit and MCJ1984's slate
@@ -1606,8 +1606,18 @@ def test_two_cameras_folders_are_not_one_numbering() -> None:
     """A second review: the camera's numbering was taken over the whole card, one folder
     after the other, and a second camera's slate of a patient seen before was held as a
     return "81 min before the photo numbered before it". Each folder is its own numbering."""
-    canon = ((0, "JBX3656"), (1, None), (10, "MCJ1984"), (11, None), (120, "ALU7207"),
-             (121, None), (130, "EPT6335"), (131, None), (140, "DEF1007"), (141, None))
+    canon = (
+        (0, "JBX3656"),
+        (1, None),
+        (10, "MCJ1984"),
+        (11, None),
+        (120, "ALU7207"),
+        (121, None),
+        (130, "EPT6335"),
+        (131, None),
+        (140, "DEF1007"),
+        (141, None),
+    )
     nikon = ((60, "EPT6335"), (61, None), (70, "ABC1006"), (71, None))  # fmt: skip
     files, reads = [], {}
     for folder, shots_in in (("100CANON", canon), ("100NIKON", nikon)):
@@ -1619,3 +1629,27 @@ def test_two_cameras_folders_are_not_one_numbering() -> None:
     result = assign(files, reads)
     assert result.holds == {}
     assert len(result.rows) == len(files)
+
+
+def test_a_slow_first_try_nearer_the_slate_than_the_photo_before_it_is_held() -> None:
+    """A fifth day trial: a blurred first try at MCJ1984's slate, in which no code was
+    found, taken 35 s before the good one and 1 min 50 s after JBX3656's last photo, was
+    filed under JBX3656. A photo with no code taken 15-45 s before another patient's slate
+    and at least twice as long after the photo before it is held; the last patient's photo
+    in the rhythm of its visit, or 45 s or more before the slate, is not."""
+
+    def card(try_after: int, slate_after: int) -> list[MediaFile]:
+        seconds = (0, 60, 120, 120 + try_after, 120 + try_after + slate_after)
+        files = [media(card_path(n), T0 + timedelta(seconds=s)) for n, s in enumerate(seconds, 1)]
+        return [*files, media(card_path(6), files[-1].captured + timedelta(seconds=40))]
+
+    reads = {card_path(1): ok(card_path(1), "JBX3656"), card_path(5): ok(card_path(5), "MCJ1984")}
+    result = assign(card(110, 35), reads)
+    assert set(result.holds) == {card_path(4)}
+    assert result.holds[card_path(4)].startswith(
+        f"taken 35 s before the slate {card_path(5)} (MCJ1984) and 1 min 50 s after the photo "
+        "before it, and no code was found in it"
+    )
+    assert assign(card(69, 35), reads).holds == {}  # 69 s after the photo before it
+    assert assign(card(110, 45), reads).holds == {}
+    assert set(assign(card(20, 10), reads).holds) == {card_path(4)}  # a quick try, as before

@@ -10,10 +10,11 @@ is held with its reason (fail closed):
 - a gap longer than ``max_gap`` between a photo and the previous one of its group: that photo
   and the rest of the group ("no new slate after a 47-minute gap");
 - a photo whose capture time is not from EXIF (its place in the order is not known);
-- a photo with no code taken just before another patient's slate (`RETAKE`): it may be a
-  first try at that slate;
-- the slate of the patient before the last, again straight after the last patient's photo:
-  it may be a photo of that patient with the first one's label in the frame.
+- a photo with no code taken just before another patient's slate (`RETAKE`, or
+  `SLOW_RETAKE` where it is nearer the slate than the photo before it): it may be a first
+  try at that slate;
+- the slate of a patient seen before, again in the next visit (`_returns_in`): it may be a
+  photo of that visit's patient with the earlier one's label in the frame.
 """
 
 from __future__ import annotations
@@ -445,25 +446,49 @@ def _retakes_held(
     (none between) and given another patient than that slate's, or that slate is held: a
     slate that comes out blurred is taken again at once, and the first try, in which no code
     was found, went to the patient before, with the next patient's label on it (a trial).
-    The last patient's photo taken that close before the next patient's slate is rare."""
+    The last patient's photo taken that close before the next patient's slate is rare. So
+    is a slower try (`SLOW_RETAKE`)."""
     doubt: dict[str, str] = {}
     for index, slate in enumerate(found):
         if not _is_slate(slate, reads) or slate.primary.time_source == "mtime":
             continue
         theirs = _patient(assignment, slate.primary.path)
-        for shot in _tries(found, index, reads):
+        slow = _slow_try(found, index, reads)
+        for shot in _tries(found, index, reads) or ([slow] if slow else []):
             before = _apart(shot, slate)
             given = _patient(assignment, shot.primary.path)
             if given is None or given == theirs:
                 continue
+            after = f" and {_taken(_apart(found[index - 2], shot))}" if shot is slow else ""
             why = (
                 f"taken {int(before.total_seconds())} s before the slate {slate.primary.path} "
-                f"({theirs or 'held'}), and no code was found in it: if it is a first try at "
-                f"that slate (blurred, cut off), it shows that patient's label, not a photo of "
-                f"{given}; check it and give its patient with a map or --id"
+                f"({theirs or 'held'}){after}, and no code was found in it: if it is a first "
+                f"try at that slate (blurred, cut off), it shows that patient's label, not a "
+                f"photo of {given}; check it and give its patient with a map or --id"
             )
             doubt.update(dict.fromkeys((m.path for m in shot.files), why))
     return _held_too(assignment, doubt)
+
+
+SLOW_RETAKE = timedelta(seconds=45)
+"""A photo in which no code was found, taken from `RETAKE` to this before a slate and at
+least twice as long after the photo before it, may be a first try at the slate too: nearer
+the slate than the rhythm of the visit before it (a fifth day trial's first tries 34-39 s
+before their slates, 1 min 50 s after the last photo, went to the patient before)."""
+
+
+def _slow_try(found: Sequence[Shot], index: int, reads: Mapping[str, SlateRead]) -> Shot | None:
+    """The shot just before the slate ``found[index]``, if it may be a slow first try at it
+    (`SLOW_RETAKE`)."""
+    if index < 2:
+        return None
+    shot, slate = found[index - 1], found[index]
+    if _is_slate(shot, reads) or shot.primary.time_source == "mtime":
+        return None
+    apart = _apart(shot, slate)
+    if not RETAKE <= apart < SLOW_RETAKE:
+        return None
+    return shot if _apart(found[index - 2], shot) >= 2 * apart else None
 
 
 def _apart(shot: Shot, later: Shot) -> timedelta:
