@@ -505,3 +505,39 @@ def test_a_code_placed_outside_the_photo_is_no_photo_that_could_not_be_decoded()
     ))  # fmt: skip
     region = _crop(image, inside, 1.0)  # type: ignore[arg-type]
     assert region == (40, 0, 260, 210)  # 60 around, cut at the top
+
+
+def test_a_photo_held_for_what_came_before_it_stays_held_once_that_was_wiped(
+    tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: JBX3656's sheet on the desk in MCJ1984's photo was held by `ingest --slates
+    --wipe`, which cleared the card of the visits before it; the next `ingest --slates
+    --wipe` saw a slate and a photo alone, filed both under JBX3656 and wiped them, exit 0.
+    The photos this card gave the archive that day are looked at with the card's."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    shots = {1: ("JBX3656", 0), 2: (None, 60), 3: ("MCJ1984", 200), 4: (None, 260),
+             5: ("JBX3656", 300), 6: (None, 330)}  # fmt: skip
+    for n, (nhi, second) in shots.items():
+        when = T0 + timedelta(seconds=second)
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            photo_at(real / "22-canon_tags.jpg", when)
+            if nhi is None
+            else slate_photo(real / "45-gps_ifd.jpg", nhi, "qr", when, fraction=0.25, noise=0)
+        )
+    archive = tmp_path / "archive"
+    config(tmp_path, monkeypatch, f'archive = "{archive}"\n')
+    command = ("ingest", str(tmp_path / "card"), "--slates", "--wipe", "--yes", "--json")
+    for run in (1, 2):
+        code, out, err = invoke(*command)
+        assert code == 3, (run, err)
+        items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
+        for name in ("IMG_0005.JPG", "IMG_0006.JPG"):
+            assert items[name]["action"] == "hold", (run, items[name])
+            assert "JBX3656's slate again" in items[name]["reason"], (run, items[name])
+        assert sorted(p.name for p in folder.iterdir()) == ["IMG_0005.JPG", "IMG_0006.JPG"]
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 2
+    code, out, err = invoke("map-template", str(tmp_path / "card"), "--slates")
+    assert code == 0, err
+    assert "slate DCIM/100CANON/IMG_0005.JPG: held (JBX3656's slate again" in out

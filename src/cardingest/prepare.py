@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,6 +28,7 @@ from .archive.backend import (
 )
 from .archive.readonly import reading
 from .card.fattimes import fat_dated
+from .card.kinds import is_sidecar
 from .card.scan import (
     VIDEO,
     fingerprint,
@@ -54,6 +55,7 @@ from .models import (
     Plan,
     PlanItem,
     Settings,
+    SlateRead,
     recorded_card_last,
     recorded_card_newest,
     recorded_rows,
@@ -71,7 +73,13 @@ from .plan.idmap import (
 )
 from .plan.naming import format_clock_offset
 from .plan.planner import captured_key, make_plan
-from .plan.shots import EARLIEST_PLAUSIBLE, numbered_position, shot_key, shot_of
+from .plan.shots import (
+    EARLIEST_PLAUSIBLE,
+    TIME_SOURCE_RANK,
+    numbered_position,
+    shot_key,
+    shot_of,
+)
 from .plan.slates import SlateAssignment, assign, shots
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
@@ -463,8 +471,11 @@ def find_slates(
     files: tuple[MediaFile, ...],
     settings: Settings,
     on_file: Callable[[str], None] | None = None,
+    card: Card | None = None,
 ) -> SlateAssignment:
-    """Read each photo's barcodes (once) and assign the photos to the slates' patients."""
+    """Read each photo's barcodes (once) and assign the photos to the slates' patients,
+    among the photos of the same days this card gave the archive before and holds no longer
+    (`archived_context`)."""
     from .card.slate import READABLE, read_slates
 
     images = [shot.image for shot in shots(files, READABLE) if shot.image is not None]
@@ -474,13 +485,74 @@ def find_slates(
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
         ) from None
+    context, slates = archived_context(settings.archive, card, root, files, READABLE)
     return assign(
         files,
-        reads,
+        {**reads, **slates},
         max_gap=timedelta(minutes=settings.slate_max_gap),
         readable=READABLE,
         group_gap=timedelta(minutes=settings.gap_minutes),
+        context=context,
     )
+
+
+def archived_context(
+    archive: Path,
+    card: Card | None,
+    root: Path,
+    files: Sequence[MediaFile],
+    readable: Collection[str],
+) -> tuple[tuple[MediaFile, ...], dict[str, SlateRead]]:
+    """The photos this card gave the archive's ingests (`card_history`) and holds no longer,
+    of the days its photos are of, as the scan would list them, and the reads of the slates
+    among them (their recorded patient): what came before a held photo, so that a wipe of
+    the rest of the card does not leave it looking like a plain visit. Best effort: none
+    where the catalogue cannot be read (the ingest then stops on it itself)."""
+    days = {m.captured.date().isoformat() for m in files if m.time_source != "mtime"}
+    this_card = card_history(_earlier_ingests(archive), card, root)[0] if days else []
+    runs = [i["ingest_id"] for i in this_card if str(i["started"])[:10] >= min(days, default="")]
+    if not runs:
+        return (), {}
+    here = {tail for m in files for tail in _tails(m.path)}
+    found: dict[str, MediaFile] = {}
+    slates: dict[str, SlateRead] = {}
+    try:
+        with reading(archive) as catalogue:
+            for run in runs:
+                for record in catalogue.records(ingest_id=run):
+                    path = record.source_path
+                    if (
+                        not path
+                        or path in here
+                        or path in found
+                        or is_sidecar(path)
+                        or path.rpartition(".")[2].lower() not in readable
+                        or record.time_source not in TIME_SOURCE_RANK
+                        or record.time_source == "mtime"
+                        or record.captured_raw[:10] not in days
+                    ):
+                        continue
+                    found[path] = MediaFile(
+                        path=path,
+                        size=record.size,
+                        captured=datetime.fromisoformat(record.captured_raw),
+                        time_source=record.time_source,  # type: ignore[arg-type]
+                        subsec=record.subsec,
+                    )
+                    if record.role == "slate":
+                        slates[path] = SlateRead(path=path, ids=(record.patient_id,))
+    except (CardingestError, OSError, ValueError):
+        return (), {}
+    return tuple(found.values()), slates
+
+
+def _tails(path: str) -> Iterator[str]:
+    """``path`` and each shorter path it ends in (``DCIM/100CANON/IMG_0001.JPG``,
+    ``100CANON/IMG_0001.JPG``, ``IMG_0001.JPG``): an ingest given the camera folder as its
+    SOURCE recorded the shorter one (`wipe.names_file`)."""
+    while path:
+        yield path
+        path = path.partition("/")[2]
 
 
 def slates_against(
@@ -684,7 +756,7 @@ def prepare(
         files = fingerprinted(root, files)
     slates = None
     if idmap.slates:
-        slates = find_slates(root, files, settings, on_file)
+        slates = find_slates(root, files, settings, on_file, card)
         rows = {row.patient_id: row for row in slates.rows.values()}
         idmap = replace(idmap, rows=tuple(rows[key] for key in sorted(rows)))
     finished: list[str] = []
@@ -714,7 +786,7 @@ def prepare(
     require_readable(settings.archive)
     read = None  # with slates = true beside a map or --id: read all the same, to check it
     if settings.slates and slates is None:
-        read = find_slates(root, files, settings, on_file)
+        read = find_slates(root, files, settings, on_file, card)
     doubts = slates_against(files, assignment, read) if read is not None else {}
     state = archive_state(settings.archive, idmap)
     this_card, other_cards = card_history(_earlier_ingests(settings.archive), card, root)

@@ -240,7 +240,7 @@ def map_template_command(
 
     settings = load_settings()
     offset = parse_clock_offset(clock_offset)
-    root, _card = resolve_source(source)
+    root, card = resolve_source(source)
     if slates and gap is not None:
         raise UsageError("--slates groups the photos by their slates: give no --gap")
     if slates and sheet is not None:
@@ -255,7 +255,7 @@ def map_template_command(
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
         if slates:
-            text = slate_map_template(files, find_slates(root, files, settings), offset)
+            text = slate_map_template(files, find_slates(root, files, settings, card=card), offset)
         else:
             text = map_template(files, timedelta(minutes=minutes), offset)
         # Before the rows: a file held whatever its row says (its time unreadable, on a
