@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -510,10 +510,12 @@ def archived_context(
     where the catalogue cannot be read (the ingest then stops on it itself)."""
     days = {m.captured.date().isoformat() for m in files if m.time_source != "mtime"}
     this_card = card_history(_earlier_ingests(archive), card, root)[0] if days else []
-    runs = [i["ingest_id"] for i in this_card if str(i["started"])[:10] >= min(days, default="")]
+    since = (date.fromisoformat(min(days, default="2000-01-01")) - timedelta(days=1)).isoformat()
+    runs = [i["ingest_id"] for i in this_card if str(i["started"])[:10] >= since]  # UTC
     if not runs:
         return (), {}
-    here = {tail for m in files for tail in _tails(m.path)}
+    paths = {m.path for m in files}
+    here = {tail for path in paths for tail in _tails(path)}
     found: dict[str, MediaFile] = {}
     slates: dict[str, SlateRead] = {}
     try:
@@ -524,6 +526,7 @@ def archived_context(
                     if (
                         not path
                         or path in here
+                        or any(tail in paths for tail in _tails(path))
                         or path in found
                         or is_sidecar(path)
                         or path.rpartition(".")[2].lower() not in readable
