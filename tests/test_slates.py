@@ -1655,24 +1655,30 @@ def test_a_slow_first_try_nearer_the_slate_than_the_photo_before_it_is_held() ->
     assert set(assign(card(20, 10), reads).holds) == {card_path(4)}  # a quick try, as before
 
 
-def test_photos_the_card_gave_before_are_looked_at_and_nothing_is_said_of_them() -> None:
+def test_photos_the_card_gave_before_can_only_hold_a_photo_of_the_card() -> None:
     """Context: the photos this card gave the archive before and holds no longer (wiped).
-    MCJ1984's photo left on the card is still MCJ1984's by its slate, gone; JBX3656's sheet
-    after it is held as in the whole card; nothing of the wiped files is in the result."""
+    JBX3656's sheet after MCJ1984's visit, gone from the card, is held as on the whole card;
+    a photo left before it is held as the first on the card, not given to MCJ1984 by a
+    slate that is not there; and a photo after a slate a map filed as a photo (a review: it
+    went to the patient of the slate before, wiped) is the first on the card too."""
     minutes = (0, 1, 3, 4, 5, 5.5)
     every = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
     context, files = every[:3], every[3:]
     reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
              ((1, "JBX3656"), (3, "MCJ1984"), (5, "JBX3656"))}  # fmt: skip
     result = assign(files, reads, context=context)
-    assert set(result.rows) == {card_path(4)}
-    assert result.rows[card_path(4)].patient_id == "MCJ1984"
-    assert result.slate_of[card_path(4)] == card_path(3)
-    assert set(result.holds) == {card_path(5), card_path(6)}
-    assert result.slates == {card_path(5)}
-    assert [g.slate for g in result.groups] == [card_path(3), card_path(5)]
-    assert [m.path for m in result.groups[0].photos] == [card_path(3), card_path(4)]
-    assert not any("IMG_0001" in w or "IMG_0002" in w for w in result.warnings)
+    assert result.rows == {}
+    assert result.holds[card_path(4)] == NO_SLATE
+    assert "JBX3656's slate again" in result.holds[card_path(5)]
+    assert result.holds[card_path(6)] == result.holds[card_path(5)]
+    assert [(g.slate, g.patient_id) for g in result.groups] == [(card_path(5), None)]
     alone = assign(files, reads)  # the card alone: a photo before a slate, and its photos
     assert alone.holds == {card_path(4): NO_SLATE}
     assert {alone.rows[card_path(n)].patient_id for n in (5, 6)} == {"JBX3656"}
+    minutes = (0, 1, 3, 4, 5, 5.5, 6.5, 10, 11)
+    every = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (8, "EPT6335"))}  # fmt: skip
+    result = assign(every[6:], reads, context=every[:6])  # 5 was filed by a map, a photo
+    assert result.holds == {card_path(7): NO_SLATE}
+    assert {result.rows[card_path(n)].patient_id for n in (8, 9)} == {"EPT6335"}

@@ -541,3 +541,37 @@ def test_a_photo_held_for_what_came_before_it_stays_held_once_that_was_wiped(
     code, out, err = invoke("map-template", str(tmp_path / "card"), "--slates")
     assert code == 0, err
     assert "slate DCIM/100CANON/IMG_0005.JPG: held (JBX3656's slate again" in out
+
+
+def test_the_photos_the_card_gave_are_found_whichever_folder_of_it_was_given(
+    tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: the first ingest given the card, the second its DCIM folder (a plain
+    folder, known by a digest of its path), were two sources, and the held sheet's photos
+    were filed; so were they on a card whose clock ran ahead of today (the ingests of it were
+    looked for from the day before its photos). Any folder of the card finds the others'
+    ingests, from the day before the earlier of its photos' first day and today."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    ahead = datetime.combine(datetime.now().date() + timedelta(days=20), T0.time())
+    shots = {1: ("JBX3656", 0), 2: (None, 60), 3: ("MCJ1984", 200), 4: (None, 260),
+             5: ("JBX3656", 300), 6: (None, 330)}  # fmt: skip
+    for n, (nhi, second) in shots.items():
+        when = ahead + timedelta(seconds=second)
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            photo_at(real / "22-canon_tags.jpg", when)
+            if nhi is None
+            else slate_photo(real / "45-gps_ifd.jpg", nhi, "qr", when, fraction=0.25, noise=0)
+        )
+    archive = tmp_path / "archive"
+    config(tmp_path, monkeypatch, f'archive = "{archive}"\n')
+    code, out, err = invoke("ingest", str(tmp_path / "card"), "--slates", "--wipe", "--yes")
+    assert code == 3, err
+    assert sorted(p.name for p in folder.iterdir()) == ["IMG_0005.JPG", "IMG_0006.JPG"]
+    for given in (tmp_path / "card" / "DCIM", folder, tmp_path / "card"):
+        code, out, err = invoke("preview", str(given), "--slates", "--json")
+        assert code == 3, (given, err)
+        items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
+        assert [items[n]["action"] for n in ("IMG_0005.JPG", "IMG_0006.JPG")] == ["hold"] * 2
+        assert "JBX3656's slate again" in items["IMG_0005.JPG"]["reason"], given

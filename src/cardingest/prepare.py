@@ -509,9 +509,15 @@ def archived_context(
     the rest of the card does not leave it looking like a plain visit. Best effort: none
     where the catalogue cannot be read (the ingest then stops on it itself)."""
     days = {m.captured.date().isoformat() for m in files if m.time_source != "mtime"}
-    this_card = card_history(_earlier_ingests(archive), card, root)[0] if days else []
-    since = (date.fromisoformat(min(days, default="2000-01-01")) - timedelta(days=1)).isoformat()
-    runs = [i["ingest_id"] for i in this_card if str(i["started"])[:10] >= since]  # UTC
+    if not days:
+        return (), {}
+    first = min(date.fromisoformat(min(days)), date.today())
+    since = (first - timedelta(days=1)).isoformat()  # ingests are timed in UTC
+    runs = [
+        (ingest["ingest_id"], base)
+        for ingest, base in _card_runs(_earlier_ingests(archive), card, root)
+        if str(ingest["started"])[:10] >= since
+    ]
     if not runs:
         return (), {}
     paths = {m.path for m in files}
@@ -520,11 +526,13 @@ def archived_context(
     slates: dict[str, SlateRead] = {}
     try:
         with reading(archive) as catalogue:
-            for run in runs:
-                for record in catalogue.records(ingest_id=run):
-                    path = record.source_path
+            for run, base in runs:
+                for record in catalogue.records(ingest_id=run, on_damaged=lambda _row: None):
+                    path = _from_root(base, record.source_path)
+                    captured = _camera_time(record.captured_raw)
                     if (
                         not path
+                        or captured is None
                         or path in here
                         or any(tail in paths for tail in _tails(path))
                         or path in found
@@ -532,21 +540,79 @@ def archived_context(
                         or path.rpartition(".")[2].lower() not in readable
                         or record.time_source not in TIME_SOURCE_RANK
                         or record.time_source == "mtime"
-                        or record.captured_raw[:10] not in days
+                        or captured.date().isoformat() not in days
                     ):
                         continue
                     found[path] = MediaFile(
                         path=path,
                         size=record.size,
-                        captured=datetime.fromisoformat(record.captured_raw),
+                        captured=captured,
                         time_source=record.time_source,  # type: ignore[arg-type]
                         subsec=record.subsec,
                     )
                     if record.role == "slate":
                         slates[path] = SlateRead(path=path, ids=(record.patient_id,))
-    except (CardingestError, OSError, ValueError):
-        return (), {}
+    except (CardingestError, OSError):
+        return (), {}  # the ingest stops on an archive it cannot read; a preview says so
     return tuple(found.values()), slates
+
+
+def _card_runs(
+    ingests: Sequence[dict], card: Card | None, root: Path
+) -> list[tuple[dict, tuple[str, str]]]:
+    """The ingests that read the card ``root`` is or lies on, whichever of its folders each
+    was given (its top, its ``DCIM``, a camera folder), with that folder and ``root``, each
+    relative to the card's top: a review's first ingest given the card and the second its
+    ``DCIM`` folder (a plain folder, known by a digest of its path) were taken for two
+    sources."""
+    from .archive.provenance import recorded_folder, recorded_source
+    from .card.detect import card_top, dcim_folder, resolve_source
+
+    top, on = card_top(root, card), card
+    if card is None and top != root:
+        with suppress(CardingestError, OSError):
+            top, on = resolve_source(str(top))
+
+    def below_top(folder: Path) -> str:
+        return "" if folder == top else folder.relative_to(top).as_posix()
+
+    dcim = dcim_folder(top)
+    inside_dcim: list[Path] = []
+    with suppress(OSError):
+        inside_dcim = [p for p in dcim.iterdir() if p.is_dir()] if dcim is not None else []
+    folders = {
+        recorded_folder(str(folder)): below_top(folder)
+        for folder in (top, *([dcim] if dcim else []), *inside_dcim)
+    }
+    now = below_top(root) if root.is_relative_to(top) else ""
+    serial, source = (on.serial if on else None), recorded_source(str(top), on)
+    found = []
+    for ingest in ingests:
+        if _ingest_read_this_card(ingest, serial, source):
+            found.append((ingest, ("", now)))
+        elif ingest["source"] in folders:
+            found.append((ingest, (folders[ingest["source"]], now)))
+    return found
+
+
+def _from_root(bases: tuple[str, str], path: str) -> str:
+    """A recorded card path (relative to the folder its ingest was given) relative to the
+    folder given now, both folders relative to the card's top; "" if it lies outside it."""
+    given, now = bases
+    full = f"{given}/{path}" if given and path else path
+    if not now:
+        return full
+    return full[len(now) + 1 :] if full.startswith(now + "/") else ""
+
+
+def _camera_time(text: str) -> datetime | None:
+    """A record's camera time as the scan gives a card file's; None if it is no such time
+    (a damaged row: the ones cardingest writes are local times with no offset)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is None else None
 
 
 def _tails(path: str) -> Iterator[str]:

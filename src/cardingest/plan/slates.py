@@ -168,38 +168,29 @@ def assign(
     group_gap: timedelta = timedelta(minutes=5),
     context: Sequence[MediaFile] = (),
 ) -> SlateAssignment:
-    """`_assign` of ``files``, looked at among ``context``: photos this card gave earlier
-    ingests and holds no longer (wiped since), their slates' reads in ``reads``. Nothing is
-    said of them, but a card photo held for what came before it is held again once what
-    came before it has left the card (a trial: the slate held as the patient's before the
-    last again was filed, and wiped, by the next `ingest --slates --wipe`, its visit gone)."""
+    """`_assign` of ``files``, held too where the photos this card gave earlier ingests and
+    holds no longer (``context``, wiped since; their slates' reads in ``reads``) say
+    otherwise. A photo's patient comes from the slates on the card alone; what left it can
+    only hold: a card photo filed alone that is held among them, or given another patient
+    there, is held (a trial: the slate held as the patient's before the last again was
+    filed, and wiped, by the next `ingest --slates --wipe`, its visit gone; and a review: a
+    photo after a slate whose photos a map gave their patient went, among them, to the
+    patient before)."""
+    alone = _assign(files, reads, max_gap, readable, group_gap)
     if not context:
-        return _assign(files, reads, max_gap, readable, group_gap)
-    gone = {media.path for media in context}
-    return _without(_assign([*files, *context], reads, max_gap, readable, group_gap), gone)
-
-
-def _without(assignment: SlateAssignment, gone: Collection[str]) -> SlateAssignment:
-    """``assignment`` with nothing said of the files ``gone``: a group whose slate is gone
-    keeps it first, for the card photos it gave a patient."""
-
-    def kept(group: SlateGroup) -> SlateGroup:
-        rest = tuple(m for m in group.photos[1:] if m.path not in gone)
-        return replace(group, photos=(*group.photos[:1], *rest))
-
-    return replace(
-        assignment,
-        rows={p: row for p, row in assignment.rows.items() if p not in gone},
-        holds={p: why for p, why in assignment.holds.items() if p not in gone},
-        slate_of={p: slate for p, slate in assignment.slate_of.items() if p not in gone},
-        slates=frozenset(p for p in assignment.slates if p not in gone),
-        groups=tuple(
-            kept(group)
-            for group in assignment.groups
-            if group.slate not in gone or any(m.path not in gone for m in group.photos)
-        ),
-        warnings=tuple(w for w in assignment.warnings if not any(p in w for p in gone)),
-    )
+        return alone
+    among = _assign([*files, *context], reads, max_gap, readable, group_gap)
+    doubt: dict[str, str] = {}
+    for path, row in alone.rows.items():
+        there = among.rows.get(path)
+        if there is not None and there.patient_id == row.patient_id:
+            continue
+        doubt[path] = among.holds.get(path) or (
+            f"on the card it comes after {row.patient_id}'s slate, and among the photos this "
+            f"card gave the archive before (not on it now) after {_patient(among, path)}'s: "
+            "check it and give its patient with a map or --id"
+        )
+    return _held_too(alone, doubt)
 
 
 def _assign(
