@@ -1682,3 +1682,18 @@ def test_photos_the_card_gave_before_can_only_hold_a_photo_of_the_card() -> None
     result = assign(every[6:], reads, context=every[:6])  # 5 was filed by a map, a photo
     assert result.holds == {card_path(7): NO_SLATE}
     assert {result.rows[card_path(n)].patient_id for n in (8, 9)} == {"EPT6335"}
+
+
+def test_a_card_photo_the_photos_it_gave_before_give_another_patient_is_held() -> None:
+    """A photo that follows JBX3656's slate on the card, where MCJ1984's slate, archived from
+    the card and wiped since, came between them: which slate it follows is in doubt."""
+    files = [media(card_path(1), at(0)), media(card_path(3), at(2))]
+    context = [media(card_path(2), at(1))]
+    reads = {card_path(1): ok(card_path(1), "JBX3656"), card_path(2): ok(card_path(2), "MCJ1984")}
+    result = assign(files, reads, context=context)
+    assert result.holds == {
+        card_path(3): "on the card it comes after JBX3656's slate, and among the photos this "
+        "card gave the archive before (not on it now) after MCJ1984's: check it and give its "
+        "patient with a map or --id"
+    }
+    assert set(result.rows) == {card_path(1)}
