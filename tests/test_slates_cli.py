@@ -4,6 +4,7 @@ a FAT32 card."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -575,3 +576,53 @@ def test_the_photos_the_card_gave_are_found_whichever_folder_of_it_was_given(
         items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
         assert [items[n]["action"] for n in ("IMG_0005.JPG", "IMG_0006.JPG")] == ["hold"] * 2
         assert "JBX3656's slate again" in items["IMG_0005.JPG"]["reason"], given
+
+
+def test_the_cards_history_spans_midnight_and_a_file_name_given_again(
+    tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: the visits before the held sheet were of the day before (across midnight),
+    and were left out; and a new photo under a wiped file's name (the camera's numbering
+    started again) took that file for still on the card: both times the held photos were
+    filed under the sheet's patient and wiped. A damaged record of the card's history is
+    said, not passed over in silence."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    night = datetime(2026, 11, 25, 23, 59, 0)
+
+    def shoot(n: int, nhi: str | None, when: datetime) -> None:
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            photo_at(real / "22-canon_tags.jpg", when)
+            if nhi is None
+            else slate_photo(real / "45-gps_ifd.jpg", nhi, "qr", when, fraction=0.25, noise=0)
+        )
+
+    shots = {1: ("JBX3656", 0), 2: (None, 60), 3: ("MCJ1984", 200), 4: (None, 260),
+             5: ("JBX3656", 300), 6: (None, 330)}  # fmt: skip
+    for n, (nhi, second) in shots.items():
+        shoot(n, nhi, night + timedelta(seconds=second))
+    archive = tmp_path / "archive"
+    config(tmp_path, monkeypatch, f'archive = "{archive}"\n')
+    command = ("ingest", str(tmp_path / "card"), "--slates", "--wipe", "--yes", "--json")
+    code, out, err = invoke(*command)
+    assert code == 3, err
+    shoot(1, "DEF1007", night + timedelta(hours=10))  # the numbering started again
+    shoot(2, None, night + timedelta(hours=10, minutes=1))
+    code, out, err = invoke(*command)
+    assert code == 3, err
+    items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
+    assert [items[f"IMG_000{n}.JPG"]["action"] for n in (1, 2, 5, 6)] == [
+        "copy", "copy", "hold", "hold",
+    ]  # fmt: skip
+    assert "JBX3656's slate again" in items["IMG_0005.JPG"]["reason"]
+    assert sorted(p.name for p in folder.iterdir()) == ["IMG_0005.JPG", "IMG_0006.JPG"]
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as db:
+        db.execute(
+            "UPDATE files SET captured_raw = captured_raw || '+13:00' WHERE patient_id = ? "
+            "AND role = 'slate' AND source_path LIKE '%IMG_0001.JPG'",
+            ("JBX3656",),
+        )
+    code, out, err = invoke("preview", str(tmp_path / "card"), "--slates", "--json")
+    warnings = json.loads(out)["warnings"]
+    assert any("1 record(s) of photos this card gave the archive before" in w for w in warnings)

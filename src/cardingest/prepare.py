@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -485,8 +485,8 @@ def find_slates(
         raise CardReadError(
             f"Cannot read {root}: {exc.strerror or exc}. Is the card still inserted?"
         ) from None
-    context, slates = archived_context(settings.archive, card, root, files, READABLE)
-    return assign(
+    context, slates, damaged = archived_context(settings.archive, card, root, files, READABLE)
+    found = assign(
         files,
         {**reads, **slates},
         max_gap=timedelta(minutes=settings.slate_max_gap),
@@ -494,6 +494,14 @@ def find_slates(
         group_gap=timedelta(minutes=settings.gap_minutes),
         context=context,
     )
+    if not damaged:
+        return found
+    said = (
+        f"{damaged} record(s) of photos this card gave the archive before are damaged and were "
+        "left out where the slates were looked at among them (a photo held for what came "
+        "before it may not be): run cardingest verify, and check the held photos"
+    )
+    return replace(found, warnings=(*found.warnings, said))
 
 
 def archived_context(
@@ -502,47 +510,59 @@ def archived_context(
     root: Path,
     files: Sequence[MediaFile],
     readable: Collection[str],
-) -> tuple[tuple[MediaFile, ...], dict[str, SlateRead]]:
-    """The photos this card gave the archive's ingests (`card_history`) and holds no longer,
-    of the days its photos are of, as the scan would list them, and the reads of the slates
-    among them (their recorded patient): what came before a held photo, so that a wipe of
-    the rest of the card does not leave it looking like a plain visit. Best effort: none
-    where the catalogue cannot be read (the ingest then stops on it itself)."""
-    days = {m.captured.date().isoformat() for m in files if m.time_source != "mtime"}
-    if not days:
-        return (), {}
-    first = min(date.fromisoformat(min(days)), date.today())
-    since = (first - timedelta(days=1)).isoformat()  # ingests are timed in UTC
-    runs = [
-        (ingest["ingest_id"], base)
-        for ingest, base in _card_runs(_earlier_ingests(archive), card, root)
-        if str(ingest["started"])[:10] >= since
-    ]
+) -> tuple[tuple[MediaFile, ...], dict[str, SlateRead], int]:
+    """The photos this card gave the archive's ingests (`_card_runs`) and holds no longer,
+    of the days its photos are of and the days either side (a visit across midnight), as
+    the scan would list them, the reads of the slates among them (their recorded patient),
+    and how many of their records were passed over as damaged: what came before a held
+    photo, so that a wipe of the rest of the card does not leave it looking like a plain
+    visit. A record of a path the card holds now is of that file where its time and size
+    are the file's, else of a shot whose name the camera gave again. None where the
+    catalogue cannot be read (the ingest then stops on it itself)."""
+    near = {
+        m.captured.date() + timedelta(days=step)
+        for m in files
+        if m.time_source != "mtime"
+        for step in (-1, 0, 1)
+    }
+    runs = _card_runs(_earlier_ingests(archive), card, root) if near else []
     if not runs:
-        return (), {}
-    paths = {m.path for m in files}
-    here = {tail for path in paths for tail in _tails(path)}
+        return (), {}, 0
+    on_card: dict[str, set[tuple[datetime, int]]] = {}
+    for media in files:
+        for tail in _tails(media.path):
+            on_card.setdefault(tail, set()).add((media.captured, media.size))
     found: dict[str, MediaFile] = {}
     slates: dict[str, SlateRead] = {}
+    damaged = 0
+
+    def passed_over(_row: object) -> None:
+        nonlocal damaged
+        damaged += 1
+
     try:
         with reading(archive) as catalogue:
             for run, base in runs:
-                for record in catalogue.records(ingest_id=run, on_damaged=lambda _row: None):
+                for record in catalogue.records(ingest_id=run["ingest_id"], on_damaged=passed_over):
                     path = _from_root(base, record.source_path)
+                    if not path or is_sidecar(path) or _extension(path) not in readable:
+                        continue
                     captured = _camera_time(record.captured_raw)
                     if (
-                        not path
-                        or captured is None
-                        or path in here
-                        or any(tail in paths for tail in _tails(path))
-                        or path in found
-                        or is_sidecar(path)
-                        or path.rpartition(".")[2].lower() not in readable
+                        captured is None
                         or record.time_source not in TIME_SOURCE_RANK
-                        or record.time_source == "mtime"
-                        or captured.date().isoformat() not in days
+                        or record.role not in ("photo", "slate")
                     ):
+                        damaged += 1
                         continue
+                    if record.time_source == "mtime" or captured.date() not in near:
+                        continue
+                    shot = (captured, record.size)
+                    if any(shot in on_card.get(tail, ()) for tail in (path, *_tails(path))):
+                        continue  # still on the card
+                    if path in on_card or path in found:  # the name given again
+                        stem, dot, extension = path.rpartition(".")
+                        path = f"{stem}~{len(found)}{dot}{extension}"
                     found[path] = MediaFile(
                         path=path,
                         size=record.size,
@@ -553,8 +573,12 @@ def archived_context(
                     if record.role == "slate":
                         slates[path] = SlateRead(path=path, ids=(record.patient_id,))
     except (CardingestError, OSError):
-        return (), {}  # the ingest stops on an archive it cannot read; a preview says so
-    return tuple(found.values()), slates
+        return (), {}, 0  # the ingest stops on an archive it cannot read; a preview says so
+    return tuple(found.values()), slates, damaged
+
+
+def _extension(path: str) -> str:
+    return path.rpartition(".")[2].lower()
 
 
 def _card_runs(
