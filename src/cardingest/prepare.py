@@ -474,8 +474,8 @@ def find_slates(
     card: Card | None = None,
 ) -> SlateAssignment:
     """Read each photo's barcodes (once) and assign the photos to the slates' patients,
-    among the photos of the same days this card gave the archive before and holds no longer
-    (`archived_context`)."""
+    held too where the photos this card gave the archive before and holds no longer
+    (`archived_context`) leave a photo's patient in doubt."""
     from .card.slate import READABLE, read_slates
 
     images = [shot.image for shot in shots(files, READABLE) if shot.image is not None]
@@ -558,7 +558,7 @@ def archived_context(
                     if record.time_source == "mtime" or captured.date() not in near:
                         continue
                     shot = (captured, record.size)
-                    if any(shot in on_card.get(tail, ()) for tail in (path, *_tails(path))):
+                    if any(shot in on_card.get(tail, ()) for tail in _tails(path)):
                         continue  # still on the card
                     if path in on_card or path in found:  # the name given again
                         stem, dot, extension = path.rpartition(".")
