@@ -508,6 +508,28 @@ def test_a_code_placed_outside_the_photo_is_no_photo_that_could_not_be_decoded()
     assert region == (40, 0, 260, 210)  # 60 around, cut at the top
 
 
+def _shoot(folder: Path, samples_dir: Path, n: int, nhi: str | None, when: datetime) -> None:
+    """IMG_000n: a real photo, or with ``nhi`` a QR slate over one, taken ``when``."""
+    real = samples_dir / "real"
+    (folder / f"IMG_{n:04d}.JPG").write_bytes(
+        photo_at(real / "22-canon_tags.jpg", when)
+        if nhi is None
+        else slate_photo(real / "45-gps_ifd.jpg", nhi, "qr", when, fraction=0.25, noise=0)
+    )
+
+
+def _desk_card(card: Path, samples_dir: Path, start: datetime) -> Path:
+    """JBX3656's slate and photo, MCJ1984's, then JBX3656's sheet on the desk in MCJ1984's
+    photo and one more: the camera folder."""
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    shots = {1: ("JBX3656", 0), 2: (None, 60), 3: ("MCJ1984", 200), 4: (None, 260),
+             5: ("JBX3656", 300), 6: (None, 330)}  # fmt: skip
+    for n, (nhi, second) in shots.items():
+        _shoot(folder, samples_dir, n, nhi, start + timedelta(seconds=second))
+    return folder
+
+
 def test_a_photo_held_for_what_came_before_it_stays_held_once_that_was_wiped(
     tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -515,18 +537,7 @@ def test_a_photo_held_for_what_came_before_it_stays_held_once_that_was_wiped(
     --wipe`, which cleared the card of the visits before it; the next `ingest --slates
     --wipe` saw a slate and a photo alone, filed both under JBX3656 and wiped them, exit 0.
     The photos this card gave the archive that day are looked at with the card's."""
-    real = samples_dir / "real"
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    shots = {1: ("JBX3656", 0), 2: (None, 60), 3: ("MCJ1984", 200), 4: (None, 260),
-             5: ("JBX3656", 300), 6: (None, 330)}  # fmt: skip
-    for n, (nhi, second) in shots.items():
-        when = T0 + timedelta(seconds=second)
-        (folder / f"IMG_{n:04d}.JPG").write_bytes(
-            photo_at(real / "22-canon_tags.jpg", when)
-            if nhi is None
-            else slate_photo(real / "45-gps_ifd.jpg", nhi, "qr", when, fraction=0.25, noise=0)
-        )
+    folder = _desk_card(tmp_path / "card", samples_dir, T0)
     archive = tmp_path / "archive"
     config(tmp_path, monkeypatch, f'archive = "{archive}"\n')
     command = ("ingest", str(tmp_path / "card"), "--slates", "--wipe", "--yes", "--json")
@@ -552,19 +563,8 @@ def test_the_photos_the_card_gave_are_found_whichever_folder_of_it_was_given(
     were filed; so were they on a card whose clock ran ahead of today (the ingests of it were
     looked for from the day before its photos). Any folder of the card finds the others'
     ingests, from the day before the earlier of its photos' first day and today."""
-    real = samples_dir / "real"
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
     ahead = datetime.combine(datetime.now().date() + timedelta(days=20), T0.time())
-    shots = {1: ("JBX3656", 0), 2: (None, 60), 3: ("MCJ1984", 200), 4: (None, 260),
-             5: ("JBX3656", 300), 6: (None, 330)}  # fmt: skip
-    for n, (nhi, second) in shots.items():
-        when = ahead + timedelta(seconds=second)
-        (folder / f"IMG_{n:04d}.JPG").write_bytes(
-            photo_at(real / "22-canon_tags.jpg", when)
-            if nhi is None
-            else slate_photo(real / "45-gps_ifd.jpg", nhi, "qr", when, fraction=0.25, noise=0)
-        )
+    folder = _desk_card(tmp_path / "card", samples_dir, ahead)
     archive = tmp_path / "archive"
     config(tmp_path, monkeypatch, f'archive = "{archive}"\n')
     code, out, err = invoke("ingest", str(tmp_path / "card"), "--slates", "--wipe", "--yes")
@@ -586,29 +586,15 @@ def test_the_cards_history_spans_midnight_and_a_file_name_given_again(
     started again) took that file for still on the card: both times the held photos were
     filed under the sheet's patient and wiped. A damaged record of the card's history is
     said, not passed over in silence."""
-    real = samples_dir / "real"
-    folder = tmp_path / "card" / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
     night = datetime(2026, 11, 25, 23, 59, 0)
-
-    def shoot(n: int, nhi: str | None, when: datetime) -> None:
-        (folder / f"IMG_{n:04d}.JPG").write_bytes(
-            photo_at(real / "22-canon_tags.jpg", when)
-            if nhi is None
-            else slate_photo(real / "45-gps_ifd.jpg", nhi, "qr", when, fraction=0.25, noise=0)
-        )
-
-    shots = {1: ("JBX3656", 0), 2: (None, 60), 3: ("MCJ1984", 200), 4: (None, 260),
-             5: ("JBX3656", 300), 6: (None, 330)}  # fmt: skip
-    for n, (nhi, second) in shots.items():
-        shoot(n, nhi, night + timedelta(seconds=second))
+    folder = _desk_card(tmp_path / "card", samples_dir, night)
     archive = tmp_path / "archive"
     config(tmp_path, monkeypatch, f'archive = "{archive}"\n')
     command = ("ingest", str(tmp_path / "card"), "--slates", "--wipe", "--yes", "--json")
     code, out, err = invoke(*command)
     assert code == 3, err
-    shoot(1, "DEF1007", night + timedelta(hours=10))  # the numbering started again
-    shoot(2, None, night + timedelta(hours=10, minutes=1))
+    _shoot(folder, samples_dir, 1, "DEF1007", night + timedelta(hours=10))  # numbered again
+    _shoot(folder, samples_dir, 2, None, night + timedelta(hours=10, minutes=1))
     code, out, err = invoke(*command)
     assert code == 3, err
     items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
