@@ -31,6 +31,7 @@ from .card.fattimes import fat_dated
 from .card.kinds import is_sidecar
 from .card.scan import (
     VIDEO,
+    extension,
     fingerprint,
     not_archived_kind,
     not_photo_warning,
@@ -545,15 +546,11 @@ def archived_context(
             for run, base in runs:
                 for record in catalogue.records(ingest_id=run["ingest_id"], on_damaged=passed_over):
                     path = _from_root(base, record.source_path)
-                    if not path or is_sidecar(path) or _extension(path) not in readable:
+                    if not path or is_sidecar(path) or extension(path) not in readable:
                         continue
                     captured = _camera_time(record.captured_raw)
-                    if (
-                        captured is None
-                        or record.time_source not in TIME_SOURCE_RANK
-                        or record.role not in ("photo", "slate")
-                    ):
-                        damaged += 1
+                    if captured is None or record.time_source not in TIME_SOURCE_RANK:
+                        damaged += 1  # a role cardingest never writes: `catalogue.damaged`
                         continue
                     if record.time_source == "mtime" or captured.date() not in near:
                         continue
@@ -561,8 +558,8 @@ def archived_context(
                     if any(shot in on_card.get(tail, ()) for tail in _tails(path)):
                         continue  # still on the card
                     if path in on_card or path in found:  # the name given again
-                        stem, dot, extension = path.rpartition(".")
-                        path = f"{stem}~{len(found)}{dot}{extension}"
+                        stem, dot, ext = path.rpartition(".")
+                        path = f"{stem}~{len(found)}{dot}{ext}"
                     found[path] = MediaFile(
                         path=path,
                         size=record.size,
@@ -575,10 +572,6 @@ def archived_context(
     except (CardingestError, OSError):
         return (), {}, 0  # the ingest stops on an archive it cannot read; a preview says so
     return tuple(found.values()), slates, damaged
-
-
-def _extension(path: str) -> str:
-    return path.rpartition(".")[2].lower()
 
 
 def _card_runs(

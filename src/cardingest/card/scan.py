@@ -83,7 +83,8 @@ def _apple_double(entry: os.DirEntry[str]) -> bool:
 HIDDEN = "hidden (its name starts with a dot)"
 
 
-def _extension(name: str) -> str:
+def extension(name: str) -> str:
+    """A file name's (or card path's) extension, lower case, without the dot; "" if none."""
     return name.rpartition(".")[2].lower() if "." in name else ""
 
 
@@ -197,7 +198,7 @@ def _opened_ahead(files: Iterable[tuple[os.DirEntry[str], str]]) -> Iterator[_Op
                 except OSError as exc:
                     info = exc
                 will_need(opened, HEAD_BYTES)
-                if isinstance(info, os.stat_result) and _extension(entry.name) in _TAIL_READ:
+                if isinstance(info, os.stat_result) and extension(entry.name) in _TAIL_READ:
                     will_need_tail(opened, info.st_size, TAIL_BYTES, beyond=HEAD_BYTES)
             window.append((entry, relpath, opened, info))
             if len(window) > PREFETCH_FILES:
@@ -215,7 +216,7 @@ def _media(
     files: Iterable[tuple[os.DirEntry[str], str]], not_photos: list[str] | None
 ) -> Iterator[tuple[os.DirEntry[str], str]]:
     for entry, relpath in files:
-        ext = _extension(entry.name)
+        ext = extension(entry.name)
         if ext in PHOTO_EXTENSIONS or ext in SIDECAR_EXTENSIONS:
             yield entry, relpath
         elif ext not in HOUSEKEEPING_EXTENSIONS and not_photos is not None:
@@ -441,7 +442,7 @@ def unreadable_entry(relpath: str, exc: OSError) -> MediaFile:
         captured=file_time(0.0),
         time_source="mtime",
         warning=f"{relpath}: listed on the card but cannot be read ({exc.strerror or exc})",
-        sidecar=_extension(relpath) in SIDECAR_EXTENSIONS,
+        sidecar=extension(relpath) in SIDECAR_EXTENSIONS,
         unreadable=True,
     )
 
@@ -474,12 +475,12 @@ def not_archived_kind(relpath: str) -> str:
     """What a file the scan passes over is, in words: a video or sound file, a photo outside
     DCIM/ (the scan only meets photos there), or a file of a kind cardingest does not know
     (which may be a photo all the same)."""
-    extension = _extension(relpath)
-    if extension in NOT_PHOTO_EXTENSIONS:
+    ext = extension(relpath)
+    if ext in NOT_PHOTO_EXTENSIONS:
         return VIDEO
-    if extension == "thm" or "/THMBNL/" in f"/{relpath.upper()}":  # Sony's PRIVATE/M4ROOT
+    if ext == "thm" or "/THMBNL/" in f"/{relpath.upper()}":  # Sony's PRIVATE/M4ROOT
         return THUMBNAIL
-    if extension in PHOTO_EXTENSIONS or extension in SIDECAR_EXTENSIONS:
+    if ext in PHOTO_EXTENSIONS or ext in SIDECAR_EXTENSIONS:
         return OUTSIDE_DCIM
     return "not a kind of photo cardingest knows"
 
@@ -529,4 +530,4 @@ def _beside(source: Path, root: Path) -> Iterator[str]:
             found: Iterable[tuple[os.DirEntry[str], str]] = _walk(entry.path, entry.name)
         else:
             found = [(entry, entry.name)]
-        yield from (path for e, path in found if _extension(e.name) in _NOT_ARCHIVED_BESIDE)
+        yield from (path for e, path in found if extension(e.name) in _NOT_ARCHIVED_BESIDE)
