@@ -12,6 +12,7 @@ import io
 import random
 from datetime import datetime
 from pathlib import Path
+from statistics import NormalDist
 
 import zxingcpp
 from PIL import Image, ImageFilter
@@ -124,9 +125,21 @@ def slate_photo(
     if blur:
         image = image.filter(ImageFilter.GaussianBlur(blur))
     if noise:
-        grain = Image.effect_noise(image.size, noise).convert("RGB")
-        image = Image.blend(image, grain, 0.08)
+        image = Image.blend(image, grain(image.size, noise, rng), 0.08)
     return with_time(image, exif, when, quality)
+
+
+def grain(size: tuple[int, int], sigma: float, rng: random.Random) -> Image.Image:
+    """Gaussian grey noise around 128 drawn from ``rng``: the same photo on every run.
+
+    Pillow's ``Image.effect_noise`` draws from C's ``rand()``, which nothing seeds, so its
+    grain changed with whatever ran before in the process, and a slate read in one test
+    order could miss in another.
+    """
+    normal = NormalDist(128, sigma)
+    levels = [max(0, min(255, round(normal.inv_cdf((u + 0.5) / 256)))) for u in range(256)]
+    uniform = Image.frombytes("L", size, rng.randbytes(size[0] * size[1]))
+    return uniform.point(levels).convert("RGB")
 
 
 def held_by_marks(found: SlateRead) -> bool:
