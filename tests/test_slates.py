@@ -206,6 +206,52 @@ def test_slates_taken_after_their_patients_photos_hold_every_photo() -> None:
     assert set(assign(files, reads).rows) == set(map(card_path, (3, 4, 5, 6, 7)))
 
 
+def test_a_photo_an_earlier_ingest_archived_is_not_said_to_be_held() -> None:
+    """An end-to-end trial: after an `ingest --map`, `ingest --slates --wipe` of the card
+    warned "3 file(s) held" of photos it then skipped as archived and wiped, so a clinician
+    read that held photos were removed. The warning counts the photos the plan holds, and
+    says which it does not hold as an earlier ingest of this card archived them; what is
+    skipped, held and filed is as before."""
+    from dataclasses import replace
+
+    from cardingest.models import ArchivedFile
+    from cardingest.plan.planner import captured_key
+    from cardingest.plan.slates import SLATES_AFTER
+
+    files = [replace(media(card_path(n), at(n)), sha256=f"{n:064x}") for n in range(1, 8)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (7, "ACA31FM"))}
+    slates = assign(files, reads)
+    assert slates.warnings[-1] == f"3 file(s) held (first: {card_path(4)}): {SLATES_AFTER}"
+
+    def archived(n: int) -> ArchivedFile:
+        media_file = files[n - 1]
+        return ArchivedFile(
+            "MCJ1984", f"MCJ1984/x{n}.jpg", f"{n:064x}", media_file.size, media_file.path,
+            captured_key(media_file),
+        )  # fmt: skip
+
+    def planned(*earlier: int) -> tuple[dict[str, str], tuple[str, ...]]:
+        state = ArchiveState(same_names=tuple(map(archived, earlier)))
+        plan = make_plan(files, SLATES, slates=slates, state=state)
+        return {i.source: i.action for i in plan.items}, plan.warnings
+
+    actions, warnings = planned(4, 5)
+    assert [actions[card_path(n)] for n in (4, 5, 6)] == ["skip", "skip", "hold"]
+    said = [w for w in warnings if w.endswith(SLATES_AFTER)]
+    assert said == [
+        f"1 file(s) held (first: {card_path(6)}); 2 file(s) not held, as an earlier ingest "
+        f"of this card archived them (first: {card_path(4)}): {SLATES_AFTER}"
+    ]
+    actions, warnings = planned(4, 5, 6)
+    assert [actions[card_path(n)] for n in (4, 5, 6)] == ["skip"] * 3
+    assert not any("held (first" in w for w in warnings)
+    assert (
+        f"3 file(s) not held, as an earlier ingest of this card archived them (first: "
+        f"{card_path(4)}): {SLATES_AFTER}"
+    ) in warnings
+    assert make_plan(files, SLATES, slates=slates).warnings[-1] == slates.warnings[-1]
+
+
 def test_slates_after_the_photos_on_a_card_a_photo_ends_are_said() -> None:
     """A trial: two photos, slate JBX3656, two photos, slate MCJ1984, one stray photo: exit 3
     with no word, the middle photos filed as JBX3656's though taken before its slate showed

@@ -204,13 +204,9 @@ def test_watch_with_slates_ingests_the_card_by_its_slates(
     ]
 
 
-def test_a_card_of_slates_taken_after_the_photos_is_held_and_not_wiped(
-    tmp_path: Path, samples_dir: Path
-) -> None:
-    """Real slates, each photographed after its patient's photos: `ingest --slates --wipe
-    --yes` filed ACA31FM's photos as JBX3656's and cleared them off the card, exit 3 with
-    one warning (an outside tester's trial). Every photo is held now; the slates alone are
-    filed and wiped, and the map template of the slates is there to correct it with."""
+def slates_after_photos(tmp_path: Path, samples_dir: Path) -> Path:
+    """A folder card whose slates were each photographed after their patient's two photos
+    (JBX3656's slate is IMG_0003, ACA31FM's IMG_0006); its camera folder."""
     real = samples_dir / "real"
     folder = tmp_path / "card" / "DCIM" / "100CANON"
     folder.mkdir(parents=True)
@@ -222,6 +218,17 @@ def test_a_card_of_slates_taken_after_the_photos_is_held_and_not_wiped(
             if what == "photo"
             else slate_photo(real / "45-gps_ifd.jpg", what, "qr", when, fraction=0.25)
         )
+    return folder
+
+
+def test_a_card_of_slates_taken_after_the_photos_is_held_and_not_wiped(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """Real slates, each photographed after its patient's photos: `ingest --slates --wipe
+    --yes` filed ACA31FM's photos as JBX3656's and cleared them off the card, exit 3 with
+    one warning (an outside tester's trial). Every photo is held now; the slates alone are
+    filed and wiped, and the map template of the slates is there to correct it with."""
+    folder = slates_after_photos(tmp_path, samples_dir)
     archive = tmp_path / "archive"
     code, out, err = invoke(
         "ingest", str(tmp_path / "card"), "--slates", "--archive", str(archive),
@@ -242,6 +249,39 @@ def test_a_card_of_slates_taken_after_the_photos_is_held_and_not_wiped(
     assert sorted(p.name for p in archive.glob("*/*.jpg")) == sorted(
         p.name for p in archive.glob("*/*-slate.jpg")
     )
+
+
+def test_photos_a_map_archived_are_not_said_held_by_the_slates_ingest_that_wipes_them(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """An end-to-end trial: the card's photos were ingested with a map (their slates held,
+    "not in the ID map"); `ingest --slates --wipe` of the card then warned "2 file(s) held
+    (first: …)" of the photos it skipped as archived and wiped, so a clinician read that
+    held photos were removed. The warning says they are not held, as archived; the plan and
+    the wipe are as before."""
+    folder = slates_after_photos(tmp_path, samples_dir)
+    archive, id_map = tmp_path / "archive", tmp_path / "today.csv"
+    id_map.write_text("files,id\nIMG_0001-IMG_0002,ACA31FM\nIMG_0004-IMG_0005,JBX3656\n")
+    card = str(tmp_path / "card")
+    code, _out, err = invoke("ingest", card, "--map", str(id_map), "--archive", str(archive))
+    assert code == 3, err  # the slates: "not in the ID map"
+    code, out, err = invoke(
+        "ingest", card, "--slates", "--archive", str(archive), "--wipe", "--yes", "--json"
+    )
+    assert code == 0, err
+    document = json.loads(out)
+    actions = {i["source"].rpartition("/")[2]: i["action"] for i in document["items"]}
+    assert actions == {
+        "IMG_0001.JPG": "skip", "IMG_0002.JPG": "skip", "IMG_0003.JPG": "copy",
+        "IMG_0004.JPG": "skip", "IMG_0005.JPG": "skip", "IMG_0006.JPG": "copy",
+    }  # fmt: skip
+    assert list(folder.iterdir()) == []
+    said = " ".join(document["warnings"])
+    assert "held (first" not in said and "held (first" not in err
+    assert (
+        "2 file(s) not held, as an earlier ingest of this card archived them (first: "
+        "DCIM/100CANON/IMG_0004.JPG): photos with no slate before them"
+    ) in said
 
 
 def test_with_slates_in_the_config_a_slate_that_cannot_be_used_holds_its_photos_under_id(

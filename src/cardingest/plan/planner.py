@@ -38,7 +38,7 @@ from .shots import (
     shot_key,
     shutter_time,
 )
-from .slates import SlateAssignment
+from .slates import SlateAssignment, held_said
 
 
 @dataclass(frozen=True, slots=True)
@@ -1012,6 +1012,25 @@ def _not_as_shown(
     return None
 
 
+def _slate_warnings(slates: SlateAssignment, items: Sequence[PlanItem]) -> tuple[str, ...]:
+    """The slates' warnings, each that counts held files (`SlateAssignment.held_notes`) said
+    again of the plan's ``items``: a file the slates hold that an earlier ingest of this card
+    archived is skipped (`_filed_before`), and wiped by ``--wipe``, not held. Before, a
+    trial's `ingest --slates --wipe`, after an `ingest --map` of the card, warned "N file(s)
+    held" of photos it then wiped."""
+    not_held = {item.source for item in items if item.action != "hold"}
+    notes = {held_said(note.reason, note.paths): note for note in slates.held_notes}
+    said: list[str] = []
+    for warning in slates.warnings:
+        note = notes.get(warning)
+        if note is not None:
+            held = [path for path in note.paths if path not in not_held]
+            archived = [path for path in note.paths if path in not_held]
+            warning = held_said(note.reason, held, archived) or warning
+        said.append(warning)
+    return tuple(said)
+
+
 def make_plan(
     files: Sequence[MediaFile],
     idmap: IdMap,
@@ -1299,7 +1318,7 @@ def make_plan(
     ordered = _copied_once(items)
     warnings = tuple(m.warning for m in files if m.warning)
     if slates is not None:
-        warnings += slates.warnings
+        warnings += _slate_warnings(slates, ordered)
     else:
         warnings += _days_of_one_patient(ordered)
     return Plan(

@@ -77,6 +77,29 @@ class SlateGroup:
 
 
 @dataclass(frozen=True)
+class HeldNote:
+    """A warning that counts the files held for one ``reason`` (`held_said`): the planner
+    says it again of what its plan does with them (`planner._slate_warnings`)."""
+
+    reason: str
+    paths: tuple[str, ...]
+    """Card paths of the files held, sorted."""
+
+
+ARCHIVED_NOT_HELD = "not held, as an earlier ingest of this card archived them"
+
+
+def held_said(reason: str, held: Sequence[str], archived: Sequence[str] = ()) -> str | None:
+    """The warning that ``held`` files are held for ``reason``, and that ``archived`` ones it
+    would hold are not (an earlier ingest of this card archived them: skipped, and wiped by
+    ``--wipe``); None when there are neither."""
+    parts = [f"{len(held)} file(s) held (first: {min(held)})"] if held else []
+    if archived:
+        parts.append(f"{len(archived)} file(s) {ARCHIVED_NOT_HELD} (first: {min(archived)})")
+    return f"{'; '.join(parts)}: {reason}" if parts else None
+
+
+@dataclass(frozen=True)
 class SlateAssignment:
     rows: Mapping[str, MapRow] = field(default_factory=dict)
     """Card path of every assigned file (photos, RAW twins, sidecars) to its patient."""
@@ -88,6 +111,8 @@ class SlateAssignment:
     """Card paths of the slates' own files (role ``slate``)."""
     groups: tuple[SlateGroup, ...] = ()
     warnings: tuple[str, ...] = ()
+    held_notes: tuple[HeldNote, ...] = ()
+    """The warnings that count held files, each as it was said (`held_said`) in ``warnings``."""
 
     @property
     def patient_ids(self) -> tuple[str, ...]:
@@ -241,19 +266,17 @@ def _assign(
         path: by_card.holds[path] if path in after_unusable else CLOCK_BACK for path in doubt
     }
     slate_of = {**by_time.slate_of, **{p: by_card.slate_of[p] for p in after_unusable}}
-    disagree = sorted(path for path, reason in reasons.items() if reason == CLOCK_BACK)
+    disagree = tuple(sorted(path for path, reason in reasons.items() if reason == CLOCK_BACK))
+    said = held_said(CLOCK_BACK, disagree)
     held = replace(
         by_time,
         rows={path: row for path, row in by_time.rows.items() if path not in doubt},
         holds={**by_time.holds, **reasons},
         slate_of=slate_of,
         groups=groups,
-        warnings=(
-            *by_time.warnings,
-            *([f"{len(disagree)} file(s) held (first: {disagree[0]}): {CLOCK_BACK}"]
-              if disagree else []),
-        ),
-    )  # fmt: skip
+        warnings=(*by_time.warnings, *([said] if said else [])),
+        held_notes=(*by_time.held_notes, *([HeldNote(CLOCK_BACK, disagree)] if said else [])),
+    )
     return _last_checks(held, found, reads, group_gap)
 
 
@@ -637,8 +660,7 @@ def _all_held(assignment: SlateAssignment, reason: str) -> SlateAssignment:
     """Every photo the slates gave a patient held with ``reason``; the slates themselves
     (each filed by its own barcode) as they are."""
     photos = {path for path in assignment.rows if path not in assignment.slates}
-    first = min(photos, default=None)
-    said = f"{len(photos)} file(s) held (first: {first}): {reason}"
+    said = held_said(reason, sorted(photos))
     return replace(
         assignment,
         rows={p: row for p, row in assignment.rows.items() if p not in photos},
@@ -647,7 +669,12 @@ def _all_held(assignment: SlateAssignment, reason: str) -> SlateAssignment:
             replace(g, photos=tuple(m for m in g.photos if m.path not in photos))
             for g in assignment.groups
         ),
-        warnings=(*assignment.warnings, said) if photos else assignment.warnings,
+        warnings=(*assignment.warnings, said) if said else assignment.warnings,
+        held_notes=(
+            (*assignment.held_notes, HeldNote(reason, tuple(sorted(photos))))
+            if said
+            else assignment.held_notes
+        ),
     )
 
 
