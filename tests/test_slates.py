@@ -311,17 +311,43 @@ def test_invalid_slate_holds_itself_and_its_group_until_the_next_slate() -> None
         card_path(5): ok(card_path(5), "MCJ1984"),
     }
     result = assign(files, reads)
-    reason = f"slate IMG_0003.JPG: {BAD}"
+    reason = f"slate {card_path(3)}: {BAD}"
     assert result.holds == {card_path(3): reason, card_path(4): reason}
     assert result.rows[card_path(2)].patient_id == "JBX3656"
     assert result.rows[card_path(6)].patient_id == "MCJ1984"
     assert result.slate_of[card_path(4)] == card_path(3)
 
 
+def test_an_invalid_slate_is_named_by_its_card_path_as_two_folders_can_hold_its_name() -> None:
+    """An end-to-end trial: an invalid slate's reason named it by its file name alone
+    ("slate IMG_0001.JPG: …"), which 100CANON and 101CANON both held; the other reasons
+    name a file by its card path."""
+    files = [
+        media(card_path(1), at(0)),
+        media(card_path(2), at(1)),
+        media(card_path(1, "101CANON"), at(5)),
+        media(card_path(2, "101CANON"), at(6)),
+        media(card_path(3, "101CANON"), at(7), source="mtime"),
+    ]
+    reads = {
+        card_path(1): ok(card_path(1), "JBX3656"),
+        card_path(1, "101CANON"): SlateRead(card_path(1, "101CANON"), invalid=(BAD,)),
+        card_path(3, "101CANON"): ok(card_path(3, "101CANON"), "ACA31FM"),
+    }
+    result = assign(files, reads)
+    reason = f"slate {card_path(1, '101CANON')}: {BAD}"
+    assert result.holds[card_path(1, "101CANON")] == reason
+    assert result.holds[card_path(2, "101CANON")] == reason
+    assert result.holds[card_path(3, "101CANON")] == (
+        f"slate {card_path(3, '101CANON')}: {NO_EXIF_TIME}"
+    )
+    assert result.rows[card_path(2)].patient_id == "JBX3656"
+
+
 def test_two_different_ids_in_one_slate_hold_the_group() -> None:
     files = [media(card_path(n), at(n)) for n in range(1, 4)]
     result = assign(files, {card_path(1): ok(card_path(1), "ACA31FM", "JBX3656")})
-    reason = "slate IMG_0001.JPG: two different patient IDs (ACA31FM, JBX3656)"
+    reason = f"slate {card_path(1)}: two different patient IDs (ACA31FM, JBX3656)"
     assert result.holds == dict.fromkeys((card_path(n) for n in range(1, 4)), reason)
     assert not result.rows
 
@@ -333,7 +359,7 @@ def test_a_valid_id_beside_a_barcode_that_is_not_one_holds_the_group() -> None:
     assert not result.rows
     # The reason says which code read, so "not a valid NHI" is not taken for the ID's (trial).
     assert result.holds[card_path(2)] == (
-        f"slate IMG_0001.JPG: {BAD} (beside a code holding JBX3656: the other code may be "
+        f"slate {card_path(1)}: {BAD} (beside a code holding JBX3656: the other code may be "
         "another patient's label, or a second code of the same label)"
     )
 
@@ -1089,7 +1115,7 @@ def test_photos_after_a_slate_with_no_time_are_held_for_that_slate_not_a_clock_p
     files[3] = media(card_path(4), at(600), source="mtime")  # the file's time: hours later
     reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((1, "JBX3656"), (4, "ACA31FM"))}
     result = assign(files, reads)
-    slate_reason = "slate IMG_0004.JPG: no EXIF capture time, so its place among the slates"
+    slate_reason = f"slate {card_path(4)}: no EXIF capture time, so its place among the slates"
     assert all(result.holds[card_path(n)].startswith(slate_reason) for n in (4, 5, 6)), result
     assert [result.slate_of[card_path(n)] for n in (5, 6)] == [card_path(4)] * 2
     assert not any("disagree" in warning for warning in result.warnings), result.warnings

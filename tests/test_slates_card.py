@@ -41,8 +41,8 @@ SCENARIO: dict[str, tuple[int, tuple[str, str] | None, str]] = {
     f"{A}/IMG_0006.JPG": (10, ("datamatrix", GS1), "ACA31FM"),
     f"{B}/IMG_0001.JPG": (11, None, "ACA31FM"),  # DCF numbering restarts; capture order wins
     f"{B}/IMG_0002.JPG": (12, None, "ACA31FM"),
-    f"{B}/IMG_0003.JPG": (20, ("code128", "JBX3657"), f"hold:slate IMG_0003.JPG: {BAD}"),
-    f"{B}/IMG_0004.JPG": (21, None, f"hold:slate IMG_0003.JPG: {BAD}"),
+    f"{B}/IMG_0003.JPG": (20, ("code128", "JBX3657"), f"hold:slate {B}/IMG_0003.JPG: {BAD}"),
+    f"{B}/IMG_0004.JPG": (21, None, f"hold:slate {B}/IMG_0003.JPG: {BAD}"),
     f"{B}/IMG_0005.JPG": (30, ("qr", "MCJ1984"), "MCJ1984"),
     f"{B}/IMG_0006.JPG": (31, None, "MCJ1984"),
     f"{B}/IMG_0007.JPG": (155, None, f"hold:{GAP}"),

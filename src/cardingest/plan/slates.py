@@ -170,9 +170,10 @@ def _unread_reason(name: str, unread: str) -> str:
 
 
 def _slate_problem(read: SlateRead) -> str | None:
-    name = read.path.rpartition("/")[2]
+    """Why a slate gives no ID, naming it by its card path (two camera folders can hold
+    its file name), as the other reasons do."""
     if len(read.ids) > 1:
-        return f"slate {name}: two different patient IDs ({', '.join(read.ids)})"
+        return f"slate {read.path}: two different patient IDs ({', '.join(read.ids)})"
     if read.invalid:
         beside = (
             f" (beside a code holding {read.ids[0]}: the other code may be another patient's "
@@ -180,7 +181,7 @@ def _slate_problem(read: SlateRead) -> str | None:
             if read.ids
             else ""
         )
-        return f"slate {name}: {'; '.join(dict.fromkeys(read.invalid))}{beside}"
+        return f"slate {read.path}: {'; '.join(dict.fromkeys(read.invalid))}{beside}"
     return None
 
 
@@ -757,7 +758,7 @@ def _assign_in(
             slate, members, last = read.path, [shot.primary], shot.when
             problem = _slate_problem(read)
             if shot.primary.time_source == "mtime":
-                problem = f"slate {shot.primary.name}: {NO_EXIF_TIME}"
+                problem = f"slate {read.path}: {NO_EXIF_TIME}"
             patient = None if problem else read.ids[0]
             held = problem
             slate_files.update(m.path for m in shot.files)
