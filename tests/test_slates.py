@@ -5,6 +5,7 @@ The reader tests decode slates made from the real sample photos (tests/slate_pho
 
 from __future__ import annotations
 
+import csv
 import io
 import random
 import sqlite3
@@ -532,8 +533,38 @@ def test_map_template_lists_groups_without_the_slates() -> None:
     assert lines[0] == "files,id,diagnosis,site,consent"
     assert "100CANON/IMG_0003,JBX3656,,," in lines
     assert all(not line.startswith("100CANON/IMG_0002") for line in lines)
-    assert all(line.startswith("#") for line in lines[1:] if "JBX3656" not in line[:30])
+    rows = list(csv.reader(io.StringIO(text)))[1:]  # a comment with a comma is quoted
+    assert all(row[0].startswith("#") for row in rows if row[1:2] != ["JBX3656"])
     assert any(line.startswith("# held (no slate before this photo)") for line in lines)
+
+
+def test_map_template_keeps_the_commas_of_a_reason_and_the_map_reads_it_as_a_comment() -> None:
+    """An end-to-end trial: `map-template --slates` turned each comma of a reason into a
+    semicolon ("QR Code; 7 characters"), so the comment did not say what preview and ingest
+    say, nor name a card path with a comma as it is. A cell with a comma is quoted, and the
+    map reads a row whose one cell starts with '#' as a comment, quoted or not
+    (`idmap.parse_map_text`)."""
+    times = [60, 61, 65, 15, 16, 58, 62, 64]  # the clock put back: 7 and 8 held, CLOCK_BACK
+    files = [media(card_path(n + 1), at(t)) for n, t in enumerate(times)]
+    files.append(media(card_path(9), at(70)))
+    reads = {
+        card_path(1): ok(card_path(1), "JBX3656"),
+        card_path(4): ok(card_path(4), "ACA31FM"),
+        card_path(6): ok(card_path(6), "MCJ1984"),
+        card_path(9): SlateRead(card_path(9), ("JBX3656",), (BAD,)),
+    }
+    slates = assign(files, reads)
+    text = slate_map_template(files, slates)
+    cells = [row[0] for row in csv.reader(io.StringIO(text)) if len(row) == 1]
+    bad = slates.holds[card_path(9)]
+    assert "," in bad and "," in CLOCK_BACK
+    assert f"# slate {card_path(9)}: held ({bad})" in cells
+    assert f"# held ({CLOCK_BACK}): {card_path(7)} {card_path(8)}" in cells
+    idmap = parse_map_text(text)  # no problem, and no row of a comment
+    assert {(row.patient_id, row.files) for row in idmap.rows} == {
+        ("JBX3656", "100CANON/IMG_0002 100CANON/IMG_0003"),
+        ("ACA31FM", "100CANON/IMG_0005"),
+    }
 
 
 def test_map_template_of_slates_says_its_clock_offset() -> None:

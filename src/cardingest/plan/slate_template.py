@@ -20,8 +20,11 @@ from .slates import SlateAssignment
 
 
 def _comment(text: str) -> list[str]:
-    # A comma would make the csv module quote the cell, and the line would not start with '#'.
-    return [f"# {text}".replace(",", ";")]
+    """A ``#`` comment row, ``text`` as it is: a cell with a comma is quoted, and the map
+    reads a row whose one cell starts with '#' as a comment, quoted or not (as
+    `template.map_template`'s are). Its commas were once made semicolons, so a reason did
+    not read as preview and ingest say it, nor a card path with a comma as it is."""
+    return [f"# {text}"]
 
 
 def slate_map_template(
