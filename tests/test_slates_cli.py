@@ -261,7 +261,7 @@ def test_photos_a_map_archived_are_not_said_held_by_the_slates_ingest_that_wipes
     the wipe are as before."""
     folder = slates_after_photos(tmp_path, samples_dir)
     archive, id_map = tmp_path / "archive", tmp_path / "today.csv"
-    id_map.write_text("files,id\nIMG_0001-IMG_0002,ACA31FM\nIMG_0004-IMG_0005,JBX3656\n")
+    id_map.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\nIMG_0004-IMG_0005,ACA31FM\n")
     card = str(tmp_path / "card")
     code, _out, err = invoke("ingest", card, "--map", str(id_map), "--archive", str(archive))
     assert code == 3, err  # the slates: "not in the ID map"
@@ -282,6 +282,21 @@ def test_photos_a_map_archived_are_not_said_held_by_the_slates_ingest_that_wipes
         "2 file(s) not held, as an earlier ingest of this card archived them (first: "
         "DCIM/100CANON/IMG_0004.JPG): photos with no slate before them"
     ) in said
+
+
+def test_map_template_of_slates_says_what_the_slates_say_of_the_card(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """A helper's trial: `map-template --slates` of a card whose slates were taken after the
+    photos wrote the held photos as comments and said nothing of why, where `preview` warns
+    that each group may be the next slate's patient's. The warning is on stderr; the CSV on
+    stdout is the map alone."""
+    slates_after_photos(tmp_path, samples_dir)
+    code, out, err = invoke("map-template", str(tmp_path / "card"), "--slates")
+    assert code == 0, err
+    assert "photos with no slate before them" in err
+    assert "file(s) held (first: DCIM/100CANON/IMG_0004.JPG)" in err
+    assert out.startswith("files,id") and "Warning" not in out
 
 
 def test_with_slates_in_the_config_a_slate_that_cannot_be_used_holds_its_photos_under_id(

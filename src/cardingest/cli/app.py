@@ -254,14 +254,18 @@ def map_template_command(
     with sheet_files(sheet) as slot:
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
+        slate_warnings: tuple[str, ...] = ()
         if slates:
-            text = slate_map_template(files, find_slates(root, files, settings, card=card), offset)
+            found = find_slates(root, files, settings, card=card)
+            text, slate_warnings = slate_map_template(files, found, offset), found.warnings
         else:
             text = map_template(files, timedelta(minutes=minutes), offset)
         # Before the rows: a file held whatever its row says (its time unreadable, on a
-        # fusefat card a month out), and a clock that puts groups where they are not expected.
+        # fusefat card a month out), what the slates say of the card (a slate with no photo
+        # of its own, slates taken after the photos), and a clock that puts groups where
+        # they are not expected.
         said = [m.warning for m in files if m.unreadable and m.warning]
-        said += names_in_doubt(files)
+        said += [*names_in_doubt(files), *slate_warnings]
         odd_clock = None if slates else clock_warning(files, offset, datetime.now())
         output.print_warnings([*said, *([odd_clock] if odd_clock else [])])
         write_template(text, out_file, filled=slates)

@@ -1018,14 +1018,14 @@ def _slate_warnings(slates: SlateAssignment, items: Sequence[PlanItem]) -> tuple
     archived is skipped (`_filed_before`), and wiped by ``--wipe``, not held. Before, a
     trial's `ingest --slates --wipe`, after an `ingest --map` of the card, warned "N file(s)
     held" of photos it then wiped."""
-    not_held = {item.source for item in items if item.action != "hold"}
+    archived_before = {item.source for item in items if item.action == "skip"}
     notes = {held_said(note.reason, note.paths): note for note in slates.held_notes}
     said: list[str] = []
     for warning in slates.warnings:
         note = notes.get(warning)
         if note is not None:
-            held = [path for path in note.paths if path not in not_held]
-            archived = [path for path in note.paths if path in not_held]
+            held = [path for path in note.paths if path not in archived_before]
+            archived = [path for path in note.paths if path in archived_before]
             warning = held_said(note.reason, held, archived) or warning
         said.append(warning)
     return tuple(said)
