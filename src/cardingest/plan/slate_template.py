@@ -38,7 +38,8 @@ def slate_map_template(
     for group in slates.groups:
         photos = group.photos[1:]
         if group.patient_id is None:
-            writer.writerow(_comment(f"slate {group.slate}: held ({group.reason})"))
+            reason = (group.reason or "").removeprefix(f"slate {group.slate}: ")
+            writer.writerow(_comment(f"slate {group.slate}: held ({reason})"))
             continue
         times = sorted(m.captured + clock_offset for m in group.photos)
         writer.writerow(

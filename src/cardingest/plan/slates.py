@@ -160,11 +160,12 @@ def _pause_reason(pause: timedelta, unread: str | None) -> str:
     )
 
 
-def _unread_reason(name: str, unread: str) -> str:
+def _unread_reason(path: str, unread: str) -> str:
     """Why a photo that could not be looked at for a code, and the rest of its group, are
-    held: it may be the next patient's slate."""
+    held: it may be the next patient's slate. Named by its card path, which two camera
+    folders cannot share."""
     return (
-        f"{name} ({unread}) {NOT_READ}: if it is a slate, the photos from here to the next "
+        f"{path} ({unread}) {NOT_READ}: if it is a slate, the photos from here to the next "
         "slate are another patient's, not the last slate's"
     )
 
@@ -773,7 +774,7 @@ def _assign_in(
             continue
         if shot.primary.time_source == "mtime":
             if unread is not None and slate is not None and held is None:
-                held = _unread_reason(shot.primary.name, unread)  # for the photos after it
+                held = _unread_reason(shot.primary.path, unread)  # for the photos after it
             hold(shot, NO_EXIF_TIME)
             continue
         if slate is None:
@@ -784,7 +785,7 @@ def _assign_in(
         elif held is None and len(members) > 1 and pause is not None and pause > group_gap:
             held = _pause_reason(pause, unread)  # a pause after the slate alone is the usual
         elif held is None and unread is not None:
-            held = _unread_reason(shot.primary.name, unread)
+            held = _unread_reason(shot.primary.path, unread)
         last = shot.when
         if held is not None:
             hold(shot, held)
