@@ -38,7 +38,7 @@ from cardingest.models import ArchiveState, IdMap, MediaFile, SlateRead
 from cardingest.plan.idmap import parse_map_text, require_offset, template_span
 from cardingest.plan.planner import make_plan
 from cardingest.plan.slate_template import slate_map_template
-from cardingest.plan.slates import CLOCK_BACK, NO_EXIF_TIME, NO_SLATE, assign
+from cardingest.plan.slates import CLOCK_BACK, NO_EXIF_TIME, NO_SLATE, WIPED_SLATE, assign
 
 T0 = datetime(2026, 11, 25, 9, 0, 0)
 SLATES = IdMap(rows=(), source="slates", slates=True)
@@ -1774,7 +1774,7 @@ def test_photos_the_card_gave_before_can_only_hold_a_photo_of_the_card() -> None
              ((1, "JBX3656"), (3, "MCJ1984"), (5, "JBX3656"))}  # fmt: skip
     result = assign(files, reads, context=context)
     assert result.rows == {}
-    assert result.holds[card_path(4)] == NO_SLATE
+    assert result.holds[card_path(4)] == WIPED_SLATE  # MCJ1984's slate, wiped: not named
     assert "JBX3656's slate again" in result.holds[card_path(5)]
     assert result.holds[card_path(6)] == result.holds[card_path(5)]
     assert [(g.slate, g.patient_id) for g in result.groups] == [(card_path(5), None)]
@@ -1786,7 +1786,10 @@ def test_photos_the_card_gave_before_can_only_hold_a_photo_of_the_card() -> None
     reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
              ((1, "JBX3656"), (3, "MCJ1984"), (8, "EPT6335"))}  # fmt: skip
     result = assign(every[6:], reads, context=every[:6])  # 5 was filed by a map, a photo
-    assert result.holds == {card_path(7): NO_SLATE}
+    assert result.holds == {card_path(7): WIPED_SLATE}  # MCJ1984's, as the archive shows it
+    assert "MCJ1984" not in WIPED_SLATE and WIPED_SLATE.startswith(NO_SLATE)
+    alone = assign(every[6:], reads, context=every[3:6])  # no slate archived before it
+    assert alone.holds == {card_path(7): NO_SLATE}
     assert {result.rows[card_path(n)].patient_id for n in (8, 9)} == {"EPT6335"}
 
 

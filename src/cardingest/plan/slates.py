@@ -217,7 +217,21 @@ def assign(
             f"card gave the archive before (not on it now) after {_patient(among, path)}'s: "
             "check it and give its patient with a map or --id"
         )
+    for path, why in alone.holds.items():
+        if why == NO_SLATE and path in among.rows:
+            doubt[path] = WIPED_SLATE
     return _held_too(alone, doubt)
+
+
+WIPED_SLATE = (
+    f"{NO_SLATE} on the card; the slate before it, and its photos, were archived by an "
+    "earlier ingest of this card and are no longer on it: check this photo and give its "
+    "patient with a map or --id"
+)
+"""Why a photo is held that has no slate before it on the card, where one the card gave
+the archive before came before it (a trial's clinician, told "no slate before this photo",
+had photographed one). Its patient is not said: a slate a map filed as a photo is not
+known as one, so the slate the archive shows before it may not be its patient's."""
 
 
 def _assign(
