@@ -394,16 +394,19 @@ def test_copy_verified_asks_the_content_gate(tmp_path: Path) -> None:
 def test_transfer_many_holds_each_file_to_its_expected_size(tmp_path: Path, workers: int) -> None:
     archive = tmp_path / "archive"
     jobs = []
-    for n, expected in ((1, 1000), (2, 1999), (3, None)):
+    for n, expected in ((1, 1000), (2, 1999), (3, None), (4, 2001), (5, 3000)):
         source = tmp_path / "card" / f"IMG_{n:04d}.JPG"
         make_file(source, 2000, seed=n)
         jobs.append((source, [Destination(archive, f"JBX3656/{n}.jpg")], expected))
     results = list(transfer_many(jobs, workers=workers))
     card = tmp_path / "card"
+    short = "changed or was truncated while reading: got 2000 of the expected"
     assert [r.error for r in results] == [
         f"{card / 'IMG_0001.JPG'} changed while reading: more than the expected 1000 bytes",
         f"{card / 'IMG_0002.JPG'} changed while reading: more than the expected 1999 bytes",
         None,
+        f"{card / 'IMG_0004.JPG'} {short} 2001 bytes",  # a mutant without the check kept it
+        f"{card / 'IMG_0005.JPG'} {short} 3000 bytes",
     ]
     assert sorted(p.name for p in (archive / "JBX3656").iterdir()) == ["3.jpg"]
 
@@ -551,3 +554,34 @@ def test_a_destination_with_a_backslash_nul_or_temporary_name_is_refused(
     result = copy_verified(source, [Destination(tmp_path / "archive", relpath)])
     assert result.error == f"refusing destination {relpath!r}: not a plain relative file path"
     assert not (tmp_path / "archive").exists()
+
+
+def test_every_copy_is_fsynced_before_it_is_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutant without the temporary's fsync passed every transfer test (only the strace
+    test of a real card, which needs the samples, caught it): a power cut after the wipe
+    would leave an empty archive file. Each published copy, streamed or held, archive and
+    backup, is the file (its inode) that was fsynced."""
+    synced: set[tuple[int, int]] = set()
+    real_sync = transfer.sync_file
+
+    def sync_file(fd: int) -> None:
+        real_sync(fd)
+        info = os.fstat(fd)
+        synced.add((info.st_dev, info.st_ino))
+
+    monkeypatch.setattr(transfer, "sync_file", sync_file)
+    jobs = []
+    sizes = (2000, 3 * 1024 * 1024 + 5, transfer.HELD_BYTES + 1)  # streamed, held, streamed
+    for n, size in enumerate(sizes, 1):
+        source = tmp_path / "card" / f"IMG_{n:04d}.JPG"
+        make_file(source, size, seed=n)
+        places = [Destination(tmp_path / root, f"JBX3656/{n}.jpg") for root in ("a", "b")]
+        jobs.append((source, places, None))
+    results = list(transfer_many(jobs, workers=2))
+    assert [r.error for r in results] == [None] * len(sizes)
+    published = [tmp_path / root / "JBX3656" / f"{n}.jpg" for root in "ab" for n in (1, 2, 3)]
+    for path in published:
+        info = path.stat()
+        assert (info.st_dev, info.st_ino) in synced, path

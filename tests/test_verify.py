@@ -182,6 +182,50 @@ def test_backup_copies_are_verified_and_gate_the_wipe(
     assert (mount / "DCIM/100CANON/IMG_0001.JPG").exists()
 
 
+def test_a_damaged_archive_copy_keeps_the_photo_on_the_card_though_its_backup_is_good(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """A mutant that let the gate look past a bad archive copy to the good backup wiped the
+    photo: every copy must hold the card's bytes, not the last one looked at."""
+    backup = tmp_path / "backup"
+    targets = ingest(fat_card, samples_dir, archive, tmp_path, "--backup", str(backup))
+    damaged = archive / targets["DCIM/100CANON/IMG_0002.JPG"]
+    flip_byte(damaged)
+
+    code, document = verify(archive)
+
+    assert code == EXIT_FAILURE
+    assert kinds(document) == [("changed", "archive", targets["DCIM/100CANON/IMG_0002.JPG"])]
+    mount = fat_card.cards[0].mountpoint
+    wiped = cli("wipe", mount, "--archive", archive, "--yes", "--json")
+    assert wiped.exit_code == EXIT_HELD
+    kept = [i for i in json.loads(wiped.stdout)["items"] if i["action"] == "keep"]
+    assert [i["source"] for i in kept] == ["DCIM/100CANON/IMG_0002.JPG"]
+    relative = targets["DCIM/100CANON/IMG_0002.JPG"]
+    assert kept[0]["reason"].startswith(f"archive copy {relative} no longer matches")
+    assert (mount / "DCIM/100CANON/IMG_0002.JPG").exists()
+    assert not (mount / "DCIM/100CANON/IMG_0001.JPG").exists()
+
+
+def test_a_backup_that_is_the_archive_file_itself_is_no_second_copy(
+    fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """A backup copy hard-linked to the archive copy (a deduplicating tool's work) is one
+    file on one disk: `verify` says so rather than count two good copies (a mutant that
+    left the check out passed every test)."""
+    backup = tmp_path / "backup"
+    targets = ingest(fat_card, samples_dir, archive, tmp_path, "--backup", str(backup))
+    linked = backup / targets["DCIM/100CANON/IMG_0003.JPG"]
+    linked.unlink()
+    linked.hardlink_to(archive / targets["DCIM/100CANON/IMG_0003.JPG"])
+
+    code, document = verify(archive)
+
+    assert code == EXIT_FAILURE
+    assert kinds(document) == [("changed", "backup", str(linked))]
+    assert document["summary"]["copies"] == 8
+
+
 def test_no_catalogue_is_an_error(archive: Path) -> None:
     result = cli("verify", "--archive", archive)
     assert result.exit_code == EXIT_USAGE
