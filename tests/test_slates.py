@@ -38,7 +38,15 @@ from cardingest.models import ArchiveState, IdMap, MediaFile, SlateRead
 from cardingest.plan.idmap import parse_map_text, require_offset, template_span
 from cardingest.plan.planner import make_plan
 from cardingest.plan.slate_template import slate_map_template
-from cardingest.plan.slates import CLOCK_BACK, NO_EXIF_TIME, NO_SLATE, WIPED_SLATE, assign
+from cardingest.plan.slates import (
+    CLOCK_BACK,
+    MAYBE_SLATES_AFTER,
+    NO_EXIF_TIME,
+    NO_SLATE,
+    SLATES_AFTER,
+    WIPED_SLATE,
+    assign,
+)
 
 T0 = datetime(2026, 11, 25, 9, 0, 0)
 SLATES = IdMap(rows=(), source="slates", slates=True)
@@ -149,7 +157,6 @@ def test_slates_after_the_photos_are_seen_after_an_earlier_session_left_on_the_c
     without --wipe), then one whose slates came after the photos; and a first patient
     photographed more than slate_max_gap before the first slate. The rule looked only
     before the card's first slate, within the gap: MCJ1984's photos went to JBX3656."""
-    from cardingest.plan.slates import SLATES_AFTER
 
     yesterday = [media(card_path(1), at(-1440)), media(card_path(2), at(-1439))]
     today = [media(card_path(n), at(m)) for n, m in ((3, 0), (4, 2), (5, 10), (6, 12))]
@@ -181,7 +188,6 @@ def test_slates_taken_after_their_patients_photos_hold_every_photo() -> None:
     to the patient before its own, the last slate was only warned about, and --wipe then
     cleared the misfiled photos off the card. That shape holds every photo now; the slates,
     each filed by its own barcode, are kept."""
-    from cardingest.plan.slates import SLATES_AFTER
 
     files = [media(card_path(n), at(n)) for n in range(1, 8)]
     reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (7, "ACA31FM"))}
@@ -217,7 +223,6 @@ def test_a_photo_an_earlier_ingest_archived_is_not_said_to_be_held() -> None:
 
     from cardingest.models import ArchivedFile
     from cardingest.plan.planner import captured_key
-    from cardingest.plan.slates import SLATES_AFTER
 
     files = [replace(media(card_path(n), at(n)), sha256=f"{n:064x}") for n in range(1, 8)]
     reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (7, "ACA31FM"))}
@@ -258,7 +263,6 @@ def test_slates_after_the_photos_on_a_card_a_photo_ends_are_said() -> None:
     with no word, the middle photos filed as JBX3656's though taken before its slate showed
     they could be MCJ1984's. The shape with a photo at the end (as often a test shot before
     the first slate on a correct day) is said, and nothing more is held for it."""
-    from cardingest.plan.slates import MAYBE_SLATES_AFTER, SLATES_AFTER
 
     files = [media(card_path(n), at(n)) for n in range(1, 8)]
     reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in ((3, "JBX3656"), (6, "MCJ1984"))}
@@ -281,7 +285,6 @@ def test_slates_after_the_photos_are_seen_with_no_exif_first_photos_or_an_unread
     code gave no valid ID (held itself). Photos of an earlier day left on the card, before a
     day whose slates came first and whose last slate's patient is still to be photographed,
     are no such sign (an everyday trial held that whole day)."""
-    from cardingest.plan.slates import SLATES_AFTER
 
     files = [media(card_path(n), at(n)) for n in range(1, 8)]
     files[:2] = [media(card_path(n), at(n), source="mtime") for n in (1, 2)]
@@ -1162,7 +1165,6 @@ def test_a_patients_photo_with_no_time_before_the_next_slate_is_no_sign_of_slate
     """A trial: a lesion photo with no EXIF time, numbered just before the next slate, gave
     the warning that slates were taken after their photos, on a card whose slates all came
     first. Only such a photo at a session's start is that sign."""
-    from cardingest.plan.slates import MAYBE_SLATES_AFTER
 
     files = [media(card_path(n), at(n)) for n in range(1, 6)]
     files[2] = media(card_path(3), at(2.5), source="mtime")
@@ -1791,6 +1793,28 @@ def test_photos_the_card_gave_before_can_only_hold_a_photo_of_the_card() -> None
     alone = assign(every[6:], reads, context=every[3:6])  # no slate archived before it
     assert alone.holds == {card_path(7): NO_SLATE}
     assert {result.rows[card_path(n)].patient_id for n in (8, 9)} == {"EPT6335"}
+
+
+def test_a_card_whose_wipe_was_killed_mid_visit_is_not_said_to_have_slates_after() -> None:
+    """A trial killed `ingest --slates --wipe` while it wiped: the card then began with the
+    rest of ACA31FM's visit, its slate gone, and a photo ended it. The next run warned that
+    the slates may have been taken after the photos and to move them (cardingest move),
+    of photos filed under their right patients. The photos the card gave the archive show
+    the visit's slate: no such sign, nothing said; where they do not, it is said as before."""
+    minutes = (0, 0.5, 1, 5, 5.5, 6, 10, 10.5, 11)
+    every = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (4, "ACA31FM"), (7, "MCJ1984"))}  # fmt: skip
+    files = every[5:]
+    assert MAYBE_SLATES_AFTER in assign(files, reads).warnings  # the card alone
+    result = assign(files, reads, context=every[:5])
+    assert MAYBE_SLATES_AFTER not in result.warnings
+    assert result.holds == {card_path(6): WIPED_SLATE}
+    assert {path: row.patient_id for path, row in result.rows.items()} == {
+        card_path(n): "MCJ1984" for n in (7, 8, 9)
+    }
+    unexplained = assign(files, reads, context=[every[4]])  # ACA31FM's photo, no slate
+    assert MAYBE_SLATES_AFTER in unexplained.warnings
 
 
 def test_a_card_photo_the_photos_it_gave_before_give_another_patient_is_held() -> None:

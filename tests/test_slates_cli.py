@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -219,6 +220,41 @@ def slates_after_photos(tmp_path: Path, samples_dir: Path) -> Path:
             else slate_photo(real / "45-gps_ifd.jpg", what, "qr", when, fraction=0.25)
         )
     return folder
+
+
+def test_a_card_a_killed_wipe_left_mid_visit_is_finished_with_no_word_of_slates_after(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """A helper's trial killed `ingest --slates --wipe` (kill -9) while it wiped: the card
+    began with the rest of ACA31FM's visit, a photo ended it, and the next run told the
+    clinician the slates may have been taken after the photos and to move them, of photos
+    filed under their right patients. The wipe's state is made here by removing the first
+    five files of an ingested card; the next run says nothing of the kind and finishes."""
+    real = samples_dir / "real"
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    shots = ["JBX3656", "photo", "photo", "ACA31FM", "photo", "photo", "MCJ1984", "photo"]
+    for n, what in enumerate(shots, start=1):
+        when = T0 + timedelta(minutes=n)
+        (folder / f"IMG_{n:04d}.JPG").write_bytes(
+            photo_at(real / "22-canon_tags.jpg", when)
+            if what == "photo"
+            else slate_photo(real / "45-gps_ifd.jpg", what, "qr", when, fraction=0.25)
+        )
+    card, archive = str(tmp_path / "card"), str(tmp_path / "archive")
+    code, _out, err = invoke("ingest", card, "--slates", "--archive", archive)
+    assert code == 0, err
+    for n in range(1, 6):
+        (folder / f"IMG_{n:04d}.JPG").unlink()
+    code, out, err = invoke(
+        "ingest", card, "--slates", "--archive", archive, "--wipe", "--yes", "--json"
+    )
+    assert code == 0, err
+    said = " ".join(json.loads(out)["warnings"]) + err
+    assert "slate before them" not in said and "cardingest move" not in said
+    assert list(folder.iterdir()) == []
+    filed = Counter(photo.parent.name for photo in (tmp_path / "archive").glob("*/*.jpg"))
+    assert filed == {"JBX3656": 3, "ACA31FM": 3, "MCJ1984": 2}
 
 
 def test_a_card_of_slates_taken_after_the_photos_is_held_and_not_wiped(

@@ -202,7 +202,9 @@ def assign(
     there, is held (a trial: the slate held as the patient's before the last again was
     filed, and wiped, by the next `ingest --slates --wipe`, its visit gone; and a review: a
     photo after a slate whose photos a map gave their patient went, among them, to the
-    patient before)."""
+    patient before). They also explain a photo held with no slate before it on the card
+    (`WIPED_SLATE`), and unsay a sign of slates taken after the photos (`MAYBE_SLATES_AFTER`)
+    where among them there is none."""
     alone = _assign(files, reads, max_gap, readable, group_gap)
     if not context:
         return alone
@@ -220,7 +222,19 @@ def assign(
     for path, why in alone.holds.items():
         if why == NO_SLATE and path in among.rows:
             doubt[path] = WIPED_SLATE
+    if MAYBE_SLATES_AFTER in alone.warnings and not _slates_after_seen(among):
+        # The photos at the card's start are the rest of a visit whose slate left it: a run
+        # killed while it wiped (a trial's), or one that wiped a visit and held its last photo.
+        kept = tuple(warning for warning in alone.warnings if warning != MAYBE_SLATES_AFTER)
+        alone = replace(alone, warnings=kept)
     return _held_too(alone, doubt)
+
+
+def _slates_after_seen(assignment: SlateAssignment) -> bool:
+    """Whether `_held_just_before_a_slate` saw its sign, held (`SLATES_AFTER`) or said."""
+    return MAYBE_SLATES_AFTER in assignment.warnings or any(
+        why == SLATES_AFTER for why in assignment.holds.values()
+    )
 
 
 WIPED_SLATE = (
