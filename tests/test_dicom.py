@@ -137,6 +137,8 @@ def test_uids_are_deterministic_and_valid() -> None:
     custom = instance_uid(root, PATIENT, sha)
     assert custom.startswith(root + ".") and custom.is_valid and len(custom) <= 64
     assert study_uid(root, PATIENT, "ingest-1") != study_uid(root, PATIENT, "ingest-2")
+    # one ingest of two patients: two studies (a mutant that gave them one passed every test)
+    assert study_uid(root, PATIENT, "ingest-1") != study_uid(root, OTHER, "ingest-1")
     for bad in ("1.02.3", "abc", "3.1", "1..2", "1." + "2" * 45):
         with pytest.raises(ValueError, match="dicom_uid_root"):
             check_uid_root(bad)
@@ -315,6 +317,8 @@ def test_export_writes_files_that_dciodvfy_passes(
     # One study per patient and ingest; the coded site and the free-text one.
     studies = {pydicom.dcmread(f).StudyInstanceUID for f in files if f.parent.name == PATIENT}
     assert len(studies) == 1
+    others = {pydicom.dcmread(f).StudyInstanceUID for f in files if f.parent.name == OTHER}
+    assert len(others) == 1 and others != studies  # the same ingest: a study per patient
     kodak = pydicom.dcmread(next((out / OTHER).glob("*.dcm")))
     assert "AnatomicRegionSequence" not in kodak
     assert kodak.ImageComments == "Body site: behind the tattoo"

@@ -246,6 +246,21 @@ def test_anonymous_needs_teaching_or_publication_consent(archive: Path, tmp_path
     assert (event["anonymous"], event["token"]) == (True, token)
 
 
+def test_an_anonymous_shares_default_folder_is_named_by_its_token_not_the_nhi(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --out a share goes into share-<who>-<date> here. A mutant that named an
+    anonymous share's folder by the NHI passed every test (they all gave --out): the folder
+    sent on with the copies would carry the patient's ID."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke("share", "JBX3656", "--anonymous", "--archive", archive, "--json")
+    assert code == 0, err
+    token = json.loads(out)["token"]
+    [folder] = [path for path in tmp_path.iterdir() if path.name.startswith("share-")]
+    assert folder.name == f"share-{token}-{date.today():%Y%m%d}"
+    assert "JBX3656" not in " ".join(str(path) for path in folder.rglob("*"))
+
+
 def test_tag_then_anonymous_share(archive: Path, tmp_path: Path) -> None:
     code, _, _ = invoke("tag", "MCJ1984", "--consent", "publication", "--archive", archive)
     assert code == 0

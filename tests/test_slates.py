@@ -1538,6 +1538,32 @@ def test_the_sheet_on_the_desk_in_the_first_photo_after_a_long_talk_is_held() ->
     assert "9 min 0 s after the photo before it, in MCJ1984's visit" in result.holds[card_path(4)]
 
 
+def test_a_slow_try_before_the_second_slate_of_the_card_is_held_too() -> None:
+    """A mutant that began the slow-try rule at the card's third shot passed every test: the
+    first patient's one photo, 30 s before the next slate and 100 s after the slate before
+    it, may be a blurred first try at the next patient's label, and is held."""
+    files = [media(card_path(1), at(0)), media(card_path(2), at(100 / 60))]
+    files.append(media(card_path(3), at(130 / 60)))
+    reads = {card_path(1): ok(card_path(1), "JBX3656"), card_path(3): ok(card_path(3), "MCJ1984")}
+    result = assign(files, reads)
+    assert set(result.holds) == {card_path(2)}
+    assert result.holds[card_path(2)].startswith(f"taken 30 s before the slate {card_path(3)}")
+
+
+def test_a_photo_held_after_a_long_gap_is_a_visit_of_a_patient_not_known() -> None:
+    """A mutant that no longer counted a photo held after a gap over `slate_max_gap` as a
+    possible slate passed every test. Such a photo may be a new patient's slate, unread:
+    MCJ1984's slate after it is the last patient's slate again (the sheet on the desk in the
+    new patient's photos), and is held with its photo, as after a pause or an unread photo."""
+    files = [media(card_path(n), at(m)) for n, m in enumerate((0, 1, 2, 3, 40, 41, 42), 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (3, "MCJ1984"), (6, "MCJ1984"))}  # fmt: skip
+    result = assign(files, reads)
+    assert result.holds[card_path(5)].startswith("no new slate after a 37-minute gap")
+    assert set(result.holds) == {card_path(5), card_path(6), card_path(7)}
+    assert "MCJ1984's slate again" in result.holds[card_path(6)]
+
+
 def test_a_patient_photographed_again_after_a_pause_or_after_others_too_is_not_held() -> None:
     """JBX3656 back after MCJ1984, more than the group gap (5 minutes) after MCJ1984's last
     photo; or straight after ACA31FM, who came after MCJ1984: a second visit, filed as

@@ -646,6 +646,29 @@ def test_a_photo_held_for_what_came_before_it_stays_held_once_that_was_wiped(
     assert "slate DCIM/100CANON/IMG_0005.JPG: held (JBX3656's slate again" in out
 
 
+@pytest.mark.parametrize("first", ["DCIM", "DCIM/100CANON"])
+def test_the_photos_a_folder_of_the_card_gave_are_found_from_the_card_given_whole(
+    tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    """The other way round (a mutant that knew an earlier ingest of one of the card's
+    folders only by the folder now given passed every test, and filed MCJ1984's photos
+    under JBX3656): the first ingest given a folder of the card (`--wipe` asks for the
+    card's root, so the card is wiped by `wipe`), the next runs given the card."""
+    folder = _desk_card(tmp_path / "card", samples_dir, T0)
+    archive = tmp_path / "archive"
+    config(tmp_path, monkeypatch, f'archive = "{archive}"\n')
+    code, out, err = invoke("ingest", str(tmp_path / "card" / first), "--slates")
+    assert code == 3, err
+    code, out, err = invoke("wipe", str(tmp_path / "card"), "--yes")
+    assert code == 3, err  # the held sheet's photos stay
+    assert sorted(p.name for p in folder.iterdir()) == ["IMG_0005.JPG", "IMG_0006.JPG"]
+    for given in (tmp_path / "card", tmp_path / "card" / "DCIM"):
+        code, out, err = invoke("preview", str(given), "--slates", "--json")
+        assert code == 3, (given, err)
+        items = {i["source"].rpartition("/")[2]: i for i in json.loads(out)["items"]}
+        assert [items[n]["action"] for n in ("IMG_0005.JPG", "IMG_0006.JPG")] == ["hold"] * 2
+
+
 def test_the_photos_the_card_gave_are_found_whichever_folder_of_it_was_given(
     tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
