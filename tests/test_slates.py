@@ -256,6 +256,16 @@ def test_a_photo_an_earlier_ingest_archived_is_not_said_to_be_held() -> None:
         f"{card_path(4)}): {SLATES_AFTER}"
     ) in warnings
     assert make_plan(files, SLATES, slates=slates).warnings[-1] == slates.warnings[-1]
+    # A review: one whose archive copy is missing is copied again (repaired), not held.
+    lost = replace(archived(5), problem="its archive copy is missing")
+    plan = make_plan(
+        files, SLATES, slates=slates, state=ArchiveState(same_names=(archived(4), lost))
+    )
+    assert {i.source: i.action for i in plan.items}[card_path(5)] == "copy"
+    assert (
+        f"1 file(s) held (first: {card_path(6)}); 2 file(s) not held, as an earlier ingest "
+        f"of this card archived them (first: {card_path(4)}): {SLATES_AFTER}"
+    ) in plan.warnings
 
 
 def test_slates_after_the_photos_on_a_card_a_photo_ends_are_said() -> None:
@@ -1841,6 +1851,20 @@ def test_a_card_whose_wipe_was_killed_mid_visit_is_not_said_to_have_slates_after
     }
     unexplained = assign(files, reads, context=[every[4]])  # ACA31FM's photo, no slate
     assert MAYBE_SLATES_AFTER in unexplained.warnings
+
+
+def test_photos_held_after_a_pause_among_those_the_card_gave_explain_no_slates_after() -> None:
+    """A review of the test above: JBX3656's slate and photo archived and wiped, then 11
+    minutes on, two photos, MCJ1984's slate, two photos, ACA31FM's slate, a stray photo.
+    Among the photos the card gave, the first two are held after a pause, not given a
+    patient: they explain nothing, and the slates may have been taken after the photos."""
+    minutes = (0, 1, 12, 13, 14, 15, 16, 17, 18)
+    every = [media(card_path(n), at(m)) for n, m in enumerate(minutes, 1)]
+    reads = {card_path(n): ok(card_path(n), nhi) for n, nhi in
+             ((1, "JBX3656"), (5, "MCJ1984"), (8, "ACA31FM"))}  # fmt: skip
+    result = assign(every[2:], reads, context=every[:2])
+    assert MAYBE_SLATES_AFTER in result.warnings
+    assert set(result.holds) == {card_path(3), card_path(4)}
 
 
 def test_a_card_photo_the_photos_it_gave_before_give_another_patient_is_held() -> None:

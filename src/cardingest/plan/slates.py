@@ -222,19 +222,31 @@ def assign(
     for path, why in alone.holds.items():
         if why == NO_SLATE and path in among.rows:
             doubt[path] = WIPED_SLATE
-    if MAYBE_SLATES_AFTER in alone.warnings and not _slates_after_seen(among):
-        # The photos at the card's start are the rest of a visit whose slate left it: a run
-        # killed while it wiped (a trial's), or one that wiped a visit and held its last photo.
+    if MAYBE_SLATES_AFTER in alone.warnings and _explained(alone, among):
+        # The photos at the card's start are the rest of a visit whose slate left it, as the
+        # run before saw them: it was killed while it wiped (a trial's).
         kept = tuple(warning for warning in alone.warnings if warning != MAYBE_SLATES_AFTER)
         alone = replace(alone, warnings=kept)
     return _held_too(alone, doubt)
 
 
-def _slates_after_seen(assignment: SlateAssignment) -> bool:
-    """Whether `_held_just_before_a_slate` saw its sign, held (`SLATES_AFTER`) or said."""
-    return MAYBE_SLATES_AFTER in assignment.warnings or any(
-        why == SLATES_AFTER for why in assignment.holds.values()
+def _explained(alone: SlateAssignment, among: SlateAssignment) -> bool:
+    """Whether the photos the card gave the archive explain `MAYBE_SLATES_AFTER`'s sign on
+    the card: every photo held there at a session's start has a patient among them, and
+    among them there is no such sign. A review: a photo held among them too (after a pause)
+    explains nothing, and the sign must still be said."""
+    at_start = [path for path, why in alone.holds.items() if _at_a_session_start(why)]
+    return (
+        bool(at_start)
+        and all(path in among.rows for path in at_start)
+        and MAYBE_SLATES_AFTER not in among.warnings
+        and SLATES_AFTER not in among.holds.values()
     )
+
+
+def _at_a_session_start(why: str) -> bool:
+    """A hold `_held_just_before_a_slate` counts as a session's start."""
+    return why == NO_SLATE or why.startswith(GAP_HELD)
 
 
 WIPED_SLATE = (
@@ -659,7 +671,7 @@ def _held_just_before_a_slate(
             waiting = None
         elif shot.primary.time_source != "mtime":
             why = holds.get(shot.primary.path, "")
-            waiting = shot if why == NO_SLATE or why.startswith(GAP_HELD) else None
+            waiting = shot if _at_a_session_start(why) else None
     by_number = sorted(found, key=_card_order)
     return any(
         shot.primary.time_source == "mtime"
@@ -676,7 +688,7 @@ def _at_a_start(shot: Shot, reads: Mapping[str, SlateRead], holds: Mapping[str, 
     if _is_slate(shot, reads):
         return False
     why = holds.get(shot.primary.path, "")
-    return shot.primary.time_source == "mtime" or why == NO_SLATE or why.startswith(GAP_HELD)
+    return shot.primary.time_source == "mtime" or _at_a_session_start(why)
 
 
 def _is_slate(shot: Shot, reads: Mapping[str, SlateRead]) -> bool:
