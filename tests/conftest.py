@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -73,6 +74,17 @@ def hashed(path: Path, new_digest: Callable[[], Any], **options: Any) -> tuple[i
 
     size, digest = transfer.hash_from_disk(path, new_digest, **options)
     return size, digest.hexdigest()
+
+
+@pytest.fixture
+def auckland(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's time zone set to New Zealand's for the test (CI runs in UTC, where a
+    local time taken for UTC is no mistake a test can see)."""
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture

@@ -120,6 +120,15 @@ def test_a_create_date_in_ifd0_with_no_exif_ifd(tmp_path: Path) -> None:
             text(DTO, NO_SECONDS), text(DTD, NO_SECONDS)])),
         ("latin1_model.jpg", SOI + app1(build("<", [text(MODEL, b"Cam\xe9ra\0"), text(
             DATETIME, SAVED)], [text(DTO, NO_SECONDS)])) + EOI),
+        # padded with blanks (a mutant that took only NULs for padding passed every test)
+        ("DSC_0003.NEF", build("<", [text(MAKE, b"NIKON\0"), text(DATETIME, SAVED)], [
+            text(DTO, b"2024:05:01 10:00".ljust(19) + b"\0")])),
+        # a TIFF block under Olympus's magic number: it was no TIFF block to the padding's
+        # check, and the photo was named by when it was saved
+        ("P5010001.ORF", b"IIRO" + build("<", [text(MAKE, b"OLYMPUS\0"), text(
+            DATETIME, SAVED)], [text(DTO, NO_SECONDS)])[4:]),
+        ("P1000001.RW2", b"IIU\0" + build("<", [text(MAKE, b"Panasonic\0"), text(
+            DATETIME, SAVED)], [text(DTO, NO_SECONDS)])[4:]),  # and Panasonic's
     ],
 )  # fmt: skip
 def test_a_date_without_seconds_padded_with_nuls_is_no_cut(

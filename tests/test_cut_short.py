@@ -57,10 +57,11 @@ def test_a_jpeg_cut_anywhere_is_named(samples_dir: Path, tmp_path: Path, keep: o
     "tail",
     [
         b"\x00" * 4096,
+        b"\x00" * (TAIL_BYTES - 1),  # the end marker across the first two pieces read
         b"\x00\x00\x00\x18ftypmp42" + bytes(3 << 20),
         b"Image_UTC_Data1458170015363SEFH" * 3000,  # text after the image holds no FF at all
     ],
-    ids=["zeros", "video-then-zeros", "text"],
+    ids=["zeros", "marker-across-pieces", "video-then-zeros", "text"],
 )
 def test_bytes_after_the_end_marker_are_passed_over(
     samples_dir: Path, tmp_path: Path, tail: bytes

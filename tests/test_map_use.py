@@ -4,8 +4,6 @@ sets the time after which a photo is new to the map (`planner._taken_after_reaso
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,15 +33,6 @@ def ingest(ingest_id: str, started: str, **changes: object) -> dict:
         "source": "folder sha256:0123",
         **changes,
     }
-
-
-@pytest.fixture
-def auckland(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "Pacific/Auckland")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_the_first_finished_run_of_the_map_is_taken_on_this_workstations_clock(

@@ -30,7 +30,8 @@ from types import ModuleType
 from typing import TypeGuard
 
 from ..models import TimeSource
-from .raw import EXIF_TAGS, IFD0_TAGS, TIFF_STARTS, SeekableFile, app1_exif, read_raw
+from .kinds import RAW_TIFF_STARTS
+from .raw import EXIF_TAGS, IFD0_TAGS, SeekableFile, app1_exif, read_raw
 from .truncated import CUT_SHORT as RAW_CUT_SHORT
 from .truncated import raw_cut_short
 
@@ -394,9 +395,10 @@ def _padded_dates(fh: SeekableFile, start: int, tags: dict) -> dict:
     `_cut_at_the_minute` takes for a value cut short by the file's end) given as plain text
     where those bytes are all there and the rest is padding (NULs, blanks: exiftool reads
     ``2024:05:01 10:00`` from them). Only where the TIFF block starts at ``start`` (a RAW
-    file, a JPEG's Exif segment), where exifread's offsets count from."""
+    file, an ORF or RW2 under its maker's magic number, a JPEG's Exif segment), where
+    exifread's offsets count from."""
     fh.seek(start)
-    if fh.read(4) not in TIFF_STARTS:
+    if fh.read(4) not in RAW_TIFF_STARTS:
         return tags
     for key, _source in _TAGS:
         tag = tags.get(key)

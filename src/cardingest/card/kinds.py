@@ -57,6 +57,9 @@ def is_sidecar(path: str) -> bool:
 
 TIFF_STARTS = (b"II*\x00", b"MM\x00*")
 """The first four bytes of a TIFF block, little- or big-endian."""
+RAW_TIFF_STARTS = (*TIFF_STARTS, b"IIRO", b"IIRS", b"MMOR", b"IIU\x00")
+"""Those, and a TIFF block under a maker's own magic number: Olympus's ORF and Panasonic's
+RW2, whose IFDs are a TIFF's."""
 _JPEG_NAMES = frozenset({"jpg", "jpeg"})
 _HEIF_NAMES = frozenset({"heic", "heif", "hif"})
 _OTHER_NAMES = PHOTO_EXTENSIONS - _JPEG_NAMES - {"mpo"}

@@ -16,20 +16,14 @@ from __future__ import annotations
 import io
 import struct
 
+from .kinds import RAW_TIFF_STARTS
 from .raw import SeekableFile
 
 CUT_SHORT = (
     "the file is cut short (its {what} goes past its end: written while the card was pulled "
     "or the battery ran out?); it is copied as it is: check the photo"
 )
-_TIFF_MAGIC = {
-    b"II*\x00": "<",
-    b"IIRO": "<",  # Olympus ORF
-    b"IIRS": "<",
-    b"IIU\x00": "<",  # Panasonic RW2
-    b"MM\x00*": ">",
-    b"MMOR": ">",
-}
+_TIFF_MAGIC = {magic: "<" if magic.startswith(b"II") else ">" for magic in RAW_TIFF_STARTS}
 _STRIPS = ((0x111, 0x117), (0x144, 0x145))
 """(offsets, byte counts) tag pairs: strips and tiles."""
 _THUMBNAIL = (0x201, 0x202)
