@@ -145,6 +145,24 @@ def test_a_second_exif_segment_gives_the_tags_exiftool_shows(tmp_path: Path) -> 
     assert capture.captured == datetime(2024, 5, 2, 11, 30)
 
 
+def test_a_second_exif_segments_own_make_and_fraction_stand_over_the_first(
+    tmp_path: Path,
+) -> None:
+    """A mutant that let the earlier segment's tags win where both have them passed every
+    test (the dates are taken from the later one apart): exiftool shows the later segment's
+    make and fraction of a second, which orders the photos of one second."""
+    path = tmp_path / "IMG_0002.JPG"
+    camera = jpeg({0x010F: "Canon"}, {DTO: "2024:05:01 10:00:00", 0x9291: "900"}).getvalue()
+    editor = jpeg({0x010F: "Editor"}, {DTO: "2024:05:02 11:30:00", 0x9291: "100"}).getvalue()
+    path.write_bytes(second_exif_segment(camera, editor))
+    require_exiftool()
+    [seen] = exiftool("-DateTimeOriginal", "-SubSecTimeOriginal", "-Make", path)
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert (capture.make, capture.subsec) == (seen["Make"], str(seen["SubSecTimeOriginal"]))
+    assert (capture.make, capture.subsec) == ("Editor", "100")
+
+
 def test_a_damaged_second_exif_segment_leaves_the_first_one_read(tmp_path: Path) -> None:
     camera = jpeg({}, {DTO: "2024:05:01 10:00:00"}).getvalue()
     damaged = b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00II*\x00\xff\xff\xff\x7f"

@@ -216,6 +216,33 @@ def test_a_line_cut_short_by_the_kill_is_passed_over(
     assert not list(journal_folder(archive).iterdir())
 
 
+def test_a_line_naming_another_ingest_is_passed_over_and_said(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line of the journal that names another ingest (an edit, or a journal mixed up with
+    another's) is no row of the dead run: passed over and said, not recorded under the
+    ingest it names (a mutant that took it passed every test)."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    journal = the_journal(archive)
+    header, *lines = journal.read_text().splitlines(keepends=True)
+    lines[-1] = lines[-1].replace(journal.stem, "20200101-000000-elsewhere", 1)
+    assert journal.stem not in lines[-1]
+    journal.write_text(header + "".join(lines))
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK, document
+    assert any(
+        w.startswith("1 line(s) of ") and "are not rows of its ingest" in w
+        for w in document["warnings"]
+    ), document["warnings"]
+    with Catalogue.open(archive, create=False) as catalogue:
+        assert "20200101-000000-elsewhere" not in {i["ingest_id"] for i in catalogue.ingests()}
+        assert {record.ingest_id for record in catalogue.records()} <= {
+            journal.stem, document["ingest_id"]
+        }  # fmt: skip
+    assert len(rows(archive)) == 3
+
+
 def test_a_photo_whose_line_cannot_be_written_is_not_published(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
