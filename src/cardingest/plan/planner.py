@@ -1015,10 +1015,9 @@ def _not_as_shown(
 def _slate_warnings(slates: SlateAssignment, items: Sequence[PlanItem]) -> tuple[str, ...]:
     """The slates' warnings, each that counts held files (`SlateAssignment.held_notes`) said
     again of the plan's ``items``: a file the slates hold that an earlier ingest of this card
-    archived is skipped (`_filed_before`), and wiped by ``--wipe``, or copied again where its
-    copy is damaged or gone; not held. Before, a
-    trial's `ingest --slates --wipe`, after an `ingest --map` of the card, warned "N file(s)
-    held" of photos it then wiped."""
+    archived is not held but skipped (`_filed_before`) and wiped by ``--wipe``, or copied
+    again where its copy is damaged or gone. Before, a trial's `ingest --slates --wipe`,
+    after an `ingest --map` of the card, warned "N file(s) held" of photos it then wiped."""
     archived_before = {item.source for item in items if item.action != "hold"}
     notes = {held_said(note.reason, note.paths): note for note in slates.held_notes}
     said: list[str] = []
