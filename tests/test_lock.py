@@ -239,3 +239,26 @@ def test_a_lock_made_a_link_after_the_check_is_not_followed(tmp_path: Path) -> N
     with pytest.raises(ArchiveError, match="not a regular file"):
         lock._take_over_if_stale(last_try=True)
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("owner", ["another desk", "a live process here"])
+def test_without_flock_a_lock_whose_owner_may_live_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner: str
+) -> None:
+    """On a file system with no flock (some network shares) a lock is judged by its record
+    alone: another desk's pid cannot be looked up here, and a live pid here that started
+    before the lock was written is its owner. Mutants that took either over passed every
+    test (two ingests into one archive at once). A dead pid here is taken over."""
+    monkeypatch.setattr("cardingest.archive.lock.try_flock", lambda fd: None)
+    archive = tmp_path / "archive"
+    lock_file(archive).parent.mkdir(parents=True)
+    started = "2024-01-02T03:04:05+13:00"
+    live = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2999-01-01T00:00:00"}
+    held = {"pid": dead_pid(), "host": "otherdesk", "started": started}
+    lock_file(archive).write_text(json.dumps(held if owner == "another desk" else live))
+    with pytest.raises(ArchiveLockedError):
+        ArchiveLock(archive, "ingest").acquire()
+    stale = {"pid": dead_pid(), "host": socket.gethostname(), "started": started}
+    lock_file(archive).write_text(json.dumps(stale))
+    with ArchiveLock(archive, "ingest") as lock:
+        assert lock.took_over_from == stale

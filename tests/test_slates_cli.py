@@ -92,6 +92,9 @@ def test_bad_slate_settings_are_exit_2(
         ("slate_pattern = '([A-Z'\n", "not a valid regular expression"),
         ("slate_max_gap = 0\n", "slate_max_gap"),
         ("slates = 'yes'\n", "'slates' should be true or false"),
+        # true is a number to Python (1): a mutant that took it passed every test
+        ("slate_max_gap = true\n", "'slate_max_gap' should be"),
+        ("gap_minutes = false\n", "'gap_minutes' should be"),
     ):
         config(tmp_path, monkeypatch, text)
         code, _, err = invoke("preview", str(card), "--slates")
