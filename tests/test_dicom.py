@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import stat
 import subprocess
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -934,6 +935,41 @@ def test_a_store_refused_for_lack_of_resources_says_so() -> None:
         "the PACS refused it (status 0xA700: out of resources, as when its storage is full: "
         "see the PACS's log)"
     )
+
+
+def test_a_pacs_that_finds_the_instance_under_another_patient_has_not_stored_it() -> None:
+    """The C-FIND that confirms each store must find the instance under its own patient: a
+    PACS that holds that SOP instance under another patient ID (a mutant that asked for the
+    instance alone passed every test) has not stored this photo, and it is not "sent"."""
+    from pydicom.dataset import Dataset
+
+    from cardingest.export.pacs import DimseClient, NotFound
+
+    photo = Dataset()
+    photo.StudyInstanceUID, photo.SeriesInstanceUID = "2.25.1", "2.25.2"
+    photo.SOPInstanceUID, photo.PatientID = "2.25.3", PATIENT
+
+    class Answer:
+        is_established = True
+
+        def send_c_store(self, _ds: Dataset) -> Dataset:
+            status = Dataset()
+            status.Status = 0x0000
+            return status
+
+        def send_c_find(self, _query: Dataset, _model: object) -> Iterator[tuple[Any, Any]]:
+            pending, done, held = Dataset(), Dataset(), Dataset()
+            pending.Status, done.Status = 0xFF00, 0x0000
+            held.SOPInstanceUID, held.PatientID = photo.SOPInstanceUID, OTHER
+            yield pending, held
+            yield done, None
+
+    client = DimseClient(PacsConfig(host="127.0.0.1", port=104, ae_title="PACS"))
+    client._assoc, client._can_find = Answer(), True
+    with pytest.raises(NotFound, match="a query does not find it"):
+        client.store(photo)
+    photo.PatientID = OTHER
+    assert client.store(photo) == "c-find"
 
 
 def test_export_refuses_a_patients_folder_that_is_a_link_out_of_it(
