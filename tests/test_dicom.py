@@ -972,6 +972,34 @@ def test_a_pacs_that_finds_the_instance_under_another_patient_has_not_stored_it(
     assert client.store(photo) == "c-find"
 
 
+def test_a_dicomweb_server_that_lists_the_instance_under_another_patient_has_not_it() -> None:
+    """The same for the QIDO-RS query after a STOW-RS: an instance listed under another
+    patient ID, or another instance, is not this photo (a mutant that counted any listed
+    instance passed every test)."""
+    import json as json_module
+
+    from pydicom.dataset import Dataset
+
+    from cardingest.export.pacs import StowClient
+
+    photo = Dataset()
+    photo.StudyInstanceUID, photo.SOPInstanceUID, photo.PatientID = "2.25.1", "2.25.3", PATIENT
+    config = PacsConfig(host="", port=0, ae_title="PACS", stow_url="http://127.0.0.1:1/studies")
+    client = StowClient(config)
+
+    def listing(sop: str, patient: str) -> None:
+        item = {"00080018": {"Value": [sop]}, "00100020": {"Value": [patient]}}
+        answer = json_module.dumps([item]).encode()
+        client._open = lambda _request: (200, answer)  # type: ignore[method-assign]
+
+    listing("2.25.3", OTHER)
+    assert client._listed(photo) is False
+    listing("2.25.9", PATIENT)
+    assert client._listed(photo) is False
+    listing("2.25.3", PATIENT)
+    assert client._listed(photo) is True
+
+
 def test_export_refuses_a_patients_folder_that_is_a_link_out_of_it(
     archived: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
