@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydicom
 import pytest
@@ -54,6 +54,9 @@ from cardingest.export.rotate import upright_frame
 from cardingest.export.settings import DicomOptions, PacsConfig, check_uid_root, split_stow_url
 from cardingest.storage import durable
 from cardingest.storage.durable import TEMP_PREFIX
+
+if TYPE_CHECKING:
+    from cardingest.export.pacs import DimseClient
 
 REAL = ["22-canon_tags.jpg", "Pentax_K10D.jpg", "32-lens_data.jpeg", "Canon_40D.jpg"]
 
@@ -911,24 +914,39 @@ def test_laterality_only_where_a_side_could_be(
     assert errors == [], errors
 
 
+def stand_in_pacs(status: int, found: list[Dataset] | None = None) -> DimseClient:
+    """A `DimseClient` whose association is a stand-in: each C-STORE answered with
+    ``status``; with ``found``, each C-FIND with those identifiers (pending), then success
+    (without it, the PACS answers no queries)."""
+    from cardingest.export.pacs import DimseClient
+
+    def answer(code: int) -> Dataset:
+        said = Dataset()
+        said.Status = code
+        return said
+
+    class Association:
+        is_established = True
+
+        def send_c_store(self, _ds: Dataset) -> Dataset:
+            return answer(status)
+
+        def send_c_find(self, _query: Dataset, _model: object) -> Iterator[tuple[Any, Any]]:
+            yield from ((answer(0xFF00), identifier) for identifier in found or [])
+            yield answer(0x0000), None
+
+    client = DimseClient(PacsConfig(host="127.0.0.1", port=104, ae_title="PACS"))
+    client._assoc, client._can_find = Association(), found is not None
+    return client
+
+
 def test_a_store_refused_for_lack_of_resources_says_so() -> None:
     """0xA700 (a PACS whose storage is full) was "the PACS refused it (status 0xA700)" 35
     times over, with no word of why. The status is the PACS's own answer, given here by a
     stand-in association: the words for its class are what is checked."""
-    from pydicom.dataset import Dataset
+    from cardingest.export.pacs import Refused
 
-    from cardingest.export.pacs import DimseClient, Refused
-
-    class Answer:
-        is_established = True
-
-        def send_c_store(self, _ds: Dataset) -> Dataset:
-            status = Dataset()
-            status.Status = 0xA700
-            return status
-
-    client = DimseClient(PacsConfig(host="127.0.0.1", port=104, ae_title="PACS"))
-    client._assoc = Answer()
+    client = stand_in_pacs(0xA700)
     with pytest.raises(Refused) as caught:
         client.store(Dataset())
     assert str(caught.value) == (
@@ -941,31 +959,14 @@ def test_a_pacs_that_finds_the_instance_under_another_patient_has_not_stored_it(
     """The C-FIND that confirms each store must find the instance under its own patient: a
     PACS that holds that SOP instance under another patient ID (a mutant that asked for the
     instance alone passed every test) has not stored this photo, and it is not "sent"."""
-    from pydicom.dataset import Dataset
-
-    from cardingest.export.pacs import DimseClient, NotFound
+    from cardingest.export.pacs import NotFound
 
     photo = Dataset()
     photo.StudyInstanceUID, photo.SeriesInstanceUID = "2.25.1", "2.25.2"
     photo.SOPInstanceUID, photo.PatientID = "2.25.3", PATIENT
-
-    class Answer:
-        is_established = True
-
-        def send_c_store(self, _ds: Dataset) -> Dataset:
-            status = Dataset()
-            status.Status = 0x0000
-            return status
-
-        def send_c_find(self, _query: Dataset, _model: object) -> Iterator[tuple[Any, Any]]:
-            pending, done, held = Dataset(), Dataset(), Dataset()
-            pending.Status, done.Status = 0xFF00, 0x0000
-            held.SOPInstanceUID, held.PatientID = photo.SOPInstanceUID, OTHER
-            yield pending, held
-            yield done, None
-
-    client = DimseClient(PacsConfig(host="127.0.0.1", port=104, ae_title="PACS"))
-    client._assoc, client._can_find = Answer(), True
+    held = Dataset()
+    held.SOPInstanceUID, held.PatientID = photo.SOPInstanceUID, OTHER
+    client = stand_in_pacs(0x0000, found=[held])
     with pytest.raises(NotFound, match="a query does not find it"):
         client.store(photo)
     photo.PatientID = OTHER

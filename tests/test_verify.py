@@ -160,6 +160,13 @@ def test_id_limits_the_check_to_one_patient(
     assert kinds(document) == [("changed", "archive", targets["DCIM/100CANON/IMG_0004.JPG"])]
 
 
+def kept_by_the_wipe(mount: Path, archive: Path) -> list[dict[str, Any]]:
+    """The items `wipe --yes` keeps on the card, which it must report held (exit 3)."""
+    wiped = cli("wipe", mount, "--archive", archive, "--yes", "--json")
+    assert wiped.exit_code == EXIT_HELD, wiped.output
+    return [i for i in json.loads(wiped.stdout)["items"] if i["action"] == "keep"]
+
+
 def test_backup_copies_are_verified_and_gate_the_wipe(
     fat_card: CardFactory, samples_dir: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -174,9 +181,7 @@ def test_backup_copies_are_verified_and_gate_the_wipe(
     assert document["summary"]["copies"] == 8
     assert kinds(document) == [("changed", "backup", str(damaged))]
     mount = fat_card.cards[0].mountpoint
-    wiped = cli("wipe", mount, "--archive", archive, "--yes", "--json")
-    assert wiped.exit_code == EXIT_HELD
-    kept = [i for i in json.loads(wiped.stdout)["items"] if i["action"] == "keep"]
+    kept = kept_by_the_wipe(mount, archive)
     assert [i["source"] for i in kept] == ["DCIM/100CANON/IMG_0001.JPG"]
     assert kept[0]["reason"].startswith(f"backup copy {damaged} no longer matches")
     assert (mount / "DCIM/100CANON/IMG_0001.JPG").exists()
@@ -197,9 +202,7 @@ def test_a_damaged_archive_copy_keeps_the_photo_on_the_card_though_its_backup_is
     assert code == EXIT_FAILURE
     assert kinds(document) == [("changed", "archive", targets["DCIM/100CANON/IMG_0002.JPG"])]
     mount = fat_card.cards[0].mountpoint
-    wiped = cli("wipe", mount, "--archive", archive, "--yes", "--json")
-    assert wiped.exit_code == EXIT_HELD
-    kept = [i for i in json.loads(wiped.stdout)["items"] if i["action"] == "keep"]
+    kept = kept_by_the_wipe(mount, archive)
     assert [i["source"] for i in kept] == ["DCIM/100CANON/IMG_0002.JPG"]
     relative = targets["DCIM/100CANON/IMG_0002.JPG"]
     assert kept[0]["reason"].startswith(f"archive copy {relative} no longer matches")

@@ -550,7 +550,7 @@ def archived_context(
                         continue
                     captured = _camera_time(record.captured_raw)
                     if captured is None or record.time_source not in TIME_SOURCE_RANK:
-                        damaged += 1  # a role cardingest never writes: `catalogue.damaged`
+                        damaged += 1  # a time or time source cardingest never writes
                         continue
                     if record.time_source == "mtime" or captured.date() not in near:
                         continue
