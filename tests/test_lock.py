@@ -262,3 +262,63 @@ def test_without_flock_a_lock_whose_owner_may_live_is_refused(
     lock_file(archive).write_text(json.dumps(stale))
     with ArchiveLock(archive, "ingest") as lock:
         assert lock.took_over_from == stale
+
+
+def test_release_leaves_a_lock_that_replaced_ours(tmp_path: Path) -> None:
+    """Our lock file removed by hand (or by a run that took it for stale) and another run's
+    made in its place: our release must not remove that one, or a third run starts while it
+    works (two ingests into one archive at once)."""
+    archive = tmp_path / "archive"
+    ours = ArchiveLock(archive, "ingest").acquire()
+    lock_file(archive).unlink()
+    theirs = ArchiveLock(archive, "wipe").acquire()
+    try:
+        ours.release()
+        assert lock_file(archive).exists(), "our release removed the other run's lock"
+        assert json.loads(lock_file(archive).read_text())["purpose"] == "wipe"
+        with pytest.raises(ArchiveLockedError, match="wipe since"):
+            ArchiveLock(archive, "verify").acquire()
+    finally:
+        theirs.release()
+    assert not lock_file(archive).exists()
+
+
+def test_a_stale_lock_replaced_while_it_is_looked_at_is_not_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between our open of a dead run's lock file and our taking it over, another run took
+    it, finished and removed it, and a third made a new lock: taking over the old file
+    (unlinked, no longer the lock) would let us run beside the third. We look again, and
+    find the third run's lock held."""
+    import cardingest.archive.lock as lock_module
+
+    archive = tmp_path / "archive"
+    stale = {
+        "pid": dead_pid(),
+        "host": socket.gethostname(),
+        "started": "2024-01-02T03:04:05+13:00",
+        "purpose": "ingest",
+    }
+    lock_file(archive).parent.mkdir(parents=True)
+    lock_file(archive).write_text(json.dumps(stale))
+    real = lock_module.try_flock
+    others: list[ArchiveLock] = []
+
+    def replaced_first(fd: int) -> bool | None:
+        if not others:  # our first look at the dead run's file: it is replaced meanwhile
+            lock_file(archive).unlink()
+            others.append(ArchiveLock(archive, "wipe"))
+            others[0].acquire()
+        return real(fd)
+
+    monkeypatch.setattr(lock_module, "try_flock", replaced_first)
+    ours = ArchiveLock(archive, "ingest")
+    try:
+        with pytest.raises(ArchiveLockedError, match="wipe since"):
+            ours.acquire()
+        assert not ours.held
+        assert json.loads(lock_file(archive).read_text())["purpose"] == "wipe"
+    finally:
+        ours.release()
+        others[0].release()
+    assert not lock_file(archive).exists()
