@@ -527,6 +527,34 @@ def test_a_sweep_in_the_instant_a_temporary_is_made_costs_only_its_name(
     assert (tmp_path / "x.dcm").read_bytes() == b"data"
 
 
+def test_a_sweep_leaves_the_temporary_a_live_writer_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run's sweep (``dicom export --out`` and ``share`` runs share folders without a
+    common lock) while a writer is writing its temporary: the writer holds its flock, so the
+    temporary is a live run's and stays; a sweep that did not take the lock first removed it
+    and the writer's export failed. A temporary no one holds (a killed run's) goes."""
+    dead = tmp_path / f"{TEMP_PREFIX}killedrun0001"
+    dead.write_bytes(b"half")
+    real = durable.write_all
+    swept: list[list[Path]] = []
+    live: list[Path] = []
+
+    def write_all(fd: int, data: bytes | memoryview) -> None:
+        if not swept:  # the writer's temporary is made and locked; another run sweeps
+            live.extend(p for p in tmp_path.iterdir() if p != dead)
+            swept.append(durable.remove_dead_temps_in([tmp_path]))
+            assert all(p.exists() for p in live), "a live writer's temporary was removed"
+        real(fd, data)
+
+    monkeypatch.setattr(durable, "write_all", write_all)
+    durable.write_new(tmp_path, "x.dcm", b"data")
+    assert len(live) == 1 and live[0].name.startswith(TEMP_PREFIX)
+    assert swept == [[dead]]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.dcm"]
+    assert (tmp_path / "x.dcm").read_bytes() == b"data"
+
+
 @pytest.mark.parametrize(
     ("config", "args", "message"),
     [
