@@ -179,6 +179,21 @@ def test_a_keyword_holding_a_patient_id_is_refused() -> None:
     assert parse_map_text(pattern, scheme="pattern", pattern="[A-Z0-9]+").rows[0].site
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["JBX\u0301 - 3656", "JBX -\u0301 3656", "JBX\u0301 - 36 56", "prevJ\u0301BX3656"],
+    ids=["accent before the separator", "accent on the dash", "accent, parts apart",
+         "accent, glued to a word"],
+)  # fmt: skip
+def test_a_combining_accent_does_not_hide_an_nhi_set_apart(written: str) -> None:
+    """A mark on a letter or a dash is dropped as a person reads it, not counted as one more
+    separator: counted, "JBX\u0301 - 3656" had four characters between its parts (more than
+    the three allowed) and "prevJ\u0301BX3656" a separator after a word's end, and the
+    patient's NHI went with the photos into their sidecars, DICOM files and referrals."""
+    found = problems(f"files,id,site\nIMG_0001,JBX3656,{written}\n")
+    assert found and "site holds a patient ID (JBX3656)" in found[0], written
+
+
 @pytest.mark.parametrize("cell", ["=cmd|' /C calc'!A0", "+1+1", "@SUM(A1)", "-2+3"])
 def test_formula_cells_refused(cell: str) -> None:
     (problem,) = problems(f'files,id,diagnosis\nIMG_0001,JBX3656,"{cell}"\n')
