@@ -197,3 +197,35 @@ def test_the_slate_that_assigned_a_group_is_marked() -> None:
     ]
     page = Page(render(sheet, {}, generated=WHEN))
     assert page.all_text.count("slate: its barcode assigned this group") == 1
+
+
+def test_two_patients_of_one_ingest_with_no_map_lines_are_two_groups() -> None:
+    """Slates name each patient with no map line (None, as ``--id`` does): a sheet grouping
+    by the map line alone showed the second patient's photos in the first's group, under
+    the first's ID, and checking the sheet before a wipe is how a slate misread is caught."""
+    files = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-11-24 09:00:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-11-24 09:01:00"),
+        media("DCIM/100CANON/IMG_0003.JPG", "2026-11-24 09:02:00"),
+        media("DCIM/100CANON/IMG_0004.JPG", "2026-11-24 09:03:00"),
+    ]
+    reads = {
+        "DCIM/100CANON/IMG_0001.JPG": SlateRead("DCIM/100CANON/IMG_0001.JPG", ("JBX3656",)),
+        "DCIM/100CANON/IMG_0003.JPG": SlateRead("DCIM/100CANON/IMG_0003.JPG", ("MCJ1984",)),
+    }
+    plan = make_plan(
+        files, IdMap(rows=(), source="slates", slates=True), slates=assign(files, reads)
+    )
+    assert {item.map_line for item in plan.items} == {None}
+    sheet = plan_sheet(plan, title="t")
+    assert [
+        (s.kind, s.patient_id, [t.source.rpartition("/")[2] for t in s.photos])
+        for s in sheet.sections
+    ] == [
+        ("group", "JBX3656", ["IMG_0001.JPG", "IMG_0002.JPG"]),
+        ("group", "MCJ1984", ["IMG_0003.JPG", "IMG_0004.JPG"]),
+    ]
+    page = Page(render(sheet, {}, generated=WHEN))
+    ids = [s["data-id"] for s in page.sections if s.get("data-group")]
+    assert ids == ["JBX3656", "MCJ1984"]
+    assert "2 group(s)" in page.all_text
