@@ -8,6 +8,8 @@ POINT:
   photos are copied one at a time, so that one alone is published, whatever the timing.
 - ``run-after-first-copy``: at that moment run the command in ``$CARDINGEST_TEST_HOOK``
   (a JSON list, e.g. stopping the database server), then carry on.
+- ``run-after-first-copy-alone``: the same, the photos copied one at a time: the next photo
+  is read, claimed and published only after the command has run, whatever the timing.
 - ``wait-after-first-copy``: at that moment print ``HOOK-REACHED`` on stderr and wait for a
   line on stdin (the test decides when the ingest goes on).
 - ``wait-before-recording``: every photo copied, verified and published, none recorded (no
@@ -120,6 +122,9 @@ def main() -> None:
         ingest.transfer_many = _one_at_a_time(ingest.transfer_many)
     elif point == "run-after-first-copy":
         ingest._Batcher.add = _once(_run_hook)  # type: ignore[method-assign]
+    elif point == "run-after-first-copy-alone":
+        ingest._Batcher.add = _once(_run_hook)  # type: ignore[method-assign]
+        ingest.transfer_many = _one_at_a_time(ingest.transfer_many)
     elif point == "interrupt-after-first-copy":
         ingest._Batcher.add = _once(_interrupt)  # type: ignore[method-assign]
     elif point == "interrupt-before-first-row":

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -442,6 +443,63 @@ def test_an_interrupted_desks_claims_last_as_long_as_its_journal(
     assert not list((archive / ".cardingest" / "journal").glob("*.jsonl"))  # C recovered it
     alone = desk_b.run("ingest", card_c, "--id", "EPT6335", "--json")
     assert alone.returncode == 0, alone.stderr
+    assert _rows(pg_url, archive, "content_claims") == []
+
+
+_CUT_CLAIMS = """
+import sys
+
+import psycopg
+
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    cut = conn.execute(
+        "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name LIKE 'cardingest claims %'"
+    ).fetchall()
+assert cut == [(True,)], cut
+"""
+"""A hook that ends the one claims session in the test's database, as a DBA's
+``pg_terminate_backend``, a server restart or a dropped network would; it returns once the
+session's backend is gone (bounded: at most 60 s), so no later claim can find it."""
+
+
+def test_a_photo_whose_claim_the_database_could_not_make_is_held(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The claims' session ends once the first photo is published: no later photo can be
+    checked against the other desks, so each is held, saying the check could not be made,
+    and none is filed under the patient. A claim that failed let the photo through (no
+    other desk's filing was looked at), so another desk could file it under a second
+    patient at the same time. Run again, the ingest files them."""
+    archive, files, card_a, _card_b, desk_a, _desk_b = _setup(tmp_path, pg_url, count=3)
+    hook = [sys.executable, "-c", _CUT_CLAIMS, pg_url]
+    cut = desk_a.run(
+        "ingest", card_a, "--id", PATIENT_A, "--json", point="run-after-first-copy-alone",
+        extra={"CARDINGEST_TEST_HOOK": json.dumps(hook)},
+    )  # fmt: skip
+    assert cut.returncode == 3, cut.stderr
+    assert "Traceback" not in cut.stderr
+    items = {i["source"]: i for i in json_out(cut)["items"]}
+    first, *rest = sorted(files)
+    assert items[first]["action"] == "copy", items
+    for source in rest:
+        item = items[source]
+        assert item["action"] == "hold" and item["target"] is None, item
+        assert item["reason"].startswith(
+            "could not make sure no other desk is filing the same photo under another "
+            "patient: the catalogue database "
+        ), item
+        assert item["reason"].endswith("; run the ingest again"), item
+    recorded = [row[2] for row in _rows(pg_url, archive) if row[1] == PATIENT_A]
+    assert recorded == [items[first]["target"]], "nothing held is filed under the patient"
+    findings = check_archive(archive, pg_url, {PATIENT_A: {first: files[first]}})
+    assert findings.lost == [] and findings.doubled == [] and findings.stray == []
+    assert findings.rows == findings.files == 2
+    again = desk_a.run("ingest", card_a, "--id", PATIENT_A, "--json")
+    assert again.returncode == 0, again.stderr
+    findings = check_archive(archive, pg_url, {PATIENT_A: files})
+    assert findings.lost == [] and findings.doubled == [] and findings.wrong_patient == []
+    assert findings.stray == [] and findings.rows == findings.files == len(files) + 1
     assert _rows(pg_url, archive, "content_claims") == []
 
 
