@@ -503,6 +503,71 @@ def test_a_photo_whose_claim_the_database_could_not_make_is_held(
     assert _rows(pg_url, archive, "content_claims") == []
 
 
+@pytest.mark.parametrize(
+    ("status", "journal", "kept"),
+    [
+        ("running", True, True),  # killed: its journal names photos that may have no row
+        ("running", False, True),  # killed, its journal deleted by hand: still in doubt
+        ("interrupted", True, True),  # stopped with a photo named and not recorded
+        ("finished", False, False),  # killed after it closed: all it named is recorded
+    ],
+)
+def test_a_dead_ingests_claims_go_only_once_nothing_it_named_can_lack_its_row(
+    tmp_path: Path, pg_url: str, status: str, journal: bool, kept: bool
+) -> None:
+    """A dead ingest's claims vouch for what it may have named without recording it: while
+    the catalogue still has it ``running``, or its publish journal is there, another
+    ingest keeps them, both when it starts (it sweeps the dead ingests' claims) and when a
+    photo it publishes meets one, and holds that photo for the dead ingest's patient.
+    Dropped, the photo lies in the archive for one patient with no row, and this desk
+    files it under a second one."""
+    from cardingest.archive.journal import journal_path
+    from cardingest.archive.pgclaims import ContentClaims
+
+    archive = tmp_path / "archive"
+    desk = Desk.make(tmp_path / "desk", "nurse-a", pg_url, archive)
+    older = write_folder(tmp_path / "card", card_files(1, start=datetime(2026, 11, 1), seed=20))
+    assert desk.run("ingest", older, "--id", "EPT6335").returncode == 0
+    archive_id = (archive / ".cardingest" / "archive-id").read_text().strip()
+    dead_id = "20261202T090000Z-dead01"
+    sha256 = hashlib.sha256(b"a photo the dead ingest named").hexdigest()
+    earlier = ContentClaims(pg_url, archive, "20261202T085900Z-live01")  # swept before
+    try:
+        dead = ContentClaims(pg_url, archive, dead_id)
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # as `begin_ingest` writes it
+            conn.execute(
+                f'INSERT INTO "a_{archive_id}".ingests (ingest_id, started, operator, host,'  # type: ignore[arg-type]
+                " source, archive, clock_offset, map_source, status)"
+                " VALUES (%s, '2026-12-02T09:00:00Z', 'nurse-d', 'desk-d', '/media/card',"
+                " %s, '+00:00', '--id', 'running')",
+                (dead_id, str(archive)),
+            )
+        assert dead.claim(sha256, PATIENT_A, f"{PATIENT_A}/x.jpg", check=True) is None
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                f'UPDATE "a_{archive_id}".ingests SET status = %s WHERE ingest_id = %s',  # type: ignore[arg-type]
+                (status, dead_id),
+            )
+        dead.keep = True  # then it dies: its session ends, its claims stay in the table
+        dead.close()
+        if journal:
+            journal_path(archive, dead_id).write_text("", encoding="utf-8")
+        later = ContentClaims(pg_url, archive, "20261202T091000Z-live02")  # sweeps at start
+        later.close()
+        left = [row[0] for row in _rows(pg_url, archive, "content_claims")]
+        assert (sha256 in left) is kept, (status, journal, left)
+        reason = earlier.claim(sha256, PATIENT_B, f"{PATIENT_B}/x.jpg", check=True)
+    finally:
+        earlier.close()
+    if kept:
+        assert reason is not None and reason.startswith(
+            f"an ingest that stopped ({dead_id}, nurse-d on desk-d) had copied the same photo "
+            f"for patient {PATIENT_A} ({PATIENT_A}/x.jpg)"
+        ), reason
+    else:
+        assert reason is None
+
+
 def test_move_corrects_a_misfiled_card_with_postgresql(tmp_path: Path, pg_url: str) -> None:
     """`move` is what every hold message points to: it works on a PostgreSQL archive too
     (it looked for a SQLite file and said nothing was archived)."""
