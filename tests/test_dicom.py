@@ -417,7 +417,8 @@ def test_export_closes_an_out_folder_open_to_others(
     in it are named by ID, and anyone who may write there could swap two patients' folders
     before the CD is burned. It is closed before anything is written, and the user told; an
     export again into the private folder says nothing of it. A folder already holding the
-    user's own files is left as it is (its patients' folders are private)."""
+    user's own files is left as it is (its patients' folders are private), unless every
+    account may write in it without the sticky bit: that is refused, nothing written."""
     archive, env = archived
     out = tmp_path / "cd"
     out.mkdir()
@@ -435,8 +436,14 @@ def test_export_closes_an_out_folder_open_to_others(
     (home / "notes.txt").write_text("mine\n")
     home.chmod(mode)
     kept = cli("dicom", "export", PATIENT, "--archive", archive, "--out", home, env=env)
-    assert kept.returncode == 0 and "made it private" not in kept.stderr
     assert os.stat(home).st_mode & 0o777 == mode
+    if mode & 0o002:  # every account could rename the patients' folders: swap two
+        assert kept.returncode == 2, kept.stderr
+        said = " ".join(kept.stderr.split())
+        assert f"--out {home} is a folder every account may write in without" in said
+        assert [p.name for p in home.iterdir()] == ["notes.txt"]
+        return
+    assert kept.returncode == 0 and "made it private" not in kept.stderr
     assert os.stat(home / PATIENT).st_mode & 0o777 == 0o700
 
 
@@ -1048,16 +1055,17 @@ def test_export_refuses_a_patients_folder_that_is_a_link_out_of_it(
 def test_export_refuses_a_patients_folder_another_account_made_and_closes_its_own(
     archived: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    """A trial: in a shared --out (mode 0777, holding files already, so left as it is),
-    another account made `OUT/ID` (0777) first; the .dcm files went into it, where that
-    account could list, take or swap them before the CD. Refused, nothing written. The
-    user's own `OUT/ID` left 0755 by hand is closed, with a warning."""
+    """A trial: in a shared --out (a group's, mode 0770, holding files already, so left as
+    it is; the trial's was 0777, now refused as a whole), another account made `OUT/ID`
+    (0777) first; the .dcm files went into it, where that account could list, take or swap
+    them before the CD. Refused, nothing written. The user's own `OUT/ID` left 0755 by
+    hand is closed, with a warning."""
     require(os.geteuid() == 0, "giving a folder to another account needs root")
     archive, env = archived
     out = tmp_path / "pub"
     out.mkdir()
     (out / "notes.txt").write_text("x", encoding="utf-8")
-    out.chmod(0o777)
+    out.chmod(0o770)
     theirs = out / PATIENT
     theirs.mkdir()
     theirs.chmod(0o777)

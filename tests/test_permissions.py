@@ -877,3 +877,89 @@ def test_an_archive_in_another_accounts_folder_is_warned_of(tmp_path: Path, conf
     mine = tmp_path / "mine"
     result = cli("preview", card, "--map", map_file, "--archive", mine, "--json")
     assert "which belongs to" not in " ".join(json.loads(result.stdout)["warnings"])
+
+
+def test_an_archive_below_a_folder_every_account_may_change_is_warned_of(
+    tmp_path: Path, config: Path
+) -> None:
+    """A trial: an archive made in the user's own `0777` exchange folder, with no word;
+    another account renamed it aside and made a folder of its own in its place, and the
+    next ingest filed there as "a new archive". Warned of now, for the archive and the
+    backup, even a level below; the sticky bit (`/tmp`'s) lets nobody rename what is not
+    theirs, and is no warning."""
+    card, map_file = make_demo_card(tmp_path)
+    exchange = tmp_path / "exchange"
+    (exchange / "nas").mkdir(parents=True)
+    exchange.chmod(0o777)
+    archive, backup = exchange / "archive", exchange / "nas" / "backup"
+    said = (
+        f"the archive folder {archive} is in {exchange}, which every account may write in "
+        "without the sticky bit /tmp has (mode drwxrwxrwx): any of them could rename the "
+        "archive"
+    )
+    for command in ("preview", "ingest"):
+        result = cli(command, card, "--map", map_file, "--archive", archive,
+                     "--backup", backup, "--json")  # fmt: skip
+        assert result.exit_code in (0, 3), result.stderr
+        warnings = " ".join(" ".join(json.loads(result.stdout)["warnings"]).split())
+        assert said in warnings, warnings
+        assert f"the backup folder {backup} is in {exchange}, which every account" in warnings
+    exchange.chmod(0o1777)
+    result = cli("preview", card, "--map", map_file, "--archive", archive, "--json")
+    assert "without the sticky bit" not in " ".join(json.loads(result.stdout)["warnings"])
+
+
+def test_outputs_below_a_folder_every_account_may_change_are_refused(
+    tmp_path: Path, config: Path
+) -> None:
+    """A trial: in the user's own `0777` exchange folder another account renamed a new
+    referral folder aside and put its own in its place, and `share` copied the photos into
+    it, exit 0; a map, a slate or a contact sheet there could be swapped for one naming
+    another patient. Every `--out` and `--sheet` below such a folder is refused, exit 2,
+    nothing written; one with the sticky bit is taken."""
+    card, map_file = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    assert cli("ingest", card, "--map", map_file, "--archive", archive).exit_code in (0, 3)
+    exchange = tmp_path / "exchange"
+    (exchange / "deeper").mkdir(parents=True)
+    exchange.chmod(0o777)
+    runs = {
+        "map-template": ("map-template", card, "--out", exchange / "map.csv"),
+        "slate": ("slate", "ZAC5361", "--out", exchange / "deeper" / "slate.png"),
+        "preview --sheet": ("preview", card, "--map", map_file, "--archive", archive,
+                            "--sheet", exchange / "sheet.html"),
+        "share": ("share", "ZAC5361", "--archive", archive, "--out", exchange / "ref"),
+        "dicom export": ("dicom", "export", "--archive", archive, "--out",
+                         exchange / "deeper" / "cd"),
+    }  # fmt: skip
+    for what, args in runs.items():
+        result = cli(*args)
+        said = " ".join(result.stderr.split())
+        assert result.exit_code == 2, (what, said)
+        assert f"is in {exchange}, a folder every account may write in without the sticky" in (
+            said
+        ), (what, said)
+    assert sorted(p.name for p in exchange.rglob("*")) == ["deeper"]
+    exchange.chmod(0o1777)
+    result = cli("slate", "ZAC5361", "--out", exchange / "deeper" / "slate.png")
+    assert result.exit_code == 0, result.stderr
+    result = cli("share", "ZAC5361", "--archive", archive, "--out", exchange / "ref")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_folder_open_to_swaps_is_found_at_any_level(tmp_path: Path) -> None:
+    """`modes.open_to_swaps` looks at every folder above the path, through links as the
+    writes go, and passes over a sticky one and one only its group may write in (a
+    clinic's shared folder: its members are the ones it is shared with)."""
+    top = tmp_path / "top"
+    (top / "a" / "b").mkdir(parents=True)
+    assert modes.open_to_swaps(top / "a" / "b" / "new" / "file") is None
+    (top / "a").chmod(0o777)
+    assert modes.open_to_swaps(top / "a" / "b" / "new" / "file") == (top / "a", os.stat(top / "a"))
+    assert modes.open_to_swaps(top / "a") is None  # the folder itself is judged by its caller
+    (tmp_path / "link").symlink_to(top / "a" / "b")
+    assert modes.open_to_swaps(tmp_path / "link" / "file") == (top / "a", os.stat(top / "a"))
+    (top / "a").chmod(0o1777)
+    assert modes.open_to_swaps(top / "a" / "b" / "file") is None
+    (top / "a").chmod(0o770)
+    assert modes.open_to_swaps(top / "a" / "b" / "file") is None

@@ -93,6 +93,7 @@ from .storage.modes import (
     exposure,
     group_name,
     has_acl,
+    open_to_swaps,
     other_members,
     ours_alone,
     refuse_others_links,
@@ -1230,9 +1231,21 @@ def in_others_folder(what: str, root: Path, archive: Path) -> str | None:
     """A warning when the archive (or backup) folder is, or is to be made, in a folder of an
     account other than this one, root and (for root) the archive's own: a trial's other
     account renamed root's new archive aside and put a link to its own folder in its place,
-    and the next ingest filed there as "a new archive"."""
+    and the next ingest filed there as "a new archive". So is one below a folder every
+    account may write in without the sticky bit (`modes.open_to_swaps`), whoever owns it."""
     if not hasattr(os, "geteuid"):
         return None
+    swappable = open_to_swaps(root)
+    if swappable is not None:
+        folder, status = swappable
+        return (
+            f"the {what} folder {printable(str(root))} is in {printable(str(folder))}, which "
+            f"every account may write in without the sticky bit /tmp has (mode "
+            f"{stat.filemode(status.st_mode)}): any of them could rename the {what} and put "
+            "another folder, or a link to one of theirs, in its place, and the next ingests "
+            f"would file the patients' photos there. Give the {what} a folder whose parents "
+            "only you (or root) can change, or have its owner run chmod +t on it"
+        )
     place = root.parent
     while not place.exists() and place.parent != place:
         place = place.parent

@@ -184,6 +184,7 @@ def preview(
     offset = parse_clock_offset(clock_offset)
     refuse_on_card(sheet, "--sheet", source)
     refuse_inside_archive(sheet, "--sheet", settings.archive, settings.backup)
+    modes.refuse_swappable(sheet, "--sheet")
     with sheet_files(sheet) as slot:
         prepared = run_prepare(
             source,
@@ -250,7 +251,9 @@ def map_template_command(
     refuse_on_card(sheet, "--sheet", str(root))
     refuse_on_card(out_file, "--out", str(root))
     refuse_inside_archive(sheet, "--sheet", settings.archive, settings.backup)  # configured
+    modes.refuse_swappable(sheet, "--sheet")
     refuse_inside_archive(out_file, "--out", settings.archive, settings.backup)
+    modes.refuse_swappable(out_file, "--out")
     with sheet_files(sheet) as slot:
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
@@ -672,6 +675,7 @@ def ingest(
     interactive = can_assign(map_file, patient_id, as_json) and not slates
     refuse_on_card(sheet, "--sheet", source)
     refuse_inside_archive(sheet, "--sheet", settings.archive, settings.backup)
+    modes.refuse_swappable(sheet, "--sheet")
     with sheet_files(sheet) as slot:
         show_groups = groups_writer(slot, settings.gap_minutes)
         if dry_run:
@@ -1116,6 +1120,7 @@ def slate_command(
     target = out_file or Path(f"slate-{checked}.png")
     refuse_on_card(target, "--out")
     refuse_inside_archive(target, "--out", settings.archive, settings.backup)
+    modes.refuse_swappable(target, "--out")
     written = write_sheet(checked, target)
     output.err.print(f"Wrote {escape(str(written))}: print it at 100% and photograph it first.")
 

@@ -301,6 +301,55 @@ def exposed(mode: int, gid: int) -> bool:
     return bool(too_open(mode, gid))
 
 
+def open_to_swaps(path: Path) -> tuple[Path, os.stat_result] | None:
+    """The first folder above ``path`` that every account may write in without the sticky
+    bit ``/tmp`` has, and its stat, if any: any account could rename what is in it (the way
+    to ``path`` included) and put a folder or file of its own in its place, so what is
+    written at ``path`` later would go to them. The folders on the way as given, and on
+    the way a link there leads (where the writes would go)."""
+    if not _POSIX:
+        return None
+    given = Path(os.path.abspath(path))
+    try:
+        real = given.resolve()
+    except (OSError, RuntimeError):  # a loop of links: refused where it is opened
+        real = given
+    for folder in dict.fromkeys([*given.parents, *real.parents]):
+        with contextlib.suppress(OSError):
+            status = os.stat(folder)
+            if _swappable_by_all(status):
+                return folder, status
+    return None
+
+
+def _swappable_by_all(status: os.stat_result) -> bool:
+    return (
+        stat.S_ISDIR(status.st_mode)
+        and bool(status.st_mode & 0o002)
+        and not status.st_mode & stat.S_ISVTX
+    )
+
+
+def refuse_swappable(path: Path | None, option: str) -> None:
+    """UsageError for a file or folder a command is to write (``option``: ``--out``) below a
+    folder every account may write in without the sticky bit (`open_to_swaps`): another
+    account could put its own in its place, see the names (patients' IDs), and change what
+    is read back (a slate, a map, a contact sheet)."""
+    found = None if path is None else open_to_swaps(path)
+    if found is not None:
+        folder, status = found
+        raise UsageError(_swappable_text(f"{option} {path} is in {folder}, a folder", status))
+
+
+def _swappable_text(lead: str, status: os.stat_result) -> str:
+    return (
+        f"{lead} every account may write in without the sticky bit /tmp has (mode "
+        f"{stat.filemode(status.st_mode)}): another account could rename what is written "
+        "there, see its name (patients' IDs) and put its own in its place. Give a folder "
+        "only you can change (or have its owner run chmod +t on it)"
+    )
+
+
 def make_private_folder(path: Path, option: str) -> str | None:
     """Make the folder a command writes patients' files into (``option``: ``--out``), or
     close an existing one open to others (`make_private`): the names in it carry patients'
@@ -315,6 +364,8 @@ def make_private_folder(path: Path, option: str) -> str | None:
         return None
     with os.scandir(path) as entries:
         if next(entries, None) is not None:
+            if _POSIX and _swappable_by_all(status := os.stat(path)):
+                raise UsageError(_swappable_text(f"{option} {path} is a folder", status))
             return None
     return _said_closed(option, path, make_private(path))
 
@@ -421,6 +472,7 @@ def refuse_others_folder(path: Path, option: str) -> None:
         return
     me = os.geteuid()
     refuse_others_links(path, option, {me, 0})
+    refuse_swappable(path, option)
     place = Path(path)
     while not place.exists() and place.parent != place:
         place = place.parent
