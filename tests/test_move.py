@@ -20,6 +20,7 @@ import pytest
 from badinput_helpers import NO_OVERRIDE, cardingest
 from cardimage import require
 from clinic_helpers import camera_jpeg, demo_card, ingest_demo, invoke
+from exif_bytes import exif_jpeg
 from PIL import Image
 
 from cardingest.archive.lock import ArchiveLock
@@ -180,6 +181,45 @@ def test_a_catalogue_lost_part_way_says_the_move_is_half_done_and_finishes_later
     assert code == 0, err
     assert "which had been interrupted" in " ".join((out + err).split())
     assert not (archive / SECOND).exists() and not (archive / FIRST).exists()
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
+def test_an_ingest_beside_an_interrupted_move_leaves_it_the_names_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find: a move killed after its journal was written, before it
+    linked the photo under its new name; an ingest then filed a new photo of the patient it
+    goes to, taken in the same second, under that very name, and every later `move` and
+    `tag` stopped on it ("exists with other content … the next cardingest move finishes
+    it"), which no rerun could mend. The names an interrupted move holds are taken for the
+    planner: the new photo gets the next free name, and the next move finishes the old."""
+    from cardingest import move as moving
+
+    _card, archive, _ = ingest_demo(tmp_path)
+
+    def killed(old: Path, new: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patched:  # as a kill before the first link, journal kept
+        patched.setattr(moving, "_link", killed)
+        patched.setattr(moving, "_undone", lambda *_args, **_kwargs: False)
+        code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    assert code == 1, err
+    journal = json.loads((archive / METADIR / "move-journal.json").read_text())
+    held = journal["moves"][0]["new"]
+    assert held == "ZAA0067/ZAA0067-20261124-091502.jpg" and not (archive / held).exists()
+    card = tmp_path / "second-card"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0100.JPG").write_bytes(exif_jpeg("2026:11:24 09:15:02"))
+    code, out, err = invoke("ingest", card, "--id", "ZAA0067", "--archive", archive, "--json")
+    assert code == 0, err
+    [item] = json.loads(out)["items"]
+    assert item["target"] not in (held, None), item
+    code, out, err = invoke("tag", "ZAA0067", "--diagnosis", "bcc", "--archive", archive)
+    assert code == 0, out + err
+    assert "which had been interrupted" in " ".join(err.split())
+    assert rows(archive)[held] == "ZAA0067" and rows(archive)[item["target"]] == "ZAA0067"
     assert invoke("verify", "--archive", archive)[0] == 0
 
 

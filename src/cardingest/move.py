@@ -608,6 +608,22 @@ def pending_move_warnings(archive: Path) -> list[str]:
     ]
 
 
+def pending_move_names(archive: Path) -> frozenset[str]:
+    """The archive paths an interrupted move is to give its photos: not free for an ingest
+    until the move finishes, or the move could not link its photo there, and every later
+    move and tag would stop on it. Empty for a journal that cannot be read (said by
+    `pending_move_warnings`; the move then refuses a name taken meanwhile, nothing lost)."""
+    if not journal_path(archive).exists():
+        return frozenset()
+    try:
+        data = read_journal(archive)
+    except ArchiveError:
+        return frozenset()
+    if data is None:
+        return frozenset()
+    return frozenset(str(entry["new"]) for entry in data["moves"])
+
+
 def _same_content(a: Path, b: Path) -> bool:
     try:
         if os.path.samefile(a, b):

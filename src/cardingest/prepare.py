@@ -440,7 +440,8 @@ def _held_for_backup(found: ArchivedFile, how: str) -> ArchivedFile:
 
 
 def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
-    """What the archive already holds for the map's patients; empty for a new archive."""
+    """What the archive already holds for the map's patients; empty for a new archive. The
+    names an interrupted move holds count as taken (`move.pending_move_names`)."""
     location = location_for(archive)
     if location.postgres:
         if not has_catalogue(archive):
@@ -454,7 +455,12 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
         if not catalogue.has_files():
             refuse_emptied(archive, ingests)
         refuse_unknown_ingests(archive, ingests)
-        return catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
+        state = catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
+    if not (archive / METADIR / MOVE_JOURNAL_NAME).exists():
+        return state
+    from .move import pending_move_names
+
+    return replace(state, taken_paths=state.taken_paths | pending_move_names(archive))
 
 
 def slate_options(settings: Settings) -> SlateOptions:
