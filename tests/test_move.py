@@ -223,6 +223,28 @@ def test_an_ingest_beside_an_interrupted_move_leaves_it_the_names_it_holds(
     assert invoke("verify", "--archive", archive)[0] == 0
 
 
+def test_a_backup_copy_recorded_in_other_folders_is_refused(tmp_path: Path) -> None:
+    """The backup folder is the backup copy's path less the archive path's folders; a
+    record whose backup copy lies in other folders (another patient's, by hand) gives no
+    backup folder to move it in, and the move is refused with nothing changed, rather
+    than a backup copy moved to wherever that path leads."""
+    backup = tmp_path / "nas" / "backup"
+    backup.parent.mkdir()
+    _card, archive, _ = ingest_demo(tmp_path, "--backup", str(backup))
+    database = archive / ".cardingest" / "catalogue.sqlite"
+    elsewhere = backup / "ZAA0067" / Path(SECOND).name
+    shutil.copy2(backup / SECOND, elsewhere)
+    with sqlite3.connect(database) as conn:
+        conn.execute(
+            "UPDATE files SET backup_path = ? WHERE archive_path = ?", (str(elsewhere), SECOND)
+        )
+    before = snapshot(tmp_path)
+    code, _out, err = invoke("move", SECOND, "--to", "MCJ1984", "--archive", archive)
+    said = " ".join(err.split())
+    assert code != 0 and f"The backup copy {elsewhere} of {SECOND} is not in the same" in said
+    assert snapshot(tmp_path) == before
+
+
 def test_a_move_stopped_before_its_rows_are_refiled_is_undone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

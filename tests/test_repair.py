@@ -423,6 +423,44 @@ def test_a_backup_given_later_never_moves_a_file_already_in_the_backup(tmp_path:
         assert checked.exit_code == 0, checked.output
 
 
+def test_a_backup_copy_under_the_next_free_name_moves_with_its_photo(tmp_path: Path) -> None:
+    """A mutation round's find: the second archive's backup copy took the next free name
+    (`-2`, the test above), and `cardingest move` of that photo then refused it ("not under
+    the same name in its backup folder"): a photo filed under the wrong patient could not be
+    refiled. It moves now, with its backup copy and that copy's keywords sidecar, to the
+    archive copy's new name; the first archive's file at the old name stays as it is."""
+    from exif_bytes import exif_jpeg
+
+    backup = tmp_path / "shared-backup"
+    archives = []
+    for n in range(2):
+        card = tmp_path / f"card{n}" / "DCIM" / "100CANON"
+        card.mkdir(parents=True)
+        (card / "IMG_0001.JPG").write_bytes(exif_jpeg("2024:07:01 10:00:00") + bytes([n]) * 9)
+        archive = tmp_path / f"archive{n}"
+        archives.append(archive)
+        ingest = ["ingest", str(card.parent.parent), "--id", "JBX3656", "--archive", str(archive)]
+        if n == 1:  # archived with no backup, then given one: the name is the first's there
+            assert runner.invoke(app, ingest).exit_code == 0
+        assert runner.invoke(app, [*ingest, "--backup", str(backup)]).exit_code == 0
+    name = "JBX3656/JBX3656-20240701-100000.jpg"
+    theirs = (backup / name).read_bytes()
+    renamed = backup / name.replace(".jpg", "-2.jpg")
+    assert renamed.read_bytes() == (archives[1] / name).read_bytes()
+    renamed.with_suffix(".xmp").write_text("<x:xmpmeta/>")  # its keywords sidecar
+    renamed.with_suffix(".xmp").chmod(0o600)
+    moved = runner.invoke(app, ["move", name, "--to", "MCJ1984", "--archive", str(archives[1])])
+    assert moved.exit_code == 0, moved.output
+    new = "MCJ1984/MCJ1984-20240701-100000.jpg"
+    assert (backup / new).read_bytes() == (archives[1] / new).read_bytes()
+    assert not renamed.exists() and not renamed.with_suffix(".xmp").exists()
+    assert (backup / new).with_suffix(".xmp").exists()
+    assert (backup / name).read_bytes() == theirs
+    for archive in archives:
+        checked = runner.invoke(app, ["verify", "--archive", str(archive)])
+        assert checked.exit_code == 0, checked.output
+
+
 def test_a_backup_hard_linked_to_the_archive_copy_is_no_second_copy(tmp_path: Path) -> None:
     """A deduplicating tool (rdfind, jdupes) on a disk holding both folders turns the backup
     copy into a hard link to the archive copy: one file, so one disk failure loses both.

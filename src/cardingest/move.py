@@ -150,15 +150,21 @@ def _not_the_photo(path: str, state: CopyState) -> str:
 
 
 def _backup_root(record: CatalogueRecord) -> Path | None:
+    """The backup folder of a record's backup copy: its path less the archive path's
+    folders. The copy's own name may differ: a backup copy made on a later run, where
+    another archive sharing the backup folder had a file at the archive copy's name, took
+    the next free one (`repair._first_backup_copy`)."""
     if not record.backup_path:
         return None
-    root = Path(record.backup_path)
-    for _ in record.archive_path.split("/"):
+    parts = record.archive_path.split("/")
+    backup = Path(record.backup_path)
+    root = backup.parent
+    for _ in parts[:-1]:
         root = root.parent
-    if Path(root, *record.archive_path.split("/")) != Path(record.backup_path):
+    if Path(root, *parts[:-1]) != backup.parent or not backup.name:
         raise ArchiveError(
-            f"The backup copy {record.backup_path} of {record.archive_path} is not under the "
-            "same name in its backup folder; nothing was moved"
+            f"The backup copy {record.backup_path} of {record.archive_path} is not in the "
+            "same folders in its backup folder; nothing was moved"
         )
     return root
 
@@ -486,8 +492,10 @@ def plan_move(
             if keyword_xmp in catalogued or catalogue.record(keyword_xmp) is not None:
                 continue  # the camera's own XMP: catalogued, it moves as a file of the shot
             new_xmp = sidecar_path(Path(new))
-            for place in [archive, *([root] if root else [])]:
-                old_path = Path(place, *keyword_xmp.split("/"))
+            copies = [(archive, Path(archive, *keyword_xmp.split("/")))]
+            if root is not None and record.backup_path:  # beside the backup copy, its name
+                copies.append((root, sidecar_path(Path(record.backup_path))))
+            for place, old_path in copies:
                 pair = (str(old_path), str(Path(place, *new_xmp.parts)))
                 if pair not in sidecars and old_path.is_file():  # one per shot, not per file
                     sidecars.append(pair)
@@ -561,7 +569,7 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
             if backup is None:
                 continue
             tail = tuple(rel.split("/"))
-            if not isinstance(backup, str) or Path(backup).parts[-len(tail) :] != tail:
+            if not isinstance(backup, str) or not _backup_of(Path(backup).parts, tail, rel == old):
                 return f"the backup copy {str(backup)[:80]!r} is not that of {rel!r}"
             roots.add(Path(*Path(backup).parts[: -len(tail)]).resolve())
     for pair in sidecars:
@@ -572,6 +580,17 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
             if where.suffix.lower() != ".xmp" or not any(r in where.parents for r in roots):
                 return f"the sidecar {str(name)[:80]!r} is not in the archive or its backup"
     return None
+
+
+def _backup_of(parts: tuple[str, ...], tail: tuple[str, ...], renamed: bool) -> bool:
+    """Whether a backup path's ``parts`` end in an archive path's ``tail``: its folders, and
+    its name too unless ``renamed`` may differ (a backup copy under the next free name,
+    `_backup_root`; a move gives the new one the archive copy's new name)."""
+    if len(parts) <= len(tail):
+        return False
+    if renamed:
+        return parts[-len(tail) : -1] == tail[:-1] and bool(parts[-1])
+    return parts[-len(tail) :] == tail
 
 
 def _backup_gone(record: CatalogueRecord) -> str:
