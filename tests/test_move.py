@@ -778,3 +778,50 @@ def test_a_photo_moved_on_twice_and_given_back_by_the_map_names_the_first_move(
     reason = held[0]["reason"]
     assert reason.startswith("the same photo was moved from ZAC5361 to ZAA0067 by cardingest move")
     assert "is archived as MCJ1984/" in reason and "--allow-other-patient" not in reason
+
+
+def _killed_before_linking(
+    archive: Path, monkeypatch: pytest.MonkeyPatch, *args: str | Path
+) -> dict[str, Any]:
+    """A move killed after its journal was written, before its first link (as in
+    `test_an_ingest_beside_an_interrupted_move_leaves_it_the_names_it_holds`); returns the
+    journal, which the next `move` or `tag` finishes."""
+    from cardingest import move as moving
+
+    def killed(old: Path, new: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(moving, "_link", killed)
+        patched.setattr(moving, "_undone", lambda *_args, **_kwargs: False)
+        code, _out, err = invoke("move", *args, "--archive", archive)
+    assert code == 1, err
+    return json.loads((archive / METADIR / "move-journal.json").read_text())
+
+
+def test_a_resumed_move_whose_new_name_holds_another_file_refiles_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find: a move killed before its first link, then another file put
+    under the name its journal gives the photo. Finishing the move must stop on it ("exists
+    with other content"): else the photo's row is refiled to a name holding another file.
+    Both files stay as they are, the rows too, and the journal is kept."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = rows(archive)
+    journal = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
+    held = archive / journal["moves"][0]["new"]
+    old = archive / journal["moves"][0]["old"]
+    old_bytes = old.read_bytes()
+    foreign = exif_jpeg("2026:11:24 09:15:02")
+    assert foreign != old_bytes
+    held.parent.mkdir(parents=True, exist_ok=True)
+    held.write_bytes(foreign)
+    for command in (("move", FIRST, "--to", "ZAA0067"), ("tag", "ZAA0067", "--site", "arm")):
+        code, out, err = invoke(*command, "--archive", archive)
+        said = " ".join((out + err).split())
+        assert code == 1, said
+        assert rows(archive) == before, said  # not refiled to the name of another file
+        assert old.read_bytes() == old_bytes and held.read_bytes() == foreign
+        assert f"{held} exists with other content; {old} was not moved" in said, said
+        assert "Traceback" not in said
+        assert (archive / METADIR / "move-journal.json").exists()
