@@ -825,3 +825,37 @@ def test_a_resumed_move_whose_new_name_holds_another_file_refiles_nothing(
         assert f"{held} exists with other content; {old} was not moved" in said, said
         assert "Traceback" not in said
         assert (archive / METADIR / "move-journal.json").exists()
+
+
+def test_a_move_stopped_after_its_rows_are_refiled_is_kept_and_finished_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find: a move stopped after the catalogue rows were refiled (here
+    the unlink of an old name fails) must not be undone: undoing it would unlink the new
+    names the rows now point at, drop the journal, and say nothing was moved. It is kept,
+    every catalogued photo on disk, and the next move finishes it."""
+    from cardingest import move as moving
+
+    _card, archive, _ = ingest_demo(tmp_path)
+
+    def failed(old: Path, new: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error", str(old))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(moving, "_unlink_old", failed)
+        code, out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    said = " ".join((out + err).split())
+    assert code == 1, said
+    assert (archive / METADIR / "move-journal.json").exists(), said
+    refiled = rows(archive)
+    assert refiled["ZAA0067/ZAA0067-20261124-091502.jpg"] == "ZAA0067", said
+    missing = [path for path in refiled if not (archive / path).is_file()]
+    assert missing == [], said
+    assert "undone" not in said and "nothing was moved" not in said, said
+    assert "run the same move again to finish it" in said, said
+    code, out, err = invoke("tag", "ZAC5361", "--site", "arm", "--archive", archive)
+    assert code == 0, out + err
+    assert "which had been interrupted" in " ".join(err.split())
+    assert not (archive / METADIR / "move-journal.json").exists()
+    assert not (archive / SECOND).exists()
+    assert invoke("verify", "--archive", archive)[0] == 0
