@@ -859,3 +859,42 @@ def test_a_move_stopped_after_its_rows_are_refiled_is_kept_and_finished_later(
     assert not (archive / METADIR / "move-journal.json").exists()
     assert not (archive / SECOND).exists()
     assert invoke("verify", "--archive", archive)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("what", "new"),
+    [
+        ("in another patient's folder", "ZAC5361/ZAC5361-20261124-091502-9.jpg"),
+    ],
+)
+def test_a_journal_edited_to_send_a_photo_elsewhere_is_refused_before_any_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, new: str
+) -> None:
+    """A mutation round's find: the journal of a killed move names where each photo goes,
+    and whoever may write the archive may edit it. A new name in a folder not of the
+    patient the move is to (the photo catalogued as ZAA0067 in ZAC5361's folder), or one
+    with ``..`` that leaves the archive though a folder on the way bears the patient's ID,
+    is refused by `move` and `tag` alike, with nothing changed anywhere; the journal as
+    written then finishes the move."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    before_rows = rows(archive)
+    written = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
+    journal = archive / METADIR / "move-journal.json"
+    edited = json.loads(json.dumps(written))
+    edited["moves"][0]["new"] = new
+    journal.write_text(json.dumps(edited))
+    before = snapshot(tmp_path)
+    for command in (("move", FIRST, "--to", "ZAA0067"), ("tag", "ZAA0067", "--site", "arm")):
+        code, out, err = invoke(*command, "--archive", archive)
+        said = " ".join((out + err).split())
+        assert code == 1, (what, said)
+        assert snapshot(tmp_path) == before, (what, said)
+        assert rows(archive) == before_rows, (what, said)
+        assert not (tmp_path / "outside").exists(), (what, said)
+        assert f"{journal} (an interrupted move) is not as cardingest wrote it" in said, said
+        assert "Traceback" not in said
+    journal.write_text(json.dumps(written))
+    code, out, err = invoke("move", FIRST, "--to", "ZAA0067", "--archive", archive)
+    assert code == 0, out + err
+    assert not (archive / FIRST).exists() and not (archive / SECOND).exists()
+    assert invoke("verify", "--archive", archive)[0] == 0
