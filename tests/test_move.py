@@ -865,6 +865,7 @@ def test_a_move_stopped_after_its_rows_are_refiled_is_kept_and_finished_later(
     ("what", "new"),
     [
         ("in another patient's folder", "ZAC5361/ZAC5361-20261124-091502-9.jpg"),
+        ("outside the archive, in a folder named for the patient", "../outside/ZAA0067/x.jpg"),
     ],
 )
 def test_a_journal_edited_to_send_a_photo_elsewhere_is_refused_before_any_file(
