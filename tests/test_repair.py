@@ -530,3 +530,23 @@ def test_a_backup_path_with_dot_dot_is_recorded_as_the_folder_it_reaches(tmp_pat
     removed = runner.invoke(app, wipe)
     assert json.loads(removed.stdout)["summary"] == {"removed": 3, "kept": 0}, removed.output
     assert sorted(p.name for p in (tmp_path / "backup" / "JBX3656").glob("*.jpg"))
+
+
+def test_a_first_backup_copy_is_never_made_of_a_card_file_that_changed(
+    tmp_path: Path, card: Path
+) -> None:
+    """A mutation round's find: archived with no backup copy, the photo gets its first one
+    from the card when an ingest is given ``--backup``; the card file changed since (same
+    size, other bytes) is no longer the photo, so nothing is written in the backup: else
+    another photo would be this patient's backup copy of it."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    copy = place(archive, PHOTO)
+    backup.mkdir()
+    card.write_bytes(damaged(PHOTO))
+    assert len(card.read_bytes()) == len(PHOTO)
+    fixed = repair_copies(card, record_of(PHOTO), archive, ingest_id="ING", backup=backup)
+    assert not fixed.ok, fixed
+    assert f"no longer the photo archived as {NAME}" in (fixed.error or ""), fixed.error
+    assert fixed.restored == ()
+    assert [p for p in backup.rglob("*") if p.is_file()] == []
+    assert copy.read_bytes() == PHOTO
