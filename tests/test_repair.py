@@ -550,3 +550,58 @@ def test_a_first_backup_copy_is_never_made_of_a_card_file_that_changed(
     assert fixed.restored == ()
     assert [p for p in backup.rglob("*") if p.is_file()] == []
     assert copy.read_bytes() == PHOTO
+
+
+def test_a_damaged_backup_copy_in_another_backup_than_this_runs_is_left_and_said(
+    tmp_path: Path, card: Path
+) -> None:
+    """A mutation round's find: a damaged backup copy in backup B1, met by an ingest given
+    ``--backup B2``, is not B2's to repair: it is left as it is, and said so (it crashed
+    with a ValueError, B1 not being under B2)."""
+    archive, first, second = tmp_path / "archive", tmp_path / "b1", tmp_path / "b2"
+    place(archive, PHOTO)
+    bad = place(first, damaged(PHOTO))
+    second.mkdir()
+    fixed = repair_copies(card, record_of(PHOTO, first), archive, ingest_id="ING", backup=second)
+    assert not fixed.ok
+    assert (
+        f"the backup copy {bad} is repaired only by an ingest with the --backup folder that "
+        "holds it" in (fixed.error or "")
+    ), fixed.error
+    assert bad.read_bytes() == damaged(PHOTO)
+    assert sorted(p.relative_to(first).as_posix() for p in first.rglob("*")) == [
+        "JBX3656",
+        NAME,
+    ]
+    assert list(second.iterdir()) == []
+
+
+def test_an_ingest_with_another_backup_puts_back_the_archive_copy_and_says_which_backup(
+    tmp_path: Path,
+) -> None:
+    """End to end: both copies damaged (verify notes them), and the card ingested again with
+    ``--backup B2``, not the B1 the damaged backup copy is in. The archive copy is put back;
+    the photo fails, saying the backup copy is B1's to repair (no traceback), and B1's
+    copy is left as it is, nothing of it written in B2."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive, first, second = tmp_path / "archive", tmp_path / "b1", tmp_path / "b2"
+    ingest = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive)]
+    assert runner.invoke(app, [*ingest, "--backup", str(first)]).exit_code == 0
+    bad = sorted((first / "JBX3656").glob("*.jpg"))[0]
+    copy = archive / "JBX3656" / bad.name
+    good = copy.read_bytes()
+    bad.write_bytes(damaged(good))
+    copy.write_bytes(damaged(damaged(good)[::-1]))
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
+    result = runner.invoke(app, [*ingest, "--backup", str(second)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, said
+    assert not isinstance(result.exception, ValueError) and "Traceback" not in said, said
+    assert (
+        f"the backup copy {bad} is repaired only by an ingest with the --backup folder that "
+        "holds it" in said
+    ), said
+    assert copy.read_bytes() == good
+    assert bad.read_bytes() == damaged(good)
+    assert not (second / "JBX3656").exists()
