@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cardimage import CardFactory
-from clinic_helpers import cli
+from cardimage import CardFactory, require
+from clinic_helpers import cli, ingest_demo, invoke
 
 from cardingest.archive.verify import CopyChecker, hash_file
 from cardingest.errors import EXIT_FAILURE, EXIT_HELD, EXIT_OK, EXIT_USAGE
@@ -277,3 +281,56 @@ def test_a_log_edited_by_hand_does_not_stop_the_photos_being_checked(
     fixing = cli("verify", "--archive", archive, "--fix-permissions")
     assert fixing.exit_code == EXIT_FAILURE and "does not check out" in fixing.stderr
     assert log.read_bytes() == before
+
+
+def test_a_patient_folder_that_is_another_mount_holds_no_copies(
+    tmp_path: Path, test_ids: Path
+) -> None:
+    """A mutation round's find: a tmpfs mounted in the archive in place of a patient's
+    folder, holding the very files, passed for that patient's copies (memory, or the card,
+    standing in for the archive). verify calls every copy there unreadable, naming the
+    mount; move takes none of them; the wipe refuses the archive."""
+    require(os.geteuid() == 0, "mounting a tmpfs in the archive needs root")
+    require(shutil.which("mount") is not None, "no mount command")
+    card, archive, _ = ingest_demo(tmp_path)
+    folder = archive / "ZAC5361"
+    names = sorted(p.name for p in folder.iterdir())
+    aside = tmp_path / "aside"
+    shutil.copytree(folder, aside)
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        before = sorted(conn.execute("SELECT archive_path, patient_id FROM files"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    require(mounted.returncode == 0, f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        for name in names:
+            shutil.copy2(aside / name, folder / name)
+        code, out, err = invoke("verify", "--archive", archive, "--json")
+        assert code == EXIT_FAILURE, out + err
+        problems = {
+            p["path"]: p for p in json.loads(out)["problems"] if p["path"].startswith("ZAC5361/")
+        }
+        photos = {f"ZAC5361/{name}" for name in names if name.endswith(".jpg")}
+        assert photos and set(problems) == photos, problems
+        for problem in problems.values():
+            assert problem["kind"] == "unreadable", problem
+            assert "its folder ZAC5361 is another file system mounted in the archive" in str(
+                problem
+            ), problem
+        code, out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067",
+                                "--archive", archive)  # fmt: skip
+        said = " ".join((out + err).split())
+        assert code == EXIT_FAILURE, said
+        assert "Nothing was moved" in said and "another file system mounted" in said, said
+        code, out, err = invoke("wipe", card, "--dry-run", "--archive", archive)
+        said = " ".join((out + err).split())
+        assert code == EXIT_USAGE and f"{folder} is another file system mounted inside" in said
+        assert sorted(p.name for p in folder.iterdir()) == names
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        assert sorted(conn.execute("SELECT archive_path, patient_id FROM files")) == before
