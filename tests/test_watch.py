@@ -633,3 +633,39 @@ def test_a_card_unmounted_while_a_look_reads_it_is_gone_not_another_card(
         monkeypatch.setattr(detect, "_usage", unmounted_first)
         assert watcher.poll() is None
     assert events == ["remove", "removed"]
+
+
+def test_a_card_with_no_serial_swapped_during_its_ingest_is_taken_as_new(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A mutation round's find: a card whose identity is read live (no serial in its
+    listing: a fusefat mount, whose image's volume is read each time) is what it was when
+    the look found it, not when its ingest ended. Swapped during its ingest (same mount,
+    device and size; another volume), the card now in is a new one, offered at the next
+    look; taken at the end, the new card's identity would pass for the one handled."""
+    from cardingest.card import watch as watch_module
+    from cardingest.card.volume import VolumeId
+
+    volumes = [VolumeId("fat32", "1A2B-3C4D", "EOS_DIGITAL")]
+    monkeypatch.setattr(watch_module, "fusefat_source", lambda _mount: "/images/card.img")
+    monkeypatch.setattr(watch_module, "read_volume_id", lambda _image: volumes[-1])
+    listed = Card(mount="/media/EOS_DIGITAL", fstype="fuse.fusefat", device="fusefat",
+                  label="EOS_DIGITAL")  # fmt: skip
+    handled: list[str | None] = []
+    events: list[str] = []
+    watcher = Watcher(
+        find=scripted([listed], [listed], [listed]),
+        sleep=lambda _: None,
+        notify=lambda event, _c: events.append(event),
+    )
+
+    def handle(found: Card) -> int:
+        handled.append(volumes[-1].serial)
+        if len(handled) == 1:  # the nurse swaps the card while the first one is read
+            volumes.append(VolumeId("fat32", "5E6F-7A8B", "EOS_DIGITAL"))
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        watch(handle, watcher)
+    assert handled == ["1A2B-3C4D", "5E6F-7A8B"], events
+    assert events == ["card", "remove", "removed", "card", "remove"]
