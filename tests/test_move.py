@@ -223,6 +223,42 @@ def test_an_ingest_beside_an_interrupted_move_leaves_it_the_names_it_holds(
     assert invoke("verify", "--archive", archive)[0] == 0
 
 
+def test_an_ingest_beside_a_move_stopped_after_its_unlinks_leaves_it_the_old_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second reader's find: a move stopped after its rows were refiled and the old names
+    unlinked (its sidecar's unlink failed), journal kept; an ingest of a new photo of the
+    patient the move came from, from the same second, took the old name, and every later
+    `move` and `tag` stopped on it. The old names the journal holds are taken too."""
+    from cardingest import move as moving
+
+    _card, archive, _ = ingest_demo(tmp_path)
+    real = moving._unlink_old
+
+    def sidecar_fails(old: Path, new: Path) -> None:
+        if old.suffix == ".xmp":
+            raise OSError(errno.EIO, "Input/output error")
+        real(old, new)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(moving, "_unlink_old", sidecar_fails)
+        code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    assert code == 1, err
+    assert (archive / METADIR / "move-journal.json").exists() and not (archive / SECOND).exists()
+    card = tmp_path / "second-card"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0100.JPG").write_bytes(exif_jpeg("2026:11:24 09:15:02"))
+    code, out, err = invoke("ingest", card, "--id", "ZAC5361", "--archive", archive, "--json")
+    assert code == 0, err
+    [item] = json.loads(out)["items"]
+    assert item["target"] not in (SECOND, None), item
+    code, out, err = invoke("tag", "ZAC5361", "--diagnosis", "bcc", "--archive", archive)
+    assert code == 0, out + err
+    assert "which had been interrupted" in " ".join(err.split())
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
 def test_a_backup_copy_recorded_in_other_folders_is_refused(tmp_path: Path) -> None:
     """The backup folder is the backup copy's path less the archive path's folders; a
     record whose backup copy lies in other folders (another patient's, by hand) gives no
@@ -797,6 +833,47 @@ def _killed_before_linking(
         code, _out, err = invoke("move", *args, "--archive", archive)
     assert code == 1, err
     return json.loads((archive / METADIR / "move-journal.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("field", "name"),
+    [
+        ("old_backup", "ZAC5361-20261124-091640.jpg"),  # another photo of the patient
+        ("old_backup", "ZAC5361-20261124-091502-2x.jpg"),
+        ("new_backup", "ZAA0067-20261124-091502-2.jpg"),  # only the old may be renamed
+    ],
+)
+def test_a_journal_edited_to_take_another_backup_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, name: str
+) -> None:
+    """A second reader's point: a backup copy the move takes may be under the next free
+    name (`NAME-2.EXT`, made in a backup folder two archives share), so the journal's check
+    of it was loosened; it takes no other name, not another photo of the patient's folder,
+    and the backup copies of one photo lie in one backup folder. Refused, nothing changed."""
+    backup = tmp_path / "nas" / "backup"
+    backup.parent.mkdir()
+    _card, archive, _ = ingest_demo(tmp_path, "--backup", str(backup))
+    written = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
+    journal = archive / METADIR / "move-journal.json"
+    edited = json.loads(json.dumps(written))
+    edited["moves"][0][field] = str(Path(edited["moves"][0][field]).with_name(name))
+    journal.write_text(json.dumps(edited))
+    before = snapshot(tmp_path)
+    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+    said = " ".join((out + err).split())
+    assert code == 1 and "is not as cardingest wrote it" in said, said
+    assert snapshot(tmp_path) == before
+    other = tmp_path / "other-backup"
+    edited = json.loads(json.dumps(written))
+    edited["moves"][0]["new_backup"] = str(other / edited["moves"][0]["new"])
+    journal.write_text(json.dumps(edited))
+    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+    said = " ".join((out + err).split())
+    assert code == 1 and "are in two backup folders" in said, said
+    assert not other.exists()
+    journal.write_text(json.dumps(written))
+    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == 0
+    assert invoke("verify", "--archive", archive)[0] == 0
 
 
 def test_a_resumed_move_whose_new_name_holds_another_file_refiles_nothing(

@@ -808,6 +808,28 @@ def test_an_id_map_others_can_read_or_change_is_warned_of(config: Path) -> None:
             assert f"the ID map {map_file} is in a folder other accounts can change" in said
 
 
+def test_an_id_map_below_a_folder_every_account_may_change_is_warned_of(
+    tmp_path: Path, config: Path
+) -> None:
+    """A second reader's find: a map of `0600` in a folder of `0700`, inside a `0777`
+    exchange folder, passed without a word, while a contact sheet beside it was refused:
+    any account could rename the `0700` folder and put one holding its own map in its
+    place, and the photos go where that map says."""
+    card, map_file = make_demo_card(tmp_path)
+    mine = tmp_path / "exchange" / "mine"
+    mine.mkdir(parents=True, mode=0o700)
+    (tmp_path / "exchange").chmod(0o777)
+    given = mine / "map.csv"
+    shutil.move(map_file, given)
+    given.chmod(0o600)
+    preview = ("preview", card, "--map", given, "--archive", tmp_path / "archive", "--json")
+    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    assert f"the ID map {given} is in a folder other accounts can change" in said, said
+    (tmp_path / "exchange").chmod(0o1777)
+    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    assert "ID map" not in said, said
+
+
 def test_an_archive_or_backup_through_another_accounts_link_is_refused(
     tmp_path: Path, config: Path
 ) -> None:

@@ -461,6 +461,53 @@ def test_a_backup_copy_under_the_next_free_name_moves_with_its_photo(tmp_path: P
         assert checked.exit_code == 0, checked.output
 
 
+def test_a_move_leaves_the_other_archives_sidecar_a_raw_of_the_shot_is_named_as(
+    tmp_path: Path,
+) -> None:
+    """A second reader's find: in a shared backup folder the second archive's RAW+JPEG shot
+    got its backup copies later, the RAW under its own name and the JPEG under `-2` beside
+    the first archive's JPEG; the RAW's keywords sidecar name is that JPEG's sidecar's, and
+    a move of the shot took it into the new patient's folder (the first archive's verify
+    then found its sidecar missing). It stays; the shot's own `-2` sidecar moves."""
+    from exif_bytes import DTO, build, exif_jpeg, text
+
+    backup = tmp_path / "shared-backup"
+    archives = []
+    for n in range(2):
+        card = tmp_path / f"card{n}" / "DCIM" / "100CANON"
+        card.mkdir(parents=True)
+        (card / "IMG_0001.JPG").write_bytes(exif_jpeg("2024:07:01 10:00:00") + bytes([n]) * 9)
+        if n == 1:
+            raw = build("<", [], [text(DTO, b"2024:07:01 10:00:00\0")]) + b"\1" * 20
+            (card / "IMG_0001.DNG").write_bytes(raw)
+        id_map = tmp_path / f"map{n}.csv"
+        id_map.write_text(f"files,id,diagnosis\nIMG_0001,JBX3656,{('melanoma', 'bcc')[n]}\n")
+        id_map.chmod(0o600)
+        archive = tmp_path / f"archive{n}"
+        archives.append(archive)
+        ingest = ["ingest", str(card.parent.parent), "--map", str(id_map), "--archive",
+                  str(archive)]  # fmt: skip
+        if n == 1:
+            assert runner.invoke(app, ingest).exit_code == 0
+        assert runner.invoke(app, [*ingest, "--backup", str(backup)]).exit_code == 0
+    stem = backup / "JBX3656" / "JBX3656-20240701-100000"
+    assert stem.with_suffix(".dng").exists() and Path(f"{stem}-2.jpg").exists()
+    theirs = stem.with_suffix(".xmp")
+    kept = theirs.read_bytes()
+    moved = runner.invoke(
+        app, ["move", "JBX3656/JBX3656-20240701-100000.jpg", "--to", "MCJ1984",
+              "--archive", str(archives[1])],
+    )  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+    assert theirs.read_bytes() == kept and stem.with_suffix(".jpg").exists()
+    assert not Path(f"{stem}-2.jpg").exists() and not Path(f"{stem}-2.xmp").exists()
+    new = backup / "MCJ1984" / "MCJ1984-20240701-100000"
+    assert new.with_suffix(".dng").exists() and new.with_suffix(".jpg").exists()
+    assert "bcc" in new.with_suffix(".xmp").read_text()
+    checked = runner.invoke(app, ["verify", "--archive", str(archives[1])])
+    assert checked.exit_code == 0, checked.output
+
+
 def test_a_backup_hard_linked_to_the_archive_copy_is_no_second_copy(tmp_path: Path) -> None:
     """A deduplicating tool (rdfind, jdupes) on a disk holding both folders turns the backup
     copy into a hard link to the archive copy: one file, so one disk failure loses both.

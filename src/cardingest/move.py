@@ -62,7 +62,7 @@ from .storage.durable import (
 from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
-from .storage.transfer import plain_relpath
+from .storage.transfer import candidate_names, plain_relpath
 from .text import not_utf8_target
 
 
@@ -151,22 +151,19 @@ def _not_the_photo(path: str, state: CopyState) -> str:
 
 def _backup_root(record: CatalogueRecord) -> Path | None:
     """The backup folder of a record's backup copy: its path less the archive path's
-    folders. The copy's own name may differ: a backup copy made on a later run, where
-    another archive sharing the backup folder had a file at the archive copy's name, took
-    the next free one (`repair._first_backup_copy`)."""
+    folders. The copy's own name may be the next free one (``NAME-2.EXT``): a backup copy
+    made on a later run, where another archive sharing the backup folder had a file at the
+    archive copy's name, took it (`repair._first_backup_copy`)."""
     if not record.backup_path:
         return None
-    parts = record.archive_path.split("/")
-    backup = Path(record.backup_path)
-    root = backup.parent
-    for _ in parts[:-1]:
-        root = root.parent
-    if Path(root, *parts[:-1]) != backup.parent or not backup.name:
+    tail = tuple(record.archive_path.split("/"))
+    parts = Path(record.backup_path).parts
+    if not _backup_of(parts, tail, renamed=True):
         raise ArchiveError(
             f"The backup copy {record.backup_path} of {record.archive_path} is not in the "
-            "same folders in its backup folder; nothing was moved"
+            "same folders, under the same name, in its backup folder; nothing was moved"
         )
-    return root
+    return Path(*parts[: -len(tail)])
 
 
 # --- choosing what moves and where ---------------------------------------------------------
@@ -471,6 +468,7 @@ def plan_move(
         first = min(members, key=lambda r: r.archive_path)
         when = datetime.fromisoformat(first.captured_at)
         new_base = names.claim(folder_template, name_template, request.to, when)
+        shot_backups = {Path(r.backup_path) for r in members if r.backup_path}
         for record in sorted(members, key=lambda r: r.archive_path):
             ext = _extension(record.archive_path)
             new = f"{new_base}.{ext}" if ext else new_base
@@ -494,12 +492,28 @@ def plan_move(
             new_xmp = sidecar_path(Path(new))
             copies = [(archive, Path(archive, *keyword_xmp.split("/")))]
             if root is not None and record.backup_path:  # beside the backup copy, its name
-                copies.append((root, sidecar_path(Path(record.backup_path))))
+                beside = sidecar_path(Path(record.backup_path))
+                if not _named_as_others(beside, shot_backups):
+                    copies.append((root, beside))
             for place, old_path in copies:
                 pair = (str(old_path), str(Path(place, *new_xmp.parts)))
                 if pair not in sidecars and old_path.is_file():  # one per shot, not per file
                     sidecars.append(pair)
     return moves, sidecars
+
+
+def _named_as_others(sidecar: Path, shot: set[Path]) -> bool:
+    """Whether a keywords sidecar in the backup is named as a file that is none of the
+    shot's backup copies (another archive's, sharing the backup folder, where the shot's
+    copies took the next free names, `-2`, and a RAW kept its own): that sidecar is not
+    only this shot's, and stays where it is."""
+    with contextlib.suppress(OSError), os.scandir(sidecar.parent) as entries:
+        return any(
+            Path(entry.path) not in shot
+            for entry in entries
+            if entry.name != sidecar.name and entry.name.startswith(sidecar.stem + ".")
+        )
+    return False
 
 
 # --- carrying it out ----------------------------------------------------------------------
@@ -565,13 +579,17 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
             return f"{str(old)[:80]!r} to {str(new)[:80]!r} leaves the archive"
         if not any(to in part for part in new.split("/")[:-1]):
             return f"{new!r} is not in a folder of {to}, the patient the move is to"
+        entry_roots: set[Path] = set()
         for rel, backup in ((old, entry.get("old_backup")), (new, entry.get("new_backup"))):
             if backup is None:
                 continue
             tail = tuple(rel.split("/"))
             if not isinstance(backup, str) or not _backup_of(Path(backup).parts, tail, rel == old):
                 return f"the backup copy {str(backup)[:80]!r} is not that of {rel!r}"
-            roots.add(Path(*Path(backup).parts[: -len(tail)]).resolve())
+            entry_roots.add(Path(*Path(backup).parts[: -len(tail)]).resolve())
+        if len(entry_roots) > 1:
+            return f"the backup copies of {str(old)[:80]!r} are in two backup folders"
+        roots |= entry_roots
     for pair in sidecars:
         if not isinstance(pair, list) or len(pair) != 2:
             return f"a sidecar entry is not one: {str(pair)[:80]!r}"
@@ -584,13 +602,11 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
 
 def _backup_of(parts: tuple[str, ...], tail: tuple[str, ...], renamed: bool) -> bool:
     """Whether a backup path's ``parts`` end in an archive path's ``tail``: its folders, and
-    its name too unless ``renamed`` may differ (a backup copy under the next free name,
-    `_backup_root`; a move gives the new one the archive copy's new name)."""
-    if len(parts) <= len(tail):
+    its name too, or where it may be ``renamed`` (the backup copy a move takes) a name
+    publishing tries for it, ``NAME-2.EXT`` on (`_backup_root`)."""
+    if len(parts) <= len(tail) or parts[-len(tail) : -1] != tail[:-1]:
         return False
-    if renamed:
-        return parts[-len(tail) : -1] == tail[:-1] and bool(parts[-1])
-    return parts[-len(tail) :] == tail
+    return parts[-1] == tail[-1] or (renamed and parts[-1] in candidate_names(tail[-1]))
 
 
 def _backup_gone(record: CatalogueRecord) -> str:
@@ -628,8 +644,9 @@ def pending_move_warnings(archive: Path) -> list[str]:
 
 
 def pending_move_names(archive: Path) -> frozenset[str]:
-    """The archive paths an interrupted move is to give its photos: not free for an ingest
-    until the move finishes, or the move could not link its photo there, and every later
+    """The archive paths an interrupted move is to give its photos, and those it takes them
+    from (unlinked already once their rows are refiled): not free for an ingest until the
+    move finishes, or the move could not link (or leave) its photo there, and every later
     move and tag would stop on it. Empty for a journal that cannot be read (said by
     `pending_move_warnings`; the move then refuses a name taken meanwhile, nothing lost)."""
     if not journal_path(archive).exists():
@@ -640,7 +657,7 @@ def pending_move_names(archive: Path) -> frozenset[str]:
         return frozenset()
     if data is None:
         return frozenset()
-    return frozenset(str(entry["new"]) for entry in data["moves"])
+    return frozenset(str(entry[key]) for entry in data["moves"] for key in ("old", "new"))
 
 
 def _same_content(a: Path, b: Path) -> bool:
@@ -882,7 +899,10 @@ def _shared_backup_copies(archive: Path, moves: Sequence[FileMove]) -> set[Path]
                 listed.update(root / relpath for _sha, relpath in read_manifest(
                     manifest_path(root, ingest_id)))  # fmt: skip
     shared = {old for old in olds if old in listed}
-    return shared | {sidecar_path(old) for old in shared}  # its keywords sidecar stays with it
+    # Its keywords sidecar stays with it, and so does any sidecar named as one of the other
+    # archive's files is (a shot whose backup copies took the next free name, `-2`, beside
+    # that archive's: a RAW kept its name, and its sidecar's is the other's JPEG's).
+    return shared | {sidecar_path(path) for path in (*shared, *listed)}
 
 
 BackupLocks = Callable[[set[Path]], contextlib.AbstractContextManager[Any]]

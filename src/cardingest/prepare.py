@@ -1250,7 +1250,8 @@ def in_others_folder(what: str, root: Path, archive: Path) -> str | None:
             f"{stat.filemode(status.st_mode)}): any of them could rename the {what} and put "
             "another folder, or a link to one of theirs, in its place, and the next ingests "
             f"would file the patients' photos there. Give the {what} a folder whose parents "
-            "only you (or root) can change, or have its owner run chmod +t on it"
+            "only you (or root) can change, or have its owner run chmod +t on it (a drive "
+            "whose mount options open it to every account: mount it for yours alone)"
         )
     place = root.parent
     while not place.exists() and place.parent != place:

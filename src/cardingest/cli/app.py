@@ -1120,7 +1120,7 @@ def slate_command(
     target = out_file or Path(f"slate-{checked}.png")
     refuse_on_card(target, "--out")
     refuse_inside_archive(target, "--out", settings.archive, settings.backup)
-    modes.refuse_swappable(target, "--out")
+    modes.refuse_swappable(target, "--out" if out_file else "The slate")
     written = write_sheet(checked, target)
     output.err.print(f"Wrote {escape(str(written))}: print it at 100% and photograph it first.")
 

@@ -346,7 +346,9 @@ def _swappable_text(lead: str, status: os.stat_result) -> str:
         f"{lead} every account may write in without the sticky bit /tmp has (mode "
         f"{stat.filemode(status.st_mode)}): another account could rename what is written "
         "there, see its name (patients' IDs) and put its own in its place. Give a folder "
-        "only you can change (or have its owner run chmod +t on it)"
+        "only you can change (or have its owner run chmod +t on it; a USB drive or a network "
+        "share whose mount options open it to every account: mount it for yours alone, "
+        "uid= and umask=077)"
     )
 
 
@@ -662,7 +664,7 @@ def changeable_by_others(path: Path, trusted: Collection[int] = ()) -> str | Non
     if status.st_mode & 0o022:
         who = "every account" if status.st_mode & 0o002 else "its group"
         return f"can be changed by {who} (mode {status.st_mode & 0o777:04o})"
-    if swappable_in(folder, trusted):
+    if swappable_in(folder, trusted) or open_to_swaps(path) is not None:
         return "is in a folder other accounts can change (they could put another in its place)"
     return None
 
