@@ -876,6 +876,85 @@ def test_a_journal_edited_to_take_another_backup_file_is_refused(
     assert invoke("verify", "--archive", archive)[0] == 0
 
 
+def test_an_interrupted_move_waits_for_its_backup_drive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: a move killed after its journal was written, then the backup drive
+    unplugged; the next `tag` finished the move as far as it could and made the backup
+    folder, its `.cardingest` and a patient's folder on the disk below, so the next
+    `ingest --backup` took that for the backup, wrote the copies to the system disk and
+    exited 0 (with `--wipe` the card would have been cleared). The move now waits for the
+    drive, nothing made; with it back, it finishes."""
+    backup = tmp_path / "nas" / "backup"
+    backup.parent.mkdir()
+    card, archive, _ = ingest_demo(tmp_path, "--backup", str(backup))
+    _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
+    unplugged = tmp_path / "unplugged"
+    backup.rename(unplugged)
+    for mount_point in (False, True):  # nothing there, then an empty mount point
+        if mount_point:
+            backup.mkdir()
+        before = snapshot(tmp_path)
+        code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+        said = " ".join((out + err).split())
+        assert code == 1 and f"The backup folder {backup} holds no backup now" in said, said
+        assert snapshot(tmp_path) == before and backup.exists() == mount_point
+        assert not backup.exists() or list(backup.iterdir()) == []
+        code, _out, err = invoke("ingest", card, "--id", "ZAA0067", "--archive", archive,
+                                 "--backup", backup)  # fmt: skip
+        assert code != 0 and "holds no backup" in " ".join(err.split()), err
+    backup.rmdir()
+    unplugged.rename(backup)
+    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+    assert code == 0 and "which had been interrupted" in " ".join(err.split()), out + err
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
+def test_a_journal_edited_to_an_empty_patient_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: a journal edited to `"to": ""` passed the check (every folder name holds
+    the empty string), and finishing the move catalogued a photo under the patient ID `''`,
+    which every later command then called edited by hand. Refused, nothing changed."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    written = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
+    journal = archive / METADIR / "move-journal.json"
+    before_rows = rows(archive)
+    for to in ("", " ZAA0067"):
+        journal.write_text(json.dumps({**written, "to": to}))
+        code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+        said = " ".join((out + err).split())
+        assert code == 1 and f"its patient {to!r} is no patient ID" in said, said
+        assert rows(archive) == before_rows
+    journal.write_text(json.dumps(written))
+    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == 0
+
+
+def test_a_journal_edited_to_move_another_photo_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: a journal entry's old name edited to another photo (of that patient, or of
+    another) was carried out: that photo was refiled, and the audit log gave it the
+    content and patient of the one the move was for. Each entry must be, in the catalogue,
+    the photo it says; else nothing is changed."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    written = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
+    journal = archive / METADIR / "move-journal.json"
+    before_rows = rows(archive)
+    for other in ("ZAC5361/ZAC5361-20261124-091640.jpg", "ZAA0067/ZAA0067-20261124-094107.jpg"):
+        edited = json.loads(json.dumps(written))
+        edited["moves"][0]["old"] = other
+        journal.write_text(json.dumps(edited))
+        before = snapshot(tmp_path)
+        code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+        said = " ".join((out + err).split())
+        assert code == 1 and f"{other} is not, in the catalogue, the photo it says" in said, said
+        assert rows(archive) == before_rows and snapshot(tmp_path) == before
+    journal.write_text(json.dumps(written))
+    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == 0
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
 def test_a_resumed_move_whose_new_name_holds_another_file_refiles_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -569,6 +569,8 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
     to, moves, sidecars = data.get("to"), data.get("moves"), data.get("sidecars", [])
     if not isinstance(to, str) or not isinstance(moves, list) or not isinstance(sidecars, list):
         return "its patient, moves or sidecars are missing"
+    if not to.strip() or to != to.strip() or "/" in to or "\\" in to:
+        return f"its patient {to[:80]!r} is no patient ID"
     fields = set(FileMove.__dataclass_fields__)
     roots = {archive.resolve()}
     for entry in moves:
@@ -812,6 +814,7 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
     for _old, new in pairs:
         _refuse_leaving(new, roots)
     try:
+        _refuse_unlike_catalogue(archive, data, moves)
         shared = _shared_backup_copies(archive, moves)
         _carry_out(archive, data, moves, sidecars, pairs, roots, shared)
     except CardingestError as exc:  # the catalogue's server stopped, say, part way
@@ -821,6 +824,37 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
         )
         raise
     return moves, sidecars
+
+
+def _refuse_unlike_catalogue(archive: Path, data: dict[str, Any], moves: list[FileMove]) -> None:
+    """ArchiveError unless every file the journal moves is the catalogue's: under its old
+    name, of the patient and content the journal says (with that backup copy), or, once
+    refiled, under its new one, of the patient the move is to. A journal edited to take
+    another patient's photo, or to point a row elsewhere, changes nothing."""
+    with Catalogue.open(archive, create=False) as catalogue:
+        for move in moves:
+            before, after = catalogue.record(move.old), catalogue.record(move.new)
+            if before is not None:
+                same = (before.patient_id, before.sha256, before.backup_path) == (
+                    move.patient_from,
+                    move.sha256,
+                    move.old_backup,
+                )
+            elif after is not None:
+                same = (after.patient_id, after.sha256, after.backup_path) == (
+                    data["to"],
+                    move.sha256,
+                    move.new_backup,
+                )
+            else:
+                same = False
+            if not same:
+                raise ArchiveError(
+                    f"{journal_path(archive)} (an interrupted move) is not as cardingest wrote "
+                    f"it: {move.old} is not, in the catalogue, the photo it says. Nothing was "
+                    "changed. Keep the file and ask whoever looks after the archive; no photo "
+                    "has been removed."
+                )
 
 
 def _carry_out(
@@ -927,7 +961,17 @@ def _backup_roots(moves: Iterable[FileMove]) -> set[Path]:
 
 @contextlib.contextmanager
 def _writing(archive: Path, roots: set[Path], backup_locks: BackupLocks | None) -> Any:
-    """The backups' locks, and the temporaries of a dead run swept from every root."""
+    """The backups' locks, and the temporaries of a dead run swept from every root. A
+    backup folder that holds no backup (its drive not connected: an empty mount point, or
+    nothing there) is refused first: its lock, and a copy's folders, would be made on the
+    disk below, and the next `ingest --backup` would take that for the backup."""
+    for root in sorted(roots):
+        if not Path(root, METADIR).is_dir():
+            raise ArchiveError(
+                f"The backup folder {root} holds no backup now (is its drive connected?); "
+                "nothing was changed. The move waits for it: run this again once the drive "
+                "is there"
+            )
     with contextlib.ExitStack() as stack:
         if backup_locks is not None and roots:
             stack.enter_context(backup_locks(roots))
