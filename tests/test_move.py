@@ -77,6 +77,10 @@ def sha256sum_ok(root: Path) -> None:
         (["--to", "ZAA0067", "--diagnosis", "melanoma", FIRST], "give --from too"),
         (["--to", "ZAA0067", "--from", "ZAA0067"], "the same ID"),
         (["--to", "ZAA0067", "ZAC5361/nothing.jpg"], "not an archived photo"),
+        (
+            ["--to", "ZAA0067", "ZAC5361"],
+            "a folder, not an archived photo; to move all of a patient's photos give --from ID",
+        ),
         (["--to", "ZAA0067", "--from", "ZAC5361", "--since", "24-11-2026"], "is not a date"),
         (["--to", "ZAA0067", "--from", "ZAC5361", "--diagnosis", "histiocytoma"], "no archived"),
     ],

@@ -302,6 +302,11 @@ def _select(
             elif done is not None:
                 problems.append(f"{target}: moved to {done.patient_id} before; it is {new} "
                                 "now: give that path")  # fmt: skip
+            elif Path(archive, relpath).is_dir() or Path(target).is_dir():
+                problems.append(
+                    f"{target}: a folder, not an archived photo; to move all of a patient's "
+                    f"photos give --from ID (with --diagnosis, --since or --until to choose)"
+                )
             else:
                 problems.append(f"{target}: not an archived photo in {archive}")
             continue
