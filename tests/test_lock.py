@@ -94,9 +94,9 @@ def test_lock_held_by_another_process_is_refused(tmp_path: Path) -> None:
         assert lock.took_over_from is None
 
 
-def test_lock_left_by_dead_process_is_taken_over(tmp_path: Path) -> None:
-    archive = tmp_path / "archive"
-    stale = {
+def left_by_a_dead_run(archive: Path) -> dict[str, str | int]:
+    """A lock file of an ingest here whose process is gone; returns what it says."""
+    stale: dict[str, str | int] = {
         "pid": dead_pid(),
         "host": socket.gethostname(),
         "started": "2024-01-02T03:04:05+13:00",
@@ -104,6 +104,12 @@ def test_lock_left_by_dead_process_is_taken_over(tmp_path: Path) -> None:
     }
     lock_file(archive).parent.mkdir(parents=True)
     lock_file(archive).write_text(json.dumps(stale))
+    return stale
+
+
+def test_lock_left_by_dead_process_is_taken_over(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    stale = left_by_a_dead_run(archive)
 
     with ArchiveLock(archive, "ingest") as lock:
         assert lock.took_over_from == stale
@@ -293,14 +299,7 @@ def test_a_stale_lock_replaced_while_it_is_looked_at_is_not_taken_over(
     import cardingest.archive.lock as lock_module
 
     archive = tmp_path / "archive"
-    stale = {
-        "pid": dead_pid(),
-        "host": socket.gethostname(),
-        "started": "2024-01-02T03:04:05+13:00",
-        "purpose": "ingest",
-    }
-    lock_file(archive).parent.mkdir(parents=True)
-    lock_file(archive).write_text(json.dumps(stale))
+    left_by_a_dead_run(archive)
     real = lock_module.try_flock
     others: list[ArchiveLock] = []
 

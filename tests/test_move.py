@@ -188,6 +188,25 @@ def test_a_catalogue_lost_part_way_says_the_move_is_half_done_and_finishes_later
     assert invoke("verify", "--archive", archive)[0] == 0
 
 
+def same_second_photo_filed(tmp_path: Path, archive: Path, patient: str, held: str) -> str:
+    """Ingest a new card of one photo of ``patient`` taken in the second of ``SECOND``: it is
+    filed, under another name than ``held``; then a `tag` of the patient finishes the
+    interrupted move, and `verify` is clean. Returns the photo's archive path."""
+    card = tmp_path / "second-card"
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0100.JPG").write_bytes(exif_jpeg("2026:11:24 09:15:02"))
+    code, out, err = invoke("ingest", card, "--id", patient, "--archive", archive, "--json")
+    assert code == 0, err
+    [item] = json.loads(out)["items"]
+    assert item["target"] not in (held, None), item
+    code, out, err = invoke("tag", patient, "--diagnosis", "bcc", "--archive", archive)
+    assert code == 0, out + err
+    assert "which had been interrupted" in " ".join(err.split())
+    assert invoke("verify", "--archive", archive)[0] == 0
+    return str(item["target"])
+
+
 def test_an_ingest_beside_an_interrupted_move_leaves_it_the_names_it_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,34 +216,12 @@ def test_an_ingest_beside_an_interrupted_move_leaves_it_the_names_it_holds(
     `tag` stopped on it ("exists with other content … the next cardingest move finishes
     it"), which no rerun could mend. The names an interrupted move holds are taken for the
     planner: the new photo gets the next free name, and the next move finishes the old."""
-    from cardingest import move as moving
-
     _card, archive, _ = ingest_demo(tmp_path)
-
-    def killed(old: Path, new: Path) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
-    with monkeypatch.context() as patched:  # as a kill before the first link, journal kept
-        patched.setattr(moving, "_link", killed)
-        patched.setattr(moving, "_undone", lambda *_args, **_kwargs: False)
-        code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
-    assert code == 1, err
-    journal = json.loads((archive / METADIR / "move-journal.json").read_text())
+    journal = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
     held = journal["moves"][0]["new"]
     assert held == "ZAA0067/ZAA0067-20261124-091502.jpg" and not (archive / held).exists()
-    card = tmp_path / "second-card"
-    folder = card / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    (folder / "IMG_0100.JPG").write_bytes(exif_jpeg("2026:11:24 09:15:02"))
-    code, out, err = invoke("ingest", card, "--id", "ZAA0067", "--archive", archive, "--json")
-    assert code == 0, err
-    [item] = json.loads(out)["items"]
-    assert item["target"] not in (held, None), item
-    code, out, err = invoke("tag", "ZAA0067", "--diagnosis", "bcc", "--archive", archive)
-    assert code == 0, out + err
-    assert "which had been interrupted" in " ".join(err.split())
-    assert rows(archive)[held] == "ZAA0067" and rows(archive)[item["target"]] == "ZAA0067"
-    assert invoke("verify", "--archive", archive)[0] == 0
+    filed = same_second_photo_filed(tmp_path, archive, "ZAA0067", held)
+    assert rows(archive)[held] == "ZAA0067" and rows(archive)[filed] == "ZAA0067"
 
 
 def test_an_ingest_beside_a_move_stopped_after_its_unlinks_leaves_it_the_old_names(
@@ -249,18 +246,7 @@ def test_an_ingest_beside_a_move_stopped_after_its_unlinks_leaves_it_the_old_nam
         code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
     assert code == 1, err
     assert (archive / METADIR / "move-journal.json").exists() and not (archive / SECOND).exists()
-    card = tmp_path / "second-card"
-    folder = card / "DCIM" / "100CANON"
-    folder.mkdir(parents=True)
-    (folder / "IMG_0100.JPG").write_bytes(exif_jpeg("2026:11:24 09:15:02"))
-    code, out, err = invoke("ingest", card, "--id", "ZAC5361", "--archive", archive, "--json")
-    assert code == 0, err
-    [item] = json.loads(out)["items"]
-    assert item["target"] not in (SECOND, None), item
-    code, out, err = invoke("tag", "ZAC5361", "--diagnosis", "bcc", "--archive", archive)
-    assert code == 0, out + err
-    assert "which had been interrupted" in " ".join(err.split())
-    assert invoke("verify", "--archive", archive)[0] == 0
+    same_second_photo_filed(tmp_path, archive, "ZAC5361", SECOND)
 
 
 def test_a_backup_copy_recorded_in_other_folders_is_refused(tmp_path: Path) -> None:
@@ -839,6 +825,24 @@ def _killed_before_linking(
     return json.loads((archive / METADIR / "move-journal.json").read_text())
 
 
+def tag_refuses_the_journal(tmp_path: Path, archive: Path, edited: dict, said: str) -> None:
+    """``edited`` in place of a killed move's journal: the next `tag` stops on it, exit 1,
+    saying ``said``, with nothing changed anywhere below ``tmp_path``."""
+    (archive / METADIR / "move-journal.json").write_text(json.dumps(edited))
+    before = snapshot(tmp_path)
+    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+    shown = " ".join((out + err).split())
+    assert code == 1 and said in shown, shown
+    assert snapshot(tmp_path) == before
+
+
+def the_journal_finishes(archive: Path, written: dict) -> None:
+    """The journal as the move wrote it: the next `tag` finishes the move, verify clean."""
+    (archive / METADIR / "move-journal.json").write_text(json.dumps(written))
+    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == 0
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
 @pytest.mark.parametrize(
     ("field", "name"),
     [
@@ -858,26 +862,13 @@ def test_a_journal_edited_to_take_another_backup_file_is_refused(
     backup.parent.mkdir()
     _card, archive, _ = ingest_demo(tmp_path, "--backup", str(backup))
     written = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
-    journal = archive / METADIR / "move-journal.json"
     edited = json.loads(json.dumps(written))
     edited["moves"][0][field] = str(Path(edited["moves"][0][field]).with_name(name))
-    journal.write_text(json.dumps(edited))
-    before = snapshot(tmp_path)
-    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
-    said = " ".join((out + err).split())
-    assert code == 1 and "is not as cardingest wrote it" in said, said
-    assert snapshot(tmp_path) == before
-    other = tmp_path / "other-backup"
+    tag_refuses_the_journal(tmp_path, archive, edited, "is not as cardingest wrote it")
     edited = json.loads(json.dumps(written))
-    edited["moves"][0]["new_backup"] = str(other / edited["moves"][0]["new"])
-    journal.write_text(json.dumps(edited))
-    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
-    said = " ".join((out + err).split())
-    assert code == 1 and "are in two backup folders" in said, said
-    assert not other.exists()
-    journal.write_text(json.dumps(written))
-    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == 0
-    assert invoke("verify", "--archive", archive)[0] == 0
+    edited["moves"][0]["new_backup"] = str(tmp_path / "other-backup" / edited["moves"][0]["new"])
+    tag_refuses_the_journal(tmp_path, archive, edited, "are in two backup folders")
+    the_journal_finishes(archive, written)
 
 
 def test_an_interrupted_move_waits_for_its_backup_drive(
@@ -922,16 +913,10 @@ def test_a_journal_edited_to_an_empty_patient_is_refused(
     which every later command then called edited by hand. Refused, nothing changed."""
     _card, archive, _ = ingest_demo(tmp_path)
     written = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
-    journal = archive / METADIR / "move-journal.json"
-    before_rows = rows(archive)
     for to in ("", " ZAA0067"):
-        journal.write_text(json.dumps({**written, "to": to}))
-        code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
-        said = " ".join((out + err).split())
-        assert code == 1 and f"its patient {to!r} is no patient ID" in said, said
-        assert rows(archive) == before_rows
-    journal.write_text(json.dumps(written))
-    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == 0
+        edited = {**written, "to": to}
+        tag_refuses_the_journal(tmp_path, archive, edited, f"its patient {to!r} is no patient ID")
+    the_journal_finishes(archive, written)
 
 
 def test_a_journal_edited_to_move_another_photo_is_refused(
@@ -943,20 +928,12 @@ def test_a_journal_edited_to_move_another_photo_is_refused(
     the photo it says; else nothing is changed."""
     _card, archive, _ = ingest_demo(tmp_path)
     written = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
-    journal = archive / METADIR / "move-journal.json"
-    before_rows = rows(archive)
     for other in ("ZAC5361/ZAC5361-20261124-091640.jpg", "ZAA0067/ZAA0067-20261124-094107.jpg"):
         edited = json.loads(json.dumps(written))
         edited["moves"][0]["old"] = other
-        journal.write_text(json.dumps(edited))
-        before = snapshot(tmp_path)
-        code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
-        said = " ".join((out + err).split())
-        assert code == 1 and f"{other} is not, in the catalogue, the photo it says" in said, said
-        assert rows(archive) == before_rows and snapshot(tmp_path) == before
-    journal.write_text(json.dumps(written))
-    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == 0
-    assert invoke("verify", "--archive", archive)[0] == 0
+        said = f"{other} is not, in the catalogue, the photo it says"
+        tag_refuses_the_journal(tmp_path, archive, edited, said)
+    the_journal_finishes(archive, written)
 
 
 def test_a_resumed_move_whose_new_name_holds_another_file_refiles_nothing(

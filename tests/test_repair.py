@@ -423,13 +423,13 @@ def test_a_backup_given_later_never_moves_a_file_already_in_the_backup(tmp_path:
         assert checked.exit_code == 0, checked.output
 
 
-def test_a_backup_copy_under_the_next_free_name_moves_with_its_photo(tmp_path: Path) -> None:
-    """A mutation round's find: the second archive's backup copy took the next free name
-    (`-2`, the test above), and `cardingest move` of that photo then refused it ("not under
-    the same name in its backup folder"): a photo filed under the wrong patient could not be
-    refiled. It moves now, with its backup copy and that copy's keywords sidecar, to the
-    archive copy's new name; the first archive's file at the old name stays as it is."""
-    from exif_bytes import exif_jpeg
+def shared_backup_archives(tmp_path: Path, *, raw: bool = False) -> tuple[Path, list[Path]]:
+    """Two archives sharing one backup folder, each with a photo of JBX3656 taken at the
+    same second (a map gives each its own diagnosis, so each has a keywords sidecar); the
+    second's archived first with no backup, so its backup copy, made on its second run, finds
+    the first's at its name and takes the next free one, `-2`. ``raw``: the second's shot is a
+    RAW+JPEG pair, whose RAW keeps its name there. Returns the backup and the archives."""
+    from exif_bytes import DTO, build, exif_jpeg, text
 
     backup = tmp_path / "shared-backup"
     archives = []
@@ -437,25 +437,50 @@ def test_a_backup_copy_under_the_next_free_name_moves_with_its_photo(tmp_path: P
         card = tmp_path / f"card{n}" / "DCIM" / "100CANON"
         card.mkdir(parents=True)
         (card / "IMG_0001.JPG").write_bytes(exif_jpeg("2024:07:01 10:00:00") + bytes([n]) * 9)
+        if raw and n == 1:
+            dng = build("<", [], [text(DTO, b"2024:07:01 10:00:00\0")]) + b"\1" * 20
+            (card / "IMG_0001.DNG").write_bytes(dng)
+        id_map = tmp_path / f"map{n}.csv"
+        id_map.write_text(f"files,id,diagnosis\nIMG_0001,JBX3656,{('melanoma', 'bcc')[n]}\n")
+        id_map.chmod(0o600)
         archive = tmp_path / f"archive{n}"
         archives.append(archive)
-        ingest = ["ingest", str(card.parent.parent), "--id", "JBX3656", "--archive", str(archive)]
-        if n == 1:  # archived with no backup, then given one: the name is the first's there
+        ingest = ["ingest", str(card.parent.parent), "--map", str(id_map), "--archive",
+                  str(archive)]  # fmt: skip
+        if n == 1:
             assert runner.invoke(app, ingest).exit_code == 0
         assert runner.invoke(app, [*ingest, "--backup", str(backup)]).exit_code == 0
+    return backup, archives
+
+
+def moved_to_mcj1984(archive: Path) -> None:
+    moved = runner.invoke(
+        app, ["move", "JBX3656/JBX3656-20240701-100000.jpg", "--to", "MCJ1984",
+              "--archive", str(archive)],
+    )  # fmt: skip
+    assert moved.exit_code == 0, moved.output
+
+
+def test_a_backup_copy_under_the_next_free_name_moves_with_its_photo(tmp_path: Path) -> None:
+    """A mutation round's find: the second archive's backup copy took the next free name
+    (`-2`, the test above), and `cardingest move` of that photo then refused it ("not under
+    the same name in its backup folder"): a photo filed under the wrong patient could not be
+    refiled. It moves now, with its backup copy and that copy's keywords sidecar, to the
+    archive copy's new name; the first archive's file at the old name stays as it is."""
+    backup, archives = shared_backup_archives(tmp_path)
     name = "JBX3656/JBX3656-20240701-100000.jpg"
-    theirs = (backup / name).read_bytes()
+    theirs = (backup / name).read_bytes(), (backup / name).with_suffix(".xmp").read_bytes()
     renamed = backup / name.replace(".jpg", "-2.jpg")
     assert renamed.read_bytes() == (archives[1] / name).read_bytes()
-    renamed.with_suffix(".xmp").write_text("<x:xmpmeta/>")  # its keywords sidecar
-    renamed.with_suffix(".xmp").chmod(0o600)
-    moved = runner.invoke(app, ["move", name, "--to", "MCJ1984", "--archive", str(archives[1])])
-    assert moved.exit_code == 0, moved.output
+    assert renamed.with_suffix(".xmp").exists()
+    moved_to_mcj1984(archives[1])
     new = "MCJ1984/MCJ1984-20240701-100000.jpg"
     assert (backup / new).read_bytes() == (archives[1] / new).read_bytes()
     assert not renamed.exists() and not renamed.with_suffix(".xmp").exists()
-    assert (backup / new).with_suffix(".xmp").exists()
-    assert (backup / name).read_bytes() == theirs
+    assert "bcc" in (backup / new).with_suffix(".xmp").read_text()
+    assert ((backup / name).read_bytes(), (backup / name).with_suffix(".xmp").read_bytes()) == (
+        theirs
+    )
     for archive in archives:
         checked = runner.invoke(app, ["verify", "--archive", str(archive)])
         assert checked.exit_code == 0, checked.output
@@ -469,36 +494,12 @@ def test_a_move_leaves_the_other_archives_sidecar_a_raw_of_the_shot_is_named_as(
     the first archive's JPEG; the RAW's keywords sidecar name is that JPEG's sidecar's, and
     a move of the shot took it into the new patient's folder (the first archive's verify
     then found its sidecar missing). It stays; the shot's own `-2` sidecar moves."""
-    from exif_bytes import DTO, build, exif_jpeg, text
-
-    backup = tmp_path / "shared-backup"
-    archives = []
-    for n in range(2):
-        card = tmp_path / f"card{n}" / "DCIM" / "100CANON"
-        card.mkdir(parents=True)
-        (card / "IMG_0001.JPG").write_bytes(exif_jpeg("2024:07:01 10:00:00") + bytes([n]) * 9)
-        if n == 1:
-            raw = build("<", [], [text(DTO, b"2024:07:01 10:00:00\0")]) + b"\1" * 20
-            (card / "IMG_0001.DNG").write_bytes(raw)
-        id_map = tmp_path / f"map{n}.csv"
-        id_map.write_text(f"files,id,diagnosis\nIMG_0001,JBX3656,{('melanoma', 'bcc')[n]}\n")
-        id_map.chmod(0o600)
-        archive = tmp_path / f"archive{n}"
-        archives.append(archive)
-        ingest = ["ingest", str(card.parent.parent), "--map", str(id_map), "--archive",
-                  str(archive)]  # fmt: skip
-        if n == 1:
-            assert runner.invoke(app, ingest).exit_code == 0
-        assert runner.invoke(app, [*ingest, "--backup", str(backup)]).exit_code == 0
+    backup, archives = shared_backup_archives(tmp_path, raw=True)
     stem = backup / "JBX3656" / "JBX3656-20240701-100000"
     assert stem.with_suffix(".dng").exists() and Path(f"{stem}-2.jpg").exists()
     theirs = stem.with_suffix(".xmp")
     kept = theirs.read_bytes()
-    moved = runner.invoke(
-        app, ["move", "JBX3656/JBX3656-20240701-100000.jpg", "--to", "MCJ1984",
-              "--archive", str(archives[1])],
-    )  # fmt: skip
-    assert moved.exit_code == 0, moved.output
+    moved_to_mcj1984(archives[1])
     assert theirs.read_bytes() == kept and stem.with_suffix(".jpg").exists()
     assert not Path(f"{stem}-2.jpg").exists() and not Path(f"{stem}-2.xmp").exists()
     new = backup / "MCJ1984" / "MCJ1984-20240701-100000"
