@@ -818,8 +818,8 @@ def carry_out(archive: Path, data: dict[str, Any]) -> tuple[list[FileMove], list
     pairs, roots = _pairs(archive, data)
     for _old, new in pairs:
         _refuse_leaving(new, roots)
+    _refuse_unlike_catalogue(archive, data, moves)
     try:
-        _refuse_unlike_catalogue(archive, data, moves)
         shared = _shared_backup_copies(archive, moves)
         _carry_out(archive, data, moves, sidecars, pairs, roots, shared)
     except CardingestError as exc:  # the catalogue's server stopped, say, part way
@@ -938,9 +938,9 @@ def _shared_backup_copies(archive: Path, moves: Sequence[FileMove]) -> set[Path]
                 listed.update(root / relpath for _sha, relpath in read_manifest(
                     manifest_path(root, ingest_id)))  # fmt: skip
     shared = {old for old in olds if old in listed}
-    # Its keywords sidecar stays with it, and so does any sidecar named as one of the other
-    # archive's files is (a shot whose backup copies took the next free name, `-2`, beside
-    # that archive's: a RAW kept its name, and its sidecar's is the other's JPEG's).
+    # Its keywords sidecar stays with it, and so does every sidecar of the other archives'
+    # files (a shot whose backup copies took the next free name, `-2`, beside theirs: its
+    # RAW kept its name, so its sidecar's name is their JPEG's sidecar's).
     return shared | {sidecar_path(path) for path in (*shared, *listed)}
 
 
