@@ -964,32 +964,46 @@ def test_a_resumed_move_whose_new_name_holds_another_file_refiles_nothing(
         assert (archive / METADIR / "move-journal.json").exists()
 
 
+@pytest.mark.parametrize("stopped_by", ["a failed unlink", "Ctrl-C"])
 def test_a_move_stopped_after_its_rows_are_refiled_is_kept_and_finished_later(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stopped_by: str
 ) -> None:
     """A mutation round's find: a move stopped after the catalogue rows were refiled (here
     the unlink of an old name fails) must not be undone: undoing it would unlink the new
     names the rows now point at, drop the journal, and say nothing was moved. It is kept,
-    every catalogued photo on disk, and the next move finishes it."""
+    every catalogued photo on disk, and the next move finishes it. Stopped by Ctrl-C there,
+    it said "Nothing is left half-written; run again to finish" (a trial): it says the move
+    stopped part way, its journal kept, and what finishes it."""
     from cardingest import move as moving
 
     _card, archive, _ = ingest_demo(tmp_path)
+    stop = (
+        OSError(errno.EIO, "Input/output error")
+        if stopped_by == "a failed unlink"
+        else KeyboardInterrupt()
+    )
 
     def failed(old: Path, new: Path) -> None:
-        raise OSError(errno.EIO, "Input/output error", str(old))
+        raise stop
 
     with monkeypatch.context() as patched:
         patched.setattr(moving, "_unlink_old", failed)
         code, out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
     said = " ".join((out + err).split())
-    assert code == 1, said
+    assert code == (1 if isinstance(stop, OSError) else 130), said
     assert (archive / METADIR / "move-journal.json").exists(), said
     refiled = rows(archive)
     assert refiled["ZAA0067/ZAA0067-20261124-091502.jpg"] == "ZAA0067", said
     missing = [path for path in refiled if not (archive / path).is_file()]
     assert missing == [], said
     assert "undone" not in said and "nothing was moved" not in said, said
-    assert "run the same move again to finish it" in said, said
+    assert "Nothing is left half-written" not in said, said  # Ctrl-C's, said of any command
+    assert (
+        "run the same move again to finish it" in said
+        if isinstance(stop, OSError)
+        else "Interrupted after the photos were refiled" in said
+        and "the next cardingest move, tag or dicom command finishes it" in said
+    ), said
     code, out, err = invoke("tag", "ZAC5361", "--site", "arm", "--archive", archive)
     assert code == 0, out + err
     assert "which had been interrupted" in " ".join(err.split())

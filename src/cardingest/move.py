@@ -1078,6 +1078,12 @@ def move(
                     undone = _undone(archive, data, pairs, roots)
             except KeyboardInterrupt:
                 again = True
+            if not undone and isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(
+                    f"Interrupted after the photos were refiled: move {move_id} stopped part "
+                    f"way, its journal ({journal_path(archive)}) is kept, and the next "
+                    "cardingest move, tag or dicom command finishes it. Nothing is lost."
+                ) from None
             if not undone:
                 raise
             if isinstance(exc, KeyboardInterrupt) or again:
