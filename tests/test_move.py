@@ -871,6 +871,40 @@ def test_a_journal_edited_to_take_another_backup_file_is_refused(
     the_journal_finishes(archive, written)
 
 
+def test_a_backup_given_later_leaves_an_interrupted_moves_photos_until_it_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second reader's find: a move killed after its journal was written; an ingest of
+    the card with `--backup` then made the waiting photo's backup copy under its old
+    patient and recorded it in its old row, unlike the journal, and every later move, tag
+    and DICOM command stopped on that for good (before the journal was checked against the
+    catalogue, the move went on and left that backup copy, uncatalogued, in the old
+    patient's folder). Its copies wait for the move; once it is finished an ingest of the
+    photo for its new patient makes the backup copy there (the card's map, which still
+    gives it the old one, holds it, as for any moved photo)."""
+    card, archive, _ = ingest_demo(tmp_path)
+    _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
+    backup = tmp_path / "nas" / "backup"
+    backup.parent.mkdir()
+    again = ("ingest", card, "--map", tmp_path / "demo-map.csv", "--archive", archive,
+             "--backup", backup)  # fmt: skip
+    code, _out, err = invoke(*again)
+    assert code == 3, err
+    assert not (backup / SECOND).exists()
+    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+    assert code == 0 and "which had been interrupted" in " ".join(err.split()), out + err
+    alone = tmp_path / "IMG_0002-alone" / "DCIM" / "100DEMO_"
+    alone.mkdir(parents=True)
+    shutil.copy2(card / "DCIM" / "100DEMO_" / "IMG_0002.JPG", alone)
+    code, _out, err = invoke("ingest", alone.parent.parent, "--id", "ZAA0067", "--archive",
+                             archive, "--backup", backup)  # fmt: skip
+    assert code == 0, err
+    moved = "ZAA0067/ZAA0067-20261124-091502.jpg"
+    assert (backup / moved).read_bytes() == (archive / moved).read_bytes()
+    assert not (backup / SECOND).exists()
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
 def test_an_interrupted_move_waits_for_its_backup_drive(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -241,6 +241,9 @@ class ArchiveState:
     """Each name (a file or a range) a row of the map gives its patient, by its digest
     (`idmap.name_digests`), that a map used before gave that patient too
     (`prepare.first_row_uses`): the first ingest with such a map, `MapUse`."""
+    moving: frozenset[str] = frozenset()
+    """The archive paths an interrupted move's journal names (`move.pending_move_names`):
+    taken, and no copy of them repaired, until the move finishes (`prepare.copies_gone`)."""
     moved: Mapping[str, tuple[MovedPhoto, ...]] = field(default_factory=dict)
     """Every `cardingest move` of archived content, by sha256, read from the audit log
     for the card's photos found under another patient (`elsewhere`): a photo moved from the

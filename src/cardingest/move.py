@@ -855,10 +855,11 @@ def _refuse_unlike_catalogue(archive: Path, data: dict[str, Any], moves: list[Fi
                 same = False
             if not same:
                 raise ArchiveError(
-                    f"{journal_path(archive)} (an interrupted move) is not as cardingest wrote "
-                    f"it: {move.old} is not, in the catalogue, the photo it says. Nothing was "
-                    "changed. Keep the file and ask whoever looks after the archive; no photo "
-                    "has been removed."
+                    f"{journal_path(archive)} (an interrupted move) does not match the "
+                    f"catalogue: {move.old} is not, in the catalogue, the photo it says (its "
+                    "patient, content or backup copy; the file edited, or the catalogue "
+                    "changed since). Nothing was changed. Keep the file and ask whoever looks "
+                    "after the archive; no photo has been removed."
                 )
 
 
@@ -973,9 +974,9 @@ def _writing(archive: Path, roots: set[Path], backup_locks: BackupLocks | None) 
     for root in sorted(roots):
         if not Path(root, METADIR).is_dir():
             raise ArchiveError(
-                f"The backup folder {root} holds no backup now (is its drive connected?); "
-                "nothing was changed. The move waits for it: run this again once the drive "
-                "is there"
+                f"The backup folder {root} holds no backup now (no {Path(root, METADIR)}: is "
+                "its drive connected?); nothing was changed. The move waits for it: run this "
+                "again once the drive is there"
             )
     with contextlib.ExitStack() as stack:
         if backup_locks is not None and roots:

@@ -392,7 +392,11 @@ def copies_gone(
         repairable,
     )
 
+    waiting = state.moving
+
     def gone(found: ArchivedFile) -> ArchivedFile:
+        if found.archive_path in waiting:  # an interrupted move's: repaired once it finishes
+            return found
         if backup is not None and not found.backup_path:
             return replace(
                 found, problem=f"archived with no backup copy; this run makes one in {backup}"
@@ -460,7 +464,8 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
         return state
     from .move import pending_move_names
 
-    return replace(state, taken_paths=state.taken_paths | pending_move_names(archive))
+    moving = pending_move_names(archive)
+    return replace(state, taken_paths=state.taken_paths | moving, moving=moving)
 
 
 def slate_options(settings: Settings) -> SlateOptions:
