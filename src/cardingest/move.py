@@ -305,7 +305,7 @@ def _select(
             elif Path(archive, relpath).is_dir() or Path(target).is_dir():
                 problems.append(
                     f"{target}: a folder, not an archived photo; to move all of a patient's "
-                    f"photos give --from ID (with --diagnosis, --since or --until to choose)"
+                    "photos give --from ID (with --diagnosis, --since or --until to choose)"
                 )
             else:
                 problems.append(f"{target}: not an archived photo in {archive}")

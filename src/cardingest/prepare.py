@@ -392,10 +392,8 @@ def copies_gone(
         repairable,
     )
 
-    waiting = state.moving
-
     def gone(found: ArchivedFile) -> ArchivedFile:
-        if found.archive_path in waiting:  # an interrupted move's: repaired once it finishes
+        if found.archive_path in state.moving:  # an interrupted move's: repaired once it ends
             return found
         if backup is not None and not found.backup_path:
             return replace(
