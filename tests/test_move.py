@@ -12,7 +12,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +247,27 @@ def test_an_ingest_beside_a_move_stopped_after_its_unlinks_leaves_it_the_old_nam
     assert code == 1, err
     assert (archive / METADIR / "move-journal.json").exists() and not (archive / SECOND).exists()
     same_second_photo_filed(tmp_path, archive, "ZAC5361", SECOND)
+
+
+def test_from_refuses_photos_filed_after_it_was_given(tmp_path: Path) -> None:
+    """A two-desk trial: `move --from JBX3656 --since … --until …` given while the other
+    desk filed JBX3656's photos waited for the archive, then moved those too, unseen. The
+    photos `--from` matches that were filed after the command was given are refused,
+    nothing moved; given again (now), it takes them in."""
+    from cardingest.errors import UsageError
+    from cardingest.move import MoveRequest, move
+
+    _card, archive, _ = ingest_demo(tmp_path)
+    before = snapshot(tmp_path)
+    earlier = MoveRequest(to="ZAA0067", from_id="ZAC5361", typed_at="2000-01-01T00:00:00+00:00")
+    with ArchiveLock(archive, "move"), pytest.raises(UsageError) as refused:
+        move(archive, earlier, operator="nurse")
+    said = " ".join([refused.value.message, *refused.value.details])
+    assert "--from ZAC5361: 3 of the photos it matches were filed after this move was" in said
+    assert snapshot(tmp_path) == before
+    now = MoveRequest(to="ZAA0067", from_id="ZAC5361", typed_at=datetime.now(UTC).isoformat())
+    with ArchiveLock(archive, "move"):
+        assert len(move(archive, now, operator="nurse").moved) == 3
 
 
 def test_a_backup_copy_recorded_in_other_folders_is_refused(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
 from .storage.transfer import candidate_names, plain_relpath
-from .text import not_utf8_target
+from .text import not_utf8_target, some_of
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,9 @@ class MoveRequest:
     until: date | None = None
     again: bool = False
     """Move the photo a path names now, though another was moved from that path to ``to``."""
+    typed_at: str = ""
+    """When the command was given (UTC, ISO, to the second): ``--from`` refuses photos filed
+    after it, by another workstation while the move waited for the archive, unseen."""
 
 
 @dataclass
@@ -334,6 +337,15 @@ def _select(
             date_from=request.since,
             date_to=request.until,
         )
+        typed = request.typed_at
+        late = [r.archive_path for r in found if typed and r.archived_at > typed]
+        if late:
+            problems.append(
+                f"--from {request.from_id}: {len(late)} of the photos it matches were filed "
+                f"after this move was given (by another workstation, while it waited): "
+                f"{some_of(late, 3)}. Check them, then give the move again, which takes them "
+                "in, or give the paths to move"
+            )
         slates = {r.archive_path for r in found if r.role == "slate" and r.patient_id != request.to}
         result.kept = [(r.archive_path, _slate_stays(r)) for r in found if r.archive_path in slates]
         found = [r for r in found if r.archive_path not in slates]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -148,6 +149,7 @@ def run_move(
         to, settings.id_scheme, pattern=settings.id_pattern, allow_test_ids=settings.allow_test_ids
     )
     first, last = parse_range(since, until, ("--since", "--until"))
+    typed_at = datetime.now(UTC).isoformat(timespec="seconds")  # as catalogue rows are dated
     request = MoveRequest(
         to=target,
         paths=tuple(paths or ()),
@@ -156,6 +158,7 @@ def run_move(
         since=first,
         until=last,
         again=again,
+        typed_at=typed_at,
     )
 
     from ..ingest import recover_before_planning
