@@ -160,13 +160,19 @@ def _backup_root(record: CatalogueRecord) -> Path | None:
     if not record.backup_path:
         return None
     tail = tuple(record.archive_path.split("/"))
-    parts = Path(record.backup_path).parts
-    if not _backup_of(parts, tail, renamed=True):
+    if not _backup_of(Path(record.backup_path).parts, tail, renamed=True):
         raise ArchiveError(
             f"The backup copy {record.backup_path} of {record.archive_path} is not in the "
             "same folders, under the same name, in its backup folder; nothing was moved"
         )
-    return Path(*parts[: -len(tail)])
+    return _backup_folder(record.backup_path, record.archive_path)
+
+
+def _backup_folder(backup: str, relpath: str) -> Path:
+    """The backup folder holding ``backup``, the backup copy of the archive path ``relpath``:
+    its path less the archive path's folders and name (`_backup_of` says whether they are
+    its own)."""
+    return Path(backup).parents[len(relpath.split("/")) - 1]
 
 
 # --- choosing what moves and where ---------------------------------------------------------
@@ -605,7 +611,7 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
             tail = tuple(rel.split("/"))
             if not isinstance(backup, str) or not _backup_of(Path(backup).parts, tail, rel == old):
                 return f"the backup copy {str(backup)[:80]!r} is not that of {rel!r}"
-            entry_roots.add(Path(*Path(backup).parts[: -len(tail)]).resolve())
+            entry_roots.add(_backup_folder(backup, rel).resolve())
         if len(entry_roots) > 1:
             return f"the backup copies of {str(old)[:80]!r} are in two backup folders"
         roots |= entry_roots
@@ -751,7 +757,7 @@ def _rewrite_manifests(
             continue
         written.append(write_manifest(archive, ingest_id, ((s, p) for s, p, _ in entries)))
         backup_roots = {
-            Path(m.new_backup).parents[len(m.new.split("/")) - 1]
+            _backup_folder(m.new_backup, m.new)
             for m in moves
             if m.ingest_id == ingest_id and m.new_backup
         }
@@ -779,9 +785,7 @@ def _pairs(archive: Path, data: dict[str, Any]) -> tuple[list[tuple[Path, Path]]
         if move.old_backup and move.new_backup:
             pairs.append((Path(move.old_backup), Path(move.new_backup)))
     pairs += [(Path(a), Path(b)) for a, b in data["sidecars"]]
-    roots = [Path(archive)] + [
-        Path(m.old_backup).parents[len(m.old.split("/")) - 1] for m in moves if m.old_backup
-    ]
+    roots = [Path(archive)] + [_backup_folder(m.old_backup, m.old) for m in moves if m.old_backup]
     return pairs, roots
 
 
@@ -933,11 +937,7 @@ def _shared_backup_copies(archive: Path, moves: Sequence[FileMove]) -> set[Path]
     there (the second ingest found it identical and kept it), which both catalogues name,
     so a move in one must not take it from the other: it stays under its old name too, with
     its keywords sidecar."""
-    olds = {
-        Path(m.old_backup): Path(m.old_backup).parents[len(m.old.split("/")) - 1]
-        for m in moves
-        if m.old_backup
-    }
+    olds = {Path(m.old_backup): _backup_folder(m.old_backup, m.old) for m in moves if m.old_backup}
     if not olds:
         return set()
     with Catalogue.open(archive, create=False) as catalogue:
@@ -974,7 +974,7 @@ def lock_backups(doing: str) -> BackupLocks:
 
 
 def _backup_roots(moves: Iterable[FileMove]) -> set[Path]:
-    return {Path(m.old_backup).parents[len(m.old.split("/")) - 1] for m in moves if m.old_backup}
+    return {_backup_folder(m.old_backup, m.old) for m in moves if m.old_backup}
 
 
 @contextlib.contextmanager
