@@ -42,6 +42,7 @@ from .common import (
     GroupsHook,
     check_inputs,
     handles_errors,
+    refuse_misplaced_file,
     refuse_on_card,
     run_prepare,
     scan_card,
@@ -182,9 +183,7 @@ def preview(
         slates,
     )
     offset = parse_clock_offset(clock_offset)
-    refuse_on_card(sheet, "--sheet", source)
-    refuse_inside_archive(sheet, "--sheet", settings.archive, settings.backup)
-    modes.refuse_swappable(sheet, "--sheet")
+    refuse_misplaced_file(sheet, "--sheet", settings, source)
     with sheet_files(sheet) as slot:
         prepared = run_prepare(
             source,
@@ -248,12 +247,8 @@ def map_template_command(
         raise UsageError(
             "--sheet shows time-gap groups; for the slate groups use preview --slates --sheet"
         )
-    refuse_on_card(sheet, "--sheet", str(root))
-    refuse_on_card(out_file, "--out", str(root))
-    refuse_inside_archive(sheet, "--sheet", settings.archive, settings.backup)  # configured
-    modes.refuse_swappable(sheet, "--sheet")
-    refuse_inside_archive(out_file, "--out", settings.archive, settings.backup)
-    modes.refuse_swappable(out_file, "--out")
+    refuse_misplaced_file(sheet, "--sheet", settings, str(root))  # the archive configured
+    refuse_misplaced_file(out_file, "--out", settings, str(root))
     with sheet_files(sheet) as slot:
         files = scan_source(root)
         minutes = gap if gap is not None else settings.gap_minutes
@@ -673,9 +668,7 @@ def ingest(
         require_disk_archive(settings.archive, settings.backup)
         refuse_wipe_before_copy(resolve_source(source)[0])
     interactive = can_assign(map_file, patient_id, as_json) and not slates
-    refuse_on_card(sheet, "--sheet", source)
-    refuse_inside_archive(sheet, "--sheet", settings.archive, settings.backup)
-    modes.refuse_swappable(sheet, "--sheet")
+    refuse_misplaced_file(sheet, "--sheet", settings, source)
     with sheet_files(sheet) as slot:
         show_groups = groups_writer(slot, settings.gap_minutes)
         if dry_run:

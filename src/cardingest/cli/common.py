@@ -158,6 +158,21 @@ def handles_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def refuse_misplaced_file(
+    path: Path | None, option: str, settings: Settings, source: str | None = None
+) -> None:
+    """A file a command writes for people (a contact sheet, a map): on no camera card
+    (`refuse_on_card`), not in the archive, its backup or a view of the running system
+    (`backend.refuse_inside_archive`), and below no folder every account may write in
+    without the sticky bit (`modes.refuse_swappable`). Exit 2 before anything is made."""
+    from ..archive.backend import refuse_inside_archive
+    from ..storage import modes
+
+    refuse_on_card(path, option, source)
+    refuse_inside_archive(path, option, settings.archive, settings.backup)
+    modes.refuse_swappable(path, option)
+
+
 def refuse_on_card(path: Path | None, option: str, source: str | None = None) -> None:
     """Patient data (a sheet, a map, shared or DICOM copies, a slate) written on a camera card
     would stay there after the wipe, which takes only photos, and go back into the camera:
