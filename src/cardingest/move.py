@@ -487,6 +487,7 @@ def plan_move(
     moves: list[FileMove] = []
     sidecars: list[tuple[str, str]] = []
     catalogued = {r.archive_path for r in records}
+    listed: dict[Path, list[str]] = {}  # backup folders' names, for `_named_as_others`
     for _old_base, members in sorted(shots.items(), key=lambda kv: _shot_order(kv[1])):
         first = min(members, key=lambda r: r.archive_path)
         when = datetime.fromisoformat(first.captured_at)
@@ -516,7 +517,7 @@ def plan_move(
             copies = [(archive, Path(archive, *keyword_xmp.split("/")))]
             if root is not None and record.backup_path:  # beside the backup copy, its name
                 beside = sidecar_path(Path(record.backup_path))
-                if not _named_as_others(beside, shot_backups):
+                if not _named_as_others(beside, shot_backups, listed):
                     copies.append((root, beside))
             for place, old_path in copies:
                 pair = (str(old_path), str(Path(place, *new_xmp.parts)))
@@ -525,18 +526,23 @@ def plan_move(
     return moves, sidecars
 
 
-def _named_as_others(sidecar: Path, shot: set[Path]) -> bool:
+def _named_as_others(sidecar: Path, shot: set[Path], listed: dict[Path, list[str]]) -> bool:
     """Whether a keywords sidecar in the backup is named as a file that is none of the
     shot's backup copies (another archive's, sharing the backup folder, where the shot's
     copies took the next free names, `-2`, and a RAW kept its own): that sidecar is not
-    only this shot's, and stays where it is."""
-    with contextlib.suppress(OSError), os.scandir(sidecar.parent) as entries:
-        return any(
-            Path(entry.path) not in shot
-            for entry in entries
-            if entry.name != sidecar.name and entry.name.startswith(sidecar.stem + ".")
-        )
-    return False
+    only this shot's, and stays where it is. ``listed``: each folder's names, read once
+    for the whole move."""
+    folder = sidecar.parent
+    if folder not in listed:
+        try:
+            listed[folder] = os.listdir(folder)
+        except OSError:
+            listed[folder] = []
+    return any(
+        Path(folder, name) not in shot
+        for name in listed[folder]
+        if name != sidecar.name and name.startswith(sidecar.stem + ".")
+    )
 
 
 # --- carrying it out ----------------------------------------------------------------------
