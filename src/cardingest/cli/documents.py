@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # each command loads the core modules it uses; pydicom for `d
     from ..export.photos import LeftOut
     from ..export.run import DicomResult, Done
     from ..ingest import IngestResult, Outcome
-    from ..move import FileMove, MoveResult
+    from ..move import AbandonResult, FileMove, MoveResult
     from ..wipe import WipeItem, WipeResult
 
 Document = dict[str, Any]
@@ -378,6 +378,20 @@ def move(archive: Path, result: MoveResult, warnings: list[str]) -> Document:
         "kept": [{"path": path, "reason": why} for path, why in result.kept],
         "at_pacs": [{"path": path, "destinations": at} for path, at in result.at_pacs.items()],
         "warnings": warnings,
+    }
+
+
+def abandoned(archive: Path, result: AbandonResult) -> Document:
+    """``move --abandon-journal --json``."""
+    return {
+        "archive": str(archive),
+        "move_id": result.move_id,
+        "refused": result.refused,
+        "journal": result.journal,
+        "removed": [{"path": path, "same_as": same} for path, same in result.removed],
+        "restored": [{"path": path, "to": to} for path, to in result.restored],
+        "kept": [{"path": path, "reason": why} for path, why in result.kept],
+        "refiled": result.refiled,
     }
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import EXIT_OK, ConfigError, UsageError
+from ..errors import EXIT_HELD, EXIT_OK, ConfigError, UsageError
 from ..ids import validate_id
 from ..models import Settings
 from . import documents, output
@@ -18,7 +18,7 @@ from .options import ArchiveOpt, CatalogueOpt, JsonOpt
 from .output import escape
 
 if TYPE_CHECKING:  # registered with the app at start-up; the move code loads when it runs
-    from ..move import MoveResult
+    from ..move import AbandonResult, MoveResult
 
 MovePathsArg = Annotated[
     list[str] | None,
@@ -30,7 +30,7 @@ MovePathsArg = Annotated[
 MoveToOpt = Annotated[
     str,
     typer.Option(
-        "--to", help="The patient ID the photos belong to (required).", show_default=False
+        "--to", help="The patient ID the photos belong to (required to move).", show_default=False
     ),
 ]
 MoveFromOpt = Annotated[
@@ -52,6 +52,16 @@ AgainOpt = Annotated[
         "--again",
         help="Move the photo a path names now, though another photo was moved from that "
         "path to --to before (checked: a re-run of that move is refused without it).",
+    ),
+]
+
+AbandonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--abandon-journal",
+        help="Take a refused journal of an interrupted move out of the way (kept in "
+        ".cardingest/abandoned-moves), removing only the second names of catalogued photos "
+        "it left; anything not proven one is left and listed. Not with --to or paths.",
     ),
 ]
 
@@ -85,6 +95,47 @@ def print_move_result(result: MoveResult) -> None:
     )
     if result.moved:
         output.out.print(escape(keywords_kept(result.to)))
+
+
+def print_abandoned(result: AbandonResult) -> None:
+    output.err.print(f"The journal was refused: {escape(result.refused)}")
+    for path, same in result.removed:
+        output.out.print(f"removed: {escape(path)} (a second name of {escape(same)})")
+    for path, to in result.restored:
+        output.out.print(f"put back: {escape(path)} → {escape(to)}")
+    for path, why in result.kept:
+        output.out.print(f"[yellow]left in place:[/] {escape(path)}: {escape(why)}")
+    for item in result.refiled:
+        output.out.print(
+            f"[cyan]refiled already:[/] {escape(item['old'])} is {escape(item['new'])} "
+            f"({escape(item['patient'])}) in the catalogue"
+        )
+    output.out.print(
+        f"Abandoned move {escape(result.move_id or '(no ID)')}: {len(result.removed)} second "
+        f"name(s) removed, {len(result.restored)} file(s) put back, {len(result.kept)} "
+        f"left in place; the journal is kept as {escape(result.journal)}. Run cardingest "
+        "verify."
+    )
+
+
+def run_abandon(settings: Settings, *, as_json: bool) -> int:
+    """``move --abandon-journal``: exit 0, or 3 where something is left for a person."""
+    from ..move import abandon_journal, lock_backups
+    from .session import open_archive
+
+    with open_archive(
+        settings.archive, "move --abandon-journal", consequence="so no move journal is there"
+    ):
+        result = abandon_journal(
+            settings.archive,
+            operator=settings.operator,
+            backup_locks=lock_backups("move --abandon-journal (as backup)"),
+        )
+    if as_json:
+        output.emit_json(documents.abandoned(settings.archive, result))
+    else:
+        print_abandoned(result)
+    return EXIT_HELD if result.kept else EXIT_OK
 
 
 def finish_pending_move(archive: Path, doing: str) -> None:
@@ -194,6 +245,7 @@ def move_command(
     since: SinceOpt = None,
     until: UntilOpt = None,
     again: AgainOpt = False,
+    abandon_journal: AbandonOpt = False,
     archive: ArchiveOpt = None,
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
@@ -202,7 +254,16 @@ def move_command(
 
     Give archive paths, or --from ID with the filters. Sidecars and backup copies move too;
     the catalogue and manifests follow; the audit log records old and new paths.
+    --abandon-journal takes a refused journal of an interrupted move out of the way.
     """
+    if abandon_journal:
+        if to or paths or from_id or diagnosis or since or until or again:
+            raise UsageError(
+                "--abandon-journal takes only --archive, --catalogue and --json: it moves "
+                "nothing (give no --to, paths, --from or filters)"
+            )
+        settings = load_settings(archive=archive, catalogue=catalogue)
+        raise typer.Exit(run_abandon(settings, as_json=as_json))
     if not to:
         raise UsageError("Say which patient the photos belong to: --to ID")
     settings = load_settings(archive=archive, catalogue=catalogue)

@@ -1,0 +1,297 @@
+"""``cardingest move --abandon-journal``: a refused move journal taken out of the way, with
+only the second names of catalogued photos its move left (the README's steps for whoever
+looks after the archive, once done by hand with ``ls -i``)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clinic_helpers import camera_jpeg, invoke
+from PIL import Image
+
+from cardingest.archive.audit import AuditLog
+from cardingest.models import METADIR
+
+SHOT = "ZAC5361/ZAC5361-20240501-100000"
+"""The shot moved: a JPEG, its RAW twin (a TIFF) and its keyword sidecar."""
+NEW = "ZAA0067/ZAA0067-20240501-100000"
+OTHER = "ZAA0067/ZAA0067-20240501-110000.jpg"
+"""Another patient's photo, which no journal may take."""
+
+
+@pytest.fixture(autouse=True)
+def demo_ids(test_ids: Path) -> Path:
+    return test_ids
+
+
+def archived_shot(tmp_path: Path) -> tuple[Path, Path]:
+    """An archive (and its backup) holding a JPEG and RAW shot of ZAC5361 with a diagnosis
+    (so a keyword sidecar), and a photo of ZAA0067."""
+    folder = tmp_path / "card" / "DCIM" / "100CANON"
+    when = datetime(2024, 5, 1, 10, 0, 0)
+    camera_jpeg(folder / "IMG_0001.JPG", when)
+    twin = camera_jpeg(tmp_path / "twin.jpg", when, colour=(1, 2, 3))
+    with Image.open(twin) as image:
+        image.save(folder / "IMG_0001.TIF", format="TIFF", exif=image.getexif())
+    camera_jpeg(folder / "IMG_0002.JPG", datetime(2024, 5, 1, 11, 0, 0), colour=(9, 9, 9))
+    mapping = tmp_path / "map.csv"
+    mapping.write_text(
+        "files,id,diagnosis\nIMG_0001,ZAC5361,melanoma\nIMG_0002,ZAA0067,\n", encoding="utf-8"
+    )
+    archive, backup = tmp_path / "archive", tmp_path / "nas" / "backup"
+    backup.parent.mkdir()
+    code, _out, err = invoke("ingest", tmp_path / "card", "--map", mapping, "--archive", archive,
+                             "--backup", backup)  # fmt: skip
+    assert code == 0, err
+    assert (archive / f"{SHOT}.xmp").is_file() and (archive / OTHER).is_file()
+    return archive, backup
+
+
+def stopped_move(
+    archive: Path, monkeypatch: pytest.MonkeyPatch, where: str, links: bool = True
+) -> dict[str, Any]:
+    """`move --from ZAC5361 --to ZAA0067` stopped as a kill -9 would leave it (no undo):
+    ``before refiling`` (every new name linked, the rows not refiled) or ``before
+    unlinking`` (the rows refiled, the old names not yet unlinked); ``links`` False: on a
+    file system without hard links (each file renamed). Returns the journal."""
+    from cardingest import move as moving
+    from cardingest.archive.catalogue import Catalogue
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def no_links(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    with monkeypatch.context() as patched:
+        if where == "before refiling":
+            patched.setattr(Catalogue, "move_rows", killed)
+        else:
+            patched.setattr(moving, "_unlink_old", killed)
+        patched.setattr(moving, "_undone", lambda *_args, **_kwargs: False)
+        if not links:
+            patched.setattr(os, "link", no_links)
+        code, _out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067",
+                                 "--archive", archive)  # fmt: skip
+    assert code == 1, err
+    return json.loads((archive / METADIR / "move-journal.json").read_text())
+
+
+def refused(archive: Path, journal: dict[str, Any]) -> None:
+    """The journal edited (its patient given a blank): `tag` stops on it, for good."""
+    (archive / METADIR / "move-journal.json").write_text(json.dumps({**journal, "to": " ZAA0067"}))
+    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+    assert code == 1 and "is not as cardingest wrote it" in " ".join((out + err).split())
+
+
+def abandon(archive: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    code, out, err = invoke("move", "--abandon-journal", "--archive", archive, "--json", *extra)
+    assert "Traceback" not in out + err
+    return code, json.loads(out), err
+
+
+def usable_again(archive: Path) -> None:
+    """Verify finds nothing missing or unexpected; tag and move work again."""
+    code, out, err = invoke("verify", "--archive", archive)
+    assert code == 0, out + err
+    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == 0
+    code, out, err = invoke("move", OTHER, "--to", "ZAC5361", "--archive", archive)
+    assert code == 0, out + err
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
+def kept_journal(archive: Path, journal: dict[str, Any], document: dict[str, Any]) -> None:
+    kept = archive / METADIR / "abandoned-moves" / f"{journal['move_id']}.json"
+    assert document["journal"] == str(kept) and json.loads(kept.read_text())["to"] == " ZAA0067"
+    assert not (archive / METADIR / "move-journal.json").exists()
+    assert kept.stat().st_mode & 0o077 == 0
+    events = [e for e in AuditLog(archive).events() if e.get("event") == "move_abandoned"]
+    assert len(events) == 1 and events[0]["move_id"] == journal["move_id"]
+    assert events[0]["journal"] == f".cardingest/abandoned-moves/{journal['move_id']}.json"
+    assert events[0]["operator"] and events[0]["removed"] == document["removed"]
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "no hard links"])
+def test_a_refused_journal_stopped_before_refiling_leaves_the_old_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    """Stopped after its links, before its rows were refiled, the journal then edited: the
+    photos are catalogued under their old names still, so each new name (archive, backup,
+    sidecar) that is the same file is a second name, removed; without hard links the move
+    renamed them, and they are put back (the photo's content is the catalogue's)."""
+    archive, backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling", links)
+    assert (archive / f"{NEW}.jpg").is_file() and (backup / f"{NEW}.tif").is_file()
+    assert (archive / f"{SHOT}.jpg").exists() == links
+    refused(archive, journal)
+    code, document, err = abandon(archive)
+    assert code == 0, err
+    assert "its patient ' ZAA0067' is no patient ID" in document["refused"]
+    news = {f"{NEW}.jpg", f"{NEW}.tif", str(backup / f"{NEW}.jpg"), str(backup / f"{NEW}.tif"),
+            str(archive / f"{NEW}.xmp"), str(backup / f"{NEW}.xmp")}  # fmt: skip
+    done = document["removed"] if links else document["restored"]
+    assert {item["path"] for item in done} == news, document
+    assert document["kept"] == [] and document["refiled"] == []
+    assert not (archive / "ZAA0067" / "ZAA0067-20240501-100000.jpg").exists()
+    for root in (archive, backup):
+        for ext in ("jpg", "tif", "xmp"):
+            assert (root / f"{SHOT}.{ext}").is_file()
+            assert not (root / f"{NEW}.{ext}").exists()
+    kept_journal(archive, journal, document)
+    usable_again(archive)
+
+
+@pytest.mark.parametrize("catalogue", ["sqlite", "postgresql"])
+def test_a_refused_journal_stopped_before_unlinking_leaves_the_new_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, catalogue: str
+) -> None:
+    """Stopped after its rows were refiled, before the old names went, the journal then
+    edited: the catalogue names the new paths, so the old ones are the second names. The
+    same with a PostgreSQL catalogue (and audit log)."""
+    if catalogue == "postgresql":
+        monkeypatch.setenv("CARDINGEST_CATALOGUE", request.getfixturevalue("pg_url"))
+    archive, backup = archived_shot(tmp_path)
+    assert (archive / METADIR / "catalogue.sqlite").exists() == (catalogue == "sqlite")
+    journal = stopped_move(archive, monkeypatch, "before unlinking")
+    edited = json.loads(json.dumps(journal))
+    edited["moves"][0]["sha256"] = "0" * 64  # unlike the catalogue: refused too
+    (archive / METADIR / "move-journal.json").write_text(json.dumps(edited))
+    code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
+    assert code == 1 and "does not match the catalogue" in " ".join((out + err).split())
+    refused(archive, journal)
+    code, document, err = abandon(archive)
+    assert code == 0, err
+    olds = {f"{SHOT}.jpg", f"{SHOT}.tif", str(backup / f"{SHOT}.jpg"), str(backup / f"{SHOT}.tif"),
+            str(archive / f"{SHOT}.xmp"), str(backup / f"{SHOT}.xmp")}  # fmt: skip
+    assert {item["path"] for item in document["removed"]} == olds, document
+    assert {item["new"] for item in document["refiled"]} == {f"{NEW}.jpg", f"{NEW}.tif"}
+    assert document["kept"] == []
+    for root in (archive, backup):
+        for ext in ("jpg", "tif", "xmp"):
+            assert (root / f"{NEW}.{ext}").is_file()
+        assert not (root / "ZAC5361").exists()  # the emptied folder went
+    kept_journal(archive, journal, document)
+    usable_again(archive)
+
+
+def test_a_hostile_journal_removes_nothing_it_cannot_prove_a_second_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal is a list of candidates, possibly hostile: entries naming another
+    patient's photo, a hard link outside the archive, a copy (another inode) of the
+    photo, and a symbolic link to it are each left where they are, and listed (exit 3);
+    the move's own second names still go."""
+    archive, backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    outside = tmp_path / "outside" / "ZAA0067"
+    outside.mkdir(parents=True)
+    os.link(archive / f"{SHOT}.jpg", outside / "x.jpg")
+    shutil.copy2(archive / f"{SHOT}.jpg", archive / "ZAA0067" / "copy.jpg")
+    os.symlink(archive / f"{SHOT}.jpg", archive / "ZAA0067" / "link.jpg")
+    os.link(backup / f"{SHOT}.jpg", tmp_path / "outside" / "b.jpg")
+    entry = journal["moves"][0]
+    hostile = [
+        {**entry, "old": OTHER, "new": f"{SHOT}.jpg"},  # two catalogued photos
+        {**entry, "new": "../outside/ZAA0067/x.jpg"},
+        {**entry, "new": "ZAA0067/copy.jpg"},
+        {**entry, "new": "ZAA0067/link.jpg", "new_backup": str(tmp_path / "outside" / "b.jpg")},
+    ]
+    sidecars = [[str(archive / f"{SHOT}.xmp"), str(archive / OTHER.replace(".jpg", ".xmp"))]]
+    edited = {**journal, "moves": journal["moves"] + hostile,
+              "sidecars": journal["sidecars"] + sidecars}  # fmt: skip
+    (archive / METADIR / "move-journal.json").write_text(json.dumps(edited))
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    kept = {item["path"]: item["reason"] for item in document["kept"]}
+    assert set(kept) == {
+        OTHER,
+        f"{SHOT}.jpg",
+        "../outside/ZAA0067/x.jpg",
+        "ZAA0067/copy.jpg",
+        "ZAA0067/link.jpg",
+        str(tmp_path / "outside" / "b.jpg"),
+        str(backup / f"{SHOT}.jpg"),  # the backup copy of one of the two catalogued photos
+        str(archive / f"{SHOT}.xmp"),  # paired with another photo's sidecar
+    }, kept
+    assert "the catalogue names it" in kept[OTHER]
+    assert document["refiled"] == []  # the entry naming two catalogued photos refiled nothing
+    assert "outside the archive" in kept["../outside/ZAA0067/x.jpg"]
+    assert "not the same file" in kept["ZAA0067/copy.jpg"]
+    assert "not a regular file" in kept["ZAA0067/link.jpg"]
+    assert "outside the archive" in kept[str(tmp_path / "outside" / "b.jpg")]
+    for path in (archive / OTHER, archive / f"{SHOT}.jpg", outside / "x.jpg",
+                 archive / "ZAA0067" / "copy.jpg", tmp_path / "outside" / "b.jpg"):  # fmt: skip
+        assert path.is_file(), path
+    assert (archive / "ZAA0067" / "link.jpg").is_symlink()
+    assert {item["path"] for item in document["removed"]} >= {f"{NEW}.jpg", f"{NEW}.tif"}
+    assert not (archive / f"{NEW}.jpg").exists() and (archive / f"{SHOT}.xmp").is_file()
+    code, out, _err = invoke("move", "--abandon-journal", "--archive", archive)
+    assert code == 2 and "nothing to abandon" in out + _err
+
+
+def test_no_journal_or_one_that_can_be_finished_is_not_abandoned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No journal: exit 2, said. A journal cardingest can carry out: exit 1, nothing
+    changed, and the command that finishes it named. Not with --to or paths (exit 2)."""
+    archive, _backup = archived_shot(tmp_path)
+    code, out, err = invoke("move", "--abandon-journal", "--archive", archive)
+    said = " ".join((out + err).split())
+    assert code == 2 and "There is no interrupted move in" in said and "nothing to abandon" in said
+    code, document, err = abandon(archive)
+    assert code == 2 and "nothing to abandon" in document["error"]["message"], err
+    code, out, err = invoke("move", "--abandon-journal", "--to", "ZAA0067", "--archive", archive)
+    assert code == 2 and "--abandon-journal takes only --archive" in " ".join(err.split())
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    code, out, err = invoke("move", "--abandon-journal", "--archive", archive)
+    said = " ".join((out + err).split())
+    assert code == 1 and "cardingest can still carry it out, so it is not abandoned" in said
+    assert f"Run the same move again to finish it: cardingest move {SHOT}.jpg --to ZAA0067" in said
+    assert (archive / METADIR / "move-journal.json").exists()
+    assert not (archive / METADIR / "abandoned-moves").exists()
+    assert (archive / f"{NEW}.jpg").exists()
+    code, out, err = invoke("move", f"{SHOT}.jpg", "--to", "ZAA0067", "--archive", archive)
+    assert code == 0 and journal["move_id"] in err and "already under ZAA0067" in out, out + err
+    assert invoke("verify", "--archive", archive)[0] == 0
+
+
+def test_the_terminal_output_names_what_was_removed_and_where_the_journal_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    refused(archive, journal)
+    code, out, err = invoke("move", "--abandon-journal", "--archive", archive)
+    said = " ".join(out.split())
+    assert code == 0, out + err
+    assert f"removed: {NEW}.jpg (a second name of {archive / SHOT}.jpg)" in said
+    assert f"Abandoned move {journal['move_id']}: 6 second name(s) removed" in said
+    assert "The journal was refused:" in err
+
+
+def test_a_journal_that_cannot_be_read_is_kept_and_names_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal cut short (not JSON) names no file: nothing is removed, the journal is
+    kept under the time, and the second names it left are for verify to list (exit 3)."""
+    archive, _backup = archived_shot(tmp_path)
+    stopped_move(archive, monkeypatch, "before refiling")
+    journal = archive / METADIR / "move-journal.json"
+    cut = journal.read_bytes()[:40]
+    journal.write_bytes(cut)
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    assert "cannot be read" in document["refused"] and document["move_id"] is None
+    assert document["removed"] == [] and (archive / f"{NEW}.jpg").is_file()
+    assert [item["path"] for item in document["kept"]] == [str(journal)]
+    assert Path(document["journal"]).read_bytes() == cut
+    assert not journal.exists() and Path(document["journal"]).name.endswith("-abandoned.json")
+    code, out, err = invoke("verify", "--archive", archive)
+    assert code != 0 and f"{NEW}.jpg" in out + err
