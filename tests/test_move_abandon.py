@@ -88,7 +88,9 @@ def refused(archive: Path, journal: dict[str, Any]) -> None:
     """The journal edited (its patient given a blank): `tag` stops on it, for good."""
     (archive / METADIR / "move-journal.json").write_text(json.dumps({**journal, "to": " ZAA0067"}))
     code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
-    assert code == 1 and "is not as cardingest wrote it" in " ".join((out + err).split())
+    said = " ".join((out + err).split())
+    assert code == 1 and "is not as cardingest wrote it" in said, said
+    assert f"cardingest move --abandon-journal --archive {archive}" in said, said
 
 
 def abandon(archive: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
@@ -164,7 +166,9 @@ def test_a_refused_journal_stopped_before_unlinking_leaves_the_new_names(
     edited["moves"][0]["sha256"] = "0" * 64  # unlike the catalogue: refused too
     (archive / METADIR / "move-journal.json").write_text(json.dumps(edited))
     code, out, err = invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)
-    assert code == 1 and "does not match the catalogue" in " ".join((out + err).split())
+    said = " ".join((out + err).split())
+    assert code == 1 and "does not match the catalogue" in said, said
+    assert f"cardingest move --abandon-journal --archive {archive}" in said, said
     refused(archive, journal)
     code, document, err = abandon(archive)
     assert code == 0, err

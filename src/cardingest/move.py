@@ -584,18 +584,26 @@ def read_journal(archive: Path) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         raise ArchiveError(
             f"{path} (an interrupted move) cannot be read: {exc}; it names every path the "
-            "move touched. Keep it and ask for help; no photo has been removed."
+            f"move touched. No photo has been removed. {_abandon_hint(archive)}"
         ) from exc
     if not isinstance(data, dict) or "moves" not in data:
-        raise ArchiveError(f"{path} is not a move journal")
+        raise ArchiveError(f"{path} is not a move journal. {_abandon_hint(archive)}")
     wrong = _journal_fault(archive, data)
     if wrong is not None:
         raise ArchiveError(
             f"{path} (an interrupted move) is not as cardingest wrote it: {wrong}. Nothing "
-            "was changed. Keep the file and ask whoever looks after the archive; no photo "
-            "has been removed."
+            f"was changed; no photo has been removed. {_abandon_hint(archive)}"
         )
     return data
+
+
+def _abandon_hint(archive: Path) -> str:
+    """What a refused journal's message ends with: who acts, and the one safe command."""
+    return (
+        "Keep the file; whoever looks after the archive takes it out of the way with "
+        f"cardingest move --abandon-journal --archive {shlex.quote(str(archive))}, which "
+        "removes only names proven second names of catalogued photos"
+    )
 
 
 def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
@@ -888,8 +896,8 @@ def _refuse_unlike_catalogue(archive: Path, data: dict[str, Any], moves: list[Fi
                     f"{journal_path(archive)} (an interrupted move) does not match the "
                     f"catalogue: {move.old} is not, in the catalogue, the photo it says (its "
                     "patient, content or backup copy; the file edited, or the catalogue "
-                    "changed since). Nothing was changed. Keep the file and ask whoever looks "
-                    "after the archive; no photo has been removed."
+                    "changed since). Nothing was changed; no photo has been removed. "
+                    f"{_abandon_hint(archive)}"
                 )
 
 
@@ -1176,7 +1184,7 @@ def _refusal(archive: Path) -> str | None:
             elif not old.exists():
                 return f"{old} is gone and {new} does not exist"
     except ArchiveError as exc:
-        return exc.message
+        return exc.message.removesuffix(f" {_abandon_hint(archive)}")
     except (TypeError, ValueError, KeyError) as exc:  # an entry short of a field
         return f"{journal_path(archive)} is not as cardingest wrote it ({exc})"
     return None
