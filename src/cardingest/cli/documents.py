@@ -17,6 +17,7 @@ from ..errors import CardingestError
 from ..models import Card, Plan, PlanItem
 
 if TYPE_CHECKING:  # each command loads the core modules it uses; pydicom for `dicom` only
+    from ..abandon import AbandonResult
     from ..archive.audit import AuditCheck
     from ..archive.auditrepair import TornTail
     from ..archive.catalogue import CatalogueRecord
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # each command loads the core modules it uses; pydicom for `d
     from ..export.photos import LeftOut
     from ..export.run import DicomResult, Done
     from ..ingest import IngestResult, Outcome
-    from ..move import AbandonResult, FileMove, MoveResult
+    from ..move import FileMove, MoveResult
     from ..wipe import WipeItem, WipeResult
 
 Document = dict[str, Any]

@@ -18,7 +18,8 @@ from .options import ArchiveOpt, CatalogueOpt, JsonOpt
 from .output import escape
 
 if TYPE_CHECKING:  # registered with the app at start-up; the move code loads when it runs
-    from ..move import AbandonResult, MoveResult
+    from ..abandon import AbandonResult
+    from ..move import MoveResult
 
 MovePathsArg = Annotated[
     list[str] | None,
@@ -120,7 +121,8 @@ def print_abandoned(result: AbandonResult) -> None:
 
 def run_abandon(settings: Settings, *, as_json: bool) -> int:
     """``move --abandon-journal``: exit 0, or 3 where something is left for a person."""
-    from ..move import abandon_journal, lock_backups
+    from ..abandon import abandon_journal
+    from ..move import lock_backups
     from .session import open_archive
 
     with open_archive(

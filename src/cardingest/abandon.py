@@ -1,0 +1,406 @@
+"""Taking a refused move journal out of the way (``cardingest move --abandon-journal``).
+
+A journal that cardingest refuses to carry out (damaged, edited, unlike the catalogue)
+blocks every later move, tag and DICOM command. Abandoning it removes only what is proven a
+second name of a catalogued file, keeps the journal in ``.cardingest/abandoned-moves`` and
+says in the audit log what was done. The catalogue is the truth; the journal, which anyone
+who may write the archive may have edited, is only a list of candidates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .archive.audit import AuditLog
+from .archive.catalogue import Catalogue, require_catalogue
+from .archive.verify import hash_file
+from .archive.xmp import is_ours, sidecar_path
+from .errors import ArchiveError, UsageError
+from .models import METADIR
+from .move import (
+    BackupLocks,
+    FileMove,
+    _backup_root,
+    _listed_elsewhere,
+    _pairs,
+    _refuse_unlike_catalogue,
+    _same_content,
+    _writing,
+    abandon_hint,
+    journal_path,
+    read_journal,
+)
+from .storage.durable import fsync_dir, remove_empty_folders
+from .storage.links import leaves_root
+from .storage.modes import created_file, make_dirs
+from .storage.transfer import plain_relpath
+
+ABANDONED_DIR = "abandoned-moves"
+"""Where `abandon_journal` keeps the journals it takes out of the way, in ``.cardingest``."""
+
+
+@dataclass
+class AbandonResult:
+    """What `abandon_journal` did; paths as the journal gives them (archive-relative for
+    the archive's files, full paths for backup copies and keyword sidecars)."""
+
+    move_id: str | None = None
+    """The journal's own ``move_id``, where it gives one (it is not trusted for anything)."""
+    refused: str = ""
+    """Why cardingest refuses to carry the journal out."""
+    journal: str = ""
+    """Where the journal is kept now."""
+    removed: list[tuple[str, str]] = field(default_factory=list)
+    """(second name removed, the catalogued name of the same file)."""
+    restored: list[tuple[str, str]] = field(default_factory=list)
+    """(name, catalogued name) of files put back under their catalogued name: a move on a
+    file system without hard links renamed them."""
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    """(path, why) of what the journal names and is not proven a second name: left alone."""
+    refiled: list[dict[str, str]] = field(default_factory=list)
+    """The journal's files the catalogue already names at their new paths (the move had
+    refiled them): ``old``, ``new``, ``patient``."""
+
+
+@dataclass(frozen=True)
+class _Name:
+    """A path a journal names, and the catalogued file it may be a second name of."""
+
+    shown: str
+    path: Path
+    partners: tuple[tuple[Path, Path], ...]
+    """(the catalogued file, the root both must lie in), one per catalogued photo of the
+    journal's entry (two only where the entry names two catalogued photos)."""
+    sha256: str = ""
+    """The catalogued content of a photo (empty where the entry names two catalogued)."""
+    sidecar: bool = False
+
+
+def _refusal(archive: Path) -> str | None:
+    """Why cardingest refuses to carry out the journal there, or None where it can: read
+    back and checked, like the catalogue, and no file in the way of a link."""
+    try:
+        data = read_journal(archive)
+        if data is None:
+            return None
+        moves = [FileMove(**entry) for entry in data["moves"]]
+        _refuse_unlike_catalogue(archive, data, moves)
+        for old, new in _pairs(archive, data)[0]:
+            if new.exists():
+                if old.exists() and not _same_content(old, new):
+                    return f"{new} exists with other content; {old} was not moved"
+            elif not old.exists():
+                return f"{old} is gone and {new} does not exist"
+    except ArchiveError as exc:
+        return exc.message.removesuffix(f" {abandon_hint(archive)}")
+    except (TypeError, ValueError, KeyError) as exc:  # an entry short of a field
+        return f"{journal_path(archive)} is not as cardingest wrote it ({exc})"
+    return None
+
+
+def _journal_entries(path: Path) -> tuple[dict[str, Any] | None, list[dict], list[list]]:
+    """The journal as far as it reads (a damaged or edited one too): the document, its
+    moves and its sidecar pairs, each only a list of candidates to check."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None, [], []
+    if not isinstance(data, dict):
+        return None, [], []
+    moves = [e for e in data.get("moves") or [] if isinstance(e, dict)]
+    sidecars = [p for p in data.get("sidecars") or [] if isinstance(p, list) and len(p) == 2]
+    return data, moves, sidecars
+
+
+def _inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` lies in ``root`` as written: no ``..``, no folder on the way a
+    symbolic link or another mount."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return False
+    parts = rel.parts
+    if not parts or any(part in ("", ".", "..") for part in parts):
+        return False
+    if leaves_root(root, parts[:-1]) is not None:
+        return False
+    try:
+        return path.parent.resolve() == root.resolve().joinpath(*parts[:-1])
+    except OSError:
+        return False
+
+
+def _journal_names(
+    archive: Path,
+    catalogue: Catalogue,
+    moves: list[dict],
+    sidecars: list[list],
+    result: AbandonResult,
+) -> tuple[list[_Name], list[_Name], set[str], set[Path]]:
+    """The photos' and the sidecars' names a journal gives, each with the catalogued files
+    it may be a second name of; every name the catalogue gives (archive paths, backup
+    paths, sidecars of both: never removed); the backup folders concerned."""
+    named: set[str] = set()
+    expected: dict[str, Path] = {}  # sidecar of a catalogued file -> its root
+
+    def damaged(row: Any) -> None:
+        if row.archive_path:
+            named.add(os.path.normpath(Path(archive, *row.archive_path.split("/"))))
+
+    for row in catalogue.records(on_damaged=damaged):
+        photo = Path(archive, *row.archive_path.split("/"))
+        named.add(os.path.normpath(photo))
+        expected[os.path.normpath(sidecar_path(photo))] = Path(archive)
+        if row.backup_path:
+            named.add(os.path.normpath(row.backup_path))
+            with contextlib.suppress(ArchiveError):
+                root = _backup_root(row)
+                if root is not None:
+                    expected[os.path.normpath(sidecar_path(Path(row.backup_path)))] = root
+    named |= {os.path.normpath(p.with_name(p.name + ".xmp")) for p in map(Path, list(named))}
+    photos: list[_Name] = []
+    roots: set[Path] = set()
+    for entry in moves:
+        rels = [entry.get(key) for key in ("old", "new")]
+        before, after = (
+            catalogue.record(rel)
+            if isinstance(rel, str) and plain_relpath(rel) and rel.isprintable()
+            else None
+            for rel in rels
+        )
+        found = [row for row in (before, after) if row is not None]
+        if before is None and after is not None:  # the rows were refiled (no `move` event)
+            refiled = {"old": str(rels[0]), "new": after.archive_path}
+            result.refiled.append({**refiled, "patient": after.patient_id})
+        archive_partners = tuple(
+            (Path(archive, *row.archive_path.split("/")), Path(archive)) for row in found
+        )
+        backup_partners: list[tuple[Path, Path]] = []
+        for row in found:
+            with contextlib.suppress(ArchiveError):
+                root = _backup_root(row)
+                if root is not None and row.backup_path:
+                    backup_partners.append((Path(row.backup_path), root))
+                    roots.add(root)
+        sha = found[0].sha256 if len(found) == 1 else ""
+        for rel in rels:
+            if isinstance(rel, str) and rel:
+                photos.append(_Name(rel, Path(archive, rel), archive_partners, sha))
+        for key in ("old_backup", "new_backup"):
+            backup = entry.get(key)
+            if isinstance(backup, str) and backup:
+                photos.append(_Name(backup, Path(backup), tuple(backup_partners), sha))
+    sides: list[_Name] = []
+    for pair in sidecars:
+        for name, other in (pair, pair[::-1]):
+            if not isinstance(name, str) or not name:
+                continue
+            partner = os.path.normpath(str(other)) if isinstance(other, str) else ""
+            partners = ((Path(partner), expected[partner]),) if partner in expected else ()
+            sides.append(_Name(name, Path(name), partners, sidecar=True))
+    named |= set(expected)
+    return photos, sides, named, roots
+
+
+def _regular(path: Path) -> os.stat_result | None:
+    try:
+        found = os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    return found if stat.S_ISREG(found.st_mode) else None
+
+
+def _settle(name: _Name, named: set[str], shared: set[Path], result: AbandonResult) -> None:
+    """Remove ``name`` where it is proven a second name of a catalogued file; put it back
+    under the catalogued name where a move without hard links renamed it; else leave it,
+    and list it where there is anything there."""
+    if not os.path.lexists(name.path):
+        return
+    real = os.path.normpath(name.path)
+    if real in named:  # said where the journal pairs it with another catalogued file
+        mine = [p for p, _root in name.partners if os.path.normpath(p) == real]
+        if name.partners and (len(name.partners) > 1 or not mine):
+            result.kept.append((name.shown, "the catalogue names it: it is not a second name"))
+        return
+    if name.path in shared:
+        result.kept.append((name.shown, "another archive sharing the backup folder lists it"))
+        return
+    found = _regular(name.path)
+    if found is None:
+        result.kept.append((name.shown, "not a regular file (a link, a folder, or unreadable)"))
+        return
+    inside = [(p, root) for p, root in name.partners if _inside(root, name.path)]
+    if not name.partners:
+        result.kept.append((name.shown, "the journal pairs it with no file the catalogue names"))
+        return
+    if not inside:
+        result.kept.append((name.shown, "outside the archive, or its backup folder"))
+        return
+    for partner, root in inside:
+        other = _regular(partner)
+        if other is None and not os.path.lexists(partner) and _inside(root, partner):
+            if _renamed_away(name, partner):
+                for folder in make_dirs(partner.parent):
+                    fsync_dir(folder.parent)
+                os.rename(name.path, partner)
+                fsync_dir(name.path.parent)
+                fsync_dir(partner.parent)
+                result.restored.append((name.shown, str(partner)))
+                return
+            continue
+        if (
+            other is not None
+            and (found.st_dev, found.st_ino) == (other.st_dev, other.st_ino)
+            and found.st_nlink > 1  # one name only: the same entry, seen as two (case)
+        ):
+            if name.sidecar and _beside(name.path):
+                why = "the keyword sidecar of a file left beside it, so it stays with that file"
+                result.kept.append((name.shown, why))
+                return
+            name.path.unlink()
+            fsync_dir(name.path.parent)
+            result.removed.append((name.shown, str(partner)))
+            return
+    result.kept.append(
+        (name.shown, "not the same file as the one the catalogue names: not proven a second name")
+    )
+
+
+def _renamed_away(name: _Name, partner: Path) -> bool:
+    """Whether ``name`` is the catalogued file ``partner`` renamed (a move on a file system
+    without hard links): the photo's content, or cardingest's own sidecar."""
+    if name.sidecar:
+        return is_ours(name.path) is True and not _beside(name.path)
+    if not name.sha256:
+        return False
+    try:
+        return hash_file(name.path, follow=False)[1] == name.sha256.lower()
+    except OSError:
+        return False
+
+
+def _beside(sidecar: Path) -> bool:
+    """Whether a file of a sidecar's name (a photo) is beside it still: then it is that
+    photo's sidecar, kept with it."""
+    try:
+        names = os.listdir(sidecar.parent)
+    except OSError:
+        return True
+    return any(n != sidecar.name and n.startswith(sidecar.stem + ".") for n in names)
+
+
+def _kept_as(archive: Path, move_id: str | None) -> Path:
+    folder = Path(archive, METADIR, ABANDONED_DIR)
+    stem = (
+        move_id
+        if move_id and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", move_id)
+        else datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-abandoned")
+    )
+    for number in range(1, 1000):
+        kept = folder / (f"{stem}.json" if number == 1 else f"{stem}-{number}.json")
+        if not os.path.lexists(kept):
+            return kept
+    raise ArchiveError(f"{folder} holds too many journals named {stem}; nothing was changed")
+
+
+def _keep_journal(path: Path, kept: Path) -> None:
+    """Move the journal to ``kept`` (a rename, in ``.cardingest``), fsynced, private."""
+    for folder in make_dirs(kept.parent):
+        fsync_dir(folder.parent)
+    os.rename(path, kept)
+    fsync_dir(kept.parent)
+    fsync_dir(path.parent)
+    found = _regular(kept)
+    if found is not None and found.st_nlink == 1:  # a link's other name is not ours to change
+        fd = os.open(kept, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            created_file(fd, kept)
+        finally:
+            os.close(fd)
+
+
+def abandon_journal(
+    archive: Path, *, operator: str, backup_locks: BackupLocks | None = None
+) -> AbandonResult:
+    """Take a refused move journal out of the way, and with it the second names its move
+    left. The caller holds the archive lock.
+
+    The catalogue is the truth; the journal only lists candidates. A path it names is
+    removed only where it lies in the archive (or the backup folder of the catalogued
+    photo) as written, is a regular file the catalogue does not name, and is the same file
+    (one inode, two names) as the catalogued photo (or that photo's keyword sidecar) of its
+    entry; one a move without hard links renamed is put back where its content is the
+    catalogued photo's. Anything else is left and listed. The journal is kept in
+    ``.cardingest/abandoned-moves``; a ``move_abandoned`` audit event says what was done.
+    A journal cardingest can still carry out is refused: the same move, run again,
+    finishes it."""
+    path = journal_path(archive)
+    if not os.path.lexists(path):
+        raise UsageError(
+            f"There is no interrupted move in {archive} (no {path}): nothing to abandon"
+        )
+    require_catalogue(archive, "so no move journal can be abandoned")
+    AuditLog(archive).require_appendable()
+    refused = _refusal(archive)
+    data, moves, sidecars = _journal_entries(path)
+    if refused is None and data is not None:  # any move finishes it first, then says so
+        first = shlex.quote(str(data["moves"][0]["old"])) if data["moves"] else "PATH"
+        raise ArchiveError(
+            f"{path} (move {data.get('move_id')}) is not refused: cardingest can still carry "
+            "it out, so it is not abandoned; nothing was changed. Run the same move again to "
+            f"finish it: cardingest move {first} --to {shlex.quote(str(data['to']))} "
+            f"--archive {shlex.quote(str(archive))}"
+        )
+    result = AbandonResult(refused=str(refused or "it cannot be read"))
+    if data is None:
+        why = "it cannot be read, so it names no file: `cardingest verify` lists the others"
+        result.kept.append((str(path), why))
+    if data is not None and isinstance(data.get("move_id"), str):
+        result.move_id = data["move_id"]
+    with Catalogue.open(archive, create=False) as catalogue:
+        photos, sides, named, roots = _journal_names(archive, catalogue, moves, sidecars, result)
+    for root in sorted(roots):
+        if not Path(root, METADIR).is_dir():
+            raise ArchiveError(
+                f"The backup folder {root} holds no backup now (no {Path(root, METADIR)}: is "
+                "its drive connected?); nothing was changed. Run this again once it is there"
+            )
+    kept = _kept_as(archive, result.move_id)
+    result.journal = str(kept)
+    with _writing(archive, roots, backup_locks):
+        listed = _listed_elsewhere(archive, roots)  # a backup copy shared: not ours alone
+        shared = listed | {sidecar_path(path) for path in listed}
+        try:
+            for name in photos:
+                _settle(name, named, shared, result)
+            for name in sides:
+                _settle(name, named, shared, result)
+            touched = [Path(archive, p).parent for p, _ in result.removed + result.restored]
+            remove_empty_folders(touched, [Path(archive), *roots])
+            AuditLog(archive).append(
+                "move_abandoned",
+                move_id=result.move_id,
+                operator=operator,
+                refused=result.refused,
+                journal=kept.relative_to(archive).as_posix(),
+                removed=[{"path": a, "same_as": b} for a, b in result.removed],
+                restored=[{"path": a, "to": b} for a, b in result.restored],
+                kept=[{"path": a, "reason": b} for a, b in result.kept],
+                refiled=result.refiled,
+            )
+            _keep_journal(path, kept)
+        except OSError as exc:
+            raise ArchiveError(
+                f"Abandoning {path} stopped: {exc.strerror or exc} ({exc.filename}). The "
+                "journal is kept where it is; run the same command again."
+            ) from exc
+    return result
