@@ -200,6 +200,32 @@ def test_a_backup_copy_that_never_got_its_name_is_marked_for_repair(
     assert all(copy is not None and Path(copy).is_file() for _, copy, _ in found.values())
 
 
+def test_a_backup_copy_under_its_shots_free_stem_is_found_there(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another archive sharing the backup folder has a RAW named as each shot's stem there:
+    the shots' backup copies take `-2` (`backupstems`), the journal's lines name those, and
+    the next ingest records each row with its copy where it is, not as missing."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    code, plan = runner_preview(card, archive)
+    targets = [item["target"] for item in plan["items"] if item["action"] == "copy"]
+    assert code == EXIT_OK and targets, plan
+    for target in targets:
+        theirs = backup / Path(target).with_suffix(".dng")
+        theirs.parent.mkdir(parents=True, exist_ok=True)
+        theirs.write_bytes(b"another archive's RAW")
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive, "--backup", backup)
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive, "--backup", backup)
+    assert code == EXIT_OK, document
+    found = rows(archive)
+    for target in targets:
+        copy = backup / target.replace(".jpg", "-2.jpg")
+        assert found[target] == (PATIENT, str(copy), None)
+        assert sha256(copy) == sha256(archive / target)
+        assert not (backup / target).exists()
+        assert (backup / Path(target).with_suffix(".dng")).read_bytes() == b"another archive's RAW"
+
+
 def test_a_line_cut_short_by_the_kill_is_passed_over(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -461,19 +461,27 @@ def test_a_missing_backup_copy_stops_the_move(tmp_path: Path) -> None:
     sha256sum_ok(backup)
 
 
-def test_a_backup_copy_another_archive_shares_stays_under_its_old_name(tmp_path: Path) -> None:
+def test_a_backup_copy_another_archive_shares_stays_under_its_old_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two archives share one backup folder (the README allows it) and both ingested the
     same card: their catalogues name one backup file (the second ingest found it identical
-    and kept it). A move in one took it from the other, whose verify then called it
-    missing, its card wiped (an outside tester's fault trial). It stays under its old name
-    too when another archive's manifest in the backup lists it."""
+    and kept it, before a shot's backup copies took a free stem of their own). A move in one
+    took it from the other, whose verify then called it missing, its card wiped (an outside
+    tester's fault trial). It stays under its old name too when another archive's manifest
+    in the backup lists it."""
+    from cardingest.archive.backupstems import BackupStems
+
     card, map_file = demo_card(tmp_path)
     one, two, backup = tmp_path / "one", tmp_path / "two", tmp_path / "backup"
-    for archive in (one, two):
-        code, _out, err = invoke(
-            "ingest", card, "--map", map_file, "--archive", archive, "--backup", backup
-        )
-        assert code == 3, err
+    with monkeypatch.context() as patched:  # each copy from its own name on, as then
+        patched.setattr(BackupStems, "first", lambda self, target: 1)
+        for archive in (one, two):
+            code, _out, err = invoke(
+                "ingest", card, "--map", map_file, "--archive", archive, "--backup", backup
+            )
+            assert code == 3, err
+    assert len({os.stat(backup / SECOND).st_ino, os.stat(two / SECOND).st_ino}) == 2
     code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", one)
     assert code == 0, err
     assert (backup / "ZAA0067/ZAA0067-20261124-091502.jpg").is_file()
@@ -481,6 +489,33 @@ def test_a_backup_copy_another_archive_shares_stays_under_its_old_name(tmp_path:
     for archive in (one, two):
         code, out, err = invoke("verify", "--archive", archive)
         assert code == 0, out + err
+    sha256sum_ok(backup)
+
+
+def test_the_same_card_in_two_archives_sharing_a_backup_gets_a_backup_copy_in_each(
+    tmp_path: Path,
+) -> None:
+    """Two archives share one backup folder and both ingest the same card. The second's
+    copies found the first's identical and kept them: one backup file, and one keywords
+    sidecar beside it, for two catalogues; a `tag` in the second wrote its keywords into
+    the first's sidecar, whose verify then called it not as catalogued. Each shot's backup
+    copies now take a stem no other file there is named as (`-3` here: `-2` is the card's
+    second photo of that second), so each archive's sidecar is its own."""
+    card, map_file = demo_card(tmp_path)
+    one, two, backup = tmp_path / "one", tmp_path / "two", tmp_path / "backup"
+    for archive in (one, two):
+        code, _out, err = invoke(
+            "ingest", card, "--map", map_file, "--archive", archive, "--backup", backup
+        )
+        assert code == 3, err
+    code, _out, err = invoke("tag", SECOND, "--diagnosis", "dermatofibroma", "--archive", two)
+    assert code == 0, err
+    for archive in (one, two):
+        code, out, err = invoke("verify", "--archive", archive)
+        assert code == 0, out + err
+    assert "dermatofibroma" in (backup / SECOND.replace(".jpg", "-2.xmp")).read_text()
+    assert "dermatofibroma" not in (backup / SECOND).with_suffix(".xmp").read_text()
+    assert (backup / FIRST.replace(".jpg", "-3.jpg")).read_bytes() == (backup / FIRST).read_bytes()
     sha256sum_ok(backup)
 
 

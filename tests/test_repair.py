@@ -486,15 +486,27 @@ def test_a_backup_copy_under_the_next_free_name_moves_with_its_photo(tmp_path: P
         assert checked.exit_code == 0, checked.output
 
 
+def named_file_by_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backup copies named file by file, each from its own name on, as before a shot's
+    copies took one free stem together (2026-12-05): backups made then still hold shots
+    whose RAW kept its name beside another archive's sidecar."""
+    from cardingest.archive.backupstems import BackupStems
+
+    monkeypatch.setattr(BackupStems, "first", lambda self, target: 1)
+
+
 def test_a_move_leaves_the_other_archives_sidecar_a_raw_of_the_shot_is_named_as(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second reader's find: in a shared backup folder the second archive's RAW+JPEG shot
     got its backup copies later, the RAW under its own name and the JPEG under `-2` beside
     the first archive's JPEG; the RAW's keywords sidecar name is that JPEG's sidecar's, and
     a move of the shot took it into the new patient's folder (the first archive's verify
-    then found its sidecar missing). It stays; the shot's own `-2` sidecar moves."""
+    then found its sidecar missing). It stays; the shot's own `-2` sidecar moves. (Such a
+    backup was made before a shot's copies took one stem: `named_file_by_file`.)"""
+    named_file_by_file(monkeypatch)
     backup, archives = shared_backup_archives(tmp_path, raw=True)
+    monkeypatch.undo()
     stem = backup / "JBX3656" / "JBX3656-20240701-100000"
     assert stem.with_suffix(".dng").exists() and Path(f"{stem}-2.jpg").exists()
     theirs = stem.with_suffix(".xmp")
@@ -507,6 +519,99 @@ def test_a_move_leaves_the_other_archives_sidecar_a_raw_of_the_shot_is_named_as(
     assert "bcc" in new.with_suffix(".xmp").read_text()
     checked = runner.invoke(app, ["verify", "--archive", str(archives[1])])
     assert checked.exit_code == 0, checked.output
+
+
+SHOT = "JBX3656/JBX3656-20240701-100000"
+
+
+def shot_card(tmp_path: Path, n: int, kinds: tuple[str, ...], diagnosis: str) -> list[str]:
+    """The ingest arguments of card ``n``: one shot of JBX3656 at 2024-07-01 10:00:00 of
+    ``kinds`` (``jpg``, ``dng``), its own bytes, and a map giving it ``diagnosis``."""
+    from exif_bytes import DTO, build, exif_jpeg, text
+
+    card = tmp_path / f"card{n}" / "DCIM" / "100CANON"
+    card.mkdir(parents=True)
+    if "jpg" in kinds:
+        (card / "IMG_0001.JPG").write_bytes(exif_jpeg("2024:07:01 10:00:00") + bytes([n]) * 9)
+    if "dng" in kinds:
+        dng = build("<", [], [text(DTO, b"2024:07:01 10:00:00\0")]) + bytes([n + 1]) * 20
+        (card / "IMG_0001.DNG").write_bytes(dng)
+    id_map = tmp_path / f"map{n}.csv"
+    id_map.write_text(f"files,id,diagnosis\nIMG_0001,JBX3656,{diagnosis}\n")
+    id_map.chmod(0o600)
+    return ["ingest", str(card.parent.parent), "--map", str(id_map)]
+
+
+def backup_stems(backup: Path, archive: Path) -> set[str]:
+    """The stems (``folder/stem``) of the backup's copies of ``archive``'s photos (found by
+    their bytes, each an archive copy's own, under its extension)."""
+    stems = set()
+    for photo in (archive / "JBX3656").iterdir():
+        if photo.suffix != ".xmp":
+            (copy,) = [
+                there
+                for there in (backup / "JBX3656").glob(f"*{photo.suffix}")
+                if there.read_bytes() == photo.read_bytes()
+            ]
+            stems.add(copy.relative_to(backup).with_suffix("").as_posix())
+    return stems
+
+
+def both_verify_clean(archives: list[Path]) -> None:
+    for archive in archives:
+        checked = runner.invoke(app, ["verify", "--archive", str(archive)])
+        assert checked.exit_code == 0, checked.output
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(("dng",), ("jpg",)), (("jpg",), ("dng",))],
+    ids=["jpeg-beside-a-raw", "raw-beside-a-jpeg"],
+)
+def test_a_shots_copies_in_a_shared_backup_take_one_free_stem_with_its_own_sidecar(
+    tmp_path: Path, first: tuple[str, ...], second: tuple[str, ...]
+) -> None:
+    """Two archives share a backup folder, and each ingests (with the backup) a shot of
+    JBX3656 taken in the same second, with its own keywords: the first's a RAW, the
+    second's a JPEG (or the other way round). No file name clashes (the plan moves a shot
+    whose name is taken there on to `-2`, archive copy and all), so the second's copy kept
+    its name; its keywords sidecar, named after the stem, was the first archive's: written
+    over by the second's ingest (and `tag`), and the first's verify called it not as
+    catalogued. Now a shot whose stem any file there is named as takes the next free stem,
+    all its backup copies together: each sidecar is its own."""
+    backup = tmp_path / "shared-backup"
+    archives = [tmp_path / "archive0", tmp_path / "archive1"]
+    for n, kinds in enumerate((first, second)):
+        ingest = shot_card(tmp_path, n, kinds, ("melanoma", "bcc")[n])
+        done = runner.invoke(app, [*ingest, "--archive", str(archives[n]), "--backup", str(backup)])
+        assert done.exit_code == 0, done.output
+    both_verify_clean(archives)
+    assert backup_stems(backup, archives[0]) == {SHOT}
+    assert backup_stems(backup, archives[1]) == {f"{SHOT}-2"}  # one stem, the shot's own
+    assert "melanoma" in (backup / f"{SHOT}.xmp").read_text()
+    assert "bcc" in (backup / f"{SHOT}-2.xmp").read_text()
+    tagged = runner.invoke(
+        app, ["tag", "JBX3656", "--diagnosis", "naevus", "--archive", str(archives[1])]
+    )
+    assert tagged.exit_code == 0, tagged.output
+    assert "naevus" in (backup / f"{SHOT}-2.xmp").read_text()
+    assert "naevus" not in (backup / f"{SHOT}.xmp").read_text()
+    both_verify_clean(archives)
+
+
+def test_a_shots_backup_copies_made_later_take_one_free_stem_with_its_own_sidecar(
+    tmp_path: Path,
+) -> None:
+    """The same for a backup given later (`repair._first_backup_copy`): the second archive's
+    RAW+JPEG shot, archived with no backup, gets both its backup copies under `-2` beside
+    the first archive's JPEG (the RAW kept its name there, and its sidecar was the first's)."""
+    backup, archives = shared_backup_archives(tmp_path, raw=True)
+    assert backup_stems(backup, archives[0]) == {SHOT}
+    assert backup_stems(backup, archives[1]) == {f"{SHOT}-2"}
+    assert not (backup / f"{SHOT}.dng").exists()
+    assert "melanoma" in (backup / f"{SHOT}.xmp").read_text()
+    assert "bcc" in (backup / f"{SHOT}-2.xmp").read_text()
+    both_verify_clean(archives)
 
 
 def test_a_backup_hard_linked_to_the_archive_copy_is_no_second_copy(tmp_path: Path) -> None:

@@ -17,10 +17,12 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 
 from .archive.audit import AuditLog
 from .archive.backend import location_for
+from .archive.backupstems import BackupStems
 from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.claims import content_claims, guarded
 from .archive.journal import PublishJournal, all_recorded, recover
@@ -561,16 +563,53 @@ def _jobs(
     root: Path,
     destinations: list[Path],
     stop: threading.Event | None = None,
+    stems: BackupStems | None = None,
 ) -> Iterator[tuple[Path, list[Destination], int]]:
+    """Each copy's card file, its destinations and its size. The archive copy's name is
+    the plan's; a backup copy (the second root) begins at its shot's stem (`BackupStems`)."""
     for item in copies:
         if stop is not None and stop.is_set():
             return
         assert item.target is not None
+        first = 1 if stems is None else stems.first(item.target)
         yield (
             root / item.source,
-            [Destination(dest, item.target) for dest in destinations],
+            [
+                Destination(dest, item.target, first if n else 1)
+                for n, dest in enumerate(destinations)
+            ],
             item.size,
         )
+
+
+def _backup_stems(
+    plan: Plan, copies: list[PlanItem], repair_at: Sequence[int], backup: Path, catalogue: Catalogue
+) -> BackupStems:
+    """The stems the shots' new backup copies take (`backupstems`): of the photos copied
+    now and of those archived before that get their first backup copy (or have it put back)."""
+    items = chain(copies, (plan.items[index] for index in repair_at))
+
+    def own_copy(target: str) -> str | None:
+        record = catalogue.record(target)
+        return None if record is None else record.backup_path
+
+    return BackupStems(
+        backup,
+        (item.target for item in items if item.target),
+        lambda: (item.target for item in plan.items if item.target),
+        own_copy,
+    )
+
+
+def _places(
+    item: PlanItem, archive: Path, backup: Path | None, stems: BackupStems | None
+) -> list[tuple[Path, str]]:
+    """Where ``item``'s new copies go: the archive's and the backup's relative paths."""
+    assert item.target is not None
+    places = [(archive, item.target)]
+    if backup is not None:
+        places.append((backup, stems.relpath(item.target) if stems else item.target))
+    return places
 
 
 def _not_there(folders: Iterable[str], roots: Sequence[Path]) -> list[Path]:
@@ -657,8 +696,11 @@ def execute(
             # The photos to copy, as the plan counts them (not those it plans as skipped)
             planned = sum(not card_twin(item) for item in copies) + len(repair_at)
             reserved = reserved_names(item.target for item in plan.items)
+            stems = None
+            if backup is not None:  # under the backup's lock: no other run names files there
+                stems = _backup_stems(plan, copies, repair_at, backup, catalogue)
             for item in copies:
-                _keywords_give_way(item, roots, plan, catalogue)
+                _keywords_give_way(item, _places(item, archive, backup, stems), plan, catalogue)
             folders = {item.target.rpartition("/")[0] for item in copies if item.target}
             # The lock file keeps every other writer out: what this run made, it may take away.
             made = [] if location_for(archive).postgres else _not_there(folders, roots)
@@ -692,7 +734,9 @@ def execute(
             def note(item: PlanItem, sha256: str) -> None:
                 """The journal's line: the row ``item`` gets if it is named as planned."""
                 assert item.target is not None
-                copy = str(Path(backup, *item.target.split("/"))) if backup else None
+                copy = None
+                if backup is not None and stems is not None:
+                    copy = str(Path(backup, *stems.relpath(item.target).split("/")))
                 where = (item.target, copy)
                 journal.note(_row(item, sha256, item.size, where, ingest_id, settings, card))
 
@@ -742,7 +786,7 @@ def execute(
             # itself): what they published is recorded too (`transfer_many`'s ``unclaimed``).
             late: list[tuple[int, TransferResult]] = []
             results = transfer_many(
-                _jobs(copies, Path(plan.source), roots, stop),
+                _jobs(copies, Path(plan.source), roots, stop, stems),
                 workers=workers,
                 on_bytes=on_bytes,
                 cancel=cancel,
@@ -768,7 +812,7 @@ def execute(
                         break
                     item = plan.items[index]
                     outcome, problems = _repair(
-                        item, catalogue, audit, plan, settings, ingest_id, on_bytes, reserved
+                        item, catalogue, audit, plan, settings, ingest_id, on_bytes, reserved, stems
                     )
                     result.warnings += problems
                     if outcome.action == "copy":
@@ -946,19 +990,19 @@ def mended(outcomes: Iterable[Outcome]) -> list[Outcome]:
 
 
 def _keywords_give_way(
-    item: PlanItem, roots: Sequence[Path], plan: Plan, catalogue: Catalogue
+    item: PlanItem, places: Sequence[tuple[Path, str]], plan: Plan, catalogue: Catalogue
 ) -> None:
     """Before a camera's XMP is copied (or put back in a backup) to its photo's
-    ``NAME.xmp``: the keywords sidecar cardingest wrote there for the photo's catalogued
-    keywords gives way (`xmp.give_way`)."""
+    ``NAME.xmp`` (``places``: each root and the XMP's path there): the keywords sidecar
+    cardingest wrote there for the photo's catalogued keywords gives way (`xmp.give_way`)."""
     if not (item.sidecar and item.target and item.target.lower().endswith(".xmp")):
         return
-    there = [root for root in roots if os.path.lexists(Path(root, *item.target.split("/")))]
+    there = [(root, rel) for root, rel in places if os.path.lexists(Path(root, *rel.split("/")))]
     photo = photo_of(plan, item)
     record = catalogue.record(photo) if there and photo else None
     if record is not None:
-        for root in there:
-            give_way(root, item.target, keywords_of(record))
+        for root, rel in there:
+            give_way(root, rel, keywords_of(record))
 
 
 def _repair(
@@ -970,9 +1014,11 @@ def _repair(
     ingest_id: str,
     on_bytes: Callable[[int], None] | None,
     reserved: set[str],
+    stems: BackupStems | None = None,
 ) -> tuple[Outcome, list[str]]:
     """Put back the bad copies of the archived photo this card file is (see `repair`), and
     their keywords sidecars, from the catalogue's keywords; the outcome and any problems.
+    A first backup copy begins at its shot's stem (``stems``: `BackupStems`).
 
     The audit event comes before the catalogue's note is cleared, so a kill in between
     leaves the note, and the next ingest finds the copies good and says so in the log.
@@ -981,8 +1027,10 @@ def _repair(
     record = catalogue.record(item.target)
     if record is None:
         return Outcome(item, "failed", None, error=f"{item.target} is not in the catalogue"), []
-    roots = [settings.archive, *([settings.backup] if settings.backup else [])]
-    _keywords_give_way(item, roots, plan, catalogue)
+    places = _places(item, settings.archive, settings.backup, stems)
+    if settings.backup is not None and record.backup_path:  # put back under its own name
+        places[1:] = [(Path(record.backup_path).parent, Path(record.backup_path).name)]
+    _keywords_give_way(item, places, plan, catalogue)
     fixed = repair_copies(
         Path(plan.source) / item.source,
         record,
@@ -990,6 +1038,7 @@ def _repair(
         ingest_id=ingest_id,
         backup=settings.backup,
         on_bytes=on_bytes,
+        backup_first=1 if stems is None else stems.first(item.target),
     )
     if fixed.ok or fixed.restored or fixed.set_aside:
         audit.append(

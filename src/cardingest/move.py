@@ -533,8 +533,9 @@ def plan_move(
 def _named_as_others(sidecar: Path, shot: set[Path], listed: dict[Path, list[str]]) -> bool:
     """Whether a keywords sidecar in the backup is named as a file that is none of the
     shot's backup copies (another archive's, sharing the backup folder, where the shot's
-    copies took the next free names, `-2`, and a RAW kept its own): that sidecar is not
-    only this shot's, and stays where it is. ``listed``: each folder's names, read once
+    copies took the next free names, `-2`, and a RAW kept its own: a backup made before a
+    shot's copies took one stem, `backupstems`): that sidecar is not only this shot's,
+    and stays where it is. ``listed``: each folder's names, read once
     for the whole move."""
     folder = sidecar.parent
     if folder not in listed:
@@ -952,7 +953,8 @@ def _carry_out(
 def _shared_backup_copies(archive: Path, moves: Sequence[FileMove]) -> set[Path]:
     """The moves' old backup copies that another archive's manifest in the backup lists too.
     Two archives may share a backup folder; a photo ingested into both has one backup file
-    there (the second ingest found it identical and kept it), which both catalogues name,
+    there (the second ingest found it identical and kept it, before each shot's backup
+    copies took a stem of their own: `backupstems`), which both catalogues name,
     so a move in one must not take it from the other: it stays under its old name too, with
     its keywords sidecar."""
     olds = {Path(m.old_backup): _backup_folder(m.old_backup, m.old) for m in moves if m.old_backup}

@@ -40,7 +40,7 @@ from ..models import METADIR
 from ..storage import modes
 from ..storage.durable import fsync_dir, sync_file, write_all
 from ..storage.links import leaves_root
-from ..storage.transfer import TEMP_PREFIX, candidate_names, plain_relpath
+from ..storage.transfer import TEMP_PREFIX, candidate_names, name_number, plain_relpath
 from .catalogue import Catalogue, CatalogueRecord
 from .verify import CopyChecker, CopyState, mark_change
 from .xmp import keywords_of, write_sidecars
@@ -228,7 +228,7 @@ def _row(entry: object, ingest_id: str, backup: str | None) -> CatalogueRecord |
     copy = values["backup_path"]
     if (copy is None) != (backup is None):
         return None
-    if copy is not None and copy != str(Path(backup or "", *values["archive_path"].split("/"))):
+    if copy is not None and _backup_number(copy, backup or "", values["archive_path"]) is None:
         return None  # the backup copy's planned path: the backup folder and the same relpath
     try:
         for name in ("captured_at", "captured_raw", "archived_at"):
@@ -238,6 +238,18 @@ def _row(entry: object, ingest_id: str, backup: str | None) -> CatalogueRecord |
     return CatalogueRecord(**values)
 
 
+def _backup_number(copy: str, backup: str, archive_path: str) -> int | None:
+    """Which of the archive path's `candidate_names` the planned backup copy ``copy`` is
+    (1: the same name; 2 for ``NAME-2.EXT``: its shot's stem, `backupstems`), in the same
+    folders of the ingest's ``backup``; None for any other path."""
+    *folders, name = archive_path.split("/")
+    named = Path(copy).name
+    number = name_number(name, named)
+    if number is None or copy != str(Path(backup, *folders, named)):
+        return None
+    return number
+
+
 def _copy_named(
     root: Path,
     relpath: str,
@@ -245,14 +257,16 @@ def _copy_named(
     checker: CopyChecker,
     catalogue: Catalogue | None,
     taken: set[str],
+    first: int = 1,
 ) -> tuple[str | None, bool]:
     """Where publishing put ``record``'s content for ``relpath`` under ``root``, and whether
     a row has it already: the first of the names it tries that holds the content. Names
     with another file's row, or ``taken`` by an earlier line, are passed over unread; with
     ``catalogue`` None (a backup) every other name is read. No link or other mount below
-    ``root`` is followed (`CopyChecker`)."""
+    ``root`` is followed (`CopyChecker`). ``first``: the first of those names the run
+    tried (a backup copy's shot's stem, `backupstems`)."""
     folder, _, name = relpath.rpartition("/")
-    for candidate in candidate_names(name):
+    for candidate in candidate_names(name, first):
         below = f"{folder}/{candidate}" if folder else candidate
         path = Path(root, *below.split("/"))
         if not os.path.lexists(path):
@@ -280,7 +294,8 @@ def _backed_up(
     backup copy that never got its name needs (the next ingest of the card repairs it)."""
     if record.backup_path is None or backup is None:
         return record, {}
-    found, _ = _copy_named(backup, planned, record, checker, None, taken)
+    first = _backup_number(record.backup_path, str(backup), planned) or 1
+    found, _ = _copy_named(backup, planned, record, checker, None, taken, first)
     if found is not None:
         taken.add(found)
         return replace(record, backup_path=str(Path(backup, *found.split("/")))), {}

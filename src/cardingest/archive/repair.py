@@ -98,9 +98,11 @@ def repair_copies(
     ingest_id: str,
     backup: Path | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    backup_first: int = 1,
 ) -> Repair:
     """Copy ``source`` again over each of ``record``'s `repairable` copies, and make its
-    backup copy in ``backup`` if it was archived with none.
+    backup copy in ``backup`` if it was archived with none (from the ``backup_first`` of
+    its next free names on: its shot's stem, `backupstems`).
 
     Nothing is copied when every copy checks out again (the problem was transient). A copy
     that cannot be checked now (unreadable, or its folder is gone) is left alone and reported,
@@ -132,7 +134,7 @@ def repair_copies(
         return replace(repaired, left=left)
     if backup is None or record.backup_path:
         return repaired
-    first = _first_backup_copy(source, record, backup, on_bytes)
+    first = _first_backup_copy(source, record, backup, on_bytes, backup_first)
     return Repair(
         record.archive_path, (*repaired.restored, *first.restored), repaired.set_aside, first.error
     )
@@ -172,13 +174,17 @@ def _first_backup_copy(
     record: CatalogueRecord,
     backup: Path,
     on_bytes: Callable[[int], None] | None,
+    first: int = 1,
 ) -> Repair:
     """The backup copy of a photo archived with none: published like any new copy, never in
     place of a file already there (another archive's, sharing the backup folder), which gets
-    the next free name ``-2``; and only if the card file is still the archived photo."""
+    the next free name ``-2``; and only if the card file is still the archived photo. It
+    begins at the ``first`` of those names: where another file of the backup folder is named
+    as the shot's stem, every copy of the shot takes the same next free stem (`backupstems`),
+    so the shot's keywords sidecar there is its own."""
     copied = copy_verified(
         source,
-        [Destination(backup, record.archive_path)],
+        [Destination(backup, record.archive_path, first)],
         expected_size=record.size,
         on_bytes=on_bytes,
         sha256=record.sha256,

@@ -150,6 +150,9 @@ class Destination:
 
     root: Path
     relpath: str
+    first: int = 1
+    """The first of `candidate_names` publishing tries: 2 begins at ``stem-2.ext`` (a
+    shot's backup copies take one free stem together: `backupstems`)."""
 
 
 @dataclass(frozen=True)
@@ -1154,13 +1157,35 @@ def _identical(path: Path, size: int, sha256: str, at: int | None = None) -> boo
         os.close(fd)
 
 
-def candidate_names(name: str) -> Iterator[str]:
+def candidate_names(name: str, first: int = 1) -> Iterator[str]:
     """The names publishing tries for ``name``, in order: it, then ``stem-2.ext``… up to
-    ``-MAX_SUFFIX``."""
-    yield name
+    ``-MAX_SUFFIX``; from the ``first`` of them on (1: ``name`` itself)."""
+    for number in range(max(first, 1), MAX_SUFFIX + 1):
+        yield numbered_name(name, number)
+
+
+def numbered_name(name: str, number: int) -> str:
+    """The ``number``-th of `candidate_names` for ``name``: it for 1, else ``stem-N.ext``."""
+    if number == 1:
+        return name
     pure = PurePosixPath(name)
-    for number in range(2, MAX_SUFFIX + 1):
-        yield f"{pure.stem}-{number}{pure.suffix}"
+    return f"{pure.stem}-{number}{pure.suffix}"
+
+
+def name_number(name: str, candidate: str) -> int | None:
+    """Which of `candidate_names` for ``name`` ``candidate`` is (1 for ``name`` itself);
+    None for any other name."""
+    if candidate == name:
+        return 1
+    pure = PurePosixPath(name)
+    head, tail = f"{pure.stem}-", pure.suffix
+    digits = candidate[len(head) : len(candidate) - len(tail)]
+    if not (candidate.startswith(head) and candidate.endswith(tail) and digits.isdecimal()):
+        return None
+    number = int(digits) if digits.isascii() else 0
+    if not 2 <= number <= MAX_SUFFIX or numbered_name(name, number) != candidate:
+        return None
+    return number
 
 
 def _reuse(final: Path, temp: Path, size: int, sha256: str, at: int | None) -> bool:
@@ -1182,6 +1207,7 @@ def _publish(
     hardlinks: bool = True,
     folders: FolderSyncs | None = None,
     at: int | None = None,
+    first: int = 1,
 ) -> tuple[str, bool]:
     """Give the verified ``temp`` its final name in ``folder`` (open on ``at``, if given:
     every name is then made relative to it); returns (name, reused).
@@ -1189,10 +1215,11 @@ def _publish(
     An existing file is never replaced: an identical one is reused (and ``temp`` removed),
     a different one makes us try ``stem-2.ext``, ``stem-3.ext``… The caller removes ``temp``
     if this raises. The new name is made durable by an fsync of ``folder`` now, or, with
-    ``folders``, by the caller's `FolderSyncs.sync` before it records the file.
+    ``folders``, by the caller's `FolderSyncs.sync` before it records the file. ``first``:
+    the first of `candidate_names` tried (`Destination.first`).
     """
     synced = fsync_dir if folders is None else folders.add
-    for candidate in candidate_names(name):
+    for candidate in candidate_names(name, first):
         final = folder / candidate
         if hardlinks:
             try:
@@ -1249,7 +1276,14 @@ def _publish_temp(
 ) -> Published:
     try:
         name, reused = _publish(
-            temp.path, temp.folder, temp.name, size, sha256, folders=folders, at=temp.at
+            temp.path,
+            temp.folder,
+            temp.name,
+            size,
+            sha256,
+            folders=folders,
+            at=temp.at,
+            first=temp.destination.first,
         )
     except OSError as exc:
         raise _Failure(f"{_why(exc)} publishing {temp.where}") from exc
