@@ -14,6 +14,12 @@ POINT:
   line on stdin (the test decides when the ingest goes on).
 - ``wait-before-recording``: every photo copied, verified and published, none recorded (no
   batch before the last): print ``HOOK-REACHED`` and wait for a line on stdin.
+- ``run-after-ingest-begun``: run the command in ``$CARDINGEST_TEST_HOOK`` once the
+  ingest's record is begun in the catalogue, before any photo is copied (the server
+  stopped then leaves it ``running``, having copied nothing).
+- ``lose-ingest-begun``: the same hook once the ingest's record is committed, then the
+  call fails as the server's lost reply would (the record left ``running``, nothing copied,
+  the journal removed: a server stopped as it committed).
 - ``wait-before-copying``: planned, nothing copied yet: print ``HOOK-REACHED`` and wait.
 - ``interrupt-after-first-copy``: Ctrl-C (a KeyboardInterrupt) once the first photo is
   copied, verified and queued: the run stops as ``interrupted``, every photo it named
@@ -38,6 +44,7 @@ from typing import Any
 
 from cardingest import ingest
 from cardingest.archive import migrate
+from cardingest.archive.catalogue import Catalogue
 from cardingest.cli import app as cli
 
 
@@ -107,6 +114,25 @@ def _one_at_a_time(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _after(original: Callable[..., Any], action: Callable[[], None]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        done = original(*args, **kwargs)
+        action()
+        return done
+
+    return wrapper
+
+
+def _after_then_lost(original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        original(self, *args, **kwargs)
+        _run_hook()
+        self.ingests()  # the server is gone: the catalogue's own error for it
+        raise AssertionError("the hook was to stop the server")
+
+    return wrapper
+
+
 def _before(original: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         die()
@@ -135,6 +161,10 @@ def main() -> None:
     elif point == "wait-before-recording":
         ingest.BATCH_FILES, ingest.BATCH_SECONDS = 1 << 30, float("inf")
         ingest._Batcher.flush = _before_first_flush()  # type: ignore[method-assign]
+    elif point == "run-after-ingest-begun":
+        Catalogue.begin_ingest = _after(Catalogue.begin_ingest, _run_hook)  # type: ignore[method-assign]
+    elif point == "lose-ingest-begun":
+        Catalogue.begin_ingest = _after_then_lost(Catalogue.begin_ingest)  # type: ignore[method-assign]
     elif point == "wait-before-copying":
         cli.run_execute = _waiting_first(cli.run_execute)
     elif point == "die-in-migrate-copy":

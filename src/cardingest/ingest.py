@@ -320,6 +320,8 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
                     if complete.get(ingest["ingest_id"])
                     else "before it finished (see above for what it may have left)"
                     if ingest["ingest_id"] in complete
+                    else _NAMED_NOTHING
+                    if _named_nothing(catalogue, ingest["ingest_id"])
                     else "before it finished, and left no publish journal: a run removes "
                     "its journal once every photo it copied is recorded, so they are, unless "
                     "the run was of a cardingest older than the journal (2026-12) or the "
@@ -350,6 +352,29 @@ def recover_dead_runs(catalogue: Catalogue, audit: AuditLog, archive: Path) -> l
     if done:
         fsync_dir(done[0].path.parent)
     return warnings
+
+
+_NAMED_NOTHING = (
+    "before it finished, with no photo recorded and none claimed: it copied none (a run "
+    "claims each photo in the catalogue before it names the copy, and keeps the claim until "
+    "the photo is recorded; only a cardingest older than 2026-12, which made no claims, "
+    "could have left copies the catalogue does not know, and `cardingest verify` would "
+    "list them)"
+)
+"""A dead run with no journal that named nothing (`_named_nothing`): one the catalogue's
+server left "running" as it stopped before the first copy (a trial's was warned of as one
+whose copies may lie in the archive unknown, to be removed)."""
+
+
+def _named_nothing(catalogue: Catalogue, ingest_id: str) -> bool:
+    """Whether a dead run with no publish journal provably named no photo: no row is its,
+    and it claimed no content (PostgreSQL keeps the claims of a run left ``running``
+    until it is closed, and a run claims each photo before naming it). SQLite keeps no
+    claims: there a journal gone is all that is known, and the warning stays."""
+    claimed = catalogue.claimed(ingest_id)
+    if not claimed and claimed is not None:
+        return next(catalogue.manifest_entries(ingest_id), None) is None
+    return False
 
 
 def _reachable(backup: str | None) -> Path | None:
@@ -725,9 +750,10 @@ def execute(
                     clock_offset=format_clock_offset(plan.clock_offset),
                     map_source=map_source,
                 )
-            except BaseException:
+            except BaseException as exc:
                 journal.close()
                 journal.remove()
+                _nothing_copied(exc, "closes its record, if the catalogue kept it")
                 raise
             destinations.callback(journal.close)  # whatever fails before the copies start
 
@@ -740,7 +766,11 @@ def execute(
                 where = (item.target, copy)
                 journal.note(_row(item, sha256, item.size, where, ingest_id, settings, card))
 
-            own = _KnownContent(catalogue, copies, Path(plan.source))
+            try:
+                own = _KnownContent(catalogue, copies, Path(plan.source))
+            except BaseException as exc:
+                _nothing_copied(exc, "closes its record")
+                raise
             claiming = guarded(  # PostgreSQL: other desks' photos (see `claims`)
                 own, claims, own.item, allow_other_patient=settings.allow_other_patient
             )
@@ -905,13 +935,26 @@ def execute(
                         if stopped_by is None:  # the first error met: a claim that failed
                             stopped_by, closing_failed = exc, True  # held its photo, went on
                     if stopped_by is not None:
-                        copied = sum(1 for outcome in outcomes if outcome.action == "copy")
+                        # With the photos named and never settled (the one whose batch
+                        # failed, those the copy workers finished meanwhile): left out, the
+                        # count was below what the next run records from the journal.
+                        unsettled = _published_unsettled(late, settled)
+                        copied = len(unsettled) + sum(
+                            1 for outcome in outcomes if outcome.action == "copy"
+                        )
+                        unrecorded = len(unsettled | {row.archive_path for row in batch.pending})
                         stopped_by.stopped_midway(
-                            f"The ingest stopped after {copied} of {planned} "
-                            "photo(s) were copied and verified; none is lost (a copy not yet "
-                            "recorded is recorded by the next run, from its journal) and every "
-                            "photo is still on the card. Run the same command again once this is "
-                            "put right, to finish."
+                            f"The ingest stopped after {copied} of {planned} photo(s) were "
+                            "copied and verified"
+                            + (
+                                f", {unrecorded} of them not recorded in the catalogue "
+                                "yet: the next run records them, from this run's publish "
+                                "journal. None is lost"
+                                if unrecorded
+                                else "; none is lost"
+                            )
+                            + " and every photo is still on the card. Run the same command "
+                            "again once this is put right, to finish."
                         )
                         if closing_failed:
                             raise stopped_by
@@ -923,6 +966,32 @@ def execute(
             "manifest). No file is half-written; run the same command again to finish."
         )
     return result
+
+
+def _nothing_copied(exc: BaseException, record: str) -> None:
+    """An error met once the ingest's record began, before any copy (the catalogue's server
+    stopped, say): it says so, not only the server's absence."""
+    if isinstance(exc, CardingestError) and not any(
+        line.startswith("Nothing was") for line in exc.details
+    ):
+        exc.details.insert(
+            0,
+            f"Nothing was copied: every photo is still on the card, and the next ingest {record}.",
+        )
+
+
+def _published_unsettled(late: Iterable[tuple[int, TransferResult]], settled: set[int]) -> set[str]:
+    """The archive paths of the copies the copy workers published that the run never
+    settled (it stopped first): named, in the journal, without a row or an outcome."""
+    return {
+        transferred.published[0].relpath
+        for position, transferred in late
+        if position not in settled
+        and transferred.ok
+        and transferred.published
+        and transferred.held is None
+        and transferred.duplicate_of is None
+    }
 
 
 def split_shots(outcomes: Sequence[Outcome]) -> list[str]:

@@ -322,6 +322,27 @@ def role_denied(where: str, role: str | None, reason: str) -> ConfigError:
     )
 
 
+SERVER_GONE = (
+    "the server was stopped or restarted, ended this workstation's session "
+    "(pg_terminate_backend), or the network between them failed"
+)
+"""What a connection lost mid-command can mean: the desk cannot tell which."""
+SERVER_ADVICE = (
+    "Check that the catalogue's server is running and that this workstation reaches it "
+    "(whoever looks after it), then run the same command again."
+)
+
+
+def catalogue_lost(where: str, reason: str) -> CatalogueError:
+    """A catalogue whose PostgreSQL connection is gone mid-command (``reason``: the driver's
+    line): the server named, what may have happened, what to do. The command says what it
+    had done by then (`CardingestError.stopped_midway`)."""
+    return CatalogueError(
+        f"The catalogue server {where} stopped answering ({reason}): {SERVER_GONE}",
+        details=[SERVER_ADVICE],
+    )
+
+
 def scrubbed(text: str, url: str) -> str:
     """``text`` (a database driver's message), unless it repeats a piece of the URL's
     password: the driver reads an unescaped ``@`` or ``:`` or a bad ``%`` differently, and

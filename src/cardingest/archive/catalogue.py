@@ -30,6 +30,7 @@ from ..storage.transfer import plain_relpath
 from ..text import keyword_text
 from .backend import (
     PRIVILEGE_DENIED,
+    catalogue_lost,
     catalogue_path,
     check_not_migrated,
     location_for,
@@ -608,6 +609,11 @@ class SqlConnection(Protocol):
 
     def close(self) -> None: ...
 
+    def lost(self) -> bool:
+        """Whether the connection is gone (a PostgreSQL server stopped, or that ended the
+        session, or the network): an error then is the server's absence, not the SQL's."""
+        ...
+
 
 class SqliteConnection:
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
@@ -626,6 +632,9 @@ class SqliteConnection:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(sql, rows)
+
+    def lost(self) -> bool:
+        return False
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
@@ -759,6 +768,8 @@ class Catalogue:
                     str(self.path), getattr(self._conn, "role", None), reason
                 ) from None
             reason = str(exc).strip().split("\n")[0] or type(exc).__name__  # not its CONTEXT
+            if self._conn.lost():
+                raise catalogue_lost(str(self.path), reason) from None
             if isinstance(exc, sqlite3.Error):  # PostgreSQL's words mean other things
                 reason = explained(reason)
             raise CatalogueError(f"Catalogue {self.path}: {reason}") from exc

@@ -52,6 +52,8 @@ from ..storage import modes
 from ..storage.durable import atomic_write_bytes
 from .backend import (
     PRIVILEGE_DENIED,
+    SERVER_ADVICE,
+    SERVER_GONE,
     catalogue_path,
     migrated_to,
     migration_mark,
@@ -684,6 +686,9 @@ class PgConnection:
     def close(self) -> None:
         self.conn.close()
 
+    def lost(self) -> bool:
+        return self.conn.broken or self.conn.closed
+
 
 def _connect_tied(url: str, archive: Path, *, create: bool, purpose: str) -> tuple[Any, Tie]:
     conn = connect(url, purpose)
@@ -800,19 +805,25 @@ class PgLocks:
                     self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def check(self) -> None:
-        """Raise CatalogueError if the server has ended the connection holding the locks
-        (an administrator, a proxy dropping idle connections): they are free then, and
-        another workstation may already be working on the same patients. Asked before each
-        batch of an ingest's rows is recorded."""
+        """Raise CatalogueError if the connection holding the locks is gone (the server
+        stopped, an administrator or a proxy ended it, the network): the server let go of
+        the locks with it, and nothing then keeps another workstation off the same
+        patients. Asked before each batch of an ingest's rows is recorded.
+
+        What is known is that this run lost its session, not that another desk came: the
+        message says so (a trial's said another workstation may be at work, where the
+        server had been stopped)."""
         try:
             self._conn.execute("SELECT 1")
         except psycopg.Error as exc:
             said = str(exc).strip()
             reason = scrubbed(said.splitlines()[0] if said else type(exc).__name__, self.url)
             raise CatalogueError(
-                f"The catalogue server {redact(self.url)} ended the connection that held this "
-                f"workstation's locks on {self.archive} ({reason}): another workstation may now "
-                "be working on the same patients, so this one stops here"
+                f"The catalogue server {redact(self.url)} stopped answering the session that "
+                f"held this workstation's locks on {self.archive} ({reason}): {SERVER_GONE}. "
+                "The locks went with the session, so this run stops before it records "
+                "anything no lock covers",
+                details=[SERVER_ADVICE],
             ) from None
 
     def release(self) -> None:

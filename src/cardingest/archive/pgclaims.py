@@ -194,8 +194,10 @@ class ContentClaims:
 
     def _lost(self, exc: Exception) -> str:
         text = str(exc).strip()
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        return f"the catalogue database {redact(self.url)}: {scrubbed(reason, self.url)}"
+        reason = scrubbed(text.splitlines()[0] if text else type(exc).__name__, self.url)
+        if self._conn.broken or self._conn.closed:  # the server stopped, or ended the session
+            return f"the catalogue database {redact(self.url)} stopped answering ({reason})"
+        return f"the catalogue database {redact(self.url)}: {reason}"
 
     def close(self) -> None:
         """The ingest's rows are committed by now: its claims have done their work, unless
