@@ -32,11 +32,12 @@ LAYERS: dict[str, int] = {
     "ingest": 6,
     "wipe": 6,
     "move": 6,
+    "abandon": 6,
     "demo": 6,
     "cli": 7,
 }
 """Rank of each top-level module or package: a module may import its own rank or lower.
-Use cases (prepare, ingest, wipe, move) sit above the stages they drive; the CLI on top."""
+Use cases (prepare, ingest, wipe, move, abandon) sit above the stages they drive; the CLI on top."""
 
 
 def modules() -> Iterator[tuple[str, Path]]:
