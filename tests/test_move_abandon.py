@@ -4,10 +4,12 @@ looks after the archive, once done by hand with ``ls -i``)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -299,3 +301,36 @@ def test_a_journal_that_cannot_be_read_is_kept_and_names_nothing(
     assert not journal.exists() and Path(document["journal"]).name.endswith("-abandoned.json")
     code, out, err = invoke("verify", "--archive", archive)
     assert code != 0 and f"{NEW}.jpg" in out + err
+
+
+def test_a_fifo_at_the_journal_name_is_refused_and_taken_out_of_the_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO at the journal's name (anyone who may write .cardingest can make one) held
+    `tag`, and `move --abandon-journal` with the archive's lock, waiting for a writer for
+    ever: it is refused, as a journal that cannot be read, and taken out of the way."""
+    archive, _backup = archived_shot(tmp_path)
+    stopped_move(archive, monkeypatch, "before refiling")
+    journal = archive / METADIR / "move-journal.json"
+    journal.unlink()
+    os.mkfifo(journal)
+    stuck = threading.Event()
+
+    def unblock() -> None:  # a reader left waiting is let go (EOF), and the test fails
+        if not done.wait(10):
+            stuck.set()
+            with contextlib.suppress(OSError):
+                os.close(os.open(journal, os.O_WRONLY | os.O_NONBLOCK))
+
+    for command in (("tag", "ZAA0067", "--site", "arm"), ("move", "--abandon-journal")):
+        done = threading.Event()
+        watchdog = threading.Thread(target=unblock)
+        watchdog.start()
+        code, out, err = invoke(*command, "--archive", archive)
+        done.set()
+        watchdog.join()
+        assert not stuck.is_set(), f"{command[0]} waited on the FIFO"
+        assert "Traceback" not in out + err
+    said = " ".join((out + err).split())
+    assert code == 3 and "not a regular file" in said, said
+    assert not os.path.lexists(journal)

@@ -36,6 +36,7 @@ from .move import (
     _same_content,
     _writing,
     abandon_hint,
+    journal_bytes,
     journal_path,
     read_journal,
 )
@@ -111,7 +112,7 @@ def _journal_entries(path: Path) -> tuple[dict[str, Any] | None, list[dict], lis
     """The journal as far as it reads (a damaged or edited one too): the document, its
     moves and its sidecar pairs, each only a list of candidates to check."""
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(journal_bytes(path))
     except (OSError, ValueError):
         return None, [], []
     if not isinstance(data, dict):

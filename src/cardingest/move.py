@@ -26,9 +26,11 @@ tag and DICOM command; `abandon` (``move --abandon-journal``) takes it out of th
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shlex
+import stat
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -575,7 +577,7 @@ def _write_journal(archive: Path, data: dict[str, Any]) -> None:
 def read_journal(archive: Path) -> dict[str, Any] | None:
     path = journal_path(archive)
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(journal_bytes(path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -592,6 +594,21 @@ def read_journal(archive: Path) -> dict[str, Any] | None:
             f"was changed; no photo has been removed. {abandon_hint(archive)}"
         )
     return data
+
+
+def journal_bytes(path: Path) -> bytes:
+    """A move journal's bytes, read only where it is a regular file: one opened without
+    waiting (``O_NONBLOCK``), so a FIFO or a device put at its name (by anyone who may write
+    ``.cardingest``) raises `OSError` instead of holding every later move, tag and DICOM
+    command, and ``move --abandon-journal``, with the archive's lock, for ever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def abandon_hint(archive: Path) -> str:
