@@ -334,3 +334,79 @@ def test_a_fifo_at_the_journal_name_is_refused_and_taken_out_of_the_way(
     said = " ".join((out + err).split())
     assert code == 3 and "not a regular file" in said, said
     assert not os.path.lexists(journal)
+
+
+def test_a_name_in_other_case_on_a_fat_backup_is_not_another_archives_copy(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fat_card,  # type: ignore[no-untyped-def]
+) -> None:
+    """A FAT backup drive two archives share, the same card ingested into both (A2's backup
+    copy NAME.jpg, A1's NAME-2.jpg). A1's move stopped before refiling renamed its copy (no
+    hard links there); its journal, edited, names A2's copy in lower case, which FAT finds.
+    It was not the catalogue's name nor listed by A2, as written, and has A1's photo's
+    content: it was "put back" as A1's copy, and A2's verify found its backup copy missing."""
+    from cardingest import move as moving
+    from cardingest.archive.catalogue import Catalogue
+
+    backup = fat_card({}, size_mb=32) / "backup"
+    card = tmp_path / "card"
+    camera_jpeg(card / "DCIM" / "100CANON" / "IMG_0001.JPG", datetime(2024, 5, 1, 10, 0, 0))
+    first, second = tmp_path / "A1", tmp_path / "A2"
+    for archive in (second, first):
+        code, out, err = invoke("ingest", card, "--id", "ZAC5361", "--archive", archive,
+                                "--backup", backup)  # fmt: skip
+        assert code == 0, out + err
+    theirs = backup / "ZAC5361" / "ZAC5361-20240501-100000.jpg"
+    content = theirs.read_bytes()
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Catalogue, "move_rows", killed)
+        patched.setattr(moving, "_undone", lambda *_args, **_kwargs: False)
+        code, out, err = invoke("move", "--from", "ZAC5361", "--to", "ZAA0067",
+                                "--archive", first)  # fmt: skip
+    assert code == 1, out + err
+    path = first / METADIR / "move-journal.json"
+    journal = json.loads(path.read_text())
+    ours = Path(journal["moves"][0]["old_backup"])
+    assert ours.name == "ZAC5361-20240501-100000-2.jpg" and not ours.exists()
+    other_case = str(backup / "zac5361" / "zac5361-20240501-100000.JPG")
+    crafted = {**journal["moves"][0], "new_backup": other_case}
+    moves = [crafted, *journal["moves"]]
+    path.write_text(json.dumps({**journal, "to": " ZAA0067", "moves": moves}))
+    code, document, err = abandon(first)
+    assert code == 3, err
+    assert other_case not in [item["path"] for item in document["restored"]]
+    assert theirs.read_bytes() == content
+    assert invoke("verify", "--archive", second)[0] == 0
+    # A1's own copy, at the new name the move renamed it to, is put back.
+    assert ours.read_bytes() == content
+    assert invoke("verify", "--archive", first)[0] == 0
+
+
+def test_a_name_of_a_catalogued_photo_in_other_case_is_never_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On macOS (or NTFS), which have hard links and tell no case apart, `zac5361/…` is
+    the catalogued `ZAC5361/…` entry itself, with two links while the move's new name is
+    there: removing it left the photo only under the other patient. Linux tells case
+    apart, so it is a link of its own here; it is left all the same."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    first = journal["moves"][0]
+    other_case = first["old"].lower()
+    (archive / other_case).parent.mkdir()
+    os.link(archive / first["old"], archive / other_case)
+    moves = [{**first, "new": other_case}, *journal["moves"]]
+    (archive / METADIR / "move-journal.json").write_text(
+        json.dumps({**journal, "to": " ZAA0067", "moves": moves})
+    )
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    assert other_case not in [item["path"] for item in document["removed"]]
+    assert (archive / first["old"]).is_file() and (archive / other_case).is_file()
+    assert [item["path"] for item in document["kept"]] == [other_case]
+    assert f"{NEW}.jpg" in [item["path"] for item in document["removed"]]

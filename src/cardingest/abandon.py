@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +109,13 @@ def _refusal(archive: Path) -> str | None:
     return None
 
 
+def _folded(path: str | Path) -> str:
+    """``path`` as a file system that tells no case (FAT, exFAT, macOS's default) and no
+    Unicode form (macOS) apart sees it: two paths that fold alike may be one directory
+    entry, so a name that folds as a catalogued one is never taken for a second name."""
+    return unicodedata.normalize("NFC", os.path.normpath(path)).casefold()
+
+
 def _journal_entries(path: Path) -> tuple[dict[str, Any] | None, list[dict], list[list]]:
     """The journal as far as it reads (a damaged or edited one too): the document, its
     moves and its sidecar pairs, each only a list of candidates to check."""
@@ -149,7 +157,7 @@ def _journal_names(
 ) -> tuple[list[_Name], list[_Name], set[str], set[Path]]:
     """The photos' and the sidecars' names a journal gives, each with the catalogued files
     it may be a second name of; every name the catalogue gives (archive paths, backup
-    paths, sidecars of both: never removed); the backup folders concerned."""
+    paths, sidecars of both: never removed), `_folded`; the backup folders concerned."""
     named: set[str] = set()
     expected: dict[str, Path] = {}  # sidecar of a catalogued file -> its root
 
@@ -209,7 +217,7 @@ def _journal_names(
             partners = ((Path(partner), expected[partner]),) if partner in expected else ()
             sides.append(_Name(name, Path(name), partners, sidecar=True))
     named |= set(expected)
-    return photos, sides, named, roots
+    return photos, sides, {_folded(each) for each in named}, roots
 
 
 def _regular(path: Path) -> os.stat_result | None:
@@ -220,19 +228,22 @@ def _regular(path: Path) -> os.stat_result | None:
     return found if stat.S_ISREG(found.st_mode) else None
 
 
-def _settle(name: _Name, named: set[str], shared: set[Path], result: AbandonResult) -> None:
+def _settle(name: _Name, named: set[str], shared: set[str], result: AbandonResult) -> None:
     """Remove ``name`` where it is proven a second name of a catalogued file; put it back
     under the catalogued name where a move without hard links renamed it; else leave it,
-    and list it where there is anything there."""
+    and list it where there is anything there. ``named`` and ``shared`` (the files another
+    archive lists in the backup folders) are `_folded`, and so is ``name`` to meet them."""
     if not os.path.lexists(name.path):
         return
-    real = os.path.normpath(name.path)
+    real = _folded(name.path)  # in any case: on a FAT or macOS drive, one entry
     if real in named:  # said where the journal pairs it with another catalogued file
-        mine = [p for p, _root in name.partners if os.path.normpath(p) == real]
+        exact = os.path.normpath(name.path)
+        mine = [p for p, _root in name.partners if os.path.normpath(p) == exact]
         if name.partners and (len(name.partners) > 1 or not mine):
-            result.kept.append((name.shown, "the catalogue names it: it is not a second name"))
+            why = "the catalogue names it (in some letter case): it is not a second name"
+            result.kept.append((name.shown, why))
         return
-    if name.path in shared:
+    if real in shared:
         result.kept.append((name.shown, "another archive sharing the backup folder lists it"))
         return
     found = _regular(name.path)
@@ -296,7 +307,8 @@ def _beside(sidecar: Path) -> bool:
         names = os.listdir(sidecar.parent)
     except OSError:
         return True
-    return any(n != sidecar.name and n.startswith(sidecar.stem + ".") for n in names)
+    own, stem = sidecar.name.casefold(), sidecar.stem.casefold() + "."
+    return any(n.casefold() != own and n.casefold().startswith(stem) for n in names)
 
 
 def _kept_as(archive: Path, move_id: str | None) -> Path:
@@ -379,7 +391,7 @@ def abandon_journal(
     result.journal = str(kept)
     with _writing(archive, roots, backup_locks):
         listed = _listed_elsewhere(archive, roots)  # a backup copy shared: not ours alone
-        shared = listed | {sidecar_path(path) for path in listed}
+        shared = {_folded(each) for path in listed for each in (path, sidecar_path(path))}
         try:
             for name in photos:
                 _settle(name, named, shared, result)
