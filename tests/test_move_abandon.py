@@ -410,3 +410,35 @@ def test_a_name_of_a_catalogued_photo_in_other_case_is_never_removed(
     assert (archive / first["old"]).is_file() and (archive / other_case).is_file()
     assert [item["path"] for item in document["kept"]] == [other_case]
     assert f"{NEW}.jpg" in [item["path"] for item in document["removed"]]
+
+
+def test_ctrl_c_while_abandoning_leaves_nothing_removed_unsaid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C after the first second name was removed stopped the command there: the
+    names removed so far were in no audit event, and the run again, finding them gone,
+    did not list them either. It waits now for the journal's taking out and the event."""
+    import signal
+
+    from cardingest import abandon as abandoning
+
+    archive, _backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling"))
+    settle = abandoning._settle
+    calls: list[int] = []
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        settle(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(abandoning, "_settle", interrupted)
+    code, _out, _err = invoke("move", "--abandon-journal", "--archive", archive)
+    assert code != 0 and not (archive / f"{NEW}.jpg").exists()
+    monkeypatch.setattr(abandoning, "_settle", settle)
+    if (archive / METADIR / "move-journal.json").exists():
+        abandon(archive)
+    events = [e for e in AuditLog(archive).events() if e.get("event") == "move_abandoned"]
+    said = {item["path"] for event in events for item in event["removed"]}
+    assert f"{NEW}.jpg" in said, events

@@ -42,6 +42,7 @@ from .move import (
     read_journal,
 )
 from .storage.durable import fsync_dir, remove_empty_folders
+from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
 from .storage.modes import created_file, make_dirs
 from .storage.transfer import plain_relpath
@@ -392,28 +393,31 @@ def abandon_journal(
     with _writing(archive, roots, backup_locks):
         listed = _listed_elsewhere(archive, roots)  # a backup copy shared: not ours alone
         shared = {_folded(each) for path in listed for each in (path, sidecar_path(path))}
-        try:
-            for name in photos:
-                _settle(name, named, shared, result)
-            for name in sides:
-                _settle(name, named, shared, result)
-            touched = [Path(archive, p).parent for p, _ in result.removed + result.restored]
-            remove_empty_folders(touched, [Path(archive), *roots])
-            AuditLog(archive).append(
-                "move_abandoned",
-                move_id=result.move_id,
-                operator=operator,
-                refused=result.refused,
-                journal=kept.relative_to(archive).as_posix(),
-                removed=[{"path": a, "same_as": b} for a, b in result.removed],
-                restored=[{"path": a, "to": b} for a, b in result.restored],
-                kept=[{"path": a, "reason": b} for a, b in result.kept],
-                refiled=result.refiled,
-            )
-            _keep_journal(path, kept)
-        except OSError as exc:
-            raise ArchiveError(
-                f"Abandoning {path} stopped: {exc.strerror or exc} ({exc.filename}). The "
-                "journal is kept where it is; run the same command again."
-            ) from exc
+        # A Ctrl-C waits for the audit event and the journal's taking out: a name removed
+        # and said nowhere would be missed by the run again, which finds it gone.
+        with held_interrupts():
+            try:
+                for name in photos:
+                    _settle(name, named, shared, result)
+                for name in sides:
+                    _settle(name, named, shared, result)
+                touched = [Path(archive, p).parent for p, _ in result.removed + result.restored]
+                remove_empty_folders(touched, [Path(archive), *roots])
+                AuditLog(archive).append(
+                    "move_abandoned",
+                    move_id=result.move_id,
+                    operator=operator,
+                    refused=result.refused,
+                    journal=kept.relative_to(archive).as_posix(),
+                    removed=[{"path": a, "same_as": b} for a, b in result.removed],
+                    restored=[{"path": a, "to": b} for a, b in result.restored],
+                    kept=[{"path": a, "reason": b} for a, b in result.kept],
+                    refiled=result.refiled,
+                )
+                _keep_journal(path, kept)
+            except OSError as exc:
+                raise ArchiveError(
+                    f"Abandoning {path} stopped: {exc.strerror or exc} ({exc.filename}). The "
+                    "journal is kept where it is; run the same command again."
+                ) from exc
     return result
