@@ -152,6 +152,28 @@ def test_a_refused_journal_stopped_before_refiling_leaves_the_old_names(
     usable_again(archive)
 
 
+def test_a_catalogued_folder_turned_into_a_link_keeps_the_new_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old patient's folder, where the catalogue names the photos, replaced by a link to
+    a folder outside the archive holding the same files: the new names are the archive's
+    only ones left inside it, and stay (exit 3), where they were removed as second names."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    refused(archive, journal)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.rename(archive / "ZAC5361", outside / "ZAC5361")
+    os.symlink(outside / "ZAC5361", archive / "ZAC5361")
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    kept = {item["path"]: item["reason"] for item in document["kept"]}
+    assert f"{NEW}.jpg" in kept and "leads out of its folder" in kept[f"{NEW}.jpg"], kept
+    assert all(not item["path"].startswith("ZAA0067/") for item in document["removed"])
+    for ext in ("jpg", "tif"):
+        assert (archive / f"{NEW}.{ext}").is_file()
+
+
 @pytest.mark.parametrize("catalogue", ["sqlite", "postgresql"])
 def test_a_refused_journal_stopped_before_unlinking_leaves_the_new_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, catalogue: str

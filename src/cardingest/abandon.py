@@ -270,6 +270,10 @@ def _settle(name: _Name, named: set[str], shared: set[str], result: AbandonResul
                 result.restored.append((name.shown, str(partner)))
                 return
             continue
+        if other is not None and not _inside(root, partner):
+            why = f"the catalogued {partner} leads out of its folder (a link or another mount)"
+            result.kept.append((name.shown, why))
+            return
         if (
             other is not None
             and (found.st_dev, found.st_ino) == (other.st_dev, other.st_ino)
