@@ -1102,6 +1102,30 @@ def test_a_move_stopped_after_its_rows_are_refiled_is_kept_and_finished_later(
     assert invoke("verify", "--archive", archive)[0] == 0
 
 
+def test_the_same_move_run_again_says_it_finished_the_interrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same command run again after a move stopped part way finishes it, and says so:
+    it ended "Moved 0 file(s) to ZAA0067; nothing to move" under "Finished move …" (a
+    two-desk trial's find), as if the photo had not been moved."""
+    from cardingest import move as moving
+
+    _card, archive, _ = ingest_demo(tmp_path)
+
+    def failed(old: Path, new: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(moving, "_unlink_old", failed)
+        assert invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)[0] == 1
+    code, out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    said = " ".join((out + err).split())
+    assert code == 0, said
+    assert "Finished move" in said and "Moved 0 file(s)" not in said, said
+    assert "Nothing more to move to ZAA0067 once the interrupted move" in said, said
+    assert not (archive / SECOND).exists() and invoke("verify", "--archive", archive)[0] == 0
+
+
 @pytest.mark.parametrize(
     ("what", "new"),
     [

@@ -83,6 +83,12 @@ def print_move_result(result: MoveResult) -> None:
             f"{escape(str(result.from_id))} to {escape(result.to)} by move(s) "
             f"{escape(', '.join(result.earlier))}"
         )
+    if result.resumed and not result.moved:  # "Moved 0 file(s)" read as if it had not finished
+        output.out.print(
+            f"Nothing more to move to {escape(result.to)} once the interrupted move "
+            f"{escape(', '.join(result.resumed))} was finished"
+        )
+        return
     backups = sum(1 for item in result.moved if item.new_backup)
     output.out.print(
         f"Moved {len(result.moved)} file(s) to {escape(result.to)}"
