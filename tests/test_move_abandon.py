@@ -9,13 +9,16 @@ import errno
 import json
 import os
 import shutil
+import subprocess
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cardimage import require
 from clinic_helpers import camera_jpeg, invoke
+from conftest import tmpfs_on
 from PIL import Image
 
 from cardingest.archive.audit import AuditLog
@@ -464,3 +467,159 @@ def test_ctrl_c_while_abandoning_leaves_nothing_removed_unsaid(
     events = [e for e in AuditLog(archive).events() if e.get("event") == "move_abandoned"]
     said = {item["path"] for event in events for item in event["removed"]}
     assert f"{NEW}.jpg" in said, events
+
+
+def edited(archive: Path, journal: dict[str, Any], moves: list[dict[str, Any]]) -> None:
+    """The journal refused (its patient given a blank), naming ``moves``."""
+    path = archive / METADIR / "move-journal.json"
+    path.write_text(json.dumps({**journal, "to": " ZAA0067", "moves": moves}))
+
+
+def test_a_copy_with_a_second_link_of_its_own_is_not_a_second_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find (the same-file check dropped, mutant A1): the copy the
+    journal names (the photo's bytes, another file) had one link, so the link count alone
+    kept it. With a hard link of its own elsewhere it is still not the catalogued photo:
+    left and listed, never removed."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    copy = archive / "ZAA0067" / "copy.jpg"
+    shutil.copy2(archive / f"{SHOT}.jpg", copy)
+    os.link(copy, tmp_path / "its-own-link.jpg")
+    edited(
+        archive, journal, [*journal["moves"], {**journal["moves"][0], "new": "ZAA0067/copy.jpg"}]
+    )
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    kept = {item["path"]: item["reason"] for item in document["kept"]}
+    assert "not the same file" in kept["ZAA0067/copy.jpg"], kept
+    assert copy.is_file() and (tmp_path / "its-own-link.jpg").is_file()
+    assert f"{NEW}.jpg" in [item["path"] for item in document["removed"]]
+
+
+@pytest.mark.parametrize("which", ["photo", "sidecar"])
+def test_a_renamed_name_is_put_back_only_as_the_catalogued_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    """A mutation round's find (mutants A10, A11): on a file system without hard links the
+    move renamed each file; a name the journal gives is put back under the catalogued name
+    only where it is that file: the photo's catalogued content, cardingest's own keywords
+    sidecar. Another file there (other bytes, a sidecar another tool wrote) stays where it
+    is, and the catalogued name stays free."""
+    archive, _backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling", links=False))
+    suffix = {"photo": ".jpg", "sidecar": ".xmp"}[which]
+    stranger = archive / f"{NEW}{suffix}"
+    assert stranger.is_file() and not (archive / f"{SHOT}{suffix}").exists()
+    stranger.write_bytes(b"<x:xmpmeta>another tool's</x:xmpmeta>" if which == "sidecar" else
+                         (archive / OTHER).read_bytes())  # fmt: skip
+    before = stranger.read_bytes()
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    assert f"{NEW}{suffix}" not in [item["path"] for item in document["restored"]], document
+    assert stranger.read_bytes() == before and not (archive / f"{SHOT}{suffix}").exists()
+    assert any(item["path"].endswith(f"{NEW}{suffix}") for item in document["kept"]), document
+
+
+def test_a_sidecar_whose_photo_is_left_beside_it_stays_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find (mutant A13): the new name of the photo is another file now
+    (left and listed), so the keywords sidecar beside it, though a second name of the
+    catalogued sidecar, stays with that file."""
+    archive, _backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling"))
+    left = archive / f"{NEW}.jpg"
+    left.unlink()
+    shutil.copy2(archive / f"{SHOT}.jpg", left)
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    kept = {Path(item["path"]).name: item["reason"] for item in document["kept"]}
+    assert "left beside it" in kept[f"{Path(NEW).name}.xmp"], kept
+    assert (archive / f"{NEW}.xmp").is_file() and left.is_file()
+    assert f"{NEW}.tif" in [item["path"] for item in document["removed"]]
+
+
+def test_a_backup_folder_away_stops_the_abandon_before_anything_is_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find (mutant A20): with the backup drive away the second names
+    there cannot be looked at; taking the journal away then would leave them for good, in
+    no list. Nothing is changed; connected again, the abandon takes them out."""
+    archive, backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling"))
+    away = backup.rename(tmp_path / "nas" / "away")
+    backup.mkdir()  # the drive's mount point, empty: the drive is not connected
+    code, out, err = invoke("move", "--abandon-journal", "--archive", archive)
+    said = " ".join((out + err).split())
+    assert code == 1 and "holds no backup now" in said, said
+    assert (archive / METADIR / "move-journal.json").is_file() and (archive / f"{NEW}.jpg").exists()
+    backup.rmdir()
+    away.rename(backup)
+    code, _document, err = abandon(archive)
+    assert code == 0, err
+    assert not (backup / f"{NEW}.jpg").exists() and (backup / f"{SHOT}.jpg").is_file()
+
+
+@contextlib.contextmanager
+def bound(folder: Path, at: Path) -> Any:
+    """``folder`` bind-mounted at ``at`` (root only): one folder at two paths, one device."""
+    require(os.geteuid() == 0, "a bind mount needs root")
+    at.mkdir()
+    done = subprocess.run(["mount", "--bind", str(folder), str(at)], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    require(done.returncode == 0, f"cannot bind-mount: {done.stderr.strip()}")
+    try:
+        yield at
+    finally:
+        subprocess.run(["umount", "-l", str(at)], check=False)
+
+
+def test_a_catalogued_name_reached_through_a_bind_mount_is_never_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find (mutant A2, then a bug): a folder bind-mounted in the
+    archive is on the same device, so no "other mount" is seen on the way; through it a
+    catalogued name is the same file, under a name the catalogue does not give. With one
+    link (another patient's photo) only the link count kept it: removing it lost the photo.
+    With two (the move's new name there too) the catalogued name itself was removed, and
+    the photo was left under the other patient only. Neither is removed now."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    entry, other, shot = journal["moves"][0], Path(OTHER).name, Path(SHOT).name
+    with bound(archive / "ZAA0067", archive / "ZAB0001"), \
+            bound(archive / "ZAC5361", archive / "ZAB0002"):  # fmt: skip
+        crafted = [{**entry, "old": OTHER, "new": f"ZAB0001/{other}"},
+                   {**entry, "new": f"ZAB0002/{shot}.jpg"}]  # fmt: skip
+        edited(archive, journal, crafted)
+        code, document, err = abandon(archive)
+    assert code == 3, err
+    crafted_paths = {f"ZAB0001/{other}", f"ZAB0002/{shot}.jpg"}
+    assert not crafted_paths & {item["path"] for item in document["removed"]}, document
+    assert crafted_paths <= {item["path"] for item in document["kept"]}, document
+    assert (archive / OTHER).is_file() and (archive / f"{SHOT}.jpg").is_file()
+
+
+def test_a_name_on_another_mount_is_never_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find (mutant A3b: the other-mount check on the way dropped): a
+    file with the photo's bytes on a tmpfs mounted in the archive is outside it, and left;
+    taken for the renamed photo, its putting back failed across the mount and stopped the
+    abandon for good, the photo's own new name never put back."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling", links=False)
+    entry = journal["moves"][0]
+    folder = archive / "ZAB0001"
+    folder.mkdir()
+    with tmpfs_on(folder, 8):
+        shutil.copy2(archive / entry["new"], folder / "x.jpg")
+        edited(archive, journal, [{**entry, "new": "ZAB0001/x.jpg"}, *journal["moves"]])
+        code, document, err = abandon(archive)
+        assert (folder / "x.jpg").is_file()
+    assert code == 3, err
+    kept = {item["path"]: item["reason"] for item in document["kept"]}
+    assert "outside the archive" in kept["ZAB0001/x.jpg"], kept
+    assert entry["new"] in [item["path"] for item in document["restored"]], document
+    assert (archive / f"{SHOT}.jpg").is_file()

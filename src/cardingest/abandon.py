@@ -279,6 +279,10 @@ def _settle(name: _Name, named: set[str], shared: set[str], result: AbandonResul
             and (found.st_dev, found.st_ino) == (other.st_dev, other.st_ino)
             and found.st_nlink > 1  # one name only: the same entry, seen as two (case)
         ):
+            if _one_entry(name.path, partner):
+                why = "the catalogued name itself, reached by another path (a folder mounted twice)"
+                result.kept.append((name.shown, why))
+                return
             if name.sidecar and _beside(name.path):
                 why = "the keyword sidecar of a file left beside it, so it stays with that file"
                 result.kept.append((name.shown, why))
@@ -290,6 +294,19 @@ def _settle(name: _Name, named: set[str], shared: set[str], result: AbandonResul
     result.kept.append(
         (name.shown, "not the same file as the one the catalogue names: not proven a second name")
     )
+
+
+def _one_entry(path: Path, other: Path) -> bool:
+    """Whether two paths of one file are one directory entry: names that fold alike in one
+    folder. A folder bind-mounted in the archive is one folder at two paths on the same
+    device (no other mount on the way, `_inside`): through it the catalogued name is the
+    same file under another path, and to unlink it is to unlink the catalogued name."""
+    try:
+        here, there = os.stat(path.parent), os.stat(other.parent)
+    except OSError:
+        return True  # not known: not proven another entry
+    one_folder = (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+    return one_folder and _folded(path.name) == _folded(other.name)
 
 
 def _renamed_away(name: _Name, partner: Path) -> bool:
