@@ -758,3 +758,115 @@ def test_an_ingest_with_another_backup_puts_back_the_archive_copy_and_says_which
     assert copy.read_bytes() == good
     assert bad.read_bytes() == damaged(good)
     assert not (second / "JBX3656").exists()
+
+
+def add_raw(tmp_path: Path, n: int) -> None:
+    """A RAW of card ``n``'s shot (the same second), put on the card after its ingest."""
+    from exif_bytes import DTO, build, text
+
+    dng = build("<", [], [text(DTO, b"2024:07:01 10:00:00\0")]) + bytes([n + 1]) * 20
+    (tmp_path / f"card{n}" / "DCIM" / "100CANON" / "IMG_0001.DNG").write_bytes(dng)
+
+
+def test_a_raw_added_to_a_shot_backed_up_before_takes_the_shots_stem(tmp_path: Path) -> None:
+    """A mutation round's find (mutant S2: the shot's own backup copies taken for
+    another's): the shot's JPEG and sidecar have their backup copies under its stem; its
+    RAW, ingested later, joins them there, not `-2` beside its own JPEG."""
+    backup, archive = tmp_path / "backup", tmp_path / "archive0"
+    ingest = [*shot_card(tmp_path, 0, ("jpg",), "melanoma"), "--archive", str(archive)]
+    assert runner.invoke(app, [*ingest, "--backup", str(backup)]).exit_code == 0
+    add_raw(tmp_path, 0)
+    done = runner.invoke(app, [*ingest, "--backup", str(backup)])
+    assert done.exit_code == 0, done.output
+    assert (archive / f"{SHOT}.dng").is_file()
+    assert backup_stems(backup, archive) == {SHOT}
+    assert not list((backup / "JBX3656").glob("*-2.*"))
+    both_verify_clean([archive])
+
+
+def test_a_shots_copy_in_another_backup_is_not_its_own_in_this_one(tmp_path: Path) -> None:
+    """A mutation round's find (mutant S3: a backup copy in any folder taken as the shot's
+    own): the shot's JPEG was backed up to another folder; its RAW, ingested later with a
+    shared backup where the other archive's shot of that second has its JPEG and sidecar,
+    takes `-2`: those names there are not this shot's copies, and that sidecar is not
+    written over."""
+    backup, older = tmp_path / "shared-backup", tmp_path / "older-backup"
+    archives = [tmp_path / "archive0", tmp_path / "archive1"]
+    mine = [*shot_card(tmp_path, 0, ("jpg",), "melanoma"), "--archive", str(archives[0])]
+    theirs = [*shot_card(tmp_path, 1, ("jpg",), "bcc"), "--archive", str(archives[1])]
+    assert runner.invoke(app, [*mine, "--backup", str(older)]).exit_code == 0
+    assert runner.invoke(app, [*theirs, "--backup", str(backup)]).exit_code == 0
+    sidecar = (backup / f"{SHOT}.xmp").read_bytes()
+    add_raw(tmp_path, 0)
+    done = runner.invoke(app, [*mine, "--backup", str(backup)])
+    assert done.exit_code in (0, 3), done.output
+    assert (backup / f"{SHOT}.xmp").read_bytes() == sidecar
+    assert not (backup / f"{SHOT}.dng").exists() and (backup / f"{SHOT}-2.dng").is_file()
+    assert "melanoma" in (backup / f"{SHOT}-2.xmp").read_text()
+
+
+def test_a_shot_never_takes_the_stem_another_shot_of_the_run_is_named_as(tmp_path: Path) -> None:
+    """The first archive's shot holds the stem in the shared backup; the second's card has
+    two shots in that second (`NAME` and `NAME-2` in its archive). The first goes on to
+    `-3`: `-2` is the other shot's own name, whose copies and keywords sidecar it would
+    share (which shot's copy is published first is the copy workers' timing: the choice
+    itself is checked below)."""
+    from exif_bytes import exif_jpeg
+
+    backup = tmp_path / "shared-backup"
+    archives = [tmp_path / "archive0", tmp_path / "archive1"]
+    first = shot_card(tmp_path, 0, ("jpg",), "melanoma")
+    done = runner.invoke(app, [*first, "--archive", str(archives[0]), "--backup", str(backup)])
+    assert done.exit_code == 0, done.output
+    second = shot_card(tmp_path, 1, ("jpg",), "bcc")
+    later = exif_jpeg("2024:07:01 10:00:00") + b"\7" * 9
+    (tmp_path / "card1" / "DCIM" / "100CANON" / "IMG_0002.JPG").write_bytes(later)
+    (tmp_path / "map1.csv").write_text(
+        "files,id,diagnosis\nIMG_0001,JBX3656,bcc\nIMG_0002,JBX3656,naevus\n"
+    )
+    done = runner.invoke(app, [*second, "--archive", str(archives[1]), "--backup", str(backup)])
+    assert done.exit_code == 0, done.output
+    assert (archives[1] / f"{SHOT}-2.jpg").is_file()
+    assert backup_stems(backup, archives[1]) == {f"{SHOT}-3", f"{SHOT}-2"}
+    both_verify_clean(archives)
+
+
+def test_a_file_named_as_the_stem_in_other_case_on_a_fat_backup_is_passed_by(
+    tmp_path: Path,
+    fat_card,  # type: ignore[no-untyped-def]
+) -> None:
+    """A mutation round's find (mutant S20: stems compared in their case): on a FAT backup
+    drive ``jbx3656-….xmp`` is the entry ``JBX3656-….xmp`` is. A shot whose stem a file
+    there is named as, in any case, takes the next free stem; that file is not written
+    over by the shot's keywords sidecar."""
+    backup = fat_card({}, size_mb=32) / "backup"
+    (backup / "JBX3656").mkdir(parents=True)
+    stranger = backup / "JBX3656" / "jbx3656-20240701-100000.xmp"
+    stranger.write_bytes(b"another tool's sidecar")
+    archive = tmp_path / "archive0"
+    ingest = [*shot_card(tmp_path, 0, ("jpg",), "melanoma"), "--archive", str(archive)]
+    done = runner.invoke(app, [*ingest, "--backup", str(backup)])
+    assert done.exit_code == 0, done.output
+    assert stranger.read_bytes() == b"another tool's sidecar"
+    assert backup_stems(backup, archive) == {f"{SHOT}-2"}
+
+
+def test_a_shots_free_stem_is_never_another_planned_shots_name(tmp_path: Path) -> None:
+    """A mutation round's find (mutant S5: the other shots' names not looked at): a RAW+JPEG
+    shot whose stem is taken in the backup goes on to `-3` where `-2` is another shot of the
+    run. Taking `-2`, the two shots' copies met under one name: each copy published first
+    kept it, the other moved on by itself, and a shot's JPEG and RAW went apart, one
+    keywords sidecar for two shots."""
+    from cardingest.archive.backupstems import BackupStems
+
+    backup = tmp_path / "backup"
+    (backup / "JBX3656").mkdir(parents=True)
+    (backup / f"{SHOT}.jpg").write_bytes(b"another archive's")
+    targets = [f"{SHOT}.jpg", f"{SHOT}.dng", f"{SHOT}-2.jpg", f"{SHOT}-2.dng"]
+    stems = BackupStems(backup, targets, lambda: targets, lambda _target: None)
+    assert [stems.relpath(target) for target in targets] == [
+        f"{SHOT}-3.jpg",
+        f"{SHOT}-3.dng",
+        f"{SHOT}-2.jpg",
+        f"{SHOT}-2.dng",
+    ]
