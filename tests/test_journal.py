@@ -742,3 +742,66 @@ def test_a_line_a_full_disk_cut_short_is_taken_back(tmp_path: Path) -> None:
         lines = [json.loads(line) for line in journal.path.read_text().splitlines()]
         assert lines[-1]["archive_path"].endswith("-9999.jpg")
         assert len(lines) == number + 1  # the header, the lines that fitted, the last
+
+
+@pytest.mark.parametrize("where", ["another folder", "no name tried"])
+def test_a_backup_path_edited_to_another_folder_or_name_form_is_passed_over(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A mutation round's find (mutants S10, S9): the line's backup copy edited to the
+    planned name in a folder outside the backup, or to ``NAME-02.jpg`` (a name publishing
+    never tries): each line is passed over and named, as one naming any other file is."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive, "--backup", backup)
+    line = json.loads(the_journal(archive).read_text().splitlines()[1])
+    *folders, name = line["archive_path"].split("/")
+    stem, _, ext = name.rpartition(".")
+    edited = (
+        tmp_path.joinpath("elsewhere", *folders, name)
+        if where == "another folder"
+        else backup.joinpath(*folders, f"{stem}-02.{ext}")
+    )
+    forge(archive, [{"backup_path": str(edited)}])
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive, "--backup", backup)
+    assert code == EXIT_OK, document
+    assert any("1 line(s) of " in w for w in document["warnings"]), document["warnings"]
+    for _, copy, _ in rows(archive).values():
+        assert copy is not None and Path(copy).is_relative_to(backup) and "-02." not in copy
+
+
+def test_a_photo_in_two_archives_is_recorded_with_its_own_backup_copy(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find (mutant S11: recovery looked from the planned name on): two
+    archives sharing a backup folder hold the same card; the second's run, killed before
+    its rows, had published its backup copies under `-2` beside the first's identical ones.
+    Looked for from the planned name on, the first archive's copy would be taken for the
+    second's, and both catalogues name one file. Each row names the archive's own copy."""
+    backup, first, second = tmp_path / "backup", tmp_path / "first", tmp_path / "second"
+    code, document = ingest(card, "--id", PATIENT, "--archive", first, "--backup", backup)
+    assert code == EXIT_OK, document
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", second, "--backup", backup)
+    code, document = ingest(card, "--id", PATIENT, "--archive", second, "--backup", backup)
+    assert code == EXIT_OK, document
+    theirs = {copy for _, copy, _ in rows(first).values()}
+    found = rows(second)
+    assert len(found) == 3, found
+    for target, (_patient, copy, problem) in found.items():
+        assert copy == str(backup / target.replace(".jpg", "-2.jpg")), (target, copy)
+        assert copy not in theirs and problem is None
+
+
+def test_a_dead_run_with_no_journal_on_sqlite_is_never_said_to_have_copied_none(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation round's find (mutant P2): SQLite keeps no content claims, so a dead run
+    with no journal and no row (a cardingest older than the journal, killed before its
+    rows) may have left copies the catalogue does not know. The warning stays; "it copied
+    none" is said only where PostgreSQL's claims prove it."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    the_journal(archive).unlink()
+    assert rows(archive) == {}
+    _code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    [said] = [w for w in document["warnings"] if "stopped before it finished" in w]
+    assert "left no publish journal" in said and "copied none" not in said, said
