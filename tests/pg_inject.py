@@ -20,6 +20,8 @@ POINT:
 - ``lose-ingest-begun``: the same hook once the ingest's record is committed, then the
   call fails as the server's lost reply would (the record left ``running``, nothing copied,
   the journal removed: a server stopped as it committed).
+- ``die-as-it-closes``: SIGKILL as the ingest closes its record, every row committed
+  and its journal removed (the record left ``running``).
 - ``wait-before-copying``: planned, nothing copied yet: print ``HOOK-REACHED`` and wait.
 - ``interrupt-after-first-copy``: Ctrl-C (a KeyboardInterrupt) once the first photo is
   copied, verified and queued: the run stops as ``interrupted``, every photo it named
@@ -165,6 +167,8 @@ def main() -> None:
         Catalogue.begin_ingest = _after(Catalogue.begin_ingest, _run_hook)  # type: ignore[method-assign]
     elif point == "lose-ingest-begun":
         Catalogue.begin_ingest = _after_then_lost(Catalogue.begin_ingest)  # type: ignore[method-assign]
+    elif point == "die-as-it-closes":
+        Catalogue.finish_ingest = _before(Catalogue.finish_ingest)  # type: ignore[method-assign]
     elif point == "wait-before-copying":
         cli.run_execute = _waiting_first(cli.run_execute)
     elif point == "die-in-migrate-copy":

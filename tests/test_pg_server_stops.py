@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from pg_helpers import Desk, card_files, check_archive, json_out, write_folder
 from pgserver import PgServer, require_postgres
+from psycopg import sql as pgsql
 
 PATIENT = "JBX3656"
 ADVICE = "Check that the catalogue's server is running and that this workstation reaches it"
@@ -221,3 +223,52 @@ def test_a_run_the_server_left_running_before_any_copy_is_not_said_to_have_left_
     assert "left no publish journal" not in said and "remove" not in said, said
     _message, details = _said(stopped)
     assert details[0].startswith("Nothing was copied: every photo is still on the card"), details
+
+
+def test_a_run_killed_as_it_closed_is_not_said_to_have_copied_none(
+    tmp_path: Path, own_server: PgServer
+) -> None:
+    """A mutation round's find (mutant P3: no claim taken for no copy): killed as it closed
+    its record, a run has its rows committed and its journal removed; a cardingest older
+    than the content claims made none. It copied every photo: the next run says they are
+    recorded, never that it copied none (no claim proves that only with no row either)."""
+    url = own_server.fresh_database()  # its claims all this run's
+    archive, files, card, desk = _setup(tmp_path, url, count=3)
+    killed = desk.run("ingest", card, "--id", PATIENT, "--json", point="die-as-it-closes")
+    assert killed.returncode == -9, killed.stderr
+    assert not list((archive / ".cardingest" / "journal").glob("*.jsonl"))
+    with psycopg.connect(url, autocommit=True) as conn:  # as a cardingest made before claims
+        schemas = conn.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'content_claims'"
+        ).fetchall()
+        delete = "DELETE FROM {}.content_claims"
+        cut = [
+            conn.execute(pgsql.SQL(delete).format(pgsql.Identifier(s))).rowcount for (s,) in schemas
+        ]
+    assert sum(cut) == 3, cut
+    document = _finishes(desk, archive, url, card, files)
+    [said] = [w for w in document["warnings"] if "stopped before it finished" in w]
+    assert "left no publish journal" in said and "copied none" not in said, said
+
+
+def test_an_ingest_whose_claims_session_is_ended_says_the_server_stopped_answering(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """A mutation round's find (mutant P11): the content claims' session ended after the
+    first copy (the catalogue's own still there): a claim then fails with the driver's line
+    only. Each photo held for it says the server stopped answering."""
+    archive, files, card, desk = _setup(tmp_path, pg_url, count=60)
+    ended = desk.run(
+        "ingest", card, "--id", PATIENT, "--json", point="run-after-first-copy",
+        extra=_ending(pg_url, "claims"),
+    )  # fmt: skip
+    assert ended.returncode != 0 and "Traceback" not in ended.stderr, ended.stderr
+    said = " ".join((ended.stdout + ended.stderr).split())
+    items = json_out(ended)["items"]
+    held = [item for item in items if "catalogue database" in (item.get("reason") or "")]
+    assert held, said  # the photos whose claim failed, on the card for the next run
+    for item in held:
+        assert re.search(
+            r"the catalogue database postgresql://\S+ stopped answering \(", item["reason"]
+        ), item
+    _finishes(desk, archive, pg_url, card, files)
