@@ -47,6 +47,19 @@ def _stop_hook(server: PgServer) -> dict[str, str]:
     return {"CARDINGEST_TEST_HOOK": json.dumps(stop)}
 
 
+def _stopped_at(
+    own_server: PgServer, desk: Desk, card: Path, point: str
+) -> subprocess.CompletedProcess[str]:
+    """``ingest --json`` of ``card`` with the server stopped (``-m immediate``) at the fault
+    ``point``, and started again whatever happened."""
+    try:
+        return desk.run(
+            "ingest", card, "--id", PATIENT, "--json", point=point, extra=_stop_hook(own_server)
+        )
+    finally:
+        own_server.start_again()
+
+
 def _ending(url: str, sessions: str) -> dict[str, str]:
     """A hook that ends the test database's cardingest sessions named ``sessions``
     (``catalogue``, ``ingest``: the locks), as an administrator's pg_terminate_backend."""
@@ -100,13 +113,7 @@ def test_a_server_stopped_once_the_ingest_began_says_so_and_that_nothing_was_cop
     nothing was copied, and what to do."""
     url = own_server.fresh_database()
     archive, files, card, desk = _setup(tmp_path, url, count=3)
-    try:
-        stopped = desk.run(
-            "ingest", card, "--id", PATIENT, "--json", point="run-after-ingest-begun",
-            extra=_stop_hook(own_server),
-        )  # fmt: skip
-    finally:
-        own_server.start_again()
+    stopped = _stopped_at(own_server, desk, card, "run-after-ingest-begun")
     assert stopped.returncode == 1, stopped.stderr
     message, details = _said(stopped)
     assert message.startswith("The catalogue server postgresql://"), message
@@ -126,13 +133,7 @@ def test_a_server_stopped_mid_copy_is_said_without_blaming_another_workstation(
     stopped answering that session, and what to do."""
     url = own_server.fresh_database()
     archive, files, card, desk = _setup(tmp_path, url, count=3)
-    try:
-        stopped = desk.run(
-            "ingest", card, "--id", PATIENT, "--json", point="run-after-first-copy-alone",
-            extra=_stop_hook(own_server),
-        )  # fmt: skip
-    finally:
-        own_server.start_again()
+    stopped = _stopped_at(own_server, desk, card, "run-after-first-copy-alone")
     assert stopped.returncode == 1, stopped.stderr
     message, details = _said(stopped)
     assert "another workstation" not in " ".join([message, *details]), message
@@ -208,13 +209,7 @@ def test_a_run_the_server_left_running_before_any_copy_is_not_said_to_have_left_
     claim is the run's: it named no photo, and the warning says so."""
     url = own_server.fresh_database()
     archive, files, card, desk = _setup(tmp_path, url, count=3)
-    try:
-        stopped = desk.run(
-            "ingest", card, "--id", PATIENT, "--json", point="lose-ingest-begun",
-            extra=_stop_hook(own_server),
-        )  # fmt: skip
-    finally:
-        own_server.start_again()
+    stopped = _stopped_at(own_server, desk, card, "lose-ingest-begun")
     assert stopped.returncode == 1, stopped.stderr
     assert not list((archive / ".cardingest" / "journal").glob("*.jsonl"))
     document = _finishes(desk, archive, url, card, files)
