@@ -23,7 +23,7 @@ from typing import Any
 
 from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, require_catalogue
-from .archive.verify import hash_file
+from .archive.verify import archive_file, hash_file
 from .archive.xmp import is_ours, sidecar_path
 from .errors import ArchiveError, UsageError
 from .models import METADIR
@@ -34,18 +34,18 @@ from .move import (
     _listed_elsewhere,
     _pairs,
     _refuse_unlike_catalogue,
-    _same_content,
     _writing,
     abandon_hint,
     journal_bytes,
     journal_path,
+    link_blocked,
     read_journal,
 )
 from .storage.durable import fsync_dir, remove_empty_folders
 from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
 from .storage.modes import created_file, make_dirs
-from .storage.transfer import plain_relpath
+from .storage.transfer import numbered_name, plain_relpath
 
 ABANDONED_DIR = "abandoned-moves"
 """Where `abandon_journal` keeps the journals it takes out of the way, in ``.cardingest``."""
@@ -98,11 +98,8 @@ def _refusal(archive: Path) -> str | None:
         moves = [FileMove(**entry) for entry in data["moves"]]
         _refuse_unlike_catalogue(archive, data, moves)
         for old, new in _pairs(archive, data)[0]:
-            if new.exists():
-                if old.exists() and not _same_content(old, new):
-                    return f"{new} exists with other content; {old} was not moved"
-            elif not old.exists():
-                return f"{old} is gone and {new} does not exist"
+            if (blocked := link_blocked(old, new)) is not None:
+                return blocked
     except ArchiveError as exc:
         return exc.message.removesuffix(f" {abandon_hint(archive)}")
     except (TypeError, ValueError, KeyError) as exc:  # an entry short of a field
@@ -164,10 +161,10 @@ def _journal_names(
 
     def damaged(row: Any) -> None:
         if row.archive_path:
-            named.add(os.path.normpath(Path(archive, *row.archive_path.split("/"))))
+            named.add(os.path.normpath(archive_file(archive, row)))
 
     for row in catalogue.records(on_damaged=damaged):
-        photo = Path(archive, *row.archive_path.split("/"))
+        photo = archive_file(archive, row)
         named.add(os.path.normpath(photo))
         expected[os.path.normpath(sidecar_path(photo))] = Path(archive)
         if row.backup_path:
@@ -191,9 +188,7 @@ def _journal_names(
         if before is None and after is not None:  # the rows were refiled (no `move` event)
             refiled = {"old": str(rels[0]), "new": after.archive_path}
             result.refiled.append({**refiled, "patient": after.patient_id})
-        archive_partners = tuple(
-            (Path(archive, *row.archive_path.split("/")), Path(archive)) for row in found
-        )
+        archive_partners = tuple((archive_file(archive, row), Path(archive)) for row in found)
         backup_partners: list[tuple[Path, Path]] = []
         for row in found:
             with contextlib.suppress(ArchiveError):
@@ -341,7 +336,7 @@ def _kept_as(archive: Path, move_id: str | None) -> Path:
         else datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-abandoned")
     )
     for number in range(1, 1000):
-        kept = folder / (f"{stem}.json" if number == 1 else f"{stem}-{number}.json")
+        kept = folder / numbered_name(f"{stem}.json", number)
         if not os.path.lexists(kept):
             return kept
     raise ArchiveError(f"{folder} holds too many journals named {stem}; nothing was changed")
@@ -403,12 +398,6 @@ def abandon_journal(
         result.move_id = data["move_id"]
     with Catalogue.open(archive, create=False) as catalogue:
         photos, sides, named, roots = _journal_names(archive, catalogue, moves, sidecars, result)
-    for root in sorted(roots):
-        if not Path(root, METADIR).is_dir():
-            raise ArchiveError(
-                f"The backup folder {root} holds no backup now (no {Path(root, METADIR)}: is "
-                "its drive connected?); nothing was changed. Run this again once it is there"
-            )
     kept = _kept_as(archive, result.move_id)
     result.journal = str(kept)
     with _writing(archive, roots, backup_locks):

@@ -753,14 +753,24 @@ def _refuse_leaving(new: Path, roots: Iterable[Path]) -> None:
             return
 
 
-def _link(old: Path, new: Path) -> None:
-    """Give ``old``'s file the name ``new`` too; idempotent; never replaces another file."""
+def link_blocked(old: Path, new: Path) -> str | None:
+    """Why ``old``'s file cannot be given the name ``new`` (`_link`), if it cannot."""
     if new.exists():
         if old.exists() and not _same_content(old, new):
-            raise ArchiveError(f"{new} exists with other content; {old} was not moved")
-        return
+            return f"{new} exists with other content; {old} was not moved"
+        return None
     if not old.exists():
-        raise ArchiveError(f"{old} is gone and {new} does not exist; run verify")
+        return f"{old} is gone and {new} does not exist"
+    return None
+
+
+def _link(old: Path, new: Path) -> None:
+    """Give ``old``'s file the name ``new`` too; idempotent; never replaces another file."""
+    blocked = link_blocked(old, new)
+    if blocked is not None:
+        raise ArchiveError(blocked if new.exists() else f"{blocked}; run verify")
+    if new.exists():
+        return
     for folder in make_dirs(new.parent):  # the patient's folder, with its mode (storage.modes)
         fsync_dir(folder.parent)
     try:

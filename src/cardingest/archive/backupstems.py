@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from ..models import MAX_SUFFIX
 from ..storage.transfer import numbered_name
+from .xmp import sidecar_path
 
 
 def _split(target: str) -> tuple[str, str]:
@@ -123,7 +124,7 @@ class BackupStems:
             path = Path(copy)
             folder = _split(target)[0]
             if path.parent == Path(self.backup, *(folder.split("/") if folder else ())):
-                own.update((path.name.lower(), path.with_suffix(".xmp").name.lower()))
+                own.update((path.name.lower(), sidecar_path(path).name.lower()))
         return own
 
     @staticmethod
