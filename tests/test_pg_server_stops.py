@@ -60,6 +60,16 @@ def _stopped_at(
         own_server.start_again()
 
 
+def _ended_at(
+    desk: Desk, card: Path, url: str, point: str, sessions: str
+) -> subprocess.CompletedProcess[str]:
+    """``ingest --json`` of ``card`` with its ``sessions`` ended at the fault ``point``
+    (`_ending`), the server running on."""
+    return desk.run(
+        "ingest", card, "--id", PATIENT, "--json", point=point, extra=_ending(url, sessions)
+    )
+
+
 def _ending(url: str, sessions: str) -> dict[str, str]:
     """A hook that ends the test database's cardingest sessions named ``sessions``
     (``catalogue``, ``ingest``: the locks), as an administrator's pg_terminate_backend."""
@@ -150,10 +160,7 @@ def test_an_ingest_whose_locks_session_is_ended_says_it_lost_it(
     """The same for the locks' session ended by an administrator (pg_terminate_backend)
     while the server runs on: what is known is that this run lost its session."""
     archive, files, card, desk = _setup(tmp_path, pg_url, count=3)
-    ended = desk.run(
-        "ingest", card, "--id", PATIENT, "--json", point="run-after-first-copy-alone",
-        extra=_ending(pg_url, "ingest"),
-    )  # fmt: skip
+    ended = _ended_at(desk, card, pg_url, "run-after-first-copy-alone", "ingest")
     assert ended.returncode == 1, ended.stderr
     message, details = _said(ended)
     assert "another workstation" not in message, message
@@ -173,10 +180,7 @@ def test_an_ingest_whose_catalogue_session_is_ended_counts_every_copy_it_publish
     archive, and says how many of them the next run records; the driver's line is the
     server's stopping, with advice."""
     archive, files, card, desk = _setup(tmp_path, pg_url, count=60)
-    ended = desk.run(
-        "ingest", card, "--id", PATIENT, "--json", point="run-after-first-copy",
-        extra=_ending(pg_url, "catalogue"),
-    )  # fmt: skip
+    ended = _ended_at(desk, card, pg_url, "run-after-first-copy", "catalogue")
     assert ended.returncode == 1, ended.stderr
     message, details = _said(ended)
     copied = re.match(r"The ingest stopped after (\d+) of 60 photo\(s\) were copied", details[0])
@@ -253,10 +257,7 @@ def test_an_ingest_whose_claims_session_is_ended_says_the_server_stopped_answeri
     first copy (the catalogue's own still there): a claim then fails with the driver's line
     only. Each photo held for it says the server stopped answering."""
     archive, files, card, desk = _setup(tmp_path, pg_url, count=60)
-    ended = desk.run(
-        "ingest", card, "--id", PATIENT, "--json", point="run-after-first-copy",
-        extra=_ending(pg_url, "claims"),
-    )  # fmt: skip
+    ended = _ended_at(desk, card, pg_url, "run-after-first-copy", "claims")
     assert ended.returncode != 0 and "Traceback" not in ended.stderr, ended.stderr
     said = " ".join((ended.stdout + ended.stderr).split())
     items = json_out(ended)["items"]
