@@ -63,7 +63,8 @@ def stopped_move(
     archive: Path, monkeypatch: pytest.MonkeyPatch, where: str, links: bool = True
 ) -> dict[str, Any]:
     """`move --from ZAC5361 --to ZAA0067` stopped as a kill -9 would leave it (no undo):
-    ``before refiling`` (every new name linked, the rows not refiled) or ``before
+    ``before refiling`` (every new name linked, the rows not refiled), ``before the
+    manifests`` (the rows refiled, the manifests not yet written again) or ``before
     unlinking`` (the rows refiled, the old names not yet unlinked); ``links`` False: on a
     file system without hard links (each file renamed). Returns the journal."""
     from cardingest import move as moving
@@ -78,6 +79,8 @@ def stopped_move(
     with monkeypatch.context() as patched:
         if where == "before refiling":
             patched.setattr(Catalogue, "move_rows", killed)
+        elif where == "before the manifests":
+            patched.setattr(moving, "_rewrite_manifests", killed)
         else:
             patched.setattr(moving, "_unlink_old", killed)
         patched.setattr(moving, "_undone", lambda *_args, **_kwargs: False)
@@ -209,6 +212,36 @@ def test_a_refused_journal_stopped_before_unlinking_leaves_the_new_names(
             assert (root / f"{NEW}.{ext}").is_file()
         assert not (root / "ZAC5361").exists()  # the emptied folder went
     kept_journal(archive, journal, document)
+    usable_again(archive)
+
+
+def test_a_move_stopped_before_its_manifests_has_them_written_again(tmp_path: Path) -> None:
+    """Stopped after its rows were refiled, before it wrote the manifests again: they list
+    the old names. The abandon writes the manifests of the refiled files' ingests from the
+    catalogue, in the archive and in the backup folder, so `sha256sum -c` holds in both."""
+    archive, backup = archived_shot(tmp_path)
+    with pytest.MonkeyPatch.context() as patched:
+        journal = stopped_move(archive, patched, "before the manifests")
+    manifests = [root / METADIR / "manifests" for root in (archive, backup)]
+    for folder in manifests:
+        assert f"{SHOT}.jpg" in "".join(p.read_text() for p in folder.glob("*.sha256"))
+    refused(archive, journal)
+    code, document, err = abandon(archive)
+    assert code == 0, err
+    assert sorted(document["manifests"]) == sorted(
+        str(folder / path.name) for folder in manifests for path in folder.glob("*.sha256")
+    )
+    for root, folder in zip((archive, backup), manifests, strict=True):
+        listed = "".join(p.read_text() for p in folder.glob("*.sha256"))
+        assert f"{SHOT}.jpg" not in listed and f"{NEW}.jpg" in listed and f"{NEW}.tif" in listed
+        for manifest in folder.glob("*.sha256"):
+            checked = subprocess.run(["sha256sum", "--strict", "-c", manifest], cwd=root,
+                                     capture_output=True, text=True)  # fmt: skip
+            assert checked.returncode == 0, checked.stdout + checked.stderr
+    events = [e for e in AuditLog(archive).events() if e.get("event") == "move_abandoned"]
+    assert events[-1]["manifests"] == document["manifests"]
+    code, out, err = invoke("move", "--abandon-journal", "--archive", archive)
+    assert code == 2 and "nothing to abandon" in " ".join(err.split()), out + err
     usable_again(archive)
 
 

@@ -40,6 +40,7 @@ from .move import (
     journal_path,
     link_blocked,
     read_journal,
+    rewrite_manifests,
 )
 from .storage.durable import fsync_dir, remove_empty_folders
 from .storage.interrupts import held_interrupts
@@ -72,6 +73,9 @@ class AbandonResult:
     refiled: list[dict[str, str]] = field(default_factory=list)
     """The journal's files the catalogue already names at their new paths (the move had
     refiled them): ``old``, ``new``, ``patient``."""
+    manifests: list[str] = field(default_factory=list)
+    """The coreutils manifests written again from the catalogue: those of the refiled
+    files' ingests, which a move stopped before its manifests left listing the old names."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,22 @@ def _journal_names(
             sides.append(_Name(name, Path(name), partners, sidecar=True))
     named |= set(expected)
     return photos, sides, {_folded(each) for each in named}, roots
+
+
+def _stale_manifests(catalogue: Catalogue, result: AbandonResult) -> dict[str, set[Path]]:
+    """The ingests of the files the move had refiled (ID -> their backup folders): a move
+    stopped after the rows, before its manifests, left those listing the old names."""
+    ingests: dict[str, set[Path]] = {}
+    for refiled in result.refiled:
+        row = catalogue.record(refiled["new"])
+        if row is None or not row.ingest_id:
+            continue
+        roots = ingests.setdefault(row.ingest_id, set())
+        with contextlib.suppress(ArchiveError):
+            root = _backup_root(row)
+            if root is not None:
+                roots.add(root)
+    return ingests
 
 
 def _regular(path: Path) -> os.stat_result | None:
@@ -398,36 +418,48 @@ def abandon_journal(
         result.move_id = data["move_id"]
     with Catalogue.open(archive, create=False) as catalogue:
         photos, sides, named, roots = _journal_names(archive, catalogue, moves, sidecars, result)
-    kept = _kept_as(archive, result.move_id)
-    result.journal = str(kept)
-    with _writing(archive, roots, backup_locks):
-        listed = _listed_elsewhere(archive, roots)  # a backup copy shared: not ours alone
-        shared = {_folded(each) for path in listed for each in (path, sidecar_path(path))}
-        # A Ctrl-C waits for the audit event and the journal's taking out: a name removed
-        # and said nowhere would be missed by the run again, which finds it gone.
-        with held_interrupts():
-            try:
-                for name in photos:
-                    _settle(name, named, shared, result)
-                for name in sides:
-                    _settle(name, named, shared, result)
-                touched = [Path(archive, p).parent for p, _ in result.removed + result.restored]
-                remove_empty_folders(touched, [Path(archive), *roots])
-                AuditLog(archive).append(
-                    "move_abandoned",
-                    move_id=result.move_id,
-                    operator=operator,
-                    refused=result.refused,
-                    journal=kept.relative_to(archive).as_posix(),
-                    removed=[{"path": a, "same_as": b} for a, b in result.removed],
-                    restored=[{"path": a, "to": b} for a, b in result.restored],
-                    kept=[{"path": a, "reason": b} for a, b in result.kept],
-                    refiled=result.refiled,
-                )
-                _keep_journal(path, kept)
-            except OSError as exc:
-                raise ArchiveError(
-                    f"Abandoning {path} stopped: {exc.strerror or exc} ({exc.filename}). The "
-                    "journal is kept where it is; run the same command again."
-                ) from exc
+        stale = _stale_manifests(catalogue, result)
+        kept = _kept_as(archive, result.move_id)
+        result.journal = str(kept)
+        with _writing(archive, roots, backup_locks):
+            listed = _listed_elsewhere(archive, roots)  # a backup copy shared: not ours alone
+            shared = {_folded(each) for path in listed for each in (path, sidecar_path(path))}
+            # A Ctrl-C waits for the audit event and the journal's taking out: a name removed
+            # and said nowhere would be missed by the run again, which finds it gone. A kill -9
+            # cannot be waited for: the event written first names every path this run may take.
+            with held_interrupts():
+                try:
+                    AuditLog(archive).append(
+                        "move_abandon_started",
+                        move_id=result.move_id,
+                        operator=operator,
+                        journal=path.relative_to(archive).as_posix(),
+                        candidates=[name.shown for name in (*photos, *sides)],
+                    )
+                    for name in photos:
+                        _settle(name, named, shared, result)
+                    for name in sides:
+                        _settle(name, named, shared, result)
+                    touched = [Path(archive, p).parent for p, _ in result.removed + result.restored]
+                    remove_empty_folders(touched, [Path(archive), *roots])
+                    written = rewrite_manifests(catalogue, archive, stale)
+                    result.manifests = [str(path) for path in written]
+                    AuditLog(archive).append(
+                        "move_abandoned",
+                        move_id=result.move_id,
+                        operator=operator,
+                        refused=result.refused,
+                        journal=kept.relative_to(archive).as_posix(),
+                        removed=[{"path": a, "same_as": b} for a, b in result.removed],
+                        restored=[{"path": a, "to": b} for a, b in result.restored],
+                        kept=[{"path": a, "reason": b} for a, b in result.kept],
+                        refiled=result.refiled,
+                        manifests=result.manifests,
+                    )
+                    _keep_journal(path, kept)
+                except OSError as exc:
+                    raise ArchiveError(
+                        f"Abandoning {path} stopped: {exc.strerror or exc} ({exc.filename}). The "
+                        "journal is kept where it is; run the same command again."
+                    ) from exc
     return result

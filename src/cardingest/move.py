@@ -31,7 +31,7 @@ import json
 import os
 import shlex
 import stat
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -796,18 +796,27 @@ def _unlink_old(old: Path, new: Path) -> None:
 def _rewrite_manifests(
     catalogue: Catalogue, archive: Path, moves: Sequence[FileMove]
 ) -> list[Path]:
+    ingests: dict[str, set[Path]] = {}
+    for m in moves:
+        if m.ingest_id:
+            roots = ingests.setdefault(m.ingest_id, set())
+            if m.new_backup:
+                roots.add(_backup_folder(m.new_backup, m.new))
+    return rewrite_manifests(catalogue, archive, ingests)
+
+
+def rewrite_manifests(
+    catalogue: Catalogue, archive: Path, ingests: Mapping[str, Iterable[Path]]
+) -> list[Path]:
+    """Write the coreutils manifests of these ingests (ID -> the backup folders they have
+    copies in) again from their catalogue rows, in the archive and in those folders."""
     written: list[Path] = []
-    for ingest_id in sorted({m.ingest_id for m in moves if m.ingest_id}):
+    for ingest_id in sorted(ingests):
         entries = list(catalogue.manifest_entries(ingest_id))
         if not entries:
             continue
         written.append(write_manifest(archive, ingest_id, ((s, p) for s, p, _ in entries)))
-        backup_roots = {
-            _backup_folder(m.new_backup, m.new)
-            for m in moves
-            if m.ingest_id == ingest_id and m.new_backup
-        }
-        for root in sorted(backup_roots):
+        for root in sorted(set(ingests[ingest_id])):
             written.append(
                 write_manifest(
                     root,

@@ -11,8 +11,9 @@ audit log directly, with no cardingest code in the loop, and counts:
 - wiped unverified: a photo gone from the card without an audited ``wipe-remove`` backed by a
   catalogue row whose archive copy (and backup copy) still hash to the photo's bytes;
 - stray: temporary ``.cardingest-tmp-*`` files anywhere, and in a final check anything under
-  ``.cardingest/`` that is not the catalogue, the audit log, a manifest or the clean mark (a
-  lock included);
+  ``.cardingest/`` that is not the catalogue, the audit log, a manifest, the clean mark, a
+  copy a repair set aside or a move journal kept by ``move --abandon-journal`` (a lock
+  included);
 - problems: everything else that does not add up (rows vs files on disk vs manifest lines,
   a card file that changed, a manifest entry that disagrees).
 
@@ -221,6 +222,8 @@ def _expected_meta(rel: str) -> bool:
         return parts[1] in META_FILES
     if parts[1] == "damaged":
         return True  # bad copies a repair set aside (cardingest.archive.repair)
+    if parts[1] == "abandoned-moves":
+        return len(parts) == 3 and parts[2].endswith(".json")  # move --abandon-journal
     return len(parts) == 3 and parts[1] == "manifests" and parts[2].endswith(".sha256")
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cardingest import ingest
+from cardingest import abandon, ingest
 from cardingest import move as move_module
 from cardingest.archive import audit, catalogue, lock
 from cardingest.card import watch
@@ -254,6 +254,9 @@ POINTS: dict[str, Callable[[], None]] = {
     ),
     "move-unlink": lambda: setattr(move_module, "_unlink_old", _after(move_module._unlink_old)),
     "move-audited": lambda: setattr(audit.AuditLog, "append", _after(audit.AuditLog.append)),
+    # cardingest move --abandon-journal: after its first path is settled (removed, put back
+    # or left)
+    "abandon-settled": lambda: setattr(abandon, "_settle", _after(abandon._settle)),
     # cardingest wipe (scenario 4b)
     "wipe-event": lambda: _after_event("wipe-remove"),
     "wipe-unlink": _card_unlink_then_die,

@@ -311,6 +311,59 @@ def test_an_edited_move_journal_is_refused_before_any_file(
     assert findings.archived == PHOTOS and {r.patient_id for r in read_rows(archive)} == {PATIENT}
 
 
+@pytest.mark.fault("14e", "kill -9 while a refused move journal is abandoned, then again")
+def test_kill9_while_abandoning_a_move_journal_leaves_its_intent_in_the_audit_log(
+    cli: Cli,
+    fat_card: CardFactory,
+    samples_dir: Path,
+    tmp_path: Path,
+    fault_seed: int,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """A move killed after its rows were refiled, its journal then edited (refused for
+    good), and `move --abandon-journal` killed after the first name it settles: that name
+    is gone, and only the ``move_abandon_started`` event written before it says that this
+    run may take it. The run again takes the rest and keeps the journal."""
+    card, files = card_of(fat_card, samples_dir, fault_seed + 144)
+    archive, backup = tmp_path / "archive", tmp_path / "nas" / "backup"
+    source = Source(card, photos_of(files, PATIENT))
+    targets = misfiled_archive(cli, card, tmp_path, archive, backup)
+    args = ("move", "--from", OTHER_PATIENT, "--to", PATIENT, "--archive", archive)
+    killed = injected(cli, "move-rows-done", *args)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    journal = archive / ".cardingest" / "move-journal.json"
+    written = json.loads(journal.read_text())
+    journal.write_text(json.dumps({**written, "to": f" {PATIENT}"}))
+    abandon = ("move", "--abandon-journal", "--archive", archive, "--json")
+
+    killed = injected(cli, "abandon-settled", *abandon)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    figures.killed("abandon-settled")
+    olds = sorted(targets.values())
+    assert not (archive / olds[0]).exists() and all((archive / old).is_file() for old in olds[1:])
+    started = [e for e in _events(archive) if e.get("event") == "move_abandon_started"]
+    assert len(started) == 1 and started[0]["move_id"] == written["move_id"], started
+    assert started[0]["journal"] == ".cardingest/move-journal.json"
+    assert olds[0] in started[0]["candidates"] and started[0]["operator"]
+    assert not [e for e in _events(archive) if e.get("event") == "move_abandoned"]
+    after_kill = inspect(archive, [source], backup=backup, final=False)
+    assert not after_kill.lost and not after_kill.doubled, after_kill.report("abandon killed")
+
+    done = cli.run(*abandon)
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads(done.stdout)
+    removed = {item["path"] for item in document["removed"]}
+    assert olds[0] not in removed and set(olds[1:]) <= removed
+    # The move was stopped before its manifests: they listed the old names, and are written
+    # again from the catalogue (in the archive, and in the backup folder).
+    assert len(document["manifests"]) == 2, document
+    assert [e["event"] for e in _events(archive)][-2:] == ["move_abandon_started", "move_abandoned"]
+    assert not journal.exists()
+    findings = check(archive, [source], backup=backup, context="abandon after a kill")
+    assert findings.archived == PHOTOS and {r.patient_id for r in read_rows(archive)} == {PATIENT}
+
+
 @pytest.mark.fault("14c", "kill -9 in a move, then tag (not move) on the new patient")
 def test_tag_after_a_killed_move_finishes_the_move_first(
     cli: Cli,

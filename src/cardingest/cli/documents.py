@@ -393,6 +393,7 @@ def abandoned(archive: Path, result: AbandonResult) -> Document:
         "restored": [{"path": path, "to": to} for path, to in result.restored],
         "kept": [{"path": path, "reason": why} for path, why in result.kept],
         "refiled": result.refiled,
+        "manifests": result.manifests,
     }
 
 

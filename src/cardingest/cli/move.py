@@ -117,6 +117,8 @@ def print_abandoned(result: AbandonResult) -> None:
             f"[cyan]refiled already:[/] {escape(item['old'])} is {escape(item['new'])} "
             f"({escape(item['patient'])}) in the catalogue"
         )
+    for manifest in result.manifests:
+        output.out.print(f"manifest written again from the catalogue: {escape(manifest)}")
     output.out.print(
         f"Abandoned move {escape(result.move_id or '(no ID)')}: {len(result.removed)} second "
         f"name(s) removed, {len(result.restored)} file(s) put back, {len(result.kept)} "
