@@ -394,6 +394,28 @@ def test_a_fifo_at_the_journal_name_is_refused_and_taken_out_of_the_way(
     assert not os.path.lexists(journal)
 
 
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_folder_or_fifo_at_the_journal_name_is_kept_private(tmp_path: Path, kind: str) -> None:
+    """A folder or FIFO at the journal's name, made with the umask's 0755 or 0644, was
+    taken into abandoned-moves with that mode: the abandon said the journal is kept
+    private, and the `verify` it asks for then failed on it as exposed (exit 1)."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = archive / METADIR / "move-journal.json"
+    if kind == "folder":
+        journal.mkdir()
+        journal.chmod(0o755)
+    else:
+        os.mkfifo(journal)
+        journal.chmod(0o644)
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    kept = Path(document["journal"])
+    assert not os.path.lexists(journal) and os.path.lexists(kept)
+    assert kept.lstat().st_mode & 0o077 == 0, oct(kept.lstat().st_mode)
+    code, out, err = invoke("verify", "--archive", archive)
+    assert code == 0 and "exposed" not in out + err, out + err
+
+
 def test_a_name_in_other_case_on_a_fat_backup_is_not_another_archives_copy(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

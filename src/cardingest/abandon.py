@@ -45,7 +45,7 @@ from .move import (
 from .storage.durable import fsync_dir, remove_empty_folders
 from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
-from .storage.modes import created_file, make_dirs
+from .storage.modes import close_open_file, created_file, make_dirs
 from .storage.transfer import numbered_name, plain_relpath
 
 ABANDONED_DIR = "abandoned-moves"
@@ -376,6 +376,28 @@ def _keep_journal(path: Path, kept: Path) -> None:
             created_file(fd, kept)
         finally:
             os.close(fd)
+    elif found is None:
+        with contextlib.suppress(OSError):  # `verify` names what stays open
+            _close_kept(kept)
+
+
+def _close_kept(kept: Path) -> None:
+    """Close a folder or FIFO kept as a journal (one made at its name keeps the umask's
+    0755 or 0644, and `verify` then names it exposed), through a descriptor of its own:
+    no link is followed and no device is opened."""
+    found = os.lstat(kept)
+    if stat.S_ISDIR(found.st_mode):
+        flags = os.O_RDONLY | os.O_DIRECTORY
+    elif stat.S_ISFIFO(found.st_mode) and found.st_nlink == 1:
+        flags = os.O_RDONLY | os.O_NONBLOCK
+    else:
+        return
+    fd = os.open(kept, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if stat.S_IFMT(os.fstat(fd).st_mode) == stat.S_IFMT(found.st_mode):
+            close_open_file(fd)
+    finally:
+        os.close(fd)
 
 
 def abandon_journal(
