@@ -158,6 +158,21 @@ def test_a_refused_journal_stopped_before_refiling_leaves_the_old_names(
     usable_again(archive)
 
 
+def test_the_refusal_an_abandon_shows_does_not_say_no_photo_was_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The abandon showed why the journal was refused in the move's own words, "Nothing
+    was changed; no photo has been removed.", in the same run that listed the second
+    names it removed."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    refused(archive, journal)
+    code, document, err = abandon(archive)
+    assert code == 0 and document["removed"], err
+    assert "is not as cardingest wrote it" in document["refused"]
+    assert "has been removed" not in document["refused"] + err, document["refused"]
+
+
 def test_a_catalogued_folder_turned_into_a_link_keeps_the_new_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -105,7 +105,15 @@ def _refusal(archive: Path) -> str | None:
             if (blocked := link_blocked(old, new)) is not None:
                 return blocked
     except ArchiveError as exc:
-        return exc.message.removesuffix(f" {abandon_hint(archive)}")
+        # What the move says of itself ("nothing was changed; no photo has been removed")
+        # is not said of the abandon, which may remove second names.
+        said = exc.message.removesuffix(f" {abandon_hint(archive)}")
+        for tail in (
+            " Nothing was changed; no photo has been removed.",
+            " No photo has been removed.",
+        ):
+            said = said.removesuffix(tail)
+        return said
     except (TypeError, ValueError, KeyError) as exc:  # an entry short of a field
         return f"{journal_path(archive)} is not as cardingest wrote it ({exc})"
     return None
