@@ -271,6 +271,7 @@ def test_every_problem_of_a_whole_archive_in_full(
         "exposed": 1,
         "keywords": 0,
         "invalid": 0,
+        "manifest": 0,
         "bytes": read,
     }
     (event,) = events(archive, "verify")
@@ -291,6 +292,7 @@ def test_every_problem_of_a_whole_archive_in_full(
             "exposed": 1,
             "keywords": 0,
             "invalid": 0,
+            "manifest": 0,
         },
         "missing": [A1],
         "changed": [A2, str(backup / B1)],
@@ -306,6 +308,7 @@ def test_every_problem_of_a_whole_archive_in_full(
         "exposed": [str(backup / A1)],
         "keywords": [],
         "invalid": [],
+        "manifest": [],
     }
     with reading(archive) as catalogue:
         assert catalogue.problems() == {

@@ -23,6 +23,7 @@ from typing import Any
 
 from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, require_catalogue
+from .archive.manifest import rewrite_manifests
 from .archive.verify import archive_file, hash_file
 from .archive.xmp import is_ours, sidecar_path
 from .errors import ArchiveError, UsageError
@@ -40,7 +41,6 @@ from .move import (
     journal_path,
     link_blocked,
     read_journal,
-    rewrite_manifests,
 )
 from .storage.durable import fsync_dir, remove_empty_folders
 from .storage.interrupts import held_interrupts

@@ -31,7 +31,7 @@ import json
 import os
 import shlex
 import stat
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -40,7 +40,12 @@ from typing import Any
 from .archive.audit import AuditLog
 from .archive.catalogue import Catalogue, CatalogueRecord, require_catalogue
 from .archive.lock import ArchiveLock
-from .archive.manifest import manifest_path, manifested_ingests, read_manifest, write_manifest
+from .archive.manifest import (
+    manifest_path,
+    manifested_ingests,
+    read_manifest,
+    rewrite_manifests,
+)
 from .archive.targets import find_record
 from .archive.verify import CopyChecker, CopyState, archive_file, second_copy
 from .archive.xmp import sidecar_path
@@ -803,32 +808,6 @@ def _rewrite_manifests(
             if m.new_backup:
                 roots.add(_backup_folder(m.new_backup, m.new))
     return rewrite_manifests(catalogue, archive, ingests)
-
-
-def rewrite_manifests(
-    catalogue: Catalogue, archive: Path, ingests: Mapping[str, Iterable[Path]]
-) -> list[Path]:
-    """Write the coreutils manifests of these ingests (ID -> the backup folders they have
-    copies in) again from their catalogue rows, in the archive and in those folders."""
-    written: list[Path] = []
-    for ingest_id in sorted(ingests):
-        entries = list(catalogue.manifest_entries(ingest_id))
-        if not entries:
-            continue
-        written.append(write_manifest(archive, ingest_id, ((s, p) for s, p, _ in entries)))
-        for root in sorted(set(ingests[ingest_id])):
-            written.append(
-                write_manifest(
-                    root,
-                    ingest_id,
-                    (
-                        (sha, Path(copy).relative_to(root).as_posix())
-                        for sha, _path, copy in entries
-                        if copy and Path(copy).is_relative_to(root)
-                    ),
-                )
-            )
-    return written
 
 
 def _pairs(archive: Path, data: dict[str, Any]) -> tuple[list[tuple[Path, Path]], list[Path]]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import pairwise
 from pathlib import Path
+from typing import Protocol
 
 from ..models import MANIFEST_DIR, METADIR
 from ..storage import modes
@@ -158,3 +159,30 @@ def read_manifest(path: Path | str) -> list[tuple[str, str]]:
         relpath = _unescape(match.group(2), line_no) if escaped else match.group(2)
         entries.append((match.group(1).lower(), relpath))
     return entries
+
+
+class _Rows(Protocol):
+    def manifest_entries(self, ingest_id: str) -> Iterator[tuple[str, str, str | None]]: ...
+
+
+def rewrite_manifests(
+    catalogue: _Rows, archive: Path, ingests: Mapping[str, Iterable[Path]]
+) -> list[Path]:
+    """Write the manifests of these ingests (ID -> the backup folders they have copies in)
+    again from their catalogue rows, in the archive and in those folders; the paths written.
+    A folder (or an archive) that holds no copy of the ingest gets none."""
+    written: list[Path] = []
+    for ingest_id in sorted(ingests):
+        entries = list(catalogue.manifest_entries(ingest_id))
+        if not entries:
+            continue
+        written.append(write_manifest(archive, ingest_id, ((s, p) for s, p, _ in entries)))
+        for root in sorted(set(ingests[ingest_id])):
+            copies = [
+                (sha256, Path(copy).relative_to(root).as_posix())
+                for sha256, _path, copy in entries
+                if copy and Path(copy).is_relative_to(root)
+            ]
+            if copies:
+                written.append(write_manifest(root, ingest_id, copies))
+    return written

@@ -26,13 +26,15 @@ from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord, DamagedRecord
+from .manifest import rewrite_manifests
+from .manifestcheck import ExpectedManifests
 from .permissions import find_exposed, tighten
 from .readonly import reading
 from .xmp import Keywords, keywords_of, sidecar_path, sidecar_problem, write_sidecar
 
 CopyStatus = Literal["ok", "missing", "changed", "unreadable"]
 ProblemKind = Literal[
-    "missing", "changed", "unreadable", "unexpected", "exposed", "keywords", "invalid"
+    "missing", "changed", "unreadable", "unexpected", "exposed", "keywords", "invalid", "manifest"
 ]
 Where = Literal["archive", "backup", "catalogue"]
 ByteCallback = Callable[[int], None]
@@ -325,6 +327,9 @@ class VerifyReport:
     absent_backups: list[str] = field(default_factory=list)
     """Backup folders the catalogue names that are not there (a disk not connected, or
     mounted at another folder)."""
+    manifests: dict[str, set[Path]] = field(default_factory=dict, repr=False)
+    """The ingests whose manifests disagree with the catalogue, each with the backup
+    folders where they do (the archive's own is written with them), for `fix_manifests`."""
 
     @property
     def ok(self) -> bool:
@@ -343,6 +348,7 @@ class VerifyReport:
             "exposed",
             "keywords",
             "invalid",
+            "manifest",
         )
         return {
             "records": self.records,
@@ -602,6 +608,7 @@ def verify_archive(
     sidecars: list[tuple[str, tuple[Problem, Path, Keywords]]] = []  # found wrong: a few
 
     damaged: list[DamagedRecord] = []
+    manifests = ExpectedManifests(archive)
 
     def invalid(bad: DamagedRecord) -> None:
         """A record no copy can be checked against: listed, and the file at its path is no
@@ -625,6 +632,7 @@ def verify_archive(
                     with contextlib.suppress(ValueError):
                         backup_roots.setdefault(root, set()).add(path.relative_to(root).as_posix())
                 report.copies += 1
+                manifests.add(root, record.ingest_id, path, record.sha256)
                 state = checker.check(path, record.size, record.sha256, root)
                 state = second_copy(state, where, path, archive_file(archive, record))
                 states.append((where, path, state))
@@ -639,6 +647,7 @@ def verify_archive(
                 name = sidecar_path(Path(record.archive_path)).as_posix().lower()
                 sidecars += [(name, found) for found in _sidecar_problems(record, good)]
         catalogue.set_problems(marks)
+        ingests = catalogue.ingests()
     named = {path.lower() for path in catalogued}
     for name, (problem, photo, keywords) in sidecars:
         if name not in named:  # else the camera's own XMP, catalogued and kept as it is
@@ -651,6 +660,14 @@ def verify_archive(
     strays = find_all_unexpected(archive, named, folders)
     report.problems.extend(_photos_of_damaged_records(archive, strays, damaged, checker))
     report.absent_backups = sorted(str(root) for root in backup_roots if not root.is_dir())
+    manifests.cover({archive, *backup_roots}, [ingest["ingest_id"] for ingest in ingests])
+    running = {ingest["ingest_id"] for ingest in ingests if ingest.get("status") == "running"}
+    for fault in manifests.faults(running, named, folders):
+        where: Where = "archive" if fault.root == archive else "backup"
+        report.problems.append(Problem("manifest", fault.path, where, detail=fault.detail))
+        roots = report.manifests.setdefault(fault.ingest_id, set())
+        if where == "backup":
+            roots.add(fault.root)
     roots = [root for root in backup_roots if _backup_root(archive, root)]
     if patient_id is None:
         elsewhere = [*roots, *backups]
@@ -726,6 +743,7 @@ def record_verify(archive: Path, report: VerifyReport, operator: str) -> dict:
         exposed=report.paths("exposed"),
         keywords=report.paths("keywords"),
         invalid=report.paths("invalid"),
+        manifest=report.paths("manifest"),
     )
 
 
@@ -740,6 +758,24 @@ def fix_permissions(
             "permissions", operator=operator, archive=str(archive), tightened=changed
         )
     return changed, refused
+
+
+def fix_manifests(archive: Path, report: VerifyReport, operator: str) -> list[str]:
+    """Write again, from the catalogue, the manifests of the ingests ``report`` found them
+    wrong for (in the archive, and in the backup folders where they were); audited. The
+    catalogue is what every copy was just hashed against. Returns the manifests written;
+    OSError when the disk refuses."""
+    if not report.manifests:
+        return []
+    with reading(archive) as catalogue:
+        written = rewrite_manifests(catalogue, archive, report.manifests)
+    shown = [_shown(archive, path) for path in written]
+    AuditLog(archive).append("manifests", operator=operator, archive=str(archive), written=shown)
+    return shown
+
+
+def _shown(archive: Path, path: Path) -> str:
+    return path.relative_to(archive).as_posix() if path.is_relative_to(archive) else str(path)
 
 
 def fix_sidecars(archive: Path, report: VerifyReport, operator: str) -> list[str]:

@@ -885,12 +885,20 @@ def verify(
             "catalogue (audited).",
         ),
     ] = False,
+    fix_manifests: Annotated[
+        bool,
+        typer.Option(
+            "--fix-manifests",
+            help="Write the coreutils manifests that disagree with the catalogue again, from "
+            "it (audited).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     catalogue: CatalogueOpt = None,
 ) -> None:
     """Re-hash archived (and backup) copies against the catalogue; list what does not match,
-    keywords sidecars that disagree with it, and what other accounts on this machine can
-    read."""
+    keywords sidecars and manifests that disagree with it, and what other accounts on this
+    machine can read."""
     from .verify import run_verify
 
     settings = load_settings(archive=archive, catalogue=catalogue)
@@ -901,6 +909,7 @@ def verify(
             as_json,
             fix_permissions=fix_permissions,
             fix_sidecars=fix_sidecars,
+            fix_manifests=fix_manifests,
         )
     )
 

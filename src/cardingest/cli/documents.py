@@ -190,10 +190,12 @@ def verify(
     tightened: list[str] | None = None,
     warnings: Sequence[str] = (),
     rewritten: list[str] | None = None,
+    manifests: list[str] | None = None,
 ) -> Document:
     """``verify --json``; ``tightened`` (the paths closed) with ``--fix-permissions``,
-    ``rewritten`` (the sidecars written again) with ``--fix-sidecars``; ``warnings``: a dead
-    ingest's publish journal, say, why some copies are unexpected."""
+    ``rewritten`` (the sidecars written again) with ``--fix-sidecars``, ``manifests`` (those
+    written again) with ``--fix-manifests``; ``warnings``: a dead ingest's publish journal,
+    say, why some copies are unexpected."""
     document: Document = {
         "archive": report.archive,
         "id": report.patient_id,
@@ -206,6 +208,8 @@ def verify(
         document["tightened"] = tightened
     if rewritten is not None:
         document["rewritten"] = rewritten
+    if manifests is not None:
+        document["manifests"] = manifests
     return document
 
 

@@ -28,6 +28,7 @@ from ..archive.verify import (
     total_bytes,
     verify_archive,
 )
+from ..archive.verify import fix_manifests as rewrite_manifests
 from ..archive.verify import fix_permissions as tighten_exposed
 from ..archive.verify import fix_sidecars as rewrite_sidecars
 from ..errors import (
@@ -122,7 +123,13 @@ def print_report(
         f"{counts['changed']} changed, {counts['unreadable']} unreadable, "
         f"{counts['unexpected']} unexpected, {counts['exposed']} open to other accounts or groups, "
         f"{counts['keywords']} keywords sidecar(s) not as catalogued"
-        + (f", {counts['invalid']} catalogue record(s) invalid." if counts["invalid"] else ".")
+        + (f", {counts['invalid']} catalogue record(s) invalid" if counts["invalid"] else "")
+        + (
+            f", {counts['manifest']} manifest line(s) not as catalogued"
+            if counts["manifest"]
+            else ""
+        )
+        + "."
     )
     if counts["invalid"]:
         output.out.print(
@@ -161,6 +168,13 @@ def print_report(
             "A keywords sidecar (what digiKam and exiftool read) disagrees with the catalogue: "
             "`cardingest verify --fix-sidecars` writes it again from the catalogue."
         )
+    if counts["manifest"]:
+        output.out.print(
+            "A coreutils manifest (.cardingest/manifests/, what `sha256sum -c` checks the "
+            "archive with, without cardingest) disagrees with the catalogue, which every copy "
+            "was just checked against: `cardingest verify --fix-manifests` writes it again "
+            "from the catalogue."
+        )
 
 
 def absent_backup(root: str) -> str:
@@ -186,12 +200,14 @@ def run_verify(
     *,
     fix_permissions: bool = False,
     fix_sidecars: bool = False,
+    fix_manifests: bool = False,
 ) -> int:
     archive = settings.archive
     patient_id = _patient(raw_id, settings)
     tightened: list[str] | None = None
     refused: list[str] = []
     rewritten: list[str] | None = None
+    manifests: list[str] | None = None
     unlocked = None if writable(archive) else "is read-only"  # a write-protected drive
     unrecorded: AuditError | None = None
     with contextlib.ExitStack() as held:
@@ -202,7 +218,7 @@ def run_verify(
                 unlocked = "is on a full disk (its lock file cannot be written)"
         if unlocked is not None:
             require_catalogue(archive)
-            if fix_permissions or fix_sidecars:
+            if fix_permissions or fix_sidecars or fix_manifests:
                 raise ArchiveError(f"{archive} {unlocked}: nothing in it can be changed")
             report = _measure(archive, patient_id)
             pending = pending_warnings(archive) + pending_move_warnings(archive)
@@ -214,7 +230,9 @@ def run_verify(
             try:
                 AuditLog(archive).require_appendable()
             except AuditError as exc:
-                if fix_permissions or fix_sidecars:  # each change is logged, or not made
+                if (
+                    fix_permissions or fix_sidecars or fix_manifests
+                ):  # each change is logged, or not made
                     raise
                 unrecorded = exc  # a log edited by hand: the photos are checked all the same
             report = _measure(archive, patient_id)
@@ -232,6 +250,14 @@ def run_verify(
                 except OSError as exc:
                     raise ArchiveError(f"Cannot write a keywords sidecar: {exc}") from None
                 _settled(report, "keywords", rewritten)
+            if fix_manifests:
+                try:
+                    manifests = rewrite_manifests(archive, report, settings.operator)
+                except (OSError, ValueError) as exc:
+                    raise ArchiveError(f"Cannot write a manifest: {exc}") from None
+                if manifests:
+                    report.problems = [p for p in report.problems if p.kind != "manifest"]
+                    report.manifests = {}
             try:
                 if unrecorded is None:
                     record_verify(archive, report, settings.operator)
@@ -261,7 +287,7 @@ def run_verify(
         )
     output.print_warnings(pending)
     if as_json:
-        output.emit_json(documents.verify(report, tightened, pending, rewritten))
+        output.emit_json(documents.verify(report, tightened, pending, rewritten, manifests))
     else:
         if tightened:
             output.out.print(
@@ -271,6 +297,8 @@ def run_verify(
             output.out.print(
                 f"Wrote {len(rewritten)} keywords sidecar(s) again from the catalogue."
             )
+        for manifest in manifests or []:
+            output.out.print(f"Wrote {escape(manifest)} again from the catalogue.")
         print_report(report, fixing=fix_permissions, unlocked=unlocked)
     return EXIT_OK if report.ok and unrecorded is None else EXIT_FAILURE
 

@@ -1,0 +1,175 @@
+"""`verify` compares the coreutils manifests with the catalogue: they are the archive's proof
+without cardingest (``sha256sum -c``), and a manifest that leaves a catalogued copy out, lists
+it with another digest, or lists a file the catalogue does not have no longer proves it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clinic_helpers import cli
+from test_verify_mutants import (
+    A1,
+    A2,
+    B1,
+    MAP,
+    SHOTS,
+    Shot,
+    events,
+    ingest,
+    make_card,
+    shots,
+    verify_json,
+)
+
+from cardingest.archive.manifest import manifested_ingests
+
+Archived = tuple[Path, Path, dict[str, Shot]]
+
+
+@pytest.fixture
+def archived(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Archived]:
+    """A card of three photos (two patients) ingested with a backup, files made private."""
+    (tmp_path / "config.toml").write_text('operator = "nurse-kim"\n', encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(tmp_path / "config.toml"))
+    previous = os.umask(0o077)
+    try:
+        card = make_card(tmp_path / "card", list(SHOTS))
+        archive, backup = tmp_path / "archive", tmp_path / "nas" / "backup"
+        backup.parent.mkdir()
+        ingest(card, archive, MAP, "--backup", backup)
+        yield archive, backup, shots(card)
+    finally:
+        os.umask(previous)
+
+
+def manifest(root: Path) -> Path:
+    (ingest_id,) = manifested_ingests(root)
+    return root / ".cardingest" / "manifests" / f"{ingest_id}.sha256"
+
+
+def problems(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return sorted(
+        (p["where"], p["path"], p["detail"])
+        for p in document["problems"]
+        if p["kind"] == "manifest"
+    )
+
+
+def sha256sum_check(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sha256sum", "--strict", "-c", manifest(root)], cwd=root,
+                          capture_output=True, text=True)  # fmt: skip
+
+
+def test_manifests_as_written_agree(
+    archived: Archived,
+) -> None:
+    archive, backup, _shot = archived
+    code, document = verify_json(archive)
+    assert code == 0 and document["summary"]["manifest"] == 0, document
+    for root in (archive, backup):
+        assert sha256sum_check(root).returncode == 0
+
+
+def test_a_manifest_edited_by_hand_is_listed_line_by_line(
+    archived: Archived,
+) -> None:
+    archive, backup, shot = archived
+    own, theirs = manifest(archive), manifest(backup)
+    shown = own.relative_to(archive).as_posix()
+    lines = own.read_text().splitlines()
+    kept = [line for line in lines if not line.endswith(A1)]  # a copy left out
+    kept = [line.replace(shot[A2].sha, "0" * 64) for line in kept]  # another digest
+    kept.append(f"{shot[B1].sha}  JBX3656/JBX3656-20240102-030407.jpg")  # no such copy
+    own.write_text("\n".join(kept) + "\n")
+    theirs.unlink()  # the backup's manifest gone
+
+    code, document = verify_json(archive)
+
+    assert code == 1
+    assert problems(document) == sorted([
+        ("archive", A1, f"catalogued, not in {shown}"),
+        ("archive", A2, f"in {shown} with sha256 {'0' * 16}…, catalogued {shot[A2].sha[:16]}…"),
+        ("archive", "JBX3656/JBX3656-20240102-030407.jpg",
+         f"in {shown}, but the catalogue has no such copy of ingest {own.stem}"),
+        ("backup", str(theirs), f"missing: ingest {own.stem} has 3 catalogued copy(ies) here"),
+    ])  # fmt: skip
+    assert document["summary"]["manifest"] == 4
+    assert sha256sum_check(archive).returncode != 0  # what the problems say, coreutils says
+
+
+def test_one_patients_verify_looks_at_that_patients_lines_only(
+    archived: Archived,
+) -> None:
+    archive, _backup, _shot = archived
+    own = manifest(archive)
+    shown = own.relative_to(archive).as_posix()
+    lines = own.read_text().splitlines()
+    own.write_text("\n".join(line for line in lines if not line.endswith(B1)) + "\n")
+
+    code, document = verify_json(archive, "--id", "JBX3656")
+    assert code == 0 and problems(document) == [], document
+    code, document = verify_json(archive, "--id", "MCJ1984")
+    assert code == 1 and problems(document) == [("archive", B1, f"catalogued, not in {shown}")]
+    code, document = verify_json(archive)
+    assert code == 1 and problems(document) == [("archive", B1, f"catalogued, not in {shown}")]
+
+
+@pytest.mark.parametrize("where", ["a line twice", "a line cardingest cannot read"])
+def test_a_manifest_that_is_not_as_written_is_said(archived: Archived, where: str) -> None:
+    archive, _backup, _shot = archived
+    own = manifest(archive)
+    shown = own.relative_to(archive).as_posix()
+    lines = own.read_text().splitlines()
+    if where == "a line twice":
+        own.write_text("\n".join([*lines, lines[0]]) + "\n")
+        expected = [("archive", lines[0].split("  ", 1)[1], f"listed twice in {shown}")]
+    else:
+        own.write_text("\n".join([*lines, "not a checksum line"]) + "\n")
+        expected = [("archive", shown, f"cannot be read: {own}: line 4 is not a sha256sum line")]
+    code, document = verify_json(archive)
+    assert code == 1 and problems(document) == expected, document
+
+
+def test_fix_manifests_writes_them_again_from_the_catalogue(archived: Archived) -> None:
+    """`verify --fix-manifests` writes the manifests found wrong again from the catalogue
+    (in the archive and the backup folder), audited; `sha256sum -c` then holds in both."""
+    archive, backup, _shot = archived
+    own, theirs = manifest(archive), manifest(backup)
+    written = {root: manifest(root).read_bytes() for root in (archive, backup)}
+    own.write_text("\n".join(own.read_text().splitlines()[1:]) + "\n")
+    theirs.unlink()
+
+    code, document = verify_json(archive, "--fix-manifests")
+
+    assert code == 0 and document["ok"] and problems(document) == [], document
+    assert document["manifests"] == [own.relative_to(archive).as_posix(), str(theirs)]
+    for root in (archive, backup):
+        assert manifest(root).read_bytes() == written[root]
+        assert sha256sum_check(root).returncode == 0
+        assert manifest(root).stat().st_mode & 0o077 == 0
+    (event,) = events(archive, "manifests")
+    assert event["written"] == document["manifests"] and event["operator"] == "nurse-kim"
+    (checked,) = events(archive, "verify")
+    assert checked["ok"] and checked["manifest"] == []
+    code, document = verify_json(archive, "--fix-manifests")  # nothing to write
+    assert code == 0 and document["manifests"] == [] and len(events(archive, "manifests")) == 1
+
+
+def test_the_terminal_says_what_to_run(archived: Archived) -> None:
+    archive, _backup, _shot = archived
+    own = manifest(archive)
+    own.write_text("\n".join(own.read_text().splitlines()[1:]) + "\n")
+    result = cli("verify", "--archive", archive)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "1 manifest line(s) not as catalogued" in said, said
+    assert "`cardingest verify --fix-manifests` writes it again from the catalogue" in said, said
+    result = cli("verify", "--archive", archive, "--fix-manifests")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and f"Wrote {own.relative_to(archive)} again" in said, said
+    assert "all match" in said, said
