@@ -369,7 +369,9 @@ def test_a_journal_that_cannot_be_read_is_kept_and_names_nothing(
     assert code == 3, err
     assert "cannot be read" in document["refused"] and document["move_id"] is None
     assert document["removed"] == [] and (archive / f"{NEW}.jpg").is_file()
-    assert [item["path"] for item in document["kept"]] == [str(journal)]
+    # Listed where it is kept (it was said "left in place" at the name it was moved from).
+    assert [item["path"] for item in document["kept"]] == [document["journal"]]
+    assert "kept here" in document["kept"][0]["reason"]
     assert Path(document["journal"]).read_bytes() == cut
     assert not journal.exists() and Path(document["journal"]).name.endswith("-abandoned.json")
     code, out, err = invoke("verify", "--archive", archive)

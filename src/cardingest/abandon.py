@@ -441,9 +441,6 @@ def abandon_journal(
             f"--archive {shlex.quote(str(archive))}"
         )
     result = AbandonResult(refused=str(refused or "it cannot be read"))
-    if data is None:
-        why = "it cannot be read, so it names no file: `cardingest verify` lists the others"
-        result.kept.append((str(path), why))
     if data is not None and isinstance(data.get("move_id"), str):
         result.move_id = data["move_id"]
     with Catalogue.open(archive, create=False) as catalogue:
@@ -451,6 +448,12 @@ def abandon_journal(
         stale = _stale_manifests(catalogue, result)
         kept = _kept_as(archive, result.move_id)
         result.journal = str(kept)
+        if data is None:  # listed where it is kept, not where it was
+            why = (
+                "the journal, which cannot be read and names no file, kept here: "
+                "`cardingest verify` lists what its move left"
+            )
+            result.kept.append((str(kept), why))
         with _writing(archive, roots, backup_locks):
             listed = _listed_elsewhere(archive, roots)  # a backup copy shared: not ours alone
             shared = {_folded(each) for path in listed for each in (path, sidecar_path(path))}
