@@ -663,11 +663,12 @@ def verify_archive(
     manifests.cover({archive, *backup_roots}, [ingest["ingest_id"] for ingest in ingests])
     running = {ingest["ingest_id"] for ingest in ingests if ingest.get("status") == "running"}
     for fault in manifests.faults(running, named, folders):
-        where: Where = "archive" if fault.root == archive else "backup"
-        report.problems.append(Problem("manifest", fault.path, where, detail=fault.detail))
-        roots = report.manifests.setdefault(fault.ingest_id, set())
-        if where == "backup":
-            roots.add(fault.root)
+        in_backup = fault.root != archive
+        kind: Where = "backup" if in_backup else "archive"
+        report.problems.append(Problem("manifest", fault.path, kind, detail=fault.detail))
+        wrong_in = report.manifests.setdefault(fault.ingest_id, set())
+        if in_backup:
+            wrong_in.add(fault.root)
     roots = [root for root in backup_roots if _backup_root(archive, root)]
     if patient_id is None:
         elsewhere = [*roots, *backups]
