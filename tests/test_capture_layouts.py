@@ -303,3 +303,21 @@ def test_an_app1_that_is_no_exif_segment_gives_no_time(tmp_path: Path) -> None:
         assert exiftool("-DateTimeOriginal", path) == [{"SourceFile": str(path)}]
         with open(path, "rb") as fh:
             assert read_capture(fh, 0.0, path.name).source == "mtime"
+
+
+def test_an_exif_segment_with_no_byte_order_gives_no_time(tmp_path: Path) -> None:
+    """A trial (Pillow's ``invalid-exif.jpg``, an editor's file): ``FF FF`` where the TIFF
+    header's ``II`` or ``MM`` should be. exiftool reads no EXIF from it ("Malformed APP1 EXIF
+    segment"); exifread, asked of the whole file when the segment gave nothing, read it as
+    big-endian and filed the photo by its DateTime. Now it takes its file time, and says why."""
+    block = b"\xff\xff" + build(">", [text(DATETIME, SAVED)], [text(DTO, TAKEN)])[2:]
+    tables = segment(0xDB, b"\0" + bytes(64))  # the walk stops here, short of the image
+    path = tmp_path / "IMG_0003.JPG"
+    path.write_bytes(SOI + segment(0xE0, JFIF) + app1(block) + tables + EOI)
+    require_exiftool()
+    [seen] = exiftool("-DateTimeOriginal", "-ModifyDate", path)
+    assert "DateTimeOriginal" not in seen and "ModifyDate" not in seen, seen
+    with open(path, "rb") as fh:
+        capture = read_capture(fh, 0.0, path.name)
+    assert capture.source == "mtime", capture
+    assert capture.warning is not None and "malformed Exif segment" in capture.warning

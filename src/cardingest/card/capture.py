@@ -365,6 +365,9 @@ def _segment_tags(fh: SeekableFile) -> tuple[dict, Exception | None, bool]:
     damaged: Exception | None = None
     blocks, reached_image = _walk_segments(fh)
     for block in blocks:
+        if block[:2] not in _BYTE_ORDERS:
+            damaged = damaged or MalformedExif(block[:2])
+            continue  # exiftool reads nothing from it; exifread's whole-file walk guessed
         try:
             read = _quick_tags(block) or _exifread_tags(io.BytesIO(block))
         except Exception as exc:
@@ -376,6 +379,22 @@ def _segment_tags(fh: SeekableFile) -> tuple[dict, Exception | None, bool]:
                     tags.pop(key, None)
         tags.update(read or {})
     return tags, damaged, reached_image
+
+
+_BYTE_ORDERS = (b"II", b"MM")
+
+
+class MalformedExif(ValueError):
+    """An Exif segment whose TIFF header names no byte order (``II`` or ``MM``): exiftool
+    reads no tag from it ("Malformed APP1 EXIF segment"). exifread, asked of the whole file
+    when the segment gave nothing, read it in big-endian order and took its DateTime (a
+    trial: Pillow's ``invalid-exif.jpg``, ``FF FF`` there)."""
+
+    def __init__(self, order: bytes) -> None:
+        super().__init__(
+            f"malformed Exif segment (byte order {order.hex(' ').upper()}, not II or MM: exiftool "
+            "reads no EXIF from it)"
+        )
 
 
 def _exifread_tags(fh: SeekableFile) -> dict:
@@ -542,7 +561,8 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
         if isinstance(exc, OSError) and exc.errno != errno.EINVAL:
             raise  # the card failed to read, not the file's bytes to parse: it is held
         tags = {}
-        problems.append(f"unreadable EXIF ({type(exc).__name__})")
+        said = str(exc) if isinstance(exc, MalformedExif) else None
+        problems.append(said or f"unreadable EXIF ({type(exc).__name__})")
     make = _interned(_text(tags, "Image Make"))
     model = _interned(_text(tags, "Image Model"))
     for index, (key, source) in enumerate(_TAGS):
