@@ -5,13 +5,14 @@ it with another digest, or lists a file the catalogue does not have no longer pr
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clinic_helpers import cli
+from clinic_helpers import camera_jpeg, cli
 from test_verify_mutants import (
     A1,
     A2,
@@ -173,3 +174,43 @@ def test_the_terminal_says_what_to_run(archived: Archived) -> None:
     said = " ".join(result.output.split())
     assert result.exit_code == 0 and f"Wrote {own.relative_to(archive)} again" in said, said
     assert "all match" in said, said
+
+
+def test_a_line_for_another_ingests_copy_is_said(tmp_path: Path, archived: Archived) -> None:
+    """A line in one ingest's manifest for a copy the catalogue files under another ingest
+    (with a digest that is not its) fails `sha256sum -c`: verify says so too."""
+    archive, _backup, shot = archived
+    own = manifest(archive)
+    card = make_card(tmp_path / "card2", ["IMG_0001.JPG"])
+    (card / "DCIM" / "100CANON" / "IMG_0001.JPG").unlink()  # a second ingest, its own photo
+    when = SHOTS["IMG_0003.JPG"][0].replace(second=13)
+    camera_jpeg(card / "DCIM" / "100CANON" / "IMG_0009.JPG", when, size=(64, 48))
+    ingest(card, archive, "files,id\nIMG_0009,MCJ1984\n")
+    other = "MCJ1984/MCJ1984-20240203-101113.jpg"
+    assert len(manifested_ingests(archive)) == 2
+    shown = own.relative_to(archive).as_posix()
+    own.write_text(own.read_text() + f"{shot[A1].sha}  {other}\n")
+    checked = subprocess.run(["sha256sum", "--strict", "-c", own], cwd=archive,
+                             capture_output=True, text=True)  # fmt: skip
+    assert checked.returncode != 0, checked.stdout
+
+    code, document = verify_json(archive)
+
+    detail = f"in {shown}, but the catalogue has no such copy of ingest {own.stem}"
+    assert code == 1 and problems(document) == [("archive", other, detail)], document
+
+
+def test_a_damaged_records_copies_are_not_manifest_problems(archived: Archived) -> None:
+    """A catalogue row edited by hand is listed as invalid, once: its manifest lines, in the
+    archive's manifest and the backup's, are not said again as lines of no catalogued copy
+    (and `--fix-manifests`, which writes from the rows, could not make them go)."""
+    archive, _backup, _shot = archived
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        conn.execute("UPDATE files SET size = -7 WHERE archive_path = ?", (A1,))
+    conn.close()
+
+    code, document = verify_json(archive)
+
+    assert code == 1
+    kinds = sorted((p["kind"], p["path"]) for p in document["problems"])
+    assert kinds == [("invalid", A1)], document

@@ -236,6 +236,9 @@ class DamagedRecord:
     content: tuple[str, int] | None = None
     """The row's SHA-256 and size, where both are good: which file in the archive is its
     photo (`verify` names it, rather than call it a stray)."""
+    backup_path: str | None = None
+    """The row's backup copy, where that field is good: its line in a backup's manifest is
+    no stray line (`verify` lists the row once, as invalid)."""
 
     @property
     def shown_path(self) -> str:
@@ -299,7 +302,7 @@ def damaged(values: Mapping[str, object], rowid: int, table: str = "files") -> D
             why = _filed_under(str(value), str(patient))
         if why is None:
             continue
-        sha256, size = values.get("sha256"), values.get("size")
+        sha256, size, backup = values.get("sha256"), values.get("size"), values.get("backup_path")
         content = (
             (sha256.lower(), size)
             if isinstance(sha256, str)
@@ -318,6 +321,7 @@ def damaged(values: Mapping[str, object], rowid: int, table: str = "files") -> D
             path,
             table,
             content,
+            backup if isinstance(backup, str) and _backup_path(backup) is None else None,
         )
     return None
 

@@ -51,18 +51,24 @@ class ExpectedManifests:
                 self.copies.setdefault((root, ingest_id), {})
 
     def faults(
-        self, unfinished: Collection[str], ignored: Collection[str], folders: list[str] | None
+        self,
+        unfinished: Collection[str],
+        ignored: Collection[str],
+        folders: list[str] | None,
+        ignored_sha256: Collection[str] = (),
     ) -> Iterator[ManifestFault]:
         """Every disagreement, but for the ``unfinished`` ingests (running, or stopped until
         the next run's recovery writes their manifests from their rows) and for lines that
-        name ``ignored`` paths (damaged records, listed on their own). With ``folders`` (one
-        patient's), lines the catalogue does not have count only inside them."""
+        name ``ignored`` paths or list ``ignored_sha256`` digests (damaged records, listed on
+        their own: a row whose path was edited leaves its photo's line naming no row). With
+        ``folders`` (one patient's), lines the catalogue does not have count only inside
+        them."""
         for (root, ingest_id), expected in sorted(self.copies.items()):
             if not ingest_id or ingest_id in unfinished:
                 continue
             if root != self.archive and not root.is_dir():
                 continue  # a backup not connected: said as such
-            yield from self._of(root, ingest_id, expected, ignored, folders)
+            yield from self._of(root, ingest_id, expected, ignored, folders, ignored_sha256)
 
     def _of(
         self,
@@ -71,6 +77,7 @@ class ExpectedManifests:
         expected: dict[str, str],
         ignored: Collection[str],
         folders: list[str] | None,
+        ignored_sha256: Collection[str],
     ) -> Iterator[ManifestFault]:
         try:
             path = manifest_path(root, ingest_id)
@@ -103,11 +110,12 @@ class ExpectedManifests:
             elif listed[rel] != sha256:
                 detail = f"in {shown} with sha256 {listed[rel][:16]}…, catalogued {sha256[:16]}…"
                 yield ManifestFault(root, ingest_id, self._shown(root, rel), detail)
-        for rel in listed:
+        for rel, sha256 in listed.items():
             inside = folders is None or any(
                 rel == folder or rel.startswith(folder + "/") for folder in folders
             )
-            if rel not in expected and inside and self._shown(root, rel) not in ignored:
+            damaged = self._shown(root, rel) in ignored or sha256 in ignored_sha256
+            if rel not in expected and inside and not damaged:
                 detail = f"in {shown}, but the catalogue has no such copy of ingest {ingest_id}"
                 yield ManifestFault(root, ingest_id, self._shown(root, rel), detail)
 

@@ -662,7 +662,14 @@ def verify_archive(
     report.absent_backups = sorted(str(root) for root in backup_roots if not root.is_dir())
     manifests.cover({archive, *backup_roots}, [ingest["ingest_id"] for ingest in ingests])
     running = {ingest["ingest_id"] for ingest in ingests if ingest.get("status") == "running"}
-    for fault in manifests.faults(running, named, folders):
+    # A damaged record's lines (by its path, its backup copy's or its content) are no stray
+    # lines: it is listed once, as invalid. A line for a copy the catalogue files under
+    # another ingest is one (`sha256sum -c` fails on it).
+    unlisted = {bad.archive_path for bad in damaged if bad.archive_path is not None} | {
+        str(Path(bad.backup_path)) for bad in damaged if bad.backup_path is not None
+    }
+    digests = {bad.content[0] for bad in damaged if bad.content is not None}
+    for fault in manifests.faults(running, unlisted, folders, digests):
         in_backup = fault.root != archive
         kind: Where = "backup" if in_backup else "archive"
         report.problems.append(Problem("manifest", fault.path, kind, detail=fault.detail))
