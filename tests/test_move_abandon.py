@@ -260,6 +260,33 @@ def test_a_move_stopped_before_its_manifests_has_them_written_again(tmp_path: Pa
     usable_again(archive)
 
 
+def test_a_manifest_a_damaged_row_keeps_from_being_written_is_left_for_a_person(
+    tmp_path: Path,
+) -> None:
+    """Another row of the stopped move's ingest damaged by hand (a digest that is none): its
+    manifest cannot be written again. It is listed (exit 3), the journal is still kept and
+    the event written, where a traceback came after the files were settled."""
+    import sqlite3
+
+    archive, _backup = archived_shot(tmp_path)
+    with pytest.MonkeyPatch.context() as patched:
+        journal = stopped_move(archive, patched, "before the manifests")
+    with contextlib.closing(sqlite3.connect(archive / METADIR / "catalogue.sqlite")) as db:
+        db.execute("UPDATE files SET sha256 = ? WHERE archive_path = ?", ("x" * 64, OTHER))
+        db.commit()
+    refused(archive, journal)
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    (ingest_id,) = {p.stem for p in (archive / METADIR / "manifests").glob("*.sha256")}
+    assert document["kept"] == [{
+        "path": f".cardingest/manifests/{ingest_id}.sha256",
+        "reason": f"not written again from the catalogue: {'x' * 64!r} is not a sha256 hex "
+        f"digest (for {OTHER!r}); `cardingest verify` lists it",
+    }]  # fmt: skip
+    assert document["manifests"] == [] and document["removed"]
+    kept_journal(archive, journal, document)
+
+
 def test_a_hostile_journal_removes_nothing_it_cannot_prove_a_second_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

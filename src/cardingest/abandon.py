@@ -244,6 +244,21 @@ def _stale_manifests(catalogue: Catalogue, result: AbandonResult) -> dict[str, s
     return ingests
 
 
+def _rewrite_stale(
+    catalogue: Catalogue, archive: Path, stale: dict[str, set[Path]], result: AbandonResult
+) -> None:
+    """Write those manifests again; one a damaged row keeps from being written (a value
+    no manifest line can hold) is listed for a person, and the rest still are."""
+    for ingest_id, roots in sorted(stale.items()):
+        try:
+            written = rewrite_manifests(catalogue, archive, {ingest_id: roots})
+        except ValueError as exc:
+            why = f"not written again from the catalogue: {exc}; `cardingest verify` lists it"
+            result.kept.append((f"{METADIR}/manifests/{ingest_id}.sha256", why))
+            continue
+        result.manifests += [str(path) for path in written]
+
+
 def _regular(path: Path) -> os.stat_result | None:
     try:
         found = os.lstat(path)
@@ -475,8 +490,7 @@ def abandon_journal(
                         _settle(name, named, shared, result)
                     touched = [Path(archive, p).parent for p, _ in result.removed + result.restored]
                     remove_empty_folders(touched, [Path(archive), *roots])
-                    written = rewrite_manifests(catalogue, archive, stale)
-                    result.manifests = [str(path) for path in written]
+                    _rewrite_stale(catalogue, archive, stale, result)
                     AuditLog(archive).append(
                         "move_abandoned",
                         move_id=result.move_id,
