@@ -30,6 +30,7 @@ from types import ModuleType
 from typing import TypeGuard
 
 from ..models import TimeSource
+from .ifdbound import ExifTooLarge, bounded_for_exifread
 from .kinds import RAW_TIFF_STARTS
 from .raw import EXIF_TAGS, IFD0_TAGS, SeekableFile, app1_exif, read_raw
 from .truncated import CUT_SHORT as RAW_CUT_SHORT
@@ -400,12 +401,20 @@ class MalformedExif(ValueError):
 def _exifread_tags(fh: SeekableFile) -> dict:
     """exifread's tags, read up to `STOP_TAG`, which a well-formed EXIF IFD (its entries in
     tag order, as TIFF asks) has after every date; an IFD out of order that put it before
-    DateTimeOriginal is read again whole (exiftool reads every entry, in any order)."""
+    DateTimeOriginal is read again whole (exiftool reads every entry, in any order).
+
+    A TIFF block (every caller's ``fh`` is at its start) is given to exifread through
+    `bounded_for_exifread`: IFD entry counts that run past the end of the data are cut to the
+    entries there (exifread walked all 65,535 a count may claim, a quarter of a second), and
+    a block that would cost exifread more reads than any camera's is refused."""
     start = fh.tell()
-    tags = _exifread().process_file(fh, details=False, extract_thumbnail=False, stop_tag=STOP_TAG)
+    bounded = bounded_for_exifread(fh) if start == 0 else fh
+    tags = _exifread().process_file(
+        bounded, details=False, extract_thumbnail=False, stop_tag=STOP_TAG
+    )
     if f"EXIF {STOP_TAG}" in tags and "EXIF DateTimeOriginal" not in tags:
-        fh.seek(start)
-        tags = _exifread().process_file(fh, details=False, extract_thumbnail=False)
+        bounded.seek(start)
+        tags = _exifread().process_file(bounded, details=False, extract_thumbnail=False)
     return _padded_dates(fh, start, tags)
 
 
@@ -561,7 +570,7 @@ def read_capture(fh: SeekableFile, mtime: float, name: str) -> Capture:
         if isinstance(exc, OSError) and exc.errno != errno.EINVAL:
             raise  # the card failed to read, not the file's bytes to parse: it is held
         tags = {}
-        said = str(exc) if isinstance(exc, MalformedExif) else None
+        said = str(exc) if isinstance(exc, MalformedExif | ExifTooLarge) else None
         problems.append(said or f"unreadable EXIF ({type(exc).__name__})")
     make = _interned(_text(tags, "Image Make"))
     model = _interned(_text(tags, "Image Model"))
