@@ -279,3 +279,21 @@ def test_a_backup_folder_that_is_an_archive_is_refused(tmp_path: Path) -> None:
         assert f"The backup folder {archive} is an archive" in " ".join(into_archive.stderr.split())
     assert not other.exists()
     assert sorted(p.name for p in archive.rglob("*") if p.is_file()) == before
+
+
+def test_another_archive_holding_the_same_photos_is_no_new_backup_folder(tmp_path: Path) -> None:
+    """A trial: NEW naming another archive into which the same card was ingested was taken
+    (exit 0, every copy matched); `verify --fix-manifests`, which verify then advised, wrote
+    this archive's backup manifest into that archive's metadata, and its ingests refused
+    ("unknown ingest(s)"). It is refused, and nothing is written in either archive."""
+    card, home, archive, old = ingested(tmp_path, 2)
+    other = tmp_path / "archive2"
+    assert cardingest("ingest", card, "--id", ID, "--archive", other, home=home).code == 0
+    old.rename(tmp_path / "b-moved")
+    before = backup_paths(archive)
+    files = sorted(str(p) for p in other.rglob("*"))
+    run = cardingest("catalogue", "backup-moved", old, other, "--archive", archive, home=home)
+    assert run.code == 2, (run.code, run.stderr)
+    assert f"The new backup folder {other} is an archive" in " ".join(run.stderr.split())
+    assert backup_paths(archive) == before
+    assert sorted(str(p) for p in other.rglob("*")) == files

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, METADIR
 from ..storage import identity
 from ..storage.interrupts import held_interrupts
 from .audit import AuditLog
@@ -79,7 +80,7 @@ def recorded_roots(records: Iterable[CatalogueRecord]) -> dict[Path, int]:
 
 def check_new_place(archive: Path, old: Path, new: Path) -> None:
     """Refuse (exit 2) a new place that cannot be the backup: not a folder, the old one, the
-    archive or a folder in or around it, memory, or a drive not mounted."""
+    archive or a folder in or around it, another archive, memory, or a drive not mounted."""
     if not new.is_dir():
         what = "is not a folder" if os.path.lexists(new) else "is not there"
         raise UsageError(
@@ -98,6 +99,17 @@ def check_new_place(archive: Path, old: Path, new: Path) -> None:
         raise UsageError(
             f"{new} is the archive {archive}, or a folder in it or around it: the backup is a "
             "second copy on another disk."
+        )
+    records = [
+        n for n in (CATALOGUE_NAME, ARCHIVE_ID_NAME, "audit.jsonl") if (new / METADIR / n).exists()
+    ]
+    if records:  # a trial: another archive (or a copy of this one) was taken, exit 0
+        raise UsageError(
+            f"The new backup folder {new} is an archive (its {METADIR} holds {records[0]}), "
+            "not a backup folder: its copies belong to that archive, and the manifests "
+            "`verify --fix-manifests` writes for the backup would go into its metadata, "
+            "which then makes its ingests refuse. Give the folder the backup itself was "
+            "moved or copied to."
         )
     kind = memory_fstype(new)
     if kind is not None:
