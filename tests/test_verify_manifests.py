@@ -4,9 +4,11 @@ it with another digest, or lists a file the catalogue does not have no longer pr
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,3 +216,45 @@ def test_a_damaged_records_copies_are_not_manifest_problems(archived: Archived) 
     assert code == 1
     kinds = sorted((p["kind"], p["path"]) for p in document["problems"])
     assert kinds == [("invalid", A1)], document
+
+
+def test_a_fifo_or_a_link_named_as_a_manifest_is_unreadable_not_waited_on_or_followed(
+    tmp_path: Path, archived: Archived
+) -> None:
+    """A trial: a FIFO named as a manifest hung `verify` (and `--fix-manifests`) for good,
+    and a manifest that was a symbolic link was read wherever it led, outside the archive
+    too. Each is said as unreadable, and `--fix-manifests` puts a file in its place without
+    writing through the link."""
+    archive, backup, _shot = archived
+    own, theirs = manifest(archive), manifest(backup)
+    written = {root: manifest(root).read_bytes() for root in (archive, backup)}
+    own.unlink()
+    os.mkfifo(own)
+    outside = tmp_path / "elsewhere.sha256"
+    outside.write_bytes(written[backup])
+    theirs.unlink()
+    theirs.symlink_to(outside)
+    shown = own.relative_to(archive).as_posix()
+    run = ["verify", "--archive", str(archive), "--json"]
+    try:
+        code, document = verify_subprocess(run)
+    except subprocess.TimeoutExpired:
+        pytest.fail("verify waited on a FIFO named as a manifest")
+    found = problems(document)
+    assert code == 1 and [p[:2] for p in found] == [("archive", shown), ("backup", str(theirs))]
+    assert all(p[2].startswith("cannot be read:") for p in found), found
+    assert "a symbolic link" in found[1][2], found
+
+    code, document = verify_subprocess([*run, "--fix-manifests"])
+    assert code == 0 and document["ok"], document
+    for root in (archive, backup):
+        assert not manifest(root).is_symlink() and manifest(root).is_file()
+        assert manifest(root).read_bytes() == written[root]
+    assert outside.read_bytes() == written[backup]
+
+
+def verify_subprocess(args: list[str]) -> tuple[int, dict[str, Any]]:
+    cardingest = str(Path(sys.executable).with_name("cardingest"))
+    done = subprocess.run([cardingest, *args], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)

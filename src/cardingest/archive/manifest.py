@@ -10,6 +10,7 @@ checks every copy of that ingest.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -20,6 +21,7 @@ from typing import Protocol
 from ..models import MANIFEST_DIR, METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes
+from ..storage.positional import open_regular
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _INGEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -137,13 +139,32 @@ def _unescape(text: str, line_no: int) -> str:
     return "".join(out)
 
 
+def _read_regular(path: Path | str) -> bytes:
+    """The bytes of the regular file at ``path``, following no link and waiting on nothing: a
+    FIFO named like a manifest hung `verify` (and `move`) for good, and a symbolic link was
+    read wherever it led, outside the archive too. Either is an OSError (unreadable)."""
+    try:
+        fd = open_regular(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, "a symbolic link, not a manifest file", str(path)) from exc
+        raise
+    try:
+        parts: list[bytes] = []
+        while chunk := os.read(fd, 1 << 20):
+            parts.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(parts)
+
+
 def read_manifest(path: Path | str) -> list[tuple[str, str]]:
     """Parse a coreutils checksum file into ``(sha256, relpath)`` pairs, in file order.
 
     Accepts the text (``"  "``) and binary (``" *"``) separators and coreutils' escaped lines;
     a line that is neither raises ``ValueError`` naming its line number.
     """
-    data = Path(path).read_bytes()
+    data = _read_regular(path)
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
