@@ -520,6 +520,28 @@ def test_only_cards_under_the_configured_folder_count(
     )
 
 
+def test_a_cards_under_setting_naming_no_folder_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: $CARDINGEST_CARDS_UNDER mistyped left out every mount, and `cards`, `ingest`
+    and `watch` said only "No camera card found" (`watch` waited for good), with the card in."""
+    from clinic_helpers import cli
+
+    card = make_card(tmp_path / "media" / "CARD")
+    monkeypatch.setattr(
+        mount_table, "mounts", lambda: [LINUX_FUSEFAT._replace(mountpoint=str(card))]
+    )
+    monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path / "meda"))
+    said = f"CARDINGEST_CARDS_UNDER is '{tmp_path / 'meda'}', which is not a folder here"
+    with pytest.raises(SourceError, match="not a folder here"):
+        resolve_source(None)
+    listed = cli("cards")
+    assert listed.exit_code == 0 and said in " ".join(listed.output.split()), listed.output
+    monkeypatch.setenv("CARDINGEST_CARDS_UNDER", str(tmp_path / "media"))
+    assert "not a folder" not in cli("cards").output
+    assert resolve_source(None)[0] == card
+
+
 # --- resolve_source ----------------------------------------------------------------------
 
 

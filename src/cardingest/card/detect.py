@@ -268,6 +268,26 @@ ENV_CARDS_UNDER = "CARDINGEST_CARDS_UNDER"
 ignore other drives, and the test suite (a card another program mounted must not matter)."""
 
 
+def cards_under_missing() -> str | None:
+    """What to say when $CARDINGEST_CARDS_UNDER names no folder: every mount is then left
+    out, so `watch` waited for good and `cards` said only "No camera card found" (a trial's
+    typo). None when it is unset or names a folder (one made when the first card is
+    mounted, such as /media/nurse, may come later: it is said, not refused)."""
+    under = os.environ.get(ENV_CARDS_UNDER)
+    if not under or os.path.isdir(under):
+        return None
+    return (
+        f"{ENV_CARDS_UNDER} is {under!r}, which is not a folder here, and only cards mounted "
+        "below it are looked for: check the setting (or unset it to look at every mount)"
+    )
+
+
+def no_card_message(text: str = NO_CARD_MESSAGE) -> str:
+    """``text``, with why no mount was looked at when $CARDINGEST_CARDS_UNDER names none."""
+    missing = cards_under_missing()
+    return text if missing is None else f"{text}. {missing}"
+
+
 def _below(mountpoint: str, folder: str) -> bool:
     mount, root = os.path.normpath(mountpoint), os.path.normpath(folder)
     return mount == root or mount.startswith(root.rstrip(os.sep) + os.sep)
@@ -376,7 +396,7 @@ def resolve_source(
     if source is None:
         cards = find_cards(partitions)
         if not cards:
-            raise SourceError(NO_CARD_MESSAGE)
+            raise SourceError(no_card_message())
         if len(cards) > 1:
             raise SourceError(
                 f"{len(cards)} camera cards found; give the one to use as the command's "

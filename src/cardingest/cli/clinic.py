@@ -19,6 +19,7 @@ import typer
 from ..archive.audit import AuditLog
 from ..archive.catalogue import CatalogueRecord, require_catalogue
 from ..archive.readonly import reading
+from ..card.detect import cards_under_missing
 from ..card.kinds import is_sidecar
 from ..card.watch import Watcher, watch
 from ..clinic.jpeg import SIZES
@@ -383,6 +384,9 @@ def run_watch(
 
     watcher = Watcher(interval=interval, notify=_notify, alone=alone)
     output.out.print(f"Watching for camera cards every {interval:g} s; Ctrl-C to stop.")
+    missing = cards_under_missing()
+    if missing is not None:
+        output.err.print(f"warning: {escape(missing)}")
     try:
         return watch(guarded, watcher, once=once)
     except KeyboardInterrupt:
