@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .archive.backend import (
+    archive_records,
     catalogue_path,
     check_sqlite_place,
     location_for,
@@ -42,7 +43,6 @@ from .card.volume import same_volume
 from .errors import CardChangedError, CardingestError, CardReadError, UsageError
 from .models import (
     ARCHIVE_ID_NAME,
-    CATALOGUE_NAME,
     METADIR,
     MOVE_JOURNAL_NAME,
     ArchivedFile,
@@ -1362,8 +1362,7 @@ def _refuse_archive_as_backup(backup: Path) -> None:
     archive's next ingests refuse ("does not know 1 of the ingests whose manifests the
     archive holds") and its `verify` call them strays, to be removed. (Two archives may
     share one backup folder: its lock and manifests keep them apart.)"""
-    meta = backup / METADIR
-    records = [n for n in (CATALOGUE_NAME, ARCHIVE_ID_NAME, "audit.jsonl") if (meta / n).exists()]
+    records = archive_records(backup)
     if records:
         raise UsageError(
             f"The backup folder {printable(str(backup))} is an archive (its {METADIR} holds "

@@ -862,6 +862,13 @@ _ARCHIVE_MARKS = (CATALOGUE_NAME, ARCHIVE_ID_NAME, "audit.jsonl", "manifests")
 elsewhere (a home's) is none."""
 
 
+def archive_records(folder: Path) -> list[str]:
+    """The records only an archive keeps (a catalogue, its ID, an audit log) that
+    ``folder``'s ``.cardingest`` holds: none for a backup folder, which keeps manifests."""
+    meta = folder / METADIR
+    return [name for name in _ARCHIVE_MARKS[:3] if (meta / name).exists()]
+
+
 def denied(path: Path | str, doing: str = "read") -> str:
     """The message of a PermissionError met on one of the archive's own files (``doing``:
     "read", "write", "create"...): the path, why, and what to do, with no errno."""

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, METADIR
+from ..models import METADIR
 from ..storage import identity
 from ..storage.interrupts import held_interrupts
 from .audit import AuditLog
-from .backend import check_destination_root, memory_fstype
+from .backend import archive_records, check_destination_root, memory_fstype
 from .catalogue import Catalogue, CatalogueRecord
 from .verify import CopyChecker, archive_file, marks_backup, record_copies, second_copy
 
@@ -100,9 +100,7 @@ def check_new_place(archive: Path, old: Path, new: Path) -> None:
             f"{new} is the archive {archive}, or a folder in it or around it: the backup is a "
             "second copy on another disk."
         )
-    records = [
-        n for n in (CATALOGUE_NAME, ARCHIVE_ID_NAME, "audit.jsonl") if (new / METADIR / n).exists()
-    ]
+    records = archive_records(new)
     if records:  # a trial: another archive (or a copy of this one) was taken, exit 0
         raise UsageError(
             f"The new backup folder {new} is an archive (its {METADIR} holds {records[0]}), "
