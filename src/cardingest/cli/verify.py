@@ -210,6 +210,7 @@ def run_verify(
     manifests: list[str] | None = None
     unlocked = None if writable(archive) else "is read-only"  # a write-protected drive
     unrecorded: AuditError | None = None
+    fixing = fix_permissions or fix_sidecars or fix_manifests
     with contextlib.ExitStack() as held:
         if unlocked is None:
             try:
@@ -218,7 +219,7 @@ def run_verify(
                 unlocked = "is on a full disk (its lock file cannot be written)"
         if unlocked is not None:
             require_catalogue(archive)
-            if fix_permissions or fix_sidecars or fix_manifests:
+            if fixing:
                 raise ArchiveError(f"{archive} {unlocked}: nothing in it can be changed")
             report = _measure(archive, patient_id)
             pending = pending_warnings(archive) + pending_move_warnings(archive)
@@ -230,9 +231,7 @@ def run_verify(
             try:
                 AuditLog(archive).require_appendable()
             except AuditError as exc:
-                if (
-                    fix_permissions or fix_sidecars or fix_manifests
-                ):  # each change is logged, or not made
+                if fixing:  # each change is logged, or not made
                     raise
                 unrecorded = exc  # a log edited by hand: the photos are checked all the same
             report = _measure(archive, patient_id)
