@@ -500,6 +500,35 @@ def test_watch_says_so_when_a_card_goes_before_it_is_read(
     ]
 
 
+@pytest.mark.card
+def test_watch_stopped_mid_card_says_to_start_it_again(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    """SIGTERM while a card's photos are copied: watch ends (exit 130) once the photo in
+    hand is done. It said "insert it again to finish", which a watch that has ended does
+    not see (a trial); it says to start watch again, or to ingest the card."""
+    archive = tmp_path / "archive"
+    # More photos than the copy has in hand at once (`transfer_many` queues 16), so some
+    # are left when it stops.
+    mount = fat_card(card_files(tmp_path, 40, 1), label="CARD1")
+    args = ("watch", "--id", "JBX3656", "--archive", archive, "--once", "--interval", "0.2")
+    process = paused_at("ingest-file-wait", *args, preexec_fn=operator_signals)
+    try:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate("go\n", timeout=300)  # a guard, not a wait
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    said = " ".join(out.split())
+    assert process.returncode == 130, out + err
+    assert "Start watch again with the card in (or run cardingest ingest on it)" in said, said
+    assert "insert it again" not in said and "Traceback" not in err
+    code, out, err = invoke("ingest", mount, "--id", "JBX3656", "--archive", archive)
+    assert code == 0, out + err
+    assert len(list((archive / "JBX3656").glob("*.jpg"))) == 40
+
+
 def gone_at(point: str, how: Callable[[], object], *args: object) -> tuple[int, str, str]:
     """The exit code, stdout and stderr of the CLI held at ``point`` while ``how`` takes its
     card away (unmounted, or pulled)."""

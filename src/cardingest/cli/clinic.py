@@ -391,8 +391,9 @@ def run_watch(
         return watch(guarded, watcher, once=once)
     except KeyboardInterrupt:
         if busy.is_set():
-            output.out.print(
-                "Stopped while handling a card: nothing is half-written; insert it again to finish."
+            output.out.print(  # watch ends here: a card put in again is not looked at
+                "Stopped while handling a card: nothing is half-written. Start watch again "
+                "with the card in (or run cardingest ingest on it) to finish."
             )
             return EXIT_INTERRUPTED
         output.out.print("Stopped watching for cards.")
