@@ -27,16 +27,16 @@ from .archive.manifest import rewrite_manifests
 from .archive.verify import archive_file, hash_file
 from .archive.xmp import is_ours, sidecar_path
 from .errors import ArchiveError, UsageError
-from .models import METADIR
+from .models import MANIFEST_DIR, METADIR
 from .move import (
     BackupLocks,
     FileMove,
+    JournalRefused,
     _backup_root,
     _listed_elsewhere,
     _pairs,
     _refuse_unlike_catalogue,
     _writing,
-    abandon_hint,
     journal_bytes,
     journal_path,
     link_blocked,
@@ -104,16 +104,10 @@ def _refusal(archive: Path) -> str | None:
         for old, new in _pairs(archive, data)[0]:
             if (blocked := link_blocked(old, new)) is not None:
                 return blocked
+    except JournalRefused as exc:  # its reason: the abandon may remove second names
+        return exc.reason
     except ArchiveError as exc:
-        # What the move says of itself ("nothing was changed; no photo has been removed")
-        # is not said of the abandon, which may remove second names.
-        said = exc.message.removesuffix(f" {abandon_hint(archive)}")
-        for tail in (
-            " Nothing was changed; no photo has been removed.",
-            " No photo has been removed.",
-        ):
-            said = said.removesuffix(tail)
-        return said
+        return exc.message
     except (TypeError, ValueError, KeyError) as exc:  # an entry short of a field
         return f"{journal_path(archive)} is not as cardingest wrote it ({exc})"
     return None
@@ -254,7 +248,7 @@ def _rewrite_stale(
             written = rewrite_manifests(catalogue, archive, {ingest_id: roots})
         except ValueError as exc:
             why = f"not written again from the catalogue: {exc}; `cardingest verify` lists it"
-            result.kept.append((f"{METADIR}/manifests/{ingest_id}.sha256", why))
+            result.kept.append((f"{METADIR}/{MANIFEST_DIR}/{ingest_id}.sha256", why))
             continue
         result.manifests += [str(path) for path in written]
 

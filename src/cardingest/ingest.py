@@ -27,7 +27,7 @@ from .archive.catalogue import Catalogue, CatalogueRecord
 from .archive.claims import content_claims, guarded
 from .archive.journal import PublishJournal, all_recorded, recover
 from .archive.lock import ArchiveLock, sole_writer
-from .archive.manifest import write_manifest
+from .archive.manifest import write_archive_manifest, write_copies_manifest
 from .archive.provenance import recorded_source
 from .archive.repair import repair_copies
 from .archive.xmp import (
@@ -414,14 +414,10 @@ def _write_manifests(
     catalogue: Catalogue, ingest_id: str, archive: Path, backup: Path | None
 ) -> tuple[Path | None, Path | None]:
     """Manifests (archive, backup) of one ingest from its catalogue rows; None if it copied none."""
-    if next(catalogue.manifest_entries(ingest_id), None) is None:
-        return None, None
     with _manifest_errors(ingest_id):
-        manifest = write_manifest(
-            archive,
-            ingest_id,
-            ((sha256, path) for sha256, path, _ in catalogue.manifest_entries(ingest_id)),
-        )
+        manifest = write_archive_manifest(catalogue, archive, ingest_id)
+    if manifest is None:
+        return None, None
     backup_manifest = (
         None if backup is None else _write_backup_manifest(catalogue, ingest_id, backup)
     )
@@ -431,15 +427,8 @@ def _write_manifests(
 def _write_backup_manifest(catalogue: Catalogue, ingest_id: str, backup: Path) -> Path | None:
     """The backup's manifest of one ingest: its rows' copies in ``backup``. None when it has
     none there (a dead run's, or one that made no backup copy)."""
-    copies = [
-        (sha256, Path(copy).relative_to(backup).as_posix())
-        for sha256, _, copy in catalogue.manifest_entries(ingest_id)
-        if copy and Path(copy).is_relative_to(backup)
-    ]
-    if not copies:
-        return None
     with _manifest_errors(ingest_id):
-        return write_manifest(backup, ingest_id, copies)
+        return write_copies_manifest(catalogue, backup, ingest_id)
 
 
 def write_backed_up_manifests(

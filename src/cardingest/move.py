@@ -26,11 +26,9 @@ tag and DICOM command; `abandon` (``move --abandon-journal``) takes it out of th
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shlex
-import stat
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -73,6 +71,7 @@ from .storage.durable import (
 from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
 from .storage.modes import make_dirs
+from .storage.positional import read_regular
 from .storage.transfer import candidate_names, plain_relpath
 from .text import not_utf8_target, some_of
 
@@ -586,17 +585,20 @@ def read_journal(archive: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise ArchiveError(
+        raise JournalRefused(
+            archive,
             f"{path} (an interrupted move) cannot be read: {exc}; it names every path the "
-            f"move touched. No photo has been removed. {abandon_hint(archive)}"
+            "move touched.",
+            "No photo has been removed.",
         ) from exc
     if not isinstance(data, dict) or "moves" not in data:
-        raise ArchiveError(f"{path} is not a move journal. {abandon_hint(archive)}")
+        raise JournalRefused(archive, f"{path} is not a move journal.")
     wrong = _journal_fault(archive, data)
     if wrong is not None:
-        raise ArchiveError(
-            f"{path} (an interrupted move) is not as cardingest wrote it: {wrong}. Nothing "
-            f"was changed; no photo has been removed. {abandon_hint(archive)}"
+        raise JournalRefused(
+            archive,
+            f"{path} (an interrupted move) is not as cardingest wrote it: {wrong}.",
+            "Nothing was changed; no photo has been removed.",
         )
     return data
 
@@ -606,14 +608,17 @@ def journal_bytes(path: Path) -> bytes:
     waiting (``O_NONBLOCK``), so a FIFO or a device put at its name (by anyone who may write
     ``.cardingest``) raises `OSError` instead of holding every later move, tag and DICOM
     command, and ``move --abandon-journal``, with the archive's lock, for ever."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    finally:
-        os.close(fd)
+    return read_regular(path, follow=True)
+
+
+class JournalRefused(ArchiveError):
+    """A move journal cardingest will not carry out. The message is ``reason``, what the
+    refusal left as it was, and who takes the journal out of the way; ``reason`` alone is
+    what `abandon` shows, as it may remove second names itself."""
+
+    def __init__(self, archive: Path, reason: str, left: str = "") -> None:
+        super().__init__(" ".join(part for part in (reason, left, abandon_hint(archive)) if part))
+        self.reason = reason
 
 
 def abandon_hint(archive: Path) -> str:
@@ -904,12 +909,13 @@ def _refuse_unlike_catalogue(archive: Path, data: dict[str, Any], moves: list[Fi
             else:
                 same = False
             if not same:
-                raise ArchiveError(
+                raise JournalRefused(
+                    archive,
                     f"{journal_path(archive)} (an interrupted move) does not match the "
                     f"catalogue: {move.old} is not, in the catalogue, the photo it says (its "
                     "patient, content or backup copy; the file edited, or the catalogue "
-                    "changed since). Nothing was changed; no photo has been removed. "
-                    f"{abandon_hint(archive)}"
+                    "changed since).",
+                    "Nothing was changed; no photo has been removed.",
                 )
 
 

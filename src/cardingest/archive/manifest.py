@@ -21,7 +21,7 @@ from typing import Protocol
 from ..models import MANIFEST_DIR, METADIR
 from ..storage import modes
 from ..storage.durable import atomic_write_bytes
-from ..storage.positional import open_regular
+from ..storage.positional import read_regular
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _INGEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -140,22 +140,15 @@ def _unescape(text: str, line_no: int) -> str:
 
 
 def _read_regular(path: Path | str) -> bytes:
-    """The bytes of the regular file at ``path``, following no link and waiting on nothing: a
-    FIFO named like a manifest hung `verify` (and `move`) for good, and a symbolic link was
-    read wherever it led, outside the archive too. Either is an OSError (unreadable)."""
+    """The manifest's bytes, following no link and waiting on nothing: a FIFO named like a
+    manifest hung `verify` (and `move`) for good, and a symbolic link was read wherever it
+    led, outside the archive too. Either is an OSError (unreadable)."""
     try:
-        fd = open_regular(path)
+        return read_regular(path)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise OSError(exc.errno, "a symbolic link, not a manifest file", str(path)) from exc
         raise
-    try:
-        parts: list[bytes] = []
-        while chunk := os.read(fd, 1 << 20):
-            parts.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(parts)
 
 
 def read_manifest(path: Path | str) -> list[tuple[str, str]]:
@@ -194,16 +187,33 @@ def rewrite_manifests(
     A folder (or an archive) that holds no copy of the ingest gets none."""
     written: list[Path] = []
     for ingest_id in sorted(ingests):
-        entries = list(catalogue.manifest_entries(ingest_id))
-        if not entries:
+        manifest = write_archive_manifest(catalogue, archive, ingest_id)
+        if manifest is None:
             continue
-        written.append(write_manifest(archive, ingest_id, ((s, p) for s, p, _ in entries)))
+        written.append(manifest)
         for root in sorted(set(ingests[ingest_id])):
-            copies = [
-                (sha256, Path(copy).relative_to(root).as_posix())
-                for sha256, _path, copy in entries
-                if copy and Path(copy).is_relative_to(root)
-            ]
-            if copies:
-                written.append(write_manifest(root, ingest_id, copies))
+            copies = write_copies_manifest(catalogue, root, ingest_id)
+            if copies is not None:
+                written.append(copies)
     return written
+
+
+def write_archive_manifest(catalogue: _Rows, archive: Path, ingest_id: str) -> Path | None:
+    """The archive's manifest of one ingest, from its rows (streamed); None, and nothing
+    written, where it has none."""
+    if next(catalogue.manifest_entries(ingest_id), None) is None:
+        return None
+    rows = catalogue.manifest_entries(ingest_id)
+    return write_manifest(archive, ingest_id, ((sha256, path) for sha256, path, _ in rows))
+
+
+def write_copies_manifest(catalogue: _Rows, root: Path, ingest_id: str) -> Path | None:
+    """The manifest, in the backup folder ``root``, of one ingest's copies there, from its
+    rows; None, and nothing written, where it has none there (a dead run's, or one that
+    made no backup copy)."""
+    copies = [
+        (sha256, Path(copy).relative_to(root).as_posix())
+        for sha256, _path, copy in catalogue.manifest_entries(ingest_id)
+        if copy and Path(copy).is_relative_to(root)
+    ]
+    return write_manifest(root, ingest_id, copies) if copies else None

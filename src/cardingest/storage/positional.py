@@ -21,10 +21,11 @@ FIFO put there would block a plain open until a writer came, and a link is not f
 (Python opens every descriptor close-on-exec.)"""
 
 
-def open_regular(path: str | os.PathLike[str]) -> int:
+def open_regular(path: str | os.PathLike[str], *, follow: bool = False) -> int:
     """A descriptor of ``path`` opened with `PEEK`, if it is a regular file; a FIFO, folder,
-    device or link put there since the scan is an OSError, never a wait."""
-    fd = os.open(path, PEEK)
+    device or link put there since the scan is an OSError, never a wait. ``follow``: a
+    symbolic link is followed to the regular file it names."""
+    fd = os.open(path, PEEK & ~getattr(os, "O_NOFOLLOW", 0) if follow else PEEK)
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
@@ -34,6 +35,19 @@ def open_regular(path: str | os.PathLike[str]) -> int:
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
     return fd
+
+
+def read_regular(path: str | os.PathLike[str], *, follow: bool = False) -> bytes:
+    """The bytes of the regular file at ``path`` (`open_regular`), whole: what names it
+    cannot hang the reader (a FIFO) or lead it to anything but a file."""
+    fd = open_regular(path, follow=follow)
+    try:
+        parts: list[bytes] = []
+        while chunk := os.read(fd, 1 << 20):
+            parts.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(parts)
 
 
 def read_range(fd: int, offset: int, size: int) -> bytes:
