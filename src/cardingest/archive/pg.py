@@ -687,7 +687,13 @@ class PgConnection:
         self.conn.close()
 
     def lost(self) -> bool:
-        return self.conn.broken or self.conn.closed
+        return connection_lost(self.conn)
+
+
+def connection_lost(conn: Any) -> bool:
+    """Whether a psycopg connection is gone: the server stopped, ended the session, or the
+    network failed; an error on it is then the server's absence, not the SQL's."""
+    return bool(conn.broken or conn.closed)
 
 
 def _connect_tied(url: str, archive: Path, *, create: bool, purpose: str) -> tuple[Any, Tie]:

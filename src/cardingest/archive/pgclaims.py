@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..plan.planner import other_patient_reason
 from .backend import redact, role_denied, scrubbed
 from .journal import journal_path
-from .pg import _connect_tied, _unreachable, lock_key
+from .pg import _connect_tied, _unreachable, connection_lost, lock_key
 
 _CONFLICTS = """
 SELECT patient_id, archive_path, NULL, NULL, NULL FROM files
@@ -195,7 +195,7 @@ class ContentClaims:
     def _lost(self, exc: Exception) -> str:
         text = str(exc).strip()
         reason = scrubbed(text.splitlines()[0] if text else type(exc).__name__, self.url)
-        if self._conn.broken or self._conn.closed:  # the server stopped, or ended the session
+        if connection_lost(self._conn):
             return f"the catalogue database {redact(self.url)} stopped answering ({reason})"
         return f"the catalogue database {redact(self.url)}: {reason}"
 
