@@ -282,10 +282,11 @@ def cards_under_missing() -> str | None:
     )
 
 
-def no_card_message(text: str = NO_CARD_MESSAGE) -> str:
-    """``text``, with why no mount was looked at when $CARDINGEST_CARDS_UNDER names none."""
+def no_card_message() -> str:
+    """`NO_CARD_MESSAGE`, with why no mount was looked at when $CARDINGEST_CARDS_UNDER
+    names none."""
     missing = cards_under_missing()
-    return text if missing is None else f"{text}. {missing}"
+    return NO_CARD_MESSAGE if missing is None else f"{NO_CARD_MESSAGE}. {missing}"
 
 
 def _below(mountpoint: str, folder: str) -> bool:

@@ -128,15 +128,18 @@ def main_options(
 @handles_errors
 def cards(as_json: JsonOpt = False) -> None:
     """List mounted camera cards (volumes with a DCIM folder of camera folders)."""
-    from ..card.detect import find_cards, no_card_message
+    from ..card.detect import cards_under_missing, find_cards
 
     found = find_cards()
     if as_json:
         output.emit_json(documents.cards(found))
         return
     if not found:
-        said = no_card_message("No camera card found. Insert a card, or give a folder as SOURCE")
-        output.out.print(said if said.endswith(")") else f"{said}.")
+        missing = cards_under_missing()
+        output.out.print(
+            "No camera card found. Insert a card, or give a folder as SOURCE."
+            + (f" {missing}" if missing else "")
+        )
         return
     output.out.print(output.cards_table(found))
 
