@@ -23,7 +23,7 @@ from typing import Any
 
 from cardingest import abandon, ingest
 from cardingest import move as move_module
-from cardingest.archive import audit, catalogue, lock
+from cardingest.archive import audit, catalogue, lock, manifest
 from cardingest.card import watch
 from cardingest.cli import common as cli_common
 from cardingest.cli import main as console_script
@@ -213,14 +213,16 @@ def _wait_after_the_first_slate_read() -> None:
 
 
 def _fill_before_manifest() -> None:
-    real = ingest.write_manifest
+    """Fill the archive's file system as a manifest is written (`archive.manifest`, where
+    the ingest's manifest writers look it up)."""
+    real = manifest.write_manifest
 
     def write_manifest(archive: Path, *args: Any, **kwargs: Any) -> Path:
         filler = Path(archive) / "filler.bin"
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
         return real(archive, *args, **kwargs)
 
-    ingest.write_manifest = write_manifest  # type: ignore[assignment]
+    manifest.write_manifest = write_manifest  # type: ignore[assignment]
 
 
 POINTS: dict[str, Callable[[], None]] = {
