@@ -30,6 +30,7 @@ from test_verify_mutants import (
 )
 
 from cardingest.archive.manifest import manifested_ingests
+from cardingest.archive.verify import MANIFEST_LINES_LISTED
 
 Archived = tuple[Path, Path, dict[str, Shot]]
 
@@ -258,3 +259,34 @@ def verify_subprocess(args: list[str]) -> tuple[int, dict[str, Any]]:
     done = subprocess.run([cardingest, *args], capture_output=True, text=True, timeout=60)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, json.loads(done.stdout)
+
+
+def test_a_manifest_of_many_stray_lines_is_listed_in_part_and_counted(
+    archived: Archived,
+) -> None:
+    """Past MANIFEST_LINES_LISTED lines of one manifest, one more problem counts the rest (and
+    the audit's `verify` event holds no more): a manifest of a million lines written by hand
+    cost gigabytes when each was a problem. `--fix-manifests` still writes it again."""
+    archive, _backup, shot = archived
+    own = manifest(archive)
+    shown = own.relative_to(archive).as_posix()
+    written = own.read_bytes()
+    stray = [
+        f"{shot[B1].sha}  JBX3656/stray-{n:04d}.jpg" for n in range(MANIFEST_LINES_LISTED + 150)
+    ]
+    own.write_text(written.decode() + "\n".join(stray) + "\n")
+
+    code, document = verify_json(archive)
+
+    assert code == 1
+    found = problems(document)
+    assert len(found) == MANIFEST_LINES_LISTED + 1 == document["summary"]["manifest"]
+    assert (
+        "archive",
+        shown,
+        "150 more line(s) disagree with the catalogue, not listed one by one",
+    ) in found
+    (checked,) = events(archive, "verify")
+    assert len(checked["manifest"]) == MANIFEST_LINES_LISTED + 1
+    code, document = verify_json(archive, "--fix-manifests")
+    assert code == 0 and document["manifests"] == [shown] and own.read_bytes() == written

@@ -26,7 +26,7 @@ from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord, DamagedRecord
-from .manifest import rewrite_manifests
+from .manifest import manifest_path, rewrite_manifests
 from .manifestcheck import ExpectedManifests
 from .permissions import find_exposed, tighten
 from .readonly import reading
@@ -37,6 +37,12 @@ ProblemKind = Literal[
     "missing", "changed", "unreadable", "unexpected", "exposed", "keywords", "invalid", "manifest"
 ]
 Where = Literal["archive", "backup", "catalogue"]
+
+MANIFEST_LINES_LISTED = 100
+"""A manifest's disagreements with the catalogue listed one by one; any more are counted in
+one problem: a manifest of a million stray lines (written by hand) would otherwise cost
+gigabytes and put every line in the audit log on every run."""
+
 ByteCallback = Callable[[int], None]
 
 
@@ -669,13 +675,18 @@ def verify_archive(
         str(Path(bad.backup_path)) for bad in damaged if bad.backup_path is not None
     }
     digests = {bad.content[0] for bad in damaged if bad.content is not None}
+    listed: dict[tuple[Path, str], int] = {}
     for fault in manifests.faults(running, unlisted, folders, digests):
         in_backup = fault.root != archive
-        kind: Where = "backup" if in_backup else "archive"
-        report.problems.append(Problem("manifest", fault.path, kind, detail=fault.detail))
         wrong_in = report.manifests.setdefault(fault.ingest_id, set())
         if in_backup:
             wrong_in.add(fault.root)
+        key = (fault.root, fault.ingest_id)
+        listed[key] = listed.get(key, 0) + 1
+        if listed[key] <= MANIFEST_LINES_LISTED:
+            kind: Where = "backup" if in_backup else "archive"
+            report.problems.append(Problem("manifest", fault.path, kind, detail=fault.detail))
+    report.problems.extend(_more_manifest_lines(archive, listed))
     roots = [root for root in backup_roots if _backup_root(archive, root)]
     if patient_id is None:
         elsewhere = [*roots, *backups]
@@ -692,6 +703,20 @@ def verify_archive(
     )
     report.bytes_read = checker.bytes_read
     return report
+
+
+def _more_manifest_lines(archive: Path, listed: dict[tuple[Path, str], int]) -> Iterator[Problem]:
+    """One problem for each manifest with more than MANIFEST_LINES_LISTED disagreements: how
+    many more there are."""
+    for (root, ingest_id), count in sorted(listed.items()):
+        if count <= MANIFEST_LINES_LISTED:
+            continue
+        path = manifest_path(root, ingest_id)
+        shown = path.relative_to(archive).as_posix() if root == archive else str(path)
+        where: Where = "archive" if root == archive else "backup"
+        more = count - MANIFEST_LINES_LISTED
+        detail = f"{more:,} more line(s) disagree with the catalogue, not listed one by one"
+        yield Problem("manifest", shown, where, detail=detail)
 
 
 def _whose_bytes(
