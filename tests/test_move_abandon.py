@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from cardimage import require
-from clinic_helpers import camera_jpeg, invoke
+from clinic_helpers import camera_jpeg, cardingest_exe, cli, invoke
 from conftest import tmpfs_on
 from PIL import Image
 
@@ -102,9 +102,20 @@ def refused(archive: Path, journal: dict[str, Any]) -> None:
 
 
 def abandon(archive: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
-    code, out, err = invoke("move", "--abandon-journal", "--archive", archive, "--json", *extra)
-    assert "Traceback" not in out + err
-    return code, json.loads(out), err
+    result = cli("move", "--abandon-journal", "--archive", archive, "--json", *extra)
+    # The in-process runner keeps an exception from the console: a traceback there.
+    assert isinstance(result.exception, SystemExit | None), repr(result.exception)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def abandon_script(archive: Path) -> tuple[int, dict[str, Any], str]:
+    """`abandon` through the installed console script, as a person runs it."""
+    done = subprocess.run([cardingest_exe(), "move", "--abandon-journal", "--archive",
+                           str(archive), "--json"], capture_output=True, text=True,
+                          check=False, timeout=120)  # fmt: skip
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
+    return done.returncode, json.loads(done.stdout), done.stderr
 
 
 def usable_again(archive: Path) -> None:
@@ -722,3 +733,276 @@ def test_a_name_on_another_mount_is_never_put_back(
     assert "outside the archive" in kept["ZAB0001/x.jpg"], kept
     assert entry["new"] in [item["path"] for item in document["restored"]], document
     assert (archive / f"{SHOT}.jpg").is_file()
+
+
+# A seventh mutation round (abandon.py, mutants C1-C38): each test below fails on the
+# mutant named in its docstring and passes on the code.
+
+
+def test_a_journal_refused_only_for_a_file_in_the_way_is_abandoned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutant C1 (a file in the way of a link not taken for a refusal): the journal as the
+    move wrote it, but another file put at a new name since. The move refuses to carry it
+    out, so the abandon takes it: that file is left and listed, the rest removed."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    stranger = archive / f"{NEW}.jpg"
+    stranger.unlink()
+    stranger.write_bytes((archive / OTHER).read_bytes())
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    assert "exists with other content" in document["refused"], document
+    kept = {item["path"]: item["reason"] for item in document["kept"]}
+    assert "not the same file" in kept[f"{NEW}.jpg"], kept
+    assert stranger.read_bytes() == (archive / OTHER).read_bytes()
+    assert (archive / f"{SHOT}.jpg").is_file()
+    assert f"{NEW}.tif" in [item["path"] for item in document["removed"]]
+    assert document["move_id"] == journal["move_id"]
+    assert not (archive / METADIR / "move-journal.json").exists()
+
+
+def test_a_journal_with_a_crooked_sidecar_entry_is_abandoned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutant C4 (a sidecar entry of any length taken as a pair): a journal with a sidecar
+    entry of three names stopped the pairing with a ValueError, a traceback. Refused, its
+    move's own second names still go."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    crooked = {**journal, "sidecars": [*journal["sidecars"], ["a.xmp", "b.xmp", "c.xmp"]]}
+    (archive / METADIR / "move-journal.json").write_text(json.dumps(crooked))
+    code, document, err = abandon_script(archive)
+    assert code == 0, err
+    assert "a sidecar entry is not one" in document["refused"], document
+    assert {f"{NEW}.jpg", f"{NEW}.tif"} <= {item["path"] for item in document["removed"]}
+    assert (archive / f"{SHOT}.jpg").is_file() and not (archive / f"{NEW}.jpg").exists()
+
+
+@pytest.mark.parametrize("text", ["[]", '"a move"', "null"])
+def test_a_journal_that_is_json_but_no_object_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """Mutant C3 (a journal that reads as JSON but is no object taken as one): the
+    abandon stopped with an AttributeError. It names no file: kept, listed, exit 3."""
+    archive, _backup = archived_shot(tmp_path)
+    stopped_move(archive, monkeypatch, "before refiling")
+    (archive / METADIR / "move-journal.json").write_text(text)
+    code, document, err = abandon_script(archive)
+    assert code == 3, err
+    assert document["removed"] == [] and (archive / f"{NEW}.jpg").is_file()
+    assert [item["path"] for item in document["kept"]] == [document["journal"]]
+    assert Path(document["journal"]).read_text() == text
+
+
+def test_a_copy_of_one_photo_is_never_put_back_as_the_other_an_entry_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutant C9 (an entry naming two catalogued photos given the first one's digest): a
+    file in the backup folder with ZAA0067's photo's bytes, named by an entry that names
+    ZAA0067's photo and ZAC5361's, whose backup copy is missing, was "put back" as
+    ZAC5361's backup copy: another patient's photo under ZAC5361's name. It is left."""
+    archive, backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    theirs = backup / OTHER
+    stranger = backup / "ZAC5361" / "x.jpg"
+    shutil.copy2(theirs, stranger)
+    (backup / f"{SHOT}.jpg").unlink()  # its second name, the move's new one, is there still
+    crafted = {"old": OTHER, "new": f"{SHOT}.jpg", "new_backup": str(stranger)}
+    edited(archive, journal, [crafted, *journal["moves"]])
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    assert str(stranger) not in [item["path"] for item in document["restored"]], document
+    kept = {item["path"]: item["reason"] for item in document["kept"]}
+    assert "not the same file" in kept[str(stranger)], kept
+    assert stranger.read_bytes() == theirs.read_bytes()
+    # The move's own new name is put back instead: the photo's own bytes.
+    assert (backup / f"{SHOT}.jpg").read_bytes() == (archive / f"{SHOT}.jpg").read_bytes()
+
+
+def test_a_name_paired_with_no_catalogued_file_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutant C15 (that case dropped): an entry naming two files the catalogue does not
+    know was said "outside the archive", which it is not."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    shutil.copy2(archive / OTHER, archive / "ZAA0067" / "b.jpg")
+    crafted = {"old": "ZAA0067/a.jpg", "new": "ZAA0067/b.jpg"}
+    edited(archive, journal, [*journal["moves"], crafted])
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    kept = {item["path"]: item["reason"] for item in document["kept"]}
+    assert kept == {"ZAA0067/b.jpg": "the journal pairs it with no file the catalogue names"}
+    assert (archive / "ZAA0067" / "b.jpg").is_file()
+
+
+def test_a_renamed_photo_is_never_put_back_through_a_link_out_of_the_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutant C16 (the catalogued name put back to without its own check): on a file system
+    without hard links the move renamed the photos; the old patient's folder then replaced
+    by a link to a folder outside. Putting back through it took the photos out of the
+    archive. They stay under their new names, listed."""
+    archive, _backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling", links=False))
+    outside = tmp_path / "outside" / "ZAC5361"
+    outside.mkdir(parents=True)
+    if (archive / "ZAC5361").exists():
+        os.rename(archive / "ZAC5361", tmp_path / "outside" / "emptied")
+    os.symlink(outside, archive / "ZAC5361")
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    assert not [item for item in document["restored"] if not item["path"].startswith("/")]
+    assert list(outside.iterdir()) == []
+    for ext in ("jpg", "tif", "xmp"):
+        assert (archive / f"{NEW}.{ext}").is_file()
+    kept = {item["path"] for item in document["kept"]}
+    assert {f"{NEW}.jpg", f"{NEW}.tif"} <= kept, document
+
+
+def test_a_renamed_sidecar_stays_with_a_file_left_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutant C19 (a renamed sidecar put back though a file of its name is beside it):
+    without hard links, the photo's new name holding another file now (left), its keyword
+    sidecar, cardingest's own, stays with that file: not put back."""
+    archive, _backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling", links=False))
+    left = archive / f"{NEW}.jpg"
+    left.write_bytes((archive / OTHER).read_bytes())
+    code, document, err = abandon(archive)
+    assert code == 3, err
+    restored = [item["path"] for item in document["restored"]]
+    assert f"{NEW}.tif" in restored and str(archive / f"{NEW}.xmp") not in restored, document
+    assert (archive / f"{NEW}.xmp").is_file() and not (archive / f"{SHOT}.xmp").exists()
+    assert str(archive / f"{NEW}.xmp") in [item["path"] for item in document["kept"]]
+
+
+@pytest.mark.parametrize("move_id", ["../../../escaped", 20240501, "20240501T100000Z-abcdef/x"])
+def test_a_journal_whose_move_id_is_no_id_is_kept_under_the_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, move_id: object
+) -> None:
+    """Mutants C21 (any move_id taken as the kept journal's name) and C27 (a move_id of
+    any type kept): a ``move_id`` edited to a path took the journal out of the archive, and
+    a number stopped the abandon with a TypeError. Kept in abandoned-moves, under the
+    time."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    refused(archive, {**journal, "move_id": move_id})
+    code, document, err = abandon_script(archive)
+    assert code == 0, err
+    kept = Path(document["journal"])
+    assert kept.parent == archive / METADIR / "abandoned-moves"
+    assert kept.name.endswith("-abandoned.json") and kept.is_file(), kept
+    assert json.loads(kept.read_text())["move_id"] == move_id
+    assert not (tmp_path / "escaped.json").exists()
+    assert document["removed"]
+
+
+def test_an_edited_journal_is_kept_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutant C24 (the kept journal's mode not set): a journal an editor wrote again takes
+    the umask's 0644; kept with it, the `verify` the abandon asks for failed on it as
+    exposed."""
+    archive, _backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling"))
+    (archive / METADIR / "move-journal.json").chmod(0o644)
+    code, document, err = abandon(archive)
+    assert code == 0, err
+    assert Path(document["journal"]).stat().st_mode & 0o077 == 0
+    code, out, err = invoke("verify", "--archive", archive)
+    assert code == 0 and "exposed" not in out + err, out + err
+
+
+def test_a_journal_linked_to_another_file_leaves_that_files_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutant C23 (any journal's mode set): the journal's name a hard link of a file
+    elsewhere (anyone who may write .cardingest can make one). Making the kept journal
+    private changed that other file's mode: not cardingest's to change."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    theirs = tmp_path / "theirs.json"
+    theirs.write_text(json.dumps({**journal, "to": " ZAA0067"}))
+    theirs.chmod(0o644)
+    path = archive / METADIR / "move-journal.json"
+    path.unlink()
+    os.link(theirs, path)
+    code, document, err = abandon(archive)
+    assert code == 0, err
+    assert theirs.stat().st_mode & 0o777 == 0o644
+    assert os.path.samefile(document["journal"], theirs)
+
+
+def test_the_started_event_names_every_candidate_before_any_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutants C28 (no ``move_abandon_started`` event) and C29 (its candidates without the
+    sidecars): written before the first file is touched, it names every path the run may
+    take, the keyword sidecars too, so a kill -9 mid-way leaves no removal unsaid."""
+    archive, backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    refused(archive, journal)
+    code, document, err = abandon(archive)
+    assert code == 0, err
+    events = [e for e in AuditLog(archive).events() if e.get("event", "").startswith("move_aband")]
+    assert [e["event"] for e in events] == ["move_abandon_started", "move_abandoned"]
+    started = events[0]
+    assert started["move_id"] == journal["move_id"] and started["operator"]
+    assert started["journal"] == ".cardingest/move-journal.json"
+    removed = {item["path"] for item in document["removed"]}
+    assert str(archive / f"{NEW}.xmp") in removed and str(backup / f"{NEW}.xmp") in removed
+    assert removed <= set(started["candidates"]), started
+
+
+def test_an_error_mid_abandon_stops_it_with_the_journal_kept_where_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutant C32 (the stop said as a usage error, exit 2): a second name that cannot be
+    removed (its folder made immutable, which root cannot pass either) stops the abandon
+    with exit 1, the journal kept where it is, and says to run it again, which finishes."""
+    archive, _backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling"))
+    folder = archive / "ZAA0067"
+    made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    require(made.returncode == 0, f"chattr +i: {made.stderr.strip()}")
+    try:
+        done = subprocess.run([cardingest_exe(), "move", "--abandon-journal", "--archive",
+                               str(archive)], capture_output=True, text=True, check=False,
+                              timeout=120)  # fmt: skip
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1 and "Traceback" not in said, said
+    assert f"Abandoning {archive / METADIR / 'move-journal.json'} stopped:" in said, said
+    assert "The journal is kept where it is; run the same command again." in said, said
+    assert (archive / METADIR / "move-journal.json").is_file()
+    assert (archive / f"{NEW}.jpg").is_file() and (archive / f"{SHOT}.jpg").is_file()
+    code, document, err = abandon(archive)
+    assert code == 0, err
+    assert f"{NEW}.jpg" in [item["path"] for item in document["removed"]]
+
+
+def test_an_audit_log_that_cannot_be_appended_to_stops_the_abandon_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log ending in a torn line refuses every append, so the abandon stops before it
+    touches anything (exit 1), said. (Mutant C25, that check dropped, is equivalent: the
+    ``move_abandon_started`` event is the first write and refuses the same way.)"""
+    archive, backup = archived_shot(tmp_path)
+    refused(archive, stopped_move(archive, monkeypatch, "before refiling"))
+    with open(archive / METADIR / "audit.jsonl", "ab") as log:
+        log.write(b'{"torn')
+
+    def files() -> set[Path]:  # SQLite's own -wal and -shm files aside
+        found = {*backup.rglob("*"), *(archive / METADIR).rglob("*")}
+        return {p for p in found if not p.name.endswith(("-wal", "-shm"))}
+
+    before = files()
+    code, out, err = invoke("move", "--abandon-journal", "--archive", archive)
+    said = " ".join((out + err).split())
+    assert code == 1 and "audit.jsonl ends in an incomplete line" in said, said
+    after = files()
+    assert after == before, after ^ before
+    assert (archive / f"{NEW}.jpg").is_file()
