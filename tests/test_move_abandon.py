@@ -1006,3 +1006,33 @@ def test_an_audit_log_that_cannot_be_appended_to_stops_the_abandon_first(
     after = files()
     assert after == before, after ^ before
     assert (archive / f"{NEW}.jpg").is_file()
+
+
+@pytest.mark.parametrize("field", ["sidecars", "move_id"])
+def test_a_journal_short_of_a_field_is_refused_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    """A fault found in this round: a journal without its ``sidecars`` or its ``move_id``
+    (every journal cardingest writes has both) passed the journal's check, and `tag` and
+    `move` stopped on the missing field with a traceback, every time; without its move_id
+    the abandon refused it as one cardingest can carry out. It is refused now, and the
+    abandon takes it."""
+    archive, _backup = archived_shot(tmp_path)
+    journal = stopped_move(archive, monkeypatch, "before refiling")
+    short = {key: value for key, value in journal.items() if key != field}
+    (archive / METADIR / "move-journal.json").write_text(json.dumps(short))
+    for command in (
+        ("tag", "ZAA0067", "--site", "arm"),
+        ("move", "--from", "ZAC5361", "--to", "ZAA0067"),
+    ):
+        done = subprocess.run([cardingest_exe(), *command, "--archive", str(archive)],
+                              capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+        said = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode == 1 and "Traceback" not in said, said
+        assert "is not as cardingest wrote it" in said, said
+        assert f"cardingest move --abandon-journal --archive {archive}" in said, said
+    code, document, err = abandon_script(archive)
+    assert code == 0, err
+    assert "is missing" in document["refused"] or "are missing" in document["refused"], document
+    assert {f"{NEW}.jpg", f"{NEW}.tif"} <= {item["path"] for item in document["removed"]}
+    assert (archive / f"{SHOT}.jpg").is_file() and not (archive / f"{NEW}.jpg").exists()

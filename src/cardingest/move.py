@@ -635,9 +635,14 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
     where, and whoever may write the archive's folder may write it too, so a path that
     leaves the archive or its backup, or a photo going to another patient's folder than
     the move's, is refused before any file is touched."""
-    to, moves, sidecars = data.get("to"), data.get("moves"), data.get("sidecars", [])
+    # Every journal cardingest writes has all four: one without is edited, and carrying it
+    # out stopped on the missing one with a traceback, the abandon then refusing it as one
+    # that can be carried out.
+    to, moves, sidecars = data.get("to"), data.get("moves"), data.get("sidecars")
     if not isinstance(to, str) or not isinstance(moves, list) or not isinstance(sidecars, list):
         return "its patient, moves or sidecars are missing"
+    if not isinstance(data.get("move_id"), str):
+        return "its move ID is missing"
     if not to.strip() or to != to.strip() or "/" in to or "\\" in to:
         return f"its patient {to[:80]!r} is no patient ID"
     fields = set(FileMove.__dataclass_fields__)
