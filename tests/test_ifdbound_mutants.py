@@ -131,6 +131,15 @@ def _short_pointer(n: int, order: str, size: int = 30) -> bytes:
     return _tiff([[PLAIN] * size, [PLAIN] * n + [pointer]], order=order, first=1)
 
 
+def _high_short_pointer(n: int, order: str, size: int = 30) -> bytes:
+    """IFD0's GPS pointer as one SHORT of 40,008 (past 32,767: unsigned, as exifread reads a
+    SHORT), to an IFD after 40,000 bytes of data."""
+    (sub, _), _ = _layout(size, n + 1, at=8 + 40_000)
+    pointer = (GPS, SHORT, 1, struct.pack(order + "H", sub))
+    ifds = [[PLAIN] * size, [PLAIN] * n + [pointer]]
+    return _tiff(ifds, order=order, first=1, before=bytes(40_000))
+
+
 def _byte_pointer(n: int, order: str) -> bytes:
     """IFD0's GPS pointer as one BYTE, to an IFD of three entries (first in the file, so
     its offset fits)."""
@@ -242,6 +251,7 @@ COSTS: dict[str, tuple[Case, int]] = {
     "the EXIF IFD's Interoperability IFD": (_in_exif(INTEROP), 3 + 2 + 30),
     "a GPS pointer in a SHORT": (_short_pointer, 3 + 30),
     "a GPS pointer in a BYTE": (_byte_pointer, 3 + 3),
+    "a GPS pointer in a SHORT past 32,767": (_high_short_pointer, 3 + 30),
     "a GPS pointer in an array": (_pointer_array, 4 + 30),
     "a GPS IFD cut by the end": (_cut_gps, 3 + 30),
     "a GPS pointer of type IFD": (_pointer(13, 1), 3 + 30),
