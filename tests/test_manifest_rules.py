@@ -3,6 +3,7 @@ read the way GNU coreutils writes and reads them."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -112,3 +113,34 @@ def test_a_last_line_without_its_newline_still_counts(tmp_path: Path) -> None:
     manifest = tmp_path / "m.sha256"
     manifest.write_bytes(DIGEST.encode() + b"  a.jpg\n" + DIGEST.encode() + b"  b.jpg")
     assert read_manifest(manifest) == [(DIGEST, "a.jpg"), (DIGEST, "b.jpg")]
+
+
+def test_a_manifest_of_many_lines_is_written_whole_a_chunk_at_a_time(tmp_path: Path) -> None:
+    """Past the 512 lines written at a time, the bytes are still each line once, in path
+    order, a name that is not UTF-8 kept as its bytes in every chunk (the first, a middle
+    one, the last)."""
+    names = [f"JBX3656/{n:05d}.jpg" for n in range(1100)]
+    for n in (3, 700, 1099):
+        names[n] = f"JBX3656/{n:05d}-" + os.fsdecode(b"caf\xe9.jpg")
+    entries = [(hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest(), name)
+               for name in names]  # fmt: skip
+    path = write_manifest(tmp_path, "ING1", [*reversed(entries), entries[5]])
+    expected = b"".join(
+        format_line(sha256, name).encode("utf-8", "surrogateescape") for sha256, name in entries
+    )
+    assert path.read_bytes() == expected
+    assert read_manifest(path) == entries
+
+
+def test_a_symbolic_link_named_as_a_manifest_is_refused_with_its_path(tmp_path: Path) -> None:
+    """Read, a manifest that is a symbolic link is an OSError that says so and names it."""
+    target = tmp_path / "elsewhere.sha256"
+    target.write_text(format_line(DIGEST, "a.jpg"))
+    link = manifest_path(tmp_path, "ING1")
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    with pytest.raises(OSError) as raised:
+        read_manifest(link)
+    said = f"[Errno {errno.ELOOP}] a symbolic link, not a manifest file: '{link}'"
+    assert str(raised.value) == said
+    assert raised.value.errno == errno.ELOOP and raised.value.filename == str(link)

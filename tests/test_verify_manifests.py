@@ -29,7 +29,14 @@ from test_verify_mutants import (
     verify_json,
 )
 
-from cardingest.archive.manifest import manifested_ingests
+from cardingest.archive.manifest import (
+    manifest_path,
+    manifested_ingests,
+    rewrite_manifests,
+    write_archive_manifest,
+    write_copies_manifest,
+)
+from cardingest.archive.readonly import reading
 from cardingest.archive.verify import MANIFEST_LINES_LISTED
 
 Archived = tuple[Path, Path, dict[str, Shot]]
@@ -184,13 +191,8 @@ def test_a_line_for_another_ingests_copy_is_said(tmp_path: Path, archived: Archi
     (with a digest that is not its) fails `sha256sum -c`: verify says so too."""
     archive, _backup, shot = archived
     own = manifest(archive)
-    card = make_card(tmp_path / "card2", ["IMG_0001.JPG"])
-    (card / "DCIM" / "100CANON" / "IMG_0001.JPG").unlink()  # a second ingest, its own photo
-    when = SHOTS["IMG_0003.JPG"][0].replace(second=13)
-    camera_jpeg(card / "DCIM" / "100CANON" / "IMG_0009.JPG", when, size=(64, 48))
-    ingest(card, archive, "files,id\nIMG_0009,MCJ1984\n")
-    other = "MCJ1984/MCJ1984-20240203-101113.jpg"
-    assert len(manifested_ingests(archive)) == 2
+    second_ingest(tmp_path, archive)
+    other = OTHER
     shown = own.relative_to(archive).as_posix()
     own.write_text(own.read_text() + f"{shot[A1].sha}  {other}\n")
     checked = subprocess.run(["sha256sum", "--strict", "-c", own], cwd=archive,
@@ -201,6 +203,141 @@ def test_a_line_for_another_ingests_copy_is_said(tmp_path: Path, archived: Archi
 
     detail = f"in {shown}, but the catalogue has no such copy of ingest {own.stem}"
     assert code == 1 and problems(document) == [("archive", other, detail)], document
+
+
+OTHER = "MCJ1984/MCJ1984-20240203-101113.jpg"
+"""The one photo of `second_ingest`."""
+
+
+def second_ingest(tmp_path: Path, archive: Path, *extra: str | Path) -> str:
+    """A second ingest of one photo of MCJ1984 (`OTHER`) into ``archive``; its ingest ID."""
+    before = set(manifested_ingests(archive))
+    card = make_card(tmp_path / "card2", ["IMG_0001.JPG"])
+    (card / "DCIM" / "100CANON" / "IMG_0001.JPG").unlink()
+    when = SHOTS["IMG_0003.JPG"][0].replace(second=13)
+    camera_jpeg(card / "DCIM" / "100CANON" / "IMG_0009.JPG", when, size=(64, 48))
+    ingest(card, archive, "files,id\nIMG_0009,MCJ1984\n", *extra)
+    (ingest_id,) = set(manifested_ingests(archive)) - before
+    return ingest_id
+
+
+def manifest_of(root: Path, ingest_id: str) -> Path:
+    return root / ".cardingest" / "manifests" / f"{ingest_id}.sha256"
+
+
+@pytest.mark.parametrize(
+    "wrong", ["a line twice", "a line cardingest cannot read", "another digest", "a stray line"]
+)
+def test_fix_manifests_puts_right_each_kind_of_wrong_line(archived: Archived, wrong: str) -> None:
+    """Each problem names the ingest whose manifest `--fix-manifests` then writes again: a
+    problem filed under no ingest left its manifest as it was, and verify failing after."""
+    archive, _backup, shot = archived
+    own = manifest(archive)
+    written = own.read_bytes()
+    lines = own.read_text().splitlines()
+    if wrong == "a line twice":
+        lines.append(lines[0])
+    elif wrong == "a line cardingest cannot read":
+        lines.append("not a checksum line")
+    elif wrong == "another digest":
+        lines = [line.replace(shot[A2].sha, "0" * 64) for line in lines]
+    else:
+        lines.append(f"{shot[B1].sha}  JBX3656/JBX3656-20240102-030407.jpg")
+    own.write_text("\n".join(lines) + "\n")
+
+    code, document = verify_json(archive, "--fix-manifests")
+
+    assert code == 0 and document["ok"] and problems(document) == [], document
+    assert document["manifests"] == [own.relative_to(archive).as_posix()]
+    assert own.read_bytes() == written
+    assert sha256sum_check(archive).returncode == 0
+
+
+def test_one_patients_verify_counts_a_stray_line_inside_that_patients_folders_only(
+    archived: Archived,
+) -> None:
+    """With ``--id``, a line the catalogue does not have counts where it names the patient's
+    folder or a path inside it, and not in a folder whose name only starts with the ID."""
+    archive, _backup, shot = archived
+    own = manifest(archive)
+    shown = own.relative_to(archive).as_posix()
+    inside, folder, beside = "JBX3656/JBX3656-20240102-030407.jpg", "JBX3656", "JBX36560/a.jpg"
+    stray = [f"{shot[B1].sha}  {path}" for path in (inside, folder, beside)]
+    own.write_text(own.read_text() + "\n".join(stray) + "\n")
+    detail = f"in {shown}, but the catalogue has no such copy of ingest {own.stem}"
+
+    code, document = verify_json(archive)
+    assert code == 1
+    assert problems(document) == sorted(("archive", p, detail) for p in (inside, folder, beside))
+    code, document = verify_json(archive, "--id", "JBX3656")
+    assert code == 1
+    assert problems(document) == sorted(("archive", p, detail) for p in (inside, folder))
+    code, document = verify_json(archive, "--id", "MCJ1984")
+    assert code == 0 and problems(document) == [], document
+
+
+def test_one_patients_verify_reads_the_manifests_of_ingests_without_its_photos(
+    tmp_path: Path, archived: Archived
+) -> None:
+    """An ingest with none of the patient's photos still has its manifest read with ``--id``:
+    a line there for a file in the patient's folders is a line the catalogue does not have
+    (it crashed verify where that ingest was given no list of copies)."""
+    archive, _backup, shot = archived
+    other = second_ingest(tmp_path, archive)
+    theirs = manifest_of(archive, other)
+    shown = theirs.relative_to(archive).as_posix()
+    code, document = verify_json(archive, "--id", "JBX3656")
+    assert code == 0 and problems(document) == [], document
+    theirs.write_text(theirs.read_text() + f"{shot[A1].sha}  {A1}\n")
+
+    code, document = verify_json(archive, "--id", "JBX3656")
+
+    detail = f"in {shown}, but the catalogue has no such copy of ingest {other}"
+    assert code == 1 and problems(document) == [("archive", A1, detail)], document
+
+
+def test_a_running_ingests_manifests_are_left_out_and_the_others_still_read(
+    tmp_path: Path, archived: Archived
+) -> None:
+    """An ingest still running (or stopped until the next run's recovery) has its manifests
+    left out, and only its: the backup's manifest of the other ingest is still compared."""
+    archive, backup, _shot = archived
+    own, theirs = manifest(archive), manifest(backup)
+    other = second_ingest(tmp_path, archive)
+    manifest_of(archive, other).unlink()  # not yet written: the run is not done
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        conn.execute("UPDATE ingests SET status = 'running' WHERE ingest_id = ?", (other,))
+    conn.close()
+    theirs.write_text("\n".join(theirs.read_text().splitlines()[1:]) + "\n")
+    first = own.read_text().splitlines()[0].split("  ", 1)[1]
+
+    code, document = verify_json(archive)
+
+    expected = [("backup", str(backup / first), f"catalogued, not in {theirs}")]
+    assert code == 1 and problems(document) == expected, document
+
+
+def test_a_backup_not_connected_is_no_manifest_problem_and_the_next_backup_is_read(
+    tmp_path: Path, archived: Archived
+) -> None:
+    """A backup folder that is not there is said as such, not as missing manifests; the
+    manifests in another backup folder (an ingest's after it) are still compared."""
+    archive, backup, _shot = archived
+    other_backup = tmp_path / "zbackup"
+    other = second_ingest(tmp_path, archive, "--backup", other_backup)
+    theirs = manifest_of(other_backup, other)
+    shown = str(theirs)
+    theirs.write_text(theirs.read_text().replace(OTHER, "MCJ1984/renamed.jpg"))
+    backup.rename(tmp_path / "unplugged")
+
+    code, document = verify_json(archive)
+
+    assert code == 1 and any(str(backup) in warning for warning in document["warnings"]), document
+    detail = f"in {shown}, but the catalogue has no such copy of ingest {other}"
+    assert problems(document) == sorted([
+        ("backup", str(other_backup / OTHER), f"catalogued, not in {shown}"),
+        ("backup", str(other_backup / "MCJ1984/renamed.jpg"), detail),
+    ]), document  # fmt: skip
 
 
 def test_a_damaged_records_copies_are_not_manifest_problems(archived: Archived) -> None:
@@ -217,6 +354,42 @@ def test_a_damaged_records_copies_are_not_manifest_problems(archived: Archived) 
     assert code == 1
     kinds = sorted((p["kind"], p["path"]) for p in document["problems"])
     assert kinds == [("invalid", A1)], document
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("sha256", "not a digest"), ("archive_path", "../outside.jpg")]
+)
+def test_a_damaged_records_lines_are_known_by_its_path_or_by_its_content(
+    archived: Archived, column: str, value: str
+) -> None:
+    """A row whose digest was edited still has its manifest lines known by its path, and one
+    whose path was edited by its photo's digest: neither is said again as a line of no
+    catalogued copy (in the archive's manifest or the backup's)."""
+    archive, _backup, _shot = archived
+    with sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite") as conn:
+        conn.execute(f"UPDATE files SET {column} = ? WHERE archive_path = ?", (value, A1))
+    conn.close()
+
+    code, document = verify_json(archive)
+
+    assert code == 1 and problems(document) == [], document
+    shown = A1 if column == "sha256" else value
+    assert [p["path"] for p in document["problems"] if p["kind"] == "invalid"] == [shown]
+
+
+def test_a_digest_in_capitals_is_the_same_digest(archived: Archived) -> None:
+    """`sha256sum -c` reads a digest's hex digits in either case (another tool's manifest, or
+    one edited by hand), and so does verify: such a line is as catalogued."""
+    archive, _backup, _shot = archived
+    own = manifest(archive)
+    first, *rest = own.read_text().splitlines()
+    digest, path = first.split("  ", 1)
+    own.write_text("\n".join([f"{digest.upper()}  {path}", *rest]) + "\n")
+    assert sha256sum_check(archive).returncode == 0
+
+    code, document = verify_json(archive)
+
+    assert code == 0 and problems(document) == [], document
 
 
 def test_a_fifo_or_a_link_named_as_a_manifest_is_unreadable_not_waited_on_or_followed(
@@ -252,6 +425,34 @@ def test_a_fifo_or_a_link_named_as_a_manifest_is_unreadable_not_waited_on_or_fol
         assert not manifest(root).is_symlink() and manifest(root).is_file()
         assert manifest(root).read_bytes() == written[root]
     assert outside.read_bytes() == written[backup]
+
+
+def test_rewrite_writes_each_ingest_with_rows_in_the_folders_holding_its_copies(
+    tmp_path: Path, archived: Archived
+) -> None:
+    """An ingest with no rows (sorted first) writes nothing and stops no other; a folder that
+    holds none of an ingest's copies gets no manifest (not an empty one, which `sha256sum -c`
+    rejects); the others are written as the ingest wrote them."""
+    archive, backup, _shot = archived
+    own, theirs = manifest(archive), manifest(backup)
+    ingest_id = own.stem
+    written = {path: path.read_bytes() for path in (own, theirs)}
+    own.unlink()
+    theirs.unlink()
+    elsewhere = tmp_path / "other-disk"
+    elsewhere.mkdir()
+    with reading(archive) as catalogue:
+        assert write_archive_manifest(catalogue, archive, "0-no-rows") is None
+        assert write_copies_manifest(catalogue, elsewhere, ingest_id) is None
+        done = rewrite_manifests(
+            catalogue, archive, {"0-no-rows": {backup}, ingest_id: [elsewhere, backup, backup]}
+        )
+    assert done == [own, theirs]
+    assert {path: path.read_bytes() for path in done} == written
+    assert not manifest_path(elsewhere, ingest_id).exists()
+    assert not (elsewhere / ".cardingest").exists()
+    assert not manifest_path(archive, "0-no-rows").exists()
+    assert not manifest_path(backup, "0-no-rows").exists()
 
 
 def verify_subprocess(args: list[str]) -> tuple[int, dict[str, Any]]:

@@ -75,6 +75,12 @@ MODULES: dict[str, list[str]] = {
         "tests/test_manifest.py",
         "tests/test_manifest_scope.py",
         "tests/test_manifest_rules.py",
+        "tests/test_verify_manifests.py",
+        "tests/test_move_abandon.py",
+    ],
+    "archive/manifestcheck": [
+        "tests/test_verify_manifests.py",
+        "tests/test_backup_moved.py",
     ],
     "archive/verify": [
         "tests/test_verify.py",
