@@ -340,6 +340,34 @@ def test_a_backup_not_connected_is_no_manifest_problem_and_the_next_backup_is_re
     ]), document  # fmt: skip
 
 
+def test_fix_manifests_leaves_said_a_manifest_it_cannot_write_from_the_catalogue(
+    tmp_path: Path, archived: Archived
+) -> None:
+    """A backup folder holding the manifest of an ingest with no copy there (copied in by
+    hand, or by a sync of two backups): `--fix-manifests` writes no manifest there, so its
+    lines are still wrong and still said (exit 1); before, every manifest problem went off
+    the report once any manifest was written, "all match", and the next verify said it
+    again. The manifest is left as it is, and what could be written is."""
+    archive, backup, _shot = archived
+    own = manifest(archive)
+    other = second_ingest(tmp_path, archive)
+    copied = manifest_of(backup, other)
+    copied.write_bytes(manifest_of(archive, other).read_bytes())
+    detail = f"in {copied}, but the catalogue has no such copy of ingest {other}"
+    expected = [("backup", str(backup / OTHER), detail)]
+    own.write_text("\n".join(own.read_text().splitlines()[1:]) + "\n")  # this one can be
+
+    code, document = verify_json(archive, "--fix-manifests")
+
+    assert code == 1 and not document["ok"] and problems(document) == expected, document
+    assert own.relative_to(archive).as_posix() in document["manifests"]
+    assert copied.read_bytes() == manifest_of(archive, other).read_bytes()
+    (checked,) = events(archive, "verify")
+    assert not checked["ok"] and len(checked["manifest"]) == 1, checked
+    code, document = verify_json(archive)
+    assert code == 1 and problems(document) == expected, document
+
+
 def test_a_damaged_records_copies_are_not_manifest_problems(archived: Archived) -> None:
     """A catalogue row edited by hand is listed as invalid, once: its manifest lines, in the
     archive's manifest and the backup's, are not said again as lines of no catalogued copy

@@ -336,6 +336,9 @@ class VerifyReport:
     manifests: dict[str, set[Path]] = field(default_factory=dict, repr=False)
     """The ingests whose manifests disagree with the catalogue, each with the backup
     folders where they do (the archive's own is written with them), for `fix_manifests`."""
+    manifest_problems: list[tuple[Problem, Path]] = field(default_factory=list, repr=False)
+    """Each ``manifest`` problem with the manifest it is about: `fix_manifests` takes off the
+    report only those of the manifests it wrote."""
 
     @property
     def ok(self) -> bool:
@@ -685,8 +688,12 @@ def verify_archive(
         listed[key] = listed.get(key, 0) + 1
         if listed[key] <= MANIFEST_LINES_LISTED:
             kind: Where = "backup" if in_backup else "archive"
-            report.problems.append(Problem("manifest", fault.path, kind, detail=fault.detail))
-    report.problems.extend(_more_manifest_lines(archive, listed))
+            problem = Problem("manifest", fault.path, kind, detail=fault.detail)
+            report.problems.append(problem)
+            report.manifest_problems.append((problem, manifest_path(*key)))
+    for problem, path in _more_manifest_lines(archive, listed):
+        report.problems.append(problem)
+        report.manifest_problems.append((problem, path))
     roots = [root for root in backup_roots if _backup_root(archive, root)]
     if patient_id is None:
         elsewhere = [*roots, *backups]
@@ -705,9 +712,11 @@ def verify_archive(
     return report
 
 
-def _more_manifest_lines(archive: Path, listed: dict[tuple[Path, str], int]) -> Iterator[Problem]:
-    """One problem for each manifest with more than MANIFEST_LINES_LISTED disagreements: how
-    many more there are."""
+def _more_manifest_lines(
+    archive: Path, listed: dict[tuple[Path, str], int]
+) -> Iterator[tuple[Problem, Path]]:
+    """One problem for each manifest with more than MANIFEST_LINES_LISTED disagreements (how
+    many more there are), with the manifest."""
     for (root, ingest_id), count in sorted(listed.items()):
         if count <= MANIFEST_LINES_LISTED:
             continue
@@ -716,7 +725,7 @@ def _more_manifest_lines(archive: Path, listed: dict[tuple[Path, str], int]) -> 
         where: Where = "archive" if root == archive else "backup"
         more = count - MANIFEST_LINES_LISTED
         detail = f"{more:,} more line(s) disagree with the catalogue, not listed one by one"
-        yield Problem("manifest", shown, where, detail=detail)
+        yield Problem("manifest", shown, where, detail=detail), path
 
 
 def _whose_bytes(
@@ -796,12 +805,18 @@ def fix_permissions(
 def fix_manifests(archive: Path, report: VerifyReport, operator: str) -> list[str]:
     """Write again, from the catalogue, the manifests of the ingests ``report`` found them
     wrong for (in the archive, and in the backup folders where they were); audited. The
-    catalogue is what every copy was just hashed against. Returns the manifests written;
-    OSError when the disk refuses."""
+    catalogue is what every copy was just hashed against. Returns the manifests written,
+    and takes their problems off ``report``: a manifest the catalogue has no copy for in its
+    folder (one copied into a backup that holds none of that ingest's) is not written, and
+    its problems stay. OSError when the disk refuses."""
     if not report.manifests:
         return []
     with reading(archive) as catalogue:
         written = rewrite_manifests(catalogue, archive, report.manifests)
+    done = set(written)
+    settled = {id(problem) for problem, path in report.manifest_problems if path in done}
+    report.problems = [problem for problem in report.problems if id(problem) not in settled]
+    report.manifests = {}
     shown = [_shown(archive, path) for path in written]
     AuditLog(archive).append("manifests", operator=operator, archive=str(archive), written=shown)
     return shown

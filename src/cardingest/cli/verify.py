@@ -254,9 +254,6 @@ def run_verify(
                     manifests = rewrite_manifests(archive, report, settings.operator)
                 except (OSError, ValueError) as exc:
                     raise ArchiveError(f"Cannot write a manifest: {exc}") from None
-                if manifests:
-                    report.problems = [p for p in report.problems if p.kind != "manifest"]
-                    report.manifests = {}
             try:
                 if unrecorded is None:
                     record_verify(archive, report, settings.operator)
