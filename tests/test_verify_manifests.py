@@ -276,6 +276,25 @@ def test_one_patients_verify_counts_a_stray_line_inside_that_patients_folders_on
     assert code == 0 and problems(document) == [], document
 
 
+def test_one_patients_verify_says_a_line_listed_twice_only_in_that_patients_folders(
+    archived: Archived,
+) -> None:
+    """A line listed twice for another patient's photo is that patient's problem: with
+    ``--id`` it was said in every patient's check (exit 1, the other's file named)."""
+    archive, _backup, _shot = archived
+    own = manifest(archive)
+    shown = own.relative_to(archive).as_posix()
+    lines = own.read_text().splitlines()
+    own.write_text("\n".join([*lines, *(line for line in lines if line.endswith(B1))]) + "\n")
+    expected = [("archive", B1, f"listed twice in {shown}")]
+
+    for extra in ((), ("--id", "MCJ1984")):
+        code, document = verify_json(archive, *extra)
+        assert code == 1 and problems(document) == expected, (extra, document)
+    code, document = verify_json(archive, "--id", "JBX3656")
+    assert code == 0 and problems(document) == [], document
+
+
 def test_one_patients_verify_reads_the_manifests_of_ingests_without_its_photos(
     tmp_path: Path, archived: Archived
 ) -> None:

@@ -61,8 +61,8 @@ class ExpectedManifests:
         the next run's recovery writes their manifests from their rows) and for lines that
         name ``ignored`` paths or list ``ignored_sha256`` digests (damaged records, listed on
         their own: a row whose path was edited leaves its photo's line naming no row). With
-        ``folders`` (one patient's), lines the catalogue does not have count only inside
-        them."""
+        ``folders`` (one patient's), lines the catalogue does not have, and lines listed
+        twice, count only inside them."""
         for (root, ingest_id), expected in sorted(self.copies.items()):
             if not ingest_id or ingest_id in unfinished:
                 continue
@@ -97,7 +97,7 @@ class ExpectedManifests:
             return
         listed: dict[str, str] = {}
         for sha256, rel in lines:
-            if rel in listed:
+            if rel in listed and _inside(rel, folders):
                 yield ManifestFault(
                     root, ingest_id, self._shown(root, rel), f"listed twice in {shown}"
                 )
@@ -111,13 +111,17 @@ class ExpectedManifests:
                 detail = f"in {shown} with sha256 {listed[rel][:16]}…, catalogued {sha256[:16]}…"
                 yield ManifestFault(root, ingest_id, self._shown(root, rel), detail)
         for rel, sha256 in listed.items():
-            inside = folders is None or any(
-                rel == folder or rel.startswith(folder + "/") for folder in folders
-            )
             damaged = self._shown(root, rel) in ignored or sha256 in ignored_sha256
-            if rel not in expected and inside and not damaged:
+            if rel not in expected and _inside(rel, folders) and not damaged:
                 detail = f"in {shown}, but the catalogue has no such copy of ingest {ingest_id}"
                 yield ManifestFault(root, ingest_id, self._shown(root, rel), detail)
 
     def _shown(self, root: Path, rel: str) -> str:
         return rel if root == self.archive else os.path.join(root, rel)
+
+
+def _inside(rel: str, folders: list[str] | None) -> bool:
+    """Whether a manifest line's path is one of ``folders`` or inside one (any, without)."""
+    return folders is None or any(
+        rel == folder or rel.startswith(folder + "/") for folder in folders
+    )
