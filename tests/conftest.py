@@ -27,6 +27,7 @@ from cardimage import (
     require_fat_tools,
     require_samples,
 )
+from exifread.core import exif_header
 from pgserver import PgServer, require_postgres
 from sshfsmount import SshfsMount, require_sshfs
 
@@ -260,3 +261,20 @@ def _loop_ext4(tmp_path: Path, *options: str) -> Iterator[LoopDisk]:
             subprocess.run(["umount", str(mount)], check=False)
     finally:
         subprocess.run(["losetup", "-d", device], check=False)
+
+
+@pytest.fixture
+def field_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The offsets of the fields exifread reads (its ``ExifHeader.s2n``), one per read: what
+    the capture tests' bound on its walk (`card.ifdbound`) lets it cost."""
+    calls: list[int] = []
+    real = exif_header.ExifHeader.s2n
+
+    def counted(
+        self: exif_header.ExifHeader, offset: int, length: int, signed: bool = False
+    ) -> int:
+        calls.append(offset)
+        return real(self, offset, length, signed)
+
+    monkeypatch.setattr(exif_header.ExifHeader, "s2n", counted)
+    return calls

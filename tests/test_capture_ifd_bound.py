@@ -12,9 +12,7 @@ import io
 import struct
 from datetime import datetime
 
-import pytest
 from exif_bytes import EOI, SOI, app1, segment
-from exifread.core.exif_header import ExifHeader
 
 from cardingest.card.capture import read_capture
 
@@ -50,20 +48,6 @@ class _CountingFile:
 
     def tell(self) -> int:
         return self._fh.tell()
-
-
-@pytest.fixture
-def field_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many fields exifread reads (its ``ExifHeader.s2n``), one item per read."""
-    calls: list[int] = []
-    real = ExifHeader.s2n
-
-    def counted(self: ExifHeader, offset: int, length: int, signed: bool = False) -> int:
-        calls.append(offset)
-        return real(self, offset, length, signed)
-
-    monkeypatch.setattr(ExifHeader, "s2n", counted)
-    return calls
 
 
 def _says_it_has_datetime_alone(capture_warning: str | None) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from clinic_helpers import exiftool, require_exiftool
 from exif_bytes import DTD, DTO, EOI, SOI, app1, build, exif_jpeg, segment, text
-from exifread.core.exif_header import ExifHeader
 
 from cardingest.card.capture import Capture, read_capture
 from cardingest.card.ifdbound import READ_BUDGET, ExifTooLarge, bounded_for_exifread
@@ -283,20 +282,6 @@ def test_each_structure_costs_what_exifread_reads_of_it(name: str, order: str) -
     n = READ_BUDGET - cost
     assert not _refused(case(n, order))  # exactly the budget
     assert _refused(case(n + 1, order))  # one read more
-
-
-@pytest.fixture
-def field_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The offsets of the fields exifread reads (its ``ExifHeader.s2n``), one per read."""
-    calls: list[int] = []
-    real = ExifHeader.s2n
-
-    def counted(self: ExifHeader, offset: int, length: int, signed: bool = False) -> int:
-        calls.append(offset)
-        return real(self, offset, length, signed)
-
-    monkeypatch.setattr(ExifHeader, "s2n", counted)
-    return calls
 
 
 def _dated(ifd0: list[Entry], others: list[list[Entry]], order: str = "<", **kw: int) -> bytes:
