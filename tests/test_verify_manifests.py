@@ -380,6 +380,8 @@ def test_fix_manifests_leaves_said_a_manifest_it_cannot_write_from_the_catalogue
 
     assert code == 1 and not document["ok"] and problems(document) == expected, document
     assert own.relative_to(archive).as_posix() in document["manifests"]
+    (said,) = [w for w in document["warnings"] if w.startswith(f"{copied} disagrees")]
+    assert "holds no copy of that ingest in its folder, so --fix-manifests wrote nothing" in said
     assert copied.read_bytes() == manifest_of(archive, other).read_bytes()
     (checked,) = events(archive, "verify")
     assert not checked["ok"] and len(checked["manifest"]) == 1, checked
@@ -538,3 +540,23 @@ def test_a_manifest_of_many_stray_lines_is_listed_in_part_and_counted(
     assert len(checked["manifest"]) == MANIFEST_LINES_LISTED + 1
     code, document = verify_json(archive, "--fix-manifests")
     assert code == 0 and document["manifests"] == [shown] and own.read_bytes() == written
+
+
+def test_the_terminal_says_what_fix_manifests_could_not_write(
+    tmp_path: Path, archived: Archived
+) -> None:
+    """After `--fix-manifests`, a manifest still wrong is one it could not write: the
+    terminal says what it is and what to do (a warning, on stderr), not to run
+    `--fix-manifests` again."""
+    archive, backup, _shot = archived
+    other = second_ingest(tmp_path, archive)
+    copied = manifest_of(backup, other)
+    copied.write_bytes(manifest_of(archive, other).read_bytes())
+
+    result = cli("verify", "--archive", archive, "--fix-manifests")
+
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, said
+    assert f"{copied} disagrees with the catalogue" in said, said
+    assert "look at it, and remove it if it is such a copy" in said, said
+    assert "writes it again from the catalogue" not in said, said

@@ -802,6 +802,13 @@ def fix_permissions(
     return changed, refused
 
 
+def unwritten_manifests(report: VerifyReport) -> list[Path]:
+    """The manifests ``report`` still finds wrong after `fix_manifests`: those it could not
+    write from the catalogue."""
+    present = {id(problem) for problem in report.problems}
+    return sorted({path for problem, path in report.manifest_problems if id(problem) in present})
+
+
 def fix_manifests(archive: Path, report: VerifyReport, operator: str) -> list[str]:
     """Write again, from the catalogue, the manifests of the ingests ``report`` found them
     wrong for (in the archive, and in the backup folders where they were); audited. The

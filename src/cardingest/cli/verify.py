@@ -26,6 +26,7 @@ from ..archive.verify import (
     VerifyReport,
     record_verify,
     total_bytes,
+    unwritten_manifests,
     verify_archive,
 )
 from ..archive.verify import fix_manifests as rewrite_manifests
@@ -103,10 +104,15 @@ def _modeless_places(report: VerifyReport) -> str | None:
 
 
 def print_report(
-    report: VerifyReport, *, fixing: bool = False, unlocked: str | None = None
+    report: VerifyReport,
+    *,
+    fixing: bool = False,
+    unlocked: str | None = None,
+    manifests_written: bool = False,
 ) -> None:
     """``unlocked``: why the archive could not be written (read-only, a full disk), so
-    nothing found was noted in its catalogue."""
+    nothing found was noted in its catalogue. ``manifests_written``: `--fix-manifests` was
+    given, so a manifest still wrong is one it could not write (said as a warning)."""
     scope = f" of {report.patient_id}" if report.patient_id else ""
     copies = "copy" if report.copies == 1 else "copies"
     checked = (
@@ -168,13 +174,23 @@ def print_report(
             "A keywords sidecar (what digiKam and exiftool read) disagrees with the catalogue: "
             "`cardingest verify --fix-sidecars` writes it again from the catalogue."
         )
-    if counts["manifest"]:
+    if counts["manifest"] and not manifests_written:
         output.out.print(
             "A coreutils manifest (.cardingest/manifests/, what `sha256sum -c` checks the "
             "archive with, without cardingest) disagrees with the catalogue, which every copy "
             "was just checked against: `cardingest verify --fix-manifests` writes it again "
             "from the catalogue."
         )
+
+
+def _not_written(manifest: Path) -> str:
+    """What to do about a manifest `--fix-manifests` found wrong and could not write."""
+    return (
+        f"{manifest} disagrees with the catalogue, which holds no copy of that ingest in its "
+        "folder, so --fix-manifests wrote nothing there (copied in by hand, or by a sync of "
+        "two backups?). `sha256sum -c` fails on it while it is there: look at it, and remove "
+        "it if it is such a copy."
+    )
 
 
 def absent_backup(root: str) -> str:
@@ -254,6 +270,7 @@ def run_verify(
                     manifests = rewrite_manifests(archive, report, settings.operator)
                 except (OSError, ValueError) as exc:
                     raise ArchiveError(f"Cannot write a manifest: {exc}") from None
+                pending += [_not_written(path) for path in unwritten_manifests(report)]
             try:
                 if unrecorded is None:
                     record_verify(archive, report, settings.operator)
@@ -295,7 +312,9 @@ def run_verify(
             )
         for manifest in manifests or []:
             output.out.print(f"Wrote {escape(manifest)} again from the catalogue.")
-        print_report(report, fixing=fix_permissions, unlocked=unlocked)
+        print_report(
+            report, fixing=fix_permissions, unlocked=unlocked, manifests_written=fix_manifests
+        )
     return EXIT_OK if report.ok and unrecorded is None else EXIT_FAILURE
 
 
