@@ -27,6 +27,11 @@ class ManifestFault:
     path: str
     detail: str
 
+    @property
+    def manifest(self) -> Path:
+        """The manifest that disagrees."""
+        return manifest_path(self.root, self.ingest_id)
+
 
 @dataclass
 class ExpectedManifests:

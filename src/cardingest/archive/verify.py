@@ -26,7 +26,7 @@ from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord, DamagedRecord
-from .manifest import manifest_path, rewrite_manifests
+from .manifest import rewrite_manifests
 from .manifestcheck import ExpectedManifests
 from .permissions import find_exposed, tighten
 from .readonly import reading
@@ -678,19 +678,19 @@ def verify_archive(
         str(Path(bad.backup_path)) for bad in damaged if bad.backup_path is not None
     }
     digests = {bad.content[0] for bad in damaged if bad.content is not None}
-    listed: dict[tuple[Path, str], int] = {}
+    listed: dict[Path, int] = {}  # each manifest's disagreements
     for fault in manifests.faults(running, unlisted, folders, digests):
         in_backup = fault.root != archive
         wrong_in = report.manifests.setdefault(fault.ingest_id, set())
         if in_backup:
             wrong_in.add(fault.root)
-        key = (fault.root, fault.ingest_id)
-        listed[key] = listed.get(key, 0) + 1
-        if listed[key] <= MANIFEST_LINES_LISTED:
+        manifest = fault.manifest
+        listed[manifest] = listed.get(manifest, 0) + 1
+        if listed[manifest] <= MANIFEST_LINES_LISTED:
             kind: Where = "backup" if in_backup else "archive"
             problem = Problem("manifest", fault.path, kind, detail=fault.detail)
             report.problems.append(problem)
-            report.manifest_problems.append((problem, manifest_path(*key)))
+            report.manifest_problems.append((problem, manifest))
     for problem, path in _more_manifest_lines(archive, listed):
         report.problems.append(problem)
         report.manifest_problems.append((problem, path))
@@ -712,20 +712,16 @@ def verify_archive(
     return report
 
 
-def _more_manifest_lines(
-    archive: Path, listed: dict[tuple[Path, str], int]
-) -> Iterator[tuple[Problem, Path]]:
+def _more_manifest_lines(archive: Path, listed: dict[Path, int]) -> Iterator[tuple[Problem, Path]]:
     """One problem for each manifest with more than MANIFEST_LINES_LISTED disagreements (how
     many more there are), with the manifest."""
-    for (root, ingest_id), count in sorted(listed.items()):
+    for path, count in sorted(listed.items()):
         if count <= MANIFEST_LINES_LISTED:
             continue
-        path = manifest_path(root, ingest_id)
-        shown = path.relative_to(archive).as_posix() if root == archive else str(path)
-        where: Where = "archive" if root == archive else "backup"
+        where: Where = "archive" if path.is_relative_to(archive) else "backup"
         more = count - MANIFEST_LINES_LISTED
         detail = f"{more:,} more line(s) disagree with the catalogue, not listed one by one"
-        yield Problem("manifest", shown, where, detail=detail), path
+        yield Problem("manifest", _shown(archive, path), where, detail=detail), path
 
 
 def _whose_bytes(
