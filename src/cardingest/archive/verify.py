@@ -339,6 +339,9 @@ class VerifyReport:
     manifest_problems: list[tuple[Problem, Path]] = field(default_factory=list, repr=False)
     """Each ``manifest`` problem with the manifest it is about: `fix_manifests` takes off the
     report only those of the manifests it wrote."""
+    unlisted: dict[Problem, int] = field(default_factory=dict, repr=False)
+    """The lines each manifest problem counting those not listed one by one stands for, so
+    that `counts` counts a manifest's lines, not its problems."""
 
     @property
     def ok(self) -> bool:
@@ -357,13 +360,17 @@ class VerifyReport:
             "exposed",
             "keywords",
             "invalid",
-            "manifest",
         )
         return {
             "records": self.records,
             "copies": self.copies,
             "ok": self.ok_copies,
             **{kind: self.count(kind) for kind in kinds},
+            "manifest": sum(
+                self.unlisted.get(problem, 1)
+                for problem in self.problems
+                if problem.kind == "manifest"
+            ),
         }
 
     def paths(self, kind: ProblemKind) -> list[str]:
@@ -691,9 +698,10 @@ def verify_archive(
             problem = Problem("manifest", fault.path, kind, detail=fault.detail)
             report.problems.append(problem)
             report.manifest_problems.append((problem, manifest))
-    for problem, path in _more_manifest_lines(archive, listed):
+    for problem, path, more in _more_manifest_lines(archive, listed):
         report.problems.append(problem)
         report.manifest_problems.append((problem, path))
+        report.unlisted[problem] = more
     roots = [root for root in backup_roots if _backup_root(archive, root)]
     if patient_id is None:
         elsewhere = [*roots, *backups]
@@ -712,16 +720,18 @@ def verify_archive(
     return report
 
 
-def _more_manifest_lines(archive: Path, listed: dict[Path, int]) -> Iterator[tuple[Problem, Path]]:
+def _more_manifest_lines(
+    archive: Path, listed: dict[Path, int]
+) -> Iterator[tuple[Problem, Path, int]]:
     """One problem for each manifest with more than MANIFEST_LINES_LISTED disagreements (how
-    many more there are), with the manifest."""
+    many more there are), with the manifest and that number."""
     for path, count in sorted(listed.items()):
         if count <= MANIFEST_LINES_LISTED:
             continue
         where: Where = "archive" if path.is_relative_to(archive) else "backup"
         more = count - MANIFEST_LINES_LISTED
         detail = f"{more:,} more line(s) disagree with the catalogue, not listed one by one"
-        yield Problem("manifest", _shown(archive, path), where, detail=detail), path
+        yield Problem("manifest", _shown(archive, path), where, detail=detail), path, more
 
 
 def _whose_bytes(

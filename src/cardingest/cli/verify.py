@@ -131,7 +131,7 @@ def print_report(
         f"{counts['keywords']} keywords sidecar(s) not as catalogued"
         + (f", {counts['invalid']} catalogue record(s) invalid" if counts["invalid"] else "")
         + (
-            f", {counts['manifest']} manifest line(s) not as catalogued"
+            f", {counts['manifest']:,} manifest line(s) not as catalogued"
             if counts["manifest"]
             else ""
         )
