@@ -111,6 +111,12 @@ def test_a_manifest_edited_by_hand_is_listed_line_by_line(
     ])  # fmt: skip
     assert document["summary"]["manifest"] == 4
     assert sha256sum_check(archive).returncode != 0  # what the problems say, coreutils says
+    code, document = verify_json(archive, "--id", "MCJ1984")
+    assert code == 1
+    assert problems(document) == [  # the ingest's copies of the patient checked, not its 3
+        ("backup", str(theirs), f"missing: ingest {own.stem} has 1 of the patient's catalogued "
+         "copy(ies) here"),
+    ]  # fmt: skip
 
 
 def test_one_patients_verify_looks_at_that_patients_lines_only(

@@ -94,7 +94,10 @@ class ExpectedManifests:
         except FileNotFoundError:
             if not expected:
                 return
-            detail = f"missing: ingest {ingest_id} has {len(expected)} catalogued copy(ies) here"
+            whose = "" if folders is None else " of the patient's"
+            detail = (
+                f"missing: ingest {ingest_id} has {len(expected)}{whose} catalogued copy(ies) here"
+            )
             yield ManifestFault(root, ingest_id, shown, detail)
             return
         except (OSError, ValueError) as exc:
