@@ -1,0 +1,213 @@
+"""A mutation round on `prepare` (docs/testing.md, "A mutation round on prepare.py"): each
+test here failed on a mutant the other tests let through."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from badinput_helpers import cardingest
+from cardimage import CardFactory
+from clinic_helpers import cli
+from exif_bytes import exif_jpeg, timed_card
+
+from cardingest.errors import EXIT_HELD, EXIT_OK, EXIT_USAGE
+from cardingest.models import IdMap, MapUse
+from cardingest.prepare import first_map_use, with_card_newest
+
+MAP = IdMap(rows=(), source="m.csv", recorded="map sha256:" + "ab" * 32)
+
+
+def _ingest(ingest_id: str, started: str, **changes: object) -> dict:
+    return {
+        "ingest_id": ingest_id,
+        "started": started,
+        "map_source": MAP.recorded,
+        "status": "finished",
+        "counts": {"copied": 2, "skipped": 0, "held": 0, "failed": 0},
+        "card_serial": None,
+        "card_label": None,
+        "source": "folder sha256:0123",
+        **changes,
+    }
+
+
+def _details(run: Any) -> list[str]:
+    return list(run.json()["error"]["details"])
+
+
+def _archived_said(details: list[str]) -> list[str]:
+    return [d for d in details if re.match(r"line \d+: the archive holds ", d)]
+
+
+def test_a_row_whose_photos_another_card_gave_is_not_said_to_be_wiped(
+    fat_card: CardFactory, tmp_path: Path
+) -> None:
+    """`archived_already`: card B's map names IMG_0001, which card A (another volume serial)
+    gave JBX3656. The row is wrong for card B, and the error does not say its photos were
+    archived and wiped from this card: they never were on it."""
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    name = "DCIM/100CANON/IMG_{:04d}.JPG"
+    first = fat_card({name.format(1): exif_jpeg("2024:05:01 10:00:01")}, serial="1111-1111")
+    second = fat_card({name.format(2): exif_jpeg("2024:05:01 11:00:01")}, serial="2222-2222")
+    idmap = tmp_path / "map.csv"
+    idmap.write_text("files,id\nIMG_0001,JBX3656\n", encoding="utf-8")
+    done = cardingest("ingest", first, "--map", idmap, "--archive", archive, home=home)
+    assert done.code == EXIT_OK, done.stderr
+    with closing(sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite")) as conn:
+        assert conn.execute("SELECT card_serial FROM files").fetchall() == [("1111-1111",)]
+    idmap.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002,ACA31FM\n", encoding="utf-8")
+    for serial, card in (("2222-2222", second), ("1111-1111", first)):
+        if serial == "1111-1111":  # the same row on card A, its photo gone: said
+            (first / name.format(1)).unlink()
+        run = cardingest(
+            "preview", card, "--map", idmap, "--archive", archive, "--json", home=home
+        )
+        assert run.code == EXIT_USAGE, run.stderr
+        details = _details(run)
+        assert "line 2: files 'IMG_0001' matches no file on the card" in details
+        assert len(_archived_said(details)) == (serial == "1111-1111"), details
+
+
+def test_another_map_for_a_card_whose_rows_were_wiped_is_refused_with_the_latest_date(
+    tmp_path: Path,
+) -> None:
+    """`rows_finished` takes a row as done only for an ingest of this card with this very
+    map: another map (a row added) whose row names photos archived and wiped is still wrong
+    for the card, exit 2, nothing copied. `archived_already` says the latest date the row's
+    photos were archived."""
+    home, archive = tmp_path / "home", tmp_path / "archive"
+    card = tmp_path / "card"
+    folder = timed_card(card, count=3)
+    idmap = tmp_path / "map.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\n", encoding="utf-8")
+    argv = ("--map", idmap, "--archive", archive, "--json")
+    wiped = cardingest("ingest", card, *argv, "--wipe", "--yes", home=home)
+    assert wiped.code == EXIT_HELD, wiped.stderr  # IMG_0003: no row
+    assert sorted(p.name for p in folder.iterdir()) == ["IMG_0003.JPG"]
+    with closing(sqlite3.connect(archive / ".cardingest" / "catalogue.sqlite")) as conn, conn:
+        [(today,)] = conn.execute("SELECT DISTINCT substr(archived_at, 1, 10) FROM files")
+        conn.execute(
+            "UPDATE files SET archived_at = '2020-01-02T03:04:05+00:00' WHERE archive_path = "
+            "(SELECT min(archive_path) FROM files)"
+        )
+    idmap.write_text("files,id\nIMG_0001-IMG_0002,JBX3656\nIMG_0003,MCJ1984\n", encoding="utf-8")
+    for command in ("preview", "ingest"):
+        run = cardingest(command, card, *argv, home=home)
+        assert run.code == EXIT_USAGE, run.stderr
+        assert _archived_said(_details(run)) == [
+            "line 2: the archive holds 2 photo(s) of JBX3656 from IMG_0001-IMG_0002 (archived "
+            f"{today}): most likely they were wiped from the card after that ingest"
+        ]
+    assert not (archive / "MCJ1984").exists()
+    assert (folder / "IMG_0003.JPG").exists()
+
+
+def _used_map_cards(tmp_path: Path, *names: str) -> list[Path]:
+    """Plain folder cards (three photos each, the same times) under ``tmp_path``."""
+    cards = []
+    for name in names:
+        timed_card(tmp_path / name, count=3)
+        cards.append(tmp_path / name)
+    return cards
+
+
+def _warnings_of(*args: str | Path) -> tuple[dict, list[str]]:
+    result = cli(*args, "--json")
+    assert result.exit_code in (EXIT_OK, EXIT_HELD), result.output
+    document = json.loads(result.stdout)
+    return document, list(document["warnings"])
+
+
+def test_a_map_used_for_two_other_cards_names_the_latest_use(tmp_path: Path) -> None:
+    """`map_used_before`: the map went with Monday's card and Tuesday's; on Wednesday's the
+    warning names Tuesday's ingest, the last use, as "used before" says."""
+    monday, tuesday, wednesday = _used_map_cards(tmp_path, "mon", "tue", "wed")
+    idmap = tmp_path / "m.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0003,JBX3656\n", encoding="utf-8")
+    archive = ("--map", idmap, "--archive", tmp_path / "a")
+    first, _ = _warnings_of("ingest", monday, *archive)
+    time.sleep(1.1)  # ingests started in one second are in no known order
+    second, _ = _warnings_of("ingest", tuesday, *archive)
+    _, said = _warnings_of("preview", wednesday, *archive)
+    [used] = [w for w in said if "was used before" in w]
+    assert f"for ingest {second['ingest_id']} of " in used, (first["ingest_id"], used)
+
+
+def test_a_row_of_two_names_one_of_them_in_yesterdays_map_is_named(tmp_path: Path) -> None:
+    """`map_used_before`: a row is named when any of its names was in a map used for
+    another card (a name added to yesterday's row), not only when all were."""
+    yesterday, today = _used_map_cards(tmp_path, "yesterday", "today")
+    old = tmp_path / "old.csv"
+    old.write_text("files,id\nIMG_0001,JBX3656\nIMG_0002-IMG_0003,MCJ1984\n", encoding="utf-8")
+    _warnings_of("ingest", yesterday, "--map", old, "--archive", tmp_path / "a")
+    new = tmp_path / "new.csv"
+    new.write_text("files,id\nIMG_0003,MCJ1984\nIMG_0001 IMG_0002,JBX3656\n", encoding="utf-8")
+    _, said = _warnings_of("preview", today, "--map", new, "--archive", tmp_path / "a")
+    [rows] = [w for w in said if "were in the map of" in w]
+    assert rows.startswith(f"line(s) 3 of this ID map ({new}) were in the map of ingest "), rows
+
+
+def test_a_one_row_map_after_another_patients_ingest_is_not_warned_as_id(
+    tmp_path: Path,
+) -> None:
+    """`left_by_another_patients_ingest` warns of `--id`, which files every photo of the
+    card under one patient: a map of one row names the photos it gives, and is not warned
+    as `--id` is."""
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    timed_card(card, count=4)
+    idmap = tmp_path / "map.csv"
+    idmap.write_text("files,id\nIMG_0001-IMG_0002,MCJ1984\n")
+    first = cli("ingest", card, "--map", idmap, "--archive", archive, "--json")
+    assert first.exit_code == EXIT_HELD, first.output
+    idmap.write_text("files,id\nIMG_0003-IMG_0004,JBX3656\n")
+    result = cli("preview", card, "--map", idmap, "--archive", archive, "--json")
+    assert result.exit_code == EXIT_OK, result.output
+    said = json.loads(result.stdout)["warnings"]
+    assert not [w for w in said if "were on the card when ingest" in w], said
+
+
+def test_a_use_dated_only_by_a_later_stopped_run_still_counts() -> None:
+    """`first_map_use`: the first run of the map on this card recorded no newest photo
+    (before 2026-12) and neither run finished: the later run's record of the newest photo
+    on the card dates the map's use, where nothing did."""
+    old = _ingest("monday", "2026-11-29T21:00:00+00:00", status="interrupted")
+    dated = f"{MAP.recorded} card newest:2026-11-30T09:00:00"
+    later = _ingest("tuesday", "2026-11-30T21:00:00+00:00", status="stopped", map_source=dated)
+    use = first_map_use(Path("/nonexistent"), [old, later], [], MAP)
+    assert use is not None and (use.ingest_id, use.newest) == (
+        "tuesday",
+        datetime(2026, 11, 30, 9, 0),
+    )
+
+
+def test_another_cards_use_with_a_start_edited_by_hand_is_passed_over() -> None:
+    """`first_map_use`: of the other cards' uses, one whose start is no time (a catalogue
+    edited by hand) is passed over, and the next one counts."""
+    edited = _ingest("sunday", "not a time")
+    good = _ingest("monday", "2026-11-29T21:00:00+00:00")
+    use = first_map_use(Path("/nonexistent"), [], [edited, good], MAP)
+    assert isinstance(use, MapUse) and use.ingest_id == "monday", use
+
+
+def test_the_newest_photo_taken_since_now_within_a_day_is_the_cards_newest() -> None:
+    """`with_card_newest`: a photo dated after ``now`` by less than a day (a camera clock a
+    few hours ahead, a time zone) still counts as the newest on the card."""
+    from factories import media
+
+    from cardingest.models import Plan, PlanItem, recorded_card_newest
+
+    now = datetime(2026, 12, 1, 12, 0)
+    photos = [
+        media("DCIM/100CANON/IMG_0001.JPG", "2026-12-01 09:30:00"),
+        media("DCIM/100CANON/IMG_0002.JPG", "2026-12-01 20:00:00"),
+    ]
+    items = tuple(PlanItem(photo, "copy", photo.captured, photo) for photo in photos)
+    recorded = with_card_newest(MAP, Plan(source="card", archive="a", items=items), now).recorded
+    assert recorded_card_newest(recorded) == datetime(2026, 12, 1, 20, 0)
