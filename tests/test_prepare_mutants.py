@@ -211,3 +211,215 @@ def test_the_newest_photo_taken_since_now_within_a_day_is_the_cards_newest() -> 
     items = tuple(PlanItem(photo, "copy", photo.captured, photo) for photo in photos)
     recorded = with_card_newest(MAP, Plan(source="card", archive="a", items=items), now).recorded
     assert recorded_card_newest(recorded) == datetime(2026, 12, 1, 20, 0)
+
+
+def test_the_first_complete_use_of_a_map_recorded_before_its_newest_is_dated_by_its_photos(
+    tmp_path: Path,
+) -> None:
+    """`first_map_use`: a use recorded before the newest photo on the card was (no
+    ``card newest``) is dated by the newest photo the runs up to and with the first complete
+    one filed: that run's own photos count."""
+    from cardingest.plan.idmap import parse_map
+    from cardingest.prepare import _earlier_ingests
+
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    timed_card(card, count=3)
+    path = tmp_path / "map.csv"
+    path.write_text("files,id\nIMG_0001-IMG_0003,JBX3656\n", encoding="utf-8")
+    assert cli("ingest", card, "--map", path, "--archive", archive).exit_code == EXIT_OK
+    [run] = _earlier_ingests(archive)
+    content_only = str(run["map_source"]).split(" card newest:")[0]
+    old = {**run, "map_source": content_only}  # as a run before 2026-12 recorded it
+    use = first_map_use(archive, [old], [], parse_map(path))
+    assert use is not None and (use.ingest_id, use.newest) == (
+        run["ingest_id"],
+        datetime(2024, 5, 1, 10, 0, 3),
+    )
+
+
+SECOND = "ZAC5361/ZAC5361-20261124-091502-2.jpg"
+
+
+def test_a_photo_an_interrupted_move_renamed_is_not_put_back_under_its_old_name(
+    tmp_path: Path, monkeypatch: Any, test_ids: Path
+) -> None:
+    """`copies_gone`: on a file system without hard links a move renames each photo to its
+    new name before it refiles the rows; stopped between the two, the catalogue names the
+    old name, which is not there. An ingest of the card then is no repair: the photo is
+    the move's, which the next `move` or `tag` finishes, and nothing is put back under the
+    patient it leaves."""
+    import errno
+    import os
+
+    from clinic_helpers import ingest_demo, invoke
+
+    from cardingest import move as moving
+
+    card, archive, _ = ingest_demo(tmp_path)
+
+    def renamed_then_killed(old: Path, new: Path) -> None:
+        new.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(old, new)
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(moving, "_link", renamed_then_killed)
+        patched.setattr(moving, "_undone", lambda *_args, **_kwargs: False)
+        code, _out, err = invoke("move", SECOND, "--to", "ZAA0067", "--archive", archive)
+    assert code == 1 and not (archive / SECOND).exists(), err
+    for command in ("preview", "ingest"):
+        code, out, err = invoke(command, card, "--id", "ZAC5361", "--archive", archive, "--json")
+        [item] = [i for i in json.loads(out)["items"] if i["source"].endswith("IMG_0002.JPG")]
+        assert (item["action"], item["target"]) == ("skip", SECOND), item
+    assert not (archive / SECOND).exists()
+    assert invoke("tag", "ZAA0067", "--site", "arm", "--archive", archive)[0] == EXIT_OK
+    assert invoke("verify", "--archive", archive)[0] == EXIT_OK
+
+
+def test_a_repair_whose_backup_copy_was_changed_names_no_stray(tmp_path: Path) -> None:
+    """`strays_in_the_way` passes over repairs: an archive copy gone and its backup copy
+    changed since (other bytes, the same name): the repair puts the copy back, and the
+    catalogued backup copy is no stray holding its name."""
+    card, archive, backup = tmp_path / "card", tmp_path / "archive", tmp_path / "backup"
+    timed_card(card, count=2)
+    argv = ("--id", "JBX3656", "--archive", archive, "--backup", backup, "--json")
+    assert cli("ingest", card, *argv).exit_code == EXIT_OK
+    name = "JBX3656/JBX3656-20240501-100001.jpg"
+    (archive / name).unlink()
+    changed = bytearray((backup / name).read_bytes())
+    changed[-3] ^= 1
+    (backup / name).write_bytes(bytes(changed))
+    for command in ("preview", "ingest"):
+        result = cli(command, card, *argv)
+        document = json.loads(result.stdout)
+        [item] = [i for i in document["items"] if i["source"].endswith("IMG_0001.JPG")]
+        assert (item["action"], item["target"]) == ("copy", name), item
+        assert not [w for w in document["warnings"] if "files its catalogue" in w]
+
+
+def test_a_stray_whose_first_mebibyte_is_the_photos_is_still_a_stray(tmp_path: Path) -> None:
+    """`_same_bytes` reads the whole file: a file at the planned name of the photo's size
+    whose first MiB is the photo's and the rest not is a stray, and the preview takes the
+    next free name, as the copy does."""
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    folder = timed_card(card, count=1)
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    big = exif_jpeg("2024:05:01 10:00:05") + bytes(range(256)) * 8192  # over 2 MiB
+    (folder / "IMG_0002.JPG").write_bytes(big)
+    stray = archive / "JBX3656" / "JBX3656-20240501-100005.jpg"
+    stray.write_bytes(big[:-1] + bytes([big[-1] ^ 1]))
+    targets = []
+    for command in ("preview", "ingest"):
+        result = cli(command, card, "--id", "JBX3656", "--archive", archive, "--json")
+        document = json.loads(result.stdout)
+        [item] = [i for i in document["items"] if i["source"].endswith("IMG_0002.JPG")]
+        targets.append(item["target"])
+        assert [w for w in document["warnings"] if f"(such as {stray})" in w], document
+    assert targets == ["JBX3656/JBX3656-20240501-100005-2.jpg"] * 2
+    assert (archive / targets[0]).read_bytes() == big and stray.read_bytes() != big
+
+
+def _open_warnings(card: Path, archive: Path) -> list[str]:
+    result = cli("preview", card, "--id", "JBX3656", "--archive", archive, "--json")
+    assert result.exit_code == EXIT_OK, result.output
+    return [" ".join(w.split()) for w in json.loads(result.stdout)["warnings"]]
+
+
+def test_a_folder_others_can_change_is_said_before_one_they_can_read(tmp_path: Path) -> None:
+    """`folders_open_to_others`: the archive readable by every account and the patient's
+    folder writable by its group: the warning is of the folder others can change."""
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    folder = timed_card(card, count=1)
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    (folder / "IMG_0002.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:05"))
+    archive.chmod(0o755)
+    (archive / "JBX3656").chmod(0o770)
+    said = [w for w in _open_warnings(card, archive) if "other accounts" in w]
+    assert said == [
+        "1 folder(s) the photos are to be filed in can be changed by other accounts "
+        f"({archive / 'JBX3656'} can be written by its group): they could remove, rename or "
+        "replace the photos in them. Have the account that owns them run `cardingest verify "
+        "--fix-permissions`, or give the archive a folder of its own"
+    ], said
+
+
+def test_folders_the_archive_group_reads_are_not_open_to_others(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """`_readers`: with ``archive_group`` set, the folders cardingest made for that group to
+    read (2750) are no folders open to other accounts."""
+    import grp
+    import os
+
+    from cardingest.storage import modes
+
+    group = grp.getgrgid(os.getegid()).gr_name
+    config = tmp_path / "config.toml"
+    config.write_text(f'archive_group = "{group}"\n', encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    card, archive = tmp_path / "card", tmp_path / "archive"
+    folder = timed_card(card, count=1)
+    try:
+        assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+        assert archive.stat().st_mode & 0o7777 == 0o2750
+        (folder / "IMG_0002.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:05"))
+        assert not [w for w in _open_warnings(card, archive) if "other accounts" in w]
+    finally:
+        modes.share_with_group(None)
+
+
+def _root_only() -> None:
+    import os
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test gives folders to another account")
+
+
+def test_root_files_in_the_folder_of_the_account_that_made_the_archive_without_a_word(
+    tmp_path: Path,
+) -> None:
+    """`in_others_folder` trusts, for root, the account that made the archive (as root's
+    ingests there keep that account's ownership): its folder holding the archive is no
+    other account's."""
+    import os
+
+    _root_only()
+    card, clinic = tmp_path / "card", tmp_path / "clinic"
+    folder = timed_card(card, count=1)
+    clinic.mkdir(mode=0o700)
+    archive = clinic / "archive"
+    assert cli("ingest", card, "--id", "JBX3656", "--archive", archive).exit_code == EXIT_OK
+    for current, dirs, files in os.walk(clinic):
+        for name in [".", *dirs, *files]:
+            os.lchown(Path(current, name), 65534, 65534)
+    (folder / "IMG_0002.JPG").write_bytes(exif_jpeg("2024:05:01 10:00:05"))
+    said = _open_warnings(card, archive)
+    assert not [w for w in said if "belongs to" in w], said
+
+
+def test_a_backup_left_out_on_purpose_once_is_not_asked_for_again(tmp_path: Path) -> None:
+    """`with_backup_check` asks after the last ingest that filed photos: one with a backup,
+    then one without (warned), then the next without says nothing more."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    cards = []
+    for n in range(3):
+        cards.append(tmp_path / f"card{n}")
+        folder = cards[-1] / "DCIM" / "100CANON"
+        folder.mkdir(parents=True)
+        (folder / "IMG_0001.JPG").write_bytes(exif_jpeg(f"2024:05:0{n + 1} 10:00:00"))
+    argv = ("--id", "JBX3656", "--archive", archive, "--json")
+    asked = "also copied to the backup"
+
+    def warned(*args: str | Path) -> list[str]:
+        result = cli(*args, *argv)
+        assert result.exit_code == EXIT_OK, result.output
+        assert json.loads(result.stdout)["summary"].get("copied", 1) == 1
+        return [w for w in json.loads(result.stdout)["warnings"] if asked in w]
+
+    assert warned("ingest", cards[0], "--backup", backup) == []
+    time.sleep(1.1)  # ingests started in one second are in no known order
+    assert len(warned("ingest", cards[1])) == 1
+    assert warned("preview", cards[2]) == []
+    assert warned("ingest", cards[2]) == []
