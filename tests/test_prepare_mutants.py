@@ -66,9 +66,7 @@ def test_a_row_whose_photos_another_card_gave_is_not_said_to_be_wiped(
     for serial, card in (("2222-2222", second), ("1111-1111", first)):
         if serial == "1111-1111":  # the same row on card A, its photo gone: said
             (first / name.format(1)).unlink()
-        run = cardingest(
-            "preview", card, "--map", idmap, "--archive", archive, "--json", home=home
-        )
+        run = cardingest("preview", card, "--map", idmap, "--archive", archive, "--json", home=home)
         assert run.code == EXIT_USAGE, run.stderr
         details = _details(run)
         assert "line 2: files 'IMG_0001' matches no file on the card" in details

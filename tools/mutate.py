@@ -144,6 +144,15 @@ MODULES: dict[str, list[str]] = {
     ],
     # Fault scenario 14e (tests/faults/test_mislabel.py) kills C28 too; faults/ is not copied.
     "abandon": ["tests/test_move_abandon.py", "tests/test_move.py"],
+    "prepare": [
+        "tests/test_prepare_mutants.py",
+        "tests/test_map_use.py",
+        "tests/test_id_after_map.py",
+        "tests/test_clock_warning.py",
+        "tests/test_same_content_elsewhere.py",
+        "tests/test_archived_earlier.py",
+        "tests/test_repair.py",
+    ],
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
