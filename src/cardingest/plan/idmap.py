@@ -575,7 +575,13 @@ def parse_map_text(
             made_for, last_was_span = span or made_for, span is not None
             continue
         last_was_span = False
-        if cells[0].startswith("#"):
+        if cells[0].startswith("#"):  # a row commented out, or a comment with more cells
+            if any("\n" in cell for cell in cells[1:]):  # `# note,"x` … a later `"`
+                problems.append(
+                    f'line {line}: a quote (") opened in this # comment is closed only on a '
+                    "later line, so the lines between were read as part of the comment, not "
+                    "as rows; remove the quote, or close it on this line"
+                )
             continue
         if len(cells) > len(header) and any(cells[len(header) :]):
             stray = next(n for n, cell in enumerate(cells) if n >= len(header) and cell)
