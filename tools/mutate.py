@@ -142,6 +142,23 @@ MODULES: dict[str, list[str]] = {
         "tests/test_wipe.py::test_read_only_found_at_the_first_removal",
         "tests/test_wipe.py::test_a_card_folder_that_is_the_archive_folder_keeps_its_photos",
     ],
+    "plan/idmap": [
+        "tests/test_idmap.py",
+        "tests/test_idmap_mutants.py",
+        "tests/test_map_matching.py",
+        "tests/test_map_use.py",
+        "tests/test_map_template.py",
+        "tests/test_id_after_map.py",
+        "tests/test_no_correction.py",
+        "tests/test_other_patient.py",
+        "tests/test_split_shot.py",
+        "tests/test_time_rows.py",
+        "tests/test_plan_items.py",
+        "tests/test_archived_earlier.py",
+        "tests/test_input_limits.py::test_a_map_that_never_ends_is_capped",
+        "tests/test_input_limits.py::test_a_cell_over_the_csv_field_limit_names_its_line",
+        "tests/test_input_limits.py::test_a_row_naming_a_video_or_a_link_says_what_it_names",
+    ],
     # Fault scenario 14e (tests/faults/test_mislabel.py) kills C28 too; faults/ is not copied.
     "abandon": ["tests/test_move_abandon.py", "tests/test_move.py"],
     "prepare": [
