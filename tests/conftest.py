@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,20 @@ def pytest_configure(config: pytest.Config) -> None:
     product rightly does."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _forget_cached_specs() -> None:
+    """mutmut tests each mutant in a fork of one test process, which inherits the ID map's
+    caches (`idmap.parse_spec`, `idmap._name_digests`) as the unmutated code filled them: a
+    mutant of a function they call (`_padded`, `_spec_key`...) never ran for a spec read
+    before the fork, and "survived". A forked child starts with them empty."""
+    idmap = sys.modules.get("cardingest.plan.idmap")
+    if idmap is not None:
+        idmap.parse_spec.cache_clear()
+        idmap._name_digests.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_cached_specs)
 
 
 @pytest.fixture(autouse=True)
