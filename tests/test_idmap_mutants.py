@@ -21,6 +21,7 @@ from cardingest.plan.idmap import (
     UnfitMapError,
     file_spec,
     name_digests,
+    offset_line,
     parse_map,
     parse_map_text,
     resolve,
@@ -31,6 +32,7 @@ from cardingest.plan.idmap import (
 CARD = [media(f"DCIM/100CANON/IMG_{n:04d}.JPG") for n in range(1, 21)]
 COLUMNS = "columns are files, from, to, id, diagnosis, site, consent"
 SPAN = "# 2026-11-24 09:00:00 to 09:01:00: 2 photo(s)"
+ROWS_DIGEST = "40d07ecd8cb9cc9193ce9a40f35ceff0f38409b72405d258ea422988bf5286fa"
 
 
 def error(text: str, **options: object) -> MapError:
@@ -170,9 +172,17 @@ def test_what_a_wrong_row_is_told() -> None:
     assert problems("files,from,to,id\n,,,JBX3656\n") == [
         "line 2: no files and no from/to: which photos are these?"
     ]
-    assert problems("files,id,site\nIMG_0001,JBX3656\nIMG_0002,,left arm\n") == [
-        "line 3: the id is empty but diagnosis, site or consent is filled in; give the id, "
-        "or clear the row to leave its photos on the card"
+    empty_id = (
+        "the id is empty but diagnosis, site or consent is filled in; give the id, or clear "
+        "the row to leave its photos on the card"
+    )
+    assert problems(
+        "files,id,diagnosis,site\nIMG_0001,JBX3656\nIMG_0002,,,left arm\nIMG_0003,,naevus\n"
+    ) == [f"line 3: {empty_id}", f"line 4: {empty_id}"]
+    assert problems("files,id\nIMG_0001,\n\nIMG_0002,\n") == [
+        "lines 2-4: no row has an id; fill in the id column (a row left blank leaves its "
+        "photos on the card). A card whose photos were all archived before needs no map: "
+        "cardingest wipe clears it"
     ]
     # A window of one instant (from = to, with seconds) is a window.
     (row,) = parse_map_text("from,to,id\n2026-11-25 14:05:00,2026-11-25 14:05:00,JBX3656\n").rows
@@ -212,6 +222,11 @@ def test_where_rows_of_a_template_were_made_for() -> None:
     assert row.made_for == (datetime(2026, 11, 24, 9, 0), datetime(2026, 11, 24, 9, 1))
     (row,) = parse_map_text(f"from,to,id\n{SPAN}\n2026-11-24 09:00,2026-11-24 09:01,JBX3656\n").rows
     assert row.made_for is None
+    # A template's row commented out leaves the next group's span its own.
+    later = "# 2026-11-24 10:00:00 to 10:01:00: 1 photo(s)"
+    text = f"files,id\n{SPAN}\n#IMG_0001,JBX3656\n{later}\nIMG_0002,ACA31FM\n"
+    (row,) = parse_map_text(text).rows
+    assert row.made_for == (datetime(2026, 11, 24, 10, 0), datetime(2026, 11, 24, 10, 1))
 
 
 @pytest.mark.parametrize(
@@ -223,6 +238,11 @@ def test_where_rows_of_a_template_were_made_for() -> None:
         ("IMG_9899-IMG_0002", "runs backwards: write the lower end first, IMG_0002-IMG_9899"),
         ("IMG_9900-IMG_0002", "where the camera passed 9999 and began again, give two ranges"),
         ("IMG_0001-IMG_0000", "the range runs backwards"),
+        ("IMG_0001-IMG_0001", None),
+        ("IMG_0001-IMG_0003-IMG_0005", "write one name or a range FIRST-LAST, e.g. IMG_0001-"),
+        ("IMG_-IMG_0005", "both ends of a range need a file number, e.g. IMG_0001-IMG_0012"),
+        ("100CANON/IMG_0001-IMG_0005", "give the folder on both ends of the range, or on neither"),
+        ("IMG_0001-100CANON/IMG_0005", "give the folder on both ends of the range, or on neither"),
     ],
 )
 def test_range_ends(spec: str, said: str | None) -> None:
@@ -260,11 +280,12 @@ def test_decoding_a_map_file(tmp_path: Path) -> None:
         utf16,
         ["line 1: a NUL byte beside every letter, as UTF-16 text has"],
     )
-    assert said(b"PK\x03\x04rest") == (
-        f"{tmp_path / 'm.csv'}: the map is a spreadsheet workbook (.xlsx, .xls or .ods), not a "
-        "CSV file; save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'",
-        ["line 1: a workbook, not text"],
-    )
+    for workbook in (b"PK\x03\x04rest", b"\xd0\xcf\x11\xe0rest"):  # .xlsx/.ods, .xls
+        assert said(workbook) == (
+            f"{tmp_path / 'm.csv'}: the map is a spreadsheet workbook (.xlsx, .xls or .ods), "
+            "not a CSV file; save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'",
+            ["line 1: a workbook, not text"],
+        )
     assert said(b"files,id\nIMG_0001,JBX3656\nIMG_\x000002,x\n\x00\n") == (
         f"{tmp_path / 'm.csv'}: the map is not a text CSV file",
         ["line 3: contains NUL bytes (binary data)"],
@@ -288,6 +309,7 @@ def test_decoding_a_map_file(tmp_path: Path) -> None:
         with pytest.raises(MapError) as caught:
             parse_map(path)
         assert caught.value.message == message
+    assert caught.value.details == ["line 1: file too large"]
 
 
 def test_a_map_file_is_checked_as_told(tmp_path: Path) -> None:
@@ -308,8 +330,12 @@ def test_what_is_recorded_of_a_map_file(tmp_path: Path) -> None:
         path.write_text(text, encoding="utf-8")
         return parse_map(path)
 
-    times = read("a.csv", "from,to,id\n2026-11-24 09:00,2026-11-24 09:30,JBX3656\n")
-    assert " row sha256/64:" not in times.recorded
+    text = "from,to,id\n2026-11-24 09:00,2026-11-24 09:30,JBX3656\n"
+    times = read("a.csv", text)
+    # What the catalogue holds of a map: a map recorded by an earlier version must still be
+    # known as the same map (`IdMap.same_as`), so the rows' digest of this one is fixed.
+    content = hashlib.sha256(text.encode()).hexdigest()
+    assert times.recorded == f"map sha256:{content} rows sha256:{ROWS_DIGEST}"
     later = read("b.csv", "from,to,id\n2026-11-24 09:00,2026-11-24 09:40,JBX3656\n")
     earlier = read("c.csv", "from,to,id\n2026-11-24 08:50,2026-11-24 09:30,JBX3656\n")
     assert not later.same_as(times.recorded) and not earlier.same_as(times.recorded)
@@ -349,7 +375,8 @@ def test_what_resolve_tells_of_rows_that_do_not_fit() -> None:
         (3, "IMG_0098"),
     ]
     archived = ["line 3: IMG_0098 was archived under ACA31FM"]
-    assert caught.with_archived(archived, explained={3}).details == [*found, *archived]
+    explained = caught.with_archived(archived, explained={3})
+    assert (explained.message, explained.details) == (caught.message, [*found, *archived])
     assert caught.with_archived(archived).details == [*found, *archived, hint]
     # The groups of the interactive prompt are named as groups.
     with pytest.raises(UnfitMapError) as asked:
@@ -426,9 +453,9 @@ def test_rows_of_names_and_of_times_that_meet() -> None:
 
 
 def test_problems_of_the_rows_with_what_they_match_on_the_card() -> None:
-    text = (
-        "files,from,id\nIMG_0098,,JBX3656\nIMG_0001,,JBX365\nIMG_0097 IMG_0001.txt,,ACA31FM\n,,\n"
-    )
+    # Line 11 sorts after line 2 by its number, not by its text.
+    text = "files,from,id\nIMG_0098,,JBX3656\nIMG_0001,,JBX365\n" + "\n" * 7
+    text += "IMG_0097 IMG_0001.txt,,ACA31FM\n,,\n"
     with pytest.raises(BadRowsError) as caught:
         parse_map_text(text, source="m.csv")
     card = [*CARD, media("DCIM/100CANON/IMG_0098.XMP"), media("DCIM/100CANON/IMG_0097.XMP")]
@@ -437,9 +464,9 @@ def test_problems_of_the_rows_with_what_they_match_on_the_card() -> None:
     assert with_card.details == [
         "line 2: files 'IMG_0098' matches no file on the card",
         "line 3: id: " + _id_problem("JBX365"),
-        "line 4: files 'IMG_0001.txt': 'IMG_0001.txt' ends in .txt, which is no photo's "
+        "line 11: files 'IMG_0001.txt': 'IMG_0001.txt' ends in .txt, which is no photo's "
         "extension: write the whole name (IMG_0001.txt.jpg, say) or leave the extension out",
-        "line 4: files 'IMG_0097' matches no file on the card",
+        "line 11: files 'IMG_0097' matches no file on the card",
     ]
     # A map of times has no names to look for on the card.
     with pytest.raises(BadRowsError) as timed:
@@ -448,6 +475,8 @@ def test_problems_of_the_rows_with_what_they_match_on_the_card() -> None:
 
 
 def test_one_id_for_every_photo() -> None:
+    with pytest.raises(InvalidIdError):
+        single_id_map("ZAC5361")
     one = single_id_map("ZAC5361", allow_test_ids=True)
     assert (one.source, [(r.line, r.patient_id, r.everything) for r in one.rows]) == (
         "--id",
@@ -486,11 +515,28 @@ def test_a_csv_fault_in_the_first_row_is_said() -> None:
 
 
 def test_times_copied_from_a_template_with_no_clock_offset() -> None:
-    idmap = parse_map_text(f"from,to,id\n{SPAN}\n2026-11-24 09:00,2026-11-24 09:01,JBX3656\n")
+    row = "2026-11-24 09:00,2026-11-24 09:01,JBX3656\n"
+    idmap = parse_map_text(f"from,to,id\n{SPAN}\n{row}")
     with pytest.raises(MapError) as caught:
         resolve(idmap, CARD, clock_offset=timedelta(hours=1))
     assert caught.value.message == (
         "map: line(s) 3 give photos by from and to times, in a map written by map-template "
         "with no clock offset: its # lines show the camera's times, and this run adds "
         "+01:00:00 to every camera time before comparing it with from and to"
+    )
+    written = parse_map_text(f"from,to,id\n{offset_line(timedelta(hours=1))}\n{SPAN}\n{row}")
+    with pytest.raises(MapError) as caught:
+        resolve(written, CARD)
+    assert (caught.value.message, caught.value.details) == (
+        "map: line(s) 4 give photos by from and to times, in a map written by map-template "
+        "with --clock-offset +01:00:00: its # lines show the camera's times with +01:00:00 "
+        "added, and this run adds +00:00:00 to every camera time before comparing it with "
+        "from and to",
+        [
+            "times copied from the # lines would give photos to the wrong row: give "
+            "--clock-offset +01:00:00, or write the map again with map-template --clock-offset "
+            "+00:00:00",
+            "or, if the from and to times are the true times (not the # lines'), delete the "
+            "map's # time lines",
+        ],
     )
