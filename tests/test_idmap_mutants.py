@@ -32,6 +32,7 @@ from cardingest.plan.idmap import (
 CARD = [media(f"DCIM/100CANON/IMG_{n:04d}.JPG") for n in range(1, 21)]
 COLUMNS = "columns are files, from, to, id, diagnosis, site, consent"
 SPAN = "# 2026-11-24 09:00:00 to 09:01:00: 2 photo(s)"
+NAMES_ROWS_DIGEST = "c889eb0172304231ee3adde40261bdb9dd9932ffaf40873408bdab996c250b17"
 ROWS_DIGEST = "40d07ecd8cb9cc9193ce9a40f35ceff0f38409b72405d258ea422988bf5286fa"
 
 
@@ -341,11 +342,17 @@ def test_what_is_recorded_of_a_map_file(tmp_path: Path) -> None:
     assert not later.same_as(times.recorded) and not earlier.same_as(times.recorded)
     # Each name's digest is recorded in the catalogue: one written by an earlier version
     # must still be found, so its text (patient, name as matching reads it) is fixed.
-    names = read("d.csv", "files,id\n100canon/img_0001.jpg-100canon/img_0009,jbx3656\n,\n")
-    said = json.dumps(["JBX3656", "100CANON/IMG_0001-100CANON/IMG_0009"])
-    digest = hashlib.sha256(said.encode()).hexdigest()[:16]
-    assert name_digests(names.rows[0]) == (("100canon/img_0001.jpg-100canon/img_0009", digest),)
-    assert f" row sha256/64:{digest}" in names.recorded
+    names = read("d.csv", "files,id\n100canon/img_0001.jpg-100canon/img_0009 img_0010,jbx3656\n,\n")
+    spelled = ("100CANON/IMG_0001-100CANON/IMG_0009", "IMG_0010")
+    digests = [
+        hashlib.sha256(json.dumps(["JBX3656", s]).encode()).hexdigest()[:16] for s in spelled
+    ]
+    assert name_digests(names.rows[0]) == tuple(
+        zip(("100canon/img_0001.jpg-100canon/img_0009", "img_0010"), digests, strict=True)
+    )
+    assert names.recorded.endswith(
+        f" rows sha256:{NAMES_ROWS_DIGEST} row sha256/64:{','.join(sorted(digests))}"
+    )
     assert name_digests(parse_map_text("files,id\nIMG_0001,JBX3656\nIMG_0002,\n").rows[1]) == ()
 
 
