@@ -185,6 +185,7 @@ def test_what_a_wrong_row_is_told() -> None:
         "photos on the card). A card whose photos were all archived before needs no map: "
         "cardingest wipe clears it"
     ]
+    assert problems("files,id\nIMG_0001,\n")[0].startswith("line 2: no row has an id; ")
     # A window of one instant (from = to, with seconds) is a window.
     (row,) = parse_map_text("from,to,id\n2026-11-25 14:05:00,2026-11-25 14:05:00,JBX3656\n").rows
     assert row.start == row.end == datetime(2026, 11, 25, 14, 5)
