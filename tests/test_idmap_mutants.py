@@ -119,9 +119,19 @@ def test_the_lines_above_the_header() -> None:
     # A quote in a comment above the header opens no quoted cell over the header.
     (row,) = parse_map_text('# camera,"Canon\nfiles,id\nIMG_0001,JBX3656\n').rows
     assert (row.line, row.patient_id) == (3, "JBX3656")
-    # The delimiter sep= names is the delimiter, though another would read the header.
-    assert problems("sep=;\nfiles,id\nIMG_0001,JBX3656\n")[0] == (
-        f"line 2: unknown column 'files,id' (did you mean 'files'?); {COLUMNS}"
+    # The delimiter sep= names is the delimiter, though another would read the header:
+    # said as such, not as a mistyped column ("did you mean 'files'?").
+    wrong_sep = error("sep=;\nfiles,id\nIMG_0001,JBX3656\n")
+    assert (wrong_sep.message, wrong_sep.details) == (
+        "m.csv: the ID map's header is not right",
+        [
+            "line 1: sep=; says the columns are parted by semicolons, but the header on line 2 "
+            "is parted by commas: remove the sep= line (or save the map again from the "
+            "spreadsheet)"
+        ],
+    )
+    assert problems("sep=;\nfilez,id\nIMG_0001,JBX3656\n")[0] == (
+        f"line 2: unknown column 'filez,id' (did you mean 'files'?); {COLUMNS}"
     )
     nothing = error("sep=;")
     assert (nothing.message, nothing.details) == (

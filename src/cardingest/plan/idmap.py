@@ -218,6 +218,27 @@ def _header(first: str, source: str, line: int, delimiters: Sequence[str]) -> tu
     return best
 
 
+def _refuse_other_delimiter(
+    first: str, source: str, head: int, named: str, header: Sequence[str]
+) -> None:
+    """A `sep=` line naming one delimiter above a header parted by another (the line kept
+    when the map was saved again with commas): said as such, where the header's one cell
+    was taken for a mistyped column ("unknown column 'files,id' (did you mean 'files'?)")."""
+    if "id" in header and all(cell in COLUMNS for cell in header if cell):
+        return
+    other, cells = _header(first, source, head, _DELIMITERS)
+    if other == named or "id" not in cells or not all(c in COLUMNS for c in cells if c):
+        return
+    raise MapError(
+        f"{source}: the ID map's header is not right",
+        details=[
+            f"line 1: sep={named} says the columns are parted by {_DELIMITER_NAMES[named]}, "
+            f"but the header on line {head} is parted by {_DELIMITER_NAMES[other]}: remove "
+            "the sep= line (or save the map again from the spreadsheet)"
+        ],
+    )
+
+
 def _parse_time(text: str) -> datetime | None:
     for fmt in _TIME_FORMATS:
         try:
@@ -516,6 +537,8 @@ def parse_map_text(
             details=[f"line {head}: only # comments and blank lines up to here"],
         )
     delimiter, header = _header(first, source, head, [hint.group(1)] if hint else _DELIMITERS)
+    if hint:
+        _refuse_other_delimiter(first, source, head, delimiter, header)
     named = len(header)
     while header and not header[-1]:  # a spreadsheet's empty columns after the last one
         header.pop()
