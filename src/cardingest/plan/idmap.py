@@ -645,8 +645,8 @@ def parse_map_text(
     if not rows and not problems:
         problems.append(f"line {head + 1}: the map has no rows")
     elif rows and all(row.blank for row in rows) and not problems:
-        first, last = rows[0].line, rows[-1].line
-        where = f"line {first}" if first == last else f"lines {first}-{last}"
+        top, bottom = rows[0].line, rows[-1].line
+        where = f"line {top}" if top == bottom else f"lines {top}-{bottom}"
         problems.append(
             f"{where}: no row has an id; fill in the id column "
             "(a row left blank leaves its photos on the card). A card whose photos were all "
