@@ -16,26 +16,12 @@ from badinput_helpers import cardingest
 from cardimage import CardFactory
 from clinic_helpers import cli
 from exif_bytes import exif_jpeg, timed_card
+from test_map_use import MAP
+from test_map_use import ingest as _ingest
 
 from cardingest.errors import EXIT_HELD, EXIT_OK, EXIT_USAGE
-from cardingest.models import IdMap, MapUse
+from cardingest.models import MapUse
 from cardingest.prepare import first_map_use, with_card_newest
-
-MAP = IdMap(rows=(), source="m.csv", recorded="map sha256:" + "ab" * 32)
-
-
-def _ingest(ingest_id: str, started: str, **changes: object) -> dict:
-    return {
-        "ingest_id": ingest_id,
-        "started": started,
-        "map_source": MAP.recorded,
-        "status": "finished",
-        "counts": {"copied": 2, "skipped": 0, "held": 0, "failed": 0},
-        "card_serial": None,
-        "card_label": None,
-        "source": "folder sha256:0123",
-        **changes,
-    }
 
 
 def _details(run: Any) -> list[str]:
