@@ -112,6 +112,18 @@ MODULES: dict[str, list[str]] = {
         "tests/test_exif_quick.py",
         "tests/test_raw_capture.py",
     ],
+    "card/raw": [
+        "tests/test_raw_capture.py",
+        "tests/test_raw_mutants.py",
+        "tests/test_capture.py",
+        "tests/test_capture_layouts.py",
+        "tests/test_capture_mutants.py",
+        "tests/test_capture_order.py",
+        "tests/test_capture_paths.py",
+        "tests/test_capture_rules.py",
+        "tests/test_capture_ifd_bound.py",
+        "tests/test_exif_quick.py",
+    ],
     "card/kinds": ["tests/test_kinds.py", "tests/test_scan_opens.py", "tests/test_bad_names.py"],
     "card/scan": [
         "tests/test_scan_opens.py",
