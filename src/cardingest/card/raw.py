@@ -358,7 +358,9 @@ class _Ciff:
     def value(self, ident: int, value: bytes) -> None:
         if ident == _CIFF_TIMESTAMP and len(value) >= 4:
             (seconds,) = struct.unpack_from(self.order + "I", value)
+            # 0 is exiftool's zero date (ConvertUnixTime), no time: never 1970-01-01 00:00:00.
             when = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y:%m:%d %H:%M:%S")
+            when = when if seconds else "0000:00:00 00:00:00"
             self.tags.setdefault("EXIF DateTimeOriginal", when)
         elif ident == _CIFF_MAKEMODEL:
             # exiftool's layout: make in the first 6 bytes ("Canon\0"), the model after them.
