@@ -88,7 +88,9 @@ EXIF_TAGS = {
 }
 _EXIF_POINTER = 0x8769
 _TEXT_TYPES = (1, 2, 7)  # BYTE, ASCII, UNDEFINED: cameras store dates as any of them
-_POINTER_TYPES = (4, 13)  # LONG, IFD
+_POINTER_TYPES = {1: "B", 3: "H", 4: "I", 9: "I", 13: "I"}
+"""The EXIF pointer's types, with their struct codes: exiftool follows it as a BYTE, SHORT,
+SLONG as well as a LONG or IFD (exifread too, so a JPEG's was read): any integer."""
 _CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
 _CIFF_TIMESTAMP = 0x180E
 _CIFF_MAKEMODEL = 0x080A
@@ -181,7 +183,8 @@ def _ifd(
     """Put the ``wanted`` text tags of the IFD at ``offset`` into ``tags``; the EXIF pointer.
 
     An entry that is odd (wrong type, value outside the block) is passed over, as exiftool
-    does; an IFD whose table itself is outside the block is malformed.
+    does; an IFD whose table itself is outside the block is malformed. A tag the IFD holds
+    twice is read as its later entry, as exiftool (and the JPEG reader) read it.
     """
     if offset < 8 or offset + 2 > len(block):
         raise _Malformed(f"{what}: IFD at {offset} is outside the block")
@@ -193,10 +196,10 @@ def _ifd(
         tag, kind, length, value = struct.unpack_from(order + "HHII", block, entry)
         if tag == _EXIF_POINTER:
             if kind in _POINTER_TYPES and length == 1:
-                pointer = value
+                (pointer,) = struct.unpack_from(order + _POINTER_TYPES[kind], block, entry + 8)
             continue
         name = wanted.get(tag)
-        if name is None or kind not in _TEXT_TYPES or name in tags:
+        if name is None or kind not in _TEXT_TYPES:
             continue
         start = entry + 8 if length <= 4 else value
         if length > 0 and start + length <= len(block):
@@ -210,7 +213,7 @@ def _tiff_tags(block: bytes, what: str, tags: dict[str, str], *, exif_first: boo
     """Capture tags of a TIFF block into ``tags``: IFD0, then the EXIF IFD it points to.
 
     ``exif_first``: the block's first IFD is itself the EXIF IFD (CR3's ``CMT2``). Tags
-    already in ``tags`` are kept, and so are those found before a damaged IFD.
+    found before a damaged IFD are kept.
     """
     order, first = _tiff_header(block, what)
     if exif_first:
