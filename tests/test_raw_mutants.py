@@ -8,16 +8,18 @@ round on the RAW parsers" in docs/testing.md.
 
 from __future__ import annotations
 
+import io
 import struct
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from clinic_helpers import exiftool, require_exiftool
-from exif_bytes import DATETIME, DTO, EOI, MAKE, POINTER, SOI, app1, build, text
+from exif_bytes import DATETIME, DTD, DTO, EOI, MAKE, POINTER, SOI, app1, build, text
 from test_raw_capture import build_mrw
 
 from cardingest.card.capture import read_capture
+from cardingest.card.raw import read_raw
 
 MTIME = datetime(2026, 1, 2, 3, 4, 6).timestamp()
 
@@ -117,3 +119,217 @@ def test_an_exif_pointer_of_any_integer_type_is_followed(
     capture = ours(path)
     assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
     assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2021:01:01 01:01:01"
+
+
+def tiff(order: str, ifds: list[list[tuple[int, int, int, bytes | None]]], tail: bool = True) -> bytes:
+    """A TIFF block: values first, then the IFDs in the order given, each entry written as
+    given (``None`` as a value: a pointer to the next IFD of the list). ``tail=False`` leaves
+    the last IFD without its next-IFD field, so its table ends the block."""
+    mark = b"II" if order == "<" else b"MM"
+    data = bytearray(mark + struct.pack(order + "HI", 42, 0))
+    at: dict[tuple[int, int], int] = {}
+    for i, entries in enumerate(ifds):
+        for j, (_, _, _, value) in enumerate(entries):
+            if value is not None and len(value) > 4:
+                at[i, j] = len(data)
+                data += value
+    starts = []
+    position = len(data)
+    for i, entries in enumerate(ifds):
+        starts.append(position)
+        position += 2 + 12 * len(entries) + (4 if tail or i < len(ifds) - 1 else 0)
+    struct.pack_into(order + "I", data, 4, starts[0])
+    for i, entries in enumerate(ifds):
+        data += struct.pack(order + "H", len(entries))
+        for j, (tag, kind, count, value) in enumerate(entries):
+            if value is None:
+                data += struct.pack(order + "HHII", tag, kind, count, starts[i + 1])
+            elif (i, j) in at:
+                data += struct.pack(order + "HHII", tag, kind, count, at[i, j])
+            else:
+                data += struct.pack(order + "HHI", tag, kind, count) + value.ljust(4, b"\0")
+        if tail or i < len(ifds) - 1:
+            data += bytes(4)
+    return bytes(data)
+
+
+def ascii_entry(tag: int, value: bytes) -> tuple[int, int, int, bytes]:
+    return (tag, 2, len(value), value)
+
+
+def test_ifd0_entries_after_the_exif_pointer_are_read(tmp_path: Path) -> None:
+    """IFD0 in tag order: Make, the EXIF pointer (0x8769), then a DateTimeOriginal of its own
+    (0x9003, as a few cameras write): exiftool reads it; the walk must not stop at the
+    pointer. The table of the EXIF IFD ends the block (no next-IFD field): it is read too."""
+    block = tiff(
+        "<",
+        [
+            [ascii_entry(MAKE, b"Canon\0junk\0"), (POINTER, 4, 1, None), ascii_entry(DTO, B_TIME)],
+            [ascii_entry(DTD, A_TIME)],
+        ],
+        tail=False,
+    )
+    path = mrw_file(tmp_path, block)
+    require_exiftool()
+    [seen] = exiftool("-DateTimeOriginal", "-CreateDate", "-Make", path)
+    assert (seen["DateTimeOriginal"], seen["CreateDate"], seen["Make"]) == (
+        "2022:02:02 02:02:02",
+        "2021:01:01 01:01:01",
+        "Canon",
+    )
+    with open(path, "rb") as fh:
+        found = read_raw(fh)
+    assert found is not None and found.problem is None
+    assert found.tags == {
+        "Image Make": "Canon",
+        "Image DateTimeOriginal": "2022:02:02 02:02:02",
+        "EXIF DateTimeDigitized": "2021:01:01 01:01:01",
+    }
+
+
+# --- HEIF, ISO/IEC 23008-12 -------------------------------------------------------------------
+
+
+def box(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def fbox(kind: bytes, version: int, body: bytes) -> bytes:
+    return box(kind, bytes([version, 0, 0, 0]) + body)
+
+
+def exif_item(when: bytes, model: bytes = b"ILCE-7M4\0") -> bytes:
+    block = build(">", [text(MAKE, b"SONY\0"), text(0x0110, model)], [text(DTO, when)])
+    return struct.pack(">I", 6) + b"Exif\x00\x00" + block
+
+
+def heif(
+    items: list[tuple[int, bytes, bytes]],
+    refs: list[tuple[int, int]],
+    *,
+    wide: bool = False,
+    iinf_version: int = 0,
+    iloc_version: int = 1,
+    index_size: int = 0,
+    offset_size: int = 4,
+    empty_extent: bool = False,
+    iinf_first: bytes = b"",
+    iref_first: bytes = b"",
+) -> bytes:
+    """A HEIF still: ftyp, meta (hdlr, pitm = item 1, iinf, iref of ``cdsc`` references,
+    iloc), mdat with every item's data one after another from a base offset."""
+    n = 4 if wide else 2
+    infe = b"".join(
+        fbox(b"infe", 3 if wide else 2, i.to_bytes(n, "big") + b"\0\0" + kind + b"\0")
+        for i, kind, _ in items
+    )
+    count = (len(items) + (1 if iinf_first else 0)).to_bytes(2 if iinf_version == 0 else 4, "big")
+    iinf = fbox(b"iinf", iinf_version, count + iinf_first + infe)
+    cdsc = b"".join(
+        box(b"cdsc", a.to_bytes(n, "big") + b"\0\1" + b.to_bytes(n, "big")) for a, b in refs
+    )
+    iref = fbox(b"iref", 1 if wide else 0, iref_first + cdsc)
+    pitm = fbox(b"pitm", 1 if wide else 0, (1).to_bytes(n, "big"))
+    hdlr = fbox(b"hdlr", 0, bytes(4) + b"pict" + bytes(12) + b"\0")
+    version = 2 if wide else iloc_version
+
+    def iloc(data_at: int) -> bytes:
+        idn = 4 if version == 2 else 2
+        body = bytes([offset_size << 4 | 4, 4 << 4 | (index_size if version else 0)])
+        body += len(items).to_bytes(idn, "big")
+        position = 0
+        for i, _, data in items:
+            body += i.to_bytes(idn, "big") + (b"\0\0" if version else b"") + b"\0\0"
+            body += data_at.to_bytes(4, "big")
+            parts = [(position, len(data))] + ([(position + len(data), 0)] if empty_extent else [])
+            body += len(parts).to_bytes(2, "big")
+            for offset, length in parts:
+                body += bytes(index_size if version else 0)
+                body += offset.to_bytes(offset_size, "big") + length.to_bytes(4, "big")
+            position += len(data)
+        return fbox(b"iloc", version, body)
+
+    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+
+    def meta(data_at: int) -> bytes:
+        return fbox(b"meta", 0, hdlr + pitm + iinf + iref + iloc(data_at))
+
+    data_at = len(ftyp + meta(0)) + 8
+    return ftyp + meta(data_at) + box(b"mdat", b"".join(data for _, _, data in items))
+
+
+THUMB_FIRST = [
+    (1, b"hvc1", bytes(32)),
+    (2, b"Exif", exif_item(A_TIME, b"thumbnail\0")),
+    (3, b"Exif", exif_item(B_TIME)),
+    (4, b"hvc1", bytes(16)),
+]
+THUMB_REFS = [(2, 4), (3, 1)]
+THMB = box(b"thmb", (4).to_bytes(2, "big") + b"\0\1" + (1).to_bytes(2, "big"))
+MANY = [(i, b"hvc1", bytes(4)) for i in range(1, 101)] + [(101, b"Exif", exif_item(B_TIME))]
+HEIF_CASES = {
+    "thumbnail's Exif item first": (THUMB_FIRST, THUMB_REFS, {"iref_first": THMB}),
+    "thumbnail's Exif first, 32-bit IDs": (THUMB_FIRST, THUMB_REFS, {"wide": True}),
+    "iinf version 1": (THUMB_FIRST, THUMB_REFS, {"iinf_version": 1}),
+    "iloc with extent indexes": (THUMB_FIRST, THUMB_REFS, {"index_size": 4}),
+    "iloc with 8-byte offsets": (THUMB_FIRST, THUMB_REFS, {"offset_size": 8}),
+    "an empty extent after the data": (THUMB_FIRST, THUMB_REFS, {"empty_extent": True}),
+    "a version 1 infe (no type) first": (
+        THUMB_FIRST,
+        THUMB_REFS,
+        {"iinf_first": fbox(b"infe", 1, b"\0\x09\0\0name\0\0")},
+    ),
+    "100 images and 70 thumbnail references": (
+        MANY,
+        [(101, 1)],
+        {"iref_first": THMB * 70},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEIF_CASES))
+def test_heif_layouts_read_the_primary_image_s_exif_as_exiftool_does(
+    case: str, tmp_path: Path
+) -> None:
+    items, refs, options = HEIF_CASES[case]
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(heif(items, refs, **options))
+    assert exiftool_original(path) == "2022:02:02 02:02:02"
+    capture = ours(path)
+    assert (capture.source, capture.warning, capture.model) == (
+        "exif:DateTimeOriginal",
+        None,
+        "ILCE-7M4",
+    )
+    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2022:02:02 02:02:02"
+
+
+def ftyp_file(size: int, body: bytes, rest: bytes = b"") -> bytes:
+    return struct.pack(">I", size) + b"ftyp" + body + rest
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "problem"),
+    [
+        ("16-byte ftyp, major brand only", ftyp_file(16, b"heic\0\0\0\0"), "no 'meta' box"),
+        ("brand in the last place", ftyp_file(28, b"isom\0\0\0\0mp41iso2heic"), "no 'meta' box"),
+        (
+            "1024-byte ftyp",
+            ftyp_file(1024, b"isom\0\0\0\0" + b"mp41" * 251 + b"heix"),
+            "no 'meta' box",
+        ),
+        ("1025-byte ftyp", ftyp_file(1025, b"heic" + bytes(1013)), None),
+        ("ftyp of 12 bytes", ftyp_file(12, b"heic", bytes(8)), None),
+        ("ftyp past the end", ftyp_file(24, b"heic\0\0\0\0mif1"), None),
+        ("brand after a cut", ftyp_file(27, b"isom\0\0\0\0mp41iso2hei", b"c"), None),
+        ("major brand not HEIF", ftyp_file(20, b"isom\0\0\0\0iso2"), None),
+    ],
+)
+def test_heif_is_told_by_its_ftyp_brands(name: str, data: bytes, problem: str | None) -> None:
+    """A HEIF brand (major or compatible) in an ``ftyp`` of 16 to 1024 bytes makes a HEIF;
+    anything else (a video, a cut ``ftyp``) is no container of ours (``None``)."""
+    found = read_raw(io.BytesIO(data))
+    if problem is None:
+        assert found is None, name
+    else:
+        assert found is not None and found.problem == f"unreadable HEIF header (HEIF has {problem})"
