@@ -17,7 +17,8 @@ the formats here wrap their EXIF in something exifread does not walk:
   base offset, or in ``idat``); the ``Exif`` item describing the primary image (``iref``
   ``cdsc`` to ``pitm``) starts with the offset of its TIFF block.
 - **X3F** (Sigma): the last 4 bytes point to a ``SECd`` directory of sections; the ``IMA2``
-  (or ``IMAG``) section that holds a JPEG carries the EXIF (every model but the SD9 and SD10).
+  section that holds a JPEG starting with its ``Exif`` APP1 segment carries the EXIF (every
+  model but the SD9 and SD10). exiftool reads no other (an ``IMAG`` section is a preview).
   The ``PROP`` section's ``TIME`` is not used: without a real file to check it against, a
   file without the JPEG falls back with a warning rather than risk a wrong time.
 
@@ -423,13 +424,15 @@ def _x3f(reader: _Reader, tags: dict[str, str]) -> None:
     table = reader.at(directory + 12, 12 * count, "X3F directory")
     for index in range(count):
         offset, length, kind = struct.unpack_from("<II4s", table, 12 * index)
-        if kind not in (b"IMA2", b"IMAG") or length <= _X3F_IMAGE_HEADER + 4:
+        if kind != b"IMA2" or length <= _X3F_IMAGE_HEADER + 4:
             continue
         if offset + length > reader.size:
             raise _Malformed(f"X3F section '{_label(kind)}' at byte {offset} runs past the end")
         if reader.at(offset, len(_X3F_JPEG), "X3F image section") != _X3F_JPEG:
             continue
         start = offset + _X3F_IMAGE_HEADER
+        if reader.at(start, 4, "X3F JPEG") != b"\xff\xd8\xff\xe1":
+            continue  # exiftool reads EXIF only where it is the JPEG's first segment
         block = _jpeg_exif(reader, start, offset + length, "X3F JPEG")
         _tiff_tags(block, "X3F JPEG EXIF", tags)
         return
