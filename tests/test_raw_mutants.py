@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from clinic_helpers import exiftool, require_exiftool
-from exif_bytes import DATETIME, DTD, DTO, EOI, MAKE, POINTER, SOI, app1, build, text
+from exif_bytes import DATETIME, DTD, DTO, EOI, MAKE, POINTER, SOI, app1, build, segment, text
 from test_raw_capture import build_mrw
 
 from cardingest.card.capture import read_capture
@@ -333,3 +333,251 @@ def test_heif_is_told_by_its_ftyp_brands(name: str, data: bytes, problem: str | 
         assert found is None, name
     else:
         assert found is not None and found.problem == f"unreadable HEIF header (HEIF has {problem})"
+
+
+# --- CR3 --------------------------------------------------------------------------------------
+
+CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
+CR3_FTYP = box(b"ftyp", b"crx \0\0\0\1crx isom")
+
+
+def canon_uuid(cmt1: bytes | None = None, cmt2: bytes | None = None) -> bytes:
+    if cmt1 is None:
+        cmt1 = build("<", [text(MAKE, b"Canon\0"), text(0x0110, b"Canon EOS R6\0")])
+    if cmt2 is None:
+        cmt2 = build("<", [text(DTO, B_TIME)])  # CMT2's first IFD is the EXIF IFD
+    return box(b"uuid", CANON_UUID + box(b"CMT1", cmt1) + box(b"CMT2", cmt2))
+
+
+def cr3(moov: str = "plain", body: bytes | None = None) -> bytes:
+    """ftyp, then moov holding an empty ``free`` box, a small ``mvhd``, another vendor's
+    ``uuid`` and Canon's (CMT1, CMT2), where the file ends: ``moov`` as a plain box, one of
+    size 0 (to the end of the file) or one with a 64-bit size."""
+    if body is None:
+        body = box(b"free", b"") + box(b"mvhd", bytes(4))
+        body += box(b"uuid", bytes(range(16)) + bytes(8)) + canon_uuid()
+    if moov == "size 0":
+        return CR3_FTYP + struct.pack(">I", 0) + b"moov" + body
+    if moov == "64-bit size":
+        return CR3_FTYP + struct.pack(">I4sQ", 1, b"moov", 16 + len(body)) + body
+    return CR3_FTYP + box(b"moov", body)
+
+
+@pytest.mark.parametrize("moov", ["plain", "64-bit size"])
+def test_a_cr3_s_canon_box_is_found_past_other_boxes(tmp_path: Path, moov: str) -> None:
+    path = tmp_path / "IMG_0001.CR3"
+    path.write_bytes(cr3(moov))
+    assert exiftool_original(path) == "2022:02:02 02:02:02"
+    capture = ours(path)
+    assert (capture.source, capture.warning, capture.model) == (
+        "exif:DateTimeOriginal",
+        None,
+        "Canon EOS R6",
+    )
+    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2022:02:02 02:02:02"
+
+
+# --- CRW: heaps within heaps ------------------------------------------------------------------
+
+STAMP = int((datetime(2005, 4, 23, 17, 54, 36) - datetime(1970, 1, 1)).total_seconds())
+
+
+def heap(entries: list[tuple[int, int, int]], values: bytes = b"") -> bytes:
+    table = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HII", *e) for e in entries)
+    return values + table + struct.pack("<I", len(values))
+
+
+def crw(root: bytes) -> bytes:
+    return b"II" + struct.pack("<I", 26) + b"HEAPCCDR" + bytes(12) + root
+
+
+def nested_crw(depth: int) -> tuple[bytes, int]:
+    """A CRW whose TimeStamp (in its entry, the second of its table) lies ``depth`` heaps
+    below the root; the root has 4 more entries. Returns the file and its entry count."""
+    inner = heap([(0x4032, 0, 0), (0x4000 | 0x180E, STAMP, 0)])
+    entries = 2
+    for level in range(depth - 1):
+        tag = (0x300A, 0x2804, 0x3102)[level % 3]  # heap types 0x28 and 0x30, 0x3102: bit 8
+        inner = heap([(tag, len(inner), 0)], inner)
+        entries += 1
+    root = heap([(0x300A, len(inner), 0)] + [(0x4032, 0, 0)] * 4, inner)
+    return crw(root), entries + 5
+
+
+def test_a_crw_time_stamp_eight_heaps_deep_is_read_as_exiftool_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "CRW_0001.CRW"
+    data, _ = nested_crw(8)
+    path.write_bytes(data)
+    assert exiftool_times(path)["CanonRaw:DateTimeOriginal"] == "2005:04:23 17:54:36"
+    capture = ours(path)
+    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
+    assert capture.captured == datetime(2005, 4, 23, 17, 54, 36)
+
+
+def test_a_crw_nine_heaps_deep_or_with_too_many_entries_is_refused(monkeypatch) -> None:  # noqa: ANN001
+    from cardingest.card import raw
+
+    data, entries = nested_crw(9)
+    found = read_raw(io.BytesIO(data))
+    assert found is not None and found.problem == "unreadable CRW header (CRW heaps nest too deep)"
+    data, entries = nested_crw(8)
+    monkeypatch.setattr(raw, "MAX_HEAP_ENTRIES", entries)
+    found = read_raw(io.BytesIO(data))
+    assert found is not None and found.problem is None, found
+    assert found.tags == {"EXIF DateTimeOriginal": "2005:04:23 17:54:36"}
+    monkeypatch.setattr(raw, "MAX_HEAP_ENTRIES", entries - 1)
+    found = read_raw(io.BytesIO(data))
+    assert found is not None and found.problem is not None
+    assert "entries" in found.problem
+
+
+def test_a_crw_time_stamp_in_the_heap_is_read_as_exiftool_reads_it(tmp_path: Path) -> None:
+    """A TimeStamp of exactly 4 bytes among the heap's values, not in its entry."""
+    path = tmp_path / "CRW_0002.CRW"
+    values = struct.pack("<I", STAMP) + CANON_S40
+    path.write_bytes(crw(heap([(0x180E, 4, 0), (0x080A, len(CANON_S40), 4)], values)))
+    assert exiftool_times(path)["CanonRaw:DateTimeOriginal"] == "2005:04:23 17:54:36"
+    capture = ours(path)
+    assert (capture.source, capture.warning, capture.model) == (
+        "exif:DateTimeOriginal",
+        None,
+        "Canon PowerShot S40",
+    )
+    assert capture.captured == datetime(2005, 4, 23, 17, 54, 36)
+
+
+# --- MRW, RAF, X3F at their edges -------------------------------------------------------------
+
+BLOCK_A = build(">", [text(MAKE, b"FUJIFILM\0")], [text(DTO, A_TIME)])
+BLOCK_B = build(">", [text(MAKE, b"FUJIFILM\0")], [text(DTO, B_TIME)])
+
+
+def test_an_mrw_of_records_alone_is_read(tmp_path: Path) -> None:
+    """The TTW record last, and the records' end the file's end (no image data)."""
+    prd = b"21860002" + struct.pack(">4H3B4xH", 8, 8, 8, 8, 12, 12, 0x59, 1)
+    records = b"\0PRD" + struct.pack(">I", len(prd)) + prd
+    records += b"\0TTW" + struct.pack(">I", len(BLOCK_B)) + BLOCK_B
+    path = tmp_path / "PICT0002.MRW"
+    path.write_bytes(b"\0MRM" + struct.pack(">I", len(records)) + records)
+    assert exiftool_original(path) == "2022:02:02 02:02:02"
+    capture = ours(path)
+    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
+    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2022:02:02 02:02:02"
+
+
+def raf(jpeg: bytes, trailer: bytes = b"") -> bytes:
+    """A RAF whose JPEG follows its 0x5C-byte header at once (and ends the file)."""
+    header = b"FUJIFILMCCD-RAW 0201FF129502" + b"X-T4".ljust(32, b"\0") + b"0100" + bytes(20)
+    return header + struct.pack(">II", 0x5C, len(jpeg)) + jpeg + trailer
+
+
+RAF_JPEGS = {
+    # an empty APP2 segment, then the Exif one, then the scan, which ends the JPEG and the
+    # file (exiftool reads no Exif segment that is the JPEG's last bytes: "format error")
+    "at the header's end": (
+        SOI + segment(0xE2, b"") + app1(BLOCK_B) + b"\xff\xda\x00\x02",
+        "2022:02:02 02:02:02",
+    ),
+    "an Exif-like APP2 first": (
+        SOI + segment(0xE2, b"Exif\0\0" + BLOCK_A) + app1(BLOCK_B) + EOI,
+        "2022:02:02 02:02:02",
+    ),
+    "Exif after the scan": (SOI + segment(0xDA, bytes(6)) + app1(BLOCK_A) + EOI, None),
+    "Exif after the end": (SOI + EOI + b"\0\4\0\0" + app1(BLOCK_A) + EOI, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RAF_JPEGS))
+def test_a_raf_s_jpeg_is_walked_as_exiftool_walks_it(tmp_path: Path, case: str) -> None:
+    jpeg, when = RAF_JPEGS[case]
+    path = tmp_path / "DSCF0002.RAF"
+    path.write_bytes(raf(jpeg))
+    assert exiftool_original(path) == when
+    capture = ours(path)
+    if when is None:
+        assert capture.source == "mtime"
+        assert capture.warning and "unreadable RAF header (RAF JPEG has no EXIF segment)" in (
+            capture.warning
+        )
+        return
+    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
+    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == when
+
+
+def x3f_sections(sections: list[tuple[bytes, bytes]], extra: int = 0) -> bytes:
+    """An X3F: header, each (kind, section bytes), ``extra`` more directory entries of kind
+    CAMF (first, pointing at the header), then the directory and the pointer to it."""
+    data = b"FOVb" + struct.pack("<I", 0x00020000) + bytes(16) + struct.pack("<4I", 0, 8, 8, 0)
+    table = [struct.pack("<II4s", 0, 8, b"CAMF")] * extra
+    for kind, body in sections:
+        table.append(struct.pack("<II4s", len(data), len(body), kind))
+        data += body
+    directory = b"SECd" + struct.pack("<II", 0x00020000, len(table)) + b"".join(table)
+    return data + directory + struct.pack("<I", len(data))
+
+
+X3F_PROP = b"SECp" + struct.pack("<5I", 0x00020000, 0, 0, 0, 0) + bytes(12)
+X3F_RAW = b"SECi" + struct.pack("<6I", 0x00020000, 3, 6, 2, 2, 4) + bytes(16)
+X3F_JPEG = b"SECi" + struct.pack("<6I", 0x00020000, 2, 18, 8, 8, 0) + SOI + app1(BLOCK_B) + EOI
+
+
+def test_an_x3f_s_jpeg_section_is_found_as_the_32nd_of_its_directory(tmp_path: Path) -> None:
+    """PROP, a raw image section, then the JPEG one, the last of 32 directory entries."""
+    path = tmp_path / "SDIM0002.X3F"
+    path.write_bytes(
+        x3f_sections([(b"PROP", X3F_PROP), (b"IMA2", X3F_RAW), (b"IMA2", X3F_JPEG)], extra=29)
+    )
+    assert exiftool_original(path) == "2022:02:02 02:02:02"
+    capture = ours(path)
+    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
+    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2022:02:02 02:02:02"
+    found = read_raw(io.BytesIO(x3f_sections([(b"IMA2", X3F_JPEG)], extra=32)))
+    assert found is not None and found.problem is not None and "33 sections" in found.problem
+
+
+# --- the read bounds --------------------------------------------------------------------------
+
+
+def test_the_read_budget_and_largest_read_are_exact_bounds(monkeypatch) -> None:  # noqa: ANN001
+    """A file that needs exactly the budget (or a read exactly the largest allowed) is read;
+    one byte less refuses it."""
+    from test_raw_capture import CountingFile, build_raf, exif_jpeg
+
+    from cardingest.card import raw
+
+    data = build_raf(exif_jpeg("FUJIFILM", "X-T4"))
+    fh = CountingFile(data)
+    assert read_raw(fh) is not None
+    total, largest = fh.total - 16, fh.largest  # read_raw's own first 16 bytes are no part
+    for name, limit, problem in (
+        ("READ_BUDGET", total, "more header data than any camera writes"),
+        ("MAX_READ", largest, f"claims {largest} bytes"),
+    ):
+        monkeypatch.setattr(raw, name, limit)
+        found = read_raw(io.BytesIO(data))
+        assert found is not None and found.problem is None, (name, found)
+        assert found.tags["EXIF DateTimeOriginal"] == "2024:03:05 10:11:12"
+        monkeypatch.setattr(raw, name, limit - 1)
+        found = read_raw(io.BytesIO(data))
+        assert found is not None and found.problem and problem in found.problem, (name, found)
+        monkeypatch.undo()
+
+
+X3F_JFIF_FIRST = X3F_JPEG[:30] + segment(0xE0, b"JFIF\0\1\1\0\0\1\0\1\0\0") + X3F_JPEG[30:]
+
+
+@pytest.mark.parametrize(
+    ("kind", "section"), [(b"IMAG", X3F_JPEG), (b"IMA2", X3F_JFIF_FIRST)], ids=["IMAG", "JFIF"]
+)
+def test_an_x3f_jpeg_exiftool_reads_no_exif_from_gives_no_time(
+    tmp_path: Path, kind: bytes, section: bytes
+) -> None:
+    """A JPEG in an ``IMAG`` section (exiftool's PreviewImage), or one whose first segment is
+    not its Exif one: exiftool reads no EXIF from it, and the photo was named by it."""
+    path = tmp_path / "SDIM0003.X3F"
+    path.write_bytes(x3f_sections([(kind, section)]))
+    assert exiftool_original(path) is None
+    capture = ours(path)
+    assert capture.source == "mtime"
+    assert capture.warning is not None
+    assert "unreadable X3F header (X3F has no JPEG with EXIF" in capture.warning
