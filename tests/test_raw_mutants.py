@@ -24,7 +24,7 @@ from cardingest.card.raw import read_raw
 MTIME = datetime(2026, 1, 2, 3, 4, 6).timestamp()
 
 
-def ours(path: Path):  # noqa: ANN201 (a Capture)
+def ours(path: Path):
     with open(path, "rb") as fh:
         return read_capture(fh, MTIME, path.name)
 
@@ -121,7 +121,9 @@ def test_an_exif_pointer_of_any_integer_type_is_followed(
     assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2021:01:01 01:01:01"
 
 
-def tiff(order: str, ifds: list[list[tuple[int, int, int, bytes | None]]], tail: bool = True) -> bytes:
+def tiff(
+    order: str, ifds: list[list[tuple[int, int, int, bytes | None]]], tail: bool = True
+) -> bytes:
     """A TIFF block: values first, then the IFDs in the order given, each entry written as
     given (``None`` as a value: a pointer to the next IFD of the list). ``tail=False`` leaves
     the last IFD without its next-IFD field, so its table ends the block."""
@@ -414,7 +416,7 @@ def test_a_crw_time_stamp_eight_heaps_deep_is_read_as_exiftool_reads_it(tmp_path
     assert capture.captured == datetime(2005, 4, 23, 17, 54, 36)
 
 
-def test_a_crw_nine_heaps_deep_or_with_too_many_entries_is_refused(monkeypatch) -> None:  # noqa: ANN001
+def test_a_crw_nine_heaps_deep_or_with_too_many_entries_is_refused(monkeypatch) -> None:
     from cardingest.card import raw
 
     data, entries = nested_crw(9)
@@ -538,7 +540,7 @@ def test_an_x3f_s_jpeg_section_is_found_as_the_32nd_of_its_directory(tmp_path: P
 # --- the read bounds --------------------------------------------------------------------------
 
 
-def test_the_read_budget_and_largest_read_are_exact_bounds(monkeypatch) -> None:  # noqa: ANN001
+def test_the_read_budget_and_largest_read_are_exact_bounds(monkeypatch) -> None:
     """A file that needs exactly the budget (or a read exactly the largest allowed) is read;
     one byte less refuses it."""
     from test_raw_capture import CountingFile, build_raf, exif_jpeg
@@ -581,3 +583,151 @@ def test_an_x3f_jpeg_exiftool_reads_no_exif_from_gives_no_time(
     assert capture.source == "mtime"
     assert capture.warning is not None
     assert "unreadable X3F header (X3F has no JPEG with EXIF" in capture.warning
+
+
+# --- what a damaged header is said as ---------------------------------------------------------
+
+HF = box(b"ftyp", b"heic\0\0\0\0mif1heic")
+HDLR = fbox(b"hdlr", 0, bytes(4) + b"pict" + bytes(12) + b"\0")
+
+
+def meta(*boxes):
+    return HF + fbox(b"meta", 0, HDLR + b"".join(boxes))
+
+
+IINF = fbox(b"iinf", 0, b"\0\1" + fbox(b"infe", 2, b"\0\2\0\0Exif\0"))
+
+
+def iloc(method, extents, version=1):
+    body = bytes([0x44, 0x40]) + b"\0\1" + b"\0\2" + struct.pack(">H", method) + b"\0\0" + bytes(4)
+    body += struct.pack(">H", len(extents)) + b"".join(struct.pack(">II", a, b) for a, b in extents)
+    return fbox(b"iloc", version, body)
+
+
+def mrw(records, length=None):
+    body = b"".join(k + struct.pack(">I", len(v) if s is None else s) + v for k, v, s in records)
+    return b"\0MRM" + struct.pack(">I", len(body) if length is None else length) + body
+
+
+DAMAGED = {
+    "cr3 without moov": CR3_FTYP + box(b"free", bytes(8)),
+    "cr3 without Canon's box": cr3(body=box(b"free", b"")),
+    "cr3 64-bit size cut": CR3_FTYP + struct.pack(">I4s", 1, b"moov") + b"\0\0",
+    "cr3 CMT1 not TIFF": cr3(body=canon_uuid(cmt1=b"XXXXXXXX")),
+    "cr3 CMT2 IFD outside": cr3(body=canon_uuid(cmt2=b"II*\0" + struct.pack("<I", 100))),
+    "cr3 CMT2 IFD runs past": cr3(body=canon_uuid(cmt2=b"II*\0\x08\0\0\0\x05\0")),
+    "cr3 box runs past": cr3(
+        body=box(
+            b"uuid",
+            bytes.fromhex("85c0b687820f11e08111f4ce462b6a48") + struct.pack(">I4s", 99, b"CMT1"),
+        )
+    ),
+    "heif without meta": HF + box(b"mdat", bytes(8)),
+    "heif without iinf": meta(iloc(0, [(0, 4)])),
+    "heif without Exif": meta(fbox(b"iinf", 0, b"\0\0"), iloc(0, [(0, 4)])),
+    "heif Exif in a missing idat": meta(IINF, iloc(1, [(0, 4)])),
+    "heif method 2": meta(IINF, iloc(2, [(0, 4)])),
+    "heif Exif nowhere": meta(IINF, iloc(0, [])),
+    "heif Exif too big": meta(IINF, iloc(0, [(0, 300000), (0, 300000)])),
+    "heif Exif of 3 bytes": meta(IINF, iloc(0, [(0, 3)])),
+    "heif Exif of 4 bytes": meta(IINF, iloc(0, [(4, 4)])),
+    "heif Exif past the end": meta(IINF, iloc(0, [(0, 99999)])),
+    "heif iloc cut": meta(IINF, fbox(b"iloc", 1, bytes([0x44, 0x40]) + b"\0\1\0\2")),
+    "heif iloc bad field": meta(
+        IINF, fbox(b"iloc", 1, bytes([0x34, 0x40]) + b"\0\1\0\2" + bytes(8) + b"\0\1" + bytes(8))
+    ),
+    "heif pitm cut": meta(
+        fbox(b"pitm", 1, b"\0\1"), IINF, fbox(b"iref", 0, b""), iloc(0, [(0, 4)])
+    ),
+    "crw header length 10": b"II" + struct.pack("<I", 10) + b"HEAPCCDR" + bytes(12) + heap([]),
+    "crw header length 14": b"II" + struct.pack("<I", 14) + b"HEAPCCDR" + heap([]),
+    "crw empty root heap": crw(heap([])),
+    "crw sub-heap of 6 bytes, empty": crw(heap([(0x300A, 6, 0)], heap([]))),
+    "crw sub-heap of 5 bytes": crw(heap([(0x300A, 5, 0)], bytes(5))),
+    "crw bad entry": crw(heap([(0x8000, 0, 0)])),
+    "crw sub-heap past its heap": crw(heap([(0x300A, 6, 0)], heap([(0x300A, 6, 4)]) + bytes(6))),
+    "crw value past its heap": crw(
+        heap([(0x300A, 20, 0)], heap([(0x180E, 4, 30)], bytes(4)) + bytes(12))
+    ),
+    "crw table claims too much": crw(
+        heap([(0x300A, 12, 0)], b"\3\0" + bytes(6) + struct.pack("<I", 0))
+    ),
+    "mrw header past the file": b"\0MRM" + struct.pack(">I", 2**31),
+    "mrw record past": mrw([(b"\0TTW", b"", 2**31)]),
+    "mrw without TTW": mrw([(b"\0PRD", bytes(4), None)]),
+    "mrw empty TTW last": mrw([(b"\0TTW", b"", None)]),
+    "mrw TTW of 4 bytes": mrw([(b"\0TTW", b"II*\0", None)]),
+    "mrw TTW header only": mrw([(b"\0TTW", b"II*\0\x08\0\0\0", None)]),
+    "raf JPEG outside": b"FUJIFILM".ljust(84, b"\0") + struct.pack(">II", 0x5C, 200),
+    "raf JPEG of 4 bytes": raf(SOI + EOI, b"\0" * 8),
+    "raf not a JPEG": raf(b"\0\0\0\0"),
+    "raf segment past the JPEG": raf(SOI + app1(BLOCK_B)[:-2], b"\0" * 8),
+    "x3f pointer not a directory": b"FOVb" + bytes(16) + struct.pack("<I", 4),
+    "x3f 33 sections": x3f_sections([(b"IMA2", X3F_JPEG)], extra=32),
+    "x3f section past the end": x3f_sections([])[:-16]
+    + b"SECd"
+    + struct.pack("<II", 0x20000, 1)
+    + struct.pack("<II4s", 8, 2**31, b"IMA2")
+    + struct.pack("<I", 40),
+    "x3f section of 32 bytes": x3f_sections([(b"IMA2", X3F_JPEG[:28] + SOI + EOI)]),
+}
+
+PROBLEMS = {
+    "cr3 without moov": "CR3 has no 'moov' box",
+    "cr3 without Canon's box": "CR3 has no Canon metadata box",
+    "cr3 64-bit size cut": "CR3 box size at byte 32 (8 bytes) is past the end",
+    "cr3 CMT1 not TIFF": "CR3 CMT1 is not a TIFF block",
+    "cr3 CMT2 IFD outside": "CR3 CMT2: IFD at 100 is outside the block",
+    "cr3 CMT2 IFD runs past": "CR3 CMT2: IFD at 8 runs past the block",
+    "cr3 box runs past": "CR3 Canon uuid box 'CMT1' at byte 56 runs past its parent",
+    "heif without meta": "HEIF has no 'meta' box",
+    "heif without iinf": "HEIF has no item list",
+    "heif without Exif": "HEIF has no Exif item",
+    "heif Exif in a missing idat": "HEIF Exif item is in an 'idat' box the file lacks",
+    "heif method 2": "HEIF Exif item is stored by construction method 2",
+    "heif Exif nowhere": "HEIF Exif item has no place in the file, or claims too much",
+    "heif Exif too big": "HEIF Exif item has no place in the file, or claims too much",
+    "heif Exif of 3 bytes": "HEIF Exif item is cut short",
+    "heif Exif of 4 bytes": "HEIF Exif item is not a TIFF block",
+    "heif Exif past the end": "HEIF Exif item at byte 0 (99999 bytes) is past the end",
+    "heif iloc cut": "HEIF iloc is cut short",
+    "heif iloc bad field": "HEIF iloc: a field of 3 bytes",
+    "heif pitm cut": "HEIF pitm is cut short",
+    "crw header length 10": "CRW header length 10 does not fit the 32-byte file",
+    "crw header length 14": None,
+    "crw empty root heap": None,
+    "crw sub-heap of 6 bytes, empty": None,
+    "crw sub-heap of 5 bytes": "CRW heap at byte 26 is too small",
+    "crw bad entry": "CRW entry 0 of the heap table at byte 26 is bad",
+    "crw sub-heap past its heap": "CRW heap table at byte 405540 is outside its heap",
+    "crw value past its heap": "CRW value at byte 56 is outside its heap",
+    "crw table claims too much": "CRW heap table at byte 26 claims 3 entries",
+    "mrw header past the file": "MRW header claims 2147483648 bytes of records in a smaller file",
+    "mrw record past": "MRW record 'TTW' at byte 8 runs past the header",
+    "mrw without TTW": "MRW has no TTW record",
+    "mrw empty TTW last": "MRW TTW is not a TIFF block",
+    "mrw TTW of 4 bytes": "MRW TTW is not a TIFF block",
+    "mrw TTW header only": "MRW TTW: IFD at 8 is outside the block",
+    "raf JPEG outside": (
+        "RAF header points its JPEG to byte 92 (200 bytes), outside the 92-byte file"
+    ),
+    "raf JPEG of 4 bytes": "RAF JPEG has no EXIF segment",
+    "raf not a JPEG": "RAF JPEG at byte 92 is not a JPEG",
+    "raf segment past the JPEG": "RAF JPEG segment at byte 94 runs past the JPEG",
+    "x3f pointer not a directory": "X3F directory pointer leads to byte 4, not a directory",
+    "x3f 33 sections": "X3F directory at byte 167 claims 33 sections",
+    "x3f section past the end": "X3F section 'IMA2' at byte 8 runs past the end",
+    "x3f section of 32 bytes": "X3F has no JPEG with EXIF (SD9 and SD10 files have none)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_a_damaged_header_is_named_in_the_warning(name: str) -> None:
+    """The warning says which container, which block and where (``None``: read without a
+    problem, and without a time)."""
+    found = read_raw(io.BytesIO(DAMAGED[name]))
+    assert found is not None
+    problem = PROBLEMS[name]
+    expected = None if problem is None else f"unreadable {found.format} header ({problem})"
+    assert found.problem == expected
+    assert "EXIF DateTimeOriginal" not in found.tags
