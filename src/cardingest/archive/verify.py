@@ -340,8 +340,8 @@ class VerifyReport:
     """Each ``manifest`` problem with the manifest it is about: `fix_manifests` takes off the
     report only those of the manifests it wrote."""
     unlisted: dict[Problem, int] = field(default_factory=dict, repr=False)
-    """The lines each manifest problem counting those not listed one by one stands for, so
-    that `counts` counts a manifest's lines, not its problems."""
+    """How many lines each problem that counts a manifest's unlisted lines stands for:
+    `counts` counts a manifest's lines, not its problems."""
 
     @property
     def ok(self) -> bool:

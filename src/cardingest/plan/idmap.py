@@ -199,6 +199,11 @@ def _other_delimiter(
     return None
 
 
+def _known_header(cells: Sequence[str]) -> bool:
+    """A header of an id column and known columns only (empty cells aside)."""
+    return "id" in cells and all(cell in COLUMNS for cell in cells if cell)
+
+
 def _header(first: str, source: str, line: int, delimiters: Sequence[str]) -> tuple[str, list[str]]:
     """Pick the delimiter whose header row names only known columns."""
     best: tuple[str, list[str]] | None = None
@@ -210,7 +215,7 @@ def _header(first: str, source: str, line: int, delimiters: Sequence[str]) -> tu
                 f"{source}: the ID map's header is not right",
                 details=[f"line {line}: not CSV ({exc})"],
             ) from None
-        if "id" in cells and all(c in COLUMNS for c in cells if c):
+        if _known_header(cells):
             return delimiter, cells
         if best is None or len(cells) > len(best[1]):
             best = (delimiter, cells)
@@ -224,10 +229,10 @@ def _refuse_other_delimiter(
     """A `sep=` line naming one delimiter above a header parted by another (the line kept
     when the map was saved again with commas): said as such, where the header's one cell
     was taken for a mistyped column ("unknown column 'files,id' (did you mean 'files'?)")."""
-    if "id" in header and all(cell in COLUMNS for cell in header if cell):
+    if _known_header(header):
         return
     other, cells = _header(first, source, head, _DELIMITERS)
-    if other == named or "id" not in cells or not all(c in COLUMNS for c in cells if c):
+    if other == named or not _known_header(cells):
         return
     raise MapError(
         f"{source}: the ID map's header is not right",
