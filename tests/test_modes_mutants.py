@@ -1,0 +1,145 @@
+"""Tests written in a mutation round by hand on storage/modes.py and storage/durable.py
+(docs/testing.md, "A mutation round on file modes and durable writes"): each kills a
+mutant the rest of the suite let live."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cardimage import require
+from clinic_helpers import cli
+
+from cardingest.demo import make_demo_card
+from cardingest.storage import durable, modes
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text("allow_test_ids = true\n", encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(path))
+    return path
+
+
+def nobodys_archive(tmp_path: Path) -> Path:
+    """An archive (its id record) that the account nobody made."""
+    archive = tmp_path / "archive"
+    (archive / ".cardingest").mkdir(parents=True)
+    (archive / ".cardingest" / "archive-id").write_text("0123\n")
+    for made in (archive / ".cardingest" / "archive-id", archive / ".cardingest", archive):
+        os.chown(made, 65534, 65534)
+    return archive
+
+
+def test_root_never_gives_a_folder_of_its_own_swapped_in_for_a_new_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder`, with a
+    link to a folder of root's: O_DIRECTORY alone refuses a link to a file, not one to a
+    folder; O_NOFOLLOW is what keeps root's folder root's."""
+    require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
+    archive, victim = nobodys_archive(tmp_path), tmp_path / "roots-folder"
+    victim.mkdir(mode=0o755)
+    victim.chmod(0o755)
+    real_mkdir = os.mkdir
+
+    def swapped(path: Any, mode: int = 0o777, **kwargs: Any) -> None:
+        real_mkdir(path, mode, **kwargs)
+        os.rename(path, f"{path}.aside")
+        os.symlink(victim, path)
+
+    modes.keep_owner(archive)
+    try:
+        monkeypatch.setattr(os, "mkdir", swapped)
+        with pytest.raises(OSError):
+            modes.mkdir(archive / "JBX3656")
+    finally:
+        monkeypatch.undo()
+        modes.keep_owner(tmp_path / "not-there")
+    status = victim.stat()
+    assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (0, 0, 0o755)
+
+
+def test_folders_root_makes_in_another_accounts_archive_are_that_accounts(
+    tmp_path: Path,
+) -> None:
+    """Root on an archive the account nobody made (`keep_owner`): every folder it makes
+    there, by `mkdir` or `make_dirs_beneath`, is nobody's, so that account keeps the use of
+    its archive."""
+    require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
+    archive = nobodys_archive(tmp_path)
+    modes.keep_owner(archive)
+    try:
+        modes.mkdir(archive / "ZAC5361")
+        made = modes.make_dirs_beneath(archive, ["ZAA0067", "2024", "03"])
+    finally:
+        modes.keep_owner(tmp_path / "not-there")
+    assert made == [archive / "ZAA0067", archive / "ZAA0067" / "2024", archive / "ZAA0067/2024/03"]
+    for folder in (archive / "ZAC5361", *made):
+        status = folder.stat()
+        assert (status.st_uid, status.st_gid) == (65534, 65534), folder
+        assert stat.S_IMODE(status.st_mode) == 0o700, folder
+
+
+def test_a_temporary_whose_mode_cannot_be_set_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file `modes.create` made and could not give its mode (an I/O error) is removed with
+    the error: no temporary is left behind by `atomic_write_bytes` or `write_new`."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def fails(fd: int, mode: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fchmod", fails)
+    with pytest.raises(OSError):
+        durable.atomic_write_bytes(folder / "manifest.json", b"{}")
+    with pytest.raises(OSError):
+        durable.write_new(folder, "IMG_0001.dcm", b"DICM")
+    assert os.listdir(folder) == []
+
+
+def test_a_folder_an_access_control_list_lets_read_is_said_so(
+    tmp_path: Path, config: Path
+) -> None:
+    """`setfacl -m u:nobody:rx` (read, not write) on a patient folder: `verify` names the
+    access control list, not the group (whose bits are then the list's mask)."""
+    require(shutil.which("setfacl") is not None, "needs setfacl (Debian package acl)")
+    card, map_file = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    assert cli("ingest", card, "--map", map_file, "--archive", archive).exit_code == 3
+    subprocess.run(["setfacl", "-m", "u:nobody:rx", archive / "ZAA0067"], check=True)
+    result = cli("verify", "--archive", archive, "--json")
+    problems = [p for p in json.loads(result.stdout)["problems"] if p["kind"] == "exposed"]
+    assert [p["path"] for p in problems] == ["ZAA0067"], problems
+    said = json.dumps(problems)
+    assert "open to the accounts or groups its access control list names" in said, said
+    assert "writable" not in said and "group " not in said, said
+
+
+def test_another_accounts_file_is_left_as_it_is(tmp_path: Path) -> None:
+    """`close_open_file` closes a file of ours found open, never another account's (even for
+    root, which could): `verify` names that one, its owner decides."""
+    require(os.geteuid() == 0, "needs root: a file of another account's")
+    theirs, ours = tmp_path / "theirs.jpg", tmp_path / "ours.jpg"
+    for path in (theirs, ours):
+        path.write_bytes(b"photo")
+        path.chmod(0o644)
+    os.chown(theirs, 65534, 65534)
+    for path in (theirs, ours):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            modes.close_open_file(fd)
+        finally:
+            os.close(fd)
+    assert stat.S_IMODE(theirs.stat().st_mode) == 0o644
+    assert stat.S_IMODE(ours.stat().st_mode) == 0o600
