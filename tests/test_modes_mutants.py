@@ -16,9 +16,13 @@ from typing import Any
 import pytest
 from cardimage import require
 from clinic_helpers import cli
+from factories import make_file
 
 from cardingest.demo import make_demo_card
 from cardingest.storage import durable, modes
+from cardingest.storage.transfer import Destination, copy_verified
+
+REL = "JBX3656/JBX3656-20080530-155601.jpg"
 
 
 @pytest.fixture
@@ -143,3 +147,34 @@ def test_another_accounts_file_is_left_as_it_is(tmp_path: Path) -> None:
             os.close(fd)
     assert stat.S_IMODE(theirs.stat().st_mode) == 0o644
     assert stat.S_IMODE(ours.stat().st_mode) == 0o600
+
+
+def test_a_copy_with_a_second_name_outside_is_not_taken_as_the_copy(tmp_path: Path) -> None:
+    """A file with the photo's bytes at its name, hard-linked from outside the archive,
+    is not the copy (whoever holds the other name could change it): the photo takes the
+    next free name and the linked file is left alone."""
+    src = tmp_path / "card" / "DCIM" / "100CANON" / "IMG_0001.JPG"
+    make_file(src, 70000)
+    archive = tmp_path / "archive"
+    assert copy_verified(src, [Destination(archive, REL)]).ok
+    os.link(archive / REL, tmp_path / "outside.jpg")
+    again = copy_verified(src, [Destination(archive, REL)])
+    assert again.ok
+    assert not again.published[0].reused
+    assert again.published[0].relpath.endswith("-2.jpg")
+
+
+def test_a_copy_owned_by_its_folders_owner_is_taken_as_the_copy(tmp_path: Path) -> None:
+    """On a file system that gives every file its folder's owner (or root on an account's
+    archive), a file with the photo's bytes owned by the folder's owner is the copy: it is
+    reused, not doubled as ``-2``."""
+    require(os.geteuid() == 0, "needs root: files of another account's")
+    src = tmp_path / "card" / "DCIM" / "100CANON" / "IMG_0001.JPG"
+    make_file(src, 70000)
+    archive = tmp_path / "archive"
+    assert copy_verified(src, [Destination(archive, REL)]).ok
+    for path in (archive / REL, archive / "JBX3656"):
+        os.chown(path, 65534, 65534)
+    again = copy_verified(src, [Destination(archive, REL)])
+    assert again.ok and again.published[0].reused, again
+    assert again.published[0].relpath == REL
