@@ -178,3 +178,102 @@ def test_a_copy_owned_by_its_folders_owner_is_taken_as_the_copy(tmp_path: Path) 
     again = copy_verified(src, [Destination(archive, REL)])
     assert again.ok and again.published[0].reused, again
     assert again.published[0].relpath == REL
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """``os.fsync`` made to note (st_dev, st_ino) of what it syncs, in order."""
+    real = os.fsync
+    done: list[tuple[int, int]] = []
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        real(fd)
+        done.append((info.st_dev, info.st_ino))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return done
+
+
+def key(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def test_atomic_write_syncs_the_new_file_and_then_its_folder(
+    tmp_path: Path, fsynced: list[tuple[int, int]]
+) -> None:
+    """`atomic_write_bytes`: the new file's bytes reach the disk before it takes the name,
+    and the folder after (the rename durable); none of its temporaries is left."""
+    target = tmp_path / "manifest.json"
+    target.write_bytes(b"old")
+    durable.atomic_write_bytes(target, [b"new ", b"bytes"])
+    assert target.read_bytes() == b"new bytes"
+    assert key(target) in fsynced
+    assert fsynced.index(key(target)) < len(fsynced) - 1 - fsynced[::-1].index(key(tmp_path))
+    assert os.listdir(tmp_path) == ["manifest.json"]
+
+
+def test_write_new_syncs_the_new_file_and_then_its_folder(
+    tmp_path: Path, fsynced: list[tuple[int, int]]
+) -> None:
+    """`write_new`: as `atomic_write_bytes`, for a name that must not exist yet."""
+    durable.write_new(tmp_path, "IMG_0001.dcm", b"DICM")
+    target = tmp_path / "IMG_0001.dcm"
+    assert target.read_bytes() == b"DICM"
+    assert key(target) in fsynced
+    assert fsynced.index(key(target)) < len(fsynced) - 1 - fsynced[::-1].index(key(tmp_path))
+    assert os.listdir(tmp_path) == ["IMG_0001.dcm"]
+    with pytest.raises(FileExistsError):
+        durable.write_new(tmp_path, "IMG_0001.dcm", b"other")
+    assert target.read_bytes() == b"DICM"
+    assert os.listdir(tmp_path) == ["IMG_0001.dcm"]
+
+
+def test_the_clean_mark_is_durably_gone_before_anything_is_written(
+    tmp_path: Path, fsynced: list[tuple[int, int]]
+) -> None:
+    """`writing_to` removes the clean mark and syncs its folder before the block writes:
+    after a power cut mid-run, a mark still there would spare the temporaries the sweep."""
+    meta = tmp_path / ".cardingest"
+    meta.mkdir()
+    (meta / durable.CLEAN_MARK).touch()
+    with durable.writing_to(tmp_path):
+        assert not (meta / durable.CLEAN_MARK).exists()
+        assert key(meta) in fsynced
+    assert (meta / durable.CLEAN_MARK).exists()
+
+
+def test_an_atomic_write_whose_data_fails_keeps_the_old_file_and_no_temporary(
+    tmp_path: Path,
+) -> None:
+    """Chunks that raise midway: the old file stays whole under its name, and the
+    half-written temporary is removed with the error."""
+    target = tmp_path / "head"
+    target.write_bytes(b"old")
+
+    def chunks() -> Any:
+        yield b"half"
+        raise OSError(errno.EIO, "read failed")
+
+    with pytest.raises(OSError):
+        durable.atomic_write_bytes(target, chunks())
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["head"]
+
+
+def test_write_new_without_hard_links_never_replaces_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a file system without hard links (FAT) the name is taken by an exclusive create
+    before the rename: a file already there is kept, FileExistsError, no temporary left."""
+
+    def no_links(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    durable.write_new(tmp_path, "IMG_0001.dcm", b"DICM")
+    with pytest.raises(FileExistsError):
+        durable.write_new(tmp_path, "IMG_0001.dcm", b"other")
+    assert (tmp_path / "IMG_0001.dcm").read_bytes() == b"DICM"
+    assert os.listdir(tmp_path) == ["IMG_0001.dcm"]
