@@ -277,3 +277,33 @@ def test_write_new_without_hard_links_never_replaces_a_file(
         durable.write_new(tmp_path, "IMG_0001.dcm", b"other")
     assert (tmp_path / "IMG_0001.dcm").read_bytes() == b"DICM"
     assert os.listdir(tmp_path) == ["IMG_0001.dcm"]
+
+
+def test_a_copy_found_open_to_others_is_closed_when_taken(tmp_path: Path) -> None:
+    """A file with the photo's bytes at its name, made 0644 (copied there by hand), is taken
+    as the copy and closed as one made here (0600)."""
+    src = tmp_path / "card" / "DCIM" / "100CANON" / "IMG_0001.JPG"
+    make_file(src, 70000)
+    archive = tmp_path / "archive"
+    assert copy_verified(src, [Destination(archive, REL)]).ok
+    (archive / REL).chmod(0o644)
+    again = copy_verified(src, [Destination(archive, REL)])
+    assert again.ok and again.published[0].reused, again
+    assert stat.S_IMODE((archive / REL).stat().st_mode) == 0o600
+
+
+def test_an_id_map_its_group_can_change_is_warned_of(tmp_path: Path, config: Path) -> None:
+    """A map of mode 0620 (its group may write, no one else read): whoever is in that group
+    can file photos under other patients, said as for a map every account may change."""
+    card, map_file = make_demo_card(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    given = mine / "map.csv"
+    shutil.move(map_file, given)
+    given.chmod(0o620)
+    preview = ("preview", card, "--map", given, "--archive", tmp_path / "archive", "--json")
+    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    assert f"the ID map {given} can be changed by its group (mode 0620)" in said, said
+    given.chmod(0o600)
+    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    assert "ID map" not in said, said
