@@ -307,3 +307,64 @@ def test_an_id_map_its_group_can_change_is_warned_of(tmp_path: Path, config: Pat
     given.chmod(0o600)
     said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
     assert "ID map" not in said, said
+
+
+def test_an_id_map_in_a_folder_its_group_can_change_is_warned_of(
+    tmp_path: Path, config: Path
+) -> None:
+    """A map in a folder of mode 0770 (its group may write, no sticky bit): any account of
+    that group could rename the map and put its own in its place."""
+    card, map_file = make_demo_card(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    given = mine / "map.csv"
+    shutil.move(map_file, given)
+    given.chmod(0o600)
+    mine.chmod(0o770)
+    preview = ("preview", card, "--map", given, "--archive", tmp_path / "archive", "--json")
+    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    assert f"the ID map {given} is in a folder other accounts can change" in said, said
+    mine.chmod(0o1770)
+    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    assert "ID map" not in said, said
+
+
+def test_a_dead_file_of_another_account_is_never_removed(tmp_path: Path) -> None:
+    """`remove_dead_files` in a folder every account writes in (the temp folder): an
+    unlocked file of the right name that another account owns is left; ours is removed."""
+    require(os.geteuid() == 0, "needs root: a file of another account's")
+    theirs, ours = tmp_path / "sheet-1.html.part", tmp_path / "sheet-2.html.part"
+    theirs.write_bytes(b"theirs")
+    ours.write_bytes(b"ours")
+    os.chown(theirs, 65534, 65534)
+    removed = durable.remove_dead_files(tmp_path, "sheet-", ".part", owner=os.geteuid())
+    assert removed == [ours]
+    assert theirs.read_bytes() == b"theirs"
+
+
+def test_a_sweep_of_one_files_temporaries_leaves_the_others(tmp_path: Path) -> None:
+    """`remove_stale_temps_of(head)` runs under the lock of the head's writers only: the
+    temporaries of another file in the same folder (a writer that holds no such lock) are
+    left, and so are a folder and a link of the head's temporary name (not regular files)."""
+    head = tmp_path / "audit-head"
+    prefix = durable.TEMP_PREFIX
+    mine = tmp_path / f"{prefix}audit-head.1.ab"
+    other = tmp_path / f"{prefix}manifest.json.2.cd"
+    longer = tmp_path / f"{prefix}audit-head-old.3.ef"
+    for path in (mine, other, longer):
+        path.write_bytes(b"x")
+    (tmp_path / f"{prefix}audit-head.4.gh").mkdir()
+    (tmp_path / f"{prefix}audit-head.5.ij").symlink_to(other)
+    assert durable.remove_stale_temps_of(head) == [mine]
+    assert (tmp_path / f"{prefix}audit-head.5.ij").is_symlink()
+    assert other.exists() and longer.exists()
+    assert (tmp_path / f"{prefix}audit-head.4.gh").is_dir()
+
+
+def test_emptied_folders_are_removed_up_to_the_root_never_the_root(tmp_path: Path) -> None:
+    """`remove_empty_folders` after a move: the patient's emptied folders go, the root (an
+    archive or backup with nothing else in it) and what is above it stay."""
+    root = tmp_path / "backup"
+    (root / "ZAC5361" / "2024").mkdir(parents=True)
+    durable.remove_empty_folders([root / "ZAC5361" / "2024"], [root])
+    assert root.is_dir() and os.listdir(root) == []
