@@ -368,3 +368,36 @@ def test_emptied_folders_are_removed_up_to_the_root_never_the_root(tmp_path: Pat
     (root / "ZAC5361" / "2024").mkdir(parents=True)
     durable.remove_empty_folders([root / "ZAC5361" / "2024"], [root])
     assert root.is_dir() and os.listdir(root) == []
+
+
+def test_a_dead_temporary_swapped_for_a_live_one_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`remove_dead_temps_in` takes a dead run's temporary's lock, then unlinks it by name:
+    a file put at that name meanwhile (a live writer's) is not the one it locked, and stays."""
+    dead = tmp_path / f"{durable.TEMP_PREFIX}0123456789abcdef"
+    dead.write_bytes(b"dead")
+    real = durable.try_flock
+
+    def then_swapped(fd: int) -> bool | None:
+        taken = real(fd)
+        live = tmp_path / "live"
+        live.write_bytes(b"live")
+        os.replace(live, dead)
+        return taken
+
+    monkeypatch.setattr(durable, "try_flock", then_swapped)
+    assert durable.remove_dead_temps_in([tmp_path]) == []
+    assert dead.read_bytes() == b"live"
+
+
+def test_no_temporary_is_removed_where_there_is_no_flock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system without flock (some network shares): a live writer's temporary cannot
+    be told from a dead one's, so none is removed."""
+    temp = tmp_path / f"{durable.TEMP_PREFIX}0123456789abcdef"
+    temp.write_bytes(b"maybe live")
+    monkeypatch.setattr(durable, "try_flock", lambda fd: None)
+    assert durable.remove_dead_temps_in([tmp_path]) == []
+    assert temp.exists()
