@@ -401,3 +401,23 @@ def test_no_temporary_is_removed_where_there_is_no_flock(
     monkeypatch.setattr(durable, "try_flock", lambda fd: None)
     assert durable.remove_dead_temps_in([tmp_path]) == []
     assert temp.exists()
+
+
+def test_write_new_without_hard_links_leaves_no_empty_file_when_the_rename_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without hard links `write_new` takes the name with an empty file, then renames the
+    written temporary onto it. A rename that fails (an I/O error on a USB drive) left that
+    empty file under the final name: the next export took it for a file already there."""
+
+    def no_links(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def fails(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(os, "replace", fails)
+    with pytest.raises(OSError):
+        durable.write_new(tmp_path, "IMG_0001.dcm", b"DICM")
+    assert os.listdir(tmp_path) == []

@@ -195,7 +195,12 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
             if exc.errno not in NO_HARDLINKS:
                 raise
             os.close(modes.create(final, _WRITE))
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except BaseException:  # no empty file left under the final name
+                with contextlib.suppress(OSError):
+                    os.unlink(final)
+                raise
     finally:
         try:
             with contextlib.suppress(FileNotFoundError):
