@@ -112,9 +112,7 @@ def test_a_temporary_whose_mode_cannot_be_set_is_removed(
     assert os.listdir(folder) == []
 
 
-def test_a_folder_an_access_control_list_lets_read_is_said_so(
-    tmp_path: Path, config: Path
-) -> None:
+def test_a_folder_an_access_control_list_lets_read_is_said_so(tmp_path: Path, config: Path) -> None:
     """`setfacl -m u:nobody:rx` (read, not write) on a patient folder: `verify` names the
     access control list, not the group (whose bits are then the list's mask)."""
     require(shutil.which("setfacl") is not None, "needs setfacl (Debian package acl)")
