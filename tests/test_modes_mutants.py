@@ -419,3 +419,46 @@ def test_write_new_without_hard_links_leaves_no_empty_file_when_the_rename_fails
     with pytest.raises(OSError):
         durable.write_new(tmp_path, "IMG_0001.dcm", b"DICM")
     assert os.listdir(tmp_path) == []
+
+
+def test_an_empty_folder_made_by_hand_that_its_group_can_read_is_closed(
+    tmp_path: Path, config: Path
+) -> None:
+    """A new archive's folder made by hand with mode 0750 (its group may list it), with no
+    archive_group set: the ingest closes it as cardingest makes its own (0700), as it does
+    one every account may read."""
+    card, map_file = make_demo_card(tmp_path)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    archive.chmod(0o750)
+    assert cli("ingest", card, "--map", map_file, "--archive", archive).exit_code == 3
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o700
+
+
+def test_a_temporary_a_sweep_took_before_its_lock_is_given_up(tmp_path: Path) -> None:
+    """`locked_new`: a file removed between its creation and its lock (a sweep of dead
+    temporaries took it) is given up for another name, never written unseen."""
+    made: list[Path] = []
+
+    def create() -> tuple[Path, int]:
+        path = tmp_path / f"{durable.TEMP_PREFIX}{len(made)}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        made.append(path)
+        if len(made) == 1:
+            os.unlink(path)  # swept
+        return path, fd
+
+    path, fd = durable.locked_new(create)
+    os.close(fd)
+    assert path == made[1] and path.exists()
+
+
+def test_a_device_another_account_owns_is_changeable_by_it(tmp_path: Path) -> None:
+    """A map given as a character device (a terminal, /dev/stdin) is trusted only when it
+    is root's (/dev/null): another account's (its terminal) is that account's to write."""
+    require(os.geteuid() == 0, "needs root: mknod, and a device of another account's")
+    device = tmp_path / "tty"
+    os.mknod(device, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    assert modes.changeable_by_others(device) is None
+    os.chown(device, 65534, 65534)
+    assert modes.changeable_by_others(device) == "belongs to the account nobody"
