@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +18,13 @@ import pytest
 from cardimage import require
 from clinic_helpers import cli
 from factories import make_file
+from test_permissions import config  # noqa: F401 (a fixture)
 
 from cardingest.demo import make_demo_card
 from cardingest.storage import durable, modes
 from cardingest.storage.transfer import Destination, copy_verified
 
 REL = "JBX3656/JBX3656-20080530-155601.jpg"
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text("allow_test_ids = true\n", encoding="utf-8")
-    monkeypatch.setenv("CARDINGEST_CONFIG", str(path))
-    return path
 
 
 def nobodys_archive(tmp_path: Path) -> Path:
@@ -41,35 +35,6 @@ def nobodys_archive(tmp_path: Path) -> Path:
     for made in (archive / ".cardingest" / "archive-id", archive / ".cardingest", archive):
         os.chown(made, 65534, 65534)
     return archive
-
-
-def test_root_never_gives_a_folder_of_its_own_swapped_in_for_a_new_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """As `test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder`, with a
-    link to a folder of root's: O_DIRECTORY alone refuses a link to a file, not one to a
-    folder; O_NOFOLLOW is what keeps root's folder root's."""
-    require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
-    archive, victim = nobodys_archive(tmp_path), tmp_path / "roots-folder"
-    victim.mkdir(mode=0o755)
-    victim.chmod(0o755)
-    real_mkdir = os.mkdir
-
-    def swapped(path: Any, mode: int = 0o777, **kwargs: Any) -> None:
-        real_mkdir(path, mode, **kwargs)
-        os.rename(path, f"{path}.aside")
-        os.symlink(victim, path)
-
-    modes.keep_owner(archive)
-    try:
-        monkeypatch.setattr(os, "mkdir", swapped)
-        with pytest.raises(OSError):
-            modes.mkdir(archive / "JBX3656")
-    finally:
-        monkeypatch.undo()
-        modes.keep_owner(tmp_path / "not-there")
-    status = victim.stat()
-    assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (0, 0, 0o755)
 
 
 def test_folders_root_makes_in_another_accounts_archive_are_that_accounts(
@@ -112,7 +77,8 @@ def test_a_temporary_whose_mode_cannot_be_set_is_removed(
     assert os.listdir(folder) == []
 
 
-def test_a_folder_an_access_control_list_lets_read_is_said_so(tmp_path: Path, config: Path) -> None:
+@pytest.mark.usefixtures("config")
+def test_a_folder_an_access_control_list_lets_read_is_said_so(tmp_path: Path) -> None:
     """`setfacl -m u:nobody:rx` (read, not write) on a patient folder: `verify` names the
     access control list, not the group (whose bits are then the list's mask)."""
     require(shutil.which("setfacl") is not None, "needs setfacl (Debian package acl)")
@@ -290,40 +256,46 @@ def test_a_copy_found_open_to_others_is_closed_when_taken(tmp_path: Path) -> Non
     assert stat.S_IMODE((archive / REL).stat().st_mode) == 0o600
 
 
-def test_an_id_map_its_group_can_change_is_warned_of(tmp_path: Path, config: Path) -> None:
-    """A map of mode 0620 (its group may write, no one else read): whoever is in that group
-    can file photos under other patients, said as for a map every account may change."""
+def map_in_a_folder_of_mine(tmp_path: Path) -> tuple[Path, Callable[[], str]]:
+    """The demo card's map moved into a folder of mode 0700, and a preview's warnings with
+    it, in one line."""
     card, map_file = make_demo_card(tmp_path)
     mine = tmp_path / "mine"
     mine.mkdir(mode=0o700)
     given = mine / "map.csv"
     shutil.move(map_file, given)
-    given.chmod(0o620)
     preview = ("preview", card, "--map", given, "--archive", tmp_path / "archive", "--json")
-    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+
+    def warnings() -> str:
+        return " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+
+    return given, warnings
+
+
+@pytest.mark.usefixtures("config")
+def test_an_id_map_its_group_can_change_is_warned_of(tmp_path: Path) -> None:
+    """A map of mode 0620 (its group may write, no one else read): whoever is in that group
+    can file photos under other patients, said as for a map every account may change."""
+    given, warnings = map_in_a_folder_of_mine(tmp_path)
+    given.chmod(0o620)
+    said = warnings()
     assert f"the ID map {given} can be changed by its group (mode 0620)" in said, said
     given.chmod(0o600)
-    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    said = warnings()
     assert "ID map" not in said, said
 
 
-def test_an_id_map_in_a_folder_its_group_can_change_is_warned_of(
-    tmp_path: Path, config: Path
-) -> None:
+@pytest.mark.usefixtures("config")
+def test_an_id_map_in_a_folder_its_group_can_change_is_warned_of(tmp_path: Path) -> None:
     """A map in a folder of mode 0770 (its group may write, no sticky bit): any account of
     that group could rename the map and put its own in its place."""
-    card, map_file = make_demo_card(tmp_path)
-    mine = tmp_path / "mine"
-    mine.mkdir(mode=0o700)
-    given = mine / "map.csv"
-    shutil.move(map_file, given)
+    given, warnings = map_in_a_folder_of_mine(tmp_path)
     given.chmod(0o600)
-    mine.chmod(0o770)
-    preview = ("preview", card, "--map", given, "--archive", tmp_path / "archive", "--json")
-    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    given.parent.chmod(0o770)
+    said = warnings()
     assert f"the ID map {given} is in a folder other accounts can change" in said, said
-    mine.chmod(0o1770)
-    said = " ".join(" ".join(json.loads(cli(*preview).stdout)["warnings"]).split())
+    given.parent.chmod(0o1770)
+    said = warnings()
     assert "ID map" not in said, said
 
 
@@ -421,9 +393,8 @@ def test_write_new_without_hard_links_leaves_no_empty_file_when_the_rename_fails
     assert os.listdir(tmp_path) == []
 
 
-def test_an_empty_folder_made_by_hand_that_its_group_can_read_is_closed(
-    tmp_path: Path, config: Path
-) -> None:
+@pytest.mark.usefixtures("config")
+def test_an_empty_folder_made_by_hand_that_its_group_can_read_is_closed(tmp_path: Path) -> None:
     """A new archive's folder made by hand with mode 0750 (its group may list it), with no
     archive_group set: the ingest closes it as cardingest makes its own (0700), as it does
     one every account may read."""

@@ -402,12 +402,15 @@ def test_a_folder_opened_by_an_access_control_list_is_said_so(
     assert "user:nobody:rwx\t#effective:---" in masked, masked
 
 
+@pytest.mark.parametrize("target", ["file", "folder"])
 def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
     """Root on an archive another account owns gives what it makes to that account
     (`modes.keep_owner`). That account swapped a new patient folder for a link to a file
-    of root's between the folder's making and its chown, and the file became theirs."""
+    of root's between the folder's making and its chown, and the file became theirs. With a
+    link to a folder of root's: O_DIRECTORY alone refuses a link to a file, not one to a
+    folder; O_NOFOLLOW is what keeps root's folder root's (a mutation round's)."""
 
     require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
     archive, victim = tmp_path / "archive", tmp_path / "shadow"
@@ -415,8 +418,12 @@ def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
     (archive / ".cardingest" / "archive-id").write_text("0123\n")
     for made in (archive / ".cardingest" / "archive-id", archive / ".cardingest", archive):
         os.chown(made, 65534, 65534)  # nobody's archive
-    victim.write_text("root's secret\n")
-    victim.chmod(0o600)
+    if target == "file":
+        victim.write_text("root's secret\n")
+    else:
+        victim.mkdir()
+    mode = 0o600 if target == "file" else 0o755
+    victim.chmod(mode)
     real_mkdir = os.mkdir
 
     def swapped(path: Any, mode: int = 0o777, **kwargs: Any) -> None:
@@ -433,7 +440,7 @@ def test_root_never_gives_the_target_of_a_link_swapped_in_for_a_new_folder(
         monkeypatch.undo()
         modes.keep_owner(tmp_path / "not-there")
     status = victim.stat()
-    assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (0, 0, 0o600)
+    assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (0, 0, mode)
 
 
 def test_root_never_gives_a_new_archive_to_the_account_whose_folder_it_is_in(
