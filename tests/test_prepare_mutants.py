@@ -4,6 +4,7 @@ test here failed on a mutant the other tests let through."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from badinput_helpers import cardingest
-from cardimage import CardFactory
+from cardimage import CardFactory, require
 from clinic_helpers import cli
 from exif_bytes import exif_jpeg, timed_card
 from test_map_use import MAP
@@ -233,7 +234,6 @@ def test_a_photo_an_interrupted_move_renamed_is_not_put_back_under_its_old_name(
     the move's, which the next `move` or `tag` finishes, and nothing is put back under the
     patient it leaves."""
     import errno
-    import os
 
     from clinic_helpers import ingest_demo, invoke
 
@@ -333,7 +333,6 @@ def test_folders_the_archive_group_reads_are_not_open_to_others(
     """`_readers`: with ``archive_group`` set, the folders cardingest made for that group to
     read (2750) are no folders open to other accounts."""
     import grp
-    import os
 
     from cardingest.storage import modes
 
@@ -352,24 +351,14 @@ def test_folders_the_archive_group_reads_are_not_open_to_others(
         modes.share_with_group(None)
 
 
-def _root_only() -> None:
-    import os
-
-    import pytest
-
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the test gives folders to another account")
-
-
 def test_root_files_in_the_folder_of_the_account_that_made_the_archive_without_a_word(
     tmp_path: Path,
 ) -> None:
     """`in_others_folder` trusts, for root, the account that made the archive (as root's
     ingests there keep that account's ownership): its folder holding the archive is no
     other account's."""
-    import os
 
-    _root_only()
+    require(os.geteuid() == 0, "needs root: the test gives folders to another account")
     card, clinic = tmp_path / "card", tmp_path / "clinic"
     folder = timed_card(card, count=1)
     clinic.mkdir(mode=0o700)
