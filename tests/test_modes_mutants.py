@@ -77,6 +77,24 @@ def test_a_temporary_whose_mode_cannot_be_set_is_removed(
     assert os.listdir(folder) == []
 
 
+def test_a_file_that_cannot_be_removed_either_reports_why_its_mode_could_not_be_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the removal of such a file fails too, the error raised is the mode's (what went
+    wrong first), not the removal's."""
+
+    def fails(fd: int, mode: int) -> None:
+        raise OSError(errno.EIO, "the mode could not be set")
+
+    def cannot_remove(path: Any, *, dir_fd: int | None = None) -> None:
+        raise OSError(errno.EROFS, "the removal failed")
+
+    monkeypatch.setattr(os, "fchmod", fails)
+    monkeypatch.setattr(os, "unlink", cannot_remove)
+    with pytest.raises(OSError, match="the mode could not be set"):
+        modes.create(tmp_path / "IMG_0001.tmp", os.O_WRONLY)
+
+
 @pytest.mark.usefixtures("config")
 def test_a_folder_an_access_control_list_lets_read_is_said_so(tmp_path: Path) -> None:
     """`setfacl -m u:nobody:rx` (read, not write) on a patient folder: `verify` names the

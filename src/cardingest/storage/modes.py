@@ -148,7 +148,8 @@ def create(path: Path | str, flags: int, dir_fd: int | None = None) -> int:
         created_file(fd, path)
     except BaseException:
         os.close(fd)
-        os.unlink(path, dir_fd=dir_fd)
+        with contextlib.suppress(OSError):  # the error to tell is the first one
+            os.unlink(path, dir_fd=dir_fd)
         raise
     return fd
 
