@@ -83,6 +83,17 @@ def exiftool_original(path: Path) -> str | None:
     return seen.get("DateTimeOriginal")
 
 
+def read_as_exiftool_reads(path: Path, when: str, model: str | None = None) -> None:
+    """exiftool reads ``when`` as ``path``'s DateTimeOriginal, and so do we, with no warning
+    (and the camera's ``model``, where given)."""
+    assert exiftool_original(path) == when
+    capture = ours(path)
+    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
+    if model is not None:
+        assert capture.model == model
+    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == when
+
+
 def test_a_tag_held_twice_in_one_ifd_reads_as_its_later_entry(tmp_path: Path) -> None:
     """Two DateTimeOriginal entries in one EXIF IFD: exiftool shows the later, and so did the
     JPEG reader for the same block; the RAW reader took the first, another time."""
@@ -115,10 +126,7 @@ def test_an_exif_pointer_of_any_integer_type_is_followed(
     struct.pack_into(order + "HI", block, entry + 2, kind, 1)
     block[entry + 8 : entry + 12] = struct.pack(order + code, target).ljust(4, b"\0")
     path = mrw_file(tmp_path, bytes(block))
-    assert exiftool_original(path) == "2021:01:01 01:01:01"
-    capture = ours(path)
-    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
-    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2021:01:01 01:01:01"
+    read_as_exiftool_reads(path, "2021:01:01 01:01:01")
 
 
 def tiff(
@@ -296,14 +304,7 @@ def test_heif_layouts_read_the_primary_image_s_exif_as_exiftool_does(
     items, refs, options = HEIF_CASES[case]
     path = tmp_path / "IMG_0001.HEIC"
     path.write_bytes(heif(items, refs, **options))
-    assert exiftool_original(path) == "2022:02:02 02:02:02"
-    capture = ours(path)
-    assert (capture.source, capture.warning, capture.model) == (
-        "exif:DateTimeOriginal",
-        None,
-        "ILCE-7M4",
-    )
-    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2022:02:02 02:02:02"
+    read_as_exiftool_reads(path, "2022:02:02 02:02:02", "ILCE-7M4")
 
 
 def ftyp_file(size: int, body: bytes, rest: bytes = b"") -> bytes:
@@ -369,14 +370,7 @@ def cr3(moov: str = "plain", body: bytes | None = None) -> bytes:
 def test_a_cr3_s_canon_box_is_found_past_other_boxes(tmp_path: Path, moov: str) -> None:
     path = tmp_path / "IMG_0001.CR3"
     path.write_bytes(cr3(moov))
-    assert exiftool_original(path) == "2022:02:02 02:02:02"
-    capture = ours(path)
-    assert (capture.source, capture.warning, capture.model) == (
-        "exif:DateTimeOriginal",
-        None,
-        "Canon EOS R6",
-    )
-    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2022:02:02 02:02:02"
+    read_as_exiftool_reads(path, "2022:02:02 02:02:02", "Canon EOS R6")
 
 
 # --- CRW: heaps within heaps ------------------------------------------------------------------
@@ -461,10 +455,7 @@ def test_an_mrw_of_records_alone_is_read(tmp_path: Path) -> None:
     records += b"\0TTW" + struct.pack(">I", len(BLOCK_B)) + BLOCK_B
     path = tmp_path / "PICT0002.MRW"
     path.write_bytes(b"\0MRM" + struct.pack(">I", len(records)) + records)
-    assert exiftool_original(path) == "2022:02:02 02:02:02"
-    capture = ours(path)
-    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
-    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2022:02:02 02:02:02"
+    read_as_exiftool_reads(path, "2022:02:02 02:02:02")
 
 
 def raf(jpeg: bytes, trailer: bytes = b"") -> bytes:
@@ -529,10 +520,7 @@ def test_an_x3f_s_jpeg_section_is_found_as_the_32nd_of_its_directory(tmp_path: P
     path.write_bytes(
         x3f_sections([(b"PROP", X3F_PROP), (b"IMA2", X3F_RAW), (b"IMA2", X3F_JPEG)], extra=29)
     )
-    assert exiftool_original(path) == "2022:02:02 02:02:02"
-    capture = ours(path)
-    assert (capture.source, capture.warning) == ("exif:DateTimeOriginal", None)
-    assert f"{capture.captured:%Y:%m:%d %H:%M:%S}" == "2022:02:02 02:02:02"
+    read_as_exiftool_reads(path, "2022:02:02 02:02:02")
     found = read_raw(io.BytesIO(x3f_sections([(b"IMA2", X3F_JPEG)], extra=32)))
     assert found is not None and found.problem is not None and "33 sections" in found.problem
 
