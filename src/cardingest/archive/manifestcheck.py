@@ -105,7 +105,7 @@ class ExpectedManifests:
             return
         listed: dict[str, str] = {}
         for sha256, rel in lines:
-            if rel in listed and _inside(rel, folders):
+            if rel in listed and in_folders(rel, folders):
                 yield ManifestFault(
                     root, ingest_id, self._shown(root, rel), f"listed twice in {shown}"
                 )
@@ -120,7 +120,7 @@ class ExpectedManifests:
                 yield ManifestFault(root, ingest_id, self._shown(root, rel), detail)
         for rel, sha256 in listed.items():
             damaged = self._shown(root, rel) in ignored or sha256 in ignored_sha256
-            if rel not in expected and _inside(rel, folders) and not damaged:
+            if rel not in expected and in_folders(rel, folders) and not damaged:
                 detail = f"in {shown}, but the catalogue has no such copy of ingest {ingest_id}"
                 yield ManifestFault(root, ingest_id, self._shown(root, rel), detail)
 
@@ -128,8 +128,8 @@ class ExpectedManifests:
         return rel if root == self.archive else os.path.join(root, rel)
 
 
-def _inside(rel: str, folders: list[str] | None) -> bool:
-    """Whether a manifest line's path is one of ``folders`` or inside one (any, without)."""
+def in_folders(rel: str, folders: list[str] | None) -> bool:
+    """Whether an archive-relative path is one of ``folders`` or inside one (any, without)."""
     return folders is None or any(
         rel == folder or rel.startswith(folder + "/") for folder in folders
     )

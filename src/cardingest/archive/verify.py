@@ -27,7 +27,7 @@ from ..storage.transfer import TEMP_PREFIX, hash_from_disk
 from .audit import AuditLog
 from .catalogue import Catalogue, CatalogueRecord, DamagedRecord
 from .manifest import rewrite_manifests
-from .manifestcheck import ExpectedManifests
+from .manifestcheck import ExpectedManifests, in_folders
 from .permissions import find_exposed, tighten
 from .readonly import reading
 from .xmp import Keywords, keywords_of, sidecar_path, sidecar_problem, write_sidecar
@@ -584,9 +584,7 @@ def _parents(relpath: str) -> Iterator[str]:
 def _within(path: str, folders: list[str]) -> bool:
     """``path`` (as `find_exposed` shows it) is in a backup (only the patient's folders and
     copies there are looked at), one of ``folders`` or in one."""
-    if os.path.isabs(path):
-        return True
-    return any(path == folder or path.startswith(folder + "/") for folder in folders)
+    return os.path.isabs(path) or in_folders(path, folders)
 
 
 def _backup_root(archive: Path, root: Path) -> bool:
