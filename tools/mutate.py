@@ -36,6 +36,20 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 
+CAPTURE_READS = [
+    "tests/test_capture.py",
+    "tests/test_capture_ifd_bound.py",
+    "tests/test_capture_layouts.py",
+    "tests/test_capture_mutants.py",
+    "tests/test_capture_order.py",
+    "tests/test_capture_paths.py",
+    "tests/test_capture_rules.py",
+    "tests/test_exif_quick.py",
+    "tests/test_raw_capture.py",
+]
+"""The tests of capture-time reading, which each reader below `capture` (the IFD bound, the
+RAW parsers) is mutated against, with its own mutants' file."""
+
 MODULES: dict[str, list[str]] = {
     "ids": ["tests/test_ids.py", "tests/test_nhi_vectors.py", "tests/test_id_messages.py"],
     "plan/naming": [
@@ -100,30 +114,8 @@ MODULES: dict[str, list[str]] = {
         "tests/test_capture_mutants.py",
         "tests/test_raw_capture.py",
     ],
-    "card/ifdbound": [
-        "tests/test_capture_ifd_bound.py",
-        "tests/test_ifdbound_mutants.py",
-        "tests/test_capture.py",
-        "tests/test_capture_layouts.py",
-        "tests/test_capture_mutants.py",
-        "tests/test_capture_order.py",
-        "tests/test_capture_paths.py",
-        "tests/test_capture_rules.py",
-        "tests/test_exif_quick.py",
-        "tests/test_raw_capture.py",
-    ],
-    "card/raw": [
-        "tests/test_raw_capture.py",
-        "tests/test_raw_mutants.py",
-        "tests/test_capture.py",
-        "tests/test_capture_layouts.py",
-        "tests/test_capture_mutants.py",
-        "tests/test_capture_order.py",
-        "tests/test_capture_paths.py",
-        "tests/test_capture_rules.py",
-        "tests/test_capture_ifd_bound.py",
-        "tests/test_exif_quick.py",
-    ],
+    "card/ifdbound": ["tests/test_ifdbound_mutants.py", *CAPTURE_READS],
+    "card/raw": ["tests/test_raw_mutants.py", *CAPTURE_READS],
     "card/kinds": ["tests/test_kinds.py", "tests/test_scan_opens.py", "tests/test_bad_names.py"],
     "card/scan": [
         "tests/test_scan_opens.py",
