@@ -19,16 +19,23 @@ def _warnings(result: object) -> list[str]:
     return list(json.loads(result.stdout)["warnings"])  # type: ignore[attr-defined]
 
 
-def test_id_warns_of_the_photos_another_patients_map_held(tmp_path: Path) -> None:
-    """The map gave two of four photos to MCJ1984 and held two; a run with `--id JBX3656`
-    then files those two, and says they were on the card at that ingest, not filed by it.
-    The other patient's ID is not said."""
+def another_patients_map_ingested(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A card of four photos whose map gave the first two to MCJ1984 and held the rest (an
+    ingest, exit 3): the card, the archive and the map."""
     card, archive = tmp_path / "card", tmp_path / "archive"
     timed_card(card, count=4)
     idmap = tmp_path / "map.csv"
     idmap.write_text("files,id\nIMG_0001-IMG_0002,MCJ1984\n")
     first = cli("ingest", card, "--map", idmap, "--archive", archive, "--json")
     assert first.exit_code == EXIT_HELD, first.output
+    return card, archive, idmap
+
+
+def test_id_warns_of_the_photos_another_patients_map_held(tmp_path: Path) -> None:
+    """The map gave two of four photos to MCJ1984 and held two; a run with `--id JBX3656`
+    then files those two, and says they were on the card at that ingest, not filed by it.
+    The other patient's ID is not said."""
+    card, archive, _map = another_patients_map_ingested(tmp_path)
     for command in ("preview", "ingest"):
         result = cli(command, card, "--id", "JBX3656", "--archive", archive, "--json")
         assert result.exit_code == EXIT_HELD, result.output  # the first two, MCJ1984's

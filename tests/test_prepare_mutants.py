@@ -17,6 +17,7 @@ from badinput_helpers import cardingest
 from cardimage import CardFactory, require
 from clinic_helpers import cli
 from exif_bytes import exif_jpeg, timed_card
+from test_id_after_map import another_patients_map_ingested
 from test_map_use import MAP
 from test_map_use import ingest as _ingest
 
@@ -145,12 +146,7 @@ def test_a_one_row_map_after_another_patients_ingest_is_not_warned_as_id(
     """`left_by_another_patients_ingest` warns of `--id`, which files every photo of the
     card under one patient: a map of one row names the photos it gives, and is not warned
     as `--id` is."""
-    card, archive = tmp_path / "card", tmp_path / "archive"
-    timed_card(card, count=4)
-    idmap = tmp_path / "map.csv"
-    idmap.write_text("files,id\nIMG_0001-IMG_0002,MCJ1984\n")
-    first = cli("ingest", card, "--map", idmap, "--archive", archive, "--json")
-    assert first.exit_code == EXIT_HELD, first.output
+    card, archive, idmap = another_patients_map_ingested(tmp_path)
     idmap.write_text("files,id\nIMG_0003-IMG_0004,JBX3656\n")
     result = cli("preview", card, "--map", idmap, "--archive", archive, "--json")
     assert result.exit_code == EXIT_OK, result.output
