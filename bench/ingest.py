@@ -10,7 +10,9 @@ the page cache dropped before every timed run so every one reads the card from t
 - exiftool's unverified copy-and-rename (``-o DEST/ '-FileName<DateTimeOriginal'``) ``&& sync``
   (without the sync its copies would still be in the page cache when the clock stops);
 - ``cardingest ingest CARD --id JBX3656 --archive DEST --json`` (sha256, fsync, page cache
-  dropped and every copy read back from the disk, catalogue, manifest).
+  dropped and every copy read back from the disk, catalogue, manifest);
+- the copy rules in compiled code (``rules.c``, built with ``cc`` where it can be; no
+  catalogue, manifest, journal or capture time): what any copy that keeps the rules costs.
 
 Targets (issue 16): the 1 GB card <= 1.3x ``cp -r && sync`` (aim 1.15x), no slower than
 exiftool's copy; 2,000 small photos <= 1.5x (aim 1.2x). CPU-seconds (user + system, which
@@ -59,6 +61,8 @@ from .common import (
 
 EXIFTOOL = "exiftool -o (copy+rename) && sync"
 FLOOR = "cp -r && sync, copies read back from disk"
+COMPILED = "the copy rules in C, 8 threads"
+RULES_C = Path(__file__).with_name("rules.c")
 """The least disk work the rules allow: every copy is read back from the disk, so on a
 machine whose card and archive share one disk (this bench) ingest moves 3 GB per GB of
 photos where cp moves 2. Timed in the same run, it shows how much of the gap to cp is
@@ -95,6 +99,24 @@ def exiftool_can_copy() -> str | None:
     if not match or int(match.group(1)) < 7:
         return f"exiftool {version} is too old for -o with -FileName<DateTimeOriginal"
     return None
+
+
+def compiled_rules(tmp: Path) -> Path | str:
+    """`rules.c` built into ``tmp``: its path, or why it could not be built (no compiler,
+    no OpenSSL headers)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return "no C compiler (cc)"
+    binary = tmp / "rules"
+    built = subprocess.run(
+        [compiler, "-O2", "-o", str(binary), str(RULES_C), "-lcrypto", "-lpthread"],
+        capture_output=True,
+        text=True,
+    )
+    if built.returncode != 0:
+        lines = built.stderr.strip().splitlines()
+        return f"{RULES_C.name} did not build: {lines[0] if lines else built.returncode}"
+    return binary
 
 
 def cardingest_command(cardingest: str, source: Path, archive: Path) -> list[str]:
@@ -135,6 +157,18 @@ def copy_contenders(
         )
     else:
         targets = tuple(t for t in targets if t.against != FLOOR)
+    rules = compiled_rules(tmp)
+    if isinstance(rules, Path):
+        contenders.append(
+            Contender(
+                COMPILED,
+                [str(rules), str(src), str(dest), "8"],
+                before=clean,
+                after=check,
+            )
+        )
+    else:
+        log(f"ingest: no compiled copy rules: {rules}")
     if all_tools:
         contenders += [
             Contender(
