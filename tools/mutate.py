@@ -174,6 +174,15 @@ MODULES: dict[str, list[str]] = {
         "tests/test_archived_earlier.py",
         "tests/test_repair.py",
     ],
+    "archive/lock": [
+        "tests/test_lock.py",
+        "tests/test_lock_mutants.py",
+        "tests/test_cli.py::test_a_backup_in_use_by_another_ingest_is_refused",
+        "tests/test_move.py::test_a_locked_archive_is_exit_1",
+        "tests/test_search_tag.py::test_tag_waits_for_no_one_while_another_holds_the_archive",
+    ],
+    # Every test here needs PostgreSQL but one (the gate on its own); with a server, ~50 s.
+    "archive/claims": ["tests/test_pg_claims.py", "tests/test_claims_mutants.py"],
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
