@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,6 +171,8 @@ def test_a_young_empty_lock_is_waited_for_an_old_one_taken_at_once(tmp_path: Pat
     lock.path.parent.mkdir(parents=True)
     assert lock._take_over_if_stale(last_try=False) is False and not lock.held
     lock.path.write_bytes(b"")
+    soon = time.time() + 60  # young however slowly the test runs
+    os.utime(lock.path, (soon, soon))
     assert lock._take_over_if_stale(last_try=False) is False
     assert lock.path.read_bytes() == b"" and not lock.held
     assert lock._take_over_if_stale(last_try=True) is True
