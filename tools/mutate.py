@@ -183,6 +183,18 @@ MODULES: dict[str, list[str]] = {
     ],
     # Every test here needs PostgreSQL but one (the gate on its own); with a server, ~50 s.
     "archive/claims": ["tests/test_pg_claims.py", "tests/test_claims_mutants.py"],
+    "archive/journal": [
+        "tests/test_journal.py",
+        "tests/test_journal_mutants.py",
+        "tests/test_interrupt_handover.py",
+        "tests/test_ingest_stopped.py",
+        # The lines PostgreSQL's claims vouch for (`_claims_check`); the other claims tests
+        # are about the gate, slow, and reach the journal only as any ingest does.
+        "tests/test_pg_claims.py::test_a_dead_desks_unrecorded_photos_stay_held_until_it_is_recovered",
+        "tests/test_pg_claims.py::test_a_journal_line_the_dead_desk_never_claimed_is_not_recorded",
+        "tests/test_pg_claims.py::test_an_interrupted_desks_claims_last_as_long_as_its_journal",
+        "tests/test_pg_claims.py::test_a_dead_ingests_claims_go_only_once_nothing_it_named_can_lack_its_row",
+    ],
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
