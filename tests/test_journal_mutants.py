@@ -321,3 +321,25 @@ def test_unlisted_names_root_files_by_name_passes_over_xmp_and_links(tmp_path: P
         (archive / "root.jpg").write_bytes(b"no row")
         found = journal_module.unlisted(catalogue, archive, ["AAA", PATIENT, ""])
     assert found == ["root.jpg", f"{PATIENT}/stray.jpg"]
+
+
+@pytest.mark.samples
+def test_a_patient_folder_swapped_for_a_link_is_not_followed_by_the_recovery(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_copy_named` (mutant: the copy checked with no ``root``): after a dead run, the
+    patient's folder in the archive is moved out and a link to it put in its place. The
+    copies are now outside the archive, however right their bytes: the recovery records
+    none of them (a catalogue row would vouch for a file the archive does not hold)."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    journal = the_journal(archive)
+    _, lines = lines_of(journal)
+    folder = archive / PATIENT
+    elsewhere = tmp_path / "elsewhere"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    assert all((archive / line["archive_path"]).is_file() for line in lines)  # through the link
+    done, _, _ = recover(archive)
+    assert [r.archive_path for d in done for r in d.recorded] == []
+    assert rows(archive) == {}
