@@ -195,6 +195,11 @@ MODULES: dict[str, list[str]] = {
         "tests/test_pg_claims.py::test_an_interrupted_desks_claims_last_as_long_as_its_journal",
         "tests/test_pg_claims.py::test_a_dead_ingests_claims_go_only_once_nothing_it_named_can_lack_its_row",
     ],
+    # The DICOM export: test_dicom.py is dataset-level and CLI exports (~45 s); the Orthanc
+    # tests (test_dicom_pacs, test_pacs_association) start a PACS and are left out.
+    "export/dicom": ["tests/test_dicom.py", "tests/test_dicom_mutants.py"],
+    "export/uids": ["tests/test_dicom.py", "tests/test_dicom_mutants.py"],
+    "export/jpeg": ["tests/test_dicom.py", "tests/test_dicom_mutants.py", "tests/test_share.py"],
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
@@ -223,6 +228,10 @@ def _prepare(module: str, tests: list[str]) -> Path:
     shutil.copytree(
         ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__", "faults")
     )
+    # The fault injector only, which tests/terminal.py runs the CLI through (test_dicom's
+    # killed and paused exports); the fault scenarios themselves stay out.
+    (work / "tests" / "faults").mkdir()
+    shutil.copy2(ROOT / "tests" / "faults" / "inject.py", work / "tests" / "faults")
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     (work / "pyproject.toml").write_text(text + _config(module, tests), encoding="utf-8")
     return work
