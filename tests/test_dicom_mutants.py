@@ -287,12 +287,16 @@ def segment(code: int, payload: bytes) -> bytes:
 
 
 def frame_header(
-    rows: int = 48, columns: int = 64, factors: tuple[int, ...] = (0x22, 0x11, 0x11)
+    rows: int = 48,
+    columns: int = 64,
+    factors: tuple[int, ...] = (0x22, 0x11, 0x11),
+    code: int = 0xC0,
+    precision: int = 8,
 ) -> bytes:
-    """A baseline SOF0 segment: 8 bits, one component per sampling factor given."""
-    body = struct.pack(">BHHB", 8, rows, columns, len(factors))
+    """A frame header (baseline SOF0, 8 bits unless said), a component per sampling factor."""
+    body = struct.pack(">BHHB", precision, rows, columns, len(factors))
     body += b"".join(bytes([n + 1, f, 0]) for n, f in enumerate(factors))
-    return segment(0xC0, body)
+    return segment(code, body)
 
 
 SCAN_HEADER = segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
@@ -413,6 +417,27 @@ def test_a_photo_over_32767_pixels_has_its_size() -> None:
     """Rows and columns are unsigned 16-bit: a 40000-pixel panorama is 40000, not negative."""
     info = jpeg_info(marked(frame_header(rows=40000, columns=65000)))
     assert (info.rows, info.columns) == (40000, 65000)
+
+
+@pytest.mark.parametrize(
+    ("header", "baseline"),
+    [
+        (frame_header(), True),
+        (frame_header(factors=(0x11,)), True),
+        (frame_header(code=0xC2), False),  # progressive
+        (frame_header(code=0xC1), False),  # extended
+        (frame_header(precision=12), False),
+        (frame_header(factors=(0x11, 0x11, 0x11, 0x11)), False),  # CMYK
+    ],
+    ids=["sof0", "grey", "progressive", "extended", "12-bit", "4-components"],
+)
+def test_baseline_is_sof0_of_8_bits_and_one_or_three_components(
+    header: bytes, baseline: bool
+) -> None:
+    """What jpegtran hands back is sent as JPEG Baseline only if it is: a progressive,
+    12-bit or CMYK frame labelled Baseline is one no PACS viewer decodes. (``baseline`` is
+    a property, which mutmut does not mutate: its mutants were made by hand.)"""
+    assert jpeg_info(marked(header)).baseline is baseline
 
 
 PAST_THE_END = "the JPEG segment at byte 2 runs past the end of the file"
