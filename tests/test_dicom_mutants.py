@@ -203,14 +203,26 @@ def test_subseconds_are_ascii_digits_and_at_most_six(
 
 @pytest.mark.parametrize(
     ("offset", "expected"),
-    [("+13:00", "+1300"), ("-0530", "-0530"), ("+１２:００", None), ("local", None)],
+    [
+        ("+13:00", "+1300"),
+        ("-0530", "-0530"),
+        ("+14:00", "+1400"),
+        ("-12:00", "-1200"),
+        ("+00:00", "+0000"),
+        ("+１２:００", None),
+        ("local", None),
+        ("+99:99", None),
+        ("+14:01", None),
+        ("-12:30", None),
+        ("+05:60", None),
+    ],
 )
 def test_a_utc_offset_goes_only_in_dicoms_form(
     tmp_path: Path, offset: str, expected: str | None
 ) -> None:
     """The camera's offset as DICOM's ``+HHMM``; one that is not that in ASCII digits (a
-    full-width ``+１２:００``, a word) is left out rather than written as it is, or a
-    traceback."""
+    full-width ``+１２:００``, a word), or that no clock has (past DICOM's -1200 to +1400,
+    60 minutes or more), is left out rather than written as it is, or a traceback."""
     read = written(tmp_path, facts(utc_offset=offset), camera_jpeg(tmp_path))
     assert read.get("TimezoneOffsetFromUTC") == expected
 

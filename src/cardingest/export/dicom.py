@@ -226,11 +226,18 @@ def _tm(moment: datetime, subsec: str = "") -> str:
 
 
 def _offset(utc_offset: str | None) -> str | None:
-    """EXIF ``+13:00`` as DICOM ``+1300``; None for anything else."""
+    """EXIF ``+13:00`` as DICOM ``+1300``; None for anything else, and for an offset no
+    clock has (DICOM's range is -12:00 to +14:00; minutes 00-59), which a PACS may refuse."""
     if not utc_offset:
         return None
     match = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", utc_offset.strip(), re.ASCII)
-    return "".join(match.groups()) if match else None
+    if match is None:
+        return None
+    sign, hours, minutes = match.groups()
+    total = (int(hours) * 60 + int(minutes)) * (-1 if sign == "-" else 1)
+    if int(minutes) > 59 or not -12 * 60 <= total <= 14 * 60:
+        return None
+    return sign + hours + minutes
 
 
 def _text(value: str | None, limit: int) -> str:
