@@ -32,7 +32,6 @@ from cardingest.export.dicom import (
     instance_uid,
     part10_bytes,
     series_uid,
-    study_starts,
     study_uid,
 )
 from cardingest.export.jpeg import image_end, jpeg_info, segments
@@ -269,23 +268,6 @@ def test_two_photos_of_one_patient_are_two_instances_and_case_does_not_matter(ro
     first = instance_uid(root, PATIENT, SHA)
     assert instance_uid(root, PATIENT, "cd" * 32) != first
     assert instance_uid(root, PATIENT, SHA.upper()) == first
-
-
-def test_study_starts_are_each_patients_first_capture_in_each_ingest() -> None:
-    """The first capture of each (patient, ingest), whatever order the photos come in."""
-    early, mid, late = (datetime(2026, 11, 30, h) for h in (8, 9, 10))
-    captures = [
-        (PATIENT, "a", mid),
-        (PATIENT, "a", early),
-        (PATIENT, "a", late),
-        (OTHER, "a", late),
-        (PATIENT, "b", late),
-    ]
-    assert study_starts(captures) == {
-        (PATIENT, "a"): early,
-        (OTHER, "a"): late,
-        (PATIENT, "b"): late,
-    }
 
 
 # --- the JPEG markers ----------------------------------------------------------------------

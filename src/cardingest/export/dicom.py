@@ -11,7 +11,6 @@ same instances, never duplicates.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
@@ -353,15 +352,3 @@ def part10_bytes(ds: Dataset) -> bytes:
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
-
-
-def study_starts(
-    captures: Sequence[tuple[str, str, datetime]],
-) -> dict[tuple[str, str], datetime]:
-    """The first capture time of each (patient ID, ingest ID)."""
-    first: dict[tuple[str, str], datetime] = {}
-    for patient_id, ingest_id, moment in captures:
-        key = (patient_id, ingest_id)
-        if key not in first or moment < first[key]:
-            first[key] = moment
-    return first
