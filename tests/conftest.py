@@ -220,6 +220,20 @@ def tmpfs_on(folder: Path, size_mb: int) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+def fill(folder: Path) -> None:
+    """Write ``folder/filler`` until the file system refuses even one more byte."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    size = 1 << 20
+    try:
+        while size:
+            try:
+                os.write(fd, bytes(size))
+            except OSError:
+                size //= 2
+    finally:
+        os.close(fd)
+
+
 class LoopDisk(NamedTuple):
     mount: Path
     stat: Path

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from badinput_helpers import cardingest, three_photo_card
 from cardimage import require_samples
-from conftest import LoopDisk, tmpfs_on
+from conftest import LoopDisk, fill, tmpfs_on
 from typer.testing import CliRunner
 
 from cardingest.cli.app import app
@@ -19,20 +19,6 @@ from cardingest.errors import EXIT_FAILURE, EXIT_OK
 
 runner = CliRunner()
 FULL = "the disk is full. Free some space on it and run the command again; nothing was changed"
-
-
-def fill(folder: Path) -> None:
-    """Write until the file system refuses even one more byte."""
-    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-    size = 1 << 20
-    try:
-        while size:
-            try:
-                os.write(fd, bytes(size))
-            except OSError:
-                size //= 2
-    finally:
-        os.close(fd)
 
 
 def test_a_full_archive_disk_is_a_message_and_can_still_be_checked(tmp_path: Path) -> None:

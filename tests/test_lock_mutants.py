@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 from cardimage import require
-from conftest import tmpfs_on
+from conftest import fill, tmpfs_on
 
 import cardingest.archive.lock as lock_module
 from cardingest.archive.backend import denied
@@ -360,16 +360,7 @@ def test_a_full_disk_is_said_when_the_lock_is_written(tmp_path: Path) -> None:
     with tmpfs_on(disk, 1):
         archive = disk / "archive"
         (archive / ".cardingest").mkdir(parents=True)
-        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            size = 1 << 20
-            while size:
-                try:
-                    os.write(fd, bytes(size))
-                except OSError:
-                    size //= 2
-        finally:
-            os.close(fd)
+        fill(disk)
         lock = ArchiveLock(archive, "ingest")
         with pytest.raises(InsufficientSpaceError) as full:
             lock.acquire()
