@@ -873,6 +873,32 @@ def test_a_forked_child_reads_ahead_with_threads_of_its_own(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
 
 
+def test_a_forked_child_reads_into_buffers_of_its_own() -> None:
+    """The O_DIRECT buffers are shared anonymous memory: a child that took its parent's
+    pooled buffer read into the parent's memory (mutmut's forked test processes failed
+    each other's read-backs)."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from cardingest.storage import transfer
+        with transfer._aligned.take() as view:
+            view[:6] = b"parent"
+        child = os.fork()
+        if child == 0:
+            with transfer._aligned.take() as view:
+                view[:6] = b"child!"
+            os._exit(0)
+        os.waitpid(child, 0)
+        with transfer._aligned.take() as view:
+            sys.exit(0 if bytes(view[:6]) == b"parent" else 3)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=60, capture_output=True)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("already_archived", [False, True])
 def test_a_backup_copy_that_cannot_take_its_name_takes_back_the_archive_copys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, already_archived: bool

@@ -344,11 +344,21 @@ def _buffer() -> memoryview:
 
 class _AlignedPool:
     """Page-aligned buffers (anonymous mmap) for O_DIRECT reads, reused: there are only ever
-    as many as were in use at one time, so memory stays flat however many files pass."""
+    as many as were in use at one time, so memory stays flat however many files pass.
+
+    An anonymous mmap is shared with a forked child (``MAP_SHARED``, Python's default): a
+    child that read into the buffers it was handed down would read into its parent's, and
+    into its siblings' (mutmut's test processes, forked from one that had copied, compared
+    each other's reads: read-backs failed, slates were misread). A child starts with none
+    (`_forget_in_child`)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._free: list[memoryview] = []
+        self._lock = threading.Lock()
+
+    def _forget_in_child(self) -> None:
+        self._free = []
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -365,6 +375,8 @@ class _AlignedPool:
 
 
 _aligned = _AlignedPool(CHUNK)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_aligned._forget_in_child)
 
 
 class _NoDirect(Exception):
