@@ -26,6 +26,8 @@ from typing import Any
 
 from cardimage import require, require_binaries, require_samples
 
+from cardingest.export.dicom import PhotoFacts
+
 PATIENT = "JBX3656"
 OTHER = "ACA31FM"
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
@@ -63,6 +65,17 @@ MAP = (
     f"IMG_0001-IMG_0006,{PATIENT},naevus,left forearm,record\n"
     f"IMG_0007-IMG_0009,{OTHER},,behind the tattoo,\n"
 )
+
+
+def photo_facts(**given: Any) -> PhotoFacts:
+    """The facts of a photo of PATIENT taken 2008-05-04 16:47:24, with ``given`` besides."""
+    defaults: dict[str, Any] = {
+        "patient_id": PATIENT,
+        "sha256": "cd" * 32,
+        "ingest_id": "20261130T010203Z-abc",
+        "captured_at": datetime(2008, 5, 4, 16, 47, 24),
+    }
+    return PhotoFacts(**{**defaults, **given})
 
 
 def require_dicom_tools(*names: str) -> None:

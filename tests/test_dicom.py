@@ -14,7 +14,6 @@ import stat
 import subprocess
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from dicom_helpers import (
     ingest,
     make_source,
     padded,
+    photo_facts,
     search,
     stopped_move,
 )
@@ -42,7 +42,6 @@ from terminal import injected, paused_at
 from cardingest.archive.provenance import recorded_folder
 from cardingest.export.dicom import (
     VL_PHOTOGRAPHIC,
-    PhotoFacts,
     anatomic_region,
     build_dataset,
     instance_uid,
@@ -185,17 +184,6 @@ def test_a_site_naming_several_regions_is_coded_by_the_part_or_not_at_all(
     is in Image Comments), as the PACS would show a region the photo may not be of."""
     region = anatomic_region(site)
     assert (region.CodeMeaning if region is not None else None) == meaning
-
-
-def photo_facts(**given: Any) -> PhotoFacts:
-    """The facts of a photo of PATIENT taken 2008-05-04 16:47:24, with ``given`` besides."""
-    defaults: dict[str, Any] = {
-        "patient_id": PATIENT,
-        "sha256": "cd" * 32,
-        "ingest_id": "20261130T010203Z-abc",
-        "captured_at": datetime(2008, 5, 4, 16, 47, 24),
-    }
-    return PhotoFacts(**{**defaults, **given})
 
 
 def test_dataset_holds_the_camera_jpeg_and_no_invented_patient_details() -> None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import pydicom
 import pytest
+from dicom_helpers import OTHER, PATIENT, photo_facts
+from exif_bytes import EOI, SOI, app1, segment
 from PIL import Image
 from pydicom.dataset import Dataset
 
@@ -38,8 +40,6 @@ from cardingest.export.jpeg import image_end, jpeg_info, segments
 from cardingest.export.rotate import Frame
 from cardingest.export.settings import DicomOptions
 
-PATIENT = "JBX3656"
-OTHER = "ACA31FM"
 SHA = "ab" * 32
 INGEST = "20261130T010203Z-abc"
 ROOT = "1.2.826.0.1.3680043.10.543"
@@ -50,17 +50,6 @@ def camera_jpeg(tmp_path: Path, mode: str = "RGB", size: tuple[int, int] = (64, 
     path = tmp_path / f"photo-{mode}-{size[0]}x{size[1]}.jpg"
     Image.new(mode, size, color=(180, 120, 90) if mode == "RGB" else 128).save(path, "JPEG")
     return path.read_bytes()
-
-
-def facts(**given: Any) -> PhotoFacts:
-    """A photo of PATIENT taken 2008-05-04 16:47:24 in INGEST, with ``given`` besides."""
-    defaults: dict[str, Any] = {
-        "patient_id": PATIENT,
-        "sha256": SHA,
-        "ingest_id": INGEST,
-        "captured_at": datetime(2008, 5, 4, 16, 47, 24),
-    }
-    return PhotoFacts(**{**defaults, **given})
 
 
 def written(
@@ -87,7 +76,7 @@ def test_every_attribute_of_a_photo_is_what_its_facts_say(tmp_path: Path) -> Non
     ID. A mutant that emptied the study date, changed the description or the equipment, or
     invented a referring physician or accession number, passed every test before."""
     data = camera_jpeg(tmp_path)
-    photo = facts(
+    photo = photo_facts(
         ingest_id="20261130T010203Z-abcdef",
         study_start=datetime(2008, 5, 4, 9, 5, 7),
         make="PENTAX",
@@ -131,7 +120,7 @@ def test_a_photo_with_no_camera_named_has_an_empty_manufacturer_and_no_model(
     """A photo with no make or model in its EXIF: Manufacturer (type 2) is there and empty,
     the model is left out, and the study's time has no fraction. A mutant that wrote
     "XXXX" for the missing make, or a model, or a lone "." after the seconds, passed."""
-    read = written(tmp_path, facts(), camera_jpeg(tmp_path))
+    read = written(tmp_path, photo_facts(), camera_jpeg(tmp_path))
     assert read.Manufacturer == "" and "ManufacturerModelName" not in read
     assert read.StudyTime == "164724" and read.ContentTime == "164724"
     assert read.SeriesInstanceUID == series_uid("2.25", PATIENT, INGEST, "", "")
@@ -142,7 +131,10 @@ def test_a_turned_frame_is_derived_and_names_the_camera_files_sha256(tmp_path: P
     Description naming the turn and the archived file's sha256 (lower case, as the
     catalogue and `sha256sum` write it), so the PACS copy can be traced to the archive."""
     read = written(
-        tmp_path, facts(sha256=SHA.upper()), camera_jpeg(tmp_path), transform="jpegtran -rotate 90"
+        tmp_path,
+        photo_facts(sha256=SHA.upper()),
+        camera_jpeg(tmp_path),
+        transform="jpegtran -rotate 90",
     )
     assert read.ImageType == ["DERIVED", "PRIMARY"]
     assert read.DerivationDescription == (
@@ -153,7 +145,7 @@ def test_a_turned_frame_is_derived_and_names_the_camera_files_sha256(tmp_path: P
 def test_a_grey_photo_has_no_planar_configuration(tmp_path: Path) -> None:
     """Planar Configuration is for a photo of more than one sample per pixel (type 1C): a
     grey JPEG has one, and dciodvfy reports the attribute there as an error."""
-    read = written(tmp_path, facts(), camera_jpeg(tmp_path, mode="L"))
+    read = written(tmp_path, photo_facts(), camera_jpeg(tmp_path, mode="L"))
     assert (read.SamplesPerPixel, read.PhotometricInterpretation) == (1, "MONOCHROME2")
     assert "PlanarConfiguration" not in read
 
@@ -167,7 +159,7 @@ def test_the_character_set_is_declared_when_any_text_is_not_ascii(
     (or at none) wrote bytes a PACS reads in its default character set."""
     texts = {"site": "cheek", "make": "Maker", "model": "Model", "issuer": "NHI"}
     texts[field] = "Pāpāringa ü"
-    photo = facts(site=texts["site"], make=texts["make"], model=texts["model"])
+    photo = photo_facts(site=texts["site"], make=texts["make"], model=texts["model"])
     read = written(tmp_path, photo, camera_jpeg(tmp_path), DicomOptions(issuer=texts["issuer"]))
     assert read.SpecificCharacterSet == "ISO_IR 192"
     assert read.ImageComments == f"Body site: {texts['site']}"
@@ -179,7 +171,7 @@ def test_long_values_are_cut_at_what_dicom_allows(tmp_path: Path) -> None:
     """A make, model or issuer longer than LO's 64 characters is cut at 64 (a longer value
     is invalid and some PACS refuse the instance); a site at Image Comments' 10240."""
     long = "M" * 70
-    photo = facts(make=long, model=long + "x", site="s" * 10300)
+    photo = photo_facts(make=long, model=long + "x", site="s" * 10300)
     read = written(tmp_path, photo, camera_jpeg(tmp_path), DicomOptions(issuer="I" * 70))
     assert read.Manufacturer == "M" * 64 and read.ManufacturerModelName == "M" * 64
     assert read.IssuerOfPatientID == "I" * 64
@@ -195,7 +187,7 @@ def test_subseconds_are_ascii_digits_and_at_most_six(
 ) -> None:
     """EXIF SubSecTime is text: only its ASCII digits go into a DICOM time, at most six
     (TM's microseconds); a full-width digit or a letter is dropped, not written."""
-    read = written(tmp_path, facts(subsec=subsec), camera_jpeg(tmp_path))
+    read = written(tmp_path, photo_facts(subsec=subsec), camera_jpeg(tmp_path))
     assert read.ContentTime == content_time
     assert read.AcquisitionDateTime == "20080504" + content_time
 
@@ -222,7 +214,7 @@ def test_a_utc_offset_goes_only_in_dicoms_form(
     """The camera's offset as DICOM's ``+HHMM``; one that is not that in ASCII digits (a
     full-width ``+１２:００``, a word), or that no clock has (past DICOM's -1200 to +1400,
     60 minutes or more), is left out rather than written as it is, or a traceback."""
-    read = written(tmp_path, facts(utc_offset=offset), camera_jpeg(tmp_path))
+    read = written(tmp_path, photo_facts(utc_offset=offset), camera_jpeg(tmp_path))
     assert read.get("TimezoneOffsetFromUTC") == expected
 
 
@@ -272,12 +264,7 @@ def test_two_photos_of_one_patient_are_two_instances_and_case_does_not_matter(ro
 
 # --- the JPEG markers ----------------------------------------------------------------------
 
-SOI, EOI = b"\xff\xd8", b"\xff\xd9"
 ORIENTATION, IMAGE_WIDTH, MAKE = 0x0112, 0x0100, 0x010F
-
-
-def segment(code: int, payload: bytes) -> bytes:
-    return bytes([0xFF, code]) + struct.pack(">H", len(payload) + 2) + payload
 
 
 def frame_header(
@@ -313,7 +300,7 @@ def tiff(order: str, entries: list[tuple[int, int, int]], magic: bytes = b"") ->
 
 def with_exif(data: bytes, block: bytes) -> bytes:
     """``data`` (a JPEG) with an APP1 Exif segment holding ``block`` right after its SOI."""
-    return data[:2] + segment(0xE1, b"Exif\0\0" + block) + data[2:]
+    return data[:2] + app1(block) + data[2:]
 
 
 @pytest.mark.parametrize("value", range(1, 9))
