@@ -234,6 +234,18 @@ def fill(folder: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """``chattr +i``: not even root may change ``path`` (root only, a file system with the
+    attribute: ext2-4, xfs, btrfs): where a run as root meets a PermissionError."""
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+    require(made.returncode == 0, f"cannot make {path} immutable: {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
 class LoopDisk(NamedTuple):
     mount: Path
     stat: Path

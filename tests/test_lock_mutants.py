@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 from cardimage import require
-from conftest import fill, tmpfs_on
+from conftest import fill, immutable, tmpfs_on
 
 import cardingest.archive.lock as lock_module
 from cardingest.archive.backend import denied
@@ -497,18 +497,6 @@ def test_a_lock_folder_removed_meanwhile_is_made_again_and_the_lock_taken(
     with lock as entered:
         assert entered is lock and lock.held
         assert json.loads(lock.path.read_text())["pid"] == os.getpid()
-
-
-@contextmanager
-def immutable(path: Path) -> Iterator[None]:
-    """``chattr +i``: not even root may change ``path`` (root only, a file system with the
-    attribute: ext2-4, xfs, btrfs): where a run as root meets a PermissionError."""
-    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
-    require(made.returncode == 0, f"cannot make {path} immutable: {made.stderr.strip()}")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def test_a_lock_that_may_not_be_made_or_opened_says_what_and_where(tmp_path: Path) -> None:

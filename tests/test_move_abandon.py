@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cardimage import require
 from clinic_helpers import camera_jpeg, cardingest_exe, cli, invoke
-from conftest import tmpfs_on
+from conftest import immutable, tmpfs_on
 from PIL import Image
 
 from cardingest.archive.audit import AuditLog
@@ -964,15 +964,10 @@ def test_an_error_mid_abandon_stops_it_with_the_journal_kept_where_it_is(
     archive, _backup = archived_shot(tmp_path)
     refused(archive, stopped_move(archive, monkeypatch, "before refiling"))
     folder = archive / "ZAA0067"
-    made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True,
-                          check=False)  # fmt: skip
-    require(made.returncode == 0, f"chattr +i: {made.stderr.strip()}")
-    try:
+    with immutable(folder):
         done = subprocess.run([cardingest_exe(), "move", "--abandon-journal", "--archive",
                                str(archive)], capture_output=True, text=True, check=False,
                               timeout=120)  # fmt: skip
-    finally:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
     said = " ".join((done.stdout + done.stderr).split())
     assert done.returncode == 1 and "Traceback" not in said, said
     assert f"Abandoning {archive / METADIR / 'move-journal.json'} stopped:" in said, said
