@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from factories import media
+from test_slates import card_path, ok
 
 from cardingest.models import MediaFile, SlateRead
 from cardingest.plan.slate_template import slate_map_template
@@ -27,14 +28,6 @@ T0 = datetime(2026, 11, 25, 9, 0, 0)
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-def card_path(n: int, folder: str = "100CANON", ext: str = "JPG") -> str:
-    return f"DCIM/{folder}/IMG_{n:04d}.{ext}"
-
-
-def ok(path: str, *ids: str) -> SlateRead:
-    return SlateRead(path=path, ids=ids)
 
 
 def card(*shots: tuple[int, float]) -> list[MediaFile]:
