@@ -460,13 +460,15 @@ def cr3_with(canon_uuid_body: bytes, *, moov_size: int | None = None) -> bytes:
     return box(b"ftyp", b"crx \x00\x00\x00\x01crx isom") + box(b"moov", uuid, moov_size)
 
 
-def ciff(heap_entries: list[tuple[int, int, int]], values: bytes = b"") -> bytes:
-    """A CRW whose root heap holds ``values`` then a table of (tag, size, offset) entries."""
-    table = struct.pack("<H", len(heap_entries)) + b"".join(
-        struct.pack("<HII", *entry) for entry in heap_entries
+def ciff(entries: list[tuple[int, int, int]], values: bytes = b"", order: str = "<") -> bytes:
+    """A CRW whose root heap holds ``values`` then a table of (tag, size, offset) entries
+    (little-endian unless ``order`` says ``>``)."""
+    table = struct.pack(order + "H", len(entries)) + b"".join(
+        struct.pack(order + "HII", *entry) for entry in entries
     )
-    heap = values + table + struct.pack("<I", len(values))
-    return b"II" + struct.pack("<I", 26) + b"HEAPCCDR" + bytes(12) + heap
+    heap = values + table + struct.pack(order + "I", len(values))
+    mark = b"II" if order == "<" else b"MM"
+    return mark + struct.pack(order + "I", 26) + b"HEAPCCDR" + bytes(12) + heap
 
 
 def x3f_raw_only() -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from clinic_helpers import exiftool, require_exiftool
 from exif_bytes import DATETIME, DTD, DTO, EOI, MAKE, POINTER, SOI, app1, build, segment, text
-from test_raw_capture import build_mrw
+from test_raw_capture import box, build_mrw, ciff
 
 from cardingest.card.capture import read_capture
 from cardingest.card.raw import read_raw
@@ -37,16 +37,6 @@ def exiftool_times(path: Path) -> dict[str, str]:
 
 
 # --- CRW (CIFF) -------------------------------------------------------------------------------
-
-
-def ciff(entries: list[tuple[int, int, int]], values: bytes = b"", order: str = "<") -> bytes:
-    """A CRW whose root heap holds ``values`` then a table of (tag, size, offset) entries."""
-    table = struct.pack(order + "H", len(entries)) + b"".join(
-        struct.pack(order + "HII", *entry) for entry in entries
-    )
-    heap = values + table + struct.pack(order + "I", len(values))
-    mark = b"II" if order == "<" else b"MM"
-    return mark + struct.pack(order + "I", 26) + b"HEAPCCDR" + bytes(12) + heap
 
 
 CANON_S40 = b"Canon\0Canon PowerShot S40\0"
@@ -198,10 +188,6 @@ def test_ifd0_entries_after_the_exif_pointer_are_read(tmp_path: Path) -> None:
 
 
 # --- HEIF, ISO/IEC 23008-12 -------------------------------------------------------------------
-
-
-def box(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", 8 + len(body)) + kind + body
 
 
 def fbox(kind: bytes, version: int, body: bytes) -> bytes:
