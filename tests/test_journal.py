@@ -200,6 +200,58 @@ def test_a_backup_copy_that_never_got_its_name_is_marked_for_repair(
     assert all(copy is not None and Path(copy).is_file() for _, copy, _ in found.values())
 
 
+def test_an_empty_file_a_kill_left_under_a_photos_name_is_removed_and_the_name_used(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without hard links (exFAT, FAT) publishing takes a name with an empty file, then
+    renames the verified copy onto it: a kill in between leaves the empty file under the
+    photo's name, in the archive or the backup. The next ingest removes it, says so, and
+    the photo takes its own name, not ``-2`` beside an empty file.
+    ``tests/faults/test_kill.py`` makes this state with a real kill -9 on an exFAT drive."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    args = (card, "--id", PATIENT, "--archive", archive, "--backup", backup)
+    dead_run(monkeypatch, *args)
+    first, second, kept = sorted((archive / PATIENT).glob("*.jpg"))
+    os.truncate(first, 0)  # and its backup copy not yet written: the kill came first
+    (backup / PATIENT / first.name).unlink()
+    os.truncate(backup / PATIENT / second.name, 0)
+    code, document = ingest(*args)
+    assert code == EXIT_OK, document
+    archived, backed = [w for w in document["warnings"] if "without hard links" in w]
+    assert f"removed {first}" in archived and "still on their card" in archived
+    assert f"removed {backup / PATIENT / second.name}" in backed
+    assert "the card's next ingest makes it again" in backed
+    found = rows(archive)
+    assert sorted(found) == [f"{PATIENT}/{p.name}" for p in (first, second, kept)]
+    for photo in (first, second):
+        copy = backup / PATIENT / photo.name
+        assert found[f"{PATIENT}/{photo.name}"] == (PATIENT, str(copy), None)
+        assert sha256(photo) == sha256(copy) and photo.stat().st_size > 0
+    assert not [p for p in (archive / PATIENT).iterdir() if p.stem.endswith("-2")]
+    assert not [p for p in (backup / PATIENT).iterdir() if p.stem.endswith("-2")]
+
+
+def test_an_empty_file_is_removed_only_where_a_kill_could_have_left_it(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty file under a name no line names, or reached through a linked folder, is
+    not the dead run's: it stays, and is named as a file with no row."""
+    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    folder = archive / PATIENT
+    photos = sorted(folder.glob("*.jpg"))
+    stray = folder / "JBX3656-19990101-000000.jpg"
+    stray.touch()
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere)
+    os.truncate(elsewhere / photos[0].name, 0)
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert (elsewhere / photos[0].name).stat().st_size == 0
+    assert (elsewhere / stray.name).exists()
+    assert code != EXIT_OK, document  # the linked folder, said before any copy
+    assert not any("without hard links" in w for w in document.get("warnings", []))
+
+
 def test_a_backup_copy_under_its_shots_free_stem_is_found_there(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

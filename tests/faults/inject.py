@@ -238,6 +238,8 @@ POINTS: dict[str, Callable[[], None]] = {
     ),
     "audit-head": lambda: _replace_into("audit.head"),
     "xmp": lambda: _replace_into(".xmp"),
+    # an archive without hard links: the verified copy renamed onto its empty placeholder
+    "publish-rename": lambda: _replace_into(".jpg"),
     "fill-before-manifest": _fill_before_manifest,
     "repair-verified": lambda: _repair_link(after=False),
     "backup-recorded": lambda: setattr(

@@ -304,3 +304,29 @@ def test_kill9_at_code_point_then_rerun(
     assert catalogued_targets(archive) == mapped_card.targets
     sidecars = sorted(p.name for p in archive.rglob("*.xmp"))
     assert len(sidecars) == len(source.photos), sidecars
+
+
+@pytest.mark.fault("1c", "kill -9 as a photo takes its name on an archive without hard links")
+def test_kill9_as_a_photo_takes_its_name_on_an_exfat_archive_then_rerun(
+    cli: Cli,
+    mapped_card: MappedCard,
+    exfat_card: CardFactory,
+    check: Checker,
+    figures: Figures,
+) -> None:
+    """exFAT has no hard links: a photo's name is taken with an empty file, then the verified
+    copy renamed onto it. Killed in between, the run leaves that empty file under the name;
+    the re-run removes it and files the photo there, as the run without a kill did."""
+    source = mapped_card.source
+    archive = exfat_card({}, size_mb=64) / "archive"
+    args = ("ingest", source.root, "--map", mapped_card.id_map, "--archive", archive, "--json")
+    killed = injected(cli, "publish-rename", *args)
+    assert killed.returncode == -signal.SIGKILL, f"never reached: {killed.stderr[-2000:]}"
+    figures.killed("publish-rename")
+    [empty] = [p for p in archive.rglob("*.jpg") if p.stat().st_size == 0]
+    check(archive, [source], final=False, context="killed as a photo took its name")
+    done = cli.run(*args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert empty.stat().st_size > 0
+    check(archive, [source], context="re-run after a kill as a photo took its name")
+    assert catalogued_targets(archive) == mapped_card.targets

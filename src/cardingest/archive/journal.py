@@ -41,6 +41,7 @@ from ..storage import modes
 from ..storage.durable import fsync_dir, sync_file, write_all
 from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, candidate_names, name_number, plain_relpath
+from ..text import some_of
 from .catalogue import Catalogue, CatalogueRecord
 from .verify import CopyChecker, CopyState, mark_change
 from .xmp import keywords_of, write_sidecars
@@ -258,13 +259,16 @@ def _copy_named(
     catalogue: Catalogue | None,
     taken: set[str],
     first: int = 1,
+    cleared: list[str] | None = None,
 ) -> tuple[str | None, bool]:
     """Where publishing put ``record``'s content for ``relpath`` under ``root``, and whether
     a row has it already: the first of the names it tries that holds the content. Names
     with another file's row, or ``taken`` by an earlier line, are passed over unread; with
     ``catalogue`` None (a backup) every other name is read. No link or other mount below
     ``root`` is followed (`CopyChecker`). ``first``: the first of those names the run
-    tried (a backup copy's shot's stem, `backupstems`)."""
+    tried (a backup copy's shot's stem, `backupstems`). With ``cleared``, an empty file at
+    a name it tries is a kill's placeholder (`_placeholder_removed`): it is removed and
+    added there, and the search ends, as publishing did at that name."""
     folder, _, name = relpath.rpartition("/")
     for candidate in candidate_names(name, first):
         below = f"{folder}/{candidate}" if folder else candidate
@@ -280,7 +284,37 @@ def _copy_named(
             continue
         if checker.check(path, record.size, record.sha256, root).ok:
             return below, False
+        if cleared is not None and _placeholder_removed(root, below):
+            cleared.append(str(path))
+            return None, False
     return None, False
+
+
+def _removed(paths: list[str]) -> str:
+    return f"removed {some_of(paths, 3)} (an empty file holds nothing of a photo)"
+
+
+def _placeholder_removed(root: Path, below: str) -> bool:
+    """Remove ``root/below`` if it is an empty file, reached through no link or other mount.
+
+    Where the file system has no hard links (exFAT, FAT, some shares) publishing takes a
+    name with an empty file, then renames the verified copy onto it (`transfer._publish`);
+    a run killed in between left the empty file under the photo's name. It is no copy of
+    anything: no photo is archived empty (the planner holds empty files)."""
+    parts = below.split("/")
+    if leaves_root(root, parts) is not None:
+        return False
+    path = Path(root, *parts)
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size:
+            return False
+        os.unlink(path)
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):
+        fsync_dir(path.parent)
+    return True
 
 
 def _backed_up(
@@ -289,13 +323,14 @@ def _backed_up(
     planned: str,
     checker: CopyChecker,
     taken: set[str],
+    cleared: list[str],
 ) -> tuple[CatalogueRecord, dict[str, str | None]]:
     """``record`` with its backup copy where publishing put it, and the problem mark a
     backup copy that never got its name needs (the next ingest of the card repairs it)."""
     if record.backup_path is None or backup is None:
         return record, {}
     first = _backup_number(record.backup_path, str(backup), planned) or 1
-    found, _ = _copy_named(backup, planned, record, checker, None, taken, first)
+    found, _ = _copy_named(backup, planned, record, checker, None, taken, first, cleared)
     if found is not None:
         taken.add(found)
         return replace(record, backup_path=str(Path(backup, *found.split("/")))), {}
@@ -424,6 +459,8 @@ def _recover_one(
     invalid = unclaimed = 0
     taken: set[str] = set()  # archive paths, then backup ones: one file answers one line
     backed: set[str] = set()
+    cleared: list[str] = []  # placeholders a kill left in the archive
+    cleared_backup: list[str] = []
     for line in lines:
         record = _row(_parsed(line), ingest_id, backup)
         if record is None:
@@ -433,7 +470,7 @@ def _recover_one(
             unclaimed += 1
             continue
         found, recorded = _copy_named(
-            archive, record.archive_path, record, checker, catalogue, taken
+            archive, record.archive_path, record, checker, catalogue, taken, cleared=cleared
         )
         if found is None or recorded:
             continue
@@ -444,10 +481,25 @@ def _recover_one(
             record.archive_path,
             checker,
             backed,
+            cleared_backup,
         )
         adopted.append(placed)
         marks.update(mark)
     problems = _sidecars(archive, adopted, reserved)
+    if cleared:
+        problems.append(
+            f"ingest {ingest_id} was stopped as it named {len(cleared)} photo(s) on a drive "
+            f"without hard links, which left an empty file under each name: {_removed(cleared)}"
+            ". Those photos were never recorded, so they are still on their card: its next "
+            "ingest copies them"
+        )
+    if cleared_backup:
+        problems.append(
+            f"ingest {ingest_id} was stopped as it named {len(cleared_backup)} backup "
+            "copy(ies) on a drive without hard links, which left an empty file under each "
+            f"name: {_removed(cleared_backup)}. Their photos are recorded with the backup copy "
+            "missing: the card's next ingest makes it again"
+        )
     if invalid:
         problems.append(
             f"{invalid} line(s) of {path} are not rows of its ingest (a line a kill cut short, "
