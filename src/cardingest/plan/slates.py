@@ -114,10 +114,6 @@ class SlateAssignment:
     held_notes: tuple[HeldNote, ...] = ()
     """The warnings that count held files, each as it was said (`held_said`) in ``warnings``."""
 
-    @property
-    def patient_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({row.patient_id for row in self.rows.values()}))
-
 
 def shots(files: Sequence[MediaFile], readable: Collection[str]) -> list[Shot]:
     """Files grouped by folder and stem, in capture order; sidecars travel with their photo.
