@@ -451,16 +451,22 @@ class MountedExfatCard(FuseCard):
         mountpoint: Path | None = None,
         *,
         readonly: bool = False,
+        private: bool = False,
         timeout: float = 10.0,
     ) -> None:
         super().__init__(image, mountpoint, readonly=readonly, timeout=timeout)
         self.device: str | None = None
+        self.private = private
+        """Mounted ``umask=077``, as a desktop mounts a USB drive for its user alone."""
 
     def _start(self) -> None:
         self.device = _run(["losetup", "-f", "--show", str(self.image)]).stdout.strip()
         command = ["mount.exfat-fuse"]
-        if self.readonly:
-            command += ["-o", "ro"]
+        options = ["ro"] if self.readonly else []
+        if self.private:
+            options.append("umask=077")
+        if options:
+            command += ["-o", ",".join(options)]
         with open(self.log, "ab") as log:
             subprocess.run(
                 [*command, self.device, str(self.mountpoint)],
@@ -528,7 +534,9 @@ class CardFactory:
         label: str = "CARD",
         serial: str | None = None,
         readonly: bool = False,
+        private: bool = False,
     ) -> Path:
+        """``private``: an exFAT image mounted for this account alone (`MountedExfatCard`)."""
         number = len(self.cards)
         folder = self.root / f"{self.kind}-card{number}"
         image = folder / "card.img"
@@ -538,7 +546,9 @@ class CardFactory:
             card = MountedCard(image, folder / "media" / label, readonly=readonly)
         else:
             build_exfat_image(image, files, size_mb, label, serial=serial)
-            card = MountedExfatCard(image, folder / "media" / label, readonly=readonly)
+            card = MountedExfatCard(
+                image, folder / "media" / label, readonly=readonly, private=private
+            )
         self.cards.append(card)
         return card.mount()
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydicom
 import pytest
-from cardimage import require, require_binaries, require_samples
+from cardimage import CardFactory, require, require_binaries, require_samples
 from dicom_helpers import (
     JPEGS,
     OTHER,
@@ -462,6 +462,34 @@ def test_the_next_export_removes_what_a_killed_one_was_writing(
     again = cli(*args, env=env)
     assert again.returncode == 0, again.stderr
     assert temps(out) == [] and len(list((out / PATIENT).glob("*.dcm"))) == 6
+
+
+def test_an_export_killed_as_a_file_took_its_name_on_an_exfat_stick_is_finished_by_the_next(
+    archived: tuple[Path, dict[str, str]], exfat_card: CardFactory
+) -> None:
+    """exFAT has no hard links: a DICOM file takes its name with an empty file, then the
+    written one is renamed onto it. kill -9 in between leaves that empty file under the
+    name; the next export into the folder writes the file there instead of calling it
+    "other content" for the user to remove."""
+    archive, env = archived
+    out = exfat_card({}, size_mb=64, private=True) / "cd"
+    args = ("dicom", "export", PATIENT, "--archive", archive, "--out", out)
+    killed = subprocess.run(
+        injected("dicom-rename", *args),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (empty,) = [p for p in (out / PATIENT).glob("*.dcm") if p.stat().st_size == 0]
+    again = cli(*args, env=env)
+    assert again.returncode == 0, again.stderr
+    files = sorted((out / PATIENT).glob("*.dcm"))
+    assert len(files) == 6 and empty in files and temps(out) == []
+    for path in files:
+        assert pydicom.dcmread(path).PatientID == PATIENT
 
 
 def test_an_export_writing_meanwhile_keeps_its_temporary(

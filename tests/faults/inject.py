@@ -266,6 +266,8 @@ POINTS: dict[str, Callable[[], None]] = {
     "wipe-unlink": _card_unlink_then_die,
     # cardingest dicom export: its first file written under a temporary name, not published
     "dicom-temp": lambda: _at_link(".dcm", die),
+    # --out without hard links: the written file renamed onto its empty placeholder
+    "dicom-rename": lambda: _replace_into(".dcm"),
     "dicom-temp-wait": lambda: _at_link(".dcm", _wait),
     # cardingest share: its first copy written under a temporary name, not published
     "share-temp": lambda: _at_link(".jpg", die),

@@ -90,18 +90,25 @@ def _now() -> str:
 
 def _write_new(path: Path, data: bytes) -> bool:
     """Write ``path`` durably unless it exists. True when written, False when the same bytes
-    are already there; raises FileExistsError when other bytes are."""
+    are already there; raises FileExistsError when other bytes are. An empty file there is
+    what an export killed as it named the file leaves on a drive without hard links (a FAT
+    or exFAT stick: `durable.write_new`): it holds nothing, and is written over."""
     try:
-        if path.read_bytes() == data:
-            return False
+        existing: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        existing = None
+    if existing == data:
+        return False
+    if existing == b"" and not path.is_symlink():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    elif existing is not None:
         raise FileExistsError(
             f"{path} exists with other content (an export from before this photo's site or "
             "the config's DICOM settings changed, or another file): it is not this photo as "
             "archived now. Not overwriting it: remove it before the folder goes out, or "
             "export into a new --out"
         )
-    except FileNotFoundError:
-        pass
     modes.make_dirs(path.parent)
     try:
         write_new(path.parent, path.name, data)
