@@ -211,6 +211,14 @@ MODULES: dict[str, list[str]] = {
         "tests/test_slates_cli.py",
         "tests/test_sheet.py",
     ],
+    # The barcode reader: test_slates.py's reader tests (samples, 2-4 s each) and
+    # test_slates_cli.py's in-process decodes reach it; its assignment tests and the CLI in a
+    # subprocess reach none. A mutant of `decode`'s path runs about 35 s of tests.
+    "card/slate": [
+        "tests/test_slate_mutants.py",
+        "tests/test_slates.py",
+        "tests/test_slates_cli.py",
+    ],
     # The questions at a terminal (test_interactive.py's pexpect tests, test_clock_warning.py,
     # test_no_correction.py, test_sheet_interactive.py) run the CLI in a subprocess, which
     # mutmut does not see: only the in-process tests below reach a mutant.

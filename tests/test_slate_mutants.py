@@ -1,0 +1,294 @@
+"""The barcode reader's mutants (card/slate.py): what a mutation round found no test for.
+
+Each test here failed on a mutant of `cardingest.card.slate` that the other tests let
+through (docs/testing.md, "A mutation round on card/slate").
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import zxingcpp
+from PIL import Image
+from slate_photos import barcode_image
+
+from cardingest.card import slate
+from cardingest.card.slate import (
+    CUT_OFF,
+    SlateOptions,
+    _beside,
+    _crop,
+    _frame,
+    _marks_reason,
+    _nowhere,
+    _orientation,
+    _read_again,
+    _shifted,
+    describe,
+    embedded_preview,
+    payload_id,
+)
+
+
+def _found_at(left: float, top: float, right: float, bottom: float) -> Any:
+    """A code as zxing reports one found (not read), at that box."""
+    return SimpleNamespace(
+        position=SimpleNamespace(
+            top_left=SimpleNamespace(x=left, y=top),
+            top_right=SimpleNamespace(x=right, y=top),
+            bottom_right=SimpleNamespace(x=right, y=bottom),
+            bottom_left=SimpleNamespace(x=left, y=bottom),
+        )
+    )
+
+
+def _jpeg(size: tuple[int, int], exif: bytes | None = None) -> bytes:
+    out = io.BytesIO()
+    image = Image.new("L", size, 200)
+    if exif is None:
+        image.save(out, "JPEG", quality=50)
+    else:
+        image.save(out, "JPEG", quality=50, exif=exif)
+    return out.getvalue()
+
+
+# ---- the symbologies looked for -------------------------------------------------------
+
+
+def test_the_reader_looks_for_the_plain_qr_code_not_micro_qr() -> None:
+    """The formats given to zxing name the plain QR code (model 2), not the family with
+    Micro QR, which zxing finds unreadable in a QR code's own modules (a slate held for
+    nothing). `_formats` is cached, so its body is called afresh here."""
+    formats = slate._formats.__wrapped__()  # type: ignore[attr-defined]
+    assert set(str(formats).split(", ")) == {
+        "QR Code Model 2", "Data Matrix", "Code 128", "Code 39", "PDF417", "Aztec",
+    }  # fmt: skip
+    micro = zxingcpp.create_barcode("JBX3656", zxingcpp.BarcodeFormat.MicroQRCode)
+    bitmap = micro.to_image(scale=8)
+    image = Image.frombytes("L", (bitmap.shape[1], bitmap.shape[0]), bytes(memoryview(bitmap)))
+    assert [b.text for b in zxingcpp.read_barcodes(image)] == ["JBX3656"]
+    assert zxingcpp.read_barcodes(image, formats=formats) == []
+
+
+# ---- payloads and what is said of a code that gave no ID -------------------------------
+
+
+def test_a_group_no_text_matched_in_is_passed_over_not_raised_on() -> None:
+    """A match of ``slate_pattern`` in which no group took text (an alternative without a
+    group) gives no ID; the ID after it is still found (it raised StopIteration)."""
+    options = SlateOptions(slate_pattern=r"-|([A-Z0-9]+)")
+    assert payload_id("-JBX3656", options) == "JBX3656"
+    assert payload_id("--", options) is None
+
+
+def test_values_taken_from_a_url_are_checked_as_ids_not_matched_again() -> None:
+    """What ``slate_pattern`` took from a payload is checked as an ID as it is: matched
+    again against the pattern (a URL's ``nhi=``), two patients' IDs and an ID beside a
+    mistyped one were said to be "not a valid NHI", hiding that a valid ID was there."""
+    url = SlateOptions(slate_pattern=r"[?&]nhi=([A-Za-z0-9]+)")
+    two = "https://clinic.example/p?nhi=JBX3656&nhi=ACA31FM"
+    assert payload_id(two, url) is None
+    assert describe("QR Code", two, url) == (
+        "barcode (QR Code, 48 characters) holds more than one ID by slate_pattern, so whose "
+        "it is is in doubt"
+    )
+    mixed = "https://clinic.example/p?nhi=JBX3656&nhi=JBX3657"
+    assert describe("QR Code", mixed, url) == (
+        "barcode (QR Code, 48 characters) holds 2 values by slate_pattern, not all of them a "
+        "valid NHI, so whose it is is in doubt"
+    )
+
+
+def test_texts_of_which_none_is_an_id_are_said_to_be_no_valid_id() -> None:
+    """Several values by ``slate_pattern``, none of them an ID: the code is no valid ID,
+    not "not all of them valid" (which says one of them was)."""
+    split = SlateOptions(slate_pattern=r"([A-Z]+)|([0-9]+)")
+    assert describe("QR Code", "JBX3656", split) == (
+        "barcode (QR Code, 7 characters) is not a valid NHI"
+    )
+
+
+def test_a_test_range_id_is_named_with_the_setting_in_full() -> None:
+    """The message for a Z NHI, word for word (the setting's name and value as the config
+    spells them), without the payload."""
+    assert describe("QR Code", "ZAC5361", SlateOptions()) == (
+        "barcode (QR Code, 7 characters) holds a test-range NHI, not a real patient's; set "
+        "allow_test_ids = true in the config to accept test IDs"
+    )
+
+
+# ---- where the marks of a code cut off are said to be ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "place"),
+    [
+        ((0.1, 0.1), "at the top left of the photo"),
+        ((0.5, 0.1), "at the top of the photo"),
+        ((0.9, 0.1), "at the top right of the photo"),
+        ((0.1, 0.5), "on the left side of the photo"),
+        ((0.5, 0.5), "in the middle of the photo"),
+        ((0.9, 0.5), "on the right side of the photo"),
+        ((0.1, 0.9), "at the bottom left of the photo"),
+        ((0.5, 0.9), "at the bottom of the photo"),
+        ((0.9, 0.9), "at the bottom right of the photo"),
+        ((1.0, 1.0), "at the bottom right of the photo"),  # the far edges themselves
+        ((0.0, 1.0), "at the bottom left of the photo"),
+    ],
+)
+def test_the_reason_says_in_which_ninth_of_the_photo_the_marks_are(
+    where: tuple[float, float], place: str
+) -> None:
+    """Each ninth of the photo in words, so whoever looks at a held photo finds what was
+    taken for a code; a mark at the photo's right or bottom edge (1.0) is in the last
+    third (it raised IndexError)."""
+    assert _marks_reason(where) == (
+        f"{CUT_OFF}, {place} (a code cut off at the frame's edge, or covered)"
+    )
+
+
+def _exif_orientation(value: bytes, kind: int) -> bytes:
+    """An EXIF block whose only tag is Orientation, of TIFF type ``kind`` (3 SHORT, 2 ASCII),
+    its value (up to 4 bytes) in the entry."""
+    entry = struct.pack("<HHI", 0x0112, kind, len(value) // (2 if kind == 3 else 1))
+    return b"Exif\x00\x00II*\x00" + struct.pack("<IH", 8, 1) + entry + value.ljust(4, b"\0") + (
+        b"\0" * 4
+    )
+
+
+def test_the_orientation_is_1_where_the_photo_has_none_or_none_that_reads() -> None:
+    """A photo's EXIF Orientation as the marks' place is turned by: 1 (as stored) where it
+    has no EXIF, the photo cannot be opened, or the tag is not a number; the number where
+    it is one."""
+    assert _orientation(_jpeg((40, 30))) == 1
+    assert _orientation(b"not a photo") == 1
+    assert _orientation(_jpeg((40, 30), _exif_orientation(struct.pack("<H", 6), 3))) == 6
+    assert _orientation(_jpeg((40, 30), _exif_orientation(b"6\0", 2))) == 1
+
+
+# ---- the crop around a code found but not read, and where a code read again may lie ---
+
+
+def test_a_code_placed_past_the_right_edge_of_the_photo_gives_no_crop() -> None:
+    """zxing places a cut-off code's corners where its pattern says, out of the frame too:
+    past the right or bottom edge the crop would have its right before its left (Pillow raises), so
+    none is made. One at the left edge is cropped from the photo's first column."""
+    image = Image.new("L", (400, 300), 255)
+    assert _crop(image, _found_at(500, 10, 600, 110), 1.0) is None
+    assert _crop(image, _found_at(10, 400, 110, 500), 1.0) is None  # past the bottom
+    assert _crop(image, _found_at(20, 50, 120, 150), 1.0) == (0, 0, 180, 210)
+
+
+def test_a_code_read_again_may_lie_up_to_a_quarter_of_its_size_past_where_it_was_found() -> (
+    None
+):
+    """A code read again in the crop belongs to the code found where its centre lies within
+    a quarter of that code's size of where it was found, on every side: the code found
+    (zxing's corners are rough) is up to that far off in a photo, and a code read again
+    there dropped would hold the slate as not read."""
+    canvas = Image.new("L", (800, 800), 255)
+    canvas.paste(barcode_image("MCJ1984", "qr").resize((100, 100)), (350, 350))
+    [code] = zxingcpp.read_barcodes(canvas)
+    corners = [code.position.top_left, code.position.bottom_right]
+    cx, cy = sum(p.x for p in corners) / 2, sum(p.y for p in corners) / 2
+    size, off = 200.0, 0.125 * 200  # found boxes twice the code's size, the centre 25 off
+    below_right = _found_at(cx + off, cy + off, cx + off + size, cy + off + size)
+    above_left = _found_at(cx - off - size, cy - off - size, cx - off, cy - off)
+    for found in (below_right, above_left):
+        assert [c.text for c, _ in _read_again(canvas, found, 1.0)] == ["MCJ1984"]
+    far = 0.3 * size  # past the quarter: another code, not the one found
+    assert _read_again(canvas, _found_at(cx + far, cy, cx + far + size, cy + size), 1.0) == []
+
+
+def test_the_sheets_codes_not_read_are_placed_along_a_turned_codes_sides() -> None:
+    """The places of a sheet's codes not read lie along the read code's own sides, across
+    and down, whichever way the sheet is turned: a code turned 30 degrees moves each corner
+    by ``across * side_across + down * side_down``."""
+    import math
+
+    turn = math.radians(30)
+    side = 100.0
+    ax, ay = side * math.cos(turn), side * math.sin(turn)
+    dx, dy = -ay, ax
+    tl = (500.0, 500.0)
+    corners = (tl, (tl[0] + ax, tl[1] + ay), (tl[0] + ax + dx, tl[1] + ay + dy), (tl[0] + dx, tl[1] + dy))
+    frame = _frame(corners)
+    assert frame is not None
+    spot = (1.294, 2.394)
+    moved = _shifted(corners, frame, spot)
+    for (x0, y0), (x1, y1) in zip(corners, moved, strict=True):
+        assert x1 - x0 == pytest.approx(spot[0] * ax + spot[1] * dx)
+        assert y1 - y0 == pytest.approx(spot[0] * ay + spot[1] * dy)
+
+
+# ---- a RAW's embedded preview ------------------------------------------------------------
+
+
+def test_the_largest_preview_is_taken_wherever_it_lies_among_the_others() -> None:
+    """Of the JPEGs in a RAW (a thumbnail, previews of several sizes), the largest by area:
+    not the last, nor the widest, past a SOI-like run of bytes that is no JPEG; a JPEG at the
+    file's very start counts, and a preview exactly 640 pixels across is no thumbnail."""
+    thumb, small, big, wide, last = (
+        _jpeg((160, 120)), _jpeg((800, 600)), _jpeg((1600, 1200)), _jpeg((1000, 300)),
+        _jpeg((700, 500)),
+    )  # fmt: skip
+    raw = b"II*\x00" + bytes(100) + thumb + bytes(50) + small + bytes(50) + big + bytes(20)
+    raw += wide + bytes(20) + last + bytes(100)
+    assert embedded_preview(raw) == big + bytes(20) + wide + bytes(20) + last + bytes(100)
+    assert embedded_preview(big) == big  # at offset 0
+    assert embedded_preview(b"II*\x00" + bytes(10) + _jpeg((640, 480))) == _jpeg((640, 480))
+    # A SOI-like run (ff d8 ff) that is no JPEG before the preview: passed over.
+    broken = b"II*\x00" + bytes(10) + b"\xff\xd8\xffXYZ" + big
+    assert embedded_preview(broken) == big
+
+
+# ---- codes found and not read: a phantom of the slate's own print, or placed nowhere ----
+
+
+def _code(left: int, top: int, right: int, bottom: int, kind: str = "DataMatrix") -> Any:
+    """A code as zxing reports it, of format ``kind``, at that box (zxing's are whole pixels)."""
+    found = _found_at(left, top, right, bottom)
+    found.format = getattr(zxingcpp.BarcodeFormat, kind)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("box", "phantom"),
+    [
+        ((210, 120, 260, 170), True),  # right of the QR code, exactly the gap (10) away
+        ((211, 120, 261, 170), False),  # a pixel further
+        ((40, 120, 90, 170), True),  # left, exactly the gap
+        ((39, 120, 89, 170), False),
+        ((120, 210, 170, 260), True),  # below, exactly the gap
+        ((120, 211, 170, 261), False),
+        ((120, 40, 170, 90), True),  # above, exactly the gap
+        ((120, 39, 170, 89), False),
+        ((205, 120, 265, 180), True),  # 60, BESIDE_SIZE of the code read: still its own
+        ((205, 120, 266, 181), False),  # larger: another patient's label beside the slate
+        ((205, 120, 275, 190), False),
+        ((300, 300, 320, 320), False),  # small but far off
+    ],
+)
+def test_a_code_not_read_is_the_slates_own_only_touching_it_and_smaller(
+    box: tuple[int, int, int, int], phantom: bool
+) -> None:
+    """A code found and not read is taken for a phantom of a read QR code's own print
+    (dropped) only where it lies within `BESIDE_GAP` (a tenth of the code's size) of it, on
+    any side, and is at most `BESIDE_SIZE` (0.6) of its size; anything further off or larger
+    may be another patient's label and holds the group. zxing's corners are whole pixels,
+    so the bounds themselves are met."""
+    read = _code(100, 100, 200, 200, "QRCode")
+    assert _beside(_code(*box), [read]) is phantom
+
+
+def test_a_linear_code_found_as_a_line_is_placed_somewhere() -> None:
+    """zxing reports a linear code found in one row as a line (its top and bottom one):
+    that is a place in the photo, not "nowhere" (which, beside two QR codes, drops a code
+    not read as their finder patterns put together). Nowhere is all corners at one point."""
+    assert _nowhere(_code(100, 50, 300, 50, "Code128")) is False
+    assert _nowhere(_code(100, 50, 100, 90, "Code128")) is False
+    assert _nowhere(_code(100, 50, 100, 50)) is True
