@@ -155,8 +155,12 @@ def _exif_orientation(value: bytes, kind: int) -> bytes:
     """An EXIF block whose only tag is Orientation, of TIFF type ``kind`` (3 SHORT, 2 ASCII),
     its value (up to 4 bytes) in the entry."""
     entry = struct.pack("<HHI", 0x0112, kind, len(value) // (2 if kind == 3 else 1))
-    return b"Exif\x00\x00II*\x00" + struct.pack("<IH", 8, 1) + entry + value.ljust(4, b"\0") + (
-        b"\0" * 4
+    return (
+        b"Exif\x00\x00II*\x00"
+        + struct.pack("<IH", 8, 1)
+        + entry
+        + value.ljust(4, b"\0")
+        + (b"\0" * 4)
     )
 
 
@@ -183,9 +187,7 @@ def test_a_code_placed_past_the_right_edge_of_the_photo_gives_no_crop() -> None:
     assert _crop(image, _found_at(20, 50, 120, 150), 1.0) == (0, 0, 180, 210)
 
 
-def test_a_code_read_again_may_lie_up_to_a_quarter_of_its_size_past_where_it_was_found() -> (
-    None
-):
+def test_a_code_read_again_may_lie_up_to_a_quarter_of_its_size_past_where_it_was_found() -> None:
     """A code read again in the crop belongs to the code found where its centre lies within
     a quarter of that code's size of where it was found, on every side: the code found
     (zxing's corners are rough) is up to that far off in a photo, and a code read again
@@ -215,7 +217,12 @@ def test_the_sheets_codes_not_read_are_placed_along_a_turned_codes_sides() -> No
     ax, ay = side * math.cos(turn), side * math.sin(turn)
     dx, dy = -ay, ax
     tl = (500.0, 500.0)
-    corners = (tl, (tl[0] + ax, tl[1] + ay), (tl[0] + ax + dx, tl[1] + ay + dy), (tl[0] + dx, tl[1] + dy))
+    corners = (
+        tl,
+        (tl[0] + ax, tl[1] + ay),
+        (tl[0] + ax + dx, tl[1] + ay + dy),
+        (tl[0] + dx, tl[1] + dy),
+    )
     frame = _frame(corners)
     assert frame is not None
     spot = (1.294, 2.394)
