@@ -844,6 +844,28 @@ def test_a_backup_left_out_after_ingests_that_made_one_is_named(tmp_path: Path) 
     assert warnings("ingest", str(card), "--id", "JBX3656", "--dry-run") == [said]
 
 
+def test_a_backup_left_out_after_a_killed_ingest_that_made_one_is_named(tmp_path: Path) -> None:
+    """A run killed (kill -9, a power cut) after it filed photos with a backup copy is closed
+    by the next as `crashed`, with no counts. A trial on an exFAT drive re-ran such a card
+    without --backup: the new photos got one copy, with no word, as the crashed run was not
+    taken for one that filed photos. It is, where its photos are catalogued."""
+    require_samples()
+    card = three_photo_card(tmp_path / "card")
+    archive = ["--archive", str(tmp_path / "a"), "--json"]
+    runner = CliRunner()
+    backup = ["--backup", str(tmp_path / "b")]
+    result = runner.invoke(cli_app.app, ["ingest", str(card), "--id", "JBX3656", *backup, *archive])
+    assert result.exit_code == 0, result.output
+    catalogue = tmp_path / "a" / ".cardingest" / "catalogue.sqlite"
+    with closing(sqlite3.connect(catalogue)) as db, db:  # as the next run closes a dead one
+        db.execute("UPDATE ingests SET status = 'crashed', counts = '{}'")
+    result = runner.invoke(cli_app.app, ["preview", str(card), "--id", "JBX3656", *archive])
+    assert result.exit_code == 0, result.output
+    [said] = other_than_days(json.loads(result.stdout)["warnings"])
+    assert said.startswith("the last ingest into this archive (")
+    assert f"also copied to the backup {tmp_path / 'b'}, and this one makes no backup" in said
+
+
 def test_a_loop_of_symbolic_links_is_a_message(tmp_path: Path) -> None:
     """A source or an archive that leads round a loop of links: exit 2 with the path, in
     JSON too, not a traceback."""

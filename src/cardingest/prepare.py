@@ -1328,6 +1328,30 @@ def _earlier_ingests(archive: Path) -> list[dict]:
         return []
 
 
+def _last_that_filed(archive: Path, ingests: list[dict]) -> dict | None:
+    """The last of ``ingests`` that filed photos: by its counts, or, for a run with none
+    (killed, and closed as ``crashed`` by the next, or running still), by its catalogued
+    photos. An empty card's run says nothing."""
+    uncounted = []
+    for ingest in reversed(ingests):
+        counts = ingest["counts"] or {}
+        if counts.get("copied"):
+            break
+        if "copied" not in counts:
+            uncounted.append(ingest)
+    else:
+        ingest = None
+    if uncounted:
+        try:
+            with reading(archive) as catalogue:
+                for run in uncounted:  # newest first, each newer than ``ingest``
+                    if catalogue.newest_photo(run["ingest_id"]) is not None:
+                        return run
+        except (CardingestError, OSError):
+            pass
+    return ingest
+
+
 def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     """For an ingest and its preview: a warning when the last ingest made
     a backup copy and this one will make none. A ``--backup`` forgotten on the command line
@@ -1344,8 +1368,7 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
         said = _new_backup(backup, Path(prepared.plan.archive))
         plan = replace(prepared.plan, warnings=(*prepared.plan.warnings, said))
         return replace(prepared, plan=plan)
-    copied = (i for i in reversed(ingests) if (i["counts"] or {}).get("copied"))
-    last = next(copied, None)  # the last that filed photos (an empty card's says nothing)
+    last = _last_that_filed(Path(prepared.plan.archive), ingests)
     if last is None or not last["backup"]:
         return prepared
     said = (
