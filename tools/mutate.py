@@ -197,6 +197,10 @@ MODULES: dict[str, list[str]] = {
         "tests/test_pg_claims.py::test_an_interrupted_desks_claims_last_as_long_as_its_journal",
         "tests/test_pg_claims.py::test_a_dead_ingests_claims_go_only_once_nothing_it_named_can_lack_its_row",
     ],
+    # Moving a SQLite catalogue into PostgreSQL. Both files start their own server; only
+    # the in-process `catalogue migrate` runs (`invoke`) count: test_pg_catalogue's main
+    # migration test and test_catalogue_url's run the CLI in a subprocess.
+    "archive/migrate": ["tests/test_pg_catalogue.py", "tests/test_catalogue_url.py"],
     # The DICOM export: test_dicom.py is dataset-level and CLI exports (~45 s); the Orthanc
     # tests (test_dicom_pacs, test_pacs_association) start a PACS and are left out.
     "export/dicom": ["tests/test_dicom.py", "tests/test_dicom_mutants.py"],
@@ -246,6 +250,8 @@ def _config(module: str, tests: list[str]) -> str:
         "timeout_multiplier = 10.0\n"
         "timeout_constant = 10.0\n"
         "use_git_change_detection = false\n"
+        # Tests that read the README (test_pg_catalogue's roles, its setup text) find it.
+        'also_copy = ["README.md"]\n'
     )
 
 
@@ -262,6 +268,7 @@ def _prepare(module: str, tests: list[str]) -> Path:
     # killed and paused exports); the fault scenarios themselves stay out.
     (work / "tests" / "faults").mkdir()
     shutil.copy2(ROOT / "tests" / "faults" / "inject.py", work / "tests" / "faults")
+    shutil.copy2(ROOT / "README.md", work)
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     (work / "pyproject.toml").write_text(text + _config(module, tests), encoding="utf-8")
     return work
