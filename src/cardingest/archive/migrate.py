@@ -191,7 +191,8 @@ def _compare(
         if source != target:
             raise CatalogueError(
                 f"The {table} rows in {redact(found.url)} differ from the SQLite catalogue"
-                f" ({source[0]} rows there, {target[0]} here); the SQLite file is left unmarked",
+                f" ({target[0]} rows there, {source[0]} in SQLite); the SQLite file is left"
+                " unmarked",
                 details=[
                     "Nothing in the archive was changed. Was something written to this"
                     " archive's PostgreSQL catalogue meanwhile?"
