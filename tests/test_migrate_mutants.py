@@ -295,6 +295,7 @@ def test_a_copy_left_unmarked_and_written_since_is_replaced_once(
     stored = pg_audit(pg_url, archive)
     assert [line for _seq, line, _sha in stored[:-1]] == lines
     assert [json.loads(line)["event"] for _s, line, _d in stored].count(MIGRATE_EVENT) == 1
+    assert json.loads(stored[-1][1])["counts"] == report.counts
     assert migration_mark(archive) == (redact(pg_url), report.archive_id)
 
 
@@ -474,3 +475,43 @@ def test_a_copy_left_unmarked_with_a_row_changed_since_is_replaced(
     report = migrate(archive, pg_url)
     assert report.copied and report.counts == {t: len(r) for t, r in rows.items()}
     assert pg_rows(pg_url, archive) == rows
+
+
+def test_a_copy_left_unmarked_and_unchanged_is_kept_and_the_file_marked(
+    tmp_path: Path, pg_url: str, test_ids: Path
+) -> None:
+    """Killed before its mark, nothing written since: the copy is checked and kept (the
+    report says so: ``copied`` is False, not merely falsy), and the file is marked."""
+    archive = sqlite_archive(tmp_path)
+    migrate(archive, pg_url)
+    stored = pg_audit(pg_url, archive)
+    unmark(archive)
+    report = migrate(archive, pg_url)
+    assert report.copied is False
+    assert pg_audit(pg_url, archive) == stored
+    assert migration_mark(archive) == (redact(pg_url), report.archive_id)
+
+
+def test_a_moved_archive_that_lost_its_id_is_refused_without_a_second_catalogue(
+    tmp_path: Path, pg_url: str, test_ids: Path
+) -> None:
+    """Moved, then ``.cardingest/archive-id`` lost: run again, the move is refused with the
+    id to put back, before a new id (and an empty catalogue that knows none of the
+    archive's photos) is made."""
+    archive = sqlite_archive(tmp_path)
+    moved = migrate(archive, pg_url)
+    id_file = archive / ".cardingest" / "archive-id"
+    id_file.unlink()
+    backend._BOUND.clear()
+    with pytest.raises(CatalogueError) as caught:
+        migrate(archive, pg_url)
+    assert f"its SQLite catalogue was moved to {redact(pg_url)}" in caught.value.message
+    assert caught.value.details == [
+        f"The database {redact(pg_url)} holds this archive's catalogue under id"
+        f" {moved.archive_id}: put it back with: echo {moved.archive_id} > {id_file}"
+    ]
+    assert not id_file.exists()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT archive_id FROM cardingest.archives").fetchall() == [
+            (moved.archive_id,)
+        ]
