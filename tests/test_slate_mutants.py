@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import struct
+from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,7 +33,10 @@ from cardingest.card.slate import (
     describe,
     embedded_preview,
     payload_id,
+    read_slates,
 )
+from cardingest.errors import ConfigError
+from cardingest.models import MediaFile, SlateRead
 
 
 def _found_at(left: float, top: float, right: float, bottom: float) -> Any:
@@ -299,3 +304,70 @@ def test_a_linear_code_found_as_a_line_is_placed_somewhere() -> None:
     assert _nowhere(_code(100, 50, 300, 50, "Code128")) is False
     assert _nowhere(_code(100, 50, 100, 90, "Code128")) is False
     assert _nowhere(_code(100, 50, 100, 50)) is True
+
+
+# ---- a card's photos read: RAW previews, photos that do not decode, what is reported ----
+
+
+def _slate_jpeg(payload: str, size: tuple[int, int] = (1200, 900)) -> bytes:
+    """A plain JPEG of a white page holding ``payload`` as a QR code a quarter as wide."""
+    page = Image.new("L", size, 255)
+    side = size[0] // 4
+    page.paste(barcode_image(payload, "qr").resize((side, side)), (size[0] // 3, size[1] // 3))
+    out = io.BytesIO()
+    page.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def _media(path: str, size: int) -> MediaFile:
+    return MediaFile(
+        path=path, size=size, captured=datetime(2026, 12, 5, 9, 0), time_source="mtime"
+    )
+
+
+def test_a_cards_photos_are_read_through_a_raws_preview_and_each_reported_by_path(
+    tmp_path: Path,
+) -> None:
+    """`read_slates` reads each photo by its path under the card's root: a JPEG as it is,
+    a RAW through the largest JPEG it carries (the RAW itself is no image Pillow opens), and
+    reports, by path, every photo with an ID, a code that gave none, a photo that could not
+    be decoded, or a RAW with no preview to read (not a slate, but said); a photo with no
+    code is not reported. ``on_file`` hears of every photo, in the card's order."""
+    files = {
+        "DCIM/100/A.JPG": _slate_jpeg("JBX3656"),
+        "DCIM/100/B.CR2": b"RAW!" + bytes(200) + _slate_jpeg("ACA31FM") + bytes(64),
+        "DCIM/100/C.NEF": b"RAW!" + bytes(200) + _jpeg((160, 120)) + bytes(64),
+        "DCIM/100/D.JPG": b"\xff\xd8\xff\xe0 no more of a JPEG than this",
+        "DCIM/100/E.JPG": _jpeg((1200, 900)),
+    }
+    for path, data in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    media = [_media(path, len(data)) for path, data in files.items()]
+    heard: list[str] = []
+    found = read_slates(tmp_path, media, SlateOptions(), on_file=heard.append)
+    assert heard == list(files)
+    assert found == {
+        "DCIM/100/A.JPG": SlateRead(path="DCIM/100/A.JPG", ids=("JBX3656",)),
+        "DCIM/100/B.CR2": SlateRead(path="DCIM/100/B.CR2", ids=("ACA31FM",)),
+        "DCIM/100/C.NEF": SlateRead(
+            path="DCIM/100/C.NEF", unread="a RAW file without a JPEG preview"
+        ),
+        "DCIM/100/D.JPG": SlateRead(
+            path="DCIM/100/D.JPG", invalid=("the photo could not be decoded",)
+        ),
+    }
+
+
+def test_a_slate_pattern_that_is_no_pattern_is_refused_before_any_photo_is_read(
+    tmp_path: Path,
+) -> None:
+    """A ``slate_pattern`` without a group is a configuration error raised by `read_slates`
+    itself, before a photo is read: were it checked only per payload, a card of photos
+    without codes would pass it, and each photo's error would be a photo not decoded."""
+    (tmp_path / "A.JPG").write_bytes(_jpeg((64, 48)))
+    options = SlateOptions(slate_pattern=r"[A-Z]{3}[0-9]{4}")
+    heard: list[str] = []
+    with pytest.raises(ConfigError, match="needs a group"):
+        read_slates(tmp_path, [_media("A.JPG", 1)], options, on_file=heard.append)
+    assert heard == []
