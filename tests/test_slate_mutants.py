@@ -371,3 +371,138 @@ def test_a_slate_pattern_that_is_no_pattern_is_refused_before_any_photo_is_read(
     with pytest.raises(ConfigError, match="needs a group"):
         read_slates(tmp_path, [_media("A.JPG", 1)], options, on_file=heard.append)
     assert heard == []
+
+
+def _state(code: Any, valid: bool) -> Any:
+    code.valid = valid
+    return code
+
+
+def test_codes_not_read_hold_the_group_unless_a_phantom_or_nowhere_beside_two_qr_codes() -> None:
+    """`_sorted_out`: the codes that read, and the codes not read that may be another
+    patient's. A code given no place is taken for two read QR codes' finder patterns only
+    where two (or more) QR codes read: beside one it holds the group. A code not read far
+    off holds it however many QR codes read; one touching a read code, small, is its own."""
+    qr_a = _state(_code(100, 100, 200, 200, "QRCode"), True)
+    qr_b = _state(_code(400, 100, 500, 200, "QRCode"), True)
+    bars = _state(_code(100, 400, 400, 450, "Code128"), True)
+    nowhere = _state(_code(300, 300, 300, 300, "QRCode"), False)
+    far = _state(_code(700, 600, 800, 700), False)
+    touching = _state(_code(205, 120, 245, 160), False)
+    assert slate._sorted_out([qr_a, qr_b, nowhere]) == ([qr_a, qr_b], [])
+    assert slate._sorted_out([qr_a, bars, nowhere]) == ([qr_a, bars], [nowhere])
+    assert slate._sorted_out([qr_a, nowhere]) == ([qr_a], [nowhere])
+    assert slate._sorted_out([qr_a, qr_b, far, nowhere]) == ([qr_a, qr_b], [far])
+    assert slate._sorted_out([qr_a, touching, far]) == ([qr_a], [far])
+    assert slate._sorted_out([nowhere, far]) == ([], [nowhere, far])
+
+
+# ---- codes found and not read, read again: `_read_found` -------------------------------
+
+
+def _page(size: tuple[int, int], codes: dict[str, tuple[int, int, int]]) -> Image.Image:
+    """A white page with QR codes pasted at ``(left, top, side)``; a payload of ``"damaged"``
+    is a QR code with a black square over its middle, which zxing finds and cannot read."""
+    from PIL import ImageDraw
+
+    page = Image.new("L", size, 255)
+    for payload, (left, top, side) in codes.items():
+        text = "JBX3656" if payload == "damaged" else payload
+        page.paste(barcode_image(text, "qr").resize((side, side)), (left, top))
+        if payload == "damaged":
+            mid = left + side // 2
+            ImageDraw.Draw(page).rectangle(
+                (mid, mid - left + top, mid + side // 3, mid - left + top + side // 3), fill=0
+            )
+    return page
+
+
+def _unread(left: float, top: float, right: float, bottom: float, kind: str) -> Any:
+    found = _code(0, 0, 0, 0, kind)
+    found.position = _found_at(left, top, right, bottom).position
+    found.valid, found.text = False, ""
+    return found
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _box_of(placed: Any) -> tuple[float, float, float, float]:
+    xs, ys = [x for x, _ in placed.corners], [y for _, y in placed.corners]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _halved_box(page: Image.Image) -> tuple[float, ...]:
+    """Where zxing reads the one code on ``page``, in the pixels of ``page`` halved."""
+    [code] = zxingcpp.read_barcodes(page)
+    xs = [p.x for p in (code.position.top_left, code.position.bottom_right)]
+    ys = [p.y for p in (code.position.top_left, code.position.bottom_right)]
+    return min(xs) / 2, min(ys) / 2, max(xs) / 2, max(ys) / 2
+
+
+def test_each_code_not_read_is_said_unread_on_the_first_look_a_placeless_one_too() -> None:
+    """On the first look (``finer`` given), a code found and not read whose crop reads
+    nothing holds the photo, and so does one given no place (beside fewer than two QR codes)
+    where the whole photo reads nothing: each is said, in the order found, a placeless one
+    first in the list not stopping the others being read again."""
+    blank = Image.new("L", (1000, 800), 255)
+    nowhere = _unread(300, 300, 300, 300, "QRCode")
+    matrix = _unread(100, 100, 200, 200, "DataMatrix")
+    read, placed = slate._read_found(
+        _png(blank), blank, [nowhere, matrix], SlateOptions(), finer=blank
+    )
+    assert read == SlateRead(
+        path="",
+        invalid=(
+            f"a {matrix.format} barcode was found but could not be read",
+            f"a {nowhere.format} barcode was found but could not be read",
+        ),
+    )
+    assert placed == []
+
+
+def test_a_code_not_read_on_the_second_look_is_dropped_as_texture() -> None:
+    """On the second, finer look (``finer`` None: the photo in full is read), a code found
+    whose crop reads nothing is dropped, placed or not: zxing finds such "codes" in the
+    texture of plain photos, and the first look found nothing there either."""
+    blank = Image.new("L", (1000, 800), 255)
+    found = [_unread(300, 300, 300, 300, "QRCode"), _unread(100, 100, 200, 200, "DataMatrix")]
+    read, placed = slate._read_found(_png(blank), blank, found, SlateOptions(), finer=None)
+    assert (read, placed) == (SlateRead(path=""), [])
+
+
+def test_a_code_read_again_in_the_finer_photo_is_placed_in_the_first_looks_pixels() -> None:
+    """A code found at the first scale (half the fine one) and read again in a crop of the
+    finer photo gives its ID, holds nothing, and is placed where it lies in the first look's
+    pixels (the crop's offset added, then halved): the marks it explains are looked for
+    there."""
+    fine = _page((1000, 800), {"JBX3656": (400, 300, 200)})
+    image = fine.reduce(2)
+    found = _unread(195, 145, 305, 255, "QRCode")
+    read, placed = slate._read_found(_png(fine), image, [found], SlateOptions(), finer=fine)
+    assert read == SlateRead(path="", ids=("JBX3656",))
+    [code] = placed
+    assert _box_of(code) == pytest.approx(_halved_box(fine), abs=1)
+
+
+def test_a_placeless_code_is_sought_in_the_whole_photo_held_if_one_there_is_unread() -> None:
+    """A code given no place is looked for in the whole finer photo: the codes read there
+    count, placed in the first look's pixels; but where one found there does not read, the
+    photo is held and what did read there is not taken (it may be the other patient's)."""
+    fine = _page((1000, 800), {"JBX3656": (100, 100, 200)})
+    nowhere = _unread(300, 300, 300, 300, "QRCode")
+    read, placed = slate._read_found(
+        _png(fine), fine.reduce(2), [nowhere], SlateOptions(), finer=fine
+    )
+    assert read == SlateRead(path="", ids=("JBX3656",))
+    [code] = placed
+    assert _box_of(code) == pytest.approx(_halved_box(fine), abs=1)
+    both = _page((1000, 800), {"JBX3656": (100, 100, 200), "damaged": (600, 400, 290)})
+    read, _ = slate._read_found(_png(both), both.reduce(2), [nowhere], SlateOptions(), finer=both)
+    assert read == SlateRead(
+        path="",
+        invalid=(f"a {nowhere.format} barcode was found but could not be read",),
+    )
