@@ -30,6 +30,7 @@ from cardingest.card.slate import (
     _orientation,
     _read_again,
     _shifted,
+    decode,
     describe,
     embedded_preview,
     payload_id,
@@ -506,3 +507,26 @@ def test_a_placeless_code_is_sought_in_the_whole_photo_held_if_one_there_is_unre
         path="",
         invalid=(f"a {nowhere.format} barcode was found but could not be read",),
     )
+
+
+# ---- a photo decoded: the first look and the finer one ---------------------------------
+
+
+def test_a_code_found_and_not_read_on_the_first_look_holds_the_photo_for_itself() -> None:
+    """A photo (2000 pixels across: first looked at halved) holding one QR code that zxing
+    finds and cannot read is held as that code found and not read, on the first look: not
+    dropped as the second look's texture, nor left to be caught only by its corner marks."""
+    page = _page((2000, 1500), {"damaged": (800, 600, 400)})
+    assert decode(_png(page), SlateOptions()) == SlateRead(
+        path="", invalid=("a QR Code barcode was found but could not be read",)
+    )
+
+
+def test_a_code_too_small_for_the_first_look_is_read_on_the_finer_one_and_not_held() -> None:
+    """A QR code too small to be found in the photo halved (the first look) is read in the
+    photo at the fine scale; its place, brought back to the first look's pixels, explains
+    its own corner marks, so the photo is that patient's slate, not held as a code cut off."""
+    for side in (48, 64):
+        page = _page((2000, 1500), {"JBX3656": (900, 700, side)})
+        assert slate._read(page.reduce(2), errors=True) == []  # not found at the first look
+        assert decode(_png(page), SlateOptions()) == SlateRead(path="", ids=("JBX3656",))
