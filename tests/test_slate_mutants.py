@@ -530,3 +530,39 @@ def test_a_code_too_small_for_the_first_look_is_read_on_the_finer_one_and_not_he
         page = _page((2000, 1500), {"JBX3656": (900, 700, side)})
         assert slate._read(page.reduce(2), errors=True) == []  # not found at the first look
         assert decode(_png(page), SlateOptions()) == SlateRead(path="", ids=("JBX3656",))
+
+
+def test_a_photo_1800_across_is_looked_at_once_its_code_read_or_its_marks_held() -> None:
+    """A photo at least the fine scale (1800) across and under twice the first (1920) is
+    looked at once, as it is: a code in it is read, and the corner marks of a QR code cut
+    off at its right edge, where no code reads, hold it and say where they are."""
+    page = _page((1800, 1350), {"JBX3656": (700, 500, 300)})
+    assert decode(_png(page), SlateOptions()) == SlateRead(path="", ids=("JBX3656",))
+    cut = Image.new("L", (1800, 1350), 255)
+    cut.paste(barcode_image("JBX3656", "qr").resize((400, 400)), (1550, 500))
+    assert decode(_png(cut), SlateOptions()) == SlateRead(
+        path="",
+        invalid=(
+            f"{CUT_OFF}, on the right side of the photo (a code cut off at the frame's edge, "
+            "or covered)",
+        ),
+    )
+    # The same photo stored turned (EXIF Orientation 6: shown turned a quarter clockwise):
+    # the marks are said where they are as shown, at the bottom.
+    turned = io.BytesIO()
+    cut.save(turned, "JPEG", quality=95, exif=_exif_orientation(struct.pack("<H", 6), 3))
+    [reason] = decode(turned.getvalue(), SlateOptions()).invalid
+    assert reason.startswith(f"{CUT_OFF}, at the bottom of the photo")
+
+
+def test_a_small_photo_is_read_and_a_code_found_only_on_the_finer_look_unread_is_dropped() -> None:
+    """A photo smaller than the fine scale is read (looked at as it is, then enlarged). In a
+    photo 2000 across, a code found only on the finer look (the first, halved, saw nothing)
+    that does not read even in the full photo is dropped as the texture zxing finds in plain
+    photos, the full photo decoded for that."""
+    small = _page((1000, 750), {"JBX3656": (400, 300, 200)})
+    assert decode(_png(small), SlateOptions()) == SlateRead(path="", ids=("JBX3656",))
+    page = _page((2000, 1500), {"damaged": (900, 700, 52)})
+    assert slate._read(page.reduce(2), errors=True) == []
+    assert [code.valid for code in slate._read(page, errors=True)] == [False]
+    assert decode(_png(page), SlateOptions()) == SlateRead(path="")
