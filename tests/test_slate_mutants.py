@@ -553,6 +553,13 @@ def test_a_photo_1800_across_is_looked_at_once_its_code_read_or_its_marks_held()
     cut.save(turned, "JPEG", quality=95, exif=_exif_orientation(struct.pack("<H", 6), 3))
     [reason] = decode(turned.getvalue(), SlateOptions()).invalid
     assert reason.startswith(f"{CUT_OFF}, at the bottom of the photo")
+    # A photo 2400 across, looked at halved and then at the fine scale: the same.
+    wide = Image.new("L", (2400, 1800), 255)
+    wide.paste(barcode_image("JBX3656", "qr").resize((540, 540)), (2060, 660))
+    turned = io.BytesIO()
+    wide.save(turned, "JPEG", quality=95, exif=_exif_orientation(struct.pack("<H", 6), 3))
+    [reason] = decode(turned.getvalue(), SlateOptions()).invalid
+    assert reason.startswith(f"{CUT_OFF}, at the bottom of the photo")
 
 
 def test_a_small_photo_is_read_and_a_code_found_only_on_the_finer_look_unread_is_dropped() -> None:
