@@ -573,3 +573,13 @@ def test_a_small_photo_is_read_and_a_code_found_only_on_the_finer_look_unread_is
     assert slate._read(page.reduce(2), errors=True) == []
     assert [code.valid for code in slate._read(page, errors=True)] == [False]
     assert decode(_png(page), SlateOptions()) == SlateRead(path="")
+
+
+def test_a_code_read_only_on_the_finer_look_that_is_no_id_holds_the_photo() -> None:
+    """A code read only on the finer look whose payload is no ID is said so, and holds the
+    photo: the finer look's codes that gave no ID count as the first look's do."""
+    page = _page((2000, 1500), {"HELLO": (900, 700, 52)})
+    assert slate._read(page.reduce(2), errors=True) == []
+    assert decode(_png(page), SlateOptions()) == SlateRead(
+        path="", invalid=("barcode (QR Code, 5 characters) is not a valid NHI",)
+    )
