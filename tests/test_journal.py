@@ -231,27 +231,6 @@ def test_an_empty_file_a_kill_left_under_a_photos_name_is_removed_and_the_name_u
     assert not [p for p in (backup / PATIENT).iterdir() if p.stem.endswith("-2")]
 
 
-def test_an_empty_file_is_removed_only_where_a_kill_could_have_left_it(
-    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An empty file under a name no line names, or reached through a linked folder, is
-    not the dead run's: it stays, and is named as a file with no row."""
-    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
-    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
-    folder = archive / PATIENT
-    photos = sorted(folder.glob("*.jpg"))
-    stray = folder / "JBX3656-19990101-000000.jpg"
-    stray.touch()
-    folder.rename(elsewhere)
-    folder.symlink_to(elsewhere)
-    os.truncate(elsewhere / photos[0].name, 0)
-    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
-    assert (elsewhere / photos[0].name).stat().st_size == 0
-    assert (elsewhere / stray.name).exists()
-    assert code != EXIT_OK, document  # the linked folder, said before any copy
-    assert not any("without hard links" in w for w in document.get("warnings", []))
-
-
 def test_a_backup_copy_under_its_shots_free_stem_is_found_there(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

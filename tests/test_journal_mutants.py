@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from test_journal import OTHER, PATIENT, card, dead_run, forge, ingest, rows, th
 from cardingest.archive import journal as journal_module
 from cardingest.archive.catalogue import Catalogue, CatalogueRecord
 from cardingest.archive.journal import journal_folder
-from cardingest.errors import EXIT_OK
+from cardingest.errors import EXIT_OK, ArchiveError
 
 __all__ = ["card"]  # the fixture, used by name
 
@@ -216,6 +217,23 @@ def test_a_line_of_exactly_the_longest_length_is_one_line(
 
 
 @pytest.mark.samples
+def test_a_whole_header_of_an_ingest_never_begun_is_returned_as_named_nothing(
+    card: Path, tmp_path: Path
+) -> None:
+    """`_recover_one`'s second branch (mutants: the next line read with no default, its
+    ingest ID, path or records not given): a run killed after its header and before its
+    ingest's record, so the catalogue does not know the ingest, named nothing."""
+    archive = tmp_path / "archive"
+    assert ingest(card, "--id", PATIENT, "--archive", archive)[0] == EXIT_OK
+    header = {"journal": 1, "ingest_id": "20261201T000000Z-abcdef", "folders": [], "reserved": []}
+    begun = journal_folder(archive) / "someone-elses-name.jsonl"
+    begun.write_text(json.dumps(header) + "\n")
+    done, warnings, told = recover(archive)
+    assert warnings == [] and told == []
+    assert done == [journal_module.Recovered("20261201T000000Z-abcdef", begun, ())]
+
+
+@pytest.mark.samples
 def test_a_journal_cut_in_its_header_is_returned_as_named_nothing(
     card: Path, tmp_path: Path
 ) -> None:
@@ -343,3 +361,72 @@ def test_a_patient_folder_swapped_for_a_link_is_not_followed_by_the_recovery(
     done, _, _ = recover(archive)
     assert [r.archive_path for d in done for r in d.recorded] == []
     assert rows(archive) == {}
+
+
+def test_an_empty_file_is_removed_only_where_a_kill_could_have_left_it(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_placeholder_removed` (mutants: the link check, or the empty-file check, answering
+    "removed" without removing): only an empty file under a journaled name, reached through
+    no link, is a kill's placeholder. A copy changed since (bytes, not empty) stays and is
+    named as a file with no row; so does an empty file under a name no line names; and an
+    empty file through a patient folder swapped for a link is neither removed nor said to
+    be."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    first, second, third = sorted((archive / PATIENT).glob("*.jpg"))
+    first.write_bytes(b"not the photo any more")
+    os.truncate(second, 0)
+    stray = archive / PATIENT / "JBX3656-19990101-000000.jpg"
+    stray.touch()
+    folder, elsewhere = archive / PATIENT, tmp_path / "elsewhere"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    done, _, _ = recover(archive)
+    assert not any("without hard links" in p for d in done for p in d.problems), done
+    assert (elsewhere / second.name).stat().st_size == 0
+
+    folder.unlink()
+    elsewhere.rename(folder)
+    done, _, _ = recover(archive)
+    [said] = [p for d in done for p in d.problems if "without hard links" in p]
+    assert f"removed {second}" in said and str(first) not in said and str(stray) not in said
+    assert not second.exists() and stray.exists()
+    assert first.read_bytes() == b"not the photo any more"
+    assert [r.archive_path for d in done for r in d.recorded] == [f"{PATIENT}/{third.name}"]
+    unknown = {f"{PATIENT}/{first.name}", f"{PATIENT}/{stray.name}"}
+    assert {u for d in done for u in d.unknown} == unknown
+
+
+def test_a_journal_folder_that_is_a_link_is_neither_read_nor_written(tmp_path: Path) -> None:
+    """`recover` and `PublishJournal.start` (mutants: the link check left out, its message
+    garbled): a journal folder swapped for a link to another place, such as anyone who may
+    write the archive could make, is not read from (a forged journal there would name
+    rows) nor written to (the rows-to-be would go where it leads), and each says so."""
+    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
+    (archive / ".cardingest").mkdir(parents=True)
+    elsewhere.mkdir()
+    folder = journal_folder(archive)
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "20261201T000000Z-abcdef.jsonl").write_text("{}\n")
+    with Catalogue.open(archive, create=True) as catalogue:
+        done, warnings = journal_module.recover(catalogue, archive, lambda *a: None)
+    assert done == []
+    assert warnings == [f"{folder} is a symbolic link: no publish journal there is read"]
+    with pytest.raises(ArchiveError) as raised:
+        journal_module.PublishJournal.start(archive, "20261201T000001Z-abcdef", [PATIENT], [])
+    path = folder / "20261201T000001Z-abcdef.jsonl"
+    assert str(raised.value) == f"Cannot write {path}: {folder} is a symbolic link"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["20261201T000000Z-abcdef.jsonl"]
+
+
+def test_a_journal_that_cannot_be_made_says_why(tmp_path: Path) -> None:
+    """`PublishJournal.start` (mutants: the reason left out or garbled): a journal the disk
+    refuses (its folder a file here) is an error naming the journal and why."""
+    archive = tmp_path / "archive"
+    (archive / ".cardingest").mkdir(parents=True)
+    journal_folder(archive).write_text("not a folder")
+    with pytest.raises(ArchiveError) as raised:
+        journal_module.PublishJournal.start(archive, "20261201T000001Z-abcdef", [PATIENT], [])
+    path = journal_folder(archive) / "20261201T000001Z-abcdef.jsonl"
+    assert str(raised.value) == f"Cannot write {path}: File exists"
