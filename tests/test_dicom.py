@@ -439,6 +439,19 @@ def temps(folder: Path) -> list[Path]:
     return sorted(folder.rglob(f"{TEMP_PREFIX}*"))
 
 
+def killed_at(point: str, *args: object, env: dict[str, str]) -> None:
+    """The CLI run through ``tests/faults/inject.py``, killed (SIGKILL) at ``point``."""
+    killed = subprocess.run(
+        injected(point, *args),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
 def test_the_next_export_removes_what_a_killed_one_was_writing(
     archived: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -448,15 +461,7 @@ def test_the_next_export_removes_what_a_killed_one_was_writing(
     archive, env = archived
     out = tmp_path / "out"
     args = ("dicom", "export", PATIENT, "--archive", archive, "--out", out)
-    killed = subprocess.run(
-        injected("dicom-temp", *args),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **env},
-        timeout=600,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed_at("dicom-temp", *args, env=env)
     (left,) = temps(out)
     assert left.parent == out / PATIENT and left.stat().st_size > 0
     again = cli(*args, env=env)
@@ -474,15 +479,7 @@ def test_an_export_killed_as_a_file_took_its_name_on_an_exfat_stick_is_finished_
     archive, env = archived
     out = exfat_card({}, size_mb=64, private=True) / "cd"
     args = ("dicom", "export", PATIENT, "--archive", archive, "--out", out)
-    killed = subprocess.run(
-        injected("dicom-rename", *args),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **env},
-        timeout=600,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed_at("dicom-rename", *args, env=env)
     (empty,) = [p for p in (out / PATIENT).glob("*.dcm") if p.stat().st_size == 0]
     again = cli(*args, env=env)
     assert again.returncode == 0, again.stderr
@@ -505,15 +502,7 @@ def test_an_export_writing_meanwhile_keeps_its_temporary(
     paused = paused_at("dicom-temp-wait", *first, env=env)
     try:
         (live,) = temps(out)
-        killed = subprocess.run(
-            injected("dicom-temp", *first),
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            timeout=600,
-        )
-        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        killed_at("dicom-temp", *first, env=env)
         assert len(temps(out)) == 2 and live in temps(out)
         later = ("dicom", "export", PATIENT, "--from", "2008-01-01", "--archive", archive)
         result = cli(*later, "--out", out, env=env)

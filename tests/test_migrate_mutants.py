@@ -123,6 +123,19 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def seen_on_a_third_card(archive: Path) -> None:
+    """A sighting more in SQLite: its first photo seen again on another card."""
+    with Catalogue.open(archive) as cat:
+        seen = next(iter(cat.records()))
+        cat.add_sighting(
+            seen.archive_path,
+            source_path="DCIM/102CANON/IMG_0202.JPG",
+            card_label="THIRD",
+            card_serial="1111-2222",
+            ingest_id=seen.ingest_id,
+        )
+
+
 def unmark(archive: Path) -> None:
     """The SQLite file as a run killed after its copy, before its mark, leaves it; the
     archive's SQLite catalogue is the one to use again (this process's binding forgotten)."""
@@ -278,15 +291,7 @@ def test_a_copy_left_unmarked_and_written_since_is_replaced_once(
     unmark(archive)
     code, _out, err = invoke("tag", "ZAC5361", "--diagnosis", "lentigo", "--archive", archive)
     assert code == 0, err
-    with Catalogue.open(archive) as cat:
-        seen = next(iter(cat.records()))
-        cat.add_sighting(
-            seen.archive_path,
-            source_path="DCIM/102CANON/IMG_0202.JPG",
-            card_label="THIRD",
-            card_serial="1111-2222",
-            ingest_id=seen.ingest_id,
-        )
+    seen_on_a_third_card(archive)
     rows, lines = sqlite_rows(archive), jsonl(archive)
     report = migrate(archive, pg_url)
     assert report.copied and report.counts == {t: len(r) for t, r in rows.items()}
@@ -308,15 +313,7 @@ def test_a_copy_that_still_differs_is_named_by_table_and_side_and_left_unmarked(
     archive = sqlite_archive(tmp_path)
     migrate(archive, pg_url)
     unmark(archive)
-    with Catalogue.open(archive) as cat:
-        seen = next(iter(cat.records()))
-        cat.add_sighting(
-            seen.archive_path,
-            source_path="DCIM/102CANON/IMG_0202.JPG",
-            card_label="THIRD",
-            card_serial="1111-2222",
-            ingest_id=seen.ingest_id,
-        )
+    seen_on_a_third_card(archive)
     in_sqlite = len(sqlite_rows(archive)["sightings"])
     schema = schema_of(str(read_archive_id(archive)))
     with psycopg.connect(pg_url, autocommit=True) as conn:
