@@ -231,6 +231,29 @@ def test_an_empty_file_a_kill_left_under_a_photos_name_is_removed_and_the_name_u
     assert not [p for p in (backup / PATIENT).iterdir() if p.stem.endswith("-2")]
 
 
+def test_an_empty_file_that_held_a_photos_name_before_the_dead_run_keeps_its_copy_found(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty file held a photo's name before the dead run published it (a kill's
+    placeholder whose line a power cut lost, another desk's photo of the same name, or one
+    put there by hand): publishing passed it over and took ``-2``. That copy is the photo's
+    and is recorded, as before placeholders were removed; the empty file is not the dead
+    run's placeholder, so it is neither removed nor said to be, and no second copy of the
+    photo is filed beside the first with no row."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    first, second, third = sorted((archive / PATIENT).glob("*.jpg"))
+    moved = first.with_name(f"{first.stem}-2{first.suffix}")
+    first.rename(moved)  # where publishing put it, the name being taken
+    first.touch()
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK, document
+    assert not [w for w in document["warnings"] if "without hard links" in w]
+    assert sorted(rows(archive)) == [f"{PATIENT}/{p.name}" for p in (moved, second, third)]
+    assert first.exists() and first.stat().st_size == 0
+    assert [item["action"] for item in document["items"]] == ["skip"] * 3
+
+
 def test_a_backup_copy_under_its_shots_free_stem_is_found_there(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

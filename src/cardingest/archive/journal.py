@@ -266,15 +266,18 @@ def _copy_named(
     with another file's row, or ``taken`` by an earlier line, are passed over unread; with
     ``catalogue`` None (a backup) every other name is read. No link or other mount below
     ``root`` is followed (`CopyChecker`). ``first``: the first of those names the run
-    tried (a backup copy's shot's stem, `backupstems`). With ``cleared``, an empty file at
-    a name it tries is a kill's placeholder (`_placeholder_removed`): it is removed and
-    added there, and the search ends, as publishing did at that name."""
+    tried (a backup copy's shot's stem, `backupstems`). With ``cleared``, when no name
+    holds the content, the last empty file passed over is a kill's placeholder
+    (`_placeholder_removed`): it is removed and added there. One where a later name holds
+    the content is not: publishing passed it over as taken (a placeholder whose line a power
+    cut lost, another photo's of the same name, or one put there by hand)."""
     folder, _, name = relpath.rpartition("/")
+    empty: str | None = None
     for candidate in candidate_names(name, first):
         below = f"{folder}/{candidate}" if folder else candidate
         path = Path(root, *below.split("/"))
         if not os.path.lexists(path):
-            return None, False
+            break
         if below in taken:
             continue
         row = catalogue.record(below) if catalogue is not None else None
@@ -284,14 +287,24 @@ def _copy_named(
             continue
         if checker.check(path, record.size, record.sha256, root).ok:
             return below, False
-        if cleared is not None and _placeholder_removed(root, below):
-            cleared.append(str(path))
-            return None, False
+        if cleared is not None and _empty_file(path):
+            empty = below
+    if cleared is not None and empty is not None and _placeholder_removed(root, empty):
+        cleared.append(str(Path(root, *empty.split("/"))))
     return None, False
 
 
 def _removed(paths: list[str]) -> str:
     return f"removed {some_of(paths, 3)} (an empty file holds nothing of a photo)"
+
+
+def _empty_file(path: Path) -> bool:
+    """Whether ``path`` is an empty regular file (not a link to one)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and not info.st_size
 
 
 def _placeholder_removed(root: Path, below: str) -> bool:
@@ -305,10 +318,9 @@ def _placeholder_removed(root: Path, below: str) -> bool:
     if leaves_root(root, parts) is not None:
         return False
     path = Path(root, *parts)
+    if not _empty_file(path):
+        return False
     try:
-        info = os.lstat(path)
-        if not stat.S_ISREG(info.st_mode) or info.st_size:
-            return False
         os.unlink(path)
     except OSError:
         return False
