@@ -254,6 +254,37 @@ def test_an_empty_file_that_held_a_photos_name_before_the_dead_run_keeps_its_cop
     assert [item["action"] for item in document["items"]] == ["skip"] * 3
 
 
+def test_a_placeholder_removed_for_one_dead_run_is_no_end_of_the_names_another_took(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs died before either was recovered (desks of a PostgreSQL archive: the second
+    was not alone): the first as it named a photo, leaving its placeholder, the second after
+    it filed another photo of that name at ``-2``, beside the placeholder. Removing the
+    first's placeholder frees the name, but the second's copy is still found at ``-2`` and
+    recorded: publishing took ``-2`` as the name was taken then."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    first, second, _ = sorted((archive / PATIENT).glob("*.jpg"))
+    os.truncate(first, 0)  # the first run's placeholder
+    earlier = the_journal(archive)
+    aside = earlier.rename(tmp_path / earlier.name)  # not recovered by the second run
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    beside = first.with_name(f"{first.stem}-2{first.suffix}")
+    second_bytes = second.read_bytes()
+    beside.write_bytes(second_bytes)  # another photo of that name, not the first's
+    _, *lines = [json.loads(n) for n in the_journal(archive).read_text().splitlines()]
+    [line] = [n for n in lines if n["archive_path"] == f"{PATIENT}/{beside.name}"]
+    named = f"{PATIENT}/{first.name}"  # planned while the name was free, taken as it published
+    forge(archive, [dict(line, archive_path=named, sha256=sha256(beside), size=len(second_bytes))])
+    aside.rename(earlier.with_name(f"0{earlier.name}"))  # read first, whatever the IDs' order
+    _, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    [said] = [w for w in document["warnings"] if "without hard links" in w]
+    assert f"removed {first}" in said and said.startswith(f"ingest {earlier.stem} ")
+    found = rows(archive)
+    assert f"{PATIENT}/{beside.name}" in found and f"{PATIENT}/{first.name}" in found
+    assert sha256(beside) == sha256(second) and first.stat().st_size > 0
+
+
 def test_a_backup_copy_under_its_shots_free_stem_is_found_there(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

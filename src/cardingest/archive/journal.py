@@ -29,7 +29,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -260,6 +260,7 @@ def _copy_named(
     taken: set[str],
     first: int = 1,
     cleared: list[str] | None = None,
+    gone: Collection[str] = (),
 ) -> tuple[str | None, bool]:
     """Where publishing put ``record``'s content for ``relpath`` under ``root``, and whether
     a row has it already: the first of the names it tries that holds the content. Names
@@ -270,13 +271,16 @@ def _copy_named(
     holds the content, the last empty file passed over is a kill's placeholder
     (`_placeholder_removed`): it is removed and added there. One where a later name holds
     the content is not: publishing passed it over as taken (a placeholder whose line a power
-    cut lost, another photo's of the same name, or one put there by hand)."""
+    cut lost, another photo's of the same name, or one put there by hand). ``gone``: the
+    placeholders this recovery removed, names publishing found taken: no end of the names."""
     folder, _, name = relpath.rpartition("/")
     empty: str | None = None
     for candidate in candidate_names(name, first):
         below = f"{folder}/{candidate}" if folder else candidate
         path = Path(root, *below.split("/"))
         if not os.path.lexists(path):
+            if str(path) in gone:
+                continue
             break
         if below in taken:
             continue
@@ -336,13 +340,14 @@ def _backed_up(
     checker: CopyChecker,
     taken: set[str],
     cleared: list[str],
+    gone: Collection[str],
 ) -> tuple[CatalogueRecord, dict[str, str | None]]:
     """``record`` with its backup copy where publishing put it, and the problem mark a
     backup copy that never got its name needs (the next ingest of the card repairs it)."""
     if record.backup_path is None or backup is None:
         return record, {}
     first = _backup_number(record.backup_path, str(backup), planned) or 1
-    found, _ = _copy_named(backup, planned, record, checker, None, taken, first, cleared)
+    found, _ = _copy_named(backup, planned, record, checker, None, taken, first, cleared, gone)
     if found is not None:
         taken.add(found)
         return replace(record, backup_path=str(Path(backup, *found.split("/")))), {}
@@ -432,9 +437,10 @@ def recover(
     ingests = {ingest["ingest_id"]: ingest for ingest in catalogue.ingests()}
     done: list[Recovered] = []
     warnings: list[str] = []
+    gone: set[str] = set()  # placeholders removed, for the journals read after
     for path in paths:
         try:
-            done.append(_recover_one(catalogue, archive, path, ingests, audited))
+            done.append(_recover_one(catalogue, archive, path, ingests, audited, gone))
         except _NotAJournal as exc:
             warnings.append(
                 f"{path} is not a publish journal this cardingest can read ({exc}): nothing in "
@@ -449,6 +455,7 @@ def _recover_one(
     path: Path,
     ingests: dict[str, dict],
     audited: Callable[[str, list[str]], None],
+    gone: set[str],
 ) -> Recovered:
     lines = _lines(path)
     first = next(lines, None)
@@ -482,7 +489,14 @@ def _recover_one(
             unclaimed += 1
             continue
         found, recorded = _copy_named(
-            archive, record.archive_path, record, checker, catalogue, taken, cleared=cleared
+            archive,
+            record.archive_path,
+            record,
+            checker,
+            catalogue,
+            taken,
+            cleared=cleared,
+            gone=gone,
         )
         if found is None or recorded:
             continue
@@ -494,9 +508,11 @@ def _recover_one(
             checker,
             backed,
             cleared_backup,
+            gone,
         )
         adopted.append(placed)
         marks.update(mark)
+    gone.update(cleared, cleared_backup)
     problems = _sidecars(archive, adopted, reserved)
     if cleared:
         problems.append(
