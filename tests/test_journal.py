@@ -254,6 +254,36 @@ def test_an_empty_file_that_held_a_photos_name_before_the_dead_run_keeps_its_cop
     assert [item["action"] for item in document["items"]] == ["skip"] * 3
 
 
+def test_a_placeholder_beside_another_ingests_row_of_its_photo_is_removed(
+    card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A desk of a PostgreSQL archive on exFAT was killed as it named a photo, leaving its
+    placeholder; another desk, not alone, filed the same photo for the same patient from its
+    own card at ``-2`` (the name was taken) and recorded it. The lone run that recovers the
+    dead one finds the photo recorded at ``-2`` under that other ingest: the dead run never
+    went past its name, so the empty file there is its placeholder and is removed. It was
+    left under the photo's name for good, and `verify` called it unexpected (a trial: two
+    desks, kill -9 at renameat)."""
+    archive = tmp_path / "archive"
+    dead_run(monkeypatch, card, "--id", PATIENT, "--archive", archive)
+    first = sorted((archive / PATIENT).glob("*.jpg"))[0]
+    os.truncate(first, 0)  # the dead run's placeholder
+    dead = the_journal(archive)
+    aside = dead.rename(tmp_path / dead.name)  # the other desk was not alone: not recovered
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK, document
+    beside = first.with_name(f"{first.stem}-2{first.suffix}")
+    assert rows(archive)[f"{PATIENT}/{beside.name}"][0] == PATIENT
+    aside.rename(dead)
+    code, document = ingest(card, "--id", PATIENT, "--archive", archive)
+    assert code == EXIT_OK, document
+    [said] = [w for w in document["warnings"] if "without hard links" in w]
+    assert f"removed {first}" in said and said.startswith(f"ingest {dead.stem} ")
+    assert not first.exists()
+    assert not [p for p in (archive / PATIENT).iterdir() if not p.stat().st_size]
+    assert not journal_folder(archive).exists() or not any(journal_folder(archive).iterdir())
+
+
 def test_a_placeholder_removed_for_one_dead_run_is_no_end_of_the_names_another_took(
     card: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -269,9 +269,12 @@ def _copy_named(
     ``root`` is followed (`CopyChecker`). ``first``: the first of those names the run
     tried (a backup copy's shot's stem, `backupstems`). With ``cleared``, when no name
     holds the content, the last empty file passed over is a kill's placeholder
-    (`_placeholder_removed`): it is removed and added there. One where a later name holds
-    the content is not: publishing passed it over as taken (a placeholder whose line a power
-    cut lost, another photo's of the same name, or one put there by hand). ``gone``: the
+    (`_placeholder_removed`): it is removed and added there. So it is where a later name
+    holds the content under another ingest's row (another desk filed the same photo there
+    from its own card, finding the name taken by the placeholder: the dead run never went
+    past it). One where a later name holds the dead run's own copy is not: publishing
+    passed it over as taken (a placeholder whose line a power cut lost, another photo's of
+    the same name, or one put there by hand). ``gone``: the
     placeholders this recovery removed, names publishing found taken: no end of the names."""
     folder, _, name = relpath.rpartition("/")
     empty: str | None = None
@@ -287,15 +290,22 @@ def _copy_named(
         row = catalogue.record(below) if catalogue is not None else None
         if row is not None:
             if row.sha256 == record.sha256 and row.patient_id == record.patient_id:
+                if row.ingest_id != record.ingest_id:  # not the dead run's copy
+                    _clear(root, empty, cleared)
                 return below, True
             continue
         if checker.check(path, record.size, record.sha256, root).ok:
             return below, False
         if cleared is not None and _empty_file(path):
             empty = below
+    _clear(root, empty, cleared)
+    return None, False
+
+
+def _clear(root: Path, empty: str | None, cleared: list[str] | None) -> None:
+    """Remove the placeholder ``empty`` (`_placeholder_removed`), and add it to ``cleared``."""
     if cleared is not None and empty is not None and _placeholder_removed(root, empty):
         cleared.append(str(Path(root, *empty.split("/"))))
-    return None, False
 
 
 def _removed(paths: list[str]) -> str:
@@ -518,8 +528,8 @@ def _recover_one(
         problems.append(
             f"ingest {ingest_id} was stopped as it named {len(cleared)} photo(s) on a drive "
             f"without hard links, which left an empty file under each name: {_removed(cleared)}"
-            ". Those photos were never recorded, so they are still on their card: its next "
-            "ingest copies them"
+            ". It recorded none of those photos, so they are still on their card: its next "
+            "ingest copies each one not archived since"
         )
     if cleared_backup:
         problems.append(
