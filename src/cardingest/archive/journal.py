@@ -274,8 +274,8 @@ def _copy_named(
     from its own card, finding the name taken by the placeholder: the dead run never went
     past it). One where a later name holds the dead run's own copy is not: publishing
     passed it over as taken (a placeholder whose line a power cut lost, another photo's of
-    the same name, or one put there by hand). ``gone``: the
-    placeholders this recovery removed, names publishing found taken: no end of the names."""
+    the same name, or one put there by hand). ``gone``: the placeholders this recovery
+    removed, names publishing found taken: no end of the names."""
     folder, _, name = relpath.rpartition("/")
     empty: str | None = None
     for candidate in candidate_names(name, first):
@@ -304,8 +304,10 @@ def _copy_named(
 
 def _clear(root: Path, empty: str | None, cleared: list[str] | None) -> None:
     """Remove the placeholder ``empty`` (`_placeholder_removed`), and add it to ``cleared``."""
-    if cleared is not None and empty is not None and _placeholder_removed(root, empty):
-        cleared.append(str(Path(root, *empty.split("/"))))
+    if cleared is not None and empty is not None:
+        removed = _placeholder_removed(root, empty)
+        if removed is not None:
+            cleared.append(str(removed))
 
 
 def _removed(paths: list[str]) -> str:
@@ -321,8 +323,9 @@ def _empty_file(path: Path) -> bool:
     return stat.S_ISREG(info.st_mode) and not info.st_size
 
 
-def _placeholder_removed(root: Path, below: str) -> bool:
-    """Remove ``root/below`` if it is an empty file, reached through no link or other mount.
+def _placeholder_removed(root: Path, below: str) -> Path | None:
+    """Remove ``root/below`` if it is an empty file, reached through no link or other mount;
+    its path if it was removed.
 
     Where the file system has no hard links (exFAT, FAT, some shares) publishing takes a
     name with an empty file, then renames the verified copy onto it (`transfer._publish`);
@@ -330,17 +333,17 @@ def _placeholder_removed(root: Path, below: str) -> bool:
     anything: no photo is archived empty (the planner holds empty files)."""
     parts = below.split("/")
     if leaves_root(root, parts) is not None:
-        return False
+        return None
     path = Path(root, *parts)
     if not _empty_file(path):
-        return False
+        return None
     try:
         os.unlink(path)
     except OSError:
-        return False
+        return None
     with contextlib.suppress(OSError):
         fsync_dir(path.parent)
-    return True
+    return path
 
 
 def _backed_up(
