@@ -240,6 +240,19 @@ MODULES: dict[str, list[str]] = {
         "tests/test_sheet.py",
         "tests/test_archived_earlier.py",
     ],
+    # A re-ingest's repair of damaged or missing copies: test_repair.py calls `repair_copies`
+    # and runs ingests in-process; test_backup_moved.py's ingests reach it with a backup.
+    "archive/repair": [
+        "tests/test_repair_mutants.py",
+        "tests/test_repair.py",
+        "tests/test_backup_moved.py",
+    ],
+    # The photo `move` and `tag` name on the command line, both run in-process there.
+    "archive/targets": [
+        "tests/test_targets_mutants.py",
+        "tests/test_move.py",
+        "tests/test_search_tag.py",
+    ],
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
