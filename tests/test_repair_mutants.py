@@ -1,0 +1,196 @@
+"""A re-ingest's repair of bad copies, each rule pinned where a mutant changed it unseen.
+
+Written for the mutation round on ``archive/repair`` (docs/testing.md): 26 of 238 mutants
+lived through ``test_repair.py``. Here `repair_copies` is called in the test's process on
+real copies on disk in ``tmp_path``: an archive whose patient folder is a symbolic link
+to another disk, a backup whose ``.cardingest/damaged`` cannot be made, a copy with a
+folder in its place, a card file that grew, and the bytes each repair reads counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from cardingest.archive.catalogue import CatalogueRecord
+from cardingest.archive.repair import repair_copies
+
+NAME = "JBX3656/JBX3656-20080530-155601.jpg"
+PHOTO = b"\xff\xd8" + bytes(range(256)) * 800 + b"\xff\xd9"
+
+
+def record_of(data: bytes, backup: Path | None = None) -> CatalogueRecord:
+    return CatalogueRecord(
+        patient_id="JBX3656",
+        archive_path=NAME,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        captured_at="2008-05-30T15:56:01",
+        captured_raw="2008-05-30T15:56:01",
+        time_source="exif:DateTimeOriginal",
+        source_path="DCIM/100CANON/IMG_0001.JPG",
+        backup_path=str(backup / NAME) if backup else None,
+    )
+
+
+def place(root: Path, data: bytes) -> Path:
+    path = root / NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def damaged(data: bytes) -> bytes:
+    return data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+
+
+def files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> Path:
+    path = tmp_path / "card" / "IMG_0001.JPG"
+    path.parent.mkdir()
+    path.write_bytes(PHOTO)
+    return path
+
+
+def test_a_copy_reached_through_a_linked_patient_folder_is_never_written_through(
+    tmp_path: Path, card: Path
+) -> None:
+    """The archive's patient folder is a symbolic link to a folder on another disk, where a
+    damaged file has the copy's name. It is no copy of the archive's, and the repair must
+    not write through the link (nor set the other disk's file aside): the copy is said to
+    be one that cannot be checked now. Checked without the copy's root (the `CopyChecker`
+    mutants), the link was followed, the file taken for a damaged copy, and replaced."""
+    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
+    outside = place(elsewhere, damaged(PHOTO))
+    (archive / ".cardingest").mkdir(parents=True)
+    (archive / "JBX3656").symlink_to(elsewhere / "JBX3656", target_is_directory=True)
+    fixed = repair_copies(card, record_of(PHOTO), archive, ingest_id="ING")
+    assert not fixed.ok and fixed.restored == () and fixed.set_aside == ()
+    assert fixed.archive_path == NAME
+    assert fixed.error == (
+        f"archive copy {archive / NAME} cannot be checked now (its folder JBX3656 is a "
+        "symbolic link)"
+    ), fixed.error
+    assert outside.read_bytes() == damaged(PHOTO)
+    assert files(elsewhere) == [NAME]
+    assert files(archive / ".cardingest") == []
+
+
+def test_a_file_set_aside_before_a_later_copy_failed_is_still_reported(
+    tmp_path: Path, card: Path
+) -> None:
+    """Both copies damaged; the archive copy is set aside and put back, then the backup's
+    cannot be set aside (its ``.cardingest/damaged`` is a file). The repair fails, but what
+    it set aside is still named, so the ingest's audit event says where the bad bytes
+    went (`ingest` writes the event only when the repair is ok, put back or set aside
+    something). Dropped on failure, the archive's bad file was kept with no record."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    place(archive, damaged(PHOTO))
+    bad = place(backup, damaged(PHOTO))
+    (backup / ".cardingest").mkdir()
+    (backup / ".cardingest" / "damaged").write_bytes(b"not a folder")
+    fixed = repair_copies(card, record_of(PHOTO, backup), archive, ingest_id="ING", backup=backup)
+    aside = archive / ".cardingest" / "damaged" / "ING" / NAME
+    assert not fixed.ok and fixed.archive_path == NAME
+    assert fixed.set_aside == (str(aside),), fixed
+    assert aside.read_bytes() == damaged(PHOTO)
+    assert (archive / NAME).read_bytes() == PHOTO
+    assert bad.read_bytes() == damaged(PHOTO)
+    assert "putting back" in (fixed.error or ""), fixed.error
+
+
+def test_two_copies_that_cannot_be_put_back_are_both_named_apart(
+    tmp_path: Path, card: Path
+) -> None:
+    """A folder stands at the archive copy's name (never set aside whole) and the damaged
+    backup copy is in a backup this run was not given: nothing is written, and the one
+    message names both, each in its own clause; the catalogue's note is the backup's."""
+    archive, backup, other = tmp_path / "archive", tmp_path / "backup", tmp_path / "other"
+    (archive / NAME).mkdir(parents=True)
+    bad = place(backup, damaged(PHOTO))
+    other.mkdir()
+    fixed = repair_copies(card, record_of(PHOTO, backup), archive, ingest_id="ING", backup=other)
+    assert not fixed.ok and fixed.archive_path == NAME
+    assert fixed.restored == () and fixed.set_aside == ()
+    assert fixed.error == (
+        f"archive copy {archive / NAME} cannot be checked now (not a regular file); "
+        f"the backup copy {bad} is repaired only by an ingest with the --backup folder "
+        "that holds it"
+    ), fixed.error
+    assert fixed.left == "backup copy JBX3656-20080530-155601.jpg no longer matches"
+    assert (archive / NAME).is_dir() and bad.read_bytes() == damaged(PHOTO)
+    assert list(other.iterdir()) == [] and not (archive / ".cardingest").exists()
+
+
+def test_a_put_back_beside_a_copy_left_says_both(tmp_path: Path, card: Path) -> None:
+    """The archive copy damaged, the backup copy in a backup this run was not given: the
+    archive copy is put back and set aside, and the error says which was left and which put
+    back; the note left for the catalogue is the backup copy's."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    copy = place(archive, damaged(PHOTO))
+    bad = place(backup, damaged(PHOTO))
+    fixed = repair_copies(card, record_of(PHOTO, backup), archive, ingest_id="ING")
+    aside = archive / ".cardingest" / "damaged" / "ING" / NAME
+    assert not fixed.ok and fixed.archive_path == NAME
+    assert fixed.restored == (str(copy),) and fixed.set_aside == (str(aside),)
+    assert fixed.error == (
+        f"the backup copy {bad} is repaired only by an ingest with the --backup folder that "
+        f"holds it (put back: {copy})"
+    ), fixed.error
+    assert fixed.left == "backup copy JBX3656-20080530-155601.jpg no longer matches"
+
+
+def test_a_first_backup_copy_by_default_takes_the_photos_own_name(
+    tmp_path: Path, card: Path
+) -> None:
+    """Archived with no backup copy, given a backup: with no ``backup_first`` the backup
+    copy takes the archive path itself (the first of its free names), not ``-2``; and the
+    whole repair is reported under the record's archive path."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    copy = place(archive, damaged(PHOTO))
+    backup.mkdir()
+    fixed = repair_copies(card, record_of(PHOTO), archive, ingest_id="ING", backup=backup)
+    assert fixed.ok and fixed.archive_path == NAME
+    assert fixed.restored == (str(copy), str(backup / NAME))
+    assert files(backup) == [NAME] and (backup / NAME).read_bytes() == PHOTO
+
+
+def test_every_byte_a_repair_reads_is_counted_once(tmp_path: Path, card: Path) -> None:
+    """The progress callback gets each byte read from the card: one read to put back the
+    damaged archive copy, one for the first backup copy. Not passed on, the bytes bar of a
+    re-ingest stood still while the card was read."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    place(archive, damaged(PHOTO))
+    backup.mkdir()
+    counted: list[int] = []
+    fixed = repair_copies(
+        card, record_of(PHOTO), archive, ingest_id="ING", backup=backup, on_bytes=counted.append
+    )
+    assert fixed.ok and len(fixed.restored) == 2
+    assert sum(counted) == 2 * len(PHOTO)
+
+
+@pytest.mark.parametrize("first_copy", [False, True], ids=["put back", "first backup copy"])
+def test_a_card_file_that_grew_is_read_only_to_the_archived_size(
+    tmp_path: Path, card: Path, first_copy: bool
+) -> None:
+    """The card file is longer now than the archived photo: the read stops at the archived
+    size and says the file changed while it was read, rather than reading it to its end
+    first; nothing is written either way."""
+    archive, backup = tmp_path / "archive", tmp_path / "backup"
+    copy = place(archive, PHOTO if first_copy else damaged(PHOTO))
+    backup.mkdir()
+    card.write_bytes(PHOTO + b"grown")
+    fixed = repair_copies(card, record_of(PHOTO), archive, ingest_id="ING", backup=backup)
+    assert not fixed.ok and fixed.restored == () and fixed.set_aside == ()
+    assert fixed.error == (
+        f"{card} changed while reading: more than the expected {len(PHOTO)} bytes"
+    ), fixed.error
+    assert copy.read_bytes() == (PHOTO if first_copy else damaged(PHOTO))
+    assert files(backup) == []
