@@ -58,16 +58,20 @@ def card(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_copy_reached_through_a_linked_patient_folder_is_never_written_through(
-    tmp_path: Path, card: Path
+@pytest.mark.parametrize("behind", ["damaged", "the photo"])
+def test_a_copy_reached_through_a_linked_patient_folder_is_no_copy(
+    tmp_path: Path, card: Path, behind: str
 ) -> None:
-    """The archive's patient folder is a symbolic link to a folder on another disk, where a
-    damaged file has the copy's name. It is no copy of the archive's, and the repair must
-    not write through the link (nor set the other disk's file aside): the copy is said to
-    be one that cannot be checked now. Checked without the copy's root (the `CopyChecker`
-    mutants), the link was followed, the file taken for a damaged copy, and replaced."""
+    """The archive's patient folder is a symbolic link to a folder on another disk (it could
+    lead anywhere, the card included), where a file has the copy's name. It is no copy of
+    the archive's, whatever it holds: the repair says it cannot be checked now, writes
+    nothing through the link and sets nothing aside. Checked without the copy's root (the
+    `CopyChecker` mutants), the file behind the link counted: the photo's bytes there
+    "checked out" (the ingest would clear the catalogue's note on it), and damaged ones
+    were only refused by the transfer's own guard, with its message."""
     archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
-    outside = place(elsewhere, damaged(PHOTO))
+    data = damaged(PHOTO) if behind == "damaged" else PHOTO
+    outside = place(elsewhere, data)
     (archive / ".cardingest").mkdir(parents=True)
     (archive / "JBX3656").symlink_to(elsewhere / "JBX3656", target_is_directory=True)
     fixed = repair_copies(card, record_of(PHOTO), archive, ingest_id="ING")
@@ -77,7 +81,7 @@ def test_a_copy_reached_through_a_linked_patient_folder_is_never_written_through
         f"archive copy {archive / NAME} cannot be checked now (its folder JBX3656 is a "
         "symbolic link)"
     ), fixed.error
-    assert outside.read_bytes() == damaged(PHOTO)
+    assert outside.read_bytes() == data
     assert files(elsewhere) == [NAME]
     assert files(archive / ".cardingest") == []
 
