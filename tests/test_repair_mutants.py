@@ -91,9 +91,11 @@ def test_a_file_set_aside_before_a_later_copy_failed_is_still_reported(
 ) -> None:
     """Both copies damaged; the archive copy is set aside and put back, then the backup's
     cannot be set aside (its ``.cardingest/damaged`` is a file). The repair fails, but what
-    it set aside is still named, so the ingest's audit event says where the bad bytes
-    went (`ingest` writes the event only when the repair is ok, put back or set aside
-    something). Dropped on failure, the archive's bad file was kept with no record."""
+    it set aside and what it put back are still named, so the ingest's audit event says
+    where the bad bytes went and which copy holds the photo again (`ingest` writes the
+    event only when the repair is ok, put back or set aside something). Dropped on
+    failure, the archive's bad file was kept with no record, and the copy put back was
+    said nowhere."""
     archive, backup = tmp_path / "archive", tmp_path / "backup"
     place(archive, damaged(PHOTO))
     bad = place(backup, damaged(PHOTO))
@@ -103,10 +105,12 @@ def test_a_file_set_aside_before_a_later_copy_failed_is_still_reported(
     aside = archive / ".cardingest" / "damaged" / "ING" / NAME
     assert not fixed.ok and fixed.archive_path == NAME
     assert fixed.set_aside == (str(aside),), fixed
+    assert fixed.restored == (str(archive / NAME),), fixed
     assert aside.read_bytes() == damaged(PHOTO)
     assert (archive / NAME).read_bytes() == PHOTO
     assert bad.read_bytes() == damaged(PHOTO)
     assert "putting back" in (fixed.error or ""), fixed.error
+    assert (fixed.error or "").endswith(f"(put back: {archive / NAME})"), fixed.error
 
 
 def test_two_copies_that_cannot_be_put_back_are_both_named_apart(

@@ -161,10 +161,10 @@ def _put_back(
         on_bytes=on_bytes,
     )
     kept = tuple(set_aside.kept)
-    if not copied.ok:
-        return Repair(record.archive_path, set_aside=kept, error=_not_copied(copied, record))
     restored = tuple(str(published.path) for published in copied.published)
-    if problem:
+    if not copied.ok:
+        problem = _not_copied(copied, record)
+    if problem and restored:
         problem = f"{problem} (put back: {', '.join(restored)})"
     return Repair(record.archive_path, restored, kept, problem)
 

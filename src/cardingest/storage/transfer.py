@@ -1389,8 +1389,13 @@ def _copy(
         if stopped():
             raise _Failure(f"cancelled while copying {source}")
         if set_aside is not None:
-            replaced = tuple(_put_over(temp, set_aside) for temp in temps)
-            return TransferResult(source, size, sha256, replaced, None)
+            replaced: list[Published] = []
+            try:
+                for temp in temps:
+                    replaced.append(_put_over(temp, set_aside))
+            except _Failure as failure:  # those put back before it stay, and are said
+                return TransferResult(source, size, sha256, tuple(replaced), str(failure))
+            return TransferResult(source, size, sha256, tuple(replaced), None)
         if gate is None:
             new = _publish_all(temps, size, sha256, folders)
             return TransferResult(source, size, sha256, new, None)
@@ -1475,6 +1480,8 @@ def copy_over(
     ``source`` must have content ``sha256``, else nothing is published. Each destination's
     current file (damaged, or missing) is first passed to ``set_aside``, which must keep it
     (a hard link elsewhere, or a rename); then the verified temporary is renamed onto its name.
+    Where putting one back fails, those put back before it are in ``published`` beside the
+    ``error``: they hold the verified photo now, and a repair's record must say so.
     """
     return _copy(
         Path(source),
