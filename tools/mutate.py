@@ -253,6 +253,23 @@ MODULES: dict[str, list[str]] = {
         "tests/test_move.py",
         "tests/test_search_tag.py",
     ],
+    # Durable writes. test_dicom.py (write_new, the dead-temporary sweep of an export's
+    # folder; ~40 s) is left out: test_modes_mutants reaches the same functions directly.
+    # writing_to and writing_beside are context managers, which mutmut does not mutate.
+    "storage/durable": [
+        "tests/test_durable_mutants.py",
+        "tests/test_modes_mutants.py",
+        "tests/test_folder_syncs.py",
+        "tests/test_transfer.py",
+        "tests/test_transfer_mutants.py",
+        "tests/test_transfer_held.py",
+        "tests/test_readback.py",
+        "tests/test_lock.py",
+        "tests/test_lock_mutants.py",
+        "tests/test_xmp.py",
+        "tests/test_share.py",
+        "tests/test_layout.py",
+    ],
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
