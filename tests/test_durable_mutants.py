@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cardimage import require, require_binaries
+from test_modes_mutants import fsynced, key  # noqa: F401 (fsynced: a fixture)
 
 from cardingest.storage import durable
 from cardingest.storage.durable import FolderSyncs
@@ -361,3 +362,50 @@ def test_every_emptied_folder_is_removed_past_one_that_still_holds_a_photo(
     durable.remove_empty_folders([kept, root / "ZAA0067"], [root])
     assert sorted(os.listdir(root)) == ["ZAC5361"]
     assert os.listdir(kept) == ["ZAC5361-20240101-120000.jpg"]
+
+
+def writer_files(root: Path) -> list[str]:
+    return [n for n in os.listdir(root / ".cardingest") if n.startswith(durable.WRITER_MARK)]
+
+
+def test_a_desk_writing_beside_others_says_so_durably_before_it_writes(
+    tmp_path: Path,
+    fsynced: list[tuple[int, int]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """`writing_beside`'s file is synced into the metadata folder before the block writes:
+    after a power cut mid-run, it must still be there to keep the next lone writer from
+    putting back a clean mark over this desk's temporaries."""
+    (tmp_path / ".cardingest").mkdir()
+    with durable.writing_beside(tmp_path):
+        assert len(writer_files(tmp_path)) == 1
+        assert key(tmp_path / ".cardingest") in fsynced
+    assert writer_files(tmp_path) == []
+
+
+def test_a_desk_that_left_a_temporary_it_could_not_remove_keeps_its_file(tmp_path: Path) -> None:
+    """A temporary this desk could not remove (`could_not_remove`) is still under the root
+    when its block ends: its `writing_beside` file stays, so no writer puts back a clean
+    mark, and the next lone writer's full sweep finds the temporary."""
+    (tmp_path / ".cardingest").mkdir()
+    stuck = tmp_path / "ZAC5361" / f"{TEMP}0123456789abcdef"
+    stuck.parent.mkdir()
+    stuck.write_bytes(b"half")
+    try:
+        with durable.writing_beside(tmp_path):
+            durable.could_not_remove(stuck)
+        assert len(writer_files(tmp_path)) == 1
+    finally:
+        stuck.unlink()  # no longer there: forgotten by the next look
+    with durable.writing_beside(tmp_path):
+        pass
+    assert len(writer_files(tmp_path)) == 1  # the first one's, for the next full sweep
+
+
+def test_a_desk_whose_block_fails_takes_its_file_away(tmp_path: Path) -> None:
+    """An ingest beside others that ends with an error (not a kill) removes its
+    `writing_beside` file as a normal end does: the next writers may put back the clean
+    mark, and none is made to sweep the whole archive for nothing."""
+    (tmp_path / ".cardingest").mkdir()
+    with pytest.raises(RuntimeError), durable.writing_beside(tmp_path):
+        raise RuntimeError("the card was pulled")
+    assert writer_files(tmp_path) == []
