@@ -127,7 +127,8 @@ def test_two_copies_that_cannot_be_put_back_are_both_named_apart(
     assert not fixed.ok and fixed.archive_path == NAME
     assert fixed.restored == () and fixed.set_aside == ()
     assert fixed.error == (
-        f"archive copy {archive / NAME} cannot be checked now (not a regular file); "
+        f"archive copy {archive / NAME} is a folder, not the photo: move that folder aside "
+        "by hand, then ingest again; "
         f"the backup copy {bad} is repaired only by an ingest with the --backup folder "
         "that holds it"
     ), fixed.error

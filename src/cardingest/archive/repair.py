@@ -30,6 +30,7 @@ from .verify import (
     Where,
     archive_file,
     mark_change,
+    not_repairable,
     record_copies,
     repairable,
     second_copy,
@@ -105,9 +106,10 @@ def repair_copies(
     its next free names on: its shot's stem, `backupstems`).
 
     Nothing is copied when every copy checks out again (the problem was transient). A copy
-    that cannot be checked now (unreadable, or its folder is gone) is left alone and reported,
-    as is a backup copy outside the ``backup`` root of this run: a repair only writes where
-    this ingest holds the lock. ``source`` must still be the archived photo.
+    that cannot be checked now (unreadable, or its folder is gone), a folder at a copy's name
+    (`verify.not_repairable`) and a backup copy outside the ``backup`` root of this run are
+    left alone and reported: a repair only writes where this ingest holds the lock.
+    ``source`` must still be the archived photo.
     """
     checker = CopyChecker()
     roots: dict[Path, Path] = {}
@@ -120,7 +122,7 @@ def repair_copies(
             continue
         root = _root(path, where, archive, backup)
         if not repairable(state, path):
-            blocked.append(f"{where} copy {path} cannot be checked now ({state.detail})")
+            blocked.append(f"{where} copy {path} {not_repairable(state, path)}")
         elif root is None:
             blocked.append(f"the backup copy {path} is repaired only by an ingest with the "
                            "--backup folder that holds it")  # fmt: skip

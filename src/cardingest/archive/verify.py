@@ -240,6 +240,15 @@ def repairable(state: CopyState, path: Path) -> bool:
     return nearest is not None and (nearest == path.parent or (nearest / METADIR).is_dir())
 
 
+def not_repairable(state: CopyState, path: Path) -> str:
+    """Why a copy `repairable` refuses is left, for a person: a folder at its name needs them
+    (it is never set aside whole); anything else (unreadable now, its drive not connected,
+    its folder a link) may check out on a later run."""
+    if state.status == "changed" and _a_folder(path):
+        return "is a folder, not the photo: move that folder aside by hand, then ingest again"
+    return f"cannot be checked now ({state.detail})"
+
+
 def _a_folder(path: Path) -> bool:
     """A folder stands where a photo should: no copy of it, and never set aside whole (a
     patient's folder, were a catalogue row edited to name it)."""
