@@ -270,6 +270,20 @@ MODULES: dict[str, list[str]] = {
         "tests/test_share.py",
         "tests/test_layout.py",
     ],
+    # Modes, umask and ACL checks: the permission tests and those of the files and folders
+    # made with them (temporaries, durable writes, verify's fix, --out folders, ID maps),
+    # each calling the module in-process.
+    "storage/modes": [
+        "tests/test_modes_mutants.py",
+        "tests/test_permissions.py",
+        "tests/test_folder_syncs.py",
+        "tests/test_special_files.py",
+        "tests/test_scratch.py",
+        "tests/test_verify_mutants.py",
+        "tests/test_share.py",
+        "tests/test_map_template.py",
+        "tests/test_prepare_mutants.py",
+    ],
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
