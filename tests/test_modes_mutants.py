@@ -1,26 +1,31 @@
 """Tests written in a mutation round by hand on storage/modes.py and storage/durable.py
-(docs/testing.md, "A mutation round on file modes and durable writes"): each kills a
-mutant the rest of the suite let live."""
+(docs/testing.md, "A mutation round on file modes and durable writes"), and in the mutmut
+round on storage/modes ("A mutation round on storage/modes", the tests after the marker
+below): each kills a mutant the rest of the suite let live."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cardimage import require
 from clinic_helpers import cli
+from conftest import tmpfs_on
 from factories import make_file
-from test_permissions import config  # noqa: F401 (a fixture)
+from test_permissions import another_group, config  # noqa: F401 (a fixture)
 
 from cardingest.demo import make_demo_card
+from cardingest.errors import UsageError
 from cardingest.storage import durable, modes
 from cardingest.storage.transfer import Destination, copy_verified
 
@@ -451,3 +456,307 @@ def test_a_device_another_account_owns_is_changeable_by_it(tmp_path: Path) -> No
     assert modes.changeable_by_others(device) is None
     os.chown(device, 65534, 65534)
     assert modes.changeable_by_others(device) == "belongs to the account nobody"
+
+
+# The mutmut round on storage/modes (2026-12-05, late night).
+
+
+@pytest.fixture
+def no_group() -> Iterator[None]:
+    """No archive_group before and after the test, whatever it sets (`share_with_group`)."""
+    modes.share_with_group(None)
+    try:
+        yield
+    finally:
+        modes.share_with_group(None)
+
+
+@contextlib.contextmanager
+def read_only_tmpfs(folder: Path, mode: int = 0o755) -> Iterator[Path]:
+    """A tmpfs of its own on ``folder`` (root only), given ``mode``; `remount_read_only`
+    then makes it a disk where even root's chmod is refused (EROFS), unlike a file system
+    that keeps no modes (EPERM, which is let pass)."""
+    folder.mkdir(exist_ok=True)
+    with tmpfs_on(folder, 1) as mount:
+        mount.chmod(mode)
+        yield mount
+
+
+def remount_read_only(mount: Path) -> None:
+    done = subprocess.run(
+        ["mount", "-o", "remount,ro", str(mount)], capture_output=True, text=True, check=False
+    )
+    require(done.returncode == 0, f"cannot remount a tmpfs read-only: {done.stderr.strip()}")
+
+
+def unnamed_gid() -> int:
+    """A group ID with no name on this machine."""
+    import grp
+
+    gid = 4_000_000
+    while True:
+        try:
+            grp.getgrgid(gid)
+        except KeyError:
+            return gid
+        gid += 1
+
+
+def test_an_out_folder_on_a_read_only_disk_is_refused_as_one_not_written_in(
+    tmp_path: Path,
+) -> None:
+    """`refuse_others_folder` on an ``--out`` in a folder of root's own on a read-only disk
+    (a write-protected USB stick): access(2) says no even to root, and so does the probe
+    folder, made in that folder itself and nowhere else. The command stops before it
+    writes anything, with the folder named, not at its first file."""
+    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
+    with read_only_tmpfs(tmp_path / "stick") as stick:
+        remount_read_only(stick)
+        out = stick / "export"
+        with pytest.raises(UsageError) as refused:
+            modes.refuse_others_folder(out, "--out")
+    assert str(refused.value) == (
+        f"--out {out} (in {stick}): the account root cannot write in {stick} (mode 0755, or "
+        "its disk is read-only): give a folder this account can write in"
+    )
+
+
+def test_a_folder_access_says_no_to_but_that_takes_a_folder_is_written_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where access(2) does not know a file system's ACLs (AFS) it may say no to a folder
+    this account can write in: the probe folder made and removed there decides, and
+    leaves nothing behind. (access(2) is the only thing made to lie here: no AFS to
+    mount.)"""
+    out = tmp_path / "out"
+    out.mkdir(mode=0o700)
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    modes.refuse_others_folder(out, "--out")
+    modes.refuse_others_folder(out / "new", "--out")
+    assert os.listdir(out) == []
+
+
+def test_a_file_or_folder_on_a_read_only_disk_that_cannot_be_closed_is_an_error(
+    tmp_path: Path,
+) -> None:
+    """`make_private` and `close_open_file` on a file open to others on a read-only disk:
+    the chmod's EROFS is raised, never taken as a file system without modes (whose EPERM
+    passes): the caller then says the file stays open, not that it was closed."""
+    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
+    with read_only_tmpfs(tmp_path / "disk") as disk:
+        photo = disk / "IMG_0001.jpg"
+        photo.write_bytes(b"photo")
+        photo.chmod(0o644)
+        remount_read_only(disk)
+        with pytest.raises(OSError) as made:
+            modes.make_private(photo)
+        assert made.value.errno == errno.EROFS
+        fd = os.open(photo, os.O_RDONLY)
+        try:
+            with pytest.raises(OSError) as closed:
+                modes.close_open_file(fd)
+        finally:
+            os.close(fd)
+        assert closed.value.errno == errno.EROFS
+        assert stat.S_IMODE(photo.stat().st_mode) == 0o644
+
+
+@pytest.mark.usefixtures("no_group")
+def test_a_folder_that_cannot_be_closed_is_said_open_with_why(tmp_path: Path) -> None:
+    """`close_folder` on an empty archive folder of mode 0755 on a read-only disk: the
+    warning names who can see into it, its mode before and the system's reason."""
+    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
+    with read_only_tmpfs(tmp_path / "archive") as archive:
+        remount_read_only(archive)
+        before = modes.empty_and_open(archive)
+        assert before is not None and stat.S_IMODE(before) == 0o755
+        said = modes.close_folder(archive, "The archive folder", before)
+    group = modes.group_name(os.getegid())
+    assert said == (
+        f"The archive folder {archive} is open to other accounts and group {group} while no "
+        "archive_group is set (mode drwxr-xr-x) and could not be made private: Read-only "
+        "file system. Others can list the patients' folders filed in it"
+    )
+
+
+@pytest.mark.usefixtures("no_group")
+def test_a_patient_folder_of_an_earlier_export_found_open_is_closed_and_said_so(
+    tmp_path: Path,
+) -> None:
+    """`make_private_subfolder` on a patient's folder an earlier export left with mode 0755
+    and a file in it: it is closed to 0700 (its files are this command's own), and the
+    warning names it, its mode before and after."""
+    folder = tmp_path / "out" / "ZAA0067"
+    folder.mkdir(parents=True)
+    (folder / "IMG_0001.dcm").write_bytes(b"DICM")
+    folder.chmod(0o755)
+    said = modes.make_private_subfolder(folder, "The patient's folder")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    group = modes.group_name(folder.stat().st_gid)
+    assert said == (
+        f"The patient's folder {folder} was open to other accounts and group {group} while "
+        "no archive_group is set (mode drwxr-xr-x): made it private (drwx------) before "
+        "writing into it, as cardingest makes its own folders; the names in it carry "
+        "patients' IDs"
+    )
+    assert modes.make_private_subfolder(folder, "The patient's folder") is None
+
+
+def test_an_out_folder_every_account_writes_in_that_holds_files_is_refused_whole(
+    tmp_path: Path,
+) -> None:
+    """`make_private_folder` on an ``--out`` of mode 0777 (no sticky bit) that already holds
+    a file: the user's folder, so its mode is left, and the command is refused with why
+    and what to give instead."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's\n")
+    out.chmod(0o777)
+    with pytest.raises(UsageError) as refused:
+        modes.make_private_folder(out, "--out")
+    assert str(refused.value) == (
+        f"--out {out} is a folder every account may write in without the sticky bit /tmp "
+        "has (mode drwxrwxrwx): another account could rename what is written there, see its "
+        "name (patients' IDs) and put its own in its place. Give a folder only you can "
+        "change (or have its owner run chmod +t on it; a USB drive or a network share whose "
+        "mount options open it to every account: mount it for yours alone, uid= and "
+        "umask=077)"
+    )
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777
+
+
+def test_a_file_that_cannot_be_created_is_said_so_with_the_systems_reason(
+    tmp_path: Path,
+) -> None:
+    """`cannot_create`: a folder that does not exist is named as missing; a "folder" that
+    is a file is not said to be missing, but given the system's own words."""
+    missing = tmp_path / "gone" / "map.csv"
+    not_a_folder = tmp_path / "notes.txt" / "map.csv"
+    (tmp_path / "notes.txt").write_text("a file\n")
+    errors: list[OSError] = []
+    for path in (missing, not_a_folder):
+        with pytest.raises(OSError) as failed:
+            os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        errors.append(failed.value)
+    assert str(modes.cannot_create(missing, "--template", errors[0])) == (
+        f"--template {missing}: the folder {missing.parent} does not exist; create it first "
+        "or give a file in a folder that does"
+    )
+    assert str(modes.cannot_create(not_a_folder, "--template", errors[1])) == (
+        f"--template {not_a_folder}: cannot create it: Not a directory"
+    )
+
+
+def test_the_archive_groups_read_access_is_kept_when_closing(
+    tmp_path: Path, no_group: None
+) -> None:
+    """With archive_group set, `make_private` and `close_open_file` leave that group's read
+    and enter bits on a folder and a file of that group (0750, 0640): only what goes
+    beyond (others' bits) is taken."""
+    gid = os.getegid()
+    folder, photo = tmp_path / "ZAA0067", tmp_path / "ZAA0067" / "IMG_0001.jpg"
+    folder.mkdir()
+    photo.write_bytes(b"photo")
+    os.chown(folder, -1, gid)
+    os.chown(photo, -1, gid)
+    modes.share_with_group(gid)
+    folder.chmod(0o750)
+    photo.chmod(0o640)
+    assert modes.make_private(folder) is None
+    fd = os.open(photo, os.O_RDONLY)
+    try:
+        modes.close_open_file(fd)
+    finally:
+        os.close(fd)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+    assert stat.S_IMODE(photo.stat().st_mode) == 0o640
+    folder.chmod(0o755)
+    assert modes.make_private(folder) == (stat.S_IFDIR | 0o755, stat.S_IFDIR | 0o750)
+
+
+def test_exposure_says_who_can_get_in_for_each_kind_of_access(no_group: None) -> None:
+    """`exposure`'s words for each mix of bits, with and without an archive_group and an
+    access control list: who can read, who can write, and why the group is not let in."""
+    gid = os.getegid()
+    name = modes.group_name(gid)
+    files, folders = stat.S_IFREG, stat.S_IFDIR
+    while_none = " while no archive_group is set"
+    assert modes.exposure(files | 0o604, gid) == "open to other accounts"
+    assert modes.exposure(files | 0o640, gid) == f"open to group {name}{while_none}"
+    assert modes.exposure(files | 0o660, gid) == (
+        f"open to group {name}{while_none}, and writable by that group"
+    )
+    acl = modes.ACL_NAMES
+    assert modes.exposure(files | 0o604, gid, acl=True) == "open to other accounts"
+    assert modes.exposure(folders | 0o750, gid, acl=True) == f"open to {acl}"
+    assert modes.exposure(folders | 0o775, gid, acl=True) == (
+        f"open to other accounts and {acl}, and writable by them"
+    )
+    modes.share_with_group(gid)
+    assert modes.exposure(files | 0o620, gid) == f"writable by group {name}"
+    other = another_group()
+    assert modes.exposure(files | 0o640, other) == (
+        f"open to group {modes.group_name(other)}, which is not the archive_group {name}"
+    )
+
+
+def test_an_unnamed_group_is_given_by_number_and_is_no_catch_all() -> None:
+    """A group ID with no name here: `group_name` gives its number, `holds_everyone` does
+    not guess it holds every account."""
+    gid = unnamed_gid()
+    assert modes.group_name(gid) == str(gid)
+    assert not modes.holds_everyone(gid)
+
+
+def test_staff_holds_every_account_only_on_macos() -> None:
+    """Debian's ``staff`` (gid 50: who may write in /usr/local) is not every account's
+    group, as macOS's is: an archive_group of staff there is the clinic's choice."""
+    import grp
+
+    require(sys.platform != "darwin", "on macOS staff is every account's group")
+    try:
+        staff = grp.getgrnam("staff").gr_gid
+    except KeyError:
+        staff = None
+    require(staff is not None, "needs a group named staff")
+    assert staff is not None
+    assert not modes.holds_everyone(staff)
+
+
+def test_an_access_control_list_is_looked_for_on_a_link_itself(tmp_path: Path) -> None:
+    """`has_acl` on a symbolic link answers for the link, not for where it leads: `verify`
+    walks without following links, and names a folder with its ACL at its own path."""
+    require(shutil.which("setfacl") is not None, "needs setfacl (Debian package acl)")
+    folder, link = tmp_path / "ZAA0067", tmp_path / "link"
+    folder.mkdir(mode=0o700)
+    link.symlink_to(folder)
+    subprocess.run(["setfacl", "-m", "u:nobody:rx", folder], check=True)
+    assert modes.has_acl(folder)
+    assert not modes.has_acl(link)
+
+
+def test_roots_files_for_another_account_count_that_account_not_its_group(
+    tmp_path: Path,
+) -> None:
+    """Root on an archive made by an account whose group ID differs from its user ID
+    (`keep_owner`): `own_uids` is root and that account's user ID; `ours_alone` takes a
+    file of ours in a folder of theirs, and never one of theirs in a folder of root's
+    merely because its owner is not this run's."""
+    require(os.geteuid() == 0, "needs root: files of another account's")
+    archive = nobodys_archive(tmp_path)
+    gid = another_group()
+    require(gid != 65534, "needs a group other than nobody's")
+    for made in (archive / ".cardingest" / "archive-id", archive / ".cardingest", archive):
+        os.chown(made, 65534, gid)
+    ours, theirs = tmp_path / "ours.jpg", tmp_path / "theirs.jpg"
+    ours.write_bytes(b"photo")
+    theirs.write_bytes(b"photo")
+    os.chown(theirs, 12345, 12345)
+    assert modes.ours_alone(os.stat(ours), folder_uid=65534)
+    assert not modes.ours_alone(os.stat(theirs), folder_uid=0)
+    modes.keep_owner(archive)
+    try:
+        assert modes.own_uids() == {0, 65534}
+    finally:
+        modes.keep_owner(tmp_path / "not-there")
+    assert modes.own_uids() == {0}
