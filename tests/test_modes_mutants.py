@@ -760,3 +760,74 @@ def test_roots_files_for_another_account_count_that_account_not_its_group(
     finally:
         modes.keep_owner(tmp_path / "not-there")
     assert modes.own_uids() == {0}
+
+
+def test_an_out_that_is_a_read_only_disk_itself_is_said_as_it(tmp_path: Path) -> None:
+    """The ``--out`` given is the read-only disk's folder itself: the message says "cannot
+    write in it", not the folder named twice."""
+    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
+    with read_only_tmpfs(tmp_path / "stick") as stick:
+        remount_read_only(stick)
+        with pytest.raises(UsageError) as refused:
+            modes.refuse_others_folder(stick, "--out")
+    assert str(refused.value) == (
+        f"--out {stick}: the account root cannot write in it (mode 0755, or its disk is "
+        "read-only): give a folder this account can write in"
+    )
+
+
+def test_an_out_below_a_folder_every_account_may_change_is_refused_by_its_option(
+    tmp_path: Path,
+) -> None:
+    """An ``--out`` below a folder of mode 0777 (no sticky bit): the refusal names the
+    option given, the path and that folder."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    out = shared / "export"
+    with pytest.raises(UsageError) as refused:
+        modes.refuse_others_folder(out, "--out")
+    assert str(refused.value).startswith(
+        f"--out {out} is in {shared}, a folder every account may write in without the sticky "
+        "bit /tmp has (mode drwxrwxrwx)"
+    ), refused.value
+
+
+def test_an_out_of_another_accounts_is_refused_with_why(tmp_path: Path) -> None:
+    """An ``--out`` that is the account nobody's folder, for root: refused with the whole
+    reason, whatever mode it has."""
+    require(os.geteuid() == 0, "needs root: a folder of another account's")
+    out = tmp_path / "theirs"
+    out.mkdir(mode=0o700)
+    os.chown(out, 65534, 65534)
+    with pytest.raises(UsageError) as refused:
+        modes.refuse_others_folder(out, "--out")
+    assert str(refused.value) == (
+        f"--out {out} belongs to the account nobody, who could read the names written there "
+        "(patients' IDs) and change or remove the files, whatever their mode: give a folder "
+        "of your own"
+    )
+
+
+def test_a_sticky_out_is_refused_only_when_every_account_may_write_in_it(
+    tmp_path: Path,
+) -> None:
+    """An ``--out`` of ours with the sticky bit: refused when every account may write in it
+    (1777, as /tmp), with what to give instead; taken when others may only enter (1711),
+    as the sticky bit alone opens nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o1711)
+    modes.refuse_others_folder(out, "--out")
+    out.chmod(0o1777)
+    with pytest.raises(UsageError) as refused:
+        modes.refuse_others_folder(out, "--out")
+    assert str(refused.value) == (
+        f"--out {out} is a folder every account writes in (as /tmp is), whose mode is not "
+        "this command's to change: give a folder of your own (a new one in it will do)"
+    )
+
+
+def test_an_unnamed_group_has_no_other_members() -> None:
+    """`other_members` of a group ID with no name here: none, not an error."""
+    assert modes.other_members(unnamed_gid(), os.geteuid()) == []
