@@ -831,3 +831,195 @@ def test_a_sticky_out_is_refused_only_when_every_account_may_write_in_it(
 def test_an_unnamed_group_has_no_other_members() -> None:
     """`other_members` of a group ID with no name here: none, not an error."""
     assert modes.other_members(unnamed_gid(), os.geteuid()) == []
+
+
+@pytest.mark.usefixtures("no_group")
+def test_files_and_folders_made_are_given_the_archive_group(tmp_path: Path) -> None:
+    """With an archive_group that is not this account's own group, `create`, `mkdir` and
+    `make_dirs_beneath` give it what they make (with no owner to keep): else the clinic's
+    group could not read what it was meant to."""
+    gid = another_group()
+    require(gid != os.getegid(), "needs a group other than this account's own")
+    modes.share_with_group(gid)
+    fd = modes.create(tmp_path / "IMG_0001.jpg", os.O_WRONLY)
+    os.close(fd)
+    modes.mkdir(tmp_path / "ZAC5361")
+    made = modes.make_dirs_beneath(tmp_path, ["ZAA0067", "2024"])
+    for path in (tmp_path / "IMG_0001.jpg", tmp_path / "ZAC5361", *made):
+        status = path.stat()
+        assert status.st_gid == gid, path
+        assert stat.S_IMODE(status.st_mode) in (0o640, 0o2750), path
+
+
+def test_root_gives_new_folders_the_owners_user_and_group_apart(tmp_path: Path) -> None:
+    """Root on an archive of an account whose user and group IDs differ (`keep_owner`): a
+    folder it makes there is that account's user's and that account's group's, each in
+    its place."""
+    require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
+    archive = nobodys_archive(tmp_path)
+    gid = another_group()
+    require(gid != 65534, "needs a group other than nobody's")
+    for made in (archive / ".cardingest" / "archive-id", archive / ".cardingest", archive):
+        os.chown(made, 65534, gid)
+    modes.keep_owner(archive)
+    try:
+        modes.mkdir(archive / "ZAC5361")
+    finally:
+        modes.keep_owner(tmp_path / "not-there")
+    status = (archive / "ZAC5361").stat()
+    assert (status.st_uid, status.st_gid) == (65534, gid)
+
+
+def test_a_new_folder_is_never_open_even_before_its_mode_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_group: None
+) -> None:
+    """Under umask 0, each folder `mkdir` and `make_dirs_beneath` make is made 0700 by the
+    mkdir itself, before its mode is set on the open folder: never for an instant one
+    another account could open (a folder opened then can be listed after its chmod)."""
+    seen: dict[str, int] = {}
+    finish = modes._finish_folder
+
+    def looked_at(name: Path | str, dir_fd: int | None = None) -> None:
+        seen[str(name)] = stat.S_IMODE(os.stat(name, dir_fd=dir_fd).st_mode)
+        finish(name, dir_fd)
+
+    monkeypatch.setattr(modes, "_finish_folder", looked_at)
+    previous = os.umask(0)
+    try:
+        modes.mkdir(tmp_path / "ZAC5361")
+        modes.make_dirs_beneath(tmp_path, ["ZAA0067", "2024"])
+    finally:
+        os.umask(previous)
+    assert seen == {str(tmp_path / "ZAC5361"): 0o700, "ZAA0067": 0o700, "2024": 0o700}
+
+
+def test_a_new_folder_swapped_for_a_file_of_roots_never_gives_that_file_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root on an archive another account owns: a new folder swapped for a hard link to a
+    file of root's between its making and its chown (no symbolic link, which O_NOFOLLOW
+    refuses) is refused by O_DIRECTORY; the file keeps its owner and mode."""
+    require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
+    archive, victim = nobodys_archive(tmp_path), tmp_path / "secret"
+    victim.write_text("root's secret\n")
+    victim.chmod(0o600)
+    real_mkdir = os.mkdir
+
+    def swapped(path: Any, mode: int = 0o777, **kwargs: Any) -> None:
+        real_mkdir(path, mode, **kwargs)
+        os.rmdir(path)
+        os.link(victim, path)
+
+    modes.keep_owner(archive)
+    try:
+        monkeypatch.setattr(os, "mkdir", swapped)
+        with pytest.raises(NotADirectoryError):
+            modes.mkdir(archive / "JBX3656")
+    finally:
+        monkeypatch.undo()
+        modes.keep_owner(tmp_path / "not-there")
+    status = victim.stat()
+    assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (0, 0, 0o600)
+
+
+def test_folders_below_the_archive_are_made_there_whatever_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make_dirs_beneath` looks for the folders below the archive given, not below the
+    current folder: the same names there do not keep them from being made."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ZAA0067" / "2024").mkdir(parents=True)
+    archive = tmp_path / "archive"
+    made = modes.make_dirs_beneath(archive, ["ZAA0067", "2024"])
+    assert made == [archive, archive / "ZAA0067", archive / "ZAA0067" / "2024"]
+    assert (archive / "ZAA0067" / "2024").is_dir()
+
+
+def test_a_file_where_a_folder_is_to_be_made_is_an_error(tmp_path: Path) -> None:
+    """`make_dirs` of a path that is a file: FileExistsError, never taken as made."""
+    (tmp_path / "ZAA0067").write_text("not a folder\n")
+    with pytest.raises(FileExistsError):
+        modes.make_dirs(tmp_path / "ZAA0067")
+
+
+def test_a_folder_made_meanwhile_by_another_run_is_gone_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make_dirs` where another run makes the outer folder first: that one is gone through
+    and the folders inside it still made (and only those this run made are returned)."""
+    mkdir = modes.mkdir
+    outer = tmp_path / "ZAA0067"
+
+    def raced(path: Path) -> None:
+        if path == outer:
+            os.mkdir(outer, 0o700)
+        mkdir(path)
+
+    monkeypatch.setattr(modes, "mkdir", raced)
+    made = modes.make_dirs(outer / "2024" / "03")
+    assert made == [outer / "2024", outer / "2024" / "03"]
+    assert (outer / "2024" / "03").is_dir()
+
+
+def test_a_refused_make_dirs_raises_its_own_error_when_a_folder_cannot_be_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make_dirs` with a name too long at its end removes the folders it made, except one
+    another process has put a file in meanwhile; the error raised is the name's."""
+    mkdir = modes.mkdir
+    outer = tmp_path / "ZAA0067"
+
+    def filled(path: Path) -> None:
+        mkdir(path)
+        if path == outer:
+            (outer / "theirs.txt").write_text("another run's\n")
+
+    monkeypatch.setattr(modes, "mkdir", filled)
+    with pytest.raises(OSError) as refused:
+        modes.make_dirs(outer / "2024" / ("x" * 300))
+    assert refused.value.errno == errno.ENAMETOOLONG
+    assert os.listdir(outer) == ["theirs.txt"]
+
+
+def test_other_members_of_a_group_besides_an_unnamed_account() -> None:
+    """`other_members` besides a user ID with no name here: the group's members all."""
+    import grp
+
+    gid = os.getegid()
+    members = modes.other_members(gid, unnamed_gid())
+    assert set(grp.getgrgid(gid).gr_mem) <= set(members)
+
+
+def test_what_may_change_a_file_is_said_by_its_mode_and_folder(tmp_path: Path) -> None:
+    """`changeable_by_others`: root's /dev/null is nothing to change; others' execute bit is
+    no write; group and every account's write said apart; a folder of a trusted account's
+    is trusted; `swappable_in`'s words for a folder its group writes in."""
+    assert modes.changeable_by_others(Path("/dev/null")) is None
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    given = mine / "map.csv"
+    given.write_text("ZAA0067\n")
+    given.chmod(0o601)
+    assert modes.changeable_by_others(given) is None
+    given.chmod(0o621)
+    assert modes.changeable_by_others(given) == "can be changed by its group (mode 0621)"
+    given.chmod(0o602)
+    assert modes.changeable_by_others(given) == "can be changed by every account (mode 0602)"
+    mine.chmod(0o770)
+    assert modes.swappable_in(os.stat(mine)) == (
+        "may be written by other accounts without the sticky bit (mode drwxrwx---)"
+    )
+
+
+def test_a_file_in_a_trusted_accounts_folder_is_not_said_changeable(tmp_path: Path) -> None:
+    """A map of root's in a folder the account nobody owns: changeable by nobody when that
+    account is not trusted, not when it is (`trusted` reaches the folder's check too)."""
+    require(os.geteuid() == 0, "needs root: a folder of another account's")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    given = theirs / "map.csv"
+    given.write_text("ZAA0067\n")
+    given.chmod(0o600)
+    os.chown(theirs, 65534, 65534)
+    assert modes.changeable_by_others(given) is not None
+    assert modes.changeable_by_others(given, trusted=[65534]) is None
