@@ -1023,3 +1023,153 @@ def test_a_file_in_a_trusted_accounts_folder_is_not_said_changeable(tmp_path: Pa
     os.chown(theirs, 65534, 65534)
     assert modes.changeable_by_others(given) is not None
     assert modes.changeable_by_others(given, trusted=[65534]) is None
+
+
+def test_keep_owner_is_for_root_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An account other than root on an archive another account made: `keep_owner` gives
+    nothing away (it could not), and what it makes is its own, as before. (The account is
+    played by os.geteuid: the tests run as root.)"""
+    archive = nobodys_archive(tmp_path)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    modes.keep_owner(archive)
+    try:
+        assert modes.own_uids() == {1000}
+        fd = modes.create(tmp_path / "IMG_0001.jpg", os.O_WRONLY)
+        os.close(fd)
+    finally:
+        monkeypatch.undo()
+        modes.keep_owner(tmp_path / "not-there")
+
+
+def test_root_keeps_an_owner_by_its_user_not_its_group(tmp_path: Path) -> None:
+    """`keep_owner` on an archive of the account nobody's whose group is root's (0): kept,
+    as the user is not root; on an archive of root's with another group: nothing is kept,
+    and a folder made there is root's, in root's group (never the archive's group)."""
+    require(os.geteuid() == 0, "needs root: only root gives a folder to another account")
+    archive = nobodys_archive(tmp_path)
+    for made in (archive / ".cardingest" / "archive-id", archive / ".cardingest", archive):
+        os.chown(made, 65534, 0)
+    modes.keep_owner(archive)
+    try:
+        assert modes.own_uids() == {0, 65534}
+        gid = another_group()
+        for made in (archive / ".cardingest" / "archive-id", archive / ".cardingest", archive):
+            os.chown(made, 0, gid)
+        modes.keep_owner(archive)
+        assert modes.own_uids() == {0}
+        modes.mkdir(archive / "ZAC5361")
+    finally:
+        modes.keep_owner(tmp_path / "not-there")
+    status = (archive / "ZAC5361").stat()
+    assert (status.st_uid, status.st_gid) == (0, os.getegid())
+
+
+def test_an_archives_account_is_known_only_by_a_record_it_made(tmp_path: Path) -> None:
+    """`archive_account`: an empty record, or one of another account's in the folder, is no
+    sign of whose archive it is."""
+    require(os.geteuid() == 0, "needs root: files of another account's")
+    archive = nobodys_archive(tmp_path)
+    record = archive / ".cardingest" / "archive-id"
+    assert modes.archive_account(archive) == (65534, 65534)
+    os.chown(record, 0, 0)
+    assert modes.archive_account(archive) is None
+    record.write_bytes(b"")
+    os.chown(record, 65534, 65534)
+    assert modes.archive_account(archive) is None
+
+
+@pytest.mark.usefixtures("no_group")
+def test_what_is_made_with_an_archive_group_stays_this_accounts(tmp_path: Path) -> None:
+    """With an archive_group and no owner to keep, a file made is this account's: only its
+    group is given."""
+    gid = another_group()
+    modes.share_with_group(gid)
+    fd = modes.create(tmp_path / "IMG_0001.jpg", os.O_WRONLY)
+    os.close(fd)
+    status = (tmp_path / "IMG_0001.jpg").stat()
+    assert (status.st_uid, status.st_gid) == (os.geteuid(), gid)
+
+
+def test_a_new_file_is_never_open_even_before_its_mode_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_group: None
+) -> None:
+    """Under umask 0, a file `create` makes is 0600 from its open on, before its mode is
+    set on it: never for an instant one another account could open."""
+    seen: list[int] = []
+    created = modes.created_file
+
+    def looked_at(fd: int, path: Path | str) -> None:
+        seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        created(fd, path)
+
+    monkeypatch.setattr(modes, "created_file", looked_at)
+    previous = os.umask(0)
+    try:
+        os.close(modes.create(tmp_path / "IMG_0001.jpg", os.O_WRONLY))
+    finally:
+        os.umask(previous)
+    assert seen == [0o600]
+
+
+def test_a_file_made_beneath_a_folder_whose_mode_cannot_be_set_is_removed_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`create` relative to a folder's descriptor (`open_beneath`): a file whose mode could
+    not be set is removed from that folder, not looked for in the current one."""
+    folder = tmp_path / "ZAA0067"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+
+    def fails(fd: int, mode: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    fd = modes.open_beneath(tmp_path, ["ZAA0067"])
+    try:
+        monkeypatch.setattr(os, "fchmod", fails)
+        with pytest.raises(OSError):
+            modes.create("IMG_0001.tmp", os.O_WRONLY, dir_fd=fd)
+    finally:
+        os.close(fd)
+    assert os.listdir(folder) == []
+
+
+def test_a_path_through_a_loop_of_links_is_no_error_for_open_to_swaps(tmp_path: Path) -> None:
+    """`open_to_swaps` of a path through a loop of links: looked at as given (the loop is
+    refused where it is opened), not an error."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    assert modes.open_to_swaps(tmp_path / "a" / "out") is None
+
+
+def test_an_empty_folder_found_open_is_closable_unless_its_mode_is_the_archive_groups(
+    tmp_path: Path, no_group: None
+) -> None:
+    """`empty_and_open`: a new disk's root holding only lost+found and open to others is
+    still empty; a folder of the archive_group's own with 0750 is as cardingest makes it,
+    nothing to close."""
+    disk = tmp_path / "disk"
+    (disk / "lost+found").mkdir(parents=True)
+    disk.chmod(0o755)
+    assert modes.empty_and_open(disk) == stat.S_IFDIR | 0o755
+    gid = os.getegid()
+    modes.share_with_group(gid)
+    disk.chmod(0o750)
+    assert modes.empty_and_open(disk) is None
+
+
+def test_a_link_another_account_made_on_the_way_is_refused_with_why(tmp_path: Path) -> None:
+    """`refuse_others_links`: a symbolic link the account nobody made, on the way to an
+    ``--out``: refused, word for word."""
+    require(os.geteuid() == 0, "needs root: a link of another account's")
+    target = tmp_path / "target"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    os.lchown(link, 65534, 65534)
+    out = link / "export"
+    with pytest.raises(UsageError) as refused:
+        modes.refuse_others_links(out, "--out", {0})
+    assert str(refused.value) == (
+        f"--out {out} leads through {link}, a symbolic link the account nobody made: it "
+        "decides where the files go. Give a folder of your own"
+    )
