@@ -1173,3 +1173,62 @@ def test_a_link_another_account_made_on_the_way_is_refused_with_why(tmp_path: Pa
         f"--out {out} leads through {link}, a symbolic link the account nobody made: it "
         "decides where the files go. Give a folder of your own"
     )
+
+
+def test_an_account_other_than_root_trusts_roots_links_and_folders_and_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For an account other than root (the usual case: the tests run as root, so the
+    account nobody is played by os.geteuid), root's links and folders and the account's
+    own files are trusted: an ``--out`` through root's link, in root's folder or new in a
+    colleague's; a map of its own or root's; its own empty folder reached by root's link
+    is one to close."""
+    require(os.geteuid() == 0, "needs root: files of other accounts'")
+    me = 65534
+    target, link = tmp_path / "target", tmp_path / "link"
+    target.mkdir(mode=0o755)
+    link.symlink_to(target)
+    roots_map = target / "map.csv"
+    roots_map.write_text("ZAA0067\n")
+    roots_map.chmod(0o600)
+    colleague = tmp_path / "colleague"
+    colleague.mkdir(mode=0o755)
+    os.chown(colleague, 12345, 12345)
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    my_map = mine / "map.csv"
+    my_map.write_text("ZAA0067\n")
+    my_map.chmod(0o600)
+    new, new_link = tmp_path / "new", tmp_path / "new-link"
+    new.mkdir()
+    new.chmod(0o755)
+    new_link.symlink_to(new)
+    for path in (mine, my_map, new):
+        os.chown(path, me, me)
+    monkeypatch.setattr(os, "geteuid", lambda: me)
+    modes.refuse_others_folder(link / "export", "--out")
+    modes.refuse_others_folder(target, "--out")
+    modes.refuse_others_folder(colleague / "export", "--out")
+    assert modes.changeable_by_others(my_map) is None
+    assert modes.changeable_by_others(roots_map) is None
+    assert modes.empty_and_open(new_link) == stat.S_IFDIR | 0o755
+
+
+def test_an_account_other_than_root_is_told_whose_folder_it_cannot_write_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account nobody (played by os.geteuid) given an ``--out`` in root's folder on a
+    read-only disk: the refusal names root as that folder's owner."""
+    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
+    with read_only_tmpfs(tmp_path / "stick") as stick:
+        remount_read_only(stick)
+        out = stick / "export"
+        monkeypatch.setattr(os, "geteuid", lambda: 65534)
+        with pytest.raises(UsageError) as refused:
+            modes.refuse_others_folder(out, "--out")
+        monkeypatch.undo()
+    assert str(refused.value) == (
+        f"--out {out} (in {stick}): the account nobody cannot write in {stick} (it belongs "
+        "to the account root, mode 0755, or its disk is read-only): give a folder this "
+        "account can write in"
+    )
