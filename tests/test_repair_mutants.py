@@ -9,53 +9,18 @@ folder in its place, a card file that grew, and the bytes each repair reads coun
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
+from test_repair import NAME, PHOTO, card, damaged, place, record_of
 
-from cardingest.archive.catalogue import CatalogueRecord
 from cardingest.archive.repair import repair_copies
 
-NAME = "JBX3656/JBX3656-20080530-155601.jpg"
-PHOTO = b"\xff\xd8" + bytes(range(256)) * 800 + b"\xff\xd9"
-
-
-def record_of(data: bytes, backup: Path | None = None) -> CatalogueRecord:
-    return CatalogueRecord(
-        patient_id="JBX3656",
-        archive_path=NAME,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        captured_at="2008-05-30T15:56:01",
-        captured_raw="2008-05-30T15:56:01",
-        time_source="exif:DateTimeOriginal",
-        source_path="DCIM/100CANON/IMG_0001.JPG",
-        backup_path=str(backup / NAME) if backup else None,
-    )
-
-
-def place(root: Path, data: bytes) -> Path:
-    path = root / NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def damaged(data: bytes) -> bytes:
-    return data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+__all__ = ["card"]  # the fixture, used by name
 
 
 def files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def card(tmp_path: Path) -> Path:
-    path = tmp_path / "card" / "IMG_0001.JPG"
-    path.parent.mkdir()
-    path.write_bytes(PHOTO)
-    return path
 
 
 @pytest.mark.parametrize("behind", ["damaged", "the photo"])
