@@ -60,7 +60,8 @@ def test_a_file_set_aside_before_a_later_copy_failed_is_still_reported(
     where the bad bytes went and which copy holds the photo again (`ingest` writes the
     event only when the repair is ok, put back or set aside something). Dropped on
     failure, the archive's bad file was kept with no record, and the copy put back was
-    said nowhere."""
+    said nowhere. The note the catalogue is left with names the backup copy, the one still
+    bad, so a run without that backup holds the photo rather than failing it again."""
     archive, backup = tmp_path / "archive", tmp_path / "backup"
     place(archive, damaged(PHOTO))
     bad = place(backup, damaged(PHOTO))
@@ -76,6 +77,7 @@ def test_a_file_set_aside_before_a_later_copy_failed_is_still_reported(
     assert bad.read_bytes() == damaged(PHOTO)
     assert "putting back" in (fixed.error or ""), fixed.error
     assert (fixed.error or "").endswith(f"(put back: {archive / NAME})"), fixed.error
+    assert fixed.left == f"backup copy {bad.name} no longer matches", fixed.left
 
 
 def test_two_copies_that_cannot_be_put_back_are_both_named_apart(

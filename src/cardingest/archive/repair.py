@@ -49,8 +49,9 @@ class Repair:
     error: str | None = None
     left: str | None = None
     """The problem mark (`verify.mark_change`) of a copy left as it was that a later run
-    can put back (a backup copy outside this run's backup): the catalogue's note, in place
-    of one naming a copy this repair put back."""
+    can put back (a backup copy outside this run's backup, or one this repair failed to put
+    back after it put back another): the catalogue's note, in place of one naming a copy
+    this repair put back."""
 
     @property
     def ok(self) -> bool:
@@ -113,6 +114,7 @@ def repair_copies(
     """
     checker = CopyChecker()
     roots: dict[Path, Path] = {}
+    bad: list[tuple[Where, Path, CopyState]] = []
     blocked: list[str] = []
     outside: list[tuple[Where, Path, CopyState]] = []
     for where, path, under in record_copies(archive, record):
@@ -129,10 +131,14 @@ def repair_copies(
             outside.append((where, path, state))
         else:
             roots[path] = root
+            bad.append((where, path, state))
     problem = "; ".join(blocked) or None
     repaired = _put_back(source, record, roots, ingest_id, on_bytes, problem)
     if not repaired.ok:
-        left = mark_change(record.archive_path, outside, {}).get(record.archive_path)
+        # Those it did not put back after it put back another: the next run's to repair.
+        put = set(repaired.restored)
+        still = [copy for copy in bad if put and str(copy[1]) not in put]
+        left = mark_change(record.archive_path, still + outside, {}).get(record.archive_path)
         return replace(repaired, left=left)
     if backup is None or record.backup_path:
         return repaired
