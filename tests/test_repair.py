@@ -14,6 +14,7 @@ from badinput_helpers import three_photo_card
 from cardimage import require_samples
 from typer.testing import CliRunner
 
+from cardingest.archive.audit import AuditLog
 from cardingest.archive.catalogue import CatalogueRecord
 from cardingest.archive.repair import repair_copies
 from cardingest.cli.app import app
@@ -310,6 +311,43 @@ def test_both_copies_damaged_the_run_without_the_backup_notes_the_backup_copy(
     assert [p.name for p in card.rglob("*.JPG")] == [held["source"].split("/")[-1]]
     assert runner.invoke(app, [a for a in ingest if a != "--json"]).exit_code == 0
     assert photo.read_bytes() == (archive / "JBX3656" / photo.name).read_bytes()
+
+
+def test_a_repair_that_fails_at_the_backup_copy_says_what_it_put_back_and_notes_the_backup(
+    tmp_path: Path,
+) -> None:
+    """Both copies overwritten and noted; the run given the backup puts the archive copy
+    back, then cannot set the backup's bad copy aside (its ``.cardingest/damaged`` is a
+    file). The photo fails (exit 1), but its reason and the ``repair`` event name the copy
+    put back, and the note then names the backup copy: the next run without the backup
+    holds the photo (exit 3), and one with the backup, mended, puts it back. Before, the
+    event listed nothing restored and the note still named the archive copy, so the run
+    without the backup failed the photo again (exit 1)."""
+    archive, backup, ingest = ingested_with_backup(tmp_path)
+    card = Path(ingest[1])
+    photo = sorted((backup / "JBX3656").glob("*.jpg"))[0]
+    copy = archive / "JBX3656" / photo.name
+    photo.write_bytes(b"not the photo")
+    copy.write_bytes(b"not the photo either")
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 1
+    (backup / ".cardingest" / "damaged").write_bytes(b"in the way")
+    first = runner.invoke(app, ingest)
+    assert first.exit_code == 1, first.output
+    [failed] = [i for i in json.loads(first.stdout)["items"] if i["action"] == "failed"]
+    assert failed["reason"].endswith(f"(put back: {copy})"), failed
+    [event] = [e for e in AuditLog(archive).events() if e["event"] == "repair"]
+    assert event["restored"] == [str(copy)] and len(event["set_aside"]) == 1, event
+    assert Path(event["set_aside"][0]).read_bytes() == b"not the photo either"
+    assert copy.read_bytes() != b"not the photo either"
+    plain = ["ingest", str(card), "--id", "JBX3656", "--archive", str(archive), "--json"]
+    held = runner.invoke(app, plain)
+    assert held.exit_code == 3, held.output
+    [item] = [i for i in json.loads(held.stdout)["items"] if i["action"] == "hold"]
+    assert item["reason"].startswith(f"its backup copy {photo} no longer matches"), item
+    (backup / ".cardingest" / "damaged").unlink()
+    assert runner.invoke(app, ingest).exit_code == 0
+    assert photo.read_bytes() == copy.read_bytes()
+    assert runner.invoke(app, ["verify", "--archive", str(archive)]).exit_code == 0
 
 
 def test_a_wipe_with_the_backup_drive_away_says_to_connect_it(tmp_path: Path) -> None:
