@@ -476,6 +476,7 @@ def read_only_tmpfs(folder: Path, mode: int = 0o755) -> Iterator[Path]:
     """A tmpfs of its own on ``folder`` (root only), given ``mode``; `remount_read_only`
     then makes it a disk where even root's chmod is refused (EROFS), unlike a file system
     that keeps no modes (EPERM, which is let pass)."""
+    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
     folder.mkdir(exist_ok=True)
     with tmpfs_on(folder, 1) as mount:
         mount.chmod(mode)
@@ -509,7 +510,6 @@ def test_an_out_folder_on_a_read_only_disk_is_refused_as_one_not_written_in(
     (a write-protected USB stick): access(2) says no even to root, and so does the probe
     folder, made in that folder itself and nowhere else. The command stops before it
     writes anything, with the folder named, not at its first file."""
-    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
     with read_only_tmpfs(tmp_path / "stick") as stick:
         remount_read_only(stick)
         out = stick / "export"
@@ -542,7 +542,6 @@ def test_a_file_or_folder_on_a_read_only_disk_that_cannot_be_closed_is_an_error(
     """`make_private` and `close_open_file` on a file open to others on a read-only disk:
     the chmod's EROFS is raised, never taken as a file system without modes (whose EPERM
     passes): the caller then says the file stays open, not that it was closed."""
-    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
     with read_only_tmpfs(tmp_path / "disk") as disk:
         photo = disk / "IMG_0001.jpg"
         photo.write_bytes(b"photo")
@@ -565,7 +564,6 @@ def test_a_file_or_folder_on_a_read_only_disk_that_cannot_be_closed_is_an_error(
 def test_a_folder_that_cannot_be_closed_is_said_open_with_why(tmp_path: Path) -> None:
     """`close_folder` on an empty archive folder of mode 0755 on a read-only disk: the
     warning names who can see into it, its mode before and the system's reason."""
-    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
     with read_only_tmpfs(tmp_path / "archive") as archive:
         remount_read_only(archive)
         before = modes.empty_and_open(archive)
@@ -765,7 +763,6 @@ def test_roots_files_for_another_account_count_that_account_not_its_group(
 def test_an_out_that_is_a_read_only_disk_itself_is_said_as_it(tmp_path: Path) -> None:
     """The ``--out`` given is the read-only disk's folder itself: the message says "cannot
     write in it", not the folder named twice."""
-    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
     with read_only_tmpfs(tmp_path / "stick") as stick:
         remount_read_only(stick)
         with pytest.raises(UsageError) as refused:
@@ -1219,7 +1216,6 @@ def test_an_account_other_than_root_is_told_whose_folder_it_cannot_write_in(
 ) -> None:
     """The account nobody (played by os.geteuid) given an ``--out`` in root's folder on a
     read-only disk: the refusal names root as that folder's owner."""
-    require(os.geteuid() == 0, "needs root: mounts a tmpfs")
     with read_only_tmpfs(tmp_path / "stick") as stick:
         remount_read_only(stick)
         out = stick / "export"
