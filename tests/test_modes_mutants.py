@@ -249,16 +249,21 @@ def test_an_atomic_write_whose_data_fails_keeps_the_old_file_and_no_temporary(
     assert os.listdir(tmp_path) == ["head"]
 
 
+@pytest.mark.parametrize("renames", [True, False], ids=["exfat", "fusefat"])
 def test_write_new_without_hard_links_never_replaces_a_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renames: bool
 ) -> None:
-    """On a file system without hard links (FAT) the name is taken by an exclusive create
-    before the rename: a file already there is kept, FileExistsError, no temporary left."""
+    """On a file system without hard links the name is taken by a rename that never
+    replaces (exFAT, FAT in the kernel), or where there is none either (fusefat) by an
+    exclusive create before the rename: a file already there is kept, FileExistsError, no
+    temporary left."""
 
     def no_links(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(os, "link", no_links)
+    if not renames:
+        monkeypatch.setattr(durable, "_renameat2_call", lambda: None)
     durable.write_new(tmp_path, "IMG_0001.dcm", b"DICM")
     with pytest.raises(FileExistsError):
         durable.write_new(tmp_path, "IMG_0001.dcm", b"other")
@@ -410,6 +415,7 @@ def test_write_new_without_hard_links_leaves_no_empty_file_when_the_rename_fails
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(durable, "_renameat2_call", lambda: None)  # nor renameat2 (fusefat)
     monkeypatch.setattr(os, "replace", fails)
     with pytest.raises(OSError):
         durable.write_new(tmp_path, "IMG_0001.dcm", b"DICM")

@@ -552,6 +552,37 @@ def test_the_next_share_removes_what_a_killed_one_was_writing(
     ]
 
 
+def test_a_share_killed_as_a_copy_takes_its_name_without_hard_links_leaves_no_empty_file(
+    archive: Path, tmp_path: Path
+) -> None:
+    """A stick in FAT or exFAT under Linux's own drivers has no hard links, but can rename
+    a file without replacing another: a copy takes its name in that one step. Killed at it,
+    the share leaves no empty file under a photo's name (which would go out with the
+    folder), only the temporary, which the next share into the folder removes before it
+    copies them all. Played on this disk with every link refused."""
+    out = tmp_path / "referral"
+    args = ("share", "JBX3656", "--out", out, "--archive", archive)
+    killed = subprocess.run(
+        injected("share-nolinks-rename", *args),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (left,) = out.iterdir()
+    assert left.name.startswith(TEMP_PREFIX) and left.stat().st_size > 0
+    code, _, err = invoke(*args)
+    assert code == 0, err
+    shared = sorted(out.iterdir())
+    assert [p.name for p in shared] == [
+        "JBX3656-20240301-100000-medium.jpg",
+        "JBX3656-20240301-100030-medium.jpg",
+        "JBX3656-20240301-100100-medium.jpg",
+    ]
+    assert all(p.stat().st_size > 0 for p in shared)
+
+
 @pytest.mark.parametrize("mode", [0o755, 0o777, 0o750, 0o2770])
 def test_an_open_out_folder_is_made_private_before_a_copy_goes_in(
     archive: Path, tmp_path: Path, mode: int

@@ -22,7 +22,7 @@ import xxhash
 from conftest import hashed
 from factories import make_file
 
-from cardingest.storage import pagecache, transfer
+from cardingest.storage import durable, pagecache, transfer
 from cardingest.storage.durable import CLEAN_MARK, remove_stale_temps, writing_to
 from cardingest.storage.transfer import (
     CHUNK,
@@ -400,7 +400,15 @@ def test_abandoned_iteration_leaves_no_temps(tmp_path: Path) -> None:
     assert temps_under(tmp_path / "archive") == []
 
 
-def test_publish_without_hard_links_never_replaces(tmp_path: Path) -> None:
+@pytest.mark.parametrize("renames", [True, False], ids=["exfat", "fusefat"])
+def test_publish_without_hard_links_never_replaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renames: bool
+) -> None:
+    """Without hard links a copy takes its name by a rename that never replaces (exFAT, FAT
+    in the kernel), or where there is none either (fusefat) by an empty file first: either
+    way a file of other bytes keeps its name and the copy goes to ``-2``."""
+    if not renames:
+        monkeypatch.setattr(durable, "_renameat2_call", lambda: None)
     folder = tmp_path / "nolinks"
     folder.mkdir()
     data = b"verified bytes"

@@ -66,6 +66,7 @@ from .storage.durable import (
     atomic_write_bytes,
     fsync_dir,
     remove_empty_folders,
+    rename_new,
     writing_to,
 )
 from .storage.interrupts import held_interrupts
@@ -793,9 +794,13 @@ def _link(old: Path, new: Path) -> None:
     except OSError as exc:
         if exc.errno not in NO_HARDLINKS:
             raise
-        if new.exists():
+        try:  # no hard links here: a rename, and the journal still names both
+            if not rename_new(old, new):
+                if new.exists():
+                    raise FileExistsError(new)
+                os.rename(old, new)
+        except FileExistsError:
             raise ArchiveError(f"{new} appeared while moving {old}") from None
-        os.rename(old, new)  # no hard links here: the journal still names both
     fsync_dir(new.parent)
 
 

@@ -13,6 +13,7 @@ that wait). Everything else is the real CLI, through the console script's own en
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from cardingest.archive import audit, catalogue, lock, manifest
 from cardingest.card import watch
 from cardingest.cli import common as cli_common
 from cardingest.cli import main as console_script
+from cardingest.storage import durable
 
 
 def die() -> None:
@@ -60,6 +62,36 @@ def _replace_into(suffix: str) -> None:
         real(src, dst, *args, **kwargs)
 
     os.replace = replace
+
+
+def _no_links_renamed_into(suffix: str) -> None:
+    """A drive without hard links that can rename without replacing (exFAT or FAT in
+    Linux's own drivers, played on this disk: every link refused with EPERM), and death at
+    the first rename of a file to a name ending in ``suffix``: onto an empty file taking
+    its name (`os.replace`), or straight to its name (`durable.rename_new`)."""
+
+    def no_links(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    os.link = no_links
+    _replace_into(suffix)
+    real = getattr(durable, "_renameat2_call", None)
+    if real is None:  # the code before rename_new
+        return
+
+    def call() -> Callable[..., int] | None:
+        found = real()
+        if found is None:
+            return None
+
+        def renameat2(old_at: int, old: bytes, new_at: int, new: bytes, flags: int) -> int:
+            if os.fsdecode(new).endswith(suffix):
+                die()
+            return int(found(old_at, old, new_at, new, flags))
+
+        return renameat2
+
+    durable._renameat2_call = call
 
 
 def _link_then_die() -> None:
@@ -240,6 +272,8 @@ POINTS: dict[str, Callable[[], None]] = {
     "xmp": lambda: _replace_into(".xmp"),
     # an archive without hard links: the verified copy renamed onto its empty placeholder
     "publish-rename": lambda: _replace_into(".jpg"),
+    # one that renames without replacing: the verified copy renamed to its name
+    "nolinks-publish-rename": lambda: _no_links_renamed_into(".jpg"),
     "fill-before-manifest": _fill_before_manifest,
     "repair-verified": lambda: _repair_link(after=False),
     "backup-recorded": lambda: setattr(
@@ -271,6 +305,7 @@ POINTS: dict[str, Callable[[], None]] = {
     "dicom-temp-wait": lambda: _at_link(".dcm", _wait),
     # cardingest share: its first copy written under a temporary name, not published
     "share-temp": lambda: _at_link(".jpg", die),
+    "share-nolinks-rename": lambda: _no_links_renamed_into(".jpg"),
     # a pause for a signal (SIGTERM, SIGHUP): mid-ingest, and in `watch` waiting for a card
     "ingest-file-wait": _wait_after_first_file,
     "watch-wait": _wait_at_first_look,

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -29,6 +30,15 @@ _NO_DIR_FSYNC = frozenset(
 )
 NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 """errno values of ``os.link`` on a filesystem without hard links (FAT, some shares)."""
+
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+_CANNOT_NOREPLACE = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
+"""errno values of renameat2 where the kernel or file system cannot rename without
+replacing: fusefat and other FUSE drivers without it (EINVAL), a kernel before 3.15."""
+_renameat2: Callable[..., int] | None = None
+_renameat2_looked = False
 
 
 try:
@@ -72,6 +82,58 @@ def fsync_dir(folder: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def rename_new(src: str | Path, dst: str | Path, *, dir_fd: int | None = None) -> bool:
+    """Give ``src`` the name ``dst`` in one step that never replaces a file: True once done;
+    FileExistsError where ``dst`` is taken (nothing changed); False where this system or
+    file system cannot (fusefat, some shares, macOS, Windows; nothing changed). Both names
+    are relative to ``dir_fd`` when given.
+
+    On a drive without hard links (FAT, exFAT) this is how a finished file takes its name
+    with no moment in which that name holds an empty file: Linux renames without replacing
+    on FAT and exFAT, and exfat-fuse passes it through.
+    """
+    call = _renameat2_call()
+    if call is None:
+        return False
+    at = _AT_FDCWD if dir_fd is None else dir_fd
+    old, new = os.fsencode(src), os.fsencode(dst)
+    while call(at, old, at, new, _RENAME_NOREPLACE) != 0:
+        import ctypes
+
+        code = ctypes.get_errno()
+        if code == errno.EINTR:
+            continue
+        if code in _CANNOT_NOREPLACE:
+            return False
+        raise OSError(code, os.strerror(code), os.fsdecode(dst))
+    return True
+
+
+def _renameat2_call() -> Callable[..., int] | None:
+    """libc's renameat2 (glibc 2.28, musl 1.1.20), looked up once; None elsewhere."""
+    global _renameat2, _renameat2_looked
+    if not _renameat2_looked:
+        _renameat2_looked = True
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                found = ctypes.CDLL(None, use_errno=True).renameat2
+            except (OSError, AttributeError):
+                found = None
+            if found is not None:
+                found.argtypes = [
+                    ctypes.c_int,
+                    ctypes.c_char_p,
+                    ctypes.c_int,
+                    ctypes.c_char_p,
+                    ctypes.c_uint,
+                ]
+                found.restype = ctypes.c_int
+            _renameat2 = found
+    return _renameat2
 
 
 def direct(fd: int, on: bool) -> bool:
@@ -174,7 +236,9 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
     """Write ``folder/name`` durably via a temporary file; never replaces an existing file.
 
     Raises FileExistsError when the name is taken. On a file system without hard links the
-    name is reserved by an exclusive create first, then the full file renamed onto it.
+    full file is renamed to the name without replacing (`rename_new`), or where that cannot
+    be done either (fusefat) the name is reserved by an exclusive create first, then the
+    full file renamed onto it.
 
     The temporary stays locked (``flock``) until it is gone, so `remove_dead_temps_in` tells
     it from one a killed run left, without a lock over the whole folder.
@@ -194,13 +258,14 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
         except OSError as exc:
             if exc.errno not in NO_HARDLINKS:
                 raise
-            os.close(modes.create(final, _WRITE))
-            try:
-                os.replace(tmp, final)
-            except BaseException:  # no empty file left under the final name
-                with contextlib.suppress(OSError):
-                    os.unlink(final)
-                raise
+            if not rename_new(tmp, final):
+                os.close(modes.create(final, _WRITE))
+                try:
+                    os.replace(tmp, final)
+                except BaseException:  # no empty file left under the final name
+                    with contextlib.suppress(OSError):
+                        os.unlink(final)
+                    raise
     finally:
         try:
             with contextlib.suppress(FileNotFoundError):

@@ -45,6 +45,7 @@ from .durable import (
     direct,
     fsync_dir,
     pwrite_all,
+    rename_new,
     sync_file,
     write_all,
 )
@@ -1225,12 +1226,15 @@ def _publish(
     every name is then made relative to it); returns (name, reused).
 
     An existing file is never replaced: an identical one is reused (and ``temp`` removed),
-    a different one makes us try ``stem-2.ext``, ``stem-3.ext``… The caller removes ``temp``
+    a different one makes us try ``stem-2.ext``, ``stem-3.ext``… Without hard links, ``temp``
+    is renamed to its name without replacing (`durable.rename_new`); only where that cannot be
+    done either (fusefat) does an empty file take the name first. The caller removes ``temp``
     if this raises. The new name is made durable by an fsync of ``folder`` now, or, with
     ``folders``, by the caller's `FolderSyncs.sync` before it records the file. ``first``:
     the first of `candidate_names` tried (`Destination.first`).
     """
     synced = fsync_dir if folders is None else folders.add
+    renames = True
     for candidate in candidate_names(name, first):
         final = folder / candidate
         if hardlinks:
@@ -1248,6 +1252,17 @@ def _publish(
                 _unlink_quietly(temp, at)
                 synced(folder)
                 return candidate, False
+        if renames:
+            try:
+                renamed = rename_new(_entry(temp, at), _entry(final, at), dir_fd=at)
+            except FileExistsError:
+                if _reuse(final, temp, size, sha256, at):
+                    return candidate, True
+                continue
+            if renamed:
+                synced(folder)
+                return candidate, False
+            renames = False
         try:
             os.close(modes.create(_entry(final, at), _WRITE, dir_fd=at))
         except FileExistsError:

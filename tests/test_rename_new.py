@@ -1,0 +1,115 @@
+"""`durable.rename_new`: a rename that never replaces a file, the way a finished file takes
+its name on a drive without hard links (exFAT and FAT in Linux's own drivers) with no moment
+in which that name holds an empty file. Real file systems: this test's own, and FAT32 and
+exFAT through fusefat and exfat-fuse, which cannot (this machine has no vfat or exfat
+module to mount the kernel's drivers)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cardimage import CardFactory
+
+from cardingest.errors import ArchiveError
+from cardingest.move import _link
+from cardingest.storage import durable
+from cardingest.storage.durable import rename_new
+
+
+def _two_files(folder: Path) -> tuple[Path, Path]:
+    src, dst = folder / "new", folder / "taken"
+    src.write_bytes(b"the new file")
+    dst.write_bytes(b"another file")
+    return src, dst
+
+
+def _renames_once_and_never_replaces(folder: Path) -> None:
+    src, dst = _two_files(folder)
+    with pytest.raises(FileExistsError):
+        rename_new(src, dst)
+    assert src.read_bytes() == b"the new file" and dst.read_bytes() == b"another file"
+    assert rename_new(src, folder / "free") is True
+    assert not src.exists() and (folder / "free").read_bytes() == b"the new file"
+
+
+def test_a_file_is_renamed_to_a_free_name_and_never_over_another(tmp_path: Path) -> None:
+    _renames_once_and_never_replaces(tmp_path)
+
+
+def test_names_are_taken_relative_to_an_open_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``dir_fd`` both names are the open folder's, whatever the current folder holds."""
+    folder, elsewhere = tmp_path / "folder", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    _two_files(folder)
+    (elsewhere / "new").write_bytes(b"not this one")
+    monkeypatch.chdir(elsewhere)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(FileExistsError):
+            rename_new("new", "taken", dir_fd=fd)
+        assert rename_new("new", "free", dir_fd=fd) is True
+    finally:
+        os.close(fd)
+    assert (folder / "free").read_bytes() == b"the new file"
+    assert (elsewhere / "new").read_bytes() == b"not this one"
+    assert sorted(os.listdir(elsewhere)) == ["new"]
+
+
+def test_another_error_is_raised_with_the_name_it_was_for(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as raised:
+        rename_new(tmp_path / "missing", tmp_path / "free")
+    assert raised.value.filename == str(tmp_path / "free")
+
+
+def test_where_there_is_no_renameat2_nothing_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(durable, "_renameat2_call", lambda: None)
+    src, _taken = _two_files(tmp_path)
+    assert rename_new(src, tmp_path / "free") is False
+    assert sorted(os.listdir(tmp_path)) == ["new", "taken"]
+
+
+@pytest.mark.parametrize("kind", ["fat32", "exfat"])
+def test_through_fuse_drivers_it_cannot_be_done_and_nothing_changes(
+    fat_card: CardFactory, exfat_card: CardFactory, kind: str
+) -> None:
+    """fusefat and exfat-fuse answer EINVAL to the flag: False, so the caller takes the name
+    with an empty file first, as before. A name already taken is refused by the kernel
+    before the driver is asked: FileExistsError, as anywhere."""
+    card = (fat_card if kind == "fat32" else exfat_card)({}, size_mb=64)
+    src, dst = _two_files(card)
+    assert rename_new(src, card / "free") is False
+    with pytest.raises(FileExistsError):
+        rename_new(src, dst)
+    assert not (card / "free").exists()  # fusefat lists the volume label too
+    assert src.read_bytes() == b"the new file" and dst.read_bytes() == b"another file"
+
+
+@pytest.mark.parametrize("renames", [True, False], ids=["exfat", "fusefat"])
+def test_a_move_on_a_drive_without_hard_links_never_renames_over_a_file_that_appeared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renames: bool
+) -> None:
+    """`move` renames a photo where there are no hard links; a file that took the new name
+    meanwhile (another desk's) is kept, and the move stops with both named."""
+    old, new = tmp_path / "ZAC5361" / "a.jpg", tmp_path / "ZAA0067" / "a.jpg"
+    old.parent.mkdir()
+    old.write_bytes(b"the photo")
+
+    def no_links_and_one_appears(*_args: Any, **_kwargs: Any) -> None:
+        new.write_bytes(b"another desk's photo")
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links_and_one_appears)
+    if not renames:
+        monkeypatch.setattr(durable, "_renameat2_call", lambda: None)
+    with pytest.raises(ArchiveError, match="appeared while moving"):
+        _link(old, new)
+    assert old.read_bytes() == b"the photo" and new.read_bytes() == b"another desk's photo"
