@@ -3,6 +3,7 @@ batch of rows rather than once per photo (storage/durable.FolderSyncs)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from datetime import datetime, timedelta
@@ -19,6 +20,10 @@ from cardingest.storage.durable import FolderSyncs
 PHOTOS = 2 * BATCH_FILES + 7
 
 
+def refuse_links(*_args: object, **_kwargs: object) -> None:
+    raise OSError(errno.EPERM, "Operation not permitted")
+
+
 def card_of(root: Path, count: int) -> Path:
     first = datetime(2024, 3, 15, 9, 0, 0)
     for n in range(count):
@@ -30,11 +35,16 @@ def card_of(root: Path, count: int) -> Path:
     return root
 
 
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "renamed-without-links"])
 def test_rows_are_committed_only_for_photos_whose_folder_is_synced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
 ) -> None:
     """Every row the ingest commits names a file that exists and whose folder was fsynced
-    after the file got its name; the patient folder is fsynced once per batch, not per photo."""
+    after the file got its name; the patient folder is fsynced once per batch, not per photo.
+    Also where the copies take their names by a rename that never replaces (`rename_new`:
+    FAT and exFAT in Linux's own drivers, played on this disk with every link refused)."""
+    if not links:
+        monkeypatch.setattr(os, "link", refuse_links)
     card = card_of(tmp_path / "card", PHOTOS)
     archive, backup = tmp_path / "archive", tmp_path / "backup"
     synced: list[Path] = []
@@ -75,6 +85,8 @@ def test_rows_are_committed_only_for_photos_whose_folder_is_synced(
     for folder in (archive / "JBX3656", backup / "JBX3656"):
         # once per batch (plus when the folder was made), never once per photo
         assert 1 <= synced.count(folder) <= batches + 1, (folder, synced.count(folder))
+        names = sorted(p.name for p in folder.iterdir())
+        assert len(names) == PHOTOS and not any(n.startswith(durable.TEMP_PREFIX) for n in names)
 
 
 def test_a_folder_sync_that_fails_commits_nothing_and_is_tried_again(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +64,47 @@ def test_names_are_taken_relative_to_an_open_folder(
     assert sorted(os.listdir(elsewhere)) == ["new"]
 
 
-def test_another_error_is_raised_with_the_name_it_was_for(tmp_path: Path) -> None:
+def test_another_error_is_raised_with_both_names_as_a_rename_gives_them(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as raised:
         rename_new(tmp_path / "missing", tmp_path / "free")
-    assert raised.value.filename == str(tmp_path / "free")
+    assert raised.value.filename == str(tmp_path / "missing")
+    assert raised.value.filename2 == str(tmp_path / "free")
+
+
+def test_a_name_with_a_nul_byte_is_refused_not_cut_short(tmp_path: Path) -> None:
+    """C would stop at the NUL and rename ``a`` to ``b``; refused as `os.rename` does."""
+    (tmp_path / "a").write_bytes(b"a")
+    for src, dst in ((tmp_path / "a\0x", tmp_path / "b"), (tmp_path / "a", tmp_path / "b\0x")):
+        with pytest.raises(ValueError):
+            rename_new(src, dst)
+    assert sorted(os.listdir(tmp_path)) == ["a"]
+
+
+def test_renameat2_is_looked_up_once_whichever_worker_asks_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Copy workers publish at once: each must get the function, none a None that sends
+    its photo the older way (an empty file first)."""
+    monkeypatch.setattr(durable, "_renameat2", None)
+    monkeypatch.setattr(durable, "_renameat2_looked", False)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can
+    try:
+        start = threading.Barrier(8)
+        found: list[object] = []
+
+        def ask() -> None:
+            start.wait()
+            found.append(durable._renameat2_call())
+
+        workers = [threading.Thread(target=ask) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(before)
+    assert len(found) == 8 and None not in found and len(set(map(id, found))) == 1
 
 
 def test_where_there_is_no_renameat2_nothing_is_done(

@@ -583,6 +583,50 @@ def test_a_share_killed_as_a_copy_takes_its_name_without_hard_links_leaves_no_em
     assert all(p.stat().st_size > 0 for p in shared)
 
 
+def test_a_share_killed_as_a_copy_took_its_name_on_an_exfat_fuse_stick_is_finished_by_the_next(
+    archive: Path, exfat_card: CardFactory
+) -> None:
+    """exfat-fuse has neither hard links nor a rename that never replaces: a copy takes its
+    name with an empty file, then is renamed onto it. kill -9 in between leaves that empty
+    file under a photo's name; the next share into the folder writes the copy there, as
+    the next DICOM export does, where it refused the folder ("Not overwriting 1 file(s)")
+    and left the empty file in it for whoever sent the folder on."""
+    out = exfat_card({}, size_mb=64, private=True) / "referral"
+    args = ("share", "JBX3656", "--out", out, "--archive", archive)
+    killed = subprocess.run(
+        injected("share-rename", *args),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (empty,) = [p for p in out.iterdir() if not p.name.startswith(TEMP_PREFIX)]
+    assert empty.stat().st_size == 0
+    code, _, err = invoke(*args)
+    assert code == 0, err
+    shared = sorted(out.iterdir())
+    assert [p.name for p in shared] == [
+        "JBX3656-20240301-100000-medium.jpg",
+        "JBX3656-20240301-100030-medium.jpg",
+        "JBX3656-20240301-100100-medium.jpg",
+    ]
+    assert empty in shared and all(p.stat().st_size > 0 for p in shared)
+
+
+def test_an_empty_file_of_another_name_still_keeps_a_share_out_of_the_folder(
+    archive: Path, tmp_path: Path
+) -> None:
+    """Only an empty file under one of this share's own names is a killed share's: any
+    other file, empty or not, keeps the share out, and nothing is written there."""
+    out = tmp_path / "referral"
+    out.mkdir(mode=0o700)
+    (out / "notes.txt").write_bytes(b"")
+    code, _, err = invoke("share", "JBX3656", "--out", out, "--archive", archive)
+    assert code == 2 and "already holds 1 file(s) or folder(s)" in err, err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
 @pytest.mark.parametrize("mode", [0o755, 0o777, 0o750, 0o2770])
 def test_an_open_out_folder_is_made_private_before_a_copy_goes_in(
     archive: Path, tmp_path: Path, mode: int

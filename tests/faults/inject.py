@@ -64,16 +64,21 @@ def _replace_into(suffix: str) -> None:
     os.replace = replace
 
 
-def _no_links_renamed_into(suffix: str) -> None:
+def _no_links() -> None:
     """A drive without hard links that can rename without replacing (exFAT or FAT in
-    Linux's own drivers, played on this disk: every link refused with EPERM), and death at
-    the first rename of a file to a name ending in ``suffix``: onto an empty file taking
-    its name (`os.replace`), or straight to its name (`durable.rename_new`)."""
+    Linux's own drivers), played on this disk: every link refused with EPERM."""
 
     def no_links(*_args: Any, **_kwargs: Any) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
     os.link = no_links
+
+
+def _no_links_renamed_into(suffix: str) -> None:
+    """`_no_links`, and death at the first rename of a file to a name ending in ``suffix``:
+    onto an empty file taking its name (`os.replace`), or straight to its name
+    (`durable.rename_new`)."""
+    _no_links()
     _replace_into(suffix)
     real = getattr(durable, "_renameat2_call", None)
     if real is None:  # the code before rename_new
@@ -87,7 +92,7 @@ def _no_links_renamed_into(suffix: str) -> None:
         def renameat2(old_at: int, old: bytes, new_at: int, new: bytes, flags: int) -> int:
             if os.fsdecode(new).endswith(suffix):
                 die()
-            return int(found(old_at, old, new_at, new, flags))
+            return found(old_at, old, new_at, new, flags)
 
         return renameat2
 
@@ -274,6 +279,7 @@ POINTS: dict[str, Callable[[], None]] = {
     "publish-rename": lambda: _replace_into(".jpg"),
     # one that renames without replacing: the verified copy renamed to its name
     "nolinks-publish-rename": lambda: _no_links_renamed_into(".jpg"),
+    "no-links": _no_links,  # no fault: the whole run without hard links
     "fill-before-manifest": _fill_before_manifest,
     "repair-verified": lambda: _repair_link(after=False),
     "backup-recorded": lambda: setattr(
@@ -306,6 +312,8 @@ POINTS: dict[str, Callable[[], None]] = {
     # cardingest share: its first copy written under a temporary name, not published
     "share-temp": lambda: _at_link(".jpg", die),
     "share-nolinks-rename": lambda: _no_links_renamed_into(".jpg"),
+    # --out without hard links nor renameat2: the copy renamed onto its empty placeholder
+    "share-rename": lambda: _replace_into(".jpg"),
     # a pause for a signal (SIGTERM, SIGHUP): mid-ingest, and in `watch` waiting for a card
     "ingest-file-wait": _wait_after_first_file,
     "watch-wait": _wait_at_first_look,

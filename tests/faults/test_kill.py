@@ -340,7 +340,7 @@ def test_kill9_as_a_photo_is_renamed_to_its_name_without_hard_links_leaves_no_em
     without replacing another: the verified copy takes its name in that one step, so a kill
     there leaves the name free, never an empty file under it (as the exclusive create
     before the rename did, and still does on fusefat and exfat-fuse). Played on this disk
-    with every link refused; the re-run files every photo under its own name."""
+    with every link refused, the re-run too, which files every photo under its own name."""
     source = mapped_card.source
     archive = tmp_path / "archive"
     args = ("ingest", source.root, "--map", mapped_card.id_map, "--archive", archive, "--json")
@@ -349,7 +349,7 @@ def test_kill9_as_a_photo_is_renamed_to_its_name_without_hard_links_leaves_no_em
     figures.killed("nolinks-publish-rename")
     assert [p for p in archive.rglob("*.jpg") if p.stat().st_size == 0] == []
     check(archive, [source], final=False, context="killed as a photo was renamed to its name")
-    done = cli.run(*args)
+    done = injected(cli, "no-links", *args)
     assert done.returncode == 0, done.stderr[-2000:]
     check(archive, [source], context="re-run after a kill as a photo was renamed to its name")
     assert catalogued_targets(archive) == mapped_card.targets

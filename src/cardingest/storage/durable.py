@@ -34,12 +34,16 @@ NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EN
 
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
-_CANNOT_NOREPLACE = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
-"""errno values of renameat2 where the kernel or file system cannot rename without
-replacing: fusefat and other FUSE drivers without it (EINVAL), a kernel before 3.15."""
-_renameat2: Callable[..., int] | None = None
+_OLDER_WAY = frozenset(
+    {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.EINTR}
+)
+"""errno values of renameat2 after which the caller takes the name the older way, an
+exclusive create first, which never replaces a file either: the kernel or the driver cannot
+(fusefat and exfat-fuse: EINVAL; a kernel before 3.15: ENOSYS), a sandbox refuses the call
+(EPERM), or a signal cut it short (EINTR: if it was done, the exclusive create finds it)."""
+_looking = threading.Lock()
+_renameat2: Callable[[int, bytes, int, bytes, int], int] | None = None
 _renameat2_looked = False
-
 
 try:
     import fcntl
@@ -86,54 +90,60 @@ def fsync_dir(folder: Path) -> None:
 
 def rename_new(src: str | Path, dst: str | Path, *, dir_fd: int | None = None) -> bool:
     """Give ``src`` the name ``dst`` in one step that never replaces a file: True once done;
-    FileExistsError where ``dst`` is taken (nothing changed); False where this system or
-    file system cannot (fusefat, some shares, macOS, Windows; nothing changed). Both names
-    are relative to ``dir_fd`` when given.
+    FileExistsError where ``dst`` is taken (nothing changed); False where it cannot be done
+    here (`_OLDER_WAY`; macOS, Windows; nothing changed). Both names are relative to
+    ``dir_fd`` when given.
 
-    On a drive without hard links (FAT, exFAT) this is how a finished file takes its name
-    with no moment in which that name holds an empty file: Linux renames without replacing
-    on FAT and exFAT, and exfat-fuse passes it through.
+    On a drive without hard links this is how a finished file takes its name with no moment
+    in which that name holds an empty file: Linux's own FAT and exFAT drivers rename without
+    replacing (the kernel checks the name under the folder's lock); fusefat and exfat-fuse
+    cannot.
     """
+    old, new = os.fsencode(src), os.fsencode(dst)
+    if b"\0" in old or b"\0" in new:
+        raise ValueError("embedded null byte")
     call = _renameat2_call()
     if call is None:
         return False
     at = _AT_FDCWD if dir_fd is None else dir_fd
-    old, new = os.fsencode(src), os.fsencode(dst)
-    while call(at, old, at, new, _RENAME_NOREPLACE) != 0:
-        import ctypes
-
-        code = ctypes.get_errno()
-        if code == errno.EINTR:
-            continue
-        if code in _CANNOT_NOREPLACE:
-            return False
-        raise OSError(code, os.strerror(code), os.fsdecode(dst))
-    return True
+    code = call(at, old, at, new, _RENAME_NOREPLACE)
+    if code == 0:
+        return True
+    if code in _OLDER_WAY:
+        return False
+    raise OSError(code, os.strerror(code), os.fsdecode(src), None, os.fsdecode(dst))
 
 
-def _renameat2_call() -> Callable[..., int] | None:
-    """libc's renameat2 (glibc 2.28, musl 1.1.20), looked up once; None elsewhere."""
+def _renameat2_call() -> Callable[[int, bytes, int, bytes, int], int] | None:
+    """libc's renameat2, looked up once (by whichever copy worker asks first); None where
+    there is none."""
     global _renameat2, _renameat2_looked
     if not _renameat2_looked:
-        _renameat2_looked = True
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            try:
-                found = ctypes.CDLL(None, use_errno=True).renameat2
-            except (OSError, AttributeError):
-                found = None
-            if found is not None:
-                found.argtypes = [
-                    ctypes.c_int,
-                    ctypes.c_char_p,
-                    ctypes.c_int,
-                    ctypes.c_char_p,
-                    ctypes.c_uint,
-                ]
-                found.restype = ctypes.c_int
-            _renameat2 = found
+        with _looking:
+            if not _renameat2_looked:
+                _renameat2 = _libc_renameat2()
+                _renameat2_looked = True
     return _renameat2
+
+
+def _libc_renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
+    """renameat2 of glibc 2.28 or musl 1.1.20 and later, answering 0 once done, else the
+    errno; None off Linux, or without ctypes or the function."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        found = ctypes.CDLL(None, use_errno=True).renameat2
+    except (ImportError, OSError, AttributeError):
+        return None
+    found.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    found.restype = ctypes.c_int
+
+    def renameat2(old_at: int, old: bytes, new_at: int, new: bytes, flags: int) -> int:
+        return 0 if found(old_at, old, new_at, new, flags) == 0 else ctypes.get_errno()
+
+    return renameat2
 
 
 def direct(fd: int, on: bool) -> bool:
