@@ -118,6 +118,23 @@ MODULES: dict[str, list[str]] = {
     ],
     "card/ifdbound": ["tests/test_ifdbound_mutants.py", *CAPTURE_READS],
     "card/raw": ["tests/test_raw_mutants.py", *CAPTURE_READS],
+    # Which mounts are cards: test_cards.py decides on mount records and folders in
+    # tmp_path, test_cards_real.py and test_watch.py on real fusefat/exfat-fuse mounts (all
+    # in-process, ~20 s together); test_usability.py (~45 s) reaches it only in its fusefat
+    # label test.
+    "card/detect": [
+        "tests/test_detect_mutants.py",
+        "tests/test_cards.py",
+        "tests/test_cards_real.py",
+        "tests/test_watch.py",
+        "tests/test_usability.py::test_fusefat_label_comes_from_the_volume",
+    ],
+    "card/volume": [
+        "tests/test_volume_mutants.py",
+        "tests/test_detect_mutants.py",
+        "tests/test_cards.py",
+        "tests/test_cards_real.py",
+    ],
     "card/kinds": ["tests/test_kinds.py", "tests/test_scan_opens.py", "tests/test_bad_names.py"],
     "card/scan": [
         "tests/test_scan_opens.py",
