@@ -152,3 +152,22 @@ def test_a_move_on_a_drive_without_hard_links_never_renames_over_a_file_that_app
     with pytest.raises(ArchiveError, match="appeared while moving"):
         _link(old, new)
     assert old.read_bytes() == b"the photo" and new.read_bytes() == b"another desk's photo"
+
+
+@pytest.mark.parametrize("renames", [True, False], ids=["renameat2", "without"])
+def test_rename_free_renames_to_a_free_name_and_refuses_a_taken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renames: bool
+) -> None:
+    """`rename_free` (a move's undo, an abandon, a damaged copy set aside, a journal kept):
+    by `rename_new`, or where that cannot be done after a look; a name held by a file or by
+    a link to nothing is taken either way, and both are left as they were."""
+    if not renames:
+        monkeypatch.setattr(durable, "_renameat2_call", lambda: None)
+    src, dst = _two_files(tmp_path)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for taken in (dst, tmp_path / "dangling"):
+        with pytest.raises(FileExistsError):
+            durable.rename_free(src, taken)
+    assert dst.read_bytes() == b"another file" and (tmp_path / "dangling").is_symlink()
+    durable.rename_free(src, tmp_path / "free")
+    assert not src.exists() and (tmp_path / "free").read_bytes() == b"the new file"

@@ -42,7 +42,7 @@ from .move import (
     link_blocked,
     read_journal,
 )
-from .storage.durable import fsync_dir, remove_empty_folders
+from .storage.durable import fsync_dir, remove_empty_folders, rename_free
 from .storage.interrupts import held_interrupts
 from .storage.links import leaves_root
 from .storage.modes import close_open_file, created_file, make_dirs
@@ -296,7 +296,7 @@ def _settle(name: _Name, named: set[str], shared: set[str], result: AbandonResul
             if _renamed_away(name, partner):
                 for folder in make_dirs(partner.parent):
                     fsync_dir(folder.parent)
-                os.rename(name.path, partner)
+                rename_free(name.path, partner)
                 fsync_dir(name.path.parent)
                 fsync_dir(partner.parent)
                 result.restored.append((name.shown, str(partner)))
@@ -383,7 +383,7 @@ def _keep_journal(path: Path, kept: Path) -> None:
     """Move the journal to ``kept`` (a rename, in ``.cardingest``), fsynced, private."""
     for folder in make_dirs(kept.parent):
         fsync_dir(folder.parent)
-    os.rename(path, kept)
+    rename_free(path, kept)
     fsync_dir(kept.parent)
     fsync_dir(path.parent)
     found = _regular(kept)

@@ -66,7 +66,7 @@ from .storage.durable import (
     atomic_write_bytes,
     fsync_dir,
     remove_empty_folders,
-    rename_new,
+    rename_free,
     writing_to,
 )
 from .storage.interrupts import held_interrupts
@@ -795,10 +795,7 @@ def _link(old: Path, new: Path) -> None:
         if exc.errno not in NO_HARDLINKS:
             raise
         try:  # no hard links here: a rename, and the journal still names both
-            if not rename_new(old, new):
-                if new.exists():
-                    raise FileExistsError(new)
-                os.rename(old, new)
+            rename_free(old, new)
         except FileExistsError:
             raise ArchiveError(f"{new} appeared while moving {old}") from None
     fsync_dir(new.parent)
@@ -853,7 +850,7 @@ def _undone(
             if old.exists() and new.exists() and os.path.samefile(old, new):
                 new.unlink()
             elif not old.exists() and new.exists():  # renamed, where no hard links are
-                os.rename(new, old)
+                rename_free(new, old)
             else:
                 continue
             fsync_dir(new.parent)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..models import METADIR
-from ..storage.durable import NO_HARDLINKS, fsync_dir
+from ..storage.durable import NO_HARDLINKS, fsync_dir, rename_free
 from ..storage.transfer import (
     Destination,
     TransferResult,
@@ -81,7 +81,7 @@ class _SetAside:
         except OSError as exc:
             if exc.errno not in NO_HARDLINKS:
                 raise
-            os.rename(path, aside)
+            rename_free(path, aside)
         fsync_dir(aside.parent)
         self.kept.append(str(aside))
 

@@ -114,6 +114,16 @@ def rename_new(src: str | Path, dst: str | Path, *, dir_fd: int | None = None) -
     raise OSError(code, os.strerror(code), os.fsdecode(src), None, os.fsdecode(dst))
 
 
+def rename_free(src: str | Path, dst: str | Path) -> None:
+    """Give ``src`` the name ``dst``, never over a file: FileExistsError where ``dst`` is
+    taken. `rename_new`, or where that cannot be done a rename after a look, which only a
+    file made in between could get past (the caller holds the archive's lock)."""
+    if not rename_new(src, dst):
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(dst))
+        os.rename(src, dst)
+
+
 def _renameat2_call() -> Callable[[int, bytes, int, bytes, int], int] | None:
     """libc's renameat2, looked up once (by whichever copy worker asks first); None where
     there is none."""
