@@ -158,10 +158,14 @@ def test_the_next_directory_after_a_sub_directory_is_read() -> None:
     assert raw_cut_short(tiff.bytes()) == "image data"
 
 
-@pytest.mark.parametrize("bad", ["next-past-the-end", "no-entries", "too-many-entries"])
+@pytest.mark.parametrize(
+    "bad", ["next-past-the-end", "next-into-the-last-bytes", "no-entries", "too-many-entries"]
+)
 def test_a_bad_sub_directory_does_not_end_the_walk(bad: str) -> None:
     """Some cameras write bad pointers: a sub-directory whose next pointer lies past the
-    end, or whose count is no directory's, is passed over, and the next directory read."""
+    end, or in the file's last bytes where a count is read but its entries would lie past
+    the end, or whose count is no directory's, is passed over, and the next directory read.
+    (The pointer into the last bytes ended the whole walk: a cut RAW was called whole.)"""
     tiff = Tiff()
     tiff.first(8)
     first = tiff.directory([make(), (SUB_IFDS, LONG, 1, [0])])
@@ -170,6 +174,9 @@ def test_a_bad_sub_directory_does_not_end_the_walk(bad: str) -> None:
     if bad == "next-past-the-end":
         sub = tiff.directory([make()])
         tiff.link(sub, 0x00DE_ADBE)
+    elif bad == "next-into-the-last-bytes":
+        sub = tiff.directory([make()])
+        tiff.link(sub, tiff.add(struct.pack("<H", 5) + bytes(4)))
     else:
         sub = tiff.add(struct.pack("<H", 0 if bad == "no-entries" else 1001) + bytes(16))
     struct.pack_into("<I", tiff.data, first + 2 + 12 + 8, sub)

@@ -69,7 +69,9 @@ def _tiff_past(fh: SeekableFile, order: str, head: bytes, end: int) -> str | Non
             continue
         block = fh.read(12 * count + 4)
         if len(block) < 12 * count + 4:
-            return "image directory" if at == first else None
+            if at == first:
+                return "image directory"
+            continue  # a later pointer into the last bytes: the others are still judged
         values: dict[int, list[int]] = {}
         for n in range(count):
             tag, kind, many, inline = struct.unpack(order + "HHI4s", block[12 * n : 12 * n + 12])
