@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
-import shutil
 import stat
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cardimage import CardFactory, MountedCard, build_fat32_image, require, require_fat_tools
 from conftest import tmpfs_on
+from otheraccount import as_nobody, reachable_folder
 from test_cards import LINUX_FUSEFAT, LINUX_VFAT, fat32_image, make_card, sdiskpart
 
 from cardingest.card.detect import (
@@ -41,7 +39,6 @@ from cardingest.errors import CardGoneError, SourceError
 from cardingest.models import Card
 from cardingest.storage import mounts as mount_table
 
-NOBODY = 65534
 GONE = "Transport endpoint is not connected"
 
 
@@ -338,48 +335,8 @@ def test_a_pulled_card_whose_folders_the_kernel_still_knows_is_said_gone_at_its_
 
 @pytest.fixture
 def open_folder() -> Iterator[Path]:
-    """A folder every account can reach (pytest's own temporary folders are root's alone)."""
-    folder = Path(tempfile.mkdtemp(prefix="detect-"))
-    try:
-        folder.chmod(0o755)
-        reachable = all(os.stat(parent).st_mode & 0o001 for parent in folder.parents)
-        require(reachable, f"{folder.parent} cannot be entered by every account")
+    with reachable_folder("detect-") as folder:
         yield folder
-    finally:
-        shutil.rmtree(folder)
-
-
-def as_nobody(work: Callable[[], object]) -> tuple[object, ...]:
-    """``("ok", result)`` or ``("raised", type name, message)`` of ``work()`` run as nobody
-    (65534) in a forked child of this process, so what the kernel refuses it is real."""
-    require(os.geteuid() == 0, "needs root to run a check as another account")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.close(read)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            result: tuple[object, ...]
-            try:
-                result = ("ok", work())
-            except Exception as exc:
-                result = ("raised", type(exc).__name__, getattr(exc, "message", str(exc)))
-            with os.fdopen(write, "wb") as out:
-                pickle.dump(result, out)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read, "rb") as answer:
-        data = answer.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    found = pickle.loads(data)
-    assert isinstance(found, tuple)
-    return found
 
 
 @pytest.mark.parametrize("mode", [0o711, 0o744], ids=["enter-only", "list-only"])

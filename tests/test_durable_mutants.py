@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cardimage import require, require_binaries
+from otheraccount import NOBODY, as_nobody, reachable_folder
 from test_modes_mutants import fsynced, key  # noqa: F401 (fsynced: a fixture)
 
 from cardingest.storage import durable
@@ -458,3 +459,18 @@ def test_a_desk_whose_block_fails_takes_its_file_away(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), durable.writing_beside(tmp_path):
         raise RuntimeError("the card was pulled")
     assert writer_files(tmp_path) == []
+
+
+def test_a_metadata_folder_this_account_cannot_list_counts_as_another_writers() -> None:
+    """`_others_wrote`, run as nobody on its own `.cardingest` it may write in but not list
+    (0300): it cannot see whether another writer's mark is there, so it says there may be
+    one, and no clean mark is written over a writer it could not see (root can list
+    every folder: the round on durable left this mutant for want of another account)."""
+    with reachable_folder("durable-") as root:
+        meta = root / ".cardingest"
+        meta.mkdir()
+        os.chown(meta, NOBODY, NOBODY)
+        meta.chmod(0o300)
+        assert as_nobody(lambda: durable._others_wrote(meta)) == ("ok", True)
+        meta.chmod(0o700)
+        assert as_nobody(lambda: durable._others_wrote(meta)) == ("ok", False)
