@@ -533,23 +533,32 @@ def test_the_next_share_removes_what_a_killed_one_was_writing(
     sending it out with the rest."""
     out = tmp_path / "out"
     args = ("share", "JBX3656", "--out", out, "--archive", archive)
+    killed_share("share-temp", *args)
+    (left,) = out.iterdir()
+    assert left.name.startswith(TEMP_PREFIX) and left.stat().st_size > 0
+    code, _, err = invoke(*args)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == SHARED_NAMES
+
+
+SHARED_NAMES = [
+    "JBX3656-20240301-100000-medium.jpg",
+    "JBX3656-20240301-100030-medium.jpg",
+    "JBX3656-20240301-100100-medium.jpg",
+]
+"""What `share JBX3656` writes from the `archive` fixture."""
+
+
+def killed_share(point: str, *args: object) -> None:
+    """The CLI run through ``tests/faults/inject.py``, killed (SIGKILL) at ``point``."""
     killed = subprocess.run(
-        injected("share-temp", *args),
+        injected(point, *args),
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
         timeout=600,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    (left,) = out.iterdir()
-    assert left.name.startswith(TEMP_PREFIX) and left.stat().st_size > 0
-    code, _, err = invoke(*args)
-    assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == [
-        "JBX3656-20240301-100000-medium.jpg",
-        "JBX3656-20240301-100030-medium.jpg",
-        "JBX3656-20240301-100100-medium.jpg",
-    ]
 
 
 def test_a_share_killed_as_a_copy_takes_its_name_without_hard_links_leaves_no_empty_file(
@@ -562,24 +571,13 @@ def test_a_share_killed_as_a_copy_takes_its_name_without_hard_links_leaves_no_em
     copies them all. Played on this disk with every link refused."""
     out = tmp_path / "referral"
     args = ("share", "JBX3656", "--out", out, "--archive", archive)
-    killed = subprocess.run(
-        injected("share-nolinks-rename", *args),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=600,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed_share("share-nolinks-rename", *args)
     (left,) = out.iterdir()
     assert left.name.startswith(TEMP_PREFIX) and left.stat().st_size > 0
     code, _, err = invoke(*args)
     assert code == 0, err
     shared = sorted(out.iterdir())
-    assert [p.name for p in shared] == [
-        "JBX3656-20240301-100000-medium.jpg",
-        "JBX3656-20240301-100030-medium.jpg",
-        "JBX3656-20240301-100100-medium.jpg",
-    ]
+    assert [p.name for p in shared] == SHARED_NAMES
     assert all(p.stat().st_size > 0 for p in shared)
 
 
@@ -593,24 +591,13 @@ def test_a_share_killed_as_a_copy_took_its_name_on_an_exfat_fuse_stick_is_finish
     and left the empty file in it for whoever sent the folder on."""
     out = exfat_card({}, size_mb=64, private=True) / "referral"
     args = ("share", "JBX3656", "--out", out, "--archive", archive)
-    killed = subprocess.run(
-        injected("share-rename", *args),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=600,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed_share("share-rename", *args)
     (empty,) = [p for p in out.iterdir() if not p.name.startswith(TEMP_PREFIX)]
     assert empty.stat().st_size == 0
     code, _, err = invoke(*args)
     assert code == 0, err
     shared = sorted(out.iterdir())
-    assert [p.name for p in shared] == [
-        "JBX3656-20240301-100000-medium.jpg",
-        "JBX3656-20240301-100030-medium.jpg",
-        "JBX3656-20240301-100100-medium.jpg",
-    ]
+    assert [p.name for p in shared] == SHARED_NAMES
     assert empty in shared and all(p.stat().st_size > 0 for p in shared)
 
 
