@@ -311,6 +311,27 @@ MODULES: dict[str, list[str]] = {
         "tests/test_cut_short.py",
         *CAPTURE_READS,
     ],
+    # `cardingest share`: every test here runs the CLI in-process (clinic_helpers.invoke);
+    # test_slates_cli's and test_outside_archive's shares, the two permission tests and
+    # test_readonly_archive's share reach it too (~40 s together). The kill -9 tests run the
+    # CLI in a subprocess, which mutmut does not count.
+    "clinic/share": [
+        "tests/test_share_mutants.py",
+        "tests/test_share.py",
+        "tests/test_slates_cli.py",
+        "tests/test_outside_archive.py",
+        "tests/test_readonly_archive.py",
+        "tests/test_permissions.py::test_nothing_created_is_open_to_others_under_umask_022",
+        "tests/test_permissions.py::test_outputs_below_a_folder_every_account_may_change_are_refused",
+    ],
+    # `dicom export` and `dicom send` (export/run): test_dicom.py's exports run the CLI
+    # in-process (~45 s); its send tests reach `send_photos` only up to a PACS that is not
+    # there. The Orthanc tests (test_dicom_pacs, test_pacs_association) are left out.
+    "export/run": [
+        "tests/test_export_run_mutants.py",
+        "tests/test_dicom.py",
+        "tests/test_dicom_mutants.py",
+    ],
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
