@@ -324,14 +324,10 @@ MODULES: dict[str, list[str]] = {
         "tests/test_permissions.py::test_nothing_created_is_open_to_others_under_umask_022",
         "tests/test_permissions.py::test_outputs_below_a_folder_every_account_may_change_are_refused",
     ],
-    # `dicom export` and `dicom send` (export/run): test_dicom.py's exports run the CLI
-    # in-process (~45 s); its send tests reach `send_photos` only up to a PACS that is not
-    # there. The Orthanc tests (test_dicom_pacs, test_pacs_association) are left out.
-    "export/run": [
-        "tests/test_export_run_mutants.py",
-        "tests/test_dicom.py",
-        "tests/test_dicom_mutants.py",
-    ],
+    # Not listed yet: export/run (`dicom export`, `dicom send`). test_dicom.py runs the
+    # CLI in a subprocess (dicom_helpers.cli), which mutmut does not count: with it and
+    # test_dicom_mutants.py, no test reached any of the module's 405 mutants (share round,
+    # docs/testing.md). It needs tests that call `export_files` in-process first.
 }
 
 KILLED = {1, 3, 36, 24, -24, 152, 255, 37}
