@@ -332,6 +332,27 @@ def test_a_file_in_an_open_out_by_the_time_it_is_closed_keeps_the_share_out(
     assert [p.name for p in out.iterdir()] == [other.name]
 
 
+@pytest.mark.parametrize("mode", [0o775, 0o770, 0o700])
+def test_a_file_put_in_the_empty_out_folder_after_the_plan_is_refused_whatever_its_mode(
+    archive: Path, tmp_path: Path, mode: int
+) -> None:
+    """An empty folder when the share was planned that holds a file by the time it is
+    written (another account of its group put another patient's photo there): refused, the
+    file left, nothing written beside it. The folder then holds something, so it is the
+    user's own and is not closed; the check once ran only where it was closed, and three
+    copies went in beside the file, the folder still open to the group."""
+    out = tmp_path / "referral"
+    out.mkdir()
+    out.chmod(mode)
+    plan = plan_share(archive, "JBX3656", size="medium", out_dir=out)
+    other = out / "MCJ1984-20240302-090000-medium.jpg"
+    other.write_bytes(b"another patient's photo")
+    with pytest.raises(UsageError) as refused:
+        execute_share(plan)
+    assert refused.value.message.startswith(f"--out {out} already holds 1 file(s) or folder(s);")
+    assert [p.name for p in out.iterdir()] == [other.name]
+
+
 def test_a_share_refused_for_a_file_already_there_lists_it_and_leaves_it(
     archive: Path, tmp_path: Path
 ) -> None:

@@ -251,7 +251,7 @@ def execute_share(
         result.warnings.append(closed)
         if on_warning is not None:
             on_warning(result.warnings[-1])
-        # Others could write there until now: it must still hold nothing but this share.
+    if not made:  # it was empty when planned; another account may have written there since
         refuse_filled(plan.out_dir, {item.name for item in plan.items})
     remove_dead_temps_in([plan.out_dir])
     if on_ready is not None:
