@@ -319,3 +319,33 @@ def field_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(exif_header.ExifHeader, "s2n", counted)
     return calls
+
+
+@pytest.fixture
+def pathlib_of_314(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Path.exists()``, ``is_dir()``, ``is_file()`` and ``is_symlink()`` as Python 3.14 made
+    them (`os.path`'s: False for *any* OSError, a pulled card's ENOTCONN too), on whichever
+    Python runs the test: 3.11 to 3.13 raise that error. `storage/ondisk.py` must answer
+    the same under both."""
+
+    def exists(self: Path, *, follow_symlinks: bool = True) -> bool:
+        return os.path.exists(self) if follow_symlinks else os.path.lexists(self)
+
+    def is_dir(self: Path, *, follow_symlinks: bool = True) -> bool:
+        return (
+            os.path.isdir(self)
+            if follow_symlinks
+            else os.path.isdir(self) and not os.path.islink(self)
+        )
+
+    def is_file(self: Path, *, follow_symlinks: bool = True) -> bool:
+        return (
+            os.path.isfile(self)
+            if follow_symlinks
+            else os.path.isfile(self) and not os.path.islink(self)
+        )
+
+    monkeypatch.setattr(Path, "exists", exists)
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    monkeypatch.setattr(Path, "is_file", is_file)
+    monkeypatch.setattr(Path, "is_symlink", lambda self: os.path.islink(self))

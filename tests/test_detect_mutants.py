@@ -298,7 +298,8 @@ class OptionsCard(MountedCard):
 @contextlib.contextmanager
 def pulled(tmp_path: Path, options: str) -> Iterator[Path]:
     """A fusefat card mounted with ``options``, its folders looked at, then pulled (its
-    driver killed): the mount is left dead, as a card pulled from its reader."""
+    driver killed): the mount is left dead, as a card pulled from its reader (or an
+    archive's drive that failed: `test_ondisk.py`)."""
     require_fat_tools()
     image = build_fat32_image(tmp_path / "card.img", {"DCIM/100CANON/IMG_0001.JPG": b"j"})
     fuse = OptionsCard(image, tmp_path / "media" / "CARD", options)
@@ -309,12 +310,31 @@ def pulled(tmp_path: Path, options: str) -> Iterator[Path]:
         yield mount
 
 
-def test_a_pulled_card_given_as_source_is_said_gone(tmp_path: Path) -> None:
-    """Nothing cached: looking the folder up fails (ENOTCONN), and that is a card gone."""
+@pytest.mark.parametrize("python", ["this", "3.14"])
+def test_a_pulled_card_given_as_source_is_said_gone(
+    tmp_path: Path, python: str, request: pytest.FixtureRequest
+) -> None:
+    """Nothing cached: looking the folder up fails (ENOTCONN), and that is a card gone; also
+    with Python 3.14's ``Path.exists()``, which answers False for it (`storage/ondisk.py`)."""
+    if python == "3.14":
+        request.getfixturevalue("pathlib_of_314")
     with pulled(tmp_path, "attr_timeout=0,entry_timeout=0") as mount:
         with pytest.raises(CardGoneError) as error:
             resolve_source(str(mount), partitions=[])
         assert error.value.message == gone_message(str(mount))
+
+
+def test_a_loop_of_symbolic_links_given_as_source_is_said_so(tmp_path: Path) -> None:
+    """Path.resolve() raised for a loop only before Python 3.13 (and Path.exists() answers
+    False for one): the stat says it, on every Python, not "Source folder not found"."""
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    for source in (tmp_path / "loop1", tmp_path / "loop1" / "DCIM"):
+        with pytest.raises(SourceError) as error:
+            resolve_source(str(source), partitions=[])
+        assert error.value.message == (
+            f"Source {source} leads round a loop of symbolic links; give a real folder"
+        )
 
 
 def test_a_pulled_card_whose_folders_the_kernel_still_knows_is_said_gone_at_its_read(

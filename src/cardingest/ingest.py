@@ -46,7 +46,7 @@ from .models import METADIR, Card, MediaFile, Plan, PlanItem, Settings
 from .plan.naming import format_clock_offset
 from .plan.planner import SAME_CONTENT, card_twin
 from .prepare import blocked_folders, has_catalogue, photo_of
-from .storage import modes
+from .storage import modes, ondisk
 from .storage.durable import (
     FolderSyncs,
     fsync_dir,
@@ -381,7 +381,7 @@ def _reachable(backup: str | None) -> Path | None:
     """A dead run's backup folder, for its manifests, if it is there now (a backup disk
     away, the NAS offline, is no reason to stop this run: `verify` checks the copies by
     their rows, and the next run given that backup writes the manifests of what it mends)."""
-    return Path(backup) if backup and Path(backup).is_dir() else None
+    return Path(backup) if backup and ondisk.is_dir(Path(backup)) else None
 
 
 def _repaired_by(audit: AuditLog) -> dict[str, list[str]]:

@@ -61,6 +61,7 @@ from .models import METADIR, MOVE_JOURNAL_NAME, MovedPhoto
 from .plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, target_path
 from .plan.planner import MAX_SUFFIX
 from .plan.shots import NameOrder, name_order, subsec_fraction
+from .storage import ondisk
 from .storage.durable import (
     NO_HARDLINKS,
     atomic_write_bytes,
@@ -322,7 +323,7 @@ def _select(
             elif done is not None:
                 problems.append(f"{target}: moved to {done.patient_id} before; it is {new} "
                                 "now: give that path")  # fmt: skip
-            elif Path(archive, relpath).is_dir() or Path(target).is_dir():
+            elif ondisk.is_dir(Path(archive, relpath)) or ondisk.is_dir(Path(target)):
                 problems.append(
                     f"{target}: a folder, not an archived photo; to move all of a patient's "
                     "photos give --from ID (with --diagnosis, --since or --until to choose)"
@@ -473,13 +474,13 @@ def plan_move(
                 f"{record.archive_path}: the same photo is already archived under "
                 f"{request.to} as {there.archive_path}; leave it out of this move"
             )
-        if not (archive / record.archive_path).is_file():
+        if not ondisk.is_file(archive / record.archive_path):
             conflicts.append(f"{record.archive_path}: missing from the archive (run verify)")
         elif not (state := checker.check(archive_file(archive, record), record.size,
                                          record.sha256, archive)).ok:  # fmt: skip
             conflicts.append(_not_the_photo(record.archive_path, state))
             unreadable = unreadable or state.status == "unreadable"
-        if record.backup_path and not Path(record.backup_path).is_file():
+        if record.backup_path and not ondisk.is_file(Path(record.backup_path)):
             conflicts.append(_backup_gone(record))
         elif record.backup_path and not (state := second_copy(checker.check(
                 Path(record.backup_path), record.size, record.sha256, _backup_root(record)),
@@ -532,7 +533,7 @@ def plan_move(
                     copies.append((root, beside))
             for place, old_path in copies:
                 pair = (str(old_path), str(Path(place, *new_xmp.parts)))
-                if pair not in sidecars and old_path.is_file():  # one per shot, not per file
+                if pair not in sidecars and ondisk.is_file(old_path):  # one per shot, not per file
                     sidecars.append(pair)
     return moves, sidecars
 
@@ -689,7 +690,7 @@ def _backup_of(parts: tuple[str, ...], tail: tuple[str, ...], renamed: bool) -> 
 def _backup_gone(record: CatalogueRecord) -> str:
     """Why a photo whose backup copy is not there cannot move, and what to do."""
     root = _backup_root(record)
-    if root is None or not (root / METADIR).is_dir():
+    if root is None or not ondisk.is_dir(root / METADIR):
         return (
             f"{record.archive_path}: its backup copy {record.backup_path} is not there (is "
             "the backup drive connected?)"
@@ -704,7 +705,7 @@ def _backup_gone(record: CatalogueRecord) -> str:
 def pending_move_warnings(archive: Path) -> list[str]:
     """A warning for an interrupted move, for `verify`, `preview`, `ingest` and `wipe`: until
     it finishes, its photos are on disk under both names, the old ones "unexpected"."""
-    if not journal_path(archive).exists():
+    if not ondisk.exists(journal_path(archive)):
         return []
     try:
         data = read_journal(archive)
@@ -726,7 +727,7 @@ def pending_move_names(archive: Path) -> frozenset[str]:
     move finishes, or the move could not link (or leave) its photo there, and every later
     move and tag would stop on it. Empty for a journal that cannot be read (said by
     `pending_move_warnings`; the move then refuses a name taken meanwhile, nothing lost)."""
-    if not journal_path(archive).exists():
+    if not ondisk.exists(journal_path(archive)):
         return frozenset()
     try:
         data = read_journal(archive)
@@ -771,11 +772,11 @@ def _refuse_leaving(new: Path, roots: Iterable[Path]) -> None:
 
 def link_blocked(old: Path, new: Path) -> str | None:
     """Why ``old``'s file cannot be given the name ``new`` (`_link`), if it cannot."""
-    if new.exists():
-        if old.exists() and not _same_content(old, new):
+    if ondisk.exists(new):
+        if ondisk.exists(old) and not _same_content(old, new):
             return f"{new} exists with other content; {old} was not moved"
         return None
-    if not old.exists():
+    if not ondisk.exists(old):
         return f"{old} is gone and {new} does not exist"
     return None
 
@@ -784,8 +785,8 @@ def _link(old: Path, new: Path) -> None:
     """Give ``old``'s file the name ``new`` too; idempotent; never replaces another file."""
     blocked = link_blocked(old, new)
     if blocked is not None:
-        raise ArchiveError(blocked if new.exists() else f"{blocked}; run verify")
-    if new.exists():
+        raise ArchiveError(blocked if ondisk.exists(new) else f"{blocked}; run verify")
+    if ondisk.exists(new):
         return
     for folder in make_dirs(new.parent):  # the patient's folder, with its mode (storage.modes)
         fsync_dir(folder.parent)
@@ -802,7 +803,7 @@ def _link(old: Path, new: Path) -> None:
 
 
 def _unlink_old(old: Path, new: Path) -> None:
-    if not old.exists():
+    if not ondisk.exists(old):
         return
     if not _same_content(old, new):
         raise ArchiveError(f"{new} does not hold {old}'s file; {old} was kept")
@@ -847,9 +848,9 @@ def _undone(
             if any(catalogue.record(str(entry["old"])) is None for entry in data["moves"]):
                 return False
         for old, new in pairs:
-            if old.exists() and new.exists() and os.path.samefile(old, new):
+            if ondisk.exists(old) and ondisk.exists(new) and os.path.samefile(old, new):
                 new.unlink()
-            elif not old.exists() and new.exists():  # renamed, where no hard links are
+            elif not ondisk.exists(old) and ondisk.exists(new):  # renamed, where no hard links are
                 rename_free(new, old)
             else:
                 continue
@@ -1023,7 +1024,7 @@ def _writing(archive: Path, roots: set[Path], backup_locks: BackupLocks | None) 
     nothing there) is refused first: its lock, and a copy's folders, would be made on the
     disk below, and the next `ingest --backup` would take that for the backup."""
     for root in sorted(roots):
-        if not Path(root, METADIR).is_dir():
+        if not ondisk.is_dir(Path(root, METADIR)):
             raise ArchiveError(
                 f"The backup folder {root} holds no backup now (no {Path(root, METADIR)}: is "
                 "its drive connected?); nothing was changed. The move waits for it: run this "
@@ -1117,7 +1118,7 @@ def move(
     pairs, roots = _pairs(archive, data)
     for _old, new in pairs:  # refused before the journal, which any later command finishes
         _refuse_leaving(new, roots)
-        if new.exists() or new.is_symlink():
+        if ondisk.exists(new) or ondisk.is_symlink(new):
             raise ArchiveError(f"{new} is there already; nothing was moved. Run verify")
     with _writing(archive, _backup_roots(moves), backup_locks):
         _write_journal(archive, data)

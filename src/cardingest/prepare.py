@@ -82,6 +82,7 @@ from .plan.shots import (
     shot_of,
 )
 from .plan.slates import SlateAssignment, assign, shots
+from .storage import ondisk
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
 from .storage.modes import (
@@ -218,13 +219,13 @@ def has_catalogue(archive: Path) -> bool:
     """Whether the archive has a catalogue yet: its SQLite file, or, when the settings name a
     PostgreSQL database, its tie to it (``.cardingest/archive-id``) or manifests of ingests
     (its tie lost: opening it says so, `pg.refuse_lost_id`)."""
-    if catalogue_path(archive).exists():
+    if ondisk.exists(catalogue_path(archive)):
         return True
     if not location_for(archive).postgres:
         return False
     from .archive.manifest import manifested_ingests  # only for a PostgreSQL archive
 
-    return (archive / METADIR / ARCHIVE_ID_NAME).exists() or bool(manifested_ingests(archive))
+    return ondisk.exists(archive / METADIR / ARCHIVE_ID_NAME) or bool(manifested_ingests(archive))
 
 
 def not_archived_named(
@@ -448,7 +449,7 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
     if location.postgres:
         if not has_catalogue(archive):
             return ArchiveState()  # a new archive: the ingest ties it to the database
-    elif not catalogue_path(archive).exists():
+    elif not ondisk.exists(catalogue_path(archive)):
         refuse_lost(archive)
         check_sqlite_place(archive, single_workstation=location.single_workstation)
         return ArchiveState()
@@ -458,7 +459,7 @@ def archive_state(archive: Path, idmap: IdMap) -> ArchiveState:
             refuse_emptied(archive, ingests)
         refuse_unknown_ingests(archive, ingests)
         state = catalogue.archive_state({row.patient_id for row in idmap.rows if not row.blank})
-    if not (archive / METADIR / MOVE_JOURNAL_NAME).exists():
+    if not ondisk.exists(archive / METADIR / MOVE_JOURNAL_NAME):
         return state
     from .move import pending_move_names
 
@@ -606,7 +607,7 @@ def _card_runs(
     dcim = dcim_folder(top)
     inside_dcim: list[Path] = []
     with suppress(OSError):
-        inside_dcim = [p for p in dcim.iterdir() if p.is_dir()] if dcim is not None else []
+        inside_dcim = [p for p in dcim.iterdir() if ondisk.is_dir(p)] if dcim is not None else []
     folders = {
         recorded_folder(str(folder)): below_top(folder)
         for folder in (top, *([dcim] if dcim else []), *inside_dcim)
@@ -1114,7 +1115,11 @@ def keywords_sidecars_giving_way(plan: Plan, roots: Sequence[Path]) -> list[Path
         if item.action == "copy" and item.sidecar and item.target:
             for root in roots:
                 path = Path(root, *item.target.split("/"))
-                if path.is_file() and not path.is_symlink() and _keywords_sidecar(path, plan, item):
+                if (
+                    ondisk.is_file(path)
+                    and not ondisk.is_symlink(path)
+                    and _keywords_sidecar(path, plan, item)
+                ):
                     found.append(path)
     return found
 
@@ -1257,7 +1262,7 @@ def in_others_folder(what: str, root: Path, archive: Path) -> str | None:
             "whose mount options open it to every account: mount it for yours alone)"
         )
     place = root.parent
-    while not place.exists() and place.parent != place:
+    while not ondisk.exists(place) and place.parent != place:
         place = place.parent
     with suppress(OSError):
         owner = os.stat(place).st_uid
@@ -1360,7 +1365,7 @@ def with_backup_check(prepared: Prepared, backup: Path | None) -> Prepared:
     if backup is not None:
         _refuse_archive_as_backup(backup)
         with suppress(OSError):
-            if (backup / METADIR).is_dir():
+            if ondisk.is_dir(backup / METADIR):
                 return prepared
     ingests = _earlier_ingests(Path(prepared.plan.archive))
     if backup is not None:
@@ -1800,7 +1805,7 @@ def unrecorded_warnings(archive: Path) -> list[str]:
     from .archive.journal import pending_warnings
 
     said = pending_warnings(archive)
-    if (archive / METADIR / MOVE_JOURNAL_NAME).exists():
+    if ondisk.exists(archive / METADIR / MOVE_JOURNAL_NAME):
         from .move import pending_move_warnings
 
         said += pending_move_warnings(archive)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AuditError
 from ..host import host_name
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..storage.durable import atomic_write_bytes, remove_stale_temps_of, sync_file
 from ..storage.mounts import mounted_read_only
 from ..storage.positional import read_range
@@ -304,7 +304,7 @@ class AuditLog:
         """Raise AuditError now if an append would be refused (a torn or changed end, a log or
         folder this account or the mount will not let it write), so a command fails before it
         changes or writes anything rather than after, unable to record it."""
-        if self._pg is None and self.folder.is_dir() and not os.access(self.folder, os.W_OK):
+        if self._pg is None and ondisk.is_dir(self.folder) and not os.access(self.folder, os.W_OK):
             raise AuditError(f"Cannot write the audit log in {self.folder}: {_why(self.folder)}")
         try:
             fd = os.open(self.path, os.O_RDWR | getattr(os, "O_BINARY", 0))

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import AuditError
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..storage.durable import fsync_dir, sync_file, write_new
 from ..storage.positional import read_range
 from ..storage.scratch import scratch
@@ -56,7 +56,7 @@ def _check_prefix(log: AuditLog, prefix: bytes) -> AuditCheck:
         copy = AuditLog(folder)
         copy.folder.mkdir(parents=True)
         copy.path.write_bytes(prefix)
-        if log.head_path.exists():
+        if ondisk.exists(log.head_path):
             shutil.copyfile(log.head_path, copy.head_path)
         return copy.check()
 
@@ -128,7 +128,7 @@ def rebuild_missing_head(archive: Path, *, operator: str) -> tuple[int, int] | N
     log = AuditLog(archive)
     if log.in_database:
         return None
-    head = log._read_head() if log.head_path.exists() else None
+    head = log._read_head() if ondisk.exists(log.head_path) else None
     try:
         fd = os.open(log.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:

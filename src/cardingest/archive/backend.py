@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import ArchiveError, CatalogueError, ConfigError, UsageError
 from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, MANIFEST_DIR, METADIR
-from ..storage import identity
+from ..storage import identity, ondisk
 from ..storage import mounts as mount_table
 from ..text import some_of
 
@@ -387,7 +387,7 @@ def refuse_lost(archive: Path) -> None:
     taken for a new one."""
     path = catalogue_path(archive)
     with suppress(OSError):
-        if path.is_file() and path.stat().st_size:
+        if ondisk.is_file(path) and path.stat().st_size:
             return
     state = "empty" if os.path.lexists(path) else "missing"
     with suppress(OSError):
@@ -398,7 +398,7 @@ def refuse_lost(archive: Path) -> None:
                 "gone. Restore catalogue.sqlite from the archive's backup and run the command "
                 "again; nothing was changed"
             )
-    if not (archive / METADIR / MANIFEST_DIR).is_dir():
+    if not ondisk.is_dir(archive / METADIR / MANIFEST_DIR):
         return  # a new archive: the preview of one imports no manifest code
     from .manifest import manifested_ingests
 
@@ -584,7 +584,7 @@ def migration_mark(archive: Path) -> tuple[str, str] | None:
     """Where this archive's SQLite catalogue moved to, if it did: the PostgreSQL URL (without
     password) and the archive's id there."""
     path = catalogue_path(archive)
-    if not path.is_file():
+    if not ondisk.is_file(path):
         return None
     from .readonly import private_copy, sqlite_could_fault
 
@@ -616,9 +616,9 @@ def check_not_migrated(archive: Path) -> None:
     """Refuse SQLite for an archive whose catalogue is in PostgreSQL (exit 2), and one whose
     records this account may not read (exit 1)."""
     require_readable(archive)
-    if (Path(archive) / METADIR / ARCHIVE_ID_NAME).exists() and not catalogue_path(
-        archive
-    ).is_file():
+    if ondisk.exists(Path(archive) / METADIR / ARCHIVE_ID_NAME) and not ondisk.is_file(
+        catalogue_path(archive)
+    ):
         raise ConfigError(
             f"The catalogue of {archive} is in PostgreSQL, and no --catalogue URL was given",
             details=[
@@ -657,7 +657,7 @@ def require_folder(root: Path) -> None:
     """An archive (or backup) that is there must be a folder, not a file or a device, and
     so must its ``.cardingest``, with no symbolic link in it (`refuse_links`)."""
     for path in (root, root / METADIR):
-        if path.exists() and not path.is_dir():
+        if ondisk.exists(path) and not ondisk.is_dir(path):
             raise UsageError(f"{path} is not a folder: an archive or backup must be one")
     refuse_links(root)
 
@@ -667,14 +667,14 @@ def refuse_links(root: Path) -> None:
     catalogue, the log, the manifests' folder), is a symbolic link (`not_ours`), or is open
     to every account while another account owns it (`refuse_open_records`)."""
     meta = root / METADIR
-    if meta.is_symlink():
+    if ondisk.is_symlink(meta):
         raise UsageError(not_ours(meta))
     try:
         with os.scandir(meta) as entries:
             listed = [Path(entry.path) for entry in entries]
     except OSError:
         return  # none yet; or one this account may not list, which opening it will say
-    linked = next((path for path in listed if path.is_symlink()), None)
+    linked = next((path for path in listed if ondisk.is_symlink(path)), None)
     if linked is not None:
         raise UsageError(not_ours(linked))
     refuse_open_records([meta, *listed])
@@ -772,12 +772,12 @@ def check_destination_root(root: Path, what: str = "archive") -> None:
             "command again; nothing was copied."
         )
     above = identity.nearest_existing(root)
-    if not root.exists() and not above.is_dir():
+    if not ondisk.exists(root) and not ondisk.is_dir(above):
         raise UsageError(
             f"{above} is not a folder, so the {what} {root} cannot be made in it: give "
             "a folder (or a new one in a folder that exists)."
         )
-    if not root.exists() and not root.parent.is_dir():
+    if not ondisk.exists(root) and not ondisk.is_dir(root.parent):
         raise ArchiveError(
             f"{root} does not exist, and neither does {root.parent}. Is the {what} drive "
             f"connected? To start a new {what} there, create {root.parent} first."
@@ -789,7 +789,7 @@ def refuse_gone_since(root: Path, what: str = "archive") -> None:
     before, in this run, and does not now: its drive was unplugged or unmounted since, and
     the card's photos would start a new one on the disk below, where no one looks for them
     (a trial's `watch` filed a card there, and a `wipe` then cleared it)."""
-    if not (root / METADIR).is_dir():
+    if not ondisk.is_dir(root / METADIR):
         raise ArchiveError(
             f"The {what} {root} was there for an earlier card, and is not now (its drive "
             f"unplugged or unmounted?): nothing was copied from this card. Connect the "
@@ -852,7 +852,7 @@ def archive_above(path: Path) -> Path | None:
     for folder in [path, *path.parents]:
         with suppress(OSError):
             meta = folder / METADIR
-            if any((meta / name).exists() for name in _ARCHIVE_MARKS):
+            if any(ondisk.exists(meta / name) for name in _ARCHIVE_MARKS):
                 return folder
     return None
 
@@ -866,7 +866,7 @@ def archive_records(folder: Path) -> list[str]:
     """The records only an archive keeps (a catalogue, its ID, an audit log) that
     ``folder``'s ``.cardingest`` holds: none for a backup folder, which keeps manifests."""
     meta = folder / METADIR
-    return [name for name in _ARCHIVE_MARKS[:3] if (meta / name).exists()]
+    return [name for name in _ARCHIVE_MARKS[:3] if ondisk.exists(meta / name)]
 
 
 def denied(path: Path | str, doing: str = "read") -> str:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from ..errors import CatalogueError, InsufficientSpaceError, NoArchiveError
 from ..ids import SAFE_ID
 from ..models import CONSENT_LEVELS, METADIR, ArchivedFile, ArchiveState
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..storage.transfer import plain_relpath
 from ..text import keyword_text
 from .backend import (
@@ -545,7 +545,7 @@ def require_catalogue(archive: Path, consequence: str = "") -> None:
         return
     check_not_migrated(archive)
     refuse_lost(archive)
-    if not catalogue_path(archive).is_file():
+    if not ondisk.is_file(catalogue_path(archive)):
         then = f", {consequence}" if consequence else ""
         raise NoArchiveError(
             f"No catalogue at {catalogue_path(archive)}: nothing is archived in {archive}{then}. "
@@ -710,7 +710,7 @@ class Catalogue:
                     f"{FULL_BELOW // 1024:,} KiB on it and run the command again; nothing was "
                     "changed."
                 )
-        if not create and not path.is_file():
+        if not create and not ondisk.is_file(path):
             raise CatalogueError(f"No catalogue at {path}")
         try:
             if create:

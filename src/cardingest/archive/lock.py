@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import ArchiveError, ArchiveLockedError, InsufficientSpaceError
 from ..host import host_name
 from ..models import METADIR
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..storage.durable import try_flock, write_all
 from ..storage.identity import same_file
 from .backend import denied, location_for, not_ours, refuse_links
@@ -253,7 +253,7 @@ def removed_if_left_empty(archive_root: Path) -> Iterator[None]:
     """
     created: list[Path] = []
     probe = Path(archive_root)
-    while not probe.exists() and probe.parent != probe:
+    while not ondisk.exists(probe) and probe.parent != probe:
         created.append(probe)
         probe = probe.parent
     try:

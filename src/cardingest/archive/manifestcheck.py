@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..storage import ondisk
 from .manifest import manifest_path, read_manifest
 
 
@@ -71,7 +72,7 @@ class ExpectedManifests:
         for (root, ingest_id), expected in sorted(self.copies.items()):
             if not ingest_id or ingest_id in unfinished:
                 continue
-            if root != self.archive and not root.is_dir():
+            if root != self.archive and not ondisk.is_dir(root):
                 continue  # a backup not connected: said as such
             yield from self._of(root, ingest_id, expected, ignored, folders, ignored_sha256)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchiveError, CatalogueError, ConfigError
 from ..host import host_name
+from ..storage import ondisk
 from .audit import GENESIS, AuditLog, _dumps
 from .backend import (
     MIGRATED_TABLE,
@@ -86,7 +87,7 @@ def _audit_lines(archive: Path) -> list[bytes]:
             f"The audit log {log.path} does not check out ({check.problem}); nothing was moved",
             details=["Run cardingest audit to see where, and restore it from a backup."],
         )
-    if not log.path.exists():
+    if not ondisk.exists(log.path):
         return []
     return [line.removesuffix(b"\n") for line in log.path.read_bytes().splitlines(keepends=True)]
 
@@ -292,7 +293,7 @@ def migrate(archive: Path, url: str) -> MigrateReport:
 
     archive = Path(archive)
     path = catalogue_path(archive)
-    if not path.is_file():
+    if not ondisk.is_file(path):
         raise ConfigError(f"No SQLite catalogue at {path}: nothing to migrate. Is --archive right?")
     bind(archive, CatalogueLocation())  # read the SQLite side, wherever the config points
     mark = migration_mark(archive)

@@ -48,7 +48,7 @@ from ..errors import (
 )
 from ..host import host_name
 from ..models import ARCHIVE_ID_NAME, METADIR
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..storage.durable import atomic_write_bytes
 from .backend import (
     PRIVILEGE_DENIED,
@@ -407,7 +407,7 @@ def _register(conn: psycopg.Connection[Any], archive: Path, archive_id: str) -> 
 def _moved_here(archive: Path) -> tuple[str, str] | None:
     """`migration_mark` of the archive's SQLite catalogue, read from a copy: a command about
     to be refused leaves no ``-wal`` or ``-shm`` file beside it."""
-    if not catalogue_path(archive).is_file():
+    if not ondisk.is_file(catalogue_path(archive)):
         return None
     from .readonly import private_copy
 
@@ -424,7 +424,7 @@ def refuse_lost_id(
     knows none of the photos filed there, so the same card could be filed again, under
     another patient. The id to put back is the mark's, or the one the database knows these
     manifests' ingests by."""
-    ingests = [] if catalogue_path(archive).exists() else manifested_ingests(archive)
+    ingests = [] if ondisk.exists(catalogue_path(archive)) else manifested_ingests(archive)
     if mark is None and not ingests:
         return
     found = mark[1] if mark else _archive_with(conn, ingests)
@@ -488,7 +488,7 @@ def tie(
     if (
         archive_id is not None
         and not migrating
-        and catalogue_path(archive).is_file()
+        and ondisk.is_file(catalogue_path(archive))
         and migrated_to(archive) is None
     ):
         raise ConfigError(
@@ -496,7 +496,7 @@ def tie(
             details=[f"Run cardingest catalogue migrate --to URL --archive {archive} again."],
         )
     if archive_id is None:
-        if catalogue_path(archive).is_file() and not migrating:
+        if ondisk.is_file(catalogue_path(archive)) and not migrating:
             raise ConfigError(
                 f"The archive {archive} has a SQLite catalogue, not one in {redact(url)}",
                 details=[

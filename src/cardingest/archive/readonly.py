@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CatalogueError
 from ..models import METADIR
+from ..storage import ondisk
 from ..storage.mounts import mounted_read_only
 from .backend import catalogue_path, location_for
 
@@ -33,13 +34,13 @@ def writable(archive: Path) -> bool:
     False on a read-only mount (even for root) and for a user without write permission.
     """
     meta = Path(archive) / METADIR
-    folder = meta if meta.is_dir() else Path(archive)
+    folder = meta if ondisk.is_dir(meta) else Path(archive)
     if mounted_read_only(folder):
         return False
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
     database = catalogue_path(archive)
-    return not database.exists() or os.access(database, os.W_OK)
+    return not ondisk.exists(database) or os.access(database, os.W_OK)
 
 
 FULL_BELOW = 1024 * 1024
@@ -51,7 +52,7 @@ def _file_system(archive: Path) -> os.statvfs_result | None:
     archive, before it has one); None where it cannot be told."""
     meta = Path(archive) / METADIR
     try:
-        return os.statvfs(meta if meta.is_dir() else Path(archive))
+        return os.statvfs(meta if ondisk.is_dir(meta) else Path(archive))
     except (OSError, AttributeError):
         return None
 
@@ -83,7 +84,7 @@ def private_copy(archive: Path) -> Iterator[Path]:
     """A temporary folder holding a copy of the archive's SQLite catalogue and its WAL,
     removed afterwards."""
     source = catalogue_path(archive)
-    if not source.is_file():
+    if not ondisk.is_file(source):
         raise CatalogueError(f"No catalogue at {source}")
 
     from ..storage.scratch import scratch  # tempfile, only for a read-only archive
@@ -94,7 +95,7 @@ def private_copy(archive: Path) -> Iterator[Path]:
         try:
             shutil.copyfile(source, copy)
             wal = source.with_name(source.name + "-wal")
-            if wal.is_file():
+            if ondisk.is_file(wal):
                 shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
         except OSError as exc:
             raise CatalogueError(f"Cannot read catalogue {source}: {exc.strerror or exc}") from exc

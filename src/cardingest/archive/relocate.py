@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..models import METADIR
-from ..storage import identity
+from ..storage import identity, ondisk
 from ..storage.interrupts import held_interrupts
 from .audit import AuditLog
 from .backend import archive_records, check_destination_root, memory_fstype
@@ -81,7 +81,7 @@ def recorded_roots(records: Iterable[CatalogueRecord]) -> dict[Path, int]:
 def check_new_place(archive: Path, old: Path, new: Path) -> None:
     """Refuse (exit 2) a new place that cannot be the backup: not a folder, the old one, the
     archive or a folder in or around it, another archive, memory, or a drive not mounted."""
-    if not new.is_dir():
+    if not ondisk.is_dir(new):
         what = "is not a folder" if os.path.lexists(new) else "is not there"
         raise UsageError(
             f"The new backup folder {new} {what}: connect the backup disk, and give the folder "

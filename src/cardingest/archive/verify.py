@@ -21,6 +21,7 @@ import xxhash
 from ..card.kinds import is_sidecar
 from ..errors import UsageError
 from ..models import METADIR
+from ..storage import ondisk
 from ..storage.identity import file_id
 from ..storage.links import leaves_root
 from ..storage.transfer import TEMP_PREFIX, hash_from_disk
@@ -236,8 +237,8 @@ def repairable(state: CopyState, path: Path) -> bool:
     """
     if state.status != "missing":
         return state.status == "changed" and not _a_folder(path)
-    nearest = next((folder for folder in path.parents if folder.is_dir()), None)
-    return nearest is not None and (nearest == path.parent or (nearest / METADIR).is_dir())
+    nearest = next((folder for folder in path.parents if ondisk.is_dir(folder)), None)
+    return nearest is not None and (nearest == path.parent or ondisk.is_dir(nearest / METADIR))
 
 
 def not_repairable(state: CopyState, path: Path) -> str:
@@ -682,7 +683,7 @@ def verify_archive(
     named = catalogued | {bad.archive_path for bad in damaged if bad.archive_path is not None}
     strays = find_all_unexpected(archive, named, folders)
     report.problems.extend(_photos_of_damaged_records(archive, strays, damaged, checker))
-    report.absent_backups = sorted(str(root) for root in backup_roots if not root.is_dir())
+    report.absent_backups = sorted(str(root) for root in backup_roots if not ondisk.is_dir(root))
     manifests.cover({archive, *backup_roots}, [ingest["ingest_id"] for ingest in ingests])
     running = {ingest["ingest_id"] for ingest in ingests if ingest.get("status") == "running"}
     # A damaged record's lines (by its path, its backup copy's or its content) are no stray

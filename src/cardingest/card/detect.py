@@ -22,6 +22,7 @@ from typing import Protocol
 from ..errors import CardGoneError, SourceError
 from ..models import Card
 from ..storage import mounts as mount_table
+from ..storage import ondisk
 from .fusefat import fusefat_source
 from .kinds import PHOTO_EXTENSIONS
 from .volume import read_volume_id
@@ -178,7 +179,7 @@ def _sysfs_removable(device: str) -> bool:
         if name.startswith("mmcblk") and "boot" not in name and "rpmb" not in name:
             return True
         node = (SYS_CLASS_BLOCK / name).resolve()
-        disk = node.parent if (node / "partition").exists() else node
+        disk = node.parent if ondisk.exists(node / "partition") else node
         return (disk / "removable").read_text(encoding="ascii").strip() == "1"
     except (OSError, ValueError):
         return False
@@ -411,17 +412,27 @@ def resolve_source(
             "leave it out to use the one camera card found"
         )
     path = Path(source).expanduser()
+    # os.stat, not Path.exists(): from Python 3.14 that answers False for a pulled card's
+    # ENOTCONN; and a loop of links, which Path.resolve() raised for before 3.13, is said here.
+    mode: int | None = None
     try:
-        exists = path.exists()
-        is_dir = exists and path.is_dir()
+        mode = os.stat(path).st_mode
         resolved = path.resolve()
     except OSError as exc:
         if exc.errno in CARD_GONE_ERRNOS:  # a pulled FUSE card leaves its mount dead
             raise _gone(source, exc) from None
-        raise SourceError(f"Cannot read source {source}: {exc.strerror or exc}") from exc
-    if not exists:
+        if exc.errno == errno.ELOOP:
+            raise SourceError(
+                f"Source {source} leads round a loop of symbolic links; give a real folder"
+            ) from None
+        if exc.errno not in ondisk.ABSENT_ERRNOS:
+            raise SourceError(f"Cannot read source {source}: {exc.strerror or exc}") from exc
+        mode = None  # not there (or gone between the stat and the resolve)
+    except ValueError:  # a NUL in the path: no such folder
+        mode = None
+    if mode is None:
         raise SourceError(f"Source folder not found: {source}")
-    if not is_dir:
+    if not stat.S_ISDIR(mode):
         raise SourceError(f"Source is not a folder: {source}{_mount_first(path)}")
     try:  # a dead FUSE mount's attributes stay cached for a moment: only a read tells
         with os.scandir(resolved):

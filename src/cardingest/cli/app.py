@@ -34,7 +34,7 @@ from ..ids import validate_id
 from ..models import METADIR, Card, Settings
 from ..plan.naming import parse_clock_offset
 from ..review.contact import sheet_files
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..text import unset_path
 from . import common, documents, json_asked, output, streams
 from .catalogue import catalogue_app
@@ -1053,7 +1053,7 @@ def watch(
     roots = [("archive", settings.archive)]
     if settings.backup is not None:
         roots.append(("backup", settings.backup))
-    known = {root for _, root in roots if (root / METADIR).is_dir()}
+    known = {root for _, root in roots if ondisk.is_dir(root / METADIR)}
 
     def ingest_card(card: Card) -> int:
         for what, root in roots:
@@ -1062,7 +1062,7 @@ def watch(
         try:
             return _ingest_card(card)
         finally:
-            known.update(root for _, root in roots if (root / METADIR).is_dir())
+            known.update(root for _, root in roots if ondisk.is_dir(root / METADIR))
 
     def _ingest_card(card: Card) -> int:
         with sheet_files(None) as slot:

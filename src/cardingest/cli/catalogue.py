@@ -18,6 +18,7 @@ from ..archive.backend import (
 )
 from ..errors import EXIT_FAILURE, UsageError
 from ..models import METADIR, Settings
+from ..storage import ondisk
 from . import documents, output
 from .common import handles_errors
 from .config import load_settings, warn_passwords
@@ -59,7 +60,7 @@ def migrate_command(
     # The SQLite side, under its lock file; it may sit on a network share: that is why it moves.
     bind(settings.archive, CatalogueLocation())
     require_readable(settings.archive)  # another account's records: one message
-    if not catalogue_path(settings.archive).is_file():
+    if not ondisk.is_file(catalogue_path(settings.archive)):
         raise UsageError(
             f"No SQLite catalogue at {catalogue_path(settings.archive)}: nothing to migrate."
             " Is --archive right?"
@@ -162,14 +163,14 @@ def _relocate(settings: Settings, old: Path, new: Path) -> Relocation:
     from .session import open_archive
 
     check_new_place(settings.archive, old, new)  # before a lock is made in NEW
-    made = not (new / METADIR).exists()
+    made = not ondisk.exists(new / METADIR)
     moved = False
     try:
         with contextlib.ExitStack() as held:
             held.enter_context(
                 open_archive(settings.archive, "backup-moved", consequence="no backup copy to move")
             )
-            if journal_path(settings.archive).exists():
+            if ondisk.exists(journal_path(settings.archive)):
                 raise UsageError(
                     "An interrupted move is waiting to be finished, and its journal names "
                     "backup copies by their old paths: connect the backup disk where it was "

@@ -26,7 +26,7 @@ from ..export.settings import (
 from ..ids import check_scheme
 from ..models import Settings
 from ..plan.naming import DEFAULT_FOLDER_TEMPLATE, DEFAULT_NAME_TEMPLATE, check_templates
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..storage.capped import read_capped
 from ..text import printable
 
@@ -76,7 +76,7 @@ def _read(path: Path) -> str:
     """The config's text: capped in size whatever the file is (/dev/zero, a pipe), and
     UTF-8 (as TOML requires), else a message with the line of the first bad byte."""
     try:
-        if path.is_dir():
+        if ondisk.is_dir(path):
             raise ConfigError(f"Config file {path} is a folder")
         raw = read_capped(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
@@ -192,7 +192,7 @@ def _not_a_broken_link(path: Path, what: str) -> None:
             raise UsageError(
                 f"{what} {path} leads round a loop of symbolic links; give a real folder"
             ) from None
-        if path.is_symlink():
+        if ondisk.is_symlink(path):
             raise UsageError(
                 f"{what} {path} is a symbolic link to {os.readlink(path)}, which is not "
                 "there; give a real folder (or connect its drive)"
@@ -218,7 +218,7 @@ def load_settings(
     if env.get(ENV_CONFIG):
         config_path = _expand(env[ENV_CONFIG])
         data = _load(config_path)
-    elif default_config_path().is_file():
+    elif ondisk.is_file(default_config_path()):
         config_path = default_config_path()
         data = _load(config_path)
 

@@ -25,6 +25,7 @@ from ..errors import (
     combined_exit,
 )
 from ..models import Settings
+from ..storage import ondisk
 from . import documents, output
 from .common import handles_errors, lookup_id, parse_range, refuse_on_card
 from .config import load_dicom_settings, load_settings
@@ -91,7 +92,7 @@ def _out_folder(given: str | None) -> Path:
     if not given.strip():
         raise UsageError("--out is empty; give the folder for the DICOM files")
     out = Path(given).expanduser().absolute()
-    if out.exists() and not out.is_dir():
+    if ondisk.exists(out) and not ondisk.is_dir(out):
         raise UsageError(f"--out {out} is not a folder; give a folder for the DICOM files")
     return out
 
@@ -140,7 +141,7 @@ def run_export(
     refuse_inside_archive(out, "--out", settings.archive, settings.backup)
     require_catalogue(settings.archive)
     AuditLog(settings.archive).require_appendable()  # each export is recorded: check first
-    if journal_path(settings.archive).exists():  # a stopped move: its photos' patient first
+    if ondisk.exists(journal_path(settings.archive)):  # a stopped move: its photos' patient first
         with open_archive(settings.archive, "dicom export"):
             finish_pending_move(settings.archive, "dicom export")
     with Catalogue.open(settings.archive, create=False) as catalogue:

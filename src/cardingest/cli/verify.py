@@ -43,6 +43,7 @@ from ..errors import (
 from ..ids import validate_id
 from ..models import METADIR, Settings
 from ..move import pending_move_warnings
+from ..storage import ondisk
 from . import documents, output
 from .common import say_error
 from .output import escape
@@ -374,23 +375,23 @@ def events_lost(archive: Path, where: str, state: str = "is empty") -> str | Non
 
 def run_audit(settings: Settings, as_json: bool, repair: bool = False) -> int:
     log = AuditLog(settings.archive)
-    if not settings.archive.is_dir():
+    if not ondisk.is_dir(settings.archive):
         raise NoArchiveError(f"No archive at {settings.archive}. Is --archive right?")
     if log.in_database:
         require_catalogue(settings.archive)
     else:
         check_not_migrated(settings.archive)
-        if not (settings.archive / METADIR).is_dir():
+        if not ondisk.is_dir(settings.archive / METADIR):
             raise NoArchiveError(
                 f"No archive at {settings.archive}: it has no {METADIR} folder, so no audit "
                 "log to check. Is --archive right?"
             )
-        catalogued = catalogue_path(settings.archive).exists()
-        if not log.path.exists() and catalogued:
+        catalogued = ondisk.exists(catalogue_path(settings.archive))
+        if not ondisk.exists(log.path) and catalogued:
             lost = events_lost(settings.archive, str(log.path), "is missing")
             if lost is not None:  # nothing a repair could write again
                 return _report(log, AuditCheck(False, 0, None, lost), as_json, repair)
-        if not catalogued and (settings.archive / METADIR / MANIFEST_DIR).is_dir():
+        if not catalogued and ondisk.is_dir(settings.archive / METADIR / MANIFEST_DIR):
             raise NoArchiveError(
                 f"No archive at {settings.archive}: it has manifests but no catalogue, as a "
                 "backup folder has. Give the archive with --archive"

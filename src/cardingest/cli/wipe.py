@@ -22,6 +22,7 @@ from ..errors import (
     combined_exit,
 )
 from ..models import Card, Settings
+from ..storage import ondisk
 from ..text import printable
 from ..wipe import (
     NOTHING_REMOVABLE,
@@ -117,13 +118,13 @@ def require_backup_folder(backup: Path | None) -> None:
     a disk not mounted: said, rather than a wipe judged by copies recorded elsewhere."""
     from ..storage.identity import nearest_existing
 
-    if backup is not None and not backup.is_dir():
+    if backup is not None and not ondisk.is_dir(backup):
         above = nearest_existing(backup)
         what = (
             "is not a folder"
             if os.path.lexists(backup)
             else f"is not there ({above} is a file)"
-            if not above.is_dir()
+            if not ondisk.is_dir(above)
             else "is not there (is its disk mounted, and is --backup, or backup in the config, "
             "right?)"
         )

@@ -34,7 +34,7 @@ from ..archive.verify import DamagedCopy, read_copy
 from ..card.kinds import is_sidecar
 from ..errors import ShareError, UsageError
 from ..plan.shots import subsec_fraction
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..storage.durable import TEMP_PREFIX, remove_dead_temps_in, write_new
 from .jpeg import READABLE, SIZES, Unshareable, render
 
@@ -191,7 +191,7 @@ def refuse_filled(out: Path, names: set[str]) -> None:
             ) from None
         return
     except NotADirectoryError:
-        file = next((p for p in (out, *out.parents) if p.is_file()), out)
+        file = next((p for p in (out, *out.parents) if ondisk.is_file(p)), out)
         where = "" if file == out else f": {file} is a file, so it cannot hold a folder"
         raise UsageError(
             f"--out {out}{where or ' is a file, not a folder'}; choose another --out"

@@ -21,6 +21,7 @@ from ..card.kinds import is_sidecar
 from ..errors import CardingestError, UsageError
 from ..ids import SAFE_ID, keyword_refusal
 from ..models import CONSENT_LEVELS
+from ..storage import ondisk
 from ..storage.durable import writing_to
 from ..storage.interrupts import held_interrupts
 from ..storage.links import leaves_root
@@ -214,7 +215,7 @@ def rewrite_sidecars(
                     f"{sidecar_path(photo)}: the {where} folder {root} is not there (its disk "
                     "not connected?); the keywords are in the catalogue, and `cardingest "
                     "verify --fix-sidecars` writes the sidecar once it is"
-                    if not root.is_dir()
+                    if not ondisk.is_dir(root)
                     else f"{sidecar_path(photo)}: its photo is missing from the {where}; the "
                     "keywords are in the catalogue. Run `cardingest verify`: it notes it, so the "
                     "next ingest of its card puts it back"

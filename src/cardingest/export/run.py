@@ -28,7 +28,7 @@ from ..errors import (
     UsageError,
 )
 from ..ids import SAFE_ID
-from ..storage import modes
+from ..storage import modes, ondisk
 from ..storage.durable import remove_dead_temps_in, write_new
 from ..storage.links import leaves_root
 from .dicom import part10_bytes
@@ -99,7 +99,7 @@ def _write_new(path: Path, data: bytes) -> bool:
         existing = None
     if existing == data:
         return False
-    if existing == b"" and not path.is_symlink():
+    if existing == b"" and not ondisk.is_symlink(path):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     elif existing is not None:

@@ -24,6 +24,7 @@ from ..card.kinds import PHOTO_EXTENSIONS, SIDECAR_EXTENSIONS, is_sidecar
 from ..errors import InvalidIdError, MapError, UsageError
 from ..ids import keyword_refusal, validate_id
 from ..models import CONSENT_LEVELS, IdMap, MapRow, MediaFile
+from ..storage import ondisk
 from ..storage.capped import read_capped
 from ..text import keyword_text, unset_path
 from .naming import format_clock_offset, parse_clock_offset
@@ -433,7 +434,7 @@ def parse_map(
     try:
         if unset_path(source):
             raise MapError("--map is empty (or names this folder); give the ID map CSV file")
-        if path.is_dir():
+        if ondisk.is_dir(path):
             raise MapError(f"{source} is a folder, not an ID map CSV file")
         data = read_capped(path, MAX_MAP_BYTES)
     except OSError as exc:

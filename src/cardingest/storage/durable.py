@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..models import METADIR
-from . import modes
+from . import modes, ondisk
 from .identity import same_file
 
 _WRITE = os.O_WRONLY | getattr(os, "O_BINARY", 0)
@@ -506,7 +506,7 @@ def writing_to(root: Path) -> Iterator[list[Path]]:
     The caller holds the archive lock.
     """
     mark = Path(root, METADIR, CLEAN_MARK)
-    swept = remove_stale_temps(Path(root, METADIR) if mark.exists() else Path(root))
+    swept = remove_stale_temps(Path(root, METADIR) if ondisk.exists(mark) else Path(root))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(mark)
         fsync_dir(mark.parent)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import ondisk
 from .mounts import locations
 
 
@@ -41,7 +42,7 @@ def same_file(fd: int, path: Path, *, follow_links: bool = True) -> bool:
 def nearest_existing(path: Path) -> Path:
     """``path`` itself if it exists, else its closest existing parent (a new archive)."""
     current = Path(os.path.abspath(path))
-    while not current.exists() and current.parent != current:
+    while not ondisk.exists(current) and current.parent != current:
         current = current.parent
     return current
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..models import ARCHIVE_ID_NAME, CATALOGUE_NAME, METADIR
+from . import ondisk
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -261,7 +262,7 @@ def make_dirs(folder: Path) -> list[Path]:
         return []
     missing: list[Path] = []
     probe = Path(folder)
-    while not probe.is_dir() and probe.parent != probe:
+    while not ondisk.is_dir(probe) and probe.parent != probe:
         missing.append(probe)
         probe = probe.parent
     created: list[Path] = []
@@ -270,7 +271,7 @@ def make_dirs(folder: Path) -> list[Path]:
             try:
                 mkdir(path)
             except FileExistsError:
-                if not path.is_dir():
+                if not ondisk.is_dir(path):
                     raise
                 continue
             created.append(path)
@@ -477,7 +478,7 @@ def refuse_others_folder(path: Path, option: str) -> None:
     refuse_others_links(path, option, {me, 0})
     refuse_swappable(path, option)
     place = Path(path)
-    while not place.exists() and place.parent != place:
+    while not ondisk.exists(place) and place.parent != place:
         place = place.parent
     with contextlib.suppress(OSError):
         status = os.stat(place)
