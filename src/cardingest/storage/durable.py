@@ -119,7 +119,7 @@ def rename_free(src: str | Path, dst: str | Path) -> None:
     taken. `rename_new`, or where that cannot be done a rename after a look, which only a
     file made in between could get past (the caller holds the archive's lock)."""
     if not rename_new(src, dst):
-        if os.path.lexists(dst):
+        if ondisk.exists(dst, follow_symlinks=False):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(dst))
         os.rename(src, dst)
 
