@@ -257,6 +257,28 @@ MODULES: dict[str, list[str]] = {
         "tests/test_sheet.py",
         "tests/test_archived_earlier.py",
     ],
+    # `map-template`'s groups and rows: test_map_template.py calls it in-process (its CLI
+    # tests through clinic_helpers.invoke); plan/assign's groups (make_groups, the prompt's
+    # spans) reach group_by_gap and group_span. The map-template tests of test_untrusted_names,
+    # test_hidden_and_twin_names and test_on_card run the CLI in a subprocess: left out.
+    "plan/template": [
+        "tests/test_template_mutants.py",
+        "tests/test_map_template.py",
+        "tests/test_assign_mutants.py",
+        "tests/test_archived_earlier.py",
+        "tests/test_cli.py::test_map_template_round_trips",
+        "tests/test_cli.py::test_map_template_of_a_source_with_no_photos_says_so",
+        "tests/test_clock_warning.py::test_map_template_and_the_prompt_warn_before_the_rows_are_filled",
+    ],
+    # XMP keyword sidecars: test_xmp.py calls the module and ingests in-process,
+    # test_search_tag.py's `tag` rewrites sidecars, test_repair.py's re-ingests give way
+    # to a camera's XMP come to the card later (`give_way`) and repair the sidecars.
+    "archive/xmp": [
+        "tests/test_xmp_mutants.py",
+        "tests/test_xmp.py",
+        "tests/test_search_tag.py",
+        "tests/test_repair.py",
+    ],
     # A re-ingest's repair of damaged or missing copies: test_repair.py calls `repair_copies`
     # and runs ingests in-process; test_backup_moved.py's ingests reach it with a backup.
     "archive/repair": [
