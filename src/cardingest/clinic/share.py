@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-import stat
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -35,7 +34,7 @@ from ..card.kinds import is_sidecar
 from ..errors import ShareError, UsageError
 from ..plan.shots import subsec_fraction
 from ..storage import modes, ondisk
-from ..storage.durable import TEMP_PREFIX, remove_dead_temps_in, write_new
+from ..storage.durable import TEMP_PREFIX, is_placeholder, remove_dead_temps_in, write_new
 from .jpeg import READABLE, SIZES, Unshareable, render
 
 SHAREABLE_CONSENT = ("teaching", "publication")
@@ -179,8 +178,9 @@ def refuse_filled(out: Path, names: set[str]) -> None:
     there (an earlier share, another patient's photos) goes out with it, and nothing there
     is written over. A temporary a killed share left is not counted (`execute_share`
     removes it), but is named where the folder is refused for its other files: it would go
-    out with them. Nor is an empty file under one of this share's names (`_placeholder`),
-    which is written over."""
+    out with them. Nor is an empty file under one of this share's names (`durable.is_placeholder`,
+    what a share killed as a copy took its name leaves on fusefat or exfat-fuse), which is
+    written over."""
     try:
         listed = os.listdir(out)
     except FileNotFoundError:
@@ -200,7 +200,7 @@ def refuse_filled(out: Path, names: set[str]) -> None:
         raise UsageError(f"--out {out}: cannot be read ({exc.strerror or exc})") from None
     entries = sorted(name for name in listed if not name.startswith(TEMP_PREFIX))
     unfinished = len(listed) - len(entries)
-    entries = [name for name in entries if not (name in names and _placeholder(out / name))]
+    entries = [name for name in entries if not (name in names and is_placeholder(out / name))]
     taken = [str(out / name) for name in entries if name in names]
     if taken:
         raise UsageError(
@@ -270,18 +270,6 @@ def execute_share(
     return result
 
 
-def _placeholder(path: Path) -> bool:
-    """Whether ``path`` is an empty regular file (not a link): what a share killed as a
-    copy took its name leaves on a stick with neither hard links nor a rename that never
-    replaces (fusefat, exfat-fuse: `durable.write_new`). It holds nothing, and the copy of
-    that name is written there."""
-    try:
-        found = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISREG(found.st_mode) and found.st_size == 0
-
-
 def _why(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
@@ -295,10 +283,7 @@ def _share_one(plan: SharePlan, item: ShareItem, result: ShareResult) -> tuple[s
     try:
         original = read_copy(plan.archive, item.record)
         data, pixels = render(original, extension, plan.size, item.record.captured_at)
-        if _placeholder(plan.out_dir / item.name):
-            with suppress(FileNotFoundError):
-                os.unlink(plan.out_dir / item.name)
-        write_new(plan.out_dir, item.name, data)
+        write_new(plan.out_dir, item.name, data, over_empty=True)
     except DamagedCopy as exc:
         why = f"{exc}: not shared; run `cardingest verify`"
         result.failed.append((item, why))

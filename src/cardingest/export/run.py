@@ -28,7 +28,7 @@ from ..errors import (
     UsageError,
 )
 from ..ids import SAFE_ID
-from ..storage import modes, ondisk
+from ..storage import modes
 from ..storage.durable import remove_dead_temps_in, write_new
 from ..storage.links import leaves_root
 from .dicom import part10_bytes
@@ -91,18 +91,16 @@ def _now() -> str:
 def _write_new(path: Path, data: bytes) -> bool:
     """Write ``path`` durably unless it exists. True when written, False when the same bytes
     are already there; raises FileExistsError when other bytes are. An empty file there is
-    what an export killed as it named the file leaves on a drive without hard links (a FAT
-    or exFAT stick: `durable.write_new`): it holds nothing, and is written over."""
+    what an export killed as it named the file leaves on a drive with neither hard links
+    nor a rename that never replaces (fusefat, exfat-fuse: `durable.is_placeholder`): it
+    holds nothing, and is written over."""
     try:
         existing: bytes | None = path.read_bytes()
     except FileNotFoundError:
         existing = None
     if existing == data:
         return False
-    if existing == b"" and not ondisk.is_symlink(path):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    elif existing is not None:
+    if existing:
         raise FileExistsError(
             f"{path} exists with other content (an export from before this photo's site or "
             "the config's DICOM settings changed, or another file): it is not this photo as "
@@ -111,7 +109,7 @@ def _write_new(path: Path, data: bytes) -> bool:
         )
     modes.make_dirs(path.parent)
     try:
-        write_new(path.parent, path.name, data)
+        write_new(path.parent, path.name, data, over_empty=True)
     except FileExistsError:
         raise FileExistsError(f"{path} appeared while writing; not overwriting it") from None
     return True

@@ -252,13 +252,15 @@ def atomic_write_bytes(path: Path, data: bytes | Iterable[bytes]) -> None:
     fsync_dir(path.parent)
 
 
-def write_new(folder: Path, name: str, data: bytes) -> None:
+def write_new(folder: Path, name: str, data: bytes, *, over_empty: bool = False) -> None:
     """Write ``folder/name`` durably via a temporary file; never replaces an existing file.
 
     Raises FileExistsError when the name is taken. On a file system without hard links the
     full file is renamed to the name without replacing (`rename_new`), or where that cannot
     be done either (fusefat) the name is reserved by an exclusive create first, then the
-    full file renamed onto it.
+    full file renamed onto it. ``over_empty``: an empty file under the name
+    (`is_placeholder`, what such a write killed in between leaves) is written over, for a
+    caller whose names are its own (a share, a DICOM export).
 
     The temporary stays locked (``flock``) until it is gone, so `remove_dead_temps_in` tells
     it from one a killed run left, without a lock over the whole folder.
@@ -273,6 +275,9 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
             if os.name == "nt":  # no flock to keep, and Windows cannot rename an open file
                 os.close(fd)
                 fd = -1
+        if over_empty and is_placeholder(final):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(final)
         try:
             os.link(tmp, final)
         except OSError as exc:
@@ -294,6 +299,17 @@ def write_new(folder: Path, name: str, data: bytes) -> None:
             if fd >= 0:
                 os.close(fd)
     fsync_dir(folder)
+
+
+def is_placeholder(path: Path) -> bool:
+    """Whether ``path`` is an empty regular file (not a link): what `write_new` leaves under
+    its name when killed between its exclusive create and its rename (fusefat, exfat-fuse).
+    It holds nothing of what was being written."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_size == 0
 
 
 _TEMP_TRIES = 8
