@@ -406,8 +406,9 @@ def test_a_lock_that_is_a_link_or_a_fifo_is_named(tmp_path: Path) -> None:
 
 def test_a_refused_run_removes_only_the_empty_folders_it_made(tmp_path: Path) -> None:
     """Taking the lock makes the archive's folders; a run refused after that (its map does
-    not fit the card) removes those it made, ``.cardingest`` first, if they are still empty,
-    and leaves alone a folder that was there before or that holds anything."""
+    not fit the card) removes those it made, ``.cardingest`` first, if they are still empty
+    (in an archive folder that was there and empty too), and leaves alone a folder that was
+    there before or that holds anything."""
     from cardingest.archive.lock import removed_if_left_empty
 
     archive = tmp_path / "new" / "deeper" / "archive"
@@ -431,6 +432,15 @@ def test_a_refused_run_removes_only_the_empty_folders_it_made(tmp_path: Path) ->
     ):
         raise ValueError("the map does not fit the card")
     assert existing.is_dir()
+    assert list(existing.iterdir()) == [], "no empty .cardingest left in a folder that was empty"
+    (existing / ".cardingest").mkdir()
+    with (
+        pytest.raises(ValueError),
+        removed_if_left_empty(existing),
+        ArchiveLock(existing, "ingest"),
+    ):
+        raise ValueError("the map does not fit the card")
+    assert (existing / ".cardingest").is_dir(), "a .cardingest that was there stays"
     with removed_if_left_empty(tmp_path / "fine"), ArchiveLock(tmp_path / "fine", "ingest"):
         pass
     assert (tmp_path / "fine" / ".cardingest").is_dir(), "a run that went on keeps its archive"

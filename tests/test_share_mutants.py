@@ -401,7 +401,12 @@ def test_an_out_that_is_no_folder_is_refused_in_words_that_say_so(
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     error = refusal("JBX3656", "--out", pipe, "--archive", archive)
-    assert error["message"] == f"--out {pipe} is a file, not a folder; choose another --out"
+    assert error["message"] == f"--out {pipe} is a named pipe, not a folder; choose another --out"
+    error = refusal("JBX3656", "--out", pipe / "sub", "--archive", archive)
+    assert error["message"] == (
+        f"--out {pipe / 'sub'}: {pipe} is a named pipe, so it cannot hold a folder; choose "
+        "another --out"
+    )
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "gone")
     error = refusal("JBX3656", "--out", dangling, "--archive", archive)

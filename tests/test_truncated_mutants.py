@@ -372,6 +372,17 @@ def test_a_heif_cut_right_after_a_box_header_is_cut_short() -> None:
 
 
 @pytest.mark.samples
+@pytest.mark.parametrize("kept", range(8, 16))
+def test_a_heif_cut_inside_its_mdats_64_bit_size_is_cut_short(kept: int) -> None:
+    """The sample's own `mdat` has a 64-bit size after its 8-byte header: a card that got
+    the header and ``kept - 8`` bytes of that size holds a cut photo."""
+    data = heif()
+    (at,) = [at for at, name in boxes(data) if name == b"mdat"]
+    assert struct.unpack_from(">I", data, at) == (1,)
+    assert raw_cut_short(io.BytesIO(data[: at + kept])) == "'mdat' box"
+
+
+@pytest.mark.samples
 def test_an_mdat_said_to_hold_over_2_gib_is_read_as_an_unsigned_size() -> None:
     data = heif() + box(b"mdat", 0x8000_0010, bytes(10))
     assert raw_cut_short(io.BytesIO(data)) == "'mdat' box"

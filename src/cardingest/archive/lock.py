@@ -249,17 +249,18 @@ def removed_if_left_empty(archive_root: Path) -> Iterator[None]:
 
     Taking the lock creates ``{archive}/.cardingest`` (and the archive's missing parents); an
     ingest refused after that (the ID map does not fit the card) must not leave an empty
-    archive behind. Only empty folders that did not exist before are removed.
+    archive behind, nor an empty ``.cardingest`` in an archive folder that was empty. Only
+    empty folders that did not exist before are removed.
     """
     created: list[Path] = []
-    probe = Path(archive_root)
+    probe = Path(archive_root) / METADIR
     while not ondisk.exists(probe) and probe.parent != probe:
         created.append(probe)
         probe = probe.parent
     try:
         yield
     except BaseException:
-        for folder in [Path(archive_root) / METADIR, *created] if created else []:
+        for folder in created:
             try:
                 folder.rmdir()
             except OSError:

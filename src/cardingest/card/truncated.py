@@ -118,7 +118,9 @@ def _boxes_past(fh: SeekableFile, end: int) -> str | None:
         size, name = struct.unpack(">I4s", header[:8])
         if not all(32 <= c < 127 for c in name):
             return None  # bytes after the last box (padding, a phone's trailer): not judged
-        if size == 1 and len(header) == 16:
+        if size == 1:  # a 64-bit size follows
+            if len(header) < 16:
+                return f"'{name.decode('ascii').strip()}' box"
             size = struct.unpack(">Q", header[8:16])[0]
         elif size == 0:
             return None  # to the end of the file
