@@ -380,7 +380,7 @@ def test_a_folder_opened_by_an_access_control_list_is_said_so(
     """`setfacl -m u:nobody:rwx` on a patient's folder: its mode's group bits become the
     list's mask, and it was called writable by its group, which sent the reader to the
     wrong place. Both `verify` and `preview` now name the access control list, and
-    `--fix-permissions` (its chmod lowers the mask) closes it."""
+    `--fix-permissions` closes it: the list's entry for nobody is gone, not only masked."""
 
     require(shutil.which("setfacl") is not None, "needs setfacl (Debian package acl)")
     archive, _ = ingest_demo(tmp_path)
@@ -399,7 +399,7 @@ def test_a_folder_opened_by_an_access_control_list_is_said_so(
     assert "ZAA0067 can be written by the accounts or groups its access control list" in warned
     assert cli("verify", "--archive", archive, "--fix-permissions").exit_code == 0
     masked = subprocess.run(["getfacl", "-p", folder], capture_output=True, text=True).stdout
-    assert "user:nobody:rwx\t#effective:---" in masked, masked
+    assert "user:nobody" not in masked and "mask::" not in masked, masked
 
 
 @pytest.mark.parametrize("target", ["file", "folder"])
@@ -992,3 +992,164 @@ def test_a_folder_open_to_swaps_is_found_at_any_level(tmp_path: Path) -> None:
     assert modes.open_to_swaps(top / "a" / "b" / "file") is None
     (top / "a").chmod(0o770)
     assert modes.open_to_swaps(top / "a" / "b" / "file") is None
+
+
+def _facl(*args: str | Path) -> str:
+    require(shutil.which("setfacl") is not None, "needs setfacl (Debian package acl)")
+    subprocess.run(["setfacl", *map(str, args)], check=True)
+    return subprocess.run(
+        ["getfacl", "-p", str(args[-1])], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _nobody_reads(path: Path) -> tuple[object, ...]:
+    from otheraccount import as_nobody
+
+    return as_nobody(lambda: path.read_bytes()[:2])
+
+
+def test_an_access_control_list_naming_an_account_is_exposure_even_with_an_archive_group(
+    umask: None, config: Path
+) -> None:
+    """With an archive_group, 0640 photos in 2750 folders are as cardingest makes them, and
+    `verify` called them private though `setfacl -R -m u:nobody:rX` let nobody read every
+    photo: the mode's group bits are the list's mask, which nobody's entry gets too. Now
+    each is exposed, and `--fix-permissions` removes nobody's entries, the archive_group
+    keeping its read."""
+    from otheraccount import reachable_folder
+
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    with reachable_folder("acl-") as folder:
+        archive, _ = ingest_demo(folder)
+        photo = next((archive / "ZAC5361").glob("*.jpg"))
+        assert cli("verify", "--archive", archive).exit_code == 0
+        _facl("-R", "-m", "u:nobody:rX", archive)
+        assert _nobody_reads(photo) == ("ok", b"\xff\xd8")  # the leak is real
+        result = cli("verify", "--archive", archive, "--json")
+        assert result.exit_code == 1
+        exposed = exposed_paths(result.stdout)
+        shown = photo.relative_to(archive).as_posix()
+        assert {".", "ZAC5361", shown} <= set(exposed), exposed
+        assert exposed[shown] == (
+            "file open to the accounts or groups its access control list names (getfacl shows "
+            "them) (mode -rw-r-----+)"
+        )
+        fixed = cli("verify", "--archive", archive, "--fix-permissions")
+        assert fixed.exit_code == 0, fixed.stdout
+        assert _nobody_reads(photo)[:2] == ("raised", "PermissionError")
+        assert stat.S_IMODE(photo.stat().st_mode) == 0o640  # the archive_group still reads it
+        assert stat.S_IMODE(photo.parent.stat().st_mode) == 0o2750
+        for path, _mode in everything(archive):
+            assert modes.acl_entries(path) == [], path
+        assert cli("verify", "--archive", archive).exit_code == 0
+
+
+def test_an_entry_for_the_archive_group_is_no_exposure(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """A list naming the archive_group itself (`setfacl -m g:GROUP:r`) gives it no more than
+    the archive_group may have: not exposed, and `--fix-permissions` leaves it."""
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    archive, _ = ingest_demo(tmp_path)
+    photo = next((archive / "ZAC5361").glob("*.jpg"))
+    listed = _facl("-m", f"g:{group}:r", photo)
+    assert f"group:{group}:r--" in listed
+    assert not modes.has_acl(photo) and modes.acl_entries(photo)
+    assert cli("verify", "--archive", archive).exit_code == 0
+    _facl("-m", "u:nobody:r", photo)
+    assert modes.has_acl(photo)
+    assert cli("verify", "--archive", archive, "--fix-permissions").exit_code == 0
+    after = subprocess.run(["getfacl", "-p", photo], capture_output=True, text=True).stdout
+    assert f"group:{group}:r--" in after and "nobody" not in after, after
+
+
+def test_a_default_access_control_list_is_closed_before_the_first_photo_inherits_it(
+    umask: None, config: Path
+) -> None:
+    """`setfacl -d -m u:nobody:rX` on the archive folder: with an archive_group every folder
+    and photo made in it inherited nobody's entry, masked by 2750 and 0640 to read. An
+    empty archive folder is closed before the first copy, the default list included; one
+    that holds photos is reported by `verify` (what is filed in it from now on), and
+    `--fix-permissions` removes the default entries."""
+    from otheraccount import reachable_folder
+
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    with reachable_folder("acl-") as folder:
+        archive = folder / "archive"
+        archive.mkdir()
+        archive.chmod(0o755)
+        _facl("-d", "-m", "u:nobody:rX", archive)
+        card, map_file = make_demo_card(folder)
+        result = cli("ingest", card, "--map", map_file, "--archive", archive, "--json")
+        assert result.exit_code == 3, result.stderr
+        said = " ".join(json.loads(result.stdout)["warnings"])
+        assert "a folder whose default access control list" not in said
+        assert f"The archive folder {archive} was open to " in said, said
+        photo = next((archive / "ZAC5361").glob("*.jpg"))
+        assert modes.acl_entries(photo) == [] and modes.acl_entries(archive, modes.ACL_DEFAULT)
+        assert not modes.has_acl(archive, modes.ACL_DEFAULT)
+        assert _nobody_reads(photo)[:2] == ("raised", "PermissionError")
+
+        _facl("-d", "-m", "u:nobody:rX", archive / "ZAC5361")
+        exposed = exposed_paths(cli("verify", "--archive", archive, "--json").stdout)
+        assert exposed == {
+            "ZAC5361": "folder what is filed in it from now on is open to the accounts or "
+            "groups its default access control list names (getfacl shows them) (mode "
+            "drwxr-s---+)"
+        }
+        more = folder / "more"
+        timed_card(more)
+        preview = cli("preview", more, "--id", "ZAC5361", "--archive", archive, "--json")
+        warned = " ".join(json.loads(preview.stdout)["warnings"])
+        assert f"{archive / 'ZAC5361'} is a folder whose default access control list" in warned
+        before = set((archive / "ZAC5361").iterdir())
+        assert cli("ingest", more, "--id", "ZAC5361", "--archive", archive).exit_code == 0
+        made = set((archive / "ZAC5361").iterdir()) - before  # none with nobody's entry
+        assert made and all(modes.acl_entries(path) == [] for path in made)
+        assert all(_nobody_reads(path)[:2] == ("raised", "PermissionError") for path in made)
+        assert cli("verify", "--archive", archive, "--fix-permissions").exit_code == 0
+        assert not modes.has_acl(archive / "ZAC5361", modes.ACL_DEFAULT)
+        assert cli("verify", "--archive", archive).exit_code == 0
+
+
+def test_without_an_archive_group_a_default_list_lets_no_one_in_and_is_not_reported(
+    umask: None, config: Path
+) -> None:
+    """Without an archive_group cardingest makes 0600 files and 0700 folders, whose masks
+    let no inherited entry in: nobody reads nothing, and nothing is reported."""
+    from otheraccount import reachable_folder
+
+    with reachable_folder("acl-") as folder:
+        archive, _ = ingest_demo(folder)
+        _facl("-m", "u:nobody:rx", archive)
+        _facl("-m", "u:nobody:rx", archive / "ZAC5361")
+        _facl("-d", "-m", "u:nobody:rX", archive / "ZAC5361")
+        _facl("-m", "m::---", archive)
+        _facl("-m", "m::---", archive / "ZAC5361")
+        result = cli("verify", "--archive", archive, "--json")
+        assert exposed_paths(result.stdout) == {}, result.stdout
+
+
+def test_a_share_closes_the_access_control_lists_of_an_empty_out_folder(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """`share --out` into an empty folder whose lists name nobody: with an archive_group its
+    2750 mode let nobody list the patient's photos through the list; they are taken off,
+    and said so, before the first copy."""
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    archive, _ = ingest_demo(tmp_path)
+    out = tmp_path / "referral"
+    out.mkdir(mode=0o750)
+    _facl("-m", "u:nobody:rx", out)
+    _facl("-d", "-m", "u:nobody:rX", out)
+    result = cli("share", "ZAC5361", "--archive", archive, "--out", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert f"--out {out} was open to the accounts or groups its access control list" in (
+        result.stderr + result.stdout
+    )
+    for path, _mode in everything(out):
+        assert not modes.has_acl(path) and not modes.has_acl(path, modes.ACL_DEFAULT), path

@@ -86,6 +86,7 @@ from .storage import ondisk
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
 from .storage.modes import (
+    ACL_DEFAULT,
     ACL_NAMES,
     account_name,
     archive_account,
@@ -1316,9 +1317,17 @@ def _writers(place: Path, status: os.stat_result, trusted: set[int]) -> str | No
 def _readers(place: Path, status: os.stat_result) -> str | None:
     """Who other than its owner (and the ``archive_group``) can list or enter the folder at
     ``place`` (``status``: its lstat), in words (`modes.exposure`); None for nobody."""
-    if not stat.S_ISDIR(status.st_mode) or not too_open(status.st_mode, status.st_gid):
+    if not stat.S_ISDIR(status.st_mode):
         return None
-    return exposure(status.st_mode, status.st_gid, has_acl(place))
+    acl = has_acl(place)
+    said = exposure(status.st_mode, status.st_gid, acl)
+    if has_acl(place, ACL_DEFAULT):
+        inherited = (
+            "a folder whose default access control list opens what is filed in it to the "
+            "accounts or groups it names (getfacl shows them)"
+        )
+        said = f"{said}, and {inherited}" if said else inherited
+    return said or None
 
 
 def _earlier_ingests(archive: Path) -> list[dict]:

@@ -3,8 +3,10 @@
 cardingest creates everything private (`storage.modes`); an archive made by an older version
 or copied in by hand may not be. ``verify`` reports what accounts other than the owner can
 read, write or enter: other accounts, any group that is not the configured ``archive_group``,
-and a group that may write (`modes.too_open`); ``verify --fix-permissions`` removes those
-bits, and only those (the owner keeps all, the ``archive_group`` its read access).
+a group that may write (`modes.too_open`), and accounts or groups an access control list
+names (`modes.has_acl`), a folder's default list included: what is filed in it later would
+be theirs to read. ``verify --fix-permissions`` removes those bits and list entries, and only
+those (the owner keeps all, the ``archive_group`` its read access).
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage.modes import account_name, exposure, has_acl, open_beneath, too_open
+from ..storage.modes import (
+    ACL_ACCESS,
+    ACL_DEFAULT,
+    DEFAULT_ACL_NAMES,
+    account_name,
+    drop_acl_strangers,
+    exposure,
+    has_acl,
+    open_beneath,
+    too_open,
+)
 
 
 @dataclass(frozen=True)
@@ -27,13 +39,19 @@ class Exposed:
     mode: int
     gid: int
     acl: bool = False
-    """It has an access control list (`modes.has_acl`)."""
+    """Its access control list names others (`modes.has_acl`)."""
+    default_acl: bool = False
+    """Its default access control list names others: what is made in it inherits them."""
 
     @property
     def detail(self) -> str:
         what = "folder" if stat.S_ISDIR(self.mode) else "file"
         said = exposure(self.mode, self.gid, self.acl)
-        return f"{what} {said} (mode {stat.filemode(self.mode)}{'+' if self.acl else ''})"
+        if self.default_acl:
+            inherited = f"what is filed in it from now on is open to {DEFAULT_ACL_NAMES}"
+            said = f"{said}; {inherited}" if said else inherited
+        plus = "+" if self.acl or self.default_acl else ""
+        return f"{what} {said} (mode {stat.filemode(self.mode)}{plus})"
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -78,8 +96,12 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
             info = os.stat(path) if path in tops else os.lstat(path)
         except OSError:
             continue  # gone or unreadable: verify reports the copy itself
-        if not stat.S_ISLNK(info.st_mode) and too_open(info.st_mode, info.st_gid):
-            found.append(Exposed(shown, info.st_mode, info.st_gid, has_acl(path)))
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        acl = has_acl(path)
+        default = stat.S_ISDIR(info.st_mode) and has_acl(path, ACL_DEFAULT)
+        if default or too_open(info.st_mode, info.st_gid, acl):
+            found.append(Exposed(shown, info.st_mode, info.st_gid, acl, default))
     return found
 
 
@@ -126,22 +148,32 @@ def _who_may(owner: str) -> str:
 
 
 def _tighten_beneath(root: Path, parts: list[str]) -> bool:
-    """Take `too_open`'s access from ``root/parts…``, reached one folder at a time with no
-    link followed below ``root`` (a folder another account swaps for a link meanwhile is an
-    OSError, never a way to a file outside); whether it is closed after. `_NotOwner` where
-    only its owner may change it."""
+    """Take `too_open`'s access and the access control lists' entries `has_acl` counts from
+    ``root/parts…``, reached one folder at a time with no link followed below ``root`` (a
+    folder another account swaps for a link meanwhile is an OSError, never a way to a file
+    outside); whether it is closed after. `_NotOwner` where only its owner may change it."""
     fd = open_beneath(root, parts[:-1])
     try:
         name = parts[-1] if parts else "."
+        here = f"/proc/self/fd/{fd}/{name}"  # the xattr calls take no dir_fd
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        extra = too_open(info.st_mode, info.st_gid)
-        if stat.S_ISLNK(info.st_mode) or not extra:
+        if stat.S_ISLNK(info.st_mode):
+            return False
+        lists = [ACL_ACCESS, ACL_DEFAULT] if stat.S_ISDIR(info.st_mode) else [ACL_ACCESS]
+        if not any(has_acl(here, kind) for kind in lists) and not too_open(
+            info.st_mode, info.st_gid
+        ):
             return False
         try:
-            os.chmod(name, stat.S_IMODE(info.st_mode) & ~extra, dir_fd=fd, follow_symlinks=False)
+            drop_acl_strangers(here)
+            now = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            extra = too_open(now.st_mode, now.st_gid, has_acl(here))
+            if extra:
+                os.chmod(name, stat.S_IMODE(now.st_mode) & ~extra, dir_fd=fd, follow_symlinks=False)
         except PermissionError:
             raise _NotOwner(info.st_uid) from None
         after = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        return not too_open(after.st_mode, after.st_gid)
+        still = [kind for kind in lists if has_acl(here, kind)]
+        return not still and not too_open(after.st_mode, after.st_gid)
     finally:
         os.close(fd)

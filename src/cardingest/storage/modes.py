@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import stat
+import struct
 import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -139,6 +140,7 @@ def created_file(fd: int, path: Path | str) -> None:
     except OSError as exc:
         if exc.errno not in _NO_MODES:
             raise
+    _drop_inherited(fd)
 
 
 def create(path: Path | str, flags: int, dir_fd: int | None = None) -> int:
@@ -201,8 +203,23 @@ def _finish_folder(name: Path | str, dir_fd: int | None = None) -> None:
         except OSError as exc:
             if exc.errno not in _NO_MODES:
                 raise
+        _drop_inherited(fd)
     finally:
         os.close(fd)
+
+
+def _drop_inherited(fd: int) -> None:
+    """Take from a file or folder just made the entries it inherited from its folder's
+    default access control list (`setfacl -d -m u:nurse2:rX`) that `has_acl` counts. Only
+    with an ``archive_group``: then the mode's group bits, 0640 or 2750, let them read;
+    without it, 0600 and 0700 give them nothing."""
+    if _group is None:
+        return
+    try:
+        drop_acl_strangers(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_MODES:
+            raise
 
 
 _PATH_ONLY = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
@@ -286,21 +303,23 @@ def make_dirs(folder: Path) -> list[Path]:
 GROUP_READ = stat.S_IRGRP | stat.S_IXGRP
 
 
-def too_open(mode: int, gid: int) -> int:
+def too_open(mode: int, gid: int, acl: bool = False) -> int:
     """The permission bits of a file or folder (``st_mode``, ``st_gid``) that give accounts
     other than its owner more than cardingest does: any for others; group write always
     (cardingest never gives it: the group could change or delete a photo); group read and
-    enter unless the group is the configured ``archive_group``. 0 when there are none."""
+    enter unless the group is the configured ``archive_group`` and no access control list
+    names others (``acl``, `has_acl`: the group bits are then the most it gives them too).
+    0 when there are none."""
     bits = mode & (OTHERS | stat.S_IWGRP)
-    if _group is None or gid != _group:
+    if acl or _group is None or gid != _group:
         bits |= mode & GROUP_READ
     return bits
 
 
-def exposed(mode: int, gid: int) -> bool:
+def exposed(mode: int, gid: int, acl: bool = False) -> bool:
     """Whether a file or folder can be read, written or entered by an account other than its
     owner and the ``archive_group`` (which may only read), see `too_open`."""
-    return bool(too_open(mode, gid))
+    return bool(too_open(mode, gid, acl))
 
 
 def open_to_swaps(path: Path) -> tuple[Path, os.stat_result] | None:
@@ -371,7 +390,8 @@ def make_private_folder(path: Path, option: str) -> str | None:
             if _POSIX and _swappable_by_all(status := os.stat(path)):
                 raise UsageError(_swappable_text(f"{option} {path} is a folder", status))
             return None
-    return _said_closed(option, path, make_private(path))
+    named = _named(path)
+    return _said_closed(option, path, make_private(path), named)
 
 
 def make_private_subfolder(path: Path, what: str) -> str | None:
@@ -380,7 +400,14 @@ def make_private_subfolder(path: Path, what: str) -> str | None:
     closed whatever it holds (its files are this command's own, from an earlier run)."""
     if make_dirs(path):
         return None
-    return _said_closed(what, path, make_private(path))
+    named = _named(path)
+    return _said_closed(what, path, make_private(path), named)
+
+
+def _named(path: Path) -> bool:
+    """Whether the folder at ``path`` (a link followed) has a list `has_acl` counts."""
+    real = os.path.realpath(path)
+    return has_acl(real) or has_acl(real, ACL_DEFAULT)
 
 
 def empty_and_open(path: Path) -> int | None:
@@ -397,7 +424,7 @@ def empty_and_open(path: Path) -> int | None:
         me = os.geteuid()
         if not stat.S_ISDIR(info.st_mode) or me not in (info.st_uid, 0):
             return None
-        if not exposed(info.st_mode, info.st_gid):
+        if not exposed(info.st_mode, info.st_gid, has_acl(path)) and not has_acl(path, ACL_DEFAULT):
             return None
         with os.scandir(path) as entries:  # a new ext4 disk's root holds lost+found;
             if any(entry.name not in ("lost+found", METADIR) for entry in entries):
@@ -414,8 +441,9 @@ def close_folder(path: Path, what: str, before: int) -> str | None:
     on a server's share that maps root to nobody, say): None only for a folder gone."""
     real = os.path.realpath(path)
     try:
+        acl = drop_acl_strangers(real)
         _finish_folder(real)
-        return _said_closed(what, path, (before, os.stat(real).st_mode))
+        return _said_closed(what, path, (before, os.stat(real).st_mode), acl)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -424,20 +452,25 @@ def close_folder(path: Path, what: str, before: int) -> str | None:
         except OSError:
             return None
         return (
-            f"{what} {path} is {exposure(before, gid)} (mode {stat.filemode(before)}) and "
+            f"{what} {path} is {exposure(before, gid, has_acl(real))} (mode "
+            f"{stat.filemode(before)}) and "
             f"could not be made private: {exc.strerror or exc}. Others can list the patients' "
             "folders filed in it"
         )
 
 
-def _said_closed(option: str, path: Path, opened: tuple[int, int] | None) -> str | None:
-    """What `make_private` did to an existing folder, in words; None if nothing."""
+def _said_closed(
+    option: str, path: Path, opened: tuple[int, int] | None, acl: bool = False
+) -> str | None:
+    """What `make_private` did to an existing folder, in words; None if nothing. ``acl``:
+    its access control lists named others before (`drop_acl_strangers`)."""
     if opened is None:
         return None
     before, after = opened
     gid = os.stat(path).st_gid
-    was = f"{option} {path} was {exposure(before, gid)} (mode {stat.filemode(before)})"
-    if exposed(after, gid):
+    said = exposure(before, gid, acl) or f"open to {DEFAULT_ACL_NAMES}"
+    was = f"{option} {path} was {said} (mode {stat.filemode(before)})"
+    if exposed(after, gid, has_acl(path)) or has_acl(path, ACL_DEFAULT):
         return (
             f"{was}, and it stays so: its file system keeps no Unix modes (its mount options "
             "decide who can see what is written there), or would not change them"
@@ -524,15 +557,22 @@ def _can_write_in(folder: Path) -> bool:
 
 
 def make_private(path: Path) -> tuple[int, int] | None:
-    """Take from an existing file or folder (a link followed) the access `too_open` finds:
-    its mode before and after, or None when it had none. On a file system without Unix
+    """Take from an existing file or folder (a link followed) the access `too_open` finds,
+    and its access control lists' entries `has_acl` counts: its mode before and after, or
+    None when it had none. On a file system without Unix
     modes the mode may stay as it was (its mount options decide); OSError otherwise."""
-    info = os.stat(path)
-    extra = too_open(info.st_mode, info.st_gid)
-    if not extra:
+    real = os.path.realpath(path)
+    info = os.stat(real)
+    named = _named(path)
+    if not named and not too_open(info.st_mode, info.st_gid):
         return None
     try:
-        os.chmod(path, stat.S_IMODE(info.st_mode) & ~extra)
+        if named:
+            drop_acl_strangers(real)
+        now = os.stat(real)
+        extra = too_open(now.st_mode, now.st_gid, has_acl(real))
+        if extra:
+            os.chmod(real, stat.S_IMODE(now.st_mode) & ~extra)
     except OSError as exc:
         if exc.errno not in _NO_MODES:
             raise
@@ -611,24 +651,133 @@ def holds_everyone(gid: int) -> bool:
     return name in CATCH_ALL_GROUPS or (sys.platform == "darwin" and name == "staff")
 
 
-def has_acl(path: Path) -> bool:
-    """Whether an access control list gives accounts or groups beyond the owner, the group
-    and the others their access (`setfacl -m u:nurse2:rwx`): the mode's group bits are then
-    the most that list lets any of them do, not the group's."""
+ACL_ACCESS = "system.posix_acl_access"
+ACL_DEFAULT = "system.posix_acl_default"
+"""The extended attributes Linux keeps a POSIX access control list in: the one that says who
+may use a file or folder, and a folder's default, which what is made in it inherits."""
+_ACL_VERSION = 2
+_ACL_USER, _ACL_GROUP, _ACL_MASK = 0x02, 0x08, 0x10
+_ACL_ENTRY = struct.Struct("<HHI")
+AclEntry = tuple[int, int, int]
+"""One entry of a list: its tag (`_ACL_USER`…), permissions (rwx as 0-7) and id."""
+
+
+_Where = Path | str | int
+"""A path (no link followed at its end) or an open descriptor."""
+
+
+def _follow(path: _Where) -> bool:
+    """A path's last link is not followed; a descriptor takes no follow_symlinks=False."""
+    return isinstance(path, int)
+
+
+def _lstat(path: _Where) -> os.stat_result:
+    return os.fstat(path) if isinstance(path, int) else os.lstat(path)
+
+
+def acl_entries(path: _Where, kind: str = ACL_ACCESS) -> list[AclEntry] | None:
+    """The entries of ``path``'s list ``kind`` (`ACL_ACCESS` or `ACL_DEFAULT`), no link
+    followed: [] for none (or none the file system keeps), None for a list that is there but
+    not in a form this reads."""
     try:
-        return bool(os.getxattr(path, "system.posix_acl_access", follow_symlinks=False))
+        raw = os.getxattr(path, kind, follow_symlinks=_follow(path))
     except OSError:
+        return []
+    if (
+        len(raw) < 4
+        or (len(raw) - 4) % _ACL_ENTRY.size
+        or raw[:4] != _ACL_VERSION.to_bytes(4, "little")
+    ):
+        return None
+    return [_ACL_ENTRY.unpack_from(raw, at) for at in range(4, len(raw), _ACL_ENTRY.size)]
+
+
+def _stranger(entry: AclEntry, owner: int) -> bool:
+    """An entry that gives an account other than ``owner``, or a group other than the
+    ``archive_group``, some access."""
+    tag, perm, ident = entry
+    if not perm & 0o7:
         return False
+    return (tag == _ACL_USER and ident != owner) or (
+        tag == _ACL_GROUP and (_group is None or ident != _group)
+    )
+
+
+def has_acl(path: _Where, kind: str = ACL_ACCESS) -> bool:
+    """Whether ``path``'s access control list (`setfacl -m u:nurse2:rwx`), or with
+    ``kind`` `ACL_DEFAULT` a folder's default one (`setfacl -d -m …`, inherited by what is
+    made in it), names an account other than the owner or a group other than the
+    ``archive_group``: the mode's group bits are then the most that list lets any of them
+    do, not the group's alone. A list in a form this does not read counts. A default list
+    counts only where cardingest gives what it makes group bits (an ``archive_group``):
+    without, its files' and folders' masks let no entry in."""
+    if kind == ACL_DEFAULT and _group is None:
+        return False
+    entries = acl_entries(path, kind)
+    if entries is None:
+        return True
+    if not any(tag in (_ACL_USER, _ACL_GROUP) for tag, _perm, _id in entries):
+        return False
+    try:
+        owner = _lstat(path).st_uid
+    except OSError:
+        return True
+    return any(_stranger(entry, owner) for entry in entries)
+
+
+def without_strangers(entries: list[AclEntry], owner: int) -> list[AclEntry]:
+    """``entries`` less those `has_acl` counts. Where no named entry is left the mask goes
+    too, the owning group keeping no more than the mask gave it, so the list is the mode's
+    own and the kernel keeps it as the mode."""
+    kept = [entry for entry in entries if not _stranger(entry, owner)]
+    if any(tag in (_ACL_USER, _ACL_GROUP) for tag, _perm, _id in kept):
+        return kept
+    mask = next((perm for tag, perm, _id in kept if tag == _ACL_MASK), 0o7)
+    group_obj = 0x04
+    return [
+        (tag, perm & mask if tag == group_obj else perm, ident)
+        for tag, perm, ident in kept
+        if tag != _ACL_MASK
+    ]
+
+
+def drop_acl_strangers(path: _Where) -> bool:
+    """Remove from ``path``'s access control list, and a folder's default one, the entries
+    `has_acl` counts, no link followed; whether there were any. A list in a form this does
+    not read is removed whole (the mode's bits then say who may use it). OSError as the
+    kernel answers (PermissionError: only its owner or root may)."""
+    info = _lstat(path)
+    kinds = (ACL_ACCESS, ACL_DEFAULT) if stat.S_ISDIR(info.st_mode) else (ACL_ACCESS,)
+    dropped = False
+    for kind in kinds:
+        if not has_acl(path, kind):
+            continue
+        entries = acl_entries(path, kind)
+        if entries is None:
+            os.removexattr(path, kind, follow_symlinks=_follow(path))
+        else:
+            kept = acl_value(without_strangers(entries, info.st_uid))
+            os.setxattr(path, kind, kept, follow_symlinks=_follow(path))
+        dropped = True
+    return dropped
+
+
+def acl_value(entries: list[AclEntry]) -> bytes:
+    """The extended attribute's bytes for ``entries`` (sorted as the kernel wants them)."""
+    return _ACL_VERSION.to_bytes(4, "little") + b"".join(
+        _ACL_ENTRY.pack(*entry) for entry in sorted(entries, key=lambda e: (e[0], e[2]))
+    )
 
 
 ACL_NAMES = "the accounts or groups its access control list names (getfacl shows them)"
+DEFAULT_ACL_NAMES = ACL_NAMES.replace("its access", "its default access")
 
 
 def exposure(mode: int, gid: int, acl: bool = False) -> str:
     """Who `too_open` lets in, in words: "open to other accounts", "open to group users while
     no archive_group is set", "writable by group staff"; '' for nobody. With ``acl``
     (`has_acl`) the group bits are the list's, and said as such."""
-    bits, name = too_open(mode, gid), group_name(gid)
+    bits, name = too_open(mode, gid, acl), group_name(gid)
     if acl and bits & (GROUP_READ | stat.S_IWGRP):
         others = "other accounts and " if bits & OTHERS else ""
         writable = ", and writable by them" if bits & stat.S_IWGRP else ""
