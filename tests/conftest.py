@@ -322,6 +322,18 @@ def field_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.fixture
+def resolve_of_313(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Path.resolve()`` as Python 3.13 made it (`os.path.realpath`'s: a loop of symbolic
+    links is left as it is, not a RuntimeError), on whichever Python runs the test."""
+    resolve = Path.resolve
+
+    def resolved(self: Path, strict: bool = False) -> Path:
+        return resolve(self, strict=True) if strict else Path(os.path.realpath(self))
+
+    monkeypatch.setattr(Path, "resolve", resolved)
+
+
+@pytest.fixture
 def pathlib_of_314(monkeypatch: pytest.MonkeyPatch) -> None:
     """``Path.exists()``, ``is_dir()``, ``is_file()`` and ``is_symlink()`` as Python 3.14 made
     them (`os.path`'s: False for *any* OSError, a pulled card's ENOTCONN too), on whichever

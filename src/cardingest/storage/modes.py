@@ -507,6 +507,13 @@ def refuse_others_folder(path: Path, option: str) -> None:
     to change)."""
     if not _POSIX:
         return
+    try:
+        os.stat(path)
+    except OSError as exc:  # Path.resolve() says nothing of a loop from Python 3.13 on
+        if exc.errno == errno.ELOOP:
+            raise UsageError(
+                f"{option} {path} leads round a loop of symbolic links; give a real folder"
+            ) from None
     me = os.geteuid()
     refuse_others_links(path, option, {me, 0})
     refuse_swappable(path, option)
