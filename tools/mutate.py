@@ -346,6 +346,35 @@ MODULES: dict[str, list[str]] = {
         "tests/test_permissions.py::test_nothing_created_is_open_to_others_under_umask_022",
         "tests/test_permissions.py::test_outputs_below_a_folder_every_account_may_change_are_refused",
     ],
+    # Whether a folder lies inside another by device and inode (a bind mount, a second path):
+    # test_identity_mutants.py calls it on real bind mounts and mountinfo text; the
+    # refusals of outputs in the archive, the wipe's bind-mount tests and a DCIM on a RAM
+    # disk reach it through the CLI in-process. test_overlap_identity.py runs the CLI in a
+    # subprocess, which mutmut does not count: left out. `same_file` is reached by every
+    # durable write; test_lock.py's links in place of its records are the ones that differ.
+    "storage/identity": [
+        "tests/test_identity_mutants.py",
+        "tests/test_outside_archive.py",
+        "tests/test_wipe.py::test_a_folder_mounted_inside_the_archive_is_refused",
+        "tests/test_wipe.py::test_a_card_folder_that_is_the_archive_folder_keeps_its_photos",
+        "tests/test_detect_mutants.py::test_a_folder_with_dcim_on_a_ram_disk_is_not_the_card_a_path_lies_on",
+        "tests/test_lock.py",
+        "tests/test_transfer.py::test_free_space_uses_nearest_existing_ancestor",
+    ],
+    # The mount table: /proc/self/mounts and mountinfo lines, fstab, read-only mounts. The
+    # fstab refusal of test_cli.py, the wipe's mount and read-only tests, fattimes'
+    # `holding` and test_detect_mutants.py's table lines reach it in-process (~5 s).
+    "storage/mounts": [
+        "tests/test_mounts_mutants.py",
+        "tests/test_mounts.py",
+        "tests/test_identity_mutants.py",
+        "tests/test_detect_mutants.py",
+        "tests/test_cli.py::test_an_archive_below_a_disk_fstab_mounts_and_none_mounted_is_refused",
+        "tests/test_wipe.py::test_a_folder_mounted_inside_the_archive_is_refused",
+        "tests/test_wipe.py::test_read_only_card_is_a_clear_error",
+        "tests/test_wipe.py::test_read_only_found_at_the_first_removal",
+        "tests/test_fat_times.py::test_a_folder_holding_a_fusefat_card_and_a_plain_folder_dates_each_by_its_own",
+    ],
     # Not listed yet: export/run (`dicom export`, `dicom send`). test_dicom.py runs the
     # CLI in a subprocess (dicom_helpers.cli), which mutmut does not count: with it and
     # test_dicom_mutants.py, no test reached any of the module's 405 mutants (share round,
