@@ -202,3 +202,85 @@ def test_a_path_only_the_root_mount_holds_is_located_from_the_top(
     ]
     monkeypatch.setattr(mounts, "PROC_MOUNTINFO", str(tmp_path / "none"))
     assert locations(where, "/") == [None, None]
+
+
+def test_an_fstab_line_without_its_options_field_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fstab's options may be left out (`mount` and `findmnt` read `/dev/sdz9 /mnt/nas
+    ext4` with the defaults): the disk's empty mount point is still found. A line of two
+    fields is no mount (`findmnt` calls it a parse error)."""
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    _fstab(tmp_path, monkeypatch, f"/dev/zzz9 {nas} ext4\n/dev/zzz8 {tmp_path / 'two'}\n")
+    assert mounts.not_mounted(nas / "archive") == str(nas)
+    (tmp_path / "two").mkdir()
+    assert mounts.not_mounted(tmp_path / "two" / "archive") is None
+
+
+def test_of_the_mount_points_holding_a_path_the_last_mounted_is_in_view() -> None:
+    """Mounted at ``/a/b``, then at ``/a`` (which hides ``/a/b``), then at ``/a/b`` again:
+    each time the last of those holding the path is the one in view, however deep."""
+    table = ["/", "/a/b", "/a"]
+    assert mounts.holding("/a/b/c", table, str) == "/a"
+    assert mounts.holding("/a/b/c", [*table, "/a/b"], str) == "/a/b"
+    assert mounts.holding("/a/c", ["/", "/a", "/a/b"], str) == "/a"
+    assert mounts.holding("/z", table, str) == "/"
+
+
+def test_a_mount_hidden_by_a_later_one_above_it_is_not_taken_for_the_one_in_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Something mounted at ``x/y``, then the card's DCIM bind-mounted over ``x``: the path
+    ``x/y/archive`` is on the card, not on the hidden tmpfs. An ingest into it was filed on
+    the card ("1 copied and verified"); it is refused as inside the card."""
+    from clinic_helpers import cli
+    from exif_bytes import timed_card
+
+    card, hidden = tmp_path / "card", tmp_path / "x" / "y"
+    card.mkdir()
+    hidden.mkdir(parents=True)
+    with tmpfs_on(card, 16), tmpfs_on(hidden, 16):
+        timed_card(card)
+        (card / "DCIM" / "y").mkdir()
+        over = subprocess.run(["mount", "--bind", card / "DCIM", tmp_path / "x"], check=False)
+        require(over.returncode == 0, "cannot bind-mount here")
+        try:
+            archive = tmp_path / "x" / "y" / "archive"
+            found = locations(archive, card)
+            assert found == [(_device(card), "/DCIM/y/archive"), (_device(card), "/")]
+            from cardingest.storage.identity import inside
+
+            assert inside(archive, card)
+            config = tmp_path / "config.toml"
+            config.write_text("allow_test_ids = true\n", encoding="utf-8")
+            monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+            result = cli("ingest", card, "--id", "ZAC5361", "--archive", archive)
+            assert result.exit_code == 2, result.stdout + result.stderr
+            assert not (card / "DCIM" / "y" / "archive").exists()
+        finally:
+            subprocess.run(["umount", "-l", tmp_path / "x"], check=False)
+
+
+def test_the_mount_the_kernel_reaches_a_path_by_is_asked_before_the_tables_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mnt_id`` in /proc/self/fdinfo names the mount a path is reached by, whatever the
+    table's order says (a mount moved since, `mount --move`): a decoy line at the same
+    point after the real one, which the table's order would take, is passed over."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    with tmpfs_on(folder, 8):
+        lines = Path(mounts.PROC_MOUNTINFO).read_bytes().splitlines()
+        (real,) = [line for line in lines if line.split()[4] == os.fsencode(folder)]
+        decoy = b"99999 1 0:999 / " + os.fsencode(folder) + b" rw - tmpfs decoy rw"
+        table = tmp_path / "mountinfo"
+        table.write_bytes(b"\n".join([*lines, decoy]) + b"\n")
+        monkeypatch.setattr(mounts, "PROC_MOUNTINFO", str(table))
+        device = os.fsdecode(real.split()[2])
+        assert locations(folder / "not" / "made", folder) == [
+            (device, "/not/made"),
+            (device, "/"),
+        ]
+        monkeypatch.setattr(mounts, "PROC_FDINFO", str(tmp_path / "no-fdinfo"))
+        assert locations(folder) == [("0:999", "/")]  # the table alone: the decoy

@@ -77,7 +77,7 @@ def not_mounted(path: os.PathLike[str] | str) -> str | None:
         return None
     listed = {
         os.path.realpath(mount.mountpoint)  # `/mnt` a link to `/var/mnt`; `//srv` is `/srv`
-        for mount in parse_mounts(b"\n".join(lines))
+        for mount in parse_mounts(b"\n".join(lines), least=3)  # fstab's options may be left out
         if mount.mountpoint.startswith("/") and mount.fstype != "swap"
     }
     probe = os.path.realpath(path)
@@ -96,36 +96,80 @@ def locations(*paths: os.PathLike[str] | str) -> list[tuple[str, str] | None]:
     """Where each path (links resolved) lies in its file system, whatever mount reaches it:
     the file system's device (``major:minor``) and the path from that file system's own root.
     A bind mount of a folder shows that folder's place here, where its inode up the tree
-    does not. None where it cannot be told (no ``/proc/self/mountinfo``); the table is read
-    once for all of them."""
+    does not. The mount is the one the kernel reaches the path by (`_mount_id`), where it
+    can say; else the one `holding` finds in the table. None where it cannot be told (no
+    ``/proc/self/mountinfo``); the table is read once for all of them."""
     try:
         with open(PROC_MOUNTINFO, "rb") as handle:
             table = handle.read()
     except OSError:
         return [None for _ in paths]
-    mounts = []  # mount point, device, root
+    mounts: list[tuple[str, str, str]] = []  # mount point, device, root
+    by_id: dict[bytes, tuple[str, str, str]] = {}
     for line in table.splitlines():
         fields = line.split()
         if len(fields) >= 5:
-            mounts.append((_unescaped(fields[4]), os.fsdecode(fields[2]), _unescaped(fields[3])))
-    return [_located(os.path.realpath(path), mounts) for path in paths]
+            mount = (_unescaped(fields[4]), os.fsdecode(fields[2]), _unescaped(fields[3]))
+            mounts.append(mount)
+            by_id[fields[0]] = mount
+    return [_located(os.path.realpath(path), mounts, by_id) for path in paths]
 
 
 def holding(real: str, table: Sequence[_Entry], point: Callable[[_Entry], str]) -> _Entry | None:
     """The entry of ``table`` (in the table's order) whose mount point, ``point(entry)``,
-    holds the resolved path ``real``: the deepest, and of several at one point the last
-    mounted, the one in view."""
+    holds the resolved path ``real`` and is in view: the last of those in the table. The
+    kernel adds each mount at the table's end, and one mounted at a folder holding an
+    earlier mount point, or at that point itself, hides the earlier one (a bind mount over
+    ``/mnt/x`` hides what was mounted at ``/mnt/x/y``), so the deepest is not always it."""
     found: _Entry | None = None
     for entry in table:
         mountpoint = point(entry)
-        inside = real == mountpoint or real.startswith(mountpoint.rstrip(os.sep) + os.sep)
-        if inside and (found is None or len(mountpoint) >= len(point(found))):
+        if real == mountpoint or real.startswith(mountpoint.rstrip(os.sep) + os.sep):
             found = entry
     return found
 
 
-def _located(real: str, mounts: list[tuple[str, str, str]]) -> tuple[str, str] | None:
-    found = holding(real, mounts, lambda mount: mount[0])
+PROC_FDINFO = "/proc/self/fdinfo"
+
+
+def _mount_id(real: str) -> bytes | None:
+    """The id (as mountinfo's first field writes it) of the mount the kernel reaches
+    ``real``, or the nearest folder above it that exists, by: ``mnt_id`` of a descriptor of
+    it in ``/proc/self/fdinfo``. None where it cannot be told."""
+    probe = real
+    while True:
+        try:
+            fd = os.open(probe, getattr(os, "O_PATH", os.O_RDONLY) | os.O_CLOEXEC)
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                return None
+            probe = parent
+        except OSError:
+            return None
+    try:
+        with open(f"{PROC_FDINFO}/{fd}", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"mnt_id:"):
+                    return line.split()[1]
+    except (OSError, IndexError):
+        return None
+    finally:
+        os.close(fd)
+    return None
+
+
+def _located(
+    real: str,
+    mounts: list[tuple[str, str, str]],
+    by_id: dict[bytes, tuple[str, str, str]] | None = None,
+) -> tuple[str, str] | None:
+    seen = by_id.get(_mount_id(real) or b"") if by_id else None
+    inside = seen is not None and (
+        real == seen[0] or real.startswith(seen[0].rstrip(os.sep) + os.sep)
+    )
+    found = seen if inside else holding(real, mounts, lambda mount: mount[0])
     if found is None:
         return None
     mountpoint, device, root = found
@@ -133,16 +177,18 @@ def _located(real: str, mounts: list[tuple[str, str, str]]) -> tuple[str, str] |
     return device, os.path.normpath(os.path.join(root, below) if below != "." else root)
 
 
-def parse_mounts(table: bytes) -> list[Mount]:
+def parse_mounts(table: bytes, least: int = 4) -> list[Mount]:
     """The lines of a ``/proc/self/mounts``: fields split at blanks, in which the kernel
     writes a space, tab, newline or backslash as ``\\040``, ``\\011``, ``\\012``, ``\\134``;
-    device ``none`` is no device, as psutil has it."""
+    device ``none`` is no device, as psutil has it. Lines of fewer than ``least`` fields are
+    passed over; an options field left out (fstab allows it) is ``defaults``."""
     found: list[Mount] = []
     for line in table.splitlines():
         fields = line.split()
-        if len(fields) < 4:
+        if len(fields) < least:
             continue
-        device, mountpoint, fstype, opts = (_unescaped(field) for field in fields[:4])
+        fields = [*fields[:3], *(fields[3:4] or [b"defaults"])]
+        device, mountpoint, fstype, opts = (_unescaped(field) for field in fields)
         found.append(Mount("" if device == "none" else device, mountpoint, fstype, opts))
     return found
 
