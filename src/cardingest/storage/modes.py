@@ -663,7 +663,7 @@ ACL_DEFAULT = "system.posix_acl_default"
 """The extended attributes Linux keeps a POSIX access control list in: the one that says who
 may use a file or folder, and a folder's default, which what is made in it inherits."""
 _ACL_VERSION = 2
-_ACL_USER, _ACL_GROUP, _ACL_MASK = 0x02, 0x08, 0x10
+_ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK = 0x02, 0x04, 0x08, 0x10
 _ACL_ENTRY = struct.Struct("<HHI")
 AclEntry = tuple[int, int, int]
 """One entry of a list: its tag (`_ACL_USER`…), permissions (rwx as 0-7) and id."""
@@ -740,9 +740,8 @@ def without_strangers(entries: list[AclEntry], owner: int) -> list[AclEntry]:
     if any(tag in (_ACL_USER, _ACL_GROUP) for tag, _perm, _id in kept):
         return kept
     mask = next((perm for tag, perm, _id in kept if tag == _ACL_MASK), 0o7)
-    group_obj = 0x04
     return [
-        (tag, perm & mask if tag == group_obj else perm, ident)
+        (tag, perm & mask if tag == _ACL_GROUP_OBJ else perm, ident)
         for tag, perm, ident in kept
         if tag != _ACL_MASK
     ]

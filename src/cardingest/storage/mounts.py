@@ -123,10 +123,13 @@ def holding(real: str, table: Sequence[_Entry], point: Callable[[_Entry], str]) 
     ``/mnt/x`` hides what was mounted at ``/mnt/x/y``), so the deepest is not always it."""
     found: _Entry | None = None
     for entry in table:
-        mountpoint = point(entry)
-        if real == mountpoint or real.startswith(mountpoint.rstrip(os.sep) + os.sep):
+        if _holds(point(entry), real):
             found = entry
     return found
+
+
+def _holds(mountpoint: str, real: str) -> bool:
+    return real == mountpoint or real.startswith(mountpoint.rstrip(os.sep) + os.sep)
 
 
 PROC_FDINFO = "/proc/self/fdinfo"
@@ -166,10 +169,10 @@ def _located(
     by_id: dict[bytes, tuple[str, str, str]] | None = None,
 ) -> tuple[str, str] | None:
     seen = by_id.get(_mount_id(real) or b"") if by_id else None
-    inside = seen is not None and (
-        real == seen[0] or real.startswith(seen[0].rstrip(os.sep) + os.sep)
-    )
-    found = seen if inside else holding(real, mounts, lambda mount: mount[0])
+    if seen is not None and _holds(seen[0], real):
+        found: tuple[str, str, str] | None = seen
+    else:
+        found = holding(real, mounts, lambda mount: mount[0])
     if found is None:
         return None
     mountpoint, device, root = found
