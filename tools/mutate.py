@@ -375,6 +375,27 @@ MODULES: dict[str, list[str]] = {
         "tests/test_wipe.py::test_read_only_found_at_the_first_removal",
         "tests/test_fat_times.py::test_a_folder_holding_a_fusefat_card_and_a_plain_folder_dates_each_by_its_own",
     ],
+    # Which archive files other accounts can read, and `verify --fix-permissions`:
+    # test_permissions.py runs verify and ingest in-process (clinic_helpers.cli) besides its
+    # subprocess runs; test_verify_mutants.py calls `fix_permissions`; test_verify.py's
+    # verify runs reach `find_exposed` (~15 s together, about 2.5 minutes a run).
+    "archive/permissions": [
+        "tests/test_permissions_mutants.py",
+        "tests/test_permissions.py",
+        "tests/test_verify.py",
+        "tests/test_verify_mutants.py",
+    ],
+    # A read-only archive's catalogue, read from a private copy. `sqlite_could_fault` runs
+    # in every `Catalogue.open`, so every test here reaches it; test_readonly_archive.py's
+    # read-only bind mounts run the CLI in a subprocess (not counted by mutmut), the full
+    # tmpfs test of test_full_disk.py reads through a copy in-process. `private_copy` and
+    # `reading` are context managers, which mutmut does not mutate (checked by hand).
+    "archive/readonly": [
+        "tests/test_readonly_mutants.py",
+        "tests/test_readonly_archive.py",
+        "tests/test_verify_mutants.py",
+        "tests/test_full_disk.py::test_a_full_archive_disk_is_a_message_and_can_still_be_checked",
+    ],
     # Not listed yet: export/run (`dicom export`, `dicom send`). test_dicom.py runs the
     # CLI in a subprocess (dicom_helpers.cli), which mutmut does not count: with it and
     # test_dicom_mutants.py, no test reached any of the module's 405 mutants (share round,
