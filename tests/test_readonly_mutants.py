@@ -278,3 +278,39 @@ def test_a_full_archive_disk_is_read_from_a_private_copy(tmp_path: Path, own_tmp
             assert _opened(catalogue).is_relative_to(own_tmp)
         assert os.listdir(own_tmp) == []
         assert _tree(archive) == before
+
+
+HOT_JOURNAL = """
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode = DELETE")
+db.execute("CREATE TABLE files (patient_id TEXT, pad TEXT)")
+db.execute("BEGIN")
+db.executemany("INSERT INTO files VALUES ('JBX3656', ?)", [("x" * 500,)] * 3000)
+db.execute("COMMIT")
+db.execute("PRAGMA cache_size = 5")  # the changed pages spill into the database file
+db.execute("BEGIN")
+db.execute("UPDATE files SET patient_id = 'ACA31FM'")  # a move, killed before its commit
+os._exit(0)
+"""
+
+
+def test_a_hot_rollback_journal_is_copied_so_an_uncommitted_move_is_rolled_back(
+    tmp_path: Path, own_tmp: Path
+) -> None:
+    """A catalogue in rollback-journal mode (`single_workstation`) whose run was killed
+    mid-transaction has changed pages in the database file and the old ones in its
+    `-journal`. Copied without the journal, the copy read the uncommitted rows as
+    committed: 3000 photos under the other patient. With it, SQLite rolls them back."""
+    archive = tmp_path / "archive"
+    (archive / ".cardingest").mkdir(parents=True)
+    database = catalogue_path(archive)
+    subprocess.run([sys.executable, "-c", HOT_JOURNAL, str(database)], check=True)
+    assert database.with_name(database.name + "-journal").stat().st_size > 0
+    with private_copy(archive) as folder:
+        copy = sqlite3.connect(catalogue_path(folder))
+        try:
+            rows = copy.execute("SELECT patient_id, count(*) FROM files GROUP BY 1").fetchall()
+        finally:
+            copy.close()
+    assert rows == [("JBX3656", 3000)]

@@ -81,8 +81,11 @@ def sqlite_could_fault(archive: Path) -> bool:
 
 @contextlib.contextmanager
 def private_copy(archive: Path) -> Iterator[Path]:
-    """A temporary folder holding a copy of the archive's SQLite catalogue and its WAL,
-    removed afterwards."""
+    """A temporary folder holding a copy of the archive's SQLite catalogue and its WAL or
+    rollback journal (`single_workstation`), removed afterwards. A journal left by a run
+    killed before its commit is hot: SQLite rolls it back in the copy, where without it
+    the copy would hold that run's half-written pages as if committed (a `move`'s rows
+    under the other patient)."""
     source = catalogue_path(archive)
     if not ondisk.is_file(source):
         raise CatalogueError(f"No catalogue at {source}")
@@ -94,9 +97,10 @@ def private_copy(archive: Path) -> Iterator[Path]:
         copy.parent.mkdir()
         try:
             shutil.copyfile(source, copy)
-            wal = source.with_name(source.name + "-wal")
-            if ondisk.is_file(wal):
-                shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            for log in ("-wal", "-journal"):
+                found = source.with_name(source.name + log)
+                if ondisk.is_file(found):
+                    shutil.copyfile(found, copy.with_name(copy.name + log))
         except OSError as exc:
             raise CatalogueError(f"Cannot read catalogue {source}: {exc.strerror or exc}") from exc
         yield folder
