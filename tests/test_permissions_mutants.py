@@ -219,3 +219,30 @@ def test_a_path_gone_or_through_a_link_is_refused_saying_why_and_the_rest_closed
         f"JBX3656/IMG_0001.JPG: Not a directory {GONE}",
     ]
     assert _mode(outside) == 0o644
+
+
+def test_a_backup_folder_swapped_for_a_link_is_not_followed_by_the_fix(tmp_path: Path) -> None:
+    """A backup root every account may write in (exposed itself): between `verify`'s look
+    and its fix, another account put a link to a system folder in place of a patient's
+    folder. The fix reached the copy from its own folder, links followed, and closed the
+    system file; it now goes down from the backup's root with no link followed, and names
+    the copy as refused."""
+    archive, backup, system = tmp_path / "archive", tmp_path / "backup", tmp_path / "etc"
+    (archive / ".cardingest").mkdir(parents=True)
+    (backup / "JBX3656").mkdir(parents=True)
+    backup.chmod(0o777)
+    copy = backup / "JBX3656" / "passwd"
+    copy.write_text("a copy\n")
+    copy.chmod(0o644)
+    system.mkdir()
+    (system / "passwd").write_text("root:x:0:0\n")
+    (system / "passwd").chmod(0o644)
+    found = [item.path for item in find_exposed(archive, [backup])]
+    assert str(copy) in found
+    (backup / "JBX3656").rename(backup / "moved")
+    (backup / "JBX3656").symlink_to(system)
+    changed, refused = tighten(archive, [str(copy)], [backup])
+    assert stat.S_IMODE((system / "passwd").stat().st_mode) == 0o644
+    assert changed == [] and len(refused) == 1 and refused[0].startswith(f"{copy}: ")
+    assert "a folder on its way is a link now" in refused[0]
+    assert tighten(archive, [str(backup)], [backup]) == ([str(backup)], [])

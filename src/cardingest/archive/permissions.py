@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..storage import ondisk
 from ..storage.modes import (
     ACL_ACCESS,
     ACL_DEFAULT,
@@ -105,8 +106,14 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
     return found
 
 
-def tighten(archive: Path, shown: Iterable[str]) -> tuple[list[str], list[str]]:
+def tighten(
+    archive: Path, shown: Iterable[str], walked: Iterable[Path] = ()
+) -> tuple[list[str], list[str]]:
     """Remove the access `modes.too_open` finds from each path (as `find_exposed` shows it).
+    A backup's path (absolute) is reached from the folder of ``walked`` (what `find_exposed`
+    was given besides the archive) that holds it, with no link followed below that folder:
+    another account that may write in a backup must not, by putting a link in place of a
+    patient's folder, have root close a system file instead.
 
     Returns those closed, looked at again after the change (a file system that keeps no
     Unix modes, exFAT, FAT, some shares, takes the ``chmod`` and leaves the file as open as
@@ -115,9 +122,10 @@ def tighten(archive: Path, shown: Iterable[str]) -> tuple[list[str], list[str]]:
     and their change recorded."""
     changed: list[str] = []
     refused: list[str] = []
+    tops = sorted({Path(top) for top in walked}, key=lambda top: len(top.parts))
     for item in shown:
         path = Path(item)
-        root, parts = (path.parent, [path.name]) if path.is_absolute() else (archive, path.parts)
+        root, parts = _beneath(path, tops) if path.is_absolute() else (archive, path.parts)
         try:
             closed = _tighten_beneath(root, list(parts))
         except _NotOwner as exc:
@@ -133,6 +141,18 @@ def tighten(archive: Path, shown: Iterable[str]) -> tuple[list[str], list[str]]:
         if closed:
             changed.append(item)
     return changed, refused
+
+
+def _beneath(path: Path, tops: list[Path]) -> tuple[Path, Sequence[str]]:
+    """The folder of ``tops`` (shallowest first: a backup's root before a patient's folder in
+    it) holding ``path`` and the way down from it; a path none holds, or a file given alone
+    (a lone backup copy), from its own folder."""
+    for top in tops:
+        if path != top and path.is_relative_to(top):
+            return top, path.relative_to(top).parts
+        if path == top and ondisk.is_dir(top):
+            return top, ()
+    return path.parent, (path.name,)
 
 
 class _NotOwner(Exception):

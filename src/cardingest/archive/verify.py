@@ -349,6 +349,9 @@ class VerifyReport:
     manifest_problems: list[tuple[Problem, Path]] = field(default_factory=list, repr=False)
     """Each ``manifest`` problem with the manifest it is about: `fix_manifests` takes off the
     report only those of the manifests it wrote."""
+    walked: list[Path] = field(default_factory=list, repr=False)
+    """The backup folders and copies `find_exposed` looked through besides the archive:
+    `fix_permissions` reaches each path from the one holding it, no link followed."""
     unlisted: dict[Problem, int] = field(default_factory=dict, repr=False)
     """How many lines each problem that counts a manifest's unlisted lines stands for:
     `counts` counts a manifest's lines, not its problems."""
@@ -719,6 +722,7 @@ def verify_archive(
             for root in roots
             for folder in patient_folders(root, patient_id, backup_roots[root])
         ] + backups
+    report.walked = [*roots, *elsewhere]
     report.problems.extend(
         Problem("exposed", item.path, _exposed_where(item.path), detail=item.detail)
         for item in find_exposed(archive, elsewhere)
@@ -808,7 +812,7 @@ def fix_permissions(
 ) -> tuple[list[str], list[str]]:
     """Take other accounts' access away from what ``report`` found exposed; audited. The
     paths closed, and those that could not be changed, each with why (`tighten`)."""
-    changed, refused = tighten(archive, report.paths("exposed"))
+    changed, refused = tighten(archive, report.paths("exposed"), report.walked)
     if changed:
         AuditLog(archive).append(
             "permissions", operator=operator, archive=str(archive), tightened=changed
