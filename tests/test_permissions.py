@@ -1089,22 +1089,22 @@ def test_a_default_access_control_list_is_closed_before_the_first_photo_inherits
         assert "a folder whose default access control list" not in said
         assert f"The archive folder {archive} was open to " in said, said
         photo = next((archive / "ZAC5361").glob("*.jpg"))
-        assert modes.acl_entries(photo) == [] and modes.acl_entries(archive, modes.ACL_DEFAULT)
-        assert not modes.has_acl(archive, modes.ACL_DEFAULT)
+        assert modes.acl_entries(photo) == []
+        assert modes.acl_entries(archive, modes.ACL_DEFAULT) == []  # nothing named left: gone
         assert _nobody_reads(photo)[:2] == ("raised", "PermissionError")
 
         _facl("-d", "-m", "u:nobody:rX", archive / "ZAC5361")
         exposed = exposed_paths(cli("verify", "--archive", archive, "--json").stdout)
         assert exposed == {
-            "ZAC5361": "folder what is filed in it from now on is open to the accounts or "
-            "groups its default access control list names (getfacl shows them) (mode "
+            "ZAC5361": "folder whose default access control list opens what other programs "
+            "put in it to the accounts or groups it names (getfacl shows them) (mode "
             "drwxr-s---+)"
         }
         more = folder / "more"
         timed_card(more)
         preview = cli("preview", more, "--id", "ZAC5361", "--archive", archive, "--json")
         warned = " ".join(json.loads(preview.stdout)["warnings"])
-        assert f"{archive / 'ZAC5361'} is a folder whose default access control list" in warned
+        assert "default access control list" not in warned  # what it files drops them
         before = set((archive / "ZAC5361").iterdir())
         assert cli("ingest", more, "--id", "ZAC5361", "--archive", archive).exit_code == 0
         made = set((archive / "ZAC5361").iterdir()) - before  # none with nobody's entry
@@ -1153,3 +1153,130 @@ def test_a_share_closes_the_access_control_lists_of_an_empty_out_folder(
     )
     for path, _mode in everything(out):
         assert not modes.has_acl(path) and not modes.has_acl(path, modes.ACL_DEFAULT), path
+
+
+def test_an_archive_given_as_a_link_has_its_folders_lists_read_where_it_leads(
+    umask: None, config: Path
+) -> None:
+    """`--archive LINK` to a folder whose list names nobody (an archive on a mounted disk):
+    the list was read from the link, which has none, so an empty archive was not closed,
+    nothing was said, and `verify` said "all match" while nobody listed the patients."""
+    from otheraccount import as_nobody, reachable_folder
+
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    with reachable_folder("acl-") as folder:
+        real, link = folder / "disk", folder / "archive"
+        real.mkdir(mode=0o750)
+        os.chown(real, -1, os.getegid())
+        _facl("-m", "u:nobody:rx", real)
+        link.symlink_to(real)
+        card, map_file = make_demo_card(folder)
+        result = cli("ingest", card, "--map", map_file, "--archive", link, "--json")
+        assert result.exit_code == 3, result.stderr
+        said = " ".join(json.loads(result.stdout)["warnings"])
+        assert f"The archive folder {link} was open to the accounts or groups" in said, said
+        assert as_nobody(lambda: os.listdir(real))[:2] == ("raised", "PermissionError")
+        _facl("-m", "u:nobody:rx", real)
+        exposed = exposed_paths(cli("verify", "--archive", link, "--json").stdout)
+        assert list(exposed) == ["."], exposed
+        assert cli("verify", "--archive", link, "--fix-permissions").exit_code == 0
+        assert as_nobody(lambda: os.listdir(real))[:2] == ("raised", "PermissionError")
+
+
+def test_the_catalogues_own_files_inherit_nothing_from_a_default_list_on_its_folder(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """SQLite makes the catalogue's `-wal` and `-shm` itself, so they took `.cardingest`'s
+    default list (`setfacl -d -m u:nobody:r`), and nobody read patients' IDs out of them
+    during an ingest. The list is closed before SQLite opens the catalogue."""
+    from cardingest.archive.catalogue import Catalogue
+
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    archive, _ = ingest_demo(tmp_path)
+    meta = archive / ".cardingest"
+    _facl("-d", "-m", "u:nobody:r", meta)
+    modes.share_with_group(os.getegid())
+    with Catalogue.open(archive) as catalogue:
+        catalogue.ingests()
+        logs = [meta / "catalogue.sqlite-wal", meta / "catalogue.sqlite-shm"]
+        assert all(path.exists() for path in logs)
+        assert [modes.acl_entries(path) for path in logs] == [[], []]
+    assert modes.acl_entries(meta, modes.ACL_DEFAULT) == []
+
+
+def test_an_entry_giving_the_archive_group_read_on_a_file_of_another_group_is_kept(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """A photo whose owning group is not the archive_group, closed to it (`g::---`), with the
+    archive_group named (`g:GROUP:r`): the mode's group bits are the mask, the archive_group's
+    read. It was called open to the owning group, and the fix lowered the mask, taking the
+    archive_group's read away. Now it is no exposure; with the owning group given read too,
+    the fix takes that alone."""
+    group = grp.getgrgid(os.getegid()).gr_name
+    config.write_text(f'allow_test_ids = true\narchive_group = "{group}"\n', encoding="utf-8")
+    archive, _ = ingest_demo(tmp_path)
+    photo = next((archive / "ZAC5361").glob("*.jpg"))
+    os.chown(photo, -1, another_group())
+    _facl("-m", f"g::---,g:{group}:r", photo)
+    assert cli("verify", "--archive", archive).exit_code == 0
+    _facl("-m", "g::r", photo)
+    exposed = exposed_paths(cli("verify", "--archive", archive, "--json").stdout)
+    assert list(exposed) == [photo.relative_to(archive).as_posix()], exposed
+    assert cli("verify", "--archive", archive, "--fix-permissions").exit_code == 0
+    listed = subprocess.run(["getfacl", "-p", photo], capture_output=True, text=True).stdout
+    assert f"group:{group}:r--" in listed and "group::---" in listed, listed
+    assert cli("verify", "--archive", archive).exit_code == 0
+
+
+def test_an_entry_naming_the_owner_is_not_group_write(
+    tmp_path: Path, umask: None, config: Path
+) -> None:
+    """`setfacl -m u:OWNER:rwx` on a patient's folder makes the mask rwx, so its mode shows
+    group write though only the owner may write: no "can be written by its group"."""
+    archive, _ = ingest_demo(tmp_path)
+    owner = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    _facl("-m", f"u:{owner}:rwx", archive / "ZAC5361")
+    assert stat.S_IMODE((archive / "ZAC5361").stat().st_mode) & 0o070 == 0o070
+    card = tmp_path / "more"
+    timed_card(card)
+    preview = cli("preview", card, "--id", "ZAC5361", "--archive", archive, "--json")
+    warned = " ".join(json.loads(preview.stdout)["warnings"])
+    assert "can be written" not in warned and "can be read by other" not in warned, warned
+    assert cli("verify", "--archive", archive).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("entries", "closed"),
+    [
+        pytest.param(  # nobody dropped; the archive_group named keeps read, not write
+            [(1, 7, -1), (2, 7, 65534), (4, 5, -1), (8, 7, "G"), (16, 7, -1), (32, 0, -1)],
+            [(1, 7, -1), (4, 5, -1), (8, 5, "G"), (16, 5, -1), (32, 0, -1)],
+            id="stranger-and-archive-group",
+        ),
+        pytest.param(  # nothing named left: the mask goes, the owning group within it
+            [(1, 6, -1), (2, 4, 65534), (4, 5, -1), (16, 4, -1), (32, 0, -1)],
+            [(1, 6, -1), (4, 4, -1), (32, 0, -1)],
+            id="mask-dropped",
+        ),
+        pytest.param(  # the owner named keeps all; a group other than G nothing
+            [(1, 7, -1), (2, 7, "OWNER"), (4, 5, -1), (8, 4, 65534), (16, 7, -1), (32, 0, -1)],
+            [(1, 7, -1), (2, 7, "OWNER"), (4, 5, -1), (16, 7, -1), (32, 0, -1)],
+            id="owner-named",
+        ),
+    ],
+)
+def test_closing_a_list_takes_only_what_is_too_open(
+    umask: None, entries: list[tuple[int, int, Any]], closed: list[tuple[int, int, Any]]
+) -> None:
+    """`_closed_entries` on lists in the kernel's form (tag, permissions, id): the owning
+    group is the archive_group G; the owner's id is OWNER."""
+    gid, owner = os.getegid(), os.geteuid()
+    modes.share_with_group(gid)
+    ids = {-1: 0xFFFFFFFF, "G": gid, "OWNER": owner}
+
+    def real(rows: list[tuple[int, int, Any]]) -> list[tuple[int, int, int]]:
+        return sorted((tag, perm, ids.get(ident, ident)) for tag, perm, ident in rows)
+
+    assert sorted(modes._closed_entries(real(entries), owner, gid)) == real(closed)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -246,3 +247,54 @@ def test_a_backup_folder_swapped_for_a_link_is_not_followed_by_the_fix(tmp_path:
     assert changed == [] and len(refused) == 1 and refused[0].startswith(f"{copy}: ")
     assert "a folder on its way is a link now" in refused[0]
     assert tighten(archive, [str(backup)], [backup]) == ([str(backup)], [])
+
+
+def test_a_file_swapped_for_a_link_during_the_fix_is_refused_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the fix's look at a file and its chmod another account put a link in its
+    place: Python's chmod with no link followed raised ValueError there, which ended
+    `verify --fix-permissions` with a traceback and left the rest open. It is refused, the
+    link's target untouched, and the next path closed."""
+    from cardingest.archive import permissions
+
+    archive = tmp_path / "archive"
+    (archive / "JBX3656").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        (archive / "JBX3656" / name).write_text(name)
+        (archive / "JBX3656" / name).chmod(0o644)
+    target = tmp_path / "elsewhere"
+    target.write_text("theirs")
+    target.chmod(0o644)
+    real = permissions.take_access
+
+    def swapped(path: str, chmod: Callable[[int], None]) -> None:
+        if path.endswith("a.jpg"):
+            (archive / "JBX3656" / "a.jpg").unlink()
+            (archive / "JBX3656" / "a.jpg").symlink_to(target)
+        real(path, chmod)
+
+    monkeypatch.setattr(permissions, "take_access", swapped)
+    changed, refused = tighten(archive, ["JBX3656/a.jpg", "JBX3656/b.jpg"])
+    assert changed == ["JBX3656/b.jpg"]
+    assert len(refused) == 1 and refused[0].startswith("JBX3656/a.jpg: ")
+    assert "a folder on its way is a link now" in refused[0]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_an_immutable_file_is_refused_as_such_not_as_another_owners(tmp_path: Path) -> None:
+    """`chattr +i`: root may not change it either. It was "owned by root, so only root can"."""
+    require(os.geteuid() == 0, "needs root for chattr +i")
+    archive = tmp_path / "archive"
+    (archive / "JBX3656").mkdir(parents=True)
+    photo = archive / "JBX3656" / "a.jpg"
+    photo.write_text("x")
+    photo.chmod(0o644)
+    made = subprocess.run(["chattr", "+i", photo], capture_output=True, text=True, check=False)
+    require(made.returncode == 0, f"chattr +i refused here: {made.stderr.strip()}")
+    try:
+        changed, refused = tighten(archive, ["JBX3656/a.jpg"])
+    finally:
+        subprocess.run(["chattr", "-i", photo], check=False)
+    assert changed == [] and len(refused) == 1
+    assert "it is immutable (`lsattr` shows an i)" in refused[0], refused

@@ -86,20 +86,20 @@ from .storage import ondisk
 from .storage.identity import inside, nearest_existing
 from .storage.links import blocked
 from .storage.modes import (
-    ACL_DEFAULT,
     ACL_NAMES,
     account_name,
     archive_account,
     changeable_by_others,
     empty_and_open,
     exposure,
+    extended_acl,
     group_name,
-    has_acl,
     open_to_swaps,
     other_members,
     ours_alone,
     refuse_others_links,
     too_open,
+    too_open_at,
 )
 from .storage.positional import open_regular
 from .text import printable, some_of, undecodable
@@ -1309,25 +1309,22 @@ def _writers(place: Path, status: os.stat_result, trusted: set[int]) -> str | No
         return f"belongs to {account_name(status.st_uid)}"
     if status.st_mode & 0o002:
         return "can be written by every account"
-    if status.st_mode & 0o020:
-        return f"can be written by {ACL_NAMES}" if has_acl(place) else "can be written by its group"
+    if too_open_at(place, status) & stat.S_IWGRP:
+        return (
+            f"can be written by {ACL_NAMES}"
+            if extended_acl(place)
+            else "can be written by its group"
+        )
     return None
 
 
 def _readers(place: Path, status: os.stat_result) -> str | None:
     """Who other than its owner (and the ``archive_group``) can list or enter the folder at
     ``place`` (``status``: its lstat), in words (`modes.exposure`); None for nobody."""
-    if not stat.S_ISDIR(status.st_mode):
+    extra = too_open_at(place, status) if stat.S_ISDIR(status.st_mode) else 0
+    if not extra:
         return None
-    acl = has_acl(place)
-    said = exposure(status.st_mode, status.st_gid, acl)
-    if has_acl(place, ACL_DEFAULT):
-        inherited = (
-            "a folder whose default access control list opens what is filed in it to the "
-            "accounts or groups it names (getfacl shows them)"
-        )
-        said = f"{said}, and {inherited}" if said else inherited
-    return said or None
+    return exposure(status.st_mode, status.st_gid, extended_acl(place), extra)
 
 
 def _earlier_ingests(archive: Path) -> list[dict]:

@@ -697,6 +697,7 @@ class Catalogue:
         cache_kib: int | None = None,
     ) -> Catalogue:
         path = catalogue_path(archive)
+        modes.close_default_acl(path.parent)  # SQLite makes its -wal and -shm itself
         if not migrating:
             check_not_migrated(archive)
             refuse_lost(archive)

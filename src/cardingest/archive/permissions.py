@@ -11,6 +11,7 @@ those (the owner keeps all, the ``archive_group`` its read access).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,15 +20,15 @@ from pathlib import Path
 
 from ..storage import ondisk
 from ..storage.modes import (
-    ACL_ACCESS,
     ACL_DEFAULT,
-    DEFAULT_ACL_NAMES,
+    DEFAULT_ACL_OPENS,
     account_name,
-    drop_acl_strangers,
     exposure,
+    extended_acl,
     has_acl,
     open_beneath,
-    too_open,
+    take_access,
+    too_open_at,
 )
 
 
@@ -40,17 +41,18 @@ class Exposed:
     mode: int
     gid: int
     acl: bool = False
-    """Its access control list names others (`modes.has_acl`)."""
+    """It has an access control list beyond its mode (`modes.extended_acl`)."""
     default_acl: bool = False
-    """Its default access control list names others: what is made in it inherits them."""
+    """Its default access control list names others (`modes.has_acl`)."""
+    bits: int | None = None
+    """What it gives others (`modes.too_open_at`); None: as its mode says (`too_open`)."""
 
     @property
     def detail(self) -> str:
         what = "folder" if stat.S_ISDIR(self.mode) else "file"
-        said = exposure(self.mode, self.gid, self.acl)
+        said = exposure(self.mode, self.gid, self.acl, self.bits)
         if self.default_acl:
-            inherited = f"what is filed in it from now on is open to {DEFAULT_ACL_NAMES}"
-            said = f"{said}; {inherited}" if said else inherited
+            said = f"{said}; its {DEFAULT_ACL_OPENS}" if said else f"whose {DEFAULT_ACL_OPENS}"
         plus = "+" if self.acl or self.default_acl else ""
         return f"{what} {said} (mode {stat.filemode(self.mode)}{plus})"
 
@@ -99,10 +101,12 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
             continue  # gone or unreadable: verify reports the copy itself
         if stat.S_ISLNK(info.st_mode):
             continue
-        acl = has_acl(path)
-        default = stat.S_ISDIR(info.st_mode) and has_acl(path, ACL_DEFAULT)
-        if default or too_open(info.st_mode, info.st_gid, acl):
-            found.append(Exposed(shown, info.st_mode, info.st_gid, acl, default))
+        at = os.path.realpath(path) if path in tops else path  # an archive on a mounted disk
+        extra, default = too_open_at(at, info), has_acl(at, ACL_DEFAULT)
+        if extra or default:
+            found.append(
+                Exposed(shown, info.st_mode, info.st_gid, extended_acl(at), default, extra)
+            )
     return found
 
 
@@ -133,10 +137,13 @@ def tighten(
             refused.append(f"{item}: owned by {owner}, so only {_who_may(owner)} can")
             continue
         except OSError as exc:
-            refused.append(
-                f"{item}: {exc.strerror or exc} (a folder on its way is a link now, or it is "
-                "gone: not followed, nothing outside the archive is changed)"
+            why = (
+                "it is immutable (`lsattr` shows an i), or its file system refuses the change"
+                if exc.errno == errno.EPERM
+                else "a folder on its way is a link now, or it is gone: not followed, nothing "
+                "outside the archive is changed"
             )
+            refused.append(f"{item}: {exc.strerror or exc} ({why})")
             continue
         if closed:
             changed.append(item)
@@ -179,21 +186,22 @@ def _tighten_beneath(root: Path, parts: list[str]) -> bool:
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         if stat.S_ISLNK(info.st_mode):
             return False
-        lists = [ACL_ACCESS, ACL_DEFAULT] if stat.S_ISDIR(info.st_mode) else [ACL_ACCESS]
-        if not any(has_acl(here, kind) for kind in lists) and not too_open(
-            info.st_mode, info.st_gid
-        ):
+        if not too_open_at(here, info) and not has_acl(here, ACL_DEFAULT):
             return False
+
+        def chmod(mode: int) -> None:
+            try:
+                os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
+            except (ValueError, NotImplementedError):  # Python's word for a link here
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
+
         try:
-            drop_acl_strangers(here)
-            now = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            extra = too_open(now.st_mode, now.st_gid, has_acl(here))
-            if extra:
-                os.chmod(name, stat.S_IMODE(now.st_mode) & ~extra, dir_fd=fd, follow_symlinks=False)
+            take_access(here, chmod)
         except PermissionError:
+            if os.geteuid() in (0, info.st_uid):
+                raise  # not the owner's to give: immutable, or the file system's refusal
             raise _NotOwner(info.st_uid) from None
         after = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        still = [kind for kind in lists if has_acl(here, kind)]
-        return not still and not too_open(after.st_mode, after.st_gid)
+        return not too_open_at(here, after) and not has_acl(here, ACL_DEFAULT)
     finally:
         os.close(fd)

@@ -18,7 +18,7 @@ import os
 import stat
 import struct
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from ..errors import UsageError
@@ -209,14 +209,14 @@ def _finish_folder(name: Path | str, dir_fd: int | None = None) -> None:
 
 
 def _drop_inherited(fd: int) -> None:
-    """Take from a file or folder just made the entries it inherited from its folder's
-    default access control list (`setfacl -d -m u:nurse2:rX`) that `has_acl` counts. Only
-    with an ``archive_group``: then the mode's group bits, 0640 or 2750, let them read;
-    without it, 0600 and 0700 give them nothing."""
+    """Take from a file or folder just made what it inherited from its folder's default
+    access control list (`setfacl -d -m u:nurse2:rX`) that `too_open_at` finds (`close_acl`).
+    Only with an ``archive_group``: then the mode's group bits, 0640 or 2750, let such
+    entries read; without it, 0600 and 0700 give them nothing."""
     if _group is None:
         return
     try:
-        drop_acl_strangers(fd)
+        close_acl(fd)
     except OSError as exc:
         if exc.errno not in _NO_MODES:
             raise
@@ -316,10 +316,10 @@ def too_open(mode: int, gid: int, acl: bool = False) -> int:
     return bits
 
 
-def exposed(mode: int, gid: int, acl: bool = False) -> bool:
+def exposed(mode: int, gid: int) -> bool:
     """Whether a file or folder can be read, written or entered by an account other than its
     owner and the ``archive_group`` (which may only read), see `too_open`."""
-    return bool(too_open(mode, gid, acl))
+    return bool(too_open(mode, gid))
 
 
 def open_to_swaps(path: Path) -> tuple[Path, os.stat_result] | None:
@@ -390,8 +390,8 @@ def make_private_folder(path: Path, option: str) -> str | None:
             if _POSIX and _swappable_by_all(status := os.stat(path)):
                 raise UsageError(_swappable_text(f"{option} {path} is a folder", status))
             return None
-    named = _named(path)
-    return _said_closed(option, path, make_private(path), named)
+    was = exposure_at(path)
+    return _said_closed(option, path, make_private(path), was)
 
 
 def make_private_subfolder(path: Path, what: str) -> str | None:
@@ -400,14 +400,29 @@ def make_private_subfolder(path: Path, what: str) -> str | None:
     closed whatever it holds (its files are this command's own, from an earlier run)."""
     if make_dirs(path):
         return None
-    named = _named(path)
-    return _said_closed(what, path, make_private(path), named)
+    was = exposure_at(path)
+    return _said_closed(what, path, make_private(path), was)
 
 
-def _named(path: Path) -> bool:
-    """Whether the folder at ``path`` (a link followed) has a list `has_acl` counts."""
+def _open_at(real: str, info: os.stat_result) -> bool:
+    """Whether what is at ``real`` (no link followed; ``info`` its lstat) gives others more
+    than cardingest does (`too_open_at`), or is a folder whose default list names others."""
+    return bool(too_open_at(real, info)) or has_acl(real, ACL_DEFAULT)
+
+
+def exposure_at(path: Path | str) -> str:
+    """Who other than its owner (and the ``archive_group``) can use what is at ``path`` (a
+    link followed), in words (`exposure`), its access control lists read; and where a
+    folder's default list names others, that too. '' for nobody."""
     real = os.path.realpath(path)
-    return has_acl(real) or has_acl(real, ACL_DEFAULT)
+    try:
+        info = os.lstat(real)
+    except OSError:
+        return ""
+    said = exposure(info.st_mode, info.st_gid, extended_acl(real), too_open_at(real, info))
+    if has_acl(real, ACL_DEFAULT):
+        said = f"{said}; its {DEFAULT_ACL_OPENS}" if said else f"a folder whose {DEFAULT_ACL_OPENS}"
+    return said
 
 
 def empty_and_open(path: Path) -> int | None:
@@ -420,11 +435,12 @@ def empty_and_open(path: Path) -> int | None:
     try:
         if os.path.islink(path) and os.lstat(path).st_uid not in (os.geteuid(), 0):
             return None
-        info = os.stat(path)
+        real = os.path.realpath(path)
+        info = os.lstat(real)
         me = os.geteuid()
         if not stat.S_ISDIR(info.st_mode) or me not in (info.st_uid, 0):
             return None
-        if not exposed(info.st_mode, info.st_gid, has_acl(path)) and not has_acl(path, ACL_DEFAULT):
+        if not _open_at(real, info):
             return None
         with os.scandir(path) as entries:  # a new ext4 disk's root holds lost+found;
             if any(entry.name not in ("lost+found", METADIR) for entry in entries):
@@ -440,37 +456,37 @@ def close_folder(path: Path, what: str, before: int) -> str | None:
     the warning that says so, naming it as ``what``, or that it could not be done (root
     on a server's share that maps root to nobody, say): None only for a folder gone."""
     real = os.path.realpath(path)
+    was = exposure_at(real)
     try:
-        acl = drop_acl_strangers(real)
+        close_acl(real)
         _finish_folder(real)
-        return _said_closed(what, path, (before, os.stat(real).st_mode), acl)
+        return _said_closed(what, path, (before, os.stat(real).st_mode), was)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        try:
-            gid = os.stat(real).st_gid
-        except OSError:
-            return None
+        if not was:
+            try:
+                was = exposure(before, os.stat(real).st_gid)
+            except OSError:
+                return None
         return (
-            f"{what} {path} is {exposure(before, gid, has_acl(real))} (mode "
-            f"{stat.filemode(before)}) and "
-            f"could not be made private: {exc.strerror or exc}. Others can list the patients' "
-            "folders filed in it"
+            f"{what} {path} is {was} (mode {stat.filemode(before)}) and could not be made "
+            f"private: {exc.strerror or exc}. Others can list the patients' folders filed in it"
         )
 
 
 def _said_closed(
-    option: str, path: Path, opened: tuple[int, int] | None, acl: bool = False
+    option: str, path: Path, opened: tuple[int, int] | None, said: str = ""
 ) -> str | None:
-    """What `make_private` did to an existing folder, in words; None if nothing. ``acl``:
-    its access control lists named others before (`drop_acl_strangers`)."""
+    """What `make_private` did to an existing folder, in words; None if nothing. ``said``:
+    who could use it before (`exposure_at`), else told from its mode then."""
     if opened is None:
         return None
     before, after = opened
-    gid = os.stat(path).st_gid
-    said = exposure(before, gid, acl) or f"open to {DEFAULT_ACL_NAMES}"
-    was = f"{option} {path} was {said} (mode {stat.filemode(before)})"
-    if exposed(after, gid, has_acl(path)) or has_acl(path, ACL_DEFAULT):
+    real = os.path.realpath(path)
+    gid = os.stat(real).st_gid
+    was = f"{option} {path} was {said or exposure(before, gid)} (mode {stat.filemode(before)})"
+    if _open_at(real, os.lstat(real)):
         return (
             f"{was}, and it stays so: its file system keeps no Unix modes (its mount options "
             "decide who can see what is written there), or would not change them"
@@ -564,22 +580,16 @@ def _can_write_in(folder: Path) -> bool:
 
 
 def make_private(path: Path) -> tuple[int, int] | None:
-    """Take from an existing file or folder (a link followed) the access `too_open` finds,
-    and its access control lists' entries `has_acl` counts: its mode before and after, or
-    None when it had none. On a file system without Unix
-    modes the mode may stay as it was (its mount options decide); OSError otherwise."""
+    """Take from an existing file or folder (a link followed) the access `too_open_at` finds,
+    and a folder's default list's entries `has_acl` counts (`take_access`): its mode before
+    and after, or None when it had none. On a file system without Unix modes the mode may
+    stay as it was (its mount options decide); OSError otherwise."""
     real = os.path.realpath(path)
-    info = os.stat(real)
-    named = _named(path)
-    if not named and not too_open(info.st_mode, info.st_gid):
+    info = os.lstat(real)
+    if not _open_at(real, info):
         return None
     try:
-        if named:
-            drop_acl_strangers(real)
-        now = os.stat(real)
-        extra = too_open(now.st_mode, now.st_gid, has_acl(real))
-        if extra:
-            os.chmod(real, stat.S_IMODE(now.st_mode) & ~extra)
+        take_access(real, lambda mode: os.chmod(real, mode))
     except OSError as exc:
         if exc.errno not in _NO_MODES:
             raise
@@ -664,6 +674,9 @@ ACL_DEFAULT = "system.posix_acl_default"
 may use a file or folder, and a folder's default, which what is made in it inherits."""
 _ACL_VERSION = 2
 _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK = 0x02, 0x04, 0x08, 0x10
+_ACL_NAMED = (_ACL_USER, _ACL_GROUP)
+_ACL_GROUP_CLASS = (_ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP)
+"""The entries the mask limits, and whose most the mode's group bits show."""
 _ACL_ENTRY = struct.Struct("<HHI")
 AclEntry = tuple[int, int, int]
 """One entry of a list: its tag (`_ACL_USER`…), permissions (rwx as 0-7) and id."""
@@ -673,8 +686,9 @@ _Where = Path | str | int
 """A path (no link followed at its end) or an open descriptor."""
 
 
-def _follow(path: _Where) -> bool:
-    """A path's last link is not followed; a descriptor takes no follow_symlinks=False."""
+def _xattr_follows(path: _Where) -> bool:
+    """``follow_symlinks`` for the xattr calls: False for a path (its last link is not
+    followed), True for a descriptor, which takes no False."""
     return isinstance(path, int)
 
 
@@ -682,14 +696,22 @@ def _lstat(path: _Where) -> os.stat_result:
     return os.fstat(path) if isinstance(path, int) else os.lstat(path)
 
 
+_NO_LIST = frozenset({errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.ENOENT})
+"""getxattr's errno where there is no list: none kept, a file system that keeps none, or no
+file."""
+
+
 def acl_entries(path: _Where, kind: str = ACL_ACCESS) -> list[AclEntry] | None:
     """The entries of ``path``'s list ``kind`` (`ACL_ACCESS` or `ACL_DEFAULT`), no link
-    followed: [] for none (or none the file system keeps), None for a list that is there but
-    not in a form this reads."""
+    followed: [] for none (`_NO_LIST`), None for a list that
+    is there but not in a form this reads, or that cannot be read (EACCES, EIO): what is not
+    known to be closed counts as open."""
     try:
-        raw = os.getxattr(path, kind, follow_symlinks=_follow(path))
-    except OSError:
-        return []
+        raw = os.getxattr(path, kind, follow_symlinks=_xattr_follows(path))
+    except OSError as exc:
+        if exc.errno in _NO_LIST:
+            return []
+        return None
     if (
         len(raw) < 4
         or (len(raw) - 4) % _ACL_ENTRY.size
@@ -699,91 +721,182 @@ def acl_entries(path: _Where, kind: str = ACL_ACCESS) -> list[AclEntry] | None:
     return [_ACL_ENTRY.unpack_from(raw, at) for at in range(4, len(raw), _ACL_ENTRY.size)]
 
 
-def _stranger(entry: AclEntry, owner: int) -> bool:
-    """An entry that gives an account other than ``owner``, or a group other than the
-    ``archive_group``, some access."""
-    tag, perm, ident = entry
-    if not perm & 0o7:
-        return False
-    return (tag == _ACL_USER and ident != owner) or (
-        tag == _ACL_GROUP and (_group is None or ident != _group)
-    )
+def _allowed(entry: AclEntry, owner: int, gid: int) -> int:
+    """What cardingest lets a group-class entry do (rwx as 0-7): all for one naming the
+    owner, read and enter for the ``archive_group`` (the owning group, or named), nothing
+    for any other account or group."""
+    tag, _perm, ident = entry
+    if tag == _ACL_USER:
+        return 0o7 if ident == owner else 0
+    group = gid if tag == _ACL_GROUP_OBJ else ident
+    return 0o5 if _group is not None and group == _group else 0
+
+
+def _mask(entries: list[AclEntry]) -> int | None:
+    return next((perm for tag, perm, _id in entries if tag == _ACL_MASK), None)
+
+
+def too_open_at(path: _Where, info: os.stat_result | None = None) -> int:
+    """`too_open` of what is at ``path`` (``info``: its lstat), its access control list read
+    where it has one beyond the mode (`setfacl -m u:nurse2:rwx`). The mode's group bits are
+    then the list's mask, which the owning group and every account or group it names get at
+    most; each of them counts here as `too_open` counts a group: the archive_group (owning or
+    named) may read and enter, an entry naming the owner do all, any other nothing. A list
+    that cannot be read counts its mask whole."""
+    info = _lstat(path) if info is None else info
+    base = too_open(info.st_mode, info.st_gid)
+    entries = acl_entries(path)
+    if entries is None:
+        return base | (info.st_mode & stat.S_IRWXG)
+    mask = _mask(entries)
+    if mask is None:
+        return base
+    extra = 0
+    for entry in entries:
+        if entry[0] in _ACL_GROUP_CLASS:
+            extra |= entry[1] & mask & ~_allowed(entry, info.st_uid, info.st_gid)
+    return (base & ~stat.S_IRWXG) | (extra << 3)
+
+
+def extended_acl(path: _Where) -> bool:
+    """Whether ``path`` has an access control list beyond its mode (a mask, named entries),
+    or one that cannot be read: its mode's group bits are then not the owning group's."""
+    entries = acl_entries(path)
+    return entries is None or _mask(entries) is not None
 
 
 def has_acl(path: _Where, kind: str = ACL_ACCESS) -> bool:
-    """Whether ``path``'s access control list (`setfacl -m u:nurse2:rwx`), or with
-    ``kind`` `ACL_DEFAULT` a folder's default one (`setfacl -d -m …`, inherited by what is
-    made in it), names an account other than the owner or a group other than the
-    ``archive_group``: the mode's group bits are then the most that list lets any of them
-    do, not the group's alone. A list in a form this does not read counts. A default list
-    counts only where cardingest gives what it makes group bits (an ``archive_group``):
-    without, its files' and folders' masks let no entry in."""
+    """Whether ``path``'s list ``kind`` names an account other than the owner, or a group
+    other than the ``archive_group``, with some access (a list that cannot be read counts).
+    For a folder's default list (`ACL_DEFAULT`, `setfacl -d -m …`), inherited by what is
+    made in it: only where cardingest gives what it makes group bits (an ``archive_group``),
+    without which its files' and folders' masks let no entry in."""
     if kind == ACL_DEFAULT and _group is None:
         return False
     entries = acl_entries(path, kind)
     if entries is None:
         return True
-    if not any(tag in (_ACL_USER, _ACL_GROUP) for tag, _perm, _id in entries):
+    if not any(tag in _ACL_NAMED for tag, _perm, _id in entries):
         return False
     try:
-        owner = _lstat(path).st_uid
+        info = _lstat(path)
     except OSError:
         return True
-    return any(_stranger(entry, owner) for entry in entries)
+    return any(
+        tag in _ACL_NAMED and perm & ~_allowed((tag, perm, ident), info.st_uid, info.st_gid)
+        for tag, perm, ident in entries
+    )
 
 
-def without_strangers(entries: list[AclEntry], owner: int) -> list[AclEntry]:
-    """``entries`` less those `has_acl` counts. Where no named entry is left the mask goes
-    too, the owning group keeping no more than the mask gave it, so the list is the mode's
-    own and the kernel keeps it as the mode."""
-    kept = [entry for entry in entries if not _stranger(entry, owner)]
-    if any(tag in (_ACL_USER, _ACL_GROUP) for tag, _perm, _id in kept):
-        return kept
-    mask = next((perm for tag, perm, _id in kept if tag == _ACL_MASK), 0o7)
-    return [
-        (tag, perm & mask if tag == _ACL_GROUP_OBJ else perm, ident)
-        for tag, perm, ident in kept
-        if tag != _ACL_MASK
-    ]
+def _closed_entries(entries: list[AclEntry], owner: int, gid: int) -> list[AclEntry]:
+    """``entries`` with what `too_open_at` finds taken off: each group-class entry left its
+    permissions within the mask and what `_allowed` lets it have, an entry naming another
+    account or group left nothing dropped, and the mask the most of those left. Where no
+    named entry is left the mask goes too (the owning group keeping what it had), so the
+    list is the mode's own, and the kernel keeps it as the mode."""
+    mask = _mask(entries)
+    limit = 0o7 if mask is None else mask
+    kept: list[AclEntry] = []
+    for tag, perm, ident in entries:
+        if tag in _ACL_GROUP_CLASS:
+            perm &= limit & _allowed((tag, perm, ident), owner, gid)
+            if tag in _ACL_NAMED and not perm:
+                continue
+        if tag != _ACL_MASK:
+            kept.append((tag, perm, ident))
+    if any(tag in _ACL_NAMED for tag, _perm, _id in kept):
+        most = 0
+        for tag, perm, _id in kept:
+            if tag in _ACL_GROUP_CLASS:
+                most |= perm
+        kept.append((_ACL_MASK, most, _UNDEFINED_ID))
+    return kept
 
 
-def drop_acl_strangers(path: _Where) -> bool:
-    """Remove from ``path``'s access control list, and a folder's default one, the entries
-    `has_acl` counts, no link followed; whether there were any. A list in a form this does
-    not read is removed whole (the mode's bits then say who may use it). OSError as the
-    kernel answers (PermissionError: only its owner or root may)."""
+_UNDEFINED_ID = 0xFFFFFFFF
+"""The id of an entry that names no one (the owner's, the owning group's, the mask, others)."""
+
+
+def close_acl(path: _Where) -> bool:
+    """Take from ``path``'s access control list what `too_open_at` finds (`_closed_entries`),
+    and from a folder's default list the entries `has_acl` counts, no link followed: a default
+    list that names no one after is removed, so the umask counts again there. A list that
+    cannot be read in its form is removed whole (the mode's bits then say who may use it).
+    Whether anything changed. OSError as the kernel answers (PermissionError: only the owner
+    or root may)."""
     info = _lstat(path)
-    kinds = (ACL_ACCESS, ACL_DEFAULT) if stat.S_ISDIR(info.st_mode) else (ACL_ACCESS,)
-    dropped = False
-    for kind in kinds:
-        if not has_acl(path, kind):
-            continue
-        entries = acl_entries(path, kind)
-        if entries is None:
-            os.removexattr(path, kind, follow_symlinks=_follow(path))
-        else:
-            kept = acl_value(without_strangers(entries, info.st_uid))
-            os.setxattr(path, kind, kept, follow_symlinks=_follow(path))
-        dropped = True
-    return dropped
+    follows = _xattr_follows(path)
+    changed = False
+    entries = acl_entries(path)
+    if entries is None:
+        os.removexattr(path, ACL_ACCESS, follow_symlinks=follows)
+        changed = True
+    elif _mask(entries) is not None:
+        closed = _closed_entries(entries, info.st_uid, info.st_gid)
+        if sorted(closed) != sorted(entries):
+            os.setxattr(path, ACL_ACCESS, _acl_value(closed), follow_symlinks=follows)
+            changed = True
+    if stat.S_ISDIR(info.st_mode) and has_acl(path, ACL_DEFAULT):
+        _close_default(path, info)
+        changed = True
+    return changed
 
 
-def acl_value(entries: list[AclEntry]) -> bytes:
+def _close_default(path: _Where, info: os.stat_result) -> None:
+    default = acl_entries(path, ACL_DEFAULT)
+    named = [] if default is None else _closed_entries(default, info.st_uid, info.st_gid)
+    follows = _xattr_follows(path)
+    if any(tag in _ACL_NAMED for tag, _perm, _id in named):
+        os.setxattr(path, ACL_DEFAULT, _acl_value(named), follow_symlinks=follows)
+    else:
+        os.removexattr(path, ACL_DEFAULT, follow_symlinks=follows)
+
+
+def close_default_acl(folder: Path) -> None:
+    """`close_acl`'s part for ``folder``'s default list alone, where `has_acl` counts one: a
+    folder whose files other programs make (SQLite's ``-wal`` and ``-shm`` in
+    ``.cardingest``) inherit none of its entries. Left as it is where this account may not
+    change it (`verify` names the folder)."""
+    if has_acl(folder, ACL_DEFAULT):
+        with contextlib.suppress(OSError):
+            _close_default(folder, os.lstat(folder))
+
+
+def _acl_value(entries: list[AclEntry]) -> bytes:
     """The extended attribute's bytes for ``entries`` (sorted as the kernel wants them)."""
     return _ACL_VERSION.to_bytes(4, "little") + b"".join(
         _ACL_ENTRY.pack(*entry) for entry in sorted(entries, key=lambda e: (e[0], e[2]))
     )
 
 
+def take_access(path: str, chmod: Callable[[int], None]) -> None:
+    """Take from what is at ``path`` (no link followed) what `too_open_at` finds: its access
+    control lists closed (`close_acl`), then its mode's bits by ``chmod`` (given the new
+    mode: the caller's way to the file without a link). OSError as the kernel answers."""
+    close_acl(path)
+    now = os.lstat(path)
+    extra = too_open_at(path, now)
+    if extra:
+        chmod(stat.S_IMODE(now.st_mode) & ~extra)
+
+
 ACL_NAMES = "the accounts or groups its access control list names (getfacl shows them)"
-DEFAULT_ACL_NAMES = ACL_NAMES.replace("its access", "its default access")
+DEFAULT_ACL_OPENS = (
+    "default access control list opens what other programs put in it to the accounts or "
+    "groups it names (getfacl shows them)"
+)
+"""A folder's default list that names others (`has_acl`): cardingest's own files and
+folders made in it have those entries taken off (`_drop_inherited`); anything else's keep
+them."""
 
 
-def exposure(mode: int, gid: int, acl: bool = False) -> str:
-    """Who `too_open` lets in, in words: "open to other accounts", "open to group users while
-    no archive_group is set", "writable by group staff"; '' for nobody. With ``acl``
-    (`has_acl`) the group bits are the list's, and said as such."""
-    bits, name = too_open(mode, gid, acl), group_name(gid)
+def exposure(mode: int, gid: int, acl: bool = False, bits: int | None = None) -> str:
+    """Who `too_open` (or ``bits``: `too_open_at`) lets in, in words: "open to other
+    accounts", "open to group users while no archive_group is set", "writable by group
+    staff"; '' for nobody. With ``acl`` (`extended_acl`) the group bits are the list's, and
+    said as such."""
+    bits = too_open(mode, gid, acl) if bits is None else bits
+    name = group_name(gid)
     if acl and bits & (GROUP_READ | stat.S_IWGRP):
         others = "other accounts and " if bits & OTHERS else ""
         writable = ", and writable by them" if bits & stat.S_IWGRP else ""
