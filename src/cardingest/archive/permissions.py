@@ -198,8 +198,8 @@ def _tighten_beneath(root: Path, parts: list[str]) -> bool:
         try:
             take_access(here, chmod)
         except PermissionError:
-            if os.geteuid() in (0, info.st_uid):
-                raise  # not the owner's to give: immutable, or the file system's refusal
+            if info.st_uid == os.geteuid():
+                raise  # its owner refused: immutable, or the file system's refusal
             raise _NotOwner(info.st_uid) from None
         after = os.stat(name, dir_fd=fd, follow_symlinks=False)
         return not too_open_at(here, after) and not has_acl(here, ACL_DEFAULT)
