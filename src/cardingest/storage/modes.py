@@ -703,9 +703,9 @@ file."""
 
 def acl_entries(path: _Where, kind: str = ACL_ACCESS) -> list[AclEntry] | None:
     """The entries of ``path``'s list ``kind`` (`ACL_ACCESS` or `ACL_DEFAULT`), no link
-    followed: [] for none (`_NO_LIST`), None for a list that
-    is there but not in a form this reads, or that cannot be read (EACCES, EIO): what is not
-    known to be closed counts as open."""
+    followed: [] for none (`_NO_LIST`), None for a list that is there but not in a form
+    this reads, or that cannot be read (EACCES, EIO): what is not known to be closed counts
+    as open."""
     try:
         raw = os.getxattr(path, kind, follow_symlinks=_xattr_follows(path))
     except OSError as exc:
@@ -741,8 +741,8 @@ def too_open_at(path: _Where, info: os.stat_result | None = None) -> int:
     where it has one beyond the mode (`setfacl -m u:nurse2:rwx`). The mode's group bits are
     then the list's mask, which the owning group and every account or group it names get at
     most; each of them counts here as `too_open` counts a group: the archive_group (owning or
-    named) may read and enter, an entry naming the owner do all, any other nothing. A list
-    that cannot be read counts its mask whole."""
+    named) may read and enter, an entry naming the owner may do all, any other nothing. A
+    list that cannot be read counts its mask whole."""
     info = _lstat(path) if info is None else info
     base = too_open(info.st_mode, info.st_gid)
     entries = acl_entries(path)
