@@ -316,12 +316,6 @@ def too_open(mode: int, gid: int, acl: bool = False) -> int:
     return bits
 
 
-def exposed(mode: int, gid: int) -> bool:
-    """Whether a file or folder can be read, written or entered by an account other than its
-    owner and the ``archive_group`` (which may only read), see `too_open`."""
-    return bool(too_open(mode, gid))
-
-
 def open_to_swaps(path: Path) -> tuple[Path, os.stat_result] | None:
     """The first folder above ``path`` that every account may write in without the sticky
     bit ``/tmp`` has, and its stat, if any: any account could rename what is in it (the way
