@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-import stat
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -174,21 +173,6 @@ def plan_share(
     return SharePlan(archive, patient_id, size, out, anonymous, label, items)
 
 
-def _not_a_folder(path: Path) -> str:
-    """What ``path``, there but not a folder, is, in words ("a file" if it cannot be told)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return "a file"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
-        return "a device file"
-    return "a file"
-
-
 def refuse_filled(out: Path, names: set[str]) -> None:
     """A share goes into a new or empty folder (UsageError otherwise), so nothing already
     there (an earlier share, another patient's photos) goes out with it, and nothing there
@@ -210,7 +194,7 @@ def refuse_filled(out: Path, names: set[str]) -> None:
         blocker = next(
             (p for p in (out, *out.parents) if ondisk.exists(p) and not ondisk.is_dir(p)), out
         )
-        what = _not_a_folder(blocker)
+        what = modes.not_a_folder(blocker)
         where = (
             f" is {what}, not a folder"
             if blocker == out

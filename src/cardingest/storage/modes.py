@@ -509,6 +509,21 @@ def refuse_others_links(path: Path, option: str, trusted: set[int]) -> None:
                 )
 
 
+def not_a_folder(path: Path) -> str:
+    """What ``path``, there but not a folder, is, in words ("a file" if it cannot be told)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a file"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "a device file"
+    return "a file"
+
+
 def refuse_others_folder(path: Path, option: str) -> None:
     """UsageError for an ``--out`` another account could see into or change, whatever mode
     it is given: a link that account made (to anything: root would close and fill a
@@ -530,6 +545,10 @@ def refuse_others_folder(path: Path, option: str) -> None:
     place = Path(path)
     while not ondisk.exists(place) and place.parent != place:
         place = place.parent
+    if place != Path(path) and ondisk.exists(place) and not ondisk.is_dir(place):
+        raise UsageError(
+            f"{option} {path}: {place} is {not_a_folder(place)}, so it cannot hold a folder"
+        )
     with contextlib.suppress(OSError):
         status = os.stat(place)
         where = f"{option} {path}" + ("" if place == Path(path) else f" (in {place})")
