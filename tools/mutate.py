@@ -416,6 +416,18 @@ MODULES: dict[str, list[str]] = {
         "tests/test_slates_cli.py::test_a_move_leaves_the_slate_with_the_patient_it_names",
         "tests/test_journal.py::test_move_records_a_dead_runs_copies_first_so_they_can_be_moved",
     ],
+    # A backup folder that moved (`catalogue backup-moved`): test_relocate_mutants.py runs
+    # the CLI in-process (clinic_helpers.cli) and calls `relocate_backup`. The rest of
+    # test_backup_moved.py runs the CLI in a subprocess, which mutmut does not count: only
+    # its Ctrl-C test (in-process) is listed.
+    "archive/relocate": [
+        "tests/test_relocate_mutants.py",
+        "tests/test_backup_moved.py::test_a_ctrl_c_as_the_catalogue_changes_waits_for_its_audit_event",
+    ],
+    # `audit --repair`: test_auditrepair_mutants.py calls the module and runs `audit
+    # --repair` in-process (~3 s). test_audit_repair.py runs the CLI in a subprocess: with it
+    # alone, no test reached any of the module's mutants (the first run): left out.
+    "archive/auditrepair": ["tests/test_auditrepair_mutants.py"],
     # Not listed yet: export/run (`dicom export`, `dicom send`). test_dicom.py runs the
     # CLI in a subprocess (dicom_helpers.cli), which mutmut does not count: with it and
     # test_dicom_mutants.py, no test reached any of the module's 405 mutants (share round,
