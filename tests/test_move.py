@@ -1021,8 +1021,37 @@ def test_a_journal_edited_to_move_another_photo_is_refused(
     for other in ("ZAC5361/ZAC5361-20261124-091640.jpg", "ZAA0067/ZAA0067-20261124-094107.jpg"):
         edited = json.loads(json.dumps(written))
         edited["moves"][0]["old"] = other
+        edited["sidecars"] = []  # else refused first as another photo's sidecar
         said = f"{other} is not, in the catalogue, the photo it says"
         tag_refuses_the_journal(tmp_path, archive, edited, said)
+    the_journal_finishes(archive, written)
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("ZAC5361/ZAC5361-20261124-091640.xmp", "MCJ1984/MCJ1984-x.xmp"),  # another's, elsewhere
+        ("ZAC5361/ZAC5361-20261124-091640.xmp", "{new}"),  # another's, to the new name
+        ("{old}", "ZAA0067/ZAA0067-somewhere-else.xmp"),  # its own, to another name
+    ],
+    ids=["another-photos-anywhere", "another-photos-to-the-new-name", "own-to-another-name"],
+)
+def test_a_journal_edited_to_move_another_sidecar_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pair: tuple[str, str]
+) -> None:
+    """A mutation round's find: a sidecar entry was checked only for being an `.xmp` in the
+    archive or its backup, so a journal edited to name another photo's keyword sidecar, or
+    a folder of a patient the move is not about, was carried out: that photo lost its
+    diagnosis, site and consent to a new MCJ1984 folder. Each entry must be a moved photo's
+    own sidecar going to its new name; else nothing is changed."""
+    _card, archive, _ = ingest_demo(tmp_path)
+    written = _killed_before_linking(archive, monkeypatch, SECOND, "--to", "ZAA0067")
+    assert written["sidecars"], "the demo's photo has its keywords' sidecar"
+    old, new = (Path(name) for name in written["sidecars"][0])
+    names = {"old": old.relative_to(archive).as_posix(), "new": new.relative_to(archive).as_posix()}
+    edited = json.loads(json.dumps(written))
+    edited["sidecars"] = [[str(archive / part.format(**names)) for part in pair]]
+    tag_refuses_the_journal(tmp_path, archive, edited, "is not a moved photo's own")
     the_journal_finishes(archive, written)
 
 

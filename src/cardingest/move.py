@@ -649,6 +649,7 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
         return f"its patient {to[:80]!r} is no patient ID"
     fields = set(FileMove.__dataclass_fields__)
     roots = {archive.resolve()}
+    own: set[tuple[Path, Path]] = set()  # each move's keyword sidecars, old name and new
     for entry in moves:
         if not isinstance(entry, dict) or not {"old", "new"} <= set(entry) <= fields:
             return f"a move entry is not one: {str(entry)[:80]!r}"
@@ -668,6 +669,9 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
         if len(entry_roots) > 1:
             return f"the backup copies of {str(old)[:80]!r} are in two backup folders"
         roots |= entry_roots
+        own.add(_sidecars_of(Path(archive, *old.split("/")), Path(archive, *new.split("/"))))
+        if entry.get("old_backup") is not None and entry.get("new_backup") is not None:
+            own.add(_sidecars_of(Path(entry["old_backup"]), Path(entry["new_backup"])))
     for pair in sidecars:
         if not isinstance(pair, list) or len(pair) != 2:
             return f"a sidecar entry is not one: {str(pair)[:80]!r}"
@@ -675,7 +679,17 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
             where = Path(str(name)).resolve()
             if where.suffix.lower() != ".xmp" or not any(r in where.parents for r in roots):
                 return f"the sidecar {str(name)[:80]!r} is not in the archive or its backup"
+        if (Path(str(pair[0])).resolve(), Path(str(pair[1])).resolve()) not in own:
+            return (
+                f"the sidecar {str(pair[0])[:80]!r} to {str(pair[1])[:80]!r} is not a moved "
+                "photo's own, under its new name"
+            )
     return None
+
+
+def _sidecars_of(old: Path, new: Path) -> tuple[Path, Path]:
+    """The keyword sidecar of a photo at ``old`` and where it goes with it to ``new``."""
+    return sidecar_path(old).resolve(), sidecar_path(new).resolve()
 
 
 def _backup_of(parts: tuple[str, ...], tail: tuple[str, ...], renamed: bool) -> bool:
