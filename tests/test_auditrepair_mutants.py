@@ -338,3 +338,56 @@ def test_the_set_aside_file_is_named_by_the_time_in_utc(archive: Path, auckland:
     assert repaired is not None
     stamp = repaired.set_aside.split("-")[2]
     assert before <= stamp <= after, (before, stamp, after)
+
+
+def test_a_head_that_does_not_check_out_is_named_where_it_is_and_nothing_goes_to_tmp(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repair checked the lines before a torn tail in a copy in the system's temporary
+    folder (the log's lines hold patients' IDs), and its refusal named the copy's head, a
+    file gone when the user read it. The check is now made in memory and names the log's
+    own `audit.head`."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    log_of(archive).head_path.write_text("not json\n", encoding="utf-8")
+    tear(archive)
+    with pytest.raises(LeftForAPerson) as refused:
+        repair_torn_tail(archive, operator=OPERATOR)
+    assert str(log_of(archive).head_path) in refused.value.message, refused.value.message
+    assert "cardingest-audit-" not in refused.value.message
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("behind", [False, True], ids=["head-missing", "head-behind"])
+def test_a_head_rebuilt_whose_tail_cannot_be_mended_is_put_back(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behind: bool
+) -> None:
+    """`audit --repair` wrote the head again, then failed to set the torn tail aside (here
+    `.cardingest/torn` is a file): the head stayed rewritten with no event, and the next
+    repair, succeeding, recorded nothing of it. The head is now put back as it was (or
+    removed, where there was none), and the repair after the fault records the rebuild."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'operator = "{OPERATOR}"\n', encoding="utf-8")
+    monkeypatch.setenv("CARDINGEST_CONFIG", str(config))
+    head_path = log_of(archive).head_path
+    if behind:
+        set_head(archive, 2, sha(lines(archive)[1].removesuffix(b"\n")))  # two behind
+        before: bytes | None = head_path.read_bytes()
+    else:
+        head_path.unlink()
+        before = None
+    tear(archive)
+    (archive / ".cardingest" / TORN_FOLDER).write_text("in the way\n")
+    failed = cli("audit", "--repair", "--archive", archive)
+    assert failed.exit_code == 1, failed.stderr
+    assert (head_path.read_bytes() if head_path.exists() else None) == before
+    (archive / ".cardingest" / TORN_FOLDER).unlink()
+    done = cli("audit", "--repair", "--archive", archive, "--json")
+    assert done.exit_code == 0, done.stderr
+    events = [json.loads(line) for line in lines(archive)]
+    assert events[-1]["event"] == "audit-repair" and events[-1]["head_rebuilt"]
+    assert log_of(archive).check().ok

@@ -15,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from clinic_helpers import cli
-from conftest import tmpfs_on
+from conftest import LoopDisk, tmpfs_on
 
 from cardingest.archive.catalogue import Catalogue
 from cardingest.archive.relocate import (
@@ -110,7 +111,7 @@ def test_every_copy_read_then_every_path_and_ingest_rewritten_and_audited(
         archive, old, new, operator=OPERATOR, on_total=totals.append, on_bytes=steps.append
     )
     size = sum(row[3] for row in before)
-    assert report == Relocation(str(old), str(new), 5, 1, size, (), already=0)
+    assert report == Relocation(str(old), str(new), 5, 1, size, (), already=0, same_disk=True)
     assert report.moved
     assert totals == [size] and sum(steps) == size
     after = rows(archive)
@@ -147,6 +148,7 @@ def test_the_cli_reports_it_in_json_and_again_says_already(
         "bytes": size,
         "mismatches": [],
         "already": 0,
+        "same_disk": True,
         "config_names_old": False,
     }
     count = len(events(archive))
@@ -421,3 +423,23 @@ def test_a_folder_with_no_catalogue_gets_none_made(tmp_path: Path) -> None:
     catalogue = archive / ".cardingest" / "catalogue.sqlite"
     assert refused.value.message == f"No catalogue at {catalogue}"
     assert sorted(p.name for p in (archive / ".cardingest").iterdir()) == ["audit.jsonl"]
+
+
+def test_a_new_place_on_the_archives_own_disk_is_warned_of_and_another_disk_is_not(
+    moved: tuple[Path, Path, Path], loop_ext4: LoopDisk
+) -> None:
+    """A relocation's find: a backup copied next to the archive was taken without a word,
+    and the wipe then cleared cards whose two copies were on one disk. An ingest starting
+    such a backup says so; `backup-moved` now does too (stderr, and `same_disk` in JSON).
+    On a disk of its own (an ext4 loop device here) nothing is said."""
+    archive, old, new = moved
+    done = cli("catalogue", "backup-moved", old, new, "--archive", archive, "--json")
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["same_disk"] is True
+    assert f"{new} is on the same disk as the archive" in " ".join(done.stderr.split())
+    elsewhere = loop_ext4.mount / "backup"
+    shutil.copytree(new, elsewhere, symlinks=True)
+    again = cli("catalogue", "backup-moved", new, elsewhere, "--archive", archive, "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["same_disk"] is False
+    assert "same disk" not in again.stderr

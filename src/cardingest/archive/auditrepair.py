@@ -17,18 +17,17 @@ the event says when the head was rebuilt, for whoever reads the log later.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import AuditError
 from ..storage import modes, ondisk
-from ..storage.durable import fsync_dir, sync_file, write_new
+from ..storage.durable import atomic_write_bytes, fsync_dir, sync_file, write_new
 from ..storage.positional import read_range
-from ..storage.scratch import scratch
 from .audit import AuditCheck, AuditLog, _Head, _locked, _sha
 
 TORN_FOLDER = "torn"
@@ -51,14 +50,15 @@ class TornTail:
 
 
 def _check_prefix(log: AuditLog, prefix: bytes) -> AuditCheck:
-    """The log's check as if it ended after ``prefix`` (its head file as it is)."""
-    with scratch("cardingest-audit-") as folder:
-        copy = AuditLog(folder)
-        copy.folder.mkdir(parents=True)
-        copy.path.write_bytes(prefix)
-        if ondisk.exists(log.head_path):
-            shutil.copyfile(log.head_path, copy.head_path)
-        return copy.check()
+    """The log's check as if it ended after ``prefix`` (its head file as it is), made in
+    memory: a copy in a temporary folder put patients' IDs there, and named its head in the
+    message where the log's own is meant."""
+    count, problem, last_digest, prev_of_last = log._walk(prefix.splitlines(keepends=True))
+    if problem is None:
+        problem = log._check_head(count, last_digest, prev_of_last)
+    if problem is None:
+        return AuditCheck(True, count)
+    return AuditCheck(False, count, problem[0], problem[1])
 
 
 def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:
@@ -164,6 +164,35 @@ def _behind(head: _Head, lines: list[bytes], count: int) -> bool:
     if not 0 < head.lines < count - 1:
         return False
     return _sha(lines[head.lines - 1].removesuffix(b"\n")) == head.last
+
+
+def repair_log(archive: Path, *, operator: str) -> tuple[tuple[int, int] | None, TornTail | None]:
+    """``audit --repair``: `rebuild_missing_head`, then `repair_torn_tail`, then the
+    rebuild's record (`record_rebuilt_head`), which can only be appended once the tail is
+    mended. A head rebuilt whose tail then could not be mended is put back as it was (or
+    removed, where there was none), so no head is ever written again without its event.
+    The caller holds the archive lock."""
+    log = AuditLog(archive)
+    try:
+        before: bytes | None = log.head_path.read_bytes()
+    except FileNotFoundError:
+        before = None
+    except OSError as exc:
+        raise AuditError(f"Cannot read {log.head_path}: {exc.strerror or exc}") from exc
+    head = rebuild_missing_head(archive, operator=operator)
+    try:
+        torn = repair_torn_tail(archive, operator=operator)
+    except BaseException:
+        if head is not None:
+            with contextlib.suppress(OSError):  # the error to tell is the tail's
+                if before is None:
+                    log.head_path.unlink(missing_ok=True)
+                else:
+                    atomic_write_bytes(log.head_path, before)
+        raise
+    if head is not None:
+        record_rebuilt_head(archive, *head, operator=operator)
+    return head, torn
 
 
 def record_rebuilt_head(archive: Path, lines: int, behind: int = 0, *, operator: str) -> None:

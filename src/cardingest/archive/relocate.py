@@ -50,6 +50,10 @@ class Relocation:
     mismatches: tuple[Mismatch, ...]
     already: int = 0
     """With nothing recorded in ``old``: the copies the catalogue names in ``new`` already."""
+    same_disk: bool = False
+    """``new`` is on the archive's own disk: that disk's loss would take both copies, and a
+    wipe would clear cards on their strength (said, as an ingest starting such a backup
+    does)."""
 
     @property
     def moved(self) -> bool:
@@ -187,7 +191,15 @@ def relocate_backup(
         ingests=ingests,
         bytes=checker.bytes_read,
         mismatches=tuple(mismatches),
+        same_disk=_same_disk(archive, new),
     )
+
+
+def _same_disk(archive: Path, new: Path) -> bool:
+    try:
+        return os.stat(archive).st_dev == os.stat(new).st_dev
+    except OSError:
+        return False
 
 
 def _not_recorded(old: Path, new: Path, roots: dict[Path, int]) -> str:

@@ -113,6 +113,12 @@ def backup_moved_command(
         output.emit_json(documents.backup_moved(report, stale))
     else:
         _say_backup_moved(report)
+    if report.same_disk and report.moved:
+        output.err.print(
+            f"[yellow]warning:[/] {escape(report.new)} is on the same disk as the archive: that "
+            "disk's loss would take both copies, and a wipe clears cards on their strength. "
+            "Put the backup on another disk."
+        )
     if stale and report.moved:
         output.err.print(
             f"[yellow]warning:[/] the config still sets backup = {escape(report.old)}: set it "

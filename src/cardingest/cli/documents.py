@@ -434,5 +434,6 @@ def backup_moved(report: Relocation, config_names_old: bool) -> Document:
             for m in report.mismatches
         ],
         "already": report.already,
+        "same_disk": report.same_disk,
         "config_names_old": config_names_old,
     }

@@ -9,13 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..archive.audit import AuditCheck, AuditLog
-from ..archive.auditrepair import (
-    LeftForAPerson,
-    TornTail,
-    rebuild_missing_head,
-    record_rebuilt_head,
-    repair_torn_tail,
-)
+from ..archive.auditrepair import LeftForAPerson, TornTail, repair_log
 from ..archive.backend import catalogue_path, check_not_migrated
 from ..archive.catalogue import require_catalogue
 from ..archive.journal import pending_warnings
@@ -325,13 +319,10 @@ def _repair(settings: Settings, as_json: bool) -> tuple[TornTail | None, int | N
     check that follows reports it, its line, and with ``--json`` the usual document)."""
     with open_archive(settings.archive, "audit --repair", creates=True):
         try:
-            head = rebuild_missing_head(settings.archive, operator=settings.operator)
-            torn = repair_torn_tail(settings.archive, operator=settings.operator)
+            head, torn = repair_log(settings.archive, operator=settings.operator)
         except LeftForAPerson as exc:
             say_error(exc)
             return None, None, True
-        if head is not None:
-            record_rebuilt_head(settings.archive, *head, operator=settings.operator)
     lines = head[0] if head is not None else None
     if as_json:
         return torn, lines, False
