@@ -3,10 +3,10 @@
 cardingest creates everything private (`storage.modes`); an archive made by an older version
 or copied in by hand may not be. ``verify`` reports what accounts other than the owner can
 read, write or enter: other accounts, any group that is not the configured ``archive_group``,
-a group that may write (`modes.too_open`), and accounts or groups an access control list
-names (`modes.has_acl`), a folder's default list included: what is filed in it later would
-be theirs to read. ``verify --fix-permissions`` removes those bits and list entries, and only
-those (the owner keeps all, the ``archive_group`` its read access).
+a group that may write, and accounts or groups an access control list names
+(`modes.too_open_at`), and a folder's default list that names others (`modes.has_acl`).
+``verify --fix-permissions`` removes those bits and list entries, and only those (the owner
+keeps all, the ``archive_group`` its read access).
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def find_exposed(archive: Path, elsewhere: Iterable[Path] = ()) -> list[Exposed]
 def tighten(
     archive: Path, shown: Iterable[str], walked: Iterable[Path] = ()
 ) -> tuple[list[str], list[str]]:
-    """Remove the access `modes.too_open` finds from each path (as `find_exposed` shows it).
+    """Remove the access `modes.too_open_at` finds from each path (as `find_exposed` shows
+    it), and a folder's default list's entries `modes.has_acl` counts.
     A backup's path (absolute) is reached from the folder of ``walked`` (what `find_exposed`
     was given besides the archive) that holds it, with no link followed below that folder:
     another account that may write in a backup must not, by putting a link in place of a
