@@ -138,3 +138,17 @@ def tree(root: Path, skip: Iterable[str] = (".cardingest",)) -> dict[str, bytes]
         for p in sorted(root.rglob("*"))
         if p.is_file() and not set(p.relative_to(root).parts) & set(skip)
     }
+
+
+def ingested_for_module(work: Path) -> tuple[Path, Path]:
+    """The demo card ingested into ``work/archive`` once, for a module's tests, with
+    ``work/config.toml`` (test IDs allowed) as the config for that ingest alone: each test
+    sets it again. Returns (card, archive)."""
+    import pytest
+
+    config = work / "config.toml"
+    config.write_text("allow_test_ids = true\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CARDINGEST_CONFIG", str(config))
+        card, archive, _ = ingest_demo(work)
+    return card, archive

@@ -9,18 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clinic_helpers import cli, ingest_demo
+from clinic_helpers import cli, ingested_for_module
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """The demo card's archive, a regular file ``afile`` and a named pipe ``pipe``."""
     work = tmp_path_factory.mktemp("blocked")
-    config = work / "config.toml"
-    config.write_text("allow_test_ids = true\n", encoding="utf-8")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CARDINGEST_CONFIG", str(config))
-        _card, archive, _ = ingest_demo(work)
+    _card, archive = ingested_for_module(work)
     (work / "afile").write_text("notes\n")
     os.mkfifo(work / "pipe")
     yield work, archive

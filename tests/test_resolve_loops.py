@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clinic_helpers import cli, ingest_demo
+from clinic_helpers import cli, ingested_for_module
 
 
 @pytest.fixture(params=["this-python", "python-3.13"])
@@ -25,14 +25,10 @@ def resolve(request: pytest.FixtureRequest) -> None:
 def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, Path]]:
     """The demo card, its archive, and a loop: ``loop1`` -> ``loop2`` -> ``loop1``."""
     work = tmp_path_factory.mktemp("loops")
-    config = work / "config.toml"
-    config.write_text("allow_test_ids = true\n", encoding="utf-8")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CARDINGEST_CONFIG", str(config))
-        card, archive, _ = ingest_demo(work)
-        (work / "loop2").symlink_to(work / "loop1")
-        (work / "loop1").symlink_to(work / "loop2")
-        yield card, archive, work / "loop1"
+    card, archive = ingested_for_module(work)
+    (work / "loop2").symlink_to(work / "loop1")
+    (work / "loop1").symlink_to(work / "loop2")
+    yield card, archive, work / "loop1"
 
 
 COMMANDS = {
