@@ -924,6 +924,10 @@ def test_a_journal_edited_to_take_another_backup_file_is_refused(
     edited = json.loads(json.dumps(written))
     edited["moves"][0]["new_backup"] = str(tmp_path / "other-backup" / edited["moves"][0]["new"])
     tag_refuses_the_journal(tmp_path, archive, edited, "are in two backup folders")
+    for dropped in ("new_backup", "old_backup"):  # the move round's find: one without the other
+        edited = json.loads(json.dumps(written))
+        edited["moves"][0][dropped] = None
+        tag_refuses_the_journal(tmp_path, archive, edited, "has no name both before and after")
     the_journal_finishes(archive, written)
 
 

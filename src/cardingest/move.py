@@ -658,6 +658,8 @@ def _journal_fault(archive: Path, data: dict[str, Any]) -> str | None:
             return f"{str(old)[:80]!r} to {str(new)[:80]!r} leaves the archive"
         if not any(to in part for part in new.split("/")[:-1]):
             return f"{new!r} is not in a folder of {to}, the patient the move is to"
+        if (entry.get("old_backup") is None) != (entry.get("new_backup") is None):
+            return f"the backup copy of {str(old)[:80]!r} has no name both before and after"
         entry_roots: set[Path] = set()
         for rel, backup in ((old, entry.get("old_backup")), (new, entry.get("new_backup"))):
             if backup is None:
