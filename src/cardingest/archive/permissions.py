@@ -27,6 +27,7 @@ from ..storage.modes import (
     extended_acl,
     has_acl,
     open_beneath,
+    open_to_others,
     take_access,
     too_open_at,
 )
@@ -187,7 +188,7 @@ def _tighten_beneath(root: Path, parts: list[str]) -> bool:
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         if stat.S_ISLNK(info.st_mode):
             return False
-        if not too_open_at(here, info) and not has_acl(here, ACL_DEFAULT):
+        if not open_to_others(here, info):
             return False
 
         def chmod(mode: int) -> None:
@@ -203,6 +204,6 @@ def _tighten_beneath(root: Path, parts: list[str]) -> bool:
                 raise  # its owner refused: immutable, or the file system's refusal
             raise _NotOwner(info.st_uid) from None
         after = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        return not too_open_at(here, after) and not has_acl(here, ACL_DEFAULT)
+        return not open_to_others(here, after)
     finally:
         os.close(fd)

@@ -398,10 +398,10 @@ def make_private_subfolder(path: Path, what: str) -> str | None:
     return _said_closed(what, path, make_private(path), was)
 
 
-def _open_at(real: str, info: os.stat_result) -> bool:
-    """Whether what is at ``real`` (no link followed; ``info`` its lstat) gives others more
+def open_to_others(path: _Where, info: os.stat_result) -> bool:
+    """Whether what is at ``path`` (no link followed; ``info`` its lstat) gives others more
     than cardingest does (`too_open_at`), or is a folder whose default list names others."""
-    return bool(too_open_at(real, info)) or has_acl(real, ACL_DEFAULT)
+    return bool(too_open_at(path, info)) or has_acl(path, ACL_DEFAULT)
 
 
 def exposure_at(path: Path | str) -> str:
@@ -434,7 +434,7 @@ def empty_and_open(path: Path) -> int | None:
         me = os.geteuid()
         if not stat.S_ISDIR(info.st_mode) or me not in (info.st_uid, 0):
             return None
-        if not _open_at(real, info):
+        if not open_to_others(real, info):
             return None
         with os.scandir(path) as entries:  # a new ext4 disk's root holds lost+found;
             if any(entry.name not in ("lost+found", METADIR) for entry in entries):
@@ -480,7 +480,7 @@ def _said_closed(
     real = os.path.realpath(path)
     gid = os.stat(real).st_gid
     was = f"{option} {path} was {said or exposure(before, gid)} (mode {stat.filemode(before)})"
-    if _open_at(real, os.lstat(real)):
+    if open_to_others(real, os.lstat(real)):
         return (
             f"{was}, and it stays so: its file system keeps no Unix modes (its mount options "
             "decide who can see what is written there), or would not change them"
@@ -599,7 +599,7 @@ def make_private(path: Path) -> tuple[int, int] | None:
     stay as it was (its mount options decide); OSError otherwise."""
     real = os.path.realpath(path)
     info = os.lstat(real)
-    if not _open_at(real, info):
+    if not open_to_others(real, info):
         return None
     try:
         take_access(real, lambda mode: os.chmod(real, mode))
