@@ -400,10 +400,14 @@ class AuditLog:
         except OSError as exc:
             return AuditCheck(False, 0, None, f"Cannot read {self.path}: {exc}")
         if handle is None:
-            count, problem, last_digest, prev_of_last = 0, None, GENESIS, GENESIS
-        else:
-            with handle:
-                count, problem, last_digest, prev_of_last = self._walk(handle)
+            return self.check_lines(())
+        with handle:
+            return self.check_lines(handle)
+
+    def check_lines(self, lines: Iterable[bytes]) -> AuditCheck:
+        """The check of a chain of ``lines`` (the log's, or its complete lines before a torn
+        tail) and of ``audit.head`` against its end."""
+        count, problem, last_digest, prev_of_last = self._walk(lines)
         if problem is None:
             problem = self._check_head(count, last_digest, prev_of_last)
         if problem is None:

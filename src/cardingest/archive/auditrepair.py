@@ -28,7 +28,7 @@ from ..errors import AuditError
 from ..storage import modes, ondisk
 from ..storage.durable import atomic_write_bytes, fsync_dir, sync_file, write_new
 from ..storage.positional import read_range
-from .audit import AuditCheck, AuditLog, _Head, _locked, _sha
+from .audit import AuditLog, _Head, _locked, _sha
 
 TORN_FOLDER = "torn"
 
@@ -47,18 +47,6 @@ class TornTail:
     sha256: str
     set_aside: str
     """Path of the kept bytes, relative to the archive."""
-
-
-def _check_prefix(log: AuditLog, prefix: bytes) -> AuditCheck:
-    """The log's check as if it ended after ``prefix`` (its head file as it is), made in
-    memory: a copy in a temporary folder put patients' IDs there, and named its head in the
-    message where the log's own is meant."""
-    count, problem, last_digest, prev_of_last = log._walk(prefix.splitlines(keepends=True))
-    if problem is None:
-        problem = log._check_head(count, last_digest, prev_of_last)
-    if problem is None:
-        return AuditCheck(True, count)
-    return AuditCheck(False, count, problem[0], problem[1])
 
 
 def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:
@@ -83,7 +71,9 @@ def repair_torn_tail(archive: Path, *, operator: str) -> TornTail | None:
             if not torn:
                 return None
             line = data.count(b"\n") + 1
-            before = _check_prefix(log, data[:cut])
+            # In memory: a copy in a temporary folder put patients' IDs there, and its
+            # refusal named the copy's head where the log's own is meant.
+            before = log.check_lines(data[:cut].splitlines(keepends=True))
             if not before.ok:
                 where = f"line {before.bad_line}" if before.bad_line else "its head file"
                 raise LeftForAPerson(
